@@ -1,0 +1,29 @@
+import { startDemoUpstream } from '../../demo/upstreams.ts'
+import { run as start } from './start.ts'
+import { parseCommand } from '../options.ts'
+
+export const summary = 'start two local demo services and the gateway in front of them'
+const HELP = `Usage: portcullis demo [-c FILE]
+
+Starts demo "users" (127.0.0.1:3001) and "orders" (127.0.0.1:3002) services, then the gateway
+with FILE (default config/gateway.yaml, whose upstreams point at them), and prints requests to try.`
+
+export async function run (argv: string[]): Promise<number> {
+  const opts = parseCommand(argv, HELP)
+  if (typeof opts === 'number') return opts
+  const services = await Promise.all([startDemoUpstream('users', 3001), startDemoUpstream('orders', 3002)])
+  console.log(`
+Demo services are up. Once the gateway says it is listening, try:
+
+  curl -i http://127.0.0.1:8080/users/7
+  curl -i http://127.0.0.1:8080/orders -H 'content-type: application/json' -d '{"item":"book"}'
+  curl -i http://127.0.0.1:8080/nothing-here            # 404 with a JSON body
+  curl -i http://127.0.0.1:8080/users/../orders         # normalized before matching
+  curl -s http://127.0.0.1:9901/readyz                  # admin listener
+
+Stop with Ctrl-C.
+`)
+  const code = await start(argv)
+  for (const s of services) s.close()
+  return code
+}

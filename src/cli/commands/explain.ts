@@ -1,0 +1,69 @@
+import { Runtime } from '../../runtime/runtime.ts'
+import { createLogger } from '../../logging/logger.ts'
+import { normalizeHost } from '../../routing/host-pattern.ts'
+import { normalizePath } from '../../routing/normalize-path.ts'
+import type { CompiledRoute } from '../../runtime/compile-route.ts'
+import { loadOrReport, parseCommand } from '../options.ts'
+
+export const summary = 'show which route, plugins and upstream a request would get'
+const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL
+
+Example: portcullis explain -c config/gateway.yaml GET http://api.example.com/users/7
+
+Shows the normalized path, the matching route, its plugins in the order they run, and the
+upstream and path the request would be forwarded to; or, when nothing matches, why each
+route that was tried did not.`
+
+const URL_RE = /^(https?):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?/
+
+export async function run (argv: string[]): Promise<number> {
+  const opts = parseCommand(argv, HELP, { header: { type: 'string', short: 'H', multiple: true } })
+  if (typeof opts === 'number') return opts
+  const [methodArg, urlArg] = opts.positionals
+  const parts = urlArg === undefined ? null : URL_RE.exec(urlArg)
+  if (methodArg === undefined || parts === null) { console.error(`expected METHOD and an http(s) URL\n\n${HELP}`); return 2 }
+  const method = methodArg.toUpperCase()
+  const headers = Object.fromEntries(((opts.values.header as string[] | undefined) ?? []).map(h => {
+    const i = h.indexOf(':')
+    return [h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim()]
+  }))
+  const loaded = await loadOrReport(opts.config)
+  if (loaded === undefined) return 1
+  const runtime = await Runtime.build(loaded, createLogger({ level: 'silent' }), { dryRun: true })
+  try {
+    const host = normalizeHost(parts[2])
+    const rawPath = parts[3] === '' ? '/' : parts[3] as string
+    const query = parts[4] ?? ''
+    console.log(`${method} ${urlArg}`)
+    const path = normalizePath(rawPath)
+    if (path === undefined) {
+      console.log('  → 400 bad_path: the path has an encoded slash or backslash, NUL, a bad escape or a ..; segment')
+      return 0
+    }
+    if (path !== rawPath) console.log(`  normalized path  ${path}`)
+    const match = runtime.router.match(host, method, path, headers)
+    if (match === undefined) {
+      console.log(`  → 404 no_route. Routes tried for host "${host}":`)
+      for (const r of runtime.router.candidates(host)) console.log(`    ${r.name.padEnd(20)} ${whyNot(r, method, path, headers)}`)
+      return 0
+    }
+    const r = match.route
+    const target = r.upstream.targets[0]
+    const hostHeader = r.host === 'target' ? target?.host : r.host === 'client' ? parts[2] : r.host.value
+    console.log(`  route            ${r.name} (routes[${r.index}] in ${loaded.file})`)
+    if (Object.keys(match.params).length > 0) console.log(`  params           ${JSON.stringify(match.params)}`)
+    console.log(`  plugins          ${r.pipeline.steps.map(s => `${s.name} (${s.priority})`).join(' → ') || 'none'}`)
+    console.log(`  upstream         ${r.upstream.name}: ${r.upstream.targets.map(t => t.url).join(', ')}`)
+    console.log(`  forwarded as     ${method} ${r.upstreamPath(path, match.params)}${query} (Host: ${hostHeader})`)
+    return 0
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+function whyNot (r: CompiledRoute, method: string, path: string, headers: Record<string, string>): string {
+  if (r.path.match(path) === undefined) return `path ${path} does not match ${r.path.source}`
+  if (r.methods !== undefined && !r.methods.has(method)) return `method ${method} is not one of ${[...r.methods].join(', ')}`
+  const h = r.headers.find(([name, value]) => headers[name] !== value)
+  return h === undefined ? 'matches' : `header ${h[0]} is not "${h[1]}"`
+}

@@ -1,0 +1,17 @@
+import { loadOrReport, parseCommand } from '../options.ts'
+
+export const summary = 'check a config file; exit 0 if valid, 1 if not'
+const HELP = `Usage: portcullis validate [-c FILE]
+
+Checks FILE (default config/gateway.yaml): YAML syntax, the schema, references between
+sections, and every plugin's config. Prints each problem as file:line:column key.path: message.
+Exits 0 when the file is valid, 1 when it is not.`
+
+export async function run (argv: string[]): Promise<number> {
+  const opts = parseCommand(argv, HELP)
+  if (typeof opts === 'number') return opts
+  const loaded = await loadOrReport(opts.config)
+  if (loaded === undefined) return 1
+  console.log(`${opts.config}: valid (${loaded.config.routes.length} routes, ${Object.keys(loaded.config.upstreams).length} upstreams)`)
+  return 0
+}

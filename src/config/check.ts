@@ -1,0 +1,68 @@
+import { METHODS } from 'node:http'
+import type { GatewayConfig } from './schema.ts'
+import type { SchemaProblem } from './validate.ts'
+import { validateSchema } from './validate.ts'
+import { didYouMean } from './suggest.ts'
+import { compilePathPattern, compileRewrite } from '../routing/path-pattern.ts'
+import { parseHostPattern } from '../routing/host-pattern.ts'
+import type { PluginDefinition } from '../plugins/contract.ts'
+
+const KNOWN_METHODS = new Set(METHODS)
+
+/** Checks the schema cannot express: references, patterns, conflicts, and each plugin's own config. */
+export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>): SchemaProblem[] {
+  const problems: SchemaProblem[] = []
+  const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
+  const upstreamNames = Object.keys(config.upstreams)
+  const seenNames = new Map<string, number>()
+  const seenMatchers = new Map<string, number>()
+
+  config.routes.forEach((route, i) => {
+    const here = (...rest: Array<string | number>) => ['routes', i, ...rest]
+    const first = seenNames.get(route.name)
+    if (first !== undefined) add(here('name'), `route name "${route.name}" is already used by routes[${first}]`)
+    else seenNames.set(route.name, i)
+
+    if (!(route.upstream in config.upstreams)) {
+      add(here('upstream'), `unknown upstream "${route.upstream}"${didYouMean(route.upstream, upstreamNames)}`)
+    }
+    const hosts = route.match.host === undefined ? [] : Array.isArray(route.match.host) ? route.match.host : [route.match.host]
+    hosts.forEach((h, j) => {
+      const parsed = parseHostPattern(h)
+      if (typeof parsed === 'string') add(Array.isArray(route.match.host) ? here('match', 'host', j) : here('match', 'host'), `host "${h}" ${parsed}`)
+    })
+    route.match.methods?.forEach((m, j) => {
+      if (!KNOWN_METHODS.has(m.toUpperCase())) add(here('match', 'methods', j), `unknown HTTP method "${m}"${didYouMean(m.toUpperCase(), KNOWN_METHODS)}`)
+    })
+    const pattern = compilePathPattern(route.match.path)
+    if (typeof pattern === 'string') add(here('match', 'path'), `path "${route.match.path}" ${pattern}`)
+    else {
+      if (route.stripPrefix !== undefined && route.stripPrefix !== '/' &&
+          !(pattern.literalPrefix === route.stripPrefix || pattern.literalPrefix.startsWith(route.stripPrefix + '/'))) {
+        add(here('stripPrefix'), `"${route.stripPrefix}" is not a prefix of every path this route matches (${route.match.path})`)
+      }
+      if (route.rewrite !== undefined) {
+        const rw = compileRewrite(route.rewrite, pattern.params)
+        if (typeof rw === 'string') add(here('rewrite'), rw)
+      }
+    }
+    if (route.stripPrefix !== undefined && route.rewrite !== undefined) add(here('rewrite'), 'use either stripPrefix or rewrite, not both')
+    if (route.preserveHost === true && route.hostHeader !== undefined) add(here('hostHeader'), 'use either preserveHost or hostHeader, not both')
+
+    const matcherKey = JSON.stringify([hosts.map(h => h.toLowerCase()).sort(), route.match.path,
+      route.match.methods?.map(m => m.toUpperCase()).sort(), Object.entries(route.match.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]).sort()])
+    const same = seenMatchers.get(matcherKey)
+    if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
+    else seenMatchers.set(matcherKey, i)
+
+    for (const [name, pluginConfig] of Object.entries(route.plugins ?? {})) {
+      const def = plugins.get(name)
+      if (def === undefined) {
+        add(here('plugins', name), `unknown plugin "${name}"${didYouMean(name, plugins.keys())}`, 'key')
+        continue
+      }
+      for (const p of validateSchema(def.schema, pluginConfig ?? {})) problems.push({ ...p, path: [...here('plugins', name), ...p.path] })
+    }
+  })
+  return problems
+}

@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { dirname, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { LineCounter, parseDocument, visit, isPair, isScalar, isSeq, type Document } from 'yaml'
+import { configSchema, type GatewayConfig } from './schema.ts'
+import { interpolate } from './interpolate.ts'
+import { formatPath, locate, type KeyPath } from './positions.ts'
+import { validateSchema, type SchemaProblem } from './validate.ts'
+import { ConfigError, type ConfigIssue } from './config-error.ts'
+import { checkConfig } from './check.ts'
+import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
+import type { PluginDefinition } from '../plugins/contract.ts'
+
+/** A config that passed every check, with what is needed to build a runtime from it. */
+export interface LoadedConfig {
+  /** The file as the user named it (used in messages). */
+  readonly file: string
+  readonly config: GatewayConfig
+  /** sha256 of the file's text. */
+  readonly hash: string
+  readonly loadedAt: Date
+  /** Every plugin a route may use: built-ins and those named in loadPlugins. */
+  readonly plugins: ReadonlyMap<string, PluginDefinition>
+}
+
+const schema = configSchema()
+
+/** Reads, interpolates and validates a config file. Throws ConfigError listing every problem. */
+export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${(err as Error).message}` }])
+  }
+  return parseConfig(text, file, env)
+}
+
+/** As loadConfig, from text already read (`file` names it in messages and anchors relative paths). */
+export async function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const at = (path: KeyPath, message: string, where: 'key' | 'value' = 'value'): ConfigIssue =>
+    ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
+
+  if (doc.errors.length > 0) {
+    // One syntax error tends to cascade: report the first few only.
+    throw new ConfigError(doc.errors.slice(0, 3).map(e => {
+      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
+      return { file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] as string }
+    }))
+  }
+  const issues = interpolateDocument(doc, env, at)
+  const data = doc.toJS() as unknown
+  const problems = validateSchema(schema, data)
+  issues.push(...problems.map(p => at(p.path, p.message, p.at)))
+  if (issues.length > 0) throw new ConfigError(issues)
+
+  const config = data as GatewayConfig
+  const plugins = new Map(await builtinPlugins())
+  const base = dirname(resolve(file))
+  for (const [i, rel] of (config.loadPlugins ?? []).entries()) {
+    try {
+      const def = await importPlugin(pathToFileURL(resolve(base, rel)).href)
+      if (plugins.has(def.name)) issues.push(at(['loadPlugins', i], `plugin "${def.name}" is already defined`))
+      else plugins.set(def.name, def)
+    } catch (err) {
+      issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${(err as Error).message}`))
+    }
+  }
+  issues.push(...checkConfig(config, plugins).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  if (issues.length > 0) throw new ConfigError(issues)
+
+  return { file, config, plugins, hash: createHash('sha256').update(text).digest('hex'), loadedAt: new Date() }
+}
+
+function interpolateDocument (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => ConfigIssue): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  visit(doc, {
+    Scalar (key, node, path) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
+      const { value, missing } = interpolate(node.value, env)
+      if (missing.length > 0) {
+        const keyPath: Array<string | number> = []
+        const chain = [...path, node]
+        for (let i = 0; i < chain.length - 1; i++) {
+          const n = chain[i]
+          if (isPair(n)) keyPath.push(String(isScalar(n.key) ? n.key.value : n.key))
+          else if (isSeq(n)) keyPath.push(n.items.indexOf(chain[i + 1]))
+        }
+        issues.push(at(keyPath, missing.map(m => `environment variable ${m} is not set (use \${${m}:-default} for a default)`).join('; ')))
+      }
+      node.value = value
+    }
+  })
+  return issues
+}

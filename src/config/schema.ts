@@ -1,0 +1,97 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Duration } from './duration.ts'
+
+// Every object is closed (additionalProperties: false) so a typo is an error, never silently ignored.
+const closed = { additionalProperties: false } as const
+
+const Listen = Type.Object({
+  host: Type.String({ minLength: 1, description: 'Interface to bind, e.g. 0.0.0.0 or 127.0.0.1.' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' })
+}, closed)
+
+const Server = Type.Object({
+  listen: Listen,
+  trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+    errorMessage: 'must be true, false, or a list of trusted proxy addresses/CIDRs',
+    description: 'Whether to trust X-Forwarded-* from the client: false (default), true (any peer), or a list of addresses/CIDRs.'
+  })),
+  shutdownTimeout: Type.Optional(Type.Union([Duration], { description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. Default 30s.' })),
+  keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. Default 72s.' }))
+}, closed)
+
+const Admin = Type.Object({
+  listen: Listen
+}, closed)
+
+const Logging = Type.Object({
+  level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), {
+    errorMessage: 'must be one of fatal, error, warn, info, debug, trace, silent'
+  })),
+  accessLog: Type.Optional(Type.Boolean({ description: 'One JSON line per request. Default true.' })),
+  headers: Type.Optional(Type.Boolean({ description: 'Include request headers in access-log lines (credentials are redacted). Default false.' })),
+  pretty: Type.Optional(Type.Boolean({ description: 'Human-readable logs. Default: when stdout is a terminal.' }))
+}, closed)
+
+const responseTimeouts = {
+  response: Type.Optional(Type.Union([Duration], { description: 'Time to wait for the upstream response headers. Default 60s.' })),
+  idle: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two body chunks from the upstream. Default 60s.' }))
+}
+const Timeouts = Type.Object({
+  connect: Type.Optional(Type.Union([Duration], { description: 'Time to open a connection to a target. Default 5s.' })),
+  ...responseTimeouts
+}, closed)
+const RouteTimeouts = Type.Object(responseTimeouts, closed)
+
+const Target = Type.Object({
+  url: Type.String({ pattern: '^https?://[^/?#]+/?$', errorMessage: 'must be an origin such as http://10.0.0.5:3000 (no path)' })
+}, closed)
+
+const Upstream = Type.Object({
+  targets: Type.Array(Target, { minItems: 1 }),
+  connections: Type.Optional(Type.Integer({ minimum: 1, description: 'Max connections per target. Default 128.' })),
+  keepAlive: Type.Optional(Type.Union([Duration], { description: 'How long an idle upstream connection is kept. Default 4s.' })),
+  timeouts: Type.Optional(Timeouts)
+}, closed)
+
+const OneOrMany = (s: TSchema) => Type.Union([s, Type.Array(s, { minItems: 1 })])
+
+const Match = Type.Object({
+  host: Type.Optional(Type.Union([OneOrMany(Type.String({ minLength: 1 }))], { description: 'Host name(s): exact (api.example.com) or wildcard (*.example.com).' })),
+  path: Type.String({ pattern: '^/', errorMessage: 'must start with /', description: 'Exact (/users), prefix (/users/*) or with params (/users/:id).' }),
+  methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), { minItems: 1 })),
+  headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Header values that must match exactly.' }))
+}, closed)
+
+/** Builds the config schema. `plugins` adds each plugin's own schema under routes[].plugins (for editors). */
+export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSchema }> = []) {
+  const pluginProps = Object.fromEntries(plugins.map(p => [p.name, p.schema]))
+  const RoutePlugins = plugins.length === 0
+    ? Type.Record(Type.String(), Type.Unknown())
+    : Type.Object(pluginProps, { additionalProperties: true })
+  const Route = Type.Object({
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', errorMessage: 'must be letters, digits, _ . - (starting with a letter or digit)' }),
+    match: Match,
+    upstream: Type.String({ minLength: 1 }),
+    stripPrefix: Type.Optional(Type.String({ pattern: '^/', errorMessage: 'must start with /' })),
+    rewrite: Type.Optional(Type.String({ pattern: '^/', errorMessage: 'must start with /', description: 'Path template for the upstream, using the match\'s :params and *.' })),
+    preserveHost: Type.Optional(Type.Boolean({ description: 'Send the client\'s Host header upstream. Default false (the target\'s host).' })),
+    hostHeader: Type.Optional(Type.String({ minLength: 1, description: 'Send this Host header upstream.' })),
+    websocket: Type.Optional(Type.Boolean({ description: 'Allow WebSocket upgrades. Default true.' })),
+    timeouts: Type.Optional(RouteTimeouts),
+    plugins: Type.Optional(RoutePlugins)
+  }, closed)
+
+  return Type.Object({
+    server: Server,
+    admin: Type.Optional(Admin),
+    logging: Type.Optional(Logging),
+    loadPlugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Paths (relative to this file) of your own plugin modules.' })),
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), Upstream),
+    routes: Type.Array(Route)
+  }, { ...closed, $id: 'https://portcullis.dev/gateway.schema.json', title: 'Portcullis gateway configuration' })
+}
+
+export type GatewayConfig = Static<ReturnType<typeof configSchema>>
+export type RouteConfig = GatewayConfig['routes'][number]
+export type UpstreamConfig = GatewayConfig['upstreams'][string]
+export type TimeoutsConfig = NonNullable<UpstreamConfig['timeouts']>

@@ -1,0 +1,75 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import type { TSchema } from '@sinclair/typebox'
+import { didYouMean } from './suggest.ts'
+import type { KeyPath } from './positions.ts'
+
+/** One schema violation, with the key path it concerns and whether it points at a key or a value. */
+export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string }
+
+// coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected).
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true })
+ajv.addVocabulary(['errorMessage'])
+
+const compiled = new WeakMap<TSchema, ValidateFunction>()
+
+/** Validates `data` against a TypeBox schema (compiled once per schema) and explains each violation. */
+export function validateSchema (schema: TSchema, data: unknown): SchemaProblem[] {
+  let validate = compiled.get(schema)
+  if (validate === undefined) { validate = ajv.compile(schema); compiled.set(schema, validate) }
+  if (validate(data)) return []
+  return explain(validate.errors ?? [], data)
+}
+
+function explain (errors: ErrorObject[], data: unknown): SchemaProblem[] {
+  // An anyOf reports each branch's failure as well; keep only the anyOf's own message.
+  const unions = errors.filter(e => e.keyword === 'anyOf').map(e => e.schemaPath)
+  const kept = errors.filter(e => e.keyword === 'anyOf' || !unions.some(u => e.schemaPath.startsWith(u + '/')))
+  const seen = new Set<string>()
+  const out: SchemaProblem[] = []
+  for (const e of kept) {
+    const p = problem(e, toKeyPath(e.instancePath, data))
+    const id = JSON.stringify(p)
+    if (!seen.has(id)) { seen.add(id); out.push(p) }
+  }
+  return out
+}
+
+function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
+  const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = (e.params as { additionalProperty: string }).additionalProperty
+      const parent = e.parentSchema as { properties?: Record<string, unknown>, patternProperties?: unknown }
+      if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${key}" is not a valid name (letters, digits, _ . -)` }
+      return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, Object.keys(parent.properties ?? {}))}` }
+    }
+    case 'required':
+      return { path, at: 'key', message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }
+    case 'type':
+      return { path, at: 'value', message: `must be ${article((e.params as { type: string }).type)}` }
+    case 'pattern':
+    case 'anyOf':
+      return { path, at: 'value', message: custom ?? (e.keyword === 'pattern' ? `must match ${(e.params as { pattern: string }).pattern}` : 'has an invalid value') }
+    case 'const':
+      return { path, at: 'value', message: `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}` }
+    default:
+      return { path, at: 'value', message: e.message ?? 'is invalid' }
+  }
+}
+
+function article (type: string): string {
+  return (/^[aeiou]/.test(type) ? 'an ' : 'a ') + type
+}
+
+function toKeyPath (pointer: string, data: unknown): KeyPath {
+  if (pointer === '') return []
+  const out: Array<string | number> = []
+  let node = data
+  for (const raw of pointer.slice(1).split('/')) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    const key = Array.isArray(node) ? Number(seg) : seg
+    out.push(key)
+    node = (node as Record<string | number, unknown> | undefined)?.[key]
+  }
+  return out
+}

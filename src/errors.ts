@@ -1,0 +1,31 @@
+import type { ServerResponse } from 'node:http'
+
+/** Responses the gateway itself produces, each with a stable code clients can rely on. */
+export const GatewayError = {
+  BAD_REQUEST: { status: 400, code: 'bad_request', message: 'the request is malformed' },
+  BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, or a bad escape' },
+  NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
+  WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
+  PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },
+  UPSTREAM_UNREACHABLE: { status: 502, code: 'bad_gateway', message: 'the upstream could not be reached or broke the connection' },
+  SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
+  UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' }
+} as const
+
+export type GatewayErrorKind = typeof GatewayError[keyof typeof GatewayError]
+
+/** The JSON body every gateway error carries. */
+export function errorBody (error: GatewayErrorKind, requestId: string): string {
+  return JSON.stringify({ error: error.code, message: error.message, requestId })
+}
+
+/** Writes a gateway error as the whole response. */
+export function sendError (res: ServerResponse, error: GatewayErrorKind, requestId: string): void {
+  const body = errorBody(error, requestId)
+  res.writeHead(error.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestId
+  })
+  res.end(body)
+}

@@ -1,0 +1,88 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Static, TSchema } from '@sinclair/typebox'
+import type { Logger } from 'pino'
+
+/** Headers as plugins see them: lower-case names, mutable. */
+export type HeaderMap = Record<string, string | string[] | undefined>
+
+/** A response a plugin sends instead of proxying (auth failure, cache hit, rate limit...). */
+export interface PluginReply {
+  status: number
+  headers?: HeaderMap
+  /** A string or Buffer is sent as is; anything else is sent as JSON. */
+  body?: unknown
+}
+
+/** The request as it travels through a route's pipeline towards the upstream. */
+export interface GatewayRequest {
+  /** The x-request-id sent upstream and echoed to the client. */
+  readonly id: string
+  readonly method: string
+  /** The normalized path the route matched (no query). */
+  readonly path: string
+  /** The query string, with its leading `?`, or ''. */
+  readonly query: string
+  /** Path params of the route's match (`:id`, and `*` for the rest of a prefix match). */
+  readonly params: Readonly<Record<string, string>>
+  /** The headers that will be sent upstream (hop-by-hop headers already removed). Mutate to change them. */
+  readonly headers: HeaderMap
+  /** The headers exactly as the client sent them. */
+  readonly clientHeaders: IncomingHttpHeaders
+  /** The client's address, after trustProxy is applied. */
+  readonly clientIp: string
+  readonly route: { readonly name: string, readonly upstream: string }
+  /** The path (without query) that will be requested from the upstream. Plugins may change it. */
+  upstreamPath: string
+  /** Per-request space for plugins to hand data to later plugins (e.g. the authenticated consumer). */
+  readonly locals: Record<string, unknown>
+  /** The raw Node request, for what the contract does not cover. Do not consume its body. */
+  readonly raw: IncomingMessage
+}
+
+/** The response on its way back to the client, before its status line and headers are written. */
+export interface GatewayResponse {
+  status: number
+  /** Response headers (hop-by-hop headers already removed). Mutate to change them. */
+  readonly headers: HeaderMap
+  /** True when the response came from the upstream, false when a plugin or the gateway produced it. */
+  readonly fromUpstream: boolean
+  /**
+   * Sends the body through a stream (compression, capture for caching...). Streams added by
+   * later-running plugins sit closer to the client. Remove content-length if the length changes.
+   */
+  pipeThrough (stream: Duplex): void
+}
+
+type Maybe<T> = T | Promise<T>
+
+/** What a plugin's setup returns: the hooks it wants for one route. */
+export interface PluginHandlers {
+  /** Request phase, in pipeline order. Return a reply to answer without proxying. */
+  onRequest?: (req: GatewayRequest) => Maybe<PluginReply | undefined | void>
+  /** Response phase, in reverse pipeline order (the first plugin sees the response last). */
+  onResponse?: (res: GatewayResponse, req: GatewayRequest) => Maybe<void>
+  /** Called when the runtime that owns this route is disposed (after a reload, or at shutdown). */
+  dispose?: () => Maybe<void>
+}
+
+/** What setup receives besides the plugin's own config. */
+export interface PluginSetupContext {
+  readonly routeName: string
+  readonly log: Logger
+}
+
+export interface PluginDefinition<S extends TSchema = TSchema> {
+  /** The key used under a route's `plugins:`. */
+  readonly name: string
+  /**
+   * Higher runs earlier in the request phase. Bands: 3000+ access control (ip filter, cors),
+   * 1000-2999 authentication, 900-999 rate limiting, 800-899 request transforms,
+   * 100-799 caching and other traffic control, below 100 response transforms and observers.
+   */
+  readonly priority: number
+  /** TypeBox schema of the plugin's config; validated at load time with positions. */
+  readonly schema: S
+  /** Runs once per route at config load (never per request); returns the route's hooks. */
+  readonly setup: (config: Static<S>, ctx: PluginSetupContext) => Maybe<PluginHandlers>
+}

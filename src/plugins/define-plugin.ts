@@ -1,0 +1,19 @@
+import type { TSchema } from '@sinclair/typebox'
+import type { PluginDefinition } from './contract.ts'
+
+// A global symbol, so plugins built against another copy of this package are still recognised.
+const BRAND = Symbol.for('portcullis.plugin')
+
+const NAME_RE = /^[a-z][a-z0-9-]*$/
+
+/** Declares a plugin. Built-in and user plugins use this same function. */
+export function definePlugin<S extends TSchema> (def: PluginDefinition<S>): PluginDefinition<S> {
+  if (!NAME_RE.test(def.name)) throw new TypeError(`plugin name "${def.name}" must be lower-case letters, digits and dashes`)
+  if (!Number.isInteger(def.priority)) throw new TypeError(`plugin "${def.name}": priority must be an integer`)
+  if (typeof def.setup !== 'function') throw new TypeError(`plugin "${def.name}": setup must be a function`)
+  return Object.freeze({ ...def, [BRAND]: true })
+}
+
+export function isPluginDefinition (value: unknown): value is PluginDefinition {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+}

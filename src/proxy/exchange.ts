@@ -1,0 +1,245 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex, Writable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { GatewayRequest, HeaderMap, PluginReply } from '../plugins/contract.ts'
+import type { CompiledRoute } from '../runtime/compile-route.ts'
+import type { Target } from '../upstreams/upstream.ts'
+import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
+import { endToEndResponseHeaders } from './hop-by-hop.ts'
+import { ResponseState } from './response-state.ts'
+
+/** What an exchange needs from the runtime that created it. */
+export interface ExchangeOwner {
+  finished (ex: Exchange): void
+  pluginFailed (ex: Exchange, err: unknown): void
+  upstreamFailed (ex: Exchange, err: Error): void
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+const NO_HOOK = Infinity
+
+function isPromise<T> (v: unknown): v is Promise<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function'
+}
+
+/**
+ * One proxied request, from route match to the last byte. It is the plugins' GatewayRequest and,
+ * to keep the hot path to one object per request, also undici's dispatch handler.
+ * Flow: request hooks (in order) → dispatch → response hooks (reverse order) → stream body.
+ */
+export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
+  readonly id: string
+  readonly method: string
+  readonly path: string
+  readonly query: string
+  readonly params: Readonly<Record<string, string>>
+  readonly headers: HeaderMap
+  readonly clientIp: string
+  readonly raw: IncomingMessage
+  readonly res: ServerResponse
+  readonly compiled: CompiledRoute
+  readonly startedAt: number
+  upstreamPath: string
+  target: Target | undefined
+  /** Body bytes sent to the client. */
+  bytes = 0
+  #locals: Record<string, unknown> | undefined
+  #owner: ExchangeOwner
+  #abort: ((err?: Error) => void) | undefined
+  #resume: (() => void) | undefined
+  #sink: Writable | undefined
+  #done = false
+  /** Set for WebSocket (and other) upgrades: the client's socket and the bytes read past the request. */
+  readonly #upgrade: { socket: Duplex, head: Buffer } | undefined
+  #upgraded = false
+
+  constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
+    path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
+    upgrade?: { socket: Duplex, head: Buffer }) {
+    this.#upgrade = upgrade
+    this.#owner = owner
+    this.compiled = route
+    this.raw = req
+    this.res = res
+    this.method = req.method as string
+    this.path = path
+    this.query = query
+    this.params = params
+    this.id = id
+    this.headers = headers
+    this.clientIp = clientIp
+    this.upstreamPath = route.upstreamPath(path, params)
+    this.startedAt = performance.now()
+  }
+
+  get clientHeaders () { return this.raw.headers }
+  get route () { return this.compiled.info }
+  /** The status to log: 101 for an upgrade that went through. */
+  get status (): number { return this.#upgraded ? 101 : this.res.statusCode }
+  get locals (): Record<string, unknown> { return (this.#locals ??= {}) }
+
+  /** Starts the request phase; the exchange then drives itself to completion. */
+  start (): void {
+    this.res.once('close', this.#onClientClose)
+    this.#requestPhase(0)
+  }
+
+  #requestPhase (from: number): void {
+    const hooks = this.compiled.pipeline.requestHooks
+    for (let i = from; i < hooks.length; i++) {
+      const hook = hooks[i] as (typeof hooks)[number]
+      let result
+      try {
+        result = hook.run(this)
+      } catch (err) {
+        this.#owner.pluginFailed(this, err); return
+      }
+      if (isPromise<PluginReply | undefined | void>(result)) {
+        result.then(
+          reply => { if (this.#done) return; if (reply) this.#reply(reply, hook.position); else this.#requestPhase(i + 1) },
+          err => { if (!this.#done) this.#owner.pluginFailed(this, err) })
+        return
+      }
+      if (result !== undefined) { this.#reply(result as PluginReply, hook.position); return }
+    }
+    this.#forward()
+  }
+
+  #forward (): void {
+    const route = this.compiled
+    const target = this.target = route.upstream.pick()
+    const h = this.headers
+    h.host = route.host === 'target' ? target.host : route.host === 'client' ? this.raw.headers.host : route.host.value
+    h['x-request-id'] = this.id
+    const req = this.raw
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+    target.pool.dispatch({
+      path: this.upstreamPath + this.query,
+      method: this.method as Dispatcher.HttpMethod,
+      headers: h as Record<string, string | string[]>,
+      body: hasBody && this.#upgrade === undefined ? req : null,
+      upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
+      headersTimeout: route.headersTimeout,
+      bodyTimeout: route.bodyTimeout
+    }, this)
+  }
+
+  // undici's callback API: undici 7 runs it natively (the newer controller API is wrapped per request).
+  onConnect (abort: (err?: Error) => void): void {
+    this.#abort = abort
+  }
+
+  onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
+    const client = (this.#upgrade as { socket: Duplex, head: Buffer }).socket
+    if (this.#done) { upstream.destroy(); return }
+    this.#upgraded = true
+    let head = 'HTTP/1.1 101 Switching Protocols\r\n'
+    for (let i = 0; raw !== null && i < raw.length; i += 2) head += `${String(raw[i])}: ${String(raw[i + 1])}\r\n`
+    client.write(head + `x-request-id: ${this.id}\r\n\r\n`)
+    const head0 = (this.#upgrade as { head: Buffer }).head
+    if (head0.length > 0) upstream.write(head0)
+    const closeBoth = () => { client.destroy(); upstream.destroy() }
+    upstream.on('error', closeBoth).on('close', closeBoth)
+    client.on('error', closeBoth).on('close', closeBoth)
+    upstream.pipe(client)
+    client.pipe(upstream)
+  }
+
+  onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true // 1xx informational: Node answers 100-continue to the client itself
+    if (this.#done) return false
+    this.#resume = resume
+    const headers = endToEndResponseHeaders(raw)
+    headers['x-request-id'] = this.id
+    if (this.compiled.pipeline.responseHooks.length === 0) {
+      this.res.writeHead(status, headers as Record<string, string | string[]>)
+      return true
+    }
+    const state = new ResponseState(status, headers, true)
+    let pending
+    try {
+      pending = this.#responsePhase(state, NO_HOOK, 0)
+    } catch (err) {
+      this.#owner.pluginFailed(this, err); return false
+    }
+    if (pending === undefined) { this.#startBody(state); return true }
+    pending.then(() => { this.#startBody(state); resume() }, err => this.#owner.pluginFailed(this, err))
+    return false
+  }
+
+  onData (chunk: Buffer): boolean {
+    this.bytes += chunk.length
+    const sink = this.#sink ?? this.res
+    if (sink.write(chunk)) return true
+    sink.once('drain', this.#resume as () => void)
+    return false
+  }
+
+  onComplete (): void {
+    (this.#sink ?? this.res).end()
+  }
+
+  onError (err: Error): void {
+    if (this.#done) return
+    this.#owner.upstreamFailed(this, err)
+    if (!this.res.headersSent) this.fail(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE)
+    else this.res.destroy(err)
+  }
+
+  /** Stops the upstream exchange, if one is under way. */
+  abortUpstream (reason: Error): void {
+    this.#abort?.(reason)
+  }
+
+  /** Answers with a gateway error (no plugins run: the error is the gateway's own). */
+  fail (error: GatewayErrorKind): void {
+    if (this.res.headersSent) { this.res.destroy(); return }
+    sendError(this.res, error, this.id)
+  }
+
+  /** Runs response hooks of plugins before `position` (all of them for upstream responses). */
+  #responsePhase (state: ResponseState, position: number, from: number): Promise<void> | undefined {
+    const hooks = this.compiled.pipeline.responseHooks
+    for (let i = from; i < hooks.length; i++) {
+      const hook = hooks[i] as (typeof hooks)[number]
+      if (hook.position >= position) continue
+      const r = hook.run(state, this)
+      if (isPromise<void>(r)) return r.then(() => this.#responsePhase(state, position, i + 1))
+    }
+    return undefined
+  }
+
+  #startBody (state: ResponseState): void {
+    if (this.#done) return
+    this.res.writeHead(state.status, state.definedHeaders())
+    this.#sink = state.sink(this.res, err => this.res.destroy(err))
+  }
+
+  #reply (reply: PluginReply, position: number): void {
+    const body = reply.body === undefined ? undefined
+      : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body)
+    const headers: HeaderMap = { ...reply.headers, 'x-request-id': this.id }
+    if (body !== undefined && typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
+    const state = new ResponseState(reply.status, headers, false)
+    const send = () => {
+      if (body !== undefined && state.streams.length === 0) state.headers['content-length'] = String(Buffer.byteLength(body))
+      this.#startBody(state)
+      if (body !== undefined) this.bytes += Buffer.byteLength(body)
+      ;(this.#sink as Writable).end(body)
+    }
+    try {
+      const pending = this.#responsePhase(state, position, 0)
+      if (pending === undefined) send()
+      else pending.then(send, err => this.#owner.pluginFailed(this, err))
+    } catch (err) {
+      this.#owner.pluginFailed(this, err)
+    }
+  }
+
+  #onClientClose = (): void => {
+    this.#done = true
+    if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
+    this.#owner.finished(this)
+  }
+}
+

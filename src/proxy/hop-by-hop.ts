@@ -1,0 +1,39 @@
+// RFC 9110 7.6.1 hop-by-hop headers, plus `expect` (Node answers 100-continue itself) and `host`
+// (set per route); Proxy-* headers are for this hop only.
+const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+
+/** The names listed in a Connection header, lower-cased, if any. */
+function connectionTokens (value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined
+  const list = (Array.isArray(value) ? value.join(',') : value).toLowerCase().split(',')
+  const out = new Set<string>()
+  for (const t of list) { const n = t.trim(); if (n !== '' && n !== 'close' && n !== 'keep-alive') out.add(n) }
+  return out.size === 0 ? undefined : out
+}
+
+function isHopByHop (name: string, named: Set<string> | undefined): boolean {
+  return ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) || (named !== undefined && named.has(name))
+}
+
+/** Copies end-to-end request headers (Node's lower-cased object) into a new object. */
+export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const named = connectionTokens(headers.connection)
+  const out: Record<string, string | string[] | undefined> = {}
+  for (const name in headers) if (!isHopByHop(name, named)) out[name] = headers[name]
+  return out
+}
+
+/** End-to-end response headers from undici's raw [name, value, ...] buffers, lower-cased. */
+export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {}
+  let named: Set<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase()
+    const value = (raw[i + 1] as Buffer).toString('latin1')
+    if (name === 'connection') { named = connectionTokens(value); continue }
+    const prev = out[name]
+    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+  }
+  for (const name in out) if (isHopByHop(name, named)) delete out[name]
+  return out
+}

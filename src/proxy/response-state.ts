@@ -1,0 +1,34 @@
+import { pipeline, type Duplex, type Writable } from 'node:stream'
+import type { GatewayResponse, HeaderMap } from '../plugins/contract.ts'
+
+/** The response as response-phase plugins see and change it. */
+export class ResponseState implements GatewayResponse {
+  status: number
+  readonly headers: HeaderMap
+  readonly fromUpstream: boolean
+  readonly streams: Duplex[] = []
+
+  constructor (status: number, headers: HeaderMap, fromUpstream: boolean) {
+    this.status = status
+    this.headers = headers
+    this.fromUpstream = fromUpstream
+  }
+
+  pipeThrough (stream: Duplex): void {
+    this.streams.push(stream)
+  }
+
+  /** Headers Node accepts: plugins may have set some to undefined to remove them. */
+  definedHeaders (): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {}
+    for (const k in this.headers) { const v = this.headers[k]; if (v !== undefined) out[k] = v }
+    return out
+  }
+
+  /** Where body chunks go: the first added stream, chained to the client; or the client itself. */
+  sink (client: Writable, onError: (err: Error) => void): Writable {
+    if (this.streams.length === 0) return client
+    pipeline([...this.streams, client], err => { if (err) onError(err) })
+    return this.streams[0] as Duplex
+  }
+}

@@ -1,0 +1,60 @@
+import { toMs } from '../config/duration.ts'
+import type { RouteConfig } from '../config/schema.ts'
+import { parseHostPattern, type HostPattern } from '../routing/host-pattern.ts'
+import { compilePathPattern, compileRewrite, type PathPattern } from '../routing/path-pattern.ts'
+import type { Matchable } from '../routing/router.ts'
+import type { Pipeline } from '../plugins/pipeline.ts'
+import type { Upstream } from '../upstreams/upstream.ts'
+
+/** A route with everything derived from its config computed once, at load time. */
+export interface CompiledRoute extends Matchable {
+  readonly name: string
+  readonly info: { readonly name: string, readonly upstream: string }
+  readonly upstream: Upstream
+  readonly pipeline: Pipeline
+  /** The path sent upstream, from the normalized request path and the match's params. */
+  readonly upstreamPath: (path: string, params: Record<string, string>) => string
+  /** 'client' keeps the client's Host, 'target' uses the target's, any other string is sent as is. */
+  readonly host: 'client' | 'target' | { value: string }
+  readonly websocket: boolean
+  readonly headersTimeout: number
+  readonly bodyTimeout: number
+}
+
+export function compileRoute (config: RouteConfig, index: number, upstream: Upstream, pipeline: Pipeline): CompiledRoute {
+  const path = compilePathPattern(config.match.path) as PathPattern // validated at load
+  const hostList = config.match.host === undefined ? [] : Array.isArray(config.match.host) ? config.match.host : [config.match.host]
+  return {
+    name: config.name,
+    index,
+    info: Object.freeze({ name: config.name, upstream: upstream.name }),
+    hosts: hostList.map(h => parseHostPattern(h) as HostPattern),
+    path,
+    methods: methodSet(config.match.methods),
+    headers: Object.entries(config.match.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+    upstream,
+    pipeline,
+    upstreamPath: pathMapper(config, path),
+    host: config.preserveHost === true ? 'client' : config.hostHeader !== undefined ? { value: config.hostHeader } : 'target',
+    websocket: config.websocket ?? true,
+    headersTimeout: config.timeouts?.response === undefined ? upstream.timeouts.response : toMs(config.timeouts.response),
+    bodyTimeout: config.timeouts?.idle === undefined ? upstream.timeouts.idle : toMs(config.timeouts.idle)
+  }
+}
+
+function methodSet (methods: string[] | undefined): Set<string> | undefined {
+  if (methods === undefined) return undefined
+  const set = new Set(methods.map(m => m.toUpperCase()))
+  if (set.has('GET')) set.add('HEAD')
+  return set
+}
+
+function pathMapper (config: RouteConfig, pattern: PathPattern): CompiledRoute['upstreamPath'] {
+  if (config.rewrite !== undefined) {
+    const rewrite = compileRewrite(config.rewrite, pattern.params) as (p: Record<string, string>) => string
+    return (_path, params) => rewrite(params)
+  }
+  const prefix = config.stripPrefix
+  if (prefix === undefined || prefix === '/') return path => path
+  return path => path.length === prefix.length ? '/' : path.slice(prefix.length)
+}

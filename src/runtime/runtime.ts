@@ -1,0 +1,149 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ServerResponse as NodeServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { Logger } from 'pino'
+import type { LoadedConfig } from '../config/load.ts'
+import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
+import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
+import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
+import { applyForwarded, compileTrust } from '../proxy/forwarded.ts'
+import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
+import { requestId } from '../proxy/request-id.ts'
+import { normalizeHost } from '../routing/host-pattern.ts'
+import { normalizePath } from '../routing/normalize-path.ts'
+import { Router, type RouteMatch } from '../routing/router.ts'
+import { Upstream } from '../upstreams/upstream.ts'
+import { compileRoute, type CompiledRoute } from './compile-route.ts'
+
+/**
+ * Everything built from one config: routes, pipelines, upstream pools. Built whole, then used;
+ * swapped whole on reload, and disposed once its in-flight requests have finished.
+ */
+export class Runtime implements ExchangeOwner {
+  readonly loaded: LoadedConfig
+  readonly routes: readonly CompiledRoute[]
+  readonly router: Router<CompiledRoute>
+  readonly upstreams: ReadonlyMap<string, Upstream>
+  readonly log: Logger
+  #trust: (addr: string, hop: number) => boolean
+  #accessLog: boolean
+  #logHeaders: boolean
+  #inFlight = 0
+  #drained: (() => void) | undefined
+
+  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger) {
+    this.loaded = loaded
+    this.routes = routes
+    this.router = new Router(routes)
+    this.upstreams = upstreams
+    this.log = log
+    const { server, logging } = loaded.config
+    this.#trust = compileTrust(server.trustProxy)
+    this.#accessLog = logging?.accessLog ?? true
+    this.#logHeaders = logging?.headers ?? false
+  }
+
+  /** `dryRun` skips plugin setup (for `routes` and `explain`, which must not open connections). */
+  static async build (loaded: LoadedConfig, log: Logger, options: { dryRun?: boolean } = {}): Promise<Runtime> {
+    const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c)]))
+    const pipelines: Pipeline[] = []
+    try {
+      const routes: CompiledRoute[] = []
+      for (const [i, r] of loaded.config.routes.entries()) {
+        const pipeline = options.dryRun === true ? describePipeline(r.plugins ?? {}, loaded.plugins) : await buildPipeline(r.name, r.plugins ?? {}, loaded.plugins, log)
+        pipelines.push(pipeline)
+        routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline))
+      }
+      return new Runtime(loaded, routes, upstreams, log)
+    } catch (err) {
+      await Promise.allSettled([...pipelines.map(p => p.dispose()), ...[...upstreams.values()].map(u => u.close())])
+      throw err
+    }
+  }
+
+  get inFlight (): number { return this.#inFlight }
+
+  /** Entry point for every HTTP request. */
+  handle (req: IncomingMessage, res: ServerResponse): void {
+    this.#route(req, res, undefined)
+  }
+
+  /** Entry point for upgrade requests (WebSocket): same matching and request plugins as HTTP. */
+  handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const res = new NodeServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket as never)
+    res.once('finish', () => socket.end())
+    this.#route(req, res, { socket, head })
+  }
+
+  #route (req: IncomingMessage, res: ServerResponse, upgrade: { socket: Duplex, head: Buffer } | undefined): void {
+    const id = requestId(req.headers['x-request-id'])
+    let url = req.url as string
+    let host = req.headers.host
+    if (url.charCodeAt(0) !== 47) {
+      // absolute-form (RFC 9112 3.2.2): the authority in the URL is the host.
+      const abs = URL.canParse(url) ? new URL(url) : undefined
+      if (abs === undefined) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
+      host = abs.host
+      url = abs.pathname + abs.search
+    }
+    const q = url.indexOf('?')
+    const rawPath = q === -1 ? url : url.slice(0, q)
+    const path = normalizePath(rawPath)
+    if (path === undefined) { this.#reject(req, res, GatewayError.BAD_PATH, id, rawPath); return }
+    const match = this.router.match(normalizeHost(host), req.method as string, path, req.headers)
+    if (match === undefined) { this.#reject(req, res, GatewayError.NO_ROUTE, id, path); return }
+    if (upgrade !== undefined && !match.route.websocket) { this.#reject(req, res, GatewayError.WEBSOCKET_DISABLED, id, path); return }
+    this.#start(match, req, res, path, q === -1 ? '' : url.slice(q), id, upgrade)
+  }
+
+  #start (match: RouteMatch<CompiledRoute>, req: IncomingMessage, res: ServerResponse, path: string, query: string, id: string,
+    upgrade: { socket: Duplex, head: Buffer } | undefined): void {
+    const headers = endToEndRequestHeaders(req.headers)
+    const clientIp = applyForwarded(req, headers, this.#trust)
+    this.#inFlight++
+    new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, upgrade).start()
+  }
+
+  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string): void {
+    sendError(res, error, id)
+    if (this.#accessLog) this.log.info({ method: req.method, path, status: error.status, error: error.code, requestId: id, clientIp: req.socket.remoteAddress }, 'request rejected')
+  }
+
+  finished (ex: Exchange): void {
+    if (this.#accessLog) {
+      this.log.info({
+        route: ex.route.name,
+        upstream: ex.route.upstream,
+        target: ex.target?.url,
+        method: ex.method,
+        path: ex.path,
+        status: ex.res.writableFinished || ex.status === 101 ? ex.status : 499,
+        durationMs: Math.round((performance.now() - ex.startedAt) * 100) / 100,
+        bytes: ex.bytes,
+        requestId: ex.id,
+        clientIp: ex.clientIp,
+        reqHeaders: this.#logHeaders ? ex.clientHeaders : undefined,
+        resHeaders: this.#logHeaders ? ex.res.getHeaders() : undefined
+      }, 'request')
+    }
+    if (--this.#inFlight === 0) this.#drained?.()
+  }
+
+  pluginFailed (ex: Exchange, err: unknown): void {
+    this.log.error({ err, route: ex.route.name, requestId: ex.id }, 'plugin failed')
+    ex.abortUpstream(err instanceof Error ? err : new Error(String(err)))
+    ex.fail(GatewayError.PLUGIN_FAILED)
+  }
+
+  upstreamFailed (ex: Exchange, err: Error): void {
+    this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
+  }
+
+  /** Waits for in-flight requests (and open WebSockets) to end, then releases pools and plugins. */
+  async dispose (): Promise<void> {
+    if (this.#inFlight > 0) await new Promise<void>(resolve => { this.#drained = resolve })
+    await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
+  }
+}

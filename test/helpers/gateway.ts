@@ -1,0 +1,34 @@
+import { Writable } from 'node:stream'
+import pino, { type Logger } from 'pino'
+import { parseConfig, type LoadedConfig } from '../../src/config/load.ts'
+import { startPortcullis, type Portcullis } from '../../src/server/start.ts'
+
+export interface TestGateway extends Portcullis {
+  /** Every log line the gateway wrote, parsed. */
+  readonly logs: Array<Record<string, unknown>>
+  readonly loaded: LoadedConfig
+}
+
+/** A logger that keeps its lines in memory (synchronously) so tests can read them. */
+export function memoryLogger (): { log: Logger, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write (chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>)
+      cb()
+    }
+  })
+  return { log: pino({ level: 'info' }, stream), lines }
+}
+
+/**
+ * A real gateway on an ephemeral loopback port. `yaml` is a full config except `server`, which
+ * is added (port 0) unless given. Relative paths in it resolve against `file`.
+ */
+export async function startGateway (yaml: string, options: { env?: NodeJS.ProcessEnv, file?: string } = {}): Promise<TestGateway> {
+  const text = /^server:/m.test(yaml) ? yaml : `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${yaml}`
+  const loaded = await parseConfig(text, options.file ?? 'test.yaml', options.env ?? {})
+  const { log, lines } = memoryLogger()
+  const running = await startPortcullis(loaded, log)
+  return { ...running, logs: lines, loaded }
+}
