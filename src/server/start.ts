@@ -6,6 +6,7 @@ import { toMs } from '../config/duration.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import { GatewayServer } from './gateway-server.ts'
 import { createAdminServer } from './admin-server.ts'
+import { Metrics } from '../metrics/metrics.ts'
 
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
@@ -14,17 +15,18 @@ export interface Portcullis {
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
   readonly url: string
   readonly adminUrl: string | undefined
+  readonly metrics: Metrics
   /** Graceful stop: stop accepting, drain within server.shutdownTimeout, release everything. */
   close (): Promise<void>
 }
 
 const url = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
 
-export async function startPortcullis (loaded: LoadedConfig, log: Logger): Promise<Portcullis> {
+export async function startPortcullis (loaded: LoadedConfig, log: Logger, metrics = new Metrics()): Promise<Portcullis> {
   const { server, admin: adminConfig } = loaded.config
   const runtime = await Runtime.build(loaded, log)
   const gateway = new GatewayServer(runtime, server)
-  const state = { ready: false }
+  const state = { ready: false, metrics }
   const admin = adminConfig === undefined ? undefined : createAdminServer(state)
   try {
     const address = await gateway.listen(server.listen.host, server.listen.port)
@@ -35,6 +37,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger): Promi
       admin,
       url: url(address),
       adminUrl: adminAddress === undefined ? undefined : url(adminAddress),
+      metrics,
       close: async () => {
         state.ready = false
         const deadline = server.shutdownTimeout === undefined ? 30_000 : toMs(server.shutdownTimeout)

@@ -4,6 +4,7 @@ import type { UpstreamConfig } from '../config/schema.ts'
 
 /** One backend address of an upstream, with its own keep-alive connection pool. */
 export interface Target {
+  /** Origin, e.g. http://10.0.0.5:3000; also the target's id in health messages and the admin API. */
   readonly url: string
   /** host[:port], the Host header sent when the route does not preserve the client's. */
   readonly host: string
