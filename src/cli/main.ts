@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { didYouMean } from '../config/suggest.ts'
 import * as start from './commands/start.ts'
 import * as validate from './commands/validate.ts'
