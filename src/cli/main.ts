@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import { didYouMean } from '../config/suggest.ts'
-import * as start from './commands/start.ts'
-import * as validate from './commands/validate.ts'
-import * as routes from './commands/routes.ts'
-import * as explain from './commands/explain.ts'
-import * as demo from './commands/demo.ts'
 
-interface Command { summary: string, run: (argv: string[]) => Promise<number> }
-const COMMANDS: Record<string, Command> = { start, validate, routes, explain, demo }
+interface Command { summary: string, load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }
+// Each command's module is imported only when it runs: `validate` or `--help` need not load the server.
+const COMMANDS: Record<string, Command> = {
+  start: { summary: 'start the gateway', load: () => import('./commands/start.ts') },
+  validate: { summary: 'check a config file; exit 0 if valid, 1 if not', load: () => import('./commands/validate.ts') },
+  routes: { summary: 'print the route table, in the order routes are tried', load: () => import('./commands/routes.ts') },
+  explain: { summary: 'show which route, plugins and upstream a request would get', load: () => import('./commands/explain.ts') },
+  demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') }
+}
 
 const USAGE = `portcullis: a self-hosted API gateway
 
@@ -27,6 +29,6 @@ if (name === undefined || name === '--help' || name === '-h' || name === 'help')
     console.error(`portcullis: unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}\n\n${USAGE}`)
     process.exitCode = 2
   } else {
-    process.exitCode = await command.run(rest)
+    process.exitCode = await (await command.load()).run(rest)
   }
 }

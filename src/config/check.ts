@@ -1,16 +1,21 @@
 import { METHODS } from 'node:http'
+import { isIPv4 } from 'node:net'
 import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
 import { validateSchema } from './validate.ts'
 import { didYouMean } from './suggest.ts'
+import { checkUpstreams } from './check-upstreams.ts'
 import { compilePathPattern, compileRewrite } from '../routing/path-pattern.ts'
 import { parseHostPattern } from '../routing/host-pattern.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 
 const KNOWN_METHODS = new Set(METHODS)
 
-/** Checks the schema cannot express: references, patterns, conflicts, and each plugin's own config. */
-export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>): SchemaProblem[] {
+/**
+ * Checks the schema cannot express: references, patterns, conflicts, and each plugin's own config.
+ * `skipRoutes`: indexes of routes the schema rejected, whose shape cannot be relied on.
+ */
+export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, skipRoutes: ReadonlySet<number> = new Set()): SchemaProblem[] {
   const problems: SchemaProblem[] = []
   const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
   const upstreamNames = Object.keys(config.upstreams)
@@ -18,6 +23,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   const seenMatchers = new Map<string, number>()
 
   config.routes.forEach((route, i) => {
+    if (skipRoutes.has(i)) return
     const here = (...rest: Array<string | number>) => ['routes', i, ...rest]
     const first = seenNames.get(route.name)
     if (first !== undefined) add(here('name'), `route name "${route.name}" is already used by routes[${first}]`)
@@ -29,13 +35,13 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     const hosts = route.match.host === undefined ? [] : Array.isArray(route.match.host) ? route.match.host : [route.match.host]
     hosts.forEach((h, j) => {
       const parsed = parseHostPattern(h)
-      if (typeof parsed === 'string') add(Array.isArray(route.match.host) ? here('match', 'host', j) : here('match', 'host'), `host "${h}" ${parsed}`)
+      if (typeof parsed === 'string') add(Array.isArray(route.match.host) ? here('match', 'host', j) : here('match', 'host'), `host "${h}": ${parsed}`)
     })
     route.match.methods?.forEach((m, j) => {
       if (!KNOWN_METHODS.has(m.toUpperCase())) add(here('match', 'methods', j), `unknown HTTP method "${m}"${didYouMean(m.toUpperCase(), KNOWN_METHODS)}`)
     })
     const pattern = compilePathPattern(route.match.path)
-    if (typeof pattern === 'string') add(here('match', 'path'), `path "${route.match.path}" ${pattern}`)
+    if (typeof pattern === 'string') add(here('match', 'path'), `path "${route.match.path}": ${pattern}`)
     else {
       if (route.stripPrefix !== undefined && route.stripPrefix !== '/' &&
           !(pattern.literalPrefix === route.stripPrefix || pattern.literalPrefix.startsWith(route.stripPrefix + '/'))) {
@@ -43,7 +49,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
       }
       if (route.rewrite !== undefined) {
         const rw = compileRewrite(route.rewrite, pattern.params)
-        if (typeof rw === 'string') add(here('rewrite'), rw)
+        if (typeof rw === 'string') add(here('rewrite'), `rewrite "${route.rewrite}": ${rw}`)
       }
     }
     if (route.stripPrefix !== undefined && route.rewrite !== undefined) add(here('rewrite'), 'use either stripPrefix or rewrite, not both')
@@ -64,5 +70,15 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
       for (const p of validateSchema(def.schema, pluginConfig ?? {})) problems.push({ ...p, path: [...here('plugins', name), ...p.path] })
     }
   })
+  checkUpstreams(config.upstreams, add)
+  const admin = config.admin
+  if (admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
+    add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}") or listen on 127.0.0.1`)
+  }
   return problems
+}
+
+function isLoopback (host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  return h === 'localhost' || h === '::1' || (isIPv4(h) && h.startsWith('127.')) || /^::ffff:127\./.test(h)
 }

@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises'
+import { pathToFileURL } from 'node:url'
 import { configSchema } from './schema.ts'
 import { builtinPlugins } from '../plugins/registry.ts'
 
@@ -10,7 +11,7 @@ export async function schemaJson (): Promise<string> {
   return JSON.stringify(configSchema(plugins), null, 2) + '\n'
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   await writeFile(SCHEMA_FILE, await schemaJson())
   console.log(`wrote ${SCHEMA_FILE.pathname}`)
 }

@@ -28,13 +28,21 @@ const schema = configSchema()
 
 /** Reads, interpolates and validates a config file. Throws ConfigError listing every problem. */
 export async function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  let text: string
+  return parseConfig(await readConfigText(file), file, env)
+}
+
+/** The hash LoadedConfig.hash holds: sha256 of the file's text. */
+export function configHash (text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/** The file's text; a ConfigError if it cannot be read. */
+export async function readConfigText (file: string): Promise<string> {
   try {
-    text = await readFile(file, 'utf8')
+    return await readFile(file, 'utf8')
   } catch (err) {
     throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${(err as Error).message}` }])
   }
-  return parseConfig(text, file, env)
 }
 
 /** As loadConfig, from text already read (`file` names it in messages and anchors relative paths). */
@@ -53,9 +61,19 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   }
   const issues = interpolateDocument(doc, env, at)
   const data = doc.toJS() as unknown
+  // Ajv's type coercion would quietly read an empty value as 0, false or "": make it an error.
+  for (const path of emptyValues(data, [])) issues.push(at(path, 'has no value'))
   const problems = validateSchema(schema, data)
-  issues.push(...problems.map(p => at(p.path, p.message, p.at)))
-  if (issues.length > 0) throw new ConfigError(issues)
+  // A value left empty by a missing variable is already reported; its schema error would only repeat it.
+  const unset = new Set(issues.map(i => i.path))
+  issues.push(...problems.filter(p => !unset.has(formatPath(p.path))).map(p => at(p.path, p.message, p.at)))
+  // So that every problem is reported at once, the semantic checks still run when the schema only
+  // rejected some routes: those routes are left out of them.
+  const brokenRoutes = new Set<number>()
+  for (const p of problems) {
+    if (p.path[0] !== 'routes' || typeof p.path[1] !== 'number') throw new ConfigError(issues)
+    brokenRoutes.add(p.path[1])
+  }
 
   const config = data as GatewayConfig
   const plugins = new Map(await builtinPlugins())
@@ -69,10 +87,17 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
       issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${(err as Error).message}`))
     }
   }
-  issues.push(...checkConfig(config, plugins).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  issues.push(...checkConfig(config, plugins, brokenRoutes).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
   if (issues.length > 0) throw new ConfigError(issues)
 
-  return { file, config, plugins, hash: createHash('sha256').update(text).digest('hex'), loadedAt: new Date() }
+  return { file, config, plugins, hash: configHash(text), loadedAt: new Date() }
+}
+
+/** Paths of null values, except a route's plugin (`cors:` alone means "with defaults"). */
+function emptyValues (node: unknown, path: Array<string | number>): KeyPath[] {
+  if (node === null) return path.length === 4 && path[0] === 'routes' && path[2] === 'plugins' ? [] : [path]
+  if (typeof node !== 'object') return []
+  return Object.entries(node).flatMap(([k, v]) => emptyValues(v, [...path, Array.isArray(node) ? Number(k) : k]))
 }
 
 function interpolateDocument (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => ConfigIssue): ConfigIssue[] {

@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Duration } from './duration.ts'
+import { Balance, CircuitBreaker, HashOn, HealthCheck, Passive, Retries, TargetResolve, WhenAllUnhealthy } from './upstream-schema.ts'
 
 // Every object is closed (additionalProperties: false) so a typo is an error, never silently ignored.
 const closed = { additionalProperties: false } as const
@@ -16,11 +17,16 @@ const Server = Type.Object({
     description: 'Whether to trust X-Forwarded-* from the client: false (default), true (any peer), or a list of addresses/CIDRs.'
   })),
   shutdownTimeout: Type.Optional(Type.Union([Duration], { description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. Default 30s.' })),
-  keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. Default 72s.' }))
+  keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. Default 72s.' })),
+  workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
+    errorMessage: 'must be a whole number of processes (1 or more) or "auto" (one per CPU core)',
+    description: 'Processes sharing the listening port: a number, or "auto" for one per CPU core. Default 1 (no worker processes).'
+  }))
 }, closed)
 
 const Admin = Type.Object({
-  listen: Listen
+  listen: Listen,
+  token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token every admin endpoint but /healthz and /readyz requires, e.g. "${ADMIN_TOKEN}". Required when listen.host is not loopback.' }))
 }, closed)
 
 const Logging = Type.Object({
@@ -43,14 +49,25 @@ const Timeouts = Type.Object({
 const RouteTimeouts = Type.Object(responseTimeouts, closed)
 
 const Target = Type.Object({
-  url: Type.String({ pattern: '^https?://[^/?#]+/?$', errorMessage: 'must be an origin such as http://10.0.0.5:3000 (no path)' })
+  url: Type.String({ pattern: '^https?://[^/?#]+/?$', errorMessage: 'must be an origin such as http://10.0.0.5:3000 (no path)' }),
+  weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Share of traffic relative to the other targets. Default 1.' })),
+  resolve: Type.Optional(TargetResolve),
+  dnsInterval: Type.Optional(Type.Union([Duration], { description: 'With resolve: dns, how often the name is resolved again. Default 30s.' }))
 }, closed)
 
 const Upstream = Type.Object({
   targets: Type.Array(Target, { minItems: 1 }),
   connections: Type.Optional(Type.Integer({ minimum: 1, description: 'Max connections per target. Default 128.' })),
+  pipelining: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Requests sent on one connection before the previous answer (HTTP/1.1 pipelining). Default 1 (off).' })),
   keepAlive: Type.Optional(Type.Union([Duration], { description: 'How long an idle upstream connection is kept. Default 4s.' })),
-  timeouts: Type.Optional(Timeouts)
+  timeouts: Type.Optional(Timeouts),
+  balance: Type.Optional(Balance),
+  hashOn: Type.Optional(HashOn),
+  healthCheck: Type.Optional(HealthCheck),
+  passive: Type.Optional(Passive),
+  whenAllUnhealthy: Type.Optional(WhenAllUnhealthy),
+  retries: Type.Optional(Retries),
+  circuitBreaker: Type.Optional(CircuitBreaker)
 }, closed)
 
 const OneOrMany = (s: TSchema) => Type.Union([s, Type.Array(s, { minItems: 1 })])
@@ -58,7 +75,7 @@ const OneOrMany = (s: TSchema) => Type.Union([s, Type.Array(s, { minItems: 1 })]
 const Match = Type.Object({
   host: Type.Optional(Type.Union([OneOrMany(Type.String({ minLength: 1 }))], { description: 'Host name(s): exact (api.example.com) or wildcard (*.example.com).' })),
   path: Type.String({ pattern: '^/', errorMessage: 'must start with /', description: 'Exact (/users), prefix (/users/*) or with params (/users/:id).' }),
-  methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), { minItems: 1 })),
+  methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$', errorMessage: 'must be an HTTP method name such as GET' }), { minItems: 1 })),
   headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Header values that must match exactly.' }))
 }, closed)
 

@@ -21,9 +21,13 @@ export function validateSchema (schema: TSchema, data: unknown): SchemaProblem[]
 }
 
 function explain (errors: ErrorObject[], data: unknown): SchemaProblem[] {
-  // An anyOf reports each branch's failure as well; keep only the anyOf's own message.
-  const unions = errors.filter(e => e.keyword === 'anyOf').map(e => e.schemaPath)
-  const kept = errors.filter(e => e.keyword === 'anyOf' || !unions.some(u => e.schemaPath.startsWith(u + '/')))
+  // An anyOf reports each branch's failure as well; keep only the anyOf's own message, except when
+  // the value is an object and just one branch is: then that branch's errors (say, a mistyped key) say more.
+  const unions = errors.filter(e => e.keyword === 'anyOf').map(u => ({ u, branch: objectBranch(u) }))
+  const within = (e: ErrorObject, u: ErrorObject) => e.schemaPath.startsWith(u.schemaPath + '/') &&
+    (e.instancePath === u.instancePath || e.instancePath.startsWith(u.instancePath + '/'))
+  const kept = errors.filter(e => unions.every(({ u, branch }) =>
+    e === u ? branch === undefined : !within(e, u) || (branch !== undefined && e.schemaPath.startsWith(branch))))
   const seen = new Set<string>()
   const out: SchemaProblem[] = []
   for (const e of kept) {
@@ -34,13 +38,20 @@ function explain (errors: ErrorObject[], data: unknown): SchemaProblem[] {
   return out
 }
 
+/** The schema path prefix of an anyOf's only object branch, when the value is an object. */
+function objectBranch (u: ErrorObject): string | undefined {
+  if (typeof u.data !== 'object' || u.data === null || Array.isArray(u.data)) return undefined
+  const objects = (u.schema as Array<{ type?: string }>).flatMap((b, i) => b.type === 'object' ? [i] : [])
+  return objects.length === 1 ? `${u.schemaPath}/${objects[0]}/` : undefined
+}
+
 function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
   const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty
       const parent = e.parentSchema as { properties?: Record<string, unknown>, patternProperties?: unknown }
-      if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${key}" is not a valid name (letters, digits, _ . -)` }
+      if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${key}" ${custom ?? 'is not a valid name (letters, digits, _ . -)'}` }
       return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, Object.keys(parent.properties ?? {}))}` }
     }
     case 'required':

@@ -26,3 +26,8 @@ export function parseHostPattern (pattern: string): HostPattern | string {
   if (p.includes(':') && !p.startsWith('[')) return 'must not include a port'
   return { kind: 'exact', host: normalizeHost(p) }
 }
+
+/** Whether `host` (already normalized) is one a pattern matches. */
+export function hostMatches (pattern: HostPattern, host: string): boolean {
+  return pattern.kind === 'exact' ? pattern.host === host : host.endsWith(pattern.suffix)
+}

@@ -3,14 +3,16 @@ const UNRESERVED = new Uint8Array(128)
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[c.charCodeAt(0)] = 1
 
 // Anything that could need work: a %, a backslash, NUL, `//`, a segment starting with `.`, or no leading slash.
-const NEEDS_WORK = /[%\\\0]|\/\/|\/\.|^[^/]/
+const NEEDS_WORK = /[%\\\0]|\/\/|\/\.|^(?!\/)/
 const HEX = /^[0-9A-Fa-f]{2}$/
+// `..;x` or `.;x` (`;` raw or encoded): servers that strip path parameters read it as `..` or `.`.
+const DOT_PARAMS = /^\.\.?(;|%3B)/
 
 /**
  * The canonical form of a request path, which is both what routes match and what is forwarded:
  * unreserved percent-escapes decoded, other escapes upper-cased, dot segments removed, duplicate
  * slashes collapsed. Returns undefined for paths that must be rejected (400): encoded `/` or `\`,
- * backslash, NUL, bad escapes, `..;`-style segments that some servers treat as `..`.
+ * backslash, NUL, bad escapes, `..;`-style segments (also with `%3B`) that some servers treat as `..`.
  */
 export function normalizePath (path: string): string | undefined {
   if (!NEEDS_WORK.test(path)) return path
@@ -35,7 +37,7 @@ export function normalizePath (path: string): string | undefined {
     const seg = segments[i] as string
     if (seg === '' || seg === '.') continue
     if (seg === '..') { out.pop(); continue }
-    if (seg.startsWith('..;') || seg.startsWith('.;')) return undefined
+    if (DOT_PARAMS.test(seg)) return undefined
     out.push(seg)
   }
   const last = segments[segments.length - 1]

@@ -18,6 +18,7 @@ export interface PathPattern {
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>
 const PARAM_RE = /^:([A-Za-z_][A-Za-z0-9_]*)$/
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
+const NOT_NORMALIZED = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
 
 export function compilePathPattern (source: string): PathPattern | string {
   const segments = source.split('/').slice(1)
@@ -42,7 +43,7 @@ export function compilePathPattern (source: string): PathPattern | string {
     }
   }
   const base = '/' + segments.join('/')
-  if (params.length === 0 && normalizePath(base === '/' ? '/' : base) !== base) return 'is not a normalized path (no //, . or .. segments, or escapes of unreserved characters)'
+  if (params.length === 0 && normalizePath(base) !== base) return NOT_NORMALIZED
   if (wildcard) params.push('*')
   const kind = !wildcard && params.length === 0 ? 2 : wildcard ? 0 : 1
   const rank = [kind, literalChars, segments.length] as const
@@ -76,17 +77,26 @@ export function compilePathPattern (source: string): PathPattern | string {
 
 /** Compiles a rewrite template (`/v2/accounts/:id/*`) into a function of the match's params. */
 export function compileRewrite (template: string, available: readonly string[]): ((params: Record<string, string>) => string) | string {
+  // Odd indexes are the :params and "*", even ones the literal text between them.
   const parts = template.split(/(:[A-Za-z_][A-Za-z0-9_]*|\*)/)
-  for (const part of parts) {
-    const name = part === '*' ? '*' : part.startsWith(':') ? part.slice(1) : undefined
-    if (name !== undefined && !available.includes(name)) return `uses ${part === '*' ? '"*"' : `":${name}"`}, which match.path does not define`
+  for (let i = 1; i < parts.length; i += 2) {
+    const part = parts[i] as string
+    const name = part === '*' ? '*' : part.slice(1)
+    if (!available.includes(name)) return `uses ${part === '*' ? '"*"' : `":${name}"`}, which match.path does not define`
   }
+  const sample = parts.map((p, i) => i % 2 === 0 ? p : 'x').join('')
+  if (normalizePath(sample) !== sample) return NOT_NORMALIZED
   return params => {
     let out = ''
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as string
-      out += i % 2 === 0 ? part : params[part === '*' ? '*' : part.slice(1)] ?? ''
+      if (i % 2 === 0) { out += part; continue }
+      const value = params[part === '*' ? '*' : part.slice(1)] ?? ''
+      // An empty "*" takes its slash with it (`/v2/*` for `/users` is `/v2`); a non-empty one is kept
+      // as matched, trailing slash included.
+      if (value === '' && out.endsWith('/')) out = out.slice(0, -1)
+      out += value
     }
-    return out.replace(/\/{2,}/g, '/').replace(/(.)\/$/, (_m, c: string) => template.endsWith('/') ? c + '/' : c)
+    return out === '' ? '/' : out
   }
 }

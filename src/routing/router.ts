@@ -56,13 +56,6 @@ export class Router<R extends Matchable> {
     return all.filter((r, i) => all.indexOf(r) === i)
   }
 
-  /** All routes in the order they are tried for `host` (for `portcullis routes`/`explain`). */
-  candidates (host: string): R[] {
-    const out = [...(this.#exact.get(host) ?? [])]
-    for (const w of this.#wildcards) if (host.endsWith(w.suffix)) out.push(...w.routes)
-    return [...out, ...this.#anyHost]
-  }
-
   match (host: string, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
     const exact = this.#exact.get(host)
     if (exact !== undefined) {

@@ -2,7 +2,6 @@ import { startDemoUpstream } from '../../demo/upstreams.ts'
 import { run as start } from './start.ts'
 import { parseCommand } from '../options.ts'
 
-export const summary = 'start two local demo services and the gateway in front of them'
 const HELP = `Usage: portcullis demo [-c FILE]
 
 Starts demo "users" (127.0.0.1:3001) and "orders" (127.0.0.1:3002) services, then the gateway

@@ -1,18 +1,18 @@
 import { Runtime } from '../../runtime/runtime.ts'
 import { createLogger } from '../../logging/logger.ts'
-import { normalizeHost } from '../../routing/host-pattern.ts'
+import { hostMatches, normalizeHost } from '../../routing/host-pattern.ts'
 import { normalizePath } from '../../routing/normalize-path.ts'
 import type { CompiledRoute } from '../../runtime/compile-route.ts'
+import { describeRoute } from '../../runtime/describe-route.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 
-export const summary = 'show which route, plugins and upstream a request would get'
 const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL
 
 Example: portcullis explain -c config/gateway.yaml GET http://api.example.com/users/7
 
 Shows the normalized path, the matching route, its plugins in the order they run, and the
 upstream and path the request would be forwarded to; or, when nothing matches, why each
-route that was tried did not.`
+route does not.`
 
 const URL_RE = /^(https?):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?/
 
@@ -23,7 +23,10 @@ export async function run (argv: string[]): Promise<number> {
   const parts = urlArg === undefined ? null : URL_RE.exec(urlArg)
   if (methodArg === undefined || parts === null) { console.error(`expected METHOD and an http(s) URL\n\n${HELP}`); return 2 }
   const method = methodArg.toUpperCase()
-  const headers = Object.fromEntries(((opts.values.header as string[] | undefined) ?? []).map(h => {
+  const headerArgs = (opts.values.header as string[] | undefined) ?? []
+  const badHeader = headerArgs.find(h => h.indexOf(':') < 1)
+  if (badHeader !== undefined) { console.error(`-H expects "name: value", got "${badHeader}"\n\n${HELP}`); return 2 }
+  const headers = Object.fromEntries(headerArgs.map(h => {
     const i = h.indexOf(':')
     return [h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim()]
   }))
@@ -43,8 +46,8 @@ export async function run (argv: string[]): Promise<number> {
     if (path !== rawPath) console.log(`  normalized path  ${path}`)
     const match = runtime.router.match(host, method, path, headers)
     if (match === undefined) {
-      console.log(`  → 404 no_route. Routes tried for host "${host}":`)
-      for (const r of runtime.router.candidates(host)) console.log(`    ${r.name.padEnd(20)} ${whyNot(r, method, path, headers)}`)
+      console.log('  → 404 no_route. Why each route does not match:')
+      for (const r of runtime.router.ordered()) console.log(`    ${r.name.padEnd(20)} ${whyNot(r, host, method, path, headers)}`)
       return 0
     }
     const r = match.route
@@ -61,7 +64,8 @@ export async function run (argv: string[]): Promise<number> {
   }
 }
 
-function whyNot (r: CompiledRoute, method: string, path: string, headers: Record<string, string>): string {
+function whyNot (r: CompiledRoute, host: string, method: string, path: string, headers: Record<string, string>): string {
+  if (r.hosts.length > 0 && !r.hosts.some(h => hostMatches(h, host))) return `host "${host}" is not ${describeRoute(r).hosts.join(' or ')}`
   if (r.path.match(path) === undefined) return `path ${path} does not match ${r.path.source}`
   if (r.methods !== undefined && !r.methods.has(method)) return `method ${method} is not one of ${[...r.methods].join(', ')}`
   const h = r.headers.find(([name, value]) => headers[name] !== value)

@@ -1,12 +1,13 @@
 import { Runtime } from '../../runtime/runtime.ts'
+import { describeRoute } from '../../runtime/describe-route.ts'
 import { createLogger } from '../../logging/logger.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 
-export const summary = 'print the route table, in the order routes are tried'
 const HELP = `Usage: portcullis routes [-c FILE]
 
 Prints every route of FILE in precedence order: exact hosts, then wildcard hosts, then routes
-for any host; within each, the most specific path first (exact, params, prefix), then file order.`
+for any host; within each, the most specific path first (exact, params, prefix; longer literal
+text; more segments), then routes with methods, then more header conditions, then file order.`
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP)
@@ -14,15 +15,16 @@ export async function run (argv: string[]): Promise<number> {
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
   const runtime = await Runtime.build(loaded, createLogger({ level: 'silent' }), { dryRun: true })
-  const rows = runtime.router.ordered().map(r => [
+  const rows = runtime.router.ordered().map(describeRoute).map(r => [
     r.name,
-    r.hosts.length === 0 ? '*' : r.hosts.map(h => h.kind === 'exact' ? h.host : '*' + h.suffix).join(','),
-    r.path.source,
-    r.methods === undefined ? 'ANY' : [...r.methods].join(','),
-    `${r.upstream.name} (${r.upstream.targets.map(t => t.url).join(', ')})`,
-    r.pipeline.steps.map(s => s.name).join(' → ') || '-'
+    r.hosts.length === 0 ? '*' : r.hosts.join(','),
+    r.path,
+    r.methods === undefined ? 'ANY' : r.methods.join(','),
+    Object.entries(r.headers).map(([name, value]) => `${name}: ${value}`).join(', ') || '-',
+    `${r.upstream} (${r.targets.join(', ')})`,
+    r.plugins.join(' → ') || '-'
   ])
-  printTable(['ROUTE', 'HOST', 'PATH', 'METHODS', 'UPSTREAM', 'PLUGINS'], rows)
+  printTable(['ROUTE', 'HOST', 'PATH', 'METHODS', 'HEADERS', 'UPSTREAM', 'PLUGINS'], rows)
   await runtime.dispose()
   return 0
 }

@@ -1,29 +1,34 @@
+import cluster from 'node:cluster'
 import { createLogger } from '../../logging/logger.ts'
 import { startPortcullis } from '../../server/start.ts'
+import { serveUntilStopped } from '../../server/signals.ts'
+import { startPrimary, workerCount } from '../../workers/primary.ts'
+import { runWorker } from '../../workers/worker.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 
-export const summary = 'start the gateway'
-const HELP = `Usage: portcullis start [-c FILE]
+const HELP = `Usage: portcullis start [-c FILE] [--no-watch]
 
-Starts the gateway with FILE (default config/gateway.yaml). SIGTERM or SIGINT stops accepting
-connections, lets in-flight requests finish (up to server.shutdownTimeout) and exits 0.`
+Starts the gateway with FILE (default config/gateway.yaml), in server.workers processes.
+The config is reloaded, without dropping a request, when FILE changes (unless --no-watch),
+on SIGHUP, and on POST /config/reload to the admin listener; an invalid file is rejected
+and the running config kept. SIGTERM or SIGINT stops accepting connections, lets in-flight
+requests finish (up to server.shutdownTimeout) and exits 0.`
 
 export async function run (argv: string[]): Promise<number> {
-  const opts = parseCommand(argv, HELP)
+  // node:cluster runs this same command in each worker; the primary sends it the config.
+  if (cluster.isWorker) return runWorker()
+  const opts = parseCommand(argv, HELP, { 'no-watch': { type: 'boolean' } })
   if (typeof opts === 'number') return opts
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
   const logging = loaded.config.logging
   const log = createLogger({ level: logging?.level, pretty: logging?.pretty })
-  const running = await startPortcullis(loaded, log)
-  await new Promise<void>(resolve => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'signal received')
-      running.close().then(resolve, err => { log.error({ err }, 'unclean shutdown'); resolve() })
-    }
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
-  })
+  const watch = opts.values['no-watch'] !== true
+  const workers = workerCount(loaded.config.server.workers)
+  const running = workers === 1
+    ? await startPortcullis(loaded, log, undefined, { watch })
+    : await startPrimary(loaded, log, { count: workers, watch })
+  await serveUntilStopped(running, log)
   log.flush()
   return 0
 }

@@ -1,6 +1,5 @@
 import { loadOrReport, parseCommand } from '../options.ts'
 
-export const summary = 'check a config file; exit 0 if valid, 1 if not'
 const HELP = `Usage: portcullis validate [-c FILE]
 
 Checks FILE (default config/gateway.yaml): YAML syntax, the schema, references between

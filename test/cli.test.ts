@@ -1,0 +1,157 @@
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+
+interface Run { code: number, stdout: string, stderr: string }
+
+// Without tap's NODE_OPTIONS: the CLI runs as a process of its own.
+const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS'))
+
+/** Runs the CLI as a real process, from the repository root. */
+function cli (...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: ENV, timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') reject(err)
+      else resolve({ code: err === null ? 0 : err.code as number, stdout, stderr })
+    })
+  })
+}
+
+const GOOD = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+  orders: { targets: [ { url: "http://127.0.0.1:3002" }, { url: "http://127.0.0.1:3003" } ] }
+routes:
+  - name: users
+    match: { path: /users/*, methods: [GET, POST] }
+    upstream: users
+    stripPrefix: /users
+  - name: user-orders
+    match: { path: "/users/:id/orders/*", methods: [GET] }
+    upstream: orders
+    rewrite: "/v2/orders/:id/*"
+    plugins:
+      response-headers: { set: { x-frame-options: DENY } }
+      request-headers: { set: { x-gateway: portcullis } }
+  - name: me
+    match: { path: /users/me }
+    upstream: users
+  - name: tenant
+    match: { host: api.example.com, path: /*, headers: { x-tenant: acme } }
+    upstream: users
+  - name: wild
+    match: { host: "*.example.com", path: /*, methods: [GET] }
+    upstream: orders
+  - name: other
+    match: { host: other.test, path: /* }
+    upstream: orders
+`
+
+const BAD = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: user
+  - name: b
+    match: { path: /b }
+    upstream: users
+    plugins: { request-headers: { sett: {} } }
+`
+
+const dir = t.testdir({ 'good.yaml': GOOD, 'bad.yaml': BAD })
+const good = join(dir, 'good.yaml')
+const bad = join(dir, 'bad.yaml')
+
+t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an invalid one', async t => {
+  const ok = await cli('validate', '-c', good)
+  t.same([ok.code, ok.stdout.trim(), ok.stderr], [0, `${good}: valid (6 routes, 2 upstreams)`, ''])
+
+  const ko = await cli('validate', '-c', bad)
+  t.equal(ko.code, 1)
+  t.equal(ko.stdout, '')
+  const lines = ko.stderr.trim().split('\n')
+  t.same(lines, [
+    'invalid configuration (2 problems):',
+    `${bad}:8:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)`,
+    `${bad}:12:35 routes[1].plugins.request-headers.sett: unknown key "sett" (did you mean "set"?)`
+  ])
+})
+
+t.test('routes: the table in precedence order', async t => {
+  const { code, stdout } = await cli('routes', '-c', good)
+  t.equal(code, 0)
+  const [head = '', ...rows] = stdout.trim().split('\n')
+  t.same(head.split(/\s{2,}/), ['ROUTE', 'HOST', 'PATH', 'METHODS', 'HEADERS', 'UPSTREAM', 'PLUGINS'])
+  t.same(rows.map(r => r.split(/\s{2,}/)), [
+    ['tenant', 'api.example.com', '/*', 'ANY', 'x-tenant: acme', 'users (http://127.0.0.1:3001)', '-'],
+    ['other', 'other.test', '/*', 'ANY', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', '-'],
+    ['wild', '*.example.com', '/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', '-'],
+    ['me', '*', '/users/me', 'ANY', '-', 'users (http://127.0.0.1:3001)', '-'],
+    ['user-orders', '*', '/users/:id/orders/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', 'request-headers → response-headers'],
+    ['users', '*', '/users/*', 'GET,POST,HEAD', '-', 'users (http://127.0.0.1:3001)', '-']
+  ])
+})
+
+t.test('explain: route, plugins in order, upstream and forwarded path', async t => {
+  const { code, stdout } = await cli('explain', '-c', good, 'get', 'http://localhost:8080/users/7/orders/../orders/%39?x=1')
+  t.equal(code, 0)
+  t.same(stdout.trimEnd().split('\n'), [
+    'GET http://localhost:8080/users/7/orders/../orders/%39?x=1',
+    '  normalized path  /users/7/orders/9',
+    `  route            user-orders (routes[1] in ${good})`,
+    '  params           {"id":"7","*":"9"}',
+    '  plugins          request-headers (800) → response-headers (50)',
+    '  upstream         orders: http://127.0.0.1:3002, http://127.0.0.1:3003',
+    '  forwarded as     GET /v2/orders/7/9?x=1 (Host: 127.0.0.1:3002)'
+  ])
+
+  const tenant = await cli('explain', '-c', good, '-H', 'X-Tenant: acme', 'DELETE', 'http://API.example.com/x')
+  t.match(tenant.stdout, /route +tenant \(routes\[3\]/)
+  t.match(tenant.stdout, /forwarded as +DELETE \/x \(Host: 127\.0\.0\.1:3001\)/)
+})
+
+t.test('explain: when nothing matches, why for each route', async t => {
+  const { code, stdout } = await cli('explain', '-c', good, 'DELETE', 'http://api.example.com/users/7/orders/1')
+  t.equal(code, 0)
+  t.same(stdout.trimEnd().split('\n'), [
+    'DELETE http://api.example.com/users/7/orders/1',
+    '  → 404 no_route. Why each route does not match:',
+    '    tenant               header x-tenant is not "acme"',
+    '    other                host "api.example.com" is not other.test',
+    '    wild                 method DELETE is not one of GET, HEAD',
+    '    me                   path /users/7/orders/1 does not match /users/me',
+    '    user-orders          method DELETE is not one of GET, HEAD',
+    '    users                method DELETE is not one of GET, POST, HEAD'
+  ])
+})
+
+t.test('explain: a malformed -H is a usage error (exit 2)', async t => {
+  const badHeader = await cli('explain', '-c', good, '-H', 'x-tenant', 'GET', 'http://localhost/')
+  t.same([badHeader.code, badHeader.stderr.split('\n')[0]], [2, '-H expects "name: value", got "x-tenant"'])
+})
+
+t.test('--help for the CLI and every command exits 0', async t => {
+  const main = await cli('--help')
+  t.equal(main.code, 0)
+  t.match(main.stdout, /^Usage: portcullis <command> \[options\]$/m)
+  const commands = [...main.stdout.matchAll(/^ {2}(\w+) {2,}\S/gm)].map(m => m[1] as string)
+  t.same(commands, ['start', 'validate', 'routes', 'explain', 'demo'], 'every command is listed')
+  const helps = await Promise.all(commands.map(c => cli(c, '--help')))
+  helps.forEach((h, i) => {
+    t.equal(h.code, 0, `${commands[i]} --help`)
+    t.match(h.stdout, new RegExp(`^Usage: portcullis ${commands[i]} `), `${commands[i]} --help prints its usage`)
+  })
+})
+
+t.test('unknown command: exit 2 with a did-you-mean', async t => {
+  const typo = await cli('valdate', '-c', good)
+  t.equal(typo.code, 2)
+  t.match(typo.stderr, /^portcullis: unknown command "valdate" \(did you mean "validate"\?\)/)
+})

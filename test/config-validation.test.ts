@@ -1,0 +1,320 @@
+import t, { type Test } from 'tap'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { parseConfig } from '../src/config/load.ts'
+import { ConfigError, formatIssue } from '../src/config/config-error.ts'
+import { startUpstream } from './helpers/upstream.ts'
+import { startGateway } from './helpers/gateway.ts'
+
+// Lines 1-5; routes written after it start on line 6.
+const HEAD = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+`
+
+/** Every issue of an invalid config as `file:line:col path: message`; fails the test if it is valid. */
+async function issues (t: Test, text: string, env: NodeJS.ProcessEnv = {}, file = 'gw.yaml'): Promise<string[]> {
+  try {
+    await parseConfig(text, file, env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map(formatIssue)
+    throw err
+  }
+  t.fail('the config was accepted')
+  return []
+}
+
+t.test('references: unknown upstream, with did-you-mean', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+  - name: b
+    match: { path: /b }
+    upstream: user
+  - name: c
+    match: { path: /c }
+    upstream: payments
+`), [
+    'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?)',
+    'gw.yaml:14:15 routes[2].upstream: unknown upstream "payments"'
+  ])
+})
+
+t.test('keys: unknown key at the key itself, missing required key at its object', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstreem: users
+  - name: b
+    match: { path: /b, method: [GET] }
+    upstream: users
+  - name: c
+    upstream: users
+`), [
+    'gw.yaml:6:5 routes[0]: missing required key "upstream"',
+    'gw.yaml:8:5 routes[0].upstreem: unknown key "upstreem" (did you mean "upstream"?)',
+    'gw.yaml:10:24 routes[1].match.method: unknown key "method" (did you mean "methods"?)',
+    'gw.yaml:12:5 routes[2]: missing required key "match"'
+  ])
+})
+
+t.test('values: wrong type, bad duration, bad target url, bad method name', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: abc }
+  shutdownTimeout: 5 minutes
+upstreams:
+  users:
+    targets: [ { url: "http://127.0.0.1:3001/api" }, { url: "127.0.0.1:3002" } ]
+    connections: many
+    timeouts: { connect: -1s }
+routes:
+  - name: a
+    match: { path: a, methods: [GET, "G T"] }
+    upstream: users
+`), [
+    'gw.yaml:2:36 server.listen.port: must be an integer',
+    'gw.yaml:3:20 server.shutdownTimeout: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m',
+    'gw.yaml:6:23 upstreams.users.targets[0].url: must be an origin such as http://10.0.0.5:3000 (no path)',
+    'gw.yaml:6:61 upstreams.users.targets[1].url: must be an origin such as http://10.0.0.5:3000 (no path)',
+    'gw.yaml:7:18 upstreams.users.connections: must be an integer',
+    'gw.yaml:8:26 upstreams.users.timeouts.connect: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m',
+    'gw.yaml:11:20 routes[0].match.path: must start with /',
+    'gw.yaml:11:38 routes[0].match.methods[1]: must be an HTTP method name such as GET'
+  ])
+})
+
+t.test('plugins: unknown name at its key, bad config at the offending value or key', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins:
+      request-header: { set: { x-a: b } }
+      request-headers: { set: [1] }
+      response-headers:
+        remove: [x-powered-by, "bad header"]
+        sett: { x-frame-options: DENY }
+`), [
+    'gw.yaml:10:7 routes[0].plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?)',
+    'gw.yaml:11:31 routes[0].plugins.request-headers.set: must be an object',
+    'gw.yaml:13:32 routes[0].plugins.response-headers.remove[1]: must be a valid header name',
+    'gw.yaml:14:9 routes[0].plugins.response-headers.sett: unknown key "sett" (did you mean "set"?)'
+  ])
+})
+
+t.test('matchers: method, path pattern, host pattern', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a, methods: [GET, PSOT] }
+    upstream: users
+  - name: b
+    match: { path: "/users/*/orders" }
+    upstream: users
+  - name: c
+    match: { path: "/a/:x/:x" }
+    upstream: users
+  - name: d
+    match: { path: /a/../b }
+    upstream: users
+  - name: e
+    match: { path: /e, host: [ok.example.com, "api.*.com", "api.example.com:443"] }
+    upstream: users
+`), [
+    'gw.yaml:7:39 routes[0].match.methods[1]: unknown HTTP method "PSOT" (did you mean "POST"?)',
+    'gw.yaml:10:20 routes[1].match.path: path "/users/*/orders": "*" may only be the last segment',
+    'gw.yaml:13:20 routes[2].match.path: path "/a/:x/:x": param ":x" appears twice',
+    'gw.yaml:16:20 routes[3].match.path: path "/a/../b": not normalized (no //, . or .. segments, or escapes of unreserved characters)',
+    'gw.yaml:19:47 routes[4].match.host[1]: host "api.*.com": only a leading "*." wildcard is allowed',
+    'gw.yaml:19:60 routes[4].match.host[2]: host "api.example.com:443": must not include a port'
+  ])
+})
+
+t.test('path mapping: rewrite params, stripPrefix, both at once', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: "/users/:id" }
+    upstream: users
+    rewrite: "/v2/accounts/:uid/*"
+  - name: b
+    match: { path: /orders/* }
+    upstream: users
+    stripPrefix: /ord
+  - name: c
+    match: { path: "/items/:id" }
+    upstream: users
+    stripPrefix: /items
+    rewrite: /v2/items
+  - name: d
+    match: { path: "/things/:id" }
+    upstream: users
+    rewrite: "/v2//things/:id"
+`), [
+    'gw.yaml:9:14 routes[0].rewrite: rewrite "/v2/accounts/:uid/*": uses ":uid", which match.path does not define',
+    'gw.yaml:13:18 routes[1].stripPrefix: "/ord" is not a prefix of every path this route matches (/orders/*)',
+    'gw.yaml:18:14 routes[2].rewrite: use either stripPrefix or rewrite, not both',
+    'gw.yaml:22:14 routes[3].rewrite: rewrite "/v2//things/:id": not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+  ])
+})
+
+t.test('conflicts: duplicate route names, identical matchers', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a, methods: [GET, POST], headers: { X-Tenant: acme } }
+    upstream: users
+  - name: a
+    match: { path: /b }
+    upstream: users
+  - name: c
+    match: { path: /a, methods: [post, get], headers: { x-tenant: acme } }
+    upstream: users
+`), [
+    'gw.yaml:9:11 routes[1].name: route name "a" is already used by routes[0]',
+    'gw.yaml:13:12 routes[2].match: matches exactly the same requests as routes[0], so it could never be used'
+  ])
+})
+
+t.test('environment: ${VAR} and ${VAR:-default} are substituted, numbers included', async t => {
+  const text = `server:
+  listen: { host: "\${HOST:-127.0.0.1}", port: "\${PORT:-8080}" }
+upstreams:
+  users: { targets: [ { url: "http://\${USERS_HOST}:\${USERS_PORT:-3001}" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { request-headers: { set: { x-env: "\${EMPTY:-fallback}" } } }
+`
+  const withDefaults = await parseConfig(text, 'gw.yaml', { USERS_HOST: 'users.internal', EMPTY: '' })
+  t.same(withDefaults.config.server.listen, { host: '127.0.0.1', port: 8080 })
+  t.equal(withDefaults.config.upstreams.users?.targets[0]?.url, 'http://users.internal:3001')
+  t.same(withDefaults.config.routes[0]?.plugins, { 'request-headers': { set: { 'x-env': 'fallback' } } }, 'an empty variable counts as unset')
+  const fromEnv = await parseConfig(text, 'gw.yaml', { HOST: '0.0.0.0', PORT: '9000', USERS_HOST: 'u', USERS_PORT: '81' })
+  t.same(fromEnv.config.server.listen, { host: '0.0.0.0', port: 9000 })
+  t.equal(fromEnv.config.upstreams.users?.targets[0]?.url, 'http://u:81')
+})
+
+t.test('environment: a missing variable is reported at its value, once', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: "\${PORT}" }
+upstreams:
+  users: { targets: [ { url: "\${NOPE}" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { request-headers: { set: { x-key: "\${EMPTY}-\${ALSO_NOPE}" } } }
+`, { EMPTY: '' }), [
+    'gw.yaml:2:36 server.listen.port: environment variable PORT is not set (use ${PORT:-default} for a default)',
+    'gw.yaml:4:30 upstreams.users.targets[0].url: environment variable NOPE is not set (use ${NOPE:-default} for a default)',
+    'gw.yaml:9:49 routes[0].plugins.request-headers.set.x-key: environment variable EMPTY is not set (use ${EMPTY:-default} for a default); ' +
+      'environment variable ALSO_NOPE is not set (use ${ALSO_NOPE:-default} for a default)'
+  ])
+})
+
+t.test('an empty value is an error, not a silent 0 or false', async t => {
+  t.same(await issues(t, HEAD + '  - name: r\n    match: { path: /x }\n    upstream: users\n    websocket:\n    timeouts: { response: }\n'), [
+    'gw.yaml:9:15 routes[0].websocket: has no value',
+    'gw.yaml:10:27 routes[0].timeouts.response: has no value'
+  ])
+})
+
+t.test('YAML syntax errors are reported at their position', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ]
+routes: []
+`), ['gw.yaml:5:1 Flow map in block collection must be sufficiently indented and end with a }'])
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+server: {}
+`), ['gw.yaml:3:1 Map keys must be unique'])
+})
+
+t.test('every problem of a file is reported at once, schema and semantic alike', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstreem: users
+  - name: b
+    match: { path: /b }
+    upstream: user
+  - name: c
+    match: { path: /c, methods: [GET, FETCH] }
+    upstream: users
+    plugins: { request-headers: { set: [1] }, rate-limit: {} }
+  - name: b
+    match: { path: 7 }
+    upstream: nobody
+`), [
+    'gw.yaml:6:5 routes[0]: missing required key "upstream"',
+    'gw.yaml:8:5 routes[0].upstreem: unknown key "upstreem" (did you mean "upstream"?)',
+    'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?)',
+    'gw.yaml:13:39 routes[2].match.methods[1]: unknown HTTP method "FETCH" (did you mean "PATCH"?)',
+    'gw.yaml:15:40 routes[2].plugins.request-headers.set: must be an object',
+    'gw.yaml:15:47 routes[2].plugins.rate-limit: unknown plugin "rate-limit"',
+    'gw.yaml:17:20 routes[3].match.path: must start with /'
+  ])
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 99999 }
+upstreams:
+  users: { targets: [] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    timeouts: { response: soon }
+`), [
+    'gw.yaml:2:36 server.listen.port: must be <= 65535',
+    'gw.yaml:4:21 upstreams.users.targets: must NOT have fewer than 1 items',
+    'gw.yaml:9:27 routes[0].timeouts.response: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m'
+  ])
+})
+
+t.test('loadPlugins: user plugins load relative to the config file and validate their own config', async t => {
+  const index = new URL('../src/index.ts', import.meta.url).href
+  const dir = t.testdir({
+    plugins: {
+      'stamp.ts': `import { definePlugin, Type } from '${index}'
+export default definePlugin({
+  name: 'stamp',
+  priority: 500,
+  schema: Type.Object({ value: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+  setup: config => ({ onRequest (req) { req.headers['x-stamp'] = config.value } })
+})
+`,
+      'not-a-plugin.ts': 'export default { name: "nope" }\n',
+      'twin.ts': `import { definePlugin, Type } from '${index}'
+export default definePlugin({ name: 'request-headers', priority: 1, schema: Type.Object({}), setup: () => ({}) })
+`
+    }
+  })
+  const file = join(dir, 'conf', 'gw.yaml')
+  const config = (plugins: string, stamp: string) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+loadPlugins: [${plugins}]
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { stamp: ${stamp} }
+`
+  const good = await parseConfig(config('../plugins/stamp.ts', '{ value: yes }'), file, {})
+  t.equal(good.plugins.get('stamp')?.priority, 500, 'the plugin is registered under its name')
+
+  const up = await startUpstream()
+  const gw = await startGateway(config('../plugins/stamp.ts', '{ value: yes }').replace('http://127.0.0.1:3001', up.url), { file })
+  t.teardown(async () => { await gw.close(); await up.close() })
+  const res = await request(`${gw.url}/a`)
+  t.equal((await res.body.json() as { headers: Record<string, string> }).headers['x-stamp'], 'yes', 'the plugin runs on its route')
+
+  t.same(await issues(t, config('../plugins/stamp.ts', '{ value: "", extra: 1 }'), {}, file), [
+    `${file}:10:32 routes[0].plugins.stamp.value: must NOT have fewer than 1 characters`,
+    `${file}:10:36 routes[0].plugins.stamp.extra: unknown key "extra"`
+  ])
+
+  const bad = await issues(t, config('../plugins/stamp.ts, ./missing.ts, ../plugins/not-a-plugin.ts, ../plugins/twin.ts', '{ value: x }'), {}, file)
+  t.equal(bad.length, 3)
+  t.match(bad[0], `${file}:3:36 loadPlugins[1]: cannot load plugin "./missing.ts": `)
+  t.match(bad[0], join(dir, 'conf', 'missing.ts'), 'the message names the resolved path')
+  t.equal(bad[1], `${file}:3:50 loadPlugins[2]: cannot load plugin "../plugins/not-a-plugin.ts": its default export is not a definePlugin(...) result`)
+  t.equal(bad[2], `${file}:3:78 loadPlugins[3]: plugin "request-headers" is already defined`)
+})

@@ -1,0 +1,80 @@
+import t from 'tap'
+import { normalizePath } from '../src/routing/normalize-path.ts'
+
+/** Raw path → canonical path, or undefined when the gateway must answer 400. */
+const GROUPS: Record<string, ReadonlyArray<readonly [string, string | undefined]>> = {
+  'canonical paths are returned unchanged': [
+    ['/', '/'],
+    ['/users', '/users'],
+    ['/users/', '/users/'],
+    ['/a.b/c-d_e~f', '/a.b/c-d_e~f'],
+    ['/...', '/...'],
+    ['/a/.hidden', '/a/.hidden'],
+    ['/a%3Ab', '/a%3Ab'],
+    ['/caf%C3%A9', '/caf%C3%A9'],
+    ['/x;y=1', '/x;y=1'],
+    ['/foo..;/x', '/foo..;/x']
+  ],
+  'escapes of unreserved characters are decoded, other escapes upper-cased': [
+    ['/%41', '/A'],
+    ['/%7E', '/~'],
+    ['/%7e', '/~'],
+    ['/%61dmin/x', '/admin/x'],
+    ['/%2D%2e%5F%30', '/-._0'],
+    ['/a%3ab', '/a%3Ab'],
+    ['/caf%c3%a9', '/caf%C3%A9'],
+    ['/%25', '/%25'],
+    ['/%252F', '/%252F'],
+    ['/a%20b', '/a%20b']
+  ],
+  'dot segments are removed': [
+    ['/a/./b/../c', '/a/c'],
+    ['/..', '/'],
+    ['/.', '/'],
+    ['/../../x', '/x'],
+    ['/a/..', '/'],
+    ['/a/b/..', '/a/'],
+    ['/a/b/.', '/a/b/'],
+    ['/a/b/../../..', '/'],
+    ['/public/../admin/x', '/admin/x'],
+    ['/public/%2e%2e/admin/x', '/admin/x'],
+    ['/public/%2E%2E/admin/x', '/admin/x'],
+    ['/public/.%2e/admin/x', '/admin/x'],
+    ['/a/%2e/b', '/a/b']
+  ],
+  'duplicate slashes are collapsed': [
+    ['//admin/x', '/admin/x'],
+    ['/admin//x', '/admin/x'],
+    ['/a///b//', '/a/b/'],
+    ['//', '/']
+  ],
+  'paths an upstream could read differently are rejected': [
+    ['/%2F', undefined],
+    ['/admin%2fx', undefined],
+    ['/public/..%2fadmin/x', undefined],
+    ['/%5C', undefined],
+    ['/a%5cb', undefined],
+    ['/a\\b', undefined],
+    ['/%00', undefined],
+    ['/a\0b', undefined],
+    ['/%zz', undefined],
+    ['/%4', undefined],
+    ['/%', undefined],
+    ['/%g1', undefined],
+    ['/public/..;/admin', undefined],
+    ['/public/.;/admin', undefined],
+    ['/public/%2e%2e;/admin', undefined],
+    ['/public/..;jsessionid=1/admin', undefined],
+    ['/public/..%3b/admin', undefined],
+    ['/public/%2E%2E%3B/admin', undefined],
+    ['admin', undefined],
+    ['*', undefined],
+    ['', undefined]
+  ]
+}
+
+for (const [name, table] of Object.entries(GROUPS)) {
+  t.test(name, async t => {
+    for (const [raw, want] of table) t.equal(normalizePath(raw), want, JSON.stringify(raw))
+  })
+}
