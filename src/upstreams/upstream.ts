@@ -1,60 +1,164 @@
-import { Pool } from 'undici'
-import { toMs } from '../config/duration.ts'
 import type { UpstreamConfig } from '../config/schema.ts'
+import { toMs } from '../config/duration.ts'
+import { createBalancer, type Balancer, type BalancedRequest } from './balancers/index.ts'
+import { NO_EVENTS, type UpstreamEvents } from './events.ts'
+import type { BreakerSettings } from './circuit-breaker.ts'
+import type { PassiveSettings } from './outlier-detection.ts'
+import { RetryPolicy } from './retry-policy.ts'
+import { breakerSettings, healthCheckSettings, passiveSettings, timeoutSettings, type HealthCheckSettings } from './settings.ts'
+import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
 
-/** One backend address of an upstream, with its own keep-alive connection pool. */
-export interface Target {
-  /** Origin, e.g. http://10.0.0.5:3000; also the target's id in health messages and the admin API. */
-  readonly url: string
-  /** host[:port], the Host header sent when the route does not preserve the client's. */
-  readonly host: string
-  readonly pool: Pool
+export { Target } from './target.ts'
+export { DEFAULT_TIMEOUTS } from './settings.ts'
+
+/** A target address as configured or discovered. */
+export interface TargetAddress { url: string, host: string, weight: number }
+
+export interface UpstreamSnapshot {
+  name: string
+  balance: string
+  targets: TargetSnapshot[]
+  /** Retries the budget would allow right now. */
+  retryBudget: number
 }
 
-export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000 }
-
-/** A named group of targets. Built at config load; closed when its runtime is disposed. */
+/**
+ * A named group of targets with its balancer, health state and retry policy. Built at config load;
+ * closed when its runtime is disposed. Requests call pick() (or retryTarget()), then begin(),
+ * outcome() once the target answered or failed, and end() when the exchange with it is over.
+ */
 export class Upstream {
   readonly name: string
-  readonly targets: readonly Target[]
+  readonly config: UpstreamConfig
   readonly timeouts: { connect: number, response: number, idle: number }
-  #next = 0
+  readonly retry: RetryPolicy
+  readonly healthCheck: HealthCheckSettings | undefined
+  readonly #events: UpstreamEvents
+  readonly #pool: PoolSettings
+  readonly #passive: PassiveSettings | undefined
+  readonly #breaker: BreakerSettings | undefined
+  readonly #failWhenAllDown: boolean
+  #targets: readonly Target[]
+  #balancer: Balancer
 
-  constructor (name: string, config: UpstreamConfig) {
+  constructor (name: string, config: UpstreamConfig, events: UpstreamEvents = NO_EVENTS) {
     this.name = name
-    const t = config.timeouts ?? {}
-    this.timeouts = {
-      connect: t.connect === undefined ? DEFAULT_TIMEOUTS.connect : toMs(t.connect),
-      response: t.response === undefined ? DEFAULT_TIMEOUTS.response : toMs(t.response),
-      idle: t.idle === undefined ? DEFAULT_TIMEOUTS.idle : toMs(t.idle)
+    this.config = config
+    this.#events = events
+    this.timeouts = timeoutSettings(config)
+    this.retry = new RetryPolicy(config.retries)
+    this.healthCheck = healthCheckSettings(config)
+    this.#failWhenAllDown = config.whenAllUnhealthy === 'fail'
+    this.#passive = passiveSettings(config)
+    this.#breaker = breakerSettings(config)
+    this.#pool = {
+      connections: config.connections ?? 128,
+      pipelining: config.pipelining ?? 1,
+      keepAliveMs: config.keepAlive === undefined ? 4_000 : toMs(config.keepAlive),
+      connectMs: this.timeouts.connect,
+      responseMs: this.timeouts.response,
+      idleMs: this.timeouts.idle
     }
-    const keepAlive = config.keepAlive === undefined ? 4_000 : toMs(config.keepAlive)
-    this.targets = config.targets.map(({ url }) => {
-      const origin = new URL(url)
-      return {
-        url: origin.origin,
-        host: origin.host,
-        pool: new Pool(origin.origin, {
-          connections: config.connections ?? 128,
-          pipelining: 1,
-          keepAliveTimeout: keepAlive,
-          connect: { timeout: this.timeouts.connect },
-          headersTimeout: this.timeouts.response,
-          bodyTimeout: this.timeouts.idle
-        })
-      }
+    // A name to resolve is used as is (undici resolves it per connection) until discovery has an answer.
+    this.#targets = config.targets.map((t, i) => {
+      const origin = new URL(t.url)
+      return this.#newTarget({ url: origin.origin, host: origin.host, weight: t.weight ?? 1 }, i)
     })
+    this.#balancer = createBalancer(config, this.#targets)
   }
 
-  /** The target for the next request (round-robin). */
-  pick (): Target {
-    const t = this.targets[this.#next] as Target
-    this.#next = (this.#next + 1) % this.targets.length
-    return t
+  get targets (): readonly Target[] { return this.#targets }
+
+  /**
+   * The target for a request's first try. When none is available: the least bad one, or undefined
+   * with whenAllUnhealthy: fail (and when there are no targets at all).
+   */
+  pick (req: BalancedRequest): Target | undefined {
+    this.retry.budget.deposit()
+    const now = performance.now()
+    const target = this.#balancer.pick(req, now, undefined)
+    if (target !== undefined || this.#failWhenAllDown) return target
+    let best: Target | undefined
+    for (const t of this.#targets) if (best === undefined || t.badness(now) < best.badness(now)) best = t
+    return best
+  }
+
+  /**
+   * An available target not in `tried` for a retry, if the retry budget allows one; counts the retry.
+   * Never a least-bad pick: retrying on a target known to be down would only add load.
+   */
+  retryTarget (req: BalancedRequest, tried: readonly Target[], reason: string): Target | undefined {
+    if (this.retry.budget.balance < 1) return undefined
+    const target = this.#balancer.pick(req, performance.now(), tried)
+    if (target === undefined) return undefined
+    this.retry.budget.withdraw()
+    this.#events.retried(this.name, reason)
+    return target
+  }
+
+  /** A request is being sent to `target`; returns the time (performance.now()) to pass to outcome(). */
+  begin (target: Target): number {
+    const now = performance.now()
+    target.inFlight++
+    target.breaker?.dispatched(now)
+    return now
+  }
+
+  /** How an attempt went: `ok` unless it failed to connect, broke, timed out or answered 5xx. */
+  outcome (target: Target, ok: boolean, sentAt: number, answered: boolean): void {
+    const now = performance.now()
+    // Only answers say how fast a target is: a refused connection is quick but no sign of speed.
+    if (answered) target.latency.observe(now - sentAt, now)
+    if (ok) target.outlier.success()
+    else if (target.outlier.failure(now)) this.#events.ejected(this.name, target, target.outlier.ejectedUntil - now)
+    const changed = target.breaker?.record(ok, now)
+    if (changed !== undefined) this.#events.breaker(this.name, target, changed)
+  }
+
+  end (target: Target): void {
+    target.inFlight--
+  }
+
+  /** Sets a target's active health (from this process's checks or, with workers, from the primary's). */
+  setTargetHealth (url: string, healthy: boolean): boolean {
+    const target = this.#targets.find(t => t.url === url)
+    if (target === undefined || target.healthy === healthy) return false
+    target.healthy = healthy
+    this.#events.health(this.name, target, healthy)
+    return true
+  }
+
+  /**
+   * Replaces the targets that come from config entry `source` (DNS discovery). Targets kept keep
+   * their pool and state; removed ones finish their requests, then close.
+   */
+  setTargets (source: number, addresses: readonly TargetAddress[]): void {
+    const current = this.#targets.filter(t => t.source === source)
+    const removed = current.filter(t => !addresses.some(a => a.url === t.url))
+    const added = addresses.filter(a => !current.some(t => t.url === a.url))
+    if (removed.length === 0 && added.length === 0) return
+    this.#targets = [...this.#targets.filter(t => !removed.includes(t)), ...added.map(a => this.#newTarget(a, source))]
+    this.#balancer = createBalancer(this.config, this.#targets)
+    for (const t of removed) void t.pool.close()
+    this.#events.targetsChanged(this.name, added.map(a => a.url), removed.map(t => t.url))
+  }
+
+  snapshot (): UpstreamSnapshot {
+    const now = performance.now()
+    return {
+      name: this.name,
+      balance: this.config.balance ?? 'round-robin',
+      targets: this.#targets.map(t => t.snapshot(now)),
+      retryBudget: Math.floor(this.retry.budget.balance)
+    }
   }
 
   /** Lets in-flight requests finish, then closes every connection. */
   async close (): Promise<void> {
-    await Promise.all(this.targets.map(t => t.pool.close()))
+    await Promise.all(this.#targets.map(t => t.pool.close()))
+  }
+
+  #newTarget (a: TargetAddress, source: number): Target {
+    return new Target(a.url, a.host, a.weight, source, this.#pool, this.#passive, this.#breaker)
   }
 }

@@ -1,0 +1,31 @@
+import type { Target } from '../target.ts'
+import { usable, type Balancer } from './balancer.ts'
+
+/**
+ * Weighted least-connections: the usable target with the fewest requests in flight per unit of
+ * weight, counting the one about to be sent ((inFlight + 1) / weight, so at rest the heavier
+ * target is preferred). Ties go to the next target in turn, so equal targets share evenly.
+ */
+export class LeastConnections implements Balancer {
+  readonly #targets: readonly Target[]
+  #start = 0
+
+  constructor (targets: readonly Target[]) {
+    this.#targets = targets
+  }
+
+  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined): Target | undefined {
+    const targets = this.#targets
+    const n = targets.length
+    const start = this.#start
+    this.#start = start + 1 === n ? 0 : start + 1
+    let best: Target | undefined
+    for (let k = 0; k < n; k++) {
+      const t = targets[(start + k) % n] as Target
+      if (!usable(t, now, exclude)) continue
+      // (t.inFlight + 1) / t.weight < (best.inFlight + 1) / best.weight, without dividing
+      if (best === undefined || (t.inFlight + 1) * best.weight < (best.inFlight + 1) * t.weight) best = t
+    }
+    return best
+  }
+}

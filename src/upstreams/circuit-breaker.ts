@@ -1,0 +1,90 @@
+/** Circuit breaker settings, in milliseconds. */
+export interface BreakerSettings {
+  readonly failureRate: number
+  readonly windowMs: number
+  readonly minRequests: number
+  readonly halfOpenAfterMs: number
+}
+
+export const BREAKER_DEFAULTS: BreakerSettings = { failureRate: 0.5, windowMs: 10_000, minRequests: 20, halfOpenAfterMs: 10_000 }
+
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
+/**
+ * A circuit breaker for one target. Closed: counts outcomes over a sliding window (two fixed
+ * windows, the previous one weighted by how much of it still overlaps) and opens when the failure
+ * rate reaches the threshold. Open: no traffic until halfOpenAfter has passed. Half-open: one probe
+ * request at a time; its success closes the breaker, its failure opens it again.
+ * Times are performance.now() milliseconds; no timers, no allocation.
+ */
+export class CircuitBreaker {
+  readonly #s: BreakerSettings
+  #state: BreakerState = 'closed'
+  #openedAt = 0
+  #probing = false
+  #probeAt = 0
+  #windowStart = 0
+  #ok = 0
+  #failed = 0
+  #prevOk = 0
+  #prevFailed = 0
+
+  constructor (settings: BreakerSettings) {
+    this.#s = settings
+  }
+
+  get state (): BreakerState { return this.#state }
+
+  /** Whether a request may be sent now (an open breaker lets one probe through once halfOpenAfter has passed). */
+  allows (now: number): boolean {
+    if (this.#state === 'closed') return true
+    // A probe that never reported (its client went away) stops blocking after halfOpenAfter.
+    if (this.#probing) return now - this.#probeAt >= this.#s.halfOpenAfterMs
+    return this.#state === 'half-open' || now - this.#openedAt >= this.#s.halfOpenAfterMs
+  }
+
+  /** A request was sent (after allows() said yes): an open breaker turns half-open with this request as its probe. */
+  dispatched (now: number): void {
+    if (this.#state === 'closed') return
+    this.#state = 'half-open'
+    this.#probing = true
+    this.#probeAt = now
+  }
+
+  /** Counts an outcome; returns the state when it changed, else undefined. */
+  record (ok: boolean, now: number): BreakerState | undefined {
+    if (this.#state === 'open') return undefined // a late answer to a request sent before it opened
+    if (this.#state === 'half-open') {
+      this.#probing = false
+      if (ok) { this.#reset(now); this.#state = 'closed'; return 'closed' }
+      this.#openedAt = now
+      this.#state = 'open'
+      return 'open'
+    }
+    this.#roll(now)
+    if (ok) { this.#ok++; return undefined }
+    this.#failed++
+    const overlap = 1 - (now - this.#windowStart) / this.#s.windowMs
+    const failed = this.#failed + this.#prevFailed * overlap
+    const total = failed + this.#ok + this.#prevOk * overlap
+    if (total < this.#s.minRequests || failed / total < this.#s.failureRate) return undefined
+    this.#state = 'open'
+    this.#openedAt = now
+    return 'open'
+  }
+
+  #roll (now: number): void {
+    const elapsed = now - this.#windowStart
+    if (elapsed < this.#s.windowMs) return
+    const adjacent = elapsed < 2 * this.#s.windowMs
+    this.#prevOk = adjacent ? this.#ok : 0
+    this.#prevFailed = adjacent ? this.#failed : 0
+    this.#ok = this.#failed = 0
+    this.#windowStart = now - (elapsed % this.#s.windowMs)
+  }
+
+  #reset (now: number): void {
+    this.#ok = this.#failed = this.#prevOk = this.#prevFailed = 0
+    this.#windowStart = now
+  }
+}

@@ -1,0 +1,37 @@
+import type { Logger } from 'pino'
+import type { Metrics } from '../metrics/metrics.ts'
+import type { BreakerState } from './circuit-breaker.ts'
+import type { Target } from './target.ts'
+
+/** What an upstream reports as its targets change state: logged, and counted in metrics. */
+export interface UpstreamEvents {
+  ejected (upstream: string, target: Target, forMs: number): void
+  breaker (upstream: string, target: Target, state: BreakerState): void
+  health (upstream: string, target: Target, healthy: boolean): void
+  retried (upstream: string, reason: string): void
+  targetsChanged (upstream: string, added: readonly string[], removed: readonly string[]): void
+}
+
+const noop = () => {}
+export const NO_EVENTS: UpstreamEvents = { ejected: noop, breaker: noop, health: noop, retried: noop, targetsChanged: noop }
+
+export function upstreamEvents (log: Logger, metrics: Metrics | undefined): UpstreamEvents {
+  return {
+    ejected (upstream, target, forMs) {
+      metrics?.upstreamEjections.inc({ upstream, target: target.url })
+      log.warn({ upstream, target: target.url, ejectedForMs: Math.round(forMs) }, 'target ejected after consecutive failures')
+    },
+    breaker (upstream, target, state) {
+      log[state === 'closed' ? 'info' : 'warn']({ upstream, target: target.url, state }, `circuit breaker ${state}`)
+    },
+    health (upstream, target, healthy) {
+      log[healthy ? 'info' : 'warn']({ upstream, target: target.url, healthy }, healthy ? 'target healthy' : 'target unhealthy')
+    },
+    retried (upstream, reason) {
+      metrics?.upstreamRetries.inc({ upstream, reason })
+    },
+    targetsChanged (upstream, added, removed) {
+      log.info({ upstream, added, removed }, 'upstream targets changed')
+    }
+  }
+}

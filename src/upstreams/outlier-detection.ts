@@ -1,0 +1,46 @@
+/** Passive health settings, in milliseconds. */
+export interface PassiveSettings {
+  readonly consecutiveFailures: number
+  readonly baseEjectionMs: number
+  readonly maxEjectionMs: number
+}
+
+export const DEFAULT_PASSIVE: PassiveSettings = { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 }
+
+/**
+ * Outlier detection for one target: after N consecutive failures of live requests it is ejected
+ * for a while. The ejection doubles on each repeat and resets once the target has stayed in
+ * for longer than the longest ejection. Times are performance.now() milliseconds.
+ */
+export class OutlierState {
+  readonly #settings: PassiveSettings | undefined
+  #failures = 0
+  /** Ejections in a row, for the backoff. */
+  #streak = 0
+  /** When the current (or last) ejection ends; 0 when never ejected. */
+  ejectedUntil = 0
+
+  constructor (settings: PassiveSettings | undefined) {
+    this.#settings = settings
+  }
+
+  ejected (now: number): boolean {
+    return this.ejectedUntil > now
+  }
+
+  success (): void {
+    this.#failures = 0
+  }
+
+  /** Counts a failure; true when it ejects the target. Failures while ejected (late answers) do not count. */
+  failure (now: number): boolean {
+    const s = this.#settings
+    if (s === undefined || this.ejectedUntil > now) return false
+    if (++this.#failures < s.consecutiveFailures) return false
+    if (this.ejectedUntil !== 0 && now - this.ejectedUntil > s.maxEjectionMs) this.#streak = 0
+    this.ejectedUntil = now + Math.min(s.baseEjectionMs * 2 ** this.#streak, s.maxEjectionMs)
+    this.#streak++
+    this.#failures = 0
+    return true
+  }
+}

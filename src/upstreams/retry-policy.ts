@@ -1,0 +1,71 @@
+import type { UpstreamConfig } from '../config/schema.ts'
+import { RETRY_CONDITIONS } from '../config/upstream-schema.ts'
+import { RetryBudget } from './retry-budget.ts'
+
+export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
+const DEFAULT_BUDGET = 0.2
+
+/** Why an attempt failed, as far as retrying is concerned. */
+export const Failure = {
+  /** The request never left the gateway (connection refused, connect timeout, DNS). */
+  Connect: 0,
+  /** The connection broke after the request was sent, before the response headers. */
+  Reset: 1,
+  /** No response headers within the response timeout. */
+  Timeout: 2
+} as const
+export type Failure = typeof Failure[keyof typeof Failure]
+
+/** `connected`: undici had begun writing the request (its onConnect ran) when the error came. */
+export function classifyFailure (err: Error, connected: boolean): Failure {
+  if (!connected) return Failure.Connect
+  return (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? Failure.Timeout : Failure.Reset
+}
+
+/** The name of a failure in config (`retries.on`) and in the retries metric. */
+export function retryReason (failure: Failure): string {
+  return RETRY_CONDITIONS[failure]
+}
+
+/** What an upstream's `retries` config allows, compiled once. */
+export class RetryPolicy {
+  readonly attempts: number
+  readonly budget: RetryBudget
+  readonly maxBodyBytes: number
+  readonly #methods: ReadonlySet<string>
+  readonly #on: readonly [connect: boolean, reset: boolean, timeout: boolean]
+  readonly #statuses: Uint8Array
+  /** Whether any condition applies after the body was sent, so small bodies must be buffered. */
+  readonly #afterSend: boolean
+
+  constructor (config: UpstreamConfig['retries']) {
+    const c = config === false ? { attempts: 0 } : config ?? {}
+    this.attempts = c.attempts ?? 1
+    this.budget = new RetryBudget(c.budget ?? DEFAULT_BUDGET)
+    this.maxBodyBytes = c.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+    this.#methods = new Set((c.methods ?? IDEMPOTENT_METHODS).map(m => m.toUpperCase()))
+    const on = c.on ?? ['connect-error']
+    this.#on = [on.includes('connect-error'), on.includes('reset'), on.includes('timeout')]
+    this.#statuses = new Uint8Array(600)
+    for (const s of on) if (typeof s === 'number') this.#statuses[s] = 1
+    this.#afterSend = this.attempts > 0 && on.some(s => s !== 'connect-error')
+  }
+
+  /** Whether a failure may be retried for this method (a connect error, for any method: nothing was sent). */
+  retriesFailure (failure: Failure, method: string): boolean {
+    return this.#on[failure] && (failure === Failure.Connect || this.#methods.has(method))
+  }
+
+  retriesStatus (status: number, method: string): boolean {
+    return this.#statuses[status] === 1 && this.#methods.has(method)
+  }
+
+  /**
+   * Whether the request body should be read into memory before the first try, so a retry after
+   * it was sent can send it again: only for retried methods with a content-length up to maxBodyBytes.
+   */
+  buffersBody (method: string, contentLength: string | undefined, chunked: boolean): boolean {
+    return this.#afterSend && !chunked && contentLength !== undefined && Number(contentLength) <= this.maxBodyBytes && this.#methods.has(method)
+  }
+}

@@ -1,0 +1,75 @@
+import { toMs } from '../config/duration.ts'
+import type { UpstreamConfig } from '../config/schema.ts'
+import { BREAKER_DEFAULTS, type BreakerSettings } from './circuit-breaker.ts'
+import { DEFAULT_PASSIVE, type PassiveSettings } from './outlier-detection.ts'
+
+export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000 }
+
+export interface HealthCheckSettings {
+  readonly path: string
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  /** Whether a status counts as healthy, indexed by status (100-599). */
+  readonly expect: Uint8Array
+  readonly unhealthyAfter: number
+  readonly healthyAfter: number
+}
+
+const ms = (v: number | string | undefined, fallback: number) => v === undefined ? fallback : toMs(v)
+
+export function timeoutSettings (config: UpstreamConfig) {
+  const t = config.timeouts ?? {}
+  return { connect: ms(t.connect, DEFAULT_TIMEOUTS.connect), response: ms(t.response, DEFAULT_TIMEOUTS.response), idle: ms(t.idle, DEFAULT_TIMEOUTS.idle) }
+}
+
+export function passiveSettings (config: UpstreamConfig): PassiveSettings | undefined {
+  const p = config.passive
+  if (p === false) return undefined
+  return {
+    consecutiveFailures: p?.consecutiveFailures ?? DEFAULT_PASSIVE.consecutiveFailures,
+    baseEjectionMs: ms(p?.baseEjection, DEFAULT_PASSIVE.baseEjectionMs),
+    maxEjectionMs: ms(p?.maxEjection, DEFAULT_PASSIVE.maxEjectionMs)
+  }
+}
+
+export function breakerSettings (config: UpstreamConfig): BreakerSettings | undefined {
+  const b = config.circuitBreaker
+  if (b === undefined) return undefined
+  return {
+    failureRate: b.failureRate ?? BREAKER_DEFAULTS.failureRate,
+    windowMs: ms(b.window, BREAKER_DEFAULTS.windowMs),
+    minRequests: b.minRequests ?? BREAKER_DEFAULTS.minRequests,
+    halfOpenAfterMs: ms(b.halfOpenAfter, BREAKER_DEFAULTS.halfOpenAfterMs)
+  }
+}
+
+export function healthCheckSettings (config: UpstreamConfig): HealthCheckSettings | undefined {
+  const h = config.healthCheck
+  if (h === undefined) return undefined
+  return {
+    path: h.path,
+    intervalMs: ms(h.interval, 5_000),
+    timeoutMs: ms(h.timeout, 1_000),
+    expect: statusTable(h.expectStatus ?? ['2xx', '3xx']),
+    unhealthyAfter: h.unhealthyAfter ?? 3,
+    healthyAfter: h.healthyAfter ?? 2
+  }
+}
+
+/** [lo, hi] of a status spec: 200, "2xx" or "200-299" (validated by the schema and checkConfig). */
+export function statusRange (spec: number | string): [number, number] {
+  if (typeof spec === 'number') return [spec, spec]
+  if (spec.endsWith('xx')) { const c = Number(spec[0]) * 100; return [c, c + 99] }
+  const [lo, hi] = spec.split('-').map(Number) as [number, number]
+  return [lo, hi]
+}
+
+/** A lookup table: table[status] === 1 when a spec covers it. */
+export function statusTable (specs: ReadonlyArray<number | string>): Uint8Array {
+  const table = new Uint8Array(600)
+  for (const spec of specs) {
+    const [lo, hi] = statusRange(spec)
+    table.fill(1, lo, hi + 1)
+  }
+  return table
+}

@@ -1,0 +1,97 @@
+import { Pool } from 'undici'
+import { CircuitBreaker, type BreakerSettings, type BreakerState } from './circuit-breaker.ts'
+import { OutlierState, type PassiveSettings } from './outlier-detection.ts'
+import { PeakEwma } from './balancers/peak-ewma.ts'
+
+/** How a target's connection pool is set up (shared by every target of an upstream). */
+export interface PoolSettings {
+  readonly connections: number
+  readonly pipelining: number
+  readonly keepAliveMs: number
+  readonly connectMs: number
+  readonly responseMs: number
+  readonly idleMs: number
+}
+
+/** What the admin API and metrics show of a target. */
+export interface TargetSnapshot {
+  url: string
+  host: string
+  weight: number
+  /** Active health (true until health checks say otherwise). */
+  healthy: boolean
+  /** ISO time when the passive ejection ends, or null. */
+  ejectedUntil: string | null
+  breaker: BreakerState | null
+  inFlight: number
+  /** Peak-EWMA latency to response headers, ms. */
+  latencyMs: number
+  /** Connections open to the target / in use. */
+  connections: { open: number, busy: number }
+}
+
+/** One backend address of an upstream, with its own keep-alive connection pool and health state. */
+export class Target {
+  /** Origin, e.g. http://10.0.0.5:3000; also the target's id in health messages and the admin API. */
+  readonly url: string
+  /** host[:port], the Host header sent when the route does not preserve the client's. */
+  readonly host: string
+  readonly weight: number
+  readonly pool: Pool
+  /** Index of the config entry this target comes from (several for a DNS name). */
+  readonly source: number
+  /** Set by active health checks (here or, with workers, from the primary). */
+  healthy = true
+  /** Requests sent and not yet finished. */
+  inFlight = 0
+  readonly outlier: OutlierState
+  readonly breaker: CircuitBreaker | undefined
+  readonly latency = new PeakEwma()
+
+  constructor (url: string, host: string, weight: number, source: number, pool: PoolSettings,
+    passive: PassiveSettings | undefined, breaker: BreakerSettings | undefined) {
+    this.url = url
+    this.host = host
+    this.weight = weight
+    this.source = source
+    this.outlier = new OutlierState(passive)
+    this.breaker = breaker === undefined ? undefined : new CircuitBreaker(breaker)
+    this.pool = new Pool(url, {
+      connections: pool.connections,
+      pipelining: pool.pipelining,
+      keepAliveTimeout: pool.keepAliveMs,
+      connect: { timeout: pool.connectMs },
+      headersTimeout: pool.responseMs,
+      bodyTimeout: pool.idleMs
+    })
+  }
+
+  /** Whether the target may get a request now (`now`: performance.now()). */
+  available (now: number): boolean {
+    return this.healthy && this.outlier.ejectedUntil <= now && (this.breaker === undefined || this.breaker.allows(now))
+  }
+
+  /**
+   * How unlikely the target is to answer, for when none is available: unhealthy by active checks is
+   * worst, then an open breaker, then the time left in its ejection.
+   */
+  badness (now: number): number {
+    return (this.healthy ? 0 : 2e12) + (this.breaker?.allows(now) === false ? 1e12 : 0) + Math.max(0, this.outlier.ejectedUntil - now)
+  }
+
+  snapshot (now: number): TargetSnapshot {
+    const stats = this.pool.stats
+    const ejected = this.outlier.ejected(now)
+    return {
+      url: this.url,
+      host: this.host,
+      weight: this.weight,
+      healthy: this.healthy,
+      ejectedUntil: ejected ? new Date(Date.now() + this.outlier.ejectedUntil - now).toISOString() : null,
+      breaker: this.breaker?.state ?? null,
+      inFlight: this.inFlight,
+      latencyMs: Math.round(this.latency.value * 100) / 100,
+      connections: { open: stats.connected, busy: stats.connected - stats.free }
+    }
+  }
+}

@@ -1,0 +1,126 @@
+import t from 'tap'
+import { Target, type PoolSettings } from '../../src/upstreams/target.ts'
+import { RoundRobin } from '../../src/upstreams/balancers/round-robin.ts'
+import { LeastConnections } from '../../src/upstreams/balancers/least-connections.ts'
+import { P2cEwma } from '../../src/upstreams/balancers/p2c-ewma.ts'
+import { ConsistentHash } from '../../src/upstreams/balancers/consistent-hash.ts'
+import { cookieValue, keyReader } from '../../src/upstreams/balancers/hash-key.ts'
+import type { Balancer, BalancedRequest } from '../../src/upstreams/balancers/balancer.ts'
+
+const POOL: PoolSettings = { connections: 1, pipelining: 1, keepAliveMs: 1000, connectMs: 1000, responseMs: 1000, idleMs: 1000 }
+
+/** Targets on addresses nothing connects to: the balancers only read their state. */
+function targets (t: { teardown (fn: () => unknown): void }, weights: number[]): Target[] {
+  const list = weights.map((w, i) => new Target(`http://127.0.0.1:${10_001 + i}`, `127.0.0.1:${10_001 + i}`, w, 0, POOL, undefined, undefined))
+  t.teardown(() => Promise.all(list.map(x => x.pool.close())))
+  return list
+}
+
+const req = (over: Partial<BalancedRequest> = {}): BalancedRequest => ({ clientIp: '127.0.0.1', headers: {}, path: '/', ...over })
+
+function counts (b: Balancer, list: Target[], n: number, make: (i: number) => BalancedRequest = () => req()): number[] {
+  const c = list.map(() => 0)
+  for (let i = 0; i < n; i++) {
+    const picked = b.pick(make(i), performance.now(), undefined)
+    if (picked !== undefined) c[list.indexOf(picked)]!++
+  }
+  return c
+}
+
+t.test('smooth weighted round-robin interleaves as nginx does and is exact per cycle', async t => {
+  const list = targets(t, [5, 1, 1])
+  const rr = new RoundRobin(list)
+  const seq = Array.from({ length: 7 }, () => list.indexOf(rr.pick(req(), performance.now(), undefined) as Target))
+  t.same(seq, [0, 0, 1, 0, 2, 0, 0], 'nginx sequence for weights 5,1,1: a a b a c a a')
+  t.same(counts(rr, list, 700), [500, 100, 100], 'exactly the weights over whole cycles')
+})
+
+t.test('round-robin skips unavailable and excluded targets', async t => {
+  const list = targets(t, [1, 1, 1])
+  const rr = new RoundRobin(list)
+  list[1]!.healthy = false
+  t.same(counts(rr, list, 100), [50, 0, 50])
+  const now = performance.now()
+  list[0]!.outlier.ejectedUntil = now + 60_000
+  t.equal(rr.pick(req(), now, undefined), list[2], 'ejected target skipped')
+  t.equal(rr.pick(req(), now, [list[2]!]), undefined, 'nothing left once the last one is excluded')
+})
+
+t.test('weighted least-connections prefers the least loaded per weight', async t => {
+  const list = targets(t, [1, 2, 1])
+  const lc = new LeastConnections(list)
+  list[0]!.inFlight = 3
+  list[1]!.inFlight = 4 // (4+1)/2 = 2.5
+  list[2]!.inFlight = 3 // (3+1)/1 = 4
+  t.equal(lc.pick(req(), performance.now(), undefined), list[1])
+  list[1]!.inFlight = 10
+  const tied = counts(lc, list, 30)
+  t.ok(tied[0]! > 0 && tied[2]! > 0 && tied[1] === 0, `ties (4 vs 4) are shared, the loaded one gets none: ${tied.join(', ')}`)
+  list.forEach(x => { x.inFlight = 0 })
+  const even = targets(t, [1, 1, 1])
+  t.same(counts(new LeastConnections(even), even, 300), [100, 100, 100], 'at rest, equal targets share evenly')
+})
+
+t.test('p2c with peak EWMA sends most traffic to the faster target, some to the other', async t => {
+  const list = targets(t, [1, 1])
+  const now = performance.now()
+  list[0]!.latency.observe(5, now)
+  list[1]!.latency.observe(200, now)
+  const c = counts(new P2cEwma(list), list, 1000)
+  t.same(c, [1000, 0], 'with two targets both are always compared: the faster one wins')
+  list[0]!.inFlight = 100 // 5 x 101 > 200 x 1
+  t.same(counts(new P2cEwma(list), list, 100), [0, 100], 'load counts as much as latency')
+  const three = targets(t, [1, 1, 1])
+  three[2]!.latency.observe(500, now)
+  const c3 = counts(new P2cEwma(three), three, 3000)
+  // The slow one wins only when it is not drawn at all, which p2c never does with a pair including it.
+  t.equal(c3[2], 0, 'the slow target of three gets nothing while the other two are fast')
+  t.ok(c3[0]! > 1200 && c3[1]! > 1200, `the two fast ones share (${c3.join(', ')})`)
+  t.ok(list[1]!.latency.estimate(now + 60_000) < 1, 'an old slow estimate decays, so the target is tried again')
+})
+
+t.test('consistent hashing: a leaving target moves only its own keys (>= 1 - 1/N stay)', async t => {
+  const N = 5
+  const KEYS = 10_000
+  const list = targets(t, Array(N).fill(1))
+  const readKey = keyReader({ header: 'x-user' })
+  const ring = new ConsistentHash(list, readKey)
+  const keyed = (i: number) => req({ headers: { 'x-user': `user-${i}` } })
+  const before = Array.from({ length: KEYS }, (_, i) => ring.pick(keyed(i), performance.now(), undefined))
+  const spread = list.map(x => before.filter(b => b === x).length)
+  t.ok(spread.every(c => c > KEYS / N * 0.75 && c < KEYS / N * 1.25), `keys spread within 25% of even: ${spread.join(', ')}`)
+
+  const leaving = list[2]!
+  leaving.healthy = false
+  const after = Array.from({ length: KEYS }, (_, i) => ring.pick(keyed(i), performance.now(), undefined))
+  const stayed = after.filter((x, i) => x === before[i]).length
+  const othersMoved = after.filter((x, i) => before[i] !== leaving && x !== before[i]).length
+  t.equal(othersMoved, 0, 'no key of a remaining target moved')
+  t.ok(after.every(x => x !== leaving), 'the unavailable target gets no key')
+  // Stated tolerance: the leaver owned 1/N of the keys give or take the ring's unevenness (checked above).
+  t.ok(stayed / KEYS >= 1 - 1 / N - 0.05, `kept ${stayed / KEYS} of keys (1 - 1/N = ${1 - 1 / N})`)
+
+  // The same when the target is gone from the list (DNS removed it): the ring is rebuilt without it.
+  const rebuilt = new ConsistentHash(list.filter(x => x !== leaving), readKey)
+  const again = Array.from({ length: KEYS }, (_, i) => rebuilt.pick(keyed(i), performance.now(), undefined))
+  t.same(again, after, 'rebuilding without the target maps every key as skipping it did')
+
+  leaving.healthy = true
+  const back = Array.from({ length: KEYS }, (_, i) => ring.pick(keyed(i), performance.now(), undefined))
+  t.same(back, before, 'when it returns, its keys come back to it')
+})
+
+t.test('consistent hashing keys: header, cookie, client IP, path; keyless requests spread', async t => {
+  const list = targets(t, [1, 1, 1])
+  const same = (hashOn: Parameters<typeof keyReader>[0], a: BalancedRequest, b: BalancedRequest) => {
+    const ring = new ConsistentHash(list, keyReader(hashOn))
+    return ring.pick(a, performance.now(), undefined) === ring.pick(b, performance.now(), undefined)
+  }
+  t.ok(same({ cookie: 'sid' }, req({ headers: { cookie: 'a=1; sid=abc' } }), req({ headers: { cookie: 'sid=abc; z=9' } })))
+  t.ok(same({ clientIp: true }, req({ clientIp: '10.0.0.7', path: '/a' }), req({ clientIp: '10.0.0.7', path: '/b' })))
+  t.ok(same({ path: true }, req({ path: '/x', clientIp: '1.1.1.1' }), req({ path: '/x', clientIp: '2.2.2.2' })))
+  t.equal(cookieValue('a=1; sid=abc; sidx=2', 'sid'), 'abc')
+  t.equal(cookieValue('sidx=2', 'sid'), undefined)
+  const ring = new ConsistentHash(list, keyReader({ header: 'x-user' }))
+  t.ok(counts(ring, list, 300).every(c => c > 50), 'requests without the key are spread over all targets')
+})

@@ -1,0 +1,109 @@
+import t from 'tap'
+import { startGateway } from '../helpers/gateway.ts'
+import { waitForLog } from '../helpers/logs.ts'
+import { load, startBackends, type Backend } from './backends.ts'
+
+const route = `
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: up
+`
+const targets = (bs: Backend[]) => `    targets:\n${bs.map(b => `      - { url: "${b.url}" }`).join('\n')}`
+
+async function until (what: () => boolean, maxMs: number): Promise<boolean> {
+  for (const start = performance.now(); performance.now() - start < maxMs;) {
+    if (what()) return true
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  return what()
+}
+
+t.test('defaults (no retry keys): a dead target costs no client errors for idempotent requests', async t => {
+  const bs = await startBackends(t, 3)
+  await bs[1]!.kill()
+  const gw = await startGateway(`upstreams:\n  up:\n${targets(bs)}\n${route}`)
+  t.teardown(() => gw.close())
+  const r = await load(`${gw.url}/x`, 300, 6)
+  t.same(r.statuses, { 200: 300 }, 'every request answered 200: connect errors were retried on another target')
+  t.equal(r.backends.b, undefined)
+  t.ok(await waitForLog(gw.logs, { msg: 'target ejected after consecutive failures', target: bs[1]!.url }), 'passive ejection kicked in (on by default)')
+  const snap = gw.gateway.runtime.upstreams.get('up')!.snapshot()
+  t.ok(snap.targets.find(x => x.url === bs[1]!.url)?.ejectedUntil, 'the snapshot shows the ejection')
+})
+
+t.test('killing a target under steady load: zero client-visible errors; once back it gets traffic again', async t => {
+  const bs = await startBackends(t, 3)
+  for (const b of bs) b.delayMs = 3 // so requests are in flight when the kill comes
+  const gw = await startGateway(`upstreams:
+  up:
+${targets(bs)}
+    retries: { attempts: 2, on: [connect-error, reset] }
+    healthCheck: { path: /health, interval: 200ms, timeout: 180ms, unhealthyAfter: 3, healthyAfter: 1 }
+    passive: { consecutiveFailures: 3, baseEjection: 300ms, maxEjection: 1s }
+${route}`)
+  t.teardown(() => gw.close())
+  const victim = bs[1]!
+  let killedAt = -1
+  // Bound: 1200 requests, 12 in flight; the kill comes after 400 have completed.
+  const during = await load(`${gw.url}/x`, 1200, 12, {
+    after: async done => { if (done === 400) { killedAt = victim.hits; await victim.kill() } }
+  })
+  t.same(during.statuses, { 200: 1200 }, 'all 1200 requests answered 200 across the kill')
+  t.ok(killedAt > 0 && victim.hits === killedAt, `the killed backend served ${killedAt} before, none after`)
+  const retried = (await gw.metrics.upstreamRetries.get()).values.map(v => `${v.labels.reason}: ${v.value}`)
+  t.ok(retried.length > 0, `requests that met the dead target were retried (${retried.join(', ')})`)
+
+  await victim.revive()
+  const up = gw.gateway.runtime.upstreams.get('up')!
+  t.ok(await until(() => up.snapshot().targets.every(x => x.healthy && x.ejectedUntil === null), 5_000), 'health checks mark it healthy, its ejection runs out')
+  const after = await load(`${gw.url}/x`, 300, 6)
+  t.same(after.statuses, { 200: 300 })
+  t.ok((after.backends.b ?? 0) >= 80, `the recovered backend gets its share again (${after.backends.b ?? 0} of 300)`)
+})
+
+t.test('active health checks: an unhealthy target gets no traffic until it recovers', async t => {
+  const bs = await startBackends(t, 2)
+  const gw = await startGateway(`upstreams:
+  up:
+${targets(bs)}
+    healthCheck: { path: /health, interval: 200ms, timeout: 180ms, unhealthyAfter: 3, healthyAfter: 2 }
+${route}`)
+  t.teardown(() => gw.close())
+  const up = gw.gateway.runtime.upstreams.get('up')!
+  bs[0]!.healthy = false
+  t.ok(await until(() => up.targets[0]!.healthy === false, 5_000), 'marked unhealthy after 3 failed checks')
+  const r = await load(`${gw.url}/x`, 50, 2)
+  t.same(r.backends, { b: 50 }, 'no traffic to the unhealthy one')
+  bs[0]!.healthy = true
+  t.ok(await until(() => up.targets[0]!.healthy, 5_000), 'healthy again after 2 passed checks')
+  const back = await load(`${gw.url}/x`, 50, 2)
+  t.same(back.backends, { a: 25, b: 25 })
+})
+
+t.test('whenAllUnhealthy: fail answers 503 no_healthy_target; least-bad still tries', async t => {
+  const bs = await startBackends(t, 2)
+  const gw = await startGateway(`upstreams:
+  strict:
+${targets(bs)}
+    whenAllUnhealthy: fail
+  lenient:
+${targets(bs)}
+routes:
+  - { name: strict, match: { path: /strict }, upstream: strict }
+  - { name: lenient, match: { path: /lenient }, upstream: lenient }
+`)
+  t.teardown(() => gw.close())
+  for (const name of ['strict', 'lenient']) {
+    const up = gw.gateway.runtime.upstreams.get(name)!
+    // As the cluster primary does for workers: state set from outside.
+    for (const b of bs) t.ok(up.setTargetHealth(b.url, false))
+    t.notOk(up.setTargetHealth(bs[0]!.url, false), 'no change, nothing reported')
+  }
+  const strict = await load(`${gw.url}/strict`, 3, 1)
+  t.same(strict.statuses, { 503: 3 })
+  const res = await fetch(`${gw.url}/strict`)
+  t.match(await res.json(), { error: 'no_healthy_target' })
+  const lenient = await load(`${gw.url}/lenient`, 4, 1)
+  t.same(lenient.statuses, { 200: 4 }, 'least-bad: the targets still answer')
+})

@@ -1,0 +1,118 @@
+import t from 'tap'
+import { request } from 'undici'
+import { startGateway } from '../helpers/gateway.ts'
+import { load, startBackends, type Backend } from './backends.ts'
+import { RETRY_RESERVE } from '../../src/upstreams/retry-budget.ts'
+
+const route = `
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: up
+`
+async function gateway (t: { teardown (fn: () => unknown): void }, bs: Backend[], policy: string) {
+  const gw = await startGateway(`upstreams:
+  up:
+    targets:
+${bs.map(b => `      - { url: "${b.url}" }`).join('\n')}
+${policy.replace(/^/gm, '    ')}
+${route}`)
+  t.teardown(() => gw.close())
+  return gw
+}
+
+async function retries (gw: Awaited<ReturnType<typeof gateway>>): Promise<number> {
+  return (await gw.metrics.upstreamRetries.get()).values.reduce((n, v) => n + v.value, 0)
+}
+
+t.test('a configured status is retried on another target; the client never sees it', async t => {
+  const bs = await startBackends(t, 2)
+  bs[0]!.status = 503
+  const gw = await gateway(t, bs, 'retries: { on: [connect-error, 503] }\npassive: false')
+  const r = await load(`${gw.url}/x`, 20, 2)
+  t.same(r.statuses, { 200: 20 })
+  t.equal(bs[0]!.hits, 10, 'half the first tries met the failing backend')
+  t.equal(bs[1]!.hits, 20)
+  t.equal(await retries(gw), 10)
+})
+
+t.test('request bodies: retried when buffered (small, idempotent), not when too big or POST', async t => {
+  const bs = await startBackends(t, 2)
+  bs[0]!.status = 503
+  const gw = await gateway(t, bs, 'retries: { on: [503], maxBodyBytes: 1000 }\npassive: false\nbalance: round-robin')
+  const send = async (method: string, body: string) => {
+    const res = await request(`${gw.url}/x`, { method: method as 'PUT', body, headers: { 'content-type': 'text/plain' } })
+    await res.body.dump()
+    return res.statusCode
+  }
+  const small = 'x'.repeat(1000)
+  // Round-robin alternates a, b: every odd request starts on the failing backend.
+  t.same([await send('PUT', small), await send('PUT', small)], [200, 200], 'a small PUT is sent again to b')
+  t.equal(bs[1]!.bodies.filter(b => b === small).length, 2, 'b received the whole body both times')
+  t.same([await send('PUT', small + 'y'), await send('PUT', small + 'y')].sort(), [200, 503], 'over maxBodyBytes: not buffered, not retried')
+  t.same([await send('POST', 'p'), await send('POST', 'p')].sort(), [200, 503], 'POST is not idempotent: not retried on a status')
+})
+
+t.test('a connect error is retried for any method, streamed body included (nothing was sent)', async t => {
+  const bs = await startBackends(t, 2)
+  await bs[0]!.kill()
+  const gw = await gateway(t, bs, 'passive: false')
+  const big = 'z'.repeat(200_000) // far over maxBodyBytes: streamed, never buffered
+  for (let i = 0; i < 4; i++) {
+    const res = await request(`${gw.url}/x`, { method: 'POST', body: big })
+    t.equal(res.statusCode, 200)
+    await res.body.dump()
+  }
+  t.equal(bs[1]!.bodies.filter(b => b === big).length, 4, 'every POST reached b whole')
+  t.equal(await retries(gw), 2)
+})
+
+t.test('retries: false and attempts: 0 turn retries off', async t => {
+  for (const policy of ['retries: false', 'retries: { attempts: 0 }']) {
+    const bs = await startBackends(t, 2)
+    await bs[0]!.kill()
+    const gw = await gateway(t, bs, `${policy}\npassive: false`)
+    const r = await load(`${gw.url}/x`, 10, 1)
+    t.same(r.statuses, { 200: 5, 502: 5 }, policy)
+  }
+})
+
+t.test('the retry budget stops amplification when every target fails', async t => {
+  const bs = await startBackends(t, 3)
+  for (const b of bs) b.status = 503
+  const gw = await gateway(t, bs, 'retries: { attempts: 2, on: [503], budget: 0.1 }\npassive: false')
+  const N = 300
+  const r = await load(`${gw.url}/x`, N, 4)
+  t.same(r.statuses, { 503: N })
+  const hits = bs.reduce((n, b) => n + b.hits, 0)
+  // Without a budget, attempts: 2 would triple the load (900 requests).
+  t.ok(hits <= N + RETRY_RESERVE + 0.1 * N, `backends got ${hits} requests for ${N} (bound ${N + RETRY_RESERVE + 0.1 * N})`)
+  t.ok(hits >= N + RETRY_RESERVE, 'the reserve was used')
+  t.equal(await retries(gw), hits - N, 'the retries metric counts them')
+})
+
+t.test('circuit breaker: opens on failures, lets one probe through after halfOpenAfter, closes on success', async t => {
+  const bs = await startBackends(t, 2)
+  const gw = await gateway(t, bs, 'passive: false\nretries: false\ncircuitBreaker: { failureRate: 0.5, window: 10s, minRequests: 4, halfOpenAfter: 300ms }')
+  const up = gw.gateway.runtime.upstreams.get('up')!
+  const breaker = () => up.snapshot().targets[0]!.breaker
+  bs[0]!.status = 500
+  const r = await load(`${gw.url}/x`, 8, 1)
+  t.same(r.statuses, { 200: 4, 500: 4 }, 'four failures on a (round-robin) before...')
+  t.equal(breaker(), 'open', '...the breaker opens')
+  const open = await load(`${gw.url}/x`, 10, 1)
+  t.same(open.backends, { b: 10 }, 'an open breaker gets no traffic')
+  const metrics = await gw.metrics.registry.getSingleMetricAsString('portcullis_upstream_breaker_state')
+  t.match(metrics, `portcullis_upstream_breaker_state{upstream="up",target="${bs[0]!.url}"} 2`)
+
+  await new Promise(resolve => setTimeout(resolve, 350))
+  const probe = await load(`${gw.url}/x`, 4, 1)
+  t.equal(probe.statuses[500], 1, 'one probe after halfOpenAfter; it fails...')
+  t.equal(breaker(), 'open', '...so the breaker opens again')
+  bs[0]!.status = 200
+  await new Promise(resolve => setTimeout(resolve, 350))
+  await load(`${gw.url}/x`, 4, 1)
+  t.equal(breaker(), 'closed', 'a successful probe closes it')
+  const closed = await load(`${gw.url}/x`, 10, 1)
+  t.same(closed.backends, { a: 5, b: 5 }, 'and traffic is shared again')
+})

@@ -1,0 +1,84 @@
+import t from 'tap'
+import { CircuitBreaker } from '../../src/upstreams/circuit-breaker.ts'
+import { OutlierState } from '../../src/upstreams/outlier-detection.ts'
+import { RETRY_RESERVE, RetryBudget } from '../../src/upstreams/retry-budget.ts'
+
+// Times are given explicitly (ms), so these run instantly and exactly.
+
+t.test('circuit breaker: opens on the failure rate, half-opens after the delay, closes on a probe success', async t => {
+  const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 10, halfOpenAfterMs: 500 })
+  let now = 0
+  for (let i = 0; i < 4; i++) t.equal(b.record(false, now += 10), undefined, 'under minRequests: stays closed')
+  for (let i = 0; i < 5; i++) b.record(true, now += 10)
+  t.equal(b.state, 'closed', '4 of 9 failed')
+  t.equal(b.record(false, now += 10), 'open', '5 of 10 failed: opens')
+  t.notOk(b.allows(now + 499), 'open: no traffic before halfOpenAfter')
+  now += 500
+  t.ok(b.allows(now), 'a probe may go after halfOpenAfter')
+  b.dispatched(now)
+  t.equal(b.state, 'half-open')
+  t.notOk(b.allows(now), 'one probe at a time')
+  t.equal(b.record(false, now += 5), 'open', 'a failed probe opens it again')
+  t.notOk(b.allows(now + 100), 'and the delay starts over')
+  now += 500
+  b.dispatched(now)
+  t.equal(b.record(true, now += 5), 'closed', 'a successful probe closes it')
+  t.ok(b.allows(now))
+  for (let i = 0; i < 9; i++) b.record(false, now += 1)
+  t.equal(b.state, 'closed', 'counts were reset on closing (9 < minRequests)')
+})
+
+t.test('circuit breaker: the window slides, old failures fade', async t => {
+  const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 4, halfOpenAfterMs: 100 })
+  for (let i = 0; i < 3; i++) b.record(false, i)
+  // 2.5 windows later the old failures no longer count: 1 failure in 4 requests.
+  for (let i = 0; i < 3; i++) b.record(true, 2500 + i)
+  t.equal(b.record(false, 2504), undefined)
+  t.equal(b.state, 'closed')
+  t.notOk(new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 100 }).record(true, 0), 'successes never open it')
+})
+
+t.test('circuit breaker: a probe that never reports stops blocking after halfOpenAfter', async t => {
+  const b = new CircuitBreaker({ failureRate: 0.1, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 100 })
+  b.record(false, 0)
+  b.dispatched(100)
+  t.notOk(b.allows(150))
+  t.ok(b.allows(200))
+})
+
+t.test('outlier detection: ejects after N consecutive failures, backoff doubles on repeat up to the max', async t => {
+  const o = new OutlierState({ consecutiveFailures: 3, baseEjectionMs: 100, maxEjectionMs: 350 })
+  t.notOk(o.failure(0))
+  t.notOk(o.failure(1))
+  o.success()
+  t.notOk(o.failure(2))
+  t.notOk(o.failure(3), 'a success resets the count')
+  t.ok(o.failure(4), 'third consecutive failure ejects')
+  t.equal(o.ejectedUntil, 104)
+  t.ok(o.ejected(50))
+  t.notOk(o.failure(60), 'late failures while ejected do not count')
+  for (let i = 0; i < 2; i++) o.failure(200 + i)
+  t.ok(o.failure(202))
+  t.equal(o.ejectedUntil, 402, 'second ejection lasts twice as long')
+  for (let i = 0; i < 3; i++) o.failure(500 + i)
+  t.equal(o.ejectedUntil, 502 + 350, 'third would be 400: capped at maxEjection')
+  for (let i = 0; i < 3; i++) o.failure(2000 + i)
+  t.equal(o.ejectedUntil, 2002 + 100, 'after a long good stretch the backoff starts over')
+  const off = new OutlierState(undefined)
+  t.equal(Array.from({ length: 100 }, (_, i) => off.failure(i)).filter(Boolean).length, 0, 'passive: false never ejects')
+})
+
+t.test('retry budget: retries <= reserve + ratio x requests, whatever the failure rate', async t => {
+  const budget = new RetryBudget(0.1)
+  let retries = 0
+  for (let i = 0; i < 1000; i++) {
+    budget.deposit()
+    if (budget.withdraw()) retries++ // every request fails and wants a retry
+  }
+  t.ok(retries <= RETRY_RESERVE + 0.1 * 1000, `${retries} retries for 1000 requests`)
+  t.ok(retries >= 0.1 * 1000, 'the ratio is available')
+  const zero = new RetryBudget(0)
+  let z = 0
+  for (let i = 0; i < 100; i++) { zero.deposit(); if (zero.withdraw()) z++ }
+  t.equal(z, RETRY_RESERVE, 'budget 0 leaves only the reserve')
+})
