@@ -1,25 +1,49 @@
-import fastify, { type FastifyInstance } from 'fastify'
-import type { Metrics } from '../metrics/metrics.ts'
+import fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import { bearerMatches } from './admin/auth.ts'
+import { configEndpoints } from './admin/config.ts'
+import { Endpoints, pathOf } from './admin/endpoints.ts'
+import { healthEndpoints } from './admin/health.ts'
+import { inventoryEndpoints } from './admin/inventory.ts'
+import { metricsEndpoints } from './admin/metrics.ts'
+import type { AdminState } from './admin/state.ts'
 
-/** What the admin API asks of the running gateway. */
-export interface AdminState {
-  /** False while shutting down: load balancers should stop sending traffic. */
-  readonly ready: boolean
-  readonly metrics: Metrics
-}
+export type { AdminState } from './admin/state.ts'
 
-/** The admin listener (loopback by default): health and readiness for orchestrators. */
+const fail = (reply: FastifyReply, status: number, error: string, message: string) => reply.code(status).send({ error, message })
+
+/**
+ * The admin listener (loopback by default): probes, the active config, reload, route and upstream
+ * tables, metrics. Every answer is JSON (metrics aside), errors included; never a stack trace.
+ * With admin.token set, everything but the probes needs `Authorization: Bearer <token>`.
+ */
 export function createAdminServer (state: AdminState): FastifyInstance {
   const app = fastify({ logger: false, return503OnClosing: false })
-  app.get('/healthz', async () => ({ status: 'ok' }))
-  app.get('/readyz', async (_req, reply) => {
-    if (!state.ready) return reply.code(503).send({ status: 'not_ready' })
-    return { status: 'ready' }
+  const api = new Endpoints(app)
+
+  app.addHook('onRequest', async (req, reply) => {
+    // Read per request: the token is part of the config and changes with it on reload.
+    const token = state.runtime.loaded.config.admin?.token
+    if (token === undefined || api.isOpen(pathOf(req.url)) || bearerMatches(req.headers.authorization, token)) return
+    void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
+    return fail(reply, 401, 'unauthorized', 'this admin endpoint needs "Authorization: Bearer <admin.token>"')
   })
-  app.get('/metrics', async (_req, reply) => {
-    void reply.header('content-type', state.metrics.registry.contentType)
-    return state.metrics.registry.metrics()
+
+  healthEndpoints(api, state)
+  configEndpoints(api, state)
+  inventoryEndpoints(api, state)
+  metricsEndpoints(api, state)
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = pathOf(req.url)
+    const allowed = api.allowed(path)
+    if (allowed === undefined) return fail(reply, 404, 'not_found', `no admin endpoint ${path}`)
+    void reply.header('allow', allowed.join(', '))
+    return fail(reply, 405, 'method_not_allowed', `${req.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`)
   })
-  app.setNotFoundHandler((req, reply) => { void reply.code(404).send({ error: 'not_found', message: `no admin endpoint ${req.method} ${req.url}` }) })
+  app.setErrorHandler((err: { statusCode?: number, message: string }, _req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status === 500) state.log.error({ err }, 'admin endpoint failed')
+    return fail(reply, status, status === 500 ? 'internal_error' : 'bad_request', status === 500 ? 'the admin endpoint failed; see the gateway log' : err.message)
+  })
   return app
 }

@@ -15,19 +15,23 @@ export class GatewayServer {
   readonly app: FastifyInstance
   #runtime: Runtime
   readonly #upgraded = new Set<Duplex>()
+  /** Runtimes swapped out and still finishing their requests. */
+  readonly #retiring = new Set<Promise<void>>()
+  #closing = false
 
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
     this.app = fastify({
       logger: false,
-      keepAliveTimeout: server.keepAliveTimeout === undefined ? 72_000 : toMs(server.keepAliveTimeout),
+      keepAliveTimeout: keepAliveMs(server),
       requestTimeout: 0,
-      return503OnClosing: true,
+      // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
+      return503OnClosing: false,
       forceCloseConnections: 'idle',
       routerOptions: { maxParamLength: 65_535 },
-      frameworkErrors: (_err, request, reply) => {
+      frameworkErrors: (err, request, reply) => {
         reply.hijack()
-        sendError(reply.raw, GatewayError.BAD_REQUEST, requestId(request.headers['x-request-id']))
+        sendError(reply.raw, err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST, requestId(request.headers['x-request-id']))
       }
     })
     // Bodies stream to the upstream untouched: no parsing, no buffering.
@@ -35,7 +39,8 @@ export class GatewayServer {
     this.app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
     this.app.all('*', (request, reply) => {
       reply.hijack()
-      this.#runtime.handle(request.raw, reply.raw)
+      if (this.#closing) sendError(reply.raw, GatewayError.SHUTTING_DOWN, requestId(request.headers['x-request-id']))
+      else this.#runtime.handle(request.raw, reply.raw)
     })
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket)
@@ -46,11 +51,18 @@ export class GatewayServer {
 
   get runtime (): Runtime { return this.#runtime }
 
-  /** Puts `next` in service; the previous runtime is disposed once its requests are done. */
-  async swap (next: Runtime): Promise<void> {
+  /**
+   * Puts `next` in service at once: every new request, also on open keep-alive connections, uses
+   * it. The previous runtime retires in the background; the promise settles once it has finished
+   * its in-flight requests (and WebSockets) and released its pools.
+   */
+  swap (next: Runtime): Promise<void> {
     const previous = this.#runtime
     this.#runtime = next
-    await previous.dispose()
+    this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
+    const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(retired))
+    this.#retiring.add(retired)
+    return retired
   }
 
   async listen (host: string, port: number): Promise<AddressInfo> {
@@ -63,15 +75,20 @@ export class GatewayServer {
    * (including open WebSockets). Resolves when every connection is gone.
    */
   async close (deadlineMs: number): Promise<void> {
+    this.#closing = true
     const timer = setTimeout(() => {
       this.app.server.closeAllConnections()
       for (const s of this.#upgraded) s.destroy()
     }, deadlineMs)
-    const closed = this.app.close()
-    if (this.#upgraded.size > 0) await Promise.race([closed, new Promise(resolve => setTimeout(resolve, deadlineMs))])
-    for (const s of this.#upgraded) s.destroy()
-    await closed
+    // A keep-alive connection whose response ends during the drain would otherwise stay open
+    // (server.close() only closes the connections idle when it is called) until the deadline.
+    const sweep = setInterval(() => this.app.server.closeIdleConnections(), 100)
+    // Open WebSockets hold the close until they end or the deadline cuts them.
+    await this.app.close()
     clearTimeout(timer)
-    await this.#runtime.dispose()
+    clearInterval(sweep)
+    await Promise.all([this.#runtime.dispose(), ...this.#retiring])
   }
 }
+
+const keepAliveMs = (server: GatewayConfig['server']) => server.keepAliveTimeout === undefined ? 72_000 : toMs(server.keepAliveTimeout)

@@ -5,8 +5,11 @@ import type { LoadedConfig } from '../config/load.ts'
 import { toMs } from '../config/duration.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import { GatewayServer } from './gateway-server.ts'
-import { createAdminServer } from './admin-server.ts'
+import { createAdminServer, type AdminState } from './admin-server.ts'
 import { Metrics } from '../metrics/metrics.ts'
+import { Reloader } from '../reload/reloader.ts'
+import { buildAndSwap } from '../reload/swap.ts'
+import { watchConfig } from '../reload/config-watcher.ts'
 
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
@@ -16,41 +19,86 @@ export interface Portcullis {
   readonly url: string
   readonly adminUrl: string | undefined
   readonly metrics: Metrics
+  /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
+  readonly reloader: Reloader
   /** Graceful stop: stop accepting, drain within server.shutdownTimeout, release everything. */
   close (): Promise<void>
 }
 
-const url = (a: AddressInfo) => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
+export interface StartOptions {
+  /** Reload when the config file changes on disk. Default false (`portcullis start` turns it on). */
+  readonly watch?: boolean
+  /** Start the admin listener if the config has one. Default true (worker processes leave it to the primary). */
+  readonly admin?: boolean
+  /** For ${VAR} interpolation on reload. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv
+  /** Run active health checks here. Default true; false in workers, whose primary runs them. */
+  readonly healthChecks?: boolean
+}
 
-export async function startPortcullis (loaded: LoadedConfig, log: Logger, metrics = new Metrics()): Promise<Portcullis> {
-  const { server, admin: adminConfig } = loaded.config
-  const runtime = await Runtime.build(loaded, log)
+export const urlOf = (a: AddressInfo): string => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
+
+/** Starts the admin listener, if the config has one. */
+export async function listenAdmin (config: LoadedConfig['config'], state: AdminState): Promise<{ admin: FastifyInstance, adminUrl: string } | undefined> {
+  if (config.admin === undefined) return undefined
+  const admin = createAdminServer(state)
+  try {
+    await admin.listen({ host: config.admin.listen.host, port: config.admin.listen.port })
+  } catch (err) {
+    await admin.close()
+    throw err
+  }
+  return { admin, adminUrl: urlOf(admin.server.address() as AddressInfo) }
+}
+
+/** How long a graceful stop may take before connections are cut. */
+export const shutdownMs = (config: LoadedConfig['config']): number =>
+  config.server.shutdownTimeout === undefined ? 30_000 : toMs(config.server.shutdownTimeout)
+
+export async function startPortcullis (loaded: LoadedConfig, log: Logger, metrics = new Metrics(), options: StartOptions = {}): Promise<Portcullis> {
+  const { server } = loaded.config
+  const build = { metrics, healthChecks: options.healthChecks }
+  const runtime = await Runtime.build(loaded, log, build)
   const gateway = new GatewayServer(runtime, server)
-  const state = { ready: false, metrics }
-  const admin = adminConfig === undefined ? undefined : createAdminServer(state)
+  const reloader = new Reloader({ file: loaded.file, log, metrics, env: options.env, active: () => gateway.runtime.loaded, apply: next => buildAndSwap(gateway, next, log, build) })
+  let ready = false
+  const state: AdminState = {
+    get ready () { return ready },
+    get runtime () { return gateway.runtime },
+    reloader,
+    metrics: { contentType: metrics.registry.contentType, text: () => metrics.registry.metrics() },
+    log
+  }
+  let admin: Awaited<ReturnType<typeof listenAdmin>>
   try {
     const address = await gateway.listen(server.listen.host, server.listen.port)
-    const adminAddress = admin === undefined ? undefined : (await admin.listen({ host: adminConfig!.listen.host, port: adminConfig!.listen.port }), admin.server.address() as AddressInfo)
-    state.ready = true
-    const result = {
+    admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
+    const url = urlOf(address)
+    const watcher = options.watch === true
+      ? watchConfig(loaded.file, () => { void reloader.reload('file') }, { onError: err => log.warn({ err, file: loaded.file }, 'config watch failed') })
+      : undefined
+    ready = true
+    log.info({ url, admin: admin?.adminUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
+    return {
       gateway,
-      admin,
-      url: url(address),
-      adminUrl: adminAddress === undefined ? undefined : url(adminAddress),
+      admin: admin?.admin,
+      url,
+      adminUrl: admin?.adminUrl,
       metrics,
+      reloader,
       close: async () => {
-        state.ready = false
-        const deadline = server.shutdownTimeout === undefined ? 30_000 : toMs(server.shutdownTimeout)
+        ready = false
+        watcher?.close()
+        await reloader.close()
+        const deadline = shutdownMs(gateway.runtime.loaded.config)
         log.info({ deadlineMs: deadline, inFlight: gateway.runtime.inFlight }, 'shutting down')
         await gateway.close(deadline)
-        await admin?.close()
+        await admin?.admin.close()
         log.info('stopped')
       }
     }
-    log.info({ url: result.url, admin: result.adminUrl, routes: runtime.routes.length }, 'gateway listening')
-    return result
   } catch (err) {
-    await Promise.allSettled([gateway.close(0), admin?.close()])
+    await Promise.allSettled([gateway.close(0), reloader.close()])
     throw err
   }
 }

@@ -1,0 +1,28 @@
+import { LineCounter, parseDocument } from 'yaml'
+import type { ConfigIssue } from '../config/config-error.ts'
+import { formatPath, locate, type KeyPath } from '../config/positions.ts'
+import type { GatewayConfig } from '../config/schema.ts'
+
+const where = (l: { host: string, port: number } | undefined) => l === undefined ? 'no admin listener' : `${l.host}:${l.port}`
+
+/**
+ * Settings bound at start (listening sockets, worker processes) that a reload cannot change.
+ * A reload that changes one is rejected whole, located in `text` like any other config problem.
+ */
+export function frozenSettingIssues (active: GatewayConfig, next: GatewayConfig, text: string, file: string): ConfigIssue[] {
+  const changes: Array<[KeyPath, string]> = []
+  const restart = 'cannot change on reload (restart the gateway to apply it)'
+  if (where(active.server.listen) !== where(next.server.listen)) {
+    changes.push([['server', 'listen'], `listener address ${restart}; still listening on ${where(active.server.listen)}`])
+  }
+  if (where(active.admin?.listen) !== where(next.admin?.listen)) {
+    changes.push([next.admin === undefined ? [] : ['admin', 'listen'], `admin listener ${restart}; still ${active.admin === undefined ? 'none' : `listening on ${where(active.admin.listen)}`}`])
+  }
+  if ((active.server.workers ?? 1) !== (next.server.workers ?? 1)) {
+    changes.push([['server', 'workers'], `worker count ${restart}; still ${active.server.workers ?? 1}`])
+  }
+  if (changes.length === 0) return []
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines })
+  return changes.map(([path, message]) => ({ file, ...locate(doc, lines, path), path: formatPath(path), message }))
+}

@@ -1,0 +1,116 @@
+import type { Logger } from 'pino'
+import { ConfigError, formatIssue, type ConfigIssue } from '../config/config-error.ts'
+import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
+import type { Metrics } from '../metrics/metrics.ts'
+import { frozenSettingIssues } from './frozen-settings.ts'
+
+/** What asked for a reload. */
+export type ReloadTrigger = 'file' | 'signal' | 'admin'
+
+/** The outcome of one reload attempt, as the admin API reports it. */
+export interface ReloadStatus {
+  readonly trigger: ReloadTrigger
+  /** `unchanged`: a file event whose text is the active config's (nothing done, not counted). */
+  readonly result: 'success' | 'invalid' | 'failed' | 'unchanged'
+  readonly at: string
+  readonly durationMs: number
+  /** The file's hash: the new active config on success, the rejected text otherwise. */
+  readonly hash?: string
+  /** Config problems (invalid) or the build error (failed). */
+  readonly issues?: readonly ConfigIssue[]
+  readonly error?: string
+}
+
+export interface ReloaderOptions {
+  readonly file: string
+  readonly log: Logger
+  readonly metrics: Metrics
+  /** For ${VAR} interpolation. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv
+  /** The config now in service. */
+  readonly active: () => LoadedConfig
+  /** Puts a validated config in service (build, then swap); throws if that fails, leaving the old one serving. */
+  readonly apply: (next: LoadedConfig, text: string) => Promise<void>
+}
+
+/**
+ * Reloads the config file: read, validate, check that nothing bound at start changed, then hand it
+ * to `apply`. All or nothing: any problem leaves the active config serving. Attempts never
+ * overlap: a trigger during a reload queues one more attempt, shared by every trigger that arrives
+ * meanwhile (it reads the file as it is by then).
+ */
+export class Reloader {
+  readonly #o: ReloaderOptions
+  #running: Promise<ReloadStatus> | undefined
+  #queued: Promise<ReloadStatus> | undefined
+  #last: ReloadStatus | undefined
+  /** Hash of the last text that failed, so repeated file events for the same bad save are not re-reported. */
+  #lastBadHash: string | undefined
+  #closed = false
+
+  constructor (options: ReloaderOptions) {
+    this.#o = options
+  }
+
+  /** The last attempt that did something (unchanged-file events are not kept). */
+  get last (): ReloadStatus | undefined { return this.#last }
+
+  reload (trigger: ReloadTrigger): Promise<ReloadStatus> {
+    if (this.#running === undefined) return this.#start(trigger)
+    this.#queued ??= this.#running.then(() => {
+      this.#queued = undefined
+      return this.#start(trigger)
+    })
+    return this.#queued
+  }
+
+  /** Waits for the attempts under way; later triggers are ignored. */
+  async close (): Promise<void> {
+    this.#closed = true
+    await this.#queued
+    await this.#running
+  }
+
+  #start (trigger: ReloadTrigger): Promise<ReloadStatus> {
+    const run = this.#attempt(trigger).finally(() => { this.#running = undefined })
+    this.#running = run
+    return run
+  }
+
+  async #attempt (trigger: ReloadTrigger): Promise<ReloadStatus> {
+    const { file, log, metrics } = this.#o
+    const started = performance.now()
+    const done = (result: ReloadStatus['result'], rest: Partial<ReloadStatus> = {}): ReloadStatus => {
+      const status = { trigger, result, at: new Date().toISOString(), durationMs: Math.round(performance.now() - started), ...rest }
+      if (result !== 'unchanged') {
+        this.#last = status
+        metrics.configReloads.inc({ result })
+      }
+      return status
+    }
+    if (this.#closed) return { trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0 }
+
+    let hash: string | undefined
+    try {
+      const text = await readConfigText(file)
+      hash = configHash(text)
+      const active = this.#o.active()
+      if (trigger === 'file' && (hash === active.hash || hash === this.#lastBadHash)) return done('unchanged', { hash })
+      const next = await parseConfig(text, file, this.#o.env)
+      const frozen = frozenSettingIssues(active.config, next.config, text, file)
+      if (frozen.length > 0) throw new ConfigError(frozen)
+      await this.#o.apply(next, text)
+      this.#lastBadHash = undefined
+      log.info({ trigger, hash, routes: next.config.routes.length, durationMs: Math.round(performance.now() - started) }, 'config reloaded')
+      return done('success', { hash })
+    } catch (err) {
+      this.#lastBadHash = hash
+      if (err instanceof ConfigError) {
+        log.error({ trigger, hash, issues: err.issues.map(formatIssue) }, `config reload rejected, the active config keeps serving: ${err.message}`)
+        return done('invalid', { hash, issues: err.issues })
+      }
+      log.error({ err, trigger, hash }, 'config reload failed while building the new runtime; the active config keeps serving')
+      return done('failed', { hash, error: (err as Error).message })
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+
+type Handler = (request: FastifyRequest, reply: FastifyReply) => unknown
+
+/**
+ * The admin API's endpoint table. Knowing every path's methods lets a wrong method get 405 with
+ * Allow (Fastify alone answers 404), and marks the few endpoints open without the admin token.
+ */
+export class Endpoints {
+  readonly #app: FastifyInstance
+  readonly #methods = new Map<string, string[]>()
+  readonly #open = new Set<string>()
+
+  constructor (app: FastifyInstance) {
+    this.#app = app
+  }
+
+  add (method: 'GET' | 'POST', path: string, handler: Handler, options: { open?: boolean } = {}): void {
+    this.#app.route({ method, url: path, handler: async (request, reply) => handler(request, reply) })
+    const methods = this.#methods.get(path) ?? []
+    methods.push(...(method === 'GET' ? ['GET', 'HEAD'] : [method]))
+    this.#methods.set(path, methods)
+    if (options.open === true) this.#open.add(path)
+  }
+
+  /** The methods `path` answers, or undefined for no such endpoint. */
+  allowed (path: string): readonly string[] | undefined { return this.#methods.get(path) }
+
+  /** Health probes stay open so orchestrators need no credentials. */
+  isOpen (path: string): boolean { return this.#open.has(path) }
+}
+
+/** The path of a request URL, without its query. */
+export const pathOf = (url: string): string => {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}

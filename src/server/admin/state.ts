@@ -1,0 +1,15 @@
+import type { Logger } from 'pino'
+import type { Reloader } from '../../reload/reloader.ts'
+import type { Runtime } from '../../runtime/runtime.ts'
+
+/** What the admin API asks of the running gateway (one process, or the primary of several). */
+export interface AdminState {
+  /** False until a config is in service and again while shutting down: load balancers should stop sending traffic. */
+  readonly ready: boolean
+  /** The runtime of the active config (in worker mode, the primary's copy, which serves no traffic). */
+  readonly runtime: Runtime
+  readonly reloader: Reloader
+  /** The Prometheus exposition (in worker mode, aggregated over the workers). */
+  readonly metrics: { readonly contentType: string, text (): Promise<string> }
+  readonly log: Logger
+}

@@ -1,0 +1,34 @@
+import type { MetricObjectWithValues, MetricValue } from 'prom-client'
+
+/**
+ * What the primary and its workers say over the cluster IPC channel. Every type is prefixed so
+ * that messages of node:cluster and libraries on the same channel are never mistaken for ours.
+ */
+
+/** A config the primary has validated: its text, parsed again (deterministically) by each worker. */
+export interface ConfigPayload {
+  readonly text: string
+  readonly file: string
+  readonly hash: string
+}
+
+/** Target health the primary decided, for the runtime built from config `hash`. */
+export interface HealthPayload { readonly hash: string, readonly upstream: string, readonly url: string, readonly healthy: boolean }
+
+export type ToWorker =
+  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[] }
+  | { type: 'portcullis:health', health: HealthPayload }
+  | { type: 'portcullis:metrics', id: number }
+  | { type: 'portcullis:shutdown' }
+
+export type FromWorker =
+  /** Sent once the worker listens for messages: it waits for its config. */
+  | { type: 'portcullis:hello' }
+  | { type: 'portcullis:applied', id: number, url?: string, error?: string }
+  | { type: 'portcullis:metrics', id: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
+
+/** Replies the primary waits for, matched by id. */
+export type Reply = Extract<FromWorker, { id: number }>
+
+export const isOurs = <T extends { type: string }>(m: unknown): m is T =>
+  typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('portcullis:')

@@ -1,0 +1,110 @@
+import { availableParallelism } from 'node:os'
+import type { Logger } from 'pino'
+import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
+import { Metrics } from '../metrics/metrics.ts'
+import { watchConfig } from '../reload/config-watcher.ts'
+import { Reloader } from '../reload/reloader.ts'
+import { Runtime } from '../runtime/runtime.ts'
+import type { AdminState } from '../server/admin-server.ts'
+import { listenAdmin, shutdownMs } from '../server/start.ts'
+import { startHealthChecks } from '../upstreams/health-check.ts'
+import { clusterMetricsText } from './cluster-metrics.ts'
+import type { ConfigPayload, HealthPayload } from './messages.ts'
+import { WorkerPool } from './worker-pool.ts'
+
+/** `server.workers` as a process count. */
+export const workerCount = (setting: number | 'auto' | undefined): number => setting === 'auto' ? availableParallelism() : setting ?? 1
+
+export interface Primary {
+  readonly url: string
+  readonly adminUrl: string | undefined
+  readonly reloader: Reloader
+  close (): Promise<void>
+}
+
+const payload = (loaded: LoadedConfig, text: string): ConfigPayload => ({ text, file: loaded.file, hash: loaded.hash })
+
+/**
+ * The primary of a multi-process gateway. Serves no traffic: it runs the workers, the admin
+ * listener and the active health checks, and owns reloads. A new config is validated here once,
+ * and only a valid one is sent to the workers, each of which builds and swaps it in.
+ *
+ * It keeps a runtime of the active config built without connections (the "view"), for the admin
+ * API's config, routes and upstreams, and as the upstreams its health checks run against; their
+ * verdicts go to every worker at once, so all stop (and resume) sending to a target together.
+ */
+export async function startPrimary (initial: LoadedConfig, log: Logger, options: { count: number, watch: boolean }): Promise<Primary> {
+  // Workers get the text itself; if the file changed since it was loaded, validate what is read now.
+  const text = await readConfigText(initial.file)
+  const loaded = configHash(text) === initial.hash ? initial : await parseConfig(text, initial.file)
+  const metrics = new Metrics()
+  let view = await Runtime.build(loaded, log, { dryRun: true })
+  let stopping = false
+
+  const unhealthy = (hash: string): HealthPayload[] => hash !== view.loaded.hash
+    ? []
+    : [...view.upstreams.values()].flatMap(u => u.targets.filter(t => !t.healthy).map(t => ({ hash, upstream: u.name, url: t.url, healthy: false })))
+  const pool = new WorkerPool(payload(loaded, text), { count: options.count, log, unhealthy })
+  const checkHealth = (runtime: Runtime) => startHealthChecks(runtime.upstreams.values(), (upstream, url, healthy) => {
+    upstream.setTargetHealth(url, healthy)
+    pool.broadcast({ type: 'portcullis:health', health: { hash: runtime.loaded.hash, upstream: upstream.name, url, healthy } })
+  })
+  let stopChecks = checkHealth(view)
+
+  const reloader = new Reloader({
+    file: loaded.file,
+    log,
+    metrics,
+    active: () => view.loaded,
+    apply: async (next, nextText) => {
+      const nextView = await Runtime.build(next, log, { dryRun: true })
+      const previous = pool.config
+      try {
+        await pool.apply(payload(next, nextText))
+      } catch (err) {
+        // Some workers may have switched: put them back, so that all serve the same config.
+        await pool.apply(previous).catch((e: Error) => log.error({ err: e.message }, 'could not put the previous config back on every worker'))
+        await nextView.dispose()
+        throw err
+      }
+      const old = view
+      view = nextView
+      await stopChecks()
+      stopChecks = checkHealth(view)
+      await old.dispose()
+    }
+  })
+  const state: AdminState = {
+    get ready () { return !stopping && pool.serving > 0 },
+    get runtime () { return view },
+    reloader,
+    metrics: { contentType: metrics.registry.contentType, text: () => clusterMetricsText(metrics, pool) },
+    log
+  }
+
+  try {
+    const url = await pool.start()
+    const admin = await listenAdmin(loaded.config, state)
+    const watcher = options.watch
+      ? watchConfig(loaded.file, () => { void reloader.reload('file') }, { onError: err => log.warn({ err, file: loaded.file }, 'config watch failed') })
+      : undefined
+    log.info({ url, admin: admin?.adminUrl, workers: pool.pids, watching: watcher !== undefined }, 'gateway listening')
+    return {
+      url,
+      adminUrl: admin?.adminUrl,
+      reloader,
+      close: async () => {
+        stopping = true
+        watcher?.close()
+        await reloader.close()
+        log.info({ workers: pool.pids }, 'shutting down: draining every worker')
+        await pool.stop(shutdownMs(view.loaded.config))
+        await Promise.all([stopChecks(), admin?.admin.close(), view.dispose()])
+        log.info('stopped')
+      }
+    }
+  } catch (err) {
+    await Promise.allSettled([pool.stop(0), stopChecks(), view.dispose()])
+    throw err
+  }
+}

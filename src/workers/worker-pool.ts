@@ -1,0 +1,174 @@
+import cluster, { type Worker } from 'node:cluster'
+import { once } from 'node:events'
+import type { Logger } from 'pino'
+import { isOurs, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker } from './messages.ts'
+
+/** A place for one worker process, kept across its restarts. */
+interface Slot {
+  readonly index: number
+  worker: Worker | undefined
+  startedAt: number
+  /** Quick exits in a row: each doubles the delay before the next restart. */
+  crashes: number
+  /** The config the worker serves; undefined until it has applied its first. */
+  hash: string | undefined
+  restart: NodeJS.Timeout | undefined
+}
+
+export interface WorkerPoolOptions {
+  readonly count: number
+  readonly log: Logger
+  /** The targets the primary knows to be unhealthy under config `hash`, for a worker that (re)starts. */
+  readonly unhealthy: (hash: string) => HealthPayload[]
+}
+
+/** Building a runtime may wait on plugin setup and DNS: generous. */
+const APPLY_TIMEOUT_MS = 120_000
+const METRICS_TIMEOUT_MS = 5_000
+/** A worker up this long counts as stable: its next crash restarts it at once. */
+const STABLE_AFTER_MS = 10_000
+const FIRST_BACKOFF_MS = 100
+const MAX_BACKOFF_MS = 30_000
+
+/**
+ * The worker processes (node:cluster; they share the listening port). Keeps `count` of them
+ * running, restarting a crashed one with exponential backoff, and keeps every one on the current
+ * config: a worker applies it when it starts, and again whenever it changes.
+ */
+export class WorkerPool {
+  readonly #o: WorkerPoolOptions
+  readonly #slots: Slot[]
+  readonly #pending = new Map<number, { worker: Worker, settle: (reply: Reply | Error) => void }>()
+  #config: ConfigPayload
+  #nextId = 1
+  #stopping = false
+
+  constructor (config: ConfigPayload, options: WorkerPoolOptions) {
+    this.#o = options
+    this.#config = config
+    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, restart: undefined }))
+  }
+
+  /** The config every worker serves or is switching to. */
+  get config (): ConfigPayload { return this.#config }
+
+  /** Workers serving traffic. */
+  get serving (): number { return this.#slots.filter(s => s.hash !== undefined).length }
+
+  get pids (): number[] { return this.#slots.flatMap(s => s.worker?.process.pid ?? []) }
+
+  /** Forks every worker; resolves with the gateway's URL once all serve, rejects if one cannot start. */
+  async start (): Promise<string> {
+    const urls = await Promise.all(this.#slots.map(s => this.#fork(s)))
+    return urls[0] as string
+  }
+
+  /**
+   * Puts `config` (already validated) in service on every worker. Throws, naming the workers that
+   * could not build it; those keep serving their previous config.
+   */
+  async apply (config: ConfigPayload): Promise<void> {
+    this.#config = config
+    // Workers still starting pick the new config up themselves (see #sync).
+    const live = this.#slots.filter(s => s.worker !== undefined && s.hash !== undefined && s.hash !== config.hash)
+    const results = await Promise.allSettled(live.map(s => this.#sync(s, s.worker as Worker)))
+    const failed = results.flatMap((r, i) => r.status === 'rejected' ? [`worker ${live[i]?.worker?.process.pid}: ${(r.reason as Error).message}`] : [])
+    if (failed.length > 0) throw new Error(failed.join('; '))
+  }
+
+  /** Sends to every serving worker, without waiting (a worker that just died misses it and restarts fresh). */
+  broadcast (message: ToWorker): void {
+    for (const s of this.#slots) if (s.hash !== undefined) s.worker?.send(message, () => {})
+  }
+
+  /** Each serving worker's metrics (those that do not answer in time are left out). */
+  async metrics (): Promise<Array<Extract<FromWorker, { type: 'portcullis:metrics' }>['metrics']>> {
+    const serving = this.#slots.flatMap(s => s.hash === undefined || s.worker === undefined ? [] : [s.worker])
+    const replies = await Promise.allSettled(serving.map(w => this.#ask(w, id => ({ type: 'portcullis:metrics', id }), METRICS_TIMEOUT_MS)))
+    return replies.flatMap(r => r.status === 'fulfilled' && r.value.type === 'portcullis:metrics' ? [r.value.metrics] : [])
+  }
+
+  /** Asks every worker to drain and exit; kills those still running `deadlineMs` (plus a margin) later. */
+  async stop (deadlineMs: number): Promise<void> {
+    this.#stopping = true
+    for (const s of this.#slots) clearTimeout(s.restart)
+    const live = this.#slots.flatMap(s => s.worker === undefined || s.worker.isDead() ? [] : [s.worker])
+    const exited = Promise.all(live.map(w => once(w, 'exit')))
+    for (const w of live) w.send({ type: 'portcullis:shutdown' } satisfies ToWorker, () => {})
+    const kill = setTimeout(() => {
+      for (const w of live) {
+        if (w.isDead()) continue
+        this.#o.log.warn({ workerPid: w.process.pid }, 'worker did not stop in time; killing it')
+        w.process.kill('SIGKILL')
+      }
+    }, deadlineMs + 5_000)
+    await exited
+    clearTimeout(kill)
+  }
+
+  /** Starts the worker of `slot` and resolves with its URL once it serves the current config. */
+  #fork (slot: Slot): Promise<string> {
+    const worker = cluster.fork()
+    Object.assign(slot, { worker, hash: undefined, startedAt: performance.now() })
+    const pid = worker.process.pid
+    this.#o.log.info({ worker: slot.index, workerPid: pid }, 'worker started')
+    const hello = new Promise<void>((resolve, reject) => {
+      worker.once('exit', (code: number | null) => reject(new Error(`worker ${pid} exited (code ${code}) before serving`)))
+      worker.on('message', (m: unknown) => {
+        if (!isOurs<FromWorker>(m)) return
+        if (m.type === 'portcullis:hello') resolve()
+        else this.#settle(m.id, m)
+      })
+    })
+    worker.on('exit', (code: number | null, signal: string | null) => this.#exited(slot, worker, code, signal))
+    return hello.then(() => this.#sync(slot, worker)).then(url => {
+      this.#o.log.info({ worker: slot.index, workerPid: pid, url }, 'worker serving')
+      return url
+    })
+  }
+
+  /** Has `worker` apply the current config, again if it changed meanwhile; resolves with the worker's URL. */
+  async #sync (slot: Slot, worker: Worker): Promise<string> {
+    for (;;) {
+      const config = this.#config
+      const reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash) }), APPLY_TIMEOUT_MS)
+      if (reply.type !== 'portcullis:applied' || reply.error !== undefined) throw new Error(reply.type === 'portcullis:applied' ? reply.error : 'unexpected reply')
+      slot.hash = config.hash
+      if (this.#config.hash === config.hash) return reply.url as string
+    }
+  }
+
+  #ask (worker: Worker, message: (id: number) => ToWorker, timeoutMs: number): Promise<Reply> {
+    const id = this.#nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.#settle(id, new Error(`worker ${worker.process.pid} did not answer within ${timeoutMs} ms`)), timeoutMs)
+      this.#pending.set(id, {
+        worker,
+        settle: r => { clearTimeout(timer); if (r instanceof Error) reject(r); else resolve(r) }
+      })
+      worker.send(message(id), err => { if (err !== null) this.#settle(id, err) })
+    })
+  }
+
+  #settle (id: number, reply: Reply | Error): void {
+    const pending = this.#pending.get(id)
+    this.#pending.delete(id)
+    pending?.settle(reply)
+  }
+
+  #exited (slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+    for (const [id, p] of this.#pending) if (p.worker === worker) this.#settle(id, new Error(`worker ${worker.process.pid} exited`))
+    if (slot.worker !== worker) return
+    slot.worker = undefined
+    slot.hash = undefined
+    if (this.#stopping) return
+    const upMs = Math.round(performance.now() - slot.startedAt)
+    slot.crashes = upMs >= STABLE_AFTER_MS ? 0 : slot.crashes + 1
+    const restartInMs = Math.min(FIRST_BACKOFF_MS * 2 ** slot.crashes, MAX_BACKOFF_MS)
+    this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, upMs, restartInMs }, 'worker exited unexpectedly; restarting it')
+    slot.restart = setTimeout(() => {
+      slot.restart = undefined
+      this.#fork(slot).catch((err: Error) => this.#o.log.error({ worker: slot.index, err: err.message }, 'restarted worker failed to start'))
+    }, restartInMs)
+  }
+}

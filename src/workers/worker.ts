@@ -1,0 +1,75 @@
+import type { Logger } from 'pino'
+import { parseConfig } from '../config/load.ts'
+import { createLogger } from '../logging/logger.ts'
+import { Metrics } from '../metrics/metrics.ts'
+import { buildAndSwap } from '../reload/swap.ts'
+import { startPortcullis, type Portcullis } from '../server/start.ts'
+import { isOurs, type FromWorker, type HealthPayload, type ToWorker } from './messages.ts'
+
+const send = (m: FromWorker) => process.send?.(m, undefined, {}, () => {})
+
+/**
+ * A worker process: serves the gateway listener (shared with its siblings through node:cluster)
+ * with whatever config the primary sends, which the primary has validated. Health checks run in
+ * the primary; the worker applies the target health it is told. Resolves with the exit code.
+ */
+export function runWorker (): Promise<number> {
+  const metrics = new Metrics()
+  let running: Portcullis | undefined
+  let log: Logger | undefined
+  let stopping: Promise<number> | undefined
+
+  const setHealth = (h: HealthPayload) => {
+    const runtime = running?.gateway.runtime
+    // Health decided under another config concerns other upstream objects: ignore it.
+    if (runtime?.loaded.hash === h.hash) runtime.upstreams.get(h.upstream)?.setTargetHealth(h.url, h.healthy)
+  }
+
+  const apply = async (message: Extract<ToWorker, { type: 'portcullis:config' }>): Promise<string> => {
+    const loaded = await parseConfig(message.config.text, message.config.file)
+    if (running === undefined) {
+      log = createLogger({ level: loaded.config.logging?.level, pretty: loaded.config.logging?.pretty })
+      running = await startPortcullis(loaded, log, metrics, { admin: false, healthChecks: false })
+    } else {
+      await buildAndSwap(running.gateway, loaded, log as Logger, { metrics, healthChecks: false })
+    }
+    for (const h of message.unhealthy) setHealth(h)
+    return running.url
+  }
+
+  return new Promise(resolve => {
+    const stop = (code: number) => {
+      stopping ??= (async () => {
+        await running?.close()
+        log?.flush()
+        process.disconnect?.()
+        return code
+      })().catch(err => { log?.error({ err }, 'unclean worker shutdown'); return 1 })
+      void stopping.then(resolve)
+    }
+    process.on('message', (m: unknown) => {
+      if (!isOurs<ToWorker>(m)) return
+      switch (m.type) {
+        case 'portcullis:config': {
+          const first = running === undefined
+          apply(m).then(url => send({ type: 'portcullis:applied', id: m.id, url }), (err: Error) => {
+            log?.error({ err }, 'could not apply the config from the primary')
+            send({ type: 'portcullis:applied', id: m.id, error: err.message })
+            // A worker that cannot start is of no use: exit, and the primary restarts it with backoff.
+            if (first) stop(1)
+          })
+          break
+        }
+        case 'portcullis:health': setHealth(m.health); break
+        case 'portcullis:metrics':
+          void metrics.registry.getMetricsAsJSON().then(list => send({ type: 'portcullis:metrics', id: m.id, metrics: list }))
+          break
+        case 'portcullis:shutdown': stop(0); break
+      }
+    })
+    // SIGINT reaches every process of a terminal's group; the primary going away ends the worker too.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
+    process.on('disconnect', () => stop(0))
+    send({ type: 'portcullis:hello' })
+  })
+}

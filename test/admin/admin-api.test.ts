@@ -1,0 +1,128 @@
+import t from 'tap'
+import { request } from 'undici'
+import { parseConfig } from '../../src/config/load.ts'
+import { ConfigError } from '../../src/config/config-error.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor } from '../reload/helpers.ts'
+
+const TOKEN = 'correct-horse-battery-staple'
+
+const ROUTES = `  - name: users
+    match: { path: /users/*, methods: [GET] }
+    upstream: a
+    plugins:
+      request-headers: { set: { x-api-key: "sk-live-123", x-gateway: portcullis } }
+  - name: user
+    match: { host: api.example.com, path: /users/:id }
+    upstream: a`
+
+async function json (url: string, init: { method?: string, headers?: Record<string, string> } = {}) {
+  const res = await request(url, init as never)
+  const text = await res.body.text()
+  return { status: res.statusCode, headers: res.headers, body: JSON.parse(text) as Record<string, unknown>, text }
+}
+
+t.test('admin API without a token', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [`http://svc:s3cr3t@127.0.0.1:${a.port}`] }, ROUTES))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const admin = gw.adminUrl as string
+
+  t.same((await json(`${admin}/healthz`)).body, { status: 'ok' })
+  t.same((await json(`${admin}/readyz`)).body, { status: 'ready' })
+
+  const config = await json(`${admin}/config`)
+  t.equal(config.status, 200)
+  t.equal(config.body.hash, gw.gateway.runtime.loaded.hash)
+  t.equal(config.body.file, cf.file)
+  t.ok(!Number.isNaN(Date.parse(config.body.loadedAt as string)), 'load time is a date')
+  t.equal(config.body.lastReload, null, 'no reload attempted yet')
+  t.notMatch(config.text, /sk-live-123|s3cr3t/, 'secrets never leave')
+  t.match(config.body.config, {
+    routes: [{ plugins: { 'request-headers': { set: { 'x-api-key': '[redacted]', 'x-gateway': 'portcullis' } } } }],
+    upstreams: { a: { targets: [{ url: `http://svc:[redacted]@127.0.0.1:${a.port}` }] } }
+  }, 'secret-looking keys and URL passwords are redacted, the rest is kept')
+
+  const routes = await json(`${admin}/routes`)
+  t.match(routes.body.routes, [
+    { name: 'user', hosts: ['api.example.com'], path: '/users/:id', upstream: 'a' },
+    { name: 'users', hosts: [], path: '/users/*', methods: ['GET', 'HEAD'], plugins: ['request-headers'] }
+  ], 'precedence order: the exact host first, though written second')
+
+  const upstreams = await json(`${admin}/upstreams`)
+  t.match(upstreams.body, { upstreams: [{ name: 'a', targets: [{ url: `http://127.0.0.1:${a.port}` }] }] })
+
+  const metrics = await request(`${admin}/metrics`)
+  t.match(metrics.headers['content-type'], /^text\/plain/)
+  t.match(await metrics.body.text(), /# TYPE portcullis_config_reloads_total counter/)
+
+  const wrong = await json(`${admin}/config`, { method: 'DELETE' })
+  t.equal(wrong.status, 405)
+  t.equal(wrong.headers.allow, 'GET, HEAD')
+  t.match(wrong.body, { error: 'method_not_allowed' })
+  const wrongReload = await json(`${admin}/config/reload`)
+  t.equal(wrongReload.status, 405)
+  t.equal(wrongReload.headers.allow, 'POST')
+
+  const missing = await json(`${admin}/nope?x=1`)
+  t.equal(missing.status, 404)
+  t.same(missing.body, { error: 'not_found', message: 'no admin endpoint /nope' })
+
+  const badBody = await json(`${admin}/config/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } })
+  t.equal(badBody.status, 400, 'a malformed request is a 4xx with a JSON body')
+  t.notMatch(badBody.text, /at .*\.(ts|js):\d+/, 'no stack trace')
+})
+
+t.test('admin API with a token from the environment', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, ROUTES).replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', 'admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${ADMIN_TOKEN}"'))
+  const gw = await startFromFile(cf.file, { env: { ADMIN_TOKEN: TOKEN } })
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const admin = gw.adminUrl as string
+
+  t.equal((await json(`${admin}/healthz`)).status, 200, 'probes stay open')
+  t.equal((await json(`${admin}/readyz`)).status, 200)
+  for (const [path, method] of [['/config', 'GET'], ['/config/reload', 'POST'], ['/routes', 'GET'], ['/upstreams', 'GET'], ['/metrics', 'GET'], ['/nope', 'GET']]) {
+    for (const authorization of [undefined, `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, 'Bearer ']) {
+      const res = await json(`${admin}${path}`, { method, headers: authorization === undefined ? {} : { authorization } })
+      t.equal(res.status, 401, `${method} ${path} with ${authorization ?? 'no'} authorization`)
+      t.match(res.body, { error: 'unauthorized' })
+      t.equal(res.headers['www-authenticate'], 'Bearer realm="portcullis-admin"')
+    }
+  }
+  const ok = await json(`${admin}/config`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(ok.status, 200)
+  t.match(ok.body.config, { admin: { token: '[redacted]' } })
+  t.notMatch(ok.text, TOKEN)
+  const reload = await json(`${admin}/config/reload`, { method: 'POST', headers: { authorization: `bearer ${TOKEN}` } })
+  t.equal(reload.status, 200, 'authorized (the scheme is case-insensitive)')
+})
+
+t.test('readiness ends when shutting down, while requests still drain', async t => {
+  let release = () => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  const slow = await startUpstream((_req, res) => { void held.then(() => res.end('done')) })
+  const cf = await configFile(gatewayYaml({ a: [slow.url] }, ROUTES))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { release(); await Promise.all([slow.close(), cf.remove()]) })
+
+  const inFlight = request(`${gw.url}/users/1`)
+  t.ok(await waitFor(() => gw.gateway.runtime.inFlight > 0 ? true : undefined))
+  const closing = gw.close()
+  t.equal((await json(`${gw.adminUrl}/readyz`)).status, 503)
+  t.equal((await json(`${gw.adminUrl}/healthz`)).status, 200, 'alive while draining')
+  release()
+  const res = await inFlight
+  t.equal(await res.body.text(), 'done', 'the in-flight request completes')
+  await closing
+})
+
+t.test('an admin listener off loopback needs a token', async t => {
+  const yaml = gatewayYaml({ a: ['http://127.0.0.1:1'] }, '  []').replace('admin:\n  listen: { host: 127.0.0.1', 'admin:\n  listen: { host: 0.0.0.0')
+  const err = await parseConfig(yaml, 'gw.yaml', {}).catch(e => e as ConfigError)
+  t.type(err, ConfigError)
+  t.match((err as ConfigError).issues, [{ path: 'admin.listen.host', line: 4, message: /reachable from other machines: set admin\.token/ }])
+  await t.resolves(parseConfig(yaml.replace('0.0.0.0, port: 0 }\n', '0.0.0.0, port: 0 }\n  token: "0123456789abcdef"\n'), 'gw.yaml', {}))
+  await t.resolves(parseConfig(yaml.replace('0.0.0.0', '"[::1]"'), 'gw.yaml', {}))
+})

@@ -1,0 +1,87 @@
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../../src/config/load.ts'
+import { Metrics } from '../../src/metrics/metrics.ts'
+import { startPortcullis, type Portcullis, type StartOptions } from '../../src/server/start.ts'
+import { memoryLogger } from '../helpers/gateway.ts'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+
+/** A config file in a fresh temporary directory, removed by `remove()`. */
+export interface ConfigFile {
+  readonly dir: string
+  readonly file: string
+  /** Overwrites the file in place (same inode). */
+  write (yaml: string): Promise<void>
+  /** Writes a temporary file and renames it over the config, as many editors save. */
+  replace (yaml: string): Promise<void>
+  remove (): Promise<void>
+}
+
+export async function configFile (yaml: string): Promise<ConfigFile> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-reload-'))
+  const file = join(dir, 'gateway.yaml')
+  let n = 0
+  const cf: ConfigFile = {
+    dir,
+    file,
+    write: text => writeFile(file, text),
+    async replace (text) {
+      const tmp = join(dir, `.gateway.yaml.${n++}.tmp`)
+      await writeFile(tmp, text)
+      await rename(tmp, file)
+    },
+    remove: () => rm(dir, { recursive: true, force: true })
+  }
+  await cf.write(yaml)
+  return cf
+}
+
+export interface FileGateway extends Portcullis {
+  readonly logs: Array<Record<string, unknown>>
+}
+
+/** A real gateway started from a config file, as `portcullis start` does, logging in memory. */
+export async function startFromFile (file: string, options: StartOptions = {}): Promise<FileGateway> {
+  const env = options.env ?? {}
+  const loaded = await loadConfig(file, env)
+  const { log, lines } = memoryLogger()
+  const running = await startPortcullis(loaded, log, new Metrics({ defaultMetrics: false }), { ...options, env })
+  return Object.assign(running, { logs: lines })
+}
+
+/**
+ * A config with the gateway and admin listeners on ephemeral loopback ports, the given upstreams
+ * (name to target URLs), and routes given as YAML list items; `extra` is inserted before upstreams.
+ */
+export function gatewayYaml (upstreams: Record<string, string[]>, routes: string, extra = ''): string {
+  return `server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+${extra}
+upstreams:
+${Object.entries(upstreams).map(([name, urls]) => `  ${name}: { targets: [ ${urls.map(u => `{ url: "${u}" }`).join(', ')} ] }`).join('\n')}
+routes:
+${routes}
+`
+}
+
+/** An upstream that answers 200 with its own name in the body and an `x-upstream` header. */
+export function namedUpstream (name: string): Promise<TestUpstream> {
+  return startUpstream((req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    req.on('end', () => res.writeHead(200, { 'x-upstream': name, 'content-type': 'text/plain' }).end(name))
+  })
+}
+
+/** Polls `check` until it returns something other than undefined, for at most `maxMs`. */
+export async function waitFor<T> (check: () => Promise<T | undefined> | T | undefined, maxMs = 5_000): Promise<T | undefined> {
+  for (const start = performance.now(); performance.now() - start < maxMs;) {
+    const v = await check()
+    if (v !== undefined) return v
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  return undefined
+}

@@ -1,0 +1,117 @@
+import t from 'tap'
+import { request } from 'undici'
+import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor } from './helpers.ts'
+
+const route = (name: string, path: string, upstream: string) => `  - { name: ${name}, match: { path: "${path}" }, upstream: ${upstream} }`
+
+/** The body the gateway returns for `path`, or its status when not 200. */
+async function served (url: string, path: string): Promise<string> {
+  const res = await request(url + path)
+  const body = await res.body.text()
+  return res.statusCode === 200 ? body : `status ${res.statusCode}`
+}
+
+t.test('file changes are picked up: in-place writes and write-via-rename', async t => {
+  const [a, b] = await Promise.all([namedUpstream('a'), namedUpstream('b')])
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file, { watch: true })
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), b.close(), cf.remove()]) })
+  t.equal(await served(gw.url, '/api'), 'a')
+
+  await cf.write(gatewayYaml({ b: [b.url] }, route('api', '/api', 'b')))
+  t.equal(await waitFor(async () => await served(gw.url, '/api') === 'b' ? 'b' : undefined), 'b', 'in-place write applied')
+
+  // Several saves via rename; each replaces the inode. All must be seen, the last one must win.
+  for (const [i, up] of [a, b, a].entries()) {
+    await cf.replace(gatewayYaml({ u: [up.url] }, route('api', '/api', 'u') + '\n' + route(`extra${i}`, `/extra${i}`, 'u')))
+    const path = `/extra${i}`
+    t.ok(await waitFor(async () => await served(gw.url, path) !== 'status 404' ? true : undefined), `rename save ${i} applied`)
+  }
+  t.equal(await served(gw.url, '/api'), 'a')
+  t.equal(await served(gw.url, '/extra1'), 'status 404', 'routes of earlier saves are gone')
+  const reloads = gw.logs.filter(l => l.msg === 'config reloaded')
+  t.ok(reloads.every(l => l.trigger === 'file'), 'each logged as a file-triggered reload')
+  t.ok(reloads.length >= 4 && reloads.length <= 8, `debounced: ${reloads.length} reloads for 4 saves`)
+})
+
+t.test('POST /config/reload applies the file and answers with the new hash', async t => {
+  const [a, b] = await Promise.all([namedUpstream('a'), namedUpstream('b')])
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), b.close(), cf.remove()]) })
+  const before = gw.gateway.runtime.loaded.hash
+
+  await cf.write(gatewayYaml({ b: [b.url] }, route('api', '/api', 'b')))
+  t.equal(await served(gw.url, '/api'), 'a', 'not watching: nothing changes until asked')
+  const res = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })
+  t.equal(res.statusCode, 200)
+  const body = await res.body.json() as { result: string, hash: string, trigger: string }
+  t.equal(body.result, 'success')
+  t.equal(body.trigger, 'admin')
+  t.not(body.hash, before)
+  t.equal(body.hash, gw.gateway.runtime.loaded.hash, 'the answered hash is the active one')
+  t.equal(await served(gw.url, '/api'), 'b')
+
+  const config = await (await request(`${gw.adminUrl}/config`)).body.json() as { hash: string, lastReload: { result: string } }
+  t.equal(config.hash, body.hash)
+  t.equal(config.lastReload.result, 'success')
+})
+
+t.test('an invalid config is rejected whole: logged with file:line:col, reported, counted; the old one serves', async t => {
+  const a = await namedUpstream('a')
+  const good = gatewayYaml({ a: [a.url] }, route('api', '/api', 'a'))
+  const cf = await configFile(good)
+  const gw = await startFromFile(cf.file, { watch: true })
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+
+  // Second route is broken (unknown upstream); the first one alone would be valid.
+  const bad = gatewayYaml({ a: [a.url] }, route('api2', '/api2', 'a') + '\n' + route('bad', '/bad', 'nope'))
+  const badLine = bad.split('\n').findIndex(l => l.includes('nope')) + 1
+  await cf.replace(bad)
+  const logged = await waitFor(() => gw.logs.find(l => l.msg?.toString().startsWith('config reload rejected')))
+  t.ok(logged, 'the rejection is logged')
+  t.match((logged?.issues as string[])[0], new RegExp(`^${cf.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+ routes\\[1\\]\\.upstream: unknown upstream "nope"`))
+  t.equal(await served(gw.url, '/api'), 'a', 'old config still serves')
+  t.equal(await served(gw.url, '/api2'), 'status 404', 'no part of the rejected file went live')
+
+  const res = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })
+  t.equal(res.statusCode, 422)
+  const body = await res.body.json() as { error: string, issues: Array<{ line: number, col: number, path: string }> }
+  t.equal(body.error, 'invalid_config')
+  t.match(body.issues, [{ path: 'routes[1].upstream', line: badLine, col: Number }])
+
+  const config = await (await request(`${gw.adminUrl}/config`)).body.json() as { lastReload: { result: string, trigger: string, issues: unknown[] } }
+  t.match(config.lastReload, { result: 'invalid', trigger: 'admin' })
+  const metrics = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+  t.match(metrics, /portcullis_config_reloads_total\{result="invalid"\} 2/, 'file event and admin call both counted')
+
+  await cf.replace(good.replace('/api"', '/fixed"'))
+  t.equal(await waitFor(async () => await served(gw.url, '/fixed') === 'a' ? 'ok' : undefined), 'ok', 'a fixed file goes live')
+  t.match(await (await request(`${gw.adminUrl}/metrics`)).body.text(), /portcullis_config_reloads_total\{result="success"\} 1/)
+})
+
+t.test('listener addresses cannot change on reload', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+
+  await cf.write(gatewayYaml({ a: [a.url] }, route('moved', '/moved', 'a')).replace('host: 127.0.0.1, port: 0 }\nadmin', 'host: 127.0.0.1, port: 1 }\nadmin'))
+  const status = await gw.reloader.reload('signal')
+  t.equal(status.result, 'invalid')
+  t.match(status.issues, [{ path: 'server.listen', line: 2, message: /listener address cannot change on reload.*still listening on 127\.0\.0\.1:0/ }])
+  t.equal(await served(gw.url, '/api'), 'a')
+})
+
+t.test('concurrent triggers are serialized and coalesced', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+
+  const results = await Promise.all(Array.from({ length: 6 }, () => gw.reloader.reload('admin')))
+  t.ok(results.every(r => r.result === 'success'))
+  const attempts = gw.logs.filter(l => l.msg === 'config reloaded').length
+  t.equal(attempts, 2, 'one running, the other five share the one queued behind it')
+  t.equal(new Set(results.slice(1)).size, 1, 'the queued callers get the same result')
+})
