@@ -1,13 +1,19 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import type { HeaderMap } from '../../src/index.ts'
 
-const HeaderName = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', errorMessage: 'must be a valid header name' })
+// RFC 9110 token; values as Node and undici accept them (no CR, LF or other control characters).
+const NAME = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
+const HeaderName = Type.String({ pattern: NAME, errorMessage: 'must be a valid header name' })
+const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', errorMessage: 'must be a valid header value (no line breaks or control characters)' })
+/** An object keyed by header names: a bad name is reported on the key itself. */
+const ByHeaderName = <T extends TSchema>(value: T, description: string) =>
+  Type.Record(Type.String({ pattern: NAME }), value, { additionalProperties: false, errorMessage: 'is not a valid header name', description })
 
 /** Header edits, applied in this order: remove, rename, set. Names are case-insensitive. */
 export const HeaderEditsSchema = Type.Object({
   remove: Type.Optional(Type.Array(HeaderName, { description: 'Headers to drop.' })),
-  rename: Type.Optional(Type.Record(Type.String(), HeaderName, { description: 'from-name: to-name; the value is kept.' })),
-  set: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'name: value; replaces any existing value.' }))
+  rename: Type.Optional(ByHeaderName(HeaderName, 'from-name: to-name; the value is kept.')),
+  set: Type.Optional(ByHeaderName(HeaderValue, 'name: value; replaces any existing value.'))
 }, { additionalProperties: false })
 
 export type HeaderEdits = Static<typeof HeaderEditsSchema>

@@ -7,6 +7,8 @@ import type { Target } from '../upstreams/upstream.ts'
 import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
+import { readBody } from './read-body.ts'
+import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {
@@ -20,6 +22,10 @@ const NO_HOOK = Infinity
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
+}
+
+function hasBody (req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 }
 
 /**
@@ -52,6 +58,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   /** Set for WebSocket (and other) upgrades: the client's socket and the bytes read past the request. */
   readonly #upgrade: { socket: Duplex, head: Buffer } | undefined
   #upgraded = false
+  /** Upstream attempts so far, and the targets already tried (allocated on the first retry only). */
+  #tries = 0
+  #tried: Target[] | undefined
+  /** The current attempt: when it was sent, whether undici began writing it, whether it was answered. */
+  #sentAt = 0
+  #connected = false
+  #answered = false
+  /** The request body read into memory so that a retry can send it again (RetryPolicy.buffersBody). */
+  #body: Buffer | undefined
+  /** Set while a retryable error response is drained: the target the request is sent to next. */
+  #retryTo: Target | undefined
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
@@ -77,6 +94,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   /** The status to log: 101 for an upgrade that went through. */
   get status (): number { return this.#upgraded ? 101 : this.res.statusCode }
   get locals (): Record<string, unknown> { return (this.#locals ??= {}) }
+  /** Upstream attempts made (more than 1 when retried). */
+  get tries (): number { return this.#tries }
 
   /** Starts the request phase; the exchange then drives itself to completion. */
   start (): void {
@@ -106,18 +125,35 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   }
 
   #forward (): void {
+    const upstream = this.compiled.upstream
+    const rh = this.raw.headers
+    if (this.#body === undefined && this.#upgrade === undefined &&
+        upstream.retry.buffersBody(this.method, rh['content-length'], rh['transfer-encoding'] !== undefined)) {
+      // A client that goes away mid-body is handled by #onClientClose.
+      readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
+      return
+    }
+    const target = upstream.pick(this)
+    if (target === undefined) { this.fail(GatewayError.NO_HEALTHY_TARGET); return }
+    this.#send(target)
+  }
+
+  /** Sends the request to `target` (again, on a retry). */
+  #send (target: Target): void {
     const route = this.compiled
-    const target = this.target = route.upstream.pick()
+    this.target = target
     const h = this.headers
     h.host = route.host === 'target' ? target.host : route.host === 'client' ? this.raw.headers.host : route.host.value
     h['x-request-id'] = this.id
     const req = this.raw
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
+    this.#tries++
+    this.#connected = this.#answered = false
+    this.#sentAt = route.upstream.begin(target)
     target.pool.dispatch({
       path: this.upstreamPath + this.query,
       method: this.method as Dispatcher.HttpMethod,
       headers: h as Record<string, string | string[]>,
-      body: hasBody && this.#upgrade === undefined ? req : null,
+      body: this.#body ?? (hasBody(req) && this.#upgrade === undefined ? req : null),
       upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
       headersTimeout: route.headersTimeout,
       bodyTimeout: route.bodyTimeout
@@ -127,10 +163,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   // undici's callback API: undici 7 runs it natively (the newer controller API is wrapped per request).
   onConnect (abort: (err?: Error) => void): void {
     this.#abort = abort
+    this.#connected = true
   }
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
     const client = (this.#upgrade as { socket: Duplex, head: Buffer }).socket
+    this.compiled.upstream.outcome(this.target as Target, true, this.#sentAt, true)
+    this.compiled.upstream.end(this.target as Target)
     if (this.#done) { upstream.destroy(); return }
     this.#upgraded = true
     let head = 'HTTP/1.1 101 Switching Protocols\r\n'
@@ -147,7 +186,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
 
   onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true // 1xx informational: Node answers 100-continue to the client itself
+    const upstream = this.compiled.upstream
+    this.#answered = true
+    upstream.outcome(this.target as Target, status < 500, this.#sentAt, true)
     if (this.#done) return false
+    if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) return true // drained, then sent again
     this.#resume = resume
     const headers = endToEndResponseHeaders(raw)
     headers['x-request-id'] = this.id
@@ -156,18 +199,20 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
       return true
     }
     const state = new ResponseState(status, headers, true)
+    // Writing the head is inside the guard: it throws on a bad header a plugin set.
     let pending
     try {
       pending = this.#responsePhase(state, NO_HOOK, 0)
+      if (pending === undefined) { this.#startBody(state); return true }
     } catch (err) {
       this.#owner.pluginFailed(this, err); return false
     }
-    if (pending === undefined) { this.#startBody(state); return true }
-    pending.then(() => { this.#startBody(state); resume() }, err => this.#owner.pluginFailed(this, err))
+    pending.then(() => { this.#startBody(state); resume() }).catch(err => this.#owner.pluginFailed(this, err))
     return false
   }
 
   onData (chunk: Buffer): boolean {
+    if (this.#retryTo !== undefined) return true
     this.bytes += chunk.length
     const sink = this.#sink ?? this.res
     if (sink.write(chunk)) return true
@@ -176,18 +221,42 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   }
 
   onComplete (): void {
+    this.compiled.upstream.end(this.target as Target)
+    const next = this.#retryTo
+    if (next !== undefined) { this.#retryTo = undefined; if (!this.#done) this.#send(next); return }
     (this.#sink ?? this.res).end()
   }
 
   onError (err: Error): void {
+    const upstream = this.compiled.upstream
+    upstream.end(this.target as Target)
+    // A failed connection, a broken one or a timeout before any answer counts against the target.
+    if (!this.#answered && !this.#done) upstream.outcome(this.target as Target, false, this.#sentAt, false)
     if (this.#done) return
+    if (!this.#answered && this.#retryTo === undefined && !this.res.headersSent) {
+      const failure = classifyFailure(err, this.#connected)
+      if (upstream.retry.retriesFailure(failure, this.method)) this.#retryFor(retryReason(failure))
+    }
+    const next = this.#retryTo
+    if (next !== undefined) { this.#retryTo = undefined; this.#send(next); return }
     this.#owner.upstreamFailed(this, err)
     if (!this.res.headersSent) this.fail(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE)
     else this.res.destroy(err)
   }
 
-  /** Stops the upstream exchange, if one is under way. */
+  /** Chooses the target for a retry, if one is allowed: sets #retryTo. */
+  #retryFor (reason: string): boolean {
+    const upstream = this.compiled.upstream
+    // A streamed body can be sent again only if nothing of it was read yet (the connection failed).
+    if (this.#tries > upstream.retry.attempts || (this.#body === undefined && this.raw.readableDidRead)) return false
+    ;(this.#tried ??= []).push(this.target as Target)
+    this.#retryTo = upstream.retryTarget(this, this.#tried, reason)
+    return this.#retryTo !== undefined
+  }
+
+  /** Stops the upstream exchange, if one is under way; its error and later events are then ignored. */
   abortUpstream (reason: Error): void {
+    this.#done = true
     this.#abort?.(reason)
   }
 
@@ -218,7 +287,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #reply (reply: PluginReply, position: number): void {
     const body = reply.body === undefined ? undefined
       : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body)
-    const headers: HeaderMap = { ...reply.headers, 'x-request-id': this.id }
+    // Lower-cased like every HeaderMap, so later plugins and the defaults below see one name per header.
+    const headers: HeaderMap = {}
+    for (const name in reply.headers) headers[name.toLowerCase()] = reply.headers[name]
+    headers['x-request-id'] = this.id
     if (body !== undefined && typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
     const state = new ResponseState(reply.status, headers, false)
     const send = () => {
@@ -230,7 +302,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     try {
       const pending = this.#responsePhase(state, position, 0)
       if (pending === undefined) send()
-      else pending.then(send, err => this.#owner.pluginFailed(this, err))
+      else pending.then(send).catch(err => this.#owner.pluginFailed(this, err))
     } catch (err) {
       this.#owner.pluginFailed(this, err)
     }

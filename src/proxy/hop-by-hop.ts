@@ -26,14 +26,16 @@ export function endToEndRequestHeaders (headers: Record<string, string | string[
 /** End-to-end response headers from undici's raw [name, value, ...] buffers, lower-cased. */
 export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {}
-  let named: Set<string> | undefined
+  // Every Connection header counts: an upstream may send several.
+  let connection: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1').toLowerCase()
     const value = (raw[i + 1] as Buffer).toString('latin1')
-    if (name === 'connection') { named = connectionTokens(value); continue }
+    if (name === 'connection') { (connection ??= []).push(value); continue }
     const prev = out[name]
     out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
   }
+  const named = connectionTokens(connection)
   for (const name in out) if (isHopByHop(name, named)) delete out[name]
   return out
 }

@@ -13,7 +13,13 @@ import { normalizeHost } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
 import { Router, type RouteMatch } from '../routing/router.ts'
 import { Upstream } from '../upstreams/upstream.ts'
+import { upstreamEvents } from '../upstreams/events.ts'
+import { startHealthChecks } from '../upstreams/health-check.ts'
+import { startDnsDiscovery } from '../upstreams/dns-discovery.ts'
+import type { Metrics } from '../metrics/metrics.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
+
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
 
 /**
  * Everything built from one config: routes, pipelines, upstream pools. Built whole, then used;
@@ -30,6 +36,8 @@ export class Runtime implements ExchangeOwner {
   #logHeaders: boolean
   #inFlight = 0
   #drained: (() => void) | undefined
+  #disposed: Promise<void> | undefined
+  #stopUpstreamWork: () => Promise<void> = async () => {}
 
   private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger) {
     this.loaded = loaded
@@ -43,9 +51,13 @@ export class Runtime implements ExchangeOwner {
     this.#logHeaders = logging?.headers ?? false
   }
 
-  /** `dryRun` skips plugin setup (for `routes` and `explain`, which must not open connections). */
-  static async build (loaded: LoadedConfig, log: Logger, options: { dryRun?: boolean } = {}): Promise<Runtime> {
-    const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c)]))
+  /**
+   * `dryRun` skips plugin setup, health checks and DNS (for `routes` and `explain`, which must not open
+   * connections). `healthChecks: false` when another process runs them and calls Upstream.setTargetHealth.
+   */
+  static async build (loaded: LoadedConfig, log: Logger, options: { dryRun?: boolean, metrics?: Metrics, healthChecks?: boolean } = {}): Promise<Runtime> {
+    const events = upstreamEvents(log, options.metrics)
+    const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events)]))
     const pipelines: Pipeline[] = []
     try {
       const routes: CompiledRoute[] = []
@@ -54,11 +66,23 @@ export class Runtime implements ExchangeOwner {
         pipelines.push(pipeline)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline))
       }
-      return new Runtime(loaded, routes, upstreams, log)
+      const runtime = new Runtime(loaded, routes, upstreams, log)
+      if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
+      return runtime
     } catch (err) {
       await Promise.allSettled([...pipelines.map(p => p.dispose()), ...[...upstreams.values()].map(u => u.close())])
       throw err
     }
+  }
+
+  /** DNS discovery (the first answers awaited), active health checks, and upstream metrics; undone by dispose(). */
+  async #startUpstreamWork (metrics: Metrics | undefined, healthChecks: boolean): Promise<void> {
+    const all = [...this.upstreams.values()]
+    const discovery = all.map(u => startDnsDiscovery(u, this.log))
+    const stopChecks = healthChecks ? startHealthChecks(all, (u, url, healthy) => u.setTargetHealth(url, healthy)) : undefined
+    const unwatch = metrics?.watchUpstreams(this.upstreams)
+    this.#stopUpstreamWork = async () => { for (const d of discovery) d.stop(); unwatch?.(); await stopChecks?.() }
+    await Promise.all(discovery.map(d => d.ready))
   }
 
   get inFlight (): number { return this.#inFlight }
@@ -82,11 +106,12 @@ export class Runtime implements ExchangeOwner {
     let url = req.url as string
     let host = req.headers.host
     if (url.charCodeAt(0) !== 47) {
-      // absolute-form (RFC 9112 3.2.2): the authority in the URL is the host.
-      const abs = URL.canParse(url) ? new URL(url) : undefined
-      if (abs === undefined) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
-      host = abs.host
-      url = abs.pathname + abs.search
+      // absolute-form (RFC 9112 3.2.2): the authority is the host. The path is cut out by hand,
+      // because URL parsing would resolve `..` and `\\` before our normalizer could judge them.
+      const abs = ABSOLUTE_FORM.exec(url)
+      if (abs === null) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
+      host = abs[1]
+      url = abs[2] === '/' ? url.slice(abs[0].length - 1) : '/' + url.slice(abs[0].length)
     }
     const q = url.indexOf('?')
     const rawPath = q === -1 ? url : url.slice(0, q)
@@ -117,6 +142,7 @@ export class Runtime implements ExchangeOwner {
         route: ex.route.name,
         upstream: ex.route.upstream,
         target: ex.target?.url,
+        tries: ex.tries > 1 ? ex.tries : undefined,
         method: ex.method,
         path: ex.path,
         status: ex.res.writableFinished || ex.status === 101 ? ex.status : 499,
@@ -141,9 +167,17 @@ export class Runtime implements ExchangeOwner {
     this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
   }
 
-  /** Waits for in-flight requests (and open WebSockets) to end, then releases pools and plugins. */
-  async dispose (): Promise<void> {
+  /**
+   * Waits for in-flight requests (and open WebSockets) to end, then releases pools and plugins.
+   * Once: a second call (say SIGINT after SIGTERM) gets the same promise.
+   */
+  dispose (): Promise<void> {
+    return (this.#disposed ??= this.#dispose())
+  }
+
+  async #dispose (): Promise<void> {
     if (this.#inFlight > 0) await new Promise<void>(resolve => { this.#drained = resolve })
+    await this.#stopUpstreamWork()
     await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
   }
 }

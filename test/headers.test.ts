@@ -1,0 +1,188 @@
+import t, { type Test } from 'tap'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { request } from 'undici'
+import { echo, startUpstream, type TestUpstream } from './helpers/upstream.ts'
+import type { TestGateway } from './helpers/gateway.ts'
+import { catchAllGateway } from './helpers/catch-all.ts'
+import { waitForLog } from './helpers/logs.ts'
+import { headerValues, rawRequest, startRawUpstream } from './helpers/raw-http.ts'
+
+type Echoed = { url: string, headers: Record<string, string | undefined>, body: string }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+async function echoUpstream (t: Test): Promise<TestUpstream> {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  return up
+}
+
+const trusting = (trustProxy: string) => ({ server: `server:\n  listen: { host: 127.0.0.1, port: 0 }\n  trustProxy: ${trustProxy}` })
+
+const port = (gw: TestGateway) => Number(new URL(gw.url).port)
+
+async function echoed (url: string, headers: Record<string, string> = {}) {
+  const res = await request(url, { headers })
+  return { res, seen: await res.body.json() as Echoed }
+}
+
+t.test('hop-by-hop request headers are not forwarded', async t => {
+  const gw = await catchAllGateway(t, echo)
+  const body = 'hello'
+  const res = await rawRequest(port(gw), [
+    'POST /hop HTTP/1.1',
+    'Host: gateway.test',
+    'Connection: close, X-Client-Secret',
+    'Connection: X-Client-Other',
+    'X-Client-Secret: s3cret',
+    'X-Client-Other: 1',
+    'Keep-Alive: timeout=5',
+    'TE: trailers',
+    'Trailer: X-Checksum',
+    'Upgrade: h2c',
+    'Proxy-Authorization: Basic Zm9vOmJhcg==',
+    'Proxy-Connection: keep-alive',
+    'X-Kept: yes',
+    'Transfer-Encoding: chunked'
+  ], `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`)
+  t.equal(res.status, 200)
+  const seen = JSON.parse(res.body) as Echoed
+  for (const name of ['x-client-secret', 'x-client-other', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-connection']) {
+    t.equal(seen.headers[name], undefined, `${name} not forwarded`)
+  }
+  t.not(seen.headers.connection, 'close, X-Client-Secret', "the client's Connection header is not forwarded")
+  t.equal(seen.headers['x-kept'], 'yes', 'end-to-end header forwarded')
+  t.equal(seen.body, body, 'chunked body re-framed and delivered intact')
+})
+
+t.test('hop-by-hop response headers are not returned', async t => {
+  const up = await startRawUpstream([
+    'HTTP/1.1 200 OK',
+    'Content-Length: 2',
+    'Connection: close, X-Up-Secret',
+    'Connection: X-Up-Other',
+    'X-Up-Secret: s3cret',
+    'X-Up-Other: 1',
+    'Keep-Alive: timeout=5, max=7',
+    'Trailer: X-Checksum',
+    'Upgrade: h2c',
+    'Proxy-Authenticate: Basic realm="up"',
+    'Proxy-Foo: bar',
+    'X-Up-Kept: yes',
+    '',
+    'ok'
+  ])
+  t.teardown(() => up.close())
+  const gw = await catchAllGateway(t, up.url)
+  const res = await rawRequest(port(gw), ['GET / HTTP/1.1', 'Host: gateway.test', 'Connection: close'])
+  t.equal(res.status, 200)
+  t.equal(res.body, 'ok')
+  for (const name of ['x-up-secret', 'x-up-other', 'keep-alive', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-foo']) {
+    t.same(headerValues(res, name), [], `${name} not returned`)
+  }
+  t.same(headerValues(res, 'connection'), ['close'], "the gateway's own Connection header only")
+  t.same(headerValues(res, 'x-up-kept'), ['yes'], 'end-to-end header returned')
+})
+
+t.test('an upstream chunked response is re-framed once', async t => {
+  const up = await startRawUpstream([
+    'HTTP/1.1 200 OK', 'Transfer-Encoding: chunked', 'Connection: close', '', '2', 'ok', '0', '', ''
+  ])
+  t.teardown(() => up.close())
+  const gw = await catchAllGateway(t, up.url)
+  const res = await rawRequest(port(gw), ['GET / HTTP/1.1', 'Host: gateway.test', 'Connection: close'])
+  t.same(headerValues(res, 'transfer-encoding'), ['chunked'], 'one Transfer-Encoding, the gateway\'s own')
+  t.equal(res.body, '2\r\nok\r\n0\r\n\r\n')
+})
+
+t.test('X-Forwarded-* from an untrusted client are replaced', async t => {
+  const gw = await catchAllGateway(t, echo)
+  const { seen } = await echoed(`${gw.url}/`, {
+    'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.test', host: 'gateway.test'
+  })
+  t.equal(seen.headers['x-forwarded-for'], '127.0.0.1')
+  t.equal(seen.headers['x-forwarded-proto'], 'http')
+  t.equal(seen.headers['x-forwarded-host'], 'gateway.test', 'the Host the client used')
+  t.match(await waitForLog(gw.logs, { msg: 'request' }), { clientIp: '127.0.0.1' })
+})
+
+for (const [label, trust] of [['true', 'true'], ['a CIDR list containing the peer', '[ "10.0.0.0/8", "127.0.0.0/8" ]']] as const) {
+  t.test(`X-Forwarded-* from a trusted proxy (trustProxy: ${label}) are extended`, async t => {
+    const gw = await catchAllGateway(t, echo, trusting(trust))
+    const { seen } = await echoed(`${gw.url}/`, {
+      'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'public.test', host: 'gateway.test'
+    })
+    t.equal(seen.headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1', 'peer appended')
+    t.equal(seen.headers['x-forwarded-proto'], 'https', 'kept')
+    t.equal(seen.headers['x-forwarded-host'], 'public.test', 'kept')
+    t.match(await waitForLog(gw.logs, { msg: 'request' }), { clientIp: '203.0.113.9' }, 'client address taken from the trusted chain')
+  })
+}
+
+t.test('with a CIDR list, the client address is the first untrusted hop from the right', async t => {
+  const gw = await catchAllGateway(t, echo, trusting('[ "127.0.0.0/8" ]'))
+  const { seen } = await echoed(`${gw.url}/`, { 'x-forwarded-for': '198.51.100.7, 10.1.1.1' })
+  t.equal(seen.headers['x-forwarded-for'], '198.51.100.7, 10.1.1.1, 127.0.0.1', 'peer appended')
+  t.match(await waitForLog(gw.logs, { msg: 'request' }), { clientIp: '10.1.1.1' }, 'a spoofed left-most entry is not believed')
+})
+
+t.test('X-Forwarded-* from a peer outside the trustProxy CIDR list are replaced', async t => {
+  const gw = await catchAllGateway(t, echo, trusting('[ "10.0.0.0/8" ]'))
+  const { seen } = await echoed(`${gw.url}/`, { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' })
+  t.equal(seen.headers['x-forwarded-for'], '127.0.0.1')
+  t.equal(seen.headers['x-forwarded-proto'], 'http')
+})
+
+t.test('Host sent upstream', async t => {
+  const up = await echoUpstream(t)
+  const target = await catchAllGateway(t, up.url)
+  t.equal((await echoed(`${target.url}/`, { host: 'gateway.test' })).seen.headers.host, `127.0.0.1:${up.port}`, "the target's host by default")
+  const preserve = await catchAllGateway(t, up.url, { route: '    preserveHost: true' })
+  t.equal((await echoed(`${preserve.url}/`, { host: 'gateway.test' })).seen.headers.host, 'gateway.test', 'preserveHost: the client\'s')
+  const fixed = await catchAllGateway(t, up.url, { route: '    hostHeader: internal.svc' })
+  t.equal((await echoed(`${fixed.url}/`, { host: 'gateway.test' })).seen.headers.host, 'internal.svc', 'hostHeader: as configured')
+})
+
+t.test('x-request-id', async t => {
+  const gw = await catchAllGateway(t, echo)
+  const generated = await echoed(`${gw.url}/`)
+  t.match(generated.res.headers['x-request-id'], UUID, 'generated when absent')
+  t.equal(generated.seen.headers['x-request-id'], generated.res.headers['x-request-id'], 'the same id upstream and in the response')
+
+  const passed = await echoed(`${gw.url}/`, { 'x-request-id': 'trace-42.a:b_c' })
+  t.equal(passed.seen.headers['x-request-id'], 'trace-42.a:b_c', 'a safe id is passed through')
+  t.equal(passed.res.headers['x-request-id'], 'trace-42.a:b_c', 'and echoed')
+
+  for (const unsafe of ['has space', 'x'.repeat(200), 'semi;colon']) {
+    const replaced = await echoed(`${gw.url}/`, { 'x-request-id': unsafe })
+    t.match(replaced.seen.headers['x-request-id'], UUID, `unsafe id ${JSON.stringify(unsafe.slice(0, 12))} replaced`)
+    t.equal(replaced.res.headers['x-request-id'], replaced.seen.headers['x-request-id'], 'and the new id echoed')
+  }
+})
+
+t.test('request-headers and response-headers plugins', async t => {
+  const upstream = (req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('server', 'upstream/1.0')
+    res.setHeader('x-internal', 'secret')
+    res.end(JSON.stringify({ headers: req.headers }))
+  }
+  const gw = await catchAllGateway(t, upstream, {
+    route: `    plugins:
+      request-headers:
+        set: { X-Added: "1" }
+        remove: [ Cookie ]
+        rename: { X-Old: X-New }
+      response-headers:
+        set: { Cache-Control: no-store }
+        remove: [ Server ]
+        rename: { X-Internal: X-Public }`
+  })
+  const res = await request(`${gw.url}/`, { headers: { cookie: 'a=b', 'x-old': 'v', 'x-added': 'client' } })
+  const seen = (await res.body.json() as { headers: Record<string, string | undefined> }).headers
+  t.equal(seen['x-added'], '1', 'request header set (replacing the client\'s)')
+  t.equal(seen.cookie, undefined, 'request header removed')
+  t.same([seen['x-old'], seen['x-new']], [undefined, 'v'], 'request header renamed')
+  t.equal(res.headers['cache-control'], 'no-store', 'response header set')
+  t.equal(res.headers.server, undefined, 'response header removed')
+  t.same([res.headers['x-internal'], res.headers['x-public']], [undefined, 'secret'], 'response header renamed')
+})

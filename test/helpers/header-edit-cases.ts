@@ -1,0 +1,62 @@
+import type { Test } from 'tap'
+import { parseConfig } from '../../src/config/load.ts'
+import { ConfigError } from '../../src/config/config-error.ts'
+
+type Headers = Record<string, string | string[] | undefined>
+
+/**
+ * Sends `headers` from one side of the gateway through a route with `plugin: <edits>` and
+ * returns the headers the other side received. The plugin under test decides the direction.
+ */
+export type Relay = (t: Test, edits: string, headers: Record<string, string>) => Promise<Headers>
+
+/** Behaviour shared by request-headers and response-headers; `relay` runs one exchange. */
+export function headerEditTests (t: Test, plugin: string, relay: Relay): void {
+  t.test('edits apply in order: remove, then rename, then set', async t => {
+    const seen = await relay(t, `
+        remove: [ x-a, x-e ]
+        rename: { x-a: x-b, x-c: x-d }
+        set: { x-d: set, x-e: set }`, { 'x-a': 'a', 'x-c': 'c', 'x-e': 'e', 'x-other': 'kept' })
+    t.same([seen['x-a'], seen['x-b']], [undefined, undefined], 'removed before rename: nothing left to rename')
+    t.same([seen['x-c'], seen['x-d']], [undefined, 'set'], 'renamed before set: set wins')
+    t.equal(seen['x-e'], 'set', 'removed before set: set applies')
+    t.equal(seen['x-other'], 'kept', 'other headers untouched')
+  })
+
+  t.test('header names are case-insensitive', async t => {
+    const seen = await relay(t, `
+        remove: [ X-DROP ]
+        rename: { X-Old-Name: X-NEW-Name }
+        set: { X-MiXeD: configured }`, { 'x-drop': '1', 'X-OLD-NAME': 'moved', 'x-mixed': 'original' })
+    t.equal(seen['x-drop'], undefined, 'removed whatever the case')
+    t.same([seen['x-old-name'], seen['x-new-name']], [undefined, 'moved'], 'renamed whatever the case')
+    t.equal(seen['x-mixed'], 'configured', 'set replaces the value whatever the case (one header, not two)')
+  })
+
+  t.test('bad header names and values are config errors with positions', async t => {
+    const text = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:9" } ] }
+routes:
+  - name: r
+    match: { path: / }
+    upstream: up
+    plugins:
+      ${plugin}:
+        remove: [ "bad header" ]
+        rename: { x-ok: "to:colon", "from space": x-fine }
+        set: { "x(y)": v, X-Ok: "line\\nbreak" }
+`
+    const err = await parseConfig(text, 'gateway.yaml', {}).then(() => undefined, (e: unknown) => e)
+    t.type(err, ConfigError)
+    const at = `routes[0].plugins.${plugin}`
+    t.same((err as ConfigError).issues.map(i => `${i.file}:${i.line}:${i.col} ${i.path}: ${i.message}`), [
+      `gateway.yaml:11:19 ${at}.remove[0]: must be a valid header name`,
+      `gateway.yaml:12:25 ${at}.rename.x-ok: must be a valid header name`,
+      `gateway.yaml:12:37 ${at}.rename.from space: "from space" is not a valid header name`,
+      `gateway.yaml:13:16 ${at}.set.x(y): "x(y)" is not a valid header name`,
+      `gateway.yaml:13:33 ${at}.set.X-Ok: must be a valid header value (no line breaks or control characters)`
+    ])
+  })
+}

@@ -1,0 +1,8 @@
+/** Polls until `condition()` holds or `maxMs` passes; returns whether it held. */
+export async function until (condition: () => boolean, maxMs = 5_000): Promise<boolean> {
+  for (const start = performance.now(); !condition();) {
+    if (performance.now() - start >= maxMs) return false
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  return true
+}

@@ -1,0 +1,133 @@
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { Client, request } from 'undici'
+import { startUpstream, type TestUpstream } from './helpers/upstream.ts'
+import { startGateway } from './helpers/gateway.ts'
+import { catchAllYaml } from './helpers/catch-all.ts'
+import { until } from './helpers/wait.ts'
+
+const ROOT = new URL('..', import.meta.url).pathname
+
+/** An upstream that answers each request after `delayMs`; counts what it received and what was aborted. */
+async function slowUpstream (t: Test, delayMs: number): Promise<{ up: TestUpstream, counts: { received: number, aborted: number } }> {
+  const counts = { received: 0, aborted: 0 }
+  const up = await startUpstream((req, res) => {
+    counts.received++
+    const timer = setTimeout(() => res.end(`done ${req.url}`), delayMs)
+    res.on('close', () => { if (!res.writableFinished) { clearTimeout(timer); counts.aborted++ } })
+  })
+  t.teardown(() => up.close())
+  return { up, counts }
+}
+
+const gatewayYaml = (upstream: string, shutdownTimeout: string) =>
+  catchAllYaml(upstream, { server: `server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: ${shutdownTimeout}` })
+
+/** Sends `n` requests, each on its own connection, and resolves with their outcome. */
+function inFlight (url: string, n: number): Array<Promise<{ status: number, body: string } | Error>> {
+  return Array.from({ length: n }, async (_, i) => {
+    const client = new Client(url)
+    try {
+      const res = await client.request({ path: `/r${i}`, method: 'GET' })
+      return { status: res.statusCode, body: await res.body.text() }
+    } catch (err) {
+      return err as Error
+    } finally {
+      await client.destroy()
+    }
+  })
+}
+
+/**
+ * Whether a new connection to `url` is turned away: refused, or reset during the handshake when it
+ * raced the listener's close. Never served.
+ */
+async function refused (url: string): Promise<boolean> {
+  return request(`${url}/new`).then(async res => { await res.body.dump(); return false },
+    (err: { code?: string, syscall?: string }) => err.syscall === 'connect' && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET'))
+}
+
+t.test('close() lets in-flight requests finish and refuses new connections', async t => {
+  const { up, counts } = await slowUpstream(t, 1_000)
+  const gw = await startGateway(gatewayYaml(up.url, '10s'))
+  const pending = inFlight(gw.url, 3)
+  await until(() => counts.received === 3)
+
+  const started = performance.now()
+  const closed = gw.close()
+  t.ok(await refused(gw.url), 'a new connection is refused once close has begun')
+  t.same(await Promise.all(pending), [0, 1, 2].map(i => ({ status: 200, body: `done /r${i}` })), 'in-flight requests completed')
+  await closed
+  const took = performance.now() - started
+  t.ok(took < 5_000, `close resolved once they were done (${Math.round(took)} ms), not at the deadline`)
+  t.equal(counts.aborted, 0, 'nothing was cut')
+})
+
+t.test('a request arriving on an open connection while closing gets 503 JSON', async t => {
+  const { up, counts } = await slowUpstream(t, 500)
+  const gw = await startGateway(gatewayYaml(up.url, '10s'))
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.on('data', (c: Buffer) => { received += c.toString() })
+  const ended = once(socket, 'end')
+  socket.write('GET /r0 HTTP/1.1\r\nHost: gateway.test\r\n\r\n')
+  await until(() => counts.received === 1)
+
+  const closed = gw.close()
+  t.ok(await refused(gw.url), 'the listener is closed')
+  socket.write('GET /r1 HTTP/1.1\r\nHost: gateway.test\r\nX-Request-Id: late-1\r\n\r\n')
+  await ended
+  await closed
+  const [first, second] = received.split(/(?=HTTP\/1\.1 )/)
+  t.match(first, /^HTTP\/1\.1 200 [^]*done \/r0$/, 'the in-flight request completed')
+  t.match(second, /^HTTP\/1\.1 503 [^]*connection: close[^]*\r\n\r\n\{"error":"shutting_down","message":"[^"]+","requestId":"late-1"\}$/i,
+    'the late one was refused with the gateway\'s JSON error, and the connection closed')
+  t.equal(counts.received, 1, 'the late request never reached the upstream')
+})
+
+t.test('the shutdownTimeout deadline cuts requests that take longer', async t => {
+  const { up, counts } = await slowUpstream(t, 5_000)
+  const gw = await startGateway(gatewayYaml(up.url, '300ms'))
+  const pending = inFlight(gw.url, 2)
+  await until(() => counts.received === 2)
+
+  const started = performance.now()
+  await gw.close()
+  const took = performance.now() - started
+  t.ok(took >= 250 && took < 3_000, `close took ${Math.round(took)} ms with a 300 ms deadline`)
+  for (const outcome of await Promise.all(pending)) t.type(outcome, Error, 'the client saw its request cut')
+  await until(() => counts.aborted === 2)
+  t.equal(counts.aborted, 2, 'the upstream requests were aborted')
+})
+
+t.test('the CLI drains in-flight requests on SIGTERM and exits 0', async t => {
+  const { up, counts } = await slowUpstream(t, 1_000)
+  const dir = t.testdir({ 'gateway.yaml': gatewayYaml(up.url, '10s') })
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', join(dir, 'gateway.yaml')],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
+  const logs: Array<Record<string, unknown>> = []
+  createInterface({ input: child.stdout }).on('line', line => { logs.push(JSON.parse(line) as Record<string, unknown>) })
+
+  await until(() => logs.some(l => l.msg === 'gateway listening') || child.exitCode !== null, 20_000)
+  const url = logs.find(l => l.msg === 'gateway listening')?.url
+  if (typeof url !== 'string') { t.fail(`the gateway did not start: ${stderr}`); return }
+
+  const pending = inFlight(url, 3)
+  await until(() => counts.received === 3)
+  child.kill('SIGTERM')
+  await until(() => logs.some(l => l.msg === 'shutting down'))
+  t.ok(await refused(url), 'a new connection is refused once shutdown has begun')
+  t.same(await Promise.all(pending), [0, 1, 2].map(i => ({ status: 200, body: `done /r${i}` })), 'in-flight requests completed')
+  const [code, signal] = await exited
+  t.same({ code, signal }, { code: 0, signal: null }, `exited 0 ${stderr}`)
+  t.ok(logs.some(l => l.msg === 'stopped'), 'logged that it stopped')
+})

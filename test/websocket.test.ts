@@ -1,0 +1,133 @@
+import t, { type Test } from 'tap'
+import { once } from 'node:events'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocket, WebSocketServer, type RawData } from 'ws'
+import { startGateway, type TestGateway } from './helpers/gateway.ts'
+
+/**
+ * A ws echo server that refuses (401) upgrades whose URL contains "refuse"; remembers the headers
+ * of each upgrade it accepted.
+ */
+async function echoServer (t: Test): Promise<{ url: string, upgrades: IncomingHttpHeaders[] }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, verifyClient: ({ req }: { req: IncomingMessage }) => req.url?.includes('refuse') !== true })
+  const upgrades: IncomingHttpHeaders[] = []
+  wss.on('connection', (ws, req) => {
+    upgrades.push(req.headers)
+    ws.on('message', (data: RawData, isBinary) => ws.send(data, { binary: isBinary }))
+  })
+  await once(wss, 'listening')
+  t.teardown(() => new Promise(resolve => { for (const c of wss.clients) c.terminate(); wss.close(resolve) }))
+  return { url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`, upgrades }
+}
+
+async function gateway (t: Test, upstream: string, server = ''): Promise<TestGateway> {
+  const gw = await startGateway(`${server}
+upstreams:
+  ws: { targets: [ { url: "${upstream}" } ] }
+routes:
+  - name: live
+    match: { path: /live }
+    upstream: ws
+    plugins:
+      request-headers: { set: { X-Via-Gateway: "yes" } }
+  - name: no-ws
+    match: { path: /plain }
+    upstream: ws
+    websocket: false
+`)
+  t.teardown(() => gw.close())
+  return gw
+}
+
+/** Opens a WebSocket through the gateway; closed in teardown. */
+async function connect (t: Test, url: string): Promise<{ ws: WebSocket, upgrade: IncomingMessage }> {
+  const ws = new WebSocket(url)
+  t.teardown(() => ws.terminate())
+  // ws emits 'open' in the same tick as 'upgrade': listen for both at once.
+  const upgraded = once(ws, 'upgrade') as Promise<[IncomingMessage]>
+  await once(ws, 'open')
+  return { ws, upgrade: (await upgraded)[0] }
+}
+
+async function roundTrip (ws: WebSocket, data: string | Buffer): Promise<{ data: Buffer, isBinary: boolean }> {
+  const reply = once(ws, 'message') as Promise<[Buffer, boolean]>
+  ws.send(data)
+  const [got, isBinary] = await reply
+  return { data: got, isBinary }
+}
+
+/** What the gateway answers to an upgrade request it refuses. */
+async function refused (url: string): Promise<{ status: number, body: string, opened: boolean }> {
+  const ws = new WebSocket(url)
+  let opened = false
+  ws.on('open', () => { opened = true })
+  ws.on('error', () => {})
+  const [, res] = await once(ws, 'unexpected-response') as [unknown, IncomingMessage]
+  const chunks: Buffer[] = []
+  for await (const c of res) chunks.push(c as Buffer)
+  const body = Buffer.concat(chunks).toString()
+  ws.terminate()
+  return { status: res.statusCode ?? 0, body, opened }
+}
+
+t.test('WebSocket messages are relayed both ways', async t => {
+  const up = await echoServer(t)
+  const gw = await gateway(t, up.url)
+  const { ws, upgrade } = await connect(t, `${gw.url.replace('http', 'ws')}/live`)
+  t.equal(upgrade.statusCode, 101)
+  t.ok(upgrade.headers['x-request-id'], 'the 101 carries the request id')
+
+  const text = await roundTrip(ws, 'hello through the gateway')
+  t.same([text.data.toString(), text.isBinary], ['hello through the gateway', false], 'text echoed as text')
+  const payload = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 256))
+  const binary = await roundTrip(ws, payload)
+  t.equal(binary.isBinary, true, 'binary echoed as binary')
+  t.ok(binary.data.equals(payload), 'binary payload intact')
+
+  t.equal(up.upgrades.length, 1)
+  t.equal(up.upgrades[0]?.['x-via-gateway'], 'yes', "the route's request plugins ran on the upgrade request")
+  t.equal(up.upgrades[0]?.['x-request-id'], upgrade.headers['x-request-id'], 'same request id upstream')
+  t.equal(up.upgrades[0]?.['x-forwarded-for'], '127.0.0.1', 'forwarded headers set')
+})
+
+t.test('websocket: false refuses the upgrade with 400 JSON', async t => {
+  const up = await echoServer(t)
+  const gw = await gateway(t, up.url)
+  const r = await refused(`${gw.url.replace('http', 'ws')}/plain`)
+  t.equal(r.status, 400)
+  t.match(JSON.parse(r.body), { error: 'websocket_disabled', requestId: String })
+  t.notOk(r.opened, 'no WebSocket opened')
+  t.equal(up.upgrades.length, 0, 'the upstream saw nothing')
+})
+
+t.test('an upgrade no route matches gets 404 JSON', async t => {
+  const up = await echoServer(t)
+  const gw = await gateway(t, up.url)
+  const r = await refused(`${gw.url.replace('http', 'ws')}/nowhere`)
+  t.equal(r.status, 404)
+  t.match(JSON.parse(r.body), { error: 'no_route', requestId: String })
+  t.notOk(r.opened, 'no WebSocket opened')
+})
+
+t.test("an upstream refusing the upgrade: its answer reaches the client", async t => {
+  const up = await echoServer(t)
+  const gw = await gateway(t, up.url)
+  const r = await refused(`${gw.url.replace('http', 'ws')}/live?refuse`)
+  t.equal(r.status, 401, "the upstream's status, not a gateway error")
+  t.equal(r.body, 'Unauthorized', "the upstream's body")
+  t.notOk(r.opened, 'no WebSocket opened')
+})
+
+t.test('closing the gateway cuts open WebSockets at the shutdown deadline', async t => {
+  const up = await echoServer(t)
+  const gw = await gateway(t, up.url, 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: 300ms')
+  const { ws } = await connect(t, `${gw.url.replace('http', 'ws')}/live`)
+  const wsClosed = once(ws, 'close')
+  const started = performance.now()
+  await gw.close()
+  const took = performance.now() - started
+  t.ok(took >= 250 && took < 3_000, `close took ${Math.round(took)} ms with a 300 ms deadline`)
+  await wsClosed
+  t.equal(ws.readyState, WebSocket.CLOSED, 'the client saw its WebSocket closed')
+})
