@@ -4,15 +4,20 @@ import type { HeaderMap } from '../../src/index.ts'
 // RFC 9110 token; values as Node and undici accept them (no CR, LF or other control characters).
 const NAME = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
 const HeaderName = Type.String({ pattern: NAME, errorMessage: 'must be a valid header name' })
+// Hop-by-hop headers belong to each connection, not to the message: the proxy sets them itself.
+const caseless = (s: string) => s.replace(/[a-z]/g, c => `[${c}${c.toUpperCase()}]`)
+const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'].map(caseless).join('|')
+const SETTABLE = `^(?!(?:${HOP_BY_HOP})$)(?!${caseless('proxy-')})${NAME.slice(1)}`
+const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop header (Connection, Transfer-Encoding, Proxy-*...)' })
 const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', errorMessage: 'must be a valid header value (no line breaks or control characters)' })
 /** An object keyed by header names: a bad name is reported on the key itself. */
 const ByHeaderName = <T extends TSchema>(value: T, description: string) =>
-  Type.Record(Type.String({ pattern: NAME }), value, { additionalProperties: false, errorMessage: 'is not a valid header name', description })
+  Type.Record(Type.String({ pattern: SETTABLE }), value, { additionalProperties: false, errorMessage: 'is not a valid header name, or is a hop-by-hop header', description })
 
 /** Header edits, applied in this order: remove, rename, set. Names are case-insensitive. */
 export const HeaderEditsSchema = Type.Object({
   remove: Type.Optional(Type.Array(HeaderName, { description: 'Headers to drop.' })),
-  rename: Type.Optional(ByHeaderName(HeaderName, 'from-name: to-name; the value is kept.')),
+  rename: Type.Optional(ByHeaderName(SettableName, 'from-name: to-name; the value is kept.')),
   set: Type.Optional(ByHeaderName(HeaderValue, 'name: value; replaces any existing value.'))
 }, { additionalProperties: false })
 

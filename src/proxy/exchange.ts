@@ -60,6 +60,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #upgraded = false
   /** Upstream attempts so far, and the targets already tried (allocated on the first retry only). */
   #tries = 0
+  #pluginHost = false
   #tried: Target[] | undefined
   /** The current attempt: when it was sent, whether undici began writing it, whether it was answered. */
   #sentAt = 0
@@ -143,7 +144,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     const route = this.compiled
     this.target = target
     const h = this.headers
-    h.host = route.host === 'target' ? target.host : route.host === 'client' ? this.raw.headers.host : route.host.value
+    // A Host set by a request plugin wins over the route's choice, on every try.
+    if (this.#tries === 0) this.#pluginHost = h.host !== undefined
+    if (!this.#pluginHost) h.host = route.host === 'target' ? target.host : route.host === 'client' ? this.raw.headers.host : route.host.value
     h['x-request-id'] = this.id
     const req = this.raw
     this.#tries++

@@ -4,6 +4,9 @@ import { ConfigError } from '../../src/config/config-error.ts'
 
 type Headers = Record<string, string | string[] | undefined>
 
+const NOT_SETTABLE = 'must be a valid header name, and not a hop-by-hop header (Connection, Transfer-Encoding, Proxy-*...)'
+const NOT_SETTABLE_KEY = 'is not a valid header name, or is a hop-by-hop header'
+
 /**
  * Sends `headers` from one side of the gateway through a route with `plugin: <edits>` and
  * returns the headers the other side received. The plugin under test decides the direction.
@@ -45,18 +48,21 @@ routes:
     plugins:
       ${plugin}:
         remove: [ "bad header" ]
-        rename: { x-ok: "to:colon", "from space": x-fine }
-        set: { "x(y)": v, X-Ok: "line\\nbreak" }
+        rename: { x-ok: "to:colon", "from space": x-fine, x-a: Transfer-Encoding }
+        set: { "x(y)": v, X-Ok: "line\\nbreak", Connection: close, proxy-x: "1" }
 `
     const err = await parseConfig(text, 'gateway.yaml', {}).then(() => undefined, (e: unknown) => e)
     t.type(err, ConfigError)
     const at = `routes[0].plugins.${plugin}`
     t.same((err as ConfigError).issues.map(i => `${i.file}:${i.line}:${i.col} ${i.path}: ${i.message}`), [
       `gateway.yaml:11:19 ${at}.remove[0]: must be a valid header name`,
-      `gateway.yaml:12:25 ${at}.rename.x-ok: must be a valid header name`,
-      `gateway.yaml:12:37 ${at}.rename.from space: "from space" is not a valid header name`,
-      `gateway.yaml:13:16 ${at}.set.x(y): "x(y)" is not a valid header name`,
-      `gateway.yaml:13:33 ${at}.set.X-Ok: must be a valid header value (no line breaks or control characters)`
+      `gateway.yaml:12:25 ${at}.rename.x-ok: ${NOT_SETTABLE}`,
+      `gateway.yaml:12:37 ${at}.rename.from space: "from space" ${NOT_SETTABLE_KEY}`,
+      `gateway.yaml:12:64 ${at}.rename.x-a: ${NOT_SETTABLE}`,
+      `gateway.yaml:13:16 ${at}.set.x(y): "x(y)" ${NOT_SETTABLE_KEY}`,
+      `gateway.yaml:13:33 ${at}.set.X-Ok: must be a valid header value (no line breaks or control characters)`,
+      `gateway.yaml:13:48 ${at}.set.Connection: "Connection" ${NOT_SETTABLE_KEY}`,
+      `gateway.yaml:13:67 ${at}.set.proxy-x: "proxy-x" ${NOT_SETTABLE_KEY}`
     ])
   })
 }
