@@ -215,6 +215,18 @@ t.test('an empty value is an error, not a silent 0 or false', async t => {
   ])
 })
 
+t.test('an unknown key does not hide the other problems of its route', async t => {
+  t.same(await issues(t, HEAD + `  - name: orders-api
+    match: { path: /orders/*, methods: [GET, PSOT] }
+    upstream: user
+    stripPrefx: /orders
+`), [
+    'gw.yaml:7:46 routes[0].match.methods[1]: unknown HTTP method "PSOT" (did you mean "POST"?)',
+    'gw.yaml:8:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)',
+    'gw.yaml:9:5 routes[0].stripPrefx: unknown key "stripPrefx" (did you mean "stripPrefix"?)'
+  ])
+})
+
 t.test('YAML syntax errors are reported at their position', async t => {
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: 0 }

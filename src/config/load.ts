@@ -68,9 +68,10 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const unset = new Set(issues.map(i => i.path))
   issues.push(...problems.filter(p => !unset.has(formatPath(p.path))).map(p => at(p.path, p.message, p.at)))
   // So that every problem is reported at once, the semantic checks still run when the schema only
-  // rejected some routes: those routes are left out of them.
+  // found unknown keys (the shape is sound) or rejected some routes (those are left out of them).
   const brokenRoutes = new Set<number>()
   for (const p of problems) {
+    if (p.unknownKey === true) continue
     if (p.path[0] !== 'routes' || typeof p.path[1] !== 'number') throw new ConfigError(issues)
     brokenRoutes.add(p.path[1])
   }

@@ -4,7 +4,8 @@ import { didYouMean } from './suggest.ts'
 import type { KeyPath } from './positions.ts'
 
 /** One schema violation, with the key path it concerns and whether it points at a key or a value. */
-export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string }
+/** One schema violation. `unknownKey`: an extra key, which leaves the rest of the object's shape sound. */
+export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string, unknownKey?: true }
 
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected).
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true })
@@ -52,7 +53,7 @@ function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
       const key = (e.params as { additionalProperty: string }).additionalProperty
       const parent = e.parentSchema as { properties?: Record<string, unknown>, patternProperties?: unknown }
       if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${key}" ${custom ?? 'is not a valid name (letters, digits, _ . -)'}` }
-      return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, Object.keys(parent.properties ?? {}))}` }
+      return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, Object.keys(parent.properties ?? {}))}`, unknownKey: true }
     }
     case 'required':
       return { path, at: 'key', message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }
