@@ -19,6 +19,7 @@ export interface ExchangeOwner {
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
+const EXCHANGE = Symbol('exchange')
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
@@ -100,7 +101,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
 
   /** Starts the request phase; the exchange then drives itself to completion. */
   start (): void {
-    this.res.once('close', this.#onClientClose)
+    ;(this.res as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
+    this.res.on('close', Exchange.#onResponseClose)
     this.#requestPhase(0)
   }
 
@@ -130,7 +132,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     const rh = this.raw.headers
     if (this.#body === undefined && this.#upgrade === undefined &&
         upstream.retry.buffersBody(this.method, rh['content-length'], rh['transfer-encoding'] !== undefined)) {
-      // A client that goes away mid-body is handled by #onClientClose.
+      // A client that goes away mid-body is handled by #closed.
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
       return
     }
@@ -311,10 +313,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     }
   }
 
-  #onClientClose = (): void => {
+  #closed (): void {
     this.#done = true
     if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
     this.#owner.finished(this)
+  }
+
+  // One listener shared by every response (not a closure per request): the response knows its exchange.
+  static #onResponseClose (this: ServerResponse): void {
+    (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#closed()
   }
 }
 

@@ -4,7 +4,8 @@ const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-e
 
 /** The names listed in a Connection header, lower-cased, if any. */
 function connectionTokens (value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined
+  // The common values name no header: skip the parsing on the hot path.
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined
   const list = (Array.isArray(value) ? value.join(',') : value).toLowerCase().split(',')
   const out = new Set<string>()
   for (const t of list) { const n = t.trim(); if (n !== '' && n !== 'close' && n !== 'keep-alive') out.add(n) }
@@ -27,15 +28,17 @@ export function endToEndRequestHeaders (headers: Record<string, string | string[
 export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {}
   // Every Connection header counts: an upstream may send several.
-  let connection: string[] | undefined
+  let connection: string | string[] | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1').toLowerCase()
     const value = (raw[i + 1] as Buffer).toString('latin1')
-    if (name === 'connection') { (connection ??= []).push(value); continue }
+    if (name === 'connection') { connection = connection === undefined ? value : [connection, value].flat(); continue }
+    if (isHopByHop(name, undefined)) continue
     const prev = out[name]
     out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
   }
+  // Headers named by Connection are rare: removed afterwards rather than checked in the loop.
   const named = connectionTokens(connection)
-  for (const name in out) if (isHopByHop(name, named)) delete out[name]
+  if (named !== undefined) for (const name of named) delete out[name]
   return out
 }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino'
 import { toMs } from '../config/duration.ts'
 import type { RouteConfig } from '../config/schema.ts'
 import { parseHostPattern, type HostPattern } from '../routing/host-pattern.ts'
@@ -19,9 +20,11 @@ export interface CompiledRoute extends Matchable {
   readonly websocket: boolean
   readonly headersTimeout: number
   readonly bodyTimeout: number
+  /** Access-log lines of this route: route and upstream are serialized once, here, not per request. */
+  readonly log: Logger
 }
 
-export function compileRoute (config: RouteConfig, index: number, upstream: Upstream, pipeline: Pipeline): CompiledRoute {
+export function compileRoute (config: RouteConfig, index: number, upstream: Upstream, pipeline: Pipeline, log: Logger): CompiledRoute {
   const path = compilePathPattern(config.match.path) as PathPattern // validated at load
   const hostList = config.match.host === undefined ? [] : Array.isArray(config.match.host) ? config.match.host : [config.match.host]
   return {
@@ -38,7 +41,8 @@ export function compileRoute (config: RouteConfig, index: number, upstream: Upst
     host: config.preserveHost === true ? 'client' : config.hostHeader !== undefined ? { value: config.hostHeader } : 'target',
     websocket: config.websocket ?? true,
     headersTimeout: config.timeouts?.response === undefined ? upstream.timeouts.response : toMs(config.timeouts.response),
-    bodyTimeout: config.timeouts?.idle === undefined ? upstream.timeouts.idle : toMs(config.timeouts.idle)
+    bodyTimeout: config.timeouts?.idle === undefined ? upstream.timeouts.idle : toMs(config.timeouts.idle),
+    log: log.child({ route: config.name, upstream: upstream.name })
   }
 }
 

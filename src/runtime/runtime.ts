@@ -64,7 +64,7 @@ export class Runtime implements ExchangeOwner {
       for (const [i, r] of loaded.config.routes.entries()) {
         const pipeline = options.dryRun === true ? describePipeline(r.plugins ?? {}, loaded.plugins) : await buildPipeline(r.name, r.plugins ?? {}, loaded.plugins, log)
         pipelines.push(pipeline)
-        routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline))
+        routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log))
       }
       const runtime = new Runtime(loaded, routes, upstreams, log)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
@@ -138,9 +138,7 @@ export class Runtime implements ExchangeOwner {
 
   finished (ex: Exchange): void {
     if (this.#accessLog) {
-      this.log.info({
-        route: ex.route.name,
-        upstream: ex.route.upstream,
+      const line = {
         target: ex.target?.url,
         tries: ex.tries > 1 ? ex.tries : undefined,
         method: ex.method,
@@ -149,10 +147,10 @@ export class Runtime implements ExchangeOwner {
         durationMs: Math.round((performance.now() - ex.startedAt) * 100) / 100,
         bytes: ex.bytes,
         requestId: ex.id,
-        clientIp: ex.clientIp,
-        reqHeaders: this.#logHeaders ? ex.clientHeaders : undefined,
-        resHeaders: this.#logHeaders ? ex.res.getHeaders() : undefined
-      }, 'request')
+        clientIp: ex.clientIp
+      }
+      if (this.#logHeaders) ex.compiled.log.info({ ...line, reqHeaders: ex.clientHeaders, resHeaders: ex.res.getHeaders() }, 'request')
+      else ex.compiled.log.info(line, 'request')
     }
     if (--this.#inFlight === 0) this.#drained?.()
   }
