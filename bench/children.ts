@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+/** A target server running in its own process (so it never shares the load generator's event loop). */
+export interface Child {
+  readonly name: string
+  readonly url: string
+  readonly process: ChildProcess
+}
+
+export interface ChildOptions {
+  env?: Record<string, string>
+  /** Where the child's stdout goes: 'ignore' is /dev/null, a number is an open file descriptor. */
+  stdout?: 'ignore' | 'inherit' | number
+}
+
+const READY_TIMEOUT_MS = 30_000
+const STOP_TIMEOUT_MS = 10_000
+const running = new Set<ChildProcess>()
+
+/** Starts bench/targets/<name>.ts under tsx and resolves once it has announced its port. */
+export function startChild (name: string, options: ChildOptions = {}): Promise<Child> {
+  const file = fileURLToPath(new URL(`./targets/${name}.ts`, import.meta.url))
+  const stdio: StdioOptions = ['ignore', options.stdout ?? 'ignore', 'inherit', 'ipc']
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    env: { ...process.env, ...options.env },
+    stdio
+  })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => { clearTimeout(timer); child.kill('SIGKILL'); reject(new Error(`${name}: ${why}`)) }
+    const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)
+    const early = (code: number | null, signal: string | null) => fail(`exited before it was ready (code ${String(code)}, signal ${String(signal)})`)
+    child.once('exit', early)
+    child.once('message', (msg: { port: number }) => {
+      clearTimeout(timer)
+      child.off('exit', early)
+      resolve({ name, url: `http://127.0.0.1:${msg.port}`, process: child })
+    })
+  })
+}
+
+/** Stops every child still running: SIGTERM (a clean exit), then SIGKILL if it lingers. */
+export async function stopChildren (): Promise<void> {
+  await Promise.all([...running].map(child => new Promise<void>(resolve => {
+    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return }
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+    child.once('exit', () => { clearTimeout(timer); resolve() })
+    child.kill('SIGTERM')
+  })))
+}
+
+/** CPU time (user + system, microseconds) the child has used so far, as it reports it. */
+export function cpuTime (child: Child): Promise<number> {
+  return new Promise(resolve => {
+    const onMessage = (msg: { cpu?: NodeJS.CpuUsage }) => {
+      if (msg.cpu === undefined) return
+      child.process.off('message', onMessage)
+      resolve(msg.cpu.user + msg.cpu.system)
+    }
+    child.process.on('message', onMessage)
+    child.process.send('cpu')
+  })
+}

@@ -1,0 +1,81 @@
+import { parseArgs } from 'node:util'
+
+export interface BenchOptions {
+  quick: boolean
+  /** Seconds of load on each target before anything is measured. */
+  warmup: number
+  /** Seconds per measured slice. */
+  slice: number
+  /** Measured (http-proxy, portcullis) pairs. */
+  pairs: number
+  /** A slice of the bare upstream every N pairs. */
+  directEvery: number
+  connections: number
+  /** Response body bytes. */
+  size: number
+  /** Where Portcullis's log lines (access log included) go. */
+  log: string
+  /** When set, both proxies are CPU-profiled during the measured slices; profiles go to this folder. */
+  profile: string | undefined
+  /** The JSON report; quick runs write none unless asked. */
+  out: string | undefined
+}
+
+// Each numeric option: flag, environment variable, full-run and --quick defaults, allowed values.
+const NUMBERS = {
+  warmup: { env: 'BENCH_WARMUP', full: 8, quick: 3, min: 0, integer: false },
+  slice: { env: 'BENCH_SLICE', full: 3, quick: 2, min: 0.5, integer: false },
+  pairs: { env: 'BENCH_PAIRS', full: 10, quick: 3, min: 1, integer: true },
+  'direct-every': { env: 'BENCH_DIRECT_EVERY', full: 2, quick: 1, min: 1, integer: true },
+  connections: { env: 'BENCH_CONNECTIONS', full: 50, quick: 50, min: 1, integer: true },
+  size: { env: 'BENCH_SIZE', full: 1024, quick: 1024, min: 0, integer: true }
+} as const
+
+export const USAGE = `Usage: npm run bench -- [--quick] [--warmup S] [--slice S] [--pairs N] [--direct-every N]
+       [--connections N] [--size BYTES] [--log FILE] [--profile DIR] [--out FILE]
+
+Compares Portcullis with a bare @fastify/http-proxy and with the upstream itself, each in its own
+process, by alternating short autocannon slices. Every option can also be set in the environment:
+${Object.entries(NUMBERS).map(([k, v]) => `  --${k.padEnd(13)} ${v.env.padEnd(19)} default ${v.full} (quick ${v.quick})`).join('\n')}
+  --log           BENCH_LOG           default /dev/null (Portcullis log lines, access log on)
+  --profile       BENCH_PROFILE       CPU-profile both proxies (after warm-up) into DIR
+  --out           BENCH_OUT           default bench/results/latest.json (quick runs: none)`
+
+/** Reads argv and the environment; throws with a usage message on bad input. */
+export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      log: { type: 'string' },
+      profile: { type: 'string' },
+      out: { type: 'string' },
+      ...Object.fromEntries(Object.keys(NUMBERS).map(k => [k, { type: 'string' as const }]))
+    }
+  })
+  if (values.help === true) return 'help'
+  const quick = values.quick === true || env.BENCH_QUICK === '1'
+  const num = (key: keyof typeof NUMBERS): number => {
+    const spec = NUMBERS[key]
+    const raw = (values as Record<string, string | undefined>)[key] ?? env[spec.env]
+    if (raw === undefined) return quick ? spec.quick : spec.full
+    const n = Number(raw)
+    if (raw.trim() === '' || !Number.isFinite(n) || n < spec.min || (spec.integer && !Number.isInteger(n))) {
+      throw new Error(`--${key} (${spec.env}) must be ${spec.integer ? 'an integer' : 'a number'} >= ${spec.min}, got "${raw}"`)
+    }
+    return n
+  }
+  return {
+    quick,
+    warmup: num('warmup'),
+    slice: num('slice'),
+    pairs: num('pairs'),
+    directEvery: num('direct-every'),
+    connections: num('connections'),
+    size: num('size'),
+    log: values.log ?? env.BENCH_LOG ?? '/dev/null',
+    profile: values.profile ?? env.BENCH_PROFILE,
+    out: values.out ?? env.BENCH_OUT ?? (quick ? undefined : 'bench/results/latest.json')
+  }
+}

@@ -1,0 +1,137 @@
+import { LOAD_GENERATOR } from './load.ts'
+import { cpus, loadavg } from 'node:os'
+import type { SliceResult } from './load.ts'
+import type { BenchOptions } from './options.ts'
+import { median, spread, type Spread } from './stats.ts'
+
+export const TARGETS = {
+  direct: '(a) upstream direct',
+  'http-proxy': '(b) @fastify/http-proxy',
+  portcullis: '(c) portcullis'
+} as const
+export type TargetName = keyof typeof TARGETS
+
+/** One measured slice, in the order run. */
+export interface Slice extends SliceResult {
+  target: TargetName
+  /** CPU time (user + system) the target process spent per request, µs. */
+  cpuUsPerRequest: number
+}
+
+export interface TargetSummary {
+  label: string
+  slices: number
+  /** Requests per second over slices. */
+  rps: Spread
+  /** Medians over slices of each slice's latency percentile, ms. */
+  p50: number
+  p99: number
+  cpuUsPerRequest: number
+  bytesPerResponse: number
+}
+
+/** A ratio computed once per slice of one target against its neighbours (see `ratio`). */
+export interface Ratio extends Spread { perPair: number[] }
+
+/** Higher is better for both: throughput, and requests served per CPU second (efficiency). */
+const throughput = (s: Slice) => s.rps
+const efficiency = (s: Slice) => 1e6 / s.cpuUsPerRequest
+
+export const GOAL = 1.5
+
+/**
+ * `metric` of `num` over `den`, one value per slice of `at` (one of the two): the other target's
+ * value is the mean of its nearest slices before and after, which cancels a steady drift in
+ * machine speed. Slices without a neighbour on both sides give no value.
+ */
+function ratio (slices: readonly Slice[], metric: (s: Slice) => number, num: TargetName, den: TargetName, at: TargetName): Ratio {
+  const other = at === num ? den : num
+  const perPair: number[] = []
+  for (const [i, s] of slices.entries()) {
+    if (s.target !== at) continue
+    const before = slices.slice(0, i).findLast(x => x.target === other)
+    const after = slices.slice(i + 1).find(x => x.target === other)
+    if (before === undefined || after === undefined) continue
+    const around = (metric(before) + metric(after)) / 2
+    perPair.push(at === num ? metric(s) / around : around / metric(s))
+  }
+  return { ...spread(perPair), perPair }
+}
+
+/** `loadBefore`: the 1-minute load average before the bench started anything. */
+export function summarize (options: BenchOptions, slices: Slice[], loadBefore: number) {
+  const of = (name: TargetName) => slices.filter(s => s.target === name)
+  const targets = Object.fromEntries(Object.entries(TARGETS).map(([name, label]) => {
+    const own = of(name as TargetName)
+    const summary: TargetSummary = {
+      label,
+      slices: own.length,
+      rps: spread(own.map(s => s.rps)),
+      p50: median(own.map(s => s.p50)),
+      p99: median(own.map(s => s.p99)),
+      cpuUsPerRequest: median(own.map(s => s.cpuUsPerRequest)),
+      bytesPerResponse: median(own.map(s => s.bytesPerResponse))
+    }
+    return [name, summary]
+  })) as Record<TargetName, TargetSummary>
+  const portcullisOverProxy = ratio(slices, throughput, 'portcullis', 'http-proxy', 'portcullis')
+  return {
+    date: new Date().toISOString(),
+    mode: options.quick ? 'quick' : 'full',
+    machine: {
+      node: process.version,
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      // Other work on the machine skews throughput; the bench itself adds about 2-3.
+      loadAverage: { before: loadBefore, after: loadavg()[0] ?? NaN }
+    },
+    options,
+    loadGenerator: LOAD_GENERATOR,
+    method: 'Each target in its own process, the load generator (wrk, else autocannon) driven by the bench process. After a warm-up of each target, ' +
+      'http-proxy and portcullis slices alternate (b c b c ... b, a bare-upstream slice every few pairs); each ' +
+      'ratio compares one slice with the mean of the other target\'s slices just before and after it; the ' +
+      'median of these per-pair ratios is reported.',
+    targets,
+    ratios: {
+      portcullisOverProxy,
+      portcullisOverDirect: ratio(slices, throughput, 'portcullis', 'direct', 'direct'),
+      proxyOverDirect: ratio(slices, throughput, 'http-proxy', 'direct', 'direct')
+    },
+    /** Requests per CPU second: less sensitive than throughput to other load on the machine. */
+    efficiencyRatios: {
+      portcullisOverProxy: ratio(slices, efficiency, 'portcullis', 'http-proxy', 'portcullis')
+    },
+    goal: { portcullisOverProxy: GOAL, met: portcullisOverProxy.median >= GOAL },
+    slices
+  }
+}
+export type Report = ReturnType<typeof summarize>
+
+const n0 = (x: number) => Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a'
+const n2 = (x: number) => Number.isFinite(x) ? x.toFixed(2) : 'n/a'
+
+export function formatReport (report: Report): string {
+  const rows = Object.values(report.targets).map(t => [
+    t.label, n0(t.rps.median), `${n0(t.rps.min)}-${n0(t.rps.max)}`, n2(t.p50), n2(t.p99), n0(t.cpuUsPerRequest), String(t.slices), n0(t.bytesPerResponse)
+  ])
+  const header = ['target', 'req/s', 'req/s range', 'p50 ms', 'p99 ms', 'cpu µs/req', 'slices', 'bytes/res']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] as string).length)))
+  const line = (cells: string[]) => cells.map((c, i) => i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join('  ')
+  const r = report.ratios
+  const ratioLine = (label: string, x: Ratio) => `  ${label.padEnd(34)} ${n2(x.median)}  (range ${n2(x.min)}-${n2(x.max)}, ${x.perPair.length} pairs)`
+  const o = report.options
+  return [
+    `${o.connections} connections, ${o.size} B responses, ${o.slice} s slices, warm-up ${o.warmup} s (${report.mode}); ` +
+      `load average ${n2(report.machine.loadAverage.before)} before, ${n2(report.machine.loadAverage.after)} after`,
+    '',
+    line(header),
+    ...rows.map(line),
+    '',
+    'throughput ratios (median of per-pair ratios):',
+    ratioLine('(c)/(b) portcullis / http-proxy', r.portcullisOverProxy) + `  goal >= ${GOAL}: ${report.goal.met ? 'met' : 'NOT met'}`,
+    ratioLine('(c)/(a) portcullis / direct', r.portcullisOverDirect),
+    ratioLine('(b)/(a) http-proxy / direct', r.proxyOverDirect),
+    'CPU efficiency ratio (requests per CPU second, median of per-pair ratios):',
+    ratioLine('(c)/(b) portcullis / http-proxy', report.efficiencyRatios.portcullisOverProxy)
+  ].join('\n')
+}
