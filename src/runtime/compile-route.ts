@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { toMs } from '../config/duration.ts'
+import { AccessLog } from '../logging/access-log.ts'
 import type { RouteConfig } from '../config/schema.ts'
 import { parseHostPattern, type HostPattern } from '../routing/host-pattern.ts'
 import { compilePathPattern, compileRewrite, type PathPattern } from '../routing/path-pattern.ts'
@@ -21,7 +22,7 @@ export interface CompiledRoute extends Matchable {
   readonly headersTimeout: number
   readonly bodyTimeout: number
   /** Access-log lines of this route: route and upstream are serialized once, here, not per request. */
-  readonly log: Logger
+  readonly accessLog: AccessLog
 }
 
 export function compileRoute (config: RouteConfig, index: number, upstream: Upstream, pipeline: Pipeline, log: Logger): CompiledRoute {
@@ -42,7 +43,7 @@ export function compileRoute (config: RouteConfig, index: number, upstream: Upst
     websocket: config.websocket ?? true,
     headersTimeout: config.timeouts?.response === undefined ? upstream.timeouts.response : toMs(config.timeouts.response),
     bodyTimeout: config.timeouts?.idle === undefined ? upstream.timeouts.idle : toMs(config.timeouts.idle),
-    log: log.child({ route: config.name, upstream: upstream.name })
+    accessLog: new AccessLog(log.child({ route: config.name, upstream: upstream.name }))
   }
 }
 

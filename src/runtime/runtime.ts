@@ -138,7 +138,7 @@ export class Runtime implements ExchangeOwner {
 
   finished (ex: Exchange): void {
     if (this.#accessLog) {
-      const line = {
+      ex.compiled.accessLog.write({
         target: ex.target?.url,
         tries: ex.tries > 1 ? ex.tries : undefined,
         method: ex.method,
@@ -147,10 +147,10 @@ export class Runtime implements ExchangeOwner {
         durationMs: Math.round((performance.now() - ex.startedAt) * 100) / 100,
         bytes: ex.bytes,
         requestId: ex.id,
-        clientIp: ex.clientIp
-      }
-      if (this.#logHeaders) ex.compiled.log.info({ ...line, reqHeaders: ex.clientHeaders, resHeaders: ex.res.getHeaders() }, 'request')
-      else ex.compiled.log.info(line, 'request')
+        clientIp: ex.clientIp,
+        reqHeaders: this.#logHeaders ? ex.clientHeaders : undefined,
+        resHeaders: this.#logHeaders ? ex.res.getHeaders() : undefined
+      })
     }
     if (--this.#inFlight === 0) this.#drained?.()
   }
