@@ -32,6 +32,11 @@ async function fresh (url: string, n: number): Promise<string[]> {
 }
 
 const servedBy = (lines: Line[], route: string) => new Set(lines.filter(l => l.msg === 'request' && l.route === route).map(l => l.pid))
+/** The processes that logged serving `route`, once all of `expected` have (log lines are buffered up to 250 ms). */
+async function servedByAll (lines: Line[], route: string, expected: number[]): Promise<Set<unknown>> {
+  await waitFor(() => expected.every(pid => servedBy(lines, route).has(pid)) ? true : undefined)
+  return servedBy(lines, route)
+}
 
 t.test('workers: shared port, restart on crash, reload to all, health decided once, SIGTERM drains', async t => {
   const [good, sick, other] = await Promise.all([namedUpstream('good'), sickUpstream(), namedUpstream('other')])
@@ -57,7 +62,7 @@ t.test('workers: shared port, restart on crash, reload to all, health decided on
   t.ok(await waitFor(() => workers.every(pid => cli.lines.some(l => l.msg === 'target unhealthy' && l.pid === pid)) ? true : undefined), 'both workers were told')
   const answers = await fresh(`${url}/api`, 20)
   t.same(new Set(answers), new Set(['200 good']), 'no worker sends to the unhealthy target')
-  t.same(servedBy(cli.lines, 'api'), new Set(workers), 'both workers serve the shared port')
+  t.same(await servedByAll(cli.lines, 'api', workers), new Set(workers), 'both workers serve the shared port')
   const upstreams = await (await request(`${admin}/upstreams`)).body.json() as { upstreams: Array<{ name: string, targets: Array<{ url: string, healthy: boolean }> }> }
   t.match(upstreams.upstreams.find(u => u.name === 'pool')?.targets, [{ url: good.url, healthy: true }, { url: sick.url, healthy: false }])
 
@@ -89,7 +94,7 @@ t.test('workers: shared port, restart on crash, reload to all, health decided on
   const after = cli.lines.slice(before)
   t.equal(after.filter(isRejection).length, 1, 'the invalid config was rejected once')
   t.notOk(after.some(l => l.msg === 'could not apply the config from the primary'), 'no worker ever saw it')
-  t.same(servedBy(cli.lines, 'v2'), new Set(current), 'both workers, the restarted one included, switched')
+  t.same(await servedByAll(cli.lines, 'v2', current), new Set(current), 'both workers, the restarted one included, switched')
   t.same(new Set((await fresh(`${url}/api`, 4)).map(a => a.slice(0, 3))), new Set(['404']), 'the old route is gone')
 
   const metrics = await (await request(`${admin}/metrics`)).body.text()
