@@ -71,6 +71,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #body: Buffer | undefined
   /** Set while a retryable error response is drained: the target the request is sent to next. */
   #retryTo: Target | undefined
+  /** The route's whole-request timeout, when it has one. */
+  #deadline: NodeJS.Timeout | undefined
+  /** A short response timeout of the current try (CompiledRoute.preciseHeadersTimeout). */
+  #headersTimer: NodeJS.Timeout | undefined
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
@@ -103,6 +107,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   start (): void {
     ;(this.res as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
     this.res.on('close', Exchange.#onResponseClose)
+    if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
     this.#requestPhase(0)
   }
 
@@ -169,14 +174,19 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   onConnect (abort: (err?: Error) => void): void {
     this.#abort = abort
     this.#connected = true
+    // Counted from here, as undici counts its own: the request is being written.
+    const ms = this.compiled.preciseHeadersTimeout
+    if (ms > 0) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, ms, this)
   }
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
+    clearTimeout(this.#headersTimer)
     const client = (this.#upgrade as { socket: Duplex, head: Buffer }).socket
     this.compiled.upstream.outcome(this.target as Target, true, this.#sentAt, true)
     this.compiled.upstream.end(this.target as Target)
     if (this.#done) { upstream.destroy(); return }
     this.#upgraded = true
+    clearTimeout(this.#deadline) // a WebSocket lives as long as its ends want
     let head = 'HTTP/1.1 101 Switching Protocols\r\n'
     for (let i = 0; raw !== null && i < raw.length; i += 2) head += `${String(raw[i])}: ${String(raw[i + 1])}\r\n`
     client.write(head + `x-request-id: ${this.id}\r\n\r\n`)
@@ -191,6 +201,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
 
   onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true // 1xx informational: Node answers 100-continue to the client itself
+    clearTimeout(this.#headersTimer)
     const upstream = this.compiled.upstream
     this.#answered = true
     upstream.outcome(this.target as Target, status < 500, this.#sentAt, true)
@@ -233,6 +244,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   }
 
   onError (err: Error): void {
+    clearTimeout(this.#headersTimer)
     const upstream = this.compiled.upstream
     upstream.end(this.target as Target)
     // A failed connection, a broken one or a timeout before any answer counts against the target.
@@ -299,6 +311,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     if (body !== undefined && typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
     const state = new ResponseState(reply.status, headers, false)
     const send = () => {
+      if (this.#done) return
       if (body !== undefined && state.streams.length === 0) state.headers['content-length'] = String(Buffer.byteLength(body))
       this.#startBody(state)
       if (body !== undefined) this.bytes += Buffer.byteLength(body)
@@ -314,9 +327,28 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   }
 
   #closed (): void {
+    clearTimeout(this.#deadline)
+    clearTimeout(this.#headersTimer)
     this.#done = true
     if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
     this.#owner.finished(this)
+  }
+
+  /**
+   * The whole-request timeout: whatever is under way (plugins, body, upstream, retries) stops. It
+   * does not count against the target: the budget is the route's, not a sign of the target's health.
+   */
+  static #onDeadline (ex: Exchange): void {
+    if (ex.#done) return
+    const err = Object.assign(new Error(`no complete response within the route's request timeout (${ex.compiled.requestTimeout} ms)`), { code: 'REQUEST_TIMEOUT' })
+    ex.abortUpstream(err)
+    ex.#owner.upstreamFailed(ex, err)
+    ex.fail(GatewayError.UPSTREAM_TIMEOUT)
+  }
+
+  /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */
+  static #onHeadersTimeout (ex: Exchange): void {
+    ex.#abort?.(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.

@@ -19,15 +19,28 @@ export interface CompiledRoute extends Matchable {
   /** 'client' keeps the client's Host, 'target' uses the target's, any other string is sent as is. */
   readonly host: 'client' | 'target' | { value: string }
   readonly websocket: boolean
+  /** The response (headers) timeout in ms, kept by undici's coarse timers: 0 when `preciseHeadersTimeout` keeps it. */
   readonly headersTimeout: number
+  /** A short response timeout (under PRECISE_BELOW_MS), kept by a timer of our own; else 0. */
+  readonly preciseHeadersTimeout: number
   readonly bodyTimeout: number
+  /** The whole request, in ms; 0 is no limit. */
+  readonly requestTimeout: number
   /** Access-log lines of this route: route and upstream are serialized once, here, not per request. */
   readonly accessLog: AccessLog
 }
 
+/**
+ * undici checks its timeouts on a ticker of about half a second, so one can fire up to a second
+ * late: fine for the 60 s default, not for `response: 250ms`. Shorter ones get a timer per request.
+ */
+const PRECISE_BELOW_MS = 10_000
+
 export function compileRoute (config: RouteConfig, index: number, upstream: Upstream, pipeline: Pipeline, log: Logger): CompiledRoute {
   const path = compilePathPattern(config.match.path) as PathPattern // validated at load
   const hostList = config.match.host === undefined ? [] : Array.isArray(config.match.host) ? config.match.host : [config.match.host]
+  const headersTimeout = config.timeouts?.response === undefined ? upstream.timeouts.response : toMs(config.timeouts.response)
+  const precise = headersTimeout > 0 && headersTimeout < PRECISE_BELOW_MS
   return {
     name: config.name,
     index,
@@ -41,8 +54,10 @@ export function compileRoute (config: RouteConfig, index: number, upstream: Upst
     upstreamPath: pathMapper(config, path),
     host: config.preserveHost === true ? 'client' : config.hostHeader !== undefined ? { value: config.hostHeader } : 'target',
     websocket: config.websocket ?? true,
-    headersTimeout: config.timeouts?.response === undefined ? upstream.timeouts.response : toMs(config.timeouts.response),
+    headersTimeout: precise ? 0 : headersTimeout,
+    preciseHeadersTimeout: precise ? headersTimeout : 0,
     bodyTimeout: config.timeouts?.idle === undefined ? upstream.timeouts.idle : toMs(config.timeouts.idle),
+    requestTimeout: config.timeouts?.request === undefined ? upstream.timeouts.request : toMs(config.timeouts.request),
     accessLog: new AccessLog(log.child({ route: config.name, upstream: upstream.name }))
   }
 }

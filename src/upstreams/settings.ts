@@ -3,7 +3,8 @@ import type { UpstreamConfig } from '../config/schema.ts'
 import { BREAKER_DEFAULTS, type BreakerSettings } from './circuit-breaker.ts'
 import { DEFAULT_PASSIVE, type PassiveSettings } from './outlier-detection.ts'
 
-export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000 }
+// request: 0 is no limit.
+export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000, request: 0 }
 
 export interface HealthCheckSettings {
   readonly path: string
@@ -19,7 +20,12 @@ const ms = (v: number | string | undefined, fallback: number) => v === undefined
 
 export function timeoutSettings (config: UpstreamConfig) {
   const t = config.timeouts ?? {}
-  return { connect: ms(t.connect, DEFAULT_TIMEOUTS.connect), response: ms(t.response, DEFAULT_TIMEOUTS.response), idle: ms(t.idle, DEFAULT_TIMEOUTS.idle) }
+  return {
+    connect: ms(t.connect, DEFAULT_TIMEOUTS.connect),
+    response: ms(t.response, DEFAULT_TIMEOUTS.response),
+    idle: ms(t.idle, DEFAULT_TIMEOUTS.idle),
+    request: ms(t.request, DEFAULT_TIMEOUTS.request)
+  }
 }
 
 export function passiveSettings (config: UpstreamConfig): PassiveSettings | undefined {

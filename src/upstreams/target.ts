@@ -1,4 +1,5 @@
 import { Pool } from 'undici'
+import { connectorWithTimeout } from './connector.ts'
 import { CircuitBreaker, type BreakerSettings, type BreakerState } from './circuit-breaker.ts'
 import { OutlierState, type PassiveSettings } from './outlier-detection.ts'
 import { PeakEwma } from './balancers/peak-ewma.ts'
@@ -60,7 +61,7 @@ export class Target {
       connections: pool.connections,
       pipelining: pool.pipelining,
       keepAliveTimeout: pool.keepAliveMs,
-      connect: { timeout: pool.connectMs },
+      connect: connectorWithTimeout(pool.connectMs),
       headersTimeout: pool.responseMs,
       bodyTimeout: pool.idleMs
     })

@@ -30,7 +30,7 @@ export interface UpstreamSnapshot {
 export class Upstream {
   readonly name: string
   readonly config: UpstreamConfig
-  readonly timeouts: { connect: number, response: number, idle: number }
+  readonly timeouts: { connect: number, response: number, idle: number, request: number }
   readonly retry: RetryPolicy
   readonly healthCheck: HealthCheckSettings | undefined
   readonly #events: UpstreamEvents

@@ -1,11 +1,16 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { startBackends } from './backends.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { waitForLog } from '../helpers/logs.ts'
 
-// undici runs response and idle timeouts on coarse timers (about 0.5 s ticks) to keep them cheap per
-// request: a timeout fires at its time or up to about 1 s later. Hence the bounds below.
-const LATE_MS = 1_500
+// Response timeouts under 10 s and request timeouts run on timers of their own: they fire on time
+// (LATE_MS allows for a busy machine). Longer response timeouts and idle timeouts are undici's,
+// checked every half second or so, and may fire up to a second late.
+const LATE_MS = 400
 
 async function timed (url: string): Promise<{ status: number, ms: number, body: string }> {
   const start = performance.now()
@@ -56,4 +61,92 @@ routes:
   t.ok(first.ms >= 290 && first.ms < 300 + LATE_MS, `answered by b after a's timeout: ${Math.round(first.ms)} ms`)
   const log = gw.logs.find(l => l.msg === 'request' && l.tries === 2)
   t.ok(log, 'the access log shows 2 tries')
+})
+
+t.test('request timeout: the whole request, per route over per upstream; 504 before the response, a cut after', async t => {
+  const bs = await startBackends(t, 1)
+  bs[0]!.delayMs = 5_000
+  // Headers at once, then a chunk every 100 ms: neither the response nor the idle timeout ever fires.
+  const trickle = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    const timer = setInterval(() => res.write('.'), 100)
+    res.on('close', () => clearInterval(timer))
+  })
+  t.teardown(() => trickle.close())
+  const gw = await startGateway(`upstreams:
+  slow:
+    targets: [ { url: "${bs[0]!.url}" } ]
+    timeouts: { request: 700ms }
+  trickle:
+    targets: [ { url: "${trickle.url}" } ]
+    timeouts: { request: 400ms }
+routes:
+  - { name: route-limit, match: { path: /route }, upstream: slow, timeouts: { request: 300ms } }
+  - { name: upstream-limit, match: { path: /upstream }, upstream: slow }
+  - { name: streaming, match: { path: /stream }, upstream: trickle }
+`)
+  t.teardown(() => gw.close())
+  // Our own timer, not undici's coarse ones: tight bounds hold.
+  const route = await timed(`${gw.url}/route`)
+  t.equal(route.status, 504)
+  t.match(JSON.parse(route.body), { error: 'gateway_timeout', requestId: String })
+  t.ok(route.ms >= 290 && route.ms < 800, `route limit 300ms fired after ${Math.round(route.ms)} ms`)
+  const upstream = await timed(`${gw.url}/upstream`)
+  t.equal(upstream.status, 504)
+  t.ok(upstream.ms >= 690 && upstream.ms < 1_200, `upstream limit 700ms fired after ${Math.round(upstream.ms)} ms`)
+
+  const start = performance.now()
+  const res = await request(`${gw.url}/stream`)
+  t.equal(res.statusCode, 200, 'the response had begun')
+  await t.rejects(res.body.text(), 'then the connection is cut at the limit: the body never completes')
+  const ms = performance.now() - start
+  t.ok(ms >= 390 && ms < 900, `cut after ${Math.round(ms)} ms`)
+  const line = await waitForLog(gw.logs, { msg: 'upstream request failed', route: 'streaming' })
+  t.match(line, { err: { code: 'REQUEST_TIMEOUT' } })
+  t.match(await waitForLog(gw.logs, { msg: 'request', route: 'route-limit' }), { status: 504 })
+})
+
+/**
+ * A port whose connections never complete: its listener is frozen (SIGSTOP) with a full accept
+ * queue, so the kernel drops further SYNs and a connect just waits.
+ */
+async function stalledPort (t: Test): Promise<string> {
+  const child = spawn(process.execPath, ['-e',
+    "const s = require('net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => process.send(s.address().port))"
+  ], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const port = await new Promise<number>(resolve => child.once('message', port => resolve(port as number)))
+  process.kill(child.pid as number, 'SIGSTOP')
+  const fillers = [0, 1, 2, 3].map(() => connect(port, '127.0.0.1').on('error', () => {}))
+  t.teardown(() => { for (const s of fillers) s.destroy() })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  return `http://127.0.0.1:${port}`
+}
+
+t.test('connect timeout: 504 on time, and by default the request is retried on another target', async t => {
+  const stalled = await stalledPort(t)
+  const bs = await startBackends(t, 1)
+  const gw = await startGateway(`upstreams:
+  alone:
+    targets: [ { url: "${stalled}" } ]
+    timeouts: { connect: 300ms }
+    passive: false
+  pair:
+    targets: [ { url: "${stalled}" }, { url: "${bs[0]!.url}" } ]
+    timeouts: { connect: 300ms }
+    passive: false
+routes:
+  - { name: alone, match: { path: /alone }, upstream: alone }
+  - { name: pair, match: { path: /pair }, upstream: pair }
+`)
+  t.teardown(() => gw.close())
+  const alone = await timed(`${gw.url}/alone`)
+  t.equal(alone.status, 504)
+  t.match(JSON.parse(alone.body), { error: 'gateway_timeout' })
+  t.ok(alone.ms >= 290 && alone.ms < 300 + LATE_MS, `connect timeout 300ms fired after ${Math.round(alone.ms)} ms`)
+  const pair = await timed(`${gw.url}/pair`) // round-robin: the stalled target first
+  t.equal(pair.status, 200, 'retried on the other target')
+  t.same(JSON.parse(pair.body), { backend: 'a' })
+  t.ok(pair.ms >= 290 && pair.ms < 300 + LATE_MS, `after the connect timeout: ${Math.round(pair.ms)} ms`)
 })

@@ -1,0 +1,17 @@
+import type { Socket } from 'node:net'
+import { buildConnector } from 'undici'
+
+/**
+ * undici's connect timeout runs on its coarse ticker and can fire a second late; this one is a
+ * plain timer, armed once per new connection (not per request), so `timeouts.connect` holds.
+ */
+export function connectorWithTimeout (timeoutMs: number): buildConnector.connector {
+  const connect = buildConnector({ timeout: 0 })
+  return (options, callback) => {
+    const timer = setTimeout(() => {
+      const err = new Error(`Connect Timeout Error (attempted address: ${options.hostname}:${options.port}, timeout: ${timeoutMs}ms)`)
+      socket.destroy(Object.assign(err, { code: 'UND_ERR_CONNECT_TIMEOUT' }))
+    }, timeoutMs)
+    const socket = connect(options, (...args) => { clearTimeout(timer); callback(...args) }) as unknown as Socket
+  }
+}
