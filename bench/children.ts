@@ -6,6 +6,8 @@ export interface Child {
   readonly name: string
   readonly url: string
   readonly process: ChildProcess
+  /** What else the child announced (the upstream's ports, Portcullis's admin URL and config file). */
+  readonly info: Record<string, unknown>
 }
 
 export interface ChildOptions {
@@ -33,10 +35,10 @@ export function startChild (name: string, options: ChildOptions = {}): Promise<C
     const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)
     const early = (code: number | null, signal: string | null) => fail(`exited before it was ready (code ${String(code)}, signal ${String(signal)})`)
     child.once('exit', early)
-    child.once('message', (msg: { port: number }) => {
+    child.once('message', (msg: { port: number } & Record<string, unknown>) => {
       clearTimeout(timer)
       child.off('exit', early)
-      resolve({ name, url: `http://127.0.0.1:${msg.port}`, process: child })
+      resolve({ name, url: `http://127.0.0.1:${msg.port}`, process: child, info: msg })
     })
   })
 }

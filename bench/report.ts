@@ -7,7 +7,9 @@ import { median, spread, type Spread } from './stats.ts'
 export const TARGETS = {
   direct: '(a) upstream direct',
   'http-proxy': '(b) @fastify/http-proxy',
-  portcullis: '(c) portcullis'
+  portcullis: '(c) portcullis',
+  'three-targets': '(d) portcullis, 3 targets',
+  reloading: '(e) portcullis, reloading'
 } as const
 export type TargetName = keyof typeof TARGETS
 
@@ -16,6 +18,8 @@ export interface Slice extends SliceResult {
   target: TargetName
   /** CPU time (user + system) the target process spent per request, µs. */
   cpuUsPerRequest: number
+  /** Case (e): config reloads applied, and refused or failed, during the slice. */
+  reloads?: { applied: number, failed: number }
 }
 
 export interface TargetSummary {
@@ -74,7 +78,9 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
     }
     return [name, summary]
   })) as Record<TargetName, TargetSummary>
-  const portcullisOverProxy = ratio(slices, throughput, 'portcullis', 'http-proxy', 'portcullis')
+  // Computed at the http-proxy slices: each has a portcullis slice on both sides in the schedule.
+  const portcullisOverProxy = ratio(slices, throughput, 'portcullis', 'http-proxy', 'http-proxy')
+  const reloading = of('reloading')
   return {
     date: new Date().toISOString(),
     mode: options.quick ? 'quick' : 'full',
@@ -87,19 +93,29 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
     },
     options,
     loadGenerator: LOAD_GENERATOR,
-    method: 'Each target in its own process, the load generator (wrk, else autocannon) driven by the bench process. After a warm-up of each target, ' +
-      'http-proxy and portcullis slices alternate (b c b c ... b, a bare-upstream slice every few pairs); each ' +
-      'ratio compares one slice with the mean of the other target\'s slices just before and after it; the ' +
-      'median of these per-pair ratios is reported.',
+    method: 'Each target in its own process ((d) and (e) share a second Portcullis), the load generator ' +
+      '(wrk, else autocannon) driven by the bench process. After a warm-up of each target, slices run in rounds of ' +
+      'b c d c e (a bare-upstream slice every few rounds); during (e) the bench rewrites the config file (a new route and ' +
+      'upstream each time) and POSTs /config/reload every 100 ms. Each ratio compares one slice with the mean of the ' +
+      'other target\'s slices just before and after it; the median of these per-pair ratios is reported.',
     targets,
     ratios: {
       portcullisOverProxy,
       portcullisOverDirect: ratio(slices, throughput, 'portcullis', 'direct', 'direct'),
-      proxyOverDirect: ratio(slices, throughput, 'http-proxy', 'direct', 'direct')
+      proxyOverDirect: ratio(slices, throughput, 'http-proxy', 'direct', 'direct'),
+      threeTargetsOverOne: ratio(slices, throughput, 'three-targets', 'portcullis', 'three-targets'),
+      reloadingOverSteady: ratio(slices, throughput, 'reloading', 'portcullis', 'reloading')
+    },
+    /** Case (e): every slice had zero failed requests, or the bench stopped there. */
+    reloads: {
+      applied: reloading.reduce((n, s) => n + (s.reloads?.applied ?? 0), 0),
+      failed: reloading.reduce((n, s) => n + (s.reloads?.failed ?? 0), 0),
+      requests: reloading.reduce((n, s) => n + s.requests, 0),
+      failedRequests: 0
     },
     /** Requests per CPU second: less sensitive than throughput to other load on the machine. */
     efficiencyRatios: {
-      portcullisOverProxy: ratio(slices, efficiency, 'portcullis', 'http-proxy', 'portcullis')
+      portcullisOverProxy: ratio(slices, efficiency, 'portcullis', 'http-proxy', 'http-proxy')
     },
     goal: { portcullisOverProxy: GOAL, met: portcullisOverProxy.median >= GOAL },
     slices
@@ -131,6 +147,10 @@ export function formatReport (report: Report): string {
     ratioLine('(c)/(b) portcullis / http-proxy', r.portcullisOverProxy) + `  goal >= ${GOAL}: ${report.goal.met ? 'met' : 'NOT met'}`,
     ratioLine('(c)/(a) portcullis / direct', r.portcullisOverDirect),
     ratioLine('(b)/(a) http-proxy / direct', r.proxyOverDirect),
+    ratioLine('(d)/(c) 3 targets / 1 target', r.threeTargetsOverOne),
+    ratioLine('(e)/(c) reloading / steady', r.reloadingOverSteady),
+    `(e): ${n0(report.reloads.applied)} reloads applied (${report.reloads.failed} refused or failed) under ` +
+      `${n0(report.reloads.requests)} requests, ${report.reloads.failedRequests} of them failed`,
     'CPU efficiency ratio (requests per CPU second, median of per-pair ratios):',
     ratioLine('(c)/(b) portcullis / http-proxy', report.efficiencyRatios.portcullisOverProxy)
   ].join('\n')

@@ -1,4 +1,7 @@
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { request } from 'undici'
 import { loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { cpuTime, startChild, stopChildren, type Child } from './children.ts'
@@ -6,66 +9,114 @@ import { checkTarget } from './check.ts'
 import { LOAD_GENERATOR, slice } from './load.ts'
 import { parseOptions, USAGE, type BenchOptions } from './options.ts'
 import { formatReport, summarize, TARGETS, type Slice, type TargetName } from './report.ts'
+import { opsConfig } from './targets/portcullis-config.ts'
 
 const PATH = '/items/42'
+const RELOAD_EVERY_MS = 100
 
-/** Starts the upstream, then the three targets in front of (or being) it. */
-async function startTargets (o: BenchOptions): Promise<Record<TargetName, Child>> {
+/** Which process serves each case, and on which path. */
+interface Targets { child: Record<TargetName, Child>, url: Record<TargetName, string>, ops: Child, upstreamPorts: number[] }
+
+/** Starts the upstream, then the proxies in front of it. */
+async function startTargets (o: BenchOptions): Promise<Targets> {
   const env = { BENCH_SIZE: String(o.size) }
   const upstream = await startChild('upstream', { env })
+  const upstreamPorts = upstream.info.ports as number[]
   const logFd = openSync(o.log, 'w')
   try {
-    const proxyEnv = { BENCH_UPSTREAM: upstream.url, ...(o.profile === undefined ? {} : { BENCH_PROFILE: resolve(o.profile) }) }
-    const [proxy, portcullis] = await Promise.all([
+    const proxyEnv = {
+      BENCH_UPSTREAM: upstream.url,
+      BENCH_UPSTREAM_PORTS: JSON.stringify(upstreamPorts),
+      ...(o.profile === undefined ? {} : { BENCH_PROFILE: resolve(o.profile) })
+    }
+    const [proxy, portcullis, ops] = await Promise.all([
       startChild('http-proxy', { env: proxyEnv }),
-      startChild('portcullis', { env: proxyEnv, stdout: logFd })
+      startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'plain' }, stdout: logFd }),
+      startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'ops' }, stdout: logFd })
     ])
-    return { direct: upstream, 'http-proxy': proxy, portcullis }
+    const url = {
+      direct: upstream.url + PATH,
+      'http-proxy': proxy.url + PATH,
+      portcullis: portcullis.url + PATH,
+      'three-targets': ops.url + '/rr' + PATH,
+      reloading: ops.url + PATH
+    }
+    const child = { direct: upstream, 'http-proxy': proxy, portcullis, 'three-targets': ops, reloading: ops }
+    return { child, url, ops, upstreamPorts }
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
 }
 
-function describe (s: Slice): string {
-  return `${s.target} ${Math.round(s.rps)} req/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms cpu ${Math.round(s.cpuUsPerRequest)} µs/req`
+/**
+ * Case (e): until `stop`, writes a new config (a new route and upstream) and asks for a reload
+ * every RELOAD_EVERY_MS, as an operator's tooling would. Counts what was applied and what not.
+ */
+async function reloadLoop (t: Targets, stop: AbortSignal, generation: { n: number }): Promise<{ applied: number, failed: number }> {
+  const counts = { applied: 0, failed: 0 }
+  const { admin, configFile } = t.ops.info as { admin: string, configFile: string }
+  while (!stop.aborted) {
+    await writeFile(configFile, opsConfig(t.upstreamPorts, ++generation.n))
+    const res = await request(`${admin}/config/reload`, { method: 'POST' })
+    const body = await res.body.json() as { result?: string }
+    if (res.statusCode === 200 && body.result === 'success') counts.applied++
+    else counts.failed++
+    await sleep(RELOAD_EVERY_MS)
+  }
+  return counts
 }
 
+function describe (s: Slice): string {
+  return `${s.target} ${Math.round(s.rps)} req/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms cpu ${Math.round(s.cpuUsPerRequest)} µs/req` +
+    (s.reloads === undefined ? '' : `, ${s.reloads.applied} reloads`)
+}
+
+const generation = { n: 0 }
+
 /** One slice of load on a target, with the CPU time the target spent on it. */
-async function measure (target: TargetName, child: Child, o: BenchOptions, seconds: number): Promise<Slice> {
+async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds: number): Promise<Slice> {
+  const child = t.child[target]
   const cpuBefore = await cpuTime(child)
-  const s = await slice(child.url + PATH, seconds, o.connections)
+  const stop = new AbortController()
+  const reloading = target === 'reloading' ? reloadLoop(t, stop.signal, generation) : undefined
+  const s = await slice(t.url[target], seconds, o.connections)
+  stop.abort()
+  const reloads = await reloading
   const cpu = await cpuTime(child) - cpuBefore
   if (s.failures > 0) throw new Error(`${target}: ${s.failures} failed requests (errors, timeouts or non-2xx) in one slice`)
-  return { target, ...s, cpuUsPerRequest: cpu / s.requests }
+  return { target, ...s, cpuUsPerRequest: cpu / s.requests, ...(reloads === undefined ? {} : { reloads }) }
 }
 
 /**
- * The measured sequence: http-proxy and portcullis strictly alternate (b c b c ... b) so that every
- * portcullis slice has an http-proxy slice on each side; a bare-upstream slice goes in every few pairs.
+ * The measured sequence, in rounds of b c d c e, ending c b: every http-proxy slice and every (d)
+ * and (e) slice has a plain-portcullis slice on each side; a bare-upstream slice goes in every
+ * few rounds.
  */
 function schedule (o: BenchOptions): TargetName[] {
   const order: TargetName[] = []
   for (let i = 0; i < o.pairs; i++) {
-    order.push('http-proxy', 'portcullis')
+    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading')
     if (i < o.pairs - 1 && (i + 1) % o.directEvery === 0) order.push('direct')
   }
-  order.push('http-proxy')
+  order.push('portcullis', 'http-proxy')
   return order
 }
 
 async function bench (o: BenchOptions): Promise<void> {
   const loadBefore = loadavg()[0] ?? NaN
   const targets = await startTargets(o)
-  for (const [name, child] of Object.entries(targets)) await checkTarget(name, child.url + PATH, o.size)
-  for (const [name, child] of Object.entries(targets) as Array<[TargetName, Child]>) {
+  const cases = Object.keys(TARGETS) as TargetName[]
+  for (const name of cases) await checkTarget(name, targets.url[name], o.size)
+  // (e) runs in the process (d) warms up.
+  for (const name of cases.filter(c => c !== 'reloading')) {
     console.log(`warming up ${TARGETS[name]} for ${o.warmup} s`)
-    if (o.warmup > 0) console.log(`  ${describe(await measure(name, child, o, o.warmup))}`)
+    if (o.warmup > 0) console.log(`  ${describe(await measure(name, targets, o, o.warmup))}`)
   }
-  if (o.profile !== undefined) for (const child of [targets['http-proxy'], targets.portcullis]) child.process.send('profile')
+  if (o.profile !== undefined) for (const child of [targets.child['http-proxy'], targets.child.portcullis]) child.process.send('profile')
   const order = schedule(o)
   const slices: Slice[] = []
   for (const [i, target] of order.entries()) {
-    const s = await measure(target, targets[target], o, o.slice)
+    const s = await measure(target, targets, o, o.slice)
     slices.push(s)
     console.log(`slice ${i + 1}/${order.length}: ${describe(s)}`)
   }

@@ -3,11 +3,11 @@ import { basename } from 'node:path'
 import { Profiler } from './profiler.ts'
 
 /**
- * Tells the bench (over IPC) which port this target listens on, then obeys it: 'cpu' asks for
+ * Tells the bench (over IPC) which port this target listens on (and `extra` facts), then obeys it: 'cpu' asks for
  * the CPU time used so far; 'profile' starts CPU profiling (when BENCH_PROFILE names a folder);
  * a signal, or the bench going away, stops the target after writing the profile.
  */
-export function announce (address: AddressInfo | string | null): void {
+export function announce (address: AddressInfo | string | null, extra: Record<string, unknown> = {}): void {
   if (address === null || typeof address === 'string') throw new Error(`expected a TCP address, got ${String(address)}`)
   const dir = process.env.BENCH_PROFILE
   const profiler = new Profiler()
@@ -23,5 +23,5 @@ export function announce (address: AddressInfo | string | null): void {
     if (msg === 'cpu') process.send?.({ cpu: process.cpuUsage() })
     else if (msg === 'profile' && dir !== undefined) void profiler.start()
   })
-  process.send?.({ port: address.port })
+  process.send?.({ ...extra, port: address.port })
 }
