@@ -11,7 +11,7 @@ export type BuildOptions = NonNullable<Parameters<typeof Runtime.build>[2]>
  * fails. The old runtime retires in the background once its in-flight requests are done.
  */
 export async function buildAndSwap (gateway: GatewayServer, next: LoadedConfig, log: Logger, options: BuildOptions): Promise<void> {
-  const runtime = await Runtime.build(next, log, options)
+  const runtime = await Runtime.build(next, log, { ...options, previous: gateway.runtime })
   log.level = next.config.logging?.level ?? 'info'
   void gateway.swap(runtime)
 }

@@ -54,10 +54,17 @@ export class Runtime implements ExchangeOwner {
   /**
    * `dryRun` skips plugin setup, health checks and DNS (for `routes` and `explain`, which must not open
    * connections). `healthChecks: false` when another process runs them and calls Upstream.setTargetHealth.
+   * `previous`: the runtime a reload replaces, whose targets pass on their health.
    */
-  static async build (loaded: LoadedConfig, log: Logger, options: { dryRun?: boolean, metrics?: Metrics, healthChecks?: boolean } = {}): Promise<Runtime> {
+  static async build (loaded: LoadedConfig, log: Logger,
+    options: { dryRun?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime } = {}): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events)]))
+    // On reload, targets keep their health: see Upstream.inheritState.
+    for (const [name, u] of upstreams) {
+      const before = options.previous?.upstreams.get(name)
+      if (before !== undefined) u.inheritState(before)
+    }
     const pipelines: Pipeline[] = []
     try {
       const routes: CompiledRoute[] = []

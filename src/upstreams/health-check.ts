@@ -11,7 +11,7 @@ interface TargetCheck { passes: number, fails: number, healthy: boolean, running
  * Runs the active health checks of every upstream that has `healthCheck`: each target is asked
  * GET <path> every interval on a connection of its own (not the traffic pool, so a busy pool does
  * not fail checks). Thresholds are counted here; `onChange` is called only on a transition, so the
- * caller decides where the state goes (this process's upstreams, or workers). Targets start healthy;
+ * caller decides where the state goes (this process's upstreams, or workers). Targets start as they are;
  * targets that appear later (DNS) are picked up at the next interval. Returns a stop function.
  */
 export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: HealthListener): () => Promise<void> {
@@ -28,7 +28,8 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
       }
       for (const t of upstream.targets) {
         let state = states.get(t.url)
-        if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: true, running: false })
+        // A target starts as it is: healthy, or unhealthy as a reload inherited it.
+        if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
         if (state.running) continue
         state.running = true
         void probe(agent, t.url, t.host, settings).then(ok => {

@@ -24,6 +24,14 @@ export class OutlierState {
     this.#settings = settings
   }
 
+  /** Takes over the state of the same target in the previous runtime (with passive checks on here). */
+  inherit (previous: OutlierState): void {
+    if (this.#settings === undefined) return
+    this.#failures = previous.#failures
+    this.#streak = previous.#streak
+    this.ejectedUntil = previous.ejectedUntil
+  }
+
   ejected (now: number): boolean {
     return this.ejectedUntil > now
   }

@@ -154,6 +154,20 @@ export class Upstream {
   }
 
   /** Lets in-flight requests finish, then closes every connection. */
+  /**
+   * On reload: each target that was already in `previous` (same URL) keeps what the health checks
+   * and outlier detection had learned, so that a reload never sends traffic back to a dead target.
+   * Active health carries over only while this upstream still has health checks to restore it.
+   */
+  inheritState (previous: Upstream): void {
+    for (const t of this.#targets) {
+      const p = previous.targets.find(x => x.url === t.url)
+      if (p === undefined) continue
+      if (this.healthCheck !== undefined && previous.healthCheck !== undefined) t.healthy = p.healthy
+      t.outlier.inherit(p.outlier)
+    }
+  }
+
   async close (): Promise<void> {
     await Promise.all(this.#targets.map(t => t.pool.close()))
   }

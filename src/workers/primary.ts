@@ -57,7 +57,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     metrics,
     active: () => view.loaded,
     apply: async (next, nextText) => {
-      const nextView = await Runtime.build(next, log, { dryRun: true })
+      const nextView = await Runtime.build(next, log, { dryRun: true, previous: view })
       const previous = pool.config
       try {
         await pool.apply(payload(next, nextText))

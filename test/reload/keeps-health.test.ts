@@ -1,0 +1,75 @@
+import t from 'tap'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { request } from 'undici'
+import { startUpstream } from '../helpers/upstream.ts'
+import { configFile, namedUpstream, startFromFile, waitFor } from './helpers.ts'
+
+/** An upstream that serves traffic (`status`, its name as body) and answers its health check with `health`. */
+const upstream = (name: string, status: number, health: number) => startUpstream((req: IncomingMessage, res: ServerResponse) => {
+  req.resume()
+  if (req.url === '/health') res.writeHead(health).end()
+  else res.writeHead(status, { 'content-type': 'text/plain' }).end(name)
+})
+
+async function bodies (url: string, n: number): Promise<string[]> {
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    const res = await request(url)
+    out.push(`${res.statusCode} ${await res.body.text()}`)
+  }
+  return out
+}
+
+const yaml = (pool: string, extraRoute: string) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  pool:
+${pool}
+routes:
+  - { name: api, match: { path: /api }, upstream: pool }
+${extraRoute}
+`
+
+async function reload (adminUrl: string): Promise<string> {
+  const res = await request(`${adminUrl}/config/reload`, { method: 'POST' })
+  return ((await res.body.json()) as { result: string }).result
+}
+
+t.test('a target found unhealthy by active checks stays out after a reload', async t => {
+  const [good, sick] = await Promise.all([namedUpstream('good'), upstream('sick', 200, 503)])
+  const pool = (interval: string, unhealthyAfter: number) => `    targets: [ { url: "${good.url}" }, { url: "${sick.url}" } ]
+    healthCheck: { path: /health, interval: ${interval}, unhealthyAfter: ${unhealthyAfter}, healthyAfter: 2 }`
+  const cf = await configFile(yaml(pool('100ms', 1), ''))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([good.close(), sick.close(), cf.remove()]) })
+  const sickHealth = async () => {
+    const body = await (await request(`${gw.adminUrl}/upstreams`)).body.json() as { upstreams: Array<{ targets: Array<{ url: string, healthy: boolean }> }> }
+    return body.upstreams[0]?.targets.find(x => x.url === sick.url)?.healthy
+  }
+  t.equal(await waitFor(async () => await sickHealth() === false ? false : undefined), false, 'found unhealthy')
+
+  // After the reload the checks are slow and need 3 failures: re-learning would take hours.
+  await cf.write(yaml(pool('1h', 3), '  - { name: more, match: { path: /more }, upstream: pool }'))
+  t.equal(await reload(String(gw.adminUrl)), 'success')
+  t.equal(await sickHealth(), false, 'still unhealthy in the new runtime')
+  t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'no request reaches it')
+})
+
+t.test('a target ejected by outlier detection stays ejected after a reload', async t => {
+  const [good, failing] = await Promise.all([namedUpstream('good'), upstream('failing', 502, 200)])
+  const pool = `    targets: [ { url: "${good.url}" }, { url: "${failing.url}" } ]
+    passive: { consecutiveFailures: 2, baseEjection: 1h }
+    retries: false`
+  const cf = await configFile(yaml(pool, ''))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([good.close(), failing.close(), cf.remove()]) })
+  const before = await bodies(`${gw.url}/api`, 8)
+  t.equal(before.filter(b => b === '502 failing').length, 2, 'two failures eject it')
+  t.same(new Set(before.slice(-4)), new Set(['200 good']), 'then it gets nothing')
+
+  await cf.write(yaml(pool, '  - { name: more, match: { path: /more }, upstream: pool }'))
+  t.equal(await reload(String(gw.adminUrl)), 'success')
+  t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'still ejected in the new runtime')
+})
