@@ -93,7 +93,7 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
     },
     options,
     loadGenerator: LOAD_GENERATOR,
-    method: 'Each target in its own process ((d) and (e) share a second Portcullis), the load generator ' +
+    method: 'Each target in its own process (three Portcullis processes for (c), (d) and (e)), the load generator ' +
       '(wrk, else autocannon) driven by the bench process. After a warm-up of each target, slices run in rounds of ' +
       'b c d c e (a bare-upstream slice every few rounds); during (e) the bench rewrites the config file (a new route and ' +
       'upstream each time) and POSTs /config/reload every 100 ms. Each ratio compares one slice with the mean of the ' +

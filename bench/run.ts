@@ -9,13 +9,13 @@ import { checkTarget } from './check.ts'
 import { LOAD_GENERATOR, slice } from './load.ts'
 import { parseOptions, USAGE, type BenchOptions } from './options.ts'
 import { formatReport, summarize, TARGETS, type Slice, type TargetName } from './report.ts'
-import { opsConfig } from './targets/portcullis-config.ts'
+import { reloadingConfig } from './targets/portcullis-config.ts'
 
 const PATH = '/items/42'
 const RELOAD_EVERY_MS = 100
 
 /** Which process serves each case, and on which path. */
-interface Targets { child: Record<TargetName, Child>, url: Record<TargetName, string>, ops: Child, upstreamPorts: number[] }
+interface Targets { child: Record<TargetName, Child>, upstreamPorts: number[] }
 
 /** Starts the upstream, then the proxies in front of it. */
 async function startTargets (o: BenchOptions): Promise<Targets> {
@@ -29,20 +29,11 @@ async function startTargets (o: BenchOptions): Promise<Targets> {
       BENCH_UPSTREAM_PORTS: JSON.stringify(upstreamPorts),
       ...(o.profile === undefined ? {} : { BENCH_PROFILE: resolve(o.profile) })
     }
-    const [proxy, portcullis, ops] = await Promise.all([
-      startChild('http-proxy', { env: proxyEnv }),
-      startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'plain' }, stdout: logFd }),
-      startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'ops' }, stdout: logFd })
+    const portcullis = (config: string) => startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: config }, stdout: logFd })
+    const [proxy, one, three, reloading] = await Promise.all([
+      startChild('http-proxy', { env: proxyEnv }), portcullis('one-target'), portcullis('three-targets'), portcullis('reloading')
     ])
-    const url = {
-      direct: upstream.url + PATH,
-      'http-proxy': proxy.url + PATH,
-      portcullis: portcullis.url + PATH,
-      'three-targets': ops.url + '/rr' + PATH,
-      reloading: ops.url + PATH
-    }
-    const child = { direct: upstream, 'http-proxy': proxy, portcullis, 'three-targets': ops, reloading: ops }
-    return { child, url, ops, upstreamPorts }
+    return { child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading }, upstreamPorts }
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
@@ -54,9 +45,9 @@ async function startTargets (o: BenchOptions): Promise<Targets> {
  */
 async function reloadLoop (t: Targets, stop: AbortSignal, generation: { n: number }): Promise<{ applied: number, failed: number }> {
   const counts = { applied: 0, failed: 0 }
-  const { admin, configFile } = t.ops.info as { admin: string, configFile: string }
+  const { admin, configFile } = t.child.reloading.info as { admin: string, configFile: string }
   while (!stop.aborted) {
-    await writeFile(configFile, opsConfig(t.upstreamPorts, ++generation.n))
+    await writeFile(configFile, reloadingConfig(t.upstreamPorts, ++generation.n))
     const res = await request(`${admin}/config/reload`, { method: 'POST' })
     const body = await res.body.json() as { result?: string }
     if (res.statusCode === 200 && body.result === 'success') counts.applied++
@@ -79,7 +70,7 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
   const cpuBefore = await cpuTime(child)
   const stop = new AbortController()
   const reloading = target === 'reloading' ? reloadLoop(t, stop.signal, generation) : undefined
-  const s = await slice(t.url[target], seconds, o.connections)
+  const s = await slice(child.url + PATH, seconds, o.connections)
   stop.abort()
   const reloads = await reloading
   const cpu = await cpuTime(child) - cpuBefore
@@ -106,9 +97,8 @@ async function bench (o: BenchOptions): Promise<void> {
   const loadBefore = loadavg()[0] ?? NaN
   const targets = await startTargets(o)
   const cases = Object.keys(TARGETS) as TargetName[]
-  for (const name of cases) await checkTarget(name, targets.url[name], o.size)
-  // (e) runs in the process (d) warms up.
-  for (const name of cases.filter(c => c !== 'reloading')) {
+  for (const name of cases) await checkTarget(name, targets.child[name].url + PATH, o.size)
+  for (const name of cases) {
     console.log(`warming up ${TARGETS[name]} for ${o.warmup} s`)
     if (o.warmup > 0) console.log(`  ${describe(await measure(name, targets, o, o.warmup))}`)
   }

@@ -1,16 +1,22 @@
-const url = (port: number | undefined) => `"http://127.0.0.1:${port as number}"`
+const url = (port: number | undefined) => `{ url: "http://127.0.0.1:${port as number}" }`
 
-/** Case (c): one plain route to one target, nothing else. */
-export function plainConfig (ports: readonly number[]): string {
-  return `
+const common = `
 server:
   listen: { host: 127.0.0.1, port: 0 }
 logging:
   level: info
-  accessLog: true
+  accessLog: true`
+
+/**
+ * Cases (c) and (d): one plain route to an upstream of one target, or of three (round-robin over
+ * three ports of the same origin process). Nothing else: the two differ only in balancing.
+ */
+export function plainConfig (ports: readonly number[], targets: 1 | 3): string {
+  return `${common}
 upstreams:
   origin:
-    targets: [ { url: ${url(ports[0])} } ]
+    balance: round-robin
+    targets: [ ${ports.slice(0, targets).map(url).join(', ')} ]
 routes:
   - name: all
     match: { path: /* }
@@ -19,36 +25,23 @@ routes:
 }
 
 /**
- * Cases (d) and (e), in a second Portcullis process so that reloads never touch (c): the route
- * `three-targets` balances round-robin over three ports of the same origin; `all` is (c)'s route,
- * loaded while reloading. `generation` names one route and one upstream, so that each reload
+ * Case (e), in a Portcullis of its own so that reloads never touch the others: (c)'s route, plus
+ * an admin listener and, named by `generation`, one more route and upstream, so that each reload
  * changes routes and upstreams.
  */
-export function opsConfig (ports: readonly number[], generation: number): string {
-  return `
-server:
-  listen: { host: 127.0.0.1, port: 0 }
+export function reloadingConfig (ports: readonly number[], generation: number): string {
+  return `${common}
 admin:
   listen: { host: 127.0.0.1, port: 0 }
-logging:
-  level: info
-  accessLog: true
 upstreams:
   origin:
-    targets: [ { url: ${url(ports[0])} } ]
-  trio:
-    balance: round-robin
-    targets: [ { url: ${url(ports[0])} }, { url: ${url(ports[1])} }, { url: ${url(ports[2])} } ]
+    targets: [ ${url(ports[0])} ]
   spare-${generation}:
-    targets: [ { url: ${url(ports[1])} } ]
+    targets: [ ${url(ports[1])} ]
 routes:
   - name: all
     match: { path: /* }
     upstream: origin
-  - name: three-targets
-    match: { path: /rr/* }
-    upstream: trio
-    stripPrefix: /rr
   - name: generation-${generation}
     match: { path: /generation-${generation} }
     upstream: spare-${generation}
