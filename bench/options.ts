@@ -6,9 +6,9 @@ export interface BenchOptions {
   warmup: number
   /** Seconds per measured slice. */
   slice: number
-  /** Measured (http-proxy, portcullis) pairs. */
-  pairs: number
-  /** A slice of the bare upstream every N pairs. */
+  /** Measured rounds (b c d c e). */
+  rounds: number
+  /** A slice of the bare upstream every N rounds. */
   directEvery: number
   connections: number
   /** Response body bytes. */
@@ -25,17 +25,18 @@ export interface BenchOptions {
 const NUMBERS = {
   warmup: { env: 'BENCH_WARMUP', full: 8, quick: 3, min: 0, integer: false },
   slice: { env: 'BENCH_SLICE', full: 3, quick: 2, min: 0.5, integer: false },
-  pairs: { env: 'BENCH_PAIRS', full: 10, quick: 3, min: 1, integer: true },
+  rounds: { env: 'BENCH_ROUNDS', full: 10, quick: 3, min: 1, integer: true },
   'direct-every': { env: 'BENCH_DIRECT_EVERY', full: 2, quick: 1, min: 1, integer: true },
   connections: { env: 'BENCH_CONNECTIONS', full: 50, quick: 50, min: 1, integer: true },
   size: { env: 'BENCH_SIZE', full: 1024, quick: 1024, min: 0, integer: true }
 } as const
 
-export const USAGE = `Usage: npm run bench -- [--quick] [--warmup S] [--slice S] [--pairs N] [--direct-every N]
+export const USAGE = `Usage: npm run bench -- [--quick] [--warmup S] [--slice S] [--rounds N] [--direct-every N]
        [--connections N] [--size BYTES] [--log FILE] [--profile DIR] [--out FILE]
 
-Compares Portcullis with a bare @fastify/http-proxy and with the upstream itself, each in its own
-process, by alternating short autocannon slices. Every option can also be set in the environment:
+Compares Portcullis (one target, three targets, reloading every 100 ms) with a bare
+@fastify/http-proxy and with the upstream itself, each in its own process, by alternating short
+slices of load (wrk when installed, else autocannon). Every option can also be set in the environment:
 ${Object.entries(NUMBERS).map(([k, v]) => `  --${k.padEnd(13)} ${v.env.padEnd(19)} default ${v.full} (quick ${v.quick})`).join('\n')}
   --log           BENCH_LOG           default /dev/null (Portcullis log lines, access log on)
   --profile       BENCH_PROFILE       CPU-profile both proxies (after warm-up) into DIR
@@ -70,7 +71,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): BenchOpti
     quick,
     warmup: num('warmup'),
     slice: num('slice'),
-    pairs: num('pairs'),
+    rounds: num('rounds'),
     directEvery: num('direct-every'),
     connections: num('connections'),
     size: num('size'),

@@ -85,9 +85,9 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
  */
 function schedule (o: BenchOptions): TargetName[] {
   const order: TargetName[] = []
-  for (let i = 0; i < o.pairs; i++) {
+  for (let i = 0; i < o.rounds; i++) {
     order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading')
-    if (i < o.pairs - 1 && (i + 1) % o.directEvery === 0) order.push('direct')
+    if (i < o.rounds - 1 && (i + 1) % o.directEvery === 0) order.push('direct')
   }
   order.push('portcullis', 'http-proxy')
   return order
