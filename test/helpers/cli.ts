@@ -21,7 +21,12 @@ export interface CliProcess {
  * lines because stdout is not a terminal. The caller must see it exit (see `stopCli`).
  */
 export function spawnCli (args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  return spawnNode(['--import', 'tsx', 'src/cli/main.ts', ...args], env)
+}
+
+/** Runs `node <nodeArgs>` from the repository root, reading its JSON log lines as spawnCli does. */
+export function spawnNode (nodeArgs: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, nodeArgs, {
     cwd: new URL('../..', import.meta.url),
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
