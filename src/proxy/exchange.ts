@@ -176,7 +176,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     this.#connected = true
     // Counted from here, as undici counts its own: the request is being written.
     const ms = this.compiled.preciseHeadersTimeout
-    if (ms > 0) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, ms, this)
+    if (ms > 0 && !this.#done) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, ms, this)
   }
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
