@@ -1,4 +1,5 @@
 import fastify, { type FastifyInstance } from 'fastify'
+import { METHODS } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Runtime } from '../runtime/runtime.ts'
@@ -34,13 +35,18 @@ export class GatewayServer {
         sendError(reply.raw, err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST, requestId(request.headers['x-request-id']))
       }
     })
-    // Bodies stream to the upstream untouched: no parsing, no buffering.
-    this.app.removeAllContentTypeParsers()
-    this.app.addContentTypeParser('*', (_req, _payload, done) => { done(null) })
-    this.app.all('*', (request, reply) => {
-      reply.hijack()
-      if (this.#closing) sendError(reply.raw, GatewayError.SHUTTING_DOWN, requestId(request.headers['x-request-id']))
-      else this.#runtime.handle(request.raw, reply.raw)
+    // Every method Node parses, not only Fastify's (PURGE, PROPFIND, LINK…): a route may name any.
+    // All declared bodyless to Fastify, so that it neither judges content types nor reads bodies:
+    // they stream to the upstream untouched. CONNECT asks for a tunnel, which a gateway does not open.
+    for (const method of METHODS) if (method !== 'CONNECT') this.app.addHttpMethod(method, { hasBody: false, overrideExisting: true })
+    this.app.route({
+      method: this.app.supportedMethods,
+      url: '*',
+      handler: (request, reply) => {
+        reply.hijack()
+        if (this.#closing) sendError(reply.raw, GatewayError.SHUTTING_DOWN, requestId(request.headers['x-request-id']))
+        else this.#runtime.handle(request.raw, reply.raw)
+      }
     })
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket)
