@@ -190,6 +190,18 @@ t.test('absolute-form request target: the URL authority is the host', async t =>
   t.same(await ask({ path: 'http://api.example.com?q=1' }), { status: 200, route: 'other', url: '/?q=1', error: undefined })
 })
 
+t.test('absolute-form: the upstream sees the host the route matched, not the Host header', async t => {
+  const { ask, seen } = await routedGateway(t, {
+    public: 'match: { host: public.example.com, path: /* }\npreserveHost: true',
+    admin: 'match: { host: admin.example.com, path: /* }\nplugins: { request-headers: { set: { x-guard: "on" } } }'
+  })
+  const got = await ask({ path: 'http://public.example.com/secret', headers: { host: 'admin.example.com' } })
+  t.equal(got.route, 'public')
+  const headers = seen.get('public')?.[0]?.headers
+  t.equal(headers?.host, 'public.example.com', 'Host sent upstream (preserveHost) is the matched host')
+  t.equal(headers?.['x-forwarded-host'], 'public.example.com', 'so is X-Forwarded-Host')
+})
+
 t.test('path tricks cannot reach /admin without its plugin', async t => {
   const { ask, seen } = await routedGateway(t, {
     admin: 'match: { path: /admin/* }\nplugins: { request-headers: { set: { x-guard: "on" } } }',

@@ -119,6 +119,9 @@ export class Runtime implements ExchangeOwner {
       if (abs === null) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
       host = abs[1]
       url = abs[2] === '/' ? url.slice(abs[0].length - 1) : '/' + url.slice(abs[0].length)
+      // The Host header is ignored (RFC 9112 3.2.2): the upstream and X-Forwarded-Host must see
+      // the host the route was matched on, not another one the backend could route by.
+      req.headers.host = host
     }
     const q = url.indexOf('?')
     const rawPath = q === -1 ? url : url.slice(0, q)
