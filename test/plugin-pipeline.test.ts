@@ -1,4 +1,5 @@
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { startUpstream } from './helpers/upstream.ts'
@@ -105,4 +106,34 @@ t.test('setup runs once per route at load, dispose once at close', async t => {
   await Promise.all([gw.close(), gw.close()]) // as SIGTERM then SIGINT would
   const disposed = pluginEvents().filter(e => e.startsWith('dispose ')).map(e => e.replace('dispose', 'setup')).sort()
   t.same(disposed, expected, 'every set-up plugin disposed once when the gateway closed, even if closed twice')
+})
+
+t.test('handlers may be class instances: hooks run with `this` bound to them', async t => {
+  const index = new URL('../src/index.ts', import.meta.url).href
+  writeFileSync(join(dir, 'stamp.ts'), `
+import { definePlugin, Type } from ${JSON.stringify(index)}
+class Stamp {
+  readonly value: string
+  constructor (value: string) { this.value = value }
+  onRequest (req: { headers: Record<string, unknown> }) { req.headers['x-stamp'] = this.value }
+  onResponse (res: { headers: Record<string, unknown> }) { res.headers['x-stamp'] = this.value }
+}
+export default definePlugin({
+  name: 'stamp', priority: 10, schema: Type.Object({ value: Type.String() }),
+  setup: config => new Stamp(config.value)
+})
+`)
+  const own = await startGateway(`
+loadPlugins: [ ./stamp.ts ]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: stamped, match: { path: /stamped }, upstream: up, plugins: { stamp: { value: acme } } }
+`, { file: join(dir, 'stamp.yaml') })
+  t.teardown(() => own.close())
+  const res = await request(`${own.url}/stamped`)
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['x-stamp'], 'acme', 'the response hook saw its instance')
+  await res.body.dump()
+  t.equal(hits.at(-1), '/stamped')
 })

@@ -34,9 +34,10 @@ export async function buildPipeline (
   }
   const requestHooks: RequestHook[] = []
   const responseHooks: ResponseHook[] = []
+  // Bound once here, so that handlers may be class instances whose hooks use `this`.
   handlers.forEach((h, position) => {
-    if (h.onRequest !== undefined) requestHooks.push({ position, run: h.onRequest })
-    if (h.onResponse !== undefined) responseHooks.unshift({ position, run: h.onResponse })
+    if (h.onRequest !== undefined) requestHooks.push({ position, run: h.onRequest.bind(h) })
+    if (h.onResponse !== undefined) responseHooks.unshift({ position, run: h.onResponse.bind(h) })
   })
   return {
     steps: defs.map(d => ({ name: d.name, priority: d.priority })),
