@@ -213,7 +213,7 @@ t.test('path tricks cannot reach /admin without its plugin', async t => {
   ]
   const rejected = [
     '/public/..%2fadmin/x', '/public/..%2Fadmin/x', '/public/..;/admin/x', '/public/..%3B/admin/x', '/public/.;/../admin/x', '/admin%2fx',
-    '/public\\..\\admin/x', '/admin\\x', '/public/..%5cadmin/x', '/public/%2e%2e%00/admin/x'
+    '/public\\..\\admin/x', '/admin\\x', '/public/..%5cadmin/x', '/public/%2e%2e%00/admin/x', '/admin;x/x', '/admin%3Bx/x', '/admin;/x'
   ]
   for (const path of reachAdmin) {
     const got = await ask({ path, headers: { 'x-guard': 'off' } })
