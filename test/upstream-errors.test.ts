@@ -28,6 +28,23 @@ t.test('connection refused: 502 JSON and a log line', async t => {
   t.match(await waitForLog(gw.logs, { msg: 'request' }), { status: 502, requestId: id })
 })
 
+t.test('upstream failures go through the response phase: plugin headers reach the client with the 502/504', async t => {
+  const plugins = '    plugins: { response-headers: { set: { access-control-allow-origin: "*" } } }'
+  const refused = await catchAllGateway(t, `http://127.0.0.1:${await deadPort()}`, { route: plugins })
+  const res = await request(`${refused.url}/x`)
+  t.equal(res.statusCode, 502)
+  t.equal(res.headers['access-control-allow-origin'], '*', 'the response plugin ran')
+  t.match(res.headers['content-type'], /^application\/json/)
+  t.match(await res.body.json(), { error: 'bad_gateway', requestId: res.headers['x-request-id'] })
+  t.match(await waitForLog(refused.logs, { msg: 'request' }), { status: 502 })
+
+  const silent = await catchAllGateway(t, () => {}, { route: `${plugins}\n    timeouts: { response: 200ms }` })
+  const late = await request(`${silent.url}/x`)
+  t.equal(late.statusCode, 504)
+  t.equal(late.headers['access-control-allow-origin'], '*')
+  t.match(await late.body.json(), { error: 'gateway_timeout' })
+})
+
 t.test('an upstream that never answers: 504 JSON after timeouts.response', async t => {
   const gw = await catchAllGateway(t, () => {}, { route: '    timeouts: { response: 300ms }' })
   const started = performance.now()

@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici'
 import type { GatewayRequest, HeaderMap, PluginReply } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
-import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
+import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
 import { readBody } from './read-body.ts'
@@ -142,7 +142,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
       return
     }
     const target = upstream.pick(this)
-    if (target === undefined) { this.fail(GatewayError.NO_HEALTHY_TARGET); return }
+    if (target === undefined) { this.#failUpstream(GatewayError.NO_HEALTHY_TARGET); return }
     this.#send(target)
   }
 
@@ -257,7 +257,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; this.#send(next); return }
     this.#owner.upstreamFailed(this, err)
-    if (!this.res.headersSent) this.fail(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE)
+    if (!this.res.headersSent) this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE)
     else this.res.destroy(err)
   }
 
@@ -277,10 +277,20 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     this.#abort?.(reason)
   }
 
-  /** Answers with a gateway error (no plugins run: the error is the gateway's own). */
+  /** Answers with a gateway error, no plugins run: for a plugin that failed, or a request out of time. */
   fail (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.res.destroy(); return }
     sendError(this.res, error, this.id)
+  }
+
+  /**
+   * Answers an upstream failure (502, 503, 504) through the response phase, like any answer, so
+   * that what response plugins add (CORS headers, say) reaches the client with the error too.
+   */
+  #failUpstream (error: GatewayErrorKind): void {
+    if (this.res.headersSent) { this.res.destroy(); return }
+    if (this.compiled.pipeline.responseHooks.length === 0) { sendError(this.res, error, this.id); return }
+    this.#reply({ status: error.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(error, this.id) }, NO_HOOK)
   }
 
   /** Runs response hooks of plugins before `position` (all of them for upstream responses). */
