@@ -277,6 +277,25 @@ routes:
     'gw.yaml:4:21 upstreams.users.targets: must NOT have fewer than 1 items',
     'gw.yaml:9:27 routes[0].timeouts.response: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m'
   ])
+  // Schema problems outside the routes (a port, an upstream) do not hide the semantic checks.
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: notaport }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ], connections: many }
+  orders: { targets: [ { url: "http://127.0.0.1:3002" } ], hashOn: { path: true } }
+routes:
+  - name: a
+    match: { path: /a, methods: [PSOT] }
+    upstream: user
+    plugins: { nope: {} }
+`), [
+    'gw.yaml:2:36 server.listen.port: must be an integer',
+    'gw.yaml:4:72 upstreams.users.connections: must be an integer',
+    'gw.yaml:5:68 upstreams.orders.hashOn: hashOn is only used with balance: consistent-hash',
+    'gw.yaml:8:34 routes[0].match.methods[0]: unknown HTTP method "PSOT" (did you mean "POST"?)',
+    'gw.yaml:9:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)',
+    'gw.yaml:10:16 routes[0].plugins.nope: unknown plugin "nope"'
+  ])
 })
 
 t.test('loadPlugins: user plugins load relative to the config file and validate their own config', async t => {

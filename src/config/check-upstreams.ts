@@ -8,8 +8,9 @@ import { statusRange } from '../upstreams/settings.ts'
 type Add = (path: Array<string | number>, message: string) => void
 
 /** Upstream checks the schema cannot express: key combinations, ranges, duplicate targets. */
-export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add): void {
+export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add, skip: ReadonlySet<string>): void {
   for (const [name, u] of Object.entries(upstreams)) {
+    if (skip.has(name)) continue
     const here = (...rest: Array<string | number>) => ['upstreams', name, ...rest]
     if (u.balance === 'consistent-hash' && u.hashOn === undefined) add(here('balance'), 'consistent-hash needs hashOn: { header: NAME }, { cookie: NAME }, { clientIp: true } or { path: true }')
     if (u.hashOn !== undefined && u.balance !== 'consistent-hash') add(here('hashOn'), 'hashOn is only used with balance: consistent-hash')

@@ -13,9 +13,13 @@ const KNOWN_METHODS = new Set(METHODS)
 
 /**
  * Checks the schema cannot express: references, patterns, conflicts, and each plugin's own config.
- * `skipRoutes`: indexes of routes the schema rejected, whose shape cannot be relied on.
+ * `skip`: the parts the schema rejected, whose shape cannot be relied on: routes (by index),
+ * upstreams (by name, still valid as route references) and the admin section.
  */
-export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, skipRoutes: ReadonlySet<number> = new Set()): SchemaProblem[] {
+export interface Unsound { routes: Set<number>, upstreams: Set<string>, admin: boolean }
+
+export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>,
+  skip: Unsound = { routes: new Set(), upstreams: new Set(), admin: false }): SchemaProblem[] {
   const problems: SchemaProblem[] = []
   const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
   const upstreamNames = Object.keys(config.upstreams)
@@ -23,7 +27,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   const seenMatchers = new Map<string, number>()
 
   config.routes.forEach((route, i) => {
-    if (skipRoutes.has(i)) return
+    if (skip.routes.has(i)) return
     const here = (...rest: Array<string | number>) => ['routes', i, ...rest]
     const first = seenNames.get(route.name)
     if (first !== undefined) add(here('name'), `route name "${route.name}" is already used by routes[${first}]`)
@@ -70,9 +74,9 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
       for (const p of validateSchema(def.schema, pluginConfig ?? {})) problems.push({ ...p, path: [...here('plugins', name), ...p.path] })
     }
   })
-  checkUpstreams(config.upstreams, add)
+  checkUpstreams(config.upstreams, add, skip.upstreams)
   const admin = config.admin
-  if (admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
+  if (!skip.admin && admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
     add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}") or listen on 127.0.0.1`)
   }
   return problems

@@ -8,7 +8,7 @@ import { interpolate } from './interpolate.ts'
 import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
-import { checkConfig } from './check.ts'
+import { checkConfig, type Unsound } from './check.ts'
 import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 
@@ -67,13 +67,17 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   // A value left empty by a missing variable is already reported; its schema error would only repeat it.
   const unset = new Set(issues.map(i => i.path))
   issues.push(...problems.filter(p => !unset.has(formatPath(p.path))).map(p => at(p.path, p.message, p.at)))
-  // So that every problem is reported at once, the semantic checks still run when the schema only
-  // found unknown keys (the shape is sound) or rejected some routes (those are left out of them).
-  const brokenRoutes = new Set<number>()
+  // So that every problem is reported at once, the semantic checks still run where the schema
+  // found only unknown keys (the shape is sound) or problems inside one route, one upstream, or a
+  // section they do not read (those parts are left out of them); not when the whole is malformed.
+  const unsound: Unsound = { routes: new Set(), upstreams: new Set(), admin: false }
   for (const p of problems) {
     if (p.unknownKey === true) continue
-    if (p.path[0] !== 'routes' || typeof p.path[1] !== 'number') throw new ConfigError(issues)
-    brokenRoutes.add(p.path[1])
+    const [section, part] = p.path
+    if (section === 'routes' && typeof part === 'number') unsound.routes.add(part)
+    else if (section === 'upstreams' && typeof part === 'string') unsound.upstreams.add(part)
+    else if (section === 'admin') unsound.admin = true
+    else if (section !== 'server' && section !== 'logging') throw new ConfigError(issues)
   }
 
   const config = data as GatewayConfig
@@ -88,7 +92,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
       issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${(err as Error).message}`))
     }
   }
-  issues.push(...checkConfig(config, plugins, brokenRoutes).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  issues.push(...checkConfig(config, plugins, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
   if (issues.length > 0) throw new ConfigError(issues)
 
   return { file, config, plugins, hash: configHash(text), loadedAt: new Date() }
