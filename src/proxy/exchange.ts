@@ -71,6 +71,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #body: Buffer | undefined
   /** Set while a retryable error response is drained: the target the request is sent to next. */
   #retryTo: Target | undefined
+  /** The response head as written (writeHead with an object leaves res.getHeaders() empty). */
+  #written: Record<string, string | string[] | number | undefined> | undefined
   /** The route's whole-request timeout, when it has one. */
   #deadline: NodeJS.Timeout | undefined
   /** A short response timeout of the current try (CompiledRoute.preciseHeadersTimeout). */
@@ -100,6 +102,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   /** The status to log: 101 for an upgrade that went through. */
   get status (): number { return this.#upgraded ? 101 : this.res.statusCode }
   get locals (): Record<string, unknown> { return (this.#locals ??= {}) }
+  /** The response headers sent to the client (for logging.headers). */
+  get responseHeaders (): Readonly<Record<string, unknown>> { return this.#written ?? this.res.getHeaders() }
   /** Upstream attempts made (more than 1 when retried). */
   get tries (): number { return this.#tries }
 
@@ -212,6 +216,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     headers['x-request-id'] = this.id
     if (this.compiled.pipeline.responseHooks.length === 0) {
       this.res.writeHead(status, headers as Record<string, string | string[]>)
+      this.#written = headers
       return true
     }
     const state = new ResponseState(status, headers, true)
@@ -307,7 +312,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
 
   #startBody (state: ResponseState): void {
     if (this.#done) return
-    this.res.writeHead(state.status, state.definedHeaders())
+    this.res.writeHead(state.status, this.#written = state.definedHeaders())
     this.#sink = state.sink(this.res, err => this.res.destroy(err))
   }
 

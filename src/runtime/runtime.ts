@@ -159,7 +159,7 @@ export class Runtime implements ExchangeOwner {
         requestId: ex.id,
         clientIp: ex.clientIp,
         reqHeaders: this.#logHeaders ? ex.clientHeaders : undefined,
-        resHeaders: this.#logHeaders ? ex.res.getHeaders() : undefined
+        resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
       })
     }
     if (--this.#inFlight === 0) this.#drained?.()

@@ -1,0 +1,36 @@
+import t from 'tap'
+import { request } from 'undici'
+import { spawnCli, stopCli } from './helpers/cli.ts'
+import { configFile } from './reload/helpers.ts'
+import { startUpstream } from './helpers/upstream.ts'
+
+// The real process logger (createLogger, as `portcullis start` makes it), not a test logger:
+// its redaction list is what keeps credentials out of production logs.
+t.test('logging.headers: both directions logged, credentials redacted', async t => {
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'set-cookie': 'session=s3cret-cookie', 'x-upstream': 'yes', 'content-type': 'text/plain' }).end('ok')
+  })
+  const cf = await configFile(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+logging: { level: info, headers: true }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
+  t.teardown(async () => { await stopCli(cli); await Promise.all([up.close(), cf.remove()]) })
+  const ready = await cli.waitForLine(l => l.msg === 'gateway listening')
+  t.ok(ready, `started (stderr: ${cli.stderr()})`)
+  const secrets = { authorization: 'Bearer s3cret-token', cookie: 'sid=s3cret-sid', 'x-api-key': 's3cret-key', 'proxy-authorization': 'Basic s3cret' }
+  const res = await request(`${String(ready?.url)}/x`, { headers: { ...secrets, 'x-visible': 'fine' } })
+  t.equal(res.statusCode, 200)
+  await res.body.dump()
+  const line = await cli.waitForLine(l => l.msg === 'request')
+  t.match(line, {
+    reqHeaders: { 'x-visible': 'fine', authorization: '[redacted]', cookie: '[redacted]', 'x-api-key': '[redacted]', 'proxy-authorization': '[redacted]' },
+    resHeaders: { 'x-upstream': 'yes', 'set-cookie': '[redacted]', 'x-request-id': String }
+  })
+  t.notOk(JSON.stringify(cli.lines).includes('s3cret'), 'no secret anywhere in the log')
+})
