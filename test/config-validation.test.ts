@@ -349,3 +349,17 @@ routes:
   t.equal(bad[1], `${file}:3:50 loadPlugins[2]: cannot load plugin "../plugins/not-a-plugin.ts": its default export is not a definePlugin(...) result`)
   t.equal(bad[2], `${file}:3:78 loadPlugins[3]: plugin "request-headers" is already defined`)
 })
+
+t.test('listener hosts may be left out: the gateway binds 0.0.0.0, the admin API loopback', async t => {
+  const loaded = await parseConfig(`server:
+  listen: { port: 0 }
+admin:
+  listen: { port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users }
+`, 'gw.yaml', {})
+  t.equal(loaded.config.server.listen.host, '0.0.0.0')
+  t.equal(loaded.config.admin?.listen.host, '127.0.0.1', 'so no admin token is needed')
+})

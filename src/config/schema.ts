@@ -5,13 +5,14 @@ import { Balance, CircuitBreaker, HashOn, HealthCheck, Passive, Retries, TargetR
 // Every object is closed (additionalProperties: false) so a typo is an error, never silently ignored.
 const closed = { additionalProperties: false } as const
 
-const Listen = Type.Object({
-  host: Type.String({ minLength: 1, description: 'Interface to bind, e.g. 0.0.0.0 or 127.0.0.1.' }),
+// `host` may be left out: validation fills in the default (Ajv useDefaults), so code always has one.
+const listen = (defaultHost: string) => Type.Object({
+  host: Type.String({ minLength: 1, default: defaultHost, description: `Interface to bind, e.g. 0.0.0.0 or 127.0.0.1. Default ${defaultHost}.` }),
   port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' })
 }, closed)
 
 const Server = Type.Object({
-  listen: Listen,
+  listen: listen('0.0.0.0'),
   trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
     errorMessage: 'must be true, false, or a list of trusted proxy addresses/CIDRs',
     description: 'Whether to trust X-Forwarded-* from the client: false (default), true (any peer), or a list of addresses/CIDRs.'
@@ -25,7 +26,7 @@ const Server = Type.Object({
 }, closed)
 
 const Admin = Type.Object({
-  listen: Listen,
+  listen: listen('127.0.0.1'),
   token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token every admin endpoint but /healthz and /readyz requires, e.g. "${ADMIN_TOKEN}". Required when listen.host is not loopback.' }))
 }, closed)
 

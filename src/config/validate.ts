@@ -8,7 +8,7 @@ import type { KeyPath } from './positions.ts'
 export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string, unknownKey?: true }
 
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected).
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true })
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true })
 ajv.addVocabulary(['errorMessage'])
 
 const compiled = new WeakMap<TSchema, ValidateFunction>()

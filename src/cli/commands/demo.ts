@@ -17,7 +17,7 @@ Demo services are up. Once the gateway says it is listening, try:
   curl -i http://127.0.0.1:8080/users/7
   curl -i http://127.0.0.1:8080/orders -H 'content-type: application/json' -d '{"item":"book"}'
   curl -i http://127.0.0.1:8080/nothing-here            # 404 with a JSON body
-  curl -i http://127.0.0.1:8080/users/../orders         # normalized before matching
+  curl -i --path-as-is http://127.0.0.1:8080/users/../orders   # normalized before matching
   curl -s http://127.0.0.1:9901/readyz                  # admin listener
 
 Stop with Ctrl-C.
