@@ -168,6 +168,14 @@ t.test('conflicts: duplicate route names, identical matchers', async t => {
     'gw.yaml:9:11 routes[1].name: route name "a" is already used by routes[0]',
     'gw.yaml:13:12 routes[2].match: matches exactly the same requests as routes[0], so it could never be used'
   ])
+  t.same(await issues(t, HEAD + `  - { name: a, match: { path: "/users/:id" }, upstream: users }
+  - { name: b, match: { path: "/users/:uid" }, upstream: users }
+  - { name: c, match: { path: /x, methods: [GET, HEAD] }, upstream: users }
+  - { name: d, match: { path: /x, methods: [GET] }, upstream: users }
+`), [
+    'gw.yaml:7:23 routes[1].match: matches exactly the same requests as routes[0], so it could never be used',
+    'gw.yaml:9:23 routes[3].match: matches exactly the same requests as routes[2], so it could never be used'
+  ], 'param names and GET\'s implied HEAD make no difference')
 })
 
 t.test('environment: ${VAR} and ${VAR:-default} are substituted, numbers included', async t => {

@@ -59,8 +59,11 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (route.stripPrefix !== undefined && route.rewrite !== undefined) add(here('rewrite'), 'use either stripPrefix or rewrite, not both')
     if (route.preserveHost === true && route.hostHeader !== undefined) add(here('hostHeader'), 'use either preserveHost or hostHeader, not both')
 
-    const matcherKey = JSON.stringify([hosts.map(h => h.toLowerCase()).sort(), route.match.path,
-      route.match.methods?.map(m => m.toUpperCase()).sort(), Object.entries(route.match.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]).sort()])
+    // Equal up to param names (`:id` and `:uid` match alike) and GET's implied HEAD.
+    const methods = route.match.methods === undefined ? undefined : new Set(route.match.methods.map(m => m.toUpperCase()))
+    if (methods?.has('GET') === true) methods.add('HEAD')
+    const matcherKey = JSON.stringify([hosts.map(h => h.toLowerCase()).sort(), route.match.path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':'),
+      methods === undefined ? undefined : [...methods].sort(), Object.entries(route.match.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]).sort()])
     const same = seenMatchers.get(matcherKey)
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
     else seenMatchers.set(matcherKey, i)
