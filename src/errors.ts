@@ -1,8 +1,10 @@
-import type { ServerResponse } from 'node:http'
+import { STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 
 /** Responses the gateway itself produces, each with a stable code clients can rely on. */
 export const GatewayError = {
   BAD_REQUEST: { status: 400, code: 'bad_request', message: 'the request is malformed' },
+  HEADERS_TOO_LARGE: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
   BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, or a bad escape' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
@@ -18,6 +20,19 @@ export type GatewayErrorKind = typeof GatewayError[keyof typeof GatewayError]
 /** The JSON body every gateway error carries. */
 export function errorBody (error: GatewayErrorKind, requestId: string): string {
   return JSON.stringify({ error: error.code, message: error.message, requestId })
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (no request object exists): the raw response,
+ * then the connection is closed, as the parser cannot find where the next request would start.
+ */
+export function sendErrorToSocket (socket: Duplex, error: GatewayErrorKind, requestId: string): void {
+  const body = errorBody(error, requestId)
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 /** Writes a gateway error as the whole response. */

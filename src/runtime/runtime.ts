@@ -143,7 +143,12 @@ export class Runtime implements ExchangeOwner {
 
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string): void {
     sendError(res, error, id)
-    if (this.#accessLog) this.log.info({ method: req.method, path, status: error.status, error: error.code, requestId: id, clientIp: req.socket.remoteAddress }, 'request rejected')
+    this.logRejected(error, id, req.socket.remoteAddress, req.method, path)
+  }
+
+  /** The access-log line of a request answered with a gateway error before any route took it. */
+  logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string): void {
+    if (this.#accessLog) this.log.info({ method, path, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream'
 import type { Runtime } from '../runtime/runtime.ts'
 import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
-import { GatewayError, sendError } from '../errors.ts'
+import { GatewayError, sendError, sendErrorToSocket } from '../errors.ts'
 import { requestId } from '../proxy/request-id.ts'
 
 /**
@@ -32,7 +32,19 @@ export class GatewayServer {
       routerOptions: { maxParamLength: 65_535 },
       frameworkErrors: (err, request, reply) => {
         reply.hijack()
-        sendError(reply.raw, err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST, requestId(request.headers['x-request-id']))
+        const error = err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST
+        const id = requestId(request.headers['x-request-id'])
+        sendError(reply.raw, error, id)
+        this.#runtime.logRejected(error, id, request.raw.socket.remoteAddress, request.method, request.url)
+      },
+      // Requests Node's parser refuses (bad request line, bad header, both Content-Length and
+      // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
+      clientErrorHandler: (err, socket) => {
+        if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return
+        const error = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? GatewayError.HEADERS_TOO_LARGE : GatewayError.BAD_REQUEST
+        const id = requestId(undefined)
+        sendErrorToSocket(socket, error, id)
+        this.#runtime.logRejected(error, id, socket.remoteAddress)
       }
     })
     // Every method Node parses, not only Fastify's (PURGE, PROPFIND, LINK…): a route may name any.
