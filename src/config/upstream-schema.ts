@@ -60,7 +60,7 @@ export const Retries = Type.Union([
     }), {
       minItems: 1,
       description: 'When to retry: connect-error (the request never left the gateway), reset (the connection broke before the response), ' +
-        'timeout (no response headers in time), or a response status such as 502, 503, 504. Default [connect-error].'
+        'timeout (no response headers in time), or a response status such as 502, 503, 504. Default [connect-error, reset].'
     })),
     methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), {
       minItems: 1,
@@ -72,7 +72,7 @@ export const Retries = Type.Union([
   }, closed)
 ], {
   errorMessage: 'must be false or { attempts, on, methods, budget, maxBodyBytes }',
-  description: 'Retries to another target. Default: a request that cannot connect is retried once. false turns retries off.'
+  description: 'Retries to another target. Default: a request that cannot connect is retried once, and so is an idempotent one whose connection breaks before the response. false turns retries off.'
 })
 
 export const CircuitBreaker = Type.Object({

@@ -12,7 +12,7 @@ import { requestId } from '../proxy/request-id.ts'
 import { normalizeHost } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
 import { Router, type RouteMatch } from '../routing/router.ts'
-import { Upstream } from '../upstreams/upstream.ts'
+import { Upstream, type UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { startDnsDiscovery } from '../upstreams/dns-discovery.ts'
@@ -53,14 +53,16 @@ export class Runtime implements ExchangeOwner {
 
   /**
    * `dryRun` skips plugin setup, health checks and DNS (for `routes` and `explain`, which must not open
-   * connections). `healthChecks: false` when another process runs them and calls Upstream.setTargetHealth.
+   * connections); with `discovery` it still resolves DNS targets and keeps them current (the cluster
+   * primary's view: its health checks must probe the addresses the workers send to).
+   * `healthChecks: false` when another process runs them and calls Upstream.setTargetHealth.
    * `previous`: the runtime a reload replaces, whose targets pass on their health.
    */
   static async build (loaded: LoadedConfig, log: Logger,
-    options: { dryRun?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime } = {}): Promise<Runtime> {
+    options: { dryRun?: boolean, discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime } = {}): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events)]))
-    // On reload, targets keep their health: see Upstream.inheritState.
+    // On reload, targets keep their health, those DNS discovery is about to create too: see Upstream.inheritState.
     for (const [name, u] of upstreams) {
       const before = options.previous?.upstreams.get(name)
       if (before !== undefined) u.inheritState(before)
@@ -75,6 +77,9 @@ export class Runtime implements ExchangeOwner {
       }
       const runtime = new Runtime(loaded, routes, upstreams, log)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
+      else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
+      // Discovery's first targets have taken over what they could: hold nothing of `previous` longer.
+      for (const u of upstreams.values()) u.forgetPrevious()
       return runtime
     } catch (err) {
       await Promise.allSettled([...pipelines.map(p => p.dispose()), ...[...upstreams.values()].map(u => u.close())])
@@ -93,6 +98,11 @@ export class Runtime implements ExchangeOwner {
   }
 
   get inFlight (): number { return this.#inFlight }
+
+  /** What GET /upstreams shows of this runtime. */
+  upstreamSnapshots (): UpstreamSnapshot[] {
+    return [...this.upstreams.values()].map(u => u.snapshot())
+  }
 
   /** Entry point for every HTTP request. */
   handle (req: IncomingMessage, res: ServerResponse): void {

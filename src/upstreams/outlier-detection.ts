@@ -7,6 +7,13 @@ export interface PassiveSettings {
 
 export const DEFAULT_PASSIVE: PassiveSettings = { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 }
 
+/** What outlier detection has learned of a target, as plain values that can outlive it (reload). */
+export interface OutlierMemory {
+  readonly failures: number
+  readonly streak: number
+  readonly ejectedUntil: number
+}
+
 /**
  * Outlier detection for one target: after N consecutive failures of live requests it is ejected
  * for a while. The ejection doubles on each repeat and resets once the target has stayed in
@@ -24,11 +31,15 @@ export class OutlierState {
     this.#settings = settings
   }
 
-  /** Takes over the state of the same target in the previous runtime (with passive checks on here). */
-  inherit (previous: OutlierState): void {
+  memory (): OutlierMemory {
+    return { failures: this.#failures, streak: this.#streak, ejectedUntil: this.ejectedUntil }
+  }
+
+  /** Takes over what the same target learned in the previous runtime (with passive checks on here). */
+  inherit (previous: OutlierMemory): void {
     if (this.#settings === undefined) return
-    this.#failures = previous.#failures
-    this.#streak = previous.#streak
+    this.#failures = previous.failures
+    this.#streak = previous.streak
     this.ejectedUntil = previous.ejectedUntil
   }
 

@@ -5,6 +5,8 @@ import { RetryBudget } from './retry-budget.ts'
 export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
 const DEFAULT_BUDGET = 0.2
+/** As nginx's `proxy_next_upstream error`: a failed connection, or one that broke before the response headers. */
+const DEFAULT_ON: ReadonlyArray<typeof RETRY_CONDITIONS[number] | number> = ['connect-error', 'reset']
 
 /** Why an attempt failed, as far as retrying is concerned. */
 export const Failure = {
@@ -45,7 +47,7 @@ export class RetryPolicy {
     this.budget = new RetryBudget(c.budget ?? DEFAULT_BUDGET)
     this.maxBodyBytes = c.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
     this.#methods = new Set((c.methods ?? IDEMPOTENT_METHODS).map(m => m.toUpperCase()))
-    const on = c.on ?? ['connect-error']
+    const on = c.on ?? DEFAULT_ON
     this.#on = [on.includes('connect-error'), on.includes('reset'), on.includes('timeout')]
     this.#statuses = new Uint8Array(600)
     for (const s of on) if (typeof s === 'number') this.#statuses[s] = 1

@@ -3,7 +3,7 @@ import { toMs } from '../config/duration.ts'
 import { createBalancer, type Balancer, type BalancedRequest } from './balancers/index.ts'
 import { NO_EVENTS, type UpstreamEvents } from './events.ts'
 import type { BreakerSettings } from './circuit-breaker.ts'
-import type { PassiveSettings } from './outlier-detection.ts'
+import type { OutlierMemory, PassiveSettings } from './outlier-detection.ts'
 import { RetryPolicy } from './retry-policy.ts'
 import { breakerSettings, healthCheckSettings, passiveSettings, timeoutSettings, type HealthCheckSettings } from './settings.ts'
 import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
@@ -13,6 +13,9 @@ export { DEFAULT_TIMEOUTS } from './settings.ts'
 
 /** A target address as configured or discovered. */
 export interface TargetAddress { url: string, host: string, weight: number }
+
+/** What a target of the previous runtime had learned; `healthy` only when active health carries over. */
+interface Learned { healthy: boolean | undefined, outlier: OutlierMemory }
 
 export interface UpstreamSnapshot {
   name: string
@@ -40,6 +43,8 @@ export class Upstream {
   readonly #failWhenAllDown: boolean
   #targets: readonly Target[]
   #balancer: Balancer
+  /** By URL, for the targets DNS discovery has yet to create on reload (plain values: the old runtime can go). */
+  #learned: ReadonlyMap<string, Learned> | undefined
 
   constructor (name: string, config: UpstreamConfig, events: UpstreamEvents = NO_EVENTS) {
     this.name = name
@@ -153,26 +158,37 @@ export class Upstream {
     }
   }
 
-  /** Lets in-flight requests finish, then closes every connection. */
   /**
    * On reload: each target that was already in `previous` (same URL) keeps what the health checks
    * and outlier detection had learned, so that a reload never sends traffic back to a dead target.
    * Active health carries over only while this upstream still has health checks to restore it.
+   * Targets that DNS discovery creates later take theirs too, until forgetPrevious().
    */
   inheritState (previous: Upstream): void {
-    for (const t of this.#targets) {
-      const p = previous.targets.find(x => x.url === t.url)
-      if (p === undefined) continue
-      if (this.healthCheck !== undefined && previous.healthCheck !== undefined) t.healthy = p.healthy
-      t.outlier.inherit(p.outlier)
-    }
+    const keepHealth = this.healthCheck !== undefined && previous.healthCheck !== undefined
+    this.#learned = new Map(previous.targets.map(p => [p.url, { healthy: keepHealth ? p.healthy : undefined, outlier: p.outlier.memory() }]))
+    for (const t of this.#targets) this.#takeOver(t)
   }
 
+  /** Called once discovery has made its first targets: later ones are new, with nothing to inherit. */
+  forgetPrevious (): void {
+    this.#learned = undefined
+  }
+
+  /** Lets in-flight requests finish, then closes every connection. */
   async close (): Promise<void> {
     await Promise.all(this.#targets.map(t => t.pool.close()))
   }
 
   #newTarget (a: TargetAddress, source: number): Target {
-    return new Target(a.url, a.host, a.weight, source, this.#pool, this.#passive, this.#breaker)
+    return this.#takeOver(new Target(a.url, a.host, a.weight, source, this.#pool, this.#passive, this.#breaker))
+  }
+
+  #takeOver (t: Target): Target {
+    const learned = this.#learned?.get(t.url)
+    if (learned === undefined) return t
+    if (learned.healthy !== undefined) t.healthy = learned.healthy
+    t.outlier.inherit(learned.outlier)
+    return t
   }
 }

@@ -73,3 +73,22 @@ t.test('a target ejected by outlier detection stays ejected after a reload', asy
   t.equal(await reload(String(gw.adminUrl)), 'success')
   t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'still ejected in the new runtime')
 })
+
+t.test('a target found by DNS discovery and ejected stays ejected after a reload', async t => {
+  const [good, failing] = await Promise.all([namedUpstream('good'), upstream('failing', 502, 200)])
+  // The new runtime's discovery creates its targets after the build: they must still take over the old state.
+  const pool = `    targets: [ { url: "${good.url}" }, { url: "http://localhost:${failing.port}", resolve: dns } ]
+    passive: { consecutiveFailures: 2, baseEjection: 1h }
+    retries: false`
+  const cf = await configFile(yaml(pool, ''))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([good.close(), failing.close(), cf.remove()]) })
+  // localhost may also give ::1, a target of its own that is refused (502) and ejected the same way.
+  const before = await bodies(`${gw.url}/api`, 12)
+  t.equal(before.filter(b => b === '502 failing').length, 2, 'two failures eject it')
+  t.same(new Set(before.slice(-4)), new Set(['200 good']), 'then it gets nothing')
+
+  await cf.write(yaml(pool, '  - { name: more, match: { path: /more }, upstream: pool }'))
+  t.equal(await reload(String(gw.adminUrl)), 'success')
+  t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'still ejected in the new runtime')
+})

@@ -8,6 +8,8 @@ export interface Backend {
   readonly url: string
   /** Requests served (health checks not counted). */
   hits: number
+  /** Requests received and not answered yet (waiting out delayMs). */
+  inFlight: number
   /** Answer every request with this status (200 = normal). */
   status: number
   /** Delay before the response headers. */
@@ -31,6 +33,7 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
     name,
     url: '',
     hits: 0,
+    inFlight: 0,
     status: 200,
     delayMs: 0,
     healthy: true,
@@ -44,9 +47,10 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
     req.on('end', () => {
       if (req.url === '/health') { res.writeHead(b.healthy ? 200 : 503).end(); return }
       b.hits++
+      b.inFlight++
       b.bodies.push(Buffer.concat(chunks).toString())
       const body = JSON.stringify({ backend: name })
-      const answer = () => { if (!res.destroyed) res.writeHead(b.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body) }
+      const answer = () => { b.inFlight--; if (!res.destroyed) res.writeHead(b.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body) }
       if (b.delayMs > 0) setTimeout(answer, b.delayMs)
       else answer()
     })

@@ -32,27 +32,34 @@ t.test('defaults (no retry keys): a dead target costs no client errors for idemp
   t.ok(snap.targets.find(x => x.url === bs[1]!.url)?.ejectedUntil, 'the snapshot shows the ejection')
 })
 
-t.test('killing a target under steady load: zero client-visible errors; once back it gets traffic again', async t => {
+t.test('killing a target under steady load, default retries: zero client-visible errors; once back it gets traffic again', async t => {
   const bs = await startBackends(t, 3)
   for (const b of bs) b.delayMs = 3 // so requests are in flight when the kill comes
+  // No `retries`: the default (one retry on connect-error or reset) must cover the requests in flight.
   const gw = await startGateway(`upstreams:
   up:
 ${targets(bs)}
-    retries: { attempts: 2, on: [connect-error, reset] }
     healthCheck: { path: /health, interval: 200ms, timeout: 180ms, unhealthyAfter: 3, healthyAfter: 1 }
     passive: { consecutiveFailures: 3, baseEjection: 300ms, maxEjection: 1s }
 ${route}`)
   t.teardown(() => gw.close())
   const victim = bs[1]!
   let killedAt = -1
-  // Bound: 1200 requests, 12 in flight; the kill comes after 400 have completed.
+  // Bound: 1200 requests, 12 in flight; the kill comes after 400 have completed, as soon as the
+  // victim has requests in hand (all three answer in step: when one completes, it is often idle).
   const during = await load(`${gw.url}/x`, 1200, 12, {
-    after: async done => { if (done === 400) { killedAt = victim.hits; await victim.kill() } }
+    after: async done => {
+      if (done !== 400) return
+      while (victim.inFlight === 0) await new Promise(resolve => setImmediate(resolve))
+      killedAt = victim.hits
+      await victim.kill()
+    }
   })
   t.same(during.statuses, { 200: 1200 }, 'all 1200 requests answered 200 across the kill')
   t.ok(killedAt > 0 && victim.hits === killedAt, `the killed backend served ${killedAt} before, none after`)
   const retried = (await gw.metrics.upstreamRetries.get()).values.map(v => `${v.labels.reason}: ${v.value}`)
   t.ok(retried.length > 0, `requests that met the dead target were retried (${retried.join(', ')})`)
+  t.ok(retried.some(r => r.startsWith('reset')), 'among them requests in flight on it when it died')
 
   await victim.revive()
   const up = gw.gateway.runtime.upstreams.get('up')!
