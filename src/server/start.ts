@@ -67,6 +67,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     get runtime () { return gateway.runtime },
     reloader,
     metrics: { contentType: metrics.registry.contentType, text: () => metrics.registry.metrics() },
+    upstreams: async () => gateway.runtime.upstreamSnapshots(),
     log
   }
   let admin: Awaited<ReturnType<typeof listenAdmin>>

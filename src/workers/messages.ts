@@ -1,4 +1,5 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
+import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 
 /**
  * What the primary and its workers say over the cluster IPC channel. Every type is prefixed so
@@ -19,6 +20,7 @@ export type ToWorker =
   | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[] }
   | { type: 'portcullis:health', health: HealthPayload }
   | { type: 'portcullis:metrics', id: number }
+  | { type: 'portcullis:upstreams', id: number }
   | { type: 'portcullis:shutdown' }
 
 export type FromWorker =
@@ -26,6 +28,8 @@ export type FromWorker =
   | { type: 'portcullis:hello' }
   | { type: 'portcullis:applied', id: number, url?: string, error?: string }
   | { type: 'portcullis:metrics', id: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
+  /** The worker's upstreams, under config `hash` (none before its first config). */
+  | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }
 
 /** Replies the primary waits for, matched by id. */
 export type Reply = Extract<FromWorker, { id: number }>

@@ -9,6 +9,7 @@ import type { AdminState } from '../server/admin-server.ts'
 import { listenAdmin, shutdownMs } from '../server/start.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { clusterMetricsText } from './cluster-metrics.ts'
+import { clusterUpstreams } from './cluster-upstreams.ts'
 import type { ConfigPayload, HealthPayload } from './messages.ts'
 import { WorkerPool } from './worker-pool.ts'
 
@@ -24,13 +25,16 @@ export interface Primary {
 
 const payload = (loaded: LoadedConfig, text: string): ConfigPayload => ({ text, file: loaded.file, hash: loaded.hash })
 
+/** The primary's runtime serves no traffic, but resolves DNS targets as the workers do: health is told by address. */
+const VIEW = { dryRun: true, discovery: true } as const
+
 /**
  * The primary of a multi-process gateway. Serves no traffic: it runs the workers, the admin
  * listener and the active health checks, and owns reloads. A new config is validated here once,
  * and only a valid one is sent to the workers, each of which builds and swaps it in.
  *
- * It keeps a runtime of the active config built without connections (the "view"), for the admin
- * API's config, routes and upstreams, and as the upstreams its health checks run against; their
+ * It keeps a runtime of the active config built without traffic (the "view", DNS targets resolved), for
+ * the admin API's config, routes and upstreams, and as the upstreams its health checks run against; their
  * verdicts go to every worker at once, so all stop (and resume) sending to a target together.
  */
 export async function startPrimary (initial: LoadedConfig, log: Logger, options: { count: number, watch: boolean }): Promise<Primary> {
@@ -38,7 +42,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
   const text = await readConfigText(initial.file)
   const loaded = configHash(text) === initial.hash ? initial : await parseConfig(text, initial.file)
   const metrics = new Metrics()
-  let view = await Runtime.build(loaded, log, { dryRun: true })
+  let view = await Runtime.build(loaded, log, VIEW)
   let stopping = false
 
   const unhealthy = (hash: string): HealthPayload[] => hash !== view.loaded.hash
@@ -57,7 +61,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     metrics,
     active: () => view.loaded,
     apply: async (next, nextText) => {
-      const nextView = await Runtime.build(next, log, { dryRun: true, previous: view })
+      const nextView = await Runtime.build(next, log, { ...VIEW, previous: view })
       const previous = pool.config
       try {
         await pool.apply(payload(next, nextText))
@@ -79,6 +83,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     get runtime () { return view },
     reloader,
     metrics: { contentType: metrics.registry.contentType, text: () => clusterMetricsText(metrics, pool) },
+    upstreams: () => clusterUpstreams(view, pool),
     log
   }
 

@@ -24,7 +24,8 @@ export interface WorkerPoolOptions {
 
 /** Building a runtime may wait on plugin setup and DNS: generous. */
 const APPLY_TIMEOUT_MS = 120_000
-const METRICS_TIMEOUT_MS = 5_000
+/** For the admin API's questions: a stuck worker is left out of the answer rather than hang it. */
+const QUERY_TIMEOUT_MS = 5_000
 /** A worker up this long counts as stable: its next crash restarts it at once. */
 const STABLE_AFTER_MS = 10_000
 const FIRST_BACKOFF_MS = 100
@@ -83,20 +84,39 @@ export class WorkerPool {
 
   /** Each serving worker's metrics (those that do not answer in time are left out). */
   async metrics (): Promise<Array<Extract<FromWorker, { type: 'portcullis:metrics' }>['metrics']>> {
-    const serving = this.#slots.flatMap(s => s.hash === undefined || s.worker === undefined ? [] : [s.worker])
-    const replies = await Promise.allSettled(serving.map(w => this.#ask(w, id => ({ type: 'portcullis:metrics', id }), METRICS_TIMEOUT_MS)))
-    return replies.flatMap(r => r.status === 'fulfilled' && r.value.type === 'portcullis:metrics' ? [r.value.metrics] : [])
+    const replies = await this.#query(id => ({ type: 'portcullis:metrics', id }))
+    return replies.flatMap(r => r.type === 'portcullis:metrics' ? [r.metrics] : [])
   }
 
-  /** Asks every worker to drain and exit; kills those still running `deadlineMs` (plus a margin) later. */
+  /** Each serving worker's upstream snapshots (those that do not answer in time are left out). */
+  async upstreams (): Promise<Array<Extract<FromWorker, { type: 'portcullis:upstreams' }>>> {
+    const replies = await this.#query(id => ({ type: 'portcullis:upstreams', id }))
+    return replies.flatMap(r => r.type === 'portcullis:upstreams' ? [r] : [])
+  }
+
+  /** Asks every serving worker; the replies that came in time. */
+  async #query (message: (id: number) => ToWorker): Promise<Reply[]> {
+    const serving = this.#slots.flatMap(s => s.hash === undefined || s.worker === undefined ? [] : [s.worker])
+    const replies = await Promise.allSettled(serving.map(w => this.#ask(w, message, QUERY_TIMEOUT_MS)))
+    return replies.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
+  }
+
+  /**
+   * Asks every worker to drain and exit, and ends those still starting at once (no restart follows);
+   * kills those still running `deadlineMs` (plus a margin) later.
+   */
   async stop (deadlineMs: number): Promise<void> {
     this.#stopping = true
     for (const s of this.#slots) clearTimeout(s.restart)
-    const live = this.#slots.flatMap(s => s.worker === undefined || s.worker.isDead() ? [] : [s.worker])
-    const exited = Promise.all(live.map(w => once(w, 'exit')))
-    for (const w of live) w.send({ type: 'portcullis:shutdown' } satisfies ToWorker, () => {})
+    const live = this.#slots.flatMap(s => s.worker === undefined || s.worker.isDead() ? [] : [{ worker: s.worker, starting: s.hash === undefined }])
+    const exited = Promise.all(live.map(l => once(l.worker, 'exit')))
+    for (const { worker, starting } of live) {
+      // One still starting serves nothing, and may not listen for messages yet (one sent now would be lost).
+      if (starting) worker.process.kill('SIGTERM')
+      else worker.send({ type: 'portcullis:shutdown' } satisfies ToWorker, () => {})
+    }
     const kill = setTimeout(() => {
-      for (const w of live) {
+      for (const { worker: w } of live) {
         if (w.isDead()) continue
         this.#o.log.warn({ workerPid: w.process.pid }, 'worker did not stop in time; killing it')
         w.process.kill('SIGKILL')
@@ -121,7 +141,10 @@ export class WorkerPool {
       })
     })
     worker.on('exit', (code: number | null, signal: string | null) => this.#exited(slot, worker, code, signal))
-    return hello.then(() => this.#sync(slot, worker)).then(url => {
+    return hello.then(() => {
+      if (this.#stopping) throw new Error(`worker ${pid} was stopped before serving`)
+      return this.#sync(slot, worker)
+    }).then(url => {
       this.#o.log.info({ worker: slot.index, workerPid: pid, url }, 'worker serving')
       return url
     })
@@ -168,7 +191,7 @@ export class WorkerPool {
     this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, upMs, restartInMs }, 'worker exited unexpectedly; restarting it')
     slot.restart = setTimeout(() => {
       slot.restart = undefined
-      this.#fork(slot).catch((err: Error) => this.#o.log.error({ worker: slot.index, err: err.message }, 'restarted worker failed to start'))
+      this.#fork(slot).catch((err: Error) => { if (!this.#stopping) this.#o.log.error({ worker: slot.index, err: err.message }, 'restarted worker failed to start') })
     }, restartInMs)
   }
 }

@@ -52,7 +52,11 @@ export function runWorker (): Promise<number> {
       switch (m.type) {
         case 'portcullis:config': {
           const first = running === undefined
-          apply(m).then(url => send({ type: 'portcullis:applied', id: m.id, url }), (err: Error) => {
+          apply(m).then(url => {
+            // From now on SIGTERM and SIGINT drain it; until now they ended it at once (their default): nothing to drain.
+            if (first) for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
+            send({ type: 'portcullis:applied', id: m.id, url })
+          }, (err: Error) => {
             log?.error({ err }, 'could not apply the config from the primary')
             send({ type: 'portcullis:applied', id: m.id, error: err.message })
             // A worker that cannot start is of no use: exit, and the primary restarts it with backoff.
@@ -64,11 +68,17 @@ export function runWorker (): Promise<number> {
         case 'portcullis:metrics':
           void metrics.registry.getMetricsAsJSON().then(list => send({ type: 'portcullis:metrics', id: m.id, metrics: list }))
           break
+        case 'portcullis:upstreams': {
+          const runtime = running?.gateway.runtime
+          send({ type: 'portcullis:upstreams', id: m.id, hash: runtime?.loaded.hash, upstreams: runtime?.upstreamSnapshots() ?? [] })
+          break
+        }
         case 'portcullis:shutdown': stop(0); break
       }
     })
-    // SIGINT reaches every process of a terminal's group; the primary going away ends the worker too.
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
+    // Signals to the process group (a terminal's SIGINT, a HUP) reach workers too. Reloads are the
+    // primary's job, so a HUP must not end a worker (its default); the primary going away does.
+    process.on('SIGHUP', () => {})
     process.on('disconnect', () => stop(0))
     send({ type: 'portcullis:hello' })
   })

@@ -1,9 +1,10 @@
 import t from 'tap'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Client, request } from 'undici'
+import { request } from 'undici'
 import { spawnCli, stopCli } from '../helpers/cli.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { configFile, gatewayYaml, namedUpstream, waitFor } from '../reload/helpers.ts'
+import { fresh } from './helpers.ts'
 
 type Line = Record<string, unknown>
 
@@ -13,23 +14,6 @@ const sickUpstream = () => startUpstream((req: IncomingMessage, res: ServerRespo
   if (req.url === '/health') res.writeHead(503).end()
   else res.writeHead(200, { 'x-upstream': 'sick' }).end('sick')
 })
-
-/** `n` requests, each on a connection of its own (so the cluster spreads them over the workers). */
-async function fresh (url: string, n: number): Promise<string[]> {
-  const out: string[] = []
-  for (let i = 0; i < n; i++) {
-    const client = new Client(new URL(url).origin)
-    try {
-      const res = await client.request({ path: new URL(url).pathname, method: 'GET' })
-      out.push(`${res.statusCode} ${await res.body.text()}`)
-    } catch (err) {
-      out.push(`error ${(err as Error).message}`)
-    } finally {
-      await client.close()
-    }
-  }
-  return out
-}
 
 const servedBy = (lines: Line[], route: string) => new Set(lines.filter(l => l.msg === 'request' && l.route === route).map(l => l.pid))
 /** The processes that logged serving `route`, once all of `expected` have (log lines are buffered up to 250 ms). */

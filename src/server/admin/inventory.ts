@@ -5,5 +5,5 @@ import type { AdminState } from './state.ts'
 /** What the active config is made of: routes in precedence order, upstreams with their targets' state. */
 export function inventoryEndpoints (api: Endpoints, state: AdminState): void {
   api.add('GET', '/routes', () => ({ routes: state.runtime.router.ordered().map(describeRoute) }))
-  api.add('GET', '/upstreams', () => ({ upstreams: [...state.runtime.upstreams.values()].map(u => u.snapshot()) }))
+  api.add('GET', '/upstreams', async () => ({ upstreams: await state.upstreams() }))
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Reloader } from '../../reload/reloader.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
+import type { UpstreamSnapshot } from '../../upstreams/upstream.ts'
 
 /** What the admin API asks of the running gateway (one process, or the primary of several). */
 export interface AdminState {
@@ -11,5 +12,7 @@ export interface AdminState {
   readonly reloader: Reloader
   /** The Prometheus exposition (in worker mode, aggregated over the workers). */
   readonly metrics: { readonly contentType: string, text (): Promise<string> }
+  /** The upstreams' state (in worker mode, merged with what the workers learned from traffic). */
+  upstreams (): Promise<UpstreamSnapshot[]>
   readonly log: Logger
 }

@@ -1,0 +1,54 @@
+import { Client } from 'undici'
+import { spawnCli, stopCli, type CliProcess } from '../helpers/cli.ts'
+import { configFile } from '../reload/helpers.ts'
+
+type Line = Record<string, unknown>
+
+/** `n` requests, each on a connection of its own (so the cluster spreads them over the workers). */
+export async function fresh (url: string, n: number): Promise<string[]> {
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    const client = new Client(new URL(url).origin)
+    try {
+      const res = await client.request({ path: new URL(url).pathname, method: 'GET' })
+      out.push(`${res.statusCode} ${await res.body.text()}`)
+    } catch (err) {
+      out.push(`error ${(err as Error).message}`)
+    } finally {
+      await client.close()
+    }
+  }
+  return out
+}
+
+export interface Cluster {
+  readonly cli: CliProcess
+  readonly primary: Line
+  readonly workers: number[]
+  /** The gateway's URL and the admin listener's. */
+  readonly url: string
+  readonly admin: string
+}
+
+/**
+ * `portcullis start` with two workers (shutdownTimeout 2s), listeners on ephemeral loopback ports, and
+ * the given YAML under `upstreams:` and `routes:`. Stopped, and its config file removed, at teardown.
+ */
+export async function startCluster (t: { teardown (fn: () => unknown): void }, upstreams: string, routes: string): Promise<Cluster> {
+  const cf = await configFile(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  workers: 2
+  shutdownTimeout: 2s
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+${upstreams}
+routes:
+${routes}
+`)
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
+  t.teardown(async () => { await stopCli(cli); await cf.remove() })
+  const primary = await cli.waitForLine(l => l.msg === 'gateway listening' && Array.isArray(l.workers), 60_000)
+  if (primary === undefined) throw new Error(`the cluster did not start (stderr: ${cli.stderr()})`)
+  return { cli, primary, workers: primary.workers as number[], url: String(primary.url), admin: String(primary.admin) }
+}
