@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream'
 export const GatewayError = {
   BAD_REQUEST: { status: 400, code: 'bad_request', message: 'the request is malformed' },
   HEADERS_TOO_LARGE: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
+  HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request headers took too long to arrive' },
   BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, or a bad escape' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
@@ -22,17 +23,23 @@ export function errorBody (error: GatewayErrorKind, requestId: string): string {
   return JSON.stringify({ error: error.code, message: error.message, requestId })
 }
 
+/** What a request Node's HTTP parser refused (its clientError) is answered with. */
+export function parserError (err: { code?: string }): GatewayErrorKind {
+  return err.code === 'HPE_HEADER_OVERFLOW' ? GatewayError.HEADERS_TOO_LARGE : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? GatewayError.HEADERS_TIMEOUT : GatewayError.BAD_REQUEST
+}
+
 /**
- * Answers a request Node's HTTP parser refused (no request object exists): the raw response,
- * then the connection is closed, as the parser cannot find where the next request would start.
+ * Answers, on the socket itself, a request Node's HTTP parser refused (no request or reply object
+ * exists), and ends the connection: the parser cannot tell where a next request would start.
+ * Ended, not destroyed, so the client reads the answer even if it has not finished sending.
+ * Returns false when nothing could be said: a reset connection, or a response already begun on it.
  */
-export function sendErrorToSocket (socket: Duplex, error: GatewayErrorKind, requestId: string): void {
-  const body = errorBody(error, requestId)
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
-  }
-  socket.destroy()
+export function answerOnSocket (socket: Duplex, err: { code?: string }, status: number, body: string, headers = ''): boolean {
+  const answering = (socket as { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent === true
+  if (err.code === 'ECONNRESET' || !socket.writable || answering) { socket.destroy(); return false }
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`)
+  return true
 }
 
 /** Writes a gateway error as the whole response. */

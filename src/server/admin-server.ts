@@ -1,5 +1,6 @@
 import fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { bearerMatches } from './admin/auth.ts'
+import { adminClientError } from './admin/client-error.ts'
 import { configEndpoints } from './admin/config.ts'
 import { Endpoints, pathOf } from './admin/endpoints.ts'
 import { healthEndpoints } from './admin/health.ts'
@@ -17,7 +18,18 @@ const fail = (reply: FastifyReply, status: number, error: string, message: strin
  * With admin.token set, everything but the probes needs `Authorization: Bearer <token>`.
  */
 export function createAdminServer (state: AdminState): FastifyInstance {
-  const app = fastify({ logger: false, return503OnClosing: false })
+  const failed = (err: { statusCode?: number, message: string }, reply: FastifyReply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status === 500) state.log.error({ err }, 'admin endpoint failed')
+    return fail(reply, status, status === 500 ? 'internal_error' : 'bad_request', status === 500 ? 'the admin endpoint failed; see the gateway log' : err.message)
+  }
+  const app = fastify({
+    logger: false,
+    return503OnClosing: false,
+    // Fastify's own answers (a malformed URL such as /%zz; a request the HTTP parser rejects) in ours.
+    frameworkErrors: (err, _req, reply) => failed(err, reply),
+    clientErrorHandler: adminClientError
+  })
   const api = new Endpoints(app)
 
   app.addHook('onRequest', async (req, reply) => {
@@ -40,10 +52,6 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     void reply.header('allow', allowed.join(', '))
     return fail(reply, 405, 'method_not_allowed', `${req.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`)
   })
-  app.setErrorHandler((err: { statusCode?: number, message: string }, _req, reply) => {
-    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
-    if (status === 500) state.log.error({ err }, 'admin endpoint failed')
-    return fail(reply, status, status === 500 ? 'internal_error' : 'bad_request', status === 500 ? 'the admin endpoint failed; see the gateway log' : err.message)
-  })
+  app.setErrorHandler((err: { statusCode?: number, message: string }, _req, reply) => failed(err, reply))
   return app
 }

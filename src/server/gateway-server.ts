@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream'
 import type { Runtime } from '../runtime/runtime.ts'
 import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
-import { GatewayError, sendError, sendErrorToSocket } from '../errors.ts'
+import { answerOnSocket, errorBody, GatewayError, parserError, sendError } from '../errors.ts'
 import { requestId } from '../proxy/request-id.ts'
 
 /**
@@ -39,12 +39,10 @@ export class GatewayServer {
       },
       // Requests Node's parser refuses (bad request line, bad header, both Content-Length and
       // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
-      clientErrorHandler: (err, socket) => {
-        if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return
-        const error = (err as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW' ? GatewayError.HEADERS_TOO_LARGE : GatewayError.BAD_REQUEST
+      clientErrorHandler: (err: Error & { code?: string }, socket) => {
+        const error = parserError(err)
         const id = requestId(undefined)
-        sendErrorToSocket(socket, error, id)
-        this.#runtime.logRejected(error, id, socket.remoteAddress)
+        if (answerOnSocket(socket, err, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, socket.remoteAddress)
       }
     })
     // Every method Node parses, not only Fastify's (PURGE, PROPFIND, LINK…): a route may name any.

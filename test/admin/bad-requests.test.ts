@@ -1,0 +1,33 @@
+import t, { type Test } from 'tap'
+import { rawRequest, type RawResponse } from '../helpers/raw-http.ts'
+import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
+
+/** The admin API's error format: exactly { error, message }, as JSON. */
+function adminError (t: Test, res: RawResponse, status: number, error: string): void {
+  t.equal(res.status, status)
+  t.match(res.headers.find(([n]) => n === 'content-type')?.[1], /^application\/json/)
+  const body = JSON.parse(res.body) as Record<string, unknown>
+  t.same(Object.keys(body).sort(), ['error', 'message'], `only error and message: ${res.body}`)
+  t.equal(body.error, error)
+}
+
+t.test('requests rejected before any endpoint runs get the admin API\'s JSON errors', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, '  - { name: all, match: { path: "/*" }, upstream: a }'))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const port = Number(new URL(gw.adminUrl as string).port)
+  const send = (lines: string[]) => rawRequest(port, lines)
+
+  const badUrl = await send(['GET /%zz HTTP/1.1', 'Host: admin', 'Connection: close'])
+  adminError(t, badUrl, 400, 'bad_request')
+  t.match(badUrl.body, /%zz/, 'the message says what was wrong')
+
+  // Rejected by Node's HTTP parser: no request object exists, the answer is written on the socket.
+  adminError(t, await send(['GET /config HTTP/1.1', 'Host: admin', 'Not a header', 'Connection: close']), 400, 'bad_request')
+  adminError(t, await send(['GET /config HTTP/1.1', 'Host: admin', `X-Big: ${'x'.repeat(20_000)}`, 'Connection: close']), 431, 'headers_too_large')
+
+  // The listener still serves well-formed requests.
+  const ok = await send(['GET /healthz HTTP/1.1', 'Host: admin', 'Connection: close'])
+  t.equal(ok.status, 200)
+})
