@@ -186,8 +186,9 @@ export class WorkerPool {
     slot.hash = undefined
     if (this.#stopping) return
     const upMs = Math.round(performance.now() - slot.startedAt)
-    slot.crashes = upMs >= STABLE_AFTER_MS ? 0 : slot.crashes + 1
-    const restartInMs = Math.min(FIRST_BACKOFF_MS * 2 ** slot.crashes, MAX_BACKOFF_MS)
+    // 100 ms after a crash, doubling for each further crash that comes before the worker was stable.
+    if (upMs >= STABLE_AFTER_MS) slot.crashes = 0
+    const restartInMs = Math.min(FIRST_BACKOFF_MS * 2 ** slot.crashes++, MAX_BACKOFF_MS)
     this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, upMs, restartInMs }, 'worker exited unexpectedly; restarting it')
     slot.restart = setTimeout(() => {
       slot.restart = undefined
