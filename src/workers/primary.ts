@@ -25,6 +25,8 @@ export interface Primary {
 
 const payload = (loaded: LoadedConfig, text: string): ConfigPayload => ({ text, file: loaded.file, hash: loaded.hash })
 
+const HEALTH_RESEND_MS = 1_000
+
 /** The primary's runtime serves no traffic, but resolves DNS targets as the workers do: health is told by address. */
 const VIEW = { dryRun: true, discovery: true } as const
 
@@ -54,6 +56,14 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     pool.broadcast({ type: 'portcullis:health', health: { hash: runtime.loaded.hash, upstream: upstream.name, url, healthy } })
   })
   let stopChecks = checkHealth(view)
+  // A verdict is broadcast when it changes; a worker still starting then (or that resolved an
+  // address later) would miss it. So the whole state goes out again every HEALTH_RESEND_MS.
+  const resend = setInterval(() => {
+    for (const u of view.upstreams.values()) {
+      if (u.healthCheck === undefined) continue
+      for (const t of u.targets) pool.broadcast({ type: 'portcullis:health', health: { hash: view.loaded.hash, upstream: u.name, url: t.url, healthy: t.healthy } })
+    }
+  }, HEALTH_RESEND_MS).unref()
 
   const reloader = new Reloader({
     file: loaded.file,
@@ -104,11 +114,13 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
         await reloader.close()
         log.info({ workers: pool.pids }, 'shutting down: draining every worker')
         await pool.stop(shutdownMs(view.loaded.config))
+        clearInterval(resend)
         await Promise.all([stopChecks(), admin?.admin.close(), view.dispose()])
         log.info('stopped')
       }
     }
   } catch (err) {
+    clearInterval(resend)
     await Promise.allSettled([pool.stop(0), stopChecks(), view.dispose()])
     throw err
   }

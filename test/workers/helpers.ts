@@ -32,10 +32,11 @@ export interface Cluster {
 
 /**
  * `portcullis start` with two workers (shutdownTimeout 2s), listeners on ephemeral loopback ports, and
- * the given YAML under `upstreams:` and `routes:`. Stopped, and its config file removed, at teardown.
+ * the given YAML under `upstreams:` and `routes:` (and user plugins, by absolute path). Stopped, and its config file removed, at teardown.
  */
-export async function startCluster (t: { teardown (fn: () => unknown): void }, upstreams: string, routes: string): Promise<Cluster> {
-  const cf = await configFile(`server:
+export async function startCluster (t: { teardown (fn: () => unknown): void }, upstreams: string, routes: string,
+  options: { loadPlugins?: string[] } = {}): Promise<Cluster> {
+  const cf = await configFile(`${options.loadPlugins === undefined ? '' : `loadPlugins: ${JSON.stringify(options.loadPlugins)}\n`}server:
   listen: { host: 127.0.0.1, port: 0 }
   workers: 2
   shutdownTimeout: 2s

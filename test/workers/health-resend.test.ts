@@ -1,0 +1,49 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { startUpstream } from '../helpers/upstream.ts'
+import { namedUpstream, waitFor } from '../reload/helpers.ts'
+import { fresh, startCluster } from './helpers.ts'
+
+const SETUP_MS = 3_000
+
+t.test('workers: a verdict broadcast while a worker was starting still reaches it', async t => {
+  // A plugin whose setup takes a while: a restarted worker has its config but does not serve yet.
+  const dir = t.testdir({})
+  const index = new URL('../../src/index.ts', import.meta.url).href
+  const plugin = join(dir, 'slow-setup.ts')
+  writeFileSync(plugin, `
+import { definePlugin, Type } from ${JSON.stringify(index)}
+export default definePlugin({
+  name: 'slow-setup', priority: 10, schema: Type.Object({}),
+  async setup (_config, { log }) {
+    log.info('slow setup begins')
+    await new Promise(resolve => setTimeout(resolve, ${SETUP_MS}))
+    return {}
+  }
+})
+`)
+  let sick = false
+  const flaky = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    if (req.url === '/health' && sick) res.writeHead(503).end()
+    else res.writeHead(200).end('flaky')
+  })
+  const good = await namedUpstream('good')
+  t.teardown(() => Promise.all([flaky.close(), good.close()]))
+  const { cli, workers, url } = await startCluster(t, `  pool:
+    targets: [ { url: "${good.url}" }, { url: "${flaky.url}" } ]
+    healthCheck: { path: /health, interval: 200ms, unhealthyAfter: 1 }`,
+  `  - { name: api, match: { path: /api }, upstream: pool, plugins: { slow-setup: {} } }`, { loadPlugins: [plugin] })
+
+  process.kill(workers[0] as number, 'SIGKILL')
+  const starting = await cli.waitForLine(l => l.msg === 'slow setup begins' && !workers.includes(l.pid as number), 30_000)
+  t.ok(starting, 'the replacement has its config and is setting up')
+  // Now, while it cannot hear the broadcast, the target turns sick.
+  sick = true
+  t.ok(await cli.waitForLine(l => l.msg === 'target unhealthy' && l.pid === starting?.pid, SETUP_MS + 10_000),
+    'the replacement learns the verdict anyway (the primary sends the whole state again)')
+  await waitFor(() => cli.lines.some(l => l.msg === 'worker serving' && l.workerPid === starting?.pid) ? true : undefined, 10_000)
+  t.same(new Set(await fresh(`${url}/api`, 20)), new Set(['200 good']), 'no worker sends to the sick target')
+})
