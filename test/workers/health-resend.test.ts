@@ -1,10 +1,8 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { startUpstream } from '../helpers/upstream.ts'
-import { namedUpstream, waitFor } from '../reload/helpers.ts'
-import { fresh, startCluster } from './helpers.ts'
+import { waitFor } from '../reload/helpers.ts'
+import { fresh, goodAndFlaky, startCluster } from './helpers.ts'
 
 const SETUP_MS = 3_000
 
@@ -24,14 +22,7 @@ export default definePlugin({
   }
 })
 `)
-  let sick = false
-  const flaky = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
-    req.resume()
-    if (req.url === '/health' && sick) res.writeHead(503).end()
-    else res.writeHead(200).end('flaky')
-  })
-  const good = await namedUpstream('good')
-  t.teardown(() => Promise.all([flaky.close(), good.close()]))
+  const { good, flaky, sickens } = await goodAndFlaky(t)
   const { cli, workers, url } = await startCluster(t, `  pool:
     targets: [ { url: "${good.url}" }, { url: "${flaky.url}" } ]
     healthCheck: { path: /health, interval: 200ms, unhealthyAfter: 1 }`,
@@ -41,7 +32,7 @@ export default definePlugin({
   const starting = await cli.waitForLine(l => l.msg === 'slow setup begins' && !workers.includes(l.pid as number), 30_000)
   t.ok(starting, 'the replacement has its config and is setting up')
   // Now, while it cannot hear the broadcast, the target turns sick.
-  sick = true
+  sickens()
   t.ok(await cli.waitForLine(l => l.msg === 'target unhealthy' && l.pid === starting?.pid, SETUP_MS + 10_000),
     'the replacement learns the verdict anyway (the primary sends the whole state again)')
   await waitFor(() => cli.lines.some(l => l.msg === 'worker serving' && l.workerPid === starting?.pid) ? true : undefined, 10_000)

@@ -1,6 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Client } from 'undici'
 import { spawnCli, stopCli, type CliProcess } from '../helpers/cli.ts'
-import { configFile } from '../reload/helpers.ts'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+import { configFile, namedUpstream } from '../reload/helpers.ts'
 
 type Line = Record<string, unknown>
 
@@ -19,6 +21,22 @@ export async function fresh (url: string, n: number): Promise<string[]> {
     }
   }
   return out
+}
+
+/**
+ * Two upstreams: `good` (answers "good"), and `flaky`, which serves traffic fine ("flaky") but
+ * fails its health check once `sickens()` was called. Both closed at teardown.
+ */
+export async function goodAndFlaky (t: { teardown (fn: () => unknown): void }): Promise<{ good: TestUpstream, flaky: TestUpstream, sickens: () => void }> {
+  let sick = false
+  const flaky = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    if (req.url === '/health' && sick) res.writeHead(503).end()
+    else res.writeHead(200).end('flaky')
+  })
+  const good = await namedUpstream('good')
+  t.teardown(() => Promise.all([flaky.close(), good.close()]))
+  return { good, flaky, sickens: () => { sick = true } }
 }
 
 export interface Cluster {
