@@ -1,8 +1,13 @@
 // The public API: what a plugin author or an embedding program imports from "portcullis".
 export { definePlugin } from './plugins/define-plugin.ts'
 export type {
-  GatewayRequest, GatewayResponse, HeaderMap, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext
+  CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext
 } from './plugins/contract.ts'
+export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
+export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'
+export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/plugin-metrics.ts'
+export { defineScript, hashTag, type LocalData, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
+export { StoreName } from './stores/store-name.ts'
 export { loadConfig, parseConfig, type LoadedConfig } from './config/load.ts'
 export { ConfigError, type ConfigIssue } from './config/config-error.ts'
 export { startPortcullis, type Portcullis } from './server/start.ts'

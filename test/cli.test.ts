@@ -94,7 +94,7 @@ t.test('routes: the table in precedence order', async t => {
     ['other', 'other.test', '/*', 'ANY', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', '-'],
     ['wild', '*.example.com', '/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', '-'],
     ['me', '*', '/users/me', 'ANY', '-', 'users (http://127.0.0.1:3001)', '-'],
-    ['user-orders', '*', '/users/:id/orders/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', 'request-headers → response-headers'],
+    ['user-orders', '*', '/users/:id/orders/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', 'request-headers (800) → response-headers (50)'],
     ['users', '*', '/users/*', 'GET,POST,HEAD', '-', 'users (http://127.0.0.1:3001)', '-']
   ])
 })

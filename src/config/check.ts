@@ -2,9 +2,10 @@ import { METHODS } from 'node:http'
 import { isIPv4 } from 'node:net'
 import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
-import { validateSchema } from './validate.ts'
 import { didYouMean } from './suggest.ts'
 import { checkUpstreams } from './check-upstreams.ts'
+import { checkPluginSection } from './check-plugins.ts'
+import { checkConsumers, checkStores } from './check-platform.ts'
 import { compilePathPattern, compileRewrite } from '../routing/path-pattern.ts'
 import { parseHostPattern } from '../routing/host-pattern.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
@@ -16,10 +17,10 @@ const KNOWN_METHODS = new Set(METHODS)
  * `skip`: the parts the schema rejected, whose shape cannot be relied on: routes (by index),
  * upstreams (by name, still valid as route references) and the admin section.
  */
-export interface Unsound { routes: Set<number>, upstreams: Set<string>, admin: boolean }
+export interface Unsound { routes: Set<number>, upstreams: Set<string>, admin: boolean, sections: Set<'stores' | 'consumers' | 'plugins'> }
 
 export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>,
-  skip: Unsound = { routes: new Set(), upstreams: new Set(), admin: false }): SchemaProblem[] {
+  skip: Unsound = { routes: new Set(), upstreams: new Set(), admin: false, sections: new Set() }): SchemaProblem[] {
   const problems: SchemaProblem[] = []
   const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
   const upstreamNames = Object.keys(config.upstreams)
@@ -68,15 +69,11 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
     else seenMatchers.set(matcherKey, i)
 
-    for (const [name, pluginConfig] of Object.entries(route.plugins ?? {})) {
-      const def = plugins.get(name)
-      if (def === undefined) {
-        add(here('plugins', name), `unknown plugin "${name}"${didYouMean(name, plugins.keys())}`, 'key')
-        continue
-      }
-      for (const p of validateSchema(def.schema, pluginConfig ?? {})) problems.push({ ...p, path: [...here('plugins', name), ...p.path] })
-    }
+    checkPluginSection(config, route.plugins, here('plugins'), plugins, problems, add)
   })
+  if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], plugins, problems, add)
+  if (!skip.sections.has('stores')) checkStores(config, add)
+  if (!skip.sections.has('consumers')) checkConsumers(config, plugins, problems, add)
   checkUpstreams(config.upstreams, add, skip.upstreams)
   const admin = config.admin
   if (!skip.admin && admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {

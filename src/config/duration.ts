@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
 
 /** A duration in config: a number of milliseconds, or a string such as `500ms`, `5s`, `2m`, `1h`. */
 export const Duration = Type.Union(

@@ -70,13 +70,14 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   // So that every problem is reported at once, the semantic checks still run where the schema
   // found only unknown keys (the shape is sound) or problems inside one route, one upstream, or a
   // section they do not read (those parts are left out of them); not when the whole is malformed.
-  const unsound: Unsound = { routes: new Set(), upstreams: new Set(), admin: false }
+  const unsound: Unsound = { routes: new Set(), upstreams: new Set(), admin: false, sections: new Set() }
   for (const p of problems) {
     if (p.unknownKey === true) continue
     const [section, part] = p.path
     if (section === 'routes' && typeof part === 'number') unsound.routes.add(part)
     else if (section === 'upstreams' && typeof part === 'string') unsound.upstreams.add(part)
     else if (section === 'admin') unsound.admin = true
+    else if (section === 'stores' || section === 'consumers' || section === 'plugins') unsound.sections.add(section)
     else if (section !== 'server' && section !== 'logging') throw new ConfigError(issues)
   }
 
@@ -98,9 +99,9 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   return { file, config, plugins, hash: configHash(text), loadedAt: new Date() }
 }
 
-/** Paths of null values, except a route's plugin (`cors:` alone means "with defaults"). */
+/** Paths of null values, except a plugin's (`cors:` alone means "with defaults"), on a route or at the top level. */
 function emptyValues (node: unknown, path: Array<string | number>): KeyPath[] {
-  if (node === null) return path.length === 4 && path[0] === 'routes' && path[2] === 'plugins' ? [] : [path]
+  if (node === null) return (path.length === 4 && path[0] === 'routes' && path[2] === 'plugins') || (path.length === 2 && path[0] === 'plugins') ? [] : [path]
   if (typeof node !== 'object') return []
   return Object.entries(node).flatMap(([k, v]) => emptyValues(v, [...path, Array.isArray(node) ? Number(k) : k]))
 }

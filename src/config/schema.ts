@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Duration } from './duration.ts'
+import { Consumers, Stores } from './store-schema.ts'
 import { Balance, CircuitBreaker, HashOn, HealthCheck, Passive, Retries, TargetResolve, WhenAllUnhealthy } from './upstream-schema.ts'
 
 // Every object is closed (additionalProperties: false) so a typo is an error, never silently ignored.
@@ -85,10 +86,10 @@ const Match = Type.Object({
 
 /** Builds the config schema. `plugins` adds each plugin's own schema under routes[].plugins (for editors). */
 export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSchema }> = []) {
-  const pluginProps = Object.fromEntries(plugins.map(p => [p.name, p.schema]))
-  const RoutePlugins = plugins.length === 0
+  const pluginsOf = (off: boolean) => plugins.length === 0
     ? Type.Record(Type.String(), Type.Unknown())
-    : Type.Object(pluginProps, { additionalProperties: true })
+    : Type.Object(Object.fromEntries(plugins.map(p => [p.name, off ? Type.Union([p.schema, Type.Literal(false)]) : p.schema])), { additionalProperties: true })
+  const RoutePlugins = pluginsOf(true)
   const Route = Type.Object({
     name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', errorMessage: 'must be letters, digits, _ . - (starting with a letter or digit)' }),
     match: Match,
@@ -107,6 +108,9 @@ export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSc
     admin: Type.Optional(Admin),
     logging: Type.Optional(Logging),
     loadPlugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Paths (relative to this file) of your own plugin modules.' })),
+    stores: Type.Optional(Stores),
+    consumers: Type.Optional(Consumers),
+    plugins: Type.Optional(Type.Unsafe<Record<string, unknown>>({ ...pluginsOf(false), description: 'Plugins for every route. A route\'s own entry replaces the config here; `name: false` turns one off for that route.' })),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), Upstream),
     routes: Type.Array(Route)
   }, { ...closed, $id: 'https://portcullis.dev/gateway.schema.json', title: 'Portcullis gateway configuration' })

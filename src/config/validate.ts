@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import type { TSchema } from '@sinclair/typebox'
 import { didYouMean } from './suggest.ts'
 import type { KeyPath } from './positions.ts'
+import { STORE_REF } from '../stores/store-name.ts'
 
 /** One schema violation, with the key path it concerns and whether it points at a key or a value. */
 /** One schema violation. `unknownKey`: an extra key, which leaves the rest of the object's shape sound. */
@@ -9,7 +10,7 @@ export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: st
 
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected).
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true })
-ajv.addVocabulary(['errorMessage'])
+ajv.addVocabulary(['errorMessage', STORE_REF])
 
 const compiled = new WeakMap<TSchema, ValidateFunction>()
 

@@ -12,6 +12,8 @@ export interface AccessLogFields {
   bytes: number
   requestId: string
   clientIp: string
+  /** The consumer's id, once an auth plugin recognised one. */
+  consumer: string | undefined
   reqHeaders?: unknown
   resHeaders?: unknown
 }
@@ -48,7 +50,9 @@ export class AccessLog {
       (f.target === undefined ? '' : `,"target":${q(f.target)}`) +
       (f.tries === undefined ? '' : `,"tries":${f.tries}`) +
       `,"method":${q(f.method)},"path":${q(f.path)},"status":${f.status},"durationMs":${f.durationMs},"bytes":${f.bytes}` +
-      `,"requestId":${q(f.requestId)},"clientIp":${q(f.clientIp)},"msg":"request"}\n`
+      `,"requestId":${q(f.requestId)},"clientIp":${q(f.clientIp)}` +
+      (f.consumer === undefined ? '' : `,"consumer":${q(f.consumer)}`) +
+      ',"msg":"request"}\n'
     )
   }
 }

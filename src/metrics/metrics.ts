@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { StoreSnapshot } from '../stores/store.ts'
 import type { Target } from '../upstreams/target.ts'
 import type { Upstream } from '../upstreams/upstream.ts'
 
@@ -53,8 +54,43 @@ export class Metrics {
     'Connections to a target busy with a request.', 'sum',
     t => { const s = t.pool.stats; return s.connected - s.free })
 
+  /** Store commands that failed (error or commandTimeout), by store. */
+  readonly storeErrors = new Counter({
+    name: 'portcullis_store_errors_total',
+    help: 'Store commands that failed (error, timeout, store unreachable), by store.',
+    labelNames: ['store'] as const,
+    registers: [this.registry]
+  })
+
+  readonly storeCommandDuration = new Histogram({
+    name: 'portcullis_store_command_duration_seconds',
+    help: 'Time of one store command (Redis stores), by store.',
+    labelNames: ['store'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry]
+  })
+
+  #stores: () => StoreSnapshot[] = () => []
+
+  readonly storeUp = new Gauge({
+    name: 'portcullis_store_up',
+    help: 'Whether a store is connected (1) or not (0).',
+    labelNames: ['store'] as const,
+    aggregator: 'min',
+    registers: [this.registry],
+    collect: () => {
+      this.storeUp.reset()
+      for (const s of this.#stores()) this.storeUp.set({ store: s.name }, s.state === 'up' ? 1 : 0)
+    }
+  })
+
   constructor (options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' })
+  }
+
+  /** Reports the stores `snapshot` returns (the process's store registry). */
+  watchStores (snapshot: () => StoreSnapshot[]): void {
+    this.#stores = snapshot
   }
 
   /** Reports the targets of `upstreams` until the returned function is called (when their runtime is disposed). */

@@ -2,6 +2,10 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { Logger } from 'pino'
+import type { Consumer, ConsumerCredential, Consumers } from '../consumers/consumers.ts'
+import type { PluginMetrics } from '../metrics/plugin-metrics.ts'
+import type { Store } from '../stores/store.ts'
+import type { PluginAdmin } from './admin-routes.ts'
 
 /** Headers as plugins see them: lower-case names, mutable. */
 export type HeaderMap = Record<string, string | string[] | undefined>
@@ -34,6 +38,11 @@ export interface GatewayRequest {
   readonly route: { readonly name: string, readonly upstream: string }
   /** The path (without query) that will be requested from the upstream. Plugins may change it. */
   upstreamPath: string
+  /**
+   * Who is calling, once an auth plugin has recognised them (undefined before, or for anonymous
+   * access). Later plugins (acl, rate-limit) and the access log read it.
+   */
+  consumer: Consumer | undefined
   /** Per-request space for plugins to hand data to later plugins (e.g. the authenticated consumer). */
   readonly locals: Record<string, unknown>
   /** The raw Node request, for what the contract does not cover. Do not consume its body. */
@@ -70,6 +79,36 @@ export interface PluginHandlers {
 export interface PluginSetupContext {
   readonly routeName: string
   readonly log: Logger
+  /**
+   * A store by its name under `stores:` (default `memory`, which always exists). Stores belong to
+   * the process and outlive reloads. Name it in the config with the StoreName schema, so that an
+   * unknown name is a config error at its line.
+   */
+  store (name?: string): Store
+  /** Every consumer of the config. */
+  readonly consumers: Consumers
+  /** The credentials consumers hold for this plugin (consumers[].credentials.<plugin name>), validated against `credentials.schema`. */
+  readonly credentials: readonly ConsumerCredential[]
+  /** Counters, histograms and gauges in the gateway's registry (/metrics). */
+  readonly metrics: PluginMetrics
+  /** Admin endpoints under /plugins/<plugin name>/ on the admin listener. */
+  readonly admin: PluginAdmin
+  /**
+   * One value per plugin and key for the whole config, created by the first route's setup and
+   * shared by the others (a key set, a purge endpoint). Disposed (its `dispose()`, if any) with the config.
+   */
+  shared<T> (key: string, create: () => T): T
+}
+
+/** How consumers hold a credential for an auth plugin. */
+export interface CredentialSpec<C extends TSchema = TSchema> {
+  /** TypeBox schema of `consumers[].credentials.<plugin name>`. */
+  readonly schema: C
+  /**
+   * The values that identify a credential (an API key's hash, a user name): two consumers with a
+   * value in common are a config error. Default: the whole credential, compared as JSON.
+   */
+  readonly identities?: (credential: Static<C>) => readonly string[]
 }
 
 export interface PluginDefinition<S extends TSchema = TSchema> {
@@ -83,6 +122,8 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   readonly priority: number
   /** TypeBox schema of the plugin's config; validated at load time with positions. */
   readonly schema: S
+  /** For auth plugins: the credential format consumers use for this plugin. */
+  readonly credentials?: CredentialSpec
   /** Runs once per route at config load (never per request); returns the route's hooks. */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext) => Maybe<PluginHandlers>
 }

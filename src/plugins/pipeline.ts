@@ -1,14 +1,19 @@
 import type { Logger } from 'pino'
 import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply } from './contract.ts'
+import { setupContext, type PluginServices } from './context.ts'
+import type { PluginUse } from './effective.ts'
 
 type Maybe<T> = T | Promise<T>
 
 export interface RequestHook { readonly position: number, readonly run: (req: GatewayRequest) => Maybe<PluginReply | undefined | void> }
 export interface ResponseHook { readonly position: number, readonly run: (res: GatewayResponse, req: GatewayRequest) => Maybe<void> }
 
+/** One plugin of a route, as `routes`, `explain` and GET /routes show it. */
+export interface PipelineStep { readonly name: string, readonly priority: number, readonly source: PluginUse['source'] }
+
 /** A route's plugins, set up once at config load and ordered by priority (then name). */
 export interface Pipeline {
-  readonly steps: ReadonlyArray<{ readonly name: string, readonly priority: number }>
+  readonly steps: readonly PipelineStep[]
   /** In request order. */
   readonly requestHooks: readonly RequestHook[]
   /** In response order: reverse of the request order. */
@@ -18,15 +23,17 @@ export interface Pipeline {
 
 export async function buildPipeline (
   routeName: string,
-  configs: Readonly<Record<string, unknown>>,
+  uses: readonly PluginUse[],
   plugins: ReadonlyMap<string, PluginDefinition>,
+  services: PluginServices,
   log: Logger
 ): Promise<Pipeline> {
-  const defs = ordered(configs, plugins)
+  const steps = ordered(uses, plugins)
   const handlers: PluginHandlers[] = []
   try {
-    for (const def of defs) {
-      handlers.push(await def.setup(configs[def.name] ?? {}, { routeName, log: log.child({ route: routeName, plugin: def.name }) }))
+    for (const { def, use } of steps) {
+      const ctx = setupContext(services, def.name, routeName, log.child({ route: routeName, plugin: def.name }))
+      handlers.push(await def.setup(use.config ?? {}, ctx))
     }
   } catch (err) {
     await disposeAll(handlers)
@@ -40,7 +47,7 @@ export async function buildPipeline (
     if (h.onResponse !== undefined) responseHooks.unshift({ position, run: h.onResponse.bind(h) })
   })
   return {
-    steps: defs.map(d => ({ name: d.name, priority: d.priority })),
+    steps: steps.map(describeStep),
     requestHooks,
     responseHooks,
     dispose: () => disposeAll(handlers)
@@ -48,13 +55,17 @@ export async function buildPipeline (
 }
 
 /** A route's plugin order without running any setup (for `routes` and `explain`). */
-export function describePipeline (configs: Readonly<Record<string, unknown>>, plugins: ReadonlyMap<string, PluginDefinition>): Pipeline {
-  return { steps: ordered(configs, plugins).map(d => ({ name: d.name, priority: d.priority })), requestHooks: [], responseHooks: [], dispose: async () => {} }
+export function describePipeline (uses: readonly PluginUse[], plugins: ReadonlyMap<string, PluginDefinition>): Pipeline {
+  return { steps: ordered(uses, plugins).map(describeStep), requestHooks: [], responseHooks: [], dispose: async () => {} }
 }
 
-function ordered (configs: Readonly<Record<string, unknown>>, plugins: ReadonlyMap<string, PluginDefinition>): PluginDefinition[] {
-  return Object.keys(configs).map(name => plugins.get(name) as PluginDefinition)
-    .sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name))
+interface Step { readonly def: PluginDefinition, readonly use: PluginUse }
+
+const describeStep = ({ def, use }: Step): PipelineStep => ({ name: def.name, priority: def.priority, source: use.source })
+
+function ordered (uses: readonly PluginUse[], plugins: ReadonlyMap<string, PluginDefinition>): Step[] {
+  return uses.map(use => ({ def: plugins.get(use.name) as PluginDefinition, use }))
+    .sort((a, b) => b.def.priority - a.def.priority || a.def.name.localeCompare(b.def.name))
 }
 
 async function disposeAll (handlers: PluginHandlers[]): Promise<void> {

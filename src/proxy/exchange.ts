@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici'
 import type { GatewayRequest, HeaderMap, PluginReply } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
+import type { Consumer } from '../consumers/consumers.ts'
 import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
@@ -50,6 +51,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   target: Target | undefined
   /** Body bytes sent to the client. */
   bytes = 0
+  consumer: Consumer | undefined = undefined
   #locals: Record<string, unknown> | undefined
   #owner: ExchangeOwner
   #abort: ((err?: Error) => void) | undefined

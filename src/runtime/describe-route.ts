@@ -1,4 +1,5 @@
 import type { CompiledRoute } from './compile-route.ts'
+import type { PipelineStep } from '../plugins/pipeline.ts'
 
 /** A compiled route as people read it (`portcullis routes`, the admin API's GET /routes). */
 export interface RouteDescription {
@@ -11,8 +12,8 @@ export interface RouteDescription {
   readonly headers: Record<string, string>
   readonly upstream: string
   readonly targets: string[]
-  /** Plugins in the order their request hooks run. */
-  readonly plugins: string[]
+  /** Plugins in the order their request hooks run, with their priority and where their config came from. */
+  readonly plugins: readonly PipelineStep[]
   readonly websocket: boolean
 }
 
@@ -25,7 +26,7 @@ export function describeRoute (r: CompiledRoute): RouteDescription {
     headers: Object.fromEntries(r.headers),
     upstream: r.upstream.name,
     targets: r.upstream.targets.map(t => t.url),
-    plugins: r.pipeline.steps.map(s => s.name),
+    plugins: r.pipeline.steps,
     websocket: r.websocket
   }
 }

@@ -17,6 +17,13 @@ import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { startDnsDiscovery } from '../upstreams/dns-discovery.ts'
 import type { Metrics } from '../metrics/metrics.ts'
+import { pluginMetrics } from '../metrics/plugin-metrics.ts'
+import { Registry } from 'prom-client'
+import { Consumers } from '../consumers/consumers.ts'
+import { StoreRegistry, type StoreLease } from '../stores/registry.ts'
+import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
+import { disposeShared, type PluginServices } from '../plugins/context.ts'
+import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
@@ -31,6 +38,9 @@ export class Runtime implements ExchangeOwner {
   readonly router: Router<CompiledRoute>
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly log: Logger
+  /** The admin endpoints plugins added (/plugins/<name>/...). */
+  readonly pluginAdmin: PluginAdminRoutes
+  readonly #services: PluginServices | undefined
   #trust: (addr: string, hop: number) => boolean
   #accessLog: boolean
   #logHeaders: boolean
@@ -39,8 +49,10 @@ export class Runtime implements ExchangeOwner {
   #disposed: Promise<void> | undefined
   #stopUpstreamWork: () => Promise<void> = async () => {}
 
-  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger) {
+  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined) {
     this.loaded = loaded
+    this.#services = services
+    this.pluginAdmin = services?.admin ?? new PluginAdminRoutes()
     this.routes = routes
     this.router = new Router(routes)
     this.upstreams = upstreams
@@ -57,9 +69,11 @@ export class Runtime implements ExchangeOwner {
    * primary's view: its health checks must probe the addresses the workers send to).
    * `healthChecks: false` when another process runs them and calls Upstream.setTargetHealth.
    * `previous`: the runtime a reload replaces, whose targets pass on their health.
+   * `stores`: the process's stores, shared with the runtimes before and after this one (default: a
+   * registry of this runtime's own).
    */
   static async build (loaded: LoadedConfig, log: Logger,
-    options: { dryRun?: boolean, discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime } = {}): Promise<Runtime> {
+    options: { dryRun?: boolean, discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime, stores?: StoreRegistry } = {}): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events)]))
     // On reload, targets keep their health, those DNS discovery is about to create too: see Upstream.inheritState.
@@ -68,14 +82,17 @@ export class Runtime implements ExchangeOwner {
       if (before !== undefined) u.inheritState(before)
     }
     const pipelines: Pipeline[] = []
+    const { config } = loaded
+    const services = options.dryRun === true ? undefined : pluginServices(loaded, log, options)
     try {
       const routes: CompiledRoute[] = []
-      for (const [i, r] of loaded.config.routes.entries()) {
-        const pipeline = options.dryRun === true ? describePipeline(r.plugins ?? {}, loaded.plugins) : await buildPipeline(r.name, r.plugins ?? {}, loaded.plugins, log)
+      for (const [i, r] of config.routes.entries()) {
+        const uses = effectivePlugins(config.plugins, r.plugins)
+        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, uses, loaded.plugins, services, log)
         pipelines.push(pipeline)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log))
       }
-      const runtime = new Runtime(loaded, routes, upstreams, log)
+      const runtime = new Runtime(loaded, routes, upstreams, log, services)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
       else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
       // Discovery's first targets have taken over what they could: hold nothing of `previous` longer.
@@ -83,6 +100,7 @@ export class Runtime implements ExchangeOwner {
       return runtime
     } catch (err) {
       await Promise.allSettled([...pipelines.map(p => p.dispose()), ...[...upstreams.values()].map(u => u.close())])
+      if (services !== undefined) await releaseServices(services)
       throw err
     }
   }
@@ -173,6 +191,7 @@ export class Runtime implements ExchangeOwner {
         bytes: ex.bytes,
         requestId: ex.id,
         clientIp: ex.clientIp,
+        consumer: ex.consumer?.id,
         reqHeaders: this.#logHeaders ? ex.clientHeaders : undefined,
         resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
       })
@@ -202,5 +221,24 @@ export class Runtime implements ExchangeOwner {
     if (this.#inFlight > 0) await new Promise<void>(resolve => { this.#drained = resolve })
     await this.#stopUpstreamWork()
     await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
+    if (this.#services !== undefined) await releaseServices(this.#services)
   }
+}
+
+/** The stores, consumers, metrics, admin endpoints and shared values the plugins of one config get. */
+function pluginServices (loaded: LoadedConfig, log: Logger, options: { metrics?: Metrics, stores?: StoreRegistry }): PluginServices & { lease: StoreLease } {
+  const lease = (options.stores ?? new StoreRegistry(log)).acquire(loaded.config.stores)
+  return {
+    lease,
+    stores: lease,
+    consumers: new Consumers(loaded.config.consumers),
+    metrics: pluginMetrics(options.metrics?.registry ?? new Registry()),
+    admin: new PluginAdminRoutes(),
+    shared: new Map()
+  }
+}
+
+async function releaseServices (services: PluginServices): Promise<void> {
+  await disposeShared(services.shared)
+  await services.stores.release()
 }

@@ -6,6 +6,8 @@ import { Endpoints, pathOf } from './admin/endpoints.ts'
 import { healthEndpoints } from './admin/health.ts'
 import { inventoryEndpoints } from './admin/inventory.ts'
 import { metricsEndpoints } from './admin/metrics.ts'
+import { pluginEndpoints } from './admin/plugins.ts'
+import { storeEndpoints } from './admin/stores.ts'
 import type { AdminState } from './admin/state.ts'
 
 export type { AdminState } from './admin/state.ts'
@@ -44,6 +46,8 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   configEndpoints(api, state)
   inventoryEndpoints(api, state)
   metricsEndpoints(api, state)
+  storeEndpoints(api, state)
+  pluginEndpoints(app, state, fail)
 
   app.setNotFoundHandler((req, reply) => {
     const path = pathOf(req.url)

@@ -10,6 +10,8 @@ import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
 import { watchConfig } from '../reload/config-watcher.ts'
+import { StoreRegistry } from '../stores/registry.ts'
+import type { StoreSnapshot } from '../stores/store.ts'
 
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
@@ -21,6 +23,8 @@ export interface Portcullis {
   readonly metrics: Metrics
   /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
   readonly reloader: Reloader
+  /** What GET /stores shows: the process's stores and their state. */
+  stores (): Promise<StoreSnapshot[]>
   /** Graceful stop: stop accepting, drain within server.shutdownTimeout, release everything. */
   close (): Promise<void>
 }
@@ -55,9 +59,15 @@ export async function listenAdmin (config: LoadedConfig['config'], state: AdminS
 export const shutdownMs = (config: LoadedConfig['config']): number =>
   config.server.shutdownTimeout === undefined ? 30_000 : toMs(config.server.shutdownTimeout)
 
+/** A plugin admin endpoint of `runtime`, or the methods `path` has when `method` is not one. */
+export async function runPluginAdmin (runtime: Runtime, method: string, path: string, query: Record<string, string>, body: unknown): Promise<Awaited<ReturnType<AdminState['pluginAdmin']>>> {
+  return await runtime.pluginAdmin.dispatch(method, path, query, body) ?? { allowed: runtime.pluginAdmin.allowed(path) }
+}
+
 export async function startPortcullis (loaded: LoadedConfig, log: Logger, metrics = new Metrics(), options: StartOptions = {}): Promise<Portcullis> {
   const { server } = loaded.config
-  const build = { metrics, healthChecks: options.healthChecks }
+  const stores = new StoreRegistry(log, metrics)
+  const build = { metrics, healthChecks: options.healthChecks, stores }
   const runtime = await Runtime.build(loaded, log, build)
   const gateway = new GatewayServer(runtime, server)
   const reloader = new Reloader({ file: loaded.file, log, metrics, env: options.env, active: () => gateway.runtime.loaded, apply: next => buildAndSwap(gateway, next, log, build) })
@@ -68,6 +78,8 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     reloader,
     metrics: { contentType: metrics.registry.contentType, text: () => metrics.registry.metrics() },
     upstreams: async () => gateway.runtime.upstreamSnapshots(),
+    stores: async () => stores.snapshot(),
+    pluginAdmin: (method, path, query, body) => runPluginAdmin(gateway.runtime, method, path, query, body),
     log
   }
   let admin: Awaited<ReturnType<typeof listenAdmin>>
@@ -87,6 +99,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       adminUrl: admin?.adminUrl,
       metrics,
       reloader,
+      stores: state.stores,
       close: async () => {
         ready = false
         watcher?.close()

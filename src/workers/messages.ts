@@ -1,5 +1,11 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
+import type { StoreSnapshot } from '../stores/store.ts'
+import type { PluginAdminReply } from '../plugins/admin-routes.ts'
+
+/** A plugin admin request the primary fans out to the workers. */
+export interface PluginAdminCall { readonly method: string, readonly path: string, readonly query: Record<string, string>, readonly body: unknown }
+export type PluginAdminAnswer = PluginAdminReply | { allowed: string[] }
 
 /**
  * What the primary and its workers say over the cluster IPC channel. Every type is prefixed so
@@ -21,6 +27,8 @@ export type ToWorker =
   | { type: 'portcullis:health', health: HealthPayload }
   | { type: 'portcullis:metrics', id: number }
   | { type: 'portcullis:upstreams', id: number }
+  | { type: 'portcullis:stores', id: number }
+  | { type: 'portcullis:plugin-admin', id: number, call: PluginAdminCall }
   | { type: 'portcullis:shutdown' }
 
 export type FromWorker =
@@ -30,6 +38,8 @@ export type FromWorker =
   | { type: 'portcullis:metrics', id: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   /** The worker's upstreams, under config `hash` (none before its first config). */
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }
+  | { type: 'portcullis:stores', id: number, stores: StoreSnapshot[] }
+  | { type: 'portcullis:plugin-admin', id: number, pid: number, answer: PluginAdminAnswer }
 
 /** Replies the primary waits for, matched by id. */
 export type Reply = Extract<FromWorker, { id: number }>

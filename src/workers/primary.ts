@@ -10,6 +10,7 @@ import { listenAdmin, shutdownMs } from '../server/start.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { clusterMetricsText } from './cluster-metrics.ts'
 import { clusterUpstreams } from './cluster-upstreams.ts'
+import { clusterPluginAdmin, clusterStores } from './cluster-plugins.ts'
 import type { ConfigPayload, HealthPayload } from './messages.ts'
 import { WorkerPool } from './worker-pool.ts'
 
@@ -94,6 +95,8 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     reloader,
     metrics: { contentType: metrics.registry.contentType, text: () => clusterMetricsText(metrics, pool) },
     upstreams: () => clusterUpstreams(view, pool),
+    stores: () => clusterStores(pool),
+    pluginAdmin: (method, path, query, body) => clusterPluginAdmin(pool, { method, path, query, body }),
     log
   }
 

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import type { Logger } from 'pino'
-import { isOurs, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker } from './messages.ts'
+import { isOurs, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker, type PluginAdminCall } from './messages.ts'
 
 /** A place for one worker process, kept across its restarts. */
 interface Slot {
@@ -92,6 +92,18 @@ export class WorkerPool {
   async upstreams (): Promise<Array<Extract<FromWorker, { type: 'portcullis:upstreams' }>>> {
     const replies = await this.#query(id => ({ type: 'portcullis:upstreams', id }))
     return replies.flatMap(r => r.type === 'portcullis:upstreams' ? [r] : [])
+  }
+
+  /** Each serving worker's stores (those that do not answer in time are left out). */
+  async stores (): Promise<Array<Extract<FromWorker, { type: 'portcullis:stores' }>>> {
+    const replies = await this.#query(id => ({ type: 'portcullis:stores', id }))
+    return replies.flatMap(r => r.type === 'portcullis:stores' ? [r] : [])
+  }
+
+  /** A plugin admin endpoint run on every serving worker (their memory stores are their own). */
+  async pluginAdmin (call: PluginAdminCall): Promise<Array<Extract<FromWorker, { type: 'portcullis:plugin-admin' }>>> {
+    const replies = await this.#query(id => ({ type: 'portcullis:plugin-admin', id, call }))
+    return replies.flatMap(r => r.type === 'portcullis:plugin-admin' ? [r] : [])
   }
 
   /** Asks every serving worker; the replies that came in time. */

@@ -3,7 +3,7 @@ import { parseConfig } from '../config/load.ts'
 import { createLogger } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { buildAndSwap } from '../reload/swap.ts'
-import { startPortcullis, type Portcullis } from '../server/start.ts'
+import { runPluginAdmin, startPortcullis, type Portcullis } from '../server/start.ts'
 import { isOurs, type FromWorker, type HealthPayload, type ToWorker } from './messages.ts'
 
 const send = (m: FromWorker) => process.send?.(m, undefined, {}, () => {})
@@ -71,6 +71,18 @@ export function runWorker (): Promise<number> {
         case 'portcullis:upstreams': {
           const runtime = running?.gateway.runtime
           send({ type: 'portcullis:upstreams', id: m.id, hash: runtime?.loaded.hash, upstreams: runtime?.upstreamSnapshots() ?? [] })
+          break
+        }
+        case 'portcullis:stores':
+          void running?.stores().then(stores => send({ type: 'portcullis:stores', id: m.id, stores }))
+          break
+        case 'portcullis:plugin-admin': {
+          const runtime = running?.gateway.runtime
+          if (runtime === undefined) break
+          const { method, path, query, body } = m.call
+          runPluginAdmin(runtime, method, path, query, body)
+            .catch((err: Error) => { log?.error({ err }, 'plugin admin endpoint failed'); return { status: 500, body: { error: 'internal_error', message: 'the plugin admin endpoint failed; see the worker log' } } })
+            .then(answer => send({ type: 'portcullis:plugin-admin', id: m.id, pid: process.pid, answer }))
           break
         }
         case 'portcullis:shutdown': stop(0); break

@@ -4,6 +4,7 @@ import { hostMatches, normalizeHost } from '../../routing/host-pattern.ts'
 import { normalizePath } from '../../routing/normalize-path.ts'
 import type { CompiledRoute } from '../../runtime/compile-route.ts'
 import { describeRoute } from '../../runtime/describe-route.ts'
+import { formatStep } from '../../plugins/describe-step.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 
 const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL
@@ -55,7 +56,7 @@ export async function run (argv: string[]): Promise<number> {
     const hostHeader = r.host === 'target' ? target?.host : r.host === 'client' ? parts[2] : r.host.value
     console.log(`  route            ${r.name} (routes[${r.index}] in ${loaded.file})`)
     if (Object.keys(match.params).length > 0) console.log(`  params           ${JSON.stringify(match.params)}`)
-    console.log(`  plugins          ${r.pipeline.steps.map(s => `${s.name} (${s.priority})`).join(' → ') || 'none'}`)
+    console.log(`  plugins          ${r.pipeline.steps.map(formatStep).join(' → ') || 'none'}`)
     console.log(`  upstream         ${r.upstream.name}: ${r.upstream.targets.map(t => t.url).join(', ')}`)
     console.log(`  forwarded as     ${method} ${r.upstreamPath(path, match.params)}${query} (Host: ${hostHeader})`)
     return 0

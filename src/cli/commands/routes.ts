@@ -1,5 +1,6 @@
 import { Runtime } from '../../runtime/runtime.ts'
 import { describeRoute } from '../../runtime/describe-route.ts'
+import { formatStep } from '../../plugins/describe-step.ts'
 import { createLogger } from '../../logging/logger.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 
@@ -22,7 +23,7 @@ export async function run (argv: string[]): Promise<number> {
     r.methods === undefined ? 'ANY' : r.methods.join(','),
     Object.entries(r.headers).map(([name, value]) => `${name}: ${value}`).join(', ') || '-',
     `${r.upstream} (${r.targets.join(', ')})`,
-    r.plugins.join(' → ') || '-'
+    r.plugins.map(formatStep).join(' → ') || '-'
   ])
   printTable(['ROUTE', 'HOST', 'PATH', 'METHODS', 'HEADERS', 'UPSTREAM', 'PLUGINS'], rows)
   await runtime.dispose()

@@ -2,6 +2,8 @@ import type { Logger } from 'pino'
 import type { Reloader } from '../../reload/reloader.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import type { UpstreamSnapshot } from '../../upstreams/upstream.ts'
+import type { StoreSnapshot } from '../../stores/store.ts'
+import type { PluginAdminReply } from '../../plugins/admin-routes.ts'
 
 /** What the admin API asks of the running gateway (one process, or the primary of several). */
 export interface AdminState {
@@ -14,5 +16,9 @@ export interface AdminState {
   readonly metrics: { readonly contentType: string, text (): Promise<string> }
   /** The upstreams' state (in worker mode, merged with what the workers learned from traffic). */
   upstreams (): Promise<UpstreamSnapshot[]>
+  /** The stores (in worker mode, each worker's, merged by name: the worst state wins). */
+  stores (): Promise<StoreSnapshot[]>
+  /** Runs a plugin's admin endpoint (in worker mode, on every worker); `allowed` when `method path` has none. */
+  pluginAdmin (method: string, path: string, query: Record<string, string>, body: unknown): Promise<PluginAdminReply | { allowed: string[] }>
   readonly log: Logger
 }

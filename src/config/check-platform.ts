@@ -1,0 +1,50 @@
+import type { PluginDefinition } from '../plugins/contract.ts'
+import { DEFAULT_STORE } from '../stores/registry.ts'
+import { didYouMean } from './suggest.ts'
+import { validateSchema, type SchemaProblem } from './validate.ts'
+import type { GatewayConfig } from './schema.ts'
+
+type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value') => void
+
+/** `stores:`: one way to reach Redis per store, and `memory` kept a memory store. */
+export function checkStores (config: GatewayConfig, add: Add): void {
+  for (const [name, s] of Object.entries(config.stores ?? {})) {
+    const here = ['stores', name]
+    if (s.type === 'memory') continue
+    if (name === DEFAULT_STORE) { add([...here, 'type'], `the store named "${DEFAULT_STORE}" is the built-in memory store: give this one another name`); continue }
+    const ways = (['url', 'sentinels', 'cluster'] as const).filter(k => s[k] !== undefined)
+    if (ways.length !== 1) add(here, ways.length === 0 ? 'needs one of url, sentinels (with name) or cluster' : `use one of url, sentinels or cluster, not ${ways.join(' and ')}`, 'key')
+    if (s.sentinels !== undefined && s.name === undefined) add(here, 'sentinels needs name: the primary the sentinels monitor', 'key')
+    if (s.name !== undefined && s.sentinels === undefined) add([...here, 'name'], 'name is for sentinels only')
+    if (s.cluster !== undefined && s.db !== undefined) add([...here, 'db'], 'Redis Cluster has only database 0')
+  }
+}
+
+/**
+ * `consumers:`: unique ids; credentials only for plugins that take them, each valid against that
+ * plugin's credential schema; no credential shared by two consumers.
+ */
+export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, problems: SchemaProblem[], add: Add): void {
+  const ids = new Map<string, number>()
+  const owners = new Map<string, number>()
+  const takers = [...plugins.values()].filter(p => p.credentials !== undefined).map(p => p.name)
+  for (const [i, c] of (config.consumers ?? []).entries()) {
+    const first = ids.get(c.id)
+    if (first !== undefined) add(['consumers', i, 'id'], `consumer id "${c.id}" is already used by consumers[${first}]`)
+    else ids.set(c.id, i)
+    for (const [name, credential] of Object.entries(c.credentials ?? {})) {
+      const here = ['consumers', i, 'credentials', name]
+      const spec = plugins.get(name)?.credentials
+      if (spec === undefined) { add(here, `no plugin "${name}" takes credentials${didYouMean(name, takers)}${takers.length > 0 ? ` (these do: ${takers.join(', ')})` : ''}`, 'key'); continue }
+      const found = validateSchema(spec.schema, credential)
+      for (const p of found) problems.push({ ...p, path: [...here, ...p.path] })
+      if (found.length > 0) continue
+      for (const identity of spec.identities?.(credential as never) ?? [JSON.stringify(credential)]) {
+        const key = `${name}\u0000${identity}`
+        const owner = owners.get(key)
+        if (owner !== undefined && owner !== i) add(here, `the same ${name} credential is given to consumers[${owner}] ("${config.consumers?.[owner]?.id}")`)
+        else owners.set(key, i)
+      }
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import type { TSchema } from '@sinclair/typebox'
+import type { PluginDefinition } from '../plugins/contract.ts'
+import { STORE_REF } from '../stores/store-name.ts'
+import { DEFAULT_STORE } from '../stores/registry.ts'
+import { didYouMean } from './suggest.ts'
+import { validateSchema, type SchemaProblem } from './validate.ts'
+import type { GatewayConfig } from './schema.ts'
+
+type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value') => void
+
+/**
+ * The plugins of one section (top-level `plugins:` or a route's): known names, each config valid
+ * against its plugin's schema, store names that exist; on a route, `false` only for a global plugin.
+ */
+export function checkPluginSection (config: GatewayConfig, section: Readonly<Record<string, unknown>> | undefined, at: Array<string | number>,
+  plugins: ReadonlyMap<string, PluginDefinition>, problems: SchemaProblem[], add: Add): void {
+  const onRoute = at[0] === 'routes'
+  for (const [name, pluginConfig] of Object.entries(section ?? {})) {
+    const def = plugins.get(name)
+    if (def === undefined) {
+      add([...at, name], `unknown plugin "${name}"${didYouMean(name, plugins.keys())}`, 'key')
+      continue
+    }
+    if (onRoute && pluginConfig === false) {
+      if (config.plugins?.[name] === undefined) add([...at, name], `"${name}: false" turns off a top-level plugin, but plugins: has no "${name}"`)
+      continue
+    }
+    const data = pluginConfig ?? {}
+    const found = validateSchema(def.schema, data)
+    for (const p of found) problems.push({ ...p, path: [...at, name, ...p.path] })
+    if (found.length === 0) checkStoreNames(def.schema, data, [...at, name], config, add)
+  }
+}
+
+/** Every value the schema marks as a store name (StoreName) must name a store. */
+export function checkStoreNames (schema: TSchema, data: unknown, path: Array<string | number>, config: GatewayConfig, add: Add): void {
+  const names = [DEFAULT_STORE, ...Object.keys(config.stores ?? {})]
+  const seen = new Set<string>()
+  const walk = (s: TSchema, d: unknown, p: Array<string | number>) => {
+    if (s[STORE_REF] === true && typeof d === 'string') {
+      const key = JSON.stringify(p)
+      if (!names.includes(d) && !seen.has(key)) { seen.add(key); add(p, `unknown store "${d}"${didYouMean(d, names)} (stores: ${names.join(', ')})`) }
+      return
+    }
+    for (const branch of (s.anyOf ?? s.oneOf ?? s.allOf ?? []) as TSchema[]) walk(branch, d, p)
+    if (Array.isArray(d) && s.items !== undefined) d.forEach((v, i) => walk(s.items as TSchema, v, [...p, i]))
+    else if (d !== null && typeof d === 'object' && s.properties !== undefined) {
+      for (const [k, sub] of Object.entries(s.properties as Record<string, TSchema>)) {
+        if (k in d) walk(sub, (d as Record<string, unknown>)[k], [...p, k])
+      }
+    }
+  }
+  walk(schema, data, path)
+}

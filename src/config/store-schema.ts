@@ -1,0 +1,48 @@
+import { Type } from '@sinclair/typebox'
+import { Duration } from './duration.ts'
+
+// The `stores:` section: named places plugins keep state in (rate-limit counters, cached responses).
+const closed = { additionalProperties: false } as const
+const HostPort = Type.String({ pattern: '^[^\\s:]+:\\d+$|^\\[[0-9a-fA-F:]+\\]:\\d+$', errorMessage: 'must be host:port, e.g. 10.0.0.1:26379' })
+
+export const MemoryStoreConfig = Type.Object({
+  type: Type.Literal('memory'),
+  maxEntries: Type.Optional(Type.Integer({ minimum: 1, description: 'Most entries held; the least recently used are evicted first. Default 100000.' })),
+  maxBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Most bytes held (keys and values). Default 67108864 (64 MiB).' }))
+}, { ...closed, description: 'Per process, bounded, lost on restart (kept across reloads).' })
+
+export const RedisStoreConfig = Type.Object({
+  type: Type.Literal('redis'),
+  url: Type.Optional(Type.String({ pattern: '^rediss?://', errorMessage: 'must be a redis:// or rediss:// URL', description: 'Standalone server, e.g. "${REDIS_URL:-redis://127.0.0.1:6379}".' })),
+  sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, description: 'Sentinel addresses (host:port); needs name.' })),
+  name: Type.Optional(Type.String({ minLength: 1, description: 'With sentinels: the monitored primary\'s name.' })),
+  cluster: Type.Optional(Type.Array(HostPort, { minItems: 1, description: 'Redis Cluster seed nodes (host:port).' })),
+  username: Type.Optional(Type.String({ minLength: 1 })),
+  password: Type.Optional(Type.String({ minLength: 1, description: 'Use "${ENV}": it is redacted in GET /config and logs.' })),
+  tls: Type.Optional(Type.Union([Type.Boolean(), Type.Object({
+    ca: Type.Optional(Type.String({ description: 'PEM CA bundle (the text, e.g. from "${REDIS_CA}").' })),
+    servername: Type.Optional(Type.String()),
+    rejectUnauthorized: Type.Optional(Type.Boolean({ description: 'Default true.' }))
+  }, closed)], { description: 'TLS to Redis: true, or settings.' })),
+  db: Type.Optional(Type.Integer({ minimum: 0, description: 'Database number (not with cluster). Default 0.' })),
+  keyPrefix: Type.Optional(Type.String({ description: 'Prepended to every key, so several gateways can share a server. Default "pc:".' })),
+  connectTimeout: Type.Optional(Type.Union([Duration], { description: 'Time to connect. Default 2s.' })),
+  commandTimeout: Type.Optional(Type.Union([Duration], { description: 'Every command fails after this long; plugins then apply their own failure rule. Default 100ms.' }))
+}, { ...closed, description: 'Shared by every instance. Exactly one of url, sentinels (+ name) or cluster.' })
+
+export const StoreConfig = Type.Union([MemoryStoreConfig, RedisStoreConfig], {
+  errorMessage: 'must be { type: memory, ... } or { type: redis, url | sentinels | cluster, ... }'
+})
+
+export const Stores = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), StoreConfig, {
+  description: 'Named stores plugins refer to by name. "memory" always exists (per process, default bounds).'
+})
+
+const Consumer = Type.Object({
+  id: Type.String({ minLength: 1, description: 'Stable identifier: logged, sent upstream (x-consumer-id), used by rate limits.' }),
+  groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Groups for access control (acl).' })),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form values plugins may read (e.g. per-consumer rate limits).' })),
+  credentials: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Keyed by auth plugin name, each in that plugin\'s credential format.' }))
+}, closed)
+
+export const Consumers = Type.Array(Consumer, { description: 'Who may call your APIs: auth plugins resolve requests to these.' })

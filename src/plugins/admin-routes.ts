@@ -1,0 +1,63 @@
+type Maybe<T> = T | Promise<T>
+
+export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'DELETE'
+
+/** An admin API request to a plugin's endpoint (already past the admin token check). */
+export interface PluginAdminRequest {
+  readonly method: AdminMethod
+  /** The path below /plugins/<plugin>, e.g. /purge. */
+  readonly path: string
+  readonly query: Readonly<Record<string, string>>
+  /** The JSON body, if any. */
+  readonly body: unknown
+}
+
+/** What a plugin's admin endpoint answers: a status (default 200) and a JSON body. */
+export interface PluginAdminReply {
+  readonly status?: number
+  readonly body?: unknown
+}
+
+export type PluginAdminHandler = (req: PluginAdminRequest) => Maybe<PluginAdminReply>
+
+/** What setup gets to add admin endpoints under /plugins/<plugin>/ (behind the admin token). */
+export interface PluginAdmin {
+  /**
+   * Adds `method path` for this config. Endpoints belong to the plugin, not to one route: add them
+   * once (from ctx.shared) and let the handler reach every route's state. A second add of the same
+   * endpoint is an error.
+   */
+  route (method: AdminMethod, path: string, handler: PluginAdminHandler): void
+}
+
+const PATH_RE = /^(\/[A-Za-z0-9._~-]+)+$/
+
+/** The plugin admin endpoints of one runtime. */
+export class PluginAdminRoutes {
+  readonly #handlers = new Map<string, PluginAdminHandler>()
+
+  /** The PluginAdmin setup of `plugin` sees. */
+  forPlugin (plugin: string): PluginAdmin {
+    return {
+      route: (method, path, handler) => {
+        if (!PATH_RE.test(path)) throw new TypeError(`admin path "${path}" must start with / and use only letters, digits, . _ ~ -`)
+        const key = `${method} /plugins/${plugin}${path}`
+        if (this.#handlers.has(key)) throw new TypeError(`admin endpoint ${key} is already defined (add it once, from ctx.shared)`)
+        this.#handlers.set(key, handler)
+      }
+    }
+  }
+
+  /** Runs the handler of `method fullPath`; undefined when there is none (then `allowed` says which methods exist). */
+  async dispatch (method: string, fullPath: string, query: Record<string, string>, body: unknown): Promise<PluginAdminReply | undefined> {
+    const handler = this.#handlers.get(`${method} ${fullPath}`)
+    if (handler === undefined) return undefined
+    const sub = fullPath.slice(fullPath.indexOf('/', '/plugins/'.length))
+    return handler({ method: method as AdminMethod, path: sub, query, body })
+  }
+
+  /** The methods `fullPath` answers (empty when none). */
+  allowed (fullPath: string): string[] {
+    return [...this.#handlers.keys()].filter(k => k.slice(k.indexOf(' ') + 1) === fullPath).map(k => k.slice(0, k.indexOf(' ')))
+  }
+}

@@ -1,0 +1,43 @@
+import type { Logger } from 'pino'
+import type { Consumers } from '../consumers/consumers.ts'
+import type { PluginMetrics } from '../metrics/plugin-metrics.ts'
+import { DEFAULT_STORE, type StoreLease } from '../stores/registry.ts'
+import type { PluginAdminRoutes } from './admin-routes.ts'
+import type { PluginSetupContext } from './contract.ts'
+
+/** What the process and one config give every plugin setup: the parts of a PluginSetupContext. */
+export interface PluginServices {
+  readonly stores: StoreLease
+  readonly consumers: Consumers
+  readonly metrics: PluginMetrics
+  readonly admin: PluginAdminRoutes
+  /** ctx.shared values of this config, by plugin and key. */
+  readonly shared: Map<string, unknown>
+}
+
+export function setupContext (services: PluginServices, plugin: string, routeName: string, log: Logger): PluginSetupContext {
+  return {
+    routeName,
+    log,
+    store (name = DEFAULT_STORE) {
+      const store = services.stores.get(name)
+      // Names are checked at load (StoreName); this only trips for a plugin that skips that schema.
+      if (store === undefined) throw new Error(`plugin "${plugin}" asked for store "${name}", which is not under stores:`)
+      return store
+    },
+    consumers: services.consumers,
+    credentials: services.consumers.credentialsFor(plugin),
+    metrics: services.metrics,
+    admin: services.admin.forPlugin(plugin),
+    shared<T> (key: string, create: () => T): T {
+      const id = `${plugin}\u0000${key}`
+      if (!services.shared.has(id)) services.shared.set(id, create())
+      return services.shared.get(id) as T
+    }
+  }
+}
+
+/** Disposes the ctx.shared values that have a dispose(). */
+export async function disposeShared (shared: Map<string, unknown>): Promise<void> {
+  await Promise.allSettled([...shared.values()].map(v => (v as { dispose?: () => unknown } | null)?.dispose?.()))
+}

@@ -1,0 +1,20 @@
+/** A plugin as one route uses it: its config, and whether that came from the top level or the route. */
+export interface PluginUse {
+  readonly name: string
+  readonly config: unknown
+  readonly source: 'global' | 'route'
+}
+
+/**
+ * The plugins of a route: every top-level (global) plugin, except those the route turns off with
+ * `name: false`, and the route's own, whose config replaces a global one of the same name.
+ */
+export function effectivePlugins (global: Readonly<Record<string, unknown>> | undefined, route: Readonly<Record<string, unknown>> | undefined): PluginUse[] {
+  const uses = new Map<string, PluginUse>()
+  for (const [name, config] of Object.entries(global ?? {})) uses.set(name, { name, config, source: 'global' })
+  for (const [name, config] of Object.entries(route ?? {})) {
+    if (config === false) uses.delete(name)
+    else uses.set(name, { name, config, source: 'route' })
+  }
+  return [...uses.values()]
+}

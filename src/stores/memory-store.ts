@@ -1,0 +1,116 @@
+import { LRUCache } from 'lru-cache'
+import type { LocalData, OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
+
+export interface MemoryStoreSettings {
+  /** Most entries held; the least recently used go first. */
+  readonly maxEntries: number
+  /** Most bytes held (values and keys, roughly). */
+  readonly maxBytes: number
+}
+
+export const MEMORY_DEFAULTS: MemoryStoreSettings = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024 }
+
+type Entry = StoreValue | number
+
+// Per-entry bookkeeping of lru-cache and the Map, counted so that many small entries cannot exceed maxBytes unseen.
+const OVERHEAD = 64
+
+const sizeOf = (value: Entry, key: string): number =>
+  OVERHEAD + key.length + (typeof value === 'number' ? 8 : typeof value === 'string' ? Buffer.byteLength(value) : value.length)
+
+/**
+ * A store in this process's memory, bounded in entries and bytes. Expired entries are dropped
+ * when met (lru-cache's lazy expiry): no timer per key. Everything is synchronous underneath, so a
+ * script runs atomically.
+ */
+export class MemoryStore implements OwnedStore {
+  readonly name: string
+  readonly type = 'memory' as const
+  readonly #lru: LRUCache<string, Entry>
+  /** Tag → keys, and key → tags, for deleteTag; kept in step with evictions. */
+  readonly #tagged = new Map<string, Set<string>>()
+  readonly #tagsOf = new Map<string, readonly string[]>()
+  readonly #since = new Date().toISOString()
+
+  constructor (name: string, settings: MemoryStoreSettings = MEMORY_DEFAULTS) {
+    this.name = name
+    this.#lru = new LRUCache<string, Entry>({
+      max: settings.maxEntries,
+      maxSize: settings.maxBytes,
+      sizeCalculation: sizeOf,
+      dispose: (_v, key) => this.#untag(key)
+    })
+  }
+
+  async get (key: string): Promise<Buffer | undefined> {
+    const v = this.#lru.get(key)
+    return v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(String(v))
+  }
+
+  async set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
+    this.#put(key, value, options)
+  }
+
+  async delete (...keys: string[]): Promise<number> {
+    let n = 0
+    for (const k of keys) if (this.#lru.delete(k)) n++
+    return n
+  }
+
+  async deletePrefix (prefix: string): Promise<number> {
+    const keys = [...this.#lru.keys()].filter(k => k.startsWith(prefix))
+    for (const k of keys) this.#lru.delete(k)
+    return keys.length
+  }
+
+  async deleteTag (tag: string): Promise<number> {
+    const keys = [...(this.#tagged.get(tag) ?? [])]
+    let n = 0
+    for (const k of keys) if (this.#lru.delete(k)) n++
+    return n
+  }
+
+  async run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R> {
+    return script.local(this.#local, keys, args.map(String), Date.now())
+  }
+
+  snapshot (): StoreSnapshot {
+    return { name: this.name, type: 'memory', state: 'up', since: this.#since, lastError: null, entries: this.#lru.size, bytes: this.#lru.calculatedSize }
+  }
+
+  async close (): Promise<void> {
+    this.#lru.clear()
+  }
+
+  /** The synchronous view scripts get (get/set/delete without promises). */
+  readonly #local: LocalData = {
+    get: key => this.#lru.get(key),
+    set: (key, value, ttlMs) => this.#put(key, value, { ttlMs }),
+    delete: key => { this.#lru.delete(key) }
+  }
+
+  #put (key: string, value: Entry, options: SetOptions | undefined): void {
+    const ttl = options?.ttlMs ?? 0
+    if (this.#tagsOf.has(key)) this.#untag(key)
+    this.#lru.set(key, value, ttl > 0 ? { ttl } : undefined)
+    const tags = options?.tags
+    if (tags === undefined || tags.length === 0 || !this.#lru.has(key)) return
+    this.#tagsOf.set(key, tags)
+    for (const t of tags) {
+      let keys = this.#tagged.get(t)
+      if (keys === undefined) this.#tagged.set(t, keys = new Set())
+      keys.add(key)
+    }
+  }
+
+  #untag (key: string): void {
+    const tags = this.#tagsOf.get(key)
+    if (tags === undefined) return
+    this.#tagsOf.delete(key)
+    for (const t of tags) {
+      const keys = this.#tagged.get(t)
+      keys?.delete(key)
+      if (keys?.size === 0) this.#tagged.delete(t)
+    }
+  }
+}

@@ -1,0 +1,183 @@
+import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis'
+import type { OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
+
+/** A Redis store's settings, durations in ms (from the `stores:` config). */
+export interface RedisStoreSettings {
+  /** One of: url (standalone), sentinels + name, cluster (seed nodes). */
+  readonly url?: string
+  readonly sentinels?: readonly string[]
+  readonly name?: string
+  readonly cluster?: readonly string[]
+  readonly username?: string
+  readonly password?: string
+  readonly tls?: boolean | { readonly ca?: string, readonly servername?: string, readonly rejectUnauthorized?: boolean }
+  readonly db?: number
+  readonly keyPrefix: string
+  readonly connectTimeout: number
+  readonly commandTimeout: number
+}
+
+/** What the registry learns from a Redis store: state changes, failed commands, command durations. */
+export interface RedisStoreEvents {
+  state (store: RedisStore, state: StoreSnapshot['state'], error: string | null): void
+  failed (store: RedisStore): void
+  command (store: RedisStore, seconds: number): void
+}
+
+type Client = Redis | Cluster
+type ScriptCaller = (numKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>
+
+const hostPort = (s: string) => {
+  const i = s.lastIndexOf(':')
+  return { host: s.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(s.slice(i + 1)) }
+}
+
+// Reconnect with backoff: 100 ms doubling, at most 2 s between attempts, forever.
+const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000)
+
+/**
+ * A store on Redis (standalone, Sentinel or Cluster) through ioredis. Fails fast by design: no
+ * offline queue (a command while disconnected fails at once), no resend after a reconnect, every
+ * command bounded by commandTimeout. Reconnects on its own, forever, with backoff.
+ */
+export class RedisStore implements OwnedStore {
+  readonly name: string
+  readonly type = 'redis' as const
+  readonly #client: Client
+  readonly #prefix: string
+  readonly #events: RedisStoreEvents
+  readonly #scripts = new Map<string, string>()
+  #state: StoreSnapshot['state'] = 'connecting'
+  #since = new Date().toISOString()
+  #lastError: string | null = null
+  #closed = false
+
+  constructor (name: string, s: RedisStoreSettings, events: RedisStoreEvents) {
+    this.name = name
+    this.#prefix = s.keyPrefix
+    this.#events = events
+    const tls = s.tls === true ? {} : s.tls === false || s.tls === undefined ? undefined : { ...s.tls }
+    const options: RedisOptions = {
+      username: s.username,
+      password: s.password,
+      db: s.db,
+      tls,
+      connectTimeout: s.connectTimeout,
+      commandTimeout: s.commandTimeout,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: backoff,
+      // Sentinel: follow the primary through a failover; a READONLY reply means it moved.
+      reconnectOnError: err => err.message.startsWith('READONLY')
+    }
+    if (s.cluster !== undefined) {
+      const clusterOptions: ClusterOptions = { redisOptions: { ...options, db: undefined }, enableOfflineQueue: false, clusterRetryStrategy: backoff, slotsRefreshTimeout: s.connectTimeout }
+      this.#client = new Cluster(s.cluster.map(hostPort), clusterOptions)
+    } else if (s.sentinels !== undefined) {
+      this.#client = new Redis({ ...options, sentinels: s.sentinels.map(hostPort), name: s.name, sentinelRetryStrategy: backoff })
+    } else {
+      this.#client = new Redis(s.url ?? 'redis://127.0.0.1:6379', options)
+    }
+    this.#client.on('ready', () => this.#set('up', null))
+    this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
+    this.#client.on('close', () => { if (!this.#closed) this.#set('down', this.#lastError) })
+  }
+
+  get (key: string): Promise<Buffer | undefined> {
+    return this.#timed(async c => (await c.getBuffer(this.#prefix + key)) ?? undefined)
+  }
+
+  set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
+    const full = this.#prefix + key
+    const ttl = options?.ttlMs ?? 0
+    return this.#timed(async c => {
+      if (ttl > 0) await c.set(full, value, 'PX', ttl)
+      else await c.set(full, value)
+      // A tag lives as long as the longest-lived entry it names (at least); deleteTag skips keys already gone.
+      await Promise.all((options?.tags ?? []).map(async tag => {
+        const tagKey = this.#tagKey(tag)
+        await c.sadd(tagKey, full)
+        if (ttl > 0) await c.pexpire(tagKey, ttl, 'GT')
+        else await c.persist(tagKey)
+      }))
+    })
+  }
+
+  delete (...keys: string[]): Promise<number> {
+    return this.#timed(c => this.#del(c, keys.map(k => this.#prefix + k)))
+  }
+
+  deletePrefix (prefix: string): Promise<number> {
+    const match = (this.#prefix + prefix).replace(/[*?[\]\\]/g, '\\$&') + '*'
+    return this.#timed(async c => {
+      const nodes = c instanceof Cluster ? c.nodes('master') : [c]
+      let n = 0
+      for (const node of nodes) {
+        for await (const batch of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) n += await this.#del(c, batch)
+      }
+      return n
+    })
+  }
+
+  deleteTag (tag: string): Promise<number> {
+    const tagKey = this.#tagKey(tag)
+    return this.#timed(async c => {
+      const keys = await c.smembers(tagKey)
+      const n = await this.#del(c, keys)
+      await c.del(tagKey)
+      return n
+    })
+  }
+
+  run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R> {
+    const known = this.#scripts.get(script.name)
+    if (known === undefined) {
+      // ioredis keeps the SHA, sends EVALSHA and falls back to EVAL on NOSCRIPT (a restarted or new server).
+      this.#client.defineCommand(script.name, { lua: script.lua })
+      this.#scripts.set(script.name, script.lua)
+    } else if (known !== script.lua) {
+      return Promise.reject(new Error(`two different scripts are named "${script.name}"`))
+    }
+    const call = (this.#client as unknown as Record<string, ScriptCaller>)[script.name] as ScriptCaller
+    const full = keys.map(k => this.#prefix + k)
+    return this.#timed(async c => await call.call(c, full.length, ...full, ...args) as R)
+  }
+
+  snapshot (): StoreSnapshot {
+    return { name: this.name, type: 'redis', state: this.#state, since: this.#since, lastError: this.#lastError }
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    await this.#client.quit().catch(() => this.#client.disconnect())
+  }
+
+  #tagKey (tag: string): string { return `${this.#prefix}tag:{${tag.replace(/[{}]/g, '_')}}` }
+
+  /** DEL one key per command: keys of one call may live in different cluster slots. */
+  async #del (c: Client, fullKeys: readonly string[]): Promise<number> {
+    const counts = await Promise.all(fullKeys.map(k => c.del(k)))
+    return counts.reduce((a, b) => a + b, 0)
+  }
+
+  async #timed<T> (command: (c: Client) => Promise<T>): Promise<T> {
+    const started = performance.now()
+    try {
+      return await command(this.#client)
+    } catch (err) {
+      this.#lastError = (err as Error).message
+      this.#events.failed(this)
+      throw err
+    } finally {
+      this.#events.command(this, (performance.now() - started) / 1000)
+    }
+  }
+
+  #set (state: StoreSnapshot['state'], error: string | null): void {
+    if (state === this.#state) return
+    this.#state = state
+    this.#since = new Date().toISOString()
+    this.#events.state(this, state, error)
+  }
+}

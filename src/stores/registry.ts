@@ -1,0 +1,102 @@
+import type { Static } from '@sinclair/typebox'
+import type { Logger } from 'pino'
+import { toMs } from '../config/duration.ts'
+import type { StoreConfig } from '../config/store-schema.ts'
+import type { Metrics } from '../metrics/metrics.ts'
+import { MEMORY_DEFAULTS, MemoryStore } from './memory-store.ts'
+import { RedisStore, type RedisStoreEvents } from './redis-store.ts'
+import type { OwnedStore, Store, StoreSnapshot } from './store.ts'
+
+export type StoreConfigs = Readonly<Record<string, Static<typeof StoreConfig>>>
+
+/** The stores one runtime uses, held until it is disposed. */
+export interface StoreLease {
+  get (name: string): Store | undefined
+  release (): Promise<void>
+}
+
+interface Entry { readonly name: string, readonly settings: string, readonly store: OwnedStore, users: number }
+
+/** The store that always exists. */
+export const DEFAULT_STORE = 'memory'
+
+/**
+ * The stores of the process, shared by the runtimes of successive configs. A reload that leaves a
+ * store's settings unchanged gets the same store (same Redis connections, same memory contents);
+ * a store whose settings changed, or that is gone, is closed once the last runtime using it has
+ * released it (after draining).
+ */
+export class StoreRegistry {
+  readonly #entries: Entry[] = []
+  readonly #log: Logger
+  readonly #events: RedisStoreEvents
+
+  constructor (log: Logger, metrics?: Metrics) {
+    this.#log = log
+    this.#events = {
+      state: (store, state, error) => {
+        if (state === 'down') log.warn({ store: store.name, error }, 'store is down: plugins apply their failure rule until it is back')
+        else if (state === 'up') log.info({ store: store.name }, 'store is up')
+      },
+      failed: store => metrics?.storeErrors.inc({ store: store.name }),
+      command: (store, seconds) => metrics?.storeCommandDuration.observe({ store: store.name }, seconds)
+    }
+    metrics?.watchStores(() => this.snapshot())
+  }
+
+  /** The stores of a config (`memory` added when not configured): existing ones where unchanged. */
+  acquire (configs: StoreConfigs = {}): StoreLease {
+    const wanted = { [DEFAULT_STORE]: { type: 'memory' as const }, ...configs }
+    const held = new Map<string, Entry>()
+    for (const [name, config] of Object.entries(wanted)) {
+      const settings = JSON.stringify(config)
+      let entry = this.#entries.find(e => e.name === name && e.settings === settings)
+      if (entry === undefined) {
+        entry = { name, settings, store: this.#create(name, config), users: 0 }
+        this.#entries.push(entry)
+      }
+      entry.users++
+      held.set(name, entry)
+    }
+    let released = false
+    return {
+      get: name => held.get(name)?.store,
+      release: async () => {
+        if (released) return
+        released = true
+        await Promise.all([...held.values()].map(e => this.#release(e)))
+      }
+    }
+  }
+
+  /** Every store in use, the newest first for a name held in two versions during a reload. */
+  snapshot (): StoreSnapshot[] {
+    const seen = new Set<string>()
+    const out: StoreSnapshot[] = []
+    for (let i = this.#entries.length - 1; i >= 0; i--) {
+      const e = this.#entries[i] as Entry
+      if (seen.has(e.name)) continue
+      seen.add(e.name)
+      out.push(e.store.snapshot())
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  async #release (e: Entry): Promise<void> {
+    if (--e.users > 0) return
+    this.#entries.splice(this.#entries.indexOf(e), 1)
+    await e.store.close().catch((err: Error) => this.#log.warn({ store: e.name, err: err.message }, 'closing a store failed'))
+  }
+
+  #create (name: string, c: Static<typeof StoreConfig>): OwnedStore {
+    if (c.type === 'memory') {
+      return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes ?? MEMORY_DEFAULTS.maxBytes })
+    }
+    return new RedisStore(name, {
+      ...c,
+      keyPrefix: c.keyPrefix ?? 'pc:',
+      connectTimeout: c.connectTimeout === undefined ? 2_000 : toMs(c.connectTimeout),
+      commandTimeout: c.commandTimeout === undefined ? 100 : toMs(c.commandTimeout)
+    }, this.#events)
+  }
+}

@@ -1,0 +1,38 @@
+import type { StoreSnapshot } from '../stores/store.ts'
+import type { PluginAdminAnswer, PluginAdminCall } from './messages.ts'
+import type { WorkerPool } from './worker-pool.ts'
+
+const WORSE: Record<StoreSnapshot['state'], number> = { up: 0, connecting: 1, down: 2 }
+
+/**
+ * GET /stores for the whole gateway: each worker holds its own connections (and memory stores), so
+ * a store is as bad as its worst worker's view: down if any worker cannot reach it. Memory entries
+ * and bytes are summed.
+ */
+export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]> {
+  const byName = new Map<string, StoreSnapshot>()
+  for (const { stores } of await pool.stores()) {
+    for (const s of stores) {
+      const seen = byName.get(s.name)
+      if (seen === undefined) { byName.set(s.name, s); continue }
+      const worst = WORSE[s.state] > WORSE[seen.state] ? s : seen
+      byName.set(s.name, {
+        ...worst,
+        lastError: worst.lastError ?? seen.lastError ?? s.lastError,
+        ...(s.entries === undefined ? {} : { entries: (seen.entries ?? 0) + s.entries, bytes: (seen.bytes ?? 0) + (s.bytes ?? 0) })
+      })
+    }
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/**
+ * A plugin admin endpoint in worker mode runs on every worker (a purge must reach each worker's
+ * memory cache). The answer: the worst status, and each worker's own answer under `workers`.
+ */
+export async function clusterPluginAdmin (pool: WorkerPool, call: PluginAdminCall): Promise<PluginAdminAnswer> {
+  const replies = await pool.pluginAdmin(call)
+  const ran = replies.flatMap(r => 'allowed' in r.answer ? [] : [{ pid: r.pid, status: r.answer.status ?? 200, body: r.answer.body ?? {} }])
+  if (ran.length === 0) return replies.find(r => 'allowed' in r.answer)?.answer ?? { allowed: [] }
+  return { status: Math.max(...ran.map(r => r.status)), body: { workers: ran } }
+}
