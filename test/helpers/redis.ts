@@ -1,0 +1,135 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Redis } from 'ioredis'
+
+const run = promisify(execFile)
+
+/** A free loopback port (bus port + 10000 free too, for cluster nodes). */
+export async function freePort (): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port
+        s.close(() => resolve(p))
+      })
+    })
+    if (port < 55_000) return port
+  }
+}
+
+/**
+ * A real redis-server the test owns: on a free loopback port, no persistence, in a temp dir.
+ * It can be stopped, killed and started again on the same port (to test outages).
+ */
+export class RedisProcess {
+  readonly port: number
+  readonly dir: string
+  readonly #args: string[]
+  readonly #configFile: string | undefined
+  #child: ChildProcess | undefined
+
+  private constructor (port: number, dir: string, args: string[], configFile: string | undefined) {
+    this.port = port
+    this.dir = dir
+    this.#args = args
+    this.#configFile = configFile
+  }
+
+  /**
+   * Starts redis-server (extra `args` as on its command line, e.g. ['--cluster-enabled', 'yes']).
+   * `config`: the text of a config file to start with (a sentinel's, which it rewrites).
+   */
+  static async start (args: string[] = [], config?: string): Promise<RedisProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-redis-'))
+    let file: string | undefined
+    if (config !== undefined) writeFileSync(file = join(dir, 'redis.conf'), config)
+    const r = new RedisProcess(await freePort(), dir, args, file)
+    await r.restart()
+    return r
+  }
+
+  get url (): string { return `redis://127.0.0.1:${this.port}` }
+  get address (): string { return `127.0.0.1:${this.port}` }
+
+  /** (Re)starts the server on its port and waits until it answers PING. */
+  async restart (): Promise<void> {
+    const child = spawn('redis-server', [...(this.#configFile === undefined ? [] : [this.#configFile]), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', this.dir, '--protected-mode', 'no', ...this.#args], { stdio: 'ignore' })
+    this.#child = child
+    for (let i = 0; i < 200; i++) {
+      try {
+        await this.cli('PING')
+        return
+      } catch {
+        if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`)
+        await new Promise(resolve => setTimeout(resolve, 25))
+      }
+    }
+    throw new Error('redis-server did not start')
+  }
+
+  /** Runs one command through redis-cli; its output, trimmed. */
+  async cli (...args: string[]): Promise<string> {
+    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), ...args])
+    return stdout.trim()
+  }
+
+  /** A client of the test's own (not the gateway's), for CLIENT LIST, INFO and the like. */
+  client (): Redis {
+    return new Redis(this.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 })
+  }
+
+  /** SIGKILL: the server is gone at once, as in a crash. */
+  async kill (): Promise<void> { await this.#stop('SIGKILL') }
+
+  async stop (): Promise<void> {
+    await this.#stop('SIGTERM')
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  async #stop (signal: NodeJS.Signals): Promise<void> {
+    const child = this.#child
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    await new Promise(resolve => { child.once('exit', resolve); child.kill(signal) })
+  }
+}
+
+/** REDIS_URL when set (a server someone else runs), else a server of the test's own. */
+export async function redisForTest (): Promise<{ url: string, server: RedisProcess | undefined, close (): Promise<void> }> {
+  const env = process.env.REDIS_URL
+  if (env !== undefined && env !== '') return { url: env, server: undefined, close: async () => {} }
+  const server = await RedisProcess.start()
+  return { url: server.url, server, close: () => server.stop() }
+}
+
+/** A Redis Cluster of `masters` nodes (no replicas), slots assigned by redis-cli --cluster create. */
+export async function startCluster (masters = 3): Promise<{ nodes: RedisProcess[], close (): Promise<void> }> {
+  const nodes: RedisProcess[] = []
+  for (let i = 0; i < masters; i++) {
+    nodes.push(await RedisProcess.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']))
+  }
+  await run('redis-cli', ['--cluster', 'create', ...nodes.map(n => n.address), '--cluster-replicas', '0', '--cluster-yes'])
+  for (let i = 0; i < 200; i++) {
+    const states = await Promise.all(nodes.map(n => n.cli('CLUSTER', 'INFO')))
+    if (states.every(s => s.includes('cluster_state:ok'))) break
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return { nodes, close: async () => { await Promise.all(nodes.map(n => n.stop())) } }
+}
+
+/** A primary, a replica and a sentinel monitoring them as `name` (quorum 1, down after 1 s). */
+export async function startSentinel (name = 'mymaster'): Promise<{ primary: RedisProcess, replica: RedisProcess, sentinel: RedisProcess, close (): Promise<void> }> {
+  const primary = await RedisProcess.start()
+  const replica = await RedisProcess.start(['--replicaof', '127.0.0.1', String(primary.port)])
+  const sentinel = await RedisProcess.start(['--sentinel'], [
+    `sentinel monitor ${name} 127.0.0.1 ${primary.port} 1`,
+    `sentinel down-after-milliseconds ${name} 1000`,
+    `sentinel failover-timeout ${name} 3000`,
+    `sentinel parallel-syncs ${name} 1`
+  ].join('\n') + '\n')
+  return { primary, replica, sentinel, close: async () => { await Promise.all([sentinel.stop(), replica.stop(), primary.stop()]) } }
+}
