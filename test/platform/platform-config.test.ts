@@ -1,0 +1,89 @@
+import t from 'tap'
+import { fileURLToPath } from 'node:url'
+import { parseConfig } from '../../src/config/load.ts'
+import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
+
+const PROBE = fileURLToPath(new URL('../helpers/probe-plugin.ts', import.meta.url))
+
+async function issues (text: string): Promise<string[]> {
+  try {
+    await parseConfig(text, 'gw.yaml', {})
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map(formatIssue)
+    throw err
+  }
+  return []
+}
+
+const HEAD = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+loadPlugins: ["${PROBE}"]
+upstreams:
+  u: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+`
+
+t.test('top-level plugins: unknown names, bad configs and `false` for a plugin that is not global', async t => {
+  t.same(await issues(HEAD + `plugins:
+  request-header: { set: { x-a: b } }
+  response-headers: { sett: {} }
+routes:
+  - { name: a, match: { path: /a }, upstream: u, plugins: { probe: false } }
+`), [
+    'gw.yaml:7:3 plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?)',
+    'gw.yaml:8:23 plugins.response-headers.sett: unknown key "sett" (did you mean "set"?)',
+    'gw.yaml:10:68 routes[0].plugins.probe: "probe: false" turns off a top-level plugin, but plugins: has no "probe"'
+  ])
+})
+
+t.test('stores: one way to reach Redis, and plugins may only name stores that exist', async t => {
+  t.same(await issues(HEAD + `stores:
+  shared: { type: redis, url: "redis://127.0.0.1:6379" }
+  both: { type: redis, url: "redis://a:1", cluster: ["b:2"] }
+  none: { type: redis }
+  ha: { type: redis, sentinels: ["10.0.0.1:26379"] }
+  memory: { type: redis, url: "redis://127.0.0.1:6379" }
+plugins:
+  probe: { store: sharde }
+routes:
+  - { name: a, match: { path: /a }, upstream: u, plugins: { probe: { store: nowhere } } }
+`), [
+    'gw.yaml:8:3 stores.both: use one of url, sentinels or cluster, not url and cluster',
+    'gw.yaml:9:3 stores.none: needs one of url, sentinels (with name) or cluster',
+    'gw.yaml:10:3 stores.ha: sentinels needs name: the primary the sentinels monitor',
+    'gw.yaml:11:19 stores.memory.type: the store named "memory" is the built-in memory store: give this one another name',
+    'gw.yaml:13:19 plugins.probe.store: unknown store "sharde" (did you mean "shared"?) (stores: memory, shared, both, none, ha)',
+    'gw.yaml:15:77 routes[0].plugins.probe.store: unknown store "nowhere" (stores: memory, shared, both, none, ha)'
+  ])
+})
+
+t.test('consumers: unique ids, credentials only for plugins that take them, valid, and never shared', async t => {
+  t.same(await issues(HEAD + `consumers:
+  - { id: app, credentials: { probe: { key: k-app-1 } } }
+  - { id: app }
+  - { id: web, credentials: { probe: { key: k-app-1 } } }
+  - { id: cli, credentials: { probe: { key: ab, extra: 1 }, request-headers: {} } }
+  - { id: bot, credentials: { prob: { key: k-bot-1 } } }
+routes: []
+`), [
+    'gw.yaml:8:11 consumers[1].id: consumer id "app" is already used by consumers[0]',
+    'gw.yaml:9:38 consumers[2].credentials.probe: the same probe credential is given to consumers[0] ("app")',
+    'gw.yaml:10:45 consumers[3].credentials.probe.key: must NOT have fewer than 4 characters',
+    'gw.yaml:10:49 consumers[3].credentials.probe.extra: unknown key "extra"',
+    'gw.yaml:10:61 consumers[3].credentials.request-headers: no plugin "request-headers" takes credentials (these do: probe)',
+    'gw.yaml:11:31 consumers[4].credentials.prob: no plugin "prob" takes credentials (did you mean "probe"?) (these do: probe)'
+  ])
+})
+
+t.test('a valid platform config loads with its defaults', async t => {
+  const loaded = await parseConfig(HEAD + `stores:
+  shared: { type: redis, url: "\${REDIS_URL:-redis://127.0.0.1:6379}", keyPrefix: "gw:", commandTimeout: 50ms }
+consumers:
+  - { id: app, groups: [mobile], metadata: { tier: gold }, credentials: { probe: { key: k-app-1 } } }
+plugins:
+  probe: { store: shared }
+routes:
+  - { name: a, match: { path: /a }, upstream: u, plugins: { probe: { store: memory } } }
+`, 'gw.yaml', {})
+  t.equal(loaded.config.stores?.shared?.type, 'redis')
+  t.equal(loaded.config.consumers?.[0]?.id, 'app')
+})
