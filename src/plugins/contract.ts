@@ -111,7 +111,7 @@ export interface CredentialSpec<C extends TSchema = TSchema> {
   readonly identities?: (credential: Static<C>) => readonly string[]
 }
 
-export interface PluginDefinition<S extends TSchema = TSchema> {
+export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema = TSchema> {
   /** The key used under a route's `plugins:`. */
   readonly name: string
   /**
@@ -123,7 +123,7 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   /** TypeBox schema of the plugin's config; validated at load time with positions. */
   readonly schema: S
   /** For auth plugins: the credential format consumers use for this plugin. */
-  readonly credentials?: CredentialSpec
+  readonly credentials?: CredentialSpec<C>
   /** Runs once per route at config load (never per request); returns the route's hooks. */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext) => Maybe<PluginHandlers>
 }

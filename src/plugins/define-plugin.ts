@@ -7,7 +7,7 @@ const BRAND = Symbol.for('portcullis.plugin')
 const NAME_RE = /^[a-z][a-z0-9-]*$/
 
 /** Declares a plugin. Built-in and user plugins use this same function. */
-export function definePlugin<S extends TSchema> (def: PluginDefinition<S>): PluginDefinition<S> {
+export function definePlugin<S extends TSchema, C extends TSchema = TSchema> (def: PluginDefinition<S, C>): PluginDefinition<S, C> {
   if (!NAME_RE.test(def.name)) throw new TypeError(`plugin name "${def.name}" must be lower-case letters, digits and dashes`)
   if (!Number.isInteger(def.priority)) throw new TypeError(`plugin "${def.name}": priority must be an integer`)
   if (typeof def.setup !== 'function') throw new TypeError(`plugin "${def.name}": setup must be a function`)
