@@ -1,0 +1,123 @@
+import { DashboardBuilder, DatasourceVariableBuilder, QueryVariableBuilder, RowBuilder, VariableRefresh, VariableSort, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard'
+import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus'
+import { PanelBuilder as TimeSeries } from '@grafana/grafana-foundation-sdk/timeseries'
+import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat'
+
+/** The dashboard the compose stack provisions: `npm run dashboards` writes portcullis.json from it. */
+
+const DS = { type: 'prometheus', uid: '${datasource}' }
+// Every query is scoped by the template variables; `$__rate_interval` adapts to the scrape interval.
+const I = 'instance=~"$instance"'
+const R = `${I}, route=~"$route"`
+const U = `${I}, upstream=~"$upstream"`
+const RATE = '[$__rate_interval]'
+
+type Query = readonly [expr: string, legend: string]
+
+const graph = (title: string, unit: string, queries: readonly Query[], description: string) => {
+  const panel = new TimeSeries().title(title).description(description).unit(unit).datasource(DS).height(8).span(12)
+  for (const [expr, legend] of queries) panel.withTarget(new DataqueryBuilder().expr(expr).legendFormat(legend))
+  return panel
+}
+
+const stat = (title: string, unit: string, expr: string, legend: string, description: string) =>
+  new Stat().title(title).description(description).unit(unit).datasource(DS).height(4).span(6)
+    .withTarget(new DataqueryBuilder().expr(expr).legendFormat(legend).instant())
+
+const quantile = (q: number, metric: string, by: string, scope: string) =>
+  `histogram_quantile(${q}, sum by (${by}, le) (rate(${metric}_bucket{${scope}}${RATE})))`
+
+const variable = (name: string, label: string, query: string) => new QueryVariableBuilder(name).label(label).query(query).datasource(DS)
+  .multi(true).includeAll(true).allValue('.*').refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc)
+
+export function portcullisDashboard (): Dashboard {
+  return new DashboardBuilder('Portcullis')
+    .uid('portcullis')
+    .tags(['portcullis', 'api-gateway'])
+    .refresh('30s')
+    .time({ from: 'now-1h', to: 'now' })
+    .timezone('browser')
+    .withVariable(new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'))
+    .withVariable(variable('instance', 'Instance', 'label_values(portcullis_http_requests_total, instance)'))
+    .withVariable(variable('route', 'Route', `label_values(portcullis_http_requests_total{${I}}, route)`))
+    .withVariable(variable('upstream', 'Upstream', `label_values(portcullis_upstream_target_healthy{${I}}, upstream)`))
+
+    .withRow(new RowBuilder('Traffic and errors'))
+    .withPanel(stat('Requests per second', 'reqps', `sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, 'all routes',
+      'Every request the gateway answered, plugin answers (401, 429, cache hits) included.'))
+    .withPanel(stat('5xx ratio', 'percentunit', `sum(rate(portcullis_http_requests_total{${R}, status=~"5.."}${RATE})) / sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, '5xx',
+      'Share of answers with a 5xx status: upstream failures (502, 503, 504) and gateway errors.'))
+    .withPanel(stat('In flight', 'short', `sum(portcullis_http_requests_in_flight{${I}})`, 'in flight', 'Requests being answered right now.'))
+    .withPanel(stat('Active config', 'short', `count by (hash) (portcullis_config_info{${I}})`, '{{hash}}', 'Instances per active config hash: more than one hash means a reload did not reach every instance.'))
+    .withPanel(graph('Requests by route and status class', 'reqps', [
+      [`sum by (route, status) (label_replace(rate(portcullis_http_requests_total{${R}}${RATE}), "status", "\${1}xx", "status", "(.).."))`, '{{route}} {{status}}']
+    ], 'Request rate per route, by status class.'))
+    .withPanel(graph('Error ratio by route', 'percentunit', [
+      [`sum by (route) (rate(portcullis_http_requests_total{${R}, status=~"5.."}${RATE})) / sum by (route) (rate(portcullis_http_requests_total{${R}}${RATE}))`, '{{route}} 5xx'],
+      [`sum by (route) (rate(portcullis_http_requests_total{${R}, status=~"4.."}${RATE})) / sum by (route) (rate(portcullis_http_requests_total{${R}}${RATE}))`, '{{route}} 4xx']
+    ], 'Share of 5xx and 4xx answers per route.'))
+
+    .withRow(new RowBuilder('Latency'))
+    .withPanel(graph('Request latency by route (p50, p95, p99)', 's', [
+      [quantile(0.5, 'portcullis_http_request_duration_seconds', 'route', R), '{{route}} p50'],
+      [quantile(0.95, 'portcullis_http_request_duration_seconds', 'route', R), '{{route}} p95'],
+      [quantile(0.99, 'portcullis_http_request_duration_seconds', 'route', R), '{{route}} p99']
+    ], 'The whole request as the client sees it.'))
+    .withPanel(graph('Gateway overhead by route (p50, p99)', 's', [
+      [quantile(0.5, 'portcullis_gateway_overhead_seconds', 'route', R), '{{route}} p50'],
+      [quantile(0.99, 'portcullis_gateway_overhead_seconds', 'route', R), '{{route}} p99']
+    ], 'Time spent in the gateway itself: the whole request minus the time waiting for the upstream.'))
+
+    .withRow(new RowBuilder('Upstreams'))
+    .withPanel(graph('Upstream response time (p50, p99)', 's', [
+      [quantile(0.5, 'portcullis_upstream_response_duration_seconds', 'upstream', U), '{{upstream}} p50'],
+      [quantile(0.99, 'portcullis_upstream_response_duration_seconds', 'upstream', U), '{{upstream}} p99']
+    ], 'From the request written to the upstream to its response headers.'))
+    .withPanel(graph('Healthy targets', 'short', [
+      [`sum by (upstream) (portcullis_upstream_target_healthy{${U}})`, '{{upstream}} healthy'],
+      [`count by (upstream) (portcullis_upstream_target_healthy{${U}})`, '{{upstream}} targets']
+    ], 'Targets taking traffic (active health, passive ejection and breaker combined) against all targets.'))
+    .withPanel(graph('Retries and ejections', 'short', [
+      [`sum by (upstream, reason) (rate(portcullis_upstream_retries_total{${U}}${RATE}))`, 'retry {{upstream}} {{reason}}'],
+      [`sum by (upstream, target) (increase(portcullis_upstream_ejections_total{${U}}${RATE}))`, 'ejected {{target}}']
+    ], 'Requests retried on another target, and targets ejected after consecutive failures.'))
+    .withPanel(graph('Circuit breakers', 'short', [
+      [`max by (upstream, target) (portcullis_upstream_breaker_state{${U}})`, '{{target}}']
+    ], '0 closed, 1 half-open, 2 open.'))
+
+    .withRow(new RowBuilder('Plugins and stores'))
+    .withPanel(graph('Auth failures by reason', 'reqps', [
+      [`sum by (route, reason) (rate(portcullis_auth_failures_total{${R}}${RATE}))`, '{{route}} {{reason}}']
+    ], 'Requests refused by an authentication plugin.'))
+    .withPanel(graph('Rate-limited share', 'percentunit', [
+      [`sum by (route) (rate(portcullis_ratelimit_requests_total{${R}, result="limited"}${RATE})) / sum by (route) (rate(portcullis_ratelimit_requests_total{${R}}${RATE}))`, '{{route}}']
+    ], 'Share of requests answered 429 on routes with a rate limit.'))
+    .withPanel(graph('Cache hit ratio', 'percentunit', [
+      [`sum by (route) (rate(portcullis_cache_requests_total{${R}, result="hit"}${RATE})) / sum by (route) (rate(portcullis_cache_requests_total{${R}}${RATE}))`, '{{route}}']
+    ], 'Share of requests on cached routes served from the cache.'))
+    .withPanel(graph('Stores up', 'short', [
+      [`min by (store) (portcullis_store_up{${I}})`, '{{store}}']
+    ], '1 when every instance reaches the store.'))
+
+    .withRow(new RowBuilder('Config and process'))
+    .withPanel(graph('Config reloads', 'short', [
+      [`sum by (result) (increase(portcullis_config_reloads_total{${I}}${RATE}))`, '{{result}}']
+    ], 'Reload attempts by result.'))
+    .withPanel(graph('CPU and event-loop lag', 's', [
+      [`rate(portcullis_process_cpu_seconds_total{${I}}${RATE})`, 'cpu {{instance}}'],
+      [`portcullis_nodejs_eventloop_lag_p99_seconds{${I}}`, 'event-loop lag p99 {{instance}}']
+    ], 'CPU seconds per second, and the event loop\'s p99 delay.'))
+    .withPanel(graph('Memory', 'bytes', [
+      [`portcullis_process_resident_memory_bytes{${I}}`, 'rss {{instance}}'],
+      [`portcullis_nodejs_heap_size_used_bytes{${I}}`, 'heap used {{instance}}']
+    ], 'Resident memory and the V8 heap in use.'))
+    .build()
+}
+
+/** Every PromQL expression of the dashboard (panels and template variables), for tests. */
+export function dashboardExpressions (d: Dashboard): string[] {
+  const panels = (d.panels ?? []) as Array<{ targets?: Array<{ expr?: string }> }>
+  const exprs = panels.flatMap(p => (p.targets ?? []).map(t => t.expr ?? ''))
+  const vars = (d.templating?.list ?? []).flatMap(v => typeof v.query === 'string' && v.query.startsWith('label_values') ? [v.query] : [])
+  return [...exprs, ...vars]
+}

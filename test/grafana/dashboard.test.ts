@@ -1,0 +1,36 @@
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { DASHBOARD_JSON, dashboardText } from '../../grafana/emit.ts'
+import { dashboardExpressions, portcullisDashboard } from '../../grafana/dashboards/portcullis.ts'
+
+const run = promisify(execFile)
+const ALERTS = fileURLToPath(new URL('../../grafana/alerts/', import.meta.url))
+
+t.test('grafana/dashboards/portcullis.json is what the TypeScript definition emits (npm run dashboards)', async t => {
+  t.equal(readFileSync(DASHBOARD_JSON, 'utf8'), dashboardText())
+})
+
+t.test('the dashboard has instance, route and upstream variables and the rows operators look for', async t => {
+  const d = portcullisDashboard()
+  t.same(d.templating?.list?.map(v => v.name), ['datasource', 'instance', 'route', 'upstream'])
+  const rows = (d.panels ?? []).filter(p => p.type === 'row').map(p => p.title)
+  t.same(rows, ['Traffic and errors', 'Latency', 'Upstreams', 'Plugins and stores', 'Config and process'])
+  const exprs = dashboardExpressions(d).join('\n')
+  for (const metric of ['portcullis_http_requests_total', 'portcullis_http_request_duration_seconds_bucket', 'portcullis_gateway_overhead_seconds_bucket',
+    'portcullis_upstream_response_duration_seconds_bucket', 'portcullis_upstream_target_healthy', 'portcullis_upstream_retries_total',
+    'portcullis_upstream_ejections_total', 'portcullis_upstream_breaker_state', 'portcullis_config_reloads_total', 'portcullis_config_info',
+    'portcullis_store_up', 'portcullis_auth_failures_total', 'portcullis_ratelimit_requests_total', 'portcullis_cache_requests_total',
+    'portcullis_nodejs_eventloop_lag_p99_seconds', 'portcullis_process_resident_memory_bytes']) {
+    t.ok(exprs.includes(metric), `graphs ${metric}`)
+  }
+})
+
+t.test('alert rules pass promtool check rules and their unit tests (promtool test rules)', async t => {
+  const check = await run('promtool', ['check', 'rules', 'portcullis.rules.yaml'], { cwd: ALERTS })
+  t.match(check.stdout, /SUCCESS: 11 rules found/)
+  const tests = await run('promtool', ['test', 'rules', 'portcullis.test.yaml'], { cwd: ALERTS })
+  t.match(tests.stdout, /SUCCESS/)
+})
