@@ -1,0 +1,44 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { parseAllDocuments } from 'yaml'
+import { ConfigMap, Service } from 'kubernetes-models/v1'
+import { Deployment } from 'kubernetes-models/apps/v1'
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
+import { parseConfig } from '../../src/config/load.ts'
+import { toMs } from '../../src/config/duration.ts'
+
+const FILE = new URL('../../deploy/kubernetes/portcullis.yaml', import.meta.url)
+const MODELS: Record<string, new (data: never) => { validate (): void }> = { ConfigMap, Service, Deployment, PodDisruptionBudget, PodMonitor }
+const docs = parseAllDocuments(readFileSync(FILE, 'utf8')).map(d => d.toJS() as { kind: string, metadata: { name: string }, [k: string]: unknown })
+
+t.test('every manifest validates against the Kubernetes (and Prometheus Operator) OpenAPI models', async t => {
+  t.same(docs.map(d => d.kind), ['ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget', 'PodMonitor'])
+  for (const d of docs) {
+    const Model = MODELS[d.kind]
+    if (Model === undefined) { t.fail(`no model for ${d.kind}`); continue }
+    t.doesNotThrow(() => new Model(d as never).validate(), `${d.kind} ${d.metadata.name}`)
+  }
+  // The models do catch mistakes: a probe port must be a name or number, not an object.
+  const broken = structuredClone(docs[1]) as { spec: { template: { spec: { containers: Array<{ readinessProbe: { httpGet: { port: unknown } } }> } } } }
+  ;(broken.spec.template.spec.containers[0] as { readinessProbe: { httpGet: { port: unknown } } }).readinessProbe.httpGet.port = { nope: 1 }
+  t.throws(() => new Deployment(broken as never).validate(), 'an invalid Deployment is refused')
+})
+
+t.test('the ConfigMap holds a valid config whose admin listener serves the probes the Deployment uses', async t => {
+  const text = (docs[0] as { data: Record<string, string> }).data['gateway.yaml'] as string
+  const loaded = await parseConfig(text, 'gateway.yaml', { ADMIN_TOKEN: 'a-token-of-at-least-16-chars' })
+  const deployment = new Deployment(docs[1] as never)
+  const pod = deployment.spec?.template.spec
+  const container = pod?.containers[0]
+  const adminPort = container?.ports?.find(p => p.name === 'admin')?.containerPort
+  t.equal(adminPort, loaded.config.admin?.listen.port, 'probes reach the admin listener')
+  t.equal(loaded.config.admin?.listen.host, '0.0.0.0', 'bound where the kubelet can reach it')
+  t.equal(container?.readinessProbe?.httpGet?.path, '/readyz')
+  t.equal(container?.livenessProbe?.httpGet?.path, '/healthz')
+  t.equal(container?.ports?.find(p => p.name === 'http')?.containerPort, loaded.config.server.listen.port)
+  const shutdownS = toMs(loaded.config.server.shutdownTimeout ?? 30_000) / 1000
+  t.ok((pod?.terminationGracePeriodSeconds ?? 30) > shutdownS + 5, 'the grace period covers preStop and the drain')
+  t.ok(container?.resources?.requests?.cpu !== undefined && container.resources.requests.memory !== undefined, 'resource requests set')
+  t.same(container?.volumeMounts?.map(m => m.subPath), [undefined], 'a directory mount, so ConfigMap updates reach the file')
+})
