@@ -2,8 +2,6 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
-import { parse } from 'yaml'
-import { toMs } from '../src/config/duration.ts'
 import { spawnNode, stopCli } from './helpers/cli.ts'
 
 // Docker cannot run here: what the image runs (entry command, health check) is run as it is
@@ -47,11 +45,4 @@ t.test('the image entry command serves, its health check passes, SIGTERM stops i
   t.equal(await healthCheck(hcArgs, adminPort), 0, 'HEALTHCHECK passes while it runs')
   t.equal(await stopCli(gw), 0, 'SIGTERM: exit 0')
   t.equal(await healthCheck(hcArgs, adminPort), 1, 'HEALTHCHECK fails once it is gone')
-})
-
-t.test('compose gives the gateway longer to stop than the config lets it drain', async t => {
-  const compose = parse(readFileSync(new URL('compose.yaml', root), 'utf8')) as { services: { gateway: { stop_grace_period: string } } }
-  const config = parse(readFileSync(new URL('config/gateway.yaml', root), 'utf8')) as { server: { shutdownTimeout: string } }
-  t.ok(toMs(compose.services.gateway.stop_grace_period) > toMs(config.server.shutdownTimeout),
-    `stop_grace_period ${compose.services.gateway.stop_grace_period} > shutdownTimeout ${config.server.shutdownTimeout}`)
 })

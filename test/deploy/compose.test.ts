@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { parseConfig } from '../../src/config/load.ts'
+import { toMs } from '../../src/config/duration.ts'
 
 // Docker cannot run here: these check what the stack is made of, with the real config loader and promtool.
 const run = promisify(execFile)
@@ -32,6 +33,10 @@ t.test('the replicas\' config is valid with the environment compose gives it, an
   t.equal(loaded.config.admin?.token, read('deploy/compose/admin-token').trim(), 'the token Prometheus scrapes with')
   t.equal(loaded.config.stores?.shared?.type, 'redis')
   t.equal(loaded.config.admin?.listen.port, 9901, 'the port Prometheus scrapes')
+  for (const name of ['gateway-1', 'gateway-2']) {
+    const grace = (compose.services[name] as { stop_grace_period?: string }).stop_grace_period ?? '10s'
+    t.ok(toMs(grace) > toMs(loaded.config.server.shutdownTimeout ?? 30_000), `${name}: stop_grace_period ${grace} is longer than the drain (shutdownTimeout)`)
+  }
 })
 
 t.test('promtool check config passes for the stack\'s Prometheus, its rule files included', async t => {

@@ -20,13 +20,13 @@ t.test('every manifest validates against the Kubernetes (and Prometheus Operator
     t.doesNotThrow(() => new Model(d as never).validate(), `${d.kind} ${d.metadata.name}`)
   }
   // The models do catch mistakes: a probe port must be a name or number, not an object.
-  const broken = structuredClone(docs[1]) as { spec: { template: { spec: { containers: Array<{ readinessProbe: { httpGet: { port: unknown } } }> } } } }
+  const broken = structuredClone(docs[1]) as unknown as { spec: { template: { spec: { containers: Array<{ readinessProbe: { httpGet: { port: unknown } } }> } } } }
   ;(broken.spec.template.spec.containers[0] as { readinessProbe: { httpGet: { port: unknown } } }).readinessProbe.httpGet.port = { nope: 1 }
   t.throws(() => new Deployment(broken as never).validate(), 'an invalid Deployment is refused')
 })
 
 t.test('the ConfigMap holds a valid config whose admin listener serves the probes the Deployment uses', async t => {
-  const text = (docs[0] as { data: Record<string, string> }).data['gateway.yaml'] as string
+  const text = (docs[0] as unknown as { data: Record<string, string> }).data['gateway.yaml'] as string
   const loaded = await parseConfig(text, 'gateway.yaml', { ADMIN_TOKEN: 'a-token-of-at-least-16-chars' })
   const deployment = new Deployment(docs[1] as never)
   const pod = deployment.spec?.template.spec
