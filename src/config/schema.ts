@@ -40,6 +40,10 @@ const Logging = Type.Object({
   pretty: Type.Optional(Type.Boolean({ description: 'Human-readable logs. Default: when stdout is a terminal.' }))
 }, closed)
 
+const MetricsSettings = Type.Object({
+  requests: Type.Optional(Type.Boolean({ description: 'Request metrics (portcullis_http_*, upstream response time, gateway overhead). Default true.' }))
+}, closed)
+
 const responseTimeouts = {
   response: Type.Optional(Type.Union([Duration], { description: 'Time to wait for the upstream response headers. Default 60s.' })),
   idle: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two body chunks from the upstream. Default 60s.' })),
@@ -107,6 +111,7 @@ export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSc
     server: Server,
     admin: Type.Optional(Admin),
     logging: Type.Optional(Logging),
+    metrics: Type.Optional(MetricsSettings),
     loadPlugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Paths (relative to this file) of your own plugin modules.' })),
     stores: Type.Optional(Stores),
     consumers: Type.Optional(Consumers),

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { StoreSnapshot } from '../stores/store.ts'
+import { RequestMetrics } from './request-metrics.ts'
 import type { Target } from '../upstreams/target.ts'
 import type { Upstream } from '../upstreams/upstream.ts'
 
@@ -19,6 +20,23 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry]
   })
+
+  /** Requests by route, method and status; latencies, overhead, bytes, in flight. */
+  readonly requests = new RequestMetrics(this.registry)
+
+  /** 1 for the hash of the config in service (the label changes on reload). */
+  readonly configInfo = new Gauge({
+    name: 'portcullis_config_info',
+    help: 'The config in service: its sha256 as the hash label, value 1.',
+    labelNames: ['hash'] as const,
+    registers: [this.registry]
+  })
+
+  /** Marks `hash` as the config in service. */
+  configActive (hash: string): void {
+    this.configInfo.reset()
+    this.configInfo.set({ hash }, 1)
+  }
 
   /** Retries to another target, by upstream and reason (connect-error, reset, timeout, or the status). */
   readonly upstreamRetries = new Counter({

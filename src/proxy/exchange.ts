@@ -52,6 +52,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   /** Body bytes sent to the client. */
   bytes = 0
   consumer: Consumer | undefined = undefined
+  /** Time spent waiting for upstream response headers, over every try (for the gateway-overhead metric). */
+  upstreamSeconds = 0
   #locals: Record<string, unknown> | undefined
   #owner: ExchangeOwner
   #abort: ((err?: Error) => void) | undefined
@@ -108,6 +110,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   get responseHeaders (): Readonly<Record<string, unknown>> { return this.#written ?? this.res.getHeaders() }
   /** Upstream attempts made (more than 1 when retried). */
   get tries (): number { return this.#tries }
+  /** Request body bytes, as the client declared them (Content-Length) or as buffered. */
+  get requestBytes (): number { return this.#body?.length ?? (Number(this.raw.headers['content-length']) || 0) }
 
   /** Starts the request phase; the exchange then drives itself to completion. */
   start (): void {
@@ -210,6 +214,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     clearTimeout(this.#headersTimer)
     const upstream = this.compiled.upstream
     this.#answered = true
+    const waited = (performance.now() - this.#sentAt) / 1000
+    this.upstreamSeconds += waited
+    this.compiled.metrics?.upstreamAnswered(waited)
     upstream.outcome(this.target as Target, status < 500, this.#sentAt, true)
     if (this.#done) return false
     if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) return true // drained, then sent again

@@ -13,5 +13,6 @@ export type BuildOptions = NonNullable<Parameters<typeof Runtime.build>[2]>
 export async function buildAndSwap (gateway: GatewayServer, next: LoadedConfig, log: Logger, options: BuildOptions): Promise<void> {
   const runtime = await Runtime.build(next, log, { ...options, previous: gateway.runtime })
   log.level = next.config.logging?.level ?? 'info'
+  options.metrics?.configActive(next.hash)
   void gateway.swap(runtime)
 }

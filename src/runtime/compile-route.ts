@@ -7,6 +7,7 @@ import { compilePathPattern, compileRewrite, type PathPattern } from '../routing
 import type { Matchable } from '../routing/router.ts'
 import type { Pipeline } from '../plugins/pipeline.ts'
 import type { Upstream } from '../upstreams/upstream.ts'
+import type { RouteMetrics } from '../metrics/request-metrics.ts'
 
 /** A route with everything derived from its config computed once, at load time. */
 export interface CompiledRoute extends Matchable {
@@ -28,6 +29,8 @@ export interface CompiledRoute extends Matchable {
   readonly requestTimeout: number
   /** Access-log lines of this route: route and upstream are serialized once, here, not per request. */
   readonly accessLog: AccessLog
+  /** Request metrics of this route (undefined when off, and for dry runs). */
+  readonly metrics: RouteMetrics | undefined
 }
 
 /**
@@ -36,7 +39,7 @@ export interface CompiledRoute extends Matchable {
  */
 const PRECISE_BELOW_MS = 10_000
 
-export function compileRoute (config: RouteConfig, index: number, upstream: Upstream, pipeline: Pipeline, log: Logger): CompiledRoute {
+export function compileRoute (config: RouteConfig, index: number, upstream: Upstream, pipeline: Pipeline, log: Logger, metrics?: RouteMetrics): CompiledRoute {
   const path = compilePathPattern(config.match.path) as PathPattern // validated at load
   const hostList = config.match.host === undefined ? [] : Array.isArray(config.match.host) ? config.match.host : [config.match.host]
   const headersTimeout = config.timeouts?.response === undefined ? upstream.timeouts.response : toMs(config.timeouts.response)
@@ -58,7 +61,8 @@ export function compileRoute (config: RouteConfig, index: number, upstream: Upst
     preciseHeadersTimeout: precise ? headersTimeout : 0,
     bodyTimeout: config.timeouts?.idle === undefined ? upstream.timeouts.idle : toMs(config.timeouts.idle),
     requestTimeout: config.timeouts?.request === undefined ? upstream.timeouts.request : toMs(config.timeouts.request),
-    accessLog: new AccessLog(log.child({ route: config.name, upstream: upstream.name }))
+    accessLog: new AccessLog(log.child({ route: config.name, upstream: upstream.name })),
+    metrics
   }
 }
 

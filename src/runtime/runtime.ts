@@ -41,6 +41,7 @@ export class Runtime implements ExchangeOwner {
   /** The admin endpoints plugins added (/plugins/<name>/...). */
   readonly pluginAdmin: PluginAdminRoutes
   readonly #services: PluginServices | undefined
+  readonly #metrics: Metrics | undefined
   #trust: (addr: string, hop: number) => boolean
   #accessLog: boolean
   #logHeaders: boolean
@@ -49,8 +50,9 @@ export class Runtime implements ExchangeOwner {
   #disposed: Promise<void> | undefined
   #stopUpstreamWork: () => Promise<void> = async () => {}
 
-  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined) {
+  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined, metrics: Metrics | undefined) {
     this.loaded = loaded
+    this.#metrics = loaded.config.metrics?.requests === false ? undefined : metrics
     this.#services = services
     this.pluginAdmin = services?.admin ?? new PluginAdminRoutes()
     this.routes = routes
@@ -90,9 +92,10 @@ export class Runtime implements ExchangeOwner {
         const uses = effectivePlugins(config.plugins, r.plugins)
         const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, uses, loaded.plugins, services, log)
         pipelines.push(pipeline)
-        routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log))
+        const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream)
+        routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
       }
-      const runtime = new Runtime(loaded, routes, upstreams, log, services)
+      const runtime = new Runtime(loaded, routes, upstreams, log, services, services === undefined ? undefined : options.metrics)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
       else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
       // Discovery's first targets have taken over what they could: hold nothing of `previous` longer.
@@ -166,11 +169,13 @@ export class Runtime implements ExchangeOwner {
     const headers = endToEndRequestHeaders(req.headers)
     const clientIp = applyForwarded(req, headers, this.#trust)
     this.#inFlight++
+    match.route.metrics?.started()
     new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, upgrade).start()
   }
 
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string): void {
     sendError(res, error, id)
+    this.#metrics?.requests.unmatched(req.method, error.status)
     this.logRejected(error, id, req.socket.remoteAddress, req.method, path)
   }
 
@@ -180,14 +185,17 @@ export class Runtime implements ExchangeOwner {
   }
 
   finished (ex: Exchange): void {
+    const status = ex.res.writableFinished || ex.status === 101 ? ex.status : 499
+    const elapsed = performance.now() - ex.startedAt
+    ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes)
     if (this.#accessLog) {
       ex.compiled.accessLog.write({
         target: ex.target?.url,
         tries: ex.tries > 1 ? ex.tries : undefined,
         method: ex.method,
         path: ex.path,
-        status: ex.res.writableFinished || ex.status === 101 ? ex.status : 499,
-        durationMs: Math.round((performance.now() - ex.startedAt) * 100) / 100,
+        status,
+        durationMs: Math.round(elapsed * 100) / 100,
         bytes: ex.bytes,
         requestId: ex.id,
         clientIp: ex.clientIp,

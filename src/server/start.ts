@@ -91,6 +91,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       ? watchConfig(loaded.file, () => { void reloader.reload('file') }, { onError: err => log.warn({ err, file: loaded.file }, 'config watch failed') })
       : undefined
     ready = true
+    metrics.configActive(loaded.hash)
     log.info({ url, admin: admin?.adminUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
     return {
       gateway,

@@ -47,7 +47,7 @@ t.test('admin API without a token', async t => {
   const routes = await json(`${admin}/routes`)
   t.match(routes.body.routes, [
     { name: 'user', hosts: ['api.example.com'], path: '/users/:id', upstream: 'a' },
-    { name: 'users', hosts: [], path: '/users/*', methods: ['GET', 'HEAD'], plugins: ['request-headers'] }
+    { name: 'users', hosts: [], path: '/users/*', methods: ['GET', 'HEAD'], plugins: [{ name: 'request-headers', priority: 800, source: 'route' }] }
   ], 'precedence order: the exact host first, though written second')
 
   const upstreams = await json(`${admin}/upstreams`)

@@ -25,7 +25,11 @@ const count = defineScript<number>({
 export default definePlugin({
   name: 'probe',
   priority: 2000,
-  schema: Type.Object({ store: Type.Optional(StoreName()), tag: Type.Optional(Type.String()) }, { additionalProperties: false }),
+  schema: Type.Object({
+    store: Type.Optional(StoreName()),
+    tag: Type.Optional(Type.String()),
+    reply: Type.Optional(Type.Integer({ description: 'Answer with this status instead of proxying.' }))
+  }, { additionalProperties: false }),
   credentials: {
     schema: Type.Object({ key: Type.String({ minLength: 4 }) }, { additionalProperties: false }),
     identities: c => [c.key]
@@ -48,6 +52,7 @@ export default definePlugin({
         if (typeof key === 'string') req.consumer = keys.get(key)
         req.headers['x-probe-tag'] = config.tag ?? 'none'
         req.headers['x-probe-count'] = String(await store.run(count, [`probe:${ctx.routeName}`], []))
+        if (config.reply !== undefined) return { status: config.reply, body: { error: 'probe' } }
       },
       onResponse (res, req) {
         if (req.consumer !== undefined) res.headers['x-consumer'] = req.consumer.id

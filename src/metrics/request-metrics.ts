@@ -1,0 +1,92 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** The `route` label of requests no route took (404, bad paths, parser errors): not a valid route name, so never one's. */
+export const UNMATCHED_ROUTE = '(unmatched)'
+
+// Methods outside this set are counted as OTHER, so a client cannot grow the label set.
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+const methodLabel = (m: string | undefined) => m !== undefined && KNOWN_METHODS.has(m) ? m : 'OTHER'
+
+// 0.5 ms to 30 s: a gateway's own overhead sits at the low end, slow upstreams at the high end.
+const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+type CounterChild = ReturnType<Counter<string>['labels']>
+type HistogramChild = ReturnType<Histogram<string>['labels']>
+
+/** Request metrics: every request by route, method and status; latencies; bytes; in flight. */
+export class RequestMetrics {
+  readonly requests: Counter<'route' | 'method' | 'status'>
+  readonly duration: Histogram<'route'>
+  readonly upstreamDuration: Histogram<'upstream'>
+  readonly overhead: Histogram<'route'>
+  readonly responseBytes: Counter<'route'>
+  readonly requestBytes: Counter<'route'>
+  /** Requests being answered by this process (all runtimes). */
+  inFlight = 0
+
+  constructor (registry: Registry) {
+    const registers = [registry]
+    this.requests = new Counter({ name: 'portcullis_http_requests_total', help: `Requests answered, by route (${UNMATCHED_ROUTE} when none matched), method and status.`, labelNames: ['route', 'method', 'status'], registers })
+    this.duration = new Histogram({ name: 'portcullis_http_request_duration_seconds', help: 'The whole request as the client sees it, by route.', labelNames: ['route'], buckets: SECONDS, registers })
+    this.upstreamDuration = new Histogram({ name: 'portcullis_upstream_response_duration_seconds', help: 'From a request sent to an upstream to its response headers, by upstream (each try).', labelNames: ['upstream'], buckets: SECONDS, registers })
+    this.overhead = new Histogram({ name: 'portcullis_gateway_overhead_seconds', help: 'Time spent in the gateway itself: the whole request minus the wait for upstream response headers, by route.', labelNames: ['route'], buckets: SECONDS, registers })
+    this.responseBytes = new Counter({ name: 'portcullis_http_response_bytes_total', help: 'Response body bytes sent to clients, by route.', labelNames: ['route'], registers })
+    this.requestBytes = new Counter({ name: 'portcullis_http_request_bytes_total', help: 'Request body bytes received from clients (by Content-Length), by route.', labelNames: ['route'], registers })
+    const inFlight = () => this.inFlight
+    // Read at scrape time: the hot path only counts a plain number.
+    new Gauge({ name: 'portcullis_http_requests_in_flight', help: 'Requests being answered right now.', registers, collect () { this.set(inFlight()) } })
+  }
+
+  /** A request no route took. */
+  unmatched (method: string | undefined, status: number): void {
+    this.requests.labels(UNMATCHED_ROUTE, methodLabel(method), String(status)).inc()
+  }
+
+  /** The metrics of one route, label children resolved once at config load. */
+  forRoute (route: string, upstream: string): RouteMetrics {
+    return new RouteMetrics(this, route, upstream)
+  }
+}
+
+/**
+ * One route's series. Label lookups happen here, once, not per request: counters by method and
+ * status are resolved the first time each pair is seen and kept in small arrays.
+ */
+export class RouteMetrics {
+  readonly #m: RequestMetrics
+  readonly #route: string
+  readonly #byMethod = new Map<string, CounterChild[]>()
+  readonly #duration: HistogramChild
+  readonly #overhead: HistogramChild
+  readonly #upstream: HistogramChild
+  readonly #responseBytes: CounterChild
+  readonly #requestBytes: CounterChild
+
+  constructor (m: RequestMetrics, route: string, upstream: string) {
+    this.#m = m
+    this.#route = route
+    this.#duration = m.duration.labels(route)
+    this.#overhead = m.overhead.labels(route)
+    this.#upstream = m.upstreamDuration.labels(upstream)
+    this.#responseBytes = m.responseBytes.labels(route)
+    this.#requestBytes = m.requestBytes.labels(route)
+  }
+
+  started (): void { this.#m.inFlight++ }
+
+  /** One try's wait for response headers. */
+  upstreamAnswered (seconds: number): void { this.#upstream.observe(seconds) }
+
+  finished (method: string, status: number, seconds: number, upstreamSeconds: number, requestBytes: number, responseBytes: number): void {
+    this.#m.inFlight--
+    const label = methodLabel(method)
+    let byStatus = this.#byMethod.get(label)
+    if (byStatus === undefined) this.#byMethod.set(label, byStatus = [])
+    const counter = byStatus[status] ??= this.#m.requests.labels(this.#route, label, String(status))
+    counter.inc()
+    this.#duration.observe(seconds)
+    this.#overhead.observe(seconds - upstreamSeconds)
+    if (responseBytes > 0) this.#responseBytes.inc(responseBytes)
+    if (requestBytes > 0) this.#requestBytes.inc(requestBytes)
+  }
+}

@@ -1,0 +1,63 @@
+import t from 'tap'
+import { request } from 'undici'
+import { configFile, gatewayYaml, startFromFile } from '../reload/helpers.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { fileURLToPath } from 'node:url'
+
+const PROBE = fileURLToPath(new URL('../helpers/probe-plugin.ts', import.meta.url))
+
+/** The value of one sample in a Prometheus text exposition, or undefined when absent. */
+function sample (text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find(l => l.startsWith(`${name}{${labels}} `))
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+t.test('request metrics: every request by route, method and status, with latencies and bytes', async t => {
+  const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, { 'content-length': '5' }).end('hello') })
+  const dead = await startUpstream()
+  await dead.close()
+  const cf = await configFile('')
+  t.teardown(async () => { await up.close(); await cf.remove() })
+  const yaml = (extra = '') => gatewayYaml({ u: [up.url], gone: [dead.url] }, `  - { name: a, match: { path: /a }, upstream: u }
+  - { name: dead, match: { path: /dead }, upstream: gone }
+  - { name: locked, match: { path: /locked }, upstream: u, plugins: { probe: { reply: 401 } } }`, `loadPlugins: ["${PROBE}"]\n${extra}`)
+  await cf.write(yaml())
+  const gw = await startFromFile(cf.file)
+  t.teardown(() => gw.close())
+
+  for (let i = 0; i < 3; i++) await (await request(`${gw.url}/a`)).body.dump()
+  await (await request(`${gw.url}/a`, { method: 'POST', body: 'twelve bytes' })).body.dump()
+  await (await request(`${gw.url}/a`, { method: 'PROPFIND' })).body.dump()
+  await (await request(`${gw.url}/nowhere`)).body.dump()
+  await (await request(`${gw.url}/dead`)).body.dump()
+  await (await request(`${gw.url}/locked`)).body.dump()
+  const text = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+
+  t.equal(sample(text, 'portcullis_http_requests_total', 'route="a",method="GET",status="200"'), 3)
+  t.equal(sample(text, 'portcullis_http_requests_total', 'route="a",method="POST",status="200"'), 1)
+  t.equal(sample(text, 'portcullis_http_requests_total', 'route="a",method="OTHER",status="200"'), 1, 'unknown methods are OTHER')
+  t.equal(sample(text, 'portcullis_http_requests_total', 'route="(unmatched)",method="GET",status="404"'), 1, 'requests no route took')
+  t.equal(sample(text, 'portcullis_http_requests_total', 'route="dead",method="GET",status="502"'), 1, 'upstream failures')
+  t.equal(sample(text, 'portcullis_http_requests_total', 'route="locked",method="GET",status="401"'), 1, 'plugin answers')
+  t.equal(sample(text, 'portcullis_http_request_duration_seconds_count', 'route="a"'), 5)
+  t.equal(sample(text, 'portcullis_gateway_overhead_seconds_count', 'route="a"'), 5)
+  t.equal(sample(text, 'portcullis_upstream_response_duration_seconds_count', 'upstream="u"'), 5, 'one per try answered')
+  t.equal(sample(text, 'portcullis_http_request_duration_seconds_bucket', 'le="30",route="a"'), 5, 'buckets reach 30 s')
+  t.equal(sample(text, 'portcullis_http_request_duration_seconds_bucket', 'le="0.0005",route="a"') !== undefined, true, 'and start at 0.5 ms')
+  t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="a"'), 25)
+  t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="a"'), 12)
+  t.equal(sample(text, 'portcullis_http_requests_in_flight', ''), undefined)
+  t.match(text, /^portcullis_http_requests_in_flight 0$/m, 'nothing in flight once answered')
+  const overhead = sample(text, 'portcullis_gateway_overhead_seconds_sum', 'route="a"') as number
+  const total = sample(text, 'portcullis_http_request_duration_seconds_sum', 'route="a"') as number
+  t.ok(overhead > 0 && overhead < total, 'the overhead is a part of the whole')
+  t.equal(sample(text, 'portcullis_config_info', `hash="${gw.gateway.runtime.loaded.hash}"`), 1, 'the active config\'s hash')
+
+  await cf.write(yaml('metrics: { requests: false }'))
+  t.equal((await gw.reloader.reload('admin')).result, 'success')
+  await (await request(`${gw.url}/a`)).body.dump()
+  const after = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+  t.equal(sample(after, 'portcullis_http_requests_total', 'route="a",method="GET",status="200"'), 3, 'switched off: not counted, earlier counts kept')
+  t.equal(sample(after, 'portcullis_config_info', `hash="${gw.gateway.runtime.loaded.hash}"`), 1, 'the new hash')
+  t.equal((after.match(/^portcullis_config_info\{/gm) ?? []).length, 1, 'and only it')
+})
