@@ -1,0 +1,95 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { parse } from 'yaml'
+import { dashboardExpressions, portcullisDashboard } from '../../grafana/dashboards/portcullis.ts'
+import { configFile, waitFor } from '../reload/helpers.ts'
+import { loadConfig } from '../../src/config/load.ts'
+import { Metrics } from '../../src/metrics/metrics.ts'
+import { startPortcullis } from '../../src/server/start.ts'
+import { memoryLogger } from '../helpers/gateway.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { freePort } from '../helpers/redis.ts'
+
+const RULES = new URL('../../grafana/alerts/portcullis.rules.yaml', import.meta.url)
+// Metrics that only plugins publish: their panels have data once those plugins run on a route.
+const PLUGIN_METRICS = /portcullis_(auth_failures|ratelimit_requests|cache_requests)_total|portcullis_store_up/
+
+interface QueryResult { status: string, error?: string, data?: { result: unknown[] } }
+
+t.test('a real Prometheus scraping a gateway under traffic answers every dashboard and rule expression', async t => {
+  const slow = await startUpstream((req, res) => { req.resume(); setTimeout(() => res.writeHead(200).end('slow'), req.url === '/slow' ? 300 : 0) })
+  const dead = await startUpstream()
+  await dead.close()
+  // `app` has a dead second target: requests to it are retried (connect-error), it gets ejected, its breaker opens.
+  const cf = await configFile(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  app:
+    targets: [ { url: "${slow.url}" }, { url: "${dead.url}" } ]
+    circuitBreaker: { minRequests: 1 }
+  gone: { targets: [ { url: "${dead.url}" } ] }
+routes:
+  - { name: api, match: { path: /api/* }, upstream: app }
+  - { name: broken, match: { path: /broken }, upstream: gone }
+`)
+  const loaded = await loadConfig(cf.file, {})
+  const gw = await startPortcullis(loaded, memoryLogger().log, new Metrics())
+  await (await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })).body.dump()
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'pc-prometheus-'))
+  const admin = new URL(gw.adminUrl as string)
+  writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s, evaluation_interval: 1s }
+rule_files: ["${RULES.pathname}"]
+scrape_configs:
+  - job_name: portcullis
+    static_configs: [ { targets: ["${admin.host}"] } ]
+`)
+  const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: 'ignore' })
+  t.teardown(async () => {
+    await new Promise(resolve => { prom.once('exit', resolve); prom.kill('SIGTERM') })
+    await gw.close(); await slow.close(); await cf.remove()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const api = `http://127.0.0.1:${port}/api/v1`
+  const query = async (expr: string): Promise<QueryResult> =>
+    await (await request(`${api}/query?query=${encodeURIComponent(expr)}`)).body.json() as QueryResult
+
+  // Traffic of every kind (2xx, 404, 502, slow) while Prometheus scrapes every second, for a few scrapes.
+  let traffic = true
+  const load = (async () => {
+    while (traffic) {
+      await Promise.all(['/api/users', '/api/slow', '/broken', '/nowhere'].map(async p => (await request(`${gw.url}${p}`)).body.dump()))
+    }
+  })()
+  const scrapes = async () => {
+    try {
+      const r = await query('count_over_time(up{job="portcullis"}[1m])')
+      return Number((r.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1] ?? 0)
+    } catch { return 0 }
+  }
+  t.ok(await waitFor(async () => await scrapes() >= 6 ? true : undefined, 60_000), 'six scrapes of traffic')
+  traffic = false
+  await load
+
+  const fill = (expr: string) => expr.replaceAll('$__rate_interval', '15s').replaceAll('$instance', '.*').replaceAll('$route', '.*').replaceAll('$upstream', '.*')
+  for (const expr of dashboardExpressions(portcullisDashboard())) {
+    const promql = fill(expr).replace(/^label_values\((.*), (\w+)\)$/, 'group by ($2) ($1)')
+    const r = await query(promql)
+    t.equal(r.status, 'success', `parses: ${promql}${r.error === undefined ? '' : ` (${r.error})`}`)
+    if (!PLUGIN_METRICS.test(promql)) t.ok((r.data?.result.length ?? 0) > 0, `returns data: ${promql}`)
+  }
+
+  const rules = parse(readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Array<{ expr: string, record?: string }> }> }
+  for (const rule of rules.groups.flatMap(g => g.rules)) {
+    const r = await query(rule.expr)
+    t.equal(r.status, 'success', `rule parses: ${rule.record ?? rule.expr.split('\n')[0]}`)
+    if (rule.record !== undefined) t.ok((r.data?.result.length ?? 0) > 0, `recording rule has data: ${rule.record}`)
+  }
+})
