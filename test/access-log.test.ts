@@ -11,7 +11,7 @@ function capture (level = 'info') {
 
 const fields: AccessLogFields = {
   target: 'http://127.0.0.1:3001', tries: 2, method: 'GET', path: '/a"b/\u00e9\u0001', status: 200,
-  durationMs: 1.25, bytes: 1024, requestId: 'abc-1', clientIp: '::1', consumer: 'mobile-app', reqHeaders: undefined, resHeaders: undefined
+  durationMs: 1.25, bytes: 1024, requestId: 'abc-1', clientIp: '::1', consumer: 'mobile-app', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', reqHeaders: undefined, resHeaders: undefined
 }
 
 t.test('the hand-written line is what pino writes for the same fields', async t => {

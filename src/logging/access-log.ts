@@ -14,6 +14,8 @@ export interface AccessLogFields {
   clientIp: string
   /** The consumer's id, once an auth plugin recognised one. */
   consumer: string | undefined
+  /** W3C trace id, to find the request's spans and the upstream's logs. */
+  traceId: string
   reqHeaders?: unknown
   resHeaders?: unknown
 }
@@ -52,6 +54,7 @@ export class AccessLog {
       `,"method":${q(f.method)},"path":${q(f.path)},"status":${f.status},"durationMs":${f.durationMs},"bytes":${f.bytes}` +
       `,"requestId":${q(f.requestId)},"clientIp":${q(f.clientIp)}` +
       (f.consumer === undefined ? '' : `,"consumer":${q(f.consumer)}`) +
+      `,"traceId":"${f.traceId}"` +
       ',"msg":"request"}\n'
     )
   }

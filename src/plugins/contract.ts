@@ -6,6 +6,7 @@ import type { Consumer, ConsumerCredential, Consumers } from '../consumers/consu
 import type { PluginMetrics } from '../metrics/plugin-metrics.ts'
 import type { Store } from '../stores/store.ts'
 import type { PluginAdmin } from './admin-routes.ts'
+import type { TraceContext } from '../proxy/trace-context.ts'
 
 /** Headers as plugins see them: lower-case names, mutable. */
 export type HeaderMap = Record<string, string | string[] | undefined>
@@ -35,6 +36,8 @@ export interface GatewayRequest {
   readonly clientHeaders: IncomingHttpHeaders
   /** The client's address, after trustProxy is applied. */
   readonly clientIp: string
+  /** W3C trace context: the caller's trace id (or a new one) and the gateway's own span id, sent upstream as traceparent. */
+  readonly trace: TraceContext
   readonly route: { readonly name: string, readonly upstream: string }
   /** The path (without query) that will be requested from the upstream. Plugins may change it. */
   upstreamPath: string

@@ -5,6 +5,7 @@ import type { GatewayRequest, HeaderMap, PluginReply } from '../plugins/contract
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
+import type { TraceContext } from './trace-context.ts'
 import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
@@ -43,6 +44,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   readonly params: Readonly<Record<string, string>>
   readonly headers: HeaderMap
   readonly clientIp: string
+  readonly trace: TraceContext
   readonly raw: IncomingMessage
   readonly res: ServerResponse
   readonly compiled: CompiledRoute
@@ -84,7 +86,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
-    upgrade?: { socket: Duplex, head: Buffer }) {
+    trace: TraceContext, upgrade?: { socket: Duplex, head: Buffer }) {
     this.#upgrade = upgrade
     this.#owner = owner
     this.compiled = route
@@ -97,6 +99,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     this.id = id
     this.headers = headers
     this.clientIp = clientIp
+    this.trace = trace
     this.upstreamPath = route.upstreamPath(path, params)
     this.startedAt = performance.now()
   }

@@ -9,6 +9,7 @@ import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
 import { applyForwarded, compileTrust } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { requestId } from '../proxy/request-id.ts'
+import { traceContext, traceparent } from '../proxy/trace-context.ts'
 import { normalizeHost } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
 import { Router, type RouteMatch } from '../routing/router.ts'
@@ -168,9 +169,11 @@ export class Runtime implements ExchangeOwner {
     upgrade: { socket: Duplex, head: Buffer } | undefined): void {
     const headers = endToEndRequestHeaders(req.headers)
     const clientIp = applyForwarded(req, headers, this.#trust)
+    const trace = traceContext(req.headers.traceparent)
+    headers.traceparent = traceparent(trace)
     this.#inFlight++
     match.route.metrics?.started()
-    new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, upgrade).start()
+    new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade).start()
   }
 
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string): void {
@@ -200,6 +203,7 @@ export class Runtime implements ExchangeOwner {
         requestId: ex.id,
         clientIp: ex.clientIp,
         consumer: ex.consumer?.id,
+        traceId: ex.trace.traceId,
         reqHeaders: this.#logHeaders ? ex.clientHeaders : undefined,
         resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
       })
