@@ -5,6 +5,7 @@ import type { GatewayRequest, HeaderMap, PluginReply } from '../plugins/contract
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
+import type { Waiter } from '../upstreams/wait-queue.ts'
 import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
@@ -35,7 +36,7 @@ function hasBody (req: IncomingMessage): boolean {
  * to keep the hot path to one object per request, also undici's dispatch handler.
  * Flow: request hooks (in order) → dispatch → response hooks (reverse order) → stream body.
  */
-export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
+export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Waiter {
   readonly id: string
   readonly method: string
   readonly path: string
@@ -77,8 +78,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #written: Record<string, string | string[] | number | undefined> | undefined
   /** The route's whole-request timeout, when it has one. */
   #deadline: NodeJS.Timeout | undefined
-  /** A short response timeout of the current try (CompiledRoute.preciseHeadersTimeout). */
+  /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
+  #responseMs = 0
   #headersTimer: NodeJS.Timeout | undefined
+  /** While the request waits for a connection (Upstream.queue): the links of its queue, the target, since when, its timer. */
+  waitPrev: Waiter | undefined = undefined
+  waitNext: Waiter | undefined = undefined
+  #waitingOn: Target | undefined
+  #waitStart = 0
+  #waitTimer: NodeJS.Timeout | undefined
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
@@ -152,7 +160,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     this.#send(target)
   }
 
-  /** Sends the request to `target` (again, on a retry). */
+  /**
+   * Sends the request to `target` (again, on a retry) if it has a free slot; else the request
+   * waits for one in the gateway, never in undici's pool, where it could not be taken back.
+   */
   #send (target: Target): void {
     const route = this.compiled
     this.target = target
@@ -161,28 +172,74 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     if (this.#tries === 0) this.#pluginHost = h.host !== undefined
     if (!this.#pluginHost) h.host = route.host === 'target' ? target.host : route.host === 'client' ? this.raw.headers.host : route.host.value
     h['x-request-id'] = this.id
+    if (route.upstream.hasRoom(target)) this.#dispatch(target)
+    else this.#wait(target)
+  }
+
+  #dispatch (target: Target): void {
+    const route = this.compiled
     const req = this.raw
     this.#tries++
     this.#connected = this.#answered = false
     this.#sentAt = route.upstream.begin(target)
+    const body = this.#body ?? (hasBody(req) && this.#upgrade === undefined ? req : null)
+    // undici counts its response timeout from the dispatch, so an upload slower than it would time
+    // out: a streamed body's try, like a short timeout, gets our timer, started once the body is sent.
+    this.#responseMs = body === req ? route.responseTimeout : route.preciseHeadersTimeout
     target.pool.dispatch({
       path: this.upstreamPath + this.query,
       method: this.method as Dispatcher.HttpMethod,
-      headers: h as Record<string, string | string[]>,
-      body: this.#body ?? (hasBody(req) && this.#upgrade === undefined ? req : null),
+      headers: this.headers as Record<string, string | string[]>,
+      body,
       upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
-      headersTimeout: route.headersTimeout,
+      headersTimeout: body === req ? 0 : route.headersTimeout,
       bodyTimeout: route.bodyTimeout
     }, this)
   }
 
+  /** Queues the request for `target`'s next free slot, or refuses it when the queue is full. */
+  #wait (target: Target): void {
+    const upstream = this.compiled.upstream
+    if (target.waiting.length >= upstream.queue.max) { this.#refuse(target, 'queue-full'); return }
+    target.waiting.push(this)
+    this.#waitingOn = target
+    this.#waitStart = performance.now()
+    if (upstream.queue.timeoutMs > 0) this.#waitTimer = setTimeout(Exchange.#onQueueTimeout, upstream.queue.timeoutMs, this)
+  }
+
+  /** Its turn in the queue has come (Upstream.end). */
+  admit (): void {
+    clearTimeout(this.#waitTimer)
+    const target = this.#waitingOn as Target
+    this.#waitingOn = undefined
+    this.compiled.upstream.waited(performance.now() - this.#waitStart)
+    this.#dispatch(target)
+  }
+
+  #leaveQueue (): void {
+    if (this.#waitingOn === undefined) return
+    clearTimeout(this.#waitTimer)
+    this.#waitingOn.waiting.remove(this)
+    this.#waitingOn = undefined
+  }
+
+  #refuse (target: Target, reason: 'queue-full' | 'queue-timeout'): void {
+    this.compiled.upstream.busy(target, reason)
+    this.#failUpstream(GatewayError.UPSTREAM_BUSY)
+  }
+
   // undici's callback API: undici 7 runs it natively (the newer controller API is wrapped per request).
   onConnect (abort: (err?: Error) => void): void {
+    // Ended while undici held it (the moment between a slot freeing and the connection taking it):
+    // never sent. Its onError follows at once and gives the slot back.
+    if (this.#done) { abort(new Error('request ended before it was sent')); return }
     this.#abort = abort
     this.#connected = true
-    // Counted from here, as undici counts its own: the request is being written.
-    const ms = this.compiled.preciseHeadersTimeout
-    if (ms > 0 && !this.#done) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, ms, this)
+  }
+
+  // Counted from the end of the request body, not its start: the upload is not the upstream's delay.
+  onRequestSent (): void {
+    if (this.#responseMs > 0 && !this.#done) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.#responseMs, this)
   }
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
@@ -211,7 +268,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     const upstream = this.compiled.upstream
     this.#answered = true
     upstream.outcome(this.target as Target, status < 500, this.#sentAt, true)
-    if (this.#done) return false
+    // Returning false would pause the connection for good: close it instead.
+    if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
     if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) return true // drained, then sent again
     this.#resume = resume
     const headers = endToEndResponseHeaders(raw)
@@ -281,6 +339,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   /** Stops the upstream exchange, if one is under way; its error and later events are then ignored. */
   abortUpstream (reason: Error): void {
     this.#done = true
+    this.#leaveQueue()
     this.#abort?.(reason)
   }
 
@@ -347,6 +406,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     clearTimeout(this.#deadline)
     clearTimeout(this.#headersTimer)
     this.#done = true
+    this.#leaveQueue()
     if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
     this.#owner.finished(this)
   }
@@ -361,6 +421,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     ex.abortUpstream(err)
     ex.#owner.upstreamFailed(ex, err)
     ex.fail(GatewayError.UPSTREAM_TIMEOUT)
+  }
+
+  static #onQueueTimeout (ex: Exchange): void {
+    const target = ex.#waitingOn as Target
+    ex.#leaveQueue()
+    ex.#refuse(target, 'queue-timeout')
   }
 
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */
