@@ -217,6 +217,15 @@ export class Runtime implements ExchangeOwner {
     return (this.#disposed ??= this.#dispose())
   }
 
+  /**
+   * The end of a shutdown's deadline: every upstream connection is cut whatever it is doing, and
+   * dispose() stops waiting for requests still counted in flight.
+   */
+  async destroy (): Promise<void> {
+    this.#drained?.()
+    await Promise.allSettled([...this.upstreams.values()].map(u => u.destroy()))
+  }
+
   async #dispose (): Promise<void> {
     if (this.#inFlight > 0) await new Promise<void>(resolve => { this.#drained = resolve })
     await this.#stopUpstreamWork()

@@ -16,8 +16,8 @@ export class GatewayServer {
   readonly app: FastifyInstance
   #runtime: Runtime
   readonly #upgraded = new Set<Duplex>()
-  /** Runtimes swapped out and still finishing their requests. */
-  readonly #retiring = new Set<Promise<void>>()
+  /** Runtimes swapped out and still finishing their requests, with the promise of their end. */
+  readonly #retiring = new Map<Runtime, Promise<void>>()
   #closing = false
 
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
@@ -76,8 +76,8 @@ export class GatewayServer {
     const previous = this.#runtime
     this.#runtime = next
     this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
-    const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(retired))
-    this.#retiring.add(retired)
+    const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(previous))
+    this.#retiring.set(previous, retired)
     return retired
   }
 
@@ -92,18 +92,20 @@ export class GatewayServer {
    */
   async close (deadlineMs: number): Promise<void> {
     this.#closing = true
+    // Past the deadline nothing may hold the stop: client connections, WebSockets and upstream pools are cut.
     const timer = setTimeout(() => {
       this.app.server.closeAllConnections()
       for (const s of this.#upgraded) s.destroy()
+      for (const r of [this.#runtime, ...this.#retiring.keys()]) void r.destroy()
     }, deadlineMs)
     // A keep-alive connection whose response ends during the drain would otherwise stay open
     // (server.close() only closes the connections idle when it is called) until the deadline.
     const sweep = setInterval(() => this.app.server.closeIdleConnections(), 100)
     // Open WebSockets hold the close until they end or the deadline cuts them.
     await this.app.close()
-    clearTimeout(timer)
     clearInterval(sweep)
-    await Promise.all([this.#runtime.dispose(), ...this.#retiring])
+    await Promise.all([this.#runtime.dispose(), ...this.#retiring.values()])
+    clearTimeout(timer)
   }
 }
 
