@@ -14,6 +14,8 @@ export interface AccessLogFields {
   clientIp: string
   /** The consumer's id, once an auth plugin recognised one. */
   consumer: string | undefined
+  /** Why the gateway cut the request short (a client timeout, a broken upstream body). */
+  error?: string | undefined
   reqHeaders?: unknown
   resHeaders?: unknown
 }
@@ -50,6 +52,7 @@ export class AccessLog {
       (f.target === undefined ? '' : `,"target":${q(f.target)}`) +
       (f.tries === undefined ? '' : `,"tries":${f.tries}`) +
       `,"method":${q(f.method)},"path":${q(f.path)},"status":${f.status},"durationMs":${f.durationMs},"bytes":${f.bytes}` +
+      (f.error === undefined ? '' : `,"error":${q(f.error)}`) +
       `,"requestId":${q(f.requestId)},"clientIp":${q(f.clientIp)}` +
       (f.consumer === undefined ? '' : `,"consumer":${q(f.consumer)}`) +
       ',"msg":"request"}\n'

@@ -53,6 +53,17 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /**
+   * Timeouts by kind: client_headers, client_body_timeout, client_send_timeout (slow clients cut off),
+   * upstream_response, upstream_idle, upstream_connect, request, queue.
+   */
+  readonly timeouts = new Counter({
+    name: 'portcullis_timeouts_total',
+    help: 'Timeouts, by kind (client_headers, client_body_timeout, client_send_timeout, upstream_response, upstream_idle, upstream_connect, request, queue).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry]
+  })
+
   /** Upstreams of the runtimes in service, read when metrics are scraped (see watchUpstreams). */
   readonly #upstreams = new Set<ReadonlyMap<string, Upstream>>()
 

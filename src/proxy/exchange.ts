@@ -14,10 +14,18 @@ import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {
+  /** server.clientTimeouts.body and .send, ms (0: none). */
+  readonly clientBodyMs: number
+  readonly clientSendMs: number
   finished (ex: Exchange): void
+  /** The gateway cut the exchange short (ex.cut says why). */
+  cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
   upstreamFailed (ex: Exchange, err: Error): void
 }
+
+/** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
+export type Cut = 'client_body_timeout' | 'client_send_timeout' | 'upstream_broken'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -53,6 +61,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Body bytes sent to the client. */
   bytes = 0
   consumer: Consumer | undefined = undefined
+  /** Set when the gateway cut the exchange short. */
+  cut: Cut | undefined = undefined
   #locals: Record<string, unknown> | undefined
   #owner: ExchangeOwner
   #abort: ((err?: Error) => void) | undefined
@@ -78,6 +88,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #written: Record<string, string | string[] | number | undefined> | undefined
   /** The route's whole-request timeout, when it has one. */
   #deadline: NodeJS.Timeout | undefined
+  /** While the client may not read the response (server.clientTimeouts.send). */
+  #sendTimer: NodeJS.Timeout | undefined
   /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
   #responseMs = 0
   #headersTimer: NodeJS.Timeout | undefined
@@ -122,6 +134,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ;(this.res as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
     this.res.on('close', Exchange.#onResponseClose)
     if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
+    const req = this.raw
+    if (this.#owner.clientBodyMs > 0 && this.#upgrade === undefined && !req.complete && hasBody(req)) {
+      // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
+      ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
+      req.socket.setTimeout(this.#owner.clientBodyMs)
+      req.on('timeout', Exchange.#onBodyTimeout).once('end', Exchange.#onBodyEnd)
+    }
     this.#requestPhase(0)
   }
 
@@ -297,7 +316,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.bytes += chunk.length
     const sink = this.#sink ?? this.res
     if (sink.write(chunk)) return true
-    sink.once('drain', this.#resume as () => void)
+    // The client is not reading as fast as the upstream sends: it has clientSendMs to catch up.
+    sink.once('drain', Exchange.#onDrain)
+    if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
     return false
   }
 
@@ -322,8 +343,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; this.#send(next); return }
     this.#owner.upstreamFailed(this, err)
-    if (!this.res.headersSent) this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE)
-    else this.res.destroy(err)
+    if (!this.res.headersSent) { this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE); return }
+    this.cut = 'upstream_broken'
+    this.res.destroy(err)
   }
 
   /** Chooses the target for a retry, if one is allowed: sets #retryTo. */
@@ -375,6 +397,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) return
     this.res.writeHead(state.status, this.#written = state.definedHeaders())
     this.#sink = state.sink(this.res, err => this.res.destroy(err))
+    ;(this.#sink as Writable & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
   }
 
   #reply (reply: PluginReply, position: number): void {
@@ -405,6 +428,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #closed (): void {
     clearTimeout(this.#deadline)
     clearTimeout(this.#headersTimer)
+    clearTimeout(this.#sendTimer)
     this.#done = true
     this.#leaveQueue()
     if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
@@ -432,6 +456,36 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */
   static #onHeadersTimeout (ex: Exchange): void {
     ex.#abort?.(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+  }
+
+  /** A client timeout: the connection is closed, and with it the upstream try (see #closed). */
+  #cutShort (cut: Cut): void {
+    if (this.#done) return
+    this.cut = cut
+    this.#owner.cutShort(this)
+    this.res.destroy()
+  }
+
+  static #onSendTimeout (ex: Exchange): void {
+    ex.#cutShort('client_send_timeout')
+  }
+
+  static #onDrain (this: Writable): void {
+    const ex = (this as Writable & { [EXCHANGE]: Exchange })[EXCHANGE]
+    clearTimeout(ex.#sendTimer)
+    ;(ex.#resume as () => void)()
+  }
+
+  static #onBodyTimeout (this: IncomingMessage): void {
+    const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
+    // A body still arriving after the answer (Node reads what is left to keep the connection): closed too.
+    if (ex.#done) this.socket.destroy()
+    else ex.#cutShort('client_body_timeout')
+  }
+
+  static #onBodyEnd (this: IncomingMessage): void {
+    // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
+    if (!(this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE].res.writableFinished) this.socket.setTimeout(0)
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.

@@ -25,7 +25,14 @@ import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
 import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
+import { clientTimeouts } from '../server/client-timeouts.ts'
 
+const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
+  UND_ERR_HEADERS_TIMEOUT: 'upstream_response',
+  UND_ERR_BODY_TIMEOUT: 'upstream_idle',
+  UND_ERR_CONNECT_TIMEOUT: 'upstream_connect',
+  REQUEST_TIMEOUT: 'request'
+}
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
 
 /**
@@ -45,11 +52,14 @@ export class Runtime implements ExchangeOwner {
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
+  readonly clientBodyMs: number
+  readonly clientSendMs: number
+  readonly #metrics: Metrics | undefined
   #drained: (() => void) | undefined
   #disposed: Promise<void> | undefined
   #stopUpstreamWork: () => Promise<void> = async () => {}
 
-  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined) {
+  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined, metrics: Metrics | undefined) {
     this.loaded = loaded
     this.#services = services
     this.pluginAdmin = services?.admin ?? new PluginAdminRoutes()
@@ -61,6 +71,10 @@ export class Runtime implements ExchangeOwner {
     this.#trust = compileTrust(server.trustProxy)
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
+    const client = clientTimeouts(server)
+    this.clientBodyMs = client.body
+    this.clientSendMs = client.send
+    this.#metrics = metrics
   }
 
   /**
@@ -92,7 +106,7 @@ export class Runtime implements ExchangeOwner {
         pipelines.push(pipeline)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log))
       }
-      const runtime = new Runtime(loaded, routes, upstreams, log, services)
+      const runtime = new Runtime(loaded, routes, upstreams, log, services, options.metrics)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
       else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
       // Discovery's first targets have taken over what they could: hold nothing of `previous` longer.
@@ -186,7 +200,9 @@ export class Runtime implements ExchangeOwner {
         tries: ex.tries > 1 ? ex.tries : undefined,
         method: ex.method,
         path: ex.path,
-        status: ex.res.writableFinished || ex.status === 101 ? ex.status : 499,
+        // 499: the client left. Cut short by the gateway: the status sent, or 408 for a body that stalled.
+        status: ex.res.writableFinished || ex.status === 101 ? ex.status : ex.cut === undefined ? 499 : ex.res.headersSent ? ex.status : 408,
+        error: ex.cut,
         durationMs: Math.round((performance.now() - ex.startedAt) * 100) / 100,
         bytes: ex.bytes,
         requestId: ex.id,
@@ -199,6 +215,16 @@ export class Runtime implements ExchangeOwner {
     if (--this.#inFlight === 0) this.#drained?.()
   }
 
+  /** Counts a timeout of `kind` (see Metrics.timeouts). */
+  timedOut (kind: string): void {
+    this.#metrics?.timeouts.inc({ kind })
+  }
+
+  cutShort (ex: Exchange): void {
+    this.timedOut(ex.cut as string)
+    this.log.warn({ route: ex.route.name, target: ex.target?.url, requestId: ex.id, clientIp: ex.clientIp, error: ex.cut }, 'client too slow: connection closed')
+  }
+
   pluginFailed (ex: Exchange, err: unknown): void {
     this.log.error({ err, route: ex.route.name, requestId: ex.id }, 'plugin failed')
     ex.abortUpstream(err instanceof Error ? err : new Error(String(err)))
@@ -206,6 +232,8 @@ export class Runtime implements ExchangeOwner {
   }
 
   upstreamFailed (ex: Exchange, err: Error): void {
+    const timeout = TIMEOUT_KINDS[(err as { code?: string }).code ?? '']
+    if (timeout !== undefined) this.timedOut(timeout)
     this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
   }
 

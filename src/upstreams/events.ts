@@ -34,6 +34,7 @@ export function upstreamEvents (log: Logger, metrics: Metrics | undefined): Upst
     },
     busy (upstream, target, reason) {
       metrics?.upstreamBusy.inc({ upstream, reason })
+      if (reason === 'queue-timeout') metrics?.timeouts.inc({ kind: 'queue' })
       log.warn({ upstream, target: target.url, reason, queued: target.waiting.length, inFlight: target.inFlight }, 'upstream busy: request refused')
     },
     waited (upstream, ms) {
