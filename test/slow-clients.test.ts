@@ -160,3 +160,20 @@ t.test('server.maxConnections: connections past it are closed, logged, and serve
   await until(() => connections(gw) === 0)
   t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' })
 })
+
+t.test('a small body is read whole before an upstream connection is taken: a slow uploader holds none', async t => {
+  const { gw, seen } = await gateway(t, '')
+  const socket = await rawSocket(gw)
+  // POST (never retried): buffered for requestBuffer alone, then stalls well within clientTimeouts.body.
+  socket.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n' + 'a'.repeat(10))
+  await until(() => gw.gateway.runtime.inFlight === 1)
+  t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' }, 'the only connection is free for a normal client')
+  t.equal(gw.gateway.runtime.upstreamSnapshots()[0]?.targets[0]?.inFlight, 0, 'the slow upload holds no connection')
+  socket.write('b'.repeat(990))
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  await until(() => Buffer.concat(chunks).toString().includes('\r\n\r\nok'))
+  t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200 /)
+  t.equal(seen.bodies, 1)
+  socket.destroy()
+})

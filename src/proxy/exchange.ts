@@ -168,8 +168,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #forward (): void {
     const upstream = this.compiled.upstream
     const rh = this.raw.headers
-    if (this.#body === undefined && this.#upgrade === undefined &&
-        upstream.retry.buffersBody(this.method, rh['content-length'], rh['transfer-encoding'] !== undefined)) {
+    const length = rh['content-length']
+    const chunked = rh['transfer-encoding'] !== undefined
+    // Read whole first: a small body, so that a slow uploader holds no upstream connection; a body a retry may send again.
+    if (this.#body === undefined && this.#upgrade === undefined && length !== undefined && length !== '0' &&
+        ((!chunked && Number(length) <= upstream.requestBuffer) || upstream.retry.buffersBody(this.method, length, chunked))) {
       // A client that goes away mid-body is handled by #closed.
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
       return

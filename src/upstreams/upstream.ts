@@ -36,6 +36,8 @@ export class Upstream {
   readonly timeouts: { connect: number, response: number, idle: number, request: number }
   readonly retry: RetryPolicy
   readonly healthCheck: HealthCheckSettings | undefined
+  /** Request bodies up to this many bytes (by content-length) are read before a connection is taken. */
+  readonly requestBuffer: number
   /** How many requests may wait for a connection of a target, and for how long. */
   readonly queue: QueueSettings
   readonly #events: UpstreamEvents
@@ -56,6 +58,7 @@ export class Upstream {
     this.retry = new RetryPolicy(config.retries)
     this.healthCheck = healthCheckSettings(config)
     this.queue = queueSettings(config)
+    this.requestBuffer = config.requestBuffer ?? this.retry.maxBodyBytes
     this.#failWhenAllDown = config.whenAllUnhealthy === 'fail'
     this.#passive = passiveSettings(config)
     this.#breaker = breakerSettings(config)
