@@ -12,6 +12,7 @@ export const GatewayError = {
   PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },
   UPSTREAM_UNREACHABLE: { status: 502, code: 'bad_gateway', message: 'the upstream could not be reached or broke the connection' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
+  UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow' },
   NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available' },
   UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' }
 } as const
@@ -28,10 +29,15 @@ export function parserError (err: { code?: string }): GatewayErrorKind {
   return err.code === 'HPE_HEADER_OVERFLOW' ? GatewayError.HEADERS_TOO_LARGE : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? GatewayError.HEADERS_TIMEOUT : GatewayError.BAD_REQUEST
 }
 
+/** How long a connection answered by answerOnSocket may linger, half-closed, before it is destroyed. */
+const LINGER_MS = 2_000
+const destroy = (socket: Duplex) => socket.destroy()
+
 /**
  * Answers, on the socket itself, a request Node's HTTP parser refused (no request or reply object
  * exists), and ends the connection: the parser cannot tell where a next request would start.
- * Ended, not destroyed, so the client reads the answer even if it has not finished sending.
+ * Ended, not destroyed, so the client reads the answer even if it has not finished sending; then
+ * destroyed after LINGER_MS, so that a client that never closes its side does not keep the socket.
  * Returns false when nothing could be said: a reset connection, or a response already begun on it.
  */
 export function answerOnSocket (socket: Duplex, err: { code?: string }, status: number, body: string, headers = ''): boolean {
@@ -39,6 +45,7 @@ export function answerOnSocket (socket: Duplex, err: { code?: string }, status: 
   if (err.code === 'ECONNRESET' || !socket.writable || answering) { socket.destroy(); return false }
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`)
+  setTimeout(destroy, LINGER_MS, socket).unref()
   return true
 }
 

@@ -20,6 +20,12 @@ const Server = Type.Object({
   })),
   shutdownTimeout: Type.Optional(Type.Union([Duration], { description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. Default 30s.' })),
   keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. Default 72s.' })),
+  clientTimeouts: Type.Optional(Type.Object({
+    headers: Type.Optional(Type.Union([Duration], { description: 'Time a client has to send the request line and headers; past it, 408 and the connection is closed (nginx client_header_timeout, 60s). Default 30s.' })),
+    body: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two reads of the request body; past it, the connection and the upstream try are closed (nginx client_body_timeout, 60s). Default 60s.' })),
+    send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). Default 60s.' }))
+  }, { ...closed, description: 'Limits on slow clients, so that none holds an upstream connection or a socket for long.' })),
+  maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Client connections open at once; more are closed on accept, with a log line. Default: no limit (the file descriptor limit).' })),
   workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
     errorMessage: 'must be a whole number of processes (1 or more) or "auto" (one per CPU core)',
     description: 'Processes sharing the listening port: a number, or "auto" for one per CPU core. Default 1 (no worker processes).'
@@ -69,6 +75,11 @@ const Upstream = Type.Object({
   connections: Type.Optional(Type.Integer({ minimum: 1, description: 'Max connections per target. Default 128.' })),
   pipelining: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Requests sent on one connection before the previous answer (HTTP/1.1 pipelining). Default 1 (off).' })),
   keepAlive: Type.Optional(Type.Union([Duration], { description: 'How long an idle upstream connection is kept. Default 4s.' })),
+  requestBuffer: Type.Optional(Type.Integer({ minimum: 0, description: 'Request bodies up to this size (by content-length) are read whole before an upstream connection is taken, so that a slow uploader never holds one; larger and chunked bodies stream. 0 streams every body. Default: retries.maxBodyBytes (65536).' })),
+  queue: Type.Optional(Type.Object({
+    max: Type.Optional(Type.Integer({ minimum: 0, description: 'Requests that may wait for a connection, per target, when all connections × pipelining are busy; past it, 503 upstream_busy at once. Default 1024.' })),
+    timeout: Type.Optional(Type.Union([Duration], { description: 'Longest wait for a connection; past it, 503 upstream_busy. Default 30s.' }))
+  }, { ...closed, description: 'Requests beyond connections × pipelining wait in the gateway (never in the connection pool), first come first served; a request whose client leaves stops waiting and is never sent.' })),
   timeouts: Type.Optional(Timeouts),
   balance: Type.Optional(Balance),
   hashOn: Type.Optional(HashOn),

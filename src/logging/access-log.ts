@@ -16,6 +16,8 @@ export interface AccessLogFields {
   consumer: string | undefined
   /** W3C trace id, to find the request's spans and the upstream's logs. */
   traceId: string
+  /** Why the gateway cut the request short (a client timeout, a broken upstream body). */
+  error?: string | undefined
   reqHeaders?: unknown
   resHeaders?: unknown
 }
@@ -52,6 +54,7 @@ export class AccessLog {
       (f.target === undefined ? '' : `,"target":${q(f.target)}`) +
       (f.tries === undefined ? '' : `,"tries":${f.tries}`) +
       `,"method":${q(f.method)},"path":${q(f.path)},"status":${f.status},"durationMs":${f.durationMs},"bytes":${f.bytes}` +
+      (f.error === undefined ? '' : `,"error":${q(f.error)}`) +
       `,"requestId":${q(f.requestId)},"clientIp":${q(f.clientIp)}` +
       (f.consumer === undefined ? '' : `,"consumer":${q(f.consumer)}`) +
       `,"traceId":"${f.traceId}"` +

@@ -54,6 +54,34 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /** Requests refused with 503 upstream_busy, by upstream and reason (`queue-full` | `queue-timeout`). */
+  readonly upstreamBusy = new Counter({
+    name: 'portcullis_upstream_busy_total',
+    help: 'Requests refused because every connection of the target was busy, by upstream and reason.',
+    labelNames: ['upstream', 'reason'] as const,
+    registers: [this.registry]
+  })
+
+  /** Time requests that had to wait spent waiting for a connection (requests sent at once are not observed). */
+  readonly upstreamQueueWait = new Histogram({
+    name: 'portcullis_upstream_queue_wait_seconds',
+    help: 'Time a request waited for a free connection of its target, when it had to wait.',
+    labelNames: ['upstream'] as const,
+    buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30],
+    registers: [this.registry]
+  })
+
+  /**
+   * Timeouts by kind: client_headers, client_body_timeout, client_send_timeout (slow clients cut off),
+   * upstream_response, upstream_idle, upstream_connect, request, queue.
+   */
+  readonly timeouts = new Counter({
+    name: 'portcullis_timeouts_total',
+    help: 'Timeouts, by kind (client_headers, client_body_timeout, client_send_timeout, upstream_response, upstream_idle, upstream_connect, request, queue).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry]
+  })
+
   /** Upstreams of the runtimes in service, read when metrics are scraped (see watchUpstreams). */
   readonly #upstreams = new Set<ReadonlyMap<string, Upstream>>()
 
@@ -101,6 +129,14 @@ export class Metrics {
       for (const s of this.#stores()) this.storeUp.set({ store: s.name }, s.state === 'up' ? 1 : 0)
     }
   })
+
+  readonly upstreamConnectionsIdle = this.#targetGauge('portcullis_upstream_connections_idle',
+    'Connections to a target open and free.', 'sum',
+    t => t.pool.stats.free)
+
+  readonly upstreamQueueLength = this.#targetGauge('portcullis_upstream_queue_length',
+    'Requests waiting for a free connection of a target.', 'sum',
+    t => t.waiting.length)
 
   constructor (options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' })

@@ -6,6 +6,7 @@ import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
+import type { Waiter } from '../upstreams/wait-queue.ts'
 import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
@@ -14,10 +15,18 @@ import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {
+  /** server.clientTimeouts.body and .send, ms (0: none). */
+  readonly clientBodyMs: number
+  readonly clientSendMs: number
   finished (ex: Exchange): void
+  /** The gateway cut the exchange short (ex.cut says why). */
+  cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
   upstreamFailed (ex: Exchange, err: Error): void
 }
+
+/** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
+export type Cut = 'client_body_timeout' | 'client_send_timeout' | 'upstream_broken'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -36,7 +45,7 @@ function hasBody (req: IncomingMessage): boolean {
  * to keep the hot path to one object per request, also undici's dispatch handler.
  * Flow: request hooks (in order) → dispatch → response hooks (reverse order) → stream body.
  */
-export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
+export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Waiter {
   readonly id: string
   readonly method: string
   readonly path: string
@@ -56,6 +65,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   consumer: Consumer | undefined = undefined
   /** Time spent waiting for upstream response headers, over every try (for the gateway-overhead metric). */
   upstreamSeconds = 0
+  /** Set when the gateway cut the exchange short. */
+  cut: Cut | undefined = undefined
   #locals: Record<string, unknown> | undefined
   #owner: ExchangeOwner
   #abort: ((err?: Error) => void) | undefined
@@ -81,8 +92,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #written: Record<string, string | string[] | number | undefined> | undefined
   /** The route's whole-request timeout, when it has one. */
   #deadline: NodeJS.Timeout | undefined
-  /** A short response timeout of the current try (CompiledRoute.preciseHeadersTimeout). */
+  /** While the client may not read the response (server.clientTimeouts.send). */
+  #sendTimer: NodeJS.Timeout | undefined
+  /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
+  #responseMs = 0
   #headersTimer: NodeJS.Timeout | undefined
+  /** While the request waits for a connection (Upstream.queue): the links of its queue, the target, since when, its timer. */
+  waitPrev: Waiter | undefined = undefined
+  waitNext: Waiter | undefined = undefined
+  #waitingOn: Target | undefined
+  #waitStart = 0
+  #waitTimer: NodeJS.Timeout | undefined
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
@@ -121,6 +141,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     ;(this.res as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
     this.res.on('close', Exchange.#onResponseClose)
     if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
+    const req = this.raw
+    if (this.#owner.clientBodyMs > 0 && this.#upgrade === undefined && !req.complete && hasBody(req)) {
+      // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
+      ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
+      req.socket.setTimeout(this.#owner.clientBodyMs)
+      req.on('timeout', Exchange.#onBodyTimeout).once('end', Exchange.#onBodyEnd)
+    }
     this.#requestPhase(0)
   }
 
@@ -148,8 +175,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #forward (): void {
     const upstream = this.compiled.upstream
     const rh = this.raw.headers
-    if (this.#body === undefined && this.#upgrade === undefined &&
-        upstream.retry.buffersBody(this.method, rh['content-length'], rh['transfer-encoding'] !== undefined)) {
+    const length = rh['content-length']
+    const chunked = rh['transfer-encoding'] !== undefined
+    // Read whole first: a small body, so that a slow uploader holds no upstream connection; a body a retry may send again.
+    if (this.#body === undefined && this.#upgrade === undefined && length !== undefined && length !== '0' &&
+        ((!chunked && Number(length) <= upstream.requestBuffer) || upstream.retry.buffersBody(this.method, length, chunked))) {
       // A client that goes away mid-body is handled by #closed.
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
       return
@@ -159,7 +189,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     this.#send(target)
   }
 
-  /** Sends the request to `target` (again, on a retry). */
+  /**
+   * Sends the request to `target` (again, on a retry) if it has a free slot; else the request
+   * waits for one in the gateway, never in undici's pool, where it could not be taken back.
+   */
   #send (target: Target): void {
     const route = this.compiled
     this.target = target
@@ -168,28 +201,74 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     if (this.#tries === 0) this.#pluginHost = h.host !== undefined
     if (!this.#pluginHost) h.host = route.host === 'target' ? target.host : route.host === 'client' ? this.raw.headers.host : route.host.value
     h['x-request-id'] = this.id
+    if (route.upstream.hasRoom(target)) this.#dispatch(target)
+    else this.#wait(target)
+  }
+
+  #dispatch (target: Target): void {
+    const route = this.compiled
     const req = this.raw
     this.#tries++
     this.#connected = this.#answered = false
     this.#sentAt = route.upstream.begin(target)
+    const body = this.#body ?? (hasBody(req) && this.#upgrade === undefined ? req : null)
+    // undici counts its response timeout from the dispatch, so an upload slower than it would time
+    // out: a streamed body's try, like a short timeout, gets our timer, started once the body is sent.
+    this.#responseMs = body === req ? route.responseTimeout : route.preciseHeadersTimeout
     target.pool.dispatch({
       path: this.upstreamPath + this.query,
       method: this.method as Dispatcher.HttpMethod,
-      headers: h as Record<string, string | string[]>,
-      body: this.#body ?? (hasBody(req) && this.#upgrade === undefined ? req : null),
+      headers: this.headers as Record<string, string | string[]>,
+      body,
       upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
-      headersTimeout: route.headersTimeout,
+      headersTimeout: body === req ? 0 : route.headersTimeout,
       bodyTimeout: route.bodyTimeout
     }, this)
   }
 
+  /** Queues the request for `target`'s next free slot, or refuses it when the queue is full. */
+  #wait (target: Target): void {
+    const upstream = this.compiled.upstream
+    if (target.waiting.length >= upstream.queue.max) { this.#refuse(target, 'queue-full'); return }
+    target.waiting.push(this)
+    this.#waitingOn = target
+    this.#waitStart = performance.now()
+    if (upstream.queue.timeoutMs > 0) this.#waitTimer = setTimeout(Exchange.#onQueueTimeout, upstream.queue.timeoutMs, this)
+  }
+
+  /** Its turn in the queue has come (Upstream.end). */
+  admit (): void {
+    clearTimeout(this.#waitTimer)
+    const target = this.#waitingOn as Target
+    this.#waitingOn = undefined
+    this.compiled.upstream.waited(performance.now() - this.#waitStart)
+    this.#dispatch(target)
+  }
+
+  #leaveQueue (): void {
+    if (this.#waitingOn === undefined) return
+    clearTimeout(this.#waitTimer)
+    this.#waitingOn.waiting.remove(this)
+    this.#waitingOn = undefined
+  }
+
+  #refuse (target: Target, reason: 'queue-full' | 'queue-timeout'): void {
+    this.compiled.upstream.busy(target, reason)
+    this.#failUpstream(GatewayError.UPSTREAM_BUSY)
+  }
+
   // undici's callback API: undici 7 runs it natively (the newer controller API is wrapped per request).
   onConnect (abort: (err?: Error) => void): void {
+    // Ended while undici held it (the moment between a slot freeing and the connection taking it):
+    // never sent. Its onError follows at once and gives the slot back.
+    if (this.#done) { abort(new Error('request ended before it was sent')); return }
     this.#abort = abort
     this.#connected = true
-    // Counted from here, as undici counts its own: the request is being written.
-    const ms = this.compiled.preciseHeadersTimeout
-    if (ms > 0 && !this.#done) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, ms, this)
+  }
+
+  // Counted from the end of the request body, not its start: the upload is not the upstream's delay.
+  onRequestSent (): void {
+    if (this.#responseMs > 0 && !this.#done) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.#responseMs, this)
   }
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
@@ -221,7 +300,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     this.upstreamSeconds += waited
     this.compiled.metrics?.upstreamAnswered(waited)
     upstream.outcome(this.target as Target, status < 500, this.#sentAt, true)
-    if (this.#done) return false
+    // Returning false would pause the connection for good: close it instead.
+    if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
     if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) return true // drained, then sent again
     this.#resume = resume
     const headers = endToEndResponseHeaders(raw)
@@ -249,7 +329,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     this.bytes += chunk.length
     const sink = this.#sink ?? this.res
     if (sink.write(chunk)) return true
-    sink.once('drain', this.#resume as () => void)
+    // The client is not reading as fast as the upstream sends: it has clientSendMs to catch up.
+    sink.once('drain', Exchange.#onDrain)
+    if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
     return false
   }
 
@@ -274,8 +356,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; this.#send(next); return }
     this.#owner.upstreamFailed(this, err)
-    if (!this.res.headersSent) this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE)
-    else this.res.destroy(err)
+    if (!this.res.headersSent) { this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE); return }
+    this.cut = 'upstream_broken'
+    this.res.destroy(err)
   }
 
   /** Chooses the target for a retry, if one is allowed: sets #retryTo. */
@@ -291,6 +374,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   /** Stops the upstream exchange, if one is under way; its error and later events are then ignored. */
   abortUpstream (reason: Error): void {
     this.#done = true
+    this.#leaveQueue()
     this.#abort?.(reason)
   }
 
@@ -326,6 +410,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     if (this.#done) return
     this.res.writeHead(state.status, this.#written = state.definedHeaders())
     this.#sink = state.sink(this.res, err => this.res.destroy(err))
+    ;(this.#sink as Writable & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
   }
 
   #reply (reply: PluginReply, position: number): void {
@@ -356,7 +441,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
   #closed (): void {
     clearTimeout(this.#deadline)
     clearTimeout(this.#headersTimer)
+    clearTimeout(this.#sendTimer)
     this.#done = true
+    this.#leaveQueue()
     if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
     this.#owner.finished(this)
   }
@@ -373,9 +460,45 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler {
     ex.fail(GatewayError.UPSTREAM_TIMEOUT)
   }
 
+  static #onQueueTimeout (ex: Exchange): void {
+    const target = ex.#waitingOn as Target
+    ex.#leaveQueue()
+    ex.#refuse(target, 'queue-timeout')
+  }
+
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */
   static #onHeadersTimeout (ex: Exchange): void {
     ex.#abort?.(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+  }
+
+  /** A client timeout: the connection is closed, and with it the upstream try (see #closed). */
+  #cutShort (cut: Cut): void {
+    if (this.#done) return
+    this.cut = cut
+    this.#owner.cutShort(this)
+    this.res.destroy()
+  }
+
+  static #onSendTimeout (ex: Exchange): void {
+    ex.#cutShort('client_send_timeout')
+  }
+
+  static #onDrain (this: Writable): void {
+    const ex = (this as Writable & { [EXCHANGE]: Exchange })[EXCHANGE]
+    clearTimeout(ex.#sendTimer)
+    ;(ex.#resume as () => void)()
+  }
+
+  static #onBodyTimeout (this: IncomingMessage): void {
+    const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
+    // A body still arriving after the answer (Node reads what is left to keep the connection): closed too.
+    if (ex.#done) this.socket.destroy()
+    else ex.#cutShort('client_body_timeout')
+  }
+
+  static #onBodyEnd (this: IncomingMessage): void {
+    // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
+    if (!(this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE].res.writableFinished) this.socket.setTimeout(0)
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.

@@ -24,6 +24,8 @@ export interface CompiledRoute extends Matchable {
   readonly headersTimeout: number
   /** A short response timeout (under PRECISE_BELOW_MS), kept by a timer of our own; else 0. */
   readonly preciseHeadersTimeout: number
+  /** The response timeout, whoever keeps it (0: none). */
+  readonly responseTimeout: number
   readonly bodyTimeout: number
   /** The whole request, in ms; 0 is no limit. */
   readonly requestTimeout: number
@@ -59,6 +61,7 @@ export function compileRoute (config: RouteConfig, index: number, upstream: Upst
     websocket: config.websocket ?? true,
     headersTimeout: precise ? 0 : headersTimeout,
     preciseHeadersTimeout: precise ? headersTimeout : 0,
+    responseTimeout: headersTimeout,
     bodyTimeout: config.timeouts?.idle === undefined ? upstream.timeouts.idle : toMs(config.timeouts.idle),
     requestTimeout: config.timeouts?.request === undefined ? upstream.timeouts.request : toMs(config.timeouts.request),
     accessLog: new AccessLog(log.child({ route: config.name, upstream: upstream.name })),

@@ -26,7 +26,14 @@ import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
 import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
+import { clientTimeouts } from '../server/client-timeouts.ts'
 
+const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
+  UND_ERR_HEADERS_TIMEOUT: 'upstream_response',
+  UND_ERR_BODY_TIMEOUT: 'upstream_idle',
+  UND_ERR_CONNECT_TIMEOUT: 'upstream_connect',
+  REQUEST_TIMEOUT: 'request'
+}
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
 
 /**
@@ -42,18 +49,22 @@ export class Runtime implements ExchangeOwner {
   /** The admin endpoints plugins added (/plugins/<name>/...). */
   readonly pluginAdmin: PluginAdminRoutes
   readonly #services: PluginServices | undefined
-  readonly #metrics: Metrics | undefined
+  /** Whether requests no route took are counted (metrics.requests). */
+  readonly #countUnmatched: boolean
   #trust: (addr: string, hop: number) => boolean
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
+  readonly clientBodyMs: number
+  readonly clientSendMs: number
+  readonly #metrics: Metrics | undefined
   #drained: (() => void) | undefined
   #disposed: Promise<void> | undefined
   #stopUpstreamWork: () => Promise<void> = async () => {}
 
   private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined, metrics: Metrics | undefined) {
     this.loaded = loaded
-    this.#metrics = loaded.config.metrics?.requests === false ? undefined : metrics
+    this.#countUnmatched = loaded.config.metrics?.requests !== false
     this.#services = services
     this.pluginAdmin = services?.admin ?? new PluginAdminRoutes()
     this.routes = routes
@@ -64,6 +75,10 @@ export class Runtime implements ExchangeOwner {
     this.#trust = compileTrust(server.trustProxy)
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
+    const client = clientTimeouts(server)
+    this.clientBodyMs = client.body
+    this.clientSendMs = client.send
+    this.#metrics = metrics
   }
 
   /**
@@ -178,7 +193,7 @@ export class Runtime implements ExchangeOwner {
 
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string): void {
     sendError(res, error, id)
-    this.#metrics?.requests.unmatched(req.method, error.status)
+    if (this.#countUnmatched) this.#metrics?.requests.unmatched(req.method, error.status)
     this.logRejected(error, id, req.socket.remoteAddress, req.method, path)
   }
 
@@ -188,7 +203,8 @@ export class Runtime implements ExchangeOwner {
   }
 
   finished (ex: Exchange): void {
-    const status = ex.res.writableFinished || ex.status === 101 ? ex.status : 499
+    // 499: the client left. Cut short by the gateway: the status sent, or 408 for a body that stalled.
+    const status = ex.res.writableFinished || ex.status === 101 ? ex.status : ex.cut === undefined ? 499 : ex.res.headersSent ? ex.status : 408
     const elapsed = performance.now() - ex.startedAt
     ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes)
     if (this.#accessLog) {
@@ -198,6 +214,7 @@ export class Runtime implements ExchangeOwner {
         method: ex.method,
         path: ex.path,
         status,
+        error: ex.cut,
         durationMs: Math.round(elapsed * 100) / 100,
         bytes: ex.bytes,
         requestId: ex.id,
@@ -211,6 +228,16 @@ export class Runtime implements ExchangeOwner {
     if (--this.#inFlight === 0) this.#drained?.()
   }
 
+  /** Counts a timeout of `kind` (see Metrics.timeouts). */
+  timedOut (kind: string): void {
+    this.#metrics?.timeouts.inc({ kind })
+  }
+
+  cutShort (ex: Exchange): void {
+    this.timedOut(ex.cut as string)
+    this.log.warn({ route: ex.route.name, target: ex.target?.url, requestId: ex.id, clientIp: ex.clientIp, error: ex.cut }, 'client too slow: connection closed')
+  }
+
   pluginFailed (ex: Exchange, err: unknown): void {
     this.log.error({ err, route: ex.route.name, requestId: ex.id }, 'plugin failed')
     ex.abortUpstream(err instanceof Error ? err : new Error(String(err)))
@@ -218,6 +245,8 @@ export class Runtime implements ExchangeOwner {
   }
 
   upstreamFailed (ex: Exchange, err: Error): void {
+    const timeout = TIMEOUT_KINDS[(err as { code?: string }).code ?? '']
+    if (timeout !== undefined) this.timedOut(timeout)
     this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
   }
 
@@ -227,6 +256,15 @@ export class Runtime implements ExchangeOwner {
    */
   dispose (): Promise<void> {
     return (this.#disposed ??= this.#dispose())
+  }
+
+  /**
+   * The end of a shutdown's deadline: every upstream connection is cut whatever it is doing, and
+   * dispose() stops waiting for requests still counted in flight.
+   */
+  async destroy (): Promise<void> {
+    this.#drained?.()
+    await Promise.allSettled([...this.upstreams.values()].map(u => u.destroy()))
   }
 
   async #dispose (): Promise<void> {

@@ -7,6 +7,10 @@ import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
 import { answerOnSocket, errorBody, GatewayError, parserError, sendError } from '../errors.ts'
 import { requestId } from '../proxy/request-id.ts'
+import { clientTimeouts } from './client-timeouts.ts'
+
+/** Out-of-connections warnings (limit reached, no file descriptors) are logged at most this often. */
+const WARN_EVERY_MS = 10_000
 
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
@@ -16,16 +20,20 @@ export class GatewayServer {
   readonly app: FastifyInstance
   #runtime: Runtime
   readonly #upgraded = new Set<Duplex>()
-  /** Runtimes swapped out and still finishing their requests. */
-  readonly #retiring = new Set<Promise<void>>()
+  /** Runtimes swapped out and still finishing their requests, with the promise of their end. */
+  readonly #retiring = new Map<Runtime, Promise<void>>()
   #closing = false
+  #warnedAt = -Infinity
 
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
+    const headersMs = clientTimeouts(server).headers
     this.app = fastify({
       logger: false,
       keepAliveTimeout: keepAliveMs(server),
       requestTimeout: 0,
+      // Node checks headersTimeout every connectionsCheckingInterval (30s by default: a 60s timeout fired at up to 90s).
+      http: { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)) },
       // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
       return503OnClosing: false,
       forceCloseConnections: 'idle',
@@ -41,6 +49,7 @@ export class GatewayServer {
       // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
       clientErrorHandler: (err: Error & { code?: string }, socket) => {
         const error = parserError(err)
+        if (error === GatewayError.HEADERS_TIMEOUT) this.#runtime.timedOut('client_headers')
         const id = requestId(undefined)
         if (answerOnSocket(socket, err, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, socket.remoteAddress)
       }
@@ -57,6 +66,13 @@ export class GatewayServer {
         if (this.#closing) sendError(reply.raw, GatewayError.SHUTTING_DOWN, requestId(request.headers['x-request-id']))
         else this.#runtime.handle(request.raw, reply.raw)
       }
+    })
+    if (server.maxConnections !== undefined) this.app.server.maxConnections = server.maxConnections
+    this.app.server.on('drop', () => this.#warn({ maxConnections: server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)'))
+    // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
+    this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
+      if (err.syscall === 'accept') this.#warn({ err: { message: err.message, code: err.code } }, 'cannot accept a connection (out of file descriptors?): it is dropped')
+      else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
     })
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket)
@@ -76,9 +92,18 @@ export class GatewayServer {
     const previous = this.#runtime
     this.#runtime = next
     this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
-    const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(retired))
-    this.#retiring.add(retired)
+    this.app.server.headersTimeout = clientTimeouts(next.loaded.config.server).headers
+    this.app.server.maxConnections = next.loaded.config.server.maxConnections ?? Infinity
+    const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(previous))
+    this.#retiring.set(previous, retired)
     return retired
+  }
+
+  #warn (fields: object, msg: string): void {
+    const now = performance.now()
+    if (now - this.#warnedAt < WARN_EVERY_MS) return
+    this.#warnedAt = now
+    this.#runtime.log.warn(fields, msg)
   }
 
   async listen (host: string, port: number): Promise<AddressInfo> {
@@ -92,18 +117,20 @@ export class GatewayServer {
    */
   async close (deadlineMs: number): Promise<void> {
     this.#closing = true
+    // Past the deadline nothing may hold the stop: client connections, WebSockets and upstream pools are cut.
     const timer = setTimeout(() => {
       this.app.server.closeAllConnections()
       for (const s of this.#upgraded) s.destroy()
+      for (const r of [this.#runtime, ...this.#retiring.keys()]) void r.destroy()
     }, deadlineMs)
     // A keep-alive connection whose response ends during the drain would otherwise stay open
     // (server.close() only closes the connections idle when it is called) until the deadline.
     const sweep = setInterval(() => this.app.server.closeIdleConnections(), 100)
     // Open WebSockets hold the close until they end or the deadline cuts them.
     await this.app.close()
-    clearTimeout(timer)
     clearInterval(sweep)
-    await Promise.all([this.#runtime.dispose(), ...this.#retiring])
+    await Promise.all([this.#runtime.dispose(), ...this.#retiring.values()])
+    clearTimeout(timer)
   }
 }
 

@@ -9,11 +9,13 @@ export interface UpstreamEvents {
   breaker (upstream: string, target: Target, state: BreakerState): void
   health (upstream: string, target: Target, healthy: boolean): void
   retried (upstream: string, reason: string): void
+  busy (upstream: string, target: Target, reason: 'queue-full' | 'queue-timeout'): void
+  waited (upstream: string, ms: number): void
   targetsChanged (upstream: string, added: readonly string[], removed: readonly string[]): void
 }
 
 const noop = () => {}
-export const NO_EVENTS: UpstreamEvents = { ejected: noop, breaker: noop, health: noop, retried: noop, targetsChanged: noop }
+export const NO_EVENTS: UpstreamEvents = { ejected: noop, breaker: noop, health: noop, retried: noop, busy: noop, waited: noop, targetsChanged: noop }
 
 export function upstreamEvents (log: Logger, metrics: Metrics | undefined): UpstreamEvents {
   return {
@@ -29,6 +31,14 @@ export function upstreamEvents (log: Logger, metrics: Metrics | undefined): Upst
     },
     retried (upstream, reason) {
       metrics?.upstreamRetries.inc({ upstream, reason })
+    },
+    busy (upstream, target, reason) {
+      metrics?.upstreamBusy.inc({ upstream, reason })
+      if (reason === 'queue-timeout') metrics?.timeouts.inc({ kind: 'queue' })
+      log.warn({ upstream, target: target.url, reason, queued: target.waiting.length, inFlight: target.inFlight }, 'upstream busy: request refused')
+    },
+    waited (upstream, ms) {
+      metrics?.upstreamQueueWait.observe({ upstream }, ms / 1000)
     },
     targetsChanged (upstream, added, removed) {
       log.info({ upstream, added, removed }, 'upstream targets changed')

@@ -6,6 +6,19 @@ import { DEFAULT_PASSIVE, type PassiveSettings } from './outlier-detection.ts'
 // request: 0 is no limit.
 export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000, request: 0 }
 
+export interface QueueSettings {
+  /** Requests that may wait per target; past it, 503 upstream_busy at once. */
+  readonly max: number
+  /** The longest wait for a connection, ms; past it, 503 upstream_busy. */
+  readonly timeoutMs: number
+}
+
+export const DEFAULT_QUEUE = { max: 1024, timeoutMs: 30_000 }
+
+export function queueSettings (config: UpstreamConfig): QueueSettings {
+  return { max: config.queue?.max ?? DEFAULT_QUEUE.max, timeoutMs: ms(config.queue?.timeout, DEFAULT_QUEUE.timeoutMs) }
+}
+
 export interface HealthCheckSettings {
   readonly path: string
   readonly intervalMs: number

@@ -3,6 +3,7 @@ import { connectorWithTimeout } from './connector.ts'
 import { CircuitBreaker, type BreakerSettings, type BreakerState } from './circuit-breaker.ts'
 import { OutlierState, type PassiveSettings } from './outlier-detection.ts'
 import { PeakEwma } from './balancers/peak-ewma.ts'
+import { WaitQueue } from './wait-queue.ts'
 
 /** How a target's connection pool is set up (shared by every target of an upstream). */
 export interface PoolSettings {
@@ -25,6 +26,8 @@ export interface TargetSnapshot {
   ejectedUntil: string | null
   breaker: BreakerState | null
   inFlight: number
+  /** Requests waiting for a free connection (upstream `queue`). */
+  queued: number
   /** Peak-EWMA latency to response headers, ms. */
   latencyMs: number
   /** Connections open to the target / in use. */
@@ -43,8 +46,12 @@ export class Target {
   readonly source: number
   /** Set by active health checks (here or, with workers, from the primary). */
   healthy = true
-  /** Requests sent and not yet finished. */
+  /** Requests sent and not yet finished: never more than `capacity`, so that undici never queues one. */
   inFlight = 0
+  /** connections × pipelining: the requests the pool can have on the wire at once. */
+  readonly capacity: number
+  /** Requests waiting for inFlight to drop under capacity. */
+  readonly waiting = new WaitQueue()
   readonly outlier: OutlierState
   readonly breaker: CircuitBreaker | undefined
   readonly latency = new PeakEwma()
@@ -55,6 +62,7 @@ export class Target {
     this.host = host
     this.weight = weight
     this.source = source
+    this.capacity = pool.connections * pool.pipelining
     this.outlier = new OutlierState(passive)
     this.breaker = breaker === undefined ? undefined : new CircuitBreaker(breaker)
     this.pool = new Pool(url, {
@@ -91,6 +99,7 @@ export class Target {
       ejectedUntil: ejected ? new Date(Date.now() + this.outlier.ejectedUntil - now).toISOString() : null,
       breaker: this.breaker?.state ?? null,
       inFlight: this.inFlight,
+      queued: this.waiting.length,
       latencyMs: Math.round(this.latency.value * 100) / 100,
       connections: { open: stats.connected, busy: stats.connected - stats.free }
     }

@@ -5,7 +5,7 @@ import { NO_EVENTS, type UpstreamEvents } from './events.ts'
 import type { BreakerSettings } from './circuit-breaker.ts'
 import type { OutlierMemory, PassiveSettings } from './outlier-detection.ts'
 import { RetryPolicy } from './retry-policy.ts'
-import { breakerSettings, healthCheckSettings, passiveSettings, timeoutSettings, type HealthCheckSettings } from './settings.ts'
+import { breakerSettings, healthCheckSettings, passiveSettings, queueSettings, timeoutSettings, type HealthCheckSettings, type QueueSettings } from './settings.ts'
 import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
 
 export { Target } from './target.ts'
@@ -36,6 +36,10 @@ export class Upstream {
   readonly timeouts: { connect: number, response: number, idle: number, request: number }
   readonly retry: RetryPolicy
   readonly healthCheck: HealthCheckSettings | undefined
+  /** Request bodies up to this many bytes (by content-length) are read before a connection is taken. */
+  readonly requestBuffer: number
+  /** How many requests may wait for a connection of a target, and for how long. */
+  readonly queue: QueueSettings
   readonly #events: UpstreamEvents
   readonly #pool: PoolSettings
   readonly #passive: PassiveSettings | undefined
@@ -53,6 +57,8 @@ export class Upstream {
     this.timeouts = timeoutSettings(config)
     this.retry = new RetryPolicy(config.retries)
     this.healthCheck = healthCheckSettings(config)
+    this.queue = queueSettings(config)
+    this.requestBuffer = config.requestBuffer ?? this.retry.maxBodyBytes
     this.#failWhenAllDown = config.whenAllUnhealthy === 'fail'
     this.#passive = passiveSettings(config)
     this.#breaker = breakerSettings(config)
@@ -120,8 +126,28 @@ export class Upstream {
     if (changed !== undefined) this.#events.breaker(this.name, target, changed)
   }
 
+  /**
+   * The exchange with `target` is over (answered, failed or aborted): its slot goes to the request
+   * that has waited longest for one, if any.
+   */
   end (target: Target): void {
     target.inFlight--
+    target.waiting.shift()?.admit()
+  }
+
+  /** Whether `target` can take one more request now without undici queueing it. */
+  hasRoom (target: Target): boolean {
+    return target.inFlight < target.capacity
+  }
+
+  /** A request was refused (queue full) or waited too long for a connection: counted and logged. */
+  busy (target: Target, reason: 'queue-full' | 'queue-timeout'): void {
+    this.#events.busy(this.name, target, reason)
+  }
+
+  /** A request waited `ms` for a connection of `target`, then got one. */
+  waited (ms: number): void {
+    this.#events.waited(this.name, ms)
   }
 
   /** Sets a target's active health (from this process's checks or, with workers, from the primary's). */
@@ -178,6 +204,11 @@ export class Upstream {
   /** Lets in-flight requests finish, then closes every connection. */
   async close (): Promise<void> {
     await Promise.all(this.#targets.map(t => t.pool.close()))
+  }
+
+  /** Cuts every connection at once, whatever is under way (the end of a shutdown's deadline). */
+  async destroy (): Promise<void> {
+    await Promise.allSettled(this.#targets.map(t => t.pool.destroy()))
   }
 
   #newTarget (a: TargetAddress, source: number): Target {

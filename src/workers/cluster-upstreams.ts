@@ -38,6 +38,7 @@ function mergeTarget (own: TargetSnapshot, theirs: TargetSnapshot[]): TargetSnap
     ejectedUntil,
     breaker,
     inFlight: sum(theirs, t => t.inFlight),
+    queued: sum(theirs, t => t.queued),
     latencyMs: Math.max(0, ...theirs.map(t => t.latencyMs)),
     connections: { open: sum(theirs, t => t.connections.open), busy: sum(theirs, t => t.connections.busy) }
   }

@@ -1,0 +1,179 @@
+import t, { type Test } from 'tap'
+import { connect, type Socket } from 'node:net'
+import { once } from 'node:events'
+import type { ServerResponse } from 'node:http'
+import { request } from 'undici'
+import { startUpstream } from './helpers/upstream.ts'
+import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { until } from './helpers/wait.ts'
+import { waitForLog } from './helpers/logs.ts'
+
+// Issue 15, items 2 to 4: slow clients are cut off by server.clientTimeouts, freeing the upstream
+// connection they held; a normal client keeps being served by the same upstream meanwhile.
+
+const CHUNK = Buffer.alloc(64 * 1024, 'x')
+/** 4 MiB for /medium; /big streams 256 MiB, more than loopback socket buffers can hide. */
+const MEDIUM = 4 * 1024 * 1024
+
+function stream (res: ServerResponse, bytes: number): void {
+  let left = bytes
+  const more = () => {
+    while (left > 0) { left -= CHUNK.length; if (!res.write(CHUNK)) { res.once('drain', more); return } }
+    res.end()
+  }
+  more()
+}
+
+async function gateway (t: Test, server: string, upstreamKeys = '    connections: 1'): Promise<{ gw: TestGateway, seen: { bodies: number, aborted: number } }> {
+  const seen = { bodies: 0, aborted: 0 }
+  const up = await startUpstream((req, res) => {
+    res.on('close', () => { if (!res.writableFinished) seen.aborted++ })
+    if (req.url === '/big') { stream(res, 256 * MEDIUM); return }
+    if (req.url === '/medium') { stream(res, MEDIUM); return }
+    req.resume()
+    req.on('end', () => { if (req.method === 'POST') seen.bodies++; res.end('ok') })
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+${server}
+upstreams:
+  up:
+    targets: [ { url: "${up.url}" } ]
+${upstreamKeys}
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  return { gw, seen }
+}
+
+const port = (gw: TestGateway) => Number(new URL(gw.url).port)
+const idle = (gw: TestGateway) => {
+  const s = gw.gateway.runtime.upstreamSnapshots()[0]?.targets[0]
+  return s !== undefined && s.connections.busy === 0 && s.inFlight === 0 && s.queued === 0
+}
+/** Client connections the gateway holds open (sockets it has not destroyed). */
+const connections = (gw: TestGateway) => (gw.gateway.app.server as unknown as { _connections: number })._connections
+const get = async (url: string) => { const res = await request(url); return { status: res.statusCode, body: await res.body.text() } }
+
+function rawSocket (gw: TestGateway): Promise<Socket> {
+  const socket = connect(port(gw), '127.0.0.1')
+  socket.on('error', () => {})
+  return once(socket, 'connect').then(() => socket)
+}
+
+t.test('a body that stalls is cut off after clientTimeouts.body, and its upstream connection freed', async t => {
+  const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 300ms }')
+  const socket = await rawSocket(gw)
+  // Larger than the retry buffer: streamed to the upstream, holding its only connection.
+  socket.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n' + 'a'.repeat(1000))
+  const started = performance.now()
+  await once(socket, 'close')
+  const took = performance.now() - started
+  t.ok(took >= 250 && took < 2_000, `closed after ${Math.round(took)} ms`)
+  t.ok(await until(() => seen.aborted === 1), 'the upstream try was aborted')
+  t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' }, 'a normal client is served by the same upstream')
+  t.ok(await until(() => idle(gw)), 'every connection free')
+  const line = gw.logs.find(l => l.msg === 'request' && l.path === '/upload')
+  t.match(line, { status: 408, error: 'client_body_timeout' })
+  t.ok(gw.logs.some(l => l.msg === 'client too slow: connection closed' && l.error === 'client_body_timeout'), 'logged with its code')
+  t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_body_timeout"\} 1/)
+})
+
+t.test('a body that keeps arriving, however slowly, is not cut off', async t => {
+  const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 300ms }')
+  const socket = await rawSocket(gw)
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.write('POST /upload HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\n')
+  for (let i = 0; i < 5; i++) { await new Promise(resolve => setTimeout(resolve, 150)); socket.write('a') }
+  await once(socket, 'close')
+  t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200 /)
+  t.equal(seen.bodies, 1)
+})
+
+t.test('a client that does not read the response is cut off after clientTimeouts.send, and its upstream connection freed', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { send: 300ms }')
+  const socket = await rawSocket(gw)
+  socket.pause() // never reads
+  socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n')
+  // A paused socket never sees the close: the access-log line says when the gateway cut it.
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/big' }, 10_000), { status: 200, error: 'client_send_timeout' })
+  socket.destroy()
+  t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' }, 'a normal client is served by the same upstream')
+  t.ok(await until(() => idle(gw)), 'every connection free')
+  t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_send_timeout"\} 1/)
+})
+
+t.test('a client that reads slowly but steadily gets the whole response', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { send: 300ms }')
+  const res = await request(`${gw.url}/medium`)
+  let bytes = 0
+  for await (const chunk of res.body) {
+    bytes += (chunk as Buffer).length
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  t.equal(bytes, MEDIUM)
+})
+
+t.test('incomplete headers get 408 on time, and the socket is fully closed even if the client keeps its side open', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { headers: 400ms }')
+  const socket = await rawSocket(gw)
+  socket.allowHalfOpen = true // like a client that ignores the end of the answer
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.on('end', () => {}) // and never ends its side
+  socket.write('GET / HTTP/1.1\r\nhost: x\r\n')
+  const started = performance.now()
+  await once(socket, 'end')
+  const took = performance.now() - started
+  t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 408 /)
+  t.ok(took >= 350 && took < 1_500, `408 after ${Math.round(took)} ms`)
+  t.ok(await until(() => connections(gw) === 0, 5_000), 'the gateway destroyed its side: the fd is gone')
+  t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_headers"\} 1/)
+})
+
+t.test('after a 400 the socket is fully closed, not only half-closed', async t => {
+  const { gw } = await gateway(t, '')
+  const socket = await rawSocket(gw)
+  socket.allowHalfOpen = true
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.on('end', () => {})
+  socket.write('GET / HTTP/1.1\r\nbad header\r\n\r\n')
+  await once(socket, 'end')
+  t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 400 /)
+  t.ok(await until(() => connections(gw) === 0, 5_000), 'the gateway destroyed its side: the fd is gone')
+})
+
+t.test('server.maxConnections: connections past it are closed, logged, and served again once others close', async t => {
+  const { gw } = await gateway(t, '  maxConnections: 2')
+  const held = [await rawSocket(gw), await rawSocket(gw)]
+  await until(() => connections(gw) === 2)
+  const third = await rawSocket(gw)
+  const closed = once(third, 'close')
+  third.write('GET /x HTTP/1.1\r\nhost: x\r\n\r\n')
+  await closed
+  t.ok(gw.logs.some(l => typeof l.msg === 'string' && l.msg.startsWith('connection limit reached')), 'logged')
+  for (const s of held) s.destroy()
+  await until(() => connections(gw) === 0)
+  t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' })
+})
+
+t.test('a small body is read whole before an upstream connection is taken: a slow uploader holds none', async t => {
+  const { gw, seen } = await gateway(t, '')
+  const socket = await rawSocket(gw)
+  // POST (never retried): buffered for requestBuffer alone, then stalls well within clientTimeouts.body.
+  socket.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n' + 'a'.repeat(10))
+  await until(() => gw.gateway.runtime.inFlight === 1)
+  t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' }, 'the only connection is free for a normal client')
+  t.equal(gw.gateway.runtime.upstreamSnapshots()[0]?.targets[0]?.inFlight, 0, 'the slow upload holds no connection')
+  socket.write('b'.repeat(990))
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  await until(() => Buffer.concat(chunks).toString().includes('\r\n\r\nok'))
+  t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200 /)
+  t.equal(seen.bodies, 1)
+  socket.destroy()
+})
