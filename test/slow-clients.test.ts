@@ -177,3 +177,38 @@ t.test('a small body is read whole before an upstream connection is taken: a slo
   t.equal(seen.bodies, 1)
   socket.destroy()
 })
+
+t.test('a response up to responseBuffer is read whole from the upstream: a client that does not read it holds no connection', async t => {
+  const BODY = Buffer.alloc(8 * 1024 * 1024, 'y') // more than loopback socket buffers can hide
+  let sent = 0
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    if (req.url === '/fixed') { res.on('finish', () => { sent++ }); res.writeHead(200, { 'content-length': String(BODY.length) }).end(BODY); return }
+    res.end('ok')
+  })
+  t.teardown(() => up.close())
+  const start = async (responseBuffer: number) => {
+    const gw = await startGateway(`upstreams:
+  up:
+    targets: [ { url: "${up.url}" } ]
+    connections: 1
+    responseBuffer: ${responseBuffer}
+    queue: { timeout: 500ms }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+    t.teardown(() => gw.close())
+    const socket = await rawSocket(gw)
+    t.teardown(() => socket.destroy())
+    socket.pause() // never reads
+    socket.write('GET /fixed HTTP/1.1\r\nhost: x\r\n\r\n')
+    return gw
+  }
+
+  const buffered = await start(16 * 1024 * 1024)
+  t.ok(await until(() => sent === 1 && idle(buffered)), 'the upstream sent it all and the connection is free')
+  t.same(await get(`${buffered.url}/normal`), { status: 200, body: 'ok' }, 'the only connection serves the next client')
+
+  const streamed = await start(0)
+  t.match(await get(`${streamed.url}/normal`), { status: 503, body: /upstream_busy/ }, 'streamed: the unread response holds the only connection')
+})

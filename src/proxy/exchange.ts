@@ -94,6 +94,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #deadline: NodeJS.Timeout | undefined
   /** While the client may not read the response (server.clientTimeouts.send). */
   #sendTimer: NodeJS.Timeout | undefined
+  /** Waiting for the client to drain what was written. */
+  #draining = false
+  /** The response is small enough (upstream responseBuffer) to be read whole whatever the client's pace. */
+  #buffered = false
   /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
   #responseMs = 0
   #headersTimer: NodeJS.Timeout | undefined
@@ -306,6 +310,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#resume = resume
     const headers = endToEndResponseHeaders(raw)
     headers['x-request-id'] = this.id
+    const length = headers['content-length']
+    this.#buffered = typeof length === 'string' && Number(length) <= upstream.responseBuffer
     if (this.compiled.pipeline.responseHooks.length === 0) {
       this.res.writeHead(status, headers as Record<string, string | string[]>)
       this.#written = headers
@@ -330,9 +336,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const sink = this.#sink ?? this.res
     if (sink.write(chunk)) return true
     // The client is not reading as fast as the upstream sends: it has clientSendMs to catch up.
+    // A small response (responseBuffer) is read on regardless, so its connection goes back at once.
+    if (this.#draining) return this.#buffered
+    this.#draining = true
     sink.once('drain', Exchange.#onDrain)
     if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
-    return false
+    return this.#buffered
   }
 
   onComplete (): void {
@@ -486,7 +495,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   static #onDrain (this: Writable): void {
     const ex = (this as Writable & { [EXCHANGE]: Exchange })[EXCHANGE]
     clearTimeout(ex.#sendTimer)
-    ;(ex.#resume as () => void)()
+    ex.#draining = false
+    if (!ex.#buffered) (ex.#resume as () => void)()
   }
 
   static #onBodyTimeout (this: IncomingMessage): void {

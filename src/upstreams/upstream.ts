@@ -38,6 +38,7 @@ export class Upstream {
   readonly healthCheck: HealthCheckSettings | undefined
   /** Request bodies up to this many bytes (by content-length) are read before a connection is taken. */
   readonly requestBuffer: number
+  readonly responseBuffer: number
   /** How many requests may wait for a connection of a target, and for how long. */
   readonly queue: QueueSettings
   readonly #events: UpstreamEvents
@@ -59,6 +60,7 @@ export class Upstream {
     this.healthCheck = healthCheckSettings(config)
     this.queue = queueSettings(config)
     this.requestBuffer = config.requestBuffer ?? this.retry.maxBodyBytes
+    this.responseBuffer = config.responseBuffer ?? 65_536
     this.#failWhenAllDown = config.whenAllUnhealthy === 'fail'
     this.#passive = passiveSettings(config)
     this.#breaker = breakerSettings(config)
