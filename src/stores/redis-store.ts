@@ -32,6 +32,21 @@ const hostPort = (s: string) => {
   return { host: s.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(s.slice(i + 1)) }
 }
 
+/**
+ * Adds a key to a tag's set (KEYS[1]) and makes the set live as long as its longest-lived entry:
+ * ARGV[2] ms, 0 for none. A new set gets the TTL (PEXPIRE GT alone would never set one: a key
+ * without TTL counts as infinite); an existing one is only extended, or made persistent.
+ */
+const TAG_LUA = `local fresh = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl == 0 then redis.call('PERSIST', KEYS[1])
+elseif fresh then redis.call('PEXPIRE', KEYS[1], ttl)
+else redis.call('PEXPIRE', KEYS[1], ttl, 'GT') end
+return 1`
+
+type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unknown>
+
 // Reconnect with backoff: 100 ms doubling, at most 2 s between attempts, forever.
 const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000)
 
@@ -79,6 +94,7 @@ export class RedisStore implements OwnedStore {
     } else {
       this.#client = new Redis(s.url ?? 'redis://127.0.0.1:6379', options)
     }
+    this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
     this.#client.on('ready', () => this.#set('up', null))
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
     this.#client.on('close', () => { if (!this.#closed) this.#set('down', this.#lastError) })
@@ -94,13 +110,9 @@ export class RedisStore implements OwnedStore {
     return this.#timed(async c => {
       if (ttl > 0) await c.set(full, value, 'PX', ttl)
       else await c.set(full, value)
-      // A tag lives as long as the longest-lived entry it names (at least); deleteTag skips keys already gone.
-      await Promise.all((options?.tags ?? []).map(async tag => {
-        const tagKey = this.#tagKey(tag)
-        await c.sadd(tagKey, full)
-        if (ttl > 0) await c.pexpire(tagKey, ttl, 'GT')
-        else await c.persist(tagKey)
-      }))
+      // deleteTag skips keys already gone.
+      const tag = (c as unknown as { pcTag: TagCaller }).pcTag.bind(c)
+      await Promise.all((options?.tags ?? []).map(t => tag(this.#tagKey(t), full, ttl)))
     })
   }
 
@@ -114,7 +126,9 @@ export class RedisStore implements OwnedStore {
       const nodes = c instanceof Cluster ? c.nodes('master') : [c]
       let n = 0
       for (const node of nodes) {
-        for await (const batch of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) n += await this.#del(c, batch)
+        for await (const batch of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) {
+          n += await this.#del(c, batch.filter(k => !k.startsWith(this.#tagSets)))
+        }
       }
       return n
     })
@@ -153,7 +167,10 @@ export class RedisStore implements OwnedStore {
     await this.#client.quit().catch(() => this.#client.disconnect())
   }
 
-  #tagKey (tag: string): string { return `${this.#prefix}tag:{${tag.replace(/[{}]/g, '_')}}` }
+  /** Where tag sets live: reserved, so deletePrefix leaves them to deleteTag. */
+  get #tagSets (): string { return `${this.#prefix}tag:{` }
+
+  #tagKey (tag: string): string { return `${this.#tagSets}${tag.replace(/[{}]/g, '_')}}` }
 
   /** DEL one key per command: keys of one call may live in different cluster slots. */
   async #del (c: Client, fullKeys: readonly string[]): Promise<number> {

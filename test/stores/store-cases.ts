@@ -136,21 +136,6 @@ export const STORE_CASES: Record<string, Case> = {
     t.equal(await store.deleteTag(`${ns}never-used`), 0)
   },
 
-  'a key deleted, expired or re-set without its tag is no longer deleted by it': async (t, store, ns) => {
-    await store.set(`${ns}r1`, 'old', { tags: [`${ns}tag-r`] })
-    await store.set(`${ns}r1`, 'new')
-    await store.set(`${ns}r2`, 'old', { tags: [`${ns}tag-r`] })
-    await store.delete(`${ns}r2`)
-    await store.set(`${ns}r2`, 'new')
-    await store.set(`${ns}r3`, 'old', { tags: [`${ns}tag-r`], ttlMs: 50 })
-    await eventually(() => text(store, `${ns}r3`), undefined)
-    await store.set(`${ns}r3`, 'new')
-    t.equal(await store.deleteTag(`${ns}tag-r`), 0)
-    t.equal(await text(store, `${ns}r1`), 'new')
-    t.equal(await text(store, `${ns}r2`), 'new')
-    t.equal(await text(store, `${ns}r3`), 'new')
-  },
-
   'a script runs atomically and its writes are seen by get (same keys)': async (t, store, ns) => {
     const key = `${ns}{client-1}:hits`
     const counts = await Promise.all(Array.from({ length: 20 }, () => store.run(counter, [key], [60_000])))
