@@ -66,6 +66,7 @@ export class RedisStore implements OwnedStore {
   #since = new Date().toISOString()
   #lastError: string | null = null
   #closed = false
+  readonly #settled: Promise<void>
 
   constructor (name: string, s: RedisStoreSettings, events: RedisStoreEvents) {
     this.name = name
@@ -95,6 +96,10 @@ export class RedisStore implements OwnedStore {
       this.#client = new Redis(s.url ?? 'redis://127.0.0.1:6379', options)
     }
     this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
+    this.#settled = new Promise(resolve => {
+      this.#client.once('ready', resolve).once('error', resolve)
+      setTimeout(resolve, s.connectTimeout).unref()
+    })
     this.#client.on('ready', () => this.#set('up', null))
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
     this.#client.on('close', () => { if (!this.#closed) this.#set('down', this.#lastError) })
@@ -157,6 +162,8 @@ export class RedisStore implements OwnedStore {
     const full = keys.map(k => this.#prefix + k)
     return this.#timed(async c => await call.call(c, full.length, ...full, ...args) as R)
   }
+
+  settled (): Promise<void> { return this.#settled }
 
   snapshot (): StoreSnapshot {
     return { name: this.name, type: 'redis', state: this.#state, since: this.#since, lastError: this.#lastError }

@@ -74,6 +74,8 @@ export interface StoreSnapshot {
 /** A store the process owns: the API plus what the registry needs. */
 export interface OwnedStore extends Store {
   snapshot (): StoreSnapshot
+  /** Resolves once the first connection attempt has ended, up or down (Redis stores). */
+  settled? (): Promise<void>
   close (): Promise<void>
 }
 
