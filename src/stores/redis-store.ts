@@ -112,12 +112,12 @@ export class RedisStore implements OwnedStore {
   set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
     const full = this.#prefix + key
     const ttl = options?.ttlMs ?? 0
+    const tags = options?.tags ?? []
     return this.#timed(async c => {
-      if (ttl > 0) await c.set(full, value, 'PX', ttl)
-      else await c.set(full, value)
-      // deleteTag skips keys already gone.
+      const write = (k: string, v: StoreValue) => ttl > 0 ? c.set(k, v, 'PX', ttl) : c.set(k, v)
+      if (tags.length === 0) { await Promise.all([write(full, value), c.del(this.#tagsOf(full))]); return }
       const tag = (c as unknown as { pcTag: TagCaller }).pcTag.bind(c)
-      await Promise.all((options?.tags ?? []).map(t => tag(this.#tagKey(t), full, ttl)))
+      await Promise.all([write(full, value), write(this.#tagsOf(full), JSON.stringify(tags)), ...tags.map(t => tag(this.#tagKey(t), full, ttl))])
     })
   }
 
@@ -139,11 +139,13 @@ export class RedisStore implements OwnedStore {
     })
   }
 
+  /** Deletes the keys in the tag's set that still carry the tag (not those re-set without it since). */
   deleteTag (tag: string): Promise<number> {
     const tagKey = this.#tagKey(tag)
     return this.#timed(async c => {
       const keys = await c.smembers(tagKey)
-      const n = await this.#del(c, keys)
+      const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
+      const n = await this.#del(c, keys.filter((_, i) => (JSON.parse(tagsOf[i] ?? '[]') as string[]).includes(tag)))
       await c.del(tagKey)
       return n
     })
@@ -174,14 +176,17 @@ export class RedisStore implements OwnedStore {
     await this.#client.quit().catch(() => this.#client.disconnect())
   }
 
-  /** Where tag sets live: reserved, so deletePrefix leaves them to deleteTag. */
+  /** Where tag sets and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
   get #tagSets (): string { return `${this.#prefix}tag:{` }
 
   #tagKey (tag: string): string { return `${this.#tagSets}${tag.replace(/[{}]/g, '_')}}` }
 
-  /** DEL one key per command: keys of one call may live in different cluster slots. */
+  /** The tags a key was last set with (JSON), expiring with it; absent when set without tags. */
+  #tagsOf (fullKey: string): string { return `${this.#tagSets}}${fullKey}` }
+
+  /** DEL one key per command (keys of one call may live in different cluster slots), with its tag record. */
   async #del (c: Client, fullKeys: readonly string[]): Promise<number> {
-    const counts = await Promise.all(fullKeys.map(k => c.del(k)))
+    const counts = await Promise.all(fullKeys.map(async k => (await Promise.all([c.del(k), c.del(this.#tagsOf(k))]))[0]))
     return counts.reduce((a, b) => a + b, 0)
   }
 

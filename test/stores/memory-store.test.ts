@@ -63,23 +63,6 @@ t.test('tags of evicted and expired entries are cleaned up', async t => {
   t.equal(await store.deleteTag('t6'), 1)
 })
 
-// Memory only: on Redis a tag set keeps naming a key until deleteTag or its expiry (docs/stores.md).
-t.test('a key deleted, expired or re-set without its tag is no longer deleted by it', async t => {
-  const store = new MemoryStore('retag')
-  await store.set('r1', 'old', { tags: ['tag-r'] })
-  await store.set('r1', 'new')
-  await store.set('r2', 'old', { tags: ['tag-r'] })
-  await store.delete('r2')
-  await store.set('r2', 'new')
-  await store.set('r3', 'old', { tags: ['tag-r'], ttlMs: 50 })
-  await eventually(() => text(store, 'r3'), undefined)
-  await store.set('r3', 'new')
-  t.equal(await store.deleteTag('tag-r'), 0)
-  t.equal(await text(store, 'r1'), 'new')
-  t.equal(await text(store, 'r2'), 'new')
-  t.equal(await text(store, 'r3'), 'new')
-})
-
 t.test('defineScript: local logic runs synchronously, so concurrent calls never interleave', async t => {
   const store = new MemoryStore('scripts')
   const results = await Promise.all(Array.from({ length: 100 }, () => store.run(counter, ['k'], [60_000])))

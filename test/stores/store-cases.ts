@@ -136,6 +136,24 @@ export const STORE_CASES: Record<string, Case> = {
     t.equal(await store.deleteTag(`${ns}never-used`), 0)
   },
 
+  'a key deleted, expired or re-set without its tag is no longer deleted by it': async (t, store, ns) => {
+    await store.set(`${ns}r1`, 'old', { tags: [`${ns}tag-r`] })
+    await store.set(`${ns}r1`, 'new')
+    await store.set(`${ns}r2`, 'old', { tags: [`${ns}tag-r`] })
+    await store.delete(`${ns}r2`)
+    await store.set(`${ns}r2`, 'new')
+    await store.set(`${ns}r3`, 'old', { tags: [`${ns}tag-r`], ttlMs: 50 })
+    await eventually(() => text(store, `${ns}r3`), undefined)
+    await store.set(`${ns}r3`, 'new')
+    await store.set(`${ns}r4`, 'old', { tags: [`${ns}tag-r`] })
+    await store.set(`${ns}r4`, 'new', { tags: [`${ns}tag-other`] })
+    await store.set(`${ns}r5`, 'kept', { tags: [`${ns}tag-r`] })
+    t.equal(await store.deleteTag(`${ns}tag-r`), 1, 'only r5 still carries the tag')
+    t.same(await Promise.all(['r1', 'r2', 'r3', 'r4'].map(k => text(store, `${ns}${k}`))), ['new', 'new', 'new', 'new'])
+    t.equal(await store.get(`${ns}r5`), undefined)
+    t.equal(await store.deleteTag(`${ns}tag-other`), 1, 'r4 carries its new tag')
+  },
+
   'a script runs atomically and its writes are seen by get (same keys)': async (t, store, ns) => {
     const key = `${ns}{client-1}:hits`
     const counts = await Promise.all(Array.from({ length: 20 }, () => store.run(counter, [key], [60_000])))
