@@ -111,6 +111,8 @@ export class Runtime implements ExchangeOwner {
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
       }
+      // A store new in this config (or changed) connects before the config takes traffic, not during its first requests.
+      await services?.stores.settled()
       const runtime = new Runtime(loaded, routes, upstreams, log, services, services === undefined ? undefined : options.metrics)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
       else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)

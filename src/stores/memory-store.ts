@@ -75,7 +75,7 @@ export class MemoryStore implements OwnedStore {
   }
 
   snapshot (): StoreSnapshot {
-    return { name: this.name, type: 'memory', state: 'up', since: this.#since, lastError: null, entries: this.#lru.size, bytes: this.#lru.calculatedSize }
+    return { name: this.name, type: 'memory', state: 'up', since: this.#since, lastError: null, entries: this.#lru.size, bytes: this.#lru.calculatedSize, tags: this.#tagged.size }
   }
 
   async close (): Promise<void> {
@@ -85,7 +85,7 @@ export class MemoryStore implements OwnedStore {
   /** The synchronous view scripts get (get/set/delete without promises). */
   readonly #local: LocalData = {
     get: key => this.#lru.get(key),
-    set: (key, value, ttlMs) => this.#put(key, value, { ttlMs }),
+    set: (key, value, ttlMs) => this.#put(key, value, ttlMs === undefined ? this.#kept(key) : { ttlMs }),
     delete: key => { this.#lru.delete(key) }
   }
 
@@ -101,6 +101,12 @@ export class MemoryStore implements OwnedStore {
       if (keys === undefined) this.#tagged.set(t, keys = new Set())
       keys.add(key)
     }
+  }
+
+  /** A key's remaining time to live and its tags, for a script's write that keeps them (as INCR does on Redis). */
+  #kept (key: string): SetOptions {
+    const left = this.#lru.getRemainingTTL(key)
+    return { ttlMs: left > 0 && Number.isFinite(left) ? left : 0, tags: this.#tagsOf.get(key) }
   }
 
   #untag (key: string): void {

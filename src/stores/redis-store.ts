@@ -32,6 +32,21 @@ const hostPort = (s: string) => {
   return { host: s.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(s.slice(i + 1)) }
 }
 
+/**
+ * Adds a key to a tag's set (KEYS[1]) and makes the set live as long as its longest-lived entry:
+ * ARGV[2] ms, 0 for none. A new set gets the TTL (PEXPIRE GT alone would never set one: a key
+ * without TTL counts as infinite); an existing one is only extended, or made persistent.
+ */
+const TAG_LUA = `local fresh = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl == 0 then redis.call('PERSIST', KEYS[1])
+elseif fresh then redis.call('PEXPIRE', KEYS[1], ttl)
+else redis.call('PEXPIRE', KEYS[1], ttl, 'GT') end
+return 1`
+
+type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unknown>
+
 // Reconnect with backoff: 100 ms doubling, at most 2 s between attempts, forever.
 const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000)
 
@@ -51,6 +66,7 @@ export class RedisStore implements OwnedStore {
   #since = new Date().toISOString()
   #lastError: string | null = null
   #closed = false
+  readonly #settled: Promise<void>
 
   constructor (name: string, s: RedisStoreSettings, events: RedisStoreEvents) {
     this.name = name
@@ -79,6 +95,11 @@ export class RedisStore implements OwnedStore {
     } else {
       this.#client = new Redis(s.url ?? 'redis://127.0.0.1:6379', options)
     }
+    this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
+    this.#settled = new Promise(resolve => {
+      this.#client.once('ready', resolve).once('error', resolve)
+      setTimeout(resolve, s.connectTimeout).unref()
+    })
     this.#client.on('ready', () => this.#set('up', null))
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
     this.#client.on('close', () => { if (!this.#closed) this.#set('down', this.#lastError) })
@@ -91,16 +112,12 @@ export class RedisStore implements OwnedStore {
   set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
     const full = this.#prefix + key
     const ttl = options?.ttlMs ?? 0
+    const tags = options?.tags ?? []
     return this.#timed(async c => {
-      if (ttl > 0) await c.set(full, value, 'PX', ttl)
-      else await c.set(full, value)
-      // A tag lives as long as the longest-lived entry it names (at least); deleteTag skips keys already gone.
-      await Promise.all((options?.tags ?? []).map(async tag => {
-        const tagKey = this.#tagKey(tag)
-        await c.sadd(tagKey, full)
-        if (ttl > 0) await c.pexpire(tagKey, ttl, 'GT')
-        else await c.persist(tagKey)
-      }))
+      const write = (k: string, v: StoreValue) => ttl > 0 ? c.set(k, v, 'PX', ttl) : c.set(k, v)
+      if (tags.length === 0) { await Promise.all([write(full, value), c.del(this.#tagsOf(full))]); return }
+      const tag = (c as unknown as { pcTag: TagCaller }).pcTag.bind(c)
+      await Promise.all([write(full, value), write(this.#tagsOf(full), JSON.stringify(tags)), ...tags.map(t => tag(this.#tagKey(t), full, ttl))])
     })
   }
 
@@ -114,17 +131,21 @@ export class RedisStore implements OwnedStore {
       const nodes = c instanceof Cluster ? c.nodes('master') : [c]
       let n = 0
       for (const node of nodes) {
-        for await (const batch of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) n += await this.#del(c, batch)
+        for await (const batch of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) {
+          n += await this.#del(c, batch.filter(k => !k.startsWith(this.#tagSets)))
+        }
       }
       return n
     })
   }
 
+  /** Deletes the keys in the tag's set that still carry the tag (not those re-set without it since). */
   deleteTag (tag: string): Promise<number> {
     const tagKey = this.#tagKey(tag)
     return this.#timed(async c => {
       const keys = await c.smembers(tagKey)
-      const n = await this.#del(c, keys)
+      const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
+      const n = await this.#del(c, keys.filter((_, i) => (JSON.parse(tagsOf[i] ?? '[]') as string[]).includes(tag)))
       await c.del(tagKey)
       return n
     })
@@ -144,6 +165,8 @@ export class RedisStore implements OwnedStore {
     return this.#timed(async c => await call.call(c, full.length, ...full, ...args) as R)
   }
 
+  settled (): Promise<void> { return this.#settled }
+
   snapshot (): StoreSnapshot {
     return { name: this.name, type: 'redis', state: this.#state, since: this.#since, lastError: this.#lastError }
   }
@@ -153,11 +176,17 @@ export class RedisStore implements OwnedStore {
     await this.#client.quit().catch(() => this.#client.disconnect())
   }
 
-  #tagKey (tag: string): string { return `${this.#prefix}tag:{${tag.replace(/[{}]/g, '_')}}` }
+  /** Where tag sets and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
+  get #tagSets (): string { return `${this.#prefix}tag:{` }
 
-  /** DEL one key per command: keys of one call may live in different cluster slots. */
+  #tagKey (tag: string): string { return `${this.#tagSets}${tag.replace(/[{}]/g, '_')}}` }
+
+  /** The tags a key was last set with (JSON), expiring with it; absent when set without tags. */
+  #tagsOf (fullKey: string): string { return `${this.#tagSets}}${fullKey}` }
+
+  /** DEL one key per command (keys of one call may live in different cluster slots), with its tag record. */
   async #del (c: Client, fullKeys: readonly string[]): Promise<number> {
-    const counts = await Promise.all(fullKeys.map(k => c.del(k)))
+    const counts = await Promise.all(fullKeys.map(async k => (await Promise.all([c.del(k), c.del(this.#tagsOf(k))]))[0]))
     return counts.reduce((a, b) => a + b, 0)
   }
 

@@ -12,6 +12,8 @@ export type StoreConfigs = Readonly<Record<string, Static<typeof StoreConfig>>>
 /** The stores one runtime uses, held until it is disposed. */
 export interface StoreLease {
   get (name: string): Store | undefined
+  /** Resolves once every store has ended its first connection attempt (at most its connectTimeout). */
+  settled (): Promise<void>
   release (): Promise<void>
 }
 
@@ -61,6 +63,7 @@ export class StoreRegistry {
     let released = false
     return {
       get: name => held.get(name)?.store,
+      settled: async () => { await Promise.all([...held.values()].map(e => e.store.settled?.())) },
       release: async () => {
         if (released) return
         released = true

@@ -10,7 +10,10 @@ export type StoreValue = Buffer | string
 /** What a memory script sees: the store's entries, by full key, read and written synchronously. */
 export interface LocalData {
   get (key: string): StoreValue | number | undefined
-  /** `ttlMs` 0 or absent: no expiry. */
+  /**
+   * `ttlMs` absent: the key keeps its time to live and tags (as INCR or SET KEEPTTL on Redis);
+   * 0: no expiry.
+   */
   set (key: string, value: StoreValue | number, ttlMs?: number): void
   delete (key: string): void
 }
@@ -64,11 +67,15 @@ export interface StoreSnapshot {
   /** Entries and bytes held (memory stores). */
   readonly entries?: number
   readonly bytes?: number
+  /** Tags indexed for deleteTag (memory stores): drops with the entries they name. */
+  readonly tags?: number
 }
 
 /** A store the process owns: the API plus what the registry needs. */
 export interface OwnedStore extends Store {
   snapshot (): StoreSnapshot
+  /** Resolves once the first connection attempt has ended, up or down (Redis stores). */
+  settled? (): Promise<void>
   close (): Promise<void>
 }
 

@@ -6,8 +6,8 @@ const WORSE: Record<StoreSnapshot['state'], number> = { up: 0, connecting: 1, do
 
 /**
  * GET /stores for the whole gateway: each worker holds its own connections (and memory stores), so
- * a store is as bad as its worst worker's view: down if any worker cannot reach it. Memory entries
- * and bytes are summed.
+ * a store is as bad as its worst worker's view: down if any worker cannot reach it. Memory entries,
+ * bytes and tags are summed.
  */
 export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]> {
   const byName = new Map<string, StoreSnapshot>()
@@ -19,7 +19,7 @@ export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]>
       byName.set(s.name, {
         ...worst,
         lastError: worst.lastError ?? seen.lastError ?? s.lastError,
-        ...(s.entries === undefined ? {} : { entries: (seen.entries ?? 0) + s.entries, bytes: (seen.bytes ?? 0) + (s.bytes ?? 0) })
+        ...(s.entries === undefined ? {} : { entries: (seen.entries ?? 0) + s.entries, bytes: (seen.bytes ?? 0) + (s.bytes ?? 0), tags: (seen.tags ?? 0) + (s.tags ?? 0) })
       })
     }
   }

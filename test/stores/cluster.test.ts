@@ -1,0 +1,46 @@
+import t from 'tap'
+import { RedisStore, type RedisStoreEvents } from '../../src/stores/redis-store.ts'
+import { startCluster } from '../helpers/redis.ts'
+import { until } from '../helpers/wait.ts'
+import { counter, storeCases, swap } from './store-cases.ts'
+
+const cluster = await startCluster(3)
+t.teardown(() => cluster.close())
+const quiet: RedisStoreEvents = { state () {}, failed () {}, command () {} }
+const store = new RedisStore('big', { cluster: [cluster.nodes[0]?.address as string], keyPrefix: 'pc:', connectTimeout: 2_000, commandTimeout: 1_000 }, quiet)
+t.teardown(() => store.close())
+t.ok(await until(() => store.snapshot().state === 'up'), 'connected to the cluster')
+
+/** How many keys each master holds (DBSIZE), in node order. */
+const sizes = async () => await Promise.all(cluster.nodes.map(async n => Number(await n.cli('DBSIZE'))))
+
+t.test('the shared store cases, on a three-master cluster', async t => {
+  storeCases(t, () => store, 'c:')
+})
+
+t.test('keys spread over every master: set, get, delete and deletePrefix reach them all', async t => {
+  for (let i = 0; i < 60; i++) await store.set(`spread:${i}`, String(i))
+  const spread = await sizes()
+  t.ok(spread.every(n => n >= 5), `every master holds some of the keys (${spread.join(', ')})`)
+  for (const i of [0, 17, 42, 59]) t.equal((await store.get(`spread:${i}`))?.toString(), String(i))
+  t.equal(await store.delete('spread:0', 'spread:17', 'spread:42'), 3, 'one delete across slots')
+  t.equal(await store.deletePrefix('spread:'), 57, 'deletePrefix scanned every master')
+  const left = await Promise.all(cluster.nodes.map(async n => await n.cli('--scan', '--pattern', 'pc:spread:*')))
+  t.same(left, ['', '', ''], 'no master has any left')
+})
+
+t.test('a script with hash-tagged keys runs in one slot; keys without a shared tag are refused by Redis', async t => {
+  t.equal(await store.run(counter, ['{acme}:burst'], [60_000]), 1)
+  t.equal(await store.run(counter, ['{acme}:burst'], [60_000]), 2)
+  await store.set('{acme}:a', 'x')
+  t.same(await store.run(swap, ['{acme}:a', '{acme}:b'], []), ['x', '', 2])
+  await t.rejects(store.run(swap, ['left-7', 'right-3'], []), /CROSSSLOT|same slot/i, 'keys in two slots: a clear error')
+})
+
+t.test('deleteTag finds tagged keys on every master', async t => {
+  for (let i = 0; i < 30; i++) await store.set(`page:${i}`, 'cached', { tags: ['catalog'] })
+  await store.set('page:other', 'kept', { tags: ['blog'] })
+  t.equal(await store.deleteTag('catalog'), 30)
+  t.equal(await store.get('page:7'), undefined)
+  t.equal((await store.get('page:other'))?.toString(), 'kept')
+})

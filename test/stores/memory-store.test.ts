@@ -1,0 +1,81 @@
+import t from 'tap'
+import { MemoryStore } from '../../src/stores/memory-store.ts'
+import { counter, eventually, storeCases } from './store-cases.ts'
+
+const text = async (store: MemoryStore, key: string) => (await store.get(key))?.toString()
+
+t.test('the shared store cases', async t => {
+  const store = new MemoryStore('memory')
+  t.teardown(() => store.close())
+  storeCases(t, () => store, 'm:')
+})
+
+t.test('maxEntries: the least recently used entry goes first', async t => {
+  const store = new MemoryStore('small', { maxEntries: 3, maxBytes: 1024 * 1024 })
+  await store.set('a', '1')
+  await store.set('b', '2')
+  await store.set('c', '3')
+  await store.get('a') // a is now more recently used than b
+  await store.set('d', '4')
+  t.equal(await store.get('b'), undefined, 'b, the least recently used, was evicted')
+  t.same(await Promise.all(['a', 'c', 'd'].map(k => text(store, k))), ['1', '3', '4'])
+  t.equal(store.snapshot().entries, 3)
+  // Reading a, c, d (in that order) made a the least recently used.
+  await store.run(counter, ['e'], [0])
+  t.equal(await store.get('a'), undefined, 'a script write evicts too')
+  t.equal(store.snapshot().entries, 3)
+})
+
+t.test('maxBytes: values and keys are counted; an entry too big is not kept', async t => {
+  // Each entry: 64 bytes of overhead + 1 byte of key + 400 bytes of value = 465; two fit in 1024.
+  const store = new MemoryStore('bytes', { maxEntries: 1000, maxBytes: 1024 })
+  const value = 'x'.repeat(400)
+  await store.set('a', value)
+  await store.set('b', value)
+  t.equal(store.snapshot().bytes, 930)
+  await store.set('c', value)
+  t.equal(await store.get('a'), undefined, 'a was evicted to make room')
+  t.equal(await text(store, 'b'), value)
+  t.equal(await text(store, 'c'), value)
+  t.equal(store.snapshot().bytes, 930)
+  await store.set('b', 'y'.repeat(2000))
+  t.equal(await store.get('b'), undefined, 'a value bigger than maxBytes is not stored, and the old one is gone')
+  t.equal(await text(store, 'c'), value, 'the others are untouched')
+  t.equal(store.snapshot().bytes, 465)
+})
+
+t.test('tags of evicted and expired entries are cleaned up', async t => {
+  const store = new MemoryStore('tags', { maxEntries: 2, maxBytes: 1024 * 1024 })
+  await store.set('a', '1', { tags: ['t1', 'shared'] })
+  await store.set('b', '2', { tags: ['t2', 'shared'] })
+  t.equal(store.snapshot().tags, 3)
+  await store.set('c', '3')
+  t.equal(store.snapshot().tags, 2, 'a was evicted: t1 is gone, shared names only b')
+  t.equal(await store.deleteTag('shared'), 1)
+  t.equal(store.snapshot().tags, 0, 'deleting b dropped its tags')
+  await store.set('d', '4', { tags: ['t4'], ttlMs: 50 })
+  t.equal(await eventually(() => text(store, 'd'), undefined), undefined)
+  t.equal(store.snapshot().tags, 0, 'an entry found expired drops its tags')
+  await store.set('e', '5', { tags: ['t5'] })
+  await store.set('e', '6', { tags: ['t6'] })
+  t.equal(store.snapshot().tags, 1, 're-set with other tags: only the new tag')
+  t.equal(await store.deleteTag('t5'), 0)
+  t.equal(await store.deleteTag('t6'), 1)
+})
+
+t.test('defineScript: local logic runs synchronously, so concurrent calls never interleave', async t => {
+  const store = new MemoryStore('scripts')
+  const results = await Promise.all(Array.from({ length: 100 }, () => store.run(counter, ['k'], [60_000])))
+  t.equal(new Set(results).size, 100, 'no two calls saw the same count')
+  t.equal(Math.max(...results), 100)
+})
+
+t.test('snapshot: a memory store is always up', async t => {
+  const store = new MemoryStore('snap')
+  await store.set('k', 'v')
+  const s = store.snapshot()
+  t.match(s, { name: 'snap', type: 'memory', state: 'up', lastError: null, entries: 1, bytes: 64 + 1 + 1 })
+  t.match(s.since, /^\d{4}-\d\d-\d\dT/)
+  await store.close()
+  t.equal(store.snapshot().entries, 0, 'close empties it')
+})

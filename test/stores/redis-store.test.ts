@@ -1,0 +1,213 @@
+import t, { type Test } from 'tap'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../../src/stores/redis-store.ts'
+import type { StoreSnapshot } from '../../src/stores/store.ts'
+import { startGateway } from '../helpers/gateway.ts'
+import { RedisProcess } from '../helpers/redis.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { until } from '../helpers/wait.ts'
+import { writeCounterPlugin } from './counter-plugin.ts'
+import { counter, eventually, storeCases } from './store-cases.ts'
+
+const redis = await RedisProcess.start()
+t.teardown(() => redis.stop())
+const raw = redis.client()
+raw.on('error', () => {}) // while the server is killed on purpose
+t.teardown(() => raw.quit())
+
+const quiet: RedisStoreEvents = { state () {}, failed () {}, command () {} }
+
+/** A RedisStore on `redis` (settings overridable), closed at teardown, once it is up. */
+async function upStore (t: Test, settings: Partial<RedisStoreSettings> = {}, events = quiet): Promise<RedisStore> {
+  const store = new RedisStore('test', { url: redis.url, keyPrefix: 'pc:', connectTimeout: 1_000, commandTimeout: 500, ...settings }, events)
+  t.teardown(() => store.close())
+  t.ok(await until(() => store.snapshot().state === 'up'), 'the store connected')
+  return store
+}
+
+t.test('the shared store cases, on a standalone server', async t => {
+  const store = await upStore(t)
+  storeCases(t, () => store, 'r:')
+})
+
+t.test('keyPrefix is applied to every key: set, scripts and tags; deletePrefix stays inside it', async t => {
+  const one = await upStore(t, { keyPrefix: 'app1:' })
+  const two = await upStore(t, { keyPrefix: 'app2:' })
+  await one.set('k', 'from one', { tags: ['t'] })
+  await two.set('k', 'from two')
+  t.equal(await raw.get('app1:k'), 'from one')
+  t.equal(await raw.get('app2:k'), 'from two')
+  t.same(await raw.smembers('app1:tag:{t}'), ['app1:k'], 'the tag set holds the full key')
+  t.equal(await one.run(counter, ['{c}:n'], [0]), 1)
+  t.equal(await raw.get('app1:{c}:n'), '1', 'script keys are prefixed')
+  t.equal(await one.deletePrefix(''), 2, 'deletePrefix("") empties app1: only (k and the counter)')
+  t.equal(await raw.exists('app1:tag:{t}'), 1, 'tag sets are not keys of the store: deletePrefix leaves them')
+  await one.set('k2', 'tagged', { tags: ['t'] })
+  t.equal(await one.deletePrefix('t'), 0, 'not even under a prefix they start with')
+  t.equal(await one.deleteTag('t'), 1, 'so deleteTag still finds its keys')
+  t.equal(await raw.get('app2:k'), 'from two')
+  t.equal((await two.get('k'))?.toString(), 'from two')
+})
+
+t.test('a tag set lives as long as its longest-lived entry, no longer', async t => {
+  const store = await upStore(t, { keyPrefix: 'ttl:' })
+  await store.set('a', '1', { tags: ['short'], ttlMs: 200 })
+  const pttl = await raw.pttl('ttl:tag:{short}')
+  t.ok(pttl > 0 && pttl <= 200, `the tag set expires with its only entry (PTTL ${pttl})`)
+  await store.set('b', '2', { tags: ['short'], ttlMs: 60_000 })
+  t.ok(await raw.pttl('ttl:tag:{short}') > 1_000, 'a longer-lived entry extends it')
+  await store.set('c', '3', { tags: ['short'], ttlMs: 100 })
+  t.ok(await raw.pttl('ttl:tag:{short}') > 1_000, 'a shorter-lived entry does not shorten it')
+  await store.set('d', '4', { tags: ['short'] })
+  t.equal(await raw.pttl('ttl:tag:{short}'), -1, 'an entry without TTL makes it persistent')
+  await store.set('e', '5', { tags: ['short'], ttlMs: 100 })
+  t.equal(await raw.pttl('ttl:tag:{short}'), -1, 'and it stays so')
+  t.equal(await eventually(async () => await raw.exists('ttl:tag:{short}'), 1), 1)
+  await store.set('f', '6', { tags: ['gone'], ttlMs: 50 })
+  t.equal(await eventually(async () => await raw.exists('ttl:tag:{gone}'), 0), 0, 'an expired tag set is gone from the server')
+})
+
+/** Calls of `name` (e.g. evalsha) the server counted since the last CONFIG RESETSTAT: [succeeded, failed]. */
+async function calls (name: string): Promise<[number, number]> {
+  const stats = await raw.info('commandstats')
+  const m = new RegExp(`cmdstat_${name}:calls=(\\d+),.*failed_calls=(\\d+)`).exec(stats)
+  return [Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)]
+}
+
+t.test('scripts run with EVALSHA, and are loaded again after SCRIPT FLUSH (NOSCRIPT)', async t => {
+  const store = await upStore(t, { keyPrefix: 'sha:' })
+  await raw.config('RESETSTAT')
+  for (let i = 1; i <= 5; i++) t.equal(await store.run(counter, ['{s}:n'], [0]), i)
+  // ioredis sends the text (EVAL, which loads it) the first time on a connection, EVALSHA after.
+  t.same(await calls('evalsha'), [4, 0], 'calls 2 to 5 sent only the SHA')
+  t.same(await calls('eval'), [1, 0], 'the script text was sent once')
+  t.equal(await raw.script('FLUSH'), 'OK')
+  t.equal(await store.run(counter, ['{s}:n'], [0]), 6, 'works after SCRIPT FLUSH')
+  t.equal(await store.run(counter, ['{s}:n'], [0]), 7)
+  t.same(await calls('evalsha'), [6, 1], 'the first call after the flush got NOSCRIPT')
+  t.same(await calls('eval'), [2, 0], 'so the text was sent once more; then EVALSHA again')
+})
+
+t.test('two different scripts under one name are refused', async t => {
+  const store = await upStore(t)
+  t.equal(await store.run(counter, ['{x}:n'], [0]), 1)
+  await t.rejects(store.run({ ...counter, lua: 'return 0' }, ['x'], []), /two different scripts are named "test-counter"/)
+})
+
+t.test('a server that stops answering: calls fail within commandTimeout, none wait for it', async t => {
+  const store = await upStore(t, { commandTimeout: 100, keyPrefix: 'stop:' })
+  const pid = Number(/process_id:(\d+)/.exec(await raw.info('server'))?.[1])
+  process.kill(pid, 'SIGSTOP')
+  let resumed = false
+  const resume = () => { if (!resumed) { resumed = true; process.kill(pid, 'SIGCONT') } }
+  t.teardown(resume)
+  const started = performance.now()
+  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => store.get(`k${i}`)))
+  const ms = performance.now() - started
+  t.equal(results.filter(r => r.status === 'rejected').length, 50, 'every call failed')
+  t.match((results[0] as PromiseRejectedResult).reason, { message: /timed out/i })
+  t.ok(ms < 1_000, `failed after ${Math.round(ms)} ms (commandTimeout 100 ms)`)
+  resume()
+  t.equal(await eventually(async () => { try { await store.set('back', '1'); return (await store.get('back'))?.toString() } catch { return undefined } }, '1'), '1', 'works again once the server answers')
+})
+
+t.test('through a gateway', async t => {
+  const up = await startUpstream((req, res) => { req.resume(); res.end('ok') })
+  t.teardown(() => up.close())
+  const secured = await RedisProcess.start(['--requirepass', 'default-pw-1', '--user', 'alice', 'on', '>alice-secret-9', '~*', '&*', '+@all'])
+  t.teardown(() => secured.stop())
+  // Down from the start: a server started then killed, restarted later on the same port.
+  const late = await RedisProcess.start()
+  t.teardown(() => late.stop())
+  await late.kill()
+
+  const dir = t.testdir({})
+  writeCounterPlugin(dir)
+  const route = (name: string, store: string) => `  - { name: ${name}, match: { path: /${name} }, upstream: up, plugins: { hit-counter: { store: ${store}, key: ${name} } } }`
+  const gw = await startGateway(`
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+loadPlugins: [ ./hit-counter.ts ]
+stores:
+  shared: { type: redis, url: "\${REDIS_URL}", keyPrefix: "gw:", commandTimeout: 200ms, connectTimeout: 500ms }
+  secured: { type: redis, url: "${secured.url}", username: alice, password: "\${REDIS_PASSWORD}" }
+  wrong: { type: redis, url: "${secured.url}", username: alice, password: "\${WRONG_PASSWORD}" }
+  late: { type: redis, url: "${late.url}", connectTimeout: 200ms }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${[['shared', 'shared'], ['secured', 'secured'], ['wrong', 'wrong'], ['late', 'late'], ['local', 'memory']].map(([n, s]) => route(n as string, s as string)).join('\n')}
+`, { file: join(dir, 'gateway.yaml'), env: { REDIS_URL: redis.url, REDIS_PASSWORD: 'alice-secret-9', WRONG_PASSWORD: 'not-her-password-3' } })
+  t.teardown(() => gw.close())
+  const admin = gw.adminUrl as string
+  const stores = async () => ((await (await request(`${admin}/stores`)).body.json()) as { stores: StoreSnapshot[] }).stores
+  const store = async (name: string) => (await stores()).find(s => s.name === name)
+  const hit = async (path: string) => {
+    const res = await request(`${gw.url}${path}`)
+    await res.body.text()
+    return { status: res.statusCode, count: res.headers['x-count'], error: res.headers['x-store-error'], ms: Number(res.headers['x-store-ms']) }
+  }
+  const metrics = async () => await (await request(`${admin}/metrics`)).body.text()
+  const metric = (text: string, line: string) => Number(new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+
+  await t.test('the gateway starts and serves while a store\'s Redis is down; it comes up without a reload', async t => {
+    const r = await hit('/late')
+    t.equal(r.status, 200, 'served: the plugin fails open')
+    t.equal(r.count, undefined)
+    t.match(r.error, /writeable|Connection is closed|ECONNREFUSED/i, 'the store call failed at once')
+    t.match(await store('late'), { type: 'redis', state: 'down', lastError: /ECONNREFUSED/ })
+    t.equal((await hit('/local')).count, '1', 'the memory store works meanwhile')
+    await late.restart()
+    t.ok(await waitUp('late', 5_000), 'up once the server is there (reconnect backoff at most 2 s)')
+    t.equal((await hit('/late')).count, '1')
+  })
+
+  async function waitUp (name: string, maxMs: number, state = 'up'): Promise<boolean> {
+    for (const start = performance.now(); performance.now() - start < maxMs;) {
+      if ((await store(name))?.state === state) return true
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    return false
+  }
+
+  await t.test('username and password: they work, and the password shows nowhere', async t => {
+    t.equal((await hit('/secured')).count, '1')
+    t.equal((await hit('/secured')).count, '2')
+    t.match(await store('wrong'), { state: 'down', lastError: /WRONGPASS/ }, 'a wrong password: down, with the reason')
+    t.match((await hit('/wrong')).error, /./)
+    const config = (await (await request(`${admin}/config`)).body.json()) as { config: { stores: Record<string, { password: string, username: string }> } }
+    t.equal(config.config.stores.secured?.password, '[redacted]')
+    t.equal(config.config.stores.secured?.username, 'alice')
+    const everything = JSON.stringify(config) + JSON.stringify(await stores()) + JSON.stringify(gw.logs) + await metrics()
+    t.notOk(everything.includes('alice-secret-9'), 'not in GET /config, GET /stores, the logs or /metrics')
+    t.notOk(everything.includes('not-her-password-3'), 'nor the wrong one')
+    t.ok(gw.logs.some(l => l.store === 'wrong' && l.msg?.toString().startsWith('store is down')), 'the failure was logged')
+  })
+
+  await t.test('Redis killed: down within a second, calls fail fast, up again after a restart without a reload', async t => {
+    t.equal((await hit('/shared')).count, '1')
+    let text = await metrics()
+    t.equal(metric(text, 'portcullis_store_up{store="shared"}'), 1)
+    t.equal(metric(text, 'portcullis_store_up{store="memory"}'), 1)
+    const errorsBefore = metric(text, 'portcullis_store_errors_total{store="shared"}') || 0
+    t.ok(metric(text, 'portcullis_store_command_duration_seconds_count{store="shared"}') >= 1, 'command durations are recorded')
+
+    await redis.kill()
+    t.ok(await waitUp('shared', 1_000, 'down'), 'GET /stores says down within a second')
+    const results = await Promise.all(Array.from({ length: 50 }, () => hit('/shared')))
+    t.same(new Set(results.map(r => r.status)), new Set([200]), 'every request served')
+    t.equal(results.filter(r => r.error !== undefined).length, 50, 'every store call failed')
+    const slowest = Math.max(...results.map(r => r.ms))
+    t.ok(slowest < 1_000, `the slowest failed store call took ${Math.round(slowest)} ms (commandTimeout 200 ms): none waited for a reconnect`)
+    text = await metrics()
+    t.equal(metric(text, 'portcullis_store_up{store="shared"}'), 0)
+    t.equal(metric(text, 'portcullis_store_errors_total{store="shared"}') - errorsBefore, 50, 'each failure counted')
+    t.match(await store('shared'), { state: 'down', lastError: /./ })
+
+    await redis.restart()
+    t.ok(await waitUp('shared', 5_000), 'up again, without a reload')
+    t.equal((await hit('/shared')).count, '1', 'a new server (no persistence): the script is loaded again and counts from 1')
+    t.equal(metric(await metrics(), 'portcullis_store_up{store="shared"}'), 1)
+  })
+})
