@@ -186,3 +186,15 @@ t.test('request-headers and response-headers plugins', async t => {
   t.equal(res.headers.server, undefined, 'response header removed')
   t.same([res.headers['x-internal'], res.headers['x-public']], [undefined, 'secret'], 'response header renamed')
 })
+
+t.test('more than 2,000 request headers are forwarded, none silently dropped; too many bytes of them get 431', async t => {
+  const gw = await catchAllGateway(t, echo)
+  const many = Array.from({ length: 2_100 }, (_, i) => `x-n: ${i % 10}`)
+  const res = await rawRequest(port(gw), ['GET /many HTTP/1.1', 'Host: gateway.test', 'Connection: close', ...many])
+  t.equal(res.status, 200)
+  const seen = (JSON.parse(res.body) as { headers: Record<string, string> }).headers['x-n']
+  t.equal(seen?.split(', ').length, 2_100, 'all 2,100 reached the upstream')
+  const huge = Array.from({ length: 3_000 }, (_, i) => `x-header-${i}: v`)
+  const refused = await rawRequest(port(gw), ['GET /huge HTTP/1.1', 'Host: gateway.test', 'Connection: close', ...huge])
+  t.equal(refused.status, 431, 'past the size limit: 431, not a silent cut')
+})

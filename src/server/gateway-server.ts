@@ -68,6 +68,8 @@ export class GatewayServer {
       }
     })
     if (server.maxConnections !== undefined) this.app.server.maxConnections = server.maxConnections
+    // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
+    this.app.server.maxHeadersCount = 0
     this.app.server.on('drop', () => this.#warn({ maxConnections: server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)'))
     // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
