@@ -26,8 +26,8 @@ export interface GatewayRequest {
   readonly method: string
   /** The normalized path the route matched (no query). */
   readonly path: string
-  /** The query string, with its leading `?`, or ''. */
-  readonly query: string
+  /** The query string sent upstream, with its leading `?`, or ''. Plugins may change it (key-auth's hideCredentials). */
+  query: string
   /** Path params of the route's match (`:id`, and `*` for the rest of a prefix match). */
   readonly params: Readonly<Record<string, string>>
   /** The headers that will be sent upstream (hop-by-hop headers already removed). Mutate to change them. */

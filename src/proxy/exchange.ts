@@ -49,7 +49,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   readonly id: string
   readonly method: string
   readonly path: string
-  readonly query: string
+  query: string
   readonly params: Readonly<Record<string, string>>
   readonly headers: HeaderMap
   readonly clientIp: string
