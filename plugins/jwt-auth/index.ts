@@ -1,0 +1,69 @@
+import { definePlugin, toMs } from '../../src/index.ts'
+import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
+import { bearerChallenge } from '../shared/auth/challenge.ts'
+import { compileLocations } from '../shared/auth/location.ts'
+import { compileClaims } from './claims.ts'
+import { failureOf, TOO_LARGE } from './failures.ts'
+import { keySource } from './key-source.ts'
+import { DEFAULTS, HMAC, JwtAuthSchema } from './schema.ts'
+import { TokenCache } from './token-cache.ts'
+import { tokenVerifier } from './token-verifier.ts'
+
+/**
+ * Bearer JWTs verified with jose against an OIDC provider's keys, a JWKS URL, static keys or a
+ * secret. Sets req.consumer and req.locals.claims (the verified claims, for later plugins).
+ */
+export default definePlugin({
+  name: 'jwt-auth',
+  priority: 1450,
+  schema: JwtAuthSchema,
+  setup (config, ctx) {
+    const { keys, algorithms: supported } = keySource(config, ctx)
+    const algorithms = config.algorithms ?? supported
+    if (algorithms.length === 0) throw new Error(`route "${ctx.routeName}": jwt-auth has no key usable with any algorithm`)
+    const hmac = algorithms.filter(a => (HMAC as readonly string[]).includes(a))
+    if (hmac.length > 0 && config.secret === undefined) throw new Error(`route "${ctx.routeName}": jwt-auth algorithms ${hmac.join(', ')} need secret`)
+    if (hmac.length < algorithms.length && keys === undefined) throw new Error(`route "${ctx.routeName}": jwt-auth algorithms ${algorithms.join(', ')} need issuer, jwksUri, keys or jwksFile`)
+
+    const verifyToken = tokenVerifier(keys, config.secret, {
+      algorithms,
+      ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
+      ...(config.audience === undefined ? {} : { audience: config.audience }),
+      clockTolerance: toMs(config.clockTolerance ?? DEFAULTS.clockTolerance) / 1000,
+      requiredClaims: config.requireExp === false ? [] : ['exp']
+    })
+    const admit = compileClaims(config, ctx.consumers, config.consumerClaim ?? DEFAULTS.consumerClaim)
+    const cacheSize = config.cacheSize ?? DEFAULTS.cacheSize
+    const cache = cacheSize > 0 ? new TokenCache(cacheSize) : undefined
+    const maxBytes = config.maxTokenBytes ?? DEFAULTS.maxTokenBytes
+    const location = compileLocations(config.from ?? DEFAULTS.from)
+    const hide = config.hideCredentials === true
+
+    const verify = (token: string): Outcome | Promise<Outcome> => {
+      if (token.length > maxBytes) return TOO_LARGE
+      const generation = keys?.generation ?? 0
+      const key = cache === undefined ? '' : TokenCache.key(token)
+      const hit = cache?.get(key, generation)
+      if (hit !== undefined) return hit
+      return verifyToken(token).then(claims => {
+        const outcome = admit(claims)
+        if (cache !== undefined && !('status' in outcome) && typeof claims.exp === 'number') cache.set(key, outcome, claims.exp, generation)
+        return outcome
+      }, failureOf)
+    }
+
+    const onRequest = authenticator({
+      plugin: 'jwt-auth',
+      challenge: bearerChallenge(config.realm ?? 'portcullis'),
+      headers: Object.values(config.forwardClaims ?? {}).map(h => h.toLowerCase()),
+      anonymous: config.anonymous,
+      optional: config.optional,
+      extract: req => location.read(req),
+      verify (token, req) {
+        if (hide) location.remove(req)
+        return verify(token)
+      }
+    }, ctx)
+    return { onRequest }
+  }
+})

@@ -1,0 +1,249 @@
+import t, { type Test } from 'tap'
+import { generateKeyPairSync, createHmac } from 'node:crypto'
+import { SignJWT } from 'jose'
+import { request } from 'undici'
+import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
+import { IdentityProvider, b64url, mint, signByHand, signingKey } from '../../test/helpers/identity-provider.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { until } from '../../test/helpers/wait.ts'
+
+const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+const [rsa, ps, ec, ed] = await Promise.all([signingKey('RS256', 'rsa-1'), signingKey('PS256', 'ps-1'), signingKey('ES256', 'ec-1'), signingKey('EdDSA', 'ed-1')])
+const rsa2 = await signingKey('RS256', 'rsa-2')
+const handKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const handPem = handKey.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
+const handJwk = { ...handKey.publicKey.export({ format: 'jwk' }), kid: 'hand-1', alg: 'RS256' }
+
+const idp = await IdentityProvider.start()
+t.teardown(() => idp.close())
+const discovered = idp.serve('/jwks', [rsa, ps, ec, ed])
+discovered.keys.push(handJwk)
+const flood = idp.serve('/jwks-flood', [rsa])
+const rotating = idp.serve('/jwks-rotating', [rsa])
+const flaky = idp.serve('/jwks-flaky', [rsa], 'max-age=1')
+const evil = idp.serve('/evil', [])
+
+const up = await startUpstream()
+t.teardown(() => up.close())
+
+const ISS = idp.url
+const AUD = 'orders-api'
+const route = (name: string, plugin: string) => `  - { name: ${name}, match: { path: /${name} }, upstream: up, plugins: { jwt-auth: ${plugin} } }`
+const gw: TestGateway = await startGateway(`
+consumers:
+  - { id: alice, groups: [staff, admins] }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('oidc', `{ issuer: "${ISS}", audience: ${AUD}, clockTolerance: 0, forwardClaims: { email: x-user-email, tenant: x-tenant } }`)}
+${route('rs-only', `{ issuer: "${ISS}", algorithms: [RS256] }`)}
+${route('hs', `{ secret: "${SECRET}", issuer: "${ISS}" }`)}
+${route('mixed', `{ secret: "${SECRET}", keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [RS256, HS256] }`)}
+${route('scoped', `{ issuer: "${ISS}", scopes: [read:orders, write:orders], claims: { tenant: [acme, globex] } }`)}
+${route('from-query', `{ issuer: "${ISS}", from: [ { query: access_token } ], hideCredentials: true }`)}
+${route('flood', `{ jwksUri: "${idp.url}/jwks-flood", jwks: { cooldown: 1h } }`)}
+${route('rotating', `{ jwksUri: "${idp.url}/jwks-rotating", jwks: { cooldown: 0 } }`)}
+${route('flaky', `{ jwksUri: "${idp.url}/jwks-flaky", cacheSize: 0, jwks: { cooldown: 0 } }`)}
+${route('nowhere', `{ jwksUri: "http://127.0.0.1:1/jwks", jwks: { timeout: 1s } }`)}
+${route('no-exp', `{ issuer: "${ISS}", requireExp: false }`)}
+${route('optional', `{ issuer: "${ISS}", optional: true }`)}
+`)
+t.teardown(() => gw.close())
+
+interface Echo { url: string, headers: Record<string, string | undefined> }
+
+async function call (path: string, token?: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.url}${path}`, { headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...headers } })
+  const text = await res.body.text()
+  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as Echo & { error?: string, message?: string } }
+}
+
+async function refused (t: Test, path: string, token: string, reason: string, description: string) {
+  const r = await call(path, token)
+  t.equal(r.status, 401, `${reason}: 401`)
+  t.equal(r.headers['www-authenticate'], `Bearer realm="portcullis", error="invalid_token", error_description="${description}"`)
+  t.equal(r.json.error, 'invalid_token')
+  t.equal(r.json.message, description)
+  t.notOk(r.text.includes(token.split('.')[2] || token), 'the body does not echo the token')
+  const line = await waitForLog(gw.logs, { reason, msg: `jwt-auth: ${description}` })
+  t.ok(line, 'a log line says why')
+  t.notOk(JSON.stringify(line).includes(token), 'the log line does not hold the token')
+}
+
+function failures (path: string, reason: string): number {
+  const metric = gw.metrics.registry.getSingleMetric('portcullis_auth_failures_total') as unknown as { hashMap: Record<string, { value: number, labels: Record<string, string> }> }
+  return Object.values(metric.hashMap).find(v => v.labels.route === path && v.labels.reason === reason)?.value ?? 0
+}
+
+const now = () => Math.floor(Date.now() / 1000)
+const good = { iss: ISS, aud: AUD, sub: 'alice', email: 'alice@example.com', tenant: 'acme' }
+
+t.test('valid tokens of every asymmetric algorithm, keys from OIDC discovery', async t => {
+  for (const key of [rsa, ps, ec, ed]) {
+    const r = await call('/oidc', await mint(key, good))
+    t.equal(r.status, 200, `${key.alg}: 200`)
+    t.equal(r.json.headers['x-consumer-id'], 'alice')
+    t.equal(r.json.headers['x-consumer-groups'], 'staff,admins', 'a declared consumer: its groups')
+    t.equal(r.json.headers['x-user-email'], 'alice@example.com', 'forwarded claim')
+    t.equal(r.json.headers['x-tenant'], 'acme')
+  }
+  t.equal(idp.discoveryFetches, 1, 'one discovery for the whole config')
+  t.equal(discovered.fetches, 1, 'one JWKS fetch')
+})
+
+t.test('HS256 with the shared secret', async t => {
+  const token = await new SignJWT({ sub: 'svc-1', iss: ISS }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+  const r = await call('/hs', token)
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'svc-1', 'an undeclared subject is a consumer of its own')
+  t.equal(r.json.headers['x-consumer-groups'], undefined)
+  const wrong = await new SignJWT({ sub: 'svc-1', iss: ISS }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET + 'x'))
+  await refused(t, '/hs', wrong, 'bad_signature', 'the token\'s signature is invalid')
+})
+
+t.test('time claims: expired, not yet valid, missing exp', async t => {
+  await refused(t, '/oidc', await mint(rsa, { ...good, exp: now() - 60 }), 'expired', 'the token has expired')
+  await refused(t, '/oidc', await mint(rsa, { ...good, nbf: now() + 3600 }), 'not_yet_valid', 'the token is not valid yet')
+  const noExp = await new SignJWT(good).setProtectedHeader({ alg: 'RS256', kid: rsa.kid }).sign(rsa.privateKey)
+  await refused(t, '/oidc', noExp, 'missing_exp', 'the token has no expiry (exp)')
+  t.equal((await call('/no-exp', noExp)).status, 200, 'requireExp: false accepts it')
+  t.equal(failures('oidc', 'expired'), 1, 'portcullis_auth_failures_total{route, plugin, reason}')
+})
+
+t.test('issuer and audience', async t => {
+  await refused(t, '/oidc', await mint(rsa, { ...good, iss: 'https://evil.example.com' }), 'wrong_issuer', 'the token is from another issuer')
+  await refused(t, '/oidc', await mint(rsa, { ...good, aud: 'other-api' }), 'wrong_audience', 'the token is for another audience')
+})
+
+t.test('algorithms: not allowed, none, HMAC signed with the RSA public key', async t => {
+  await refused(t, '/rs-only', await mint(ec, good), 'alg_not_allowed', 'the token\'s algorithm is not allowed')
+  const none = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ ...good, exp: now() + 60 })}.`
+  await refused(t, '/oidc', none, 'alg_not_allowed', 'the token\'s algorithm is not allowed')
+  // Algorithm confusion: HS256 keyed with the public key the attacker knows.
+  const input = `${b64url({ alg: 'HS256', typ: 'JWT', kid: rsa.kid })}.${b64url({ ...good, exp: now() + 60 })}`
+  const confused = `${input}.${createHmac('sha256', rsa.pem).update(input).digest('base64url')}`
+  await refused(t, '/oidc', confused, 'alg_not_allowed', 'the token\'s algorithm is not allowed')
+  // Where HS256 is allowed, it is checked with the secret only, never with the public key.
+  await refused(t, '/mixed', confused, 'bad_signature', 'the token\'s signature is invalid')
+  t.equal((await call('/mixed', await mint(rsa, good))).status, 200, 'the mixed route takes RS256 with its static PEM key')
+})
+
+t.test('tampered payload and signature', async t => {
+  const [h, p, s] = (await mint(rsa, good)).split('.') as [string, string, string]
+  const payload = b64url({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), sub: 'mallory' })
+  await refused(t, '/oidc', `${h}.${payload}.${s}`, 'bad_signature', 'the token\'s signature is invalid')
+  const flipped = (s[10] === 'A' ? 'B' : 'A')
+  await refused(t, '/oidc', `${h}.${p}.${s.slice(0, 10)}${flipped}${s.slice(11)}`, 'bad_signature', 'the token\'s signature is invalid')
+})
+
+t.test('headers never honoured: jku, x5u, jwk; unknown crit refused', async t => {
+  const attacker = await signingKey('RS256', rsa.kid)
+  evil.keys.push(attacker.jwk)
+  const viaJku = await mint(attacker, good, { jku: `${idp.url}/evil`, x5u: `${idp.url}/evil` })
+  await refused(t, '/oidc', viaJku, 'bad_signature', 'the token\'s signature is invalid')
+  const viaJwk = await mint(attacker, good, { jwk: attacker.jwk })
+  await refused(t, '/oidc', viaJwk, 'bad_signature', 'the token\'s signature is invalid')
+  t.equal(evil.fetches, 0, 'the jku URL was never fetched')
+  const crit = signByHand({ alg: 'RS256', kid: 'hand-1', crit: ['x-custom'], 'x-custom': true }, { ...good, exp: now() + 60 }, handPem)
+  await refused(t, '/oidc', crit, 'unsupported', 'the token uses an unsupported header or critical extension')
+  const plain = signByHand({ alg: 'RS256', kid: 'hand-1' }, { ...good, exp: now() + 60 }, handPem)
+  t.equal((await call('/oidc', plain)).status, 200, 'the same key without crit verifies')
+})
+
+t.test('oversized tokens are refused before any crypto', async t => {
+  await refused(t, '/oidc', await mint(rsa, { ...good, pad: 'x'.repeat(9000) }), 'too_large', 'the token is too large')
+})
+
+t.test('unknown kid; a flood of them fetches nothing more within the cooldown', async t => {
+  await refused(t, '/oidc', await mint(await signingKey('RS256', 'nobody'), good), 'unknown_key', 'the token is signed with an unknown key')
+  t.equal((await call('/flood', await mint(rsa, good))).status, 200)
+  const before = flood.fetches
+  t.equal(before, 1)
+  const stranger = await signingKey('RS256')
+  const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => mint(stranger, good, { kid: `junk-${i}` })))
+  const statuses = await Promise.all(tokens.map(async token => (await call('/flood', token)).status))
+  t.same(new Set(statuses), new Set([401]))
+  t.equal(flood.fetches, before, '50 unknown kids, no fetch: the cooldown (1h) has not passed since the last one')
+})
+
+t.test('key rotation: the new key after an unknown-kid refetch, both during the overlap, the old one refused once removed', async t => {
+  const old = await mint(rsa, good)
+  t.equal((await call('/rotating', old)).status, 200)
+  rotating.keys.push(rsa2.jwk)
+  const fresh = await mint(rsa2, good)
+  t.equal((await call('/rotating', fresh)).status, 200, 'the new kid was fetched')
+  t.equal((await call('/rotating', old)).status, 200, 'overlap: the old key still verifies')
+  rotating.keys.splice(0, 1)
+  // The next unknown kid refetches (cooldown 0): the old key is gone, cached verifications with it too.
+  t.equal((await call('/rotating', await mint(stranger(), good))).status, 401)
+  const r = await call('/rotating', old)
+  t.equal(r.status, 401, 'the removed key no longer verifies, even for a token verified (and cached) before')
+  t.equal((await call('/rotating', fresh)).status, 200)
+})
+function stranger () { return { ...rsa2, kid: 'not-yet-published' } }
+
+t.test('provider down after the first fetch: the last good key set keeps serving; refresh honours Cache-Control', async t => {
+  t.equal((await call('/flaky', await mint(rsa, good))).status, 200)
+  t.ok(await until(() => flaky.fetches >= 2, 5_000), 'refreshed in the background (max-age=1)')
+  flaky.down = true
+  const failedAt = flaky.fetches
+  t.ok(await until(() => flaky.fetches > failedAt, 5_000), 'a refresh failed')
+  t.equal((await call('/flaky', await mint(rsa, { ...good, jti: 'new' }))).status, 200, 'a token never seen (no cache) still verifies')
+  t.ok(await waitForLog(gw.logs, { msg: 'jwt-auth: key set fetch failed; the last good key set keeps serving' }))
+  flaky.down = false
+})
+
+t.test('provider down from the start: 503, not 401', async t => {
+  const r = await call('/nowhere', await mint(rsa, good))
+  t.equal(r.status, 503)
+  t.equal(r.json.error, 'auth_unavailable')
+  t.equal(r.headers['www-authenticate'], undefined)
+})
+
+t.test('scopes (403 insufficient_scope) and required claims', async t => {
+  const ok = await call('/scoped', await mint(rsa, { ...good, scope: 'read:orders write:orders profile' }))
+  t.equal(ok.status, 200)
+  const scp = await call('/scoped', await mint(rsa, { ...good, scp: ['read:orders', 'write:orders'], tenant: 'globex' }))
+  t.equal(scp.status, 200, 'scp as an array; tenant one of the listed values')
+  const r = await call('/scoped', await mint(rsa, { ...good, scope: 'read:orders' }))
+  t.equal(r.status, 403)
+  t.equal(r.headers['www-authenticate'], 'Bearer realm="portcullis", error="insufficient_scope", error_description="the token lacks a required scope", scope="read:orders write:orders"')
+  t.equal(r.json.error, 'insufficient_scope')
+  await refused(t, '/scoped', await mint(rsa, { ...good, scope: 'read:orders write:orders', tenant: 'initech' }), 'claim_mismatch', 'the token\'s tenant claim is not accepted')
+})
+
+t.test('where the token is read: header only by default; a query parameter when configured, then hidden', async t => {
+  const token = await mint(rsa, good)
+  const r = await call(`/oidc?access_token=${token}`)
+  t.equal(r.status, 401, 'a token in the query is not read when only the header is allowed')
+  t.equal(r.headers['www-authenticate'], 'Bearer realm="portcullis"', 'no error code without a token (RFC 6750 3.1)')
+  t.equal(r.json.error, 'unauthorized')
+  const q = await call(`/from-query?a=1&access_token=${token}&b=2`)
+  t.equal(q.status, 200)
+  t.equal(q.json.url, '/from-query?a=1&b=2', 'hideCredentials removed it before forwarding')
+  t.equal((await call('/from-query', token)).status, 401, 'and the header is not read there')
+})
+
+t.test('identity headers from the client never reach the upstream', async t => {
+  const spoof = { 'x-consumer-id': 'admin', 'x-consumer-groups': 'admins', 'x-user-email': 'ceo@example.com', 'x-anonymous-consumer': 'false' }
+  const r = await call('/oidc', await mint(rsa, { ...good, email: undefined }), spoof)
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'alice')
+  t.equal(r.json.headers['x-consumer-groups'], 'staff,admins')
+  t.equal(r.json.headers['x-user-email'], undefined, 'a forwarded-claim header the token does not fill stays empty')
+  t.equal(r.json.headers['x-anonymous-consumer'], undefined)
+  const anon = await call('/optional', undefined, spoof)
+  t.equal(anon.status, 200, 'optional: no token, no consumer')
+  t.equal(anon.json.headers['x-consumer-id'], undefined)
+  t.equal((await call('/optional', await mint(rsa, { ...good, exp: now() - 60 }))).status, 401, 'optional still refuses a bad token')
+})
+
+t.test('verified tokens are cached but never past exp', async t => {
+  const exp = now() + 2
+  const token = await mint(rsa, { ...good, exp })
+  t.equal((await call('/oidc', token)).status, 200)
+  t.equal((await call('/oidc', token)).status, 200, 'from the cache')
+  await until(() => Date.now() > exp * 1000, 4_000)
+  await refused(t, '/oidc', token, 'expired', 'the token has expired')
+})

@@ -1,0 +1,33 @@
+import type { PluginSetupContext } from '../../src/index.ts'
+import { toMs } from '../../src/index.ts'
+import { RemoteKeys } from './remote-keys.ts'
+import { ASYMMETRIC, DEFAULTS, HMAC, type JwtAuthConfig } from './schema.ts'
+import { staticKeySet } from './static-keys.ts'
+import type { KeySource } from './token-verifier.ts'
+
+/**
+ * The keys a route verifies with, and the algorithms it allows by default: a remote key set
+ * (jwksUri, else the issuer's discovery document; one per source for the whole config), or static
+ * keys; plus the secret for HMAC.
+ */
+export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[] } {
+  const hmac = config.secret === undefined ? [] : [...HMAC]
+  const isStatic = config.keys !== undefined || config.jwksFile !== undefined
+  if (isStatic && config.jwksUri !== undefined) throw new Error(`route "${ctx.routeName}": jwt-auth takes jwksUri or static keys (keys, jwksFile), not both`)
+  if (isStatic) {
+    const set = staticKeySet(config.keys ?? [], config.jwksFile)
+    return { keys: { key: set.key, generation: 0 }, algorithms: [...set.algorithms, ...hmac] }
+  }
+  const url = config.jwksUri ?? (config.secret === undefined ? config.issuer : undefined)
+  if (url === undefined) return { keys: undefined, algorithms: hmac }
+  const source = config.jwksUri !== undefined ? { jwksUri: config.jwksUri } : { issuer: url }
+  const j = { ...DEFAULTS.jwks, ...config.jwks }
+  const options = { source, timeoutMs: toMs(j.timeout), cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }
+  const keys = ctx.shared(`keys ${JSON.stringify(options)}`, () => {
+    if (url.startsWith('http://')) ctx.log.warn({ url }, 'jwt-auth: keys fetched over plain http://; use https:// in production')
+    const remote = new RemoteKeys(options, ctx.log, ctx.metrics)
+    remote.start()
+    return remote
+  })
+  return { keys, algorithms: [...ASYMMETRIC, ...hmac] }
+}

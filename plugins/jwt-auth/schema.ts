@@ -1,0 +1,66 @@
+import type { Static } from '@sinclair/typebox'
+import { Duration, Type } from '../../src/index.ts'
+import { LocationSchema } from '../shared/auth/location.ts'
+import { commonAuthOptions } from '../shared/auth/schema.ts'
+
+export const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
+export const HMAC = ['HS256', 'HS384', 'HS512'] as const
+
+const Url = (description: string) => Type.String({ pattern: '^https?://[^\\s]+$', errorMessage: 'must be an http:// or https:// URL', description })
+const ClaimValue = Type.Union([Type.String(), Type.Number(), Type.Boolean()])
+const Jwk = Type.Object({ kty: Type.String() }, { additionalProperties: true, description: 'A public JWK (kty, n/e, x/y/crv...; kid and alg if the provider gives them).' })
+
+export const DEFAULTS = {
+  clockTolerance: 30_000,
+  maxTokenBytes: 8192,
+  cacheSize: 10_000,
+  consumerClaim: 'sub',
+  from: [{ header: 'authorization', scheme: 'Bearer' }],
+  jwks: { timeout: 5_000, cooldown: 30_000, refresh: 600_000, maxRefresh: 86_400_000 }
+} as const
+
+export const JwtAuthSchema = Type.Object({
+  issuer: Type.Optional(Url('The token issuer (iss). Its OIDC discovery document (<issuer>/.well-known/openid-configuration) gives the jwks_uri, unless jwksUri, keys or jwksFile is set; tokens must carry this iss.')),
+  jwksUri: Type.Optional(Url('URL of the JSON Web Key Set (instead of discovery).')),
+  keys: Type.Optional(Type.Array(Type.Union([Type.String({ pattern: '-----BEGIN ', errorMessage: 'must be a PEM public key or certificate' }), Jwk]), {
+    minItems: 1, description: 'Static public keys: PEM (SPKI or certificate) or JWK objects.'
+  })),
+  jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'A JWKS file (JSON), read at load.' })),
+  secret: Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters (RFC 7518 3.2)', description: 'Shared secret for HS256/384/512 tokens; write it as ${ENV}.' })),
+  audience: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+    description: 'Accepted aud value(s); the token must name one. Default: aud not checked.'
+  })),
+  algorithms: Type.Optional(Type.Array(Type.Union([...ASYMMETRIC, ...HMAC].map(a => Type.Literal(a))), {
+    minItems: 1, uniqueItems: true, description: 'Allowed alg values. Default: the asymmetric ones the keys support (all of them for remote keys), plus HS* when secret is set.'
+  })),
+  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^\\S+$' }), { description: 'Scopes the token must all have (scope: space-separated, or scp). Missing: 403 insufficient_scope.' })),
+  claims: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Union([ClaimValue, Type.Array(ClaimValue, { minItems: 1 })]), {
+    description: 'Required claim values: the claim must equal the value (or one of the listed values); an array claim must contain it.'
+  })),
+  clockTolerance: Type.Optional(Type.Union([Duration], { description: 'Leeway for exp, nbf and iat. Default 30s.' })),
+  requireExp: Type.Optional(Type.Boolean({ default: true, description: 'Refuse tokens without exp. Default true.' })),
+  maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, default: DEFAULTS.maxTokenBytes, description: 'Longer tokens are refused before any decoding. Default 8192.' })),
+  from: Type.Optional(Type.Array(LocationSchema, { minItems: 1, description: 'Where the token is read, first found wins. Default [{ header: authorization, scheme: Bearer }].' })),
+  forwardClaims: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', errorMessage: 'must be a header name' }), {
+    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves.'
+  })),
+  consumerClaim: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.consumerClaim, description: 'The claim naming the consumer: a consumer with that id, else one made from the claim. Default sub.' })),
+  groupsClaim: Type.Optional(Type.String({ minLength: 1, description: 'A claim (array or space-separated string) giving the groups of consumers not under consumers:, for acl.' })),
+  requireConsumer: Type.Optional(Type.Boolean({ default: false, description: 'Refuse tokens whose consumerClaim names no consumer under consumers:. Default false.' })),
+  optional: Type.Optional(Type.Boolean({ default: false, description: 'Let requests without a token through with no consumer (a bad token is still refused). Default false.' })),
+  hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the token (header or query parameter) before forwarding. Default false.' })),
+  cacheSize: Type.Optional(Type.Integer({ minimum: 0, default: DEFAULTS.cacheSize, description: 'Verified tokens kept (keyed by a SHA-256 of the token, never past exp); 0 turns the cache off. Default 10000.' })),
+  jwks: Type.Optional(Type.Object({
+    timeout: Type.Optional(Type.Union([Duration], { description: 'Discovery and JWKS fetch timeout. Default 5s.' })),
+    cooldown: Type.Optional(Type.Union([Duration], { description: 'Least time between two fetches (unknown kid, retry after a failure). Default 30s.' })),
+    refresh: Type.Optional(Type.Union([Duration], { description: 'Background refresh when the response has no Cache-Control max-age. Default 10m.' })),
+    maxRefresh: Type.Optional(Type.Union([Duration], { description: 'Longest time between refreshes, whatever max-age says. Default 24h.' }))
+  }, { additionalProperties: false, description: 'Remote key set fetching (issuer or jwksUri).' })),
+  ...commonAuthOptions
+}, {
+  additionalProperties: false,
+  anyOf: ['issuer', 'jwksUri', 'keys', 'jwksFile', 'secret'].map(key => ({ required: [key], properties: { [key]: {} } })),
+  errorMessage: 'needs keys to verify tokens with: issuer (OIDC discovery), jwksUri, keys, jwksFile or secret'
+})
+
+export type JwtAuthConfig = Static<typeof JwtAuthSchema>

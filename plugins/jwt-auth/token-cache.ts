@@ -1,0 +1,33 @@
+import { hash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { Verified } from '../shared/auth/authenticator.ts'
+
+interface Entry { readonly verified: Verified, readonly expMs: number, readonly generation: number }
+
+/**
+ * Tokens already verified, so that a hot token costs a hash and a lookup instead of a signature
+ * check. Keyed by the token's SHA-256 (tokens themselves are not kept), bounded, and an entry is
+ * never used past the token's exp, nor after a key was removed from the key set (generation).
+ */
+export class TokenCache {
+  readonly #lru: LRUCache<string, Entry>
+
+  constructor (max: number) {
+    this.#lru = new LRUCache({ max })
+  }
+
+  static key (token: string): string { return hash('sha256', token, 'base64') }
+
+  get (key: string, generation: number): Verified | undefined {
+    const entry = this.#lru.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expMs <= Date.now() || entry.generation !== generation) { this.#lru.delete(key); return undefined }
+    return entry.verified
+  }
+
+  set (key: string, verified: Verified, expSeconds: number, generation: number): void {
+    const expMs = expSeconds * 1000
+    const ttl = expMs - Date.now()
+    if (ttl > 0) this.#lru.set(key, { verified, expMs, generation }, { ttl })
+  }
+}

@@ -1,0 +1,43 @@
+import { createSecretKey, type KeyObject } from 'node:crypto'
+import { jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTPayload } from 'jose'
+import { HMAC } from './schema.ts'
+
+export interface KeySource {
+  readonly key: JWTVerifyGetKey
+  /** Changes when a key is removed: cached verifications from before no longer count. */
+  readonly generation: number
+}
+
+const isHmac = (alg: unknown) => (HMAC as readonly unknown[]).includes(alg)
+
+/**
+ * Signature and standard claims (iss, aud, exp, nbf) through jose. HMAC algorithms only ever get
+ * the configured secret and the others only the key set, so a public key can never serve as an
+ * HMAC secret; keys named by the token (jku, x5u, jwk) are never looked at.
+ */
+export function tokenVerifier (keys: KeySource | undefined, secret: string | undefined, options: JWTVerifyOptions) {
+  const secretKey: KeyObject | undefined = secret === undefined ? undefined : createSecretKey(Buffer.from(secret, 'utf8'))
+  const getKey: JWTVerifyGetKey = (header, token) => {
+    if (isHmac(header.alg)) {
+      if (secretKey === undefined) throw Object.assign(new Error('no secret'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' })
+      return secretKey
+    }
+    if (keys === undefined) throw Object.assign(new Error('no key set'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' })
+    return keys.key(header, token)
+  }
+
+  /** The token's claims; throws jose's errors (failureOf says what they mean). */
+  return async (token: string): Promise<JWTPayload> => {
+    try {
+      return (await jwtVerify(token, getKey, options)).payload
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err
+      // Several keys fit a token without kid: try each (jose hands them over as an iterator).
+      let last: unknown = err
+      for await (const key of err as AsyncIterable<CryptoKey>) {
+        try { return (await jwtVerify(token, key, options)).payload } catch (e) { last = e }
+      }
+      throw last
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import type { Consumer, HeaderMap, PluginSetupContext } from '../../../src/index.ts'
+import type { Challenge } from './challenge.ts'
+import { IDENTITY_HEADERS } from './identity.ts'
+
+/** What one auth plugin of a route brings to the route's chain. */
+export interface ChainMember {
+  readonly plugin: string
+  readonly challenge: Challenge
+  /** Headers it sets upstream besides the common identity headers (forwarded claims). */
+  readonly headers?: readonly string[]
+  /** Consumer id to admit requests without any credential as. */
+  readonly anonymous?: string
+  /** Admit requests without any credential, as no consumer. */
+  readonly optional?: boolean
+}
+
+/**
+ * The auth plugins of one route, any of which may admit a request: the first credential present
+ * decides; without any, the last member to run answers 401 (or admits the anonymous consumer).
+ * Built while the route's plugins are set up, complete before its first request.
+ */
+export class AuthChain {
+  readonly members: ChainMember[] = []
+  /** Every identity header any member sets: removed from the client's request before the first member looks at it. */
+  readonly stripped: string[] = [...IDENTITY_HEADERS]
+  /** Set when a member allows requests without credentials: the consumer they get (undefined: none). */
+  anonymous: { consumer: Consumer | undefined } | undefined
+  #anonymousFrom: string | undefined
+
+  join (member: ChainMember, ctx: PluginSetupContext): void {
+    this.members.push(member)
+    for (const h of member.headers ?? []) if (!this.stripped.includes(h)) this.stripped.push(h)
+    if (member.anonymous === undefined && member.optional !== true) return
+    const consumer = member.anonymous === undefined ? undefined : ctx.consumers.get(member.anonymous)
+    if (member.anonymous !== undefined && consumer === undefined) {
+      throw new Error(`route "${ctx.routeName}": ${member.plugin}.anonymous names consumer "${member.anonymous}", which is not under consumers:`)
+    }
+    if (this.anonymous !== undefined && this.anonymous.consumer !== consumer) {
+      throw new Error(`route "${ctx.routeName}": ${member.plugin} and ${this.#anonymousFrom} admit anonymous requests differently; give them the same anonymous consumer`)
+    }
+    this.anonymous = { consumer }
+    this.#anonymousFrom = member.plugin
+  }
+
+  get size (): number { return this.members.length }
+
+  /** For the metric and log line when no member found a credential. */
+  get plugins (): string { return this.members.map(m => m.plugin).join(',') }
+
+  strip (headers: HeaderMap): void {
+    for (const name of this.stripped) if (headers[name] !== undefined) headers[name] = undefined
+  }
+}
+
+// One chain per route of one config: the config's Consumers object stands for the config.
+const chains = new WeakMap<object, Map<string, AuthChain>>()
+
+export function chainOf (ctx: PluginSetupContext): AuthChain {
+  let routes = chains.get(ctx.consumers)
+  if (routes === undefined) chains.set(ctx.consumers, routes = new Map())
+  let chain = routes.get(ctx.routeName)
+  if (chain === undefined) routes.set(ctx.routeName, chain = new AuthChain())
+  return chain
+}

@@ -1,0 +1,40 @@
+import type { GatewayRequest, PluginMetrics, PluginReply } from '../../../src/index.ts'
+import type { Logger } from 'pino'
+
+/** Why a request was refused, in words safe to show the client (never the credential itself). */
+export interface AuthFailure {
+  readonly status: 401 | 403 | 503
+  /** A short fixed word: the metric's `reason` label and the log line's. */
+  readonly reason: string
+  /** The body's `error` code (RFC 6750's invalid_token and insufficient_scope for bearer tokens). */
+  readonly code: string
+  readonly description: string
+  /** For insufficient_scope: the scopes the route requires. */
+  readonly scope?: string
+}
+
+export const fail = (status: AuthFailure['status'], reason: string, code: string, description: string, scope?: string): AuthFailure =>
+  ({ status, reason, code, description, ...(scope === undefined ? {} : { scope }) })
+
+/** A request without any credential of the route's auth plugins. */
+export const MISSING = fail(401, 'missing', 'unauthorized', 'authentication is required')
+
+/** Shared by every auth plugin: failures by route, plugin and reason. */
+export function failureCounter (metrics: PluginMetrics) {
+  return metrics.counter<'route' | 'plugin' | 'reason'>({
+    name: 'portcullis_auth_failures_total',
+    help: 'Requests refused by an authentication or access control plugin, by reason.',
+    labelNames: ['route', 'plugin', 'reason']
+  })
+}
+
+/** Counts, logs (why, never the credential) and answers a refused request. */
+export function refuse (req: GatewayRequest, failure: AuthFailure, plugin: string, log: Logger, counter: ReturnType<typeof failureCounter>,
+  challenges: readonly string[]): PluginReply {
+  counter.labels(req.route.name, plugin, failure.reason).inc()
+  log.info({ requestId: req.id, reason: failure.reason, status: failure.status }, `${plugin}: ${failure.description}`)
+  const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' }
+  if (challenges.length > 0) headers['www-authenticate'] = challenges.length === 1 ? challenges[0] as string : [...challenges]
+  if (failure.status === 503) headers['retry-after'] = '5'
+  return { status: failure.status, headers, body: { error: failure.code, message: failure.description, requestId: req.id } }
+}

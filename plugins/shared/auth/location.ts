@@ -1,0 +1,86 @@
+import { Type, type GatewayRequest } from '../../../src/index.ts'
+
+const NAME = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
+
+/** Where a request carries a credential: a header (optionally after an auth scheme), a cookie, or a query parameter. */
+export const LocationSchema = Type.Union([
+  Type.Object({
+    header: Type.String({ pattern: NAME, description: 'Header name (case-insensitive).' }),
+    scheme: Type.Optional(Type.String({ pattern: NAME, description: 'Auth scheme before the credential, e.g. Bearer (case-insensitive). Default: none, the whole value.' }))
+  }, { additionalProperties: false }),
+  Type.Object({ cookie: Type.String({ minLength: 1, pattern: '^[^\\s;=]+$', description: 'Cookie name.' }) }, { additionalProperties: false }),
+  Type.Object({ query: Type.String({ minLength: 1, description: 'Query parameter name.' }) }, { additionalProperties: false })
+], { errorMessage: 'must be { header, scheme? }, { cookie } or { query }' })
+
+export type Location = { header: string, scheme?: string } | { cookie: string } | { query: string }
+
+export interface CompiledLocation {
+  /** The credential, or undefined when absent or empty (a header with another scheme counts as absent). */
+  read (req: GatewayRequest): string | undefined
+  /** Removes it from what is sent upstream. */
+  remove (req: GatewayRequest): void
+}
+
+function queryParam (query: string, name: string): string | undefined {
+  if (query.length < 2) return undefined
+  const value = new URLSearchParams(query).get(name)
+  return value === null || value === '' ? undefined : value
+}
+
+function withoutParam (query: string, name: string): string {
+  const kept = query.slice(1).split('&').filter(pair => {
+    const raw = pair.split('=', 1)[0] as string
+    try { return decodeURIComponent(raw.replace(/\+/g, ' ')) !== name } catch { return true }
+  })
+  return kept.length === 0 ? '' : `?${kept.join('&')}`
+}
+
+function cookie (header: string | string[] | undefined, name: string): string | undefined {
+  if (typeof header !== 'string') return undefined
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim() || undefined
+  }
+  return undefined
+}
+
+/** Compiled once at setup: header names lower-cased, the scheme prefix prepared. */
+export function compileLocation (location: Location): CompiledLocation {
+  if ('query' in location) {
+    const name = location.query
+    return { read: req => queryParam(req.query, name), remove: req => { req.query = withoutParam(req.query, name) } }
+  }
+  if ('cookie' in location) {
+    // Cookies are not removed: others may share the header, and the upstream may own some.
+    const name = location.cookie
+    return { read: req => cookie(req.headers.cookie, name), remove: () => {} }
+  }
+  const header = location.header.toLowerCase()
+  const prefix = location.scheme === undefined ? '' : `${location.scheme.toLowerCase()} `
+  return {
+    read (req) {
+      const value = req.headers[header]
+      if (typeof value !== 'string') return undefined
+      if (prefix === '') return value === '' ? undefined : value
+      if (value.length <= prefix.length || value.slice(0, prefix.length).toLowerCase() !== prefix) return undefined
+      return value.slice(prefix.length).trim() || undefined
+    },
+    remove (req) { req.headers[header] = undefined }
+  }
+}
+
+/** The first location that holds a credential wins. */
+export function compileLocations (locations: readonly Location[]): CompiledLocation {
+  const compiled = locations.map(compileLocation)
+  if (compiled.length === 1) return compiled[0] as CompiledLocation
+  return {
+    read (req) {
+      for (const l of compiled) {
+        const value = l.read(req)
+        if (value !== undefined) return value
+      }
+      return undefined
+    },
+    remove (req) { for (const l of compiled) l.remove(req) }
+  }
+}
