@@ -1,0 +1,98 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { request } from 'undici'
+import { parseConfig } from '../../src/config/load.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+import { rawRequest } from '../../test/helpers/raw-http.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+
+const CI_KEY = 'ci-bot-key-0123456789abcdef'
+const PARTNER_KEY = 'partner-key-from-the-environment'
+const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+
+const seen: string[] = []
+const up = await startUpstream((req, res) => {
+  seen.push(req.url as string)
+  const body = JSON.stringify({ url: req.url, headers: req.headers })
+  res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+})
+t.teardown(() => up.close())
+
+const CONFIG = `
+consumers:
+  - { id: ci-bot, groups: [automation], credentials: { key-auth: { keys: [ "sha256:${sha(CI_KEY)}" ] } } }
+  - { id: partner, credentials: { key-auth: { keys: [ "\${PARTNER_KEY}" ] } } }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: keys, match: { path: /keys }, upstream: up, plugins: { key-auth: {} } }
+  - { name: keys-query, match: { path: /keys-query }, upstream: up, plugins: { key-auth: { query: apikey, hideCredentials: true } } }
+  - { name: admin, match: { path: /admin/* }, upstream: up, plugins: { key-auth: {} } }
+  - { name: public, match: { path: /public/* }, upstream: up }
+`
+const gw = await startGateway(CONFIG, { env: { PARTNER_KEY } })
+t.teardown(() => gw.close())
+
+async function call (path: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.url}${path}`, { headers })
+  const text = await res.body.text()
+  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as { url: string, headers: Record<string, string>, error?: string } }
+}
+
+t.test('right keys: hashed in config, or in clear from ${ENV}', async t => {
+  const ci = await call('/keys', { 'x-api-key': CI_KEY })
+  t.equal(ci.status, 200)
+  t.equal(ci.json.headers['x-consumer-id'], 'ci-bot')
+  t.equal(ci.json.headers['x-consumer-groups'], 'automation')
+  t.equal(ci.json.headers['x-api-key'], CI_KEY, 'kept without hideCredentials')
+  const partner = await call('/keys', { 'x-api-key': PARTNER_KEY })
+  t.equal(partner.json.headers['x-consumer-id'], 'partner')
+})
+
+t.test('wrong and missing keys: 401, the key never echoed', async t => {
+  const wrong = await call('/keys', { 'x-api-key': 'not-a-key-of-anyone-at-all' })
+  t.equal(wrong.status, 401)
+  t.equal(wrong.headers['www-authenticate'], 'Key realm="portcullis"')
+  t.same({ ...wrong.json, requestId: undefined }, { error: 'invalid_credentials', message: 'the API key is not valid', requestId: undefined })
+  t.notOk(wrong.text.includes('not-a-key'))
+  const missing = await call('/keys')
+  t.equal(missing.status, 401)
+  t.equal(missing.json.error, 'unauthorized')
+  t.equal((await call('/keys', { 'x-api-key': CI_KEY.slice(0, -1) })).status, 401, 'one character short')
+  t.equal((await call(`/keys?apikey=${CI_KEY}`)).status, 401, 'the query is not read unless configured')
+})
+
+t.test('spoofed identity headers are replaced', async t => {
+  const r = await call('/keys', { 'x-api-key': PARTNER_KEY, 'x-consumer-id': 'ci-bot', 'x-consumer-groups': 'automation,admins', 'x-anonymous-consumer': 'true' })
+  t.equal(r.json.headers['x-consumer-id'], 'partner')
+  t.equal(r.json.headers['x-consumer-groups'], undefined, 'partner has no groups: the client\'s value is gone, not kept')
+  t.equal(r.json.headers['x-anonymous-consumer'], undefined)
+})
+
+t.test('key in the query, hidden before forwarding (query and header)', async t => {
+  const r = await call(`/keys-query?x=1&apikey=${CI_KEY}`)
+  t.equal(r.status, 200)
+  t.equal(r.json.url, '/keys-query?x=1')
+  const h = await call('/keys-query', { 'x-api-key': CI_KEY })
+  t.equal(h.json.headers['x-api-key'], undefined)
+})
+
+t.test('path tricks cannot reach the protected upstream without a key', async t => {
+  const tricks = ['/public/../admin/x', '/%61dmin/x', '//admin/x', '/admin/./x', '/public/%2e%2e/admin/x', '/admin%2Fx',
+    '/public/..%2Fadmin/x', '/admin;x/x', '/public/..;/admin/x', '/public%2F..%2Fadmin/x', '/./admin/x', '/admin/x/..', '/ADMIN/x']
+  for (const path of tricks) {
+    const before = seen.length
+    const res = await rawRequest(Number(new URL(gw.url).port), [`GET ${path} HTTP/1.1`, 'Host: x', 'Connection: close'])
+    const reached = seen.slice(before)
+    t.ok([400, 401, 404].includes(res.status), `${path}: ${res.status}`)
+    t.notOk(reached.some(u => u.toLowerCase().includes('admin')), `${path}: the admin upstream path was not requested`)
+  }
+})
+
+t.test('the same key for two consumers is a config error at its line', async t => {
+  const text = CONFIG.replace('"${PARTNER_KEY}"', `"${CI_KEY}"`)
+  await t.rejects(parseConfig(`server:\n  listen: { host: 127.0.0.1, port: 0 }\n${text}`, 'dup.yaml', {}),
+    /dup\.yaml:6:\d+ consumers\[1\]\.credentials\.key-auth: the same key-auth credential is given to consumers\[0\] \("ci-bot"\)/)
+  await t.rejects(parseConfig(`server:\n  listen: { host: 127.0.0.1, port: 0 }\n${text.replace(`"${CI_KEY}"`, '"short"')}`, 'bad.yaml', {}),
+    /keys\[0\]: must be sha256:<64 lower-case hex digits> or a key of at least 16 characters/)
+})

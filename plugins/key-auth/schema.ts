@@ -1,0 +1,25 @@
+import type { Static } from '@sinclair/typebox'
+import { Type } from '../../src/index.ts'
+import { commonAuthOptions } from '../shared/auth/schema.ts'
+
+const HEADER = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
+
+export const KeyAuthSchema = Type.Object({
+  header: Type.Optional(Type.String({ pattern: HEADER, default: 'x-api-key', description: 'Header holding the key. Default x-api-key.' })),
+  query: Type.Optional(Type.String({ minLength: 1, description: 'Query parameter holding the key, read when the header is absent. Default: none (header only).' })),
+  hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the key (header and query parameter) before forwarding. Default false.' })),
+  ...commonAuthOptions
+}, { additionalProperties: false })
+
+/** A key as consumers hold it: its SHA-256 (sha256:<64 hex>), or the key itself, best from ${ENV}. */
+export const StoredKey = Type.String({
+  pattern: '^(sha256:[0-9a-f]{64}|(?!sha256:).{16,})$',
+  errorMessage: 'must be sha256:<64 lower-case hex digits> or a key of at least 16 characters (write it as ${ENV})'
+})
+
+/** consumers[].credentials.key-auth */
+export const KeyCredentialSchema = Type.Object({
+  keys: Type.Array(StoredKey, { minItems: 1, description: 'This consumer\'s API keys.' })
+}, { additionalProperties: false })
+
+export type KeyCredential = Static<typeof KeyCredentialSchema>
