@@ -8,7 +8,8 @@ const COMMANDS: Record<string, Command> = {
   validate: { summary: 'check a config file; exit 0 if valid, 1 if not', load: () => import('./commands/validate.ts') },
   routes: { summary: 'print the route table, in the order routes are tried', load: () => import('./commands/routes.ts') },
   explain: { summary: 'show which route, plugins and upstream a request would get', load: () => import('./commands/explain.ts') },
-  demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') }
+  demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') },
+  'hash-password': { summary: 'print the scrypt hash of a password read from stdin (for basic-auth)', load: () => import('./commands/hash-password.ts') }
 }
 
 const USAGE = `portcullis: a self-hosted API gateway
@@ -16,7 +17,7 @@ const USAGE = `portcullis: a self-hosted API gateway
 Usage: portcullis <command> [options]
 
 Commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`).join('\n')}
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)}${c.summary}`).join('\n')}
 
 Run "portcullis <command> --help" for a command's options.`
 

@@ -1,0 +1,41 @@
+import { definePlugin, type ConsumerCredential } from '../../src/index.ts'
+import { authenticator } from '../shared/auth/authenticator.ts'
+import { basicChallenge } from '../shared/auth/challenge.ts'
+import { fail } from '../shared/auth/failure.ts'
+import { compileLocation } from '../shared/auth/location.ts'
+import { PasswordBook } from './password-book.ts'
+import { BasicAuthSchema, BasicCredentialSchema, type BasicCredential } from './schema.ts'
+
+const INVALID = fail(401, 'invalid_password', 'invalid_credentials', 'the user name or password is not valid')
+const MALFORMED = fail(401, 'malformed', 'invalid_credentials', 'the Basic credentials are malformed (base64 of user:password)')
+
+/** RFC 7617 Basic credentials, checked against consumers' scrypt password hashes. */
+export default definePlugin({
+  name: 'basic-auth',
+  priority: 1100,
+  schema: BasicAuthSchema,
+  credentials: {
+    schema: BasicCredentialSchema,
+    identities: credential => [(credential as BasicCredential).username]
+  },
+  setup (config, ctx) {
+    const book = new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>)
+    const location = compileLocation({ header: 'authorization', scheme: 'Basic' })
+    const hide = config.hideCredentials === true
+    const onRequest = authenticator({
+      plugin: 'basic-auth',
+      challenge: basicChallenge(config.realm ?? 'portcullis'),
+      anonymous: config.anonymous,
+      extract: req => location.read(req),
+      async verify (encoded, req) {
+        if (hide) location.remove(req)
+        const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').toString('utf8') : ''
+        const colon = decoded.indexOf(':')
+        if (colon < 1) return MALFORMED
+        const consumer = await book.check(decoded.slice(0, colon), decoded.slice(colon + 1))
+        return consumer === undefined ? INVALID : { consumer }
+      }
+    }, ctx)
+    return { onRequest }
+  }
+})
