@@ -1,0 +1,91 @@
+import t from 'tap'
+import { SignJWT } from 'jose'
+import { request } from 'undici'
+import { startGateway } from '../../test/helpers/gateway.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+
+// Made with `portcullis hash-password --cost 10` from "alice-password".
+const ALICE_HASH = '$scrypt$ln=10,r=8,p=1$XasJBFIR0c0WvAIhHno1Dg$S4lyfMpVdZkwv6VhnNzxSrD5XXP2CqzrBjxZU8KoXsI'
+const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+const ALICE_KEY = 'alice-key-0123456789abcdef'
+const BOB_KEY = 'bob-key-0123456789abcdef'
+
+const up = await startUpstream()
+t.teardown(() => up.close())
+const route = (name: string, plugins: string) => `  - { name: ${name}, match: { path: /${name} }, upstream: up, plugins: ${plugins} }`
+const gw = await startGateway(`
+consumers:
+  - { id: alice, groups: [admins], credentials: { key-auth: { keys: [ ${ALICE_KEY} ] }, basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+  - { id: bob, groups: [staff], credentials: { key-auth: { keys: [ ${BOB_KEY} ] } } }
+  - { id: guest, groups: [guests] }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('admins-only', '{ key-auth: {}, acl: { allow: { groups: [admins] } } }')}
+${route('not-bob', '{ key-auth: {}, acl: { deny: { consumers: [bob] } } }')}
+${route('any-of', `{ jwt-auth: { secret: "${SECRET}" }, key-auth: {}, basic-auth: {} }`)}
+${route('anonymous', '{ key-auth: { anonymous: guest }, acl: { allow: { groups: [guests, admins] } } }')}
+${route('optional', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { allow: { groups: [admins] } } }`)}
+${route('claims-groups', `{ jwt-auth: { secret: "${SECRET}", groupsClaim: roles }, acl: { allow: { groups: [billing] } } }`)}
+`)
+t.teardown(() => gw.close())
+
+async function call (path: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.url}${path}`, { headers })
+  const text = await res.body.text()
+  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as { headers: Record<string, string>, error?: string, message?: string } }
+}
+const bearer = async (claims: Record<string, unknown>) =>
+  `Bearer ${await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))}`
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+
+t.test('allow by group, deny by id: 403 with a JSON body', async t => {
+  t.equal((await call('/admins-only', { 'x-api-key': ALICE_KEY })).status, 200)
+  const bob = await call('/admins-only', { 'x-api-key': BOB_KEY })
+  t.equal(bob.status, 403)
+  t.same({ ...bob.json, requestId: undefined }, { error: 'forbidden', message: 'this consumer may not use this route', requestId: undefined })
+  t.equal(bob.headers['www-authenticate'], undefined)
+  t.equal((await call('/admins-only')).status, 401, 'authentication comes first')
+  t.equal((await call('/not-bob', { 'x-api-key': BOB_KEY })).status, 403)
+  t.equal((await call('/not-bob', { 'x-api-key': ALICE_KEY })).status, 200)
+  const metric = await gw.metrics.registry.getSingleMetric('portcullis_auth_failures_total')?.get()
+  t.same(metric?.values.filter(v => v.labels.plugin === 'acl').map(v => [v.labels.route, v.labels.reason, v.value]),
+    [['admins-only', 'denied', 1], ['not-bob', 'denied', 1]])
+})
+
+t.test('several auth plugins on a route: any of them; the first credential present decides', async t => {
+  const viaKey = await call('/any-of', { 'x-api-key': BOB_KEY })
+  t.equal(viaKey.json.headers['x-consumer-id'], 'bob')
+  const viaBasic = await call('/any-of', { authorization: basic('alice', 'alice-password') })
+  t.equal(viaBasic.json.headers['x-consumer-id'], 'alice')
+  const viaJwt = await call('/any-of', { authorization: await bearer({ sub: 'carol' }) })
+  t.equal(viaJwt.json.headers['x-consumer-id'], 'carol')
+  const badTokenGoodKey = await call('/any-of', { authorization: 'Bearer not.a.token', 'x-api-key': BOB_KEY })
+  t.equal(badTokenGoodKey.status, 401, 'a bad token is not rescued by a good key: jwt-auth runs first and decides')
+  t.equal(badTokenGoodKey.json.error, 'invalid_token')
+  const goodKeyBadBasic = await call('/any-of', { 'x-api-key': BOB_KEY, authorization: basic('alice', 'wrong') })
+  t.equal(goodKeyBadBasic.status, 200, 'key-auth runs before basic-auth and decides')
+  const none = await call('/any-of', { 'x-consumer-id': 'alice' })
+  t.equal(none.status, 401)
+  t.same(none.headers['www-authenticate'], ['Bearer realm="portcullis"', 'Key realm="portcullis"', 'Basic realm="portcullis", charset="UTF-8"'], 'every scheme offered')
+  t.equal(none.json.error, 'unauthorized')
+})
+
+t.test('anonymous consumer: requests without a credential pass as it; wrong credentials do not', async t => {
+  const r = await call('/anonymous', { 'x-consumer-id': 'alice' })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'guest')
+  t.equal(r.json.headers['x-consumer-groups'], 'guests')
+  t.equal(r.json.headers['x-anonymous-consumer'], 'true')
+  t.equal((await call('/anonymous', { 'x-api-key': 'wrong-key-0123456789' })).status, 401)
+  const alice = await call('/anonymous', { 'x-api-key': ALICE_KEY })
+  t.equal(alice.json.headers['x-anonymous-consumer'], undefined)
+})
+
+t.test('acl without a consumer; groups from a token claim', async t => {
+  const r = await call('/optional')
+  t.equal(r.status, 403)
+  t.equal(r.json.message, 'this route needs an authenticated consumer')
+  t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'dave', roles: ['billing', 'staff'] }) })).status, 200)
+  t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'erin', roles: 'staff' }) })).status, 403)
+})
