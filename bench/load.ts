@@ -28,18 +28,19 @@ function hasWrk (): boolean {
  */
 export const LOAD_GENERATOR = process.env.BENCH_LOADGEN ?? (hasWrk() ? 'wrk' : 'autocannon')
 
-export function slice (url: string, seconds: number, connections: number): Promise<SliceResult> {
-  return LOAD_GENERATOR === 'wrk' ? wrkSlice(url, seconds, connections) : autocannonSlice(url, seconds, connections)
+/** `headers` go with every request (an Authorization header for the auth bench). */
+export function slice (url: string, seconds: number, connections: number, headers: Record<string, string> = {}): Promise<SliceResult> {
+  return LOAD_GENERATOR === 'wrk' ? wrkSlice(url, seconds, connections, headers) : autocannonSlice(url, seconds, connections, headers)
 }
 
 /**
  * Runs autocannon against `url` for `seconds`. Latency is recorded here in microseconds from
  * autocannon's per-response timings, as its own histogram keeps whole milliseconds only.
  */
-function autocannonSlice (url: string, seconds: number, connections: number): Promise<SliceResult> {
+function autocannonSlice (url: string, seconds: number, connections: number, headers: Record<string, string>): Promise<SliceResult> {
   const latencyUs = createHistogram()
   return new Promise((resolve, reject) => {
-    const instance = autocannon({ url, connections, duration: seconds, pipelining: 1 }, (err, r) => {
+    const instance = autocannon({ url, connections, duration: seconds, pipelining: 1, headers }, (err, r) => {
       if (err !== null && err !== undefined) { reject(err instanceof Error ? err : new Error(String(err))); return }
       const completed = r.requests.total
       resolve({

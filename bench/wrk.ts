@@ -11,8 +11,9 @@ function ms (text: string | undefined): number {
 }
 
 /** One slice with wrk (one thread): far cheaper per request than autocannon, so it takes less CPU from the targets. */
-export async function wrkSlice (url: string, seconds: number, connections: number): Promise<SliceResult> {
-  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url])
+export async function wrkSlice (url: string, seconds: number, connections: number, headers: Record<string, string> = {}): Promise<SliceResult> {
+  const h = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
+  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url])
   const requests = Number(/(\d+) requests in ([\d.]+)(\w+)/.exec(stdout)?.[1] ?? NaN)
   const took = /\d+ requests in ([\d.]+\w+)/.exec(stdout)?.[1]
   const read = /requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB) read/.exec(stdout)

@@ -1,0 +1,27 @@
+import type * as Api from '../../src/index.ts'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { announce } from './announce.ts'
+
+// The compiled build, as in bench/targets/portcullis.ts.
+const api = await import(new URL('../../dist/src/index.js', import.meta.url).href) as typeof Api
+
+/** The auth bench's gateway: the same upstream behind a plain route and two jwt-auth routes (RS256, static key), with and without the verified-token cache. */
+const pem = JSON.stringify(process.env.BENCH_JWT_PEM as string)
+const file = join(mkdtempSync(join(tmpdir(), 'portcullis-bench-auth-')), 'gateway.yaml')
+writeFileSync(file, `
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+logging:
+  level: info
+  accessLog: true
+upstreams:
+  origin: { targets: [ { url: "${process.env.BENCH_UPSTREAM as string}" } ] }
+routes:
+  - { name: plain, match: { path: /plain/* }, upstream: origin }
+  - { name: jwt, match: { path: /jwt/* }, upstream: origin, plugins: { jwt-auth: { keys: [ ${pem} ], audience: bench, algorithms: [RS256] } } }
+  - { name: jwt-nocache, match: { path: /jwt-nocache/* }, upstream: origin, plugins: { jwt-auth: { keys: [ ${pem} ], audience: bench, algorithms: [RS256], cacheSize: 0 } } }
+`)
+const running = await api.startPortcullis(await api.loadConfig(file, {}), api.createLogger({ pretty: false }))
+announce(running.gateway.app.server.address())
