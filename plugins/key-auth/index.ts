@@ -1,5 +1,5 @@
-import { definePlugin, type ConsumerCredential } from '../../src/index.ts'
-import { authenticator } from '../shared/auth/authenticator.ts'
+import { definePlugin, type Consumer, type ConsumerCredential, type Store } from '../../src/index.ts'
+import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { keyChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
 import { compileLocations, type Location } from '../shared/auth/location.ts'
@@ -7,6 +7,7 @@ import { KeyIndex, keyDigest } from './key-index.ts'
 import { KeyAuthSchema, KeyCredentialSchema, type KeyCredential } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_key', 'invalid_credentials', 'the API key is not valid')
+const STORE_DOWN = fail(503, 'store_error', 'auth_unavailable', 'API keys cannot be checked right now; try again later')
 
 /** API keys from a header or query parameter, matched against consumers[].credentials.key-auth. */
 export default definePlugin({
@@ -24,6 +25,12 @@ export default definePlugin({
     if (config.query !== undefined) locations.push({ query: config.query })
     const location = compileLocations(locations)
     const hide = config.hideCredentials === true
+    const store = config.store === undefined ? undefined : ctx.store(config.store)
+    // Keys found in the store name a consumer under consumers:, or stand for one of that id.
+    const consumerOf = (id: string): Consumer => ctx.consumers.get(id) ?? Object.freeze({ id, groups: Object.freeze([]), metadata: Object.freeze({}) })
+    const lookUp = (hex: string): Promise<Outcome> => (store as Store).get(`key-auth:${hex}`).then(
+      id => id === undefined || id.length === 0 ? INVALID : { consumer: consumerOf(id.toString('utf8')) },
+      (err: Error) => { ctx.log.warn({ err: err.message, store: config.store }, 'key-auth: store lookup failed'); return STORE_DOWN })
     const onRequest = authenticator({
       plugin: 'key-auth',
       challenge: keyChallenge(config.realm ?? 'portcullis'),
@@ -31,8 +38,11 @@ export default definePlugin({
       extract: req => location.read(req),
       verify (key, req) {
         if (hide) location.remove(req)
-        const consumer = index.find(key)
-        return consumer === undefined ? INVALID : { consumer }
+        const digest = KeyIndex.digest(key)
+        const hex = digest.toString('hex')
+        const consumer = index.find(digest, hex)
+        if (consumer !== undefined) return { consumer }
+        return store === undefined ? INVALID : lookUp(hex)
       }
     }, ctx)
     return { onRequest }

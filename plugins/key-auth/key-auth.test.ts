@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { rawRequest } from '../../test/helpers/raw-http.ts'
+import { RedisProcess } from '../../test/helpers/redis.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 
 const CI_KEY = 'ci-bot-key-0123456789abcdef'
@@ -18,7 +19,15 @@ const up = await startUpstream((req, res) => {
 })
 t.teardown(() => up.close())
 
+const redis = await RedisProcess.start()
+t.teardown(() => redis.stop())
+const STORED_KEY = 'a-key-only-redis-knows-0123'
+await redis.cli('SET', `pc:key-auth:${sha(STORED_KEY)}`, 'ci-bot')
+await redis.cli('SET', `pc:key-auth:${sha('another-redis-key-456789')}`, 'tenant-42')
+
 const CONFIG = `
+stores:
+  keys: { type: redis, url: "${redis.url}" }
 consumers:
   - { id: ci-bot, groups: [automation], credentials: { key-auth: { keys: [ "sha256:${sha(CI_KEY)}" ] } } }
   - { id: partner, credentials: { key-auth: { keys: [ "\${PARTNER_KEY}" ] } } }
@@ -29,6 +38,7 @@ routes:
   - { name: keys-query, match: { path: /keys-query }, upstream: up, plugins: { key-auth: { query: apikey, hideCredentials: true } } }
   - { name: admin, match: { path: /admin/* }, upstream: up, plugins: { key-auth: {} } }
   - { name: public, match: { path: /public/* }, upstream: up }
+  - { name: keys-store, match: { path: /keys-store }, upstream: up, plugins: { key-auth: { store: keys } } }
 `
 const gw = await startGateway(CONFIG, { env: { PARTNER_KEY } })
 t.teardown(() => gw.close())
@@ -92,7 +102,23 @@ t.test('path tricks cannot reach the protected upstream without a key', async t 
 t.test('the same key for two consumers is a config error at its line', async t => {
   const text = CONFIG.replace('"${PARTNER_KEY}"', `"${CI_KEY}"`)
   await t.rejects(parseConfig(`server:\n  listen: { host: 127.0.0.1, port: 0 }\n${text}`, 'dup.yaml', {}),
-    /dup\.yaml:6:\d+ consumers\[1\]\.credentials\.key-auth: the same key-auth credential is given to consumers\[0\] \("ci-bot"\)/)
+    /dup\.yaml:8:\d+ consumers\[1\]\.credentials\.key-auth: the same key-auth credential is given to consumers\[0\] \("ci-bot"\)/)
   await t.rejects(parseConfig(`server:\n  listen: { host: 127.0.0.1, port: 0 }\n${text.replace(`"${CI_KEY}"`, '"short"')}`, 'bad.yaml', {}),
     /keys\[0\]: must be sha256:<64 lower-case hex digits> or a key of at least 16 characters/)
+})
+
+t.test('keys in a Redis store: looked up when not in the config; Redis down is 503, not 401', async t => {
+  const known = await call('/keys-store', { 'x-api-key': STORED_KEY })
+  t.equal(known.status, 200)
+  t.equal(known.json.headers['x-consumer-id'], 'ci-bot')
+  t.equal(known.json.headers['x-consumer-groups'], 'automation', 'a consumer under consumers: gets its groups')
+  const other = await call('/keys-store', { 'x-api-key': 'another-redis-key-456789' })
+  t.equal(other.json.headers['x-consumer-id'], 'tenant-42', 'an id not under consumers: is a consumer of its own')
+  t.equal((await call('/keys-store', { 'x-api-key': PARTNER_KEY })).json.headers['x-consumer-id'], 'partner', 'config keys first')
+  t.equal((await call('/keys-store', { 'x-api-key': 'nobody-has-this-key-000' })).status, 401)
+  await redis.kill()
+  const down = await call('/keys-store', { 'x-api-key': STORED_KEY })
+  t.equal(down.status, 503)
+  t.equal(down.json.error, 'auth_unavailable')
+  t.equal((await call('/keys-store', { 'x-api-key': PARTNER_KEY })).status, 200, 'config keys still work')
 })

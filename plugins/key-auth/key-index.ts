@@ -27,9 +27,11 @@ export class KeyIndex {
     }
   }
 
-  find (key: string): Consumer | undefined {
-    const digest = createHash('sha256').update(key, 'utf8').digest()
-    const entry = this.#byDigest.get(digest.toString('hex'))
+  /** The presented key's SHA-256. */
+  static digest (key: string): Buffer { return createHash('sha256').update(key, 'utf8').digest() }
+
+  find (digest: Buffer, hex: string): Consumer | undefined {
+    const entry = this.#byDigest.get(hex)
     return entry !== undefined && timingSafeEqual(entry.digest, digest) ? entry.consumer : undefined
   }
 }

@@ -1,5 +1,5 @@
 import type { Static } from '@sinclair/typebox'
-import { Type } from '../../src/index.ts'
+import { StoreName, Type } from '../../src/index.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
 
 const HEADER = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
@@ -8,6 +8,10 @@ export const KeyAuthSchema = Type.Object({
   header: Type.Optional(Type.String({ pattern: HEADER, default: 'x-api-key', description: 'Header holding the key. Default x-api-key.' })),
   query: Type.Optional(Type.String({ minLength: 1, description: 'Query parameter holding the key, read when the header is absent. Default: none (header only).' })),
   hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the key (header and query parameter) before forwarding. Default false.' })),
+  store: Type.Optional(StoreName({
+    description: 'A store (Redis) holding more keys, for key sets too large for the config: key-auth:<sha256 hex of the key> -> consumer id. ' +
+      'Looked up when a key is not in the config. Default: none.'
+  })),
   ...commonAuthOptions
 }, { additionalProperties: false })
 
