@@ -88,6 +88,7 @@ t.test('valid tokens of every asymmetric algorithm, keys from OIDC discovery', a
     t.equal(r.json.headers['x-user-email'], 'alice@example.com', 'forwarded claim')
     t.equal(r.json.headers['x-tenant'], 'acme')
   }
+  t.ok(gw.logs.find(l => l.level === 40 && l.msg === 'jwt-auth: keys fetched over plain http://; use https:// in production' && l.url === ISS), 'http:// works, with a warning at load')
   t.equal(idp.discoveryFetches, 1, 'one discovery for the whole config')
   t.equal(discovered.fetches, 1, 'one JWKS fetch')
 })

@@ -1,0 +1,54 @@
+import t from 'tap'
+import type { GatewayRequest } from '../../../src/index.ts'
+import { bearerChallenge, quoted } from './challenge.ts'
+import { fail } from './failure.ts'
+import { compileLocation, compileLocations } from './location.ts'
+
+const req = (headers: Record<string, string>, query = '') => ({ headers, query }) as unknown as GatewayRequest
+
+t.test('header with a scheme: case-insensitive scheme, other schemes count as absent', async t => {
+  const bearer = compileLocation({ header: 'Authorization', scheme: 'Bearer' })
+  t.equal(bearer.read(req({ authorization: 'Bearer abc.def' })), 'abc.def')
+  t.equal(bearer.read(req({ authorization: 'bearer   abc ' })), 'abc')
+  t.equal(bearer.read(req({ authorization: 'Basic YTpi' })), undefined)
+  t.equal(bearer.read(req({ authorization: 'Bearer ' })), undefined)
+  t.equal(bearer.read(req({ authorization: 'Bearerabc' })), undefined)
+  t.equal(bearer.read(req({})), undefined)
+  const key = compileLocation({ header: 'X-API-Key' })
+  t.equal(key.read(req({ 'x-api-key': 'k1' })), 'k1')
+  t.equal(key.read(req({ 'x-api-key': '' })), undefined)
+  const r = req({ 'x-api-key': 'k1', other: 'o' })
+  key.remove(r)
+  t.same(r.headers, { 'x-api-key': undefined, other: 'o' })
+})
+
+t.test('cookie and query parameter', async t => {
+  const cookie = compileLocation({ cookie: 'session' })
+  t.equal(cookie.read(req({ cookie: 'a=1; session=tok.en; b=2' })), 'tok.en')
+  t.equal(cookie.read(req({ cookie: 'mysession=x; session_id=y' })), undefined)
+  const query = compileLocation({ query: 'access_token' })
+  t.equal(query.read(req({}, '?a=1&access_token=t%2B1&b')), 't+1')
+  t.equal(query.read(req({}, '?access_token=')), undefined)
+  const r = req({}, '?a=1&access_token=x&access%5Ftoken=y&b=2&access_tokens=z')
+  query.remove(r)
+  t.equal(r.query, '?a=1&b=2&access_tokens=z', 'every spelling of the parameter removed, others kept in order')
+  const only = req({}, '?access_token=x')
+  query.remove(only)
+  t.equal(only.query, '')
+})
+
+t.test('several locations: the first holding a credential wins', async t => {
+  const any = compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { query: 't' }])
+  t.equal(any.read(req({ authorization: 'Bearer h' }, '?t=q')), 'h')
+  t.equal(any.read(req({ authorization: 'Basic x' }, '?t=q')), 'q')
+})
+
+t.test('challenges: quoted strings escaped; no error code without a token (RFC 6750 3.1)', async t => {
+  t.equal(quoted('say "hi" \\ bye'), '"say \\"hi\\" \\\\ bye"')
+  const challenge = bearerChallenge('my "realm"')
+  t.equal(challenge(undefined), 'Bearer realm="my \\"realm\\""')
+  t.equal(challenge(fail(401, 'expired', 'invalid_token', 'the token has expired')),
+    'Bearer realm="my \\"realm\\"", error="invalid_token", error_description="the token has expired"')
+  t.equal(challenge(fail(403, 'insufficient_scope', 'insufficient_scope', 'needs more', 'a b')),
+    'Bearer realm="my \\"realm\\"", error="insufficient_scope", error_description="needs more", scope="a b"')
+})
