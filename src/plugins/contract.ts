@@ -46,7 +46,10 @@ export interface GatewayRequest {
    * access). Later plugins (acl, rate-limit) and the access log read it.
    */
   consumer: Consumer | undefined
-  /** Per-request space for plugins to hand data to later plugins (e.g. the authenticated consumer). */
+  /**
+   * Per-request space for plugins to hand data to later plugins. `claims`: the verified JWT claims
+   * (an object), set by jwt-auth.
+   */
   readonly locals: Record<string, unknown>
   /** The raw Node request, for what the contract does not cover. Do not consume its body. */
   readonly raw: IncomingMessage
