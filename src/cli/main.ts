@@ -8,6 +8,7 @@ const COMMANDS: Record<string, Command> = {
   validate: { summary: 'check a config file; exit 0 if valid, 1 if not', load: () => import('./commands/validate.ts') },
   routes: { summary: 'print the route table, in the order routes are tried', load: () => import('./commands/routes.ts') },
   explain: { summary: 'show which route, plugins and upstream a request would get', load: () => import('./commands/explain.ts') },
+  schema: { summary: 'print the config file\'s JSON Schema (for editors)', load: () => import('./commands/schema.ts') },
   demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') }
 }
 
