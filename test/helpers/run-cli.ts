@@ -11,10 +11,16 @@ const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => na
 /**
  * Runs `node <args>` to completion and collects its output. `args` start with the script, e.g.
  * ['--import', 'tsx', 'src/cli/main.ts', 'validate'] or the compiled ['dist/src/cli/main.js', ...].
+ * With `uid`, as that user (through setpriv), with only PATH and `env`: the test runner hooks every
+ * node child into its own files, which another user cannot write.
  */
-export function runNode (args: string[], options: { cwd?: string, env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+export function runNode (args: string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, uid?: number } = {}): Promise<Run> {
+  const [command, argv] = options.uid === undefined
+    ? [process.execPath, args]
+    : ['setpriv', [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', 'env', '-i', `PATH=${process.env.PATH ?? ''}`,
+        ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v ?? ''}`), process.execPath, ...args]]
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: options.cwd ?? ROOT, env: { ...ENV, ...options.env }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(command, argv, { cwd: options.cwd ?? ROOT, env: { ...ENV, ...options.env }, timeout: 60_000 }, (err, stdout, stderr) => {
       if (err !== null && typeof err.code !== 'number') reject(err)
       else resolve({ code: err === null ? 0 : err.code as number, stdout, stderr })
     })
