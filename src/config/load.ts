@@ -8,6 +8,8 @@ import { interpolate } from './interpolate.ts'
 import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
+import { syntaxIssue } from './yaml-syntax.ts'
+import { mergeDedentedKeys } from './dedent-hint.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
@@ -52,13 +54,8 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const at = (path: KeyPath, message: string, where: 'key' | 'value' = 'value'): ConfigIssue =>
     ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
 
-  if (doc.errors.length > 0) {
-    // One syntax error tends to cascade: report the first few only.
-    throw new ConfigError(doc.errors.slice(0, 3).map(e => {
-      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
-      return { file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] as string }
-    }))
-  }
+  // One syntax mistake tends to cascade into several parser errors: report it once.
+  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, text, lines, file)])
   const issues = interpolateDocument(doc, env, at)
   const data = doc.toJS() as unknown
   // Ajv's type coercion would quietly read an empty value as 0, false or "": make it an error.
@@ -78,7 +75,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
     else if (section === 'upstreams' && typeof part === 'string') unsound.upstreams.add(part)
     else if (section === 'admin') unsound.admin = true
     else if (section === 'stores' || section === 'consumers' || section === 'plugins') unsound.sections.add(section)
-    else if (section !== 'server' && section !== 'logging') throw new ConfigError(issues)
+    else if (section !== 'server' && section !== 'logging') throw new ConfigError(mergeDedentedKeys(issues, text))
   }
 
   const config = data as GatewayConfig
@@ -94,7 +91,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
     }
   }
   issues.push(...checkConfig(config, plugins, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
-  if (issues.length > 0) throw new ConfigError(issues)
+  if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
   return { file, config, plugins, hash: configHash(text), loadedAt: new Date() }
 }
