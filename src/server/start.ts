@@ -9,7 +9,7 @@ import { createAdminServer, type AdminState } from './admin-server.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
-import { watchConfig } from '../reload/config-watcher.ts'
+import { reloadOnChange } from '../reload/config-watcher.ts'
 import { StoreRegistry } from '../stores/registry.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { listenAs } from './listen-error.ts'
@@ -91,7 +91,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
     const url = urlOf(address)
     const watcher = options.watch === true
-      ? watchConfig(loaded.file, () => { void reloader.reload('file') }, { onError: err => log.warn({ err, file: loaded.file }, 'config watch failed') })
+      ? reloadOnChange(loaded.file, () => { void reloader.reload('file') }, log)
       : undefined
     ready = true
     metrics.configActive(loaded.hash)
