@@ -142,7 +142,7 @@ t.test('--help for the CLI and every command exits 0', async t => {
   t.equal(main.code, 0)
   t.match(main.stdout, /^Usage: portcullis <command> \[options\]$/m)
   const commands = [...main.stdout.matchAll(/^ {2}(\w+) {2,}\S/gm)].map(m => m[1] as string)
-  t.same(commands, ['start', 'validate', 'routes', 'explain', 'schema', 'demo'], 'every command is listed')
+  t.same(commands, ['start', 'validate', 'routes', 'explain', 'schema', 'plugin', 'demo'], 'every command is listed')
   const helps = await Promise.all(commands.map(c => cli(c, '--help')))
   helps.forEach((h, i) => {
     t.equal(h.code, 0, `${commands[i]} --help`)

@@ -12,6 +12,7 @@ import { syntaxIssue } from './yaml-syntax.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
+import { importUserModule } from '../plugins/plugin-loader.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 
 /** A config that passed every check, with what is needed to build a runtime from it. */
@@ -83,7 +84,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const base = dirname(resolve(file))
   for (const [i, rel] of (config.loadPlugins ?? []).entries()) {
     try {
-      const def = await importPlugin(pathToFileURL(resolve(base, rel)).href)
+      const def = await importPlugin(pathToFileURL(resolve(base, rel)).href, importUserModule)
       if (plugins.has(def.name)) issues.push(at(['loadPlugins', i], `plugin "${def.name}" is already defined`))
       else plugins.set(def.name, def)
     } catch (err) {
