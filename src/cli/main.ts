@@ -9,6 +9,7 @@ const COMMANDS: Record<string, Command> = {
   routes: { summary: 'print the route table, in the order routes are tried', load: () => import('./commands/routes.ts') },
   explain: { summary: 'show which route, plugins and upstream a request would get', load: () => import('./commands/explain.ts') },
   schema: { summary: 'print the config file\'s JSON Schema (for editors)', load: () => import('./commands/schema.ts') },
+  healthcheck: { summary: 'exit 0 if the gateway started here accepts connections (container health checks)', load: () => import('./commands/healthcheck.ts') },
   plugin: { summary: 'plugin new NAME: write a plugin folder (schema, hooks, a test) to start from', load: () => import('./commands/plugin.ts') },
   demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') }
 }

@@ -58,7 +58,9 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   // One syntax mistake tends to cascade into several parser errors: report it once.
   if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, text, lines, file)])
   const issues = interpolateDocument(doc, env, at)
-  const data = doc.toJS() as unknown
+  const data = doc.toJS() as { admin?: { token?: unknown } } | null
+  // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
+  if (data?.admin?.token === '') delete data.admin.token
   // Ajv's type coercion would quietly read an empty value as 0, false or "": make it an error.
   for (const path of emptyValues(data, [])) issues.push(at(path, 'has no value'))
   const problems = validateSchema(schema, data)

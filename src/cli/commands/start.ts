@@ -6,6 +6,7 @@ import { startPrimary, workerCount } from '../../workers/primary.ts'
 import { runWorker } from '../../workers/worker.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 import { ListenError } from '../../server/listen-error.ts'
+import { writeStateFile } from '../../server/state-file.ts'
 import { variableOf } from '../../config/key-variable.ts'
 
 const HELP = `Usage: portcullis start [-c FILE] [--no-watch]
@@ -38,6 +39,7 @@ export async function run (argv: string[]): Promise<number> {
     console.error(`portcullis: ${listenAdvice(err, loaded.file)}`)
     return 1
   }
+  writeStateFile(running.url)
   await serveUntilStopped(running, log)
   log.flush()
   return 0
