@@ -55,7 +55,7 @@ routes:
   // NODE_OPTIONS emptied: the test runner's TypeScript loader must not help.
   const gw = spawnNode(['dist/src/cli/main.js', 'start', '--no-watch', '-c', file], { NODE_OPTIONS: '' })
   t.teardown(() => stopCli(gw))
-  const up1 = await gw.waitForLine(l => l.msg === 'gateway listening')
+  const up1 = await gw.waitForLine(l => l.msg === 'gateway listening', 90_000)
   t.ok(up1, `listening (stderr: ${gw.stderr()})`)
   const res = await request(`${String(up1?.url)}/hello`)
   const echoed = await res.body.json() as { headers: Record<string, string> }
