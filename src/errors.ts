@@ -49,8 +49,8 @@ export function answerOnSocket (socket: Duplex, err: { code?: string }, status: 
   return true
 }
 
-/** Writes a gateway error as the whole response. */
-export function sendError (res: ServerResponse, error: GatewayErrorKind, requestId: string): void {
+/** Writes a gateway error as the whole response; returns the body's length in bytes (for the access log). */
+export function sendError (res: ServerResponse, error: GatewayErrorKind, requestId: string): number {
   const body = errorBody(error, requestId)
   res.writeHead(error.status, {
     'content-type': 'application/json; charset=utf-8',
@@ -58,4 +58,5 @@ export function sendError (res: ServerResponse, error: GatewayErrorKind, request
     'x-request-id': requestId
   })
   res.end(body)
+  return Buffer.byteLength(body)
 }

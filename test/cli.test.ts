@@ -117,9 +117,9 @@ t.test('explain: route, plugins in order, upstream and forwarded path', async t 
   t.match(tenant.stdout, /forwarded as +DELETE \/x \(Host: 127\.0\.0\.1:3001\)/)
 })
 
-t.test('explain: when nothing matches, why for each route', async t => {
+t.test('explain: when nothing matches, why for each route, and exit 1', async t => {
   const { code, stdout } = await cli('explain', '-c', good, 'DELETE', 'http://api.example.com/users/7/orders/1')
-  t.equal(code, 0)
+  t.equal(code, 1, 'exit 1: no route, so scripts can tell')
   t.same(stdout.trimEnd().split('\n'), [
     'DELETE http://api.example.com/users/7/orders/1',
     '  → 404 no_route. Why each route does not match:',
@@ -142,7 +142,7 @@ t.test('--help for the CLI and every command exits 0', async t => {
   t.equal(main.code, 0)
   t.match(main.stdout, /^Usage: portcullis <command> \[options\]$/m)
   const commands = [...main.stdout.matchAll(/^ {2}(\w+) {2,}\S/gm)].map(m => m[1] as string)
-  t.same(commands, ['start', 'validate', 'routes', 'explain', 'demo'], 'every command is listed')
+  t.same(commands, ['start', 'validate', 'routes', 'explain', 'schema', 'plugin', 'demo'], 'every command is listed')
   const helps = await Promise.all(commands.map(c => cli(c, '--help')))
   helps.forEach((h, i) => {
     t.equal(h.code, 0, `${commands[i]} --help`)

@@ -1,7 +1,11 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { request } from 'undici'
 import { spawnNode, stopCli } from './helpers/cli.ts'
 
 // Docker cannot run here: what the image runs (entry command, health check) is run as it is
@@ -17,32 +21,55 @@ function execForm (instruction: string): string[] {
   return JSON.parse(m[1] as string) as string[]
 }
 
+/** The Dockerfile's ENV settings, as the image's processes get them. */
+function imageEnv (): Record<string, string> {
+  return Object.fromEntries([...dockerfile.matchAll(/^ENV\s+(\w+)=(\S+)\s*$/gm)].map(m => [m[1] as string, m[2] as string]))
+}
+
 const run = promisify(execFile)
-/** Runs the HEALTHCHECK command (`node -e …`) against an admin port; resolves with its exit code. */
-async function healthCheck (args: string[], adminPort: string): Promise<number> {
+/** Runs the HEALTHCHECK command as written; resolves with its exit code. */
+async function healthCheck (command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   try {
-    await run(process.execPath, args, { env: { ...process.env, ADMIN_PORT: adminPort }, timeout: 10_000 })
+    await run(command[0] as string, command.slice(1), { cwd: fileURLToPath(root), env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: 20_000 })
     return 0
   } catch (err) {
     return (err as { code?: number }).code ?? -1
   }
 }
 
-t.test('the image entry command serves, its health check passes, SIGTERM stops it with 0', async t => {
+t.test('the image entry command serves with its ENV, the admin API answers outside loopback with the token, the health check follows the process', async t => {
   t.ok(existsSync(new URL('dist/src/cli/main.js', root)), 'the compiled build exists (npm ci builds it)')
+  t.match(dockerfile, /^FROM node:\d+-bookworm-slim AS build$/m, 'the base image is pinned to a Node major')
   const [node, ...entry] = execForm('ENTRYPOINT')
   t.equal(node, 'node')
   const cmd = execForm('CMD')
   t.same(cmd.slice(0, 1), ['start'])
-  const [hcNode, ...hcArgs] = execForm('HEALTHCHECK')
-  t.equal(hcNode, 'node')
+  const env: Record<string, string> = { ...imageEnv(), PORTCULLIS_STATE_FILE: join(mkdtempSync(join(tmpdir(), 'portcullis-image-')), 'state'), ADMIN_TOKEN: 'a-token-from-docker-run-e' }
+  t.equal(env.ADMIN_HOST, '0.0.0.0', 'the image opens the admin listener beyond loopback')
   // Ports 0: the image's defaults (8080, 9901) may be taken on a developer's machine.
-  const gw = spawnNode([...entry, ...cmd], { PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1' })
+  const gw = spawnNode([...entry, ...cmd], { ...env, PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', NODE_OPTIONS: '' })
   t.teardown(() => stopCli(gw))
   const up = await gw.waitForLine(l => l.msg === 'gateway listening')
   t.ok(up, `listening (stderr: ${gw.stderr()})`)
-  const adminPort = new URL(String(up?.admin)).port
-  t.equal(await healthCheck(hcArgs, adminPort), 0, 'HEALTHCHECK passes while it runs')
+  const admin = new URL(String(up?.admin))
+  t.equal(admin.hostname, '0.0.0.0')
+  const metrics = `http://127.0.0.1:${admin.port}/metrics`
+  t.equal((await request(metrics)).statusCode, 401, 'the token is required')
+  t.equal((await request(metrics, { headers: { authorization: 'Bearer a-token-from-docker-run-e' } })).statusCode, 200)
+  const hc = execForm('HEALTHCHECK')
+  t.equal(await healthCheck(hc, env), 0, 'HEALTHCHECK passes while it runs')
   t.equal(await stopCli(gw), 0, 'SIGTERM: exit 0')
-  t.equal(await healthCheck(hcArgs, adminPort), 1, 'HEALTHCHECK fails once it is gone')
+  t.equal(await healthCheck(hc, env), 1, 'HEALTHCHECK fails once it is gone')
+})
+
+t.test('the health check does not depend on the config: no admin listener, another port', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-image-'))
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, 'server:\n  listen: { host: 127.0.0.1, port: 0 }\nupstreams:\n  a: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes: []\n')
+  const env = { ...imageEnv(), PORTCULLIS_STATE_FILE: join(dir, 'state') }
+  const [, ...entry] = execForm('ENTRYPOINT')
+  const gw = spawnNode([...entry, 'start', '-c', file], { ...env, NODE_OPTIONS: '' })
+  t.teardown(() => stopCli(gw))
+  t.ok(await gw.waitForLine(l => l.msg === 'gateway listening'), `listening (stderr: ${gw.stderr()})`)
+  t.equal(await healthCheck(execForm('HEALTHCHECK'), env), 0)
 })

@@ -8,8 +8,11 @@ const COMMANDS: Record<string, Command> = {
   validate: { summary: 'check a config file; exit 0 if valid, 1 if not', load: () => import('./commands/validate.ts') },
   routes: { summary: 'print the route table, in the order routes are tried', load: () => import('./commands/routes.ts') },
   explain: { summary: 'show which route, plugins and upstream a request would get', load: () => import('./commands/explain.ts') },
-  demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') },
-  'hash-password': { summary: 'print the scrypt hash of a password read from stdin (for basic-auth)', load: () => import('./commands/hash-password.ts') }
+  schema: { summary: 'print the config file\'s JSON Schema (for editors)', load: () => import('./commands/schema.ts') },
+  healthcheck: { summary: 'exit 0 if the gateway started here accepts connections (container health checks)', load: () => import('./commands/healthcheck.ts') },
+  plugin: { summary: 'plugin new NAME: write a plugin folder (schema, hooks, a test) to start from', load: () => import('./commands/plugin.ts') },
+  'hash-password': { summary: 'print the scrypt hash of a password read from stdin (for basic-auth)', load: () => import('./commands/hash-password.ts') },
+  demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') }
 }
 
 const USAGE = `portcullis: a self-hosted API gateway

@@ -18,7 +18,8 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
   for (const [name, pluginConfig] of Object.entries(section ?? {})) {
     const def = plugins.get(name)
     if (def === undefined) {
-      add([...at, name], `unknown plugin "${name}"${didYouMean(name, plugins.keys())}`, 'key')
+      add([...at, name], `unknown plugin "${name}"${didYouMean(name, plugins.keys())}; there are: ${[...plugins.keys()].sort().join(', ')} ` +
+        '(your own are loaded with loadPlugins)', 'key')
       continue
     }
     if (onRoute && pluginConfig === false) {

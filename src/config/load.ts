@@ -8,8 +8,11 @@ import { interpolate } from './interpolate.ts'
 import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
+import { syntaxIssue } from './yaml-syntax.ts'
+import { mergeDedentedKeys } from './dedent-hint.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
+import { importUserModule } from '../plugins/plugin-loader.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 
 /** A config that passed every check, with what is needed to build a runtime from it. */
@@ -52,15 +55,12 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const at = (path: KeyPath, message: string, where: 'key' | 'value' = 'value'): ConfigIssue =>
     ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
 
-  if (doc.errors.length > 0) {
-    // One syntax error tends to cascade: report the first few only.
-    throw new ConfigError(doc.errors.slice(0, 3).map(e => {
-      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
-      return { file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] as string }
-    }))
-  }
+  // One syntax mistake tends to cascade into several parser errors: report it once.
+  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, text, lines, file)])
   const issues = interpolateDocument(doc, env, at)
-  const data = doc.toJS() as unknown
+  const data = doc.toJS() as { admin?: { token?: unknown } } | null
+  // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
+  if (data?.admin?.token === '') delete data.admin.token
   // Ajv's type coercion would quietly read an empty value as 0, false or "": make it an error.
   for (const path of emptyValues(data, [])) issues.push(at(path, 'has no value'))
   const problems = validateSchema(schema, data)
@@ -78,7 +78,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
     else if (section === 'upstreams' && typeof part === 'string') unsound.upstreams.add(part)
     else if (section === 'admin') unsound.admin = true
     else if (section === 'stores' || section === 'consumers' || section === 'plugins') unsound.sections.add(section)
-    else if (section !== 'server' && section !== 'logging') throw new ConfigError(issues)
+    else if (section !== 'server' && section !== 'logging') throw new ConfigError(mergeDedentedKeys(issues, text))
   }
 
   const config = data as GatewayConfig
@@ -86,7 +86,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const base = dirname(resolve(file))
   for (const [i, rel] of (config.loadPlugins ?? []).entries()) {
     try {
-      const def = await importPlugin(pathToFileURL(resolve(base, rel)).href)
+      const def = await importPlugin(pathToFileURL(resolve(base, rel)).href, importUserModule)
       if (plugins.has(def.name)) issues.push(at(['loadPlugins', i], `plugin "${def.name}" is already defined`))
       else plugins.set(def.name, def)
     } catch (err) {
@@ -94,7 +94,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
     }
   }
   issues.push(...checkConfig(config, plugins, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
-  if (issues.length > 0) throw new ConfigError(issues)
+  if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
   return { file, config, plugins, hash: configHash(text), loadedAt: new Date() }
 }

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import type { TSchema } from '@sinclair/typebox'
 import { didYouMean } from './suggest.ts'
+import { targetUrlMistake } from './target-url.ts'
 import type { KeyPath } from './positions.ts'
 import { STORE_REF } from '../stores/store-name.ts'
 
@@ -10,7 +11,9 @@ export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: st
 
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected).
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true })
-ajv.addVocabulary(['errorMessage', STORE_REF])
+// errorMessage: a fixed message; explain: the name of a function that says what is wrong with the value.
+ajv.addVocabulary(['errorMessage', 'explain', STORE_REF])
+const EXPLAIN: Record<string, (value: unknown) => string> = { targetUrl: targetUrlMistake }
 
 const compiled = new WeakMap<TSchema, ValidateFunction>()
 
@@ -48,7 +51,8 @@ function objectBranch (u: ErrorObject): string | undefined {
 }
 
 function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
-  const custom = (e.parentSchema as { errorMessage?: string } | undefined)?.errorMessage
+  const parent = e.parentSchema as { errorMessage?: string, explain?: string } | undefined
+  const custom = parent?.explain === undefined ? parent?.errorMessage : EXPLAIN[parent.explain]?.(e.data)
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty

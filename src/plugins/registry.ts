@@ -26,9 +26,9 @@ async function discover (): Promise<Map<string, PluginDefinition>> {
   return found
 }
 
-/** Imports a module whose default export is a definePlugin() result. */
-export async function importPlugin (href: string): Promise<PluginDefinition> {
-  const mod = await import(href) as { default?: unknown }
+/** Imports a module whose default export is a definePlugin() result (`load`: how; default, import()). */
+export async function importPlugin (href: string, load: (href: string) => Promise<unknown> = async h => import(h)): Promise<PluginDefinition> {
+  const mod = await load(href) as { default?: unknown }
   if (!isPluginDefinition(mod.default)) throw new TypeError('its default export is not a definePlugin(...) result')
   return mod.default
 }

@@ -390,7 +390,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Answers with a gateway error, no plugins run: for a plugin that failed, or a request out of time. */
   fail (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.res.destroy(); return }
-    sendError(this.res, error, this.id)
+    this.bytes += sendError(this.res, error, this.id)
   }
 
   /**
@@ -399,7 +399,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   #failUpstream (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.res.destroy(); return }
-    if (this.compiled.pipeline.responseHooks.length === 0) { sendError(this.res, error, this.id); return }
+    if (this.compiled.pipeline.responseHooks.length === 0) { this.bytes += sendError(this.res, error, this.id); return }
     this.#reply({ status: error.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(error, this.id) }, NO_HOOK)
   }
 

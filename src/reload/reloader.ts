@@ -10,7 +10,11 @@ export type ReloadTrigger = 'file' | 'signal' | 'admin'
 /** The outcome of one reload attempt, as the admin API reports it. */
 export interface ReloadStatus {
   readonly trigger: ReloadTrigger
-  /** `unchanged`: a file event whose text is the active config's (nothing done, not counted). */
+  /**
+   * `unchanged`: a file event whose text is the active config's, nothing done. Recorded (and
+   * counted) only when the previous attempt failed: the file was put back, so an alert on the
+   * failure clears; otherwise it is one of the extra events a save makes.
+   */
   readonly result: 'success' | 'invalid' | 'failed' | 'unchanged'
   readonly at: string
   readonly durationMs: number
@@ -52,7 +56,7 @@ export class Reloader {
     this.#o = options
   }
 
-  /** The last attempt that did something (unchanged-file events are not kept). */
+  /** The last attempt that did something, or found the file put back to the active config after a failed one. */
   get last (): ReloadStatus | undefined { return this.#last }
 
   reload (trigger: ReloadTrigger): Promise<ReloadStatus> {
@@ -82,7 +86,9 @@ export class Reloader {
     const started = performance.now()
     const done = (result: ReloadStatus['result'], rest: Partial<ReloadStatus> = {}): ReloadStatus => {
       const status = { trigger, result, at: new Date().toISOString(), durationMs: Math.round(performance.now() - started), ...rest }
-      if (result !== 'unchanged') {
+      const putBack = result === 'unchanged' && (this.#last?.result === 'invalid' || this.#last?.result === 'failed')
+      if (putBack) log.info({ trigger, hash: status.hash }, 'config file is back to the active config; nothing to reload')
+      if (result !== 'unchanged' || putBack) {
         this.#last = status
         metrics.configReloads.inc({ result })
       }
@@ -95,7 +101,12 @@ export class Reloader {
       const text = await readConfigText(file)
       hash = configHash(text)
       const active = this.#o.active()
-      if (trigger === 'file' && (hash === active.hash || hash === this.#lastBadHash)) return done('unchanged', { hash })
+      if (trigger === 'file' && hash === active.hash) {
+        this.#lastBadHash = undefined
+        return done('unchanged', { hash })
+      }
+      // The same bad text again (a save makes several events): already reported.
+      if (trigger === 'file' && hash === this.#lastBadHash) return { trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0, hash }
       const next = await parseConfig(text, file, this.#o.env)
       const frozen = frozenSettingIssues(active.config, next.config, text, file)
       if (frozen.length > 0) throw new ConfigError(frozen)

@@ -24,7 +24,7 @@ export function compilePathPattern (source: string): PathPattern | string {
   const segments = source.split('/').slice(1)
   const wildcard = segments[segments.length - 1] === '*'
   if (wildcard) segments.pop()
-  if (segments.includes('*')) return '"*" may only be the last segment'
+  if (segments.some(s => s.includes('*'))) return `"*" may only be a whole last segment (did you mean "${wildcardSuggestion(segments)}"?)`
   const params: string[] = []
   const literalPrefixParts: string[] = []
   let literalChars = 0
@@ -73,6 +73,14 @@ export function compilePathPattern (source: string): PathPattern | string {
       return out
     }
   }
+}
+
+// What was meant, most likely: `/users*` and `/users/**` are `/users/*`; `/users/*/orders` is `/users/:param/orders`.
+function wildcardSuggestion (segments: string[]): string {
+  if (segments.every(s => s === '*' || !s.includes('*'))) return '/' + segments.map(s => s === '*' ? ':param' : s).join('/')
+  const i = segments.findIndex(s => s.includes('*'))
+  const stem = (segments[i] as string).slice(0, (segments[i] as string).indexOf('*'))
+  return '/' + [...segments.slice(0, i), ...(stem === '' ? [] : [stem]), '*'].join('/')
 }
 
 /** Compiles a rewrite template (`/v2/accounts/:id/*`) into a function of the match's params. */

@@ -18,7 +18,7 @@ export interface Matchable {
 export interface RouteMatch<R> { route: R, params: Record<string, string> }
 
 /**
- * Precedence (documented in the README): an exact host beats a wildcard host (longer suffix first)
+ * Precedence (documented in docs/routing.md): an exact host beats a wildcard host (longer suffix first)
  * beats no host; then the path's rank (exact > params > prefix, longer literal text, more segments);
  * then routes with methods, then more header conditions; then file order.
  * Everything is sorted once, at config load.

@@ -249,7 +249,7 @@ export class Runtime implements ExchangeOwner {
   upstreamFailed (ex: Exchange, err: Error): void {
     const timeout = TIMEOUT_KINDS[(err as { code?: string }).code ?? '']
     if (timeout !== undefined) this.timedOut(timeout)
-    this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
+    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
   }
 
   /**

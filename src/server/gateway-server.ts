@@ -73,7 +73,7 @@ export class GatewayServer {
     this.app.server.on('drop', () => this.#warn({ maxConnections: server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)'))
     // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
-      if (err.syscall === 'accept') this.#warn({ err: { message: err.message, code: err.code } }, 'cannot accept a connection (out of file descriptors?): it is dropped')
+      if (err.syscall === 'accept') this.#warn({ err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
       else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
     })
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {

@@ -9,9 +9,10 @@ import { createAdminServer, type AdminState } from './admin-server.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
-import { watchConfig } from '../reload/config-watcher.ts'
+import { reloadOnChange } from '../reload/config-watcher.ts'
 import { StoreRegistry } from '../stores/registry.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
+import { listenAs } from './listen-error.ts'
 
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
@@ -47,7 +48,8 @@ export async function listenAdmin (config: LoadedConfig['config'], state: AdminS
   if (config.admin === undefined) return undefined
   const admin = createAdminServer(state)
   try {
-    await admin.listen({ host: config.admin.listen.host, port: config.admin.listen.port })
+    const { host, port } = config.admin.listen
+    await listenAs('admin.listen', host, port, () => admin.listen({ host, port }))
   } catch (err) {
     await admin.close()
     throw err
@@ -84,11 +86,12 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   }
   let admin: Awaited<ReturnType<typeof listenAdmin>>
   try {
-    const address = await gateway.listen(server.listen.host, server.listen.port)
+    const { host, port } = server.listen
+    const address = await listenAs('server.listen', host, port, () => gateway.listen(host, port))
     admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
     const url = urlOf(address)
     const watcher = options.watch === true
-      ? watchConfig(loaded.file, () => { void reloader.reload('file') }, { onError: err => log.warn({ err, file: loaded.file }, 'config watch failed') })
+      ? reloadOnChange(loaded.file, () => { void reloader.reload('file') }, log)
       : undefined
     ready = true
     metrics.configActive(loaded.hash)

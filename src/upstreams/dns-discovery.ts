@@ -36,7 +36,7 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
         const unique = [...new Map(found.map(a => [a.url, a])).values()]
         if (!stopped) upstream.setTargets(source, unique)
       } catch (err) {
-        log.warn({ upstream: upstream.name, name: origin.hostname, err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'DNS discovery failed; keeping the last targets')
+        log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')
       }
     }
     timers.push(setInterval(round, entry.dnsInterval === undefined ? DEFAULT_INTERVAL_MS : toMs(entry.dnsInterval)).unref())

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import type { Logger } from 'pino'
 import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
 import { Metrics } from '../metrics/metrics.ts'
-import { watchConfig } from '../reload/config-watcher.ts'
+import { reloadOnChange } from '../reload/config-watcher.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import type { AdminState } from '../server/admin-server.ts'
@@ -104,7 +104,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     const url = await pool.start()
     const admin = await listenAdmin(loaded.config, state)
     const watcher = options.watch
-      ? watchConfig(loaded.file, () => { void reloader.reload('file') }, { onError: err => log.warn({ err, file: loaded.file }, 'config watch failed') })
+      ? reloadOnChange(loaded.file, () => { void reloader.reload('file') }, log)
       : undefined
     log.info({ url, admin: admin?.adminUrl, workers: pool.pids, watching: watcher !== undefined }, 'gateway listening')
     return {

@@ -10,7 +10,17 @@ with FILE (default config/gateway.yaml, whose upstreams point at them), and prin
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP)
   if (typeof opts === 'number') return opts
-  const services = await Promise.all([startDemoUpstream('users', 3001), startDemoUpstream('orders', 3002)])
+  const started = await Promise.allSettled([startDemoUpstream('users', 3001), startDemoUpstream('orders', 3002)])
+  const services = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])
+  const failed = started.find(s => s.status === 'rejected')
+  if (failed !== undefined) {
+    for (const s of services) s.close()
+    const err = failed.reason as Error & { code?: string, address?: string, port?: number }
+    if (err.code !== 'EADDRINUSE') throw err
+    console.error(`portcullis demo: cannot start a demo service on ${err.address ?? '127.0.0.1'}:${err.port ?? '?'}: the address is already in use. ` +
+      'The demo needs 127.0.0.1:3001 and 127.0.0.1:3002 free (is a demo already running?).')
+    return 1
+  }
   console.log(`
 Demo services are up. Once the gateway says it is listening, try:
 

@@ -7,22 +7,28 @@ import { describeRoute } from '../../runtime/describe-route.ts'
 import { formatStep } from '../../plugins/describe-step.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 
-const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL
+const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL|PATH
 
-Example: portcullis explain -c config/gateway.yaml GET http://api.example.com/users/7
+Examples: portcullis explain GET http://api.example.com/users/7
+          portcullis explain GET /users/7 -H "host: api.example.com"
 
 Shows the normalized path, the matching route, its plugins in the order they run, and the
 upstream and path the request would be forwarded to; or, when nothing matches, why each
-route does not.`
+route does not. With a bare PATH the host is the -H host header's, or none (only routes
+without match.host can match). Exits 0 when a route matches, 1 when none does.`
 
-const URL_RE = /^(https?):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?/
+// An absolute URL, or a bare path (host, if any, from -H).
+const URL_RE = /^(?:(https?):\/\/([^/?#]*))?(\/[^?#]*|)(\?[^#]*)?/
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { header: { type: 'string', short: 'H', multiple: true } })
   if (typeof opts === 'number') return opts
   const [methodArg, urlArg] = opts.positionals
   const parts = urlArg === undefined ? null : URL_RE.exec(urlArg)
-  if (methodArg === undefined || parts === null) { console.error(`expected METHOD and an http(s) URL\n\n${HELP}`); return 2 }
+  if (methodArg === undefined || parts === null || (parts[1] === undefined && parts[3] === '')) {
+    console.error(`expected METHOD and an http(s) URL or a path starting with /\n\n${HELP}`)
+    return 2
+  }
   const method = methodArg.toUpperCase()
   const headerArgs = (opts.values.header as string[] | undefined) ?? []
   const badHeader = headerArgs.find(h => h.indexOf(':') < 1)
@@ -35,25 +41,26 @@ export async function run (argv: string[]): Promise<number> {
   if (loaded === undefined) return 1
   const runtime = await Runtime.build(loaded, createLogger({ level: 'silent' }), { dryRun: true })
   try {
-    const host = normalizeHost(parts[2])
+    const hostArg = parts[2] ?? headers.host ?? ''
+    const host = normalizeHost(hostArg)
     const rawPath = parts[3] === '' ? '/' : parts[3] as string
     const query = parts[4] ?? ''
     console.log(`${method} ${urlArg}`)
     const path = normalizePath(rawPath)
     if (path === undefined) {
       console.log('  → 400 bad_path: the path has an encoded slash or backslash, NUL, a bad escape or a ..; segment')
-      return 0
+      return 1
     }
     if (path !== rawPath) console.log(`  normalized path  ${path}`)
     const match = runtime.router.match(host, method, path, headers)
     if (match === undefined) {
       console.log('  → 404 no_route. Why each route does not match:')
       for (const r of runtime.router.ordered()) console.log(`    ${r.name.padEnd(20)} ${whyNot(r, host, method, path, headers)}`)
-      return 0
+      return 1
     }
     const r = match.route
     const target = r.upstream.targets[0]
-    const hostHeader = r.host === 'target' ? target?.host : r.host === 'client' ? parts[2] : r.host.value
+    const hostHeader = r.host === 'target' ? target?.host : r.host === 'client' ? hostArg : r.host.value
     console.log(`  route            ${r.name} (routes[${r.index}] in ${loaded.file})`)
     if (Object.keys(match.params).length > 0) console.log(`  params           ${JSON.stringify(match.params)}`)
     console.log(`  plugins          ${r.pipeline.steps.map(formatStep).join(' → ') || 'none'}`)

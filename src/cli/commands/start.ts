@@ -5,6 +5,9 @@ import { serveUntilStopped } from '../../server/signals.ts'
 import { startPrimary, workerCount } from '../../workers/primary.ts'
 import { runWorker } from '../../workers/worker.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
+import { ListenError } from '../../server/listen-error.ts'
+import { writeStateFile } from '../../server/state-file.ts'
+import { variableOf } from '../../config/key-variable.ts'
 
 const HELP = `Usage: portcullis start [-c FILE] [--no-watch]
 
@@ -25,10 +28,27 @@ export async function run (argv: string[]): Promise<number> {
   const log = createLogger({ level: logging?.level, pretty: logging?.pretty })
   const watch = opts.values['no-watch'] !== true
   const workers = workerCount(loaded.config.server.workers)
-  const running = workers === 1
-    ? await startPortcullis(loaded, log, undefined, { watch })
-    : await startPrimary(loaded, log, { count: workers, watch })
+  let running
+  try {
+    running = workers === 1
+      ? await startPortcullis(loaded, log, undefined, { watch })
+      : await startPrimary(loaded, log, { count: workers, watch })
+  } catch (err) {
+    if (!(err instanceof ListenError)) throw err
+    log.flush()
+    console.error(`portcullis: ${listenAdvice(err, loaded.file)}`)
+    return 1
+  }
+  writeStateFile(running.url)
   await serveUntilStopped(running, log)
   log.flush()
   return 0
+}
+
+/** One line: what failed, and the key (or the variable that sets it) to change. */
+export function listenAdvice (err: ListenError, file: string): string {
+  const [section] = err.key.split('.') as [string]
+  const key = err.reason === 'EADDRNOTAVAIL' ? 'host' : 'port'
+  const variable = variableOf(file, [section, 'listen', key])
+  return `${err.message}. Change ${err.key}.${key} in ${file}${variable === undefined ? '' : ` (or set ${variable})`}.`
 }

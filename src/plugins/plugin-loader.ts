@@ -1,0 +1,49 @@
+import { register } from 'node:module'
+
+// Where "portcullis" resolves for a plugin: this package's public API, in whatever form is running
+// (src/index.ts from a clone through tsx, dist/src/index.js installed or in the image).
+const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts')
+const API_URL = new URL(RUNNING_FROM_SOURCE ? '../index.ts' : '../index.js', import.meta.url).href
+
+// Module hooks, inline so that they need no file of their own next to the compiled code. They run
+// on Node's loader thread: "portcullis" resolves to API_URL from any file, and a .ts file is an ES
+// module whose types esbuild strips (Node 20 cannot; tsx would compile a .ts file outside a
+// `"type": "module"` package to CommonJS, where neither this resolution nor top-level await work).
+const HOOKS = `import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+let api, esbuild, typescript
+export async function initialize (data) {
+  api = data.api
+  typescript = data.typescript
+  if (typescript) esbuild = await import(data.esbuild)
+}
+export function resolve (specifier, context, next) {
+  return specifier === 'portcullis' ? { url: api, shortCircuit: true } : next(specifier, context)
+}
+export async function load (url, context, next) {
+  if (!typescript || !url.startsWith('file:') || !/\\.[mc]?ts$/.test(new URL(url).pathname)) return next(url, context)
+  const file = fileURLToPath(url)
+  const { code } = await (esbuild.transform ?? esbuild.default.transform)(await readFile(file, 'utf8'),
+    { loader: 'ts', format: 'esm', target: 'node20', sourcemap: 'inline', sourcefile: file })
+  return { format: 'module', source: code, shortCircuit: true }
+}`
+
+let registered = false
+
+/**
+ * Imports a user plugin module wherever it is: `import ... from 'portcullis'` works from a file
+ * with no node_modules of its own, and `.ts` files load on Node versions that cannot strip types.
+ */
+export async function importUserModule (href: string): Promise<unknown> {
+  registerPluginHooks()
+  return import(href)
+}
+
+/** Registers the hooks (once). Also what `node --import .../register-plugin-hooks.js` does, for a plugin's own tests. */
+export function registerPluginHooks (): void {
+  if (registered) return
+  // From source, a TypeScript loader is already in place (it is running this file).
+  const data = { api: API_URL, typescript: !RUNNING_FROM_SOURCE, esbuild: import.meta.resolve('esbuild') }
+  register(`data:text/javascript,${encodeURIComponent(HOOKS)}`, { data })
+  registered = true
+}

@@ -1,0 +1,28 @@
+/** Which config key sets a listener's address, for messages that tell the user what to change. */
+export type ListenerKey = 'server.listen' | 'admin.listen'
+
+const REASONS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use (another gateway, or another program, listens there)',
+  EACCES: 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)',
+  EADDRNOTAVAIL: 'this machine has no such address'
+}
+
+/** A listener could not bind: says where, why, and which key sets it. */
+export class ListenError extends Error {
+  readonly code = 'PCL_ERR_LISTEN'
+  constructor (readonly key: ListenerKey, readonly host: string, readonly port: number, readonly reason: string, options: { cause: unknown }) {
+    super(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port} (${key}): ${REASONS[reason] ?? reason}`, options)
+    this.name = 'ListenError'
+  }
+}
+
+/** Runs `listen`, turning the errors a user can fix by changing the config into a ListenError. */
+export async function listenAs<T> (key: ListenerKey, host: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen()
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code !== undefined && code in REASONS) throw new ListenError(key, host, port, code, { cause: err })
+    throw err
+  }
+}

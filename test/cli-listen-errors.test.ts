@@ -1,0 +1,68 @@
+import t from 'tap'
+import { createServer, type Server } from 'node:net'
+import { once } from 'node:events'
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runCli, runNode } from './helpers/run-cli.ts'
+
+// A port in use (a second `portcullis start`) or a privileged port: one line naming the address
+// and the key to change, exit 1, no stack trace.
+async function occupy (port = 0): Promise<{ server: Server, port: number }> {
+  const server = createServer()
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  return { server, port: (server.address() as { port: number }).port }
+}
+
+function configFile (adminPort?: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-listen-'))
+  chmodSync(dir, 0o755)
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, `server:
+  listen: { host: 127.0.0.1, port: "\${PORT:-0}" }
+${adminPort === undefined ? '' : `admin:\n  listen: { port: ${adminPort} }\n`}upstreams:
+  app: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - { name: app, match: { path: /* }, upstream: app }
+`)
+  return file
+}
+
+t.test('the gateway port in use: one line with the address, the key and the variable that sets it', async t => {
+  const busy = await occupy()
+  t.teardown(() => busy.server.close())
+  const file = configFile()
+  const run = await runNode(['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', file], { env: { PORT: String(busy.port) } })
+  t.equal(run.code, 1)
+  t.equal(run.stderr, `portcullis: cannot listen on 127.0.0.1:${busy.port} (server.listen): the address is already in use ` +
+    `(another gateway, or another program, listens there). Change server.listen.port in ${file} (or set PORT).\n`)
+})
+
+t.test('the admin port in use: the admin key is named', async t => {
+  const busy = await occupy()
+  t.teardown(() => busy.server.close())
+  const file = configFile(busy.port)
+  const run = await runCli('start', '-c', file)
+  t.equal(run.code, 1)
+  t.equal(run.stderr, `portcullis: cannot listen on 127.0.0.1:${busy.port} (admin.listen): the address is already in use ` +
+    `(another gateway, or another program, listens there). Change admin.listen.port in ${file}.\n`)
+})
+
+t.test('a privileged port without the right to bind it: permission denied, with what to do', { skip: process.getuid?.() !== 0 && 'needs root to run the CLI as an unprivileged user' }, async t => {
+  const file = configFile()
+  const run = await runNode(['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', file], { env: { PORT: '81', HOME: '/tmp' }, uid: 65534 })
+  t.equal(run.code, 1)
+  t.equal(run.stderr, 'portcullis: cannot listen on 127.0.0.1:81 (server.listen): permission denied ' +
+    `(ports below 1024 need root or CAP_NET_BIND_SERVICE). Change server.listen.port in ${file} (or set PORT).\n`)
+})
+
+t.test('demo with port 3001 taken: one line, exit 1', async t => {
+  // Held by this test, or already by someone else: taken either way.
+  const busy = await occupy(3001).catch(() => undefined)
+  t.teardown(() => busy?.server.close())
+  const run = await runCli('demo')
+  t.equal(run.code, 1)
+  t.equal(run.stderr, 'portcullis demo: cannot start a demo service on 127.0.0.1:3001: the address is already in use. ' +
+    'The demo needs 127.0.0.1:3001 and 127.0.0.1:3002 free (is a demo already running?).\n')
+})

@@ -1,0 +1,100 @@
+import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { issues } from './helpers/config-issues.ts'
+
+// What a new user gets wrong first: one problem per mistake, where it is, saying what to do.
+const UPSTREAMS = `upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+`
+const head = (listen = '{ host: 127.0.0.1, port: 0 }') => `server:\n  listen: ${listen}\n`
+
+t.test('path patterns with a stray *: rejected on match.path, with the pattern meant', async t => {
+  t.same(await issues(t, head() + UPSTREAMS + `routes:
+  - { name: a, match: { path: /users* }, upstream: users, stripPrefix: /users }
+  - { name: b, match: { path: /orders/** }, upstream: users }
+  - { name: c, match: { path: /teams/*/members }, upstream: users }
+`), [
+    'gw.yaml:6:31 routes[0].match.path: path "/users*": "*" may only be a whole last segment (did you mean "/users/*"?)',
+    'gw.yaml:7:31 routes[1].match.path: path "/orders/**": "*" may only be a whole last segment (did you mean "/orders/*"?)',
+    'gw.yaml:8:31 routes[2].match.path: path "/teams/*/members": "*" may only be a whole last segment (did you mean "/teams/:param/members"?)'
+  ])
+})
+
+t.test('YAML: an unquoted ${VAR} inside { } is one problem, saying to quote it', async t => {
+  t.same(await issues(t, head('{ host: 127.0.0.1, port: ${PORT:-8080} }') + UPSTREAMS + 'routes: []\n'), [
+    'gw.yaml:2:36 ${PORT:-8080} inside { } or [ ] must be quoted: "${PORT:-8080}" (YAML reads its "{" as the start of a map)'
+  ])
+})
+
+t.test('YAML: a tab in the indentation is one problem, saying to use spaces', async t => {
+  t.same(await issues(t, 'server:\n  listen:\n\thost: 127.0.0.1\n    port: 8080\n' + UPSTREAMS + 'routes: []\n'), [
+    'gw.yaml:3:1 a tab in the indentation: YAML indents with spaces only'
+  ])
+})
+
+t.test('YAML: a key indented less or more than its siblings is pointed at, not column 1', async t => {
+  t.same(await issues(t, 'server:\n  listen:\n    host: 127.0.0.1\n   port: 8080\n' + UPSTREAMS + 'routes: []\n'), [
+    'gw.yaml:4:4 "port" is indented 3 spaces, which matches no key above it ("host" has 4, "listen" 2): check the indentation of "port"'
+  ])
+  t.same(await issues(t, 'server:\n  listen:\n    host: 127.0.0.1\n      port: 8080\n' + UPSTREAMS + 'routes: []\n'), [
+    'gw.yaml:4:7 "port" is indented more than "host" above it (6 spaces, not 4): align it, or give "host" no value on its line'
+  ])
+})
+
+t.test('YAML: a duplicated key is named', async t => {
+  t.same(await issues(t, head() + `upstreams:
+  users:
+    targets: [ { url: "http://127.0.0.1:3001" } ]
+  users:
+    targets: [ { url: "http://127.0.0.1:3002" } ]
+routes: []
+`), ['gw.yaml:6:3 key "users" appears twice in the same map: keep one'])
+})
+
+t.test('a key dedented out of its parent is one problem: check the indentation of that key', async t => {
+  t.same(await issues(t, head() + `upstreams:
+  users:
+  targets: [ { url: "http://127.0.0.1:3001" } ]
+routes: []
+`), ['gw.yaml:5:3 upstreams.targets: "targets" is outside "users", which it seems to belong to: check the indentation of "targets"'])
+  t.same(await issues(t, head() + `upstreams:
+  users:
+    connections: 4
+  targets: [ { url: "http://127.0.0.1:3001" } ]
+routes: []
+`), ['gw.yaml:6:3 upstreams.targets: "targets" is outside "users", which it seems to belong to: check the indentation of "targets"'])
+})
+
+t.test('target URLs: the mistake is named (no scheme, no ://, a path after the port)', async t => {
+  t.same(await issues(t, head() + `upstreams:
+  users:
+    targets:
+      - url: 10.0.0.5:3000
+      - url: http:/10.0.0.6:3000
+      - url: http://10.0.0.7:3000/api
+routes: []
+`), [
+    'gw.yaml:6:14 upstreams.users.targets[0].url: "10.0.0.5:3000" has no scheme: write http://10.0.0.5:3000 (or https://)',
+    'gw.yaml:7:14 upstreams.users.targets[1].url: "http:/10.0.0.6:3000" is missing "://" after "http": write http://10.0.0.6:3000',
+    'gw.yaml:8:14 upstreams.users.targets[2].url: "http://10.0.0.7:3000/api" has a path ("/api") after the host and port: a target is an origin only; use the route\'s stripPrefix or rewrite for paths'
+  ])
+})
+
+t.test('an unknown plugin lists the plugins there are, built-in and loaded, with did-you-mean', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-plugins-'))
+  const api = new URL('../src/index.ts', import.meta.url).href
+  writeFileSync(join(dir, 'tenant.mjs'), `import { definePlugin, Type } from '${api}'
+export default definePlugin({ name: 'add-tenant', priority: 810, schema: Type.Object({}), setup () { return {} } })
+`)
+  const found = await issues(t, head() + UPSTREAMS + `loadPlugins: [./tenant.mjs]
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { add-tenants: {} }
+`, {}, join(dir, 'gw.yaml'))
+  t.equal(found.length, 1)
+  t.match(found[0], /routes\[0\]\.plugins\.add-tenants: unknown plugin "add-tenants" \(did you mean "add-tenant"\?\); there are: add-tenant, .*request-headers.*\(your own are loaded with loadPlugins\)$/)
+})

@@ -1,0 +1,15 @@
+import type { Test } from 'tap'
+import { parseConfig } from '../../src/config/load.ts'
+import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
+
+/** Every issue of an invalid config as `file:line:col path: message`; fails the test if it is valid. */
+export async function issues (t: Test, text: string, env: NodeJS.ProcessEnv = {}, file = 'gw.yaml'): Promise<string[]> {
+  try {
+    await parseConfig(text, file, env)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map(formatIssue)
+    throw err
+  }
+  t.fail('the config was accepted')
+  return []
+}

@@ -1,0 +1,31 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface Run { code: number, stdout: string, stderr: string }
+
+// Without tap's NODE_OPTIONS: the CLI runs as a process of its own, as a user would run it.
+const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS'))
+
+/**
+ * Runs `node <args>` to completion and collects its output. `args` start with the script, e.g.
+ * ['--import', 'tsx', 'src/cli/main.ts', 'validate'] or the compiled ['dist/src/cli/main.js', ...].
+ * With `uid`, as that user (through setpriv), with only PATH and `env`: the test runner hooks every
+ * node child into its own files, which another user cannot write.
+ */
+export function runNode (args: string[], options: { cwd?: string, env?: NodeJS.ProcessEnv, uid?: number } = {}): Promise<Run> {
+  const [command, argv] = options.uid === undefined
+    ? [process.execPath, args]
+    : ['setpriv', [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', 'env', '-i', `PATH=${process.env.PATH ?? ''}`,
+        ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v ?? ''}`), process.execPath, ...args]]
+  return new Promise((resolve, reject) => {
+    execFile(command, argv, { cwd: options.cwd ?? ROOT, env: { ...ENV, ...options.env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') reject(err)
+      else resolve({ code: err === null ? 0 : err.code as number, stdout, stderr })
+    })
+  })
+}
+
+/** The CLI from the sources (through tsx), from the repository root. */
+export const runCli = (...args: string[]): Promise<Run> => runNode(['--import', 'tsx', 'src/cli/main.ts', ...args])
