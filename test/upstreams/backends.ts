@@ -12,6 +12,8 @@ export interface Backend {
   inFlight: number
   /** Answer every request with this status (200 = normal). */
   status: number
+  /** Break the connection (after reading the whole request) instead of answering. */
+  reset: boolean
   /** Delay before the response headers. */
   delayMs: number
   /** What GET /health answers. */
@@ -35,6 +37,7 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
     hits: 0,
     inFlight: 0,
     status: 200,
+    reset: false,
     delayMs: 0,
     healthy: true,
     bodies: [],
@@ -49,6 +52,7 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
       b.hits++
       b.inFlight++
       b.bodies.push(Buffer.concat(chunks).toString())
+      if (b.reset) { b.inFlight--; req.socket.destroy(); return }
       const body = JSON.stringify({ backend: name })
       const answer = () => { b.inFlight--; if (!res.destroyed) res.writeHead(b.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body) }
       if (b.delayMs > 0) setTimeout(answer, b.delayMs)
