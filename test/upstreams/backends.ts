@@ -18,6 +18,8 @@ export interface Backend {
   delayMs: number
   /** What GET /health answers. */
   healthy: boolean
+  /** Health checks received. */
+  checks: number
   /** Bodies of the requests received, for body-retry tests. */
   readonly bodies: string[]
   kill (): Promise<void>
@@ -40,6 +42,7 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
     reset: false,
     delayMs: 0,
     healthy: true,
+    checks: 0,
     bodies: [],
     kill: () => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }),
     revive: () => listen()
@@ -48,7 +51,7 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      if (req.url === '/health') { res.writeHead(b.healthy ? 200 : 503).end(); return }
+      if (req.url === '/health') { b.checks++; res.writeHead(b.healthy ? 200 : 503).end(); return }
       b.hits++
       b.inFlight++
       b.bodies.push(Buffer.concat(chunks).toString())

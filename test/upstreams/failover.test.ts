@@ -2,6 +2,7 @@ import t from 'tap'
 import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { load, startBackends, type Backend } from './backends.ts'
+import { until } from '../helpers/wait.ts'
 
 const route = `
 routes:
@@ -10,14 +11,6 @@ routes:
     upstream: up
 `
 const targets = (bs: Backend[]) => `    targets:\n${bs.map(b => `      - { url: "${b.url}" }`).join('\n')}`
-
-async function until (what: () => boolean, maxMs: number): Promise<boolean> {
-  for (const start = performance.now(); performance.now() - start < maxMs;) {
-    if (what()) return true
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  return what()
-}
 
 t.test('defaults (no retry keys): a dead target costs no client errors for idempotent requests', async t => {
   const bs = await startBackends(t, 3)

@@ -15,6 +15,7 @@ t.test('workers: SIGHUP to a worker is ignored; SIGTERM while a worker restarts 
   // Reloads are the primary's job: a HUP to the process group (or `pkill -HUP -f`) must not end a worker.
   const mark = cli.lines.length
   process.kill(hupped, 'SIGHUP')
+  // Asserting that nothing happens: time for a worker that took SIGHUP's default action to be gone.
   await sleep(300)
   t.ok(alive(hupped), 'the worker survived SIGHUP')
   t.same(new Set(await fresh(`${url}/x`, 10)), new Set(['200 a']))
