@@ -10,14 +10,19 @@ import { readdirSync } from 'node:fs'
 const SKIP = new Set(['test/cli.test.ts', 'test/deployment.test.ts', 'test/schema-file.test.ts', 'test/config-validation.test.ts'])
 const testsIn = (dir, recursive = false) => readdirSync(dir, { recursive }).map(f => `${dir}/${f}`)
   .filter(f => f.endsWith('.test.ts') && !SKIP.has(f))
+const UNIT = ['test/upstreams/state-machines.test.ts', 'test/upstreams/balancers.test.ts', 'test/normalize-path.test.ts']
 const chosen = process.env.MUTATE_TESTS?.split(',').flatMap(p => p.endsWith('.ts') ? [p] : testsIn(p, true))
+
+// Test files run with plain node, not tap's runner: give them package.json's timeout (tap's default is 30 s).
+process.env.TAP_TIMEOUT ??= '120'
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'tap',
   // The tap runner runs each test file with plain node, not tap's loader: tsx compiles the TypeScript.
   tap: {
-    testFiles: chosen ?? [...testsIn('test'), ...testsIn('test/upstreams'), ...testsIn('plugins', true)],
+    // Files run in this order for a mutant, until one fails: the quick unit tests first.
+    testFiles: chosen ?? [...new Set([...UNIT, ...testsIn('test'), ...testsIn('test/upstreams'), ...testsIn('plugins', true)])],
     nodeArgs: ['--import', 'tsx']
   },
   checkers: ['typescript'],
