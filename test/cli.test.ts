@@ -14,7 +14,7 @@ const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => na
 /** Runs the CLI as a real process, from the repository root: once, to see a real exit code and stderr. */
 function spawned (...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: ENV, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: ENV, timeout: 120_000 }, (err, stdout, stderr) => {
       if (err !== null && typeof err.code !== 'number') reject(err)
       else resolve({ code: err === null ? 0 : err.code as number, stdout, stderr })
     })
