@@ -12,10 +12,6 @@ import { clientTimeouts } from './client-timeouts.ts'
 /** Out-of-connections warnings (limit reached, no file descriptors) are logged at most this often. */
 const WARN_EVERY_MS = 10_000
 
-export interface HeadersTimeout { readonly ms: number, readonly checkEveryMs: number }
-/** Node's defaults, as documented (README: 408). */
-const DEFAULT_HEADERS_TIMEOUT: HeadersTimeout = { ms: 60_000, checkEveryMs: 30_000 }
-
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
  * current runtime, which can be swapped while requests are in flight.
@@ -29,13 +25,11 @@ export class GatewayServer {
   #closing = false
   #warnedAt = -Infinity
 
-  /** `headersTimeout`: Node's limit for request headers to arrive (408), and how often it is checked. */
-  constructor (runtime: Runtime, server: GatewayConfig['server'], headersTimeout: HeadersTimeout = DEFAULT_HEADERS_TIMEOUT) {
+  constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
     const headersMs = clientTimeouts(server).headers
     this.app = fastify({
       logger: false,
-      http: { headersTimeout: headersTimeout.ms, connectionsCheckingInterval: headersTimeout.checkEveryMs },
       keepAliveTimeout: keepAliveMs(server),
       requestTimeout: 0,
       // Node checks headersTimeout every connectionsCheckingInterval (30s by default: a 60s timeout fired at up to 90s).

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { LoadedConfig } from '../config/load.ts'
 import { toMs } from '../config/duration.ts'
 import { Runtime } from '../runtime/runtime.ts'
-import { GatewayServer, type HeadersTimeout } from './gateway-server.ts'
+import { GatewayServer } from './gateway-server.ts'
 import { createAdminServer, type AdminState } from './admin-server.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
@@ -38,8 +38,6 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv
   /** Run active health checks here. Default true; false in workers, whose primary runs them. */
   readonly healthChecks?: boolean
-  /** How long request headers may take to arrive (then 408). Default 60 s, checked every 30 s; tests shorten it. */
-  readonly headersTimeout?: HeadersTimeout
 }
 
 export const urlOf = (a: AddressInfo): string => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
@@ -71,7 +69,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   const stores = new StoreRegistry(log, metrics)
   const build = { metrics, healthChecks: options.healthChecks, stores }
   const runtime = await Runtime.build(loaded, log, build)
-  const gateway = new GatewayServer(runtime, server, options.headersTimeout)
+  const gateway = new GatewayServer(runtime, server)
   const reloader = new Reloader({ file: loaded.file, log, metrics, env: options.env, active: () => gateway.runtime.loaded, apply: next => buildAndSwap(gateway, next, log, build) })
   let ready = false
   const state: AdminState = {

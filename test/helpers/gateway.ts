@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { parseConfig, type LoadedConfig } from '../../src/config/load.ts'
-import { startPortcullis, type Portcullis, type StartOptions } from '../../src/server/start.ts'
+import { startPortcullis, type Portcullis } from '../../src/server/start.ts'
 
 export interface TestGateway extends Portcullis {
   /** Every log line the gateway wrote, parsed. */
@@ -25,10 +25,10 @@ export function memoryLogger (): { log: Logger, lines: Array<Record<string, unkn
  * A real gateway on an ephemeral loopback port. `yaml` is a full config except `server`, which
  * is added (port 0) unless given. Relative paths in it resolve against `file`.
  */
-export async function startGateway (yaml: string, options: { env?: NodeJS.ProcessEnv, file?: string, start?: StartOptions } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, options: { env?: NodeJS.ProcessEnv, file?: string } = {}): Promise<TestGateway> {
   const text = /^server:/m.test(yaml) ? yaml : `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${yaml}`
   const loaded = await parseConfig(text, options.file ?? 'test.yaml', options.env ?? {})
   const { log, lines } = memoryLogger()
-  const running = await startPortcullis(loaded, log, undefined, options.start)
+  const running = await startPortcullis(loaded, log)
   return { ...running, logs: lines, loaded }
 }
