@@ -2,6 +2,7 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { format } from 'node:util'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -10,14 +11,38 @@ interface Run { code: number, stdout: string, stderr: string }
 // Without tap's NODE_OPTIONS: the CLI runs as a process of its own.
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS'))
 
-/** Runs the CLI as a real process, from the repository root. */
-function cli (...args: string[]): Promise<Run> {
+/** Runs the CLI as a real process, from the repository root: once, to see a real exit code and stderr. */
+function spawned (...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: ENV, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: ENV, timeout: 120_000 }, (err, stdout, stderr) => {
       if (err !== null && typeof err.code !== 'number') reject(err)
       else resolve({ code: err === null ? 0 : err.code as number, stdout, stderr })
     })
   })
+}
+
+let runs = 0
+/**
+ * Runs the CLI in this process, as the binary would (a new copy of main.ts, which reads process.argv
+ * and sets process.exitCode), its console output captured. One at a time: it swaps globals.
+ */
+async function cli (...args: string[]): Promise<Run> {
+  const saved = { argv: process.argv, log: console.log, error: console.error, exitCode: process.exitCode }
+  let stdout = ''
+  let stderr = ''
+  process.argv = [process.execPath, 'portcullis', ...args]
+  console.log = (...a: unknown[]) => { stdout += format(...a) + '\n' }
+  console.error = (...a: unknown[]) => { stderr += format(...a) + '\n' }
+  process.exitCode = undefined
+  try {
+    await import(`../src/cli/main.ts?run=${++runs}`)
+    return { code: Number(process.exitCode ?? 0), stdout, stderr }
+  } finally {
+    process.argv = saved.argv
+    console.log = saved.log
+    console.error = saved.error
+    process.exitCode = saved.exitCode
+  }
 }
 
 const GOOD = `server:
@@ -73,7 +98,7 @@ t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an inv
   const ok = await cli('validate', '-c', good)
   t.same([ok.code, ok.stdout.trim(), ok.stderr], [0, `${good}: valid (6 routes, 2 upstreams)`, ''])
 
-  const ko = await cli('validate', '-c', bad)
+  const ko = await spawned('validate', '-c', bad)
   t.equal(ko.code, 1)
   t.equal(ko.stdout, '')
   const lines = ko.stderr.trim().split('\n')
@@ -141,13 +166,13 @@ t.test('--help for the CLI and every command exits 0', async t => {
   const main = await cli('--help')
   t.equal(main.code, 0)
   t.match(main.stdout, /^Usage: portcullis <command> \[options\]$/m)
-  const commands = [...main.stdout.matchAll(/^ {2}(\w+) {2,}\S/gm)].map(m => m[1] as string)
-  t.same(commands, ['start', 'validate', 'routes', 'explain', 'schema', 'plugin', 'demo'], 'every command is listed')
-  const helps = await Promise.all(commands.map(c => cli(c, '--help')))
-  helps.forEach((h, i) => {
-    t.equal(h.code, 0, `${commands[i]} --help`)
-    t.match(h.stdout, new RegExp(`^Usage: portcullis ${commands[i]} `), `${commands[i]} --help prints its usage`)
-  })
+  const commands = [...main.stdout.matchAll(/^ {2}([\w-]+) {2,}\S/gm)].map(m => m[1] as string)
+  t.same(commands, ['start', 'validate', 'routes', 'explain', 'schema', 'healthcheck', 'plugin', 'hash-password', 'demo'], 'every command is listed')
+  for (const command of commands) {
+    const h = await cli(command, '--help')
+    t.equal(h.code, 0, `${command} --help`)
+    t.match(h.stdout, new RegExp(`^Usage: portcullis ${command}( |$)`, 'm'), `${command} --help prints its usage`)
+  }
 })
 
 t.test('unknown command: exit 2 with a did-you-mean', async t => {

@@ -50,7 +50,7 @@ t.test('hop-by-hop request headers are not forwarded', async t => {
   for (const name of ['x-client-secret', 'x-client-other', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-connection']) {
     t.equal(seen.headers[name], undefined, `${name} not forwarded`)
   }
-  t.not(seen.headers.connection, 'close, X-Client-Secret', "the client's Connection header is not forwarded")
+  t.equal(seen.headers.connection, 'keep-alive', "the client's Connection header is not forwarded: the gateway's own pooled connection's is")
   t.equal(seen.headers['x-kept'], 'yes', 'end-to-end header forwarded')
   t.equal(seen.body, body, 'chunked body re-framed and delivered intact')
 })

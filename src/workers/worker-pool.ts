@@ -24,8 +24,11 @@ export interface WorkerPoolOptions {
 
 /** Building a runtime may wait on plugin setup and DNS: generous. */
 const APPLY_TIMEOUT_MS = 120_000
-/** For the admin API's questions: a stuck worker is left out of the answer rather than hang it. */
-const QUERY_TIMEOUT_MS = 5_000
+/**
+ * For the admin API's questions: a stuck worker is left out of the answer rather than hang it.
+ * PORTCULLIS_WORKER_QUERY_TIMEOUT_MS shortens it in tests.
+ */
+const QUERY_TIMEOUT_MS = Number(process.env.PORTCULLIS_WORKER_QUERY_TIMEOUT_MS ?? 5_000)
 /** A worker up this long counts as stable: its next crash restarts it at once. */
 const STABLE_AFTER_MS = 10_000
 const FIRST_BACKOFF_MS = 100

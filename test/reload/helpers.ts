@@ -76,6 +76,9 @@ export function namedUpstream (name: string): Promise<TestUpstream> {
   })
 }
 
+/** Longer than the config watcher's 150 ms debounce plus the file system's notice: a change not acted on by then is ignored. */
+export const WATCH_SETTLE_MS = 500
+
 /** Polls `check` until it returns something other than undefined, for at most `maxMs`. */
 export async function waitFor<T> (check: () => Promise<T | undefined> | T | undefined, maxMs = 5_000): Promise<T | undefined> {
   for (const start = performance.now(); performance.now() - start < maxMs;) {

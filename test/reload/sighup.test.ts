@@ -1,7 +1,8 @@
 import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { spawnCli, stopCli } from '../helpers/cli.ts'
-import { configFile, gatewayYaml, namedUpstream, waitFor } from './helpers.ts'
+import { configFile, gatewayYaml, namedUpstream, waitFor, WATCH_SETTLE_MS } from './helpers.ts'
 
 const api = (upstream: string) => `  - { name: api, match: { path: /api }, upstream: ${upstream} }`
 const body = async (url: string) => { const res = await request(url); return `${res.statusCode} ${await res.body.text()}` }
@@ -19,6 +20,8 @@ t.test('SIGHUP reloads the config of a running `portcullis start`; an invalid fi
   t.equal(await body(url), '200 a')
 
   await cf.write(gatewayYaml({ b: [b.url] }, api('b')))
+  // Asserting that nothing happens: wait past the watcher's 150 ms debounce, which a watching gateway would have acted on.
+  await sleep(WATCH_SETTLE_MS)
   t.equal(await body(url), '200 a', 'a changed file alone changes nothing')
   cli.child.kill('SIGHUP')
   const reloaded = await cli.waitForLine(l => l.msg === 'config reloaded')

@@ -1,6 +1,7 @@
 import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor } from './helpers.ts'
+import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor, WATCH_SETTLE_MS } from './helpers.ts'
 
 const route = (name: string, path: string, upstream: string) => `  - { name: ${name}, match: { path: "${path}" }, upstream: ${upstream} }`
 
@@ -42,6 +43,8 @@ t.test('POST /config/reload applies the file and answers with the new hash', asy
   const before = gw.gateway.runtime.loaded.hash
 
   await cf.write(gatewayYaml({ b: [b.url] }, route('api', '/api', 'b')))
+  // Asserting that nothing happens: wait past the watcher's 150 ms debounce, which a watching gateway would have acted on.
+  await sleep(WATCH_SETTLE_MS)
   t.equal(await served(gw.url, '/api'), 'a', 'not watching: nothing changes until asked')
   const res = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })
   t.equal(res.statusCode, 200)

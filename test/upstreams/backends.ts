@@ -12,10 +12,14 @@ export interface Backend {
   inFlight: number
   /** Answer every request with this status (200 = normal). */
   status: number
+  /** Break the connection (after reading the whole request) instead of answering. */
+  reset: boolean
   /** Delay before the response headers. */
   delayMs: number
   /** What GET /health answers. */
   healthy: boolean
+  /** Health checks received. */
+  checks: number
   /** Bodies of the requests received, for body-retry tests. */
   readonly bodies: string[]
   kill (): Promise<void>
@@ -35,8 +39,10 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
     hits: 0,
     inFlight: 0,
     status: 200,
+    reset: false,
     delayMs: 0,
     healthy: true,
+    checks: 0,
     bodies: [],
     kill: () => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }),
     revive: () => listen()
@@ -45,10 +51,11 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      if (req.url === '/health') { res.writeHead(b.healthy ? 200 : 503).end(); return }
+      if (req.url === '/health') { b.checks++; res.writeHead(b.healthy ? 200 : 503).end(); return }
       b.hits++
       b.inFlight++
       b.bodies.push(Buffer.concat(chunks).toString())
+      if (b.reset) { b.inFlight--; req.socket.destroy(); return }
       const body = JSON.stringify({ backend: name })
       const answer = () => { b.inFlight--; if (!res.destroyed) res.writeHead(b.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body) }
       if (b.delayMs > 0) setTimeout(answer, b.delayMs)

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { parseConfig } from '../../src/config/load.ts'
 import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
+import { breakerSettings, healthCheckSettings, passiveSettings } from '../../src/upstreams/settings.ts'
 
 const HEAD = `server: { listen: { host: 127.0.0.1, port: 0 } }
 routes: []
@@ -37,7 +38,29 @@ t.test('every upstream key is accepted in its documented shape', async t => {
     passive: false
     retries: false
 `, 'gw.yaml', {})
-  t.equal(loaded.config.upstreams.orders?.balance, 'consistent-hash')
+  const orders = loaded.config.upstreams.orders!
+  t.same(loaded.config.upstreams, {
+    orders: {
+      balance: 'consistent-hash',
+      hashOn: { cookie: 'session' },
+      targets: [{ url: 'http://127.0.0.1:3000', weight: 2 }, { url: 'http://orders.internal:3000', resolve: 'dns', dnsInterval: '10s' }],
+      connections: 64,
+      pipelining: 1,
+      healthCheck: { path: '/health', interval: '5s', timeout: '1s', expectStatus: [200, '3xx', '400-404'], unhealthyAfter: 3, healthyAfter: 2 },
+      passive: { consecutiveFailures: 5, baseEjection: '30s', maxEjection: '5m' },
+      whenAllUnhealthy: 'fail',
+      retries: { attempts: 2, on: ['connect-error', 'reset', 'timeout', 502, 503], methods: ['GET', 'PUT'], budget: 0.1, maxBodyBytes: 1024 },
+      circuitBreaker: { failureRate: 0.5, window: '10s', minRequests: 20, halfOpenAfter: '10s' }
+    },
+    plain: { targets: [{ url: 'http://127.0.0.1:3001' }], passive: false, retries: false }
+  }, 'every key kept as written')
+  // And what the upstream is built with, durations in ms.
+  const { expect, ...health } = healthCheckSettings(orders)!
+  t.same(health, { path: '/health', intervalMs: 5_000, timeoutMs: 1_000, unhealthyAfter: 3, healthyAfter: 2 })
+  t.same([199, 200, 201, 300, 399, 400, 404, 405].filter(s => expect[s] === 1), [200, 300, 399, 400, 404], 'expectStatus: 200, 3xx, 400-404')
+  t.same(passiveSettings(orders), { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 })
+  t.same(breakerSettings(orders), { failureRate: 0.5, windowMs: 10_000, minRequests: 20, halfOpenAfterMs: 10_000 })
+  t.equal(passiveSettings(loaded.config.upstreams.plain!), undefined, 'passive: false')
 })
 
 t.test('schema errors: precise position and key path, a mistyped key inside false | {...} included', async t => {

@@ -2,6 +2,7 @@ import t from 'tap'
 import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { load, startBackends, type Backend } from './backends.ts'
+import { until } from '../helpers/wait.ts'
 
 const route = `
 routes:
@@ -10,14 +11,6 @@ routes:
     upstream: up
 `
 const targets = (bs: Backend[]) => `    targets:\n${bs.map(b => `      - { url: "${b.url}" }`).join('\n')}`
-
-async function until (what: () => boolean, maxMs: number): Promise<boolean> {
-  for (const start = performance.now(); performance.now() - start < maxMs;) {
-    if (what()) return true
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  return what()
-}
 
 t.test('defaults (no retry keys): a dead target costs no client errors for idempotent requests', async t => {
   const bs = await startBackends(t, 3)
@@ -114,3 +107,32 @@ routes:
   const lenient = await load(`${gw.url}/lenient`, 4, 1)
   t.same(lenient.statuses, { 200: 4 }, 'least-bad: the targets still answer')
 })
+
+t.test('whenAllUnhealthy: least-bad sends to the target most likely to answer, wherever it is listed', async t => {
+  const bs = await startBackends(t, 2)
+  const [a, b] = bs as [Backend, Backend]
+  // In each upstream one target fails its health checks and the other is only ejected (for 10
+  // minutes, after one 500): the ejected one is less bad, listed second in one and first in the other.
+  const upstream = (name: string, order: Backend[]) => `  ${name}:
+    targets: [ ${order.map(x => `{ url: "${x.url}" }`).join(', ')} ]
+    passive: { consecutiveFailures: 1, baseEjection: 10m }
+    retries: false`
+  const gw = await startGateway(`upstreams:
+${upstream('ab', [a, b])}
+${upstream('ba', [b, a])}
+routes:
+  - { name: ab, match: { path: /ab }, upstream: ab }
+  - { name: ba, match: { path: /ba }, upstream: ba }
+`)
+  t.teardown(() => gw.close())
+  for (const name of ['ab', 'ba']) t.ok(gw.gateway.runtime.upstreams.get(name)!.setTargetHealth(a.url, false), `${name}: a unhealthy`)
+  b.status = 500
+  t.same((await load(`${gw.url}/ab`, 1, 1)).statuses, { 500: 1 }, 'ab: b, the only available target, fails once...')
+  t.same((await load(`${gw.url}/ba`, 1, 1)).statuses, { 500: 1 }, 'ba: likewise')
+  t.equal(b.hits, 2, '...and is ejected from both')
+  b.status = 200
+  t.same((await load(`${gw.url}/ab`, 3, 1)).backends, { b: 3 }, 'ab: ejected b rather than unhealthy a')
+  t.same((await load(`${gw.url}/ba`, 3, 1)).backends, { b: 3 }, 'ba: likewise, listed first')
+  t.equal(a.hits, 0, 'the unhealthy target got nothing')
+})
+

@@ -2,7 +2,6 @@ import t from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { load, startBackends, type Backend } from './backends.ts'
-import { RETRY_RESERVE } from '../../src/upstreams/retry-budget.ts'
 
 const route = `
 routes:
@@ -77,40 +76,89 @@ t.test('retries: false and attempts: 0 turn retries off', async t => {
   }
 })
 
-t.test('the retry budget stops amplification when every target fails', async t => {
+t.test('the retry budget stops amplification when every target fails: 10 in reserve, then budget x requests', async t => {
   const bs = await startBackends(t, 3)
   for (const b of bs) b.status = 503
-  const gw = await gateway(t, bs, 'retries: { attempts: 2, on: [503], budget: 0.1 }\npassive: false')
-  const N = 300
-  const r = await load(`${gw.url}/x`, N, 4)
-  t.same(r.statuses, { 503: N })
-  const hits = bs.reduce((n, b) => n + b.hits, 0)
-  // Without a budget, attempts: 2 would triple the load (900 requests).
-  t.ok(hits <= N + RETRY_RESERVE + 0.1 * N, `backends got ${hits} requests for ${N} (bound ${N + RETRY_RESERVE + 0.1 * N})`)
-  t.ok(hits >= N + RETRY_RESERVE, 'the reserve was used')
-  t.equal(await retries(gw), hits - N, 'the retries metric counts them')
+  const gw = await gateway(t, bs, 'retries: { attempts: 2, on: [503], budget: 0.25 }\npassive: false')
+  // One at a time, so the count is exact. The balance starts at 10 and each request deposits 0.25
+  // (up to 10) before its retries withdraw 1 each, at most 2 per request: requests 1-5 take 2
+  // retries each (10 -> 1), request 6 takes 1 (1.25 -> 0.25), then every 4th request takes one
+  // (9, 13, ..., 37: 8 more). 19 retries for 40 requests, where attempts: 2 alone would allow 80.
+  const r = await load(`${gw.url}/x`, 40, 1)
+  t.same(r.statuses, { 503: 40 })
+  t.equal(bs.reduce((n, b) => n + b.hits, 0), 59, 'the backends got 40 requests and 19 retries')
+  t.equal(await retries(gw), 19, 'the retries metric counts them')
+})
+
+t.test('budget: 0 leaves exactly the reserve of 10 retries', async t => {
+  const bs = await startBackends(t, 2)
+  for (const b of bs) b.status = 503
+  const gw = await gateway(t, bs, 'retries: { on: [503], budget: 0 }\npassive: false')
+  const r = await load(`${gw.url}/x`, 30, 1)
+  t.same(r.statuses, { 503: 30 })
+  t.equal(bs.reduce((n, b) => n + b.hits, 0), 40, '30 requests, 10 retries')
+  t.equal(await retries(gw), 10)
+})
+
+t.test('a broken connection (reset): GET retried by default, POST not; methods: [POST] retries POST', async t => {
+  const bs = await startBackends(t, 2)
+  bs[0]!.reset = true
+  // One upstream per case, so that each request starts on a (round-robin's first pick).
+  const upstream = (name: string, extra = '') => `  ${name}:
+    targets: [ { url: "${bs[0]!.url}" }, { url: "${bs[1]!.url}" } ]
+    passive: false
+${extra}`
+  const gw = await startGateway(`upstreams:
+${upstream('get')}
+${upstream('confirm')}
+${upstream('pay')}
+${upstream('posts', '    retries: { methods: [POST] }')}
+routes:
+${['get', 'confirm', 'pay', 'posts'].map(n => `  - { name: ${n}, match: { path: /${n} }, upstream: ${n} }`).join('\n')}
+`)
+  t.teardown(() => gw.close())
+  const send = async (method: string, path: string, body?: string) => {
+    const res = await request(`${gw.url}${path}`, { method: method as 'POST', body })
+    return `${res.statusCode} ${await res.body.text()}`
+  }
+  t.equal(await send('GET', '/get'), '200 {"backend":"b"}', 'GET: retried on b')
+  t.same(bs.map(b => b.hits), [1, 1])
+
+  t.match(await send('POST', '/confirm'), /^502 \{"error":"bad_gateway"/, 'a POST without a body: the client gets 502...')
+  t.same(bs.map(b => b.hits), [2, 1], '...and b never saw it: the order is not confirmed twice')
+  t.match(await send('POST', '/pay', 'pay 10'), /^502 \{"error":"bad_gateway"/, 'a POST with a body: 502 too...')
+  t.same(bs.map(b => b.hits), [3, 1], '...and b never saw it: a payment is not sent twice')
+  t.same(bs[0]!.bodies.slice(-1), ['pay 10'], 'a had received it whole')
+
+  t.equal(await send('POST', '/posts', 'pay 20'), '200 {"backend":"b"}', 'methods: [POST]: retried on b')
+  t.same(bs.map(b => b.hits), [4, 2])
+  t.same(bs[1]!.bodies.slice(-1), ['pay 20'], 'with its body')
+  t.same((await gw.metrics.upstreamRetries.get()).values.map(v => [v.labels.upstream, v.labels.reason, v.value]).sort(),
+    [['get', 'reset', 1], ['posts', 'reset', 1]])
 })
 
 t.test('circuit breaker: opens on failures, lets one probe through after halfOpenAfter, closes on success', async t => {
   const bs = await startBackends(t, 2)
-  const gw = await gateway(t, bs, 'passive: false\nretries: false\ncircuitBreaker: { failureRate: 0.5, window: 10s, minRequests: 4, halfOpenAfter: 300ms }')
+  const gw = await gateway(t, bs, 'passive: false\nretries: false\ncircuitBreaker: { failureRate: 0.5, window: 10s, minRequests: 4, halfOpenAfter: 1s }')
+  // halfOpenAfter is 1 s so that the few requests of each step all fall inside it, even on a busy machine.
+  const halfOpen = () => new Promise(resolve => setTimeout(resolve, 1_050))
   const up = gw.gateway.runtime.upstreams.get('up')!
   const breaker = () => up.snapshot().targets[0]!.breaker
   bs[0]!.status = 500
   const r = await load(`${gw.url}/x`, 8, 1)
   t.same(r.statuses, { 200: 4, 500: 4 }, 'four failures on a (round-robin) before...')
   t.equal(breaker(), 'open', '...the breaker opens')
-  const open = await load(`${gw.url}/x`, 10, 1)
-  t.same(open.backends, { b: 10 }, 'an open breaker gets no traffic')
+  const open = await load(`${gw.url}/x`, 4, 1)
+  t.same(open.backends, { b: 4 }, 'an open breaker gets no traffic')
   const metrics = await gw.metrics.registry.getSingleMetricAsString('portcullis_upstream_breaker_state')
   t.match(metrics, `portcullis_upstream_breaker_state{upstream="up",target="${bs[0]!.url}"} 2`)
 
-  await new Promise(resolve => setTimeout(resolve, 350))
+  await halfOpen()
   const probe = await load(`${gw.url}/x`, 4, 1)
   t.equal(probe.statuses[500], 1, 'one probe after halfOpenAfter; it fails...')
   t.equal(breaker(), 'open', '...so the breaker opens again')
   bs[0]!.status = 200
-  await new Promise(resolve => setTimeout(resolve, 350))
+  await halfOpen()
   await load(`${gw.url}/x`, 4, 1)
   t.equal(breaker(), 'closed', 'a successful probe closes it')
   const closed = await load(`${gw.url}/x`, 10, 1)

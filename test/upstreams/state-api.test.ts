@@ -3,14 +3,7 @@ import { Upstream } from '../../src/upstreams/upstream.ts'
 import { startHealthChecks } from '../../src/upstreams/health-check.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { load, startBackends } from './backends.ts'
-
-async function until (what: () => boolean, maxMs: number): Promise<boolean> {
-  for (const start = performance.now(); performance.now() - start < maxMs;) {
-    if (what()) return true
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  return what()
-}
+import { until } from '../helpers/wait.ts'
 
 t.test('the health-check runner only reports transitions; the caller decides where state goes', async t => {
   const bs = await startBackends(t, 2)
@@ -22,8 +15,8 @@ t.test('the health-check runner only reports transitions; the caller decides whe
   const events: string[] = []
   // As a cluster primary would: record (and broadcast) instead of setting the state itself.
   const stop = startHealthChecks([upstream], (u, url, healthy) => { events.push(`${u.name} ${url} ${healthy}`) })
-  await new Promise(resolve => setTimeout(resolve, 700))
-  t.same(events, [], 'healthy targets: nothing to report')
+  t.ok(await until(() => bs.every(b => b.checks >= 2), 5_000), 'each target was checked twice...')
+  t.same(events, [], '...and, healthy, there was nothing to report')
   bs[1]!.healthy = false
   t.ok(await until(() => events.length === 1, 5_000))
   t.same(events, [`up ${bs[1]!.url} false`])
@@ -36,8 +29,11 @@ t.test('the health-check runner only reports transitions; the caller decides whe
   t.equal(events[2], `up ${bs[0]!.url} false`)
   await stop()
   bs[1]!.healthy = false
+  const checks = bs[1]!.checks
+  // Asserting that nothing happens: two intervals and more, in which a running checker would have reported b.
   await new Promise(resolve => setTimeout(resolve, 700))
-  t.equal(events.length, 3, 'nothing after stop')
+  t.equal(bs[1]!.checks, checks, 'no check after stop')
+  t.equal(events.length, 3, 'nothing reported after stop')
 })
 
 t.test('snapshot() and metrics show targets, health, ejections, retries and connections', async t => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { CircuitBreaker } from '../../src/upstreams/circuit-breaker.ts'
 import { OutlierState } from '../../src/upstreams/outlier-detection.ts'
-import { RETRY_RESERVE, RetryBudget } from '../../src/upstreams/retry-budget.ts'
+import { RetryBudget } from '../../src/upstreams/retry-budget.ts'
 
 // Times are given explicitly (ms), so these run instantly and exactly.
 
@@ -68,17 +68,27 @@ t.test('outlier detection: ejects after N consecutive failures, backoff doubles 
   t.equal(Array.from({ length: 100 }, (_, i) => off.failure(i)).filter(Boolean).length, 0, 'passive: false never ejects')
 })
 
-t.test('retry budget: retries <= reserve + ratio x requests, whatever the failure rate', async t => {
-  const budget = new RetryBudget(0.1)
-  let retries = 0
-  for (let i = 0; i < 1000; i++) {
-    budget.deposit()
-    if (budget.withdraw()) retries++ // every request fails and wants a retry
+t.test('retry budget: 10 retries in reserve, then ratio x requests', async t => {
+  // Every request fails and wants one retry. 0.25 is exact in floating point, so the counts are too.
+  const tally = (ratio: number, requests: number) => {
+    const budget = new RetryBudget(ratio)
+    const granted: number[] = []
+    for (let i = 1; i <= requests; i++) {
+      budget.deposit()
+      if (budget.withdraw()) granted.push(i)
+    }
+    return granted
   }
-  t.ok(retries <= RETRY_RESERVE + 0.1 * 1000, `${retries} retries for 1000 requests`)
-  t.ok(retries >= 0.1 * 1000, 'the ratio is available')
-  const zero = new RetryBudget(0)
-  let z = 0
-  for (let i = 0; i < 100; i++) { zero.deposit(); if (zero.withdraw()) z++ }
-  t.equal(z, RETRY_RESERVE, 'budget 0 leaves only the reserve')
+  // From 10, each request deposits 0.25 and spends 1: requests 1-13 are granted (10 -> 0), then one
+  // in four (17, 21, ... 97): 34 for 100 requests, under the bound 10 + 0.25 x 100.
+  const quarter = tally(0.25, 100)
+  t.equal(quarter.length, 34)
+  t.same(quarter.slice(10, 16), [11, 12, 13, 17, 21, 25])
+  t.same(tally(0, 100), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'ratio 0 leaves only the reserve')
+  const full = new RetryBudget(1)
+  for (let i = 0; i < 3; i++) full.withdraw()
+  t.equal(full.balance, 7)
+  for (let i = 0; i < 50; i++) full.deposit()
+  t.equal(full.balance, 10, 'the balance never exceeds the reserve')
+  t.equal(new RetryBudget(0.1).balance, 10, 'and starts full')
 })

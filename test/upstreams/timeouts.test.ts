@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
+import { once } from 'node:events'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { startBackends } from './backends.ts'
@@ -120,7 +121,8 @@ async function stalledPort (t: Test): Promise<string> {
   process.kill(child.pid as number, 'SIGSTOP')
   const fillers = [0, 1, 2, 3].map(() => connect(port, '127.0.0.1').on('error', () => {}))
   t.teardown(() => { for (const s of fillers) s.destroy() })
-  await new Promise(resolve => setTimeout(resolve, 200))
+  // The queue (backlog + 1) is full once two have connected; the others, like the gateway's, wait.
+  await Promise.all(fillers.slice(0, 2).map(s => once(s, 'connect')))
   return `http://127.0.0.1:${port}`
 }
 

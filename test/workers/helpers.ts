@@ -53,7 +53,7 @@ export interface Cluster {
  * the given YAML under `upstreams:` and `routes:` (and user plugins, by absolute path). Stopped, and its config file removed, at teardown.
  */
 export async function startCluster (t: { teardown (fn: () => unknown): void }, upstreams: string, routes: string,
-  options: { loadPlugins?: string[] } = {}): Promise<Cluster> {
+  options: { loadPlugins?: string[], env?: NodeJS.ProcessEnv } = {}): Promise<Cluster> {
   const cf = await configFile(`${options.loadPlugins === undefined ? '' : `loadPlugins: ${JSON.stringify(options.loadPlugins)}\n`}server:
   listen: { host: 127.0.0.1, port: 0 }
   workers: 2
@@ -65,7 +65,7 @@ ${upstreams}
 routes:
 ${routes}
 `)
-  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'], options.env)
   t.teardown(async () => { await stopCli(cli); await cf.remove() })
   const primary = await cli.waitForLine(l => l.msg === 'gateway listening' && Array.isArray(l.workers), 60_000)
   if (primary === undefined) throw new Error(`the cluster did not start (stderr: ${cli.stderr()})`)

@@ -15,6 +15,7 @@ t.test('workers: SIGHUP to a worker is ignored; SIGTERM while a worker restarts 
   // Reloads are the primary's job: a HUP to the process group (or `pkill -HUP -f`) must not end a worker.
   const mark = cli.lines.length
   process.kill(hupped, 'SIGHUP')
+  // Asserting that nothing happens: time for a worker that took SIGHUP's default action to be gone.
   await sleep(300)
   t.ok(alive(hupped), 'the worker survived SIGHUP')
   t.same(new Set(await fresh(`${url}/x`, 10)), new Set(['200 a']))
@@ -27,7 +28,9 @@ t.test('workers: SIGHUP to a worker is ignored; SIGTERM while a worker restarts 
   const stopAt = performance.now()
   t.equal(await stopCli(cli), 0, 'the primary exits 0')
   const tookMs = Math.round(performance.now() - stopAt)
-  t.ok(tookMs < 2_000, `before the 2s shutdown deadline (took ${tookMs} ms)`)
+  // A stall would last until the kill at the deadline + 5 s; a busy machine can take 2 s for a good stop.
+  t.ok(tookMs < 5_000, `well before the kill at 2 + 5 s (took ${tookMs} ms)`)
+  t.notOk(cli.lines.some(l => l.msg === 'worker did not stop in time; killing it'), 'no worker had to be killed')
 
   t.notOk(cli.lines.some(l => l.msg === 'worker exited unexpectedly; restarting it' && l.workerPid === hupped), 'the HUP never showed as a crash')
   const shutdown = cli.lines.findIndex(l => String(l.msg).startsWith('shutting down') && l.pid === primary.pid)
