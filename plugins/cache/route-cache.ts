@@ -201,7 +201,8 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     const fwdStatus = res.status
     const length = Number(res.headers['content-length'])
-    const reason = !res.fromUpstream ? 'gateway-error'
+    const reason = state.detail !== undefined ? state.detail
+      : !res.fromUpstream ? 'gateway-error'
       : state.noStore ? 'no-store'
         : req.method !== 'GET' ? 'head'
           : length > s.maxObjectSize ? 'too-large'
