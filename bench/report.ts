@@ -9,7 +9,8 @@ export const TARGETS = {
   'http-proxy': '(b) @fastify/http-proxy',
   portcullis: '(c) portcullis',
   'three-targets': '(d) portcullis, 3 targets',
-  reloading: '(e) portcullis, reloading'
+  reloading: '(e) portcullis, reloading',
+  cached: '(f) portcullis, cache hit'
 } as const
 export type TargetName = keyof typeof TARGETS
 
@@ -42,6 +43,8 @@ const throughput = (s: Slice) => s.rps
 const efficiency = (s: Slice) => 1e6 / s.cpuUsPerRequest
 
 export const GOAL = 1.5
+/** A cache hit (no upstream round trip) against the plain proxied route (issue 11). */
+export const CACHE_GOAL = 3
 
 /**
  * `metric` of `num` over `den`, one value per slice of `at` (one of the two): the other target's
@@ -93,9 +96,9 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
     },
     options,
     loadGenerator: LOAD_GENERATOR,
-    method: 'Each target in its own process (three Portcullis processes for (c), (d) and (e)), the load generator ' +
+    method: 'Each target in its own process (four Portcullis processes for (c), (d), (e) and (f)), the load generator ' +
       '(wrk, else autocannon) driven by the bench process. After a warm-up of each target, slices run in rounds of ' +
-      'b c d c e (a bare-upstream slice every few rounds); during (e) the bench rewrites the config file (a new route and ' +
+      'b c d c e f (a bare-upstream slice every few rounds); during (e) the bench rewrites the config file (a new route and ' +
       'upstream each time) and POSTs /config/reload every 100 ms. Each ratio compares one slice with the mean of the ' +
       'other target\'s slices just before and after it; the median of these per-pair ratios is reported.',
     targets,
@@ -104,7 +107,8 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
       portcullisOverDirect: ratio(slices, throughput, 'portcullis', 'direct', 'direct'),
       proxyOverDirect: ratio(slices, throughput, 'http-proxy', 'direct', 'direct'),
       threeTargetsOverOne: ratio(slices, throughput, 'three-targets', 'portcullis', 'three-targets'),
-      reloadingOverSteady: ratio(slices, throughput, 'reloading', 'portcullis', 'reloading')
+      reloadingOverSteady: ratio(slices, throughput, 'reloading', 'portcullis', 'reloading'),
+      cachedOverPlain: ratio(slices, throughput, 'cached', 'portcullis', 'cached')
     },
     /** Case (e): every slice had zero failed requests, or the bench stopped there. */
     reloads: {
@@ -149,6 +153,7 @@ export function formatReport (report: Report): string {
     ratioLine('(b)/(a) http-proxy / direct', r.proxyOverDirect),
     ratioLine('(d)/(c) 3 targets / 1 target', r.threeTargetsOverOne),
     ratioLine('(e)/(c) reloading / steady', r.reloadingOverSteady),
+    ratioLine('(f)/(c) cache hit / proxied', r.cachedOverPlain) + `  goal >= ${CACHE_GOAL}: ${r.cachedOverPlain.median >= CACHE_GOAL ? 'met' : 'NOT met'}`,
     `(e): ${n0(report.reloads.applied)} reloads applied (${report.reloads.failed} refused or failed) under ` +
       `${n0(report.reloads.requests)} requests, ${report.reloads.failedRequests} of them failed`,
     'CPU efficiency ratio (requests per CPU second, median of per-pair ratios):',

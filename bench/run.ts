@@ -30,10 +30,10 @@ async function startTargets (o: BenchOptions): Promise<Targets> {
       ...(o.profile === undefined ? {} : { BENCH_PROFILE: resolve(o.profile) })
     }
     const portcullis = (config: string) => startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: config }, stdout: logFd })
-    const [proxy, one, three, reloading] = await Promise.all([
-      startChild('http-proxy', { env: proxyEnv }), portcullis('one-target'), portcullis('three-targets'), portcullis('reloading')
+    const [proxy, one, three, reloading, cached] = await Promise.all([
+      startChild('http-proxy', { env: proxyEnv }), portcullis('one-target'), portcullis('three-targets'), portcullis('reloading'), portcullis('cached')
     ])
-    return { child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading }, upstreamPorts }
+    return { child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading, cached }, upstreamPorts }
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
@@ -79,14 +79,14 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
 }
 
 /**
- * The measured sequence, in rounds of b c d c e, ending c b: every http-proxy slice and every (d)
- * and (e) slice has a plain-portcullis slice on each side; a bare-upstream slice goes in every
- * few rounds.
+ * The measured sequence, in rounds of b c d c e f, ending c b: every http-proxy slice and every
+ * (d), (e) and (f) slice has a plain-portcullis slice on each side; a bare-upstream slice goes in
+ * every few rounds.
  */
 function schedule (o: BenchOptions): TargetName[] {
   const order: TargetName[] = []
   for (let i = 0; i < o.rounds; i++) {
-    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading')
+    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached')
     if (i < o.rounds - 1 && (i + 1) % o.directEvery === 0) order.push('direct')
   }
   order.push('portcullis', 'http-proxy')

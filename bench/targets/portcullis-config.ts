@@ -47,3 +47,13 @@ routes:
     upstream: spare-${generation}
 `
 }
+
+/**
+ * Case (f): (c)'s route with the cache plugin. The origin sends no freshness, so defaultTtl makes
+ * its answer storable: every measured request is a hit.
+ */
+export function cachedConfig (ports: readonly number[]): string {
+  return `${plainConfig(ports, 1)}    plugins:
+      cache: { defaultTtl: 1h }
+`
+}

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
-import type { Duplex } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import type { Consumer, ConsumerCredential, Consumers } from '../consumers/consumers.ts'
@@ -53,6 +53,21 @@ export interface GatewayRequest {
   readonly locals: Record<string, unknown>
   /** The raw Node request, for what the contract does not cover. Do not consume its body. */
   readonly raw: IncomingMessage
+  /**
+   * Sends a separate bodiless request for this request's upstream path and query to the route's
+   * upstream (its own target pick, the route's Host rule and timeouts, no retries), outside the
+   * client's exchange: for background work such as a cache revalidation. Rejects when no target
+   * is healthy or the upstream fails; the caller must consume or destroy the body.
+   */
+  subrequest (method: string, headers: HeaderMap): Promise<SubrequestResponse>
+}
+
+/** What subrequest() resolves with. */
+export interface SubrequestResponse {
+  readonly status: number
+  /** End-to-end headers, lower-case names. */
+  readonly headers: HeaderMap
+  readonly body: Readable
 }
 
 /** The response on its way back to the client, before its status line and headers are written. */

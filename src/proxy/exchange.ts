@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { GatewayRequest, HeaderMap, PluginReply } from '../plugins/contract.ts'
+import type { GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
 import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
-import { endToEndResponseHeaders } from './hop-by-hop.ts'
+import { endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
@@ -193,6 +193,39 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#send(target)
   }
 
+  /** The Host the route sends to `target`. */
+  #hostFor (target: Target): string | undefined {
+    const host = this.compiled.host
+    return host === 'target' ? target.host : host === 'client' ? this.raw.headers.host : host.value
+  }
+
+  async subrequest (method: string, headers: HeaderMap): Promise<SubrequestResponse> {
+    const route = this.compiled
+    const upstream = route.upstream
+    const target = upstream.pick(this)
+    if (target === undefined) throw new Error(GatewayError.NO_HEALTHY_TARGET.message)
+    // Background work never queues for a slot nor takes the last one from client requests.
+    if (!upstream.hasRoom(target)) throw new Error(`target ${target.url} has no free connection slot`)
+    const h = { ...headers, host: headers.host ?? this.#hostFor(target), 'x-request-id': this.id }
+    const sentAt = upstream.begin(target)
+    try {
+      const r = await target.pool.request({
+        path: this.upstreamPath + this.query,
+        method: method as Dispatcher.HttpMethod,
+        headers: h as Record<string, string | string[]>,
+        headersTimeout: route.responseTimeout,
+        bodyTimeout: route.bodyTimeout
+      })
+      upstream.outcome(target, r.statusCode < 500, sentAt, true)
+      r.body.once('close', () => upstream.end(target))
+      return { status: r.statusCode, headers: endToEndRequestHeaders(r.headers), body: r.body }
+    } catch (err) {
+      upstream.outcome(target, false, sentAt, false)
+      upstream.end(target)
+      throw err
+    }
+  }
+
   /**
    * Sends the request to `target` (again, on a retry) if it has a free slot; else the request
    * waits for one in the gateway, never in undici's pool, where it could not be taken back.
@@ -203,7 +236,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const h = this.headers
     // A Host set by a request plugin wins over the route's choice, on every try.
     if (this.#tries === 0) this.#pluginHost = h.host !== undefined
-    if (!this.#pluginHost) h.host = route.host === 'target' ? target.host : route.host === 'client' ? this.raw.headers.host : route.host.value
+    if (!this.#pluginHost) h.host = this.#hostFor(target)
     h['x-request-id'] = this.id
     if (route.upstream.hasRoom(target)) this.#dispatch(target)
     else this.#wait(target)

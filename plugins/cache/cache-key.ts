@@ -1,0 +1,49 @@
+import type { CacheConfig } from './schema.ts'
+
+/** Where a request's responses are stored: the primary key, and the tag that invalidation and URL purges use. */
+export interface RequestKey {
+  /** `c:<route>:<path>?<query>#<host>|<headers>` */
+  readonly primary: string
+  /** `u:<host><path>`: every stored query and header variant of the path. */
+  readonly urlTag: string
+}
+
+type Headers = Readonly<Record<string, string | string[] | undefined>>
+export type KeyBuilder = (path: string, query: string, headers: Headers) => RequestKey
+
+/** Builds the key function of a route once, at setup: query filter, header list, host. */
+export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBuilder {
+  const withHost = key.host ?? true
+  const include = key.query?.include === undefined ? undefined : new Set(key.query.include)
+  const ignore = new Set(key.query?.ignore ?? [])
+  const headerNames = (key.headers ?? []).map(h => h.toLowerCase())
+  const prefix = `c:${route}:`
+  return (path, query, headers) => {
+    const host = withHost ? normalizeHost(headers.host) : ''
+    let k = `${prefix}${path}?${query.length > 1 ? sortedQuery(query, include, ignore) : ''}#${host}|`
+    for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : String(v)}|` }
+    return { primary: k, urlTag: `u:${host}${path}` }
+  }
+}
+
+/** The part of a primary key that a URL purge deletes by prefix (all header and Vary variants). */
+export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: URL): string {
+  const full = compileKey(route, { ...key, headers: [] })(url.pathname, url.search, { host: url.host })
+  return full.primary
+}
+
+export const normalizeHost = (host: string | string[] | undefined): string =>
+  host === undefined ? '' : String(host).toLowerCase().replace(/:(80|443)$/, '')
+
+function sortedQuery (query: string, include: Set<string> | undefined, ignore: Set<string>): string {
+  const pairs: string[] = []
+  for (const pair of query.slice(1).split('&')) {
+    if (pair === '') continue
+    const eq = pair.indexOf('=')
+    const name = eq === -1 ? pair : pair.slice(0, eq)
+    if ((include !== undefined && !include.has(name)) || ignore.has(name)) continue
+    pairs.push(pair)
+  }
+  // Sorted by name, then value: a=1&b=2 and b=2&a=1 are one entry.
+  return pairs.sort().join('&')
+}

@@ -1,0 +1,94 @@
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
+import { RedisProcess } from '../../test/helpers/redis.ts'
+
+// A real redis-server of the test's own: the test kills and restarts it.
+const redis = await RedisProcess.start()
+t.teardown(() => redis.stop())
+
+let upstreamRequests = 0
+const up = await startUpstream((req, res) => {
+  upstreamRequests++
+  const body = `${req.url as string} #${upstreamRequests}`
+  res.writeHead(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'shared', 'content-length': Buffer.byteLength(body) }).end(body)
+})
+t.teardown(() => up.close())
+
+const config = `
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+stores:
+  shared: { type: redis, url: "${redis.url}", keyPrefix: "cache-test:" }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      cache: { store: shared }
+`
+
+async function gateway (t: Test): Promise<TestGateway> {
+  const gw = await startGateway(config)
+  t.teardown(() => gw.close())
+  t.ok(await storeUp(gw), 'the gateway\'s Redis store is up')
+  return gw
+}
+
+async function storeUp (gw: TestGateway): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    const { stores } = await (await request(`${gw.adminUrl as string}/stores`)).body.json() as { stores: Array<{ name: string, state: string }> }
+    if (stores.find(s => s.name === 'shared')?.state === 'up') return true
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return false
+}
+
+const get = async (gw: TestGateway, path: string, method = 'GET') => {
+  // Both gateways serve one public host name (the Host is part of the key).
+  const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers: { host: 'api.example.com' } })
+  return { status: res.statusCode, status_: String(res.headers['cache-status']), body: await res.body.text() }
+}
+
+t.test('the cache on a Redis store', async t => {
+  const a = await gateway(t)
+  const b = await gateway(t)
+
+  t.test('two gateways share one Redis store: stored by one, served by the other, purged and invalidated for both', async t => {
+    const first = await get(a, '/shared')
+    t.equal(first.status_, 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60')
+    let fromB = await get(b, '/shared')
+    // The first gateway writes after the body has gone out: the second may ask a moment before.
+    for (let i = 0; i < 50 && !fromB.status_.includes('hit'); i++) fromB = await get(b, '/shared')
+    t.match(fromB.status_, /^Portcullis; hit; ttl=\d+$/)
+    t.equal(fromB.body, '/shared #1')
+    const purged = await request(`${a.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"tag":"shared"}' })
+    t.same(await purged.body.json(), { purged: 1 })
+    t.match((await get(b, '/shared')).status_, /fwd=uri-miss/, 'the purge through one gateway reached the other\'s view')
+    await get(a, '/shared')
+    await get(b, '/shared', 'DELETE')
+    t.match((await get(a, '/shared')).status_, /fwd=uri-miss/, 'invalidated by an unsafe request through the other gateway')
+  })
+
+  t.test('Redis killed mid-test: requests pass through, then caching resumes when it is back', async t => {
+    await get(a, '/outage')
+    await redis.kill()
+    const before = upstreamRequests
+    const during = await get(a, '/outage')
+    t.equal(during.status, 200)
+    t.equal(during.body, `/outage #${before + 1}`, 'answered by the upstream')
+    t.equal(during.status_, 'Portcullis; fwd=bypass; fwd-status=200; detail=store-unavailable')
+    const again = await get(b, '/outage')
+    t.equal(again.status, 200)
+    const metrics = await (await request(`${a.adminUrl as string}/metrics`)).body.text()
+    t.match(metrics, /portcullis_cache_requests_total\{route="r",result="bypass"\} [1-9]/)
+    await redis.restart()
+    t.ok(await storeUp(a))
+    let status = ''
+    for (let i = 0; i < 50 && !status.includes('hit'); i++) status = (await get(a, '/after')).status_
+    t.match(status, /^Portcullis; hit/, 'stored and served again once Redis is back')
+  })
+})

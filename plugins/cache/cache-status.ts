@@ -1,0 +1,27 @@
+import type { HeaderMap } from '../../src/index.ts'
+
+/** RFC 9211 Cache-Status parameters this cache reports. */
+export interface StatusParams {
+  readonly hit?: boolean
+  readonly fwd?: 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass' | 'method'
+  readonly fwdStatus?: number
+  readonly stored?: boolean
+  /** Remaining freshness in seconds (negative when stale). */
+  readonly ttl?: number
+  readonly collapsed?: boolean
+  readonly detail?: string
+}
+
+/** Appends this cache's member to Cache-Status (caches further upstream come first). */
+export function addCacheStatus (headers: HeaderMap, name: string, p: StatusParams): void {
+  let v = name
+  if (p.hit === true) v += '; hit'
+  if (p.fwd !== undefined) v += `; fwd=${p.fwd}`
+  if (p.fwdStatus !== undefined) v += `; fwd-status=${p.fwdStatus}`
+  if (p.stored === true) v += '; stored'
+  if (p.collapsed === true) v += '; collapsed'
+  if (p.ttl !== undefined) v += `; ttl=${Math.round(p.ttl)}`
+  if (p.detail !== undefined) v += `; detail=${p.detail}`
+  const before = headers['cache-status']
+  headers['cache-status'] = before === undefined ? v : `${String(before)}, ${v}`
+}

@@ -1,0 +1,437 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
+import { until } from '../../test/helpers/wait.ts'
+
+type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
+
+interface Rig {
+  gw: TestGateway
+  up: TestUpstream
+  /** Requests the upstream received, in order. */
+  seen: Array<{ method: string, url: string, headers: IncomingMessage['headers'] }>
+  get (path: string, headers?: Record<string, string>, method?: string): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }>
+}
+
+/** A real upstream running `handler` (given the count of requests so far), behind a gateway whose route `r` uses the cache with `config`. */
+async function rig (t: Test, handler: Handler, config = '{}', extra = ''): Promise<Rig> {
+  const seen: Rig['seen'] = []
+  const up = await startUpstream((req, res) => {
+    seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
+    req.resume()
+    req.on('end', () => handler(req, res, seen.length))
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      cache: ${config}
+${extra}`)
+  t.teardown(() => gw.close())
+  return {
+    gw,
+    up,
+    seen,
+    async get (path, headers = {}, method = 'GET') {
+      const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers })
+      const body = await res.body.text()
+      return { status: res.statusCode, headers: res.headers, body }
+    }
+  }
+}
+
+const send = (res: ServerResponse, status: number, headers: Record<string, string | string[]>, body = '') => {
+  res.writeHead(status, { 'content-length': Buffer.byteLength(body), ...headers }).end(body)
+}
+/** The value without this gateway's per-answer parts, for comparing Cache-Status lines. */
+const cs = (h: Record<string, unknown>) => String(h['cache-status'])
+
+t.test('a response with max-age is stored and served from the cache with Age and Cache-Status', async t => {
+  const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' }, `body ${n}`))
+  const first = await r.get('/a')
+  t.equal(first.body, 'body 1')
+  t.equal(cs(first.headers), 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60')
+  const second = await r.get('/a')
+  t.equal(second.body, 'body 1')
+  t.match(cs(second.headers), /^Portcullis; hit; ttl=(59|60)$/)
+  t.match(second.headers.age, /^[01]$/, 'Age: seconds since stored (a slow machine may take one)')
+  t.equal(second.headers['content-type'], 'text/plain')
+  t.equal(second.headers['content-length'], '6')
+  t.equal(r.seen.length, 1)
+  const head = await r.get('/a', {}, 'HEAD')
+  t.equal(head.status, 200)
+  t.equal(head.body, '')
+  t.equal(head.headers['content-length'], '6')
+  t.match(cs(head.headers), /hit/)
+  t.equal(r.seen.length, 1, 'HEAD answered from the stored GET')
+})
+
+t.test('the upstream Age counts against freshness, and Date-based apparent age too', async t => {
+  const r = await rig(t, (req, res) => {
+    if (req.url === '/aged') send(res, 200, { 'cache-control': 'max-age=100', age: '40' }, 'x')
+    else if (req.url === '/dated') send(res, 200, { 'cache-control': 'max-age=100', date: new Date(Date.now() - 30_000).toUTCString() }, 'x')
+    else send(res, 200, { 'cache-control': 'max-age=100', age: '150' }, 'x')
+  })
+  t.equal(cs((await r.get('/aged')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60')
+  const hit = await r.get('/aged')
+  t.match(hit.headers.age, /^4[01]$/)
+  t.match(cs(hit.headers), /^Portcullis; hit; ttl=(59|60)$/)
+  await r.get('/dated')
+  const dated = await r.get('/dated')
+  t.match(dated.headers.age, /^(30|31|32)$/)
+  await r.get('/too-old')
+  await r.get('/too-old')
+  t.equal(r.seen.filter(s => s.url === '/too-old').length, 2, 'an Age beyond max-age is stale on arrival: not served')
+})
+
+t.test('s-maxage over max-age over Expires', async t => {
+  const r = await rig(t, (req, res) => {
+    const expires = new Date(Date.now() + 500_000).toUTCString()
+    if (req.url === '/s') send(res, 200, { 'cache-control': 'max-age=10, s-maxage=300', expires }, 'x')
+    else if (req.url === '/m') send(res, 200, { 'cache-control': 'max-age=200', expires }, 'x')
+    else if (req.url === '/e') send(res, 200, { expires, date: new Date().toUTCString() }, 'x')
+    else send(res, 200, { expires: '0' }, 'x')
+  })
+  t.match(cs((await r.get('/s')).headers), /ttl=(299|300)$/)
+  t.match(cs((await r.get('/m')).headers), /ttl=(199|200)$/)
+  t.match(cs((await r.get('/e')).headers), /ttl=(499|500)$/)
+  t.match(cs((await r.get('/bad-expires')).headers), /detail=no-freshness$/, 'an invalid Expires means already expired')
+})
+
+t.test('what a shared cache must not store', async t => {
+  const r = await rig(t, (req, res, n) => {
+    const cc: Record<string, string> = {
+      '/no-store': 'no-store, max-age=60',
+      '/private': 'private, max-age=60',
+      '/private-field': 'private="x-user", max-age=60',
+      '/plain': ''
+    }
+    if (req.url === '/cookie') send(res, 200, { 'cache-control': 'max-age=60', 'set-cookie': `s=${n}` }, `cookie ${n}`)
+    else if (req.url === '/public-cookie') send(res, 200, { 'cache-control': 'public, max-age=60', 'set-cookie': `s=${n}` }, `public ${n}`)
+    else if (req.url === '/partial') send(res, 206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-0/10' }, 'p')
+    else if (req.url === '/vary-star') send(res, 200, { 'cache-control': 'max-age=60', vary: '*' }, 'v')
+    else if (req.url === '/302') send(res, 302, { location: '/x' }, '')
+    else send(res, 200, cc[req.url as string] === '' ? {} : { 'cache-control': cc[req.url as string] as string }, `body ${n}`)
+  })
+  for (const [path, detail] of [['/no-store', 'uncacheable'], ['/private', 'uncacheable'], ['/private-field', 'uncacheable'], ['/plain', 'no-freshness'],
+    ['/cookie', 'set-cookie'], ['/partial', 'status'], ['/vary-star', 'vary-star'], ['/302', 'status']] as const) {
+    const a = await r.get(path)
+    t.match(cs(a.headers), new RegExp(`^Portcullis; fwd=uri-miss; fwd-status=\\d+; detail=${detail}$`), path)
+    await r.get(path)
+    t.equal(r.seen.filter(s => s.url === path).length, 2, `${path} is not served from the cache`)
+  }
+  // public: stored, but the cookie went to the first client only.
+  const first = await r.get('/public-cookie')
+  t.same(first.headers['set-cookie'], 's=' + String(r.seen.length))
+  const second = await r.get('/public-cookie')
+  t.equal(second.body, first.body)
+  t.equal(second.headers['set-cookie'], undefined, 'Set-Cookie is never served from the cache')
+})
+
+t.test('Authorization: skipped unless cacheAuthorized; then stored only with public, s-maxage or must-revalidate', async t => {
+  const handler: Handler = (req, res, n) => {
+    const cc = req.url === '/public' ? 'public, max-age=60' : req.url === '/smax' ? 's-maxage=60' : req.url === '/mr' ? 'must-revalidate, max-age=60' : 'max-age=60'
+    send(res, 200, { 'cache-control': cc }, `for ${String(req.headers.authorization)} ${n}`)
+  }
+  const off = await rig(t, handler)
+  const a = await off.get('/public', { authorization: 'Bearer alice' })
+  t.equal(cs(a.headers), 'Portcullis; fwd=bypass')
+  const anon = await off.get('/public')
+  t.equal(anon.body, 'for undefined 2', 'an authorized response is not served to another client')
+
+  const on = await rig(t, handler, '{ cacheAuthorized: true }')
+  for (const path of ['/public', '/smax', '/mr']) {
+    await on.get(path, { authorization: 'Bearer alice' })
+    t.match(cs((await on.get(path, { authorization: 'Bearer alice' })).headers), /hit/, `${path} stored`)
+  }
+  const plain = await on.get('/plain', { authorization: 'Bearer alice' })
+  t.match(cs(plain.headers), /detail=uncacheable/)
+  const bob = await on.get('/plain', { authorization: 'Bearer bob' })
+  t.match(bob.body, /^for Bearer bob/, 'an authorized answer without public is never served to another client')
+})
+
+t.test('request directives: max-age, min-fresh, max-stale, no-cache, no-store, only-if-cached', async t => {
+  const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=100', age: '50', etag: `"v${n}"` }, `body ${n}`))
+  t.equal(cs((await r.get('/x', { 'cache-control': 'only-if-cached' })).headers), 'Portcullis; fwd=uri-miss; detail=only-if-cached')
+  t.equal((await r.get('/x', { 'cache-control': 'only-if-cached' })).status, 504)
+  await r.get('/x')
+  t.match(cs((await r.get('/x', { 'cache-control': 'only-if-cached' })).headers), /hit/)
+  t.match(cs((await r.get('/x', { 'cache-control': 'max-age=60' })).headers), /hit/)
+  const older = await r.get('/x', { 'cache-control': 'max-age=10' })
+  t.match(cs(older.headers), /^Portcullis; fwd=request; fwd-status=200; stored/)
+  t.equal(r.seen.at(-1)?.headers['if-none-match'], '"v1"', 'the cache revalidates with its ETag')
+  // Stored again, age 50 at arrival: min-fresh 60 > 50 left.
+  t.match(cs((await r.get('/x', { 'cache-control': 'min-fresh=60' })).headers), /fwd=request/)
+  t.match(cs((await r.get('/x', { 'cache-control': 'min-fresh=10' })).headers), /hit/)
+  t.match(cs((await r.get('/x', { 'cache-control': 'no-cache' })).headers), /fwd=request/)
+  t.match(cs((await r.get('/x', { pragma: 'no-cache' })).headers), /fwd=request/)
+  const before = r.seen.length
+  const nostore = await r.get('/y', { 'cache-control': 'no-store' })
+  t.match(cs(nostore.headers), /detail=no-store$/)
+  await r.get('/y', { 'cache-control': 'only-if-cached' })
+  t.equal(r.seen.length, before + 1, 'no-store: nothing kept')
+})
+
+t.test('max-stale serves a stale entry; must-revalidate refuses it', async t => {
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1', age: '5', etag: `"${n}"` }, `body ${n}`))
+  await r.get('/s')
+  const stale = await r.get('/s', { 'cache-control': 'max-stale=10' })
+  t.equal(stale.body, 'body 1')
+  t.match(cs(stale.headers), /^Portcullis; hit; ttl=-[45]$/)
+  t.match(cs((await r.get('/s', { 'cache-control': 'max-stale=2' })).headers), /fwd=stale/)
+  t.equal((await r.get('/s', { 'cache-control': 'max-stale' })).body, 'body 2', 'max-stale without a value')
+  await r.get('/mr')
+  const mr = await r.get('/mr', { 'cache-control': 'max-stale' })
+  t.match(cs(mr.headers), /fwd=stale/)
+})
+
+t.test('revalidation: a 304 updates the stored headers and freshens the entry; client conditionals get 304', async t => {
+  let version = 1
+  const r = await rig(t, (req, res) => {
+    const etag = `"v${version}"`
+    if (req.headers['if-none-match'] === etag) send(res, 304, { etag, 'cache-control': 'max-age=100', 'x-updated': 'yes', 'content-type': 'text/evil' })
+    else send(res, 200, { etag, 'cache-control': 'max-age=0', 'content-type': 'text/plain', 'last-modified': 'Mon, 01 Jan 2024 00:00:00 GMT' }, `version ${version}`)
+  })
+  await r.get('/doc')
+  const revalidated = await r.get('/doc')
+  t.equal(revalidated.status, 200)
+  t.equal(revalidated.body, 'version 1')
+  t.equal(revalidated.headers['x-updated'], 'yes', 'header from the 304')
+  t.equal(revalidated.headers['content-type'], 'text/plain', 'Content-Type describes the stored body: kept')
+  t.match(cs(revalidated.headers), /^Portcullis; fwd=stale; fwd-status=304; stored; ttl=(99|100)$/)
+  t.equal(r.seen[1]?.headers['if-none-match'], '"v1"')
+  t.equal(r.seen[1]?.headers['if-modified-since'], 'Mon, 01 Jan 2024 00:00:00 GMT')
+  const hit = await r.get('/doc')
+  t.match(cs(hit.headers), /hit/, 'freshened by the 304')
+  t.equal(hit.headers['x-updated'], 'yes')
+  const cond = await r.get('/doc', { 'if-none-match': '"v1"' })
+  t.equal(cond.status, 304)
+  t.equal(cond.headers.etag, '"v1"')
+  const other = await r.get('/doc', { 'if-none-match': '"v0"' })
+  t.equal(other.status, 200)
+  const ims = await r.get('/doc', { 'if-modified-since': 'Tue, 02 Jan 2024 00:00:00 GMT' })
+  t.equal(ims.status, 304)
+  t.equal(r.seen.length, 2)
+  version = 2
+  const changed = await r.get('/doc', { 'cache-control': 'no-cache' })
+  t.equal(changed.body, 'version 2', 'a 200 to the revalidation replaces the entry')
+})
+
+t.test('a client conditional on a stale entry: the cache revalidates with its own validators, then answers the client', async t => {
+  const r = await rig(t, (req, res) => {
+    if (req.headers['if-none-match'] === '"a"') send(res, 304, { etag: '"a"', 'cache-control': 'max-age=0' })
+    else send(res, 200, { etag: '"a"', 'cache-control': 'max-age=0' }, 'payload')
+  })
+  await r.get('/c')
+  const cond = await r.get('/c', { 'if-none-match': '"a"' })
+  t.equal(cond.status, 304)
+  t.match(cs(cond.headers), /fwd=stale; fwd-status=304/)
+  const full = await r.get('/c', { 'if-none-match': '"zzz"' })
+  t.equal(full.status, 200)
+  t.equal(full.body, 'payload')
+  t.equal(r.seen[2]?.headers['if-none-match'], '"a"', 'the client\'s own validator was replaced by the stored one')
+})
+
+t.test('Vary: secondary keys on normalized values; vary-miss; Vary: * is never served', async t => {
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' }, `${String(req.headers['accept-language'])} ${n}`))
+  t.equal((await r.get('/v', { 'accept-language': 'en, fr' })).body, 'en, fr 1')
+  const fr = await r.get('/v', { 'accept-language': 'fr' })
+  t.equal(fr.body, 'fr 2')
+  t.match(cs(fr.headers), /^Portcullis; fwd=vary-miss/)
+  t.equal((await r.get('/v', { 'accept-language': 'EN,fr' })).body, 'en, fr 1', 'normalized: case and spaces of Accept-* values')
+  t.equal((await r.get('/v', { 'accept-language': 'fr' })).body, 'fr 2')
+  t.equal(r.seen.length, 2)
+})
+
+t.test('a successful unsafe request invalidates its URL, Location and Content-Location on the same host', async t => {
+  const r = await rig(t, (req, res, n) => {
+    if (req.method === 'POST') send(res, 201, { location: '/items/2', 'content-location': 'http://elsewhere.example/items/3' })
+    else if (req.method === 'DELETE') send(res, 500, {}, 'failed')
+    else send(res, 200, { 'cache-control': 'max-age=60' }, `${req.url as string} ${n}`)
+  })
+  for (const p of ['/items', '/items?page=2', '/items/2', '/items/3']) await r.get(p)
+  await r.get('/items', {}, 'DELETE')
+  t.match(cs((await r.get('/items')).headers), /hit/, 'a failed unsafe request invalidates nothing')
+  const post = await r.get('/items', {}, 'POST')
+  t.equal(cs(post.headers), 'Portcullis; fwd=method')
+  t.match(cs((await r.get('/items')).headers), /fwd=uri-miss/)
+  t.match(cs((await r.get('/items?page=2')).headers), /fwd=uri-miss/, 'every query of the URL')
+  t.match(cs((await r.get('/items/2')).headers), /fwd=uri-miss/, 'Location')
+  t.match(cs((await r.get('/items/3')).headers), /hit/, 'a Content-Location on another host is left alone')
+})
+
+t.test('concurrent misses collapse into one upstream request; a private answer is not shared', async t => {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  const r = await rig(t, (req, res, n) => {
+    void gate.then(() => send(res, 200, { 'cache-control': req.url === '/private' ? 'private, max-age=60' : 'max-age=60' }, `answer ${n}`))
+  })
+  const all = Array.from({ length: 10 }, () => r.get('/hot'))
+  t.ok(await until(() => r.seen.length === 1))
+  release()
+  const answers = await Promise.all(all)
+  t.equal(r.seen.length, 1, 'one upstream request for ten clients')
+  t.same(answers.map(a => a.body), Array(10).fill('answer 1'))
+  // Requests that reach the gateway after the leader's answer are plain hits.
+  const collapsed = answers.filter(a => /collapsed/.test(cs(a.headers))).length
+  t.ok(collapsed >= 1)
+  t.equal(collapsed + answers.filter(a => /hit/.test(cs(a.headers))).length, 9)
+  t.equal(answers.filter(a => /stored/.test(cs(a.headers))).length, 1)
+  const priv = await Promise.all(Array.from({ length: 4 }, () => r.get('/private')))
+  t.equal(r.seen.filter(s => s.url === '/private').length, 4, 'waiters went upstream themselves')
+  t.same(new Set(priv.map(p => p.body)).size, 4)
+  const metrics = await (await request(`${r.gw.adminUrl as string}/metrics`)).body.text()
+  t.match(metrics, `portcullis_cache_requests_total{route="r",result="collapsed"} ${collapsed}`)
+})
+
+t.test('collapse waiters are bounded by collapseTimeout', async t => {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => release())
+  const r = await rig(t, (_req, res, n) => {
+    if (n === 1) void gate.then(() => send(res, 200, { 'cache-control': 'max-age=60' }, 'slow'))
+    else send(res, 200, { 'cache-control': 'max-age=60' }, 'fast')
+  }, '{ collapseTimeout: 100ms }')
+  const slow = r.get('/k')
+  t.ok(await until(() => r.seen.length === 1))
+  const waiter = await r.get('/k')
+  t.equal(waiter.body, 'fast', 'went upstream after the timeout')
+  release()
+  t.equal((await slow).body, 'slow')
+})
+
+t.test('stale-while-revalidate: stale served at once, one background revalidation', async t => {
+  let version = 1
+  let release: (() => void) | undefined
+  const r = await rig(t, (req, res) => {
+    const answer = () => send(res, 200, { 'cache-control': 'max-age=1, stale-while-revalidate=60', age: '1', etag: `"v${version}"` }, `version ${version}`)
+    if (req.headers['if-none-match'] === undefined || release !== undefined) { answer(); return }
+    version = 2
+    release = answer // the first revalidation is held until the test has seen the stale answers
+  })
+  await r.get('/swr')
+  const a = await r.get('/swr')
+  const b = await r.get('/swr')
+  t.equal(a.body, 'version 1')
+  t.equal(b.body, 'version 1')
+  t.match(cs(a.headers), /^Portcullis; hit; ttl=(0|-1)$/)
+  t.ok(await until(() => release !== undefined))
+  t.equal(r.seen.length, 2, 'one background request, however many stale hits')
+  t.equal(r.seen[1]?.headers['if-none-match'], '"v1"')
+  ;(release as () => void)()
+  let latest = ''
+  const poll = async () => { latest = (await r.get('/swr')).body }
+  for (let i = 0; i < 100 && latest !== 'version 2'; i++) await poll()
+  t.equal(latest, 'version 2', 'the background answer replaced the entry')
+})
+
+t.test('stale-if-error: stale on a 5xx or with the upstream gone; must-revalidate gives 504', async t => {
+  let failing = false
+  const r = await rig(t, (req, res, n) => {
+    if (failing) { send(res, 503, {}, 'down'); return }
+    send(res, 200, { 'cache-control': req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1, stale-if-error=60', age: '1', etag: `"${n}"` }, `body ${n}`)
+  })
+  await r.get('/sie')
+  await r.get('/mr')
+  failing = true
+  const stale = await r.get('/sie')
+  t.equal(stale.status, 200)
+  t.equal(stale.body, 'body 1')
+  t.match(cs(stale.headers), /^Portcullis; fwd=stale; fwd-status=503; ttl=-?\d+; detail=stale-if-error$/)
+  t.equal((await r.get('/mr')).status, 503, 'an upstream answer is passed on')
+  await r.up.close()
+  const gone = await r.get('/sie')
+  t.equal(gone.status, 200)
+  t.equal(gone.body, 'body 1')
+  t.match(cs(gone.headers), /fwd-status=502; ttl=-?\d+; detail=stale-if-error$/)
+  const mr = await r.get('/mr')
+  t.equal(mr.status, 504, 'must-revalidate with the upstream down: 504, not the stale body')
+  t.notMatch(mr.body, /body 2/)
+})
+
+t.test('cache key: query parameters sorted, include and ignore lists, selected headers', async t => {
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${req.url as string} ${n}`),
+    '{ key: { query: { ignore: [utm_source] }, headers: [x-tenant] } }')
+  await r.get('/q?b=2&a=1&utm_source=x')
+  t.equal((await r.get('/q?a=1&b=2')).body, '/q?b=2&a=1&utm_source=x 1', 'sorted, utm_source ignored')
+  t.equal((await r.get('/q?a=1&b=2', { 'x-tenant': 'one' })).body, '/q?a=1&b=2 2', 'header in the key')
+  const inc = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${req.url as string} ${n}`), '{ key: { query: { include: [id] } } }')
+  await inc.get('/i?id=1&x=1')
+  t.equal((await inc.get('/i?x=2&id=1')).body, '/i?id=1&x=1 1')
+  t.equal((await inc.get('/i?id=2')).body, '/i?id=2 2')
+})
+
+t.test('bypass by header or cookie; methods and statuses; defaultTtl and the capped Last-Modified heuristic', async t => {
+  const r = await rig(t, (req, res, n) => {
+    if (req.url === '/lm') send(res, 200, { 'last-modified': new Date(Date.now() - 1000_000).toUTCString(), date: new Date().toUTCString() }, 'lm')
+    else if (req.url === '/old') send(res, 200, { 'last-modified': 'Mon, 01 Jan 2001 00:00:00 GMT', date: new Date().toUTCString() }, 'old')
+    else if (req.url === '/404') send(res, 404, { 'cache-control': 'max-age=60' }, 'no')
+    else send(res, 200, {}, `plain ${n}`)
+  }, '{ defaultTtl: 30s, heuristicMax: 1h, statuses: [200], bypass: { headers: [x-no-cache], cookies: [session] } }')
+  t.match(cs((await r.get('/plain')).headers), /stored; ttl=(29|30)$/, 'defaultTtl')
+  t.match(cs((await r.get('/lm')).headers), /stored; ttl=100$/, '10% of the Last-Modified age')
+  t.match(cs((await r.get('/old')).headers), /stored; ttl=3600$/, 'capped by heuristicMax')
+  t.match(cs((await r.get('/404')).headers), /detail=status$/)
+  t.equal(cs((await r.get('/plain', { 'x-no-cache': '1' })).headers), 'Portcullis; fwd=bypass')
+  t.equal(cs((await r.get('/plain', { cookie: 'a=1; session=abc' })).headers), 'Portcullis; fwd=bypass')
+  t.match(cs((await r.get('/plain', { cookie: 'mysession=abc' })).headers), /hit/)
+  const getOnly = await rig(t, (_req, res) => send(res, 200, { 'cache-control': 'max-age=60' }, 'x'), '{ methods: [GET] }')
+  await getOnly.get('/h')
+  t.equal(cs((await getOnly.get('/h', {}, 'HEAD')).headers), 'Portcullis; fwd=method')
+})
+
+t.test('maxObjectSize: larger bodies are streamed to the client and not kept', async t => {
+  const big = 'x'.repeat(5000)
+  const r = await rig(t, (req, res) => {
+    if (req.url === '/chunked') { res.writeHead(200, { 'cache-control': 'max-age=60' }); res.write(big); res.end(big) } else send(res, 200, { 'cache-control': 'max-age=60' }, big)
+  }, '{ maxObjectSize: 4096 }')
+  const a = await r.get('/big')
+  t.equal(a.body.length, 5000)
+  t.match(cs(a.headers), /detail=too-large$/)
+  const c = await r.get('/chunked')
+  t.equal(c.body.length, 10000)
+  const c2 = await r.get('/chunked')
+  t.equal(c2.body.length, 10000)
+  t.match(cs(c2.headers), /fwd=uri-miss/, 'capture dropped past the limit')
+})
+
+t.test('purge by URL, prefix, surrogate key and everything', async t => {
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', 'surrogate-key': req.url?.startsWith('/t') === true ? 'tagged other' : 'plain' }, `${n}`))
+  const paths = ['/a/1', '/a/2', '/b/1', '/t/1', '/t/2']
+  const warm = async () => { for (const p of paths) await r.get(p) }
+  const cached = async () => Promise.all(paths.map(async p => /hit/.test(cs((await r.get(p)).headers))))
+  const purge = async (body: unknown) => {
+    const res = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.statusCode, body: await res.body.json() as Record<string, unknown> }
+  }
+  await warm()
+  t.equal((await r.get('/a/1')).headers['surrogate-key'], undefined, 'the surrogate key header is not passed to clients')
+  t.same(await purge({ url: `${r.gw.url}/a/1` }), { status: 200, body: { purged: 1 } })
+  t.same(await cached(), [false, true, true, true, true])
+  t.same((await purge({ prefix: '/a/' })).status, 200)
+  t.same(await cached(), [false, false, true, true, true])
+  t.same(await purge({ tag: 'tagged' }), { status: 200, body: { purged: 2 } })
+  t.same(await cached(), [true, true, true, false, false])
+  t.same((await purge({ all: true })).status, 200)
+  t.same(await cached(), [false, false, false, false, false])
+  t.same(await purge({ url: 'not a url' }), { status: 400, body: { error: 'bad_purge', message: '"url" must be an absolute URL, such as https://api.example.com/items/7' } })
+  t.equal((await purge({})).status, 400)
+})
+
+t.test('routes without the cache have no Cache-Status; responses of a cached route always do', async t => {
+  const r = await rig(t, (_req, res) => send(res, 200, {}, 'x'), '{}', `  - name: plain
+    match: { path: /plain }
+    upstream: up
+`)
+  t.equal((await r.get('/plain')).headers['cache-status'], undefined)
+  t.equal(cs((await r.get('/x')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; detail=no-freshness')
+})

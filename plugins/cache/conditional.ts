@@ -1,0 +1,52 @@
+import type { HeaderMap } from '../../src/index.ts'
+
+type Headers = Readonly<Record<string, string | string[] | undefined>>
+
+const weak = (tag: string): string => tag.trim().replace(/^W\//, '')
+
+/** Whether a client's conditional GET/HEAD is answered with 304 by a response with these headers (RFC 9110 13.1.2, 13.1.3). */
+export function notModified (request: Headers, stored: Headers): boolean {
+  const inm = request['if-none-match']
+  if (inm !== undefined) {
+    const etag = stored.etag
+    const list = String(inm)
+    if (list.trim() === '*') return true
+    return etag !== undefined && list.split(',').some(t => weak(t) === weak(String(etag)))
+  }
+  const ims = request['if-modified-since']
+  if (ims === undefined) return false
+  const since = Date.parse(String(ims))
+  const modified = Date.parse(String(stored['last-modified'] ?? stored.date ?? ''))
+  return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
+}
+
+const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range'] as const
+
+/** Replaces the client's conditionals with the stored response's validators (RFC 9111 4.3.1). */
+export function setValidators (headers: HeaderMap, stored: Headers): void {
+  for (const h of CONDITIONALS) delete headers[h]
+  if (stored.etag !== undefined) headers['if-none-match'] = stored.etag
+  if (stored['last-modified'] !== undefined) headers['if-modified-since'] = stored['last-modified']
+}
+
+// Describe the stored body, which a 304 does not replace (RFC 9111 3.2); the rest are ours or per-response.
+const KEEP_ON_UPDATE = new Set(['content-length', 'content-encoding', 'content-type', 'content-range', 'transfer-encoding', 'x-request-id', 'set-cookie', 'cache-status', 'age'])
+
+/** The stored headers updated with those of a 304 (RFC 9111 3.2, 4.3.4). */
+export function updatedHeaders (stored: Record<string, string | string[]>, fresh: HeaderMap): Record<string, string | string[]> {
+  const out = { ...stored }
+  for (const name in fresh) {
+    const v = fresh[name]
+    if (v !== undefined && !KEEP_ON_UPDATE.has(name)) out[name] = v
+  }
+  return out
+}
+
+// What a 304 to the client carries (RFC 9110 15.4.5).
+const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified'] as const
+
+export function notModifiedHeaders (stored: Headers): HeaderMap {
+  const out: HeaderMap = {}
+  for (const name of NOT_MODIFIED_FIELDS) if (stored[name] !== undefined) out[name] = stored[name]
+  return out
+}

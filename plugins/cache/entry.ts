@@ -1,0 +1,105 @@
+import type { HeaderMap } from '../../src/index.ts'
+import { parseCacheControl, seconds, type Directives } from './cache-control.ts'
+
+/** A stored response, with its freshness worked out once when stored (RFC 9111 4.2). */
+export interface Entry {
+  readonly status: number
+  readonly headers: Record<string, string | string[]>
+  /** When the response was received (ms since the epoch). */
+  readonly responseTime: number
+  /** Its age when received, in seconds (RFC 9111 4.2.3 corrected_initial_age). */
+  readonly initialAge: number
+  /** Freshness lifetime in seconds (0: must be revalidated before each use). */
+  readonly lifetime: number
+  readonly swr: number
+  readonly sie: number
+  /** must-revalidate, proxy-revalidate, s-maxage or no-cache: never served stale. */
+  readonly mustRevalidate: boolean
+  /** Vary secondary key suffix this entry was stored under ('' without Vary). */
+  readonly variant: string
+  readonly tags: readonly string[]
+  readonly body: Buffer
+}
+
+/** What the primary key holds for a response with Vary: the header names the variants are keyed on. */
+export interface VaryMarker { readonly vary: readonly string[] }
+
+export interface FreshnessRules {
+  /** Cap of the Last-Modified heuristic, seconds. */
+  readonly heuristicMax: number
+  /** Freshness for responses without any, seconds (0: none). */
+  readonly defaultTtl: number
+}
+
+// RFC 9110 15.1: heuristically cacheable statuses (206 left out: ranges are not stored).
+export const CACHEABLE_BY_DEFAULT = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
+
+const toDate = (v: string | string[] | undefined): number => v === undefined ? NaN : Date.parse(String(v))
+
+/** Freshness of a response received at `responseTime` (RFC 9111 4.2.1, 4.2.2, 4.2.3), for a shared cache. */
+export function freshness (status: number, headers: HeaderMap, responseTime: number, rules: FreshnessRules): Pick<Entry, 'initialAge' | 'lifetime' | 'swr' | 'sie' | 'mustRevalidate'> {
+  const cc = parseCacheControl(headers['cache-control'])
+  const date = toDate(headers.date)
+  // Date has a resolution of one second and servers refresh it about once a second: below 2 s it is noise, not age.
+  const apparent = Number.isNaN(date) ? 0 : Math.floor((responseTime - date) / 1000)
+  const apparentAge = apparent < 2 ? 0 : apparent
+  const ageValue = Number.parseInt(String(headers.age ?? ''), 10)
+  const initialAge = Math.max(apparentAge, Number.isFinite(ageValue) && ageValue > 0 ? ageValue : 0)
+  const noCache = cc['no-cache'] !== undefined || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
+  return {
+    initialAge,
+    lifetime: noCache ? 0 : lifetime(status, headers, cc, Number.isNaN(date) ? responseTime : date, rules),
+    swr: seconds(cc, 'stale-while-revalidate') ?? 0,
+    sie: seconds(cc, 'stale-if-error') ?? 0,
+    mustRevalidate: noCache || cc['must-revalidate'] !== undefined || cc['proxy-revalidate'] !== undefined || cc['s-maxage'] !== undefined
+  }
+}
+
+/** s-maxage over max-age over Expires; then the Last-Modified heuristic (10%, capped), then defaultTtl. */
+function lifetime (status: number, headers: HeaderMap, cc: Directives, date: number, rules: FreshnessRules): number {
+  const explicit = seconds(cc, 's-maxage') ?? seconds(cc, 'max-age')
+  if (explicit !== undefined) return explicit
+  if (headers.expires !== undefined) {
+    const expires = toDate(headers.expires) // an invalid date, "0" included, means already expired
+    return Number.isNaN(expires) ? 0 : Math.max(0, (expires - date) / 1000)
+  }
+  if (!CACHEABLE_BY_DEFAULT.has(status) && cc.public === undefined) return 0
+  const lastModified = toDate(headers['last-modified'])
+  if (!Number.isNaN(lastModified)) return Math.min(Math.max(0, (date - lastModified) / 1000) * 0.1, rules.heuristicMax)
+  return rules.defaultTtl
+}
+
+/** The entry's current age in seconds (RFC 9111 4.2.3). */
+export const currentAge = (e: Entry, now: number): number => e.initialAge + Math.max(0, now - e.responseTime) / 1000
+
+export const hasValidator = (headers: HeaderMap): boolean => headers.etag !== undefined || headers['last-modified'] !== undefined
+
+// Stored as [4-byte length of the JSON head][head][body]: one value per entry, the body kept as bytes.
+const decoded = new WeakMap<Buffer, Entry | VaryMarker>()
+
+export function encodeEntry (e: Entry): Buffer {
+  const { body, ...head } = e
+  const json = Buffer.from(JSON.stringify(head))
+  const len = Buffer.allocUnsafe(4)
+  len.writeUInt32BE(json.length)
+  return Buffer.concat([len, json, body])
+}
+
+export const encodeMarker = (m: VaryMarker): Buffer => encodeEntry({ vary: m.vary, body: Buffer.alloc(0) } as unknown as Entry)
+
+/** Decodes a stored value; the memory store hands back the same Buffer each time, so its decoding is kept. */
+export function decode (value: Buffer): Entry | VaryMarker | undefined {
+  const known = decoded.get(value)
+  if (known !== undefined) return known
+  try {
+    const len = value.readUInt32BE(0)
+    const head = JSON.parse(value.subarray(4, 4 + len).toString()) as Record<string, unknown>
+    const out = ('vary' in head ? { vary: head.vary } : { ...head, body: value.subarray(4 + len) }) as Entry | VaryMarker
+    decoded.set(value, out)
+    return out
+  } catch {
+    return undefined // written by another version, or not ours: a miss
+  }
+}
+
+export const isMarker = (v: Entry | VaryMarker): v is VaryMarker => 'vary' in v

@@ -1,0 +1,45 @@
+import { definePlugin, toMs } from '../../src/index.ts'
+import { compileKey } from './cache-key.ts'
+import { Collapser } from './collapse.ts'
+import { cacheMetrics } from './metrics.ts'
+import { Purger } from './purge.ts'
+import { RouteCache } from './route-cache.ts'
+import { CacheSchema } from './schema.ts'
+
+const DEFAULT_STATUSES = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/**
+ * A shared HTTP cache (RFC 9111) in front of the route's upstream. Priority 500: after
+ * authentication and rate limiting (a hit is never served to a request they would refuse), and
+ * above response transforms.
+ */
+export default definePlugin({
+  name: 'cache',
+  priority: 500,
+  schema: CacheSchema,
+  setup (config, ctx) {
+    const store = ctx.store(config.store)
+    ctx.shared('purge', () => new Purger(ctx.admin)).add({ name: ctx.routeName, store, key: config.key })
+    return new RouteCache({
+      name: config.name ?? 'Portcullis',
+      store,
+      key: compileKey(ctx.routeName, config.key),
+      methods: new Set(config.methods ?? ['GET', 'HEAD']),
+      statuses: new Set(config.statuses ?? DEFAULT_STATUSES),
+      maxObjectSize: config.maxObjectSize ?? 1024 * 1024,
+      rules: {
+        heuristicMax: toMs(config.heuristicMax ?? '1d') / 1000,
+        defaultTtl: config.defaultTtl === undefined ? 0 : toMs(config.defaultTtl) / 1000
+      },
+      keepStaleMs: toMs(config.keepStale ?? '1h'),
+      bypassHeaders: (config.bypass?.headers ?? []).map(h => h.toLowerCase()),
+      bypassCookies: (config.bypass?.cookies ?? []).map(c => new RegExp(`(?:^|;)\\s*${escape(c)}=`)),
+      cacheAuthorized: config.cacheAuthorized ?? false,
+      surrogateHeader: (config.surrogateKeyHeader ?? 'Surrogate-Key').toLowerCase(),
+      collapser: new Collapser(toMs(config.collapseTimeout ?? '5s')),
+      metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
+      log: ctx.log
+    })
+  }
+})

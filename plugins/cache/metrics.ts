@@ -1,0 +1,27 @@
+import type { PluginMetrics } from '../../src/index.ts'
+
+export const RESULTS = ['hit', 'miss', 'stale', 'revalidated', 'bypass', 'collapsed'] as const
+export type Result = typeof RESULTS[number]
+
+/** A route's counters, bound to their labels once at setup. */
+export interface CacheMetrics {
+  readonly requests: Readonly<Record<Result, { inc (): void }>>
+  readonly storedBytes: { inc (n: number): void }
+}
+
+export function cacheMetrics (metrics: PluginMetrics, route: string, store: string): CacheMetrics {
+  const requests = metrics.counter({
+    name: 'portcullis_cache_requests_total',
+    help: 'Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (304 from the upstream), bypass, collapsed (served from another request\'s fetch).',
+    labelNames: ['route', 'result']
+  })
+  const stored = metrics.counter({
+    name: 'portcullis_cache_stored_bytes_total',
+    help: 'Bytes of responses (head and body) the cache wrote, by store.',
+    labelNames: ['store']
+  })
+  return {
+    requests: Object.fromEntries(RESULTS.map(r => [r, requests.labels(route, r)])) as CacheMetrics['requests'],
+    storedBytes: stored.labels(store)
+  }
+}

@@ -1,0 +1,403 @@
+import type { Readable } from 'node:stream'
+import type { Logger } from 'pino'
+import type { GatewayRequest, GatewayResponse, HeaderMap, PluginHandlers, PluginReply, Store } from '../../src/index.ts'
+import { requestDirectives, seconds, type Directives } from './cache-control.ts'
+import { addCacheStatus, type StatusParams } from './cache-status.ts'
+import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
+import type { Collapser } from './collapse.ts'
+import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
+import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules } from './entry.ts'
+import type { CacheMetrics } from './metrics.ts'
+import { surrogateTag } from './purge.ts'
+import { unstorableReason } from './storable.ts'
+import { Capture, Replay } from './streams.ts'
+import { variantKey, varyNames } from './vary.ts'
+
+/** A route's cache settings, resolved at setup. */
+export interface RouteCacheSettings {
+  readonly name: string
+  readonly store: Store
+  readonly key: KeyBuilder
+  readonly methods: ReadonlySet<string>
+  readonly statuses: ReadonlySet<number>
+  readonly maxObjectSize: number
+  readonly rules: FreshnessRules
+  readonly keepStaleMs: number
+  readonly bypassHeaders: readonly string[]
+  readonly bypassCookies: readonly RegExp[]
+  readonly cacheAuthorized: boolean
+  readonly surrogateHeader: string
+  readonly collapser: Collapser
+  readonly metrics: CacheMetrics
+  readonly log: Logger
+}
+
+type Fwd = NonNullable<StatusParams['fwd']>
+
+/** A GET or HEAD the cache looked up, carried from onRequest to onResponse in req.locals. */
+interface Lookup {
+  readonly key: RequestKey
+  readonly noStore: boolean
+  fwd: Fwd
+  detail?: string
+  /** The stored response being revalidated. */
+  entry?: Entry
+  /** Set when this request fetches for the others waiting on its key. */
+  lead?: (e: Entry | undefined) => void
+}
+
+const LOCALS = 'cache'
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+/** States that need nothing but a Cache-Status line (and, for unsafe methods, invalidation). */
+const METHOD = 'method'
+const BYPASS = 'bypass'
+type State = Lookup | typeof METHOD | typeof BYPASS
+
+/** What a hit is answered with (RFC 9111 4), and how the cache decided. */
+type Verdict = 'fresh' | 'stale-ok' | 'swr' | 'request' | 'stale'
+
+// Response headers never stored: per client, per hop, or recomputed on every answer.
+const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
+
+/** The cache of one route: its hooks and the work they start. */
+export class RouteCache implements PluginHandlers {
+  readonly #s: RouteCacheSettings
+  /** Entries under background revalidation (stale-while-revalidate runs once per entry at a time). */
+  readonly #refreshing = new Set<string>()
+
+  constructor (settings: RouteCacheSettings) { this.#s = settings }
+
+  onRequest (req: GatewayRequest): Promise<PluginReply | undefined> | undefined {
+    const s = this.#s
+    if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
+    if (this.#bypassed(req.clientHeaders)) { req.locals[LOCALS] = BYPASS; s.metrics.requests.bypass.inc(); return }
+    return this.#lookup(req)
+  }
+
+  onResponse (res: GatewayResponse, req: GatewayRequest): Promise<void> | undefined {
+    const state = req.locals[LOCALS] as State | undefined
+    if (state === undefined) return
+    const s = this.#s
+    if (state === METHOD || state === BYPASS) {
+      addCacheStatus(res.headers, s.name, { fwd: state })
+      if (res.fromUpstream && res.status < 400 && UNSAFE.has(req.method)) return this.#invalidate(req, res.headers)
+      return
+    }
+    return this.#answered(res, req, state)
+  }
+
+  #bypassed (h: GatewayRequest['clientHeaders']): boolean {
+    const s = this.#s
+    if (!s.cacheAuthorized && h.authorization !== undefined) return true
+    for (const name of s.bypassHeaders) if (h[name] !== undefined) return true
+    const cookie = h.cookie
+    if (cookie !== undefined) for (const re of s.bypassCookies) if (re.test(cookie)) return true
+    return false
+  }
+
+  async #lookup (req: GatewayRequest): Promise<PluginReply | undefined> {
+    const s = this.#s
+    const ch = req.clientHeaders
+    const rcc = requestDirectives(ch)
+    const state: Lookup = { key: s.key(req.path, req.query, ch), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
+    req.locals[LOCALS] = state
+    let entry: Entry | undefined
+    try {
+      const found = await this.#find(state.key.primary, ch)
+      entry = found.entry
+      if (found.varyMiss) state.fwd = 'vary-miss'
+    } catch (err) {
+      // The store is down: pass through, neither reading nor writing.
+      s.log.debug({ err }, 'cache store unavailable')
+      Object.assign(state, { fwd: 'bypass', detail: 'store-unavailable', noStore: true })
+      s.metrics.requests.bypass.inc()
+      return
+    }
+    if (entry !== undefined) {
+      const verdict = evaluate(entry, rcc, Date.now())
+      if (verdict === 'fresh' || verdict === 'stale-ok' || verdict === 'swr') {
+        if (verdict === 'swr') this.#refreshInBackground(req, state.key, entry)
+        s.metrics.requests[verdict === 'fresh' ? 'hit' : 'stale'].inc()
+        return this.#hit(req, entry, false)
+      }
+      state.fwd = verdict
+      state.entry = entry
+    }
+    if (rcc['only-if-cached'] !== undefined) {
+      s.metrics.requests.miss.inc()
+      return onlyIfCached(s.name, state.fwd)
+    }
+    if (req.method === 'GET' && !state.noStore) {
+      const pending = s.collapser.waitFor(state.key.primary)
+      if (pending === undefined) {
+        state.lead = s.collapser.lead(state.key.primary)
+      } else {
+        const e = await pending
+        if (e !== undefined && e.variant === variantFor(e, ch) && evaluate(e, rcc, Date.now()) === 'fresh') {
+          s.metrics.requests.collapsed.inc()
+          return this.#hit(req, e, true)
+        }
+      }
+    }
+    if (state.entry !== undefined) setValidators(req.headers, state.entry.headers)
+    return undefined
+  }
+
+  /** The stored response for a request: through the Vary marker to the variant when there is one. */
+  async #find (primary: string, headers: GatewayRequest['clientHeaders']): Promise<{ entry?: Entry, varyMiss: boolean }> {
+    const store = this.#s.store
+    const raw = await store.get(primary)
+    const first = raw === undefined ? undefined : decode(raw)
+    if (first === undefined) return { varyMiss: false }
+    if (!isMarker(first)) return { entry: first, varyMiss: false }
+    const second = await store.get(primary + variantKey(first.vary, headers))
+    const entry = second === undefined ? undefined : decode(second)
+    return entry === undefined || isMarker(entry) ? { varyMiss: true } : { entry, varyMiss: false }
+  }
+
+  #hit (req: GatewayRequest, e: Entry, collapsed: boolean): PluginReply {
+    const age = currentAge(e, Date.now())
+    const status: StatusParams = collapsed
+      ? { fwd: 'uri-miss', fwdStatus: e.status, collapsed: true, ttl: e.lifetime - age }
+      : { hit: true, ttl: e.lifetime - age }
+    if (e.status === 200 && notModified(req.clientHeaders, e.headers)) {
+      const headers = notModifiedHeaders(e.headers)
+      headers.age = String(Math.floor(age))
+      addCacheStatus(headers, this.#s.name, status)
+      return { status: 304, headers }
+    }
+    const headers: HeaderMap = { ...e.headers, age: String(Math.floor(age)) }
+    if (e.status !== 204) headers['content-length'] = String(e.body.length)
+    addCacheStatus(headers, this.#s.name, status)
+    return { status: e.status, headers, body: req.method === 'HEAD' ? undefined : e.body }
+  }
+
+  /** The response to a GET or HEAD that went upstream (or that the gateway answered with an error). */
+  #answered (res: GatewayResponse, req: GatewayRequest, state: Lookup): Promise<void> | undefined {
+    const s = this.#s
+    const e = state.entry
+    if (e !== undefined && res.fromUpstream && res.status === 304) return this.#revalidated(res, req, state, e)
+    if (e !== undefined && res.status >= 500) {
+      const age = currentAge(e, Date.now())
+      if (!e.mustRevalidate && age - e.lifetime <= e.sie) {
+        state.lead?.(undefined)
+        s.metrics.requests.stale.inc()
+        replaceResponse(res, req, e, e.headers)
+        addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: res.status, ttl: e.lifetime - age, detail: 'stale-if-error' })
+        res.status = e.status
+        res.headers.age = String(Math.floor(age))
+        return
+      }
+      // Disconnected and not allowed to serve stale (RFC 9111 4.2.4, 5.2.2.2): 504, never the stale body.
+      if (e.mustRevalidate && !res.fromUpstream) res.status = 504
+    }
+    s.metrics.requests.miss.inc()
+    this.#store(res, req, state)
+    return undefined
+  }
+
+  /** Stores a fresh upstream response while it streams to the client, when the rules allow. */
+  #store (res: GatewayResponse, req: GatewayRequest, state: Lookup): void {
+    const s = this.#s
+    const fwdStatus = res.status
+    const length = Number(res.headers['content-length'])
+    const reason = state.detail !== undefined ? state.detail
+      : !res.fromUpstream ? 'gateway-error'
+      : state.noStore ? 'no-store'
+        : req.method !== 'GET' ? 'head'
+          : length > s.maxObjectSize ? 'too-large'
+            : unstorableReason(req.method, req.path + req.query, req.clientHeaders, res.status, res.headers, s.statuses)
+    const prepared = reason === undefined ? this.#prepare(res.status, res.headers, req.clientHeaders, state.key) : undefined
+    delete res.headers[s.surrogateHeader]
+    if (prepared === undefined) {
+      state.lead?.(undefined)
+      // The stored response is replaced by one that may not be kept: drop it.
+      if (state.entry !== undefined && res.fromUpstream && res.status < 500) void this.#drop(state.key, state.entry)
+      addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: reason ?? 'no-freshness' })
+      return
+    }
+    res.pipeThrough(new Capture(s.maxObjectSize, body => {
+      const e = body === undefined ? undefined : prepared.entry(body)
+      state.lead?.(e)
+      if (e !== undefined) void this.#save(state.key, e, prepared.names, prepared.ttlMs)
+    }))
+    addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
+  }
+
+  /** A 304 to the cache's revalidation: the stored response, with updated headers, freshened. */
+  async #revalidated (res: GatewayResponse, req: GatewayRequest, state: Lookup, e: Entry): Promise<void> {
+    const s = this.#s
+    const merged = this.#merge(e, res.headers)
+    state.lead?.(merged.entry)
+    s.metrics.requests.revalidated.inc()
+    delete res.headers[s.surrogateHeader]
+    const age = currentAge(merged.entry, Date.now())
+    if (e.status === 200 && notModified(req.clientHeaders, merged.entry.headers)) {
+      replaceHeaders(res.headers, notModifiedHeaders(merged.entry.headers))
+    } else {
+      replaceResponse(res, req, e, merged.entry.headers)
+      res.status = e.status
+    }
+    res.headers.age = String(Math.floor(age))
+    addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: merged.entry.lifetime - age })
+    await this.#save(state.key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
+  }
+
+  #merge (e: Entry, fresh: HeaderMap): { entry: Entry, ttlMs: number } {
+    const now = Date.now()
+    const headers = updatedHeaders(e.headers, fresh)
+    const f = freshness(e.status, { ...headers, age: fresh.age }, now, this.#s.rules)
+    return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers) }
+  }
+
+  /** What storing a response needs besides its body; undefined when it would be stale on arrival with nothing to revalidate. */
+  #prepare (status: number, resHeaders: HeaderMap, reqHeaders: GatewayRequest['clientHeaders'], key: RequestKey) {
+    const s = this.#s
+    const now = Date.now()
+    const headers: Record<string, string | string[]> = {}
+    for (const name in resHeaders) { const v = resHeaders[name]; if (v !== undefined) headers[name] = v }
+    for (const name of NOT_STORED) delete headers[name]
+    const tags = [key.urlTag, ...String(headers[s.surrogateHeader] ?? '').split(/\s+/).filter(t => t !== '').map(surrogateTag)]
+    delete headers[s.surrogateHeader]
+    const f = freshness(status, resHeaders, now, s.rules)
+    const ttlMs = this.#ttlMs(f, headers)
+    if (ttlMs <= 0) return undefined
+    const names = varyNames(headers.vary)
+    const variant = names.length === 0 ? '' : variantKey(names, reqHeaders)
+    return {
+      names,
+      ttlMs,
+      ttl: f.lifetime - f.initialAge,
+      entry: (body: Buffer): Entry => ({ status, headers, responseTime: now, ...f, variant, tags, body })
+    }
+  }
+
+  /** How long the store keeps an entry: its freshness, its stale windows, and keepStale when it can be revalidated. */
+  #ttlMs (f: Pick<Entry, 'lifetime' | 'initialAge' | 'swr' | 'sie'>, headers: HeaderMap): number {
+    const seconds = f.lifetime - f.initialAge + Math.max(f.swr, f.sie)
+    return Math.floor(seconds * 1000) + (hasValidator(headers) ? this.#s.keepStaleMs : 0)
+  }
+
+  async #save (key: RequestKey, e: Entry, names: readonly string[], ttlMs: number): Promise<void> {
+    const s = this.#s
+    try {
+      const value = encodeEntry(e)
+      if (names.length > 0) {
+        await s.store.set(key.primary, encodeMarker({ vary: names }), { ttlMs, tags: [key.urlTag] })
+        await s.store.set(key.primary + e.variant, value, { ttlMs, tags: e.tags })
+      } else {
+        await s.store.set(key.primary, value, { ttlMs, tags: e.tags })
+      }
+      s.metrics.storedBytes.inc(value.length)
+    } catch (err) {
+      s.log.debug({ err }, 'cache store unavailable: response not stored')
+    }
+  }
+
+  async #drop (key: RequestKey, e: Entry): Promise<void> {
+    await this.#s.store.delete(key.primary + e.variant).catch(() => 0)
+  }
+
+  /** A successful unsafe request invalidates its URL and the Location and Content-Location on its host (RFC 9111 4.4). */
+  async #invalidate (req: GatewayRequest, headers: HeaderMap): Promise<void> {
+    const s = this.#s
+    const host = normalizeHost(req.clientHeaders.host)
+    const tags = [s.key(req.path, '', req.clientHeaders).urlTag]
+    for (const name of ['location', 'content-location']) {
+      const v = headers[name]
+      if (v === undefined) continue
+      let url: URL
+      try { url = new URL(String(v), `http://${host}${req.path}`) } catch { continue }
+      if (normalizeHost(url.host) === host) tags.push(s.key(url.pathname, '', req.clientHeaders).urlTag)
+    }
+    await Promise.all(tags.map(t => s.store.deleteTag(t))).catch((err: unknown) => s.log.debug({ err }, 'cache invalidation failed'))
+  }
+
+  /** stale-while-revalidate: one background revalidation per entry at a time; the client already has the stale response. */
+  #refreshInBackground (req: GatewayRequest, key: RequestKey, e: Entry): void {
+    const id = key.primary + e.variant
+    if (this.#refreshing.has(id)) return
+    this.#refreshing.add(id)
+    const headers = { ...req.headers }
+    setValidators(headers, e.headers)
+    this.#refresh(req, headers, key, e)
+      .catch((err: unknown) => this.#s.log.debug({ err }, 'cache background revalidation failed'))
+      .finally(() => this.#refreshing.delete(id))
+  }
+
+  async #refresh (req: GatewayRequest, headers: HeaderMap, key: RequestKey, e: Entry): Promise<void> {
+    const s = this.#s
+    const r = await req.subrequest('GET', headers)
+    if (r.status === 304) {
+      r.body.resume()
+      const merged = this.#merge(e, r.headers)
+      s.metrics.requests.revalidated.inc()
+      await this.#save(key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
+      return
+    }
+    // An error keeps the stale entry (stale-if-error may still use it).
+    const reason = r.status >= 500 ? 'error' : unstorableReason('GET', req.path + req.query, req.clientHeaders, r.status, r.headers, s.statuses)
+    const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.clientHeaders, key) : undefined
+    const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)
+    if (prepared === undefined || body === undefined) {
+      r.body.destroy()
+      if (reason !== 'error') await this.#drop(key, e)
+      return
+    }
+    const entry = prepared.entry(body)
+    await this.#save(key, entry, prepared.names, prepared.ttlMs)
+  }
+}
+
+/** RFC 9111 4.2 and 5.2.1: may this entry answer a request with these directives, and how. */
+function evaluate (e: Entry, rcc: Directives, now: number): Verdict {
+  const age = currentAge(e, now)
+  if (rcc['no-cache'] !== undefined) return 'request'
+  const maxAge = seconds(rcc, 'max-age')
+  if (maxAge !== undefined && age > maxAge) return 'request'
+  const minFresh = seconds(rcc, 'min-fresh')
+  if (minFresh !== undefined && e.lifetime - age < minFresh) return 'request'
+  if (age < e.lifetime) return 'fresh'
+  if (e.mustRevalidate) return 'stale'
+  const maxStale = seconds(rcc, 'max-stale')
+  if (maxStale !== undefined && age - e.lifetime <= maxStale) return 'stale-ok'
+  if (age - e.lifetime < e.swr) return 'swr'
+  return 'stale'
+}
+
+const variantFor = (e: Entry, headers: GatewayRequest['clientHeaders']): string => {
+  const names = varyNames(e.headers.vary)
+  return names.length === 0 ? '' : variantKey(names, headers)
+}
+
+function onlyIfCached (name: string, fwd: Fwd): PluginReply {
+  const headers: HeaderMap = {}
+  addCacheStatus(headers, name, { fwd, detail: 'only-if-cached' })
+  return { status: 504, headers, body: { error: 'not_cached', message: 'only-if-cached: no stored response fits this request' } }
+}
+
+/** Swaps the response's headers for `headers` (keeping the request id). */
+function replaceHeaders (target: HeaderMap, headers: HeaderMap): void {
+  const id = target['x-request-id']
+  for (const k in target) delete target[k]
+  Object.assign(target, headers)
+  target['x-request-id'] = id
+}
+
+/** Turns the response into the stored one: its headers, and its body in place of whatever comes (an empty 304, an error page). */
+function replaceResponse (res: GatewayResponse, req: GatewayRequest, e: Entry, headers: HeaderMap): void {
+  replaceHeaders(res.headers, headers)
+  if (e.status !== 204) res.headers['content-length'] = String(e.body.length)
+  res.pipeThrough(new Replay(req.method === 'HEAD' ? undefined : e.body))
+}
+
+async function readUpTo (body: Readable, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) return undefined
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, size)
+}

@@ -1,0 +1,45 @@
+import { Duration, StoreName, Type, type Static } from '../../src/index.ts'
+
+const HeaderName = Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' })
+
+export const CacheSchema = Type.Object({
+  store: Type.Optional(StoreName({ description: 'Where responses are kept: a store under stores:. Default memory.' })),
+  name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+$', description: 'The cache name in Cache-Status. Default Portcullis.' })),
+  maxObjectSize: Type.Optional(Type.Integer({ minimum: 1, description: 'Largest body stored, in bytes; larger responses are proxied and not kept. Default 1048576 (1 MiB).' })),
+  methods: Type.Optional(Type.Array(Type.Union([Type.Literal('GET'), Type.Literal('HEAD')]), {
+    uniqueItems: true, description: 'Methods answered from the cache (HEAD is answered from a stored GET). Default [GET, HEAD].'
+  })),
+  statuses: Type.Optional(Type.Array(Type.Integer({ minimum: 200, maximum: 599 }), {
+    uniqueItems: true, description: 'Statuses that may be stored (the RFC rules apply on top). Default 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501.'
+  })),
+  defaultTtl: Type.Optional(Type.Union([Duration], {
+    description: 'Freshness given to a response the upstream sent without any (no max-age, s-maxage, Expires or Last-Modified) whose status is cacheable by default. Default: off (not stored).'
+  })),
+  heuristicMax: Type.Optional(Type.Union([Duration], { description: 'Cap on the Last-Modified heuristic (10% of the age of Last-Modified). Default 1d.' })),
+  keepStale: Type.Optional(Type.Union([Duration], {
+    description: 'How long a stale entry with a validator (ETag, Last-Modified) is kept for revalidation past its freshness and stale windows. Default 1h.'
+  })),
+  collapseTimeout: Type.Optional(Type.Union([Duration], {
+    description: 'How long a request waits for another in-flight request for the same key before going upstream itself. Default 5s.'
+  })),
+  key: Type.Optional(Type.Object({
+    host: Type.Optional(Type.Boolean({ description: 'Include the Host in the key. Default true.' })),
+    query: Type.Optional(Type.Object({
+      include: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only these query parameters are part of the key. Default: all.' })),
+      ignore: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Query parameters left out of the key (utm_source...). Default none.' }))
+    }, { additionalProperties: false, description: 'Query parameters in the key, sorted by name. Default: all of them.' })),
+    headers: Type.Optional(Type.Array(HeaderName, { description: 'Request headers whose values are part of the key. Default none.' }))
+  }, { additionalProperties: false, description: 'What identifies a stored response besides Vary. Method is not part of it: HEAD uses the stored GET.' })),
+  bypass: Type.Optional(Type.Object({
+    headers: Type.Optional(Type.Array(HeaderName, { description: 'A request with any of these headers skips the cache (neither read nor stored).' })),
+    cookies: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'A request with any of these cookies skips the cache.' }))
+  }, { additionalProperties: false, description: 'Requests that skip the cache. Default none.' })),
+  cacheAuthorized: Type.Optional(Type.Boolean({
+    description: 'Use the cache for requests with Authorization (stored only when the response says public, s-maxage or must-revalidate). Default false: such requests skip it.'
+  })),
+  surrogateKeyHeader: Type.Optional(Type.Union([HeaderName], {
+    description: 'Response header with space-separated tags to purge by (removed before the client sees it). Default Surrogate-Key.'
+  }))
+}, { additionalProperties: false })
+
+export type CacheConfig = Static<typeof CacheSchema>
