@@ -96,5 +96,5 @@ routes:
     plugins: { add-tenants: {} }
 `, {}, join(dir, 'gw.yaml'))
   t.equal(found.length, 1)
-  t.match(found[0], /routes\[0\]\.plugins\.add-tenants: unknown plugin "add-tenants" \(did you mean "add-tenant"\?\); there are: add-tenant, .*request-headers.*\(your own are loaded with loadPlugins\)$/)
+  t.match(found[0], /routes\[0\]\.plugins\.add-tenants: unknown plugin "add-tenants" \(did you mean "add-tenant"\?\); there are: .*add-tenant.*request-headers.*\(your own are loaded with loadPlugins\)$/)
 })

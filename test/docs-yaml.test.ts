@@ -8,7 +8,15 @@ import { ConfigError } from '../src/config/config-error.ts'
 // Every ```yaml block of the README and docs/ is a config the real loader accepts: a complete one
 // (it starts with `server:`) or, after an `<!-- fragment -->` comment, a part merged into BASE.
 const root = new URL('..', import.meta.url)
-const ENV = { ADMIN_TOKEN: 'a-token-of-at-least-16-chars' }
+// The variables the docs' examples name (keys of 16+ characters, a 32+ character HMAC secret).
+const ENV = {
+  ADMIN_TOKEN: 'a-token-of-at-least-16-chars',
+  REDIS_PASSWORD: 'redis-password',
+  ALICE_KEY: 'alice-key-0123456789',
+  BOB_KEY: 'bob-key-0123456789ab',
+  PARTNER_API_KEY: 'partner-key-0123456789',
+  JWT_SECRET: 'a-jwt-secret-of-at-least-32-characters!'
+}
 // Fragments' relative paths (loadPlugins) resolve against config/examples/, whose plugins/ holds the documented one.
 const FRAGMENT_FILE = fileURLToPath(new URL('config/examples/fragment.yaml', root))
 const BASE = {
