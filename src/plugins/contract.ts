@@ -53,6 +53,14 @@ export interface GatewayRequest {
   readonly locals: Record<string, unknown>
   /** The raw Node request, for what the contract does not cover. Do not consume its body. */
   readonly raw: IncomingMessage
+  /**
+   * Sends the request body upstream through a stream (decompression, a size limit...). Streams added
+   * by later-running plugins sit closer to the upstream. Remove content-length if the length changes.
+   * Such a body is streamed, never buffered for a retry. A stream that fails with RequestRejected
+   * answers the client with its reply, any other failure with 400 bad_body (through the whole response
+   * phase, the connection then closed), if no response has begun; the upstream request is aborted.
+   */
+  pipeBodyThrough (stream: Duplex): void
 }
 
 /** The response on its way back to the client, before its status line and headers are written. */
