@@ -1,6 +1,7 @@
 import { definePlugin } from '../../src/index.ts'
 import { toBytes } from '../shared/byte-size.ts'
-import { BodyLimit, headerBytes, refusal } from './limits.ts'
+import { refusal } from '../shared/refusal.ts'
+import { BodyLimit, headerBytes } from './limits.ts'
 import { DEFAULTS, RequestSizeSchema } from './schema.ts'
 
 /**
@@ -28,11 +29,11 @@ export default definePlugin({
         const raw = req.raw
         if ((raw.url as string).length > maxUrl) {
           count.url.inc()
-          return refusal(414, 'url_too_long', `the request URL is longer than ${maxUrl} bytes`, req.id, false)
+          return refusal(414, 'url_too_long', `the request URL is longer than ${maxUrl} bytes`, req.id)
         }
         if (raw.rawHeaders.length / 2 > maxHeaders || headerBytes(raw.rawHeaders) > maxHeaderBytes) {
           count.headers.inc()
-          return refusal(431, 'headers_too_large', `the request has more than ${maxHeaders} headers or more than ${maxHeaderBytes} bytes of them`, req.id, false)
+          return refusal(431, 'headers_too_large', `the request has more than ${maxHeaders} headers or more than ${maxHeaderBytes} bytes of them`, req.id)
         }
         const length = req.clientHeaders['content-length']
         if (length !== undefined && Number(length) > maxBody) {

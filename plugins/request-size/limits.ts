@@ -1,16 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream'
-import { RequestRejected, type PluginReply } from '../../src/index.ts'
-
-const JSON_TYPE = 'application/json; charset=utf-8'
-
-/** A gateway-style JSON error. `close`: the body is left unread, so the connection cannot be reused. */
-export function refusal (status: number, error: string, message: string, requestId: string, close: boolean): PluginReply {
-  return {
-    status,
-    headers: close ? { 'content-type': JSON_TYPE, connection: 'close' } : { 'content-type': JSON_TYPE },
-    body: JSON.stringify({ error, message, requestId })
-  }
-}
+import { RequestRejected } from '../../src/index.ts'
+import { refusal } from '../shared/refusal.ts'
 
 /** Passes a body through until it exceeds `max` bytes, then refuses the request (413). */
 export class BodyLimit extends Transform {
