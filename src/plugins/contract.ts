@@ -92,6 +92,8 @@ export interface PluginHandlers {
 /** What setup receives besides the plugin's own config. */
 export interface PluginSetupContext {
   readonly routeName: string
+  /** The names of the route's path params (`id` for `/users/:id`, `*` for the rest of a prefix match). */
+  readonly routeParams: readonly string[]
   readonly log: Logger
   /**
    * A store by its name under `stores:` (default `memory`, which always exists). Stores belong to
