@@ -38,8 +38,10 @@ export function decodable (value: string): Coding | undefined {
 export function encoderFactory (coding: Coding, level: number): (flush: boolean) => Transform {
   const create = ENCODERS[coding] as Factory
   const c = zlib.constants
+  // Brotli's default 4 MiB window made each response cost ~3x the CPU under concurrency (memory
+  // churn, bench/compress.ts); 256 KiB loses almost nothing on API-sized bodies.
   const params = coding === 'br'
-    ? { params: { [c.BROTLI_PARAM_QUALITY]: level } }
+    ? { params: { [c.BROTLI_PARAM_QUALITY]: level, [c.BROTLI_PARAM_LGWIN]: 18 } }
     : coding === 'zstd' ? { params: { [z.constants.ZSTD_c_compressionLevel as number]: level } } : { level }
   const streaming = { ...params, flush: coding === 'br' ? c.BROTLI_OPERATION_FLUSH : coding === 'zstd' ? z.constants.ZSTD_e_flush : c.Z_SYNC_FLUSH }
   return flush => create(flush ? streaming : params)
