@@ -7,11 +7,17 @@ import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
+import { settled, type WriteProgress } from '../../test/helpers/streams.ts'
 
 const JSON_BODY = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })) })
 const GZIPPED = zlib.gzipSync(JSON_BODY)
 /** Lets a streaming test tell its upstream to finish. */
 const release = { stream: () => {}, sse: () => {} }
+/** What the backpressure upstream has written so far. */
+const progress: WriteProgress = { written: 0, waitingForDrain: false, finished: false }
+const TEXT_CHUNK = randomBytes(32 * 1024).toString('hex') // 64 KiB that deflate shrinks by half at best
+const BIG = 16 * 1024 * 1024
 
 function send (res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer = JSON_BODY): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers })
@@ -39,6 +45,18 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
       release.stream = () => res.end('done')
       return
     }
+    case '/big': {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      void (async () => {
+        while (progress.written < BIG && !res.destroyed) {
+          progress.written += TEXT_CHUNK.length
+          if (!res.write(TEXT_CHUNK)) { progress.waitingForDrain = true; await once(res, 'drain'); progress.waitingForDrain = false }
+        }
+        res.end()
+        progress.finished = true
+      })()
+      return
+    }
     case '/sse': {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
       res.write('data: first\n\n')
@@ -55,6 +73,10 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
 t.teardown(() => up.close())
 
 const gw = await startGateway(`
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -170,6 +192,22 @@ t.test('streaming: compressed bytes reach the client before the upstream has fin
   t.ok(text.endsWith('done'))
 })
 
+t.test('backpressure: a client that does not read holds the upstream back, nothing piles up in the gateway', async t => {
+  const res = await request(`${gw.url}/big`, { headers: { 'accept-encoding': 'gzip' } })
+  t.equal(res.headers['content-encoding'], 'gzip')
+  res.body.pause()
+  const stalled = await settled(() => progress.written)
+  t.ok(progress.waitingForDrain, 'the upstream waits for the gateway to drain')
+  t.ok(stalled < BIG / 2, `${(stalled / 1024 / 1024).toFixed(1)} MiB written of ${BIG / 1024 / 1024} while the client reads nothing`)
+  const gunzip = zlib.createGunzip()
+  let length = 0
+  gunzip.on('data', (c: Buffer) => { length += c.length })
+  res.body.pipe(gunzip)
+  await once(gunzip, 'end')
+  t.equal(length, BIG, 'all of it arrives once the client reads')
+  t.ok(progress.finished)
+})
+
 t.test('server-sent events are flushed event by event', async t => {
   const res = await request(`${gw.url}/sse`, { headers: { 'accept-encoding': 'br' } })
   t.equal(res.headers['content-encoding'], 'br')
@@ -203,4 +241,15 @@ t.test('a zip bomb cannot expand past request-size\'s maxBody', async t => {
   t.match(await res.body.json(), { error: 'body_too_large' })
   const fine = await request(`${gw.url}/bounded`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: zlib.gzipSync('small') })
   t.same(await fine.body.json(), { body: 'small', encoding: null })
+})
+
+t.test('portcullis_compress_responses_total counts by coding sent', async t => {
+  const series = (encoding: string) => `portcullis_compress_responses_total{route="all",encoding="${encoding}"}`
+  const before = [await metricValue(gw.adminUrl as string, series('gzip')), await metricValue(gw.adminUrl as string, series('identity'))]
+  await get('/json', { 'accept-encoding': 'gzip' })
+  await get('/json', { 'accept-encoding': 'gzip' })
+  await get('/json')
+  await get('/small', { 'accept-encoding': 'gzip' })
+  t.equal(await metricValue(gw.adminUrl as string, series('gzip')), (before[0] as number) + 2)
+  t.equal(await metricValue(gw.adminUrl as string, series('identity')), (before[1] as number) + 1, 'a body too small is not counted')
 })

@@ -16,14 +16,20 @@ export default definePlugin({
   name: 'compress',
   priority: 880,
   schema: CompressSchema,
-  setup (config) {
+  setup (config, ctx) {
     const offered = (config.encodings ?? DEFAULTS.encodings).filter(available)
     const levels = { ...DEFAULTS.levels, ...config.levels }
+    const responses = ctx.metrics.counter({
+      name: 'portcullis_compress_responses_total',
+      help: 'Responses worth compressing, by route and the coding sent (identity: plain, for a client that accepts no coding).',
+      labelNames: ['route', 'encoding']
+    })
     const compression: ResponseCompression = {
       negotiator: new EncodingNegotiator(offered),
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
       minSize: config.minSize ?? DEFAULTS.minSize,
-      decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients
+      decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
+      sent: new Map([...offered, 'identity'].map(c => [c, responses.labels(ctx.routeName, c)]))
     }
     const typeAllowed = typeMatcher(config.types ?? DEFAULTS.types)
     return {

@@ -10,6 +10,8 @@ export interface ResponseCompression {
   readonly encoders: ReadonlyMap<string, (flush: boolean) => Transform>
   readonly minSize: number
   readonly decompressForClients: boolean
+  /** Responses counted by the coding sent (`identity` for one decoded and sent plain). */
+  readonly sent: ReadonlyMap<string, { inc: () => void }>
 }
 
 const first = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
@@ -32,7 +34,7 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     const coding = decodable(encoded)
     if (!c.decompressForClients || coding === undefined) return
     addVary(h, 'accept-encoding')
-    if ((accept !== undefined && negotiate(accept.toLowerCase(), [coding]) !== null)) return
+    if (accept !== undefined && negotiate(accept.toLowerCase(), [coding]) !== null) return
     res.pipeThrough(decoder(coding))
     h['content-encoding'] = undefined
     bodyChanged(h)
@@ -42,6 +44,7 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     addVary(h, 'accept-encoding')
   }
   const chosen = c.negotiator.negotiate(accept)
+  c.sent.get(chosen)?.inc()
   const encoder = c.encoders.get(chosen)
   if (encoder === undefined) return
   res.pipeThrough(encoder(first(h['content-type'])?.startsWith('text/event-stream') === true))

@@ -2,6 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
 
 const up = await startUpstream()
 t.teardown(() => up.close())
@@ -11,6 +12,8 @@ const gw = await startGateway(`
 server:
   listen: { host: "::", port: 0 }
   trustProxy: [loopback]
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -44,10 +47,13 @@ t.test('allow list, with a deny that wins over it', async t => {
 })
 
 t.test('deny list', async t => {
+  const series = 'portcullis_ip_filter_refused_total{route="deny"}'
+  const before = await metricValue(gw.adminUrl as string, series)
   const cases: Array<[string, number]> = [
     ['192.0.2.44', 403], ['::ffff:192.0.2.44', 403], ['192.0.3.1', 200], ['2001:db8:bad:1::1', 403], ['2001:db8:bad0::1', 200], ['garbage', 403]
   ]
   for (const [ip, expected] of cases) t.equal(await status('/deny', ip), expected, ip)
+  t.equal(await metricValue(gw.adminUrl as string, series), before + 4, 'each refusal counted')
 })
 
 t.test('the peer address itself, over IPv4 and IPv6 loopback', async t => {

@@ -6,6 +6,7 @@ import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
 
 let requests = 0
 let aborted = 0
@@ -18,6 +19,10 @@ const up = await startUpstream((req, res) => {
 })
 t.teardown(() => up.close())
 const gw = await startGateway(`
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -80,4 +85,13 @@ t.test('a URL too long: 414; too many or too large headers: 431', async t => {
   const big = await request(`${gw.url}/x`, { headers: { 'x-big': 'v'.repeat(600) } })
   t.equal(big.statusCode, 431)
   await big.body.dump()
+})
+
+t.test('portcullis_request_size_refused_total counts each refusal by reason', async t => {
+  const series = (reason: string) => `portcullis_request_size_refused_total{route="limited",reason="${reason}"}`
+  const admin = gw.adminUrl as string
+  // body: the Content-Length refusal and the chunked cut; url: one; headers: two (above).
+  t.equal(await metricValue(admin, series('body')), 2)
+  t.equal(await metricValue(admin, series('url')), 1)
+  t.equal(await metricValue(admin, series('headers')), 2)
 })
