@@ -73,10 +73,6 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
 t.teardown(() => up.close())
 
 const gw = await startGateway(`
-server:
-  listen: { host: 127.0.0.1, port: 0 }
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -88,7 +84,7 @@ routes:
     upstream: up
     plugins:
       compress: { encodings: [br, gzip, deflate] }
-`)
+`, { admin: true })
 t.teardown(() => gw.close())
 
 async function get (path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {

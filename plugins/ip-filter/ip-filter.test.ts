@@ -12,8 +12,6 @@ const gw = await startGateway(`
 server:
   listen: { host: "::", port: 0 }
   trustProxy: [loopback]
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -27,7 +25,7 @@ routes:
     upstream: up
     plugins:
       ip-filter: { deny: [192.0.2.0/24, "2001:db8:bad::/48"] }
-`)
+`, { admin: true })
 t.teardown(() => gw.close())
 const port = new URL(gw.url).port
 

@@ -19,10 +19,6 @@ const up = await startUpstream((req, res) => {
 })
 t.teardown(() => up.close())
 const gw = await startGateway(`
-server:
-  listen: { host: 127.0.0.1, port: 0 }
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -31,7 +27,7 @@ routes:
     upstream: up
     plugins:
       request-size: { maxBody: 1KiB, maxUrl: 64, maxHeaders: 10, maxHeaderBytes: 512 }
-`)
+`, { admin: true })
 t.teardown(() => gw.close())
 const port = Number(new URL(gw.url).port)
 
