@@ -7,6 +7,7 @@ export const GatewayError = {
   HEADERS_TOO_LARGE: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
   HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request headers took too long to arrive' },
   BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, or a bad escape' },
+  BAD_BODY: { status: 400, code: 'bad_body', message: 'the request body could not be read as sent (say, a bad Content-Encoding)' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
   PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },

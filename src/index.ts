@@ -1,5 +1,6 @@
 // The public API: what a plugin author or an embedding program imports from "portcullis".
 export { definePlugin } from './plugins/define-plugin.ts'
+export { RequestRejected } from './plugins/request-rejected.ts'
 export type {
   CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse
 } from './plugins/contract.ts'

@@ -54,6 +54,14 @@ export interface GatewayRequest {
   /** The raw Node request, for what the contract does not cover. Do not consume its body. */
   readonly raw: IncomingMessage
   /**
+   * Sends the request body upstream through a stream (decompression, a size limit...). Streams added
+   * by later-running plugins sit closer to the upstream. Remove content-length if the length changes.
+   * Such a body is streamed, never buffered for a retry. A stream that fails with RequestRejected
+   * answers the client with its reply, any other failure with 400 bad_body (through the whole response
+   * phase, the connection then closed), if no response has begun; the upstream request is aborted.
+   */
+  pipeBodyThrough (stream: Duplex): void
+  /**
    * Sends a separate bodiless request for this request's upstream path and query to the route's
    * upstream (its own target pick, the route's Host rule and timeouts, no retries), outside the
    * client's exchange: for background work such as a cache revalidation. Rejects when no target
@@ -99,6 +107,8 @@ export interface PluginHandlers {
 /** What setup receives besides the plugin's own config. */
 export interface PluginSetupContext {
   readonly routeName: string
+  /** The names of the route's path params (`id` for `/users/:id`, `*` for the rest of a prefix match). */
+  readonly routeParams: readonly string[]
   readonly log: Logger
   /**
    * A store by its name under `stores:` (default `memory`, which always exists). Stores belong to

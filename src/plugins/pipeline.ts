@@ -23,6 +23,7 @@ export interface Pipeline {
 
 export async function buildPipeline (
   routeName: string,
+  routeParams: readonly string[],
   uses: readonly PluginUse[],
   plugins: ReadonlyMap<string, PluginDefinition>,
   services: PluginServices,
@@ -32,7 +33,7 @@ export async function buildPipeline (
   const handlers: PluginHandlers[] = []
   try {
     for (const { def, use } of steps) {
-      const ctx = setupContext(services, def.name, routeName, log.child({ route: routeName, plugin: def.name }))
+      const ctx = setupContext(services, def.name, routeName, routeParams, log.child({ route: routeName, plugin: def.name }))
       handlers.push(await def.setup(use.config ?? {}, ctx))
     }
   } catch (err) {

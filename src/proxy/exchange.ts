@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Duplex, Writable } from 'node:stream'
+import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
@@ -11,6 +11,7 @@ import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../er
 import { endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
 import { readBody } from './read-body.ts'
+import { RequestRejected } from '../plugins/request-rejected.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 
 /** What an exchange needs from the runtime that created it. */
@@ -86,6 +87,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #answered = false
   /** The request body read into memory so that a retry can send it again (RetryPolicy.buffersBody). */
   #body: Buffer | undefined
+  /** Streams the request body goes through upstream (pipeBodyThrough), and their output once piped. */
+  #bodyStreams: Duplex[] | undefined
+  #streamedBody: Readable | undefined
   /** Set while a retryable error response is drained: the target the request is sent to next. */
   #retryTo: Target | undefined
   /** The response head as written (writeHead with an object leaves res.getHeaders() empty). */
@@ -182,7 +186,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const length = rh['content-length']
     const chunked = rh['transfer-encoding'] !== undefined
     // Read whole first: a small body, so that a slow uploader holds no upstream connection; a body a retry may send again.
-    if (this.#body === undefined && this.#upgrade === undefined && length !== undefined && length !== '0' &&
+    // Never one going through plugins' body streams: it is streamed, bounded by them (a decoded body could be any size).
+    if (this.#body === undefined && this.#upgrade === undefined && this.#bodyStreams === undefined && length !== undefined && length !== '0' &&
         ((!chunked && Number(length) <= upstream.requestBuffer) || upstream.retry.buffersBody(this.method, length, chunked))) {
       // A client that goes away mid-body is handled by #closed.
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
@@ -248,17 +253,18 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tries++
     this.#connected = this.#answered = false
     this.#sentAt = route.upstream.begin(target)
-    const body = this.#body ?? (hasBody(req) && this.#upgrade === undefined ? req : null)
+    const body = this.#body ?? (hasBody(req) && this.#upgrade === undefined ? this.#requestBody() : null)
+    const streamed = body !== null && body !== this.#body
     // undici counts its response timeout from the dispatch, so an upload slower than it would time
     // out: a streamed body's try, like a short timeout, gets our timer, started once the body is sent.
-    this.#responseMs = body === req ? route.responseTimeout : route.preciseHeadersTimeout
+    this.#responseMs = streamed ? route.responseTimeout : route.preciseHeadersTimeout
     target.pool.dispatch({
       path: this.upstreamPath + this.query,
       method: this.method as Dispatcher.HttpMethod,
       headers: this.headers as Record<string, string | string[]>,
       body,
       upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
-      headersTimeout: body === req ? 0 : route.headersTimeout,
+      headersTimeout: streamed ? 0 : route.headersTimeout,
       bodyTimeout: route.bodyTimeout
     }, this)
   }
@@ -292,6 +298,22 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #refuse (target: Target, reason: 'queue-full' | 'queue-timeout'): void {
     this.compiled.upstream.busy(target, reason)
     this.#failUpstream(GatewayError.UPSTREAM_BUSY)
+  }
+
+  pipeBodyThrough (stream: Duplex): void {
+    (this.#bodyStreams ??= []).push(stream)
+  }
+
+  /** The body to send upstream: the client's request, or the end of the streams plugins added. */
+  #requestBody (): Readable {
+    const streams = this.#bodyStreams
+    if (streams === undefined) return this.raw
+    if (this.#streamedBody !== undefined) return this.#streamedBody
+    // Piped, not pipelined from raw: a failing stream must not destroy the client's socket, which
+    // still has to carry the answer (a 413). pipe() unpipes raw when the first stream closes.
+    if (streams.length > 1) pipeline(streams, () => {}) // an error reaches undici through the last stream
+    this.raw.pipe(streams[0] as Duplex)
+    return (this.#streamedBody = streams[streams.length - 1] as Duplex)
   }
 
   // undici's callback API: undici 7 runs it natively (the newer controller API is wrapped per request).
@@ -388,6 +410,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     clearTimeout(this.#headersTimer)
     const upstream = this.compiled.upstream
     upstream.end(this.target as Target)
+    // A body stream failed (not the connection): the request is refused, the target is not to blame.
+    if (err instanceof RequestRejected || (this.#streamedBody !== undefined && this.#streamedBody.errored === err)) {
+      if (!this.#done) this.#rejected(err)
+      return
+    }
     // A failed connection, a broken one or a timeout before any answer counts against the target.
     if (!this.#answered && !this.#done) upstream.outcome(this.target as Target, false, this.#sentAt, false)
     if (this.#done) return
@@ -401,6 +428,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (!this.res.headersSent) { this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE); return }
     this.cut = 'upstream_broken'
     this.res.destroy(err)
+  }
+
+  /**
+   * A body stream refused the request (its RequestRejected reply) or could not read it (400): the
+   * answer, unless the response has begun. The connection closes: the rest of the body is unread.
+   */
+  #rejected (err: Error): void {
+    if (this.res.headersSent) { this.res.destroy(err); return }
+    const reply = err instanceof RequestRejected ? err.reply
+      : { status: GatewayError.BAD_BODY.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(GatewayError.BAD_BODY, this.id) }
+    this.#reply({ ...reply, headers: { ...reply.headers, connection: 'close' } }, NO_HOOK)
   }
 
   /** Chooses the target for a retry, if one is allowed: sets #retryTo. */
@@ -462,11 +500,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const headers: HeaderMap = {}
     for (const name in reply.headers) headers[name.toLowerCase()] = reply.headers[name]
     headers['x-request-id'] = this.id
-    if (body !== undefined && typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
+    if (body !== undefined) {
+      if (typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
+      // Known to response plugins (compression judges by it); one that changes the body removes it.
+      headers['content-length'] = String(Buffer.byteLength(body))
+    }
     const state = new ResponseState(reply.status, headers, false)
     const send = () => {
       if (this.#done) return
-      if (body !== undefined && state.streams.length === 0) state.headers['content-length'] = String(Buffer.byteLength(body))
       this.#startBody(state)
       if (body !== undefined) this.bytes += Buffer.byteLength(body)
       ;(this.#sink as Writable).end(body)

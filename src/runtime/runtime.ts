@@ -12,6 +12,7 @@ import { requestId } from '../proxy/request-id.ts'
 import { traceContext, traceparent } from '../proxy/trace-context.ts'
 import { normalizeHost } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
+import { compilePathPattern, type PathPattern } from '../routing/path-pattern.ts'
 import { Router, type RouteMatch } from '../routing/router.ts'
 import { Upstream, type UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { upstreamEvents } from '../upstreams/events.ts'
@@ -106,7 +107,7 @@ export class Runtime implements ExchangeOwner {
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
         const uses = effectivePlugins(config.plugins, r.plugins)
-        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, uses, loaded.plugins, services, log)
+        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, uses, loaded.plugins, services, log)
         pipelines.push(pipeline)
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))

@@ -23,10 +23,12 @@ export function memoryLogger (): { log: Logger, lines: Array<Record<string, unkn
 
 /**
  * A real gateway on an ephemeral loopback port. `yaml` is a full config except `server`, which
- * is added (port 0) unless given. Relative paths in it resolve against `file`.
+ * is added (port 0) unless given; `admin: true` adds an admin listener (port 0, for /metrics).
+ * Relative paths in it resolve against `file`.
  */
-export async function startGateway (yaml: string, options: { env?: NodeJS.ProcessEnv, file?: string } = {}): Promise<TestGateway> {
-  const text = /^server:/m.test(yaml) ? yaml : `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${yaml}`
+export async function startGateway (yaml: string, options: { env?: NodeJS.ProcessEnv, file?: string, admin?: boolean } = {}): Promise<TestGateway> {
+  const withAdmin = options.admin === true ? `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n${yaml}` : yaml
+  const text = /^server:/m.test(yaml) ? withAdmin : `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${withAdmin}`
   const loaded = await parseConfig(text, options.file ?? 'test.yaml', options.env ?? {})
   const { log, lines } = memoryLogger()
   const running = await startPortcullis(loaded, log)

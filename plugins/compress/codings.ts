@@ -1,0 +1,52 @@
+import zlib, { type BrotliOptions, type ZlibOptions } from 'node:zlib'
+import type { Transform } from 'node:stream'
+import type { Coding } from './schema.ts'
+
+type Factory = (options: ZlibOptions & BrotliOptions) => Transform
+// zstd arrived in Node 22.15 / 23.8; typed loosely so the code builds against older @types/node.
+const z = zlib as unknown as Record<string, Factory | undefined> & { constants: Record<string, number> }
+
+const ENCODERS: Record<Coding, Factory | undefined> = {
+  br: zlib.createBrotliCompress,
+  zstd: z.createZstdCompress,
+  gzip: zlib.createGzip,
+  deflate: zlib.createDeflate
+}
+const DECODERS: Record<Coding, Factory | undefined> = {
+  br: zlib.createBrotliDecompress,
+  zstd: z.createZstdDecompress,
+  gzip: zlib.createGunzip,
+  deflate: zlib.createInflate
+}
+
+/** Whether the Node running can encode and decode `coding`. */
+export function available (coding: Coding): boolean {
+  return ENCODERS[coding] !== undefined && DECODERS[coding] !== undefined
+}
+
+/** The coding named by a Content-Encoding value we can decode (`x-gzip` is gzip), else undefined. */
+export function decodable (value: string): Coding | undefined {
+  const v = value.trim().toLowerCase()
+  const c = v === 'x-gzip' ? 'gzip' : v
+  return c in DECODERS && available(c as Coding) ? c as Coding : undefined
+}
+
+/**
+ * Makes encoders with options fixed at load. `flush`: each written chunk is flushed through, so a
+ * server-sent event reaches the client when the upstream sends it, not when a block fills.
+ */
+export function encoderFactory (coding: Coding, level: number): (flush: boolean) => Transform {
+  const create = ENCODERS[coding] as Factory
+  const c = zlib.constants
+  // Brotli's default 4 MiB window made each response cost ~3x the CPU under concurrency (memory
+  // churn, bench/compress.ts); 256 KiB loses almost nothing on API-sized bodies.
+  const params = coding === 'br'
+    ? { params: { [c.BROTLI_PARAM_QUALITY]: level, [c.BROTLI_PARAM_LGWIN]: 18 } }
+    : coding === 'zstd' ? { params: { [z.constants.ZSTD_c_compressionLevel as number]: level } } : { level }
+  const streaming = { ...params, flush: coding === 'br' ? c.BROTLI_OPERATION_FLUSH : coding === 'zstd' ? z.constants.ZSTD_e_flush : c.Z_SYNC_FLUSH }
+  return flush => create(flush ? streaming : params)
+}
+
+export function decoder (coding: Coding): Transform {
+  return (DECODERS[coding] as Factory)({})
+}

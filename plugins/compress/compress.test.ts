@@ -1,0 +1,251 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import zlib from 'node:zlib'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+import { until } from '../../test/helpers/wait.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
+import { settled, type WriteProgress } from '../../test/helpers/streams.ts'
+
+const JSON_BODY = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })) })
+const GZIPPED = zlib.gzipSync(JSON_BODY)
+/** Lets a streaming test tell its upstream to finish. */
+const release = { stream: () => {}, sse: () => {} }
+/** What the backpressure upstream has written so far. */
+const progress: WriteProgress = { written: 0, waitingForDrain: false, finished: false }
+const TEXT_CHUNK = randomBytes(32 * 1024).toString('hex') // 64 KiB that deflate shrinks by half at best
+const BIG = 16 * 1024 * 1024
+
+function send (res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer = JSON_BODY): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers })
+  res.end(body)
+}
+
+const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
+  switch (req.url?.replace(/^\/plain/, '')) {
+    case '/json': return send(res, 200, { etag: '"v1"' })
+    case '/weak': return send(res, 200, { etag: 'W/"v1"' })
+    case '/small': return send(res, 200, {}, '{"ok":true}')
+    case '/png': return send(res, 200, { 'content-type': 'image/png' })
+    case '/svg': return send(res, 200, { 'content-type': 'image/svg+xml' })
+    case '/problem': return send(res, 404, { 'content-type': 'application/problem+json' })
+    case '/no-transform': return send(res, 200, { 'cache-control': 'public, no-transform' })
+    case '/range': return send(res, 206, { 'content-range': `bytes 0-${JSON_BODY.length - 1}/${JSON_BODY.length * 2}` })
+    case '/no-content': res.writeHead(204).end(); return
+    case '/not-modified': res.writeHead(304, { etag: '"v1"' }).end(); return
+    case '/gzipped': return send(res, 200, { 'content-encoding': 'gzip', etag: '"g1"' }, GZIPPED)
+    case '/vary': return send(res, 200, { vary: 'Origin' })
+    case '/stream': {
+      // 256 KiB that deflate cannot shrink much, then nothing until the test has seen bytes.
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write(randomBytes(128 * 1024).toString('hex'))
+      release.stream = () => res.end('done')
+      return
+    }
+    case '/big': {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      void (async () => {
+        while (progress.written < BIG && !res.destroyed) {
+          progress.written += TEXT_CHUNK.length
+          if (!res.write(TEXT_CHUNK)) { progress.waitingForDrain = true; await once(res, 'drain'); progress.waitingForDrain = false }
+        }
+        res.end()
+        progress.finished = true
+      })()
+      return
+    }
+    case '/sse': {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      res.write('data: first\n\n')
+      release.sse = () => res.end('data: second\n\n')
+      return
+    }
+    default: {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => send(res, 200, {}, JSON.stringify({ body: Buffer.concat(chunks).toString(), encoding: req.headers['content-encoding'] ?? null })))
+    }
+  }
+})
+t.teardown(() => up.close())
+
+const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: echo, match: { path: /echo }, upstream: up, plugins: { compress: { requests: true } } }
+  - { name: bounded, match: { path: /bounded }, upstream: up, plugins: { compress: { requests: true }, request-size: { maxBody: 65536 } } }
+  - { name: plain, match: { path: /plain/* }, upstream: up, plugins: { compress: { decompressForClients: false } } }
+  - name: all
+    match: { path: /* }
+    upstream: up
+    plugins:
+      compress: { encodings: [br, gzip, deflate] }
+`, { admin: true })
+t.teardown(() => gw.close())
+
+async function get (path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
+  const res = await request(`${gw.url}${path}`, { method, headers })
+  const body = Buffer.from(await res.body.arrayBuffer())
+  return { status: res.statusCode, headers: res.headers, body }
+}
+
+function decode (encoding: unknown, body: Buffer): string {
+  if (encoding === 'br') return zlib.brotliDecompressSync(body).toString()
+  if (encoding === 'gzip') return zlib.gunzipSync(body).toString()
+  if (encoding === 'deflate') return zlib.inflateSync(body).toString()
+  return body.toString()
+}
+
+t.test('each coding the client prefers, streamed: no Content-Length, Vary, weakened ETag', async t => {
+  for (const [accept, expected] of [['gzip, deflate, br', 'br'], ['gzip', 'gzip'], ['deflate', 'deflate'], ['br;q=0.5, gzip', 'gzip']]) {
+    const res = await get('/json', { 'accept-encoding': accept as string })
+    t.equal(res.headers['content-encoding'], expected, String(accept))
+    t.equal(res.headers['content-length'], undefined)
+    t.equal(res.headers.vary, 'accept-encoding')
+    t.equal(res.headers.etag, 'W/"v1"')
+    t.ok(res.body.length < JSON_BODY.length / 3, `${expected}: ${res.body.length} bytes on the wire for ${JSON_BODY.length}`)
+    t.equal(decode(expected, res.body), JSON_BODY)
+  }
+})
+
+t.test('negotiation edge cases end to end', async t => {
+  const cases: Array<[string | undefined, string | undefined]> = [
+    [undefined, undefined], ['identity', undefined], ['identity;q=0', undefined], ['*', 'br'],
+    ['br;q=0, *', 'gzip'], ['compress, foo', undefined], ['GZIP;Q=0.5', 'gzip'], ['*;q=0', undefined]
+  ]
+  for (const [accept, expected] of cases) {
+    const res = await get('/json', accept === undefined ? {} : { 'accept-encoding': accept })
+    t.equal(res.headers['content-encoding'], expected, `${String(accept)} → ${String(expected)}`)
+    t.equal(res.headers.vary, 'accept-encoding', 'Vary either way: the answer depends on the header')
+    t.equal(decode(expected, res.body), JSON_BODY)
+    if (expected === undefined) t.equal(res.headers.etag, '"v1"', 'an unchanged body keeps its strong ETag')
+  }
+})
+
+t.test('never compressed', async t => {
+  const cases: Array<[string, string, 'GET' | 'HEAD']> = [
+    ['small body (below minSize)', '/small', 'GET'], ['type not in the list', '/png', 'GET'],
+    ['Cache-Control: no-transform', '/no-transform', 'GET'], ['range response', '/range', 'GET'],
+    ['204', '/no-content', 'GET'], ['304', '/not-modified', 'GET'], ['HEAD', '/json', 'HEAD']
+  ]
+  for (const [name, path, method] of cases) {
+    const res = await get(path, { 'accept-encoding': 'gzip, br' }, method)
+    t.equal(res.headers['content-encoding'], undefined, name)
+    t.equal(res.headers.vary, undefined, `${name}: no Vary`)
+  }
+  const small = await get('/small', { 'accept-encoding': 'gzip' })
+  t.equal(small.headers['content-length'], '11', 'the length stays')
+  t.equal(small.body.toString(), '{"ok":true}')
+})
+
+t.test('type patterns: image/svg+xml and application/*+json are compressed, error statuses too', async t => {
+  t.equal((await get('/svg', { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip')
+  const problem = await get('/problem', { 'accept-encoding': 'gzip' })
+  t.equal(problem.status, 404)
+  t.equal(problem.headers['content-encoding'], 'gzip')
+})
+
+t.test('Vary is appended to, not replaced', async t => {
+  t.equal((await get('/vary', { 'accept-encoding': 'gzip' })).headers.vary, 'Origin, accept-encoding')
+})
+
+t.test('a weak ETag stays as it is', async t => {
+  t.equal((await get('/weak', { 'accept-encoding': 'gzip' })).headers.etag, 'W/"v1"')
+})
+
+t.test('an already encoded response: passed as is to a client that accepts it, decoded for one that does not', async t => {
+  const same = await get('/gzipped', { 'accept-encoding': 'gzip' })
+  t.equal(same.headers['content-encoding'], 'gzip')
+  t.same(same.body, GZIPPED, 'the bytes the upstream sent')
+  t.equal(same.headers.etag, '"g1"')
+  const none = await get('/gzipped')
+  t.equal(none.headers['content-encoding'], undefined)
+  t.equal(none.body.toString(), JSON_BODY, 'decoded for a client that accepts no coding')
+  t.equal(none.headers.etag, 'W/"g1"')
+  t.equal(none.headers.vary, 'accept-encoding')
+  const br = await get('/gzipped', { 'accept-encoding': 'br' })
+  t.equal(br.headers['content-encoding'], 'br', 're-encoded as the client accepts')
+  t.equal(decode('br', br.body), JSON_BODY)
+  const off = await get('/plain/gzipped')
+  t.equal(off.headers['content-encoding'], 'gzip', 'decompressForClients: false sends it as it is')
+})
+
+t.test('streaming: compressed bytes reach the client before the upstream has finished', async t => {
+  const res = await request(`${gw.url}/stream`, { headers: { 'accept-encoding': 'gzip' } })
+  t.equal(res.headers['content-encoding'], 'gzip')
+  const gunzip = zlib.createGunzip()
+  res.body.pipe(gunzip)
+  let text = ''
+  gunzip.on('data', (c: Buffer) => { text += c.toString() })
+  t.ok(await until(() => text.length >= 64 * 1024), `${text.length} decoded characters before the upstream ended`)
+  release.stream()
+  await once(gunzip, 'end')
+  t.equal(text.length, 256 * 1024 + 4)
+  t.ok(text.endsWith('done'))
+})
+
+t.test('backpressure: a client that does not read holds the upstream back, nothing piles up in the gateway', async t => {
+  const res = await request(`${gw.url}/big`, { headers: { 'accept-encoding': 'gzip' } })
+  t.equal(res.headers['content-encoding'], 'gzip')
+  res.body.pause()
+  const stalled = await settled(() => progress.written)
+  t.ok(progress.waitingForDrain, 'the upstream waits for the gateway to drain')
+  t.ok(stalled < BIG / 2, `${(stalled / 1024 / 1024).toFixed(1)} MiB written of ${BIG / 1024 / 1024} while the client reads nothing`)
+  const gunzip = zlib.createGunzip()
+  let length = 0
+  gunzip.on('data', (c: Buffer) => { length += c.length })
+  res.body.pipe(gunzip)
+  await once(gunzip, 'end')
+  t.equal(length, BIG, 'all of it arrives once the client reads')
+  t.ok(progress.finished)
+})
+
+t.test('server-sent events are flushed event by event', async t => {
+  const res = await request(`${gw.url}/sse`, { headers: { 'accept-encoding': 'br' } })
+  t.equal(res.headers['content-encoding'], 'br')
+  const decoder = zlib.createBrotliDecompress()
+  res.body.pipe(decoder)
+  let text = ''
+  decoder.on('data', (c: Buffer) => { text += c.toString() })
+  t.ok(await until(() => text === 'data: first\n\n'), 'the first event arrived whole while the stream is open')
+  release.sse()
+  await once(decoder, 'end')
+  t.equal(text, 'data: first\n\ndata: second\n\n')
+})
+
+t.test('request bodies: decoded for the upstream when requests: true', async t => {
+  for (const [encoding, body] of [['gzip', zlib.gzipSync('hello')], ['br', zlib.brotliCompressSync('hello')], ['deflate', zlib.deflateSync('hello')]] as const) {
+    const res = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': encoding }, body })
+    t.same(await res.body.json(), { body: 'hello', encoding: null }, encoding)
+  }
+  const unknown = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'compress' }, body: 'xyz' })
+  t.same(await unknown.body.json(), { body: 'xyz', encoding: 'compress' }, 'an unknown coding passes through')
+  const broken = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: 'not gzip at all' })
+  t.equal(broken.statusCode, 400)
+  t.match(await broken.body.json(), { error: 'bad_body' })
+})
+
+t.test('a zip bomb cannot expand past request-size\'s maxBody', async t => {
+  const bomb = zlib.gzipSync(Buffer.alloc(50 * 1024 * 1024))
+  t.ok(bomb.length < 100 * 1024, `${bomb.length} bytes on the wire`)
+  const res = await request(`${gw.url}/bounded`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: bomb })
+  t.equal(res.statusCode, 413)
+  t.match(await res.body.json(), { error: 'body_too_large' })
+  const fine = await request(`${gw.url}/bounded`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: zlib.gzipSync('small') })
+  t.same(await fine.body.json(), { body: 'small', encoding: null })
+})
+
+t.test('portcullis_compress_responses_total counts by coding sent', async t => {
+  const series = (encoding: string) => `portcullis_compress_responses_total{route="all",encoding="${encoding}"}`
+  const before = [await metricValue(gw.adminUrl as string, series('gzip')), await metricValue(gw.adminUrl as string, series('identity'))]
+  await get('/json', { 'accept-encoding': 'gzip' })
+  await get('/json', { 'accept-encoding': 'gzip' })
+  await get('/json')
+  await get('/small', { 'accept-encoding': 'gzip' })
+  t.equal(await metricValue(gw.adminUrl as string, series('gzip')), (before[0] as number) + 2)
+  t.equal(await metricValue(gw.adminUrl as string, series('identity')), (before[1] as number) + 1, 'a body too small is not counted')
+})

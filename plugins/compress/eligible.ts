@@ -1,0 +1,41 @@
+import type { GatewayRequest, GatewayResponse } from '../../src/index.ts'
+
+const NO_TRANSFORM = /(?:^|,)\s*no-transform\s*(?:,|$)/i
+
+/** A content-type allow list compiled once: exact types, `type/*` and `type/*+suffix`. */
+export function typeMatcher (patterns: readonly string[]): (contentType: string) => boolean {
+  const exact = new Set<string>()
+  const prefixes: string[] = []
+  const suffixed: Array<readonly [prefix: string, suffix: string]> = []
+  for (const p of patterns) {
+    const slash = p.indexOf('/')
+    const sub = p.slice(slash + 1)
+    if (sub === '*') prefixes.push(p.slice(0, slash + 1))
+    else if (sub.startsWith('*+')) suffixed.push([p.slice(0, slash + 1), sub.slice(1)])
+    else exact.add(p)
+  }
+  return contentType => {
+    const semi = contentType.indexOf(';')
+    const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase()
+    if (exact.has(type)) return true
+    for (const p of prefixes) if (type.startsWith(p)) return true
+    for (const [p, s] of suffixed) if (type.startsWith(p) && type.endsWith(s)) return true
+    return false
+  }
+}
+
+const one = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v.join(', ') : v
+
+/**
+ * Whether the body may be changed at all: never for HEAD, a response without a body or a part of
+ * one, a type not worth it, or one the sender said must not be transformed.
+ */
+export function transformable (res: GatewayResponse, req: GatewayRequest, typeAllowed: (type: string) => boolean): boolean {
+  if (req.method === 'HEAD' || res.status < 200 || res.status === 204 || res.status === 206 || res.status === 304) return false
+  const h = res.headers
+  if (h['content-range'] !== undefined) return false
+  const type = one(h['content-type'])
+  if (type === undefined || !typeAllowed(type)) return false
+  const cc = one(h['cache-control'])
+  return cc === undefined || !NO_TRANSFORM.test(cc)
+}

@@ -1,0 +1,42 @@
+import { definePlugin } from '../../src/index.ts'
+import { CompressSchema, DEFAULTS } from './schema.ts'
+import { available, encoderFactory } from './codings.ts'
+import { EncodingNegotiator } from './negotiate.ts'
+import { transformable, typeMatcher } from './eligible.ts'
+import { compressResponse, type ResponseCompression } from './response.ts'
+import { decompressRequest } from './request.ts'
+
+/**
+ * Compresses responses as the client accepts (br, zstd, gzip, deflate), streaming; optionally
+ * decodes compressed request bodies. Priority 880: above the cache (100-799), so that its response
+ * hook runs after the cache's (its stream nearer the client, the stored body the upstream's) and
+ * cache hits, answered at the cache's place, still pass through it.
+ */
+export default definePlugin({
+  name: 'compress',
+  priority: 880,
+  schema: CompressSchema,
+  setup (config, ctx) {
+    const offered = (config.encodings ?? DEFAULTS.encodings).filter(available)
+    const levels = { ...DEFAULTS.levels, ...config.levels }
+    const responses = ctx.metrics.counter({
+      name: 'portcullis_compress_responses_total',
+      help: 'Responses worth compressing, by route and the coding sent (identity: plain, for a client that accepts no coding).',
+      labelNames: ['route', 'encoding']
+    })
+    const compression: ResponseCompression = {
+      negotiator: new EncodingNegotiator(offered),
+      encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
+      minSize: config.minSize ?? DEFAULTS.minSize,
+      decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
+      sent: new Map([...offered, 'identity'].map(c => [c, responses.labels(ctx.routeName, c)]))
+    }
+    const typeAllowed = typeMatcher(config.types ?? DEFAULTS.types)
+    return {
+      onRequest: config.requests ?? DEFAULTS.requests ? decompressRequest : undefined,
+      onResponse (res, req) {
+        if (transformable(res, req, typeAllowed)) compressResponse(res, req, compression)
+      }
+    }
+  }
+})

@@ -1,0 +1,53 @@
+import type { Transform } from 'node:stream'
+import type { GatewayRequest, GatewayResponse, HeaderMap } from '../../src/index.ts'
+import { addVary } from '../shared/vary.ts'
+import { decodable, decoder } from './codings.ts'
+import type { EncodingNegotiator } from './negotiate.ts'
+import { negotiate } from '@fastify/accept-negotiator'
+
+export interface ResponseCompression {
+  readonly negotiator: EncodingNegotiator
+  readonly encoders: ReadonlyMap<string, (flush: boolean) => Transform>
+  readonly minSize: number
+  readonly decompressForClients: boolean
+  /** Responses counted by the coding sent (`identity` for one decoded and sent plain). */
+  readonly sent: ReadonlyMap<string, { inc: () => void }>
+}
+
+const first = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
+
+/** The body changes, so the length goes, and a strong validator becomes weak (RFC 9110 8.8.1). */
+function bodyChanged (h: HeaderMap): void {
+  h['content-length'] = undefined
+  h['accept-ranges'] = undefined
+  const etag = first(h.etag)
+  if (etag !== undefined && etag.startsWith('"')) h.etag = `W/${etag}`
+}
+
+/** Encodes (or decodes, then encodes) a transformable response as the client accepts it. */
+export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
+  const h = res.headers
+  const accept = first(req.clientHeaders['accept-encoding'])
+  const encoded = first(h['content-encoding'])
+  if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
+    // Already encoded: sent as is if the client takes it; else decoded (a stored response, say).
+    const coding = decodable(encoded)
+    if (!c.decompressForClients || coding === undefined) return
+    addVary(h, 'accept-encoding')
+    if (accept !== undefined && negotiate(accept.toLowerCase(), [coding]) !== null) return
+    res.pipeThrough(decoder(coding))
+    h['content-encoding'] = undefined
+    bodyChanged(h)
+  } else {
+    const length = first(h['content-length'])
+    if (length !== undefined && Number(length) < c.minSize) return
+    addVary(h, 'accept-encoding')
+  }
+  const chosen = c.negotiator.negotiate(accept)
+  c.sent.get(chosen)?.inc()
+  const encoder = c.encoders.get(chosen)
+  if (encoder === undefined) return
+  res.pipeThrough(encoder(first(h['content-type'])?.startsWith('text/event-stream') === true))
+  h['content-encoding'] = chosen
+  bodyChanged(h)
+}

@@ -1,0 +1,50 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+export const CODINGS = ['br', 'zstd', 'gzip', 'deflate'] as const
+export type Coding = typeof CODINGS[number]
+
+export const DEFAULTS = {
+  encodings: [...CODINGS] as Coding[],
+  minSize: 1024,
+  types: [
+    'text/*', 'application/json', 'application/*+json', 'application/x-ndjson', 'application/javascript',
+    'application/x-javascript', 'application/xml', 'application/*+xml', 'image/svg+xml', 'application/wasm'
+  ],
+  // Chosen for throughput: brotli 4 and gzip 6 cost a small fraction of their top levels' CPU (bench/compress.ts).
+  levels: { br: 4, zstd: 3, gzip: 6, deflate: 6 },
+  decompressForClients: true,
+  requests: false
+}
+
+const Coding = Type.Union(CODINGS.map(c => Type.Literal(c)))
+const MediaRange = Type.String({
+  pattern: '^[a-z0-9!#$&^_.+-]+/(\\*|\\*\\+[a-z0-9!#$&^_.+-]+|[a-z0-9!#$&^_.+-]+)$',
+  errorMessage: 'must be a media type in lower case: type/subtype, type/* or type/*+suffix'
+})
+
+export const CompressSchema = Type.Object({
+  encodings: Type.Optional(Type.Array(Coding, {
+    minItems: 1,
+    uniqueItems: true,
+    default: DEFAULTS.encodings,
+    description: 'Codings offered, in the server\'s order of preference (used between equal q-values). zstd is skipped when the Node running lacks zlib.createZstdCompress.'
+  })),
+  minSize: Type.Optional(Type.Integer({ minimum: 0, default: DEFAULTS.minSize, description: 'Bodies whose Content-Length is smaller are sent as they are (bodies of unknown length are compressed).' })),
+  types: Type.Optional(Type.Array(MediaRange, { default: DEFAULTS.types, description: 'Content types worth compressing: exact, type/* or type/*+suffix.' })),
+  levels: Type.Optional(Type.Object({
+    br: Type.Optional(Type.Integer({ minimum: 0, maximum: 11, default: DEFAULTS.levels.br, description: 'Brotli quality.' })),
+    zstd: Type.Optional(Type.Integer({ minimum: 1, maximum: 22, default: DEFAULTS.levels.zstd, description: 'zstd level.' })),
+    gzip: Type.Optional(Type.Integer({ minimum: 1, maximum: 9, default: DEFAULTS.levels.gzip, description: 'gzip level.' })),
+    deflate: Type.Optional(Type.Integer({ minimum: 1, maximum: 9, default: DEFAULTS.levels.deflate, description: 'deflate level.' }))
+  }, { additionalProperties: false, default: {}, description: 'Compression level per coding.' })),
+  decompressForClients: Type.Optional(Type.Boolean({
+    default: DEFAULTS.decompressForClients,
+    description: 'A response already encoded in a coding the client does not accept (a cached one, say) is decoded, then encoded as the client accepts, or sent plain.'
+  })),
+  requests: Type.Optional(Type.Boolean({
+    default: DEFAULTS.requests,
+    description: 'Decode request bodies sent with Content-Encoding (gzip, deflate, br, zstd) before the upstream gets them. Bound the decoded size with request-size\'s maxBody.'
+  }))
+}, { additionalProperties: false })
+
+export type CompressConfig = Static<typeof CompressSchema>

@@ -1,0 +1,136 @@
+import t from 'tap'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+
+const hits: string[] = []
+const up = await startUpstream((req, res) => {
+  hits.push(`${req.method as string} ${req.url as string}`)
+  res.writeHead(200, { 'content-type': 'text/plain', vary: 'Accept-Language', 'access-control-allow-origin': '*' }).end('ok')
+})
+t.teardown(() => up.close())
+
+const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+  down: { targets: [ { url: "http://127.0.0.1:1" } ], retries: false }
+routes:
+  - name: exact
+    match: { path: /exact }
+    upstream: up
+    plugins:
+      cors: { origins: [https://app.example.com, "https://*.example.net", "*.example.org", "/^https:\\\\/\\\\/pr-\\\\d+\\\\.preview\\\\.dev$/"], exposeHeaders: [X-Total] }
+  - { name: any, match: { path: /any }, upstream: up, plugins: { cors: { origins: ["*"], headers: [Content-Type, Authorization], maxAge: 60 } } }
+  - { name: creds, match: { path: /creds }, upstream: up, plugins: { cors: { origins: ["*"], credentials: true, methods: [GET, POST] } } }
+  - { name: down, match: { path: /down }, upstream: down, plugins: { cors: { origins: [https://app.example.com] } } }
+  - { name: fenced, match: { path: /fenced }, upstream: up, plugins: { cors: { origins: [https://app.example.com] }, ip-filter: { deny: [127.0.0.0/8] } } }
+`)
+t.teardown(() => gw.close())
+
+async function call (path: string, method: string, headers: Record<string, string>) {
+  const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers })
+  await res.body.dump()
+  return res
+}
+
+const preflight = (path: string, origin: string, extra: Record<string, string> = {}) =>
+  call(path, 'OPTIONS', { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'x-custom, content-type', ...extra })
+
+t.test('a preflight from an allowed origin is answered at the gateway', async t => {
+  const before = hits.length
+  const res = await preflight('/exact', 'https://app.example.com')
+  t.equal(res.statusCode, 204)
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.equal(res.headers['access-control-allow-methods'], 'GET, HEAD, PUT, PATCH, POST, DELETE')
+  t.equal(res.headers['access-control-allow-headers'], 'x-custom, content-type', 'the headers asked for, when none are configured')
+  t.equal(res.headers['access-control-max-age'], '600')
+  t.equal(res.headers['access-control-allow-credentials'], undefined)
+  t.equal(res.headers.vary, 'origin, access-control-request-method, access-control-request-headers')
+  t.equal(hits.length, before, 'never forwarded')
+})
+
+t.test('a preflight from another origin gets no CORS headers, and is not forwarded either', async t => {
+  const before = hits.length
+  const res = await preflight('/exact', 'https://evil.example')
+  t.equal(res.statusCode, 204)
+  t.equal(res.headers['access-control-allow-origin'], undefined)
+  t.equal(res.headers['access-control-allow-methods'], undefined)
+  t.equal(res.headers.vary, 'origin, access-control-request-method, access-control-request-headers')
+  t.equal(hits.length, before)
+})
+
+t.test('configured headers, methods and max age', async t => {
+  const any = await preflight('/any', 'https://x.test')
+  t.equal(any.headers['access-control-allow-origin'], '*')
+  t.equal(any.headers['access-control-allow-headers'], 'Content-Type, Authorization')
+  t.equal(any.headers['access-control-max-age'], '60')
+  const creds = await preflight('/creds', 'https://x.test')
+  t.equal(creds.headers['access-control-allow-origin'], 'https://x.test', 'never * with credentials: the origin is echoed')
+  t.equal(creds.headers['access-control-allow-credentials'], 'true')
+  t.equal(creds.headers['access-control-allow-methods'], 'GET, POST')
+})
+
+t.test('actual requests: the upstream\'s answer with CORS headers and Vary: Origin', async t => {
+  const res = await call('/exact', 'GET', { origin: 'https://app.example.com' })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com', 'the upstream\'s * replaced')
+  t.equal(res.headers['access-control-expose-headers'], 'X-Total')
+  t.equal(res.headers.vary, 'Accept-Language, origin')
+  const any = await call('/any', 'GET', { origin: 'https://x.test' })
+  t.equal(any.headers['access-control-allow-origin'], '*')
+  t.equal(any.headers['access-control-allow-credentials'], undefined)
+  t.equal(any.headers.vary, 'Accept-Language, origin', 'Vary: Origin even with *')
+  const creds = await call('/creds', 'POST', { origin: 'https://x.test' })
+  t.equal(creds.headers['access-control-allow-origin'], 'https://x.test')
+  t.equal(creds.headers['access-control-allow-credentials'], 'true')
+})
+
+t.test('an origin not allowed, or none: no CORS headers, not an error', async t => {
+  const other = await call('/exact', 'GET', { origin: 'https://evil.example' })
+  t.equal(other.statusCode, 200)
+  t.equal(other.headers['access-control-allow-origin'], undefined, 'even the upstream\'s own is removed')
+  t.equal(other.headers.vary, 'Accept-Language, origin')
+  const none = await call('/exact', 'GET', {})
+  t.equal(none.statusCode, 200)
+  t.equal(none.headers.vary, 'Accept-Language, origin')
+})
+
+t.test('wildcards and regular expressions', async t => {
+  const cases: Array<[string, boolean]> = [
+    ['https://a.example.net', true], ['https://a.b.example.net', true], ['http://a.example.net', false], ['https://example.net', false],
+    ['https://evilexample.net', false], ['https://a.example.net.evil.com', false],
+    ['http://shop.example.org', true], ['https://shop.example.org', true], ['https://shop.example.org:8443', false],
+    ['https://pr-42.preview.dev', true], ['https://pr-x.preview.dev', false], ['https://APP.example.com', false]
+  ]
+  for (const [origin, allowed] of cases) {
+    const res = await call('/exact', 'GET', { origin })
+    t.equal(res.headers['access-control-allow-origin'], allowed ? origin : undefined, origin)
+  }
+})
+
+t.test('an OPTIONS request that is not a preflight goes upstream', async t => {
+  const before = hits.length
+  const res = await call('/exact', 'OPTIONS', { origin: 'https://app.example.com' })
+  t.equal(res.statusCode, 200)
+  t.equal(hits.length, before + 1)
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com')
+})
+
+t.test('the gateway\'s own errors and other plugins\' refusals carry the headers', async t => {
+  const down = await call('/down', 'GET', { origin: 'https://app.example.com' })
+  t.equal(down.statusCode, 502)
+  t.equal(down.headers['access-control-allow-origin'], 'https://app.example.com')
+  const fenced = await call('/fenced', 'GET', { origin: 'https://app.example.com' })
+  t.equal(fenced.statusCode, 403)
+  t.equal(fenced.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.equal(fenced.headers.vary, 'origin')
+})
+
+t.test('a regular expression that does not compile is a config error', async t => {
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cors: { origins: ["/(unclosed/"] } } }
+`), { message: /^route "r", plugins\.cors\.origins\[0\]: Invalid regular expression/ })
+})

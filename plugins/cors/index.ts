@@ -1,0 +1,62 @@
+import { definePlugin, type HeaderMap } from '../../src/index.ts'
+import { addVary } from '../shared/vary.ts'
+import { compileOrigins } from './origins.ts'
+import { CorsSchema, DEFAULTS } from './schema.ts'
+
+const PREFLIGHT_VARY = 'origin, access-control-request-method, access-control-request-headers'
+
+/**
+ * CORS at the gateway: preflights answered here (never forwarded), CORS headers on every response to
+ * an allowed origin, the upstream's, plugins' and the gateway's errors alike. Priority 3100, the
+ * highest built-in: preflights pass before authentication, and its response hook runs last.
+ */
+export default definePlugin({
+  name: 'cors',
+  priority: 3100,
+  schema: CorsSchema,
+  setup (config, ctx) {
+    let origins
+    try { origins = compileOrigins(config.origins) } catch (err) { throw new Error(`route "${ctx.routeName}", plugins.cors.${(err as Error).message}`) }
+    const credentials = config.credentials ?? DEFAULTS.credentials
+    // `*` only when no credentials: browsers refuse `*` with them, so the origin is echoed.
+    const star = origins.any && !credentials
+    const methods = (config.methods ?? DEFAULTS.methods).join(', ')
+    const allowHeaders = config.headers?.join(', ')
+    const expose = (config.exposeHeaders ?? DEFAULTS.exposeHeaders).join(', ')
+    const maxAge = String(config.maxAge ?? DEFAULTS.maxAge)
+
+    const allowOrigin = (h: HeaderMap, origin: string) => {
+      h['access-control-allow-origin'] = star ? '*' : origin
+      if (credentials) h['access-control-allow-credentials'] = 'true'
+    }
+    return {
+      onRequest (req) {
+        const origin = req.clientHeaders.origin
+        if (req.method !== 'OPTIONS' || origin === undefined || req.clientHeaders['access-control-request-method'] === undefined) return undefined
+        const headers: HeaderMap = { vary: PREFLIGHT_VARY }
+        if (origins.allows(origin)) {
+          allowOrigin(headers, origin)
+          headers['access-control-allow-methods'] = methods
+          const asked = req.clientHeaders['access-control-request-headers']
+          const allowed = allowHeaders ?? asked
+          if (allowed !== undefined && allowed !== '') headers['access-control-allow-headers'] = allowed
+          headers['access-control-max-age'] = maxAge
+        }
+        return { status: 204, headers }
+      },
+      onResponse (res, req) {
+        const h = res.headers
+        addVary(h, 'origin')
+        const origin = req.clientHeaders.origin
+        if (origin === undefined) return
+        if (!origins.allows(origin)) {
+          // The gateway owns CORS on this route: an origin it refuses gets none, whatever the upstream said.
+          h['access-control-allow-origin'] = h['access-control-allow-credentials'] = h['access-control-expose-headers'] = undefined
+          return
+        }
+        allowOrigin(h, origin)
+        if (expose !== '') h['access-control-expose-headers'] = expose
+      }
+    }
+  }
+})

@@ -1,0 +1,38 @@
+const REGEX = /^\/(.+)\/([imsu]*)$/
+const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
+
+/** What an origin list allows, compiled once: any origin, exact ones (a Set), patterns. */
+export interface OriginMatcher {
+  readonly any: boolean
+  allows (origin: string): boolean
+}
+
+/** Throws, naming the entry, on a regular expression that does not compile. */
+export function compileOrigins (entries: readonly string[]): OriginMatcher {
+  const exact = new Set<string>()
+  const patterns: RegExp[] = []
+  let any = false
+  for (const [i, entry] of entries.entries()) {
+    const regex = REGEX.exec(entry)
+    if (entry === '*') any = true
+    else if (regex !== null) {
+      try { patterns.push(new RegExp(regex[1] as string, regex[2])) } catch (err) { throw new Error(`origins[${i}]: ${(err as Error).message}`) }
+    } else if (entry.includes('*')) patterns.push(wildcard(entry.toLowerCase()))
+    else exact.add(entry.toLowerCase().replace(/\/$/, ''))
+  }
+  return {
+    any,
+    allows (origin) {
+      if (any || exact.has(origin)) return true
+      for (const p of patterns) if (p.test(origin)) return true
+      return false
+    }
+  }
+}
+
+/** `*.example.com` (http or https) or `https://*.example.com`: `*` is one or more DNS labels. */
+function wildcard (entry: string): RegExp {
+  const scheme = entry.includes('://') ? '' : 'https?://'
+  const escaped = entry.split('*').map(s => s.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join(LABELS)
+  return new RegExp(`^${scheme}${escaped}$`)
+}

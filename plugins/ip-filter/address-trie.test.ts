@@ -1,0 +1,38 @@
+import t from 'tap'
+import { AddressTrie } from './address-trie.ts'
+import { parseIp } from './parse-ip.ts'
+
+t.test('parseIp', async t => {
+  const out = new Uint8Array(16)
+  const hex = (s: string) => parseIp(s, out) ? Buffer.from(out).toString('hex') : 'invalid'
+  t.equal(hex('10.1.2.3'), '00000000000000000000ffff0a010203')
+  t.equal(hex('::ffff:10.1.2.3'), '00000000000000000000ffff0a010203')
+  t.equal(hex('::1'), '00000000000000000000000000000001')
+  t.equal(hex('::'), '00000000000000000000000000000000')
+  t.equal(hex('2001:db8::8:800:200c:417a'), '20010db8000000000008080020 0c417a'.replace(' ', ''))
+  t.equal(hex('2001:DB8:0:0:8:800:200C:417A'), '20010db80000000000080800200c417a')
+  t.equal(hex('fe80::1%eth0'), 'fe800000000000000000000000000001')
+  t.equal(hex('2001:db8::'), '20010db8000000000000000000000000')
+  for (const bad of ['', 'unknown', '1.2.3', '1.2.3.256', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', ':::', '10.0.0.1:8080', 'g::1']) {
+    t.equal(hex(bad), 'invalid', JSON.stringify(bad))
+  }
+})
+
+t.test('AddressTrie', async t => {
+  const trie = new AddressTrie()
+  for (const e of ['10.0.0.0/8', '192.168.1.7', '2001:db8::/32', '::1', '172.16.0.0/12']) trie.add(e)
+  const cases: Array<[string, boolean | undefined]> = [
+    ['10.200.3.4', true], ['11.0.0.1', false], ['192.168.1.7', true], ['192.168.1.8', false],
+    ['::ffff:10.9.9.9', true], ['::ffff:192.168.1.7', true], ['::ffff:11.0.0.1', false],
+    ['2001:db8:abcd::1', true], ['2001:db9::1', false], ['::1', true], ['::2', false],
+    ['172.31.255.255', true], ['172.32.0.0', false], ['not-an-ip', undefined]
+  ]
+  for (const [address, expected] of cases) t.equal(trie.has(address), expected, address)
+  const all = new AddressTrie()
+  all.add('0.0.0.0/0')
+  t.equal(all.has('203.0.113.9'), true, '0.0.0.0/0 holds every IPv4 address')
+  t.equal(all.has('2001:db8::1'), false, 'but no IPv6 one')
+  for (const bad of ['10.0.0.0/33', '2001:db8::/129', 'example.com', '10.0.0.0/', '10.0.0.0/x']) {
+    t.throws(() => new AddressTrie().add(bad), { message: `"${bad}" is not an IPv4 or IPv6 address or CIDR range` })
+  }
+})

@@ -1,0 +1,56 @@
+import { isIP } from 'node:net'
+import { parseIp } from './parse-ip.ts'
+
+/**
+ * A set of addresses and CIDR ranges (IPv4 and IPv6; IPv4 kept as IPv4-mapped IPv6, so a mapped
+ * client address matches an IPv4 rule) as a binary trie: a lookup walks at most 128 bits, however
+ * long the list.
+ */
+export class AddressTrie {
+  // Node i's children are zero[i] and one[i] (0: none); end[i]: a range ends there.
+  readonly #zero: number[] = [0]
+  readonly #one: number[] = [0]
+  readonly #end: boolean[] = [false]
+  readonly #scratch = new Uint8Array(16)
+
+  /** Adds `a.b.c.d`, `a.b.c.d/n`, an IPv6 address or `x::/n`. Throws on anything else. */
+  add (entry: string): void {
+    const slash = entry.indexOf('/')
+    const address = slash === -1 ? entry : entry.slice(0, slash)
+    const family = isIP(address)
+    const bits = family === 4 ? 32 : 128
+    const prefix = slash === -1 ? bits : Number(entry.slice(slash + 1))
+    if (family === 0 || !/^\d{1,3}$/.test(slash === -1 ? String(bits) : entry.slice(slash + 1)) || prefix > bits) {
+      throw new Error(`"${entry}" is not an IPv4 or IPv6 address or CIDR range`)
+    }
+    const bytes = new Uint8Array(16)
+    parseIp(address, bytes)
+    let node = 0
+    for (let i = 0; i < (family === 4 ? 96 : 0) + prefix; i++) {
+      const next = bit(bytes, i) === 0 ? this.#zero : this.#one
+      if (next[node] === 0) {
+        next[node] = this.#end.length
+        this.#zero.push(0); this.#one.push(0); this.#end.push(false)
+      }
+      node = next[node] as number
+    }
+    this.#end[node] = true
+  }
+
+  /** Whether `address` is in a range; undefined when it is not an address. */
+  has (address: string): boolean | undefined {
+    const bytes = this.#scratch
+    if (!parseIp(address, bytes)) return undefined
+    let node = 0
+    for (let i = 0; i < 128; i++) {
+      if (this.#end[node] === true) return true
+      node = (bit(bytes, i) === 0 ? this.#zero : this.#one)[node] as number
+      if (node === 0) return false
+    }
+    return this.#end[node] === true
+  }
+}
+
+function bit (bytes: Uint8Array, i: number): number {
+  return ((bytes[i >> 3] as number) >> (7 - (i & 7))) & 1
+}

@@ -1,0 +1,44 @@
+import { definePlugin } from '../../src/index.ts'
+import { refusal } from '../shared/refusal.ts'
+import { AddressTrie } from './address-trie.ts'
+import { IpFilterSchema } from './schema.ts'
+
+function trieOf (entries: readonly string[] | undefined, routeName: string, key: string): AddressTrie | undefined {
+  if (entries === undefined || entries.length === 0) return undefined
+  const trie = new AddressTrie()
+  for (const [i, e] of entries.entries()) {
+    try { trie.add(e) } catch (err) { throw new Error(`route "${routeName}", plugins.ip-filter.${key}[${i}]: ${(err as Error).message}`) }
+  }
+  return trie
+}
+
+/**
+ * Refuses (403) client addresses (after trustProxy) that `deny` holds or `allow` lacks. An address
+ * that cannot be read is refused. Priority 3050: access control, just after cors (whose headers then
+ * reach the 403 too).
+ */
+export default definePlugin({
+  name: 'ip-filter',
+  priority: 3050,
+  schema: IpFilterSchema,
+  setup (config, ctx) {
+    const allow = trieOf(config.allow, ctx.routeName, 'allow')
+    const deny = trieOf(config.deny, ctx.routeName, 'deny')
+    const refused = ctx.metrics.counter({ name: 'portcullis_ip_filter_refused_total', help: 'Requests refused by ip-filter, by route.', labelNames: ['route'] })
+      .labels(ctx.routeName)
+    // has() is undefined for what is not an address: refused by either list.
+    const passes = (ip: string): boolean => {
+      const denied = deny?.has(ip)
+      if (denied === true) return false
+      if (allow !== undefined) return allow.has(ip) === true
+      return denied === false || deny === undefined
+    }
+    return {
+      onRequest (req) {
+        if (passes(req.clientIp)) return undefined
+        refused.inc()
+        return refusal(403, 'ip_denied', 'requests from this address are not allowed', req.id)
+      }
+    }
+  }
+})

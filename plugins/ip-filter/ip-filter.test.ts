@@ -1,0 +1,89 @@
+import t from 'tap'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
+
+const up = await startUpstream()
+t.teardown(() => up.close())
+
+// X-Forwarded-For is believed from loopback (trustProxy), so a test can speak for any address.
+const gw = await startGateway(`
+server:
+  listen: { host: "::", port: 0 }
+  trustProxy: [loopback]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: allow
+    match: { path: /allow }
+    upstream: up
+    plugins:
+      ip-filter: { allow: [10.0.0.0/8, 2001:db8::/32, "::1", 127.0.0.1], deny: [10.6.6.6] }
+  - name: deny
+    match: { path: /deny }
+    upstream: up
+    plugins:
+      ip-filter: { deny: [192.0.2.0/24, "2001:db8:bad::/48"] }
+`, { admin: true })
+t.teardown(() => gw.close())
+const port = new URL(gw.url).port
+
+async function status (path: string, forwardedFor?: string, host = '127.0.0.1'): Promise<number> {
+  const res = await request(`http://${host}:${port}${path}`, { headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor } })
+  if (res.statusCode === 403) t.match(await res.body.json(), { error: 'ip_denied', message: 'requests from this address are not allowed' })
+  else await res.body.dump()
+  return res.statusCode
+}
+
+t.test('allow list, with a deny that wins over it', async t => {
+  const cases: Array<[string, number]> = [
+    ['10.1.2.3', 200], ['11.1.2.3', 403], ['10.6.6.6', 403], ['::ffff:10.1.2.3', 200], ['::ffff:11.1.2.3', 403],
+    ['2001:db8:1::5', 200], ['2001:db9::5', 403], ['unknown', 403], ['10.1.2.3:4567', 403]
+  ]
+  for (const [ip, expected] of cases) t.equal(await status('/allow', ip), expected, ip)
+})
+
+t.test('deny list', async t => {
+  const series = 'portcullis_ip_filter_refused_total{route="deny"}'
+  const before = await metricValue(gw.adminUrl as string, series)
+  const cases: Array<[string, number]> = [
+    ['192.0.2.44', 403], ['::ffff:192.0.2.44', 403], ['192.0.3.1', 200], ['2001:db8:bad:1::1', 403], ['2001:db8:bad0::1', 200], ['garbage', 403]
+  ]
+  for (const [ip, expected] of cases) t.equal(await status('/deny', ip), expected, ip)
+  t.equal(await metricValue(gw.adminUrl as string, series), before + 4, 'each refusal counted')
+})
+
+t.test('the peer address itself, over IPv4 and IPv6 loopback', async t => {
+  t.equal(await status('/allow', undefined, '127.0.0.1'), 200, '127.0.0.1 is allowed')
+  t.equal(await status('/allow', undefined, '[::1]'), 200, '::1 is allowed')
+  t.equal(await status('/deny', undefined, '[::1]'), 200)
+})
+
+t.test('a forwarded address from a peer not trusted is ignored', async t => {
+  const other = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: { allow: [10.0.0.0/8] } } }
+`)
+  t.teardown(() => other.close())
+  const res = await request(`${other.url}/`, { headers: { 'x-forwarded-for': '10.1.1.1' } })
+  t.equal(res.statusCode, 403, 'the peer, 127.0.0.1, is what counts')
+  await res.body.dump()
+})
+
+t.test('a bad entry is a config error', async t => {
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: { deny: [example.com] } } }
+`), /ip-filter\.deny\.0.*must be an IPv4 or IPv6 address or CIDR range|deny.*0/)
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: { deny: [10.0.0.0/33] } } }
+`), { message: 'route "r", plugins.ip-filter.deny[0]: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range' })
+})

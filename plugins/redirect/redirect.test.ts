@@ -1,0 +1,48 @@
+import t from 'tap'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+
+let hits = 0
+const up = await startUpstream((_req, res) => { hits++; res.end('upstream') })
+t.teardown(() => up.close())
+const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: users, match: { path: /users/:id/orders/:order }, upstream: up, plugins: { redirect: { to: "https://api.example.com:8443/v2/users/:id/orders/:order", status: 301 } } }
+  - { name: docs, match: { path: /docs/* }, upstream: up, plugins: { redirect: { to: "/manual/*", status: 308, keepQuery: false } } }
+  - { name: tagged, match: { path: /old/:id }, upstream: up, plugins: { redirect: { to: "https://new.example.com/items?legacy=:id" } } }
+  - { name: moved, match: { path: /moved }, upstream: up, plugins: { redirect: { to: "https://elsewhere.example.com/", status: 307 } } }
+`)
+t.teardown(() => gw.close())
+
+async function location (path: string, method = 'GET'): Promise<[number, string | undefined]> {
+  const res = await request(`${gw.url}${path}`, { method: method as 'GET' })
+  await res.body.dump()
+  return [res.statusCode, res.headers.location as string | undefined]
+}
+
+t.test('templates with the match\'s params, and the query kept or dropped', async t => {
+  const cases: Array<[string, number, string]> = [
+    ['/users/42/orders/7', 301, 'https://api.example.com:8443/v2/users/42/orders/7'],
+    ['/users/a%20b/orders/7?x=1&y=2', 301, 'https://api.example.com:8443/v2/users/a%20b/orders/7?x=1&y=2'],
+    ['/docs/guide/intro', 308, '/manual/guide/intro'],
+    ['/docs/guide/intro?q=search', 308, '/manual/guide/intro'],
+    ['/docs/', 308, '/manual'],
+    ['/old/9?page=2', 302, 'https://new.example.com/items?legacy=9&page=2'],
+    ['/moved', 307, 'https://elsewhere.example.com/']
+  ]
+  for (const [path, status, expected] of cases) t.same(await location(path), [status, expected], path)
+  t.same(await location('/moved', 'POST'), [307, 'https://elsewhere.example.com/'], 'any method')
+  t.equal(hits, 0, 'the upstream was never called')
+})
+
+t.test('a param the route does not define is a config error', async t => {
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /a/:id }, upstream: up, plugins: { redirect: { to: "/b/:ident" } } }
+`), { message: 'route "r", plugins.redirect.to uses ":ident", which the route\'s match.path does not define' })
+})

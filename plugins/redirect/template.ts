@@ -1,0 +1,27 @@
+/**
+ * Compiles a Location template (`https://example.com/v2/:id/*`) into a function of the route's
+ * params, or returns what is wrong with it. Params are inserted as matched (still percent-encoded).
+ */
+export function compileTemplate (template: string, available: readonly string[]): ((params: Readonly<Record<string, string>>) => string) | string {
+  // Odd indexes are the :params and "*", even ones the literal text between them. `:` followed by
+  // a digit (a port) or `/` (after the scheme) is literal.
+  const parts = template.split(/(:[A-Za-z_][A-Za-z0-9_]*|\*)/)
+  const names: string[] = []
+  for (let i = 1; i < parts.length; i += 2) {
+    const part = parts[i] as string
+    const name = part === '*' ? '*' : part.slice(1)
+    if (!available.includes(name)) return `uses ${part === '*' ? '"*"' : `":${name}"`}, which the route's match.path does not define`
+    names.push(name)
+  }
+  if (names.length === 0) return () => template
+  return params => {
+    let out = parts[0] as string
+    for (let i = 0; i < names.length; i++) {
+      const value = params[names[i] as string] ?? ''
+      // An empty "*" takes its slash with it (`/v2/*` for `/old` is `/v2`).
+      if (value === '' && out.endsWith('/') && out.length > 1) out = out.slice(0, -1)
+      out += value + (parts[2 * i + 2] as string)
+    }
+    return out
+  }
+}

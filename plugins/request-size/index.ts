@@ -1,0 +1,50 @@
+import { definePlugin } from '../../src/index.ts'
+import { toBytes } from '../shared/byte-size.ts'
+import { refusal } from '../shared/refusal.ts'
+import { BodyLimit, headerBytes } from './limits.ts'
+import { DEFAULTS, RequestSizeSchema } from './schema.ts'
+
+/**
+ * Refuses requests too large: URL (414), headers (431), body (413). Priority 860: after auth and
+ * rate limiting, and after compress (880), so a decoded request body is what it counts.
+ */
+export default definePlugin({
+  name: 'request-size',
+  priority: 860,
+  schema: RequestSizeSchema,
+  setup (config, ctx) {
+    const maxBody = toBytes(config.maxBody ?? DEFAULTS.maxBody)
+    const maxUrl = config.maxUrl ?? DEFAULTS.maxUrl
+    const maxHeaders = config.maxHeaders ?? DEFAULTS.maxHeaders
+    const maxHeaderBytes = toBytes(config.maxHeaderBytes ?? DEFAULTS.maxHeaderBytes)
+    const refused = ctx.metrics.counter({
+      name: 'portcullis_request_size_refused_total',
+      help: 'Requests refused by request-size, by route and what was too large (body, url, headers).',
+      labelNames: ['route', 'reason']
+    })
+    const count = { body: refused.labels(ctx.routeName, 'body'), url: refused.labels(ctx.routeName, 'url'), headers: refused.labels(ctx.routeName, 'headers') }
+    const onBodyCut = () => count.body.inc()
+    return {
+      onRequest (req) {
+        const raw = req.raw
+        if ((raw.url as string).length > maxUrl) {
+          count.url.inc()
+          return refusal(414, 'url_too_long', `the request URL is longer than ${maxUrl} bytes`, req.id)
+        }
+        if (raw.rawHeaders.length / 2 > maxHeaders || headerBytes(raw.rawHeaders) > maxHeaderBytes) {
+          count.headers.inc()
+          return refusal(431, 'headers_too_large', `the request has more than ${maxHeaders} headers or more than ${maxHeaderBytes} bytes of them`, req.id)
+        }
+        const length = req.clientHeaders['content-length']
+        if (length !== undefined && Number(length) > maxBody) {
+          count.body.inc()
+          return refusal(413, 'body_too_large', `the request body is larger than ${maxBody} bytes`, req.id, true)
+        }
+        // A Content-Length still sent upstream is exact (Node reads no more); otherwise count the bytes.
+        if (req.headers['content-length'] === undefined && (req.clientHeaders['transfer-encoding'] !== undefined || length !== undefined)) {
+          req.pipeBodyThrough(new BodyLimit(maxBody, req.id, onBodyCut))
+        }
+      }
+    }
+  }
+})

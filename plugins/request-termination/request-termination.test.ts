@@ -1,0 +1,53 @@
+import t from 'tap'
+import zlib from 'node:zlib'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+
+let hits = 0
+const up = await startUpstream((_req, res) => { hits++; res.end('upstream') })
+t.teardown(() => up.close())
+const notice = { error: 'maintenance', message: 'back at 06:00 UTC', details: 'x'.repeat(2000) }
+const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: gone
+    match: { path: /v1/* }
+    upstream: up
+    plugins:
+      request-termination: { status: 410, headers: { Sunset: "Sat, 01 Nov 2026 00:00:00 GMT", Link: "</v2>; rel=successor-version" }, body: "v1 is gone, use /v2" }
+  - name: maintenance
+    match: { path: /api/* }
+    upstream: up
+    plugins:
+      request-termination: { headers: { retry-after: "3600" }, body: ${JSON.stringify(notice)} }
+      compress: {}
+  - { name: bare, match: { path: /bare }, upstream: up, plugins: { request-termination: {} } }
+`)
+t.teardown(() => gw.close())
+
+t.test('a fixed status, headers and text body', async t => {
+  const res = await request(`${gw.url}/v1/users`, { method: 'POST', body: 'ignored' })
+  t.equal(res.statusCode, 410)
+  t.equal(res.headers.sunset, 'Sat, 01 Nov 2026 00:00:00 GMT')
+  t.equal(res.headers.link, '</v2>; rel=successor-version')
+  t.equal(res.headers['content-type'], 'text/plain; charset=utf-8')
+  t.equal(await res.body.text(), 'v1 is gone, use /v2')
+})
+
+t.test('a JSON body; the reply goes through compress like any response', async t => {
+  const res = await request(`${gw.url}/api/x`, { headers: { 'accept-encoding': 'gzip' } })
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '3600')
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+  t.equal(res.headers['content-encoding'], 'gzip')
+  t.same(JSON.parse(zlib.gunzipSync(Buffer.from(await res.body.arrayBuffer())).toString()), notice)
+})
+
+t.test('defaults: 503 and no body', async t => {
+  const res = await request(`${gw.url}/bare`)
+  t.equal(res.statusCode, 503)
+  t.equal(await res.body.text(), '')
+  t.equal(hits, 0, 'the upstream was never called')
+})
