@@ -25,6 +25,9 @@ const Server = Type.Object({
     body: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two reads of the request body; past it, the connection and the upstream try are closed (nginx client_body_timeout, 60s). Default 60s.' })),
     send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). Default 60s.' }))
   }, { ...closed, description: 'Limits on slow clients, so that none holds an upstream connection or a socket for long.' })),
+  removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', errorMessage: 'must be a header name' }), {
+    description: 'Request headers never sent upstream, on any route. Default [x-original-url, x-rewrite-url]: some backend frameworks route by them, which would let a client bypass the route and its plugins. [] passes them on.'
+  })),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Client connections open at once; more are closed on accept, with a log line. Default: no limit (the file descriptor limit).' })),
   workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
     errorMessage: 'must be a whole number of processes (1 or more) or "auto" (one per CPU core)',
@@ -115,6 +118,10 @@ export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSc
     preserveHost: Type.Optional(Type.Boolean({ description: 'Send the client\'s Host header upstream. Default false (the target\'s host).' })),
     hostHeader: Type.Optional(Type.String({ minLength: 1, description: 'Send this Host header upstream.' })),
     websocket: Type.Optional(Type.Boolean({ description: 'Allow WebSocket upgrades. Default true.' })),
+    upgrade: Type.Optional(Type.Array(Type.String({
+      pattern: '^(?![hH]2[cC](/|$))[A-Za-z0-9!#$%&\'*+.^_`|~-]+(/[A-Za-z0-9!#$%&\'*+.^_`|~-]+)?$',
+      errorMessage: 'must be an Upgrade protocol such as websocket (h2c is never tunnelled: it would carry requests past routing and plugins)'
+    }), { description: 'Protocols a client may switch to with Upgrade (the connection is then tunnelled to the upstream). Default [websocket]. h2c is never allowed.' })),
     timeouts: Type.Optional(RouteTimeouts),
     plugins: Type.Optional(RoutePlugins)
   }, closed)

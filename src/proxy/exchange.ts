@@ -36,6 +36,9 @@ function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
 }
 
+/** Methods whose request body has no defined meaning (RFC 9110 9.3): the gateway sends one on, but not on a connection it keeps. */
+const BODY_UNDEFINED = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'])
+
 function hasBody (req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 }
@@ -258,6 +261,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       headers: this.headers as Record<string, string | string[]>,
       body,
       upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
+      // Its framing was rewritten (re-chunked or given a length): an upstream that ignores such a body
+      // would read it as the next request, so the connection is not reused after it. (Never false: that
+      // would undo undici's own reset after a HEAD.)
+      reset: body !== null && BODY_UNDEFINED.has(this.method) ? true : undefined,
       headersTimeout: body === req ? 0 : route.headersTimeout,
       bodyTimeout: route.bodyTimeout
     }, this)

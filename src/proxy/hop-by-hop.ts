@@ -16,11 +16,11 @@ function isHopByHop (name: string, named: Set<string> | undefined): boolean {
   return ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) || (named !== undefined && named.has(name))
 }
 
-/** Copies end-to-end request headers (Node's lower-cased object) into a new object. */
-export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+/** Copies end-to-end request headers (Node's lower-cased object) into a new object, leaving out `removed` too. */
+export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>, removed: ReadonlySet<string>): Record<string, string | string[] | undefined> {
   const named = connectionTokens(headers.connection)
   const out: Record<string, string | string[] | undefined> = {}
-  for (const name in headers) if (!isHopByHop(name, named)) out[name] = headers[name]
+  for (const name in headers) if (!isHopByHop(name, named) && !removed.has(name)) out[name] = headers[name]
   return out
 }
 

@@ -8,6 +8,8 @@ import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipel
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
 import { applyForwarded, compileTrust } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
+import { framingFault } from '../proxy/request-framing.ts'
+import { upgradeRefusal } from '../proxy/upgrade.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { traceContext, traceparent } from '../proxy/trace-context.ts'
 import { normalizeHost } from '../routing/host-pattern.ts'
@@ -35,6 +37,8 @@ const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   REQUEST_TIMEOUT: 'request'
 }
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
+/** Headers some backend frameworks route by (IIS, Symfony, Zend): an authorization bypass if a client may set them. */
+const DEFAULT_REMOVED = ['x-original-url', 'x-rewrite-url']
 
 /**
  * Everything built from one config: routes, pipelines, upstream pools. Built whole, then used;
@@ -52,6 +56,8 @@ export class Runtime implements ExchangeOwner {
   /** Whether requests no route took are counted (metrics.requests). */
   readonly #countUnmatched: boolean
   #trust: (addr: string, hop: number) => boolean
+  /** Request headers never sent upstream (server.removeRequestHeaders), lower-cased. */
+  readonly #removed: ReadonlySet<string>
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
@@ -73,6 +79,7 @@ export class Runtime implements ExchangeOwner {
     this.log = log
     const { server, logging } = loaded.config
     this.#trust = compileTrust(server.trustProxy)
+    this.#removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
     const client = clientTimeouts(server)
@@ -159,6 +166,8 @@ export class Runtime implements ExchangeOwner {
 
   #route (req: IncomingMessage, res: ServerResponse, upgrade: { socket: Duplex, head: Buffer } | undefined): void {
     const id = requestId(req.headers['x-request-id'])
+    const fault = framingFault(req)
+    if (fault !== undefined) { this.#reject(req, res, fault.error, id, req.url as string, fault.close); return }
     let url = req.url as string
     let host = req.headers.host
     if (url.charCodeAt(0) !== 47) {
@@ -178,13 +187,18 @@ export class Runtime implements ExchangeOwner {
     if (path === undefined) { this.#reject(req, res, GatewayError.BAD_PATH, id, rawPath); return }
     const match = this.router.match(normalizeHost(host), req.method as string, path, req.headers)
     if (match === undefined) { this.#reject(req, res, GatewayError.NO_ROUTE, id, path); return }
-    if (upgrade !== undefined && !match.route.websocket) { this.#reject(req, res, GatewayError.WEBSOCKET_DISABLED, id, path); return }
+    if (upgrade !== undefined) {
+      const refused = upgradeRefusal(match.route.upgrades, req.headers.upgrade)
+      if (refused !== undefined) { this.#reject(req, res, refused, id, path); return }
+    }
+    // TRACE echoes the request, credentials included (cross-site tracing): only where a route asks for it.
+    if (req.method === 'TRACE' && match.route.methods === undefined) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path); return }
     this.#start(match, req, res, path, q === -1 ? '' : url.slice(q), id, upgrade)
   }
 
   #start (match: RouteMatch<CompiledRoute>, req: IncomingMessage, res: ServerResponse, path: string, query: string, id: string,
     upgrade: { socket: Duplex, head: Buffer } | undefined): void {
-    const headers = endToEndRequestHeaders(req.headers)
+    const headers = endToEndRequestHeaders(req.headers, this.#removed)
     const clientIp = applyForwarded(req, headers, this.#trust)
     const trace = traceContext(req.headers.traceparent)
     headers.traceparent = traceparent(trace)
@@ -193,8 +207,8 @@ export class Runtime implements ExchangeOwner {
     new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade).start()
   }
 
-  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string): void {
-    sendError(res, error, id)
+  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false): void {
+    sendError(res, error, id, close)
     if (this.#countUnmatched) this.#metrics?.requests.unmatched(req.method, error.status)
     this.logRejected(error, id, req.socket.remoteAddress, req.method, path)
   }

@@ -1,5 +1,5 @@
 import fastify, { type FastifyInstance } from 'fastify'
-import { METHODS } from 'node:http'
+import { METHODS, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Runtime } from '../runtime/runtime.ts'
@@ -75,6 +75,12 @@ export class GatewayServer {
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
       if (err.syscall === 'accept') this.#warn({ err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
       else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
+    })
+    // CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not just dropped.
+    this.app.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      const error = GatewayError.CONNECT_REFUSED
+      const id = requestId(req.headers['x-request-id'])
+      if (answerOnSocket(socket, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, req.socket.remoteAddress, req.method, req.url)
     })
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket)
