@@ -85,6 +85,13 @@ const Upstream = Type.Object({
     timeout: Type.Optional(Type.Union([Duration], { description: 'Longest wait for a connection; past it, 503 upstream_busy. Default 30s.' }))
   }, { ...closed, description: 'Requests beyond connections × pipelining wait in the gateway (never in the connection pool), first come first served; a request whose client leaves stops waiting and is never sent.' })),
   timeouts: Type.Optional(Timeouts),
+  tls: Type.Optional(Type.Object({
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM file (relative to this file) of the CA(s) that sign the targets\' certificates. Default: Node\'s built-in public CAs.' })),
+    cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the client certificate the gateway presents (mTLS to the upstream); needs key.' })),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the client certificate\'s private key.' })),
+    servername: Type.Optional(Type.String({ minLength: 1, description: 'Name sent in SNI and checked against the target\'s certificate. Default: the target URL\'s host name.' })),
+    rejectUnauthorized: Type.Optional(Type.Boolean({ description: 'Refuse targets whose certificate does not verify. Default true; false is logged as a warning at every load.' }))
+  }, { ...closed, description: 'TLS settings for https:// targets. A certificate that does not verify fails the request with 502 and a log line, never an insecure fallback.' })),
   balance: Type.Optional(Balance),
   hashOn: Type.Optional(HashOn),
   healthCheck: Type.Optional(HealthCheck),

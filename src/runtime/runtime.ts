@@ -19,6 +19,7 @@ import { Upstream, type UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { startDnsDiscovery } from '../upstreams/dns-discovery.ts'
+import { isTlsError } from '../upstreams/tls.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { pluginMetrics } from '../metrics/plugin-metrics.ts'
 import { Registry } from 'prom-client'
@@ -100,7 +101,10 @@ export class Runtime implements ExchangeOwner {
   static async build (loaded: LoadedConfig, log: Logger,
     options: { dryRun?: boolean, discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime, stores?: StoreRegistry } = {}): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
-    const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events)]))
+    const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
+    for (const [name, c] of Object.entries(loaded.config.upstreams)) {
+      if (c.tls?.rejectUnauthorized === false && options.dryRun !== true) log.warn({ upstream: name }, 'upstream TLS certificates are not verified (tls.rejectUnauthorized: false): anyone on the path can impersonate its targets')
+    }
     // On reload, targets keep their health, those DNS discovery is about to create too: see Upstream.inheritState.
     for (const [name, u] of upstreams) {
       const before = options.previous?.upstreams.get(name)
@@ -263,7 +267,8 @@ export class Runtime implements ExchangeOwner {
   upstreamFailed (ex: Exchange, err: Error): void {
     const timeout = TIMEOUT_KINDS[(err as { code?: string }).code ?? '']
     if (timeout !== undefined) this.timedOut(timeout)
-    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
+    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id },
+      isTlsError((err as { code?: string }).code) ? 'upstream TLS handshake failed (certificate not trusted, wrong name, or TLS misconfigured)' : 'upstream request failed')
   }
 
   /**
