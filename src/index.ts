@@ -1,7 +1,7 @@
 // The public API: what a plugin author or an embedding program imports from "portcullis".
 export { definePlugin } from './plugins/define-plugin.ts'
 export type {
-  CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse
+  ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse
 } from './plugins/contract.ts'
 export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'

@@ -28,6 +28,17 @@ const Server = Type.Object({
   removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', errorMessage: 'must be a header name' }), {
     description: 'Request headers never sent upstream, on any route. Default [x-original-url, x-rewrite-url]: some backend frameworks route by them, which would let a client bypass the route and its plugins. [] passes them on.'
   })),
+  tls: Type.Optional(Type.Object({
+    certificates: Type.Array(Type.Object({
+      cert: Type.String({ minLength: 1, description: 'PEM certificate (chain) file, relative to this file.' }),
+      key: Type.String({ minLength: 1, description: 'PEM private key file of the certificate.' })
+    }, closed), { minItems: 1, description: 'The first is the default; the others are chosen by the name the client asks for (SNI), from their own names, exact or wildcard. Reloaded with the config.' }),
+    minVersion: Type.Optional(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { errorMessage: 'must be TLSv1.2 or TLSv1.3', description: 'Oldest TLS version accepted. Default TLSv1.2.' })),
+    clientAuth: Type.Optional(Type.Object({
+      ca: Type.String({ minLength: 1, description: 'PEM file of the CA(s) client certificates must chain to.' }),
+      mode: Type.Union([Type.Literal('request'), Type.Literal('require')], { errorMessage: 'must be request or require', description: 'require: no verified certificate, no connection. request: asked for; plugins see it only when it verifies.' })
+    }, { ...closed, description: 'Client certificates (mTLS); the verified subject is on GatewayRequest.clientCertificate.' }))
+  }, { ...closed, description: 'Serve HTTPS on server.listen. Switching TLS on or off needs a restart; certificates reload.' })),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Client connections open at once; more are closed on accept, with a log line. Default: no limit (the file descriptor limit).' })),
   workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
     errorMessage: 'must be a whole number of processes (1 or more) or "auto" (one per CPU core)',

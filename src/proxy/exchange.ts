@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex, Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
+import type { TLSSocket } from 'node:tls'
+import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
@@ -132,6 +133,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   get clientHeaders () { return this.raw.headers }
+  get clientCertificate (): ClientCertificate | undefined {
+    const socket = this.raw.socket as TLSSocket
+    if (socket.authorized !== true) return undefined
+    const c = socket.getPeerCertificate()
+    return { subject: c.subject as unknown as Record<string, string | string[]>, fingerprint256: c.fingerprint256, serialNumber: c.serialNumber, validTo: c.valid_to }
+  }
   get route () { return this.compiled.info }
   /** The status to log: 101 for an upgrade that went through. */
   get status (): number { return this.#upgraded ? 101 : this.res.statusCode }
