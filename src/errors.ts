@@ -10,6 +10,10 @@ export const GatewayError = {
   BAD_BODY: { status: 400, code: 'bad_body', message: 'the request body could not be read as sent (say, a bad Content-Encoding)' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
+  UPGRADE_REFUSED: { status: 400, code: 'upgrade_refused', message: 'this route does not accept an upgrade to this protocol (h2c never)' },
+  METHOD_NOT_ALLOWED: { status: 405, code: 'method_not_allowed', message: 'this route does not accept this method (TRACE only where the route\'s methods name it)' },
+  CONNECT_REFUSED: { status: 501, code: 'not_implemented', message: 'the gateway does not open CONNECT tunnels' },
+  TRANSFER_CODING: { status: 501, code: 'unsupported_transfer_coding', message: 'the request uses a transfer coding the gateway does not implement (only chunked)' },
   PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },
   UPSTREAM_UNREACHABLE: { status: 502, code: 'bad_gateway', message: 'the upstream could not be reached or broke the connection' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
@@ -50,14 +54,20 @@ export function answerOnSocket (socket: Duplex, err: { code?: string }, status: 
   return true
 }
 
-/** Writes a gateway error as the whole response; returns the body's length in bytes (for the access log). */
-export function sendError (res: ServerResponse, error: GatewayErrorKind, requestId: string): number {
+/**
+ * Writes a gateway error as the whole response; returns the body's length in bytes (for the access
+ * log). `close`: the connection ends after it (a request whose framing cannot be trusted: where the
+ * next request would begin is unknown).
+ */
+export function sendError (res: ServerResponse, error: GatewayErrorKind, requestId: string, close = false): number {
   const body = errorBody(error, requestId)
-  res.writeHead(error.status, {
+  const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'x-request-id': requestId
-  })
+  }
+  if (close) headers.connection = 'close'
+  res.writeHead(error.status, headers)
   res.end(body)
-  return Buffer.byteLength(body)
+  return headers['content-length'] as number
 }

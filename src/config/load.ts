@@ -11,6 +11,9 @@ import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
 import { checkConfig, type Unsound } from './check.ts'
+import { upstreamTls } from '../upstreams/tls.ts'
+import { ServerTls } from '../server/server-tls.ts'
+import type { ConnectionOptions } from 'node:tls'
 import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
 import { importUserModule } from '../plugins/plugin-loader.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
@@ -25,6 +28,10 @@ export interface LoadedConfig {
   readonly loadedAt: Date
   /** Every plugin a route may use: built-ins and those named in loadPlugins. */
   readonly plugins: ReadonlyMap<string, PluginDefinition>
+  /** The TLS options of each upstream with `tls`, its PEM files read at load. */
+  readonly upstreamTls?: ReadonlyMap<string, ConnectionOptions>
+  /** server.tls's certificates, read and checked at load. */
+  readonly serverTls?: ServerTls
 }
 
 const schema = configSchema()
@@ -94,9 +101,17 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
     }
   }
   issues.push(...checkConfig(config, plugins, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  const upstreamTlsOptions = new Map<string, ConnectionOptions>()
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    if (u.tls === undefined || unsound.upstreams.has(name)) continue
+    const options = upstreamTls(u.tls, base, (key, message) => issues.push(at(['upstreams', name, 'tls', key], message)))
+    if (options !== undefined) upstreamTlsOptions.set(name, options)
+  }
+  const tls = config.server.tls
+  const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
-  return { file, config, plugins, hash: configHash(text), loadedAt: new Date() }
+  return { file, config, plugins, hash: configHash(text), loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls }
 }
 
 /** Paths of null values, except a plugin's (`cors:` alone means "with defaults"), on a route or at the top level. */

@@ -25,6 +25,20 @@ const Server = Type.Object({
     body: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two reads of the request body; past it, the connection and the upstream try are closed (nginx client_body_timeout, 60s). Default 60s.' })),
     send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). Default 60s.' }))
   }, { ...closed, description: 'Limits on slow clients, so that none holds an upstream connection or a socket for long.' })),
+  removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', errorMessage: 'must be a header name' }), {
+    description: 'Request headers never sent upstream, on any route. Default [x-original-url, x-rewrite-url]: some backend frameworks route by them, which would let a client bypass the route and its plugins. [] passes them on.'
+  })),
+  tls: Type.Optional(Type.Object({
+    certificates: Type.Array(Type.Object({
+      cert: Type.String({ minLength: 1, description: 'PEM certificate (chain) file, relative to this file.' }),
+      key: Type.String({ minLength: 1, description: 'PEM private key file of the certificate.' })
+    }, closed), { minItems: 1, description: 'The first is the default; the others are chosen by the name the client asks for (SNI), from their own names, exact or wildcard. Reloaded with the config.' }),
+    minVersion: Type.Optional(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { errorMessage: 'must be TLSv1.2 or TLSv1.3', description: 'Oldest TLS version accepted. Default TLSv1.2.' })),
+    clientAuth: Type.Optional(Type.Object({
+      ca: Type.String({ minLength: 1, description: 'PEM file of the CA(s) client certificates must chain to.' }),
+      mode: Type.Union([Type.Literal('request'), Type.Literal('require')], { errorMessage: 'must be request or require', description: 'require: no verified certificate, no connection. request: asked for; plugins see it only when it verifies.' })
+    }, { ...closed, description: 'Client certificates (mTLS); the verified subject is on GatewayRequest.clientCertificate.' }))
+  }, { ...closed, description: 'Serve HTTPS on server.listen. Switching TLS on or off needs a restart; certificates reload.' })),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Client connections open at once; more are closed on accept, with a log line. Default: no limit (the file descriptor limit).' })),
   workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
     errorMessage: 'must be a whole number of processes (1 or more) or "auto" (one per CPU core)',
@@ -82,6 +96,13 @@ const Upstream = Type.Object({
     timeout: Type.Optional(Type.Union([Duration], { description: 'Longest wait for a connection; past it, 503 upstream_busy. Default 30s.' }))
   }, { ...closed, description: 'Requests beyond connections × pipelining wait in the gateway (never in the connection pool), first come first served; a request whose client leaves stops waiting and is never sent.' })),
   timeouts: Type.Optional(Timeouts),
+  tls: Type.Optional(Type.Object({
+    ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM file (relative to this file) of the CA(s) that sign the targets\' certificates. Default: Node\'s built-in public CAs.' })),
+    cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the client certificate the gateway presents (mTLS to the upstream); needs key.' })),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the client certificate\'s private key.' })),
+    servername: Type.Optional(Type.String({ minLength: 1, description: 'Name sent in SNI and checked against the target\'s certificate. Default: the target URL\'s host name.' })),
+    rejectUnauthorized: Type.Optional(Type.Boolean({ description: 'Refuse targets whose certificate does not verify. Default true; false is logged as a warning at every load.' }))
+  }, { ...closed, description: 'TLS settings for https:// targets. A certificate that does not verify fails the request with 502 and a log line, never an insecure fallback.' })),
   balance: Type.Optional(Balance),
   hashOn: Type.Optional(HashOn),
   healthCheck: Type.Optional(HealthCheck),
@@ -115,6 +136,10 @@ export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSc
     preserveHost: Type.Optional(Type.Boolean({ description: 'Send the client\'s Host header upstream. Default false (the target\'s host).' })),
     hostHeader: Type.Optional(Type.String({ minLength: 1, description: 'Send this Host header upstream.' })),
     websocket: Type.Optional(Type.Boolean({ description: 'Allow WebSocket upgrades. Default true.' })),
+    upgrade: Type.Optional(Type.Array(Type.String({
+      pattern: '^(?![hH]2[cC](/|$))[A-Za-z0-9!#$%&\'*+.^_`|~-]+(/[A-Za-z0-9!#$%&\'*+.^_`|~-]+)?$',
+      errorMessage: 'must be an Upgrade protocol such as websocket (h2c is never tunnelled: it would carry requests past routing and plugins)'
+    }), { description: 'Protocols a client may switch to with Upgrade (the connection is then tunnelled to the upstream). Default [websocket]. h2c is never allowed.' })),
     timeouts: Type.Optional(RouteTimeouts),
     plugins: Type.Optional(RoutePlugins)
   }, closed)

@@ -36,6 +36,11 @@ export interface GatewayRequest {
   readonly clientHeaders: IncomingHttpHeaders
   /** The client's address, after trustProxy is applied. */
   readonly clientIp: string
+  /**
+   * The client's certificate (server.tls.clientAuth), only when it verified against the CA: its
+   * subject (e.g. { CN: 'billing', O: 'Example' }), SHA-256 fingerprint, serial number and expiry.
+   */
+  readonly clientCertificate: ClientCertificate | undefined
   /** W3C trace context: the caller's trace id (or a new one) and the gateway's own span id, sent upstream as traceparent. */
   readonly trace: TraceContext
   readonly route: { readonly name: string, readonly upstream: string }
@@ -76,6 +81,14 @@ export interface SubrequestResponse {
   /** End-to-end headers, lower-case names. */
   readonly headers: HeaderMap
   readonly body: Readable
+}
+
+/** A verified client certificate, as GatewayRequest.clientCertificate shows it. */
+export interface ClientCertificate {
+  readonly subject: Readonly<Record<string, string | string[]>>
+  readonly fingerprint256: string
+  readonly serialNumber: string
+  readonly validTo: string
 }
 
 /** The response on its way back to the client, before its status line and headers are written. */

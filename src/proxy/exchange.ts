@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
+import type { TLSSocket } from 'node:tls'
+import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
@@ -36,6 +37,9 @@ const EXCHANGE = Symbol('exchange')
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
 }
+
+/** Methods whose request body has no defined meaning (RFC 9110 9.3): the gateway sends one on, but not on a connection it keeps. */
+const BODY_UNDEFINED = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'])
 
 function hasBody (req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
@@ -133,6 +137,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   get clientHeaders () { return this.raw.headers }
+  get clientCertificate (): ClientCertificate | undefined {
+    const socket = this.raw.socket as TLSSocket
+    if (socket.authorized !== true) return undefined
+    const c = socket.getPeerCertificate()
+    return { subject: c.subject as unknown as Record<string, string | string[]>, fingerprint256: c.fingerprint256, serialNumber: c.serialNumber, validTo: c.valid_to }
+  }
   get route () { return this.compiled.info }
   /** The status to log: 101 for an upgrade that went through. */
   get status (): number { return this.#upgraded ? 101 : this.res.statusCode }
@@ -264,6 +274,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       headers: this.headers as Record<string, string | string[]>,
       body,
       upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
+      // Its framing was rewritten (re-chunked or given a length): an upstream that ignores such a body
+      // would read it as the next request, so the connection is not reused after it. (Never false: that
+      // would undo undici's own reset after a HEAD.)
+      reset: body !== null && BODY_UNDEFINED.has(this.method) ? true : undefined,
       headersTimeout: streamed ? 0 : route.headersTimeout,
       bodyTimeout: route.bodyTimeout
     }, this)

@@ -2,6 +2,8 @@
 // (set per route); Proxy-* headers are for this hop only.
 const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
 
+const NONE: ReadonlySet<string> = new Set()
+
 /** The names listed in a Connection header, lower-cased, if any. */
 function connectionTokens (value: string | string[] | undefined): Set<string> | undefined {
   // The common values name no header: skip the parsing on the hot path.
@@ -16,11 +18,11 @@ function isHopByHop (name: string, named: Set<string> | undefined): boolean {
   return ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) || (named !== undefined && named.has(name))
 }
 
-/** Copies end-to-end request headers (Node's lower-cased object) into a new object. */
-export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+/** Copies end-to-end request headers (Node's lower-cased object) into a new object, leaving out `removed` too. */
+export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>, removed: ReadonlySet<string> = NONE): Record<string, string | string[] | undefined> {
   const named = connectionTokens(headers.connection)
   const out: Record<string, string | string[] | undefined> = {}
-  for (const name in headers) if (!isHopByHop(name, named)) out[name] = headers[name]
+  for (const name in headers) if (!isHopByHop(name, named) && !removed.has(name)) out[name] = headers[name]
   return out
 }
 

@@ -21,6 +21,9 @@ export function frozenSettingIssues (active: GatewayConfig, next: GatewayConfig,
   if ((active.server.workers ?? 1) !== (next.server.workers ?? 1)) {
     changes.push([['server', 'workers'], `worker count ${restart}; still ${active.server.workers ?? 1}`])
   }
+  if ((active.server.tls === undefined) !== (next.server.tls === undefined)) {
+    changes.push([['server', next.server.tls === undefined ? 'listen' : 'tls'], `turning TLS ${next.server.tls === undefined ? 'off' : 'on'} ${restart}; certificates and clientAuth do reload`])
+  }
   if (changes.length === 0) return []
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines })

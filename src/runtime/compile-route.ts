@@ -20,6 +20,8 @@ export interface CompiledRoute extends Matchable {
   /** 'client' keeps the client's Host, 'target' uses the target's, any other string is sent as is. */
   readonly host: 'client' | 'target' | { value: string }
   readonly websocket: boolean
+  /** Upgrade protocols the route tunnels, lower-cased (`websocket` unless turned off, and those of `upgrade`). */
+  readonly upgrades: ReadonlySet<string>
   /** The response (headers) timeout in ms, kept by undici's coarse timers: 0 when `preciseHeadersTimeout` keeps it. */
   readonly headersTimeout: number
   /** A short response timeout (under PRECISE_BELOW_MS), kept by a timer of our own; else 0. */
@@ -59,6 +61,7 @@ export function compileRoute (config: RouteConfig, index: number, upstream: Upst
     upstreamPath: pathMapper(config, path),
     host: config.preserveHost === true ? 'client' : config.hostHeader !== undefined ? { value: config.hostHeader } : 'target',
     websocket: config.websocket ?? true,
+    upgrades: upgradeSet(config),
     headersTimeout: precise ? 0 : headersTimeout,
     preciseHeadersTimeout: precise ? headersTimeout : 0,
     responseTimeout: headersTimeout,
@@ -84,4 +87,10 @@ function pathMapper (config: RouteConfig, pattern: PathPattern): CompiledRoute['
   const prefix = config.stripPrefix
   if (prefix === undefined || prefix === '/') return path => path
   return path => path.length === prefix.length ? '/' : path.slice(prefix.length)
+}
+
+function upgradeSet (config: RouteConfig): Set<string> {
+  const set = new Set((config.upgrade ?? ['websocket']).map(p => p.toLowerCase()))
+  if (config.websocket === false) set.delete('websocket')
+  return set
 }

@@ -8,6 +8,8 @@ import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipel
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
 import { applyForwarded, compileTrust } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
+import { framingFault } from '../proxy/request-framing.ts'
+import { upgradeRefusal } from '../proxy/upgrade.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { traceContext, traceparent } from '../proxy/trace-context.ts'
 import { normalizeHost } from '../routing/host-pattern.ts'
@@ -18,6 +20,7 @@ import { Upstream, type UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { startDnsDiscovery } from '../upstreams/dns-discovery.ts'
+import { isTlsError } from '../upstreams/tls.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { pluginMetrics } from '../metrics/plugin-metrics.ts'
 import { Registry } from 'prom-client'
@@ -36,6 +39,8 @@ const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   REQUEST_TIMEOUT: 'request'
 }
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
+/** Headers some backend frameworks route by (IIS, Symfony, Zend): an authorization bypass if a client may set them. */
+const DEFAULT_REMOVED = ['x-original-url', 'x-rewrite-url']
 
 /**
  * Everything built from one config: routes, pipelines, upstream pools. Built whole, then used;
@@ -53,6 +58,8 @@ export class Runtime implements ExchangeOwner {
   /** Whether requests no route took are counted (metrics.requests). */
   readonly #countUnmatched: boolean
   #trust: (addr: string, hop: number) => boolean
+  /** Request headers never sent upstream (server.removeRequestHeaders), lower-cased. */
+  readonly #removed: ReadonlySet<string>
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
@@ -74,6 +81,7 @@ export class Runtime implements ExchangeOwner {
     this.log = log
     const { server, logging } = loaded.config
     this.#trust = compileTrust(server.trustProxy)
+    this.#removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
     const client = clientTimeouts(server)
@@ -94,7 +102,10 @@ export class Runtime implements ExchangeOwner {
   static async build (loaded: LoadedConfig, log: Logger,
     options: { dryRun?: boolean, discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime, stores?: StoreRegistry } = {}): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
-    const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events)]))
+    const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
+    for (const [name, c] of Object.entries(loaded.config.upstreams)) {
+      if (c.tls?.rejectUnauthorized === false && options.dryRun !== true) log.warn({ upstream: name }, 'upstream TLS certificates are not verified (tls.rejectUnauthorized: false): anyone on the path can impersonate its targets')
+    }
     // On reload, targets keep their health, those DNS discovery is about to create too: see Upstream.inheritState.
     for (const [name, u] of upstreams) {
       const before = options.previous?.upstreams.get(name)
@@ -160,6 +171,8 @@ export class Runtime implements ExchangeOwner {
 
   #route (req: IncomingMessage, res: ServerResponse, upgrade: { socket: Duplex, head: Buffer } | undefined): void {
     const id = requestId(req.headers['x-request-id'])
+    const fault = framingFault(req)
+    if (fault !== undefined) { this.#reject(req, res, fault.error, id, req.url as string, fault.close); return }
     let url = req.url as string
     let host = req.headers.host
     if (url.charCodeAt(0) !== 47) {
@@ -179,13 +192,18 @@ export class Runtime implements ExchangeOwner {
     if (path === undefined) { this.#reject(req, res, GatewayError.BAD_PATH, id, rawPath); return }
     const match = this.router.match(normalizeHost(host), req.method as string, path, req.headers)
     if (match === undefined) { this.#reject(req, res, GatewayError.NO_ROUTE, id, path); return }
-    if (upgrade !== undefined && !match.route.websocket) { this.#reject(req, res, GatewayError.WEBSOCKET_DISABLED, id, path); return }
+    if (upgrade !== undefined) {
+      const refused = upgradeRefusal(match.route.upgrades, req.headers.upgrade)
+      if (refused !== undefined) { this.#reject(req, res, refused, id, path); return }
+    }
+    // TRACE echoes the request, credentials included (cross-site tracing): only where a route asks for it.
+    if (req.method === 'TRACE' && match.route.methods === undefined) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path); return }
     this.#start(match, req, res, path, q === -1 ? '' : url.slice(q), id, upgrade)
   }
 
   #start (match: RouteMatch<CompiledRoute>, req: IncomingMessage, res: ServerResponse, path: string, query: string, id: string,
     upgrade: { socket: Duplex, head: Buffer } | undefined): void {
-    const headers = endToEndRequestHeaders(req.headers)
+    const headers = endToEndRequestHeaders(req.headers, this.#removed)
     const clientIp = applyForwarded(req, headers, this.#trust)
     const trace = traceContext(req.headers.traceparent)
     headers.traceparent = traceparent(trace)
@@ -194,8 +212,8 @@ export class Runtime implements ExchangeOwner {
     new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade).start()
   }
 
-  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string): void {
-    sendError(res, error, id)
+  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false): void {
+    sendError(res, error, id, close)
     if (this.#countUnmatched) this.#metrics?.requests.unmatched(req.method, error.status)
     this.logRejected(error, id, req.socket.remoteAddress, req.method, path)
   }
@@ -250,7 +268,8 @@ export class Runtime implements ExchangeOwner {
   upstreamFailed (ex: Exchange, err: Error): void {
     const timeout = TIMEOUT_KINDS[(err as { code?: string }).code ?? '']
     if (timeout !== undefined) this.timedOut(timeout)
-    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream request failed')
+    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id },
+      isTlsError((err as { code?: string }).code) ? 'upstream TLS handshake failed (certificate not trusted, wrong name, or TLS misconfigured)' : 'upstream request failed')
   }
 
   /**

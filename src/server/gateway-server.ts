@@ -1,7 +1,8 @@
 import fastify, { type FastifyInstance } from 'fastify'
-import { METHODS } from 'node:http'
+import { METHODS, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { SecureContext, Server as TlsServer } from 'node:tls'
 import type { Runtime } from '../runtime/runtime.ts'
 import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
@@ -28,12 +29,16 @@ export class GatewayServer {
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
     const headersMs = clientTimeouts(server).headers
+    const http = { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)) }
+    const tls = runtime.loaded.serverTls
     this.app = fastify({
+      // With TLS, a client's SNI picks its certificate from the runtime current at its handshake (see swap).
+      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
       logger: false,
       keepAliveTimeout: keepAliveMs(server),
       requestTimeout: 0,
       // Node checks headersTimeout every connectionsCheckingInterval (30s by default: a 60s timeout fired at up to 90s).
-      http: { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)) },
+      http,
       // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
       return503OnClosing: false,
       forceCloseConnections: 'idle',
@@ -76,6 +81,12 @@ export class GatewayServer {
       if (err.syscall === 'accept') this.#warn({ err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
       else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
     })
+    // CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not just dropped.
+    this.app.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+      const error = GatewayError.CONNECT_REFUSED
+      const id = requestId(req.headers['x-request-id'])
+      if (answerOnSocket(socket, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, req.socket.remoteAddress, req.method, req.url)
+    })
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket)
       socket.once('close', () => this.#upgraded.delete(socket))
@@ -96,6 +107,8 @@ export class GatewayServer {
     this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
     this.app.server.headersTimeout = clientTimeouts(next.loaded.config.server).headers
     this.app.server.maxConnections = next.loaded.config.server.maxConnections ?? Infinity
+    // New handshakes get the new certificates and client-auth settings; open connections keep theirs.
+    if (next.loaded.serverTls !== undefined) (this.app.server as unknown as TlsServer).setSecureContext(next.loaded.serverTls.options)
     const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(previous))
     this.#retiring.set(previous, retired)
     return retired
@@ -107,6 +120,9 @@ export class GatewayServer {
     this.#warnedAt = now
     this.#runtime.log.warn(fields, msg)
   }
+
+  /** http or https. */
+  get scheme (): string { return this.#runtime.loaded.serverTls === undefined ? 'http' : 'https' }
 
   async listen (host: string, port: number): Promise<AddressInfo> {
     await this.app.listen({ host, port })

@@ -41,7 +41,7 @@ export interface StartOptions {
   readonly healthChecks?: boolean
 }
 
-export const urlOf = (a: AddressInfo): string => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
+export const urlOf = (a: AddressInfo, scheme = 'http'): string => `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
 
 /** Starts the admin listener, if the config has one. */
 export async function listenAdmin (config: LoadedConfig['config'], state: AdminState): Promise<{ admin: FastifyInstance, adminUrl: string } | undefined> {
@@ -89,7 +89,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     const { host, port } = server.listen
     const address = await listenAs('server.listen', host, port, () => gateway.listen(host, port))
     admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
-    const url = urlOf(address)
+    const url = urlOf(address, gateway.scheme)
     const watcher = options.watch === true
       ? reloadOnChange(loaded.file, () => { void reloader.reload('file') }, log)
       : undefined

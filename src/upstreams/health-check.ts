@@ -17,11 +17,15 @@ interface TargetCheck { passes: number, fails: number, healthy: boolean, running
 export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: HealthListener): () => Promise<void> {
   const agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 })
   const timers: NodeJS.Timeout[] = []
+  const agents = [agent]
   let stopped = false
   for (const upstream of upstreams) {
     const settings = upstream.healthCheck
     if (settings === undefined) continue
     const states = new Map<string, TargetCheck>()
+    // Checks of https:// targets trust what the traffic trusts.
+    const checker = upstream.tls === undefined ? agent : new Agent({ connections: 1, keepAliveTimeout: 60_000, connect: upstream.tls })
+    if (checker !== agent) agents.push(checker)
     const tick = () => {
       if (states.size > upstream.targets.length) { // targets removed by DNS discovery
         for (const url of states.keys()) if (!upstream.targets.some(t => t.url === url)) states.delete(url)
@@ -32,7 +36,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
         if (state.running) continue
         state.running = true
-        void probe(agent, t.url, t.host, settings).then(ok => {
+        void probe(checker, t.url, t.host, settings).then(ok => {
           const s = state as TargetCheck
           s.running = false
           if (stopped) return
@@ -48,7 +52,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
   return async () => {
     stopped = true
     for (const t of timers) clearInterval(t)
-    await agent.destroy()
+    await Promise.all(agents.map(a => a.destroy()))
   }
 }
 

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls'
 import { Pool } from 'undici'
 import { connectorWithTimeout } from './connector.ts'
 import { CircuitBreaker, type BreakerSettings, type BreakerState } from './circuit-breaker.ts'
@@ -13,6 +14,8 @@ export interface PoolSettings {
   readonly connectMs: number
   readonly responseMs: number
   readonly idleMs: number
+  /** For https:// targets: CA, client certificate, SNI name, verification. */
+  readonly tls?: ConnectionOptions
 }
 
 /** What the admin API and metrics show of a target. */
@@ -69,7 +72,7 @@ export class Target {
       connections: pool.connections,
       pipelining: pool.pipelining,
       keepAliveTimeout: pool.keepAliveMs,
-      connect: connectorWithTimeout(pool.connectMs),
+      connect: connectorWithTimeout(pool.connectMs, pool.tls),
       headersTimeout: pool.responseMs,
       bodyTimeout: pool.idleMs
     })

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls'
 import type { UpstreamConfig } from '../config/schema.ts'
 import { toMs } from '../config/duration.ts'
 import { createBalancer, type Balancer, type BalancedRequest } from './balancers/index.ts'
@@ -43,6 +44,8 @@ export class Upstream {
   readonly queue: QueueSettings
   readonly #events: UpstreamEvents
   readonly #pool: PoolSettings
+  /** TLS options of https:// targets (health checks use them too). */
+  get tls (): ConnectionOptions | undefined { return this.#pool.tls }
   readonly #passive: PassiveSettings | undefined
   readonly #breaker: BreakerSettings | undefined
   readonly #failWhenAllDown: boolean
@@ -51,7 +54,7 @@ export class Upstream {
   /** By URL, for the targets DNS discovery has yet to create on reload (plain values: the old runtime can go). */
   #learned: ReadonlyMap<string, Learned> | undefined
 
-  constructor (name: string, config: UpstreamConfig, events: UpstreamEvents = NO_EVENTS) {
+  constructor (name: string, config: UpstreamConfig, events: UpstreamEvents = NO_EVENTS, tls?: ConnectionOptions) {
     this.name = name
     this.config = config
     this.#events = events
@@ -70,7 +73,8 @@ export class Upstream {
       keepAliveMs: config.keepAlive === undefined ? 4_000 : toMs(config.keepAlive),
       connectMs: this.timeouts.connect,
       responseMs: this.timeouts.response,
-      idleMs: this.timeouts.idle
+      idleMs: this.timeouts.idle,
+      tls
     }
     // A name to resolve is used as is (undici resolves it per connection) until discovery has an answer.
     this.#targets = config.targets.map((t, i) => {

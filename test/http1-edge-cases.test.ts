@@ -1,0 +1,205 @@
+import t, { type Test } from 'tap'
+import { createServer, type IncomingMessage } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
+import { request } from 'undici'
+import { parseConfig } from '../src/config/load.ts'
+import { ConfigError, formatIssue } from '../src/config/config-error.ts'
+import { catchAllYaml } from './helpers/catch-all.ts'
+import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { headerValues, rawRequest, type RawResponse } from './helpers/raw-http.ts'
+
+interface Seen { method: string, url: string, headers: IncomingMessage['headers'], body: string, connection: number }
+
+/**
+ * An upstream that records every request it gets, with the number of the connection it came on,
+ * and answers 200 "ok". An upgrade to `foo` is accepted (101) and echoed back.
+ */
+async function recordingUpstream (t: Test): Promise<{ url: string, seen: Seen[] }> {
+  const seen: Seen[] = []
+  const ids = new WeakMap<Socket, number>()
+  let next = 0
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      seen.push({ method: req.method as string, url: req.url as string, headers: req.headers, body: Buffer.concat(chunks).toString(), connection: ids.get(req.socket) as number })
+      res.end('ok')
+    })
+  })
+  server.on('connection', (s: Socket) => ids.set(s, ++next))
+  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    seen.push({ method: req.method as string, url: req.url as string, headers: req.headers, body: '', connection: ids.get(socket) as number })
+    if (req.headers.upgrade !== 'foo') { socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n'); return }
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: foo\r\nconnection: upgrade\r\n\r\n')
+    socket.pipe(socket)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
+}
+
+async function gateway (t: Test, route = '', server = ''): Promise<{ gw: TestGateway, port: number, seen: Seen[] }> {
+  const up = await recordingUpstream(t)
+  const gw = await startGateway(catchAllYaml(up.url, { route, server }))
+  t.teardown(() => gw.close())
+  return { gw, port: Number(new URL(gw.url).port), seen: up.seen }
+}
+
+/** The JSON error `res` carries, checked for our shape, and its request id logged as rejected. */
+function checkError (t: Test, gw: TestGateway, res: RawResponse, status: number, error: string, name: string): void {
+  t.equal(res.status, status, `${name}: status`)
+  const id = headerValues(res, 'x-request-id')[0]
+  t.match(JSON.parse(res.body), { error, message: String, requestId: id }, `${name}: our error body`)
+  t.ok(gw.logs.some(l => l.msg === 'request rejected' && l.requestId === id && l.status === status), `${name}: logged`)
+}
+
+t.test('framing the upstream could read differently is refused before routing, and never forwarded', async t => {
+  const { gw, port, seen } = await gateway(t)
+  const cases = [
+    { name: 'two Host fields', lines: ['GET /a HTTP/1.1', 'Host: a.example', 'Host: b.example', 'Connection: close'], status: 400, error: 'bad_request', close: false },
+    { name: 'Host twice, other case', lines: ['GET /a HTTP/1.1', 'Host: a.example', 'HOST: a.example', 'Connection: close'], status: 400, error: 'bad_request', close: false },
+    { name: 'a fragment in the target', lines: ['GET /a#admin HTTP/1.1', 'Host: a', 'Connection: close'], status: 400, error: 'bad_request', close: false },
+    { name: 'a fragment in the query', lines: ['GET /a?x=1#y HTTP/1.1', 'Host: a', 'Connection: close'], status: 400, error: 'bad_request', close: false },
+    // Keep-alive asked for: the gateway must close by itself.
+    { name: 'gzip, chunked', lines: ['POST /a HTTP/1.1', 'Host: a', 'Transfer-Encoding: gzip, chunked'], body: '5\r\nhello\r\n0\r\n\r\n', status: 501, error: 'unsupported_transfer_coding', close: true },
+    { name: 'two Transfer-Encoding fields', lines: ['POST /a HTTP/1.1', 'Host: a', 'Transfer-Encoding: deflate', 'Transfer-Encoding: chunked'], body: '5\r\nhello\r\n0\r\n\r\n', status: 501, error: 'unsupported_transfer_coding', close: true },
+    { name: 'chunked twice', lines: ['POST /a HTTP/1.1', 'Host: a', 'Transfer-Encoding: chunked, chunked'], body: '5\r\nhello\r\n0\r\n\r\n', status: 400, error: 'bad_request', close: true },
+    { name: 'HTTP/1.0 with Transfer-Encoding', lines: ['POST /a HTTP/1.0', 'Host: a', 'Connection: keep-alive', 'Transfer-Encoding: chunked'], body: '5\r\nhello\r\n0\r\n\r\n', status: 400, error: 'bad_request', close: true }
+  ]
+  for (const c of cases) {
+    const res = await rawRequest(port, c.lines, c.body)
+    checkError(t, gw, res, c.status, c.error, c.name)
+    if (c.close) t.same(headerValues(res, 'connection'), ['close'], `${c.name}: the connection is closed`)
+  }
+  t.same(seen, [], 'the upstream got none of them')
+  // The plain case still goes through, chunked included.
+  const ok = await rawRequest(port, ['POST /a HTTP/1.1', 'Host: a', 'Transfer-Encoding: Chunked', 'Connection: close'], '5\r\nhello\r\n0\r\n\r\n')
+  t.equal(ok.status, 200)
+  t.equal(seen[0]?.body, 'hello')
+})
+
+t.test('CONNECT is answered with our JSON error, not dropped', async t => {
+  const { gw, port, seen } = await gateway(t)
+  const res = await rawRequest(port, ['CONNECT internal.example:443 HTTP/1.1', 'Host: internal.example:443'])
+  checkError(t, gw, res, 501, 'not_implemented', 'CONNECT')
+  t.same(seen, [])
+})
+
+t.test('TRACE is refused on a route without methods', async t => {
+  const open = await gateway(t)
+  const refused = await rawRequest(open.port, ['TRACE /a HTTP/1.1', 'Host: a', 'Connection: close'])
+  checkError(t, open.gw, refused, 405, 'method_not_allowed', 'TRACE on a route without methods')
+  t.same(open.seen, [])
+})
+
+t.test('TRACE goes through where the route\'s methods name it', async t => {
+  const up = await recordingUpstream(t)
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: traced
+    match: { path: /debug/*, methods: [TRACE] }
+    upstream: up
+  - name: all
+    match: { path: /* }
+    upstream: up
+`)
+  t.teardown(() => gw.close())
+  const port = Number(new URL(gw.url).port)
+  t.equal((await rawRequest(port, ['TRACE /debug/x HTTP/1.1', 'Host: a', 'Connection: close'])).status, 200)
+  t.equal((await rawRequest(port, ['TRACE /other HTTP/1.1', 'Host: a', 'Connection: close'])).status, 405)
+  t.same(up.seen.map(s => `${s.method} ${s.url}`), ['TRACE /debug/x'])
+})
+
+t.test('Upgrade: websocket by default, other protocols where the route names them, h2c never', async t => {
+  const plain = await gateway(t)
+  const h2c = ['GET /a HTTP/1.1', 'Host: a', 'Connection: Upgrade, HTTP2-Settings', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA']
+  checkError(t, plain.gw, await rawRequest(plain.port, h2c), 400, 'upgrade_refused', 'h2c')
+  checkError(t, plain.gw, await rawRequest(plain.port, ['GET /a HTTP/1.1', 'Host: a', 'Connection: Upgrade', 'Upgrade: foo']), 400, 'upgrade_refused', 'foo by default')
+  t.same(plain.seen, [], 'the upstream saw neither')
+
+  const foo = await gateway(t, '    upgrade: [websocket, foo]\n')
+  checkError(t, foo.gw, await rawRequest(foo.port, h2c), 400, 'upgrade_refused', 'h2c on a route with upgrade')
+  checkError(t, foo.gw, await rawRequest(foo.port, ['GET /a HTTP/1.1', 'Host: a', 'Connection: Upgrade', 'Upgrade: foo, h2c']), 400, 'upgrade_refused', 'h2c offered beside foo')
+  // The named protocol is tunnelled: the upstream's 101, then bytes both ways.
+  const tunnel = await new Promise<string>((resolve, reject) => {
+    let got = ''
+    const s = connect(foo.port, '127.0.0.1')
+    s.on('error', reject)
+    s.on('data', (c: Buffer) => {
+      got += c.toString('latin1')
+      if (got.includes('\r\n\r\n') && !got.includes('ping')) s.write('ping')
+      if (got.endsWith('ping')) { s.destroy(); resolve(got) }
+    })
+    s.write('GET /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n')
+  })
+  t.match(tunnel, /^HTTP\/1\.1 101 /)
+  t.same(foo.seen.map(s => s.headers.upgrade), ['foo'])
+})
+
+t.test('route upgrade: h2c is a config error at its key', async t => {
+  const text = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: up
+    upgrade: [websocket, h2c]
+`
+  try {
+    await parseConfig(text, 'gw.yaml', {})
+    t.fail('accepted')
+  } catch (err) {
+    t.ok(err instanceof ConfigError)
+    t.match((err as ConfigError).issues.map(formatIssue), [/^gw\.yaml:9:26 routes\[0\]\.upgrade\[1\]: must be an Upgrade protocol/])
+  }
+})
+
+t.test('X-Original-URL and X-Rewrite-URL are removed by default; removeRequestHeaders decides', async t => {
+  const headers = { 'x-original-url': '/admin', 'x-rewrite-url': '/admin', 'x-other': 'kept' }
+  const strict = await gateway(t)
+  await (await request(`${strict.gw.url}/a`, { headers })).body.text()
+  t.equal(strict.seen[0]?.headers['x-original-url'], undefined)
+  t.equal(strict.seen[0]?.headers['x-rewrite-url'], undefined)
+  t.equal(strict.seen[0]?.headers['x-other'], 'kept')
+
+  const server = 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  removeRequestHeaders: [X-Internal-Token]\n'
+  const custom = await gateway(t, '', server)
+  await (await request(`${custom.gw.url}/a`, { headers: { ...headers, 'x-internal-token': 'secret' } })).body.text()
+  t.equal(custom.seen[0]?.headers['x-original-url'], '/admin', 'the list replaces the default')
+  t.equal(custom.seen[0]?.headers['x-internal-token'], undefined)
+})
+
+t.test('after a GET or HEAD with a body, the upstream connection is not reused', async t => {
+  const { gw, port, seen } = await gateway(t)
+  const plain = async (path: string) => (await request(`${gw.url}${path}`)).body.text()
+  await plain('/1')
+  await plain('/2')
+  await rawRequest(port, ['GET /3 HTTP/1.1', 'Host: a', 'Content-Length: 5', 'Connection: close'], 'hello')
+  await plain('/4')
+  await rawRequest(port, ['POST /5 HTTP/1.1', 'Host: a', 'Content-Length: 5', 'Connection: close'], 'hello')
+  await plain('/6')
+  await rawRequest(port, ['GET /7 HTTP/1.1', 'Host: a', 'Transfer-Encoding: chunked', 'Connection: close'], '5\r\nhello\r\n0\r\n\r\n')
+  await plain('/8')
+  t.same(seen.map(s => [s.url, s.connection, s.body]), [
+    ['/1', 1, ''],
+    ['/2', 1, ''],
+    ['/3', 1, 'hello'],
+    ['/4', 2, ''], // a new connection after the GET with a body
+    ['/5', 2, 'hello'],
+    ['/6', 2, ''], // a POST's body is its own: the connection stays
+    ['/7', 2, 'hello'],
+    ['/8', 3, '']
+  ])
+})
+
+t.test('passed on deliberately: double encoding, Unicode dot look-alikes and case reach the upstream unchanged', async t => {
+  const { port, seen } = await gateway(t)
+  for (const path of ['/a/%252e%252e/admin', '/a/%E2%80%A4%E2%80%A4/admin', '/a/%EF%BC%8E%EF%BC%8E/admin', '/A/Admin']) {
+    t.equal((await rawRequest(port, [`GET ${path} HTTP/1.1`, 'Host: a', 'Connection: close'])).status, 200, path)
+  }
+  t.same(seen.map(s => s.url), ['/a/%252e%252e/admin', '/a/%E2%80%A4%E2%80%A4/admin', '/a/%EF%BC%8E%EF%BC%8E/admin', '/A/Admin'])
+})

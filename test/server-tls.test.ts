@@ -1,0 +1,186 @@
+import t, { type Test } from 'tap'
+import { connect, type TLSSocket } from 'node:tls'
+import { copyFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Agent, request } from 'undici'
+import { parseConfig } from '../src/config/load.ts'
+import { ConfigError, formatIssue } from '../src/config/config-error.ts'
+import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { startUpstream } from './helpers/upstream.ts'
+import { createTestCa, type Issued, type TestCa } from './helpers/certs.ts'
+
+const INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url))
+
+/** A TLS connection to the gateway, and the CN of the certificate it presented. */
+async function handshake (gw: TestGateway, ca: TestCa, servername?: string): Promise<{ cn: string, socket: TLSSocket }> {
+  const { port } = new URL(gw.url)
+  const socket = connect({ host: '127.0.0.1', port: Number(port), ca: ca.cert, servername, rejectUnauthorized: false })
+  await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject) })
+  return { cn: socket.getPeerCertificate().subject.CN as string, socket }
+}
+
+/** The certificate's CN the gateway presents for SNI `servername` (undefined: no SNI). */
+async function presented (gw: TestGateway, ca: TestCa, servername?: string): Promise<string> {
+  const { cn, socket } = await handshake(gw, ca, servername)
+  socket.destroy()
+  return cn
+}
+
+/** Writes the gateway's config (and a plugin that shows the client certificate) in the CA's directory. */
+function writeConfig (dir: string, upstream: string, tls: string): string {
+  writeFileSync(join(dir, 'show-cert.mts'), `
+import { definePlugin, Type } from ${JSON.stringify(INDEX)}
+export default definePlugin({
+  name: 'show-cert', priority: 100, schema: Type.Object({}),
+  setup: () => ({ onRequest: req => { req.headers['x-client-cn'] = String(req.clientCertificate?.subject.CN ?? '-') } })
+})
+`)
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+  tls: ${tls}
+loadPlugins: [ show-cert.mts ]
+plugins: { show-cert: {} }
+upstreams:
+  up: { targets: [ { url: "${upstream}" } ] }
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: up
+`)
+  return file
+}
+
+async function tlsGateway (t: Test, ca: TestCa, tls: string): Promise<{ gw: TestGateway, file: string }> {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const dir = join(ca.certFile, '..')
+  const file = writeConfig(dir, up.url, tls)
+  const { readFileSync } = await import('node:fs')
+  const gw = await startGateway(readFileSync(file, 'utf8'), { file })
+  t.teardown(() => gw.close())
+  return { gw, file }
+}
+
+t.test('HTTPS with SNI: exact and wildcard names, the first certificate by default; X-Forwarded-Proto https', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  ca.issue('default', 'DNS:default.example')
+  ca.issue('api', 'DNS:api.example.com')
+  ca.issue('wild', 'DNS:*.apps.example.com')
+  const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: default.pem, key: default.key }, { cert: api.pem, key: api.key }, { cert: wild.pem, key: wild.key } ] }')
+  t.match(gw.url, /^https:\/\//)
+  const cases: Array<[string | undefined, string]> = [
+    ['api.example.com', 'api'], ['API.Example.com', 'api'], ['one.apps.example.com', 'wild'],
+    ['deep.one.apps.example.com', 'default'], ['apps.example.com', 'default'], ['other.example', 'default'], [undefined, 'default']
+  ]
+  for (const [name, cn] of cases) {
+    t.equal(await presented(gw, ca, name), cn, `SNI ${name ?? '(none)'}`)
+  }
+  const agent = new Agent({ connect: { ca: ca.cert, servername: 'api.example.com' } })
+  t.teardown(() => agent.close())
+  const res = await request(`${gw.url}/x`, { dispatcher: agent, headers: { host: 'api.example.com' } })
+  const seen = await res.body.json() as { headers: Record<string, string> }
+  t.equal(res.statusCode, 200)
+  t.equal(seen.headers['x-forwarded-proto'], 'https')
+  t.equal(seen.headers['x-client-cn'], '-', 'no client certificate')
+})
+
+t.test('certificates reload on config reload: new handshakes get the new one, open connections continue', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const first = ca.issue('first', 'DNS:api.example.com')
+  const second = ca.issue('second', 'DNS:api.example.com')
+  const dir = join(ca.certFile, '..')
+  copyFileSync(first.certFile, join(dir, 'live.pem'))
+  copyFileSync(first.keyFile, join(dir, 'live.key'))
+  const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: live.pem, key: live.key } ] }')
+  const agent = new Agent({ connections: 1, connect: { ca: ca.cert, servername: 'api.example.com' } })
+  t.teardown(() => agent.close())
+  const get = async () => { const r = await request(`${gw.url}/x`, { dispatcher: agent }); await r.body.dump(); return r.statusCode }
+  t.equal(await get(), 200)
+  const before = await handshake(gw, ca, 'api.example.com')
+  t.equal(before.cn, 'first')
+
+  copyFileSync(second.certFile, join(dir, 'live.pem'))
+  copyFileSync(second.keyFile, join(dir, 'live.key'))
+  const outcome = await gw.reloader.reload('admin')
+  t.match(outcome, { result: 'success' })
+  t.equal(await presented(gw, ca, 'api.example.com'), 'second', 'a new handshake with SNI gets the new certificate')
+  t.equal(await presented(gw, ca), 'second', 'and without SNI (the listener\'s default)')
+  t.equal(await get(), 200, 'the open keep-alive connection still serves')
+  t.ok(!before.socket.destroyed, 'the connection opened before the reload is still open')
+  before.socket.destroy()
+
+  // A key that does not fit: the reload fails at its key, the current certificate keeps serving.
+  copyFileSync(first.keyFile, join(dir, 'live.key'))
+  const failed = await gw.reloader.reload('admin')
+  t.match(failed, { result: 'invalid' })
+  t.match(failed.issues, [{ path: 'server.tls.certificates[0].key', line: 3, message: /^does not fit the certificate/ }])
+  t.equal(await presented(gw, ca, 'api.example.com'), 'second')
+})
+
+t.test('mTLS: require refuses clients without a verified certificate; plugins see the subject', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const clients = createTestCa('Client CA', fn => t.teardown(fn))
+  const stranger = createTestCa('Stranger CA', fn => t.teardown(fn))
+  ca.issue('server', 'DNS:api.example.com')
+  const billing = clients.issue('billing', 'DNS:billing', { client: true })
+  const intruder = stranger.issue('intruder', 'DNS:intruder', { client: true })
+  copyFileSync(clients.certFile, join(ca.certFile, '..', 'clients.pem'))
+  const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: server.pem, key: server.key } ], clientAuth: { ca: clients.pem, mode: require } }')
+  const call = async (client?: Issued) => {
+    const agent = new Agent({ connect: { ca: ca.cert, servername: 'api.example.com', cert: client?.cert, key: client?.key } })
+    try {
+      const res = await request(`${gw.url}/x`, { dispatcher: agent })
+      return ((await res.body.json()) as { headers: Record<string, string> }).headers['x-client-cn']
+    } catch (err) {
+      return `refused: ${(err as Error).message}`
+    } finally {
+      await agent.close()
+    }
+  }
+  t.equal(await call(billing), 'billing', 'the verified subject reaches the plugin')
+  t.match(await call(), /^refused/, 'no certificate')
+  t.match(await call(intruder), /^refused/, 'a certificate from another CA')
+})
+
+t.test('mTLS request mode: the connection is accepted, the subject only when it verifies', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const clients = createTestCa('Client CA', fn => t.teardown(fn))
+  const stranger = createTestCa('Stranger CA', fn => t.teardown(fn))
+  ca.issue('server', 'DNS:api.example.com')
+  const billing = clients.issue('billing', 'DNS:billing', { client: true })
+  const intruder = stranger.issue('intruder', 'DNS:intruder', { client: true })
+  copyFileSync(clients.certFile, join(ca.certFile, '..', 'clients.pem'))
+  const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: server.pem, key: server.key } ], clientAuth: { ca: clients.pem, mode: request } }')
+  const call = async (client?: Issued) => {
+    const agent = new Agent({ connect: { ca: ca.cert, servername: 'api.example.com', cert: client?.cert, key: client?.key } })
+    t.teardown(() => agent.close())
+    const res = await request(`${gw.url}/x`, { dispatcher: agent })
+    return ((await res.body.json()) as { headers: Record<string, string> }).headers['x-client-cn']
+  }
+  t.equal(await call(billing), 'billing')
+  t.equal(await call(), '-')
+  t.equal(await call(intruder), '-', 'an unverified certificate is not shown to plugins')
+})
+
+t.test('bad certificate files are config errors at their key', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const a = ca.issue('a', 'DNS:a.example')
+  ca.issue('b', 'DNS:b.example')
+  const text = (tls: string) => `server:\n  listen: { host: 127.0.0.1, port: 0 }\n  tls: ${tls}\nupstreams:\n  up: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes: []\n`
+  const issues = async (tls: string) => {
+    try {
+      await parseConfig(text(tls), join(ca.certFile, '..', 'gw.yaml'), {})
+      return ['accepted']
+    } catch (err) {
+      if (err instanceof ConfigError) return err.issues.map(formatIssue)
+      throw err
+    }
+  }
+  t.match(await issues('{ certificates: [ { cert: a.pem, key: b.key } ] }'), [/\/gw\.yaml:3:\d+ server\.tls\.certificates\[0\]\.key: does not fit the certificate/])
+  t.match(await issues('{ certificates: [ { cert: nope.pem, key: a.key } ] }'), [/server\.tls\.certificates\[0\]\.cert: cannot read "nope\.pem"/])
+  t.match(await issues(`{ certificates: [ { cert: "${a.keyFile}", key: a.key } ] }`), [/server\.tls\.certificates\[0\]\.cert: not a PEM certificate/])
+  t.match(await issues('{ certificates: [ { cert: a.pem, key: a.key } ], minVersion: TLSv1.0 }'), [/server\.tls\.minVersion: must be TLSv1\.2 or TLSv1\.3/])
+  t.same(await issues('{ certificates: [ { cert: a.pem, key: a.key } ], minVersion: TLSv1.3 }'), ['accepted'])
+})

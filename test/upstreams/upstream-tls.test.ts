@@ -1,0 +1,141 @@
+import t, { type Test } from 'tap'
+import { createServer, type Server } from 'node:https'
+import type { TLSSocket } from 'node:tls'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { parseConfig } from '../../src/config/load.ts'
+import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
+import { startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { createTestCa, type Issued, type TestCa } from '../helpers/certs.ts'
+import { until } from '../helpers/wait.ts'
+
+/** An https upstream with `server`'s certificate that answers with the client certificate's CN it saw ("-" for none). */
+async function httpsUpstream (t: Test, server: Issued, clientCa?: TestCa): Promise<string> {
+  const https: Server = createServer({ cert: server.cert, key: server.key, ca: clientCa?.cert, requestCert: clientCa !== undefined, rejectUnauthorized: clientCa !== undefined }, (req, res) => {
+    const peer = (req.socket as TLSSocket).getPeerCertificate()
+    res.end(`hello over tls, client ${peer?.subject?.CN ?? '-'}`)
+  })
+  await new Promise<void>(resolve => https.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { https.closeAllConnections(); https.close(() => resolve()) }))
+  return `https://127.0.0.1:${(https.address() as AddressInfo).port}`
+}
+
+async function gateway (t: Test, target: string, tls: string): Promise<TestGateway> {
+  const gw = await startGateway(`
+upstreams:
+  secure:
+    targets: [ { url: "${target}" } ]
+    passive: false
+    tls: ${tls}
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: secure
+`)
+  t.teardown(() => gw.close())
+  return gw
+}
+
+const get = async (gw: TestGateway) => {
+  const res = await request(`${gw.url}/x`)
+  return { status: res.statusCode, body: await res.body.text() }
+}
+
+t.test('https targets: a private CA trusted, others refused with 502 and a clear log line', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const other = createTestCa('Some Other CA', fn => t.teardown(fn))
+  const url = await httpsUpstream(t, ca.issue('upstream', 'DNS:localhost,IP:127.0.0.1'))
+
+  const trusted = await gateway(t, url, `{ ca: "${ca.certFile}" }`)
+  t.same(await get(trusted), { status: 200, body: 'hello over tls, client -' })
+
+  for (const [name, tls] of [['a wrong CA', `{ ca: "${other.certFile}" }`], ['the public CAs only', '{ servername: localhost }']] as const) {
+    const gw = await gateway(t, url, tls)
+    const res = await get(gw)
+    t.equal(res.status, 502, `${name}: 502`)
+    t.match(JSON.parse(res.body), { error: 'bad_gateway' }, `${name}: our error`)
+    const line = gw.logs.find(l => l.level === 40 && typeof l.msg === 'string' && l.msg.startsWith('upstream TLS handshake failed'))
+    t.match(line, { err: { code: /CERT|SIGNATURE|SELF_SIGNED/ }, target: url }, `${name}: logged as a TLS failure with its code`)
+  }
+})
+
+t.test('servername: the name checked against the certificate', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const url = await httpsUpstream(t, ca.issue('api', 'DNS:api.internal'))
+  const byIp = await gateway(t, url, `{ ca: "${ca.certFile}" }`)
+  t.equal((await get(byIp)).status, 502, 'the address is not in the certificate')
+  t.match(byIp.logs.find(l => l.msg?.toString().startsWith('upstream TLS')), { err: { code: 'ERR_TLS_CERT_ALTNAME_INVALID' } })
+  const byName = await gateway(t, url, `{ ca: "${ca.certFile}", servername: api.internal }`)
+  t.same(await get(byName), { status: 200, body: 'hello over tls, client -' })
+})
+
+t.test('mTLS to the upstream: the client certificate is presented', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const clients = createTestCa('Client CA', fn => t.teardown(fn))
+  const client = clients.issue('portcullis-gateway', 'DNS:gateway', { client: true })
+  const url = await httpsUpstream(t, ca.issue('upstream', 'IP:127.0.0.1'), clients)
+  const withCert = await gateway(t, url, `{ ca: "${ca.certFile}", cert: "${client.certFile}", key: "${client.keyFile}" }`)
+  t.same(await get(withCert), { status: 200, body: 'hello over tls, client portcullis-gateway' })
+  const without = await gateway(t, url, `{ ca: "${ca.certFile}" }`)
+  t.equal((await get(without)).status, 502, 'refused by the upstream without one')
+})
+
+t.test('rejectUnauthorized: false connects to anything, with a warning at load', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const url = await httpsUpstream(t, ca.issue('upstream', 'DNS:elsewhere'))
+  const gw = await gateway(t, url, '{ rejectUnauthorized: false }')
+  t.equal((await get(gw)).status, 200)
+  t.match(gw.logs.find(l => l.level === 40 && l.upstream === 'secure'), { msg: /not verified \(tls\.rejectUnauthorized: false\)/ })
+})
+
+t.test('health checks trust what the traffic trusts', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const url = await httpsUpstream(t, ca.issue('upstream', 'IP:127.0.0.1'))
+  const gw = await startGateway(`
+upstreams:
+  secure:
+    targets: [ { url: "${url}" }, { url: "https://127.0.0.1:1" } ]
+    tls: { ca: "${ca.certFile}" }
+    healthCheck: { path: /health, interval: 100ms, timeout: 50ms, unhealthyAfter: 1, healthyAfter: 1 }
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: secure
+`)
+  t.teardown(() => gw.close())
+  const health = () => gw.gateway.runtime.upstreamSnapshots()[0]?.targets.map(x => [x.url, x.healthy])
+  t.ok(await until(() => health()?.[1]?.[1] === false), 'the unreachable target is found out')
+  t.same(health(), [[url, true], ['https://127.0.0.1:1', false]], 'the TLS target passes its checks')
+})
+
+t.test('unreadable and mismatched PEM files are config errors at their key', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const a = ca.issue('a', 'DNS:a', { client: true })
+  const b = ca.issue('b', 'DNS:b', { client: true })
+  const config = (tls: string) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  secure:
+    targets: [ { url: "https://127.0.0.1:8443" } ]
+    tls: ${tls}
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: secure
+`
+  const issues = async (tls: string) => {
+    try {
+      await parseConfig(config(tls), join(ca.certFile, '..', 'gw.yaml'), {})
+    } catch (err) {
+      if (err instanceof ConfigError) return err.issues.map(formatIssue)
+      throw err
+    }
+    return ['accepted']
+  }
+  t.match(await issues('{ ca: missing.pem }'), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.ca: cannot read "missing\.pem": ENOENT/])
+  t.match(await issues(`{ cert: "${a.certFile}", key: "${b.keyFile}" }`), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.key: invalid PEM: .*key values mismatch/])
+  t.match(await issues(`{ cert: "${a.certFile}" }`), [/upstreams\.secure\.tls\.cert: a client certificate needs both cert and key/])
+  // Relative to the config file.
+  t.same(await issues('{ ca: ca.pem, cert: a.pem, key: a.key }'), ['accepted'])
+})
