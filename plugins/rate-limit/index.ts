@@ -1,0 +1,72 @@
+import { definePlugin, type HeaderMap } from '../../src/index.ts'
+import { decideScript } from './decide-script.ts'
+import { allowed, quotaHeaders, tooManyRequests } from './headers.ts'
+import { compilePlans } from './plans.ts'
+import { Precheck } from './precheck.ts'
+import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
+import { StoreErrorLog } from './store-errors.ts'
+
+// The quota headers of an allowed request, from the request phase to the response phase.
+const HEADERS = 'rate-limit.headers'
+
+/**
+ * Limits requests per consumer, IP, route, header or claim, on a memory or shared (Redis) store:
+ * every limit of a request decided by one atomic store script.
+ */
+export default definePlugin({
+  name: 'rate-limit',
+  priority: 950,
+  schema: RateLimitSchema,
+  consumerMetadata: ConsumerOverridesSchema,
+  setup (config, ctx) {
+    const store = ctx.store(config.store)
+    const plans = compilePlans(config, ctx.consumers)
+    const mode = config.headers ?? 'ietf'
+    const onStoreError = config.onStoreError ?? 'allow'
+    // Only a shared store is worth sparing a call; a memory store answers at once anyway.
+    const precheck = store.type === 'redis' && config.localPrecheck !== false ? new Precheck() : undefined
+    const requests = ctx.metrics.counter({
+      name: 'portcullis_ratelimit_requests_total',
+      help: 'Requests the rate-limit plugin decided on, by route and result (allowed, limited, store_error).',
+      labelNames: ['route', 'result']
+    })
+    const allowedCount = requests.labels(ctx.routeName, 'allowed')
+    const limitedCount = requests.labels(ctx.routeName, 'limited')
+    const errorCount = requests.labels(ctx.routeName, 'store_error')
+    const errors = ctx.shared('store-errors', () => new StoreErrorLog(ctx.log))
+    return {
+      onRequest (req) {
+        const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
+        if (plan.limits.length === 0) return undefined
+        const tag = plans.keys.tag(req)
+        const keys = plan.limits.map(l => plans.keys.key(req, tag, l.index, l.id))
+        const sentAt = performance.now()
+        const known = precheck?.check(plan, keys, sentAt)
+        if (known !== undefined) {
+          limitedCount.inc()
+          return tooManyRequests(mode, plan, known, req.id)
+        }
+        return store.run(decideScript, keys, plan.args).then(d => {
+          if (allowed(d)) {
+            allowedCount.inc()
+            req.locals[HEADERS] = quotaHeaders(mode, plan, d)
+            return undefined
+          }
+          limitedCount.inc()
+          precheck?.remember(plan, keys, d, sentAt)
+          return tooManyRequests(mode, plan, d, req.id)
+        }, err => {
+          errorCount.inc()
+          errors.report(err, store.name, onStoreError)
+          return onStoreError === 'deny'
+            ? { status: 503, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
+            : undefined
+        })
+      },
+      onResponse (res, req) {
+        const h = req.locals[HEADERS] as HeaderMap | undefined
+        if (h !== undefined) for (const name in h) res.headers[name] = h[name]
+      }
+    }
+  }
+})
