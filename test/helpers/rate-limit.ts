@@ -45,8 +45,8 @@ export async function setup (t: Test): Promise<Setup> {
  * A gateway with the admin API, the test-auth plugin loaded, and `body` (YAML with `stores:`,
  * `consumers:`, `plugins:` and/or `routes:`) after `upstreams: { up }`. Routes use upstream `up`.
  */
-export function gateway (s: Setup, body: string): Promise<TestGateway> {
-  return startGateway(`server:
+export async function gateway (s: Setup, body: string): Promise<TestGateway> {
+  const gw = await startGateway(`server:
   listen: { host: 127.0.0.1, port: 0 }
 admin:
   listen: { host: 127.0.0.1, port: 0 }
@@ -54,6 +54,19 @@ loadPlugins: [ ./test-auth.ts ]
 upstreams:
   up: { targets: [ { url: "${s.upstream.url}" } ] }
 ${body}`, { file: join(s.dir, 'gateway.yaml') })
+  // Redis connects after start; until then every store call fails (no offline queue).
+  if (!await storesUp(gw.adminUrl as string)) throw new Error('stores did not come up')
+  return gw
+}
+
+/** Waits until GET /stores shows every store up. */
+export async function storesUp (adminUrl: string, maxMs = 5_000): Promise<boolean> {
+  for (const start = performance.now(); performance.now() - start < maxMs;) {
+    const { stores } = await (await request(`${adminUrl}/stores`)).body.json() as { stores: Array<{ state: string }> }
+    if (stores.every(st => st.state === 'up')) return true
+    await sleep(20)
+  }
+  return false
 }
 
 export interface Answer { status: number, headers: IncomingHttpHeaders, body: Record<string, unknown>, ms: number }
