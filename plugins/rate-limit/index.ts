@@ -33,7 +33,7 @@ export default definePlugin({
     const allowedCount = requests.labels(ctx.routeName, 'allowed')
     const limitedCount = requests.labels(ctx.routeName, 'limited')
     const errorCount = requests.labels(ctx.routeName, 'store_error')
-    const errors = ctx.shared('store-errors', () => new StoreErrorLog(ctx.log))
+    const errors = new StoreErrorLog(ctx.log)
     return {
       onRequest (req) {
         const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
