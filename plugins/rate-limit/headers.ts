@@ -30,14 +30,13 @@ function reported (plan: Plan, d: Decision): number {
   return best
 }
 
-/** RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), X-RateLimit-* or both. */
-export function quotaHeaders (mode: HeaderMode, plan: Plan, d: Decision): HeaderMap | undefined {
-  if (mode === 'none' || plan.limits.length === 0) return undefined
+/** Writes RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), X-RateLimit-* or both into `h`. */
+export function writeQuotaHeaders (h: HeaderMap, mode: HeaderMode, plan: Plan, d: Decision): void {
+  if (mode === 'none' || plan.limits.length === 0) return
   const i = reported(plan, d)
   const limit = plan.limits[i] as Plan['limits'][number]
   const r = d[3 * i + 2] as number
   const t = Math.ceil((d[3 * i + 3] as number) / 1000)
-  const h: HeaderMap = {}
   if (mode !== 'legacy') {
     h['ratelimit-policy'] = plan.policyHeader
     h.ratelimit = `"${limit.name}";r=${r};t=${t}`
@@ -47,16 +46,17 @@ export function quotaHeaders (mode: HeaderMode, plan: Plan, d: Decision): Header
     h['x-ratelimit-remaining'] = String(r)
     h['x-ratelimit-reset'] = String(t)
   }
-  return h
 }
 
 /** The 429 a rejected request gets: JSON like every gateway error, Retry-After in seconds. */
 export function tooManyRequests (mode: HeaderMode, plan: Plan, d: Decision, requestId: string) {
   const retryAfter = Math.max(1, Math.ceil(retryMs(d) / 1000))
   const limit = plan.limits[reported(plan, d)] as Plan['limits'][number]
+  const headers: HeaderMap = { 'retry-after': String(retryAfter) }
+  writeQuotaHeaders(headers, mode, plan, d)
   return {
     status: 429,
-    headers: { ...quotaHeaders(mode, plan, d), 'retry-after': String(retryAfter) },
+    headers,
     body: { error: 'rate_limited', message: `rate limit "${limit.name}" exceeded (${limit.requests} per ${limit.windowMs / 1000}s)`, limit: limit.name, retryAfter, requestId }
   }
 }

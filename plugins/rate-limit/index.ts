@@ -1,13 +1,14 @@
-import { definePlugin, type HeaderMap } from '../../src/index.ts'
+import { definePlugin, type PluginHandlers } from '../../src/index.ts'
 import { decideScript } from './decide-script.ts'
-import { allowed, quotaHeaders, tooManyRequests } from './headers.ts'
-import { compilePlans } from './plans.ts'
+import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
+import { compilePlans, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { StoreErrorLog } from './store-errors.ts'
 
-// The quota headers of an allowed request, from the request phase to the response phase.
-const HEADERS = 'rate-limit.headers'
+// An allowed request's plan and decision, from the request phase to the response phase (its headers are written there).
+const PLAN = 'rate-limit.plan'
+const DECISION = 'rate-limit.decision'
 
 /**
  * Limits requests per consumer, IP, route, header or claim, on a memory or shared (Redis) store:
@@ -34,7 +35,7 @@ export default definePlugin({
     const limitedCount = requests.labels(ctx.routeName, 'limited')
     const errorCount = requests.labels(ctx.routeName, 'store_error')
     const errors = new StoreErrorLog(ctx.log)
-    return {
+    const handlers: PluginHandlers = {
       onRequest (req) {
         const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
         if (plan.limits.length === 0) return undefined
@@ -49,7 +50,7 @@ export default definePlugin({
         return store.run(decideScript, keys, plan.args).then(d => {
           if (allowed(d)) {
             allowedCount.inc()
-            req.locals[HEADERS] = quotaHeaders(mode, plan, d)
+            if (mode !== 'none') { req.locals[PLAN] = plan; req.locals[DECISION] = d }
             return undefined
           }
           limitedCount.inc()
@@ -62,11 +63,15 @@ export default definePlugin({
             ? { status: 503, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
             : undefined
         })
-      },
-      onResponse (res, req) {
-        const h = req.locals[HEADERS] as HeaderMap | undefined
-        if (h !== undefined) for (const name in h) res.headers[name] = h[name]
       }
     }
+    // Without headers to add, no response hook: the pipeline keeps its fast path.
+    if (mode !== 'none') {
+      handlers.onResponse = (res, req) => {
+        const d = req.locals[DECISION] as Decision | undefined
+        if (d !== undefined) writeQuotaHeaders(res.headers, mode, req.locals[PLAN] as Plan, d)
+      }
+    }
+    return handlers
   }
 })
