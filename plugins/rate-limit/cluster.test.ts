@@ -2,7 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { startCluster } from '../../test/helpers/redis.ts'
 import { rateLimitCases } from '../../test/helpers/rate-limit-cases.ts'
-import { gateway, send, setup } from '../../test/helpers/rate-limit.ts'
+import { gateway, limitedRoute, send, setup } from '../../test/helpers/rate-limit.ts'
 import { until } from '../../test/helpers/wait.ts'
 
 // Redis Cluster, three masters: a request's keys share a hash tag, so its one script runs on one node.
@@ -18,17 +18,7 @@ t.test('one round trip per request, keys spread over the nodes', async t => {
   const s = await setup(t)
   const gw = await gateway(s, `${stores()}
 routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      rate-limit:
-        store: cl
-        by: [ "header:x-k" ]
-        limits:
-          - { name: a, requests: 2, window: 1h }
-          - { name: b, requests: 1000, window: 1m, algorithm: token-bucket, by: [ "header:x-k", route ] }
-`)
+${limitedRoute('r', '/*', `{ store: cl, by: [ "header:x-k" ], limits: [ { name: a, requests: 2, window: 1h }, { name: b, requests: 1000, window: 1m, algorithm: token-bucket, by: [ "header:x-k", route ] } ] }`)}`)
   t.teardown(() => gw.close())
   const sent = new Map<number, string[]>()
   for (const node of cluster.nodes) {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { RedisProcess } from '../../test/helpers/redis.ts'
-import { gateway, metric, rateLimitHeaders, send, setup, storesUp } from '../../test/helpers/rate-limit.ts'
+import { gateway, limitedRoute, metric, rateLimitHeaders, send, setup, storesUp } from '../../test/helpers/rate-limit.ts'
 import { until } from '../../test/helpers/wait.ts'
 
 // Two gateways (each its own Redis connection) share one redis-server, as instances behind a load balancer.
@@ -16,12 +16,7 @@ t.test('two gateways share a limit: 3N concurrent requests, N pass', async t => 
   const config = `stores:
   shared: { type: redis, url: "${redis.url}", commandTimeout: 2s }
 routes:
-${['sliding-window', 'token-bucket', 'fixed-window'].map(a => `  - name: ${a}
-    match: { path: /${a} }
-    upstream: up
-    plugins:
-      rate-limit: { store: shared, by: [ route ], algorithm: ${a}, limits: [ { name: n, requests: ${N}, window: ${WINDOW_S}s } ] }
-`).join('')}`
+${['sliding-window', 'token-bucket', 'fixed-window'].map(a => limitedRoute(a, `/${a}`, `{ store: shared, by: [ route ], algorithm: ${a}, limits: [ { name: n, requests: ${N}, window: ${WINDOW_S}s } ] }`)).join('')}`
   const gws = [await gateway(s, config), await gateway(s, config)]
   t.teardown(() => Promise.all(gws.map(g => g.close())))
   for (const algorithm of ['fixed-window', 'token-bucket', 'sliding-window']) {
@@ -47,12 +42,7 @@ t.test('Redis down: allow or deny as configured, within the command timeout; lim
   const redis = await RedisProcess.start(['--enable-debug-command', 'yes'])
   t.teardown(() => redis.stop())
   const s = await setup(t)
-  const route = (name: string, onStoreError: string) => `  - name: ${name}
-    match: { path: /${name} }
-    upstream: up
-    plugins:
-      rate-limit: { store: shared, by: [ "header:x-k" ], onStoreError: ${onStoreError}, limits: [ { name: n, requests: 2, window: 1h } ] }
-`
+  const route = (name: string, onStoreError: string) => limitedRoute(name, `/${name}`, `{ store: shared, by: [ "header:x-k" ], onStoreError: ${onStoreError}, limits: [ { name: n, requests: 2, window: 1h } ] }`)
   const gw = await gateway(s, `stores:
   shared: { type: redis, url: "${redis.url}", commandTimeout: 200ms }
 routes:
@@ -109,18 +99,7 @@ t.test('the request path of the limit stays in one store call per request', asyn
   const gw = await gateway(s, `stores:
   shared: { type: redis, url: "${redis.url}" }
 routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      rate-limit:
-        store: shared
-        by: [ "header:x-k" ]
-        limits:
-          - { name: a, requests: 100, window: 1s }
-          - { name: b, requests: 1000, window: 1m, algorithm: token-bucket }
-          - { name: c, requests: 10000, window: 1d, by: [ "header:x-k", ip ], algorithm: fixed-window }
-`)
+${limitedRoute('r', '/*', `{ store: shared, by: [ "header:x-k" ], limits: [ { name: a, requests: 100, window: 1s }, { name: b, requests: 1000, window: 1m, algorithm: token-bucket }, { name: c, requests: 10000, window: 1d, by: [ "header:x-k", ip ], algorithm: fixed-window } ] }`)}`)
   t.teardown(() => gw.close())
   await send(`${gw.url}/`, { 'x-k': 'warm' })
   const client = redis.client()

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import { gateway, metric, rateLimitHeaders, send, setup, sleep } from './rate-limit.ts'
+import { gateway, limitedRoute, metric, rateLimitHeaders, send, setup, sleep } from './rate-limit.ts'
 
 /** A store for one test: its `stores:` section (empty for memory) and the name plugins use. */
 export type StoreForTest = () => { stores: string, name: string }
@@ -11,14 +11,7 @@ export function rateLimitCases (t: Test, store: StoreForTest): void {
     const st = store()
     const gw = await gateway(s, `${st.stores}
 routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      rate-limit:
-        store: ${st.name}
-        limits: [ { name: hourly, requests: 3, window: 1h } ]
-`)
+${limitedRoute('r', '/*', `{ store: ${st.name}, limits: [ { name: hourly, requests: 3, window: 1h } ] }`)}`)
     t.teardown(() => gw.close())
     for (const remaining of [2, 1, 0]) {
       const a = await send(`${gw.url}/x`)
@@ -45,23 +38,7 @@ routes:
     // Route "both" holds small and big; route "big" holds big alone and shows its count (same name and key: same counter).
     const gw = await gateway(s, `${st.stores}
 routes:
-  - name: both
-    match: { path: /both }
-    upstream: up
-    plugins:
-      rate-limit:
-        store: ${st.name}
-        limits:
-          - { name: small, requests: 2, window: 1h }
-          - { name: big, requests: 10, window: 1h, algorithm: fixed-window }
-  - name: big
-    match: { path: /big }
-    upstream: up
-    plugins:
-      rate-limit:
-        store: ${st.name}
-        limits: [ { name: big, requests: 10, window: 1h, algorithm: fixed-window } ]
-`)
+${limitedRoute('both', '/both', `{ store: ${st.name}, limits: [ { name: small, requests: 2, window: 1h }, { name: big, requests: 10, window: 1h, algorithm: fixed-window } ] }`)}${limitedRoute('big', '/big', `{ store: ${st.name}, limits: [ { name: big, requests: 10, window: 1h, algorithm: fixed-window } ] }`)}`)
     t.teardown(() => gw.close())
     const first = await send(`${gw.url}/both`)
     t.same(rateLimitHeaders(first).policies, [{ name: 'small', q: 2, w: 3600 }, { name: 'big', q: 10, w: 3600 }])
@@ -82,17 +59,7 @@ routes:
     const st = store()
     const gw = await gateway(s, `${st.stores}
 routes:
-  - name: fixed
-    match: { path: /fixed }
-    upstream: up
-    plugins:
-      rate-limit: { store: ${st.name}, algorithm: fixed-window, limits: [ { name: f, requests: 2, window: 1s } ] }
-  - name: bucket
-    match: { path: /bucket }
-    upstream: up
-    plugins:
-      rate-limit: { store: ${st.name}, algorithm: token-bucket, limits: [ { name: b, requests: 4, window: 2s, burst: 2 } ] }
-`)
+${limitedRoute('fixed', '/fixed', `{ store: ${st.name}, algorithm: fixed-window, limits: [ { name: f, requests: 2, window: 1s } ] }`)}${limitedRoute('bucket', '/bucket', `{ store: ${st.name}, algorithm: token-bucket, limits: [ { name: b, requests: 4, window: 2s, burst: 2 } ] }`)}`)
     t.teardown(() => gw.close())
     // Start at the beginning of a window (epoch-aligned), so that three requests fall in one.
     await sleep(1000 - (Date.now() % 1000) + 5)
@@ -136,22 +103,7 @@ consumers:
 plugins:
   test-auth: {}
 routes:
-  - name: by-consumer
-    match: { path: /c }
-    upstream: up
-    plugins:
-      rate-limit: { store: ${st.name}, limits: [ { name: hourly, requests: 2, window: 1h } ] }
-  - name: by-header
-    match: { path: /h }
-    upstream: up
-    plugins:
-      rate-limit: { store: ${st.name}, by: [ "header:x-api-key" ], limits: [ { name: keyed, requests: 1, window: 1h } ] }
-  - name: by-claim
-    match: { path: /o }
-    upstream: up
-    plugins:
-      rate-limit: { store: ${st.name}, by: [ "claim:org", route ], limits: [ { name: org, requests: 1, window: 1h } ] }
-`)
+${limitedRoute('by-consumer', '/c', `{ store: ${st.name}, limits: [ { name: hourly, requests: 2, window: 1h } ] }`)}${limitedRoute('by-header', '/h', `{ store: ${st.name}, by: [ "header:x-api-key" ], limits: [ { name: keyed, requests: 1, window: 1h } ] }`)}${limitedRoute('by-claim', '/o', `{ store: ${st.name}, by: [ "claim:org", route ], limits: [ { name: org, requests: 1, window: 1h } ] }`)}`)
     t.teardown(() => gw.close())
     const statuses = async (path: string, headers: Record<string, string>, n: number) => {
       const out: number[] = []
@@ -178,12 +130,7 @@ routes:
   t.test('headers: legacy, both, none', async t => {
     const s = await setup(t)
     const st = store()
-    const route = (name: string, mode: string) => `  - name: ${name}
-    match: { path: /${name} }
-    upstream: up
-    plugins:
-      rate-limit: { store: ${st.name}, headers: ${mode}, limits: [ { name: l, requests: 5, window: 10s, algorithm: fixed-window } ] }
-`
+    const route = (name: string, mode: string) => limitedRoute(name, `/${name}`, `{ store: ${st.name}, headers: ${mode}, limits: [ { name: l, requests: 5, window: 10s, algorithm: fixed-window } ] }`)
     const gw = await gateway(s, `${st.stores}
 routes:\n${route('legacy', 'legacy')}${route('both', 'both')}${route('none', 'none')}`)
     t.teardown(() => gw.close())

@@ -69,6 +69,14 @@ export async function storesUp (adminUrl: string, maxMs = 5_000): Promise<boolea
   return false
 }
 
+/** A routes: item to upstream `up` with `rate-limit: <config>` (flow-style YAML). */
+export const limitedRoute = (name: string, path: string, config: string): string => `  - name: ${name}
+    match: { path: ${path} }
+    upstream: up
+    plugins:
+      rate-limit: ${config}
+`
+
 export interface Answer { status: number, headers: IncomingHttpHeaders, body: Record<string, unknown>, ms: number }
 
 export async function send (url: string, headers: Record<string, string> = {}): Promise<Answer> {
