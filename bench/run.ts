@@ -10,6 +10,7 @@ import { LOAD_GENERATOR, slice } from './load.ts'
 import { parseOptions, USAGE, type BenchOptions } from './options.ts'
 import { formatReport, summarize, TARGETS, type Slice, type TargetName } from './report.ts'
 import { reloadingConfig } from './targets/portcullis-config.ts'
+import { RedisProcess } from '../test/helpers/redis.ts'
 
 const PATH = '/items/42'
 const RELOAD_EVERY_MS = 100
@@ -17,8 +18,8 @@ const RELOAD_EVERY_MS = 100
 /** Which process serves each case, and on which path. */
 interface Targets { child: Record<TargetName, Child>, upstreamPorts: number[] }
 
-/** Starts the upstream, then the proxies in front of it. */
-async function startTargets (o: BenchOptions): Promise<Targets> {
+/** Starts the upstream, then the proxies in front of it (case (g)'s Redis is `redis`). */
+async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targets> {
   const env = { BENCH_SIZE: String(o.size) }
   const upstream = await startChild('upstream', { env })
   const upstreamPorts = upstream.info.ports as number[]
@@ -33,7 +34,14 @@ async function startTargets (o: BenchOptions): Promise<Targets> {
     const [proxy, one, three, reloading, cached] = await Promise.all([
       startChild('http-proxy', { env: proxyEnv }), portcullis('one-target'), portcullis('three-targets'), portcullis('reloading'), portcullis('cached')
     ])
-    return { child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading, cached }, upstreamPorts }
+    // A second batch: seven processes starting at once on a small machine can miss the ready timeout.
+    const [rlMemory, rlRedis] = await Promise.all([
+      portcullis('ratelimit-memory'), startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'ratelimit-redis', BENCH_REDIS_URL: redis.url }, stdout: logFd })
+    ])
+    return {
+      child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading, cached, 'ratelimit-memory': rlMemory, 'ratelimit-redis': rlRedis },
+      upstreamPorts
+    }
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
@@ -79,14 +87,14 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
 }
 
 /**
- * The measured sequence, in rounds of b c d c e f, ending c b: every http-proxy slice and every
- * (d), (e) and (f) slice has a plain-portcullis slice on each side; a bare-upstream slice goes in
- * every few rounds.
+ * The measured sequence, in rounds of b c d c e f c g c h, ending c b: every http-proxy slice and
+ * every (d), (e), (g) and (h) slice has a plain-portcullis slice on each side ((f) follows one); a
+ * bare-upstream slice goes in every few rounds.
  */
 function schedule (o: BenchOptions): TargetName[] {
   const order: TargetName[] = []
   for (let i = 0; i < o.rounds; i++) {
-    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached')
+    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached', 'portcullis', 'ratelimit-memory', 'portcullis', 'ratelimit-redis')
     if (i < o.rounds - 1 && (i + 1) % o.directEvery === 0) order.push('direct')
   }
   order.push('portcullis', 'http-proxy')
@@ -95,7 +103,8 @@ function schedule (o: BenchOptions): TargetName[] {
 
 async function bench (o: BenchOptions): Promise<void> {
   const loadBefore = loadavg()[0] ?? NaN
-  const targets = await startTargets(o)
+  const redis = await RedisProcess.start()
+  const targets = await startTargets(o, redis).catch(async err => { await redis.stop(); throw err })
   const cases = Object.keys(TARGETS) as TargetName[]
   for (const name of cases) await checkTarget(name, targets.child[name].url + PATH, o.size)
   for (const name of cases) {
@@ -111,6 +120,7 @@ async function bench (o: BenchOptions): Promise<void> {
     console.log(`slice ${i + 1}/${order.length}: ${describe(s)}`)
   }
   await stopChildren()
+  await redis.stop()
   const report = summarize(o, slices, loadBefore)
   console.log('\n' + formatReport(report))
   console.log(`\nLoad generator: ${LOAD_GENERATOR}. Portcullis access log: on, written to ${o.log}.`)

@@ -57,3 +57,17 @@ export function cachedConfig (ports: readonly number[]): string {
       cache: { defaultTtl: 1h }
 `
 }
+
+/**
+ * Cases (g) and (h): (c)'s route with a rate limit high enough never to reject, its counters in
+ * this process's memory (g) or in a Redis server (h, `redisUrl`): one store call per request.
+ */
+export function rateLimitConfig (ports: readonly number[], redisUrl?: string): string {
+  return `${plainConfig(ports, 1)}    plugins:
+      rate-limit:
+        store: ${redisUrl === undefined ? 'memory' : 'shared'}
+        limits: [ { name: bench, requests: 1000000000, window: 1s } ]
+${redisUrl === undefined ? '' : `stores:
+  shared: { type: redis, url: "${redisUrl}" }
+`}`
+}

@@ -21,7 +21,7 @@ export function checkStores (config: GatewayConfig, add: Add): void {
 }
 
 /**
- * `consumers:`: unique ids; credentials only for plugins that take them, each valid against that
+ * `consumers:`: unique ids; metadata.<plugin> valid against that plugin's consumerMetadata schema; credentials only for plugins that take them, each valid against that
  * plugin's credential schema; no credential shared by two consumers.
  */
 export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, problems: SchemaProblem[], add: Add): void {
@@ -32,6 +32,11 @@ export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<stri
     const first = ids.get(c.id)
     if (first !== undefined) add(['consumers', i, 'id'], `consumer id "${c.id}" is already used by consumers[${first}]`)
     else ids.set(c.id, i)
+    for (const [name, value] of Object.entries(c.metadata ?? {})) {
+      const schema = plugins.get(name)?.consumerMetadata
+      if (schema === undefined) continue
+      for (const p of validateSchema(schema, value)) problems.push({ ...p, path: ['consumers', i, 'metadata', name, ...p.path] })
+    }
     for (const [name, credential] of Object.entries(c.credentials ?? {})) {
       const here = ['consumers', i, 'credentials', name]
       const spec = plugins.get(name)?.credentials

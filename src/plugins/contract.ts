@@ -168,6 +168,11 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
   readonly schema: S
   /** For auth plugins: the credential format consumers use for this plugin. */
   readonly credentials?: CredentialSpec<C>
+  /**
+   * For plugins that read per-consumer settings (rate-limit overrides): the TypeBox schema of
+   * `consumers[].metadata.<plugin name>`, validated at load with positions like the plugin's own config.
+   */
+  readonly consumerMetadata?: TSchema
   /** Runs once per route at config load (never per request); returns the route's hooks. */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext) => Maybe<PluginHandlers>
 }

@@ -1,0 +1,62 @@
+import t from 'tap'
+import { fixedWindow, slidingWindow, tokenBucket, type Check } from './algorithms.ts'
+
+// The algorithms alone, at chosen instants (ms): a key's life as a sequence of requests.
+
+/** Runs requests at `times` on one key; the answers, and the state kept after each. */
+function run (step: (stored: string | undefined, now: number) => Check, times: number[]): Check[] {
+  let stored: string | undefined
+  return times.map(now => {
+    const c = step(stored, now)
+    if (c.ok) stored = c.state
+    return c
+  })
+}
+
+t.test('sliding window: the previous window counts in proportion to its overlap', async t => {
+  const W = 10_000
+  const step = (s: string | undefined, now: number) => slidingWindow(4, W, s, now)
+  // Four at the end of window 0; at 2.5 s into window 1 they weigh 3, so one more fits, not two.
+  const out = run(step, [9_000, 9_100, 9_200, 9_300, 12_500, 12_600])
+  t.same(out.map(c => c.ok), [true, true, true, true, true, false])
+  t.same(out.map(c => c.free), [4, 3, 2, 1, 1, 0])
+  // Rejected at 12.6 s: 4·(1 − e/W) + 1 + 1 ≤ 4 needs e ≥ 5 s, i.e. 2.4 s from now.
+  t.equal(out[5]?.ms, 2_400)
+  t.equal(step(out[4]?.state, 15_000).ok, true, 'and it fits then')
+  t.equal(step(out[4]?.state, 14_999).ok, false, 'not a millisecond earlier')
+})
+
+t.test('sliding window: a full window waits into the next one', async t => {
+  const out = run((s, now) => slidingWindow(2, 1_000, s, now), [100, 200, 300])
+  t.same(out.map(c => c.ok), [true, true, false])
+  // At 300 ms: the next window starts in 700 ms, and there 2·(1 − e/1000) + 1 ≤ 2 needs e ≥ 500 ms.
+  t.equal(out[2]?.ms, 1_200)
+  t.equal(out[0]?.ms, 900, 'an allowed request resets at the end of its window')
+})
+
+t.test('sliding window bound: a burst from a fresh key lets through at most N·(1 + d/W)', async t => {
+  // N = 10, W = 1 s; one request every 50 ms for 3 s (d = 3 s spans three window edges).
+  const times = Array.from({ length: 60 }, (_, i) => 500 + i * 50)
+  const out = run((s, now) => slidingWindow(10, 1_000, s, now), times)
+  const passed = out.filter(c => c.ok).length
+  t.ok(passed <= Math.floor(10 * (1 + 3_000 / 1_000)), `${passed} passed`)
+  const inWindow = (k: number) => times.filter((at, i) => out[i]?.ok === true && Math.floor(at / 1_000) === k).length
+  for (const k of [0, 1, 2, 3]) t.ok(inWindow(k) <= 10, `window ${k}: ${inWindow(k)} ≤ N`)
+})
+
+t.test('token bucket (GCRA): a burst, then one per emission interval', async t => {
+  // 2 per second, bucket of 3: emission interval 500 ms.
+  const step = (s: string | undefined, now: number) => tokenBucket(2, 1_000, 3, s, now)
+  const out = run(step, [0, 0, 0, 0, 499, 500, 500])
+  t.same(out.map(c => c.ok), [true, true, true, false, false, true, false])
+  t.same(out.map(c => c.free), [3, 2, 1, 0, 0, 1, 0])
+  t.equal(out[3]?.ms, 500, 'the next token in 500 ms')
+  t.equal(out[4]?.ms, 1, 'one ms before it')
+  t.equal(out[2]?.ms, 1_500, 'an allowed request: until the bucket is full again')
+})
+
+t.test('fixed window: counts per epoch-aligned window', async t => {
+  const out = run((s, now) => fixedWindow(2, 1_000, s, now), [1_000, 1_400, 1_999, 2_000])
+  t.same(out.map(c => c.ok), [true, true, false, true])
+  t.same(out.map(c => c.ms), [1_000, 600, 1, 1_000])
+})

@@ -1,0 +1,97 @@
+import { defineScript, type LocalData, type StoreValue } from '../../src/index.ts'
+import { check, type AlgorithmCode, type Check } from './algorithms.ts'
+
+/**
+ * Decides every limit of a request at once. KEYS: one per limit. ARGV: per limit, four values:
+ * algorithm code (s, t, f), quota, window ms, bucket size. Nothing is written unless every limit
+ * lets the request through, so a request one limit rejects is not counted by the others.
+ * Returns [allowed (1|0), then per limit: ok (1|0), remaining, ms (reset, or retry when not ok)].
+ * Time comes from the Redis server (TIME) so that instances with skewed clocks agree.
+ */
+const LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = #KEYS
+local res = {1}
+local states, ttls = {}, {}
+for i = 1, n do
+  local a, q, w, b = ARGV[4 * i - 3], tonumber(ARGV[4 * i - 2]), tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
+  local v = redis.call('GET', KEYS[i])
+  local ok, free, ms, st, ttl = 0, 0, 0, '', 0
+  if a == 's' then
+    local idx = math.floor(now / w)
+    local cw, c, p = -1, 0, 0
+    if v then
+      local x, y, z = string.match(v, '^(%d+) (%d+) (%d+)$')
+      cw, c, p = tonumber(x), tonumber(y), tonumber(z)
+    end
+    if cw ~= idx then
+      if cw == idx - 1 then p = c else p = 0 end
+      c = 0
+    end
+    local e = now - idx * w
+    local est = p * (w - e) / w + c
+    if est + 1 <= q then
+      ok, free, ms, st, ttl = 1, math.floor(q - est), w - e, string.format('%d %d %d', idx, c + 1, p), 2 * w - e
+    elseif c + 1 <= q then
+      ms = math.ceil(w - w * (q - c - 1) / p - e)
+    else
+      ms = math.ceil(w - e + math.max(0, w * (1 - (q - 1) / c)))
+    end
+  elseif a == 't' then
+    local em = w / q
+    local tau = b * em
+    local tat = tonumber(v) or now
+    if tat < now then tat = now end
+    free = math.floor((tau - (tat - now)) / em + 1e-6)
+    if free >= 1 then
+      local nxt = tat + em
+      ok, ms, st, ttl = 1, math.ceil(nxt - now), string.format('%.3f', nxt), math.ceil(nxt - now)
+    else
+      free, ms = 0, math.ceil(tat + em - tau - now)
+    end
+  else
+    local idx = math.floor(now / w)
+    local c = 0
+    if v then
+      local x, y = string.match(v, '^(%d+) (%d+)$')
+      if tonumber(x) == idx then c = tonumber(y) end
+    end
+    local e = now - idx * w
+    free, ms = q - c, w - e
+    if free >= 1 then ok, st, ttl = 1, string.format('%d %d', idx, c + 1), w - e else free = 0 end
+  end
+  if ok == 0 then res[1] = 0 end
+  res[3 * i - 1], res[3 * i], res[3 * i + 1] = ok, free, ms
+  states[i], ttls[i] = st, ttl
+end
+if res[1] == 1 then
+  for i = 1, n do
+    redis.call('SET', KEYS[i], states[i], 'PX', ttls[i])
+    res[3 * i] = res[3 * i] - 1
+  end
+end
+return res
+`
+
+const text = (v: StoreValue | number | undefined): string | undefined => v === undefined ? undefined : typeof v === 'string' ? v : String(v)
+
+function local (data: LocalData, keys: readonly string[], args: readonly string[], now: number): number[] {
+  const res = [1]
+  const checks: Check[] = []
+  for (let i = 0; i < keys.length; i++) {
+    const c = check(args[4 * i] as AlgorithmCode, Number(args[4 * i + 1]), Number(args[4 * i + 2]), Number(args[4 * i + 3]), text(data.get(keys[i] as string)), now)
+    if (!c.ok) res[0] = 0
+    res.push(c.ok ? 1 : 0, c.free, c.ms)
+    checks.push(c)
+  }
+  if (res[0] === 1) {
+    checks.forEach((c, i) => {
+      data.set(keys[i] as string, c.state, c.ttlMs)
+      res[3 * i + 2] = (res[3 * i + 2] as number) - 1
+    })
+  }
+  return res
+}
+
+export const decideScript = defineScript<number[]>({ name: 'rate-limit-decide', lua: LUA, local })

@@ -1,0 +1,62 @@
+import type { HeaderMap } from '../../src/index.ts'
+import type { Plan } from './plans.ts'
+
+export type HeaderMode = 'ietf' | 'legacy' | 'both' | 'none'
+
+/**
+ * A decision as the script returns it: [allowed, then per limit: ok, remaining, ms]. `ms` is the
+ * time to the quota's reset, or for a limit that rejected, until a request may pass again.
+ */
+export type Decision = readonly number[]
+
+export const allowed = (d: Decision): boolean => d[0] === 1
+
+/** ms until a rejected request may be retried: the longest wait among the limits that rejected it. */
+export function retryMs (d: Decision): number {
+  let ms = 0
+  for (let i = 1; i < d.length; i += 3) if (d[i] === 0) ms = Math.max(ms, d[i + 2] as number)
+  return ms
+}
+
+/** The limit a response reports: the one that rejected (longest wait first), else the one closest to its quota. */
+function reported (plan: Plan, d: Decision): number {
+  let best = 0
+  let score = Infinity
+  for (let i = 0; i < plan.limits.length; i++) {
+    const ok = d[3 * i + 1] as number
+    const s = ok === 0 ? -1 - (d[3 * i + 3] as number) : (d[3 * i + 2] as number) / (plan.limits[i]?.requests as number)
+    if (s < score) { score = s; best = i }
+  }
+  return best
+}
+
+/** Writes RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), X-RateLimit-* or both into `h`. */
+export function writeQuotaHeaders (h: HeaderMap, mode: HeaderMode, plan: Plan, d: Decision): void {
+  if (mode === 'none' || plan.limits.length === 0) return
+  const i = reported(plan, d)
+  const limit = plan.limits[i] as Plan['limits'][number]
+  const r = d[3 * i + 2] as number
+  const t = Math.ceil((d[3 * i + 3] as number) / 1000)
+  if (mode !== 'legacy') {
+    h['ratelimit-policy'] = plan.policyHeader
+    h.ratelimit = `"${limit.name}";r=${r};t=${t}`
+  }
+  if (mode !== 'ietf') {
+    h['x-ratelimit-limit'] = String(limit.requests)
+    h['x-ratelimit-remaining'] = String(r)
+    h['x-ratelimit-reset'] = String(t)
+  }
+}
+
+/** The 429 a rejected request gets: JSON like every gateway error, Retry-After in seconds. */
+export function tooManyRequests (mode: HeaderMode, plan: Plan, d: Decision, requestId: string) {
+  const retryAfter = Math.max(1, Math.ceil(retryMs(d) / 1000))
+  const limit = plan.limits[reported(plan, d)] as Plan['limits'][number]
+  const headers: HeaderMap = { 'retry-after': String(retryAfter) }
+  writeQuotaHeaders(headers, mode, plan, d)
+  return {
+    status: 429,
+    headers,
+    body: { error: 'rate_limited', message: `rate limit "${limit.name}" exceeded (${limit.requests} per ${limit.windowMs / 1000}s)`, limit: limit.name, retryAfter, requestId }
+  }
+}

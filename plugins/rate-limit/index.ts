@@ -1,0 +1,77 @@
+import { definePlugin, type PluginHandlers } from '../../src/index.ts'
+import { decideScript } from './decide-script.ts'
+import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
+import { compilePlans, type Plan } from './plans.ts'
+import { Precheck } from './precheck.ts'
+import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
+import { StoreErrorLog } from './store-errors.ts'
+
+// An allowed request's plan and decision, from the request phase to the response phase (its headers are written there).
+const PLAN = 'rate-limit.plan'
+const DECISION = 'rate-limit.decision'
+
+/**
+ * Limits requests per consumer, IP, route, header or claim, on a memory or shared (Redis) store:
+ * every limit of a request decided by one atomic store script.
+ */
+export default definePlugin({
+  name: 'rate-limit',
+  priority: 950,
+  schema: RateLimitSchema,
+  consumerMetadata: ConsumerOverridesSchema,
+  setup (config, ctx) {
+    const store = ctx.store(config.store)
+    const plans = compilePlans(config, ctx.consumers)
+    const mode = config.headers ?? 'ietf'
+    const onStoreError = config.onStoreError ?? 'allow'
+    // Only a shared store is worth sparing a call; a memory store answers at once anyway.
+    const precheck = store.type === 'redis' && config.localPrecheck !== false ? new Precheck() : undefined
+    const requests = ctx.metrics.counter({
+      name: 'portcullis_ratelimit_requests_total',
+      help: 'Requests the rate-limit plugin decided on, by route and result (allowed, limited, store_error).',
+      labelNames: ['route', 'result']
+    })
+    const allowedCount = requests.labels(ctx.routeName, 'allowed')
+    const limitedCount = requests.labels(ctx.routeName, 'limited')
+    const errorCount = requests.labels(ctx.routeName, 'store_error')
+    const errors = new StoreErrorLog(ctx.log)
+    const handlers: PluginHandlers = {
+      onRequest (req) {
+        const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
+        if (plan.limits.length === 0) return undefined
+        const tag = plans.keys.tag(req)
+        const keys = plan.limits.map(l => plans.keys.key(req, tag, l.index, l.id))
+        const sentAt = performance.now()
+        const known = precheck?.check(plan, keys, sentAt)
+        if (known !== undefined) {
+          limitedCount.inc()
+          return tooManyRequests(mode, plan, known, req.id)
+        }
+        return store.run(decideScript, keys, plan.args).then(d => {
+          if (allowed(d)) {
+            allowedCount.inc()
+            if (mode !== 'none') { req.locals[PLAN] = plan; req.locals[DECISION] = d }
+            return undefined
+          }
+          limitedCount.inc()
+          precheck?.remember(plan, keys, d, sentAt)
+          return tooManyRequests(mode, plan, d, req.id)
+        }, err => {
+          errorCount.inc()
+          errors.report(err, store.name, onStoreError)
+          return onStoreError === 'deny'
+            ? { status: 503, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
+            : undefined
+        })
+      }
+    }
+    // Without headers to add, no response hook: the pipeline keeps its fast path.
+    if (mode !== 'none') {
+      handlers.onResponse = (res, req) => {
+        const d = req.locals[DECISION] as Decision | undefined
+        if (d !== undefined) writeQuotaHeaders(res.headers, mode, req.locals[PLAN] as Plan, d)
+      }
+    }
+    return handlers
+  }
+})

@@ -1,0 +1,76 @@
+import { toMs, type Consumers } from '../../src/index.ts'
+import type { AlgorithmCode } from './algorithms.ts'
+import { KeyBuilder } from './keys.ts'
+import type { ConsumerOverrides, LimitConfig, RateLimitConfig } from './schema.ts'
+
+const CODES = { 'sliding-window': 's', 'token-bucket': 't', 'fixed-window': 'f' } as const satisfies Record<string, AlgorithmCode>
+
+/** One limit, compiled: what the script needs and what the headers say. */
+export interface Limit {
+  readonly name: string
+  /** Its position among the route's limits (the key builder's index). */
+  readonly index: number
+  /** `<name>:<algorithm><window ms>`: limits of one name with another algorithm or window keep other counters. */
+  readonly id: string
+  readonly requests: number
+  readonly windowMs: number
+  /** RateLimit-Policy item, e.g. `"burst";q=10;w=1`. */
+  readonly policy: string
+}
+
+/** The limits one request is held to (the route's, or a consumer's overrides of them), compiled at setup. */
+export interface Plan {
+  readonly limits: readonly Limit[]
+  /** The script's ARGV: four values per limit. */
+  readonly args: readonly string[]
+  /** RateLimit-Policy, whole. */
+  readonly policyHeader: string
+}
+
+type Override = Exclude<ConsumerOverrides[string], false>
+
+function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number, override?: Override }>, defaultAlgorithm: keyof typeof CODES): Plan {
+  const compiled: Limit[] = []
+  const args: string[] = []
+  for (const { config, index, override } of limits) {
+    const requests = override?.requests ?? config.requests
+    const windowMs = toMs(override?.window ?? config.window)
+    const code = CODES[override?.algorithm ?? config.algorithm ?? defaultAlgorithm]
+    const burst = code === 't' ? override?.burst ?? config.burst ?? requests : requests
+    compiled.push({ name: config.name, index, id: `${config.name}:${code}${windowMs}`, requests, windowMs, policy: `"${config.name}";q=${requests};w=${windowMs / 1000}` })
+    args.push(code, String(requests), String(windowMs), String(burst))
+  }
+  return { limits: compiled, args, policyHeader: compiled.map(l => l.policy).join(', ') }
+}
+
+/** The metadata key consumers carry their overrides under. */
+export const METADATA_KEY = 'rate-limit'
+
+/** The route's plan, each consumer's own plan where its metadata overrides a limit, and the key builder. */
+export interface Plans {
+  readonly base: Plan
+  readonly byConsumer: ReadonlyMap<string, Plan>
+  readonly keys: KeyBuilder
+}
+
+export function compilePlans (config: RateLimitConfig, consumers: Consumers): Plans {
+  const names = new Set<string>()
+  for (const l of config.limits) {
+    if (names.has(l.name)) throw new Error(`rate-limit: two limits are named "${l.name}"`)
+    names.add(l.name)
+  }
+  const algorithm = config.algorithm ?? 'sliding-window'
+  const entries = config.limits.map((c, index) => ({ config: c, index }))
+  const byConsumer = new Map<string, Plan>()
+  for (const consumer of consumers.all) {
+    const overrides = consumer.metadata[METADATA_KEY] as ConsumerOverrides | undefined
+    if (overrides === undefined || !config.limits.some(l => overrides[l.name] !== undefined)) continue
+    const own = entries.flatMap(e => {
+      const o = overrides[e.config.name]
+      return o === false ? [] : [{ ...e, override: o }]
+    })
+    byConsumer.set(consumer.id, compilePlan(own, algorithm))
+  }
+  const by = config.by ?? ['consumer']
+  return { base: compilePlan(entries, algorithm), byConsumer, keys: new KeyBuilder(config.limits.map(l => l.by ?? by)) }
+}
