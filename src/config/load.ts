@@ -103,11 +103,12 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   issues.push(...checkConfig(config, plugins, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
-    if (u.tls === undefined || unsound.upstreams.has(name)) continue
+    if (unsound.upstreams.has(name) || u?.tls === undefined) continue
     const options = upstreamTls(u.tls, base, (key, message) => issues.push(at(['upstreams', name, 'tls', key], message)))
     if (options !== undefined) upstreamTlsOptions.set(name, options)
   }
-  const tls = config.server.tls
+  // The server section may be malformed (null, even): its schema problems are already reported.
+  const tls = (config.server as typeof config.server | null)?.tls
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
