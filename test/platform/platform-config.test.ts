@@ -29,7 +29,7 @@ t.test('top-level plugins: unknown names, bad configs and `false` for a plugin t
 routes:
   - { name: a, match: { path: /a }, upstream: u, plugins: { probe: false } }
 `), [
-    'gw.yaml:7:3 plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?)',
+    'gw.yaml:7:3 plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?); there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, probe, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
     'gw.yaml:8:23 plugins.response-headers.sett: unknown key "sett" (did you mean "set"?)',
     'gw.yaml:10:68 routes[0].plugins.probe: "probe: false" turns off a top-level plugin, but plugins: has no "probe"'
   ])
@@ -69,8 +69,8 @@ routes: []
     'gw.yaml:9:38 consumers[2].credentials.probe: the same probe credential is given to consumers[0] ("app")',
     'gw.yaml:10:45 consumers[3].credentials.probe.key: must NOT have fewer than 4 characters',
     'gw.yaml:10:49 consumers[3].credentials.probe.extra: unknown key "extra"',
-    'gw.yaml:10:61 consumers[3].credentials.request-headers: no plugin "request-headers" takes credentials (these do: probe)',
-    'gw.yaml:11:31 consumers[4].credentials.prob: no plugin "prob" takes credentials (did you mean "probe"?) (these do: probe)'
+    'gw.yaml:10:61 consumers[3].credentials.request-headers: no plugin "request-headers" takes credentials (these do: basic-auth, key-auth, probe)',
+    'gw.yaml:11:31 consumers[4].credentials.prob: no plugin "prob" takes credentials (did you mean "probe"?) (these do: basic-auth, key-auth, probe)'
   ])
 })
 
