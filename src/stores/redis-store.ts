@@ -195,7 +195,8 @@ export class RedisStore implements OwnedStore {
     try {
       return await command(this.#client)
     } catch (err) {
-      this.#lastError = (err as Error).message
+      // While disconnected, the connection's error says more than "stream isn't writeable".
+      if (this.#state === 'up') this.#lastError = (err as Error).message
       this.#events.failed(this)
       throw err
     } finally {

@@ -123,8 +123,12 @@ export async function startCluster (masters = 3): Promise<{ nodes: RedisProcess[
 
 /** A primary, a replica and a sentinel monitoring them as `name` (quorum 1, down after 1 s). */
 export async function startSentinel (name = 'mymaster'): Promise<{ primary: RedisProcess, replica: RedisProcess, sentinel: RedisProcess, close (): Promise<void> }> {
-  const primary = await RedisProcess.start()
-  const replica = await RedisProcess.start(['--replicaof', '127.0.0.1', String(primary.port)])
+  // No diskless-sync delay (5 s by default): the replica has the data as soon as it links.
+  const primary = await RedisProcess.start(['--repl-diskless-sync-delay', '0'])
+  const replica = await RedisProcess.start(['--replicaof', '127.0.0.1', String(primary.port), '--repl-diskless-sync-delay', '0'])
+  for (let i = 0; i < 400 && !(await replica.cli('INFO', 'replication')).includes('master_link_status:up'); i++) {
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
   const sentinel = await RedisProcess.start(['--sentinel'], [
     `sentinel monitor ${name} 127.0.0.1 ${primary.port} 1`,
     `sentinel down-after-milliseconds ${name} 1000`,
