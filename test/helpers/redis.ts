@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -81,6 +81,31 @@ export class RedisProcess {
   /** A client of the test's own (not the gateway's), for CLIENT LIST, INFO and the like. */
   client (): Redis {
     return new Redis(this.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 })
+  }
+
+  /**
+   * MONITOR on a raw socket (ioredis's monitor mode can misread a reply racing its ready check):
+   * the command names clients send, lower-cased, script-internal calls left out.
+   */
+  async monitor (): Promise<{ commands: string[], close (): void }> {
+    const commands: string[] = []
+    const socket = connect(this.port, '127.0.0.1')
+    let rest = ''
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject)
+      socket.on('data', (chunk: Buffer) => {
+        const lines = (rest + chunk.toString('latin1')).split('\r\n')
+        rest = lines.pop() ?? ''
+        for (const line of lines) {
+          if (line === '+OK') resolve()
+          // +1796194804.686074 [0 127.0.0.1:55978] "evalsha" "..."
+          const m = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]*)"/.exec(line)
+          if (m !== null && m[1] !== 'lua') commands.push(m[2]!.toLowerCase())
+        }
+      })
+      socket.write('MONITOR\r\n')
+    })
+    return { commands, close: () => socket.destroy() }
   }
 
   /** SIGKILL: the server is gone at once, as in a crash. */
