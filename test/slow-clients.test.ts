@@ -82,13 +82,51 @@ t.test('a body that stalls is cut off after clientTimeouts.body, and its upstrea
 })
 
 t.test('a body that keeps arriving, however slowly, is not cut off', async t => {
-  const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 300ms }')
+  // Pauses of 150 ms against 1 s: a margin that holds on a loaded machine.
+  const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 1s }')
   const socket = await rawSocket(gw)
   const chunks: Buffer[] = []
   socket.on('data', (c: Buffer) => chunks.push(c))
   socket.write('POST /upload HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\n')
   for (let i = 0; i < 5; i++) { await new Promise(resolve => setTimeout(resolve, 150)); socket.write('a') }
   await once(socket, 'close')
+  t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200 /)
+  t.equal(seen.bodies, 1)
+})
+
+/** Sends `bytes` of a POST body in pieces of `piece` bytes every 100 ms until the socket closes. */
+async function trickle (socket: Socket, bytes: number, piece: number): Promise<void> {
+  socket.write(`POST /upload HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: ${bytes}\r\n\r\n`)
+  for (let sent = 0; sent < bytes && !socket.destroyed; sent += piece) {
+    socket.write('a'.repeat(Math.min(piece, bytes - sent)))
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+t.test('clientTimeouts.minBodyRate: a body that keeps arriving below the rate is cut off, and its upstream connection freed', async t => {
+  const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 1s, minBodyRate: 2000 }')
+  const socket = await rawSocket(gw)
+  const started = performance.now()
+  // 1,000 bytes/s, never idle for 1 s: only the rate catches it (at about 1 s + received / 2,000 bytes/s, so 2 s).
+  void trickle(socket, 1_000_000, 100)
+  await new Promise(resolve => socket.once('close', resolve)) // not once(): a reset while writing is expected
+  const took = performance.now() - started
+  t.ok(took >= 1_000 && took < 10_000, `closed after ${Math.round(took)} ms`)
+  t.ok(await until(() => seen.aborted === 1), 'the upstream try was aborted')
+  t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' }, 'a normal client is served by the same upstream')
+  t.ok(await until(() => idle(gw)), 'every connection free')
+  t.match(gw.logs.find(l => l.msg === 'request' && l.path === '/upload'), { status: 408, error: 'client_body_too_slow' })
+  t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_body_too_slow"\} 1/)
+})
+
+t.test('clientTimeouts.minBodyRate: a body above the rate gets through, however long it takes', async t => {
+  const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 1s, minBodyRate: 2000 }')
+  const socket = await rawSocket(gw)
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  // 40,000 bytes/s for about 2 s: twenty times the rate, longer than the 1 s allowance alone.
+  await trickle(socket, 800_000, 4_000)
+  if (!socket.destroyed) await new Promise(resolve => socket.once('close', resolve)) // not once(): a reset while writing is expected
   t.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200 /)
   t.equal(seen.bodies, 1)
 })

@@ -23,6 +23,7 @@ const Server = Type.Object({
   clientTimeouts: Type.Optional(Type.Object({
     headers: Type.Optional(Type.Union([Duration], { description: 'Time a client has to send the request line and headers; past it, 408 and the connection is closed (nginx client_header_timeout, 60s). Default 30s.' })),
     body: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two reads of the request body; past it, the connection and the upstream try are closed (nginx client_body_timeout, 60s). Default 60s.' })),
+    minBodyRate: Type.Optional(Type.Integer({ minimum: 1, description: 'Optional least average rate of the request body, in bytes per second, as Apache\'s mod_reqtimeout MinRate: a body may take `body` plus one second per minBodyRate bytes received; past it, the connection and the upstream try are closed (client_body_too_slow). Time the gateway itself holds the body back (upstream backpressure) is not counted. Default: no minimum.' })),
     send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). Default 60s.' }))
   }, { ...closed, description: 'Limits on slow clients, so that none holds an upstream connection or a socket for long.' })),
   removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', errorMessage: 'must be a header name' }), {

@@ -12,13 +12,15 @@ import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../er
 import { endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
 import { readBody } from './read-body.ts'
+import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {
-  /** server.clientTimeouts.body and .send, ms (0: none). */
+  /** server.clientTimeouts.body and .send, ms (0: none); minBodyRate, bytes/s (0: none). */
   readonly clientBodyMs: number
+  readonly clientMinBodyRate: number
   readonly clientSendMs: number
   finished (ex: Exchange): void
   /** The gateway cut the exchange short (ex.cut says why). */
@@ -28,7 +30,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_send_timeout' | 'upstream_broken'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -102,6 +104,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #deadline: NodeJS.Timeout | undefined
   /** While the client may not read the response (server.clientTimeouts.send). */
   #sendTimer: NodeJS.Timeout | undefined
+  /** While the request body arrives, when server.clientTimeouts.minBodyRate is set. */
+  #bodyRate: BodyRateWatch | undefined
   /** Waiting for the client to drain what was written. */
   #draining = false
   /** The response is small enough (upstream responseBuffer) to be read whole whatever the client's pace. */
@@ -160,11 +164,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res.on('close', Exchange.#onResponseClose)
     if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
     const req = this.raw
-    if (this.#owner.clientBodyMs > 0 && this.#upgrade === undefined && !req.complete && hasBody(req)) {
+    if ((this.#owner.clientBodyMs > 0 || this.#owner.clientMinBodyRate > 0) && this.#upgrade === undefined && !req.complete && hasBody(req)) {
       // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
       ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
-      req.socket.setTimeout(this.#owner.clientBodyMs)
+      const { clientBodyMs, clientMinBodyRate } = this.#owner
+      if (clientBodyMs > 0) req.socket.setTimeout(clientBodyMs)
       req.on('timeout', Exchange.#onBodyTimeout).once('end', Exchange.#onBodyEnd)
+      if (clientMinBodyRate > 0) this.#bodyRate = new BodyRateWatch(req, clientBodyMs, clientMinBodyRate, () => this.#cutShort('client_body_too_slow'))
     }
     this.#requestPhase(0)
   }
@@ -539,6 +545,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     clearTimeout(this.#deadline)
     clearTimeout(this.#headersTimer)
     clearTimeout(this.#sendTimer)
+    this.#bodyRate?.stop()
     this.#done = true
     this.#leaveQueue()
     if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
@@ -595,8 +602,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onBodyEnd (this: IncomingMessage): void {
+    const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
+    ex.#bodyRate?.stop()
     // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
-    if (!(this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE].res.writableFinished) this.socket.setTimeout(0)
+    if (!ex.res.writableFinished) this.socket.setTimeout(0)
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.

@@ -64,6 +64,7 @@ export class Runtime implements ExchangeOwner {
   #logHeaders: boolean
   #inFlight = 0
   readonly clientBodyMs: number
+  readonly clientMinBodyRate: number
   readonly clientSendMs: number
   readonly #metrics: Metrics | undefined
   #drained: (() => void) | undefined
@@ -86,6 +87,7 @@ export class Runtime implements ExchangeOwner {
     this.#logHeaders = logging?.headers ?? false
     const client = clientTimeouts(server)
     this.clientBodyMs = client.body
+    this.clientMinBodyRate = client.minBodyRate
     this.clientSendMs = client.send
     this.#metrics = metrics
   }
