@@ -47,7 +47,7 @@ export function spawnNode (nodeArgs: string[], env: NodeJS.ProcessEnv = {}): Cli
     lines,
     stderr: () => stderr,
     exited,
-    waitForLine (match, maxMs = 30_000) {
+    waitForLine (match, maxMs = 60_000) {
       const found = lines.find(match)
       if (found !== undefined) return Promise.resolve(found)
       return new Promise(resolve => {
