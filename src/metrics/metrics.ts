@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { RequestMetrics } from './request-metrics.ts'
-import type { Target } from '../upstreams/target.ts'
+import { downReasons, type Target } from '../upstreams/target.ts'
 import type { Upstream } from '../upstreams/upstream.ts'
 
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
@@ -89,7 +89,7 @@ export class Metrics {
   // Across workers (cluster /metrics), a target counts as healthy only if every worker sends to it.
   readonly upstreamTargetHealthy = this.#targetGauge('portcullis_upstream_target_healthy',
     'Whether a target takes traffic (1) or not (0): active health, passive ejection and breaker combined.', 'min',
-    (t, now) => t.healthy && !t.outlier.ejected(now) && t.breaker?.state !== 'open' ? 1 : 0)
+    (t, now) => downReasons(t.healthy, t.outlier.ejected(now), t.breaker?.state ?? null).length === 0 ? 1 : 0)
 
   /** 0 closed, 1 half-open, 2 open; absent for upstreams without a circuit breaker. */
   readonly upstreamBreakerState = this.#targetGauge('portcullis_upstream_breaker_state',

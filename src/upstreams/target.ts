@@ -18,13 +18,32 @@ export interface PoolSettings {
   readonly tls?: ConnectionOptions
 }
 
+/** Why a target takes no traffic: failing active health checks, a passive ejection, an open breaker. */
+export type DownReason = 'health-checks' | 'ejected' | 'breaker-open'
+
+/**
+ * A target's effective state, the one vocabulary of GET /upstreams and portcullis_upstream_target_healthy:
+ * healthy (takes traffic) exactly when there is no reason against it.
+ */
+export function downReasons (checksPassing: boolean, ejected: boolean, breaker: BreakerState | null): DownReason[] {
+  const reasons: DownReason[] = []
+  if (!checksPassing) reasons.push('health-checks')
+  if (ejected) reasons.push('ejected')
+  if (breaker === 'open') reasons.push('breaker-open')
+  return reasons
+}
+
 /** What the admin API and metrics show of a target. */
 export interface TargetSnapshot {
   url: string
   host: string
   weight: number
-  /** Active health (true until health checks say otherwise). */
+  /** Takes traffic: as portcullis_upstream_target_healthy (1), no `down` reason. */
   healthy: boolean
+  /** Why not, when not healthy (empty otherwise). */
+  down: DownReason[]
+  /** The active health checks' own verdict (true until they say otherwise, and without checks). */
+  checksPassing: boolean
   /** ISO time when the passive ejection ends, or null. */
   ejectedUntil: string | null
   breaker: BreakerState | null
@@ -94,13 +113,17 @@ export class Target {
   snapshot (now: number): TargetSnapshot {
     const stats = this.pool.stats
     const ejected = this.outlier.ejected(now)
+    const breaker = this.breaker?.state ?? null
+    const down = downReasons(this.healthy, ejected, breaker)
     return {
       url: this.url,
       host: this.host,
       weight: this.weight,
-      healthy: this.healthy,
+      healthy: down.length === 0,
+      down,
+      checksPassing: this.healthy,
       ejectedUntil: ejected ? new Date(Date.now() + this.outlier.ejectedUntil - now).toISOString() : null,
-      breaker: this.breaker?.state ?? null,
+      breaker,
       inFlight: this.inFlight,
       queued: this.waiting.length,
       latencyMs: Math.round(this.latency.value * 100) / 100,

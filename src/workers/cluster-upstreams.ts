@@ -1,6 +1,6 @@
 import type { Runtime } from '../runtime/runtime.ts'
 import type { BreakerState } from '../upstreams/circuit-breaker.ts'
-import type { TargetSnapshot } from '../upstreams/target.ts'
+import { downReasons, type TargetSnapshot } from '../upstreams/target.ts'
 import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 import type { WorkerPool } from './worker-pool.ts'
 
@@ -33,8 +33,11 @@ function mergeTarget (own: TargetSnapshot, theirs: TargetSnapshot[]): TargetSnap
   // ISO times (all UTC) compare as strings.
   const ejectedUntil = theirs.reduce<string | null>((latest, t) => t.ejectedUntil !== null && (latest === null || t.ejectedUntil > latest) ? t.ejectedUntil : latest, null)
   const breaker = theirs.reduce<BreakerState | null>((worst, t) => t.breaker !== null && (worst === null || SEVERITY[t.breaker] > SEVERITY[worst]) ? t.breaker : worst, own.breaker)
+  const down = downReasons(own.checksPassing, ejectedUntil !== null, breaker)
   return {
     ...own,
+    healthy: down.length === 0,
+    down,
     ejectedUntil,
     breaker,
     inFlight: sum(theirs, t => t.inFlight),

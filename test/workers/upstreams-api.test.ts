@@ -25,7 +25,7 @@ t.test('workers: GET /upstreams shows what the workers learned from traffic', as
   t.ok(await waitFor(() => workers.every(ejected) ? true : undefined), 'both workers ejected it')
 
   const [g, d] = (await upstreams(admin)).find(u => u.name === 'pool')?.targets ?? []
-  t.match(d, { url: dead.url, healthy: true, ejectedUntil: String, breaker: 'open' }, 'the dead target shows ejected, its breaker open')
+  t.match(d, { url: dead.url, healthy: false, down: ['ejected', 'breaker-open'], checksPassing: true, ejectedUntil: String, breaker: 'open' }, 'the dead target shows ejected, its breaker open: not healthy')
   t.ok(Date.parse(String(d?.ejectedUntil)) > Date.now(), 'until some time still to come')
   t.match(g, { url: good.url, ejectedUntil: null, breaker: 'closed' })
   t.equal(g?.connections.open, 2, 'connections are summed over the workers (one kept alive each)')

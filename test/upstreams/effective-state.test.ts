@@ -1,0 +1,56 @@
+import t from 'tap'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { request } from 'undici'
+import { startUpstream } from '../helpers/upstream.ts'
+import { configFile, startFromFile, waitFor } from '../reload/helpers.ts'
+
+// Issue 13: GET /upstreams and portcullis_upstream_target_healthy speak of a target the same way:
+// healthy means it takes traffic, and `down` says why not.
+
+interface Target { url: string, healthy: boolean, down: string[], checksPassing: boolean }
+
+t.test('an ejected target, one failing its checks and one with an open breaker: the same verdict in /upstreams and in the metric', async t => {
+  const serve = (status: number, health: number) => startUpstream((req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    res.writeHead(req.url === '/health' ? health : status).end()
+  })
+  const [good, failing, sick, broken] = await Promise.all([serve(200, 200), serve(502, 200), serve(200, 503), serve(502, 200)])
+  t.teardown(() => Promise.all([good, failing, sick, broken].map(u => u.close())))
+  const cf = await configFile(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  ejecting:
+    targets: [ { url: "${good.url}" }, { url: "${failing.url}" } ]
+    passive: { consecutiveFailures: 1, baseEjection: 1h }
+  checked:
+    targets: [ { url: "${sick.url}" } ]
+    healthCheck: { path: /health, interval: 100ms, unhealthyAfter: 1 }
+  breaking:
+    targets: [ { url: "${broken.url}" } ]
+    circuitBreaker: { minRequests: 1 }
+routes:
+  - { name: e, match: { path: /e }, upstream: ejecting }
+  - { name: c, match: { path: /c }, upstream: checked }
+  - { name: b, match: { path: /b }, upstream: breaking }
+`)
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await cf.remove() })
+  const targets = async () => ((await (await request(`${gw.adminUrl}/upstreams`)).body.json()) as { upstreams: Array<{ targets: Target[] }> }).upstreams.flatMap(u => u.targets)
+  const byUrl = async (url: string) => (await targets()).find(x => x.url === url)
+
+  for (let i = 0; i < 4; i++) await (await request(`${gw.url}/e`)).body.dump()
+  for (let i = 0; i < 3; i++) await (await request(`${gw.url}/b`)).body.dump()
+  t.equal(await waitFor(async () => (await byUrl(sick.url))?.checksPassing === false ? true : undefined, 30_000), true, 'the checks found the sick target')
+
+  t.match(await byUrl(good.url), { healthy: true, down: [], checksPassing: true })
+  t.same((await byUrl(failing.url))?.down, ['ejected'], 'ejected: passing its checks, but not healthy')
+  t.match(await byUrl(failing.url), { healthy: false, checksPassing: true })
+  t.match(await byUrl(sick.url), { healthy: false, down: ['health-checks'], checksPassing: false })
+  t.match(await byUrl(broken.url), { healthy: false, down: ['breaker-open'] })
+
+  const metrics = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+  const gauge = (upstream: string, url: string) => new RegExp(`portcullis_upstream_target_healthy\\{upstream="${upstream}",target="${url}"\\} (\\d)`).exec(metrics)?.[1]
+  t.same([gauge('ejecting', good.url), gauge('ejecting', failing.url), gauge('checked', sick.url), gauge('breaking', broken.url)], ['1', '0', '0', '0'], 'the metric agrees, target by target')
+})
