@@ -15,12 +15,13 @@ async function occupy (port = 0): Promise<{ server: Server, port: number }> {
   return { server, port: (server.address() as { port: number }).port }
 }
 
-function configFile (adminPort?: number): string {
+function configFile (adminPort?: number, workers = 1): string {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-listen-'))
   chmodSync(dir, 0o755)
   const file = join(dir, 'gateway.yaml')
   writeFileSync(file, `server:
   listen: { host: 127.0.0.1, port: "\${PORT:-0}" }
+  workers: ${workers}
 ${adminPort === undefined ? '' : `admin:\n  listen: { port: ${adminPort} }\n`}upstreams:
   app: { targets: [ { url: "http://127.0.0.1:1" } ] }
 routes:
@@ -37,6 +38,17 @@ t.test('the gateway port in use: one line with the address, the key and the vari
   t.equal(run.code, 1)
   t.equal(run.stderr, `portcullis: cannot listen on 127.0.0.1:${busy.port} (server.listen): the address is already in use ` +
     `(another gateway, or another program, listens there). Change server.listen.port in ${file} (or set PORT).\n`)
+})
+
+t.test('worker mode: the same one line from the primary, no stack trace and no worker error lines', async t => {
+  const busy = await occupy()
+  t.teardown(() => busy.server.close())
+  const file = configFile(undefined, 2)
+  const run = await runNode(['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', file], { env: { PORT: String(busy.port) } })
+  t.equal(run.code, 1)
+  t.equal(run.stderr, `portcullis: cannot listen on 127.0.0.1:${busy.port} (server.listen): the address is already in use ` +
+    `(another gateway, or another program, listens there). Change server.listen.port in ${file} (or set PORT).\n`)
+  t.notMatch(run.stdout, /"level":50/, 'no error log line from the workers')
 })
 
 t.test('the admin port in use: the admin key is named', async t => {

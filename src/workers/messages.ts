@@ -1,3 +1,4 @@
+import type { ListenerKey } from '../server/listen-error.ts'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
@@ -34,7 +35,8 @@ export type ToWorker =
 export type FromWorker =
   /** Sent once the worker listens for messages: it waits for its config. */
   | { type: 'portcullis:hello' }
-  | { type: 'portcullis:applied', id: number, url?: string, error?: string }
+  // `listen`: the worker could not bind, for the primary to report as its own ListenError.
+  | { type: 'portcullis:applied', id: number, url?: string, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string } }
   | { type: 'portcullis:metrics', id: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   /** The worker's upstreams, under config `hash` (none before its first config). */
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }

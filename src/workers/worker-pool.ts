@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import type { Logger } from 'pino'
+import { ListenError } from '../server/listen-error.ts'
 import { isOurs, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker, type PluginAdminCall } from './messages.ts'
 
 /** A place for one worker process, kept across its restarts. */
@@ -170,6 +171,10 @@ export class WorkerPool {
     for (;;) {
       const config = this.#config
       const reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash) }), APPLY_TIMEOUT_MS)
+      if (reply.type === 'portcullis:applied' && reply.listen !== undefined) {
+        const { key, host, port, reason } = reply.listen
+        throw new ListenError(key, host, port, reason, { cause: reply.error })
+      }
       if (reply.type !== 'portcullis:applied' || reply.error !== undefined) throw new Error(reply.type === 'portcullis:applied' ? reply.error : 'unexpected reply')
       slot.hash = config.hash
       if (this.#config.hash === config.hash) return reply.url as string
