@@ -1,4 +1,4 @@
-import { definePlugin, type PluginHandlers } from '../../src/index.ts'
+import { definePlugin, type PluginHandlers, type PluginReply } from '../../src/index.ts'
 import { decideScript } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
 import { compilePlans, type Plan } from './plans.ts'
@@ -47,7 +47,7 @@ export default definePlugin({
           limitedCount.inc()
           return tooManyRequests(mode, plan, known, req.id)
         }
-        return store.run(decideScript, keys, plan.args).then(d => {
+        const decided = (d: Decision): PluginReply | undefined => {
           if (allowed(d)) {
             allowedCount.inc()
             if (mode !== 'none') { req.locals[PLAN] = plan; req.locals[DECISION] = d }
@@ -56,7 +56,10 @@ export default definePlugin({
           limitedCount.inc()
           precheck?.remember(plan, keys, d, sentAt)
           return tooManyRequests(mode, plan, d, req.id)
-        }, err => {
+        }
+        // A memory store decides at once: the hook stays synchronous.
+        if (store.runNow !== undefined) return decided(store.runNow(decideScript, keys, plan.args))
+        return store.run(decideScript, keys, plan.args).then(decided, err => {
           errorCount.inc()
           errors.report(err, store.name, onStoreError)
           return onStoreError === 'deny'

@@ -71,7 +71,11 @@ export class MemoryStore implements OwnedStore {
   }
 
   async run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R> {
-    return script.local(this.#local, keys, args.map(String), Date.now())
+    return this.runNow(script, keys, args.map(String))
+  }
+
+  runNow<R> (script: StoreScript<R>, keys: readonly string[], args: readonly string[]): R {
+    return script.local(this.#local, keys, args, Date.now())
   }
 
   snapshot (): StoreSnapshot {

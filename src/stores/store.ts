@@ -54,6 +54,11 @@ export interface Store {
   deleteTag (tag: string): Promise<number>
   /** Runs a script atomically; resolves with what it returned. */
   run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R>
+  /**
+   * Memory stores only: the same, synchronously (`args` already strings, as scripts see them), so
+   * that a plugin's hook on a memory store can stay synchronous, off the pipeline's promise path.
+   */
+  runNow?<R> (script: StoreScript<R>, keys: readonly string[], args: readonly string[]): R
 }
 
 /** What GET /stores shows of a store. */
