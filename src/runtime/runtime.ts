@@ -229,7 +229,7 @@ export class Runtime implements ExchangeOwner {
     // 499: the client left. Cut short by the gateway: the status sent, or 408 for a body that stalled.
     const status = ex.res.writableFinished || ex.status === 101 ? ex.status : ex.cut === undefined ? 499 : ex.res.headersSent ? ex.status : 408
     const elapsed = performance.now() - ex.startedAt
-    ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes)
+    ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes, ex.trace.traceId)
     ex.compiled.pipeline.onFinished?.(ex, status)
     if (this.#accessLog) {
       ex.compiled.accessLog.write({
