@@ -12,7 +12,8 @@ export const TARGETS = {
   reloading: '(e) portcullis, reloading',
   cached: '(f) portcullis, cache hit',
   'ratelimit-memory': '(g) portcullis, rate-limit in memory',
-  'ratelimit-redis': '(h) portcullis, rate-limit on Redis'
+  'ratelimit-redis': '(h) portcullis, rate-limit on Redis',
+  'no-metrics': '(i) portcullis, request metrics off'
 } as const
 export type TargetName = keyof typeof TARGETS
 
@@ -49,6 +50,8 @@ export const GOAL = 1.5
 export const CACHE_GOAL = 3
 /** Throughput of a rate-limited route over the plain one (issue 10). */
 export const RATE_LIMIT_GOALS = { memory: 0.95, redis: 0.8 } as const
+/** The plain route with request metrics over the same without them (issue 8): metrics cost at most 5%. */
+export const METRICS_GOAL = 0.95
 
 /**
  * `metric` of `num` over `den`, one value per slice of `at` (one of the two): the other target's
@@ -100,10 +103,10 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
     },
     options,
     loadGenerator: LOAD_GENERATOR,
-    method: 'Each target in its own process (four Portcullis processes for (c), (d), (e) and (f)), the load generator ' +
+    method: 'Each target in its own process (a Portcullis process per case, (c) to (i)), the load generator ' +
       '(wrk, else autocannon) driven by the bench process. After a warm-up of each target, slices run in rounds of ' +
-      'b c d c e f c g c h (a bare-upstream slice every few rounds); (g) and (h) add a never-reached rate limit, in memory ' +
-      'and on a local redis-server; during (e) the bench rewrites the config file (a new route and ' +
+      'b c d c e f c g c h c i (a bare-upstream slice every few rounds); (g) and (h) add a never-reached rate limit, in memory ' +
+      'and on a local redis-server; (i) is (c) with request metrics off; during (e) the bench rewrites the config file (a new route and ' +
       'upstream each time) and POSTs /config/reload every 100 ms. Each ratio compares one slice with the mean of the ' +
       'other target\'s slices just before and after it; the median of these per-pair ratios is reported.',
     targets,
@@ -115,7 +118,8 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
       reloadingOverSteady: ratio(slices, throughput, 'reloading', 'portcullis', 'reloading'),
       cachedOverPlain: ratio(slices, throughput, 'cached', 'portcullis', 'cached'),
       rateLimitMemoryOverPlain: ratio(slices, throughput, 'ratelimit-memory', 'portcullis', 'ratelimit-memory'),
-      rateLimitRedisOverPlain: ratio(slices, throughput, 'ratelimit-redis', 'portcullis', 'ratelimit-redis')
+      rateLimitRedisOverPlain: ratio(slices, throughput, 'ratelimit-redis', 'portcullis', 'ratelimit-redis'),
+      metricsOverNone: ratio(slices, throughput, 'portcullis', 'no-metrics', 'no-metrics')
     },
     /** Case (e): every slice had zero failed requests, or the bench stopped there. */
     reloads: {
@@ -163,6 +167,7 @@ export function formatReport (report: Report): string {
     ratioLine('(f)/(c) cache hit / proxied', r.cachedOverPlain) + `  goal >= ${CACHE_GOAL}: ${r.cachedOverPlain.median >= CACHE_GOAL ? 'met' : 'NOT met'}`,
     ratioLine('(g)/(c) rate-limit memory / plain', r.rateLimitMemoryOverPlain) + `  goal >= ${RATE_LIMIT_GOALS.memory}: ${r.rateLimitMemoryOverPlain.median >= RATE_LIMIT_GOALS.memory ? 'met' : 'NOT met'}`,
     ratioLine('(h)/(c) rate-limit Redis / plain', r.rateLimitRedisOverPlain) + `  goal >= ${RATE_LIMIT_GOALS.redis}: ${r.rateLimitRedisOverPlain.median >= RATE_LIMIT_GOALS.redis ? 'met' : 'NOT met'}`,
+    ratioLine('(c)/(i) metrics on / off', r.metricsOverNone) + `  goal >= ${METRICS_GOAL}: ${r.metricsOverNone.median >= METRICS_GOAL ? 'met' : 'NOT met'}`,
     `(e): ${n0(report.reloads.applied)} reloads applied (${report.reloads.failed} refused or failed) under ` +
       `${n0(report.reloads.requests)} requests, ${report.reloads.failedRequests} of them failed`,
     'CPU efficiency ratio (requests per CPU second, median of per-pair ratios):',

@@ -35,11 +35,12 @@ async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targ
       startChild('http-proxy', { env: proxyEnv }), portcullis('one-target'), portcullis('three-targets'), portcullis('reloading'), portcullis('cached')
     ])
     // A second batch: seven processes starting at once on a small machine can miss the ready timeout.
-    const [rlMemory, rlRedis] = await Promise.all([
-      portcullis('ratelimit-memory'), startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'ratelimit-redis', BENCH_REDIS_URL: redis.url }, stdout: logFd })
+    const [rlMemory, rlRedis, noMetrics] = await Promise.all([
+      portcullis('ratelimit-memory'), startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'ratelimit-redis', BENCH_REDIS_URL: redis.url }, stdout: logFd }),
+      portcullis('no-metrics')
     ])
     return {
-      child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading, cached, 'ratelimit-memory': rlMemory, 'ratelimit-redis': rlRedis },
+      child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading, cached, 'ratelimit-memory': rlMemory, 'ratelimit-redis': rlRedis, 'no-metrics': noMetrics },
       upstreamPorts
     }
   } finally {
@@ -87,14 +88,14 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
 }
 
 /**
- * The measured sequence, in rounds of b c d c e f c g c h, ending c b: every http-proxy slice and
- * every (d), (e), (g) and (h) slice has a plain-portcullis slice on each side ((f) follows one); a
+ * The measured sequence, in rounds of b c d c e f c g c h c i, ending c b: every http-proxy slice and
+ * every (d), (e), (g), (h) and (i) slice has a plain-portcullis slice on each side ((f) follows one); a
  * bare-upstream slice goes in every few rounds.
  */
 function schedule (o: BenchOptions): TargetName[] {
   const order: TargetName[] = []
   for (let i = 0; i < o.rounds; i++) {
-    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached', 'portcullis', 'ratelimit-memory', 'portcullis', 'ratelimit-redis')
+    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached', 'portcullis', 'ratelimit-memory', 'portcullis', 'ratelimit-redis', 'portcullis', 'no-metrics')
     if (i < o.rounds - 1 && (i + 1) % o.directEvery === 0) order.push('direct')
   }
   order.push('portcullis', 'http-proxy')

@@ -84,7 +84,7 @@ t.test('plugins: unknown name at its key, bad config at the offending value or k
         remove: [x-powered-by, "bad header"]
         sett: { x-frame-options: DENY }
 `), [
-    'gw.yaml:10:7 routes[0].plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?); there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
+    'gw.yaml:10:7 routes[0].plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?); there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, opentelemetry, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
     'gw.yaml:11:31 routes[0].plugins.request-headers.set: must be an object',
     'gw.yaml:13:32 routes[0].plugins.response-headers.remove[1]: must be a valid header name',
     'gw.yaml:14:9 routes[0].plugins.response-headers.sett: unknown key "sett" (did you mean "set"?)'
@@ -257,7 +257,7 @@ t.test('every problem of a file is reported at once, schema and semantic alike',
     'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?)',
     'gw.yaml:13:39 routes[2].match.methods[1]: unknown HTTP method "FETCH" (did you mean "PATCH"?)',
     'gw.yaml:15:40 routes[2].plugins.request-headers.set: must be an object',
-    'gw.yaml:15:47 routes[2].plugins.no-such-plugin: unknown plugin "no-such-plugin"; there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
+    'gw.yaml:15:47 routes[2].plugins.no-such-plugin: unknown plugin "no-such-plugin"; there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, opentelemetry, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
     'gw.yaml:17:20 routes[3].match.path: must start with /'
   ])
   t.same(await issues(t, `server:
@@ -291,7 +291,7 @@ routes:
     'gw.yaml:5:68 upstreams.orders.hashOn: hashOn is only used with balance: consistent-hash',
     'gw.yaml:8:34 routes[0].match.methods[0]: unknown HTTP method "PSOT" (did you mean "POST"?)',
     'gw.yaml:9:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)',
-    'gw.yaml:10:16 routes[0].plugins.nope: unknown plugin "nope"; there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)'
+    'gw.yaml:10:16 routes[0].plugins.nope: unknown plugin "nope"; there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, opentelemetry, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)'
   ])
 })
 

@@ -5,7 +5,7 @@ import { startGateway } from './helpers/gateway.ts'
 
 // Each plugin page's YAML examples are complete configs that a real gateway starts with (plugin
 // setup included: regexes, CIDR tables and templates compiled), on a free port instead of 8080.
-const PAGES = ['compress', 'cors', 'ip-filter', 'request-size', 'request-termination', 'redirect']
+const PAGES = ['compress', 'cors', 'ip-filter', 'request-size', 'request-termination', 'redirect', 'opentelemetry']
 
 for (const page of PAGES) {
   const text = readFileSync(new URL(`../docs/plugins/${page}.md`, import.meta.url), 'utf8')

@@ -25,6 +25,16 @@ routes:
 }
 
 /**
+ * Case (i): (c) with request metrics off (`metrics.requests: false`), so that (c)/(i) is what
+ * request metrics cost on the plain route.
+ */
+export function noMetricsConfig (ports: readonly number[]): string {
+  return `${plainConfig(ports, 1)}metrics:
+  requests: false
+`
+}
+
+/**
  * Case (e), in a Portcullis of its own so that reloads never touch the others: (c)'s route, plus
  * an admin listener and, named by `generation`, one more route and upstream, so that each reload
  * changes routes and upstreams.

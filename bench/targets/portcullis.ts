@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type * as Api from '../../src/index.ts'
 import { announce } from './announce.ts'
-import { cachedConfig, plainConfig, rateLimitConfig, reloadingConfig } from './portcullis-config.ts'
+import { cachedConfig, noMetricsConfig, plainConfig, rateLimitConfig, reloadingConfig } from './portcullis-config.ts'
 
 // The compiled build (dist/, made by `npm run build`), as deployed: not the sources under tsx,
 // whose transform adds helper calls to the hot path.
 const api = await import(new URL('../../dist/src/index.js', import.meta.url).href) as typeof Api
 
-// BENCH_CONFIG picks the config: one target (case c), three (d), reloading (e), cached (f), rate-limited in memory (g) or on Redis (h, BENCH_REDIS_URL). It lives in a file, as in
+// BENCH_CONFIG picks the config: one target (case c), three (d), reloading (e), cached (f), rate-limited in memory (g) or on Redis (h, BENCH_REDIS_URL), request metrics off (i). It lives in a file, as in
 // production, so that POST /config/reload (case e) reads the new version the bench writes there. Access log on: the production logger writes JSON lines
 // to stdout, which the bench points at /dev/null or a file.
 const file = join(mkdtempSync(join(tmpdir(), 'portcullis-bench-')), 'gateway.yaml')
@@ -19,6 +19,7 @@ const text = config === 'reloading' ? reloadingConfig(ports, 0)
   : config === 'cached' ? cachedConfig(ports)
   : config === 'ratelimit-memory' ? rateLimitConfig(ports)
     : config === 'ratelimit-redis' ? rateLimitConfig(ports, process.env.BENCH_REDIS_URL)
+      : config === 'no-metrics' ? noMetricsConfig(ports)
       : plainConfig(ports, config === 'three-targets' ? 3 : 1)
 writeFileSync(file, text)
 const running = await api.startPortcullis(await api.loadConfig(file, {}), api.createLogger({ pretty: false }))

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { RequestMetrics } from './request-metrics.ts'
+import { openMetricsText, type ExpositionFormat } from './exposition.ts'
 import { downReasons, type Target } from '../upstreams/target.ts'
 import type { Upstream } from '../upstreams/upstream.ts'
 
@@ -140,6 +141,11 @@ export class Metrics {
 
   constructor (options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' })
+  }
+
+  /** This process's metrics in `format`. */
+  async exposition (format: ExpositionFormat): Promise<string> {
+    return format === 'openmetrics' ? openMetricsText(await this.registry.getMetricsAsJSON()) : this.registry.metrics()
   }
 
   /** Reports the stores `snapshot` returns (the process's store registry). */

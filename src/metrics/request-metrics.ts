@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { BucketHistogram, type HistogramSeries } from './bucket-histogram.ts'
 
 /** The `route` label of requests no route took (404, bad paths, parser errors): not a valid route name, so never one's. */
 export const UNMATCHED_ROUTE = '(unmatched)'
@@ -11,14 +12,13 @@ const methodLabel = (m: string | undefined) => m !== undefined && KNOWN_METHODS.
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 type CounterChild = ReturnType<Counter<string>['labels']>
-type HistogramChild = ReturnType<Histogram<string>['labels']>
 
 /** Request metrics: every request by route, method and status; latencies; bytes; in flight. */
 export class RequestMetrics {
   readonly requests: Counter<'route' | 'method' | 'status'>
-  readonly duration: Histogram<'route'>
-  readonly upstreamDuration: Histogram<'upstream'>
-  readonly overhead: Histogram<'route'>
+  readonly duration: BucketHistogram
+  readonly upstreamDuration: BucketHistogram
+  readonly overhead: BucketHistogram
   readonly responseBytes: Counter<'route'>
   readonly requestBytes: Counter<'route'>
   /** Requests being answered by this process (all runtimes). */
@@ -27,9 +27,10 @@ export class RequestMetrics {
   constructor (registry: Registry) {
     const registers = [registry]
     this.requests = new Counter({ name: 'portcullis_http_requests_total', help: `Requests answered, by route (${UNMATCHED_ROUTE} when none matched), method and status.`, labelNames: ['route', 'method', 'status'], registers })
-    this.duration = new Histogram({ name: 'portcullis_http_request_duration_seconds', help: 'The whole request as the client sees it, by route.', labelNames: ['route'], buckets: SECONDS, registers })
-    this.upstreamDuration = new Histogram({ name: 'portcullis_upstream_response_duration_seconds', help: 'From a request sent to an upstream to its response headers, by upstream (each try).', labelNames: ['upstream'], buckets: SECONDS, registers })
-    this.overhead = new Histogram({ name: 'portcullis_gateway_overhead_seconds', help: 'Time spent in the gateway itself: the whole request minus the wait for upstream response headers, by route.', labelNames: ['route'], buckets: SECONDS, registers })
+    // Exemplars (OpenMetrics) carry the trace id of a request per bucket: from a latency spike to its trace.
+    this.duration = new BucketHistogram({ name: 'portcullis_http_request_duration_seconds', help: 'The whole request as the client sees it, by route.', label: 'route', buckets: SECONDS, exemplars: true, registry })
+    this.upstreamDuration = new BucketHistogram({ name: 'portcullis_upstream_response_duration_seconds', help: 'From a request sent to an upstream to its response headers, by upstream (each try).', label: 'upstream', buckets: SECONDS, registry })
+    this.overhead = new BucketHistogram({ name: 'portcullis_gateway_overhead_seconds', help: 'Time spent in the gateway itself: the whole request minus the wait for upstream response headers, by route.', label: 'route', buckets: SECONDS, registry })
     this.responseBytes = new Counter({ name: 'portcullis_http_response_bytes_total', help: 'Response body bytes sent to clients, by route.', labelNames: ['route'], registers })
     this.requestBytes = new Counter({ name: 'portcullis_http_request_bytes_total', help: 'Request body bytes received from clients (by Content-Length), by route.', labelNames: ['route'], registers })
     const inFlight = () => this.inFlight
@@ -56,18 +57,18 @@ export class RouteMetrics {
   readonly #m: RequestMetrics
   readonly #route: string
   readonly #byMethod = new Map<string, CounterChild[]>()
-  readonly #duration: HistogramChild
-  readonly #overhead: HistogramChild
-  readonly #upstream: HistogramChild
+  readonly #duration: HistogramSeries
+  readonly #overhead: HistogramSeries
+  readonly #upstream: HistogramSeries
   readonly #responseBytes: CounterChild
   readonly #requestBytes: CounterChild
 
   constructor (m: RequestMetrics, route: string, upstream: string) {
     this.#m = m
     this.#route = route
-    this.#duration = m.duration.labels(route)
-    this.#overhead = m.overhead.labels(route)
-    this.#upstream = m.upstreamDuration.labels(upstream)
+    this.#duration = m.duration.series(route)
+    this.#overhead = m.overhead.series(route)
+    this.#upstream = m.upstreamDuration.series(upstream)
     this.#responseBytes = m.responseBytes.labels(route)
     this.#requestBytes = m.requestBytes.labels(route)
   }
@@ -77,14 +78,14 @@ export class RouteMetrics {
   /** One try's wait for response headers. */
   upstreamAnswered (seconds: number): void { this.#upstream.observe(seconds) }
 
-  finished (method: string, status: number, seconds: number, upstreamSeconds: number, requestBytes: number, responseBytes: number): void {
+  finished (method: string, status: number, seconds: number, upstreamSeconds: number, requestBytes: number, responseBytes: number, traceId: string): void {
     this.#m.inFlight--
     const label = methodLabel(method)
     let byStatus = this.#byMethod.get(label)
     if (byStatus === undefined) this.#byMethod.set(label, byStatus = [])
     const counter = byStatus[status] ??= this.#m.requests.labels(this.#route, label, String(status))
     counter.inc()
-    this.#duration.observe(seconds)
+    this.#duration.observeTraced(seconds, traceId)
     this.#overhead.observe(seconds - upstreamSeconds)
     if (responseBytes > 0) this.#responseBytes.inc(responseBytes)
     if (requestBytes > 0) this.#requestBytes.inc(requestBytes)

@@ -15,9 +15,10 @@ export interface PluginServices {
   readonly shared: Map<string, unknown>
 }
 
-export function setupContext (services: PluginServices, plugin: string, routeName: string, routeParams: readonly string[], log: Logger): PluginSetupContext {
+export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger): PluginSetupContext {
   return {
     routeName,
+    routePath,
     routeParams,
     log,
     store (name = DEFAULT_STORE) {

@@ -43,6 +43,8 @@ export interface GatewayRequest {
   readonly clientCertificate: ClientCertificate | undefined
   /** W3C trace context: the caller's trace id (or a new one) and the gateway's own span id, sent upstream as traceparent. */
   readonly trace: TraceContext
+  /** performance.now() when the gateway took the request. */
+  readonly startedAt: number
   readonly route: { readonly name: string, readonly upstream: string }
   /** The path (without query) that will be requested from the upstream. Plugins may change it. */
   upstreamPath: string
@@ -83,6 +85,14 @@ export interface SubrequestResponse {
   readonly body: Readable
 }
 
+/** An upstream target, as the upstream-try hooks see it. */
+export interface UpstreamTarget {
+  /** Its origin, e.g. http://10.0.0.5:3000. */
+  readonly url: string
+  /** host[:port], the Host header sent when the route does not preserve the client's. */
+  readonly host: string
+}
+
 /** A verified client certificate, as GatewayRequest.clientCertificate shows it. */
 export interface ClientCertificate {
   readonly subject: Readonly<Record<string, string | string[]>>
@@ -113,6 +123,23 @@ export interface PluginHandlers {
   onRequest?: (req: GatewayRequest) => Maybe<PluginReply | undefined | void>
   /** Response phase, in reverse pipeline order (the first plugin sees the response last). */
   onResponse?: (res: GatewayResponse, req: GatewayRequest) => Maybe<void>
+  /**
+   * Observers (tracing): called synchronously, never awaited; a throw is logged, the request goes on.
+   * A route none of whose plugins has them pays nothing for them.
+   * onUpstreamTry: just before each try is sent to a target (the first, then each retry; `attempt`
+   * counts from 1). req.headers may still be changed for this try (a per-try traceparent).
+   */
+  onUpstreamTry?: (req: GatewayRequest, target: UpstreamTarget, attempt: number) => void
+  /**
+   * That try is over: answered (`status`; its body read, or drained for a retry; 101 for an upgrade),
+   * or failed (`error`: refused, reset, timed out, aborted; with `status` too when the body broke).
+   */
+  onUpstreamTryEnd?: (req: GatewayRequest, status: number | undefined, error: Error | undefined) => void
+  /**
+   * The request is over (its last byte sent, or the client gone), however it was answered (the
+   * upstream, a plugin, a gateway error): `status` as the access log has it (499: the client left).
+   */
+  onFinished?: (req: GatewayRequest, status: number) => void
   /** Called when the runtime that owns this route is disposed (after a reload, or at shutdown). */
   dispose?: () => Maybe<void>
 }
@@ -120,6 +147,8 @@ export interface PluginHandlers {
 /** What setup receives besides the plugin's own config. */
 export interface PluginSetupContext {
   readonly routeName: string
+  /** The route's `match.path` as configured (`/users/:id`, `/api/*`): a low-cardinality name for its requests. */
+  readonly routePath: string
   /** The names of the route's path params (`id` for `/users/:id`, `*` for the rest of a prefix match). */
   readonly routeParams: readonly string[]
   readonly log: Logger

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply } from './contract.ts'
+import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply, UpstreamTarget } from './contract.ts'
 import { setupContext, type PluginServices } from './context.ts'
 import type { PluginUse } from './effective.ts'
 
@@ -18,11 +18,16 @@ export interface Pipeline {
   readonly requestHooks: readonly RequestHook[]
   /** In response order: reverse of the request order. */
   readonly responseHooks: readonly ResponseHook[]
+  /** The plugins' observers (PluginHandlers), each chained into one call; undefined when no plugin has one. */
+  readonly onUpstreamTry: ((req: GatewayRequest, target: UpstreamTarget, attempt: number) => void) | undefined
+  readonly onUpstreamTryEnd: ((req: GatewayRequest, status: number | undefined, error: Error | undefined) => void) | undefined
+  readonly onFinished: ((req: GatewayRequest, status: number) => void) | undefined
   dispose (): Promise<void>
 }
 
 export async function buildPipeline (
   routeName: string,
+  routePath: string,
   routeParams: readonly string[],
   uses: readonly PluginUse[],
   plugins: ReadonlyMap<string, PluginDefinition>,
@@ -33,7 +38,7 @@ export async function buildPipeline (
   const handlers: PluginHandlers[] = []
   try {
     for (const { def, use } of steps) {
-      const ctx = setupContext(services, def.name, routeName, routeParams, log.child({ route: routeName, plugin: def.name }))
+      const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }))
       handlers.push(await def.setup(use.config ?? {}, ctx))
     }
   } catch (err) {
@@ -47,17 +52,49 @@ export async function buildPipeline (
     if (h.onRequest !== undefined) requestHooks.push({ position, run: h.onRequest.bind(h) })
     if (h.onResponse !== undefined) responseHooks.unshift({ position, run: h.onResponse.bind(h) })
   })
+  const observers = <K extends 'onUpstreamTry' | 'onUpstreamTryEnd' | 'onFinished'>(hook: K) =>
+    chain(steps.flatMap(({ def }, i) => {
+      const run = handlers[i]?.[hook]
+      return run === undefined ? [] : [{ plugin: def.name, run: run.bind(handlers[i]) as Observer }]
+    }), hook, log) as PluginHandlers[K]
   return {
     steps: steps.map(describeStep),
     requestHooks,
     responseHooks,
+    onUpstreamTry: observers('onUpstreamTry'),
+    onUpstreamTryEnd: observers('onUpstreamTryEnd'),
+    onFinished: observers('onFinished'),
     dispose: () => disposeAll(handlers)
   }
 }
 
 /** A route's plugin order without running any setup (for `routes` and `explain`). */
 export function describePipeline (uses: readonly PluginUse[], plugins: ReadonlyMap<string, PluginDefinition>): Pipeline {
-  return { steps: ordered(uses, plugins).map(describeStep), requestHooks: [], responseHooks: [], dispose: async () => {} }
+  return {
+    steps: ordered(uses, plugins).map(describeStep),
+    requestHooks: [],
+    responseHooks: [],
+    onUpstreamTry: undefined,
+    onUpstreamTryEnd: undefined,
+    onFinished: undefined,
+    dispose: async () => {}
+  }
+}
+
+type Observer = (a: GatewayRequest, b: unknown, c: unknown) => void
+
+/** One call for the plugins' observers of a hook; one that throws is logged and the others still run. */
+function chain (observers: Array<{ plugin: string, run: Observer }>, hook: string, log: Logger): Observer | undefined {
+  if (observers.length === 0) return undefined
+  return (a, b, c) => {
+    for (const o of observers) {
+      try {
+        o.run(a, b, c)
+      } catch (err) {
+        log.error({ err, plugin: o.plugin, requestId: a.id }, `plugin ${hook} hook failed`)
+      }
+    }
+  }
 }
 
 interface Step { readonly def: PluginDefinition, readonly use: PluginUse }

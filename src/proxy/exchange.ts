@@ -91,6 +91,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #sentAt = 0
   #connected = false
   #answered = false
+  /** The current try's response status, once its headers came (0 before). */
+  #tryStatus = 0
   /** The request body read into memory so that a retry can send it again (RetryPolicy.buffersBody). */
   #body: Buffer | undefined
   /** Streams the request body goes through upstream (pipeBodyThrough), and their output once piped. */
@@ -268,6 +270,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const req = this.raw
     this.#tries++
     this.#connected = this.#answered = false
+    this.#tryStatus = 0
+    route.pipeline.onUpstreamTry?.(this, target, this.#tries)
     this.#sentAt = route.upstream.begin(target)
     const body = this.#body ?? (hasBody(req) && this.#upgrade === undefined ? this.#requestBody() : null)
     const streamed = body !== null && body !== this.#body
@@ -352,6 +356,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
     clearTimeout(this.#headersTimer)
+    this.#tryStatus = 101
+    this.#tryEnded(undefined)
     const client = (this.#upgrade as { socket: Duplex, head: Buffer }).socket
     this.compiled.upstream.outcome(this.target as Target, true, this.#sentAt, true)
     this.compiled.upstream.end(this.target as Target)
@@ -375,6 +381,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     clearTimeout(this.#headersTimer)
     const upstream = this.compiled.upstream
     this.#answered = true
+    this.#tryStatus = status
     const waited = (performance.now() - this.#sentAt) / 1000
     this.upstreamSeconds += waited
     this.compiled.metrics?.upstreamAnswered(waited)
@@ -421,6 +428,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   onComplete (): void {
     this.compiled.upstream.end(this.target as Target)
+    this.#tryEnded(undefined)
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; if (!this.#done) this.#send(next); return }
     (this.#sink ?? this.res).end()
@@ -430,6 +438,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     clearTimeout(this.#headersTimer)
     const upstream = this.compiled.upstream
     upstream.end(this.target as Target)
+    this.#tryEnded(err)
     // A body stream failed (not the connection): the request is refused, the target is not to blame.
     if (err instanceof RequestRejected || (this.#streamedBody !== undefined && this.#streamedBody.errored === err)) {
       if (!this.#done) this.#rejected(err)
@@ -448,6 +457,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (!this.res.headersSent) { this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE); return }
     this.cut = 'upstream_broken'
     this.res.destroy(err)
+  }
+
+  #tryEnded (err: Error | undefined): void {
+    this.compiled.pipeline.onUpstreamTryEnd?.(this, this.#tryStatus === 0 ? undefined : this.#tryStatus, err)
   }
 
   /**

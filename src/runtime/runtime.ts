@@ -120,7 +120,7 @@ export class Runtime implements ExchangeOwner {
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
         const uses = effectivePlugins(config.plugins, r.plugins)
-        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, uses, loaded.plugins, services, log)
+        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, uses, loaded.plugins, services, log)
         pipelines.push(pipeline)
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
@@ -229,7 +229,8 @@ export class Runtime implements ExchangeOwner {
     // 499: the client left. Cut short by the gateway: the status sent, or 408 for a body that stalled.
     const status = ex.res.writableFinished || ex.status === 101 ? ex.status : ex.cut === undefined ? 499 : ex.res.headersSent ? ex.status : 408
     const elapsed = performance.now() - ex.startedAt
-    ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes)
+    ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes, ex.trace.traceId)
+    ex.compiled.pipeline.onFinished?.(ex, status)
     if (this.#accessLog) {
       ex.compiled.accessLog.write({
         target: ex.target?.url,

@@ -78,7 +78,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     get ready () { return ready },
     get runtime () { return gateway.runtime },
     reloader,
-    metrics: { contentType: metrics.registry.contentType, text: () => metrics.registry.metrics() },
+    metrics: format => metrics.exposition(format),
     upstreams: async () => gateway.runtime.upstreamSnapshots(),
     stores: async () => stores.snapshot(),
     pluginAdmin: (method, path, query, body) => runPluginAdmin(gateway.runtime, method, path, query, body),

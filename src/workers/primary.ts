@@ -93,7 +93,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     get ready () { return !stopping && pool.serving > 0 },
     get runtime () { return view },
     reloader,
-    metrics: { contentType: metrics.registry.contentType, text: () => clusterMetricsText(metrics, pool) },
+    metrics: format => clusterMetricsText(metrics, pool, format),
     upstreams: () => clusterUpstreams(view, pool),
     stores: () => clusterStores(pool),
     pluginAdmin: (method, path, query, body) => clusterPluginAdmin(pool, { method, path, query, body }),

@@ -29,7 +29,7 @@ t.test('top-level plugins: unknown names, bad configs and `false` for a plugin t
 routes:
   - { name: a, match: { path: /a }, upstream: u, plugins: { probe: false } }
 `), [
-    'gw.yaml:7:3 plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?); there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, probe, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
+    'gw.yaml:7:3 plugins.request-header: unknown plugin "request-header" (did you mean "request-headers"?); there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, opentelemetry, probe, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
     'gw.yaml:8:23 plugins.response-headers.sett: unknown key "sett" (did you mean "set"?)',
     'gw.yaml:10:68 routes[0].plugins.probe: "probe: false" turns off a top-level plugin, but plugins: has no "probe"'
   ])

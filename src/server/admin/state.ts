@@ -4,6 +4,7 @@ import type { Runtime } from '../../runtime/runtime.ts'
 import type { UpstreamSnapshot } from '../../upstreams/upstream.ts'
 import type { StoreSnapshot } from '../../stores/store.ts'
 import type { PluginAdminReply } from '../../plugins/admin-routes.ts'
+import type { ExpositionFormat } from '../../metrics/exposition.ts'
 
 /** What the admin API asks of the running gateway (one process, or the primary of several). */
 export interface AdminState {
@@ -12,8 +13,8 @@ export interface AdminState {
   /** The runtime of the active config (in worker mode, the primary's copy, which serves no traffic). */
   readonly runtime: Runtime
   readonly reloader: Reloader
-  /** The Prometheus exposition (in worker mode, aggregated over the workers). */
-  readonly metrics: { readonly contentType: string, text (): Promise<string> }
+  /** The metrics exposition in `format` (in worker mode, aggregated over the workers). */
+  metrics (format: ExpositionFormat): Promise<string>
   /** The upstreams' state (in worker mode, merged with what the workers learned from traffic). */
   upstreams (): Promise<UpstreamSnapshot[]>
   /** The stores (in worker mode, each worker's, merged by name: the worst state wins). */
