@@ -15,10 +15,12 @@ export interface BenchOptions {
   size: number
   /** Where Portcullis's log lines (access log included) go. */
   log: string
-  /** When set, both proxies are CPU-profiled during the measured slices; profiles go to this folder. */
+  /** When set, (b), (c) and (f) are CPU-profiled during the measured slices; profiles go to this folder. */
   profile: string | undefined
   /** The JSON report; quick runs write none unless asked. */
   out: string | undefined
+  /** Only these cases are warmed up and measured (all when undefined). */
+  cases: ReadonlySet<string> | undefined
 }
 
 // Each numeric option: flag, environment variable, full-run and --quick defaults, allowed values.
@@ -32,15 +34,16 @@ const NUMBERS = {
 } as const
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--warmup S] [--slice S] [--rounds N] [--direct-every N]
-       [--connections N] [--size BYTES] [--log FILE] [--profile DIR] [--out FILE]
+       [--connections N] [--size BYTES] [--log FILE] [--profile DIR] [--out FILE] [--cases LIST]
 
 Compares Portcullis (one target, three targets, reloading every 100 ms) with a bare
 @fastify/http-proxy and with the upstream itself, each in its own process, by alternating short
 slices of load (wrk when installed, else autocannon). Every option can also be set in the environment:
 ${Object.entries(NUMBERS).map(([k, v]) => `  --${k.padEnd(13)} ${v.env.padEnd(19)} default ${v.full} (quick ${v.quick})`).join('\n')}
   --log           BENCH_LOG           default /dev/null (Portcullis log lines, access log on)
-  --profile       BENCH_PROFILE       CPU-profile both proxies (after warm-up) into DIR
-  --out           BENCH_OUT           default bench/results/latest.json (quick runs: none)`
+  --profile       BENCH_PROFILE       CPU-profile (b), (c) and (f) (after warm-up) into DIR
+  --out           BENCH_OUT           default bench/results/latest.json (quick runs: none)
+  --cases         BENCH_CASES         only these cases, by letter (e.g. c,f): for work on one case`
 
 /** Reads argv and the environment; throws with a usage message on bad input. */
 export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): BenchOptions | 'help' {
@@ -52,6 +55,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): BenchOpti
       log: { type: 'string' },
       profile: { type: 'string' },
       out: { type: 'string' },
+      cases: { type: 'string' },
       ...Object.fromEntries(Object.keys(NUMBERS).map(k => [k, { type: 'string' as const }]))
     }
   })
@@ -77,6 +81,17 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): BenchOpti
     size: num('size'),
     log: values.log ?? env.BENCH_LOG ?? '/dev/null',
     profile: values.profile ?? env.BENCH_PROFILE,
-    out: values.out ?? env.BENCH_OUT ?? (quick ? undefined : 'bench/results/latest.json')
+    out: values.out ?? env.BENCH_OUT ?? (quick ? undefined : 'bench/results/latest.json'),
+    cases: caseList(values.cases ?? env.BENCH_CASES)
   }
+}
+
+const LETTERS = 'abcdefgh'
+
+function caseList (raw: string | undefined): ReadonlySet<string> | undefined {
+  if (raw === undefined) return undefined
+  const letters = raw.split(',').map(c => c.trim().toLowerCase())
+  const bad = letters.filter(c => c.length !== 1 || !LETTERS.includes(c))
+  if (bad.length > 0 || letters.length === 0) throw new Error(`--cases (BENCH_CASES) must list case letters a-h separated by commas, got "${raw}"`)
+  return new Set(letters)
 }

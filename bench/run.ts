@@ -13,6 +13,8 @@ import { reloadingConfig } from './targets/portcullis-config.ts'
 import { RedisProcess } from '../test/helpers/redis.ts'
 
 const PATH = '/items/42'
+/** The targets --profile profiles: the bare proxy, Portcullis, and Portcullis answering from its cache. */
+const PROFILED: readonly TargetName[] = ['http-proxy', 'portcullis', 'cached']
 const RELOAD_EVERY_MS = 100
 
 /** Which process serves each case, and on which path. */
@@ -93,6 +95,15 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
  * bare-upstream slice goes in every few rounds.
  */
 function schedule (o: BenchOptions): TargetName[] {
+  const order = fullSchedule(o).filter(t => selected(o, t))
+  // Narrowed to a few cases, the schedule can repeat a target: one slice stands for the run of them.
+  return order.filter((t, i) => t !== order[i - 1])
+}
+
+/** --cases: whether the target's case is measured. */
+const selected = (o: BenchOptions, t: TargetName) => o.cases === undefined || o.cases.has(TARGETS[t].charAt(1))
+
+function fullSchedule (o: BenchOptions): TargetName[] {
   const order: TargetName[] = []
   for (let i = 0; i < o.rounds; i++) {
     order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached', 'portcullis', 'ratelimit-memory', 'portcullis', 'ratelimit-redis', 'portcullis', 'no-metrics')
@@ -106,13 +117,13 @@ async function bench (o: BenchOptions): Promise<void> {
   const loadBefore = loadavg()[0] ?? NaN
   const redis = await RedisProcess.start()
   const targets = await startTargets(o, redis).catch(async err => { await redis.stop(); throw err })
-  const cases = Object.keys(TARGETS) as TargetName[]
+  const cases = (Object.keys(TARGETS) as TargetName[]).filter(t => selected(o, t))
   for (const name of cases) await checkTarget(name, targets.child[name].url + PATH, o.size)
   for (const name of cases) {
     console.log(`warming up ${TARGETS[name]} for ${o.warmup} s`)
     if (o.warmup > 0) console.log(`  ${describe(await measure(name, targets, o, o.warmup))}`)
   }
-  if (o.profile !== undefined) for (const child of [targets.child['http-proxy'], targets.child.portcullis]) child.process.send('profile')
+  if (o.profile !== undefined) for (const name of PROFILED) if (selected(o, name)) targets.child[name].process.send('profile')
   const order = schedule(o)
   const slices: Slice[] = []
   for (const [i, target] of order.entries()) {
@@ -125,7 +136,7 @@ async function bench (o: BenchOptions): Promise<void> {
   const report = summarize(o, slices, loadBefore)
   console.log('\n' + formatReport(report))
   console.log(`\nLoad generator: ${LOAD_GENERATOR}. Portcullis access log: on, written to ${o.log}.`)
-  if (o.profile !== undefined) console.log(`CPU profiles of both proxies (measured slices only) written to ${o.profile} (profiling slows them: figures are not comparable with normal runs).`)
+  if (o.profile !== undefined) console.log(`CPU profiles of ${PROFILED.map(t => TARGETS[t]).join(', ')} (measured slices only) written to ${o.profile} (profiling slows them: figures are not comparable with normal runs).`)
   if (o.out !== undefined) {
     mkdirSync(dirname(o.out), { recursive: true })
     writeFileSync(o.out, JSON.stringify(report, null, 2) + '\n')

@@ -12,7 +12,8 @@ export function announce (address: AddressInfo | string | null, extra: Record<st
   const dir = process.env.BENCH_PROFILE
   const profiler = new Profiler()
   const exit = () => {
-    const name = basename(process.argv[1] ?? 'target', '.ts')
+    // Portcullis targets differ by config only: its name tells their profiles apart.
+    const name = basename(process.argv[1] ?? 'target', '.ts') + (process.env.BENCH_CONFIG === undefined ? '' : `-${process.env.BENCH_CONFIG}`)
     const written = dir === undefined ? Promise.resolve() : profiler.stop(dir, name)
     written.then(() => process.exit(0), err => { console.error(err); process.exit(1) })
   }
