@@ -43,6 +43,10 @@ export class MemoryStore implements OwnedStore {
   }
 
   async get (key: string): Promise<Buffer | undefined> {
+    return this.getNow(key)
+  }
+
+  readonly getNow = (key: string): Buffer | undefined => {
     const v = this.#lru.get(key)
     return v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(String(v))
   }

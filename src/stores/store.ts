@@ -45,6 +45,11 @@ export interface Store {
   readonly name: string
   readonly type: 'memory' | 'redis'
   get (key: string): Promise<Buffer | undefined>
+  /**
+   * The same read without a promise, on stores in this process's memory (absent on Redis): for a
+   * hot path that can then stay synchronous (a cache hit). Same value and recency effect as get().
+   */
+  readonly getNow?: (key: string) => Buffer | undefined
   set (key: string, value: StoreValue, options?: SetOptions): Promise<void>
   /** Deletes keys; resolves with how many existed. */
   delete (...keys: string[]): Promise<number>

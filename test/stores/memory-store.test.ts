@@ -10,6 +10,20 @@ t.test('the shared store cases', async t => {
   storeCases(t, () => store, 'm:')
 })
 
+t.test('getNow reads without a promise: the same value as get, and it counts as a use', async t => {
+  const store = new MemoryStore('now', { maxEntries: 2, maxBytes: 1024 * 1024 })
+  await store.set('a', 'one')
+  await store.set('b', Buffer.from('two'))
+  t.equal(store.getNow('a')?.toString(), 'one', 'a string value, as a Buffer')
+  t.equal(store.getNow('b')?.toString(), 'two')
+  t.equal(store.getNow('missing'), undefined)
+  t.equal(store.getNow('b'), await store.get('b'), 'a stored Buffer is handed back as is, by both')
+  store.getNow('a') // a is now more recently used than b
+  await store.set('c', '3')
+  t.equal(store.getNow('b'), undefined, 'b, the least recently used, was evicted')
+  t.equal(store.getNow('a')?.toString(), 'one')
+})
+
 t.test('maxEntries: the least recently used entry goes first', async t => {
   const store = new MemoryStore('small', { maxEntries: 3, maxBytes: 1024 * 1024 })
   await store.set('a', '1')
