@@ -8,6 +8,7 @@ import type { Collapser } from './collapse.ts'
 import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
+import { hitReply } from './hit-reply.ts'
 import { surrogateTag } from './purge.ts'
 import { unstorableReason } from './storable.ts'
 import { Capture, Replay } from './streams.ts'
@@ -33,6 +34,15 @@ export interface RouteCacheSettings {
 }
 
 type Fwd = NonNullable<StatusParams['fwd']>
+type Maybe<T> = T | Promise<T>
+
+/** What the store holds for a request. */
+interface Found { readonly entry?: Entry, readonly varyMiss: boolean }
+const NOTHING: Found = { varyMiss: false }
+const VARY_MISS: Found = { varyMiss: true }
+
+/** `f` of a value now, or of a promised one later. */
+const then = <T, R> (v: Maybe<T>, f: (v: T) => Maybe<R>): Maybe<R> => v instanceof Promise ? v.then(f) : f(v)
 
 /** A GET or HEAD the cache looked up, carried from onRequest to onResponse in req.locals. */
 interface Lookup {
@@ -67,11 +77,23 @@ export class RouteCache implements PluginHandlers {
 
   constructor (settings: RouteCacheSettings) { this.#s = settings }
 
-  onRequest (req: GatewayRequest): Promise<PluginReply | undefined> | undefined {
+  onRequest (req: GatewayRequest): Maybe<PluginReply | undefined> {
     const s = this.#s
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
     if (this.#bypassed(req.clientHeaders)) { req.locals[LOCALS] = BYPASS; s.metrics.requests.bypass.inc(); return }
-    return this.#lookup(req)
+    const ch = req.clientHeaders
+    const rcc = requestDirectives(ch)
+    const state: Lookup = { key: s.key(req.path, req.query, ch), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
+    req.locals[LOCALS] = state
+    // Synchronous on a memory store: a hit is answered without a promise.
+    let found: Maybe<Found>
+    try {
+      found = this.#find(state.key.primary, ch)
+    } catch (err) {
+      this.#unavailable(state, err); return
+    }
+    if (!(found instanceof Promise)) return this.#lookedUp(req, state, rcc, found)
+    return found.then(f => this.#lookedUp(req, state, rcc, f), (err: unknown) => { this.#unavailable(state, err); return undefined })
   }
 
   onResponse (res: GatewayResponse, req: GatewayRequest): Promise<void> | undefined {
@@ -95,24 +117,18 @@ export class RouteCache implements PluginHandlers {
     return false
   }
 
-  async #lookup (req: GatewayRequest): Promise<PluginReply | undefined> {
+  /** The store is down: pass through, neither reading nor writing. */
+  #unavailable (state: Lookup, err: unknown): void {
+    this.#s.log.debug({ err }, 'cache store unavailable')
+    Object.assign(state, { fwd: 'bypass', detail: 'store-unavailable', noStore: true })
+    this.#s.metrics.requests.bypass.inc()
+  }
+
+  /** What the store held for the request decides: a hit, a 504 for only-if-cached, or upstream (maybe after a concurrent fetch of the key). */
+  #lookedUp (req: GatewayRequest, state: Lookup, rcc: Directives, found: Found): Maybe<PluginReply | undefined> {
     const s = this.#s
-    const ch = req.clientHeaders
-    const rcc = requestDirectives(ch)
-    const state: Lookup = { key: s.key(req.path, req.query, ch), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
-    req.locals[LOCALS] = state
-    let entry: Entry | undefined
-    try {
-      const found = await this.#find(state.key.primary, ch)
-      entry = found.entry
-      if (found.varyMiss) state.fwd = 'vary-miss'
-    } catch (err) {
-      // The store is down: pass through, neither reading nor writing.
-      s.log.debug({ err }, 'cache store unavailable')
-      Object.assign(state, { fwd: 'bypass', detail: 'store-unavailable', noStore: true })
-      s.metrics.requests.bypass.inc()
-      return
-    }
+    const entry = found.entry
+    if (found.varyMiss) state.fwd = 'vary-miss'
     if (entry !== undefined) {
       const verdict = evaluate(entry, rcc, Date.now())
       if (verdict === 'fresh' || verdict === 'stale-ok' || verdict === 'swr') {
@@ -129,46 +145,58 @@ export class RouteCache implements PluginHandlers {
     }
     if (req.method === 'GET' && !state.noStore) {
       const pending = s.collapser.waitFor(state.key.primary)
-      if (pending === undefined) {
-        state.lead = s.collapser.lead(state.key.primary)
-      } else {
-        const e = await pending
-        if (e !== undefined && e.variant === variantFor(e, ch) && evaluate(e, rcc, Date.now()) === 'fresh') {
-          s.metrics.requests.collapsed.inc()
-          return this.#hit(req, e, true)
-        }
-      }
+      if (pending !== undefined) return this.#collapsed(req, state, rcc, pending)
+      state.lead = s.collapser.lead(state.key.primary)
     }
-    if (state.entry !== undefined) setValidators(req.headers, state.entry.headers)
+    this.#toUpstream(req, state)
     return undefined
   }
 
+  /** Another request is fetching this key: its stored answer when it fits, else upstream. */
+  async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Entry | undefined>): Promise<PluginReply | undefined> {
+    const e = await pending
+    if (e !== undefined && e.variant === variantFor(e, req.clientHeaders) && evaluate(e, rcc, Date.now()) === 'fresh') {
+      this.#s.metrics.requests.collapsed.inc()
+      return this.#hit(req, e, true)
+    }
+    this.#toUpstream(req, state)
+    return undefined
+  }
+
+  #toUpstream (req: GatewayRequest, state: Lookup): void {
+    if (state.entry !== undefined) setValidators(req.headers, state.entry.headers)
+  }
+
   /** The stored response for a request: through the Vary marker to the variant when there is one. */
-  async #find (primary: string, headers: GatewayRequest['clientHeaders']): Promise<{ entry?: Entry, varyMiss: boolean }> {
+  #find (primary: string, headers: GatewayRequest['clientHeaders']): Maybe<Found> {
+    return then(this.#read(primary), raw => {
+      const first = raw === undefined ? undefined : decode(raw)
+      if (first === undefined) return NOTHING
+      if (!isMarker(first)) return { entry: first, varyMiss: false }
+      return then(this.#read(primary + variantKey(first.vary, headers)), second => {
+        const entry = second === undefined ? undefined : decode(second)
+        return entry === undefined || isMarker(entry) ? VARY_MISS : { entry, varyMiss: false }
+      })
+    })
+  }
+
+  #read (key: string): Maybe<Buffer | undefined> {
     const store = this.#s.store
-    const raw = await store.get(primary)
-    const first = raw === undefined ? undefined : decode(raw)
-    if (first === undefined) return { varyMiss: false }
-    if (!isMarker(first)) return { entry: first, varyMiss: false }
-    const second = await store.get(primary + variantKey(first.vary, headers))
-    const entry = second === undefined ? undefined : decode(second)
-    return entry === undefined || isMarker(entry) ? { varyMiss: true } : { entry, varyMiss: false }
+    return store.getNow !== undefined ? store.getNow(key) : store.get(key)
   }
 
   #hit (req: GatewayRequest, e: Entry, collapsed: boolean): PluginReply {
     const age = currentAge(e, Date.now())
-    const status: StatusParams = collapsed
-      ? { fwd: 'uri-miss', fwdStatus: e.status, collapsed: true, ttl: e.lifetime - age }
-      : { hit: true, ttl: e.lifetime - age }
     if (e.status === 200 && notModified(req.clientHeaders, e.headers)) {
       const headers = notModifiedHeaders(e.headers)
       headers.age = String(Math.floor(age))
-      addCacheStatus(headers, this.#s.name, status)
+      addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed))
       return { status: 304, headers }
     }
+    if (!collapsed) return hitReply(e, this.#s.name, age, req.method)
     const headers: HeaderMap = { ...e.headers, age: String(Math.floor(age)) }
     if (e.status !== 204) headers['content-length'] = String(e.body.length)
-    addCacheStatus(headers, this.#s.name, status)
+    addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed))
     return { status: e.status, headers, body: req.method === 'HEAD' ? undefined : e.body }
   }
 
@@ -364,6 +392,10 @@ function evaluate (e: Entry, rcc: Directives, now: number): Verdict {
   if (age - e.lifetime < e.swr) return 'swr'
   return 'stale'
 }
+
+const statusOf = (e: Entry, age: number, collapsed: boolean): StatusParams => collapsed
+  ? { fwd: 'uri-miss', fwdStatus: e.status, collapsed: true, ttl: e.lifetime - age }
+  : { hit: true, ttl: e.lifetime - age }
 
 const variantFor = (e: Entry, headers: GatewayRequest['clientHeaders']): string => {
   const names = varyNames(e.headers.vary)
