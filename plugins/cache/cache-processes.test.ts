@@ -1,0 +1,102 @@
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { spawnCli, stopCli } from '../../test/helpers/cli.ts'
+import { RedisProcess } from '../../test/helpers/redis.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { configFile } from '../../test/reload/helpers.ts'
+
+// Two `portcullis start` processes (the real CLI) on one redis-server of the test's own.
+const redis = await RedisProcess.start()
+t.teardown(() => redis.stop())
+
+let upstreamRequests = 0
+const up = await startUpstream((req, res) => {
+  upstreamRequests++
+  const body = `${req.url as string} #${upstreamRequests}`
+  res.writeHead(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'catalog', 'content-length': Buffer.byteLength(body) }).end(body)
+})
+t.teardown(() => up.close())
+
+const cf = await configFile(`
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+stores:
+  shared: { type: redis, url: "${redis.url}", keyPrefix: "two-processes:" }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      cache: { store: shared }
+`)
+t.teardown(() => cf.remove())
+
+interface Gateway { readonly url: string, readonly admin: string }
+
+async function start (t: Test): Promise<Gateway> {
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
+  t.teardown(() => stopCli(cli))
+  const listening = await cli.waitForLine(l => l.msg === 'gateway listening', 60_000)
+  if (listening === undefined) throw new Error(`the gateway did not start (stderr: ${cli.stderr()})`)
+  const gw = { url: String(listening.url), admin: String(listening.admin) }
+  t.ok(await storeUp(gw), 'its Redis store is up')
+  return gw
+}
+
+async function storeUp (gw: Gateway): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    const { stores } = await (await request(`${gw.admin}/stores`)).body.json() as { stores: Array<{ name: string, state: string }> }
+    if (stores.find(s => s.name === 'shared')?.state === 'up') return true
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return false
+}
+
+async function get (gw: Gateway, path: string): Promise<{ status: number, cacheStatus: string, body: string }> {
+  // One public host name in front of both (the Host is part of the key).
+  const res = await request(`${gw.url}${path}`, { headers: { host: 'api.example.com' } })
+  return { status: res.statusCode, cacheStatus: String(res.headers['cache-status']), body: await res.body.text() }
+}
+
+/** The first answer that is a hit: a gateway writes to the store once the body has gone out, so the other may ask a moment before. */
+async function hit (gw: Gateway, path: string): Promise<{ status: number, cacheStatus: string, body: string }> {
+  let res = await get(gw, path)
+  for (let i = 0; i < 100 && !res.cacheStatus.includes('hit'); i++) {
+    await new Promise(resolve => setTimeout(resolve, 20))
+    res = await get(gw, path)
+  }
+  return res
+}
+
+const purge = async (gw: Gateway, body: object) => {
+  const res = await request(`${gw.admin}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return { status: res.statusCode, body: await res.body.json() }
+}
+
+t.test('two gateway processes share one Redis cache store', async t => {
+  const [a, b] = await Promise.all([start(t), start(t)])
+  t.not(a.url, b.url, 'two listeners')
+
+  const first = await get(a, '/items/1')
+  t.same(first, { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #1' })
+  const fromB = await hit(b, '/items/1')
+  t.equal(fromB.status, 200)
+  t.match(fromB.cacheStatus, /^Portcullis; hit; ttl=\d+$/, 'a hit in the other process')
+  t.equal(fromB.body, '/items/1 #1', 'the body the first process stored')
+  t.equal(upstreamRequests, 1, 'the upstream was asked once')
+
+  t.same(await purge(a, { url: 'http://api.example.com/items/1' }), { status: 200, body: { purged: 1 } }, 'purged by URL through the first process')
+  t.same(await get(b, '/items/1'), { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #2' },
+    'the second process no longer finds it')
+
+  const fromA = await hit(a, '/items/1')
+  t.equal(fromA.body, '/items/1 #2', 'what the second process stored is a hit in the first')
+  t.same(await purge(b, { tag: 'catalog' }), { status: 200, body: { purged: 1 } }, 'purged by tag through the second process')
+  t.same(await get(a, '/items/1'), { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #3' },
+    'the first process no longer finds it')
+  t.equal(upstreamRequests, 3)
+})
