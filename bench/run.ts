@@ -17,34 +17,47 @@ const PATH = '/items/42'
 const PROFILED: readonly TargetName[] = ['http-proxy', 'portcullis', 'cached']
 const RELOAD_EVERY_MS = 100
 
-/** Which process serves each case, and on which path. */
-interface Targets { child: Record<TargetName, Child>, upstreamPorts: number[] }
+/** Which process serves each case (those --cases left out are not started), and on which path. */
+interface Targets { child: Partial<Record<TargetName, Child>>, upstreamPorts: number[] }
 
-/** Starts the upstream, then the proxies in front of it (case (g)'s Redis is `redis`). */
+/** How each proxy case is started, given the upstream's environment and the log file. */
+type Starter = (env: Record<string, string>, redis: RedisProcess, logFd: number) => Promise<Child>
+const portcullis = (config: string, extra: (redis: RedisProcess) => Record<string, string> = () => ({})): Starter =>
+  (env, redis, logFd) => startChild('portcullis', { env: { ...env, BENCH_CONFIG: config, ...extra(redis) }, stdout: logFd })
+// Two batches: seven processes starting at once on a small machine can miss the ready timeout.
+const BATCHES: ReadonlyArray<Partial<Record<TargetName, Starter>>> = [
+  {
+    'http-proxy': env => startChild('http-proxy', { env }),
+    portcullis: portcullis('one-target'),
+    'three-targets': portcullis('three-targets'),
+    reloading: portcullis('reloading'),
+    cached: portcullis('cached')
+  },
+  {
+    'ratelimit-memory': portcullis('ratelimit-memory'),
+    'ratelimit-redis': portcullis('ratelimit-redis', redis => ({ BENCH_REDIS_URL: redis.url })),
+    'no-metrics': portcullis('no-metrics')
+  }
+]
+
+/** Starts the upstream, then the proxies in front of it (case (h)'s Redis is `redis`). */
 async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targets> {
-  const env = { BENCH_SIZE: String(o.size) }
-  const upstream = await startChild('upstream', { env })
+  const upstream = await startChild('upstream', { env: { BENCH_SIZE: String(o.size) } })
   const upstreamPorts = upstream.info.ports as number[]
   const logFd = openSync(o.log, 'w')
   try {
-    const proxyEnv = {
+    const env = {
       BENCH_UPSTREAM: upstream.url,
       BENCH_UPSTREAM_PORTS: JSON.stringify(upstreamPorts),
       ...(o.profile === undefined ? {} : { BENCH_PROFILE: resolve(o.profile) })
     }
-    const portcullis = (config: string) => startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: config }, stdout: logFd })
-    const [proxy, one, three, reloading, cached] = await Promise.all([
-      startChild('http-proxy', { env: proxyEnv }), portcullis('one-target'), portcullis('three-targets'), portcullis('reloading'), portcullis('cached')
-    ])
-    // A second batch: seven processes starting at once on a small machine can miss the ready timeout.
-    const [rlMemory, rlRedis, noMetrics] = await Promise.all([
-      portcullis('ratelimit-memory'), startChild('portcullis', { env: { ...proxyEnv, BENCH_CONFIG: 'ratelimit-redis', BENCH_REDIS_URL: redis.url }, stdout: logFd }),
-      portcullis('no-metrics')
-    ])
-    return {
-      child: { direct: upstream, 'http-proxy': proxy, portcullis: one, 'three-targets': three, reloading, cached, 'ratelimit-memory': rlMemory, 'ratelimit-redis': rlRedis, 'no-metrics': noMetrics },
-      upstreamPorts
+    const child: Targets['child'] = { direct: upstream }
+    for (const batch of BATCHES) {
+      const started = await Promise.all(Object.entries(batch).filter(([name]) => selected(o, name as TargetName))
+        .map(async ([name, start]) => [name, await start(env, redis, logFd)] as const))
+      for (const [name, c] of started) child[name as TargetName] = c
     }
+    return { child, upstreamPorts }
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
@@ -56,7 +69,7 @@ async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targ
  */
 async function reloadLoop (t: Targets, stop: AbortSignal, generation: { n: number }): Promise<{ applied: number, failed: number }> {
   const counts = { applied: 0, failed: 0 }
-  const { admin, configFile } = t.child.reloading.info as { admin: string, configFile: string }
+  const { admin, configFile } = (t.child.reloading as Child).info as { admin: string, configFile: string }
   while (!stop.aborted) {
     await writeFile(configFile, reloadingConfig(t.upstreamPorts, ++generation.n))
     const res = await request(`${admin}/config/reload`, { method: 'POST' })
@@ -77,7 +90,7 @@ const generation = { n: 0 }
 
 /** One slice of load on a target, with the CPU time the target spent on it. */
 async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds: number): Promise<Slice> {
-  const child = t.child[target]
+  const child = t.child[target] as Child
   const cpuBefore = await cpuTime(child)
   const stop = new AbortController()
   const reloading = target === 'reloading' ? reloadLoop(t, stop.signal, generation) : undefined
@@ -118,12 +131,12 @@ async function bench (o: BenchOptions): Promise<void> {
   const redis = await RedisProcess.start()
   const targets = await startTargets(o, redis).catch(async err => { await redis.stop(); throw err })
   const cases = (Object.keys(TARGETS) as TargetName[]).filter(t => selected(o, t))
-  for (const name of cases) await checkTarget(name, targets.child[name].url + PATH, o.size)
+  for (const name of cases) await checkTarget(name, (targets.child[name] as Child).url + PATH, o.size)
   for (const name of cases) {
     console.log(`warming up ${TARGETS[name]} for ${o.warmup} s`)
     if (o.warmup > 0) console.log(`  ${describe(await measure(name, targets, o, o.warmup))}`)
   }
-  if (o.profile !== undefined) for (const name of PROFILED) if (selected(o, name)) targets.child[name].process.send('profile')
+  if (o.profile !== undefined) for (const name of PROFILED) targets.child[name]?.process.send('profile')
   const order = schedule(o)
   const slices: Slice[] = []
   for (const [i, target] of order.entries()) {
