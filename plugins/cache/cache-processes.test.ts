@@ -2,37 +2,19 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { spawnCli, stopCli } from '../../test/helpers/cli.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
-import { startUpstream } from '../../test/helpers/upstream.ts'
 import { configFile } from '../../test/reload/helpers.ts'
+import { numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
 
 // Two `portcullis start` processes (the real CLI) on one redis-server of the test's own.
 const redis = await RedisProcess.start()
 t.teardown(() => redis.stop())
 
-let upstreamRequests = 0
-const up = await startUpstream((req, res) => {
-  upstreamRequests++
-  const body = `${req.url as string} #${upstreamRequests}`
-  res.writeHead(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'catalog', 'content-length': Buffer.byteLength(body) }).end(body)
-})
+const up = await numberingUpstream()
 t.teardown(() => up.close())
 
-const cf = await configFile(`
-server:
+const cf = await configFile(`server:
   listen: { host: 127.0.0.1, port: 0 }
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-stores:
-  shared: { type: redis, url: "${redis.url}", keyPrefix: "two-processes:" }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      cache: { store: shared }
-`)
+${sharedStoreConfig(redis.url, up.url, 'two-processes:')}`)
 t.teardown(() => cf.remove())
 
 interface Gateway { readonly url: string, readonly admin: string }
@@ -43,17 +25,8 @@ async function start (t: Test): Promise<Gateway> {
   const listening = await cli.waitForLine(l => l.msg === 'gateway listening', 60_000)
   if (listening === undefined) throw new Error(`the gateway did not start (stderr: ${cli.stderr()})`)
   const gw = { url: String(listening.url), admin: String(listening.admin) }
-  t.ok(await storeUp(gw), 'its Redis store is up')
+  t.ok(await storeUp(gw.admin), 'its Redis store is up')
   return gw
-}
-
-async function storeUp (gw: Gateway): Promise<boolean> {
-  for (let i = 0; i < 200; i++) {
-    const { stores } = await (await request(`${gw.admin}/stores`)).body.json() as { stores: Array<{ name: string, state: string }> }
-    if (stores.find(s => s.name === 'shared')?.state === 'up') return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return false
 }
 
 async function get (gw: Gateway, path: string): Promise<{ status: number, cacheStatus: string, body: string }> {
@@ -87,7 +60,7 @@ t.test('two gateway processes share one Redis cache store', async t => {
   t.equal(fromB.status, 200)
   t.match(fromB.cacheStatus, /^Portcullis; hit; ttl=\d+$/, 'a hit in the other process')
   t.equal(fromB.body, '/items/1 #1', 'the body the first process stored')
-  t.equal(upstreamRequests, 1, 'the upstream was asked once')
+  t.equal(up.requests(), 1, 'the upstream was asked once')
 
   t.same(await purge(a, { url: 'http://api.example.com/items/1' }), { status: 200, body: { purged: 1 } }, 'purged by URL through the first process')
   t.same(await get(b, '/items/1'), { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #2' },
@@ -95,8 +68,8 @@ t.test('two gateway processes share one Redis cache store', async t => {
 
   const fromA = await hit(a, '/items/1')
   t.equal(fromA.body, '/items/1 #2', 'what the second process stored is a hit in the first')
-  t.same(await purge(b, { tag: 'catalog' }), { status: 200, body: { purged: 1 } }, 'purged by tag through the second process')
+  t.same(await purge(b, { tag: 'shared' }), { status: 200, body: { purged: 1 } }, 'purged by tag through the second process')
   t.same(await get(a, '/items/1'), { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #3' },
     'the first process no longer finds it')
-  t.equal(upstreamRequests, 3)
+  t.equal(up.requests(), 3)
 })

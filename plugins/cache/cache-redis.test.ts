@@ -1,50 +1,21 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
+import { numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
 
 // A real redis-server of the test's own: the test kills and restarts it.
 const redis = await RedisProcess.start()
 t.teardown(() => redis.stop())
 
-let upstreamRequests = 0
-const up = await startUpstream((req, res) => {
-  upstreamRequests++
-  const body = `${req.url as string} #${upstreamRequests}`
-  res.writeHead(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'shared', 'content-length': Buffer.byteLength(body) }).end(body)
-})
+const up = await numberingUpstream()
 t.teardown(() => up.close())
 
-const config = `
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-stores:
-  shared: { type: redis, url: "${redis.url}", keyPrefix: "cache-test:" }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      cache: { store: shared }
-`
-
 async function gateway (t: Test): Promise<TestGateway> {
-  const gw = await startGateway(config)
+  const gw = await startGateway(sharedStoreConfig(redis.url, up.url, 'cache-test:'))
   t.teardown(() => gw.close())
-  t.ok(await storeUp(gw), 'the gateway\'s Redis store is up')
+  t.ok(await storeUp(gw.adminUrl as string), 'the gateway\'s Redis store is up')
   return gw
-}
-
-async function storeUp (gw: TestGateway): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    const { stores } = await (await request(`${gw.adminUrl as string}/stores`)).body.json() as { stores: Array<{ name: string, state: string }> }
-    if (stores.find(s => s.name === 'shared')?.state === 'up') return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return false
 }
 
 const get = async (gw: TestGateway, path: string, method = 'GET') => {
@@ -76,7 +47,7 @@ t.test('the cache on a Redis store', async t => {
   t.test('Redis killed mid-test: requests pass through, then caching resumes when it is back', async t => {
     await get(a, '/outage')
     await redis.kill()
-    const before = upstreamRequests
+    const before = up.requests()
     const during = await get(a, '/outage')
     t.equal(during.status, 200)
     t.equal(during.body, `/outage #${before + 1}`, 'answered by the upstream')
@@ -86,7 +57,7 @@ t.test('the cache on a Redis store', async t => {
     const metrics = await (await request(`${a.adminUrl as string}/metrics`)).body.text()
     t.match(metrics, /portcullis_cache_requests_total\{route="r",result="bypass"\} [1-9]/)
     await redis.restart()
-    t.ok(await storeUp(a))
+    t.ok(await storeUp(a.adminUrl as string))
     let status = ''
     for (let i = 0; i < 50 && !status.includes('hit'); i++) status = (await get(a, '/after')).status_
     t.match(status, /^Portcullis; hit/, 'stored and served again once Redis is back')

@@ -1,0 +1,38 @@
+import { request } from 'undici'
+import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
+
+/** For the tests of gateways sharing one Redis cache store: an upstream that numbers its answers. */
+export async function numberingUpstream (): Promise<TestUpstream & { readonly requests: () => number }> {
+  let n = 0
+  const up = await startUpstream((req, res) => {
+    const body = `${req.url as string} #${++n}`
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'shared', 'content-length': Buffer.byteLength(body) }).end(body)
+  })
+  return Object.assign(up, { requests: () => n })
+}
+
+/** One cached route on the Redis store `shared`, with an admin listener (for purges and GET /stores). */
+export const sharedStoreConfig = (redisUrl: string, upstreamUrl: string, keyPrefix: string) => `
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+stores:
+  shared: { type: redis, url: "${redisUrl}", keyPrefix: "${keyPrefix}" }
+upstreams:
+  up: { targets: [ { url: "${upstreamUrl}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      cache: { store: shared }
+`
+
+/** Whether the gateway behind `adminUrl` sees its store `shared` up, within about 10 s. */
+export async function storeUp (adminUrl: string): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    const { stores } = await (await request(`${adminUrl}/stores`)).body.json() as { stores: Array<{ name: string, state: string }> }
+    if (stores.find(s => s.name === 'shared')?.state === 'up') return true
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return false
+}
