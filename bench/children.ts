@@ -16,7 +16,8 @@ export interface ChildOptions {
   stdout?: 'ignore' | 'inherit' | number
 }
 
-const READY_TIMEOUT_MS = 30_000
+// A loaded machine (other work, a load average of 20 or more) can take most of a minute to start a Node process.
+const READY_TIMEOUT_MS = 90_000
 const STOP_TIMEOUT_MS = 10_000
 const running = new Set<ChildProcess>()
 
