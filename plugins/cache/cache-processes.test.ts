@@ -5,7 +5,10 @@ import { RedisProcess } from '../../test/helpers/redis.ts'
 import { configFile } from '../../test/reload/helpers.ts'
 import { numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
 
-// Two `portcullis start` processes (the real CLI) on one redis-server of the test's own.
+// Two `portcullis start` processes (the real CLI) on one redis-server of the test's own. Each
+// compiles the sources through tsx at start: on a loaded machine that takes most of a minute.
+t.setTimeout(300_000)
+const START_MS = 120_000
 const redis = await RedisProcess.start()
 t.teardown(() => redis.stop())
 
@@ -22,7 +25,7 @@ interface Gateway { readonly url: string, readonly admin: string }
 async function start (t: Test): Promise<Gateway> {
   const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
   t.teardown(() => stopCli(cli))
-  const listening = await cli.waitForLine(l => l.msg === 'gateway listening', 60_000)
+  const listening = await cli.waitForLine(l => l.msg === 'gateway listening', START_MS)
   if (listening === undefined) throw new Error(`the gateway did not start (stderr: ${cli.stderr()})`)
   const gw = { url: String(listening.url), admin: String(listening.admin) }
   t.ok(await storeUp(gw.admin), 'its Redis store is up')
