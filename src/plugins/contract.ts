@@ -11,7 +11,10 @@ import type { TraceContext } from '../proxy/trace-context.ts'
 /** Headers as plugins see them: lower-case names, mutable. */
 export type HeaderMap = Record<string, string | string[] | undefined>
 
-/** A response a plugin sends instead of proxying (auth failure, cache hit, rate limit...). */
+/**
+ * A response a plugin sends instead of proxying (auth failure, cache hit, rate limit...). The
+ * gateway copies what it needs and never changes it: a plugin may send one reply many times.
+ */
 export interface PluginReply {
   status: number
   headers?: HeaderMap
