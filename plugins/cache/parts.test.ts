@@ -2,7 +2,8 @@ import t from 'tap'
 import { parseCacheControl, requestDirectives, seconds } from './cache-control.ts'
 import { compileKey } from './cache-key.ts'
 import { notModified, updatedHeaders } from './conditional.ts'
-import { freshness } from './entry.ts'
+import { freshness, type Entry } from './entry.ts'
+import { hitReply } from './hit-reply.ts'
 import { variantKey, varyNames } from './vary.ts'
 
 const RULES = { heuristicMax: 3600, defaultTtl: 0 }
@@ -55,4 +56,18 @@ t.test('conditionals and 304 header updates', async t => {
   t.ok(notModified({ 'if-none-match': '*' }, {}))
   t.same(updatedHeaders({ 'content-length': '5', 'cache-control': 'max-age=1', etag: '"a"' }, { 'content-length': '0', 'cache-control': 'max-age=9', 'x-new': '1' }),
     { 'content-length': '5', 'cache-control': 'max-age=9', etag: '"a"', 'x-new': '1' })
+})
+
+t.test('hit replies: built once per entry for a given Age and ttl, new ones when either changes', async t => {
+  const body = Buffer.from('hello')
+  const e: Entry = { status: 200, headers: { 'content-type': 'text/plain', etag: '"a"' }, responseTime: NOW, initialAge: 0, lifetime: 60, swr: 0, sie: 0, mustRevalidate: false, variant: '', tags: [], body }
+  const first = hitReply(e, 'Edge', 10.2, 'GET')
+  t.same(first, { status: 200, headers: { 'content-type': 'text/plain', etag: '"a"', age: '10', 'content-length': '5', 'cache-status': 'Edge; hit; ttl=50' }, body })
+  t.equal(hitReply(e, 'Edge', 10.4, 'GET'), first, 'the same reply within the second')
+  t.same(hitReply(e, 'Edge', 10.4, 'HEAD'), { status: 200, headers: first.headers }, 'HEAD: the same headers, no body')
+  const later = hitReply(e, 'Edge', 11.1, 'GET')
+  t.not(later, first)
+  t.same(later.headers, { 'content-type': 'text/plain', etag: '"a"', age: '11', 'content-length': '5', 'cache-status': 'Edge; hit; ttl=49' })
+  t.same(first.headers?.age, '10', 'a reply already sent is left as it was')
+  t.same(e.headers, { 'content-type': 'text/plain', etag: '"a"' }, 'the entry is not changed')
 })
