@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TLSSocket } from 'node:tls'
+import type { Http2ServerRequest } from 'node:http2'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
@@ -44,6 +45,8 @@ function isPromise<T> (v: unknown): v is Promise<T> {
 const BODY_UNDEFINED = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'])
 
 function hasBody (req: IncomingMessage): boolean {
+  // HTTP/2 frames bodies itself: a request without one ends its stream with its headers.
+  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 }
 
@@ -143,6 +146,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   get clientHeaders () { return this.raw.headers }
+  get hasBody (): boolean { return hasBody(this.raw) }
   get clientCertificate (): ClientCertificate | undefined {
     const socket = this.raw.socket as TLSSocket
     if (socket.authorized !== true) return undefined
@@ -170,7 +174,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
       ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
       const { clientBodyMs, clientMinBodyRate } = this.#owner
-      if (clientBodyMs > 0) req.socket.setTimeout(clientBodyMs)
+      // req's, not its socket's: over HTTP/2 the socket is the whole session's, the request is a stream.
+      if (clientBodyMs > 0) req.setTimeout(clientBodyMs)
       req.on('timeout', Exchange.#onBodyTimeout).once('end', Exchange.#onBodyEnd)
       if (clientMinBodyRate > 0) this.#bodyRate = new BodyRateWatch(req, clientBodyMs, clientMinBodyRate, () => this.#cutShort('client_body_too_slow'))
     }
@@ -618,7 +623,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
     ex.#bodyRate?.stop()
     // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
-    if (!ex.res.writableFinished) this.socket.setTimeout(0)
+    if (!ex.res.writableFinished) this.setTimeout(0)
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.
