@@ -54,7 +54,7 @@ export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptio
 const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize })
 
 /** A session's token buckets (rapid reset, settings flood): tokens left and when they were last counted. */
-interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number }
+interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean }
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
 const GUARD = Symbol('guard')
@@ -92,7 +92,7 @@ export class Http2Connections {
       const s = session as GuardedSession
       const now = performance.now()
       s[GUARD] = this
-      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now }
+      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false }
       this.#sessions.add(session)
       session.once('close', () => this.#sessions.delete(session))
       session.on('remoteSettings', onRemoteSettings)
@@ -140,9 +140,12 @@ export class Http2Connections {
   }
 
   #cut (session: Http2Session, reason: Http2Cut): void {
-    if (session.destroyed) return
+    const a = (session as GuardedSession)[ALLOWANCE]
+    if (a.cut) return
+    a.cut = true
     this.#onCut(reason, session)
-    session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    // Not from within the frame's own callback (nghttp2 is still reading): a GOAWAY sent there is lost.
+    setImmediate(cutSession, session)
   }
 }
 
@@ -151,6 +154,12 @@ export class Http2Connections {
 function onAborted (this: ServerHttp2Stream): void {
   const session = this.session as GuardedSession | undefined
   if (!this.destroyed && session !== undefined) session[GUARD].spend(session, 'resets')
+}
+
+function cutSession (session: Http2Session): void {
+  // goaway() then destroy(): destroy(undefined, code) would send NO_ERROR (its error parameter defaults to 0).
+  session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  session.destroy()
 }
 
 function onRemoteSettings (this: Http2Session): void {

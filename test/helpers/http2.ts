@@ -1,4 +1,4 @@
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
+import { connect, type ClientHttp2Session, type SecureClientSessionOptions, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -10,27 +10,28 @@ export interface H2Gateway {
   readonly ca: TestCa
   /** The config file, in the CA's directory (rewrite it and reload). */
   readonly file: string
-  /** A new HTTP/2 connection to the TLS listener (closed at teardown). */
-  connect (): Promise<ClientHttp2Session>
+  /** A new HTTP/2 connection to the TLS listener, or with `h2c` to the h2c one (closed at teardown). */
+  connect (options?: { maxOutstandingSettings?: number, h2c?: boolean }): Promise<ClientHttp2Session>
 }
 
 /**
  * A gateway with TLS (a throw-away CA's certificate for localhost and 127.0.0.1) and `http2`
- * (the server.http2 value, YAML flow); `rest` is the config after `server:`.
+ * (the server.http2 value, YAML flow); `rest` is the config after `server:`, `options.server`
+ * more lines of it (indented).
  */
-export async function startH2Gateway (t: Test, http2: string, rest: string, serverExtra = ''): Promise<H2Gateway> {
+export async function startH2Gateway (t: Test, http2: string, rest: string, options: { server?: string, admin?: boolean } = {}): Promise<H2Gateway> {
   const ca = createTestCa('Portcullis H2 Test CA', fn => t.teardown(fn))
   ca.issue('server', 'DNS:localhost,IP:127.0.0.1')
   const file = join(ca.certFile, '..', 'gateway.yaml')
-  writeFileSync(file, gatewayYaml(http2, rest, serverExtra))
-  const gw = await startGateway(readFileSync(file, 'utf8'), { file })
+  writeFileSync(file, gatewayYaml(http2, rest, options.server))
+  const gw = await startGateway(readFileSync(file, 'utf8'), { file, admin: options.admin })
   t.teardown(() => gw.close())
   return {
     gw,
     ca,
     file,
-    connect: async () => {
-      const session = await h2Connect(gw.url, { ca: ca.cert })
+    connect: async (options = {}) => {
+      const session = await h2Connect(options.h2c === true ? gw.h2cUrl as string : gw.url, { ca: ca.cert, ...options })
       t.teardown(() => session.destroy())
       return session
     }
@@ -46,8 +47,9 @@ ${serverExtra}${rest}`
 }
 
 /** An HTTP/2 session to `url` (https: TLS with ALPN h2; http: h2c prior knowledge), once connected. */
-export async function h2Connect (url: string, options: { ca?: string } = {}): Promise<ClientHttp2Session> {
-  const session = connect(url, { ca: options.ca })
+export async function h2Connect (url: string, options: { ca?: string, maxOutstandingSettings?: number } = {}): Promise<ClientHttp2Session> {
+  // maxOutstandingSettings (SETTINGS not yet acknowledged; Node's default 10) is missing from @types/node.
+  const session = connect(url, { ca: options.ca, maxOutstandingSettings: options.maxOutstandingSettings } as SecureClientSessionOptions)
   await new Promise<void>((resolve, reject) => {
     session.once('connect', () => { session.off('error', reject); resolve() })
     session.once('error', reject)

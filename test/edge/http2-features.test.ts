@@ -1,0 +1,206 @@
+import t, { type Test } from 'tap'
+import { writeFileSync } from 'node:fs'
+import { gunzipSync } from 'node:zlib'
+import type { ServerResponse } from 'node:http'
+import type { ClientHttp2Stream } from 'node:http2'
+import { Agent, request } from 'undici'
+import { startUpstream, echo } from '../helpers/upstream.ts'
+import { until } from '../helpers/wait.ts'
+import { echoed, gatewayYaml, h2Request, startH2Gateway, type H2Response } from '../helpers/http2.ts'
+
+const KEY = 'an-api-key-for-h2-tests-0001'
+
+/** Each plugin kind on a route of its own: auth (key-auth), rate-limit, cache, compress. */
+const pluginRoutes = (upstream: string) => `consumers:
+  - { id: h2-client, credentials: { key-auth: { keys: [ "${KEY}" ] } } }
+upstreams:
+  up: { targets: [ { url: "${upstream}" } ] }
+routes:
+  - { name: auth, match: { path: /auth }, upstream: up, plugins: { key-auth: {} } }
+  - name: limited
+    match: { path: /limited/* }
+    upstream: up
+    plugins: { rate-limit: { by: [ 'header:x-client' ], limits: [ { name: two, requests: 2, window: 1m } ] } }
+  - { name: cached, match: { path: /cached/* }, upstream: up, plugins: { cache: {} } }
+  - { name: compressed, match: { path: /compressed }, upstream: up, plugins: { compress: { encodings: [gzip] } } }
+`
+
+/** The echo upstream, except /cached/* (cacheable, counted) and /compressed (4 KiB of JSON). */
+async function pluginUpstream (t: Test): Promise<{ url: string, cachedHits: () => number }> {
+  let cachedHits = 0
+  const up = await startUpstream((req, res) => {
+    if (req.url?.startsWith('/cached/') === true) {
+      cachedHits++
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end(`fresh ${cachedHits}`)
+    } else if (req.url === '/compressed') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => `item number ${i}`) }))
+    } else echo(req, res)
+  })
+  t.teardown(() => up.close())
+  return { url: up.url, cachedHits: () => cachedHits }
+}
+
+/** A request as both HTTP/2 clients make it: Node's http2 session or undici with allowH2. */
+type Call = (path: string, headers?: Record<string, string>) => Promise<H2Response>
+
+t.test('every plugin kind over HTTP/2, with Node\'s http2 client and undici allowH2', async t => {
+  const up = await pluginUpstream(t)
+  const { gw, ca, connect } = await startH2Gateway(t, 'true', pluginRoutes(up.url))
+  const session = await connect()
+  const agent = new Agent({ allowH2: true, connect: { ca: ca.cert } })
+  t.teardown(() => agent.close())
+  const clients: Array<[string, Call]> = [
+    ['node:http2', (path, headers = {}) => h2Request(session, { ':path': path, ...headers })],
+    ['undici', async (path, headers = {}) => {
+      const res = await request(`${gw.url}${path}`, { dispatcher: agent, headers })
+      return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) }
+    }]
+  ]
+  for (const [client, call] of clients) {
+    t.equal((await call('/auth')).status, 401, `${client}: key-auth refuses without a key`)
+    const authed = await call('/auth', { 'x-api-key': KEY })
+    t.equal(authed.status, 200, `${client}: key-auth accepts the key`)
+    t.equal(echoed(authed).headers['x-consumer-id'], 'h2-client')
+
+    const limit = () => call('/limited/x', { 'x-client': client })
+    const limited = [await limit(), await limit(), await limit()]
+    t.same(limited.map(r => r.status), [200, 200, 429], `${client}: rate-limit allows two, then 429`)
+
+    const first = await call(`/cached/${client}`)
+    const second = await call(`/cached/${client}`)
+    t.equal(first.body.toString(), second.body.toString(), `${client}: cache answers the second from the first`)
+    t.match(String(second.headers['cache-status']), /hit/, `${client}: Cache-Status hit`)
+
+    const compressed = await call('/compressed', { 'accept-encoding': 'gzip' })
+    t.equal(compressed.headers['content-encoding'], 'gzip', `${client}: compress`)
+    t.equal((JSON.parse(gunzipSync(compressed.body).toString()) as { items: string[] }).items[199], 'item number 199')
+  }
+  t.equal(up.cachedHits(), 2, 'the upstream was asked once per cached path')
+  t.equal(gw.logs.filter(l => l.msg === 'request' && l.protocol === 'HTTP/2').length, 2 * 8, 'every request logged as HTTP/2')
+  t.equal(gw.logs.filter(l => l.msg === 'request' && l.protocol !== 'HTTP/2').length, 0)
+})
+
+t.test('reload: an open HTTP/2 connection uses the new config at once; a stream in flight finishes', async t => {
+  const held: ServerResponse[] = []
+  const up = await startUpstream((req, res) => { if (req.url === '/hold') held.push(res); else echo(req, res) })
+  t.teardown(() => up.close())
+  const config = (generation: string) => `upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: all
+    match: { path: /* }
+    upstream: up
+    plugins: { request-headers: { set: { x-generation: "${generation}" } } }
+`
+  const { gw, file, connect } = await startH2Gateway(t, 'true', config('one'))
+  const session = await connect()
+  t.equal(echoed(await h2Request(session, { ':path': '/a' })).headers['x-generation'], 'one')
+  const inflight = h2Request(session, { ':path': '/hold' })
+  await until(() => held.length === 1)
+
+  writeFileSync(file, gatewayYaml('true', config('two')))
+  t.match(await gw.reloader.reload('admin'), { result: 'success' })
+  t.equal(echoed(await h2Request(session, { ':path': '/b' })).headers['x-generation'], 'two', 'same connection, new config')
+  ;(held[0] as ServerResponse).end('held until after the reload')
+  t.equal((await inflight).body.toString(), 'held until after the reload')
+  t.notOk(session.closed, 'the connection stays open')
+})
+
+const MiB = 1024 * 1024
+
+/** A chunk of `size` bytes whose content depends on its index (so a lost or repeated chunk shows). */
+const chunk = (i: number, size: number) => Buffer.alloc(size, i % 251)
+
+/** Polls until `value()` has not changed for 300 ms (at most 10 s). */
+async function settled (value: () => number): Promise<number> {
+  let last = value()
+  let since = performance.now()
+  await until(() => {
+    const now = value()
+    if (now !== last) { last = now; since = performance.now() }
+    return performance.now() - since >= 300
+  }, 10_000)
+  return last
+}
+
+t.test('flow control, response: a slow reader holds the upstream back; nothing is lost', async t => {
+  const TOTAL = 64 * MiB
+  const CHUNK = 64 * 1024
+  let written = 0
+  const up = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }) // chunked: streamed, not buffered
+    const more = () => {
+      while (written < TOTAL) {
+        const ok = res.write(chunk(written / CHUNK, CHUNK))
+        written += CHUNK
+        if (!ok) { res.once('drain', more); return }
+      }
+      res.end()
+    }
+    more()
+  })
+  t.teardown(() => up.close())
+  const { connect } = await startH2Gateway(t, 'true', `upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  const session = await connect()
+  const stream: ClientHttp2Stream = session.request({ ':path': '/big' })
+  stream.pause()
+  await new Promise(resolve => stream.once('response', resolve))
+  const held = await settled(() => written)
+  t.ok(held < TOTAL / 2, `while the client does not read, the upstream has sent ${(held / MiB).toFixed(1)} MiB of ${TOTAL / MiB}`)
+  let received = 0
+  let intact = true
+  let pending: Buffer = Buffer.alloc(0)
+  stream.on('data', (c: Buffer) => {
+    pending = pending.length === 0 ? c : Buffer.concat([pending, c])
+    while (pending.length >= CHUNK) {
+      if (!pending.subarray(0, CHUNK).equals(chunk(received / CHUNK, CHUNK))) intact = false
+      received += CHUNK
+      pending = pending.subarray(CHUNK)
+    }
+  })
+  stream.resume()
+  await new Promise(resolve => stream.once('end', resolve))
+  t.equal(received + pending.length, TOTAL, 'every byte arrives')
+  t.ok(intact, 'in order')
+})
+
+t.test('flow control, request: an upstream that does not read holds the client back; nothing is lost', async t => {
+  const TOTAL = 64 * MiB
+  const CHUNK = 64 * 1024
+  let upstreamGot = 0
+  let resumeUpstream: () => void = () => {}
+  const up = await startUpstream((req, res) => {
+    req.once('data', (c: Buffer) => { upstreamGot += c.length; req.pause(); resumeUpstream = () => req.resume() })
+    req.on('data', (c: Buffer) => { if (upstreamGot > 0 && !req.isPaused()) upstreamGot += c.length })
+    req.on('end', () => res.end(String(upstreamGot)))
+  })
+  t.teardown(() => up.close())
+  const { connect } = await startH2Gateway(t, 'true', `upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  const session = await connect()
+  const stream = session.request({ ':path': '/upload', ':method': 'POST' })
+  let sent = 0
+  const send = () => {
+    while (sent < TOTAL) {
+      const ok = stream.write(chunk(sent / CHUNK, CHUNK))
+      sent += CHUNK
+      if (!ok) { stream.once('drain', send); return }
+    }
+    stream.end()
+  }
+  send()
+  const held = await settled(() => sent)
+  t.ok(held < TOTAL / 2, `while the upstream does not read, the client could send ${(held / MiB).toFixed(1)} MiB of ${TOTAL / MiB}`)
+  resumeUpstream()
+  const chunks: Buffer[] = []
+  stream.on('data', (c: Buffer) => chunks.push(c))
+  await new Promise(resolve => stream.once('end', resolve))
+  t.equal(Buffer.concat(chunks).toString(), String(TOTAL), 'the upstream received every byte')
+})
