@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import type { ServerResponse } from 'node:http'
-import type { ClientHttp2Stream } from 'node:http2'
+import { constants, type ClientHttp2Stream } from 'node:http2'
 import { Agent, request } from 'undici'
 import { startUpstream, echo } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
@@ -203,4 +203,49 @@ routes:
   stream.on('data', (c: Buffer) => chunks.push(c))
   await new Promise(resolve => stream.once('end', resolve))
   t.equal(Buffer.concat(chunks).toString(), String(TOTAL), 'the upstream received every byte')
+})
+
+t.test('retries over HTTP/2: a 503 from one target is retried on the other, a body with Content-Length too', async t => {
+  const failing = await startUpstream((req, res) => { req.resume(); res.writeHead(503).end('busy') })
+  const healthy = await startUpstream()
+  t.teardown(() => Promise.all([failing.close(), healthy.close()]))
+  const { gw, connect } = await startH2Gateway(t, 'true', `upstreams:
+  up:
+    balance: round-robin
+    targets: [ { url: "${failing.url}" }, { url: "${healthy.url}" } ]
+    retries: { attempts: 1, on: [503], methods: [GET, POST] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  const session = await connect()
+  for (let i = 0; i < 2; i++) {
+    const get = await h2Request(session, { ':path': `/get${i}` })
+    t.equal(get.status, 200, `GET ${i}`)
+    const post = await h2Request(session, { ':path': `/post${i}`, ':method': 'POST', 'content-length': '4' }, 'data')
+    t.equal(post.status, 200, `POST ${i}`)
+    t.equal(echoed(post).body, 'data')
+  }
+  t.ok(gw.logs.some(l => l.msg === 'request' && l.tries === 2 && l.protocol === 'HTTP/2'), 'logged with its two tries')
+})
+
+t.test('client timeouts are per stream: a stalled upload loses its stream, not the connection', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const { gw, connect } = await startH2Gateway(t, 'true', `upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`, { server: '  clientTimeouts: { body: 500ms }\n' })
+  const session = await connect()
+  const stalled = session.request({ ':path': '/stalled', ':method': 'POST' })
+  stalled.write('part of a body')
+  const reset = new Promise<number>(resolve => stalled.on('close', () => resolve(stalled.rstCode ?? -1)))
+  stalled.on('error', () => {})
+  // Meanwhile the same connection serves others.
+  t.equal((await h2Request(session, { ':path': '/other' })).status, 200)
+  t.not(await reset, constants.NGHTTP2_NO_ERROR, 'the stalled stream is reset')
+  t.notOk(session.closed || session.destroyed, 'the connection stays')
+  t.equal((await h2Request(session, { ':path': '/after' })).status, 200)
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/stalled')))
+  t.match(gw.logs.find(l => l.msg === 'request' && l.path === '/stalled'), { status: 408, error: 'client_body_timeout', protocol: 'HTTP/2' })
 })
