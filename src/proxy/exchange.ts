@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TLSSocket } from 'node:tls'
-import type { Http2ServerRequest } from 'node:http2'
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
@@ -498,7 +498,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /** Answers with a gateway error, no plugins run: for a plugin that failed, or a request out of time. */
   fail (error: GatewayErrorKind): void {
-    if (this.res.headersSent) { this.res.destroy(); return }
+    if (this.res.headersSent) { this.#destroy(); return }
     this.bytes += sendError(this.res, error, this.id)
   }
 
@@ -507,7 +507,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * that what response plugins add (CORS headers, say) reaches the client with the error too.
    */
   #failUpstream (error: GatewayErrorKind): void {
-    if (this.res.headersSent) { this.res.destroy(); return }
+    if (this.res.headersSent) { this.#destroy(); return }
     if (this.compiled.pipeline.responseHooks.length === 0) { this.bytes += sendError(this.res, error, this.id); return }
     this.#reply({ status: error.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(error, this.id) }, NO_HOOK)
   }
@@ -598,7 +598,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) return
     this.cut = cut
     this.#owner.cutShort(this)
-    this.res.destroy()
+    this.#destroy()
+  }
+
+  /**
+   * Ends the response unfinished: HTTP/1.1 closes the connection; HTTP/2 resets only the stream,
+   * with CANCEL (a bare destroy() would reset it with NO_ERROR, which reads as a normal end).
+   */
+  #destroy (): void {
+    if (this.raw.httpVersionMajor === 2) (this.res as unknown as Http2ServerResponse).stream.close(constants.NGHTTP2_CANCEL)
+    else this.res.destroy()
   }
 
   static #onSendTimeout (ex: Exchange): void {
