@@ -2,10 +2,12 @@ import t, { type Test } from 'tap'
 import { writeFileSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import type { ServerResponse } from 'node:http'
+import type { Writable } from 'node:stream'
 import { constants, type ClientHttp2Stream } from 'node:http2'
 import { Agent, request } from 'undici'
 import { startUpstream, echo } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
+import { catchAllYaml } from '../helpers/catch-all.ts'
 import { echoed, gatewayYaml, h2Request, startH2Gateway, type H2Response } from '../helpers/http2.ts'
 
 const KEY = 'an-api-key-for-h2-tests-0001'
@@ -111,6 +113,16 @@ const MiB = 1024 * 1024
 /** A chunk of `size` bytes whose content depends on its index (so a lost or repeated chunk shows). */
 const chunk = (i: number, size: number) => Buffer.alloc(size, i % 251)
 
+/** Writes `total` bytes in chunks to `out` as fast as it takes them (counted in `written`), then ends it. */
+function pump (out: Writable, total: number, size: number, written: { bytes: number }): void {
+  while (written.bytes < total) {
+    const ok = out.write(chunk(written.bytes / size, size))
+    written.bytes += size
+    if (!ok) { out.once('drain', () => pump(out, total, size, written)); return }
+  }
+  out.end()
+}
+
 /** Polls until `value()` has not changed for 300 ms (at most 10 s). */
 async function settled (value: () => number): Promise<number> {
   let last = value()
@@ -126,30 +138,18 @@ async function settled (value: () => number): Promise<number> {
 t.test('flow control, response: a slow reader holds the upstream back; nothing is lost', async t => {
   const TOTAL = 64 * MiB
   const CHUNK = 64 * 1024
-  let written = 0
+  const written = { bytes: 0 }
   const up = await startUpstream((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/octet-stream' }) // chunked: streamed, not buffered
-    const more = () => {
-      while (written < TOTAL) {
-        const ok = res.write(chunk(written / CHUNK, CHUNK))
-        written += CHUNK
-        if (!ok) { res.once('drain', more); return }
-      }
-      res.end()
-    }
-    more()
+    pump(res, TOTAL, CHUNK, written)
   })
   t.teardown(() => up.close())
-  const { connect } = await startH2Gateway(t, 'true', `upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
+  const { connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url))
   const session = await connect()
   const stream: ClientHttp2Stream = session.request({ ':path': '/big' })
   stream.pause()
   await new Promise(resolve => stream.once('response', resolve))
-  const held = await settled(() => written)
+  const held = await settled(() => written.bytes)
   t.ok(held < TOTAL / 2, `while the client does not read, the upstream has sent ${(held / MiB).toFixed(1)} MiB of ${TOTAL / MiB}`)
   let received = 0
   let intact = true
@@ -179,24 +179,12 @@ t.test('flow control, request: an upstream that does not read holds the client b
     req.on('end', () => res.end(String(upstreamGot)))
   })
   t.teardown(() => up.close())
-  const { connect } = await startH2Gateway(t, 'true', `upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
+  const { connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url))
   const session = await connect()
   const stream = session.request({ ':path': '/upload', ':method': 'POST' })
-  let sent = 0
-  const send = () => {
-    while (sent < TOTAL) {
-      const ok = stream.write(chunk(sent / CHUNK, CHUNK))
-      sent += CHUNK
-      if (!ok) { stream.once('drain', send); return }
-    }
-    stream.end()
-  }
-  send()
-  const held = await settled(() => sent)
+  const sent = { bytes: 0 }
+  pump(stream, TOTAL, CHUNK, sent)
+  const held = await settled(() => sent.bytes)
   t.ok(held < TOTAL / 2, `while the upstream does not read, the client could send ${(held / MiB).toFixed(1)} MiB of ${TOTAL / MiB}`)
   resumeUpstream()
   const chunks: Buffer[] = []
@@ -231,11 +219,7 @@ routes:
 t.test('client timeouts are per stream: a stalled upload loses its stream, not the connection', async t => {
   const up = await startUpstream()
   t.teardown(() => up.close())
-  const { gw, connect } = await startH2Gateway(t, 'true', `upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`, { server: '  clientTimeouts: { body: 500ms }\n' })
+  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  clientTimeouts: { body: 500ms }\n' })
   const session = await connect()
   const stalled = session.request({ ':path': '/stalled', ':method': 'POST' })
   stalled.write('part of a body')

@@ -4,15 +4,9 @@ import type { ServerResponse } from 'node:http'
 import { startUpstream } from '../helpers/upstream.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 import { until } from '../helpers/wait.ts'
+import { catchAllYaml } from '../helpers/catch-all.ts'
 import { h2Request, startH2Gateway } from '../helpers/http2.ts'
 
-const routes = (upstream: string) => `upstreams:
-  up: { targets: [ { url: "${upstream}" } ] }
-routes:
-  - name: all
-    match: { path: /* }
-    upstream: up
-`
 
 /** An upstream that holds every response until release() (then answers "done <url>"); counts what it received. */
 async function holdingUpstream (t: Test): Promise<{ url: string, received: () => number, release: () => void }> {
@@ -39,7 +33,7 @@ const H2C = '{ h2c: { listen: { host: 127.0.0.1, port: 0 } } }'
 
 t.test('rapid reset: a client that opens and cancels requests in a loop is sent GOAWAY ENHANCE_YOUR_CALM', async t => {
   const up = await holdingUpstream(t)
-  const { gw, connect } = await startH2Gateway(t, H2C, routes(up.url), { admin: true })
+  const { gw, connect } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { admin: true })
   const session = await connect({ h2c: true })
   session.on('error', () => {})
   const goaway = goawayCode(session)
@@ -66,7 +60,7 @@ t.test('rapid reset: a client that opens and cancels requests in a loop is sent 
 
 t.test('cancelling fewer requests than the burst is fine', async t => {
   const up = await holdingUpstream(t)
-  const { connect } = await startH2Gateway(t, '{ rapidReset: { burst: 30, perSecond: 1 } }', routes(up.url))
+  const { connect } = await startH2Gateway(t, '{ rapidReset: { burst: 30, perSecond: 1 } }', catchAllYaml(up.url))
   const session = await connect()
   for (let i = 0; i < 25; i++) {
     const stream = session.request({ ':path': `/c${i}` })
@@ -80,7 +74,7 @@ t.test('cancelling fewer requests than the burst is fine', async t => {
 
 t.test('settings flood: a client that sends SETTINGS frames in a loop is sent GOAWAY ENHANCE_YOUR_CALM', async t => {
   const up = await holdingUpstream(t)
-  const { gw, connect } = await startH2Gateway(t, H2C, routes(up.url), { admin: true })
+  const { gw, connect } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { admin: true })
   const session = await connect({ h2c: true, maxOutstandingSettings: 10_000 })
   session.on('error', () => {})
   const goaway = goawayCode(session)
@@ -97,7 +91,7 @@ t.test('settings flood: a client that sends SETTINGS frames in a loop is sent GO
 
 t.test('max concurrent streams: past the limit a stream is refused (REFUSED_STREAM), the others are served', async t => {
   const up = await holdingUpstream(t)
-  const { gw, ca } = await startH2Gateway(t, '{ maxConcurrentStreams: 2 }', routes(up.url))
+  const { gw, ca } = await startH2Gateway(t, '{ maxConcurrentStreams: 2 }', catchAllYaml(up.url))
   // Requested before the connection is up: they leave in the first flight, before the client
   // knows the gateway's SETTINGS, as a client ignoring them would send them.
   const session = connect(gw.url, { ca: ca.cert })
@@ -114,7 +108,7 @@ t.test('max concurrent streams: past the limit a stream is refused (REFUSED_STRE
 t.test('max header list size: a larger request header list is refused before routing', async t => {
   const up = await holdingUpstream(t)
   up.release()
-  const { connect } = await startH2Gateway(t, '{ maxHeaderListSize: 4096 }', routes(up.url))
+  const { connect } = await startH2Gateway(t, '{ maxHeaderListSize: 4096 }', catchAllYaml(up.url))
   const session = await connect()
   session.on('error', () => {})
   const small = await h2Request(session, { ':path': '/small', 'x-pad': 'a'.repeat(3_000) })
@@ -126,7 +120,7 @@ t.test('max header list size: a larger request header list is refused before rou
 
 t.test('shutdown: GOAWAY, the request in flight finishes, no new stream on that connection', async t => {
   const up = await holdingUpstream(t)
-  const { gw, connect } = await startH2Gateway(t, 'true', routes(up.url), { server: '  shutdownTimeout: 10s\n' })
+  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  shutdownTimeout: 10s\n' })
   const session = await connect()
   session.on('error', () => {})
   const inflight = h2Request(session, { ':path': '/long' })

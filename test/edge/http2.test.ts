@@ -7,21 +7,14 @@ import { parseConfig } from '../../src/config/load.ts'
 import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { echo, startUpstream } from '../helpers/upstream.ts'
+import { catchAllYaml } from '../helpers/catch-all.ts'
 import { echoed, h2Connect, h2Request, startH2Gateway } from '../helpers/http2.ts'
 
-const routes = (upstream: string) => `upstreams:
-  up: { targets: [ { url: "${upstream}" } ] }
-routes:
-  - name: all
-    match: { path: /* }
-    upstream: up
-    preserveHost: true
-`
 
 t.test('HTTP/2 over TLS: :authority becomes Host, no pseudo-headers upstream, normalized path, access log protocol', async t => {
   const up = await startUpstream()
   t.teardown(() => up.close())
-  const { gw, connect } = await startH2Gateway(t, 'true', routes(up.url))
+  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url, { route: '    preserveHost: true' }))
   const session = await connect()
   t.equal(session.alpnProtocol, 'h2')
   const res = await h2Request(session, { ':method': 'GET', ':path': '/a/./b/../c?x=1', ':authority': 'api.example.com', 'x-custom': 'yes' })
@@ -47,7 +40,7 @@ t.test('HTTP/2 over TLS: :authority becomes Host, no pseudo-headers upstream, no
 t.test('the same port speaks HTTP/1.1 (ALPN http/1.1), and undici with allowH2 speaks HTTP/2', async t => {
   const up = await startUpstream()
   t.teardown(() => up.close())
-  const { gw, ca } = await startH2Gateway(t, 'true', routes(up.url))
+  const { gw, ca } = await startH2Gateway(t, 'true', catchAllYaml(up.url, { route: '    preserveHost: true' }))
   const h1 = new Agent({ connect: { ca: ca.cert } })
   const h2 = new Agent({ allowH2: true, connect: { ca: ca.cert } })
   t.teardown(() => Promise.all([h1.close(), h2.close()]))
@@ -95,7 +88,7 @@ t.test('h2c: cleartext HTTP/2 with prior knowledge on a port of its own', async 
   const gw = await startGateway(`server:
   listen: { host: 127.0.0.1, port: 0 }
   http2: { h2c: { listen: { host: 127.0.0.1, port: 0 } } }
-${routes(up.url)}`)
+${catchAllYaml(up.url, { route: '    preserveHost: true' })}`)
   t.teardown(() => gw.close())
   t.match(gw.h2cUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
   t.not(gw.h2cUrl, gw.url)
@@ -117,7 +110,7 @@ t.test('WebSockets still work over HTTP/1.1 on the HTTP/2 listener', async t => 
   wss.on('connection', ws => ws.on('message', (data, binary) => ws.send(data, { binary })))
   await once(wss, 'listening')
   t.teardown(() => new Promise(resolve => { for (const c of wss.clients) c.terminate(); wss.close(resolve) }))
-  const { gw, ca } = await startH2Gateway(t, 'true', routes(`http://127.0.0.1:${(wss.address() as AddressInfo).port}`))
+  const { gw, ca } = await startH2Gateway(t, 'true', catchAllYaml(`http://127.0.0.1:${(wss.address() as AddressInfo).port}`))
   const ws = new WebSocket(`${gw.url.replace('https', 'wss')}/live`, { ca: ca.cert })
   t.teardown(() => ws.terminate())
   await once(ws, 'open')
@@ -135,7 +128,7 @@ t.test('config: HTTP/2 on the main listener needs TLS; a bad value is an error a
     ['http2: { h2c: { listen: { port: 0 } }, rapidReset: { burst: 0 } }', /^gw\.yaml:3:\d+ server\.http2\.rapidReset\.burst: /]
   ]
   for (const [http2, message] of cases) {
-    const err = await parseConfig(`server:\n  listen: { port: 0 }\n  ${http2}\n${routes('http://127.0.0.1:1')}`, 'gw.yaml', {}).then(() => undefined, (e: unknown) => e)
+    const err = await parseConfig(`server:\n  listen: { port: 0 }\n  ${http2}\n${catchAllYaml('http://127.0.0.1:1')}`, 'gw.yaml', {}).then(() => undefined, (e: unknown) => e)
     t.type(err, ConfigError, http2)
     t.match((err as ConfigError).issues.map(formatIssue), [message], http2)
   }
@@ -144,7 +137,7 @@ t.test('config: HTTP/2 on the main listener needs TLS; a bad value is an error a
 t.test('limits are advertised in SETTINGS: max concurrent streams and header list size', async t => {
   const up = await startUpstream()
   t.teardown(() => up.close())
-  const { connect } = await startH2Gateway(t, '{ maxConcurrentStreams: 7, maxHeaderListSize: 4096 }', routes(up.url))
+  const { connect } = await startH2Gateway(t, '{ maxConcurrentStreams: 7, maxHeaderListSize: 4096 }', catchAllYaml(up.url, { route: '    preserveHost: true' }))
   const session = await connect()
   if (session.remoteSettings.maxConcurrentStreams !== 7) await once(session, 'remoteSettings')
   t.equal(session.remoteSettings.maxConcurrentStreams, 7)
