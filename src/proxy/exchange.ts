@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TLSSocket } from 'node:tls'
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
+import type { Http2ServerRequest } from 'node:http2'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
@@ -36,6 +36,8 @@ export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
 const EXCHANGE = Symbol('exchange')
+/** Why an HTTP/2 stream is reset (Node's compatibility layer does not emit it: nothing to handle). */
+const STREAM_CUT = new Error('response cut short by the gateway')
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
@@ -603,11 +605,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * Ends the response unfinished: HTTP/1.1 closes the connection; HTTP/2 resets only the stream,
-   * with CANCEL (a bare destroy() would reset it with NO_ERROR, which reads as a normal end).
+   * given an error so that it says INTERNAL_ERROR (a bare destroy() says NO_ERROR, which reads as
+   * a complete response).
    */
   #destroy (): void {
-    if (this.raw.httpVersionMajor === 2) (this.res as unknown as Http2ServerResponse).stream.close(constants.NGHTTP2_CANCEL)
-    else this.res.destroy()
+    this.res.destroy(this.raw.httpVersionMajor === 2 ? STREAM_CUT : undefined)
   }
 
   static #onSendTimeout (ex: Exchange): void {
