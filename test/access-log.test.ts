@@ -10,7 +10,7 @@ function capture (level = 'info') {
 }
 
 const fields: AccessLogFields = {
-  target: 'http://127.0.0.1:3001', tries: 2, method: 'GET', path: '/a"b/\u00e9\u0001', status: 200,
+  target: 'http://127.0.0.1:3001', tries: 2, method: 'GET', path: '/a"b/\u00e9\u0001', protocol: 'HTTP/2', status: 200,
   durationMs: 1.25, bytes: 1024, requestId: 'abc-1', clientIp: '::1', consumer: 'mobile-app', traceId: '4bf92f3577b34da6a3ce929d0e0e4736', reqHeaders: undefined, resHeaders: undefined
 }
 

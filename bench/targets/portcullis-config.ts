@@ -81,3 +81,12 @@ ${redisUrl === undefined ? '' : `stores:
   shared: { type: redis, url: "${redisUrl}" }
 `}`
 }
+
+/**
+ * `npm run bench:h2`: (c)'s route on a TLS listener that speaks HTTP/2 and HTTP/1.1 (ALPN), with
+ * the certificate `server.pem`/`server.key` beside the config file.
+ */
+export function h2Config (ports: readonly number[]): string {
+  return plainConfig(ports, 1).replace('  listen: { host: 127.0.0.1, port: 0 }\n',
+    '  listen: { host: 127.0.0.1, port: 0 }\n  tls: { certificates: [ { cert: server.pem, key: server.key } ] }\n  http2: true\n')
+}

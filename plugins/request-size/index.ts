@@ -41,7 +41,7 @@ export default definePlugin({
           return refusal(413, 'body_too_large', `the request body is larger than ${maxBody} bytes`, req.id, true)
         }
         // A Content-Length still sent upstream is exact (Node reads no more); otherwise count the bytes.
-        if (req.headers['content-length'] === undefined && (req.clientHeaders['transfer-encoding'] !== undefined || length !== undefined)) {
+        if (req.headers['content-length'] === undefined && req.hasBody) {
           req.pipeBodyThrough(new BodyLimit(maxBody, req.id, onBodyCut))
         }
       }

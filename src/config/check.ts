@@ -75,6 +75,12 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   if (!skip.sections.has('stores')) checkStores(config, add)
   if (!skip.sections.has('consumers')) checkConsumers(config, plugins, problems, add)
   checkUpstreams(config.upstreams, add, skip.upstreams)
+  // The server section may be malformed (its schema problems are reported already).
+  const server = config.server as GatewayConfig['server'] | null
+  const h2 = server?.http2
+  if (server?.tls === undefined && (h2 === true || (typeof h2 === 'object' && h2 !== null && h2.h2c === undefined))) {
+    add(['server', 'http2'], 'HTTP/2 on server.listen needs server.tls (clients choose it in the TLS handshake, by ALPN); for cleartext HTTP/2 (prior knowledge) add h2c: { listen: { port: ... } }')
+  }
   const admin = config.admin
   if (!skip.admin && admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
     add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}") or listen on 127.0.0.1`)

@@ -12,6 +12,30 @@ const listen = (defaultHost: string) => Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' })
 }, closed)
 
+/** A token bucket: `burst` events at once, refilled at `perSecond`; past it, the connection is cut. */
+const bucket = (what: string, burst: number, perSecond: number, description: string) => Type.Object({
+  burst: Type.Optional(Type.Integer({ minimum: 1, description: `${what} allowed at once. Default ${burst}.` })),
+  perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: `${what} allowed per second once the burst is spent. Default ${perSecond}.` }))
+}, { ...closed, description })
+
+const Http2 = Type.Object({
+  // No `default` for host inside this union (Ajv applies none there): http2Limits fills it in.
+  h2c: Type.Optional(Type.Object({
+    listen: Type.Object({
+      host: Type.Optional(Type.String({ minLength: 1, description: 'Interface to bind. Default 0.0.0.0.' })),
+      port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' })
+    }, closed)
+  }, {
+    ...closed, description: 'Cleartext HTTP/2 with prior knowledge (no Upgrade: h2c, no HTTP/1.1) on a port of its own, for clients and load balancers that speak h2c. Same routes, plugins and limits as server.listen.'
+  })),
+  maxConcurrentStreams: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1, description: 'Requests (streams) one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused with REFUSED_STREAM. Default 100.' })),
+  maxHeaderListSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 2 ** 31 - 1, description: 'Largest request header list, in bytes as HTTP/2 counts them (name + value + 32 per field); a larger one is refused (stream reset) before routing. Default 16384, like HTTP/1.1\'s header size limit.' })),
+  rapidReset: Type.Optional(bucket('Requests a client cancels (RST_STREAM) before their response ends', 100, 10,
+    'Rapid-reset protection (CVE-2023-44487): a connection whose client cancels requests faster than this is sent GOAWAY (ENHANCE_YOUR_CALM) and closed.')),
+  settingsFlood: Type.Optional(bucket('SETTINGS frames from a client', 20, 2,
+    'Settings-flood protection: a connection whose client sends SETTINGS frames faster than this is sent GOAWAY (ENHANCE_YOUR_CALM) and closed.'))
+}, closed)
+
 const Server = Type.Object({
   listen: listen('0.0.0.0'),
   trustProxy: Type.Optional(Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
@@ -40,6 +64,10 @@ const Server = Type.Object({
       mode: Type.Union([Type.Literal('request'), Type.Literal('require')], { errorMessage: 'must be request or require', description: 'require: no verified certificate, no connection. request: asked for; plugins see it only when it verifies.' })
     }, { ...closed, description: 'Client certificates (mTLS); the verified subject is on GatewayRequest.clientCertificate.' }))
   }, { ...closed, description: 'Serve HTTPS on server.listen. Switching TLS on or off needs a restart; certificates reload.' })),
+  http2: Type.Optional(Type.Union([Type.Boolean(), Http2], {
+    errorMessage: 'must be true, false, or an object of HTTP/2 settings',
+    description: 'HTTP/2 to clients. true: on the TLS listener (ALPN h2, with HTTP/1.1 on the same port; needs server.tls). An object: the same with its limits, and optionally cleartext HTTP/2 (h2c, prior knowledge) on a port of its own. Default false. Switching it needs a restart.'
+  })),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Client connections open at once; more are closed on accept, with a log line. Default: no limit (the file descriptor limit).' })),
   workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
     errorMessage: 'must be a whole number of processes (1 or more) or "auto" (one per CPU core)',

@@ -7,6 +7,8 @@ export interface AccessLogFields {
   tries: number | undefined
   method: string
   path: string
+  /** HTTP/1.1, HTTP/1.0 or HTTP/2 (see protocolOf). */
+  protocol: string
   status: number
   durationMs: number
   bytes: number
@@ -25,6 +27,14 @@ export interface AccessLogFields {
 interface LineSink { write (line: string): unknown }
 
 const INFO = 30
+const HTTP2 = 'HTTP/2'
+const HTTP11 = 'HTTP/1.1'
+const HTTP10 = 'HTTP/1.0'
+
+/** The access log's `protocol` of a request: one of a few constant strings, so no allocation per request. */
+export function protocolOf (req: { httpVersionMajor: number, httpVersionMinor: number }): string {
+  return req.httpVersionMajor === 2 ? HTTP2 : req.httpVersionMinor === 1 ? HTTP11 : HTTP10
+}
 const q = JSON.stringify
 
 /**
@@ -53,7 +63,7 @@ export class AccessLog {
       `{"level":30,"time":${Date.now()}${this.#bindings}` +
       (f.target === undefined ? '' : `,"target":${q(f.target)}`) +
       (f.tries === undefined ? '' : `,"tries":${f.tries}`) +
-      `,"method":${q(f.method)},"path":${q(f.path)},"status":${f.status},"durationMs":${f.durationMs},"bytes":${f.bytes}` +
+      `,"method":${q(f.method)},"path":${q(f.path)},"protocol":"${f.protocol}","status":${f.status},"durationMs":${f.durationMs},"bytes":${f.bytes}` +
       (f.error === undefined ? '' : `,"error":${q(f.error)}`) +
       `,"requestId":${q(f.requestId)},"clientIp":${q(f.clientIp)}` +
       (f.consumer === undefined ? '' : `,"consumer":${q(f.consumer)}`) +

@@ -83,6 +83,14 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /** HTTP/2 connections the gateway cut for abusing the protocol (server.http2.rapidReset, .settingsFlood). */
+  readonly http2Cut = new Counter({
+    name: 'portcullis_http2_connections_cut_total',
+    help: 'HTTP/2 client connections closed with GOAWAY ENHANCE_YOUR_CALM, by reason (rapid_reset, settings_flood).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry]
+  })
+
   /** Upstreams of the runtimes in service, read when metrics are scraped (see watchUpstreams). */
   readonly #upstreams = new Set<ReadonlyMap<string, Upstream>>()
 

@@ -61,7 +61,15 @@ export interface GatewayRequest {
    * (an object), set by jwt-auth.
    */
   readonly locals: Record<string, unknown>
-  /** The raw Node request, for what the contract does not cover. Do not consume its body. */
+  /**
+   * Whether the request carries a body: a Content-Length other than 0, a Transfer-Encoding, or over
+   * HTTP/2 a stream its headers did not end (HTTP/2 needs no Content-Length).
+   */
+  readonly hasBody: boolean
+  /**
+   * The raw Node request, for what the contract does not cover. Do not consume its body. Over HTTP/2
+   * an Http2ServerRequest: the same headers (plus pseudo-headers such as :authority), url and method.
+   */
   readonly raw: IncomingMessage
   /**
    * Sends the request body upstream through a stream (decompression, a size limit...). Streams added

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TLSSocket } from 'node:tls'
+import type { Http2ServerRequest } from 'node:http2'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { Target } from '../upstreams/upstream.ts'
@@ -35,6 +36,8 @@ export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
 const EXCHANGE = Symbol('exchange')
+/** Why an HTTP/2 stream is reset (Node's compatibility layer does not emit it: nothing to handle). */
+const STREAM_CUT = new Error('response cut short by the gateway')
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
@@ -44,6 +47,8 @@ function isPromise<T> (v: unknown): v is Promise<T> {
 const BODY_UNDEFINED = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'])
 
 function hasBody (req: IncomingMessage): boolean {
+  // HTTP/2 frames bodies itself: a request without one ends its stream with its headers.
+  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 }
 
@@ -143,6 +148,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   get clientHeaders () { return this.raw.headers }
+  get hasBody (): boolean { return hasBody(this.raw) }
   get clientCertificate (): ClientCertificate | undefined {
     const socket = this.raw.socket as TLSSocket
     if (socket.authorized !== true) return undefined
@@ -170,7 +176,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
       ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
       const { clientBodyMs, clientMinBodyRate } = this.#owner
-      if (clientBodyMs > 0) req.socket.setTimeout(clientBodyMs)
+      // req's, not its socket's: over HTTP/2 the socket is the whole session's, the request is a stream.
+      if (clientBodyMs > 0) req.setTimeout(clientBodyMs)
       req.on('timeout', Exchange.#onBodyTimeout).once('end', Exchange.#onBodyEnd)
       if (clientMinBodyRate > 0) this.#bodyRate = new BodyRateWatch(req, clientBodyMs, clientMinBodyRate, () => this.#cutShort('client_body_too_slow'))
     }
@@ -493,7 +500,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /** Answers with a gateway error, no plugins run: for a plugin that failed, or a request out of time. */
   fail (error: GatewayErrorKind): void {
-    if (this.res.headersSent) { this.res.destroy(); return }
+    if (this.res.headersSent) { this.#destroy(); return }
     this.bytes += sendError(this.res, error, this.id)
   }
 
@@ -502,7 +509,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * that what response plugins add (CORS headers, say) reaches the client with the error too.
    */
   #failUpstream (error: GatewayErrorKind): void {
-    if (this.res.headersSent) { this.res.destroy(); return }
+    if (this.res.headersSent) { this.#destroy(); return }
     if (this.compiled.pipeline.responseHooks.length === 0) { this.bytes += sendError(this.res, error, this.id); return }
     this.#reply({ status: error.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(error, this.id) }, NO_HOOK)
   }
@@ -593,7 +600,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) return
     this.cut = cut
     this.#owner.cutShort(this)
-    this.res.destroy()
+    this.#destroy()
+  }
+
+  /**
+   * Ends the response unfinished: HTTP/1.1 closes the connection; HTTP/2 resets only the stream,
+   * given an error so that it says INTERNAL_ERROR (a bare destroy() says NO_ERROR, which reads as
+   * a complete response).
+   */
+  #destroy (): void {
+    this.res.destroy(this.raw.httpVersionMajor === 2 ? STREAM_CUT : undefined)
   }
 
   static #onSendTimeout (ex: Exchange): void {
@@ -618,7 +634,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
     ex.#bodyRate?.stop()
     // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
-    if (!ex.res.writableFinished) this.socket.setTimeout(0)
+    if (!ex.res.writableFinished) this.setTimeout(0)
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.

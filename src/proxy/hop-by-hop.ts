@@ -15,7 +15,8 @@ function connectionTokens (value: string | string[] | undefined): Set<string> | 
 }
 
 function isHopByHop (name: string, named: Set<string> | undefined): boolean {
-  return ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) || (named !== undefined && named.has(name))
+  // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not fields: :authority becomes Host (Runtime).
+  return name.charCodeAt(0) === 58 /* : */ || ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) || (named !== undefined && named.has(name))
 }
 
 /** Copies end-to-end request headers (Node's lower-cased object) into a new object, leaving out `removed` too. */

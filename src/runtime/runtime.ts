@@ -31,6 +31,7 @@ import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
+import { protocolOf } from '../logging/access-log.ts'
 
 const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   UND_ERR_HEADERS_TIMEOUT: 'upstream_response',
@@ -177,6 +178,15 @@ export class Runtime implements ExchangeOwner {
     if (fault !== undefined) { this.#reject(req, res, fault.error, id, req.url as string, fault.close); return }
     let url = req.url as string
     let host = req.headers.host
+    if (req.httpVersionMajor === 2) {
+      // HTTP/2 names the host in :authority (a Host field may come too, and must agree: RFC 9113 8.3.1).
+      // It becomes the Host of the request, as HTTP/1.1's upstream needs, and routes as Host does.
+      const authority = req.headers[':authority'] as string | undefined
+      if (authority !== undefined) {
+        if (host !== undefined && host !== authority) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
+        host = req.headers.host = authority
+      }
+    }
     if (url.charCodeAt(0) !== 47) {
       // absolute-form (RFC 9112 3.2.2): the authority is the host. The path is cut out by hand,
       // because URL parsing would resolve `..` and `\\` before our normalizer could judge them.
@@ -217,12 +227,12 @@ export class Runtime implements ExchangeOwner {
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false): void {
     sendError(res, error, id, close)
     if (this.#countUnmatched) this.#metrics?.requests.unmatched(req.method, error.status)
-    this.logRejected(error, id, req.socket.remoteAddress, req.method, path)
+    this.logRejected(error, id, req.socket.remoteAddress, req.method, path, protocolOf(req))
   }
 
   /** The access-log line of a request answered with a gateway error before any route took it. */
-  logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string): void {
-    if (this.#accessLog) this.log.info({ method, path, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+  logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string, protocol?: string): void {
+    if (this.#accessLog) this.log.info({ method, path, protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {
@@ -237,6 +247,7 @@ export class Runtime implements ExchangeOwner {
         tries: ex.tries > 1 ? ex.tries : undefined,
         method: ex.method,
         path: ex.path,
+        protocol: protocolOf(ex.raw),
         status,
         error: ex.cut,
         durationMs: Math.round(elapsed * 100) / 100,
@@ -255,6 +266,11 @@ export class Runtime implements ExchangeOwner {
   /** Counts a timeout of `kind` (see Metrics.timeouts). */
   timedOut (kind: string): void {
     this.#metrics?.timeouts.inc({ kind })
+  }
+
+  /** Counts an HTTP/2 connection cut for abuse (see Http2Connections). */
+  http2Cut (reason: string): void {
+    this.#metrics?.http2Cut.inc({ reason })
   }
 
   cutShort (ex: Exchange): void {

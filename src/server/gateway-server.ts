@@ -1,5 +1,6 @@
-import fastify, { type FastifyInstance } from 'fastify'
-import { METHODS, type IncomingMessage } from 'node:http'
+import fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import { METHODS, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import type { Http2Server, Http2Session } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, Server as TlsServer } from 'node:tls'
@@ -9,6 +10,8 @@ import type { GatewayConfig } from '../config/schema.ts'
 import { answerOnSocket, errorBody, GatewayError, parserError, sendError } from '../errors.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { clientTimeouts } from './client-timeouts.ts'
+import { protocolOf } from '../logging/access-log.ts'
+import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, listenH2c, type Http2Cut } from './http2.ts'
 
 /** Out-of-connections warnings (limit reached, no file descriptors) are logged at most this often. */
 const WARN_EVERY_MS = 10_000
@@ -25,15 +28,22 @@ export class GatewayServer {
   readonly #retiring = new Map<Runtime, Promise<void>>()
   #closing = false
   #warnedAt = -Infinity
+  /** With server.http2: the TLS listener's connections (HTTP/2 sessions and HTTP/1.1), and the h2c listener's. */
+  readonly #h2: Http2Connections | undefined
+  readonly #h2c: { server: Http2Server, connections: Http2Connections } | undefined
 
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
     const headersMs = clientTimeouts(server).headers
     const http = { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)) }
     const tls = runtime.loaded.serverTls
+    const h2 = http2Limits(server)
+    const h2tls = h2 !== undefined && tls !== undefined
     this.app = fastify({
       // With TLS, a client's SNI picks its certificate from the runtime current at its handshake (see swap).
-      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
+      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, ...(h2tls ? { allowHTTP1: true, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
+      // HTTP/2 over TLS (ALPN h2), HTTP/1.1 on the same port; idle sessions are closed by Http2Connections.
+      ...(h2tls ? { http2: true, http2SessionTimeout: 0 } : {}),
       logger: false,
       keepAliveTimeout: keepAliveMs(server),
       requestTimeout: 0,
@@ -48,7 +58,7 @@ export class GatewayServer {
         const error = err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST
         const id = requestId(request.headers['x-request-id'])
         sendError(reply.raw, error, id)
-        this.#runtime.logRejected(error, id, request.raw.socket.remoteAddress, request.method, request.url)
+        this.#runtime.logRejected(error, id, request.raw.socket.remoteAddress, request.method, request.url, protocolOf(request.raw))
       },
       // Requests Node's parser refuses (bad request line, bad header, both Content-Length and
       // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
@@ -58,7 +68,7 @@ export class GatewayServer {
         const id = requestId(undefined)
         if (answerOnSocket(socket, err, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, socket.remoteAddress)
       }
-    })
+    } as FastifyHttpOptions<HttpServer>) as unknown as FastifyInstance
     // Every method Node parses, not only Fastify's (PURGE, PROPFIND, LINK…): a route may name any.
     // All declared bodyless to Fastify, so that it neither judges content types nor reads bodies:
     // they stream to the upstream untouched. CONNECT asks for a tunnel, which a gateway does not open.
@@ -82,11 +92,21 @@ export class GatewayServer {
       else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
     })
     // CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not just dropped.
-    this.app.server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-      const error = GatewayError.CONNECT_REFUSED
-      const id = requestId(req.headers['x-request-id'])
-      if (answerOnSocket(socket, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, req.socket.remoteAddress, req.method, req.url)
-    })
+    this.app.server.on('connect', (req: IncomingMessage, socket: Duplex) => this.#refuseConnect(req, socket))
+    if (h2 !== undefined) {
+      const idle = keepAliveMs(server)
+      const cut = (reason: Http2Cut, session: Http2Session) => this.#http2Cut(reason, session)
+      if (h2tls) {
+        this.#h2 = new Http2Connections(this.app.server, h2, idle, cut)
+        // HTTP/1.1 on an HTTP/2 listener takes its settings as properties, not options.
+        Object.assign(this.app.server, { requestTimeout: 0, keepAliveTimeout: idle, ...http })
+      }
+      if (h2.h2c !== undefined) {
+        const h2cServer = createH2cServer(h2, this.app.routing)
+        h2cServer.on('connect', (req: IncomingMessage, res: Duplex) => this.#refuseConnect(req, res))
+        this.#h2c = { server: h2cServer, connections: new Http2Connections(h2cServer, h2, idle, cut) }
+      }
+    }
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
       this.#upgraded.add(socket)
       socket.once('close', () => this.#upgraded.delete(socket))
@@ -95,6 +115,24 @@ export class GatewayServer {
   }
 
   get runtime (): Runtime { return this.#runtime }
+
+  /**
+   * CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not
+   * just dropped. Over HTTP/1.1 Node hands over the socket; over HTTP/2, a response (extended
+   * CONNECT, RFC 8441, is not offered: SETTINGS_ENABLE_CONNECT_PROTOCOL stays 0).
+   */
+  #refuseConnect (req: IncomingMessage, socketOrResponse: Duplex): void {
+    const error = GatewayError.CONNECT_REFUSED
+    const id = requestId(req.headers['x-request-id'])
+    if (req.httpVersionMajor === 2) sendError(socketOrResponse as unknown as ServerResponse, error, id)
+    else if (!answerOnSocket(socketOrResponse, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) return
+    this.#runtime.logRejected(error, id, req.socket.remoteAddress, req.method, req.url, protocolOf(req))
+  }
+
+  #http2Cut (reason: Http2Cut, session: Http2Session): void {
+    this.#runtime.http2Cut(reason)
+    this.#warn({ reason, clientIp: session.socket?.remoteAddress }, 'HTTP/2 client abuses the protocol: connection closed (GOAWAY ENHANCE_YOUR_CALM)')
+  }
 
   /**
    * Puts `next` in service at once: every new request, also on open keep-alive connections, uses
@@ -107,6 +145,9 @@ export class GatewayServer {
     this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
     this.app.server.headersTimeout = clientTimeouts(next.loaded.config.server).headers
     this.app.server.maxConnections = next.loaded.config.server.maxConnections ?? Infinity
+    // HTTP/2 limits apply to connections opened from now on (turning HTTP/2 on or off needs a restart).
+    const h2 = http2Limits(next.loaded.config.server)
+    if (h2 !== undefined) for (const c of [this.#h2, this.#h2c?.connections]) c?.update(h2, this.app.server.keepAliveTimeout)
     // New handshakes get the new certificates and client-auth settings; open connections keep theirs.
     if (next.loaded.serverTls !== undefined) (this.app.server as unknown as TlsServer).setSecureContext(next.loaded.serverTls.options)
     const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(previous))
@@ -129,6 +170,15 @@ export class GatewayServer {
     return this.app.server.address() as AddressInfo
   }
 
+  /** Starts the h2c listener (server.http2.h2c), if there is one: after listen(). */
+  async listenH2c (): Promise<AddressInfo | undefined> {
+    const h2c = this.#h2c
+    const at = http2Limits(this.#runtime.loaded.config.server)?.h2c
+    if (h2c === undefined || at === undefined) return undefined
+    h2c.server.on('error', (err: Error) => { if (h2c.server.listening) this.#runtime.log.error({ err }, 'h2c listener error') })
+    return await listenH2c(h2c.server, at.host, at.port)
+  }
+
   /**
    * Stops accepting, lets in-flight requests finish, and after `deadlineMs` cuts what is left
    * (including open WebSockets). Resolves when every connection is gone.
@@ -137,15 +187,23 @@ export class GatewayServer {
     this.#closing = true
     // Past the deadline nothing may hold the stop: client connections, WebSockets and upstream pools are cut.
     const timer = setTimeout(() => {
-      this.app.server.closeAllConnections()
+      if (this.#h2 === undefined) this.app.server.closeAllConnections()
+      else this.#h2.destroy()
+      this.#h2c?.connections.destroy()
       for (const s of this.#upgraded) s.destroy()
       for (const r of [this.#runtime, ...this.#retiring.keys()]) void r.destroy()
     }, deadlineMs)
     // A keep-alive connection whose response ends during the drain would otherwise stay open
     // (server.close() only closes the connections idle when it is called) until the deadline.
     const sweep = setInterval(() => this.app.server.closeIdleConnections(), 100)
+    // HTTP/2: GOAWAY to every session; their streams in flight finish, then they close.
+    this.#h2?.goaway()
+    const h2c = this.#h2c
+    const h2cClosed = h2c === undefined || !h2c.server.listening ? undefined : new Promise(resolve => h2c.server.close(resolve))
+    h2c?.connections.goaway()
     // Open WebSockets hold the close until they end or the deadline cuts them.
     await this.app.close()
+    await h2cClosed
     clearInterval(sweep)
     await Promise.all([this.#runtime.dispose(), ...this.#retiring.values()])
     clearTimeout(timer)

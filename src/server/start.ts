@@ -13,6 +13,7 @@ import { reloadOnChange } from '../reload/config-watcher.ts'
 import { StoreRegistry } from '../stores/registry.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { listenAs } from './listen-error.ts'
+import { http2Limits } from './http2.ts'
 
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
@@ -20,6 +21,8 @@ export interface Portcullis {
   readonly admin: FastifyInstance | undefined
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
   readonly url: string
+  /** Where the h2c listener (server.http2.h2c) listens, e.g. http://127.0.0.1:8081. */
+  readonly h2cUrl: string | undefined
   readonly adminUrl: string | undefined
   readonly metrics: Metrics
   /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
@@ -88,6 +91,9 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   try {
     const { host, port } = server.listen
     const address = await listenAs('server.listen', host, port, () => gateway.listen(host, port))
+    const h2c = http2Limits(server)?.h2c
+    const h2cAddress = h2c === undefined ? undefined : await listenAs('server.http2.h2c.listen', h2c.host, h2c.port, () => gateway.listenH2c())
+    const h2cUrl = h2cAddress === undefined ? undefined : urlOf(h2cAddress)
     admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
     const url = urlOf(address, gateway.scheme)
     const watcher = options.watch === true
@@ -95,11 +101,12 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       : undefined
     ready = true
     metrics.configActive(loaded.hash)
-    log.info({ url, admin: admin?.adminUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
+    log.info({ url, h2c: h2cUrl, admin: admin?.adminUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
     return {
       gateway,
       admin: admin?.admin,
       url,
+      h2cUrl,
       adminUrl: admin?.adminUrl,
       metrics,
       reloader,

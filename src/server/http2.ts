@@ -1,0 +1,180 @@
+import { constants, createServer, type Http2Server, type Http2Session, type SecureServerOptions, type ServerHttp2Stream, type Settings } from 'node:http2'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo, Server, Socket } from 'node:net'
+import type { GatewayConfig } from '../config/schema.ts'
+
+type ServerConfig = GatewayConfig['server']
+
+/** server.http2 with its defaults filled in; undefined when HTTP/2 is off. */
+export interface Http2Limits {
+  /** HTTP/2 (ALPN h2) on the TLS listener. */
+  readonly tls: boolean
+  readonly h2c: { readonly host: string, readonly port: number } | undefined
+  readonly maxConcurrentStreams: number
+  readonly maxHeaderListSize: number
+  readonly rapidReset: Bucket
+  readonly settingsFlood: Bucket
+}
+
+interface Bucket { readonly burst: number, readonly perSecond: number }
+
+export const HTTP2_DEFAULTS = {
+  maxConcurrentStreams: 100,
+  maxHeaderListSize: 16_384,
+  rapidReset: { burst: 100, perSecond: 10 },
+  settingsFlood: { burst: 20, perSecond: 2 }
+} as const
+
+/** Why a connection was cut: the label of portcullis_http2_connections_cut_total. */
+export type Http2Cut = 'rapid_reset' | 'settings_flood'
+
+export function http2Limits (server: ServerConfig): Http2Limits | undefined {
+  const c = server.http2
+  if (c === undefined || c === false) return undefined
+  const o = c === true ? {} : c
+  return {
+    tls: server.tls !== undefined,
+    h2c: o.h2c === undefined ? undefined : { host: o.h2c.listen.host ?? '0.0.0.0', port: o.h2c.listen.port },
+    maxConcurrentStreams: o.maxConcurrentStreams ?? HTTP2_DEFAULTS.maxConcurrentStreams,
+    maxHeaderListSize: o.maxHeaderListSize ?? HTTP2_DEFAULTS.maxHeaderListSize,
+    rapidReset: { ...HTTP2_DEFAULTS.rapidReset, ...o.rapidReset },
+    settingsFlood: { ...HTTP2_DEFAULTS.settingsFlood, ...o.settingsFlood }
+  }
+}
+
+/** What both HTTP/2 listeners are created with (and what a reload changes for new connections). */
+export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptions, 'settings' | 'maxHeaderListPairs'> {
+  return {
+    settings: settings(limits),
+    // Node's default, 128 fields, would be a tighter limit than the size: every field counts 32 bytes or more.
+    maxHeaderListPairs: Math.ceil(limits.maxHeaderListSize / 32)
+  }
+}
+
+const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize })
+
+/** A session's token buckets (rapid reset, settings flood): tokens left and when they were last counted. */
+interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean }
+const ALLOWANCE = Symbol('allowance')
+type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
+const GUARD = Symbol('guard')
+
+/** The tokens of a bucket that had `tokens` at `at`, refilled until `now`. */
+function refill (tokens: number, at: number, now: number, b: Bucket): number {
+  return Math.min(b.burst, tokens + (now - at) * b.perSecond / 1000)
+}
+
+/**
+ * The connections of one listener that speaks HTTP/2 (the TLS listener with ALPN, or the h2c one):
+ * guards each session against rapid reset and settings floods, sends GOAWAY to every session on
+ * shutdown, and cuts every connection (HTTP/1.1 ones too) at the shutdown deadline.
+ */
+export class Http2Connections {
+  readonly #sessions = new Set<Http2Session>()
+  readonly #sockets = new Set<Socket>()
+  readonly #server: Server & { updateSettings (s: Settings): void }
+  readonly #onCut: (reason: Http2Cut, session: Http2Session) => void
+  #limits: Http2Limits
+  #idleMs: number
+  /** After goaway(): a session that connects now is told to go away at once. */
+  #closing = false
+
+  constructor (server: Server, limits: Http2Limits, idleMs: number, onCut: (reason: Http2Cut, session: Http2Session) => void) {
+    this.#server = server as Server & { updateSettings (s: Settings): void }
+    this.#limits = limits
+    this.#idleMs = idleMs
+    this.#onCut = onCut
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+    })
+    server.on('session', (session: Http2Session) => {
+      const s = session as GuardedSession
+      const now = performance.now()
+      s[GUARD] = this
+      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false }
+      this.#sessions.add(session)
+      session.once('close', () => this.#sessions.delete(session))
+      session.on('remoteSettings', onRemoteSettings)
+      // Idle sessions end like idle keep-alive connections (server.keepAliveTimeout).
+      session.setTimeout(this.#idleMs, () => session.close())
+      if (this.#closing) session.close()
+    })
+    server.on('stream', (stream: ServerHttp2Stream) => stream.once('aborted', onAborted))
+  }
+
+  /** A reload's limits and idle timeout, for connections opened from now on. */
+  update (limits: Http2Limits, idleMs: number): void {
+    this.#limits = limits
+    this.#idleMs = idleMs
+    this.#server.updateSettings(settings(limits))
+  }
+
+  /** Sessions open now. */
+  get sessions (): number { return this.#sessions.size }
+
+  /** GOAWAY to every session: no new streams; those in flight finish, then the session closes. */
+  goaway (): void {
+    this.#closing = true
+    for (const s of this.#sessions) s.close()
+  }
+
+  /** The shutdown deadline: every connection is cut, whatever it carries. */
+  destroy (): void {
+    for (const s of this.#sockets) s.destroy()
+  }
+
+  /** Takes one token of `kind` from `session`'s allowance; with none left, the session is cut. */
+  spend (session: Http2Session, kind: 'resets' | 'settings'): void {
+    const a = (session as GuardedSession)[ALLOWANCE]
+    const now = performance.now()
+    if (kind === 'resets') {
+      a.resets = refill(a.resets, a.resetsAt, now, this.#limits.rapidReset) - 1
+      a.resetsAt = now
+      if (a.resets < 0) this.#cut(session, 'rapid_reset')
+    } else {
+      a.settings = refill(a.settings, a.settingsAt, now, this.#limits.settingsFlood) - 1
+      a.settingsAt = now
+      if (a.settings < 0) this.#cut(session, 'settings_flood')
+    }
+  }
+
+  #cut (session: Http2Session, reason: Http2Cut): void {
+    const a = (session as GuardedSession)[ALLOWANCE]
+    if (a.cut) return
+    a.cut = true
+    this.#onCut(reason, session)
+    // Not from within the frame's own callback (nghttp2 is still reading): a GOAWAY sent there is lost.
+    setImmediate(cutSession, session)
+  }
+}
+
+// Shared listeners (no closure per stream). A stream the gateway destroys itself (a cut, a failed
+// upstream) is already destroyed when 'aborted' fires; one the client reset is not.
+function onAborted (this: ServerHttp2Stream): void {
+  const session = this.session as GuardedSession | undefined
+  if (!this.destroyed && session !== undefined) session[GUARD].spend(session, 'resets')
+}
+
+function cutSession (session: Http2Session): void {
+  // goaway() then destroy(): destroy(undefined, code) would send NO_ERROR (its error parameter defaults to 0).
+  session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  session.destroy()
+}
+
+function onRemoteSettings (this: Http2Session): void {
+  (this as GuardedSession)[GUARD].spend(this, 'settings')
+}
+
+/** The h2c listener: cleartext HTTP/2 with prior knowledge, its requests handed to `handle` (the gateway's). */
+export function createH2cServer (limits: Http2Limits, handle: (req: IncomingMessage, res: ServerResponse) => void): Http2Server {
+  return createServer(http2ServerOptions(limits), handle as never)
+}
+
+export async function listenH2c (server: Http2Server, host: string, port: number): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host, port }, () => { server.off('error', reject); resolve() })
+  })
+  return server.address() as AddressInfo
+}

@@ -1,0 +1,140 @@
+import t, { type Test } from 'tap'
+import { connect, constants, type ClientHttp2Session } from 'node:http2'
+import type { ServerResponse } from 'node:http'
+import { startUpstream } from '../helpers/upstream.ts'
+import { metricValue } from '../helpers/metric-value.ts'
+import { until } from '../helpers/wait.ts'
+import { catchAllYaml } from '../helpers/catch-all.ts'
+import { h2Request, startH2Gateway } from '../helpers/http2.ts'
+
+
+/** An upstream that holds every response until release() (then answers "done <url>"); counts what it received. */
+async function holdingUpstream (t: Test): Promise<{ url: string, received: () => number, release: () => void }> {
+  const held: Array<{ url: string, res: ServerResponse }> = []
+  let received = 0
+  let released = false
+  const answer = (h: { url: string, res: ServerResponse }) => { if (!h.res.destroyed) h.res.end(`done ${h.url}`) }
+  const up = await startUpstream((req, res) => {
+    received++
+    const h = { url: req.url as string, res }
+    if (released) answer(h); else held.push(h)
+  })
+  t.teardown(() => up.close())
+  return { url: up.url, received: () => received, release: () => { released = true; for (const h of held.splice(0)) answer(h) } }
+}
+
+/** Why the session ended: the GOAWAY error code it received. */
+function goawayCode (session: ClientHttp2Session): Promise<number> {
+  return new Promise(resolve => session.once('goaway', (code: number) => resolve(code)))
+}
+
+// Over h2c: Node's HTTP/2 client over TLS does not notice the connection's end while it floods.
+const H2C = '{ h2c: { listen: { host: 127.0.0.1, port: 0 } } }'
+
+t.test('rapid reset: a client that opens and cancels requests in a loop is sent GOAWAY ENHANCE_YOUR_CALM', async t => {
+  const up = await holdingUpstream(t)
+  const { gw, connect } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { admin: true })
+  const session = await connect({ h2c: true })
+  session.on('error', () => {})
+  const goaway = goawayCode(session)
+  let opened = 0
+  // At most 2,000: Node's own limit (nghttp2's, 1,000 resets) would end it with INTERNAL_ERROR instead.
+  while (!session.closed && !session.destroyed && opened < 2_000) {
+    for (let i = 0; i < 20 && !session.closed && !session.destroyed; i++, opened++) {
+      const stream = session.request({ ':path': `/r${opened}` })
+      stream.on('error', () => {})
+      stream.close(constants.NGHTTP2_CANCEL)
+    }
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  t.equal(await goaway, constants.NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM')
+  t.ok(opened < 2_000, `cut off after ${opened} cancelled requests`)
+  t.ok(up.received() < 1_000, `the upstream saw ${up.received()} of them, fewer than Node's own limit would let through`)
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http2_connections_cut_total{reason="rapid_reset"}'), 1)
+  t.ok(gw.logs.some(l => l.level === 40 && l.reason === 'rapid_reset'), 'logged as a warning')
+  // Only that connection: another client is served.
+  up.release()
+  const other = await connect()
+  t.equal((await h2Request(other, { ':path': '/after' })).body.toString(), 'done /after')
+})
+
+t.test('cancelling fewer requests than the burst is fine', async t => {
+  const up = await holdingUpstream(t)
+  const { connect } = await startH2Gateway(t, '{ rapidReset: { burst: 30, perSecond: 1 } }', catchAllYaml(up.url))
+  const session = await connect()
+  for (let i = 0; i < 25; i++) {
+    const stream = session.request({ ':path': `/c${i}` })
+    stream.on('error', () => {})
+    stream.close(constants.NGHTTP2_CANCEL)
+  }
+  up.release()
+  t.equal((await h2Request(session, { ':path': '/still' })).body.toString(), 'done /still', 'the connection still serves')
+  t.notOk(session.closed, 'no GOAWAY')
+})
+
+t.test('settings flood: a client that sends SETTINGS frames in a loop is sent GOAWAY ENHANCE_YOUR_CALM', async t => {
+  const up = await holdingUpstream(t)
+  const { gw, connect } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { admin: true })
+  const session = await connect({ h2c: true, maxOutstandingSettings: 10_000 })
+  session.on('error', () => {})
+  const goaway = goawayCode(session)
+  let sent = 0
+  while (!session.closed && !session.destroyed && sent < 1_000) {
+    session.settings({ enablePush: false })
+    sent++
+    if (sent % 10 === 0) await new Promise(resolve => setImmediate(resolve))
+  }
+  t.equal(await goaway, constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  t.ok(sent < 1_000, `cut off after ${sent} SETTINGS frames`)
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http2_connections_cut_total{reason="settings_flood"}'), 1)
+})
+
+t.test('max concurrent streams: past the limit a stream is refused (REFUSED_STREAM), the others are served', async t => {
+  const up = await holdingUpstream(t)
+  const { gw, ca } = await startH2Gateway(t, '{ maxConcurrentStreams: 2 }', catchAllYaml(up.url))
+  // Requested before the connection is up: they leave in the first flight, before the client
+  // knows the gateway's SETTINGS, as a client ignoring them would send them.
+  const session = connect(gw.url, { ca: ca.cert })
+  t.teardown(() => session.destroy())
+  const outcomes = [0, 1, 2].map(i => h2Request(session, { ':path': `/s${i}` }).then(r => r.body.toString(), (err: { code?: string, message: string }) => err.message))
+  await until(() => up.received() === 2)
+  const third = await outcomes[2]
+  t.match(third, /NGHTTP2_REFUSED_STREAM/, 'the third is refused')
+  up.release()
+  t.same(await Promise.all(outcomes.slice(0, 2)), ['done /s0', 'done /s1'])
+  t.equal(up.received(), 2, 'the refused one never reached the upstream')
+})
+
+t.test('max header list size: a larger request header list is refused before routing', async t => {
+  const up = await holdingUpstream(t)
+  up.release()
+  const { connect } = await startH2Gateway(t, '{ maxHeaderListSize: 4096 }', catchAllYaml(up.url))
+  const session = await connect()
+  session.on('error', () => {})
+  const small = await h2Request(session, { ':path': '/small', 'x-pad': 'a'.repeat(3_000) })
+  t.equal(small.body.toString(), 'done /small')
+  const big = await h2Request(session, { ':path': '/big', 'x-pad': 'a'.repeat(5_000) }).then(r => r.status, (err: Error) => err.message)
+  t.not(big, 200, `refused: ${big}`)
+  t.equal(up.received(), 1, 'never reached the upstream')
+})
+
+t.test('shutdown: GOAWAY, the request in flight finishes, no new stream on that connection', async t => {
+  const up = await holdingUpstream(t)
+  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  shutdownTimeout: 10s\n' })
+  const session = await connect()
+  session.on('error', () => {})
+  const inflight = h2Request(session, { ':path': '/long' })
+  await until(() => up.received() === 1)
+  const goaway = goawayCode(session)
+  const closed = gw.close()
+  t.equal(await goaway, constants.NGHTTP2_NO_ERROR, 'GOAWAY NO_ERROR')
+  const late = await h2Request(session, { ':path': '/late' }).then(r => r.status, (err: { code?: string }) => err.code)
+  t.equal(late, 'ERR_HTTP2_GOAWAY_SESSION', 'no new stream after GOAWAY')
+  up.release()
+  const r = await inflight
+  t.equal(r.status, 200)
+  t.equal(r.body.toString(), 'done /long', 'the stream in flight finished')
+  await closed
+  t.equal(up.received(), 1)
+  t.ok(await until(() => session.destroyed), 'the connection is closed')
+})
