@@ -5,6 +5,8 @@ import { LeastConnections } from '../../src/upstreams/balancers/least-connection
 import { P2cEwma } from '../../src/upstreams/balancers/p2c-ewma.ts'
 import { ConsistentHash } from '../../src/upstreams/balancers/consistent-hash.ts'
 import { cookieValue, keyReader } from '../../src/upstreams/balancers/hash-key.ts'
+import { createBalancer } from '../../src/upstreams/balancers/index.ts'
+import { PeakEwma } from '../../src/upstreams/balancers/peak-ewma.ts'
 import type { Balancer, BalancedRequest } from '../../src/upstreams/balancers/balancer.ts'
 
 const POOL: PoolSettings = { connections: 1, pipelining: 1, keepAliveMs: 1000, connectMs: 1000, responseMs: 1000, idleMs: 1000 }
@@ -59,6 +61,49 @@ t.test('weighted least-connections prefers the least loaded per weight', async t
   list.forEach(x => { x.inFlight = 0 })
   const even = targets(t, [1, 1, 1])
   t.same(counts(new LeastConnections(even), even, 300), [100, 100, 100], 'at rest, equal targets share evenly')
+})
+
+t.test('least-connections skips unavailable and excluded targets', async t => {
+  const list = targets(t, [1, 1, 1])
+  const lc = new LeastConnections(list)
+  list[1]!.healthy = false
+  const c = counts(lc, list, 100)
+  t.equal(c[1], 0, 'the unhealthy target gets nothing, though it has no request in flight')
+  t.equal(c[0]! + c[2]!, 100, `every request went to a usable target (${c.join(', ')})`)
+  t.equal(lc.pick(req(), performance.now(), [list[0]!, list[2]!]), undefined, 'nothing once the others are excluded')
+})
+
+t.test('balance: least-connections is least-connections, not latency-based', async t => {
+  const list = targets(t, [1, 1])
+  const now = performance.now()
+  list[0]!.latency.observe(500, now)
+  list[1]!.latency.observe(5, now)
+  // Nothing in flight: least-connections shares evenly whatever the latency; p2c-ewma would send all to the fast one.
+  t.same(counts(createBalancer({ balance: 'least-connections', targets: [] }, list), list, 100), [50, 50])
+  t.same(counts(createBalancer({ balance: 'p2c-ewma', targets: [] }, list), list, 100), [0, 100])
+})
+
+t.test('p2c skips unavailable and excluded targets; one left is always picked, none gives undefined', async t => {
+  const list = targets(t, [1, 1, 1])
+  const p2c = new P2cEwma(list)
+  list[0]!.healthy = false
+  const c = counts(p2c, list, 300)
+  t.equal(c[0], 0, 'the unhealthy target gets nothing')
+  t.equal(c[1]! + c[2]!, 300, `every request went to a usable target (${c.join(', ')})`)
+  t.equal(p2c.pick(req(), performance.now(), [list[1]!]), list[2], 'the only usable target left')
+  t.equal(p2c.pick(req(), performance.now(), [list[1]!, list[2]!]), undefined, 'none left')
+})
+
+t.test('peak EWMA: a slower answer is taken at once, a faster one pulls the estimate down over 10 s', async t => {
+  const e = new PeakEwma()
+  e.observe(100, 5_000)
+  t.equal(e.value, 100, 'slower than the average: taken as is')
+  e.observe(20, 15_000) // 10 s later: weight of the old value e^-1 = 0.3679
+  t.equal(e.value.toFixed(2), '49.43', '100 x 0.3679 + 20 x 0.6321')
+  e.observe(20, 15_000) // no time passed: the old value keeps all its weight
+  t.equal(e.value.toFixed(2), '49.43')
+  e.observe(60, 15_000)
+  t.equal(e.value, 60, 'a peak again')
 })
 
 t.test('p2c with peak EWMA sends most traffic to the faster target, some to the other', async t => {
@@ -119,6 +164,22 @@ t.test('consistent hashing: a leaving target moves only its own keys, so 1 - 1/N
 
   leaving.healthy = true
   t.same(pickAll(ring), before, 'when it returns, its keys come back to it')
+})
+
+t.test('consistent hashing: a key maps to the same target in every version and process (the hash is fixed)', async t => {
+  // Rolling upgrades and workers keep a key on its target only if the mapping never changes:
+  // these are the targets of user-0 .. user-11 over http://127.0.0.1:10001, 10002, 10003.
+  const list = targets(t, [1, 1, 1])
+  const ring = new ConsistentHash(list, keyReader({ header: 'x-user' }))
+  const picked = Array.from({ length: 12 }, (_, i) => list.indexOf(ring.pick(req({ headers: { 'x-user': `user-${i}` } }), performance.now(), undefined) as Target))
+  t.same(picked, [1, 1, 0, 0, 2, 0, 2, 0, 0, 0, 1, 1])
+})
+
+t.test('consistent hashing follows the weights: weight 3 gets about 3/4 of the keys against weight 1', async t => {
+  const list = targets(t, [1, 3])
+  const ring = new ConsistentHash(list, keyReader({ header: 'x-user' }))
+  const c = counts(ring, list, 10_000, i => req({ headers: { 'x-user': `user-${i}` } }))
+  t.ok(c[1]! > 6_500 && c[1]! < 8_500, `weight 3: ${c[1]} of 10000 keys, weight 1: ${c[0]}`)
 })
 
 t.test('consistent hashing keys: header, cookie, client IP, path; keyless requests spread', async t => {
