@@ -6,7 +6,8 @@
 // Scores per module and the surviving mutants' verdicts: docs/testing.md.
 import { readdirSync } from 'node:fs'
 
-// Child processes (the CLI, workers) and config parsing cover none of the mutated modules.
+// Child processes (the CLI, workers) cover none of the mutated modules, and config parsing only
+// path-pattern.ts's errors: for that file name test/config-validation.test.ts in MUTATE_TESTS.
 const SKIP = new Set(['test/cli.test.ts', 'test/access-log-headers.test.ts', 'test/deployment.test.ts', 'test/schema-file.test.ts', 'test/config-validation.test.ts'])
 const testsIn = (dir, recursive = false) => readdirSync(dir, { recursive }).map(f => `${dir}/${f}`)
   .filter(f => f.endsWith('.test.ts') && !SKIP.has(f))
