@@ -4,7 +4,7 @@ import { usable, type Balancer } from './balancer.ts'
 /**
  * Weighted least-connections: the usable target with the fewest requests in flight per unit of
  * weight, counting the one about to be sent ((inFlight + 1) / weight, so at rest the heavier
- * target is preferred). Ties go to the next target in turn, so equal targets share evenly.
+ * target is preferred). Ties go to the next target in turn after the last one picked, so equal targets share evenly.
  */
 export class LeastConnections implements Balancer {
   readonly #targets: readonly Target[]
@@ -18,14 +18,18 @@ export class LeastConnections implements Balancer {
     const targets = this.#targets
     const n = targets.length
     const start = this.#start
-    this.#start = start + 1 === n ? 0 : start + 1
     let best: Target | undefined
+    let at = start
     for (let k = 0; k < n; k++) {
-      const t = targets[(start + k) % n] as Target
+      const i = (start + k) % n
+      const t = targets[i] as Target
       if (!usable(t, now, exclude)) continue
       // (t.inFlight + 1) / t.weight < (best.inFlight + 1) / best.weight, without dividing
-      if (best === undefined || (t.inFlight + 1) * best.weight < (best.inFlight + 1) * t.weight) best = t
+      if (best === undefined || (t.inFlight + 1) * best.weight < (best.inFlight + 1) * t.weight) { best = t; at = i }
     }
+    // The next scan starts after the one picked (not after `start`), so an unusable target's turn
+    // does not go to its neighbour twice.
+    this.#start = at + 1 === n ? 0 : at + 1
     return best
   }
 }
