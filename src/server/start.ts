@@ -10,6 +10,7 @@ import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
 import { reloadOnChange } from '../reload/config-watcher.ts'
+import { reloadOnCertificateChange, type CertificateWatcher } from '../reload/certificate-watcher.ts'
 import { StoreRegistry } from '../stores/registry.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { listenAs } from './listen-error.ts'
@@ -31,7 +32,7 @@ export interface Portcullis {
 }
 
 export interface StartOptions {
-  /** Reload when the config file changes on disk. Default false (`portcullis start` turns it on). */
+  /** Reload when the config file, or a file server.tls names, changes on disk. Default false (`portcullis start` turns it on). */
   readonly watch?: boolean
   /** Start the admin listener if the config has one. Default true (worker processes leave it to the primary). */
   readonly admin?: boolean
@@ -72,7 +73,15 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   const build = { metrics, healthChecks: options.healthChecks, stores }
   const runtime = await Runtime.build(loaded, log, build)
   const gateway = new GatewayServer(runtime, server)
-  const reloader = new Reloader({ file: loaded.file, log, metrics, env: options.env, active: () => gateway.runtime.loaded, apply: next => buildAndSwap(gateway, next, log, build) })
+  let certificates: CertificateWatcher | undefined
+  const reloader = new Reloader({
+    file: loaded.file,
+    log,
+    metrics,
+    env: options.env,
+    active: () => gateway.runtime.loaded,
+    apply: async next => { await buildAndSwap(gateway, next, log, build); certificates?.sync(next) }
+  })
   let ready = false
   const state: AdminState = {
     get ready () { return ready },
@@ -93,6 +102,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     const watcher = options.watch === true
       ? reloadOnChange(loaded.file, () => { void reloader.reload('file') }, log)
       : undefined
+    if (options.watch === true) certificates = reloadOnCertificateChange(loaded, () => { void reloader.reload('certificate') }, log)
     ready = true
     metrics.configActive(loaded.hash)
     log.info({ url, admin: admin?.adminUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
@@ -107,6 +117,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       close: async () => {
         ready = false
         watcher?.close()
+        certificates?.close()
         await reloader.close()
         const deadline = shutdownMs(gateway.runtime.loaded.config)
         log.info({ deadlineMs: deadline, inFlight: gateway.runtime.inFlight }, 'shutting down')
