@@ -14,6 +14,7 @@ import { reloadOnCertificateChange, type CertificateWatcher } from '../reload/ce
 import { StoreRegistry } from '../stores/registry.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { listenAs } from './listen-error.ts'
+import { closeRedirect, createHttpsRedirect, listenRedirect } from './https-redirect.ts'
 
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
@@ -21,6 +22,8 @@ export interface Portcullis {
   readonly admin: FastifyInstance | undefined
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
   readonly url: string
+  /** Where server.tls.redirectHttp listens, e.g. http://127.0.0.1:8080. */
+  readonly redirectUrl?: string
   readonly adminUrl: string | undefined
   readonly metrics: Metrics
   /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
@@ -94,9 +97,13 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     log
   }
   let admin: Awaited<ReturnType<typeof listenAdmin>>
+  // The HTTPS port redirects name: the setting of the config in service, else the port bound.
+  const httpsPort = () => gateway.runtime.loaded.config.server.tls?.redirectHttp?.httpsPort ?? (gateway.app.server.address() as AddressInfo).port
+  const redirect = server.tls?.redirectHttp === undefined ? undefined : createHttpsRedirect(httpsPort)
   try {
     const { host, port } = server.listen
     const address = await listenAs('server.listen', host, port, () => gateway.listen(host, port))
+    const redirectAt = redirect === undefined ? undefined : await listenRedirect(redirect, server.tls?.redirectHttp?.listen.host as string, server.tls?.redirectHttp?.listen.port as number)
     admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
     const url = urlOf(address, gateway.scheme)
     const watcher = options.watch === true
@@ -105,11 +112,13 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     if (options.watch === true) certificates = reloadOnCertificateChange(loaded, () => { void reloader.reload('certificate') }, log)
     ready = true
     metrics.configActive(loaded.hash)
-    log.info({ url, admin: admin?.adminUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
+    const redirectUrl = redirectAt === undefined ? undefined : urlOf(redirectAt)
+    log.info({ url, admin: admin?.adminUrl, redirect: redirectUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
     return {
       gateway,
       admin: admin?.admin,
       url,
+      redirectUrl,
       adminUrl: admin?.adminUrl,
       metrics,
       reloader,
@@ -121,13 +130,14 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
         await reloader.close()
         const deadline = shutdownMs(gateway.runtime.loaded.config)
         log.info({ deadlineMs: deadline, inFlight: gateway.runtime.inFlight }, 'shutting down')
+        if (redirect !== undefined) await closeRedirect(redirect)
         await gateway.close(deadline)
         await admin?.admin.close()
         log.info('stopped')
       }
     }
   } catch (err) {
-    await Promise.allSettled([gateway.close(0), reloader.close()])
+    await Promise.allSettled([gateway.close(0), reloader.close(), redirect?.listening === true ? closeRedirect(redirect) : undefined])
     throw err
   }
 }
