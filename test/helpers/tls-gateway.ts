@@ -10,7 +10,7 @@ import type { TestCa } from './certs.ts'
 const INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
 
 /** A TLS connection to the gateway, and the CN of the certificate it presented. */
-export async function handshake (gw: TestGateway, ca: TestCa, servername?: string, options: ConnectionOptions = {}): Promise<{ cn: string, socket: TLSSocket }> {
+export async function handshake (gw: { readonly url: string }, ca: TestCa, servername?: string, options: ConnectionOptions = {}): Promise<{ cn: string, socket: TLSSocket }> {
   const { port } = new URL(gw.url)
   const socket = connect({ host: '127.0.0.1', port: Number(port), ca: ca.cert, servername, rejectUnauthorized: false, ...options })
   await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject) })
@@ -18,7 +18,7 @@ export async function handshake (gw: TestGateway, ca: TestCa, servername?: strin
 }
 
 /** The certificate's CN the gateway presents for SNI `servername` (undefined: no SNI). */
-export async function presented (gw: TestGateway, ca: TestCa, servername?: string): Promise<string> {
+export async function presented (gw: { readonly url: string }, ca: TestCa, servername?: string): Promise<string> {
   const { cn, socket } = await handshake(gw, ca, servername)
   socket.destroy()
   return cn
