@@ -3,16 +3,11 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { createTestCa } from './helpers/certs.ts'
-import { handshake, presented, tlsGateway } from './helpers/tls-gateway.ts'
+import { handshake, liveCertificate, presented, tlsGateway } from './helpers/tls-gateway.ts'
 import { until } from './helpers/wait.ts'
 
 t.test('a renewed certificate file is picked up under load: zero failed requests, open connections continue', async t => {
-  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
-  const first = ca.issue('first', 'DNS:api.example.com')
-  const second = ca.issue('second', 'DNS:api.example.com')
-  const dir = join(ca.certFile, '..')
-  copyFileSync(first.certFile, join(dir, 'live.pem'))
-  copyFileSync(first.keyFile, join(dir, 'live.key'))
+  const { ca, dir, first, second, install } = liveCertificate(t)
   const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: live.pem, key: live.key } ] }', { watch: true })
   const url = `${gw.url}/x`
   const connect = { ca: ca.cert, servername: 'api.example.com' }
@@ -43,8 +38,7 @@ t.test('a renewed certificate file is picked up under load: zero failed requests
   t.ok(await until(() => seen.kept > 20 && seen.fresh > 10, 20_000), 'load is running')
 
   // The renewal writes the certificate, then the key (as `cp` or certbot do): one reload, after both.
-  copyFileSync(second.certFile, join(dir, 'live.pem'))
-  copyFileSync(second.keyFile, join(dir, 'live.key'))
+  install(second)
   let now = ''
   const deadline = performance.now() + 20_000
   while (now !== 'second' && performance.now() < deadline) {

@@ -5,7 +5,7 @@ import { Agent, request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
 import { ConfigError, formatIssue } from '../src/config/config-error.ts'
 import { createTestCa, type Issued } from './helpers/certs.ts'
-import { handshake, presented, tlsGateway } from './helpers/tls-gateway.ts'
+import { handshake, liveCertificate, presented, tlsGateway } from './helpers/tls-gateway.ts'
 
 t.test('HTTPS with SNI: exact and wildcard names, the first certificate by default; X-Forwarded-Proto https', async t => {
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
@@ -31,12 +31,7 @@ t.test('HTTPS with SNI: exact and wildcard names, the first certificate by defau
 })
 
 t.test('certificates reload on config reload: new handshakes get the new one, open connections continue', async t => {
-  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
-  const first = ca.issue('first', 'DNS:api.example.com')
-  const second = ca.issue('second', 'DNS:api.example.com')
-  const dir = join(ca.certFile, '..')
-  copyFileSync(first.certFile, join(dir, 'live.pem'))
-  copyFileSync(first.keyFile, join(dir, 'live.key'))
+  const { ca, dir, first, second, install } = liveCertificate(t)
   const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: live.pem, key: live.key } ] }')
   const agent = new Agent({ connections: 1, connect: { ca: ca.cert, servername: 'api.example.com' } })
   t.teardown(() => agent.close())
@@ -45,8 +40,7 @@ t.test('certificates reload on config reload: new handshakes get the new one, op
   const before = await handshake(gw, ca, 'api.example.com')
   t.equal(before.cn, 'first')
 
-  copyFileSync(second.certFile, join(dir, 'live.pem'))
-  copyFileSync(second.keyFile, join(dir, 'live.key'))
+  install(second)
   const outcome = await gw.reloader.reload('admin')
   t.match(outcome, { result: 'success' })
   t.equal(await presented(gw, ca, 'api.example.com'), 'second', 'a new handshake with SNI gets the new certificate')

@@ -1,11 +1,11 @@
 import type { Test } from 'tap'
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startGateway, type TestGateway } from './gateway.ts'
 import { startUpstream } from './upstream.ts'
-import type { TestCa } from './certs.ts'
+import { createTestCa, type Issued, type TestCa } from './certs.ts'
 
 const INDEX = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
 
@@ -57,4 +57,22 @@ export async function tlsGateway (t: Test, ca: TestCa, tls: string, options: { w
   const gw = await startGateway(readFileSync(file, 'utf8'), { file, watch: options.watch })
   t.teardown(() => gw.close())
   return { gw, file }
+}
+
+/**
+ * A throw-away CA with two certificates for api.example.com, CN "first" and "second", and the
+ * files live.pem and live.key (in the CA's directory) holding the first; `install` copies one over
+ * them, the certificate then the key, as a renewal would.
+ */
+export function liveCertificate (t: Test): { ca: TestCa, dir: string, first: Issued, second: Issued, install (c: Issued): void } {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const first = ca.issue('first', 'DNS:api.example.com')
+  const second = ca.issue('second', 'DNS:api.example.com')
+  const dir = join(ca.certFile, '..')
+  const install = (c: Issued) => {
+    copyFileSync(c.certFile, join(dir, 'live.pem'))
+    copyFileSync(c.keyFile, join(dir, 'live.key'))
+  }
+  install(first)
+  return { ca, dir, first, second, install }
 }

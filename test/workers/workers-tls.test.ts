@@ -1,17 +1,11 @@
 import t from 'tap'
-import { copyFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { spawnCli, stopCli } from '../helpers/cli.ts'
-import { createTestCa } from '../helpers/certs.ts'
-import { presented } from '../helpers/tls-gateway.ts'
+import { liveCertificate, presented } from '../helpers/tls-gateway.ts'
 
 t.test('workers: a renewed certificate file reaches every worker (the config text unchanged)', async t => {
-  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
-  const first = ca.issue('first', 'DNS:api.example.com')
-  const second = ca.issue('second', 'DNS:api.example.com')
-  const dir = join(ca.certFile, '..')
-  copyFileSync(first.certFile, join(dir, 'live.pem'))
-  copyFileSync(first.keyFile, join(dir, 'live.key'))
+  const { ca, dir, second, install } = liveCertificate(t)
   const file = join(dir, 'gateway.yaml')
   writeFileSync(file, `server:
   listen: { host: 127.0.0.1, port: 0 }
@@ -30,8 +24,7 @@ routes: []
   t.match(gw.url, /^https:/)
   t.equal(await presented(gw, ca, 'api.example.com'), 'first')
 
-  copyFileSync(second.certFile, join(dir, 'live.pem'))
-  copyFileSync(second.keyFile, join(dir, 'live.key'))
+  install(second)
   t.ok(await cli.waitForLine(l => l.msg === 'config reloaded' && l.trigger === 'certificate', 30_000), 'the primary reloads')
   // Each handshake is a new connection, which the cluster hands to either worker: twenty all see the new one.
   const seen: string[] = []
