@@ -1,18 +1,32 @@
-// Prints "N passed, M failed" from a tap run's TAP output: the results directly inside each
-// test file (its subtests and top-level assertions). A failed run with no failing test
-// (typecheck, lint, a crash) still counts as one failure.
+// Prints "N passed, M failed" from tap runs' TAP output: the results directly inside each test
+// file (its subtests and top-level assertions). A failed run with no failing test (typecheck,
+// lint, a crash, a Node that could not be installed) still counts as one failure.
+// Arguments: one "label file status" triple per run. With several runs, each gets its own line
+// first, and the closing line sums them.
 import { readFileSync } from 'node:fs'
 
-const [file, status] = process.argv.slice(2)
-let passed = 0
-let failed = 0
-let skipped = 0
-for (const line of readFileSync(file, 'utf8').split('\n')) {
-  const m = /^ {4}(not ok|ok) \d+/.exec(line)
-  if (m === null) continue
-  if (/# (SKIP|TODO)/i.test(line)) skipped++
-  else if (m[1] === 'ok') passed++
-  else failed++
+const args = process.argv.slice(2)
+const total = { passed: 0, failed: 0, skipped: 0 }
+const line = (c, label) => label === undefined
+  ? `${c.passed} passed, ${c.failed} failed${c.skipped > 0 ? `, ${c.skipped} skipped` : ''}`
+  // Worded differently from the closing line, which CI reads.
+  : `${label}: passed ${c.passed}, failed ${c.failed}${c.skipped > 0 ? `, skipped ${c.skipped}` : ''}`
+const runs = []
+for (let i = 0; i < args.length; i += 3) {
+  const [label, file, status] = args.slice(i, i + 3)
+  const c = { passed: 0, failed: 0, skipped: 0 }
+  let text = ''
+  try { text = readFileSync(file, 'utf8') } catch { /* no output: the run did not happen */ }
+  for (const l of text.split('\n')) {
+    const m = /^ {4}(not ok|ok) \d+/.exec(l)
+    if (m === null) continue
+    if (/# (SKIP|TODO)/i.test(l)) c.skipped++
+    else if (m[1] === 'ok') c.passed++
+    else c.failed++
+  }
+  if (Number(status) !== 0 && c.failed === 0) c.failed = 1
+  runs.push([label, c])
+  for (const k of Object.keys(total)) total[k] += c[k]
 }
-if (Number(status) !== 0 && failed === 0) failed = 1
-console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`)
+if (runs.length > 1) for (const [label, c] of runs) console.log(line(c, label))
+console.log(line(total))

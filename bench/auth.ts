@@ -59,6 +59,7 @@ async function main (o: BenchOptions): Promise<void> {
   const efficiency = (s: Slice) => 1e6 / s.cpuUsPerRequest
   const report = {
     date: new Date().toISOString(),
+    node: process.version,
     loadGenerator: LOAD_GENERATOR,
     options: o,
     throughput: { jwtCachedOverPlain: ratio('jwt', rps), jwtUncachedOverPlain: ratio('jwt-nocache', rps) },
@@ -67,7 +68,7 @@ async function main (o: BenchOptions): Promise<void> {
     slices
   }
   const f = (x: { median: number, min: number, max: number }) => `${x.median.toFixed(2)} (range ${x.min.toFixed(2)}-${x.max.toFixed(2)})`
-  console.log(`\n${o.connections} connections, ${o.size} B responses, ${o.slice} s slices, ${o.rounds} rounds, ${LOAD_GENERATOR}`)
+  console.log(`\nNode ${process.version}, ${o.connections} connections, ${o.size} B responses, ${o.slice} s slices, ${o.rounds} rounds, ${LOAD_GENERATOR}`)
   console.log(`throughput jwt-auth (RS256, cached) / plain:   ${f(report.throughput.jwtCachedOverPlain)}  goal >= 0.85: ${report.throughput.jwtCachedOverPlain.median >= 0.85 ? 'met' : 'NOT met'}`)
   console.log(`throughput jwt-auth (RS256, no cache) / plain: ${f(report.throughput.jwtUncachedOverPlain)}`)
   console.log(`CPU efficiency cached / plain: ${f(report.efficiency.jwtCachedOverPlain)}; no cache / plain: ${f(report.efficiency.jwtUncachedOverPlain)}`)

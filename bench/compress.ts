@@ -43,7 +43,7 @@ try {
   const plain = totals[0] as Totals
   const rps = (t: Totals) => t.requests / t.seconds
   const perResponse = (t: Totals) => t.bytes / t.requests
-  console.log(`100 KiB JSON (${String(gateway.info.bodyBytes)} bytes), ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s slices per case, alternating`)
+  console.log(`Node ${process.version}, 100 KiB JSON (${String(gateway.info.bodyBytes)} bytes), ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s slices per case, alternating`)
   console.log('case                       req/s  vs plain  bytes/response  vs plain  gateway CPU µs/req')
   for (const [i, c] of CASES.entries()) {
     const t = totals[i] as Totals

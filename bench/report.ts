@@ -95,7 +95,9 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
     date: new Date().toISOString(),
     mode: options.quick ? 'quick' : 'full',
     machine: {
+      // Figures from different Node majors are not comparable: every report names its own.
       node: process.version,
+      openssl: process.versions.openssl,
       cpus: cpus().length,
       cpu: cpus()[0]?.model ?? 'unknown',
       // Other work on the machine skews throughput; the bench itself adds about 2-3.
@@ -152,7 +154,7 @@ export function formatReport (report: Report): string {
   const ratioLine = (label: string, x: Ratio) => `  ${label.padEnd(34)} ${n2(x.median)}  (range ${n2(x.min)}-${n2(x.max)}, ${x.perPair.length} pairs)`
   const o = report.options
   return [
-    `${o.connections} connections, ${o.size} B responses, ${o.slice} s slices, warm-up ${o.warmup} s (${report.mode}); ` +
+    `Node ${report.machine.node}, ${o.connections} connections, ${o.size} B responses, ${o.slice} s slices, warm-up ${o.warmup} s (${report.mode}); ` +
       `load average ${n2(report.machine.loadAverage.before)} before, ${n2(report.machine.loadAverage.after)} after`,
     '',
     line(header),

@@ -6,6 +6,7 @@ export const GatewayError = {
   BAD_REQUEST: { status: 400, code: 'bad_request', message: 'the request is malformed' },
   HEADERS_TOO_LARGE: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
   HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request headers took too long to arrive' },
+  BAD_HOST: { status: 400, code: 'bad_host', message: 'the Host header is missing, repeated or not a host name' },
   BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, or a bad escape' },
   BAD_BODY: { status: 400, code: 'bad_body', message: 'the request body could not be read as sent (say, a bad Content-Encoding)' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },

@@ -1,67 +1,11 @@
-import t, { type Test } from 'tap'
-import { connect, type TLSSocket } from 'node:tls'
-import { copyFileSync, writeFileSync } from 'node:fs'
+import t from 'tap'
+import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
 import { ConfigError, formatIssue } from '../src/config/config-error.ts'
-import { startGateway, type TestGateway } from './helpers/gateway.ts'
-import { startUpstream } from './helpers/upstream.ts'
-import { createTestCa, type Issued, type TestCa } from './helpers/certs.ts'
-
-const INDEX = fileURLToPath(new URL('../src/index.ts', import.meta.url))
-
-/** A TLS connection to the gateway, and the CN of the certificate it presented. */
-async function handshake (gw: TestGateway, ca: TestCa, servername?: string): Promise<{ cn: string, socket: TLSSocket }> {
-  const { port } = new URL(gw.url)
-  const socket = connect({ host: '127.0.0.1', port: Number(port), ca: ca.cert, servername, rejectUnauthorized: false })
-  await new Promise<void>((resolve, reject) => { socket.once('secureConnect', resolve); socket.once('error', reject) })
-  return { cn: socket.getPeerCertificate().subject.CN as string, socket }
-}
-
-/** The certificate's CN the gateway presents for SNI `servername` (undefined: no SNI). */
-async function presented (gw: TestGateway, ca: TestCa, servername?: string): Promise<string> {
-  const { cn, socket } = await handshake(gw, ca, servername)
-  socket.destroy()
-  return cn
-}
-
-/** Writes the gateway's config (and a plugin that shows the client certificate) in the CA's directory. */
-function writeConfig (dir: string, upstream: string, tls: string): string {
-  writeFileSync(join(dir, 'show-cert.mts'), `
-import { definePlugin, Type } from ${JSON.stringify(INDEX)}
-export default definePlugin({
-  name: 'show-cert', priority: 100, schema: Type.Object({}),
-  setup: () => ({ onRequest: req => { req.headers['x-client-cn'] = String(req.clientCertificate?.subject.CN ?? '-') } })
-})
-`)
-  const file = join(dir, 'gateway.yaml')
-  writeFileSync(file, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-  tls: ${tls}
-loadPlugins: [ show-cert.mts ]
-plugins: { show-cert: {} }
-upstreams:
-  up: { targets: [ { url: "${upstream}" } ] }
-routes:
-  - name: all
-    match: { path: /* }
-    upstream: up
-`)
-  return file
-}
-
-async function tlsGateway (t: Test, ca: TestCa, tls: string): Promise<{ gw: TestGateway, file: string }> {
-  const up = await startUpstream()
-  t.teardown(() => up.close())
-  const dir = join(ca.certFile, '..')
-  const file = writeConfig(dir, up.url, tls)
-  const { readFileSync } = await import('node:fs')
-  const gw = await startGateway(readFileSync(file, 'utf8'), { file })
-  t.teardown(() => gw.close())
-  return { gw, file }
-}
+import { createTestCa, type Issued } from './helpers/certs.ts'
+import { handshake, liveCertificate, presented, tlsGateway } from './helpers/tls-gateway.ts'
 
 t.test('HTTPS with SNI: exact and wildcard names, the first certificate by default; X-Forwarded-Proto https', async t => {
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
@@ -87,12 +31,7 @@ t.test('HTTPS with SNI: exact and wildcard names, the first certificate by defau
 })
 
 t.test('certificates reload on config reload: new handshakes get the new one, open connections continue', async t => {
-  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
-  const first = ca.issue('first', 'DNS:api.example.com')
-  const second = ca.issue('second', 'DNS:api.example.com')
-  const dir = join(ca.certFile, '..')
-  copyFileSync(first.certFile, join(dir, 'live.pem'))
-  copyFileSync(first.keyFile, join(dir, 'live.key'))
+  const { ca, dir, first, second, install } = liveCertificate(t)
   const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: live.pem, key: live.key } ] }')
   const agent = new Agent({ connections: 1, connect: { ca: ca.cert, servername: 'api.example.com' } })
   t.teardown(() => agent.close())
@@ -101,8 +40,7 @@ t.test('certificates reload on config reload: new handshakes get the new one, op
   const before = await handshake(gw, ca, 'api.example.com')
   t.equal(before.cn, 'first')
 
-  copyFileSync(second.certFile, join(dir, 'live.pem'))
-  copyFileSync(second.keyFile, join(dir, 'live.key'))
+  install(second)
   const outcome = await gw.reloader.reload('admin')
   t.match(outcome, { result: 'success' })
   t.equal(await presented(gw, ca, 'api.example.com'), 'second', 'a new handshake with SNI gets the new certificate')

@@ -56,9 +56,16 @@ const Server = Type.Object({
   tls: Type.Optional(Type.Object({
     certificates: Type.Array(Type.Object({
       cert: Type.String({ minLength: 1, description: 'PEM certificate (chain) file, relative to this file.' }),
-      key: Type.String({ minLength: 1, description: 'PEM private key file of the certificate.' })
-    }, closed), { minItems: 1, description: 'The first is the default; the others are chosen by the name the client asks for (SNI), from their own names, exact or wildcard. Reloaded with the config.' }),
+      key: Type.String({ minLength: 1, description: 'PEM private key file of the certificate.' }),
+      ocsp: Type.Optional(Type.String({ minLength: 1, description: 'DER OCSP response for this certificate (e.g. from `openssl ocsp -respout`), stapled for clients that ask. Served as is: keep it fresh.' }))
+    }, closed), { minItems: 1, description: 'The first is the default; the others are chosen by the name the client asks for (SNI), from their own names, exact or wildcard. Reloaded with the config, and when one of the files changes.' }),
     minVersion: Type.Optional(Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { errorMessage: 'must be TLSv1.2 or TLSv1.3', description: 'Oldest TLS version accepted. Default TLSv1.2.' })),
+    ciphers: Type.Optional(Type.String({ minLength: 1, description: 'OpenSSL cipher list (TLS_* names set the TLS 1.3 suites), e.g. "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256". Default: Mozilla intermediate for TLS 1.2 (ECDHE with AES-GCM or ChaCha20-Poly1305), Node\'s TLS 1.3 suites.' })),
+    curves: Type.Optional(Type.String({ minLength: 1, description: 'Key exchange groups, colon-separated, in order of preference, e.g. "X25519:prime256v1:secp384r1". Default: those of the OpenSSL in Node ("auto").' })),
+    redirectHttp: Type.Optional(Type.Object({
+      listen: listen('0.0.0.0'),
+      httpsPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'The HTTPS port the redirects name (the one clients reach, if a port mapping changes it). Default server.listen.port; 443 is left out of the URL.' }))
+    }, { ...closed, description: 'A plain-HTTP listener that answers every request with 308 to the same path and query over HTTPS. Its address cannot change on reload.' })),
     clientAuth: Type.Optional(Type.Object({
       ca: Type.String({ minLength: 1, description: 'PEM file of the CA(s) client certificates must chain to.' }),
       mode: Type.Union([Type.Literal('request'), Type.Literal('require')], { errorMessage: 'must be request or require', description: 'require: no verified certificate, no connection. request: asked for; plugins see it only when it verifies.' })

@@ -18,6 +18,10 @@ export function frozenSettingIssues (active: GatewayConfig, next: GatewayConfig,
   if (where(active.admin?.listen) !== where(next.admin?.listen)) {
     changes.push([next.admin === undefined ? [] : ['admin', 'listen'], `admin listener ${restart}; still ${active.admin === undefined ? 'none' : `listening on ${where(active.admin.listen)}`}`])
   }
+  const redirect = (c: GatewayConfig) => c.server.tls?.redirectHttp?.listen
+  if (where(redirect(active)) !== where(redirect(next))) {
+    changes.push([redirect(next) === undefined ? ['server', 'tls'] : ['server', 'tls', 'redirectHttp', 'listen'], `HTTPS redirect listener ${restart}; still ${redirect(active) === undefined ? 'none' : `listening on ${where(redirect(active))}`}`])
+  }
   if ((active.server.workers ?? 1) !== (next.server.workers ?? 1)) {
     changes.push([['server', 'workers'], `worker count ${restart}; still ${active.server.workers ?? 1}`])
   }

@@ -4,8 +4,8 @@ import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../c
 import type { Metrics } from '../metrics/metrics.ts'
 import { frozenSettingIssues } from './frozen-settings.ts'
 
-/** What asked for a reload. */
-export type ReloadTrigger = 'file' | 'signal' | 'admin'
+/** What asked for a reload: `certificate` is a change to a file server.tls names, the config text itself maybe unchanged. */
+export type ReloadTrigger = 'file' | 'signal' | 'admin' | 'certificate'
 
 /** The outcome of one reload attempt, as the admin API reports it. */
 export interface ReloadStatus {

@@ -12,6 +12,7 @@ import { requestId } from '../proxy/request-id.ts'
 import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, listenH2c, type Http2Cut } from './http2.ts'
+import { stapleOcsp } from './server-tls.ts'
 
 /** Out-of-connections warnings (limit reached, no file descriptors) are logged at most this often. */
 const WARN_EVERY_MS = 10_000
@@ -85,6 +86,7 @@ export class GatewayServer {
     if (server.maxConnections !== undefined) this.app.server.maxConnections = server.maxConnections
     // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
     this.app.server.maxHeadersCount = 0
+    if (tls !== undefined) stapleOcsp(this.app.server, () => this.#runtime.loaded.serverTls)
     this.app.server.on('drop', () => this.#warn({ maxConnections: server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)'))
     // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {

@@ -1,5 +1,5 @@
 /** Which config key sets a listener's address, for messages that tell the user what to change. */
-export type ListenerKey = 'server.listen' | 'server.http2.h2c.listen' | 'admin.listen'
+export type ListenerKey = 'server.listen' | 'server.http2.h2c.listen' | 'server.tls.redirectHttp.listen' | 'admin.listen'
 
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'the address is already in use (another gateway, or another program, listens there)',

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { X509Certificate } from 'node:crypto'
@@ -6,6 +7,17 @@ import type { GatewayConfig } from '../config/schema.ts'
 
 type TlsConfig = NonNullable<GatewayConfig['server']['tls']>
 type Report = (path: Array<string | number>, message: string) => void
+interface Stapled { readonly der: Buffer, readonly response: Buffer }
+
+/**
+ * The TLS 1.2 suites of Mozilla's "intermediate" profile: forward secrecy and AEAD only (Node's own
+ * default also takes CBC and RSA key exchange, through HIGH). Its DHE suites are left out: no DH
+ * parameters are set. TLS 1.3 keeps Node's suites, all AEAD.
+ */
+export const DEFAULT_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
+  'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305'
+/** OpenSSL's default groups: they follow the Node version (OpenSSL 3.5 in Node 24 puts X25519MLKEM768 first). */
+export const DEFAULT_CURVES = 'auto'
 
 /**
  * The listener's certificates, read and checked at config load: the first is the default, the
@@ -18,9 +30,15 @@ export class ServerTls {
   readonly #exact = new Map<string, SecureContext>()
   readonly #wildcard = new Map<string, SecureContext>()
   readonly #default: SecureContext
+  /** Each certificate (DER) with its OCSP response, for those that have one. */
+  readonly #ocsp: Stapled[]
+  /** Every file read, absolute: a change to one is a reason to reload. */
+  readonly files: readonly string[]
 
-  private constructor (options: TlsOptions, contexts: Array<{ names: string[], context: SecureContext }>) {
+  private constructor (options: TlsOptions, contexts: Array<{ names: string[], context: SecureContext }>, ocsp: Stapled[], files: string[]) {
     this.options = options
+    this.#ocsp = ocsp
+    this.files = files
     this.#default = (contexts[0] as { context: SecureContext }).context
     // Earlier certificates win a name two of them carry.
     for (const { names, context } of contexts) {
@@ -41,11 +59,20 @@ export class ServerTls {
     return (dot === -1 ? undefined : this.#wildcard.get(host.slice(dot + 1))) ?? this.#default
   }
 
+  /** The OCSP response to staple for the certificate `der` the handshake uses; undefined when it has none. */
+  ocspResponse (der: Buffer): Buffer | undefined {
+    for (const o of this.#ocsp) if (o.der.equals(der)) return o.response
+    return undefined
+  }
+
   /** Reads and checks `tls`'s files (relative to `base`); problems go to `report` at their key, and then the result is undefined. */
   static load (tls: TlsConfig, base: string, report: Report): ServerTls | undefined {
-    const read = (path: Array<string | number>, file: string): string | undefined => {
+    const files: string[] = []
+    const read = (path: Array<string | number>, file: string): Buffer | undefined => {
+      const abs = resolve(base, file)
+      files.push(abs)
       try {
-        return readFileSync(resolve(base, file), 'utf8')
+        return readFileSync(abs)
       } catch (err) {
         report(path, `cannot read "${file}": ${(err as Error).message}`)
         return undefined
@@ -53,37 +80,73 @@ export class ServerTls {
     }
     const at = (...rest: Array<string | number>) => ['server', 'tls', ...rest]
     const clientCa = tls.clientAuth === undefined ? undefined : read(at('clientAuth', 'ca'), tls.clientAuth.ca)
-    const minVersion = (tls.minVersion ?? 'TLSv1.2') as SecureVersion
-    const contexts: Array<{ names: string[], context: SecureContext, cert: string, key: string }> = []
-    let ok = clientCa !== undefined || tls.clientAuth === undefined
+    const settings = {
+      minVersion: (tls.minVersion ?? 'TLSv1.2') as SecureVersion,
+      ciphers: tls.ciphers ?? DEFAULT_CIPHERS,
+      ecdhCurve: tls.curves ?? DEFAULT_CURVES
+    }
+    const cipherProblem = listProblem('cipher', 'ciphers', settings.ciphers)
+    const curveProblem = listProblem('curve', 'ecdhCurve', settings.ecdhCurve)
+    if (cipherProblem !== undefined) report(at('ciphers'), cipherProblem)
+    if (curveProblem !== undefined) report(at('curves'), curveProblem)
+    const contexts: Array<{ names: string[], context: SecureContext, cert: Buffer, key: Buffer }> = []
+    const ocsp: Stapled[] = []
+    const listsOk = cipherProblem === undefined && curveProblem === undefined
+    let ok = (clientCa !== undefined || tls.clientAuth === undefined) && listsOk
     tls.certificates.forEach((c, i) => {
       const cert = read(at('certificates', i, 'cert'), c.cert)
       const key = read(at('certificates', i, 'key'), c.key)
-      if (cert === undefined || key === undefined) { ok = false; return }
-      let names: string[]
+      const response = c.ocsp === undefined ? undefined : read(at('certificates', i, 'ocsp'), c.ocsp)
+      if (cert === undefined || key === undefined || (c.ocsp !== undefined && response === undefined)) { ok = false; return }
+      // An OCSP response is a DER SEQUENCE; a PEM or empty file would be stapled as garbage.
+      if (response !== undefined && response[0] !== 0x30) { ok = false; report(at('certificates', i, 'ocsp'), 'not a DER OCSP response (openssl ocsp -respout writes one)'); return }
+      let x509: X509Certificate
       try {
-        names = certificateNames(new X509Certificate(cert))
+        x509 = new X509Certificate(cert)
       } catch (err) {
         ok = false; report(at('certificates', i, 'cert'), `not a PEM certificate: ${(err as Error).message}`); return
       }
+      // With a bad cipher or curve list, every key would seem not to fit.
+      if (!listsOk) return
       try {
-        contexts.push({ names, cert, key, context: createSecureContext({ cert, key, ca: clientCa, minVersion }) })
+        contexts.push({ names: certificateNames(x509), cert, key, context: createSecureContext({ cert, key, ca: clientCa, ...settings }) })
       } catch (err) {
-        ok = false; report(at('certificates', i, 'key'), `does not fit the certificate, or is not a PEM key: ${(err as Error).message}`)
+        ok = false; report(at('certificates', i, 'key'), `does not fit the certificate, or is not a PEM key: ${(err as Error).message}`); return
       }
+      if (response !== undefined) ocsp.push({ der: x509.raw, response })
     })
     if (!ok) return undefined
-    const first = contexts[0] as { cert: string, key: string }
+    const first = contexts[0] as { cert: Buffer, key: Buffer }
     const mode = tls.clientAuth?.mode
     return new ServerTls({
       cert: first.cert,
       key: first.key,
       ca: clientCa,
-      minVersion,
+      ...settings,
       requestCert: mode !== undefined,
       rejectUnauthorized: mode === 'require'
-    }, contexts)
+    }, contexts, ocsp, files)
   }
+}
+
+/**
+ * Why OpenSSL refuses `list` as `option`, naming the entry at fault; undefined if it is fine.
+ * Each entry that adds ciphers must match on its own: OpenSSL skips a misspelt one when another matches.
+ */
+function listProblem (kind: string, option: 'ciphers' | 'ecdhCurve', list: string): string | undefined {
+  const refused = (value: string): string | undefined => {
+    try {
+      createSecureContext({ [option]: value })
+      return undefined
+    } catch (err) {
+      return (err as Error).message
+    }
+  }
+  const entries = list.split(':').filter(e => e !== '' && !/^[!+@-]/.test(e))
+  const bad = entries.find(e => refused(e) !== undefined)
+  if (bad !== undefined) return `unknown ${kind} "${bad}" (OpenSSL ${process.versions.openssl})`
+  const whole = refused(list)
+  return whole === undefined ? undefined : `OpenSSL refuses this ${kind} list: ${whole}`
 }
 
 /** The DNS names a certificate is for (subjectAltName; the CN when it has none), lower-cased. */
@@ -92,4 +155,14 @@ function certificateNames (cert: X509Certificate): string[] {
   if (san !== undefined) return san.split(', ').filter(s => s.startsWith('DNS:')).map(s => s.slice(4).toLowerCase())
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)
   return cn === null ? [] : [(cn[1] as string).toLowerCase()]
+}
+
+/**
+ * Staples each certificate's OCSP response for clients that ask for one (status_request), from
+ * the certificates `current` has at the handshake: a reload brings new responses.
+ */
+export function stapleOcsp (server: EventEmitter, current: () => ServerTls | undefined): void {
+  server.on('OCSPRequest', (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => {
+    done(null, current()?.ocspResponse(certificate))
+  })
 }

@@ -10,10 +10,12 @@ import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
 import { reloadOnChange } from '../reload/config-watcher.ts'
+import { reloadOnCertificateChange, type CertificateWatcher } from '../reload/certificate-watcher.ts'
 import { StoreRegistry } from '../stores/registry.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { listenAs } from './listen-error.ts'
 import { http2Limits } from './http2.ts'
+import { closeRedirect, createHttpsRedirect, listenRedirect } from './https-redirect.ts'
 
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
@@ -23,6 +25,8 @@ export interface Portcullis {
   readonly url: string
   /** Where the h2c listener (server.http2.h2c) listens, e.g. http://127.0.0.1:8081. */
   readonly h2cUrl: string | undefined
+  /** Where server.tls.redirectHttp listens, e.g. http://127.0.0.1:8080. */
+  readonly redirectUrl?: string
   readonly adminUrl: string | undefined
   readonly metrics: Metrics
   /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
@@ -34,7 +38,7 @@ export interface Portcullis {
 }
 
 export interface StartOptions {
-  /** Reload when the config file changes on disk. Default false (`portcullis start` turns it on). */
+  /** Reload when the config file, or a file server.tls names, changes on disk. Default false (`portcullis start` turns it on). */
   readonly watch?: boolean
   /** Start the admin listener if the config has one. Default true (worker processes leave it to the primary). */
   readonly admin?: boolean
@@ -75,7 +79,15 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   const build = { metrics, healthChecks: options.healthChecks, stores }
   const runtime = await Runtime.build(loaded, log, build)
   const gateway = new GatewayServer(runtime, server)
-  const reloader = new Reloader({ file: loaded.file, log, metrics, env: options.env, active: () => gateway.runtime.loaded, apply: next => buildAndSwap(gateway, next, log, build) })
+  let certificates: CertificateWatcher | undefined
+  const reloader = new Reloader({
+    file: loaded.file,
+    log,
+    metrics,
+    env: options.env,
+    active: () => gateway.runtime.loaded,
+    apply: async next => { await buildAndSwap(gateway, next, log, build); certificates?.sync(next) }
+  })
   let ready = false
   const state: AdminState = {
     get ready () { return ready },
@@ -88,25 +100,32 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     log
   }
   let admin: Awaited<ReturnType<typeof listenAdmin>>
+  // The HTTPS port redirects name: the setting of the config in service, else the port bound.
+  const httpsPort = () => gateway.runtime.loaded.config.server.tls?.redirectHttp?.httpsPort ?? (gateway.app.server.address() as AddressInfo).port
+  const redirect = server.tls?.redirectHttp === undefined ? undefined : createHttpsRedirect(httpsPort)
   try {
     const { host, port } = server.listen
     const address = await listenAs('server.listen', host, port, () => gateway.listen(host, port))
     const h2c = http2Limits(server)?.h2c
     const h2cAddress = h2c === undefined ? undefined : await listenAs('server.http2.h2c.listen', h2c.host, h2c.port, () => gateway.listenH2c())
     const h2cUrl = h2cAddress === undefined ? undefined : urlOf(h2cAddress)
+    const redirectAt = redirect === undefined ? undefined : await listenRedirect(redirect, server.tls?.redirectHttp?.listen.host as string, server.tls?.redirectHttp?.listen.port as number)
     admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
     const url = urlOf(address, gateway.scheme)
     const watcher = options.watch === true
       ? reloadOnChange(loaded.file, () => { void reloader.reload('file') }, log)
       : undefined
+    if (options.watch === true) certificates = reloadOnCertificateChange(loaded, () => { void reloader.reload('certificate') }, log)
     ready = true
     metrics.configActive(loaded.hash)
-    log.info({ url, h2c: h2cUrl, admin: admin?.adminUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
+    const redirectUrl = redirectAt === undefined ? undefined : urlOf(redirectAt)
+    log.info({ url, h2c: h2cUrl, admin: admin?.adminUrl, redirect: redirectUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
     return {
       gateway,
       admin: admin?.admin,
       url,
       h2cUrl,
+      redirectUrl,
       adminUrl: admin?.adminUrl,
       metrics,
       reloader,
@@ -114,16 +133,18 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       close: async () => {
         ready = false
         watcher?.close()
+        certificates?.close()
         await reloader.close()
         const deadline = shutdownMs(gateway.runtime.loaded.config)
         log.info({ deadlineMs: deadline, inFlight: gateway.runtime.inFlight }, 'shutting down')
+        if (redirect !== undefined) await closeRedirect(redirect)
         await gateway.close(deadline)
         await admin?.admin.close()
         log.info('stopped')
       }
     }
   } catch (err) {
-    await Promise.allSettled([gateway.close(0), reloader.close()])
+    await Promise.allSettled([gateway.close(0), reloader.close(), redirect?.listening === true ? closeRedirect(redirect) : undefined])
     throw err
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { reloadOnChange } from '../reload/config-watcher.ts'
+import { reloadOnCertificateChange, type CertificateWatcher } from '../reload/certificate-watcher.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import type { AdminState } from '../server/admin-server.ts'
@@ -66,6 +67,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     }
   }, HEALTH_RESEND_MS).unref()
 
+  let certificates: CertificateWatcher | undefined
   const reloader = new Reloader({
     file: loaded.file,
     log,
@@ -75,7 +77,8 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
       const nextView = await Runtime.build(next, log, { ...VIEW, previous: view })
       const previous = pool.config
       try {
-        await pool.apply(payload(next, nextText))
+        // Also to workers on the same text: a reload of an unchanged file is for the certificate files.
+        await pool.apply(payload(next, nextText), { again: true })
       } catch (err) {
         // Some workers may have switched: put them back, so that all serve the same config.
         await pool.apply(previous).catch((e: Error) => log.error({ err: e.message }, 'could not put the previous config back on every worker'))
@@ -86,6 +89,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
       view = nextView
       await stopChecks()
       stopChecks = checkHealth(view)
+      certificates?.sync(next)
       await old.dispose()
     }
   })
@@ -106,6 +110,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     const watcher = options.watch
       ? reloadOnChange(loaded.file, () => { void reloader.reload('file') }, log)
       : undefined
+    if (options.watch) certificates = reloadOnCertificateChange(loaded, () => { void reloader.reload('certificate') }, log)
     log.info({ url, admin: admin?.adminUrl, workers: pool.pids, watching: watcher !== undefined }, 'gateway listening')
     return {
       url,
@@ -114,6 +119,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
       close: async () => {
         stopping = true
         watcher?.close()
+        certificates?.close()
         await reloader.close()
         log.info({ workers: pool.pids }, 'shutting down: draining every worker')
         await pool.stop(shutdownMs(view.loaded.config))

@@ -70,12 +70,13 @@ export class WorkerPool {
 
   /**
    * Puts `config` (already validated) in service on every worker. Throws, naming the workers that
-   * could not build it; those keep serving their previous config.
+   * could not build it; those keep serving their previous config. `again`: workers already on this
+   * text build it anew too (the files it names, such as certificates, may have changed).
    */
-  async apply (config: ConfigPayload): Promise<void> {
+  async apply (config: ConfigPayload, options: { again?: boolean } = {}): Promise<void> {
     this.#config = config
     // Workers still starting pick the new config up themselves (see #sync).
-    const live = this.#slots.filter(s => s.worker !== undefined && s.hash !== undefined && s.hash !== config.hash)
+    const live = this.#slots.filter(s => s.worker !== undefined && s.hash !== undefined && (options.again === true || s.hash !== config.hash))
     const results = await Promise.allSettled(live.map(s => this.#sync(s, s.worker as Worker)))
     const failed = results.flatMap((r, i) => r.status === 'rejected' ? [`worker ${live[i]?.worker?.process.pid}: ${(r.reason as Error).message}`] : [])
     if (failed.length > 0) throw new Error(failed.join('; '))

@@ -15,6 +15,8 @@ export interface Issued {
 export interface TestCa extends Issued {
   /** A certificate signed by this CA for `san` (e.g. "DNS:localhost,IP:127.0.0.1"); `client` for clientAuth. */
   issue (name: string, san: string, options?: { client?: boolean }): Issued
+  /** A DER OCSP response, signed by this CA, saying `leaf` is good (openssl ocsp); returns its file. */
+  ocsp (leaf: Issued): string
 }
 
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
@@ -41,6 +43,16 @@ export function createTestCa (name: string, cleanup: (fn: () => void) => void): 
       openssl(['x509', '-req', '-in', join(dir, `${leaf}.csr`), '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial',
         '-out', join(dir, `${leaf}.pem`), '-days', '2', '-extfile', ext])
       return files(dir, leaf)
+    },
+    ocsp (leaf) {
+      const base = leaf.certFile.replace(/\.pem$/, '')
+      const serial = execFileSync('openssl', ['x509', '-serial', '-noout', '-in', leaf.certFile], { encoding: 'utf8' }).trim().split('=')[1] as string
+      // The responder's database: this one certificate, valid ("V") until 2099.
+      writeFileSync(`${base}.index`, `V\t991231235959Z\t\t${serial}\tunknown\t/CN=leaf\n`)
+      openssl(['ocsp', '-issuer', ca.certFile, '-cert', leaf.certFile, '-no_nonce', '-reqout', `${base}.ocsp-req`])
+      openssl(['ocsp', '-index', `${base}.index`, '-rsigner', ca.certFile, '-rkey', ca.keyFile, '-CA', ca.certFile,
+        '-reqin', `${base}.ocsp-req`, '-respout', `${base}.ocsp`, '-ndays', '1'])
+      return `${base}.ocsp`
     }
   }
 }

@@ -24,13 +24,13 @@ export function memoryLogger (): { log: Logger, lines: Array<Record<string, unkn
 /**
  * A real gateway on an ephemeral loopback port. `yaml` is a full config except `server`, which
  * is added (port 0) unless given; `admin: true` adds an admin listener (port 0, for /metrics).
- * Relative paths in it resolve against `file`.
+ * Relative paths in it resolve against `file`; `watch` reloads when it (or a PEM file it names) changes.
  */
-export async function startGateway (yaml: string, options: { env?: NodeJS.ProcessEnv, file?: string, admin?: boolean } = {}): Promise<TestGateway> {
+export async function startGateway (yaml: string, options: { env?: NodeJS.ProcessEnv, file?: string, admin?: boolean, watch?: boolean } = {}): Promise<TestGateway> {
   const withAdmin = options.admin === true ? `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n${yaml}` : yaml
   const text = /^server:/m.test(yaml) ? withAdmin : `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${withAdmin}`
   const loaded = await parseConfig(text, options.file ?? 'test.yaml', options.env ?? {})
   const { log, lines } = memoryLogger()
-  const running = await startPortcullis(loaded, log)
+  const running = await startPortcullis(loaded, log, undefined, { watch: options.watch })
   return { ...running, logs: lines, loaded }
 }
