@@ -57,7 +57,7 @@ routes:
     balance: 'round-robin',
     targets: [
       { url: bs[0]!.url, weight: 3, healthy: true, ejectedUntil: null, breaker: 'closed', inFlight: 0 },
-      { url: bs[1]!.url, weight: 1, healthy: true, ejectedUntil: String, breaker: 'closed', inFlight: 0 }
+      { url: bs[1]!.url, weight: 1, healthy: false, down: ['ejected'], checksPassing: true, ejectedUntil: String, breaker: 'closed', inFlight: 0 }
     ]
   })
   t.ok(snap.targets[0]!.connections.open >= 1, 'the live target has connections open')
