@@ -89,7 +89,8 @@ t.test('workers: shared port, restart on crash, reload to all, health decided on
   t.match(om, /^portcullis_http_request_duration_seconds_count\{route="v2"\} 20$/m, 'OpenMetrics: summed over the workers')
   const exemplar = /^portcullis_http_request_duration_seconds_bucket\{le="[^"]+",route="v2"\} \d+ # \{trace_id="([0-9a-f]{32})"\}/m.exec(om)
   t.ok(exemplar, 'with the exemplars the workers recorded')
-  t.ok(cli.lines.some(l => l.msg === 'request' && l.route === 'v2' && l.traceId === exemplar?.[1]), "an exemplar's trace id is a request's")
+  // Access-log lines are written in batches: wait for the line rather than read what is there.
+  t.ok(await cli.waitForLine(l => l.msg === 'request' && l.route === 'v2' && l.traceId === exemplar?.[1], 10_000), "an exemplar's trace id is a request's")
 
   t.equal(await stopCli(cli), 0, 'SIGTERM: the primary exits 0')
   for (const pid of current) t.ok(cli.lines.some(l => l.msg === 'stopped' && l.pid === pid), `worker ${pid} drained and stopped`)
