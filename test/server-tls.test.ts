@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
@@ -57,7 +57,8 @@ t.test('certificates reload on config reload: new handshakes get the new one, op
   t.equal(await presented(gw, ca, 'api.example.com'), 'second')
 })
 
-t.test('mTLS: require refuses clients without a verified certificate; plugins see the subject', async t => {
+/** A gateway asking for client certificates from "Client CA"; a client of it, and one of another CA. */
+async function mtlsGateway (t: Test, mode: 'require' | 'request') {
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
   const clients = createTestCa('Client CA', fn => t.teardown(fn))
   const stranger = createTestCa('Stranger CA', fn => t.teardown(fn))
@@ -65,7 +66,12 @@ t.test('mTLS: require refuses clients without a verified certificate; plugins se
   const billing = clients.issue('billing', 'DNS:billing', { client: true })
   const intruder = stranger.issue('intruder', 'DNS:intruder', { client: true })
   copyFileSync(clients.certFile, join(ca.certFile, '..', 'clients.pem'))
-  const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: server.pem, key: server.key } ], clientAuth: { ca: clients.pem, mode: require } }')
+  const { gw } = await tlsGateway(t, ca, `{ certificates: [ { cert: server.pem, key: server.key } ], clientAuth: { ca: clients.pem, mode: ${mode} } }`)
+  return { ca, gw, billing, intruder }
+}
+
+t.test('mTLS: require refuses clients without a verified certificate; plugins see the subject', async t => {
+  const { ca, gw, billing, intruder } = await mtlsGateway(t, 'require')
   const call = async (client?: Issued) => {
     const agent = new Agent({ connect: { ca: ca.cert, servername: 'api.example.com', cert: client?.cert, key: client?.key } })
     try {
@@ -83,14 +89,7 @@ t.test('mTLS: require refuses clients without a verified certificate; plugins se
 })
 
 t.test('mTLS request mode: the connection is accepted, the subject only when it verifies', async t => {
-  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
-  const clients = createTestCa('Client CA', fn => t.teardown(fn))
-  const stranger = createTestCa('Stranger CA', fn => t.teardown(fn))
-  ca.issue('server', 'DNS:api.example.com')
-  const billing = clients.issue('billing', 'DNS:billing', { client: true })
-  const intruder = stranger.issue('intruder', 'DNS:intruder', { client: true })
-  copyFileSync(clients.certFile, join(ca.certFile, '..', 'clients.pem'))
-  const { gw } = await tlsGateway(t, ca, '{ certificates: [ { cert: server.pem, key: server.key } ], clientAuth: { ca: clients.pem, mode: request } }')
+  const { ca, gw, billing, intruder } = await mtlsGateway(t, 'request')
   const call = async (client?: Issued) => {
     const agent = new Agent({ connect: { ca: ca.cert, servername: 'api.example.com', cert: client?.cert, key: client?.key } })
     t.teardown(() => agent.close())
