@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { pin } from './pinning.ts'
 
 /** A target server running in its own process (so it never shares the load generator's event loop). */
 export interface Child {
@@ -31,6 +32,7 @@ export function startChild (name: string, options: ChildOptions = {}): Promise<C
   })
   running.add(child)
   child.once('exit', () => running.delete(child))
+  pin(child.pid, name === 'upstream' ? 'rest' : 'proxy')
   return new Promise((resolve, reject) => {
     const fail = (why: string) => { clearTimeout(timer); child.kill('SIGKILL'); reject(new Error(`${name}: ${why}`)) }
     const timer = setTimeout(() => fail(`not ready after ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS)

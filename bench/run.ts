@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path'
 import { cpuTime, startChild, stopChildren, type Child } from './children.ts'
 import { checkTarget } from './check.ts'
 import { LOAD_GENERATOR, slice } from './load.ts'
+import { pin, PINNING_NOTE } from './pinning.ts'
 import { parseOptions, USAGE, type BenchOptions } from './options.ts'
 import { formatReport, summarize, TARGETS, type Slice, type TargetName } from './report.ts'
 import { reloadingConfig } from './targets/portcullis-config.ts'
@@ -128,7 +129,10 @@ function fullSchedule (o: BenchOptions): TargetName[] {
 
 async function bench (o: BenchOptions): Promise<void> {
   const loadBefore = loadavg()[0] ?? NaN
+  // This process runs autocannon (when wrk is missing) and the reload loop: never on the proxies' core.
+  pin(process.pid, 'rest')
   const redis = await RedisProcess.start()
+  pin(redis.pid, 'rest')
   const targets = await startTargets(o, redis).catch(async err => { await redis.stop(); throw err })
   const cases = (Object.keys(TARGETS) as TargetName[]).filter(t => selected(o, t))
   for (const name of cases) await checkTarget(name, (targets.child[name] as Child).url + PATH, o.size)
@@ -148,7 +152,7 @@ async function bench (o: BenchOptions): Promise<void> {
   await redis.stop()
   const report = summarize(o, slices, loadBefore)
   console.log('\n' + formatReport(report))
-  console.log(`\nLoad generator: ${LOAD_GENERATOR}. Portcullis access log: on, written to ${o.log}.`)
+  console.log(`\nLoad generator: ${LOAD_GENERATOR}. Portcullis access log: on, written to ${o.log}. ${PINNING_NOTE}`)
   if (o.profile !== undefined) console.log(`CPU profiles of ${PROFILED.map(t => TARGETS[t]).join(', ')} (measured slices only) written to ${o.profile} (profiling slows them: figures are not comparable with normal runs).`)
   if (o.out !== undefined) {
     mkdirSync(dirname(o.out), { recursive: true })

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { SliceResult } from './load.ts'
+import { pinned } from './pinning.ts'
 
 const run = promisify(execFile)
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 }
@@ -13,7 +14,7 @@ function ms (text: string | undefined): number {
 /** One slice with wrk (one thread): far cheaper per request than autocannon, so it takes less CPU from the targets. */
 export async function wrkSlice (url: string, seconds: number, connections: number, headers: Record<string, string> = {}): Promise<SliceResult> {
   const h = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
-  const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url])
+  const { stdout } = await run(...pinned('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url], 'rest'))
   const requests = Number(/(\d+) requests in ([\d.]+)(\w+)/.exec(stdout)?.[1] ?? NaN)
   const took = /\d+ requests in ([\d.]+\w+)/.exec(stdout)?.[1]
   const read = /requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB) read/.exec(stdout)

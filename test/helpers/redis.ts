@@ -53,6 +53,8 @@ export class RedisProcess {
   }
 
   get url (): string { return `redis://127.0.0.1:${this.port}` }
+  /** The running server's process id. */
+  get pid (): number | undefined { return this.#child?.pid }
   get address (): string { return `127.0.0.1:${this.port}` }
 
   /** (Re)starts the server on its port and waits until it answers PING. */
