@@ -18,11 +18,16 @@ export class ResponseState implements GatewayResponse {
     this.streams.push(stream)
   }
 
-  /** Headers Node accepts: plugins may have set some to undefined to remove them. */
+  /** Headers Node accepts: plugins may have set some to undefined to remove them (copied only then). */
   definedHeaders (): Record<string, string | string[]> {
-    const out: Record<string, string | string[]> = {}
-    for (const k in this.headers) { const v = this.headers[k]; if (v !== undefined) out[k] = v }
-    return out
+    const h = this.headers
+    for (const k in h) {
+      if (h[k] !== undefined) continue
+      const out: Record<string, string | string[]> = {}
+      for (const name in h) { const v = h[name]; if (v !== undefined) out[name] = v }
+      return out
+    }
+    return h as Record<string, string | string[]>
   }
 
   /** Where body chunks go: the first added stream, chained to the client; or the client itself. */
