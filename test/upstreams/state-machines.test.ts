@@ -105,6 +105,23 @@ t.test('outlier detection: ejects after N consecutive failures, backoff doubles 
   t.equal(Array.from({ length: 100 }, (_, i) => off.failure(i)).filter(Boolean).length, 0, 'passive: false never ejects')
 })
 
+t.test('outlier detection: an ejection ends at ejectedUntil; the backoff starts over only after more than maxEjection in', async t => {
+  const o = new OutlierState({ consecutiveFailures: 2, baseEjectionMs: 100, maxEjectionMs: 300 })
+  o.failure(0)
+  t.ok(o.failure(0))
+  t.equal(o.ejectedUntil, 100)
+  t.notOk(o.ejected(100), 'back in at 100')
+  t.notOk(o.failure(100), 'a failure at 100 counts...')
+  t.ok(o.failure(100), '...so the second one ejects again')
+  t.equal(o.ejectedUntil, 300, 'for twice as long')
+  o.failure(600)
+  t.ok(o.failure(600))
+  t.equal(o.ejectedUntil, 900, 'in for exactly maxEjection: the backoff goes on (400, capped at 300)')
+  o.failure(1201)
+  t.ok(o.failure(1201))
+  t.equal(o.ejectedUntil, 1301, 'in for longer: it starts over at 100')
+})
+
 t.test('retry budget: 10 retries in reserve, then ratio x requests', async t => {
   // Every request fails and wants one retry. 0.25 is exact in floating point, so the counts are too.
   const tally = (ratio: number, requests: number) => {
