@@ -108,6 +108,13 @@ t.test('X-Forwarded-* from an untrusted client are replaced', async t => {
   t.match(await waitForLog(gw.logs, { msg: 'request' }), { clientIp: '127.0.0.1' })
 })
 
+t.test('an HTTP/1.0 request without Host: no X-Forwarded-Host, not even the client\'s', async t => {
+  const gw = await catchAllGateway(t, echo)
+  const res = await rawRequest(port(gw), ['GET / HTTP/1.0', 'X-Forwarded-Host: evil.test'])
+  t.equal(res.status, 200)
+  t.equal((JSON.parse(res.body) as Echoed).headers['x-forwarded-host'], undefined)
+})
+
 for (const [label, trust] of [['true', 'true'], ['a CIDR list containing the peer', '[ "10.0.0.0/8", "127.0.0.0/8" ]']] as const) {
   t.test(`X-Forwarded-* from a trusted proxy (trustProxy: ${label}) are extended`, async t => {
     const gw = await catchAllGateway(t, echo, trusting(trust))
