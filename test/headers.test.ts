@@ -43,6 +43,7 @@ t.test('hop-by-hop request headers are not forwarded', async t => {
     'Proxy-Authorization: Basic Zm9vOmJhcg==',
     'Proxy-Connection: keep-alive',
     'X-Kept: yes',
+    'Prefer: return=minimal',
     'Transfer-Encoding: chunked'
   ], `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`)
   t.equal(res.status, 200)
@@ -52,6 +53,7 @@ t.test('hop-by-hop request headers are not forwarded', async t => {
   }
   t.equal(seen.headers.connection, 'keep-alive', "the client's Connection header is not forwarded: the gateway's own pooled connection's is")
   t.equal(seen.headers['x-kept'], 'yes', 'end-to-end header forwarded')
+  t.equal(seen.headers.prefer, 'return=minimal', 'a p... header that is not proxy-*: forwarded')
   t.equal(seen.body, body, 'chunked body re-framed and delivered intact')
 })
 
@@ -106,6 +108,13 @@ t.test('X-Forwarded-* from an untrusted client are replaced', async t => {
   t.match(await waitForLog(gw.logs, { msg: 'request' }), { clientIp: '127.0.0.1' })
 })
 
+t.test('an HTTP/1.0 request without Host: no X-Forwarded-Host, not even the client\'s', async t => {
+  const gw = await catchAllGateway(t, echo)
+  const res = await rawRequest(port(gw), ['GET / HTTP/1.0', 'X-Forwarded-Host: evil.test'])
+  t.equal(res.status, 200)
+  t.equal((JSON.parse(res.body) as Echoed).headers['x-forwarded-host'], undefined)
+})
+
 for (const [label, trust] of [['true', 'true'], ['a CIDR list containing the peer', '[ "10.0.0.0/8", "127.0.0.0/8" ]']] as const) {
   t.test(`X-Forwarded-* from a trusted proxy (trustProxy: ${label}) are extended`, async t => {
     const gw = await catchAllGateway(t, echo, trusting(trust))
@@ -118,6 +127,16 @@ for (const [label, trust] of [['true', 'true'], ['a CIDR list containing the pee
     t.match(await waitForLog(gw.logs, { msg: 'request' }), { clientIp: '203.0.113.9' }, 'client address taken from the trusted chain')
   })
 }
+
+t.test('a trusted proxy that sent no X-Forwarded-For: the peer starts the list, its other X-Forwarded-* are kept', async t => {
+  const gw = await catchAllGateway(t, echo, trusting('true'))
+  const first = await echoed(`${gw.url}/`, { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'public.test', host: 'gateway.test' })
+  t.same([first.seen.headers['x-forwarded-for'], first.seen.headers['x-forwarded-proto'], first.seen.headers['x-forwarded-host']],
+    ['127.0.0.1', 'https', 'public.test'])
+  const empty = await echoed(`${gw.url}/`, { 'x-forwarded-for': '', host: 'gateway.test' })
+  t.same([empty.seen.headers['x-forwarded-for'], empty.seen.headers['x-forwarded-proto'], empty.seen.headers['x-forwarded-host']],
+    ['127.0.0.1', 'http', 'gateway.test'], 'an empty X-Forwarded-For is no list')
+})
 
 t.test('with a CIDR list, the client address is the first untrusted hop from the right', async t => {
   const gw = await catchAllGateway(t, echo, trusting('[ "127.0.0.0/8" ]'))

@@ -43,7 +43,8 @@ routes:
     '00-00000000000000000000000000000000-00f067aa0ba902b7-01', // all-zero trace id
     '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01', // all-zero parent id
     '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01', // upper case
-    '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra' // version 00 has exactly four fields
+    '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra', // version 00 has exactly four fields
+    'x00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' // not at the start
   ]) {
     const m = TRACEPARENT.exec((await sent({ traceparent: bad })).traceparent)
     t.ok(m !== null && m[1] !== '4bf92f3577b34da6a3ce929d0e0e4736' && m[1] !== '0'.repeat(32), `replaced: ${bad}`)

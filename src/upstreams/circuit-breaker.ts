@@ -40,7 +40,8 @@ export class CircuitBreaker {
     if (this.#state === 'closed') return true
     // A probe that never reported (its client went away) stops blocking after halfOpenAfter.
     if (this.#probing) return now - this.#probeAt >= this.#s.halfOpenAfterMs
-    return this.#state === 'half-open' || now - this.#openedAt >= this.#s.halfOpenAfterMs
+    // Open (half-open always has a probe in flight).
+    return now - this.#openedAt >= this.#s.halfOpenAfterMs
   }
 
   /** A request was sent (after allows() said yes): an open breaker turns half-open with this request as its probe. */

@@ -72,6 +72,10 @@ t.test('a target ejected by outlier detection stays ejected after a reload', asy
   await cf.write(yaml(pool, '  - { name: more, match: { path: /more }, upstream: pool }'))
   t.equal(await reload(String(gw.adminUrl)), 'success')
   t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'still ejected in the new runtime')
+
+  await cf.write(yaml(pool.replace(/passive: .*/, 'passive: false'), ''))
+  t.equal(await reload(String(gw.adminUrl)), 'success')
+  t.equal((await bodies(`${gw.url}/api`, 10)).filter(b => b === '502 failing').length, 5, 'passive: false: the ejection is not taken over, it is back in at once')
 })
 
 t.test('a target found by DNS discovery and ejected stays ejected after a reload', async t => {

@@ -1,6 +1,8 @@
+import { Readable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
+import { echo, startUpstream } from '../helpers/upstream.ts'
 import { load, startBackends, type Backend } from './backends.ts'
 
 const route = `
@@ -50,6 +52,54 @@ t.test('request bodies: retried when buffered (small, idempotent), not when too 
   t.equal(bs[1]!.bodies.filter(b => b === small).length, 2, 'b received the whole body both times')
   t.same([await send('PUT', small + 'y'), await send('PUT', small + 'y')].sort(), [200, 503], 'over maxBodyBytes: not buffered, not retried')
   t.same([await send('POST', 'p'), await send('POST', 'p')].sort(), [200, 503], 'POST is not idempotent: not retried on a status')
+})
+
+t.test('requestBuffer: 0: only a body a retry may send again is read first, every other body streams', async t => {
+  const bs = await startBackends(t, 2)
+  bs[0]!.status = 503
+  // How much of the body the client had sent when the request reached the upstream.
+  let sent = 0
+  let reached = (): void => {}
+  const seenAt: number[] = []
+  const up = await startUpstream((req, res) => { seenAt.push(sent); reached(); echo(req, res) })
+  t.teardown(() => up.close())
+  const upstream = (name: string, url: string, retries: string) => `  ${name}:
+    targets: [ { url: "${url}" }${url === up.url ? '' : `, { url: "${bs[1]!.url}" }`} ]
+    requestBuffer: 0
+    retries: ${retries}
+    passive: false`
+  const gw = await startGateway(`upstreams:
+${upstream('resend', bs[0]!.url, '{ on: [connect-error, 503], maxBodyBytes: 10 }')}
+${upstream('post', up.url, '{ on: [503] }')}
+${upstream('connect', up.url, '{ on: [connect-error] }')}
+${upstream('off', up.url, 'false')}
+routes:
+${['resend', 'post', 'connect', 'off'].map(n => `  - { name: ${n}, match: { path: /${n} }, upstream: ${n} }`).join('\n')}
+`)
+  t.teardown(() => gw.close())
+
+  const put = await request(`${gw.url}/resend`, { method: 'PUT', body: '0123456789' })
+  t.equal(`${put.statusCode} ${await put.body.text()}`, '200 {"backend":"b"}', 'a PUT of maxBodyBytes: read first, so sent again to b after a\'s 503')
+  t.same(bs.map(b => b.bodies), [['0123456789'], ['0123456789']])
+
+  const streamed = async (method: string, path: string): Promise<string> => {
+    sent = 0
+    const atUpstream = new Promise<void>(resolve => { reached = resolve })
+    async function * body (): AsyncGenerator<Buffer> {
+      sent = 5
+      yield Buffer.from('01234')
+      // Bounded: a gateway that reads the whole body first forwards nothing until the rest comes.
+      await Promise.race([atUpstream, new Promise(resolve => setTimeout(resolve, 2_000))])
+      sent = 10
+      yield Buffer.from('56789')
+    }
+    const res = await request(`${gw.url}${path}`, { method: method as 'PUT', body: Readable.from(body()), headers: { 'content-length': '10' } })
+    const echoed = await res.body.json() as { body: string }
+    return `${res.statusCode} ${echoed.body} reached the upstream after ${seenAt.at(-1)} bytes`
+  }
+  t.equal(await streamed('POST', '/post'), '200 0123456789 reached the upstream after 5 bytes', 'POST is not retried: streamed')
+  t.equal(await streamed('PUT', '/connect'), '200 0123456789 reached the upstream after 5 bytes', 'on: [connect-error] only: streamed (nothing to send again)')
+  t.equal(await streamed('PUT', '/off'), '200 0123456789 reached the upstream after 5 bytes', 'retries: false: streamed')
 })
 
 t.test('a connect error is retried for any method, streamed body included (nothing was sent)', async t => {

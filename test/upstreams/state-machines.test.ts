@@ -46,6 +46,43 @@ t.test('circuit breaker: a probe that never reports stops blocking after halfOpe
   t.ok(b.allows(200))
 })
 
+t.test('circuit breaker: the previous window counts by how much of it still overlaps', async t => {
+  const settings = { failureRate: 0.5, windowMs: 1000, minRequests: 4, halfOpenAfterMs: 500 }
+  // 4 successes, then failures a quarter into the next window: the successes count 0.75 each (3),
+  // so the third failure makes 3 of 6 failed.
+  const a = new CircuitBreaker(settings)
+  t.ok(a.allows(0), 'a new breaker lets traffic through from the start')
+  for (let i = 0; i < 4; i++) a.record(true, i)
+  t.equal(a.record(false, 1250), undefined, '1 failed of 4')
+  t.equal(a.record(false, 1250), undefined, '2 failed of 5')
+  t.equal(a.record(false, 1250), 'open', '3 failed of 6')
+  // 1 failure and 5 successes, then failures half into the next window: 0.5 + 2.5 carried over,
+  // so the second failure makes 2.5 of 5 failed.
+  const b = new CircuitBreaker(settings)
+  b.record(false, 0)
+  for (let i = 1; i < 6; i++) b.record(true, i)
+  t.equal(b.record(false, 1500), undefined, '1.5 failed of 4')
+  t.equal(b.record(false, 1500), 'open', '2.5 failed of 5')
+  // An outcome at a window's end belongs to the next window, and one two windows later to none.
+  const c = new CircuitBreaker(settings)
+  for (let i = 0; i < 3; i++) c.record(false, 1000)
+  t.equal(c.record(false, 1500), 'open', 'the 3 failures at 1000 still count whole at 1500')
+  const d = new CircuitBreaker(settings)
+  for (let i = 0; i < 3; i++) d.record(false, 0)
+  t.equal(d.record(false, 2000), undefined, 'the 3 failures at 0 no longer count at 2000')
+})
+
+t.test('circuit breaker: late answers while open, and a slow probe, do not move the reopening', async t => {
+  const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 500 })
+  t.equal(b.record(false, 0), 'open')
+  t.equal(b.record(false, 400), undefined, 'a late failure while open changes nothing')
+  t.ok(b.allows(500), 'still half-opens 500 ms after opening')
+  b.dispatched(500)
+  t.equal(b.record(false, 800), 'open', 'the probe failed 300 ms after it was sent')
+  t.notOk(b.allows(1000), 'the delay counts from the probe\'s failure, not from its sending')
+  t.ok(b.allows(1300))
+})
+
 t.test('outlier detection: ejects after N consecutive failures, backoff doubles on repeat up to the max', async t => {
   const o = new OutlierState({ consecutiveFailures: 3, baseEjectionMs: 100, maxEjectionMs: 350 })
   t.notOk(o.failure(0))
@@ -66,6 +103,23 @@ t.test('outlier detection: ejects after N consecutive failures, backoff doubles 
   t.equal(o.ejectedUntil, 2002 + 100, 'after a long good stretch the backoff starts over')
   const off = new OutlierState(undefined)
   t.equal(Array.from({ length: 100 }, (_, i) => off.failure(i)).filter(Boolean).length, 0, 'passive: false never ejects')
+})
+
+t.test('outlier detection: an ejection ends at ejectedUntil; the backoff starts over only after more than maxEjection in', async t => {
+  const o = new OutlierState({ consecutiveFailures: 2, baseEjectionMs: 100, maxEjectionMs: 300 })
+  o.failure(0)
+  t.ok(o.failure(0))
+  t.equal(o.ejectedUntil, 100)
+  t.notOk(o.ejected(100), 'back in at 100')
+  t.notOk(o.failure(100), 'a failure at 100 counts...')
+  t.ok(o.failure(100), '...so the second one ejects again')
+  t.equal(o.ejectedUntil, 300, 'for twice as long')
+  o.failure(600)
+  t.ok(o.failure(600))
+  t.equal(o.ejectedUntil, 900, 'in for exactly maxEjection: the backoff goes on (400, capped at 300)')
+  o.failure(1201)
+  t.ok(o.failure(1201))
+  t.equal(o.ejectedUntil, 1301, 'in for longer: it starts over at 100')
 })
 
 t.test('retry budget: 10 retries in reserve, then ratio x requests', async t => {
