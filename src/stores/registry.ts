@@ -41,7 +41,7 @@ export class StoreRegistry {
         else if (state === 'up') log.info({ store: store.name }, 'store is up')
       },
       failed: store => metrics?.storeErrors.inc({ store: store.name }),
-      command: (store, seconds) => metrics?.storeCommandDuration.observe({ store: store.name }, seconds)
+      command: (store, seconds) => metrics?.storeCommandDuration.series(store.name).observe(seconds)
     }
     metrics?.watchStores(() => this.snapshot())
   }
