@@ -47,7 +47,6 @@ return 1`
 
 type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unknown>
 
-// Reconnect with backoff: 100 ms doubling, at most 2 s between attempts, forever.
 /**
  * Commands issued in one turn of the event loop (many concurrent requests' rate-limit scripts or
  * cache reads) go out in one write, and their replies come back in few reads: far fewer system
@@ -56,6 +55,7 @@ type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unk
  */
 const AUTO_PIPELINING = { enableAutoPipelining: true } as const
 
+// Reconnect with backoff: 100 ms doubling, at most 2 s between attempts, forever.
 const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000)
 
 /**
