@@ -3,7 +3,7 @@ import { request } from 'undici'
 import { spawnCli, stopCli } from '../../test/helpers/cli.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { configFile } from '../../test/reload/helpers.ts'
-import { numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
+import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
 
 // Two `portcullis start` processes (the real CLI) on one redis-server of the test's own. Each
 // compiles the sources through tsx at start: on a loaded machine that takes most of a minute.
@@ -38,16 +38,6 @@ async function get (gw: Gateway, path: string): Promise<{ status: number, cacheS
   return { status: res.statusCode, cacheStatus: String(res.headers['cache-status']), body: await res.body.text() }
 }
 
-/** The first answer that is a hit: a gateway writes to the store once the body has gone out, so the other may ask a moment before. */
-async function hit (gw: Gateway, path: string): Promise<{ status: number, cacheStatus: string, body: string }> {
-  let res = await get(gw, path)
-  for (let i = 0; i < 100 && !res.cacheStatus.includes('hit'); i++) {
-    await new Promise(resolve => setTimeout(resolve, 20))
-    res = await get(gw, path)
-  }
-  return res
-}
-
 const purge = async (gw: Gateway, body: object) => {
   const res = await request(`${gw.admin}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: res.statusCode, body: await res.body.json() }
@@ -59,7 +49,8 @@ t.test('two gateway processes share one Redis cache store', async t => {
 
   const first = await get(a, '/items/1')
   t.same(first, { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #1' })
-  const fromB = await hit(b, '/items/1')
+  await entryStored(redis, 'two-processes:')
+  const fromB = await get(b, '/items/1')
   t.equal(fromB.status, 200)
   t.match(fromB.cacheStatus, /^Portcullis; hit; ttl=\d+$/, 'a hit in the other process')
   t.equal(fromB.body, '/items/1 #1', 'the body the first process stored')
@@ -69,7 +60,9 @@ t.test('two gateway processes share one Redis cache store', async t => {
   t.same(await get(b, '/items/1'), { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #2' },
     'the second process no longer finds it')
 
-  const fromA = await hit(a, '/items/1')
+  await entryStored(redis, 'two-processes:')
+  const fromA = await get(a, '/items/1')
+  t.match(fromA.cacheStatus, /^Portcullis; hit; ttl=\d+$/, 'a hit in the first process')
   t.equal(fromA.body, '/items/1 #2', 'what the second process stored is a hit in the first')
   t.same(await purge(b, { tag: 'shared' }), { status: 200, body: { purged: 1 } }, 'purged by tag through the second process')
   t.same(await get(a, '/items/1'), { status: 200, cacheStatus: 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60', body: '/items/1 #3' },

@@ -1,4 +1,5 @@
 import { request } from 'undici'
+import type { RedisProcess } from '../../test/helpers/redis.ts'
 import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
 
 /** For the tests of gateways sharing one Redis cache store: an upstream that numbers its answers. */
@@ -35,4 +36,18 @@ export async function storeUp (adminUrl: string): Promise<boolean> {
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   return false
+}
+
+/**
+ * Waits until Redis holds a cached entry under `keyPrefix` (a key outside the tag records). A
+ * gateway writes to the store once the body has gone out, so the client can have the answer a
+ * moment before; asking the other gateway then would be a miss that fetches and stores on its own.
+ */
+export async function entryStored (redis: RedisProcess, keyPrefix: string): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    const keys = (await redis.cli('KEYS', `${keyPrefix}*`)).split('\n')
+    if (keys.some(k => k !== '' && !k.startsWith(`${keyPrefix}tag:{`))) return
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error('no entry reached the store within 5 s')
 }
