@@ -35,7 +35,11 @@ export default {
     'src/upstreams/retry-budget.ts',
     'src/upstreams/outlier-detection.ts',
     'src/upstreams/circuit-breaker.ts',
-    'src/upstreams/balancers/**/*.ts'
+    'src/upstreams/balancers/**/*.ts',
+    // Every built-in plugin; narrow a run to one with --mutate plugins/<name>/*.ts.
+    'plugins/**/*.ts',
+    '!plugins/**/*.test.ts',
+    '!plugins/cache/shared-store-setup.ts'
   ],
   // Only the test files that ran a mutant's code run for it.
   coverageAnalysis: 'perTest',
