@@ -71,6 +71,9 @@ t.test('hop-by-hop response headers are not returned', async t => {
     'Proxy-Authenticate: Basic realm="up"',
     'Proxy-Foo: bar',
     'X-Up-Kept: yes',
+    'Set-Cookie: a=1',
+    'Set-Cookie: b=2',
+    'Set-Cookie: c=3',
     '',
     'ok'
   ])
@@ -84,6 +87,7 @@ t.test('hop-by-hop response headers are not returned', async t => {
   }
   t.same(headerValues(res, 'connection'), ['close'], "the gateway's own Connection header only")
   t.same(headerValues(res, 'x-up-kept'), ['yes'], 'end-to-end header returned')
+  t.same(headerValues(res, 'set-cookie'), ['a=1', 'b=2', 'c=3'], 'a header sent three times: three fields, in order')
 })
 
 t.test('an upstream chunked response is re-framed once', async t => {

@@ -37,6 +37,46 @@ export function rawRequest (port: number, lines: string[], body = ''): Promise<R
   })
 }
 
+/**
+ * Sends `lines` and `body` on a new socket and reads one response (framed by its Content-Length),
+ * then sends `next` on the same socket: `second` is its response, or 'closed' when the server
+ * ended the connection after the first instead. Tells a connection kept from one closed without
+ * waiting for a timeout.
+ */
+export function rawThenAgain (port: number, lines: string[], body: string, next: string[]): Promise<{ first: RawResponse, second: RawResponse | 'closed' }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let buffered = Buffer.alloc(0)
+    let first: RawResponse | undefined
+    /** One whole response at the start of `buffered`, taken off it, or undefined while it is incomplete. */
+    const take = (): RawResponse | undefined => {
+      const end = buffered.indexOf('\r\n\r\n')
+      if (end < 0) return undefined
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(buffered.subarray(0, end).toString('latin1'))?.[1] ?? 0)
+      if (buffered.length < end + 4 + length) return undefined
+      const res = parse(buffered.subarray(0, end + 4 + length).toString('latin1'))
+      buffered = buffered.subarray(end + 4 + length)
+      return res
+    }
+    socket.on('data', (c: Buffer) => {
+      buffered = Buffer.concat([buffered, c])
+      if (first === undefined) {
+        first = take()
+        if (first !== undefined) socket.write(next.join('\r\n') + '\r\n\r\n')
+      }
+      const second = first === undefined ? undefined : take()
+      if (first !== undefined && second !== undefined) { socket.destroy(); resolve({ first, second }) }
+    })
+    socket.on('error', reject)
+    socket.on('end', () => {
+      socket.destroy()
+      if (first === undefined) reject(new Error('the connection ended before a whole response'))
+      else resolve({ first, second: 'closed' })
+    })
+    socket.write(lines.join('\r\n') + '\r\n\r\n' + body)
+  })
+}
+
 export interface RawUpstream { readonly url: string, close (): Promise<void> }
 
 /** An upstream that answers every request with exactly `response` (CRLF-joined) and closes. */
