@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runCli } from './helpers/run-cli.ts'
+import { runCliHere } from './helpers/run-cli.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-explain-'))
 const file = join(dir, 'gateway.yaml')
@@ -16,7 +16,7 @@ routes:
 `)
 
 t.test('explain takes a bare path: any host, so routes without match.host', async t => {
-  const run = await runCli('explain', '-c', file, 'GET', '/users/1')
+  const run = await runCliHere('explain', '-c', file, 'GET', '/users/1')
   t.equal(run.code, 0)
   t.same(run.stdout.trimEnd().split('\n').slice(0, 3), [
     'GET /users/1',
@@ -26,16 +26,16 @@ t.test('explain takes a bare path: any host, so routes without match.host', asyn
 })
 
 t.test('explain with a bare path takes the host from -H', async t => {
-  const run = await runCli('explain', '-c', file, '-H', 'Host: api.example.com', 'GET', '/orders')
+  const run = await runCliHere('explain', '-c', file, '-H', 'Host: api.example.com', 'GET', '/orders')
   t.equal(run.code, 0)
   t.match(run.stdout, /^ {2}route {12}api \(routes\[1\]/m)
 })
 
 t.test('explain exits 1 when no route matches, and 2 for something that is neither a URL nor a path', async t => {
-  const none = await runCli('explain', '-c', file, 'GET', '/orders')
+  const none = await runCliHere('explain', '-c', file, 'GET', '/orders')
   t.equal(none.code, 1)
   t.match(none.stdout, /→ 404 no_route/)
-  const bad = await runCli('explain', '-c', file, 'GET', 'users/1')
+  const bad = await runCliHere('explain', '-c', file, 'GET', 'users/1')
   t.equal(bad.code, 2)
   t.match(bad.stderr, /^expected METHOD and an http\(s\) URL or a path starting with \//)
 })

@@ -1,49 +1,8 @@
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { format } from 'node:util'
+import { runCli, runCliHere } from './helpers/run-cli.ts'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-
-interface Run { code: number, stdout: string, stderr: string }
-
-// Without tap's NODE_OPTIONS: the CLI runs as a process of its own.
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'NODE_OPTIONS'))
-
-/** Runs the CLI as a real process, from the repository root: once, to see a real exit code and stderr. */
-function spawned (...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: ENV, timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') reject(err)
-      else resolve({ code: err === null ? 0 : err.code as number, stdout, stderr })
-    })
-  })
-}
-
-let runs = 0
-/**
- * Runs the CLI in this process, as the binary would (a new copy of main.ts, which reads process.argv
- * and sets process.exitCode), its console output captured. One at a time: it swaps globals.
- */
-async function cli (...args: string[]): Promise<Run> {
-  const saved = { argv: process.argv, log: console.log, error: console.error, exitCode: process.exitCode }
-  let stdout = ''
-  let stderr = ''
-  process.argv = [process.execPath, 'portcullis', ...args]
-  console.log = (...a: unknown[]) => { stdout += format(...a) + '\n' }
-  console.error = (...a: unknown[]) => { stderr += format(...a) + '\n' }
-  process.exitCode = undefined
-  try {
-    await import(`../src/cli/main.ts?run=${++runs}`)
-    return { code: Number(process.exitCode ?? 0), stdout, stderr }
-  } finally {
-    process.argv = saved.argv
-    console.log = saved.log
-    console.error = saved.error
-    process.exitCode = saved.exitCode
-  }
-}
+// The CLI runs in this process (runCliHere); once as a real process (runCli), to see a real exit code and stderr.
 
 const GOOD = `server:
   listen: { host: 127.0.0.1, port: 0 }
@@ -95,10 +54,10 @@ const good = join(dir, 'good.yaml')
 const bad = join(dir, 'bad.yaml')
 
 t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an invalid one', async t => {
-  const ok = await cli('validate', '-c', good)
+  const ok = await runCliHere('validate', '-c', good)
   t.same([ok.code, ok.stdout.trim(), ok.stderr], [0, `${good}: valid (6 routes, 2 upstreams)`, ''])
 
-  const ko = await spawned('validate', '-c', bad)
+  const ko = await runCli('validate', '-c', bad)
   t.equal(ko.code, 1)
   t.equal(ko.stdout, '')
   const lines = ko.stderr.trim().split('\n')
@@ -110,7 +69,7 @@ t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an inv
 })
 
 t.test('routes: the table in precedence order', async t => {
-  const { code, stdout } = await cli('routes', '-c', good)
+  const { code, stdout } = await runCliHere('routes', '-c', good)
   t.equal(code, 0)
   const [head = '', ...rows] = stdout.trim().split('\n')
   t.same(head.split(/\s{2,}/), ['ROUTE', 'HOST', 'PATH', 'METHODS', 'HEADERS', 'UPSTREAM', 'PLUGINS'])
@@ -125,7 +84,7 @@ t.test('routes: the table in precedence order', async t => {
 })
 
 t.test('explain: route, plugins in order, upstream and forwarded path', async t => {
-  const { code, stdout } = await cli('explain', '-c', good, 'get', 'http://localhost:8080/users/7/orders/../orders/%39?x=1')
+  const { code, stdout } = await runCliHere('explain', '-c', good, 'get', 'http://localhost:8080/users/7/orders/../orders/%39?x=1')
   t.equal(code, 0)
   t.same(stdout.trimEnd().split('\n'), [
     'GET http://localhost:8080/users/7/orders/../orders/%39?x=1',
@@ -137,13 +96,13 @@ t.test('explain: route, plugins in order, upstream and forwarded path', async t 
     '  forwarded as     GET /v2/orders/7/9?x=1 (Host: 127.0.0.1:3002)'
   ])
 
-  const tenant = await cli('explain', '-c', good, '-H', 'X-Tenant: acme', 'DELETE', 'http://API.example.com/x')
+  const tenant = await runCliHere('explain', '-c', good, '-H', 'X-Tenant: acme', 'DELETE', 'http://API.example.com/x')
   t.match(tenant.stdout, /route +tenant \(routes\[3\]/)
   t.match(tenant.stdout, /forwarded as +DELETE \/x \(Host: 127\.0\.0\.1:3001\)/)
 })
 
 t.test('explain: when nothing matches, why for each route, and exit 1', async t => {
-  const { code, stdout } = await cli('explain', '-c', good, 'DELETE', 'http://api.example.com/users/7/orders/1')
+  const { code, stdout } = await runCliHere('explain', '-c', good, 'DELETE', 'http://api.example.com/users/7/orders/1')
   t.equal(code, 1, 'exit 1: no route, so scripts can tell')
   t.same(stdout.trimEnd().split('\n'), [
     'DELETE http://api.example.com/users/7/orders/1',
@@ -158,25 +117,25 @@ t.test('explain: when nothing matches, why for each route, and exit 1', async t 
 })
 
 t.test('explain: a malformed -H is a usage error (exit 2)', async t => {
-  const badHeader = await cli('explain', '-c', good, '-H', 'x-tenant', 'GET', 'http://localhost/')
+  const badHeader = await runCliHere('explain', '-c', good, '-H', 'x-tenant', 'GET', 'http://localhost/')
   t.same([badHeader.code, badHeader.stderr.split('\n')[0]], [2, '-H expects "name: value", got "x-tenant"'])
 })
 
 t.test('--help for the CLI and every command exits 0', async t => {
-  const main = await cli('--help')
+  const main = await runCliHere('--help')
   t.equal(main.code, 0)
   t.match(main.stdout, /^Usage: portcullis <command> \[options\]$/m)
   const commands = [...main.stdout.matchAll(/^ {2}([\w-]+) {2,}\S/gm)].map(m => m[1] as string)
   t.same(commands, ['start', 'validate', 'routes', 'explain', 'schema', 'healthcheck', 'plugin', 'hash-password', 'demo'], 'every command is listed')
   for (const command of commands) {
-    const h = await cli(command, '--help')
+    const h = await runCliHere(command, '--help')
     t.equal(h.code, 0, `${command} --help`)
     t.match(h.stdout, new RegExp(`^Usage: portcullis ${command}( |$)`, 'm'), `${command} --help prints its usage`)
   }
 })
 
 t.test('unknown command: exit 2 with a did-you-mean', async t => {
-  const typo = await cli('valdate', '-c', good)
+  const typo = await runCliHere('valdate', '-c', good)
   t.equal(typo.code, 2)
   t.match(typo.stderr, /^portcullis: unknown command "valdate" \(did you mean "validate"\?\)/)
 })

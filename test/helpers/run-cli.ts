@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { format } from 'node:util'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -29,3 +30,28 @@ export function runNode (args: string[], options: { cwd?: string, env?: NodeJS.P
 
 /** The CLI from the sources (through tsx), from the repository root. */
 export const runCli = (...args: string[]): Promise<Run> => runNode(['--import', 'tsx', 'src/cli/main.ts', ...args])
+
+let runs = 0
+/**
+ * Runs the CLI in this process, as the binary would (a new copy of main.ts, which reads process.argv
+ * and sets process.exitCode), its console output captured: no process to start and no sources to
+ * compile again, for commands that only print. One at a time: it swaps globals.
+ */
+export async function runCliHere (...args: string[]): Promise<Run> {
+  const saved = { argv: process.argv, log: console.log, error: console.error, exitCode: process.exitCode }
+  let stdout = ''
+  let stderr = ''
+  process.argv = [process.execPath, 'portcullis', ...args]
+  console.log = (...a: unknown[]) => { stdout += format(...a) + '\n' }
+  console.error = (...a: unknown[]) => { stderr += format(...a) + '\n' }
+  process.exitCode = undefined
+  try {
+    await import(`../../src/cli/main.ts?run=${++runs}`)
+    return { code: Number(process.exitCode ?? 0), stdout, stderr }
+  } finally {
+    process.argv = saved.argv
+    console.log = saved.log
+    console.error = saved.error
+    process.exitCode = saved.exitCode
+  }
+}
