@@ -62,15 +62,17 @@ t.test('keys: values cannot pose as other values (separators, braces, percent si
   const gw = await gateway(s, `plugins:
   test-auth: {}
 routes:
-${one('two', '[ "header:x-a", "header:x-b" ]')}${one('upper', '[ "header:X-Api-Key" ]')}${one('claim', '[ "claim:org" ]')}${one('long', '[ "header:x-k" ]')}${limitedRoute('r1', '/r1', '{ by: [ route ], limits: [ { name: per-route, requests: 1, window: 1h } ] }')}${limitedRoute('r2', '/r2', '{ by: [ route ], limits: [ { name: per-route, requests: 1, window: 1h } ] }')}`)
+${one('two', '[ "header:x-a", "header:x-b" ]')}${one('upper', '[ "header:X-Api-Key" ]')}${one('claim', '[ "claim:org" ]')}${one('long', '[ "header:x-k" ]')}${one('ip', '[ ip ]')}${limitedRoute('r1', '/r1', '{ by: [ route ], limits: [ { name: per-route, requests: 1, window: 1h } ] }')}${limitedRoute('r2', '/r2', '{ by: [ route ], limits: [ { name: per-route, requests: 1, window: 1h } ] }')}`)
   t.teardown(() => gw.close())
   const u = `${gw.url}/two`
   // Unescaped, both would be the key "header:x-a=p|header:x-b=q|header:x-b=r".
   t.same(await statuses(u, [{ 'x-a': 'p|header:x-b=q', 'x-b': 'r' }, { 'x-a': 'p', 'x-b': 'q|header:x-b=r' }]), [200, 200], 'a | in a value is not a separator')
+  t.same(await statuses(u, [{ 'x-a': 'pheader:x-b=q', 'x-b': 'r' }, { 'x-a': 'p', 'x-b': 'qheader:x-b=r' }]), [200, 200], 'the parts are separated')
   // The hash tag turns braces into _: unescaped, a{b and a_b would share a counter.
   t.same(await statuses(u, [{ 'x-a': 'a{b', 'x-b': '1' }, { 'x-a': 'a_b', 'x-b': '1' }, { 'x-a': 'a}b', 'x-b': '1' }]), [200, 200, 200], 'braces are not _')
+  t.same(await statuses(u, [{ 'x-a': '{', 'x-b': '1' }, { 'x-a': '_', 'x-b': '1' }]), [200, 200], 'nor is a brace alone')
   // %7c is how | is escaped: a value that already says %7c is another value.
-  t.same(await statuses(u, [{ 'x-a': 'c|d', 'x-b': '1' }, { 'x-a': 'c%7cd', 'x-b': '1' }, { 'x-a': 'c%7Cd', 'x-b': '1' }]), [200, 200, 200], '% is escaped too')
+  t.same(await statuses(u, [{ 'x-a': 'c|d', 'x-b': '1' }, { 'x-a': 'c%7cd', 'x-b': '1' }, { 'x-a': 'c%7Cd', 'x-b': '1' }, { 'x-a': 'cd', 'x-b': '1' }]), [200, 200, 200, 200], '% is escaped too, and | is not dropped')
   t.same(await statuses(u, [{ 'x-a': 'c|d', 'x-b': '1' }, { 'x-a': 'c%7cd', 'x-b': '1' }]), [429, 429], 'and each value keeps its counter')
 
   t.same(await statuses(`${gw.url}/upper`, [{ 'x-api-key': 'k' }, { 'x-api-key': 'k' }, { 'x-api-key': 'l' }]), [200, 429, 200], 'a header named in capitals is read')
@@ -85,6 +87,7 @@ ${one('two', '[ "header:x-a", "header:x-b" ]')}${one('upper', '[ "header:X-Api-K
   const base = 'x'.repeat(100)
   t.same(await statuses(`${gw.url}/long`, [{ 'x-k': base + 'a' }, { 'x-k': base + 'b' }, { 'x-k': base + 'a' }]), [200, 200, 429])
 
+  t.same(await statuses(`${gw.url}/ip`, [{ 'x-claims': '{"ip":"10.0.0.1"}' }, { 'x-claims': '{"ip":"10.0.0.2"}' }]), [200, 429], 'by ip: the client address, not a claim named ip')
   t.same(await statuses(`${gw.url}/r1`, [{}, {}]), [200, 429])
   t.equal((await send(`${gw.url}/r2`)).status, 200, 'by route: the other route has its own counter of the same limit')
 })
