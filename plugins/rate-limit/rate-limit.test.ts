@@ -17,7 +17,7 @@ t.test('a 429 reports the limit that waits longest: its name, Retry-After and me
   const s = await setup(t)
   // Token buckets: their times do not depend on where the clock is in a window.
   const gw = await gateway(s, `routes:
-${limitedRoute('r', '/*', `{ by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: short, requests: 1, window: 10s }, { name: long, requests: 1, window: 1h }, { name: roomy, requests: 100, window: 1d } ] }`)}`)
+${limitedRoute('r', '/*', `{ by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: short, requests: 1, window: 10s }, { name: long, requests: 1, window: 1h }, { name: roomy, requests: 100, window: 7d } ] }`)}`)
   t.teardown(() => gw.close())
   const first = await send(`${gw.url}/`, { 'x-k': 'a' })
   t.equal(first.status, 200)
@@ -25,9 +25,9 @@ ${limitedRoute('r', '/*', `{ by: [ "header:x-k" ], algorithm: token-bucket, limi
   t.equal(first.headers.ratelimit, '"short";r=0;t=10')
   const no = await send(`${gw.url}/`, { 'x-k': 'a' })
   t.equal(no.status, 429)
-  t.equal(no.headers['retry-after'], '3600', 'long\'s wait, not short\'s (10 s) nor roomy\'s reset (1728 s)')
+  t.equal(no.headers['retry-after'], '3600', 'long\'s wait, not short\'s (10 s) nor roomy\'s reset (12096 s)')
   t.equal(no.headers.ratelimit, '"long";r=0;t=3600')
-  t.equal(no.headers['ratelimit-policy'], '"short";q=1;w=10, "long";q=1;w=3600, "roomy";q=100;w=86400')
+  t.equal(no.headers['ratelimit-policy'], '"short";q=1;w=10, "long";q=1;w=3600, "roomy";q=100;w=604800')
   t.match(no.body, { error: 'rate_limited', message: 'rate limit "long" exceeded (1 per 3600s)', limit: 'long', retryAfter: 3600 })
 })
 
@@ -42,6 +42,15 @@ ${limitedRoute('r', '/*', `{ headers: both, algorithm: token-bucket, limits: [ {
   t.equal(a.headers['x-ratelimit-limit'], '3')
   t.equal(a.headers['x-ratelimit-remaining'], '2')
   t.equal(a.headers['x-ratelimit-reset'], '4')
+})
+
+t.test('the limit reported is the one with the least left for its quota, a bucket larger than its quota included', async t => {
+  const s = await setup(t)
+  // a: 1 an hour, bucket of 3: 2 left is twice its quota. b: 10 an hour: 9 left is 0.9 of it.
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', `{ algorithm: token-bucket, limits: [ { name: a, requests: 1, window: 1h, burst: 3 }, { name: b, requests: 10, window: 1h } ] }`)}`)
+  t.teardown(() => gw.close())
+  t.equal((await send(`${gw.url}/`)).headers.ratelimit, '"b";r=9;t=360')
 })
 
 t.test('headers: none: a 429 says Retry-After and nothing else about the quota', async t => {
