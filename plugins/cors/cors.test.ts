@@ -6,7 +6,9 @@ import { startGateway } from '../../test/helpers/gateway.ts'
 const hits: string[] = []
 const up = await startUpstream((req, res) => {
   hits.push(`${req.method as string} ${req.url as string}`)
-  res.writeHead(200, { 'content-type': 'text/plain', vary: 'Accept-Language', 'access-control-allow-origin': '*' }).end('ok')
+  // /leaky: an upstream that says more about CORS than the gateway's config allows.
+  const more = req.url === '/leaky' ? { 'access-control-allow-credentials': 'true', 'access-control-expose-headers': 'X-Secret' } : {}
+  res.writeHead(200, { 'content-type': 'text/plain', vary: 'Accept-Language', 'access-control-allow-origin': '*', ...more }).end('ok')
 })
 t.teardown(() => up.close())
 
@@ -23,6 +25,7 @@ routes:
   - { name: any, match: { path: /any }, upstream: up, plugins: { cors: { origins: ["*"], headers: [Content-Type, Authorization], maxAge: 60 } } }
   - { name: creds, match: { path: /creds }, upstream: up, plugins: { cors: { origins: ["*"], credentials: true, methods: [GET, POST] } } }
   - { name: down, match: { path: /down }, upstream: down, plugins: { cors: { origins: [https://app.example.com] } } }
+  - { name: leaky, match: { path: /leaky }, upstream: up, plugins: { cors: { origins: ["HTTPS://Config.Example.com/", "/^https:\\\\/\\\\/[a-z]+\\\\.flagged\\\\.dev$/i"] } } }
   - { name: fenced, match: { path: /fenced }, upstream: up, plugins: { cors: { origins: [https://app.example.com] }, ip-filter: { deny: [127.0.0.0/8] } } }
 `)
 t.teardown(() => gw.close())
@@ -133,4 +136,49 @@ upstreams:
 routes:
   - { name: r, match: { path: /* }, upstream: up, plugins: { cors: { origins: ["/(unclosed/"] } } }
 `), { message: /^route "r", plugins\.cors\.origins\[0\]: Invalid regular expression/ })
+})
+
+t.test('an OPTIONS request without Origin, or without Access-Control-Request-Method, is not a preflight: it goes upstream', async t => {
+  const before = hits.length
+  const noOrigin = await call('/exact', 'OPTIONS', { 'access-control-request-method': 'PUT' })
+  t.equal(noOrigin.statusCode, 200)
+  t.equal(noOrigin.headers['access-control-allow-methods'], undefined)
+  t.equal(hits.length, before + 1)
+  const noMethod = await call('/any', 'OPTIONS', { origin: 'https://x.test', 'access-control-request-headers': 'x-custom' })
+  t.equal(noMethod.statusCode, 200)
+  t.equal(noMethod.headers['access-control-allow-methods'], undefined)
+  t.equal(hits.length, before + 2)
+})
+
+t.test('a preflight that asks for no headers gets no Access-Control-Allow-Headers', async t => {
+  const res = await preflight('/exact', 'https://app.example.com', { 'access-control-request-headers': '' })
+  t.equal(res.statusCode, 204)
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.notOk('access-control-allow-headers' in res.headers)
+})
+
+t.test('without exposeHeaders, no Access-Control-Expose-Headers; a refused origin gets none of the upstream\'s CORS headers', async t => {
+  const any = await call('/any', 'GET', { origin: 'https://x.test' })
+  t.notOk('access-control-expose-headers' in any.headers)
+  const refused = await call('/leaky', 'GET', { origin: 'https://evil.example' })
+  t.equal(refused.statusCode, 200)
+  for (const h of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers']) t.notOk(h in refused.headers, h)
+})
+
+t.test('exact origins are configured in any case and with a trailing slash; a regular expression keeps its flags', async t => {
+  const cases: Array<[string, boolean]> = [
+    ['https://config.example.com', true], ['https://config.example.com/', false], ['https://config.example.co', false],
+    ['https://preview.flagged.dev', true], ['https://Preview.FLAGGED.dev', true], ['https://pr-1.flagged.dev', false]
+  ]
+  for (const [origin, allowed] of cases) {
+    const res = await call('/leaky', 'GET', { origin })
+    t.equal(res.headers['access-control-allow-origin'], allowed ? origin : undefined, origin)
+  }
+})
+
+t.test('a wildcard is anchored at both ends', async t => {
+  for (const origin of ['xhttps://a.example.net', 'https://a.example.net/', 'evil-http://shop.example.org', 'https://shop.example.org.evil']) {
+    const res = await call('/exact', 'GET', { origin })
+    t.equal(res.headers['access-control-allow-origin'], undefined, origin)
+  }
 })

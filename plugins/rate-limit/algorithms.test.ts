@@ -60,3 +60,16 @@ t.test('fixed window: counts per epoch-aligned window', async t => {
   t.same(out.map(c => c.ok), [true, true, false, true])
   t.same(out.map(c => c.ms), [1_000, 600, 1, 1_000])
 })
+
+// The stores' TTLs drop a state before these cases arise; the algorithms do not count on it.
+t.test('sliding window: a state older than the previous window counts nothing', async t => {
+  // Window 2 (2000-2999 ms) had 2 of 2; at 4.5 s, in window 4, it is not the previous window.
+  const c = slidingWindow(2, 1_000, '2 2 0', 4_500)
+  t.same({ ok: c.ok, free: c.free, state: c.state }, { ok: true, free: 2, state: '4 1 0' })
+})
+
+t.test('token bucket: an arrival time in the past holds a full bucket, no more', async t => {
+  // 2 per second, bucket of 3; last charged at 0 ms (next arrival 500), asked at 10 s.
+  const c = tokenBucket(2, 1_000, 3, '500.000', 10_000)
+  t.same({ ok: c.ok, free: c.free, ms: c.ms, state: c.state }, { ok: true, free: 3, ms: 500, state: '10500.000' })
+})

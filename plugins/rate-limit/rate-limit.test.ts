@@ -1,5 +1,144 @@
 import t from 'tap'
+import { gateway, limitedRoute, send, setup } from '../../test/helpers/rate-limit.ts'
 import { rateLimitCases } from '../../test/helpers/rate-limit-cases.ts'
 
 // The memory store: the same script logic as on Redis, run in process.
 rateLimitCases(t, () => ({ stores: '', name: 'memory' }))
+
+// What follows depends on the plugin, not on the store: memory only.
+
+const statuses = async (url: string, headers: Array<Record<string, string>>) => {
+  const out: number[] = []
+  for (const h of headers) out.push((await send(url, h)).status)
+  return out
+}
+
+t.test('a 429 reports the limit that waits longest: its name, Retry-After and message; an allowed limit\'s reset is not a wait', async t => {
+  const s = await setup(t)
+  // Token buckets: their times do not depend on where the clock is in a window.
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', `{ by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: short, requests: 1, window: 10s }, { name: long, requests: 1, window: 1h }, { name: roomy, requests: 100, window: 7d } ] }`)}`)
+  t.teardown(() => gw.close())
+  const first = await send(`${gw.url}/`, { 'x-k': 'a' })
+  t.equal(first.status, 200)
+  // short and long both have 0 left of 1: the first listed is reported.
+  t.equal(first.headers.ratelimit, '"short";r=0;t=10')
+  const no = await send(`${gw.url}/`, { 'x-k': 'a' })
+  t.equal(no.status, 429)
+  t.equal(no.headers['retry-after'], '3600', 'long\'s wait, not short\'s (10 s) nor roomy\'s reset (12096 s)')
+  t.equal(no.headers.ratelimit, '"long";r=0;t=3600')
+  t.equal(no.headers['ratelimit-policy'], '"short";q=1;w=10, "long";q=1;w=3600, "roomy";q=100;w=604800')
+  t.match(no.body, { error: 'rate_limited', message: 'rate limit "long" exceeded (1 per 3600s)', limit: 'long', retryAfter: 3600 })
+})
+
+t.test('the reset is rounded up to whole seconds; legacy headers name the reported limit', async t => {
+  const s = await setup(t)
+  // 3 per 10 s: one token every 3333.3 ms, so the bucket is full again 3334 ms after the first request.
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', `{ headers: both, algorithm: token-bucket, limits: [ { name: b, requests: 3, window: 10s } ] }`)}`)
+  t.teardown(() => gw.close())
+  const a = await send(`${gw.url}/`)
+  t.equal(a.headers.ratelimit, '"b";r=2;t=4')
+  t.equal(a.headers['x-ratelimit-limit'], '3')
+  t.equal(a.headers['x-ratelimit-remaining'], '2')
+  t.equal(a.headers['x-ratelimit-reset'], '4')
+})
+
+t.test('the limit reported is the one with the least left for its quota, a bucket larger than its quota included', async t => {
+  const s = await setup(t)
+  // a: 1 an hour, bucket of 3: 2 left is twice its quota. b: 10 an hour: 9 left is 0.9 of it.
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', `{ algorithm: token-bucket, limits: [ { name: a, requests: 1, window: 1h, burst: 3 }, { name: b, requests: 10, window: 1h } ] }`)}`)
+  t.teardown(() => gw.close())
+  t.equal((await send(`${gw.url}/`)).headers.ratelimit, '"b";r=9;t=360')
+})
+
+t.test('headers: none: a 429 says Retry-After and nothing else about the quota', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', `{ headers: none, algorithm: token-bucket, limits: [ { name: n, requests: 1, window: 1m } ] }`)}`)
+  t.teardown(() => gw.close())
+  t.equal((await send(`${gw.url}/`)).status, 200)
+  const no = await send(`${gw.url}/`)
+  t.equal(no.status, 429)
+  t.equal(no.headers['retry-after'], '60')
+  for (const h of ['ratelimit', 'ratelimit-policy', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']) t.equal(no.headers[h], undefined, h)
+})
+
+t.test('keys: values cannot pose as other values (separators, braces, percent signs, long values), each key part counts', async t => {
+  const s = await setup(t)
+  const one = (name: string, by: string) => limitedRoute(name, `/${name}`, `{ by: ${by}, limits: [ { name: ${name}, requests: 1, window: 1h } ] }`)
+  const gw = await gateway(s, `plugins:
+  test-auth: {}
+routes:
+${one('two', '[ "header:x-a", "header:x-b" ]')}${one('upper', '[ "header:X-Api-Key" ]')}${one('claim', '[ "claim:org" ]')}${one('long', '[ "header:x-k" ]')}${one('ip', '[ ip ]')}${limitedRoute('r1', '/r1', '{ by: [ route ], limits: [ { name: per-route, requests: 1, window: 1h } ] }')}${limitedRoute('r2', '/r2', '{ by: [ route ], limits: [ { name: per-route, requests: 1, window: 1h } ] }')}`)
+  t.teardown(() => gw.close())
+  const u = `${gw.url}/two`
+  // Unescaped, both would be the key "header:x-a=p|header:x-b=q|header:x-b=r".
+  t.same(await statuses(u, [{ 'x-a': 'p|header:x-b=q', 'x-b': 'r' }, { 'x-a': 'p', 'x-b': 'q|header:x-b=r' }]), [200, 200], 'a | in a value is not a separator')
+  t.same(await statuses(u, [{ 'x-a': 'pheader:x-b=q', 'x-b': 'r' }, { 'x-a': 'p', 'x-b': 'qheader:x-b=r' }]), [200, 200], 'the parts are separated')
+  // The hash tag turns braces into _: unescaped, a{b and a_b would share a counter.
+  t.same(await statuses(u, [{ 'x-a': 'a{b', 'x-b': '1' }, { 'x-a': 'a_b', 'x-b': '1' }, { 'x-a': 'a}b', 'x-b': '1' }]), [200, 200, 200], 'braces are not _')
+  t.same(await statuses(u, [{ 'x-a': '{', 'x-b': '1' }, { 'x-a': '_', 'x-b': '1' }]), [200, 200], 'nor is a brace alone')
+  // %7c is how | is escaped: a value that already says %7c is another value.
+  t.same(await statuses(u, [{ 'x-a': 'c|d', 'x-b': '1' }, { 'x-a': 'c%7cd', 'x-b': '1' }, { 'x-a': 'c%7Cd', 'x-b': '1' }, { 'x-a': 'cd', 'x-b': '1' }]), [200, 200, 200, 200], '% is escaped too, and | is not dropped')
+  t.same(await statuses(u, [{ 'x-a': 'c|d', 'x-b': '1' }, { 'x-a': 'c%7cd', 'x-b': '1' }]), [429, 429], 'and each value keeps its counter')
+
+  t.same(await statuses(`${gw.url}/upper`, [{ 'x-api-key': 'k' }, { 'x-api-key': 'k' }, { 'x-api-key': 'l' }]), [200, 429, 200], 'a header named in capitals is read')
+
+  // Numbers and booleans are values like strings; objects are not, and the client IP stands in.
+  const c = `${gw.url}/claim`
+  t.same(await statuses(c, [{ 'x-claims': '{"org":7}' }, { 'x-claims': '{"org":"7"}' }, { 'x-claims': '{"org":8}' }]), [200, 429, 200], 'a number claim')
+  t.same(await statuses(c, [{ 'x-claims': '{"org":true}' }, { 'x-claims': '{"org":"true"}' }, { 'x-claims': '{"org":false}' }]), [200, 429, 200], 'a boolean claim')
+  t.same(await statuses(c, [{ 'x-claims': '{"org":{"id":1}}' }, { 'x-claims': '{"org":[2]}' }, {}]), [200, 429, 429], 'an object claim: the client IP')
+
+  // Values over 64 characters are hashed: two that differ only at the end keep two counters.
+  const base = 'x'.repeat(100)
+  t.same(await statuses(`${gw.url}/long`, [{ 'x-k': base + 'a' }, { 'x-k': base + 'b' }, { 'x-k': base + 'a' }]), [200, 200, 429])
+
+  t.same(await statuses(`${gw.url}/ip`, [{ 'x-claims': '{"ip":"10.0.0.1"}' }, { 'x-claims': '{"ip":"10.0.0.2"}' }]), [200, 429], 'by ip: the client address, not a claim named ip')
+  t.same(await statuses(`${gw.url}/r1`, [{}, {}]), [200, 429])
+  t.equal((await send(`${gw.url}/r2`)).status, 200, 'by route: the other route has its own counter of the same limit')
+})
+
+t.test('a limit\'s own by: only that limit is counted per its parts', async t => {
+  const s = await setup(t)
+  // per-key: 1 per key; total: 3 for everyone on the route (by route). Token buckets: times that do not depend on the clock.
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', '{ by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: per-key, requests: 1, window: 1h }, { name: total, requests: 3, window: 1h, by: [ route ] } ] }')}`)
+  t.teardown(() => gw.close())
+  t.same(await statuses(`${gw.url}/`, [{ 'x-k': 'a' }, { 'x-k': 'a' }, { 'x-k': 'b' }, { 'x-k': 'c' }, { 'x-k': 'd' }]), [200, 429, 200, 200, 429])
+  const last = await send(`${gw.url}/`, { 'x-k': 'e' })
+  t.equal(last.status, 429)
+  // The bucket of 3 is empty; one token comes back every 1200 s.
+  t.equal(last.headers.ratelimit, '"total";r=0;t=1200', 'total rejected it (3 allowed), per-key of e did not')
+})
+
+t.test('consumer overrides: window, algorithm and burst', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `consumers:
+  - id: gold
+    metadata:
+      rate-limit: { hourly: { requests: 1, window: 1m, algorithm: token-bucket, burst: 3 }, unknown-here: false }
+  - id: silver
+    metadata:
+      rate-limit: { other: false }
+plugins:
+  test-auth: {}
+routes:
+${limitedRoute('r', '/*', '{ limits: [ { name: hourly, requests: 2, window: 1h } ] }')}`)
+  t.teardown(() => gw.close())
+  const gold = await send(`${gw.url}/`, { 'x-consumer': 'gold' })
+  t.equal(gold.headers['ratelimit-policy'], '"hourly";q=1;w=60')
+  // A bucket of 3, one token per 60 s: 2 left, full again in 60 s.
+  t.equal(gold.headers.ratelimit, '"hourly";r=2;t=60')
+  t.same(await statuses(`${gw.url}/`, [{ 'x-consumer': 'gold' }, { 'x-consumer': 'gold' }, { 'x-consumer': 'gold' }]), [200, 200, 429])
+  const silver = await send(`${gw.url}/`, { 'x-consumer': 'silver' })
+  t.equal(silver.headers['ratelimit-policy'], '"hourly";q=2;w=3600', 'overrides of limits the route does not have: the route\'s plan')
+})
+
+t.test('two limits of one name are a config error', async t => {
+  const s = await setup(t)
+  await t.rejects(gateway(s, `routes:
+${limitedRoute('r', '/*', '{ limits: [ { name: a, requests: 1, window: 1h }, { name: a, requests: 2, window: 1m } ] }')}`), /rate-limit: two limits are named "a"/)
+})

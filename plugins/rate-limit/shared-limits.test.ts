@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { RedisProcess } from '../../test/helpers/redis.ts'
-import { gateway, limitedRoute, metric, rateLimitHeaders, send, setup, storesUp } from '../../test/helpers/rate-limit.ts'
+import { gateway, limitedRoute, metric, rateLimitHeaders, send, setup, sleep, storesUp } from '../../test/helpers/rate-limit.ts'
 import { until } from '../../test/helpers/wait.ts'
 
 // Two gateways (each its own Redis connection) share one redis-server, as instances behind a load balancer.
@@ -109,4 +109,37 @@ ${limitedRoute('r', '/*', `{ store: shared, by: [ "header:x-k" ], limits: [ { na
   await redis.cli('PING')
   t.ok(await until(() => sent.includes('ping')), 'MONITOR has seen everything sent before')
   t.same(sent.filter(c => c !== 'ping'), Array(10).fill('evalsha'), 'three limits, ten requests: ten EVALSHA and nothing else (MONITOR, script-internal calls excluded)')
+})
+
+t.test('the local pre-check: a key over its limit is rejected without asking the store until it may pass; localPrecheck: false always asks', async t => {
+  const redis = await RedisProcess.start()
+  t.teardown(() => redis.stop())
+  const s = await setup(t)
+  // one: 1 per key and hour; wide: per route, far from its limit; short: 1 per key and second.
+  const limits = '[ { name: one, requests: 1, window: 1h }, { name: wide, requests: 100, window: 1h, by: [ route ] } ]'
+  const gw = await gateway(s, `stores:
+  shared: { type: redis, url: "${redis.url}" }
+routes:
+${limitedRoute('pre', '/pre', `{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, limits: ${limits} }`)}${limitedRoute('nopre', '/nopre', `{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, localPrecheck: false, limits: ${limits} }`)}${limitedRoute('short', '/short', '{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: s, requests: 1, window: 1s } ] }')}`)
+  t.teardown(() => gw.close())
+  const k = (key: string) => ({ 'x-k': key })
+  t.same([(await send(`${gw.url}/pre`, k('a'))).status, (await send(`${gw.url}/pre`, k('a'))).status], [200, 429])
+  t.same([(await send(`${gw.url}/nopre`, k('n'))).status, (await send(`${gw.url}/nopre`, k('n'))).status], [200, 429])
+  // The counters are gone: only a request that asks the store sees it.
+  await redis.cli('FLUSHALL')
+  const known = await send(`${gw.url}/pre`, k('a'))
+  t.equal(known.status, 429, 'rejected locally')
+  // The wait the store gave, counted from when it was asked (the requests since may take a few seconds on a busy machine).
+  const retry = Number(known.headers['retry-after'])
+  t.ok(retry > 3590 && retry <= 3600, `Retry-After ${retry}`)
+  t.equal(known.headers.ratelimit, `"one";r=0;t=${retry}`)
+  t.match(known.body, { error: 'rate_limited', limit: 'one', retryAfter: retry })
+  const other = await send(`${gw.url}/pre`, k('b'))
+  t.equal(other.status, 200, 'only the key that was rejected is known: not wide\'s, which allowed it')
+  t.equal(other.headers.ratelimit, '"one";r=0;t=3600', 'its own quota')
+  t.equal((await send(`${gw.url}/nopre`, k('n'))).status, 200, 'localPrecheck: false: the store was asked')
+
+  t.same([(await send(`${gw.url}/short`, k('a'))).status, (await send(`${gw.url}/short`, k('a'))).status], [200, 429])
+  await sleep(1000)
+  t.equal((await send(`${gw.url}/short`, k('a'))).status, 200, 'the key passes again once its wait is over')
 })

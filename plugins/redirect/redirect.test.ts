@@ -13,6 +13,7 @@ routes:
   - { name: users, match: { path: /users/:id/orders/:order }, upstream: up, plugins: { redirect: { to: "https://api.example.com:8443/v2/users/:id/orders/:order", status: 301 } } }
   - { name: docs, match: { path: /docs/* }, upstream: up, plugins: { redirect: { to: "/manual/*", status: 308, keepQuery: false } } }
   - { name: tagged, match: { path: /old/:id }, upstream: up, plugins: { redirect: { to: "https://new.example.com/items?legacy=:id" } } }
+  - { name: root, match: { path: /root/* }, upstream: up, plugins: { redirect: { to: "/*" } } }
   - { name: moved, match: { path: /moved }, upstream: up, plugins: { redirect: { to: "https://elsewhere.example.com/", status: 307 } } }
 `)
 t.teardown(() => gw.close())
@@ -31,7 +32,9 @@ t.test('templates with the match\'s params, and the query kept or dropped', asyn
     ['/docs/guide/intro?q=search', 308, '/manual/guide/intro'],
     ['/docs/', 308, '/manual'],
     ['/old/9?page=2', 302, 'https://new.example.com/items?legacy=9&page=2'],
-    ['/moved', 307, 'https://elsewhere.example.com/']
+    ['/moved', 307, 'https://elsewhere.example.com/'],
+    ['/root/a', 302, '/a'],
+    ['/root/', 302, '/']
   ]
   for (const [path, status, expected] of cases) t.same(await location(path), [status, expected], path)
   t.same(await location('/moved', 'POST'), [307, 'https://elsewhere.example.com/'], 'any method')
@@ -45,4 +48,13 @@ upstreams:
 routes:
   - { name: r, match: { path: /a/:id }, upstream: up, plugins: { redirect: { to: "/b/:ident" } } }
 `), { message: 'route "r", plugins.redirect.to uses ":ident", which the route\'s match.path does not define' })
+})
+
+t.test('a "*" on a route without one is a config error', async t => {
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /a/:id }, upstream: up, plugins: { redirect: { to: "/b/*" } } }
+`), { message: 'route "r", plugins.redirect.to uses "*", which the route\'s match.path does not define' })
 })

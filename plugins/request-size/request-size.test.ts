@@ -83,11 +83,25 @@ t.test('a URL too long: 414; too many or too large headers: 431', async t => {
   await big.body.dump()
 })
 
+t.test('exactly maxHeaders headers and exactly maxHeaderBytes bytes of them pass; one more is refused with a message', async t => {
+  // Host and Connection are headers too: 2 + 8 = 10.
+  const head = (n: number, extra = '') => 'GET /x HTTP/1.1\r\nHost: x\r\nConnection: close' + Array.from({ length: n }, (_, i) => `\r\nx-h${i}: 1`).join('') + extra
+  t.match(await raw(head(8)), /^HTTP\/1.1 200 /, '10 headers')
+  const many = await raw(head(9))
+  t.match(many, /^HTTP\/1.1 431 /, '11 headers')
+  t.match(many, /"error":"headers_too_large","message":"the request has more than 10 headers or more than 512 bytes of them"/)
+  // Names and values: Host x (5) + Connection close (15) + x-pad (5) and 487 bytes = 512.
+  t.match(await raw(head(0, `\r\nx-pad: ${'v'.repeat(487)}`)), /^HTTP\/1.1 200 /, '512 bytes')
+  t.match(await raw(head(0, `\r\nx-pad: ${'v'.repeat(488)}`)), /^HTTP\/1.1 431 /, '513 bytes')
+  const long = await request(`${gw.url}/${'a'.repeat(64)}`)
+  t.match(await long.body.json(), { error: 'url_too_long', message: 'the request URL is longer than 64 bytes' })
+})
+
 t.test('portcullis_request_size_refused_total counts each refusal by reason', async t => {
   const series = (reason: string) => `portcullis_request_size_refused_total{route="limited",reason="${reason}"}`
   const admin = gw.adminUrl as string
-  // body: the Content-Length refusal and the chunked cut; url: one; headers: two (above).
+  // body: the Content-Length refusal and the chunked cut; url: two; headers: four (above).
   t.equal(await metricValue(admin, series('body')), 2)
-  t.equal(await metricValue(admin, series('url')), 1)
-  t.equal(await metricValue(admin, series('headers')), 2)
+  t.equal(await metricValue(admin, series('url')), 2)
+  t.equal(await metricValue(admin, series('headers')), 4)
 })

@@ -10,7 +10,7 @@ const INDEX = new URL('../../src/index.ts', import.meta.url).href
 
 /**
  * A stand-in auth plugin (priority 1500, before rate-limit): x-consumer names a consumer of the
- * config, x-org becomes the claim `org` in req.locals.claims.
+ * config, x-org becomes the claim `org` in req.locals.claims, x-claims (JSON) the claims whole.
  */
 const AUTH_PLUGIN = `
 import { definePlugin, Type } from ${JSON.stringify(INDEX)}
@@ -25,6 +25,8 @@ export default definePlugin({
         if (typeof id === 'string') req.consumer = ctx.consumers.get(id)
         const org = req.clientHeaders['x-org']
         if (typeof org === 'string') req.locals.claims = { org }
+        const claims = req.clientHeaders['x-claims']
+        if (typeof claims === 'string') req.locals.claims = JSON.parse(claims)
       }
     }
   }
