@@ -2,6 +2,7 @@ import t from 'tap'
 import { SignJWT } from 'jose'
 import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 
 // Made with `portcullis hash-password --cost 10` from "alice-password".
@@ -23,7 +24,8 @@ upstreams:
 routes:
 ${route('admins-only', '{ key-auth: {}, acl: { allow: { groups: [admins] } } }')}
 ${route('not-bob', '{ key-auth: {}, acl: { deny: { consumers: [bob] } } }')}
-${route('any-of', `{ jwt-auth: { secret: "${SECRET}" }, key-auth: {}, basic-auth: {} }`)}
+${route('any-of', `{ jwt-auth: { secret: "${SECRET}", forwardClaims: { email: X-User-Email } }, key-auth: {}, basic-auth: {} }`)}
+${route('guest-either', '{ key-auth: { anonymous: guest }, basic-auth: { anonymous: guest } }')}
 ${route('anonymous', '{ key-auth: { anonymous: guest }, acl: { allow: { groups: [guests, admins] } } }')}
 ${route('optional', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { allow: { groups: [admins] } } }`)}
 ${route('claims-groups', `{ jwt-auth: { secret: "${SECRET}", groupsClaim: roles }, acl: { allow: { groups: [billing] } } }`)}
@@ -33,7 +35,7 @@ t.teardown(() => gw.close())
 async function call (path: string, headers: Record<string, string> = {}) {
   const res = await request(`${gw.url}${path}`, { headers })
   const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as { headers: Record<string, string>, error?: string, message?: string } }
+  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as { headers: Record<string, string>, error?: string, message?: string, requestId?: string } }
 }
 const bearer = async (claims: Record<string, unknown>) =>
   `Bearer ${await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))}`
@@ -54,8 +56,9 @@ t.test('allow by group, deny by id: 403 with a JSON body', async t => {
 })
 
 t.test('several auth plugins on a route: any of them; the first credential present decides', async t => {
-  const viaKey = await call('/any-of', { 'x-api-key': BOB_KEY })
+  const viaKey = await call('/any-of', { 'x-api-key': BOB_KEY, 'x-user-email': 'ceo@example.com' })
   t.equal(viaKey.json.headers['x-consumer-id'], 'bob')
+  t.equal(viaKey.json.headers['x-user-email'], undefined, 'a header another member forwards claims in is removed whoever decides')
   const viaBasic = await call('/any-of', { authorization: basic('alice', 'alice-password') })
   t.equal(viaBasic.json.headers['x-consumer-id'], 'alice')
   const viaJwt = await call('/any-of', { authorization: await bearer({ sub: 'carol' }) })
@@ -69,6 +72,9 @@ t.test('several auth plugins on a route: any of them; the first credential prese
   t.equal(none.status, 401)
   t.same(none.headers['www-authenticate'], ['Bearer realm="portcullis"', 'Key realm="portcullis"', 'Basic realm="portcullis", charset="UTF-8"'], 'every scheme offered')
   t.equal(none.json.error, 'unauthorized')
+  t.ok(await waitForLog(gw.logs, { requestId: none.json.requestId, reason: 'missing', msg: 'jwt-auth,key-auth,basic-auth: authentication is required' }), 'one log line names every member')
+  const metric = await gw.metrics.registry.getSingleMetric('portcullis_auth_failures_total')?.get()
+  t.same(metric?.values.filter(v => v.labels.route === 'any-of' && v.labels.reason === 'missing').map(v => [v.labels.plugin, v.value]), [['jwt-auth,key-auth,basic-auth', 1]])
 })
 
 t.test('anonymous consumer: requests without a credential pass as it; wrong credentials do not', async t => {
@@ -88,4 +94,19 @@ t.test('acl without a consumer; groups from a token claim', async t => {
   t.equal(r.json.message, 'this route needs an authenticated consumer')
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'dave', roles: ['billing', 'staff'] }) })).status, 200)
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'erin', roles: 'staff' }) })).status, 403)
+})
+
+t.test('several auth plugins admitting anonymous requests: the same consumer, or a config error', async t => {
+  const r = await call('/guest-either', { 'x-consumer-id': 'alice', 'x-anonymous-consumer': 'false' })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'guest')
+  t.equal(r.json.headers['x-consumer-groups'], 'guests')
+  t.equal(r.json.headers['x-anonymous-consumer'], 'true')
+  const alice = await call('/guest-either', { authorization: basic('alice', 'alice-password') })
+  t.same([alice.json.headers['x-consumer-id'], alice.json.headers['x-anonymous-consumer']], ['alice', undefined], 'the second member decides when the first finds nothing')
+  const base = `consumers:\n  - { id: guest }\nupstreams:\n  up: { targets: [ { url: "${up.url}" } ] }\nroutes:\n`
+  await t.rejects(startGateway(base + route('r', '{ key-auth: { anonymous: nobody } }')),
+    { message: 'route "r": key-auth.anonymous names consumer "nobody", which is not under consumers:' })
+  await t.rejects(startGateway(base + route('r', `{ key-auth: { anonymous: guest }, jwt-auth: { secret: "${SECRET}", optional: true } }`)),
+    { message: 'route "r": key-auth and jwt-auth admit anonymous requests differently; give them the same anonymous consumer' })
 })
