@@ -24,7 +24,7 @@ upstreams:
 routes:
 ${route('admins-only', '{ key-auth: {}, acl: { allow: { groups: [admins] } } }')}
 ${route('not-bob', '{ key-auth: {}, acl: { deny: { consumers: [bob] } } }')}
-${route('any-of', `{ jwt-auth: { secret: "${SECRET}", forwardClaims: { email: X-User-Email } }, key-auth: {}, basic-auth: {} }`)}
+${route('any-of', `{ jwt-auth: { secret: "${SECRET}", forwardClaims: { email: X-User-Email, roles: X-Roles, ids: X-Ids, level: X-Level, verified: X-Verified, org: X-Org, name: X-Name, note: X-Note, tabbed: X-Tabbed } }, key-auth: {}, basic-auth: {} }`)}
 ${route('guest-either', '{ key-auth: { anonymous: guest }, basic-auth: { anonymous: guest } }')}
 ${route('anonymous', '{ key-auth: { anonymous: guest }, acl: { allow: { groups: [guests, admins] } } }')}
 ${route('optional', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { allow: { groups: [admins] } } }`)}
@@ -63,6 +63,10 @@ t.test('several auth plugins on a route: any of them; the first credential prese
   t.equal(viaBasic.json.headers['x-consumer-id'], 'alice')
   const viaJwt = await call('/any-of', { authorization: await bearer({ sub: 'carol' }) })
   t.equal(viaJwt.json.headers['x-consumer-id'], 'carol')
+  const claims = { roles: ['a', 'b'], ids: [1, 'x'], level: 3, verified: true, org: { id: 7 }, name: 'Zoë', note: 'one\ttwo\nthree', tabbed: 'one\ttwo' }
+  const forwarded = (await call('/any-of', { authorization: await bearer({ sub: 'carol', ...claims }) })).json.headers
+  t.same([forwarded['x-roles'], forwarded['x-ids'], forwarded['x-level'], forwarded['x-verified'], forwarded['x-org'], forwarded['x-name'], forwarded['x-note'], forwarded['x-tabbed']],
+    ['a,b', '[1,"x"]', '3', 'true', '{"id":7}', 'Zo%C3%AB', 'one%09two%0Athree', 'one\ttwo'], 'claims as header values: lists of strings joined, others as JSON; beyond printable ASCII percent-encoded')
   const badTokenGoodKey = await call('/any-of', { authorization: 'Bearer not.a.token', 'x-api-key': BOB_KEY })
   t.equal(badTokenGoodKey.status, 401, 'a bad token is not rescued by a good key: jwt-auth runs first and decides')
   t.equal(badTokenGoodKey.json.error, 'invalid_token')
