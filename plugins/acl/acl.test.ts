@@ -28,6 +28,7 @@ ${route('any-of', `{ jwt-auth: { secret: "${SECRET}", forwardClaims: { email: X-
 ${route('guest-either', '{ key-auth: { anonymous: guest }, basic-auth: { anonymous: guest } }')}
 ${route('anonymous', '{ key-auth: { anonymous: guest }, acl: { allow: { groups: [guests, admins] } } }')}
 ${route('optional', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { allow: { groups: [admins] } } }`)}
+${route('deny-only', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { deny: { consumers: [mallory] } } }`)}
 ${route('claims-groups', `{ jwt-auth: { secret: "${SECRET}", groupsClaim: roles }, acl: { allow: { groups: [billing] } } }`)}
 `)
 t.teardown(() => gw.close())
@@ -96,6 +97,11 @@ t.test('acl without a consumer; groups from a token claim', async t => {
   const r = await call('/optional')
   t.equal(r.status, 403)
   t.equal(r.json.message, 'this route needs an authenticated consumer')
+  t.equal((await call('/deny-only')).status, 200, 'without an allow list a request without a consumer passes')
+  t.equal((await call('/deny-only', { authorization: await bearer({ sub: 'mallory' }) })).status, 403, 'a consumer id from a token is denied too')
+  t.equal((await call('/deny-only', { authorization: await bearer({ sub: 'carol' }) })).status, 200)
+  t.ok(gw.logs.find(l => l.level === 40 && l.consumer === 'mallory' && l.msg === 'acl: consumer "mallory" is not under consumers: (it may still come from a token)'), 'an id not under consumers: is warned of at load')
+  t.notOk(gw.logs.some(l => l.level === 40 && l.consumer === 'bob'), 'a known one is not')
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'dave', roles: ['billing', 'staff'] }) })).status, 200)
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'erin', roles: 'staff' }) })).status, 403)
 })
