@@ -93,6 +93,7 @@ t.test('a refusal: not cached, counted and logged by reason, its request id in t
   t.ok(await waitForLog(gw.logs, { requestId: missing.json.requestId, reason: 'missing', msg: 'key-auth: authentication is required' }))
   t.equal(await failures('keys', 'invalid_key'), wrongBefore + 1)
   t.equal(await failures('keys', 'missing'), missingBefore + 1)
+  t.ok((await gw.metrics.registry.metrics()).includes('# HELP portcullis_auth_failures_total Requests refused by an authentication or access control plugin, by reason.\n'), 'the metric explains itself')
 })
 
 t.test('header: and realm: options', async t => {
