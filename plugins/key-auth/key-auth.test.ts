@@ -50,7 +50,7 @@ t.teardown(() => gw.close())
 async function call (path: string, headers: Record<string, string> = {}) {
   const res = await request(`${gw.url}${path}`, { headers })
   const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as { url: string, headers: Record<string, string>, error?: string, requestId?: string } }
+  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as { url: string, headers: Record<string, string>, error?: string, message?: string, requestId?: string } }
 }
 
 t.test('right keys: hashed in config, or in clear from ${ENV}', async t => {
@@ -163,6 +163,8 @@ t.test('keys in a Redis store: looked up when not in the config; Redis down is 5
   const down = await call('/keys-store', { 'x-api-key': STORED_KEY })
   t.equal(down.status, 503)
   t.equal(down.json.error, 'auth_unavailable')
+  t.equal(down.json.message, 'API keys cannot be checked right now; try again later')
+  t.ok(await waitForLog(gw.logs, { requestId: down.json.requestId, reason: 'store_error', status: 503 }), 'logged as store_error')
   t.equal(down.headers['www-authenticate'], undefined, 'no challenge: the key may be right')
   t.equal(down.headers['retry-after'], '5')
   t.equal(down.headers['cache-control'], 'no-store')
