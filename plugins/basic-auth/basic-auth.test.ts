@@ -24,6 +24,7 @@ t.teardown(() => up.close())
 const gw = await startGateway(`
 consumers:
   - { id: alice, groups: [admins], credentials: { basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+  - { id: carol, credentials: { basic-auth: { username: c, password: "${ALICE_HASH}" } } }
   - { id: bob, credentials: { basic-auth: { username: bob, password: "${cli.out.trim()}" } } }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
@@ -94,6 +95,20 @@ t.test('malformed credentials are told apart from wrong ones (message and log re
     t.equal(r.json.message, message, what)
     t.ok(await waitForLog(gw.logs, { requestId: r.json.requestId, reason, msg: `basic-auth: ${message}` }), `${what}: logged as ${reason}`)
   }
+})
+
+t.test('a one-character user name; the same user name for two consumers is a config error', async t => {
+  const c = await call('/basic', { authorization: basic('c', 'hunter2-secret') })
+  t.equal(c.status, 200)
+  t.equal(c.json.headers['x-consumer-id'], 'carol')
+  await t.rejects(startGateway(`
+consumers:
+  - { id: alice, credentials: { basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+  - { id: alice2, credentials: { basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes: []
+`), /consumers\[1\]\.credentials\.basic-auth: the same basic-auth credential is given to consumers\[0\] \("alice"\)/)
 })
 
 t.test('spoofed identity headers are replaced', async t => {
