@@ -2,6 +2,7 @@ import t from 'tap'
 import { SignJWT } from 'jose'
 import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 
 // Made with `portcullis hash-password --cost 10` from "alice-password".
@@ -23,9 +24,11 @@ upstreams:
 routes:
 ${route('admins-only', '{ key-auth: {}, acl: { allow: { groups: [admins] } } }')}
 ${route('not-bob', '{ key-auth: {}, acl: { deny: { consumers: [bob] } } }')}
-${route('any-of', `{ jwt-auth: { secret: "${SECRET}" }, key-auth: {}, basic-auth: {} }`)}
+${route('any-of', `{ jwt-auth: { secret: "${SECRET}", forwardClaims: { email: X-User-Email, roles: X-Roles, ids: X-Ids, level: X-Level, verified: X-Verified, org: X-Org, name: X-Name, note: X-Note, tabbed: X-Tabbed } }, key-auth: {}, basic-auth: {} }`)}
+${route('guest-either', '{ key-auth: { anonymous: guest }, basic-auth: { anonymous: guest } }')}
 ${route('anonymous', '{ key-auth: { anonymous: guest }, acl: { allow: { groups: [guests, admins] } } }')}
 ${route('optional', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { allow: { groups: [admins] } } }`)}
+${route('deny-only', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { deny: { consumers: [mallory] } } }`)}
 ${route('claims-groups', `{ jwt-auth: { secret: "${SECRET}", groupsClaim: roles }, acl: { allow: { groups: [billing] } } }`)}
 `)
 t.teardown(() => gw.close())
@@ -33,7 +36,7 @@ t.teardown(() => gw.close())
 async function call (path: string, headers: Record<string, string> = {}) {
   const res = await request(`${gw.url}${path}`, { headers })
   const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as { headers: Record<string, string>, error?: string, message?: string } }
+  return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as { headers: Record<string, string>, error?: string, message?: string, requestId?: string } }
 }
 const bearer = async (claims: Record<string, unknown>) =>
   `Bearer ${await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))}`
@@ -54,12 +57,17 @@ t.test('allow by group, deny by id: 403 with a JSON body', async t => {
 })
 
 t.test('several auth plugins on a route: any of them; the first credential present decides', async t => {
-  const viaKey = await call('/any-of', { 'x-api-key': BOB_KEY })
+  const viaKey = await call('/any-of', { 'x-api-key': BOB_KEY, 'x-user-email': 'ceo@example.com' })
   t.equal(viaKey.json.headers['x-consumer-id'], 'bob')
+  t.equal(viaKey.json.headers['x-user-email'], undefined, 'a header another member forwards claims in is removed whoever decides')
   const viaBasic = await call('/any-of', { authorization: basic('alice', 'alice-password') })
   t.equal(viaBasic.json.headers['x-consumer-id'], 'alice')
   const viaJwt = await call('/any-of', { authorization: await bearer({ sub: 'carol' }) })
   t.equal(viaJwt.json.headers['x-consumer-id'], 'carol')
+  const claims = { roles: ['a', 'b'], ids: [1, 'x'], level: 3, verified: true, org: { id: 7 }, name: 'Zoë', note: 'one\ttwo\nthree', tabbed: 'one\ttwo' }
+  const forwarded = (await call('/any-of', { authorization: await bearer({ sub: 'carol', ...claims }) })).json.headers
+  t.same([forwarded['x-roles'], forwarded['x-ids'], forwarded['x-level'], forwarded['x-verified'], forwarded['x-org'], forwarded['x-name'], forwarded['x-note'], forwarded['x-tabbed']],
+    ['a,b', '[1,"x"]', '3', 'true', '{"id":7}', 'Zo%C3%AB', 'one%09two%0Athree', 'one\ttwo'], 'claims as header values: lists of strings joined, others as JSON; beyond printable ASCII percent-encoded')
   const badTokenGoodKey = await call('/any-of', { authorization: 'Bearer not.a.token', 'x-api-key': BOB_KEY })
   t.equal(badTokenGoodKey.status, 401, 'a bad token is not rescued by a good key: jwt-auth runs first and decides')
   t.equal(badTokenGoodKey.json.error, 'invalid_token')
@@ -69,6 +77,9 @@ t.test('several auth plugins on a route: any of them; the first credential prese
   t.equal(none.status, 401)
   t.same(none.headers['www-authenticate'], ['Bearer realm="portcullis"', 'Key realm="portcullis"', 'Basic realm="portcullis", charset="UTF-8"'], 'every scheme offered')
   t.equal(none.json.error, 'unauthorized')
+  t.ok(await waitForLog(gw.logs, { requestId: none.json.requestId, reason: 'missing', msg: 'jwt-auth,key-auth,basic-auth: authentication is required' }), 'one log line names every member')
+  const metric = await gw.metrics.registry.getSingleMetric('portcullis_auth_failures_total')?.get()
+  t.same(metric?.values.filter(v => v.labels.route === 'any-of' && v.labels.reason === 'missing').map(v => [v.labels.plugin, v.value]), [['jwt-auth,key-auth,basic-auth', 1]])
 })
 
 t.test('anonymous consumer: requests without a credential pass as it; wrong credentials do not', async t => {
@@ -86,6 +97,29 @@ t.test('acl without a consumer; groups from a token claim', async t => {
   const r = await call('/optional')
   t.equal(r.status, 403)
   t.equal(r.json.message, 'this route needs an authenticated consumer')
+  t.equal(r.json.error, 'forbidden')
+  t.equal(r.headers['www-authenticate'], undefined)
+  t.ok(await waitForLog(gw.logs, { requestId: r.json.requestId, reason: 'no_consumer', msg: 'acl: this route needs an authenticated consumer' }))
+  t.equal((await call('/deny-only')).status, 200, 'without an allow list a request without a consumer passes')
+  t.equal((await call('/deny-only', { authorization: await bearer({ sub: 'mallory' }) })).status, 403, 'a consumer id from a token is denied too')
+  t.equal((await call('/deny-only', { authorization: await bearer({ sub: 'carol' }) })).status, 200)
+  t.ok(gw.logs.find(l => l.level === 40 && l.consumer === 'mallory' && l.msg === 'acl: consumer "mallory" is not under consumers: (it may still come from a token)'), 'an id not under consumers: is warned of at load')
+  t.same(gw.logs.filter(l => l.level === 40 && l.msg?.toString().startsWith('acl:')).map(l => l.consumer), ['mallory'], 'a known one (bob) is not, nor anything else')
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'dave', roles: ['billing', 'staff'] }) })).status, 200)
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'erin', roles: 'staff' }) })).status, 403)
+})
+
+t.test('several auth plugins admitting anonymous requests: the same consumer, or a config error', async t => {
+  const r = await call('/guest-either', { 'x-consumer-id': 'alice', 'x-anonymous-consumer': 'false' })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'guest')
+  t.equal(r.json.headers['x-consumer-groups'], 'guests')
+  t.equal(r.json.headers['x-anonymous-consumer'], 'true')
+  const alice = await call('/guest-either', { authorization: basic('alice', 'alice-password') })
+  t.same([alice.json.headers['x-consumer-id'], alice.json.headers['x-anonymous-consumer']], ['alice', undefined], 'the second member decides when the first finds nothing')
+  const base = `consumers:\n  - { id: guest }\nupstreams:\n  up: { targets: [ { url: "${up.url}" } ] }\nroutes:\n`
+  await t.rejects(startGateway(base + route('r', '{ key-auth: { anonymous: nobody } }')),
+    { message: 'route "r": key-auth.anonymous names consumer "nobody", which is not under consumers:' })
+  await t.rejects(startGateway(base + route('r', `{ key-auth: { anonymous: guest }, jwt-auth: { secret: "${SECRET}", optional: true } }`)),
+    { message: 'route "r": key-auth and jwt-auth admit anonymous requests differently; give them the same anonymous consumer' })
 })

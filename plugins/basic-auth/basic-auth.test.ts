@@ -2,6 +2,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 
 // Made once with `printf 'hunter2-secret' | portcullis hash-password`.
@@ -23,6 +24,7 @@ t.teardown(() => up.close())
 const gw = await startGateway(`
 consumers:
   - { id: alice, groups: [admins], credentials: { basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+  - { id: carol, credentials: { basic-auth: { username: c, password: "${ALICE_HASH}" } } }
   - { id: bob, credentials: { basic-auth: { username: bob, password: "${cli.out.trim()}" } } }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
@@ -36,7 +38,7 @@ const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:
 async function call (path: string, headers: Record<string, string> = {}) {
   const res = await request(`${gw.url}${path}`, { headers })
   const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as { headers: Record<string, string>, error?: string, message?: string } }
+  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as { headers: Record<string, string>, error?: string, message?: string, requestId?: string } }
 }
 
 t.test('portcullis hash-password prints a scrypt PHC string', async t => {
@@ -74,6 +76,39 @@ t.test('wrong password, unknown user, missing and malformed credentials: 401 Bas
   const unknown = await call('/basic', { authorization: basic('mallory', 'x') })
   const wrong = await call('/basic', { authorization: basic('alice', 'x') })
   t.equal(unknown.json.message, wrong.json.message, 'the same answer whether or not the user exists')
+})
+
+t.test('malformed credentials are told apart from wrong ones (message and log reason), never admitted', async t => {
+  const right = Buffer.from('alice:hunter2-secret').toString('base64')
+  const MALFORMED = 'the Basic credentials are malformed (base64 of user:password)'
+  const INVALID = 'the user name or password is not valid'
+  for (const [what, credentials, message, reason] of [
+    ['a character before the base64', `@${right}`, MALFORMED, 'malformed'],
+    ['a character after it', `${right}!`, MALFORMED, 'malformed'],
+    ['no user name', Buffer.from(':hunter2-secret').toString('base64'), MALFORMED, 'malformed'],
+    ['no colon', Buffer.from('alice').toString('base64'), MALFORMED, 'malformed'],
+    ['wrong password', Buffer.from('alice:hunter3-secret').toString('base64'), INVALID, 'invalid_password'],
+    ['unknown user', Buffer.from('mallory:hunter2-secret').toString('base64'), INVALID, 'invalid_password']
+  ] as const) {
+    const r = await call('/basic', { authorization: `Basic ${credentials}` })
+    t.equal(r.status, 401, what)
+    t.equal(r.json.message, message, what)
+    t.ok(await waitForLog(gw.logs, { requestId: r.json.requestId, reason, msg: `basic-auth: ${message}` }), `${what}: logged as ${reason}`)
+  }
+})
+
+t.test('a one-character user name; the same user name for two consumers is a config error', async t => {
+  const c = await call('/basic', { authorization: basic('c', 'hunter2-secret') })
+  t.equal(c.status, 200)
+  t.equal(c.json.headers['x-consumer-id'], 'carol')
+  await t.rejects(startGateway(`
+consumers:
+  - { id: alice, credentials: { basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+  - { id: alice2, credentials: { basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes: []
+`), /consumers\[1\]\.credentials\.basic-auth: the same basic-auth credential is given to consumers\[0\] \("alice"\)/)
 })
 
 t.test('spoofed identity headers are replaced', async t => {

@@ -48,6 +48,7 @@ ${route('flaky', `{ jwksUri: "${idp.url}/jwks-flaky", cacheSize: 0, jwks: { cool
 ${route('nowhere', `{ jwksUri: "http://127.0.0.1:1/jwks", jwks: { timeout: 1s } }`)}
 ${route('no-exp', `{ issuer: "${ISS}", requireExp: false }`)}
 ${route('optional', `{ issuer: "${ISS}", optional: true }`)}
+  - { name: per-tenant, match: { path: /per-tenant }, upstream: up, plugins: { jwt-auth: { issuer: "${ISS}" }, rate-limit: { by: [ "claim:tenant" ], limits: [ { name: n, requests: 1, window: 1h } ] } } }
 `)
 t.teardown(() => gw.close())
 
@@ -238,6 +239,12 @@ t.test('identity headers from the client never reach the upstream', async t => {
   t.equal(anon.status, 200, 'optional: no token, no consumer')
   t.equal(anon.json.headers['x-consumer-id'], undefined)
   t.equal((await call('/optional', await mint(rsa, { ...good, exp: now() - 60 }))).status, 401, 'optional still refuses a bad token')
+})
+
+t.test('verified claims reach later plugins: rate-limit keyed on claim:tenant', async t => {
+  t.equal((await call('/per-tenant', await mint(rsa, { ...good, tenant: 'acme' }))).status, 200)
+  t.equal((await call('/per-tenant', await mint(rsa, { ...good, tenant: 'acme' }))).status, 429, 'acme used its one request')
+  t.equal((await call('/per-tenant', await mint(rsa, { ...good, tenant: 'globex' }))).status, 200, 'globex, from the same address, has its own')
 })
 
 t.test('verified tokens are cached but never past exp', async t => {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 import { rawRequest } from '../../test/helpers/raw-http.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
@@ -24,10 +25,12 @@ t.teardown(() => redis.stop())
 const STORED_KEY = 'a-key-only-redis-knows-0123'
 await redis.cli('SET', `pc:key-auth:${sha(STORED_KEY)}`, 'ci-bot')
 await redis.cli('SET', `pc:key-auth:${sha('another-redis-key-456789')}`, 'tenant-42')
+await redis.cli('SET', `pc:key-auth:${sha('a-key-with-an-empty-entry-0')}`, '')
 
+// commandTimeout: the default 100 ms answers 503 on a loaded machine (a Stryker run), which is not what this test is about.
 const CONFIG = `
 stores:
-  keys: { type: redis, url: "${redis.url}" }
+  keys: { type: redis, url: "${redis.url}", commandTimeout: 2s }
 consumers:
   - { id: ci-bot, groups: [automation], credentials: { key-auth: { keys: [ "sha256:${sha(CI_KEY)}" ] } } }
   - { id: partner, credentials: { key-auth: { keys: [ "\${PARTNER_KEY}" ] } } }
@@ -38,6 +41,7 @@ routes:
   - { name: keys-query, match: { path: /keys-query }, upstream: up, plugins: { key-auth: { query: apikey, hideCredentials: true } } }
   - { name: admin, match: { path: /admin/* }, upstream: up, plugins: { key-auth: {} } }
   - { name: public, match: { path: /public/* }, upstream: up }
+  - { name: team, match: { path: /team }, upstream: up, plugins: { key-auth: { header: X-Team-Key, realm: "team area" } } }
   - { name: keys-store, match: { path: /keys-store }, upstream: up, plugins: { key-auth: { store: keys } } }
 `
 const gw = await startGateway(CONFIG, { env: { PARTNER_KEY } })
@@ -46,7 +50,7 @@ t.teardown(() => gw.close())
 async function call (path: string, headers: Record<string, string> = {}) {
   const res = await request(`${gw.url}${path}`, { headers })
   const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as { url: string, headers: Record<string, string>, error?: string } }
+  return { status: res.statusCode, headers: res.headers, text, json: JSON.parse(text) as { url: string, headers: Record<string, string>, error?: string, message?: string, requestId?: string } }
 }
 
 t.test('right keys: hashed in config, or in clear from ${ENV}', async t => {
@@ -70,6 +74,41 @@ t.test('wrong and missing keys: 401, the key never echoed', async t => {
   t.equal(missing.json.error, 'unauthorized')
   t.equal((await call('/keys', { 'x-api-key': CI_KEY.slice(0, -1) })).status, 401, 'one character short')
   t.equal((await call(`/keys?apikey=${CI_KEY}`)).status, 401, 'the query is not read unless configured')
+})
+
+t.test('a refusal: not cached, counted and logged by reason, its request id in the body; the key in neither', async t => {
+  const failures = async (route: string, reason: string) => (await gw.metrics.registry.getSingleMetric('portcullis_auth_failures_total')?.get())
+    ?.values.find(v => v.labels.route === route && v.labels.plugin === 'key-auth' && v.labels.reason === reason)?.value ?? 0
+  const [wrongBefore, missingBefore] = [await failures('keys', 'invalid_key'), await failures('keys', 'missing')]
+  const wrong = await call('/keys', { 'x-api-key': 'a-wrong-key-for-the-log-0' })
+  t.equal(wrong.headers['cache-control'], 'no-store')
+  t.equal(wrong.headers['retry-after'], undefined)
+  t.equal(wrong.json.requestId, wrong.headers['x-request-id'])
+  t.match(wrong.json.requestId, /^[\w-]{8,}$/)
+  const line = await waitForLog(gw.logs, { requestId: wrong.json.requestId, msg: 'key-auth: the API key is not valid' })
+  t.same([line?.level, line?.reason, line?.status], [30, 'invalid_key', 401])
+  t.notOk(gw.logs.some(l => JSON.stringify(l).includes('a-wrong-key-for-the-log-0')), 'no log line holds the key')
+  const missing = await call('/keys')
+  t.same(missing.json, { error: 'unauthorized', message: 'authentication is required', requestId: missing.headers['x-request-id'] })
+  t.ok(await waitForLog(gw.logs, { requestId: missing.json.requestId, reason: 'missing', msg: 'key-auth: authentication is required' }))
+  t.equal(await failures('keys', 'invalid_key'), wrongBefore + 1)
+  t.equal(await failures('keys', 'missing'), missingBefore + 1)
+  t.ok((await gw.metrics.registry.metrics()).includes('# HELP portcullis_auth_failures_total Requests refused by an authentication or access control plugin, by reason.\n'), 'the metric explains itself')
+})
+
+t.test('header: and realm: options', async t => {
+  const ok = await call('/team', { 'x-team-key': CI_KEY })
+  t.equal(ok.status, 200)
+  t.equal(ok.json.headers['x-consumer-id'], 'ci-bot')
+  const wrongHeader = await call('/team', { 'x-api-key': CI_KEY })
+  t.equal(wrongHeader.status, 401, 'x-api-key is not read when another header is configured')
+  t.equal(wrongHeader.headers['www-authenticate'], 'Key realm="team area"')
+})
+
+t.test('hideCredentials keeps query parameters it cannot decode, in order', async t => {
+  const r = await call(`/keys-query?a=%zz&apikey=${CI_KEY}&%E0%A4%A=2&b=3`)
+  t.equal(r.status, 200)
+  t.equal(r.json.url, '/keys-query?a=%zz&%E0%A4%A=2&b=3')
 })
 
 t.test('spoofed identity headers are replaced', async t => {
@@ -114,11 +153,21 @@ t.test('keys in a Redis store: looked up when not in the config; Redis down is 5
   t.equal(known.json.headers['x-consumer-groups'], 'automation', 'a consumer under consumers: gets its groups')
   const other = await call('/keys-store', { 'x-api-key': 'another-redis-key-456789' })
   t.equal(other.json.headers['x-consumer-id'], 'tenant-42', 'an id not under consumers: is a consumer of its own')
+  t.equal(other.json.headers['x-consumer-groups'], undefined, 'with no groups')
+  const empty = await call('/keys-store', { 'x-api-key': 'a-key-with-an-empty-entry-0' })
+  t.equal(empty.status, 401, 'an empty entry names no consumer')
+  t.equal(empty.json.error, 'invalid_credentials')
   t.equal((await call('/keys-store', { 'x-api-key': PARTNER_KEY })).json.headers['x-consumer-id'], 'partner', 'config keys first')
   t.equal((await call('/keys-store', { 'x-api-key': 'nobody-has-this-key-000' })).status, 401)
   await redis.kill()
   const down = await call('/keys-store', { 'x-api-key': STORED_KEY })
   t.equal(down.status, 503)
   t.equal(down.json.error, 'auth_unavailable')
+  t.equal(down.json.message, 'API keys cannot be checked right now; try again later')
+  t.ok(await waitForLog(gw.logs, { requestId: down.json.requestId, reason: 'store_error', status: 503 }), 'logged as store_error')
+  t.equal(down.headers['www-authenticate'], undefined, 'no challenge: the key may be right')
+  t.equal(down.headers['retry-after'], '5')
+  t.equal(down.headers['cache-control'], 'no-store')
+  t.ok(await waitForLog(gw.logs, { level: 40, msg: 'key-auth: store lookup failed', store: 'keys' }), 'a warning names the store')
   t.equal((await call('/keys-store', { 'x-api-key': PARTNER_KEY })).status, 200, 'config keys still work')
 })
