@@ -110,7 +110,8 @@ export class RedisStore implements OwnedStore {
     })
     this.#client.on('ready', () => this.#set('up', null))
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
-    this.#client.on('close', () => { if (!this.#closed) this.#set('down', this.#lastError) })
+    // A server killed outright may close the connection with no error event: say so rather than null.
+    this.#client.on('close', () => { if (!this.#closed) this.#set('down', this.#lastError ??= 'connection closed') })
   }
 
   get (key: string): Promise<Buffer | undefined> {
