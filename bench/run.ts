@@ -14,8 +14,8 @@ import { reloadingConfig } from './targets/portcullis-config.ts'
 import { RedisProcess } from '../test/helpers/redis.ts'
 
 const PATH = '/items/42'
-/** The targets --profile profiles: the bare proxy, Portcullis, from its cache, and with a memory rate limit. */
-const PROFILED: readonly TargetName[] = ['http-proxy', 'portcullis', 'cached', 'ratelimit-memory']
+/** The targets --profile profiles: the bare proxy, Portcullis, from its cache, and with a rate limit in memory and on Redis. */
+const PROFILED: readonly TargetName[] = ['http-proxy', 'portcullis', 'cached', 'ratelimit-memory', 'ratelimit-redis']
 const RELOAD_EVERY_MS = 100
 
 /** Which process serves each case (those --cases left out are not started), and on which path. */

@@ -1,4 +1,5 @@
 import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis'
+import { batchLua, ScriptBatches, slotGroup } from './script-batches.ts'
 import type { OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
 
 /** A Redis store's settings, durations in ms (from the `stores:` config). */
@@ -48,8 +49,7 @@ return 1`
 type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unknown>
 
 /**
- * Commands issued in one turn of the event loop (many concurrent requests' rate-limit scripts or
- * cache reads) go out in one write, and their replies come back in few reads: far fewer system
+ * Commands issued in one turn of the event loop (many concurrent requests' cache reads) go out in one write, and their replies come back in few reads: far fewer system
  * calls per request under load, each still its own command. Not on Cluster, where ioredis picks
  * a script call's slot from its first argument (the key count), not its first key.
  */
@@ -69,7 +69,7 @@ export class RedisStore implements OwnedStore {
   readonly #client: Client
   readonly #prefix: string
   readonly #events: RedisStoreEvents
-  readonly #scripts = new Map<string, string>()
+  readonly #scripts = new Map<string, { lua: string, calls: ScriptBatches }>()
   #state: StoreSnapshot['state'] = 'connecting'
   #since = new Date().toISOString()
   #lastError: string | null = null
@@ -161,17 +161,26 @@ export class RedisStore implements OwnedStore {
   }
 
   run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R> {
-    const known = this.#scripts.get(script.name)
-    if (known === undefined) {
-      // ioredis keeps the SHA, sends EVALSHA and falls back to EVAL on NOSCRIPT (a restarted or new server).
-      this.#client.defineCommand(script.name, { lua: script.lua })
-      this.#scripts.set(script.name, script.lua)
-    } else if (known !== script.lua) {
+    let batches = this.#scripts.get(script.name)
+    if (batches === undefined) {
+      batches = this.#batchesOf(script)
+      this.#scripts.set(script.name, batches)
+    } else if (batches.lua !== script.lua) {
       return Promise.reject(new Error(`two different scripts are named "${script.name}"`))
     }
-    const call = (this.#client as unknown as Record<string, ScriptCaller>)[script.name] as ScriptCaller
     const full = keys.map(k => this.#prefix + k)
-    return this.#timed(c => call.call(c, full.length, ...full, ...args) as Promise<R>)
+    const calls = batches.calls
+    return this.#timed(() => calls.call(full, args) as Promise<R>)
+  }
+
+  #batchesOf (script: StoreScript): { lua: string, calls: ScriptBatches } {
+    // ioredis keeps the SHA, sends EVALSHA and falls back to EVAL on NOSCRIPT (a restarted or new server).
+    this.#client.defineCommand(script.name, { lua: batchLua(script.lua) })
+    // A batch is already one command per turn: auto-pipelining would only hold it for another turn.
+    ;(this.#client.options.autoPipeliningIgnoredCommands ??= []).push(script.name)
+    const call = (this.#client as unknown as Record<string, ScriptCaller>)[script.name] as ScriptCaller
+    const send = (keys: string[], args: Array<string | number>) => call.call(this.#client, keys.length, ...keys, ...args)
+    return { lua: script.lua, calls: new ScriptBatches(send, this.#client instanceof Cluster ? slotGroup : () => '') }
   }
 
   settled (): Promise<void> { return this.#settled }

@@ -37,6 +37,17 @@ t.test('a script with hash-tagged keys runs in one slot; keys without a shared t
   await t.rejects(store.run(swap, ['left-7', 'right-3'], []), /CROSSSLOT|same slot/i, 'keys in two slots: a clear error')
 })
 
+t.test('concurrent calls are batched per hash tag: one command per tag, each on its own master', async t => {
+  const tags = ['north', 'south', 'east', 'west', 'up', 'down']
+  for (const tag of tags) t.equal(await store.run(counter, [`{${tag}}:n`], [0]), 1, `{${tag}} loaded`)
+  for (const n of cluster.nodes) await n.cli('CONFIG', 'RESETSTAT')
+  const counts = await Promise.all(tags.flatMap(tag => Array.from({ length: 5 }, () => store.run(counter, [`{${tag}}:n`], [0]))))
+  t.same(counts, tags.flatMap(() => [2, 3, 4, 5, 6]), 'each tag counted on its own')
+  const stats = await Promise.all(cluster.nodes.map(async n => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await n.cli('INFO', 'commandstats'))?.[1] ?? 0)))
+  t.equal(stats.reduce((a, b) => a + b, 0), tags.length, `thirty calls, one EVALSHA per tag (${stats.join('/')} per master)`)
+  t.ok(stats.filter(n => n > 0).length >= 2, 'the tags spread over the masters')
+})
+
 t.test('deleteTag finds tagged keys on every master', async t => {
   for (let i = 0; i < 30; i++) await store.set(`page:${i}`, 'cached', { tags: ['catalog'] })
   await store.set('page:other', 'kept', { tags: ['blog'] })

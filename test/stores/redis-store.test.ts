@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../../src/stores/redis-store.ts'
-import type { StoreSnapshot } from '../../src/stores/store.ts'
+import { defineScript, type StoreSnapshot } from '../../src/stores/store.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { RedisProcess } from '../helpers/redis.ts'
 import { startUpstream } from '../helpers/upstream.ts'
@@ -87,6 +87,43 @@ t.test('scripts run with EVALSHA, and are loaded again after SCRIPT FLUSH (NOSCR
   t.equal(await store.run(counter, ['{s}:n'], [0]), 7)
   t.same(await calls('evalsha'), [6, 1], 'the first call after the flush got NOSCRIPT')
   t.same(await calls('eval'), [2, 0], 'so the text was sent once more; then EVALSHA again')
+})
+
+/** Answers by its argument: an error reply, a raised error, nil, or an INCR of its key. */
+const picky = defineScript<number | null>({
+  name: 'test-picky',
+  lua: `if ARGV[1] == 'reply' then return redis.error_reply('refused by the script') end
+if ARGV[1] == 'raise' then return redis.call('NO-SUCH-COMMAND') end
+if ARGV[1] == 'nil' then return nil end
+return redis.call('INCR', KEYS[1])`,
+  local () { throw new Error('a Redis-only test script') }
+})
+
+t.test('calls of one script in one turn go out as one EVALSHA; each gets its own result, errors included', async t => {
+  const store = await upStore(t, { keyPrefix: 'batch:' })
+  t.equal(await store.run(picky, ['{b}:n'], ['count']), 1, 'loaded (EVAL) by a first call')
+  await raw.config('RESETSTAT')
+  const counts = Array.from({ length: 30 }, () => store.run(picky, ['{b}:n'], ['count']))
+  const odd = [store.run(picky, ['{b}:x'], ['nil']), store.run(picky, ['{b}:x'], ['reply']), store.run(picky, ['{b}:x'], ['raise'])]
+  const settled = await Promise.allSettled([...counts, ...odd])
+  // (Redis counts the command as failed: a redis.call inside it raised, even though caught.)
+  t.equal((await calls('evalsha'))[0], 1, 'thirty-three calls, one command')
+  t.same(await calls('eval'), [0, 0])
+  const values = settled.slice(0, 30).map(r => r.status === 'fulfilled' ? r.value : r.reason)
+  t.same(values, Array.from({ length: 30 }, (_, i) => i + 2), 'each call saw its own count, in the order made')
+  t.strictSame(settled[30], { status: 'fulfilled', value: null }, 'nil is null, and does not cut the results after it short')
+  t.match(settled[31], { status: 'rejected', reason: { message: 'refused by the script' } }, 'an error reply fails its call only')
+  t.match(settled[32], { status: 'rejected', reason: { message: /Unknown Redis command|unknown command/i } }, 'so does an error raised by redis.call')
+  t.equal(await raw.get('batch:{b}:n'), '31')
+})
+
+t.test('a batch holds at most 256 calls', async t => {
+  const store = await upStore(t, { keyPrefix: 'big:' })
+  t.equal(await store.run(counter, ['{b}:n'], [0]), 1)
+  await raw.config('RESETSTAT')
+  const counts = await Promise.all(Array.from({ length: 600 }, () => store.run(counter, ['{b}:n'], [0])))
+  t.same(counts, Array.from({ length: 600 }, (_, i) => i + 2))
+  t.same(await calls('evalsha'), [3, 0], '256 + 256 + 88')
 })
 
 t.test('two different scripts under one name are refused', async t => {
