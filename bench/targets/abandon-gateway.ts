@@ -1,13 +1,10 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type * as Api from '../../src/index.ts'
+import * as api from '../../src/index.ts'
 import { announce } from './announce.ts'
 
-// The compiled build, as deployed (see portcullis.ts). One process: an origin that answers /slow
-// after 300 ms and anything else at once, and the gateway in front of it with a pool of 16
-// connections, so that the abandon bench's clients queue and leave.
-const api = await import(new URL('../../dist/src/index.js', import.meta.url).href) as typeof Api
-
+// One process: an origin that answers /slow after 300 ms and anything else at once, and the gateway
+// in front of it with a pool of 16 connections, so that the abandon bench's clients queue and leave.
 const origin = createServer((req, res) => {
   req.resume()
   if (req.url === '/slow') setTimeout(() => res.end('slow'), 300)

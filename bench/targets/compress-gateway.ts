@@ -1,12 +1,10 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type * as Api from '../../src/index.ts'
+import * as api from '../../src/index.ts'
 import { announce } from './announce.ts'
 
-// The compiled build, as deployed (see portcullis.ts). One process: a 100 KiB JSON origin on its own
-// port and the gateway in front of it with the same route plain, compressed and gzip only.
-const api = await import(new URL('../../dist/src/index.js', import.meta.url).href) as typeof Api
-
+// One process: a 100 KiB JSON origin on its own port and the gateway in front of it with the same
+// route plain, compressed and gzip only.
 // About what an API returns for a page of records: 100 KiB exactly, padded in a last field.
 const items = Array.from({ length: 1000 }, (_, i) => ({ id: i, sku: `SKU-${String(i * 7919 % 100000).padStart(5, '0')}`, name: `Item number ${i}`, price: (i * 37 % 1000) / 10, inStock: i % 3 !== 0 }))
 const SIZE = 100 * 1024

@@ -1,11 +1,8 @@
-import type * as Api from '../../src/index.ts'
+import * as api from '../../src/index.ts'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { announce } from './announce.ts'
-
-// The compiled build, as in bench/targets/portcullis.ts.
-const api = await import(new URL('../../dist/src/index.js', import.meta.url).href) as typeof Api
 
 /** The auth bench's gateway: the same upstream behind a plain route and two jwt-auth routes (RS256, static key), with and without the verified-token cache. */
 const pem = JSON.stringify(process.env.BENCH_JWT_PEM as string)

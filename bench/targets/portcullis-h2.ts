@@ -1,12 +1,10 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type * as Api from '../../src/index.ts'
+import * as api from '../../src/index.ts'
 import { announce } from './announce.ts'
 import { h2Config } from './portcullis-config.ts'
 
-// The compiled build, as deployed (see portcullis.ts), with TLS and HTTP/2: the certificate is in
-// BENCH_TLS_DIR (made by the bench), where the config file goes too.
-const api = await import(new URL('../../dist/src/index.js', import.meta.url).href) as typeof Api
+// With TLS and HTTP/2: the certificate is in BENCH_TLS_DIR (made by the bench), where the config file goes too.
 const file = join(process.env.BENCH_TLS_DIR as string, 'gateway.yaml')
 const text = h2Config(JSON.parse(process.env.BENCH_UPSTREAM_PORTS as string) as number[])
 if (!text.includes('http2: true')) throw new Error('the plain config changed shape: h2Config no longer applies')

@@ -1,13 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type * as Api from '../../src/index.ts'
+// Targets run compiled (dist/bench/targets, see bench/children.ts): this is then the compiled build, as deployed.
+import * as api from '../../src/index.ts'
 import { announce } from './announce.ts'
 import { cachedConfig, noMetricsConfig, plainConfig, rateLimitConfig, reloadingConfig } from './portcullis-config.ts'
-
-// The compiled build (dist/, made by `npm run build`), as deployed: not the sources under tsx,
-// whose transform adds helper calls to the hot path.
-const api = await import(new URL('../../dist/src/index.js', import.meta.url).href) as typeof Api
 
 // BENCH_CONFIG picks the config: one target (case c), three (d), reloading (e), cached (f), rate-limited in memory (g) or on Redis (h, BENCH_REDIS_URL), request metrics off (i). It lives in a file, as in
 // production, so that POST /config/reload (case e) reads the new version the bench writes there. Access log on: the production logger writes JSON lines
