@@ -14,32 +14,27 @@ import { reloadingConfig } from './targets/portcullis-config.ts'
 import { RedisProcess } from '../test/helpers/redis.ts'
 
 const PATH = '/items/42'
-/** The targets --profile profiles: the bare proxy, Portcullis, from its cache, and with a rate limit in memory and on Redis. */
-const PROFILED: readonly TargetName[] = ['http-proxy', 'portcullis', 'cached', 'ratelimit-memory', 'ratelimit-redis']
+/** The processes --profile profiles: the bare proxy, and Portcullis with the plain, cached and rate-limited routes. */
+const PROFILED: readonly TargetName[] = ['http-proxy', 'portcullis']
 const RELOAD_EVERY_MS = 100
 
 /** Which process serves each case (those --cases left out are not started), and on which path. */
-interface Targets { child: Partial<Record<TargetName, Child>>, upstreamPorts: number[] }
+interface Targets { child: Partial<Record<TargetName, Child>>, path: Partial<Record<TargetName, string>>, upstreamPorts: number[] }
+
+/** Cases served by routes of (c)'s process (see oneProcessConfig), by path prefix. */
+const ROUTES: Partial<Record<TargetName, string>> = { cached: '/cached', 'ratelimit-memory': '/limited', 'ratelimit-redis': '/limited-redis' }
 
 /** How each proxy case is started, given the upstream's environment and the log file. */
 type Starter = (env: Record<string, string>, redis: RedisProcess, logFd: number) => Promise<Child>
-const portcullis = (config: string, extra: (redis: RedisProcess) => Record<string, string> = () => ({})): Starter =>
-  (env, redis, logFd) => startChild('portcullis', { env: { ...env, BENCH_CONFIG: config, ...extra(redis) }, stdout: logFd })
-// Two batches: seven processes starting at once on a small machine can miss the ready timeout.
-const BATCHES: ReadonlyArray<Partial<Record<TargetName, Starter>>> = [
-  {
-    'http-proxy': env => startChild('http-proxy', { env }),
-    portcullis: portcullis('one-target'),
-    'three-targets': portcullis('three-targets'),
-    reloading: portcullis('reloading'),
-    cached: portcullis('cached')
-  },
-  {
-    'ratelimit-memory': portcullis('ratelimit-memory'),
-    'ratelimit-redis': portcullis('ratelimit-redis', redis => ({ BENCH_REDIS_URL: redis.url })),
-    'no-metrics': portcullis('no-metrics')
-  }
-]
+const portcullis = (config: string): Starter =>
+  (env, redis, logFd) => startChild('portcullis', { env: { ...env, BENCH_CONFIG: config, BENCH_REDIS_URL: redis.url }, stdout: logFd })
+const STARTERS: Partial<Record<TargetName, Starter>> = {
+  'http-proxy': env => startChild('http-proxy', { env }),
+  portcullis: portcullis('one-process'),
+  'three-targets': portcullis('three-targets'),
+  reloading: portcullis('reloading'),
+  'no-metrics': portcullis('no-metrics')
+}
 
 /** Starts the upstream, then the proxies in front of it (case (h)'s Redis is `redis`). */
 async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targets> {
@@ -53,12 +48,17 @@ async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targ
       ...(o.profile === undefined ? {} : { BENCH_PROFILE: resolve(o.profile) })
     }
     const child: Targets['child'] = { direct: upstream }
-    for (const batch of BATCHES) {
-      const started = await Promise.all(Object.entries(batch).filter(([name]) => selected(o, name as TargetName))
-        .map(async ([name, start]) => [name, await start(env, redis, logFd)] as const))
-      for (const [name, c] of started) child[name as TargetName] = c
+    const path: Targets['path'] = {}
+    // (c)'s process also serves the route cases: started when any of them is measured.
+    const wanted = (name: TargetName) => selected(o, name) || (name === 'portcullis' && Object.keys(ROUTES).some(r => selected(o, r as TargetName)))
+    const started = await Promise.all(Object.entries(STARTERS).filter(([name]) => wanted(name as TargetName))
+      .map(async ([name, start]) => [name, await start(env, redis, logFd)] as const))
+    for (const [name, c] of started) child[name as TargetName] = c
+    for (const [name, prefix] of Object.entries(ROUTES)) {
+      child[name as TargetName] = child.portcullis
+      path[name as TargetName] = prefix
     }
-    return { child, upstreamPorts }
+    return { child, path, upstreamPorts }
   } finally {
     closeSync(logFd) // the child holds its own copy
   }
@@ -95,7 +95,7 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
   const cpuBefore = await cpuTime(child)
   const stop = new AbortController()
   const reloading = target === 'reloading' ? reloadLoop(t, stop.signal, generation) : undefined
-  const s = await slice(child.url + PATH, seconds, o.connections)
+  const s = await slice(child.url + (t.path[target] ?? '') + PATH, seconds, o.connections)
   stop.abort()
   const reloads = await reloading
   const cpu = await cpuTime(child) - cpuBefore
@@ -135,7 +135,7 @@ async function bench (o: BenchOptions): Promise<void> {
   pin(redis.pid, 'rest')
   const targets = await startTargets(o, redis).catch(async err => { await redis.stop(); throw err })
   const cases = (Object.keys(TARGETS) as TargetName[]).filter(t => selected(o, t))
-  for (const name of cases) await checkTarget(name, (targets.child[name] as Child).url + PATH, o.size)
+  for (const name of cases) await checkTarget(name, (targets.child[name] as Child).url + (targets.path[name] ?? '') + PATH, o.size)
   for (const name of cases) {
     console.log(`warming up ${TARGETS[name]} for ${o.warmup} s`)
     if (o.warmup > 0) console.log(`  ${describe(await measure(name, targets, o, o.warmup))}`)
