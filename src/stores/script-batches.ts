@@ -97,7 +97,14 @@ export class ScriptBatches {
       for (const k of c.keys) keys.push(k)
       for (const a of c.args) args.push(a)
     }
-    this.#send(keys, args).then(results => {
+    let sent: Promise<unknown>
+    try {
+      sent = this.#send(keys, args)
+    } catch (err) {
+      // Thrown in a setImmediate callback, it would take the process down: fail the calls instead.
+      sent = Promise.reject(err as Error)
+    }
+    sent.then(results => {
       const list = results as unknown[]
       for (let i = 0; i < calls.length; i++) {
         const r = list[i]
