@@ -36,3 +36,11 @@ t.test('AddressTrie', async t => {
     t.throws(() => new AddressTrie().add(bad), { message: `"${bad}" is not an IPv4 or IPv6 address or CIDR range` })
   }
 })
+
+t.test('an address that leaves the trie is not looked up again from the root with its remaining bits', async t => {
+  const trie = new AddressTrie()
+  trie.add('::/8')
+  // 8000::1 is a 1 and then eight 0 bits: off the trie at its first bit, inside ::/8 from its second.
+  t.equal(trie.has('8000::1'), false)
+  t.equal(trie.has('00ff::1'), true)
+})

@@ -1,0 +1,37 @@
+import t from 'tap'
+import { PasswordBook } from './password-book.ts'
+import { hashPassword, parseHash } from './password-hash.ts'
+
+const SALT = 'c2FsdHNhbHRzYWx0c2FsdA'
+const HASH = 'aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g'
+
+t.test('parseHash reads the PHC string whole, and nothing around it', async t => {
+  t.same(parseHash(`$scrypt$ln=17,r=10,p=12$${SALT}$${HASH}`).params, { ln: 17, r: 10, p: 12 }, 'r and p of two digits')
+  t.equal(parseHash(`$scrypt$ln=14,r=8,p=1$${SALT}$${HASH}`).salt.toString(), 'saltsaltsaltsalt')
+  for (const bad of [`x$scrypt$ln=14,r=8,p=1$${SALT}$${HASH}`, `$scrypt$ln=14,r=8,p=1$${SALT}$${HASH} x`, `$scrypt$ln=14,r=100,p=1$${SALT}$${HASH}`]) {
+    t.throws(() => parseHash(bad), { message: 'not a $scrypt$ PHC string' }, bad)
+  }
+})
+
+/** Median ms of five runs of `f`. */
+async function medianMs (f: () => Promise<unknown>): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now()
+    await f()
+    times.push(performance.now() - start)
+  }
+  return times.sort((a, b) => a - b)[2] as number
+}
+
+t.test('an unknown user name costs what a known one does: the stand-in hash has the users\' parameters', async t => {
+  // The cheapest parameters the format allows: the default (2^14, r=8) costs about fifty times more.
+  const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
+  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }])
+  t.equal((await book.check('ann', 'right'))?.id, 'ann')
+  t.equal(await book.check('ann', 'wrong'), undefined)
+  t.equal(await book.check('nobody', 'right'), undefined)
+  const known = await medianMs(() => book.check('ann', 'wrong'))
+  const unknown = await medianMs(() => book.check('nobody', 'wrong'))
+  t.ok(unknown < known * 5 + 10, `unknown user ${unknown.toFixed(1)} ms, known user ${known.toFixed(1)} ms`)
+})
