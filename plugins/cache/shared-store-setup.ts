@@ -12,12 +12,16 @@ export async function numberingUpstream (): Promise<TestUpstream & { readonly re
   return Object.assign(up, { requests: () => n })
 }
 
-/** One cached route on the Redis store `shared`, with an admin listener (for purges and GET /stores). */
+/**
+ * One cached route on the Redis store `shared`, with an admin listener (for purges and GET /stores).
+ * commandTimeout 2s: the default 100 ms made a loaded machine's requests pass through uncached; a
+ * killed Redis still fails at once (no offline queue).
+ */
 export const sharedStoreConfig = (redisUrl: string, upstreamUrl: string, keyPrefix: string) => `
 admin:
   listen: { host: 127.0.0.1, port: 0 }
 stores:
-  shared: { type: redis, url: "${redisUrl}", keyPrefix: "${keyPrefix}" }
+  shared: { type: redis, url: "${redisUrl}", keyPrefix: "${keyPrefix}", commandTimeout: 2s }
 upstreams:
   up: { targets: [ { url: "${upstreamUrl}" } ] }
 routes:

@@ -97,7 +97,7 @@ t.test('the request path of the limit stays in one store call per request', asyn
   t.teardown(() => redis.stop())
   const s = await setup(t)
   const gw = await gateway(s, `stores:
-  shared: { type: redis, url: "${redis.url}" }
+  shared: { type: redis, url: "${redis.url}", commandTimeout: 2s }
 routes:
 ${limitedRoute('r', '/*', `{ store: shared, by: [ "header:x-k" ], limits: [ { name: a, requests: 100, window: 1s }, { name: b, requests: 1000, window: 1m, algorithm: token-bucket }, { name: c, requests: 10000, window: 1d, by: [ "header:x-k", ip ], algorithm: fixed-window } ] }`)}`)
   t.teardown(() => gw.close())
@@ -116,9 +116,10 @@ t.test('the local pre-check: a key over its limit is rejected without asking the
   t.teardown(() => redis.stop())
   const s = await setup(t)
   // one: 1 per key and hour; wide: per route, far from its limit; short: 1 per key and second.
+  // commandTimeout 2s: with the default 100 ms a loaded machine let requests through (onStoreError: allow).
   const limits = '[ { name: one, requests: 1, window: 1h }, { name: wide, requests: 100, window: 1h, by: [ route ] } ]'
   const gw = await gateway(s, `stores:
-  shared: { type: redis, url: "${redis.url}" }
+  shared: { type: redis, url: "${redis.url}", commandTimeout: 2s }
 routes:
 ${limitedRoute('pre', '/pre', `{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, limits: ${limits} }`)}${limitedRoute('nopre', '/nopre', `{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, localPrecheck: false, limits: ${limits} }`)}${limitedRoute('short', '/short', '{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: s, requests: 1, window: 1s } ] }')}`)
   t.teardown(() => gw.close())
