@@ -93,6 +93,19 @@ t.test('the upstream Age counts against freshness, and Date-based apparent age t
   t.equal(r.seen.filter(s => s.url === '/too-old').length, 2, 'an Age beyond max-age is stale on arrival: not served')
 })
 
+t.test('a delta-seconds too large to represent counts as 2^31 (RFC 9111 1.2.2): max-age stores for it, Age makes stale', async t => {
+  const huge = '9'.repeat(400) // beyond a double: parsed, it is Infinity
+  const r = await rig(t, (req, res) => {
+    if (req.url === '/forever') send(res, 200, { 'cache-control': `max-age=${huge}` }, 'x')
+    else send(res, 200, { 'cache-control': 'max-age=60', age: huge }, 'x')
+  })
+  t.equal(cs((await r.get('/forever')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=2147483648')
+  t.match(cs((await r.get('/forever')).headers), /^Portcullis; hit; ttl=214748364[78]$/)
+  t.equal(cs((await r.get('/ancient')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; detail=no-freshness', 'an Age of 2^31 s is stale on arrival')
+  await r.get('/ancient')
+  t.equal(r.seen.filter(s => s.url === '/ancient').length, 2, 'never served from the cache')
+})
+
 t.test('s-maxage over max-age over Expires', async t => {
   const r = await rig(t, (req, res) => {
     const expires = new Date(Date.now() + 500_000).toUTCString()

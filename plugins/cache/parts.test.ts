@@ -18,6 +18,21 @@ t.test('Cache-Control parsing', async t => {
   t.same(requestDirectives({ pragma: 'no-cache', 'cache-control': 'max-age=5' }), { 'max-age': '5' }, 'Pragma only counts without Cache-Control')
 })
 
+t.test('delta-seconds: too large to represent counts as 2^31 (RFC 9111 1.2.2); negative or not a number is absent', async t => {
+  const huge = '9'.repeat(400)
+  t.equal(seconds(parseCacheControl(`max-age=${huge}`), 'max-age'), 2147483648)
+  t.equal(seconds(parseCacheControl('max-age=99999999999'), 'max-age'), 2147483648)
+  t.equal(seconds(parseCacheControl('max-age=2147483647'), 'max-age'), 2147483647)
+  t.equal(seconds(parseCacheControl('max-age=0'), 'max-age'), 0)
+  t.equal(seconds(parseCacheControl('max-age=-1'), 'max-age'), undefined)
+  t.equal(seconds(parseCacheControl('s-maxage'), 's-maxage'), undefined, 'a bare directive that needs a value')
+  t.equal(seconds(parseCacheControl('max-stale=7'), 'max-stale'), 7)
+  const date = new Date(NOW).toUTCString()
+  t.equal(freshness(200, { date, 'cache-control': `max-age=${huge}` }, NOW, RULES).lifetime, 2147483648)
+  t.equal(freshness(200, { date, 'cache-control': 'max-age=60', age: huge }, NOW, RULES).initialAge, 2147483648)
+  t.equal(freshness(200, { date, 'cache-control': 'max-age=60', age: '-5' }, NOW, RULES).initialAge, 0)
+})
+
 t.test('freshness: s-maxage > max-age > Expires > heuristic (capped) > defaultTtl', async t => {
   const date = new Date(NOW).toUTCString()
   const f = (headers: Record<string, string>, status = 200, rules = RULES) => freshness(status, { date, ...headers }, NOW, rules)
