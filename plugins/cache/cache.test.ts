@@ -448,3 +448,47 @@ t.test('routes without the cache have no Cache-Status; responses of a cached rou
   t.equal((await r.get('/plain')).headers['cache-status'], undefined)
   t.equal(cs((await r.get('/x')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; detail=no-freshness')
 })
+
+t.test('settings: name, heuristicMax default 1d, header names in any case, cookie names matched literally', async t => {
+  const r = await rig(t, (req, res, n) => {
+    if (req.url === '/old') send(res, 200, { 'last-modified': 'Mon, 01 Jan 2001 00:00:00 GMT', date: new Date().toUTCString() }, 'old')
+    else send(res, 200, { 'cache-control': 'max-age=60', 'x-tags': 'k1 k2' }, `${req.url as string} ${n}`)
+  }, '{ name: Edge-1, surrogateKeyHeader: X-Tags, bypass: { headers: [X-Skip], cookies: [a.b] } }')
+  t.equal(cs((await r.get('/old')).headers), 'Edge-1; fwd=uri-miss; fwd-status=200; stored; ttl=86400', 'the heuristic capped at 1d by default')
+  const tagged = await r.get('/t')
+  t.equal(tagged.headers['x-tags'], undefined, 'the configured surrogate key header is not passed on')
+  t.equal(cs((await r.get('/t', { 'x-skip': '1' })).headers), 'Edge-1; fwd=bypass')
+  t.equal(cs((await r.get('/t', { cookie: 'a.b=1' })).headers), 'Edge-1; fwd=bypass')
+  t.equal(cs((await r.get('/t', { cookie: 'x=1;a.b=1' })).headers), 'Edge-1; fwd=bypass', 'a later cookie, no space')
+  t.match(cs((await r.get('/t', { cookie: 'axb=1' })).headers), /^Edge-1; hit/, 'the dot is not a wildcard')
+  const purged = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"tag":"k2"}' })
+  t.same(await purged.body.json(), { purged: 1 }, 'tagged by the configured header')
+  const metrics = await (await request(`${r.gw.adminUrl as string}/metrics`)).body.text()
+  t.match(metrics, '# HELP portcullis_cache_requests_total Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (304 from the upstream), bypass, collapsed (served from another request\'s fetch).')
+  t.match(metrics, '# HELP portcullis_cache_stored_bytes_total Bytes of responses (head and body) the cache wrote, by store.')
+  t.match(metrics, 'portcullis_cache_requests_total{route="r",result="hit"} 1\n')
+  t.match(metrics, 'portcullis_cache_requests_total{route="r",result="miss"} 2\n')
+  t.match(metrics, 'portcullis_cache_requests_total{route="r",result="bypass"} 3\n')
+  t.match(metrics, /portcullis_cache_stored_bytes_total\{store="[^"]+"\} [1-9]\d*\n/)
+})
+
+t.test('purge requests that are not understood get 400; a purge counts over every cached route', async t => {
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${n}`), '{}', `  - name: second
+    match: { path: /two/* }
+    upstream: up
+    plugins:
+      cache: {}
+`)
+  const purge = async (body: string) => {
+    const res = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    return { status: res.statusCode, body: await res.body.json() as Record<string, unknown> }
+  }
+  const usage = { error: 'bad_purge', message: 'send one of {"url": "<absolute URL>"}, {"prefix": "/path/"}, {"tag": "<surrogate key>"}, {"all": true}' }
+  for (const body of ['{"prefix":"a/"}', '{"tag":""}', '{"all":"yes"}', '{"url":7}', 'null', '[]']) t.same(await purge(body), { status: 400, body: usage }, body)
+  await r.get('/one')
+  await r.get('/two/x')
+  t.same(await purge('{"prefix":"/"}'), { status: 200, body: { purged: 2 } }, 'a prefix purge on each route')
+  await r.get('/one')
+  await r.get('/two/x')
+  t.same(await purge('{"all":true}'), { status: 200, body: { purged: 2 } })
+})
