@@ -530,6 +530,13 @@ t.test('purge requests that are not understood get 400; a purge counts over ever
   await r.get('/one')
   await r.get('/two/x')
   t.same(await purge('{"all":true}'), { status: 200, body: { purged: 2 } })
+  // A surrogate key that looks like a URL tag names only the responses that carried it.
+  const host = 'api.example'
+  const tagged = await rig(t, (req, res) => send(res, 200, { 'cache-control': 'max-age=60', ...(req.url === '/s' ? { 'surrogate-key': `u:${host}/other` } : {}) }, 'x'))
+  await tagged.get('/s', { host })
+  await tagged.get('/other', { host })
+  const res = await request(`${tagged.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tag: `u:${host}/other` }) })
+  t.same(await res.body.json(), { purged: 1 }, 'not the URL /other')
 })
 
 t.test('collapsed waiters get the leader\'s answer only for their own Vary variant', async t => {
