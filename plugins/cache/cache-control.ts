@@ -22,8 +22,13 @@ export function seconds (d: Directives, name: string): number | undefined {
   const v = d[name]
   if (v === undefined) return undefined
   if (v === true) return name === 'max-stale' ? Infinity : undefined
+  return deltaSeconds(v)
+}
+
+/** A delta-seconds value; one too large to represent counts as 2^31 (RFC 9111 1.2.2). */
+export function deltaSeconds (v: string): number | undefined {
   const n = Number.parseInt(v, 10)
-  return Number.isFinite(n) && n >= 0 ? n : undefined
+  return Number.isNaN(n) || n < 0 ? undefined : Math.min(n, 2147483648)
 }
 
 /** The request's directives; `Pragma: no-cache` counts as `no-cache` when there is no Cache-Control (RFC 9111 5.4). */

@@ -55,6 +55,11 @@ t.test('the cache on a Redis store', async t => {
     t.equal(again.status, 200)
     const metrics = await (await request(`${a.adminUrl as string}/metrics`)).body.text()
     t.match(metrics, /portcullis_cache_requests_total\{route="r",result="bypass"\} [1-9]/)
+    const purge = await request(`${a.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"all":true}' })
+    t.equal(purge.statusCode, 503, 'a purge that cannot reach the store says so')
+    const failed = await purge.body.json() as Record<string, unknown>
+    t.equal(failed.error, 'store_unavailable')
+    t.match(failed.message, /\S/, 'with the store\'s error')
     await redis.restart()
     t.ok(await storeUp(a.adminUrl as string))
     let status = ''

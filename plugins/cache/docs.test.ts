@@ -27,3 +27,13 @@ t.test('bad cache settings are config errors at their line', async t => {
     'cache.md:19:21 routes[0].plugins.cache.defaultTtl: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m')
   t.match(await issues(example.replace('methods: [GET, HEAD]', 'methods: [GET, POST]')), /^cache\.md:17:\d+ routes\[0\]\.plugins\.cache\.methods/)
 })
+
+t.test('the schema refuses what the cache cannot use', async t => {
+  const route = (cache: string) => `upstreams:\n  up: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes:\n  - name: r\n    match: { path: /* }\n    upstream: up\n    plugins:\n      cache: ${cache}\n`
+  t.equal(await issues(route('{ name: Edge-1, maxObjectSize: 1, methods: [GET], statuses: [200, 599], key: { query: { include: [a], ignore: [b] }, headers: [X-A] }, bypass: { headers: [X-B], cookies: [c] }, surrogateKeyHeader: X-Tags }')), 'accepted')
+  for (const bad of ['{ name: "a b" }', '{ maxObjectSize: 0 }', '{ methods: [GET, GET] }', '{ statuses: [199] }', '{ statuses: [600] }', '{ statuses: [200, 200] }',
+    '{ key: { headers: ["x a"] } }', '{ key: { query: { include: [""] } } }', '{ key: { query: { ignore: [""] } } }', '{ key: { query: { other: [a] } } }', '{ key: { other: 1 } }',
+    '{ bypass: { cookies: [""] } }', '{ bypass: { other: 1 } }', '{ surrogateKeyHeader: "a b" }', '{ other: 1 }']) {
+    t.not(await issues(route(bad)), 'accepted', bad)
+  }
+})

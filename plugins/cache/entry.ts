@@ -1,5 +1,5 @@
 import type { HeaderMap } from '../../src/index.ts'
-import { parseCacheControl, seconds, type Directives } from './cache-control.ts'
+import { deltaSeconds, parseCacheControl, seconds, type Directives } from './cache-control.ts'
 
 /** A stored response, with its freshness worked out once when stored (RFC 9111 4.2). */
 export interface Entry {
@@ -43,8 +43,7 @@ export function freshness (status: number, headers: HeaderMap, responseTime: num
   // Date has a resolution of one second and servers refresh it about once a second: below 2 s it is noise, not age.
   const apparent = Number.isNaN(date) ? 0 : Math.floor((responseTime - date) / 1000)
   const apparentAge = apparent < 2 ? 0 : apparent
-  const ageValue = Number.parseInt(String(headers.age ?? ''), 10)
-  const initialAge = Math.max(apparentAge, Number.isFinite(ageValue) && ageValue > 0 ? ageValue : 0)
+  const initialAge = Math.max(apparentAge, deltaSeconds(String(headers.age ?? '')) ?? 0)
   const noCache = cc['no-cache'] !== undefined || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
   return {
     initialAge,

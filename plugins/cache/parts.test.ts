@@ -1,9 +1,15 @@
+import { once } from 'node:events'
 import t from 'tap'
+import type { HeaderMap } from '../../src/index.ts'
 import { parseCacheControl, requestDirectives, seconds } from './cache-control.ts'
-import { compileKey } from './cache-key.ts'
-import { notModified, updatedHeaders } from './conditional.ts'
-import { freshness, type Entry } from './entry.ts'
+import { compileKey, urlKeyPrefix } from './cache-key.ts'
+import { addCacheStatus } from './cache-status.ts'
+import { Collapser } from './collapse.ts'
+import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
+import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry } from './entry.ts'
 import { hitReply } from './hit-reply.ts'
+import { unstorableReason } from './storable.ts'
+import { Capture, Replay } from './streams.ts'
 import { variantKey, varyNames } from './vary.ts'
 
 const RULES = { heuristicMax: 3600, defaultTtl: 0 }
@@ -16,6 +22,21 @@ t.test('Cache-Control parsing', async t => {
   t.equal(seconds(parseCacheControl('max-age=abc'), 'max-age'), undefined)
   t.same(requestDirectives({ pragma: 'no-cache' }), { 'no-cache': true })
   t.same(requestDirectives({ pragma: 'no-cache', 'cache-control': 'max-age=5' }), { 'max-age': '5' }, 'Pragma only counts without Cache-Control')
+})
+
+t.test('delta-seconds: too large to represent counts as 2^31 (RFC 9111 1.2.2); negative or not a number is absent', async t => {
+  const huge = '9'.repeat(400)
+  t.equal(seconds(parseCacheControl(`max-age=${huge}`), 'max-age'), 2147483648)
+  t.equal(seconds(parseCacheControl('max-age=99999999999'), 'max-age'), 2147483648)
+  t.equal(seconds(parseCacheControl('max-age=2147483647'), 'max-age'), 2147483647)
+  t.equal(seconds(parseCacheControl('max-age=0'), 'max-age'), 0)
+  t.equal(seconds(parseCacheControl('max-age=-1'), 'max-age'), undefined)
+  t.equal(seconds(parseCacheControl('s-maxage'), 's-maxage'), undefined, 'a bare directive that needs a value')
+  t.equal(seconds(parseCacheControl('max-stale=7'), 'max-stale'), 7)
+  const date = new Date(NOW).toUTCString()
+  t.equal(freshness(200, { date, 'cache-control': `max-age=${huge}` }, NOW, RULES).lifetime, 2147483648)
+  t.equal(freshness(200, { date, 'cache-control': 'max-age=60', age: huge }, NOW, RULES).initialAge, 2147483648)
+  t.equal(freshness(200, { date, 'cache-control': 'max-age=60', age: '-5' }, NOW, RULES).initialAge, 0)
 })
 
 t.test('freshness: s-maxage > max-age > Expires > heuristic (capped) > defaultTtl', async t => {
@@ -70,4 +91,213 @@ t.test('hit replies: built once per entry for a given Age and ttl, new ones when
   t.same(later.headers, { 'content-type': 'text/plain', etag: '"a"', age: '11', 'content-length': '5', 'cache-status': 'Edge; hit; ttl=49' })
   t.same(first.headers?.age, '10', 'a reply already sent is left as it was')
   t.same(e.headers, { 'content-type': 'text/plain', etag: '"a"' }, 'the entry is not changed')
+})
+
+t.test('Cache-Control parsing: empty names, spaces, quotes only around the whole value, no header', async t => {
+  t.same(parseCacheControl(undefined), {})
+  t.same([parseCacheControl(''), parseCacheControl(',,')], [{}, {}], 'nothing but commas')
+  t.same(parseCacheControl(' , =5, No-Store ,MAX-AGE = 7 '), { 'no-store': true, 'max-age': '7' })
+  t.same(parseCacheControl('a="x"y, b=x"y"'), { a: '"x"y', b: 'x"y"' }, 'quotes are stripped only when they enclose the value')
+  t.same(parseCacheControl('private="x"'), { private: 'x' })
+  t.same(requestDirectives({}), {})
+  t.same(requestDirectives({ pragma: 'foo' }), {})
+  t.same(requestDirectives({ pragma: ['x', 'NO-CACHE'] }), { 'no-cache': true }, 'Pragma lines, any case')
+})
+
+t.test('freshness: boundaries and sources', async t => {
+  const at = (ms: number) => new Date(ms).toUTCString()
+  const f = (headers: Record<string, string>, status = 200, now = NOW) => freshness(status, headers, now, RULES)
+  t.equal(f({ date: at(NOW - 1000) }).initialAge, 0, 'a Date 1 s old is noise')
+  t.equal(f({ date: at(NOW - 2000) }).initialAge, 2, 'from 2 s it is age')
+  t.equal(f({}).initialAge, 0, 'no Date')
+  t.equal(f({ date: at(NOW - 30_000), age: '10' }).initialAge, 30, 'the larger of Age and the apparent age')
+  t.equal(f({ date: at(NOW - 30_000), age: '50' }).initialAge, 50)
+  // Expires counts from Date when there is one, else from when the response came.
+  t.equal(f({ date: at(NOW - 20_000), expires: at(NOW + 40_000) }).lifetime, 60)
+  t.equal(f({ expires: at(NOW + 40_000) }).lifetime, 40)
+  t.equal(f({ date: at(NOW), expires: at(NOW - 40_000) }).lifetime, 0, 'Expires in the past')
+  t.equal(f({ date: at(NOW), 'last-modified': at(NOW + 100_000) }).lifetime, 0, 'Last-Modified in the future')
+  t.equal(f({ 'last-modified': at(NOW - 1000_000) }).lifetime, 100, 'the heuristic counts from the response time without Date')
+  for (const status of [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]) {
+    t.equal(f({ date: at(NOW), 'last-modified': at(NOW - 1000_000) }, status).lifetime, 100, `${status} is cacheable by default`)
+  }
+  for (const status of [201, 302, 307, 400, 500, 503]) {
+    t.equal(f({ date: at(NOW), 'last-modified': at(NOW - 1000_000) }, status).lifetime, 0, `${status} is not`)
+  }
+  t.equal(f({ date: at(NOW), 'cache-control': 'public', 'last-modified': at(NOW - 1000_000) }, 302).lifetime, 100, 'public allows the heuristic for any status')
+  t.equal(f({ date: at(NOW), 'cache-control': 'max-age=5' }, 302).lifetime, 5)
+  const flags = (cc: string) => f({ 'cache-control': cc }).mustRevalidate
+  t.same([flags('max-age=5'), flags('must-revalidate'), flags('proxy-revalidate'), flags('s-maxage=5'), flags('no-cache')], [false, true, true, true, true])
+  t.same([f({ pragma: 'no-cache', expires: at(NOW + 60_000) }).lifetime, f({ pragma: 'No-Cache' }).mustRevalidate], [0, true], 'Pragma: no-cache without Cache-Control')
+  t.same([f({ pragma: 'no-cache', 'cache-control': 'max-age=60' }).lifetime, f({ pragma: 'no-cache', 'cache-control': 'max-age=60' }).mustRevalidate], [60, false], 'Pragma ignored with Cache-Control')
+  t.same(f({ 'cache-control': 'max-age=1' }), { initialAge: 0, lifetime: 1, swr: 0, sie: 0, mustRevalidate: false }, 'no stale windows by default')
+})
+
+t.test('entries: age, validators, encoding', async t => {
+  const e: Entry = { status: 203, headers: { etag: '"a"', 'x-list': ['1', '2'] }, responseTime: NOW, initialAge: 5, lifetime: 60, swr: 1, sie: 2, mustRevalidate: true, variant: '|v:a=b', tags: ['u:x/', 's:k'], body: Buffer.from('bytes') }
+  t.equal(currentAge(e, NOW + 2500), 7.5)
+  t.equal(currentAge(e, NOW - 2500), 5, 'a clock going back adds nothing')
+  t.same([hasValidator({ etag: '"a"' }), hasValidator({ 'last-modified': 'x' }), hasValidator({ date: 'x' })], [true, true, false])
+  const copy = decode(Buffer.from(encodeEntry(e)))
+  t.same(copy, e)
+  t.equal(isMarker(copy as Entry), false)
+  const marker = decode(Buffer.from(encodeMarker({ vary: ['accept'] })))
+  t.same(marker, { vary: ['accept'] })
+  t.equal(isMarker(marker as Entry), true)
+  t.equal(decode(Buffer.from('nonsense')), undefined, 'not ours: a miss')
+  const stored = encodeEntry(e)
+  t.equal(decode(stored), decode(stored), 'the same Buffer decodes to the same object')
+})
+
+t.test('cache status members', async t => {
+  const h: HeaderMap = {}
+  addCacheStatus(h, 'A', { hit: false, stored: false, collapsed: false })
+  t.equal(h['cache-status'], 'A')
+  addCacheStatus(h, 'B', { hit: true, fwd: 'stale', fwdStatus: 304, stored: true, collapsed: true, ttl: -2.6, detail: 'x' })
+  t.equal(h['cache-status'], 'A, B; hit; fwd=stale; fwd-status=304; stored; collapsed; ttl=-3; detail=x')
+  const up: HeaderMap = { 'cache-status': 'Upstream; hit' }
+  addCacheStatus(up, 'P', { ttl: 0.4 })
+  t.equal(up['cache-status'], 'Upstream; hit, P; ttl=0')
+})
+
+t.test('conditionals: If-None-Match before If-Modified-Since, dates, validators sent upstream, 304 headers', async t => {
+  const lm = 'Mon, 01 Jan 2024 00:00:00 GMT'
+  t.notOk(notModified({ 'if-none-match': '"x"', 'if-modified-since': lm }, { etag: '"a"', 'last-modified': lm }), 'If-Modified-Since is ignored when If-None-Match is sent')
+  t.notOk(notModified({ 'if-none-match': '"a"' }, { 'last-modified': lm }), 'no ETag stored')
+  t.ok(notModified({ 'if-none-match': ' * ' }, { etag: '"a"' }))
+  t.ok(notModified({ 'if-none-match': '"b" , W/"a"' }, { etag: 'W/"a"' }), 'any tag of the list, weak on both sides')
+  t.notOk(notModified({ 'if-none-match': '"ab"' }, { etag: '"a"' }))
+  t.notOk(notModified({ 'if-none-match': '"aW/"' }, { etag: '"a"' }), 'W/ only as a prefix')
+  t.notOk(notModified({}, { etag: '"a"', 'last-modified': lm }), 'no conditional')
+  t.notOk(notModified({ 'if-modified-since': 'Sun, 31 Dec 2023 23:59:59 GMT' }, { 'last-modified': lm }), 'modified after the date')
+  t.ok(notModified({ 'if-modified-since': 'Mon, 01 Jan 2024 00:00:01 GMT' }, { 'last-modified': lm }))
+  t.ok(notModified({ 'if-modified-since': lm }, { date: lm }), 'Date stands in for Last-Modified')
+  t.notOk(notModified({ 'if-modified-since': lm }, {}), 'no date to compare')
+  t.notOk(notModified({ 'if-modified-since': 'yesterday' }, { 'last-modified': lm }), 'an invalid date')
+  const headers: HeaderMap = { 'if-none-match': '"c"', 'if-modified-since': lm, 'if-match': '"c"', 'if-unmodified-since': lm, 'if-range': '"c"', accept: '*/*' }
+  setValidators(headers, { etag: '"s"', 'last-modified': 'Tue, 02 Jan 2024 00:00:00 GMT' })
+  t.same(headers, { accept: '*/*', 'if-none-match': '"s"', 'if-modified-since': 'Tue, 02 Jan 2024 00:00:00 GMT' })
+  const none: HeaderMap = { 'if-none-match': '"c"', 'if-modified-since': lm }
+  setValidators(none, {})
+  t.same(Object.keys(none), [], 'the client\'s conditionals go even when the entry has no validator')
+  const kept = { 'content-length': '5', 'content-encoding': 'gzip', 'content-type': 'text/plain', 'content-range': 'bytes 0-4/5', 'transfer-encoding': 'chunked', 'x-request-id': 'r1', 'set-cookie': 'a=1', 'cache-status': 'X', age: '1' }
+  t.same(updatedHeaders(kept, { 'content-length': '0', 'content-encoding': 'br', 'content-type': 'text/evil', 'content-range': 'bytes 0-0/1', 'transfer-encoding': 'identity', 'x-request-id': 'r2', 'set-cookie': 'b=2', 'cache-status': 'Y', age: '9', expires: 'e', 'x-gone': undefined }),
+    { ...kept, expires: 'e' }, 'a 304 does not replace what describes the stored body, nor per-response fields')
+  t.same(notModifiedHeaders({ 'cache-control': 'max-age=1', 'content-location': '/c', date: 'd', etag: '"e"', expires: 'x', vary: 'accept', 'last-modified': lm, 'content-type': 'text/plain', 'content-length': '5', 'x-other': '1' }),
+    { 'cache-control': 'max-age=1', 'content-location': '/c', date: 'd', etag: '"e"', expires: 'x', vary: 'accept', 'last-modified': lm })
+  t.same(Object.keys(notModifiedHeaders({ etag: '"e"' })), ['etag'], 'only the fields the entry has')
+})
+
+t.test('Vary: empty names, absent and repeated headers, case kept outside Accept-*', async t => {
+  t.same(varyNames(undefined), [])
+  t.same(varyNames(' , X-B,,x-a '), ['x-a', 'x-b'], 'sorted, empty names dropped')
+  t.same(varyNames(['accept', 'x-b']), ['accept', 'x-b'])
+  t.same(varyNames('*'), ['*'])
+  t.equal(variantKey([], { accept: 'x' }), '')
+  t.equal(variantKey(['accept', 'x-v'], { 'x-v': ' Ab , C ' }), '|v:accept=|v:x-v=Ab,C')
+  t.equal(variantKey(['accept-encoding'], { 'accept-encoding': ['GZIP', ' br'] }), '|v:accept-encoding=gzip,br')
+  t.equal(variantKey(['x-v'], { 'x-v': 'a b' }), '|v:x-v=a b', 'inner spaces kept')
+  t.equal(variantKey(['x-v'], { 'x-v': 'a ,b,  c' }), '|v:x-v=a,b,c')
+})
+
+t.test('cache keys: defaults, empty query, repeated and bare parameters, header values, URL purge prefix', async t => {
+  const key = compileKey('r')
+  t.same(key('/p', '', { host: 'A.example:80' }), { primary: 'c:r:/p?#a.example|', urlTag: 'u:a.example/p' })
+  t.equal(key('/p', '?', { host: 'a' }).primary, 'c:r:/p?#a|')
+  t.equal(key('/p', '?b&a=2&&a=1', {}).primary, 'c:r:/p?a=1&a=2&b#|', 'bare names kept, empty pairs dropped, sorted by value too')
+  t.equal(key('/p', '', { host: 'a:8080' }).primary, 'c:r:/p?#a:8080|', 'only the default ports are dropped')
+  t.equal(key('/p', '', { host: 'a:4430' }).primary, 'c:r:/p?#a:4430|')
+  t.equal(compileKey('r', { query: { include: ['a', 'b'], ignore: ['b'] } })('/p', '?a=1&b=2&c=3', {}).primary, 'c:r:/p?a=1#|', 'ignore wins over include')
+  t.equal(compileKey('r', { query: { ignore: ['flag'] } })('/p', '?flag&a=1', {}).primary, 'c:r:/p?a=1#|', 'a bare name is ignored by its whole name')
+  t.equal(compileKey('r', { headers: ['X-A', 'x-b'] })('/p', '', { 'x-a': ['1', '2'] }).primary, 'c:r:/p?#|x-a=1,2|x-b=|')
+  t.equal(compileKey('r', { query: { include: [] } })('/p', '?a=1', {}).primary, 'c:r:/p?#|', 'an empty include list keeps no parameter')
+  t.equal(urlKeyPrefix('r', { headers: ['x-a'], query: { ignore: ['u'] } }, new URL('https://API.example:443/p?u=1&b=2&a=1')), 'c:r:/p?a=1&b=2#api.example|')
+  t.equal(urlKeyPrefix('r', { host: false }, new URL('https://api.example/p')), 'c:r:/p?#|')
+})
+
+t.test('hit replies: 204 without Content-Length, a new ttl alone rebuilds', async t => {
+  const e: Entry = { status: 204, headers: {}, responseTime: NOW, initialAge: 0, lifetime: 60, swr: 0, sie: 0, mustRevalidate: false, variant: '', tags: [], body: Buffer.alloc(0) }
+  const a = hitReply(e, 'C', 10, 'GET')
+  t.same(a.headers, { age: '10', 'cache-status': 'C; hit; ttl=50' })
+  const b = hitReply(e, 'C', 10.6, 'GET')
+  t.not(b, a, 'same whole Age, another ttl')
+  t.same(b.headers, { age: '10', 'cache-status': 'C; hit; ttl=49' })
+  t.same(hitReply(e, 'C', 11.1, 'GET').headers, { age: '11', 'cache-status': 'C; hit; ttl=49' }, 'same ttl, another whole Age')
+  t.equal(hitReply(e, 'C', 10.6, 'HEAD').body, undefined)
+})
+
+t.test('storable: statuses, ranges, joined header lines, Vary *, Set-Cookie', async t => {
+  const ok = new Set([200, 404])
+  const r = (status: number, response: HeaderMap, request: Record<string, string> = {}) => unstorableReason('GET', '/x', request, status, response, ok)
+  t.equal(r(200, { 'cache-control': 'max-age=60' }), undefined)
+  t.equal(r(404, { 'cache-control': 'max-age=60' }), undefined)
+  t.equal(r(203, { 'cache-control': 'max-age=60' }), 'status', 'a status left out of statuses')
+  t.equal(r(200, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-0/9' }), 'partial')
+  t.equal(r(200, { 'cache-control': ['max-age=60', 'private'] }), 'uncacheable', 'every Cache-Control line counts')
+  t.equal(r(200, { 'cache-control': 'max-age=60' }, { authorization: 'Bearer x' }), 'uncacheable', 'Authorization without public')
+  t.equal(r(200, { 'cache-control': 'max-age=60', vary: 'Accept , * ' }), 'vary-star')
+  t.equal(r(200, { 'cache-control': 'max-age=60', vary: 'x-star' }), undefined)
+  t.equal(r(200, { 'cache-control': 'max-age=60', vary: 'x-*' }), undefined, 'a name with a star in it is not *')
+  t.equal(r(200, { 'cache-control': 'private, max-age=60' }), 'uncacheable', 'a shared cache')
+  t.equal(r(200, { 'cache-control': 'max-age=60', 'set-cookie': ['a=1', 'b=2'] }), 'set-cookie')
+  t.equal(r(200, { 'cache-control': 'max-age=60, public', 'set-cookie': ['a=1', 'b=2'] }), undefined)
+})
+
+t.test('Capture: the body up to the limit, nothing past it or when broken; Replay: the stored body instead', async t => {
+  const capture = async (limit: number, chunks: string[]) => {
+    let got: Buffer | undefined | 'not called' = 'not called'
+    const c = new Capture(limit, b => { got = b })
+    const out: Buffer[] = []
+    c.on('data', (d: Buffer) => out.push(d))
+    for (const x of chunks) c.write(Buffer.from(x))
+    c.end()
+    await once(c, 'end')
+    return { got, passed: Buffer.concat(out).toString() }
+  }
+  t.same(await capture(5, ['ab', 'cde']), { got: Buffer.from('abcde'), passed: 'abcde' }, 'exactly the limit is kept')
+  t.same(await capture(4, ['ab', 'cde', 'f']), { got: undefined, passed: 'abcdef' }, 'past the limit: dropped, the client still gets it all')
+  t.same(await capture(4, []), { got: Buffer.alloc(0), passed: '' })
+  const calls: Array<Buffer | undefined> = []
+  const broken = new Capture(10, b => calls.push(b))
+  broken.on('error', () => {})
+  broken.write(Buffer.from('ab'))
+  const closed = new Promise(resolve => broken.on('close', resolve))
+  broken.destroy(new Error('reset'))
+  await closed
+  t.same(calls, [undefined], 'a broken stream: undefined, once')
+  const r = new Replay(Buffer.from('stored'))
+  const out: Buffer[] = []
+  r.on('data', (d: Buffer) => out.push(d))
+  r.end(Buffer.from('error page'))
+  await once(r, 'end')
+  t.equal(Buffer.concat(out).toString(), 'stored')
+  const empty = new Replay(undefined)
+  let data = 0
+  empty.on('data', () => data++)
+  empty.end(Buffer.from('x'))
+  await once(empty, 'end')
+  t.equal(data, 0, 'HEAD: no body')
+})
+
+t.test('collapse: waiters get the leader\'s entry once; a timeout releases them; a late finish does not end a newer flight', async t => {
+  const c = new Collapser(50)
+  const hold = setInterval(() => {}, 1000) // the flight's timer is unref'd: keep the test alive for it
+  t.teardown(() => clearInterval(hold))
+  t.equal(c.waitFor('k'), undefined)
+  const finish = c.lead('k')
+  const waiting = c.waitFor('k')
+  t.not(waiting, undefined)
+  const e = { status: 200 } as unknown as Entry
+  finish(e)
+  t.equal(await waiting, e)
+  t.equal(c.waitFor('k'), undefined, 'done: the next request leads')
+  const stale = c.lead('t')
+  const first = c.waitFor('t')
+  t.equal(await first, undefined, 'released by the timeout')
+  const next = c.lead('t')
+  const second = c.waitFor('t')
+  stale(e)
+  t.equal(c.waitFor('t'), second, 'the timed-out leader finishing late leaves the new flight alone')
+  next(undefined)
+  t.equal(await second, undefined)
 })

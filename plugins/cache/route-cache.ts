@@ -274,6 +274,8 @@ export class RouteCache implements PluginHandlers {
   #merge (e: Entry, fresh: HeaderMap): { entry: Entry, ttlMs: number } {
     const now = Date.now()
     const headers = updatedHeaders(e.headers, fresh)
+    // A 304's surrogate keys are not kept either (the entry keeps the tags it was stored with).
+    delete headers[this.#s.surrogateHeader]
     const f = freshness(e.status, { ...headers, age: fresh.age }, now, this.#s.rules)
     return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers) }
   }
@@ -368,7 +370,8 @@ export class RouteCache implements PluginHandlers {
     const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.clientHeaders, key) : undefined
     const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)
     if (prepared === undefined || body === undefined) {
-      r.body.destroy()
+      // An unfinished undici body destroyed emits an abort error: unheard, it would crash the process.
+      r.body.once('error', () => {}).destroy()
       if (reason !== 'error') await this.#drop(key, e)
       return
     }
