@@ -8,9 +8,9 @@ import type { JwtAuthConfig } from './schema.ts'
 type Claims = Readonly<Record<string, unknown>>
 type Scalar = string | number | boolean
 
-/** A claim as a list of words: arrays as they are, strings split on spaces (scope, groups). */
+/** A claim as a list of words: arrays as they are, strings split on spaces (scope, groups); nothing else holds any. */
 function words (value: unknown): readonly unknown[] {
-  return Array.isArray(value) ? value : typeof value === 'string' ? value.split(' ').filter(w => w !== '') : value === undefined ? [] : [value]
+  return Array.isArray(value) ? value : typeof value === 'string' ? value.split(' ').filter(w => w !== '') : []
 }
 
 /**

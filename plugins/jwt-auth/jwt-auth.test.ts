@@ -11,13 +11,14 @@ import { until } from '../../test/helpers/wait.ts'
 const SECRET = 'a-shared-secret-of-at-least-32-characters!'
 const [rsa, ps, ec, ed] = await Promise.all([signingKey('RS256', 'rsa-1'), signingKey('PS256', 'ps-1'), signingKey('ES256', 'ec-1'), signingKey('EdDSA', 'ed-1')])
 const rsa2 = await signingKey('RS256', 'rsa-2')
+const [es384, es512, ed2] = await Promise.all([signingKey('ES384', 'ec-384'), signingKey('ES512', 'ec-521'), signingKey('Ed25519', 'ed-2')])
 const handKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
 const handPem = handKey.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
 const handJwk = { ...handKey.publicKey.export({ format: 'jwk' }), kid: 'hand-1', alg: 'RS256' }
 
 const idp = await IdentityProvider.start()
 t.teardown(() => idp.close())
-const discovered = idp.serve('/jwks', [rsa, ps, ec, ed])
+const discovered = idp.serve('/jwks', [rsa, ps, ec, es384, es512, ed, ed2])
 discovered.keys.push(handJwk)
 const flood = idp.serve('/jwks-flood', [rsa])
 const rotating = idp.serve('/jwks-rotating', [rsa])
@@ -48,6 +49,11 @@ ${route('flaky', `{ jwksUri: "${idp.url}/jwks-flaky", cacheSize: 0, jwks: { cool
 ${route('nowhere', `{ jwksUri: "http://127.0.0.1:1/jwks", jwks: { timeout: 1s } }`)}
 ${route('no-exp', `{ issuer: "${ISS}", requireExp: false }`)}
 ${route('optional', `{ issuer: "${ISS}", optional: true }`)}
+${route('anonymous', `{ issuer: "${ISS}", anonymous: alice }`)}
+${route('static-ec', `{ keys: [ ${JSON.stringify(es384.jwk)}, ${JSON.stringify(es512.jwk)} ] }`)}
+${route('two-pems', `{ keys: [ ${JSON.stringify(rsa.pem)}, ${JSON.stringify(rsa2.pem)} ], clockTolerance: 0 }`)}
+${route('tight', `{ secret: "${SECRET}", maxTokenBytes: 256 }`)}
+${route('by-client', `{ issuer: "${ISS}", consumerClaim: client_id, realm: orders, forwardClaims: { email: X-User-Email } }`)}
   - { name: per-tenant, match: { path: /per-tenant }, upstream: up, plugins: { jwt-auth: { issuer: "${ISS}" }, rate-limit: { by: [ "claim:tenant" ], limits: [ { name: n, requests: 1, window: 1h } ] } } }
 `)
 t.teardown(() => gw.close())
@@ -81,7 +87,7 @@ const now = () => Math.floor(Date.now() / 1000)
 const good = { iss: ISS, aud: AUD, sub: 'alice', email: 'alice@example.com', tenant: 'acme' }
 
 t.test('valid tokens of every asymmetric algorithm, keys from OIDC discovery', async t => {
-  for (const key of [rsa, ps, ec, ed]) {
+  for (const key of [rsa, ps, ec, es384, es512, ed, ed2]) {
     const r = await call('/oidc', await mint(key, good))
     t.equal(r.status, 200, `${key.alg}: 200`)
     t.equal(r.json.headers['x-consumer-id'], 'alice')
@@ -217,6 +223,7 @@ t.test('scopes (403 insufficient_scope) and required claims', async t => {
 
 t.test('where the token is read: header only by default; a query parameter when configured, then hidden', async t => {
   const token = await mint(rsa, good)
+  t.equal((await call('/oidc', token)).json.headers.authorization, `Bearer ${token}`, 'without hideCredentials the upstream gets the token')
   const r = await call(`/oidc?access_token=${token}`)
   t.equal(r.status, 401, 'a token in the query is not read when only the header is allowed')
   t.equal(r.headers['www-authenticate'], 'Bearer realm="portcullis"', 'no error code without a token (RFC 6750 3.1)')
@@ -239,6 +246,12 @@ t.test('identity headers from the client never reach the upstream', async t => {
   t.equal(anon.status, 200, 'optional: no token, no consumer')
   t.equal(anon.json.headers['x-consumer-id'], undefined)
   t.equal((await call('/optional', await mint(rsa, { ...good, exp: now() - 60 }))).status, 401, 'optional still refuses a bad token')
+  const stand = await call('/anonymous', undefined, spoof)
+  t.equal(stand.status, 200, 'anonymous: no token, the anonymous consumer')
+  t.same([stand.json.headers['x-consumer-id'], stand.json.headers['x-consumer-groups'], stand.json.headers['x-anonymous-consumer']], ['alice', 'staff,admins', 'true'])
+  const signed = await call('/anonymous', await mint(rsa, { ...good, sub: 'bob' }), spoof)
+  t.same([signed.json.headers['x-consumer-id'], signed.json.headers['x-anonymous-consumer']], ['bob', undefined], 'a token: its consumer')
+  t.equal((await call('/anonymous', await mint(rsa, { ...good, exp: now() - 60 }))).status, 401, 'anonymous still refuses a bad token')
 })
 
 t.test('verified claims reach later plugins: rate-limit keyed on claim:tenant', async t => {
@@ -254,4 +267,71 @@ t.test('verified tokens are cached but never past exp', async t => {
   t.equal((await call('/oidc', token)).status, 200, 'from the cache')
   await until(() => Date.now() > exp * 1000, 4_000)
   await refused(t, '/oidc', token, 'expired', 'the token has expired')
+})
+
+t.test('static keys: the algorithms they can verify by default (ES384 and ES512 for P-384 and P-521 keys), no other', async t => {
+  t.equal((await call('/static-ec', await mint(es384, good))).status, 200, 'ES384')
+  t.equal((await call('/static-ec', await mint(es512, good))).status, 200, 'ES512')
+  await refused(t, '/static-ec', await mint(rsa, good), 'alg_not_allowed', 'the token\'s algorithm is not allowed')
+  await refused(t, '/static-ec', await mint({ ...es384, kid: 'ec-521' }, good), 'unknown_key', 'the token is signed with an unknown key')
+})
+
+t.test('several PEM keys (no kid): each is tried; a token is refused for what is wrong with it, whichever key signed it', async t => {
+  for (const key of [rsa, rsa2]) {
+    t.equal((await call('/two-pems', await mint(key, good, { kid: undefined }))).status, 200, `${key.kid}, without kid`)
+    t.equal((await call('/two-pems', await mint(key, good, { kid: 'whatever' }))).status, 200, `${key.kid}, whatever kid it names`)
+    await refused(t, '/two-pems', await mint(key, { ...good, exp: now() - 60 }), 'expired', 'the token has expired')
+  }
+  await refused(t, '/two-pems', await mint(await signingKey('RS256'), good), 'bad_signature', 'the token\'s signature is invalid')
+})
+
+t.test('maxTokenBytes: a token of exactly that many bytes is read, one more is refused', async t => {
+  const sized = async (length: number) => {
+    const base = await new SignJWT({ sub: 'svc-1', pad: '' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+    // Each 3 characters of pad add 4 to the token (base64url); the first fill brings it to a multiple.
+    for (let pad = Math.floor((length - base.length) * 3 / 4) - 3; ; pad++) {
+      const token = await new SignJWT({ sub: 'svc-1', pad: 'x'.repeat(pad) }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+      if (token.length === length) return token
+      if (token.length > length) throw new Error(`no token of ${length} bytes`)
+    }
+  }
+  t.equal((await call('/tight', await sized(256))).status, 200, '256 bytes')
+  await refused(t, '/tight', await sized(257), 'too_large', 'the token is too large')
+})
+
+t.test('clockTolerance: 30 s by default', async t => {
+  t.equal((await call('/rs-only', await mint(rsa, { ...good, exp: now() - 10 }))).status, 200, 'expired 10 s ago')
+  t.equal((await call('/rs-only', await mint(rsa, { ...good, nbf: now() + 10 }))).status, 200, 'valid in 10 s')
+  await refused(t, '/rs-only', await mint(rsa, { ...good, exp: now() - 40 }), 'expired', 'the token has expired')
+  await refused(t, '/rs-only', await mint(rsa, { ...good, nbf: now() + 40 }), 'not_yet_valid', 'the token is not valid yet')
+})
+
+t.test('consumerClaim, realm; forwardClaims headers written in any case are still the client\'s to lose', async t => {
+  const r = await call('/by-client', await mint(rsa, { ...good, client_id: 'svc-9' }), { 'x-user-email': 'ceo@example.com' })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'svc-9', 'the consumer named by client_id')
+  t.equal(r.json.headers['x-user-email'], 'alice@example.com', 'the token\'s, not the client\'s')
+  const spoof = await call('/by-client', await mint(rsa, { ...good, client_id: 'svc-9', email: undefined }), { 'x-user-email': 'ceo@example.com' })
+  t.equal(spoof.json.headers['x-user-email'], undefined, 'removed even when the token has none')
+  const none = await call('/by-client', await mint(rsa, good))
+  t.equal(none.status, 401)
+  t.equal(none.headers['www-authenticate'], 'Bearer realm="orders", error="invalid_token", error_description="the token has no client_id claim"')
+  t.equal((await call('/by-client')).headers['www-authenticate'], 'Bearer realm="orders"')
+})
+
+t.test('configs that cannot verify anything are errors at load', async t => {
+  const load = (plugin: string) => startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { jwt-auth: ${plugin} } }
+`)
+  await t.rejects(load('{ keys: [ { kty: OKP, crv: X25519, x: "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo" } ] }'),
+    { message: 'route "r": jwt-auth has no key usable with any algorithm' })
+  await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [RS256, HS256, HS384] }`), { message: 'route "r": jwt-auth algorithms HS256, HS384 need secret' })
+  await t.rejects(load(`{ secret: "${SECRET}", algorithms: [RS256, HS256] }`), { message: 'route "r": jwt-auth algorithms RS256, HS256 need issuer, jwksUri, keys or jwksFile' })
+  await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], jwksUri: "${idp.url}/jwks" }`), { message: 'route "r": jwt-auth takes jwksUri or static keys (keys, jwksFile), not both' })
+  const ok = await load(`{ secret: "${SECRET}", algorithms: [HS512] }`)
+  await ok.close()
+  t.pass('HS512 alone with a secret loads')
 })

@@ -14,13 +14,16 @@ function algorithmsOf (jwk: JWK): Alg[] {
   return []
 }
 
+/** A JWK given as a static key, unless it is private or symmetric (`where` names it in the error). */
+function publicJwk (k: JWK, where: string): JWK {
+  if ('d' in k || k.kty === 'oct') throw new Error(`jwt-auth ${where}: a private or symmetric JWK; give the public key (use secret for HMAC)`)
+  return k
+}
+
 /** PEM (SPKI or certificate), JWK objects and a JWKS file, as one key set; private keys are refused. */
 export function staticKeySet (keys: ReadonlyArray<string | JWK>, jwksFile: string | undefined) {
   const jwks: JWK[] = keys.map((k, i) => {
-    if (typeof k !== 'string') {
-      if ('d' in k || k.kty === 'oct') throw new Error(`jwt-auth keys[${i}]: a private or symmetric JWK; give the public key (use secret for HMAC)`)
-      return k
-    }
+    if (typeof k !== 'string') return publicJwk(k, `keys[${i}]`)
     if (k.includes('PRIVATE KEY')) throw new Error(`jwt-auth keys[${i}]: a private key; give the public key or certificate`)
     const key = createPublicKey(k)
     return key.export({ format: 'jwk' }) as JWK
@@ -28,7 +31,7 @@ export function staticKeySet (keys: ReadonlyArray<string | JWK>, jwksFile: strin
   if (jwksFile !== undefined) {
     const file = JSON.parse(readFileSync(jwksFile, 'utf8')) as JSONWebKeySet
     if (!Array.isArray(file.keys)) throw new Error(`jwt-auth jwksFile ${jwksFile}: not a JSON Web Key Set ({ "keys": [...] })`)
-    jwks.push(...file.keys)
+    jwks.push(...file.keys.map((k, i) => publicJwk(k, `jwksFile ${jwksFile} keys[${i}]`)))
   }
   // PEM keys carry no kid: they verify tokens whatever kid they name, unless a JWK has that kid.
   const kids = new Set(jwks.map(k => k.kid).filter(k => k !== undefined))

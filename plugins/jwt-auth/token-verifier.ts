@@ -33,9 +33,15 @@ export function tokenVerifier (keys: KeySource | undefined, secret: string | und
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err
       // Several keys fit a token without kid: try each (jose hands them over as an iterator).
+      // The first whose signature fits decides: its error (expired, wrong audience...) is the answer.
       let last: unknown = err
       for await (const key of err as AsyncIterable<CryptoKey>) {
-        try { return (await jwtVerify(token, key, options)).payload } catch (e) { last = e }
+        try {
+          return (await jwtVerify(token, key, options)).payload
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw e
+          last = e
+        }
       }
       throw last
     }

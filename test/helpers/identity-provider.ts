@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import { startUpstream, type TestUpstream } from './upstream.ts'
 
-export type Alg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA'
+export type Alg = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA' | 'Ed25519'
 
 export interface SigningKey {
   readonly kid: string

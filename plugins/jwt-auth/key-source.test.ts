@@ -1,0 +1,121 @@
+import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { jwtVerify } from 'jose'
+import type { PluginSetupContext } from '../../src/index.ts'
+import { memoryLogger } from '../../test/helpers/gateway.ts'
+import { IdentityProvider, mint, signingKey } from '../../test/helpers/identity-provider.ts'
+import { until } from '../../test/helpers/wait.ts'
+import { keySource } from './key-source.ts'
+import type { RemoteKeys } from './remote-keys.ts'
+import type { JwtAuthConfig } from './schema.ts'
+
+// Which keys a route gets from its config, and the algorithms it allows by default; with a
+// setup context of our own, whose ctx.shared records the keys it is asked for.
+
+const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']
+const HMAC = ['HS256', 'HS384', 'HS512']
+const rs = await signingKey('RS256', 'rs')
+const rsJwk = rs.jwk as { kty: string }
+const idp = await IdentityProvider.start()
+t.teardown(() => idp.close())
+const served = idp.serve('/jwks', [rs])
+const other = idp.serve('/other', [rs])
+
+const made: RemoteKeys[] = []
+t.teardown(() => { for (const k of made) k.dispose() })
+
+function context (shared = new Map<string, unknown>()) {
+  const { log, lines } = memoryLogger()
+  const noop = { inc () {} }
+  const ctx = {
+    routeName: 'orders',
+    log,
+    metrics: { counter: () => ({ labels: () => noop }) },
+    shared<T> (key: string, create: () => T): T {
+      if (!shared.has(key)) {
+        const value = create()
+        made.push(value as RemoteKeys)
+        shared.set(key, value)
+      }
+      return shared.get(key) as T
+    }
+  } as unknown as PluginSetupContext
+  return { ctx, lines, shared }
+}
+const source = (config: Partial<JwtAuthConfig>, ctx = context().ctx) => keySource(config as JwtAuthConfig, ctx)
+const subOf = async (keys: ReturnType<typeof source>['keys'], token: string) => (await jwtVerify(token, keys?.key ?? (() => { throw new Error('no keys') }))).payload.sub
+
+t.test('static keys: their algorithms, plus HMAC with a secret; never a remote fetch', async t => {
+  const s = source({ keys: [rs.pem] })
+  t.same(s.algorithms, ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'])
+  t.equal(s.keys?.generation, 0)
+  t.equal(await subOf(s.keys, await mint(rs, { sub: 'alice' })), 'alice')
+  t.same(source({ keys: [rsJwk], secret: SECRET }).algorithms, ['RS256', ...HMAC])
+  t.same(source({ keys: [rsJwk], issuer: idp.url }).algorithms, ['RS256'], 'an issuer with static keys is only checked against iss')
+  t.equal(idp.discoveryFetches, 0, 'no discovery for it')
+})
+
+t.test('a JWKS file alone is static keys too', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-jwks-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'jwks.json')
+  writeFileSync(file, JSON.stringify({ keys: [rs.jwk] }))
+  const s = source({ jwksFile: file })
+  t.same(s.algorithms, ['RS256'])
+  t.equal(await subOf(s.keys, await mint(rs, { sub: 'alice' })), 'alice')
+})
+
+t.test('a secret alone: HMAC only, no key set; with an issuer, no discovery either', async t => {
+  t.same(source({ secret: SECRET }), { keys: undefined, algorithms: HMAC })
+  t.same(source({ secret: SECRET, issuer: idp.url }), { keys: undefined, algorithms: HMAC })
+  t.equal(idp.discoveryFetches, 0)
+})
+
+t.test('static keys and jwksUri together are a config error', async t => {
+  const message = 'route "orders": jwt-auth takes jwksUri or static keys (keys, jwksFile), not both'
+  t.throws(() => source({ keys: [rs.pem], jwksUri: `${idp.url}/jwks` }), { message })
+  t.throws(() => source({ jwksFile: '/nonexistent.json', jwksUri: `${idp.url}/jwks` }), { message }, 'jwksFile counts as static keys')
+})
+
+t.test('remote keys: every asymmetric algorithm; from jwksUri, else the issuer\'s discovery', async t => {
+  const viaUri = source({ jwksUri: `${idp.url}/other` })
+  t.same(viaUri.algorithms, ASYMMETRIC)
+  t.equal(await subOf(viaUri.keys, await mint(rs, { sub: 'alice' })), 'alice')
+  t.equal(other.fetches, 1)
+  t.equal(idp.discoveryFetches, 0, 'jwksUri: no discovery')
+  t.same(source({ jwksUri: `${idp.url}/other`, issuer: idp.url, secret: SECRET }).algorithms, [...ASYMMETRIC, ...HMAC], 'with a secret, HMAC too')
+
+  const viaIssuer = source({ issuer: idp.url })
+  t.ok(await until(() => served.fetches === 1, 5_000), 'fetched at setup, before any token comes')
+  t.equal(idp.discoveryFetches, 1, 'the issuer: discovery, then the jwks_uri it names')
+  t.equal(await subOf(viaIssuer.keys, await mint(rs, { sub: 'bob' })), 'bob')
+  t.equal(served.fetches, 1)
+})
+
+t.test('one key set per source and fetch settings, shared by the routes that name it; a warning for http://', async t => {
+  const { ctx, lines, shared } = context()
+  const a = source({ jwksUri: `${idp.url}/jwks` }, ctx)
+  const b = source({ jwksUri: `${idp.url}/jwks`, secret: SECRET, jwks: {} }, ctx)
+  t.equal(a.keys, b.keys, 'the same source: the same key set')
+  t.not(source({ jwksUri: `${idp.url}/jwks`, jwks: { cooldown: '1m' } }, ctx).keys, a.keys, 'other settings: another')
+  t.not(source({ issuer: `${idp.url}/jwks` }, ctx).keys, a.keys, 'the same URL as an issuer: another')
+  // The settings each key set is fetched with: the defaults (5s, 30s, 10m, 24h), overridden one by one.
+  const uri = JSON.stringify(`${idp.url}/jwks`)
+  t.same([...shared.keys()], [
+    `keys {"source":{"jwksUri":${uri}},"timeoutMs":5000,"cooldownMs":30000,"refreshMs":600000,"maxRefreshMs":86400000}`,
+    `keys {"source":{"jwksUri":${uri}},"timeoutMs":5000,"cooldownMs":60000,"refreshMs":600000,"maxRefreshMs":86400000}`,
+    `keys {"source":{"issuer":${uri}},"timeoutMs":5000,"cooldownMs":30000,"refreshMs":600000,"maxRefreshMs":86400000}`
+  ])
+  source({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: '1s', cooldown: '2s', refresh: '3s', maxRefresh: '4s' } }, ctx)
+  t.equal([...shared.keys()][3], `keys {"source":{"jwksUri":${uri}},"timeoutMs":1000,"cooldownMs":2000,"refreshMs":3000,"maxRefreshMs":4000}`)
+  const warnings = lines.filter(l => l.msg === 'jwt-auth: keys fetched over plain http://; use https:// in production')
+  t.same(warnings.map(l => [l.level, l.url]), [[40, `${idp.url}/jwks`], [40, `${idp.url}/jwks`], [40, `${idp.url}/jwks`], [40, `${idp.url}/jwks`]],
+    'once per key set, at warn')
+
+  const quiet = context()
+  source({ jwksUri: 'https://127.0.0.1:1/jwks', jwks: { timeout: '1s' } }, quiet.ctx)
+  t.same(quiet.lines.filter(l => typeof l.msg === 'string' && l.msg.includes('plain http')), [], 'https://: no warning')
+})

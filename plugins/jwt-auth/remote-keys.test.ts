@@ -1,0 +1,291 @@
+import t from 'tap'
+import { jwtVerify, type JWK } from 'jose'
+import type { PluginMetrics } from '../../src/index.ts'
+import { memoryLogger } from '../../test/helpers/gateway.ts'
+import { mint, signingKey, type SigningKey } from '../../test/helpers/identity-provider.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { until } from '../../test/helpers/wait.ts'
+import { RemoteKeys, type RemoteKeyOptions } from './remote-keys.ts'
+
+// A remote key set alone, against a local server whose answers each test sets: what is fetched
+// when, what a failure keeps, and when the background refresh is scheduled. The timers
+// remote-keys.ts sets are recorded, not run: a test reads their delays, and fires one itself.
+
+interface Path { status: number, headers: Record<string, string>, body: string, hits: number, hang?: boolean }
+const paths = new Map<string, Path>()
+const accepts: Array<string | undefined> = []
+const server = await startUpstream((req, res) => {
+  const p = paths.get(req.url ?? '')
+  if (p === undefined) { res.writeHead(404).end(); return }
+  p.hits++
+  accepts.push(req.headers.accept)
+  if (p.hang === true) return
+  res.writeHead(p.status, { 'content-type': 'application/json', ...p.headers }).end(p.body)
+})
+t.teardown(() => server.close())
+/** Serves `body` at `path` (a key set's JSON, unless a string); returns its state, to change. */
+function serve (path: string, body: unknown, headers: Record<string, string> = {}, status = 200): Path {
+  const p = { status, headers, body: typeof body === 'string' ? body : JSON.stringify(body), hits: 0 }
+  paths.set(path, p)
+  return p
+}
+const set = (...keys: Array<SigningKey | JWK>) => ({ keys: keys.map(k => 'jwk' in k ? k.jwk : k) })
+
+const delays: number[] = []
+const refreshes: Array<() => void> = []
+const realSetTimeout = globalThis.setTimeout
+globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+  if (new Error().stack?.includes('remote-keys.ts') !== true) return realSetTimeout(fn, ms)
+  delays.push(ms ?? 0)
+  refreshes.push(fn)
+  return realSetTimeout(() => {}, 2 ** 31 - 1)
+}) as typeof setTimeout
+t.teardown(() => { globalThis.setTimeout = realSetTimeout })
+
+const made: RemoteKeys[] = []
+t.teardown(() => { for (const k of made) k.dispose() })
+/** A started key set; `fetches` lists each fetch's trigger and result, `lines` the log. */
+function remote (source: RemoteKeyOptions['source'], o: Partial<RemoteKeyOptions> = {}) {
+  const fetches: string[] = []
+  const metrics = { counter: () => ({ labels: (trigger: string, result: string) => ({ inc: () => { fetches.push(`${trigger} ${result}`) } }) }) } as unknown as PluginMetrics
+  const { log, lines } = memoryLogger()
+  const keys = new RemoteKeys({ source, timeoutMs: 5_000, cooldownMs: 0, refreshMs: 600_000, maxRefreshMs: 86_400_000, ...o }, log, metrics)
+  made.push(keys)
+  return { keys, fetches, lines }
+}
+/** The token's sub, verified with the key set, or the error's code. */
+async function check (keys: RemoteKeys, token: string): Promise<string> {
+  try {
+    return `sub ${(await jwtVerify(token, keys.key)).payload.sub}`
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err)
+  }
+}
+const [a, b, c] = await Promise.all([signingKey('RS256', 'a'), signingKey('RS256', 'b'), signingKey('ES256', 'c')])
+
+t.test('refreshed at 90% of max-age, no sooner than the cooldown, no later than maxRefresh; refresh without max-age', async t => {
+  const cases: Array<[string | undefined, Partial<RemoteKeyOptions>, number]> = [
+    ['max-age=100', { cooldownMs: 30_000 }, 90_000],
+    ['public, MAX-AGE=100', {}, 90_000],
+    ['private,max-age=100', {}, 90_000],
+    ['must-revalidate max-age=20', {}, 18_000],
+    [undefined, { refreshMs: 123_000 }, 123_000],
+    ['s-maxage=100', { refreshMs: 123_000 }, 123_000],
+    ['x-max-age=100', { refreshMs: 123_000 }, 123_000],
+    ['max-age=10', { cooldownMs: 30_000 }, 30_000],
+    ['max-age=1000000', { maxRefreshMs: 86_400_000 }, 86_400_000],
+    ['max-age=100', { cooldownMs: 200_000, maxRefreshMs: 150_000 }, 150_000],
+    ['no-cache', { cooldownMs: 7_000 }, 7_000],
+    ['max-age=100, no-store', { cooldownMs: 7_000 }, 7_000],
+    ['No-Store', { cooldownMs: 7_000 }, 7_000]
+  ]
+  for (const [i, [cacheControl, options, expected]] of cases.entries()) {
+    serve(`/refresh-${i}`, set(a), cacheControl === undefined ? {} : { 'cache-control': cacheControl })
+    delays.length = 0
+    const { keys, fetches } = remote({ jwksUri: `${server.url}/refresh-${i}` }, options)
+    keys.start()
+    await until(() => delays.length > 0)
+    t.same(delays, [expected], `${cacheControl ?? 'no Cache-Control'}: ${expected} ms`)
+    t.same(fetches, ['initial ok'])
+    keys.dispose()
+  }
+})
+
+t.test('the key set verifies tokens by kid; asked for JSON', async t => {
+  serve('/plain', set(a, c))
+  const { keys } = remote({ jwksUri: `${server.url}/plain` })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice', 'fetched on the first token when not started')
+  t.equal(await check(keys, await mint(c, { sub: 'carol' })), 'sub carol')
+  t.equal(accepts.at(-1), 'application/json')
+})
+
+t.test('a fetch that fails before any key set: 503 (KeysUnavailable), retried no sooner than the cooldown', async t => {
+  const down = serve('/down', 'down', {}, 503)
+  const { keys, fetches, lines } = remote({ jwksUri: `${server.url}/down` }, { cooldownMs: 3_600_000 })
+  delays.length = 0
+  keys.start()
+  await until(() => delays.length > 0)
+  t.same(delays, [3_600_000], 'the next try after the cooldown')
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  t.equal(down.hits, 1, 'tokens do not make it fetch again within the cooldown')
+  t.same(fetches, ['initial error'])
+  const warn = lines.find(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet')
+  t.same([warn?.level, warn?.err, warn?.trigger, warn?.kept], [40, `${server.url}/down answered 503`, 'initial', false])
+
+  const retried = serve('/down-then-up', 'down', {}, 503)
+  const eager = remote({ jwksUri: `${server.url}/down-then-up` }, { cooldownMs: 0 })
+  t.equal(await check(eager.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', 'cooldown 0: the token fetches, in vain')
+  retried.status = 200
+  retried.body = JSON.stringify(set(a))
+  t.equal(await check(eager.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the next token fetches again, and gets the keys')
+  t.same(eager.fetches, ['initial error', 'initial ok'])
+  t.equal(retried.hits, 2)
+})
+
+t.test('concurrent tokens share one fetch', async t => {
+  const p = serve('/shared', set(a))
+  const { keys, fetches } = remote({ jwksUri: `${server.url}/shared` }, { cooldownMs: 0 })
+  const token = await mint(a, { sub: 'alice' })
+  t.same(await Promise.all(Array.from({ length: 10 }, () => check(keys, token))), Array(10).fill('sub alice'))
+  t.equal(p.hits, 1)
+  const strangers = await Promise.all(Array.from({ length: 10 }, (_, i) => mint(b, { sub: 'bob' }, { kid: `junk-${i}` })))
+  t.same(new Set(await Promise.all(strangers.map(s => check(keys, s)))), new Set(['ERR_JWKS_NO_MATCHING_KEY']))
+  t.equal(p.hits, 2, '10 unknown kids at once: one refetch')
+  t.same(fetches, ['initial ok', 'unknown_kid ok'])
+})
+
+t.test('tokens waiting for an unknown-kid refetch in flight get its keys, cooldown or not', async t => {
+  const p = serve('/in-flight', set(a))
+  const { keys, fetches } = remote({ jwksUri: `${server.url}/in-flight` }, { cooldownMs: 100 })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  const fetchedAt = performance.now()
+  // The first unknown kid may refetch once the cooldown has passed; the others come within it.
+  await until(() => performance.now() - fetchedAt > 150)
+  p.body = JSON.stringify(set(a, b))
+  const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => mint(b, { sub: `bob-${i}` })))
+  t.same(await Promise.all(tokens.map(token => check(keys, token))), tokens.map((_, i) => `sub bob-${i}`))
+  t.same(fetches, ['initial ok', 'unknown_kid ok'])
+})
+
+t.test('a token without kid that several keys fit is no unknown kid: nothing is fetched', async t => {
+  const p = serve('/kidless', set({ ...a.jwk, kid: undefined }, { ...b.jwk, kid: undefined }))
+  const { keys } = remote({ jwksUri: `${server.url}/kidless` }, { cooldownMs: 0 })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' }, { kid: undefined })), 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'jose hands the candidates over (token-verifier tries each)')
+  t.equal(p.hits, 1)
+})
+
+t.test('an unknown kid refetches, at most once per cooldown', async t => {
+  const p = serve('/rotate', set(a))
+  const slow = remote({ jwksUri: `${server.url}/rotate` }, { cooldownMs: 3_600_000 })
+  t.equal(await check(slow.keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  p.body = JSON.stringify(set(a, b))
+  t.equal(await check(slow.keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY', 'within the cooldown: not fetched')
+  t.equal(p.hits, 1)
+  t.same(slow.fetches, ['initial ok'])
+
+  const quick = remote({ jwksUri: `${server.url}/rotate` }, { cooldownMs: 0 })
+  t.equal(await check(quick.keys, await mint(b, { sub: 'bob' })), 'sub bob')
+  t.equal(await check(quick.keys, await mint(c, { sub: 'carol' })), 'ERR_JWKS_NO_MATCHING_KEY', 'still unknown after the refetch')
+  t.same(quick.fetches, ['initial ok', 'unknown_kid ok'])
+})
+
+t.test('a failed refresh keeps the last good key set serving', async t => {
+  const p = serve('/flaky', set(a))
+  const { keys, fetches, lines } = remote({ jwksUri: `${server.url}/flaky` }, { cooldownMs: 0 })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  for (const [status, body, error] of [
+    [503, 'down', `${server.url}/flaky answered 503`],
+    [200, '{"keys": "none"}', 'JSON Web Key Set malformed'],
+    [200, 'not json', 'Unexpected token \'o\', "not json" is not valid JSON'],
+    [200, `{"keys":[],"pad":"${'x'.repeat(1 << 20)}"}`, `${server.url}/flaky: response larger than 1048576 bytes`]
+  ] as const) {
+    Object.assign(p, { status, body })
+    lines.length = 0
+    t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY', `${error}: an unknown kid refetched in vain`)
+    t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the known key still verifies')
+    const warn = lines.find(l => l.msg === 'jwt-auth: key set fetch failed; the last good key set keeps serving')
+    t.same([warn?.err, warn?.trigger, warn?.kept], [error, 'unknown_kid', true])
+  }
+  t.same(fetches, ['initial ok', 'unknown_kid error', 'unknown_kid error', 'unknown_kid error', 'unknown_kid error'])
+  const exact = JSON.stringify(set(a, b))
+  Object.assign(p, { status: 200, body: exact + ' '.repeat((1 << 20) - exact.length) })
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'a key set of exactly 1 MiB is read')
+})
+
+t.test('a provider that does not answer: the fetch gives up after the timeout', async t => {
+  const p = serve('/hang', set(a))
+  p.hang = true
+  const { keys, lines } = remote({ jwksUri: `${server.url}/hang` }, { timeoutMs: 200, cooldownMs: 3_600_000 })
+  const started = performance.now()
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  t.ok(performance.now() - started < 5_000, 'well before 5 s (generous: the machine may be busy)')
+  t.ok(lines.some(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet'))
+})
+
+t.test('generation: bumped when a key leaves the set (or changes), not when one is added or nothing changed', async t => {
+  const p = serve('/generations', set(a))
+  const { keys } = remote({ jwksUri: `${server.url}/generations` })
+  const refetch = async () => { await check(keys, await mint(c, { sub: 'x' }, { kid: 'unknown' })); return keys.generation }
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  t.equal(keys.generation, 0)
+  t.equal(await refetch(), 0, 'the same set again')
+  p.body = JSON.stringify(set(a, b))
+  t.equal(await refetch(), 0, 'a key added')
+  p.body = JSON.stringify(set(b))
+  t.equal(await refetch(), 1, 'a key removed')
+  t.equal(await refetch(), 1)
+  p.body = JSON.stringify(set({ ...b.jwk, n: a.jwk.n }))
+  t.equal(await refetch(), 2, 'a key replaced under the same kid')
+  p.body = JSON.stringify(set())
+  t.equal(await refetch(), 3, 'every key removed')
+})
+
+t.test('OIDC discovery: the document must name the issuer it was fetched for and an http(s) jwks_uri; fetched once', async t => {
+  const jwks = serve('/idp/jwks', set(a))
+  const doc = serve('/idp/.well-known/openid-configuration', { issuer: `${server.url}/idp`, jwks_uri: `${server.url}/idp/jwks` })
+  const { keys, fetches } = remote({ issuer: `${server.url}/idp` })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.same([doc.hits, jwks.hits], [1, 2], 'the refetch goes to the jwks_uri, without discovery again')
+  t.same(fetches, ['initial ok', 'unknown_kid ok'])
+
+  serve('/slash/.well-known/openid-configuration', { issuer: `${server.url}/slash/`, jwks_uri: `${server.url}/idp/jwks` })
+  t.equal(await check(remote({ issuer: `${server.url}/slash/` }).keys, await mint(a, { sub: 'alice' })), 'sub alice', 'an issuer with a trailing slash')
+
+  const refused = async (name: string, body: unknown, err: string, status = 200) => {
+    serve(`/${name}/.well-known/openid-configuration`, body, {}, status)
+    const r = remote({ issuer: `${server.url}/${name}` })
+    t.equal(await check(r.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', name)
+    t.equal(r.lines.find(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet')?.err, err)
+  }
+  const before = jwks.hits
+  await refused('other', { issuer: 'https://evil.example.com', jwks_uri: `${server.url}/idp/jwks` },
+    `discovery document names issuer "https://evil.example.com", not ${server.url}/other`)
+  await refused('no-issuer', { jwks_uri: `${server.url}/idp/jwks` }, `discovery document names issuer undefined, not ${server.url}/no-issuer`)
+  await refused('no-uri', { issuer: `${server.url}/no-uri` }, 'discovery document has no http(s) jwks_uri')
+  await refused('file-uri', { issuer: `${server.url}/file-uri`, jwks_uri: 'file:///etc/jwks.json' }, 'discovery document has no http(s) jwks_uri')
+  await refused('embedded', { issuer: `${server.url}/embedded`, jwks_uri: `file:///x?${server.url}/idp/jwks` }, 'discovery document has no http(s) jwks_uri')
+  await refused('not-string', { issuer: `${server.url}/not-string`, jwks_uri: [`${server.url}/idp/jwks`] }, 'discovery document has no http(s) jwks_uri')
+  await refused('down', 'down', `${server.url}/down/.well-known/openid-configuration answered 503`, 503)
+  t.equal(jwks.hits, before, 'no key set fetched for any of them')
+  serve('/https/.well-known/openid-configuration', { issuer: `${server.url}/https`, jwks_uri: 'https://127.0.0.1:1/jwks' })
+  const https = remote({ issuer: `${server.url}/https` })
+  t.equal(await check(https.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  t.match(https.lines.find(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet')?.err, /ECONNREFUSED|connect/, 'an https:// jwks_uri is fetched')
+})
+
+t.test('the background refresh: a new key set, or a failure that keeps the old one', async t => {
+  const p = serve('/background', set(a), { 'cache-control': 'max-age=60' })
+  const { keys, fetches, lines } = remote({ jwksUri: `${server.url}/background` }, { cooldownMs: 5_000 })
+  delays.length = 0
+  refreshes.length = 0
+  keys.start()
+  await until(() => refreshes.length === 1)
+  p.body = JSON.stringify(set(b))
+  p.headers = {}
+  refreshes[0]?.()
+  await until(() => refreshes.length === 2)
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the refreshed set')
+  t.equal(keys.generation, 1, 'a left it')
+  p.status = 503
+  refreshes[1]?.()
+  await until(() => refreshes.length === 3)
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'kept after a failed refresh')
+  t.same(delays, [54_000, 600_000, 5_000], 'max-age 60, then none (refresh), then a failure (cooldown)')
+  t.same(fetches, ['initial ok', 'refresh ok', 'refresh error'])
+  t.same(lines.filter(l => l.level === 40).map(l => [l.msg, l.trigger, l.kept]), [['jwt-auth: key set fetch failed; the last good key set keeps serving', 'refresh', true]])
+  t.equal(p.hits, 3, 'no other fetch')
+})
+
+t.test('disposed: no refresh is scheduled any more', async t => {
+  const p = serve('/disposed', set(a))
+  p.hang = true
+  const { keys } = remote({ jwksUri: `${server.url}/disposed` }, { timeoutMs: 200 })
+  delays.length = 0
+  keys.start()
+  keys.dispose()
+  await until(() => p.hits === 1)
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', 'the fetch in flight ends (timeout)')
+  t.same(delays, [], 'and schedules nothing')
+})

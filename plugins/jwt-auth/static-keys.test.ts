@@ -1,0 +1,103 @@
+import t from 'tap'
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { jwtVerify, SignJWT, type JWK } from 'jose'
+import { createTestCa } from '../../test/helpers/certs.ts'
+import { mint, signingKey, type SigningKey } from '../../test/helpers/identity-provider.ts'
+import { staticKeySet } from './static-keys.ts'
+
+// Static keys alone: the algorithms they allow by default, which key a token is checked with
+// (jose's jwtVerify with the set's key function), and the keys refused at load.
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-jwks-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+const file = (name: string, content: unknown) => {
+  const path = join(dir, name)
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content))
+  return path
+}
+const withoutAlg = ({ alg: _alg, ...jwk }: JWK) => jwk
+const [rs, ps, es256, es384, es512, ed] = await Promise.all([
+  signingKey('RS256', 'rs'), signingKey('PS384', 'ps'), signingKey('ES256', 'es256'), signingKey('ES384', 'es384'), signingKey('ES512', 'es512'), signingKey('EdDSA', 'ed')
+])
+const algorithms = (keys: Array<string | JWK>) => staticKeySet(keys, undefined).algorithms
+
+t.test('default algorithms: the key\'s alg, else every one its type and curve can verify', async t => {
+  const RSA = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+  t.same(algorithms([rs.pem]), RSA, 'an RSA PEM key: RS* and PS*')
+  t.same(algorithms([withoutAlg(rs.jwk)]), RSA, 'an RSA JWK without alg')
+  t.same(algorithms([rs.jwk]), ['RS256'], 'alg given: that one only')
+  t.same(algorithms([ps.jwk]), ['PS384'])
+  t.same(algorithms([es256.pem]), ['ES256'], 'P-256')
+  t.same(algorithms([withoutAlg(es384.jwk)]), ['ES384'], 'P-384')
+  t.same(algorithms([withoutAlg(es512.jwk)]), ['ES512'], 'P-521')
+  t.same(algorithms([ed.pem]), ['EdDSA', 'Ed25519'], 'Ed25519: both names of its algorithm')
+  t.same(algorithms([{ ...withoutAlg(es256.jwk), crv: 'secp256k1' }]), [], 'a curve no algorithm allows')
+  t.same(algorithms([{ kty: 'OKP', crv: 'X25519', x: 'hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo' }]), [], 'X25519 signs nothing')
+  t.same(algorithms([{ kty: 'XYZ', crv: 'Ed25519', x: ed.jwk.x }]), [], 'a key type that is not OKP, whatever its curve')
+  t.same(algorithms([{ ...rs.jwk, alg: 'HS256' }]), [], 'an alg that is not an asymmetric one')
+  t.same(algorithms([{ ...rs.jwk, alg: 'RSA-OAEP' }]), [], 'an encryption alg')
+  t.same(algorithms([rs.jwk, withoutAlg(es384.jwk), rs.pem, ed.jwk]), [...RSA.filter(a => a === 'RS256'), 'ES384', ...RSA.filter(a => a !== 'RS256'), 'EdDSA'],
+    'several keys: each algorithm once, in the order the keys give them')
+})
+
+t.test('refused at load: private keys, symmetric keys, files that are no key set', async t => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const pkcs8 = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
+  const sec1 = privateKey.export({ format: 'pem', type: 'sec1' }) as string
+  t.throws(() => staticKeySet([rs.pem, pkcs8], undefined), { message: 'jwt-auth keys[1]: a private key; give the public key or certificate' })
+  t.throws(() => staticKeySet([sec1], undefined), { message: 'jwt-auth keys[0]: a private key; give the public key or certificate' }, 'an EC PRIVATE KEY too')
+  const privateJwk = privateKey.export({ format: 'jwk' }) as JWK
+  t.throws(() => staticKeySet([rs.jwk, es256.jwk, privateJwk], undefined),
+    { message: 'jwt-auth keys[2]: a private or symmetric JWK; give the public key (use secret for HMAC)' })
+  t.throws(() => staticKeySet([{ kty: 'oct', k: 'c2VjcmV0' }], undefined),
+    { message: 'jwt-auth keys[0]: a private or symmetric JWK; give the public key (use secret for HMAC)' })
+  const privateFile = file('private.json', { keys: [rs.jwk, privateJwk] })
+  t.throws(() => staticKeySet([], privateFile),
+    { message: `jwt-auth jwksFile ${privateFile} keys[1]: a private or symmetric JWK; give the public key (use secret for HMAC)` }, 'in a JWKS file too')
+  const octFile = file('oct.json', { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] })
+  t.throws(() => staticKeySet([], octFile), { message: `jwt-auth jwksFile ${octFile} keys[0]: a private or symmetric JWK; give the public key (use secret for HMAC)` })
+  const notSet = file('not-a-set.json', { kty: 'RSA' })
+  t.throws(() => staticKeySet([], notSet), { message: `jwt-auth jwksFile ${notSet}: not a JSON Web Key Set ({ "keys": [...] })` })
+  t.throws(() => staticKeySet([], file('not-json.json', 'keys:')), SyntaxError, 'not JSON')
+  t.throws(() => staticKeySet([], join(dir, 'missing.json')), { code: 'ENOENT' })
+})
+
+t.test('which key verifies a token', async t => {
+  const verifies = async (keys: Array<string | JWK>, jwksFile: string | undefined, token: string) => {
+    const set = staticKeySet(keys, jwksFile)
+    try {
+      return `sub ${(await jwtVerify(token, set.key, { algorithms: set.algorithms })).payload.sub}`
+    } catch (err) {
+      return (err as { code: string }).code
+    }
+  }
+  const other = await signingKey('RS256', 'other')
+  const token = (key: SigningKey, header: Record<string, unknown> = {}) => mint(key, { sub: key.kid }, header)
+
+  t.equal(await verifies([rs.pem], undefined, await token(rs)), 'sub rs', 'a PEM key: whatever kid the token names')
+  t.equal(await verifies([rs.pem], undefined, await token(rs, { kid: undefined })), 'sub rs', 'or none')
+  t.equal(await verifies([rs.pem], undefined, await token(other)), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'another key\'s token')
+  t.equal(await verifies([rs.jwk], undefined, await token(rs)), 'sub rs', 'a JWK by its kid')
+  t.equal(await verifies([rs.jwk], undefined, await token(rs, { kid: 'renamed' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a JWK with a kid: not for another kid')
+  t.equal(await verifies([withoutAlg({ ...rs.jwk, kid: undefined })], undefined, await token(rs, { kid: 'any' })), 'sub rs', 'a JWK without kid: any kid, as a PEM key')
+  // A PEM key and a JWK with a kid: a token naming another kid is checked with the PEM key only.
+  t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(rs, { kid: 'renamed' })), 'ERR_JWKS_NO_MATCHING_KEY', 'not with the JWK of another kid')
+  t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(rs)), 'sub rs', 'the JWK for its own kid')
+  t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(es256, { kid: 'rs' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a kid a JWK has goes to that JWK only, not the PEM keys')
+  t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(es256)), 'sub es256')
+
+  const jwks = file('jwks.json', { keys: [es384.jwk, ed.jwk] })
+  t.equal(await verifies([rs.pem], jwks, await token(es384)), 'sub es384', 'keys from the JWKS file')
+  t.equal(await verifies([rs.pem], jwks, await token(ed)), 'sub ed')
+  t.equal(await verifies([rs.pem], jwks, await token(rs)), 'sub rs', 'with the keys: list')
+  t.same(staticKeySet([], jwks).algorithms, ['ES384', 'EdDSA'])
+  t.same(staticKeySet([], file('empty.json', { keys: [] })).algorithms, [], 'an empty set allows nothing')
+
+  const ca = createTestCa('jwt-issuer', fn => t.teardown(fn))
+  const signed = await new SignJWT({ sub: 'from-cert' }).setProtectedHeader({ alg: 'ES256' }).sign(createPrivateKey(ca.key))
+  t.equal(await verifies([ca.cert], undefined, signed), 'sub from-cert', 'a certificate\'s public key')
+  t.same(staticKeySet([ca.cert], undefined).algorithms, ['ES256'])
+})
