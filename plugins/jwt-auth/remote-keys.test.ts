@@ -77,7 +77,10 @@ t.test('refreshed at 90% of max-age, no sooner than the cooldown, no later than 
     ['max-age=100', { cooldownMs: 200_000, maxRefreshMs: 150_000 }, 150_000],
     ['no-cache', { cooldownMs: 7_000 }, 7_000],
     ['max-age=100, no-store', { cooldownMs: 7_000 }, 7_000],
-    ['No-Store', { cooldownMs: 7_000 }, 7_000]
+    ['No-Store', { cooldownMs: 7_000 }, 7_000],
+    // A cooldown of 0 (tests, a provider on localhost) still leaves a second between background refreshes.
+    ['no-cache', { cooldownMs: 0 }, 1_000],
+    ['max-age=0', { cooldownMs: 0 }, 1_000]
   ]
   for (const [i, [cacheControl, options, expected]] of cases.entries()) {
     serve(`/refresh-${i}`, set(a), cacheControl === undefined ? {} : { 'cache-control': cacheControl })
@@ -121,6 +124,14 @@ t.test('a fetch that fails before any key set: 503 (KeysUnavailable), retried no
   t.equal(await check(eager.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the next token fetches again, and gets the keys')
   t.same(eager.fetches, ['initial error', 'initial ok'])
   t.equal(retried.hits, 2)
+
+  // A failing provider and a cooldown of 0: the background retry waits a second, not 0 ms.
+  serve('/down-eager', 'down', {}, 503)
+  const looping = remote({ jwksUri: `${server.url}/down-eager` }, { cooldownMs: 0 })
+  delays.length = 0
+  looping.keys.start()
+  await until(() => delays.length > 0)
+  t.same(delays, [1_000], 'the next background try a second later')
 })
 
 t.test('concurrent tokens share one fetch', async t => {

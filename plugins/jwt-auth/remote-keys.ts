@@ -3,6 +3,9 @@ import type { Logger } from 'pino'
 import { request } from 'undici'
 import type { PluginMetrics } from '../../src/index.ts'
 
+/** The least time between two background refreshes, whatever `jwks.cooldown` says. */
+const REFRESH_FLOOR_MS = 1_000
+
 export interface RemoteKeyOptions {
   /** The OIDC issuer whose discovery document names the JWKS, or the JWKS URL itself. */
   readonly source: { issuer: string } | { jwksUri: string }
@@ -118,7 +121,8 @@ export class RemoteKeys {
         `jwt-auth: key set fetch failed; ${this.#set === undefined ? 'no keys yet' : 'the last good key set keeps serving'}`)
       next = this.#o.cooldownMs
     }
-    if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, next).unref()
+    // However short the cooldown (0 in tests), the background refresh does not poll a provider in a loop.
+    if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, Math.max(next, REFRESH_FLOOR_MS)).unref()
   }
 
   async #download (): Promise<{ keys: JSONWebKeySet, maxAgeMs: number | undefined }> {
