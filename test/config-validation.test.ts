@@ -117,6 +117,25 @@ t.test('matchers: method, path pattern, host pattern', async t => {
   ])
 })
 
+t.test('names: upstreams, stores and header matchers refuse names they could never mean', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+stores:
+  "shared cache": { type: memory }
+upstreams:
+  "users!": { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - name: a
+    match: { path: /a, headers: { "": x, "x tenant": acme, x-ok: y } }
+    upstream: users!
+`), [
+    'gw.yaml:4:3 stores.shared cache: "shared cache" is not a valid name (letters, digits, _ . -)',
+    'gw.yaml:6:3 upstreams.users!: "users!" is not a valid name (letters, digits, _ . -)',
+    'gw.yaml:9:35 routes[0].match.headers.: "" is not a header name',
+    'gw.yaml:9:42 routes[0].match.headers.x tenant: "x tenant" is not a header name'
+  ])
+})
+
 t.test('path mapping: rewrite params, stripPrefix, both at once', async t => {
   t.same(await issues(t, HEAD + `  - name: a
     match: { path: "/users/:id" }

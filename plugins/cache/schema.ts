@@ -1,6 +1,6 @@
-import { Duration, StoreName, Type, type Static } from '../../src/index.ts'
+import { Duration, StoreName, TOKEN, Type, type Static } from '../../src/index.ts'
 
-const HeaderName = Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' })
+const HeaderName = Type.String({ pattern: TOKEN })
 
 export const CacheSchema = Type.Object({
   store: Type.Optional(StoreName({ description: 'Where responses are kept: a store under stores:. Default memory.' })),

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { TOKEN } from '../../src/index.ts'
 
-const Token = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', errorMessage: 'must be a method or header name' })
+const Token = Type.String({ pattern: TOKEN, errorMessage: 'must be a method or header name' })
 
 export const DEFAULTS = {
   methods: ['GET', 'HEAD', 'PUT', 'PATCH', 'POST', 'DELETE'],

@@ -331,6 +331,11 @@ routes:
   await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [RS256, HS256, HS384] }`), { message: 'route "r": jwt-auth algorithms HS256, HS384 need secret' })
   await t.rejects(load(`{ secret: "${SECRET}", algorithms: [RS256, HS256] }`), { message: 'route "r": jwt-auth algorithms RS256, HS256 need issuer, jwksUri, keys or jwksFile' })
   await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], jwksUri: "${idp.url}/jwks" }`), { message: 'route "r": jwt-auth takes jwksUri or static keys (keys, jwksFile), not both' })
+  // An empty claim name could never be in a token: every token refused, or nothing forwarded.
+  for (const [key, plugin] of [['claims', `{ secret: "${SECRET}", claims: { "": x } }`], ['forwardClaims', `{ secret: "${SECRET}", forwardClaims: { "": x-user } }`]] as const) {
+    const err = await load(plugin).then(() => undefined, (e: Error) => e.message)
+    t.match(err, new RegExp(`routes\\[0\\]\\.plugins\\.jwt-auth\\.${key}\\.: "" is not a valid name: it must not be empty$`), key)
+  }
   const ok = await load(`{ secret: "${SECRET}", algorithms: [HS512] }`)
   await ok.close()
   t.pass('HS512 alone with a secret loads')

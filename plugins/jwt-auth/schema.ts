@@ -1,5 +1,5 @@
 import type { Static } from '@sinclair/typebox'
-import { Duration, Type } from '../../src/index.ts'
+import { Duration, NonEmptyKey, TOKEN, Type } from '../../src/index.ts'
 import { LocationSchema } from '../shared/auth/location.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
 
@@ -34,14 +34,18 @@ export const JwtAuthSchema = Type.Object({
     minItems: 1, uniqueItems: true, description: 'Allowed alg values. Default: the asymmetric ones the keys support (all of them for remote keys), plus HS* when secret is set.'
   })),
   scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^\\S+$' }), { description: 'Scopes the token must all have (scope: space-separated, or scp). Missing: 403 insufficient_scope.' })),
-  claims: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Union([ClaimValue, Type.Array(ClaimValue, { minItems: 1 })]), {
+  claims: Type.Optional(Type.Record(NonEmptyKey, Type.Union([ClaimValue, Type.Array(ClaimValue, { minItems: 1 })]), {
+    additionalProperties: false,
+    errorMessage: 'is not a valid name: it must not be empty',
     description: 'Required claim values: the claim must equal the value (or one of the listed values); an array claim must contain it.'
   })),
   clockTolerance: Type.Optional(Type.Union([Duration], { description: 'Leeway for exp, nbf and iat. Default 30s.' })),
   requireExp: Type.Optional(Type.Boolean({ default: true, description: 'Refuse tokens without exp. Default true.' })),
   maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, default: DEFAULTS.maxTokenBytes, description: 'Longer tokens are refused before any decoding. Default 8192.' })),
   from: Type.Optional(Type.Array(LocationSchema, { minItems: 1, description: 'Where the token is read, first found wins. Default [{ header: authorization, scheme: Bearer }].' })),
-  forwardClaims: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', errorMessage: 'must be a header name' }), {
+  forwardClaims: Type.Optional(Type.Record(NonEmptyKey, Type.String({ pattern: TOKEN, errorMessage: 'must be a header name' }), {
+    additionalProperties: false,
+    errorMessage: 'is not a valid name: it must not be empty',
     description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves.'
   })),
   consumerClaim: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.consumerClaim, description: 'The claim naming the consumer: a consumer with that id, else one made from the claim. Default sub.' })),

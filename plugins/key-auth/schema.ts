@@ -1,11 +1,10 @@
 import type { Static } from '@sinclair/typebox'
-import { StoreName, Type } from '../../src/index.ts'
+import { StoreName, TOKEN, Type } from '../../src/index.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
 
-const HEADER = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
 
 export const KeyAuthSchema = Type.Object({
-  header: Type.Optional(Type.String({ pattern: HEADER, default: 'x-api-key', description: 'Header holding the key. Default x-api-key.' })),
+  header: Type.Optional(Type.String({ pattern: TOKEN, default: 'x-api-key', description: 'Header holding the key. Default x-api-key.' })),
   query: Type.Optional(Type.String({ minLength: 1, description: 'Query parameter holding the key, read when the header is absent. Default: none (header only).' })),
   hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the key (header and query parameter) before forwarding. Default false.' })),
   store: Type.Optional(StoreName({

@@ -259,3 +259,14 @@ routes:
   await g.close()
   t.equal(late.spans.filter(s => s.traceId === trace).length, 2, 'both spans exported at shutdown')
 })
+
+t.test('an empty header or resource attribute name is a config error', async t => {
+  for (const key of ['headers', 'resourceAttributes']) {
+    const err = await startGateway(`
+upstreams: { ok: { targets: [ { url: "${ok.url}" } ] } }
+routes:
+  - { name: r, match: { path: /r }, upstream: ok, plugins: { opentelemetry: { ${key}: { "": x } } } }
+`).then(async g => { await g.close(); return '' }, (e: Error) => e.message)
+    t.match(err, new RegExp(`routes\\[0\\]\\.plugins\\.opentelemetry\\.${key}\\.: "" is not a valid name: it must not be empty$`), key)
+  }
+})

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration } from '../../src/index.ts'
+import { Duration, NonEmptyKey } from '../../src/index.ts'
 
 export const DEFAULTS = {
   endpoint: 'http://localhost:4318/v1/traces',
@@ -20,12 +20,16 @@ export const OpenTelemetrySchema = Type.Object({
     default: DEFAULTS.endpoint,
     description: 'The OTLP/HTTP traces URL (a collector, Tempo, Jaeger...), path included: spans are POSTed there as OTLP JSON.'
   })),
-  headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), {
+  headers: Type.Optional(Type.Record(NonEmptyKey, Type.String(), {
+    additionalProperties: false,
+    errorMessage: 'is not a valid name: it must not be empty',
     default: {},
     description: 'Headers sent with every export (an API key: use ${ENV} interpolation for secrets).'
   })),
   serviceName: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.serviceName, description: 'The service.name resource attribute of the spans.' })),
-  resourceAttributes: Type.Optional(Type.Record(Type.String({ minLength: 1 }), AttributeValue, {
+  resourceAttributes: Type.Optional(Type.Record(NonEmptyKey, AttributeValue, {
+    additionalProperties: false,
+    errorMessage: 'is not a valid name: it must not be empty',
     default: {},
     description: 'More resource attributes (deployment.environment.name, service.version, service.instance.id...).'
   })),

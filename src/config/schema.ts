@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Duration } from './duration.ts'
+import { TOKEN } from './names.ts'
 import { Consumers, Stores } from './store-schema.ts'
 import { Balance, CircuitBreaker, HashOn, HealthCheck, Passive, Retries, TargetResolve, WhenAllUnhealthy } from './upstream-schema.ts'
 
@@ -50,7 +51,7 @@ const Server = Type.Object({
     minBodyRate: Type.Optional(Type.Integer({ minimum: 1, description: 'Optional least average rate of the request body, in bytes per second, as Apache\'s mod_reqtimeout MinRate: a body may take `body` plus one second per minBodyRate bytes received; past it, the connection and the upstream try are closed (client_body_too_slow). Time the gateway itself holds the body back (upstream backpressure) is not counted. Default: no minimum.' })),
     send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). Default 60s.' }))
   }, { ...closed, description: 'Limits on slow clients, so that none holds an upstream connection or a socket for long.' })),
-  removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', errorMessage: 'must be a header name' }), {
+  removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: TOKEN, errorMessage: 'must be a header name' }), {
     description: 'Request headers never sent upstream, on any route. Default [x-original-url, x-rewrite-url]: some backend frameworks route by them, which would let a client bypass the route and its plugins. [] passes them on.'
   })),
   tls: Type.Optional(Type.Object({
@@ -154,7 +155,9 @@ const Match = Type.Object({
   host: Type.Optional(Type.Union([OneOrMany(Type.String({ minLength: 1 }))], { description: 'Host name(s): exact (api.example.com) or wildcard (*.example.com).' })),
   path: Type.String({ pattern: '^/', errorMessage: 'must start with /', description: 'Exact (/users), prefix (/users/*) or with params (/users/:id).' }),
   methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$', errorMessage: 'must be an HTTP method name such as GET' }), { minItems: 1 })),
-  headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Header values that must match exactly.' }))
+  headers: Type.Optional(Type.Record(Type.String({ pattern: TOKEN }), Type.String(), {
+    additionalProperties: false, errorMessage: 'is not a header name', description: 'Header values that must match exactly.'
+  }))
 }, closed)
 
 /** Builds the config schema. `plugins` adds each plugin's own schema under routes[].plugins (for editors). */
@@ -189,7 +192,7 @@ export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSc
     stores: Type.Optional(Stores),
     consumers: Type.Optional(Consumers),
     plugins: Type.Optional(Type.Unsafe<Record<string, unknown>>({ ...pluginsOf(false), description: 'Plugins for every route. A route\'s own entry replaces the config here; `name: false` turns one off for that route.' })),
-    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), Upstream),
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), Upstream, { additionalProperties: false }),
     routes: Type.Array(Route)
   }, { ...closed, $id: 'https://portcullis.dev/gateway.schema.json', title: 'Portcullis gateway configuration' })
 }

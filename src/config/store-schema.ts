@@ -35,6 +35,7 @@ export const StoreConfig = Type.Union([MemoryStoreConfig, RedisStoreConfig], {
 })
 
 export const Stores = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), StoreConfig, {
+  additionalProperties: false,
   description: 'Named stores plugins refer to by name. "memory" always exists (per process, default bounds).'
 })
 

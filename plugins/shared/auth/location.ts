@@ -1,12 +1,11 @@
-import { Type, type GatewayRequest } from '../../../src/index.ts'
+import { TOKEN, Type, type GatewayRequest } from '../../../src/index.ts'
 
-const NAME = '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$'
 
 /** Where a request carries a credential: a header (optionally after an auth scheme), a cookie, or a query parameter. */
 export const LocationSchema = Type.Union([
   Type.Object({
-    header: Type.String({ pattern: NAME, description: 'Header name (case-insensitive).' }),
-    scheme: Type.Optional(Type.String({ pattern: NAME, description: 'Auth scheme before the credential, e.g. Bearer (case-insensitive). Default: none, the whole value.' }))
+    header: Type.String({ pattern: TOKEN, description: 'Header name (case-insensitive).' }),
+    scheme: Type.Optional(Type.String({ pattern: TOKEN, description: 'Auth scheme before the credential, e.g. Bearer (case-insensitive). Default: none, the whole value.' }))
   }, { additionalProperties: false }),
   Type.Object({ cookie: Type.String({ minLength: 1, pattern: '^[^\\s;=]+$', description: 'Cookie name.' }) }, { additionalProperties: false }),
   Type.Object({ query: Type.String({ minLength: 1, description: 'Query parameter name.' }) }, { additionalProperties: false })
