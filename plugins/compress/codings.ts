@@ -28,7 +28,8 @@ export function available (coding: Coding): boolean {
 export function decodable (value: string): Coding | undefined {
   const v = value.trim().toLowerCase()
   const c = v === 'x-gzip' ? 'gzip' : v
-  return c in DECODERS && available(c as Coding) ? c as Coding : undefined
+  // Own keys only: `constructor` or `__proto__` is no coding.
+  return Object.hasOwn(DECODERS, c) && available(c as Coding) ? c as Coding : undefined
 }
 
 /**

@@ -37,6 +37,7 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/no-content': res.writeHead(204).end(); return
     case '/not-modified': res.writeHead(304, { etag: '"v1"' }).end(); return
     case '/gzipped': return send(res, 200, { 'content-encoding': 'gzip', etag: '"g1"' }, GZIPPED)
+    case '/constructor': return send(res, 200, { 'content-encoding': 'constructor' })
     case '/vary': return send(res, 200, { vary: 'Origin' })
     case '/stream': {
       // 256 KiB that deflate cannot shrink much, then nothing until the test has seen bytes.
@@ -172,6 +173,10 @@ t.test('an already encoded response: passed as is to a client that accepts it, d
   t.equal(decode('br', br.body), JSON_BODY)
   const off = await get('/plain/gzipped')
   t.equal(off.headers['content-encoding'], 'gzip', 'decompressForClients: false sends it as it is')
+  // The name of an Object.prototype property once passed for a coding: the response was cut off.
+  const odd = await get('/constructor', { 'accept-encoding': 'gzip' })
+  t.equal(odd.headers['content-encoding'], 'constructor', 'a coding the gateway cannot decode is sent as it is')
+  t.equal(odd.body.toString(), JSON_BODY)
 })
 
 t.test('streaming: compressed bytes reach the client before the upstream has finished', async t => {
@@ -225,6 +230,11 @@ t.test('request bodies: decoded for the upstream when requests: true', async t =
   }
   const unknown = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'compress' }, body: 'xyz' })
   t.same(await unknown.body.json(), { body: 'xyz', encoding: 'compress' }, 'an unknown coding passes through')
+  // Names of Object.prototype properties were taken for codings: a 500, or a request left hanging.
+  for (const encoding of ['constructor', '__proto__']) {
+    const odd = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': encoding }, body: 'xyz' })
+    t.same(await odd.body.json(), { body: 'xyz', encoding }, `${encoding} is no coding either`)
+  }
   const broken = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: 'not gzip at all' })
   t.equal(broken.statusCode, 400)
   t.match(await broken.body.json(), { error: 'bad_body' })
