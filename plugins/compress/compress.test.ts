@@ -18,26 +18,35 @@ const release = { stream: () => {}, sse: () => {} }
 const progress: WriteProgress = { written: 0, waitingForDrain: false, finished: false }
 const TEXT_CHUNK = randomBytes(32 * 1024).toString('hex') // 64 KiB that deflate shrinks by half at best
 const BIG = 16 * 1024 * 1024
+const MIN_SIZE = JSON.stringify('x'.repeat(1022)) // exactly minSize (1024) bytes
+const HAS_ZSTD = typeof (zlib as unknown as Record<string, unknown>).createZstdCompress === 'function'
 
-function send (res: ServerResponse, status: number, headers: Record<string, string>, body: string | Buffer = JSON_BODY): void {
+function send (res: ServerResponse, status: number, headers: Record<string, string | string[]>, body: string | Buffer = JSON_BODY): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers })
   res.end(body)
 }
 
 const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
-  switch (req.url?.replace(/^\/plain/, '')) {
-    case '/json': return send(res, 200, { etag: '"v1"' })
+  switch (req.url?.replace(/^\/(plain|defaults|parts)/, '')) {
+    case '/json': return send(res, 200, { etag: '"v1"', 'accept-ranges': 'bytes' })
+    case '/min-size': return send(res, 200, {}, MIN_SIZE)
     case '/weak': return send(res, 200, { etag: 'W/"v1"' })
     case '/small': return send(res, 200, {}, '{"ok":true}')
     case '/png': return send(res, 200, { 'content-type': 'image/png' })
     case '/svg': return send(res, 200, { 'content-type': 'image/svg+xml' })
     case '/problem': return send(res, 404, { 'content-type': 'application/problem+json' })
     case '/no-transform': return send(res, 200, { 'cache-control': 'public, no-transform' })
+    case '/no-transform-first': return send(res, 200, { 'cache-control': 'no-transform, max-age=60' })
+    case '/no-transform-spaced': return send(res, 200, { 'cache-control': 'private ,no-transform ,max-age=60' })
+    case '/no-transform-split': return send(res, 200, { 'cache-control': ['public', 'no-transform'] })
+    case '/range-200': return send(res, 200, { 'content-range': `bytes 0-${JSON_BODY.length - 1}/${JSON_BODY.length}` })
+    case '/byteranges': return send(res, 206, { 'content-type': 'multipart/byteranges; boundary=B' }, `--B\r\ncontent-range: bytes 0-99/5000\r\n\r\n${JSON_BODY.slice(0, 100)}\r\n--B\r\ncontent-range: bytes 200-4999/5000\r\n\r\n${JSON_BODY.slice(200, 5000)}\r\n--B--\r\n`)
     case '/range': return send(res, 206, { 'content-range': `bytes 0-${JSON_BODY.length - 1}/${JSON_BODY.length * 2}` })
-    case '/no-content': res.writeHead(204).end(); return
-    case '/not-modified': res.writeHead(304, { etag: '"v1"' }).end(); return
+    case '/no-content': res.writeHead(204, { 'content-type': 'application/json' }).end(); return
+    case '/not-modified': res.writeHead(304, { etag: '"v1"', 'content-type': 'application/json' }).end(); return
     case '/gzipped': return send(res, 200, { 'content-encoding': 'gzip', etag: '"g1"' }, GZIPPED)
     case '/constructor': return send(res, 200, { 'content-encoding': 'constructor' })
+    case '/identity': return send(res, 200, { 'content-encoding': 'identity' })
     case '/vary': return send(res, 200, { vary: 'Origin' })
     case '/stream': {
       // 256 KiB that deflate cannot shrink much, then nothing until the test has seen bytes.
@@ -58,8 +67,9 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
       })()
       return
     }
-    case '/sse': {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    case '/sse':
+    case '/sse-utf8': {
+      res.writeHead(200, { 'content-type': req.url === '/sse' ? 'text/event-stream' : 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
       res.write('data: first\n\n')
       release.sse = () => res.end('data: second\n\n')
       return
@@ -80,6 +90,8 @@ routes:
   - { name: echo, match: { path: /echo }, upstream: up, plugins: { compress: { requests: true } } }
   - { name: bounded, match: { path: /bounded }, upstream: up, plugins: { compress: { requests: true }, request-size: { maxBody: 65536 } } }
   - { name: plain, match: { path: /plain/* }, upstream: up, plugins: { compress: { decompressForClients: false } } }
+  - { name: defaults, match: { path: /defaults/* }, upstream: up, plugins: { compress: {} } }
+  - { name: parts, match: { path: /parts/* }, upstream: up, plugins: { compress: { types: [multipart/byteranges] } } }
   - name: all
     match: { path: /* }
     upstream: up
@@ -108,6 +120,7 @@ t.test('each coding the client prefers, streamed: no Content-Length, Vary, weake
     t.equal(res.headers['content-length'], undefined)
     t.equal(res.headers.vary, 'accept-encoding')
     t.equal(res.headers.etag, 'W/"v1"')
+    t.equal(res.headers['accept-ranges'], undefined, 'ranges of the upstream\'s body do not apply to the encoded one')
     t.ok(res.body.length < JSON_BODY.length / 3, `${expected}: ${res.body.length} bytes on the wire for ${JSON_BODY.length}`)
     t.equal(decode(expected, res.body), JSON_BODY)
   }
@@ -123,14 +136,26 @@ t.test('negotiation edge cases end to end', async t => {
     t.equal(res.headers['content-encoding'], expected, `${String(accept)} → ${String(expected)}`)
     t.equal(res.headers.vary, 'accept-encoding', 'Vary either way: the answer depends on the header')
     t.equal(decode(expected, res.body), JSON_BODY)
-    if (expected === undefined) t.equal(res.headers.etag, '"v1"', 'an unchanged body keeps its strong ETag')
+    if (expected === undefined) {
+      t.equal(res.headers.etag, '"v1"', 'an unchanged body keeps its strong ETag')
+      t.equal(res.headers['accept-ranges'], 'bytes', 'and its Accept-Ranges')
+    }
   }
+})
+
+t.test('default codings: zstd first where the Node running has it, else never offered', async t => {
+  const res = await get('/defaults/json', { 'accept-encoding': 'zstd, gzip;q=0.5' })
+  t.equal(res.status, 200)
+  t.equal(res.headers['content-encoding'], HAS_ZSTD ? 'zstd' : 'gzip')
+  if (!HAS_ZSTD) t.equal(decode('gzip', res.body), JSON_BODY)
 })
 
 t.test('never compressed', async t => {
   const cases: Array<[string, string, 'GET' | 'HEAD']> = [
     ['small body (below minSize)', '/small', 'GET'], ['type not in the list', '/png', 'GET'],
-    ['Cache-Control: no-transform', '/no-transform', 'GET'], ['range response', '/range', 'GET'],
+    ['Cache-Control: no-transform', '/no-transform', 'GET'], ['no-transform first', '/no-transform-first', 'GET'],
+    ['no-transform between spaces and commas', '/no-transform-spaced', 'GET'], ['no-transform on a second Cache-Control line', '/no-transform-split', 'GET'],
+    ['range response', '/range', 'GET'], ['a 200 with Content-Range', '/range-200', 'GET'], ['a 206 of several parts', '/parts/byteranges', 'GET'],
     ['204', '/no-content', 'GET'], ['304', '/not-modified', 'GET'], ['HEAD', '/json', 'HEAD']
   ]
   for (const [name, path, method] of cases) {
@@ -141,6 +166,7 @@ t.test('never compressed', async t => {
   const small = await get('/small', { 'accept-encoding': 'gzip' })
   t.equal(small.headers['content-length'], '11', 'the length stays')
   t.equal(small.body.toString(), '{"ok":true}')
+  t.equal((await get('/min-size', { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip', 'a body of exactly minSize is compressed')
 })
 
 t.test('type patterns: image/svg+xml and application/*+json are compressed, error statuses too', async t => {
@@ -171,6 +197,9 @@ t.test('an already encoded response: passed as is to a client that accepts it, d
   const br = await get('/gzipped', { 'accept-encoding': 'br' })
   t.equal(br.headers['content-encoding'], 'br', 're-encoded as the client accepts')
   t.equal(decode('br', br.body), JSON_BODY)
+  const identity = await get('/identity', { 'accept-encoding': 'gzip' })
+  t.equal(identity.headers['content-encoding'], 'gzip', 'Content-Encoding: identity is no encoding: compressed')
+  t.equal(decode('gzip', identity.body), JSON_BODY)
   const off = await get('/plain/gzipped')
   t.equal(off.headers['content-encoding'], 'gzip', 'decompressForClients: false sends it as it is')
   // The name of an Object.prototype property once passed for a coding: the response was cut off.
@@ -211,16 +240,18 @@ t.test('backpressure: a client that does not read holds the upstream back, nothi
 })
 
 t.test('server-sent events are flushed event by event', async t => {
-  const res = await request(`${gw.url}/sse`, { headers: { 'accept-encoding': 'br' } })
-  t.equal(res.headers['content-encoding'], 'br')
-  const decoder = zlib.createBrotliDecompress()
-  res.body.pipe(decoder)
-  let text = ''
-  decoder.on('data', (c: Buffer) => { text += c.toString() })
-  t.ok(await until(() => text === 'data: first\n\n'), 'the first event arrived whole while the stream is open')
-  release.sse()
-  await once(decoder, 'end')
-  t.equal(text, 'data: first\n\ndata: second\n\n')
+  for (const path of ['/sse', '/sse-utf8']) {
+    const res = await request(`${gw.url}${path}`, { headers: { 'accept-encoding': 'br' } })
+    t.equal(res.headers['content-encoding'], 'br')
+    const decoder = zlib.createBrotliDecompress()
+    res.body.pipe(decoder)
+    let text = ''
+    decoder.on('data', (c: Buffer) => { text += c.toString() })
+    t.ok(await until(() => text === 'data: first\n\n'), `${path}: the first event arrived whole while the stream is open`)
+    release.sse()
+    await once(decoder, 'end')
+    t.equal(text, 'data: first\n\ndata: second\n\n')
+  }
 })
 
 t.test('request bodies: decoded for the upstream when requests: true', async t => {
