@@ -1,12 +1,13 @@
 import t from 'tap'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { startOtlpReceiver, type ReceivedSpan } from '../../test/helpers/otlp-receiver.ts'
+import { createTestCa } from '../../test/helpers/certs.ts'
 
 // Spans exported by a real gateway to a real OTLP/HTTP receiver, checked by their ids, links and
 // attributes. Upstreams: `ok` echoes the traceparent it got; `flaky` (two targets) answers 503 to a
@@ -276,6 +277,30 @@ t.test('a route with the plugin off sends the gateway\'s own span as parent, and
   await traced('/items/3', 'after-untraced', `00-${'e1'.repeat(16)}-${'f2'.repeat(8)}-01`)
   t.ok(await until(() => spansOf('e1'.repeat(16)).length === 2))
   t.equal(spansOf(trace).length, 0)
+})
+
+t.test('a request over TLS: url.scheme https', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const cert = ca.issue('gateway', 'IP:127.0.0.1')
+  const secure = await startGateway(`
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+  tls: { certificates: [ { cert: "${cert.certFile}", key: "${cert.keyFile}" } ] }
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "${receiver.url}", flushInterval: 20ms }
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+`)
+  const agent = new Agent({ connect: { ca: ca.cert } })
+  t.teardown(async () => { await agent.close(); await secure.close() })
+  const trace = '5e'.repeat(16)
+  const res = await request(`${secure.url}/items`, { dispatcher: agent, headers: { traceparent: `00-${trace}-${'12'.repeat(8)}-01` } })
+  await res.body.dump()
+  t.equal(res.statusCode, 200)
+  t.ok(await until(() => spansOf(trace).length === 2))
+  t.equal(spansOf(trace).find(s => s.kind === SERVER)?.attributes['url.scheme'], 'https')
 })
 
 t.test('exports that fail never touch requests: counted and logged once', async t => {
