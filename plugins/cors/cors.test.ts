@@ -143,6 +143,17 @@ routes:
 `), { message: /^route "r", plugins\.cors\.origins\[0\]: Invalid regular expression/ })
 })
 
+t.test('an entry starting with a slash that is not /regex/ with flags among i, m, s, u is a config error, not an exact origin', async t => {
+  for (const entry of ['/^https:\\\\/\\\\/app\\\\.example\\\\.com$/g', '/app.example.com']) {
+    await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cors: { origins: [https://a.example.com, "${entry}"] } } }
+`), { message: 'route "r", plugins.cors.origins[1]: a regular expression is written /pattern/flags, its flags among i, m, s and u' }, entry)
+  }
+})
+
 t.test('an OPTIONS request without Origin, or without Access-Control-Request-Method, is not a preflight: it goes upstream', async t => {
   const before = hits.length
   const noOrigin = await call('/exact', 'OPTIONS', { 'access-control-request-method': 'PUT' })
