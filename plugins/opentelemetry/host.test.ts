@@ -9,4 +9,6 @@ t.test('Host header values split into address and port', async t => {
   t.same(hostAndPort('[::1]:8080'), { address: '::1', port: 8080 })
   t.same(hostAndPort('[2001:db8::1]'), { address: '2001:db8::1', port: undefined })
   t.same(hostAndPort('a:b:c'), { address: 'a:b:c', port: undefined }, 'anything else is kept whole')
+  t.same(hostAndPort('x[y]'), { address: 'x[y]', port: undefined }, 'brackets are taken off only around the whole address')
+  t.same(hostAndPort('[ab]c'), { address: '[ab]c', port: undefined })
 })

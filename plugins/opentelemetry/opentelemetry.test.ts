@@ -10,7 +10,8 @@ import { startOtlpReceiver, type ReceivedSpan } from '../../test/helpers/otlp-re
 
 // Spans exported by a real gateway to a real OTLP/HTTP receiver, checked by their ids, links and
 // attributes. Upstreams: `ok` echoes the traceparent it got; `flaky` (two targets) answers 503 to a
-// request's first try and 200 to its retry; `gone` refuses connections.
+// request's first try and 200 to its retry; `gone` refuses connections; `codes` answers the status
+// its path ends with.
 const receiver = await startOtlpReceiver()
 t.teardown(() => receiver.close())
 
@@ -24,15 +25,22 @@ const flakyHandler = (req: IncomingMessage, res: ServerResponse) => {
 }
 const flakyA = await startUpstream(flakyHandler)
 const flakyB = await startUpstream(flakyHandler)
+const codes = await startUpstream((req, res) => { seen(req); res.writeHead(Number(req.url?.split('/').pop())).end() })
 const gone = await startUpstream()
 await gone.close()
-t.teardown(() => Promise.all([ok.close(), flakyA.close(), flakyB.close()]))
+t.teardown(() => Promise.all([ok.close(), flakyA.close(), flakyB.close(), codes.close()]))
 
 const gw = await startGateway(`
 upstreams:
   ok: { targets: [ { url: "${ok.url}" } ] }
   flaky: { targets: [ { url: "${flakyA.url}" }, { url: "${flakyB.url}" } ], retries: { on: [503] }, passive: false }
   gone: { targets: [ { url: "${gone.url}" } ], retries: false, passive: false }
+  codes: { targets: [ { url: "${codes.url}" } ], retries: false, passive: false }
+  # Targets that refuse connections, for the attributes of the try.
+  v6: { targets: [ { url: "http://[::1]:${gone.port}" } ], retries: false, passive: false }
+  named: { targets: [ { url: "http://localhost:${gone.port}" } ], retries: false, passive: false }
+  port80: { targets: [ { url: "http://127.0.0.1" } ], retries: false, passive: false }
+  port443: { targets: [ { url: "https://127.0.0.1" } ], retries: false, passive: false }
 plugins:
   opentelemetry:
     endpoint: ${receiver.url}
@@ -44,6 +52,13 @@ routes:
   - { name: items, match: { path: "/items/:id" }, upstream: ok }
   - { name: retried, match: { path: /retried }, upstream: flaky }
   - { name: refused, match: { path: /refused }, upstream: gone }
+  - { name: codes, match: { path: "/codes/:code" }, upstream: codes }
+  - { name: trace, match: { path: /traced-trace, methods: [TRACE] }, upstream: ok }
+  - { name: v6, match: { path: /targets/v6 }, upstream: v6 }
+  - { name: named, match: { path: /targets/named }, upstream: named }
+  - { name: port80, match: { path: /targets/port80 }, upstream: port80 }
+  - { name: port443, match: { path: /targets/port443 }, upstream: port443 }
+  - { name: half, match: { path: /half }, upstream: ok, plugins: { opentelemetry: { endpoint: "${receiver.url}", samplingRatio: 0.5, flushInterval: 20ms } } }
   - { name: sampled-out, match: { path: /sampled-out }, upstream: ok, plugins: { opentelemetry: { endpoint: "${receiver.url}", samplingRatio: 0, flushInterval: 20ms } } }
   - { name: untraced, match: { path: /untraced }, upstream: ok, plugins: { opentelemetry: false } }
 `, { admin: true })
@@ -65,15 +80,17 @@ async function metricSettles (adminUrl: string, series: string, expected: number
   return v
 }
 
-async function traced (path: string, id: string, traceparent?: string) {
-  const res = await request(`${gw.url}${path}`, { headers: { 'x-request-id': id, 'user-agent': 'otel-test/1', ...(traceparent === undefined ? {} : { traceparent }) } })
+async function traced (path: string, id: string, traceparent?: string, method = 'GET') {
+  const res = await request(`${gw.url}${path}`, { method, headers: { 'x-request-id': id, 'user-agent': 'otel-test/1', ...(traceparent === undefined ? {} : { traceparent }) } })
   await res.body.dump()
   const line = await waitForLog(gw.logs, { requestId: id, msg: 'request' })
   return { status: res.statusCode, traceId: line?.traceId as string }
 }
 
 t.test('a request with a traceparent: the server span is the caller\'s child, the client span the server\'s, the upstream sees the client span', async t => {
+  const before = Date.now()
   const { status, traceId } = await traced('/items/42', 'plain-1', `00-${CALLER_TRACE}-${CALLER_SPAN}-01`)
+  const after = Date.now()
   t.equal(status, 200)
   t.equal(traceId, CALLER_TRACE, "the access log has the caller's trace id")
   t.ok(await until(() => spansOf(CALLER_TRACE).length === 2), 'two spans exported')
@@ -84,8 +101,12 @@ t.test('a request with a traceparent: the server span is the caller\'s child, th
   t.same(upstreamSaw['plain-1'], [`00-${CALLER_TRACE}-${client.spanId}-01`], 'the upstream got the client span as its parent')
   t.not(client.spanId, server.spanId)
   t.ok(server.startNs <= client.startNs && client.endNs <= server.endNs, 'the try lies within the request')
+  t.ok(server.startNs >= BigInt(before - 1) * 1_000_000n && server.endNs <= BigInt(after + 1) * 1_000_000n, 'on the wall clock, within the request')
+  t.equal(server.flags & 0x300, 0x300, "the server span's parent is remote (OTLP span flags)")
+  t.equal(client.flags & 0x300, 0x100, "the client span's is not")
+  t.equal(server.scope, 'portcullis')
   t.equal(server.name, 'GET /items/:id')
-  t.match(server.attributes, {
+  t.has(server.attributes, {
     'http.request.method': 'GET',
     'url.path': '/items/42',
     'url.scheme': 'http',
@@ -169,6 +190,68 @@ t.test('an upstream that refuses the connection: a failed client span, a 502 ser
   t.equal(server.status, ERROR)
 })
 
+t.test('methods: each known one by its name, any other as _OTHER with the original beside', async t => {
+  for (const [i, method] of ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'PURGE'].entries()) {
+    const trace = `${i + 1}`.repeat(32)
+    // TRACE goes only to routes that list it.
+    const route = method === 'TRACE' ? '/traced-trace' : '/items/:id'
+    t.equal((await traced(method === 'TRACE' ? route : '/items/5', `method-${method}`, `00-${trace}-${'12'.repeat(8)}-01`, method)).status, 200, method)
+    t.ok(await until(() => spansOf(trace).length === 2), `${method}: two spans exported`)
+    const server = spansOf(trace).find(s => s.kind === SERVER) as ReceivedSpan
+    const client = spansOf(trace).find(s => s.kind === CLIENT) as ReceivedSpan
+    const known = method !== 'PURGE'
+    t.equal(server.name, known ? `${method} ${route}` : `HTTP ${route}`)
+    t.equal(client.name, known ? method : 'HTTP')
+    for (const span of [server, client]) {
+      t.equal(span.attributes['http.request.method'], known ? method : '_OTHER')
+      t.equal(span.attributes['http.request.method_original'], known ? undefined : method)
+    }
+  }
+})
+
+t.test('a 4xx makes the try an error, not the request; a 5xx both', async t => {
+  for (const [code, trace] of [[400, 'ab12'.repeat(8)], [500, 'cd34'.repeat(8)]] as const) {
+    t.equal((await traced(`/codes/${code}`, `codes-${code}`, `00-${trace}-${'12'.repeat(8)}-01`)).status, code)
+    t.ok(await until(() => spansOf(trace).length === 2))
+    const server = spansOf(trace).find(s => s.kind === SERVER) as ReceivedSpan
+    const client = spansOf(trace).find(s => s.kind === CLIENT) as ReceivedSpan
+    t.equal(client.attributes['error.type'], String(code))
+    t.equal(client.status, ERROR)
+    t.equal(server.attributes['http.response.status_code'], code)
+    t.equal(server.attributes['error.type'], code === 500 ? '500' : undefined)
+    t.equal(server.status, code === 500 ? ERROR : 0)
+  }
+})
+
+t.test('the try\'s server and peer attributes: IPv6 without brackets, a host name without peer address, default ports', async t => {
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['v6', { 'server.address': '::1', 'server.port': gone.port, 'network.peer.address': '::1', 'network.peer.port': gone.port }],
+    ['named', { 'server.address': 'localhost', 'server.port': gone.port, 'network.peer.address': undefined, 'network.peer.port': undefined }],
+    ['port80', { 'server.address': '127.0.0.1', 'server.port': 80 }],
+    ['port443', { 'server.address': '127.0.0.1', 'server.port': 443 }]
+  ]
+  for (const [i, [name, expected]] of cases.entries()) {
+    const trace = `${i}f`.repeat(16)
+    await traced(`/targets/${name}`, `target-${name}`, `00-${trace}-${'12'.repeat(8)}-01`)
+    t.ok(await until(() => spansOf(trace).length === 2), name)
+    const client = spansOf(trace).find(s => s.kind === CLIENT) as ReceivedSpan
+    for (const [key, value] of Object.entries(expected)) t.equal(client.attributes[key], value, `${name}: ${key}`)
+  }
+})
+
+t.test('samplingRatio 0.5 samples some new traces, not all', async t => {
+  const flags = new Set<string>()
+  const sampled: string[] = []
+  for (let i = 0; i < 64 && flags.size < 2; i++) {
+    const { traceId } = await traced('/half', `half-${i}`)
+    const flag = String(upstreamSaw[`half-${i}`]?.[0]).slice(-2)
+    flags.add(flag)
+    if (flag === '01') sampled.push(traceId)
+  }
+  t.same([...flags].sort(), ['00', '01'], 'sampled and not sampled traces (each a 1 in 2 chance)')
+  t.ok(await until(() => sampled.every(id => spansOf(id).length === 2)), 'the sampled ones exported (before the next test counts spans)')
+})
+
 t.test('sampling is parent-based: the ratio decides new traces, the caller\'s flag decides the others', async t => {
   const before = receiver.spans.length
   const newTrace = await traced('/sampled-out', 'sampled-out-1')
@@ -196,6 +279,8 @@ t.test('a route with the plugin off sends the gateway\'s own span as parent, and
 })
 
 t.test('exports that fail never touch requests: counted and logged once', async t => {
+  const worksAgain = () => gw.logs.filter(l => l.msg === 'span export works again')
+  t.equal(worksAgain().length, 0, 'nothing logged while exports work')
   const failedBefore = await metricValue(gw.adminUrl as string, 'portcullis_opentelemetry_spans_total{result="failed"}')
   t.ok(await metricValue(gw.adminUrl as string, 'portcullis_opentelemetry_spans_total{result="exported"}') >= 2, 'exported spans are counted')
   receiver.setMode('refuse')
@@ -205,9 +290,21 @@ t.test('exports that fail never touch requests: counted and logged once', async 
   t.ok(await until(() => receiver.exports.length > 0 && gw.logs.filter(l => l.msg?.toString().startsWith('span export failed')).length === 1))
   const failed = await metricSettles(gw.adminUrl as string, 'portcullis_opentelemetry_spans_total{result="failed"}', failedBefore + 6)
   t.equal(failed - failedBefore, 6, 'the six spans of three requests are counted as failed')
+  // One more failed export, after the others were counted: a failure while failing is no recovery.
+  await traced('/items/9', 'refused-export-3')
+  t.equal(await metricSettles(gw.adminUrl as string, 'portcullis_opentelemetry_spans_total{result="failed"}', failedBefore + 8), failedBefore + 8)
+  t.equal(worksAgain().length, 0, 'no recovery logged during the outage')
   receiver.setMode('accept')
+  const exported = 'portcullis_opentelemetry_spans_total{result="exported"}'
+  const exportedBefore = await metricValue(gw.adminUrl as string, exported)
   await traced('/items/10', 'export-back')
-  t.ok(await until(() => gw.logs.some(l => l.msg === 'span export works again')))
+  t.ok(await until(() => worksAgain().length > 0))
+  // The next export, once counted (after the exporter's callback has run).
+  t.equal(await metricSettles(gw.adminUrl as string, exported, exportedBefore + 2), exportedBefore + 2)
+  await traced('/items/11', 'export-back-2')
+  t.equal(await metricSettles(gw.adminUrl as string, exported, exportedBefore + 4), exportedBefore + 4, 'the next export')
+  t.equal(worksAgain().length, 1, 'logged once')
+  t.equal(worksAgain()[0]?.endpoint, receiver.url)
 })
 
 t.test('a full queue drops spans, counted; an unreachable endpoint costs requests nothing', async t => {

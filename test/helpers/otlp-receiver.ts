@@ -16,15 +16,19 @@ export interface ReceivedSpan {
   endNs: bigint
   attributes: Record<string, unknown>
   resource: Record<string, unknown>
+  /** The instrumentation scope's name. */
+  scope: string
+  /** OTLP span flags: trace flags, 0x100 "parent's remoteness known", 0x200 "parent remote". */
+  flags: number
 }
 
 interface OtlpValue { stringValue?: string, intValue?: string | number, doubleValue?: number, boolValue?: boolean }
 interface OtlpAttribute { key: string, value: OtlpValue }
 interface OtlpSpan {
   traceId: string, spanId: string, parentSpanId?: string, name: string, kind: number,
-  status?: { code?: number }, startTimeUnixNano: string | number, endTimeUnixNano: string | number, attributes?: OtlpAttribute[]
+  status?: { code?: number }, startTimeUnixNano: string | number, endTimeUnixNano: string | number, attributes?: OtlpAttribute[], flags?: number
 }
-interface OtlpRequest { resourceSpans: Array<{ resource?: { attributes?: OtlpAttribute[] }, scopeSpans: Array<{ spans: OtlpSpan[] }> }> }
+interface OtlpRequest { resourceSpans: Array<{ resource?: { attributes?: OtlpAttribute[] }, scopeSpans: Array<{ scope?: { name?: string }, spans: OtlpSpan[] }> }> }
 
 const value = (v: OtlpValue): unknown => v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.doubleValue ?? v.boolValue
 const flatten = (attributes: OtlpAttribute[] = []) => Object.fromEntries(attributes.map(a => [a.key, value(a.value)]))
@@ -63,7 +67,9 @@ export async function startOtlpReceiver () {
               startNs: BigInt(s.startTimeUnixNano),
               endNs: BigInt(s.endTimeUnixNano),
               attributes: flatten(s.attributes),
-              resource
+              resource,
+              scope: ss.scope?.name ?? '',
+              flags: s.flags ?? 0
             })
           }
         }
