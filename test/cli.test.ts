@@ -138,4 +138,10 @@ t.test('unknown command: exit 2 with a did-you-mean', async t => {
   const typo = await runCliHere('valdate', '-c', good)
   t.equal(typo.code, 2)
   t.match(typo.stderr, /^portcullis: unknown command "valdate" \(did you mean "validate"\?\)/)
+  // Names of Object.prototype properties once passed for commands: a TypeError and a stack trace.
+  for (const name of ['constructor', 'toString']) {
+    const odd = await runCliHere(name)
+    t.equal(odd.code, 2, name)
+    t.match(odd.stderr, new RegExp(`^portcullis: unknown command "${name}"`), name)
+  }
 })

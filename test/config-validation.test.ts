@@ -29,6 +29,11 @@ t.test('references: unknown upstream, with did-you-mean', async t => {
     'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?)',
     'gw.yaml:14:15 routes[2].upstream: unknown upstream "payments"'
   ])
+  // Not a property every object has.
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstream: constructor
+`), ['gw.yaml:8:15 routes[0].upstream: unknown upstream "constructor"'])
 })
 
 t.test('keys: unknown key at the key itself, missing required key at its object', async t => {

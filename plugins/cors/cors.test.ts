@@ -21,7 +21,7 @@ routes:
     match: { path: /exact }
     upstream: up
     plugins:
-      cors: { origins: [https://app.example.com, "https://*.example.net", "*.example.org", "/^https:\\\\/\\\\/pr-\\\\d+\\\\.preview\\\\.dev$/"], exposeHeaders: [X-Total] }
+      cors: { origins: [https://app.example.com, "https://*.example.net", "*.example.org", "/^https:\\\\/\\\\/pr-\\\\d+\\\\.preview\\\\.dev$/"], exposeHeaders: [X-Total, X-Page] }
   - { name: any, match: { path: /any }, upstream: up, plugins: { cors: { origins: ["*"], headers: [Content-Type, Authorization], maxAge: 60 } } }
   - { name: creds, match: { path: /creds }, upstream: up, plugins: { cors: { origins: ["*"], credentials: true, methods: [GET, POST] } } }
   - { name: down, match: { path: /down }, upstream: down, plugins: { cors: { origins: [https://app.example.com] } } }
@@ -77,7 +77,7 @@ t.test('actual requests: the upstream\'s answer with CORS headers and Vary: Orig
   const res = await call('/exact', 'GET', { origin: 'https://app.example.com' })
   t.equal(res.statusCode, 200)
   t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com', 'the upstream\'s * replaced')
-  t.equal(res.headers['access-control-expose-headers'], 'X-Total')
+  t.equal(res.headers['access-control-expose-headers'], 'X-Total, X-Page')
   t.equal(res.headers.vary, 'Accept-Language, origin')
   const any = await call('/any', 'GET', { origin: 'https://x.test' })
   t.equal(any.headers['access-control-allow-origin'], '*')
@@ -143,7 +143,18 @@ routes:
 `), { message: /^route "r", plugins\.cors\.origins\[0\]: Invalid regular expression/ })
 })
 
-t.test('an OPTIONS request without Origin, or without Access-Control-Request-Method, is not a preflight: it goes upstream', async t => {
+t.test('an entry starting with a slash that is not /regex/ with flags among i, m, s, u is a config error, not an exact origin', async t => {
+  for (const entry of ['/^https:\\\\/\\\\/app\\\\.example\\\\.com$/g', '/app.example.com']) {
+    await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cors: { origins: [https://a.example.com, "${entry}"] } } }
+`), { message: 'route "r", plugins.cors.origins[1]: a regular expression is written /pattern/flags, its flags among i, m, s and u' }, entry)
+  }
+})
+
+t.test('a request other than OPTIONS, or an OPTIONS without Origin or without Access-Control-Request-Method, is not a preflight: it goes upstream', async t => {
   const before = hits.length
   const noOrigin = await call('/exact', 'OPTIONS', { 'access-control-request-method': 'PUT' })
   t.equal(noOrigin.statusCode, 200)
@@ -153,6 +164,10 @@ t.test('an OPTIONS request without Origin, or without Access-Control-Request-Met
   t.equal(noMethod.statusCode, 200)
   t.equal(noMethod.headers['access-control-allow-methods'], undefined)
   t.equal(hits.length, before + 2)
+  const get = await call('/exact', 'GET', { origin: 'https://app.example.com', 'access-control-request-method': 'PUT' })
+  t.equal(get.statusCode, 200)
+  t.equal(get.headers['access-control-allow-methods'], undefined)
+  t.equal(hits.length, before + 3)
 })
 
 t.test('a preflight that asks for no headers gets no Access-Control-Allow-Headers', async t => {

@@ -7,7 +7,7 @@ export interface OriginMatcher {
   allows (origin: string): boolean
 }
 
-/** Throws, naming the entry, on a regular expression that does not compile. */
+/** Throws, naming the entry, on a regular expression that does not compile or is mistyped. */
 export function compileOrigins (entries: readonly string[]): OriginMatcher {
   const exact = new Set<string>()
   const patterns: RegExp[] = []
@@ -17,6 +17,9 @@ export function compileOrigins (entries: readonly string[]): OriginMatcher {
     if (entry === '*') any = true
     else if (regex !== null) {
       try { patterns.push(new RegExp(regex[1] as string, regex[2])) } catch (err) { throw new Error(`origins[${i}]: ${(err as Error).message}`) }
+    } else if (entry.startsWith('/')) {
+      // No origin starts with a slash: a mistyped regular expression would otherwise allow nothing, silently.
+      throw new Error(`origins[${i}]: a regular expression is written /pattern/flags, its flags among i, m, s and u`)
     } else if (entry.includes('*')) patterns.push(wildcard(entry.toLowerCase()))
     else exact.add(entry.toLowerCase().replace(/\/$/, ''))
   }

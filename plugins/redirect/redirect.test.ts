@@ -14,6 +14,8 @@ routes:
   - { name: docs, match: { path: /docs/* }, upstream: up, plugins: { redirect: { to: "/manual/*", status: 308, keepQuery: false } } }
   - { name: tagged, match: { path: /old/:id }, upstream: up, plugins: { redirect: { to: "https://new.example.com/items?legacy=:id" } } }
   - { name: root, match: { path: /root/* }, upstream: up, plugins: { redirect: { to: "/*" } } }
+  - { name: v1, match: { path: /v1/* }, upstream: up, plugins: { redirect: { to: "https://new.example.com/v2/*" } } }
+  - { name: find, match: { path: /find/* }, upstream: up, plugins: { redirect: { to: "/search?q=*" } } }
   - { name: moved, match: { path: /moved }, upstream: up, plugins: { redirect: { to: "https://elsewhere.example.com/", status: 307 } } }
 `)
 t.teardown(() => gw.close())
@@ -34,7 +36,12 @@ t.test('templates with the match\'s params, and the query kept or dropped', asyn
     ['/old/9?page=2', 302, 'https://new.example.com/items?legacy=9&page=2'],
     ['/moved', 307, 'https://elsewhere.example.com/'],
     ['/root/a', 302, '/a'],
-    ['/root/', 302, '/']
+    ['/root/', 302, '/'],
+    // An empty "*" takes only a slash before it.
+    ['/v1', 302, 'https://new.example.com/v2'],
+    ['/v1/a/b', 302, 'https://new.example.com/v2/a/b'],
+    ['/find/', 302, '/search?q='],
+    ['/find/tea?page=2', 302, '/search?q=tea&page=2']
   ]
   for (const [path, status, expected] of cases) t.same(await location(path), [status, expected], path)
   t.same(await location('/moved', 'POST'), [307, 'https://elsewhere.example.com/'], 'any method')

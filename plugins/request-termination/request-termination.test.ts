@@ -24,6 +24,7 @@ routes:
       request-termination: { headers: { retry-after: "3600" }, body: ${JSON.stringify(notice)} }
       compress: {}
   - { name: bare, match: { path: /bare }, upstream: up, plugins: { request-termination: {} } }
+  - { name: page, match: { path: /page }, upstream: up, plugins: { request-termination: { headers: { Content-Type: text/html }, body: "<p>down</p>" } } }
 `)
 t.teardown(() => gw.close())
 
@@ -50,4 +51,10 @@ t.test('defaults: 503 and no body', async t => {
   t.equal(res.statusCode, 503)
   t.equal(await res.body.text(), '')
   t.equal(hits, 0, 'the upstream was never called')
+})
+
+t.test('a text body keeps the Content-Type configured, in any case', async t => {
+  const res = await request(`${gw.url}/page`)
+  t.equal(res.headers['content-type'], 'text/html')
+  t.equal(await res.body.text(), '<p>down</p>')
 })

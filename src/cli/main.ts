@@ -28,7 +28,8 @@ const [name, ...rest] = process.argv.slice(2)
 if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
   console.log(USAGE)
 } else {
-  const command = COMMANDS[name]
+  // Own keys only: `portcullis constructor` is an unknown command, not Object's constructor.
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
   if (command === undefined) {
     console.error(`portcullis: unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}\n\n${USAGE}`)
     process.exitCode = 2

@@ -34,7 +34,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (first !== undefined) add(here('name'), `route name "${route.name}" is already used by routes[${first}]`)
     else seenNames.set(route.name, i)
 
-    if (!(route.upstream in config.upstreams)) {
+    if (!Object.hasOwn(config.upstreams, route.upstream)) {
       add(here('upstream'), `unknown upstream "${route.upstream}"${didYouMean(route.upstream, upstreamNames)}`)
     }
     const hosts = route.match.host === undefined ? [] : Array.isArray(route.match.host) ? route.match.host : [route.match.host]

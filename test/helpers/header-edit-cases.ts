@@ -36,6 +36,35 @@ export function headerEditTests (t: Test, plugin: string, relay: Relay): void {
     t.equal(seen['x-mixed'], 'configured', 'set replaces the value whatever the case (one header, not two)')
   })
 
+  t.test('a rename whose header is absent leaves the header it renames to alone', async t => {
+    const seen = await relay(t, `
+        rename: { x-a: x-b }`, { 'x-b': 'kept' })
+    t.same([seen['x-a'], seen['x-b']], [undefined, 'kept'])
+  })
+
+  t.test('every hop-by-hop header, in any case, is refused; so is an unknown key', async t => {
+    const text = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:9" } ] }
+routes:
+  - name: r
+    match: { path: / }
+    upstream: up
+    plugins:
+      ${plugin}:
+        sets: { x-a: b }
+        set: { Connection: v, keep-alive: v, TE: v, Trailer: v, Transfer-Encoding: v, UPGRADE: v, Expect: v, Proxy-Authorization: v, X-Fine: v }
+`
+    const err = await parseConfig(text, 'gateway.yaml', {}).then(() => undefined, (e: unknown) => e)
+    t.type(err, ConfigError)
+    const at = `routes[0].plugins.${plugin}`
+    t.same((err as ConfigError).issues.map(i => `${i.path}: ${i.message}`), [
+      `${at}.sets: unknown key "sets" (did you mean "set"?)`,
+      ...['Connection', 'keep-alive', 'TE', 'Trailer', 'Transfer-Encoding', 'UPGRADE', 'Expect', 'Proxy-Authorization'].map(h => `${at}.set.${h}: "${h}" ${NOT_SETTABLE_KEY}`)
+    ])
+  })
+
   t.test('bad header names and values are config errors with positions', async t => {
     const text = `server:
   listen: { host: 127.0.0.1, port: 0 }

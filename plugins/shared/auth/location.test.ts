@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { GatewayRequest } from '../../../src/index.ts'
-import { bearerChallenge, quoted } from './challenge.ts'
-import { fail } from './failure.ts'
+import { basicChallenge, bearerChallenge, keyChallenge, quoted } from './challenge.ts'
+import { MISSING, fail } from './failure.ts'
 import { compileLocation, compileLocations } from './location.ts'
 
 const req = (headers: Record<string, string>, query = '') => ({ headers, query }) as unknown as GatewayRequest
@@ -26,6 +26,7 @@ t.test('cookie and query parameter', async t => {
   const cookie = compileLocation({ cookie: 'session' })
   t.equal(cookie.read(req({ cookie: 'a=1; session=tok.en; b=2' })), 'tok.en')
   t.equal(cookie.read(req({ cookie: 'mysession=x; session_id=y' })), undefined)
+  t.equal(cookie.read(req({ cookie: 'session= ; other=1' })), undefined, 'an empty cookie is no credential')
   const query = compileLocation({ query: 'access_token' })
   t.equal(query.read(req({}, '?a=1&access_token=t%2B1&b')), 't+1')
   t.equal(query.read(req({}, '?access_token=')), undefined)
@@ -35,12 +36,19 @@ t.test('cookie and query parameter', async t => {
   const only = req({}, '?access_token=x')
   query.remove(only)
   t.equal(only.query, '')
+  const malformed = req({}, '?%zz=1&access_token=x&a+b=2')
+  query.remove(malformed)
+  t.equal(malformed.query, '?%zz=1&a+b=2', 'a name that does not decode is kept')
 })
 
 t.test('several locations: the first holding a credential wins', async t => {
   const any = compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { query: 't' }])
   t.equal(any.read(req({ authorization: 'Bearer h' }, '?t=q')), 'h')
   t.equal(any.read(req({ authorization: 'Basic x' }, '?t=q')), 'q')
+  t.equal(any.read(req({ authorization: 'Basic x' }, '?u=q')), undefined)
+  const r = req({ authorization: 'Bearer h', other: 'o' }, '?a=1&t=q')
+  any.remove(r)
+  t.same([r.headers, r.query], [{ authorization: undefined, other: 'o' }, '?a=1'], 'removed from every location')
 })
 
 t.test('challenges: quoted strings escaped; no error code without a token (RFC 6750 3.1)', async t => {
@@ -51,4 +59,8 @@ t.test('challenges: quoted strings escaped; no error code without a token (RFC 6
     'Bearer realm="my \\"realm\\"", error="invalid_token", error_description="the token has expired"')
   t.equal(challenge(fail(403, 'insufficient_scope', 'insufficient_scope', 'needs more', 'a b')),
     'Bearer realm="my \\"realm\\"", error="insufficient_scope", error_description="needs more", scope="a b"')
+  t.equal(challenge(MISSING), 'Bearer realm="my \\"realm\\""', 'no token: no error code')
+  t.equal(challenge(fail(503, 'unavailable', 'unavailable', 'the key store is unreachable')), 'Bearer realm="my \\"realm\\""', 'the token was not judged')
+  t.equal(basicChallenge('a "b"')(undefined), 'Basic realm="a \\"b\\"", charset="UTF-8"')
+  t.equal(keyChallenge('a "b"')(MISSING), 'Key realm="a \\"b\\""')
 })
