@@ -51,3 +51,13 @@ t.test('parseIp reads 20,000 generated addresses, valid and damaged, as ipaddr.j
   t.same(differing.slice(0, 10), [], `${differing.length} addresses read differently`)
   t.ok(valid > 5_000 && valid < 15_000, `both kinds were generated (${valid} valid)`)
 })
+
+t.test('an IPv4 part only ends an address', async t => {
+  const out = new Uint8Array(16)
+  const read = (s: string) => parseIp(s, out) ? Buffer.from(out).toString('hex') : 'invalid'
+  t.equal(read('1::1.2.3.4'), '00010000000000000000000001020304')
+  t.equal(read('::1.2.3.4'), '00000000000000000000000001020304', 'IPv4-compatible, not mapped')
+  t.equal(read('1.2.3.4::'), 'invalid')
+  t.equal(read('5:1.2.3.4::'), 'invalid')
+  t.equal(read('1.2.3.4::5'), 'invalid')
+})
