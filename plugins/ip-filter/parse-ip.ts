@@ -21,7 +21,7 @@ export function parseIp (text: string, out: Uint8Array): boolean {
   // Groups before the gap fill from the start, those after it from the end.
   const head = gap === 0 ? 0 : countGroups(text, 0, gap)
   const tail = gap + 2 === end ? 0 : countGroups(text, gap + 2, end)
-  if (head < 0 || tail < 0 || head + tail > 14) return false
+  if (head + tail > 14) return false
   return (gap === 0 || parseGroups(text, 0, gap, out, 0, head)) && (tail === 0 || parseGroups(text, gap + 2, end, out, 16 - tail, tail))
 }
 
