@@ -14,11 +14,14 @@ export function parseIp (text: string, out: Uint8Array): boolean {
   const end = zone === -1 ? text.length : zone
   const gap = text.indexOf('::')
   if (gap !== -1 && text.indexOf('::', gap + 1) !== -1) return false
+  // An IPv4 part may only end the address (1.2.3.4:: is not one).
+  const dot = text.indexOf('.')
+  if (dot !== -1 && dot < gap) return false
   if (gap === -1) return parseGroups(text, 0, end, out, 0, 16)
   // Groups before the gap fill from the start, those after it from the end.
   const head = gap === 0 ? 0 : countGroups(text, 0, gap)
   const tail = gap + 2 === end ? 0 : countGroups(text, gap + 2, end)
-  if (head < 0 || tail < 0 || head + tail > 14) return false
+  if (head + tail > 14) return false
   return (gap === 0 || parseGroups(text, 0, gap, out, 0, head)) && (tail === 0 || parseGroups(text, gap + 2, end, out, 16 - tail, tail))
 }
 
