@@ -61,7 +61,7 @@ ${route('allow', 'allow')}${route('deny', 'deny')}`)
   t.equal(hungAllow.status, 200)
   t.equal(hungAllow.headers.ratelimit, undefined, 'allowed without a RateLimit header: nothing was counted')
   t.equal(hungDeny.status, 503)
-  t.match(hungDeny.body, { error: 'rate_limit_unavailable', requestId: String })
+  t.match(hungDeny.body, { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: String })
   for (const a of [hungAllow, hungDeny]) t.ok(a.ms >= 150 && a.ms < 200 + 250, `answered after ${Math.round(a.ms)} ms (command timeout 200 ms)`)
   await sleeping
   other.disconnect()

@@ -1,0 +1,59 @@
+import t from 'tap'
+import type { GatewayRequest } from '../../src/index.ts'
+import { encodeValue, KeyBuilder } from './keys.ts'
+
+// The key builder alone, on plain requests: the exact keys, written out.
+
+const request = (over: Partial<Record<'consumer' | 'clientHeaders' | 'locals', unknown>> = {}) => ({
+  clientIp: '10.0.0.1',
+  consumer: { id: 'c1', groups: [], metadata: {} },
+  route: { name: 'r1', upstream: 'u' },
+  clientHeaders: { 'x-tenant': 'acme', 'set-cookie': ['a=1', 'b=2'] },
+  locals: { claims: { sub: 'u1', n: 7, admin: true, obj: { a: 1 }, ip: 'claimed' } },
+  ...over
+}) as unknown as GatewayRequest
+
+t.test('each part reads its own value; a header name in any case; a claim by the name after claim:', async t => {
+  const parts = ['consumer', 'ip', 'route', 'header:X-Tenant', 'header:set-cookie', 'claim:sub', 'claim:n', 'claim:admin']
+  const keys = new KeyBuilder([parts])
+  const req = request()
+  const tag = keys.tag(req)
+  t.equal(tag, '{consumer=c1|ip=10.0.0.1|route=r1|header:X-Tenant=acme|header:set-cookie=a=1, b=2|claim:sub=u1|claim:n=7|claim:admin=true}')
+  t.equal(keys.key(req, tag, 0, 'l:s1000'), `rl:${tag}:l:s1000`, 'every part in the tag: nothing after the id')
+})
+
+t.test('a part the request lacks is the client IP, labelled ip=', async t => {
+  const keys = new KeyBuilder([['consumer', 'header:x-missing', 'claim:obj', 'claim:none', 'route']])
+  t.equal(keys.tag(request({ consumer: undefined })), '{ip=10.0.0.1|ip=10.0.0.1|ip=10.0.0.1|ip=10.0.0.1|route=r1}')
+  // No claims at all.
+  t.equal(new KeyBuilder([['claim:sub']]).tag(request({ locals: {} })), '{ip=10.0.0.1}')
+})
+
+t.test('the tag holds the parts every limit has; each key the rest of its own', async t => {
+  const keys = new KeyBuilder([['consumer', 'ip'], ['route', 'consumer']])
+  const req = request()
+  const tag = keys.tag(req)
+  t.equal(tag, '{consumer=c1}')
+  t.equal(keys.key(req, tag, 0, 'a:s1000'), 'rl:{consumer=c1}:a:s1000:ip=10.0.0.1')
+  t.equal(keys.key(req, tag, 1, 'b:t60000'), 'rl:{consumer=c1}:b:t60000:route=r1')
+})
+
+t.test('no part in common: every key under {all}', async t => {
+  const keys = new KeyBuilder([['consumer', 'ip'], ['route']])
+  const req = request()
+  t.equal(keys.tag(req), '{all}')
+  t.equal(keys.key(req, '{all}', 0, 'a:s1000'), 'rl:{all}:a:s1000:consumer=c1|ip=10.0.0.1')
+  t.equal(keys.key(req, '{all}', 1, 'b:s1000'), 'rl:{all}:b:s1000:route=r1')
+  t.equal(new KeyBuilder([]).tag(req), '{all}', 'nor with no limits')
+})
+
+t.test('values: separators, braces and percent signs escaped; longer than 64 characters hashed', async t => {
+  t.equal(encodeValue('plain value'), 'plain value')
+  t.equal(encodeValue('a|b{c}d%e'), 'a%7cb%7bc%7dd%25e')
+  t.equal(encodeValue('%|{}'), '%25%7c%7b%7d', 'only special characters')
+  t.equal(encodeValue('a'.repeat(64)), 'a'.repeat(64), '64 characters are kept')
+  // SHA-256 of 65 "a", base64url.
+  t.equal(encodeValue('a'.repeat(65)), '#Y1NhxIu56rFBmOduqKt_GkFoXWrWKqkUbTAdTxfrCuA')
+  const keys = new KeyBuilder([['header:x-tenant']])
+  t.equal(keys.tag(request({ clientHeaders: { 'x-tenant': 'a}|consumer=c2' } })), '{header:x-tenant=a%7d%7cconsumer=c2}', 'a value cannot close the tag or pose as a second part')
+})

@@ -1,0 +1,62 @@
+import t from 'tap'
+import { Consumers } from '../../src/consumers/consumers.ts'
+import type { GatewayRequest } from '../../src/index.ts'
+import { compilePlans } from './plans.ts'
+import type { RateLimitConfig } from './schema.ts'
+
+// The plans alone: what each limit compiles to, for the route and for consumers with overrides.
+
+const limits: RateLimitConfig['limits'] = [
+  { name: 'burst', requests: 10, window: '1s' },
+  { name: 'hourly', requests: 1000, window: '1h', algorithm: 'token-bucket', burst: 50 },
+  { name: 'daily', requests: 5000, window: 86_400_000, algorithm: 'fixed-window', burst: 7 }
+]
+
+t.test('the route plan: ids, script arguments and RateLimit-Policy', async t => {
+  const { base, byConsumer } = compilePlans({ limits }, new Consumers())
+  t.same(base.limits, [
+    { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1' },
+    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 1000, windowMs: 3_600_000, policy: '"hourly";q=1000;w=3600' },
+    { name: 'daily', index: 2, id: 'daily:f86400000', requests: 5000, windowMs: 86_400_000, policy: '"daily";q=5000;w=86400' }
+  ])
+  // A burst counts for token-bucket only.
+  t.same(base.args, ['s', '10', '1000', '10', 't', '1000', '3600000', '50', 'f', '5000', '86400000', '5000'])
+  t.equal(base.policyHeader, '"burst";q=10;w=1, "hourly";q=1000;w=3600, "daily";q=5000;w=86400')
+  t.equal(byConsumer.size, 0)
+})
+
+t.test('the plugin algorithm is every limit\'s default; a token bucket\'s burst defaults to its requests', async t => {
+  const { base } = compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'a', requests: 3, window: '1m' }, { name: 'b', requests: 4, window: '1s', algorithm: 'sliding-window' }] }, new Consumers())
+  t.same(base.args, ['t', '3', '60000', '3', 's', '4', '1000', '4'])
+})
+
+t.test('consumers: overrides of requests, window, algorithm and burst; false drops a limit; others keep the route plan', async t => {
+  const consumers = new Consumers([
+    { id: 'big', metadata: { 'rate-limit': { burst: { requests: 20, window: '2s', algorithm: 'token-bucket', burst: 30 }, daily: false } } },
+    { id: 'tb', metadata: { 'rate-limit': { burst: { algorithm: 'token-bucket' }, hourly: { burst: 60 } } } },
+    { id: 'other-limit', metadata: { 'rate-limit': { unknown: { requests: 1 } } } },
+    { id: 'plain', metadata: { team: 'x' } }
+  ])
+  const { base, byConsumer } = compilePlans({ limits }, consumers)
+  t.same([...byConsumer.keys()], ['big', 'tb'], 'only consumers that override one of the route\'s limits')
+  const big = byConsumer.get('big')
+  t.same(big?.limits.map(l => [l.index, l.id, l.policy]), [[0, 'burst:t2000', '"burst";q=20;w=2'], [1, 'hourly:t3600000', '"hourly";q=1000;w=3600']])
+  t.same(big?.args, ['t', '20', '2000', '30', 't', '1000', '3600000', '50'])
+  t.same(byConsumer.get('tb')?.args, ['t', '10', '1000', '10', 't', '1000', '3600000', '60', 'f', '5000', '86400000', '5000'])
+  t.not(byConsumer.get('tb'), base)
+})
+
+t.test('key parts: the plugin\'s by (default consumer), a limit\'s own by', async t => {
+  const req = { clientIp: '10.0.0.1', consumer: { id: 'c1', groups: [], metadata: {} }, route: { name: 'r1', upstream: 'u' }, clientHeaders: {}, locals: {} } as unknown as GatewayRequest
+  const byDefault = compilePlans({ limits: [{ name: 'a', requests: 1, window: '1s' }, { name: 'b', requests: 1, window: '1s', by: ['consumer', 'ip'] }] }, new Consumers()).keys
+  const tag = byDefault.tag(req)
+  t.equal(tag, '{consumer=c1}')
+  t.same([byDefault.key(req, tag, 0, 'a'), byDefault.key(req, tag, 1, 'b')], ['rl:{consumer=c1}:a', 'rl:{consumer=c1}:b:ip=10.0.0.1'])
+  const byRoute = compilePlans({ by: ['route'], limits: [{ name: 'a', requests: 1, window: '1s' }] }, new Consumers()).keys
+  t.equal(byRoute.tag(req), '{route=r1}')
+})
+
+t.test('two limits of one name are a config error', async t => {
+  t.throws(() => compilePlans({ limits: [limits[0], { name: 'hourly', requests: 1, window: '1s' }, { name: 'burst', requests: 1, window: '1m' }] as RateLimitConfig['limits'] }, new Consumers()),
+    { message: 'rate-limit: two limits are named "burst"' })
+})
