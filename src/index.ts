@@ -11,6 +11,7 @@ export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/p
 export { defineScript, hashTag, type LocalData, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
 export { StoreName } from './stores/store-name.ts'
 export { Duration, toMs } from './config/duration.ts'
+export { splitTemplate } from './routing/path-pattern.ts'
 export { NonEmptyKey, TOKEN } from './config/names.ts'
 export { loadConfig, parseConfig, type LoadedConfig } from './config/load.ts'
 export { ConfigError, type ConfigIssue } from './config/config-error.ts'

@@ -1,18 +1,14 @@
+import { splitTemplate } from '../../src/index.ts'
+
 /**
  * Compiles a Location template (`https://example.com/v2/:id/*`) into a function of the route's
  * params, or returns what is wrong with it. Params are inserted as matched (still percent-encoded).
  */
 export function compileTemplate (template: string, available: readonly string[]): ((params: Readonly<Record<string, string>>) => string) | string {
-  // Odd indexes are the :params and "*", even ones the literal text between them. `:` followed by
-  // a digit (a port) or `/` (after the scheme) is literal.
-  const parts = template.split(/(:[A-Za-z_][A-Za-z0-9_]*|\*)/)
-  const names: string[] = []
-  for (let i = 1; i < parts.length; i += 2) {
-    const part = parts[i] as string
-    const name = part === '*' ? '*' : part.slice(1)
-    if (!available.includes(name)) return `uses ${part === '*' ? '"*"' : `":${name}"`}, which the route's match.path does not define`
-    names.push(name)
-  }
+  // `:` followed by a digit (a port) or `/` (after the scheme) is literal: not a param name.
+  const parts = splitTemplate(template, available, 'the route\'s match.path')
+  if (typeof parts === 'string') return parts
+  const names = parts.filter((_, i) => i % 2 === 1)
   if (names.length === 0) return () => template
   return params => {
     let out = parts[0] as string

@@ -83,15 +83,25 @@ function wildcardSuggestion (segments: string[]): string {
   return '/' + [...segments.slice(0, i), ...(stem === '' ? [] : [stem]), '*'].join('/')
 }
 
-/** Compiles a rewrite template (`/v2/accounts/:id/*`) into a function of the match's params. */
-export function compileRewrite (template: string, available: readonly string[]): ((params: Record<string, string>) => string) | string {
-  // Odd indexes are the :params and "*", even ones the literal text between them.
+/**
+ * Splits a template (`/v2/accounts/:id/*`) into its literal text (even indexes) and its :params
+ * and "*" (odd indexes), or says which of them `available` lacks (`where`: who defines them).
+ */
+export function splitTemplate (template: string, available: readonly string[], where: string): string[] | string {
   const parts = template.split(/(:[A-Za-z_][A-Za-z0-9_]*|\*)/)
   for (let i = 1; i < parts.length; i += 2) {
     const part = parts[i] as string
     const name = part === '*' ? '*' : part.slice(1)
-    if (!available.includes(name)) return `uses ${part === '*' ? '"*"' : `":${name}"`}, which match.path does not define`
+    if (!available.includes(name)) return `uses ${part === '*' ? '"*"' : `":${name}"`}, which ${where} does not define`
+    parts[i] = name
   }
+  return parts
+}
+
+/** Compiles a rewrite template (`/v2/accounts/:id/*`) into a function of the match's params. */
+export function compileRewrite (template: string, available: readonly string[]): ((params: Record<string, string>) => string) | string {
+  const parts = splitTemplate(template, available, 'match.path')
+  if (typeof parts === 'string') return parts
   const sample = parts.map((p, i) => i % 2 === 0 ? p : 'x').join('')
   if (normalizePath(sample) !== sample) return NOT_NORMALIZED
   return params => {
@@ -99,7 +109,7 @@ export function compileRewrite (template: string, available: readonly string[]):
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as string
       if (i % 2 === 0) { out += part; continue }
-      const value = params[part === '*' ? '*' : part.slice(1)] ?? ''
+      const value = params[part] ?? ''
       // An empty "*" takes its slash with it (`/v2/*` for `/users` is `/v2`); a non-empty one is kept
       // as matched, trailing slash included.
       if (value === '' && out.endsWith('/')) out = out.slice(0, -1)
