@@ -62,7 +62,8 @@ ${route('allow', 'allow')}${route('deny', 'deny')}`)
   t.equal(hungAllow.headers.ratelimit, undefined, 'allowed without a RateLimit header: nothing was counted')
   t.equal(hungDeny.status, 503)
   t.match(hungDeny.body, { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: String })
-  for (const a of [hungAllow, hungDeny]) t.ok(a.ms >= 150 && a.ms < 200 + 250, `answered after ${Math.round(a.ms)} ms (command timeout 200 ms)`)
+  // Late bound: before the server's 1.5 s sleep ends (a busy machine may be slow to fire the timer).
+  for (const a of [hungAllow, hungDeny]) t.ok(a.ms >= 150 && a.ms < 1_300, `answered after ${Math.round(a.ms)} ms (command timeout 200 ms)`)
   await sleeping
   other.disconnect()
 
@@ -73,7 +74,7 @@ ${route('allow', 'allow')}${route('deny', 'deny')}`)
   const downDeny = await send(`${gw.url}/deny`, k('d2'))
   t.equal(downAllow.status, 200)
   t.equal(downDeny.status, 503)
-  for (const a of [downAllow, downDeny]) t.ok(a.ms < 200 + 250, `answered in ${Math.round(a.ms)} ms`)
+  for (const a of [downAllow, downDeny]) t.ok(a.ms < 1_000, `answered in ${Math.round(a.ms)} ms`)
   const known = await send(`${gw.url}/allow`, k('over'))
   t.equal(known.status, 429, 'a key known to be over its limit stays rejected locally (the local pre-check)')
   t.equal(known.headers['retry-after'] !== undefined, true)
