@@ -27,7 +27,7 @@ for (let i = 0; i < args.length; i += 3) {
   for (const l of text.split('\n')) {
     const f = /^# Subtest: (.*)$/.exec(l)
     if (f !== null) testFile = f[1]
-    if (/^ {8,}not ok \d+/.test(l)) { details.push(l.trim()); diag = 12; continue }
+    if (/^ {8,}not ok \d+/.test(l)) { details.push(l.trim()); diag = 30; continue }
     if (diag > 0 && /^ {8,}/.test(l)) {
       diag = l.trim() === '...' ? 0 : diag - 1
       details.push(`  ${l.trim()}`)

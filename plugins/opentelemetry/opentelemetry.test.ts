@@ -353,6 +353,8 @@ routes:
   // The first span went out in an export the receiver holds; the queue (1) took the next; 4 dropped.
   t.ok(await until(() => small.logs.filter(l => l.msg === 'request').length === 3))
   t.equal(await metricSettles(small.adminUrl as string, 'portcullis_opentelemetry_spans_total{result="dropped"}', 4), 4)
+  // The held export may still be on its way to the receiver on a busy machine.
+  t.ok(await until(() => held.exports.length > 0), 'an export reached the receiver')
   t.equal(held.exports.length, 1, 'one export under way, held')
   for (let i = 0; i < 3; i++) {
     const res = await request(`${small.url}/nowhere`)
