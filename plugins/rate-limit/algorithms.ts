@@ -1,5 +1,5 @@
 /**
- * The three algorithms in JavaScript, for the memory store; decide.lua.ts is the same logic in
+ * The three algorithms in JavaScript, for the memory store; decide-script.ts is the same logic in
  * Lua for Redis, operation for operation, so both stores give the same answers. A state is a short
  * string ("window count previous", "window count" or a theoretical arrival time) kept under the limit's key.
  */
@@ -48,7 +48,9 @@ export function tokenBucket (q: number, w: number, b: number, stored: string | u
   const free = Math.floor((tau - (tat - now)) / t + EPSILON)
   if (free >= 1) {
     const next = tat + t
-    return { ok: true, free, ms: Math.ceil(next - now), state: next.toFixed(3), ttlMs: Math.ceil(next - now) }
+    // Rounded to the µs as the Lua does, operation for operation: toFixed(3) and Lua's %.3f round an exact tie apart.
+    const us = Math.floor(next * 1000 + 0.5)
+    return { ok: true, free, ms: Math.ceil(next - now), state: `${Math.floor(us / 1000)}.${String(us % 1000).padStart(3, '0')}`, ttlMs: Math.ceil(next - now) }
   }
   return { ok: false, free: 0, ms: Math.ceil(tat + t - tau - now), state: '', ttlMs: 0 }
 }

@@ -46,7 +46,8 @@ for i = 1, n do
     free = math.floor((tau - (tat - now)) / em + 1e-6)
     if free >= 1 then
       local nxt = tat + em
-      ok, ms, st, ttl = 1, math.ceil(nxt - now), string.format('%.3f', nxt), math.ceil(nxt - now)
+      local us = math.floor(nxt * 1000 + 0.5)
+      ok, ms, st, ttl = 1, math.ceil(nxt - now), string.format('%d.%03d', math.floor(us / 1000), us % 1000), math.ceil(nxt - now)
     else
       free, ms = 0, math.ceil(tat + em - tau - now)
     end

@@ -13,9 +13,9 @@ export class StoreErrorLog {
 
   constructor (log: Logger) { this.#log = log }
 
-  report (err: unknown, store: string, onStoreError: string): void {
+  /** `now`: a monotonic time in ms (a parameter so that tests choose the instants). */
+  report (err: unknown, store: string, onStoreError: string, now = performance.now()): void {
     this.#missed++
-    const now = performance.now()
     if (now - this.#last < EVERY_MS) return
     this.#log.warn({ store, error: (err as Error).message, failures: this.#missed, onStoreError },
       `rate-limit: store "${store}" failed; requests are ${onStoreError === 'deny' ? 'denied (503)' : 'allowed unlimited'} while it does (logged at most every 10s)`)
