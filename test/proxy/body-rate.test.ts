@@ -1,0 +1,51 @@
+import t, { type Test } from 'tap'
+import { once } from 'node:events'
+import { createServer, type IncomingMessage } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
+import { BodyRateWatch } from '../../src/proxy/body-rate.ts'
+
+// Whether a watch fires is checked against another watch due at the same moment or later:
+// timers due alike run in the order they were set, so no test depends on how long anything takes.
+
+/** A real request whose body (Content-Length: 1000) has not arrived, as the server sees it. */
+async function waitingBody (t: Test, body = ''): Promise<IncomingMessage> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const socket = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  socket.on('error', () => {})
+  t.teardown(() => { socket.destroy(); server.close() })
+  socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body === '' ? 1000 : body.length}\r\n\r\n${body}`)
+  const [req] = await once(server, 'request') as [IncomingMessage]
+  return req
+}
+
+const fired = (req: IncomingMessage, graceMs: number) => new Promise<void>(resolve => { new BodyRateWatch(req, graceMs, 1000, resolve) })
+
+t.test('a body that stops arriving is too slow once the grace is over', async t => {
+  const req = await waitingBody(t)
+  await fired(req, 20)
+  t.pass('too slow')
+})
+
+t.test('a stopped watch never fires', async t => {
+  const req = await waitingBody(t)
+  let stoppedFired = false
+  new BodyRateWatch(req, 0, 1000, () => { stoppedFired = true }).stop()
+  await fired(req, 0)
+  t.equal(stoppedFired, false)
+})
+
+t.test('a body read whole, or a request destroyed, is never too slow', async t => {
+  const whole = await waitingBody(t, 'abc')
+  whole.resume()
+  await once(whole, 'end')
+  const destroyed = await waitingBody(t)
+  destroyed.destroy()
+  const control = await waitingBody(t)
+  let wrongly = ''
+  new BodyRateWatch(whole, 0, 1000, () => { wrongly += 'whole ' })
+  new BodyRateWatch(destroyed, 0, 1000, () => { wrongly += 'destroyed' })
+  await fired(control, 0)
+  t.equal(wrongly, '')
+})
