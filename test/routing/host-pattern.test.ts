@@ -44,7 +44,9 @@ t.test('parseHostPattern: rejected patterns, with their error', async t => {
     ['api.example.com:443', 'must not include a port'],
     ['api.example.com:', 'must not include a port'],
     ['[::1]:8080', 'must not include a port'],
-    ['[::1]:', 'must not include a port']
+    ['[::1]:', 'must not include a port'],
+    // Only a leading bracket opens an IPv6 literal.
+    ['api.example.com:443]', 'must not include a port']
   ]
   for (const [pattern, want] of table) t.equal(parseHostPattern(pattern), want, pattern)
 })

@@ -23,6 +23,8 @@ const MATCHES: Record<string, ReadonlyArray<readonly [string, Record<string, str
     ['/users/7/', undefined], ['/users/7/x', undefined], ['/x/users/7', undefined], ['/usersx/7', undefined]
   ],
   '/:a/:b': [['/x/y', { a: 'x', b: 'y' }], ['/x', undefined], ['/x/y/z', undefined]],
+  // A param is a whole segment: `a:b` is literal text.
+  '/a:b': [['/a:b', {}], ['/x', undefined]],
   '/users/:id/orders': [['/users/7/orders', { id: '7' }], ['/users/7/orders/', undefined], ['/users/7/ordersx', undefined]],
   '/users/:id/*': [
     ['/users/7', { id: '7', '*': '' }], ['/users/7/', { id: '7', '*': '' }], ['/users/7/a/b', { id: '7', '*': 'a/b' }],

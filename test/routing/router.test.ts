@@ -50,6 +50,7 @@ t.test('host precedence: exact host, then wildcards (longest suffix first), then
     anyExact: { path: '/x' },
     wildShort: { host: ['*.example.com'], path: '/*' },
     wildLong: { host: ['*.api.example.com'], path: '/*' },
+    wildLonger: { host: ['*.v2.api.example.com'], path: '/v2' },
     exactHost: { host: ['a.api.example.com'], path: '/special' },
     twoHosts: { host: ['one.test', 'Two.Test'], path: '/*' },
     otherExact: { host: ['b.test'], path: '/b' }
@@ -60,6 +61,9 @@ t.test('host precedence: exact host, then wildcards (longest suffix first), then
     ['GET a.api.example.com/x', 'wildLong'],
     ['GET b.api.example.com/special', 'wildLong'],
     ['GET c.example.com/x', 'wildShort'],
+    // The longest wildcard's routes do not match: on to the next wildcard.
+    ['GET a.v2.api.example.com/v2', 'wildLonger'],
+    ['GET a.v2.api.example.com/x', 'wildLong'],
     ['GET example.com/x', 'anyExact'],
     ['GET example.com/y', undefined],
     ['GET evilexample.com/x', 'anyExact'],
@@ -181,7 +185,12 @@ t.test('ordered: exact hosts by name, then wildcards (longest suffix first), the
     aHost: { host: ['a.test'], path: '/a/*' },
     wildLong: { host: ['*.long.test'], path: '/*' },
     anyUsers: { path: '/users' },
-    wildBoth: { host: ['*.x.test', '*.y.test'], path: '/*' }
+    wildBoth: { host: ['*.x.test', '*.y.test'], path: '/*' },
+    // Exact paths before params before prefixes, whatever their literal text.
+    anyParam: { path: '/users/:id' },
+    anyShort: { path: '/u' },
+    anyLongPrefix: { path: '/users/admin/all/*' }
   }))
-  t.strictSame(router.ordered().map(r => r.name), ['both', 'aHost', 'zHost', 'wildLong', 'wildBoth', 'wildShort', 'anyUsers', 'anyAll'])
+  t.strictSame(router.ordered().map(r => r.name),
+    ['both', 'aHost', 'zHost', 'wildLong', 'wildBoth', 'wildShort', 'anyUsers', 'anyShort', 'anyParam', 'anyLongPrefix', 'anyAll'])
 })
