@@ -4,10 +4,11 @@ import { createServer, type IncomingMessage } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import { BodyRateWatch } from '../../src/proxy/body-rate.ts'
 
-// Whether a watch fires is checked against another watch due at the same moment or later:
-// timers due alike run in the order they were set, so no test depends on how long anything takes.
+// Whether a watch fires is checked against other watches due before or after it (timers run in
+// the order they are due), not by measuring times; the byte test only assumes 60 bytes cross
+// loopback within its 400 ms grace.
 
-/** A real request whose body (Content-Length: 1000) has not arrived, as the server sees it; `socket` is the client's. */
+/** A real request whose body (Content-Length: 1000) has not arrived, as the server sees it; `client` is the client's socket. */
 async function waitingBody (t: Test, body = ''): Promise<IncomingMessage & { client: Socket }> {
   const server = createServer()
   server.listen(0, '127.0.0.1')
