@@ -23,7 +23,8 @@ export function parseHostPattern (pattern: string): HostPattern | string {
     return suffix.includes('*') ? 'only a leading "*." wildcard is allowed' : { kind: 'wildcard', suffix }
   }
   if (p.includes('*')) return 'only a leading "*." wildcard is allowed'
-  if (p.includes(':') && !p.startsWith('[')) return 'must not include a port'
+  // An IPv6 literal's colons are inside its brackets: a colon after them is a port.
+  if ((p.startsWith('[') ? p.slice(p.indexOf(']') + 1) : p).includes(':')) return 'must not include a port'
   return { kind: 'exact', host: normalizeHost(p) }
 }
 

@@ -24,7 +24,7 @@ export function compilePathPattern (source: string): PathPattern | string {
   const segments = source.split('/').slice(1)
   const wildcard = segments[segments.length - 1] === '*'
   if (wildcard) segments.pop()
-  if (segments.some(s => s.includes('*'))) return `"*" may only be a whole last segment (did you mean "${wildcardSuggestion(segments)}"?)`
+  if (segments.some(s => s.includes('*'))) return `"*" may only be a whole last segment (did you mean "${wildcardSuggestion(segments, wildcard)}"?)`
   const params: string[] = []
   const literalPrefixParts: string[] = []
   let literalChars = 0
@@ -43,7 +43,8 @@ export function compilePathPattern (source: string): PathPattern | string {
     }
   }
   const base = '/' + segments.join('/')
-  if (params.length === 0 && normalizePath(base) !== base) return NOT_NORMALIZED
+  // Params too: a request path is normalized before matching, so `/:id/../x` could never match.
+  if (normalizePath(base) !== base) return NOT_NORMALIZED
   if (wildcard) params.push('*')
   const kind = !wildcard && params.length === 0 ? 2 : wildcard ? 0 : 1
   const rank = [kind, literalChars, segments.length] as const
@@ -62,7 +63,7 @@ export function compilePathPattern (source: string): PathPattern | string {
     }
   }
   const body = segments.map(s => PARAM_RE.test(s) ? '/([^/]+)' : '/' + s.replace(REGEX_SPECIAL, '\\$&')).join('')
-  const re = new RegExp('^' + (body === '/' ? '' : body) + (wildcard ? '(?:/(.*))?$' : '$'))
+  const re = new RegExp('^' + body + (wildcard ? '(?:/(.*))?$' : '$'))
   return {
     source, rank, params, literalPrefix,
     match: (path: string) => {
@@ -75,9 +76,10 @@ export function compilePathPattern (source: string): PathPattern | string {
   }
 }
 
-// What was meant, most likely: `/users*` and `/users/**` are `/users/*`; `/users/*/orders` is `/users/:param/orders`.
-function wildcardSuggestion (segments: string[]): string {
-  if (segments.every(s => s === '*' || !s.includes('*'))) return '/' + segments.map(s => s === '*' ? ':param' : s).join('/')
+// What was meant, most likely: `/users*` and `/users/**` are `/users/*`; `/users/*/orders` is
+// `/users/:param/orders` (and `/users/*/orders/*` is `/users/:param/orders/*`).
+function wildcardSuggestion (segments: string[], wildcard: boolean): string {
+  if (segments.every(s => s === '*' || !s.includes('*'))) return '/' + [...segments.map(s => s === '*' ? ':param' : s), ...(wildcard ? ['*'] : [])].join('/')
   const i = segments.findIndex(s => s.includes('*'))
   const stem = (segments[i] as string).slice(0, (segments[i] as string).indexOf('*'))
   return '/' + [...segments.slice(0, i), ...(stem === '' ? [] : [stem]), '*'].join('/')

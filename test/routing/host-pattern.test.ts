@@ -1,0 +1,71 @@
+import t from 'tap'
+import { hostMatches, normalizeHost, parseHostPattern } from '../../src/routing/host-pattern.ts'
+
+t.test('normalizeHost: lower case, no port, no trailing dot', async t => {
+  const table: ReadonlyArray<readonly [string | undefined, string]> = [
+    [undefined, ''],
+    ['', ''],
+    ['example.com', 'example.com'],
+    ['API.Example.COM', 'api.example.com'],
+    ['api.example.com:8080', 'api.example.com'],
+    ['api.example.com:', 'api.example.com'],
+    ['API.Example.com.:8080', 'api.example.com'],
+    ['example.com.', 'example.com'],
+    ['a.', 'a'],
+    // Only one dot: `example.com..` is no name a client resolved.
+    ['example.com..', 'example.com.'],
+    ['[::1]', '[::1]'],
+    ['[::1]:8080', '[::1]'],
+    ['[FE80::1]:443', '[fe80::1]'],
+    // An unclosed bracket is kept whole, colons included.
+    ['[::1', '[::1']
+  ]
+  for (const [raw, want] of table) t.equal(normalizeHost(raw), want, JSON.stringify(raw))
+})
+
+t.test('parseHostPattern: exact names are normalized, *. is a sub-domain wildcard', async t => {
+  t.strictSame(parseHostPattern('api.example.com'), { kind: 'exact', host: 'api.example.com' })
+  t.strictSame(parseHostPattern('API.Example.COM.'), { kind: 'exact', host: 'api.example.com' })
+  t.strictSame(parseHostPattern('[::1]'), { kind: 'exact', host: '[::1]' })
+  t.strictSame(parseHostPattern('[2001:DB8::]'), { kind: 'exact', host: '[2001:db8::]' })
+  t.strictSame(parseHostPattern('*.Example.COM'), { kind: 'wildcard', suffix: '.example.com' })
+  t.strictSame(parseHostPattern('*.api.example.com'), { kind: 'wildcard', suffix: '.api.example.com' })
+})
+
+t.test('parseHostPattern: rejected patterns, with their error', async t => {
+  const wildcard = 'only a leading "*." wildcard is allowed'
+  const table: ReadonlyArray<readonly [string, string]> = [
+    ['*', wildcard],
+    ['*example.com', wildcard],
+    ['api.*.com', wildcard],
+    ['api.example.*', wildcard],
+    ['*.*.example.com', wildcard],
+    ['*.api*.example.com', wildcard],
+    ['api.example.com:443', 'must not include a port'],
+    ['api.example.com:', 'must not include a port'],
+    ['[::1]:8080', 'must not include a port'],
+    ['[::1]:', 'must not include a port'],
+    // Only a leading bracket opens an IPv6 literal.
+    ['api.example.com:443]', 'must not include a port']
+  ]
+  for (const [pattern, want] of table) t.equal(parseHostPattern(pattern), want, pattern)
+})
+
+t.test('hostMatches: an exact host only itself; a wildcard its sub-domains, not the domain', async t => {
+  const exact = { kind: 'exact', host: 'api.example.com' } as const
+  const wildcard = { kind: 'wildcard', suffix: '.example.com' } as const
+  const table: ReadonlyArray<readonly [string, boolean, boolean]> = [
+    // host, matches exact, matches wildcard
+    ['api.example.com', true, true],
+    ['a.b.example.com', false, true],
+    ['example.com', false, false],
+    ['evilexample.com', false, false],
+    ['api.example.com.evil.test', false, false],
+    ['api.example.co', false, false],
+    ['', false, false]
+  ]
+  for (const [host, wantExact, wantWildcard] of table) {
+    t.equal(hostMatches(exact, host), wantExact, `api.example.com ~ ${host}`)
+    t.equal(hostMatches(wildcard, host), wantWildcard, `*.example.com ~ ${host}`)
+  }
+})

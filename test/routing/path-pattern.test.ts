@@ -1,0 +1,129 @@
+import t from 'tap'
+import { compilePathPattern, compileRewrite, splitTemplate, type PathPattern } from '../../src/routing/path-pattern.ts'
+
+const compiled = (source: string): PathPattern => {
+  const p = compilePathPattern(source)
+  if (typeof p === 'string') throw new Error(`${source}: ${p}`)
+  return p
+}
+
+/** Pattern → [request path, params, or undefined when it does not match]. */
+const MATCHES: Record<string, ReadonlyArray<readonly [string, Record<string, string> | undefined]>> = {
+  '/users': [['/users', {}], ['/users/', undefined], ['/usersx', undefined], ['/user', undefined], ['/', undefined]],
+  '/users/': [['/users/', {}], ['/users', undefined]],
+  '/': [['/', {}], ['/x', undefined]],
+  '/users/*': [
+    ['/users', { '*': '' }], ['/users/', { '*': '' }], ['/users/a', { '*': 'a' }], ['/users/a/b/', { '*': 'a/b/' }],
+    ['/usersx', undefined], ['/usersx/a', undefined], ['/user', undefined], ['/', undefined], ['/x/users/a', undefined]
+  ],
+  '/a/b/*': [['/a/b', { '*': '' }], ['/a/b/c', { '*': 'c' }], ['/a', undefined], ['/a/bc', undefined]],
+  '/*': [['/', { '*': '' }], ['/a', { '*': 'a' }], ['/a/b', { '*': 'a/b' }]],
+  '/users/:id': [
+    ['/users/7', { id: '7' }], ['/users/a.b', { id: 'a.b' }], ['/users/', undefined], ['/users', undefined],
+    ['/users/7/', undefined], ['/users/7/x', undefined], ['/x/users/7', undefined], ['/usersx/7', undefined]
+  ],
+  '/:a/:b': [['/x/y', { a: 'x', b: 'y' }], ['/x', undefined], ['/x/y/z', undefined]],
+  // A param is a whole segment: `a:b` is literal text.
+  '/a:b': [['/a:b', {}], ['/x', undefined]],
+  '/users/:id/orders': [['/users/7/orders', { id: '7' }], ['/users/7/orders/', undefined], ['/users/7/ordersx', undefined]],
+  '/users/:id/*': [
+    ['/users/7', { id: '7', '*': '' }], ['/users/7/', { id: '7', '*': '' }], ['/users/7/a/b', { id: '7', '*': 'a/b' }],
+    ['/users', undefined], ['/users/', undefined], ['/users/7x', { id: '7x', '*': '' }], ['/x/users/7', undefined]
+  ],
+  '/:id/*': [['/7', { id: '7', '*': '' }], ['/7/a', { id: '7', '*': 'a' }], ['/', undefined]],
+  // Literal text is matched as text, never as a regular expression.
+  '/a.b/:id': [['/a.b/1', { id: '1' }], ['/aXb/1', undefined]],
+  '/v1+/:id': [['/v1+/1', { id: '1' }], ['/v11/1', undefined], ['/v1/1', undefined]],
+  '/d/:id': [['/d/1', { id: '1' }], ['/1/1', undefined]],
+  '/(a)/:id': [['/(a)/1', { id: '1' }], ['/a/1', undefined]],
+  '/$x/:id': [['/$x/1', { id: '1' }], ['/x/1', undefined]]
+}
+
+for (const [source, table] of Object.entries(MATCHES)) {
+  t.test(`match: ${source}`, async t => {
+    const p = compiled(source)
+    t.equal(p.source, source)
+    for (const [path, want] of table) t.strictSame(p.match(path), want, path)
+  })
+}
+
+t.test('params, in order, "*" last; the literal text before the first param or wildcard', async t => {
+  const table: ReadonlyArray<readonly [string, string[], string]> = [
+    ['/users', [], '/users'],
+    ['/', [], '/'],
+    ['/*', ['*'], '/'],
+    ['/users/*', ['*'], '/users'],
+    ['/a/b/*', ['*'], '/a/b'],
+    ['/users/:id', ['id'], '/users'],
+    ['/users/:id/orders/:order/*', ['id', 'order', '*'], '/users'],
+    ['/:a/x', ['a'], '/']
+  ]
+  for (const [source, params, literalPrefix] of table) {
+    const p = compiled(source)
+    t.strictSame([p.params, p.literalPrefix], [params, literalPrefix], source)
+  }
+})
+
+t.test('rejected patterns, with their error', async t => {
+  const star = (meant: string) => `"*" may only be a whole last segment (did you mean "${meant}"?)`
+  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+  const table: ReadonlyArray<readonly [string, string]> = [
+    ['/users*', star('/users/*')],
+    ['/users/**', star('/users/*')],
+    ['/a/b*', star('/a/b/*')],
+    ['/a*b/c', star('/a/*')],
+    ['/x/a**/y', star('/x/a/*')],
+    ['/*a', star('/*')],
+    ['/users/*/orders', star('/users/:param/orders')],
+    ['/*/x', star('/:param/x')],
+    ['/a/*/b/*', star('/a/:param/b/*')],
+    ['/:id/:id', 'param ":id" appears twice'],
+    ['/:id/x/:id/*', 'param ":id" appears twice'],
+    ['/:1x', '":1x" is not a valid param name'],
+    ['/:', '":" is not a valid param name'],
+    ['/x/:a-b', '":a-b" is not a valid param name'],
+    ['/a/../b', notNormalized],
+    ['/a/./b', notNormalized],
+    ['/a//b', notNormalized],
+    ['/%61', notNormalized],
+    ['/a%3a', notNormalized],
+    ['/a/../*', notNormalized],
+    // No request path has these segments once normalized: the route could never match.
+    ['/:id/../x', notNormalized],
+    ['/:id//x', notNormalized],
+    ['/users/:id/%7e', notNormalized]
+  ]
+  for (const [source, want] of table) t.equal(compilePathPattern(source), want, source)
+})
+
+t.test('splitTemplate: literal text at even indexes, param names and "*" at odd ones', async t => {
+  t.strictSame(splitTemplate('/v2/accounts/:id/*', ['id', '*'], 'match.path'), ['/v2/accounts/', 'id', '/', '*', ''])
+  t.strictSame(splitTemplate('/static', [], 'match.path'), ['/static'])
+  t.strictSame(splitTemplate(':a-:b_1', ['a', 'b_1'], 'match.path'), ['', 'a', '-', 'b_1', ''])
+  t.equal(splitTemplate('/v2/:uid', ['id'], 'match.path'), 'uses ":uid", which match.path does not define')
+  t.equal(splitTemplate('/v2/:id/*', ['id'], 'the route'), 'uses "*", which the route does not define')
+  t.equal(splitTemplate('/:id/:x', ['id'], 'the route'), 'uses ":x", which the route does not define')
+})
+
+t.test('compileRewrite: the upstream path from the params; an empty "*" takes its slash with it', async t => {
+  const rewrite = (template: string, available: string[]) => {
+    const r = compileRewrite(template, available)
+    if (typeof r === 'string') throw new Error(r)
+    return r
+  }
+  const account = rewrite('/v2/accounts/:id/*', ['id', '*'])
+  t.equal(account({ id: '7', '*': 'a/b' }), '/v2/accounts/7/a/b')
+  t.equal(account({ id: '7', '*': 'a/' }), '/v2/accounts/7/a/')
+  t.equal(account({ id: '7', '*': '' }), '/v2/accounts/7')
+  t.equal(rewrite('/*', ['*'])({ '*': '' }), '/')
+  t.equal(rewrite('/*', ['*'])({ '*': 'x' }), '/x')
+  t.equal(rewrite('/files-*', ['*'])({ '*': '' }), '/files-')
+  t.equal(rewrite('/files/*/raw', ['*'])({ '*': 'a' }), '/files/a/raw')
+  t.equal(rewrite('/users/:id/profile', ['id'])({ id: 'ann' }), '/users/ann/profile')
+  t.equal(rewrite('/fixed', ['id'])({ id: 'ann' }), '/fixed')
+  t.equal(compileRewrite('/v2/:uid', ['id']), 'uses ":uid", which match.path does not define')
+  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+  t.equal(compileRewrite('/v2//:id', ['id']), notNormalized)
+  t.equal(compileRewrite('/v2/:id/..', ['id']), notNormalized)
+  t.equal(compileRewrite('/%7e/:id', ['id']), notNormalized)
+})

@@ -1,0 +1,196 @@
+import t, { type Test } from 'tap'
+import type { IncomingHttpHeaders } from 'node:http'
+import { parseHostPattern, type HostPattern } from '../../src/routing/host-pattern.ts'
+import { compilePathPattern, type PathPattern } from '../../src/routing/path-pattern.ts'
+import { Router, type Matchable } from '../../src/routing/router.ts'
+
+interface Route extends Matchable { readonly name: string }
+interface Spec { host?: string[], path: string, methods?: string[], headers?: Record<string, string>, index?: number }
+
+/** Routes as the config gives them, in file order unless `index` says otherwise. */
+function routes (specs: Record<string, Spec>): Route[] {
+  return Object.entries(specs).map(([name, s], i) => ({
+    name,
+    index: s.index ?? i,
+    hosts: (s.host ?? []).map(h => parseHostPattern(h) as HostPattern),
+    path: compilePathPattern(s.path) as PathPattern,
+    methods: s.methods === undefined ? undefined : new Set(s.methods),
+    headers: Object.entries(s.headers ?? {})
+  }))
+}
+
+/** Row: request as `METHOD host/path` (no host: any), the route it matches (undefined: none), its headers. */
+type Row = readonly [string, string | undefined, IncomingHttpHeaders?]
+
+function expectRoutes (t: Test, router: Router<Route>, rows: readonly Row[]) {
+  for (const [request, want, headers = {}] of rows) {
+    const [method = '', target = ''] = request.split(' ')
+    const slash = target.indexOf('/')
+    t.equal(router.match(target.slice(0, slash), method, target.slice(slash), headers)?.route.name, want, `${request} ${JSON.stringify(headers)}`)
+  }
+}
+
+t.test('a match gives the route and its params', async t => {
+  const router = new Router(routes({
+    account: { path: '/accounts/:id/*' },
+    user: { path: '/users/:id' },
+    exact: { path: '/health' }
+  }))
+  const got = router.match('', 'GET', '/accounts/7/orders/1', {})
+  t.equal(got?.route.name, 'account')
+  t.strictSame(got?.params, { id: '7', '*': 'orders/1' })
+  t.strictSame(router.match('', 'GET', '/users/ann', {})?.params, { id: 'ann' })
+  t.strictSame(router.match('', 'GET', '/health', {})?.params, {})
+  t.equal(router.match('', 'GET', '/nothing', {}), undefined)
+  t.equal(new Router<Route>([]).match('', 'GET', '/', {}), undefined)
+})
+
+t.test('host precedence: exact host, then wildcards (longest suffix first), then any host', async t => {
+  const router = new Router(routes({
+    anyExact: { path: '/x' },
+    wildShort: { host: ['*.example.com'], path: '/*' },
+    wildLong: { host: ['*.api.example.com'], path: '/*' },
+    wildLonger: { host: ['*.v2.api.example.com'], path: '/v2' },
+    exactHost: { host: ['a.api.example.com'], path: '/special' },
+    twoHosts: { host: ['one.test', 'Two.Test'], path: '/*' },
+    otherExact: { host: ['b.test'], path: '/b' }
+  }))
+  expectRoutes(t, router, [
+    ['GET a.api.example.com/special', 'exactHost'],
+    // The exact host's routes do not match: on to the wildcards, then to any host.
+    ['GET a.api.example.com/x', 'wildLong'],
+    ['GET b.api.example.com/special', 'wildLong'],
+    ['GET c.example.com/x', 'wildShort'],
+    // The longest wildcard's routes do not match: on to the next wildcard.
+    ['GET a.v2.api.example.com/v2', 'wildLonger'],
+    ['GET a.v2.api.example.com/x', 'wildLong'],
+    ['GET example.com/x', 'anyExact'],
+    ['GET example.com/y', undefined],
+    ['GET evilexample.com/x', 'anyExact'],
+    ['GET evilexample.com/y', undefined],
+    ['GET one.test/x', 'twoHosts'],
+    ['GET two.test/x', 'twoHosts'],
+    ['GET three.test/y', undefined],
+    ['GET b.test/b', 'otherExact'],
+    ['GET b.test/x', 'anyExact'],
+    ['GET /b', undefined],
+    ['GET /x', 'anyExact']
+  ])
+})
+
+t.test('routes of one host, or one wildcard, are ordered together by path', async t => {
+  const router = new Router(routes({
+    exactAll: { host: ['a.test'], path: '/*' },
+    exactUsers: { host: ['a.test'], path: '/users' },
+    wildAll: { host: ['*.b.test'], path: '/*' },
+    wildUsers: { host: ['*.b.test'], path: '/users' },
+    anyAll: { path: '/*' },
+    anyUsers: { path: '/users' }
+  }))
+  expectRoutes(t, router, [
+    ['GET a.test/users', 'exactUsers'],
+    ['GET a.test/x', 'exactAll'],
+    ['GET x.b.test/users', 'wildUsers'],
+    ['GET x.b.test/x', 'wildAll'],
+    ['GET c.test/users', 'anyUsers'],
+    ['GET c.test/x', 'anyAll']
+  ])
+})
+
+t.test('path precedence: exact, params, prefix; longer literal; more segments', async t => {
+  const router = new Router(routes({
+    root: { path: '/*' },
+    users: { path: '/users/*' },
+    userStar: { path: '/users/:id/*' },
+    user: { path: '/users/:id' },
+    me: { path: '/users/me' },
+    usersAdmin: { path: '/users/admin/*' },
+    oneParam: { path: '/:a/*' },
+    twoParams: { path: '/:a/:b/*' }
+  }))
+  expectRoutes(t, router, [
+    ['GET /users/me', 'me'],
+    ['GET /users/7', 'user'],
+    ['GET /users/admin', 'user'],
+    ['GET /users/7/', 'userStar'],
+    ['GET /users/7/orders/1', 'userStar'],
+    ['GET /users/me/x', 'userStar'],
+    ['GET /users/admin/x', 'usersAdmin'],
+    ['GET /users', 'users'],
+    ['GET /users/', 'users'],
+    ['GET /usersx', 'oneParam'],
+    ['GET /x/y/z', 'twoParams'],
+    ['GET /x/y', 'twoParams'],
+    ['GET /', 'root']
+  ])
+})
+
+t.test('methods, then header conditions, then file order', async t => {
+  const router = new Router(routes({
+    plain: { path: '/m' },
+    twoHeaders: { path: '/m', headers: { 'x-a': '1', 'x-b': '2' } },
+    oneHeader: { path: '/m', headers: { 'x-a': '1' } },
+    get: { path: '/m', methods: ['GET', 'HEAD'] },
+    postHeader: { path: '/m', methods: ['POST'], headers: { 'x-a': '1' } },
+    post: { path: '/m', methods: ['POST'] },
+    putFirst: { path: '/m', methods: ['PUT', 'PATCH'] },
+    putSecond: { path: '/m', methods: ['PUT'] }
+  }))
+  expectRoutes(t, router, [
+    ['GET /m', 'get'],
+    ['HEAD /m', 'get'],
+    ['GET /m', 'get', { 'x-a': '1', 'x-b': '2' }],
+    ['DELETE /m', 'plain'],
+    ['DELETE /m', 'oneHeader', { 'x-a': '1' }],
+    ['DELETE /m', 'twoHeaders', { 'x-a': '1', 'x-b': '2' }],
+    ['DELETE /m', 'oneHeader', { 'x-a': '1', 'x-b': '3' }],
+    ['DELETE /m', 'plain', { 'x-b': '2' }],
+    ['DELETE /m', 'plain', { 'x-a': '2', 'x-b': '2' }],
+    // A header sent twice is no exact value.
+    ['DELETE /m', 'plain', { 'x-a': ['1', '1'] }],
+    ['POST /m', 'postHeader', { 'x-a': '1' }],
+    ['POST /m', 'post'],
+    ['PUT /m', 'putFirst'],
+    ['PATCH /m', 'putFirst']
+  ])
+  const onlyPost = new Router(routes({ post: { path: '/p', methods: ['POST'] } }))
+  expectRoutes(t, onlyPost, [['GET /p', undefined], ['POST /p', 'post']])
+})
+
+t.test('ties go by position in the config file, whatever the order routes are given in', async t => {
+  const router = new Router(routes({
+    second: { path: '/x', index: 1 },
+    first: { path: '/x', index: 0 },
+    // More header conditions win over an earlier position.
+    lateHeader: { path: '/h', headers: { 'x-a': '1' }, index: 3 },
+    earlyPlain: { path: '/h', index: 2 },
+    lateMethod: { path: '/g', methods: ['GET'], index: 5 },
+    earlyAny: { path: '/g', index: 4 }
+  }))
+  expectRoutes(t, router, [
+    ['GET /x', 'first'],
+    ['GET /h', 'lateHeader', { 'x-a': '1' }],
+    ['GET /h', 'earlyPlain'],
+    ['GET /g', 'lateMethod'],
+    ['POST /g', 'earlyAny']
+  ])
+})
+
+t.test('ordered: exact hosts by name, then wildcards (longest suffix first), then any host; each route once', async t => {
+  const router = new Router(routes({
+    anyAll: { path: '/*' },
+    zHost: { host: ['z.test'], path: '/*' },
+    wildShort: { host: ['*.test'], path: '/*' },
+    both: { host: ['m.test', 'a.test'], path: '/both' },
+    aHost: { host: ['a.test'], path: '/a/*' },
+    wildLong: { host: ['*.long.test'], path: '/*' },
+    anyUsers: { path: '/users' },
+    wildBoth: { host: ['*.x.test', '*.y.test'], path: '/*' },
+    // Exact paths before params before prefixes, whatever their literal text.
+    anyParam: { path: '/users/:id' },
+    anyShort: { path: '/u' },
+    anyLongPrefix: { path: '/users/admin/all/*' }
+  }))
+  t.strictSame(router.ordered().map(r => r.name),
+    ['both', 'aHost', 'zHost', 'wildLong', 'wildBoth', 'wildShort', 'anyUsers', 'anyShort', 'anyParam', 'anyLongPrefix', 'anyAll'])
+})
