@@ -248,6 +248,49 @@ t.test('an unknown key does not hide the other problems of its route', async t =
   ])
 })
 
+t.test('plugin credentials and consumer metadata are checked by their plugin\'s schema; one line per mistake', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+consumers:
+  - id: a
+    credentials:
+      key-auth: { keys: [], extra: 1 }
+      basic-auth: { username: "a:b", password: plain, extra: 1 }
+    metadata:
+      rate-limit: { "bad name!": false, burst: { requests: 2, extra: 1 } }
+  - id: b
+    credentials:
+      basic-auth: { username: "", password: "x" }
+upstreams: { up: { targets: [ { url: "http://127.0.0.1:9" } ] } }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      key-auth: {}
+      basic-auth: {}
+      ip-filter: {}
+      jwt-auth: { secret: short }
+      rate-limit:
+        limits:
+          - { name: burst, requests: 10, window: 1s }
+`), [
+    'gw.yaml:6:25 consumers[0].credentials.key-auth.keys: must NOT have fewer than 1 items',
+    'gw.yaml:6:29 consumers[0].credentials.key-auth.extra: unknown key "extra"',
+    'gw.yaml:7:31 consumers[0].credentials.basic-auth.username: must be non-empty, without ":"',
+    'gw.yaml:7:48 consumers[0].credentials.basic-auth.password: must be a scrypt hash ($scrypt$ln=..,r=..,p=..$salt$hash): make one with `portcullis hash-password`',
+    'gw.yaml:7:55 consumers[0].credentials.basic-auth.extra: unknown key "extra"',
+    'gw.yaml:9:21 consumers[0].metadata.rate-limit.bad name!: "bad name!" is not a limit name (letters, digits, _ . -)',
+    'gw.yaml:9:63 consumers[0].metadata.rate-limit.burst.extra: unknown key "extra"',
+    // Empty: one line, the field's own message (minLength and pattern both fail).
+    'gw.yaml:12:31 consumers[1].credentials.basic-auth.username: must be non-empty, without ":"',
+    'gw.yaml:12:45 consumers[1].credentials.basic-auth.password: must be a scrypt hash ($scrypt$ln=..,r=..,p=..$salt$hash): make one with `portcullis hash-password`',
+    // An ip-filter with neither list would filter nothing.
+    'gw.yaml:21:18 routes[0].plugins.ip-filter: needs allow or deny',
+    'gw.yaml:22:27 routes[0].plugins.jwt-auth.secret: must be at least 32 characters (RFC 7518 3.2)'
+  ])
+})
+
 t.test('YAML syntax errors are reported at their position', async t => {
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: 0 }

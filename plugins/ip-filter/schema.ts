@@ -6,8 +6,8 @@ const Entry = Type.String({
 })
 
 export const IpFilterSchema = Type.Object({
-  allow: Type.Optional(Type.Array(Entry, { default: [], description: 'When not empty, only client addresses in these addresses and ranges pass.' })),
-  deny: Type.Optional(Type.Array(Entry, { default: [], description: 'Client addresses in these addresses and ranges are refused; deny wins over allow.' }))
-}, { additionalProperties: false, minProperties: 1, errorMessage: { minProperties: 'needs allow or deny' } })
+  allow: Type.Optional(Type.Array(Entry, { description: 'When not empty, only client addresses in these addresses and ranges pass.' })),
+  deny: Type.Optional(Type.Array(Entry, { description: 'Client addresses in these addresses and ranges are refused; deny wins over allow.' }))
+}, { additionalProperties: false, minProperties: 1, errorMessage: 'needs allow or deny' })
 
 export type IpFilterConfig = Static<typeof IpFilterSchema>

@@ -70,7 +70,7 @@ function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
     case 'const':
       return { path, at: 'value', message: `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}` }
     default:
-      return { path, at: 'value', message: e.message ?? 'is invalid' }
+      return { path, at: 'value', message: custom ?? e.message ?? 'is invalid' }
   }
 }
 
