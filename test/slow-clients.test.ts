@@ -81,6 +81,31 @@ t.test('a body that stalls is cut off after clientTimeouts.body, and its upstrea
   t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_body_timeout"\} 1/)
 })
 
+t.test('a body still arriving after the answer: the connection closes at the keep-alive timeout, whether the body stalls or ends', async t => {
+  // Once answered, the socket's timer is Node's keep-alive timeout.
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { body: 300ms }
+  keepAliveTimeout: 1s
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:9" } ] }
+routes:
+  - { name: gone, match: { path: /* }, upstream: up, plugins: { request-termination: { status: 410 } } }
+`)
+  t.teardown(() => gw.close())
+  for (const rest of ['', 'a'.repeat(999_000)]) {
+    const socket = await rawSocket(gw)
+    let received = ''
+    let closed = false
+    socket.on('data', (c: Buffer) => { received += c.toString() })
+    socket.on('close', () => { closed = true })
+    socket.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n' + 'a'.repeat(1000))
+    t.ok(await until(() => received.startsWith('HTTP/1.1 410')), 'answered before the body came')
+    if (rest !== '') socket.write(rest)
+    t.ok(await until(() => closed), rest === '' ? 'a stalled body: closed' : 'a body that ended: closed')
+  }
+})
+
 t.test('a body that keeps arriving, however slowly, is not cut off', async t => {
   // Pauses of 150 ms against 1 s: a margin that holds on a loaded machine.
   const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 1s }')
@@ -243,7 +268,7 @@ routes:
     return gw
   }
 
-  const buffered = await start(16 * 1024 * 1024)
+  const buffered = await start(8 * 1024 * 1024) // exactly the body's length: up to is inclusive
   t.ok(await until(() => sent === 1 && idle(buffered)), 'the upstream sent it all and the connection is free')
   t.same(await get(`${buffered.url}/normal`), { status: 200, body: 'ok' }, 'the only connection serves the next client')
 

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { until } from './helpers/wait.ts'
 
 /**
  * A ws echo server that refuses (401) upgrades whose URL contains "refuse"; remembers the headers
@@ -89,6 +90,10 @@ t.test('WebSocket messages are relayed both ways', async t => {
   t.equal(up.upgrades[0]?.['x-via-gateway'], 'yes', "the route's request plugins ran on the upgrade request")
   t.equal(up.upgrades[0]?.['x-request-id'], upgrade.headers['x-request-id'], 'same request id upstream')
   t.equal(up.upgrades[0]?.['x-forwarded-for'], '127.0.0.1', 'forwarded headers set')
+
+  ws.close()
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request')), 'logged once closed')
+  t.match(gw.logs.find(l => l.msg === 'request'), { status: 101, path: '/live', requestId: upgrade.headers['x-request-id'] }, 'logged as 101, not as a client gone (499)')
 })
 
 t.test('websocket: false refuses the upgrade with 400 JSON', async t => {

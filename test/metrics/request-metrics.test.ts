@@ -18,7 +18,8 @@ t.test('request metrics: every request by route, method and status, with latenci
   await dead.close()
   const cf = await configFile('')
   t.teardown(async () => { await up.close(); await cf.remove() })
-  const yaml = (extra = '') => gatewayYaml({ u: [up.url], gone: [dead.url] }, `  - { name: a, match: { path: /a }, upstream: u }
+  const yaml = (extra = '') => gatewayYaml({ u: [up.url], gone: [dead.url], v: [up.url] }, `  - { name: a, match: { path: /a }, upstream: u }
+  - { name: upload, match: { path: /upload }, upstream: v }
   - { name: dead, match: { path: /dead }, upstream: gone }
   - { name: locked, match: { path: /locked }, upstream: u, plugins: { probe: { reply: 401 } } }`, `loadPlugins: ["${PROBE}"]\n${extra}`)
   await cf.write(yaml())
@@ -31,6 +32,8 @@ t.test('request metrics: every request by route, method and status, with latenci
   await (await request(`${gw.url}/nowhere`)).body.dump()
   await (await request(`${gw.url}/dead`)).body.dump()
   await (await request(`${gw.url}/locked`)).body.dump()
+  // Over the default requestBuffer (64 KiB): streamed, never read whole.
+  await (await request(`${gw.url}/upload`, { method: 'POST', body: Buffer.alloc(70_000) })).body.dump()
   const text = await (await request(`${gw.adminUrl}/metrics`)).body.text()
 
   t.equal(sample(text, 'portcullis_http_requests_total', 'route="a",method="GET",status="200"'), 3)
@@ -46,6 +49,7 @@ t.test('request metrics: every request by route, method and status, with latenci
   t.equal(sample(text, 'portcullis_http_request_duration_seconds_bucket', 'le="0.0005",route="a"') !== undefined, true, 'and start at 0.5 ms')
   t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="a"'), 25)
   t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="a"'), 12)
+  t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="upload"'), 70000, 'a streamed body counts by its Content-Length')
   t.equal(sample(text, 'portcullis_http_requests_in_flight', ''), undefined)
   t.match(text, /^portcullis_http_requests_in_flight 0$/m, 'nothing in flight once answered')
   const overhead = sample(text, 'portcullis_gateway_overhead_seconds_sum', 'route="a"') as number

@@ -133,6 +133,22 @@ t.test('queue timeout: a request that waits too long gets 503 upstream_busy and 
   t.ok(await until(() => idle(gw)), 'every connection free')
 })
 
+t.test('queue timeout 0: a request waits for its connection as long as it takes, and the wait is measured', async t => {
+  const { up, seen } = await upstream(t, 300)
+  const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 0 }')
+  const first = get(`${gw.url}/slow-1`)
+  await until(() => seen.slow === 1)
+  const sentAt = performance.now()
+  const second = get(`${gw.url}/slow-2`)
+  t.ok(await until(() => target(gw)?.queued === 1), 'queued')
+  t.same(await Promise.all([first, second]), [{ status: 200, body: 'slow' }, { status: 200, body: 'slow' }])
+  const took = (performance.now() - sentAt) / 1000
+  const text = await gw.metrics.registry.metrics()
+  t.match(text, /portcullis_upstream_queue_wait_seconds_count\{upstream="up"\} 1\n/, 'one wait observed')
+  const waited = Number(/portcullis_upstream_queue_wait_seconds_sum\{upstream="up"\} (\S+)/.exec(text)?.[1])
+  t.ok(waited > 0 && waited < took, `the wait (${waited} s) is a part of the request's time (${took} s)`)
+})
+
 t.test('soak: thousands of requests dropped queued or in flight leave every connection free, and shutdown ends in time', async t => {
   const { up, seen } = await upstream(t, 30)
   const gw = await startGateway(`server:

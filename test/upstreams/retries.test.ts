@@ -37,6 +37,59 @@ t.test('a configured status is retried on another target; the client never sees 
   t.equal(await retries(gw), 10)
 })
 
+t.test('a retry sends the new target its own Host; a Host a plugin set goes to every try', async t => {
+  const hosts: Array<[string, string | undefined]> = []
+  const failing = await startUpstream((req, res) => { hosts.push(['failing', req.headers.host]); req.resume(); res.writeHead(503).end() })
+  const ok = await startUpstream((req, res) => { hosts.push(['ok', req.headers.host]); req.resume(); res.end('ok') })
+  t.teardown(async () => { await failing.close(); await ok.close() })
+  const gw = await startGateway(`upstreams:
+  up:
+    targets: [ { url: "${failing.url}" }, { url: "${ok.url}" } ]
+    retries: { on: [503] }
+    passive: false
+    balance: round-robin
+routes:
+  - { name: plain, match: { path: /plain }, upstream: up }
+  - { name: named, match: { path: /named }, upstream: up, plugins: { request-headers: { set: { Host: api.example } } } }
+`)
+  t.teardown(() => gw.close())
+  // Round-robin alternates: of two requests, one starts on the failing target and is retried.
+  for (const path of ['/plain', '/plain', '/named', '/named']) {
+    const res = await request(`${gw.url}${path}`)
+    await res.body.dump()
+    t.equal(res.statusCode, 200, path)
+  }
+  const f = `127.0.0.1:${failing.port}`
+  const o = `127.0.0.1:${ok.port}`
+  t.same(hosts.slice(0, 3).sort(), [['failing', f], ['ok', o], ['ok', o]], 'each target its own host')
+  t.same(hosts.slice(3).sort(), [['failing', 'api.example'], ['ok', 'api.example'], ['ok', 'api.example']], "the plugin's host on both tries")
+})
+
+t.test('a response broken after its head is never retried: the client has it already', async t => {
+  const hits = { broken: 0, ok: 0 }
+  const broken = await startUpstream((req, res) => {
+    hits.broken++
+    req.resume()
+    res.writeHead(200, { 'content-length': '100' }).write('partial')
+    setTimeout(() => res.socket?.destroy(), 50)
+  })
+  const ok = await startUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok') })
+  t.teardown(async () => { await broken.close(); await ok.close() })
+  const gw = await startGateway(`upstreams:
+  up:
+    targets: [ { url: "${broken.url}" }, { url: "${ok.url}" } ]
+    passive: false
+    balance: round-robin
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  // Round-robin alternates: one of the two GETs meets the broken target first.
+  const bodies = await Promise.allSettled([1, 2].map(async () => (await request(`${gw.url}/x`)).body.text()))
+  t.same(bodies.map(b => b.status).sort(), ['fulfilled', 'rejected'], 'one answered, one cut')
+  t.same(hits, { broken: 1, ok: 1 }, 'the broken one not sent again')
+})
+
 t.test('request bodies: retried when buffered (small, idempotent), not when too big or POST', async t => {
   const bs = await startBackends(t, 2)
   bs[0]!.status = 503
