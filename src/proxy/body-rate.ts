@@ -9,7 +9,8 @@ export class BodyRateWatch {
   readonly #req: IncomingMessage
   readonly #rate: number
   readonly #tooSlow: () => void
-  readonly #startBytes: number
+  /** Body bytes received since the watch began: counted as they reach the request (see the constructor). */
+  #bytes = 0
   #allowedFrom: number
   #lastCheck: number
   #timer: NodeJS.Timeout
@@ -18,7 +19,13 @@ export class BodyRateWatch {
     this.#req = req
     this.#rate = rate
     this.#tooSlow = tooSlow
-    this.#startBytes = req.socket.bytesRead
+    // Counted as Node pushes them into the request, not by req.socket.bytesRead: over HTTP/2 the
+    // socket is the whole session's, and another stream's bytes would count as this body's progress.
+    const push = req.push
+    req.push = (chunk: Buffer | null, encoding?: BufferEncoding) => {
+      if (chunk !== null) this.#bytes += chunk.length
+      return push.call(req, chunk, encoding)
+    }
     this.#allowedFrom = this.#lastCheck = performance.now()
     this.#timer = setTimeout(BodyRateWatch.#check, graceMs + 1, this, graceMs)
   }
@@ -32,7 +39,7 @@ export class BodyRateWatch {
     // Held back by the upstream's backpressure: the client is not to blame for that stretch.
     if (req.isPaused()) w.#allowedFrom += now - w.#lastCheck
     w.#lastCheck = now
-    const deadline = w.#allowedFrom + graceMs + (req.socket.bytesRead - w.#startBytes) * 1000 / w.#rate
+    const deadline = w.#allowedFrom + graceMs + w.#bytes * 1000 / w.#rate
     if (now >= deadline) w.#tooSlow()
     else w.#timer = setTimeout(BodyRateWatch.#check, Math.min(deadline - now, 1000) + 1, w, graceMs)
   }

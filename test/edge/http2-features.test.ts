@@ -234,3 +234,20 @@ t.test('client timeouts are per stream: a stalled upload loses its stream, not t
   t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/stalled')))
   t.match(gw.logs.find(l => l.msg === 'request' && l.path === '/stalled'), { status: 408, error: 'client_body_timeout', protocol: 'HTTP/2' })
 })
+
+t.test('clientTimeouts.minBodyRate is per stream: a slow upload beside a busy one on the same connection is cut off', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  clientTimeouts: { body: 1s, minBodyRate: 2000 }\n' })
+  const session = await connect()
+  const slow = session.request({ ':path': '/slow', ':method': 'POST' })
+  slow.on('error', () => {})
+  // 50 bytes/s, never idle for 1 s: only the rate catches it, at about 1 s.
+  const trickle = setInterval(() => { if (!slow.closed) slow.write('x'.repeat(10)) }, 200)
+  t.teardown(() => clearInterval(trickle))
+  // 4 MB on the same connection: counted as the slow stream's, it would allow that one 2,000 s more.
+  t.equal((await h2Request(session, { ':path': '/busy', ':method': 'POST' }, Buffer.alloc(4_000_000, 'y'))).status, 200)
+  t.ok(await until(() => slow.closed && gw.logs.some(l => l.msg === 'request' && l.path === '/slow'), 10_000), 'the slow stream was cut off')
+  t.match(gw.logs.find(l => l.msg === 'request' && l.path === '/slow'), { status: 408, error: 'client_body_too_slow', protocol: 'HTTP/2' })
+  t.notOk(session.closed || session.destroyed, 'the connection stays')
+})

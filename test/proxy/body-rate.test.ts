@@ -2,7 +2,9 @@ import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
+import { connect as connectHttp2, createServer as createHttp2Server, type Http2ServerRequest } from 'node:http2'
 import { BodyRateWatch } from '../../src/proxy/body-rate.ts'
+import { until } from '../helpers/wait.ts'
 
 // Whether a watch fires is checked against other watches due before or after it (timers run in
 // the order they are due), not by measuring times; the byte test only assumes 60 bytes cross
@@ -73,4 +75,33 @@ t.test('each byte received moves the deadline by 1/rate s, checked again at the 
   const [earlyFired, lateFired] = [fired(early, 700).then(() => done), fired(late, 1200).then(() => done)]
   t.equal(await earlyFired, false, 'not cut off before its deadline')
   t.equal(await lateFired, true, 'cut off before a watch due 200 ms after its deadline')
+})
+
+t.test('over HTTP/2, only the request\'s own stream counts: a busy stream beside it on the connection does not keep it alive', async t => {
+  const server = createHttp2Server()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const session = connectHttp2(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  t.teardown(() => { session.destroy(); server.close() })
+  const requests: Http2ServerRequest[] = []
+  server.on('request', (req: Http2ServerRequest) => requests.push(req))
+  const slow = session.request({ ':method': 'POST', ':path': '/slow' })
+  slow.write('x')
+  slow.on('error', () => {})
+  await until(() => requests.length === 1)
+  const slowReq = requests[0] as Http2ServerRequest
+  const control = await waitingBody(t)
+  let done = false
+  // 300 ms plus 1 byte at 1,000 bytes/s: cut off at about 301 ms. Counting the connection's bytes, the
+  // 200 kB of the other stream would move that to 200 s, after the control watch due at 1,200 ms.
+  new BodyRateWatch(slowReq as unknown as IncomingMessage, 300, 1000, () => { done = true })
+  slowReq.resume()
+  const busy = session.request({ ':method': 'POST', ':path': '/busy' })
+  busy.on('error', () => {})
+  busy.end(Buffer.alloc(200_000, 'y'))
+  await until(() => requests.length === 2)
+  const busyReq = requests[1] as Http2ServerRequest
+  busyReq.resume()
+  await once(busyReq, 'end')
+  t.equal(await fired(control, 1200).then(() => done), true, 'the slow stream is cut off before the control watch')
 })
