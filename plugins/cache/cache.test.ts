@@ -277,7 +277,7 @@ t.test('Vary: secondary keys on normalized values; vary-miss; Vary: * is never s
 t.test('a successful unsafe request invalidates its URL, Location and Content-Location on the same host', async t => {
   const r = await rig(t, (req, res, n) => {
     if (req.method === 'POST') send(res, 201, { location: '/items/2', 'content-location': 'http://elsewhere.example/items/3' })
-    else if (req.method === 'PUT' && req.url === '/items/6') send(res, 409, {}, 'conflict')
+    else if (req.method === 'PUT' && req.url === '/items/6') send(res, 400, {}, 'bad request') // the first error status
     else if (req.method === 'PUT') send(res, 200, { 'content-location': '/items/4' })
     else if (req.method === 'PATCH') send(res, 204, {})
     else if (req.method === 'DELETE') send(res, 500, {}, 'failed')
@@ -345,6 +345,28 @@ t.test('collapse waiters are bounded by collapseTimeout', async t => {
   t.equal(waiter.body, 'fast', 'went upstream after the timeout')
   release()
   t.equal((await slow).body, 'slow')
+})
+
+t.test('a HEAD or a no-store request leads no collapse: a GET for the same key beside it goes upstream at once', async t => {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => release())
+  // Every answer waits for the gate; a collapse timeout far past the test's waits.
+  const r = await rig(t, (_req, res) => { void gate.then(() => send(res, 200, { 'cache-control': 'max-age=60' }, 'body')) }, '{ collapseTimeout: 60s }')
+  const upstreamFor = (url: string) => r.seen.filter(s => s.url === url).length
+  const head = r.get('/h', {}, 'HEAD')
+  t.ok(await until(() => upstreamFor('/h') === 1))
+  const getAfterHead = r.get('/h')
+  const noStore = r.get('/n', { 'cache-control': 'no-store' })
+  t.ok(await until(() => upstreamFor('/n') === 1))
+  const getAfterNoStore = r.get('/n')
+  t.ok(await until(() => upstreamFor('/h') === 2 && upstreamFor('/n') === 2), 'each GET went upstream without waiting for the request before it')
+  release()
+  for (const [first, get] of [[await head, await getAfterHead], [await noStore, await getAfterNoStore]] as const) {
+    t.equal(first.status, 200)
+    t.equal(cs(get.headers), 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60')
+    t.equal(get.body, 'body')
+  }
 })
 
 t.test('stale-while-revalidate: stale served at once, one background revalidation', async t => {

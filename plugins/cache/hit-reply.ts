@@ -1,5 +1,5 @@
 import type { HeaderMap, PluginReply } from '../../src/index.ts'
-import { addCacheStatus } from './cache-status.ts'
+import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import type { Entry } from './entry.ts'
 
 /** The replies of one entry for a given Age and ttl (whole seconds): built on the first hit, sent again until either changes. */
@@ -17,11 +17,17 @@ export function hitReply (e: Entry, cacheName: string, age: number, method: stri
   const ttl = Math.round(e.lifetime - age)
   let m = memos.get(e)
   if (m === undefined || m.age !== whole || m.ttl !== ttl) {
-    const headers: HeaderMap = { ...e.headers, age: String(whole) }
-    if (e.status !== 204) headers['content-length'] = String(e.body.length)
-    addCacheStatus(headers, cacheName, { hit: true, ttl })
+    const headers = cachedHeaders(e, cacheName, whole, { hit: true, ttl })
     m = { age: whole, ttl, get: { status: e.status, headers, body: e.body }, head: { status: e.status, headers } }
     memos.set(e, m)
   }
   return method === 'HEAD' ? m.head : m.get
+}
+
+/** The stored response's headers as the cache sends them: with Age, Content-Length and Cache-Status. */
+export function cachedHeaders (e: Entry, cacheName: string, age: number, status: StatusParams): HeaderMap {
+  const headers: HeaderMap = { ...e.headers, age: String(Math.floor(age)) }
+  if (e.status !== 204) headers['content-length'] = String(e.body.length)
+  addCacheStatus(headers, cacheName, status)
+  return headers
 }

@@ -8,7 +8,7 @@ import type { Collapser } from './collapse.ts'
 import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
-import { hitReply } from './hit-reply.ts'
+import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { surrogateTag } from './purge.ts'
 import { unstorableReason } from './storable.ts'
 import { Capture, Replay } from './streams.ts'
@@ -120,7 +120,7 @@ export class RouteCache implements PluginHandlers {
   /** The store is down: pass through, neither reading nor writing. */
   #unavailable (state: Lookup, err: unknown): void {
     this.#s.log.debug({ err }, 'cache store unavailable')
-    Object.assign(state, { fwd: 'bypass', detail: 'store-unavailable', noStore: true })
+    Object.assign(state, { fwd: 'bypass', detail: 'store-unavailable' })
     this.#s.metrics.requests.bypass.inc()
   }
 
@@ -194,10 +194,8 @@ export class RouteCache implements PluginHandlers {
       return { status: 304, headers }
     }
     if (!collapsed) return hitReply(e, this.#s.name, age, req.method)
-    const headers: HeaderMap = { ...e.headers, age: String(Math.floor(age)) }
-    if (e.status !== 204) headers['content-length'] = String(e.body.length)
-    addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed))
-    return { status: e.status, headers, body: req.method === 'HEAD' ? undefined : e.body }
+    // Only GETs wait on another request's fetch (see #lookedUp): the body always goes.
+    return { status: e.status, headers: cachedHeaders(e, this.#s.name, age, statusOf(e, age, true)), body: e.body }
   }
 
   /** The response to a GET or HEAD that went upstream (or that the gateway answered with an error). */
