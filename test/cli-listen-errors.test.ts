@@ -4,15 +4,29 @@ import { once } from 'node:events'
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runCli, runNode } from './helpers/run-cli.ts'
+import { runCliHere, runNode, type Run } from './helpers/run-cli.ts'
 
 // A port in use (a second `portcullis start`) or a privileged port: one line naming the address
-// and the key to change, exit 1, no stack trace.
+// and the key to change, exit 1, no stack trace. In this process where no process of its own is
+// needed; worker mode (a cluster) and another user are real processes, which also show the stderr
+// a user sees (no stack trace).
 async function occupy (port = 0): Promise<{ server: Server, port: number }> {
   const server = createServer()
   server.listen(port, '127.0.0.1')
   await once(server, 'listening')
   return { server, port: (server.address() as { port: number }).port }
+}
+
+/** `portcullis start -c file` in this process, with PORT set (the file's ${PORT:-0}). */
+async function startHere (file: string, port: number): Promise<Run> {
+  const saved = process.env.PORT
+  process.env.PORT = String(port)
+  try {
+    return await runCliHere('start', '-c', file)
+  } finally {
+    if (saved === undefined) delete process.env.PORT
+    else process.env.PORT = saved
+  }
 }
 
 function configFile (adminPort?: number, workers = 1): string {
@@ -34,7 +48,7 @@ t.test('the gateway port in use: one line with the address, the key and the vari
   const busy = await occupy()
   t.teardown(() => busy.server.close())
   const file = configFile()
-  const run = await runNode(['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', file], { env: { PORT: String(busy.port) } })
+  const run = await startHere(file, busy.port)
   t.equal(run.code, 1)
   t.equal(run.stderr, `portcullis: cannot listen on 127.0.0.1:${busy.port} (server.listen): the address is already in use ` +
     `(another gateway, or another program, listens there). Change server.listen.port in ${file} (or set PORT).\n`)
@@ -55,7 +69,7 @@ t.test('the admin port in use: the admin key is named', async t => {
   const busy = await occupy()
   t.teardown(() => busy.server.close())
   const file = configFile(busy.port)
-  const run = await runCli('start', '-c', file)
+  const run = await runCliHere('start', '-c', file)
   t.equal(run.code, 1)
   t.equal(run.stderr, `portcullis: cannot listen on 127.0.0.1:${busy.port} (admin.listen): the address is already in use ` +
     `(another gateway, or another program, listens there). Change admin.listen.port in ${file}.\n`)
@@ -73,7 +87,7 @@ t.test('demo with port 3001 taken: one line, exit 1', async t => {
   // Held by this test, or already by someone else: taken either way.
   const busy = await occupy(3001).catch(() => undefined)
   t.teardown(() => busy?.server.close())
-  const run = await runCli('demo')
+  const run = await runCliHere('demo')
   t.equal(run.code, 1)
   t.equal(run.stderr, 'portcullis demo: cannot start a demo service on 127.0.0.1:3001: the address is already in use. ' +
     'The demo needs 127.0.0.1:3001 and 127.0.0.1:3002 free (is a demo already running?).\n')

@@ -4,11 +4,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
 import { catchAllGateway } from './helpers/catch-all.ts'
 import { MB, patternBody, patternSha, settled, sha256, writePattern, type WriteProgress } from './helpers/streams.ts'
-import { liveBufferBytes, peakBufferGrowth } from './helpers/memory.ts'
+import { bufferGrowth, liveBufferBytes } from './helpers/memory.ts'
 
 const SIZE = 50 * MB
 // Far below SIZE: a gateway that buffered a body would hold it all at some point.
 const MAX_GROWTH = 16 * MB
+
+/**
+ * Calls `sample` each time a transfer's byte count passes another 16 MB: a gateway that buffered
+ * the body holds it all (upload) or had read it all (download) by the later steps.
+ */
+const atSteps = (sample: () => void) => {
+  let next = 16 * MB
+  return (bytes: number) => { if (bytes >= next) { next += 16 * MB; sample() } }
+}
 
 /** Hashes the request body it receives; answers with the hash and the framing it saw. */
 async function hashingUpstream (req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -22,10 +31,11 @@ t.test('a 50 MB request body streams through to the upstream', async t => {
   const gw = await catchAllGateway(t, (req, res) => { void hashingUpstream(req, res) })
   for (const framing of ['content-length', 'chunked'] as const) {
     const headers = framing === 'content-length' ? { 'content-length': String(SIZE) } : {}
-    const { result, peak } = await peakBufferGrowth(async () => {
-      const res = await request(`${gw.url}/upload`, { method: 'POST', headers, body: Readable.from(patternBody(SIZE)) })
-      return { status: res.statusCode, seen: await res.body.json() as Record<string, string | undefined> }
-    })
+    const growth = bufferGrowth()
+    const res = await request(`${gw.url}/upload`, { method: 'POST', headers, body: Readable.from(patternBody(SIZE, atSteps(growth.sample))) })
+    const result = { status: res.statusCode, seen: await res.body.json() as Record<string, string | undefined> }
+    growth.sample()
+    const peak = growth.peak
     t.equal(result.status, 200, framing)
     t.equal(result.seen.sha, await expected, `${framing}: upstream hashed exactly the bytes sent`)
     if (framing === 'chunked') t.same([result.seen.contentLength, result.seen.transferEncoding], [undefined, 'chunked'], 'sent chunked upstream')
@@ -36,10 +46,11 @@ t.test('a 50 MB request body streams through to the upstream', async t => {
 
 t.test('a 50 MB response streams back chunk by chunk', async t => {
   const gw = await catchAllGateway(t, (_req, res) => { void writePattern(res, SIZE, { written: 0, waitingForDrain: false, finished: false }) })
-  const { result, peak } = await peakBufferGrowth(async () => {
-    const res = await request(`${gw.url}/download`)
-    return { status: res.statusCode, sha: await sha256(res.body) }
-  })
+  const growth = bufferGrowth()
+  const res = await request(`${gw.url}/download`)
+  const result = { status: res.statusCode, sha: await sha256(res.body, atSteps(growth.sample)) }
+  growth.sample()
+  const peak = growth.peak
   t.equal(result.status, 200, 'status')
   t.equal(result.sha, await expected, 'client hashed exactly the bytes the upstream wrote')
   t.ok(peak < MAX_GROWTH, `live buffer memory grew ${(peak / MB).toFixed(1)} MB, well under 50 MB`)

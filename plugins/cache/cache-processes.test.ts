@@ -1,12 +1,14 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { spawnCli, stopCli } from '../../test/helpers/cli.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { configFile } from '../../test/reload/helpers.ts'
 import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
 
-// Two `portcullis start` processes (the real CLI) on one redis-server of the test's own. Each
-// compiles the sources through tsx at start: on a loaded machine that takes most of a minute.
+// Two processes on one redis-server of the test's own: `portcullis start` (the real CLI) and a
+// gateway in this process; they share nothing but Redis. The CLI compiles the sources through
+// tsx at start: on a loaded machine that takes most of a minute.
 t.setTimeout(300_000)
 const START_MS = 120_000
 const redis = await RedisProcess.start()
@@ -22,12 +24,20 @@ t.teardown(() => cf.remove())
 
 interface Gateway { readonly url: string, readonly admin: string }
 
-async function start (t: Test): Promise<Gateway> {
+async function spawned (t: Test): Promise<Gateway> {
   const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
   t.teardown(() => stopCli(cli))
   const listening = await cli.waitForLine(l => l.msg === 'gateway listening', START_MS)
   if (listening === undefined) throw new Error(`the gateway did not start (stderr: ${cli.stderr()})`)
   const gw = { url: String(listening.url), admin: String(listening.admin) }
+  t.ok(await storeUp(gw.admin), 'its Redis store is up')
+  return gw
+}
+
+async function here (t: Test): Promise<Gateway> {
+  const running = await startGateway(sharedStoreConfig(redis.url, up.url, 'two-processes:'))
+  t.teardown(() => running.close())
+  const gw = { url: running.url, admin: running.adminUrl as string }
   t.ok(await storeUp(gw.admin), 'its Redis store is up')
   return gw
 }
@@ -44,7 +54,7 @@ const purge = async (gw: Gateway, body: object) => {
 }
 
 t.test('two gateway processes share one Redis cache store', async t => {
-  const [a, b] = await Promise.all([start(t), start(t)])
+  const [a, b] = await Promise.all([spawned(t), here(t)])
   t.not(a.url, b.url, 'two listeners')
 
   const first = await get(a, '/items/1')

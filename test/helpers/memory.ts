@@ -13,17 +13,15 @@ export function liveBufferBytes (): number {
 }
 
 /**
- * Samples live Buffer memory every `everyMs` while `work` runs and returns the largest growth
- * over the level before it started.
+ * Live Buffer memory growth over the level when it was made, read each time `sample()` is called;
+ * `peak` is the largest. Called at steps of a transfer's progress, not on a timer: as many
+ * readings on a slow machine as on a fast one (each reading is two full GCs).
  */
-export async function peakBufferGrowth<T> (work: () => Promise<T>, everyMs = 250): Promise<{ result: T, peak: number }> {
+export function bufferGrowth (): { sample (): void, readonly peak: number } {
   const base = liveBufferBytes()
   let peak = 0
-  const timer = setInterval(() => { peak = Math.max(peak, liveBufferBytes() - base) }, everyMs)
-  try {
-    const result = await work()
-    return { result, peak: Math.max(peak, liveBufferBytes() - base) }
-  } finally {
-    clearInterval(timer)
+  return {
+    sample () { peak = Math.max(peak, liveBufferBytes() - base) },
+    get peak () { return peak }
   }
 }

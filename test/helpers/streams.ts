@@ -27,9 +27,11 @@ export async function patternSha (total: number): Promise<string> {
   return sha256(patternBody(total))
 }
 
-export async function sha256 (source: AsyncIterable<Buffer | Uint8Array | string>): Promise<string> {
+/** The sha256 (hex) of what `source` yields; `onChunk` sees the running byte count. */
+export async function sha256 (source: AsyncIterable<Buffer | Uint8Array>, onChunk: (read: number) => void = () => {}): Promise<string> {
   const h = createHash('sha256')
-  for await (const c of source) h.update(c)
+  let read = 0
+  for await (const c of source) { h.update(c); onChunk(read += c.length) }
   return h.digest('hex')
 }
 
