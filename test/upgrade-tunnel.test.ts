@@ -77,11 +77,11 @@ t.test('bytes the client sent right behind its upgrade request reach the upstrea
   t.ok(await until(() => tunnel.after() === 'early'), `echoed: ${JSON.stringify(tunnel.after())}`)
 })
 
-t.test("a tunnel outlives the route's request timeout", async t => {
+t.test("a tunnel outlives the route's request and response timeouts", async t => {
   const up = await tunnelUpstream(t)
-  const gw = await gateway(t, up.url, '    timeouts: { request: 200ms }\n')
+  const gw = await gateway(t, up.url, '    timeouts: { request: 200ms, response: 200ms }\n')
   const tunnel = await openTunnel(t, gw)
-  // Past the route's request timeout (200 ms): asserts that nothing cuts the tunnel meanwhile.
+  // Past the route's timeouts (200 ms): asserts that nothing cuts the tunnel meanwhile.
   await new Promise(resolve => setTimeout(resolve, 500))
   tunnel.socket.write('still')
   t.ok(await until(() => tunnel.after() === 'still'), `echoed after the timeout: ${JSON.stringify(tunnel.after())}`)

@@ -133,6 +133,21 @@ t.test('queue timeout: a request that waits too long gets 503 upstream_busy and 
   t.ok(await until(() => idle(gw)), 'every connection free')
 })
 
+t.test('queue timeout: a request let in before its timeout is served, however long its answer then takes', async t => {
+  // /hold answers after 150 ms, /long after 600 ms.
+  const up = await startUpstream((req, res) => { setTimeout(() => res.end(req.url), req.url === '/hold' ? 150 : 600) })
+  t.teardown(() => up.close())
+  const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 400ms }')
+  const first = get(`${gw.url}/hold`)
+  await until(() => target(gw)?.inFlight === 1)
+  const second = get(`${gw.url}/long`)
+  t.ok(await until(() => target(gw)?.queued === 1), 'the second request waits')
+  t.same(await first, { status: 200, body: '/hold' })
+  // Let in after about 150 ms, it is answered about 600 ms later: past the 400 ms it could have waited.
+  t.same(await second, { status: 200, body: '/long' })
+  t.notOk(gw.logs.some(l => l.msg === 'upstream busy: request refused'), 'nothing refused')
+})
+
 t.test('queue timeout 0: a request waits for its connection as long as it takes, and the wait is measured', async t => {
   const { up, seen } = await upstream(t, 300)
   const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 0 }')
