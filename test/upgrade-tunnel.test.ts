@@ -126,3 +126,32 @@ t.test('either end resetting the tunnel closes the other', async t => {
   byClient.socket.resetAndDestroy()
   t.ok(await until(() => up.closed() === before + 1), "the client's reset closed the upstream's socket")
 })
+
+t.test('a tunnel opened is an answer from the target, not a failure: one failure would eject it, and it is not ejected', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url, '', ', passive: { consecutiveFailures: 1, baseEjection: 10m }')
+  await openTunnel(t, gw)
+  t.same(gw.gateway.runtime.upstreams.get('up')?.snapshot().targets.map(x => x.ejectedUntil), [null], 'not ejected')
+})
+
+t.test('an upgrade request that declares a body: its bytes go through the tunnel', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.on('error', () => {})
+  let got = ''
+  socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
+  socket.write('GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\nContent-Length: 5\r\n\r\nhello')
+  t.ok(await until(() => got.endsWith('\r\n\r\nhello')), `the 101, then the bytes echoed: ${JSON.stringify(got)}`)
+  t.match(got, /^HTTP\/1\.1 101 /)
+})
+
+t.test("closing the gateway closes the upstream's side of an open tunnel too", async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await startGateway(catchAllYaml(up.url, { route: '    upgrade: [foo]\n', server: 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: 100ms\n' }))
+  const tunnel = await openTunnel(t, gw)
+  await gw.close()
+  t.ok(await until(() => tunnel.closed()), "the client's side closed")
+  t.ok(await until(() => up.closed() === 1), "the upstream's side closed")
+})

@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/wait.ts'
+import { waitForLog } from '../helpers/logs.ts'
 
 /**
  * Issue 15: requests that end before or while their upstream try runs must give their connection
@@ -86,6 +87,18 @@ t.test('a request dropped in flight aborts its try: the connection is closed, no
   await dropAfter(port(gw), '/slow-inflight', 200)
   t.ok(await until(() => seen.aborted === 1), 'the upstream saw the abort')
   t.same(await get(`${gw.url}/after`), { status: 200, body: 'fast' })
+  t.ok(await until(() => idle(gw)), 'every connection free')
+})
+
+t.test("the route's request timeout aborts the try under way: the upstream sees it, the connection is free at once", async t => {
+  const { up, seen } = await upstream(t, 60_000)
+  const gw = await gateway(t, up, '    connections: 1\n    timeouts: { request: 200ms }')
+  const res = await get(`${gw.url}/slow-timed-out`)
+  t.equal(res.status, 504)
+  t.match(await waitForLog(gw.logs, { msg: 'upstream request failed' }),
+    { err: { code: 'REQUEST_TIMEOUT', message: "no complete response within the route's request timeout (200 ms)" } }, 'logged, with the reason')
+  t.ok(await until(() => seen.aborted === 1), 'the upstream saw the abort')
+  t.same(await get(`${gw.url}/after`), { status: 200, body: 'fast' }, 'the only connection serves the next request')
   t.ok(await until(() => idle(gw)), 'every connection free')
 })
 
