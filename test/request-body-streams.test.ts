@@ -93,6 +93,7 @@ t.test('RequestRejected answers the client with its reply; the upstream request 
 t.test('any other stream failure is a 400 bad_body', async t => {
   const res = await request(`${gw.url}/break`, { method: 'POST', body: 'hello' })
   t.equal(res.statusCode, 400)
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
   t.match(await res.body.json(), { error: 'bad_body' })
 })
 
