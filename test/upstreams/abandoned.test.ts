@@ -147,16 +147,16 @@ t.test('queue timeout: a request that waits too long gets 503 upstream_busy and 
 })
 
 t.test('queue timeout: a request let in before its timeout is served, however long its answer then takes', async t => {
-  // /hold answers after 150 ms, /long after 600 ms.
-  const up = await startUpstream((req, res) => { setTimeout(() => res.end(req.url), req.url === '/hold' ? 150 : 600) })
+  // /hold answers after 100 ms, /long after 1.5 s.
+  const up = await startUpstream((req, res) => { setTimeout(() => res.end(req.url), req.url === '/hold' ? 100 : 1_500) })
   t.teardown(() => up.close())
-  const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 400ms }')
+  const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 1s }')
   const first = get(`${gw.url}/hold`)
   await until(() => target(gw)?.inFlight === 1)
   const second = get(`${gw.url}/long`)
   t.ok(await until(() => target(gw)?.queued === 1), 'the second request waits')
   t.same(await first, { status: 200, body: '/hold' })
-  // Let in after about 150 ms, it is answered about 600 ms later: past the 400 ms it could have waited.
+  // Let in after about 100 ms, it is answered 1.5 s later: past the 1 s it could have waited.
   t.same(await second, { status: 200, body: '/long' })
   t.notOk(gw.logs.some(l => l.msg === 'upstream busy: request refused'), 'nothing refused')
 })
