@@ -22,7 +22,7 @@ export default definePlugin({
   setup (config) {
     return {
       onRequest (req) {
-        if (config.reply !== undefined) return { status: 200, headers: { 'content-type': 'text/plain' }, body: config.reply }
+        if (config.reply !== undefined) return { status: 200, headers: config.mode === 'bare' ? {} : { 'content-type': 'text/plain' }, body: config.reply }
         let seen = 0
         req.pipeBodyThrough(new Transform({
           transform (chunk, _enc, cb) {
@@ -64,6 +64,7 @@ routes:
   - { name: limit, match: { path: /limit }, upstream: up, plugins: { body: { mode: limit } } }
   - { name: break, match: { path: /break }, upstream: up, plugins: { body: { mode: break } } }
   - { name: reply, match: { path: /reply }, upstream: up, plugins: { body: { mode: none, reply: hello }, outer: { mode: none } } }
+  - { name: bare, match: { path: /bare }, upstream: up, plugins: { body: { mode: bare, reply: hello } } }
 `, { file: join(dir, 'gateway.yaml') })
 t.teardown(() => gw.close())
 
@@ -93,6 +94,7 @@ t.test('RequestRejected answers the client with its reply; the upstream request 
 t.test('any other stream failure is a 400 bad_body', async t => {
   const res = await request(`${gw.url}/break`, { method: 'POST', body: 'hello' })
   t.equal(res.statusCode, 400)
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
   t.match(await res.body.json(), { error: 'bad_body' })
 })
 
@@ -101,5 +103,12 @@ t.test('a plugin reply carries its Content-Length to response hooks', async t =>
   t.equal(res.statusCode, 200)
   t.equal(res.headers['x-length-seen'], '5')
   t.equal(res.headers['content-length'], '5')
+  t.equal(await res.body.text(), 'hello')
+})
+
+t.test("a plugin's text reply without a Content-Type gets none: only an object body is labelled JSON", async t => {
+  const res = await request(`${gw.url}/bare`)
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], undefined)
   t.equal(await res.body.text(), 'hello')
 })

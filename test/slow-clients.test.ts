@@ -180,6 +180,25 @@ t.test('a client that reads slowly but steadily gets the whole response', async 
   t.equal(bytes, MEDIUM)
 })
 
+t.test('a client that catches up within clientTimeouts.send each time is not cut off, however long it reads', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { send: 600ms }')
+  const socket = await rawSocket(gw)
+  let received = 0
+  socket.on('data', (c: Buffer) => { received += c.length })
+  socket.pause()
+  socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n')
+  // Reads all it can for 20 ms every 200 ms: each pause is far shorter than the 600 ms allowed,
+  // the whole read more than three times longer. The wait asserts that nothing cuts the client.
+  const burst = () => { socket.resume(); setTimeout(() => socket.pause(), 20) }
+  const timer = setInterval(burst, 200)
+  await new Promise(resolve => setTimeout(resolve, 2_000))
+  clearInterval(timer)
+  // A paused socket may not see a close: the access-log line would say the gateway cut it.
+  t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut off')
+  t.ok(received > 2 * 1024 * 1024, `it read all along (${received} bytes in 2 s)`)
+  socket.destroy()
+})
+
 t.test('incomplete headers get 408 on time, and the socket is fully closed even if the client keeps its side open', async t => {
   const { gw } = await gateway(t, '  clientTimeouts: { headers: 400ms }')
   const socket = await rawSocket(gw)

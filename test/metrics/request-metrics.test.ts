@@ -16,11 +16,13 @@ t.test('request metrics: every request by route, method and status, with latenci
   const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, { 'content-length': '5' }).end('hello') })
   const dead = await startUpstream()
   await dead.close()
+  const silent = await startUpstream(() => {}) // never answers
   const cf = await configFile('')
-  t.teardown(async () => { await up.close(); await cf.remove() })
-  const yaml = (extra = '') => gatewayYaml({ u: [up.url], gone: [dead.url], v: [up.url] }, `  - { name: a, match: { path: /a }, upstream: u }
+  t.teardown(async () => { await up.close(); await silent.close(); await cf.remove() })
+  const yaml = (extra = '') => gatewayYaml({ u: [up.url], gone: [dead.url], v: [up.url], silent: [silent.url] }, `  - { name: a, match: { path: /a }, upstream: u }
   - { name: upload, match: { path: /upload }, upstream: v }
   - { name: dead, match: { path: /dead }, upstream: gone }
+  - { name: late, match: { path: /late }, upstream: silent, timeouts: { request: 100ms } }
   - { name: locked, match: { path: /locked }, upstream: u, plugins: { probe: { reply: 401 } } }`, `loadPlugins: ["${PROBE}"]\n${extra}`)
   await cf.write(yaml())
   const gw = await startFromFile(cf.file)
@@ -30,8 +32,13 @@ t.test('request metrics: every request by route, method and status, with latenci
   await (await request(`${gw.url}/a`, { method: 'POST', body: 'twelve bytes' })).body.dump()
   await (await request(`${gw.url}/a`, { method: 'PROPFIND' })).body.dump()
   await (await request(`${gw.url}/nowhere`)).body.dump()
-  await (await request(`${gw.url}/dead`)).body.dump()
-  await (await request(`${gw.url}/locked`)).body.dump()
+  const deadBody = await (await request(`${gw.url}/dead`)).body.text()
+  const late = await request(`${gw.url}/late`)
+  t.equal(late.statusCode, 504)
+  const lateBody = await late.body.text()
+  const locked = await request(`${gw.url}/locked`)
+  const lockedBody = await locked.body.text()
+  t.equal(locked.headers['content-type'], 'application/json; charset=utf-8', "a plugin's reply of an object is JSON")
   // Over the default requestBuffer (64 KiB): streamed, never read whole.
   await (await request(`${gw.url}/upload`, { method: 'POST', body: Buffer.alloc(70_000) })).body.dump()
   const text = await (await request(`${gw.adminUrl}/metrics`)).body.text()
@@ -48,6 +55,9 @@ t.test('request metrics: every request by route, method and status, with latenci
   t.equal(sample(text, 'portcullis_http_request_duration_seconds_bucket', 'le="30",route="a"'), 5, 'buckets reach 30 s')
   t.equal(sample(text, 'portcullis_http_request_duration_seconds_bucket', 'le="0.0005",route="a"') !== undefined, true, 'and start at 0.5 ms')
   t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="a"'), 25)
+  t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="dead"'), Buffer.byteLength(deadBody), "the 502's body, as the client got it")
+  t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="late"'), Buffer.byteLength(lateBody), "the request timeout's 504, as the client got it")
+  t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="locked"'), Buffer.byteLength(lockedBody), "the plugin's reply, as the client got it")
   t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="a"'), 12)
   t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="upload"'), 70000, 'a streamed body counts by its Content-Length')
   t.equal(sample(text, 'portcullis_http_requests_in_flight', ''), undefined)

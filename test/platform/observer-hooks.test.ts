@@ -54,13 +54,15 @@ const a = await startUpstream(flaky)
 const b = await startUpstream(flaky)
 const gone = await startUpstream()
 await gone.close()
-t.teardown(() => Promise.all([a.close(), b.close()]))
+const busy = await startUpstream((_req, res) => { res.writeHead(503); res.end('busy') })
+t.teardown(() => Promise.all([a.close(), b.close(), busy.close()]))
 
 const gw = await startGateway(`
 loadPlugins: [ ./observer.ts ]
 upstreams:
   flaky: { targets: [ { url: "${a.url}" }, { url: "${b.url}" } ], retries: { on: [503] }, passive: false }
   gone: { targets: [ { url: "${gone.url}" } ], retries: false, passive: false }
+  busyThenGone: { targets: [ { url: "${busy.url}" }, { url: "${gone.url}" } ], retries: { on: [503] }, passive: false }
 routes:
   - { name: retried, match: { path: /retried }, upstream: flaky, plugins: { observer: {} } }
   - { name: refused, match: { path: /refused/:id }, upstream: gone, plugins: { observer: {} } }
@@ -68,6 +70,7 @@ routes:
     match: { path: /answered }
     upstream: flaky
     plugins: { observer: {}, request-termination: { status: 204 } }
+  - { name: busy-then-gone, match: { path: /busy-then-gone }, upstream: busyThenGone, plugins: { observer: {} } }
   - { name: broken, match: { path: /broken }, upstream: flaky, plugins: { observer: { throws: true } } }
 `, { file: join(dir, 'gateway.yaml') })
 t.teardown(() => gw.close())
@@ -93,6 +96,15 @@ t.test('a try that cannot connect ends with its error; the request finishes 502'
   await res.body.dump()
   t.ok(await until(() => eventsOf('refused-1').length === 3))
   t.same(eventsOf('refused-1'), ['try 1 true /refused/:id', 'end - ECONNREFUSED', 'finished 502 true'])
+})
+
+t.test('a retry that cannot connect ends with no status, not the status of the try before it', async t => {
+  const res = await request(`${gw.url}/busy-then-gone`, { headers: { 'x-request-id': 'busy-gone-1' } })
+  t.equal(res.statusCode, 502)
+  await res.body.dump()
+  t.ok(await until(() => eventsOf('busy-gone-1').length === 5))
+  // Round robin: the first try goes to the first target (503), the retry to the other (refused).
+  t.same(eventsOf('busy-gone-1'), ['try 1 true /busy-then-gone', 'end 503 -', 'try 2 true /busy-then-gone', 'end - ECONNREFUSED', 'finished 502 true'])
 })
 
 t.test('a request a plugin answers has no try, and still finishes', async t => {

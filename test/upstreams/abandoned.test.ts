@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/wait.ts'
+import { waitForLog } from '../helpers/logs.ts'
 
 /**
  * Issue 15: requests that end before or while their upstream try runs must give their connection
@@ -89,6 +90,18 @@ t.test('a request dropped in flight aborts its try: the connection is closed, no
   t.ok(await until(() => idle(gw)), 'every connection free')
 })
 
+t.test("the route's request timeout aborts the try under way: the upstream sees it, the connection is free at once", async t => {
+  const { up, seen } = await upstream(t, 60_000)
+  const gw = await gateway(t, up, '    connections: 1\n    timeouts: { request: 200ms }')
+  const res = await get(`${gw.url}/slow-timed-out`)
+  t.equal(res.status, 504)
+  t.match(await waitForLog(gw.logs, { msg: 'upstream request failed' }),
+    { err: { code: 'REQUEST_TIMEOUT', message: "no complete response within the route's request timeout (200 ms)" } }, 'logged, with the reason')
+  t.ok(await until(() => seen.aborted === 1), 'the upstream saw the abort')
+  t.same(await get(`${gw.url}/after`), { status: 200, body: 'fast' }, 'the only connection serves the next request')
+  t.ok(await until(() => idle(gw)), 'every connection free')
+})
+
 t.test('a request the client drops while its answer is on the way does not pause the connection', async t => {
   // The answer's head comes while the client is already gone: the try is aborted, never paused.
   const up = await startUpstream((req, res) => {
@@ -131,6 +144,21 @@ t.test('queue timeout: a request that waits too long gets 503 upstream_busy and 
   t.notOk(seen.paths.includes('/slow-waits'), 'never sent')
   t.match(await gw.metrics.registry.metrics(), /portcullis_upstream_busy_total\{upstream="up",reason="queue-timeout"\} 1/)
   t.ok(await until(() => idle(gw)), 'every connection free')
+})
+
+t.test('queue timeout: a request let in before its timeout is served, however long its answer then takes', async t => {
+  // /hold answers after 100 ms, /long after 1.5 s.
+  const up = await startUpstream((req, res) => { setTimeout(() => res.end(req.url), req.url === '/hold' ? 100 : 1_500) })
+  t.teardown(() => up.close())
+  const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 1s }')
+  const first = get(`${gw.url}/hold`)
+  await until(() => target(gw)?.inFlight === 1)
+  const second = get(`${gw.url}/long`)
+  t.ok(await until(() => target(gw)?.queued === 1), 'the second request waits')
+  t.same(await first, { status: 200, body: '/hold' })
+  // Let in after about 100 ms, it is answered 1.5 s later: past the 1 s it could have waited.
+  t.same(await second, { status: 200, body: '/long' })
+  t.notOk(gw.logs.some(l => l.msg === 'upstream busy: request refused'), 'nothing refused')
 })
 
 t.test('queue timeout 0: a request waits for its connection as long as it takes, and the wait is measured', async t => {

@@ -43,6 +43,9 @@ routes:
   t.equal(slow.status, 504)
   t.match(JSON.parse(slow.body), { error: 'gateway_timeout' })
   t.ok(slow.ms >= 1_990 && slow.ms < 2_000 + LATE_MS, `upstream timeout 2s fired after ${Math.round(slow.ms)} ms`)
+  // The gateway's own timer (250 ms) fails the try as undici's (2 s) does: the same error logged.
+  const failed = gw.logs.filter(l => l.msg === 'upstream request failed').map(l => l.err as { code: string, message: string })
+  t.same(failed.map(e => [e.code, e.message]), [['UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error'], ['UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error']])
 })
 
 t.test('retries: on [timeout] sends a timed-out GET to another target', async t => {

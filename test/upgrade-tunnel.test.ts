@@ -1,0 +1,157 @@
+import t, { type Test } from 'tap'
+import { createServer, type IncomingMessage } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
+import { request } from 'undici'
+import { catchAllYaml } from './helpers/catch-all.ts'
+import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { until } from './helpers/wait.ts'
+
+/**
+ * The tunnel of an upgrade that went through (`Exchange.onUpgrade`), seen on raw sockets: an
+ * upstream that accepts `Upgrade: foo` with a 101 of its own headers, then echoes what it
+ * receives; "bye" makes it end the tunnel (as does the end of what the client sends), "reset" reset it. Plain requests get 200 "plain".
+ */
+async function tunnelUpstream (t: Test): Promise<{ url: string, tunnels: Socket[], closed: () => number }> {
+  const tunnels: Socket[] = []
+  let closed = 0
+  const server = createServer((_req, res) => { res.end('plain') })
+  server.on('upgrade', (_req: IncomingMessage, socket: Socket, head: Buffer) => {
+    tunnels.push(socket)
+    socket.on('close', () => { closed++ })
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: foo\r\nconnection: upgrade\r\nx-tunnel: one\r\n\r\n')
+    const echo = (c: Buffer) => {
+      const text = c.toString()
+      if (text.includes('bye')) socket.end()
+      else if (text.includes('reset')) socket.resetAndDestroy()
+      else socket.write(c)
+    }
+    if (head.length > 0) echo(head)
+    socket.on('data', echo)
+    socket.on('end', () => socket.end())
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { server.closeAllConnections(); for (const s of tunnels) s.destroy(); server.close(() => resolve()) }))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tunnels, closed: () => closed }
+}
+
+async function gateway (t: Test, url: string, route = '', upstreamKeys = ''): Promise<TestGateway> {
+  const gw = await startGateway(catchAllYaml(url, { route: `    upgrade: [foo]\n${route}` }).replace(`url: "${url}" } ] }`, `url: "${url}" } ]${upstreamKeys} }`))
+  t.teardown(() => gw.close())
+  return gw
+}
+
+/** A client's side of a tunnel: the 101 head as received, and everything after it. */
+interface Tunnel { socket: Socket, head: () => string, after: () => string, closed: () => boolean }
+
+/** Sends an upgrade request (and `early`, in the same write) and waits for the 101's head. */
+async function openTunnel (t: Test, gw: TestGateway, early = ''): Promise<Tunnel> {
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.on('error', () => {})
+  let got = ''
+  socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
+  let closed = false
+  socket.on('close', () => { closed = true })
+  socket.write(`GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n${early}`)
+  t.ok(await until(() => got.includes('\r\n\r\n')), 'the 101 came')
+  const end = () => got.indexOf('\r\n\r\n')
+  return { socket, head: () => got.slice(0, end()), after: () => got.slice(end() + 4), closed: () => closed }
+}
+
+t.test("the 101 relays the upstream's headers as they are, and the request id", async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const tunnel = await openTunnel(t, gw)
+  const lines = tunnel.head().split('\r\n')
+  t.equal(lines[0], 'HTTP/1.1 101 Switching Protocols')
+  t.match(lines[4], /^x-request-id: \S+$/)
+  t.same(lines.slice(1, 4), ['upgrade: foo', 'connection: upgrade', 'x-tunnel: one'], "the upstream's header lines, nothing more")
+  t.equal(lines.length, 5)
+})
+
+t.test('bytes the client sent right behind its upgrade request reach the upstream', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  // In the same write as the request, so that Node hands them over as the upgrade's head.
+  const tunnel = await openTunnel(t, gw, 'early')
+  t.ok(await until(() => tunnel.after() === 'early'), `echoed: ${JSON.stringify(tunnel.after())}`)
+})
+
+t.test("a tunnel outlives the route's request and response timeouts", async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url, '    timeouts: { request: 200ms, response: 200ms }\n')
+  const tunnel = await openTunnel(t, gw)
+  // Past the route's timeouts (200 ms): asserts that nothing cuts the tunnel meanwhile.
+  await new Promise(resolve => setTimeout(resolve, 500))
+  tunnel.socket.write('still')
+  t.ok(await until(() => tunnel.after() === 'still'), `echoed after the timeout: ${JSON.stringify(tunnel.after())}`)
+})
+
+t.test('an open tunnel holds none of the connections: the next request gets the only one', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url, '', ', connections: 1, queue: { timeout: 1s }')
+  await openTunnel(t, gw)
+  const res = await request(`${gw.url}/plain`)
+  t.equal(res.statusCode, 200)
+  t.equal(await res.body.text(), 'plain')
+})
+
+t.test('either end closing the tunnel closes the other', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const byUpstream = await openTunnel(t, gw)
+  byUpstream.socket.write('bye')
+  t.ok(await until(() => byUpstream.closed()), "the upstream's end closed the client's socket")
+
+  const byClient = await openTunnel(t, gw)
+  t.ok(await until(() => up.tunnels.length === 2))
+  const before = up.closed()
+  byClient.socket.destroy()
+  t.ok(await until(() => up.closed() === before + 1), "the client's end closed the upstream's socket")
+  t.ok(await until(() => gw.logs.filter(l => l.msg === 'request').length === 2), 'both logged')
+  t.same(gw.logs.filter(l => l.msg === 'request').map(l => l.status), [101, 101])
+})
+
+t.test('either end resetting the tunnel closes the other', async t => {
+  // A reset, unlike an end, is not passed on by pipe(): the tunnel closes the other side itself.
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const byUpstream = await openTunnel(t, gw)
+  byUpstream.socket.write('reset')
+  t.ok(await until(() => byUpstream.closed()), "the upstream's reset closed the client's socket")
+
+  const byClient = await openTunnel(t, gw)
+  t.ok(await until(() => up.tunnels.length === 2))
+  const before = up.closed()
+  byClient.socket.resetAndDestroy()
+  t.ok(await until(() => up.closed() === before + 1), "the client's reset closed the upstream's socket")
+})
+
+t.test('a tunnel opened is an answer from the target, not a failure: one failure would eject it, and it is not ejected', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url, '', ', passive: { consecutiveFailures: 1, baseEjection: 10m }')
+  await openTunnel(t, gw)
+  t.same(gw.gateway.runtime.upstreams.get('up')?.snapshot().targets.map(x => x.ejectedUntil), [null], 'not ejected')
+})
+
+t.test('an upgrade request that declares a body: its bytes go through the tunnel', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.on('error', () => {})
+  let got = ''
+  socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
+  socket.write('GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\nContent-Length: 5\r\n\r\nhello')
+  t.ok(await until(() => got.endsWith('\r\n\r\nhello')), `the 101, then the bytes echoed: ${JSON.stringify(got)}`)
+  t.match(got, /^HTTP\/1\.1 101 /)
+})
+
+t.test("closing the gateway closes the upstream's side of an open tunnel too", async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await startGateway(catchAllYaml(up.url, { route: '    upgrade: [foo]\n', server: 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: 100ms\n' }))
+  const tunnel = await openTunnel(t, gw)
+  await gw.close()
+  t.ok(await until(() => tunnel.closed()), "the client's side closed")
+  t.ok(await until(() => up.closed() === 1), "the upstream's side closed")
+})
