@@ -435,6 +435,20 @@ t.test('stale-if-error: stale on a 5xx or with the upstream gone; must-revalidat
   t.notMatch(mr.body, /body 2/)
 })
 
+t.test('stale windows count from the end of freshness: 10 s past a 30 s freshness is inside windows of 20 s', async t => {
+  let failing = false
+  const r = await rig(t, (req, res, n) => {
+    if (failing) { send(res, 500, {}, 'down'); return }
+    const cc: Record<string, string> = { '/sie': 'max-age=30, stale-if-error=20', '/max-stale': 'max-age=30', '/swr': 'max-age=30, stale-while-revalidate=20' }
+    send(res, 200, { 'cache-control': cc[req.url as string] as string, age: '40', etag: `"${n}"` }, `body ${n}`)
+  })
+  for (const p of ['/sie', '/max-stale', '/swr']) await r.get(p)
+  t.equal((await r.get('/swr')).body, 'body 3', 'stale-while-revalidate: the stored answer at once')
+  t.equal((await r.get('/max-stale', { 'cache-control': 'max-stale=20' })).body, 'body 2', 'max-stale: the stored answer')
+  failing = true
+  t.equal((await r.get('/sie')).body, 'body 1', 'stale-if-error: the stored answer in place of the 500')
+})
+
 t.test('cache key: query parameters sorted, include and ignore lists, selected headers', async t => {
   const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${req.url as string} ${n}`),
     '{ key: { query: { ignore: [utm_source] }, headers: [x-tenant] } }')
