@@ -253,17 +253,24 @@ t.test('revalidation: a 304 updates the stored headers and freshens the entry; c
 
 t.test('a client conditional on a stale entry: the cache revalidates with its own validators, then answers the client', async t => {
   const r = await rig(t, (req, res) => {
-    if (req.headers['if-none-match'] === '"a"') send(res, 304, { etag: '"a"', 'cache-control': 'max-age=0' })
+    if (req.url === '/moved') send(res, req.headers['if-none-match'] === '"m"' ? 304 : 301, { etag: '"m"', 'cache-control': 'max-age=0', location: '/c' })
+    else if (req.headers['if-none-match'] === '"a"') send(res, 304, { etag: '"a"', 'cache-control': 'max-age=0', 'content-type': 'text/evil' })
     else send(res, 200, { etag: '"a"', 'cache-control': 'max-age=0' }, 'payload')
   })
   await r.get('/c')
   const cond = await r.get('/c', { 'if-none-match': '"a"' })
   t.equal(cond.status, 304)
+  t.same([cond.headers.etag, cond.headers['content-type']], ['"a"', undefined], 'the cache\'s own 304: validators, no representation metadata (RFC 9110 15.4.5)')
   t.match(cs(cond.headers), /fwd=stale; fwd-status=304/)
   const full = await r.get('/c', { 'if-none-match': '"zzz"' })
   t.equal(full.status, 200)
   t.equal(full.body, 'payload')
   t.equal(r.seen[2]?.headers['if-none-match'], '"a"', 'the client\'s own validator was replaced by the stored one')
+  // Preconditions apply to 2xx answers only (RFC 9110 13.2.1): a redirect is a redirect.
+  await r.get('/moved')
+  const moved = await r.get('/moved', { 'if-none-match': '"m"' })
+  t.same([moved.status, moved.headers.location], [301, '/c'])
+  t.match(cs(moved.headers), /fwd=stale; fwd-status=304/)
 })
 
 t.test('Vary: secondary keys on normalized values; vary-miss; Vary: * is never served', async t => {
