@@ -641,6 +641,7 @@ t.test('stale-while-revalidate: a 304 freshens, an error keeps the entry, an uns
     else if (reval && m === 'error') send(res, 500, {}, 'down') // the least 5xx
     else if (reval && m === 'private') send(res, 200, { etag: '"e"', 'cache-control': 'private, max-age=60' }, `private ${n}`)
     else if (reval && m === 'big') send(res, 200, { etag: '"e"', 'cache-control': 'max-age=60' }, 'x'.repeat(100))
+    else if (reval && m === 'exact') send(res, 200, { etag: '"e"', 'cache-control': 'max-age=60' }, 'y'.repeat(50))
     else send(res, 200, { etag: '"e"', 'cache-control': 'max-age=1, stale-while-revalidate=60', age: '1' }, `first ${n}`)
   }, '{ maxObjectSize: 50 }')
   const settle = async (path: string, upstreamCalls: number) => {
@@ -648,7 +649,7 @@ t.test('stale-while-revalidate: a 304 freshens, an error keeps the entry, an uns
     t.match((await r.get(path)).body, /^first \d+$/, `${path}: stale served`)
     t.ok(await until(() => r.seen.filter(s => s.url === path).length === upstreamCalls), `${path}: revalidated in the background`)
   }
-  for (const p of ['/304', '/error', '/private', '/big']) mode[p] = p.slice(1)
+  for (const p of ['/304', '/error', '/private', '/big', '/exact']) mode[p] = p.slice(1)
   await settle('/304', 2)
   let s304 = ''
   for (let i = 0; i < 100 && !/^Portcullis; hit; ttl=(59|60)$/.test(s304); i++) s304 = cs((await r.get('/304')).headers)
@@ -661,6 +662,10 @@ t.test('stale-while-revalidate: a 304 freshens, an error keeps the entry, an uns
     for (let i = 0; i < 100 && !/fwd=uri-miss/.test(st); i++) st = cs((await r.get(p)).headers)
     t.match(st, /fwd=uri-miss/, `${p}: the entry is dropped`)
   }
+  await settle('/exact', 2)
+  let exact = { headers: {}, body: '' } as Awaited<ReturnType<typeof r.get>>
+  for (let i = 0; i < 100 && exact.body !== 'y'.repeat(50); i++) exact = await r.get('/exact')
+  t.match([exact.body, cs(exact.headers)], ['y'.repeat(50), /^Portcullis; hit/], 'a refreshed body of exactly maxObjectSize replaces the entry')
 })
 
 t.test('purging everything removes cache entries only: a rate limit on the same store keeps its count', async t => {
