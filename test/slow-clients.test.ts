@@ -31,7 +31,8 @@ async function gateway (t: Test, server: string, upstreamKeys = '    connections
     if (req.url === '/big') { stream(res, 256 * MEDIUM); return }
     if (req.url === '/medium') { stream(res, MEDIUM); return }
     req.resume()
-    req.on('end', () => { if (req.method === 'POST') seen.bodies++; res.end('ok') })
+    // /slow answers 800 ms after the body has arrived: longer than the body timeouts of the tests.
+    req.on('end', () => { if (req.method === 'POST') seen.bodies++; if (req.url === '/slow') setTimeout(() => res.end('ok'), 800); else res.end('ok') })
   })
   t.teardown(() => up.close())
   const gw = await startGateway(`server:
@@ -127,6 +128,14 @@ async function trickle (socket: Socket, bytes: number, piece: number): Promise<v
     await new Promise(resolve => setTimeout(resolve, 100))
   }
 }
+
+t.test('clientTimeouts.body ends with the body: a request sent whole is not cut off while the upstream takes its time', async t => {
+  const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 300ms }')
+  const res = await request(`${gw.url}/slow`, { method: 'POST', body: 'x'.repeat(1000) })
+  t.equal(res.statusCode, 200)
+  t.equal(await res.body.text(), 'ok')
+  t.equal(seen.aborted, 0)
+})
 
 t.test('clientTimeouts.minBodyRate: a body that keeps arriving below the rate is cut off, and its upstream connection freed', async t => {
   const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 1s, minBodyRate: 2000 }')
