@@ -96,36 +96,24 @@ t.test('an open tunnel holds none of the connections: the next request gets the 
   t.equal(await res.body.text(), 'plain')
 })
 
-t.test('either end closing the tunnel closes the other', async t => {
-  const up = await tunnelUpstream(t)
-  const gw = await gateway(t, up.url)
-  const byUpstream = await openTunnel(t, gw)
-  byUpstream.socket.write('bye')
-  t.ok(await until(() => byUpstream.closed()), "the upstream's end closed the client's socket")
+// A reset, unlike an end, is not passed on by pipe(): the tunnel closes the other side itself.
+for (const [how, upstreamSays, closeClient] of [['closing', 'bye', 'destroy'], ['resetting', 'reset', 'resetAndDestroy']] as const) {
+  t.test(`either end ${how} the tunnel closes the other`, async t => {
+    const up = await tunnelUpstream(t)
+    const gw = await gateway(t, up.url)
+    const byUpstream = await openTunnel(t, gw)
+    byUpstream.socket.write(upstreamSays)
+    t.ok(await until(() => byUpstream.closed()), "the upstream's end closed the client's socket")
 
-  const byClient = await openTunnel(t, gw)
-  t.ok(await until(() => up.tunnels.length === 2))
-  const before = up.closed()
-  byClient.socket.destroy()
-  t.ok(await until(() => up.closed() === before + 1), "the client's end closed the upstream's socket")
-  t.ok(await until(() => gw.logs.filter(l => l.msg === 'request').length === 2), 'both logged')
-  t.same(gw.logs.filter(l => l.msg === 'request').map(l => l.status), [101, 101])
-})
-
-t.test('either end resetting the tunnel closes the other', async t => {
-  // A reset, unlike an end, is not passed on by pipe(): the tunnel closes the other side itself.
-  const up = await tunnelUpstream(t)
-  const gw = await gateway(t, up.url)
-  const byUpstream = await openTunnel(t, gw)
-  byUpstream.socket.write('reset')
-  t.ok(await until(() => byUpstream.closed()), "the upstream's reset closed the client's socket")
-
-  const byClient = await openTunnel(t, gw)
-  t.ok(await until(() => up.tunnels.length === 2))
-  const before = up.closed()
-  byClient.socket.resetAndDestroy()
-  t.ok(await until(() => up.closed() === before + 1), "the client's reset closed the upstream's socket")
-})
+    const byClient = await openTunnel(t, gw)
+    t.ok(await until(() => up.tunnels.length === 2))
+    const before = up.closed()
+    byClient.socket[closeClient]()
+    t.ok(await until(() => up.closed() === before + 1), "the client's end closed the upstream's socket")
+    t.ok(await until(() => gw.logs.filter(l => l.msg === 'request').length === 2), 'both logged')
+    t.same(gw.logs.filter(l => l.msg === 'request').map(l => l.status), [101, 101])
+  })
+}
 
 t.test('a tunnel opened is an answer from the target, not a failure: one failure would eject it, and it is not ejected', async t => {
   const up = await tunnelUpstream(t)
