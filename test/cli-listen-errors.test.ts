@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runCliHere, runNode, type Run } from './helpers/run-cli.ts'
+import { CLI_FROM_SOURCES, runCliHere, runNode, type Run } from './helpers/run-cli.ts'
 
 // A port in use (a second `portcullis start`) or a privileged port: one line naming the address
 // and the key to change, exit 1, no stack trace. In this process where no process of its own is
@@ -58,7 +58,7 @@ t.test('worker mode: the same one line from the primary, no stack trace and no w
   const busy = await occupy()
   t.teardown(() => busy.server.close())
   const file = configFile(undefined, 2)
-  const run = await runNode(['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', file], { env: { PORT: String(busy.port) } })
+  const run = await runNode([...CLI_FROM_SOURCES, 'start', '-c', file], { env: { PORT: String(busy.port) } })
   t.equal(run.code, 1)
   t.equal(run.stderr, `portcullis: cannot listen on 127.0.0.1:${busy.port} (server.listen): the address is already in use ` +
     `(another gateway, or another program, listens there). Change server.listen.port in ${file} (or set PORT).\n`)
@@ -77,7 +77,7 @@ t.test('the admin port in use: the admin key is named', async t => {
 
 t.test('a privileged port without the right to bind it: permission denied, with what to do', { skip: process.getuid?.() !== 0 && 'needs root to run the CLI as an unprivileged user' }, async t => {
   const file = configFile()
-  const run = await runNode(['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', file], { env: { PORT: '81', HOME: '/tmp' }, uid: 65534 })
+  const run = await runNode([...CLI_FROM_SOURCES, 'start', '-c', file], { env: { PORT: '81', HOME: '/tmp' }, uid: 65534 })
   t.equal(run.code, 1)
   t.equal(run.stderr, 'portcullis: cannot listen on 127.0.0.1:81 (server.listen): permission denied ' +
     `(ports below 1024 need root or CAP_NET_BIND_SERVICE). Change server.listen.port in ${file} (or set PORT).\n`)

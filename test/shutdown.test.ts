@@ -9,6 +9,7 @@ import { startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { catchAllYaml } from './helpers/catch-all.ts'
 import { until } from './helpers/wait.ts'
+import { CLI_FROM_SOURCES } from './helpers/run-cli.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
 
@@ -108,7 +109,7 @@ t.test('the shutdownTimeout deadline cuts requests that take longer', async t =>
 t.test('the CLI drains in-flight requests on SIGTERM and exits 0', async t => {
   const { up, counts } = await slowUpstream(t, 1_000)
   const dir = t.testdir({ 'gateway.yaml': gatewayYaml(up.url, '10s') })
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', join(dir, 'gateway.yaml')],
+  const child = spawn(process.execPath, [...CLI_FROM_SOURCES, 'start', '-c', join(dir, 'gateway.yaml')],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let stderr = ''

@@ -4,12 +4,13 @@ import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
+import { CLI_FROM_SOURCES } from '../../test/helpers/run-cli.ts'
 
 // Made once with `printf 'hunter2-secret' | portcullis hash-password`.
 const ALICE_HASH = '$scrypt$ln=14,r=8,p=1$J03Ut/f4nNrKywr8ZR/4vg$sYHimJWKkIj7gjhPmwTKNZS3+f1c00b2gwzSUNuXjdg'
 
 function hashWithCli (password: string): Promise<{ code: number | null, out: string, err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'hash-password', '--cost', '12'], { cwd: new URL('../..', import.meta.url) })
+  const child = spawn(process.execPath, [...CLI_FROM_SOURCES, 'hash-password', '--cost', '12'], { cwd: new URL('../..', import.meta.url) })
   let out = ''
   let err = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString() })

@@ -10,9 +10,17 @@ const REASONS: Record<string, string> = {
 /** A listener could not bind: says where, why, and which key sets it. */
 export class ListenError extends Error {
   readonly code = 'PCL_ERR_LISTEN'
-  constructor (readonly key: ListenerKey, readonly host: string, readonly port: number, readonly reason: string, options: { cause: unknown }) {
+  readonly key: ListenerKey
+  readonly host: string
+  readonly port: number
+  readonly reason: string
+  constructor (key: ListenerKey, host: string, port: number, reason: string, options: { cause: unknown }) {
     super(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port} (${key}): ${REASONS[reason] ?? reason}`, options)
     this.name = 'ListenError'
+    this.key = key
+    this.host = host
+    this.port = port
+    this.reason = reason
   }
 }
 

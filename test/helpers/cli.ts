@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
+import { CLI_FROM_SOURCES } from './run-cli.ts'
 
 type Line = Record<string, unknown>
 
@@ -17,11 +18,11 @@ export interface CliProcess {
 }
 
 /**
- * Runs the real CLI (`src/cli/main.ts` through tsx, as `npx tsx` would) with `args`; it logs JSON
+ * Runs the real CLI (`src/cli/main.ts`, as `npx tsx` would) with `args`; it logs JSON
  * lines because stdout is not a terminal. The caller must see it exit (see `stopCli`).
  */
 export function spawnCli (args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  return spawnNode(['--import', 'tsx', 'src/cli/main.ts', ...args], env)
+  return spawnNode([...CLI_FROM_SOURCES, ...args], env)
 }
 
 /** Runs `node <nodeArgs>` from the repository root, reading its JSON log lines as spawnCli does. */

@@ -11,7 +11,7 @@ const ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => na
 
 /**
  * Runs `node <args>` to completion and collects its output. `args` start with the script, e.g.
- * ['--import', 'tsx', 'src/cli/main.ts', 'validate'] or the compiled ['dist/src/cli/main.js', ...].
+ * [...CLI_FROM_SOURCES, 'validate'] or the compiled ['dist/src/cli/main.js', ...].
  * With `uid`, as that user (through setpriv), with only PATH and `env`: the test runner hooks every
  * node child into its own files, which another user cannot write.
  */
@@ -28,8 +28,11 @@ export function runNode (args: string[], options: { cwd?: string, env?: NodeJS.P
   })
 }
 
-/** The CLI from the sources (through tsx), from the repository root. */
-export const runCli = (...args: string[]): Promise<Run> => runNode(['--import', 'tsx', 'src/cli/main.ts', ...args])
+/** Node's arguments that run the CLI from the sources (with a TypeScript loader where Node needs one). */
+export const CLI_FROM_SOURCES = ['--import', fileURLToPath(new URL('typescript-loader.mjs', import.meta.url)), 'src/cli/main.ts']
+
+/** The CLI from the sources, from the repository root. */
+export const runCli = (...args: string[]): Promise<Run> => runNode([...CLI_FROM_SOURCES, ...args])
 
 let runs = 0
 /**
