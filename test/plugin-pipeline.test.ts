@@ -50,6 +50,16 @@ t.test('request phase in priority order, response phase reversed, async hooks in
   t.equal(await res.body.text(), 'hello from /order')
 })
 
+t.test('a HEAD through async response hooks gets the upstream\'s head and the hooks\' headers', async t => {
+  // undici ends a HEAD's response with its head: the gateway still writes the head first, then ends.
+  const res = await request(`${gw.url}/order`, { method: 'HEAD' })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-length'], String(Buffer.byteLength('hello from /order')))
+  t.equal(res.headers['x-trace'], 'p100,p200,p300')
+  t.equal(res.headers['content-type'], 'text/plain')
+  t.equal(await res.body.text(), '')
+})
+
 t.test('a short-circuit reply skips the upstream and inner plugins; outer onResponse still runs', async t => {
   const before = hits.length
   const res = await request(`${gw.url}/short`)

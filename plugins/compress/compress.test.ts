@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { settled, type WriteProgress } from '../../test/helpers/streams.ts'
@@ -123,6 +124,8 @@ t.test('each coding the client prefers, streamed: no Content-Length, Vary, weake
     t.equal(res.headers['accept-ranges'], undefined, 'ranges of the upstream\'s body do not apply to the encoded one')
     t.ok(res.body.length < JSON_BODY.length / 3, `${expected}: ${res.body.length} bytes on the wire for ${JSON_BODY.length}`)
     t.equal(decode(expected, res.body), JSON_BODY)
+    const logged = await waitForLog(gw.logs, { msg: 'request', requestId: res.headers['x-request-id'] })
+    t.equal(logged?.bytes, res.body.length, 'the access log counts the bytes sent, not the upstream\'s')
     // Only event streams are flushed as they come: anything else is deflated as one stream, whatever its chunks.
     if (expected === 'gzip') t.same(res.body, zlib.gzipSync(JSON_BODY, { level: 6 }), 'gzip level 6 of the whole body, not flushed along the way')
   }

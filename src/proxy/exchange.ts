@@ -115,6 +115,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #bodyRate: BodyRateWatch | undefined
   /** Waiting for the client to drain what was written. */
   #draining = false
+  /** Response hooks still run, the head unwritten; and the upstream's response ended meanwhile (undici ends a HEAD's at once, paused or not). */
+  #headPending = false
+  #endAfterHead = false
   /** The response is small enough (upstream responseBuffer) to be read whole whatever the client's pace. */
   #buffered = false
   /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
@@ -415,14 +418,20 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     } catch (err) {
       this.#owner.pluginFailed(this, err); return false
     }
-    pending.then(() => { this.#startBody(state); resume() }).catch(err => this.#owner.pluginFailed(this, err))
+    this.#headPending = true
+    pending.then(() => {
+      this.#headPending = false
+      this.#startBody(state)
+      if (this.#endAfterHead) (this.#sink ?? this.res).end()
+      else resume()
+    }).catch(err => this.#owner.pluginFailed(this, err))
     return false
   }
 
   onData (chunk: Buffer): boolean {
     if (this.#retryTo !== undefined) return true
-    this.bytes += chunk.length
     const sink = this.#sink ?? this.res
+    if (sink === this.res) this.bytes += chunk.length // else counted as the plugins' streams put it out (#startBody)
     if (sink.write(chunk)) return true
     // The client is not reading as fast as the upstream sends: it has clientSendMs to catch up.
     // A small response (responseBuffer) is read on regardless, so its connection goes back at once.
@@ -438,7 +447,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tryEnded(undefined)
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; if (!this.#done) this.#send(next); return }
-    (this.#sink ?? this.res).end()
+    if (this.#headPending) this.#endAfterHead = true
+    else (this.#sink ?? this.res).end()
   }
 
   onError (err: Error): void {
@@ -531,6 +541,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res.writeHead(state.status, this.#written = state.definedHeaders())
     this.#sink = state.sink(this.res, err => this.res.destroy(err))
     ;(this.#sink as Writable & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
+    // A compressed or replaced body: the bytes the client gets are the last stream's.
+    if (this.#sink !== this.res) (state.streams[state.streams.length - 1] as Duplex).on('data', (chunk: Buffer) => { this.bytes += chunk.length })
   }
 
   #reply (reply: PluginReply, position: number): void {
