@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
 
 // A real redis-server of the test's own: the test kills and restarts it.
@@ -12,7 +13,8 @@ const up = await numberingUpstream()
 t.teardown(() => up.close())
 
 async function gateway (t: Test): Promise<TestGateway> {
-  const gw = await startGateway(sharedStoreConfig(redis.url, up.url, 'cache-test:'))
+  // At debug: the store failures the cache survives are logged there.
+  const gw = await startGateway(`${sharedStoreConfig(redis.url, up.url, 'cache-test:')}logging: { level: debug }\n`)
   t.teardown(() => gw.close())
   t.ok(await storeUp(gw.adminUrl as string), 'the gateway\'s Redis store is up')
   return gw
@@ -53,6 +55,9 @@ t.test('the cache on a Redis store', async t => {
     t.equal(during.status_, 'Portcullis; fwd=bypass; fwd-status=200; detail=store-unavailable')
     const again = await get(b, '/outage')
     t.equal(again.status, 200)
+    const deleted = await get(a, '/outage', 'DELETE')
+    t.equal(deleted.status, 200, 'an unsafe request is answered though its invalidation fails')
+    t.match(await waitForLog(a.logs, { msg: 'cache invalidation failed' }), { level: 20, err: { message: /\S/ } })
     const metrics = await (await request(`${a.adminUrl as string}/metrics`)).body.text()
     t.match(metrics, /portcullis_cache_requests_total\{route="r",result="bypass"\} [1-9]/)
     const purge = await request(`${a.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"all":true}' })
@@ -65,5 +70,17 @@ t.test('the cache on a Redis store', async t => {
     let status = ''
     for (let i = 0; i < 50 && !status.includes('hit'); i++) status = (await get(a, '/after')).status_
     t.match(status, /^Portcullis; hit/, 'stored and served again once Redis is back')
+  })
+
+  t.test('a Redis that refuses writes (maxmemory reached): answered by the upstream, nothing stored, the failure logged', async t => {
+    await redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+    await redis.cli('CONFIG', 'SET', 'maxmemory', '1')
+    t.teardown(() => redis.cli('CONFIG', 'SET', 'maxmemory', '0'))
+    const before = up.requests()
+    const first = await get(a, '/full')
+    t.match(await waitForLog(a.logs, { msg: 'cache store unavailable: response not stored' }), { level: 20, err: { message: /^OOM/ } })
+    const second = await get(a, '/full')
+    t.same([first.body, second.body], [`/full #${before + 1}`, `/full #${before + 2}`], 'both answered by the upstream')
+    t.match(second.status_, /^Portcullis; fwd=uri-miss; fwd-status=200/, 'nothing was stored')
   })
 })

@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
 
@@ -273,6 +274,28 @@ t.test('a client conditional on a stale entry: the cache revalidates with its ow
   t.match(cs(moved.headers), /fwd=stale; fwd-status=304/)
 })
 
+t.test('a revalidated answer has its body\'s Content-Length, and none when it is a 204', async t => {
+  const r = await rig(t, (req, res) => {
+    const headers = { etag: '"z"', 'cache-control': 'max-age=0' }
+    if (req.headers['if-none-match'] === '"z"') send(res, 304, headers)
+    else if (req.url === '/empty') res.writeHead(204, headers).end()
+    else res.writeHead(200, headers).end('abcdef') // no Content-Length: sent chunked
+  })
+  await r.get('/chunked')
+  const chunked = await r.get('/chunked')
+  t.same([chunked.status, chunked.body, chunked.headers['content-length']], [200, 'abcdef', '6'])
+  t.equal((await waitForLog(r.gw.logs, { msg: 'request', requestId: chunked.headers['x-request-id'] }))?.bytes, 6, 'the access log counts the stored body sent')
+  t.match(cs(chunked.headers), /fwd=stale; fwd-status=304/)
+  const head = await r.get('/chunked', {}, 'HEAD')
+  t.same([head.status, head.body, head.headers['content-length']], [200, '', '6'], 'HEAD: the length, no body')
+  t.match(cs(head.headers), /fwd=stale; fwd-status=304/)
+  t.equal((await r.get('/chunked')).body, 'abcdef', 'the connection after the HEAD carries the next answer whole')
+  await r.get('/empty')
+  const empty = await r.get('/empty')
+  t.same([empty.status, empty.headers['content-length']], [204, undefined], 'RFC 9110 8.6: no Content-Length in a 204')
+  t.match(cs(empty.headers), /fwd=stale; fwd-status=304/)
+})
+
 t.test('Vary: secondary keys on normalized values; vary-miss; Vary: * is never served', async t => {
   const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' }, `${String(req.headers['accept-language'])} ${n}`))
   t.equal((await r.get('/v', { 'accept-language': 'en, fr' })).body, 'en, fr 1')
@@ -289,6 +312,7 @@ t.test('a successful unsafe request invalidates its URL, Location and Content-Lo
     if (req.method === 'POST') send(res, 201, { location: '/items/2', 'content-location': 'http://elsewhere.example/items/3' })
     else if (req.method === 'PUT' && req.url === '/items/6') send(res, 400, {}, 'bad request') // the first error status
     else if (req.method === 'PUT') send(res, 200, { 'content-location': '/items/4' })
+    else if (req.method === 'PATCH' && req.url === '/items/7') send(res, 204, { location: 'http://[bad', 'content-location': '/items/8' })
     else if (req.method === 'PATCH') send(res, 204, {})
     else if (req.method === 'DELETE') send(res, 500, {}, 'failed')
     else send(res, 200, { 'cache-control': 'max-age=60' }, `${req.url as string} ${n}`)
@@ -311,6 +335,11 @@ t.test('a successful unsafe request invalidates its URL, Location and Content-Lo
   await r.get('/items/6', {}, 'PUT')
   t.match(cs((await r.get('/items/5')).headers), /fwd=uri-miss/, 'PATCH invalidates')
   t.match(cs((await r.get('/items/6')).headers), /hit/, 'a 4xx to an unsafe request invalidates nothing')
+  await r.get('/items/7')
+  await r.get('/items/8')
+  t.equal((await r.get('/items/7', {}, 'PATCH')).status, 204)
+  t.match(cs((await r.get('/items/7')).headers), /fwd=uri-miss/, 'a Location that is no URL: the request URL is still invalidated')
+  t.match(cs((await r.get('/items/8')).headers), /fwd=uri-miss/, 'and the Content-Location after it')
 })
 
 t.test('concurrent misses collapse into one upstream request; a private answer is not shared', async t => {
@@ -656,6 +685,11 @@ t.test('stale-while-revalidate: a 304 freshens, an error keeps the entry, an uns
   t.match(s304, /^Portcullis; hit; ttl=(59|60)$/, 'freshened by the background 304')
   await settle('/error', 2)
   t.match(cs((await r.get('/error')).headers), /^Portcullis; hit; ttl=-?\d+$/, 'the stale entry kept after an error')
+  // A stale hit starts the next revalidation only once the last has ended: had the error dropped
+  // the entry, the next upstream request would be a miss, without a validator.
+  const errors = () => r.seen.filter(s => s.url === '/error')
+  for (let i = 0; i < 100 && errors().length < 3; i++) await r.get('/error')
+  t.equal(errors()[2]?.headers['if-none-match'], '"e"', 'the entry outlives the error: it is revalidated again')
   for (const p of ['/private', '/big']) {
     await settle(p, 2)
     let st = ''
@@ -666,6 +700,21 @@ t.test('stale-while-revalidate: a 304 freshens, an error keeps the entry, an uns
   let exact = { headers: {}, body: '' } as Awaited<ReturnType<typeof r.get>>
   for (let i = 0; i < 100 && exact.body !== 'y'.repeat(50); i++) exact = await r.get('/exact')
   t.match([exact.body, cs(exact.headers)], ['y'.repeat(50), /^Portcullis; hit/], 'a refreshed body of exactly maxObjectSize replaces the entry')
+})
+
+t.test('a background revalidation that fails is logged, and the next stale hit tries again', async t => {
+  const r = await rig(t, (req, res, n) => {
+    if (req.headers['if-none-match'] !== undefined) { res.socket?.destroy(); return }
+    send(res, 200, { etag: '"e"', 'cache-control': 'max-age=1, stale-while-revalidate=60', age: '1' }, `first ${n}`)
+  }, '{}', 'logging: { level: debug }')
+  await r.get('/gone')
+  t.equal((await r.get('/gone')).body, 'first 1', 'stale served')
+  const failed = () => r.gw.logs.filter(l => l.msg === 'cache background revalidation failed')
+  t.ok(await until(() => failed().length === 1))
+  t.match(failed()[0], { level: 20, err: { message: /\S/ } })
+  for (let i = 0; i < 100 && failed().length < 2; i++) t.equal((await r.get('/gone')).body, 'first 1')
+  t.equal(failed().length, 2, 'tried again')
+  t.equal(r.seen.length, 3, 'each time by one upstream request')
 })
 
 t.test('purging everything removes cache entries only: a rate limit on the same store keeps its count', async t => {

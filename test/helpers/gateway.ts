@@ -10,7 +10,7 @@ export interface TestGateway extends Portcullis {
 }
 
 /** A logger that keeps its lines in memory (synchronously) so tests can read them. */
-export function memoryLogger (): { log: Logger, lines: Array<Record<string, unknown>> } {
+export function memoryLogger (level = 'info'): { log: Logger, lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({
     write (chunk: Buffer, _enc, cb) {
@@ -18,7 +18,7 @@ export function memoryLogger (): { log: Logger, lines: Array<Record<string, unkn
       cb()
     }
   })
-  return { log: pino({ level: 'info' }, stream), lines }
+  return { log: pino({ level }, stream), lines }
 }
 
 /**
@@ -30,7 +30,8 @@ export async function startGateway (yaml: string, options: { env?: NodeJS.Proces
   const withAdmin = options.admin === true ? `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n${yaml}` : yaml
   const text = /^server:/m.test(yaml) ? withAdmin : `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${withAdmin}`
   const loaded = await parseConfig(text, options.file ?? 'test.yaml', options.env ?? {})
-  const { log, lines } = memoryLogger()
+  // At the config's logging.level, as `portcullis start` logs.
+  const { log, lines } = memoryLogger(loaded.config.logging?.level)
   const running = await startPortcullis(loaded, log, undefined, { watch: options.watch })
   return { ...running, logs: lines, loaded }
 }
