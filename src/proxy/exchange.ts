@@ -422,8 +422,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     pending.then(() => {
       this.#headPending = false
       this.#startBody(state)
-      if (this.#endAfterHead) (this.#sink ?? this.res).end()
-      else resume()
+      if (!this.#endAfterHead) resume()
+      else if (!this.#done) (this.#sink ?? this.res).end()
     }).catch(err => this.#owner.pluginFailed(this, err))
     return false
   }
