@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { startUpstream, echo } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
+import { until } from './helpers/wait.ts'
 
 // A plugin that answers with what its subrequest got: the upstream's status, one header and the echoed request.
 const dir = t.testdir({})
@@ -57,4 +58,52 @@ t.test('a subrequest to an unreachable upstream rejects', async t => {
   const res = await request(`${gw.url}/gone`)
   t.equal(res.statusCode, 599)
   t.match(await res.body.json(), { error: /ECONNREFUSED|connect/ })
+})
+
+t.test('subrequests count for their target\'s health and latency, and hold a connection slot only while they run', async t => {
+  let release: (() => void) | undefined
+  const flaky = await startUpstream((req, res) => {
+    const answer = () => { res.writeHead(req.url === '/fail' ? 500 : 200, { 'content-type': 'application/json' }).end('{}') }
+    if (req.url === '/slow') release = answer
+    else setTimeout(answer, 5)
+  })
+  t.teardown(() => flaky.close())
+  const g = await startGateway(`
+loadPlugins: [ ./sub.ts ]
+upstreams:
+  flaky: { targets: [ { url: "${flaky.url}" } ], connections: 1, passive: { consecutiveFailures: 2 } }
+  down: { targets: [ { url: "http://127.0.0.1:1" } ], passive: { consecutiveFailures: 2 } }
+routes:
+  - { name: r, match: { path: /* }, upstream: flaky, plugins: { sub: {} } }
+  - { name: gone, match: { path: /gone }, upstream: down, plugins: { sub: {} } }
+`, { file: join(dir, 'gw.yaml'), admin: true })
+  t.teardown(() => g.close())
+  const sub = async (path: string) => {
+    const res = await request(`${g.url}${path}`)
+    return await res.body.json() as { status?: number, error?: string }
+  }
+  const target = async (upstream: string) => {
+    const { upstreams } = await (await request(`${g.adminUrl as string}/upstreams`)).body.json() as { upstreams: Array<{ name: string, targets: Array<{ down: string[], inFlight: number, latencyMs: number }> }> }
+    return upstreams.find(u => u.name === upstream)?.targets[0]
+  }
+  t.same([(await sub('/ok')).status, (await sub('/ok')).status], [200, 200], 'one slot, given back after each subrequest')
+  t.equal((await target('flaky'))?.inFlight, 0)
+  t.ok(((await target('flaky'))?.latencyMs ?? 0) >= 5, 'their answers are timed')
+  t.equal((await sub('/fail')).status, 500)
+  t.equal((await sub('/ok')).status, 200)
+  t.equal((await sub('/fail')).status, 500)
+  t.same((await target('flaky'))?.down, [], 'a success between two 500s: not two failures in a row')
+  const slow = request(`${g.url}/slow`)
+  t.ok(await until(() => release !== undefined))
+  t.match(await sub('/ok'), { error: `target ${flaky.url} has no free connection slot` }, 'background work never queues for a slot')
+  ;(release as () => void)()
+  await (await slow).body.json()
+  t.same((await target('flaky'))?.down, [], 'the 200 after it')
+  t.equal((await sub('/fail')).status, 500)
+  t.equal((await sub('/fail')).status, 500)
+  t.same((await target('flaky'))?.down, ['ejected'], 'two 500s in a row eject the target')
+  await sub('/gone')
+  t.same((await target('down'))?.down, [], 'one refused connection')
+  await sub('/gone')
+  t.match(await target('down'), { down: ['ejected'], latencyMs: 0 }, 'two eject it; a refused connection is no answer to time')
 })
