@@ -253,7 +253,8 @@ t.test('server.maxConnections: connections past it are closed, logged, and serve
 })
 
 t.test('a small body is read whole before an upstream connection is taken: a slow uploader holds none', async t => {
-  const { gw, seen } = await gateway(t, '')
+  // A body of exactly requestBuffer: up to is inclusive.
+  const { gw, seen } = await gateway(t, '', '    connections: 1\n    requestBuffer: 1000')
   const socket = await rawSocket(gw)
   // POST (never retried): buffered for requestBuffer alone, then stalls well within clientTimeouts.body.
   socket.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n' + 'a'.repeat(10))

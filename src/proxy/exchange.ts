@@ -210,13 +210,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   #forward (): void {
     const upstream = this.compiled.upstream
-    const rh = this.raw.headers
-    const length = rh['content-length']
-    const chunked = rh['transfer-encoding'] !== undefined
+    // Node refuses a Content-Length beside a Transfer-Encoding: a length is never a chunked body's.
+    const length = this.raw.headers['content-length']
     // Read whole first: a small body, so that a slow uploader holds no upstream connection; a body a retry may send again.
     // Never one going through plugins' body streams: it is streamed, bounded by them (a decoded body could be any size).
     if (this.#body === undefined && this.#upgrade === undefined && this.#bodyStreams === undefined && length !== undefined && length !== '0' &&
-        ((!chunked && Number(length) <= upstream.requestBuffer) || upstream.retry.buffersBody(this.method, length, chunked))) {
+        (Number(length) <= upstream.requestBuffer || upstream.retry.buffersBody(this.method, length))) {
       // A client that goes away mid-body is handled by #closed.
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
       return

@@ -67,7 +67,7 @@ export class RetryPolicy {
    * Whether the request body should be read into memory before the first try, so a retry after
    * it was sent can send it again: only for retried methods with a content-length up to maxBodyBytes.
    */
-  buffersBody (method: string, contentLength: string | undefined, chunked: boolean): boolean {
-    return this.#afterSend && !chunked && contentLength !== undefined && Number(contentLength) <= this.maxBodyBytes && this.#methods.has(method)
+  buffersBody (method: string, contentLength: string): boolean {
+    return this.#afterSend && Number(contentLength) <= this.maxBodyBytes && this.#methods.has(method)
   }
 }
