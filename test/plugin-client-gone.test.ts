@@ -1,0 +1,91 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { connect } from 'node:net'
+import { request } from 'undici'
+import { startUpstream } from './helpers/upstream.ts'
+import { startGateway } from './helpers/gateway.ts'
+import { waitForLog } from './helpers/logs.ts'
+import { until } from './helpers/wait.ts'
+
+// A plugin whose request hook waits until the test settles it: resolved, or rejected (a late failure).
+type Gate = { resolve: () => void, reject: (err: Error) => void }
+const gates: Gate[] = (globalThis as Record<symbol, Gate[]>)[Symbol.for('portcullis.test.gates')] = []
+const dir = t.testdir({})
+writeFileSync(join(dir, 'gate.ts'), `
+import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
+const gates = (globalThis as any)[Symbol.for('portcullis.test.gates')]
+export default definePlugin({
+  name: 'gate', priority: 500, schema: Type.Object({}),
+  setup: () => ({ onRequest: () => new Promise<void>((resolve, reject) => { gates.push({ resolve, reject }) }) })
+})
+`)
+
+const seen: string[] = []
+const [a, b] = await Promise.all(['a', 'b'].map(name => startUpstream((req, res) => { seen.push(`${name} ${req.url as string}`); res.end('ok') })))
+t.teardown(() => Promise.all([a?.close(), b?.close()]))
+const gw = await startGateway(`
+loadPlugins: [ ./gate.ts ]
+upstreams:
+  up: { targets: [ { url: "${a?.url}" }, { url: "${b?.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { gate: {} } }
+  - { name: timed, match: { path: /timed/* }, upstream: up, timeouts: { request: 200ms } }
+`, { file: join(dir, 'gw.yaml') })
+t.teardown(() => gw.close())
+
+/** Sends a request, waits until the plugin holds it, then leaves: the gateway logs it as 499. */
+async function leaveWhileHeld (path: string): Promise<Gate> {
+  const controller = new AbortController()
+  const res = request(`${gw.url}${path}`, { signal: controller.signal }).catch(() => undefined)
+  const before = gates.length
+  await until(() => gates.length > before)
+  controller.abort()
+  await res
+  t.match(await waitForLog(gw.logs, { msg: 'request', path }), { status: 499 })
+  return gates[gates.length - 1] as Gate
+}
+
+/** A request let through at once, to see what reached the upstream before it. */
+async function passThrough (path: string): Promise<void> {
+  const res = request(`${gw.url}${path}`)
+  const before = gates.length
+  await until(() => gates.length > before)
+  ;(gates[gates.length - 1] as Gate).resolve()
+  t.equal((await res).statusCode, 200)
+  await (await res).body.text()
+}
+
+t.test('a client that leaves while a request hook runs: its request is never sent upstream, nor given a turn of the balancer', async t => {
+  const held = await leaveWhileHeld('/left')
+  held.resolve()
+  await passThrough('/next')
+  await passThrough('/next2')
+  t.same(seen, ['a /next', 'b /next2'], 'round-robin from the first target')
+})
+
+t.test('a request hook that fails after its client left is no plugin failure', async t => {
+  const held = await leaveWhileHeld('/left-failing')
+  held.reject(new Error('failed too late'))
+  await passThrough('/after')
+  t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'nothing logged')
+})
+
+t.test('a request whose timeout fired while its body was read is never sent upstream, nor given a turn of the balancer', async t => {
+  seen.length = 0
+  await passThrough('/probe') // where the rotation stands
+  const [last, next] = seen[0]?.startsWith('a') === true ? ['a', 'b'] : ['b', 'a']
+  const u = new URL(gw.url)
+  const socket = connect(Number(u.port), u.hostname)
+  t.teardown(() => socket.destroy())
+  const answer: Buffer[] = []
+  socket.on('data', (c: Buffer) => answer.push(c))
+  socket.write('POST /timed/slow HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n12345')
+  t.ok(await until(() => Buffer.concat(answer).toString().startsWith('HTTP/1.1 504 ')), 'the route\'s timeout answers')
+  socket.write('67890') // the body completes after the answer
+  await passThrough('/next')
+  await passThrough('/next2')
+  const timed = await request(`${gw.url}/timed/fast`)
+  await timed.body.text()
+  t.same(seen.slice(1), [`${next} /next`, `${last} /next2`, `${next} /timed/fast`], 'the timed-out request took no turn')
+})
