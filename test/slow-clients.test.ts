@@ -153,6 +153,14 @@ t.test('clientTimeouts.minBodyRate: a body that keeps arriving below the rate is
   t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_body_too_slow"\} 1/)
 })
 
+t.test('clientTimeouts.minBodyRate with no body timeout (body: 0s): the rate alone cuts a slow body', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { body: 0s, minBodyRate: 2000 }')
+  const socket = await rawSocket(gw)
+  void trickle(socket, 1_000_000, 100) // 1,000 bytes/s
+  await new Promise(resolve => socket.once('close', resolve))
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/upload' }), { status: 408, error: 'client_body_too_slow' })
+})
+
 t.test('clientTimeouts.minBodyRate: a body above the rate gets through, however long it takes', async t => {
   const { gw, seen } = await gateway(t, '  clientTimeouts: { body: 1s, minBodyRate: 2000 }')
   const socket = await rawSocket(gw)

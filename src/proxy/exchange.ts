@@ -43,8 +43,6 @@ function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
 }
 
-/** Methods whose request body has no defined meaning (RFC 9110 9.3): the gateway sends one on, but not on a connection it keeps. */
-const BODY_UNDEFINED = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE'])
 
 function hasBody (req: IncomingMessage): boolean {
   // HTTP/2 frames bodies itself: a request without one ends its stream with its headers.
@@ -293,10 +291,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       headers: this.headers as Record<string, string | string[]>,
       body,
       upgrade: this.#upgrade === undefined ? null : String(req.headers.upgrade),
-      // Its framing was rewritten (re-chunked or given a length): an upstream that ignores such a body
-      // would read it as the next request, so the connection is not reused after it. (Never false: that
-      // would undo undici's own reset after a HEAD.)
-      reset: body !== null && BODY_UNDEFINED.has(this.method) ? true : undefined,
+      // No `reset`: undici itself closes the connection after a body sent with a method other than
+      // PUT, POST, PATCH (a GET's body has no defined meaning, RFC 9110 9.3: an upstream that ignores
+      // it would read it as the next request), and after a HEAD. test/http1-edge-cases.test.ts holds it to that.
       headersTimeout: streamed ? 0 : route.headersTimeout,
       bodyTimeout: route.bodyTimeout
     }, this)
