@@ -331,9 +331,11 @@ t.test('a successful unsafe request invalidates its URL, Location and Content-Lo
   t.match(cs((await r.get('/items/4')).headers), /fwd=uri-miss/, 'Content-Location on the same host')
   await r.get('/items/5')
   await r.get('/items/6')
+  await r.get('/items/undefined')
   await r.get('/items/5', {}, 'PATCH')
   await r.get('/items/6', {}, 'PUT')
   t.match(cs((await r.get('/items/5')).headers), /fwd=uri-miss/, 'PATCH invalidates')
+  t.match(cs((await r.get('/items/undefined')).headers), /hit/, 'an answer without Location invalidates no other URL')
   t.match(cs((await r.get('/items/6')).headers), /hit/, 'a 4xx to an unsafe request invalidates nothing')
   await r.get('/items/7')
   await r.get('/items/8')
@@ -419,7 +421,7 @@ t.test('stale-while-revalidate: stale served at once, one background revalidatio
     release = answer // the first revalidation is held until the test has seen the stale answers
   })
   await r.get('/swr')
-  const a = await r.get('/swr')
+  const a = await r.get('/swr', { 'accept-language': 'fr' })
   const b = await r.get('/swr')
   t.equal(a.body, 'version 1')
   t.equal(b.body, 'version 1')
@@ -428,6 +430,7 @@ t.test('stale-while-revalidate: stale served at once, one background revalidatio
   await new Promise(resolve => setTimeout(resolve, 300)) // asserting that no second revalidation comes
   t.equal(r.seen.length, 2, 'one background request, however many stale hits')
   t.equal(r.seen[1]?.headers['if-none-match'], '"v1"')
+  t.equal(r.seen[1]?.headers['accept-language'], 'fr', 'with the headers of the request that found the entry stale')
   ;(release as () => void)()
   let latest = ''
   const poll = async () => { latest = (await r.get('/swr')).body }
@@ -534,7 +537,7 @@ t.test('maxObjectSize: larger bodies are streamed to the client and not kept', a
 })
 
 t.test('purge by URL, prefix, surrogate key and everything', async t => {
-  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', 'surrogate-key': req.url?.startsWith('/t') === true ? 'tagged other' : 'plain' }, `${n}`))
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', 'surrogate-key': req.url?.startsWith('/t') === true ? 'tagged other' : 'plain', ...(req.url === '/t/v' ? { vary: 'x-v' } : {}) }, `${n}`))
   const paths = ['/a/1', '/a/2', '/b/1', '/t/1', '/t/2']
   const warm = async () => { for (const p of paths) await r.get(p) }
   const cached = async () => Promise.all(paths.map(async p => /hit/.test(cs((await r.get(p)).headers))))
@@ -548,8 +551,11 @@ t.test('purge by URL, prefix, surrogate key and everything', async t => {
   t.same(await cached(), [false, true, true, true, true])
   t.same((await purge({ prefix: '/a/' })).status, 200)
   t.same(await cached(), [false, false, true, true, true])
-  t.same(await purge({ tag: 'tagged' }), { status: 200, body: { purged: 2 } })
+  await r.get('/t/v', { 'x-v': 'a' })
+  t.match(cs((await r.get('/t/v', { 'x-v': 'a' })).headers), /hit/)
+  t.same(await purge({ tag: 'tagged' }), { status: 200, body: { purged: 3 } })
   t.same(await cached(), [true, true, true, false, false])
+  t.match(cs((await r.get('/t/v', { 'x-v': 'a' })).headers), /^Portcullis; fwd=(uri|vary)-miss/, 'a Vary variant is purged by its tag')
   t.same((await purge({ all: true })).status, 200)
   t.same(await cached(), [false, false, false, false, false])
   t.same(await purge({ url: 'not a url' }), { status: 400, body: { error: 'bad_purge', message: '"url" must be an absolute URL, such as https://api.example.com/items/7' } })
