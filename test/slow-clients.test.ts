@@ -134,6 +134,11 @@ t.test('clientTimeouts.body ends with the body: a request sent whole is not cut 
   const res = await request(`${gw.url}/slow`, { method: 'POST', body: 'x'.repeat(1000) })
   t.equal(res.statusCode, 200)
   t.equal(await res.body.text(), 'ok')
+  // Nor is a request without a body: there is no body to time.
+  for (const [method, body] of [['GET', undefined], ['POST', '']] as const) {
+    const none = await request(`${gw.url}/slow`, { method, body })
+    t.same([none.statusCode, await none.body.text()], [200, 'ok'], `${method} with ${body === undefined ? 'no body' : 'Content-Length: 0'}`)
+  }
   t.equal(seen.aborted, 0)
 })
 
