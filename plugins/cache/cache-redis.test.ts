@@ -53,6 +53,7 @@ t.test('the cache on a Redis store', async t => {
     t.equal(during.status, 200)
     t.equal(during.body, `/outage #${before + 1}`, 'answered by the upstream')
     t.equal(during.status_, 'Portcullis; fwd=bypass; fwd-status=200; detail=store-unavailable')
+    t.match(await waitForLog(a.logs, { msg: 'cache store unavailable' }), { level: 20, err: { message: /\S/ } })
     const again = await get(b, '/outage')
     t.equal(again.status, 200)
     const deleted = await get(a, '/outage', 'DELETE')
