@@ -3,6 +3,8 @@ import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { load, startBackends, type Backend } from './backends.ts'
 import { until } from '../helpers/wait.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { request } from 'undici'
 
 const route = `
 routes:
@@ -136,3 +138,17 @@ routes:
   t.equal(a.hits, 0, 'the unhealthy target got nothing')
 })
 
+
+t.test('a response broken after its head is judged once, by its status: not a second time as a failure', async t => {
+  const up = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-length': '100' }).write('partial')
+    setTimeout(() => res.socket?.destroy(), 10)
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`upstreams:\n  up:\n    targets: [ { url: "${up.url}" } ]\n    passive: { consecutiveFailures: 1 }\n${route}`)
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/x`)
+  await res.body.text().catch(() => undefined)
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/x' }), { error: 'upstream_broken' })
+  t.same(gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.down, [], 'one failure would have ejected it')
+})
