@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
 import { ConfigError, formatIssue } from '../src/config/config-error.ts'
 import { catchAllYaml } from './helpers/catch-all.ts'
+import { startUpstream } from './helpers/upstream.ts'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
 import { headerValues, rawRequest, rawThenAgain, type RawResponse } from './helpers/raw-http.ts'
 
@@ -208,4 +209,17 @@ t.test('passed on deliberately: double encoding, Unicode dot look-alikes and cas
     t.equal((await rawRequest(port, [`GET ${path} HTTP/1.1`, 'Host: a', 'Connection: close'])).status, 200, path)
   }
   t.same(seen.map(s => s.url), ['/a/%252e%252e/admin', '/a/%E2%80%A4%E2%80%A4/admin', '/a/%EF%BC%8E%EF%BC%8E/admin', '/A/Admin'])
+})
+
+t.test('an upstream\'s informational responses (102, 103) are not taken for its answer', async t => {
+  const up = await startUpstream((_req, res) => {
+    res.writeProcessing()
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' })
+    setTimeout(() => res.writeHead(201, { 'content-type': 'text/plain' }).end('made'), 10)
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(catchAllYaml(up.url, {}))
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/x`)
+  t.same([res.statusCode, res.headers['content-type'], await res.body.text()], [201, 'text/plain', 'made'])
 })
