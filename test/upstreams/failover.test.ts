@@ -152,3 +152,12 @@ t.test('a response broken after its head is judged once, by its status: not a se
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/x' }), { error: 'upstream_broken' })
   t.same(gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.down, [], 'one failure would have ejected it')
 })
+
+t.test('a refused connection is no answer to time: the target\'s latency stays unmeasured', async t => {
+  const gw = await startGateway(`upstreams:\n  up:\n    targets: [ { url: "http://127.0.0.1:1" } ]\n${route}`)
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/x`)
+  await res.body.text()
+  t.equal(res.statusCode, 502)
+  t.equal(gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.latencyMs, 0)
+})
