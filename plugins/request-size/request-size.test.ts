@@ -105,3 +105,16 @@ t.test('portcullis_request_size_refused_total counts each refusal by reason', as
   t.equal(await metricValue(admin, series('url')), 2)
   t.equal(await metricValue(admin, series('headers')), 4)
 })
+
+t.test('a chunked body counted on its way to an upstream that refuses the connection: 502, no refusal of the request', async t => {
+  const dead = await startGateway(`
+upstreams:
+  down: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - { name: limited, match: { path: /* }, upstream: down, plugins: { request-size: { maxBody: 1KiB } } }
+`)
+  t.teardown(() => dead.close())
+  const res = await request(`${dead.url}/x`, { method: 'POST', body: Readable.from(['a'.repeat(100)]) })
+  t.equal(res.statusCode, 502)
+  t.match(await res.body.json(), { error: 'bad_gateway' })
+})
