@@ -88,7 +88,7 @@ routes:
   }
   t.same([(await sub('/ok')).status, (await sub('/ok')).status], [200, 200], 'one slot, given back after each subrequest')
   t.equal((await target('flaky'))?.inFlight, 0)
-  t.ok(((await target('flaky'))?.latencyMs ?? 0) >= 5, 'their answers are timed')
+  t.ok(((await target('flaky'))?.latencyMs ?? 0) > 0, 'their answers are timed')
   t.equal((await sub('/fail')).status, 500)
   t.equal((await sub('/ok')).status, 200)
   t.equal((await sub('/fail')).status, 500)
