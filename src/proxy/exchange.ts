@@ -43,7 +43,6 @@ function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
 }
 
-
 function hasBody (req: IncomingMessage): boolean {
   // HTTP/2 frames bodies itself: a request without one ends its stream with its headers.
   if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders

@@ -217,11 +217,16 @@ routes:
   t.ok(gw.logs.some(l => l.msg === 'request' && l.tries === 2 && l.protocol === 'HTTP/2'), 'logged with its two tries')
 })
 
-t.test('client timeouts are per stream: a stalled upload loses its stream, not the connection', async t => {
+/** An HTTP/2 session to a gateway with these `server` settings, in front of an echoing upstream. */
+async function sessionWith (t: Test, server: string) {
   const up = await startUpstream()
   t.teardown(() => up.close())
-  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  clientTimeouts: { body: 500ms }\n' })
-  const session = await connect()
+  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server })
+  return { gw, session: await connect() }
+}
+
+t.test('client timeouts are per stream: a stalled upload loses its stream, not the connection', async t => {
+  const { gw, session } = await sessionWith(t, '  clientTimeouts: { body: 500ms }\n')
   const stalled = session.request({ ':path': '/stalled', ':method': 'POST' })
   stalled.write('part of a body')
   const reset = new Promise<number>(resolve => stalled.on('close', () => resolve(stalled.rstCode ?? -1)))
@@ -236,10 +241,7 @@ t.test('client timeouts are per stream: a stalled upload loses its stream, not t
 })
 
 t.test('clientTimeouts.minBodyRate is per stream: a slow upload beside a busy one on the same connection is cut off', async t => {
-  const up = await startUpstream()
-  t.teardown(() => up.close())
-  const { gw, connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  clientTimeouts: { body: 1s, minBodyRate: 2000 }\n' })
-  const session = await connect()
+  const { gw, session } = await sessionWith(t, '  clientTimeouts: { body: 1s, minBodyRate: 2000 }\n')
   const slow = session.request({ ':path': '/slow', ':method': 'POST' })
   slow.on('error', () => {})
   // 50 bytes/s, never idle for 1 s: only the rate catches it, at about 1 s.
