@@ -221,6 +221,23 @@ t.test('a client that catches up within clientTimeouts.send each time is not cut
   socket.destroy()
 })
 
+t.test('clientTimeouts.send: 0s never cuts a client off, however long it leaves the response unread', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { send: 0s }')
+  const socket = await rawSocket(gw)
+  let received = 0
+  socket.on('data', (c: Buffer) => { received += c.length })
+  socket.pause()
+  socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n')
+  // The wait asserts that nothing cuts the client while it reads nothing.
+  await new Promise(resolve => setTimeout(resolve, 500))
+  socket.resume()
+  // Far more than loopback's socket buffers could still hold after a cut.
+  t.ok(await until(() => received >= 32 * 1024 * 1024 || socket.destroyed), 'reading again')
+  t.ok(received >= 32 * 1024 * 1024, `it read on (${received} bytes)`)
+  t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut off')
+  socket.destroy()
+})
+
 t.test('incomplete headers get 408 on time, and the socket is fully closed even if the client keeps its side open', async t => {
   const { gw } = await gateway(t, '  clientTimeouts: { headers: 400ms }')
   const socket = await rawSocket(gw)
