@@ -3,6 +3,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { echo, startUpstream } from '../helpers/upstream.ts'
+import { metricValue } from '../helpers/metric-value.ts'
 import { load, startBackends, type Backend } from './backends.ts'
 
 const route = `
@@ -88,6 +89,38 @@ routes:
   const bodies = await Promise.allSettled([1, 2].map(async () => (await request(`${gw.url}/x`)).body.text()))
   t.same(bodies.map(b => b.status).sort(), ['fulfilled', 'rejected'], 'one answered, one cut')
   t.same(hits, { broken: 1, ok: 1 }, 'the broken one not sent again')
+})
+
+t.test('a retried status whose connection breaks while it is drained is retried once, for its status', async t => {
+  const hits = { failing: 0, ok: 0 }
+  const failing = await startUpstream((req, res) => {
+    hits.failing++
+    req.resume()
+    res.writeHead(503, { 'content-length': '100' }).write('partial')
+    setTimeout(() => res.socket?.destroy(), 50)
+  })
+  const ok = await startUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok') })
+  t.teardown(async () => { await failing.close(); await ok.close() })
+  const gw = await startGateway(`upstreams:
+  up:
+    targets: [ { url: "${failing.url}" }, { url: "${ok.url}" } ]
+    passive: false
+    balance: round-robin
+    retries: { on: [503, reset] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`, { admin: true })
+  t.teardown(() => gw.close())
+  // Round-robin alternates: one of the two GETs meets the failing target first.
+  for (let i = 0; i < 2; i++) {
+    const res = await request(`${gw.url}/x`)
+    t.equal(res.statusCode, 200)
+    t.equal(await res.body.text(), 'ok')
+  }
+  t.same(hits, { failing: 1, ok: 2 })
+  const admin = gw.adminUrl as string
+  t.equal(await metricValue(admin, 'portcullis_upstream_retries_total{upstream="up",reason="503"}'), 1)
+  t.equal(await metricValue(admin, 'portcullis_upstream_retries_total{upstream="up",reason="reset"}'), 0, 'the break is not a second reason to retry')
 })
 
 t.test('request bodies: retried when buffered (small, idempotent), not when too big or POST', async t => {
