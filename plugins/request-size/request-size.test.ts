@@ -7,6 +7,7 @@ import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 
 let requests = 0
 let aborted = 0
@@ -15,6 +16,8 @@ const up = await startUpstream((req, res) => {
   const chunks: Buffer[] = []
   req.on('data', (c: Buffer) => chunks.push(c))
   req.on('close', () => { if (!req.complete) aborted++ })
+  // /early answers before it reads the body, as an upstream may.
+  if (req.url === '/early') res.writeHead(200, { 'content-type': 'text/plain' }).write('early')
   req.on('end', () => res.end(JSON.stringify({ length: Buffer.concat(chunks).length })))
 })
 t.teardown(() => up.close())
@@ -117,4 +120,21 @@ routes:
   const res = await request(`${dead.url}/x`, { method: 'POST', body: Readable.from(['a'.repeat(100)]) })
   t.equal(res.statusCode, 502)
   t.match(await res.body.json(), { error: 'bad_gateway' })
+})
+
+t.test('a chunked body cut at the limit after the upstream has answered: the answer is broken off, no 413 after it', async t => {
+  const abortedBefore = aborted
+  const socket = connect(port, '127.0.0.1')
+  let answer = ''
+  socket.on('data', (c: Buffer) => { answer += c.toString() })
+  socket.on('error', () => {})
+  socket.write('POST /early HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n' + 'a'.repeat(512) + '\r\n')
+  t.ok(await until(() => answer.includes('early')), 'the upstream answered first')
+  socket.write('400\r\n' + 'b'.repeat(1024) + '\r\n')
+  await once(socket, 'close')
+  t.match(answer, /^HTTP\/1.1 200 /)
+  t.notMatch(answer, /413|body_too_large/, 'no second answer')
+  t.notMatch(answer, /\r\n0\r\n\r\n$/, 'the answer does not end as if complete')
+  t.ok(await until(() => aborted > abortedBefore), 'the upstream request was aborted')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/early' }), { status: 200, error: 'request_refused' }, 'logged as cut by the gateway, not as a client gone (499)')
 })

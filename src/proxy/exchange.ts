@@ -31,7 +31,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -480,7 +480,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * answer, unless the response has begun. The connection closes: the rest of the body is unread.
    */
   #rejected (err: Error): void {
-    if (this.res.headersSent) { this.res.destroy(err); return }
+    if (this.res.headersSent) { this.cut = 'request_refused'; this.res.destroy(err); return }
     const reply = err instanceof RequestRejected ? err.reply
       : { status: GatewayError.BAD_BODY.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(GatewayError.BAD_BODY, this.id) }
     this.#reply({ ...reply, headers: { ...reply.headers, connection: 'close' } }, NO_HOOK)
