@@ -21,16 +21,36 @@ export default definePlugin({
 })
 `)
 
+// A plugin whose response hook holds the answer until the test lets it go, and one that answers itself.
+const holds: Array<() => void> = (globalThis as Record<symbol, Array<() => void>>)[Symbol.for('portcullis.test.holds')] = []
+writeFileSync(join(dir, 'hold.ts'), `
+import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
+const holds = (globalThis as any)[Symbol.for('portcullis.test.holds')]
+export default definePlugin({
+  name: 'hold', priority: 900, schema: Type.Object({}),
+  setup: () => ({ onResponse: () => new Promise<void>(resolve => { holds.push(resolve) }) })
+})
+`)
+writeFileSync(join(dir, 'reply.ts'), `
+import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
+export default definePlugin({
+  name: 'reply', priority: 100, schema: Type.Object({}),
+  setup: () => ({ onRequest: () => ({ status: 200, body: 'from the plugin' }) })
+})
+`)
+
 const seen: string[] = []
 const [a, b] = await Promise.all(['a', 'b'].map(name => startUpstream((req, res) => { seen.push(`${name} ${req.url as string}`); res.end('ok') })))
 t.teardown(() => Promise.all([a?.close(), b?.close()]))
 const gw = await startGateway(`
-loadPlugins: [ ./gate.ts ]
+loadPlugins: [ ./gate.ts, ./hold.ts, ./reply.ts ]
 upstreams:
   up: { targets: [ { url: "${a?.url}" }, { url: "${b?.url}" } ] }
 routes:
   - { name: r, match: { path: /* }, upstream: up, plugins: { gate: {} } }
   - { name: timed, match: { path: /timed/* }, upstream: up, timeouts: { request: 200ms } }
+  - { name: held, match: { path: /held/* }, upstream: up, timeouts: { request: 200ms }, plugins: { hold: {} } }
+  - { name: held-reply, match: { path: /held-reply/* }, upstream: up, timeouts: { request: 200ms }, plugins: { hold: {}, reply: {} } }
 `, { file: join(dir, 'gw.yaml') })
 t.teardown(() => gw.close())
 
@@ -88,4 +108,18 @@ t.test('a request whose timeout fired while its body was read is never sent upst
   const timed = await request(`${gw.url}/timed/fast`)
   await timed.body.text()
   t.same(seen.slice(1), [`${next} /next`, `${last} /next2`, `${next} /timed/fast`], 'the timed-out request took no turn')
+})
+
+t.test('a response hook that outlives the route\'s request timeout: the 504 stands, and its late end is no plugin failure', async t => {
+  for (const path of ['/held/x', '/held-reply/x']) {
+    const before = holds.length
+    const res = await request(`${gw.url}${path}`)
+    t.equal(res.statusCode, 504, `${path}: the timeout answered`)
+    await res.body.dump()
+    t.equal(holds.length, before + 1, `${path}: the hook still holds the answer`)
+    ;(holds[before] as () => void)()
+    // The hook's end runs in this process's microtasks; a request logged after it orders the log.
+    await passThrough('/after-hold')
+    t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), `${path}: nothing logged`)
+  }
 })

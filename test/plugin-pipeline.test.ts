@@ -30,7 +30,8 @@ const ROUTES: Record<string, string> = {
   'bad-header': '{ p200: { badHeader: true } }',
   'bad-header-async': '{ p200: { badHeader: true, async: true } }',
   'bad-header-reply': '{ p100: { reply: 403 }, p200: { badHeader: true, async: true } }',
-  upper: '{ p100: { upper: true } }'
+  upper: '{ p100: { upper: true } }',
+  'fail-stream': '{ p200: { fail: stream } }'
 }
 const gw = await startGateway(`
 loadPlugins: [ ./p300.ts, ./p200.ts, ./p100.ts ]
@@ -101,6 +102,15 @@ t.test('pipeThrough changes the streamed body', async t => {
   t.equal(res.statusCode, 200)
   t.equal(await res.body.text(), 'HELLO FROM /UPPER')
   t.equal(res.headers['content-length'], undefined, 'length dropped by the plugin')
+})
+
+t.test('a body stream failing mid-body cuts the response, logged as the plugin\'s failure, not as a client gone', async t => {
+  const res = await request(`${gw.url}/fail-stream`)
+  t.equal(res.statusCode, 200, 'the head was sent')
+  const id = res.headers['x-request-id']
+  await t.rejects(res.body.text(), 'the body is cut short')
+  t.match(await waitForLog(gw.logs, { msg: 'plugin failed', requestId: id }), { level: 50, route: 'fail-stream', err: { message: 'p200 failed in its body stream' } })
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { status: 200, error: 'plugin_failed' })
 })
 
 t.test('setup runs once per route at load, dispose once at close', async t => {

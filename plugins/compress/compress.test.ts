@@ -56,6 +56,13 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
       release.stream = () => res.end('done')
       return
     }
+    case '/broken': {
+      // Part of a body, then the connection breaks.
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write(randomBytes(16 * 1024).toString('hex'))
+      setTimeout(() => res.socket?.destroy(), 20)
+      return
+    }
     case '/big': {
       res.writeHead(200, { 'content-type': 'text/plain' })
       void (async () => {
@@ -225,6 +232,25 @@ t.test('streaming: compressed bytes reach the client before the upstream has fin
   await once(gunzip, 'end')
   t.equal(text.length, 256 * 1024 + 4)
   t.ok(text.endsWith('done'))
+})
+
+t.test('a client that leaves mid-body: logged as gone (499), no plugin failure', async t => {
+  const res = await request(`${gw.url}/stream`, { headers: { 'accept-encoding': 'gzip' } })
+  const id = res.headers['x-request-id']
+  let received = 0
+  res.body.on('data', (c: Buffer) => { received += c.length })
+  t.ok(await until(() => received > 0), 'part of the body arrived')
+  res.body.destroy()
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { status: 499, error: undefined })
+  t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'the streams pipeline ended for it are no plugin failure')
+})
+
+t.test('an upstream that breaks mid-body: logged as upstream_broken, no plugin failure', async t => {
+  const res = await request(`${gw.url}/broken`, { headers: { 'accept-encoding': 'gzip' } })
+  const id = res.headers['x-request-id']
+  await t.rejects(res.body.arrayBuffer(), 'the body is cut short')
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { status: 200, error: 'upstream_broken' })
+  t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'the streams pipeline ended for it are no plugin failure')
 })
 
 t.test('backpressure: a client that does not read holds the upstream back, nothing piles up in the gateway', async t => {

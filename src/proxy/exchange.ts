@@ -31,7 +31,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -534,10 +534,20 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #startBody (state: ResponseState): void {
     if (this.#done) return
     this.res.writeHead(state.status, this.#written = state.definedHeaders())
-    this.#sink = state.sink(this.res, err => this.res.destroy(err))
+    this.#sink = state.sink(this.res, err => this.#streamFailed(err))
     ;(this.#sink as Writable & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
     // A compressed or replaced body: the bytes the client gets are the last stream's.
     if (this.#sink !== this.res) (state.streams[state.streams.length - 1] as Duplex).on('data', (chunk: Buffer) => { this.bytes += chunk.length })
+  }
+
+  /**
+   * A plugin's body stream failed mid-body: the response is cut, as the plugin's failure. Once the
+   * response has closed (the client left, or the gateway cut it), the streams' errors are pipeline's.
+   */
+  #streamFailed (err: Error): void {
+    if (this.#done) return
+    this.cut = 'plugin_failed'
+    this.#owner.pluginFailed(this, err)
   }
 
   #reply (reply: PluginReply, position: number): void {

@@ -30,10 +30,15 @@ export class ResponseState implements GatewayResponse {
     return h as Record<string, string | string[]>
   }
 
-  /** Where body chunks go: the first added stream, chained to the client; or the client itself. */
-  sink (client: Writable, onError: (err: Error) => void): Writable {
+  /**
+   * Where body chunks go: the first added stream, chained to the client; or the client itself.
+   * `onFailure` hears of an added stream's error before pipeline destroys the client's response with
+   * it; also of the errors pipeline gives them when it is the client's side that ended first.
+   */
+  sink (client: Writable, onFailure: (err: Error) => void): Writable {
     if (this.streams.length === 0) return client
-    pipeline([...this.streams, client], err => { if (err) onError(err) })
+    for (const s of this.streams) s.once('error', onFailure)
+    pipeline([...this.streams, client], () => {})
     return this.streams[0] as Duplex
   }
 }
