@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { catchAllYaml } from './helpers/catch-all.ts'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
 import { until } from './helpers/wait.ts'
+import { waitForLog } from './helpers/logs.ts'
 
 /**
  * The tunnel of an upgrade that went through (`Exchange.onUpgrade`), seen on raw sockets: an
@@ -114,6 +115,20 @@ for (const [how, upstreamSays, closeClient] of [['closing', 'bye', 'destroy'], [
     t.same(gw.logs.filter(l => l.msg === 'request').map(l => l.status), [101, 101])
   })
 }
+
+t.test("the upstream's end closes the client's connection, even when the client keeps its half open", async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const tunnel = await openTunnel(t, gw)
+  tunnel.socket.allowHalfOpen = true // like a client that ignores the end of the tunnel
+  let ended = false
+  tunnel.socket.on('end', () => { ended = true })
+  tunnel.socket.write('bye')
+  t.ok(await until(() => ended), 'the client saw the end')
+  const server = gw.gateway.app.server as unknown as { _connections: number }
+  t.ok(await until(() => server._connections === 0), 'the gateway holds no half-open connection')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 101 })
+})
 
 t.test('a tunnel opened is an answer from the target, not a failure: one failure would eject it, and it is not ejected', async t => {
   const up = await tunnelUpstream(t)
