@@ -1,6 +1,8 @@
 import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
 import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { ServerResponse } from 'node:http'
 import { request } from 'undici'
 import { startUpstream } from './helpers/upstream.ts'
@@ -140,6 +142,40 @@ t.test('clientTimeouts.body ends with the body: a request sent whole is not cut 
     t.same([none.statusCode, await none.body.text()], [200, 'ok'], `${method} with ${body === undefined ? 'no body' : 'Content-Length: 0'}`)
   }
   t.equal(seen.aborted, 0)
+})
+
+t.test('clientTimeouts.body ends with the body: a body sent whole is not cut off while a plugin holds the request', async t => {
+  // A request hook that holds each request until the test lets it go.
+  const holds: Array<() => void> = (globalThis as Record<symbol, Array<() => void>>)[Symbol.for('portcullis.test.requestHolds')] = []
+  const dir = t.testdir({})
+  writeFileSync(join(dir, 'hold.ts'), `
+import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
+const holds = (globalThis as any)[Symbol.for('portcullis.test.requestHolds')]
+export default definePlugin({
+  name: 'hold', priority: 500, schema: Type.Object({}),
+  setup: () => ({ onRequest: () => new Promise<void>(resolve => { holds.push(resolve) }) })
+})
+`)
+  const up = await startUpstream((req, res) => { req.resume(); req.on('end', () => res.end('ok')) })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { body: 200ms }
+loadPlugins: [ ./hold.ts ]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up, plugins: { hold: {} } }
+`, { file: join(dir, 'gw.yaml') })
+  t.teardown(() => gw.close())
+  const res = request(`${gw.url}/held`, { method: 'POST', body: 'small' })
+  t.ok(await until(() => holds.length === 1), 'the plugin holds the request')
+  // Past the body timeout (200 ms), the body whole in the gateway but not read yet: asserts that nothing cuts the request meanwhile.
+  await new Promise(resolve => setTimeout(resolve, 500))
+  ;(holds[0] as () => void)()
+  const answer = await res
+  t.equal(answer.statusCode, 200)
+  t.equal(await answer.body.text(), 'ok')
 })
 
 t.test('clientTimeouts.minBodyRate: a body that keeps arriving below the rate is cut off, and its upstream connection freed', async t => {

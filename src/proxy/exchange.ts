@@ -13,6 +13,7 @@ import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../er
 import { endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts'
 import { ResponseState } from './response-state.ts'
 import { readBody } from './read-body.ts'
+import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
@@ -178,7 +179,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       const { clientBodyMs, clientMinBodyRate } = this.#owner
       // req's, not its socket's: over HTTP/2 the socket is the whole session's, the request is a stream.
       if (clientBodyMs > 0) req.setTimeout(clientBodyMs)
-      req.on('timeout', Exchange.#onBodyTimeout).once('end', Exchange.#onBodyEnd)
+      req.on('timeout', Exchange.#onBodyTimeout)
+      onBodyArrived(req, Exchange.#onBodyArrived)
       if (clientMinBodyRate > 0) this.#bodyRate = new BodyRateWatch(req, clientBodyMs, clientMinBodyRate, () => this.#cutShort('client_body_too_slow'))
     }
     this.#requestPhase(0)
@@ -647,7 +649,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     else ex.#cutShort('client_body_timeout')
   }
 
-  static #onBodyEnd (this: IncomingMessage): void {
+  static #onBodyArrived (this: IncomingMessage): void {
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
     ex.#bodyRate?.stop()
     // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
