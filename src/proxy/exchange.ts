@@ -173,7 +173,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res.on('close', Exchange.#onResponseClose)
     if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
     const req = this.raw
-    if ((this.#owner.clientBodyMs > 0 || this.#owner.clientMinBodyRate > 0) && this.#upgrade === undefined && !req.complete && hasBody(req)) {
+    // An upgrade's request is complete at its head: Node hands what follows to the tunnel.
+    if ((this.#owner.clientBodyMs > 0 || this.#owner.clientMinBodyRate > 0) && !req.complete && hasBody(req)) {
       // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
       ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
       const { clientBodyMs, clientMinBodyRate } = this.#owner
