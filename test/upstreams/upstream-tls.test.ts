@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
@@ -138,4 +138,26 @@ routes:
   t.match(await issues(`{ cert: "${a.certFile}" }`), [/upstreams\.secure\.tls\.cert: a client certificate needs both cert and key/])
   // Relative to the config file.
   t.same(await issues('{ ca: ca.pem, cert: a.pem, key: a.key }'), ['accepted'])
+})
+
+t.test('a request whose client left while the TLS handshake to its target was under way is never sent', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const leaf = ca.issue('upstream', 'DNS:localhost,IP:127.0.0.1')
+  const seen: string[] = []
+  const https: Server = createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => { seen.push(req.url as string); res.end('ok') })
+  // In front of it: the first connection waits (its ClientHello unanswered) until the test lets it through.
+  const held: Socket[] = []
+  const front = createTcpServer(socket => { if (held.length === 0) held.push(socket); else https.emit('connection', socket) })
+  await new Promise<void>(resolve => front.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { for (const s of held) s.destroy(); https.closeAllConnections(); front.close(() => resolve()) }))
+  const gw = await gateway(t, `https://127.0.0.1:${(front.address() as AddressInfo).port}`, `{ ca: "${ca.certFile}" }`)
+  const controller = new AbortController()
+  const left = request(`${gw.url}/left`, { signal: controller.signal }).catch(() => undefined)
+  t.ok(await until(() => held.length === 1), 'the handshake is under way')
+  controller.abort()
+  await left
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/left' && l.status === 499)), 'the client left')
+  https.emit('connection', held[0])
+  t.same(await get(gw), { status: 200, body: 'ok' }, 'the next request is served')
+  t.same(seen, ['/x'], 'the one whose client left never reached the target')
 })
