@@ -1,4 +1,5 @@
 import t from 'tap'
+import { Ajv } from 'ajv'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { SCHEMA_FILE, schemaJson } from '../src/config/emit-schema.ts'
@@ -16,4 +17,19 @@ t.test('config/gateway.yaml, the default config, is valid with and without its v
   const set = await loadConfig(file, { HOST: '127.0.0.1', PORT: '9000', USERS_URL: 'http://10.0.0.5:3000' })
   t.same(set.config.server.listen, { host: '127.0.0.1', port: 9000 })
   t.equal(set.config.upstreams.users?.targets[0]?.url, 'http://10.0.0.5:3000')
+})
+
+t.test("the editors' schema spells out each built-in plugin's consumer entries, and an editor's validator reads them", async t => {
+  const schema = JSON.parse(await readFile(SCHEMA_FILE, 'utf8'))
+  const consumers = schema.properties.consumers
+  const entries = consumers.items.properties
+  t.match(entries.credentials.properties['key-auth'].properties.keys, { type: 'array', description: "This consumer's API keys." })
+  t.match(entries.credentials.properties['basic-auth'].properties.username, { type: 'string', description: 'The user name (unique across consumers).' })
+  t.match(entries.metadata.properties['rate-limit'], { description: "Per-consumer values of this consumer's limits, keyed by limit name." })
+  t.equal(entries.credentials.additionalProperties, true, "your own plugins' entries are allowed too")
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(consumers)
+  const good = [{ id: 'a', credentials: { 'key-auth': { keys: ['k-0123456789abcdef'] } }, metadata: { 'rate-limit': { burst: { requests: 5 } } } }]
+  t.ok(validate(good), JSON.stringify(validate.errors))
+  t.notOk(validate([{ id: 'a', credentials: { 'key-auth': { keys: 'k-0123456789abcdef' } } }]))
+  t.match(validate.errors, [{ instancePath: '/0/credentials/key-auth/keys', keyword: 'type' }])
 })

@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Duration } from './duration.ts'
 import { TOKEN } from './names.ts'
-import { Consumers, Stores } from './store-schema.ts'
+import { consumersSchema, Stores, type ConsumerParts } from './store-schema.ts'
 import { Balance, CircuitBreaker, HashOn, HealthCheck, Passive, Retries, TargetResolve, WhenAllUnhealthy } from './upstream-schema.ts'
 
 // Every object is closed (additionalProperties: false) so a typo is an error, never silently ignored.
@@ -161,7 +161,7 @@ const Match = Type.Object({
 }, closed)
 
 /** Builds the config schema. `plugins` adds each plugin's own schema under routes[].plugins (for editors). */
-export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSchema }> = []) {
+export function configSchema (plugins: ReadonlyArray<ConsumerParts & { schema: TSchema }> = []) {
   const pluginsOf = (off: boolean) => plugins.length === 0
     ? Type.Record(Type.String(), Type.Unknown())
     : Type.Object(Object.fromEntries(plugins.map(p => [p.name, off ? Type.Union([p.schema, Type.Literal(false)]) : p.schema])), { additionalProperties: true })
@@ -190,7 +190,7 @@ export function configSchema (plugins: ReadonlyArray<{ name: string, schema: TSc
     metrics: Type.Optional(MetricsSettings),
     loadPlugins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Paths (relative to this file) of your own plugin modules.' })),
     stores: Type.Optional(Stores),
-    consumers: Type.Optional(Consumers),
+    consumers: Type.Optional(consumersSchema(plugins)),
     plugins: Type.Optional(Type.Unsafe<Record<string, unknown>>({ ...pluginsOf(false), description: 'Plugins for every route. A route\'s own entry replaces the config here; `name: false` turns one off for that route.' })),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), Upstream, { additionalProperties: false }),
     routes: Type.Array(Route)

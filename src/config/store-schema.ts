@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox'
+import { Type, type TSchema } from '@sinclair/typebox'
 import { Duration } from './duration.ts'
 
 // The `stores:` section: named places plugins keep state in (rate-limit counters, cached responses).
@@ -39,11 +39,24 @@ export const Stores = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9
   description: 'Named stores plugins refer to by name. "memory" always exists (per process, default bounds).'
 })
 
-const Consumer = Type.Object({
-  id: Type.String({ minLength: 1, description: 'Stable identifier: logged, sent upstream (x-consumer-id), used by rate limits.' }),
-  groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Groups for access control (acl).' })),
-  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form values plugins may read (e.g. per-consumer rate limits).' })),
-  credentials: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Keyed by auth plugin name, each in that plugin\'s credential format.' }))
-}, closed)
+/** What a plugin declares for consumers: its credential format and its metadata entry. */
+export interface ConsumerParts { readonly name: string, readonly credentials?: { readonly schema: TSchema }, readonly consumerMetadata?: TSchema }
 
-export const Consumers = Type.Array(Consumer, { description: 'Who may call your APIs: auth plugins resolve requests to these.' })
+/**
+ * `consumers:`. Loading checks metadata and credentials against the plugins it finds
+ * (check-platform.ts); the schema for editors, given the built-in `plugins`, also spells out theirs.
+ */
+export function consumersSchema (plugins: readonly ConsumerParts[] = []) {
+  const byPlugin = (description: string, pick: (p: ConsumerParts) => TSchema | undefined) => {
+    const entries = plugins.flatMap(p => { const s = pick(p); return s === undefined ? [] : [[p.name, Type.Optional(s)] as const] })
+    return entries.length === 0
+      ? Type.Record(Type.String(), Type.Unknown(), { description })
+      : Type.Object(Object.fromEntries(entries), { additionalProperties: true, description })
+  }
+  return Type.Array(Type.Object({
+    id: Type.String({ minLength: 1, description: 'Stable identifier: logged, sent upstream (x-consumer-id), used by rate limits.' }),
+    groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Groups for access control (acl).' })),
+    metadata: Type.Optional(byPlugin('Free-form values plugins may read (e.g. per-consumer rate limits).', p => p.consumerMetadata)),
+    credentials: Type.Optional(byPlugin('Keyed by auth plugin name, each in that plugin\'s credential format.', p => p.credentials?.schema))
+  }, closed), { description: 'Who may call your APIs: auth plugins resolve requests to these.' })
+}
