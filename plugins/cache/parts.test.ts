@@ -11,6 +11,7 @@ import { hitReply } from './hit-reply.ts'
 import { unstorableReason } from './storable.ts'
 import { Capture, Replay } from './streams.ts'
 import { variantKey, varyNames } from './vary.ts'
+import { evaluate, staleIfErrorAllows } from './verdict.ts'
 
 const RULES = { heuristicMax: 3600, defaultTtl: 0 }
 const NOW = Date.parse('2026-01-01T12:00:00Z')
@@ -300,4 +301,25 @@ t.test('collapse: waiters get the leader\'s entry once; a timeout releases them;
   t.equal(c.waitFor('t'), second, 'the timed-out leader finishing late leaves the new flight alone')
   next(undefined)
   t.equal(await second, undefined)
+})
+
+t.test('freshness at its bounds, to the millisecond: lifetime, max-age, min-fresh, max-stale, stale-while-revalidate, stale-if-error', async t => {
+  // Stored at NOW, fresh for 10 s.
+  const entry = (over: Partial<Entry> = {}): Entry => ({ status: 200, headers: {}, responseTime: NOW, initialAge: 0, lifetime: 10, swr: 0, sie: 0, mustRevalidate: false, variant: '', tags: [], body: Buffer.alloc(0), ...over })
+  const at = (ms: number) => NOW + ms
+  t.equal(evaluate(entry(), {}, at(9_999)), 'fresh')
+  t.equal(evaluate(entry(), {}, at(10_000)), 'stale', 'an age equal to the lifetime is stale (fresh while lifetime > age)')
+  t.equal(evaluate(entry(), { 'max-age': '5' }, at(5_000)), 'fresh', 'max-age: an age of exactly max-age is accepted')
+  t.equal(evaluate(entry(), { 'max-age': '5' }, at(5_001)), 'request')
+  t.equal(evaluate(entry(), { 'min-fresh': '4' }, at(6_000)), 'fresh', 'min-fresh: exactly that much freshness left is enough')
+  t.equal(evaluate(entry(), { 'min-fresh': '4' }, at(6_001)), 'request')
+  t.equal(evaluate(entry(), { 'max-stale': '3' }, at(13_000)), 'stale-ok', 'max-stale: stale by exactly max-stale is accepted')
+  t.equal(evaluate(entry(), { 'max-stale': '3' }, at(13_001)), 'stale')
+  t.equal(evaluate(entry({ swr: 3 }), {}, at(12_999)), 'swr')
+  t.equal(evaluate(entry({ swr: 3 }), {}, at(13_000)), 'stale', 'stale-while-revalidate: stale by less than its value')
+  t.equal(evaluate(entry(), {}, at(10_000)), 'stale', 'without it, not even at the moment of expiry')
+  t.ok(staleIfErrorAllows(entry({ sie: 3 }), 12.999))
+  t.notOk(staleIfErrorAllows(entry({ sie: 3 }), 13), 'stale-if-error: stale by less than its value')
+  t.notOk(staleIfErrorAllows(entry(), 10), 'without it, not even at the moment of expiry')
+  t.notOk(staleIfErrorAllows(entry({ sie: 3, mustRevalidate: true }), 10.5), 'never with must-revalidate')
 })

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import type { GatewayRequest, GatewayResponse, HeaderMap, PluginHandlers, PluginReply, Store } from '../../src/index.ts'
-import { requestDirectives, seconds, type Directives } from './cache-control.ts'
+import { requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import type { Collapser } from './collapse.ts'
@@ -11,6 +11,7 @@ import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { surrogateTag } from './purge.ts'
 import { unstorableReason } from './storable.ts'
+import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture, Replay } from './streams.ts'
 import { variantKey, varyNames } from './vary.ts'
 
@@ -62,9 +63,6 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const METHOD = 'method'
 const BYPASS = 'bypass'
 type State = Lookup | typeof METHOD | typeof BYPASS
-
-/** What a hit is answered with (RFC 9111 4), and how the cache decided. */
-type Verdict = 'fresh' | 'stale-ok' | 'swr' | 'request' | 'stale'
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
@@ -205,7 +203,7 @@ export class RouteCache implements PluginHandlers {
     if (e !== undefined && res.fromUpstream && res.status === 304) return this.#revalidated(res, req, state, e)
     if (e !== undefined && res.status >= 500) {
       const age = currentAge(e, Date.now())
-      if (!e.mustRevalidate && age - e.lifetime <= e.sie) {
+      if (staleIfErrorAllows(e, age)) {
         state.lead?.(undefined)
         s.metrics.requests.stale.inc()
         replaceResponse(res, req, e, e.headers)
@@ -376,22 +374,6 @@ export class RouteCache implements PluginHandlers {
     const entry = prepared.entry(body)
     await this.#save(key, entry, prepared.names, prepared.ttlMs)
   }
-}
-
-/** RFC 9111 4.2 and 5.2.1: may this entry answer a request with these directives, and how. */
-function evaluate (e: Entry, rcc: Directives, now: number): Verdict {
-  const age = currentAge(e, now)
-  if (rcc['no-cache'] !== undefined) return 'request'
-  const maxAge = seconds(rcc, 'max-age')
-  if (maxAge !== undefined && age > maxAge) return 'request'
-  const minFresh = seconds(rcc, 'min-fresh')
-  if (minFresh !== undefined && e.lifetime - age < minFresh) return 'request'
-  if (age < e.lifetime) return 'fresh'
-  if (e.mustRevalidate) return 'stale'
-  const maxStale = seconds(rcc, 'max-stale')
-  if (maxStale !== undefined && age - e.lifetime <= maxStale) return 'stale-ok'
-  if (age - e.lifetime < e.swr) return 'swr'
-  return 'stale'
 }
 
 const statusOf = (e: Entry, age: number, collapsed: boolean): StatusParams => collapsed

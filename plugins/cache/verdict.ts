@@ -1,0 +1,29 @@
+import { seconds, type Directives } from './cache-control.ts'
+import { currentAge, type Entry } from './entry.ts'
+
+/** What a hit is answered with (RFC 9111 4), and how the cache decided. */
+export type Verdict = 'fresh' | 'stale-ok' | 'swr' | 'request' | 'stale'
+
+// Ages are in seconds, to the millisecond. max-age and max-stale ("no more than") and min-fresh
+// ("at least") include their bound; the entry is fresh while its age is below its lifetime, and
+// stale-while-revalidate and stale-if-error hold while it is stale by less than theirs (so 0, the
+// directive absent, never holds).
+
+/** RFC 9111 4.2 and 5.2.1: may this entry answer a request with these directives at `now` (ms), and how. */
+export function evaluate (e: Entry, rcc: Directives, now: number): Verdict {
+  const age = currentAge(e, now)
+  if (rcc['no-cache'] !== undefined) return 'request'
+  const maxAge = seconds(rcc, 'max-age')
+  if (maxAge !== undefined && age > maxAge) return 'request'
+  const minFresh = seconds(rcc, 'min-fresh')
+  if (minFresh !== undefined && e.lifetime - age < minFresh) return 'request'
+  if (age < e.lifetime) return 'fresh'
+  if (e.mustRevalidate) return 'stale'
+  const maxStale = seconds(rcc, 'max-stale')
+  if (maxStale !== undefined && age - e.lifetime <= maxStale) return 'stale-ok'
+  if (age - e.lifetime < e.swr) return 'swr'
+  return 'stale'
+}
+
+/** RFC 5861 4: may `e`, at `age` seconds, answer in place of an error (stale-if-error)? */
+export const staleIfErrorAllows = (e: Entry, age: number): boolean => !e.mustRevalidate && age - e.lifetime < e.sie
