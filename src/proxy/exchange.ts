@@ -32,7 +32,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -601,6 +601,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const err = Object.assign(new Error(`no complete response within the route's request timeout (${ex.compiled.requestTimeout} ms)`), { code: 'REQUEST_TIMEOUT' })
     ex.abortUpstream(err)
     ex.#owner.upstreamFailed(ex, err)
+    // Past the head, the answer is cut short: logged with the status sent.
+    if (ex.res.headersSent) ex.cut = 'request_timeout'
     ex.fail(GatewayError.UPSTREAM_TIMEOUT)
   }
 
