@@ -104,6 +104,9 @@ t.test('the shutdownTimeout deadline cuts requests that take longer', async t =>
   for (const outcome of await Promise.all(pending)) t.type(outcome, Error, 'the client saw its request cut')
   await until(() => counts.aborted === 2)
   t.equal(counts.aborted, 2, 'the upstream requests were aborted')
+  t.ok(await until(() => gw.logs.filter(l => l.msg === 'request').length === 2), 'both logged')
+  t.same(gw.logs.filter(l => l.msg === 'request').map(l => [l.status, l.error]), [[503, 'shutdown'], [503, 'shutdown']],
+    'logged as cut by the shutdown (503, nothing sent), not as clients gone (499)')
 })
 
 t.test('the CLI drains in-flight requests on SIGTERM and exits 0', async t => {

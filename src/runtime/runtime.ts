@@ -64,6 +64,8 @@ export class Runtime implements ExchangeOwner {
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
+  /** Past the shutdown's deadline: a request ending unfinished was cut by it (see cutAtShutdown). */
+  #cutAtShutdown = false
   readonly clientBodyMs: number
   readonly clientMinBodyRate: number
   readonly clientSendMs: number
@@ -236,8 +238,10 @@ export class Runtime implements ExchangeOwner {
   }
 
   finished (ex: Exchange): void {
-    // 499: the client left. Cut short by the gateway: the status sent, or 408 for a body that stalled.
-    const status = ex.res.writableFinished || ex.status === 101 ? ex.status : ex.cut === undefined ? 499 : ex.res.headersSent ? ex.status : 408
+    const cut = ex.cut ?? (this.#cutAtShutdown && !ex.res.writableFinished ? 'shutdown' : undefined)
+    // 499: the client left. Cut short by the gateway: the status sent, else 503 at shutdown or 408 for a body that stalled.
+    const status = ex.res.writableFinished || ex.status === 101 ? ex.status
+      : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' ? 503 : 408
     const elapsed = performance.now() - ex.startedAt
     ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes, ex.trace.traceId)
     ex.compiled.pipeline.onFinished?.(ex, status)
@@ -249,7 +253,7 @@ export class Runtime implements ExchangeOwner {
         path: ex.path,
         protocol: protocolOf(ex.raw),
         status,
-        error: ex.cut,
+        error: cut,
         durationMs: Math.round(elapsed * 100) / 100,
         bytes: ex.bytes,
         requestId: ex.id,
@@ -297,6 +301,11 @@ export class Runtime implements ExchangeOwner {
    */
   dispose (): Promise<void> {
     return (this.#disposed ??= this.#dispose())
+  }
+
+  /** The shutdown's deadline has come: the requests still in flight are about to be cut. */
+  cutAtShutdown (): void {
+    this.#cutAtShutdown = true
   }
 
   /**

@@ -189,11 +189,15 @@ export class GatewayServer {
     this.#closing = true
     // Past the deadline nothing may hold the stop: client connections, WebSockets and upstream pools are cut.
     const timer = setTimeout(() => {
+      const runtimes = [this.#runtime, ...this.#retiring.keys()]
+      for (const r of runtimes) r.cutAtShutdown()
       if (this.#h2 === undefined) this.app.server.closeAllConnections()
       else this.#h2.destroy()
       this.#h2c?.connections.destroy()
       for (const s of this.#upgraded) s.destroy()
-      for (const r of [this.#runtime, ...this.#retiring.keys()]) void r.destroy()
+      // Upstream work is cut a turn later, once the clients' connections have closed (their close
+      // events come in this turn): an upstream error must not be answered on a connection already cut.
+      setTimeout(() => { for (const r of runtimes) void r.destroy() }, 0)
     }, deadlineMs)
     // A keep-alive connection whose response ends during the drain would otherwise stay open
     // (server.close() only closes the connections idle when it is called) until the deadline.
