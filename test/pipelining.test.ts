@@ -6,6 +6,7 @@ import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { until } from './helpers/wait.ts'
 import { writeTracerPlugin } from './helpers/tracer-plugin.ts'
+import { waitForLog } from './helpers/logs.ts'
 
 // HTTP/1.1 pipelining (RFC 9112 9.3.2): requests sent back to back on one connection are answered
 // in the order they came, whatever order their upstream answers arrive in.
@@ -22,6 +23,17 @@ const up = await startUpstream((req, res) => {
       res.end()
     }
     more()
+    return
+  }
+  if (req.url === '/slow-body') {
+    res.writeHead(200, { 'content-length': '5' })
+    setTimeout(() => res.end('hello'), 1_000)
+    return
+  }
+  if (req.url === '/chunked') {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    for (let i = 0; i < 16; i++) res.write(CHUNK)
+    res.end()
     return
   }
   const delay = req.url === '/slow' ? 200 : 0
@@ -41,8 +53,8 @@ routes:
 t.teardown(() => gw.close())
 
 /** Sends `paths` as pipelined GETs in one write (the last one closes the connection); returns the socket and what it receives. */
-async function pipeline (paths: string[]): Promise<{ socket: Socket, received: () => Buffer }> {
-  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+async function pipeline (paths: string[], url = gw.url): Promise<{ socket: Socket, received: () => Buffer }> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
   socket.on('error', () => {})
   await once(socket, 'connect')
   const chunks: Buffer[] = []
@@ -84,4 +96,25 @@ t.test('a plugin failure queued behind a response the client has not read stays 
   t.equal(first?.body.length, BIG, 'the first response whole')
   t.equal(second?.status, 500, 'then the 500')
   t.notOk(gw.logs.some(l => l.msg === 'upstream request failed'), 'no timeout logged')
+})
+
+t.test('a response queued behind a slow one, cut by its request timeout: a send timeout that comes later does not take the cut over', async t => {
+  const own = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { send: 600ms }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: timed, match: { path: /chunked }, upstream: up, timeouts: { request: 300ms } }
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => own.close())
+  // The second answer streams into the gateway at once but waits behind the first (1 s), past its
+  // request timeout (300 ms) and its send timeout (600 ms) both.
+  const { socket, received } = await pipeline(['/slow-body', '/chunked'], own.url)
+  await once(socket, 'close')
+  const [first] = responses(received().subarray(0, received().indexOf('hello') + 5))
+  t.same([first?.status, first?.body.toString()], [200, 'hello'], 'the first answer whole, then the connection closed')
+  t.match(await waitForLog(own.logs, { msg: 'request', path: '/chunked' }), { status: 200, error: 'request_timeout' })
+  t.notOk(own.logs.some(l => l.error === 'client_send_timeout'), 'the send timer had nothing left to cut')
 })
