@@ -16,12 +16,9 @@ const KeyPart = Type.String({
   errorMessage: 'must be consumer, ip, route, header:<name> or claim:<name>'
 })
 
-const By = Type.Array(KeyPart, {
-  minItems: 1,
-  uniqueItems: true,
-  description: 'What a counter is kept per (combined when several): consumer (req.consumer.id), ip (client address), route (route name), ' +
-    'header:<name> (the client\'s header), claim:<name> (req.locals.claims.<name>, set by an auth plugin). A part the request lacks is replaced by the client IP.'
-})
+const BY_PARTS = 'What a counter is kept per (combined when several): consumer (req.consumer.id), ip (client address), route (route name), ' +
+  'header:<name> (the client\'s header), claim:<name> (req.locals.claims.<name>, set by an auth plugin). A part the request lacks is replaced by the client IP.'
+const by = (options: { description: string, default?: string[] }) => Type.Array(KeyPart, { minItems: 1, uniqueItems: true, ...options })
 
 const Requests = Type.Integer({ minimum: 1, description: 'Requests allowed per window.' })
 const Burst = Type.Integer({ minimum: 1, description: 'token-bucket only: the bucket size, how many requests may come at once. Default: requests.' })
@@ -30,7 +27,7 @@ export const LimitSchema = Type.Object({
   name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', errorMessage: 'must be 1-64 letters, digits, _ . or -', description: 'Names the policy in RateLimit headers; limits of the same name and key share a counter across routes.' }),
   requests: Requests,
   window: Type.Union([Window], { description: 'The period requests are counted over, e.g. 1s, 1m, 1d.' }),
-  by: Type.Optional(By),
+  by: Type.Optional(by({ description: `${BY_PARTS} Default: the plugin's by.` })),
   algorithm: Type.Optional(Type.Union([Algorithm], { description: 'Overrides the plugin\'s algorithm for this limit.' })),
   burst: Type.Optional(Burst)
 }, { additionalProperties: false })
@@ -38,7 +35,7 @@ export const LimitSchema = Type.Object({
 export const RateLimitSchema = Type.Object({
   store: Type.Optional(StoreName({ default: 'memory', description: 'Where counters live: a store under stores: (redis to share limits between instances). Default memory.' })),
   limits: Type.Array(LimitSchema, { minItems: 1, description: 'Every limit a request must pass; all are decided in one store call, and a request one limit rejects is not counted by the others.' }),
-  by: Type.Optional(Type.Union([By], { default: ['consumer'], description: 'Default key parts of every limit. Default [consumer].' })),
+  by: Type.Optional(by({ default: ['consumer'], description: `Default key parts of every limit. ${BY_PARTS} Default [consumer].` })),
   algorithm: Type.Optional(Type.Union([Algorithm], { default: 'sliding-window', description: 'sliding-window (default: two counters, weighted), token-bucket (GCRA) or fixed-window.' })),
   onStoreError: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
     default: 'allow', errorMessage: 'must be allow or deny', description: 'When the store fails or times out: allow the request (no RateLimit headers) or deny it with 503. Default allow.'
