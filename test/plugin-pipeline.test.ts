@@ -30,6 +30,7 @@ const ROUTES: Record<string, string> = {
   'bad-header': '{ p200: { badHeader: true } }',
   'bad-header-async': '{ p200: { badHeader: true, async: true } }',
   'bad-header-reply': '{ p100: { reply: 403 }, p200: { badHeader: true, async: true } }',
+  'bad-header-reply-sync': '{ p100: { reply: 403 }, p200: { badHeader: true } }',
   upper: '{ p100: { upper: true } }',
   'fail-stream': '{ p200: { fail: stream } }'
 }
@@ -81,7 +82,8 @@ const FAILURES: Record<string, RegExp> = {
   // The plugin's mistake surfaces when the gateway writes the response head.
   'bad-header': /Invalid character in header content/,
   'bad-header-async': /Invalid character in header content/,
-  'bad-header-reply': /Invalid character in header content/
+  'bad-header-reply': /Invalid character in header content/,
+  'bad-header-reply-sync': /Invalid character in header content/
 }
 for (const [route, message] of Object.entries(FAILURES)) {
   t.test(`a plugin failing (${route}) gives 500 plugin_error and the gateway keeps serving`, async t => {
