@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { createServer, type IncomingMessage } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
+import { once } from 'node:events'
 import { request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
 import { ConfigError, formatIssue } from '../src/config/config-error.ts'
@@ -8,6 +9,8 @@ import { catchAllYaml } from './helpers/catch-all.ts'
 import { startUpstream } from './helpers/upstream.ts'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
 import { headerValues, rawRequest, rawThenAgain, type RawResponse } from './helpers/raw-http.ts'
+import { until } from './helpers/wait.ts'
+import { waitForLog } from './helpers/logs.ts'
 
 interface Seen { method: string, url: string, headers: IncomingMessage['headers'], body: string, connection: number }
 
@@ -222,4 +225,36 @@ t.test('an upstream\'s informational responses (102, 103) are not taken for its 
   t.teardown(() => gw.close())
   const res = await request(`${gw.url}/x`)
   t.same([res.statusCode, res.headers['content-type'], await res.body.text()], [201, 'text/plain', 'made'])
+})
+
+/** A raw connection to the gateway and what it receives. */
+async function rawConnection (port: number): Promise<{ socket: Socket, received: () => string }> {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  await once(socket, 'connect')
+  return { socket, received: () => Buffer.concat(chunks).toString('latin1') }
+}
+
+t.test('a client that closes its side mid-body gets no answer of its own: one access line (499), no "request rejected"', async t => {
+  const { gw, port } = await gateway(t)
+  const { socket, received } = await rawConnection(port)
+  socket.write('POST /partial HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n' + 'a'.repeat(10))
+  t.ok(await until(() => gw.gateway.runtime.inFlight === 1), 'the request is under way')
+  socket.end()
+  await once(socket, 'close')
+  t.equal(received(), '', 'nothing answered')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/partial' }), { status: 499 })
+  t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no second line with an id of its own')
+})
+
+t.test('unreadable bytes pipelined behind a request under way are not answered ahead of it', async t => {
+  const { gw, port } = await gateway(t)
+  const { socket, received } = await rawConnection(port)
+  socket.write('POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloNOT A REQUEST LINE\r\n\r\n')
+  await once(socket, 'close')
+  t.notMatch(received(), /^HTTP\/1\.1 400/, 'no 400 read as the answer to the first request')
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/first')), 'the first request logged')
+  t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no line for the unreadable bytes')
 })

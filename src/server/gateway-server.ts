@@ -64,6 +64,9 @@ export class GatewayServer {
       // Requests Node's parser refuses (bad request line, bad header, both Content-Length and
       // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
       clientErrorHandler: (err: Error & { code?: string }, socket) => {
+        // A request under way on this connection (the client left mid-body, or pipelined bytes past it
+        // are unreadable) is its exchange's to log; an answer here would go out ahead of its own.
+        if ((socket as { _httpMessage?: unknown })._httpMessage != null) { socket.destroy(); return }
         const error = parserError(err)
         if (error === GatewayError.HEADERS_TIMEOUT) this.#runtime.timedOut('client_headers')
         const id = requestId(undefined)
