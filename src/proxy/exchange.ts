@@ -39,6 +39,7 @@ const NO_HOOK = Infinity
 const EXCHANGE = Symbol('exchange')
 /** Why an HTTP/2 stream is reset (Node's compatibility layer does not emit it: nothing to handle). */
 const STREAM_CUT = new Error('response cut short by the gateway')
+const closeSocket = (socket: Duplex): void => { socket.destroy() }
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
@@ -631,7 +632,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * a complete response).
    */
   #destroy (): void {
-    this.res.destroy(this.raw.httpVersionMajor === 2 ? STREAM_CUT : undefined)
+    if (this.raw.httpVersionMajor === 2) { this.res.destroy(STREAM_CUT); return }
+    // Queued behind an earlier answer on a pipelined connection, it has no socket yet: Node 24 would
+    // send what it holds when its turn comes and keep the connection open. Closed at that turn instead.
+    if (this.res.socket === null) this.res.once('socket', closeSocket)
+    this.res.destroy()
   }
 
   static #onSendTimeout (ex: Exchange): void {
