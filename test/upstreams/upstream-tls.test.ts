@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
@@ -150,7 +151,27 @@ t.test('a request whose client left while the TLS handshake to its target was un
   const front = createTcpServer(socket => { if (held.length === 0) held.push(socket); else https.emit('connection', socket) })
   await new Promise<void>(resolve => front.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>(resolve => { for (const s of held) s.destroy(); https.closeAllConnections(); front.close(() => resolve()) }))
-  const gw = await gateway(t, `https://127.0.0.1:${(front.address() as AddressInfo).port}`, `{ ca: "${ca.certFile}" }`)
+  // A plugin that reports how each try ended, as a tracing plugin would.
+  const ends: string[] = (globalThis as Record<symbol, string[]>)[Symbol.for('portcullis.test.tryEnds')] = []
+  const dir = t.testdir({})
+  writeFileSync(join(dir, 'observer.ts'), `
+import { definePlugin, Type } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)}
+const ends = (globalThis as any)[Symbol.for('portcullis.test.tryEnds')]
+export default definePlugin({
+  name: 'observer', priority: 10, schema: Type.Object({}),
+  setup: () => ({ onUpstreamTryEnd (req: any, _status: unknown, error: Error | undefined) { ends.push(req.path + ' ' + (error?.message ?? '-')) } })
+})
+`)
+  const gw = await startGateway(`loadPlugins: [ ./observer.ts ]
+upstreams:
+  secure:
+    targets: [ { url: "https://127.0.0.1:${(front.address() as AddressInfo).port}" } ]
+    passive: false
+    tls: { ca: "${ca.certFile}" }
+routes:
+  - { name: all, match: { path: /* }, upstream: secure, plugins: { observer: {} } }
+`, { file: join(dir, 'gw.yaml') })
+  t.teardown(() => gw.close())
   const controller = new AbortController()
   const left = request(`${gw.url}/left`, { signal: controller.signal }).catch(() => undefined)
   t.ok(await until(() => held.length === 1), 'the handshake is under way')
@@ -160,4 +181,5 @@ t.test('a request whose client left while the TLS handshake to its target was un
   https.emit('connection', held[0])
   t.same(await get(gw), { status: 200, body: 'ok' }, 'the next request is served')
   t.same(seen, ['/x'], 'the one whose client left never reached the target')
+  t.same(ends, ['/left request ended before it was sent', '/x -'], 'observers see why that try ended')
 })
