@@ -1,5 +1,4 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { connect } from 'node:net'
 import { request } from 'undici'
@@ -7,37 +6,18 @@ import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { until } from './helpers/wait.ts'
+import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 
 // A plugin whose request hook waits until the test settles it: resolved, or rejected (a late failure).
 type Gate = { resolve: () => void, reject: (err: Error) => void }
-const gates: Gate[] = (globalThis as Record<symbol, Gate[]>)[Symbol.for('portcullis.test.gates')] = []
+const gates = sharedWithPlugins<Gate[]>('gates', [])
 const dir = t.testdir({})
-writeFileSync(join(dir, 'gate.ts'), `
-import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
-const gates = (globalThis as any)[Symbol.for('portcullis.test.gates')]
-export default definePlugin({
-  name: 'gate', priority: 500, schema: Type.Object({}),
-  setup: () => ({ onRequest: () => new Promise<void>((resolve, reject) => { gates.push({ resolve, reject }) }) })
-})
-`)
+writeUserPlugin(dir, 'gate', 500, "{ onRequest: () => new Promise<void>((resolve, reject) => { shared('gates').push({ resolve, reject }) }) }")
 
 // A plugin whose response hook holds the answer until the test lets it go, and one that answers itself.
-const holds: Array<() => void> = (globalThis as Record<symbol, Array<() => void>>)[Symbol.for('portcullis.test.holds')] = []
-writeFileSync(join(dir, 'hold.ts'), `
-import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
-const holds = (globalThis as any)[Symbol.for('portcullis.test.holds')]
-export default definePlugin({
-  name: 'hold', priority: 900, schema: Type.Object({}),
-  setup: () => ({ onResponse: () => new Promise<void>(resolve => { holds.push(resolve) }) })
-})
-`)
-writeFileSync(join(dir, 'reply.ts'), `
-import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
-export default definePlugin({
-  name: 'reply', priority: 100, schema: Type.Object({}),
-  setup: () => ({ onRequest: () => ({ status: 200, body: 'from the plugin' }) })
-})
-`)
+const holds = sharedWithPlugins<Array<() => void>>('holds', [])
+writeUserPlugin(dir, 'hold', 900, "{ onResponse: () => new Promise<void>(resolve => { shared('holds').push(resolve) }) }")
+writeUserPlugin(dir, 'reply', 100, "{ onRequest: () => ({ status: 200, body: 'from the plugin' }) }")
 
 const seen: string[] = []
 const [a, b] = await Promise.all(['a', 'b'].map(name => startUpstream((req, res) => { seen.push(`${name} ${req.url as string}`); res.end('ok') })))

@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ServerResponse } from 'node:http'
 import { request } from 'undici'
@@ -9,6 +8,7 @@ import { startUpstream } from './helpers/upstream.ts'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
 import { until } from './helpers/wait.ts'
 import { waitForLog } from './helpers/logs.ts'
+import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 
 // Issue 15, items 2 to 4: slow clients are cut off by server.clientTimeouts, freeing the upstream
 // connection they held; a normal client keeps being served by the same upstream meanwhile.
@@ -64,6 +64,16 @@ function rawSocket (gw: TestGateway): Promise<Socket> {
   const socket = connect(port(gw), '127.0.0.1')
   socket.on('error', () => {})
   return once(socket, 'connect').then(() => socket)
+}
+
+/** GET /big on a raw socket paused from the start (resume it to read); bytes received so far. */
+async function pausedDownload (gw: TestGateway): Promise<{ socket: Socket, received: () => number }> {
+  const socket = await rawSocket(gw)
+  let received = 0
+  socket.on('data', (c: Buffer) => { received += c.length })
+  socket.pause()
+  socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n')
+  return { socket, received: () => received }
 }
 
 t.test('a body that stalls is cut off after clientTimeouts.body, and its upstream connection freed', async t => {
@@ -146,16 +156,9 @@ t.test('clientTimeouts.body ends with the body: a request sent whole is not cut 
 
 t.test('clientTimeouts.body ends with the body: a body sent whole is not cut off while a plugin holds the request', async t => {
   // A request hook that holds each request until the test lets it go.
-  const holds: Array<() => void> = (globalThis as Record<symbol, Array<() => void>>)[Symbol.for('portcullis.test.requestHolds')] = []
+  const holds = sharedWithPlugins<Array<() => void>>('requestHolds', [])
   const dir = t.testdir({})
-  writeFileSync(join(dir, 'hold.ts'), `
-import { definePlugin, Type } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)}
-const holds = (globalThis as any)[Symbol.for('portcullis.test.requestHolds')]
-export default definePlugin({
-  name: 'hold', priority: 500, schema: Type.Object({}),
-  setup: () => ({ onRequest: () => new Promise<void>(resolve => { holds.push(resolve) }) })
-})
-`)
+  writeUserPlugin(dir, 'hold', 500, "{ onRequest: () => new Promise<void>(resolve => { shared('requestHolds').push(resolve) }) }")
   const up = await startUpstream((req, res) => { req.resume(); req.on('end', () => res.end('ok')) })
   t.teardown(() => up.close())
   const gw = await startGateway(`server:
@@ -240,11 +243,7 @@ t.test('a client that reads slowly but steadily gets the whole response', async 
 
 t.test('a client that catches up within clientTimeouts.send each time is not cut off, however long it reads', async t => {
   const { gw } = await gateway(t, '  clientTimeouts: { send: 600ms }')
-  const socket = await rawSocket(gw)
-  let received = 0
-  socket.on('data', (c: Buffer) => { received += c.length })
-  socket.pause()
-  socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n')
+  const { socket, received } = await pausedDownload(gw)
   // Reads all it can for 20 ms every 200 ms: each pause is far shorter than the 600 ms allowed,
   // the whole read more than three times longer. The wait asserts that nothing cuts the client.
   const burst = () => { socket.resume(); setTimeout(() => socket.pause(), 20) }
@@ -253,23 +252,19 @@ t.test('a client that catches up within clientTimeouts.send each time is not cut
   clearInterval(timer)
   // A paused socket may not see a close: the access-log line would say the gateway cut it.
   t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut off')
-  t.ok(received > 2 * 1024 * 1024, `it read all along (${received} bytes in 2 s)`)
+  t.ok(received() > 2 * 1024 * 1024, `it read all along (${received()} bytes in 2 s)`)
   socket.destroy()
 })
 
 t.test('clientTimeouts.send: 0s never cuts a client off, however long it leaves the response unread', async t => {
   const { gw } = await gateway(t, '  clientTimeouts: { send: 0s }')
-  const socket = await rawSocket(gw)
-  let received = 0
-  socket.on('data', (c: Buffer) => { received += c.length })
-  socket.pause()
-  socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n')
+  const { socket, received } = await pausedDownload(gw)
   // The wait asserts that nothing cuts the client while it reads nothing.
   await new Promise(resolve => setTimeout(resolve, 500))
   socket.resume()
   // Far more than loopback's socket buffers could still hold after a cut.
-  t.ok(await until(() => received >= 32 * 1024 * 1024 || socket.destroyed), 'reading again')
-  t.ok(received >= 32 * 1024 * 1024, `it read on (${received} bytes)`)
+  t.ok(await until(() => received() >= 32 * 1024 * 1024 || socket.destroyed), 'reading again')
+  t.ok(received() >= 32 * 1024 * 1024, `it read on (${received()} bytes)`)
   t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut off')
   socket.destroy()
 })

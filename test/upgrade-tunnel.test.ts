@@ -139,34 +139,35 @@ t.test('a tunnel opened is an answer from the target, not a failure: one failure
   t.ok((target?.latencyMs ?? 0) > 0, `and timed as an answer (${String(target?.latencyMs)} ms)`)
 })
 
-t.test('an upgrade request that declares a body: its bytes go through the tunnel', async t => {
-  const up = await tunnelUpstream(t)
-  const gw = await gateway(t, up.url)
+/** An upgrade request that declares a 5-byte body, sent with it ("hello"); what comes back. */
+function upgradeWithBody (t: Test, gw: TestGateway): { socket: Socket, got: () => string } {
   const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
   t.teardown(() => { socket.destroy() })
   socket.on('error', () => {})
   let got = ''
   socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
   socket.write('GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\nContent-Length: 5\r\n\r\nhello')
-  t.ok(await until(() => got.endsWith('\r\n\r\nhello')), `the 101, then the bytes echoed: ${JSON.stringify(got)}`)
-  t.match(got, /^HTTP\/1\.1 101 /)
+  return { socket, got: () => got }
+}
+
+t.test('an upgrade request that declares a body: its bytes go through the tunnel', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const { got } = upgradeWithBody(t, gw)
+  t.ok(await until(() => got().endsWith('\r\n\r\nhello')), `the 101, then the bytes echoed: ${JSON.stringify(got())}`)
+  t.match(got(), /^HTTP\/1\.1 101 /)
 })
 
 t.test('the body timeouts do not apply to an upgrade that declares a body: its bytes belong to the tunnel', async t => {
   const up = await tunnelUpstream(t)
   const gw = await startGateway(catchAllYaml(up.url, { route: '    upgrade: [foo]\n', server: 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  clientTimeouts: { body: 200ms, minBodyRate: 1000 }\n' }))
   t.teardown(() => gw.close())
-  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
-  t.teardown(() => { socket.destroy() })
-  socket.on('error', () => {})
-  let got = ''
-  socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
-  socket.write('GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\nContent-Length: 5\r\n\r\nhello')
-  t.ok(await until(() => got.endsWith('\r\n\r\nhello')), 'the 101, then the bytes echoed')
+  const { socket, got } = upgradeWithBody(t, gw)
+  t.ok(await until(() => got().endsWith('\r\n\r\nhello')), 'the 101, then the bytes echoed')
   // Past the body timeout, at a rate far below minBodyRate: asserts that nothing cuts the tunnel meanwhile.
   await new Promise(resolve => setTimeout(resolve, 600))
   socket.write('still')
-  t.ok(await until(() => got.endsWith('hellostill')), `echoed after the body timeout: ${JSON.stringify(got.slice(-20))}`)
+  t.ok(await until(() => got().endsWith('hellostill')), `echoed after the body timeout: ${JSON.stringify(got().slice(-20))}`)
   t.notOk(gw.logs.some(l => l.error === 'client_body_timeout' || l.error === 'client_body_too_slow'))
 })
 

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { startGateway } from '../helpers/gateway.ts'
+import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { echo, startUpstream } from '../helpers/upstream.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 import { load, startBackends, type Backend } from './backends.ts'
@@ -66,12 +66,16 @@ routes:
   t.same(hosts.slice(3).sort(), [['failing', 'api.example'], ['ok', 'api.example'], ['ok', 'api.example']], "the plugin's host on both tries")
 })
 
-t.test('a response broken after its head is never retried: the client has it already', async t => {
+/**
+ * Two targets, round-robin: one answers `status` with part of its body, then breaks the connection;
+ * the other answers 200 "ok". `retries`: the upstream's retries setting, if any.
+ */
+async function brokenAndOk (t: Test, status: number, retries = ''): Promise<{ gw: TestGateway, hits: { broken: number, ok: number } }> {
   const hits = { broken: 0, ok: 0 }
   const broken = await startUpstream((req, res) => {
     hits.broken++
     req.resume()
-    res.writeHead(200, { 'content-length': '100' }).write('partial')
+    res.writeHead(status, { 'content-length': '100' }).write('partial')
     setTimeout(() => res.socket?.destroy(), 50)
   })
   const ok = await startUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok') })
@@ -81,10 +85,15 @@ t.test('a response broken after its head is never retried: the client has it alr
     targets: [ { url: "${broken.url}" }, { url: "${ok.url}" } ]
     passive: false
     balance: round-robin
-routes:
+${retries === '' ? '' : `    retries: ${retries}\n`}routes:
   - { name: all, match: { path: /* }, upstream: up }
-`)
+`, { admin: true })
   t.teardown(() => gw.close())
+  return { gw, hits }
+}
+
+t.test('a response broken after its head is never retried: the client has it already', async t => {
+  const { gw, hits } = await brokenAndOk(t, 200)
   // Round-robin alternates: one of the two GETs meets the broken target first.
   const bodies = await Promise.allSettled([1, 2].map(async () => (await request(`${gw.url}/x`)).body.text()))
   t.same(bodies.map(b => b.status).sort(), ['fulfilled', 'rejected'], 'one answered, one cut')
@@ -92,32 +101,14 @@ routes:
 })
 
 t.test('a retried status whose connection breaks while it is drained is retried once, for its status', async t => {
-  const hits = { failing: 0, ok: 0 }
-  const failing = await startUpstream((req, res) => {
-    hits.failing++
-    req.resume()
-    res.writeHead(503, { 'content-length': '100' }).write('partial')
-    setTimeout(() => res.socket?.destroy(), 50)
-  })
-  const ok = await startUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok') })
-  t.teardown(async () => { await failing.close(); await ok.close() })
-  const gw = await startGateway(`upstreams:
-  up:
-    targets: [ { url: "${failing.url}" }, { url: "${ok.url}" } ]
-    passive: false
-    balance: round-robin
-    retries: { on: [503, reset] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`, { admin: true })
-  t.teardown(() => gw.close())
+  const { gw, hits } = await brokenAndOk(t, 503, '{ on: [503, reset] }')
   // Round-robin alternates: one of the two GETs meets the failing target first.
   for (let i = 0; i < 2; i++) {
     const res = await request(`${gw.url}/x`)
     t.equal(res.statusCode, 200)
     t.equal(await res.body.text(), 'ok')
   }
-  t.same(hits, { failing: 1, ok: 2 })
+  t.same(hits, { broken: 1, ok: 2 })
   const admin = gw.adminUrl as string
   t.equal(await metricValue(admin, 'portcullis_upstream_retries_total{upstream="up",reason="503"}'), 1)
   t.equal(await metricValue(admin, 'portcullis_upstream_retries_total{upstream="up",reason="reset"}'), 0, 'the break is not a second reason to retry')

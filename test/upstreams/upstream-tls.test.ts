@@ -2,7 +2,6 @@ import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
@@ -10,6 +9,7 @@ import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { createTestCa, type Issued, type TestCa } from '../helpers/certs.ts'
 import { until } from '../helpers/wait.ts'
+import { sharedWithPlugins, writeUserPlugin } from '../helpers/user-plugin.ts'
 
 /** An https upstream with `server`'s certificate that answers with the client certificate's CN it saw ("-" for none). */
 async function httpsUpstream (t: Test, server: Issued, clientCa?: TestCa): Promise<string> {
@@ -152,16 +152,9 @@ t.test('a request whose client left while the TLS handshake to its target was un
   await new Promise<void>(resolve => front.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>(resolve => { for (const s of held) s.destroy(); https.closeAllConnections(); front.close(() => resolve()) }))
   // A plugin that reports how each try ended, as a tracing plugin would.
-  const ends: string[] = (globalThis as Record<symbol, string[]>)[Symbol.for('portcullis.test.tryEnds')] = []
+  const ends = sharedWithPlugins<string[]>('tryEnds', [])
   const dir = t.testdir({})
-  writeFileSync(join(dir, 'observer.ts'), `
-import { definePlugin, Type } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)}
-const ends = (globalThis as any)[Symbol.for('portcullis.test.tryEnds')]
-export default definePlugin({
-  name: 'observer', priority: 10, schema: Type.Object({}),
-  setup: () => ({ onUpstreamTryEnd (req: any, _status: unknown, error: Error | undefined) { ends.push(req.path + ' ' + (error?.message ?? '-')) } })
-})
-`)
+  writeUserPlugin(dir, 'observer', 10, "{ onUpstreamTryEnd (req: any, _status: unknown, error: Error | undefined) { shared('tryEnds').push(req.path + ' ' + (error?.message ?? '-')) } }")
   const gw = await startGateway(`loadPlugins: [ ./observer.ts ]
 upstreams:
   secure:
