@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { ROOT, runNode } from './helpers/run-cli.ts'
+import { ROOT, runNode, type Run } from './helpers/run-cli.ts'
 
 // The hooks that run the sources on Nodes without type stripping (Node 20 in CI), registered
 // directly so that they are what loads the file on any Node. A source edited after it was cached
@@ -14,7 +14,7 @@ t.test('typescript hooks: a cached source compiled again once changed; stack lin
   const file = join(dir, 'answer.ts')
   const cached = (): string => readFileSync(join(ROOT, 'node_modules/.cache/portcullis-tests', createHash('sha1').update(file).digest('hex') + '.js'), 'utf8')
   const hooks = pathToFileURL(join(ROOT, 'test/helpers/typescript-hooks.mjs')).href
-  const run = (): Promise<{ code: number, stdout: string, stderr: string }> => runNode(['--enable-source-maps', '--input-type=module', '-e', `
+  const run = (): Promise<Run> => runNode(['--enable-source-maps', '--input-type=module', '-e', `
     import { register } from 'node:module'
     register(${JSON.stringify(hooks)})
     const m = await import(${JSON.stringify(pathToFileURL(file).href)})

@@ -1,6 +1,6 @@
 // Module hooks (Node's loader thread) for Nodes that cannot strip types: a .ts file loads as an
-// ES module that esbuild has stripped. tsx did this for about 0.5 s more CPU per process (its
-// hooks for every module, CommonJS too), and tests start some 200 processes. The repository's
+// ES module that esbuild has stripped. tsx did this for about 0.45 s more CPU per process
+// (its hooks for every module, CommonJS too), and tests start some 200 processes. The repository's
 // sources are cached on disk, one file each, so only the first process to load one compiles it;
 // files outside it (plugins tests write to temporary folders) are compiled each time.
 import { createHash } from 'node:crypto'
