@@ -1,19 +1,10 @@
 import t from 'tap'
 import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { catchAllGateway } from './helpers/catch-all.ts'
+import { deadPort } from './helpers/upstream.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { until } from './helpers/wait.ts'
-
-/** A loopback port nothing listens on: bound, then released. */
-async function deadPort (): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  await new Promise(resolve => s.close(resolve))
-  return port
-}
 
 t.test('connection refused: 502 JSON and a log line', async t => {
   const gw = await catchAllGateway(t, `http://127.0.0.1:${await deadPort()}`)

@@ -5,6 +5,7 @@ import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
+import { sfList } from '../../test/helpers/rate-limit.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
 
@@ -734,6 +735,18 @@ t.test('purging everything removes cache entries only: a rate limit on the same 
   const res = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"all":true}' })
   t.same(await res.body.json(), { purged: 1 })
   t.equal((await r.get('/a')).status, 429, 'the rate limit\'s counter is still there')
+})
+
+t.test('a rate limit on a cached route: a hit carries its own quota, not the stored answer\'s', async t => {
+  const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${n}`),
+    `{}
+      rate-limit: { by: [ ip ], limits: [ { name: few, requests: 5, window: 1m } ] }`)
+  const miss = await r.get('/q')
+  t.match(sfList(miss.headers.ratelimit), [{ name: 'few', r: 4 }])
+  const hit = await r.get('/q')
+  t.match(cs(hit.headers), /hit/)
+  t.match(sfList(hit.headers.ratelimit), [{ name: 'few', r: 3 }], "the hit's own quota, not the stored answer's")
+  t.equal(hit.body, '1')
 })
 
 t.test('a revalidation answered with a response that may not be stored drops that variant only', async t => {

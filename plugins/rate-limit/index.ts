@@ -1,14 +1,10 @@
-import { definePlugin, type PluginHandlers, type PluginReply } from '../../src/index.ts'
+import { definePlugin, type PluginReply } from '../../src/index.ts'
 import { decideScript } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
-import { compilePlans, type Plan } from './plans.ts'
+import { compilePlans } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { StoreErrorLog } from './store-errors.ts'
-
-// An allowed request's plan and decision, from the request phase to the response phase (its headers are written there).
-const PLAN = 'rate-limit.plan'
-const DECISION = 'rate-limit.decision'
 
 /**
  * Limits requests per consumer, IP, route, header or claim, on a memory or shared (Redis) store:
@@ -35,7 +31,7 @@ export default definePlugin({
     const limitedCount = requests.labels(ctx.routeName, 'limited')
     const errorCount = requests.labels(ctx.routeName, 'store_error')
     const errors = new StoreErrorLog(ctx.log)
-    const handlers: PluginHandlers = {
+    return {
       onRequest (req) {
         const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
         if (plan.limits.length === 0) return undefined
@@ -50,7 +46,8 @@ export default definePlugin({
         const decided = (d: Decision): PluginReply | undefined => {
           if (allowed(d)) {
             allowedCount.inc()
-            if (mode !== 'none') { req.locals[PLAN] = plan; req.locals[DECISION] = d }
+            // Set now, for whatever answers the request: no response hook needed.
+            if (mode !== 'none') writeQuotaHeaders(req.extraResponseHeaders, mode, plan, d)
             return undefined
           }
           limitedCount.inc()
@@ -68,13 +65,5 @@ export default definePlugin({
         })
       }
     }
-    // Without headers to add, no response hook: the pipeline keeps its fast path.
-    if (mode !== 'none') {
-      handlers.onResponse = (res, req) => {
-        const d = req.locals[DECISION] as Decision | undefined
-        if (d !== undefined) writeQuotaHeaders(res.headers, mode, req.locals[PLAN] as Plan, d)
-      }
-    }
-    return handlers
   }
 })

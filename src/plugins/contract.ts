@@ -62,6 +62,14 @@ export interface GatewayRequest {
    */
   readonly locals: Record<string, unknown>
   /**
+   * Headers the request phase decides for the response this request gets (a rate limit's quota,
+   * say): the upstream's, a plugin's reply or the gateway's 502, 503 or 504. Written after every
+   * onResponse, over headers of the same names: response plugins never see them (the cache does not
+   * store one client's quota). Lower-case names; undefined values are skipped. Cheaper than an
+   * onResponse that writes them.
+   */
+  readonly extraResponseHeaders: HeaderMap
+  /**
    * Whether the request carries a body: a Content-Length other than 0, a Transfer-Encoding, or over
    * HTTP/2 a stream its headers did not end (HTTP/2 needs no Content-Length).
    */

@@ -45,6 +45,14 @@ function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
 }
 
+/** Writes the request phase's extraResponseHeaders over a response's headers. */
+function addExtra (headers: HeaderMap, extra: HeaderMap): void {
+  for (const name in extra) {
+    const v = extra[name]
+    if (v !== undefined) headers[name] = v
+  }
+}
+
 function hasBody (req: IncomingMessage): boolean {
   // HTTP/2 frames bodies itself: a request without one ends its stream with its headers.
   if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
@@ -79,6 +87,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Set when the gateway cut the exchange short. */
   cut: Cut | undefined = undefined
   #locals: Record<string, unknown> | undefined
+  #extraHeaders: HeaderMap | undefined
   #owner: ExchangeOwner
   #abort: ((err?: Error) => void) | undefined
   #resume: (() => void) | undefined
@@ -161,6 +170,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The status to log: 101 for an upgrade that went through. */
   get status (): number { return this.#upgraded ? 101 : this.res.statusCode }
   get locals (): Record<string, unknown> { return (this.#locals ??= {}) }
+  get extraResponseHeaders (): HeaderMap { return (this.#extraHeaders ??= {}) }
   /** The response headers sent to the client (for logging.headers). */
   get responseHeaders (): Readonly<Record<string, unknown>> { return this.#written ?? this.res.getHeaders() }
   /** Upstream attempts made (more than 1 when retried). */
@@ -404,6 +414,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const length = headers['content-length']
     this.#buffered = typeof length === 'string' && Number(length) <= upstream.responseBuffer
     if (this.compiled.pipeline.responseHooks.length === 0) {
+      if (this.#extraHeaders !== undefined) addExtra(headers, this.#extraHeaders)
       this.res.writeHead(status, headers as Record<string, string | string[]>)
       this.#written = headers
       return true
@@ -519,7 +530,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   #failUpstream (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.#destroy(); return }
-    if (this.compiled.pipeline.responseHooks.length === 0) { this.bytes += sendError(this.res, error, this.id); return }
+    if (this.compiled.pipeline.responseHooks.length === 0 && this.#extraHeaders === undefined) { this.bytes += sendError(this.res, error, this.id); return }
     this.#reply({ status: error.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(error, this.id) }, NO_HOOK)
   }
 
@@ -537,6 +548,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   #startBody (state: ResponseState): void {
     if (this.#done) return
+    // After the response phase: the cache, say, never stores what was decided for one request.
+    if (this.#extraHeaders !== undefined) addExtra(state.headers, this.#extraHeaders)
     this.res.writeHead(state.status, this.#written = state.definedHeaders())
     this.#sink = state.sink(this.res, err => this.#streamFailed(err))
     ;(this.#sink as Writable & { [EXCHANGE]?: Exchange })[EXCHANGE] = this

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 
 export interface TestUpstream {
@@ -31,4 +32,13 @@ export function echo (req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
     res.end(body)
   })
+}
+
+/** A loopback port nothing listens on: bound, then released. */
+export async function deadPort (): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const port = (s.address() as AddressInfo).port
+  await new Promise(resolve => s.close(resolve))
+  return port
 }
