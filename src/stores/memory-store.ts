@@ -26,7 +26,9 @@ const sizeOf = (value: Entry, key: string): number =>
 export class MemoryStore implements OwnedStore {
   readonly name: string
   readonly type = 'memory' as const
-  readonly #lru: LRUCache<string, Entry>
+  readonly #settings: MemoryStoreSettings
+  /** Made on first use: lru-cache allocates its arrays for maxEntries up front (about 4 MB for the default), and many stores are never used. */
+  #made: LRUCache<string, Entry> | undefined
   /** Tag → keys, and key → tags, for deleteTag; kept in step with evictions. */
   readonly #tagged = new Map<string, Set<string>>()
   readonly #tagsOf = new Map<string, readonly string[]>()
@@ -34,12 +36,16 @@ export class MemoryStore implements OwnedStore {
 
   constructor (name: string, settings: MemoryStoreSettings = MEMORY_DEFAULTS) {
     this.name = name
-    this.#lru = new LRUCache<string, Entry>({
-      max: settings.maxEntries,
-      maxSize: settings.maxBytes,
+    this.#settings = settings
+  }
+
+  get #lru (): LRUCache<string, Entry> {
+    return (this.#made ??= new LRUCache<string, Entry>({
+      max: this.#settings.maxEntries,
+      maxSize: this.#settings.maxBytes,
       sizeCalculation: sizeOf,
       dispose: (_v, key) => this.#untag(key)
-    })
+    }))
   }
 
   async get (key: string): Promise<Buffer | undefined> {
@@ -83,11 +89,11 @@ export class MemoryStore implements OwnedStore {
   }
 
   snapshot (): StoreSnapshot {
-    return { name: this.name, type: 'memory', state: 'up', since: this.#since, lastError: null, entries: this.#lru.size, bytes: this.#lru.calculatedSize, tags: this.#tagged.size }
+    return { name: this.name, type: 'memory', state: 'up', since: this.#since, lastError: null, entries: this.#made?.size ?? 0, bytes: this.#made?.calculatedSize ?? 0, tags: this.#tagged.size }
   }
 
   async close (): Promise<void> {
-    this.#lru.clear()
+    this.#made?.clear()
   }
 
   /** The synchronous view scripts get (get/set/delete without promises). */
