@@ -4,10 +4,11 @@ import { bearerChallenge } from '../shared/auth/challenge.ts'
 import { compileLocations } from '../shared/auth/location.ts'
 import { compileClaims } from './claims.ts'
 import { failureOf, TOO_LARGE } from './failures.ts'
-import { keySource } from './key-source.ts'
 import { DEFAULTS, HMAC, JwtAuthSchema } from './schema.ts'
 import { TokenCache } from './token-cache.ts'
-import { tokenVerifier } from './token-verifier.ts'
+
+// jose costs about 35 ms of CPU to load: only a config with jwt-auth pays it.
+const loadJose = () => Promise.all([import('./key-source.ts'), import('./token-verifier.ts')])
 
 /**
  * Bearer JWTs verified with jose against an OIDC provider's keys, a JWKS URL, static keys or a
@@ -17,7 +18,8 @@ export default definePlugin({
   name: 'jwt-auth',
   priority: 1450,
   schema: JwtAuthSchema,
-  setup (config, ctx) {
+  async setup (config, ctx) {
+    const [{ keySource }, { tokenVerifier }] = await loadJose()
     const { keys, algorithms: supported } = keySource(config, ctx)
     const algorithms = config.algorithms ?? supported
     if (algorithms.length === 0) throw new Error(`route "${ctx.routeName}": jwt-auth has no key usable with any algorithm`)
