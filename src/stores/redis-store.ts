@@ -1,4 +1,5 @@
-import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis'
+import { createRequire } from 'node:module'
+import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
 import { batchLua, ScriptBatches, slotGroup } from './script-batches.ts'
 import type { OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
 
@@ -26,6 +27,10 @@ export interface RedisStoreEvents {
 }
 
 type Client = Redis | Cluster
+
+// ioredis costs about 0.1 s of CPU to load: loaded with the first Redis store, not by every gateway.
+let loaded: typeof import('ioredis') | undefined
+const ioredis = () => (loaded ??= createRequire(import.meta.url)('ioredis') as typeof import('ioredis'))
 type ScriptCaller = (numKeys: number, ...keysAndArgs: Array<string | number>) => Promise<unknown>
 
 const hostPort = (s: string) => {
@@ -97,11 +102,11 @@ export class RedisStore implements OwnedStore {
     }
     if (s.cluster !== undefined) {
       const clusterOptions: ClusterOptions = { redisOptions: { ...options, db: undefined }, enableOfflineQueue: false, clusterRetryStrategy: backoff, slotsRefreshTimeout: s.connectTimeout }
-      this.#client = new Cluster(s.cluster.map(hostPort), clusterOptions)
+      this.#client = new (ioredis().Cluster)(s.cluster.map(hostPort), clusterOptions)
     } else if (s.sentinels !== undefined) {
-      this.#client = new Redis({ ...options, ...AUTO_PIPELINING, sentinels: s.sentinels.map(hostPort), name: s.name, sentinelRetryStrategy: backoff })
+      this.#client = new (ioredis().Redis)({ ...options, ...AUTO_PIPELINING, sentinels: s.sentinels.map(hostPort), name: s.name, sentinelRetryStrategy: backoff })
     } else {
-      this.#client = new Redis(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
+      this.#client = new (ioredis().Redis)(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
     }
     this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
     this.#settled = new Promise(resolve => {
@@ -137,7 +142,7 @@ export class RedisStore implements OwnedStore {
   deletePrefix (prefix: string): Promise<number> {
     const match = (this.#prefix + prefix).replace(/[*?[\]\\]/g, '\\$&') + '*'
     return this.#timed(async c => {
-      const nodes = c instanceof Cluster ? c.nodes('master') : [c]
+      const nodes = c instanceof ioredis().Cluster ? c.nodes('master') : [c]
       let n = 0
       for (const node of nodes) {
         for await (const batch of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) {
@@ -180,7 +185,7 @@ export class RedisStore implements OwnedStore {
     ;(this.#client.options.autoPipeliningIgnoredCommands ??= []).push(script.name)
     const call = (this.#client as unknown as Record<string, ScriptCaller>)[script.name] as ScriptCaller
     const send = (keys: string[], args: Array<string | number>) => call.call(this.#client, keys.length, ...keys, ...args)
-    return { lua: script.lua, calls: new ScriptBatches(send, this.#client instanceof Cluster ? slotGroup : () => '') }
+    return { lua: script.lua, calls: new ScriptBatches(send, this.#client instanceof ioredis().Cluster ? slotGroup : () => '') }
   }
 
   settled (): Promise<void> { return this.#settled }
