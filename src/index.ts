@@ -8,7 +8,7 @@ export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, Pl
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'
 export type { TraceContext } from './proxy/trace-context.ts'
 export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/plugin-metrics.ts'
-export { defineScript, hashTag, type LocalData, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
+export { defineScript, hashTag, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
 export { StoreName } from './stores/store-name.ts'
 export { Duration, toMs } from './config/duration.ts'
 export { splitTemplate } from './routing/path-pattern.ts'

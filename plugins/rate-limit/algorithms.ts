@@ -1,73 +1,132 @@
 /**
  * The three algorithms in JavaScript, for the memory store; decide-script.ts is the same logic in
- * Lua for Redis, operation for operation, so both stores give the same answers. A state is a short
- * string ("window count previous", "window count" or a theoretical arrival time) kept under the limit's key.
+ * Lua for Redis, operation for operation, so both stores give the same answers. In memory a state
+ * is a small object the store keeps under the limit's key and a charge updates in place; its
+ * toString() is the string the Lua keeps in Redis ("window count previous", "window count" or a
+ * theoretical arrival time).
  */
 
 /** A limit's parameters as the script receives them: algorithm code, quota, window (ms), bucket size. */
 export type AlgorithmCode = 's' | 't' | 'f'
 
-/** One limit's answer at `now`: whether one more request fits, and the state to store if it is charged. */
+/** One limit's answer at `now`: whether one more request fits. */
 export interface Check {
   ok: boolean
   /** Requests that still fit before this one is charged (0 when rejected). */
   free: number
   /** Allowed: ms until the quota resets. Rejected: ms until a request may pass again. */
   ms: number
-  state: string
-  ttlMs: number
 }
+
+/** Sliding window: this window's index and count, and the previous window's count. */
+export class SlidingState {
+  window: number
+  count: number
+  previous: number
+  constructor (window: number, count: number, previous: number) { this.window = window; this.count = count; this.previous = previous }
+  toString (): string { return `${this.window} ${this.count} ${this.previous}` }
+}
+
+/** Fixed window: the window's index and count. */
+export class FixedState {
+  window: number
+  count: number
+  constructor (window: number, count: number) { this.window = window; this.count = count }
+  toString (): string { return `${this.window} ${this.count}` }
+}
+
+/** Token bucket: the theoretical arrival time (ms, rounded to the µs). */
+export class BucketState {
+  tat: number
+  constructor (tat: number) { this.tat = tat }
+  toString (): string {
+    // The Lua's %d.%03d: toFixed(3) and Lua's %.3f round an exact tie apart.
+    const us = Math.round(this.tat * 1000)
+    return `${Math.floor(us / 1000)}.${String(us % 1000).padStart(3, '0')}`
+  }
+}
+
+export type State = SlidingState | FixedState | BucketState
+
+/**
+ * A charge's write: the state to store with its time to live, or undefined when the stored
+ * state was updated in place and its expiry still holds (a window's state lives to a fixed
+ * instant, whatever the request in the window that set it).
+ */
+export interface Write { state: State, ttlMs: number }
 
 const EPSILON = 1e-6
 
 /** Sliding-window counter: this window's count plus the previous window's, weighted by how much of it the sliding window still covers. */
-export function slidingWindow (q: number, w: number, stored: string | undefined, now: number): Check {
+export function slidingWindow (q: number, w: number, stored: SlidingState | undefined, now: number): Check {
   const idx = Math.floor(now / w)
-  let cw = -1
   let c = 0
   let p = 0
   if (stored !== undefined) {
-    const parts = stored.split(' ')
-    cw = Number(parts[0]); c = Number(parts[1]); p = Number(parts[2])
+    if (stored.window === idx) { c = stored.count; p = stored.previous } else if (stored.window === idx - 1) p = stored.count
   }
-  if (cw !== idx) { p = cw === idx - 1 ? c : 0; c = 0 }
   const e = now - idx * w
   const est = p * (w - e) / w + c
-  if (est + 1 <= q) return { ok: true, free: Math.floor(q - est), ms: w - e, state: `${idx} ${c + 1} ${p}`, ttlMs: 2 * w - e }
+  if (est + 1 <= q) return { ok: true, free: Math.floor(q - est), ms: w - e }
   // When the weighted previous count has decayed enough, in this window or (this one full) in the next.
   const ms = c + 1 <= q ? Math.ceil(w - w * (q - c - 1) / p - e) : Math.ceil(w - e + Math.max(0, w * (1 - (q - 1) / c)))
-  return { ok: false, free: 0, ms, state: '', ttlMs: 0 }
+  return { ok: false, free: 0, ms }
+}
+
+/** Counts an allowed request; a new window's state lives to the end of the next window (2w - e, as the Lua's PX). */
+export function chargeSliding (w: number, stored: SlidingState | undefined, now: number): Write | undefined {
+  const idx = Math.floor(now / w)
+  if (stored?.window === idx) { stored.count++; return undefined }
+  const p = stored?.window === idx - 1 ? stored.count : 0
+  return { state: new SlidingState(idx, 1, p), ttlMs: 2 * w - (now - idx * w) }
 }
 
 /** Token bucket as GCRA: one theoretical arrival time; a request fits if it is less than a bucket ahead of now. */
-export function tokenBucket (q: number, w: number, b: number, stored: string | undefined, now: number): Check {
+export function tokenBucket (q: number, w: number, b: number, stored: BucketState | undefined, now: number): Check {
   const t = w / q
   const tau = b * t
-  let tat = stored === undefined ? now : Number(stored)
-  if (tat < now) tat = now
+  const tat = stored === undefined || stored.tat < now ? now : stored.tat
   const free = Math.floor((tau - (tat - now)) / t + EPSILON)
-  if (free >= 1) {
-    const next = tat + t
-    // Rounded to the µs as the Lua does, operation for operation: toFixed(3) and Lua's %.3f round an exact tie apart.
-    const us = Math.floor(next * 1000 + 0.5)
-    return { ok: true, free, ms: Math.ceil(next - now), state: `${Math.floor(us / 1000)}.${String(us % 1000).padStart(3, '0')}`, ttlMs: Math.ceil(next - now) }
-  }
-  return { ok: false, free: 0, ms: Math.ceil(tat + t - tau - now), state: '', ttlMs: 0 }
+  if (free >= 1) return { ok: true, free, ms: Math.ceil(tat + t - now) }
+  return { ok: false, free: 0, ms: Math.ceil(tat + t - tau - now) }
+}
+
+/** Moves the arrival time one emission interval on; it lives until then, so every charge sets its expiry. */
+export function chargeBucket (q: number, w: number, stored: BucketState | undefined, now: number): Write {
+  const next = (stored === undefined || stored.tat < now ? now : stored.tat) + w / q
+  // Rounded to the µs as the Lua does, operation for operation.
+  const tat = Math.floor(next * 1000 + 0.5) / 1000
+  const state = stored ?? new BucketState(tat)
+  state.tat = tat
+  return { state, ttlMs: Math.ceil(next - now) }
 }
 
 /** Fixed window: one count per window aligned on the epoch. */
-export function fixedWindow (q: number, w: number, stored: string | undefined, now: number): Check {
+export function fixedWindow (q: number, w: number, stored: FixedState | undefined, now: number): Check {
   const idx = Math.floor(now / w)
-  let c = 0
-  if (stored !== undefined) {
-    const parts = stored.split(' ')
-    if (Number(parts[0]) === idx) c = Number(parts[1])
-  }
+  const c = stored?.window === idx ? stored.count : 0
   const e = now - idx * w
   const free = q - c
-  return free >= 1 ? { ok: true, free, ms: w - e, state: `${idx} ${c + 1}`, ttlMs: w - e } : { ok: false, free: 0, ms: w - e, state: '', ttlMs: 0 }
+  return free >= 1 ? { ok: true, free, ms: w - e } : { ok: false, free: 0, ms: w - e }
 }
 
-export function check (alg: AlgorithmCode, q: number, w: number, b: number, stored: string | undefined, now: number): Check {
-  return alg === 's' ? slidingWindow(q, w, stored, now) : alg === 't' ? tokenBucket(q, w, b, stored, now) : fixedWindow(q, w, stored, now)
+/** Counts an allowed request; a new window's state lives to the window's end. */
+export function chargeFixed (w: number, stored: FixedState | undefined, now: number): Write | undefined {
+  const idx = Math.floor(now / w)
+  if (stored?.window === idx) { stored.count++; return undefined }
+  return { state: new FixedState(idx, 1), ttlMs: w - (now - idx * w) }
+}
+
+/** One limit's answer from what the store holds under its key (anything but its own state counts as none). */
+export function check (alg: AlgorithmCode, q: number, w: number, b: number, stored: unknown, now: number): Check {
+  return alg === 's' ? slidingWindow(q, w, stored instanceof SlidingState ? stored : undefined, now)
+    : alg === 't' ? tokenBucket(q, w, b, stored instanceof BucketState ? stored : undefined, now)
+      : fixedWindow(q, w, stored instanceof FixedState ? stored : undefined, now)
+}
+
+/** Charges an allowed request to what check() read. */
+export function charge (alg: AlgorithmCode, q: number, w: number, stored: unknown, now: number): Write | undefined {
+  return alg === 's' ? chargeSliding(w, stored instanceof SlidingState ? stored : undefined, now)
+    : alg === 't' ? chargeBucket(q, w, stored instanceof BucketState ? stored : undefined, now)
+      : chargeFixed(w, stored instanceof FixedState ? stored : undefined, now)
 }

@@ -1,11 +1,12 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import type { LocalData, StoreValue } from '../../src/index.ts'
+import type { LocalData, LocalValue } from '../../src/index.ts'
 import { redisForTest } from '../../test/helpers/redis.ts'
 import { decideScript } from './decide-script.ts'
 
 // The Lua script (Redis) and its JavaScript twin (memory store) must give the same answers and
-// store the same states. Both run here on the same calls at the same instants: the Lua on a real
+// store the same states with the same expiries (the memory store's states are objects updated in
+// place; their string forms are compared). Both run here on the same calls at the same instants: the Lua on a real
 // redis-server, with its clock (TIME) and key expiry taken over by the test, so that time is chosen.
 
 const TIME = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -26,7 +27,7 @@ const LIMITS: Array<[string, number, number, number]> = [
   ['f', 1, 1000, 0], ['f', 2, 1000, 0], ['f', 5, 60_000, 0], ['f', 1, 7, 0]
 ]
 
-t.test('Lua on Redis and JavaScript: the same answers, states and time to live on 5,000 calls', async t => {
+t.test('Lua on Redis and JavaScript: the same answers, states and expiry instants on 5,000 calls', async t => {
   const redis = await redisForTest()
   t.teardown(() => redis.close())
   const client = new Redis(redis.url)
@@ -34,13 +35,12 @@ t.test('Lua on Redis and JavaScript: the same answers, states and time to live o
   const prefix = `decide-twins:${process.pid}:`
 
   // The memory side: a map with expiry at the test's instants. The Redis side expires by the same rule.
-  const local = new Map<string, { value: StoreValue | number, until: number }>()
+  const local = new Map<string, { value: LocalValue, until: number }>()
   const redisUntil = new Map<string, number>()
   let now = 1_700_000_000_000 + rnd(1_000_000)
-  let setTtls: number[] = []
   const data: LocalData = {
     get: key => { const e = local.get(key); return e === undefined || e.until <= now ? undefined : e.value },
-    set: (key, value, ttlMs) => { setTtls.push(ttlMs as number); local.set(key, { value, until: now + (ttlMs as number) }) },
+    set: (key, value, ttlMs) => { local.set(key, { value, until: now + (ttlMs as number) }) },
     delete: key => { local.delete(key) }
   }
 
@@ -60,12 +60,13 @@ t.test('Lua on Redis and JavaScript: the same answers, states and time to live o
       if (until !== undefined && until <= now) { await client.del(key); redisUntil.delete(key) }
     }
     const fromRedis = await client.eval(LUA, keys.length, ...keys, ...args, String(now)) as number[]
-    setTtls = []
     const fromJs = decideScript.local(data, keys, args, now)
     const answer = fromRedis.slice(0, fromJs.length)
     const ttls = fromRedis.slice(fromJs.length)
-    if (answer.join() !== fromJs.join() || ttls.join() !== setTtls.join()) {
-      t.fail(`call ${call} at ${now}, limits ${picked.map(i => LIMITS[i]!.join('/')).join(', ')}: Redis ${fromRedis.join()}, JavaScript ${fromJs.join()} (ttls ${setTtls.join()})`)
+    // Redis sets every charged key's expiry; in memory a state counted in place keeps the one it had: the same instant.
+    const untils = ttls.map((ttl, i) => `${now + ttl}/${local.get(keys[i] as string)?.until}`)
+    if (answer.join() !== fromJs.join() || untils.some(u => u.split('/')[0] !== u.split('/')[1])) {
+      t.fail(`call ${call} at ${now}, limits ${picked.map(i => LIMITS[i]!.join('/')).join(', ')}: Redis ${fromRedis.join()}, JavaScript ${fromJs.join()} (expiries Redis/memory ${untils.join()})`)
       break
     }
     picked.forEach((l, i) => seen.add(`${LIMITS[l]![0]}:${fromJs[1 + 3 * i]}`))

@@ -1,5 +1,5 @@
-import { defineScript, type LocalData, type StoreValue } from '../../src/index.ts'
-import { check, type AlgorithmCode, type Check } from './algorithms.ts'
+import { defineScript, type LocalData } from '../../src/index.ts'
+import { charge, check, type AlgorithmCode } from './algorithms.ts'
 
 /**
  * Decides every limit of a request at once. KEYS: one per limit. ARGV: per limit, four values:
@@ -75,22 +75,22 @@ end
 return res
 `
 
-const text = (v: StoreValue | number | undefined): string | undefined => v === undefined ? undefined : typeof v === 'string' ? v : String(v)
-
 function local (data: LocalData, keys: readonly string[], args: readonly string[], now: number): number[] {
   const res = [1]
-  const checks: Check[] = []
+  const stored: unknown[] = []
   for (let i = 0; i < keys.length; i++) {
-    const c = check(args[4 * i] as AlgorithmCode, Number(args[4 * i + 1]), Number(args[4 * i + 2]), Number(args[4 * i + 3]), text(data.get(keys[i] as string)), now)
+    const v = data.get(keys[i] as string)
+    const c = check(args[4 * i] as AlgorithmCode, Number(args[4 * i + 1]), Number(args[4 * i + 2]), Number(args[4 * i + 3]), v, now)
     if (!c.ok) res[0] = 0
     res.push(c.ok ? 1 : 0, c.free, c.ms)
-    checks.push(c)
+    stored.push(v)
   }
   if (res[0] === 1) {
-    checks.forEach((c, i) => {
-      data.set(keys[i] as string, c.state, c.ttlMs)
+    for (let i = 0; i < keys.length; i++) {
+      const write = charge(args[4 * i] as AlgorithmCode, Number(args[4 * i + 1]), Number(args[4 * i + 2]), stored[i], now)
+      if (write !== undefined) data.set(keys[i] as string, write.state, write.ttlMs)
       res[3 * i + 2] = (res[3 * i + 2] as number) - 1
-    })
+    }
   }
   return res
 }

@@ -39,7 +39,7 @@ export function writeQuotaHeaders (h: HeaderMap, mode: HeaderMode, plan: Plan, d
   const t = Math.ceil((d[3 * i + 3] as number) / 1000)
   if (mode !== 'legacy') {
     h['ratelimit-policy'] = plan.policyHeader
-    h.ratelimit = `"${limit.name}";r=${r};t=${t}`
+    h.ratelimit = limit.remainingItem + r + ';t=' + t
   }
   if (mode !== 'ietf') {
     h['x-ratelimit-limit'] = String(limit.requests)

@@ -1,7 +1,7 @@
-import { definePlugin, type PluginReply } from '../../src/index.ts'
+import { definePlugin, type GatewayRequest, type PluginReply } from '../../src/index.ts'
 import { decideScript } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
-import { compilePlans } from './plans.ts'
+import { compilePlans, type Limit, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { StoreErrorLog } from './store-errors.ts'
@@ -31,32 +31,34 @@ export default definePlugin({
     const limitedCount = requests.labels(ctx.routeName, 'limited')
     const errorCount = requests.labels(ctx.routeName, 'store_error')
     const errors = new StoreErrorLog(ctx.log)
+    const decided = (req: GatewayRequest, plan: Plan, keys: readonly string[], d: Decision, sentAt: number): PluginReply | undefined => {
+      if (allowed(d)) {
+        allowedCount.inc()
+        // Set now, for whatever answers the request: no response hook needed.
+        if (mode !== 'none') writeQuotaHeaders(req.extraResponseHeaders, mode, plan, d)
+        return undefined
+      }
+      limitedCount.inc()
+      precheck?.remember(plan, keys, d, sentAt)
+      return tooManyRequests(mode, plan, d, req.id)
+    }
     return {
       onRequest (req) {
         const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
-        if (plan.limits.length === 0) return undefined
+        const limits = plan.limits
+        if (limits.length === 0) return undefined
         const tag = plans.keys.tag(req)
-        const keys = plan.limits.map(l => plans.keys.key(req, tag, l.index, l.id))
+        const keys: string[] = []
+        for (let i = 0; i < limits.length; i++) keys.push(plans.keys.key(req, tag, (limits[i] as Limit).index, (limits[i] as Limit).id))
+        // A memory store decides at once: the hook stays synchronous.
+        if (store.runNow !== undefined) return decided(req, plan, keys, store.runNow(decideScript, keys, plan.args), 0)
         const sentAt = performance.now()
         const known = precheck?.check(plan, keys, sentAt)
         if (known !== undefined) {
           limitedCount.inc()
           return tooManyRequests(mode, plan, known, req.id)
         }
-        const decided = (d: Decision): PluginReply | undefined => {
-          if (allowed(d)) {
-            allowedCount.inc()
-            // Set now, for whatever answers the request: no response hook needed.
-            if (mode !== 'none') writeQuotaHeaders(req.extraResponseHeaders, mode, plan, d)
-            return undefined
-          }
-          limitedCount.inc()
-          precheck?.remember(plan, keys, d, sentAt)
-          return tooManyRequests(mode, plan, d, req.id)
-        }
-        // A memory store decides at once: the hook stays synchronous.
-        if (store.runNow !== undefined) return decided(store.runNow(decideScript, keys, plan.args))
-        return store.run(decideScript, keys, plan.args).then(decided, err => {
+        return store.run(decideScript, keys, plan.args).then(d => decided(req, plan, keys, d, sentAt), err => {
           errorCount.inc()
           errors.report(err, store.name, onStoreError)
           return onStoreError === 'deny'

@@ -56,4 +56,5 @@ t.test('values: separators, braces and percent signs escaped; longer than 64 cha
   t.equal(encodeValue('a'.repeat(65)), '#Y1NhxIu56rFBmOduqKt_GkFoXWrWKqkUbTAdTxfrCuA')
   const keys = new KeyBuilder([['header:x-tenant']])
   t.equal(keys.tag(request({ clientHeaders: { 'x-tenant': 'a}|consumer=c2' } })), '{header:x-tenant=a%7d%7cconsumer=c2}', 'a value cannot close the tag or pose as a second part')
+  t.equal(new KeyBuilder([['claim:{org}|x']]).tag(request({ locals: { claims: { '{org}|x': 'o1' } } })), '{claim:%7borg%7d%7cx=o1}', 'nor a part\'s name')
 })

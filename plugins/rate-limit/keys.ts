@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { hashTag, type GatewayRequest } from '../../src/index.ts'
+import type { GatewayRequest } from '../../src/index.ts'
 
 /** Reads one key part from a request; undefined when the request lacks it (then the client IP stands in). */
 type Reader = (req: GatewayRequest) => string | undefined
@@ -40,7 +40,9 @@ export function encodeValue (v: string): string {
 
 interface Part { readonly label: string, readonly read: Reader }
 
-const compileParts = (parts: readonly string[]): Part[] => parts.map(p => ({ label: p + '=', read: reader(p) }))
+// Labels are escaped as values are (a header name may hold | or %, a claim name braces): the
+// encoded parts then hold no brace, and make a Redis Cluster hash tag as they are.
+const compileParts = (parts: readonly string[]): Part[] => parts.map(p => ({ label: encodeValue(p) + '=', read: reader(p) }))
 
 /** `part=value|...`, each missing value replaced by the client IP (labelled ip=, so it never equals a real value). */
 function encodeParts (parts: readonly Part[], req: GatewayRequest): string {
@@ -73,7 +75,7 @@ export class KeyBuilder {
 
   /** The hash tag of a request, computed once for all its keys. */
   tag (req: GatewayRequest): string {
-    return this.#shared.length === 0 ? '{all}' : hashTag(encodeParts(this.#shared, req))
+    return this.#shared.length === 0 ? '{all}' : '{' + encodeParts(this.#shared, req) + '}'
   }
 
   /** The key of limit `index` (its position in the constructor's list), `id` being `<name>:<algorithm><window>`. */

@@ -15,9 +15,9 @@ const limits: RateLimitConfig['limits'] = [
 t.test('the route plan: ids, script arguments and RateLimit-Policy', async t => {
   const { base, byConsumer } = compilePlans({ limits }, new Consumers())
   t.same(base.limits, [
-    { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1' },
-    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 1000, windowMs: 3_600_000, policy: '"hourly";q=1000;w=3600' },
-    { name: 'daily', index: 2, id: 'daily:f86400000', requests: 5000, windowMs: 86_400_000, policy: '"daily";q=5000;w=86400' }
+    { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1', remainingItem: '"burst";r=' },
+    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 1000, windowMs: 3_600_000, policy: '"hourly";q=1000;w=3600', remainingItem: '"hourly";r=' },
+    { name: 'daily', index: 2, id: 'daily:f86400000', requests: 5000, windowMs: 86_400_000, policy: '"daily";q=5000;w=86400', remainingItem: '"daily";r=' }
   ])
   // A burst counts for token-bucket only.
   t.same(base.args, ['s', '10', '1000', '10', 't', '1000', '3600000', '50', 'f', '5000', '86400000', '5000'])

@@ -16,6 +16,8 @@ export interface Limit {
   readonly windowMs: number
   /** RateLimit-Policy item, e.g. `"burst";q=10;w=1`. */
   readonly policy: string
+  /** The RateLimit item up to its remaining count: `"burst";r=`. */
+  readonly remainingItem: string
 }
 
 /** The limits one request is held to (the route's, or a consumer's overrides of them), compiled at setup. */
@@ -37,7 +39,7 @@ function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number
     const windowMs = toMs(override?.window ?? config.window)
     const code = CODES[override?.algorithm ?? config.algorithm ?? defaultAlgorithm]
     const burst = code === 't' ? override?.burst ?? config.burst ?? requests : requests
-    compiled.push({ name: config.name, index, id: `${config.name}:${code}${windowMs}`, requests, windowMs, policy: `"${config.name}";q=${requests};w=${windowMs / 1000}` })
+    compiled.push({ name: config.name, index, id: `${config.name}:${code}${windowMs}`, requests, windowMs, policy: `"${config.name}";q=${requests};w=${windowMs / 1000}`, remainingItem: `"${config.name}";r=` })
     args.push(code, String(requests), String(windowMs), String(burst))
   }
   return { limits: compiled, args, policyHeader: compiled.map(l => l.policy).join(', ') }

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { LocalData, OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
+import type { LocalData, LocalValue, OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
 
 export interface MemoryStoreSettings {
   /** Most entries held; the least recently used go first. */
@@ -10,13 +10,16 @@ export interface MemoryStoreSettings {
 
 export const MEMORY_DEFAULTS: MemoryStoreSettings = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024 }
 
-type Entry = StoreValue | number
+type Entry = LocalValue
 
 // Per-entry bookkeeping of lru-cache and the Map, counted so that many small entries cannot exceed maxBytes unseen.
 const OVERHEAD = 64
 
+// A script's own object (a rate-limit counter) is a few numbers.
+const OBJECT_SIZE = 32
+
 const sizeOf = (value: Entry, key: string): number =>
-  OVERHEAD + key.length + (typeof value === 'number' ? 8 : typeof value === 'string' ? Buffer.byteLength(value) : value.length)
+  OVERHEAD + key.length + (typeof value === 'number' ? 8 : typeof value === 'string' ? Buffer.byteLength(value) : Buffer.isBuffer(value) ? value.length : OBJECT_SIZE)
 
 /**
  * A store in this process's memory, bounded in entries and bytes. Expired entries are dropped

@@ -7,14 +7,21 @@
 /** A value a store holds. Reads give Buffers back (what Redis returns), so both stores agree. */
 export type StoreValue = Buffer | string
 
+/**
+ * What a memory script keeps under a key: a value, or an object of its own that it reads back as
+ * the same object and may update in place (a counter: no parsing, no new string per request).
+ * get() and getNow() give such an object as the Buffer of its toString().
+ */
+export type LocalValue = StoreValue | number | object
+
 /** What a memory script sees: the store's entries, by full key, read and written synchronously. */
 export interface LocalData {
-  get (key: string): StoreValue | number | undefined
+  get (key: string): LocalValue | undefined
   /**
    * `ttlMs` absent: the key keeps its time to live and tags (as INCR or SET KEEPTTL on Redis);
-   * 0: no expiry.
+   * 0: no expiry. An object updated in place keeps its expiry without a set.
    */
-  set (key: string, value: StoreValue | number, ttlMs?: number): void
+  set (key: string, value: LocalValue, ttlMs?: number): void
   delete (key: string): void
 }
 

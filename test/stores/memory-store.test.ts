@@ -1,5 +1,6 @@
 import t from 'tap'
 import { MemoryStore } from '../../src/stores/memory-store.ts'
+import { defineScript } from '../../src/stores/store.ts'
 import { counter, eventually, storeCases } from './store-cases.ts'
 
 const text = async (store: MemoryStore, key: string) => (await store.get(key))?.toString()
@@ -82,6 +83,27 @@ t.test('defineScript: local logic runs synchronously, so concurrent calls never 
   const results = await Promise.all(Array.from({ length: 100 }, () => store.run(counter, ['k'], [60_000])))
   t.equal(new Set(results).size, 100, 'no two calls saw the same count')
   t.equal(Math.max(...results), 100)
+})
+
+t.test("a script's own object: the same object back, updated in place, read by get() as its string form", async t => {
+  class Count { n = 0; toString () { return `n=${this.n}` } }
+  const bump = defineScript<number>({
+    name: 'test-object-count',
+    lua: 'return 0',
+    local: (data, keys) => {
+      const key = keys[0] as string
+      const held = data.get(key)
+      if (held instanceof Count) return ++held.n // no set: the entry keeps its expiry
+      const fresh = new Count()
+      fresh.n = 1
+      data.set(key, fresh, 60_000)
+      return 1
+    }
+  })
+  const store = new MemoryStore('objects', { maxEntries: 10, maxBytes: 1024 })
+  t.same([store.runNow(bump, ['k'], []), store.runNow(bump, ['k'], []), store.runNow(bump, ['k'], [])], [1, 2, 3], 'counted on the object kept')
+  t.equal(await text(store, 'k'), 'n=3', 'get gives its toString()')
+  t.equal(store.snapshot().bytes, 64 + 1 + 32, 'counted as a small object')
 })
 
 t.test('snapshot: a memory store is always up', async t => {
