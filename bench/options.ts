@@ -86,12 +86,12 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): BenchOpti
   }
 }
 
-const LETTERS = 'abcdefghi'
+const LETTERS = 'abcdefghij'
 
 function caseList (raw: string | undefined): ReadonlySet<string> | undefined {
   if (raw === undefined) return undefined
   const letters = raw.split(',').map(c => c.trim().toLowerCase())
   const bad = letters.filter(c => c.length !== 1 || !LETTERS.includes(c))
-  if (bad.length > 0 || letters.length === 0) throw new Error(`--cases (BENCH_CASES) must list case letters a-i separated by commas, got "${raw}"`)
+  if (bad.length > 0 || letters.length === 0) throw new Error(`--cases (BENCH_CASES) must list case letters a-j separated by commas, got "${raw}"`)
   return new Set(letters)
 }

@@ -13,7 +13,8 @@ export const TARGETS = {
   cached: '(f) portcullis, cache hit',
   'ratelimit-memory': '(g) portcullis, rate-limit in memory',
   'ratelimit-redis': '(h) portcullis, rate-limit on Redis',
-  'no-metrics': '(i) portcullis, request metrics off'
+  'no-metrics': '(i) portcullis, request metrics off',
+  'node-http': '(j) node:http, a constant answer'
 } as const
 export type TargetName = keyof typeof TARGETS
 
@@ -107,9 +108,9 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
     loadGenerator: LOAD_GENERATOR,
     method: 'Each target in its own process (a Portcullis process per case, (c) to (i)), the load generator ' +
       '(wrk, else autocannon) driven by the bench process. After a warm-up of each target, slices run in rounds of ' +
-      'b c d c e f c g c h c i (a bare-upstream slice every few rounds); (g) and (h) add a never-reached rate limit, in memory ' +
+      'b c d c e f c j c g c h c i (a bare-upstream slice every few rounds); (g) and (h) add a never-reached rate limit, in memory ' +
       'and on a local redis-server; (i) is (c) with request metrics off; during (e) the bench rewrites the config file (a new route and ' +
-      'upstream each time) and POSTs /config/reload every 100 ms. Each ratio compares one slice with the mean of the ' +
+      'upstream each time) and POSTs /config/reload every 100 ms; (j) is a bare node:http server answering a constant, the ceiling of a cache hit. Each ratio compares one slice with the mean of the ' +
       'other target\'s slices just before and after it; the median of these per-pair ratios is reported.',
     targets,
     ratios: {
@@ -121,7 +122,9 @@ export function summarize (options: BenchOptions, slices: Slice[], loadBefore: n
       cachedOverPlain: ratio(slices, throughput, 'cached', 'portcullis', 'cached'),
       rateLimitMemoryOverPlain: ratio(slices, throughput, 'ratelimit-memory', 'portcullis', 'ratelimit-memory'),
       rateLimitRedisOverPlain: ratio(slices, throughput, 'ratelimit-redis', 'portcullis', 'ratelimit-redis'),
-      metricsOverNone: ratio(slices, throughput, 'portcullis', 'no-metrics', 'no-metrics')
+      metricsOverNone: ratio(slices, throughput, 'portcullis', 'no-metrics', 'no-metrics'),
+      nodeHttpOverPlain: ratio(slices, throughput, 'node-http', 'portcullis', 'node-http'),
+      cachedOverNodeHttp: ratio(slices, throughput, 'cached', 'node-http', 'cached')
     },
     /** Case (e): every slice had zero failed requests, or the bench stopped there. */
     reloads: {
@@ -176,6 +179,9 @@ export function formatReport (report: Report): string {
     ...ratioLine('(g)/(c) rate-limit memory / plain', r.rateLimitMemoryOverPlain, RATE_LIMIT_GOALS.memory),
     ...ratioLine('(h)/(c) rate-limit Redis / plain', r.rateLimitRedisOverPlain, RATE_LIMIT_GOALS.redis),
     ...ratioLine('(c)/(i) metrics on / off', r.metricsOverNone, METRICS_GOAL),
+    // The ceiling of (f)/(c): what a Node server that does nothing but answer gets, against the plain route.
+    ...ratioLine('(j)/(c) node:http constant / plain', r.nodeHttpOverPlain),
+    ...ratioLine('(f)/(j) cache hit / node:http', r.cachedOverNodeHttp),
     ...(report.targets.reloading.slices === 0 ? [] : [`(e): ${n0(report.reloads.applied)} reloads applied (${report.reloads.failed} refused or failed) under ` +
       `${n0(report.reloads.requests)} requests, ${report.reloads.failedRequests} of them failed`]),
     'CPU efficiency ratios (requests per CPU second, median of per-pair ratios):',

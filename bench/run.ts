@@ -33,7 +33,8 @@ const STARTERS: Partial<Record<TargetName, Starter>> = {
   portcullis: portcullis('one-process'),
   'three-targets': portcullis('three-targets'),
   reloading: portcullis('reloading'),
-  'no-metrics': portcullis('no-metrics')
+  'no-metrics': portcullis('no-metrics'),
+  'node-http': env => startChild('node-http', { env })
 }
 
 /** Starts the upstream, then the proxies in front of it (case (h)'s Redis is `redis`). */
@@ -104,9 +105,9 @@ async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds
 }
 
 /**
- * The measured sequence, in rounds of b c d c e f c g c h c i, ending c b: every http-proxy slice and
- * every (d), (e), (g), (h) and (i) slice has a plain-portcullis slice on each side ((f) follows one); a
- * bare-upstream slice goes in every few rounds.
+ * The measured sequence, in rounds of b c d c e f c j c g c h c i, ending c b: every http-proxy slice and
+ * every (d), (e), (g) to (j) slice has a plain-portcullis slice on each side ((f) follows one, and
+ * has a (j) slice on each side across rounds); a bare-upstream slice goes in every few rounds.
  */
 function schedule (o: BenchOptions): TargetName[] {
   const order = fullSchedule(o).filter(t => selected(o, t))
@@ -120,7 +121,7 @@ const selected = (o: BenchOptions, t: TargetName) => o.cases === undefined || o.
 function fullSchedule (o: BenchOptions): TargetName[] {
   const order: TargetName[] = []
   for (let i = 0; i < o.rounds; i++) {
-    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached', 'portcullis', 'ratelimit-memory', 'portcullis', 'ratelimit-redis', 'portcullis', 'no-metrics')
+    order.push('http-proxy', 'portcullis', 'three-targets', 'portcullis', 'reloading', 'cached', 'portcullis', 'node-http', 'portcullis', 'ratelimit-memory', 'portcullis', 'ratelimit-redis', 'portcullis', 'no-metrics')
     if (i < o.rounds - 1 && (i + 1) % o.directEvery === 0) order.push('direct')
   }
   order.push('portcullis', 'http-proxy')
