@@ -6,7 +6,7 @@ export interface BenchOptions {
   warmup: number
   /** Seconds per measured slice. */
   slice: number
-  /** Measured rounds (b c d c e f c g c h c i). */
+  /** Measured rounds (b c d c e f c j c g c h c i). */
   rounds: number
   /** A slice of the bare upstream every N rounds. */
   directEvery: number
