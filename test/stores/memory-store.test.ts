@@ -104,6 +104,8 @@ t.test("a script's own object: the same object back, updated in place, read by g
   t.same([store.runNow(bump, ['k'], []), store.runNow(bump, ['k'], []), store.runNow(bump, ['k'], [])], [1, 2, 3], 'counted on the object kept')
   t.equal(await text(store, 'k'), 'n=3', 'get gives its toString()')
   t.equal(store.snapshot().bytes, 64 + 1 + 32, 'counted as a small object')
+  await store.set('b', Buffer.alloc(100))
+  t.equal(store.snapshot().bytes, 64 + 1 + 32 + 64 + 1 + 100, 'a Buffer by its length')
 })
 
 t.test('snapshot: a memory store is always up', async t => {
