@@ -1,7 +1,7 @@
 import { definePlugin, type GatewayRequest, type PluginReply } from '../../src/index.ts'
 import { decideScript } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
-import { compilePlans, type Limit, type Plan } from './plans.ts'
+import { compilePlans, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { StoreErrorLog } from './store-errors.ts'
@@ -45,11 +45,8 @@ export default definePlugin({
     return {
       onRequest (req) {
         const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
-        const limits = plan.limits
-        if (limits.length === 0) return undefined
-        const tag = plans.keys.tag(req)
-        const keys: string[] = []
-        for (let i = 0; i < limits.length; i++) keys.push(plans.keys.key(req, tag, (limits[i] as Limit).index, (limits[i] as Limit).id))
+        if (plan.limits.length === 0) return undefined
+        const keys = plan.keysOf(req)
         // A memory store decides at once: the hook stays synchronous.
         if (store.runNow !== undefined) return decided(req, plan, keys, store.runNow(decideScript, keys, plan.args), 0)
         const sentAt = performance.now()

@@ -4,7 +4,7 @@ import { encodeValue, KeyBuilder } from './keys.ts'
 
 // The key builder alone, on plain requests: the exact keys, written out.
 
-const request = (over: Partial<Record<'consumer' | 'clientHeaders' | 'locals', unknown>> = {}) => ({
+const request = (over: Partial<Record<'consumer' | 'clientHeaders' | 'locals' | 'clientIp', unknown>> = {}) => ({
   clientIp: '10.0.0.1',
   consumer: { id: 'c1', groups: [], metadata: {} },
   route: { name: 'r1', upstream: 'u' },
@@ -57,4 +57,32 @@ t.test('values: separators, braces and percent signs escaped; longer than 64 cha
   const keys = new KeyBuilder([['header:x-tenant']])
   t.equal(keys.tag(request({ clientHeaders: { 'x-tenant': 'a}|consumer=c2' } })), '{header:x-tenant=a%7d%7cconsumer=c2}', 'a value cannot close the tag or pose as a second part')
   t.equal(new KeyBuilder([['claim:{org}|x']]).tag(request({ locals: { claims: { '{org}|x': 'o1' } } })), '{claim:%7borg%7d%7cx=o1}', 'nor a part\'s name')
+})
+
+t.test('keysFor: keys hanging on one part are remembered by its value, or by the client IP standing in for it', async t => {
+  const keys = new KeyBuilder([['consumer'], ['consumer']])
+  const of = keys.keysFor([{ index: 0, id: 'a:s1000' }, { index: 1, id: 'b:f60000' }])
+  const c1 = of(request())
+  t.same(c1, ['rl:{consumer=c1}:a:s1000', 'rl:{consumer=c1}:b:f60000'])
+  t.equal(of(request()), c1, 'the same consumer again: the same keys, reused')
+  t.same(of(request({ consumer: { id: 'c2', groups: [], metadata: {} } })), ['rl:{consumer=c2}:a:s1000', 'rl:{consumer=c2}:b:f60000'])
+  // A consumer whose id is an address, and a request without a consumer from that address: two counters.
+  const named = of(request({ consumer: { id: '10.0.0.1', groups: [], metadata: {} } }))
+  const anonymous = of(request({ consumer: undefined }))
+  t.same([named[0], anonymous[0]], ['rl:{consumer=10.0.0.1}:a:s1000', 'rl:{ip=10.0.0.1}:a:s1000'])
+  // Past the bound the memo starts again; keys stay right.
+  const wrong = Array.from({ length: 1100 }, (_, i) => of(request({ consumer: { id: `k${i}`, groups: [], metadata: {} } }))[0]).filter((k, i) => k !== `rl:{consumer=k${i}}:a:s1000`)
+  t.same(wrong, [], '1,100 other consumers, each its own keys')
+  t.same(of(request()), c1, 'the first consumer after the memo was cleared')
+})
+
+t.test('keysFor: keys on several parts are built for each request', async t => {
+  const keys = new KeyBuilder([['consumer', 'ip'], ['consumer']])
+  const of = keys.keysFor([{ index: 0, id: 'a:s1000' }, { index: 1, id: 'b:s1000' }])
+  const first = of(request())
+  t.same(first, ['rl:{consumer=c1}:a:s1000:ip=10.0.0.1', 'rl:{consumer=c1}:b:s1000'])
+  t.same(of(request({ clientIp: '10.0.0.2' })), ['rl:{consumer=c1}:a:s1000:ip=10.0.0.2', 'rl:{consumer=c1}:b:s1000'], 'the same consumer from another address: another key')
+  // A consumer's plan without the limit on two parts: one part left, remembered.
+  const own = keys.keysFor([{ index: 1, id: 'b:s1000' }])
+  t.equal(own(request()), own(request()))
 })

@@ -83,4 +83,43 @@ export class KeyBuilder {
     const rest = this.#rest[index] as Part[]
     return rest.length === 0 ? `rl:${tag}:${id}` : `rl:${tag}:${id}:${encodeParts(rest, req)}`
   }
+
+  /** The keys of a request for some of the limits (a plan's), in their order. */
+  keys (req: GatewayRequest, limits: readonly KeyedLimit[]): string[] {
+    const tag = this.tag(req)
+    const keys: string[] = []
+    for (let i = 0; i < limits.length; i++) keys.push(this.key(req, tag, (limits[i] as KeyedLimit).index, (limits[i] as KeyedLimit).id))
+    return keys
+  }
+
+  /**
+   * A function giving a request's keys for `limits`. When every key hangs on one part (the usual
+   * `by: [consumer]` or `[ip]`), they are remembered by its value (or the client IP standing in for
+   * it), so a client's requests reuse one set of strings: nothing is built or hashed again.
+   */
+  keysFor (limits: readonly KeyedLimit[]): (req: GatewayRequest) => readonly string[] {
+    const parts = new Set([...this.#shared, ...limits.flatMap(l => this.#rest[l.index] ?? [])])
+    const only = parts.size === 1 ? [...parts][0] as Part : undefined
+    if (only === undefined) return req => this.keys(req, limits)
+    const byValue = new Map<string, readonly string[]>()
+    const byIp = new Map<string, readonly string[]>()
+    return req => {
+      const v = only.read(req)
+      const memo = v === undefined ? byIp : byValue
+      const at = v ?? req.clientIp
+      let keys = memo.get(at)
+      if (keys === undefined) {
+        // Bounded: past MEMO_MAX values the memo starts again (cheaper than keeping an LRU order).
+        if (memo.size >= MEMO_MAX) memo.clear()
+        memo.set(at, keys = this.keys(req, limits))
+      }
+      return keys
+    }
+  }
 }
+
+/** What the key builder needs of a limit. */
+export interface KeyedLimit { readonly index: number, readonly id: string }
+
+/** Values whose keys are remembered, per plan and per kind (a part's value, or the client IP). */
+const MEMO_MAX = 1024

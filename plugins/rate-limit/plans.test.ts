@@ -48,12 +48,10 @@ t.test('consumers: overrides of requests, window, algorithm and burst; false dro
 
 t.test('key parts: the plugin\'s by (default consumer), a limit\'s own by', async t => {
   const req = { clientIp: '10.0.0.1', consumer: { id: 'c1', groups: [], metadata: {} }, route: { name: 'r1', upstream: 'u' }, clientHeaders: {}, locals: {} } as unknown as GatewayRequest
-  const byDefault = compilePlans({ limits: [{ name: 'a', requests: 1, window: '1s' }, { name: 'b', requests: 1, window: '1s', by: ['consumer', 'ip'] }] }, new Consumers()).keys
-  const tag = byDefault.tag(req)
-  t.equal(tag, '{consumer=c1}')
-  t.same([byDefault.key(req, tag, 0, 'a'), byDefault.key(req, tag, 1, 'b')], ['rl:{consumer=c1}:a', 'rl:{consumer=c1}:b:ip=10.0.0.1'])
-  const byRoute = compilePlans({ by: ['route'], limits: [{ name: 'a', requests: 1, window: '1s' }] }, new Consumers()).keys
-  t.equal(byRoute.tag(req), '{route=r1}')
+  const byDefault = compilePlans({ limits: [{ name: 'a', requests: 1, window: '1s' }, { name: 'b', requests: 1, window: '1s', by: ['consumer', 'ip'] }] }, new Consumers()).base
+  t.same(byDefault.keysOf(req), ['rl:{consumer=c1}:a:s1000', 'rl:{consumer=c1}:b:s1000:ip=10.0.0.1'])
+  const byRoute = compilePlans({ by: ['route'], limits: [{ name: 'a', requests: 1, window: '1s' }] }, new Consumers()).base
+  t.same(byRoute.keysOf(req), ['rl:{route=r1}:a:s1000'])
 })
 
 t.test('two limits of one name are a config error', async t => {

@@ -1,4 +1,4 @@
-import { toMs, type Consumers } from '../../src/index.ts'
+import { toMs, type Consumers, type GatewayRequest } from '../../src/index.ts'
 import type { AlgorithmCode } from './algorithms.ts'
 import { KeyBuilder } from './keys.ts'
 import type { ConsumerOverrides, LimitConfig, RateLimitConfig } from './schema.ts'
@@ -27,11 +27,13 @@ export interface Plan {
   readonly args: readonly string[]
   /** RateLimit-Policy, whole. */
   readonly policyHeader: string
+  /** A request's store keys, one per limit. */
+  readonly keysOf: (req: GatewayRequest) => readonly string[]
 }
 
 type Override = Exclude<ConsumerOverrides[string], false>
 
-function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number, override?: Override }>, defaultAlgorithm: keyof typeof CODES): Plan {
+function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number, override?: Override }>, defaultAlgorithm: keyof typeof CODES, keys: KeyBuilder): Plan {
   const compiled: Limit[] = []
   const args: string[] = []
   for (const { config, index, override } of limits) {
@@ -42,17 +44,16 @@ function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number
     compiled.push({ name: config.name, index, id: `${config.name}:${code}${windowMs}`, requests, windowMs, policy: `"${config.name}";q=${requests};w=${windowMs / 1000}`, remainingItem: `"${config.name}";r=` })
     args.push(code, String(requests), String(windowMs), String(burst))
   }
-  return { limits: compiled, args, policyHeader: compiled.map(l => l.policy).join(', ') }
+  return { limits: compiled, args, policyHeader: compiled.map(l => l.policy).join(', '), keysOf: keys.keysFor(compiled) }
 }
 
 /** The metadata key consumers carry their overrides under. */
 export const METADATA_KEY = 'rate-limit'
 
-/** The route's plan, each consumer's own plan where its metadata overrides a limit, and the key builder. */
+/** The route's plan, and each consumer's own plan where its metadata overrides a limit. */
 export interface Plans {
   readonly base: Plan
   readonly byConsumer: ReadonlyMap<string, Plan>
-  readonly keys: KeyBuilder
 }
 
 export function compilePlans (config: RateLimitConfig, consumers: Consumers): Plans {
@@ -63,6 +64,8 @@ export function compilePlans (config: RateLimitConfig, consumers: Consumers): Pl
   }
   const algorithm = config.algorithm ?? 'sliding-window'
   const entries = config.limits.map((c, index) => ({ config: c, index }))
+  const by = config.by ?? ['consumer']
+  const keys = new KeyBuilder(config.limits.map(l => l.by ?? by))
   const byConsumer = new Map<string, Plan>()
   for (const consumer of consumers.all) {
     const overrides = consumer.metadata[METADATA_KEY] as ConsumerOverrides | undefined
@@ -71,8 +74,7 @@ export function compilePlans (config: RateLimitConfig, consumers: Consumers): Pl
       const o = overrides[e.config.name]
       return o === false ? [] : [{ ...e, override: o }]
     })
-    byConsumer.set(consumer.id, compilePlan(own, algorithm))
+    byConsumer.set(consumer.id, compilePlan(own, algorithm, keys))
   }
-  const by = config.by ?? ['consumer']
-  return { base: compilePlan(entries, algorithm), byConsumer, keys: new KeyBuilder(config.limits.map(l => l.by ?? by)) }
+  return { base: compilePlan(entries, algorithm, keys), byConsumer }
 }
