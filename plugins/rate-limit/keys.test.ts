@@ -70,10 +70,21 @@ t.test('keysFor: keys hanging on one part are remembered by its value, or by the
   const named = of(request({ consumer: { id: '10.0.0.1', groups: [], metadata: {} } }))
   const anonymous = of(request({ consumer: undefined }))
   t.same([named[0], anonymous[0]], ['rl:{consumer=10.0.0.1}:a:s1000', 'rl:{ip=10.0.0.1}:a:s1000'])
-  // Past the bound the memo starts again; keys stay right.
-  const wrong = Array.from({ length: 1100 }, (_, i) => of(request({ consumer: { id: `k${i}`, groups: [], metadata: {} } }))[0]).filter((k, i) => k !== `rl:{consumer=k${i}}:a:s1000`)
-  t.same(wrong, [], '1,100 other consumers, each its own keys')
-  t.same(of(request()), c1, 'the first consumer after the memo was cleared')
+  const c2 = of(request({ consumer: { id: 'c2', groups: [], metadata: {} } }))
+  t.ok(of(request()) === c1 && of(request({ consumer: { id: 'c2', groups: [], metadata: {} } })) === c2, 'clients taking turns keep theirs')
+})
+
+t.test('keysFor: at most 1,024 values remembered, then the memo starts again', async t => {
+  const of = new KeyBuilder([['consumer']]).keysFor([{ index: 0, id: 'a:s1000' }])
+  const consumer = (id: string) => request({ consumer: { id, groups: [], metadata: {} } })
+  const first = of(request())
+  const wrong = Array.from({ length: 1023 }, (_, i) => of(consumer(`k${i}`))[0]).filter((k, i) => k !== `rl:{consumer=k${i}}:a:s1000`)
+  t.same(wrong, [], '1,023 other consumers, each its own keys')
+  t.equal(of(request()), first, 'still remembered among 1,024 values')
+  t.equal(of(consumer('one-more'))[0], 'rl:{consumer=one-more}:a:s1000')
+  const again = of(request())
+  t.not(again, first, 'the 1,025th value started the memo again')
+  t.same(again, first, 'with the same keys')
 })
 
 t.test('keysFor: keys on several parts are built for each request', async t => {
