@@ -47,6 +47,9 @@ export class MemoryStore implements OwnedStore {
       max: this.#settings.maxEntries,
       maxSize: this.#settings.maxBytes,
       sizeCalculation: sizeOf,
+      // A clock read per expiry check (50 ns) instead of lru-cache's clock kept for 1 ms by a timer:
+      // in a busy server that is a timer set and fired every millisecond, about 0.4 µs a request.
+      ttlResolution: 0,
       dispose: (_v, key) => this.#untag(key)
     }))
   }

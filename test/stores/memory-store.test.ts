@@ -59,6 +59,23 @@ t.test('maxBytes: values and keys are counted; an entry too big is not kept', as
   t.equal(store.snapshot().bytes, 465)
 })
 
+t.test('reading an entry with a TTL sets no timer (a read is on every request of a limited or cached route)', async t => {
+  const store = new MemoryStore('clock')
+  t.teardown(() => store.close())
+  await store.set('k', 'v', { ttlMs: 60_000 })
+  const real = globalThis.setTimeout
+  let timers = 0
+  t.teardown(() => { globalThis.setTimeout = real })
+  for (let turn = 0; turn < 3; turn++) {
+    globalThis.setTimeout = ((...a: Parameters<typeof real>) => { timers++; return real(...a) }) as typeof real
+    t.equal(store.getNow('k')?.toString(), 'v')
+    t.equal(store.runNow(counter, ['n'], ['60000']), turn + 1, 'a script reads and writes its key, keeping its TTL')
+    globalThis.setTimeout = real
+    await new Promise(resolve => real(resolve, 2)) // the clock moves on between requests
+  }
+  t.equal(timers, 0)
+})
+
 t.test('tags of evicted and expired entries are cleaned up', async t => {
   const store = new MemoryStore('tags', { maxEntries: 2, maxBytes: 1024 * 1024 })
   await store.set('a', '1', { tags: ['t1', 'shared'] })
