@@ -1,8 +1,9 @@
 import t from 'tap'
+import { timersSetBy } from '../../test/helpers/timers.ts'
 import { TokenCache } from './token-cache.ts'
 
 // The cache alone. Entries expire on the wall clock (the token's exp, as jose reads it), which
-// the tests move by replacing Date.now; the LRU's own TTL runs on the monotonic clock.
+// the tests move by replacing Date.now.
 
 const realNow = Date.now
 t.afterEach(() => { Date.now = realNow })
@@ -31,7 +32,7 @@ t.test('an entry is served until its exp, not at it', async t => {
   t.equal(cache.get('k', 0), undefined, 'and dropped, not only skipped')
 })
 
-t.test('the wall clock decides, even when it jumps ahead of the LRU\'s monotonic clock', async t => {
+t.test('the wall clock decides, even when it jumps ahead of the monotonic clock', async t => {
   clockAt(T0)
   const cache = new TokenCache(10)
   cache.set('k', verified('alice'), T0 / 1000 + 3600, 0)
@@ -73,4 +74,11 @@ t.test('bounded: the least recently used entry goes first', async t => {
   cache.get('a', 0)
   cache.set('c', verified('c'), exp, 0)
   t.same([cache.get('a', 0)?.consumer?.id, cache.get('b', 0)?.consumer?.id, cache.get('c', 0)?.consumer?.id], ['a', undefined, 'c'])
+})
+
+t.test('a lookup sets no timer (one is on every request with a token)', async t => {
+  const cache = new TokenCache(10)
+  const v = verified('alice')
+  cache.set('k', v, Date.now() / 1000 + 60, 0)
+  t.equal(await timersSetBy(() => t.equal(cache.get('k', 0), v)), 0)
 })

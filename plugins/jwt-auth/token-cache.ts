@@ -27,7 +27,8 @@ export class TokenCache {
 
   set (key: string, verified: Verified, expSeconds: number, generation: number): void {
     const expMs = expSeconds * 1000
-    const ttl = expMs - Date.now()
-    if (ttl > 0) this.#lru.set(key, { verified, expMs, generation }, { ttl })
+    // No TTL in the LRU: get() checks exp itself, and lru-cache's TTLs keep a clock with a timer
+    // set and fired every millisecond on a busy route.
+    if (expMs > Date.now()) this.#lru.set(key, { verified, expMs, generation })
   }
 }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MemoryStore } from '../../src/stores/memory-store.ts'
 import { defineScript } from '../../src/stores/store.ts'
+import { timersSetBy } from '../helpers/timers.ts'
 import { counter, eventually, storeCases } from './store-cases.ts'
 
 const text = async (store: MemoryStore, key: string) => (await store.get(key))?.toString()
@@ -63,17 +64,10 @@ t.test('reading an entry with a TTL sets no timer (a read is on every request of
   const store = new MemoryStore('clock')
   t.teardown(() => store.close())
   await store.set('k', 'v', { ttlMs: 60_000 })
-  const real = globalThis.setTimeout
-  let timers = 0
-  t.teardown(() => { globalThis.setTimeout = real })
-  for (let turn = 0; turn < 3; turn++) {
-    globalThis.setTimeout = ((...a: Parameters<typeof real>) => { timers++; return real(...a) }) as typeof real
+  t.equal(await timersSetBy(turn => {
     t.equal(store.getNow('k')?.toString(), 'v')
     t.equal(store.runNow(counter, ['n'], ['60000']), turn + 1, 'a script reads and writes its key, keeping its TTL')
-    globalThis.setTimeout = real
-    await new Promise(resolve => real(resolve, 2)) // the clock moves on between requests
-  }
-  t.equal(timers, 0)
+  }), 0)
 })
 
 t.test('tags of evicted and expired entries are cleaned up', async t => {
