@@ -44,6 +44,7 @@ async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targ
   const logFd = openSync(o.log, 'w')
   try {
     const env = {
+      BENCH_SIZE: String(o.size), // (j) answers with the upstream's body size
       BENCH_UPSTREAM: upstream.url,
       BENCH_UPSTREAM_PORTS: JSON.stringify(upstreamPorts),
       ...(o.profile === undefined ? {} : { BENCH_PROFILE: resolve(o.profile) })
