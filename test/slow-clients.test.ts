@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { connect, type Socket } from 'node:net'
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect, constants } from 'node:http2'
 import { once } from 'node:events'
 import { join } from 'node:path'
 import type { ServerResponse } from 'node:http'
@@ -9,6 +10,7 @@ import { startGateway, type TestGateway } from './helpers/gateway.ts'
 import { until } from './helpers/wait.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
+import { startH2Gateway } from './helpers/http2.ts'
 
 // Issue 15, items 2 to 4: slow clients are cut off by server.clientTimeouts, freeing the upstream
 // connection they held; a normal client keeps being served by the same upstream meanwhile.
@@ -61,7 +63,7 @@ const connections = (gw: TestGateway) => (gw.gateway.app.server as unknown as { 
 const get = async (url: string) => { const res = await request(url); return { status: res.statusCode, body: await res.body.text() } }
 
 function rawSocket (gw: TestGateway): Promise<Socket> {
-  const socket = connect(port(gw), '127.0.0.1')
+  const socket = netConnect(port(gw), '127.0.0.1')
   socket.on('error', () => {})
   return once(socket, 'connect').then(() => socket)
 }
@@ -364,4 +366,60 @@ routes:
 
   const streamed = await start(0)
   t.match(await get(`${streamed.url}/normal`), { status: 503, body: /upstream_busy/ }, 'streamed: the unread response holds the only connection')
+})
+
+/** Config after `server:` for one route whose plugin answers every request with `body` (no upstream request). */
+function replyingRoute (t: Test, body: Buffer): string {
+  sharedWithPlugins('replyBody', body)
+  const plugin = writeUserPlugin(t.testdir({}), 'reply', 500, "{ onRequest: () => ({ status: 200, body: shared('replyBody') }) }")
+  return `loadPlugins: [ ${JSON.stringify(plugin)} ]
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:9" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up, plugins: { reply: {} } }
+`
+}
+
+async function replying (t: Test, body: Buffer, server: string): Promise<TestGateway> {
+  const gw = await startGateway(`server:\n  listen: { host: 127.0.0.1, port: 0 }\n${server}\n${replyingRoute(t, body)}`)
+  t.teardown(() => gw.close())
+  return gw
+}
+
+t.test('a plugin\'s reply that the client does not read is cut off after clientTimeouts.send', async t => {
+  const gw = await replying(t, Buffer.alloc(16 * 1024 * 1024, 'r'), '  clientTimeouts: { send: 300ms }') // more than loopback's socket buffers take
+  const socket = await rawSocket(gw)
+  socket.pause() // never reads
+  socket.write('GET /reply HTTP/1.1\r\nhost: x\r\n\r\n')
+  // A paused socket never sees the close: the access-log line says when the gateway cut it.
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/reply' }, 10_000), { status: 200, error: 'client_send_timeout' })
+  t.ok(await until(() => connections(gw) === 0), 'the connection is closed')
+  socket.destroy()
+})
+
+t.test('a plugin\'s large reply, read slowly but steadily, arrives whole: clientTimeouts.send is between writes', async t => {
+  const body = Buffer.alloc(16 * 1024 * 1024, 'r')
+  const gw = await replying(t, body, '  clientTimeouts: { send: 300ms }')
+  const res = await request(`${gw.url}/reply`)
+  let bytes = 0
+  const started = performance.now()
+  for await (const chunk of res.body) {
+    bytes += (chunk as Buffer).length
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  t.equal(bytes, body.length)
+  t.ok(performance.now() - started > 600, 'the whole read took longer than clientTimeouts.send, twice over')
+})
+
+t.test('HTTP/2: a reply whose last bytes the client grants no window for is reset after clientTimeouts.send', async t => {
+  const { gw, ca } = await startH2Gateway(t, 'true', replyingRoute(t, Buffer.alloc(8 * 1024, 'r')), { server: '  clientTimeouts: { send: 300ms }\n' })
+  // A window of 1 KiB, never opened further: 7 KiB of the answer stay queued in the gateway.
+  const session = connect(gw.url, { ca: ca.cert, settings: { initialWindowSize: 1024 } })
+  t.teardown(() => session.destroy())
+  const stream = session.request({ ':path': '/reply' })
+  stream.pause()
+  stream.on('error', () => {}) // the reset, read below
+  t.ok(await until(() => stream.closed, 10_000), 'the gateway closed the stream')
+  t.equal(stream.rstCode, constants.NGHTTP2_INTERNAL_ERROR, 'the stream is reset, not ended as if complete')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/reply' }), { status: 200, error: 'client_send_timeout' })
 })

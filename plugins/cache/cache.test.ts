@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { connect } from 'node:net'
+import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
@@ -786,4 +788,24 @@ t.test('collapsed waiters are not given an answer that is stale on arrival: each
   release()
   await Promise.all([leader, ...waiters])
   t.equal(r.seen.length, 3, 'a stored response that needs revalidation is not shared with the waiters')
+})
+
+t.test('a hit to a client that does not read is cut off after clientTimeouts.send; the entry serves on', async t => {
+  // 16 MiB: more than loopback's socket buffers take, so the hit has bytes left to send.
+  const big = 'x'.repeat(16 * 1024 * 1024)
+  const r = await rig(t, (_req, res) => send(res, 200, { 'cache-control': 'max-age=60' }, big), `{ maxObjectSize: ${big.length} }`,
+    'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  clientTimeouts: { send: 300ms }')
+  t.match(cs((await r.get('/big')).headers), /; stored; /)
+  const { host, port } = new URL(r.gw.url)
+  const socket = connect(Number(port), '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.pause() // never reads
+  socket.write(`GET /big HTTP/1.1\r\nhost: ${host}\r\n\r\n`) // the host is part of the key
+  // A paused socket never sees the close: the access-log line says when the gateway cut it.
+  t.match(await waitForLog(r.gw.logs, { msg: 'request', path: '/big', error: 'client_send_timeout' }, 10_000), { status: 200 })
+  socket.destroy()
+  const after = await r.get('/big')
+  t.same([after.status, after.body.length, r.seen.length], [200, big.length, 1], 'the cut request was a hit; the entry is whole')
+  t.match(cs(after.headers), /; hit; /)
 })

@@ -36,6 +36,8 @@ export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
 const NO_HOOK = Infinity
+/** A plugin's reply body above this is written in slices of it (see #endWith). */
+const REPLY_SLICE = 64 * 1024
 const EXCHANGE = Symbol('exchange')
 /** Why an HTTP/2 stream is reset (Node's compatibility layer does not emit it: nothing to handle). */
 const STREAM_CUT = new Error('response cut short by the gateway')
@@ -119,6 +121,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #deadline: NodeJS.Timeout | undefined
   /** While the client may not read the response (server.clientTimeouts.send). */
   #sendTimer: NodeJS.Timeout | undefined
+  /** From the end of the response until the client has read it (see #end). */
+  #tailTimer: NodeJS.Timeout | undefined
   /** While the request body arrives, when server.clientTimeouts.minBodyRate is set. */
   #bodyRate: BodyRateWatch | undefined
   /** Waiting for the client to drain what was written. */
@@ -433,7 +437,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       this.#headPending = false
       this.#startBody(state)
       if (!this.#endAfterHead) resume()
-      else if (!this.#done) (this.#sink ?? this.res).end()
+      else if (!this.#done) this.#end()
     }).catch(err => this.#owner.pluginFailed(this, err))
     return false
   }
@@ -458,7 +462,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; if (!this.#done) this.#send(next); return }
     if (this.#headPending) this.#endAfterHead = true
-    else (this.#sink ?? this.res).end()
+    else this.#end()
   }
 
   onError (err: Error): void {
@@ -584,7 +588,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       if (this.#done) return
       this.#startBody(state)
       if (body !== undefined) this.bytes += Buffer.byteLength(body)
-      ;(this.#sink as Writable).end(body)
+      this.#endWith(body)
     }
     try {
       const pending = this.#responsePhase(state, position, 0)
@@ -595,10 +599,46 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
   }
 
+  /**
+   * Ends the response with a reply's body. A large one goes in slices, each after the client has
+   * read the last (drain): clientTimeouts.send then judges a reader between writes, as on a
+   * proxied body, rather than by the time it takes to read the whole body.
+   */
+  #endWith (body: string | Buffer | undefined): void {
+    if (body === undefined || body.length <= REPLY_SLICE) { this.#end(body); return }
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body
+    const sink = this.#sink as Writable
+    let at = 0
+    const more = (): void => {
+      clearTimeout(this.#sendTimer)
+      while (at < bytes.length) {
+        if (this.#done) return
+        if (!sink.write(bytes.subarray(at, at += REPLY_SLICE))) {
+          sink.once('drain', more)
+          if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
+          return
+        }
+      }
+      if (!this.#done) this.#end()
+    }
+    more()
+  }
+
+  /**
+   * Ends the response. Bytes still queued in the process (a client that stopped reading, an HTTP/2
+   * window it does not open) must be read within clientTimeouts.send: no other timer would close
+   * the connection (or stream) before they are.
+   */
+  #end (body?: string | Buffer): void {
+    ;(this.#sink ?? this.res).end(body)
+    if (!this.res.writableFinished && this.#owner.clientSendMs > 0) this.#tailTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
+  }
+
   #closed (): void {
     clearTimeout(this.#deadline)
     clearTimeout(this.#headersTimer)
     clearTimeout(this.#sendTimer)
+    clearTimeout(this.#tailTimer)
     this.#bodyRate?.stop()
     this.#done = true
     this.#leaveQueue()
