@@ -11,6 +11,7 @@ import { until } from './helpers/wait.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 import { startH2Gateway } from './helpers/http2.ts'
+import { catchAllYaml } from './helpers/catch-all.ts'
 
 // Issue 15, items 2 to 4: slow clients are cut off by server.clientTimeouts, freeing the upstream
 // connection they held; a normal client keeps being served by the same upstream meanwhile.
@@ -411,15 +412,26 @@ t.test('a plugin\'s large reply, read slowly but steadily, arrives whole: client
   t.ok(performance.now() - started > 600, 'the whole read took longer than clientTimeouts.send, twice over')
 })
 
-t.test('HTTP/2: a reply whose last bytes the client grants no window for is reset after clientTimeouts.send', async t => {
-  const { gw, ca } = await startH2Gateway(t, 'true', replyingRoute(t, Buffer.alloc(8 * 1024, 'r')), { server: '  clientTimeouts: { send: 300ms }\n' })
-  // A window of 1 KiB, never opened further: 7 KiB of the answer stay queued in the gateway.
+/** Over HTTP/2 with a window of 1 KiB, never opened further: GET `path` is reset by the gateway after clientTimeouts.send. */
+async function shutWindow (t: Test, rest: string, path: string): Promise<void> {
+  const { gw, ca } = await startH2Gateway(t, 'true', rest, { server: '  clientTimeouts: { send: 300ms }\n' })
   const session = connect(gw.url, { ca: ca.cert, settings: { initialWindowSize: 1024 } })
   t.teardown(() => session.destroy())
-  const stream = session.request({ ':path': '/reply' })
+  const stream = session.request({ ':path': path })
   stream.pause()
   stream.on('error', () => {}) // the reset, read below
   t.ok(await until(() => stream.closed, 10_000), 'the gateway closed the stream')
   t.equal(stream.rstCode, constants.NGHTTP2_INTERNAL_ERROR, 'the stream is reset, not ended as if complete')
-  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/reply' }), { status: 200, error: 'client_send_timeout' })
+  t.match(await waitForLog(gw.logs, { msg: 'request', path }), { status: 200, error: 'client_send_timeout' })
+}
+
+// 8 KiB: the whole answer is handed to the HTTP/2 stream at once, 7 KiB of it queued in the gateway behind the window.
+t.test('HTTP/2: a reply whose last bytes the client grants no window for is reset after clientTimeouts.send', async t => {
+  await shutWindow(t, replyingRoute(t, Buffer.alloc(8 * 1024, 'r')), '/reply')
+})
+
+t.test('HTTP/2: a proxied answer whose last bytes the client grants no window for is reset after clientTimeouts.send', async t => {
+  const up = await startUpstream((req, res) => { req.resume(); res.end(Buffer.alloc(8 * 1024, 'u')) })
+  t.teardown(() => up.close())
+  await shutWindow(t, catchAllYaml(up.url), '/proxied')
 })
