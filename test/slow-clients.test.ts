@@ -410,6 +410,39 @@ t.test('a plugin\'s large reply, read slowly but steadily, arrives whole: client
   }
   t.equal(bytes, body.length)
   t.ok(performance.now() - started > 600, 'the whole read took longer than clientTimeouts.send, twice over')
+  const line = await waitForLog(gw.logs, { msg: 'request', path: '/reply' })
+  t.match(line, { status: 200, bytes: body.length }, 'the response ended (logged once finished)')
+  t.equal(line?.error, undefined, 'not cut')
+})
+
+t.test('clientTimeouts.send: 0s never cuts off a plugin\'s reply, however long it is left unread', async t => {
+  const body = Buffer.alloc(16 * 1024 * 1024, 'r')
+  const gw = await replying(t, body, '  clientTimeouts: { send: 0s }')
+  const socket = await rawSocket(gw)
+  let received = 0
+  socket.on('data', (c: Buffer) => { received += c.length })
+  socket.pause()
+  socket.write('GET /reply HTTP/1.1\r\nhost: x\r\n\r\n')
+  // The waits assert that nothing cuts the client while it reads nothing.
+  await new Promise(resolve => setTimeout(resolve, 500))
+  socket.resume()
+  t.ok(await until(() => received > body.length || socket.destroyed), 'reading again')
+  t.ok(received > body.length, `all of it, and the head (${received} bytes)`)
+  socket.destroy()
+
+  // HTTP/2: 8 KiB, handed to the stream whole, 7 KiB of it behind a window the client opens only after 500 ms.
+  const small = Buffer.alloc(8 * 1024, 's')
+  const h2 = await startH2Gateway(t, 'true', replyingRoute(t, small), { server: '  clientTimeouts: { send: 0s }\n' })
+  const session = connect(h2.gw.url, { ca: h2.ca.cert, settings: { initialWindowSize: 1024 } })
+  t.teardown(() => session.destroy())
+  const stream = session.request({ ':path': '/reply' })
+  stream.pause()
+  await new Promise(resolve => setTimeout(resolve, 500))
+  let h2Received = 0
+  stream.on('data', (c: Buffer) => { h2Received += c.length })
+  stream.resume()
+  await new Promise((resolve, reject) => { stream.once('end', resolve); stream.once('error', reject) })
+  t.equal(h2Received, small.length, 'HTTP/2: all of it')
 })
 
 /** Over HTTP/2 with a window of 1 KiB, never opened further: GET `path` is reset by the gateway after clientTimeouts.send. */

@@ -609,17 +609,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const bytes = typeof body === 'string' ? Buffer.from(body) : body
     const sink = this.#sink as Writable
     let at = 0
+    // Called again only on drain, which a response cut or closed meanwhile never emits.
     const more = (): void => {
       clearTimeout(this.#sendTimer)
       while (at < bytes.length) {
-        if (this.#done) return
         if (!sink.write(bytes.subarray(at, at += REPLY_SLICE))) {
           sink.once('drain', more)
           if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
           return
         }
       }
-      if (!this.#done) this.#end()
+      this.#end()
     }
     more()
   }
