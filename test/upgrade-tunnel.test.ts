@@ -10,19 +10,34 @@ import { waitForLog } from './helpers/logs.ts'
 /**
  * The tunnel of an upgrade that went through (`Exchange.onUpgrade`), seen on raw sockets: an
  * upstream that accepts `Upgrade: foo` with a 101 of its own headers, then echoes what it
- * receives; "bye" makes it end the tunnel (as does the end of what the client sends), "reset" reset it. Plain requests get 200 "plain".
+ * receives; "bye" makes it end the tunnel (as does the end of what the client sends), "reset" reset it,
+ * "flood" send FLOOD bytes as fast as the tunnel takes them. Plain requests get 200 "plain".
  */
+/** 256 MiB: more than loopback's socket buffers can hide, in 64 KiB writes. */
+const FLOOD = 256 * 1024 * 1024
+const SLAB = Buffer.alloc(64 * 1024, 'f')
+
+function flood (socket: Socket): void {
+  let left = FLOOD
+  const more = () => {
+    while (left > 0 && !socket.destroyed) { left -= SLAB.length; if (!socket.write(SLAB)) { socket.once('drain', more); return } }
+  }
+  more()
+}
+
 async function tunnelUpstream (t: Test): Promise<{ url: string, tunnels: Socket[], closed: () => number }> {
   const tunnels: Socket[] = []
   let closed = 0
   const server = createServer((_req, res) => { res.end('plain') })
   server.on('upgrade', (_req: IncomingMessage, socket: Socket, head: Buffer) => {
     tunnels.push(socket)
+    socket.on('error', () => {}) // a tunnel the gateway cuts while it is written to
     socket.on('close', () => { closed++ })
     socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: foo\r\nconnection: upgrade\r\nx-tunnel: one\r\n\r\n')
     const echo = (c: Buffer) => {
       const text = c.toString()
-      if (text.includes('bye')) socket.end()
+      if (text.includes('flood')) flood(socket)
+      else if (text.includes('bye')) socket.end()
       else if (text.includes('reset')) socket.resetAndDestroy()
       else socket.write(c)
     }
@@ -35,8 +50,10 @@ async function tunnelUpstream (t: Test): Promise<{ url: string, tunnels: Socket[
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tunnels, closed: () => closed }
 }
 
-async function gateway (t: Test, url: string, route = '', upstreamKeys = ''): Promise<TestGateway> {
-  const gw = await startGateway(catchAllYaml(url, { route: `    upgrade: [foo]\n${route}` }).replace(`url: "${url}" } ] }`, `url: "${url}" } ]${upstreamKeys} }`))
+/** `server`: more lines of the server block (indented). */
+async function gateway (t: Test, url: string, route = '', upstreamKeys = '', server = ''): Promise<TestGateway> {
+  const block = server === '' ? undefined : `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${server}`
+  const gw = await startGateway(catchAllYaml(url, { route: `    upgrade: [foo]\n${route}`, server: block }).replace(`url: "${url}" } ] }`, `url: "${url}" } ]${upstreamKeys} }`))
   t.teardown(() => gw.close())
   return gw
 }
@@ -178,4 +195,36 @@ t.test("closing the gateway closes the upstream's side of an open tunnel too", a
   await gw.close()
   t.ok(await until(() => tunnel.closed()), "the client's side closed")
   t.ok(await until(() => up.closed() === 1), "the upstream's side closed")
+})
+
+t.test('a tunnel whose client reads nothing of what the upstream sends is cut after clientTimeouts.send; an idle one is not', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url, '', '', '  clientTimeouts: { send: 300ms }')
+  const tunnel = await openTunnel(t, gw)
+  await new Promise(resolve => setTimeout(resolve, 600)) // idle, twice clientTimeouts.send
+  tunnel.socket.write('still here')
+  t.ok(await until(() => tunnel.after() === 'still here'), 'an idle tunnel is not cut')
+  tunnel.socket.pause() // reads nothing from now on
+  tunnel.socket.write('flood')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }, 10_000), { status: 101, error: 'client_send_timeout' })
+  t.ok(await until(() => up.closed() === 1), "the upstream's side is closed too")
+  const server = gw.gateway.app.server as unknown as { _connections: number }
+  t.ok(await until(() => server._connections === 0), 'and the client\'s')
+})
+
+t.test('a tunnel whose client reads in bursts, each pause shorter than clientTimeouts.send, is not cut', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url, '', '', '  clientTimeouts: { send: 600ms }')
+  const tunnel = await openTunnel(t, gw)
+  let received = 0
+  tunnel.socket.on('data', (c: Buffer) => { received += c.length })
+  tunnel.socket.write('flood')
+  // Reads all it can for 20 ms every 200 ms, for 2 s: the wait asserts that nothing cuts the client.
+  tunnel.socket.pause()
+  const timer = setInterval(() => { tunnel.socket.resume(); setTimeout(() => tunnel.socket.pause(), 20) }, 200)
+  await new Promise(resolve => setTimeout(resolve, 2_000))
+  clearInterval(timer)
+  t.notOk(tunnel.closed(), 'still open')
+  t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut')
+  t.ok(received > 2 * 1024 * 1024, `it read all along (${received} bytes in 2 s)`)
 })

@@ -397,6 +397,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     client.on('error', closeBoth).on('close', closeBoth)
     upstream.pipe(client)
     client.pipe(upstream)
+    // pipe() pauses the upstream while the client has not read what it was sent: a client that
+    // reads nothing for clientTimeouts.send is cut, as on HTTP. An idle tunnel is not.
+    if (this.#owner.clientSendMs > 0) {
+      upstream.on('pause', () => {
+        if (client.writableNeedDrain) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
+      })
+      client.on('drain', () => { clearTimeout(this.#sendTimer) })
+    }
   }
 
   onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
