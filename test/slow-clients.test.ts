@@ -468,3 +468,26 @@ t.test('HTTP/2: a proxied answer whose last bytes the client grants no window fo
   t.teardown(() => up.close())
   await shutWindow(t, catchAllYaml(up.url), '/proxied')
 })
+
+t.test('HTTP/2: an answer sent while the client still sends a body nobody reads any more: the stream closes with NO_ERROR and the exchange ends', async t => {
+  const up = await startUpstream((req, res) => { res.end('answered before the body'); req.resume() })
+  t.teardown(() => up.close())
+  const { gw, ca } = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  clientTimeouts: { send: 300ms }\n' })
+  const session = connect(gw.url, { ca: ca.cert })
+  t.teardown(() => session.destroy())
+  const stream = session.request({ ':path': '/early', ':method': 'POST' }, { endStream: false })
+  let body = ''
+  stream.on('data', (c: Buffer) => { body += c.toString() })
+  stream.on('error', () => {}) // a reset, read below
+  // A piece of the body every 100 ms, for up to a second: the upstream has answered, undici drops the rest.
+  for (let i = 0; i < 10 && !stream.closed; i++) {
+    stream.write('more')
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.ok(await until(() => stream.closed, 10_000), 'closed')
+  t.equal(body, 'answered before the body')
+  t.equal(stream.rstCode, constants.NGHTTP2_NO_ERROR, 'closed normally: the client is told to stop sending')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/early' }), { status: 200 }, 'the exchange ended: its access line')
+  t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut')
+  t.equal(gw.gateway.runtime.inFlight, 0)
+})

@@ -188,6 +188,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res.on('close', Exchange.#onResponseClose)
     if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
     const req = this.raw
+    if (req.httpVersionMajor === 2 && !req.complete && hasBody(req)) {
+      const stream = (req as unknown as Http2ServerRequest).stream as Duplex & { [EXCHANGE]?: Exchange }
+      ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = stream[EXCHANGE] = this
+      req.once('close', Exchange.#dropUnreadBody)
+      stream.once('finish', Exchange.#dropUnreadBody)
+    }
     // An upgrade's request is complete at its head: Node hands what follows to the tunnel.
     if ((this.#owner.clientBodyMs > 0 || this.#owner.clientMinBodyRate > 0) && !req.complete && hasBody(req)) {
       // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
@@ -639,7 +645,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   #end (body?: string | Buffer): void {
     ;(this.#sink ?? this.res).end(body)
-    if (!this.res.writableFinished && this.#owner.clientSendMs > 0) this.#tailTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
+    if (!this.res.writableFinished && this.#owner.clientSendMs > 0) this.#tailTimer = setTimeout(Exchange.#onTailTimeout, this.#owner.clientSendMs, this)
   }
 
   #closed (): void {
@@ -704,6 +710,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ex.#cutShort('client_send_timeout')
   }
 
+  /** Sent whole by now, the exchange may still be open for the request's body (HTTP/2): that is not a slow reader. */
+  static #onTailTimeout (ex: Exchange): void {
+    if (!ex.res.writableFinished) ex.#cutShort('client_send_timeout')
+  }
+
   static #onDrain (this: Writable): void {
     const ex = (this as Writable & { [EXCHANGE]: Exchange })[EXCHANGE]
     clearTimeout(ex.#sendTimer)
@@ -723,6 +734,18 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ex.#bodyRate?.stop()
     // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
     if (!ex.res.writableFinished) this.setTimeout(0)
+  }
+
+  /**
+   * HTTP/2: a request body nobody reads any more (undici drops the rest once the upstream has
+   * answered) leaves its stream paused with data unread, and such a stream never closes, nor its
+   * response (nor the exchange). Once the answer is sent, the stream is closed: RST_STREAM
+   * NO_ERROR tells a client still sending to stop (RFC 9113 8.1).
+   */
+  static #dropUnreadBody (this: IncomingMessage | Duplex): void {
+    const ex = (this as (IncomingMessage | Duplex) & { [EXCHANGE]: Exchange })[EXCHANGE]
+    const req = ex.raw as unknown as Http2ServerRequest
+    if (req.stream.writableFinished && req.destroyed && !req.stream.readableEnded) req.stream.destroy()
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.
