@@ -407,7 +407,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // reads nothing for clientTimeouts.send is cut, as on HTTP. An idle tunnel is not.
     if (this.#owner.clientSendMs > 0) {
       upstream.on('pause', () => {
-        if (client.writableNeedDrain) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
+        if (client.writableNeedDrain) this.#startSendTimer()
       })
       client.on('drain', () => { clearTimeout(this.#sendTimer) })
     }
@@ -466,7 +466,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#draining) return this.#buffered
     this.#draining = true
     sink.once('drain', Exchange.#onDrain)
-    if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
+    this.#startSendTimer()
     return this.#buffered
   }
 
@@ -629,7 +629,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       while (at < bytes.length) {
         if (!sink.write(bytes.subarray(at, at += REPLY_SLICE))) {
           sink.once('drain', more)
-          if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
+          this.#startSendTimer()
           return
         }
       }
@@ -646,6 +646,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #end (body?: string | Buffer): void {
     ;(this.#sink ?? this.res).end(body)
     if (!this.res.writableFinished && this.#owner.clientSendMs > 0) this.#tailTimer = setTimeout(Exchange.#onTailTimeout, this.#owner.clientSendMs, this)
+  }
+
+  /** The client has unread bytes waiting: it has clientTimeouts.send to read them (its drain clears this). */
+  #startSendTimer (): void {
+    if (this.#owner.clientSendMs > 0) this.#sendTimer = setTimeout(Exchange.#onSendTimeout, this.#owner.clientSendMs, this)
   }
 
   #closed (): void {
