@@ -392,6 +392,54 @@ t.test('collapse waiters are bounded by collapseTimeout', async t => {
   t.equal((await slow).body, 'slow')
 })
 
+/** A cache whose upstream holds its first answer (until teardown) and answers the others at once with `answer <n>`. */
+async function firstAnswerHeld (t: Test): Promise<Rig> {
+  const held: Array<() => void> = []
+  t.teardown(() => { for (const answer of held) answer() })
+  return await rig(t, (_req, res, n) => {
+    const answer = () => { if (!res.destroyed) send(res, 200, { 'cache-control': 'max-age=60' }, `answer ${n}`) }
+    if (n === 1) held.push(answer); else answer()
+  }, '{ collapseTimeout: 20s }')
+}
+
+t.test('a leader whose client leaves before the answer hands the fetch to one of its waiters', async t => {
+  const r = await firstAnswerHeld(t)
+  const leaving = new AbortController()
+  const leader = request(`${r.gw.url}/k`, { signal: leaving.signal }).catch((err: unknown) => err)
+  t.ok(await until(() => r.seen.length === 1))
+  const waiters = Array.from({ length: 5 }, () => r.get('/k'))
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 6))
+  const started = Date.now()
+  leaving.abort()
+  await leader
+  const answers = await Promise.all(waiters)
+  t.ok(Date.now() - started < 10_000, 'answered long before collapseTimeout')
+  t.equal(r.seen.length, 2, 'one waiter went upstream for all')
+  t.same(answers.map(a => a.body), Array(5).fill('answer 2'))
+  t.equal(answers.filter(a => /collapsed/.test(cs(a.headers))).length, 4)
+  t.equal(answers.filter(a => /fwd=uri-miss; fwd-status=200; stored/.test(cs(a.headers))).length, 1)
+})
+
+t.test('a waiter whose client left does not take over a fetch: the next one does', async t => {
+  const r = await firstAnswerHeld(t)
+  const leaving = [new AbortController(), new AbortController()]
+  const [leader, first] = leaving.map(ac => request(`${r.gw.url}/k`, { signal: ac.signal }).catch((err: unknown) => err))
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 2))
+  const second = r.get('/k')
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 3))
+  ;(leaving[1] as AbortController).abort()
+  await first
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 2), 'the first waiter is gone')
+  const started = Date.now()
+  ;(leaving[0] as AbortController).abort()
+  await leader
+  const answer = await second
+  t.ok(Date.now() - started < 10_000, 'answered long before collapseTimeout')
+  t.equal(answer.body, 'answer 2')
+  t.match(cs(answer.headers), /fwd=uri-miss; fwd-status=200; stored/)
+  t.equal(r.seen.length, 2)
+})
+
 t.test('a HEAD or a no-store request leads no collapse: a GET for the same key beside it goes upstream at once', async t => {
   let release!: () => void
   const gate = new Promise<void>(resolve => { release = resolve })

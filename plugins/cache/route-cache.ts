@@ -4,7 +4,7 @@ import type { GatewayRequest, GatewayResponse, HeaderMap, PluginHandlers, Plugin
 import { requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
-import type { Collapser } from './collapse.ts'
+import { LEFT, type Collapser, type Outcome } from './collapse.ts'
 import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
@@ -54,7 +54,9 @@ interface Lookup {
   /** The stored response being revalidated. */
   entry?: Entry
   /** Set when this request fetches for the others waiting on its key. */
-  lead?: (e: Entry | undefined) => void
+  lead?: (e: Outcome) => void
+  /** The exchange is over (onFinished): a request whose client left never leads. */
+  over?: true
 }
 
 const LOCALS = 'cache'
@@ -106,6 +108,14 @@ export class RouteCache implements PluginHandlers {
     return this.#answered(res, req, state)
   }
 
+  /** However the request ended: a leader that never answered (its client left, a plugin failed) hands the fetch on. */
+  onFinished (req: GatewayRequest): void {
+    const state = req.locals[LOCALS] as State | undefined
+    if (typeof state !== 'object') return
+    state.over = true
+    state.lead?.(LEFT)
+  }
+
   #bypassed (h: GatewayRequest['clientHeaders']): boolean {
     const s = this.#s
     if (!s.cacheAuthorized && h.authorization !== undefined) return true
@@ -141,18 +151,25 @@ export class RouteCache implements PluginHandlers {
       s.metrics.requests.miss.inc()
       return onlyIfCached(s.name, state.fwd)
     }
-    if (req.method === 'GET' && !state.noStore) {
-      const pending = s.collapser.waitFor(state.key.primary)
-      if (pending !== undefined) return this.#collapsed(req, state, rcc, pending)
-      state.lead = s.collapser.lead(state.key.primary)
-    }
+    if (req.method === 'GET' && !state.noStore) return this.#collapseOrLead(req, state, rcc)
+    this.#toUpstream(req, state)
+    return undefined
+  }
+
+  /** Waits for another request's fetch of the key, or fetches it for those that come next. */
+  #collapseOrLead (req: GatewayRequest, state: Lookup, rcc: Directives): Maybe<PluginReply | undefined> {
+    const s = this.#s
+    const pending = s.collapser.waitFor(state.key.primary)
+    if (pending !== undefined) return this.#collapsed(req, state, rcc, pending)
+    state.lead = s.collapser.lead(state.key.primary)
     this.#toUpstream(req, state)
     return undefined
   }
 
   /** Another request is fetching this key: its stored answer when it fits, else upstream. */
-  async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Entry | undefined>): Promise<PluginReply | undefined> {
+  async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Outcome>): Promise<PluginReply | undefined> {
     const e = await pending
+    if (e === LEFT) return state.over === true ? undefined : this.#collapseOrLead(req, state, rcc)
     if (e !== undefined && e.variant === variantFor(e, req.clientHeaders) && evaluate(e, rcc, Date.now()) === 'fresh') {
       this.#s.metrics.requests.collapsed.inc()
       return this.#hit(req, e, true)
