@@ -4,12 +4,14 @@ import { once } from 'node:events'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { Client, request } from 'undici'
+import { Agent, Client, request } from 'undici'
 import { startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { catchAllYaml } from './helpers/catch-all.ts'
 import { until } from './helpers/wait.ts'
 import { CLI_FROM_SOURCES } from './helpers/run-cli.ts'
+import { createTestCa } from './helpers/certs.ts'
+import { handshake } from './helpers/tls-gateway.ts'
 
 const ROOT = new URL('..', import.meta.url).pathname
 
@@ -66,6 +68,35 @@ t.test('close() lets in-flight requests finish and refuses new connections', asy
   const took = performance.now() - started
   t.ok(took < 5_000, `close resolved once they were done (${Math.round(took)} ms), not at the deadline`)
   t.equal(counts.aborted, 0, 'nothing was cut')
+})
+
+t.test('close() does not wait for connections that have sent nothing (a preconnect, a TCP check), over HTTP or TLS', async t => {
+  const { up, counts } = await slowUpstream(t, 500)
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const leaf = ca.issue('gateway', 'DNS:api.example.com')
+  for (const tls of [false, true]) {
+    const server = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: 20s` +
+      (tls ? `\n  tls: { certificates: [ { cert: "${leaf.certFile}", key: "${leaf.keyFile}" } ] }` : '')
+    const gw = await startGateway(catchAllYaml(up.url, { server }))
+    const port = Number(new URL(gw.url).port)
+    // Over TLS, one still before its handshake and one that finished it; over HTTP, a bare connection.
+    const silent = [connect(port, '127.0.0.1')]
+    if (tls) silent.push((await handshake(gw, ca, 'api.example.com')).socket)
+    await Promise.all(silent.map(async s => { s.on('error', () => {}); if (s.connecting) await once(s, 'connect') }))
+    const gone = silent.map(s => once(s, 'close'))
+    const agent = new Agent({ connect: { ca: ca.cert, servername: 'api.example.com' } })
+    t.teardown(() => agent.close())
+    const received = counts.received
+    const pending = request(`${gw.url}/under-way`, { dispatcher: agent }).then(async r => ({ status: r.statusCode, body: await r.body.text() }))
+    t.ok(await until(() => counts.received === received + 1))
+    const started = performance.now()
+    await gw.close()
+    const took = performance.now() - started
+    t.ok(took < 10_000, `${tls ? 'TLS' : 'HTTP'}: close resolved once the request was done (${Math.round(took)} ms), not at the deadline`)
+    t.same(await pending, { status: 200, body: 'done /under-way' }, 'the request under way finished')
+    await Promise.all(gone)
+  }
+  t.equal(counts.aborted, 0)
 })
 
 t.test('a request arriving on an open connection while closing gets 503 JSON', async t => {

@@ -13,6 +13,7 @@ import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, listenH2c, type Http2Cut } from './http2.ts'
 import { stapleOcsp } from './server-tls.ts'
+import { UnusedConnections } from './unused-connections.ts'
 
 /** Out-of-connections warnings (limit reached, no file descriptors) are logged at most this often. */
 const WARN_EVERY_MS = 10_000
@@ -25,6 +26,7 @@ export class GatewayServer {
   readonly app: FastifyInstance
   #runtime: Runtime
   readonly #upgraded = new Set<Duplex>()
+  readonly #unused: UnusedConnections
   /** Runtimes swapped out and still finishing their requests, with the promise of their end. */
   readonly #retiring = new Map<Runtime, Promise<void>>()
   #closing = false
@@ -86,6 +88,7 @@ export class GatewayServer {
         else this.#runtime.handle(request.raw, reply.raw)
       }
     })
+    this.#unused = new UnusedConnections(this.app.server, tls !== undefined)
     if (server.maxConnections !== undefined) this.app.server.maxConnections = server.maxConnections
     // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
     this.app.server.maxHeadersCount = 0
@@ -204,7 +207,9 @@ export class GatewayServer {
     }, deadlineMs)
     // A keep-alive connection whose response ends during the drain would otherwise stay open
     // (server.close() only closes the connections idle when it is called) until the deadline.
-    const sweep = setInterval(() => this.app.server.closeIdleConnections(), 100)
+    // Nor are connections that have sent nothing yet.
+    const sweep = setInterval(() => { this.app.server.closeIdleConnections(); this.#unused.close() }, 100)
+    this.#unused.close()
     // HTTP/2: GOAWAY to every session; their streams in flight finish, then they close.
     this.#h2?.goaway()
     const h2c = this.#h2c
