@@ -70,17 +70,17 @@ t.test('close() lets in-flight requests finish and refuses new connections', asy
   t.equal(counts.aborted, 0, 'nothing was cut')
 })
 
-t.test('close() does not wait for connections that have sent nothing (a preconnect, a TCP check), over HTTP or TLS', async t => {
+t.test('close() does not wait for connections that have sent nothing (a preconnect, a TCP check), over HTTP or TLS, nor for the admin listener\'s', async t => {
   const { up, counts } = await slowUpstream(t, 500)
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
   const leaf = ca.issue('gateway', 'DNS:api.example.com')
   for (const tls of [false, true]) {
     const server = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: 20s` +
       (tls ? `\n  tls: { certificates: [ { cert: "${leaf.certFile}", key: "${leaf.keyFile}" } ] }` : '')
-    const gw = await startGateway(catchAllYaml(up.url, { server }))
+    const gw = await startGateway(catchAllYaml(up.url, { server: `${server}\nadmin:\n  listen: { host: 127.0.0.1, port: 0 }` }))
     const port = Number(new URL(gw.url).port)
-    // Over TLS, one still before its handshake and one that finished it; over HTTP, a bare connection.
-    const silent = [connect(port, '127.0.0.1')]
+    // Over TLS, one still before its handshake and one that finished it; over HTTP, a bare connection. And one on the admin port.
+    const silent = [connect(port, '127.0.0.1'), connect(Number(new URL(gw.adminUrl as string).port), '127.0.0.1')]
     if (tls) silent.push((await handshake(gw, ca, 'api.example.com')).socket)
     await Promise.all(silent.map(async s => { s.on('error', () => {}); if (s.connecting) await once(s, 'connect') }))
     const gone = silent.map(s => once(s, 'close'))

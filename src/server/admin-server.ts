@@ -28,6 +28,8 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   const app = fastify({
     logger: false,
     return503OnClosing: false,
+    // Closed last, once the gateway has drained: nothing on it (a scrape, a connection that sent nothing) may hold the stop.
+    forceCloseConnections: true,
     // Fastify's own answers (a malformed URL such as /%zz; a request the HTTP parser rejects) in ours.
     frameworkErrors: (err, _req, reply) => failed(err, reply),
     clientErrorHandler: adminClientError
