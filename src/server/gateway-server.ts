@@ -26,7 +26,7 @@ export class GatewayServer {
   readonly app: FastifyInstance
   #runtime: Runtime
   readonly #upgraded = new Set<Duplex>()
-  readonly #unused: UnusedConnections
+  readonly #unused = new UnusedConnections()
   /** Runtimes swapped out and still finishing their requests, with the promise of their end. */
   readonly #retiring = new Map<Runtime, Promise<void>>()
   #closing = false
@@ -88,7 +88,7 @@ export class GatewayServer {
         else this.#runtime.handle(request.raw, reply.raw)
       }
     })
-    this.#unused = new UnusedConnections(this.app.server, tls !== undefined)
+    this.#unused.watch(this.app.server, tls !== undefined)
     if (server.maxConnections !== undefined) this.app.server.maxConnections = server.maxConnections
     // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
     this.app.server.maxHeadersCount = 0
@@ -113,6 +113,7 @@ export class GatewayServer {
         const h2cServer = createH2cServer(h2, this.app.routing)
         h2cServer.on('connect', (req: IncomingMessage, res: Duplex) => this.#refuseConnect(req, res))
         this.#h2c = { server: h2cServer, connections: new Http2Connections(h2cServer, h2, idle, cut) }
+        this.#unused.watch(h2cServer, false)
       }
     }
     this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
