@@ -8,6 +8,7 @@ import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { sfList } from '../../test/helpers/rate-limit.ts'
+import { sharedWithPlugins, writeUserPlugin } from '../../test/helpers/user-plugin.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
 
@@ -438,6 +439,25 @@ t.test('a waiter whose client left does not take over a fetch: the next one does
   t.equal(answer.body, 'answer 2')
   t.match(cs(answer.headers), /fwd=uri-miss; fwd-status=200; stored/)
   t.equal(r.seen.length, 2)
+})
+
+t.test('a leader failed by a later plugin hands the fetch to one of its waiters', async t => {
+  // A plugin after the cache that holds the first request until the test fails it, and lets the others through.
+  const failFirst = sharedWithPlugins<{ calls: number, fail?: (err: Error) => void }>('failFirst', { calls: 0 })
+  const plugin = writeUserPlugin(t.testdir({}), 'fail-first', 100,
+    "{ onRequest: () => shared('failFirst').calls++ === 0 ? new Promise<void>((_resolve, reject) => { shared('failFirst').fail = reject }) : undefined }")
+  const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `answer ${n}`),
+    '{ collapseTimeout: 20s }', `loadPlugins: [ "${plugin}" ]\nplugins: { fail-first: {} }`)
+  const leader = r.get('/k')
+  t.ok(await until(() => failFirst.fail !== undefined))
+  const waiters = Array.from({ length: 3 }, () => r.get('/k'))
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 4))
+  failFirst.fail?.(new Error('failed on purpose'))
+  t.equal((await leader).status, 500)
+  const answers = await Promise.all(waiters)
+  t.same(answers.map(a => a.body), Array(3).fill('answer 1'), 'one waiter went upstream for all')
+  t.equal(r.seen.length, 1)
+  t.equal(answers.filter(a => /collapsed/.test(cs(a.headers))).length, 2)
 })
 
 t.test('a HEAD or a no-store request leads no collapse: a GET for the same key beside it goes upstream at once', async t => {
