@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
@@ -6,6 +8,9 @@ import { parseConfig } from '../src/config/load.ts'
 import { ConfigError, formatIssue } from '../src/config/config-error.ts'
 import { createTestCa, type Issued } from './helpers/certs.ts'
 import { handshake, liveCertificate, presented, tlsGateway } from './helpers/tls-gateway.ts'
+import { startGateway } from './helpers/gateway.ts'
+import { startUpstream } from './helpers/upstream.ts'
+import { catchAllYaml } from './helpers/catch-all.ts'
 
 t.test('HTTPS with SNI: exact and wildcard names, the first certificate by default; X-Forwarded-Proto https', async t => {
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
@@ -28,6 +33,35 @@ t.test('HTTPS with SNI: exact and wildcard names, the first certificate by defau
   t.equal(res.statusCode, 200)
   t.equal(seen.headers['x-forwarded-proto'], 'https')
   t.equal(seen.headers['x-client-cn'], '-', 'no client certificate')
+})
+
+t.test('a TLS handshake that stalls is closed after clientTimeouts.headers, one that fails (plain HTTP) at once; neither is a request', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const leaf = ca.issue('gateway', 'DNS:api.example.com')
+  const gw = await startGateway(catchAllYaml(up.url, {
+    server: `server:\n  listen: { host: 127.0.0.1, port: 0 }\n  clientTimeouts: { headers: 300ms }\n  tls: { certificates: [ { cert: "${leaf.certFile}", key: "${leaf.keyFile}" } ] }`
+  }))
+  t.teardown(() => gw.close())
+  /** Milliseconds until the gateway closes a connection that sends `bytes` (or nothing), and never completes a handshake. */
+  const closedAfter = async (bytes?: string): Promise<number> => {
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+    socket.on('error', () => {}).resume()
+    await once(socket, 'connect')
+    if (bytes !== undefined) socket.write(bytes)
+    const started = performance.now()
+    await once(socket, 'close')
+    return performance.now() - started
+  }
+  const stalled = await closedAfter()
+  t.ok(stalled > 250 && stalled < 5_000, `a client that sends nothing is closed after clientTimeouts.headers (${Math.round(stalled)} ms), not Node's 120s`)
+  t.ok(await closedAfter('GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n') < 5_000, 'plain HTTP to the TLS port is closed')
+  t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_handshake"\} 1/)
+  t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no request was made: none is logged')
+  const agent = new Agent({ connect: { ca: ca.cert, servername: 'api.example.com' } })
+  t.teardown(() => agent.close())
+  t.equal((await request(`${gw.url}/x`, { dispatcher: agent })).statusCode, 200, 'a client that completes its handshake is served')
 })
 
 t.test('certificates reload on config reload: new handshakes get the new one, open connections continue', async t => {

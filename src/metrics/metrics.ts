@@ -74,12 +74,12 @@ export class Metrics {
   })
 
   /**
-   * Timeouts by kind: client_headers, client_body_timeout, client_body_too_slow, client_send_timeout (slow clients cut off),
+   * Timeouts by kind: client_handshake, client_headers, client_body_timeout, client_body_too_slow, client_send_timeout (slow clients cut off),
    * upstream_response, upstream_idle, upstream_connect, request, queue.
    */
   readonly timeouts = new Counter({
     name: 'portcullis_timeouts_total',
-    help: 'Timeouts, by kind (client_headers, client_body_timeout, client_body_too_slow, client_send_timeout, upstream_response, upstream_idle, upstream_connect, request, queue).',
+    help: 'Timeouts, by kind (client_handshake, client_headers, client_body_timeout, client_body_too_slow, client_send_timeout, upstream_response, upstream_idle, upstream_connect, request, queue).',
     labelNames: ['kind'] as const,
     registers: [this.registry]
   })

@@ -1,7 +1,7 @@
 import fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import { METHODS, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import type { Http2Server, Http2Session } from 'node:http2'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, Server as TlsServer } from 'node:tls'
 import type { Runtime } from '../runtime/runtime.ts'
@@ -44,7 +44,8 @@ export class GatewayServer {
     const h2tls = h2 !== undefined && tls !== undefined
     this.app = fastify({
       // With TLS, a client's SNI picks its certificate from the runtime current at its handshake (see swap).
-      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, ...(h2tls ? { allowHTTP1: true, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
+      // The TLS handshake counts in the time to send the headers (Node's own default is 120s; 0 is that default).
+      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, handshakeTimeout: headersMs, ...(h2tls ? { allowHTTP1: true, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
       // HTTP/2 over TLS (ALPN h2), HTTP/1.1 on the same port; idle sessions are closed by Http2Connections.
       ...(h2tls ? { http2: true, http2SessionTimeout: 0 } : {}),
       logger: false,
@@ -69,6 +70,8 @@ export class GatewayServer {
         // A request under way on this connection (the client left mid-body, or pipelined bytes past it
         // are unreadable) is its exchange's to log; an answer here would go out ahead of its own.
         if ((socket as { _httpMessage?: unknown })._httpMessage != null) { socket.destroy(); return }
+        // A TLS handshake that failed or took too long: no HTTP can be spoken on it, and no request was made.
+        if (isHandshakeError(err)) { this.#handshakeFailed(err, socket); return }
         const error = parserError(err)
         if (error === GatewayError.HEADERS_TIMEOUT) this.#runtime.timedOut('client_headers')
         const id = requestId(undefined)
@@ -136,6 +139,12 @@ export class GatewayServer {
     if (req.httpVersionMajor === 2) sendError(socketOrResponse as unknown as ServerResponse, error, id)
     else if (!answerOnSocket(socketOrResponse, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) return
     this.#runtime.logRejected(error, id, req.socket.remoteAddress, req.method, req.url, protocolOf(req))
+  }
+
+  #handshakeFailed (err: Error & { code?: string }, socket: Duplex): void {
+    socket.destroy()
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.#runtime.timedOut('client_handshake')
+    this.#runtime.log.debug({ err, clientIp: (socket as Socket).remoteAddress }, 'TLS handshake failed')
   }
 
   #http2Cut (reason: Http2Cut, session: Http2Session): void {
@@ -224,5 +233,8 @@ export class GatewayServer {
     clearTimeout(timer)
   }
 }
+
+/** Errors of the TLS layer (OpenSSL's, Node's handshake timeout), as opposed to the HTTP parser's. */
+const isHandshakeError = (err: { code?: string }): boolean => err.code !== undefined && (err.code.startsWith('ERR_SSL_') || err.code.startsWith('ERR_TLS_'))
 
 const keepAliveMs = (server: GatewayConfig['server']) => server.keepAliveTimeout === undefined ? 72_000 : toMs(server.keepAliveTimeout)
