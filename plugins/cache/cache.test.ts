@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { connect } from 'node:net'
+import { connect as h2connect } from 'node:http2'
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
@@ -9,6 +10,7 @@ import { until } from '../../test/helpers/wait.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { sfList } from '../../test/helpers/rate-limit.ts'
 import { sharedWithPlugins, writeUserPlugin } from '../../test/helpers/user-plugin.ts'
+import { startH2Gateway } from '../../test/helpers/http2.ts'
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
 
@@ -458,6 +460,52 @@ t.test('a leader failed by a later plugin hands the fetch to one of its waiters'
   t.same(answers.map(a => a.body), Array(3).fill('answer 1'), 'one waiter went upstream for all')
   t.equal(r.seen.length, 1)
   t.equal(answers.filter(a => /collapsed/.test(cs(a.headers))).length, 2)
+})
+
+/** A raw GET of `path` on `gw` whose response the client does not read until it resumes the socket; `received` counts what it read. */
+async function unreadGet (gw: TestGateway, path: string): Promise<{ socket: ReturnType<typeof connect>, received: () => number }> {
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  let received = 0
+  socket.on('data', (chunk: Buffer) => { received += chunk.length }).on('error', () => {}).pause()
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${new URL(gw.url).host}\r\n\r\n`)
+  return { socket, received: () => received }
+}
+
+const LARGE = Buffer.alloc(12 * 1024 * 1024, 'c')
+
+t.test('a collapse leader whose client does not read holds no waiter: they get the entry once the upstream has sent it', async t => {
+  const r = await rig(t, (_req, res) => send(res, 200, { 'cache-control': 'max-age=60' }, LARGE.toString()),
+    `{ collapseTimeout: 20s, maxObjectSize: ${2 * LARGE.length} }`)
+  const leader = await unreadGet(r.gw, '/k')
+  t.teardown(() => leader.socket.destroy())
+  t.ok(await until(() => r.seen.length === 1))
+  const waiter = await request(`${r.gw.url}/k`)
+  t.equal((await waiter.body.arrayBuffer()).byteLength, LARGE.length)
+  t.match(cs(waiter.headers), /collapsed/)
+  t.equal(r.seen.length, 1, 'one upstream request')
+})
+
+t.test('a large miss read slowly but steadily is not cut: clientTimeouts.send is between reads, not for what the cache holds', async t => {
+  // Over HTTP/2 the client paces the gateway exactly: 256 KiB of window every 150 ms, for 3 MiB (about 1.8 s in all).
+  const body = Buffer.alloc(3 * 1024 * 1024, 's')
+  const up = await startUpstream((req, res) => { req.resume(); send(res, 200, { 'cache-control': 'max-age=60' }, body.toString()) })
+  t.teardown(() => up.close())
+  const { gw, ca } = await startH2Gateway(t, 'true', `upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cache: { maxObjectSize: ${2 * body.length} } } }
+`, { server: '  clientTimeouts: { send: 600ms }\n' })
+  const session = h2connect(gw.url, { ca: ca.cert, settings: { initialWindowSize: 256 * 1024 } })
+  t.teardown(() => session.destroy())
+  const stream = session.request({ ':path': '/k' })
+  stream.on('error', () => {}).pause()
+  let received = 0
+  const timer = setInterval(() => { for (let c: Buffer | null; (c = stream.read() as Buffer | null) !== null;) received += c.length }, 150)
+  t.teardown(() => clearInterval(timer))
+  await until(() => received === body.length || stream.closed, 20_000)
+  t.equal(received, body.length, 'read it all')
+  t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut off')
 })
 
 t.test('a HEAD or a no-store request leads no collapse: a GET for the same key beside it goes upstream at once', async t => {

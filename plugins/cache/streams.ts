@@ -1,15 +1,20 @@
-import { Transform, type TransformCallback } from 'node:stream'
+import { Duplex, Transform, type TransformCallback } from 'node:stream'
 
 /**
  * Passes the body on to the client as it comes and keeps a copy, up to `limit` bytes; past it the
  * copy is dropped (the client still gets everything). `done` gets the whole body, or undefined when
- * it was too large or the stream broke.
+ * it was too large or the stream broke. While it copies it takes the body at the upstream's pace,
+ * not the client's: requests waiting for this one's fetch (collapsed) get the entry once the
+ * upstream has sent it, however slowly this client reads. What it holds for the client then is
+ * the copy's own chunks (at most `limit` bytes); past the limit the client's pace rules again.
  */
-export class Capture extends Transform {
+export class Capture extends Duplex {
   #chunks: Buffer[] | undefined = []
   #size = 0
   readonly #limit: number
   #done: ((body: Buffer | undefined) => void) | undefined
+  /** A write waiting for the client to read (past the limit only). */
+  #waiting: (() => void) | undefined
 
   constructor (limit: number, done: (body: Buffer | undefined) => void) {
     super()
@@ -17,17 +22,25 @@ export class Capture extends Transform {
     this.#done = done
   }
 
-  override _transform (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  override _write (chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
     if (this.#chunks !== undefined) {
       this.#size += chunk.length
       if (this.#size > this.#limit) this.#chunks = undefined
       else this.#chunks.push(chunk)
     }
-    cb(null, chunk)
+    if (this.push(chunk) || this.#chunks !== undefined) cb()
+    else this.#waiting = cb
   }
 
-  override _flush (cb: TransformCallback): void {
+  override _read (): void {
+    const cb = this.#waiting
+    this.#waiting = undefined
+    cb?.()
+  }
+
+  override _final (cb: (error?: Error | null) => void): void {
     this.#finish(this.#chunks === undefined ? undefined : Buffer.concat(this.#chunks, this.#size))
+    this.push(null)
     cb()
   }
 

@@ -640,12 +640,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * Ends the response. Bytes still queued in the process (a client that stopped reading, an HTTP/2
-   * window it does not open) must be read within clientTimeouts.send: no other timer would close
-   * the connection (or stream) before they are.
+   * window it does not open, a body a plugin's stream holds) must be read within
+   * clientTimeouts.send: no other timer would close the connection (or stream) before they are.
+   * As on the body, the time runs between reads: each drain restarts it.
    */
   #end (body?: string | Buffer): void {
     ;(this.#sink ?? this.res).end(body)
-    if (!this.res.writableFinished && this.#owner.clientSendMs > 0) this.#tailTimer = setTimeout(Exchange.#onTailTimeout, this.#owner.clientSendMs, this)
+    // A write waiting for drain gets none once ended: this timer takes over from its.
+    clearTimeout(this.#sendTimer)
+    if (this.res.writableFinished || this.#owner.clientSendMs <= 0) return
+    this.#tailTimer = setTimeout(Exchange.#onTailTimeout, this.#owner.clientSendMs, this)
+    this.res.on('drain', Exchange.#onTailDrain)
   }
 
   /** The client has unread bytes waiting: it has clientTimeouts.send to read them (its drain clears this). */
@@ -718,6 +723,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Sent whole by now, the exchange may still be open for the request's body (HTTP/2): that is not a slow reader. */
   static #onTailTimeout (ex: Exchange): void {
     if (!ex.res.writableFinished) ex.#cutShort('client_send_timeout')
+  }
+
+  static #onTailDrain (this: ServerResponse): void {
+    const ex = (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE]
+    clearTimeout(ex.#tailTimer)
+    ex.#tailTimer = setTimeout(Exchange.#onTailTimeout, ex.#owner.clientSendMs, ex)
   }
 
   static #onDrain (this: Writable): void {
