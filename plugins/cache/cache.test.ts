@@ -484,6 +484,9 @@ t.test('a collapse leader whose client does not read holds no waiter: they get t
   t.equal((await waiter.body.arrayBuffer()).byteLength, LARGE.length)
   t.match(cs(waiter.headers), /collapsed/)
   t.equal(r.seen.length, 1, 'one upstream request')
+  const target = () => r.gw.gateway.runtime.upstreamSnapshots()[0]?.targets[0]
+  t.equal(target()?.inFlight, 0, 'the leader\'s upstream request is over, its client still reading')
+  t.equal(target()?.connections.busy, 0)
 })
 
 t.test('a large miss read slowly but steadily is not cut: clientTimeouts.send is between reads, not for what the cache holds', async t => {
