@@ -266,6 +266,15 @@ t.test('Capture: the body up to the limit, nothing past it or when broken; Repla
   broken.destroy(new Error('reset'))
   await closed
   t.same(calls, [undefined], 'a broken stream: undefined, once')
+  // Nobody reads: writes complete while the copy is kept, and wait for a reader past the limit.
+  const paced = new Capture(64 * 1024, () => {})
+  const written: number[] = []
+  for (const size of [40 * 1024, 20 * 1024, 20 * 1024]) paced.write(Buffer.alloc(size), () => written.push(size))
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(written, [40 * 1024, 20 * 1024], 'within the limit: taken at the writer\'s pace')
+  paced.resume()
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(written, [40 * 1024, 20 * 1024, 20 * 1024], 'past it: once read')
   const r = new Replay(Buffer.from('stored'))
   const out: Buffer[] = []
   r.on('data', (d: Buffer) => out.push(d))
