@@ -649,8 +649,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // A write waiting for drain gets none once ended: this timer takes over from its.
     clearTimeout(this.#sendTimer)
     if (this.res.writableFinished || this.#owner.clientSendMs <= 0) return
-    this.#tailTimer = setTimeout(Exchange.#onTailTimeout, this.#owner.clientSendMs, this)
+    this.#startTailTimer()
     this.res.on('drain', Exchange.#onTailDrain)
+  }
+
+  #startTailTimer (): void {
+    clearTimeout(this.#tailTimer)
+    this.#tailTimer = setTimeout(Exchange.#onTailTimeout, this.#owner.clientSendMs, this)
   }
 
   /** The client has unread bytes waiting: it has clientTimeouts.send to read them (its drain clears this). */
@@ -726,9 +731,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onTailDrain (this: ServerResponse): void {
-    const ex = (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE]
-    clearTimeout(ex.#tailTimer)
-    ex.#tailTimer = setTimeout(Exchange.#onTailTimeout, ex.#owner.clientSendMs, ex)
+    (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#startTailTimer()
   }
 
   static #onDrain (this: Writable): void {
