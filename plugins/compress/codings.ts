@@ -48,6 +48,13 @@ export function encoderFactory (coding: Coding, level: number): (flush: boolean)
   return flush => create(flush ? streaming : params)
 }
 
+/**
+ * A decoder for a body sent with `coding`. An empty body decodes to an empty one, as HTTP clients
+ * take it (zlib calls no input a truncated stream); a truncated or corrupt one is an error.
+ */
 export function decoder (coding: Coding): Transform {
-  return (DECODERS[coding] as Factory)({})
+  const d = (DECODERS[coding] as Factory)({})
+  const flush = d._flush.bind(d)
+  d._flush = done => { if ((d as Transform & { bytesWritten: number }).bytesWritten === 0) done(); else flush(done) }
+  return d
 }

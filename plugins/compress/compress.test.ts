@@ -46,6 +46,9 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/no-content': res.writeHead(204, { 'content-type': 'application/json' }).end(); return
     case '/not-modified': res.writeHead(304, { etag: '"v1"', 'content-type': 'application/json' }).end(); return
     case '/gzipped': return send(res, 200, { 'content-encoding': 'gzip', etag: '"g1"' }, GZIPPED)
+    case '/gzipped-empty': return send(res, 200, { 'content-encoding': 'gzip' }, '')
+    case '/gzipped-empty-chunked': res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(); return
+    case '/gzipped-truncated': return send(res, 200, { 'content-encoding': 'gzip' }, GZIPPED.subarray(0, GZIPPED.length - 8))
     case '/constructor': return send(res, 200, { 'content-encoding': 'constructor' })
     case '/identity': return send(res, 200, { 'content-encoding': 'identity' })
     case '/vary': return send(res, 200, { vary: 'Origin' })
@@ -218,6 +221,13 @@ t.test('an already encoded response: passed as is to a client that accepts it, d
   const odd = await get('/constructor', { 'accept-encoding': 'gzip' })
   t.equal(odd.headers['content-encoding'], 'constructor', 'a coding the gateway cannot decode is sent as it is')
   t.equal(odd.body.toString(), JSON_BODY)
+  // zlib calls an empty input a truncated stream: the connection was closed with no response.
+  for (const path of ['/gzipped-empty', '/gzipped-empty-chunked']) {
+    const empty = await get(path)
+    t.equal(empty.status, 200, `${path}: answered`)
+    t.equal(empty.body.length, 0, `${path}: an empty body is empty in any coding`)
+    t.equal(empty.headers['content-encoding'], undefined)
+  }
 })
 
 t.test('streaming: compressed bytes reach the client before the upstream has finished', async t => {
@@ -286,6 +296,8 @@ t.test('server-sent events are flushed event by event', async t => {
 })
 
 t.test('request bodies: decoded for the upstream when requests: true', async t => {
+  const empty = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'gzip', 'content-length': '0' } })
+  t.same(await empty.body.json(), { body: '', encoding: null }, 'an empty body is empty in any coding')
   for (const [encoding, body] of [['gzip', zlib.gzipSync('hello')], ['br', zlib.brotliCompressSync('hello')], ['deflate', zlib.deflateSync('hello')]] as const) {
     const res = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': encoding }, body })
     t.same(await res.body.json(), { body: 'hello', encoding: null }, encoding)
@@ -321,4 +333,12 @@ t.test('portcullis_compress_responses_total counts by coding sent', async t => {
   await get('/small', { 'accept-encoding': 'gzip' })
   t.equal(await metricValue(gw.adminUrl as string, series('gzip')), (before[0] as number) + 2)
   t.equal(await metricValue(gw.adminUrl as string, series('identity')), (before[1] as number) + 1, 'a body too small is not counted')
+})
+
+// Last: a failed stream logs a plugin failure, which earlier tests check there is none of.
+t.test('a truncated encoded body is cut for a client it is decoded for, not passed as whole', async t => {
+  const res = await request(`${gw.url}/gzipped-truncated`)
+  const id = res.headers['x-request-id']
+  await t.rejects(res.body.arrayBuffer(), 'the client learns the body is broken')
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { error: 'plugin_failed' })
 })
