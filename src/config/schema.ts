@@ -45,6 +45,7 @@ const Server = Type.Object({
   })),
   shutdownTimeout: Type.Optional(Type.Union([Duration], { description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. Default 30s.' })),
   keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. Default 72s.' })),
+  pluginTimeout: Type.Optional(Type.Union([Duration], { description: 'Time a plugin\'s setup may take when a config loads (past it the config is refused, and on reload the active one keeps serving), and its dispose when the config is replaced or the gateway stops (past it, logged and left behind). Default 30s.' })),
   clientTimeouts: Type.Optional(Type.Object({
     headers: Type.Optional(Type.Union([Duration], { description: 'Time a client has to send the request line and headers; past it, 408 and the connection is closed (nginx client_header_timeout, 60s). Default 30s.' })),
     body: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two reads of the request body; past it, the connection and the upstream try are closed (nginx client_body_timeout, 60s). Default 60s.' })),

@@ -4,6 +4,7 @@ import type { PluginMetrics } from '../metrics/plugin-metrics.ts'
 import { DEFAULT_STORE, type StoreLease } from '../stores/registry.ts'
 import type { PluginAdminRoutes } from './admin-routes.ts'
 import type { PluginSetupContext } from './contract.ts'
+import { disposeWithin } from './deadline.ts'
 
 /** What the process and one config give every plugin setup: the parts of a PluginSetupContext. */
 export interface PluginServices {
@@ -39,7 +40,7 @@ export function setupContext (services: PluginServices, plugin: string, routeNam
   }
 }
 
-/** Disposes the ctx.shared values that have a dispose(). */
-export async function disposeShared (shared: Map<string, unknown>): Promise<void> {
-  await Promise.allSettled([...shared.values()].map(v => (v as { dispose?: () => unknown } | null)?.dispose?.()))
+/** Disposes the ctx.shared values that have a dispose(), each for at most `ms`. */
+export async function disposeShared (shared: Map<string, unknown>, ms: number, log: Logger): Promise<void> {
+  await disposeWithin([...shared].map(([id, v]) => ({ plugin: id.slice(0, id.indexOf('\u0000')), dispose: () => (v as { dispose?: () => unknown } | null)?.dispose?.() })), ms, log)
 }

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino'
-import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply, UpstreamTarget } from './contract.ts'
+import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, UpstreamTarget } from './contract.ts'
 import { setupContext, type PluginServices } from './context.ts'
 import type { PluginUse } from './effective.ts'
+import { disposeWithin, LATE, within } from './deadline.ts'
+import { PluginSetupError } from './setup-error.ts'
 
 type Maybe<T> = T | Promise<T>
 
@@ -32,17 +34,19 @@ export async function buildPipeline (
   uses: readonly PluginUse[],
   plugins: ReadonlyMap<string, PluginDefinition>,
   services: PluginServices,
-  log: Logger
+  log: Logger,
+  timeoutMs: number
 ): Promise<Pipeline> {
   const steps = ordered(uses, plugins)
   const handlers: PluginHandlers[] = []
+  const disposeAll = () => disposeWithin(handlers.map((h, i) => ({ plugin: (steps[i] as Step).def.name, dispose: () => h.dispose?.() })), timeoutMs, log)
   try {
     for (const { def, use } of steps) {
       const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }))
-      handlers.push(await def.setup(use.config ?? {}, ctx))
+      handlers.push(await setUp(def, use.config ?? {}, ctx, timeoutMs))
     }
   } catch (err) {
-    await disposeAll(handlers)
+    await disposeAll()
     throw err
   }
   const requestHooks: RequestHook[] = []
@@ -64,7 +68,7 @@ export async function buildPipeline (
     onUpstreamTry: observers('onUpstreamTry'),
     onUpstreamTryEnd: observers('onUpstreamTryEnd'),
     onFinished: observers('onFinished'),
-    dispose: () => disposeAll(handlers)
+    dispose: disposeAll
   }
 }
 
@@ -106,6 +110,16 @@ function ordered (uses: readonly PluginUse[], plugins: ReadonlyMap<string, Plugi
     .sort((a, b) => b.def.priority - a.def.priority || a.def.name.localeCompare(b.def.name))
 }
 
-async function disposeAll (handlers: PluginHandlers[]): Promise<void> {
-  await Promise.allSettled(handlers.map(h => h.dispose?.()))
+/** A plugin's setup, for at most `ms`: one that finishes later is disposed of then, as no config holds it. */
+async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupContext, ms: number): Promise<PluginHandlers> {
+  const work = Promise.resolve().then(() => def.setup(config, ctx))
+  let handlers
+  try {
+    handlers = await within(work, ms)
+  } catch (err) {
+    throw new PluginSetupError(def.name, ctx.routeName, (err as Error).message, { cause: err })
+  }
+  if (handlers !== LATE) return handlers
+  work.then(h => h.dispose?.()).catch(() => {})
+  throw new PluginSetupError(def.name, ctx.routeName, `setup did not finish within ${ms} ms (server.pluginTimeout)`)
 }

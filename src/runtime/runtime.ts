@@ -32,6 +32,7 @@ import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
+import { toMs } from '../config/duration.ts'
 
 const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   UND_ERR_HEADERS_TIMEOUT: 'upstream_response',
@@ -123,7 +124,7 @@ export class Runtime implements ExchangeOwner {
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
         const uses = effectivePlugins(config.plugins, r.plugins)
-        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, uses, loaded.plugins, services, log)
+        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, uses, loaded.plugins, services, log, pluginTimeoutMs(config))
         pipelines.push(pipeline)
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
@@ -138,7 +139,7 @@ export class Runtime implements ExchangeOwner {
       return runtime
     } catch (err) {
       await Promise.allSettled([...pipelines.map(p => p.dispose()), ...[...upstreams.values()].map(u => u.close())])
-      if (services !== undefined) await releaseServices(services)
+      if (services !== undefined) await releaseServices(services, pluginTimeoutMs(config), log)
       throw err
     }
   }
@@ -321,7 +322,7 @@ export class Runtime implements ExchangeOwner {
     if (this.#inFlight > 0) await new Promise<void>(resolve => { this.#drained = resolve })
     await this.#stopUpstreamWork()
     await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
-    if (this.#services !== undefined) await releaseServices(this.#services)
+    if (this.#services !== undefined) await releaseServices(this.#services, pluginTimeoutMs(this.loaded.config), this.log)
   }
 }
 
@@ -338,7 +339,11 @@ function pluginServices (loaded: LoadedConfig, log: Logger, options: { metrics?:
   }
 }
 
-async function releaseServices (services: PluginServices): Promise<void> {
-  await disposeShared(services.shared)
+/** How long a plugin's setup, or its dispose, may take (server.pluginTimeout). */
+const pluginTimeoutMs = (config: LoadedConfig['config']): number =>
+  config.server.pluginTimeout === undefined ? 30_000 : toMs(config.server.pluginTimeout)
+
+async function releaseServices (services: PluginServices, timeoutMs: number, log: Logger): Promise<void> {
+  await disposeShared(services.shared, timeoutMs, log)
   await services.stores.release()
 }

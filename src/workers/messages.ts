@@ -35,8 +35,8 @@ export type ToWorker =
 export type FromWorker =
   /** Sent once the worker listens for messages: it waits for its config. */
   | { type: 'portcullis:hello' }
-  // `listen`: the worker could not bind, for the primary to report as its own ListenError.
-  | { type: 'portcullis:applied', id: number, url?: string, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string } }
+  // `listen`: the worker could not bind; `setup`: a plugin's setup failed: for the primary to report as its own error.
+  | { type: 'portcullis:applied', id: number, url?: string, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string } }
   | { type: 'portcullis:metrics', id: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   /** The worker's upstreams, under config `hash` (none before its first config). */
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }

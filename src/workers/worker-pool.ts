@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import type { Logger } from 'pino'
 import { ListenError } from '../server/listen-error.ts'
+import { PluginSetupError } from '../plugins/setup-error.ts'
 import { isOurs, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker, type PluginAdminCall } from './messages.ts'
 
 /** A place for one worker process, kept across its restarts. */
@@ -176,6 +177,7 @@ export class WorkerPool {
         const { key, host, port, reason } = reply.listen
         throw new ListenError(key, host, port, reason, { cause: reply.error })
       }
+      if (reply.type === 'portcullis:applied' && reply.setup !== undefined) throw new PluginSetupError(reply.setup.plugin, reply.setup.route, reply.error as string)
       if (reply.type !== 'portcullis:applied' || reply.error !== undefined) throw new Error(reply.type === 'portcullis:applied' ? reply.error : 'unexpected reply')
       slot.hash = config.hash
       if (this.#config.hash === config.hash) return reply.url as string

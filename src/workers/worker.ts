@@ -4,6 +4,7 @@ import { createLogger } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { buildAndSwap } from '../reload/swap.ts'
 import { ListenError } from '../server/listen-error.ts'
+import { PluginSetupError } from '../plugins/setup-error.ts'
 import { runPluginAdmin, startPortcullis, type Portcullis } from '../server/start.ts'
 import { isOurs, type FromWorker, type HealthPayload, type ToWorker } from './messages.ts'
 
@@ -58,10 +59,11 @@ export function runWorker (): Promise<number> {
             if (first) for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
             send({ type: 'portcullis:applied', id: m.id, url })
           }, (err: Error) => {
-            // A listen error is the primary's to report, in one line.
+            // A listen or plugin setup error is the primary's to report, in one line.
             const listen = err instanceof ListenError ? { key: err.key, host: err.host, port: err.port, reason: err.reason } : undefined
-            if (listen === undefined) log?.error({ err }, 'could not apply the config from the primary')
-            send({ type: 'portcullis:applied', id: m.id, error: err.message, ...(listen === undefined ? {} : { listen }) })
+            const setup = err instanceof PluginSetupError ? { plugin: err.plugin, route: err.route } : undefined
+            if (listen === undefined && setup === undefined) log?.error({ err }, 'could not apply the config from the primary')
+            send({ type: 'portcullis:applied', id: m.id, error: err.message, listen, setup })
             // A worker that cannot start is of no use: exit, and the primary restarts it with backoff.
             if (first) stop(1)
           })

@@ -6,6 +6,7 @@ import { startPrimary, workerCount } from '../../workers/primary.ts'
 import { runWorker } from '../../workers/worker.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 import { ListenError } from '../../server/listen-error.ts'
+import { PluginSetupError } from '../../plugins/setup-error.ts'
 import { writeStateFile } from '../../server/state-file.ts'
 import { variableOf } from '../../config/key-variable.ts'
 
@@ -34,9 +35,9 @@ export async function run (argv: string[]): Promise<number> {
       ? await startPortcullis(loaded, log, undefined, { watch })
       : await startPrimary(loaded, log, { count: workers, watch })
   } catch (err) {
-    if (!(err instanceof ListenError)) throw err
+    if (!(err instanceof ListenError) && !(err instanceof PluginSetupError)) throw err
     log.flush()
-    console.error(`portcullis: ${listenAdvice(err, loaded.file)}`)
+    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded.file) : `cannot start: ${err.message}`}`)
     return 1
   }
   writeStateFile(running.url)
