@@ -3,11 +3,15 @@ import { authenticator } from '../shared/auth/authenticator.ts'
 import { basicChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
 import { compileLocation } from '../shared/auth/location.ts'
-import { PasswordBook } from './password-book.ts'
+import { BUSY, PasswordBook } from './password-book.ts'
+import { CheckQueue, checkConcurrency } from './check-queue.ts'
 import { BasicAuthSchema, BasicCredentialSchema, type BasicCredential } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_password', 'invalid_credentials', 'the user name or password is not valid')
 const MALFORMED = fail(401, 'malformed', 'invalid_credentials', 'the Basic credentials are malformed (base64 of user:password)')
+const BUSY_FAILURE = fail(503, 'busy', 'auth_busy', 'too many password checks are waiting; try again shortly')
+/** Password checks that may wait for a turn (some seconds of scrypt at the default cost). */
+const MAX_WAITING = 64
 
 /** RFC 7617 Basic credentials, checked against consumers' scrypt password hashes. */
 export default definePlugin({
@@ -19,7 +23,9 @@ export default definePlugin({
     identities: credential => [(credential as BasicCredential).username]
   },
   setup (config, ctx) {
-    const book = new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>)
+    // One queue for the config's basic-auth routes: they share the thread pool.
+    const queue = ctx.shared('checks', () => new CheckQueue(checkConcurrency(), MAX_WAITING))
+    const book = new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>, queue)
     const location = compileLocation({ header: 'authorization', scheme: 'Basic' })
     const hide = config.hideCredentials === true
     const onRequest = authenticator({
@@ -33,7 +39,7 @@ export default definePlugin({
         const colon = decoded.indexOf(':')
         if (colon < 1) return MALFORMED
         const consumer = await book.check(decoded.slice(0, colon), decoded.slice(colon + 1))
-        return consumer === undefined ? INVALID : { consumer }
+        return consumer === BUSY ? BUSY_FAILURE : consumer === undefined ? INVALID : { consumer }
       }
     }, ctx)
     return { onRequest }

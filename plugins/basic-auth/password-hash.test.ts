@@ -1,5 +1,6 @@
 import t from 'tap'
-import { PasswordBook } from './password-book.ts'
+import { BUSY, PasswordBook } from './password-book.ts'
+import { CheckQueue } from './check-queue.ts'
 import { hashPassword, parseHash } from './password-hash.ts'
 
 const SALT = 'c2FsdHNhbHRzYWx0c2FsdA'
@@ -27,11 +28,40 @@ async function medianMs (f: () => Promise<unknown>): Promise<number> {
 t.test('an unknown user name costs what a known one does: the stand-in hash has the users\' parameters', async t => {
   // The cheapest parameters the format allows: the default (2^14, r=8) costs about fifty times more.
   const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
-  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }])
-  t.equal((await book.check('ann', 'right'))?.id, 'ann')
+  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], new CheckQueue(2, 64))
+  t.match(await book.check('ann', 'right'), { id: 'ann' })
   t.equal(await book.check('ann', 'wrong'), undefined)
   t.equal(await book.check('nobody', 'right'), undefined)
   const known = await medianMs(() => book.check('ann', 'wrong'))
   const unknown = await medianMs(() => book.check('nobody', 'wrong'))
   t.ok(unknown < known * 5 + 10, `unknown user ${unknown.toFixed(1)} ms, known user ${known.toFixed(1)} ms`)
+})
+
+t.test('a user name and password that checked out skip the queue; others wait for a turn, or are BUSY when it is full', async t => {
+  const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
+  const queue = new CheckQueue(1, 1)
+  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], queue)
+  t.match(await book.check('ann', 'right'), { id: 'ann' })
+  // The one slot held, the one place in line taken: the queue is full.
+  let release = () => {}
+  const held = queue.run(() => new Promise<void>(resolve => { release = resolve }))
+  const waiting = book.check('ann', 'wrong')
+  t.equal(await book.check('ann', 'other'), BUSY, 'a pair not checked before: not checked, BUSY')
+  t.match(await book.check('ann', 'right'), { id: 'ann' }, 'the pair that checked out: let in without a turn')
+  release()
+  await held
+  t.equal(await waiting, undefined, 'the one in line is checked once the slot is free')
+})
+
+t.test('the queue hands a freed slot to the next in line, in order, never to a newcomer first', async t => {
+  const queue = new CheckQueue(1, 10)
+  const order: string[] = []
+  let release = () => {}
+  const first = queue.run(() => new Promise<void>(resolve => { release = resolve }))
+  const second = queue.run(async () => { order.push('second') })
+  release()
+  await first
+  const newcomer = queue.run(async () => { order.push('newcomer') })
+  await Promise.all([second, newcomer])
+  t.same(order, ['second', 'newcomer'])
 })
