@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 
 /**
  * Small local services for the quick start: each answers JSON describing the request it got,
@@ -23,8 +22,4 @@ export async function startDemoUpstream (name: string, port: number, host = '127
   })
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve))
   return server
-}
-
-export function portOf (server: Server): number {
-  return (server.address() as AddressInfo).port
 }
