@@ -32,7 +32,7 @@ export interface FreshnessRules {
 }
 
 // RFC 9110 15.1: heuristically cacheable statuses (206 left out: ranges are not stored).
-export const CACHEABLE_BY_DEFAULT = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
+const CACHEABLE_BY_DEFAULT = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
 
 const toDate = (v: string | string[] | undefined): number => v === undefined ? NaN : Date.parse(String(v))
 

@@ -1,6 +1,6 @@
 import type { PluginMetrics } from '../../src/index.ts'
 
-export const RESULTS = ['hit', 'miss', 'stale', 'revalidated', 'bypass', 'collapsed'] as const
+const RESULTS = ['hit', 'miss', 'stale', 'revalidated', 'bypass', 'collapsed'] as const
 export type Result = typeof RESULTS[number]
 
 /** A route's counters, bound to their labels once at setup. */

@@ -15,7 +15,7 @@ export const KeyAuthSchema = Type.Object({
 }, { additionalProperties: false })
 
 /** A key as consumers hold it: its SHA-256 (sha256:<64 hex>), or the key itself, best from ${ENV}. */
-export const StoredKey = Type.String({
+const StoredKey = Type.String({
   pattern: '^(sha256:[0-9a-f]{64}|(?!sha256:).{16,})$',
   errorMessage: 'must be sha256:<64 lower-case hex digits> or a key of at least 16 characters (write it as ${ENV})'
 })

@@ -58,7 +58,7 @@ export interface Write { state: State, ttlMs: number }
 const EPSILON = 1e-6
 
 /** Sliding-window counter: this window's count plus the previous window's, weighted by how much of it the sliding window still covers. */
-export function slidingWindow (q: number, w: number, stored: SlidingState | undefined, now: number): Check {
+function slidingWindow (q: number, w: number, stored: SlidingState | undefined, now: number): Check {
   const idx = Math.floor(now / w)
   let c = 0
   let p = 0
@@ -74,7 +74,7 @@ export function slidingWindow (q: number, w: number, stored: SlidingState | unde
 }
 
 /** Counts an allowed request; a new window's state lives to the end of the next window (2w - e, as the Lua's PX). */
-export function chargeSliding (w: number, stored: SlidingState | undefined, now: number): Write | undefined {
+function chargeSliding (w: number, stored: SlidingState | undefined, now: number): Write | undefined {
   const idx = Math.floor(now / w)
   if (stored?.window === idx) { stored.count++; return undefined }
   const p = stored?.window === idx - 1 ? stored.count : 0
@@ -82,7 +82,7 @@ export function chargeSliding (w: number, stored: SlidingState | undefined, now:
 }
 
 /** Token bucket as GCRA: one theoretical arrival time; a request fits if it is less than a bucket ahead of now. */
-export function tokenBucket (q: number, w: number, b: number, stored: BucketState | undefined, now: number): Check {
+function tokenBucket (q: number, w: number, b: number, stored: BucketState | undefined, now: number): Check {
   const t = w / q
   const tau = b * t
   const tat = stored === undefined || stored.tat < now ? now : stored.tat
@@ -92,7 +92,7 @@ export function tokenBucket (q: number, w: number, b: number, stored: BucketStat
 }
 
 /** Moves the arrival time one emission interval on; it lives until then, so every charge sets its expiry. */
-export function chargeBucket (q: number, w: number, stored: BucketState | undefined, now: number): Write {
+function chargeBucket (q: number, w: number, stored: BucketState | undefined, now: number): Write {
   const next = (stored === undefined || stored.tat < now ? now : stored.tat) + w / q
   // Rounded to the µs as the Lua does, operation for operation.
   const tat = Math.floor(next * 1000 + 0.5) / 1000
@@ -102,7 +102,7 @@ export function chargeBucket (q: number, w: number, stored: BucketState | undefi
 }
 
 /** Fixed window: one count per window aligned on the epoch. */
-export function fixedWindow (q: number, w: number, stored: FixedState | undefined, now: number): Check {
+function fixedWindow (q: number, w: number, stored: FixedState | undefined, now: number): Check {
   const idx = Math.floor(now / w)
   const c = stored?.window === idx ? stored.count : 0
   const e = now - idx * w
@@ -111,7 +111,7 @@ export function fixedWindow (q: number, w: number, stored: FixedState | undefine
 }
 
 /** Counts an allowed request; a new window's state lives to the window's end. */
-export function chargeFixed (w: number, stored: FixedState | undefined, now: number): Write | undefined {
+function chargeFixed (w: number, stored: FixedState | undefined, now: number): Write | undefined {
   const idx = Math.floor(now / w)
   if (stored?.window === idx) { stored.count++; return undefined }
   return { state: new FixedState(idx, 1), ttlMs: w - (now - idx * w) }

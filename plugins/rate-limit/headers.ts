@@ -12,7 +12,7 @@ export type Decision = readonly number[]
 export const allowed = (d: Decision): boolean => d[0] === 1
 
 /** ms until a rejected request may be retried: the longest wait among the limits that rejected it. */
-export function retryMs (d: Decision): number {
+function retryMs (d: Decision): number {
   let ms = 0
   for (let i = 1; i < d.length; i += 3) if (d[i] === 0) ms = Math.max(ms, d[i + 2] as number)
   return ms

@@ -5,7 +5,7 @@ import type { GatewayRequest } from '../../src/index.ts'
 type Reader = (req: GatewayRequest) => string | undefined
 
 /** Where auth plugins leave token claims for later plugins: req.locals.claims. */
-export const CLAIMS_LOCAL = 'claims'
+const CLAIMS_LOCAL = 'claims'
 
 const scalar = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined

@@ -48,7 +48,7 @@ function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number
 }
 
 /** The metadata key consumers carry their overrides under. */
-export const METADATA_KEY = 'rate-limit'
+const METADATA_KEY = 'rate-limit'
 
 /** The route's plan, and each consumer's own plan where its metadata overrides a limit. */
 export interface Plans {

@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError } from '../config/config-error.ts'
 import { loadConfig, type LoadedConfig } from '../config/load.ts'
 
-export const DEFAULT_CONFIG = 'config/gateway.yaml'
+const DEFAULT_CONFIG = 'config/gateway.yaml'
 
 /** Parses `-c FILE`, `--help` and positionals; prints help or a usage error itself (returns a number then). */
 export function parseCommand (argv: string[], help: string, extra: ParseArgsConfig['options'] = {}): { config: string, positionals: string[], values: Record<string, unknown> } | number {

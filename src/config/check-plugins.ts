@@ -34,7 +34,7 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
 }
 
 /** Every value the schema marks as a store name (StoreName) must name a store. */
-export function checkStoreNames (schema: TSchema, data: unknown, path: Array<string | number>, config: GatewayConfig, add: Add): void {
+function checkStoreNames (schema: TSchema, data: unknown, path: Array<string | number>, config: GatewayConfig, add: Add): void {
   const names = [...new Set([DEFAULT_STORE, ...Object.keys(config.stores ?? {})])]
   const seen = new Set<string>()
   const walk = (s: TSchema, d: unknown, p: Array<string | number>) => {

@@ -5,13 +5,13 @@ import { Duration } from './duration.ts'
 const closed = { additionalProperties: false } as const
 const HostPort = Type.String({ pattern: '^[^\\s:]+:\\d+$|^\\[[0-9a-fA-F:]+\\]:\\d+$', errorMessage: 'must be host:port, e.g. 10.0.0.1:26379' })
 
-export const MemoryStoreConfig = Type.Object({
+const MemoryStoreConfig = Type.Object({
   type: Type.Literal('memory'),
   maxEntries: Type.Optional(Type.Integer({ minimum: 1, description: 'Most entries held; the least recently used are evicted first. Default 100000.' })),
   maxBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Most bytes held (keys and values). Default 67108864 (64 MiB).' }))
 }, { ...closed, description: 'Per process, bounded, lost on restart (kept across reloads).' })
 
-export const RedisStoreConfig = Type.Object({
+const RedisStoreConfig = Type.Object({
   type: Type.Literal('redis'),
   url: Type.Optional(Type.String({ pattern: '^rediss?://', errorMessage: 'must be a redis:// or rediss:// URL', description: 'Standalone server, e.g. "${REDIS_URL:-redis://127.0.0.1:6379}".' })),
   sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, description: 'Sentinel addresses (host:port); needs name.' })),

@@ -4,7 +4,7 @@ import { Duration } from './duration.ts'
 // The policy keys of an upstream: balancing, health, retries, circuit breaking, discovery.
 const closed = { additionalProperties: false } as const
 
-export const BALANCERS = ['round-robin', 'least-connections', 'consistent-hash', 'p2c-ewma'] as const
+const BALANCERS = ['round-robin', 'least-connections', 'consistent-hash', 'p2c-ewma'] as const
 
 export const Balance = Type.Union(BALANCERS.map(b => Type.Literal(b)), {
   errorMessage: `must be one of ${BALANCERS.join(', ')}`,
@@ -23,7 +23,7 @@ export const HashOn = Type.Union([
 })
 
 /** An expected status: 200, or a range such as "200-399" or "2xx". */
-export const StatusSpec = Type.Union([
+const StatusSpec = Type.Union([
   Type.Integer({ minimum: 100, maximum: 599 }),
   Type.String({ pattern: '^([1-5]xx|[1-5]\\d\\d-[1-5]\\d\\d)$' })
 ], { errorMessage: 'must be a status (200), a range ("200-399") or a class ("2xx")' })

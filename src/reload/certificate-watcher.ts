@@ -7,7 +7,7 @@ import { watchConfig, type ConfigWatcher } from './config-watcher.ts'
  * often written one after the other (certbot, a `cp` of each), and a reload in between would find
  * them mismatched. Renewals that swap a symlink (cert-manager, Kubernetes secrets) are atomic anyway.
  */
-export const CERTIFICATE_DEBOUNCE_MS = 500
+const CERTIFICATE_DEBOUNCE_MS = 500
 
 export interface CertificateWatcher extends ConfigWatcher {
   /** Watches the files `loaded` names (after a reload changed them), and only those. */

@@ -18,7 +18,7 @@ export interface Http2Limits {
 
 interface Bucket { readonly burst: number, readonly perSecond: number }
 
-export const HTTP2_DEFAULTS = {
+const HTTP2_DEFAULTS = {
   maxConcurrentStreams: 100,
   maxHeaderListSize: 16_384,
   rapidReset: { burst: 100, perSecond: 10 },

@@ -14,10 +14,10 @@ interface Stapled { readonly der: Buffer, readonly response: Buffer }
  * default also takes CBC and RSA key exchange, through HIGH). Its DHE suites are left out: no DH
  * parameters are set. TLS 1.3 keeps Node's suites, all AEAD.
  */
-export const DEFAULT_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
+const DEFAULT_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
   'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305'
 /** OpenSSL's default groups: they follow the Node version (OpenSSL 3.5 in Node 24 puts X25519MLKEM768 first). */
-export const DEFAULT_CURVES = 'auto'
+const DEFAULT_CURVES = 'auto'
 
 /**
  * The listener's certificates, read and checked at config load: the first is the default, the

@@ -48,7 +48,7 @@ export interface StartOptions {
   readonly healthChecks?: boolean
 }
 
-export const urlOf = (a: AddressInfo, scheme = 'http'): string => `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
+const urlOf = (a: AddressInfo, scheme = 'http'): string => `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
 
 /** Starts the admin listener, if the config has one. */
 export async function listenAdmin (config: LoadedConfig['config'], state: AdminState): Promise<{ admin: FastifyInstance, adminUrl: string } | undefined> {

@@ -7,7 +7,7 @@
  */
 
 /** Most calls per batch: bounds one script's run time on the server and the size of its reply. */
-export const MAX_BATCH = 256
+const MAX_BATCH = 256
 
 /**
  * The script wrapped to run many calls. ARGV: the number of calls, each call's key and argument

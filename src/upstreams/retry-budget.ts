@@ -1,5 +1,5 @@
 /** Retries always allowed on top of the ratio, so a quiet upstream can still retry. */
-export const RETRY_RESERVE = 10
+const RETRY_RESERVE = 10
 
 /**
  * A per-upstream retry budget (as Finagle's): every request deposits `ratio` of a token, every

@@ -2,14 +2,14 @@ import type { UpstreamConfig } from '../config/schema.ts'
 import { RETRY_CONDITIONS } from '../config/upstream-schema.ts'
 import { RetryBudget } from './retry-budget.ts'
 
-export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']
-export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
+const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024
 const DEFAULT_BUDGET = 0.2
 /** As nginx's `proxy_next_upstream error`: a failed connection, or one that broke before the response headers. */
 const DEFAULT_ON: ReadonlyArray<typeof RETRY_CONDITIONS[number] | number> = ['connect-error', 'reset']
 
 /** Why an attempt failed, as far as retrying is concerned. */
-export const Failure = {
+const Failure = {
   /** The request never left the gateway (connection refused, connect timeout, DNS). */
   Connect: 0,
   /** The connection broke after the request was sent, before the response headers. */

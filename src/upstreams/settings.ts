@@ -4,7 +4,7 @@ import { BREAKER_DEFAULTS, type BreakerSettings } from './circuit-breaker.ts'
 import { DEFAULT_PASSIVE, type PassiveSettings } from './outlier-detection.ts'
 
 // request: 0 is no limit.
-export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000, request: 0 }
+const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000, request: 0 }
 
 export interface QueueSettings {
   /** Requests that may wait per target; past it, 503 upstream_busy at once. */
@@ -13,7 +13,7 @@ export interface QueueSettings {
   readonly timeoutMs: number
 }
 
-export const DEFAULT_QUEUE = { max: 1024, timeoutMs: 30_000 }
+const DEFAULT_QUEUE = { max: 1024, timeoutMs: 30_000 }
 
 export function queueSettings (config: UpstreamConfig): QueueSettings {
   return { max: config.queue?.max ?? DEFAULT_QUEUE.max, timeoutMs: ms(config.queue?.timeout, DEFAULT_QUEUE.timeoutMs) }
@@ -84,7 +84,7 @@ export function statusRange (spec: number | string): [number, number] {
 }
 
 /** A lookup table: table[status] === 1 when a spec covers it. */
-export function statusTable (specs: ReadonlyArray<number | string>): Uint8Array {
+function statusTable (specs: ReadonlyArray<number | string>): Uint8Array {
   const table = new Uint8Array(600)
   for (const spec of specs) {
     const [lo, hi] = statusRange(spec)

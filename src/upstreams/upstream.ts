@@ -10,7 +10,6 @@ import { breakerSettings, healthCheckSettings, passiveSettings, queueSettings, t
 import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
 
 export { Target } from './target.ts'
-export { DEFAULT_TIMEOUTS } from './settings.ts'
 
 /** A target address as configured or discovered. */
 export interface TargetAddress { url: string, host: string, weight: number }

@@ -53,7 +53,7 @@ export async function eventually<T> (read: () => Promise<T>, want: T, maxMs = 3_
 
 type Case = (t: Test, store: Store, ns: string) => Promise<void>
 
-export const STORE_CASES: Record<string, Case> = {
+const STORE_CASES: Record<string, Case> = {
   'get of a missing key is undefined; set then get gives a Buffer': async (t, store, ns) => {
     t.equal(await store.get(`${ns}nope`), undefined)
     await store.set(`${ns}a`, 'hello')

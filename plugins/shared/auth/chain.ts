@@ -19,7 +19,7 @@ export interface ChainMember {
  * decides; without any, the last member to run answers 401 (or admits the anonymous consumer).
  * Built while the route's plugins are set up, complete before its first request.
  */
-export class AuthChain {
+class AuthChain {
   readonly members: ChainMember[] = []
   /** Every identity header any member sets: removed from the client's request before the first member looks at it. */
   readonly stripped: string[] = [...IDENTITY_HEADERS]

@@ -1,8 +1,8 @@
 import type { Consumer, HeaderMap } from '../../../src/index.ts'
 
 /** Headers the gateway sets for the upstream; whatever the client sent under these names is removed first. */
-export const CONSUMER_ID = 'x-consumer-id'
-export const CONSUMER_GROUPS = 'x-consumer-groups'
+const CONSUMER_ID = 'x-consumer-id'
+const CONSUMER_GROUPS = 'x-consumer-groups'
 export const ANONYMOUS = 'x-anonymous-consumer'
 export const IDENTITY_HEADERS = [CONSUMER_ID, CONSUMER_GROUPS, ANONYMOUS] as const
 

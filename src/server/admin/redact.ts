@@ -1,7 +1,7 @@
 const SECRET_WORDS = new Set(['password', 'passwords', 'passwd', 'pwd', 'secret', 'secrets', 'token', 'tokens', 'key', 'keys',
   'apikey', 'authorization', 'credential', 'credentials'])
 
-export const REDACTED = '[redacted]'
+const REDACTED = '[redacted]'
 
 /** `clientSecret`, `x-api-key`, `admin_token`: split into words, any of which names a secret. */
 function looksSecret (key: string): boolean {

@@ -4,7 +4,7 @@ import { hash32 } from './hash.ts'
 import type { KeyReader } from './hash-key.ts'
 
 /** Points per unit of weight: enough for an even spread (about +-10% per target) with a small ring. */
-export const POINTS_PER_WEIGHT = 160
+const POINTS_PER_WEIGHT = 160
 
 /**
  * Consistent hashing on a ring (Karger et al., as Envoy's ring_hash and nginx's `hash ... consistent`):
