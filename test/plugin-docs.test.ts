@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { parse, stringify } from 'yaml'
 import { startGateway } from './helpers/gateway.ts'
 
@@ -21,3 +21,25 @@ for (const page of PAGES) {
     }
   })
 }
+
+// Each key of a built-in plugin's schema is named on its page (`key`, `a.key` or key:), or for the two
+// header plugins, which have no page, in docs/plugins.md: basic-auth's page once left out anonymous.
+t.test('every key of each built-in plugin\'s schema is named in its docs', async t => {
+  const { builtinPlugins } = await import('../src/plugins/registry.ts')
+  for (const [name, def] of await builtinPlugins()) {
+    const keys = new Set<string>()
+    const walk = (s: unknown): void => {
+      const o = s as Record<string, unknown> | null
+      if (o === null || typeof o !== 'object') return
+      for (const k of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(o[k])) (o[k] as unknown[]).forEach(walk)
+      for (const [k, v] of Object.entries((o.properties ?? {}) as Record<string, unknown>)) { keys.add(k); walk(v) }
+      walk(o.items)
+      walk(o.additionalProperties)
+      Object.values((o.patternProperties ?? {}) as Record<string, unknown>).forEach(walk)
+    }
+    walk(def.schema)
+    const page = new URL(`../docs/plugins/${name}.md`, import.meta.url)
+    const text = readFileSync(existsSync(page) ? page : new URL('../docs/plugins.md', import.meta.url), 'utf8')
+    t.same([...keys].filter(k => !new RegExp(`[\`.]${k}\`|\\b${k}:`).test(text)), [], `${name}: keys its docs do not name`)
+  }
+})
