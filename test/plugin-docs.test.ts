@@ -43,3 +43,14 @@ t.test('every key of each built-in plugin\'s schema is named in its docs', async
     t.same([...keys].filter(k => !new RegExp(`[\`.]${k}\`|\\b${k}:`).test(text)), [], `${name}: keys its docs do not name`)
   }
 })
+
+// Every metric the gateway or a plugin defines is named in docs/metrics.md.
+t.test('docs/metrics.md names every metric in the sources', async t => {
+  const { execFileSync } = await import('node:child_process')
+  const root = new URL('..', import.meta.url)
+  const sources = execFileSync('git', ['grep', '-hoE', "name: 'portcullis_[a-z0-9_]+'", '--', 'src', 'plugins', ':!*.test.ts'], { cwd: root, encoding: 'utf8' })
+  const names = new Set([...sources.matchAll(/portcullis_[a-z0-9_]+/g)].map(m => m[0]))
+  const text = readFileSync(new URL('../docs/metrics.md', import.meta.url), 'utf8')
+  t.ok(names.size >= 20, `${names.size} metric names found`)
+  t.same([...names].filter(n => !text.includes(`\`${n}\``)), [], 'metrics docs/metrics.md does not name')
+})
