@@ -23,9 +23,9 @@ export default definePlugin({
     identities: credential => [(credential as BasicCredential).username]
   },
   setup (config, ctx) {
-    // One queue for the config's basic-auth routes: they share the thread pool.
-    const queue = ctx.shared('checks', () => new CheckQueue(checkConcurrency(), MAX_WAITING))
-    const book = new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>, queue)
+    // One book for the config's basic-auth routes (the consumers are the same): one stand-in hash,
+    // one memory of checked passwords, one queue for the thread pool they share.
+    const book = ctx.shared('book', () => new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>, new CheckQueue(checkConcurrency(), MAX_WAITING)))
     const location = compileLocation({ header: 'authorization', scheme: 'Basic' })
     const hide = config.hideCredentials === true
     const onRequest = authenticator({
