@@ -2,7 +2,7 @@
 export { definePlugin } from './plugins/define-plugin.ts'
 export { RequestRejected } from './plugins/request-rejected.ts'
 export type {
-  ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse, UpstreamTarget
+  ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginConfigProblem, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse, UpstreamTarget
 } from './plugins/contract.ts'
 export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'

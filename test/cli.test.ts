@@ -49,7 +49,22 @@ routes:
     plugins: { request-headers: { sett: {} } }
 `
 
-const dir = t.testdir({ 'good.yaml': GOOD, 'bad.yaml': BAD })
+// Valid by the plugins' schemas, not by their checks: these once passed validate and failed start.
+const BAD_PLUGIN_VALUES = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - name: a
+    match: { path: /a/:id }
+    upstream: users
+    plugins:
+      ip-filter: { deny: [10.0.0.0/8, 10.0.0.0/33] }
+      cors: { origins: ["/(unclosed/"] }
+      redirect: { to: "/b/:ident" }
+`
+
+const dir = t.testdir({ 'good.yaml': GOOD, 'bad.yaml': BAD, 'bad-plugin-values.yaml': BAD_PLUGIN_VALUES })
 const good = join(dir, 'good.yaml')
 const bad = join(dir, 'bad.yaml')
 
@@ -65,6 +80,18 @@ t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an inv
     'invalid configuration (2 problems):',
     `${bad}:8:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)`,
     `${bad}:12:35 routes[1].plugins.request-headers.sett: unknown key "sett" (did you mean "set"?)`
+  ])
+})
+
+t.test('validate: what plugins check beyond their schemas (addresses, regular expressions, templates), at file:line:col', async t => {
+  const file = join(dir, 'bad-plugin-values.yaml')
+  const ko = await runCliHere('validate', '-c', file)
+  t.equal(ko.code, 1)
+  t.same(ko.stderr.trim().split('\n'), [
+    'invalid configuration (3 problems):',
+    `${file}:10:39 routes[0].plugins.ip-filter.deny[1]: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range`,
+    `${file}:11:25 routes[0].plugins.cors.origins[0]: Invalid regular expression: /(unclosed/: Unterminated group`,
+    `${file}:12:23 routes[0].plugins.redirect.to: uses ":ident", which the route's match.path does not define`
   ])
 })
 

@@ -1,6 +1,6 @@
 import { definePlugin, type HeaderMap } from '../../src/index.ts'
 import { addVary } from '../shared/vary.ts'
-import { compileOrigins } from './origins.ts'
+import { compileOrigins, originProblem } from './origins.ts'
 import { CorsSchema, DEFAULTS } from './schema.ts'
 
 const PREFLIGHT_VARY = 'origin, access-control-request-method, access-control-request-headers'
@@ -14,9 +14,12 @@ export default definePlugin({
   name: 'cors',
   priority: 3100,
   schema: CorsSchema,
-  setup (config, ctx) {
-    let origins
-    try { origins = compileOrigins(config.origins) } catch (err) { throw new Error(`route "${ctx.routeName}", plugins.cors.${(err as Error).message}`) }
+  check: config => config.origins.flatMap((entry, i) => {
+    const message = originProblem(entry)
+    return message === undefined ? [] : [{ path: ['origins', i], message }]
+  }),
+  setup (config) {
+    const origins = compileOrigins(config.origins)
     const credentials = config.credentials ?? DEFAULTS.credentials
     // `*` only when no credentials: browsers refuse `*` with them, so the origin is echoed.
     const star = origins.any && !credentials

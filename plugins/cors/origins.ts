@@ -7,20 +7,27 @@ export interface OriginMatcher {
   allows (origin: string): boolean
 }
 
-/** Throws, naming the entry, on a regular expression that does not compile or is mistyped. */
+/** What is wrong with an origin entry: a regular expression that does not compile, or is mistyped. */
+export function originProblem (entry: string): string | undefined {
+  const regex = REGEX.exec(entry)
+  if (regex !== null) {
+    try { RegExp(regex[1] as string, regex[2]) } catch (err) { return (err as Error).message }
+    return undefined
+  }
+  // No origin starts with a slash: a mistyped regular expression would otherwise allow nothing, silently.
+  return entry.startsWith('/') ? 'a regular expression is written /pattern/flags, its flags among i, m, s and u' : undefined
+}
+
+/** Compiles entries checked at load (originProblem). */
 export function compileOrigins (entries: readonly string[]): OriginMatcher {
   const exact = new Set<string>()
   const patterns: RegExp[] = []
   let any = false
-  for (const [i, entry] of entries.entries()) {
+  for (const entry of entries) {
     const regex = REGEX.exec(entry)
     if (entry === '*') any = true
-    else if (regex !== null) {
-      try { patterns.push(new RegExp(regex[1] as string, regex[2])) } catch (err) { throw new Error(`origins[${i}]: ${(err as Error).message}`) }
-    } else if (entry.startsWith('/')) {
-      // No origin starts with a slash: a mistyped regular expression would otherwise allow nothing, silently.
-      throw new Error(`origins[${i}]: a regular expression is written /pattern/flags, its flags among i, m, s and u`)
-    } else if (entry.includes('*')) patterns.push(wildcard(entry.toLowerCase()))
+    else if (regex !== null) patterns.push(new RegExp(regex[1] as string, regex[2]))
+    else if (entry.includes('*')) patterns.push(wildcard(entry.toLowerCase()))
     else exact.add(entry.toLowerCase().replace(/\/$/, ''))
   }
   return {

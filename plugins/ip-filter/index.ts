@@ -1,14 +1,13 @@
-import { definePlugin } from '../../src/index.ts'
+import { definePlugin, type PluginConfigProblem } from '../../src/index.ts'
 import { refusal } from '../shared/refusal.ts'
 import { AddressTrie } from './address-trie.ts'
 import { IpFilterSchema } from './schema.ts'
 
-function trieOf (entries: readonly string[] | undefined, routeName: string, key: string): AddressTrie | undefined {
+/** Entries were checked at load (check below): each one goes in. */
+function trieOf (entries: readonly string[] | undefined): AddressTrie | undefined {
   if (entries === undefined || entries.length === 0) return undefined
   const trie = new AddressTrie()
-  for (const [i, e] of entries.entries()) {
-    try { trie.add(e) } catch (err) { throw new Error(`route "${routeName}", plugins.ip-filter.${key}[${i}]: ${(err as Error).message}`) }
-  }
+  for (const e of entries) trie.add(e)
   return trie
 }
 
@@ -21,9 +20,18 @@ export default definePlugin({
   name: 'ip-filter',
   priority: 3050,
   schema: IpFilterSchema,
+  check (config) {
+    const problems: PluginConfigProblem[] = []
+    for (const key of ['allow', 'deny'] as const) {
+      config[key]?.forEach((entry, i) => {
+        try { new AddressTrie().add(entry) } catch (err) { problems.push({ path: [key, i], message: (err as Error).message }) }
+      })
+    }
+    return problems
+  },
   setup (config, ctx) {
-    const allow = trieOf(config.allow, ctx.routeName, 'allow')
-    const deny = trieOf(config.deny, ctx.routeName, 'deny')
+    const allow = trieOf(config.allow)
+    const deny = trieOf(config.deny)
     const refused = ctx.metrics.counter({ name: 'portcullis_ip_filter_refused_total', help: 'Requests refused by ip-filter, by route.', labelNames: ['route'] })
       .labels(ctx.routeName)
     // has() is undefined for what is not an address: refused by either list.

@@ -7,6 +7,11 @@ export default definePlugin({
   name: 'redirect',
   priority: 785,
   schema: RedirectSchema,
+  // A top-level redirect is checked against each route's params in setup.
+  check (config, route) {
+    const problem = route === undefined ? undefined : compileTemplate(config.to, route.params)
+    return typeof problem === 'string' ? [{ path: ['to'], message: problem }] : []
+  },
   setup (config, ctx) {
     const location = compileTemplate(config.to, ctx.routeParams)
     if (typeof location === 'string') throw new Error(`route "${ctx.routeName}", plugins.redirect.to ${location}`)

@@ -55,6 +55,6 @@ upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
   - { name: r, match: { path: /a/:id }, upstream: up, plugins: { redirect: { to: "${to}" } } }
-`), { message: `route "r", plugins.redirect.to uses "${named}", which the route's match.path does not define` }, to)
+`), { message: new RegExp(`test\\.yaml:7:\\d+ routes\\[0\\]\\.plugins\\.redirect\\.to: uses "${named.replace('*', '\\*')}", which the route's match\\.path does not define$`, 'm') }, to)
   }
 })

@@ -9,11 +9,12 @@ import type { GatewayConfig } from './schema.ts'
 type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value') => void
 
 /**
- * The plugins of one section (top-level `plugins:` or a route's): known names, each config valid
- * against its plugin's schema, store names that exist; on a route, `false` only for a global plugin.
+ * The plugins of one section (top-level `plugins:` or a route's, `route` its params): known names,
+ * each config valid against its plugin's schema and check, store names that exist; on a route,
+ * `false` only for a global plugin.
  */
 export function checkPluginSection (config: GatewayConfig, section: Readonly<Record<string, unknown>> | undefined, at: Array<string | number>,
-  plugins: ReadonlyMap<string, PluginDefinition>, problems: SchemaProblem[], add: Add): void {
+  route: { readonly params: readonly string[] } | undefined, plugins: ReadonlyMap<string, PluginDefinition>, problems: SchemaProblem[], add: Add): void {
   const onRoute = at[0] === 'routes'
   for (const [name, pluginConfig] of Object.entries(section ?? {})) {
     const def = plugins.get(name)
@@ -29,7 +30,9 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     const data = pluginConfig ?? {}
     const found = validateSchema(def.schema, data)
     for (const p of found) problems.push({ ...p, path: [...at, name, ...p.path] })
-    if (found.length === 0) checkStoreNames(def.schema, data, [...at, name], config, add)
+    if (found.length > 0) continue
+    checkStoreNames(def.schema, data, [...at, name], config, add)
+    for (const p of def.check?.(data, route) ?? []) add([...at, name, ...p.path], p.message)
   }
 }
 

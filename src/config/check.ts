@@ -69,9 +69,9 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
     else seenMatchers.set(matcherKey, i)
 
-    checkPluginSection(config, route.plugins, here('plugins'), plugins, problems, add)
+    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : pattern, plugins, problems, add)
   })
-  if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], plugins, problems, add)
+  if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, problems, add)
   if (!skip.sections.has('stores')) checkStores(config, add)
   if (!skip.sections.has('consumers')) checkConsumers(config, plugins, problems, add)
   checkUpstreams(config.upstreams, add, skip.upstreams)

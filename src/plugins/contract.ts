@@ -221,6 +221,19 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    * `consumers[].metadata.<plugin name>`, validated at load with positions like the plugin's own config.
    */
   readonly consumerMetadata?: TSchema
+  /**
+   * Checks a schema cannot express (an address range, a regular expression, a template), run at
+   * load after the schema's, so that each problem is reported at its key with file:line:col, by
+   * `portcullis validate` as by a start or a reload. `route`: the params of the match.path of the
+   * route whose plugins: holds this config; undefined for the top-level plugins:.
+   */
+  readonly check?: (config: Static<S>, route: { readonly params: readonly string[] } | undefined) => readonly PluginConfigProblem[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext) => Maybe<PluginHandlers>
+}
+
+/** What a plugin's check found: `path` within the plugin's config (`['deny', 0]`). */
+export interface PluginConfigProblem {
+  readonly path: ReadonlyArray<string | number>
+  readonly message: string
 }
