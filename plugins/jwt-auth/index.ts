@@ -4,7 +4,8 @@ import { bearerChallenge } from '../shared/auth/challenge.ts'
 import { compileLocations } from '../shared/auth/location.ts'
 import { compileClaims } from './claims.ts'
 import { failureOf, TOO_LARGE } from './failures.ts'
-import { DEFAULTS, HMAC, JwtAuthSchema } from './schema.ts'
+import { checkJwtAuth } from './check.ts'
+import { DEFAULTS, JwtAuthSchema } from './schema.ts'
 import { TokenCache } from './token-cache.ts'
 
 // jose costs about 35 ms of CPU to load: only a config with jwt-auth pays it.
@@ -18,14 +19,13 @@ export default definePlugin({
   name: 'jwt-auth',
   priority: 1450,
   schema: JwtAuthSchema,
+  check: checkJwtAuth,
   async setup (config, ctx) {
     const [{ keySource }, { tokenVerifier }] = await loadJose()
     const { keys, algorithms: supported } = keySource(config, ctx)
+    // What else a config could lack was checked at load (checkJwtAuth).
     const algorithms = config.algorithms ?? supported
     if (algorithms.length === 0) throw new Error(`route "${ctx.routeName}": jwt-auth has no key usable with any algorithm`)
-    const hmac = algorithms.filter(a => (HMAC as readonly string[]).includes(a))
-    if (hmac.length > 0 && config.secret === undefined) throw new Error(`route "${ctx.routeName}": jwt-auth algorithms ${hmac.join(', ')} need secret`)
-    if (hmac.length < algorithms.length && keys === undefined) throw new Error(`route "${ctx.routeName}": jwt-auth algorithms ${algorithms.join(', ')} need issuer, jwksUri, keys or jwksFile`)
 
     const verifyToken = tokenVerifier(keys, config.secret, {
       algorithms,

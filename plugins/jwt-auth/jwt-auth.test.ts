@@ -328,9 +328,10 @@ routes:
 `)
   await t.rejects(load('{ keys: [ { kty: OKP, crv: X25519, x: "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo" } ] }'),
     { message: 'route "r": jwt-auth has no key usable with any algorithm' })
-  await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [RS256, HS256, HS384] }`), { message: 'route "r": jwt-auth algorithms HS256, HS384 need secret' })
-  await t.rejects(load(`{ secret: "${SECRET}", algorithms: [RS256, HS256] }`), { message: 'route "r": jwt-auth algorithms RS256, HS256 need issuer, jwksUri, keys or jwksFile' })
-  await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], jwksUri: "${idp.url}/jwks" }`), { message: 'route "r": jwt-auth takes jwksUri or static keys (keys, jwksFile), not both' })
+  // What the config alone shows: config errors at their key, found by validate too.
+  await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [RS256, HS256, HS384] }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: HS256, HS384 need secret$/ })
+  await t.rejects(load(`{ secret: "${SECRET}", algorithms: [RS256, HS256] }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: RS256 need issuer, jwksUri, keys or jwksFile$/ })
+  await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], jwksUri: "${idp.url}/jwks" }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwksUri: not with static keys \(keys, jwksFile\): one source of keys$/ })
   // An empty claim name could never be in a token: every token refused, or nothing forwarded.
   for (const [key, plugin] of [['claims', `{ secret: "${SECRET}", claims: { "": x } }`], ['forwardClaims', `{ secret: "${SECRET}", forwardClaims: { "": x-user } }`]] as const) {
     const err = await load(plugin).then(() => undefined, (e: Error) => e.message)

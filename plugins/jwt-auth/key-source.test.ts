@@ -7,6 +7,7 @@ import type { PluginSetupContext } from '../../src/index.ts'
 import { memoryLogger } from '../../test/helpers/gateway.ts'
 import { IdentityProvider, mint, signingKey } from '../../test/helpers/identity-provider.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { checkJwtAuth } from './check.ts'
 import { keySource } from './key-source.ts'
 import type { RemoteKeys } from './remote-keys.ts'
 import type { JwtAuthConfig } from './schema.ts'
@@ -74,10 +75,15 @@ t.test('a secret alone: HMAC only, no key set; with an issuer, no discovery eith
   t.equal(idp.discoveryFetches, 0)
 })
 
-t.test('static keys and jwksUri together are a config error', async t => {
-  const message = 'route "orders": jwt-auth takes jwksUri or static keys (keys, jwksFile), not both'
-  t.throws(() => source({ keys: [rs.pem], jwksUri: `${idp.url}/jwks` }), { message })
-  t.throws(() => source({ jwksFile: '/nonexistent.json', jwksUri: `${idp.url}/jwks` }), { message }, 'jwksFile counts as static keys')
+t.test('what the config alone shows is checked at load: keys from two sources, algorithms without their key', async t => {
+  const conflict = [{ path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
+  t.same(checkJwtAuth({ keys: [rs.pem], jwksUri: `${idp.url}/jwks` }), conflict)
+  t.same(checkJwtAuth({ jwksFile: '/nonexistent.json', jwksUri: `${idp.url}/jwks` }), conflict, 'jwksFile counts as static keys')
+  t.same(checkJwtAuth({ secret: SECRET, issuer: idp.url, algorithms: ['RS256', 'HS256'] }), [{ path: ['algorithms'], message: 'RS256 need issuer, jwksUri, keys or jwksFile' }],
+    'an issuer with a secret is only checked in claims: no keys from it')
+  t.same(checkJwtAuth({ issuer: idp.url, algorithms: ['RS256', 'HS512'] }), [{ path: ['algorithms'], message: 'HS512 need secret' }])
+  t.same(checkJwtAuth({ issuer: idp.url, secret: SECRET }), [], 'algorithms by default: those the keys and secret allow')
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, secret: SECRET, algorithms: ['RS256', 'HS256'] }), [])
 })
 
 t.test('remote keys: every asymmetric algorithm; from jwksUri, else the issuer\'s discovery', async t => {

@@ -13,7 +13,6 @@ import type { KeySource } from './token-verifier.ts'
 export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[] } {
   const hmac = config.secret === undefined ? [] : [...HMAC]
   const isStatic = config.keys !== undefined || config.jwksFile !== undefined
-  if (isStatic && config.jwksUri !== undefined) throw new Error(`route "${ctx.routeName}": jwt-auth takes jwksUri or static keys (keys, jwksFile), not both`)
   if (isStatic) {
     const set = staticKeySet(config.keys ?? [], config.jwksFile)
     return { keys: { key: set.key, generation: 0 }, algorithms: [...set.algorithms, ...hmac] }
