@@ -52,6 +52,8 @@ routes:
 // Valid by the plugins' schemas, not by their checks: these once passed validate and failed start.
 const BAD_PLUGIN_VALUES = `server:
   listen: { host: 127.0.0.1, port: 0 }
+consumers:
+  - { id: guest }
 upstreams:
   users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
 routes:
@@ -62,6 +64,7 @@ routes:
       ip-filter: { deny: [10.0.0.0/8, 10.0.0.0/33] }
       cors: { origins: ["/(unclosed/"] }
       redirect: { to: "/b/:ident" }
+      key-auth: { anonymous: gest }
 `
 
 const dir = t.testdir({ 'good.yaml': GOOD, 'bad.yaml': BAD, 'bad-plugin-values.yaml': BAD_PLUGIN_VALUES })
@@ -83,15 +86,16 @@ t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an inv
   ])
 })
 
-t.test('validate: what plugins check beyond their schemas (addresses, regular expressions, templates), at file:line:col', async t => {
+t.test('validate: what plugins check beyond their schemas (addresses, regular expressions, templates, consumers named), at file:line:col', async t => {
   const file = join(dir, 'bad-plugin-values.yaml')
   const ko = await runCliHere('validate', '-c', file)
   t.equal(ko.code, 1)
   t.same(ko.stderr.trim().split('\n'), [
-    'invalid configuration (3 problems):',
-    `${file}:10:39 routes[0].plugins.ip-filter.deny[1]: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range`,
-    `${file}:11:25 routes[0].plugins.cors.origins[0]: Invalid regular expression: /(unclosed/: Unterminated group`,
-    `${file}:12:23 routes[0].plugins.redirect.to: uses ":ident", which the route's match.path does not define`
+    'invalid configuration (4 problems):',
+    `${file}:12:39 routes[0].plugins.ip-filter.deny[1]: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range`,
+    `${file}:13:25 routes[0].plugins.cors.origins[0]: Invalid regular expression: /(unclosed/: Unterminated group`,
+    `${file}:14:23 routes[0].plugins.redirect.to: uses ":ident", which the route's match.path does not define`,
+    `${file}:15:30 routes[0].plugins.key-auth.anonymous: unknown consumer "gest" (did you mean "guest"?)`
   ])
 })
 

@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { PluginDefinition } from '../plugins/contract.ts'
 import { STORE_REF } from '../stores/store-name.ts'
+import { CONSUMER_REF } from '../consumers/consumer-id.ts'
 import { DEFAULT_STORE } from '../stores/registry.ts'
 import { didYouMean } from './suggest.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
@@ -31,21 +32,26 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     const found = validateSchema(def.schema, data)
     for (const p of found) problems.push({ ...p, path: [...at, name, ...p.path] })
     if (found.length > 0) continue
-    checkStoreNames(def.schema, data, [...at, name], config, add)
+    checkReferences(def.schema, data, [...at, name], config, add)
     for (const p of def.check?.(data, route) ?? []) add([...at, name, ...p.path], p.message)
   }
 }
 
-/** Every value the schema marks as a store name (StoreName) must name a store. */
-function checkStoreNames (schema: TSchema, data: unknown, path: Array<string | number>, config: GatewayConfig, add: Add): void {
-  const names = [...new Set([DEFAULT_STORE, ...Object.keys(config.stores ?? {})])]
+/** Every value the schema marks as a store name (StoreName) must name a store; as a consumer id (ConsumerId), a consumer. */
+function checkReferences (schema: TSchema, data: unknown, path: Array<string | number>, config: GatewayConfig, add: Add): void {
+  const stores = [...new Set([DEFAULT_STORE, ...Object.keys(config.stores ?? {})])]
+  // The consumers section may be malformed (its own problems are reported already).
+  const consumers = (config.consumers ?? []).flatMap(c => typeof (c as { id?: unknown } | null)?.id === 'string' ? [c.id] : [])
   const seen = new Set<string>()
+  const refer = (p: Array<string | number>, value: string, known: readonly string[], what: string, more: string) => {
+    const key = JSON.stringify(p)
+    if (known.includes(value) || seen.has(key)) return
+    seen.add(key)
+    add(p, `unknown ${what} "${value}"${didYouMean(value, known)}${more}`)
+  }
   const walk = (s: TSchema, d: unknown, p: Array<string | number>) => {
-    if (s[STORE_REF] === true && typeof d === 'string') {
-      const key = JSON.stringify(p)
-      if (!names.includes(d) && !seen.has(key)) { seen.add(key); add(p, `unknown store "${d}"${didYouMean(d, names)} (stores: ${names.join(', ')})`) }
-      return
-    }
+    if (typeof d === 'string' && s[STORE_REF] === true) return refer(p, d, stores, 'store', ` (stores: ${stores.join(', ')})`)
+    if (typeof d === 'string' && s[CONSUMER_REF] === true) return refer(p, d, consumers, 'consumer', consumers.length === 0 ? ' (consumers: has none)' : '')
     for (const branch of (s.anyOf ?? s.oneOf ?? s.allOf ?? []) as TSchema[]) walk(branch, d, p)
     if (Array.isArray(d) && s.items !== undefined) d.forEach((v, i) => walk(s.items as TSchema, v, [...p, i]))
     else if (d !== null && typeof d === 'object' && s.properties !== undefined) {

@@ -31,10 +31,8 @@ class AuthChain {
     this.members.push(member)
     for (const h of member.headers ?? []) if (!this.stripped.includes(h)) this.stripped.push(h)
     if (member.anonymous === undefined && member.optional !== true) return
+    // A consumer that exists: checked at load (ConsumerId).
     const consumer = member.anonymous === undefined ? undefined : ctx.consumers.get(member.anonymous)
-    if (member.anonymous !== undefined && consumer === undefined) {
-      throw new Error(`route "${ctx.routeName}": ${member.plugin}.anonymous names consumer "${member.anonymous}", which is not under consumers:`)
-    }
     if (this.anonymous !== undefined && this.anonymous.consumer !== consumer) {
       throw new Error(`route "${ctx.routeName}": ${member.plugin} and ${this.#anonymousFrom} admit anonymous requests differently; give them the same anonymous consumer`)
     }
