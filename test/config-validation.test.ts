@@ -427,3 +427,37 @@ routes:
   t.equal(loaded.config.server.listen.host, '0.0.0.0')
   t.equal(loaded.config.admin?.listen.host, '127.0.0.1', 'so no admin token is needed')
 })
+
+t.test('YAML aliases: one inside the node it names, or an expansion bomb, is a config error where it is, not a stack overflow', async t => {
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins:
+      ip-filter:
+        allow: &list
+          - 10.0.0.1
+          - *list
+`), ['gw.yaml:13:13 alias *list is inside the node &list it names: the config would never end'])
+  // Nine levels of ten aliases each: a billion values from a few lines.
+  const levels = Array.from({ length: 8 }, (_, i) => `        l${i + 1}: &l${i + 1} [${Array(10).fill(`*l${i}`).join(', ')}]`).join('\n')
+  t.match(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins:
+      request-termination:
+        l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+${levels}
+`), [/^gw\.yaml:12:18 aliases expand to too many copies \(.*\): write the values out, or use fewer aliases$/])
+  const fine = await parseConfig(HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins:
+      ip-filter: { allow: &nets [10.0.0.0/8] }
+  - name: b
+    match: { path: /b }
+    upstream: users
+    plugins:
+      ip-filter: { allow: *nets }
+`, 'gw.yaml', {})
+  t.same(fine.config.routes[1]?.plugins?.['ip-filter'], { allow: ['10.0.0.0/8'] }, 'an ordinary alias is fine')
+})

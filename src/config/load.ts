@@ -9,6 +9,7 @@ import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
+import { toData } from './yaml-aliases.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { upstreamTls } from '../upstreams/tls.ts'
@@ -65,7 +66,9 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   // One syntax mistake tends to cascade into several parser errors: report it once.
   if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, text, lines, file)])
   const issues = interpolateDocument(doc, env, at)
-  const data = doc.toJS() as { admin?: { token?: unknown } } | null
+  const js = toData(doc, lines, file)
+  if ('issue' in js) throw new ConfigError([js.issue])
+  const data = js.data as { admin?: { token?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
   if (data?.admin?.token === '') delete data.admin.token
   // Ajv's type coercion would quietly read an empty value as 0, false or "": make it an error.
