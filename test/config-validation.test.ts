@@ -461,3 +461,17 @@ ${levels}
 `, 'gw.yaml', {})
   t.same(fine.config.routes[1]?.plugins?.['ip-filter'], { allow: ['10.0.0.0/8'] }, 'an ordinary alias is fine')
 })
+
+t.test('server.trustProxy: each entry an address, a range or a proxy-addr name, at its line (it once threw at start)', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+  trustProxy: [10.0.0.0/8, loopback, proxy.internal, 10.0.0.0/40]
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users }
+`), [
+    'gw.yaml:3:38 server.trustProxy[2]: invalid IP address: proxy.internal (an address, a CIDR range, or loopback, linklocal, uniquelocal)',
+    'gw.yaml:3:54 server.trustProxy[3]: invalid range on address: 10.0.0.0/40 (an address, a CIDR range, or loopback, linklocal, uniquelocal)'
+  ])
+})

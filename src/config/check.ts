@@ -1,5 +1,6 @@
 import { METHODS } from 'node:http'
 import { isIPv4 } from 'node:net'
+import proxyAddr from 'proxy-addr'
 import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
 import { didYouMean } from './suggest.ts'
@@ -78,6 +79,12 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   // The server section may be malformed (its schema problems are reported already).
   const server = config.server as GatewayConfig['server'] | null
   const h2 = server?.http2
+  // proxy-addr's own words for what it cannot read ("invalid IP address: x"); at start it threw them.
+  if (Array.isArray(server?.trustProxy)) {
+    server.trustProxy.forEach((entry, i) => {
+      try { proxyAddr.compile([entry]) } catch (err) { add(['server', 'trustProxy', i], `${(err as Error).message} (an address, a CIDR range, or loopback, linklocal, uniquelocal)`) }
+    })
+  }
   if (server?.tls === undefined && (h2 === true || (typeof h2 === 'object' && h2 !== null && h2.h2c === undefined))) {
     add(['server', 'http2'], 'HTTP/2 on server.listen needs server.tls (clients choose it in the TLS handshake, by ALPN); for cleartext HTTP/2 (prior knowledge) add h2c: { listen: { port: ... } }')
   }
