@@ -475,3 +475,35 @@ routes:
     'gw.yaml:3:54 server.trustProxy[3]: invalid range on address: 10.0.0.0/40 (an address, a CIDR range, or loopback, linklocal, uniquelocal)'
   ])
 })
+
+t.test('sizes of LRU indexes allocated whole are bounded (1e15 once passed, then threw at start, or at the first request)', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+stores:
+  big: { type: memory, maxEntries: 1000000000000000 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users, plugins: { jwt-auth: { secret: "${'s'.repeat(40)}", cacheSize: 1000000000000000 } } }
+`), [
+    'gw.yaml:4:36 stores.big.maxEntries: must be <= 10000000',
+    'gw.yaml:8:140 routes[0].plugins.jwt-auth.cacheSize: must be <= 10000000'
+  ])
+})
+
+t.test('a store\'s problem is named at its key, by the type it says it is (not "must be memory or redis")', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+stores:
+  local: { type: memory, maxBytes: 10 }
+  shared: { type: redis, url: "http://x", db: -1 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users }
+`), [
+    'gw.yaml:4:36 stores.local.maxBytes: must be >= 1024',
+    'gw.yaml:5:31 stores.shared.url: must be a redis:// or rediss:// URL',
+    'gw.yaml:5:47 stores.shared.db: must be >= 0'
+  ])
+})

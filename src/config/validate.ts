@@ -46,11 +46,18 @@ function explain (errors: ErrorObject[], data: unknown): SchemaProblem[] {
   return out
 }
 
-/** The schema path prefix of an anyOf's only object branch, when the value is an object. */
+/**
+ * The schema path prefix of the anyOf branch an object value means: the only object branch, or the
+ * one whose constant property (a store's `type`) the value has.
+ */
 function objectBranch (u: ErrorObject): string | undefined {
   if (typeof u.data !== 'object' || u.data === null || Array.isArray(u.data)) return undefined
-  const objects = (u.schema as Array<{ type?: string }>).flatMap((b, i) => b.type === 'object' ? [i] : [])
-  return objects.length === 1 ? `${u.schemaPath}/${objects[0]}/` : undefined
+  const branches = u.schema as Array<{ type?: string, properties?: Record<string, { const?: unknown }> }>
+  const objects = branches.flatMap((b, i) => b.type === 'object' ? [i] : [])
+  const data = u.data as Record<string, unknown>
+  const named = objects.length === 1 ? objects : objects.filter(i =>
+    Object.entries(branches[i]?.properties ?? {}).some(([k, p]) => p.const !== undefined && data[k] === p.const))
+  return named.length === 1 ? `${u.schemaPath}/${named[0]}/` : undefined
 }
 
 function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
