@@ -256,10 +256,9 @@ t.test('a client that leaves mid-body: logged as gone (499), no plugin failure',
 })
 
 t.test('an upstream that breaks mid-body: logged as upstream_broken, no plugin failure', async t => {
-  const res = await request(`${gw.url}/broken`, { headers: { 'accept-encoding': 'gzip' } })
-  const id = res.headers['x-request-id']
-  await t.rejects(res.body.arrayBuffer(), 'the body is cut short')
-  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { status: 200, error: 'upstream_broken' })
+  // gzip may not have sent a byte (the head included) by the break: the client sees a cut either way.
+  await t.rejects(request(`${gw.url}/broken`, { headers: { 'accept-encoding': 'gzip' } }).then(res => res.body.arrayBuffer()), 'the response is cut short')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/broken' }), { status: 200, error: 'upstream_broken' })
   t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'the streams pipeline ended for it are no plugin failure')
 })
 
