@@ -33,7 +33,11 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     for (const p of found) problems.push({ ...p, path: [...at, name, ...p.path] })
     if (found.length > 0) continue
     checkReferences(def.schema, data, [...at, name], config, add)
-    for (const p of def.check?.(data, route) ?? []) add([...at, name, ...p.path], p.message)
+    try {
+      for (const p of def.check?.(data, route) ?? []) add([...at, name, ...p.path], p.message)
+    } catch (err) {
+      add([...at, name], `the plugin's check failed: ${(err as Error).message}`)
+    }
   }
 }
 
@@ -41,7 +45,7 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
 function checkReferences (schema: TSchema, data: unknown, path: Array<string | number>, config: GatewayConfig, add: Add): void {
   const stores = [...new Set([DEFAULT_STORE, ...Object.keys(config.stores ?? {})])]
   // The consumers section may be malformed (its own problems are reported already).
-  const consumers = (config.consumers ?? []).flatMap(c => typeof (c as { id?: unknown } | null)?.id === 'string' ? [c.id] : [])
+  const consumers = (Array.isArray(config.consumers) ? config.consumers : []).flatMap(c => typeof (c as { id?: unknown } | null)?.id === 'string' ? [c.id] : [])
   const seen = new Set<string>()
   const refer = (p: Array<string | number>, value: string, known: readonly string[], what: string, more: string) => {
     const key = JSON.stringify(p)

@@ -87,3 +87,31 @@ routes:
   t.equal(loaded.config.stores?.shared?.type, 'redis')
   t.equal(loaded.config.consumers?.[0]?.id, 'app')
 })
+
+t.test("a plugin's check: its problems at their keys, a check that throws at the plugin's", async t => {
+  const dir = t.testdir({
+    'checked.ts': `import { definePlugin, Type } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)}
+export default definePlugin({
+  name: 'checked',
+  priority: 500,
+  schema: Type.Object({ list: Type.Array(Type.String()), broken: Type.Optional(Type.Boolean()) }),
+  check (config, route) {
+    if (config.broken === true) throw new Error('oops')
+    return config.list.flatMap((v, i) => v === 'bad' ? [{ path: ['list', i], message: 'is bad (route params: ' + (route?.params.join(',') ?? 'none') + ')' }] : [])
+  },
+  setup: () => ({})
+})
+`
+  })
+  const head = HEAD.replace(`loadPlugins: ["${PROBE}"]`, `loadPlugins: ["${dir}/checked.ts"]`)
+  t.same(await issues(head + `plugins:
+  checked: { list: [bad] }
+routes:
+  - { name: a, match: { path: /a/:id }, upstream: u, plugins: { checked: { list: [ok, bad] } } }
+  - { name: b, match: { path: /b }, upstream: u, plugins: { checked: { list: [], broken: true } } }
+`), [
+    'gw.yaml:7:21 plugins.checked.list[0]: is bad (route params: none)',
+    'gw.yaml:9:87 routes[0].plugins.checked.list[1]: is bad (route params: id)',
+    "gw.yaml:10:70 routes[1].plugins.checked: the plugin's check failed: oops"
+  ])
+})
