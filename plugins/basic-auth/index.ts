@@ -1,5 +1,5 @@
-import { definePlugin, type ConsumerCredential } from '../../src/index.ts'
-import { authenticator } from '../shared/auth/authenticator.ts'
+import { definePlugin, type Consumer, type ConsumerCredential } from '../../src/index.ts'
+import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { basicChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
 import { compileLocation } from '../shared/auth/location.ts'
@@ -12,6 +12,8 @@ const MALFORMED = fail(401, 'malformed', 'invalid_credentials', 'the Basic crede
 const BUSY_FAILURE = fail(503, 'busy', 'auth_busy', 'too many password checks are waiting; try again shortly')
 /** Password checks that may wait for a turn (some seconds of scrypt at the default cost). */
 const MAX_WAITING = 64
+
+const outcome = (consumer: Consumer | undefined | typeof BUSY): Outcome => consumer === BUSY ? BUSY_FAILURE : consumer === undefined ? INVALID : { consumer }
 
 /** RFC 7617 Basic credentials, checked against consumers' scrypt password hashes. */
 export default definePlugin({
@@ -33,13 +35,13 @@ export default definePlugin({
       challenge: basicChallenge(config.realm ?? 'portcullis'),
       anonymous: config.anonymous,
       extract: req => location.read(req),
-      async verify (encoded, req) {
+      verify (encoded, req) {
         if (hide) location.remove(req)
         const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').toString('utf8') : ''
         const colon = decoded.indexOf(':')
         if (colon < 1) return MALFORMED
-        const consumer = await book.check(decoded.slice(0, colon), decoded.slice(colon + 1))
-        return consumer === BUSY ? BUSY_FAILURE : consumer === undefined ? INVALID : { consumer }
+        const checked = book.check(decoded.slice(0, colon), decoded.slice(colon + 1))
+        return checked instanceof Promise ? checked.then(outcome) : outcome(checked)
       }
     }, ctx)
     return { onRequest }
