@@ -462,46 +462,32 @@ ${levels}
   t.same(fine.config.routes[1]?.plugins?.['ip-filter'], { allow: ['10.0.0.0/8'] }, 'an ordinary alias is fine')
 })
 
-t.test('server.trustProxy: each entry an address, a range or a proxy-addr name, at its line (it once threw at start)', async t => {
-  t.same(await issues(t, `server:
+/** A config with `middle` (lines 3 on) between the listener and one upstream with one route, `plugins` on it. */
+const around = (middle: string, plugins = '{}') => `server:
   listen: { host: 127.0.0.1, port: 0 }
-  trustProxy: [10.0.0.0/8, loopback, proxy.internal, 10.0.0.0/40]
+${middle}
 upstreams:
   users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
 routes:
-  - { name: a, match: { path: /a }, upstream: users }
-`), [
+  - { name: a, match: { path: /a }, upstream: users, plugins: ${plugins} }
+`
+
+t.test('server.trustProxy: each entry an address, a range or a proxy-addr name, at its line (it once threw at start)', async t => {
+  t.same(await issues(t, around('  trustProxy: [10.0.0.0/8, loopback, proxy.internal, 10.0.0.0/40]')), [
     'gw.yaml:3:38 server.trustProxy[2]: invalid IP address: proxy.internal (an address, a CIDR range, or loopback, linklocal, uniquelocal)',
     'gw.yaml:3:54 server.trustProxy[3]: invalid range on address: 10.0.0.0/40 (an address, a CIDR range, or loopback, linklocal, uniquelocal)'
   ])
 })
 
 t.test('sizes of LRU indexes allocated whole are bounded (1e15 once passed, then threw at start, or at the first request)', async t => {
-  t.same(await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-stores:
-  big: { type: memory, maxEntries: 1000000000000000 }
-upstreams:
-  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
-routes:
-  - { name: a, match: { path: /a }, upstream: users, plugins: { jwt-auth: { secret: "${'s'.repeat(40)}", cacheSize: 1000000000000000 } } }
-`), [
+  t.same(await issues(t, around('stores:\n  big: { type: memory, maxEntries: 1000000000000000 }', `{ jwt-auth: { secret: "${'s'.repeat(40)}", cacheSize: 1000000000000000 } }`)), [
     'gw.yaml:4:36 stores.big.maxEntries: must be <= 10000000',
     'gw.yaml:8:140 routes[0].plugins.jwt-auth.cacheSize: must be <= 10000000'
   ])
 })
 
 t.test('a store\'s problem is named at its key, by the type it says it is (not "must be memory or redis")', async t => {
-  t.same(await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-stores:
-  local: { type: memory, maxBytes: 10 }
-  shared: { type: redis, url: "http://x", db: -1 }
-upstreams:
-  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
-routes:
-  - { name: a, match: { path: /a }, upstream: users }
-`), [
+  t.same(await issues(t, around('stores:\n  local: { type: memory, maxBytes: 10 }\n  shared: { type: redis, url: "http://x", db: -1 }')), [
     'gw.yaml:4:36 stores.local.maxBytes: must be >= 1024',
     'gw.yaml:5:31 stores.shared.url: must be a redis:// or rediss:// URL',
     'gw.yaml:5:47 stores.shared.db: must be >= 0'
