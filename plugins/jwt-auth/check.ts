@@ -3,16 +3,21 @@ import { HMAC, type JwtAuthConfig } from './schema.ts'
 
 const isHmac = (a: string): boolean => (HMAC as readonly string[]).includes(a)
 
+/** Whether the config gives keys itself (keys, jwksFile). */
+export const hasStaticKeys = (config: JwtAuthConfig): boolean => config.keys !== undefined || config.jwksFile !== undefined
+
+/** Where remote keys come from: jwksUri, else the issuer's discovery document, but only without a secret (the issuer is then only checked in claims). */
+export const remoteKeysUrl = (config: JwtAuthConfig): string | undefined => config.jwksUri ?? (config.secret === undefined ? config.issuer : undefined)
+
 /**
  * What a jwt-auth config could never verify with, found at load (the schema asks for some source
  * of keys); setup then assumes none of it. Whether static keys fit any algorithm is known only
  * once they are parsed (setup).
  */
 export function checkJwtAuth (config: JwtAuthConfig): PluginConfigProblem[] {
-  const isStatic = config.keys !== undefined || config.jwksFile !== undefined
+  const isStatic = hasStaticKeys(config)
   if (isStatic && config.jwksUri !== undefined) return [{ path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
-  // As keySource has it: an issuer is a source of keys (its discovery document) only without a secret.
-  const keys = isStatic || config.jwksUri !== undefined || (config.issuer !== undefined && config.secret === undefined)
+  const keys = isStatic || remoteKeysUrl(config) !== undefined
   const algorithms = config.algorithms ?? []
   const problems: PluginConfigProblem[] = []
   const hmac = algorithms.filter(isHmac)

@@ -3,6 +3,7 @@ import { toMs } from '../../src/index.ts'
 import { RemoteKeys } from './remote-keys.ts'
 import { ASYMMETRIC, DEFAULTS, HMAC, type JwtAuthConfig } from './schema.ts'
 import { staticKeySet } from './static-keys.ts'
+import { hasStaticKeys, remoteKeysUrl } from './check.ts'
 import type { KeySource } from './token-verifier.ts'
 
 /**
@@ -12,12 +13,11 @@ import type { KeySource } from './token-verifier.ts'
  */
 export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[] } {
   const hmac = config.secret === undefined ? [] : [...HMAC]
-  const isStatic = config.keys !== undefined || config.jwksFile !== undefined
-  if (isStatic) {
+  if (hasStaticKeys(config)) {
     const set = staticKeySet(config.keys ?? [], config.jwksFile)
     return { keys: { key: set.key, generation: 0 }, algorithms: [...set.algorithms, ...hmac] }
   }
-  const url = config.jwksUri ?? (config.secret === undefined ? config.issuer : undefined)
+  const url = remoteKeysUrl(config)
   if (url === undefined) return { keys: undefined, algorithms: hmac }
   const source = config.jwksUri !== undefined ? { jwksUri: config.jwksUri } : { issuer: url }
   const j = { ...DEFAULTS.jwks, ...config.jwks }
