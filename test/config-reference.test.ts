@@ -2,29 +2,12 @@ import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import { SCHEMA_FILE } from '../src/config/emit-schema.ts'
+import { branches, keyName, schemaPaths, type Schema } from './helpers/schema-paths.ts'
 
 // config/examples/reference.yaml says it has every key of a config with its default: once it
 // lacked 90 of them (TLS, HTTP/2, stores, consumers, client timeouts...). Each key of the schema
 // must be in it, as a key or, where it cannot be live (files, secrets, alternatives), named in a
 // comment (`# key:`). Plugins' own keys are in docs/plugins/.
-interface Schema { properties?: Record<string, Schema>, additionalProperties?: boolean | Schema, patternProperties?: Record<string, Schema>, items?: Schema, anyOf?: Schema[], oneOf?: Schema[] }
-
-const branches = (s: Schema): Schema[] => [s, ...(s.anyOf ?? []).flatMap(branches), ...(s.oneOf ?? []).flatMap(branches)]
-
-/** Every key path the schema allows: `upstreams.*.targets[].url`. */
-function schemaPaths (s: Schema, path: string, out: Set<string>): Set<string> {
-  for (const b of branches(s)) {
-    for (const [k, v] of Object.entries(b.properties ?? {})) {
-      const p = path === '' ? k : `${path}.${k}`
-      out.add(p)
-      if (p !== 'plugins' && !p.endsWith('.plugins')) schemaPaths(v, p, out)
-    }
-    for (const v of [...Object.values(b.patternProperties ?? {}), ...(typeof b.additionalProperties === 'object' ? [b.additionalProperties] : [])]) schemaPaths(v, `${path}.*`, out)
-    if (b.items !== undefined) schemaPaths(b.items, `${path}[]`, out)
-  }
-  return out
-}
-
 /** The key paths a document has, a name under a map written `*` as the schema has it. */
 function documentPaths (value: unknown, s: Schema, path: string, out: Set<string>): Set<string> {
   if (Array.isArray(value)) {
@@ -48,7 +31,6 @@ t.test('config/examples/reference.yaml has every key of the schema, live or name
   const text = await readFile(new URL('../config/examples/reference.yaml', import.meta.url), 'utf8')
   const live = documentPaths(parse(text), schema, '', new Set())
   const commented = new Set([...text.matchAll(/#.*$/gm)].flatMap(m => [...m[0].matchAll(/([A-Za-z][\w-]*):/g)].map(k => k[1] as string)))
-  const leaf = (p: string) => p.replace(/(\[\]|\.\*)+$/, '').split(/\.|\[\]/).pop() as string
-  const missing = [...schemaPaths(schema, '', new Set())].filter(p => !live.has(p) && !commented.has(leaf(p)))
+  const missing = [...schemaPaths(schema)].filter(p => !live.has(p) && !commented.has(keyName(p)))
   t.same(missing, [], 'keys of the schema in neither')
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
 import { parse, stringify } from 'yaml'
 import { startGateway } from './helpers/gateway.ts'
+import { keyName, schemaPaths, type Schema } from './helpers/schema-paths.ts'
 
 // Each plugin page's YAML examples are complete configs that a real gateway starts with (plugin
 // setup included: regexes, CIDR tables and templates compiled), on a free port instead of 8080.
@@ -27,17 +28,7 @@ for (const page of PAGES) {
 t.test('every key of each built-in plugin\'s schema is named in its docs', async t => {
   const { builtinPlugins } = await import('../src/plugins/registry.ts')
   for (const [name, def] of await builtinPlugins()) {
-    const keys = new Set<string>()
-    const walk = (s: unknown): void => {
-      const o = s as Record<string, unknown> | null
-      if (o === null || typeof o !== 'object') return
-      for (const k of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(o[k])) (o[k] as unknown[]).forEach(walk)
-      for (const [k, v] of Object.entries((o.properties ?? {}) as Record<string, unknown>)) { keys.add(k); walk(v) }
-      walk(o.items)
-      walk(o.additionalProperties)
-      Object.values((o.patternProperties ?? {}) as Record<string, unknown>).forEach(walk)
-    }
-    walk(def.schema)
+    const keys = new Set([...schemaPaths(def.schema as Schema)].map(keyName))
     const page = new URL(`../docs/plugins/${name}.md`, import.meta.url)
     const text = readFileSync(existsSync(page) ? page : new URL('../docs/plugins.md', import.meta.url), 'utf8')
     t.same([...keys].filter(k => !new RegExp(`[\`.]${k}\`|\\b${k}:`).test(text)), [], `${name}: keys its docs do not name`)
