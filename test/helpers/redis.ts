@@ -62,6 +62,7 @@ export class RedisProcess {
     const child = spawn('redis-server', [...(this.#configFile === undefined ? [] : [this.#configFile]), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', this.dir, '--protected-mode', 'no', ...this.#args], { stdio: 'ignore' })
     this.#child = child
+    watchOver(child)
     for (let i = 0; i < 200; i++) {
       try {
         await this.cli('PING')
@@ -123,6 +124,19 @@ export class RedisProcess {
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
     await new Promise(resolve => { child.once('exit', resolve); child.kill(signal) })
   }
+}
+
+/**
+ * Kills `child` when this process dies, however it dies (a test killed at its timeout left
+ * redis-servers running): a shell waits on a pipe from this process, which only its end closes.
+ */
+function watchOver (child: ChildProcess): void {
+  if (child.pid === undefined) return
+  const watchdog = spawn('sh', ['-c', `read _; kill -KILL ${child.pid}`], { stdio: ['pipe', 'ignore', 'ignore'] })
+  watchdog.unref()
+  ;(watchdog.stdin as unknown as { unref (): void }).unref()
+  // Gone on its own: the watchdog goes too, before the pid can name another process.
+  child.once('exit', () => watchdog.kill('SIGKILL'))
 }
 
 /** REDIS_URL when set (a server someone else runs), else a server of the test's own. */
