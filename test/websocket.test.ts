@@ -124,6 +124,36 @@ t.test("an upstream refusing the upgrade: its answer reaches the client", async 
   t.notOk(r.opened, 'no WebSocket opened')
 })
 
+t.test("an upgrade passes the route's request plugins like any request: no key, no tunnel; past the limit, 429", async t => {
+  const up = await echoServer(t)
+  const gw = await startGateway(`
+consumers:
+  - { id: bot, credentials: { key-auth: { keys: [ "k-0123456789abcdef" ] } } }
+upstreams:
+  ws: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: live
+    match: { path: /live }
+    upstream: ws
+    plugins:
+      key-auth: { query: api_key }
+      rate-limit: { limits: [ { name: tunnels, requests: 1, window: 1m } ] }
+      compress: {}
+      cache: {}
+`)
+  t.teardown(() => gw.close())
+  const url = `${gw.url.replace('http', 'ws')}/live`
+  const anonymous = await refused(url)
+  t.equal(anonymous.status, 401)
+  t.match(JSON.parse(anonymous.body), { error: 'unauthorized' })
+  t.equal(up.upgrades.length, 0, 'the upstream saw nothing')
+  const { ws } = await connect(t, `${url}?api_key=k-0123456789abcdef`)
+  t.same((await roundTrip(ws, 'hi')).data, Buffer.from('hi'), 'with the key the tunnel opens, untouched by compress and cache')
+  const limited = await refused(`${url}?api_key=k-0123456789abcdef`)
+  t.equal(limited.status, 429)
+  t.equal(up.upgrades.length, 1, 'one upgrade reached the upstream')
+})
+
 t.test('closing the gateway cuts open WebSockets at the shutdown deadline', async t => {
   const up = await echoServer(t)
   const gw = await gateway(t, up.url, 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: 300ms')
