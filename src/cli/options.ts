@@ -5,13 +5,13 @@ import { loadConfig, type LoadedConfig } from '../config/load.ts'
 const DEFAULT_CONFIG = 'config/gateway.yaml'
 
 /** Parses `-c FILE`, `--help` and positionals; prints help or a usage error itself (returns a number then). */
-export function parseCommand (argv: string[], help: string, extra: ParseArgsConfig['options'] = {}): { config: string, positionals: string[], values: Record<string, unknown> } | number {
+export function parseCommand (argv: string[], help: string, extra: ParseArgsConfig['options'] = {}, defaultConfig = DEFAULT_CONFIG): { config: string, positionals: string[], values: Record<string, unknown> } | number {
   let parsed
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...extra, config: { type: 'string', short: 'c', default: DEFAULT_CONFIG }, help: { type: 'boolean', short: 'h' } }
+      options: { ...extra, config: { type: 'string', short: 'c', default: defaultConfig }, help: { type: 'boolean', short: 'h' } }
     })
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${help}`)
