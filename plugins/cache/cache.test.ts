@@ -730,8 +730,9 @@ t.test('purge requests that are not understood get 400; a purge counts over ever
     const res = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
     return { status: res.statusCode, body: await res.body.json() as Record<string, unknown> }
   }
-  const usage = { error: 'bad_purge', message: 'send one of {"url": "<absolute URL>"}, {"prefix": "/path/"}, {"tag": "<surrogate key>"}, {"all": true}' }
-  for (const body of ['{"prefix":"a/"}', '{"tag":""}', '{"all":"yes"}', '{"url":7}', 'null', '[]']) t.same(await purge(body), { status: 400, body: usage }, body)
+  const usage = { error: 'bad_purge', message: 'send one of {"url": "<absolute URL>"}, {"prefix": "/path/"}, {"tag": "<surrogate key>"}, {"all": true}, alone' }
+  const twoSelectors = ['{"tag":"x","all":true}', '{"prefix":"/","tagg":"x"}', '{}']
+  for (const body of ['{"prefix":"a/"}', '{"tag":""}', '{"all":"yes"}', '{"url":7}', 'null', '[]', ...twoSelectors]) t.same(await purge(body), { status: 400, body: usage }, body)
   await r.get('/one')
   await r.get('/two/x')
   t.same(await purge('{"prefix":"/"}'), { status: 200, body: { purged: 2 } }, 'a prefix purge on each route')

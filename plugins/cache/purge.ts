@@ -22,9 +22,13 @@ export class Purger {
   add (route: CachedRoute): void { this.#routes.push(route) }
 
   async #purge (body: unknown): Promise<PluginAdminReply> {
-    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
+    const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>
     let work: Array<Promise<number>>
-    if (typeof b.url === 'string') {
+    // One selector, nothing else: {"tag": "x", "all": true} or a misspelt key beside a good one
+    // would otherwise purge more, or less, than the operator meant.
+    if (Object.keys(b).length !== 1) {
+      return bad(ONE_OF)
+    } else if (typeof b.url === 'string') {
       let url: URL
       try { url = new URL(b.url) } catch { return bad('"url" must be an absolute URL, such as https://api.example.com/items/7') }
       work = this.#routes.map(r => r.store.deletePrefix(urlKeyPrefix(r.name, r.key, url)))
@@ -35,7 +39,7 @@ export class Purger {
     } else if (b.all === true) {
       work = this.#stores().map(s => s.deletePrefix('c:'))
     } else {
-      return bad('send one of {"url": "<absolute URL>"}, {"prefix": "/path/"}, {"tag": "<surrogate key>"}, {"all": true}')
+      return bad(ONE_OF)
     }
     try {
       const counts = await Promise.all(work)
@@ -48,4 +52,5 @@ export class Purger {
   #stores (): Store[] { return [...new Set(this.#routes.map(r => r.store))] }
 }
 
+const ONE_OF = 'send one of {"url": "<absolute URL>"}, {"prefix": "/path/"}, {"tag": "<surrogate key>"}, {"all": true}, alone'
 const bad = (message: string): PluginAdminReply => ({ status: 400, body: { error: 'bad_purge', message } })

@@ -14,6 +14,9 @@ export type { AdminState } from './admin/state.ts'
 
 const fail = (reply: FastifyReply, status: number, error: string, message: string) => reply.code(status).send({ error, message })
 
+/** Fastify's own 4xx answers, by a code of ours (its message says the rest). */
+const CLIENT_ERRORS: Readonly<Record<number, string>> = { 413: 'body_too_large', 415: 'unsupported_media_type' }
+
 /**
  * The admin listener (loopback by default): probes, the active config, reload, route and upstream
  * tables, metrics. Every answer is JSON (metrics aside), errors included; never a stack trace.
@@ -23,7 +26,7 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   const failed = (err: { statusCode?: number, message: string }, reply: FastifyReply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
     if (status === 500) state.log.error({ err }, 'admin endpoint failed')
-    return fail(reply, status, status === 500 ? 'internal_error' : 'bad_request', status === 500 ? 'the admin endpoint failed; see the gateway log' : err.message)
+    return fail(reply, status, status === 500 ? 'internal_error' : CLIENT_ERRORS[status] ?? 'bad_request', status === 500 ? 'the admin endpoint failed; see the gateway log' : err.message)
   }
   const app = fastify({
     logger: false,
