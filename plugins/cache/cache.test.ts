@@ -932,3 +932,43 @@ t.test('a hit to a client that does not read is cut off after clientTimeouts.sen
   t.same([after.status, after.body.length, r.seen.length], [200, big.length, 1], 'the cut request was a hit; the entry is whole')
   t.match(cs(after.headers), /; hit; /)
 })
+
+t.test('Range on a hit: one part is a 206 cut from the stored 200, none that fits a 416; the rest get the whole response', async t => {
+  const lastModified = new Date(Date.now() - 60_000).toUTCString()
+  const r = await rig(t, (req, res) => {
+    const headers: Record<string, string> = { 'cache-control': 'max-age=60', 'content-type': 'text/plain', etag: '"v1"', 'last-modified': lastModified, 'accept-ranges': 'bytes' }
+    if (req.url === '/weak') headers.etag = 'W/"v1"'
+    if (req.url === '/none') headers['accept-ranges'] = 'none'
+    if (req.url === '/gz') headers['content-encoding'] = 'gzip'
+    send(res, 200, headers, '0123456789')
+  }, '{ methods: [GET, HEAD] }')
+  for (const path of ['/a', '/weak', '/none', '/gz']) await r.get(path)
+  const range = async (path: string, headers: Record<string, string>, method = 'GET') => {
+    const res = await r.get(path, headers, method)
+    return { status: res.status, body: res.body, range: res.headers['content-range'], length: res.headers['content-length'], cs: cs(res.headers) }
+  }
+  t.same(await range('/a', { range: 'bytes=2-4' }), { status: 206, body: '234', range: 'bytes 2-4/10', length: '3', cs: 'Portcullis; hit; ttl=60' }, 'a part')
+  t.match(await range('/a', { range: 'bytes=-3' }), { status: 206, body: '789', range: 'bytes 7-9/10' }, 'a suffix')
+  t.match(await range('/a', { range: 'bytes=8-100' }), { status: 206, body: '89', range: 'bytes 8-9/10' }, 'past the end: up to it')
+  t.match(await range('/a', { range: 'bytes=0-1,1-3' }), { status: 206, body: '0123', range: 'bytes 0-3/10' }, 'overlapping parts: one')
+  const unsatisfiable = await r.get('/a', { range: 'bytes=10-' })
+  t.equal(unsatisfiable.status, 416)
+  t.equal(unsatisfiable.headers['content-range'], 'bytes */10')
+  t.match(JSON.parse(unsatisfiable.body), { error: 'range_not_satisfiable' })
+  t.equal(unsatisfiable.headers.etag, undefined, 'a 416 carries none of the stored headers')
+  const whole = { status: 200, body: '0123456789', range: undefined }
+  t.match(await range('/a', { range: 'bytes=0-1,5-6' }), whole, 'two parts apart: no multipart, the whole')
+  t.match(await range('/a', { range: 'items=0-1' }), whole, 'another unit')
+  t.match(await range('/a', { range: 'bytes=5-2' }), whole, 'malformed')
+  t.match(await range('/a', { range: 'bytes=0-1', 'if-range': '"v1"' }), { status: 206, body: '01' }, 'If-Range with the stored ETag')
+  t.match(await range('/a', { range: 'bytes=0-1', 'if-range': '"v0"' }), whole, 'If-Range with another ETag')
+  t.match(await range('/a', { range: 'bytes=0-1', 'if-range': lastModified }), { status: 206, body: '01' }, 'If-Range with the stored Last-Modified')
+  t.match(await range('/a', { range: 'bytes=0-1', 'if-range': new Date(Date.now() - 120_000).toUTCString() }), whole, 'If-Range with another date')
+  t.match(await range('/weak', { range: 'bytes=0-1', 'if-range': 'W/"v1"' }), whole, 'a weak ETag never matches If-Range')
+  t.match(await range('/none', { range: 'bytes=0-1' }), whole, 'Accept-Ranges: none from the upstream')
+  t.match(await range('/gz', { range: 'bytes=0-1' }), whole, 'an encoded body')
+  const head = await range('/a', { range: 'bytes=0-1' }, 'HEAD')
+  t.match(head, { status: 200, length: '10', range: undefined }, 'HEAD ignores Range')
+  t.match(await range('/a', { range: 'bytes=0-1', 'if-none-match': '"v1"' }), { status: 304 }, 'If-None-Match first')
+  t.equal(r.seen.length, 4, 'all from the cache')
+})

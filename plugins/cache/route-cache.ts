@@ -9,6 +9,7 @@ import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from '
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
+import { rangeReply } from './range.ts'
 import { surrogateTag } from './purge.ts'
 import { unstorableReason } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
@@ -208,9 +209,9 @@ export class RouteCache implements PluginHandlers {
       addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed))
       return { status: 304, headers }
     }
-    if (!collapsed) return hitReply(e, this.#s.name, age, req.method)
     // Only GETs wait on another request's fetch (see #lookedUp): the body always goes.
-    return { status: e.status, headers: cachedHeaders(e, this.#s.name, age, statusOf(e, age, true)), body: e.body }
+    const whole = collapsed ? { status: e.status, headers: cachedHeaders(e, this.#s.name, age, statusOf(e, age, true)), body: e.body } : hitReply(e, this.#s.name, age, req.method)
+    return req.clientHeaders.range === undefined ? whole : rangeReply(req, e, whole.headers ?? {}) ?? whole
   }
 
   /** The response to a GET or HEAD that went upstream (or that the gateway answered with an error). */

@@ -1,0 +1,52 @@
+import { combineRanges, parse } from 'range-parser'
+import type { GatewayRequest, HeaderMap, PluginReply } from '../../src/index.ts'
+import type { Entry } from './entry.ts'
+
+const one = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
+
+/**
+ * If-Range (RFC 9110 13.1.5): the range is sent only if the stored response is the one the client
+ * holds part of. An entity tag compares strongly; a date must equal Last-Modified, which must be
+ * strong (at least a second before Date).
+ */
+function ifRangeHolds (value: string, stored: Entry['headers']): boolean {
+  const etag = one(stored.etag)
+  if (value.startsWith('"') || value.startsWith('W/')) return etag !== undefined && !etag.startsWith('W/') && value === etag
+  const modified = Date.parse(one(stored['last-modified']) ?? '')
+  const date = Date.parse(one(stored.date) ?? '')
+  return !Number.isNaN(modified) && Date.parse(value) === modified && !Number.isNaN(date) && modified <= date - 1000
+}
+
+/**
+ * A GET's Range answered from a stored 200 (RFC 9110 14): 206 with one part, or 416 when no range
+ * fits. Undefined (send the whole response, which RFC 9110 14.2 allows) for anything else: no or
+ * a malformed Range, several parts (no multipart/byteranges), an If-Range that does not hold, an
+ * upstream that said `Accept-Ranges: none`, and an encoded body (compress never touches a 206,
+ * so a client that does not accept the coding could not be given part of it).
+ */
+export function rangeReply (req: GatewayRequest, e: Entry, headers: HeaderMap): PluginReply | undefined {
+  const range = req.clientHeaders.range
+  if (range === undefined || req.method !== 'GET' || e.status !== 200 || e.body.length === 0) return
+  const stored = e.headers
+  if (stored['content-encoding'] !== undefined || one(stored['accept-ranges'])?.toLowerCase() === 'none') return
+  const ifRange = one(req.clientHeaders['if-range'])
+  if (ifRange !== undefined && !ifRangeHolds(ifRange, stored)) return
+  const size = e.body.length
+  const parsed = parse(size, range)
+  // A malformed or invalid range, even beside good ones, voids the header (RFC 9110 14.2).
+  if (parsed.type !== 'bytes' || (parsed.code & 1) !== 0) return
+  if (parsed.ranges.length === 0) {
+    const body = Buffer.from(JSON.stringify({ error: 'range_not_satisfiable', message: `no range in "${range}" is within the ${size} bytes stored`, requestId: req.id }))
+    // None of the stored headers: a 416 describes no representation, and must not be kept in its place.
+    const refusal = { 'content-range': `bytes */${size}`, 'content-type': 'application/json', 'content-length': String(body.length), 'cache-control': 'no-store', 'cache-status': headers['cache-status'] }
+    return { status: 416, headers: refusal, body }
+  }
+  const parts = combineRanges(parsed.ranges)
+  if (parts.length !== 1) return
+  const { start, end } = parts[0]!
+  return {
+    status: 206,
+    headers: { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': String(end - start + 1) },
+    body: e.body.subarray(start, end + 1)
+  }
+}
