@@ -379,6 +379,30 @@ t.test('concurrent misses collapse into one upstream request; a private answer i
   t.match(metrics, `portcullis_cache_requests_total{route="r",result="collapsed"} ${collapsed}`)
 })
 
+t.test('a ranged miss does not lead a collapse: the requests behind it wait for a whole answer, a ranged one gets its part of it', async t => {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => release())
+  const r = await rig(t, (req, res, n) => {
+    const ranged = req.headers.range !== undefined
+    void gate.then(() => ranged
+      ? send(res, 206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-1/10' }, '01')
+      : send(res, 200, { 'cache-control': 'max-age=60' }, n === 2 ? '0123456789' : 'again'))
+  }, '{ collapseTimeout: 60s }')
+  const first = r.get('/v', { range: 'bytes=0-1' })
+  t.ok(await until(() => r.seen.length === 1))
+  const whole = r.get('/v')
+  t.ok(await until(() => r.seen.length === 2), 'the next request leads: it does not wait on the ranged one')
+  const waiting = [r.get('/v'), r.get('/v', { range: 'bytes=2-3' })]
+  release()
+  t.match(await first, { status: 206, body: '01' })
+  t.equal((await whole).body, '0123456789')
+  const [plain, part] = await Promise.all(waiting)
+  t.equal(plain!.body, '0123456789')
+  t.match(part, { status: 206, body: '23' }, 'a ranged waiter: its part of the whole answer')
+  t.equal(r.seen.length, 2, 'the requests behind the ranged one did not go upstream')
+})
+
 t.test('collapse waiters are bounded by collapseTimeout', async t => {
   let release!: () => void
   const gate = new Promise<void>(resolve => { release = resolve })

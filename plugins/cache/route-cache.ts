@@ -162,6 +162,9 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     const pending = s.collapser.waitFor(state.key.primary)
     if (pending !== undefined) return this.#collapsed(req, state, rcc, pending)
+    // A ranged request may wait for a whole answer, not lead: its upstream's 206 is not stored,
+    // so the requests behind it would all go upstream in turn.
+    if (req.clientHeaders.range !== undefined) { this.#toUpstream(req, state); return undefined }
     state.lead = s.collapser.lead(state.key.primary)
     this.#toUpstream(req, state)
     return undefined
