@@ -403,6 +403,29 @@ t.test('a ranged miss does not lead a collapse: the requests behind it wait for 
   t.equal(r.seen.length, 2, 'the requests behind the ranged one did not go upstream')
 })
 
+t.test('a conditional miss does not lead a collapse either: its 304 is not stored', async t => {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => release())
+  const r = await rig(t, (req, res) => {
+    void gate.then(() => req.headers['if-none-match'] === '"v1"'
+      ? send(res, 304, { etag: '"v1"', 'cache-control': 'max-age=60' })
+      : send(res, 200, { etag: '"v1"', 'cache-control': 'max-age=60' }, 'whole'))
+  }, '{ collapseTimeout: 60s }')
+  const conditional = r.get('/c', { 'if-none-match': '"v1"' })
+  t.ok(await until(() => r.seen.length === 1))
+  const whole = r.get('/c')
+  t.ok(await until(() => r.seen.length === 2), 'the next request leads: it does not wait on the conditional one')
+  const waiting = [r.get('/c'), r.get('/c', { 'if-none-match': '"v1"' })]
+  release()
+  t.equal((await conditional).status, 304)
+  t.equal((await whole).body, 'whole')
+  const [plain, revalidating] = await Promise.all(waiting)
+  t.equal(plain!.body, 'whole')
+  t.equal(revalidating!.status, 304, 'a conditional waiter: answered from the whole answer')
+  t.equal(r.seen.length, 2)
+})
+
 t.test('collapse waiters are bounded by collapseTimeout', async t => {
   let release!: () => void
   const gate = new Promise<void>(resolve => { release = resolve })

@@ -70,6 +70,10 @@ type State = Lookup | typeof METHOD | typeof BYPASS
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
 
+/** Request fields that can make the upstream answer with less than the whole response. */
+const LESS = ['range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'] as const
+const asksForLess = (h: GatewayRequest['clientHeaders']): boolean => LESS.some(name => h[name] !== undefined)
+
 /** The cache of one route: its hooks and the work they start. */
 export class RouteCache implements PluginHandlers {
   readonly #s: RouteCacheSettings
@@ -162,9 +166,9 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     const pending = s.collapser.waitFor(state.key.primary)
     if (pending !== undefined) return this.#collapsed(req, state, rcc, pending)
-    // A ranged request may wait for a whole answer, not lead: its upstream's 206 is not stored,
-    // so the requests behind it would all go upstream in turn.
-    if (req.clientHeaders.range !== undefined) { this.#toUpstream(req, state); return undefined }
+    // A ranged or conditional request may wait for a whole answer, not lead: its upstream's 206,
+    // 304 or 412 is not stored, so the requests behind it would all go upstream in turn.
+    if (asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
     state.lead = s.collapser.lead(state.key.primary)
     this.#toUpstream(req, state)
     return undefined
