@@ -228,7 +228,7 @@ export class RouteCache implements PluginHandlers {
     if (e !== undefined && res.fromUpstream && res.status === 304) return this.#revalidated(res, req, state, e)
     if (e !== undefined && res.status >= 500) {
       const age = currentAge(e, Date.now())
-      if (staleIfErrorAllows(e, age)) {
+      if (staleIfErrorAllows(e, age, requestDirectives(req.clientHeaders))) {
         state.lead?.(undefined)
         s.metrics.requests.stale.inc()
         replaceResponse(res, req, e, e.headers)

@@ -25,5 +25,13 @@ export function evaluate (e: Entry, rcc: Directives, now: number): Verdict {
   return 'stale'
 }
 
-/** RFC 5861 4: may `e`, at `age` seconds, answer in place of an error (stale-if-error)? */
-export const staleIfErrorAllows = (e: Entry, age: number): boolean => !e.mustRevalidate && age - e.lifetime < e.sie
+/**
+ * RFC 5861 4: may `e`, at `age` seconds, answer in place of an error? The response's stale-if-error,
+ * or the request's (the client accepts that much staleness then), never past must-revalidate.
+ */
+export function staleIfErrorAllows (e: Entry, age: number, rcc: Directives): boolean {
+  if (e.mustRevalidate) return false
+  const stale = age - e.lifetime
+  const asked = seconds(rcc, 'stale-if-error')
+  return stale < e.sie || (asked !== undefined && stale <= asked)
+}
