@@ -1023,3 +1023,32 @@ t.test('Range on a hit: one part is a 206 cut from the stored 200, none that fit
   t.match(await range('/a', { range: 'bytes=0-1', 'if-none-match': '"v1"' }), { status: 304 }, 'If-None-Match first')
   t.equal(r.seen.length, 4, 'all from the cache')
 })
+
+t.test('targetedCacheControl: CDN-Cache-Control rules this cache, Cache-Control the clients; without the setting it is ignored', async t => {
+  const handler: Handler = (req, res, n) => {
+    const fields: Record<string, Record<string, string>> = {
+      '/gateway-only': { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=60' },
+      '/clients-only': { 'cache-control': 'max-age=60', 'cdn-cache-control': 'no-store' },
+      '/invalid': { 'cache-control': 'max-age=60', 'cdn-cache-control': 'max-age=60,,' },
+      '/expires': { expires: new Date(Date.now() + 60_000).toUTCString(), 'cdn-cache-control': 'no-cache' }
+    }
+    send(res, 200, { etag: `"${n}"`, ...fields[req.url as string] }, `${req.url as string} ${n}`)
+  }
+  const r = await rig(t, handler, '{ targetedCacheControl: [CDN-Cache-Control] }')
+  const twice = async (path: string) => { const a = await r.get(path); const b = await r.get(path); return { a, b, upstream: r.seen.filter(s => s.url === path).length } }
+  const only = await twice('/gateway-only')
+  t.equal(only.upstream, 1, 'stored for the gateway, though no-store for the clients')
+  t.equal(only.b.body, '/gateway-only 1')
+  t.same([only.b.headers['cache-control'], only.b.headers['cdn-cache-control']], ['no-store', 'max-age=60'], 'both sent on unchanged')
+  t.equal((await twice('/clients-only')).upstream, 2, 'no-store for this cache, whatever Cache-Control says')
+  t.equal((await twice('/invalid')).upstream, 1, 'an invalid targeted field: Cache-Control rules')
+  const expires = await twice('/expires')
+  t.equal(expires.upstream, 2, 'Expires ignored: no-cache revalidates each time')
+  t.match(cs(expires.b.headers), /fwd=stale; fwd-status=200/)
+
+  const plain = await rig(t, handler)
+  const ignored = await plain.get('/gateway-only')
+  await plain.get('/gateway-only')
+  t.match(cs(ignored.headers), /detail=uncacheable/, 'without the setting, CDN-Cache-Control is not read')
+  t.equal(plain.seen.length, 2)
+})

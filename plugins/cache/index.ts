@@ -37,6 +37,7 @@ export default definePlugin({
       bypassCookies: (config.bypass?.cookies ?? []).map(c => new RegExp(`(?:^|;)\\s*${escape(c)}=`)),
       cacheAuthorized: config.cacheAuthorized ?? false,
       surrogateHeader: (config.surrogateKeyHeader ?? 'Surrogate-Key').toLowerCase(),
+      targets: (config.targetedCacheControl ?? []).map(h => h.toLowerCase()),
       collapser: new Collapser(toMs(config.collapseTimeout ?? '5s')),
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log

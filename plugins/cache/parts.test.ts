@@ -10,6 +10,7 @@ import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator,
 import { hitReply } from './hit-reply.ts'
 import { unstorableReason } from './storable.ts'
 import { Capture, Replay } from './streams.ts'
+import { policyHeaders } from './targeted.ts'
 import { variantKey, varyNames } from './vary.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 
@@ -334,4 +335,21 @@ t.test('freshness at its bounds, to the millisecond: lifetime, max-age, min-fres
   t.ok(staleIfErrorAllows(entry(), 15, { 'stale-if-error': '5' }), "the request's: stale by no more than its value (a limit, as max-stale)")
   t.notOk(staleIfErrorAllows(entry(), 15.001, { 'stale-if-error': '5' }))
   t.notOk(staleIfErrorAllows(entry({ mustRevalidate: true }), 10.5, { 'stale-if-error': '60' }), "the request's neither, with must-revalidate")
+})
+
+t.test('policyHeaders: the first targeted field with a valid, non-empty value stands in for Cache-Control and Expires (RFC 9213 2.2)', async t => {
+  const headers: HeaderMap = { 'cache-control': 'no-store', expires: 'Thu, 01 Jan 2099 00:00:00 GMT', 'cdn-cache-control': 'max-age=60, must-revalidate', 'portcullis-cache-control': 'max-age=5' }
+  t.equal(policyHeaders(headers, []), headers, 'no targets: the headers as they are')
+  const policy = policyHeaders(headers, ['cdn-cache-control'])
+  t.equal(policy['cache-control'], 'max-age=60, must-revalidate')
+  t.notOk('expires' in policy, 'Expires ignored too')
+  t.equal(headers['cache-control'], 'no-store', "the response's own headers untouched")
+  t.equal(policyHeaders(headers, ['portcullis-cache-control', 'cdn-cache-control'])['cache-control'], 'max-age=5', 'in the order of the list')
+  t.equal(policyHeaders(headers, ['absent', 'cdn-cache-control'])['cache-control'], 'max-age=60, must-revalidate')
+  const read = (value: string) => policyHeaders({ 'cache-control': 'max-age=1', 'cdn-cache-control': value }, ['cdn-cache-control'])['cache-control']
+  t.equal(read(''), 'max-age=1', 'empty: Cache-Control rules')
+  t.equal(read('max-age=60,,'), 'max-age=1', 'not a Structured Fields dictionary: Cache-Control rules')
+  t.equal(read('max-age="60"'), '', 'valid, but nothing usable: no directives, Cache-Control still ignored')
+  t.equal(read('max-age=1.5, private'), 'private', 'a decimal max-age is left out')
+  t.equal(read('none'), 'none', "RFC 9213's example of a field that says nothing")
 })

@@ -11,6 +11,7 @@ import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { rangeReply } from './range.ts'
 import { surrogateTag } from './purge.ts'
+import { policyHeaders } from './targeted.ts'
 import { unstorableReason } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture, Replay } from './streams.ts'
@@ -30,6 +31,8 @@ export interface RouteCacheSettings {
   readonly bypassCookies: readonly RegExp[]
   readonly cacheAuthorized: boolean
   readonly surrogateHeader: string
+  /** Targeted cache-control fields (RFC 9213) this cache follows, lower-case, first found wins. */
+  readonly targets: readonly string[]
   readonly collapser: Collapser
   readonly metrics: CacheMetrics
   readonly log: Logger
@@ -255,7 +258,7 @@ export class RouteCache implements PluginHandlers {
       : state.noStore ? 'no-store'
         : req.method !== 'GET' ? 'head'
           : length > s.maxObjectSize ? 'too-large'
-            : unstorableReason(req.method, req.path + req.query, req.clientHeaders, res.status, res.headers, s.statuses)
+            : this.#unstorable(req.method, req, res.status, res.headers)
     const prepared = reason === undefined ? this.#prepare(res.status, res.headers, req.clientHeaders, state.key) : undefined
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {
@@ -297,8 +300,13 @@ export class RouteCache implements PluginHandlers {
     const headers = updatedHeaders(e.headers, fresh)
     // A 304's surrogate keys are not kept either (the entry keeps the tags it was stored with).
     delete headers[this.#s.surrogateHeader]
-    const f = freshness(e.status, { ...headers, age: fresh.age }, now, this.#s.rules)
+    const f = freshness(e.status, { ...policyHeaders(headers, this.#s.targets), age: fresh.age }, now, this.#s.rules)
     return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers) }
+  }
+
+  /** Why a response may not be stored, read through the targeted fields this cache follows. */
+  #unstorable (method: string, req: GatewayRequest, status: number, headers: HeaderMap): string | undefined {
+    return unstorableReason(method, req.path + req.query, req.clientHeaders, status, policyHeaders(headers, this.#s.targets), this.#s.statuses)
   }
 
   /** What storing a response needs besides its body; undefined when it would be stale on arrival with nothing to revalidate. */
@@ -310,7 +318,7 @@ export class RouteCache implements PluginHandlers {
     for (const name of NOT_STORED) delete headers[name]
     const tags = [key.urlTag, ...String(headers[s.surrogateHeader] ?? '').split(/\s+/).filter(t => t !== '').map(surrogateTag)]
     delete headers[s.surrogateHeader]
-    const f = freshness(status, resHeaders, now, s.rules)
+    const f = freshness(status, policyHeaders(resHeaders, s.targets), now, s.rules)
     const ttlMs = this.#ttlMs(f, headers)
     if (ttlMs <= 0) return undefined
     const names = varyNames(headers.vary)
@@ -387,7 +395,7 @@ export class RouteCache implements PluginHandlers {
       return
     }
     // An error keeps the stale entry (stale-if-error may still use it).
-    const reason = r.status >= 500 ? 'error' : unstorableReason('GET', req.path + req.query, req.clientHeaders, r.status, r.headers, s.statuses)
+    const reason = r.status >= 500 ? 'error' : this.#unstorable('GET', req, r.status, r.headers)
     const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.clientHeaders, key) : undefined
     const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)
     if (prepared === undefined || body === undefined) {

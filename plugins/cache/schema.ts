@@ -37,6 +37,10 @@ export const CacheSchema = Type.Object({
   cacheAuthorized: Type.Optional(Type.Boolean({
     description: 'Use the cache for requests with Authorization (stored only when the response says public, s-maxage or must-revalidate). Default false: such requests skip it.'
   })),
+  targetedCacheControl: Type.Optional(Type.Array(HeaderName, {
+    uniqueItems: true,
+    description: 'Response fields whose directives this cache follows instead of Cache-Control and Expires (RFC 9213), the first present with a valid value winning, e.g. [CDN-Cache-Control]. Default none.'
+  })),
   surrogateKeyHeader: Type.Optional(Type.Union([HeaderName], {
     description: 'Response header with space-separated tags to purge by (removed before the client sees it). Default Surrogate-Key.'
   }))
