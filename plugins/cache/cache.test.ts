@@ -1052,3 +1052,28 @@ t.test('targetedCacheControl: CDN-Cache-Control rules this cache, Cache-Control 
   t.match(cs(ignored.headers), /detail=uncacheable/, 'without the setting, CDN-Cache-Control is not read')
   t.equal(plain.seen.length, 2)
 })
+
+t.test('a ranged request that finds its entry stale revalidates the whole response: a 200 replaces the entry, in the background too', async t => {
+  const r = await rig(t, (req, res, n) => {
+    const cc = req.url === '/swr' ? 'max-age=1, stale-while-revalidate=60' : 'max-age=1'
+    if (req.headers.range !== undefined) send(res, 206, { 'cache-control': cc, 'content-range': 'bytes 0-1/10' }, 'ra')
+    else send(res, 200, { 'cache-control': cc, etag: `"${n}"`, age: n % 2 === 1 ? '5' : '0' }, `whole ${n}`)
+  })
+  // Age 5 on the first answers: stored already stale.
+  await r.get('/fg')
+  const fg = await r.get('/fg', { range: 'bytes=0-1' })
+  t.same([r.seen[1]!.headers.range, r.seen[1]!.headers['if-none-match']], [undefined, '"1"'], 'the revalidation asked for the whole response')
+  t.equal(fg.status, 200, 'the client gets it whole (RFC 9110 14.2)')
+  t.equal((await r.get('/fg')).body, 'whole 2', 'and it replaced the entry')
+  await r.get('/swr')
+  const swr = await r.get('/swr', { range: 'bytes=0-1' })
+  t.match(swr, { status: 206, body: 'wh' }, 'stale-while-revalidate: its part of the stale response at once')
+  t.ok(await until(() => r.seen.length === 4))
+  t.equal(r.seen[3]!.headers.range, undefined, 'the background revalidation asked for the whole response')
+  let latest = ''
+  for (let i = 0; i < 200 && latest !== 'whole 4'; i++) {
+    latest = (await r.get('/swr')).body
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  t.equal(latest, 'whole 4', 'which replaced the entry')
+})

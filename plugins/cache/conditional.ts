@@ -20,11 +20,13 @@ export function notModified (request: Headers, stored: Headers): boolean {
   return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
 }
 
-const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range'] as const
+// The client's conditionals, and its Range: a revalidation asks for the whole stored response
+// again, so that a 200 can replace it (a 206 could not, and would drop it).
+const CLIENT_ONLY = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'] as const
 
-/** Replaces the client's conditionals with the stored response's validators (RFC 9111 4.3.1). */
+/** Replaces the client's conditionals (and Range) with the stored response's validators (RFC 9111 4.3.1). */
 export function setValidators (headers: HeaderMap, stored: Headers): void {
-  for (const h of CONDITIONALS) delete headers[h]
+  for (const h of CLIENT_ONLY) delete headers[h]
   if (stored.etag !== undefined) headers['if-none-match'] = stored.etag
   if (stored['last-modified'] !== undefined) headers['if-modified-since'] = stored['last-modified']
 }
