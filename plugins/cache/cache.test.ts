@@ -7,6 +7,7 @@ import { request } from 'undici'
 import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { sfList } from '../../test/helpers/rate-limit.ts'
 import { sharedWithPlugins, writeUserPlugin } from '../../test/helpers/user-plugin.ts'
@@ -1076,4 +1077,25 @@ t.test('a ranged request that finds its entry stale revalidates the whole respon
     await new Promise(resolve => setTimeout(resolve, 10))
   }
   t.equal(latest, 'whole 4', 'which replaced the entry')
+})
+
+t.test('a ranged request that revalidates a stale entry may lead a collapse: it asks for the whole response', async t => {
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  t.teardown(() => release())
+  const r = await rig(t, (req, res, n) => {
+    const answer = () => send(res, 200, { 'cache-control': 'max-age=60', etag: `"${n}"`, age: n === 1 ? '90' : '0' }, `whole ${n}`)
+    if (n === 1) answer()
+    else void gate.then(answer)
+  }, '{ collapseTimeout: 60s }')
+  await r.get('/s')
+  const ranged = r.get('/s', { range: 'bytes=0-1' })
+  t.ok(await until(() => r.seen.length === 2))
+  const plain = r.get('/s')
+  // Both at the gateway before the upstream answers: the plain one waiting (or leading).
+  for (let i = 0; i < 500 && await metricValue(r.gw.adminUrl as string, 'portcullis_http_requests_in_flight') < 2; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  release()
+  t.equal((await ranged).body, 'whole 2')
+  t.equal((await plain).body, 'whole 2')
+  t.equal(r.seen.length, 2, 'the plain request waited for the ranged one')
 })

@@ -169,9 +169,10 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     const pending = s.collapser.waitFor(state.key.primary)
     if (pending !== undefined) return this.#collapsed(req, state, rcc, pending)
-    // A ranged or conditional request may wait for a whole answer, not lead: its upstream's 206,
-    // 304 or 412 is not stored, so the requests behind it would all go upstream in turn.
-    if (asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
+    // A ranged or conditional miss may wait for a whole answer, not lead: its upstream's 206, 304
+    // or 412 is not stored, so the requests behind it would all go upstream in turn. (A stale
+    // entry's revalidation asks with the entry's validators instead, and may lead.)
+    if (state.entry === undefined && asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
     state.lead = s.collapser.lead(state.key.primary)
     this.#toUpstream(req, state)
     return undefined
