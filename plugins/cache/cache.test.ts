@@ -1099,3 +1099,17 @@ t.test('a ranged request that revalidates a stale entry may lead a collapse: it 
   t.equal((await plain).body, 'whole 2')
   t.equal(r.seen.length, 2, 'the plain request waited for the ranged one')
 })
+
+t.test('a ranged request whose stale entry is revalidated with a 304 gets its part of the stored response', async t => {
+  const r = await rig(t, (req, res) => {
+    if (req.headers['if-none-match'] === '"v"') send(res, 304, { 'cache-control': 'max-age=60', etag: '"v"' })
+    else send(res, 200, { 'cache-control': 'max-age=60', etag: '"v"', age: '90' }, '0123456789')
+  })
+  await r.get('/p')
+  const part = await r.get('/p', { range: 'bytes=3-5' })
+  t.match(part, { status: 206, body: '345' })
+  t.equal(part.headers['content-range'], 'bytes 3-5/10')
+  t.match(cs(part.headers), /^Portcullis; fwd=stale; fwd-status=304; stored; ttl=60$/)
+  t.equal(r.seen.length, 2)
+  t.equal((await r.get('/p')).body, '0123456789', 'the entry itself whole')
+})

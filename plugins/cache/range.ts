@@ -1,5 +1,5 @@
 import { combineRanges, parse } from 'range-parser'
-import type { GatewayRequest, HeaderMap, PluginReply } from '../../src/index.ts'
+import type { GatewayRequest, HeaderMap } from '../../src/index.ts'
 import type { Entry } from './entry.ts'
 
 const one = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
@@ -24,7 +24,7 @@ function ifRangeHolds (value: string, stored: Entry['headers']): boolean {
  * upstream that said `Accept-Ranges: none`, and an encoded body (compress never touches a 206,
  * so a client that does not accept the coding could not be given part of it).
  */
-export function rangeReply (req: GatewayRequest, e: Entry, headers: HeaderMap): PluginReply | undefined {
+export function rangeReply (req: GatewayRequest, e: Entry, headers: HeaderMap): { status: 206 | 416, headers: HeaderMap, body: Buffer } | undefined {
   const range = req.clientHeaders.range
   if (range === undefined || req.method !== 'GET' || e.status !== 200 || e.body.length === 0) return
   const stored = e.headers

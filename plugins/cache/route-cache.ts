@@ -288,8 +288,15 @@ export class RouteCache implements PluginHandlers {
     if (e.status === 200 && notModified(req.clientHeaders, merged.entry.headers)) {
       replaceHeaders(res.headers, notModifiedHeaders(merged.entry.headers))
     } else {
-      replaceResponse(res, req, e, merged.entry.headers)
-      res.status = e.status
+      const part = req.clientHeaders.range === undefined ? undefined : rangeReply(req, merged.entry, merged.entry.headers)
+      if (part === undefined) {
+        replaceResponse(res, req, e, merged.entry.headers)
+        res.status = e.status
+      } else {
+        replaceHeaders(res.headers, part.headers)
+        res.pipeThrough(new Replay(part.body))
+        res.status = part.status
+      }
     }
     res.headers.age = String(Math.floor(age))
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: merged.entry.lifetime - age })
