@@ -1,6 +1,7 @@
 // The public API: what a plugin author or an embedding program imports from "portcullis".
 export { definePlugin } from './plugins/define-plugin.ts'
 export { RequestRejected } from './plugins/request-rejected.ts'
+export { UpstreamBodyInvalid } from './plugins/upstream-body-invalid.ts'
 export type {
   ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginConfigProblem, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse, UpstreamTarget
 } from './plugins/contract.ts'

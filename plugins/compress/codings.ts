@@ -50,11 +50,17 @@ export function encoderFactory (coding: Coding, level: number): (flush: boolean)
 
 /**
  * A decoder for a body sent with `coding`. An empty body decodes to an empty one, as HTTP clients
- * take it (zlib calls no input a truncated stream); a truncated or corrupt one is an error.
+ * take it (zlib calls no input a truncated stream); a truncated or corrupt one is an error,
+ * `blame(err)` when given (the error the decoder then fails with).
  */
-export function decoder (coding: Coding): Transform {
+export function decoder (coding: Coding, blame?: (err: Error) => Error): Transform {
   const d = (DECODERS[coding] as Factory)({})
   const flush = d._flush.bind(d)
   d._flush = done => { if ((d as Transform & { bytesWritten: number }).bytesWritten === 0) done(); else flush(done) }
+  if (blame !== undefined) {
+    // zlib fails by destroy(err); the error handed on here is the one the stream emits.
+    const destroy = d._destroy.bind(d)
+    d._destroy = (err, done) => destroy(err, failure => done(failure == null ? failure : blame(failure)))
+  }
   return d
 }

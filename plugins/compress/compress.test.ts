@@ -49,6 +49,7 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/gzipped-empty': return send(res, 200, { 'content-encoding': 'gzip' }, '')
     case '/gzipped-empty-chunked': res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(); return
     case '/gzipped-truncated': return send(res, 200, { 'content-encoding': 'gzip' }, GZIPPED.subarray(0, GZIPPED.length - 8))
+    case '/gzipped-corrupt': return send(res, 200, { 'content-encoding': 'gzip' }, 'not gzip at all')
     case '/constructor': return send(res, 200, { 'content-encoding': 'constructor' })
     case '/identity': return send(res, 200, { 'content-encoding': 'identity' })
     case '/vary': return send(res, 200, { vary: 'Origin' })
@@ -334,10 +335,15 @@ t.test('portcullis_compress_responses_total counts by coding sent', async t => {
   t.equal(await metricValue(gw.adminUrl as string, series('identity')), (before[1] as number) + 1, 'a body too small is not counted')
 })
 
-// Last: a failed stream logs a plugin failure, which earlier tests check there is none of.
-t.test('a truncated encoded body is cut for a client it is decoded for, not passed as whole', async t => {
-  const res = await request(`${gw.url}/gzipped-truncated`)
-  const id = res.headers['x-request-id']
-  await t.rejects(res.body.arrayBuffer(), 'the client learns the body is broken')
-  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { error: 'plugin_failed' })
+t.test("a truncated or corrupt encoded body is cut for a client it is decoded for, as the upstream's failure", async t => {
+  for (const path of ['/gzipped-truncated', '/gzipped-corrupt']) {
+    const id = `broken${path.replace('/', '-')}`
+    // Cut before or after the head went out (a corrupt body fails on its first bytes): never whole.
+    const read = request(`${gw.url}${path}`, { headers: { 'x-request-id': id } }).then(res => res.body.arrayBuffer())
+    await t.rejects(read, `${path}: the client learns the body is broken`)
+    t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { error: 'upstream_broken' })
+    t.match(gw.logs.find(l => l.requestId === id && l.msg === 'upstream body could not be read as sent: response cut'),
+      { level: 40, err: { type: 'UpstreamBodyInvalid', message: /^the upstream's gzip body does not decode: / } }, 'a warning that blames the upstream')
+  }
+  t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'not a plugin failure')
 })

@@ -1,5 +1,5 @@
 import type { Transform } from 'node:stream'
-import type { GatewayRequest, GatewayResponse, HeaderMap } from '../../src/index.ts'
+import { UpstreamBodyInvalid, type GatewayRequest, type GatewayResponse, type HeaderMap } from '../../src/index.ts'
 import { addVary } from '../shared/vary.ts'
 import { decodable, decoder } from './codings.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
@@ -35,7 +35,7 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     if (!c.decompressForClients || coding === undefined) return
     addVary(h, 'accept-encoding')
     if (accept !== undefined && negotiate(accept.toLowerCase(), [coding]) !== null) return
-    res.pipeThrough(decoder(coding))
+    res.pipeThrough(decoder(coding, err => new UpstreamBodyInvalid(`the upstream's ${coding} body does not decode: ${err.message}`, { cause: err })))
     h['content-encoding'] = undefined
     bodyChanged(h)
   } else {

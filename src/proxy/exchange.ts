@@ -16,6 +16,7 @@ import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
+import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 
 /** What an exchange needs from the runtime that created it. */
@@ -29,6 +30,8 @@ export interface ExchangeOwner {
   cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
   upstreamFailed (ex: Exchange, err: Error): void
+  /** A response body stream could not read the upstream's body (UpstreamBodyInvalid). */
+  upstreamBodyInvalid (ex: Exchange, err: UpstreamBodyInvalid): void
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
@@ -576,11 +579,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /**
-   * A plugin's body stream failed mid-body: the response is cut, as the plugin's failure. Once the
+   * A plugin's body stream failed mid-body: the response is cut, as the plugin's failure (or the
+   * upstream's, when the stream could not read its body). Once the
    * response has closed (the client left, or the gateway cut it), the streams' errors are pipeline's.
    */
   #streamFailed (err: Error): void {
     if (this.#done) return
+    if (err instanceof UpstreamBodyInvalid) {
+      this.cut = 'upstream_broken'
+      this.#owner.upstreamBodyInvalid(this, err)
+      return
+    }
     this.cut = 'plugin_failed'
     this.#owner.pluginFailed(this, err)
   }

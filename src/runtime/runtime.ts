@@ -27,6 +27,7 @@ import { Registry } from 'prom-client'
 import { Consumers } from '../consumers/consumers.ts'
 import { StoreRegistry, type StoreLease } from '../stores/registry.ts'
 import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
+import type { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
@@ -287,6 +288,12 @@ export class Runtime implements ExchangeOwner {
     this.log.error({ err, route: ex.route.name, requestId: ex.id }, 'plugin failed')
     ex.abortUpstream(err instanceof Error ? err : new Error(String(err)))
     ex.fail(GatewayError.PLUGIN_FAILED)
+  }
+
+  upstreamBodyInvalid (ex: Exchange, err: UpstreamBodyInvalid): void {
+    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream body could not be read as sent: response cut')
+    ex.abortUpstream(err)
+    ex.fail(GatewayError.UPSTREAM_UNREACHABLE)
   }
 
   upstreamFailed (ex: Exchange, err: Error): void {
