@@ -1,0 +1,161 @@
+import t from 'tap'
+import { createHmac } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { brotliCompressSync, gzipSync } from 'node:zlib'
+import { Agent, request } from 'undici'
+import { startGateway } from '../helpers/gateway.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+
+// Seeded random requests (methods, paths, odd header values, bodies) against routes that stack
+// most plugins, and an upstream whose answer the query picks (status, caching headers, codings,
+// a reset). Whatever comes, the gateway must not fail itself (500, an error log line), must not
+// answer an auth route without valid credentials, and must not pass a hidden key upstream.
+
+const KEY = 'k-0123456789abcdef'
+const SECRET = 's'.repeat(40)
+
+/** mulberry32: the same sequence on every run. */
+function random (seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6D2B79F5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Answers as the query says: s=status, cc, cdn (CDN-Cache-Control), vary, etag, loc, ce=gzip|br|bogus|trunc, chunked, sc (Set-Cookie), fail=reset. */
+function upstream (req: IncomingMessage, res: ServerResponse): void {
+  const q = new URL(req.url as string, 'http://x').searchParams
+  req.resume()
+  req.on('end', () => {
+    if (q.get('fail') === 'reset') { req.socket.destroy(); return }
+    const status = Number(q.get('s') ?? 200)
+    const headers: Record<string, string | string[]> = { 'content-type': 'application/json' }
+    for (const [param, name] of [['cc', 'cache-control'], ['cdn', 'cdn-cache-control'], ['vary', 'vary'], ['etag', 'etag'], ['loc', 'location']] as const) {
+      const v = q.get(param)
+      if (v !== null) headers[name] = v
+    }
+    if (q.has('sc')) headers['set-cookie'] = ['a=1', 'b=2']
+    let body = Buffer.from(JSON.stringify({ url: req.url, headers: req.headers }))
+    const coding = q.get('ce')
+    if (coding === 'gzip') body = gzipSync(body)
+    if (coding === 'br') body = brotliCompressSync(body)
+    if (coding === 'trunc') body = gzipSync(body).subarray(0, 10)
+    if (coding !== null) headers['content-encoding'] = coding === 'br' ? 'br' : 'gzip'
+    const empty = status === 204 || status === 304 || req.method === 'HEAD'
+    if (!q.has('chunked')) headers['content-length'] = String(empty ? 0 : body.length)
+    res.writeHead(status, headers).end(empty ? undefined : body)
+  })
+}
+
+const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+function jwt (claims: Record<string, unknown>, alg = 'HS256'): string {
+  const signed = `${b64({ alg, typ: 'JWT' })}.${b64(claims)}`
+  return `${signed}.${createHmac('sha256', SECRET).update(signed).digest('base64url')}`
+}
+
+t.test('random requests: no failure of the gateway, no way past auth, no leaked key', async t => {
+  const up = await startUpstream(upstream)
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+consumers:
+  - { id: bot, groups: [g], credentials: { key-auth: { keys: [ "${KEY}" ] } } }
+upstreams:
+  u: { targets: [ { url: "${up.url}" } ], retries: { attempts: 1 } }
+routes:
+  - name: c
+    match: { path: /c/* }
+    upstream: u
+    plugins:
+      cache: { key: { query: { ignore: [zz] }, headers: [x-tenant] }, bypass: { headers: [x-nocache] }, targetedCacheControl: [CDN-Cache-Control] }
+      compress: { requests: true, minSize: 10 }
+      cors: { origins: ["https://a.example", "*.b.example"], credentials: true }
+  - name: k
+    match: { path: /k/* }
+    upstream: u
+    plugins:
+      key-auth: { query: api_key, hideCredentials: true }
+      acl: { allow: { groups: [g] } }
+      rate-limit: { limits: [ { name: w, requests: 1000000, window: 1s } ] }
+      cache: { cacheAuthorized: true }
+      request-headers: { set: { x-c: "v" } }
+      response-headers: { remove: [x-powered-by] }
+  - name: j
+    match: { path: /j/* }
+    upstream: u
+    plugins:
+      jwt-auth: { secret: "${SECRET}", algorithms: [HS256], audience: aud }
+      request-size: { maxBody: 1KiB, maxUrl: 512 }
+      compress: { requests: true }
+  - name: r
+    match: { path: /r/:id }
+    upstream: u
+    plugins:
+      redirect: { to: "https://x.example/v2/:id", status: 308 }
+`)
+  t.teardown(() => gw.close())
+  const now = Math.floor(Date.now() / 1000)
+  const goodJwt = `Bearer ${jwt({ aud: 'aud', exp: now + 600 })}`
+  const values: Record<string, string[]> = {
+    'accept-encoding': ['gzip', 'br;q=0', 'gzip;q=0.5, br;q=1', '*', '*;q=0', 'identity;q=0', 'gzip;q=abc', ',,,'],
+    'cache-control': ['no-cache', 'no-store', 'max-age=0', 'max-stale', 'min-fresh=1000', 'only-if-cached', 'max-age=-1', 'stale-if-error=60', ''],
+    'if-none-match': ['*', '"a"', 'W/"a"', 'garbage', ''],
+    'if-modified-since': ['Thu, 01 Jan 1970 00:00:00 GMT', 'garbage'],
+    range: ['bytes=0-1', 'bytes=5-', 'bytes=-1', 'bytes=0-0,2-2', 'bytes=999999-', 'bytes=1-0', 'garbage', ''],
+    'if-range': ['"a"', 'W/"a"', 'garbage'],
+    origin: ['https://a.example', 'https://x.b.example', 'null', 'https://evil.example'],
+    'access-control-request-method': ['GET', 'DELETE'],
+    authorization: [goodJwt, `Bearer ${jwt({ aud: 'other', exp: now + 600 })}`, `Bearer ${jwt({ aud: 'aud', exp: now - 600 })}`, `Bearer ${jwt({ aud: 'aud' }, 'none')}`, 'Bearer a.b.c', 'Bearer ', 'Basic !!!', `Bearer ${'A'.repeat(9000)}`],
+    'x-api-key': [KEY, 'wrong', '', KEY + KEY],
+    'x-tenant': ['a', 'b'],
+    'x-nocache': ['1'],
+    cookie: ['a=b; sess', '=;=;'],
+    'content-encoding': ['gzip', 'br', 'identity', 'gzip, gzip', 'bogus'],
+    'x-forwarded-for': ['10.0.0.1', 'garbage'],
+    traceparent: ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'garbage']
+  }
+  const queries = ['', 'cc=max-age%3D60', 'cc=public%2C%20max-age%3D60&vary=accept-encoding', 'cc=max-age%3D60&vary=*', 'cc=no-store', 'cc=private',
+    'cc=max-age%3D60&sc=1', 's=404&cc=max-age%3D60', 's=500', 's=503', 's=304', 's=204&cc=max-age%3D60', 'etag=%22a%22&cc=no-cache', 'ce=gzip&cc=max-age%3D60',
+    'ce=br', 'ce=bogus', 'ce=trunc&cc=max-age%3D60', 'chunked=1&cc=max-age%3D60', 'fail=reset', 'loc=%2Fc%2Fother&s=201', `api_key=${KEY}`, 'api_key=wrong',
+    'cc=no-store&cdn=max-age%3D60', 's=206&cc=max-age%3D60']
+  const paths = ['/c/a', '/c/b', '/k/a', '/k/a', '/j/a', '/r/7', '/c/a/../b', `/j/${'x'.repeat(600)}`, '/nothing']
+  const methods = ['GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']
+  const next = random(20261204)
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T
+  const agent = new Agent({ connections: 16 })
+  t.teardown(() => agent.close())
+  const problems: string[] = []
+  const statuses = new Set<number>()
+  const requests = Array.from({ length: 1500 }, () => {
+    const method = pick(methods)
+    const path = pick(paths)
+    const query = pick(queries)
+    const headers: Record<string, string> = {}
+    for (let n = Math.floor(next() * 5); n > 0; n--) { const name = pick(Object.keys(values)); headers[name] = pick(values[name]!) }
+    const body = method !== 'GET' && method !== 'HEAD' && next() < 0.6 ? Buffer.alloc(Math.floor(next() * 3000), 'x') : undefined
+    return { method, path, query, headers, body }
+  })
+  let i = 0
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    for (let r = requests[i++]; r !== undefined; r = requests[i++]) {
+      const said = `${r.method} ${r.path}?${r.query} ${JSON.stringify(r.headers).slice(0, 300)}`
+      const expectedFailure = /fail=reset|s=50|ce=trunc|ce=bogus/.test(r.query) || r.headers['content-encoding'] !== undefined
+      try {
+        const res = await request(`${gw.url}${r.path}${r.query === '' ? '' : '?' + r.query}`, { method: r.method as 'GET', headers: r.headers, body: r.body, dispatcher: agent })
+        const text = await res.body.text().catch(() => '')
+        statuses.add(res.statusCode)
+        if (/plugin_error|internal_error/.test(text) || (res.statusCode === 500 && !/s=500/.test(r.query))) problems.push(`${res.statusCode} ${said}`)
+        const validKey = r.headers['x-api-key'] ? r.headers['x-api-key'] === KEY : r.query === `api_key=${KEY}`
+        const authRoute = r.path.startsWith('/k/') ? validKey : r.path.startsWith('/j/') ? r.headers.authorization === goodJwt : true
+        if (res.statusCode < 300 && !authRoute) problems.push(`past auth: ${res.statusCode} ${said}`)
+        if (r.path.startsWith('/k/') && text.includes(KEY)) problems.push(`key sent upstream: ${said}`)
+      } catch (err) {
+        if (!expectedFailure) problems.push(`${(err as Error).message}: ${said}`)
+      }
+    }
+  }))
+  t.same(problems, [], 'no failure of its own, no way past auth')
+  t.same(gw.logs.filter(l => Number(l.level) >= 50).map(l => l.msg), [], 'nothing logged as an error')
+  for (const status of [200, 206, 304, 308, 401, 404]) t.ok(statuses.has(status), `the requests reached ${status} answers`)
+})
