@@ -1,9 +1,10 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createHmac } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { Agent, request } from 'undici'
-import { startGateway } from '../helpers/gateway.ts'
+import { startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { h2Request, startH2Gateway } from '../helpers/http2.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 
 // Seeded random requests (methods, paths, odd header values, bodies) against routes that stack
@@ -55,14 +56,11 @@ function jwt (claims: Record<string, unknown>, alg = 'HS256'): string {
   return `${signed}.${createHmac('sha256', SECRET).update(signed).digest('base64url')}`
 }
 
-t.test('random requests: no failure of the gateway, no way past auth, no leaked key', async t => {
-  const up = await startUpstream(upstream)
-  t.teardown(() => up.close())
-  const gw = await startGateway(`
-consumers:
+/** The gateway's routes in front of the upstream at `url`: most plugins, stacked. */
+const routes = (url: string) => `consumers:
   - { id: bot, groups: [g], credentials: { key-auth: { keys: [ "${KEY}" ] } } }
 upstreams:
-  u: { targets: [ { url: "${up.url}" } ], retries: { attempts: 1 } }
+  u: { targets: [ { url: "${url}" } ], retries: { attempts: 1 } }
 routes:
   - name: c
     match: { path: /c/* }
@@ -93,8 +91,13 @@ routes:
     upstream: u
     plugins:
       redirect: { to: "https://x.example/v2/:id", status: 308 }
-`)
-  t.teardown(() => gw.close())
+`
+
+interface RandomRequest { method: string, path: string, query: string, headers: Record<string, string>, body: Buffer | undefined }
+type Send = (r: RandomRequest, index: number) => Promise<{ status: number, text: string }>
+
+/** Sends the seeded requests, 16 at a time, and checks every answer. */
+async function check (t: Test, gw: TestGateway, send: Send): Promise<void> {
   const now = Math.floor(Date.now() / 1000)
   const goodJwt = `Bearer ${jwt({ aud: 'aud', exp: now + 600 })}`
   const values: Record<string, string[]> = {
@@ -123,8 +126,6 @@ routes:
   const methods = ['GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']
   const next = random(20261204)
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T
-  const agent = new Agent({ connections: 16 })
-  t.teardown(() => agent.close())
   const problems: string[] = []
   const statuses = new Set<number>()
   const requests = Array.from({ length: 1500 }, () => {
@@ -138,17 +139,17 @@ routes:
   })
   let i = 0
   await Promise.all(Array.from({ length: 16 }, async () => {
-    for (let r = requests[i++]; r !== undefined; r = requests[i++]) {
+    for (let index = i++, r = requests[index]; r !== undefined; index = i++, r = requests[index]) {
       const said = `${r.method} ${r.path}?${r.query} ${JSON.stringify(r.headers).slice(0, 300)}`
       const expectedFailure = /fail=reset|s=50|ce=trunc|ce=bogus/.test(r.query) || r.headers['content-encoding'] !== undefined
       try {
-        const res = await request(`${gw.url}${r.path}${r.query === '' ? '' : '?' + r.query}`, { method: r.method as 'GET', headers: r.headers, body: r.body, dispatcher: agent })
-        const text = await res.body.text().catch(() => '')
-        statuses.add(res.statusCode)
-        if (/plugin_error|internal_error/.test(text) || (res.statusCode === 500 && !/s=500/.test(r.query))) problems.push(`${res.statusCode} ${said}`)
+        const res = await send(r, index)
+        const text = res.text
+        statuses.add(res.status)
+        if (/plugin_error|internal_error/.test(text) || (res.status === 500 && !/s=500/.test(r.query))) problems.push(`${res.status} ${said}`)
         const validKey = r.headers['x-api-key'] ? r.headers['x-api-key'] === KEY : r.query === `api_key=${KEY}`
         const authRoute = r.path.startsWith('/k/') ? validKey : r.path.startsWith('/j/') ? r.headers.authorization === goodJwt : true
-        if (res.statusCode < 300 && !authRoute) problems.push(`past auth: ${res.statusCode} ${said}`)
+        if (res.status < 300 && !authRoute) problems.push(`past auth: ${res.status} ${said}`)
         if (r.path.startsWith('/k/') && text.includes(KEY)) problems.push(`key sent upstream: ${said}`)
       } catch (err) {
         if (!expectedFailure) problems.push(`${(err as Error).message}: ${said}`)
@@ -158,4 +159,29 @@ routes:
   t.same(problems, [], 'no failure of its own, no way past auth')
   t.same(gw.logs.filter(l => Number(l.level) >= 50).map(l => l.msg), [], 'nothing logged as an error')
   for (const status of [200, 206, 304, 308, 401, 404]) t.ok(statuses.has(status), `the requests reached ${status} answers`)
+}
+
+t.test('random requests over HTTP/1.1: no failure of the gateway, no way past auth, no leaked key', async t => {
+  const up = await startUpstream(upstream)
+  t.teardown(() => up.close())
+  const gw = await startGateway(routes(up.url))
+  t.teardown(() => gw.close())
+  const agent = new Agent({ connections: 16 })
+  t.teardown(() => agent.close())
+  await check(t, gw, async r => {
+    const res = await request(`${gw.url}${r.path}${r.query === '' ? '' : '?' + r.query}`, { method: r.method as 'GET', headers: r.headers, body: r.body, dispatcher: agent })
+    return { status: res.statusCode, text: await res.body.text().catch(() => '') }
+  })
+})
+
+t.test('the same over HTTP/2 (TLS, four connections)', async t => {
+  const up = await startUpstream(upstream)
+  t.teardown(() => up.close())
+  const h2 = await startH2Gateway(t, '{}', routes(up.url))
+  const sessions = await Promise.all([0, 1, 2, 3].map(() => h2.connect()))
+  await check(t, h2.gw, async (r, index) => {
+    const headers: Record<string, string> = { ':method': r.method, ':path': `${r.path}${r.query === '' ? '' : '?' + r.query}`, ...r.headers }
+    const res = await h2Request(sessions[index % sessions.length]!, headers, r.body)
+    return { status: res.status, text: res.body.toString() }
+  })
 })
