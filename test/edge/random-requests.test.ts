@@ -5,6 +5,7 @@ import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { Agent, request } from 'undici'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { h2Request, startH2Gateway } from '../helpers/http2.ts'
+import { configFile, startFromFile } from '../reload/helpers.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 
 // Seeded random requests (methods, paths, odd header values, bodies) against routes that stack
@@ -97,7 +98,7 @@ interface RandomRequest { method: string, path: string, query: string, headers: 
 type Send = (r: RandomRequest, index: number) => Promise<{ status: number, text: string }>
 
 /** Sends the seeded requests, 16 at a time, and checks every answer. */
-async function check (t: Test, gw: TestGateway, send: Send): Promise<void> {
+async function check (t: Test, gw: { readonly logs: TestGateway['logs'] }, send: Send): Promise<void> {
   const now = Math.floor(Date.now() / 1000)
   const goodJwt = `Bearer ${jwt({ aud: 'aud', exp: now + 600 })}`
   const values: Record<string, string[]> = {
@@ -161,17 +162,51 @@ async function check (t: Test, gw: TestGateway, send: Send): Promise<void> {
   for (const status of [200, 206, 304, 308, 401, 404]) t.ok(statuses.has(status), `the requests reached ${status} answers`)
 }
 
+/** Sends over HTTP/1.1 with undici, 16 connections. */
+function overHttp1 (t: Test, url: string): Send {
+  const agent = new Agent({ connections: 16 })
+  t.teardown(() => agent.close())
+  return async r => {
+    const res = await request(`${url}${r.path}${r.query === '' ? '' : '?' + r.query}`, { method: r.method as 'GET', headers: r.headers, body: r.body, dispatcher: agent })
+    return { status: res.statusCode, text: await res.body.text().catch(() => '') }
+  }
+}
+
 t.test('random requests over HTTP/1.1: no failure of the gateway, no way past auth, no leaked key', async t => {
   const up = await startUpstream(upstream)
   t.teardown(() => up.close())
   const gw = await startGateway(routes(up.url))
   t.teardown(() => gw.close())
-  const agent = new Agent({ connections: 16 })
-  t.teardown(() => agent.close())
-  await check(t, gw, async r => {
-    const res = await request(`${gw.url}${r.path}${r.query === '' ? '' : '?' + r.query}`, { method: r.method as 'GET', headers: r.headers, body: r.body, dispatcher: agent })
-    return { status: res.statusCode, text: await res.body.text().catch(() => '') }
-  })
+  await check(t, gw, overHttp1(t, gw.url))
+})
+
+t.test('the same while the config flips between two plugin setups every 20 ms', async t => {
+  const up = await startUpstream(upstream)
+  t.teardown(() => up.close())
+  const a = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${routes(up.url)}`
+  // Other settings of the same plugins, one plugin fewer: each reload builds them all again.
+  const b = a.replace('cache: { cacheAuthorized: true }', 'cache: { cacheAuthorized: true, collapseTimeout: 1s, maxObjectSize: 100 }')
+    .replace('requests: 1000000, window: 1s', 'requests: 2000000, window: 2s')
+    .replace('      compress: { requests: true }\n', '')
+    .replace('[CDN-Cache-Control]', '[Portcullis-Cache-Control, CDN-Cache-Control]')
+  t.not(b, a)
+  const cf = await configFile(a)
+  const gw = await startFromFile(cf.file, { watch: false })
+  t.teardown(async () => { await gw.close(); await cf.remove() })
+  let flipping = true
+  const results: string[] = []
+  const flipper = (async () => {
+    while (flipping) {
+      await cf.replace(results.length % 2 === 0 ? b : a)
+      results.push((await gw.reloader.reload('admin')).result)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  })()
+  await check(t, gw, overHttp1(t, gw.url))
+  flipping = false
+  await flipper
+  t.ok(results.length >= 2, `${results.length} reloads under the requests`)
+  t.same([...new Set(results)], ['success'], 'each applied')
 })
 
 t.test('the same over HTTP/2 (TLS, four connections)', async t => {
