@@ -1,8 +1,7 @@
 import { combineRanges, parse } from 'range-parser'
 import type { GatewayRequest, HeaderMap } from '../../src/index.ts'
+import { firstValue as one } from '../shared/first-value.ts'
 import type { Entry } from './entry.ts'
-
-const one = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
 
 /**
  * If-Range (RFC 9110 13.1.5): the range is sent only if the stored response is the one the client

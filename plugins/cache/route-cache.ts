@@ -5,7 +5,7 @@ import { requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
-import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
+import { asksForLess, notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
@@ -72,10 +72,6 @@ type State = Lookup | typeof METHOD | typeof BYPASS
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
-
-/** Request fields that can make the upstream answer with less than the whole response. */
-const LESS = ['range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'] as const
-const asksForLess = (h: GatewayRequest['clientHeaders']): boolean => LESS.some(name => h[name] !== undefined)
 
 /** The cache of one route: its hooks and the work they start. */
 export class RouteCache implements PluginHandlers {

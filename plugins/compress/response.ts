@@ -1,5 +1,6 @@
 import type { Transform } from 'node:stream'
 import { UpstreamBodyInvalid, type GatewayRequest, type GatewayResponse, type HeaderMap } from '../../src/index.ts'
+import { firstValue as first } from '../shared/first-value.ts'
 import { addVary } from '../shared/vary.ts'
 import { decodable, decoder } from './codings.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
@@ -13,8 +14,6 @@ export interface ResponseCompression {
   /** Responses counted by the coding sent (`identity` for one decoded and sent plain). */
   readonly sent: ReadonlyMap<string, { inc: () => void }>
 }
-
-const first = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
 
 /** The body changes, so the length goes, and a strong validator becomes weak (RFC 9110 8.8.1). */
 function bodyChanged (h: HeaderMap): void {
