@@ -3,17 +3,20 @@ import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { basicChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
 import { compileLocation } from '../shared/auth/location.ts'
-import { BUSY, PasswordBook } from './password-book.ts'
+import { BUSY, ENDED, PasswordBook } from './password-book.ts'
 import { CheckQueue, checkConcurrency } from './check-queue.ts'
 import { BasicAuthSchema, BasicCredentialSchema, type BasicCredential } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_password', 'invalid_credentials', 'the user name or password is not valid')
 const MALFORMED = fail(401, 'malformed', 'invalid_credentials', 'the Basic credentials are malformed (base64 of user:password)')
 const BUSY_FAILURE = fail(503, 'busy', 'auth_busy', 'too many password checks are waiting; try again shortly')
+// Never sent (nobody is left to get it): counted and logged so that a flood of departed clients shows.
+const ENDED_FAILURE = fail(401, 'request_ended', 'invalid_credentials', 'the request ended before its password was checked')
 /** Password checks that may wait for a turn (some seconds of scrypt at the default cost). */
 const MAX_WAITING = 64
 
-const outcome = (consumer: Consumer | undefined | typeof BUSY): Outcome => consumer === BUSY ? BUSY_FAILURE : consumer === undefined ? INVALID : { consumer }
+const outcome = (consumer: Consumer | undefined | typeof BUSY | typeof ENDED): Outcome =>
+  consumer === undefined ? INVALID : consumer === BUSY ? BUSY_FAILURE : consumer === ENDED ? ENDED_FAILURE : { consumer }
 
 /** RFC 7617 Basic credentials, checked against consumers' scrypt password hashes. */
 export default definePlugin({
@@ -40,7 +43,7 @@ export default definePlugin({
         const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').toString('utf8') : ''
         const colon = decoded.indexOf(':')
         if (colon < 1) return MALFORMED
-        const checked = book.check(decoded.slice(0, colon), decoded.slice(colon + 1))
+        const checked = book.check(decoded.slice(0, colon), decoded.slice(colon + 1), req)
         return checked instanceof Promise ? checked.then(outcome) : outcome(checked)
       }
     }, ctx)

@@ -9,6 +9,8 @@ interface User { readonly consumer: Consumer, readonly hash: PasswordHash }
 
 /** What check() gives when the queue of password checks is full: nothing was checked. */
 export const BUSY = Symbol('busy')
+/** What check() gives when the request ended while its check waited for a turn: nothing was checked. */
+export const ENDED = Symbol('ended')
 
 /**
  * Users and their password hashes, parsed at setup. An unknown user name costs one scrypt
@@ -31,14 +33,18 @@ export class PasswordBook {
     this.#queue = queue
   }
 
-  /** The consumer whose user name and password these are, undefined if none, or BUSY. */
-  /** Synchronous for a pair that checked out before: no promise on that path, the usual one. */
-  check (username: string, password: string): Consumer | Promise<Consumer | undefined> | typeof BUSY {
+  /**
+   * The consumer whose user name and password these are, undefined if none, BUSY, or ENDED (the
+   * client left while the check waited: its turn goes to the next in line, no scrypt run for nobody).
+   * Synchronous for a pair that checked out before: no promise on that path, the usual one.
+   */
+  check (username: string, password: string, request: { readonly ended: boolean }): Consumer | Promise<Consumer | undefined | typeof ENDED> | typeof BUSY {
     // The user name's length first: no other pair of user name and password gives the same text.
     const id = createHmac('sha256', this.#key).update(`${username.length}:${username}${password}`).digest('base64')
     const known = this.#verified.get(id)
     if (known !== undefined) return known
     return this.#queue.run(async () => {
+      if (request.ended) return ENDED
       const user = this.#users.get(username)
       if (user === undefined) {
         await checkPassword(password, await this.#standIn)

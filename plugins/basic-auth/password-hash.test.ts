@@ -1,10 +1,12 @@
 import t from 'tap'
-import { BUSY, PasswordBook } from './password-book.ts'
+import { BUSY, ENDED, PasswordBook } from './password-book.ts'
 import { CheckQueue } from './check-queue.ts'
 import { hashPassword, parseHash } from './password-hash.ts'
 
 const SALT = 'c2FsdHNhbHRzYWx0c2FsdA'
 const HASH = 'aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g'
+/** A request whose client is still there. */
+const LIVE = { ended: false }
 
 t.test('parseHash reads the PHC string whole, and nothing around it', async t => {
   t.same(parseHash(`$scrypt$ln=17,r=10,p=12$${SALT}$${HASH}`).params, { ln: 17, r: 10, p: 12 }, 'r and p of two digits')
@@ -29,11 +31,11 @@ t.test('an unknown user name costs what a known one does: the stand-in hash has 
   // The cheapest parameters the format allows: the default (2^14, r=8) costs about fifty times more.
   const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
   const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], new CheckQueue(2, 64))
-  t.match(await book.check('ann', 'right'), { id: 'ann' })
-  t.equal(await book.check('ann', 'wrong'), undefined)
-  t.equal(await book.check('nobody', 'right'), undefined)
-  const known = await medianMs(() => book.check('ann', 'wrong'))
-  const unknown = await medianMs(() => book.check('nobody', 'wrong'))
+  t.match(await book.check('ann', 'right', LIVE), { id: 'ann' })
+  t.equal(await book.check('ann', 'wrong', LIVE), undefined)
+  t.equal(await book.check('nobody', 'right', LIVE), undefined)
+  const known = await medianMs(() => book.check('ann', 'wrong', LIVE))
+  const unknown = await medianMs(() => book.check('nobody', 'wrong', LIVE))
   t.ok(unknown < known * 5 + 10, `unknown user ${unknown.toFixed(1)} ms, known user ${known.toFixed(1)} ms`)
 })
 
@@ -41,16 +43,32 @@ t.test('a user name and password that checked out skip the queue; others wait fo
   const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
   const queue = new CheckQueue(1, 1)
   const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], queue)
-  t.match(await book.check('ann', 'right'), { id: 'ann' })
+  t.match(await book.check('ann', 'right', LIVE), { id: 'ann' })
   // The one slot held, the one place in line taken: the queue is full.
   let release = () => {}
   const held = queue.run(() => new Promise<void>(resolve => { release = resolve }))
-  const waiting = book.check('ann', 'wrong')
-  t.equal(await book.check('ann', 'other'), BUSY, 'a pair not checked before: not checked, BUSY')
-  t.match(await book.check('ann', 'right'), { id: 'ann' }, 'the pair that checked out: let in without a turn')
+  const waiting = book.check('ann', 'wrong', LIVE)
+  t.equal(await book.check('ann', 'other', LIVE), BUSY, 'a pair not checked before: not checked, BUSY')
+  t.match(await book.check('ann', 'right', LIVE), { id: 'ann' }, 'the pair that checked out: let in without a turn')
   release()
   await held
   t.equal(await waiting, undefined, 'the one in line is checked once the slot is free')
+})
+
+t.test('a check whose request ended while it waited is not run: ENDED, and the turn passes on', async t => {
+  const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
+  const queue = new CheckQueue(1, 5)
+  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], queue)
+  let release = () => {}
+  const held = queue.run(() => new Promise<void>(resolve => { release = resolve }))
+  const request = { ended: false }
+  const leaving = book.check('ann', 'right', request)
+  const staying = book.check('ann', 'right', LIVE)
+  request.ended = true
+  release()
+  await held
+  t.equal(await leaving, ENDED, 'not checked: not remembered as checked either')
+  t.match(await staying, { id: 'ann' }, 'the next in line is checked')
 })
 
 t.test('the queue hands a freed slot to the next in line, in order, never to a newcomer first', async t => {

@@ -57,3 +57,22 @@ t.test('past the checks that may wait: 503 auth_busy with Retry-After, without a
   t.match(state.busy[0], { retryAfter: '5', body: { error: 'auth_busy', message: 'too many password checks are waiting; try again shortly' } })
   t.equal(await metricValue(gw.adminUrl as string, 'portcullis_auth_failures_total{route="basic",plugin="basic-auth",reason="busy"}'), before + state.busy.length)
 })
+
+t.test('clients that leave while their checks wait for a turn: the turns pass on, no password checked for nobody', async t => {
+  const failures = (reason: string) => metricValue(gw.adminUrl as string, `portcullis_auth_failures_total{route="basic",plugin="basic-auth",reason="${reason}"}`)
+  const [endedBefore, invalidBefore] = [await failures('request_ended'), await failures('invalid_password')]
+  const leaving = new AbortController()
+  const n = 40
+  const sent = Array.from({ length: n }, (_, i) =>
+    request(`${gw.url}/basic`, { headers: { authorization: basic('alice', `leaving-${i}`) }, signal: leaving.signal }).then(() => 'answered', () => 'left'))
+  // All of them in the gateway (2 being checked, the rest waiting), then every client leaves.
+  for (let i = 0; i < 500 && await metricValue(gw.adminUrl as string, 'portcullis_http_requests_in_flight') < n; i++) await new Promise(resolve => setTimeout(resolve, 5))
+  leaving.abort()
+  t.same(new Set(await Promise.all(sent)), new Set(['left']))
+  // Right after them in line: a client that stays is checked as soon as the checks under way end.
+  t.equal((await request(`${gw.url}/basic`, { headers: { authorization: basic('dave', 'hunter2-secret') } })).statusCode, 200)
+  const ended = await failures('request_ended') - endedBefore
+  const checked = await failures('invalid_password') - invalidBefore
+  t.equal(ended + checked, n, 'each departed request counted once')
+  t.ok(ended >= n - 10, `${ended} of ${n} skipped (checked before they left: ${checked})`)
+})

@@ -75,6 +75,12 @@ export interface GatewayRequest {
    */
   readonly hasBody: boolean
   /**
+   * True once nothing more is wanted from the plugins for this request: the client left, the
+   * gateway answered it alone (a timeout's 504), or its response ended. Slow work queued for it
+   * (a password check waiting for a turn) may then be skipped.
+   */
+  readonly ended: boolean
+  /**
    * The raw Node request, for what the contract does not cover. Do not consume its body. Over HTTP/2
    * an Http2ServerRequest: the same headers (plus pseudo-headers such as :authority), url and method.
    */

@@ -167,6 +167,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   get clientHeaders () { return this.raw.headers }
   get hasBody (): boolean { return hasBody(this.raw) }
+  get ended (): boolean { return this.#done }
   get clientCertificate (): ClientCertificate | undefined {
     const socket = this.raw.socket as TLSSocket
     if (socket.authorized !== true) return undefined
