@@ -163,6 +163,17 @@ t.test('what a shared cache must not store', async t => {
   t.equal(second.headers['set-cookie'], undefined, 'Set-Cookie is never served from the cache')
 })
 
+t.test('must-understand (RFC 9111 5.2.2.3): no-store beside it is ignored by this cache, not by the clients', async t => {
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'no-store, must-understand, max-age=60' }, `body ${n}`))
+  const first = await r.get('/mu')
+  t.match(cs(first.headers), /fwd=uri-miss; fwd-status=200; stored/)
+  const second = await r.get('/mu')
+  t.match(cs(second.headers), /^Portcullis; hit/)
+  t.equal(second.body, first.body)
+  t.equal(second.headers['cache-control'], 'no-store, must-understand, max-age=60', 'passed on as sent: caches further down decide for themselves')
+  t.equal(r.seen.length, 1)
+})
+
 t.test('Authorization: skipped unless cacheAuthorized; then stored only with public, s-maxage or must-revalidate', async t => {
   const handler: Handler = (req, res, n) => {
     const cc = req.url === '/public' ? 'public, max-age=60' : req.url === '/smax' ? 's-maxage=60' : req.url === '/mr' ? 'must-revalidate, max-age=60' : 'max-age=60'

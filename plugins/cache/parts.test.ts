@@ -245,6 +245,20 @@ t.test('storable: statuses, ranges, joined header lines, Vary *, Set-Cookie', as
   t.equal(r(200, { 'cache-control': 'max-age=60, public', 'set-cookie': ['a=1', 'b=2'] }), undefined)
 })
 
+t.test('storable: must-understand lets a status whose rules are known be stored despite no-store, nothing else', async t => {
+  const r = (status: number, cc: string | string[], request: Record<string, string> = {}) => unstorableReason('GET', '/x', request, status, { 'cache-control': cc }, new Set([200, 206, 404, 418]))
+  t.equal(r(200, 'no-store, max-age=60'), 'uncacheable', 'no-store alone')
+  t.equal(r(200, 'no-store, must-understand, max-age=60'), undefined)
+  t.equal(r(200, ['no-store', 'Must-Understand', 'max-age=60']), undefined, 'over several lines, any case')
+  t.equal(r(404, 'must-understand, no-store'), undefined, 'cacheable by default, no max-age needed')
+  t.equal(r(418, 'no-store, must-understand, max-age=60'), 'uncacheable', 'a status whose caching rules are unknown: never')
+  t.equal(r(418, 'must-understand, max-age=60'), 'uncacheable')
+  t.equal(r(200, 'no-store, must-understand, private="set-cookie, x-a", max-age=60'), 'uncacheable', 'the other directives, quoted ones too, still hold')
+  t.equal(r(200, 'no-store, must-understand, max-age=60, no-cache="x-a"'), undefined)
+  t.equal(r(200, 'no-store, must-understand, max-age=60', { 'cache-control': 'no-store' }), 'uncacheable', 'the request\'s no-store stands')
+  t.equal(r(200, 'must-understand, max-age=60', { authorization: 'Bearer x' }), 'uncacheable', 'Authorization still needs public')
+})
+
 t.test('Capture: the body up to the limit, nothing past it or when broken; Replay: the stored body instead', async t => {
   const capture = async (limit: number, chunks: string[]) => {
     let got: Buffer | undefined | 'not called' = 'not called'
