@@ -1020,7 +1020,7 @@ t.test('Range on a hit: one part is a 206 cut from the stored 200, none that fit
   t.match(JSON.parse(unsatisfiable.body), { error: 'range_not_satisfiable' })
   t.equal(unsatisfiable.headers.etag, undefined, 'a 416 carries none of the stored headers')
   const whole = { status: 200, body: '0123456789', range: undefined }
-  t.match(await range('/a', { range: 'bytes=0-1,5-6' }), whole, 'two parts apart: no multipart, the whole')
+  t.match(await range('/a', { range: 'bytes=0-1,5-6' }), whole, 'two parts apart in 10 bytes: their framing would outweigh the whole')
   t.match(await range('/a', { range: 'items=0-1' }), whole, 'another unit')
   t.match(await range('/a', { range: 'bytes=5-2' }), whole, 'malformed')
   t.match(await range('/a', { range: 'bytes=0-1', 'if-range': '"v1"' }), { status: 206, body: '01' }, 'If-Range with the stored ETag')
@@ -1034,6 +1034,29 @@ t.test('Range on a hit: one part is a 206 cut from the stored 200, none that fit
   t.match(head, { status: 200, length: '10', range: undefined }, 'HEAD ignores Range')
   t.match(await range('/a', { range: 'bytes=0-1', 'if-none-match': '"v1"' }), { status: 304 }, 'If-None-Match first')
   t.equal(r.seen.length, 4, 'all from the cache')
+})
+
+t.test('Range on a hit, parts apart: 206 multipart/byteranges in the order asked; too many parts: the whole', async t => {
+  const body = Array.from({ length: 1000 }, (_, i) => `line ${String(i).padStart(3, '0')}\n`).join('')
+  const r = await rig(t, (req, res) => send(res, 200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain', etag: '"v1"' }, body))
+  await r.get('/m')
+  const res = await r.get('/m', { range: 'bytes=3000-3007, 0-7,4-11, 8500-' })
+  t.equal(res.status, 206)
+  t.equal(res.headers['content-range'], undefined, 'the parts carry their ranges')
+  t.equal(res.headers.etag, '"v1"')
+  const boundary = /^multipart\/byteranges; boundary=([0-9a-f]{24})$/.exec(String(res.headers['content-type']))?.[1] as string
+  t.ok(boundary, String(res.headers['content-type']))
+  t.equal(Number(res.headers['content-length']), Buffer.byteLength(res.body))
+  t.match(cs(res.headers), /^Portcullis; hit/)
+  const expected = [[3000, 3007], [0, 11], [8500, 8999]].map(([a, b]) =>
+    `--${boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes ${a}-${b}/9000\r\n\r\n${body.slice(a as number, (b as number) + 1)}\r\n`).join('')
+  t.equal(res.body, `${expected}--${boundary}--\r\n`, 'overlapping ranges merged, an open range up to the end, the first asked first')
+  const again = await r.get('/m', { range: 'bytes=0-7,16-23' })
+  t.not(again.headers['content-type'], res.headers['content-type'], 'a boundary of its own per answer')
+  const many = Array.from({ length: 17 }, (_, i) => `${i * 40}-${i * 40 + 3}`).join(',')
+  t.match(await r.get('/m', { range: `bytes=${many}` }), { status: 200, body }, '17 parts: the whole')
+  t.match(await r.get('/m', { range: `bytes=${many.split(',').slice(0, 16).join(',')}` }), { status: 206 }, '16 parts: multipart')
+  t.equal(r.seen.length, 1, 'all from the cache')
 })
 
 t.test('targetedCacheControl: CDN-Cache-Control rules this cache, Cache-Control the clients; without the setting it is ignored', async t => {
