@@ -13,6 +13,7 @@ export { defineScript, hashTag, type LocalData, type LocalValue, type SetOptions
 export { StoreName } from './stores/store-name.ts'
 export { ConsumerId } from './consumers/consumer-id.ts'
 export { Duration, toMs } from './config/duration.ts'
+export { ByteSize, toBytes } from './config/byte-size.ts'
 export { splitTemplate } from './routing/path-pattern.ts'
 export { NonEmptyKey, TOKEN } from './config/names.ts'
 export { loadConfig, parseConfig, type LoadedConfig } from './config/load.ts'

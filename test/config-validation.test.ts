@@ -2,6 +2,7 @@ import t from 'tap'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
+import { toBytes } from '../src/config/byte-size.ts'
 import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { issues } from './helpers/config-issues.ts'
@@ -488,8 +489,22 @@ t.test('sizes of LRU indexes allocated whole are bounded (1e15 once passed, then
 
 t.test('a store\'s problem is named at its key, by the type it says it is (not "must be memory or redis")', async t => {
   t.same(await issues(t, around('stores:\n  local: { type: memory, maxBytes: 10 }\n  shared: { type: redis, url: "http://x", db: -1 }')), [
-    'gw.yaml:4:36 stores.local.maxBytes: must be >= 1024',
+    'gw.yaml:4:36 stores.local.maxBytes: must be a size of at least 1 KiB: bytes as a number, or a string such as 512KiB, 10MB, 1GiB',
     'gw.yaml:5:31 stores.shared.url: must be a redis:// or rediss:// URL',
     'gw.yaml:5:47 stores.shared.db: must be >= 0'
+  ])
+})
+
+t.test('sizes take units (64MiB, 1MB, 512 KiB) wherever bytes are asked for; the least size holds for both forms', async t => {
+  const route = (plugins: string) => around('stores:\n  local: { type: memory, maxBytes: 64MiB }', plugins)
+  const accepted = await parseConfig(route('{ cache: { maxObjectSize: 1MB }, compress: { minSize: 512 KiB } }'), 'gw.yaml')
+  t.match(accepted.config.routes[0]?.plugins, { cache: { maxObjectSize: '1MB' }, compress: { minSize: '512 KiB' } })
+  t.same([toBytes('1MB'), toBytes('512 KiB'), toBytes('64MiB'), toBytes('1.5kb'), toBytes(7)], [1_000_000, 524_288, 67_108_864, 1500, 7])
+  t.same(await issues(t, around('stores:\n  local: { type: memory, maxBytes: 1KB }', '{ cache: { maxObjectSize: 0KiB } }')), [
+    'gw.yaml:4:36 stores.local.maxBytes: must be a size of at least 1 KiB: bytes as a number, or a string such as 512KiB, 10MB, 1GiB',
+    'gw.yaml:8:89 routes[0].plugins.cache.maxObjectSize: must be a size of at least 1 byte: bytes as a number, or a string such as 512KiB, 10MB, 1GiB'
+  ])
+  t.same(await issues(t, route('{ cache: { maxObjectSize: 1 megabyte } }')), [
+    'gw.yaml:8:89 routes[0].plugins.cache.maxObjectSize: must be a size of at least 1 byte: bytes as a number, or a string such as 512KiB, 10MB, 1GiB'
   ])
 })

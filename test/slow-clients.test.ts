@@ -343,7 +343,7 @@ t.test('a response up to responseBuffer is read whole from the upstream: a clien
     res.end('ok')
   })
   t.teardown(() => up.close())
-  const start = async (responseBuffer: number) => {
+  const start = async (responseBuffer: number | string) => {
     const gw = await startGateway(`upstreams:
   up:
     targets: [ { url: "${up.url}" } ]
@@ -361,7 +361,7 @@ routes:
     return gw
   }
 
-  const buffered = await start(8 * 1024 * 1024) // exactly the body's length: up to is inclusive
+  const buffered = await start('8MiB') // exactly the body's length: up to is inclusive
   t.ok(await until(() => sent === 1 && idle(buffered)), 'the upstream sent it all and the connection is free')
   t.same(await get(`${buffered.url}/normal`), { status: 200, body: 'ok' }, 'the only connection serves the next client')
 

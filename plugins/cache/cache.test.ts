@@ -713,7 +713,7 @@ t.test('maxObjectSize: larger bodies are streamed to the client and not kept', a
   const big = 'x'.repeat(5000)
   const r = await rig(t, (req, res) => {
     if (req.url === '/chunked') { res.writeHead(200, { 'cache-control': 'max-age=60' }); res.write(big); res.end(big) } else send(res, 200, { 'cache-control': 'max-age=60' }, big)
-  }, '{ maxObjectSize: 4096 }')
+  }, '{ maxObjectSize: 4KiB }')
   const a = await r.get('/big')
   t.equal(a.body.length, 5000)
   t.match(cs(a.headers), /detail=too-large$/)
@@ -722,6 +722,13 @@ t.test('maxObjectSize: larger bodies are streamed to the client and not kept', a
   const c2 = await r.get('/chunked')
   t.equal(c2.body.length, 10000)
   t.match(cs(c2.headers), /fwd=uri-miss/, 'capture dropped past the limit')
+})
+
+t.test('a memory store\'s maxBytes in units: a body larger than the whole store is not kept in it', async t => {
+  const r = await rig(t, (req, res) => send(res, 200, { 'cache-control': 'max-age=60' }, req.url === '/small' ? 'x'.repeat(500) : 'x'.repeat(3000)),
+    '{ store: tiny }', 'stores:\n  tiny: { type: memory, maxBytes: 2KiB }\n')
+  for (const path of ['/small', '/small', '/large', '/large']) await r.get(path)
+  t.same(r.seen.map(s => s.url), ['/small', '/large', '/large'], '500 bytes kept, 3000 not')
 })
 
 t.test('purge by URL, prefix, surrogate key and everything', async t => {

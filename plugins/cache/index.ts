@@ -1,4 +1,4 @@
-import { definePlugin, toMs } from '../../src/index.ts'
+import { definePlugin, toBytes, toMs } from '../../src/index.ts'
 import { compileKey } from './cache-key.ts'
 import { Collapser } from './collapse.ts'
 import { cacheMetrics } from './metrics.ts'
@@ -27,7 +27,7 @@ export default definePlugin({
       key: compileKey(ctx.routeName, config.key),
       methods: new Set(config.methods ?? ['GET', 'HEAD']),
       statuses: new Set(config.statuses ?? DEFAULT_STATUSES),
-      maxObjectSize: config.maxObjectSize ?? 1024 * 1024,
+      maxObjectSize: toBytes(config.maxObjectSize ?? '1MiB'),
       rules: {
         heuristicMax: toMs(config.heuristicMax ?? '1d') / 1000,
         defaultTtl: config.defaultTtl === undefined ? 0 : toMs(config.defaultTtl) / 1000

@@ -1,11 +1,11 @@
-import { Duration, StoreName, TOKEN, Type, type Static } from '../../src/index.ts'
+import { ByteSize, Duration, StoreName, TOKEN, Type, type Static } from '../../src/index.ts'
 
 const HeaderName = Type.String({ pattern: TOKEN })
 
 export const CacheSchema = Type.Object({
   store: Type.Optional(StoreName({ description: 'Where responses are kept: a store under stores:. Default memory.' })),
   name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+$', description: 'The cache name in Cache-Status. Default Portcullis.' })),
-  maxObjectSize: Type.Optional(Type.Integer({ minimum: 1, description: 'Largest body stored, in bytes; larger responses are proxied and not kept. Default 1048576 (1 MiB).' })),
+  maxObjectSize: Type.Optional(ByteSize({ minimum: 1, description: 'Largest body stored (bytes, or a size such as 512KiB); larger responses are proxied and not kept. Default 1MiB.' })),
   methods: Type.Optional(Type.Array(Type.Union([Type.Literal('GET'), Type.Literal('HEAD')]), {
     uniqueItems: true, description: 'Methods answered from the cache (HEAD is answered from a stored GET). Default [GET, HEAD].'
   })),

@@ -1,4 +1,4 @@
-import { definePlugin } from '../../src/index.ts'
+import { definePlugin, toBytes } from '../../src/index.ts'
 import { CompressSchema, DEFAULTS } from './schema.ts'
 import { available, encoderFactory } from './codings.ts'
 import { EncodingNegotiator } from './negotiate.ts'
@@ -27,7 +27,7 @@ export default definePlugin({
     const compression: ResponseCompression = {
       negotiator: new EncodingNegotiator(offered),
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
-      minSize: config.minSize ?? DEFAULTS.minSize,
+      minSize: toBytes(config.minSize ?? DEFAULTS.minSize),
       decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
       sent: new Map([...offered, 'identity'].map(c => [c, responses.labels(ctx.routeName, c)]))
     }

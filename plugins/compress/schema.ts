@@ -1,11 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { ByteSize } from '../../src/index.ts'
 
 export const CODINGS = ['br', 'zstd', 'gzip', 'deflate'] as const
 export type Coding = typeof CODINGS[number]
 
 export const DEFAULTS = {
   encodings: [...CODINGS] as Coding[],
-  minSize: 1024,
+  minSize: '1KiB',
   types: [
     'text/*', 'application/json', 'application/*+json', 'application/x-ndjson', 'application/javascript',
     'application/x-javascript', 'application/xml', 'application/*+xml', 'image/svg+xml', 'application/wasm'
@@ -29,7 +30,7 @@ export const CompressSchema = Type.Object({
     default: DEFAULTS.encodings,
     description: 'Codings offered, in the server\'s order of preference (used between equal q-values). zstd is skipped when the Node running lacks zlib.createZstdCompress.'
   })),
-  minSize: Type.Optional(Type.Integer({ minimum: 0, default: DEFAULTS.minSize, description: 'Bodies whose Content-Length is smaller are sent as they are (bodies of unknown length are compressed).' })),
+  minSize: Type.Optional(ByteSize({ default: DEFAULTS.minSize, description: 'Bodies whose Content-Length is smaller are sent as they are (bodies of unknown length are compressed): bytes, or a size such as 1KiB.' })),
   types: Type.Optional(Type.Array(MediaRange, { default: DEFAULTS.types, description: 'Content types worth compressing: exact, type/* or type/*+suffix.' })),
   levels: Type.Optional(Type.Object({
     br: Type.Optional(Type.Integer({ minimum: 0, maximum: 11, default: DEFAULTS.levels.br, description: 'Brotli quality.' })),

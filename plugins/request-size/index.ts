@@ -1,5 +1,4 @@
-import { definePlugin } from '../../src/index.ts'
-import { toBytes } from '../shared/byte-size.ts'
+import { definePlugin, toBytes } from '../../src/index.ts'
 import { refusal } from '../shared/refusal.ts'
 import { BodyLimit, headerBytes } from './limits.ts'
 import { DEFAULTS, RequestSizeSchema } from './schema.ts'

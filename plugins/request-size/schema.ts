@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { ByteSize } from '../shared/byte-size.ts'
+import { ByteSize } from '../../src/index.ts'
 
 export const DEFAULTS = { maxBody: '1MiB', maxUrl: 8192, maxHeaders: 100, maxHeaderBytes: '16KiB' }
 

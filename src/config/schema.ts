@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { ByteSize } from './byte-size.ts'
 import { Duration } from './duration.ts'
 import { TOKEN } from './names.ts'
 import { consumersSchema, Stores, type ConsumerParts } from './store-schema.ts'
@@ -127,8 +128,8 @@ const Upstream = Type.Object({
   connections: Type.Optional(Type.Integer({ minimum: 1, description: 'Max connections per target. Default 128.' })),
   pipelining: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Requests sent on one connection before the previous answer (HTTP/1.1 pipelining). Default 1 (off).' })),
   keepAlive: Type.Optional(Type.Union([Duration], { description: 'How long an idle upstream connection is kept. Default 4s.' })),
-  requestBuffer: Type.Optional(Type.Integer({ minimum: 0, description: 'Request bodies up to this size (by content-length) are read whole before an upstream connection is taken, so that a slow uploader never holds one; larger and chunked bodies stream. 0 streams every body. Default: retries.maxBodyBytes (65536).' })),
-  responseBuffer: Type.Optional(Type.Integer({ minimum: 0, description: 'Responses up to this size (by content-length) are read whole from the upstream whatever the client\'s pace, so the connection goes back to the pool at once; larger and chunked responses stream with backpressure (and server.clientTimeouts.send). 0 streams every response. Default 65536.' })),
+  requestBuffer: Type.Optional(ByteSize({ description: 'Request bodies up to this size (by content-length) are read whole before an upstream connection is taken, so that a slow uploader never holds one; larger and chunked bodies stream. 0 streams every body. Default: retries.maxBodyBytes (64KiB).' })),
+  responseBuffer: Type.Optional(ByteSize({ description: 'Responses up to this size (by content-length) are read whole from the upstream whatever the client\'s pace, so the connection goes back to the pool at once; larger and chunked responses stream with backpressure (and server.clientTimeouts.send). 0 streams every response. Default 64KiB.' })),
   queue: Type.Optional(Type.Object({
     max: Type.Optional(Type.Integer({ minimum: 0, description: 'Requests that may wait for a connection, per target, when all connections × pipelining are busy; past it, 503 upstream_busy at once. Default 1024.' })),
     timeout: Type.Optional(Type.Union([Duration], { description: 'Longest wait for a connection; past it, 503 upstream_busy. Default 30s.' }))

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { ByteSize } from './byte-size.ts'
 import { Duration } from './duration.ts'
 
 // The policy keys of an upstream: balancing, health, retries, circuit breaking, discovery.
@@ -68,7 +69,7 @@ export const Retries = Type.Union([
         'A connect-error is retried for any method: nothing reached the target.'
     })),
     budget: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Retries allowed as a share of requests to this upstream (plus a reserve of 10), so retries cannot amplify an outage. Default 0.2.' })),
-    maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Request bodies up to this size (by content-length) are buffered so they can be sent again; larger or chunked bodies are only retried on connect-error. Default 65536.' }))
+    maxBodyBytes: Type.Optional(ByteSize({ description: 'Request bodies up to this size (by content-length) are buffered so they can be sent again; larger or chunked bodies are only retried on connect-error. Default 64KiB.' }))
   }, closed)
 ], {
   errorMessage: 'must be false or { attempts, on, methods, budget, maxBodyBytes }',

@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import type { TSchema } from '@sinclair/typebox'
 import { didYouMean } from './suggest.ts'
 import { targetUrlMistake } from './target-url.ts'
+import { atLeastBytes } from './byte-size.ts'
 import type { KeyPath } from './positions.ts'
 import { STORE_REF } from '../stores/store-name.ts'
 import { CONSUMER_REF } from '../consumers/consumer-id.ts'
@@ -16,6 +17,8 @@ export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: st
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true, code: { optimize: false } })
 // errorMessage: a fixed message; explain: the name of a function that says what is wrong with the value.
 ajv.addVocabulary(['errorMessage', 'explain', STORE_REF, CONSUMER_REF])
+// A size string's least number of bytes (ByteSize): its error is the union's message.
+ajv.addKeyword({ keyword: 'minBytes', type: 'string', schemaType: 'number', errors: false, validate: atLeastBytes })
 const EXPLAIN: Record<string, (value: unknown) => string> = { targetUrl: targetUrlMistake }
 
 const compiled = new WeakMap<TSchema, ValidateFunction>()

@@ -1,5 +1,6 @@
 import type { Static } from '@sinclair/typebox'
 import type { Logger } from 'pino'
+import { toBytes } from '../config/byte-size.ts'
 import { toMs } from '../config/duration.ts'
 import type { StoreConfig } from '../config/store-schema.ts'
 import type { Metrics } from '../metrics/metrics.ts'
@@ -93,7 +94,7 @@ export class StoreRegistry {
 
   #create (name: string, c: Static<typeof StoreConfig>): OwnedStore {
     if (c.type === 'memory') {
-      return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes ?? MEMORY_DEFAULTS.maxBytes })
+      return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes === undefined ? MEMORY_DEFAULTS.maxBytes : toBytes(c.maxBytes) })
     }
     return new RedisStore(name, {
       ...c,

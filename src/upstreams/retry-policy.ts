@@ -1,3 +1,4 @@
+import { toBytes } from '../config/byte-size.ts'
 import type { UpstreamConfig } from '../config/schema.ts'
 import { RETRY_CONDITIONS } from '../config/upstream-schema.ts'
 import { RetryBudget } from './retry-budget.ts'
@@ -45,7 +46,7 @@ export class RetryPolicy {
     const c = config === false ? { attempts: 0 } : config ?? {}
     this.attempts = c.attempts ?? 1
     this.budget = new RetryBudget(c.budget ?? DEFAULT_BUDGET)
-    this.maxBodyBytes = c.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+    this.maxBodyBytes = c.maxBodyBytes === undefined ? DEFAULT_MAX_BODY_BYTES : toBytes(c.maxBodyBytes)
     this.#methods = new Set((c.methods ?? IDEMPOTENT_METHODS).map(m => m.toUpperCase()))
     const on = c.on ?? DEFAULT_ON
     this.#on = [on.includes('connect-error'), on.includes('reset'), on.includes('timeout')]

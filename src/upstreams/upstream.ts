@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { UpstreamConfig } from '../config/schema.ts'
+import { toBytes } from '../config/byte-size.ts'
 import { toMs } from '../config/duration.ts'
 import { createBalancer, type Balancer, type BalancedRequest } from './balancers/index.ts'
 import { NO_EVENTS, type UpstreamEvents } from './events.ts'
@@ -61,8 +62,8 @@ export class Upstream {
     this.retry = new RetryPolicy(config.retries)
     this.healthCheck = healthCheckSettings(config)
     this.queue = queueSettings(config)
-    this.requestBuffer = config.requestBuffer ?? this.retry.maxBodyBytes
-    this.responseBuffer = config.responseBuffer ?? 65_536
+    this.requestBuffer = config.requestBuffer === undefined ? this.retry.maxBodyBytes : toBytes(config.requestBuffer)
+    this.responseBuffer = config.responseBuffer === undefined ? 65_536 : toBytes(config.responseBuffer)
     this.#failWhenAllDown = config.whenAllUnhealthy === 'fail'
     this.#passive = passiveSettings(config)
     this.#breaker = breakerSettings(config)
