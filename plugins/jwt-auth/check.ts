@@ -1,5 +1,6 @@
 import type { PluginConfigProblem } from '../../src/index.ts'
-import { HMAC, type JwtAuthConfig } from './schema.ts'
+import { algorithmsOf, readPublicKeys } from './public-keys.ts'
+import { HMAC, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
 
 const isHmac = (a: string): boolean => (HMAC as readonly string[]).includes(a)
 
@@ -11,8 +12,8 @@ export const remoteKeysUrl = (config: JwtAuthConfig): string | undefined => conf
 
 /**
  * What a jwt-auth config could never verify with, found at load (the schema asks for some source
- * of keys); setup then assumes none of it. Whether static keys fit any algorithm is known only
- * once they are parsed (setup).
+ * of keys); setup then assumes none of it. Static keys are read here too: a private, malformed or
+ * unusable key (X25519 signs nothing) is an error at its key, as are algorithms none of them fits.
  */
 export function checkJwtAuth (config: JwtAuthConfig): PluginConfigProblem[] {
   const isStatic = hasStaticKeys(config)
@@ -24,5 +25,14 @@ export function checkJwtAuth (config: JwtAuthConfig): PluginConfigProblem[] {
   if (hmac.length > 0 && config.secret === undefined) problems.push({ path: ['algorithms'], message: `${hmac.join(', ')} need secret` })
   const asymmetric = algorithms.filter(a => !isHmac(a))
   if (asymmetric.length > 0 && !keys) problems.push({ path: ['algorithms'], message: `${asymmetric.join(', ')} need issuer, jwksUri, keys or jwksFile` })
+  if (isStatic) {
+    const read = readPublicKeys(config.keys ?? [], config.jwksFile)
+    problems.push(...read.problems)
+    const fitting = new Set(read.jwks.flatMap(algorithmsOf))
+    if (read.problems.length === 0 && asymmetric.length > 0 && !asymmetric.some(a => fitting.has(a as typeof ASYMMETRIC[number]))) {
+      problems.push({ path: ['algorithms'], message: `${asymmetric.join(', ')} fit none of the keys (they verify ${[...fitting].join(', ') || 'nothing'})` })
+    }
+    if (read.problems.length === 0 && fitting.size === 0 && config.secret === undefined) problems.push({ path: [config.keys === undefined ? 'jwksFile' : 'keys'], message: 'no key to verify tokens with' })
+  }
   return problems
 }

@@ -23,9 +23,8 @@ export default definePlugin({
   async setup (config, ctx) {
     const [{ keySource }, { tokenVerifier }] = await loadJose()
     const { keys, algorithms: supported } = keySource(config, ctx)
-    // What else a config could lack was checked at load (checkJwtAuth).
+    // What a config could lack (keys, usable keys, algorithms they fit) was checked at load (checkJwtAuth).
     const algorithms = config.algorithms ?? supported
-    if (algorithms.length === 0) throw new Error(`route "${ctx.routeName}": jwt-auth has no key usable with any algorithm`)
 
     const verifyToken = tokenVerifier(keys, config.secret, {
       algorithms,

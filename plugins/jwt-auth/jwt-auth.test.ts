@@ -326,8 +326,11 @@ upstreams:
 routes:
   - { name: r, match: { path: /* }, upstream: up, plugins: { jwt-auth: ${plugin} } }
 `)
+  // Keys are read at load too: an unusable one is a config error at its key, found by validate.
   await t.rejects(load('{ keys: [ { kty: OKP, crv: X25519, x: "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo" } ] }'),
-    { message: 'route "r": jwt-auth has no key usable with any algorithm' })
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.keys\[0\]: verifies no JWT signature algorithm \(kty OKP, crv X25519\)$/ })
+  await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [ES256] }`),
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: ES256 fit none of the keys \(they verify RS256, RS384, RS512, PS256, PS384, PS512\)$/ })
   // What the config alone shows: config errors at their key, found by validate too.
   await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [RS256, HS256, HS384] }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: HS256, HS384 need secret$/ })
   await t.rejects(load(`{ secret: "${SECRET}", algorithms: [RS256, HS256] }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: RS256 need issuer, jwksUri, keys or jwksFile$/ })

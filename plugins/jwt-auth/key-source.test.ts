@@ -84,6 +84,15 @@ t.test('what the config alone shows is checked at load: keys from two sources, a
   t.same(checkJwtAuth({ issuer: idp.url, algorithms: ['RS256', 'HS512'] }), [{ path: ['algorithms'], message: 'HS512 need secret' }])
   t.same(checkJwtAuth({ issuer: idp.url, secret: SECRET }), [], 'algorithms by default: those the keys and secret allow')
   t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, secret: SECRET, algorithms: ['RS256', 'HS256'] }), [])
+  t.same(checkJwtAuth({ keys: [rs.pem], algorithms: ['RS256', 'ES256'] }), [], 'one algorithm a key fits is enough')
+  t.same(checkJwtAuth({ keys: [rsJwk], algorithms: ['RS512', 'ES256'] }), [{ path: ['algorithms'], message: 'RS512, ES256 fit none of the keys (they verify RS256)' }])
+  t.match(checkJwtAuth({ keys: [rs.pem, '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----'] }), [{ path: ['keys', 1], message: /^not a PEM public key or certificate: ./ }])
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-jwks-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const empty = join(dir, 'empty.json')
+  writeFileSync(empty, '{ "keys": [] }')
+  t.same(checkJwtAuth({ jwksFile: empty }), [{ path: ['jwksFile'], message: 'no key to verify tokens with' }])
+  t.same(checkJwtAuth({ jwksFile: empty, secret: SECRET }), [], 'with a secret, HMAC tokens can be verified')
 })
 
 t.test('remote keys: every asymmetric algorithm; from jwksUri, else the issuer\'s discovery', async t => {

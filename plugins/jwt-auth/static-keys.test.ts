@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { jwtVerify, SignJWT, type JWK } from 'jose'
 import { createTestCa } from '../../test/helpers/certs.ts'
 import { mint, signingKey, type SigningKey } from '../../test/helpers/identity-provider.ts'
+import { algorithmsOf, readPublicKeys } from './public-keys.ts'
 import { staticKeySet } from './static-keys.ts'
 
 // Static keys alone: the algorithms they allow by default, which key a token is checked with
@@ -34,35 +35,41 @@ t.test('default algorithms: the key\'s alg, else every one its type and curve ca
   t.same(algorithms([withoutAlg(es384.jwk)]), ['ES384'], 'P-384')
   t.same(algorithms([withoutAlg(es512.jwk)]), ['ES512'], 'P-521')
   t.same(algorithms([ed.pem]), ['EdDSA', 'Ed25519'], 'Ed25519: both names of its algorithm')
-  t.same(algorithms([{ ...withoutAlg(es256.jwk), crv: 'secp256k1' }]), [], 'a curve no algorithm allows')
-  t.same(algorithms([{ kty: 'OKP', crv: 'X25519', x: 'hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo' }]), [], 'X25519 signs nothing')
-  t.same(algorithms([{ kty: 'XYZ', crv: 'Ed25519', x: ed.jwk.x }]), [], 'a key type that is not OKP, whatever its curve')
-  t.same(algorithms([{ ...rs.jwk, alg: 'HS256' }]), [], 'an alg that is not an asymmetric one')
-  t.same(algorithms([{ ...rs.jwk, alg: 'RSA-OAEP' }]), [], 'an encryption alg')
+  t.same(algorithmsOf({ ...withoutAlg(es256.jwk), crv: 'secp256k1' }), [], 'a curve no algorithm allows')
+  t.same(algorithmsOf({ kty: 'OKP', crv: 'X25519', x: 'hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo' }), [], 'X25519 signs nothing')
+  t.same(algorithmsOf({ kty: 'XYZ', crv: 'Ed25519', x: ed.jwk.x }), [], 'a key type that is not OKP, whatever its curve')
+  t.same(algorithmsOf({ ...rs.jwk, alg: 'HS256' }), [], 'an alg that is not an asymmetric one')
+  t.same(algorithmsOf({ ...rs.jwk, alg: 'RSA-OAEP' }), [], 'an encryption alg')
   t.same(algorithms([rs.jwk, withoutAlg(es384.jwk), rs.pem, ed.jwk]), [...RSA.filter(a => a === 'RS256'), 'ES384', ...RSA.filter(a => a !== 'RS256'), 'EdDSA'],
     'several keys: each algorithm once, in the order the keys give them')
 })
 
-t.test('refused at load: private keys, symmetric keys, files that are no key set', async t => {
+t.test('refused at load, each at its key: private, symmetric, malformed and unusable keys, files that are no key set', async t => {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const pkcs8 = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
   const sec1 = privateKey.export({ format: 'pem', type: 'sec1' }) as string
-  t.throws(() => staticKeySet([rs.pem, pkcs8], undefined), { message: 'jwt-auth keys[1]: a private key; give the public key or certificate' })
-  t.throws(() => staticKeySet([sec1], undefined), { message: 'jwt-auth keys[0]: a private key; give the public key or certificate' }, 'an EC PRIVATE KEY too')
+  const x25519 = generateKeyPairSync('x25519').publicKey
+  const problems = (keys: Array<string | JWK>, jwksFile?: string) => readPublicKeys(keys, jwksFile).problems
+  t.same(problems([rs.pem, pkcs8]), [{ path: ['keys', 1], message: 'a private key; give the public key or certificate' }])
+  t.same(problems([sec1]), [{ path: ['keys', 0], message: 'a private key; give the public key or certificate' }], 'an EC PRIVATE KEY too')
   const privateJwk = privateKey.export({ format: 'jwk' }) as JWK
-  t.throws(() => staticKeySet([rs.jwk, es256.jwk, privateJwk], undefined),
-    { message: 'jwt-auth keys[2]: a private or symmetric JWK; give the public key (use secret for HMAC)' })
-  t.throws(() => staticKeySet([{ kty: 'oct', k: 'c2VjcmV0' }], undefined),
-    { message: 'jwt-auth keys[0]: a private or symmetric JWK; give the public key (use secret for HMAC)' })
+  t.same(problems([rs.jwk, es256.jwk, privateJwk]), [{ path: ['keys', 2], message: 'a private or symmetric JWK; give the public key (use secret for HMAC)' }])
+  t.same(problems([{ kty: 'oct', k: 'c2VjcmV0' }]), [{ path: ['keys', 0], message: 'a private or symmetric JWK; give the public key (use secret for HMAC)' }])
+  t.match(problems(['-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n']), [{ path: ['keys', 0], message: /^not a PEM public key or certificate: / }])
+  t.match(problems([{ kty: 'RSA', n: 'AQAB' }]), [{ path: ['keys', 0], message: /^not a usable public JWK: / }], 'a JWK missing its exponent')
+  t.same(problems([x25519.export({ format: 'pem', type: 'spki' }) as string, { kty: 'OKP', crv: 'X25519', x: 'hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo' }, { ...rs.jwk, alg: 'RSA-OAEP' }]), [
+    { path: ['keys', 0], message: 'verifies no JWT signature algorithm (kty OKP, crv X25519)' },
+    { path: ['keys', 1], message: 'verifies no JWT signature algorithm (kty OKP, crv X25519)' },
+    { path: ['keys', 2], message: 'verifies no JWT signature algorithm (kty RSA, alg RSA-OAEP)' }
+  ], 'a key for key agreement or encryption, as PEM or JWK')
   const privateFile = file('private.json', { keys: [rs.jwk, privateJwk] })
-  t.throws(() => staticKeySet([], privateFile),
-    { message: `jwt-auth jwksFile ${privateFile} keys[1]: a private or symmetric JWK; give the public key (use secret for HMAC)` }, 'in a JWKS file too')
-  const octFile = file('oct.json', { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] })
-  t.throws(() => staticKeySet([], octFile), { message: `jwt-auth jwksFile ${octFile} keys[0]: a private or symmetric JWK; give the public key (use secret for HMAC)` })
+  t.same(problems([], privateFile), [{ path: ['jwksFile'], message: `${privateFile} keys[1]: a private or symmetric JWK; give the public key (use secret for HMAC)` }], 'in a JWKS file too')
   const notSet = file('not-a-set.json', { kty: 'RSA' })
-  t.throws(() => staticKeySet([], notSet), { message: `jwt-auth jwksFile ${notSet}: not a JSON Web Key Set ({ "keys": [...] })` })
-  t.throws(() => staticKeySet([], file('not-json.json', 'keys:')), SyntaxError, 'not JSON')
-  t.throws(() => staticKeySet([], join(dir, 'missing.json')), { code: 'ENOENT' })
+  t.same(problems([], notSet), [{ path: ['jwksFile'], message: `${notSet}: not a JSON Web Key Set ({ "keys": [...] })` }])
+  t.match(problems([], file('not-json.json', 'keys:')), [{ path: ['jwksFile'], message: /not-json\.json: Unexpected token/ }], 'not JSON')
+  t.match(problems([], join(dir, 'missing.json')), [{ path: ['jwksFile'], message: /missing\.json: ENOENT/ }], 'missing')
+  t.throws(() => staticKeySet([rs.pem, pkcs8], undefined), { message: 'jwt-auth keys[1]: a private key; give the public key or certificate' }, 'setup refuses what the check would')
+  t.throws(() => staticKeySet([], notSet), { message: `jwt-auth jwksFile: ${notSet}: not a JSON Web Key Set ({ "keys": [...] })` })
 })
 
 t.test('which key verifies a token', async t => {
@@ -94,7 +101,7 @@ t.test('which key verifies a token', async t => {
   t.equal(await verifies([rs.pem], jwks, await token(ed)), 'sub ed')
   t.equal(await verifies([rs.pem], jwks, await token(rs)), 'sub rs', 'with the keys: list')
   t.same(staticKeySet([], jwks).algorithms, ['ES384', 'EdDSA'])
-  t.same(staticKeySet([], file('empty.json', { keys: [] })).algorithms, [], 'an empty set allows nothing')
+  t.same(staticKeySet([], file('empty.json', { keys: [] })).algorithms, [], 'an empty set allows nothing (refused at load: see checkJwtAuth)')
 
   const ca = createTestCa('jwt-issuer', fn => t.teardown(fn))
   const signed = await new SignJWT({ sub: 'from-cert' }).setProtectedHeader({ alg: 'ES256' }).sign(createPrivateKey(ca.key))

@@ -1,0 +1,61 @@
+import { createPublicKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { JSONWebKeySet, JWK } from 'jose'
+import type { PluginConfigProblem } from '../../src/index.ts'
+import { ASYMMETRIC } from './schema.ts'
+
+type Alg = typeof ASYMMETRIC[number]
+
+/** The algorithms a public key can verify. */
+export function algorithmsOf (jwk: JWK): Alg[] {
+  if (typeof jwk.alg === 'string') return (ASYMMETRIC as readonly string[]).includes(jwk.alg) ? [jwk.alg as Alg] : []
+  if (jwk.kty === 'RSA') return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+  if (jwk.kty === 'EC') return jwk.crv === 'P-256' ? ['ES256'] : jwk.crv === 'P-384' ? ['ES384'] : jwk.crv === 'P-521' ? ['ES512'] : []
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return ['EdDSA', 'Ed25519']
+  return []
+}
+
+const reason = (err: unknown): string => (err as Error).message
+
+/** One configured key as a public JWK, or what is wrong with it. */
+function publicJwk (k: string | JWK): JWK | string {
+  let jwk: JWK
+  if (typeof k === 'string') {
+    if (k.includes('PRIVATE KEY')) return 'a private key; give the public key or certificate'
+    try { jwk = createPublicKey(k).export({ format: 'jwk' }) as JWK } catch (err) { return `not a PEM public key or certificate: ${reason(err)}` }
+  } else {
+    if ('d' in k || k.kty === 'oct') return 'a private or symmetric JWK; give the public key (use secret for HMAC)'
+    try { createPublicKey({ key: k, format: 'jwk' }) } catch (err) { return `not a usable public JWK: ${reason(err)}` }
+    jwk = k
+  }
+  if (algorithmsOf(jwk).length > 0) return jwk
+  return `verifies no JWT signature algorithm (kty ${String(jwk.kty)}${jwk.crv === undefined ? '' : `, crv ${jwk.crv}`}${jwk.alg === undefined ? '' : `, alg ${jwk.alg}`})`
+}
+
+/**
+ * The static keys of a jwt-auth config (keys, then jwksFile's) as public JWKs, and what is wrong
+ * with any of them at its key: read at load by the config check and again by setup, so that a
+ * bad key is a config error at its line, found by `portcullis validate` too.
+ */
+export function readPublicKeys (keys: ReadonlyArray<string | JWK>, jwksFile: string | undefined): { jwks: JWK[], problems: PluginConfigProblem[] } {
+  const jwks: JWK[] = []
+  const problems: PluginConfigProblem[] = []
+  const add = (k: string | JWK, path: PluginConfigProblem['path'], prefix = '') => {
+    const jwk = publicJwk(k)
+    if (typeof jwk === 'string') problems.push({ path, message: prefix + jwk })
+    else jwks.push(jwk)
+  }
+  keys.forEach((k, i) => add(k, ['keys', i]))
+  if (jwksFile !== undefined) {
+    let set: JSONWebKeySet
+    try {
+      set = JSON.parse(readFileSync(jwksFile, 'utf8')) as JSONWebKeySet
+    } catch (err) {
+      problems.push({ path: ['jwksFile'], message: `${jwksFile}: ${reason(err)}` })
+      return { jwks, problems }
+    }
+    if (!Array.isArray(set?.keys)) problems.push({ path: ['jwksFile'], message: `${jwksFile}: not a JSON Web Key Set ({ "keys": [...] })` })
+    else set.keys.forEach((k, i) => add(k, ['jwksFile'], `${jwksFile} keys[${i}]: `))
+  }
+  return { jwks, problems }
+}
