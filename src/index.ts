@@ -12,6 +12,7 @@ export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/p
 export { defineScript, hashTag, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
 export { StoreName } from './stores/store-name.ts'
 export { ConsumerId } from './consumers/consumer-id.ts'
+export { FilePath } from './config/file-path.ts'
 export { Duration, toMs } from './config/duration.ts'
 export { ByteSize, toBytes } from './config/byte-size.ts'
 export { splitTemplate } from './routing/path-pattern.ts'

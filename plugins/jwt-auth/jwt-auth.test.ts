@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap'
 import { generateKeyPairSync, createHmac } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
@@ -7,6 +9,8 @@ import { IdentityProvider, b64url, mint, signByHand, signingKey } from '../../te
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { configFile, startFromFile } from '../../test/reload/helpers.ts'
+import { loadConfig } from '../../src/config/load.ts'
 
 const SECRET = 'a-shared-secret-of-at-least-32-characters!'
 const [rsa, ps, ec, ed] = await Promise.all([signingKey('RS256', 'rsa-1'), signingKey('PS256', 'ps-1'), signingKey('ES256', 'ec-1'), signingKey('EdDSA', 'ed-1')])
@@ -317,6 +321,25 @@ t.test('consumerClaim, realm; forwardClaims headers written in any case are stil
   t.equal(none.status, 401)
   t.equal(none.headers['www-authenticate'], 'Bearer realm="orders", error="invalid_token", error_description="the token has no client_id claim"')
   t.equal((await call('/by-client')).headers['www-authenticate'], 'Bearer realm="orders"')
+})
+
+t.test('a relative jwksFile is read from the config file\'s folder, not the working directory', async t => {
+  const cf = await configFile(`server:\n  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { jwt-auth: { jwksFile: keys/jwks.json } } }
+`)
+  t.teardown(() => cf.remove())
+  await mkdir(join(cf.dir, 'keys'))
+  await writeFile(join(cf.dir, 'keys', 'jwks.json'), JSON.stringify({ keys: [rsa.jwk] }))
+  t.not(process.cwd(), cf.dir)
+  const file = await startFromFile(cf.file)
+  t.teardown(() => file.close())
+  const res = await request(`${file.url}/x`, { headers: { authorization: `Bearer ${await mint(rsa, { sub: 'alice', exp: Math.floor(Date.now() / 1000) + 60 })}` } })
+  await res.body.dump()
+  t.equal(res.statusCode, 200, 'verified with the key from keys/jwks.json beside the config')
+  t.match((await loadConfig(cf.file, {})).config.routes[0]?.plugins, { 'jwt-auth': { jwksFile: join(cf.dir, 'keys', 'jwks.json') } }, 'the path the plugin is given')
 })
 
 t.test('configs that cannot verify anything are errors at load', async t => {

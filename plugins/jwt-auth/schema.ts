@@ -1,5 +1,5 @@
 import type { Static } from '@sinclair/typebox'
-import { Duration, NonEmptyKey, TOKEN, Type } from '../../src/index.ts'
+import { Duration, FilePath, NonEmptyKey, TOKEN, Type } from '../../src/index.ts'
 import { LocationSchema } from '../shared/auth/location.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
 
@@ -25,7 +25,7 @@ export const JwtAuthSchema = Type.Object({
   keys: Type.Optional(Type.Array(Type.Union([Type.String({ pattern: '-----BEGIN ', errorMessage: 'must be a PEM public key or certificate' }), Jwk]), {
     minItems: 1, description: 'Static public keys: PEM (SPKI or certificate) or JWK objects.'
   })),
-  jwksFile: Type.Optional(Type.String({ minLength: 1, description: 'A JWKS file (JSON), read at load.' })),
+  jwksFile: Type.Optional(FilePath({ description: 'A JWKS file (JSON), read at load; a relative path is from the config file\'s folder.' })),
   secret: Type.Optional(Type.String({ minLength: 32, errorMessage: 'must be at least 32 characters (RFC 7518 3.2)', description: 'Shared secret for HS256/384/512 tokens; write it as ${ENV}.' })),
   audience: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
     description: 'Accepted aud value(s); the token must name one. Default: aud not checked.'

@@ -1,7 +1,9 @@
+import { resolve } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import type { PluginDefinition } from '../plugins/contract.ts'
 import { STORE_REF } from '../stores/store-name.ts'
 import { CONSUMER_REF } from '../consumers/consumer-id.ts'
+import { FILE_REF } from './file-path.ts'
 import { DEFAULT_STORE } from '../stores/registry.ts'
 import { didYouMean } from './suggest.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
@@ -11,11 +13,12 @@ type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value')
 
 /**
  * The plugins of one section (top-level `plugins:` or a route's, `route` its params): known names,
- * each config valid against its plugin's schema and check, store names that exist; on a route,
+ * each config valid against its plugin's schema and check, store names that exist, file paths
+ * resolved against `base` (the config file's folder); on a route,
  * `false` only for a global plugin.
  */
 export function checkPluginSection (config: GatewayConfig, section: Readonly<Record<string, unknown>> | undefined, at: Array<string | number>,
-  route: { readonly params: readonly string[] } | undefined, plugins: ReadonlyMap<string, PluginDefinition>, problems: SchemaProblem[], add: Add): void {
+  route: { readonly params: readonly string[] } | undefined, plugins: ReadonlyMap<string, PluginDefinition>, base: string, problems: SchemaProblem[], add: Add): void {
   const onRoute = at[0] === 'routes'
   for (const [name, pluginConfig] of Object.entries(section ?? {})) {
     const def = plugins.get(name)
@@ -32,6 +35,7 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     const found = validateSchema(def.schema, data)
     for (const p of found) problems.push({ ...p, path: [...at, name, ...p.path] })
     if (found.length > 0) continue
+    resolveFiles(def.schema, data, base)
     checkReferences(def.schema, data, [...at, name], config, add)
     try {
       for (const p of def.check?.(data, route) ?? []) add([...at, name, ...p.path], p.message)
@@ -39,6 +43,29 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
       add([...at, name], `the plugin's check failed: ${(err as Error).message}`)
     }
   }
+}
+
+type Visit = (schema: TSchema, data: unknown, path: Array<string | number>, replace: (value: unknown) => void) => void
+
+/** Calls `visit` on every value of `data` with the part of `schema` it matches (through unions, arrays and objects). */
+function walkSchema (schema: TSchema, data: unknown, path: Array<string | number>, visit: Visit): void {
+  const walk = (s: TSchema, d: unknown, p: Array<string | number>, replace: (value: unknown) => void) => {
+    visit(s, d, p, replace)
+    for (const branch of (s.anyOf ?? s.oneOf ?? s.allOf ?? []) as TSchema[]) walk(branch, d, p, replace)
+    if (Array.isArray(d) && s.items !== undefined) d.forEach((v, i) => walk(s.items as TSchema, v, [...p, i], value => { d[i] = value }))
+    else if (d !== null && typeof d === 'object' && s.properties !== undefined) {
+      const o = d as Record<string, unknown>
+      for (const [k, sub] of Object.entries(s.properties as Record<string, TSchema>)) {
+        if (k in o) walk(sub, o[k], [...p, k], value => { o[k] = value })
+      }
+    }
+  }
+  walk(schema, data, path, () => {})
+}
+
+/** Relative paths the schema marks as files (FilePath) made absolute from the config file's folder, before the plugin's check and setup see them. */
+function resolveFiles (schema: TSchema, data: unknown, base: string): void {
+  walkSchema(schema, data, [], (s, d, _p, replace) => { if (typeof d === 'string' && s[FILE_REF] === true) replace(resolve(base, d)) })
 }
 
 /** Every value the schema marks as a store name (StoreName) must name a store; as a consumer id (ConsumerId), a consumer. */
@@ -53,16 +80,8 @@ function checkReferences (schema: TSchema, data: unknown, path: Array<string | n
     seen.add(key)
     add(p, `unknown ${what} "${value}"${didYouMean(value, known)}${more}`)
   }
-  const walk = (s: TSchema, d: unknown, p: Array<string | number>) => {
-    if (typeof d === 'string' && s[STORE_REF] === true) return refer(p, d, stores, 'store', ` (stores: ${stores.join(', ')})`)
-    if (typeof d === 'string' && s[CONSUMER_REF] === true) return refer(p, d, consumers, 'consumer', consumers.length === 0 ? ' (consumers: has none)' : '')
-    for (const branch of (s.anyOf ?? s.oneOf ?? s.allOf ?? []) as TSchema[]) walk(branch, d, p)
-    if (Array.isArray(d) && s.items !== undefined) d.forEach((v, i) => walk(s.items as TSchema, v, [...p, i]))
-    else if (d !== null && typeof d === 'object' && s.properties !== undefined) {
-      for (const [k, sub] of Object.entries(s.properties as Record<string, TSchema>)) {
-        if (k in d) walk(sub, (d as Record<string, unknown>)[k], [...p, k])
-      }
-    }
-  }
-  walk(schema, data, path)
+  walkSchema(schema, data, path, (s, d, p) => {
+    if (typeof d === 'string' && s[STORE_REF] === true) refer(p, d, stores, 'store', ` (stores: ${stores.join(', ')})`)
+    else if (typeof d === 'string' && s[CONSUMER_REF] === true) refer(p, d, consumers, 'consumer', consumers.length === 0 ? ' (consumers: has none)' : '')
+  })
 }

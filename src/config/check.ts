@@ -20,7 +20,7 @@ const KNOWN_METHODS = new Set(METHODS)
  */
 export interface Unsound { routes: Set<number>, upstreams: Set<string>, admin: boolean, sections: Set<'stores' | 'consumers' | 'plugins'> }
 
-export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>,
+export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, base: string,
   skip: Unsound = { routes: new Set(), upstreams: new Set(), admin: false, sections: new Set() }): SchemaProblem[] {
   const problems: SchemaProblem[] = []
   const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
@@ -70,9 +70,9 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
     else seenMatchers.set(matcherKey, i)
 
-    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : pattern, plugins, problems, add)
+    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : pattern, plugins, base, problems, add)
   })
-  if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, problems, add)
+  if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, base, problems, add)
   if (!skip.sections.has('stores')) checkStores(config, add)
   if (!skip.sections.has('consumers')) checkConsumers(config, plugins, problems, add)
   checkUpstreams(config.upstreams, add, skip.upstreams)

@@ -103,7 +103,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
       issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${(err as Error).message}`))
     }
   }
-  issues.push(...checkConfig(config, plugins, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  issues.push(...checkConfig(config, plugins, base, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
     if (unsound.upstreams.has(name) || u?.tls === undefined) continue

@@ -6,6 +6,7 @@ import { atLeastBytes } from './byte-size.ts'
 import type { KeyPath } from './positions.ts'
 import { STORE_REF } from '../stores/store-name.ts'
 import { CONSUMER_REF } from '../consumers/consumer-id.ts'
+import { FILE_REF } from './file-path.ts'
 
 /** One schema violation, with the key path it concerns and whether it points at a key or a value. */
 /** One schema violation. `unknownKey`: an extra key, which leaves the rest of the object's shape sound. */
@@ -16,7 +17,7 @@ export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: st
 // paid by every process that loads a config (each worker too), and it validates only at load and reload.
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true, code: { optimize: false } })
 // errorMessage: a fixed message; explain: the name of a function that says what is wrong with the value.
-ajv.addVocabulary(['errorMessage', 'explain', STORE_REF, CONSUMER_REF])
+ajv.addVocabulary(['errorMessage', 'explain', STORE_REF, CONSUMER_REF, FILE_REF])
 // A size string's least number of bytes (ByteSize): its error is the union's message.
 ajv.addKeyword({ keyword: 'minBytes', type: 'string', schemaType: 'number', errors: false, validate: atLeastBytes })
 const EXPLAIN: Record<string, (value: unknown) => string> = { targetUrl: targetUrlMistake }
