@@ -6,6 +6,8 @@ import type { Entry } from './entry.ts'
 
 /** Parts apart a multipart/byteranges answer holds at most (Apache's MaxRanges defaults to 200). */
 const MAX_PARTS = 16
+/** Its largest size: as much as an upstream's responseBuffer lets one slow client hold by default. */
+const MAX_MULTIPART = 64 * 1024
 const CRLF = Buffer.from('\r\n')
 
 /**
@@ -24,8 +26,8 @@ function ifRangeHolds (value: string, stored: Entry['headers']): boolean {
 /**
  * A GET's Range answered from a stored 200 (RFC 9110 14): 206 with one part, 206
  * multipart/byteranges for parts apart, or 416 when no range fits. Undefined (send the whole
- * response, which RFC 9110 14.2 allows) for anything else: no or a malformed Range, more than
- * MAX_PARTS parts or parts that would outweigh the whole, an If-Range that does not hold, an
+ * response, which RFC 9110 14.2 allows) for anything else: no or a malformed Range, parts apart
+ * past MAX_PARTS or MAX_MULTIPART bytes or outweighing the whole, an If-Range that does not hold, an
  * upstream that said `Accept-Ranges: none`, and an encoded body (compress never touches a 206,
  * so a client that does not accept the coding could not be given part of it).
  */
@@ -60,24 +62,23 @@ export function rangeReply (req: GatewayRequest, e: Entry, headers: HeaderMap): 
 
 /**
  * Parts apart, in the order asked (overlapping ones merged), as multipart/byteranges (RFC 9110
- * 14.6): each with the stored Content-Type and its Content-Range. Many small parts cost more to
- * frame than to send whole (14.2 lets a server ignore such a set): past MAX_PARTS, or when the
- * parts with their framing would be as large as the whole, the whole 200.
+ * 14.6): each with the stored Content-Type and its Content-Range. Unlike one range (a view of the
+ * stored body) or the whole body (shared by every hit), this is a copy per request: at most
+ * MAX_MULTIPART bytes, so that clients reading slowly cannot make the gateway hold a stored body
+ * per connection. Past it, past MAX_PARTS, or when the parts with their framing would be as large
+ * as the whole (14.2 lets a server ignore such a set), the whole 200.
  */
 function multipart (parts: ReadonlyArray<{ start: number, end: number }>, body: Buffer, headers: HeaderMap): { status: 206, headers: HeaderMap, body: Buffer } | undefined {
   const boundary = randomBytes(12).toString('hex')
   const type = one(headers['content-type'])
   const partHead = type === undefined ? '' : `Content-Type: ${type}\r\n`
-  const chunks: Buffer[] = []
-  let length = 0
-  const add = (b: Buffer) => { chunks.push(b); length += b.length }
-  for (const { start, end } of parts) {
-    add(Buffer.from(`--${boundary}\r\n${partHead}Content-Range: bytes ${start}-${end}/${body.length}\r\n\r\n`))
-    add(body.subarray(start, end + 1))
-    add(CRLF)
-  }
-  add(Buffer.from(`--${boundary}--\r\n`))
-  if (length >= body.length) return undefined
+  const heads = parts.map(({ start, end }) => Buffer.from(`--${boundary}\r\n${partHead}Content-Range: bytes ${start}-${end}/${body.length}\r\n\r\n`))
+  const close = Buffer.from(`--${boundary}--\r\n`)
+  let length = close.length
+  parts.forEach(({ start, end }, i) => { length += (heads[i] as Buffer).length + end - start + 1 + CRLF.length })
+  if (length >= body.length || length > MAX_MULTIPART) return undefined
+  const chunks = parts.flatMap(({ start, end }, i) => [heads[i] as Buffer, body.subarray(start, end + 1), CRLF])
+  chunks.push(close)
   const out: HeaderMap = { ...headers, 'content-type': `multipart/byteranges; boundary=${boundary}`, 'content-length': String(length) }
   delete out['content-range']
   return { status: 206, headers: out, body: Buffer.concat(chunks, length) }
