@@ -4,6 +4,7 @@ import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
 import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
 
 // A real redis-server of the test's own: the test kills and restarts it.
@@ -89,4 +90,41 @@ t.test('the cache on a Redis store', async t => {
     t.same([first.body, second.body], [`/full #${before + 1}`, `/full #${before + 2}`], 'both answered by the upstream')
     t.match(second.status_, /^Portcullis; fwd=uri-miss; fwd-status=200/, 'nothing was stored')
   })
+})
+
+t.test('concurrent misses on two gateways sharing the store: one upstream request for both, none kept waiting when nothing is stored', async t => {
+  let n = 0
+  let release = () => {}
+  let gate = Promise.resolve()
+  const slow = await startUpstream((req, res) => {
+    const body = `${req.url as string} #${++n}`
+    // Held until every client has sent its request: then all of them are misses under way.
+    void gate.then(() => res.writeHead(200, { 'cache-control': req.url === '/private' ? 'private, max-age=60' : 'max-age=60', 'content-length': Buffer.byteLength(body) }).end(body))
+  })
+  t.teardown(() => slow.close())
+  const config = sharedStoreConfig(redis.url, slow.url, 'collapse-test:').replace('cache: { store: shared }', 'cache: { store: shared, collapseTimeout: 30s }')
+  const [a, b] = await Promise.all([startGateway(config), startGateway(config)])
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  t.ok(await storeUp(a.adminUrl as string) && await storeUp(b.adminUrl as string), 'both stores up')
+
+  const burst = async (path: string) => {
+    gate = new Promise<void>(resolve => { release = resolve })
+    const before = n
+    const all = [a, b].flatMap(gw => Array.from({ length: 10 }, () => get(gw, path)))
+    // One request reached the upstream; the other gateway's leader has had time to find the fetch taken.
+    await until(() => n > before)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    release()
+    return Promise.all(all)
+  }
+  const hot = await burst('/hot')
+  t.equal(n, 1, 'one upstream request for the 20 concurrent misses on two gateways')
+  t.same(new Set(hot.map(r => r.body)), new Set(['/hot #1']))
+  t.equal(hot.filter(r => /collapsed/.test(r.status_)).length, 19, 'every other request collapsed, across gateways too')
+
+  const started = performance.now()
+  const priv = await burst('/private')
+  t.same(priv.map(r => r.status), Array(20).fill(200))
+  t.equal(n, 21, 'a private answer is shared with nobody: each request went upstream')
+  t.ok(performance.now() - started < 10_000, 'the other gateway stopped waiting when the fetch was given back, not at collapseTimeout (30 s)')
 })

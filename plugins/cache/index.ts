@@ -4,6 +4,7 @@ import { Collapser } from './collapse.ts'
 import { cacheMetrics } from './metrics.ts'
 import { Purger } from './purge.ts'
 import { RouteCache } from './route-cache.ts'
+import { SharedFetch } from './shared-fetch.ts'
 import { CacheSchema } from './schema.ts'
 
 const DEFAULT_STATUSES = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
@@ -20,6 +21,7 @@ export default definePlugin({
   schema: CacheSchema,
   setup (config, ctx) {
     const store = ctx.store(config.store)
+    const collapseMs = toMs(config.collapseTimeout ?? '5s')
     ctx.shared('purge', () => new Purger(ctx.admin)).add({ name: ctx.routeName, store, key: config.key })
     return new RouteCache({
       name: config.name ?? 'Portcullis',
@@ -38,7 +40,8 @@ export default definePlugin({
       cacheAuthorized: config.cacheAuthorized ?? false,
       surrogateHeader: (config.surrogateKeyHeader ?? 'Surrogate-Key').toLowerCase(),
       targets: (config.targetedCacheControl ?? []).map(h => h.toLowerCase()),
-      collapser: new Collapser(toMs(config.collapseTimeout ?? '5s')),
+      collapser: new Collapser(collapseMs),
+      sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log
     })

@@ -10,6 +10,7 @@ import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator,
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { rangeReply } from './range.ts'
+import type { SharedFetch } from './shared-fetch.ts'
 import { surrogateTag } from './purge.ts'
 import { policyHeaders } from './targeted.ts'
 import { unstorableReason } from './storable.ts'
@@ -34,6 +35,8 @@ export interface RouteCacheSettings {
   /** Targeted cache-control fields (RFC 9213) this cache follows, lower-case, first found wins. */
   readonly targets: readonly string[]
   readonly collapser: Collapser
+  /** On a shared store (Redis): collapsing across the instances that share it. */
+  readonly sharedFetch: SharedFetch | undefined
   readonly metrics: CacheMetrics
   readonly log: Logger
 }
@@ -61,6 +64,10 @@ interface Lookup {
   lead?: (e: Outcome) => void
   /** The exchange is over (onFinished): a request whose client left never leads. */
   over?: true
+  /** On a shared store, when this request fetches the key for every instance: gives the fetch back (see SharedFetch). */
+  giveBack?: () => void
+  /** Its answer is being written to the store: the fetch is given back once it is there, not at the end of the exchange. */
+  saving?: true
 }
 
 const LOCALS = 'cache'
@@ -118,6 +125,7 @@ export class RouteCache implements PluginHandlers {
     if (typeof state !== 'object') return
     state.over = true
     state.lead?.(LEFT)
+    if (state.saving !== true) state.giveBack?.()
   }
 
   #bypassed (h: GatewayRequest['clientHeaders']): boolean {
@@ -170,6 +178,36 @@ export class RouteCache implements PluginHandlers {
     // entry's revalidation asks with the entry's validators instead, and may lead.)
     if (state.entry === undefined && asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
     state.lead = s.collapser.lead(state.key.primary)
+    if (s.sharedFetch !== undefined) return this.#fetchOnce(req, state, rcc, s.sharedFetch)
+    this.#toUpstream(req, state)
+    return undefined
+  }
+
+  /**
+   * On a shared store, this instance's leader takes the key's fetch for every instance, or polls
+   * the store for what the instance fetching it stores. Nothing fitting there and the fetch given
+   * back (that instance stored nothing), or collapseTimeout past: upstream itself.
+   */
+  async #fetchOnce (req: GatewayRequest, state: Lookup, rcc: Directives, shared: SharedFetch): Promise<PluginReply | undefined> {
+    const giveBack = await shared.take(state.key.primary, req.id)
+    if (giveBack !== undefined) {
+      state.giveBack = giveBack
+      this.#toUpstream(req, state)
+      return undefined
+    }
+    const deadline = performance.now() + shared.ttlMs
+    for (let wait = 10; performance.now() < deadline && state.over !== true; wait = Math.min(2 * wait, 200)) {
+      await new Promise(resolve => setTimeout(resolve, wait))
+      let found: Found
+      try { found = await this.#find(state.key.primary, req.clientHeaders) } catch { break }
+      const e = found.entry
+      if (e !== undefined && e.variant === variantFor(e, req.clientHeaders) && evaluate(e, rcc, Date.now()) === 'fresh') {
+        state.lead?.(e)
+        this.#s.metrics.requests.collapsed.inc()
+        return this.#hit(req, e, true)
+      }
+      if (!await shared.held(state.key.primary)) break
+    }
     this.#toUpstream(req, state)
     return undefined
   }
@@ -268,7 +306,9 @@ export class RouteCache implements PluginHandlers {
     res.pipeThrough(new Capture(s.maxObjectSize, body => {
       const e = body === undefined ? undefined : prepared.entry(body)
       state.lead?.(e)
-      if (e !== undefined) void this.#save(state.key, e, prepared.names, prepared.ttlMs)
+      if (e === undefined) return
+      state.saving = true
+      void this.#save(state.key, e, prepared.names, prepared.ttlMs).finally(() => state.giveBack?.())
     }))
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
   }
@@ -296,7 +336,9 @@ export class RouteCache implements PluginHandlers {
     }
     res.headers.age = String(Math.floor(age))
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: merged.entry.lifetime - age })
+    state.saving = true
     await this.#save(state.key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
+    state.giveBack?.()
   }
 
   #merge (e: Entry, fresh: HeaderMap): { entry: Entry, ttlMs: number } {

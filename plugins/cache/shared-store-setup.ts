@@ -43,14 +43,15 @@ export async function storeUp (adminUrl: string): Promise<boolean> {
 }
 
 /**
- * Waits until Redis holds a cached entry under `keyPrefix` (a key outside the tag records). A
- * gateway writes to the store once the body has gone out, so the client can have the answer a
- * moment before; asking the other gateway then would be a miss that fetches and stores on its own.
+ * Waits until Redis holds a cached entry under `keyPrefix` (a key outside the tag records and
+ * fetch locks). A gateway writes to the store once the body has gone out, so the client can have
+ * the answer a moment before; asking the other gateway then would be a miss that fetches and
+ * stores on its own.
  */
 export async function entryStored (redis: RedisProcess, keyPrefix: string): Promise<void> {
   for (let i = 0; i < 250; i++) {
     const keys = (await redis.cli('KEYS', `${keyPrefix}*`)).split('\n')
-    if (keys.some(k => k !== '' && !k.startsWith(`${keyPrefix}tag:{`))) return
+    if (keys.some(k => k !== '' && !k.startsWith(`${keyPrefix}tag:{`) && !k.endsWith('#fetch'))) return
     await new Promise(resolve => setTimeout(resolve, 20))
   }
   throw new Error('no entry reached the store within 5 s')
