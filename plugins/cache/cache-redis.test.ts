@@ -128,3 +128,30 @@ t.test('concurrent misses on two gateways sharing the store: one upstream reques
   t.equal(n, 21, 'a private answer is shared with nobody: each request went upstream')
   t.ok(performance.now() - started < 10_000, 'the other gateway stopped waiting when the fetch was given back, not at collapseTimeout (30 s)')
 })
+
+t.test('stale-while-revalidate on two gateways sharing the store: one background revalidation for both', async t => {
+  let n = 0
+  let release = () => {}
+  let gate = Promise.resolve()
+  const up = await startUpstream((req, res) => {
+    n++
+    // Stale on arrival (Age past max-age) but within stale-while-revalidate: every request revalidates in the background.
+    void gate.then(() => res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60', age: '5', etag: `"${n}"`, 'content-length': 1 }).end('x'))
+  })
+  t.teardown(() => up.close())
+  const config = sharedStoreConfig(redis.url, up.url, 'swr-test:')
+  const [a, b] = await Promise.all([startGateway(config), startGateway(config)])
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  t.ok(await storeUp(a.adminUrl as string) && await storeUp(b.adminUrl as string), 'both stores up')
+  await get(a, '/swr')
+  await entryStored(redis, 'swr-test:')
+
+  gate = new Promise<void>(resolve => { release = resolve })
+  t.match((await get(a, '/swr')).status_, /^Portcullis; hit; ttl=-\d+$/, 'served stale at once')
+  t.ok(await until(() => n === 2), 'the first gateway revalidates in the background (held by the upstream)')
+  t.match((await get(b, '/swr')).status_, /^Portcullis; hit; ttl=-\d+$/, 'served stale by the other gateway too')
+  // Time for the other gateway's revalidation to reach the upstream, were it sent.
+  await new Promise(resolve => setTimeout(resolve, 200))
+  release()
+  t.equal(n, 2, 'one revalidation for both gateways')
+})

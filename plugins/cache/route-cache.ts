@@ -418,14 +418,21 @@ export class RouteCache implements PluginHandlers {
     await Promise.all(tags.map(t => s.store.deleteTag(t))).catch((err: unknown) => s.log.debug({ err }, 'cache invalidation failed'))
   }
 
-  /** stale-while-revalidate: one background revalidation per entry at a time; the client already has the stale response. */
+  /**
+   * stale-while-revalidate: one background revalidation per entry at a time, across the instances
+   * sharing a Redis store too (the variant's fetch, see SharedFetch); the client already has the
+   * stale response.
+   */
   #refreshInBackground (req: GatewayRequest, key: RequestKey, e: Entry): void {
     const id = key.primary + e.variant
     if (this.#refreshing.has(id)) return
     this.#refreshing.add(id)
     const headers = { ...req.headers }
     setValidators(headers, e.headers)
-    this.#refresh(req, headers, key, e)
+    const shared = this.#s.sharedFetch
+    const refreshed = shared === undefined ? this.#refresh(req, headers, key, e)
+      : shared.take(id, req.id).then(giveBack => giveBack && this.#refresh(req, headers, key, e).finally(giveBack))
+    refreshed
       .catch((err: unknown) => this.#s.log.debug({ err }, 'cache background revalidation failed'))
       .finally(() => this.#refreshing.delete(id))
   }
