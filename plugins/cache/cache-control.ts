@@ -2,6 +2,7 @@
 export type Directives = Readonly<Record<string, string | true>>
 
 const EMPTY: Directives = Object.freeze({})
+const FIELD_LISTS = new Set(['private', 'no-cache'])
 
 /** Parses Cache-Control (several fields joined). Quoted commas (no-cache="a, b") are kept inside the value. */
 export function parseCacheControl (value: string | string[] | undefined): Directives {
@@ -12,7 +13,10 @@ export function parseCacheControl (value: string | string[] | undefined): Direct
     const eq = part.indexOf('=')
     const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase()
     if (name === '') continue
-    out[name] = eq === -1 ? true : part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')
+    const value = eq === -1 ? true : part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')
+    const before = out[name]
+    // Repeated private or no-cache: the bare form wins, field lists add up (safest reading).
+    out[name] = before === undefined || !FIELD_LISTS.has(name) ? value : before === true || value === true ? true : `${before}, ${value}`
   }
   return out
 }
@@ -38,3 +42,26 @@ export function requestDirectives (headers: Readonly<Record<string, string | str
   const pragma = headers.pragma
   return pragma !== undefined && /no-cache/i.test(String(pragma)) ? { 'no-cache': true } : EMPTY
 }
+
+// Without these the stored body would be misread (or served to the wrong variant): a field form
+// naming one counts as the bare directive.
+const DESCRIBES_BODY = new Set(['content-encoding', 'content-type', 'content-length', 'content-range', 'transfer-encoding', 'vary'])
+
+/** The field names of a directive's qualified form (`no-cache="a, b"`), lower-case; empty when bare. */
+function fieldNames (v: string | true | undefined): string[] {
+  if (typeof v !== 'string') return []
+  return v.split(',').map(n => n.trim().toLowerCase()).filter(n => n !== '')
+}
+
+/**
+ * Whether `private` or `no-cache` is in its qualified form (RFC 9111 5.2.2.4, 5.2.2.7), which
+ * withholds the named fields rather than the whole response.
+ */
+export const isQualified = (d: Directives, name: 'private' | 'no-cache'): boolean => {
+  const names = fieldNames(d[name])
+  return names.length > 0 && !names.some(n => DESCRIBES_BODY.has(n))
+}
+
+/** Fields another client must not get from the stored response: those named by qualified `private` and `no-cache`. */
+export const withheldFields = (d: Directives): string[] => (['private', 'no-cache'] as const)
+  .flatMap(name => isQualified(d, name) ? fieldNames(d[name]) : [])

@@ -136,7 +136,7 @@ t.test('what a shared cache must not store', async t => {
     const cc: Record<string, string> = {
       '/no-store': 'no-store, max-age=60',
       '/private': 'private, max-age=60',
-      '/private-field': 'private="x-user", max-age=60',
+      '/private-body-field': 'private="content-type", max-age=60',
       '/plain': '',
       // Storable, but stale on arrival with nothing to revalidate it by: not worth keeping.
       '/max-age-0': 'max-age=0'
@@ -148,7 +148,7 @@ t.test('what a shared cache must not store', async t => {
     else if (req.url === '/302') send(res, 302, { location: '/x' }, '')
     else send(res, 200, cc[req.url as string] === '' ? {} : { 'cache-control': cc[req.url as string] as string }, `body ${n}`)
   })
-  for (const [path, detail] of [['/no-store', 'uncacheable'], ['/private', 'uncacheable'], ['/private-field', 'uncacheable'], ['/plain', 'no-freshness'], ['/max-age-0', 'no-freshness'],
+  for (const [path, detail] of [['/no-store', 'uncacheable'], ['/private', 'uncacheable'], ['/private-body-field', 'uncacheable'], ['/plain', 'no-freshness'], ['/max-age-0', 'no-freshness'],
     ['/cookie', 'set-cookie'], ['/partial', 'status'], ['/vary-star', 'vary-star'], ['/302', 'status']] as const) {
     const a = await r.get(path)
     t.match(cs(a.headers), new RegExp(`^Portcullis; fwd=uri-miss; fwd-status=\\d+; detail=${detail}$`), path)
@@ -161,6 +161,42 @@ t.test('what a shared cache must not store', async t => {
   const second = await r.get('/public-cookie')
   t.equal(second.body, first.body)
   t.equal(second.headers['set-cookie'], undefined, 'Set-Cookie is never served from the cache')
+})
+
+t.test('qualified private and no-cache: the response is stored and served without the fields they name', async t => {
+  const r = await rig(t, (req, res, n) => {
+    const cc = req.url === '/private' ? 'max-age=60, private="X-User, Set-Cookie"' : 'max-age=60, no-cache="x-user, set-cookie"'
+    send(res, 200, { 'cache-control': cc, 'x-user': `user ${n}`, 'set-cookie': `s=${n}`, 'x-shared': 'yes' }, `body ${n}`)
+  })
+  for (const path of ['/private', '/no-cache']) {
+    const first = await r.get(path)
+    t.match(cs(first.headers), /fwd=uri-miss; fwd-status=200; stored/, path)
+    t.same([first.headers['x-user'], first.headers['set-cookie']], [`user ${r.seen.length}`, `s=${r.seen.length}`], 'the client that caused it gets them all')
+    const second = await r.get(path)
+    t.match(cs(second.headers), /^Portcullis; hit/, 'no-cache="…" is not revalidated before use')
+    t.equal(second.body, first.body)
+    t.same([second.headers['x-user'], second.headers['set-cookie'], second.headers['x-shared']], [undefined, undefined, 'yes'], `${path}: the named fields withheld, the rest served`)
+    t.equal(second.headers['cache-control'], first.headers['cache-control'], 'Cache-Control as sent')
+  }
+  t.equal(r.seen.length, 2)
+})
+
+t.test('qualified private on revalidation: the 304\'s own fields go to the client whose request revalidated, not into the entry', async t => {
+  const r = await rig(t, (req, res, n) => {
+    const headers = { etag: '"v1"', 'cache-control': `max-age=${n === 1 ? 0 : 60}, private="x-user, set-cookie"`, 'x-user': `user ${n}`, 'set-cookie': `s=${n}`, 'x-version': String(n) }
+    if (req.headers['if-none-match'] === '"v1"') send(res, 304, headers)
+    else send(res, 200, headers, 'the body')
+  })
+  t.equal((await r.get('/r')).headers['x-user'], 'user 1')
+  const revalidated = await r.get('/r')
+  t.match(cs(revalidated.headers), /fwd=stale; fwd-status=304; stored/)
+  t.equal(revalidated.body, 'the body')
+  t.same([revalidated.headers['x-user'], revalidated.headers['set-cookie'], revalidated.headers['x-version']], ['user 2', 's=2', '2'])
+  const hit = await r.get('/r')
+  t.match(cs(hit.headers), /^Portcullis; hit/)
+  t.same([hit.headers['x-user'], hit.headers['set-cookie'], hit.headers['x-version']], [undefined, undefined, '2'], 'the entry has the 304\'s shared fields only')
+  const conditional = await r.get('/r', { 'cache-control': 'no-cache', 'if-none-match': '"v1"' })
+  t.same([conditional.status, conditional.headers['x-user'], conditional.headers['set-cookie']], [304, 'user 3', 's=3'], 'a 304 to the client carries them too')
 })
 
 t.test('must-understand (RFC 9111 5.2.2.3): no-store beside it is ignored by this cache, not by the clients', async t => {

@@ -1,5 +1,5 @@
 import type { HeaderMap } from '../../src/index.ts'
-import { deltaSeconds, parseCacheControl, seconds, type Directives } from './cache-control.ts'
+import { deltaSeconds, isQualified, parseCacheControl, seconds, type Directives } from './cache-control.ts'
 
 /** A stored response, with its freshness worked out once when stored (RFC 9111 4.2). */
 export interface Entry {
@@ -13,7 +13,7 @@ export interface Entry {
   readonly lifetime: number
   readonly swr: number
   readonly sie: number
-  /** must-revalidate, proxy-revalidate, s-maxage or no-cache: never served stale. */
+  /** must-revalidate, proxy-revalidate, s-maxage or no-cache (bare): never served stale. */
   readonly mustRevalidate: boolean
   /** Vary secondary key suffix this entry was stored under ('' without Vary). */
   readonly variant: string
@@ -44,7 +44,8 @@ export function freshness (status: number, headers: HeaderMap, responseTime: num
   const apparent = Number.isNaN(date) ? 0 : Math.floor((responseTime - date) / 1000)
   const apparentAge = apparent < 2 ? 0 : apparent
   const initialAge = Math.max(apparentAge, deltaSeconds(String(headers.age ?? '')) ?? 0)
-  const noCache = cc['no-cache'] !== undefined || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
+  // no-cache="field" withholds its fields from the stored response instead (see withheldFields).
+  const noCache = (cc['no-cache'] !== undefined && !isQualified(cc, 'no-cache')) || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
   return {
     initialAge,
     lifetime: noCache ? 0 : lifetime(status, headers, cc, Number.isNaN(date) ? responseTime : date, rules),

@@ -1,14 +1,14 @@
 import { once } from 'node:events'
 import t from 'tap'
 import type { HeaderMap } from '../../src/index.ts'
-import { parseCacheControl, requestDirectives, seconds } from './cache-control.ts'
+import { parseCacheControl, requestDirectives, seconds, withheldFields } from './cache-control.ts'
 import { compileKey, urlKeyPrefix } from './cache-key.ts'
 import { addCacheStatus } from './cache-status.ts'
 import { Collapser } from './collapse.ts'
 import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry } from './entry.ts'
 import { hitReply } from './hit-reply.ts'
-import { unstorableReason } from './storable.ts'
+import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { Capture, Replay } from './streams.ts'
 import { policyHeaders } from './targeted.ts'
 import { variantKey, varyNames } from './vary.ts'
@@ -253,10 +253,34 @@ t.test('storable: must-understand lets a status whose rules are known be stored 
   t.equal(r(404, 'must-understand, no-store'), undefined, 'cacheable by default, no max-age needed')
   t.equal(r(418, 'no-store, must-understand, max-age=60'), 'uncacheable', 'a status whose caching rules are unknown: never')
   t.equal(r(418, 'must-understand, max-age=60'), 'uncacheable')
-  t.equal(r(200, 'no-store, must-understand, private="set-cookie, x-a", max-age=60'), 'uncacheable', 'the other directives, quoted ones too, still hold')
+  t.equal(r(200, 'no-store, must-understand, private, ext="a, b", max-age=60'), 'uncacheable', 'the other directives, quoted ones too, still hold')
   t.equal(r(200, 'no-store, must-understand, max-age=60, no-cache="x-a"'), undefined)
   t.equal(r(200, 'no-store, must-understand, max-age=60', { 'cache-control': 'no-store' }), 'uncacheable', 'the request\'s no-store stands')
   t.equal(r(200, 'must-understand, max-age=60', { authorization: 'Bearer x' }), 'uncacheable', 'Authorization still needs public')
+})
+
+t.test('qualified private and no-cache: stored without their fields, unless they name one describing the body', async t => {
+  const r = (cc: string, extra: HeaderMap = {}) => unstorableReason('GET', '/x', {}, 200, { 'cache-control': cc, ...extra }, new Set([200]))
+  t.equal(r('private="x-user", max-age=60'), undefined)
+  t.equal(r('private=x-user, max-age=60'), undefined, 'the token form too')
+  t.equal(r('private="", max-age=60'), 'uncacheable', 'no field named: bare')
+  t.equal(r('private="x-user, Content-Type", max-age=60'), 'uncacheable', 'a field the body needs: bare')
+  t.equal(r('private="x-user", private, max-age=60'), 'uncacheable', 'bare beside it: bare')
+  t.equal(r('private, max-age=60, private="x-user"'), 'uncacheable', 'in either order')
+  t.equal(r('max-age=60, private="Set-Cookie"', { 'set-cookie': 'a=1' }), undefined, 'the cookie withheld')
+  t.equal(r('max-age=60, no-cache="set-cookie"', { 'set-cookie': 'a=1' }), undefined)
+  t.equal(r('max-age=60, private="x-user"', { 'set-cookie': 'a=1' }), 'set-cookie', 'another field withheld: the cookie still needs public')
+  t.same(withheldFields(parseCacheControl('private="X-User, x-b", no-cache=x-c, max-age=1')), ['x-user', 'x-b', 'x-c'])
+  t.same(withheldFields(parseCacheControl(['private="x-a"', 'private="x-b"'])), ['x-a', 'x-b'], 'repeated: the lists add up')
+  t.same(withheldFields(parseCacheControl('private, no-cache="vary"')), [], 'bare forms withhold the whole response, not fields')
+  const f = (cc: string) => freshness(200, { 'cache-control': cc }, 0, { heuristicMax: 0, defaultTtl: 0 })
+  t.same([f('no-cache="x-user", max-age=60').lifetime, f('no-cache="x-user", max-age=60').mustRevalidate], [60, false], 'qualified no-cache: fresh as max-age says')
+  t.same([f('no-cache, max-age=60').lifetime, f('no-cache, max-age=60').mustRevalidate], [0, true])
+  t.same([f('no-cache="content-encoding", max-age=60').lifetime, f('no-cache="Vary", max-age=60').mustRevalidate], [0, true], 'naming a field the body needs: bare')
+  const headers: Record<string, string | string[]> = { 'x-user': 'u', 'x-c': 'c', 'x-shared': 's', 'set-cookie': 'a=1' }
+  withhold(headers, { 'cache-control': 'private="x-user, set-cookie", no-cache="X-C"' })
+  t.same(headers, { 'x-shared': 's' })
+  t.same(ownFields({ 'x-user': 'u2', 'set-cookie': 'b=2', etag: '"1"' }, { 'cache-control': 'max-age=1, private="x-user"' }), { 'set-cookie': 'b=2', 'x-user': 'u2' }, 'a 304\'s own fields go to its client')
 })
 
 t.test('Capture: the body up to the limit, nothing past it or when broken; Replay: the stored body instead', async t => {

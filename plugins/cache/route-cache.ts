@@ -13,7 +13,7 @@ import { rangeReply } from './range.ts'
 import type { SharedFetch } from './shared-fetch.ts'
 import { surrogateTag } from './purge.ts'
 import { policyHeaders } from './targeted.ts'
-import { unstorableReason } from './storable.ts'
+import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture, Replay } from './streams.ts'
 import { variantKey, varyNames } from './vary.ts'
@@ -317,6 +317,7 @@ export class RouteCache implements PluginHandlers {
   async #revalidated (res: GatewayResponse, req: GatewayRequest, state: Lookup, e: Entry): Promise<void> {
     const s = this.#s
     const merged = this.#merge(e, res.headers)
+    const own = ownFields(res.headers, merged.policy)
     state.lead?.(merged.entry)
     s.metrics.requests.revalidated.inc()
     delete res.headers[s.surrogateHeader]
@@ -334,6 +335,7 @@ export class RouteCache implements PluginHandlers {
         res.status = part.status
       }
     }
+    Object.assign(res.headers, own)
     res.headers.age = String(Math.floor(age))
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: merged.entry.lifetime - age })
     state.saving = true
@@ -341,13 +343,15 @@ export class RouteCache implements PluginHandlers {
     state.giveBack?.()
   }
 
-  #merge (e: Entry, fresh: HeaderMap): { entry: Entry, ttlMs: number } {
+  #merge (e: Entry, fresh: HeaderMap): { entry: Entry, ttlMs: number, policy: HeaderMap } {
     const now = Date.now()
     const headers = updatedHeaders(e.headers, fresh)
     // A 304's surrogate keys are not kept either (the entry keeps the tags it was stored with).
     delete headers[this.#s.surrogateHeader]
-    const f = freshness(e.status, { ...policyHeaders(headers, this.#s.targets), age: fresh.age }, now, this.#s.rules)
-    return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers) }
+    const policy = { ...policyHeaders(headers, this.#s.targets), age: fresh.age }
+    const f = freshness(e.status, policy, now, this.#s.rules)
+    withhold(headers, policy)
+    return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers), policy }
   }
 
   /** Why a response may not be stored, read through the targeted fields this cache follows. */
@@ -364,7 +368,9 @@ export class RouteCache implements PluginHandlers {
     for (const name of NOT_STORED) delete headers[name]
     const tags = [key.urlTag, ...String(headers[s.surrogateHeader] ?? '').split(/\s+/).filter(t => t !== '').map(surrogateTag)]
     delete headers[s.surrogateHeader]
-    const f = freshness(status, policyHeaders(resHeaders, s.targets), now, s.rules)
+    const policy = policyHeaders(resHeaders, s.targets)
+    withhold(headers, policy)
+    const f = freshness(status, policy, now, s.rules)
     const ttlMs = this.#ttlMs(f, headers)
     if (ttlMs <= 0) return undefined
     const names = varyNames(headers.vary)

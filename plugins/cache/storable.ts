@@ -1,6 +1,6 @@
 import CachePolicy from 'http-cache-semantics'
 import type { HeaderMap } from '../../src/index.ts'
-import { parseCacheControl } from './cache-control.ts'
+import { isQualified, parseCacheControl, withheldFields } from './cache-control.ts'
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 
@@ -16,27 +16,35 @@ const TOKEN = /^[\w!#$%&'*+.^`|~-]+$/
 export function unstorableReason (method: string, url: string, request: Headers, status: number, response: HeaderMap, statuses: ReadonlySet<number>): string | undefined {
   if (!statuses.has(status)) return 'status'
   if (response['content-range'] !== undefined) return 'partial'
-  const headers = understoodNoStore(flat(response))
+  const headers = libraryView(flat(response))
   const policy = new CachePolicy({ method, url, headers: flat(request) }, { status, headers }, POLICY_OPTIONS)
   if (!policy.storable()) return 'uncacheable'
   if (headers.vary !== undefined && headers.vary.split(',').some(n => n.trim() === '*')) return 'vary-star'
-  // A Set-Cookie belongs to one client: such a response is stored (without the cookie) only when declared public.
-  if (response['set-cookie'] !== undefined && parseCacheControl(response['cache-control']).public === undefined) return 'set-cookie'
+  // A Set-Cookie belongs to one client: such a response is stored (without the cookie) only when
+  // declared public, or when the cookie is named private or no-cache.
+  const cc = parseCacheControl(response['cache-control'])
+  if (response['set-cookie'] !== undefined && cc.public === undefined && !withheldFields(cc).includes('set-cookie')) return 'set-cookie'
   return undefined
 }
 
 /**
- * `must-understand` (RFC 9111 5.2.2.3): a cache that implements the status code's caching rules
- * ignores `no-store` beside it; one that does not must not store. Which statuses the rules are
- * known for is the library's own check, still applied: only `no-store` is taken out here.
+ * Cache-Control as http-cache-semantics should read it, without what this cache understands
+ * better. `must-understand` (RFC 9111 5.2.2.3): a cache that implements the status code's caching
+ * rules ignores `no-store` beside it (which statuses the rules are known for is the library's own
+ * check, still applied). Qualified `private="…"` and `no-cache="…"` only withhold their fields,
+ * which the cache leaves out of what it stores (the library reads them as the bare directives).
  */
-function understoodNoStore (headers: Record<string, string>): Record<string, string> {
+function libraryView (headers: Record<string, string>): Record<string, string> {
   const cc = parseCacheControl(headers['cache-control'])
-  if (cc['must-understand'] === undefined || cc['no-store'] === undefined) return headers
+  const noStore = cc['must-understand'] !== undefined && cc['no-store'] !== undefined
+  if (!noStore && typeof cc.private !== 'string' && typeof cc['no-cache'] !== 'string') return headers
   const kept: string[] = []
   for (const name in cc) {
     const v = cc[name] as string | true
-    if (name !== 'no-store') kept.push(v === true ? name : TOKEN.test(v) ? `${name}=${v}` : `${name}="${v.replaceAll('"', '')}"`)
+    if (name === 'no-store' && noStore) continue
+    // Qualified: left to withhold(); a field form that counts as bare is given as bare (the library reads private="" as absent).
+    if (name === 'private' || name === 'no-cache') { if (!isQualified(cc, name)) kept.push(name); continue }
+    kept.push(v === true ? name : TOKEN.test(v) ? `${name}=${v}` : `${name}="${v.replaceAll('"', '')}"`)
   }
   return { ...headers, 'cache-control': kept.join(', ') }
 }
@@ -46,4 +54,19 @@ function flat (h: Headers): Record<string, string> {
   const out: Record<string, string> = {}
   for (const k in h) { const v = h[k]; if (v !== undefined) out[k] = Array.isArray(v) ? v.join(k === 'set-cookie' ? '\n' : ', ') : v }
   return out
+}
+
+/** Takes out of headers to be stored the fields qualified `private` and `no-cache` withhold from other clients (`policy`: the headers the rules are read from). */
+export function withhold (headers: Record<string, string | string[]>, policy: HeaderMap): void {
+  for (const name of withheldFields(parseCacheControl(policy['cache-control']))) delete headers[name]
+}
+
+/**
+ * What of a 304 belongs to the client whose request revalidated the entry and is not stored for
+ * others: its Set-Cookie and the fields qualified `private` and `no-cache` withhold.
+ */
+export function ownFields (fresh: HeaderMap, policy: HeaderMap): HeaderMap {
+  const own: HeaderMap = {}
+  for (const name of ['set-cookie', ...withheldFields(parseCacheControl(policy['cache-control']))]) if (fresh[name] !== undefined) own[name] = fresh[name]
+  return own
 }

@@ -122,7 +122,8 @@ async function check (t: Test, gw: { readonly logs: TestGateway['logs'] }, send:
   const queries = ['', 'cc=max-age%3D60', 'cc=public%2C%20max-age%3D60&vary=accept-encoding', 'cc=max-age%3D60&vary=*', 'cc=no-store', 'cc=private',
     'cc=max-age%3D60&sc=1', 's=404&cc=max-age%3D60', 's=500', 's=503', 's=304', 's=204&cc=max-age%3D60', 'etag=%22a%22&cc=no-cache', 'ce=gzip&cc=max-age%3D60',
     'ce=br', 'ce=bogus', 'ce=trunc&cc=max-age%3D60', 'chunked=1&cc=max-age%3D60', 'fail=reset', 'loc=%2Fc%2Fother&s=201', `api_key=${KEY}`, 'api_key=wrong',
-    'cc=no-store&cdn=max-age%3D60', 's=206&cc=max-age%3D60', 'cc=no-store%2C%20must-understand%2C%20max-age%3D60']
+    'cc=no-store&cdn=max-age%3D60', 's=206&cc=max-age%3D60', 'cc=no-store%2C%20must-understand%2C%20max-age%3D60',
+    'cc=max-age%3D60%2C%20private%3D%22set-cookie%22&sc=1', 'cc=no-cache%3D%22x-a%2C%20content-type%22%2C%20max-age%3D60%2C%20no-cache%3D%22set-cookie%22&sc=1']
   const paths = ['/c/a', '/c/b', '/k/a', '/k/a', '/j/a', '/r/7', '/c/a/../b', `/j/${'x'.repeat(600)}`, '/nothing']
   const methods = ['GET', 'GET', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']
   // RANDOM_SEED explores other sequences; the suite runs the fixed one.
