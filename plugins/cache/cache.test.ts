@@ -992,6 +992,29 @@ t.test('a revalidation answered with a response that may not be stored drops tha
   t.match(cs((await r.get('/d', { 'x-v': 'b' })).headers), /^Portcullis; hit/, 'variant b kept')
 })
 
+t.test('a 304 whose headers make the stored response one that may not be stored: the client gets it, the entry is dropped', async t => {
+  const r = await rig(t, (req, res) => {
+    const cc = req.url?.endsWith('private') ? 'private, max-age=60' : req.url?.endsWith('store') ? 'no-store, max-age=60' : 'max-age=60'
+    if (req.headers['if-none-match'] === '"e"') send(res, 304, { etag: '"e"', 'cache-control': cc })
+    else send(res, 200, { etag: '"e"', 'cache-control': req.url === '/background-private' ? 'max-age=0, stale-while-revalidate=60' : 'max-age=0' }, `body of ${String(req.url)}`)
+  })
+  for (const path of ['/private', '/no-store', '/public']) {
+    await r.get(path)
+    const revalidated = await r.get(path)
+    t.same([revalidated.status, revalidated.body], [200, `body of ${path}`], path)
+    const next = await r.get(path)
+    if (path === '/public') t.match(cs(next.headers), /^Portcullis; hit/, 'a 304 that keeps it storable freshens it')
+    else t.match(cs(next.headers), /^Portcullis; fwd=uri-miss/, `${path}: dropped, not served to another client`)
+  }
+  // The same from a background revalidation (stale-while-revalidate): the stale answer went out, the entry goes.
+  await r.get('/background-private')
+  t.match(cs((await r.get('/background-private')).headers), /fwd=stale.*detail=stale-while-revalidate|^Portcullis; hit/)
+  await until(() => r.seen.filter(s => s.url === '/background-private').length === 2)
+  let last = 0
+  for (let i = 0; i < 200 && last !== 504; i++) last = (await r.get('/background-private', { 'cache-control': 'only-if-cached' })).status
+  t.equal(last, 504, 'dropped once revalidated with a private 304')
+})
+
 t.test('defaults: statuses cacheable by default are stored; bodies up to 1 MiB', async t => {
   const r = await rig(t, (req, res) => {
     if (req.url === '/404') send(res, 404, { 'cache-control': 'max-age=60', etag: '"n"' }, 'none')

@@ -318,7 +318,9 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     const merged = this.#merge(e, res.headers)
     const own = ownFields(res.headers, merged.policy)
-    state.lead?.(merged.entry)
+    // The 304 may make the response one not to be stored (private, no-store): this client gets it, no other.
+    const reason = this.#unstorable('GET', req, e.status, merged.entry.headers)
+    state.lead?.(reason === undefined ? merged.entry : undefined)
     s.metrics.requests.revalidated.inc()
     delete res.headers[s.surrogateHeader]
     const age = currentAge(merged.entry, Date.now())
@@ -337,6 +339,11 @@ export class RouteCache implements PluginHandlers {
     }
     Object.assign(res.headers, own)
     res.headers.age = String(Math.floor(age))
+    if (reason !== undefined) {
+      addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: reason })
+      await this.#drop(state.key, e)
+      return
+    }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: merged.entry.lifetime - age })
     state.saving = true
     await this.#save(state.key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
@@ -450,7 +457,8 @@ export class RouteCache implements PluginHandlers {
       r.body.resume()
       const merged = this.#merge(e, r.headers)
       s.metrics.requests.revalidated.inc()
-      await this.#save(key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
+      if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) await this.#drop(key, e)
+      else await this.#save(key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
       return
     }
     // An error keeps the stale entry (stale-if-error may still use it).
