@@ -396,6 +396,11 @@ t.test('a successful unsafe request invalidates its URL, Location and Content-Lo
   t.equal((await r.get('/items/7', {}, 'PATCH')).status, 204)
   t.match(cs((await r.get('/items/7')).headers), /fwd=uri-miss/, 'a Location that is no URL: the request URL is still invalidated')
   t.match(cs((await r.get('/items/8')).headers), /fwd=uri-miss/, 'and the Content-Location after it')
+  for (const [method, invalidates] of [['LOCK', true], ['MKCOL', true], ['PROPPATCH', true], ['OPTIONS', false], ['PROPFIND', false], ['REPORT', false]] as const) {
+    await r.get('/items/10')
+    t.equal((await r.get('/items/10', {}, method)).status, 200, method)
+    t.match(cs((await r.get('/items/10')).headers), invalidates ? /fwd=uri-miss/ : /hit/, `${method} ${invalidates ? 'invalidates: not known to be safe' : 'is safe'}`)
+  }
 })
 
 t.test('concurrent misses collapse into one upstream request; a private answer is not shared', async t => {

@@ -71,7 +71,9 @@ interface Lookup {
 }
 
 const LOCALS = 'cache'
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+// Safe by their definitions (RFC 9110 9.2.1, IANA's method registry); any other method, one of
+// unknown safety included, invalidates on success (RFC 9111 4.4).
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'REPORT', 'SEARCH', 'QUERY', 'PRI'])
 /** States that need nothing but a Cache-Status line (and, for unsafe methods, invalidation). */
 const METHOD = 'method'
 const BYPASS = 'bypass'
@@ -113,7 +115,7 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     if (state === METHOD || state === BYPASS) {
       addCacheStatus(res.headers, s.name, { fwd: state })
-      if (res.fromUpstream && res.status < 400 && UNSAFE.has(req.method)) return this.#invalidate(req, res.headers)
+      if (res.fromUpstream && res.status < 400 && !SAFE.has(req.method)) return this.#invalidate(req, res.headers)
       return
     }
     return this.#answered(res, req, state)
