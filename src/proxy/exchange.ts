@@ -658,7 +658,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ;(this.#sink ?? this.res).end(body)
     // A write waiting for drain gets none once ended: this timer takes over from its.
     clearTimeout(this.#sendTimer)
-    if (this.res.writableFinished || this.#owner.clientSendMs <= 0) return
+    // Nothing left in the process (the socket took it all, as for most responses): no timer needed.
+    if (this.res.writableFinished || this.res.writableLength === 0 || this.#owner.clientSendMs <= 0) return
     this.#startTailTimer()
     this.res.on('drain', Exchange.#onTailDrain)
   }
