@@ -15,8 +15,10 @@ export function parseCacheControl (value: string | string[] | undefined): Direct
     if (name === '') continue
     const value = eq === -1 ? true : part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')
     const before = out[name]
-    // Repeated private or no-cache: the bare form wins, field lists add up (safest reading).
-    out[name] = before === undefined || !FIELD_LISTS.has(name) ? value : before === true || value === true ? true : `${before}, ${value}`
+    // Repeated: the first counts (RFC 9111 4.2.1), but for private and no-cache, where the bare
+    // form wins and field lists add up (the safest reading).
+    if (before === undefined) out[name] = value
+    else if (FIELD_LISTS.has(name)) out[name] = before === true || value === true ? true : `${before}, ${value}`
   }
   return out
 }

@@ -20,6 +20,7 @@ const NOW = Date.parse('2026-01-01T12:00:00Z')
 t.test('Cache-Control parsing', async t => {
   t.same(parseCacheControl('Max-Age=60, no-cache="set-cookie, x-a", public'), { 'max-age': '60', 'no-cache': 'set-cookie, x-a', public: true })
   t.same(parseCacheControl(['max-age=1', 's-maxage="5"']), { 'max-age': '1', 's-maxage': '5' })
+  t.same(parseCacheControl(['max-age=60', 'max-age=0, s-maxage=5, s-maxage=9']), { 'max-age': '60', 's-maxage': '5' }, 'repeated: the first counts (RFC 9111 4.2.1)')
   t.equal(seconds(parseCacheControl('max-stale'), 'max-stale'), Infinity)
   t.equal(seconds(parseCacheControl('max-age=abc'), 'max-age'), undefined)
   t.same(requestDirectives({ pragma: 'no-cache' }), { 'no-cache': true })
