@@ -31,10 +31,9 @@ export function seconds (d: Directives, name: string): number | undefined {
   return deltaSeconds(v)
 }
 
-/** A delta-seconds value; one too large to represent counts as 2^31 (RFC 9111 1.2.2). */
+/** A delta-seconds value (digits only: `1.5`, `-1`, `+60` are invalid); one too large to represent counts as 2^31 (RFC 9111 1.2.2). */
 export function deltaSeconds (v: string): number | undefined {
-  const n = Number.parseInt(v, 10)
-  return Number.isNaN(n) || n < 0 ? undefined : Math.min(n, 2147483648)
+  return /^\d+$/.test(v) ? Math.min(Number(v), 2147483648) : undefined
 }
 
 /** The request's directives; `Pragma: no-cache` counts as `no-cache` when there is no Cache-Control (RFC 9111 5.4). */

@@ -43,7 +43,8 @@ export function freshness (status: number, headers: HeaderMap, responseTime: num
   // Date has a resolution of one second and servers refresh it about once a second: below 2 s it is noise, not age.
   const apparent = Number.isNaN(date) ? 0 : Math.floor((responseTime - date) / 1000)
   const apparentAge = apparent < 2 ? 0 : apparent
-  const initialAge = Math.max(apparentAge, deltaSeconds(String(headers.age ?? '')) ?? 0)
+  // Age given twice (joined by a comma): the first counts, as for a repeated directive.
+  const initialAge = Math.max(apparentAge, deltaSeconds(String(headers.age ?? '').split(',')[0]!.trim()) ?? 0)
   // no-cache="field" withholds its fields from the stored response instead (see withheldFields).
   const noCache = (cc['no-cache'] !== undefined && !isQualified(cc, 'no-cache')) || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
   return {
@@ -57,8 +58,9 @@ export function freshness (status: number, headers: HeaderMap, responseTime: num
 
 /** s-maxage over max-age over Expires; then the Last-Modified heuristic (10%, capped), then defaultTtl. */
 function lifetime (status: number, headers: HeaderMap, cc: Directives, date: number, rules: FreshnessRules): number {
-  const explicit = seconds(cc, 's-maxage') ?? seconds(cc, 'max-age')
-  if (explicit !== undefined) return explicit
+  // The first of them present decides; invalid (max-age=abc, max-age=-1, a bare max-age): stale (RFC 9111 4.2.1).
+  const explicit = cc['s-maxage'] !== undefined ? 's-maxage' : cc['max-age'] !== undefined ? 'max-age' : undefined
+  if (explicit !== undefined) return seconds(cc, explicit) ?? 0
   if (headers.expires !== undefined) {
     const expires = toDate(headers.expires) // an invalid date, "0" included, means already expired
     return Number.isNaN(expires) ? 0 : Math.max(0, (expires - date) / 1000)

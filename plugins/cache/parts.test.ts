@@ -115,6 +115,12 @@ t.test('freshness: boundaries and sources', async t => {
   t.equal(f({}).initialAge, 0, 'no Date')
   t.equal(f({ date: at(NOW - 30_000), age: '10' }).initialAge, 30, 'the larger of Age and the apparent age')
   t.equal(f({ date: at(NOW - 30_000), age: '50' }).initialAge, 50)
+  t.equal(f({ age: '50, 70' }).initialAge, 50, 'Age given twice: the first')
+  t.equal(f({ age: '1.5e3' }).initialAge, 0, 'an Age that is not delta-seconds is ignored')
+  // Invalid explicit freshness means stale, not the heuristic (RFC 9111 4.2.1).
+  for (const cc of ['max-age=abc', 'max-age=-1', 'max-age=1.5', 'max-age=+60', 'max-age', 's-maxage=x, max-age=60']) {
+    t.equal(f({ date: at(NOW), 'cache-control': cc, 'last-modified': at(NOW - 1000_000) }).lifetime, 0, `${cc}: stale`)
+  }
   // Expires counts from Date when there is one, else from when the response came.
   t.equal(f({ date: at(NOW - 20_000), expires: at(NOW + 40_000) }).lifetime, 60)
   t.equal(f({ expires: at(NOW + 40_000) }).lifetime, 40)
