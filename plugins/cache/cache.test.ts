@@ -703,6 +703,42 @@ t.test('stale-if-error: stale on a 5xx or with the upstream gone; must-revalidat
   t.notMatch(mr.body, /body 2/)
 })
 
+t.test('the route\'s staleIfError: stale on failure without the upstream\'s stale-if-error; never past must-revalidate', async t => {
+  let failing = false
+  const r = await rig(t, (req, res, n) => {
+    if (failing) { send(res, 503, {}, 'down'); return }
+    send(res, 200, { 'cache-control': req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1', age: '5', etag: `"${n}"` }, `body ${n}`)
+  }, '{ staleIfError: 1h }')
+  for (const p of ['/a', '/mr']) await r.get(p)
+  failing = true
+  const stale = await r.get('/a')
+  t.same([stale.status, stale.body], [200, 'body 1'])
+  t.match(cs(stale.headers), /fwd=stale; fwd-status=503; ttl=-\d+; detail=stale-if-error$/)
+  t.equal((await r.get('/mr')).status, 503, 'must-revalidate: the error, not the stale body')
+  await r.up.close()
+  const gone = await r.get('/a')
+  t.same([gone.status, gone.body], [200, 'body 1'], 'the upstream unreachable')
+  t.equal((await r.get('/mr')).status, 504)
+})
+
+t.test('the route\'s staleWhileRevalidate: stale served at once and revalidated in the background, without the upstream\'s directive', async t => {
+  const r = await rig(t, (req, res, n) => {
+    if (req.headers['if-none-match'] !== undefined) send(res, 304, { etag: '"e"', 'cache-control': 'max-age=60' })
+    else send(res, 200, { 'cache-control': req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1', age: '5', etag: '"e"' }, `body ${n}`)
+  }, '{ staleWhileRevalidate: 1h }')
+  await r.get('/a')
+  const stale = await r.get('/a')
+  t.equal(stale.body, 'body 1')
+  t.match(cs(stale.headers), /^Portcullis; hit; ttl=-\d+$/, 'served at once, stale')
+  t.ok(await until(() => r.seen.length === 2), 'revalidated in the background')
+  let fresh = ''
+  for (let i = 0; i < 100 && !fresh.includes('ttl=59') && !fresh.includes('ttl=60'); i++) fresh = cs((await r.get('/a')).headers)
+  t.match(fresh, /^Portcullis; hit; ttl=(59|60)$/, 'freshened by the 304')
+  await r.get('/mr')
+  const mr = await r.get('/mr')
+  t.match(cs(mr.headers), /^Portcullis; fwd=stale; fwd-status=304/, 'must-revalidate: revalidated before use')
+})
+
 t.test('stale windows count from the end of freshness: 10 s past a 30 s freshness is inside windows of 20 s', async t => {
   let failing = false
   const r = await rig(t, (req, res, n) => {

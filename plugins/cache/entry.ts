@@ -29,6 +29,9 @@ export interface FreshnessRules {
   readonly heuristicMax: number
   /** Freshness for responses without any, seconds (0: none). */
   readonly defaultTtl: number
+  /** The route's stale-if-error and stale-while-revalidate windows, seconds (0: the upstream's only). */
+  readonly staleIfError: number
+  readonly staleWhileRevalidate: number
 }
 
 // RFC 9110 15.1: heuristically cacheable statuses (206 left out: ranges are not stored).
@@ -47,12 +50,15 @@ export function freshness (status: number, headers: HeaderMap, responseTime: num
   const initialAge = Math.max(apparentAge, deltaSeconds(String(headers.age ?? '').split(',')[0]!.trim()) ?? 0)
   // no-cache="field" withholds its fields from the stored response instead (see withheldFields).
   const noCache = (cc['no-cache'] !== undefined && !isQualified(cc, 'no-cache')) || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
+  const mustRevalidate = noCache || cc['must-revalidate'] !== undefined || cc['proxy-revalidate'] !== undefined || cc['s-maxage'] !== undefined
+  // The route's windows are the operator's out-of-band permission to serve stale (RFC 9111 4.2.4), which these directives withhold.
+  const configured = (window: number) => mustRevalidate ? 0 : window
   return {
     initialAge,
     lifetime: noCache ? 0 : lifetime(status, headers, cc, Number.isNaN(date) ? responseTime : date, rules),
-    swr: seconds(cc, 'stale-while-revalidate') ?? 0,
-    sie: seconds(cc, 'stale-if-error') ?? 0,
-    mustRevalidate: noCache || cc['must-revalidate'] !== undefined || cc['proxy-revalidate'] !== undefined || cc['s-maxage'] !== undefined
+    swr: Math.max(seconds(cc, 'stale-while-revalidate') ?? 0, configured(rules.staleWhileRevalidate)),
+    sie: Math.max(seconds(cc, 'stale-if-error') ?? 0, configured(rules.staleIfError)),
+    mustRevalidate
   }
 }
 

@@ -32,7 +32,9 @@ export default definePlugin({
       maxObjectSize: toBytes(config.maxObjectSize ?? '1MiB'),
       rules: {
         heuristicMax: toMs(config.heuristicMax ?? '1d') / 1000,
-        defaultTtl: config.defaultTtl === undefined ? 0 : toMs(config.defaultTtl) / 1000
+        defaultTtl: config.defaultTtl === undefined ? 0 : toMs(config.defaultTtl) / 1000,
+        staleIfError: config.staleIfError === undefined ? 0 : toMs(config.staleIfError) / 1000,
+        staleWhileRevalidate: config.staleWhileRevalidate === undefined ? 0 : toMs(config.staleWhileRevalidate) / 1000
       },
       keepStaleMs: toMs(config.keepStale ?? '1h'),
       bypassHeaders: (config.bypass?.headers ?? []).map(h => h.toLowerCase()),

@@ -14,7 +14,7 @@ import { policyHeaders } from './targeted.ts'
 import { variantKey, varyNames } from './vary.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 
-const RULES = { heuristicMax: 3600, defaultTtl: 0 }
+const RULES = { heuristicMax: 3600, defaultTtl: 0, staleIfError: 0, staleWhileRevalidate: 0 }
 const NOW = Date.parse('2026-01-01T12:00:00Z')
 
 t.test('Cache-Control parsing', async t => {
@@ -54,11 +54,16 @@ t.test('freshness: s-maxage > max-age > Expires > heuristic (capped) > defaultTt
   t.equal(f({ 'last-modified': new Date(NOW - 1e9).toUTCString() }).lifetime, 3600)
   t.equal(f({ 'last-modified': new Date(NOW - 1000_000).toUTCString() }, 302).lifetime, 0, 'no heuristic for a status not cacheable by default')
   t.equal(f({}).lifetime, 0)
-  t.equal(f({}, 200, { heuristicMax: 3600, defaultTtl: 42 }).lifetime, 42)
+  t.equal(f({}, 200, { ...RULES, defaultTtl: 42 }).lifetime, 42)
   t.equal(f({ 'cache-control': 'no-cache, max-age=60' }).lifetime, 0)
   t.equal(f({ 'cache-control': 'max-age=60', age: '20' }).initialAge, 20)
   t.equal(freshness(200, { date: new Date(NOW - 30_000).toUTCString() }, NOW, RULES).initialAge, 30, 'apparent age from Date')
   t.same(f({ 'cache-control': 'max-age=1, stale-while-revalidate=5, stale-if-error=9' }), { initialAge: 0, lifetime: 1, swr: 5, sie: 9, mustRevalidate: false })
+  const windows = { ...RULES, staleIfError: 600, staleWhileRevalidate: 30 }
+  const stale = (cc: string) => { const r = f({ 'cache-control': cc }, 200, windows); return [r.swr, r.sie] }
+  t.same(stale('max-age=1'), [30, 600], 'the route\'s windows')
+  t.same(stale('max-age=1, stale-while-revalidate=90, stale-if-error=5'), [90, 600], 'the larger of the route\'s and the upstream\'s')
+  for (const cc of ['max-age=1, must-revalidate', 'max-age=1, proxy-revalidate', 's-maxage=1', 'no-cache']) t.same(stale(cc), [0, 0], `${cc}: none of the route's`)
 })
 
 t.test('Vary names and normalized variant keys', async t => {
@@ -280,7 +285,7 @@ t.test('qualified private and no-cache: stored without their fields, unless they
   t.same(withheldFields(parseCacheControl('private="X-User, x-b", no-cache=x-c, max-age=1')), ['x-user', 'x-b', 'x-c'])
   t.same(withheldFields(parseCacheControl(['private="x-a"', 'private="x-b"'])), ['x-a', 'x-b'], 'repeated: the lists add up')
   t.same(withheldFields(parseCacheControl('private, no-cache="vary"')), [], 'bare forms withhold the whole response, not fields')
-  const f = (cc: string) => freshness(200, { 'cache-control': cc }, 0, { heuristicMax: 0, defaultTtl: 0 })
+  const f = (cc: string) => freshness(200, { 'cache-control': cc }, 0, RULES)
   t.same([f('no-cache="x-user", max-age=60').lifetime, f('no-cache="x-user", max-age=60').mustRevalidate], [60, false], 'qualified no-cache: fresh as max-age says')
   t.same([f('no-cache, max-age=60').lifetime, f('no-cache, max-age=60').mustRevalidate], [0, true])
   t.same([f('no-cache="content-encoding", max-age=60').lifetime, f('no-cache="Vary", max-age=60').mustRevalidate], [0, true], 'naming a field the body needs: bare')

@@ -16,6 +16,12 @@ export const CacheSchema = Type.Object({
     description: 'Freshness given to a response the upstream sent without any (no max-age, s-maxage, Expires or Last-Modified) whose status is cacheable by default. Default: off (not stored).'
   })),
   heuristicMax: Type.Optional(Type.Union([Duration], { description: 'Cap on the Last-Modified heuristic (10% of the age of Last-Modified). Default 1d.' })),
+  staleIfError: Type.Optional(Type.Union([Duration], {
+    description: 'Serve a stored response up to this long past its freshness when the upstream fails (5xx, unreachable, timeout), as if it had sent stale-if-error (the larger window wins). Never for must-revalidate, proxy-revalidate, s-maxage or no-cache. Default: off (only the upstream\'s stale-if-error).'
+  })),
+  staleWhileRevalidate: Type.Optional(Type.Union([Duration], {
+    description: 'Serve a stored response up to this long past its freshness at once, revalidating it in the background, as if the upstream had sent stale-while-revalidate (the larger window wins). Same exceptions. Default: off.'
+  })),
   keepStale: Type.Optional(Type.Union([Duration], {
     description: 'How long a stale entry with a validator (ETag, Last-Modified) is kept for revalidation past its freshness and stale windows. Default 1h.'
   })),
