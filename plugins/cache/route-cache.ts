@@ -15,7 +15,7 @@ import { surrogateTag } from './purge.ts'
 import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
-import { Capture, Replay } from './streams.ts'
+import { Capture, Replay } from '../shared/body-streams.ts'
 import { variantKey, varyNames } from './vary.ts'
 
 /** A route's cache settings, resolved at setup. */

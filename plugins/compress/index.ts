@@ -4,6 +4,7 @@ import { available, encoderFactory } from './codings.ts'
 import { EncodingNegotiator } from './negotiate.ts'
 import { transformable, typeMatcher } from './eligible.ts'
 import { compressResponse, type ResponseCompression } from './response.ts'
+import { EncodedCopies } from './encoded-copies.ts'
 import { decompressRequest } from './request.ts'
 
 /**
@@ -24,12 +25,14 @@ export default definePlugin({
       help: 'Responses worth compressing, by route and the coding sent (identity: plain, for a client that accepts no coding).',
       labelNames: ['route', 'encoding']
     })
+    const keepEncoded = toBytes(config.keepEncoded ?? DEFAULTS.keepEncoded)
     const compression: ResponseCompression = {
       negotiator: new EncodingNegotiator(offered),
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
       minSize: toBytes(config.minSize ?? DEFAULTS.minSize),
       decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
-      sent: new Map([...offered, 'identity'].map(c => [c, responses.labels(ctx.routeName, c)]))
+      sent: new Map([...offered, 'identity'].map(c => [c, responses.labels(ctx.routeName, c)])),
+      copies: keepEncoded > 0 ? new EncodedCopies(keepEncoded) : undefined
     }
     const typeAllowed = typeMatcher(config.types ?? DEFAULTS.types)
     return {

@@ -4,6 +4,8 @@ import { firstValue as first } from '../shared/first-value.ts'
 import { addVary } from '../shared/vary.ts'
 import { decodable, decoder } from './codings.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
+import type { EncodedCopies } from './encoded-copies.ts'
+import { Capture } from '../shared/body-streams.ts'
 import { negotiate } from '@fastify/accept-negotiator'
 
 export interface ResponseCompression {
@@ -13,6 +15,8 @@ export interface ResponseCompression {
   readonly decompressForClients: boolean
   /** Responses counted by the coding sent (`identity` for one decoded and sent plain). */
   readonly sent: ReadonlyMap<string, { inc: () => void }>
+  /** Encoded copies of bodies replied again and again; undefined when off. */
+  readonly copies: EncodedCopies | undefined
 }
 
 /** The body changes, so the length goes, and a strong validator becomes weak (RFC 9110 8.8.1). */
@@ -46,7 +50,18 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   c.sent.get(chosen)?.inc()
   const encoder = c.encoders.get(chosen)
   if (encoder === undefined) return
-  res.pipeThrough(encoder(first(h['content-type'])?.startsWith('text/event-stream') === true))
+  const body = encoded === undefined ? res.replyBody : undefined
+  const copy = body === undefined ? undefined : c.copies?.get(body, chosen)
+  if (copy !== undefined) {
+    res.replyBody = copy
+  } else {
+    res.pipeThrough(encoder(first(h['content-type'])?.startsWith('text/event-stream') === true))
+    const copies = c.copies
+    if (body !== undefined && copies !== undefined && copies.repeated(body)) {
+      res.pipeThrough(new Capture(copies.maxBytes, out => { if (out !== undefined) copies.set(body, chosen, out) }))
+    }
+  }
   h['content-encoding'] = chosen
   bodyChanged(h)
+  if (copy !== undefined) h['content-length'] = String(copy.length)
 }

@@ -14,7 +14,8 @@ export const DEFAULTS = {
   // Chosen for throughput: brotli 4 and gzip 6 cost a small fraction of their top levels' CPU (bench/compress.ts).
   levels: { br: 4, zstd: 3, gzip: 6, deflate: 6 },
   decompressForClients: true,
-  requests: false
+  requests: false,
+  keepEncoded: '8MiB'
 }
 
 const Coding = Type.Union(CODINGS.map(c => Type.Literal(c)))
@@ -41,6 +42,11 @@ export const CompressSchema = Type.Object({
   decompressForClients: Type.Optional(Type.Boolean({
     default: DEFAULTS.decompressForClients,
     description: 'A response already encoded in a coding the client does not accept (a cached one, say) is decoded, then encoded as the client accepts, or sent plain.'
+  })),
+  keepEncoded: Type.Optional(ByteSize({
+    minimum: 0,
+    default: DEFAULTS.keepEncoded,
+    description: 'Memory (per route) for encoded copies of bodies a plugin replies with again and again, such as a cache\'s stored responses: each is encoded once per coding, then sent from memory. Least recently used copies go first; 0 turns it off.'
   })),
   requests: Type.Optional(Type.Boolean({
     default: DEFAULTS.requests,

@@ -3,6 +3,7 @@ import zlib from 'node:zlib'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
 
 // compress (880) sits above the cache (500): the cache stores the upstream's bytes once, and every
 // client, hit or miss, gets the encoding it accepts from compress.
@@ -38,4 +39,47 @@ routes:
   t.match(statuses[0], /fwd=uri-miss/, 'the first is a miss')
   t.ok(statuses.slice(1).every(s => /;\s*hit/.test(s)), `the others are hits: ${statuses.slice(1).join(' | ')}`)
   t.equal(fetched, 1, 'one upstream request: every later client was a hit')
+})
+
+t.test('a stored body is encoded once per coding: from its third hit on it is sent from memory, with its length', async t => {
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' }).end(BODY)
+  })
+  const gw = await startGateway(`upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: items
+    match: { path: /items }
+    upstream: u
+    plugins: { cache: {}, compress: {} }
+  - name: small
+    match: { path: /small }
+    upstream: u
+    plugins: { cache: {}, compress: { keepEncoded: 1KiB } }
+`)
+  t.teardown(async () => { await gw.close(); await up.close() })
+  const get = async (path: string, accept: string, id: string) => {
+    const res = await request(`${gw.url}${path}`, { headers: { 'accept-encoding': accept, 'x-request-id': id } })
+    const body = Buffer.from(await res.body.arrayBuffer())
+    const line = await waitForLog(gw.logs, { msg: 'request', requestId: id })
+    return { length: res.headers['content-length'], encoding: res.headers['content-encoding'], cs: String(res.headers['cache-status']), body, logged: line?.bytes }
+  }
+  const seen: Array<string | string[] | undefined> = []
+  let last = 0
+  for (let i = 0; i < 5; i++) {
+    const r = await get('/items', 'gzip', `gzip-${i}`)
+    t.equal(zlib.gunzipSync(r.body).toString(), BODY, `gzip answer ${i}`)
+    t.equal(r.logged, r.body.length, 'the access log counts the bytes sent, once')
+    seen.push(r.length)
+    last = r.body.length
+  }
+  t.same(seen.map(l => l !== undefined), [false, false, false, true, true], 'the miss, two hits encoded as they go (the second keeps its output), then the kept copy')
+  t.equal(Number(seen[4]), last, 'Content-Length: the copy\'s')
+  const br = await get('/items', 'br', 'br-0')
+  t.equal(br.length, undefined, 'another coding: encoded as it goes')
+  await get('/items', 'br', 'br-1')
+  const kept = await get('/items', 'br;q=1, gzip;q=0.5', 'br-2')
+  t.same([kept.encoding, kept.length !== undefined, zlib.brotliDecompressSync(kept.body).toString()], ['br', true, BODY], 'then kept as well')
+  for (let i = 0; i < 4; i++) t.equal((await get('/small', 'gzip', `small-${i}`)).length, undefined, 'keepEncoded smaller than the copy: none kept')
 })

@@ -134,6 +134,14 @@ export interface GatewayResponse {
   /** True when the response came from the upstream, false when a plugin or the gateway produced it. */
   readonly fromUpstream: boolean
   /**
+   * The body of a plugin's reply given as a Buffer: the very object the plugin gave (a cache's
+   * stored body is the same object on every hit, so that work on it can be kept), until a stream
+   * is added with pipeThrough; undefined for an upstream's body and any other reply. A response
+   * hook may set another Buffer in its place (and content-length with it), which is then sent
+   * through the streams added after. Never change a Buffer's bytes once replied or set.
+   */
+  replyBody: Buffer | undefined
+  /**
    * Sends the body through a stream (compression, capture for caching...). Streams added by
    * later-running plugins sit closer to the client. Remove content-length if the length changes.
    */

@@ -607,12 +607,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // Known to response plugins (compression judges by it); one that changes the body removes it.
       headers['content-length'] = String(Buffer.byteLength(body))
     }
-    const state = new ResponseState(reply.status, headers, false)
+    const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
     const send = () => {
       if (this.#done) return
       this.#startBody(state)
-      if (body !== undefined) this.bytes += Buffer.byteLength(body)
-      this.#endWith(body)
+      const sent = state.sentBody(body)
+      if (sent !== undefined && this.#sink === this.res) this.bytes += Buffer.byteLength(sent)
+      this.#endWith(sent)
     }
     try {
       const pending = this.#responsePhase(state, position, 0)

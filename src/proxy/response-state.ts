@@ -7,11 +7,28 @@ export class ResponseState implements GatewayResponse {
   readonly headers: HeaderMap
   readonly fromUpstream: boolean
   readonly streams: Duplex[] = []
+  /** A plugin reply's Buffer body, or the one a response hook put in its place. */
+  #body: Buffer | undefined
 
-  constructor (status: number, headers: HeaderMap, fromUpstream: boolean) {
+  constructor (status: number, headers: HeaderMap, fromUpstream: boolean, body?: Buffer) {
     this.status = status
     this.headers = headers
     this.fromUpstream = fromUpstream
+    this.#body = body
+  }
+
+  get replyBody (): Buffer | undefined {
+    return this.streams.length === 0 ? this.#body : undefined
+  }
+
+  set replyBody (body: Buffer | undefined) {
+    if (this.replyBody === undefined || !Buffer.isBuffer(body)) throw new TypeError('replyBody replaces a reply\'s Buffer body with another, before any pipeThrough')
+    this.#body = body
+  }
+
+  /** What the reply sends into the streams: `body`, or what a response hook put in its place. */
+  sentBody<B extends string | Buffer | undefined> (body: B): B | Buffer {
+    return this.#body ?? body
   }
 
   pipeThrough (stream: Duplex): void {

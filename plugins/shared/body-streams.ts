@@ -3,10 +3,10 @@ import { Duplex, Transform, type TransformCallback } from 'node:stream'
 /**
  * Passes the body on to the client as it comes and keeps a copy, up to `limit` bytes; past it the
  * copy is dropped (the client still gets everything). `done` gets the whole body, or undefined when
- * it was too large or the stream broke. While it copies it takes the body at the upstream's pace,
- * not the client's: requests waiting for this one's fetch (collapsed) get the entry once the
- * upstream has sent it, however slowly this client reads. What it holds for the client then is
- * the copy's own chunks (at most `limit` bytes); past the limit the client's pace rules again.
+ * it was too large or the stream broke. While it copies it takes the body at its sender's pace,
+ * not the client's: a cache's requests waiting for this one's fetch (collapsed) get the entry once
+ * the upstream has sent it, however slowly this client reads. What it holds for the client then
+ * is the copy's own chunks (at most `limit` bytes); past the limit the client's pace rules again.
  */
 export class Capture extends Duplex {
   #chunks: Buffer[] | undefined = []

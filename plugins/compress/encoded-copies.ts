@@ -1,0 +1,38 @@
+import { LRUCache } from 'lru-cache'
+
+type Copies = Partial<Record<string, Buffer>>
+
+/**
+ * Encoded copies of reply bodies that are sent again and again (a cache's stored responses, the
+ * same Buffer on every hit): each is encoded once per coding and then sent from memory, not
+ * encoded anew for every hit. A body is copied from its second reply on, so that bodies replied
+ * once cost nothing here. Bounded in bytes, counting the body each copy keeps alive.
+ */
+export class EncodedCopies {
+  readonly #copies: LRUCache<Buffer, Copies>
+  readonly #seen = new WeakSet<Buffer>()
+  readonly maxBytes: number
+
+  constructor (maxBytes: number) {
+    this.maxBytes = maxBytes
+    this.#copies = new LRUCache<Buffer, Copies>({
+      maxSize: maxBytes,
+      sizeCalculation: (copies, body) => Object.values(copies).reduce((n, c) => n + (c as Buffer).length, body.length)
+    })
+  }
+
+  get (body: Buffer, coding: string): Buffer | undefined {
+    return this.#copies.get(body)?.[coding]
+  }
+
+  /** Whether `body` was replied before (it is remembered as replied now). */
+  repeated (body: Buffer): boolean {
+    if (this.#seen.has(body)) return true
+    this.#seen.add(body)
+    return false
+  }
+
+  set (body: Buffer, coding: string, copy: Buffer): void {
+    this.#copies.set(body, { ...this.#copies.get(body), [coding]: copy })
+  }
+}
