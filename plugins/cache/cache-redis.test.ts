@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { gunzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
@@ -154,4 +155,32 @@ t.test('stale-while-revalidate on two gateways sharing the store: one background
   await new Promise(resolve => setTimeout(resolve, 200))
   release()
   t.equal(n, 2, 'one revalidation for both gateways')
+})
+
+t.test('hits on an unchanged Redis entry reuse its decoding: compress sends its kept copy; a changed entry is decoded anew', async t => {
+  let version = 1
+  const json = () => JSON.stringify({ version, items: Array.from({ length: 100 }, (_, i) => ({ id: i, name: `item ${i}` })) })
+  const origin = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' }).end(json())
+  })
+  t.teardown(() => origin.close())
+  const gw = await startGateway(sharedStoreConfig(redis.url, origin.url, 'recent-test:').replace('cache: { store: shared }', 'cache: { store: shared }\n      compress: {}'))
+  t.teardown(() => gw.close())
+  t.ok(await storeUp(gw.adminUrl as string))
+  const get = async () => {
+    const res = await request(`${gw.url}/doc`, { headers: { 'accept-encoding': 'gzip' } })
+    const body = gunzipSync(Buffer.from(await res.body.arrayBuffer())).toString()
+    return { version: (JSON.parse(body) as { version: number }).version, length: res.headers['content-length'], status: String(res.headers['cache-status']) }
+  }
+  await get()
+  await entryStored(redis, 'recent-test:')
+  const hits = [await get(), await get(), await get()]
+  t.ok(hits.every(h => /hit/.test(h.status) && h.version === 1))
+  t.same(hits.map(h => h.length !== undefined), [false, false, true], 'the third hit is sent from compress\'s copy: the entry was one object from hit to hit')
+  version = 2
+  await request(`${gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"all":true}' })
+  t.equal((await get()).version, 2, 'a miss after the purge')
+  await entryStored(redis, 'recent-test:')
+  for (let i = 0; i < 3; i++) t.equal((await get()).version, 2, 'hits of the new entry decode the new bytes')
 })

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import type { HeaderMap } from '../../src/index.ts'
 import { deltaSeconds, isQualified, parseCacheControl, seconds, type Directives } from './cache-control.ts'
 
@@ -111,3 +112,25 @@ export function decode (value: Buffer): Entry | VaryMarker | undefined {
 }
 
 export const isMarker = (v: Entry | VaryMarker): v is VaryMarker => 'vary' in v
+
+/**
+ * The values last read, by key, from a store that hands back new bytes on every read (Redis):
+ * when a read gives the same bytes as the last one, the entry decoded then is used again. So an
+ * unchanged entry is one object from hit to hit, as in the memory store: its reply is built once
+ * a second, and compress's encoded copies (kept by body) serve its hits. Bounded in bytes.
+ */
+export class RecentValues {
+  readonly #values: LRUCache<string, { raw: Buffer, value: Entry | VaryMarker }>
+
+  constructor (maxBytes: number) {
+    this.#values = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v, key) => v.raw.length + key.length })
+  }
+
+  decode (key: string, raw: Buffer): Entry | VaryMarker | undefined {
+    const known = this.#values.get(key)
+    if (known !== undefined && known.raw.equals(raw)) return known.value
+    const value = decode(raw)
+    if (value !== undefined) this.#values.set(key, { raw, value })
+    return value
+  }
+}

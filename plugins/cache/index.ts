@@ -6,8 +6,11 @@ import { Purger } from './purge.ts'
 import { RouteCache } from './route-cache.ts'
 import { SharedFetch } from './shared-fetch.ts'
 import { CacheSchema } from './schema.ts'
+import { RecentValues } from './entry.ts'
 
 const DEFAULT_STATUSES = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
+// Per route, for stores read over the network: what the values last read may hold (RecentValues).
+const RECENT_BYTES = 8 * 1024 * 1024
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
@@ -44,6 +47,7 @@ export default definePlugin({
       targets: (config.targetedCacheControl ?? []).map(h => h.toLowerCase()),
       collapser: new Collapser(collapseMs),
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
+      recent: store.getNow === undefined ? new RecentValues(RECENT_BYTES) : undefined,
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log
     })

@@ -6,7 +6,7 @@ import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
 import { asksForLess, notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
-import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules } from './entry.ts'
+import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules, type RecentValues, type VaryMarker } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { rangeReply } from './range.ts'
@@ -37,6 +37,8 @@ export interface RouteCacheSettings {
   readonly collapser: Collapser
   /** On a shared store (Redis): collapsing across the instances that share it. */
   readonly sharedFetch: SharedFetch | undefined
+  /** For a store that reads new bytes each time (Redis): see RecentValues. */
+  readonly recent: RecentValues | undefined
   readonly metrics: CacheMetrics
   readonly log: Logger
 }
@@ -233,14 +235,20 @@ export class RouteCache implements PluginHandlers {
   /** The stored response for a request: through the Vary marker to the variant when there is one. */
   #find (primary: string, headers: GatewayRequest['clientHeaders']): Maybe<Found> {
     return then(this.#read(primary), raw => {
-      const first = raw === undefined ? undefined : decode(raw)
+      const first = raw === undefined ? undefined : this.#decode(primary, raw)
       if (first === undefined) return NOTHING
       if (!isMarker(first)) return { entry: first, varyMiss: false }
-      return then(this.#read(primary + variantKey(first.vary, headers)), second => {
-        const entry = second === undefined ? undefined : decode(second)
+      const variant = primary + variantKey(first.vary, headers)
+      return then(this.#read(variant), second => {
+        const entry = second === undefined ? undefined : this.#decode(variant, second)
         return entry === undefined || isMarker(entry) ? VARY_MISS : { entry, varyMiss: false }
       })
     })
+  }
+
+  #decode (key: string, raw: Buffer): Entry | VaryMarker | undefined {
+    const recent = this.#s.recent
+    return recent === undefined ? decode(raw) : recent.decode(key, raw)
   }
 
   #read (key: string): Maybe<Buffer | undefined> {
