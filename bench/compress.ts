@@ -11,7 +11,10 @@ const CASES = [
   { name: 'br (quality 4, default)', path: '/br/x', accept: 'br' },
   { name: 'gzip (level 6, default)', path: '/gzip/x', accept: 'gzip' },
   { name: 'br quality 11', path: '/br11/x', accept: 'br' },
-  { name: 'gzip level 9', path: '/gzip9/x', accept: 'gzip' }
+  { name: 'gzip level 9', path: '/gzip9/x', accept: 'gzip' },
+  // Cache hits: the stored body sent plain, and in br from compress's kept copy.
+  { name: 'cache hit, plain', path: '/cached/x', accept: undefined },
+  { name: 'cache hit, br', path: '/cached-br/x', accept: 'br' }
 ] as const
 
 interface Totals { requests: number, seconds: number, bytes: number, cpuUs: number }

@@ -4,7 +4,7 @@ import * as api from '../../src/index.ts'
 import { announce } from './announce.ts'
 
 // One process: a 100 KiB JSON origin on its own port and the gateway in front of it with the same
-// route plain, compressed and gzip only.
+// route plain, compressed, and cached (plain and br).
 // About what an API returns for a page of records: 100 KiB exactly, padded in a last field.
 const items = Array.from({ length: 1000 }, (_, i) => ({ id: i, sku: `SKU-${String(i * 7919 % 100000).padStart(5, '0')}`, name: `Item number ${i}`, price: (i * 37 % 1000) / 10, inStock: i % 3 !== 0 }))
 const SIZE = 100 * 1024
@@ -34,6 +34,8 @@ ${route('br', '{ compress: { encodings: [br] } }')}
 ${route('gzip', '{ compress: { encodings: [gzip] } }')}
 ${route('br11', '{ compress: { encodings: [br], levels: { br: 11 } } }')}
 ${route('gzip9', '{ compress: { encodings: [gzip], levels: { gzip: 9 } } }')}
+${route('cached', '{ cache: { defaultTtl: 1h } }')}
+${route('cached-br', '{ cache: { defaultTtl: 1h }, compress: { encodings: [br] } }')}
 `, 'bench-compress.yaml', {})
 const running = await api.startPortcullis(config, api.createLogger({ pretty: false, level: 'warn' }))
 announce(running.gateway.app.server.address(), { bodyBytes: body.length })
