@@ -271,8 +271,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         method: method as Dispatcher.HttpMethod,
         headers: h as Record<string, string | string[]>,
         headersTimeout: route.responseTimeout,
-        bodyTimeout: route.bodyTimeout
-      })
+        bodyTimeout: route.bodyTimeout,
+        servername: target.servername
+      } as Parameters<typeof target.pool.request>[0])
       upstream.outcome(target, r.statusCode < 500, sentAt, true)
       r.body.once('close', () => upstream.end(target))
       return { status: r.statusCode, headers: endToEndRequestHeaders(r.headers), body: r.body }
@@ -322,8 +323,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // PUT, POST, PATCH (a GET's body has no defined meaning, RFC 9110 9.3: an upstream that ignores
       // it would read it as the next request), and after a HEAD. test/http1-edge-cases.test.ts holds it to that.
       headersTimeout: streamed ? 0 : route.headersTimeout,
-      bodyTimeout: route.bodyTimeout
-    }, this)
+      bodyTimeout: route.bodyTimeout,
+      servername: target.servername
+    } as Dispatcher.DispatchOptions, this)
   }
 
   /** Queues the request for `target`'s next free slot, or refuses it when the queue is full. */

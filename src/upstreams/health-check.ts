@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici'
 import type { HealthCheckSettings } from './settings.ts'
 import type { Upstream } from './upstream.ts'
+import type { Target } from './target.ts'
 
 /** Told when a target crosses a threshold (healthy → unhealthy or back). */
 export type HealthListener = (upstream: Upstream, url: string, healthy: boolean) => void
@@ -36,7 +37,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
         if (state.running) continue
         state.running = true
-        void probe(checker, t.url, t.host, settings).then(ok => {
+        void probe(checker, t, settings).then(ok => {
           const s = state as TargetCheck
           s.running = false
           if (stopped) return
@@ -57,13 +58,14 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
 }
 
 /** One check: true when the target answered an expected status within the timeout. */
-async function probe (agent: Agent, url: string, host: string, s: HealthCheckSettings): Promise<boolean> {
+async function probe (agent: Agent, target: Target, s: HealthCheckSettings): Promise<boolean> {
   try {
-    const res = await request(url + s.path, {
+    const res = await request(target.url + s.path, {
       dispatcher: agent,
-      headers: { host, 'user-agent': 'portcullis-health-check' },
+      headers: { host: target.host, 'user-agent': 'portcullis-health-check' },
+      servername: target.servername,
       signal: AbortSignal.timeout(s.timeoutMs)
-    })
+    } as Parameters<typeof request>[1])
     await res.body.dump()
     return s.expect[res.statusCode] === 1
   } catch {

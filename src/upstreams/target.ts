@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
 import { Pool } from 'undici'
 import { connectorWithTimeout } from './connector.ts'
@@ -33,6 +34,12 @@ export function downReasons (checksPassing: boolean, ejected: boolean, breaker: 
   return reasons
 }
 
+/** The name in host[:port]; undefined for an address, which SNI does not carry. */
+function hostName (host: string): string | undefined {
+  const name = host.replace(/:\d+$/, '')
+  return name.startsWith('[') || isIP(name) !== 0 ? undefined : name
+}
+
 /** What the admin API and metrics show of a target. */
 export interface TargetSnapshot {
   url: string
@@ -62,6 +69,13 @@ export class Target {
   readonly url: string
   /** host[:port], the Host header sent when the route does not preserve the client's. */
   readonly host: string
+  /**
+   * For an https target, the name sent in SNI and checked against its certificate: tls.servername,
+   * else the host's name (a DNS-discovered target's is the name it was found by); undefined for an
+   * address. Given with every request: undici would take it from the Host header, the client's
+   * with preserveHost, and close the connection whenever it changes.
+   */
+  readonly servername: string | undefined
   readonly weight: number
   readonly pool: Pool
   /** Index of the config entry this target comes from (several for a DNS name). */
@@ -82,6 +96,7 @@ export class Target {
     passive: PassiveSettings | undefined, breaker: BreakerSettings | undefined) {
     this.url = url
     this.host = host
+    this.servername = url.startsWith('https:') ? pool.tls?.servername ?? hostName(host) : undefined
     this.weight = weight
     this.source = source
     this.capacity = pool.connections * pool.pipelining

@@ -71,6 +71,46 @@ t.test('servername: the name checked against the certificate', async t => {
   t.same(await get(byName), { status: 200, body: 'hello over tls, client -' })
 })
 
+t.test('SNI is the target\'s name, never the client\'s Host: DNS-discovered targets, preserveHost, servername over a named target', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const issued = { localhost: ca.issue('local', 'DNS:localhost'), api: ca.issue('api', 'DNS:api.internal') }
+  const servers: Record<string, { port: number, handshakes: string[] }> = {}
+  for (const [name, cert] of Object.entries(issued)) {
+    const handshakes: string[] = []
+    const https: Server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => res.end(`sni ${String((req.socket as TLSSocket & { servername?: string }).servername)}`))
+    https.on('secureConnection', (s: TLSSocket & { servername?: string }) => handshakes.push(String(s.servername)))
+    await new Promise<void>(resolve => https.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => new Promise<void>(resolve => { https.closeAllConnections(); https.close(() => resolve()) }))
+    servers[name] = { port: (https.address() as AddressInfo).port, handshakes }
+  }
+  const local = servers.localhost as { port: number, handshakes: string[] }
+  const api = servers.api as { port: number, handshakes: string[] }
+  const gw = await startGateway(`
+upstreams:
+  discovered:
+    targets: [ { url: "https://localhost:${local.port}", resolve: dns } ]
+    tls: { ca: "${ca.certFile}" }
+    connections: 1
+    healthCheck: { path: /health, interval: 100ms }
+  named:
+    targets: [ { url: "https://localhost:${api.port}" } ]
+    tls: { ca: "${ca.certFile}", servername: api.internal }
+routes:
+  - { name: discovered, match: { path: /d/* }, upstream: discovered, preserveHost: true }
+  - { name: named, match: { path: /n/* }, upstream: named }
+`)
+  t.teardown(() => gw.close())
+  for (let i = 0; i < 6; i++) {
+    const res = await request(`${gw.url}/d/x`, { headers: { host: `public-${i % 2}.example.com` } })
+    t.same([res.statusCode, await res.body.text()], [200, 'sni localhost'], 'a DNS-discovered target found by "localhost", the client\'s Host preserved')
+  }
+  t.ok(await until(() => local.handshakes.length >= 2), 'the health check connected too')
+  t.ok(local.handshakes.every(n => n === 'localhost'), `every handshake named localhost: ${local.handshakes.join(', ')}`)
+  t.ok(local.handshakes.length <= 3, `connections kept across clients' Hosts (${local.handshakes.length} handshakes: the traffic's one, the health check's)`)
+  const named = await request(`${gw.url}/n/x`)
+  t.same([named.statusCode, await named.body.text()], [200, 'sni api.internal'], 'servername over the target URL\'s own name')
+})
+
 t.test('mTLS to the upstream: the client certificate is presented', async t => {
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
   const clients = createTestCa('Client CA', fn => t.teardown(fn))
