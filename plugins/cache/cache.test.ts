@@ -89,6 +89,8 @@ t.test('a response with max-age is stored and served from the cache with Age and
 t.test('the upstream Age counts against freshness, and Date-based apparent age too', async t => {
   const r = await rig(t, (req, res) => {
     if (req.url === '/aged') send(res, 200, { 'cache-control': 'max-age=100', age: '40' }, 'x')
+    // The upstream takes 1.6 s: the response ages on its way too (RFC 9111 4.2.3 response_delay).
+    else if (req.url === '/slow') setTimeout(() => send(res, 200, { 'cache-control': 'max-age=100', age: '40' }, 'x'), 1600)
     else if (req.url === '/dated') send(res, 200, { 'cache-control': 'max-age=100', date: new Date(Date.now() - 30_000).toUTCString() }, 'x')
     else send(res, 200, { 'cache-control': 'max-age=100', age: '150' }, 'x')
   })
@@ -96,6 +98,8 @@ t.test('the upstream Age counts against freshness, and Date-based apparent age t
   const hit = await r.get('/aged')
   t.match(hit.headers.age, /^4[01]$/)
   t.match(cs(hit.headers), /^Portcullis; hit; ttl=(59|60)$/)
+  t.equal(cs((await r.get('/slow')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=58', '40 s of Age and 1.6 s of response delay')
+  t.match((await r.get('/slow')).headers.age, /^4[12]$/)
   await r.get('/dated')
   const dated = await r.get('/dated')
   t.match(dated.headers.age, /^(30|31|32)$/)

@@ -40,15 +40,20 @@ const CACHEABLE_BY_DEFAULT = new Set([200, 203, 204, 300, 301, 308, 404, 405, 41
 
 const toDate = (v: string | string[] | undefined): number => v === undefined ? NaN : Date.parse(String(v))
 
-/** Freshness of a response received at `responseTime` (RFC 9111 4.2.1, 4.2.2, 4.2.3), for a shared cache. */
-export function freshness (status: number, headers: HeaderMap, responseTime: number, rules: FreshnessRules): Pick<Entry, 'initialAge' | 'lifetime' | 'swr' | 'sie' | 'mustRevalidate'> {
+/**
+ * Freshness of a response received at `responseTime` to a request sent at `requestTime` (RFC 9111
+ * 4.2.1, 4.2.2, 4.2.3), for a shared cache.
+ */
+export function freshness (status: number, headers: HeaderMap, responseTime: number, rules: FreshnessRules, requestTime = responseTime): Pick<Entry, 'initialAge' | 'lifetime' | 'swr' | 'sie' | 'mustRevalidate'> {
   const cc = parseCacheControl(headers['cache-control'])
   const date = toDate(headers.date)
   // Date has a resolution of one second and servers refresh it about once a second: below 2 s it is noise, not age.
   const apparent = Number.isNaN(date) ? 0 : Math.floor((responseTime - date) / 1000)
   const apparentAge = apparent < 2 ? 0 : apparent
-  // Age given twice (joined by a comma): the first counts, as for a repeated directive.
-  const initialAge = Math.max(apparentAge, deltaSeconds(String(headers.age ?? '').split(',')[0]!.trim()) ?? 0)
+  // Age given twice (joined by a comma): the first counts, as for a repeated directive. The
+  // response aged on its way too: the time the upstream took counts (corrected_age_value).
+  const ageValue = deltaSeconds(String(headers.age ?? '').split(',')[0]!.trim()) ?? 0
+  const initialAge = Math.max(apparentAge, ageValue + Math.max(0, responseTime - requestTime) / 1000)
   // no-cache="field" withholds its fields from the stored response instead (see withheldFields).
   const noCache = (cc['no-cache'] !== undefined && !isQualified(cc, 'no-cache')) || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
   const mustRevalidate = noCache || cc['must-revalidate'] !== undefined || cc['proxy-revalidate'] !== undefined || cc['s-maxage'] !== undefined

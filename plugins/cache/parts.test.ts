@@ -119,6 +119,10 @@ t.test('freshness: boundaries and sources', async t => {
   t.equal(f({ date: at(NOW - 30_000), age: '10' }).initialAge, 30, 'the larger of Age and the apparent age')
   t.equal(f({ date: at(NOW - 30_000), age: '50' }).initialAge, 50)
   t.equal(f({ age: '50, 70' }).initialAge, 50, 'Age given twice: the first')
+  const delayed = (headers: Record<string, string>) => freshness(200, headers, NOW, RULES, NOW - 3000).initialAge
+  t.equal(delayed({ age: '10' }), 13, 'the response delay adds to Age (corrected_age_value)')
+  t.equal(delayed({}), 3, 'and counts without Age')
+  t.equal(delayed({ date: at(NOW - 30_000), age: '10' }), 30, 'the apparent age when larger')
   t.equal(f({ age: '1.5e3' }).initialAge, 0, 'an Age that is not delta-seconds is ignored')
   // Invalid explicit freshness means stale, not the heuristic (RFC 9111 4.2.1).
   for (const cc of ['max-age=abc', 'max-age=-1', 'max-age=1.5', 'max-age=+60', 'max-age', 's-maxage=x, max-age=60']) {

@@ -70,6 +70,8 @@ interface Lookup {
   giveBack?: () => void
   /** Its answer is being written to the store: the fetch is given back once it is there, not at the end of the exchange. */
   saving?: true
+  /** When it went upstream (ms since the epoch): the start of the response delay that counts in its age. */
+  requestTime?: number
 }
 
 const LOCALS = 'cache'
@@ -229,6 +231,7 @@ export class RouteCache implements PluginHandlers {
   }
 
   #toUpstream (req: GatewayRequest, state: Lookup): void {
+    state.requestTime = Date.now()
     if (state.entry !== undefined) setValidators(req.headers, state.entry.headers)
   }
 
@@ -304,7 +307,7 @@ export class RouteCache implements PluginHandlers {
         : req.method !== 'GET' ? 'head'
           : length > s.maxObjectSize ? 'too-large'
             : this.#unstorable(req.method, req, res.status, res.headers)
-    const prepared = reason === undefined ? this.#prepare(res.status, res.headers, req.clientHeaders, state.key) : undefined
+    const prepared = reason === undefined ? this.#prepare(res.status, res.headers, req.clientHeaders, state.key, state.requestTime) : undefined
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {
       state.lead?.(undefined)
@@ -326,7 +329,7 @@ export class RouteCache implements PluginHandlers {
   /** A 304 to the cache's revalidation: the stored response, with updated headers, freshened. */
   async #revalidated (res: GatewayResponse, req: GatewayRequest, state: Lookup, e: Entry): Promise<void> {
     const s = this.#s
-    const merged = this.#merge(e, res.headers)
+    const merged = this.#merge(e, res.headers, state.requestTime)
     const own = ownFields(res.headers, merged.policy)
     // The 304 may make the response one not to be stored (private, no-store): this client gets it, no other.
     const reason = this.#unstorable('GET', req, e.status, merged.entry.headers)
@@ -360,13 +363,13 @@ export class RouteCache implements PluginHandlers {
     state.giveBack?.()
   }
 
-  #merge (e: Entry, fresh: HeaderMap): { entry: Entry, ttlMs: number, policy: HeaderMap } {
+  #merge (e: Entry, fresh: HeaderMap, requestTime: number | undefined): { entry: Entry, ttlMs: number, policy: HeaderMap } {
     const now = Date.now()
     const headers = updatedHeaders(e.headers, fresh)
     // A 304's surrogate keys are not kept either (the entry keeps the tags it was stored with).
     delete headers[this.#s.surrogateHeader]
     const policy = { ...policyHeaders(headers, this.#s.targets), age: fresh.age }
-    const f = freshness(e.status, policy, now, this.#s.rules)
+    const f = freshness(e.status, policy, now, this.#s.rules, requestTime)
     withhold(headers, policy)
     return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers), policy }
   }
@@ -377,7 +380,7 @@ export class RouteCache implements PluginHandlers {
   }
 
   /** What storing a response needs besides its body; undefined when it would be stale on arrival with nothing to revalidate. */
-  #prepare (status: number, resHeaders: HeaderMap, reqHeaders: GatewayRequest['clientHeaders'], key: RequestKey) {
+  #prepare (status: number, resHeaders: HeaderMap, reqHeaders: GatewayRequest['clientHeaders'], key: RequestKey, requestTime: number | undefined) {
     const s = this.#s
     const now = Date.now()
     const headers: Record<string, string | string[]> = {}
@@ -387,7 +390,7 @@ export class RouteCache implements PluginHandlers {
     delete headers[s.surrogateHeader]
     const policy = policyHeaders(resHeaders, s.targets)
     withhold(headers, policy)
-    const f = freshness(status, policy, now, s.rules)
+    const f = freshness(status, policy, now, s.rules, requestTime)
     const ttlMs = this.#ttlMs(f, headers)
     if (ttlMs <= 0) return undefined
     const names = varyNames(headers.vary)
@@ -462,10 +465,11 @@ export class RouteCache implements PluginHandlers {
 
   async #refresh (req: GatewayRequest, headers: HeaderMap, key: RequestKey, e: Entry): Promise<void> {
     const s = this.#s
+    const requestTime = Date.now()
     const r = await req.subrequest('GET', headers)
     if (r.status === 304) {
       r.body.resume()
-      const merged = this.#merge(e, r.headers)
+      const merged = this.#merge(e, r.headers, requestTime)
       s.metrics.requests.revalidated.inc()
       if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) await this.#drop(key, e)
       else await this.#save(key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
@@ -473,7 +477,7 @@ export class RouteCache implements PluginHandlers {
     }
     // An error keeps the stale entry (stale-if-error may still use it).
     const reason = r.status >= 500 ? 'error' : this.#unstorable('GET', req, r.status, r.headers)
-    const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.clientHeaders, key) : undefined
+    const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.clientHeaders, key, requestTime) : undefined
     const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)
     if (prepared === undefined || body === undefined) {
       // An unfinished undici body destroyed emits an abort error: unheard, it would crash the process.
