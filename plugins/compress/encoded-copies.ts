@@ -12,9 +12,13 @@ export class EncodedCopies {
   readonly #copies: LRUCache<Buffer, Copies>
   readonly #seen = new WeakSet<Buffer>()
   readonly maxBytes: number
+  /** Reports the bytes kept (a gauge's child). */
+  readonly #report: (bytes: number) => void
 
-  constructor (maxBytes: number) {
+  constructor (maxBytes: number, report: (bytes: number) => void) {
     this.maxBytes = maxBytes
+    this.#report = report
+    report(0)
     this.#copies = new LRUCache<Buffer, Copies>({
       maxSize: maxBytes,
       sizeCalculation: (copies, body) => Object.values(copies).reduce((n, c) => n + (c as Buffer).length, body.length)
@@ -34,5 +38,6 @@ export class EncodedCopies {
 
   set (body: Buffer, coding: string, copy: Buffer): void {
     this.#copies.set(body, { ...this.#copies.get(body), [coding]: copy })
+    this.#report(this.#copies.calculatedSize)
   }
 }

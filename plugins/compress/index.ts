@@ -26,13 +26,18 @@ export default definePlugin({
       labelNames: ['route', 'encoding']
     })
     const keepEncoded = toBytes(config.keepEncoded ?? DEFAULTS.keepEncoded)
+    const kept = ctx.metrics.gauge({
+      name: 'portcullis_compress_kept_bytes',
+      help: 'Bytes of the encoded copies kept for bodies replied again and again (keepEncoded), with the bodies they keep alive, by route.',
+      labelNames: ['route']
+    }).labels(ctx.routeName)
     const compression: ResponseCompression = {
       negotiator: new EncodingNegotiator(offered),
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
       minSize: toBytes(config.minSize ?? DEFAULTS.minSize),
       decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
       sent: new Map([...offered, 'identity'].map(c => [c, responses.labels(ctx.routeName, c)])),
-      copies: keepEncoded > 0 ? new EncodedCopies(keepEncoded) : undefined
+      copies: keepEncoded > 0 ? new EncodedCopies(keepEncoded, bytes => kept.set(bytes)) : undefined
     }
     const typeAllowed = typeMatcher(config.types ?? DEFAULTS.types)
     return {

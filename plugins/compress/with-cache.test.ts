@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
 
 // compress (880) sits above the cache (500): the cache stores the upstream's bytes once, and every
 // client, hit or miss, gets the encoding it accepts from compress.
@@ -46,7 +47,9 @@ t.test('a stored body is encoded once per coding: from its third hit on it is se
     req.resume()
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' }).end(BODY)
   })
-  const gw = await startGateway(`upstreams:
+  const gw = await startGateway(`admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
   u: { targets: [ { url: "${up.url}" } ] }
 routes:
   - name: items
@@ -82,4 +85,7 @@ routes:
   const kept = await get('/items', 'br;q=1, gzip;q=0.5', 'br-2')
   t.same([kept.encoding, kept.length !== undefined, zlib.brotliDecompressSync(kept.body).toString()], ['br', true, BODY], 'then kept as well')
   for (let i = 0; i < 4; i++) t.equal((await get('/small', 'gzip', `small-${i}`)).length, undefined, 'keepEncoded smaller than the copy: none kept')
+  const keptBytes = await metricValue(gw.adminUrl as string, 'portcullis_compress_kept_bytes{route="items"}')
+  t.equal(keptBytes, Buffer.byteLength(BODY) + last + Number(kept.length), 'the gauge: the body and its two copies')
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_compress_kept_bytes{route="small"}'), 0)
 })
