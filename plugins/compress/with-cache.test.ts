@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import zlib from 'node:zlib'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
@@ -11,22 +11,30 @@ import { metricValue } from '../../test/helpers/metric-value.ts'
 const BODY = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })) })
 const DECODE: Record<string, (b: Buffer) => Buffer> = { br: zlib.brotliDecompressSync, gzip: zlib.gunzipSync, identity: b => b }
 
-t.test('compress and cache on one route: stored once as the upstream sent it, served in each client\'s encoding', async t => {
+/** A cached and compressed route /items to an upstream answering BODY (more routes to it in `routes`), with an admin listener. */
+async function itemsGateway (t: Test, routes = '') {
   let fetched = 0
   const up = await startUpstream((req, res) => {
     req.resume()
     fetched++
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60', 'content-length': String(Buffer.byteLength(BODY)) }).end(BODY)
   })
-  const gw = await startGateway(`upstreams:
+  const gw = await startGateway(`admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
   u: { targets: [ { url: "${up.url}" } ] }
 routes:
   - name: items
     match: { path: /items }
     upstream: u
     plugins: { cache: {}, compress: {} }
-`)
+${routes}`)
   t.teardown(async () => { await gw.close(); await up.close() })
+  return { gw, fetched: () => fetched }
+}
+
+t.test('compress and cache on one route: stored once as the upstream sent it, served in each client\'s encoding', async t => {
+  const { gw, fetched } = await itemsGateway(t)
 
   const statuses: string[] = []
   for (const [accept, encoding] of [['br', 'br'], ['gzip', 'gzip'], ['', 'identity'], ['gzip;q=0.5, br', 'br']] as const) {
@@ -39,29 +47,15 @@ routes:
   }
   t.match(statuses[0], /fwd=uri-miss/, 'the first is a miss')
   t.ok(statuses.slice(1).every(s => /;\s*hit/.test(s)), `the others are hits: ${statuses.slice(1).join(' | ')}`)
-  t.equal(fetched, 1, 'one upstream request: every later client was a hit')
+  t.equal(fetched(), 1, 'one upstream request: every later client was a hit')
 })
 
 t.test('a stored body is encoded once per coding: from its third hit on it is sent from memory, with its length', async t => {
-  const up = await startUpstream((req, res) => {
-    req.resume()
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60' }).end(BODY)
-  })
-  const gw = await startGateway(`admin:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  u: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - name: items
-    match: { path: /items }
-    upstream: u
-    plugins: { cache: {}, compress: {} }
-  - name: small
+  const { gw } = await itemsGateway(t, `  - name: small
     match: { path: /small }
     upstream: u
     plugins: { cache: {}, compress: { keepEncoded: 1KiB } }
 `)
-  t.teardown(async () => { await gw.close(); await up.close() })
   const get = async (path: string, accept: string, id: string) => {
     const res = await request(`${gw.url}${path}`, { headers: { 'accept-encoding': accept, 'x-request-id': id } })
     const body = Buffer.from(await res.body.arrayBuffer())
