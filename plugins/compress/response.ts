@@ -50,7 +50,8 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   c.sent.get(chosen)?.inc()
   const encoder = c.encoders.get(chosen)
   if (encoder === undefined) return
-  const body = encoded === undefined ? res.replyBody : undefined
+  // Undefined once a stream is added: after the decoder, the body sent is no longer the one replied.
+  const body = res.replyBody
   const copy = body === undefined ? undefined : c.copies?.get(body, chosen)
   if (copy !== undefined) {
     res.replyBody = copy

@@ -83,3 +83,22 @@ t.test('a stored body is encoded once per coding: from its third hit on it is se
   t.equal(keptBytes, Buffer.byteLength(BODY) + last + Number(kept.length), 'the gauge: the body and its two copies')
   t.equal(await metricValue(gw.adminUrl as string, 'portcullis_compress_kept_bytes{route="small"}'), 0)
 })
+
+t.test('a stored body the upstream encoded: decoded and encoded again for each client that does not take its coding, hit after hit', async t => {
+  const br = zlib.brotliCompressSync(BODY)
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'br', 'cache-control': 'max-age=60', vary: 'accept-encoding' }).end(br)
+  })
+  const gw = await startGateway(`upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: encoded, match: { path: /encoded }, upstream: u, plugins: { cache: {}, compress: {} } }
+`)
+  t.teardown(async () => { await gw.close(); await up.close() })
+  for (let i = 0; i < 5; i++) {
+    const res = await request(`${gw.url}/encoded`, { headers: { 'accept-encoding': 'gzip' } })
+    const body = Buffer.from(await res.body.arrayBuffer())
+    t.same([res.headers['content-encoding'], res.headers['content-length'], zlib.gunzipSync(body).toString() === BODY], ['gzip', undefined, true], `answer ${i}: gzip, streamed`)
+  }
+})
