@@ -98,8 +98,9 @@ t.test('the upstream Age counts against freshness, and Date-based apparent age t
   const hit = await r.get('/aged')
   t.match(hit.headers.age, /^4[01]$/)
   t.match(cs(hit.headers), /^Portcullis; hit; ttl=(59|60)$/)
-  t.equal(cs((await r.get('/slow')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=58', '40 s of Age and 1.6 s of response delay')
-  t.match((await r.get('/slow')).headers.age, /^4[12]$/)
+  // 60 without the delay; 58 here, less on a machine slow to answer.
+  t.match(cs((await r.get('/slow')).headers), /^Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=5[5-8]$/, '40 s of Age and 1.6 s of response delay')
+  t.match((await r.get('/slow')).headers.age, /^4[1-4]$/)
   await r.get('/dated')
   const dated = await r.get('/dated')
   t.match(dated.headers.age, /^(30|31|32)$/)
