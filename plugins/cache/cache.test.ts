@@ -848,6 +848,19 @@ t.test('routes without the cache have no Cache-Status; responses of a cached rou
   t.equal(cs((await r.get('/x')).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; detail=no-freshness')
 })
 
+t.test('an answer the cache never saw has no Cache-Status: a refusal by a plugin that runs before it', async t => {
+  const r = await rig(t, (_req, res) => send(res, 200, { 'cache-control': 'max-age=60' }, 'x'), '{}', `  - name: refused
+    match: { path: /refused }
+    upstream: up
+    plugins:
+      ip-filter: { deny: [127.0.0.1, "::1"] }
+      cache: {}
+`)
+  const refused = await r.get('/refused')
+  t.same([refused.status, refused.headers['cache-status']], [403, undefined])
+  t.equal(r.seen.length, 0)
+})
+
 t.test('settings: name, heuristicMax default 1d, header names in any case, cookie names matched literally', async t => {
   const r = await rig(t, (req, res, n) => {
     if (req.url === '/old') send(res, 200, { 'last-modified': 'Mon, 01 Jan 2001 00:00:00 GMT', date: new Date().toUTCString() }, 'old')
