@@ -17,6 +17,7 @@ export const GatewayError = {
   TRANSFER_CODING: { status: 501, code: 'unsupported_transfer_coding', message: 'the request uses a transfer coding the gateway does not implement (only chunked)' },
   PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },
   UPSTREAM_UNREACHABLE: { status: 502, code: 'bad_gateway', message: 'the upstream could not be reached or broke the connection' },
+  UPSTREAM_BODY_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response body could not be read as sent (say, a corrupt Content-Encoding)' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
   UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow' },
   NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available' },

@@ -32,7 +32,9 @@ const ROUTES: Record<string, string> = {
   'bad-header-reply': '{ p100: { reply: 403 }, p200: { badHeader: true, async: true } }',
   'bad-header-reply-sync': '{ p100: { reply: 403 }, p200: { badHeader: true } }',
   upper: '{ p100: { upper: true } }',
-  'fail-stream': '{ p200: { fail: stream } }'
+  'fail-stream': '{ p200: { fail: stream } }',
+  'fail-stream-start': '{ p200: { fail: stream-start } }',
+  'bad-header-stream': '{ p100: { upper: true }, p200: { badHeader: true } }'
 }
 const gw = await startGateway(`
 loadPlugins: [ ./p300.ts, ./p200.ts, ./p100.ts ]
@@ -83,7 +85,10 @@ const FAILURES: Record<string, RegExp> = {
   'bad-header': /Invalid character in header content/,
   'bad-header-async': /Invalid character in header content/,
   'bad-header-reply': /Invalid character in header content/,
-  'bad-header-reply-sync': /Invalid character in header content/
+  'bad-header-reply-sync': /Invalid character in header content/,
+  // Before its first byte, a body stream's failure is answered: nothing has gone out yet.
+  'fail-stream-start': /p200 failed at its first chunk/,
+  'bad-header-stream': /Invalid character in header content/
 }
 for (const [route, message] of Object.entries(FAILURES)) {
   t.test(`a plugin failing (${route}) gives 500 plugin_error and the gateway keeps serving`, async t => {

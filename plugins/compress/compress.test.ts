@@ -10,11 +10,14 @@ import { waitForLog } from '../../test/helpers/logs.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { settled, type WriteProgress } from '../../test/helpers/streams.ts'
+import { GatewayError } from '../../src/errors.ts'
 
 const JSON_BODY = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })) })
 const GZIPPED = zlib.gzipSync(JSON_BODY)
 /** Lets a streaming test tell its upstream to finish. */
 const release = { stream: () => {}, sse: () => {} }
+/** The responses the /stall-early upstream holds open. */
+const stalling: ServerResponse[] = []
 /** What the backpressure upstream has written so far. */
 const progress: WriteProgress = { written: 0, waitingForDrain: false, finished: false }
 const TEXT_CHUNK = randomBytes(32 * 1024).toString('hex') // 64 KiB that deflate shrinks by half at best
@@ -67,6 +70,15 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
       setTimeout(() => res.socket?.destroy(), 20)
       return
     }
+    case '/broken-early':
+    case '/stall-early': {
+      // A few bytes (brotli puts nothing out for them), then a break, or nothing more.
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('the first few bytes')
+      if (req.url === '/broken-early') setTimeout(() => res.socket?.destroy(), 20)
+      else stalling.push(res)
+      return
+    }
     case '/big': {
       res.writeHead(200, { 'content-type': 'text/plain' })
       void (async () => {
@@ -104,6 +116,7 @@ routes:
   - { name: plain, match: { path: /plain/* }, upstream: up, plugins: { compress: { decompressForClients: false } } }
   - { name: defaults, match: { path: /defaults/* }, upstream: up, plugins: { compress: {} } }
   - { name: parts, match: { path: /parts/* }, upstream: up, plugins: { compress: { types: [multipart/byteranges] } } }
+  - { name: stall, match: { path: /stall-early }, upstream: up, timeouts: { request: 300ms }, plugins: { compress: {} } }
   - name: all
     match: { path: /* }
     upstream: up
@@ -263,6 +276,28 @@ t.test('an upstream that breaks mid-body: logged as upstream_broken, no plugin f
   t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'the streams pipeline ended for it are no plugin failure')
 })
 
+t.test('an upstream that breaks or stalls before the encoder put out a byte: answered 502 or 504, the head held back', async t => {
+  const broken = await request(`${gw.url}/broken-early`, { headers: { 'accept-encoding': 'br', 'x-request-id': 'broken-early' } })
+  t.equal(broken.statusCode, 502)
+  t.match(await broken.body.json(), { error: 'bad_gateway', requestId: 'broken-early' })
+  t.equal(broken.headers['content-encoding'], undefined, 'none of the held head is sent')
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'broken-early' }), { status: 502, error: undefined })
+  const stalled = await request(`${gw.url}/stall-early`, { headers: { 'accept-encoding': 'br', 'x-request-id': 'stall-early' } })
+  t.equal(stalled.statusCode, 504, "the route's request timeout")
+  t.match(await stalled.body.json(), { error: 'gateway_timeout', requestId: 'stall-early' })
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'stall-early' }), { status: 504, error: undefined }, 'answered, not cut')
+  // A client that leaves while the head is held: its streams and the upstream request end with it.
+  const leaving = new AbortController()
+  const left = request(`${gw.url}/stall-early`, { headers: { 'accept-encoding': 'br', 'x-request-id': 'left-early' }, signal: leaving.signal })
+  await until(() => stalling.length === 2)
+  leaving.abort()
+  await t.rejects(left)
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'left-early' }), { status: 499, error: undefined })
+  t.ok(await until(() => stalling.every(r => r.destroyed)), 'the upstream requests were closed')
+  t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'no plugin failure')
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_in_flight'), 0, 'nothing left in flight')
+})
+
 t.test('backpressure: a client that does not read holds the upstream back, nothing piles up in the gateway', async t => {
   const res = await request(`${gw.url}/big`, { headers: { 'accept-encoding': 'gzip' } })
   t.equal(res.headers['content-encoding'], 'gzip')
@@ -335,15 +370,20 @@ t.test('portcullis_compress_responses_total counts by coding sent', async t => {
   t.equal(await metricValue(gw.adminUrl as string, series('identity')), (before[1] as number) + 1, 'a body too small is not counted')
 })
 
-t.test("a truncated or corrupt encoded body is cut for a client it is decoded for, as the upstream's failure", async t => {
-  for (const path of ['/gzipped-truncated', '/gzipped-corrupt']) {
-    const id = `broken${path.replace('/', '-')}`
-    // Cut before or after the head went out (a corrupt body fails on its first bytes): never whole.
-    const read = request(`${gw.url}${path}`, { headers: { 'x-request-id': id } }).then(res => res.body.arrayBuffer())
-    await t.rejects(read, `${path}: the client learns the body is broken`)
-    t.match(await waitForLog(gw.logs, { msg: 'request', requestId: id }), { error: 'upstream_broken' })
-    t.match(gw.logs.find(l => l.requestId === id && l.msg === 'upstream body could not be read as sent: response cut'),
-      { level: 40, err: { type: 'UpstreamBodyInvalid', message: /^the upstream's gzip body does not decode: / } }, 'a warning that blames the upstream')
+t.test("a corrupt encoded body is answered 502, a truncated one cut, for a client it is decoded for: the upstream's failure", async t => {
+  // Corrupt from its first bytes: nothing has gone out, so the client gets the error.
+  const corrupt = await request(`${gw.url}/gzipped-corrupt`, { headers: { 'x-request-id': 'broken-corrupt' } })
+  t.equal(corrupt.statusCode, 502)
+  t.same(await corrupt.body.json(), { error: 'bad_gateway', message: GatewayError.UPSTREAM_BODY_INVALID.message, requestId: 'broken-corrupt' })
+  t.notOk(corrupt.headers['content-encoding'], 'none of the held head is sent')
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'broken-corrupt' }), { status: 502, error: undefined })
+  // Truncated: the decoded body has begun, so the response is cut and the client knows it is incomplete.
+  const read = request(`${gw.url}/gzipped-truncated`, { headers: { 'x-request-id': 'broken-truncated' } }).then(res => res.body.arrayBuffer())
+  await t.rejects(read, 'the client learns the body is broken')
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'broken-truncated' }), { status: 200, error: 'upstream_broken' })
+  for (const id of ['broken-corrupt', 'broken-truncated']) {
+    t.match(gw.logs.find(l => l.requestId === id && l.msg === 'upstream body could not be read as sent'),
+      { level: 40, err: { type: 'UpstreamBodyInvalid', message: /^the upstream's gzip body does not decode: / } }, `${id}: a warning that blames the upstream`)
   }
   t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'not a plugin failure')
 })

@@ -97,6 +97,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #abort: ((err?: Error) => void) | undefined
   #resume: (() => void) | undefined
   #sink: Writable | undefined
+  /** The plugins' body streams, the last linked to the client (see #startBody). */
+  #streams: Duplex[] | undefined
+  /** The head, held back until the streams put out their first byte. */
+  #held: ResponseState | undefined
   #done = false
   /** Set for WebSocket (and other) upgrades: the client's socket and the bytes read past the request. */
   readonly #upgrade: { socket: Duplex, head: Buffer } | undefined
@@ -505,7 +509,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; this.#send(next); return }
     this.#owner.upstreamFailed(this, err)
-    if (!this.res.headersSent) { this.#failUpstream(TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE); return }
+    const error = TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE
+    // Broken mid-body with the head still held: answered without the plugins, which saw the response begin.
+    if (this.#held !== undefined) { this.fail(error); return }
+    if (!this.res.headersSent) { this.#failUpstream(error); return }
     this.cut = 'upstream_broken'
     this.res.destroy(err)
   }
@@ -519,7 +526,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * answer, unless the response has begun. The connection closes: the rest of the body is unread.
    */
   #rejected (err: Error): void {
-    if (this.res.headersSent) { this.cut = 'request_refused'; this.res.destroy(err); return }
+    if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.res.destroy(err); return }
     const reply = err instanceof RequestRejected ? err.reply
       : { status: GatewayError.BAD_BODY.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(GatewayError.BAD_BODY, this.id) }
     this.#reply({ ...reply, headers: { ...reply.headers, connection: 'close' } }, NO_HOOK)
@@ -545,6 +552,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Answers with a gateway error, no plugins run: for a plugin that failed, or a request out of time. */
   fail (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.#destroy(); return }
+    this.#dropStreams() // a held head: the error is answered in its place
     this.bytes += sendError(this.res, error, this.id)
   }
 
@@ -574,27 +582,58 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) return
     // After the response phase: the cache, say, never stores what was decided for one request.
     if (this.#extraHeaders !== undefined) addExtra(state.headers, this.#extraHeaders)
-    this.res.writeHead(state.status, this.#written = state.definedHeaders())
-    this.#sink = state.sink(this.res, err => this.#streamFailed(err))
-    ;(this.#sink as Writable & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
-    // A compressed or replaced body: the bytes the client gets are the last stream's.
-    if (this.#sink !== this.res) (state.streams[state.streams.length - 1] as Duplex).on('data', (chunk: Buffer) => { this.bytes += chunk.length })
+    const streams = state.streams
+    if (streams.length === 0) {
+      this.res.writeHead(state.status, this.#written = state.definedHeaders())
+      this.#sink = this.res
+      return
+    }
+    // The head waits for the streams' first byte (Node sends it with that byte anyway): a stream
+    // that fails before it (a body that does not decode) is answered with an error, not cut.
+    this.#held = state
+    this.#streams = streams
+    const sink = this.#sink = state.sink(err => this.#streamFailed(err))
+    ;(sink as Duplex & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
+    const last = streams[streams.length - 1] as Duplex & { [EXCHANGE]?: Exchange }
+    last[EXCHANGE] = this
+    last.on('data', Exchange.#onStreamOutput).once('end', Exchange.#onStreamEnd)
+  }
+
+  /** Writes the held head; false if Node refused a header a plugin set (answered as the plugin's failure). */
+  #writeHeld (): boolean {
+    const state = this.#held as ResponseState
+    this.#held = undefined
+    try {
+      this.res.writeHead(state.status, this.#written = state.definedHeaders())
+      return true
+    } catch (err) {
+      this.#owner.pluginFailed(this, err)
+      return false
+    }
+  }
+
+  /** Unlinks the body streams from the client and destroys them: their output is not wanted any more. */
+  #dropStreams (): void {
+    const streams = this.#streams
+    if (streams === undefined) return
+    this.#streams = undefined
+    this.#held = undefined
+    this.#written = undefined
+    ;(streams[streams.length - 1] as Duplex).off('data', Exchange.#onStreamOutput).off('end', Exchange.#onStreamEnd)
+    for (const s of streams) s.destroy()
   }
 
   /**
-   * A plugin's body stream failed mid-body: the response is cut, as the plugin's failure (or the
-   * upstream's, when the stream could not read its body). Once the
-   * response has closed (the client left, or the gateway cut it), the streams' errors are pipeline's.
+   * A plugin's body stream failed: the plugin's failure, or the upstream's when the stream could
+   * not read its body. Before the first byte out, answered (500, 502); past it, the response is cut.
+   * The streams' errors once they are dropped (the client left, the response was answered or cut) are the chain's.
    */
   #streamFailed (err: Error): void {
-    if (this.#done) return
-    if (err instanceof UpstreamBodyInvalid) {
-      this.cut = 'upstream_broken'
-      this.#owner.upstreamBodyInvalid(this, err)
-      return
-    }
-    this.cut = 'plugin_failed'
-    this.#owner.pluginFailed(this, err)
+    if (this.#done || this.#streams === undefined) return
+    const upstream = err instanceof UpstreamBodyInvalid
+    if (this.res.headersSent) this.cut = upstream ? 'upstream_broken' : 'plugin_failed'
+    if (upstream) this.#owner.upstreamBodyInvalid(this, err)
+    else this.#owner.pluginFailed(this, err)
   }
 
   #reply (reply: PluginReply, position: number): void {
@@ -661,10 +700,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ;(this.#sink ?? this.res).end(body)
     // A write waiting for drain gets none once ended: this timer takes over from its.
     clearTimeout(this.#sendTimer)
+    this.#armTail()
+  }
+
+  #armTail (): void {
     // Nothing left in the process (the socket took it all, as for most responses): no timer needed.
     if (this.res.writableFinished || this.res.writableLength === 0 || this.#owner.clientSendMs <= 0) return
+    if (this.#tailTimer === undefined) this.res.on('drain', Exchange.#onTailDrain)
     this.#startTailTimer()
-    this.res.on('drain', Exchange.#onTailDrain)
   }
 
   #startTailTimer (): void {
@@ -685,6 +728,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#bodyRate?.stop()
     this.#done = true
     this.#leaveQueue()
+    this.#dropStreams()
     if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
     this.#owner.finished(this)
   }
@@ -746,6 +790,29 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   static #onTailDrain (this: ServerResponse): void {
     (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#startTailTimer()
+  }
+
+  /** The last body stream's output: the head first, if held; the client's backpressure pauses the stream. */
+  static #onStreamOutput (this: Duplex, chunk: Buffer): void {
+    const ex = (this as Duplex & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (ex.#held !== undefined && !ex.#writeHeld()) return
+    ex.bytes += chunk.length
+    if (!ex.res.write(chunk) && !this.isPaused()) {
+      this.pause()
+      ex.res.once('drain', Exchange.#onClientDrain)
+    }
+  }
+
+  static #onStreamEnd (this: Duplex): void {
+    const ex = (this as Duplex & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (ex.#held !== undefined && !ex.#writeHeld()) return
+    ex.res.end()
+    ex.#armTail()
+  }
+
+  static #onClientDrain (this: ServerResponse): void {
+    const streams = (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#streams
+    streams?.[streams.length - 1]?.resume()
   }
 
   static #onDrain (this: Writable): void {

@@ -1,4 +1,4 @@
-import { pipeline, type Duplex, type Writable } from 'node:stream'
+import { pipeline, type Duplex } from 'node:stream'
 import type { GatewayResponse, HeaderMap } from '../plugins/contract.ts'
 
 /** The response as response-phase plugins see and change it. */
@@ -48,14 +48,13 @@ export class ResponseState implements GatewayResponse {
   }
 
   /**
-   * Where body chunks go: the first added stream, chained to the client; or the client itself.
-   * `onFailure` hears of an added stream's error before pipeline destroys the client's response with
-   * it; also of the errors pipeline gives them when it is the client's side that ended first.
+   * Where body chunks go: the first added stream, chained to the others (the exchange links the
+   * last to the client). `onFailure` hears of every stream's errors, also of those the chain gives
+   * them when another fails or is destroyed.
    */
-  sink (client: Writable, onFailure: (err: Error) => void): Writable {
-    if (this.streams.length === 0) return client
-    for (const s of this.streams) s.once('error', onFailure)
-    pipeline([...this.streams, client], () => {})
+  sink (onFailure: (err: Error) => void): Duplex {
+    for (const s of this.streams) s.on('error', onFailure)
+    if (this.streams.length > 1) pipeline(this.streams, () => {})
     return this.streams[0] as Duplex
   }
 }

@@ -291,9 +291,9 @@ export class Runtime implements ExchangeOwner {
   }
 
   upstreamBodyInvalid (ex: Exchange, err: UpstreamBodyInvalid): void {
-    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream body could not be read as sent: response cut')
+    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream body could not be read as sent')
     ex.abortUpstream(err)
-    ex.fail(GatewayError.UPSTREAM_UNREACHABLE)
+    ex.fail(GatewayError.UPSTREAM_BODY_INVALID)
   }
 
   upstreamFailed (ex: Exchange, err: Error): void {

@@ -13,7 +13,7 @@ export function pluginEvents (): string[] {
 /**
  * Writes `<dir>/<name>.ts`, a user plugin (definePlugin) that appends its name to the x-trace header
  * in both phases. Its route config can make it async, reply with a status, fail in a phase or in
- * its body stream, upper-case the response body through pipeThrough, or set an invalid response header.
+ * its body stream (at its end, or at its first chunk), upper-case the response body through pipeThrough, or set an invalid response header.
  */
 export function writeTracerPlugin (dir: string, name: string, priority: number): string {
   const file = join(dir, `${name}.ts`)
@@ -33,7 +33,7 @@ export default definePlugin({
   schema: Type.Object({
     async: Type.Optional(Type.Boolean()),
     reply: Type.Optional(Type.Integer()),
-    fail: Type.Optional(Type.Union([Type.Literal('request'), Type.Literal('response'), Type.Literal('stream')])),
+    fail: Type.Optional(Type.Union([Type.Literal('request'), Type.Literal('response'), Type.Literal('stream'), Type.Literal('stream-start')])),
     upper: Type.Optional(Type.Boolean()),
     badHeader: Type.Optional(Type.Boolean())
   }, { additionalProperties: false }),
@@ -50,6 +50,7 @@ export default definePlugin({
       if (config.badHeader === true) res.headers['x-bad'] = 'line\\nbreak'
       if (config.upper === true) { res.headers['content-length'] = undefined; res.pipeThrough(upperCase()) }
       if (config.fail === 'stream') { res.headers['content-length'] = undefined; res.pipeThrough(new Transform({ transform (chunk, _enc, cb) { cb(null, chunk) }, flush (cb) { cb(new Error('${name} failed in its body stream')) } })) }
+      if (config.fail === 'stream-start') res.pipeThrough(new Transform({ transform (_chunk, _enc, cb) { cb(new Error('${name} failed at its first chunk')) } }))
     }
     return {
       onRequest: config.async === true ? async (req: any) => { await later(); return onRequest(req) } : onRequest,
