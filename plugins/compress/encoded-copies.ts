@@ -4,8 +4,8 @@ type Copies = Partial<Record<string, Buffer>>
 
 /**
  * Encoded copies of reply bodies that are sent again and again (a cache's stored responses, the
- * same Buffer on every hit): each is encoded once per coding and then sent from memory, not
- * encoded anew for every hit. A body is copied from its second reply on, so that bodies replied
+ * same Buffer on every hit): each is encoded once per coding sent (`identity`: a stored encoded
+ * body, decoded) and then sent from memory, not encoded anew for every hit. A body is copied from its second reply on, so that bodies replied
  * once cost nothing here. Bounded in bytes, counting the body each copy keeps alive.
  */
 export class EncodedCopies {

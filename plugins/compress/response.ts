@@ -3,6 +3,7 @@ import { UpstreamBodyInvalid, type GatewayRequest, type GatewayResponse, type He
 import { firstValue as first } from '../shared/first-value.ts'
 import { addVary } from '../shared/vary.ts'
 import { decodable, decoder } from './codings.ts'
+import type { Coding } from './schema.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
 import type { EncodedCopies } from './encoded-copies.ts'
 import { Capture } from '../shared/body-streams.ts'
@@ -32,15 +33,13 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   const h = res.headers
   const accept = first(req.clientHeaders['accept-encoding'])
   const encoded = first(h['content-encoding'])
+  let decode: Coding | undefined
   if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
     // Already encoded: sent as is if the client takes it; else decoded (a stored response, say).
-    const coding = decodable(encoded)
-    if (!c.decompressForClients || coding === undefined) return
+    decode = decodable(encoded)
+    if (!c.decompressForClients || decode === undefined) return
     addVary(h, 'accept-encoding')
-    if (accept !== undefined && negotiate(accept.toLowerCase(), [coding]) !== null) return
-    res.pipeThrough(decoder(coding, err => new UpstreamBodyInvalid(`the upstream's ${coding} body does not decode: ${err.message}`, { cause: err })))
-    h['content-encoding'] = undefined
-    bodyChanged(h)
+    if (accept !== undefined && negotiate(accept.toLowerCase(), [decode]) !== null) return
   } else {
     const length = first(h['content-length'])
     if (length !== undefined && Number(length) < c.minSize) return
@@ -49,20 +48,22 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   const chosen = c.negotiator.negotiate(accept)
   c.sent.get(chosen)?.inc()
   const encoder = c.encoders.get(chosen)
-  if (encoder === undefined) return
-  // Undefined once a stream is added: after the decoder, the body sent is no longer the one replied.
+  if (encoder === undefined && decode === undefined) return
+  // A body replied again and again (a cache hit) is sent from its kept copy in the chosen coding
+  // (`identity`: decoded); undefined once a stream is added, the body sent then not the one replied.
   const body = res.replyBody
   const copy = body === undefined ? undefined : c.copies?.get(body, chosen)
   if (copy !== undefined) {
     res.replyBody = copy
   } else {
-    res.pipeThrough(encoder(first(h['content-type'])?.startsWith('text/event-stream') === true))
+    if (decode !== undefined) res.pipeThrough(decoder(decode, err => new UpstreamBodyInvalid(`the upstream's ${decode} body does not decode: ${err.message}`, { cause: err })))
+    if (encoder !== undefined) res.pipeThrough(encoder(first(h['content-type'])?.startsWith('text/event-stream') === true))
     const copies = c.copies
     if (body !== undefined && copies !== undefined && copies.repeated(body)) {
       res.pipeThrough(new Capture(copies.maxBytes, out => { if (out !== undefined) copies.set(body, chosen, out) }))
     }
   }
-  h['content-encoding'] = chosen
+  h['content-encoding'] = encoder === undefined ? undefined : chosen
   bodyChanged(h)
   if (copy !== undefined) h['content-length'] = String(copy.length)
 }

@@ -46,7 +46,7 @@ export const CompressSchema = Type.Object({
   keepEncoded: Type.Optional(ByteSize({
     minimum: 0,
     default: DEFAULTS.keepEncoded,
-    description: 'Memory (per route) for encoded copies of bodies a plugin replies with again and again, such as a cache\'s stored responses: each is encoded once per coding, then sent from memory. Least recently used copies go first; 0 turns it off.'
+    description: 'Memory (per route) for encoded (or decoded) copies of bodies a plugin replies with again and again, such as a cache\'s stored responses: each is encoded once per coding sent, then sent from memory. Least recently used copies go first; 0 turns it off.'
   })),
   requests: Type.Optional(Type.Boolean({
     default: DEFAULTS.requests,
