@@ -588,7 +588,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       this.#sink = this.res
       return
     }
-    // The head waits for the streams' first byte (Node sends it with that byte anyway): a stream
+    // The head waits for the streams' first byte (HTTP/1.1 sends it with that byte anyway): a stream
     // that fails before it (a body that does not decode) is answered with an error, not cut.
     this.#held = state
     this.#streams = streams
