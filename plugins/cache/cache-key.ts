@@ -9,7 +9,8 @@ export interface RequestKey {
 }
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
-export type KeyBuilder = (path: string, query: string, headers: Headers) => RequestKey
+/** `host`: the client's; `headers`: the request's as they reach the cache (plugins before it may have set some). */
+export type KeyBuilder = (path: string, query: string, host: string | string[] | undefined, headers: Headers) => RequestKey
 
 /** Builds the key function of a route once, at setup: query filter, header list, host. */
 export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBuilder {
@@ -18,8 +19,8 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
   const ignore = new Set(key.query?.ignore ?? [])
   const headerNames = (key.headers ?? []).map(h => h.toLowerCase())
   const prefix = `c:${route}:`
-  return (path, query, headers) => {
-    const host = withHost ? normalizeHost(headers.host) : ''
+  return (path, query, clientHost, headers) => {
+    const host = withHost ? normalizeHost(clientHost) : ''
     let k = `${prefix}${path}?${query.length > 1 ? sortedQuery(query, include, ignore) : ''}#${host}|`
     for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : String(v)}|` }
     return { primary: k, urlTag: `u:${host}${path}` }
@@ -28,7 +29,7 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
 
 /** The part of a primary key that a URL purge deletes by prefix (all header and Vary variants). */
 export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: URL): string {
-  const full = compileKey(route, { ...key, headers: [] })(url.pathname, url.search, { host: url.host })
+  const full = compileKey(route, { ...key, headers: [] })(url.pathname, url.search, url.host, {})
   return full.primary
 }
 

@@ -237,6 +237,57 @@ t.test('Authorization: skipped unless cacheAuthorized; then stored only with pub
   t.match(bob.body, /^for Bearer bob/, 'an authorized answer without public is never served to another client')
 })
 
+const KEYS = { alice: 'alice-key-0123456789', bob: 'bob-key-0123456789' }
+const CONSUMERS = `consumers:
+  - { id: alice, credentials: { key-auth: { keys: [ "${KEYS.alice}" ] } } }
+  - { id: bob, credentials: { key-auth: { keys: [ "${KEYS.bob}" ] } } }
+  - { id: guest }
+plugins: { key-auth: { anonymous: guest } }`
+
+t.test('a consumer an auth plugin identified counts as Authorization; answers are keyed on the headers the upstream got', async t => {
+  // The upstream personalizes by the consumer the gateway names, and says so in Vary (or not at all, /plain).
+  const handler: Handler = (req, res, n) => {
+    const cc = req.url === '/plain' ? 'max-age=60' : 'public, max-age=60'
+    send(res, 200, { 'cache-control': cc, ...(req.url === '/vary' ? { vary: 'X-Consumer-Id' } : {}) }, `for ${String(req.headers['x-consumer-id'])} ${n}`)
+  }
+  const as = (who: keyof typeof KEYS, extra: Record<string, string> = {}) => ({ 'x-api-key': KEYS[who], ...extra })
+
+  const off = await rig(t, handler, '{}', CONSUMERS)
+  t.equal(cs((await off.get('/vary', as('alice'))).headers), 'Portcullis; fwd=bypass', 'by default an identified consumer skips the cache')
+  t.equal((await off.get('/vary', as('bob'))).body, 'for bob 2')
+  // The anonymous consumer is no one in particular: cached as any request without credentials.
+  await off.get('/plain')
+  const guest = await off.get('/plain')
+  t.same([guest.body, /hit/.test(cs(guest.headers))], ['for guest 3', true], 'the anonymous consumer is cached')
+
+  const on = await rig(t, handler, '{ cacheAuthorized: true }', CONSUMERS)
+  t.match(cs((await on.get('/vary', as('alice'))).headers), /stored/)
+  t.same((await on.get('/vary', as('alice'))).body, 'for alice 1', "alice's answer is hers")
+  const bob = await on.get('/vary', as('bob'))
+  t.same([bob.body, cs(bob.headers)], ['for bob 2', 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=60'], "bob's request is another variant: the upstream got another x-consumer-id")
+  const spoofed = await on.get('/vary', as('bob', { 'x-consumer-id': 'alice' }))
+  t.same([spoofed.body, /hit/.test(cs(spoofed.headers))], ['for bob 2', true], 'a client naming another consumer gets its own variant')
+  t.match(cs((await on.get('/plain', as('alice'))).headers), /detail=uncacheable/, 'without public, s-maxage or must-revalidate: not stored, as with Authorization')
+  t.equal((await on.get('/plain', as('bob'))).body, 'for bob 4')
+
+  // key.headers read the same headers: one entry per consumer, whatever the client sends.
+  const keyed = await rig(t, handler, '{ cacheAuthorized: true, key: { headers: [x-consumer-id] } }', CONSUMERS)
+  await keyed.get('/public', as('alice'))
+  t.equal((await keyed.get('/public', as('bob', { 'x-consumer-id': 'alice' }))).body, 'for bob 2', 'a key header is the one the upstream got')
+  t.equal((await keyed.get('/public', as('alice'))).body, 'for alice 1')
+})
+
+t.test('a plugin after the cache that changes a header the answer varies on: the answer is not stored', async t => {
+  const plugin = writeUserPlugin(t.testdir({}), 'sets-user', 100, "{ onRequest: (req: any) => { req.headers['x-user'] = 'set-after-the-cache' } }")
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', vary: req.url === '/user' ? 'x-user' : 'x-other' }, `answer ${n}`),
+    '{}', `loadPlugins: [ "${plugin}" ]\nplugins: { sets-user: {} }`)
+  t.match(cs((await r.get('/user', { 'x-user': 'mallory' })).headers), /fwd=uri-miss; fwd-status=200; detail=vary-changed/)
+  t.equal((await r.get('/user')).body, 'answer 2', 'not served from the cache')
+  t.equal(r.seen[1]?.headers['x-user'], 'set-after-the-cache')
+  await r.get('/other')
+  t.match(cs((await r.get('/other')).headers), /hit/, 'a header the answer does not vary on may change')
+})
+
 t.test('request directives: max-age, min-fresh, max-stale, no-cache, no-store, only-if-cached', async t => {
   const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=100', age: '50', etag: `"v${n}"` }, `body ${n}`))
   t.equal(cs((await r.get('/x', { 'cache-control': 'only-if-cached' })).headers), 'Portcullis; fwd=uri-miss; detail=only-if-cached')

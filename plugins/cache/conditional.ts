@@ -24,6 +24,9 @@ export function notModified (request: Headers, stored: Headers): boolean {
 // again, so that a 200 can replace it (a 206 could not, and would drop it).
 const CLIENT_ONLY = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'] as const
 
+/** Whether the cache replaces this request field on a revalidation (see setValidators). */
+export const rewrittenByCache = (name: string): boolean => (CLIENT_ONLY as readonly string[]).includes(name)
+
 /** Whether the request has a field that can make the upstream answer with less than the whole response (206, 304, 412). */
 export const asksForLess = (h: Headers): boolean => CLIENT_ONLY.some(name => h[name] !== undefined)
 

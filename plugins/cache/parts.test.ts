@@ -72,8 +72,8 @@ t.test('Vary names and normalized variant keys', async t => {
 
 t.test('cache keys: sorted query, include and ignore lists, headers, host', async t => {
   const key = compileKey('r', { query: { ignore: ['utm'] }, headers: ['X-Tenant'] })
-  t.same(key('/p', '?b=2&utm=1&a=1', { host: 'Api.Example.com:443', 'x-tenant': 't1' }), { primary: 'c:r:/p?a=1&b=2#api.example.com|x-tenant=t1|', urlTag: 'u:api.example.com/p' })
-  t.equal(compileKey('r', { host: false, query: { include: ['id'] } })('/p', '?x=1&id=2', { host: 'a' }).primary, 'c:r:/p?id=2#|')
+  t.same(key('/p', '?b=2&utm=1&a=1', 'Api.Example.com:443', { 'x-tenant': 't1' }), { primary: 'c:r:/p?a=1&b=2#api.example.com|x-tenant=t1|', urlTag: 'u:api.example.com/p' })
+  t.equal(compileKey('r', { host: false, query: { include: ['id'] } })('/p', '?x=1&id=2', 'a', {}).primary, 'c:r:/p?id=2#|')
 })
 
 t.test('conditionals and 304 header updates', async t => {
@@ -218,15 +218,15 @@ t.test('Vary: empty names, absent and repeated headers, case kept outside Accept
 
 t.test('cache keys: defaults, empty query, repeated and bare parameters, header values, URL purge prefix', async t => {
   const key = compileKey('r')
-  t.same(key('/p', '', { host: 'A.example:80' }), { primary: 'c:r:/p?#a.example|', urlTag: 'u:a.example/p' })
-  t.equal(key('/p', '?', { host: 'a' }).primary, 'c:r:/p?#a|')
-  t.equal(key('/p', '?b&a=2&&a=1', {}).primary, 'c:r:/p?a=1&a=2&b#|', 'bare names kept, empty pairs dropped, sorted by value too')
-  t.equal(key('/p', '', { host: 'a:8080' }).primary, 'c:r:/p?#a:8080|', 'only the default ports are dropped')
-  t.equal(key('/p', '', { host: 'a:4430' }).primary, 'c:r:/p?#a:4430|')
-  t.equal(compileKey('r', { query: { include: ['a', 'b'], ignore: ['b'] } })('/p', '?a=1&b=2&c=3', {}).primary, 'c:r:/p?a=1#|', 'ignore wins over include')
-  t.equal(compileKey('r', { query: { ignore: ['flag'] } })('/p', '?flag&a=1', {}).primary, 'c:r:/p?a=1#|', 'a bare name is ignored by its whole name')
-  t.equal(compileKey('r', { headers: ['X-A', 'x-b'] })('/p', '', { 'x-a': ['1', '2'] }).primary, 'c:r:/p?#|x-a=1,2|x-b=|')
-  t.equal(compileKey('r', { query: { include: [] } })('/p', '?a=1', {}).primary, 'c:r:/p?#|', 'an empty include list keeps no parameter')
+  t.same(key('/p', '', 'A.example:80', {}), { primary: 'c:r:/p?#a.example|', urlTag: 'u:a.example/p' })
+  t.equal(key('/p', '?', 'a', {}).primary, 'c:r:/p?#a|')
+  t.equal(key('/p', '?b&a=2&&a=1', undefined, {}).primary, 'c:r:/p?a=1&a=2&b#|', 'bare names kept, empty pairs dropped, sorted by value too')
+  t.equal(key('/p', '', 'a:8080', {}).primary, 'c:r:/p?#a:8080|', 'only the default ports are dropped')
+  t.equal(key('/p', '', 'a:4430', {}).primary, 'c:r:/p?#a:4430|')
+  t.equal(compileKey('r', { query: { include: ['a', 'b'], ignore: ['b'] } })('/p', '?a=1&b=2&c=3', undefined, {}).primary, 'c:r:/p?a=1#|', 'ignore wins over include')
+  t.equal(compileKey('r', { query: { ignore: ['flag'] } })('/p', '?flag&a=1', undefined, {}).primary, 'c:r:/p?a=1#|', 'a bare name is ignored by its whole name')
+  t.equal(compileKey('r', { headers: ['X-A', 'x-b'] })('/p', '', undefined, { 'x-a': ['1', '2'] }).primary, 'c:r:/p?#|x-a=1,2|x-b=|')
+  t.equal(compileKey('r', { query: { include: [] } })('/p', '?a=1', undefined, {}).primary, 'c:r:/p?#|', 'an empty include list keeps no parameter')
   t.equal(urlKeyPrefix('r', { headers: ['x-a'], query: { ignore: ['u'] } }, new URL('https://API.example:443/p?u=1&b=2&a=1')), 'c:r:/p?a=1&b=2#api.example|')
   t.equal(urlKeyPrefix('r', { host: false }, new URL('https://api.example/p')), 'c:r:/p?#|')
 })

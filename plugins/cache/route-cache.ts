@@ -5,7 +5,7 @@ import { requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
-import { asksForLess, notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
+import { asksForLess, notModified, notModifiedHeaders, rewrittenByCache, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules, type RecentValues, type VaryMarker } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
@@ -16,6 +16,7 @@ import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture, Replay } from '../shared/body-streams.ts'
+import { ANONYMOUS } from '../shared/auth/identity.ts'
 import { variantKey, varyNames } from './vary.ts'
 
 /** A route's cache settings, resolved at setup. */
@@ -72,6 +73,8 @@ interface Lookup {
   saving?: true
   /** When it went upstream (ms since the epoch): the start of the response delay that counts in its age. */
   requestTime?: number
+  /** Its headers as they reached the cache, before its validators: what a stored answer's variant is keyed on. */
+  reached?: HeaderMap
 }
 
 const LOCALS = 'cache'
@@ -97,15 +100,16 @@ export class RouteCache implements PluginHandlers {
   onRequest (req: GatewayRequest): Maybe<PluginReply | undefined> {
     const s = this.#s
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
-    if (this.#bypassed(req.clientHeaders)) { req.locals[LOCALS] = BYPASS; s.metrics.requests.bypass.inc(); return }
-    const ch = req.clientHeaders
-    const rcc = requestDirectives(ch)
-    const state: Lookup = { key: s.key(req.path, req.query, ch), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
+    if (this.#bypassed(req)) { req.locals[LOCALS] = BYPASS; s.metrics.requests.bypass.inc(); return }
+    const rcc = requestDirectives(req.clientHeaders)
+    // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
+    // headers the upstream may vary on); the URL, Host and request directives are the client's.
+    const state: Lookup = { key: s.key(req.path, req.query, req.clientHeaders.host, req.headers), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
     req.locals[LOCALS] = state
     // Synchronous on a memory store: a hit is answered without a promise.
     let found: Maybe<Found>
     try {
-      found = this.#find(state.key.primary, ch)
+      found = this.#find(state.key.primary, req)
     } catch (err) {
       this.#unavailable(state, err); return
     }
@@ -134,9 +138,10 @@ export class RouteCache implements PluginHandlers {
     if (state.saving !== true) state.giveBack?.()
   }
 
-  #bypassed (h: GatewayRequest['clientHeaders']): boolean {
+  #bypassed (req: GatewayRequest): boolean {
     const s = this.#s
-    if (!s.cacheAuthorized && h.authorization !== undefined) return true
+    const h = req.clientHeaders
+    if (!s.cacheAuthorized && credentialed(req)) return true
     for (const name of s.bypassHeaders) if (h[name] !== undefined) return true
     const cookie = h.cookie
     if (cookie !== undefined) for (const re of s.bypassCookies) if (re.test(cookie)) return true
@@ -205,9 +210,9 @@ export class RouteCache implements PluginHandlers {
     for (let wait = 10; performance.now() < deadline && state.over !== true; wait = Math.min(2 * wait, 200)) {
       await new Promise(resolve => setTimeout(resolve, wait))
       let found: Found
-      try { found = await this.#find(state.key.primary, req.clientHeaders) } catch { break }
+      try { found = await this.#find(state.key.primary, req) } catch { break }
       const e = found.entry
-      if (e !== undefined && e.variant === variantFor(e, req.clientHeaders) && evaluate(e, rcc, Date.now()) === 'fresh') {
+      if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now()) === 'fresh') {
         state.lead?.(e)
         this.#s.metrics.requests.collapsed.inc()
         return this.#hit(req, e, true)
@@ -222,7 +227,7 @@ export class RouteCache implements PluginHandlers {
   async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Outcome>): Promise<PluginReply | undefined> {
     const e = await pending
     if (e === LEFT) return state.over === true ? undefined : this.#collapseOrLead(req, state, rcc)
-    if (e !== undefined && e.variant === variantFor(e, req.clientHeaders) && evaluate(e, rcc, Date.now()) === 'fresh') {
+    if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now()) === 'fresh') {
       this.#s.metrics.requests.collapsed.inc()
       return this.#hit(req, e, true)
     }
@@ -232,16 +237,17 @@ export class RouteCache implements PluginHandlers {
 
   #toUpstream (req: GatewayRequest, state: Lookup): void {
     state.requestTime = Date.now()
+    state.reached = { ...req.headers }
     if (state.entry !== undefined) setValidators(req.headers, state.entry.headers)
   }
 
   /** The stored response for a request: through the Vary marker to the variant when there is one. */
-  #find (primary: string, headers: GatewayRequest['clientHeaders']): Maybe<Found> {
+  #find (primary: string, req: GatewayRequest): Maybe<Found> {
     return then(this.#read(primary), raw => {
       const first = raw === undefined ? undefined : this.#decode(primary, raw)
       if (first === undefined) return NOTHING
       if (!isMarker(first)) return { entry: first, varyMiss: false }
-      const variant = primary + variantKey(first.vary, headers)
+      const variant = primary + variantKey(first.vary, req.headers, req.clientHeaders.host)
       return then(this.#read(variant), second => {
         const entry = second === undefined ? undefined : this.#decode(variant, second)
         return entry === undefined || isMarker(entry) ? VARY_MISS : { entry, varyMiss: false }
@@ -306,8 +312,8 @@ export class RouteCache implements PluginHandlers {
       : state.noStore ? 'no-store'
         : req.method !== 'GET' ? 'head'
           : length > s.maxObjectSize ? 'too-large'
-            : this.#unstorable(req.method, req, res.status, res.headers)
-    const prepared = reason === undefined ? this.#prepare(res.status, res.headers, req.clientHeaders, state.key, state.requestTime) : undefined
+            : this.#unstorable(req.method, req, res.status, res.headers) ?? varyChanged(req, state.reached as HeaderMap, res.headers.vary)
+    const prepared = reason === undefined ? this.#prepare(res.status, res.headers, state.reached as HeaderMap, req.clientHeaders.host, state.key, state.requestTime) : undefined
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {
       state.lead?.(undefined)
@@ -376,11 +382,13 @@ export class RouteCache implements PluginHandlers {
 
   /** Why a response may not be stored, read through the targeted fields this cache follows. */
   #unstorable (method: string, req: GatewayRequest, status: number, headers: HeaderMap): string | undefined {
-    return unstorableReason(method, req.path + req.query, req.clientHeaders, status, policyHeaders(headers, this.#s.targets), this.#s.statuses)
+    // A consumer an auth plugin identified counts as the request's Authorization (RFC 9111 3.5).
+    const request = req.clientHeaders.authorization === undefined && credentialed(req) ? { ...req.clientHeaders, authorization: 'consumer' } : req.clientHeaders
+    return unstorableReason(method, req.path + req.query, request, status, policyHeaders(headers, this.#s.targets), this.#s.statuses)
   }
 
   /** What storing a response needs besides its body; undefined when it would be stale on arrival with nothing to revalidate. */
-  #prepare (status: number, resHeaders: HeaderMap, reqHeaders: GatewayRequest['clientHeaders'], key: RequestKey, requestTime: number | undefined) {
+  #prepare (status: number, resHeaders: HeaderMap, reqHeaders: HeaderMap, host: string | string[] | undefined, key: RequestKey, requestTime: number | undefined) {
     const s = this.#s
     const now = Date.now()
     const headers: Record<string, string | string[]> = {}
@@ -394,7 +402,7 @@ export class RouteCache implements PluginHandlers {
     const ttlMs = this.#ttlMs(f, headers)
     if (ttlMs <= 0) return undefined
     const names = varyNames(headers.vary)
-    const variant = names.length === 0 ? '' : variantKey(names, reqHeaders)
+    const variant = names.length === 0 ? '' : variantKey(names, reqHeaders, host)
     return {
       names,
       ttlMs,
@@ -433,13 +441,13 @@ export class RouteCache implements PluginHandlers {
   async #invalidate (req: GatewayRequest, headers: HeaderMap): Promise<void> {
     const s = this.#s
     const host = normalizeHost(req.clientHeaders.host)
-    const tags = [s.key(req.path, '', req.clientHeaders).urlTag]
+    const tags = [s.key(req.path, '', host, {}).urlTag]
     for (const name of ['location', 'content-location']) {
       const v = headers[name]
       if (v === undefined) continue
       let url: URL
       try { url = new URL(String(v), `http://${host}${req.path}`) } catch { continue }
-      if (normalizeHost(url.host) === host) tags.push(s.key(url.pathname, '', req.clientHeaders).urlTag)
+      if (normalizeHost(url.host) === host) tags.push(s.key(url.pathname, '', host, {}).urlTag)
     }
     await Promise.all(tags.map(t => s.store.deleteTag(t))).catch((err: unknown) => s.log.debug({ err }, 'cache invalidation failed'))
   }
@@ -477,7 +485,8 @@ export class RouteCache implements PluginHandlers {
     }
     // An error keeps the stale entry (stale-if-error may still use it).
     const reason = r.status >= 500 ? 'error' : this.#unstorable('GET', req, r.status, r.headers)
-    const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.clientHeaders, key, requestTime) : undefined
+    // The hit's headers are those the subrequest sent (no plugin after the cache ran for it).
+    const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.headers, req.clientHeaders.host, key, requestTime) : undefined
     const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)
     if (prepared === undefined || body === undefined) {
       // An unfinished undici body destroyed emits an abort error: unheard, it would crash the process.
@@ -494,9 +503,29 @@ const statusOf = (e: Entry, age: number, collapsed: boolean): StatusParams => co
   ? { fwd: 'uri-miss', fwdStatus: e.status, collapsed: true, ttl: e.lifetime - age }
   : { hit: true, ttl: e.lifetime - age }
 
-const variantFor = (e: Entry, headers: GatewayRequest['clientHeaders']): string => {
+const variantFor = (e: Entry, req: GatewayRequest): string => {
   const names = varyNames(e.headers.vary)
-  return names.length === 0 ? '' : variantKey(names, headers)
+  return names.length === 0 ? '' : variantKey(names, req.headers, req.clientHeaders.host)
+}
+
+/**
+ * Whether the request carries credentials (RFC 9111 3.5): the client's Authorization, or a
+ * consumer an auth plugin before the cache identified (key-auth's keys are not in Authorization);
+ * the anonymous consumer is no one in particular.
+ */
+const credentialed = (req: GatewayRequest): boolean =>
+  req.clientHeaders.authorization !== undefined || (req.consumer !== undefined && req.headers[ANONYMOUS] !== 'true')
+
+/**
+ * A plugin after the cache changed a header the response varies on: the stored answer would be
+ * keyed on what the cache saw, not on what the upstream answered, so it is not stored.
+ */
+function varyChanged (req: GatewayRequest, reached: HeaderMap, vary: HeaderMap[string]): string | undefined {
+  for (const name of varyNames(vary)) {
+    if (name === '*' || rewrittenByCache(name)) continue
+    if (variantKey([name], reached) !== variantKey([name], req.headers)) return 'vary-changed'
+  }
+  return undefined
 }
 
 function onlyIfCached (name: string, fwd: Fwd): PluginReply {

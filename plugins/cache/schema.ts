@@ -34,14 +34,14 @@ export const CacheSchema = Type.Object({
       include: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only these query parameters are part of the key. Default: all.' })),
       ignore: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Query parameters left out of the key (utm_source...). Default none.' }))
     }, { additionalProperties: false, description: 'Query parameters in the key, sorted by name. Default: all of them.' })),
-    headers: Type.Optional(Type.Array(HeaderName, { description: 'Request headers whose values are part of the key. Default none.' }))
+    headers: Type.Optional(Type.Array(HeaderName, { description: 'Request headers whose values are part of the key, as they go upstream (x-consumer-id as an auth plugin set it, not as the client sent it). Default none.' }))
   }, { additionalProperties: false, description: 'What identifies a stored response besides Vary. Method is not part of it: HEAD uses the stored GET.' })),
   bypass: Type.Optional(Type.Object({
     headers: Type.Optional(Type.Array(HeaderName, { description: 'A request with any of these headers skips the cache (neither read nor stored).' })),
     cookies: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'A request with any of these cookies skips the cache.' }))
   }, { additionalProperties: false, description: 'Requests that skip the cache. Default none.' })),
   cacheAuthorized: Type.Optional(Type.Boolean({
-    description: 'Use the cache for requests with Authorization (stored only when the response says public, s-maxage or must-revalidate). Default false: such requests skip it.'
+    description: 'Use the cache for requests with credentials: Authorization, or a consumer an auth plugin identified (not the anonymous one). Stored only when the response says public, s-maxage or must-revalidate. Default false: such requests skip it.'
   })),
   targetedCacheControl: Type.Optional(Type.Array(HeaderName, {
     uniqueItems: true,
