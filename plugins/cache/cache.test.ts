@@ -288,6 +288,20 @@ t.test('a plugin after the cache that changes a header the answer varies on: the
   t.match(cs((await r.get('/other')).headers), /hit/, 'a header the answer does not vary on may change')
 })
 
+t.test('a GET with a body skips the cache: its answer may depend on the body, which the key does not hold', async t => {
+  // The rig's upstream reads bodies before answering: it tells them apart by their length.
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${n}: results for a ${String(req.headers['content-length'])}-byte query`))
+  for (const [user, n] of [['alice', 1], ['bob', 2]] as const) {
+    const res = await request(`${r.gw.url}/_search`, { method: 'GET', body: `{"user":"${user}"}`, headers: { 'content-type': 'application/json' } })
+    t.same([await res.body.text(), cs(res.headers)], [`${n}: results for a ${user.length + 11}-byte query`, 'Portcullis; fwd=bypass; detail=request-body'], `${user}'s query answered for itself`)
+  }
+  await r.get('/_search')
+  t.match(cs((await r.get('/_search')).headers), /hit/, 'without a body: cached, and not served to a request with one')
+  const withBody = await request(`${r.gw.url}/_search`, { method: 'GET', body: 'x' })
+  t.match(await withBody.body.text(), /^4: /)
+  t.equal(await metricValue(r.gw.adminUrl as string, 'portcullis_cache_requests_total{route="r",result="bypass"}'), 3)
+})
+
 t.test('request directives: max-age, min-fresh, max-stale, no-cache, no-store, only-if-cached', async t => {
   const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=100', age: '50', etag: `"v${n}"` }, `body ${n}`))
   t.equal(cs((await r.get('/x', { 'cache-control': 'only-if-cached' })).headers), 'Portcullis; fwd=uri-miss; detail=only-if-cached')

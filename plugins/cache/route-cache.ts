@@ -84,7 +84,9 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'REPORT', '
 /** States that need nothing but a Cache-Status line (and, for unsafe methods, invalidation). */
 const METHOD = 'method'
 const BYPASS = 'bypass'
-type State = Lookup | typeof METHOD | typeof BYPASS
+/** A GET or HEAD with a body (a search API's query, say): its answer may depend on it, which no key holds. */
+const WITH_BODY = 'request-body'
+type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
@@ -101,6 +103,7 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
     if (this.#bypassed(req)) { req.locals[LOCALS] = BYPASS; s.metrics.requests.bypass.inc(); return }
+    if (req.hasBody) { req.locals[LOCALS] = WITH_BODY; s.metrics.requests.bypass.inc(); return }
     const rcc = requestDirectives(req.clientHeaders)
     // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
     // headers the upstream may vary on); the URL, Host and request directives are the client's.
@@ -121,6 +124,7 @@ export class RouteCache implements PluginHandlers {
     const state = req.locals[LOCALS] as State | undefined
     if (state === undefined) return
     const s = this.#s
+    if (state === WITH_BODY) { addCacheStatus(res.headers, s.name, { fwd: 'bypass', detail: state }); return }
     if (state === METHOD || state === BYPASS) {
       addCacheStatus(res.headers, s.name, { fwd: state })
       if (res.fromUpstream && res.status < 400 && !SAFE.has(req.method)) return this.#invalidate(req, res.headers)
