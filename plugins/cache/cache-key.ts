@@ -37,14 +37,15 @@ export const normalizeHost = (host: string | string[] | undefined): string =>
   host === undefined ? '' : String(host).toLowerCase().replace(/:(80|443)$/, '')
 
 function sortedQuery (query: string, include: Set<string> | undefined, ignore: Set<string>): string {
-  const pairs: string[] = []
+  const pairs: Array<{ name: string, pair: string }> = []
   for (const pair of query.slice(1).split('&')) {
     if (pair === '') continue
     const eq = pair.indexOf('=')
     const name = eq === -1 ? pair : pair.slice(0, eq)
     if ((include !== undefined && !include.has(name)) || ignore.has(name)) continue
-    pairs.push(pair)
+    pairs.push({ name, pair })
   }
-  // Sorted by name, then value: a=1&b=2 and b=2&a=1 are one entry.
-  return pairs.sort().join('&')
+  // By name only, a stable sort: a=1&b=2 and b=2&a=1 are one entry, but sort=name&sort=-date and
+  // sort=-date&sort=name stay two (the values of one name are a list, whose order may mean something).
+  return pairs.sort((x, y) => x.name < y.name ? -1 : x.name > y.name ? 1 : 0).map(p => p.pair).join('&')
 }

@@ -829,6 +829,8 @@ t.test('cache key: query parameters sorted, include and ignore lists, selected h
   await r.get('/q?b=2&a=1&utm_source=x')
   t.equal((await r.get('/q?a=1&b=2')).body, '/q?b=2&a=1&utm_source=x 1', 'sorted, utm_source ignored')
   t.equal((await r.get('/q?a=1&b=2', { 'x-tenant': 'one' })).body, '/q?a=1&b=2 2', 'header in the key')
+  await r.get('/s?sort=name&sort=-date')
+  t.equal((await r.get('/s?sort=-date&sort=name')).body, '/s?sort=-date&sort=name 4', 'the values of one name in another order: another query')
   const purged = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${r.gw.url}/q?utm_source=y&b=2&a=1` }) })
   t.same(await purged.body.json(), { purged: 2 }, 'a URL purge uses the route\'s key: both header variants')
   const inc = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${req.url as string} ${n}`), '{ key: { query: { include: [id] } } }')
