@@ -204,16 +204,18 @@ t.test('conditionals: If-None-Match before If-Modified-Since, dates, validators 
   t.same(Object.keys(notModifiedHeaders({ etag: '"e"' })), ['etag'], 'only the fields the entry has')
 })
 
-t.test('Vary: empty names, absent and repeated headers, case kept outside Accept-*', async t => {
+t.test('Vary: empty names, absent and repeated headers; values as sent outside the Accept family', async t => {
   t.same(varyNames(undefined), [])
   t.same(varyNames(' , X-B,,x-a '), ['x-a', 'x-b'], 'sorted, empty names dropped')
   t.same(varyNames(['accept', 'x-b']), ['accept', 'x-b'])
   t.same(varyNames('*'), ['*'])
   t.equal(variantKey([], { accept: 'x' }), '')
-  t.equal(variantKey(['accept', 'x-v'], { 'x-v': ' Ab , C ' }), '|v:accept=|v:x-v=Ab,C')
+  t.equal(variantKey(['accept', 'x-v'], { 'x-v': ' Ab , C ' }), '|v:accept=|v:x-v=Ab , C', 'ends trimmed')
   t.equal(variantKey(['accept-encoding'], { 'accept-encoding': ['GZIP', ' br'] }), '|v:accept-encoding=gzip,br')
+  t.equal(variantKey(['accept-language'], { 'accept-language': 'EN-us ,  fr;q=0.5' }), '|v:accept-language=en-us,fr;q=0.5')
   t.equal(variantKey(['x-v'], { 'x-v': 'a b' }), '|v:x-v=a b', 'inner spaces kept')
-  t.equal(variantKey(['x-v'], { 'x-v': 'a ,b,  c' }), '|v:x-v=a,b,c')
+  t.equal(variantKey(['x-v'], { 'x-v': 'a ,b,  c' }), '|v:x-v=a ,b,  c', 'a field of unknown syntax: as sent')
+  t.equal(variantKey(['accept-version'], { 'accept-version': '1.0.0-Beta' }), '|v:accept-version=1.0.0-Beta', 'not of the Accept family by its name alone')
 })
 
 t.test('cache keys: defaults, empty query, repeated and bare parameters, header values, URL purge prefix', async t => {

@@ -7,18 +7,22 @@ export function varyNames (vary: string | string[] | undefined): string[] {
   return names.includes('*') ? ['*'] : [...new Set(names)].sort()
 }
 
+// List fields with case-insensitive values (RFC 9110 12.5): whitespace around their commas and
+// case mean nothing. Other fields are compared as sent (ends trimmed): RFC 9111 4.1 allows only
+// normalizations known to keep a field's meaning.
+const CASELESS_LISTS = new Set(['accept', 'accept-charset', 'accept-encoding', 'accept-language'])
+
 /**
- * The secondary key of a request for these names: values normalized (whitespace around commas
- * dropped; the Accept-* family lower-cased, being case-insensitive), so equivalent requests share it.
- * `host`: the client's Host, which the gateway's request headers do not carry.
+ * The secondary key of a request for these names: values normalized where that keeps their
+ * meaning, so equivalent requests share it. `host`: the client's Host, which the gateway's request
+ * headers do not carry.
  */
 export function variantKey (names: readonly string[], headers: Headers, host?: string | string[]): string {
   let k = ''
   for (const name of names) {
     const raw = name === 'host' ? host : headers[name]
-    let v = raw === undefined ? '' : (Array.isArray(raw) ? raw.join(',') : raw).trim().replace(/\s*,\s*/g, ',')
-    if (name.startsWith('accept')) v = v.toLowerCase()
-    k += `|v:${name}=${v}`
+    const v = raw === undefined ? '' : (Array.isArray(raw) ? raw.join(',') : raw).trim()
+    k += `|v:${name}=${CASELESS_LISTS.has(name) ? v.replace(/\s*,\s*/g, ',').toLowerCase() : v}`
   }
   return k
 }
