@@ -2,15 +2,18 @@ import type { CacheConfig } from './schema.ts'
 
 /** Where a request's responses are stored: the primary key, and the tag that invalidation and URL purges use. */
 export interface RequestKey {
-  /** `c:<route>:<path>?<query>#<host>|<headers>` */
+  /** `c:<route>:<path>?<query>#<host>|<headers>`, then `><upstream path>` when that is another path */
   readonly primary: string
   /** `u:<host><path>`: every stored query and header variant of the path. */
   readonly urlTag: string
 }
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
-/** `host`: the client's; `headers`: the request's as they reach the cache (plugins before it may have set some). */
-export type KeyBuilder = (path: string, query: string, host: string | string[] | undefined, headers: Headers) => RequestKey
+/**
+ * `host`: the client's; `query`, `headers` and `upstreamPath`: the request's as they reach the
+ * cache (plugins before it may have changed them).
+ */
+export type KeyBuilder = (path: string, query: string, host: string | string[] | undefined, headers: Headers, upstreamPath?: string) => RequestKey
 
 /** Builds the key function of a route once, at setup: query filter, header list, host. */
 export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBuilder {
@@ -19,10 +22,12 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
   const ignore = new Set(key.query?.ignore ?? [])
   const headerNames = (key.headers ?? []).map(h => h.toLowerCase())
   const prefix = `c:${route}:`
-  return (path, query, clientHost, headers) => {
+  return (path, query, clientHost, headers, upstreamPath = path) => {
     const host = withHost ? normalizeHost(clientHost) : ''
     let k = `${prefix}${path}?${query.length > 1 ? sortedQuery(query, include, ignore) : ''}#${host}|`
     for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : String(v)}|` }
+    // A route's rewrite follows from the path; a plugin's may not (a version header, say): both are kept apart.
+    if (upstreamPath !== path) k += `>${upstreamPath}`
     return { primary: k, urlTag: `u:${host}${path}` }
   }
 }

@@ -288,6 +288,19 @@ t.test('a plugin after the cache that changes a header the answer varies on: the
   t.match(cs((await r.get('/other')).headers), /hit/, 'a header the answer does not vary on may change')
 })
 
+t.test('a plugin before the cache that changes the upstream path: each upstream path is its own entry', async t => {
+  const plugin = writeUserPlugin(t.testdir({}), 'version-path', 800,
+    "{ onRequest: (req: any) => { if (req.headers['x-api-version'] === '2') req.upstreamPath = '/v2' + req.upstreamPath } }")
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${req.url as string} ${n}`),
+    '{}', `loadPlugins: [ "${plugin}" ]\nplugins: { version-path: {} }`)
+  await r.get('/items')
+  t.equal((await r.get('/items', { 'x-api-version': '2' })).body, '/v2/items 2', 'not the answer for /items')
+  t.equal((await r.get('/items', { 'x-api-version': '2' })).body, '/v2/items 2', 'stored under its own key')
+  t.equal((await r.get('/items')).body, '/items 1')
+  const purged = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${r.gw.url}/items` }) })
+  t.same(await purged.body.json(), { purged: 2 }, "a URL purge takes the client's URL: both")
+})
+
 t.test('a GET with a body skips the cache: its answer may depend on the body, which the key does not hold', async t => {
   // The rig's upstream reads bodies before answering: it tells them apart by their length.
   const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `${n}: results for a ${String(req.headers['content-length'])}-byte query`))

@@ -106,8 +106,8 @@ export class RouteCache implements PluginHandlers {
     if (req.hasBody) { req.locals[LOCALS] = WITH_BODY; s.metrics.requests.bypass.inc(); return }
     const rcc = requestDirectives(req.clientHeaders)
     // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
-    // headers the upstream may vary on); the URL, Host and request directives are the client's.
-    const state: Lookup = { key: s.key(req.path, req.query, req.clientHeaders.host, req.headers), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
+    // headers the upstream may vary on, or change its path); the Host and directives are the client's.
+    const state: Lookup = { key: s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
     req.locals[LOCALS] = state
     // Synchronous on a memory store: a hit is answered without a promise.
     let found: Maybe<Found>
