@@ -277,8 +277,9 @@ t.test('a consumer an auth plugin identified counts as Authorization; answers ar
   t.equal((await keyed.get('/public', as('alice'))).body, 'for alice 1')
 })
 
-t.test('a plugin after the cache that changes a header the answer varies on: the answer is not stored', async t => {
-  const plugin = writeUserPlugin(t.testdir({}), 'sets-user', 100, "{ onRequest: (req: any) => { req.headers['x-user'] = 'set-after-the-cache' } }")
+t.test('a plugin after the cache that changes a header the answer varies on, or its path: the answer is not stored', async t => {
+  const plugin = writeUserPlugin(t.testdir({}), 'sets-user', 100,
+    "{ onRequest: (req: any) => { req.headers['x-user'] = 'set-after-the-cache'; if (req.path === '/moved') req.upstreamPath = '/elsewhere' } }")
   const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': 'max-age=60', vary: req.url === '/user' ? 'x-user' : 'x-other' }, `answer ${n}`),
     '{}', `loadPlugins: [ "${plugin}" ]\nplugins: { sets-user: {} }`)
   t.match(cs((await r.get('/user', { 'x-user': 'mallory' })).headers), /fwd=uri-miss; fwd-status=200; detail=vary-changed/)
@@ -286,6 +287,8 @@ t.test('a plugin after the cache that changes a header the answer varies on: the
   t.equal(r.seen[1]?.headers['x-user'], 'set-after-the-cache')
   await r.get('/other')
   t.match(cs((await r.get('/other')).headers), /hit/, 'a header the answer does not vary on may change')
+  const moved = await r.get('/moved')
+  t.same([moved.body, cs(moved.headers)], ['answer 4', 'Portcullis; fwd=uri-miss; fwd-status=200; detail=key-changed'], 'the path the key holds is not the one fetched')
 })
 
 t.test('a plugin before the cache that changes the upstream path: each upstream path is its own entry', async t => {

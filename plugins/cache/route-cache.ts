@@ -316,7 +316,7 @@ export class RouteCache implements PluginHandlers {
       : state.noStore ? 'no-store'
         : req.method !== 'GET' ? 'head'
           : length > s.maxObjectSize ? 'too-large'
-            : this.#unstorable(req.method, req, res.status, res.headers) ?? varyChanged(req, state.reached as HeaderMap, res.headers.vary)
+            : this.#unstorable(req.method, req, res.status, res.headers) ?? this.#changedAfter(req, state, res.headers.vary)
     const prepared = reason === undefined ? this.#prepare(res.status, res.headers, state.reached as HeaderMap, req.clientHeaders.host, state.key, state.requestTime) : undefined
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {
@@ -382,6 +382,21 @@ export class RouteCache implements PluginHandlers {
     const f = freshness(e.status, policy, now, this.#s.rules, requestTime)
     withhold(headers, policy)
     return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers), policy }
+  }
+
+  /**
+   * A plugin after the cache changed what the key or the response's Vary reads (the upstream path,
+   * the query, a header): the answer is the upstream's to another request than the one looked up,
+   * so it is not stored.
+   */
+  #changedAfter (req: GatewayRequest, state: Lookup, vary: HeaderMap[string]): string | undefined {
+    if (this.#s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath).primary !== state.key.primary) return 'key-changed'
+    const reached = state.reached as HeaderMap
+    for (const name of varyNames(vary)) {
+      if (name === '*' || rewrittenByCache(name)) continue
+      if (variantKey([name], reached) !== variantKey([name], req.headers)) return 'vary-changed'
+    }
+    return undefined
   }
 
   /** Why a response may not be stored, read through the targeted fields this cache follows. */
@@ -520,17 +535,6 @@ const variantFor = (e: Entry, req: GatewayRequest): string => {
 const credentialed = (req: GatewayRequest): boolean =>
   req.clientHeaders.authorization !== undefined || (req.consumer !== undefined && req.headers[ANONYMOUS] !== 'true')
 
-/**
- * A plugin after the cache changed a header the response varies on: the stored answer would be
- * keyed on what the cache saw, not on what the upstream answered, so it is not stored.
- */
-function varyChanged (req: GatewayRequest, reached: HeaderMap, vary: HeaderMap[string]): string | undefined {
-  for (const name of varyNames(vary)) {
-    if (name === '*' || rewrittenByCache(name)) continue
-    if (variantKey([name], reached) !== variantKey([name], req.headers)) return 'vary-changed'
-  }
-  return undefined
-}
 
 function onlyIfCached (name: string, fwd: Fwd): PluginReply {
   const headers: HeaderMap = {}
