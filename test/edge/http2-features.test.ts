@@ -25,15 +25,18 @@ routes:
     plugins: { rate-limit: { by: [ 'header:x-client' ], limits: [ { name: two, requests: 2, window: 1m } ] } }
   - { name: cached, match: { path: /cached/* }, upstream: up, plugins: { cache: {} } }
   - { name: compressed, match: { path: /compressed }, upstream: up, plugins: { compress: { encodings: [gzip] } } }
+  - { name: corrupt, match: { path: /corrupt }, upstream: up, plugins: { compress: {} } }
 `
 
-/** The echo upstream, except /cached/* (cacheable, counted) and /compressed (4 KiB of JSON). */
+/** The echo upstream, except /cached/* (cacheable, counted), /compressed (4 KiB of JSON) and /corrupt (gzip that is not). */
 async function pluginUpstream (t: Test): Promise<{ url: string, cachedHits: () => number }> {
   let cachedHits = 0
   const up = await startUpstream((req, res) => {
     if (req.url?.startsWith('/cached/') === true) {
       cachedHits++
       res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain' }).end(`fresh ${cachedHits}`)
+    } else if (req.url === '/corrupt') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end('not gzip at all')
     } else if (req.url === '/compressed') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => `item number ${i}`) }))
     } else echo(req, res)
@@ -76,9 +79,13 @@ t.test('every plugin kind over HTTP/2, with Node\'s http2 client and undici allo
     const compressed = await call('/compressed', { 'accept-encoding': 'gzip' })
     t.equal(compressed.headers['content-encoding'], 'gzip', `${client}: compress`)
     t.equal((JSON.parse(gunzipSync(compressed.body).toString()) as { items: string[] }).items[199], 'item number 199')
+
+    // Decoded for a client that does not take gzip: corrupt from the first byte, answered in place of the held head.
+    const corrupt = await call('/corrupt')
+    t.same([corrupt.status, (JSON.parse(corrupt.body.toString()) as { error: string }).error, corrupt.headers['content-encoding']], [502, 'bad_gateway', undefined], `${client}: a body that does not decode is a 502`)
   }
   t.equal(up.cachedHits(), 2, 'the upstream was asked once per cached path')
-  t.equal(gw.logs.filter(l => l.msg === 'request' && l.protocol === 'HTTP/2').length, 2 * 8, 'every request logged as HTTP/2')
+  t.equal(gw.logs.filter(l => l.msg === 'request' && l.protocol === 'HTTP/2').length, 2 * 9, 'every request logged as HTTP/2')
   t.equal(gw.logs.filter(l => l.msg === 'request' && l.protocol !== 'HTTP/2').length, 0)
 })
 
