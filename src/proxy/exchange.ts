@@ -604,7 +604,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const state = this.#held as ResponseState
     this.#held = undefined
     try {
-      this.res.writeHead(state.status, this.#written = state.definedHeaders())
+      const headers = state.definedHeaders()
+      this.res.writeHead(state.status, headers)
+      this.#written = headers
       return true
     } catch (err) {
       this.#owner.pluginFailed(this, err)
@@ -618,7 +620,6 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (streams === undefined) return
     this.#streams = undefined
     this.#held = undefined
-    this.#written = undefined
     ;(streams[streams.length - 1] as Duplex).off('data', Exchange.#onStreamOutput).off('end', Exchange.#onStreamEnd)
     for (const s of streams) s.destroy()
   }
