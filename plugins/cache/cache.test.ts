@@ -222,7 +222,7 @@ t.test('Authorization: skipped unless cacheAuthorized; then stored only with pub
   }
   const off = await rig(t, handler)
   const a = await off.get('/public', { authorization: 'Bearer alice' })
-  t.equal(cs(a.headers), 'Portcullis; fwd=bypass')
+  t.equal(cs(a.headers), 'Portcullis; fwd=bypass; detail=credentials')
   const anon = await off.get('/public')
   t.equal(anon.body, 'for undefined 2', 'an authorized response is not served to another client')
 
@@ -253,7 +253,7 @@ t.test('a consumer an auth plugin identified counts as Authorization; answers ar
   const as = (who: keyof typeof KEYS, extra: Record<string, string> = {}) => ({ 'x-api-key': KEYS[who], ...extra })
 
   const off = await rig(t, handler, '{}', CONSUMERS)
-  t.equal(cs((await off.get('/vary', as('alice'))).headers), 'Portcullis; fwd=bypass', 'by default an identified consumer skips the cache')
+  t.equal(cs((await off.get('/vary', as('alice'))).headers), 'Portcullis; fwd=bypass; detail=credentials', 'by default an identified consumer skips the cache')
   t.equal((await off.get('/vary', as('bob'))).body, 'for bob 2')
   // The anonymous consumer is no one in particular: cached as any request without credentials.
   await off.get('/plain')

@@ -86,7 +86,9 @@ const METHOD = 'method'
 const BYPASS = 'bypass'
 /** A GET or HEAD with a body (a search API's query, say): its answer may depend on it, which no key holds. */
 const WITH_BODY = 'request-body'
-type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY
+/** Credentials without cacheAuthorized: said in Cache-Status, as the reason a route with auth does not cache. */
+const CREDENTIALS = 'credentials'
+type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
@@ -102,8 +104,8 @@ export class RouteCache implements PluginHandlers {
   onRequest (req: GatewayRequest): Maybe<PluginReply | undefined> {
     const s = this.#s
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
-    if (this.#bypassed(req)) { req.locals[LOCALS] = BYPASS; s.metrics.requests.bypass.inc(); return }
-    if (req.hasBody) { req.locals[LOCALS] = WITH_BODY; s.metrics.requests.bypass.inc(); return }
+    const skip = !s.cacheAuthorized && credentialed(req) ? CREDENTIALS : this.#bypassed(req.clientHeaders) ? BYPASS : req.hasBody ? WITH_BODY : undefined
+    if (skip !== undefined) { req.locals[LOCALS] = skip; s.metrics.requests.bypass.inc(); return }
     const rcc = requestDirectives(req.clientHeaders)
     // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
     // headers the upstream may vary on, or change its path); the Host and directives are the client's.
@@ -124,7 +126,7 @@ export class RouteCache implements PluginHandlers {
     const state = req.locals[LOCALS] as State | undefined
     if (state === undefined) return
     const s = this.#s
-    if (state === WITH_BODY) { addCacheStatus(res.headers, s.name, { fwd: 'bypass', detail: state }); return }
+    if (state === WITH_BODY || state === CREDENTIALS) { addCacheStatus(res.headers, s.name, { fwd: 'bypass', detail: state }); return }
     if (state === METHOD || state === BYPASS) {
       addCacheStatus(res.headers, s.name, { fwd: state })
       if (res.fromUpstream && res.status < 400 && !SAFE.has(req.method)) return this.#invalidate(req, res.headers)
@@ -142,10 +144,8 @@ export class RouteCache implements PluginHandlers {
     if (state.saving !== true) state.giveBack?.()
   }
 
-  #bypassed (req: GatewayRequest): boolean {
+  #bypassed (h: GatewayRequest['clientHeaders']): boolean {
     const s = this.#s
-    const h = req.clientHeaders
-    if (!s.cacheAuthorized && credentialed(req)) return true
     for (const name of s.bypassHeaders) if (h[name] !== undefined) return true
     const cookie = h.cookie
     if (cookie !== undefined) for (const re of s.bypassCookies) if (re.test(cookie)) return true
