@@ -393,7 +393,7 @@ export class RouteCache implements PluginHandlers {
     if (this.#s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath).primary !== state.key.primary) return 'key-changed'
     const reached = state.reached as HeaderMap
     for (const name of varyNames(vary)) {
-      if (name === '*' || rewrittenByCache(name)) continue
+      if (rewrittenByCache(name)) continue // Vary: * never gets here: it is not stored
       if (variantKey([name], reached) !== variantKey([name], req.headers)) return 'vary-changed'
     }
     return undefined
