@@ -34,7 +34,8 @@ const ROUTES: Record<string, string> = {
   upper: '{ p100: { upper: true } }',
   'fail-stream': '{ p200: { fail: stream } }',
   'fail-stream-start': '{ p200: { fail: stream-start } }',
-  'bad-header-stream': '{ p100: { upper: true }, p200: { badHeader: true } }'
+  'bad-header-stream': '{ p100: { upper: true }, p200: { badHeader: true } }',
+  'bad-request-header': '{ p200: { badRequestHeader: true } }'
 }
 const gw = await startGateway(`
 loadPlugins: [ ./p300.ts, ./p200.ts, ./p100.ts ]
@@ -88,7 +89,9 @@ const FAILURES: Record<string, RegExp> = {
   'bad-header-reply-sync': /Invalid character in header content/,
   // Before its first byte, a body stream's failure is answered: nothing has gone out yet.
   'fail-stream-start': /p200 failed at its first chunk/,
-  'bad-header-stream': /Invalid character in header content/
+  'bad-header-stream': /Invalid character in header content/,
+  // undici refuses to send it: the plugin's doing, not the target's.
+  'bad-request-header': /invalid x-bad header/
 }
 for (const [route, message] of Object.entries(FAILURES)) {
   t.test(`a plugin failing (${route}) gives 500 plugin_error and the gateway keeps serving`, async t => {
@@ -103,6 +106,15 @@ for (const [route, message] of Object.entries(FAILURES)) {
     await next.body.dump()
   })
 }
+
+t.test('requests a plugin made unsendable never count against the target: it is not ejected', async t => {
+  const before = hits.length
+  for (let i = 0; i < 12; i++) t.equal((await request(`${gw.url}/bad-request-header`)).statusCode, 500)
+  t.equal(hits.length, before, 'nothing reached the upstream')
+  const next = await request(`${gw.url}/order`)
+  t.equal(next.statusCode, 200, 'the target still serves')
+  await next.body.dump()
+})
 
 t.test('pipeThrough changes the streamed body', async t => {
   const res = await request(`${gw.url}/upper`)

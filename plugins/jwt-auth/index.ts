@@ -37,7 +37,7 @@ export default definePlugin({
     const cacheSize = config.cacheSize ?? DEFAULTS.cacheSize
     const cache = cacheSize > 0 ? new TokenCache(cacheSize) : undefined
     const maxBytes = config.maxTokenBytes ?? DEFAULTS.maxTokenBytes
-    const location = compileLocations(config.from ?? DEFAULTS.from)
+    const location = compileLocations(config.from ?? DEFAULTS.from, ctx)
     const hide = config.hideCredentials === true
 
     const verify = (token: string): Outcome | Promise<Outcome> => {

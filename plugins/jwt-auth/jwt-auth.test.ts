@@ -52,6 +52,7 @@ ${route('rotating', `{ jwksUri: "${idp.url}/jwks-rotating", jwks: { cooldown: 0 
 ${route('flaky', `{ jwksUri: "${idp.url}/jwks-flaky", cacheSize: 0, jwks: { cooldown: 0 } }`)}
 ${route('nowhere', `{ jwksUri: "http://127.0.0.1:1/jwks", jwks: { timeout: 1s } }`)}
 ${route('no-exp', `{ issuer: "${ISS}", requireExp: false }`)}
+${route('groups', `{ issuer: "${ISS}", groupsClaim: groups, forwardClaims: { email: x_user_email } }`)}
 ${route('optional', `{ issuer: "${ISS}", optional: true }`)}
 ${route('anonymous', `{ issuer: "${ISS}", anonymous: alice }`)}
 ${route('static-ec', `{ keys: [ ${JSON.stringify(es384.jwk)}, ${JSON.stringify(es512.jwk)} ] }`)}
@@ -308,6 +309,17 @@ t.test('clockTolerance: 30 s by default', async t => {
   t.equal((await call('/rs-only', await mint(rsa, { ...good, nbf: now() + 10 }))).status, 200, 'valid in 10 s')
   await refused(t, '/rs-only', await mint(rsa, { ...good, exp: now() - 40 }), 'expired', 'the token has expired')
   await refused(t, '/rs-only', await mint(rsa, { ...good, nbf: now() + 40 }), 'not_yet_valid', 'the token is not valid yet')
+  t.equal((await call('/rs-only', await mint(rsa, { ...good, iat: now() + 10 }))).status, 200, 'issued 10 s ahead of this clock')
+  await refused(t, '/rs-only', await mint(rsa, { ...good, iat: now() + 40 }), 'not_yet_valid', 'the token is not valid yet')
+})
+
+t.test('claims any header can carry: consumer and groups from the token percent-encoded when not plain ASCII', async t => {
+  const r = await call('/groups', await mint(rsa, { ...good, sub: '用户 1', groups: ['Разработка', 'x,admins', 'ops'], email: 'ü@example.com' }), { x_user_email: 'ceo@example.com' })
+  t.equal(r.status, 200, 'not a 502: nothing the gateway sends upstream is refused by its HTTP client')
+  t.equal(decodeURIComponent(r.json.headers['x-consumer-id'] as string), '用户 1')
+  t.same((r.json.headers['x-consumer-groups'] as string).split(',').map(decodeURIComponent), ['Разработка', 'x,admins', 'ops'], 'a comma inside a group does not make two')
+  t.equal(decodeURIComponent(r.json.headers.x_user_email as string), 'ü@example.com', 'the forwarded claim, under the configured name')
+  t.notOk(JSON.stringify(r.json.headers).includes('ceo@example.com'), 'the client\'s spelling of it is gone')
 })
 
 t.test('consumerClaim, realm; forwardClaims headers written in any case are still the client\'s to lose', async t => {

@@ -11,7 +11,8 @@ export interface KeySource {
 const isHmac = (alg: unknown) => (HMAC as readonly unknown[]).includes(alg)
 
 /**
- * Signature and standard claims (iss, aud, exp, nbf) through jose. HMAC algorithms only ever get
+ * Signature and standard claims (iss, aud, exp, nbf) through jose, and iat not in the future
+ * (jose checks it only against a maximum age). HMAC algorithms only ever get
  * the configured secret and the others only the key set, so a public key can never serve as an
  * HMAC secret; keys named by the token (jku, x5u, jwk) are never looked at.
  */
@@ -26,8 +27,18 @@ export function tokenVerifier (keys: KeySource | undefined, secret: string | und
     return keys.key(header, token)
   }
 
+  const toleranceS = typeof options.clockTolerance === 'number' ? options.clockTolerance : 0
+  const issuedBefore = (payload: JWTPayload): JWTPayload => {
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + toleranceS) {
+      throw Object.assign(new Error('"iat" claim timestamp is in the future'), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'iat' })
+    }
+    return payload
+  }
+
   /** The token's claims; throws jose's errors (failureOf says what they mean). */
-  return async (token: string): Promise<JWTPayload> => {
+  return async (token: string): Promise<JWTPayload> => issuedBefore(await verify(token))
+
+  async function verify (token: string): Promise<JWTPayload> {
     try {
       return (await jwtVerify(token, getKey, options)).payload
     } catch (err) {

@@ -23,7 +23,7 @@ export default definePlugin({
     const index = new KeyIndex(ctx.credentials as ReadonlyArray<ConsumerCredential<KeyCredential>>)
     const locations: Location[] = [{ header: config.header ?? 'x-api-key' }]
     if (config.query !== undefined) locations.push({ query: config.query })
-    const location = compileLocations(locations)
+    const location = compileLocations(locations, ctx)
     const hide = config.hideCredentials === true
     const store = config.store === undefined ? undefined : ctx.store(config.store)
     // Keys found in the store name a consumer under consumers:, or stand for one of that id.

@@ -10,6 +10,7 @@ import { startUpstream } from '../../test/helpers/upstream.ts'
 
 const CI_KEY = 'ci-bot-key-0123456789abcdef'
 const PARTNER_KEY = 'partner-key-from-the-environment'
+const INTL_KEY = 'a-key-for-a-consumer-named-in-unicode'
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
 
 const seen: string[] = []
@@ -34,6 +35,7 @@ stores:
 consumers:
   - { id: ci-bot, groups: [automation], credentials: { key-auth: { keys: [ "sha256:${sha(CI_KEY)}" ] } } }
   - { id: partner, credentials: { key-auth: { keys: [ "\${PARTNER_KEY}" ] } } }
+  - { id: "jürgen 100%", groups: [ 管理者, "ops,admins" ], credentials: { key-auth: { keys: [ "${INTL_KEY}" ] } } }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -116,6 +118,50 @@ t.test('spoofed identity headers are replaced', async t => {
   t.equal(r.json.headers['x-consumer-id'], 'partner')
   t.equal(r.json.headers['x-consumer-groups'], undefined, 'partner has no groups: the client\'s value is gone, not kept')
   t.equal(r.json.headers['x-anonymous-consumer'], undefined)
+})
+
+t.test('client headers that pass for identity headers elsewhere are removed: x-consumer-*, and _ for -', async t => {
+  const r = await call('/keys', {
+    'x-api-key': PARTNER_KEY,
+    x_consumer_id: 'ci-bot',
+    'x_consumer-groups': 'admins',
+    'x-consumer-username': 'ci-bot',
+    'x-consumer-custom-id': 'a',
+    x_anonymous_consumer: 'true',
+    'x-consumers': 'kept'
+  })
+  t.equal(r.status, 200)
+  const names = Object.keys(r.json.headers).filter(h => /^x[-_](consumer|anonymous)/.test(h))
+  t.same(names.sort(), ['x-consumer-id', 'x-consumers'], 'only the gateway\'s own and a header that merely starts alike')
+  t.equal(r.json.headers['x-consumer-id'], 'partner')
+})
+
+t.test('identity values any header can carry: percent-encoded when not plain ASCII, a comma in a group too', async t => {
+  const r = await call('/keys', { 'x-api-key': INTL_KEY })
+  t.equal(r.status, 200, 'not a 502: the consumer\'s id and groups are encoded, not refused by the HTTP client')
+  t.equal(r.json.headers['x-consumer-id'], 'j%C3%BCrgen%20100%25')
+  t.equal(decodeURIComponent(r.json.headers['x-consumer-id'] as string), 'jürgen 100%')
+  t.equal(r.json.headers['x-consumer-groups'], '%E7%AE%A1%E7%90%86%E8%80%85,ops%2Cadmins')
+  t.same((r.json.headers['x-consumer-groups'] as string).split(',').map(decodeURIComponent), ['管理者', 'ops,admins'], 'two groups, read back exactly')
+  t.equal((await call('/keys', { 'x-api-key': CI_KEY })).json.headers['x-consumer-groups'], 'automation', 'plain values as they are')
+})
+
+t.test('hideCredentials leaves a query without the key as sent: no stray ?', async t => {
+  t.equal((await call('/keys-query', { 'x-api-key': CI_KEY })).json.url, '/keys-query')
+  t.equal((await call('/keys-query?a=1', { 'x-api-key': CI_KEY })).json.url, '/keys-query?a=1')
+})
+
+t.test('a credential header of any name is redacted in logged headers', async t => {
+  const dir = t.testdir({})
+  const logged = await startGateway(`logging: { headers: true }\n${CONFIG}`, { env: { PARTNER_KEY }, file: `${dir}/gateway.yaml` })
+  t.teardown(() => logged.close())
+  const res = await request(`${logged.url}/team`, { headers: { 'x-team-key': CI_KEY, 'x-other': 'shown' } })
+  t.equal(res.statusCode, 200)
+  const id = res.headers['x-request-id']
+  await res.body.dump()
+  const line = await waitForLog(logged.logs, { msg: 'request', requestId: id })
+  t.match(line, { reqHeaders: { 'x-team-key': '[redacted]', 'x-other': 'shown' } })
+  t.notOk(JSON.stringify(logged.logs).includes(CI_KEY), 'the key is in no line')
 })
 
 t.test('key in the query, hidden before forwarding (query and header)', async t => {

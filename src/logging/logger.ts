@@ -7,6 +7,14 @@ const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', '
   .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`])
   .concat(['resHeaders["set-cookie"]'])
 
+/** `headers` with those of `names` present shown as [redacted]: a copy only when one is there. */
+export function redactHeaders<H extends Record<string, unknown>> (headers: H, names: readonly string[]): H {
+  if (!names.some(name => headers[name] !== undefined)) return headers
+  const copy: Record<string, unknown> = { ...headers }
+  for (const name of names) if (copy[name] !== undefined) copy[name] = '[redacted]'
+  return copy as H
+}
+
 type Destination = ReturnType<typeof pino.destination>
 const buffered = new Set<Destination>()
 

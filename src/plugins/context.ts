@@ -16,7 +16,8 @@ export interface PluginServices {
   readonly shared: Map<string, unknown>
 }
 
-export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger): PluginSetupContext {
+/** `redacted` collects the route's ctx.redactHeaders names, lower-cased. */
+export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger, redacted: Set<string>): PluginSetupContext {
   return {
     routeName,
     routePath,
@@ -36,6 +37,9 @@ export function setupContext (services: PluginServices, plugin: string, routeNam
       const id = `${plugin}\u0000${key}`
       if (!services.shared.has(id)) services.shared.set(id, create())
       return services.shared.get(id) as T
+    },
+    redactHeaders (...names) {
+      for (const name of names) redacted.add(name.toLowerCase())
     }
   }
 }

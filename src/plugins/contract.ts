@@ -204,6 +204,12 @@ export interface PluginSetupContext {
    * shared by the others (a key set, a purge endpoint). Disposed (its `dispose()`, if any) with the config.
    */
   shared<T> (key: string, create: () => T): T
+  /**
+   * Request headers that carry a credential on this route (a key under a header name of the
+   * config's choosing): access-log lines with headers (logging.headers) show them as [redacted].
+   * Authorization, Cookie and the usual API-key names always are.
+   */
+  redactHeaders (...names: string[]): void
 }
 
 /** How consumers hold a credential for an auth plugin. */

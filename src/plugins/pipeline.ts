@@ -24,6 +24,8 @@ export interface Pipeline {
   readonly onUpstreamTry: ((req: GatewayRequest, target: UpstreamTarget, attempt: number) => void) | undefined
   readonly onUpstreamTryEnd: ((req: GatewayRequest, status: number | undefined, error: Error | undefined) => void) | undefined
   readonly onFinished: ((req: GatewayRequest, status: number) => void) | undefined
+  /** Request headers the plugins hold credentials in (ctx.redactHeaders), lower-cased. */
+  readonly redactedHeaders: readonly string[]
   dispose (): Promise<void>
 }
 
@@ -39,10 +41,11 @@ export async function buildPipeline (
 ): Promise<Pipeline> {
   const steps = ordered(uses, plugins)
   const handlers: PluginHandlers[] = []
+  const redacted = new Set<string>()
   const disposeAll = () => disposeWithin(handlers.map((h, i) => ({ plugin: (steps[i] as Step).def.name, dispose: () => h.dispose?.() })), timeoutMs, log)
   try {
     for (const { def, use } of steps) {
-      const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }))
+      const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }), redacted)
       handlers.push(await setUp(def, use.config ?? {}, ctx, timeoutMs))
     }
   } catch (err) {
@@ -68,6 +71,7 @@ export async function buildPipeline (
     onUpstreamTry: observers('onUpstreamTry'),
     onUpstreamTryEnd: observers('onUpstreamTryEnd'),
     onFinished: observers('onFinished'),
+    redactedHeaders: [...redacted],
     dispose: disposeAll
   }
 }
@@ -81,6 +85,7 @@ export function describePipeline (uses: readonly PluginUse[], plugins: ReadonlyM
     onUpstreamTry: undefined,
     onUpstreamTryEnd: undefined,
     onFinished: undefined,
+    redactedHeaders: [],
     dispose: async () => {}
   }
 }

@@ -499,6 +499,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       if (!this.#done) this.#rejected(err)
       return
     }
+    // undici refused what a plugin made of the request (a header value it may not carry): no target's fault.
+    if ((err as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
+      if (!this.#done) this.#owner.pluginFailed(this, err)
+      return
+    }
     // A failed connection, a broken one or a timeout before any answer counts against the target.
     if (!this.#answered && !this.#done) upstream.outcome(this.target as Target, false, this.#sentAt, false)
     if (this.#done) return

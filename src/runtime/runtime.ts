@@ -33,6 +33,7 @@ import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
+import { redactHeaders } from '../logging/logger.ts'
 import { toMs } from '../config/duration.ts'
 
 const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
@@ -262,7 +263,7 @@ export class Runtime implements ExchangeOwner {
         clientIp: ex.clientIp,
         consumer: ex.consumer?.id,
         traceId: ex.trace.traceId,
-        reqHeaders: this.#logHeaders ? ex.clientHeaders : undefined,
+        reqHeaders: this.#logHeaders ? redactHeaders(ex.clientHeaders, ex.compiled.pipeline.redactedHeaders) : undefined,
         resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
       })
     }

@@ -35,13 +35,15 @@ export default definePlugin({
     reply: Type.Optional(Type.Integer()),
     fail: Type.Optional(Type.Union([Type.Literal('request'), Type.Literal('response'), Type.Literal('stream'), Type.Literal('stream-start')])),
     upper: Type.Optional(Type.Boolean()),
-    badHeader: Type.Optional(Type.Boolean())
+    badHeader: Type.Optional(Type.Boolean()),
+    badRequestHeader: Type.Optional(Type.Boolean())
   }, { additionalProperties: false }),
   setup (config, ctx) {
     events.push('setup ${name} ' + ctx.routeName)
     const onRequest = (req: any) => {
       if (config.fail === 'request') throw new Error('${name} failed on request')
       append(req.headers, ${JSON.stringify(name)})
+      if (config.badRequestHeader === true) req.headers['x-bad'] = 'line\\nbreak'
       if (config.reply !== undefined) return { status: config.reply, headers: { 'X-Seen': req.headers['x-trace'], 'Content-Type': 'application/problem+json' }, body: { error: 'denied' } }
     }
     const onResponse = (res: any) => {

@@ -1,6 +1,6 @@
 import type { Consumer, HeaderMap, PluginSetupContext } from '../../../src/index.ts'
 import type { Challenge } from './challenge.ts'
-import { IDENTITY_HEADERS } from './identity.ts'
+import { IDENTITY_HEADERS, IDENTITY_PREFIX } from './identity.ts'
 
 /** What one auth plugin of a route brings to the route's chain. */
 export interface ChainMember {
@@ -21,7 +21,7 @@ export interface ChainMember {
  */
 class AuthChain {
   readonly members: ChainMember[] = []
-  /** Every identity header any member sets: removed from the client's request before the first member looks at it. */
+  /** Every identity header any member sets, `_` as `-`: removed from the client's request before the first member looks at it. */
   readonly stripped: string[] = [...IDENTITY_HEADERS]
   /** Set when a member allows requests without credentials: the consumer they get (undefined: none). */
   anonymous: { consumer: Consumer | undefined } | undefined
@@ -29,7 +29,10 @@ class AuthChain {
 
   join (member: ChainMember, ctx: PluginSetupContext): void {
     this.members.push(member)
-    for (const h of member.headers ?? []) if (!this.stripped.includes(h)) this.stripped.push(h)
+    for (const h of member.headers ?? []) {
+      const dashed = h.replaceAll('_', '-')
+      if (!this.stripped.includes(dashed)) this.stripped.push(dashed)
+    }
     if (member.anonymous === undefined && member.optional !== true) return
     // A consumer that exists: checked at load (ConsumerId).
     const consumer = member.anonymous === undefined ? undefined : ctx.consumers.get(member.anonymous)
@@ -45,8 +48,15 @@ class AuthChain {
   /** For the metric and log line when no member found a credential. */
   get plugins (): string { return this.members.map(m => m.plugin).join(',') }
 
+  /**
+   * Also x-consumer-* and each name with `_` for `-` (x_consumer_id): many servers (CGI, WSGI,
+   * Rack) read both as HTTP_X_CONSUMER_ID.
+   */
   strip (headers: HeaderMap): void {
-    for (const name of this.stripped) if (headers[name] !== undefined) headers[name] = undefined
+    for (const name in headers) {
+      const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
+      if (dashed.startsWith(IDENTITY_PREFIX) || this.stripped.includes(dashed)) headers[name] = undefined
+    }
   }
 }
 

@@ -5,23 +5,37 @@ const CONSUMER_ID = 'x-consumer-id'
 const CONSUMER_GROUPS = 'x-consumer-groups'
 export const ANONYMOUS = 'x-anonymous-consumer'
 export const IDENTITY_HEADERS = [CONSUMER_ID, CONSUMER_GROUPS, ANONYMOUS] as const
+/** Every client header under this prefix is removed too (x-consumer-username...): an upstream may trust any of them. */
+export const IDENTITY_PREFIX = 'x-consumer-'
 
-// Consumers are frozen per config: their groups header is joined once.
-const groupsHeader = new WeakMap<Consumer, string>()
+// Consumers are frozen per config: their header values are encoded once.
+const encoded = new WeakMap<Consumer, { id: string, groups: string | undefined }>()
 
-/** Sets x-consumer-id and x-consumer-groups (when the consumer has groups). */
+/** Sets x-consumer-id and x-consumer-groups (when the consumer has groups), encoded as headerValue says. */
 export function setIdentity (headers: HeaderMap, consumer: Consumer): void {
-  headers[CONSUMER_ID] = consumer.id
-  if (consumer.groups.length === 0) return
-  let groups = groupsHeader.get(consumer)
-  if (groups === undefined) groupsHeader.set(consumer, groups = consumer.groups.join(','))
-  headers[CONSUMER_GROUPS] = groups
+  let values = encoded.get(consumer)
+  if (values === undefined) {
+    values = { id: headerValue(consumer.id), groups: consumer.groups.length === 0 ? undefined : headerValue(consumer.groups) }
+    encoded.set(consumer, values)
+  }
+  headers[CONSUMER_ID] = values.id
+  if (values.groups !== undefined) headers[CONSUMER_GROUPS] = values.groups
 }
 
-/** Header values must not carry control characters or characters beyond Latin-1: others are percent-encoded. */
+// Sent as is: printable ASCII (and tabs) without `%`, not starting or ending with white space (which HTTP would trim).
+const PLAIN = /^(?:[\x21-\x24\x26-\x7e](?:[\t\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/
+const PLAIN_ITEM = /^(?:[\x21-\x24\x26-\x2b\x2d-\x7e](?:[\t\x20-\x24\x26-\x2b\x2d-\x7e]*[\x21-\x24\x26-\x2b\x2d-\x7e])?)?$/
+
+const encode = (text: string, plain: RegExp) => plain.test(text) ? text : encodeURIComponent(text)
+
+/**
+ * An identity or claim value as a header value the upstream can always read back with
+ * decodeURIComponent: strings as they are unless they hold anything beyond printable ASCII, a `%`
+ * or an edge space (then percent-encoded); arrays joined with commas, each item with a comma
+ * encoded too (so a group `a,admins` cannot pass for two); other values as JSON.
+ */
 export function headerValue (value: unknown): string {
-  const text = typeof value === 'string' ? value
-    : Array.isArray(value) && value.every(v => typeof v === 'string') ? value.join(',')
-      : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value)
-  return /^[\t\x20-\x7e]*$/.test(text) ? text : encodeURIComponent(text)
+  if (typeof value === 'string') return encode(value, PLAIN)
+  if (Array.isArray(value) && value.every(v => typeof v === 'string')) return value.map(v => encode(v, PLAIN_ITEM)).join(',')
+  return encode(typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value), PLAIN)
 }

@@ -44,10 +44,24 @@ t.test('cookie and query parameter', async t => {
   const malformed = req({}, '?%zz=1&access_token=x&a+b=2')
   query.remove(malformed)
   t.equal(malformed.query, '?%zz=1&a+b=2', 'a name that does not decode is kept')
+  for (const q of ['', '?', '?a=1&&b', '?a=%41']) {
+    const untouched = req({}, q)
+    query.remove(untouched)
+    t.equal(untouched.query, q, `a query without the parameter is left as sent: "${q}"`)
+  }
 })
 
-t.test('several locations: the first holding a credential wins', async t => {
-  const any = compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { query: 't' }])
+t.test('a credential header may not be one the gateway sets for the upstream', async t => {
+  for (const header of ['x-consumer-key', 'X-Consumer-Id', 'x_consumer_groups', 'x-anonymous-consumer']) {
+    t.throws(() => compileLocation({ header }), /sets for the upstream/, header)
+  }
+  t.doesNotThrow(() => compileLocation({ header: 'x-consumers' }))
+})
+
+t.test('several locations: the first holding a credential wins; header names are redacted from logs', async t => {
+  const redacted: string[] = []
+  const any = compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { query: 't' }, { header: 'X-Team-Key' }], { redactHeaders: (...names) => redacted.push(...names) })
+  t.same(redacted, ['authorization', 'X-Team-Key'])
   t.equal(any.read(req({ authorization: 'Bearer h' }, '?t=q')), 'h')
   t.equal(any.read(req({ authorization: 'Basic x' }, '?t=q')), 'q')
   t.equal(any.read(req({ authorization: 'Basic x' }, '?u=q')), undefined)

@@ -1,4 +1,5 @@
-import { TOKEN, Type, type GatewayRequest } from '../../../src/index.ts'
+import { TOKEN, Type, type GatewayRequest, type PluginSetupContext } from '../../../src/index.ts'
+import { IDENTITY_HEADERS, IDENTITY_PREFIX } from './identity.ts'
 
 
 /** Where a request carries a credential: a header (optionally after an auth scheme), a cookie, or a query parameter. */
@@ -26,12 +27,15 @@ function queryParam (query: string, name: string): string | undefined {
   return value === null || value === '' ? undefined : value
 }
 
+/** The query without `name`: unchanged when it does not hold it (no stray `?`, the other pairs as sent). */
 function withoutParam (query: string, name: string): string {
-  const kept = query.slice(1).split('&').filter(pair => {
+  if (query.length < 2) return query
+  const pairs = query.slice(1).split('&')
+  const kept = pairs.filter(pair => {
     const raw = pair.split('=', 1)[0] as string
     try { return decodeURIComponent(raw.replace(/\+/g, ' ')) !== name } catch { return true }
   })
-  return kept.length === 0 ? '' : `?${kept.join('&')}`
+  return kept.length === pairs.length ? query : kept.length === 0 ? '' : `?${kept.join('&')}`
 }
 
 function cookie (header: string | string[] | undefined, name: string): string | undefined {
@@ -55,6 +59,10 @@ export function compileLocation (location: Location): CompiledLocation {
     return { read: req => cookie(req.headers.cookie, name), remove: () => {} }
   }
   const header = location.header.toLowerCase()
+  const dashed = header.replaceAll('_', '-')
+  if (dashed.startsWith(IDENTITY_PREFIX) || (IDENTITY_HEADERS as readonly string[]).includes(dashed)) {
+    throw new Error(`header "${location.header}" is one the gateway sets for the upstream (x-consumer-*, x-anonymous-consumer), removed from every request: name another`)
+  }
   const prefix = location.scheme === undefined ? '' : `${location.scheme.toLowerCase()} `
   return {
     read (req) {
@@ -68,8 +76,9 @@ export function compileLocation (location: Location): CompiledLocation {
   }
 }
 
-/** The first location that holds a credential wins. */
-export function compileLocations (locations: readonly Location[]): CompiledLocation {
+/** The first location that holds a credential wins. Header locations are redacted from the route's logged headers. */
+export function compileLocations (locations: readonly Location[], ctx: Pick<PluginSetupContext, 'redactHeaders'>): CompiledLocation {
+  ctx.redactHeaders(...locations.flatMap(l => 'header' in l ? [l.header] : []))
   const compiled = locations.map(compileLocation)
   if (compiled.length === 1) return compiled[0] as CompiledLocation
   return {
