@@ -25,13 +25,21 @@ const sizeOf = (value: Entry, key: string): number =>
  * A store in this process's memory, bounded in entries and bytes. Expired entries are dropped
  * when met (lru-cache's lazy expiry): no timer per key. Everything is synchronous underneath, so a
  * script runs atomically.
+ *
+ * Keys a script creates (rate-limit counters, locks) live in an LRU of their own, with the same
+ * bounds: on one shared LRU, a client could reset its rate limit by filling the cache with large
+ * answers (Kong keeps them in separate shared dicts for the same reason). A key is in one part
+ * only: set() moves it to the values, and a script's write leaves it where it is.
  */
 export class MemoryStore implements OwnedStore {
   readonly name: string
   readonly type = 'memory' as const
+  readonly cluster = false
   readonly #settings: MemoryStoreSettings
   /** Made on first use: lru-cache allocates its arrays for maxEntries up front (about 4 MB for the default), and many stores are never used. */
   #made: LRUCache<string, Entry> | undefined
+  /** Keys scripts created, made on first use too. */
+  #madeScripted: LRUCache<string, Entry> | undefined
   /** Tag → keys, and key → tags, for deleteTag; kept in step with evictions. */
   readonly #tagged = new Map<string, Set<string>>()
   readonly #tagsOf = new Map<string, readonly string[]>()
@@ -42,16 +50,29 @@ export class MemoryStore implements OwnedStore {
     this.#settings = settings
   }
 
-  get #lru (): LRUCache<string, Entry> {
-    return (this.#made ??= new LRUCache<string, Entry>({
+  #newLru (dispose?: (key: string) => void): LRUCache<string, Entry> {
+    return new LRUCache<string, Entry>({
       max: this.#settings.maxEntries,
       maxSize: this.#settings.maxBytes,
       sizeCalculation: sizeOf,
       // A clock read per expiry check (50 ns) instead of lru-cache's clock kept for 1 ms by a timer:
       // in a busy server that is a timer set and fired every millisecond, about 0.4 µs a request.
       ttlResolution: 0,
-      dispose: (_v, key) => this.#untag(key)
-    }))
+      ...(dispose === undefined ? {} : { dispose: (_v: Entry, key: string) => dispose(key) })
+    })
+  }
+
+  get #lru (): LRUCache<string, Entry> {
+    return (this.#made ??= this.#newLru(key => this.#untag(key)))
+  }
+
+  get #scripted (): LRUCache<string, Entry> {
+    return (this.#madeScripted ??= this.#newLru())
+  }
+
+  /** Either part's value (a key is in one only). */
+  #read (key: string): Entry | undefined {
+    return this.#made?.get(key) ?? this.#madeScripted?.get(key)
   }
 
   async get (key: string): Promise<Buffer | undefined> {
@@ -59,23 +80,29 @@ export class MemoryStore implements OwnedStore {
   }
 
   readonly getNow = (key: string): Buffer | undefined => {
-    const v = this.#lru.get(key)
+    const v = this.#read(key)
     return v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(String(v))
   }
 
   async set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
+    this.#madeScripted?.delete(key)
     this.#put(key, value, options)
   }
 
   async delete (...keys: string[]): Promise<number> {
     let n = 0
-    for (const k of keys) if (this.#lru.delete(k)) n++
+    for (const k of keys) if (this.#remove(k)) n++
     return n
   }
 
+  #remove (key: string): boolean {
+    const scripted = this.#madeScripted?.delete(key) === true
+    return this.#made?.delete(key) === true || scripted
+  }
+
   async deletePrefix (prefix: string): Promise<number> {
-    const keys = [...this.#lru.keys()].filter(k => k.startsWith(prefix))
-    for (const k of keys) this.#lru.delete(k)
+    const keys = [...(this.#made?.keys() ?? []), ...(this.#madeScripted?.keys() ?? [])].filter(k => k.startsWith(prefix))
+    for (const k of keys) this.#remove(k)
     return keys.length
   }
 
@@ -95,18 +122,35 @@ export class MemoryStore implements OwnedStore {
   }
 
   snapshot (): StoreSnapshot {
-    return { name: this.name, type: 'memory', state: 'up', since: this.#since, lastError: null, entries: this.#made?.size ?? 0, bytes: this.#made?.calculatedSize ?? 0, tags: this.#tagged.size }
+    const entries = (this.#made?.size ?? 0) + (this.#madeScripted?.size ?? 0)
+    const bytes = (this.#made?.calculatedSize ?? 0) + (this.#madeScripted?.calculatedSize ?? 0)
+    return { name: this.name, type: 'memory', state: 'up', since: this.#since, lastError: null, entries, bytes, tags: this.#tagged.size }
   }
 
   async close (): Promise<void> {
     this.#made?.clear()
+    this.#madeScripted?.clear()
   }
 
   /** The synchronous view scripts get (get/set/delete without promises). */
   readonly #local: LocalData = {
-    get: key => this.#lru.get(key),
-    set: (key, value, ttlMs) => this.#put(key, value, ttlMs === undefined ? this.#kept(key) : { ttlMs }),
-    delete: key => { this.#lru.delete(key) }
+    get: key => this.#read(key),
+    set: (key, value, ttlMs) => {
+      if (this.#made?.has(key) === true) this.#put(key, value, ttlMs === undefined ? this.#kept(key) : { ttlMs })
+      else this.#setScripted(key, value, ttlMs)
+    },
+    delete: key => { this.#remove(key) }
+  }
+
+  /** A script's write to a key it created: its TTL kept unless it gives one (as INCR does on Redis). */
+  #setScripted (key: string, value: Entry, ttlMs: number | undefined): void {
+    const lru = this.#scripted
+    let ttl = ttlMs ?? 0
+    if (ttlMs === undefined) {
+      const left = lru.getRemainingTTL(key)
+      ttl = left > 0 && Number.isFinite(left) ? left : 0
+    }
+    lru.set(key, value, ttl > 0 ? { ttl } : undefined)
   }
 
   #put (key: string, value: Entry, options: SetOptions | undefined): void {

@@ -38,8 +38,25 @@ t.test('maxEntries: the least recently used entry goes first', async t => {
   t.equal(store.snapshot().entries, 3)
   // Reading a, c, d (in that order) made a the least recently used.
   await store.run(counter, ['e'], [0])
-  t.equal(await store.get('a'), undefined, 'a script write evicts too')
-  t.equal(store.snapshot().entries, 3)
+  t.equal(await text(store, 'a'), '1', 'a key a script creates lives apart: it evicts no value')
+  t.equal(store.snapshot().entries, 4)
+  await store.run(counter, ['a'], [0])
+  t.equal(await text(store, 'a'), '2', 'a script writing a value set() made leaves it where it is')
+  await store.set('e', 'set')
+  t.equal(await text(store, 'e'), 'set')
+  t.equal(store.snapshot().entries, 3, 'set() moved the script\'s key to the values, which hold 3')
+})
+
+t.test('a flood of values never evicts what scripts keep: a rate limit cannot be reset by filling the cache', async t => {
+  const store = new MemoryStore('apart', { maxEntries: 100, maxBytes: 64 * 1024 })
+  t.equal(await store.run(counter, ['rl:client'], [60_000]), 1)
+  t.equal(await store.run(counter, ['rl:client'], [60_000]), 2)
+  for (let i = 0; i < 300; i++) await store.set(`cache:${i}`, Buffer.alloc(1000))
+  t.equal(await store.get('cache:0'), undefined, 'the values were evicted among themselves')
+  t.equal(await store.run(counter, ['rl:client'], [60_000]), 3, 'the counter counted on')
+  t.ok(store.snapshot().bytes <= 2 * 64 * 1024, 'each part within maxBytes')
+  t.equal(await store.deletePrefix('rl:'), 1, 'deletePrefix reaches both parts')
+  t.equal(await store.run(counter, ['rl:client'], [60_000]), 1)
 })
 
 t.test('maxBytes: values and keys are counted; an entry too big is not kept', async t => {
