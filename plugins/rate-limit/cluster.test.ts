@@ -12,7 +12,7 @@ const seeds = cluster.nodes.map(n => `"${n.address}"`).join(', ')
 let n = 0
 const stores = () => `stores:\n  cl: { type: redis, cluster: [ ${seeds} ], keyPrefix: "c${++n}:", commandTimeout: 1s }`
 
-rateLimitCases(t, () => ({ stores: stores(), name: 'cl' }))
+rateLimitCases(t, () => ({ stores: stores(), name: 'cl', cluster: true }))
 
 t.test('one round trip per request, keys spread over the nodes', async t => {
   const s = await setup(t)

@@ -4,11 +4,12 @@ import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './he
 import { compilePlans, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
+import { decideBySlot, slotCalls } from './slots.ts'
 import { StoreErrorLog } from './store-errors.ts'
 
 /**
  * Limits requests per consumer, IP, route, header or claim, on a memory or shared (Redis) store:
- * every limit of a request decided by one atomic store script.
+ * every limit of a request decided by one atomic store script (on Redis Cluster, one per hash tag).
  */
 export default definePlugin({
   name: 'rate-limit',
@@ -18,6 +19,8 @@ export default definePlugin({
   setup (config, ctx) {
     const store = ctx.store(config.store)
     const plans = compilePlans(config, ctx.consumers)
+    const by = config.by ?? ['consumer']
+    const bySlot = store.cluster === true ? slotCalls(plans, l => config.limits[l.index]?.by ?? by) : undefined
     const mode = config.headers ?? 'ietf'
     const onStoreError = config.onStoreError ?? 'allow'
     // Only a shared store is worth sparing a call; a memory store answers at once anyway.
@@ -55,7 +58,9 @@ export default definePlugin({
           limitedCount.inc()
           return tooManyRequests(mode, plan, known, req.id)
         }
-        return store.run(decideScript, keys, plan.args).then(d => decided(req, plan, keys, d, sentAt), err => {
+        const calls = bySlot?.get(plan)
+        const decision = calls === undefined ? store.run(decideScript, keys, plan.args) : decideBySlot(store, calls, keys, plan)
+        return decision.then(d => decided(req, plan, keys, d, sentAt), err => {
           errorCount.inc()
           errors.report(err, store.name, onStoreError)
           return onStoreError === 'deny'

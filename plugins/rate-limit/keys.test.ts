@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { GatewayRequest } from '../../src/index.ts'
-import { encodeValue, KeyBuilder } from './keys.ts'
+import { encodeValue, KeyBuilder, slotPart } from './keys.ts'
 
 // The key builder alone, on plain requests: the exact keys, written out.
 
@@ -14,37 +14,37 @@ const request = (over: Partial<Record<'consumer' | 'clientHeaders' | 'locals' | 
 }) as unknown as GatewayRequest
 
 t.test('each part reads its own value; a header name in any case; a claim by the name after claim:', async t => {
-  const parts = ['consumer', 'ip', 'route', 'header:X-Tenant', 'header:set-cookie', 'claim:sub', 'claim:n', 'claim:admin']
+  const parts = ['route', 'claim:sub', 'ip', 'header:X-Tenant', 'claim:n', 'header:set-cookie', 'consumer', 'claim:admin']
   const keys = new KeyBuilder([parts])
-  const req = request()
-  const tag = keys.tag(req)
-  t.equal(tag, '{consumer=c1|ip=10.0.0.1|route=r1|header:X-Tenant=acme|header:set-cookie=a=1, b=2|claim:sub=u1|claim:n=7|claim:admin=true}')
-  t.equal(keys.key(req, tag, 0, 'l:s1000'), `rl:${tag}:l:s1000`, 'every part in the tag: nothing after the id')
+  t.equal(keys.key(request(), 0, 'l:s1000'),
+    'rl:{consumer=c1}:l:s1000:claim:admin=true|claim:n=7|claim:sub=u1|header:set-cookie=a=1, b=2|header:x-tenant=acme|ip=10.0.0.1|route=r1',
+    'the first part in the tag, the others after the id: consumer, claims, headers (lower-case), ip, route')
 })
 
 t.test('a part the request lacks is the client IP, labelled ip=', async t => {
   const keys = new KeyBuilder([['consumer', 'header:x-missing', 'claim:obj', 'claim:none', 'route']])
-  t.equal(keys.tag(request({ consumer: undefined })), '{ip=10.0.0.1|ip=10.0.0.1|ip=10.0.0.1|ip=10.0.0.1|route=r1}')
+  t.equal(keys.key(request({ consumer: undefined }), 0, 'a:s1000'), 'rl:{ip=10.0.0.1}:a:s1000:ip=10.0.0.1|ip=10.0.0.1|ip=10.0.0.1|route=r1')
   // No claims at all.
-  t.equal(new KeyBuilder([['claim:sub']]).tag(request({ locals: {} })), '{ip=10.0.0.1}')
+  t.equal(new KeyBuilder([['claim:sub']]).key(request({ locals: {} }), 0, 'a:s1000'), 'rl:{ip=10.0.0.1}:a:s1000')
 })
 
-t.test('the tag holds the parts every limit has; each key the rest of its own', async t => {
-  const keys = new KeyBuilder([['consumer', 'ip'], ['route', 'consumer']])
+t.test('a limit\'s key depends on its own parts only: not on the other limits of the route, nor on the order of its parts', async t => {
   const req = request()
-  const tag = keys.tag(req)
-  t.equal(tag, '{consumer=c1}')
-  t.equal(keys.key(req, tag, 0, 'a:s1000'), 'rl:{consumer=c1}:a:s1000:ip=10.0.0.1')
-  t.equal(keys.key(req, tag, 1, 'b:t60000'), 'rl:{consumer=c1}:b:t60000:route=r1')
+  const alone = new KeyBuilder([['consumer']]).key(req, 0, 'daily:s3600000')
+  t.equal(alone, 'rl:{consumer=c1}:daily:s3600000')
+  t.equal(new KeyBuilder([['consumer'], ['ip']]).key(req, 0, 'daily:s3600000'), alone, 'beside a limit per IP (no part in common)')
+  t.equal(new KeyBuilder([['route'], ['consumer', 'ip'], ['consumer']]).key(req, 2, 'daily:s3600000'), alone, 'beside others, at another index')
+  const twoParts = new KeyBuilder([['ip', 'header:X-Tenant']]).key(req, 0, 'a:s1000')
+  t.equal(twoParts, 'rl:{header:x-tenant=acme}:a:s1000:ip=10.0.0.1')
+  t.equal(new KeyBuilder([['consumer'], ['header:x-tenant', 'ip']]).key(req, 1, 'a:s1000'), twoParts, 'the same parts in another order, another case')
 })
 
-t.test('no part in common: every key under {all}', async t => {
-  const keys = new KeyBuilder([['consumer', 'ip'], ['route']])
-  const req = request()
-  t.equal(keys.tag(req), '{all}')
-  t.equal(keys.key(req, '{all}', 0, 'a:s1000'), 'rl:{all}:a:s1000:consumer=c1|ip=10.0.0.1')
-  t.equal(keys.key(req, '{all}', 1, 'b:s1000'), 'rl:{all}:b:s1000:route=r1')
-  t.equal(new KeyBuilder([]).tag(req), '{all}', 'nor with no limits')
+t.test('slotPart: the part whose value is the hash tag, from the limit\'s own parts', async t => {
+  t.equal(slotPart(['consumer']), 'consumer=')
+  t.equal(slotPart(['route', 'ip', 'consumer']), 'consumer=')
+  t.equal(slotPart(['ip', 'header:X-A']), 'header:x-a=')
+  t.equal(slotPart(['route', 'ip']), 'ip=')
+  t.equal(slotPart(['header:b', 'claim:z', 'header:a']), 'claim:z=')
 })
 
 t.test('values: separators, braces and percent signs escaped; longer than 64 characters hashed', async t => {
@@ -54,9 +54,9 @@ t.test('values: separators, braces and percent signs escaped; longer than 64 cha
   t.equal(encodeValue('a'.repeat(64)), 'a'.repeat(64), '64 characters are kept')
   // SHA-256 of 65 "a", base64url.
   t.equal(encodeValue('a'.repeat(65)), '#Y1NhxIu56rFBmOduqKt_GkFoXWrWKqkUbTAdTxfrCuA')
-  const keys = new KeyBuilder([['header:x-tenant']])
-  t.equal(keys.tag(request({ clientHeaders: { 'x-tenant': 'a}|consumer=c2' } })), '{header:x-tenant=a%7d%7cconsumer=c2}', 'a value cannot close the tag or pose as a second part')
-  t.equal(new KeyBuilder([['claim:{org}|x']]).tag(request({ locals: { claims: { '{org}|x': 'o1' } } })), '{claim:%7borg%7d%7cx=o1}', 'nor a part\'s name')
+  const keys = new KeyBuilder([['header:x-tenant', 'ip']])
+  t.equal(keys.key(request({ clientHeaders: { 'x-tenant': 'a}|consumer=c2' } }), 0, 'a:s1000'), 'rl:{header:x-tenant=a%7d%7cconsumer=c2}:a:s1000:ip=10.0.0.1', 'a value cannot close the tag or pose as a second part')
+  t.equal(new KeyBuilder([['claim:{org}|x']]).key(request({ locals: { claims: { '{org}|x': 'o1' } } }), 0, 'a:s1000'), 'rl:{claim:%7borg%7d%7cx=o1}:a:s1000', 'nor a part\'s name')
 })
 
 t.test('keysFor: keys hanging on one part are remembered by its value, or by the client IP standing in for it', async t => {

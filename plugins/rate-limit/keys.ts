@@ -41,54 +41,81 @@ export function encodeValue (v: string): string {
 interface Part { readonly label: string, readonly read: Reader }
 
 // Labels are escaped as values are (a header name may hold | or %, a claim name braces): the
-// encoded parts then hold no brace, and make a Redis Cluster hash tag as they are.
-const compileParts = (parts: readonly string[]): Part[] => parts.map(p => ({ label: encodeValue(p) + '=', read: reader(p) }))
+// encoded parts then hold no brace, and make a Redis Cluster hash tag as they are. A header's
+// name is matched in any case, so its label is lower-case: one header, one key.
+const label = (part: string): string => encodeValue(part.startsWith('header:') ? part.toLowerCase() : part) + '='
 
-/** `part=value|...`, each missing value replaced by the client IP (labelled ip=, so it never equals a real value). */
+/** `part=value`, a missing value replaced by the client IP (labelled ip=, so it never equals a real value). */
+function encodePart (p: Part, req: GatewayRequest): string {
+  const v = p.read(req)
+  return v === undefined ? 'ip=' + encodeValue(req.clientIp) : p.label + encodeValue(v)
+}
+
+/** `part=value|...` */
 function encodeParts (parts: readonly Part[], req: GatewayRequest): string {
   let out = ''
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i] as Part
-    const v = p.read(req)
-    out += (i === 0 ? '' : '|') + (v === undefined ? 'ip=' + encodeValue(req.clientIp) : p.label + encodeValue(v))
-  }
+  for (let i = 0; i < parts.length; i++) out += (i === 0 ? '' : '|') + encodePart(parts[i] as Part, req)
   return out
 }
 
+// The order of a limit's parts in its key: the part most particular to a client first (it makes the
+// hash tag, so a consumer's counters gather on one node and clients spread over the cluster).
+const RANK = (part: string): number =>
+  part === 'consumer' ? 0 : part.startsWith('claim:') ? 1 : part.startsWith('header:') ? 2 : part === 'ip' ? 3 : 4
+
+/** A limit's parts in key order: the same set of parts, written in any order, gives the same key. */
+function ordered (by: readonly string[]): string[] {
+  const labelled = by.map(p => ({ p, l: label(p) }))
+  labelled.sort((a, b) => RANK(a.p) - RANK(b.p) || (a.l < b.l ? -1 : a.l > b.l ? 1 : 0))
+  return labelled.filter((x, i) => i === 0 || x.l !== labelled[i - 1]?.l).map(x => x.p)
+}
+
 /**
- * Builds store keys `rl:{<shared parts>}:<limit>:<rest>`. The Redis Cluster hash tag holds the key
- * parts every limit of the route has in common, so one request's keys share a slot (one script
- * call) while different consumers spread over the cluster. With no part in common the tag is the
- * constant "all": every key in one slot.
+ * The part whose value is a limit's Redis Cluster hash tag (see KeyBuilder). Limits with the same
+ * slot part have their keys in one slot for every request, so they can be decided in one script.
+ */
+export const slotPart = (by: readonly string[]): string => label(ordered(by)[0] as string)
+
+interface KeyParts { readonly tag: Part, readonly rest: readonly Part[] }
+
+/**
+ * Builds store keys `rl:{<first part>}:<limit>:<other parts>`, from each limit's own parts only:
+ * the same limit has the same key on every route, whatever other limits the route has. The first
+ * part (see RANK) is the Redis Cluster hash tag: different consumers spread over the cluster, and
+ * a request's limits that share their first part share a slot.
  */
 export class KeyBuilder {
-  readonly #shared: Part[]
-  readonly #rest: Part[][]
+  readonly #limits: KeyParts[]
 
   /** `byOfLimits`: each limit's key parts, in the limits' order. */
   constructor (byOfLimits: ReadonlyArray<readonly string[]>) {
-    const first = byOfLimits[0] ?? []
-    const common = first.filter(p => byOfLimits.every(by => by.includes(p)))
-    this.#shared = compileParts(common)
-    this.#rest = byOfLimits.map(by => compileParts(by.filter(p => !common.includes(p))))
-  }
-
-  /** The hash tag of a request, computed once for all its keys. */
-  tag (req: GatewayRequest): string {
-    return this.#shared.length === 0 ? '{all}' : '{' + encodeParts(this.#shared, req) + '}'
+    // One Part per distinct part: limits reading the same part share it (see keysFor).
+    const parts = new Map<string, Part>()
+    const part = (p: string): Part => {
+      const l = label(p)
+      let made = parts.get(l)
+      if (made === undefined) parts.set(l, made = { label: l, read: reader(p) })
+      return made
+    }
+    this.#limits = byOfLimits.map(by => {
+      const [first, ...rest] = ordered(by).map(part)
+      // The schema asks for one part at least.
+      if (first === undefined) throw new Error('rate-limit: a limit without key parts')
+      return { tag: first, rest }
+    })
   }
 
   /** The key of limit `index` (its position in the constructor's list), `id` being `<name>:<algorithm><window>`. */
-  key (req: GatewayRequest, tag: string, index: number, id: string): string {
-    const rest = this.#rest[index] as Part[]
-    return rest.length === 0 ? `rl:${tag}:${id}` : `rl:${tag}:${id}:${encodeParts(rest, req)}`
+  key (req: GatewayRequest, index: number, id: string): string {
+    const { tag, rest } = this.#limits[index] as KeyParts
+    const head = `rl:{${encodePart(tag, req)}}:${id}`
+    return rest.length === 0 ? head : `${head}:${encodeParts(rest, req)}`
   }
 
   /** The keys of a request for some of the limits (a plan's), in their order. */
   keys (req: GatewayRequest, limits: readonly KeyedLimit[]): string[] {
-    const tag = this.tag(req)
     const keys: string[] = []
-    for (let i = 0; i < limits.length; i++) keys.push(this.key(req, tag, (limits[i] as KeyedLimit).index, (limits[i] as KeyedLimit).id))
+    for (let i = 0; i < limits.length; i++) keys.push(this.key(req, (limits[i] as KeyedLimit).index, (limits[i] as KeyedLimit).id))
     return keys
   }
 
@@ -98,7 +125,10 @@ export class KeyBuilder {
    * it), so a client's requests reuse one set of strings: nothing is built or hashed again.
    */
   keysFor (limits: readonly KeyedLimit[]): (req: GatewayRequest) => readonly string[] {
-    const parts = new Set([...this.#shared, ...limits.flatMap(l => this.#rest[l.index] ?? [])])
+    const parts = new Set(limits.flatMap(l => {
+      const k = this.#limits[l.index] as KeyParts
+      return [k.tag, ...k.rest]
+    }))
     const only = parts.size === 1 ? [...parts][0] as Part : undefined
     if (only === undefined) return req => this.keys(req, limits)
     const byValue = new Map<string, readonly string[]>()

@@ -16,18 +16,28 @@ t.test('the route plan: ids, script arguments and RateLimit-Policy', async t => 
   const { base, byConsumer } = compilePlans({ limits }, new Consumers())
   t.same(base.limits, [
     { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1', remainingItem: '"burst";r=' },
-    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 1000, windowMs: 3_600_000, policy: '"hourly";q=1000;w=3600', remainingItem: '"hourly";r=' },
+    // A bucket announces its burst, per the time it takes to fill: 50 per 180 s, the rate of 1000 per hour.
+    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 50, windowMs: 180_000, policy: '"hourly";q=50;w=180', remainingItem: '"hourly";r=' },
     { name: 'daily', index: 2, id: 'daily:f86400000', requests: 5000, windowMs: 86_400_000, policy: '"daily";q=5000;w=86400', remainingItem: '"daily";r=' }
   ])
   // A burst counts for token-bucket only.
   t.same(base.args, ['s', '10', '1000', '10', 't', '1000', '3600000', '50', 'f', '5000', '86400000', '5000'])
-  t.equal(base.policyHeader, '"burst";q=10;w=1, "hourly";q=1000;w=3600, "daily";q=5000;w=86400')
+  t.equal(base.policyHeader, '"burst";q=10;w=1, "hourly";q=50;w=180, "daily";q=5000;w=86400')
   t.equal(byConsumer.size, 0)
 })
 
 t.test('the plugin algorithm is every limit\'s default; a token bucket\'s burst defaults to its requests', async t => {
   const { base } = compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'a', requests: 3, window: '1m' }, { name: 'b', requests: 4, window: '1s', algorithm: 'sliding-window' }] }, new Consumers())
   t.same(base.args, ['t', '3', '60000', '3', 's', '4', '1000', '4'])
+})
+
+t.test('a token bucket announces its burst as its quota, over the time it takes to fill: what remains is never above it', async t => {
+  const policy = (requests: number, window: string, burst?: number) =>
+    compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'b', requests, window, burst }] }, new Consumers()).base.limits[0]
+  t.match(policy(5, '10s', 10), { requests: 10, windowMs: 20_000, policy: '"b";q=10;w=20' }, 'a burst above the requests')
+  t.match(policy(10, '1s', 4), { requests: 4, windowMs: 1000, policy: '"b";q=4;w=1' }, 'a burst below the requests: full in 0.4 s, whole seconds up')
+  t.match(policy(3, '10s', 10), { requests: 10, windowMs: 34_000, policy: '"b";q=10;w=34' }, 'full in 33.3 s: 34')
+  t.match(policy(5, '10s'), { requests: 5, windowMs: 10_000, policy: '"b";q=5;w=10' }, 'the default burst: requests per window')
 })
 
 t.test('consumers: overrides of requests, window, algorithm and burst; false drops a limit; others keep the route plan', async t => {
@@ -40,7 +50,7 @@ t.test('consumers: overrides of requests, window, algorithm and burst; false dro
   const { base, byConsumer } = compilePlans({ limits }, consumers)
   t.same([...byConsumer.keys()], ['big', 'tb'], 'only consumers that override one of the route\'s limits')
   const big = byConsumer.get('big')
-  t.same(big?.limits.map(l => [l.index, l.id, l.policy]), [[0, 'burst:t2000', '"burst";q=20;w=2'], [1, 'hourly:t3600000', '"hourly";q=1000;w=3600']])
+  t.same(big?.limits.map(l => [l.index, l.id, l.policy]), [[0, 'burst:t2000', '"burst";q=30;w=3'], [1, 'hourly:t3600000', '"hourly";q=50;w=180']])
   t.same(big?.args, ['t', '20', '2000', '30', 't', '1000', '3600000', '50'])
   t.same(byConsumer.get('tb')?.args, ['t', '10', '1000', '10', 't', '1000', '3600000', '60', 'f', '5000', '86400000', '5000'])
   t.not(byConsumer.get('tb'), base)

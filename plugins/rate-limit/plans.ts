@@ -12,6 +12,11 @@ export interface Limit {
   readonly index: number
   /** `<name>:<algorithm><window ms>`: limits of one name with another algorithm or window keep other counters. */
   readonly id: string
+  /**
+   * The quota the headers announce (q, X-RateLimit-Limit) and the window it is announced over (w):
+   * `requests` per `window`, but for a token bucket its `burst` per the time the bucket takes to
+   * fill from empty (burst × window / requests, in whole seconds up): what remains is never above it.
+   */
   readonly requests: number
   readonly windowMs: number
   /** RateLimit-Policy item, e.g. `"burst";q=10;w=1`. */
@@ -41,7 +46,17 @@ function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number
     const windowMs = toMs(override?.window ?? config.window)
     const code = CODES[override?.algorithm ?? config.algorithm ?? defaultAlgorithm]
     const burst = code === 't' ? override?.burst ?? config.burst ?? requests : requests
-    compiled.push({ name: config.name, index, id: `${config.name}:${code}${windowMs}`, requests, windowMs, policy: `"${config.name}";q=${requests};w=${windowMs / 1000}`, remainingItem: `"${config.name}";r=` })
+    // Whole seconds, as the draft's w is an Integer: rounded up, so a client keeping to it is never limited.
+    const announcedMs = burst === requests ? windowMs : Math.ceil(burst * windowMs / requests / 1000) * 1000
+    compiled.push({
+      name: config.name,
+      index,
+      id: `${config.name}:${code}${windowMs}`,
+      requests: burst,
+      windowMs: announcedMs,
+      policy: `"${config.name}";q=${burst};w=${announcedMs / 1000}`,
+      remainingItem: `"${config.name}";r=`
+    })
     args.push(code, String(requests), String(windowMs), String(burst))
   }
   return { limits: compiled, args, policyHeader: compiled.map(l => l.policy).join(', '), keysOf: keys.keysFor(compiled) }

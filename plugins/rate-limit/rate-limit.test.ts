@@ -44,13 +44,25 @@ ${limitedRoute('r', '/*', `{ headers: both, algorithm: token-bucket, limits: [ {
   t.equal(a.headers['x-ratelimit-reset'], '4')
 })
 
-t.test('the limit reported is the one with the least left for its quota, a bucket larger than its quota included', async t => {
+t.test('the limit reported is the one with the least left for its quota, a bucket\'s quota being its burst', async t => {
   const s = await setup(t)
-  // a: 1 an hour, bucket of 3: 2 left is twice its quota. b: 10 an hour: 9 left is 0.9 of it.
+  // a: 1 an hour, bucket of 3: 2 left is 2/3 of its quota (3 per 3 h). b: 10 an hour: 9 left is 0.9 of it.
   const gw = await gateway(s, `routes:
 ${limitedRoute('r', '/*', `{ algorithm: token-bucket, limits: [ { name: a, requests: 1, window: 1h, burst: 3 }, { name: b, requests: 10, window: 1h } ] }`)}`)
   t.teardown(() => gw.close())
-  t.equal((await send(`${gw.url}/`)).headers.ratelimit, '"b";r=9;t=360')
+  t.equal((await send(`${gw.url}/`)).headers.ratelimit, '"a";r=2;t=3600')
+})
+
+t.test('a bucket with a burst above its requests never announces more remaining than its limit', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', `{ headers: both, algorithm: token-bucket, limits: [ { name: b, requests: 5, window: 10s, burst: 10 } ] }`)}`)
+  t.teardown(() => gw.close())
+  const res = await send(`${gw.url}/`)
+  t.equal(res.headers['ratelimit-policy'], '"b";q=10;w=20', 'the burst, per the time the bucket takes to fill (the rate of 5 per 10 s)')
+  t.equal(res.headers.ratelimit, '"b";r=9;t=2')
+  t.equal(res.headers['x-ratelimit-limit'], '10')
+  t.equal(res.headers['x-ratelimit-remaining'], '9')
 })
 
 t.test('headers: none: a 429 says Retry-After and nothing else about the quota', async t => {
@@ -129,7 +141,7 @@ routes:
 ${limitedRoute('r', '/*', '{ limits: [ { name: hourly, requests: 2, window: 1h } ] }')}`)
   t.teardown(() => gw.close())
   const gold = await send(`${gw.url}/`, { 'x-consumer': 'gold' })
-  t.equal(gold.headers['ratelimit-policy'], '"hourly";q=1;w=60')
+  t.equal(gold.headers['ratelimit-policy'], '"hourly";q=3;w=180', 'a bucket of 3, full in 180 s')
   // A bucket of 3, one token per 60 s: 2 left, full again in 60 s.
   t.equal(gold.headers.ratelimit, '"hourly";r=2;t=60')
   t.same(await statuses(`${gw.url}/`, [{ 'x-consumer': 'gold' }, { 'x-consumer': 'gold' }, { 'x-consumer': 'gold' }]), [200, 200, 429])

@@ -34,7 +34,7 @@ export const LimitSchema = Type.Object({
 
 export const RateLimitSchema = Type.Object({
   store: Type.Optional(StoreName({ default: 'memory', description: 'Where counters live: a store under stores: (redis to share limits between instances). Default memory.' })),
-  limits: Type.Array(LimitSchema, { minItems: 1, description: 'Every limit a request must pass; all are decided in one store call, and a request one limit rejects is not counted by the others.' }),
+  limits: Type.Array(LimitSchema, { minItems: 1, description: 'Every limit a request must pass, decided together: a request one limit rejects is not counted by the others (on Redis Cluster, by those with the same first key part).' }),
   by: Type.Optional(by({ default: ['consumer'], description: `Default key parts of every limit. ${BY_PARTS} Default [consumer].` })),
   algorithm: Type.Optional(Type.Union([Algorithm], { default: 'sliding-window', description: 'sliding-window (default: two counters, weighted), token-bucket (GCRA) or fixed-window.' })),
   onStoreError: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')], {

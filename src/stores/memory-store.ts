@@ -34,7 +34,6 @@ const sizeOf = (value: Entry, key: string): number =>
 export class MemoryStore implements OwnedStore {
   readonly name: string
   readonly type = 'memory' as const
-  readonly cluster = false
   readonly #settings: MemoryStoreSettings
   /** Made on first use: lru-cache allocates its arrays for maxEntries up front (about 4 MB for the default), and many stores are never used. */
   #made: LRUCache<string, Entry> | undefined

@@ -71,6 +71,7 @@ const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2
 export class RedisStore implements OwnedStore {
   readonly name: string
   readonly type = 'redis' as const
+  readonly cluster: boolean
   readonly #client: Client
   readonly #prefix: string
   readonly #events: RedisStoreEvents
@@ -84,6 +85,7 @@ export class RedisStore implements OwnedStore {
   constructor (name: string, s: RedisStoreSettings, events: RedisStoreEvents) {
     this.name = name
     this.#prefix = s.keyPrefix
+    this.cluster = s.cluster !== undefined
     this.#events = events
     const tls = s.tls === true ? {} : s.tls === false || s.tls === undefined ? undefined : { ...s.tls }
     const options: RedisOptions = {

@@ -29,7 +29,7 @@ export interface LocalData {
  * An atomic server-side operation: Lua on Redis (loaded once, run with EVALSHA, reloaded after a
  * NOSCRIPT), and the same logic in JavaScript on the memory store. Both must return the same shape:
  * Redis turns Lua numbers into integers and tables into arrays, so return integers, strings and arrays.
- * Keys given to one call must share a Redis Cluster hash tag (`rl:{consumer-7}:burst`, see hashTag()).
+ * On Redis Cluster (`cluster`), keys given to one call must share a hash tag (`rl:{consumer-7}:burst`, see hashTag()).
  */
 export interface StoreScript<R = unknown> {
   /** Unique per script text (lower-case letters, digits, dashes). */
@@ -51,6 +51,8 @@ export interface Store {
   /** The name under `stores:` (`memory` is always there). */
   readonly name: string
   readonly type: 'memory' | 'redis'
+  /** true on Redis Cluster: the keys of one script call must share a hash tag (one slot). Elsewhere any keys may go together. */
+  readonly cluster?: boolean
   get (key: string): Promise<Buffer | undefined>
   /**
    * The same read without a promise, on stores in this process's memory (absent on Redis): for a

@@ -1,8 +1,8 @@
 import type { Test } from 'tap'
 import { gateway, limitedRoute, metric, rateLimitHeaders, send, setup, sleep } from './rate-limit.ts'
 
-/** A store for one test: its `stores:` section (empty for memory) and the name plugins use. */
-export type StoreForTest = () => { stores: string, name: string }
+/** A store for one test: its `stores:` section (empty for memory), the name plugins use, and whether it is a Redis Cluster. */
+export type StoreForTest = () => { stores: string, name: string, cluster?: boolean }
 
 /** Behaviour every store must show the same way (memory, Redis, Redis Cluster): the script logic is one. */
 export function rateLimitCases (t: Test, store: StoreForTest): void {
@@ -52,6 +52,35 @@ ${limitedRoute('both', '/both', `{ store: ${st.name}, limits: [ { name: small, r
     const big = await send(`${gw.url}/big`)
     t.equal(big.status, 200)
     t.match(rateLimitHeaders(big).limit, [{ name: 'big', r: 7 }], 'big counted the 2 allowed requests and this one, not the 5 rejected')
+  })
+
+  t.test('a limit shares its counter across routes whatever other limits they have', async t => {
+    const s = await setup(t)
+    const st = store()
+    const daily = '{ name: daily, requests: 3, window: 1h }'
+    const perIp = '{ name: per-ip, requests: 100, window: 1m, by: [ ip ] }'
+    // Route a: daily per consumer. Route b: the same daily and a limit per IP (no key part in common). Route c: that per-IP limit alone.
+    const gw = await gateway(s, `${st.stores}
+consumers:
+  - id: bob
+plugins:
+  test-auth: {}
+routes:
+${limitedRoute('a', '/a', `{ store: ${st.name}, limits: [ ${daily} ] }`)}${limitedRoute('b', '/b', `{ store: ${st.name}, limits: [ ${daily}, ${perIp} ] }`)}${limitedRoute('c', '/c', `{ store: ${st.name}, limits: [ ${perIp} ] }`)}`)
+    t.teardown(() => gw.close())
+    const bob = { 'x-consumer': 'bob' }
+    const onA: number[] = []
+    for (let i = 0; i < 4; i++) onA.push((await send(`${gw.url}/a`, bob)).status)
+    t.same(onA, [200, 200, 200, 429], 'daily on a')
+    const onB = await send(`${gw.url}/b`, bob)
+    t.equal(onB.status, 429, 'daily on b is the same counter: already used up on a')
+    t.match(onB.body, { limit: 'daily' })
+    t.match(rateLimitHeaders(onB).limit, [{ name: 'daily', r: 0 }])
+    const onC = await send(`${gw.url}/c`, bob)
+    t.equal(onC.status, 200)
+    // One store call decides both limits of b, except on Cluster where their keys are in different slots.
+    const counted = st.cluster === true ? 1 : 0
+    t.match(rateLimitHeaders(onC).limit, [{ name: 'per-ip', r: 99 - counted }], st.cluster === true ? 'Cluster: per-ip counted the request daily rejected (documented)' : 'per-ip did not count the request daily rejected')
   })
 
   t.test('fixed window rolls over; token bucket refills one token per window/requests', async t => {
