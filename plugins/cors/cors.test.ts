@@ -6,8 +6,16 @@ import { startGateway } from '../../test/helpers/gateway.ts'
 const hits: string[] = []
 const up = await startUpstream((req, res) => {
   hits.push(`${req.method as string} ${req.url as string}`)
-  // /leaky: an upstream that says more about CORS than the gateway's config allows.
-  const more = req.url === '/leaky' ? { 'access-control-allow-credentials': 'true', 'access-control-expose-headers': 'X-Secret' } : {}
+  // /leaky*: an upstream that says more about CORS than the gateway's config allows.
+  const more = (req.url as string).startsWith('/leaky')
+    ? {
+        'access-control-allow-credentials': 'true',
+        'access-control-expose-headers': 'X-Secret',
+        'access-control-allow-methods': 'GET, DELETE',
+        'access-control-allow-headers': 'X-Anything',
+        'access-control-max-age': '86400'
+      }
+    : {}
   res.writeHead(200, { 'content-type': 'text/plain', vary: 'Accept-Language', 'access-control-allow-origin': '*', ...more }).end('ok')
 })
 t.teardown(() => up.close())
@@ -26,6 +34,10 @@ routes:
   - { name: creds, match: { path: /creds }, upstream: up, plugins: { cors: { origins: ["*"], credentials: true, methods: [GET, POST] } } }
   - { name: down, match: { path: /down }, upstream: down, plugins: { cors: { origins: [https://app.example.com] } } }
   - { name: leaky, match: { path: /leaky }, upstream: up, plugins: { cors: { origins: ["HTTPS://Config.Example.com/", "/^https:\\\\/\\\\/[a-z]+\\\\.flagged\\\\.dev$/i"] } } }
+  - { name: leaky-wild, match: { path: /leaky/wild }, upstream: up, plugins: { cors: { origins: ["https://*.example.net"] } } }
+  - { name: leaky-creds, match: { path: /leaky/creds }, upstream: up, plugins: { cors: { origins: [https://app.example.com], credentials: true, exposeHeaders: [X-Total] } } }
+  - { name: sandboxed, match: { path: /sandboxed }, upstream: up, plugins: { cors: { origins: ["null"], credentials: true } } }
+  - { name: any-regex, match: { path: /any-regex }, upstream: up, plugins: { cors: { origins: ["/^.*$/"], credentials: true } } }
   - { name: fenced, match: { path: /fenced }, upstream: up, plugins: { cors: { origins: [https://app.example.com] }, ip-filter: { deny: [127.0.0.0/8] } } }
 `)
 t.teardown(() => gw.close())
@@ -198,4 +210,38 @@ t.test('a wildcard is anchored at both ends', async t => {
     const res = await call('/exact', 'GET', { origin })
     t.equal(res.headers['access-control-allow-origin'], undefined, origin)
   }
+})
+
+const UPSTREAM_CORS = ['access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age']
+
+t.test('an allowed origin gets the CORS headers of the config alone, none of the upstream\'s', async t => {
+  const plain = await call('/leaky/wild', 'GET', { origin: 'https://a.example.net' })
+  t.equal(plain.statusCode, 200)
+  t.equal(plain.headers['access-control-allow-origin'], 'https://a.example.net', 'the upstream\'s * replaced')
+  for (const h of ['access-control-allow-credentials', 'access-control-expose-headers', ...UPSTREAM_CORS]) t.notOk(h in plain.headers, h)
+  const creds = await call('/leaky/creds', 'GET', { origin: 'https://app.example.com' })
+  t.equal(creds.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.equal(creds.headers['access-control-allow-credentials'], 'true')
+  t.equal(creds.headers['access-control-expose-headers'], 'X-Total', 'the configured list, not the upstream\'s')
+  for (const h of UPSTREAM_CORS) t.notOk(h in creds.headers, h)
+  const none = await call('/leaky/wild', 'GET', {})
+  for (const h of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', ...UPSTREAM_CORS]) t.notOk(h in none.headers, `no Origin: ${h}`)
+})
+
+t.test('with credentials, Origin: null is allowed only when listed: never by * or a pattern', async t => {
+  for (const path of ['/creds', '/any-regex']) {
+    const res = await call(path, 'GET', { origin: 'null' })
+    t.equal(res.statusCode, 200)
+    t.notOk('access-control-allow-origin' in res.headers, `${path}: not echoed`)
+    t.notOk('access-control-allow-credentials' in res.headers, path)
+    const pre = await preflight(path, 'null')
+    t.notOk('access-control-allow-origin' in pre.headers, `${path}: preflight`)
+    const other = await call(path, 'GET', { origin: 'https://x.test' })
+    t.equal(other.headers['access-control-allow-origin'], 'https://x.test', `${path}: other origins still echoed`)
+  }
+  const listed = await call('/sandboxed', 'GET', { origin: 'null' })
+  t.equal(listed.headers['access-control-allow-origin'], 'null')
+  t.equal(listed.headers['access-control-allow-credentials'], 'true')
+  const any = await call('/any', 'GET', { origin: 'null' })
+  t.equal(any.headers['access-control-allow-origin'], '*', 'without credentials, * stays *')
 })

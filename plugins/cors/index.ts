@@ -4,6 +4,11 @@ import { compileOrigins, originProblem } from './origins.ts'
 import { CorsSchema, DEFAULTS } from './schema.ts'
 
 const PREFLIGHT_VARY = 'origin, access-control-request-method, access-control-request-headers'
+/** The CORS response headers: on a cors route, only the gateway's config sets them. */
+const CORS_HEADERS = [
+  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers',
+  'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age'
+]
 
 /**
  * CORS at the gateway: preflights answered here (never forwarded), CORS headers on every response to
@@ -19,8 +24,8 @@ export default definePlugin({
     return message === undefined ? [] : [{ path: ['origins', i], message }]
   }),
   setup (config) {
-    const origins = compileOrigins(config.origins)
     const credentials = config.credentials ?? DEFAULTS.credentials
+    const origins = compileOrigins(config.origins, credentials)
     // `*` only when no credentials: browsers refuse `*` with them, so the origin is echoed.
     const star = origins.any && !credentials
     const methods = (config.methods ?? DEFAULTS.methods).join(', ')
@@ -50,13 +55,11 @@ export default definePlugin({
       onResponse (res, req) {
         const h = res.headers
         addVary(h, 'origin')
+        // The gateway owns CORS on this route: none of the upstream's CORS headers pass, whatever the
+        // origin. Preflights never get here: answered in onRequest, before any plugin's reply.
+        for (const name of CORS_HEADERS) if (h[name] !== undefined) h[name] = undefined
         const origin = req.clientHeaders.origin
-        if (origin === undefined) return
-        if (!origins.allows(origin)) {
-          // The gateway owns CORS on this route: an origin it refuses gets none, whatever the upstream said.
-          h['access-control-allow-origin'] = h['access-control-allow-credentials'] = h['access-control-expose-headers'] = undefined
-          return
-        }
+        if (origin === undefined || !origins.allows(origin)) return
         allowOrigin(h, origin)
         if (expose !== '') h['access-control-expose-headers'] = expose
       }

@@ -18,8 +18,12 @@ export function originProblem (entry: string): string | undefined {
   return entry.startsWith('/') ? 'a regular expression is written /pattern/flags, its flags among i, m, s and u' : undefined
 }
 
-/** Compiles entries checked at load (originProblem). */
-export function compileOrigins (entries: readonly string[]): OriginMatcher {
+/**
+ * Compiles entries checked at load (originProblem). With `credentials`, the origin `null` (sandboxed
+ * iframes, file: pages, some redirects: any page can send it) is allowed only when listed as `null`,
+ * never by `*` or a pattern: echoing it with credentials would open the route to them all.
+ */
+export function compileOrigins (entries: readonly string[], credentials: boolean): OriginMatcher {
   const exact = new Set<string>()
   const patterns: RegExp[] = []
   let any = false
@@ -30,9 +34,11 @@ export function compileOrigins (entries: readonly string[]): OriginMatcher {
     else if (entry.includes('*')) patterns.push(wildcard(entry.toLowerCase()))
     else exact.add(entry.toLowerCase().replace(/\/$/, ''))
   }
+  const strictNull = credentials && !exact.has('null')
   return {
     any,
     allows (origin) {
+      if (strictNull && origin === 'null') return false
       if (any || exact.has(origin)) return true
       for (const p of patterns) if (p.test(origin)) return true
       return false
