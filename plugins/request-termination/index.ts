@@ -1,5 +1,20 @@
-import { definePlugin, type HeaderMap, type PluginReply } from '../../src/index.ts'
-import { DEFAULTS, RequestTerminationSchema } from './schema.ts'
+import { definePlugin, type HeaderMap, type PluginConfigProblem, type PluginReply } from '../../src/index.ts'
+import { DEFAULTS, RequestTerminationSchema, type RequestTerminationConfig } from './schema.ts'
+
+/** Headers that describe content, which a 204 or a 304 has none of (RFC 9110 8.6, 15.3.5, 15.4.5). */
+const CONTENT_HEADERS = new Set(['content-type', 'content-length'])
+
+/** A body, or a header describing one, with a status that has no content. */
+function contentlessProblems (config: RequestTerminationConfig): PluginConfigProblem[] {
+  const status = config.status ?? DEFAULTS.status
+  if (status !== 204 && status !== 304) return []
+  const message = `a ${status} response has no content: remove it, or answer another status`
+  const problems: PluginConfigProblem[] = Object.keys(config.headers ?? {})
+    .filter(name => CONTENT_HEADERS.has(name.toLowerCase()))
+    .map(name => ({ path: ['headers', name], message }))
+  if (config.body !== undefined) problems.unshift({ path: ['body'], message })
+  return problems
+}
 
 /**
  * Answers every request of the route with a fixed status, headers and body, without proxying
@@ -9,6 +24,7 @@ export default definePlugin({
   name: 'request-termination',
   priority: 790,
   schema: RequestTerminationSchema,
+  check: contentlessProblems,
   setup (config) {
     const headers: HeaderMap = {}
     for (const [name, value] of Object.entries(config.headers ?? {})) headers[name.toLowerCase()] = value

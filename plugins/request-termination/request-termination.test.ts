@@ -58,3 +58,34 @@ t.test('a text body keeps the Content-Type configured, in any case', async t => 
   t.equal(res.headers['content-type'], 'text/html')
   t.equal(await res.body.text(), '<p>down</p>')
 })
+
+t.test('a body or a content header with 204 or 304 is a config error at its key', async t => {
+  const load = (plugin: string) => startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { request-termination: ${plugin} } }
+`)
+  await t.rejects(load('{ status: 204, body: "hello there" }'),
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.request-termination\.body: a 204 response has no content: remove it, or answer another status/ })
+  await t.rejects(load('{ status: 304, body: { a: 1 } }'), { message: /routes\[0\]\.plugins\.request-termination\.body: a 304 response has no content/ })
+  await t.rejects(load('{ status: 204, headers: { Content-Type: text/plain } }'),
+    { message: /routes\[0\]\.plugins\.request-termination\.headers\.Content-Type: a 204 response has no content/ })
+  await t.rejects(load('{ status: 304, headers: { content-length: "0" } }'), { message: /plugins\.request-termination\.headers\.content-length: a 304 response/ })
+})
+
+t.test('a 204 without a body answers with no content headers', async t => {
+  const gw204 = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { request-termination: { status: 204, headers: { Cache-Control: no-store } } } }
+`)
+  t.teardown(() => gw204.close())
+  const res = await request(`${gw204.url}/x`)
+  t.equal(res.statusCode, 204)
+  t.equal(res.headers['cache-control'], 'no-store')
+  t.notOk('content-type' in res.headers)
+  t.notOk('content-length' in res.headers)
+  t.equal(await res.body.text(), '')
+})
