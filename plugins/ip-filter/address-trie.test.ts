@@ -37,6 +37,28 @@ t.test('AddressTrie', async t => {
   }
 })
 
+t.test('an IPv6 range holds IPv4 addresses only when it lies inside ::ffff:0:0/96', async t => {
+  const wide = new AddressTrie()
+  wide.add('::/0')
+  for (const ip of ['203.0.113.9', '::ffff:203.0.113.9', '0.0.0.0']) t.equal(wide.has(ip), false, `::/0 holds no IPv4 address: ${ip}`)
+  for (const ip of ['::1', '2001:db8::1', '::', '::203.0.113.9']) t.equal(wide.has(ip), true, `but every IPv6 one: ${ip}`)
+  const under = new AddressTrie()
+  under.add('::/80')
+  t.equal(under.has('10.0.0.1'), false, '::/80 contains the mapped range, written as IPv6: no IPv4 address')
+  t.equal(under.has('::abcd:1'), true)
+  const mapped = new AddressTrie()
+  mapped.add('::ffff:0:0/96')
+  mapped.add('::/0')
+  t.equal(mapped.has('10.0.0.1'), true, '::ffff:0:0/96 is every IPv4 address, whatever wider range holds it too')
+  t.equal(mapped.has('2001:db8::1'), true)
+  const part = new AddressTrie()
+  part.add('::ffff:10.0.0.0/104')
+  part.add('::/64')
+  t.equal(part.has('10.9.9.9'), true)
+  t.equal(part.has('::ffff:10.9.9.9'), true)
+  t.equal(part.has('11.0.0.1'), false, 'outside the mapped rule, and ::/64 is an IPv6 rule')
+})
+
 t.test('an address that leaves the trie is not looked up again from the root with its remaining bits', async t => {
   const trie = new AddressTrie()
   trie.add('::/8')

@@ -25,6 +25,9 @@ routes:
     upstream: up
     plugins:
       ip-filter: { deny: [192.0.2.0/24, "2001:db8:bad::/48"] }
+  - { name: no-v6, match: { path: /no-v6 }, upstream: up, plugins: { ip-filter: { deny: ["::/0"] } } }
+  - { name: v6-only, match: { path: /v6-only }, upstream: up, plugins: { ip-filter: { allow: ["::/0"] } } }
+  - { name: mapped, match: { path: /mapped }, upstream: up, plugins: { ip-filter: { allow: ["::ffff:10.0.0.0/104", "2001:db8::/32"] } } }
 `, { admin: true })
 t.teardown(() => gw.close())
 const port = new URL(gw.url).port
@@ -52,6 +55,17 @@ t.test('deny list', async t => {
   ]
   for (const [ip, expected] of cases) t.equal(await status('/deny', ip), expected, ip)
   t.equal(await metricValue(gw.adminUrl as string, series), before + 4, 'each refusal counted')
+})
+
+t.test('IPv4 and IPv6 rules stay apart: an IPv6 range holds IPv4 clients only when written inside ::ffff:0:0/96', async t => {
+  const cases: Array<[string, string, number]> = [
+    ['/no-v6', '192.0.2.1', 200], ['/no-v6', '::ffff:192.0.2.1', 200], ['/no-v6', '2001:db8::1', 403], ['/no-v6', '::1', 403],
+    ['/v6-only', '192.0.2.1', 403], ['/v6-only', '::ffff:192.0.2.1', 403], ['/v6-only', '2001:db8::1', 200],
+    ['/mapped', '10.1.2.3', 200], ['/mapped', '::ffff:10.1.2.3', 200], ['/mapped', '11.1.2.3', 403], ['/mapped', '2001:db8::1', 200]
+  ]
+  for (const [path, ip, expected] of cases) t.equal(await status(path, ip), expected, `${path} ${ip}`)
+  t.equal(await status('/no-v6', undefined, '127.0.0.1'), 200, 'the IPv4 peer itself, on a dual-stack listener')
+  t.equal(await status('/no-v6', undefined, '[::1]'), 403, 'the IPv6 one')
 })
 
 t.test('the peer address itself, over IPv4 and IPv6 loopback', async t => {
