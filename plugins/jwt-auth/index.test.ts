@@ -21,7 +21,8 @@ async function route (config: Partial<JwtAuthConfig>) {
     consumers: new Consumers([]),
     log: memoryLogger().log,
     metrics: { counter: () => ({ labels: () => ({ inc () {} }) }) },
-    shared: () => keys
+    shared: () => keys,
+    redactHeaders: () => {}
   } as unknown as PluginSetupContext
   const defaults = { maxTokenBytes: 8192, cacheSize: 10_000, consumerClaim: 'sub', requireExp: true, realm: 'portcullis' }
   const handlers = await plugin.setup({ ...defaults, jwksUri: 'https://idp.example.com/jwks', ...config } as JwtAuthConfig, ctx)

@@ -30,7 +30,7 @@ export function tokenVerifier (keys: KeySource | undefined, secret: string | und
   const toleranceS = typeof options.clockTolerance === 'number' ? options.clockTolerance : 0
   const issuedBefore = (payload: JWTPayload): JWTPayload => {
     if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + toleranceS) {
-      throw Object.assign(new Error('"iat" claim timestamp is in the future'), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'iat' })
+      throw Object.assign(new Error('"iat" claim timestamp is in the future'), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'iat', reason: 'future' })
     }
     return payload
   }
