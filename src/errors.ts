@@ -6,22 +6,25 @@ export const GatewayError = {
   BAD_REQUEST: { status: 400, code: 'bad_request', message: 'the request is malformed' },
   HEADERS_TOO_LARGE: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
   HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request headers took too long to arrive' },
-  BAD_HOST: { status: 400, code: 'bad_host', message: 'the Host header is missing, repeated or not a host name' },
-  BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, or a bad escape' },
+  BAD_HOST: { status: 400, code: 'bad_host', message: 'the Host header (or the target\'s authority) is missing, repeated or not a host name with an optional port' },
+  BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, a semicolon, a malformed escape, or escapes that do not decode as UTF-8' },
   BAD_BODY: { status: 400, code: 'bad_body', message: 'the request body could not be read as sent (say, a bad Content-Encoding)' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
   UPGRADE_REFUSED: { status: 400, code: 'upgrade_refused', message: 'this route does not accept an upgrade to this protocol (h2c never)' },
   METHOD_NOT_ALLOWED: { status: 405, code: 'method_not_allowed', message: 'this route does not accept this method (TRACE only where the route\'s methods name it)' },
+  EXPECTATION_FAILED: { status: 417, code: 'expectation_failed', message: 'the request\'s Expect names an expectation other than 100-continue' },
   CONNECT_REFUSED: { status: 501, code: 'not_implemented', message: 'the gateway does not open CONNECT tunnels' },
   TRANSFER_CODING: { status: 501, code: 'unsupported_transfer_coding', message: 'the request uses a transfer coding the gateway does not implement (only chunked)' },
+  INTERNAL: { status: 500, code: 'internal_error', message: 'the gateway failed while handling the request' },
   PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },
   UPSTREAM_UNREACHABLE: { status: 502, code: 'bad_gateway', message: 'the upstream could not be reached or broke the connection' },
   UPSTREAM_BODY_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response body could not be read as sent (say, a corrupt Content-Encoding)' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
   UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow' },
   NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available' },
-  UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' }
+  UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' },
+  HTTP_VERSION_NOT_SUPPORTED: { status: 505, code: 'http_version_not_supported', message: 'the request\'s HTTP version is not supported on this connection (HTTP/1.0 and HTTP/1.1; HTTP/2 by ALPN or h2c)' }
 } as const
 
 export type GatewayErrorKind = typeof GatewayError[keyof typeof GatewayError]

@@ -156,6 +156,50 @@ t.test('X-Forwarded-* from a peer outside the trustProxy CIDR list are replaced'
   t.equal(seen.headers['x-forwarded-proto'], 'http')
 })
 
+// What a client could claim to a backend that believes its proxies: an address, a scheme, a port, a path prefix, a certificate.
+const SPOOFED = {
+  forwarded: 'for=6.6.6.6;proto=https;host=evil.test',
+  'x-real-ip': '6.6.6.6',
+  'true-client-ip': '6.6.6.6',
+  'x-client-ip': '6.6.6.6',
+  'client-ip': '6.6.6.6',
+  'cf-connecting-ip': '6.6.6.6',
+  'fastly-client-ip': '6.6.6.6',
+  'x-cluster-client-ip': '6.6.6.6',
+  'x-forwarded-port': '443',
+  'x-forwarded-prefix': '/admin',
+  'x-forwarded-ssl': 'on',
+  'x-forwarded-scheme': 'https',
+  'x-forwarded-client-cert': 'Hash=1;Subject="CN=admin"'
+}
+
+for (const [label, options] of [['trustProxy off', {}], ['a peer outside the trustProxy CIDR list', trusting('[ "10.0.0.0/8" ]')]] as const) {
+  t.test(`other forwarding headers from an untrusted client (${label}) are dropped; X-Real-IP and X-Forwarded-Port are the gateway's`, async t => {
+    const gw = await catchAllGateway(t, echo, options)
+    const { seen } = await echoed(`${gw.url}/`, { ...SPOOFED, host: 'gateway.test' })
+    const { 'x-real-ip': realIp, 'x-forwarded-port': fwdPort, ...spoofed } = SPOOFED
+    t.same(Object.keys(spoofed).filter(name => seen.headers[name] !== undefined), [], 'none reaches the upstream')
+    t.not(realIp, '127.0.0.1')
+    t.equal(seen.headers['x-real-ip'], '127.0.0.1', 'X-Real-IP: the peer')
+    t.not(fwdPort, '80')
+    t.equal(seen.headers['x-forwarded-port'], '80', 'X-Forwarded-Port: the Host\'s, by default that of the scheme')
+    const withPort = await echoed(`${gw.url}/`, { 'x-forwarded-port': '443', host: 'gateway.test:8080' })
+    t.equal(withPort.seen.headers['x-forwarded-port'], '8080', 'the port the client named in Host')
+    const res = await rawRequest(port(gw), ['GET / HTTP/1.0', 'X-Forwarded-Port: 443'])
+    t.equal((JSON.parse(res.body) as Echoed).headers['x-forwarded-port'], undefined, 'none without a Host')
+  })
+}
+
+t.test('forwarding headers from a trusted proxy are kept as sent; X-Real-IP is the client address resolved', async t => {
+  const gw = await catchAllGateway(t, echo, trusting('true'))
+  const { seen } = await echoed(`${gw.url}/`, { ...SPOOFED, 'x-forwarded-for': '203.0.113.9', host: 'gateway.test' })
+  for (const [name, value] of Object.entries(SPOOFED)) if (name !== 'x-real-ip') t.equal(seen.headers[name], value, `${name} kept`)
+  t.equal(seen.headers['x-real-ip'], '203.0.113.9', 'X-Real-IP: the address the gateway resolved (and logs)')
+  const noPort = await echoed(`${gw.url}/`, { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'public.test', host: 'gateway.test' })
+  t.equal(noPort.seen.headers['x-forwarded-port'], '443', 'no X-Forwarded-Port sent: the one of the proxy\'s X-Forwarded-Host and -Proto')
+  t.equal(noPort.seen.headers['x-real-ip'], '127.0.0.1', 'no X-Forwarded-For: the peer')
+})
+
 t.test('Host sent upstream', async t => {
   const up = await echoUpstream(t)
   const target = await catchAllGateway(t, up.url)

@@ -258,3 +258,118 @@ t.test('unreadable bytes pipelined behind a request under way are not answered a
   t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/first')), 'the first request logged')
   t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no line for the unreadable bytes')
 })
+
+/** rawRequest, failed after `ms` when no answer has come (a request left unanswered would hang the test). */
+async function answered (port: number, lines: string[], ms = 3_000): Promise<RawResponse> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms) })
+  try {
+    return await Promise.race([rawRequest(port, lines), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+t.test('an HTTP/2.0 or HTTP/0.9 request line on HTTP/1 gets 505, the connection closed, and nothing is held in flight', async t => {
+  const { gw, port, seen } = await gateway(t)
+  for (const version of ['HTTP/2.0', 'HTTP/0.9']) {
+    // No Connection: close: the gateway closes it.
+    const res = await answered(port, [`GET /a ${version}`, 'Host: a'])
+    checkError(t, gw, res, 505, 'http_version_not_supported', version)
+    t.same(headerValues(res, 'connection'), ['close'], `${version}: the connection is closed`)
+    t.match(gw.logs.find(l => l.msg === 'request rejected' && l.status === 505 && l.protocol === version), { method: 'GET', path: '/a' }, `${version}: logged as sent`)
+  }
+  t.equal(gw.gateway.runtime.inFlight, 0)
+  t.same(seen, [], 'the upstream saw none')
+})
+
+t.test('a failure of the gateway while starting a request is answered with 500 and never held in flight', async t => {
+  const { gw, port } = await gateway(t)
+  const runtime = gw.gateway.runtime
+  // Before the exchange: routing itself fails.
+  const match = runtime.router.match.bind(runtime.router)
+  runtime.router.match = () => { throw new Error('routing broke') }
+  checkError(t, gw, await answered(port, ['GET /a HTTP/1.1', 'Host: a']), 500, 'internal_error', 'routing failed')
+  runtime.router.match = match
+  // In the exchange's start: its route's pipeline fails to give its hooks.
+  Object.defineProperty(runtime.routes[0]?.pipeline, 'requestHooks', { get () { throw new Error('hooks broke') } })
+  const res = await answered(port, ['GET /b HTTP/1.1', 'Host: a', 'Connection: close'])
+  t.equal(res.status, 500)
+  t.match(JSON.parse(res.body), { error: 'internal_error' })
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/b' }), { status: 500 }, 'the exchange logged as any other')
+  t.equal(gw.logs.filter(l => l.msg === 'request failed in the gateway').length, 2, 'both failures logged as errors')
+  t.ok(await until(() => runtime.inFlight === 0), 'nothing left in flight')
+})
+
+t.test('Host must be a host name, an IPv4 address or a bracketed IPv6 one, with an optional port', async t => {
+  const up = await recordingUpstream(t)
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+consumers:
+  - id: ops
+    credentials: { key-auth: { keys: [ "s3cret-key-0123456789" ] } }
+routes:
+  - name: public
+    match: { host: public.example.com, path: /* }
+    upstream: up
+  - name: admin
+    match: { host: admin.example.com, path: /* }
+    upstream: up
+    plugins: { key-auth: {} }
+  - name: apps
+    match: { host: "*.apps.example.com", path: /* }
+    upstream: up
+  - name: any
+    match: { path: /* }
+    upstream: up
+`)
+  t.teardown(() => gw.close())
+  const port = Number(new URL(gw.url).port)
+  const refused = [
+    'public.example.com:x@admin.example.com', // URL parsers read admin.example.com
+    'public.example.com@admin.example.com',
+    'evil.com/.apps.example.com',
+    'evil.com?.apps.example.com',
+    'evil.com#.apps.example.com',
+    '.apps.example.com',
+    'a..apps.example.com',
+    'a.apps.example.com..',
+    'a b/c?d',
+    'a.example.com:123456',
+    'a.example.com:80:80',
+    '[::1',
+    '[::1]x',
+    ''
+  ]
+  for (const host of refused) {
+    checkError(t, gw, await answered(port, ['GET /x HTTP/1.1', `Host: ${host}`, 'Connection: close']), 400, 'bad_host', JSON.stringify(host))
+  }
+  checkError(t, gw, await answered(port, ['GET /x HTTP/1.1', 'Connection: close']), 400, 'bad_host', 'no Host on HTTP/1.1')
+  checkError(t, gw, await answered(port, ['GET http://ops@admin.example.com/x HTTP/1.1', 'Host: admin.example.com', 'Connection: close']), 400, 'bad_host', 'userinfo in an absolute-form target')
+  t.same(up.seen, [], 'none reached the upstream')
+
+  const accepted: ReadonlyArray<readonly [string, number]> = [
+    ['one.apps.example.com', 200],
+    ['One.Apps.Example.com.:8080', 200],
+    ['public.example.com:80', 200],
+    ['admin.example.com', 401], // routed to admin, whose key-auth refuses
+    ['x_y-z.internal', 200],
+    ['127.0.0.1:8080', 200],
+    ['[::1]:8080', 200],
+    ['[2001:db8::1]', 200]
+  ]
+  for (const [host, status] of accepted) {
+    t.equal((await answered(port, ['GET /ok HTTP/1.1', `Host: ${host}`, 'Connection: close'])).status, status, host)
+  }
+  t.equal((await answered(port, ['GET /ok HTTP/1.0'])).status, 200, 'HTTP/1.0 needs no Host')
+  t.equal(up.seen.length, accepted.filter(([, s]) => s === 200).length + 1, 'each one accepted reached the upstream')
+})
+
+t.test('Expect other than 100-continue: 417 in JSON, logged; the connection serves on', async t => {
+  const { gw, port, seen } = await gateway(t)
+  const { first, second } = await rawThenAgain(port, ['GET /a HTTP/1.1', 'Host: a', 'Expect: nope'], '', ['GET /next HTTP/1.1', 'Host: a', 'Connection: close'])
+  checkError(t, gw, first, 417, 'expectation_failed', 'Expect: nope')
+  t.equal(second === 'closed' ? 'closed' : second.status, 200)
+  t.same(seen.map(s => s.url), ['/next'])
+})

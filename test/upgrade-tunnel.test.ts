@@ -25,7 +25,8 @@ function flood (socket: Socket): void {
   more()
 }
 
-async function tunnelUpstream (t: Test): Promise<{ url: string, tunnels: Socket[], closed: () => number }> {
+/** `lines`: the header lines of the upstream's 101. */
+async function tunnelUpstream (t: Test, lines = 'upgrade: foo\r\nconnection: upgrade\r\nx-tunnel: one\r\n'): Promise<{ url: string, tunnels: Socket[], closed: () => number }> {
   const tunnels: Socket[] = []
   let closed = 0
   const server = createServer((_req, res) => { res.end('plain') })
@@ -33,7 +34,7 @@ async function tunnelUpstream (t: Test): Promise<{ url: string, tunnels: Socket[
     tunnels.push(socket)
     socket.on('error', () => {}) // a tunnel the gateway cuts while it is written to
     socket.on('close', () => { closed++ })
-    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: foo\r\nconnection: upgrade\r\nx-tunnel: one\r\n\r\n')
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\n${lines}\r\n`)
     const echo = (c: Buffer) => {
       const text = c.toString()
       if (text.includes('flood')) flood(socket)
@@ -76,7 +77,7 @@ async function openTunnel (t: Test, gw: TestGateway, early = ''): Promise<Tunnel
   return { socket, head: () => got.slice(0, end()), after: () => got.slice(end() + 4), closed: () => closed }
 }
 
-t.test("the 101 relays the upstream's headers as they are, and the request id", async t => {
+t.test("the 101 relays the upstream's end-to-end headers as they are, and the request id", async t => {
   const up = await tunnelUpstream(t)
   const gw = await gateway(t, up.url)
   const tunnel = await openTunnel(t, gw)
@@ -85,6 +86,19 @@ t.test("the 101 relays the upstream's headers as they are, and the request id", 
   t.match(lines[4], /^x-request-id: \S+$/)
   t.same(lines.slice(1, 4), ['upgrade: foo', 'connection: upgrade', 'x-tunnel: one'], "the upstream's header lines, nothing more")
   t.equal(lines.length, 5)
+})
+
+t.test("the 101 relays no hop-by-hop header: Connection keeps only upgrade, the fields it names are dropped", async t => {
+  const up = await tunnelUpstream(t, 'Upgrade: foo\r\nConnection: Upgrade, x-secret\r\nX-Secret: internal\r\nKeep-Alive: timeout=5\r\n' +
+    'Proxy-Authenticate: Basic realm="inner"\r\nx-tunnel: one\r\nConnection: keep-alive\r\n')
+  const gw = await gateway(t, up.url)
+  const tunnel = await openTunnel(t, gw)
+  const lines = tunnel.head().split('\r\n')
+  t.same(lines.slice(0, 4), ['HTTP/1.1 101 Switching Protocols', 'Upgrade: foo', 'Connection: upgrade', 'x-tunnel: one'])
+  t.match(lines[4], /^x-request-id: \S+$/)
+  t.equal(lines.length, 5, 'nothing else: no X-Secret, Keep-Alive, Proxy-Authenticate, second Connection')
+  tunnel.socket.write('still a tunnel')
+  t.ok(await until(() => tunnel.after() === 'still a tunnel'), 'bytes flow both ways')
 })
 
 t.test('bytes the client sent right behind its upgrade request reach the upstream', async t => {

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino'
+import { isHttp2 } from '../server/http2.ts'
 
 /** What one access-log line says about a request. */
 export interface AccessLogFields {
@@ -7,7 +8,7 @@ export interface AccessLogFields {
   tries: number | undefined
   method: string
   path: string
-  /** HTTP/1.1, HTTP/1.0 or HTTP/2 (see protocolOf). */
+  /** HTTP/1.1, HTTP/1.0 or HTTP/2 (see protocolOf); another version only on a refused request. */
   protocol: string
   status: number
   durationMs: number
@@ -31,9 +32,13 @@ const HTTP2 = 'HTTP/2'
 const HTTP11 = 'HTTP/1.1'
 const HTTP10 = 'HTTP/1.0'
 
-/** The access log's `protocol` of a request: one of a few constant strings, so no allocation per request. */
+/**
+ * The access log's `protocol` of a request: one of a few constant strings, so no allocation per
+ * request. A version HTTP/1 cannot carry (`HTTP/2.0`, `HTTP/0.9` request lines, refused with 505) is logged as sent.
+ */
 export function protocolOf (req: { httpVersionMajor: number, httpVersionMinor: number }): string {
-  return req.httpVersionMajor === 2 ? HTTP2 : req.httpVersionMinor === 1 ? HTTP11 : HTTP10
+  if (req.httpVersionMajor === 1) return req.httpVersionMinor === 1 ? HTTP11 : HTTP10
+  return isHttp2(req) ? HTTP2 : `HTTP/${req.httpVersionMajor}.${req.httpVersionMinor}`
 }
 const q = JSON.stringify
 

@@ -10,7 +10,9 @@ import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
 import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
-import { endToEndRequestHeaders, endToEndResponseHeaders } from './hop-by-hop.ts'
+import { endToEndRequestHeaders, endToEndResponseHeaders, upgradeResponseHead } from './hop-by-hop.ts'
+import { sendContinue } from './expect-continue.ts'
+import { isHttp2 } from '../server/http2.ts'
 import { ResponseState } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
@@ -60,7 +62,7 @@ function addExtra (headers: HeaderMap, extra: HeaderMap): void {
 
 function hasBody (req: IncomingMessage): boolean {
   // HTTP/2 frames bodies itself: a request without one ends its stream with its headers.
-  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
+  if (isHttp2(req)) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')
 }
 
@@ -196,7 +198,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res.on('close', Exchange.#onResponseClose)
     if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
     const req = this.raw
-    if (req.httpVersionMajor === 2 && !req.complete && hasBody(req)) {
+    if (isHttp2(req) && !req.complete && hasBody(req)) {
       const stream = (req as unknown as Http2ServerRequest).stream as Duplex & { [EXCHANGE]?: Exchange }
       ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = stream[EXCHANGE] = this
       req.once('close', Exchange.#dropUnreadBody)
@@ -246,6 +248,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#body === undefined && this.#upgrade === undefined && this.#bodyStreams === undefined && length !== undefined && length !== '0' &&
         (Number(length) <= upstream.requestBuffer || upstream.retry.buffersBody(this.method, length))) {
       // A client that goes away mid-body is handled by #closed.
+      sendContinue(this.res)
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
       return
     }
@@ -369,6 +372,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /** The body to send upstream: the client's request, or the end of the streams plugins added. */
   #requestBody (): Readable {
+    sendContinue(this.res)
     const streams = this.#bodyStreams
     if (streams === undefined) return this.raw
     if (this.#streamedBody !== undefined) return this.#streamedBody
@@ -403,9 +407,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) { upstream.destroy(); return }
     this.#upgraded = true
     clearTimeout(this.#deadline) // a WebSocket lives as long as its ends want
-    let head = 'HTTP/1.1 101 Switching Protocols\r\n'
-    for (let i = 0; raw !== null && i < raw.length; i += 2) head += `${String(raw[i])}: ${String(raw[i + 1])}\r\n`
-    client.write(head + `x-request-id: ${this.id}\r\n\r\n`)
+    // Hop-by-hop fields are for this hop (Keep-Alive, Proxy-Authenticate, those Connection names): not relayed.
+    client.write(`HTTP/1.1 101 Switching Protocols\r\n${raw === null ? '' : upgradeResponseHead(raw)}x-request-id: ${this.id}\r\n\r\n`, 'latin1')
     const head0 = (this.#upgrade as { head: Buffer }).head
     if (head0.length > 0) upstream.write(head0)
     const closeBoth = () => { client.destroy(); upstream.destroy() }
@@ -424,7 +427,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true // 1xx informational: Node answers 100-continue to the client itself
+    if (status < 200) return true // 1xx informational: the gateway sends its own 100 Continue (sendContinue)
     clearTimeout(this.#headersTimer)
     const upstream = this.compiled.upstream
     this.#answered = true
@@ -677,8 +680,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * proxied body, rather than by the time it takes to read the whole body.
    */
   #endWith (body: string | Buffer | undefined): void {
-    if (body === undefined || body.length <= REPLY_SLICE) { this.#end(body); return }
+    // Bytes, never a string: Node would write the head with a string's first chunk, as UTF-8, and
+    // header values hold bytes (decoded as latin1: see endToEndResponseHeaders) that only latin1 writes back.
     const bytes = typeof body === 'string' ? Buffer.from(body) : body
+    if (bytes === undefined || bytes.length <= REPLY_SLICE) { this.#end(bytes); return }
     const sink = this.#sink as Writable
     let at = 0
     // Called again only on drain, which a response cut or closed meanwhile never emits.
@@ -702,7 +707,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * clientTimeouts.send: no other timer would close the connection (or stream) before they are.
    * As on the body, the time runs between reads: each drain restarts it.
    */
-  #end (body?: string | Buffer): void {
+  #end (body?: Buffer): void {
     ;(this.#sink ?? this.res).end(body)
     // A write waiting for drain gets none once ended: this timer takes over from its.
     clearTimeout(this.#sendTimer)
@@ -778,7 +783,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * a complete response).
    */
   #destroy (): void {
-    if (this.raw.httpVersionMajor === 2) { this.res.destroy(STREAM_CUT); return }
+    if (isHttp2(this.raw)) { this.res.destroy(STREAM_CUT); return }
     // Queued behind an earlier answer on a pipelined connection, it has no socket yet: Node 24 would
     // send what it holds when its turn comes and keep the connection open. Closed at that turn instead.
     if (this.res.socket === null) this.res.once('socket', closeSocket)

@@ -2,32 +2,73 @@ import proxyAddr from 'proxy-addr'
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 
-/** Decides, once per config, whose X-Forwarded-* headers are believed. */
+/**
+ * Headers in which a proxy tells the next hop who the client is, how and where it connected, or
+ * which certificate it showed: backends read them (Forwarded in Spring and Go, X-Real-IP behind
+ * nginx, X-Forwarded-Port/-Prefix to build links, X-Forwarded-Client-Cert to authenticate). From a
+ * peer that is not a trusted proxy they are the client's own claims: none reaches the upstream.
+ * X-Forwarded-For/-Proto/-Host are replaced instead, and X-Real-IP and X-Forwarded-Port set (applyForwarded).
+ */
+const PROXY_HEADERS = [
+  'forwarded', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-server',
+  'x-forwarded-by', 'x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-client-cert', 'x-forwarded-tls-client-cert',
+  'x-forwarded-tls-client-cert-info', 'x-original-forwarded-for', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'client-ip',
+  'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-url-scheme', 'front-end-https'
+]
+
+const PORT = /^\d{1,5}$/
+
+/** Decides, once per config, whose forwarding headers are believed. */
 export function compileTrust (trustProxy: boolean | string[] | undefined): (addr: string, hop: number) => boolean {
   if (trustProxy === true) return () => true
   if (trustProxy === undefined || trustProxy === false) return () => false
   return proxyAddr.compile(trustProxy)
 }
 
+/** The request headers left out for an untrusted peer, once per config: `removed` and the proxies' headers. */
+export function untrustedRemovals (removed: ReadonlySet<string>): ReadonlySet<string> {
+  return new Set([...removed, ...PROXY_HEADERS])
+}
+
+/** Whether the peer is a trusted proxy: then its forwarding headers are passed on (see untrustedRemovals). */
+export function trustsPeer (req: IncomingMessage, trust: (addr: string, hop: number) => boolean): boolean {
+  return trust(req.socket.remoteAddress ?? '', 0)
+}
+
+/** The port in a Host value, else the scheme's default; undefined where neither reads as a port. */
+function portOf (host: string | string[] | undefined, proto: string | string[]): string | undefined {
+  if (typeof host !== 'string') return undefined
+  const colon = host.lastIndexOf(':')
+  if (colon === -1 || host.charCodeAt(host.length - 1) === 93 /* ] of an IPv6 literal */) return proto === 'https' ? '443' : proto === 'http' ? '80' : undefined
+  const port = host.slice(colon + 1)
+  return PORT.test(port) ? port : undefined
+}
+
 /**
- * Sets X-Forwarded-For/-Proto/-Host on the upstream headers and returns the client address.
- * Untrusted peers' X-Forwarded-* are replaced, trusted ones' are extended.
+ * Sets X-Forwarded-For/-Proto/-Host, X-Real-IP and X-Forwarded-Port on the upstream headers and
+ * returns the client address. An untrusted peer's X-Forwarded-* are replaced (its other forwarding
+ * headers were left out of `out`), a trusted one's are extended or kept.
  */
-export function applyForwarded (req: IncomingMessage, out: Record<string, string | string[] | undefined>, trust: (addr: string, hop: number) => boolean): string {
+export function applyForwarded (req: IncomingMessage, out: Record<string, string | string[] | undefined>, trust: (addr: string, hop: number) => boolean, trusted: boolean): string {
   const peer = req.socket.remoteAddress ?? ''
-  const trusted = trust(peer, 0)
-  const proto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http'
   const priorFor = req.headers['x-forwarded-for']
+  let client = peer
   if (trusted && typeof priorFor === 'string' && priorFor !== '') {
     out['x-forwarded-for'] = `${priorFor}, ${peer}`
-    out['x-forwarded-proto'] = req.headers['x-forwarded-proto'] ?? proto
-    out['x-forwarded-host'] = req.headers['x-forwarded-host'] ?? req.headers.host
-    return proxyAddr(req, trust)
+    client = proxyAddr(req, trust)
+  } else {
+    out['x-forwarded-for'] = peer
   }
-  out['x-forwarded-for'] = peer
-  out['x-forwarded-proto'] = trusted ? req.headers['x-forwarded-proto'] ?? proto : proto
+  const ownProto = (req.socket as TLSSocket).encrypted === true ? 'https' : 'http'
+  const proto = out['x-forwarded-proto'] = trusted ? req.headers['x-forwarded-proto'] ?? ownProto : ownProto
   const host = trusted ? req.headers['x-forwarded-host'] ?? req.headers.host : req.headers.host
   if (host === undefined) delete out['x-forwarded-host']
   else out['x-forwarded-host'] = host
-  return peer
+  out['x-real-ip'] = client
+  // A trusted proxy's own X-Forwarded-Port is kept; otherwise the port of the host the client addressed.
+  if (!trusted || out['x-forwarded-port'] === undefined) {
+    const port = portOf(host, proto)
+    if (port !== undefined) out['x-forwarded-port'] = port
+  }
+  return client
 }

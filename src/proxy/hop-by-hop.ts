@@ -1,4 +1,4 @@
-// RFC 9110 7.6.1 hop-by-hop headers, plus `expect` (Node answers 100-continue itself) and `host`
+// RFC 9110 7.6.1 hop-by-hop headers, plus `expect` (the gateway answers 100-continue itself) and `host`
 // (set per route); Proxy-* headers are for this hop only.
 const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
 
@@ -27,6 +27,12 @@ export function endToEndRequestHeaders (headers: Record<string, string | string[
   return out
 }
 
+/**
+ * A header value's bytes as a string of one char per byte (latin1), as Node and undici decode
+ * them: written back as latin1 (Node's head, undici's request), any byte, UTF-8 or not, goes out unchanged.
+ */
+const bytesText = (v: Buffer | string | undefined): string => Buffer.isBuffer(v) ? v.toString('latin1') : String(v)
+
 /** End-to-end response headers from undici's raw [name, value, ...] buffers, lower-cased. */
 export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> {
   const out: Record<string, string | string[] | undefined> = {}
@@ -44,4 +50,26 @@ export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string |
   const named = connectionTokens(connection)
   if (named !== undefined) for (const name of named) delete out[name]
   return out
+}
+
+/**
+ * The header lines of an upgrade's 101 from undici's raw [name, value, ...], as the upstream sent
+ * them, less the hop-by-hop ones and those its Connection names; `Upgrade` stays, and Connection
+ * says only `upgrade` (RFC 9110 7.8: the client switches on both).
+ */
+export function upgradeResponseHead (raw: ReadonlyArray<Buffer | string>): string {
+  let connection: string[] | undefined
+  for (let i = 0; i < raw.length; i += 2) if (String(raw[i]).toLowerCase() === 'connection') (connection ??= []).push(String(raw[i + 1]))
+  const named = connectionTokens(connection)
+  let head = ''
+  let connected = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = String(raw[i])
+    const lower = name.toLowerCase()
+    if (lower === 'connection') {
+      if (!connected) head += `${name}: upgrade\r\n`
+      connected = true
+    } else if (lower === 'upgrade' || !isHopByHop(lower, named)) head += `${name}: ${bytesText(raw[i + 1])}\r\n`
+  }
+  return head
 }

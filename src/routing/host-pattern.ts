@@ -1,3 +1,21 @@
+/**
+ * A valid Host (RFC 9112 3.2), or an absolute-form target's authority: a name or IPv4 address, or
+ * an IPv6 one in brackets, then maybe a port (RFC 3986 3.2.2, whose empty port is allowed). A name's
+ * labels are letters, digits, `-` and `_`, none empty; one trailing dot is allowed. No userinfo,
+ * path, query or space: an upstream's URL parser would read another host in those. Group 1: the host.
+ */
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|(?=[^:]{1,253}(?::|$))[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)(?::[0-9]{0,5})?$/
+
+/** Whether `value` is a valid Host (see HOST): checked on every request, so a test, no match array. */
+export function isValidHost (value: string): boolean {
+  return HOST.test(value)
+}
+
+/** The host of a valid Host value without its port (`API.example.com` of `API.example.com:8080`), else undefined. */
+export function hostOf (value: string): string | undefined {
+  return HOST.exec(value)?.[1]
+}
+
 /** Lower-cased host without port or trailing dot: `API.Example.com.:8080` → `api.example.com`. */
 export function normalizeHost (host: string | undefined): string {
   if (host === undefined || host === '') return ''
@@ -30,5 +48,13 @@ export function parseHostPattern (pattern: string): HostPattern | string {
 
 /** Whether `host` (already normalized) is one a pattern matches. */
 export function hostMatches (pattern: HostPattern, host: string): boolean {
-  return pattern.kind === 'exact' ? pattern.host === host : host.endsWith(pattern.suffix)
+  return pattern.kind === 'exact' ? pattern.host === host : underSuffix(host, pattern.suffix)
+}
+
+/**
+ * Whether `host` is a sub-domain under a wildcard's `suffix` (`.example.com`): whole labels only, so
+ * not `.example.com` itself, nor `a..example.com`, whose label before the suffix is empty.
+ */
+export function underSuffix (host: string, suffix: string): boolean {
+  return host.length > suffix.length && host.endsWith(suffix) && host.charCodeAt(host.length - suffix.length - 1) !== 46 /* . */
 }

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { HostPattern } from './host-pattern.ts'
+import { underSuffix, type HostPattern } from './host-pattern.ts'
 import type { PathPattern } from './path-pattern.ts'
 
 /** What the router needs to know of a route. */
@@ -64,7 +64,7 @@ export class Router<R extends Matchable> {
     }
     for (let i = 0; i < this.#wildcards.length; i++) {
       const w = this.#wildcards[i] as { suffix: string, routes: R[] }
-      if (!host.endsWith(w.suffix)) continue
+      if (!underSuffix(host, w.suffix)) continue
       const m = firstMatch(w.routes, method, path, headers)
       if (m !== undefined) return m
     }

@@ -6,13 +6,13 @@ import type { LoadedConfig } from '../config/load.ts'
 import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
-import { applyForwarded, compileTrust } from '../proxy/forwarded.ts'
+import { applyForwarded, compileTrust, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { framingFault } from '../proxy/request-framing.ts'
 import { upgradeRefusal } from '../proxy/upgrade.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { traceContext, traceparent } from '../proxy/trace-context.ts'
-import { normalizeHost } from '../routing/host-pattern.ts'
+import { isValidHost, normalizeHost } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
 import { compilePathPattern, type PathPattern } from '../routing/path-pattern.ts'
 import { Router, type RouteMatch } from '../routing/router.ts'
@@ -32,6 +32,7 @@ import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
+import { isHttp2 } from '../server/http2.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { redactHeaders } from '../logging/logger.ts'
 import { toMs } from '../config/duration.ts'
@@ -64,6 +65,8 @@ export class Runtime implements ExchangeOwner {
   #trust: (addr: string, hop: number) => boolean
   /** Request headers never sent upstream (server.removeRequestHeaders), lower-cased. */
   readonly #removed: ReadonlySet<string>
+  /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
+  readonly #removedUntrusted: ReadonlySet<string>
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
@@ -89,6 +92,7 @@ export class Runtime implements ExchangeOwner {
     const { server, logging } = loaded.config
     this.#trust = compileTrust(server.trustProxy)
     this.#removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
+    this.#removedUntrusted = untrustedRemovals(this.#removed)
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
     const client = clientTimeouts(server)
@@ -165,7 +169,11 @@ export class Runtime implements ExchangeOwner {
 
   /** Entry point for every HTTP request. */
   handle (req: IncomingMessage, res: ServerResponse): void {
-    this.#route(req, res, undefined)
+    try {
+      this.#route(req, res, undefined)
+    } catch (err) {
+      this.#failed(req, res, err)
+    }
   }
 
   /** Entry point for upgrade requests (WebSocket): same matching and request plugins as HTTP. */
@@ -174,16 +182,35 @@ export class Runtime implements ExchangeOwner {
     res.shouldKeepAlive = false
     res.assignSocket(socket as never)
     res.once('finish', () => socket.end())
-    this.#route(req, res, { socket, head })
+    try {
+      this.#route(req, res, { socket, head })
+    } catch (err) {
+      this.#failed(req, res, err)
+    }
+  }
+
+  /**
+   * A bug of the gateway's before any exchange took the request: answered (500) and logged, never
+   * left unanswered (Fastify would swallow the error, and the client would wait until it gives up).
+   */
+  #failed (req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const id = requestId(req.headers['x-request-id'])
+    this.log.error({ err, requestId: id }, 'request failed in the gateway')
+    if (res.headersSent) res.destroy()
+    else this.#reject(req, res, GatewayError.INTERNAL, id, req.url as string, true)
   }
 
   #route (req: IncomingMessage, res: ServerResponse, upgrade: { socket: Duplex, head: Buffer } | undefined): void {
     const id = requestId(req.headers['x-request-id'])
+    const http2 = isHttp2(req)
+    // Node's HTTP/1 parser also takes `HTTP/2.0` and `HTTP/0.9` request lines: neither is HTTP/1.x,
+    // nor can what follows on the connection be trusted.
+    if (req.httpVersionMajor !== 1 && !http2) { this.#reject(req, res, GatewayError.HTTP_VERSION_NOT_SUPPORTED, id, req.url as string, true); return }
     const fault = framingFault(req)
     if (fault !== undefined) { this.#reject(req, res, fault.error, id, req.url as string, fault.close); return }
     let url = req.url as string
     let host = req.headers.host
-    if (req.httpVersionMajor === 2) {
+    if (http2) {
       // HTTP/2 names the host in :authority (a Host field may come too, and must agree: RFC 9113 8.3.1).
       // It becomes the Host of the request, as HTTP/1.1's upstream needs, and routes as Host does.
       const authority = req.headers[':authority'] as string | undefined
@@ -203,6 +230,10 @@ export class Runtime implements ExchangeOwner {
       // the host the route was matched on, not another one the backend could route by.
       req.headers.host = host
     }
+    // RFC 9112 3.2: an HTTP/1.1 request without a Host, or with an invalid one, gets 400 (Node's own
+    // check is off: see GatewayServer). A host an upstream's URL parser would read otherwise
+    // (`a.example:x@b.example`, `evil.test/.a.example`) must never route.
+    if (host === undefined ? req.httpVersionMinor === 1 /* HTTP/1.1: HTTP/2's is 0 */ : !isValidHost(host)) { this.#reject(req, res, GatewayError.BAD_HOST, id, url); return }
     const q = url.indexOf('?')
     const rawPath = q === -1 ? url : url.slice(0, q)
     const path = normalizePath(rawPath)
@@ -220,19 +251,33 @@ export class Runtime implements ExchangeOwner {
 
   #start (match: RouteMatch<CompiledRoute>, req: IncomingMessage, res: ServerResponse, path: string, query: string, id: string,
     upgrade: { socket: Duplex, head: Buffer } | undefined): void {
-    const headers = endToEndRequestHeaders(req.headers, this.#removed)
-    const clientIp = applyForwarded(req, headers, this.#trust)
+    const trusted = trustsPeer(req, this.#trust)
+    const headers = endToEndRequestHeaders(req.headers, trusted ? this.#removed : this.#removedUntrusted)
+    const clientIp = applyForwarded(req, headers, this.#trust, trusted)
     const trace = traceContext(req.headers.traceparent)
     headers.traceparent = traceparent(trace)
+    const ex = new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade)
     this.#inFlight++
     match.route.metrics?.started()
-    new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade).start()
+    try {
+      ex.start()
+    } catch (err) {
+      // A bug of the gateway's: answered (500) and logged; the response's close counts the exchange out, as for any other.
+      this.log.error({ err, route: match.route.info.name, requestId: id }, 'request failed in the gateway')
+      ex.abortUpstream(err instanceof Error ? err : new Error(String(err)))
+      ex.fail(GatewayError.INTERNAL)
+    }
   }
 
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false): void {
     sendError(res, error, id, close)
     if (this.#countUnmatched) this.#metrics?.requests.unmatched(req.method, error.status)
     this.logRejected(error, id, req.socket.remoteAddress, req.method, path, protocolOf(req))
+  }
+
+  /** Answers `error` before routing (an expectation the gateway cannot meet), logged and counted as a rejected request. */
+  refuse (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind): void {
+    this.#reject(req, res, error, requestId(req.headers['x-request-id']), req.url as string)
   }
 
   /** The access-log line of a request answered with a gateway error before any route took it. */

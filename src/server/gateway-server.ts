@@ -11,7 +11,8 @@ import { answerOnSocket, errorBody, GatewayError, parserError, sendError } from 
 import { requestId } from '../proxy/request-id.ts'
 import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
-import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, listenH2c, type Http2Cut } from './http2.ts'
+import { holdContinue } from '../proxy/expect-continue.ts'
+import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
 import { stapleOcsp } from './server-tls.ts'
 import { UnusedConnections } from './unused-connections.ts'
 
@@ -38,7 +39,8 @@ export class GatewayServer {
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
     const headersMs = clientTimeouts(server).headers
-    const http = { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)) }
+    // A missing Host is the runtime's to answer (400 bad_host in JSON, logged), not Node's (a bare 400).
+    const http = { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)), requireHostHeader: false }
     const tls = runtime.loaded.serverTls
     const h2 = http2Limits(server)
     const h2tls = h2 !== undefined && tls !== undefined
@@ -92,6 +94,7 @@ export class GatewayServer {
       }
     })
     this.#unused.watch(this.app.server, tls !== undefined)
+    this.#handleExpect(this.app.server)
     if (server.maxConnections !== undefined) this.app.server.maxConnections = server.maxConnections
     // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
     this.app.server.maxHeadersCount = 0
@@ -115,6 +118,7 @@ export class GatewayServer {
       if (h2.h2c !== undefined) {
         const h2cServer = createH2cServer(h2, this.app.routing)
         h2cServer.on('connect', (req: IncomingMessage, res: Duplex) => this.#refuseConnect(req, res))
+        this.#handleExpect(h2cServer)
         this.#h2c = { server: h2cServer, connections: new Http2Connections(h2cServer, h2, idle, cut) }
         this.#unused.watch(h2cServer, false)
       }
@@ -136,9 +140,23 @@ export class GatewayServer {
   #refuseConnect (req: IncomingMessage, socketOrResponse: Duplex): void {
     const error = GatewayError.CONNECT_REFUSED
     const id = requestId(req.headers['x-request-id'])
-    if (req.httpVersionMajor === 2) sendError(socketOrResponse as unknown as ServerResponse, error, id)
+    if (isHttp2(req)) sendError(socketOrResponse as unknown as ServerResponse, error, id)
     else if (!answerOnSocket(socketOrResponse, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) return
     this.#runtime.logRejected(error, id, req.socket.remoteAddress, req.method, req.url, protocolOf(req))
+  }
+
+  /**
+   * `Expect` (RFC 9110 10.1.1), which Node would answer itself. `100-continue`: the request is handled
+   * as any other, its 100 sent only once the gateway reads the body (holdContinue), so that a request
+   * a plugin refuses (401, 413) is not invited to upload first. Any other expectation: our 417 in
+   * JSON, logged, not Node's bare one. HTTP/1.1 and HTTP/2 requests alike (Node emits both here).
+   */
+  #handleExpect (server: HttpServer | Http2Server): void {
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      holdContinue(res)
+      server.emit('request', req, res)
+    })
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.#runtime.refuse(req, res, GatewayError.EXPECTATION_FAILED))
   }
 
   #handshakeFailed (err: Error & { code?: string }, socket: Duplex): void {

@@ -42,6 +42,14 @@ export function http2Limits (server: ServerConfig): Http2Limits | undefined {
   }
 }
 
+/**
+ * Whether a request came on an HTTP/2 stream. Not its version alone: Node's HTTP/1 parser takes an
+ * `HTTP/2.0` request line too (major 2, no stream), which the gateway answers with 505.
+ */
+export function isHttp2 (req: { readonly httpVersionMajor: number }): boolean {
+  return req.httpVersionMajor === 2 && (req as { readonly stream?: unknown }).stream !== undefined
+}
+
 /** What both HTTP/2 listeners are created with (and what a reload changes for new connections). */
 export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptions, 'settings' | 'maxHeaderListPairs'> {
   return {

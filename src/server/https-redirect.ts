@@ -2,10 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { GatewayError, sendError } from '../errors.ts'
 import { requestId } from '../proxy/request-id.ts'
+import { hostOf } from '../routing/host-pattern.ts'
 import { listenAs } from './listen-error.ts'
-
-/** A Host value: a name or IPv4 address, or an IPv6 one in brackets; then maybe a port. */
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?)(?::[0-9]{0,5})?$/
 
 /**
  * The plain-HTTP listener of server.tls.redirectHttp: every request gets 308 to the same path and
@@ -15,7 +13,7 @@ const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-
 export function createHttpsRedirect (httpsPort: () => number): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const hosts = req.headersDistinct.host
-    const host = hosts?.length === 1 ? HOST.exec(hosts[0] as string)?.[1] : undefined
+    const host = hosts?.length === 1 ? hostOf(hosts[0] as string) : undefined
     if (host === undefined || req.url?.startsWith('/') !== true) {
       sendError(res, host === undefined ? GatewayError.BAD_HOST : GatewayError.BAD_REQUEST, requestId(req.headers['x-request-id']))
       return

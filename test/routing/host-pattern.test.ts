@@ -1,5 +1,5 @@
 import t from 'tap'
-import { hostMatches, normalizeHost, parseHostPattern } from '../../src/routing/host-pattern.ts'
+import { hostMatches, hostOf, isValidHost, normalizeHost, parseHostPattern } from '../../src/routing/host-pattern.ts'
 
 t.test('normalizeHost: lower case, no port, no trailing dot', async t => {
   const table: ReadonlyArray<readonly [string | undefined, string]> = [
@@ -62,10 +62,42 @@ t.test('hostMatches: an exact host only itself; a wildcard its sub-domains, not 
     ['evilexample.com', false, false],
     ['api.example.com.evil.test', false, false],
     ['api.example.co', false, false],
+    ['.example.com', false, false],
+    ['a..example.com', false, false],
     ['', false, false]
   ]
   for (const [host, wantExact, wantWildcard] of table) {
     t.equal(hostMatches(exact, host), wantExact, `api.example.com ~ ${host}`)
     t.equal(hostMatches(wildcard, host), wantWildcard, `*.example.com ~ ${host}`)
+  }
+})
+
+t.test('isValidHost, hostOf: a name, IPv4 or bracketed IPv6 address, then maybe a port; nothing a URL parser would read as another host', async t => {
+  const valid: ReadonlyArray<readonly [string, string]> = [
+    ['example.com', 'example.com'],
+    ['API.Example.COM:8080', 'API.Example.COM'],
+    ['example.com.', 'example.com.'],
+    ['example.com.:443', 'example.com.'],
+    ['x_y-z.internal', 'x_y-z.internal'],
+    ['localhost', 'localhost'],
+    ['127.0.0.1:80', '127.0.0.1'],
+    ['[::1]', '[::1]'],
+    ['[2001:DB8::1]:8443', '[2001:DB8::1]'],
+    ['example.com:', 'example.com'], // RFC 3986: an empty port is allowed
+    [`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`, `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`]
+  ]
+  for (const [value, host] of valid) {
+    t.ok(isValidHost(value), value)
+    t.equal(hostOf(value), host, `host of ${value}`)
+  }
+  const invalid = [
+    '', ':80', 'public.example.com:x@admin.example.com', 'user@example.com', 'evil.com/.apps.example.com',
+    'evil.com?.apps.example.com', 'evil.com#.apps.example.com', '.apps.example.com', 'a..b', 'a.b..', '.',
+    'a b', 'a\tb', 'a%2eb', 'a!b', 'example.com:123456', 'example.com:8o', 'example.com:80:80',
+    '[::1', '[::1]x', '[::1]:80:80', '[example.com]', 'exa\u00e9mple.com', `${'a'.repeat(254)}`
+  ]
+  for (const value of invalid) {
+    t.notOk(isValidHost(value), JSON.stringify(value))
+    t.equal(hostOf(value), undefined, `no host of ${JSON.stringify(value)}`)
   }
 })

@@ -68,6 +68,10 @@ t.test('host precedence: exact host, then wildcards (longest suffix first), then
     ['GET example.com/y', undefined],
     ['GET evilexample.com/x', 'anyExact'],
     ['GET evilexample.com/y', undefined],
+    // A wildcard takes whole labels: not its suffix alone, nor a host whose label before it is empty.
+    ['GET .example.com/y', undefined],
+    ['GET .api.example.com/y', 'wildShort'],
+    ['GET a..example.com/y', undefined],
     ['GET one.test/x', 'twoHosts'],
     ['GET two.test/x', 'twoHosts'],
     ['GET three.test/y', undefined],
