@@ -48,6 +48,8 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/range': return send(res, 206, { 'content-range': `bytes 0-${JSON_BODY.length - 1}/${JSON_BODY.length * 2}` })
     case '/no-content': res.writeHead(204, { 'content-type': 'application/json' }).end(); return
     case '/not-modified': res.writeHead(304, { etag: '"v1"', 'content-type': 'application/json' }).end(); return
+    case '/not-modified-untyped': res.writeHead(304, { etag: '"v1"' }).end(); return
+    case '/not-modified-png': res.writeHead(304, { etag: '"v1"', 'content-type': 'image/png' }).end(); return
     case '/gzipped': return send(res, 200, { 'content-encoding': 'gzip', etag: '"g1"' }, GZIPPED)
     case '/gzipped-empty': return send(res, 200, { 'content-encoding': 'gzip' }, '')
     case '/gzipped-empty-chunked': res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(); return
@@ -92,8 +94,11 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
       return
     }
     case '/sse':
-    case '/sse-utf8': {
-      res.writeHead(200, { 'content-type': req.url === '/sse' ? 'text/event-stream' : 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
+    case '/sse-utf8':
+    case '/sse-upper':
+    case '/ndjson': {
+      const types: Record<string, string> = { '/sse': 'text/event-stream', '/sse-utf8': 'text/event-stream; charset=utf-8', '/sse-upper': 'Text/Event-Stream', '/ndjson': 'application/x-ndjson' }
+      res.writeHead(200, { 'content-type': types[req.url] as string, 'cache-control': 'no-cache' })
       res.write('data: first\n\n')
       release.sse = () => res.end('data: second\n\n')
       return
@@ -187,15 +192,43 @@ t.test('never compressed', async t => {
     ['range response', '/range', 'GET'], ['a 200 with Content-Range', '/range-200', 'GET'], ['a 206 of several parts', '/parts/byteranges', 'GET'],
     ['204', '/no-content', 'GET'], ['304', '/not-modified', 'GET'], ['HEAD', '/json', 'HEAD']
   ]
+  const described = new Set(['304', 'HEAD'])
   for (const [name, path, method] of cases) {
     const res = await get(path, { 'accept-encoding': 'gzip, br' }, method)
     t.equal(res.headers['content-encoding'], undefined, name)
-    t.equal(res.headers.vary, undefined, `${name}: no Vary`)
+    if (!described.has(name)) t.equal(res.headers.vary, undefined, `${name}: no Vary`)
   }
   const small = await get('/small', { 'accept-encoding': 'gzip' })
   t.equal(small.headers['content-length'], '11', 'the length stays')
   t.equal(small.body.toString(), '{"ok":true}')
   t.equal((await get('/min-size', { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip', 'a body of exactly minSize is compressed')
+})
+
+t.test('HEAD and 304: the Vary and ETag the 200 would have, nothing encoded (RFC 9110 9.3.2, 15.4.5)', async t => {
+  const cases: Array<[string, string, 'GET' | 'HEAD', Record<string, string>, string | undefined, string | undefined]> = [
+    // name, path, method, request headers, Vary, ETag
+    ['HEAD, a client that takes gzip', '/json', 'HEAD', { 'accept-encoding': 'gzip' }, 'accept-encoding', 'W/"v1"'],
+    ['HEAD, a client that takes no coding', '/json', 'HEAD', {}, 'accept-encoding', '"v1"'],
+    ['HEAD, a body below minSize', '/small', 'HEAD', { 'accept-encoding': 'gzip' }, undefined, undefined],
+    ['HEAD, a type not in the list', '/png', 'HEAD', { 'accept-encoding': 'gzip' }, undefined, undefined],
+    ['HEAD, no-transform', '/no-transform', 'HEAD', { 'accept-encoding': 'gzip' }, undefined, undefined],
+    ['HEAD, stored gzip, a client that takes it', '/gzipped', 'HEAD', { 'accept-encoding': 'gzip' }, 'accept-encoding', '"g1"'],
+    ['HEAD, stored gzip, a client that does not', '/gzipped', 'HEAD', {}, 'accept-encoding', 'W/"g1"'],
+    ['304, a client that takes br', '/not-modified', 'GET', { 'accept-encoding': 'br', 'if-none-match': 'W/"v1"' }, 'accept-encoding', 'W/"v1"'],
+    ['304, a client that takes no coding', '/not-modified', 'GET', { 'if-none-match': '"v1"' }, 'accept-encoding', '"v1"'],
+    ['304, a type not in the list', '/not-modified-png', 'GET', { 'accept-encoding': 'gzip' }, undefined, '"v1"'],
+    ['304 without a type, the client holding the compressed copy', '/not-modified-untyped', 'GET', { 'accept-encoding': 'gzip', 'if-none-match': 'W/"v1"' }, 'accept-encoding', 'W/"v1"'],
+    ['304 without a type, the client holding the plain copy', '/not-modified-untyped', 'GET', { 'accept-encoding': 'gzip', 'if-none-match': '"v1"' }, 'accept-encoding', '"v1"']
+  ]
+  for (const [name, path, method, headers, vary, etag] of cases) {
+    const res = await get(path, headers, method)
+    t.equal(res.headers['content-encoding'], path === '/gzipped' ? 'gzip' : undefined, `${name}: nothing encoded`)
+    t.equal(res.body.length, 0, `${name}: no body`)
+    t.equal(res.headers.vary, vary, `${name}: Vary`)
+    t.equal(res.headers.etag, etag, `${name}: ETag`)
+  }
+  const head = await get('/json', { 'accept-encoding': 'gzip' }, 'HEAD')
+  t.equal(head.headers['content-length'], String(JSON_BODY.length), 'HEAD keeps the length the upstream gave')
 })
 
 t.test('type patterns: image/svg+xml and application/*+json are compressed, error statuses too', async t => {
@@ -226,6 +259,13 @@ t.test('an already encoded response: passed as is to a client that accepts it, d
   const br = await get('/gzipped', { 'accept-encoding': 'br' })
   t.equal(br.headers['content-encoding'], 'br', 're-encoded as the client accepts')
   t.equal(decode('br', br.body), JSON_BODY)
+  // `*` does not override an explicit q=0; x-gzip is gzip (RFC 9110 8.4.1.3).
+  const refused = await get('/gzipped', { 'accept-encoding': '*, gzip;q=0' })
+  t.equal(refused.headers['content-encoding'], 'br', 'a client that refuses gzip does not get it')
+  t.equal(decode('br', refused.body), JSON_BODY)
+  const xgzip = await get('/gzipped', { 'accept-encoding': 'x-gzip' })
+  t.equal(xgzip.headers['content-encoding'], 'gzip', 'x-gzip accepts gzip')
+  t.same(xgzip.body, GZIPPED)
   const identity = await get('/identity', { 'accept-encoding': 'gzip' })
   t.equal(identity.headers['content-encoding'], 'gzip', 'Content-Encoding: identity is no encoding: compressed')
   t.equal(decode('gzip', identity.body), JSON_BODY)
@@ -315,8 +355,8 @@ t.test('backpressure: a client that does not read holds the upstream back, nothi
   t.ok(progress.finished)
 })
 
-t.test('server-sent events are flushed event by event', async t => {
-  for (const path of ['/sse', '/sse-utf8']) {
+t.test('server-sent events and ndjson are flushed event by event, whatever the case of the type', async t => {
+  for (const path of ['/sse', '/sse-utf8', '/sse-upper', '/ndjson']) {
     const res = await request(`${gw.url}${path}`, { headers: { 'accept-encoding': 'br' } })
     t.equal(res.headers['content-encoding'], 'br')
     const decoder = zlib.createBrotliDecompress()

@@ -31,11 +31,25 @@ const one = (v: string | string[] | undefined): string | undefined => Array.isAr
  * one, a type not worth it, or one the sender said must not be transformed.
  */
 export function transformable (res: GatewayResponse, req: GatewayRequest, typeAllowed: (type: string) => boolean): boolean {
-  if (req.method === 'HEAD' || res.status < 200 || res.status === 204 || res.status === 206 || res.status === 304) return false
+  return req.method !== 'HEAD' && res.status !== 304 && changeable(res, typeAllowed, false)
+}
+
+/**
+ * Whether a response without a body (HEAD, 304) describes one compress would change, so that it
+ * gets the headers that body's response would have (RFC 9110 9.3.2, 15.4.5). A 304 often has no
+ * Content-Type (the cache's, Express's): taken as one that may be.
+ */
+export function describesTransformable (res: GatewayResponse, req: GatewayRequest, typeAllowed: (type: string) => boolean): boolean {
+  if (res.status === 304) return changeable(res, typeAllowed, true)
+  return req.method === 'HEAD' && changeable(res, typeAllowed, false)
+}
+
+function changeable (res: GatewayResponse, typeAllowed: (type: string) => boolean, untyped: boolean): boolean {
+  if (res.status < 200 || res.status === 204 || res.status === 206) return false
   const h = res.headers
   if (h['content-range'] !== undefined) return false
   const type = one(h['content-type'])
-  if (type === undefined || !typeAllowed(type)) return false
+  if (type === undefined ? !untyped : !typeAllowed(type)) return false
   const cc = one(h['cache-control'])
   return cc === undefined || !NO_TRANSFORM.test(cc)
 }

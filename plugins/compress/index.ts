@@ -2,8 +2,8 @@ import { definePlugin, toBytes } from '../../src/index.ts'
 import { CompressSchema, DEFAULTS } from './schema.ts'
 import { available, encoderFactory } from './codings.ts'
 import { EncodingNegotiator } from './negotiate.ts'
-import { transformable, typeMatcher } from './eligible.ts'
-import { compressResponse, type ResponseCompression } from './response.ts'
+import { describesTransformable, transformable, typeMatcher } from './eligible.ts'
+import { compressResponse, describeResponse, type ResponseCompression } from './response.ts'
 import { EncodedCopies } from './encoded-copies.ts'
 import { decompressRequest } from './request.ts'
 
@@ -44,6 +44,7 @@ export default definePlugin({
       onRequest: config.requests ?? DEFAULTS.requests ? decompressRequest : undefined,
       onResponse (res, req) {
         if (transformable(res, req, typeAllowed)) compressResponse(res, req, compression)
+        else if (describesTransformable(res, req, typeAllowed)) describeResponse(res, req, compression)
       }
     }
   }

@@ -7,7 +7,7 @@ import type { Coding } from './schema.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
 import type { EncodedCopies } from './encoded-copies.ts'
 import { Capture } from '../shared/body-streams.ts'
-import { negotiate } from '@fastify/accept-negotiator'
+import { typeMatcher } from './eligible.ts'
 
 export interface ResponseCompression {
   readonly negotiator: EncodingNegotiator
@@ -20,13 +20,51 @@ export interface ResponseCompression {
   readonly copies: EncodedCopies | undefined
 }
 
-/** The body changes, so the length goes, and a strong validator becomes weak (RFC 9110 8.8.1). */
-function bodyChanged (h: HeaderMap): void {
-  h['content-length'] = undefined
-  h['accept-ranges'] = undefined
+// Streams whose every write is a message the client waits for: flushed per write, not per block.
+const flushed = typeMatcher(['text/event-stream', 'application/x-ndjson'])
+
+/** A strong validator becomes weak: the bytes differ, the meaning does not (RFC 9110 8.8.1). */
+function weaken (h: HeaderMap): void {
   const etag = first(h.etag)
   if (etag !== undefined && etag.startsWith('"')) h.etag = `W/${etag}`
 }
+
+/** The body changes, so the length goes, and a strong validator becomes weak. */
+function bodyChanged (h: HeaderMap): void {
+  h['content-length'] = undefined
+  h['accept-ranges'] = undefined
+  weaken(h)
+}
+
+/**
+ * Gives a response without a body (HEAD, 304) the Vary and ETag the body's response would have for
+ * this client, encoding nothing: a cache updating its stored copy from a 304 keeps them (RFC 9111 4.3.4).
+ * The length and Content-Encoding stay as they are.
+ */
+export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
+  const h = res.headers
+  const accept = first(req.clientHeaders['accept-encoding'])
+  const encoded = first(h['content-encoding'])
+  let changed: boolean
+  if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
+    const decode = decodable(encoded)
+    if (!c.decompressForClients || decode === undefined) return
+    changed = !c.negotiator.accepts(accept, decode)
+  } else if (h['content-type'] === undefined) {
+    // A 304 without its type: the client's copy tells whether it was compressed, its ETag weakened.
+    changed = weakenedCopy(first(req.clientHeaders['if-none-match']), first(h.etag))
+  } else {
+    const length = first(h['content-length'])
+    if (res.status !== 304 && length !== undefined && Number(length) < c.minSize) return
+    changed = c.encoders.has(c.negotiator.negotiate(accept))
+  }
+  addVary(h, 'accept-encoding')
+  if (changed) weaken(h)
+}
+
+/** Whether If-None-Match names the weakened form of a strong ETag. */
+const weakenedCopy = (ifNoneMatch: string | undefined, etag: string | undefined): boolean =>
+  ifNoneMatch !== undefined && etag !== undefined && etag.startsWith('"') && ifNoneMatch.includes(`W/${etag}`)
 
 /** Encodes (or decodes, then encodes) a transformable response as the client accepts it. */
 export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
@@ -39,7 +77,7 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     decode = decodable(encoded)
     if (!c.decompressForClients || decode === undefined) return
     addVary(h, 'accept-encoding')
-    if (accept !== undefined && negotiate(accept.toLowerCase(), [decode]) !== null) return
+    if (c.negotiator.accepts(accept, decode)) return
   } else {
     const length = first(h['content-length'])
     if (length !== undefined && Number(length) < c.minSize) return
@@ -57,7 +95,7 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     res.replyBody = copy
   } else {
     if (decode !== undefined) res.pipeThrough(decoder(decode, err => new UpstreamBodyInvalid(`the upstream's ${decode} body does not decode: ${err.message}`, { cause: err })))
-    if (encoder !== undefined) res.pipeThrough(encoder(first(h['content-type'])?.startsWith('text/event-stream') === true))
+    if (encoder !== undefined) res.pipeThrough(encoder(flushed(first(h['content-type']) as string)))
     const copies = c.copies
     if (body !== undefined && copies !== undefined && copies.repeated(body)) {
       res.pipeThrough(new Capture(copies.maxBytes, out => { if (out !== undefined) copies.set(body, chosen, out) }))

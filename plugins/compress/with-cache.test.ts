@@ -111,3 +111,30 @@ routes:
     t.same(lengths.map(l => l !== undefined), expected, `${sent}: from memory once kept`)
   }
 })
+
+t.test('a conditional hit answered 304 by the cache: the Vary and the ETag the 200 had for that client', async t => {
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60', etag: '"e1"' }).end(BODY)
+  })
+  const gw = await startGateway(`upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: tagged, match: { path: /tagged }, upstream: u, plugins: { cache: {}, compress: {} } }
+`)
+  t.teardown(async () => { await gw.close(); await up.close() })
+  for (const accept of ['gzip', '']) {
+    const headers: Record<string, string> = accept === '' ? {} : { 'accept-encoding': accept }
+    const full = await request(`${gw.url}/tagged`, { headers })
+    await full.body.arrayBuffer()
+    const etag = String(full.headers.etag)
+    t.equal(etag, accept === '' ? '"e1"' : 'W/"e1"', `Accept-Encoding "${accept}": the 200's ETag`)
+    const revalidated = await request(`${gw.url}/tagged`, { headers: { ...headers, 'if-none-match': etag } })
+    await revalidated.body.arrayBuffer()
+    t.equal(revalidated.statusCode, 304)
+    t.match(String(revalidated.headers['cache-status']), /; hit/)
+    t.equal(revalidated.headers.etag, etag, 'the 304 carries the ETag the client holds')
+    t.equal(revalidated.headers.vary, full.headers.vary, 'and the Vary of the 200')
+    t.equal(revalidated.headers['content-encoding'], undefined)
+  }
+})
