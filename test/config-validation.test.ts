@@ -495,6 +495,37 @@ t.test('a store\'s problem is named at its key, by the type it says it is (not "
   ])
 })
 
+t.test('a Redis URL is parsed at check time, its password never shown (such URLs once passed, then crashed start)', async t => {
+  const found = await issues(t, around(['stores:', '  a: { type: redis, url: "redis://:pa#ss@127.0.0.1:6396" }', '  b: { type: redis, url: "redis://127.0.0.1:99999" }',
+    '  c: { type: redis, url: "redis://bad host:6379" }', '  d: { type: redis, url: "redis://[::1:6379" }', '  e: { type: redis, url: "${R}" }'].join('\n')), { R: 'rediss://u:s3cr%t@h:6379/db' })
+  t.same(found, [
+    'gw.yaml:4:26 stores.a.url: "redis://[redacted]@127.0.0.1:6396" is not a valid URL: percent-encode # ? / @ and spaces in the user or password (# as %23, @ as %40), or give the password in the password key',
+    'gw.yaml:5:26 stores.b.url: "redis://127.0.0.1:99999": port 99999 is out of range (1-65535)',
+    'gw.yaml:6:26 stores.c.url: "redis://bad host:6379" is not a valid URL: the host has a space',
+    'gw.yaml:7:26 stores.d.url: "redis://[::1:6379" is not a valid URL: an IPv6 address needs its closing bracket, e.g. redis://[::1]:6379',
+    'gw.yaml:8:26 stores.e.url: "rediss://[redacted]@h:6379/db": the path can only be a database number, e.g. /0'
+  ])
+  t.notMatch(found.join('\n'), /pa#ss|s3cr/, 'no password in any message')
+  const ok = await parseConfig(around('stores:\n  a: { type: redis, url: "rediss://u:p%23ss@[::1]:6379/2" }'), 'gw.yaml')
+  t.ok(ok.config.stores?.a, 'a well-formed URL (IPv6, encoded password, database) is accepted')
+})
+
+t.test('a target URL with a user or password is an error at its line (they were silently dropped), the password not shown', async t => {
+  const found = await issues(t, `server: { listen: { port: 0 } }
+upstreams:
+  a: { targets: [ { url: "http://user:pw@10.0.0.1:80/" }, { url: "https://TOKEN@10.0.0.2" }, { url: "http://u:p#w@10.0.0.3" } ] }
+routes:
+  - { name: a, match: { path: / }, upstream: a }
+`)
+  const hint = 'has a user or password, which would not be sent: set an Authorization header with the request-headers plugin instead'
+  t.same(found, [
+    `gw.yaml:3:26 upstreams.a.targets[0].url: "http://[redacted]@10.0.0.1:80/" ${hint}`,
+    `gw.yaml:3:66 upstreams.a.targets[1].url: "https://[redacted]@10.0.0.2" ${hint}`,
+    `gw.yaml:3:101 upstreams.a.targets[2].url: "http://[redacted]@10.0.0.3" ${hint}`
+  ])
+  t.notMatch(found.join('\n'), /pw|TOKEN|p#w/)
+})
+
 t.test('sizes take units (64MiB, 1MB, 512 KiB) wherever bytes are asked for; the least size holds for both forms', async t => {
   const route = (plugins: string) => around('stores:\n  local: { type: memory, maxBytes: 64MiB }', plugins)
   const accepted = await parseConfig(route('{ cache: { maxObjectSize: 1MB }, compress: { minSize: 512 KiB } }'), 'gw.yaml')

@@ -1,6 +1,7 @@
 import type { PluginDefinition } from '../plugins/contract.ts'
 import { DEFAULT_STORE } from '../stores/registry.ts'
 import { didYouMean } from './suggest.ts'
+import { hideUserinfo } from './url-userinfo.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig } from './schema.ts'
 
@@ -17,7 +18,39 @@ export function checkStores (config: GatewayConfig, add: Add): void {
     if (s.sentinels !== undefined && s.name === undefined) add(here, 'sentinels needs name: the primary the sentinels monitor', 'key')
     if (s.name !== undefined && s.sentinels === undefined) add([...here, 'name'], 'name is for sentinels only')
     if (s.cluster !== undefined && s.db !== undefined) add([...here, 'db'], 'Redis Cluster has only database 0')
+    const mistake = s.url === undefined ? undefined : redisUrlMistake(s.url)
+    if (mistake !== undefined) add([...here, 'url'], mistake)
   }
+}
+
+/**
+ * What keeps a redis:// URL from being used (Redis would only fail on it when the store is
+ * created), said with its user and password hidden.
+ */
+export function redisUrlMistake (url: string): string | undefined {
+  const shown = `"${hideUserinfo(url)}"`
+  // The host and port as meant: after the last @ (a password may hold an unencoded # or @).
+  const userinfo = /^rediss?:\/\/([^/?]*)@/.exec(url)?.[1]
+  const hostPort = /^rediss?:\/\/(?:[^/?]*@)?([^/?#]*)/.exec(url)?.[1] ?? ''
+  const port = /^(?:\[[^\]]*\]|[^:[\]]*):(\d+)$/.exec(hostPort)?.[1]
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `${shown}: port ${port} is out of range (1-65535)`
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    if (userinfo !== undefined && /[#?/@\s]/.test(userinfo)) {
+      return `${shown} is not a valid URL: percent-encode # ? / @ and spaces in the user or password (# as %23, @ as %40), or give the password in the password key`
+    }
+    if (/\s/.test(hostPort)) return `${shown} is not a valid URL: the host has a space`
+    if (hostPort.startsWith('[') && !hostPort.includes(']')) return `${shown} is not a valid URL: an IPv6 address needs its closing bracket, e.g. redis://[::1]:6379`
+    if (hostPort.includes(':') && !hostPort.startsWith('[') && hostPort.indexOf(':') !== hostPort.lastIndexOf(':')) {
+      return `${shown} is not a valid URL: put an IPv6 address in brackets, e.g. redis://[::1]:6379`
+    }
+    return `${shown} is not a valid URL`
+  }
+  if (parsed.hostname === '') return `${shown} has no host`
+  if (!/^(?:\/\d*)?$/.test(parsed.pathname)) return `${shown}: the path can only be a database number, e.g. /0`
+  return undefined
 }
 
 /**

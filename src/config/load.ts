@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
@@ -33,6 +34,21 @@ export interface LoadedConfig {
   readonly upstreamTls?: ReadonlyMap<string, ConnectionOptions>
   /** server.tls's certificates, read and checked at load. */
   readonly serverTls?: ServerTls
+  /** loadPlugins entries whose file changed since this process first imported it: the old code still runs. */
+  readonly stalePlugins?: readonly string[]
+}
+
+/**
+ * Each plugin file's mtime when this process first imported it. Node caches ES modules by URL, so
+ * an edited plugin is not seen before a restart (a cache-busting URL would leak a module per reload).
+ */
+const importedPlugins = new Map<string, number | undefined>()
+
+/** Whether the plugin file at `path` differs from the one this process imported; records a first import. */
+function changedSinceImport (path: string): boolean {
+  const mtime = statSync(path, { throwIfNoEntry: false })?.mtimeMs
+  if (!importedPlugins.has(path)) { importedPlugins.set(path, mtime); return false }
+  return importedPlugins.get(path) !== mtime
 }
 
 const schema = configSchema()
@@ -94,9 +110,12 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const config = data as GatewayConfig
   const plugins = new Map(await builtinPlugins())
   const base = dirname(resolve(file))
+  const stalePlugins: string[] = []
   for (const [i, rel] of (config.loadPlugins ?? []).entries()) {
     try {
-      const def = await importPlugin(pathToFileURL(resolve(base, rel)).href, importUserModule)
+      const path = resolve(base, rel)
+      const def = await importPlugin(pathToFileURL(path).href, importUserModule)
+      if (changedSinceImport(path)) stalePlugins.push(rel)
       if (plugins.has(def.name)) issues.push(at(['loadPlugins', i], `plugin "${def.name}" is already defined`))
       else plugins.set(def.name, def)
     } catch (err) {
@@ -115,7 +134,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
-  return { file, config, plugins, hash: configHash(text), loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls }
+  return { file, config, plugins, hash: configHash(text), loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins }
 }
 
 /** Paths of null values, except a plugin's (`cors:` alone means "with defaults"), on a route or at the top level. */

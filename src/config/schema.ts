@@ -117,7 +117,7 @@ const Timeouts = Type.Object({
 const RouteTimeouts = Type.Object(responseTimeouts, closed)
 
 const Target = Type.Object({
-  url: Type.String({ pattern: '^https?://[^/?#]+/?$', explain: 'targetUrl', description: 'An origin: http:// or https://, a host, an optional port, no path, e.g. http://10.0.0.5:3000.' }),
+  url: Type.String({ pattern: '^https?://[^/?#@]+/?$', explain: 'targetUrl', description: 'An origin: http:// or https://, a host, an optional port, no path or user, e.g. http://10.0.0.5:3000.' }),
   weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Share of traffic relative to the other targets. Default 1.' })),
   resolve: Type.Optional(TargetResolve),
   dnsInterval: Type.Optional(Type.Union([Duration], { description: 'With resolve: dns, how often the name is resolved again. Default 30s.' }))

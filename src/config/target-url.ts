@@ -1,3 +1,5 @@
+import { hideUserinfo } from './url-userinfo.ts'
+
 /** Why a target URL is not an origin such as http://10.0.0.5:3000, naming the mistake. */
 export function targetUrlMistake (value: unknown): string {
   const url = String(value)
@@ -7,6 +9,9 @@ export function targetUrlMistake (value: unknown): string {
   }
   if (!/^https?$/i.test(scheme)) return `"${url}": the scheme must be http:// or https://, not ${scheme}://`
   if (!url.startsWith(`${scheme}://`)) return `"${url}" is missing "://" after "${scheme}": write ${scheme}://${url.slice(scheme.length + 1).replace(/^\/+/, '')}`
+  if (/^[^/?]*@/.test(url.slice(scheme.length + 3))) {
+    return `"${hideUserinfo(url)}" has a user or password, which would not be sent: set an Authorization header with the request-headers plugin instead`
+  }
   const rest = /^[^/?#]*([/?#].*)$/.exec(url.slice(scheme.length + 3))?.[1]
   if (url.slice(scheme.length + 3).length === 0) return `"${url}" has no host`
   if (rest !== undefined && rest !== '/') {

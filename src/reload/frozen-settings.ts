@@ -2,6 +2,7 @@ import { LineCounter, parseDocument } from 'yaml'
 import type { ConfigIssue } from '../config/config-error.ts'
 import { formatPath, locate, type KeyPath } from '../config/positions.ts'
 import type { GatewayConfig } from '../config/schema.ts'
+import { http2Limits } from '../server/http2.ts'
 
 const where = (l: { host: string, port: number } | undefined) => l === undefined ? 'no admin listener' : `${l.host}:${l.port}`
 
@@ -27,6 +28,12 @@ export function frozenSettingIssues (active: GatewayConfig, next: GatewayConfig,
   }
   if ((active.server.tls === undefined) !== (next.server.tls === undefined)) {
     changes.push([['server', next.server.tls === undefined ? 'listen' : 'tls'], `turning TLS ${next.server.tls === undefined ? 'off' : 'on'} ${restart}; certificates and clientAuth do reload`])
+  }
+  const [h2, nextH2] = [http2Limits(active.server), http2Limits(next.server)]
+  if ((h2 === undefined) !== (nextH2 === undefined)) {
+    changes.push([next.server.http2 === undefined ? ['server'] : ['server', 'http2'], `turning HTTP/2 ${nextH2 === undefined ? 'off' : 'on'} ${restart}; its limits do reload`])
+  } else if (where(h2?.h2c) !== where(nextH2?.h2c)) {
+    changes.push([nextH2?.h2c === undefined ? ['server', 'http2'] : ['server', 'http2', 'h2c', 'listen'], `h2c listener ${restart}; still ${h2?.h2c === undefined ? 'none' : `listening on ${where(h2.h2c)}`}`])
   }
   if (changes.length === 0) return []
   const lines = new LineCounter()

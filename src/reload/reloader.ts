@@ -113,6 +113,9 @@ export class Reloader {
       await this.#o.apply(next, text)
       this.#lastBadHash = undefined
       log.info({ trigger, hash, routes: next.config.routes.length, durationMs: Math.round(performance.now() - started) }, 'config reloaded')
+      if (next.stalePlugins !== undefined && next.stalePlugins.length > 0) {
+        log.warn({ plugins: next.stalePlugins }, 'plugin files changed since they were loaded: a reload keeps their old code; restart the gateway (workers: a rolling restart) to run the new one')
+      }
       return done('success', { hash })
     } catch (err) {
       this.#lastBadHash = hash

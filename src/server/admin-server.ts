@@ -1,5 +1,6 @@
 import fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { bearerMatches } from './admin/auth.ts'
+import { browserRefusal } from './admin/browser-guard.ts'
 import { adminClientError } from './admin/client-error.ts'
 import { configEndpoints } from './admin/config.ts'
 import { Endpoints, pathOf } from './admin/endpoints.ts'
@@ -21,6 +22,7 @@ const CLIENT_ERRORS: Readonly<Record<number, string>> = { 413: 'body_too_large',
  * The admin listener (loopback by default): probes, the active config, reload, route and upstream
  * tables, metrics. Every answer is JSON (metrics aside), errors included; never a stack trace.
  * With admin.token set, everything but the probes needs `Authorization: Bearer <token>`.
+ * Nothing a web page can send is answered (browser-guard.ts).
  */
 export function createAdminServer (state: AdminState): FastifyInstance {
   const failed = (err: { statusCode?: number, message: string }, reply: FastifyReply) => {
@@ -42,6 +44,8 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     // Read per request: the token is part of the config and changes with it on reload.
     const token = state.runtime.loaded.config.admin?.token
+    const refusal = browserRefusal(req, token !== undefined)
+    if (refusal !== undefined) return fail(reply, refusal.status, refusal.error, refusal.message)
     if (token === undefined || api.isOpen(pathOf(req.url)) || bearerMatches(req.headers.authorization, token)) return
     void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
     return fail(reply, 401, 'unauthorized', 'this admin endpoint needs "Authorization: Bearer <admin.token>"')

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { toBytes } from '../config/byte-size.ts'
 import { toMs } from '../config/duration.ts'
 import type { StoreConfig } from '../config/store-schema.ts'
+import { hideUserinfo } from '../config/url-userinfo.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { MEMORY_DEFAULTS, MemoryStore } from './memory-store.ts'
 import { RedisStore, type RedisStoreEvents } from './redis-store.ts'
@@ -51,15 +52,22 @@ export class StoreRegistry {
   acquire (configs: StoreConfigs = {}): StoreLease {
     const wanted = { [DEFAULT_STORE]: { type: 'memory' as const }, ...configs }
     const held = new Map<string, Entry>()
-    for (const [name, config] of Object.entries(wanted)) {
-      const settings = JSON.stringify(config)
-      let entry = this.#entries.find(e => e.name === name && e.settings === settings)
-      if (entry === undefined) {
-        entry = { name, settings, store: this.#create(name, config), users: 0 }
-        this.#entries.push(entry)
+    try {
+      for (const [name, config] of Object.entries(wanted)) {
+        const settings = JSON.stringify(config)
+        let entry = this.#entries.find(e => e.name === name && e.settings === settings)
+        if (entry === undefined) {
+          entry = { name, settings, store: this.#create(name, config), users: 0 }
+          this.#entries.push(entry)
+        }
+        entry.users++
+        held.set(name, entry)
       }
-      entry.users++
-      held.set(name, entry)
+    } catch (err) {
+      // A store that cannot be created fails the config: the ones already taken are given back
+      // (closed when new), or their connections would outlive it and keep the process alive.
+      for (const e of held.values()) void this.#release(e)
+      throw err
     }
     let released = false
     return {
@@ -96,11 +104,16 @@ export class StoreRegistry {
     if (c.type === 'memory') {
       return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes === undefined ? MEMORY_DEFAULTS.maxBytes : toBytes(c.maxBytes) })
     }
-    return new RedisStore(name, {
-      ...c,
-      keyPrefix: c.keyPrefix ?? 'pc:',
-      connectTimeout: c.connectTimeout === undefined ? 2_000 : toMs(c.connectTimeout),
-      commandTimeout: c.commandTimeout === undefined ? 100 : toMs(c.commandTimeout)
-    }, this.#events)
+    try {
+      return new RedisStore(name, {
+        ...c,
+        keyPrefix: c.keyPrefix ?? 'pc:',
+        connectTimeout: c.connectTimeout === undefined ? 2_000 : toMs(c.connectTimeout),
+        commandTimeout: c.commandTimeout === undefined ? 100 : toMs(c.commandTimeout)
+      }, this.#events)
+    } catch (err) {
+      // Not rethrown as is: Node's URL errors carry the whole URL, password included, in `input`.
+      throw new Error(`store "${name}": its Redis client could not be created: ${hideUserinfo((err as Error).message)}`)
+    }
   }
 }

@@ -13,7 +13,7 @@ const ROUTES = `  - name: users
     plugins:
       request-headers: { set: { x-api-key: "sk-live-123", x-gateway: portcullis } }
   - name: user
-    match: { host: api.example.com, path: /users/:id }
+    match: { host: api.example.com, path: /users/:id, headers: { x-internal-key: hk-789 } }
     upstream: a`
 
 async function json (url: string, init: { method?: string, headers?: Record<string, string> } = {}) {
@@ -24,7 +24,8 @@ async function json (url: string, init: { method?: string, headers?: Record<stri
 
 t.test('admin API without a token', async t => {
   const a = await namedUpstream('a')
-  const cf = await configFile(gatewayYaml({ a: [`http://svc:s3cr3t@127.0.0.1:${a.port}`] }, ROUTES))
+  // A store nobody uses, for a URL with a password (a target's userinfo is a config error).
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, ROUTES, 'stores:\n  r: { type: redis, url: "redis://svc:s3cr3t@127.0.0.1:1", connectTimeout: 100ms }'))
   const gw = await startFromFile(cf.file)
   t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
   const admin = gw.adminUrl as string
@@ -38,24 +39,28 @@ t.test('admin API without a token', async t => {
   t.equal(config.body.file, cf.file)
   t.ok(!Number.isNaN(Date.parse(config.body.loadedAt as string)), 'load time is a date')
   t.equal(config.body.lastReload, null, 'no reload attempted yet')
-  t.notMatch(config.text, /sk-live-123|s3cr3t/, 'secrets never leave')
+  t.notMatch(config.text, /sk-live-123|s3cr3t|hk-789/, 'secrets never leave')
   t.match(config.body.config, {
-    routes: [{ plugins: { 'request-headers': { set: { 'x-api-key': '[redacted]', 'x-gateway': 'portcullis' } } } }],
-    upstreams: { a: { targets: [{ url: `http://svc:[redacted]@127.0.0.1:${a.port}` }] } }
-  }, 'secret-looking keys and URL passwords are redacted, the rest is kept')
+    routes: [{ plugins: { 'request-headers': { set: { 'x-api-key': '[redacted]', 'x-gateway': '[redacted]' } } } }, { match: { headers: { 'x-internal-key': '[redacted]' } } }],
+    stores: { r: { url: 'redis://[redacted]@127.0.0.1:1' } }
+  }, 'secret-looking keys, header values and URL passwords are redacted, the rest is kept')
 
   const routes = await json(`${admin}/routes`)
   t.match(routes.body.routes, [
-    { name: 'user', hosts: ['api.example.com'], path: '/users/:id', upstream: 'a' },
+    { name: 'user', hosts: ['api.example.com'], path: '/users/:id', upstream: 'a', headers: { 'x-internal-key': '[redacted]' } },
     { name: 'users', hosts: [], path: '/users/*', methods: ['GET', 'HEAD'], plugins: [{ name: 'request-headers', priority: 800, source: 'route' }] }
-  ], 'precedence order: the exact host first, though written second')
+  ], 'precedence order: the exact host first, though written second; header matchers redacted as in /config')
+  t.notMatch(routes.text, /hk-789/)
 
   const upstreams = await json(`${admin}/upstreams`)
   t.match(upstreams.body, { upstreams: [{ name: 'a', targets: [{ url: `http://127.0.0.1:${a.port}` }] }] })
 
   const metrics = await request(`${admin}/metrics`)
   t.match(metrics.headers['content-type'], /^text\/plain/)
-  t.match(await metrics.body.text(), /# TYPE portcullis_config_reloads_total counter/)
+  const text = await metrics.body.text()
+  t.match(text, /# TYPE portcullis_config_reloads_total counter/)
+  // At 0 from the start, so that the first failure is an increase the reload alert sees.
+  for (const result of ['success', 'invalid', 'failed', 'unchanged']) t.match(text, `\nportcullis_config_reloads_total{result="${result}"} 0\n`, `reloads ${result} at 0`)
 
   const wrong = await json(`${admin}/config`, { method: 'DELETE' })
   t.equal(wrong.status, 405)

@@ -1,6 +1,9 @@
 import t from 'tap'
+import { utimesSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
+import { writeUserPlugin } from '../helpers/user-plugin.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor, WATCH_SETTLE_MS } from './helpers.ts'
 
 const route = (name: string, path: string, upstream: string) => `  - { name: ${name}, match: { path: "${path}" }, upstream: ${upstream} }`
@@ -104,6 +107,44 @@ t.test('listener addresses cannot change on reload', async t => {
   t.equal(status.result, 'invalid')
   t.match(status.issues, [{ path: 'server.listen', line: 2, message: /listener address cannot change on reload.*still listening on 127\.0\.0\.1:0/ }])
   t.equal(await served(gw.url, '/api'), 'a')
+})
+
+t.test('turning HTTP/2 off or moving h2c cannot happen on reload; its limits can', async t => {
+  const a = await namedUpstream('a')
+  const yaml = (http2: string) => gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')).replace('port: 0 }\nadmin', `port: 0 }\n  http2: ${http2}\nadmin`)
+  const cf = await configFile(yaml('{ h2c: { listen: { host: 127.0.0.1, port: 0 } } }'))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+
+  await cf.write(yaml('{ h2c: { listen: { host: 127.0.0.1, port: 1 } } }'))
+  let status = await gw.reloader.reload('signal')
+  t.equal(status.result, 'invalid')
+  t.match(status.issues, [{ path: 'server.http2.h2c.listen', line: 3, message: /h2c listener cannot change on reload.*still listening on 127\.0\.0\.1:0/ }])
+  await cf.write(yaml('false'))
+  status = await gw.reloader.reload('signal')
+  t.equal(status.result, 'invalid')
+  t.match(status.issues, [{ path: 'server.http2', line: 3, message: /turning HTTP\/2 off cannot change on reload/ }])
+  await cf.write(yaml('{ h2c: { listen: { host: 127.0.0.1, port: 0 } }, maxConcurrentStreams: 10 }'))
+  t.equal((await gw.reloader.reload('signal')).result, 'success', 'a limit reloads')
+})
+
+t.test('an edited plugin file keeps its old code on reload, and a warning says so', async t => {
+  const a = await namedUpstream('a')
+  const dir = t.testdir({})
+  const plugin = writeUserPlugin(dir, 'stamp', 500, "{ onRequest: () => ({ status: 200, body: 'v1' }) }")
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, 'loadPlugins: [ ./stamp.ts ]\n' + gatewayYaml({ a: [a.url] }, '  - { name: s, match: { path: /s }, upstream: a, plugins: { stamp: {} } }'))
+  const gw = await startFromFile(file)
+  t.teardown(async () => { await gw.close(); await a.close() })
+  const stale = () => gw.logs.filter(l => l.level === 40 && typeof l.msg === 'string' && l.msg.startsWith('plugin files changed'))
+
+  t.equal((await gw.reloader.reload('signal')).result, 'success')
+  t.equal(stale().length, 0, 'no warning while the plugin file is unchanged')
+  writeUserPlugin(dir, 'stamp', 500, "{ onRequest: () => ({ status: 200, body: 'v2' }) }")
+  utimesSync(plugin, new Date(), new Date(Date.now() + 5_000))
+  t.equal((await gw.reloader.reload('signal')).result, 'success')
+  t.equal(await served(gw.url, '/s'), 'v1', 'Node caches ES modules: the old code runs')
+  t.match(stale(), [{ plugins: ['./stamp.ts'] }], 'the reload warns that the plugin needs a restart')
 })
 
 t.test('concurrent triggers are serialized and coalesced', async t => {

@@ -1,0 +1,68 @@
+import t, { type Test } from 'tap'
+import { rawRequest, type RawResponse } from '../helpers/raw-http.ts'
+import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
+
+const TOKEN = 'correct-horse-battery-staple'
+
+const a = await namedUpstream('a')
+t.teardown(() => a.close())
+const yaml = gatewayYaml({ a: [a.url] }, '  - { name: all, match: { path: "/*" }, upstream: a }')
+
+/** A gateway with its admin listener, with or without a token; `send` writes a raw request to it. */
+async function admin (t: Test, token?: string) {
+  const cf = await configFile(token === undefined ? yaml : yaml.replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${token}"`))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await cf.remove() })
+  const port = Number(new URL(gw.adminUrl as string).port)
+  return {
+    port,
+    /** GET /config's lastReload: null until a reload was attempted. */
+    lastReload: async () => (JSON.parse((await rawRequest(port, ['GET /config HTTP/1.1', 'Host: 127.0.0.1', 'Connection: close'])).body) as { lastReload: unknown }).lastReload,
+    send: (method: string, path: string, headers: string[], body = '') =>
+      rawRequest(port, [`${method} ${path} HTTP/1.1`, ...headers, ...(body === '' ? [] : [`Content-Length: ${Buffer.byteLength(body)}`]), 'Connection: close'], body)
+  }
+}
+
+const error = (res: RawResponse) => (JSON.parse(res.body) as { error: string }).error
+
+t.test('a request from a web page is refused: any Origin, a body that is not JSON', async t => {
+  const { port, send, lastReload } = await admin(t)
+  const host = `Host: 127.0.0.1:${port}`
+  // A form or a "simple" fetch: no CORS preflight, so the browser sends it as is.
+  const csrf = await send('POST', '/config/reload', [host, 'Origin: https://evil.example', 'Content-Type: text/plain'], '{}')
+  t.equal(csrf.status, 403)
+  t.equal(error(csrf), 'origin_refused')
+  for (const origin of [`http://127.0.0.1:${port}`, 'null']) {
+    const res = await send('GET', '/config', [host, `Origin: ${origin}`])
+    t.equal(res.status, 403, `Origin: ${origin} refused too: admin clients send none`)
+  }
+  const plain = await send('POST', '/config/reload', [host, 'Content-Type: text/plain'], '{}')
+  t.equal(plain.status, 415, 'a text/plain body (no Origin, as an old browser might) is refused')
+  t.equal(error(plain), 'unsupported_media_type')
+  t.equal(await lastReload(), null, 'none of them reloaded')
+  t.equal((await send('POST', '/config/reload', [host])).status, 200, 'curl -X POST, no body: reloads')
+  t.not(await lastReload(), null)
+  t.equal((await send('POST', '/config/reload', [host, 'Content-Type: application/json; charset=utf-8'], '{}')).status, 200, 'a JSON body is fine')
+})
+
+t.test('without a token, only an address or localhost as Host: a rebound DNS name is refused', async t => {
+  const { port, send } = await admin(t)
+  for (const path of ['/config', '/routes', '/metrics', '/healthz']) {
+    const res = await send('GET', path, [`Host: attacker.example:${port}`])
+    t.equal(res.status, 403, `${path} by a DNS name`)
+    t.equal(error(res), 'host_refused')
+    t.notMatch(res.body, /upstreams|portcullis_/, 'nothing of it read')
+  }
+  t.equal((await send('POST', '/config/reload', [`Host: localhost.attacker.example:${port}`])).status, 403)
+  for (const host of [`127.0.0.1:${port}`, '127.0.0.1', `localhost:${port}`, 'LOCALHOST', `[::1]:${port}`]) {
+    t.equal((await send('GET', '/metrics', [`Host: ${host}`])).status, 200, `Host: ${host} scrapes`)
+  }
+  t.equal((await rawRequest(port, ['GET /healthz HTTP/1.0', ''])).status, 200, 'HTTP/1.0 without Host: a probe, not a browser')
+})
+
+t.test('with a token, any Host: Prometheus scrapes and probes by a DNS name', async t => {
+  const { port, send } = await admin(t, TOKEN)
+  t.equal((await send('GET', '/metrics', [`Host: gateway-0.gateway.svc:${port}`, `Authorization: Bearer ${TOKEN}`])).status, 200)
+  t.equal((await send('GET', '/readyz', [`Host: gateway-0.gateway.svc:${port}`])).status, 200)
+  t.equal((await send('GET', '/metrics', [`Host: gateway-0.gateway.svc:${port}`, `Authorization: Bearer ${TOKEN}`, 'Origin: https://evil.example'])).status, 403, 'Origin still refused')
+})

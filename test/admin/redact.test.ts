@@ -1,0 +1,58 @@
+import t from 'tap'
+import { redactSecrets } from '../../src/server/admin/redact.ts'
+
+t.test('header values are redacted whatever their names: header edits, OTLP headers, header matchers', async t => {
+  t.same(redactSecrets({
+    plugins: {
+      opentelemetry: { endpoint: 'https://api.honeycomb.io/v1/traces', headers: { 'x-honeycomb-team': 'hc-123' } },
+      'request-headers': { set: { 'x-upstream-auth': 'u-123', cookie: 'sid=1' }, add: { 'x-a': 'a-123' }, remove: ['x-b'], rename: { 'x-c': 'x-d' } }
+    },
+    routes: [{ match: { path: '/', headers: { 'x-tenant': 'acme' } } }],
+    logging: { headers: true },
+    server: { timeouts: { headers: '30s' } },
+    cors: { headers: ['x-tenant'] }
+  }), {
+    plugins: {
+      opentelemetry: { endpoint: 'https://api.honeycomb.io/v1/traces', headers: { 'x-honeycomb-team': '[redacted]' } },
+      'request-headers': { set: { 'x-upstream-auth': '[redacted]', cookie: '[redacted]' }, add: { 'x-a': '[redacted]' }, remove: ['x-b'], rename: { 'x-c': 'x-d' } }
+    },
+    routes: [{ match: { path: '/', headers: { 'x-tenant': '[redacted]' } } }],
+    logging: { headers: true },
+    server: { timeouts: { headers: '30s' } },
+    cors: { headers: ['x-tenant'] }
+  }, 'maps only: a flag, a duration or a list of names under `headers` is kept')
+})
+
+t.test('URLs anywhere in a string: any userinfo, secret-looking query values', async t => {
+  t.same(redactSecrets({
+    a: 'https://TOKEN@uptrace.dev/1',
+    b: 'redis://:p@ss@h:6379',
+    c: 'redis://user:pw@h:6379/0',
+    d: 'https://collector/v1/traces?api_key=k-123&region=eu&X-Amz-Signature=s-123&sig=s&access_token=t',
+    e: 'see https://u:p@a.example and https://b.example/?token=t-1',
+    f: 'plain text with a@b and ?token=x but no URL',
+    g: 'https://example.com/path?page=2'
+  }), {
+    a: 'https://[redacted]@uptrace.dev/1',
+    b: 'redis://[redacted]@h:6379',
+    c: 'redis://[redacted]@h:6379/0',
+    d: 'https://collector/v1/traces?api_key=[redacted]&region=eu&X-Amz-Signature=[redacted]&sig=[redacted]&access_token=[redacted]',
+    e: 'see https://[redacted]@a.example and https://b.example/?token=[redacted]',
+    f: 'plain text with a@b and ?token=x but no URL',
+    g: 'https://example.com/path?page=2'
+  })
+})
+
+t.test('a secret-ish word in a key hides strings, not the numbers and flags that only mention it', async t => {
+  t.same(redactSecrets({
+    'jwt-auth': { secret: 's-123', maxTokenBytes: 8192, hideCredentials: true, tokenCacheSize: 100 },
+    store: { password: 123456, pin: 42, apiKey: 987, keyPrefix: 'pc:' },
+    admin: { token: 'a-123' },
+    consumers: [{ id: 'c', credentials: { 'key-auth': { key: 'k' }, basic: { password: 'p', enabled: true } } }]
+  }), {
+    'jwt-auth': { secret: '[redacted]', maxTokenBytes: 8192, hideCredentials: true, tokenCacheSize: 100 },
+    store: { password: '[redacted]', pin: 42, apiKey: '[redacted]', keyPrefix: '[redacted]' },
+    admin: { token: '[redacted]' },
+    consumers: [{ id: 'c', credentials: { 'key-auth': { key: '[redacted]' }, basic: { password: '[redacted]', enabled: '[redacted]' } } }]
+  }, 'a number ending in a secret word (a numeric password) stays hidden, and so does all under a secret key')
+})
