@@ -315,8 +315,9 @@ export class RouteCache implements PluginHandlers {
       : !res.fromUpstream ? 'gateway-error'
       : state.noStore ? 'no-store'
         : req.method !== 'GET' ? 'head'
-          : length > s.maxObjectSize ? 'too-large'
-            : this.#unstorable(req.method, req, res.status, res.headers) ?? this.#changedAfter(req, state, res.headers.vary)
+          : res.closeDelimited ? 'close-delimited'
+            : length > s.maxObjectSize ? 'too-large'
+              : this.#unstorable(req.method, req, res.status, res.headers) ?? this.#changedAfter(req, state, res.headers.vary)
     const prepared = reason === undefined ? this.#prepare(res.status, res.headers, state.reached as HeaderMap, req.clientHeaders.host, state.key, state.requestTime) : undefined
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {

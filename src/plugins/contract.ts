@@ -134,6 +134,11 @@ export interface GatewayResponse {
   /** True when the response came from the upstream, false when a plugin or the gateway produced it. */
   readonly fromUpstream: boolean
   /**
+   * The upstream's body ends when its connection closes (no Content-Length, not chunked: RFC 9112
+   * 6.3). Its end cannot be told from a cut (undici takes a reset for the end), so a cache must not keep it.
+   */
+  readonly closeDelimited: boolean
+  /**
    * The body of a plugin's reply given as a Buffer: the very object the plugin gave (a cache's
    * stored body is the same object on every hit, so that work on it can be kept), until a stream
    * is added with pipeThrough; undefined for an upstream's body and any other reply. A response

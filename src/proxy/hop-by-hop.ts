@@ -53,6 +53,17 @@ export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string |
 }
 
 /**
+ * Whether a response's body ends with the connection (RFC 9112 6.3: no Content-Length, not
+ * chunked, a status and method that have a body). Read from the raw head, before Transfer-Encoding
+ * is dropped as hop-by-hop; called only for responses without Content-Length.
+ */
+export function closeDelimited (raw: Buffer[], status: number, method: string): boolean {
+  if (method === 'HEAD' || status === 204 || status === 304) return false
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as Buffer).toString('latin1').toLowerCase() === 'transfer-encoding') return false
+  return true
+}
+
+/**
  * The header lines of an upgrade's 101 from undici's raw [name, value, ...], as the upstream sent
  * them, less the hop-by-hop ones and those its Connection names; `Upgrade` stays, and Connection
  * says only `upgrade` (RFC 9110 7.8: the client switches on both).

@@ -6,14 +6,16 @@ export class ResponseState implements GatewayResponse {
   status: number
   readonly headers: HeaderMap
   readonly fromUpstream: boolean
+  readonly closeDelimited: boolean
   readonly streams: Duplex[] = []
   /** A plugin reply's Buffer body, or the one a response hook put in its place. */
   #body: Buffer | undefined
 
-  constructor (status: number, headers: HeaderMap, fromUpstream: boolean, body?: Buffer) {
+  constructor (status: number, headers: HeaderMap, fromUpstream: boolean, body?: Buffer, closeDelimited = false) {
     this.status = status
     this.headers = headers
     this.fromUpstream = fromUpstream
+    this.closeDelimited = closeDelimited
     this.#body = body
   }
 
