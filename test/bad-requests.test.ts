@@ -1,5 +1,8 @@
 import t from 'tap'
-import { catchAllGateway } from './helpers/catch-all.ts'
+import { request } from 'undici'
+import { catchAllGateway, catchAllYaml } from './helpers/catch-all.ts'
+import { startGateway } from './helpers/gateway.ts'
+import { metricValue } from './helpers/metric-value.ts'
 import { headerValues, rawRequest } from './helpers/raw-http.ts'
 import { startUpstream } from './helpers/upstream.ts'
 
@@ -26,4 +29,37 @@ t.test('malformed requests: our JSON errors with a request id, and a log line ea
     t.match(JSON.parse(res.body), { error: c.error, message: c.message ?? String, requestId: id }, `${c.name}: our error body`)
     t.ok(gw.logs.some(l => l.msg === 'request rejected' && l.requestId === id && l.status === c.status), `${c.name}: logged`)
   }
+})
+
+// Every `request rejected` line is a request answered: counted under (unmatched), once; and its
+// query, where an API key may be (key-auth's `query`), is never logged.
+t.test('requests rejected before routing: counted once each, logged without their query', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const gw = await startGateway(catchAllYaml(up.url), { admin: true })
+  t.teardown(() => gw.close())
+  const port = Number(new URL(gw.url).port)
+  const cases = [
+    { lines: ['GET /x HTTP/1.1', 'Host: x', `X-Big: ${'a'.repeat(20_000)}`], status: 431 },
+    { lines: ['GET /x HTTP/3.0', 'Host: x'], status: 400 },
+    { lines: ['CONNECT /q/%zz?api_key=secret1 HTTP/1.1', 'Host: x'], status: 501, method: 'OTHER' },
+    { lines: ['POST /x HTTP/1.1', 'Host: x', 'Content-Length: 3', 'Transfer-Encoding: chunked'], status: 400 },
+    { lines: ['GET %zz HTTP/1.1', 'Host: x'], status: 400 },
+    { lines: ['FOO /x HTTP/1.1', 'Host: x'], status: 400 },
+    { lines: ['GET /q/%zz?api_key=secret1 HTTP/1.1', 'Host: x', 'Connection: close'], status: 400, method: 'GET' },
+    { lines: ['GET /q?api_key=secret1 HTTP/1.1', 'Host: x', 'Expect: foo', 'Connection: close'], status: 417, method: 'GET' },
+    { lines: ['GET /q?api_key=secret1 HTTP/1.1', 'Host: bad/host', 'Connection: close'], status: 400, method: 'GET' }
+  ]
+  for (const c of cases) t.equal((await rawRequest(port, c.lines)).status, c.status, c.lines[0] as string)
+  const admin = gw.adminUrl as string
+  const text = await (await request(`${admin}/metrics`)).body.text()
+  const counted = text.split('\n').filter(l => l.startsWith('portcullis_http_requests_total{route="(unmatched)"'))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+  t.equal(counted, cases.length, 'each counted, once')
+  t.ok(await metricValue(admin, 'portcullis_http_requests_total{route="(unmatched)",method="OTHER",status="501"}') >= 1, 'CONNECT as OTHER')
+  t.equal(await metricValue(admin, 'portcullis_http_requests_total{route="(unmatched)",method="GET",status="417"}'), 1)
+  const rejected = gw.logs.filter(l => l.msg === 'request rejected')
+  t.equal(rejected.length, cases.length, 'each logged')
+  t.notOk(JSON.stringify(gw.logs).includes('secret1'), 'no query in the logs')
+  t.ok(rejected.some(l => l.path === '/q/%zz' && l.status === 400), 'the path, up to its query')
 })

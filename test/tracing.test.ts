@@ -46,7 +46,10 @@ routes:
     '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra', // version 00 has exactly four fields
     'x00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' // not at the start
   ]) {
-    const m = TRACEPARENT.exec((await sent({ traceparent: bad })).traceparent)
+    const replaced = await sent({ traceparent: bad, tracestate: 'vendor=abc' })
+    const m = TRACEPARENT.exec(replaced.traceparent)
     t.ok(m !== null && m[1] !== '4bf92f3577b34da6a3ce929d0e0e4736' && m[1] !== '0'.repeat(32), `replaced: ${bad}`)
+    t.equal(replaced.tracestate, undefined, `its tracestate dropped: ${bad}`)
   }
+  t.equal((await sent({ tracestate: 'vendor=abc' })).tracestate, undefined, 'a tracestate without traceparent is dropped')
 })

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
+import { metricValue } from './helpers/metric-value.ts'
 import { until } from './helpers/wait.ts'
 
 /**
@@ -22,7 +23,7 @@ async function echoServer (t: Test): Promise<{ url: string, upgrades: IncomingHt
   return { url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`, upgrades }
 }
 
-async function gateway (t: Test, upstream: string, server = ''): Promise<TestGateway> {
+async function gateway (t: Test, upstream: string, server = '', options: { admin?: boolean } = {}): Promise<TestGateway> {
   const gw = await startGateway(`${server}
 upstreams:
   ws: { targets: [ { url: "${upstream}" } ] }
@@ -36,7 +37,7 @@ routes:
     match: { path: /plain }
     upstream: ws
     websocket: false
-`)
+`, options)
   t.teardown(() => gw.close())
   return gw
 }
@@ -94,6 +95,19 @@ t.test('WebSocket messages are relayed both ways', async t => {
   ws.close()
   t.ok(await until(() => gw.logs.some(l => l.msg === 'request')), 'logged once closed')
   t.match(gw.logs.find(l => l.msg === 'request'), { status: 101, path: '/live', requestId: upgrade.headers['x-request-id'] }, 'logged as 101, not as a client gone (499)')
+})
+
+t.test('a WebSocket session is counted, but its lifetime is no request duration or gateway overhead', async t => {
+  const up = await echoServer(t)
+  const gw = await gateway(t, up.url, '', { admin: true })
+  const { ws } = await connect(t, `${gw.url.replace('http', 'ws')}/live`)
+  await roundTrip(ws, 'hello')
+  ws.close()
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request')), 'logged once closed')
+  const admin = gw.adminUrl as string
+  t.equal(await metricValue(admin, 'portcullis_http_requests_total{route="live",method="GET",status="101"}'), 1, 'counted')
+  t.equal(await metricValue(admin, 'portcullis_http_request_duration_seconds_count{route="live"}'), 0, 'no duration')
+  t.equal(await metricValue(admin, 'portcullis_gateway_overhead_seconds_count{route="live"}'), 0, 'no overhead')
 })
 
 t.test('websocket: false refuses the upgrade with 400 JSON', async t => {

@@ -7,6 +7,7 @@ import { downReasons, type Target } from '../upstreams/target.ts'
 import type { Upstream } from '../upstreams/upstream.ts'
 
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
+const RELOAD_RESULTS = ['success', 'invalid', 'failed', 'unchanged'] as const
 
 /**
  * The gateway's Prometheus metrics. One instance per process, created at start and handed to
@@ -15,7 +16,7 @@ const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
 export class Metrics {
   readonly registry = new Registry()
 
-  /** Config reload attempts by result (`success` | `invalid` | `failed`). */
+  /** Config reload attempts by result (RELOAD_RESULTS). */
   readonly configReloads = new Counter({
     name: 'portcullis_config_reloads_total',
     help: 'Config reload attempts, by result.',
@@ -75,11 +76,11 @@ export class Metrics {
 
   /**
    * Timeouts by kind: client_handshake, client_headers, client_body_timeout, client_body_too_slow, client_send_timeout (slow clients cut off),
-   * upstream_response, upstream_idle, upstream_connect, request, queue.
+   * upstream_response, upstream_idle, upstream_send, upstream_connect, request, queue.
    */
   readonly timeouts = new Counter({
     name: 'portcullis_timeouts_total',
-    help: 'Timeouts, by kind (client_handshake, client_headers, client_body_timeout, client_body_too_slow, client_send_timeout, upstream_response, upstream_idle, upstream_connect, request, queue).',
+    help: 'Timeouts, by kind (client_handshake, client_headers, client_body_timeout, client_body_too_slow, client_send_timeout, upstream_response, upstream_idle, upstream_send, upstream_connect, request, queue).',
     labelNames: ['kind'] as const,
     registers: [this.registry]
   })
@@ -150,6 +151,9 @@ export class Metrics {
     t => t.waiting.length)
 
   constructor (options: { defaultMetrics?: boolean } = {}) {
+    // Every result exists at 0 from the start: else the first failure after a start would appear at 1,
+    // no increase() for the alert (PortcullisConfigReloadFailing) to see.
+    for (const result of RELOAD_RESULTS) this.configReloads.inc({ result }, 0)
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' })
   }
 

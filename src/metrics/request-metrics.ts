@@ -87,8 +87,11 @@ export class RouteMetrics {
     if (byStatus === undefined) this.#byMethod.set(label, byStatus = [])
     const counter = byStatus[status] ??= this.#m.requests.labels(this.#route, label, String(status))
     counter.inc()
-    this.#duration.observeTraced(seconds, traceId)
-    this.#overhead.observe(seconds - upstreamSeconds)
+    // A WebSocket (101) lasts as long as its session: no latency, it would burn the latency SLO.
+    if (status !== 101) {
+      this.#duration.observeTraced(seconds, traceId)
+      this.#overhead.observe(seconds - upstreamSeconds)
+    }
     if (responseBytes > 0) this.#responseBytes.inc(responseBytes)
     if (requestBytes > 0) this.#requestBytes.inc(requestBytes)
   }

@@ -10,7 +10,7 @@ import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
 import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
-import { endToEndRequestHeaders, endToEndResponseHeaders, upgradeResponseHead } from './hop-by-hop.ts'
+import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2 } from '../server/http2.ts'
 import { ResponseState } from './response-state.ts'
@@ -39,7 +39,7 @@ export interface ExchangeOwner {
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
 export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout'
 
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'])
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 const NO_HOOK = Infinity
 /** A plugin's reply body above this is written in slices of it (see #endWith). */
 const REPLY_SLICE = 64 * 1024
@@ -89,7 +89,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Body bytes sent to the client. */
   bytes = 0
   consumer: Consumer | undefined = undefined
-  /** Time spent waiting for upstream response headers, over every try (for the gateway-overhead metric). */
+  /**
+   * Time spent waiting for upstream response headers, over every try: answered, failed, timed out or
+   * abandoned (for the gateway-overhead metric, which is the rest).
+   */
   upstreamSeconds = 0
   /** Set when the gateway cut the exchange short. */
   cut: Cut | undefined = undefined
@@ -113,6 +116,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #tried: Target[] | undefined
   /** The current attempt: when it was sent, whether undici began writing it, whether it was answered. */
   #sentAt = 0
+  /** The current try is sent and neither answered nor over: its wait is not yet in upstreamSeconds. */
+  #awaiting = false
   #connected = false
   #answered = false
   /** The current try's response status, once its headers came (0 before). */
@@ -144,6 +149,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
   #responseMs = 0
   #headersTimer: NodeJS.Timeout | undefined
+  /** While the upstream takes none of a streamed request body (its backpressure holds the body paused): the idle timeout's timer. */
+  #stallTimer: NodeJS.Timeout | undefined
+  #watchingStall = false
   /** While the request waits for a connection (Upstream.queue): the links of its queue, the target, since when, its timer. */
   waitPrev: Waiter | undefined = undefined
   waitNext: Waiter | undefined = undefined
@@ -315,11 +323,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tryStatus = 0
     route.pipeline.onUpstreamTry?.(this, target, this.#tries)
     this.#sentAt = route.upstream.begin(target)
+    this.#awaiting = true
     const body = this.#body ?? (hasBody(req) && this.#upgrade === undefined ? this.#requestBody() : null)
     const streamed = body !== null && body !== this.#body
     // undici counts its response timeout from the dispatch, so an upload slower than it would time
     // out: a streamed body's try, like a short timeout, gets our timer, started once the body is sent.
     this.#responseMs = streamed ? route.responseTimeout : route.preciseHeadersTimeout
+    if (streamed && !this.#watchingStall) this.#watchStall(body as Readable)
     target.pool.dispatch({
       path: this.upstreamPath + this.query,
       method: this.method as Dispatcher.HttpMethod,
@@ -335,6 +345,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     } as Dispatcher.DispatchOptions, this)
   }
 
+  /**
+   * undici pauses a streamed body while the upstream's socket takes no more of it, and resumes it on
+   * drain. Paused longer than the idle timeout, the try fails as the upstream's (nginx's
+   * proxy_send_timeout); meanwhile the client's body timeout is held, since the gateway is the one not reading.
+   */
+  #watchStall (body: Readable): void {
+    this.#watchingStall = true
+    ;(body as Readable & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
+    body.on('pause', Exchange.#onBodyHeld).on('resume', Exchange.#onBodyTaken)
+  }
+
   /** Queues the request for `target`'s next free slot, or refuses it when the queue is full. */
   #wait (target: Target): void {
     const upstream = this.compiled.upstream
@@ -345,12 +366,18 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (upstream.queue.timeoutMs > 0) this.#waitTimer = setTimeout(Exchange.#onQueueTimeout, upstream.queue.timeoutMs, this)
   }
 
-  /** Its turn in the queue has come (Upstream.end). */
-  admit (): void {
+  /** Not a retry: any target of the upstream will do (see Upstream.end). */
+  get movable (): boolean { return this.#tried === undefined }
+
+  /** Its turn in the queue has come (Upstream.end), on `target` or on another target's free slot. */
+  admit (target: Target): void {
     clearTimeout(this.#waitTimer)
-    const target = this.#waitingOn as Target
     this.#waitingOn = undefined
     this.compiled.upstream.waited(performance.now() - this.#waitStart)
+    if (target !== this.target) {
+      this.target = target
+      if (!this.#pluginHost) this.headers.host = this.#hostFor(target)
+    }
     this.#dispatch(target)
   }
 
@@ -394,11 +421,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   // Counted from the end of the request body, not its start: the upload is not the upstream's delay.
   onRequestSent (): void {
+    clearTimeout(this.#stallTimer)
     if (this.#responseMs > 0 && !this.#done) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.#responseMs, this)
   }
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
     clearTimeout(this.#headersTimer)
+    this.#tryWaited()
     this.#tryStatus = 101
     this.#tryEnded(undefined)
     const client = (this.#upgrade as { socket: Duplex, head: Buffer }).socket
@@ -429,12 +458,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true // 1xx informational: the gateway sends its own 100 Continue (sendContinue)
     clearTimeout(this.#headersTimer)
+    clearTimeout(this.#stallTimer)
     const upstream = this.compiled.upstream
     this.#answered = true
     this.#tryStatus = status
-    const waited = (performance.now() - this.#sentAt) / 1000
-    this.upstreamSeconds += waited
-    this.compiled.metrics?.upstreamAnswered(waited)
+    // Not awaiting: the exchange abandoned the try first, its wait already counted.
+    if (this.#awaiting) this.compiled.metrics?.upstreamAnswered(this.#tryWaited())
     upstream.outcome(this.target as Target, status < 500, this.#sentAt, true)
     // Returning false would pause the connection for good: close it instead.
     if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
@@ -450,7 +479,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       this.#written = headers
       return true
     }
-    const state = new ResponseState(status, headers, true)
+    const state = new ResponseState(status, headers, true, undefined, length === undefined && closeDelimited(raw, status, this.method))
     // Writing the head is inside the guard: it throws on a bad header a plugin set.
     let pending
     try {
@@ -494,8 +523,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   onError (err: Error): void {
     clearTimeout(this.#headersTimer)
+    clearTimeout(this.#stallTimer)
     const upstream = this.compiled.upstream
     upstream.end(this.target as Target)
+    this.#tryWaited() // failed or timed out: the upstream's time too, though no answer to observe
     this.#tryEnded(err)
     // A body stream failed (not the connection): the request is refused, the target is not to blame.
     if (err instanceof RequestRejected || (this.#streamedBody !== undefined && this.#streamedBody.errored === err)) {
@@ -523,6 +554,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (!this.res.headersSent) { this.#failUpstream(error); return }
     this.cut = 'upstream_broken'
     this.res.destroy(err)
+  }
+
+  /** Ends the current try's wait for response headers: its seconds, added to upstreamSeconds (0 when it was not waiting). */
+  #tryWaited (): number {
+    if (!this.#awaiting) return 0
+    this.#awaiting = false
+    const waited = (performance.now() - this.#sentAt) / 1000
+    this.upstreamSeconds += waited
+    return waited
   }
 
   #tryEnded (err: Error | undefined): void {
@@ -553,6 +593,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Stops the upstream exchange, if one is under way; its error and later events are then ignored. */
   abortUpstream (reason: Error): void {
     this.#done = true
+    this.#tryWaited() // abandoned (client gone, request timeout): counted now, before finished() reads it
     this.#leaveQueue()
     this.#abort?.(reason)
   }
@@ -734,6 +775,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #closed (): void {
     clearTimeout(this.#deadline)
     clearTimeout(this.#headersTimer)
+    clearTimeout(this.#stallTimer)
     clearTimeout(this.#sendTimer)
     clearTimeout(this.#tailTimer)
     this.#bodyRate?.stop()
@@ -767,6 +809,33 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */
   static #onHeadersTimeout (ex: Exchange): void {
     ex.#abort?.(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+  }
+
+  static #onBodyHeld (this: Readable): void {
+    const ex = (this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE]
+    const idleMs = ex.compiled.bodyTimeout
+    // Answered: the upstream may well read no more (an early 413); its answer ends the exchange.
+    if (ex.#done || ex.#answered || ex.#abort === undefined) return
+    clearTimeout(ex.#stallTimer)
+    if (idleMs > 0) ex.#stallTimer = setTimeout(Exchange.#onStall, idleMs, ex)
+    if (ex.#owner.clientBodyMs > 0 && !ex.raw.complete) ex.raw.setTimeout(0)
+  }
+
+  static #onBodyTaken (this: Readable): void {
+    const ex = (this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE]
+    clearTimeout(ex.#stallTimer)
+    if (ex.#owner.clientBodyMs > 0 && !ex.raw.complete && !ex.#done) ex.raw.setTimeout(ex.#owner.clientBodyMs)
+  }
+
+  static #onStall (ex: Exchange): void {
+    // The rest of the body is never read: an HTTP/1.1 connection closes once the answer is out
+    // (HTTP/2 closes the stream: see #dropUnreadBody).
+    if (!isHttp2(ex.raw)) {
+      const socket = ex.raw.socket
+      ex.res.shouldKeepAlive = false
+      ex.res.once('finish', () => socket.destroy())
+    }
+    ex.#abort?.(Object.assign(new Error(`the upstream took none of the request body for ${ex.compiled.bodyTimeout} ms (idle timeout)`), { code: 'UPSTREAM_SEND_TIMEOUT' }))
   }
 
   /** A client timeout: the connection is closed, and with it the upstream try (see #closed). */
@@ -836,7 +905,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   static #onBodyTimeout (this: IncomingMessage): void {
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
     // A body still arriving after the answer (Node reads what is left to keep the connection): closed too.
-    if (ex.#done) this.socket.destroy()
+    if (ex.#done) this.socket?.destroy()
     else ex.#cutShort('client_body_timeout')
   }
 

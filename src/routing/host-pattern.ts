@@ -31,6 +31,24 @@ export function normalizeHost (host: string | undefined): string {
   return h.toLowerCase()
 }
 
+/**
+ * Whether two authorities (`host[:port]`) name the same origin (RFC 9113 8.3.1, Host beside
+ * :authority): the host compared as routing does (case, a trailing dot), the port with the
+ * scheme's default when none is written.
+ */
+export function sameAuthority (a: string, b: string, scheme: string | undefined): boolean {
+  if (a === b) return true
+  const port = scheme === 'http' ? '80' : '443'
+  return normalizeHost(a) === normalizeHost(b) && (portOf(a) ?? port) === (portOf(b) ?? port)
+}
+
+/** The port written in `host[:port]`, if any (an empty one is the default: RFC 3986 3.2.3). */
+function portOf (host: string): string | undefined {
+  const colon = host.lastIndexOf(':')
+  if (colon === -1 || colon < host.lastIndexOf(']') || colon === host.length - 1) return undefined
+  return host.slice(colon + 1)
+}
+
 export type HostPattern = { kind: 'exact', host: string } | { kind: 'wildcard', suffix: string }
 
 /** `api.example.com` is exact; `*.example.com` matches any sub-domain (not example.com itself). */

@@ -12,7 +12,7 @@ import { framingFault } from '../proxy/request-framing.ts'
 import { upgradeRefusal } from '../proxy/upgrade.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { traceContext, traceparent } from '../proxy/trace-context.ts'
-import { isValidHost, normalizeHost } from '../routing/host-pattern.ts'
+import { isValidHost, normalizeHost, sameAuthority } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
 import { compilePathPattern, type PathPattern } from '../routing/path-pattern.ts'
 import { Router, type RouteMatch } from '../routing/router.ts'
@@ -32,7 +32,7 @@ import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
-import { isHttp2 } from '../server/http2.ts'
+import { http2Limits, isHttp2 } from '../server/http2.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { redactHeaders } from '../logging/logger.ts'
 import { toMs } from '../config/duration.ts'
@@ -40,6 +40,7 @@ import { toMs } from '../config/duration.ts'
 const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   UND_ERR_HEADERS_TIMEOUT: 'upstream_response',
   UND_ERR_BODY_TIMEOUT: 'upstream_idle',
+  UPSTREAM_SEND_TIMEOUT: 'upstream_send',
   UND_ERR_CONNECT_TIMEOUT: 'upstream_connect',
   REQUEST_TIMEOUT: 'request'
 }
@@ -67,6 +68,8 @@ export class Runtime implements ExchangeOwner {
   readonly #removed: ReadonlySet<string>
   /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
   readonly #removedUntrusted: ReadonlySet<string>
+  /** server.http2.maxHeaderListSize: checked here too, for Node's own check can be skipped (see headerListTooLarge). */
+  readonly #maxHeaderList: number
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
@@ -79,6 +82,7 @@ export class Runtime implements ExchangeOwner {
   #drained: (() => void) | undefined
   #disposed: Promise<void> | undefined
   #stopUpstreamWork: () => Promise<void> = async () => {}
+  #retireUpstreamWork: (next: ReadonlyMap<string, Upstream>) => Promise<void> = async () => {}
 
   private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined, metrics: Metrics | undefined) {
     this.loaded = loaded
@@ -93,6 +97,7 @@ export class Runtime implements ExchangeOwner {
     this.#trust = compileTrust(server.trustProxy)
     this.#removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
     this.#removedUntrusted = untrustedRemovals(this.#removed)
+    this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
     const client = clientTimeouts(server)
@@ -150,14 +155,41 @@ export class Runtime implements ExchangeOwner {
     }
   }
 
-  /** DNS discovery (the first answers awaited), active health checks, and upstream metrics; undone by dispose(). */
+  /**
+   * DNS discovery (the first answers awaited), active health checks, and upstream metrics, per
+   * upstream; undone by retire() for what the next config dropped, by dispose() for the rest.
+   */
   async #startUpstreamWork (metrics: Metrics | undefined, healthChecks: boolean): Promise<void> {
-    const all = [...this.upstreams.values()]
-    const discovery = all.map(u => startDnsDiscovery(u, this.log))
-    const stopChecks = healthChecks ? startHealthChecks(all, (u, url, healthy) => u.setTargetHealth(url, healthy)) : undefined
-    const unwatch = metrics?.watchUpstreams(this.upstreams)
-    this.#stopUpstreamWork = async () => { for (const d of discovery) d.stop(); unwatch?.(); await stopChecks?.() }
-    await Promise.all(discovery.map(d => d.ready))
+    const onHealth = (u: Upstream, url: string, healthy: boolean) => u.setTargetHealth(url, healthy)
+    const work = new Map([...this.upstreams.values()].map(u => [u.name, {
+      discovery: startDnsDiscovery(u, this.log),
+      stopChecks: healthChecks && u.healthCheck !== undefined ? startHealthChecks([u], onHealth) : undefined
+    }]))
+    let unwatch = metrics?.watchUpstreams(this.upstreams)
+    const stop = (names: string[]) => Promise.all(names.map(async name => {
+      const w = work.get(name)
+      work.delete(name)
+      w?.discovery.stop()
+      await w?.stopChecks?.()
+    }))
+    this.#stopUpstreamWork = async () => { unwatch?.(); await stop([...work.keys()]) }
+    this.#retireUpstreamWork = async next => {
+      unwatch?.()
+      unwatch = undefined
+      await stop([...work.keys()].filter(name => !next.has(name)))
+    }
+    await Promise.all([...work.values()].map(w => w.discovery.ready))
+  }
+
+  /**
+   * A reload has put `next` in service. Upstreams it no longer has stop their DNS discovery and
+   * health checks now, not when this runtime's last request ends (a WebSocket may keep it for hours);
+   * the metrics are the new runtime's. An upstream it kept (by name: its Upstream is a new object
+   * that inherited the targets' state) keeps its checks here until dispose(), for the retries of
+   * the requests still in flight here.
+   */
+  retire (next: Runtime): Promise<void> {
+    return this.#retireUpstreamWork(next.upstreams)
   }
 
   get inFlight (): number { return this.#inFlight }
@@ -211,11 +243,12 @@ export class Runtime implements ExchangeOwner {
     let url = req.url as string
     let host = req.headers.host
     if (http2) {
+      if (headerListTooLarge(req.rawHeaders, this.#maxHeaderList)) { this.#reject(req, res, GatewayError.HEADERS_TOO_LARGE, id, url); return }
       // HTTP/2 names the host in :authority (a Host field may come too, and must agree: RFC 9113 8.3.1).
       // It becomes the Host of the request, as HTTP/1.1's upstream needs, and routes as Host does.
       const authority = req.headers[':authority'] as string | undefined
       if (authority !== undefined) {
-        if (host !== undefined && host !== authority) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
+        if (host !== undefined && !sameAuthority(host, authority, req.headers[':scheme'] as string | undefined)) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
         host = req.headers.host = authority
       }
     }
@@ -256,6 +289,8 @@ export class Runtime implements ExchangeOwner {
     const clientIp = applyForwarded(req, headers, this.#trust, trusted)
     const trace = traceContext(req.headers.traceparent)
     headers.traceparent = traceparent(trace)
+    // A new trace (traceparent missing or invalid) starts without the caller's tracestate (W3C Trace Context).
+    if (trace.parentSpanId === undefined && headers.tracestate !== undefined) delete headers.tracestate
     const ex = new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade)
     this.#inFlight++
     match.route.metrics?.started()
@@ -271,7 +306,6 @@ export class Runtime implements ExchangeOwner {
 
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false): void {
     sendError(res, error, id, close)
-    if (this.#countUnmatched) this.#metrics?.requests.unmatched(req.method, error.status)
     this.logRejected(error, id, req.socket.remoteAddress, req.method, path, protocolOf(req))
   }
 
@@ -280,9 +314,14 @@ export class Runtime implements ExchangeOwner {
     this.#reject(req, res, error, requestId(req.headers['x-request-id']), req.url as string)
   }
 
-  /** The access-log line of a request answered with a gateway error before any route took it. */
+  /**
+   * The access-log line and the count (route `(unmatched)`) of a request answered with a gateway error
+   * before any route took it. `path` may be the raw request target: its query is never logged, as it
+   * may carry credentials (key-auth's `query`).
+   */
   logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string, protocol?: string): void {
-    if (this.#accessLog) this.log.info({ method, path, protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+    if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
+    if (this.#accessLog) this.log.info({ method, path: path === undefined ? undefined : withoutQuery(path), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {
@@ -379,6 +418,21 @@ export class Runtime implements ExchangeOwner {
   }
 }
 
+/**
+ * Whether an HTTP/2 header list is over `max`, counted as SETTINGS_MAX_HEADER_LIST_SIZE counts
+ * (RFC 9113 6.5.2: name, value and 32 per field). Node enforces the setting only once the client
+ * has acknowledged it: a client that never does could send megabytes (a long value indexed once,
+ * then referenced by the hundred, which Node merges into one field).
+ */
+function headerListTooLarge (raw: readonly string[], max: number): boolean {
+  let size = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    size += (raw[i] as string).length + (raw[i + 1] as string).length + 32
+    if (size > max) return true
+  }
+  return false
+}
+
 /** The stores, consumers, metrics, admin endpoints and shared values the plugins of one config get. */
 function pluginServices (loaded: LoadedConfig, log: Logger, options: { metrics?: Metrics, stores?: StoreRegistry }): PluginServices & { lease: StoreLease } {
   const lease = (options.stores ?? new StoreRegistry(log)).acquire(loaded.config.stores)
@@ -390,6 +444,12 @@ function pluginServices (loaded: LoadedConfig, log: Logger, options: { metrics?:
     admin: new PluginAdminRoutes(),
     shared: new Map()
   }
+}
+
+/** `target` up to its query (`?`), which the logs leave out. */
+function withoutQuery (target: string): string {
+  const q = target.indexOf('?')
+  return q === -1 ? target : target.slice(0, q)
 }
 
 /** How long a plugin's setup, or its dispose, may take (server.pluginTimeout). */

@@ -13,10 +13,10 @@ import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
-import { stapleOcsp } from './server-tls.ts'
+import { http10AsHttp1, selectAlpn, stapleOcsp } from './server-tls.ts'
 import { UnusedConnections } from './unused-connections.ts'
 
-/** Out-of-connections warnings (limit reached, no file descriptors) are logged at most this often. */
+/** Warnings a client can provoke at will (limit reached, no file descriptors, HTTP/2 abuse) are logged at most this often, per kind. */
 const WARN_EVERY_MS = 10_000
 
 /**
@@ -31,7 +31,8 @@ export class GatewayServer {
   /** Runtimes swapped out and still finishing their requests, with the promise of their end. */
   readonly #retiring = new Map<Runtime, Promise<void>>()
   #closing = false
-  #warnedAt = -Infinity
+  /** When each kind of throttled warning was last logged (see #warn). */
+  readonly #warnedAt = new Map<string, number>()
   /** With server.http2: the TLS listener's connections (HTTP/2 sessions and HTTP/1.1), and the h2c listener's. */
   readonly #h2: Http2Connections | undefined
   readonly #h2c: { server: Http2Server, connections: Http2Connections } | undefined
@@ -47,7 +48,7 @@ export class GatewayServer {
     this.app = fastify({
       // With TLS, a client's SNI picks its certificate from the runtime current at its handshake (see swap).
       // The TLS handshake counts in the time to send the headers (Node's own default is 120s; 0 is that default).
-      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, handshakeTimeout: headersMs, ...(h2tls ? { allowHTTP1: true, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
+      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, handshakeTimeout: headersMs, ALPNCallback: selectAlpn(h2tls), ...(h2tls ? { allowHTTP1: true, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
       // HTTP/2 over TLS (ALPN h2), HTTP/1.1 on the same port; idle sessions are closed by Http2Connections.
       ...(h2tls ? { http2: true, http2SessionTimeout: 0 } : {}),
       logger: false,
@@ -99,10 +100,11 @@ export class GatewayServer {
     // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
     this.app.server.maxHeadersCount = 0
     if (tls !== undefined) stapleOcsp(this.app.server, () => this.#runtime.loaded.serverTls)
-    this.app.server.on('drop', () => this.#warn({ maxConnections: server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)'))
+    if (h2tls) http10AsHttp1(this.app.server)
+    this.app.server.on('drop', () => this.#dropped())
     // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
-      if (err.syscall === 'accept') this.#warn({ err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
+      if (err.syscall === 'accept') this.#warn('accept', { err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
       else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
     })
     // CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not just dropped.
@@ -119,6 +121,9 @@ export class GatewayServer {
         const h2cServer = createH2cServer(h2, this.app.routing)
         h2cServer.on('connect', (req: IncomingMessage, res: Duplex) => this.#refuseConnect(req, res))
         this.#handleExpect(h2cServer)
+        // Its own limit, as large as the main listener's.
+        if (server.maxConnections !== undefined) h2cServer.maxConnections = server.maxConnections
+        h2cServer.on('drop', () => this.#dropped())
         this.#h2c = { server: h2cServer, connections: new Http2Connections(h2cServer, h2, idle, cut) }
         this.#unused.watch(h2cServer, false)
       }
@@ -167,7 +172,7 @@ export class GatewayServer {
 
   #http2Cut (reason: Http2Cut, session: Http2Session): void {
     this.#runtime.http2Cut(reason)
-    this.#warn({ reason, clientIp: session.socket?.remoteAddress }, 'HTTP/2 client abuses the protocol: connection closed (GOAWAY ENHANCE_YOUR_CALM)')
+    this.#warn(reason, { reason, clientIp: session.socket?.remoteAddress }, 'HTTP/2 client abuses the protocol: connection closed (GOAWAY ENHANCE_YOUR_CALM)')
   }
 
   /**
@@ -181,20 +186,27 @@ export class GatewayServer {
     this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
     this.app.server.headersTimeout = clientTimeouts(next.loaded.config.server).headers
     this.app.server.maxConnections = next.loaded.config.server.maxConnections ?? Infinity
+    if (this.#h2c !== undefined) this.#h2c.server.maxConnections = this.app.server.maxConnections
     // HTTP/2 limits apply to connections opened from now on (turning HTTP/2 on or off needs a restart).
     const h2 = http2Limits(next.loaded.config.server)
     if (h2 !== undefined) for (const c of [this.#h2, this.#h2c?.connections]) c?.update(h2, this.app.server.keepAliveTimeout)
     // New handshakes get the new certificates and client-auth settings; open connections keep theirs.
     if (next.loaded.serverTls !== undefined) (this.app.server as unknown as TlsServer).setSecureContext(next.loaded.serverTls.options)
+    void previous.retire(next)
     const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(previous))
     this.#retiring.set(previous, retired)
     return retired
   }
 
-  #warn (fields: object, msg: string): void {
+  #dropped (): void {
+    this.#warn('drop', { maxConnections: this.#runtime.loaded.config.server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)')
+  }
+
+  /** A warning, unless one of the same `kind` was logged less than WARN_EVERY_MS ago: a flood of one kind must not hide another. */
+  #warn (kind: string, fields: object, msg: string): void {
     const now = performance.now()
-    if (now - this.#warnedAt < WARN_EVERY_MS) return
-    this.#warnedAt = now
+    if (now - (this.#warnedAt.get(kind) ?? -Infinity) < WARN_EVERY_MS) return
+    this.#warnedAt.set(kind, now)
     this.#runtime.log.warn(fields, msg)
   }
 

@@ -61,8 +61,8 @@ export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptio
 
 const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize })
 
-/** A session's token buckets (rapid reset, settings flood): tokens left and when they were last counted. */
-interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean }
+/** A session's token buckets (rapid reset, settings flood): tokens left and when they were last counted; its open streams. */
+interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number }
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
 const GUARD = Symbol('guard')
@@ -100,15 +100,18 @@ export class Http2Connections {
       const s = session as GuardedSession
       const now = performance.now()
       s[GUARD] = this
-      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false }
+      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0 }
       this.#sessions.add(session)
       session.once('close', () => this.#sessions.delete(session))
       session.on('remoteSettings', onRemoteSettings)
-      // Idle sessions end like idle keep-alive connections (server.keepAliveTimeout).
-      session.setTimeout(this.#idleMs, () => session.close())
+      // Idle sessions end like idle keep-alive connections (server.keepAliveTimeout). One with a stream
+      // open is not idle, only quiet (a slow upstream): the next bytes it sends arm the timer again.
+      // A listener of our own: setTimeout's callback would be called once only.
+      session.setTimeout(this.#idleMs)
+      session.on('timeout', onTimeout)
       if (this.#closing) session.close()
     })
-    server.on('stream', (stream: ServerHttp2Stream) => stream.once('aborted', onAborted))
+    server.on('stream', onStream)
   }
 
   /** A reload's limits and idle timeout, for connections opened from now on. */
@@ -162,6 +165,17 @@ export class Http2Connections {
 function onAborted (this: ServerHttp2Stream): void {
   const session = this.session as GuardedSession | undefined
   if (!this.destroyed && session !== undefined) session[GUARD].spend(session, 'resets')
+}
+
+function onStream (stream: ServerHttp2Stream): void {
+  const a = (stream.session as GuardedSession)[ALLOWANCE]
+  a.streams++
+  stream.once('close', () => { a.streams-- })
+  stream.once('aborted', onAborted)
+}
+
+function onTimeout (this: GuardedSession): void {
+  if (this[ALLOWANCE].streams === 0) this.close()
 }
 
 function cutSession (session: Http2Session): void {

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { X509Certificate } from 'node:crypto'
-import { createSecureContext, type SecureContext, type SecureVersion, type TlsOptions } from 'node:tls'
+import { createSecureContext, type SecureContext, type SecureVersion, type TLSSocket, type TlsOptions } from 'node:tls'
 import type { GatewayConfig } from '../config/schema.ts'
 
 type TlsConfig = NonNullable<GatewayConfig['server']['tls']>
@@ -165,4 +165,21 @@ export function stapleOcsp (server: EventEmitter, current: () => ServerTls | und
   server.on('OCSPRequest', (certificate: Buffer, _issuer: Buffer, done: (err: Error | null, response?: Buffer) => void) => {
     done(null, current()?.ocspResponse(certificate))
   })
+}
+
+/**
+ * The ALPN choice (RFC 7301): `h2` when offered and HTTP/2 is on, else HTTP/1.1 by either name
+ * (`http/1.0` too: curl --http1.0 offers only that, which Node's own choice does not know). A client
+ * offering none of them still gets the alert no_application_protocol (RFC 7301 3.2): returning no
+ * protocol is that alert in Node, which cannot go on without ALPN once a client offered some.
+ */
+export function selectAlpn (http2: boolean): (client: { protocols: string[] }) => string | undefined {
+  return ({ protocols }) => http2 && protocols.includes('h2') ? 'h2'
+    : protocols.includes('http/1.1') ? 'http/1.1'
+      : protocols.includes('http/1.0') ? 'http/1.0' : undefined
+}
+
+/** Node's HTTP/2 listener speaks HTTP/1.1 only after ALPN `http/1.1` or none (any other is taken for h2): `http/1.0` is HTTP/1 too. */
+export function http10AsHttp1 (server: EventEmitter): void {
+  server.prependListener('secureConnection', (socket: TLSSocket) => { if (socket.alpnProtocol === 'http/1.0') socket.alpnProtocol = 'http/1.1' })
 }

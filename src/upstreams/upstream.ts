@@ -9,6 +9,7 @@ import type { OutlierMemory, PassiveSettings } from './outlier-detection.ts'
 import { RetryPolicy } from './retry-policy.ts'
 import { breakerSettings, healthCheckSettings, passiveSettings, queueSettings, timeoutSettings, type HealthCheckSettings, type QueueSettings } from './settings.ts'
 import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
+import type { Waiter } from './wait-queue.ts'
 
 export { Target } from './target.ts'
 
@@ -49,6 +50,8 @@ export class Upstream {
   readonly #passive: PassiveSettings | undefined
   readonly #breaker: BreakerSettings | undefined
   readonly #failWhenAllDown: boolean
+  /** consistent-hash: a request waits for its own target, never taken by another's free slot. */
+  readonly #sticky: boolean
   #targets: readonly Target[]
   #balancer: Balancer
   /** By URL, for the targets DNS discovery has yet to create on reload (plain values: the old runtime can go). */
@@ -65,6 +68,7 @@ export class Upstream {
     this.requestBuffer = config.requestBuffer === undefined ? this.retry.maxBodyBytes : toBytes(config.requestBuffer)
     this.responseBuffer = config.responseBuffer === undefined ? 65_536 : toBytes(config.responseBuffer)
     this.#failWhenAllDown = config.whenAllUnhealthy === 'fail'
+    this.#sticky = config.balance === 'consistent-hash'
     this.#passive = passiveSettings(config)
     this.#breaker = breakerSettings(config)
     this.#pool = {
@@ -88,12 +92,13 @@ export class Upstream {
 
   /**
    * The target for a request's first try. When none is available: the least bad one, or undefined
-   * with whenAllUnhealthy: fail (and when there are no targets at all).
+   * with whenAllUnhealthy: fail (and when there are no targets at all). A target with a free slot
+   * first (as nginx skips a peer at max_conns): the request queues only when every available one is full.
    */
   pick (req: BalancedRequest): Target | undefined {
     this.retry.budget.deposit()
     const now = performance.now()
-    const target = this.#balancer.pick(req, now, undefined)
+    const target = this.#balancer.pick(req, now, undefined, true) ?? this.#balancer.pick(req, now, undefined, false)
     if (target !== undefined || this.#failWhenAllDown) return target
     let best: Target | undefined
     for (const t of this.#targets) if (best === undefined || t.badness(now) < best.badness(now)) best = t
@@ -106,7 +111,8 @@ export class Upstream {
    */
   retryTarget (req: BalancedRequest, tried: readonly Target[], reason: string): Target | undefined {
     if (this.retry.budget.balance < 1) return undefined
-    const target = this.#balancer.pick(req, performance.now(), tried)
+    const now = performance.now()
+    const target = this.#balancer.pick(req, now, tried, true) ?? this.#balancer.pick(req, now, tried, false)
     if (target === undefined) return undefined
     this.retry.budget.withdraw()
     this.#events.retried(this.name, reason)
@@ -134,11 +140,23 @@ export class Upstream {
 
   /**
    * The exchange with `target` is over (answered, failed or aborted): its slot goes to the request
-   * that has waited longest for one, if any.
+   * that has waited longest for one, if any; else, if `target` takes traffic, to the first request
+   * waiting on the target with the longest queue (a fast target drains a slow one's queue).
    */
   end (target: Target): void {
     target.inFlight--
-    target.waiting.shift()?.admit()
+    const w = target.waiting.shift() ?? this.#waiterFor(target)
+    w?.admit(target)
+  }
+
+  #waiterFor (target: Target): Waiter | undefined {
+    if (this.#sticky) return undefined
+    let from: Target | undefined
+    for (const t of this.#targets) if (t.waiting.length > (from?.waiting.length ?? 0) && t.waiting.first?.movable === true) from = t
+    if (from === undefined || !target.available(performance.now())) return undefined
+    const w = from.waiting.first as Waiter
+    from.waiting.remove(w)
+    return w
   }
 
   /** Whether `target` can take one more request now without undici queueing it. */

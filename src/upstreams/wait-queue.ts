@@ -1,3 +1,5 @@
+import type { Target } from './target.ts'
+
 /**
  * A request waiting for a free slot of a target. Linked in place (the exchange is its own node),
  * so that waiting allocates nothing and leaving the queue, when the client goes, is O(1).
@@ -5,8 +7,10 @@
 export interface Waiter {
   waitPrev: Waiter | undefined
   waitNext: Waiter | undefined
-  /** Its turn has come: it is sent now. */
-  admit (): void
+  /** Whether another target's free slot may take it (not a retry, which must avoid the targets it tried). */
+  readonly movable: boolean
+  /** Its turn has come: it is sent to `target` now (the one it waited for, or another with a free slot). */
+  admit (target: Target): void
 }
 
 /** First in, first out; a waiter that gives up leaves from wherever it is. */
@@ -23,6 +27,8 @@ export class WaitQueue {
     this.#tail = w
     this.length++
   }
+
+  get first (): Waiter | undefined { return this.#head }
 
   shift (): Waiter | undefined {
     const w = this.#head

@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
 import type { ServerResponse } from 'node:http'
+import { connect as netConnect } from 'node:net'
 import { startUpstream } from '../helpers/upstream.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 import { until } from '../helpers/wait.ts'
 import { catchAllYaml } from '../helpers/catch-all.ts'
-import { h2Request, startH2Gateway } from '../helpers/http2.ts'
+import { h2Connect, h2Request, startH2Gateway } from '../helpers/http2.ts'
 
 
 /** An upstream that holds every response until release() (then answers "done <url>"); counts what it received. */
@@ -89,6 +90,28 @@ t.test('settings flood: a client that sends SETTINGS frames in a loop is sent GO
   t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http2_connections_cut_total{reason="settings_flood"}'), 1)
 })
 
+t.test('a cut of one kind right after one of another: both are logged (the warnings are throttled per kind)', async t => {
+  const up = await holdingUpstream(t)
+  const limits = '{ h2c: { listen: { host: 127.0.0.1, port: 0 } }, rapidReset: { burst: 5, perSecond: 1 }, settingsFlood: { burst: 5, perSecond: 1 } }'
+  const { gw, connect } = await startH2Gateway(t, limits, catchAllYaml(up.url))
+  const flooder = await connect({ h2c: true, maxOutstandingSettings: 1_000 })
+  flooder.on('error', () => {})
+  const flooded = goawayCode(flooder)
+  for (let i = 0; i < 20 && !flooder.closed && !flooder.destroyed; i++) flooder.settings({ enablePush: false })
+  t.equal(await flooded, constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  const resetter = await connect({ h2c: true })
+  resetter.on('error', () => {})
+  const reset = goawayCode(resetter)
+  for (let i = 0; i < 20 && !resetter.closed && !resetter.destroyed; i++) {
+    const stream = resetter.request({ ':path': `/r${i}` })
+    stream.on('error', () => {})
+    stream.close(constants.NGHTTP2_CANCEL)
+  }
+  t.equal(await reset, constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  const warned = (reason: string) => gw.logs.some(l => l.level === 40 && l.reason === reason)
+  t.ok(await until(() => warned('settings_flood') && warned('rapid_reset')), 'both warnings logged')
+})
+
 t.test('max concurrent streams: past the limit a stream is refused (REFUSED_STREAM), the others are served', async t => {
   const up = await holdingUpstream(t)
   const { gw, ca } = await startH2Gateway(t, '{ maxConcurrentStreams: 2 }', catchAllYaml(up.url))
@@ -116,6 +139,83 @@ t.test('max header list size: a larger request header list is refused before rou
   const big = await h2Request(session, { ':path': '/big', 'x-pad': 'a'.repeat(5_000) }).then(r => r.status, (err: Error) => err.message)
   t.not(big, 200, `refused: ${big}`)
   t.equal(up.received(), 1, 'never reached the upstream')
+})
+
+/** HPACK (RFC 7541 5.1): `value` as an integer with an `n`-bit prefix, `first` holding the bits above it. */
+function hpackInt (first: number, n: number, value: number): number[] {
+  const max = (1 << n) - 1
+  if (value < max) return [first | value]
+  const out = [first | max]
+  for (value -= max; value >= 128; value >>= 7) out.push((value & 127) | 128)
+  return [...out, value]
+}
+
+const hpackString = (s: string): number[] => [...hpackInt(0, 7, s.length), ...Buffer.from(s, 'latin1')]
+
+function frame (type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9)
+  head.writeUIntBE(payload.length, 0, 3)
+  head[3] = type
+  head[4] = flags
+  head.writeUInt32BE(stream, 5)
+  return Buffer.concat([head, payload])
+}
+
+t.test('max header list size: a client that never acknowledges SETTINGS cannot send a larger list (431)', async t => {
+  const up = await holdingUpstream(t)
+  up.release()
+  const { gw } = await startH2Gateway(t, H2C, catchAllYaml(up.url))
+  // GET http://localhost/, then x-big: 4,000 bytes, indexed once (dynamic entry 62) and referenced 500 times:
+  // a 4.6 KB HEADERS frame for a 2 MB header list.
+  const block = Buffer.from([0x82, 0x86, 0x84, 0x01, ...hpackString('localhost'), 0x40, ...hpackString('x-big'), ...hpackString('a'.repeat(4_000)),
+    ...new Array<number>(500).fill(0x80 | 62)])
+  const socket = netConnect(Number(new URL(gw.h2cUrl as string).port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.on('error', () => {})
+  const received: Buffer[] = []
+  socket.on('data', (c: Buffer) => received.push(c))
+  // The preface and an empty SETTINGS, never an ACK of the server's: Node's own limit is not in force yet.
+  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), frame(1, 0x5, 1, block)]))
+  t.ok(await until(() => gw.logs.some(l => l.error === 'headers_too_large')), 'refused by the gateway')
+  t.match(gw.logs.find(l => l.error === 'headers_too_large'), { status: 431, protocol: 'HTTP/2', path: '/' })
+  t.ok(await until(() => responseHeaders(Buffer.concat(received), 1)), 'a response on the stream (not a reset)')
+  t.equal(up.received(), 0, 'never reached the upstream')
+})
+
+/** Whether `bytes` (server frames after its SETTINGS) hold a HEADERS frame on `stream`. */
+function responseHeaders (bytes: Buffer, stream: number): boolean {
+  for (let at = 0; at + 9 <= bytes.length; at += 9 + bytes.readUIntBE(at, 3)) {
+    if (bytes[at + 3] === 1 && bytes.readUInt32BE(at + 5) === stream) return true
+  }
+  return false
+}
+
+t.test('server.maxConnections holds on the h2c listener too', async t => {
+  const up = await holdingUpstream(t)
+  up.release()
+  const { gw } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { server: '  maxConnections: 2\n' })
+  const sessions = await Promise.all([0, 1, 2, 3].map(() => h2Connect(gw.h2cUrl as string).then(s => { t.teardown(() => s.destroy()); s.on('error', () => {}); return s }, () => undefined)))
+  const served = await Promise.all(sessions.map(async (s, i) => s === undefined ? 0 : await h2Request(s, { ':path': `/c${i}` }).then(r => r.status === 200 ? 1 : 0, () => 0)))
+  t.equal(served.reduce((a: number, b) => a + b, 0), 2, 'two of the four connections are served')
+  t.ok(await until(() => gw.logs.some(l => l.level === 40 && l.maxConnections === 2)), 'the dropped ones are logged')
+})
+
+t.test('keepAliveTimeout: a connection with a stream open is not idle; once its streams end, it is', async t => {
+  const up = await holdingUpstream(t)
+  const { connect } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { server: '  keepAliveTimeout: 200ms\n' })
+  const session = await connect({ h2c: true })
+  session.on('error', () => {})
+  let goaway = false
+  void goawayCode(session).then(() => { goaway = true })
+  const slow = h2Request(session, { ':path': '/slow' })
+  await until(() => up.received() === 1)
+  await new Promise(resolve => setTimeout(resolve, 600)) // three idle timeouts of silence, the stream open
+  t.notOk(goaway, 'no GOAWAY while a stream is open')
+  const next = h2Request(session, { ':path': '/next' })
+  await until(() => up.received() === 2)
+  up.release()
+  t.same((await Promise.all([slow, next])).map(r => r.body.toString()), ['done /slow', 'done /next'], 'both served on that connection')
+  t.ok(await until(() => goaway), 'idle afterwards: GOAWAY')
 })
 
 t.test('shutdown: GOAWAY, the request in flight finishes, no new stream on that connection', async t => {

@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { Agent, request } from 'undici'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { AddressInfo } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { parseConfig } from '../../src/config/load.ts'
 import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
 import { startGateway } from '../helpers/gateway.ts'
@@ -54,6 +55,32 @@ t.test('the same port speaks HTTP/1.1 (ALPN http/1.1), and undici with allowH2 s
   }
 })
 
+/** An HTTP/1.0 request over TLS offering `protocols` by ALPN: the status line and the protocol chosen, or the handshake's error. */
+async function http10OverAlpn (url: string, ca: string, protocols: string[]): Promise<string> {
+  const socket = tlsConnect({ host: '127.0.0.1', port: Number(new URL(url).port), ca, ALPNProtocols: protocols })
+  return await new Promise(resolve => {
+    let text = ''
+    socket.once('secureConnect', () => socket.write('GET /alpn HTTP/1.0\r\nHost: localhost\r\n\r\n'))
+    socket.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    socket.once('error', (err: Error & { code?: string }) => resolve(err.code as string))
+    socket.once('close', () => resolve(`${text.slice(0, text.indexOf('\r\n'))} (${String(socket.alpnProtocol)})`))
+  })
+}
+
+t.test('ALPN: http/1.0 alone gets HTTP/1 (HTTP/2 on or off); h2 alone without HTTP/2, or an unknown protocol, is refused', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const on = await startH2Gateway(t, 'true', catchAllYaml(up.url))
+  const off = await startH2Gateway(t, 'false', catchAllYaml(up.url))
+  for (const { gw, ca } of [on, off]) {
+    t.equal(await http10OverAlpn(gw.url, ca.cert, ['http/1.0']), 'HTTP/1.1 200 OK (http/1.0)', 'curl --http1.0')
+    t.equal(await http10OverAlpn(gw.url, ca.cert, ['http/1.0', 'http/1.1']), 'HTTP/1.1 200 OK (http/1.1)')
+    t.equal(await http10OverAlpn(gw.url, ca.cert, ['foo']), 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL', 'an unknown protocol')
+  }
+  t.equal(await http10OverAlpn(off.gw.url, off.ca.cert, ['h2']), 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL', 'h2 without HTTP/2')
+  t.equal(await http10OverAlpn(off.gw.url, off.ca.cert, ['h2', 'http/1.1']), 'HTTP/1.1 200 OK (http/1.1)')
+})
+
 t.test('gateway answers over HTTP/2: no route, bad path, :authority and Host that differ, CONNECT', async t => {
   let reached = 0
   const up = await startUpstream((req, res) => { reached++; echo(req, res) })
@@ -80,6 +107,27 @@ routes:
   }
   t.equal(reached, 0, 'nothing reached the upstream')
   t.ok(gw.logs.some(l => l.msg === 'request rejected' && l.protocol === 'HTTP/2' && l.status === 404))
+})
+
+t.test('Host beside :authority: the same authority written otherwise (case, default port) is taken, another port is not', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const { connect } = await startH2Gateway(t, 'true', catchAllYaml(up.url, { route: '    preserveHost: true' }))
+  const session = await connect()
+  const cases: Array<[string, string, number]> = [
+    ['localhost', 'LOCALHOST', 200],
+    ['localhost', 'localhost:443', 200],
+    ['localhost:443', 'LocalHost', 200],
+    ['[::1]', '[::1]:443', 200],
+    ['localhost', 'localhost:8443', 400],
+    ['localhost:80', 'localhost', 400],
+    ['a.example', 'b.example', 400]
+  ]
+  for (const [authority, host, status] of cases) {
+    const res = await h2Request(session, { ':path': '/x', ':authority': authority, host })
+    t.equal(res.status, status, `${authority} and ${host}`)
+    if (status === 200) t.equal(echoed(res).headers.host, authority, ':authority is the Host sent on')
+  }
 })
 
 t.test('h2c: cleartext HTTP/2 with prior knowledge on a port of its own', async t => {

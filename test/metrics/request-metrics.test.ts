@@ -3,6 +3,7 @@ import { request } from 'undici'
 import { configFile, gatewayYaml, startFromFile } from '../reload/helpers.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { fileURLToPath } from 'node:url'
+import { until } from '../helpers/wait.ts'
 
 const PROBE = fileURLToPath(new URL('../helpers/probe-plugin.ts', import.meta.url))
 
@@ -74,4 +75,28 @@ t.test('request metrics: every request by route, method and status, with latenci
   t.equal(sample(after, 'portcullis_http_requests_total', 'route="a",method="GET",status="200"'), 3, 'switched off: not counted, earlier counts kept')
   t.equal(sample(after, 'portcullis_config_info', `hash="${gw.gateway.runtime.loaded.hash}"`), 1, 'the new hash')
   t.equal((after.match(/^portcullis_config_info\{/gm) ?? []).length, 1, 'and only it')
+})
+
+// Waiting for an upstream is the upstream's time, answered or not: the gateway's overhead is the rest.
+t.test('a try that times out, or that the client or the request timeout abandons, is upstream time, not gateway overhead', async t => {
+  const silent = await startUpstream(() => {}) // never answers
+  const cf = await configFile('')
+  t.teardown(async () => { await silent.close(); await cf.remove() })
+  await cf.write(gatewayYaml({ silent: [silent.url] }, `  - { name: slow, match: { path: /slow }, upstream: silent, timeouts: { response: 300ms } }
+  - { name: late, match: { path: /late }, upstream: silent, timeouts: { request: 300ms } }
+  - { name: gone, match: { path: /gone }, upstream: silent }`))
+  const gw = await startFromFile(cf.file)
+  t.teardown(() => gw.close())
+
+  t.equal((await request(`${gw.url}/slow`)).statusCode, 504, 'response timeout')
+  t.equal((await request(`${gw.url}/late`)).statusCode, 504, 'request timeout')
+  await t.rejects(request(`${gw.url}/gone`, { signal: AbortSignal.timeout(300) }), 'the client gives up')
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.status === 499)), 'its 499 logged')
+
+  const text = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+  for (const route of ['slow', 'late', 'gone']) {
+    t.ok((sample(text, 'portcullis_http_request_duration_seconds_sum', `route="${route}"`) as number) >= 0.29, `${route}: the whole wait is its duration`)
+    t.ok((sample(text, 'portcullis_gateway_overhead_seconds_sum', `route="${route}"`) as number) < 0.1, `${route}: not overhead`)
+  }
+  t.equal(sample(text, 'portcullis_upstream_response_duration_seconds_count', 'upstream="silent"'), 0, 'answers only are observed as upstream response times')
 })

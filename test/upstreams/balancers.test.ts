@@ -195,3 +195,19 @@ t.test('consistent hashing keys: header, cookie, client IP, path; keyless reques
   const ring = new ConsistentHash(list, keyReader({ header: 'x-user' }))
   t.ok(counts(ring, list, 300).every(c => c > 50), 'requests without the key are spread over all targets')
 })
+
+t.test('load-aware balancers count queued requests; roomOnly skips targets with no free slot', async t => {
+  const list = targets(t, [1, 1])
+  const waiter = { waitPrev: undefined, waitNext: undefined, movable: true, admit () {} }
+  list[0]!.waiting.push(waiter) // both full (capacity 1), one also has a request queued
+  list[0]!.inFlight = list[1]!.inFlight = 1
+  t.same(counts(new LeastConnections(list), list, 10), [0, 10], 'least-connections: the target without a queue')
+  t.same(counts(new P2cEwma(list), list, 10), [0, 10], 'p2c: the target without a queue')
+  list[1]!.inFlight = 0
+  for (const b of [new RoundRobin(list), new LeastConnections(list), new P2cEwma(list)]) {
+    t.equal(b.pick(req(), performance.now(), undefined, true), list[1], 'only the target with room')
+  }
+  list[1]!.inFlight = 1
+  t.equal(new RoundRobin(list).pick(req(), performance.now(), undefined, true), undefined, 'none with room')
+  list[0]!.waiting.remove(waiter)
+})

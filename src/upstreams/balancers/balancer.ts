@@ -10,9 +10,15 @@ export type BalancedRequest = Pick<GatewayRequest, 'clientIp' | 'headers' | 'pat
  * list of targets; rebuilt when the list changes (DNS discovery).
  */
 export interface Balancer {
-  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined): Target | undefined
+  /** `roomOnly`: only among targets with a free connection slot (see Upstream.pick). */
+  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined, roomOnly?: boolean): Target | undefined
 }
 
-export function usable (t: Target, now: number, exclude: readonly Target[] | undefined): boolean {
-  return t.available(now) && (exclude === undefined || !exclude.includes(t))
+export function usable (t: Target, now: number, exclude: readonly Target[] | undefined, roomOnly: boolean): boolean {
+  return (!roomOnly || t.inFlight < t.capacity) && t.available(now) && (exclude === undefined || !exclude.includes(t))
+}
+
+/** Requests on a target: in flight and waiting for a slot (what load-aware balancers compare). */
+export function load (t: Target): number {
+  return t.inFlight + t.waiting.length
 }

@@ -12,6 +12,8 @@ const POINTS_PER_WEIGHT = 160
  * first point at or after its own hash. When a target leaves (unavailable, or gone from DNS), only
  * its own keys move, each to the next target on the ring; every other key stays where it was.
  * Requests without a key are spread round-robin.
+ * A keyed request stays with its target even when that target has no free slot (it queues there):
+ * moving keys on every burst would undo the locality hashing is for. A keyless one skips full targets.
  */
 export class ConsistentHash implements Balancer {
   readonly #targets: readonly Target[]
@@ -33,7 +35,7 @@ export class ConsistentHash implements Balancer {
     this.#owners = Uint32Array.from(points, p => p[1])
   }
 
-  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined): Target | undefined {
+  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined, roomOnly = false): Target | undefined {
     const key = this.#readKey(req)
     const n = this.#points.length
     let at: number
@@ -44,9 +46,10 @@ export class ConsistentHash implements Balancer {
       at = this.#firstAtOrAfter(hash32(key))
     }
     // Walk clockwise past points of unusable targets: the key moves to the next target, no further.
+    const room = roomOnly && key === undefined
     for (let k = 0; k < n; k++) {
       const t = this.#targets[this.#owners[(at + k) % n] as number] as Target
-      if (usable(t, now, exclude)) return t
+      if (usable(t, now, exclude, room)) return t
     }
     return undefined
   }

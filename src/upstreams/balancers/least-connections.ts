@@ -1,10 +1,10 @@
 import type { Target } from '../target.ts'
-import { usable, type Balancer } from './balancer.ts'
+import { load, usable, type Balancer } from './balancer.ts'
 
 /**
- * Weighted least-connections: the usable target with the fewest requests in flight per unit of
- * weight, counting the one about to be sent ((inFlight + 1) / weight, so at rest the heavier
- * target is preferred). Ties go to the next target in turn after the last one picked, so equal targets share evenly.
+ * Weighted least-connections: the usable target with the fewest requests in flight or queued per
+ * unit of weight, counting the one about to be sent ((load + 1) / weight, so at rest, and at low
+ * concurrency, the heavier target is preferred). Ties go to the next target in turn after the last one picked, so equal targets share evenly.
  */
 export class LeastConnections implements Balancer {
   readonly #targets: readonly Target[]
@@ -14,7 +14,7 @@ export class LeastConnections implements Balancer {
     this.#targets = targets
   }
 
-  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined): Target | undefined {
+  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false): Target | undefined {
     const targets = this.#targets
     const n = targets.length
     const start = this.#start
@@ -23,9 +23,9 @@ export class LeastConnections implements Balancer {
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n
       const t = targets[i] as Target
-      if (!usable(t, now, exclude)) continue
-      // (t.inFlight + 1) / t.weight < (best.inFlight + 1) / best.weight, without dividing
-      if (best === undefined || (t.inFlight + 1) * best.weight < (best.inFlight + 1) * t.weight) { best = t; at = i }
+      if (!usable(t, now, exclude, roomOnly)) continue
+      // (load(t) + 1) / t.weight < (load(best) + 1) / best.weight, without dividing
+      if (best === undefined || (load(t) + 1) * best.weight < (load(best) + 1) * t.weight) { best = t; at = i }
     }
     // The next scan starts after the one picked (not after `start`), so an unusable target's turn
     // does not go to its neighbour twice.

@@ -1,9 +1,9 @@
 import type { Target } from '../target.ts'
-import { usable, type Balancer } from './balancer.ts'
+import { load, usable, type Balancer } from './balancer.ts'
 
 /**
  * Power of two choices with peak-EWMA latency (as Finagle and Linkerd do): two distinct usable
- * targets at random, and the one with the lower latency x (in flight + 1) / weight wins. Slow or
+ * targets at random, and the one with the lower latency x (in flight + queued + 1) / weight wins. Slow or
  * overloaded targets lose traffic at once without a global scan, and randomness avoids the herd
  * that pure least-loaded picking causes when many gateways share targets.
  */
@@ -14,28 +14,28 @@ export class P2cEwma implements Balancer {
     this.#targets = targets
   }
 
-  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined): Target | undefined {
+  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false): Target | undefined {
     const targets = this.#targets
     let n = 0
-    for (let i = 0; i < targets.length; i++) if (usable(targets[i] as Target, now, exclude)) n++
+    for (let i = 0; i < targets.length; i++) if (usable(targets[i] as Target, now, exclude, roomOnly)) n++
     if (n === 0) return undefined
     const a = Math.floor(Math.random() * n)
-    if (n === 1) return this.#nth(a, now, exclude)
+    if (n === 1) return this.#nth(a, now, exclude, roomOnly)
     let b = Math.floor(Math.random() * (n - 1))
     if (b >= a) b++
-    const ta = this.#nth(a, now, exclude)
-    const tb = this.#nth(b, now, exclude)
+    const ta = this.#nth(a, now, exclude, roomOnly)
+    const tb = this.#nth(b, now, exclude, roomOnly)
     return cost(ta, now) <= cost(tb, now) ? ta : tb
   }
 
   /** The k-th usable target. */
-  #nth (k: number, now: number, exclude: readonly Target[] | undefined): Target {
-    for (const t of this.#targets) if (usable(t, now, exclude) && k-- === 0) return t
+  #nth (k: number, now: number, exclude: readonly Target[] | undefined, roomOnly: boolean): Target {
+    for (const t of this.#targets) if (usable(t, now, exclude, roomOnly) && k-- === 0) return t
     throw new Error('unreachable: fewer usable targets than counted')
   }
 }
 
 /** +1 ms so targets with no latency yet still compare by load. */
 function cost (t: Target, now: number): number {
-  return (t.latency.estimate(now) + 1) * (t.inFlight + 1) / t.weight
+  return (t.latency.estimate(now) + 1) * (load(t) + 1) / t.weight
 }
