@@ -39,3 +39,24 @@ t.test('explain exits 1 when no route matches, and 2 for something that is neith
   t.equal(bad.code, 2)
   t.match(bad.stderr, /^expected METHOD and an http\(s\) URL or a path starting with \//)
 })
+
+t.test('explain refuses what the gateway would answer 400, and what no client can send', async t => {
+  for (const url of ['http://[bad/api', 'http://a@api.example.com/x', 'http:///users/1']) {
+    const run = await runCliHere('explain', '-c', file, 'GET', url)
+    t.equal(run.code, 1, url)
+    t.match(run.stdout, /^ {2}→ 400 bad_host: ".*" is not a host name/m)
+    t.notMatch(run.stdout, /route {12}/, 'no route is reported')
+  }
+  const header = await runCliHere('explain', '-c', file, '-H', 'Host: a b', 'GET', '/users/1')
+  t.equal(header.code, 1, 'a bad Host from -H too')
+  t.match(header.stdout, /→ 400 bad_host: "a b"/)
+  for (const method of ['GE T', 'GET/', '', 'GÉT']) {
+    const run = await runCliHere('explain', '-c', file, method, '/users/1')
+    t.equal(run.code, 2, JSON.stringify(method))
+    t.equal(run.stderr, `"${method}" is not an HTTP method: a method is letters, digits and !#$%&'*+-.^_\`|~ only\n`)
+  }
+  const spaced = await runCliHere('explain', '-c', file, 'GET', '/users/1 2')
+  t.equal(spaced.code, 2)
+  t.match(spaced.stderr, /^"\/users\/1 2" cannot be sent as a request target/)
+  t.equal((await runCliHere('explain', '-c', file, 'M-SEARCH', '/users/1')).code, 0, 'any token is a method')
+})

@@ -56,10 +56,11 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   inventoryEndpoints(api, state)
   metricsEndpoints(api, state)
   storeEndpoints(api, state)
-  pluginEndpoints(app, state, fail)
+  const pluginEndpoint = pluginEndpoints(app, state, fail)
 
   app.setNotFoundHandler((req, reply) => {
     const path = pathOf(req.url)
+    if (path.startsWith('/plugins/')) return pluginEndpoint(req, reply)
     const allowed = api.allowed(path)
     if (allowed === undefined) return fail(reply, 404, 'not_found', `no admin endpoint ${path}`)
     void reply.header('allow', allowed.join(', '))

@@ -2,6 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
 import { ConfigError } from '../../src/config/config-error.ts'
+import { startGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor } from '../reload/helpers.ts'
 
@@ -102,6 +103,35 @@ t.test('admin API with a token from the environment', async t => {
   t.notMatch(ok.text, TOKEN)
   const reload = await json(`${admin}/config/reload`, { method: 'POST', headers: { authorization: `bearer ${TOKEN}` } })
   t.equal(reload.status, 200, 'authorized (the scheme is case-insensitive)')
+})
+
+t.test('a plugin admin endpoint answers any other method 405 with Allow, as the core paths do', async t => {
+  const up = await startUpstream()
+  const gw = await startGateway(`admin:
+  listen: { host: 127.0.0.1, port: 0 }
+  token: ${TOKEN}
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cache: {} } }
+`)
+  t.teardown(async () => { await gw.close(); await up.close() })
+  const admin = gw.adminUrl as string
+  const authorization = `Bearer ${TOKEN}`
+
+  // GET and PUT are routed to the plugin endpoints; PATCH, OPTIONS, TRACE and unknown methods are not.
+  for (const method of ['GET', 'PUT', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND']) {
+    const res = await json(`${admin}/plugins/cache/purge`, { method, headers: { authorization } })
+    t.equal(res.status, 405, `${method} /plugins/cache/purge`)
+    t.equal(res.headers.allow, 'POST')
+    t.same(res.body, { error: 'method_not_allowed', message: `${method} is not allowed on /plugins/cache/purge (allowed: POST)` })
+    const missing = await json(`${admin}/plugins/cache/nope`, { method, headers: { authorization } })
+    t.equal(missing.status, 404, `${method} /plugins/cache/nope`)
+    t.same(missing.body, { error: 'not_found', message: 'no admin endpoint /plugins/cache/nope' })
+  }
+  const anonymous = await json(`${admin}/plugins/cache/purge`, { method: 'PATCH' })
+  t.equal(anonymous.status, 401, 'the token is checked first')
+  t.equal(anonymous.headers.allow, undefined)
 })
 
 t.test('readiness ends when shutting down, while requests still drain', async t => {

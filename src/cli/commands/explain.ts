@@ -1,6 +1,7 @@
 import { Runtime } from '../../runtime/runtime.ts'
 import { createLogger } from '../../logging/logger.ts'
-import { hostMatches, normalizeHost } from '../../routing/host-pattern.ts'
+import { TOKEN } from '../../config/names.ts'
+import { hostMatches, isValidHost, normalizeHost } from '../../routing/host-pattern.ts'
 import { normalizePath } from '../../routing/normalize-path.ts'
 import type { CompiledRoute } from '../../runtime/compile-route.ts'
 import { describeRoute } from '../../runtime/describe-route.ts'
@@ -15,10 +16,15 @@ Examples: portcullis explain GET http://api.example.com/users/7
 Shows the normalized path, the matching route, its plugins in the order they run, and the
 upstream and path the request would be forwarded to; or, when nothing matches, why each
 route does not. With a bare PATH the host is the -H host header's, or none (only routes
-without match.host can match). Exits 0 when a route matches, 1 when none does.`
+without match.host can match). Exits 0 when a route matches, 1 when none does or the
+gateway would answer 400 (a bad host or path), 2 for a METHOD or URL no client can send.`
 
 // An absolute URL, or a bare path (host, if any, from -H).
 const URL_RE = /^(?:(https?):\/\/([^/?#]*))?(\/[^?#]*|)(\?[^#]*)?/
+const METHOD_RE = new RegExp(TOKEN)
+// What no request line can carry (a space ends the target): a client sends them percent-encoded.
+// eslint-disable-next-line no-control-regex
+const UNSENDABLE_RE = /[\x00-\x20\x7f]/
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { header: { type: 'string', short: 'H', multiple: true } })
@@ -29,6 +35,8 @@ export async function run (argv: string[]): Promise<number> {
     console.error(`expected METHOD and an http(s) URL or a path starting with /\n\n${HELP}`)
     return 2
   }
+  if (!METHOD_RE.test(methodArg)) { console.error(`"${methodArg}" is not an HTTP method: a method is letters, digits and !#$%&'*+-.^_\`|~ only`); return 2 }
+  if (UNSENDABLE_RE.test(urlArg as string)) { console.error(`"${urlArg as string}" cannot be sent as a request target: percent-encode spaces and control characters`); return 2 }
   const method = methodArg.toUpperCase()
   const headerArgs = (opts.values.header as string[] | undefined) ?? []
   const badHeader = headerArgs.find(h => h.indexOf(':') < 1)
@@ -46,6 +54,11 @@ export async function run (argv: string[]): Promise<number> {
     const rawPath = parts[3] === '' ? '/' : parts[3] as string
     const query = parts[4] ?? ''
     console.log(`${method} ${urlArg}`)
+    // As the gateway: a URL's authority, else the Host; none at all is for routes without match.host.
+    if ((parts[2] !== undefined || headers.host !== undefined) && !isValidHost(hostArg)) {
+      console.log(`  → 400 bad_host: "${hostArg}" is not a host name or [IPv6] address with an optional port`)
+      return 1
+    }
     const path = normalizePath(rawPath)
     if (path === undefined) {
       console.log('  → 400 bad_path: the path has an encoded slash or backslash, NUL, a bad escape or a ..; segment')
