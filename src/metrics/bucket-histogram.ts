@@ -74,6 +74,12 @@ export class BucketHistogram {
 
   reset (): void { this.#series = new Map() }
 
+  /** Drops the series whose value of `label` (when it is this histogram's label) `keep` refuses. */
+  retain (label: string, keep: (value: string) => boolean): void {
+    if (label !== this.#label) return
+    for (const value of this.#series.keys()) if (!keep(value)) this.#series.delete(value)
+  }
+
   /** prom-client's metric JSON: cumulative `_bucket` samples (le first), `_sum`, `_count`. */
   get (): { name: string, help: string, type: 'histogram', aggregator: 'sum', values: Array<Record<string, unknown>> } {
     const values: Array<Record<string, unknown>> = []

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { StoreSnapshot } from '../stores/store.ts'
-import { RequestMetrics } from './request-metrics.ts'
+import { RequestMetrics, UNMATCHED_ROUTE } from './request-metrics.ts'
 import { BucketHistogram } from './bucket-histogram.ts'
 import { openMetricsText, type ExpositionFormat } from './exposition.ts'
 import { downReasons, type Target } from '../upstreams/target.ts'
@@ -8,6 +8,9 @@ import type { Upstream } from '../upstreams/upstream.ts'
 
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
 const RELOAD_RESULTS = ['success', 'invalid', 'failed', 'unchanged'] as const
+
+/** What prom-client's metrics keep of their series (not in its types; see FastCounter). */
+interface SeriesInternals { labelNames?: string[], hashMap?: Record<string, { labels?: Record<string, string | number> }> }
 
 /**
  * The gateway's Prometheus metrics. One instance per process, created at start and handed to
@@ -162,6 +165,33 @@ export class Metrics {
     return format === 'openmetrics' ? openMetricsText(await this.registry.getMetricsAsJSON()) : this.registry.metrics()
   }
 
+  /** The routes of the config in service, once a reload has put one in (see routesInService). */
+  #routes: ReadonlySet<string> | undefined
+
+  /**
+   * A reload has put a config with `routes` in service: the series of every other route (the
+   * `route` label of request and plugin metrics) are removed, at reload time, never per request.
+   * Those of the routes kept go on counting, as the next config's children find the same entries.
+   */
+  routesInService (routes: ReadonlySet<string>): void {
+    this.#routes = routes
+    this.dropRetiredRoutes()
+  }
+
+  /**
+   * Removes the series of routes not in service. Again once a retired runtime has ended: its last
+   * requests (and plugins' gauges) may have brought back a series of a route it alone had.
+   */
+  dropRetiredRoutes (): void {
+    const routes = this.#routes
+    if (routes === undefined) return
+    const keep = (route: string) => route === UNMATCHED_ROUTE || routes.has(route)
+    for (const metric of this.registry.getMetricsAsArray() as unknown[]) {
+      if (metric instanceof BucketHistogram) metric.retain('route', keep)
+      else dropSeries(metric, 'route', keep)
+    }
+  }
+
   /** Reports the stores `snapshot` returns (the process's store registry). */
   watchStores (snapshot: () => StoreSnapshot[]): void {
     this.#stores = snapshot
@@ -196,5 +226,15 @@ export class Metrics {
         }
       }
     })
+  }
+}
+
+/** Deletes the series of a prom-client metric whose value of `label` `keep` refuses (its hash map, as remove() does). */
+function dropSeries (metric: unknown, label: string, keep: (value: string) => boolean): void {
+  const { labelNames, hashMap } = metric as SeriesInternals
+  if (hashMap === undefined || labelNames?.includes(label) !== true) return
+  for (const [hash, entry] of Object.entries(hashMap)) {
+    const value = entry.labels?.[label]
+    if (value !== undefined && !keep(String(value))) delete hashMap[hash]
   }
 }

@@ -3,7 +3,7 @@ import { FastCounter } from './fast-counter.ts'
 import { BucketHistogram, type HistogramSeries } from './bucket-histogram.ts'
 
 /** The `route` label of requests no route took (404, bad paths, parser errors): not a valid route name, so never one's. */
-const UNMATCHED_ROUTE = '(unmatched)'
+export const UNMATCHED_ROUTE = '(unmatched)'
 
 // Methods outside this set are counted as OTHER, so a client cannot grow the label set.
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
