@@ -165,30 +165,37 @@ export class Metrics {
     return format === 'openmetrics' ? openMetricsText(await this.registry.getMetricsAsJSON()) : this.registry.metrics()
   }
 
-  /** The routes of the config in service, once a reload has put one in (see routesInService). */
-  #routes: ReadonlySet<string> | undefined
+  /** The routes and upstreams of the config in service, once a reload has put one in (see inService). */
+  #inService: { routes: ReadonlySet<string>, upstreams: ReadonlySet<string> } | undefined
 
   /**
-   * A reload has put a config with `routes` in service: the series of every other route (the
-   * `route` label of request and plugin metrics) are removed, at reload time, never per request.
-   * Those of the routes kept go on counting, as the next config's children find the same entries.
+   * A reload has put a config with `routes` and `upstreams` in service: the series of every other
+   * route and upstream (the `route` and `upstream` labels of request, upstream and plugin metrics)
+   * are removed, at reload time, never per request. Those kept go on counting, as the next config's
+   * children find the same entries.
    */
-  routesInService (routes: ReadonlySet<string>): void {
-    this.#routes = routes
-    this.dropRetiredRoutes()
+  inService (routes: ReadonlySet<string>, upstreams: ReadonlySet<string>): void {
+    this.#inService = { routes, upstreams }
+    this.dropRetired()
   }
 
   /**
-   * Removes the series of routes not in service. Again once a retired runtime has ended: its last
-   * requests (and plugins' gauges) may have brought back a series of a route it alone had.
+   * Removes the series of routes and upstreams not in service. Again once a retired runtime has
+   * ended: its last requests (and plugins' gauges) may have brought back a series it alone had.
    */
-  dropRetiredRoutes (): void {
-    const routes = this.#routes
-    if (routes === undefined) return
-    const keep = (route: string) => route === UNMATCHED_ROUTE || routes.has(route)
+  dropRetired (): void {
+    if (this.#inService === undefined) return
+    const { routes, upstreams } = this.#inService
+    const keepRoute = (route: string) => route === UNMATCHED_ROUTE || routes.has(route)
+    const keepUpstream = (upstream: string) => upstreams.has(upstream)
     for (const metric of this.registry.getMetricsAsArray() as unknown[]) {
-      if (metric instanceof BucketHistogram) metric.retain('route', keep)
-      else dropSeries(metric, 'route', keep)
+      if (metric instanceof BucketHistogram) {
+        metric.retain('route', keepRoute)
+        metric.retain('upstream', keepUpstream)
+      } else {
+        dropSeries(metric, 'route', keepRoute)
+        dropSeries(metric, 'upstream', keepUpstream)
+      }
     }
   }
 

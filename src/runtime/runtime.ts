@@ -186,10 +186,10 @@ export class Runtime implements ExchangeOwner {
    * health checks now, not when this runtime's last request ends (a WebSocket may keep it for hours);
    * the metrics are the new runtime's. An upstream it kept (by name: its Upstream is a new object
    * that inherited the targets' state) keeps its checks here until dispose(), for the retries of
-   * the requests still in flight here. The series of routes `next` no longer has leave /metrics.
+   * the requests still in flight here. The series of routes and upstreams `next` no longer has leave /metrics.
    */
   retire (next: Runtime): Promise<void> {
-    this.#metrics?.routesInService(new Set(next.routes.map(r => r.info.name)))
+    this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), new Set(next.upstreams.keys()))
     return this.#retireUpstreamWork(next.upstreams)
   }
 
@@ -417,7 +417,7 @@ export class Runtime implements ExchangeOwner {
     await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
     if (this.#services !== undefined) await releaseServices(this.#services, pluginTimeoutMs(this.loaded.config), this.log)
     // Its last requests may have counted again for a route the config in service no longer has.
-    this.#metrics?.dropRetiredRoutes()
+    this.#metrics?.dropRetired()
   }
 }
 
