@@ -230,6 +230,29 @@ routes:
   ])
 })
 
+t.test('environment: a default may hold variables, and $${ is a literal ${', async t => {
+  const text = `server:
+  listen: { host: 127.0.0.1, port: "\${PORT:-\${FALLBACK_PORT:-8080}}" }
+upstreams:
+  users: { targets: [ { url: "http://\${USERS_HOST:-\${HOSTNAME_SET}}" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { request-headers: { set: { x-template: "$\${user}-\${TAG:-{v1}}" } } }
+`
+  const nested = await parseConfig(text, 'gw.yaml', { HOSTNAME_SET: 'h.internal' })
+  t.equal(nested.config.server.listen.port, 8080, 'a default inside a default')
+  t.equal(nested.config.upstreams.users?.targets[0]?.url, 'http://h.internal', 'a variable inside a default')
+  t.same(nested.config.routes[0]?.plugins, { 'request-headers': { set: { 'x-template': '${user}-{v1}' } } }, '$${ stays ${, unexpanded')
+  const outer = await parseConfig(text, 'gw.yaml', { PORT: '9000', FALLBACK_PORT: '1', USERS_HOST: 'u' })
+  t.equal(outer.config.server.listen.port, 9000)
+  t.equal(outer.config.upstreams.users?.targets[0]?.url, 'http://u', 'an unused default needs none of its variables')
+  t.same(await issues(t, text, {}), [
+    'gw.yaml:4:30 upstreams.users.targets[0].url: environment variable HOSTNAME_SET is not set (use ${HOSTNAME_SET:-default} for a default)'
+  ], 'a used default\'s missing variable is reported')
+})
+
 t.test('an empty value is an error, not a silent 0 or false', async t => {
   t.same(await issues(t, HEAD + '  - name: r\n    match: { path: /x }\n    upstream: users\n    websocket:\n    timeouts: { response: }\n'), [
     'gw.yaml:9:15 routes[0].websocket: has no value',
