@@ -722,6 +722,31 @@ t.test('a HEAD or a no-store request leads no collapse: a GET for the same key b
   }
 })
 
+t.test('a 304 naming another representation (ETag or Last-Modified) updates nothing: the entry is dropped', async t => {
+  const r = await rig(t, (req, res) => {
+    const conditional = req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined
+    const lm: Record<string, string> = req.url === '/lm' ? { 'last-modified': 'Mon, 01 Jan 2024 00:00:00 GMT' } : { etag: '"a"' }
+    const other: Record<string, string> = req.url === '/lm' ? { 'last-modified': 'Tue, 02 Jan 2024 00:00:00 GMT' } : { etag: '"b"' }
+    const cc = req.url === '/swr' ? 'max-age=1, stale-while-revalidate=60' : 'max-age=0'
+    if (conditional) send(res, 304, { ...other, 'cache-control': 'max-age=100', 'x-updated': 'yes' })
+    else send(res, 200, { ...lm, 'cache-control': cc, age: req.url === '/swr' ? '1' : '0', 'content-type': 'text/plain' }, `body of ${req.url as string}`)
+  })
+  for (const path of ['/etag', '/lm']) {
+    await r.get(path)
+    const answered = await r.get(path)
+    t.same([answered.status, answered.body, answered.headers['x-updated']], [200, `body of ${path}`, undefined], `${path}: the stored response, not updated`)
+    t.equal(cs(answered.headers), 'Portcullis; fwd=stale; fwd-status=304; detail=validator-mismatch')
+    const after = await r.get(path)
+    t.match(cs(after.headers), /^Portcullis; fwd=uri-miss; fwd-status=200; stored/, `${path}: dropped, fetched whole next time`)
+  }
+  await r.get('/swr')
+  const stale = await r.get('/swr')
+  t.match(cs(stale.headers), /^Portcullis; hit/)
+  let latest = ''
+  for (let i = 0; i < 100 && !latest.includes('fwd=uri-miss'); i++) latest = cs((await r.get('/swr')).headers)
+  t.match(latest, /^Portcullis; fwd=uri-miss/, 'a background revalidation\'s mismatched 304 drops the entry too')
+})
+
 t.test('stale-while-revalidate: stale served at once, one background revalidation', async t => {
   let version = 1
   let release: (() => void) | undefined

@@ -37,6 +37,18 @@ export function setValidators (headers: HeaderMap, stored: Headers): void {
   if (stored['last-modified'] !== undefined) headers['if-modified-since'] = stored['last-modified']
 }
 
+/**
+ * Whether a 304 is about the stored response (RFC 9111 4.3.4): its ETag, else its Last-Modified,
+ * is the stored one's. A 304 naming another representation must update nothing. ETags are
+ * compared weakly, as the If-None-Match the 304 answers was.
+ */
+export function describesStored (notModified: Headers, stored: Headers): boolean {
+  const etag = notModified.etag
+  if (etag !== undefined) return stored.etag !== undefined && weak(String(etag)) === weak(String(stored.etag))
+  const lm = notModified['last-modified']
+  return lm === undefined || Date.parse(String(lm)) === Date.parse(String(stored['last-modified']))
+}
+
 // Describe the stored body, which a 304 does not replace (RFC 9111 3.2); the rest are ours or per-response.
 const KEEP_ON_UPDATE = new Set(['content-length', 'content-encoding', 'content-type', 'content-range', 'transfer-encoding', 'x-request-id', 'set-cookie', 'cache-status', 'age'])
 

@@ -5,7 +5,7 @@ import { requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
-import { asksForLess, notModified, notModifiedHeaders, rewrittenByCache, setValidators, updatedHeaders } from './conditional.ts'
+import { asksForLess, describesStored, notModified, notModifiedHeaders, rewrittenByCache, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules, type RecentValues, type VaryMarker } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
@@ -340,20 +340,23 @@ export class RouteCache implements PluginHandlers {
   /** A 304 to the cache's revalidation: the stored response, with updated headers, freshened. */
   async #revalidated (res: GatewayResponse, req: GatewayRequest, state: Lookup, e: Entry): Promise<void> {
     const s = this.#s
-    const merged = this.#merge(e, res.headers, state.requestTime)
-    const own = ownFields(res.headers, merged.policy)
+    // A 304 about another representation updates nothing: this client gets the stored response
+    // as it was (the 304 did answer its validators), and the entry goes.
+    const merged = describesStored(res.headers, e.headers) ? this.#merge(e, res.headers, state.requestTime) : undefined
+    const entry = merged?.entry ?? e
+    const own = merged === undefined ? {} : ownFields(res.headers, merged.policy)
     // The 304 may make the response one not to be stored (private, no-store): this client gets it, no other.
-    const reason = this.#unstorable('GET', req, e.status, merged.entry.headers)
-    state.lead?.(reason === undefined ? merged.entry : undefined)
+    const reason = merged === undefined ? 'validator-mismatch' : this.#unstorable('GET', req, e.status, entry.headers)
+    state.lead?.(reason === undefined ? entry : undefined)
     s.metrics.requests.revalidated.inc()
     delete res.headers[s.surrogateHeader]
-    const age = currentAge(merged.entry, Date.now())
-    if (e.status === 200 && notModified(req.clientHeaders, merged.entry.headers)) {
-      replaceHeaders(res.headers, notModifiedHeaders(merged.entry.headers))
+    const age = currentAge(entry, Date.now())
+    if (e.status === 200 && notModified(req.clientHeaders, entry.headers)) {
+      replaceHeaders(res.headers, notModifiedHeaders(entry.headers))
     } else {
-      const part = req.clientHeaders.range === undefined ? undefined : rangeReply(req, merged.entry, merged.entry.headers)
+      const part = req.clientHeaders.range === undefined ? undefined : rangeReply(req, entry, entry.headers)
       if (part === undefined) {
-        replaceResponse(res, req, e, merged.entry.headers)
+        replaceResponse(res, req, e, entry.headers)
         res.status = e.status
       } else {
         replaceHeaders(res.headers, part.headers)
@@ -363,14 +366,14 @@ export class RouteCache implements PluginHandlers {
     }
     Object.assign(res.headers, own)
     res.headers.age = String(Math.floor(age))
-    if (reason !== undefined) {
+    if (reason !== undefined || merged === undefined) {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: reason })
       await this.#drop(state.key, e)
       return
     }
-    addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: merged.entry.lifetime - age })
+    addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: entry.lifetime - age })
     state.saving = true
-    await this.#save(state.key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
+    await this.#save(state.key, entry, varyNames(entry.headers.vary), merged.ttlMs)
     state.giveBack?.()
   }
 
@@ -497,6 +500,7 @@ export class RouteCache implements PluginHandlers {
     const r = await req.subrequest('GET', headers)
     if (r.status === 304) {
       r.body.resume()
+      if (!describesStored(r.headers, e.headers)) return this.#drop(key, e)
       const merged = this.#merge(e, r.headers, requestTime)
       s.metrics.requests.revalidated.inc()
       if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) await this.#drop(key, e)
