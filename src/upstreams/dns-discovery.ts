@@ -20,8 +20,9 @@ const DEFAULT_INTERVAL_MS = 30_000
 /**
  * Keeps the targets of `resolve: dns` entries in step with DNS: every dnsInterval the name is
  * resolved again and the upstream's targets for that entry become one per address. A name starting
- * with `_` is an SRV name (_http._tcp.orders.internal): its lowest-priority records give host and
- * port. A failed or empty lookup keeps the last answer. `ready` settles after the first round.
+ * with `_` is an SRV name (_http._tcp.orders.internal): see resolveSrv. A failed or empty lookup keeps
+ * the last answer. One round at a time: a round still resolving when the next is due skips it, so a
+ * slow answer never lands after a newer one. `ready` settles after the first round.
  */
 export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Resolver = systemResolver): { ready: Promise<void>, stop (): void } {
   const timers: NodeJS.Timeout[] = []
@@ -29,14 +30,20 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
   const rounds = upstream.config.targets.map((entry, source) => {
     if (entry.resolve !== 'dns') return undefined
     const origin = new URL(entry.url)
+    const skipped = (name: string, err: unknown) => log.warn({ upstream: upstream.name, name: origin.hostname, target: name, err }, 'DNS discovery: an SRV target does not resolve; using the others')
+    let resolving = false
     const round = async () => {
+      if (resolving) return
+      resolving = true
       try {
-        const found = await resolveEntry(resolver, origin, entry.weight ?? 1)
+        const found = await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
         if (found.length === 0) throw new Error('the name has no addresses')
         const unique = [...new Map(found.map(a => [a.url, a])).values()]
         if (!stopped) upstream.setTargets(source, unique)
       } catch (err) {
         log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')
+      } finally {
+        resolving = false
       }
     }
     timers.push(setInterval(round, entry.dnsInterval === undefined ? DEFAULT_INTERVAL_MS : toMs(entry.dnsInterval)).unref())
@@ -48,19 +55,41 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
   }
 }
 
-async function resolveEntry (resolver: Resolver, origin: URL, weight: number): Promise<TargetAddress[]> {
+async function resolveEntry (resolver: Resolver, origin: URL, weight: number, skipped: (name: string, err: unknown) => void): Promise<TargetAddress[]> {
   const { protocol, hostname } = origin
   if (!hostname.startsWith('_')) {
     const port = origin.port === '' ? '' : `:${origin.port}`
     return (await resolver.lookup(hostname)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
   }
-  const records = await resolver.resolveSrv(hostname)
-  const best = Math.min(...records.map(r => r.priority))
-  const chosen = records.filter(r => r.priority === best)
-  const resolved = await Promise.all(chosen.map(async r => (await resolver.lookup(r.name)).map(a => ({
-    url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: `${r.name}:${r.port}`, weight
-  }))))
-  return resolved.flat()
+  return resolveSrv(resolver, protocol, hostname, weight, skipped)
+}
+
+/**
+ * The targets of the lowest priority whose records resolve (RFC 2782: the lowest priority the client
+ * can reach); a record whose name does not resolve is skipped (and logged). A record with target "."
+ * says the service is not available there (RFC 2782): it is ignored, and an answer of only such records
+ * counts as a failed lookup, which keeps the last targets. SRV weights are not used: every target
+ * gets the entry's `weight`.
+ */
+async function resolveSrv (resolver: Resolver, protocol: string, name: string, weight: number, skipped: (name: string, err: unknown) => void): Promise<TargetAddress[]> {
+  // node reports the root name "." as ''.
+  const records = (await resolver.resolveSrv(name)).filter(r => r.name !== '' && r.name !== '.')
+  if (records.length === 0) throw new Error('the service is not available at this name (SRV target ".")')
+  const priorities = [...new Set(records.map(r => r.priority))].sort((a, b) => a - b)
+  for (const priority of priorities) {
+    const chosen = records.filter(r => r.priority === priority)
+    const resolved = await Promise.all(chosen.map(async r => {
+      try {
+        return (await resolver.lookup(r.name)).map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: `${r.name}:${r.port}`, weight }))
+      } catch (err) {
+        skipped(r.name, err)
+        return []
+      }
+    }))
+    const found = resolved.flat()
+    if (found.length > 0) return found
+  }
+  throw new Error('no SRV target resolves')
 }
 
 function hostport (address: string, port: string): string {

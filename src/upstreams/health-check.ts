@@ -12,8 +12,9 @@ interface TargetCheck { passes: number, fails: number, healthy: boolean, running
  * Runs the active health checks of every upstream that has `healthCheck`: each target is asked
  * GET <path> every interval on a connection of its own (not the traffic pool, so a busy pool does
  * not fail checks). Thresholds are counted here; `onChange` is called only on a transition, so the
- * caller decides where the state goes (this process's upstreams, or workers). Targets start as they are;
- * targets that appear later (DNS) are picked up at the next interval. Returns a stop function.
+ * caller decides where the state goes (this process's upstreams, or workers). State is per address
+ * (URL): targets with the same one share a check and its verdict. Targets start as they are; targets
+ * that appear later (DNS) are picked up at the next interval. Returns a stop function.
  */
 export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: HealthListener): () => Promise<void> {
   const agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 })
@@ -24,23 +25,29 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
     const settings = upstream.healthCheck
     if (settings === undefined) continue
     const states = new Map<string, TargetCheck>()
+    const seen = new WeakSet<Target>()
     // Checks of https:// targets trust what the traffic trusts.
     const checker = upstream.tls === undefined ? agent : new Agent({ connections: 1, keepAliveTimeout: 60_000, connect: upstream.tls })
     if (checker !== agent) agents.push(checker)
     const tick = () => {
-      if (states.size > upstream.targets.length) { // targets removed by DNS discovery
-        for (const url of states.keys()) if (!upstream.targets.some(t => t.url === url)) states.delete(url)
-      }
+      // Addresses gone (DNS) lose their state: one that comes back after a check starts over, as a new target.
+      const current = new Set(upstream.targets.map(t => t.url))
+      for (const url of states.keys()) if (!current.has(url)) states.delete(url)
       for (const t of upstream.targets) {
         let state = states.get(t.url)
         // A target starts as it is: healthy, or unhealthy as a reload inherited it.
         if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
+        // The verdict is the address's: a target new at a known address (DNS brought it back before a
+        // check forgot it, or another entry has the same address) takes it, reported as its transition.
+        else if (!seen.has(t) && t.healthy !== state.healthy) onChange(upstream, t.url, state.healthy)
+        seen.add(t)
         if (state.running) continue
         state.running = true
         void probe(checker, t, settings).then(ok => {
           const s = state as TargetCheck
           s.running = false
-          if (stopped) return
+          // A state dropped meanwhile (the address left) no longer speaks for the address.
+          if (stopped || states.get(t.url) !== s) return
           if (ok) { s.passes++; s.fails = 0 } else { s.fails++; s.passes = 0 }
           const next = s.healthy ? s.fails < settings.unhealthyAfter : s.passes >= settings.healthyAfter
           if (next !== s.healthy) { s.healthy = next; onChange(upstream, t.url, next) }
@@ -57,16 +64,19 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
   }
 }
 
-/** One check: true when the target answered an expected status within the timeout. */
+/** One check: true when the target answered an expected status, body included, within the timeout. */
 async function probe (agent: Agent, target: Target, s: HealthCheckSettings): Promise<boolean> {
+  const signal = AbortSignal.timeout(s.timeoutMs)
   try {
     const res = await request(target.url + s.path, {
       dispatcher: agent,
       headers: { host: target.host, 'user-agent': 'portcullis-health-check' },
       servername: target.servername,
-      signal: AbortSignal.timeout(s.timeoutMs)
+      signal
     } as Parameters<typeof request>[1])
-    await res.body.dump()
+    // With the signal, dump() rejects when it fires; without it, a body cut short by it would count as
+    // read. Past the limit (undici's default) the rest is not read: the status has answered.
+    await res.body.dump({ signal, limit: 131_072 })
     return s.expect[res.statusCode] === 1
   } catch {
     return false

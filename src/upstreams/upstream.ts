@@ -54,6 +54,8 @@ export class Upstream {
   readonly #sticky: boolean
   #targets: readonly Target[]
   #balancer: Balancer
+  /** Targets DNS discovery removed while requests waited on them: those go to the others' free slots. */
+  #orphans: Target[] = []
   /** By URL, for the targets DNS discovery has yet to create on reload (plain values: the old runtime can go). */
   #learned: ReadonlyMap<string, Learned> | undefined
 
@@ -139,14 +141,28 @@ export class Upstream {
   }
 
   /**
-   * The exchange with `target` is over (answered, failed or aborted): its slot goes to the request
+   * The exchange with `target` is over (answered, failed or aborted): its slot goes to a request left
+   * waiting on a target DNS discovery removed, if any (it has nowhere else to go); else to the request
    * that has waited longest for one, if any; else, if `target` takes traffic, to the first request
-   * waiting on the target with the longest queue (a fast target drains a slow one's queue).
+   * waiting on the target with the longest queue (a fast target drains a slow one's queue). The slot of
+   * a removed target (its pool closed) goes to nobody.
    */
   end (target: Target): void {
     target.inFlight--
-    const w = target.waiting.shift() ?? this.#waiterFor(target)
+    if (target.pool.closed) return
+    const w = (this.#orphans.length === 0 ? undefined : this.#orphanFor(target)) ?? target.waiting.shift() ?? this.#waiterFor(target)
     w?.admit(target)
+  }
+
+  /** The first request still waiting on a removed target, if `target` takes traffic. */
+  #orphanFor (target: Target): Waiter | undefined {
+    if (!target.available(performance.now())) return undefined
+    for (let from = this.#orphans[0]; from !== undefined; from = this.#orphans[0]) {
+      const w = from.waiting.shift()
+      if (w !== undefined) return w
+      this.#orphans.shift() // its waiters are served or gave up
+    }
+    return undefined
   }
 
   #waiterFor (target: Target): Waiter | undefined {
@@ -174,28 +190,57 @@ export class Upstream {
     this.#events.waited(this.name, ms)
   }
 
-  /** Sets a target's active health (from this process's checks or, with workers, from the primary's). */
+  /**
+   * Sets the active health of the targets at `url` (from this process's checks or, with workers, from
+   * the primary's): every one, when several entries give the same address.
+   */
   setTargetHealth (url: string, healthy: boolean): boolean {
-    const target = this.#targets.find(t => t.url === url)
-    if (target === undefined || target.healthy === healthy) return false
-    target.healthy = healthy
-    this.#events.health(this.name, target, healthy)
+    let changed: Target | undefined
+    for (const t of this.#targets) {
+      if (t.url !== url || t.healthy === healthy) continue
+      t.healthy = healthy
+      changed ??= t
+    }
+    if (changed === undefined) return false
+    this.#events.health(this.name, changed, healthy)
     return true
   }
 
   /**
    * Replaces the targets that come from config entry `source` (DNS discovery). Targets kept keep
-   * their pool and state; removed ones finish their requests, then close.
+   * their pool and state; removed ones finish their requests, then close, and the requests waiting on
+   * them go to the free slots of the others. An added target at the address of another entry's target
+   * takes its active health (they share a health check).
    */
   setTargets (source: number, addresses: readonly TargetAddress[]): void {
     const current = this.#targets.filter(t => t.source === source)
     const removed = current.filter(t => !addresses.some(a => a.url === t.url))
-    const added = addresses.filter(a => !current.some(t => t.url === a.url))
+    const added = addresses.filter(a => !current.some(t => t.url === a.url)).map(a => {
+      const t = this.#newTarget(a, source)
+      const twin = this.#targets.find(x => x.url === a.url)
+      if (twin !== undefined) t.healthy = twin.healthy
+      return t
+    })
     if (removed.length === 0 && added.length === 0) return
-    this.#targets = [...this.#targets.filter(t => !removed.includes(t)), ...added.map(a => this.#newTarget(a, source))]
+    this.#targets = [...this.#targets.filter(t => !removed.includes(t)), ...added]
     this.#balancer = createBalancer(this.config, this.#targets)
-    for (const t of removed) void t.pool.close()
+    for (const t of removed) {
+      void t.pool.close()
+      if (t.waiting.length > 0) this.#orphans.push(t)
+    }
+    this.#admitOrphans()
     this.#events.targetsChanged(this.name, added.map(a => a.url), removed.map(t => t.url))
+  }
+
+  /** Requests waiting on removed targets go now to the targets with a free slot; the rest wait for one (end()). */
+  #admitOrphans (): void {
+    for (const t of this.#targets) {
+      while (this.#orphans.length > 0 && this.hasRoom(t)) {
+        const w = this.#orphanFor(t)
+        if (w === undefined) break
+        w.admit(t)
+      }
+    }
   }
 
   snapshot (): UpstreamSnapshot {
