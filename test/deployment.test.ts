@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { request } from 'undici'
-import { spawnNode, stopCli } from './helpers/cli.ts'
+import { spawnCli, spawnNode, stopCli } from './helpers/cli.ts'
 
 // Docker cannot run here: what the image runs (entry command, health check) is run as it is
 // written in the Dockerfile, with the compiled build the image ships.
@@ -37,6 +37,18 @@ async function healthCheck (command: string[], env: NodeJS.ProcessEnv): Promise<
   }
 }
 
+t.test('the image\'s build compiles only what its build stage copies (a plugin file importing test/ once broke docker build)', async t => {
+  const [, build = ''] = dockerfile.split(/^FROM /m)
+  const copied = [...build.matchAll(/^COPY\s+(?!--from)(.+)\s+\S+\s*$/gm)].flatMap(m => (m[1] as string).split(/\s+/))
+  t.ok(copied.includes('src') && copied.includes('tsconfig.build.json'), 'the build stage copied as expected')
+  const tsc = fileURLToPath(new URL('node_modules/typescript/bin/tsc', root))
+  const { stdout } = await run(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--listFilesOnly'], { cwd: fileURLToPath(root), maxBuffer: 16 * 1024 * 1024 })
+  const ours = stdout.split('\n').map(f => f.trim()).filter(f => f.startsWith(fileURLToPath(root)) && !f.includes('/node_modules/'))
+  t.ok(ours.length > 50, 'the build lists the project\'s files')
+  const outside = ours.map(f => f.slice(fileURLToPath(root).length)).filter(f => !copied.some(c => f === c || f.startsWith(c + '/')))
+  t.same(outside, [], 'every file the build compiles is in the build stage')
+})
+
 t.test('the image entry command serves with its ENV, the admin API answers outside loopback with the token, the health check follows the process', async t => {
   t.ok(existsSync(new URL('dist/src/cli/main.js', root)), 'the compiled build exists (npm ci builds it)')
   t.match(dockerfile, /^FROM node:\d+-bookworm-slim AS build$/m, 'the base image is pinned to a Node major')
@@ -60,6 +72,19 @@ t.test('the image entry command serves with its ENV, the admin API answers outsi
   t.equal(await healthCheck(hc, env), 0, 'HEALTHCHECK passes while it runs')
   t.equal(await stopCli(gw), 0, 'SIGTERM: exit 0')
   t.equal(await healthCheck(hc, env), 1, 'HEALTHCHECK fails once it is gone')
+})
+
+t.test('a state file that cannot be written is said on stderr; the gateway serves on (a read-only root once made every pod exit)', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-image-'))
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, 'server:\n  listen: { host: 127.0.0.1, port: 0 }\nupstreams:\n  a: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes: []\n')
+  const gw = spawnCli(['start', '-c', file, '--no-watch'], { PORTCULLIS_STATE_FILE: join(dir, 'missing-dir', 'state') })
+  t.teardown(() => stopCli(gw))
+  const up = await gw.waitForLine(l => l.msg === 'gateway listening')
+  t.ok(up, `listening (stderr: ${gw.stderr()})`)
+  t.equal((await request(String(up?.url) + '/nothing')).statusCode, 404, 'it serves')
+  t.match(gw.stderr(), /cannot write PORTCULLIS_STATE_FILE \(ENOENT/)
+  t.equal(await stopCli(gw), 0, 'and stops cleanly')
 })
 
 t.test('the health check does not depend on the config: no admin listener, another port', async t => {

@@ -4,7 +4,7 @@ import { spawnCli, stopCli } from '../../test/helpers/cli.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { configFile } from '../../test/reload/helpers.ts'
-import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
+import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 
 // Two processes on one redis-server of the test's own: `portcullis start` (the real CLI) and a
 // gateway in this process; they share nothing but Redis. The CLI compiles the sources through

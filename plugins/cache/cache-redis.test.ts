@@ -6,7 +6,7 @@ import { RedisProcess } from '../../test/helpers/redis.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
-import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from './shared-store-setup.ts'
+import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 
 // A real redis-server of the test's own: the test kills and restarts it.
 const redis = await RedisProcess.start()

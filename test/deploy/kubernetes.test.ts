@@ -40,5 +40,16 @@ t.test('the ConfigMap holds a valid config whose admin listener serves the probe
   const shutdownS = toMs(loaded.config.server.shutdownTimeout ?? 30_000) / 1000
   t.ok((pod?.terminationGracePeriodSeconds ?? 30) > shutdownS + 5, 'the grace period covers preStop and the drain')
   t.ok(container?.resources?.requests?.cpu !== undefined && container.resources.requests.memory !== undefined, 'resource requests set')
-  t.same(container?.volumeMounts?.map(m => m.subPath), [undefined], 'a directory mount, so ConfigMap updates reach the file')
+  t.same(container?.volumeMounts?.map(m => m.subPath), [undefined, undefined], 'directory mounts, so ConfigMap updates reach the file')
+})
+
+t.test('with a read-only root file system, the image\'s state file is on a writable volume (else every pod exits at start)', async t => {
+  const stateFile = /^ENV PORTCULLIS_STATE_FILE=(\S+)$/m.exec(readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8'))?.[1]
+  t.ok(stateFile?.startsWith('/'), 'the image names its state file')
+  const pod = new Deployment(docs[1] as never).spec?.template.spec
+  const container = pod?.containers[0]
+  t.equal(container?.securityContext?.readOnlyRootFilesystem, true)
+  const mount = container?.volumeMounts?.find(m => (stateFile as string).startsWith(m.mountPath + '/'))
+  t.ok(mount !== undefined && mount.readOnly !== true, 'a writable mount holds it')
+  t.ok(pod?.volumes?.find(v => v.name === mount?.name)?.emptyDir !== undefined, 'an emptyDir')
 })

@@ -1,6 +1,6 @@
 import { request } from 'undici'
-import type { RedisProcess } from '../../test/helpers/redis.ts'
-import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
+import type { RedisProcess } from './redis.ts'
+import { startUpstream, type TestUpstream } from './upstream.ts'
 
 /** For the tests of gateways sharing one Redis cache store: an upstream that numbers its answers. */
 export async function numberingUpstream (): Promise<TestUpstream & { readonly requests: () => number }> {
