@@ -124,7 +124,26 @@ async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupCo
   } catch (err) {
     throw new PluginSetupError(def.name, ctx.routeName, (err as Error).message, { cause: err })
   }
-  if (handlers !== LATE) return handlers
-  work.then(h => h.dispose?.()).catch(() => {})
-  throw new PluginSetupError(def.name, ctx.routeName, `setup did not finish within ${ms} ms (server.pluginTimeout)`)
+  if (handlers === LATE) {
+    work.then(h => h.dispose?.()).catch(() => {})
+    throw new PluginSetupError(def.name, ctx.routeName, `setup did not finish within ${ms} ms (server.pluginTimeout)`)
+  }
+  const problem = hooksProblem(handlers)
+  if (problem === undefined) return handlers
+  // What it did set up is still freed, if it says how.
+  const dispose = (handlers as { dispose?: unknown } | null | undefined)?.dispose
+  if (typeof dispose === 'function') Promise.resolve().then(() => dispose.call(handlers)).catch(() => {})
+  throw new PluginSetupError(def.name, ctx.routeName, problem)
+}
+
+const HOOKS = ['onRequest', 'onResponse', 'onUpstreamTry', 'onUpstreamTryEnd', 'onFinished', 'dispose'] as const
+
+/** Why what a setup returned is not hooks (a JS plugin may return anything), or undefined. */
+function hooksProblem (handlers: unknown): string | undefined {
+  if (typeof handlers !== 'object' || handlers === null) return `setup must return its hooks (an object, {} for none), not ${handlers === null ? 'null' : typeof handlers}`
+  for (const hook of HOOKS) {
+    const run = (handlers as Record<string, unknown>)[hook]
+    if (run !== undefined && typeof run !== 'function') return `setup must return hooks that are functions: ${hook} is ${run === null ? 'null' : `a ${typeof run}`}`
+  }
+  return undefined
 }

@@ -13,7 +13,7 @@ import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../er
 import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2 } from '../server/http2.ts'
-import { ResponseState } from './response-state.ts'
+import { assertDuplex, ResponseState } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
@@ -58,6 +58,17 @@ function addExtra (headers: HeaderMap, extra: HeaderMap): void {
     const v = extra[name]
     if (v !== undefined) headers[name] = v
   }
+}
+
+/**
+ * Why a reply cannot be sent, or undefined. A 1xx would tell the client that another response
+ * follows (101: that the connection changed protocol); Node writes no status past 999.
+ */
+function replyProblem (reply: unknown): string | undefined {
+  if (typeof reply !== 'object' || reply === null) return `${reply === null ? 'null' : typeof reply}, not a reply { status, headers?, body? }`
+  const status = (reply as PluginReply).status
+  if (!Number.isInteger(status) || status < 200 || status > 999) return `with status ${String(status)}: a reply's status is an integer from 200 to 999`
+  return undefined
 }
 
 function hasBody (req: IncomingMessage): boolean {
@@ -238,7 +249,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       }
       if (isPromise<PluginReply | undefined | void>(result)) {
         result.then(
-          reply => { if (this.#done) return; if (reply) this.#reply(reply, hook.position); else this.#requestPhase(i + 1) },
+          reply => { if (this.#done) return; if (reply !== undefined) this.#reply(reply as PluginReply, hook.position); else this.#requestPhase(i + 1) },
           err => { if (!this.#done) this.#owner.pluginFailed(this, err) })
         return
       }
@@ -394,7 +405,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   pipeBodyThrough (stream: Duplex): void {
-    (this.#bodyStreams ??= []).push(stream)
+    assertDuplex(stream, 'pipeBodyThrough')
+    ;(this.#bodyStreams ??= []).push(stream)
   }
 
   /** The body to send upstream: the client's request, or the end of the streams plugins added. */
@@ -639,9 +651,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
     // The head waits for the streams' first byte (HTTP/1.1 sends it with that byte anyway): a stream
     // that fails before it (a body that does not decode) is answered with an error, not cut.
+    // Linked before they are kept: a plugin's stream that throws here leaves none for fail() to drop.
+    const sink = state.sink(err => this.#streamFailed(err))
     this.#held = state
     this.#streams = streams
-    const sink = this.#sink = state.sink(err => this.#streamFailed(err))
+    this.#sink = sink
     ;(sink as Duplex & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
     const last = streams[streams.length - 1] as Duplex & { [EXCHANGE]?: Exchange }
     last[EXCHANGE] = this
@@ -686,13 +700,27 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     else this.#owner.pluginFailed(this, err)
   }
 
+  /**
+   * Answers with a reply (a plugin's, or the gateway's own through the response phase). One the
+   * gateway cannot send (JS lets a plugin return anything) is that plugin's failure, never a crash.
+   */
   #reply (reply: PluginReply, position: number): void {
-    const body = reply.body === undefined ? undefined
-      : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body)
+    const problem = replyProblem(reply)
+    if (problem !== undefined) { this.#owner.pluginFailed(this, new TypeError(`${this.#pluginAt(position)} replied ${problem}`)); return }
+    // No content in a 204 or 304 (RFC 9110 8.6, 15.3.5, 15.4.5): a body replied is not sent, nor a length.
+    const contentless = reply.status === 204 || reply.status === 304
+    let body
+    try {
+      body = reply.body === undefined || contentless ? undefined
+        : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body) as string | undefined
+    } catch (err) {
+      this.#owner.pluginFailed(this, new TypeError(`${this.#pluginAt(position)} replied with a body JSON cannot serialize: ${(err as Error).message}`)); return
+    }
     // Lower-cased like every HeaderMap, so later plugins and the defaults below see one name per header.
     const headers: HeaderMap = {}
     for (const name in reply.headers) headers[name.toLowerCase()] = reply.headers[name]
     headers['x-request-id'] = this.id
+    if (contentless) delete headers['content-length']
     if (body !== undefined) {
       if (typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
       // Known to response plugins (compression judges by it); one that changes the body removes it.
@@ -713,6 +741,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     } catch (err) {
       this.#owner.pluginFailed(this, err)
     }
+  }
+
+  /** The plugin at a pipeline position, for an error message (a reply at NO_HOOK is the gateway's, or a body stream's). */
+  #pluginAt (position: number): string {
+    const step = this.compiled.pipeline.steps[position]
+    return step === undefined ? 'a plugin' : `plugin ${step.name}`
   }
 
   /**

@@ -1,6 +1,16 @@
 import { pipeline, type Duplex } from 'node:stream'
 import type { GatewayResponse, HeaderMap } from '../plugins/contract.ts'
 
+/** What the gateway calls on a plugin's body stream (through pipe and pipeline too). */
+const DUPLEX_METHODS = ['on', 'once', 'off', 'write', 'end', 'pipe', 'pause', 'resume', 'destroy'] as const
+
+/** Refuses, in the hook that passes it, what is not a stream: the plugin's failure, answered before any byte. */
+export function assertDuplex (stream: unknown, method: string): void {
+  for (const m of DUPLEX_METHODS) {
+    if (typeof (stream as Record<string, unknown> | null | undefined)?.[m] !== 'function') throw new TypeError(`${method} takes a Duplex stream (a Transform, say): this has no ${m}()`)
+  }
+}
+
 /** The response as response-phase plugins see and change it. */
 export class ResponseState implements GatewayResponse {
   status: number
@@ -34,6 +44,7 @@ export class ResponseState implements GatewayResponse {
   }
 
   pipeThrough (stream: Duplex): void {
+    assertDuplex(stream, 'pipeThrough')
     this.streams.push(stream)
   }
 

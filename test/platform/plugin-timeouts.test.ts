@@ -18,6 +18,10 @@ writeUserPlugin(dir, 'late', 500, "new Promise(resolve => { shared('late').relea
 writeUserPlugin(dir, 'stuck-dispose', 500, '{ dispose: () => new Promise(() => {}) }')
 writeUserPlugin(dir, 'bad-dispose', 500, "{ dispose: () => { throw new Error('dispose broke') } }")
 writeUserPlugin(dir, 'throws', 500, "(() => { throw new Error('no key configured') })()")
+// A JS plugin's setup that forgot its `return {}`, and one whose hooks are not functions.
+writeUserPlugin(dir, 'no-hooks', 500, 'undefined')
+const badHooks = sharedWithPlugins('bad-hooks', { disposed: false })
+writeUserPlugin(dir, 'bad-hooks', 500, "{ onRequest: 'x', dispose: () => { shared('bad-hooks').disposed = true } }")
 const up = await namedUpstream('a')
 t.teardown(() => up.close())
 
@@ -29,7 +33,7 @@ function writeConfig (plugins: string, workers = 1): void {
   workers: ${workers}
 admin:
   listen: { host: 127.0.0.1, port: 0 }
-loadPlugins: [ ./hang.ts, ./late.ts, ./stuck-dispose.ts, ./bad-dispose.ts, ./throws.ts ]
+loadPlugins: [ ./hang.ts, ./late.ts, ./stuck-dispose.ts, ./bad-dispose.ts, ./throws.ts, ./no-hooks.ts, ./bad-hooks.ts ]
 upstreams:
   a: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -38,9 +42,9 @@ routes:
 }
 
 /** POST /config/reload, bounded: a reload that never answers fails the test instead of hanging it. */
-async function reload (adminUrl: string): Promise<{ result: string, error?: string }> {
+async function reload (adminUrl: string): Promise<{ result: string, error?: string, message?: string }> {
   const res = await request(`${adminUrl}/config/reload`, { method: 'POST', signal: AbortSignal.timeout(10_000) })
-  return await res.body.json() as { result: string, error?: string }
+  return await res.body.json() as { result: string, error?: string, message?: string }
 }
 
 t.test('on reload: a setup past server.pluginTimeout fails the new config, named; the active one serves, and later reloads work', async t => {
@@ -50,11 +54,11 @@ t.test('on reload: a setup past server.pluginTimeout fails the new config, named
   t.teardown(async () => { if (!closed) await gw.close() })
 
   writeConfig('hang: {}')
-  t.match(await reload(gw.adminUrl as string), { result: 'failed', error: 'route "r", plugin hang: setup did not finish within 300 ms (server.pluginTimeout)' })
+  t.match(await reload(gw.adminUrl as string), { result: 'failed', error: 'reload_failed', message: 'route "r", plugin hang: setup did not finish within 300 ms (server.pluginTimeout)' })
   t.equal((await request(`${gw.url}/x`)).statusCode, 200, 'the active config serves')
 
   writeConfig('late: {}')
-  t.match(await reload(gw.adminUrl as string), { result: 'failed', error: /plugin late: setup did not finish/ }, 'the next reload is not stuck behind it')
+  t.match(await reload(gw.adminUrl as string), { result: 'failed', error: 'reload_failed', message: /plugin late: setup did not finish/ }, 'the next reload is not stuck behind it')
   late.release()
   t.ok(await until(() => late.disposed), 'a setup that finishes after its config was given up is disposed of then')
 
@@ -86,4 +90,22 @@ t.test('a setup that throws: its own message, the route and plugin added when it
   const run = await runCliHere('start', '-c', file)
   t.equal(run.code, 1)
   t.equal(run.stderr, 'portcullis: cannot start: route "r", plugin throws: no key configured\n')
+})
+
+t.test('a setup that returns no hooks, or hooks that are not functions: a setup error at start (the one line above); on reload a failed reload, the active config serving', async t => {
+  writeConfig('no-hooks: {}')
+  await t.rejects(startFromFile(file), {
+    code: 'PCL_ERR_PLUGIN_SETUP', plugin: 'no-hooks', route: 'r',
+    message: 'route "r", plugin no-hooks: setup must return its hooks (an object, {} for none), not undefined'
+  })
+
+  writeConfig('')
+  const gw = await startFromFile(file)
+  t.teardown(() => gw.close())
+  writeConfig('bad-hooks: {}')
+  t.match(await reload(gw.adminUrl as string), { result: 'failed', error: 'reload_failed', message: 'route "r", plugin bad-hooks: setup must return hooks that are functions: onRequest is a string' })
+  t.ok(await until(() => badHooks.disposed), 'what it set up is disposed of')
+  writeConfig('no-hooks: {}')
+  t.match(await reload(gw.adminUrl as string), { result: 'failed', error: 'reload_failed', message: /plugin no-hooks: setup must return its hooks/ })
+  t.equal((await request(`${gw.url}/x`)).statusCode, 200, 'the active config serves')
 })
