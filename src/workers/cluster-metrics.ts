@@ -1,21 +1,96 @@
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
-import type { Metrics } from '../metrics/metrics.ts'
+import { WORKER_PID_METRIC, type Metrics } from '../metrics/metrics.ts'
+import { UNMATCHED_ROUTE } from '../metrics/request-metrics.ts'
 import { openMetricsText, type ExpositionFormat } from '../metrics/exposition.ts'
 import type { WorkerPool } from './worker-pool.ts'
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>
 type Sample = MetricValue<string> & { metricName?: string, exemplar?: { timestamp: number } }
 
+/** The series of workers that have exited, summed: per metric, by series key. */
+type Departed = Map<string, { metric: MetricJson, samples: Map<string, Sample> }>
+
+/** What the primary keeps between scrapes, so that counters summed over the workers never go down. */
+interface Memory {
+  /** Each live worker's last answer, by pid: stands in for it while it is too slow to answer. */
+  readonly last: Map<number, MetricJson[]>
+  readonly departed: Departed
+  /** The config whose retired routes and upstreams were last removed from `departed`. */
+  pruned: string
+}
+
+const memories = new WeakMap<WorkerPool, Memory>()
+
 /**
  * One Prometheus exposition for the whole gateway: the primary's metrics (config reloads) and every
  * worker's, merged by prom-client's aggregator (counters summed; a metric may name another
- * aggregator, e.g. `min`, where summing makes no sense).
+ * aggregator, e.g. `min`, where summing makes no sense). A worker that does not answer in time
+ * counts with its last answer; the counters and histograms of one that exited stay in the sum.
  */
 export async function clusterMetricsText (own: Metrics, pool: WorkerPool, format: ExpositionFormat): Promise<string> {
-  const all = [await own.registry.getMetricsAsJSON(), ...await pool.metrics()]
+  let memory = memories.get(pool)
+  if (memory === undefined) memories.set(pool, memory = { last: new Map(), departed: new Map(), pruned: pool.config.hash })
+  const answers = await pool.metrics()
+  const all = [await own.registry.getMetricsAsJSON(), ...remember(memory, answers, pool.pids, pool.config.hash)]
   const merged = AggregatorRegistry.aggregate(all)
   if (format === 'prometheus') return merged.metrics()
   return openMetricsText(withExemplars(await merged.getMetricsAsJSON(), all.flat()))
+}
+
+/**
+ * Records the workers' `answers` and returns what to sum: each live worker's last answer, and the
+ * departed. Workers no longer `live` go to the departed: their counters and histograms (summed
+ * ones) are added there, their gauges dropped. The departed hold a sample per series, however many
+ * workers ended.
+ */
+function remember (memory: Memory, answers: MetricJson[][], live: readonly number[], hash: string): MetricJson[][] {
+  const anonymous: MetricJson[][] = []
+  for (const answer of answers) {
+    const pid = answer.find(m => m.name === WORKER_PID_METRIC)?.values[0]?.value
+    if (pid === undefined) anonymous.push(answer)
+    else memory.last.set(pid, answer.filter(m => m.name !== WORKER_PID_METRIC))
+  }
+  for (const [pid, metrics] of memory.last) {
+    if (live.includes(pid)) continue
+    memory.last.delete(pid)
+    depart(memory.departed, metrics)
+  }
+  // As each worker does on reload: the series of routes and upstreams the config no longer has go.
+  // Once every live worker has answered under the new config, so that their series name those it has.
+  if (memory.pruned !== hash && answers.length >= live.length) {
+    memory.pruned = hash
+    prune(memory.departed, [...memory.last.values()])
+  }
+  return [...memory.last.values(), ...anonymous, [...memory.departed.values()].map(d => ({ ...d.metric, values: [...d.samples.values()] }))]
+}
+
+const seriesKey = (v: Sample) => `${v.metricName ?? ''}\u0000${JSON.stringify(Object.entries(v.labels).sort(([a], [b]) => a.localeCompare(b)))}`
+
+function depart (departed: Departed, metrics: MetricJson[]): void {
+  for (const m of metrics) {
+    // prom-client's types say MetricType is a numeric enum; at run time it is the string.
+    const type = m.type as unknown
+    if ((type !== 'counter' && type !== 'histogram') || m.aggregator !== 'sum') continue
+    let d = departed.get(m.name)
+    if (d === undefined) departed.set(m.name, d = { metric: { ...m, values: [] }, samples: new Map() })
+    for (const v of m.values as Sample[]) {
+      const k = seriesKey(v)
+      const seen = d.samples.get(k)
+      if (seen === undefined) d.samples.set(k, { labels: v.labels, value: v.value, ...(v.metricName === undefined ? {} : { metricName: v.metricName }) })
+      else seen.value += v.value
+    }
+  }
+}
+
+/** Removes the departed series whose route or upstream no live worker's series name. */
+function prune (departed: Departed, live: MetricJson[][]): void {
+  const named = { route: new Set<unknown>([UNMATCHED_ROUTE]), upstream: new Set<unknown>() }
+  for (const answer of live) for (const m of answer) for (const v of m.values) { named.route.add(v.labels.route); named.upstream.add(v.labels.upstream) }
+  const retired = (v: Sample) => (v.labels.route !== undefined && !named.route.has(v.labels.route)) || (v.labels.upstream !== undefined && !named.upstream.has(v.labels.upstream))
+  for (const [name, d] of departed) {
+    for (const [k, v] of d.samples) if (retired(v)) d.samples.delete(k)
+    if (d.samples.size === 0) departed.delete(name)
+  }
 }
 
 /** The aggregator drops exemplars: each merged bucket gets back the latest of the workers'. */

@@ -28,11 +28,22 @@ export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]>
 
 /**
  * A plugin admin endpoint in worker mode runs on every worker (a purge must reach each worker's
- * memory cache). The answer: the worst status, and each worker's own answer under `workers`.
+ * memory cache). The answer: the worst status, and each worker's own answer under `workers`. When a
+ * worker did not answer in time, 504 `workers_missing` naming them under `missing`: the caller
+ * cannot count on the call having run there (it still may, once the worker gets to it).
  */
 export async function clusterPluginAdmin (pool: WorkerPool, call: PluginAdminCall): Promise<PluginAdminAnswer> {
+  // Read as the call is sent: the pool asks the workers serving now.
+  const asked = pool.serving
+  const pids = pool.pids
   const replies = await pool.pluginAdmin(call)
   const ran = replies.flatMap(r => 'allowed' in r.answer ? [] : [{ pid: r.pid, status: r.answer.status ?? 200, body: r.answer.body ?? {} }])
-  if (ran.length === 0) return replies.find(r => 'allowed' in r.answer)?.answer ?? { allowed: [] }
-  return { status: Math.max(...ran.map(r => r.status)), body: { workers: ran } }
+  const notFound = replies.find(r => 'allowed' in r.answer)?.answer
+  if (ran.length === 0 && notFound !== undefined) return notFound
+  if (replies.length >= asked) return ran.length === 0 ? { allowed: [] } : { status: Math.max(...ran.map(r => r.status)), body: { workers: ran } }
+  const missing = pids.filter(pid => !replies.some(r => r.pid === pid))
+  return {
+    status: Math.max(504, ...ran.map(r => r.status)),
+    body: { error: 'workers_missing', message: `worker(s) ${missing.join(', ')} did not answer in time: the call may not have run there yet`, workers: ran, missing }
+  }
 }

@@ -17,6 +17,7 @@ export function configEndpoints (api: Endpoints, state: AdminState): void {
     const message = status.result === 'invalid'
       ? `the config file has ${status.issues?.length ?? 0} problem(s); the active config keeps serving`
       : `the new config could not be put in service (${status.error ?? 'unknown error'}); the active config keeps serving`
-    return reply.code(code).send({ error: status.result === 'invalid' ? 'invalid_config' : 'reload_failed', message, ...status })
+    // The status first: its own `error` (the build error, in the message) must not replace the code.
+    return reply.code(code).send({ ...status, error: status.result === 'invalid' ? 'invalid_config' : 'reload_failed', message })
   })
 }
