@@ -58,5 +58,10 @@ t.test('explain refuses what the gateway would answer 400, and what no client ca
   const spaced = await runCliHere('explain', '-c', file, 'GET', '/users/1 2')
   t.equal(spaced.code, 2)
   t.match(spaced.stderr, /^"\/users\/1 2" cannot be sent as a request target/)
-  t.equal((await runCliHere('explain', '-c', file, 'M-SEARCH', '/users/1')).code, 0, 'any token is a method')
+  t.equal((await runCliHere('explain', '-c', file, 'M-SEARCH', '/users/1')).code, 0, 'any method Node parses')
+  // Node's HTTP parser answers 400 to a method it does not know, or one not in upper case.
+  const lower = await runCliHere('explain', '-c', file, 'get', '/users/1')
+  t.same([lower.code, lower.stdout.trimEnd().split('\n')], [1, ['get /users/1', '  → 400 bad_request: "get" is not a method the gateway\'s HTTP parser knows (methods are case-sensitive: GET)']])
+  const unknown = await runCliHere('explain', '-c', file, 'FROB', '/users/1')
+  t.same([unknown.code, unknown.stdout.trimEnd().split('\n')[1]], [1, '  → 400 bad_request: "FROB" is not a method the gateway\'s HTTP parser knows'])
 })

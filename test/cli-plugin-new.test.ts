@@ -1,8 +1,8 @@
 import t from 'tap'
-import { mkdtempSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runNode } from './helpers/run-cli.ts'
+import { CLI_FROM_SOURCES, runNode } from './helpers/run-cli.ts'
 
 // What a plugin author does first, with the compiled CLI, in a directory outside the repository.
 t.test('plugin new writes a plugin whose own test passes through a real gateway', async t => {
@@ -23,4 +23,24 @@ t.test('plugin new writes a plugin whose own test passes through a real gateway'
   const bad = await runNode([join(process.cwd(), 'dist/src/cli/main.js'), 'plugin', 'new', 'Add_Stamp'], { cwd })
   t.equal(bad.code, 2)
   t.match(bad.stderr, /plugin name "Add_Stamp" must be lower-case letters, digits and dashes/)
+})
+
+// From a clone: the printed paths, a built-in's name refused, and a test command that works on every Node the sources run on.
+t.test('plugin new from the sources: an absolute --dir stays absolute, a built-in name is refused, the test command runs', async t => {
+  const cwd = mkdtempSync(join(tmpdir(), 'portcullis-scaffold-'))
+  const cli = (...args: string[]) => runNode([...CLI_FROM_SOURCES.map(a => a === 'src/cli/main.ts' ? join(process.cwd(), a) : a), 'plugin', 'new', ...args], { cwd })
+  const absolute = await cli('stamp', '--dir', join(cwd, 'mine'))
+  t.equal(absolute.code, 0, absolute.stderr)
+  t.match(absolute.stdout, new RegExp(`^ {2}loadPlugins: \\[${join(cwd, 'mine', 'stamp', 'index.ts')}\\]$`, 'm'), 'once "./" before an absolute path')
+  const relative = await cli('other', '--dir', 'lib/plugins')
+  t.match(relative.stdout, /^ {2}loadPlugins: \[\.\/lib\/plugins\/other\/index\.ts\]$/m)
+  const command = /^ {2}node (.+ --test \S+)$/m.exec(absolute.stdout)?.[1]
+  t.ok(command, 'it prints how to run the test')
+  const tested = await runNode((command ?? '').split(' '), { cwd })
+  t.equal(tested.code, 0, tested.stdout + tested.stderr)
+  t.match(tested.stdout, /^(# |ℹ )pass 1$/m, 'one test passed')
+
+  const builtin = await cli('cors')
+  t.same([builtin.code, builtin.stderr], [2, 'plugin name "cors" is a built-in plugin\'s: choose another\n'])
+  t.notOk(existsSync(join(cwd, 'plugins', 'cors')), 'nothing written')
 })

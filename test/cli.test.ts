@@ -99,6 +99,23 @@ t.test('validate: what plugins check beyond their schemas (addresses, regular ex
   ])
 })
 
+t.test('a word a command does not take is a usage error (exit 2), not ignored in favour of the default file', async t => {
+  const file = await runCliHere('validate', bad)
+  t.same([file.code, file.stdout, file.stderr.split('\n')[0]], [2, '', `unexpected argument "${bad}" (did you mean -c ${bad}?)`])
+  t.match(file.stderr, /^Usage: portcullis validate/m, 'with the usage')
+  for (const argv of [['start', bad], ['routes', bad], ['schema', 'extra'], ['healthcheck', 'extra'], ['demo', bad],
+    ['explain', '-c', good, 'GET', '/users/1', 'extra'], ['plugin', 'new', 'x', 'extra']]) {
+    const run = await runCliHere(...argv)
+    t.equal(run.code, 2, argv.join(' '))
+    t.match(run.stderr, /^unexpected argument "/, argv.join(' '))
+  }
+  const wordy = await runCliHere('routes', 'everything')
+  t.equal(wordy.stderr.split('\n')[0], 'unexpected argument "everything"', 'no -c hint for a word that is no file')
+  const noConfig = await runCliHere('schema', '-c', good)
+  t.equal(noConfig.code, 2)
+  t.match(noConfig.stderr, /^Unknown option '-c'/, 'schema reads no config: -c is no option of it')
+})
+
 t.test('routes: the table in precedence order', async t => {
   const { code, stdout } = await runCliHere('routes', '-c', good)
   t.equal(code, 0)
@@ -115,7 +132,7 @@ t.test('routes: the table in precedence order', async t => {
 })
 
 t.test('explain: route, plugins in order, upstream and forwarded path', async t => {
-  const { code, stdout } = await runCliHere('explain', '-c', good, 'get', 'http://localhost:8080/users/7/orders/../orders/%39?x=1')
+  const { code, stdout } = await runCliHere('explain', '-c', good, 'GET', 'http://localhost:8080/users/7/orders/../orders/%39?x=1')
   t.equal(code, 0)
   t.same(stdout.trimEnd().split('\n'), [
     'GET http://localhost:8080/users/7/orders/../orders/%39?x=1',

@@ -230,6 +230,24 @@ routes:
   ])
 })
 
+t.test('environment: a missing variable in a credential or a plugin\'s setting is reported once, not also as too short', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+consumers:
+  - { id: a, credentials: { key-auth: { keys: ["\${API_KEY_A}"] } } }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { key-auth: {}, jwt-auth: { secret: "\${JWT_SECRET}" } }
+`), [
+    'gw.yaml:4:48 consumers[0].credentials.key-auth.keys[0]: environment variable API_KEY_A is not set (use ${API_KEY_A:-default} for a default)',
+    'gw.yaml:11:50 routes[0].plugins.jwt-auth.secret: environment variable JWT_SECRET is not set (use ${JWT_SECRET:-default} for a default)'
+  ])
+})
+
 t.test('environment: a default may hold variables, and $${ is a literal ${', async t => {
   const text = `server:
   listen: { host: 127.0.0.1, port: "\${PORT:-\${FALLBACK_PORT:-8080}}" }

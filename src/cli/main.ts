@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { didYouMean } from '../config/suggest.ts'
+import './stdout.ts'
 
 interface Command { summary: string, load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }
 // Each command's module is imported only when it runs: `validate` or `--help` need not load the server.

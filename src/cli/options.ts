@@ -1,23 +1,41 @@
+import { existsSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError } from '../config/config-error.ts'
 import { loadConfig, type LoadedConfig } from '../config/load.ts'
 
 const DEFAULT_CONFIG = 'config/gateway.yaml'
 
+export interface CommandSpec {
+  /** Options besides -c and --help. */
+  readonly options?: ParseArgsConfig['options']
+  /** How many words the command takes besides options (default none): more is a usage error. */
+  readonly positionals?: number
+  /** The default of -c FILE; false for a command that reads no config (then -c is no option of it). */
+  readonly config?: string | false
+}
+
 /** Parses `-c FILE`, `--help` and positionals; prints help or a usage error itself (returns a number then). */
-export function parseCommand (argv: string[], help: string, extra: ParseArgsConfig['options'] = {}, defaultConfig = DEFAULT_CONFIG): { config: string, positionals: string[], values: Record<string, unknown> } | number {
+export function parseCommand (argv: string[], help: string, spec: CommandSpec = {}): { config: string, positionals: string[], values: Record<string, unknown> } | number {
+  const config = spec.config ?? DEFAULT_CONFIG
   let parsed
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { ...extra, config: { type: 'string', short: 'c', default: defaultConfig }, help: { type: 'boolean', short: 'h' } }
+      options: { ...spec.options, ...(config === false ? {} : { config: { type: 'string', short: 'c', default: config } }), help: { type: 'boolean', short: 'h' } }
     })
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${help}`)
     return 2
   }
   if (parsed.values.help === true) { console.log(help); return 0 }
+  // A word too many was once ignored: `validate other.yaml` checked the default file and said "valid".
+  const extra = parsed.positionals[spec.positionals ?? 0]
+  if (extra !== undefined) {
+    const hint = config !== false && (/\.(ya?ml|json)$/i.test(extra) || existsSync(extra)) ? ` (did you mean -c ${extra}?)` : ''
+    console.error(`unexpected argument "${extra}"${hint}\n\n${help}`)
+    return 2
+  }
   return { config: parsed.values.config as string, positionals: parsed.positionals, values: parsed.values }
 }
 

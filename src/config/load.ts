@@ -122,7 +122,8 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
       issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${(err as Error).message}`))
     }
   }
-  issues.push(...checkConfig(config, plugins, base, unsound).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").
+  issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(p.path))).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
     if (unsound.upstreams.has(name) || u?.tls === undefined) continue

@@ -1,4 +1,6 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv'
+import { Ajv2019 } from 'ajv/dist/2019.js'
+import formats from 'ajv-formats'
 import type { TSchema } from '@sinclair/typebox'
 import { didYouMean } from './suggest.ts'
 import { targetUrlMistake } from './target-url.ts'
@@ -15,19 +17,54 @@ export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: st
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected).
 // No optimizing pass over the generated code: the config schema then compiles in about 0.16 s less CPU,
 // paid by every process that loads a config (each worker too), and it validates only at load and reload.
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true, code: { optimize: false } })
-// errorMessage: a fixed message; explain: the name of a function that says what is wrong with the value.
-ajv.addVocabulary(['errorMessage', 'explain', STORE_REF, CONSUMER_REF, FILE_REF])
-// A size string's least number of bytes (ByteSize): its error is the union's message.
-ajv.addKeyword({ keyword: 'minBytes', type: 'string', schemaType: 'number', errors: false, validate: atLeastBytes })
+// The common formats: plugins' TypeBox schemas use them (Type.String({ format: 'uri' })).
+function newAjv<A extends Ajv | Ajv2019> (Class: new (options: Options) => A): A {
+  const ajv = new Class({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true, code: { optimize: false } })
+  // A CommonJS module: its default export is the plugin's module object.
+  formats.default(ajv)
+  // errorMessage: a fixed message; explain: the name of a function that says what is wrong with the value.
+  ajv.addVocabulary(['errorMessage', 'explain', STORE_REF, CONSUMER_REF, FILE_REF])
+  // A size string's least number of bytes (ByteSize): its error is the union's message.
+  ajv.addKeyword({ keyword: 'minBytes', type: 'string', schemaType: 'number', errors: false, validate: atLeastBytes })
+  return ajv
+}
+const ajv = newAjv(Ajv)
+// Draft 2019-09, for the schemas that need it (Type.Intersect's unevaluatedProperties) and only them:
+// its anyOf tries every branch, and with coerceTypes a failing branch changes the value in place
+// (Duration's string branch turns 0 into "0").
+let ajv2019: Ajv2019 | undefined
+const NEEDS_2019 = /unknown keyword: "unevaluated(Properties|Items)"/
+
+function compile (schema: TSchema): ValidateFunction {
+  try {
+    return ajv.compile(schema)
+  } catch (err) {
+    if (!NEEDS_2019.test((err as Error).message)) throw err
+    ajv2019 ??= newAjv(Ajv2019)
+    return ajv2019.compile(schema)
+  }
+}
+
 const EXPLAIN: Record<string, (value: unknown) => string> = { targetUrl: targetUrlMistake }
 
-const compiled = new WeakMap<TSchema, ValidateFunction>()
+// A schema Ajv cannot compile (a plugin's mistake) is kept as the message that says so, tried once.
+const compiled = new WeakMap<TSchema, ValidateFunction | string>()
 
-/** Validates `data` against a TypeBox schema (compiled once per schema) and explains each violation. */
+/**
+ * Validates `data` against a TypeBox schema (compiled once per schema) and explains each violation.
+ * A schema that does not compile is one problem at the root of `data` (the key of the plugin it belongs to).
+ */
 export function validateSchema (schema: TSchema, data: unknown): SchemaProblem[] {
   let validate = compiled.get(schema)
-  if (validate === undefined) { validate = ajv.compile(schema); compiled.set(schema, validate) }
+  if (validate === undefined) {
+    try {
+      validate = compile(schema)
+    } catch (err) {
+      validate = `its schema cannot be compiled (a mistake in the plugin, not in this file): ${(err as Error).message}`
+    }
+    compiled.set(schema, validate)
+  }
+  if (typeof validate === 'string') return [{ path: [], at: 'key', message: validate }]
   if (validate(data)) return []
   return explain(validate.errors ?? [], data)
 }
@@ -73,6 +110,12 @@ function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
       const parent = e.parentSchema as { properties?: Record<string, unknown>, patternProperties?: unknown }
       if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${key}" ${custom ?? 'is not a valid name (letters, digits, _ . -)'}` }
       return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, Object.keys(parent.properties ?? {}))}`, unknownKey: true }
+    }
+    case 'unevaluatedProperties': {
+      // Type.Intersect([A, B], { unevaluatedProperties: false }): a key none of its parts has.
+      const key = (e.params as { unevaluatedProperty: string }).unevaluatedProperty
+      const parts = (e.parentSchema as { allOf?: Array<{ properties?: Record<string, unknown> }> }).allOf ?? []
+      return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, parts.flatMap(p => Object.keys(p.properties ?? {})))}`, unknownKey: true }
     }
     case 'required':
       return { path, at: 'key', message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }

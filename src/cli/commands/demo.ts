@@ -21,7 +21,7 @@ curl -i --path-as-is http://127.0.0.1:8080/orders/../users/7   # normalized befo
 curl -s http://127.0.0.1:9901/readyz                  # admin listener`
 
 export async function run (argv: string[]): Promise<number> {
-  const opts = parseCommand(argv, HELP, {}, DEMO_CONFIG)
+  const opts = parseCommand(argv, HELP, { config: DEMO_CONFIG })
   if (typeof opts === 'number') return opts
   const started = await Promise.allSettled([startDemoUpstream('users', 3001), startDemoUpstream('orders', 3002)])
   const services = started.flatMap(s => s.status === 'fulfilled' ? [s.value] : [])

@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http'
 import { Runtime } from '../../runtime/runtime.ts'
 import { createLogger } from '../../logging/logger.ts'
 import { TOKEN } from '../../config/names.ts'
@@ -17,17 +18,19 @@ Shows the normalized path, the matching route, its plugins in the order they run
 upstream and path the request would be forwarded to; or, when nothing matches, why each
 route does not. With a bare PATH the host is the -H host header's, or none (only routes
 without match.host can match). Exits 0 when a route matches, 1 when none does or the
-gateway would answer 400 (a bad host or path), 2 for a METHOD or URL no client can send.`
+gateway would answer 400 (a bad host, path or method), 2 for a METHOD or URL no client can send.`
 
 // An absolute URL, or a bare path (host, if any, from -H).
 const URL_RE = /^(?:(https?):\/\/([^/?#]*))?(\/[^?#]*|)(\?[^#]*)?/
 const METHOD_RE = new RegExp(TOKEN)
+// Node's HTTP parser takes only the methods it knows, as written (upper case): any other is a 400.
+const PARSED_METHODS = new Set(METHODS)
 // What no request line can carry (a space ends the target): a client sends them percent-encoded.
 // eslint-disable-next-line no-control-regex
 const UNSENDABLE_RE = /[\x00-\x20\x7f]/
 
 export async function run (argv: string[]): Promise<number> {
-  const opts = parseCommand(argv, HELP, { header: { type: 'string', short: 'H', multiple: true } })
+  const opts = parseCommand(argv, HELP, { options: { header: { type: 'string', short: 'H', multiple: true } }, positionals: 2 })
   if (typeof opts === 'number') return opts
   const [methodArg, urlArg] = opts.positionals
   const parts = urlArg === undefined ? null : URL_RE.exec(urlArg)
@@ -37,7 +40,7 @@ export async function run (argv: string[]): Promise<number> {
   }
   if (!METHOD_RE.test(methodArg)) { console.error(`"${methodArg}" is not an HTTP method: a method is letters, digits and !#$%&'*+-.^_\`|~ only`); return 2 }
   if (UNSENDABLE_RE.test(urlArg as string)) { console.error(`"${urlArg as string}" cannot be sent as a request target: percent-encode spaces and control characters`); return 2 }
-  const method = methodArg.toUpperCase()
+  const method = methodArg
   const headerArgs = (opts.values.header as string[] | undefined) ?? []
   const badHeader = headerArgs.find(h => h.indexOf(':') < 1)
   if (badHeader !== undefined) { console.error(`-H expects "name: value", got "${badHeader}"\n\n${HELP}`); return 2 }
@@ -54,6 +57,11 @@ export async function run (argv: string[]): Promise<number> {
     const rawPath = parts[3] === '' ? '/' : parts[3] as string
     const query = parts[4] ?? ''
     console.log(`${method} ${urlArg}`)
+    if (!PARSED_METHODS.has(method)) {
+      const upper = method.toUpperCase()
+      console.log(`  → 400 bad_request: "${method}" is not a method the gateway's HTTP parser knows${PARSED_METHODS.has(upper) ? ` (methods are case-sensitive: ${upper})` : ''}`)
+      return 1
+    }
     // As the gateway: a URL's authority, else the Host; none at all is for routes without match.host.
     if ((parts[2] !== undefined || headers.host !== undefined) && !isValidHost(hostArg)) {
       console.log(`  → 400 bad_host: "${hostArg}" is not a host name or [IPv6] address with an optional port`)

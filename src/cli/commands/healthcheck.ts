@@ -11,7 +11,7 @@ listens (the Docker image sets it), so it works whatever ports the config uses a
 admin listener.`
 
 export async function run (argv: string[]): Promise<number> {
-  const opts = parseCommand(argv, HELP)
+  const opts = parseCommand(argv, HELP, { config: false })
   if (typeof opts === 'number') return opts
   const file = process.env.PORTCULLIS_STATE_FILE
   if (file === undefined || file === '') { console.error('PORTCULLIS_STATE_FILE is not set'); return 1 }

@@ -1,40 +1,58 @@
 import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseCommand } from '../options.ts'
 import { pluginFiles } from '../scaffold/plugin-files.ts'
+import { builtinPlugins } from '../../plugins/registry.ts'
 
 const HELP = `Usage: portcullis plugin new NAME [--dir DIR]
 
-Writes DIR/NAME/ (DIR defaults to ./plugins) with a plugin to start from:
+Writes DIR/NAME/ (DIR defaults to ./plugins) with a TypeScript plugin to start from:
   index.ts        definePlugin({ name, priority, schema, setup }): the hooks
   schema.ts       its config schema (TypeBox), each field with a description and a default
   NAME.test.ts    a test that runs it through a real gateway in front of a real upstream
 and prints how to load it (loadPlugins) and how to run its test.`
 
 const NAME_RE = /^[a-z][a-z0-9-]*$/
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
 
 export async function run (argv: string[]): Promise<number> {
-  const opts = parseCommand(argv, HELP, { dir: { type: 'string', default: 'plugins' } })
+  const opts = parseCommand(argv, HELP, { options: { dir: { type: 'string', default: 'plugins' } }, positionals: 2, config: false })
   if (typeof opts === 'number') return opts
   const [action, name] = opts.positionals
   if (action !== 'new' || name === undefined) { console.error(HELP); return 2 }
   if (!NAME_RE.test(name)) { console.error(`plugin name "${name}" must be lower-case letters, digits and dashes, starting with a letter`); return 2 }
-  const dir = resolve(opts.values.dir as string, name)
+  // loadPlugins would refuse it: a second plugin of that name.
+  if ((await builtinPlugins()).has(name)) { console.error(`plugin name "${name}" is a built-in plugin's: choose another`); return 2 }
+  const dirArg = opts.values.dir as string
+  const dir = resolve(dirArg, name)
   if (existsSync(dir)) { console.error(`${dir} already exists: nothing written`); return 1 }
   await mkdir(dir, { recursive: true })
   for (const [file, text] of Object.entries(pluginFiles(name))) await writeFile(join(dir, file), text)
-  const hooks = fileURLToPath(new URL(`../../plugins/register-plugin-hooks.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url))
+  // An absolute --dir stays absolute; a relative one is written as seen from here.
+  const entry = isAbsolute(dirArg) ? join(dir, 'index.ts') : relative('.', join(dir, 'index.ts'))
   console.log(`wrote ${dir}: index.ts, schema.ts, ${name}.test.ts
 
-Load it from your config (the path is relative to the config file):
-  loadPlugins: [./${join(opts.values.dir as string, name, 'index.ts')}]
+Load it from your config (a relative path is relative to the config file's folder; this one is
+for a config in the current folder):
+  loadPlugins: [${isAbsolute(entry) || entry.startsWith('../') ? entry : `./${entry}`}]
 and use it on a route:
   plugins:
     ${name}: { header: x-${name}, value: "on" }
 
 Run its test:
-  node --import ${hooks} --test ${join(dir, `${name}.test.ts`)}`)
+  node ${testImports().map(f => `--import ${f} `).join('')}--test ${join(dir, `${name}.test.ts`)}`)
   return 0
+}
+
+/**
+ * What `node --import` needs to run the plugin's test: the hooks that resolve "portcullis" and load
+ * .ts files; from the sources, first the repository's TypeScript loader, which loads those hooks' own .ts.
+ */
+function testImports (): string[] {
+  const file = (rel: string) => fileURLToPath(new URL(rel, import.meta.url))
+  return FROM_SOURCE
+    ? [file('../../../test/helpers/typescript-loader.mjs'), file('../../plugins/register-plugin-hooks.ts')]
+    : [file('../../plugins/register-plugin-hooks.js')]
 }

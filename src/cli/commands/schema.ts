@@ -12,7 +12,7 @@ and, as the config's first line:
 --path prints where the package's own copy is instead (config/gateway.schema.json).`
 
 export async function run (argv: string[]): Promise<number> {
-  const opts = parseCommand(argv, HELP, { path: { type: 'boolean' } })
+  const opts = parseCommand(argv, HELP, { options: { path: { type: 'boolean' } }, config: false })
   if (typeof opts === 'number') return opts
   if (opts.values.path === true) {
     console.log(shippedSchemaPath())

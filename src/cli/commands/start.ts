@@ -21,7 +21,7 @@ requests finish (up to server.shutdownTimeout) and exits 0.`
 export async function run (argv: string[]): Promise<number> {
   // node:cluster runs this same command in each worker; the primary sends it the config.
   if (cluster.isWorker) return runWorker()
-  const opts = parseCommand(argv, HELP, { 'no-watch': { type: 'boolean' } })
+  const opts = parseCommand(argv, HELP, { options: { 'no-watch': { type: 'boolean' } } })
   if (typeof opts === 'number') return opts
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
