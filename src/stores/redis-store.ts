@@ -64,6 +64,17 @@ const AUTO_PIPELINING = { enableAutoPipelining: true } as const
 const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2_000)
 
 /**
+ * Calls failing in a row, no call answered in between, at least this many over at least this long:
+ * the store is down though still connected (a frozen server, a Cluster in cluster_state:fail). Not
+ * one slow burst: a blip of timeouts at one instant is not an outage.
+ */
+const STALL_CALLS = 3
+const STALL_MS = 1_000
+
+/** Error replies that mean the server cannot serve now; any other reply error is an answer (a script's or a caller's error). */
+const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|LOADING) /
+
+/**
  * A store on Redis (standalone, Sentinel or Cluster) through ioredis. Fails fast by design: no
  * offline queue (a command while disconnected fails at once), no resend after a reconnect, every
  * command bounded by commandTimeout. Reconnects on its own, forever, with backoff.
@@ -80,6 +91,15 @@ export class RedisStore implements OwnedStore {
   #since = new Date().toISOString()
   #lastError: string | null = null
   #closed = false
+  /** Calls failed in a row for want of a server (see STALL_CALLS), and since when (performance.now()). */
+  #failing = 0
+  #failingSince = 0
+  /** Down for failing calls while connected: up again when a call is answered. */
+  #stalled = false
+  /** A failover or a READONLY reply made the client reconnect: until the connection closes, later ones need not. */
+  #reconnecting = false
+  /** Sentinel: subscribers to each sentinel's failover announcements. */
+  readonly #watchers: Redis[] = []
   readonly #settled: Promise<void>
 
   constructor (name: string, s: RedisStoreSettings, events: RedisStoreEvents) {
@@ -106,19 +126,40 @@ export class RedisStore implements OwnedStore {
       const clusterOptions: ClusterOptions = { redisOptions: { ...options, db: undefined }, enableOfflineQueue: false, clusterRetryStrategy: backoff, slotsRefreshTimeout: s.connectTimeout }
       this.#client = new (ioredis().Cluster)(s.cluster.map(hostPort), clusterOptions)
     } else if (s.sentinels !== undefined) {
-      this.#client = new (ioredis().Redis)({ ...options, ...AUTO_PIPELINING, sentinels: s.sentinels.map(hostPort), name: s.name, sentinelRetryStrategy: backoff })
+      this.#client = new (ioredis().Redis)({
+        ...options,
+        ...AUTO_PIPELINING,
+        sentinels: s.sentinels.map(hostPort),
+        name: s.name,
+        sentinelRetryStrategy: backoff,
+        // A sentinel that accepts the connection but never answers is given up like a server would be.
+        sentinelCommandTimeout: s.connectTimeout
+      })
+      this.#watchers = s.sentinels.map(address => this.#watchFailovers(address, s.name ?? '', s.connectTimeout))
     } else {
       this.#client = new (ioredis().Redis)(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
     }
     this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
     this.#settled = new Promise(resolve => {
       this.#client.once('ready', resolve).once('error', resolve)
-      setTimeout(resolve, s.connectTimeout).unref()
+      setTimeout(() => {
+        // Still no answer nor error (a frozen server or sentinel): down, not connecting forever.
+        if (this.#state === 'connecting' && !this.#closed) this.#set('down', this.#lastError ??= `not connected within connectTimeout (${s.connectTimeout} ms)`)
+        resolve()
+      }, s.connectTimeout).unref()
     })
-    this.#client.on('ready', () => this.#set('up', null))
+    this.#client.on('ready', () => {
+      this.#failing = 0
+      this.#stalled = false
+      this.#set('up', null)
+    })
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
     // A server killed outright may close the connection with no error event: say so rather than null.
-    this.#client.on('close', () => { if (!this.#closed) this.#set('down', this.#lastError ??= 'connection closed') })
+    this.#client.on('close', () => {
+      this.#stalled = false
+      this.#reconnecting = false
+      if (!this.#closed) this.#set('down', this.#lastError ??= 'connection closed')
+    })
   }
 
   get (key: string): Promise<Buffer | undefined> {
@@ -198,7 +239,33 @@ export class RedisStore implements OwnedStore {
 
   async close (): Promise<void> {
     this.#closed = true
+    for (const w of this.#watchers) w.disconnect()
     await this.#client.quit().catch(() => this.#client.disconnect())
+  }
+
+  /**
+   * Subscribes to a sentinel's +switch-master: at a failover the store reconnects to the new primary
+   * at once, rather than writing to the old one until it is demoted (seconds later: counts lost, and
+   * an instance connecting meanwhile would use the new one). Not ioredis's failoverDetector: its
+   * sentinel connections have no error listener (ioredis prints each of their errors while a
+   * sentinel is down) and outlive quit().
+   */
+  #watchFailovers (address: string, name: string, connectTimeout: number): Redis {
+    // maxRetriesPerRequest null: the SUBSCRIBE waits for the sentinel, then ioredis renews it after every reconnect.
+    const watcher = new (ioredis().Redis)({ ...hostPort(address), connectTimeout, retryStrategy: backoff, maxRetriesPerRequest: null })
+    // A sentinel's outage matters when the store connects; its errors then show in lastError.
+    watcher.on('error', () => {})
+    watcher.on('message', (_channel: string, message: string) => {
+      const [master, , , ip, port] = message.split(' ') // <name> <old ip> <old port> <new ip> <new port>
+      // Already on the new primary (a reconnect asked a sentinel after the switch): nothing to leave.
+      const stream = (this.#client as Redis).stream as Redis['stream'] | undefined
+      if (master !== name || (stream?.remoteAddress === ip && String(stream?.remotePort) === port)) return
+      // What "store is down" logs: the brief reconnect is this one.
+      if (this.#state === 'up') this.#lastError = `failover announced by sentinel ${address}: +switch-master ${message}`
+      this.#reconnect()
+    })
+    watcher.subscribe('+switch-master').catch(() => {})
+    return watcher
   }
 
   /** Where tag sets and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
@@ -225,21 +292,55 @@ export class RedisStore implements OwnedStore {
       sent = Promise.reject(err as Error)
     }
     return sent.then(value => {
+      if (this.#failing !== 0) this.#answered()
       this.#events.command(this, (performance.now() - started) / 1000)
       return value
     }, (err: unknown) => {
+      const e = err as Error
       // While disconnected, the connection's error says more than "stream isn't writeable".
-      if (this.#state === 'up') this.#lastError = (err as Error).message
+      if (this.#state === 'up') this.#lastError = e.message
+      if (!(e instanceof (ioredis().ReplyError as ErrorConstructor)) || UNAVAILABLE.test(e.message)) this.#unanswered(e)
+      else if (this.#failing !== 0) this.#answered()
       this.#events.failed(this)
       this.#events.command(this, (performance.now() - started) / 1000)
       throw err
     })
   }
 
+  /** A call answered (a result or a reply error of its own): a stall is over. */
+  #answered (): void {
+    this.#failing = 0
+    if (!this.#stalled) return
+    this.#stalled = false
+    this.#set('up', null)
+  }
+
+  /** A call failed for want of a server: enough of them in a row over long enough, the store is down. */
+  #unanswered (err: Error): void {
+    // The primary was demoted. ioredis reconnects on a command's own READONLY reply
+    // (reconnectOnError), not on one inside a script batch's reply array.
+    if (err.message.startsWith('READONLY')) this.#reconnect()
+    const now = performance.now()
+    if (this.#failing++ === 0) this.#failingSince = now
+    else if (this.#state === 'up' && this.#failing >= STALL_CALLS && now - this.#failingSince >= STALL_MS) {
+      this.#stalled = true
+      this.#set('down', this.#lastError)
+    }
+  }
+
+  /** Reconnects once (a failover, a demoted primary): a connection to Sentinel asks the sentinels for the primary again. */
+  #reconnect (): void {
+    if (this.cluster || this.#reconnecting || this.#client.status !== 'ready') return
+    this.#reconnecting = true
+    this.#client.disconnect(true)
+  }
+
 
   #set (state: StoreSnapshot['state'], error: string | null): void {
     if (state === this.#state) return
     this.#state = state
+    // lastError tells why the store is not up, or which calls failed since it is: not an outage since over.
+    if (state === 'up') this.#lastError = null
     this.#since = new Date().toISOString()
     this.#events.state(this, state, error)
   }

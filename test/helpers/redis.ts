@@ -162,7 +162,20 @@ export async function startCluster (masters = 3): Promise<{ nodes: RedisProcess[
   return { nodes, close: async () => { await Promise.all(nodes.map(n => n.stop())) } }
 }
 
-/** A primary, a replica and a sentinel monitoring them as `name` (quorum 1, down after 1 s). */
+/** A sentinel monitoring `primary` as `name` (quorum 1, down after 1 s). */
+export async function startSentinelFor (primary: RedisProcess, name = 'mymaster'): Promise<RedisProcess> {
+  return await RedisProcess.start(['--sentinel'], [
+    `sentinel monitor ${name} 127.0.0.1 ${primary.port} 1`,
+    `sentinel down-after-milliseconds ${name} 1000`,
+    `sentinel failover-timeout ${name} 3000`,
+    `sentinel parallel-syncs ${name} 1`
+  ].join('\n') + '\n')
+}
+
+/**
+ * A primary, a replica and a sentinel monitoring them as `name` (quorum 1, down after 1 s), once
+ * the sentinel knows the replica (so that a failover can promote it).
+ */
 export async function startSentinel (name = 'mymaster'): Promise<{ primary: RedisProcess, replica: RedisProcess, sentinel: RedisProcess, close (): Promise<void> }> {
   // No diskless-sync delay (5 s by default): the replica has the data as soon as it links.
   const primary = await RedisProcess.start(['--repl-diskless-sync-delay', '0'])
@@ -170,11 +183,10 @@ export async function startSentinel (name = 'mymaster'): Promise<{ primary: Redi
   for (let i = 0; i < 400 && !(await replica.cli('INFO', 'replication')).includes('master_link_status:up'); i++) {
     await new Promise(resolve => setTimeout(resolve, 25))
   }
-  const sentinel = await RedisProcess.start(['--sentinel'], [
-    `sentinel monitor ${name} 127.0.0.1 ${primary.port} 1`,
-    `sentinel down-after-milliseconds ${name} 1000`,
-    `sentinel failover-timeout ${name} 3000`,
-    `sentinel parallel-syncs ${name} 1`
-  ].join('\n') + '\n')
+  const sentinel = await startSentinelFor(primary, name)
+  // Learnt from the primary's INFO, which the sentinel reads as soon as it starts; then the replica's own INFO (its link).
+  for (let i = 0; i < 400 && !(await sentinel.cli('SENTINEL', 'replicas', name)).includes('master-link-status\nok'); i++) {
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
   return { primary, replica, sentinel, close: async () => { await Promise.all([sentinel.stop(), replica.stop(), primary.stop()]) } }
 }

@@ -145,8 +145,32 @@ t.test('a server that stops answering: calls fail within commandTimeout, none wa
   t.equal(results.filter(r => r.status === 'rejected').length, 50, 'every call failed')
   t.match((results[0] as PromiseRejectedResult).reason, { message: /timed out/i })
   t.ok(ms < 3_000, `failed after ${Math.round(ms)} ms (commandTimeout 100 ms; the server is stopped until the test resumes it)`)
+  t.equal(store.snapshot().state, 'up', 'timeouts all at one instant are not an outage')
   resume()
   t.equal(await eventually(async () => { try { await store.set('back', '1'); return (await store.get('back'))?.toString() } catch { return undefined } }, '1'), '1', 'works again once the server answers')
+})
+
+t.test('a server frozen while connected: down once calls have failed for a second, up again at the first answer', async t => {
+  const states: Array<[StoreSnapshot['state'], string | null]> = []
+  const store = await upStore(t, { commandTimeout: 100, keyPrefix: 'frozen:' }, { state (_s, state, error) { states.push([state, error]) }, failed () {}, command () {} })
+  const pid = Number(/process_id:(\d+)/.exec(await raw.info('server'))?.[1])
+  process.kill(pid, 'SIGSTOP')
+  let resumed = false
+  const resume = () => { if (!resumed) { resumed = true; process.kill(pid, 'SIGCONT') } }
+  t.teardown(resume)
+  // The connection stays open: only calls can tell. One at a time, each failing after commandTimeout.
+  const callUntil = async (state: StoreSnapshot['state']) => {
+    for (const start = performance.now(); store.snapshot().state !== state && performance.now() - start < 5_000;) await store.get('k').catch(() => undefined)
+    return store.snapshot()
+  }
+  const started = performance.now()
+  t.match(await callUntil('down'), { state: 'down', lastError: /timed out/i }, 'down, with the calls\' error')
+  const ms = performance.now() - started
+  t.ok(ms >= 1_000 && ms < 2_000, `after ${Math.round(ms)} ms of failing calls`)
+  resume()
+  t.match(await callUntil('up'), { state: 'up', lastError: null }, 'up at the first call answered')
+  t.same(states.map(([s]) => s), ['up', 'down', 'up'], 'one change each way')
+  t.match(states[1]?.[1], /timed out/i, '"store is down" logs the calls\' error')
 })
 
 t.test('through a gateway', async t => {
