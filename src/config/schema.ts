@@ -79,7 +79,9 @@ const Server = Type.Object({
     description: 'HTTP/2 to clients. true: on the TLS listener (ALPN h2, with HTTP/1.1 on the same port; needs server.tls). An object: the same with its limits, and optionally cleartext HTTP/2 (h2c, prior knowledge) on a port of its own. Default false. Switching it needs a restart.'
   })),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Client connections open at once; more are closed on accept, with a log line. Default: no limit (the file descriptor limit).' })),
-  workers: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')], {
+  // 'auto' first: Ajv (allErrors, coerceTypes) tries every branch, and the string branch turns a
+  // number into a string in place; the Integer branch after it turns it back.
+  workers: Type.Optional(Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1 })], {
     errorMessage: 'must be a whole number of processes (1 or more) or "auto" (one per CPU core)',
     description: 'Processes sharing the listening port: a number, or "auto" for one per CPU core. Default 1 (no worker processes).'
   }))

@@ -1,7 +1,8 @@
 import fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import cluster from 'node:cluster'
 import { METHODS, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
 import type { Http2Server, Http2Session } from 'node:http2'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, Server as TlsServer } from 'node:tls'
 import type { Runtime } from '../runtime/runtime.ts'
@@ -36,6 +37,8 @@ export class GatewayServer {
   /** With server.http2: the TLS listener's connections (HTTP/2 sessions and HTTP/1.1), and the h2c listener's. */
   readonly #h2: Http2Connections | undefined
   readonly #h2c: { server: Http2Server, connections: Http2Connections } | undefined
+  /** server.maxConnections on each listener (the main one, then h2c's). */
+  readonly #limits: ConnectionLimit[] = []
 
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
@@ -96,12 +99,11 @@ export class GatewayServer {
     })
     this.#unused.watch(this.app.server, tls !== undefined)
     this.#handleExpect(this.app.server)
-    if (server.maxConnections !== undefined) this.app.server.maxConnections = server.maxConnections
+    this.#limits.push(new ConnectionLimit(this.app.server, server.maxConnections, () => this.#dropped()))
     // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
     this.app.server.maxHeadersCount = 0
     if (tls !== undefined) stapleOcsp(this.app.server, () => this.#runtime.loaded.serverTls)
     if (h2tls) http10AsHttp1(this.app.server)
-    this.app.server.on('drop', () => this.#dropped())
     // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
       if (err.syscall === 'accept') this.#warn('accept', { err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
@@ -122,8 +124,7 @@ export class GatewayServer {
         h2cServer.on('connect', (req: IncomingMessage, res: Duplex) => this.#refuseConnect(req, res))
         this.#handleExpect(h2cServer)
         // Its own limit, as large as the main listener's.
-        if (server.maxConnections !== undefined) h2cServer.maxConnections = server.maxConnections
-        h2cServer.on('drop', () => this.#dropped())
+        this.#limits.push(new ConnectionLimit(h2cServer, server.maxConnections, () => this.#dropped()))
         this.#h2c = { server: h2cServer, connections: new Http2Connections(h2cServer, h2, idle, cut) }
         this.#unused.watch(h2cServer, false)
       }
@@ -178,15 +179,19 @@ export class GatewayServer {
   /**
    * Puts `next` in service at once: every new request, also on open keep-alive connections, uses
    * it. The previous runtime retires in the background; the promise settles once it has finished
-   * its in-flight requests (and WebSockets) and released its pools.
+   * its in-flight requests (and WebSockets) and released its pools. Once the gateway is closing,
+   * `next` is disposed of instead, and this throws: a reload that ends during a stop fails.
    */
   swap (next: Runtime): Promise<void> {
+    if (this.#closing) {
+      void next.dispose()
+      throw new Error('the gateway is stopping')
+    }
     const previous = this.#runtime
     this.#runtime = next
     this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
     this.app.server.headersTimeout = clientTimeouts(next.loaded.config.server).headers
-    this.app.server.maxConnections = next.loaded.config.server.maxConnections ?? Infinity
-    if (this.#h2c !== undefined) this.#h2c.server.maxConnections = this.app.server.maxConnections
+    for (const limit of this.#limits) limit.set(next.loaded.config.server.maxConnections)
     // HTTP/2 limits apply to connections opened from now on (turning HTTP/2 on or off needs a restart).
     const h2 = http2Limits(next.loaded.config.server)
     if (h2 !== undefined) for (const c of [this.#h2, this.#h2c?.connections]) c?.update(h2, this.app.server.keepAliveTimeout)
@@ -261,6 +266,45 @@ export class GatewayServer {
     clearInterval(sweep)
     await Promise.all([this.#runtime.dispose(), ...this.#retiring.values()])
     clearTimeout(timer)
+  }
+}
+
+/**
+ * server.maxConnections on one listener: past it, a new connection is closed on accept, and
+ * `dropped` called. Outside node:cluster, Node's own limit (net.Server.maxConnections). A cluster
+ * worker does not close such a connection: it hands it back to the primary, which offers it again
+ * at once, to it or a sibling, so that it waits, bounced over IPC and never logged, until one has
+ * room. So in a worker the limit is counted here instead, per process as without workers.
+ */
+class ConnectionLimit {
+  readonly #server: NetServer
+  readonly #here = cluster.isWorker
+  #max = Infinity
+  #open = 0
+  readonly #closed = (): void => { this.#open-- }
+
+  constructor (server: NetServer, max: number | undefined, dropped: () => void) {
+    this.#server = server
+    // First, so that the HTTP and TLS listeners find one past the limit already closed.
+    if (this.#here) {
+      server.prependListener('connection', (socket: Socket) => {
+        if (this.#open >= this.#max) {
+          socket.destroy()
+          dropped()
+          return
+        }
+        this.#open++
+        socket.once('close', this.#closed)
+      })
+    } else {
+      server.on('drop', dropped)
+    }
+    this.set(max)
+  }
+
+  set (max: number | undefined): void {
+    if (this.#here) this.#max = max ?? Infinity
+    else this.#server.maxConnections = max ?? Infinity
   }
 }
 

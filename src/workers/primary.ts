@@ -80,13 +80,14 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
         // Also to workers on the same text: a reload of an unchanged file is for the certificate files.
         await pool.apply(payload(next, nextText), { again: true })
       } catch (err) {
-        // Some workers may have switched: put them back, so that all serve the same config.
-        await pool.apply(previous).catch((e: Error) => log.error({ err: e.message }, 'could not put the previous config back on every worker'))
+        // Some workers may have switched: put them back, so that all serve the same config (unless they are stopping).
+        if (!stopping) await pool.apply(previous).catch((e: Error) => log.error({ err: e.message }, 'could not put the previous config back on every worker'))
         await nextView.dispose()
         throw err
       }
       const old = view
       view = nextView
+      log.level = next.config.logging?.level ?? 'info'
       await stopChecks()
       stopChecks = checkHealth(view)
       certificates?.sync(next)
@@ -120,9 +121,11 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
         stopping = true
         watcher?.close()
         certificates?.close()
-        await reloader.close()
+        // A reload under way is not waited for: stopping the pool fails it at once.
+        const reloads = reloader.close()
         log.info({ workers: pool.pids }, 'shutting down: draining every worker')
         await pool.stop(shutdownMs(view.loaded.config))
+        await reloads
         clearInterval(resend)
         await Promise.all([stopChecks(), admin?.admin.close(), view.dispose()])
         log.info('stopped')

@@ -35,6 +35,7 @@ const QUERY_TIMEOUT_MS = Number(process.env.PORTCULLIS_WORKER_QUERY_TIMEOUT_MS ?
 const STABLE_AFTER_MS = 10_000
 const FIRST_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 30_000
+const STOPPING = 'the gateway is stopping'
 
 /**
  * The worker processes (node:cluster; they share the listening port). Keeps `count` of them
@@ -72,9 +73,11 @@ export class WorkerPool {
   /**
    * Puts `config` (already validated) in service on every worker. Throws, naming the workers that
    * could not build it; those keep serving their previous config. `again`: workers already on this
-   * text build it anew too (the files it names, such as certificates, may have changed).
+   * text build it anew too (the files it names, such as certificates, may have changed). Once the
+   * pool is stopping, throws at once: see stop().
    */
   async apply (config: ConfigPayload, options: { again?: boolean } = {}): Promise<void> {
+    if (this.#stopping) throw new Error(STOPPING)
     this.#config = config
     // Workers still starting pick the new config up themselves (see #sync).
     const live = this.#slots.filter(s => s.worker !== undefined && s.hash !== undefined && (options.again === true || s.hash !== config.hash))
@@ -121,10 +124,12 @@ export class WorkerPool {
 
   /**
    * Asks every worker to drain and exit, and ends those still starting at once (no restart follows);
-   * kills those still running `deadlineMs` (plus a margin) later.
+   * kills those still running `deadlineMs` (plus a margin) later. What was asked of the workers fails
+   * at once, a config being applied (which may take minutes) included: the stop does not wait for it.
    */
   async stop (deadlineMs: number): Promise<void> {
     this.#stopping = true
+    for (const id of this.#pending.keys()) this.#settle(id, new Error(STOPPING))
     for (const s of this.#slots) clearTimeout(s.restart)
     const live = this.#slots.flatMap(s => s.worker === undefined || s.worker.isDead() ? [] : [{ worker: s.worker, starting: s.hash === undefined }])
     const exited = Promise.all(live.map(l => once(l.worker, 'exit')))

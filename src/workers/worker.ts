@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import type { Logger } from 'pino'
 import { parseConfig } from '../config/load.ts'
 import { createLogger } from '../logging/logger.ts'
@@ -13,9 +14,10 @@ const send = (m: FromWorker) => process.send?.(m, undefined, {}, () => {})
 /**
  * A worker process: serves the gateway listener (shared with its siblings through node:cluster)
  * with whatever config the primary sends, which the primary has validated. Health checks run in
- * the primary; the worker applies the target health it is told. Resolves with the exit code.
+ * the primary; the worker applies the target health it is told. Never settles: once stopped, the
+ * worker ends its process itself, with its exit code.
  */
-export function runWorker (): Promise<number> {
+export function runWorker (): Promise<never> {
   const metrics = new Metrics()
   let running: Portcullis | undefined
   let log: Logger | undefined
@@ -39,15 +41,14 @@ export function runWorker (): Promise<number> {
     return running.url
   }
 
-  return new Promise(resolve => {
+  return new Promise(() => {
     const stop = (code: number) => {
       stopping ??= (async () => {
         await running?.close()
-        log?.flush()
-        process.disconnect?.()
         return code
       })().catch(err => { log?.error({ err }, 'unclean worker shutdown'); return 1 })
-      void stopping.then(resolve)
+      // Not process.disconnect(): node:cluster would exit 0 at once on it, whatever the code.
+      void stopping.then(c => { log?.flush(); process.exit(c) })
     }
     process.on('message', (m: unknown) => {
       if (!isOurs<ToWorker>(m)) return
@@ -96,7 +97,10 @@ export function runWorker (): Promise<number> {
     // Signals to the process group (a terminal's SIGINT, a HUP) reach workers too. Reloads are the
     // primary's job, so a HUP must not end a worker (its default); the primary going away does.
     process.on('SIGHUP', () => {})
-    process.on('disconnect', () => stop(0))
+    // The primary gone (killed): node:cluster would exit 0 at once, cutting the requests in flight.
+    // They finish first, within server.shutdownTimeout (no new ones come: the port went with the primary).
+    const self = cluster.worker
+    if (self !== undefined) self.once('disconnect', () => { self.exitedAfterDisconnect = true; stop(0) })
     send({ type: 'portcullis:hello' })
   })
 }
