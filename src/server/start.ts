@@ -6,6 +6,7 @@ import { toMs } from '../config/duration.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import { GatewayServer } from './gateway-server.ts'
 import { createAdminServer, type AdminState } from './admin-server.ts'
+import type { PluginAdminReply } from '../plugins/admin-routes.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
@@ -68,9 +69,24 @@ export async function listenAdmin (config: LoadedConfig['config'], state: AdminS
 export const shutdownMs = (config: LoadedConfig['config']): number =>
   config.server.shutdownTimeout === undefined ? 30_000 : toMs(config.server.shutdownTimeout)
 
-/** A plugin admin endpoint of `runtime`, or the methods `path` has when `method` is not one. */
+/** How long a plugin admin endpoint may take before it is answered 504 (PORTCULLIS_PLUGIN_ADMIN_TIMEOUT_MS shortens it in tests). */
+const PLUGIN_ADMIN_TIMEOUT_MS = Number(process.env.PORTCULLIS_PLUGIN_ADMIN_TIMEOUT_MS ?? 30_000)
+const TIMED_OUT: PluginAdminReply = { status: 504, body: { error: 'gateway_timeout', message: `the plugin admin endpoint did not answer within ${PLUGIN_ADMIN_TIMEOUT_MS / 1000} s` } }
+
+/**
+ * A plugin admin endpoint of `runtime`, or the methods `path` has when `method` is not one. A
+ * handler that returns nothing is answered 204; one that does not settle in time, 504.
+ */
 export async function runPluginAdmin (runtime: Runtime, method: string, path: string, query: Record<string, string>, body: unknown): Promise<Awaited<ReturnType<AdminState['pluginAdmin']>>> {
-  return await runtime.pluginAdmin.dispatch(method, path, query, body) ?? { allowed: runtime.pluginAdmin.allowed(path) }
+  const allowed = runtime.pluginAdmin.allowed(path)
+  if (!allowed.includes(method)) return { allowed }
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<PluginAdminReply>(resolve => { timer = setTimeout(resolve, PLUGIN_ADMIN_TIMEOUT_MS, TIMED_OUT) })
+  try {
+    return await Promise.race([runtime.pluginAdmin.dispatch(method, path, query, body), timeout]) ?? { status: 204 }
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 export async function startPortcullis (loaded: LoadedConfig, log: Logger, metrics = new Metrics(), options: StartOptions = {}): Promise<Portcullis> {
@@ -134,11 +150,14 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
         ready = false
         watcher?.close()
         certificates?.close()
-        await reloader.close()
+        // Stop accepting first: a reload under way (a slow plugin setup) must not hold the
+        // listener open. Finishing during the stop, it is not put in service (GatewayServer.swap).
+        const reloads = reloader.close()
         const deadline = shutdownMs(gateway.runtime.loaded.config)
         log.info({ deadlineMs: deadline, inFlight: gateway.runtime.inFlight }, 'shutting down')
         if (redirect !== undefined) await closeRedirect(redirect)
         await gateway.close(deadline)
+        await reloads
         await admin?.admin.close()
         log.info('stopped')
       }
