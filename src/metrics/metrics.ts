@@ -1,4 +1,3 @@
-import cluster from 'node:cluster'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { RequestMetrics, UNMATCHED_ROUTE } from './request-metrics.ts'
@@ -9,8 +8,6 @@ import type { Upstream } from '../upstreams/upstream.ts'
 
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
 const RELOAD_RESULTS = ['success', 'invalid', 'failed', 'unchanged'] as const
-/** In a worker's metrics only: its pid, for the primary to tell whose metrics they are (see clusterMetricsText). */
-export const WORKER_PID_METRIC = 'portcullis_worker_pid'
 
 /** What prom-client's metrics keep of their series (not in its types; see FastCounter). */
 interface SeriesInternals { labelNames?: string[], hashMap?: Record<string, { labels?: Record<string, string | number> }> }
@@ -163,8 +160,6 @@ export class Metrics {
     // no increase() for the alert (PortcullisConfigReloadFailing) to see.
     for (const result of RELOAD_RESULTS) this.configReloads.inc({ result }, 0)
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' })
-    // A worker serves no /metrics of its own: only the primary reads this, and leaves it out of its answer.
-    if (cluster.isWorker) new Gauge({ name: WORKER_PID_METRIC, help: 'This worker\'s pid.', registers: [this.registry] }).set(process.pid)
   }
 
   /** This process's metrics in `format`. */

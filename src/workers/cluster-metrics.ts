@@ -1,5 +1,5 @@
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
-import { WORKER_PID_METRIC, type Metrics } from '../metrics/metrics.ts'
+import type { Metrics } from '../metrics/metrics.ts'
 import { UNMATCHED_ROUTE } from '../metrics/request-metrics.ts'
 import { openMetricsText, type ExpositionFormat } from '../metrics/exposition.ts'
 import type { WorkerPool } from './worker-pool.ts'
@@ -43,13 +43,8 @@ export async function clusterMetricsText (own: Metrics, pool: WorkerPool, format
  * ones) are added there, their gauges dropped. The departed hold a sample per series, however many
  * workers ended.
  */
-function remember (memory: Memory, answers: MetricJson[][], live: readonly number[], hash: string): MetricJson[][] {
-  const anonymous: MetricJson[][] = []
-  for (const answer of answers) {
-    const pid = answer.find(m => m.name === WORKER_PID_METRIC)?.values[0]?.value
-    if (pid === undefined) anonymous.push(answer)
-    else memory.last.set(pid, answer.filter(m => m.name !== WORKER_PID_METRIC))
-  }
+function remember (memory: Memory, answers: ReadonlyArray<{ pid: number, metrics: MetricJson[] }>, live: readonly number[], hash: string): MetricJson[][] {
+  for (const a of answers) memory.last.set(a.pid, a.metrics)
   for (const [pid, metrics] of memory.last) {
     if (live.includes(pid)) continue
     memory.last.delete(pid)
@@ -61,7 +56,7 @@ function remember (memory: Memory, answers: MetricJson[][], live: readonly numbe
     memory.pruned = hash
     prune(memory.departed, [...memory.last.values()])
   }
-  return [...memory.last.values(), ...anonymous, [...memory.departed.values()].map(d => ({ ...d.metric, values: [...d.samples.values()] }))]
+  return [...memory.last.values(), [...memory.departed.values()].map(d => ({ ...d.metric, values: [...d.samples.values()] }))]
 }
 
 const seriesKey = (v: Sample) => `${v.metricName ?? ''}\u0000${JSON.stringify(Object.entries(v.labels).sort(([a], [b]) => a.localeCompare(b)))}`

@@ -37,7 +37,7 @@ export type FromWorker =
   | { type: 'portcullis:hello' }
   // `listen`: the worker could not bind; `setup`: a plugin's setup failed: for the primary to report as its own error.
   | { type: 'portcullis:applied', id: number, url?: string, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string } }
-  | { type: 'portcullis:metrics', id: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
+  | { type: 'portcullis:metrics', id: number, pid: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   /** The worker's upstreams, under config `hash` (none before its first config). */
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }
   | { type: 'portcullis:stores', id: number, stores: StoreSnapshot[] }

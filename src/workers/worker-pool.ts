@@ -91,10 +91,10 @@ export class WorkerPool {
     for (const s of this.#slots) if (s.hash !== undefined) s.worker?.send(message, () => {})
   }
 
-  /** Each serving worker's metrics (those that do not answer in time are left out). */
-  async metrics (): Promise<Array<Extract<FromWorker, { type: 'portcullis:metrics' }>['metrics']>> {
+  /** Each serving worker's metrics, with its pid (those that do not answer in time are left out). */
+  async metrics (): Promise<Array<Pick<Extract<FromWorker, { type: 'portcullis:metrics' }>, 'pid' | 'metrics'>>> {
     const replies = await this.#query(id => ({ type: 'portcullis:metrics', id }))
-    return replies.flatMap(r => r.type === 'portcullis:metrics' ? [r.metrics] : [])
+    return replies.flatMap(r => r.type === 'portcullis:metrics' ? [r] : [])
   }
 
   /** Each serving worker's upstream snapshots (those that do not answer in time are left out). */

@@ -72,7 +72,7 @@ export function runWorker (): Promise<never> {
         }
         case 'portcullis:health': setHealth(m.health); break
         case 'portcullis:metrics':
-          void metrics.registry.getMetricsAsJSON().then(list => send({ type: 'portcullis:metrics', id: m.id, metrics: list }))
+          void metrics.registry.getMetricsAsJSON().then(list => send({ type: 'portcullis:metrics', id: m.id, pid: process.pid, metrics: list }))
           break
         case 'portcullis:upstreams': {
           const runtime = running?.gateway.runtime
