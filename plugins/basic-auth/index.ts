@@ -30,7 +30,7 @@ export default definePlugin({
   setup (config, ctx) {
     // One book for the config's basic-auth routes (the consumers are the same): one stand-in hash,
     // one memory of checked passwords, one queue for the thread pool they share.
-    const book = ctx.shared('book', () => new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>, new CheckQueue(checkConcurrency(), MAX_WAITING)))
+    const book = ctx.shared('book', () => new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>, new CheckQueue(checkConcurrency(), MAX_WAITING), ctx.log))
     const location = compileLocation({ header: 'authorization', scheme: 'Basic' })
     const hide = config.hideCredentials === true
     const onRequest = authenticator({

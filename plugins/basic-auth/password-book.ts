@@ -1,8 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
 import type { Consumer, ConsumerCredential } from '../../src/index.ts'
 import type { CheckQueue } from './check-queue.ts'
-import { checkPassword, hashPassword, parseHash, DEFAULT_PARAMS, type PasswordHash } from './password-hash.ts'
+import { checkPassword, hashPassword, parseHash, DEFAULT_PARAMS, type PasswordHash, type ScryptParams } from './password-hash.ts'
 import type { BasicCredential } from './schema.ts'
 
 interface User { readonly consumer: Consumer, readonly hash: PasswordHash }
@@ -12,12 +13,17 @@ export const BUSY = Symbol('busy')
 /** What check() gives when the request ended while its check waited for a turn: nothing was checked. */
 export const ENDED = Symbol('ended')
 
+/** scrypt's work: N·r·p block mixes. */
+const work = (p: ScryptParams): number => 2 ** p.ln * p.r * p.p
+const named = (p: ScryptParams): string => `ln=${p.ln},r=${p.r},p=${p.p}`
+
 /**
  * Users and their password hashes, parsed at setup. An unknown user name costs one scrypt
- * derivation with the same parameters as the users' (a stand-in hash), so that timing does not
- * tell which user names exist. A user name and password that checked out are remembered for a
- * while (as an HMAC under a key of this book's own, as Apache's mod_authn_socache does), so that a
- * client sending them on each request pays scrypt once, not each time.
+ * derivation with the costliest user's parameters (a stand-in hash), so that timing does not
+ * tell which user names exist; a user with cheaper parameters answers faster than an unknown
+ * name, which no stand-in can help: that is warned about at setup. A user name and password that
+ * checked out are remembered for a while (as an HMAC under a key of this book's own, as Apache's
+ * mod_authn_socache does), so that a client sending them on each request pays scrypt once.
  */
 export class PasswordBook {
   readonly #users = new Map<string, User>()
@@ -26,11 +32,17 @@ export class PasswordBook {
   readonly #key = randomBytes(32)
   readonly #verified = new LRUCache<string, Consumer>({ max: 10_000, ttl: 5 * 60_000 })
 
-  constructor (credentials: ReadonlyArray<ConsumerCredential<BasicCredential>>, queue: CheckQueue) {
+  constructor (credentials: ReadonlyArray<ConsumerCredential<BasicCredential>>, queue: CheckQueue, log: Logger) {
     for (const { consumer, credential } of credentials) this.#users.set(credential.username, { consumer, hash: parseHash(credential.password) })
-    const first = this.#users.values().next().value as User | undefined
-    this.#standIn = hashPassword('stand-in for unknown users', first?.hash.params ?? DEFAULT_PARAMS).then(parseHash)
+    const params = [...this.#users.values()].map(u => u.hash.params)
+    const costliest = params.reduce((a, b) => work(b) > work(a) ? b : a, params[0] ?? DEFAULT_PARAMS)
+    this.#standIn = hashPassword('stand-in for unknown users', costliest).then(parseHash)
     this.#queue = queue
+    const cheaper = [...this.#users].filter(([, u]) => work(u.hash.params) < work(costliest)).map(([name]) => name)
+    if (cheaper.length > 0) {
+      log.warn({ costliest: named(costliest), cheaper: cheaper.length, users: cheaper.slice(0, 10) },
+        'basic-auth: password hashes of different scrypt costs: a user with a cheaper one answers faster than an unknown user name, so timing tells that the name exists; hash every password with the same --cost')
+    }
   }
 
   /**

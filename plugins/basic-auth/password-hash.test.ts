@@ -1,4 +1,7 @@
 import t from 'tap'
+import crypto from 'node:crypto'
+import { syncBuiltinESMExports } from 'node:module'
+import { memoryLogger } from '../../test/helpers/gateway.ts'
 import { BUSY, ENDED, PasswordBook } from './password-book.ts'
 import { CheckQueue } from './check-queue.ts'
 import { hashPassword, parseHash } from './password-hash.ts'
@@ -30,7 +33,7 @@ async function medianMs (f: () => unknown): Promise<number> {
 t.test('an unknown user name costs what a known one does: the stand-in hash has the users\' parameters', async t => {
   // The cheapest parameters the format allows: the default (2^14, r=8) costs about fifty times more.
   const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
-  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], new CheckQueue(2, 64))
+  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], new CheckQueue(2, 64), memoryLogger().log)
   t.match(await book.check('ann', 'right', LIVE), { id: 'ann' })
   t.equal(await book.check('ann', 'wrong', LIVE), undefined)
   t.equal(await book.check('nobody', 'right', LIVE), undefined)
@@ -39,10 +42,36 @@ t.test('an unknown user name costs what a known one does: the stand-in hash has 
   t.ok(unknown < known * 5 + 10, `unknown user ${unknown.toFixed(1)} ms, known user ${known.toFixed(1)} ms`)
 })
 
+t.test('users of different costs: an unknown user name pays the costliest one\'s, and the mix is warned about', async t => {
+  // The scrypt cost (N) of each derivation, whatever module calls it.
+  const costs: number[] = []
+  const scrypt = crypto.scrypt
+  crypto.scrypt = ((...args: Parameters<typeof scrypt>) => {
+    costs.push((args[3] as { N: number }).N)
+    return (scrypt as (...a: unknown[]) => void)(...args)
+  }) as typeof scrypt
+  syncBuiltinESMExports()
+  t.teardown(() => { crypto.scrypt = scrypt; syncBuiltinESMExports() })
+  const [ann, bob] = await Promise.all([hashPassword('a', { ln: 10, r: 1, p: 1 }), hashPassword('b', { ln: 12, r: 1, p: 1 })])
+  const user = (name: string, password: string) => ({ consumer: { id: name, groups: [], metadata: {} }, credential: { username: name, password } })
+  const { log, lines } = memoryLogger()
+  costs.length = 0
+  const book = new PasswordBook([user('ann', ann), user('bob', bob)], new CheckQueue(2, 64), log)
+  t.equal(await book.check('nobody', 'guess', LIVE), undefined)
+  t.same(costs, [4096, 4096], 'the stand-in hash, then its check: bob\'s 2^12, not ann\'s 2^10 (the first user\'s)')
+  const warning = lines.find(l => l.level === 40)
+  t.match(warning, { costliest: 'ln=12,r=1,p=1', cheaper: 1, users: ['ann'] })
+  t.match(warning?.msg, /timing tells that the name exists; hash every password with the same --cost$/)
+
+  const same = memoryLogger()
+  new PasswordBook([user('ann', ann), user('carl', await hashPassword('c', { ln: 10, r: 1, p: 1 }))], new CheckQueue(2, 64), same.log)
+  t.same(same.lines.filter(l => l.level === 40), [], 'one cost for all: no warning')
+})
+
 t.test('a user name and password that checked out skip the queue; others wait for a turn, or are BUSY when it is full', async t => {
   const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
   const queue = new CheckQueue(1, 1)
-  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], queue)
+  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], queue, memoryLogger().log)
   t.match(await book.check('ann', 'right', LIVE), { id: 'ann' })
   // The one slot held, the one place in line taken: the queue is full.
   let release = () => {}
@@ -58,7 +87,7 @@ t.test('a user name and password that checked out skip the queue; others wait fo
 t.test('a check whose request ended while it waited is not run: ENDED, and the turn passes on', async t => {
   const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
   const queue = new CheckQueue(1, 5)
-  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], queue)
+  const book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], queue, memoryLogger().log)
   let release = () => {}
   const held = queue.run(() => new Promise<void>(resolve => { release = resolve }))
   const request = { ended: false }

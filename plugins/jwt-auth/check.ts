@@ -1,6 +1,6 @@
-import type { PluginConfigProblem } from '../../src/index.ts'
+import { toMs, type PluginConfigProblem } from '../../src/index.ts'
 import { algorithmsOf, readPublicKeys } from './public-keys.ts'
-import { HMAC, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
+import { HMAC, JWKS_MAX, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
 
 const isHmac = (a: string): boolean => (HMAC as readonly string[]).includes(a)
 
@@ -21,6 +21,10 @@ export function checkJwtAuth (config: JwtAuthConfig): PluginConfigProblem[] {
   const keys = isStatic || remoteKeysUrl(config) !== undefined
   const algorithms = config.algorithms ?? []
   const problems: PluginConfigProblem[] = []
+  for (const [name, max] of Object.entries(JWKS_MAX)) {
+    const value = config.jwks?.[name as keyof typeof JWKS_MAX]
+    if (value !== undefined && toMs(value) > toMs(max)) problems.push({ path: ['jwks', name], message: `must be at most ${max}` })
+  }
   const hmac = algorithms.filter(isHmac)
   if (hmac.length > 0 && config.secret === undefined) problems.push({ path: ['algorithms'], message: `${hmac.join(', ')} need secret` })
   const asymmetric = algorithms.filter(a => !isHmac(a))

@@ -207,6 +207,33 @@ t.test('provider down after the first fetch: the last good key set keeps serving
   flaky.down = false
 })
 
+t.test('a reload keeps the last good key set: the provider down during the reload, tokens still verify; nothing is fetched before it is due', async t => {
+  const held = idp.serve('/jwks-reload', [rsa])
+  const yaml = (extra = '') => `server:\n  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { jwksUri: "${idp.url}/jwks-reload", jwks: { cooldown: 2s, timeout: 1s } } } }
+${extra}`
+  const cf = await configFile(yaml())
+  t.teardown(() => cf.remove())
+  const reloading = await startFromFile(cf.file)
+  t.teardown(() => reloading.close())
+  const status = async (jti: string) => {
+    const res = await request(`${reloading.url}/r`, { headers: { authorization: `Bearer ${await mint(rsa, { ...good, jti })}` } })
+    await res.body.dump()
+    return res.statusCode
+  }
+  t.equal(await status('before'), 200)
+  t.equal(held.fetches, 1)
+  held.down = true
+  await cf.write(yaml('  - { name: other, match: { path: /other }, upstream: up }'))
+  t.match(await reloading.reloader.reload('admin'), { result: 'success' }, 'an unrelated change')
+  t.equal(await status('after'), 200, 'a token never seen verifies with the held key set, not 503')
+  t.equal(held.fetches, 1, 'nothing fetched at the reload: the held set is not due (10m)')
+  held.down = false
+})
+
 t.test('provider down from the start: 503, not 401', async t => {
   const r = await call('/nowhere', await mint(rsa, good))
   t.equal(r.status, 503)
@@ -375,6 +402,9 @@ routes:
     const err = await load(plugin).then(() => undefined, (e: Error) => e.message)
     t.match(err, new RegExp(`routes\\[0\\]\\.plugins\\.jwt-auth\\.${key}\\.: "" is not a valid name: it must not be empty$`), key)
   }
+  // Node timers cannot wait past 24.8 days (they fire at once): each jwks duration has a ceiling far below.
+  await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { timeout: 30d, refresh: 8d } }`),
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.timeout: must be at most 1m\n.*test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.refresh: must be at most 7d$/ })
   const ok = await load(`{ secret: "${SECRET}", algorithms: [HS512] }`)
   await ok.close()
   t.pass('HS512 alone with a secret loads')

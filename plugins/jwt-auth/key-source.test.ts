@@ -87,6 +87,13 @@ t.test('what the config alone shows is checked at load: keys from two sources, a
   t.same(checkJwtAuth({ keys: [rs.pem], algorithms: ['RS256', 'ES256'] }), [], 'one algorithm a key fits is enough')
   t.same(checkJwtAuth({ keys: [rsJwk], algorithms: ['RS512', 'ES256'] }), [{ path: ['algorithms'], message: 'RS512, ES256 fit none of the keys (they verify RS256)' }])
   t.match(checkJwtAuth({ keys: [rs.pem, '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----'] }), [{ path: ['keys', 1], message: /^not a PEM public key or certificate: ./ }])
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: '61s', cooldown: '25d', refresh: 7 * 86_400_000 + 1, maxRefresh: '30d' } }), [
+    { path: ['jwks', 'timeout'], message: 'must be at most 1m' },
+    { path: ['jwks', 'cooldown'], message: 'must be at most 1d' },
+    { path: ['jwks', 'refresh'], message: 'must be at most 7d' },
+    { path: ['jwks', 'maxRefresh'], message: 'must be at most 7d' }
+  ], 'jwks durations past their ceilings (a Node timer cannot wait past 24.8 days)')
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: 60_000, cooldown: '24h', refresh: '7d', maxRefresh: '168h' } }), [], 'at the ceilings')
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-jwks-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const empty = join(dir, 'empty.json')

@@ -1,5 +1,6 @@
 import type { PluginSetupContext } from '../../src/index.ts'
 import { toMs } from '../../src/index.ts'
+import { holdKeys } from './held-keys.ts'
 import { RemoteKeys } from './remote-keys.ts'
 import { ASYMMETRIC, DEFAULTS, HMAC, type JwtAuthConfig } from './schema.ts'
 import { staticKeySet } from './static-keys.ts'
@@ -8,8 +9,8 @@ import type { KeySource } from './token-verifier.ts'
 
 /**
  * The keys a route verifies with, and the algorithms it allows by default: a remote key set
- * (jwksUri, else the issuer's discovery document; one per source for the whole config), or static
- * keys; plus the secret for HMAC.
+ * (jwksUri, else the issuer's discovery document; one per source and settings for the whole
+ * config, its last good set held across reloads), or static keys; plus the secret for HMAC.
  */
 export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[] } {
   const hmac = config.secret === undefined ? [] : [...HMAC]
@@ -24,7 +25,7 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
   const options = { source, timeoutMs: toMs(j.timeout), cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }
   const keys = ctx.shared(`keys ${JSON.stringify(options)}`, () => {
     if (url.startsWith('http://')) ctx.log.warn({ url }, 'jwt-auth: keys fetched over plain http://; use https:// in production')
-    const remote = new RemoteKeys(options, ctx.log, ctx.metrics)
+    const remote = new RemoteKeys(options, ctx.log, ctx.metrics, holdKeys(JSON.stringify(source)))
     remote.start()
     return remote
   })

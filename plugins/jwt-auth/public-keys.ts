@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto'
+import { createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { JSONWebKeySet, JWK } from 'jose'
 import type { PluginConfigProblem } from '../../src/index.ts'
@@ -17,17 +17,21 @@ export function algorithmsOf (jwk: JWK): Alg[] {
 
 const reason = (err: unknown): string => (err as Error).message
 
-/** One configured key as a public JWK, or what is wrong with it. */
-function publicJwk (k: string | JWK): JWK | string {
+/** A key (configured, or in a remote key set) as a public JWK, or what is wrong with it. */
+export function publicJwk (k: string | JWK): JWK | string {
   let jwk: JWK
+  let key: KeyObject
   if (typeof k === 'string') {
     if (k.includes('PRIVATE KEY')) return 'a private key; give the public key or certificate'
-    try { jwk = createPublicKey(k).export({ format: 'jwk' }) as JWK } catch (err) { return `not a PEM public key or certificate: ${reason(err)}` }
+    try { key = createPublicKey(k); jwk = key.export({ format: 'jwk' }) as JWK } catch (err) { return `not a PEM public key or certificate: ${reason(err)}` }
   } else {
     if ('d' in k || k.kty === 'oct') return 'a private or symmetric JWK; give the public key (use secret for HMAC)'
-    try { createPublicKey({ key: k, format: 'jwk' }) } catch (err) { return `not a usable public JWK: ${reason(err)}` }
+    try { key = createPublicKey({ key: k, format: 'jwk' }) } catch (err) { return `not a usable public JWK: ${reason(err)}` }
     jwk = k
   }
+  // jose verifies no RS* or PS* signature with a shorter key: each token would fail as malformed.
+  const bits = key.asymmetricKeyDetails?.modulusLength
+  if (bits !== undefined && bits < 2048) return `an RSA key of ${bits} bits; signatures need 2048 bits or more`
   if (algorithmsOf(jwk).length > 0) return jwk
   return `verifies no JWT signature algorithm (kty ${String(jwk.kty)}${jwk.crv === undefined ? '' : `, crv ${jwk.crv}`}${jwk.alg === undefined ? '' : `, alg ${jwk.alg}`})`
 }

@@ -1,10 +1,16 @@
 import t from 'tap'
+import { generateKeyPairSync } from 'node:crypto'
+import { createServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { jwtVerify, type JWK } from 'jose'
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici'
 import type { PluginMetrics } from '../../src/index.ts'
+import { createTestCa } from '../../test/helpers/certs.ts'
 import { memoryLogger } from '../../test/helpers/gateway.ts'
 import { mint, signingKey, type SigningKey } from '../../test/helpers/identity-provider.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { holdKeys, type HeldKeys } from './held-keys.ts'
 import { RemoteKeys, type RemoteKeyOptions } from './remote-keys.ts'
 
 // A remote key set alone, against a local server whose answers each test sets: what is fetched
@@ -45,11 +51,11 @@ t.teardown(() => { globalThis.setTimeout = realSetTimeout })
 const made: RemoteKeys[] = []
 t.teardown(() => { for (const k of made) k.dispose() })
 /** A started key set; `fetches` lists each fetch's trigger and result, `lines` the log. */
-function remote (source: RemoteKeyOptions['source'], o: Partial<RemoteKeyOptions> = {}) {
+function remote (source: RemoteKeyOptions['source'], o: Partial<RemoteKeyOptions> = {}, held?: HeldKeys) {
   const fetches: string[] = []
   const metrics = { counter: () => ({ labels: (trigger: string, result: string) => ({ inc: () => { fetches.push(`${trigger} ${result}`) } }) }) } as unknown as PluginMetrics
   const { log, lines } = memoryLogger()
-  const keys = new RemoteKeys({ source, timeoutMs: 5_000, cooldownMs: 0, refreshMs: 600_000, maxRefreshMs: 86_400_000, ...o }, log, metrics)
+  const keys = new RemoteKeys({ source, timeoutMs: 5_000, cooldownMs: 0, refreshMs: 600_000, maxRefreshMs: 86_400_000, ...o }, log, metrics, held)
   made.push(keys)
   return { keys, fetches, lines }
 }
@@ -80,7 +86,10 @@ t.test('refreshed at 90% of max-age, no sooner than the cooldown, no later than 
     ['No-Store', { cooldownMs: 7_000 }, 7_000],
     // A cooldown of 0 (tests, a provider on localhost) still leaves a second between background refreshes.
     ['no-cache', { cooldownMs: 0 }, 1_000],
-    ['max-age=0', { cooldownMs: 0 }, 1_000]
+    ['max-age=0', { cooldownMs: 0 }, 1_000],
+    // Past 2^31-1 ms (24.8 days) a Node timer fires at once: the refresh would poll in a loop.
+    ['max-age=3000000', { maxRefreshMs: 40 * 86_400_000 }, 2 ** 31 - 1],
+    [undefined, { refreshMs: 30 * 86_400_000, maxRefreshMs: 60 * 86_400_000 }, 2 ** 31 - 1]
   ]
   for (const [i, [cacheControl, options, expected]] of cases.entries()) {
     serve(`/refresh-${i}`, set(a), cacheControl === undefined ? {} : { 'cache-control': cacheControl })
@@ -299,4 +308,79 @@ t.test('disposed: no refresh is scheduled any more', async t => {
   await until(() => p.hits === 1)
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', 'the fetch in flight ends (timeout)')
   t.same(delays, [], 'and schedules nothing')
+})
+
+t.test('a key set held for the next config (a reload): served at once, refreshed when due, kept while the provider is down; dropped with its last user', async t => {
+  const p = serve('/held', set(a), { 'cache-control': 'max-age=100' })
+  const source = { jwksUri: `${server.url}/held` }
+  const id = JSON.stringify(source)
+  const held = holdKeys(id)
+  const before = remote(source, {}, held)
+  delays.length = 0
+  before.keys.start()
+  await until(() => delays.length === 1)
+  t.same(delays, [90_000])
+  p.status = 503
+  // A reload: the next config's key set is set up before the old one is disposed.
+  const after = remote(source, {}, holdKeys(id))
+  before.keys.dispose()
+  delays.length = 0
+  after.keys.start()
+  await until(() => delays.length === 1)
+  t.ok((delays[0] as number) <= 90_000 && (delays[0] as number) > 60_000, `refreshed when the held set is due (in ${delays[0]} ms), not fetched at once`)
+  t.equal(await check(after.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the held set verifies, the provider down')
+  t.same(after.fetches, [])
+  t.equal(p.hits, 1)
+  after.keys.dispose()
+  const fresh = holdKeys(id)
+  t.not(fresh, held, 'no config uses the source any more: its set is dropped')
+  t.equal(fresh.set, undefined)
+  fresh.release()
+})
+
+t.test('unusable keys in a fetched set are left out, with one warning each naming the kid; a set with no usable key is a failed fetch', async t => {
+  const broken = { kty: 'RSA', kid: 'k1', n: 'AAAA', e: 'AQAB' }
+  const small = { ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), kid: 'small' }
+  const encryption = { ...c.jwk, kid: 'enc-1', use: 'enc' }
+  const p = serve('/unusable', set(broken, small, encryption, b))
+  const { keys, lines, fetches } = remote({ jwksUri: `${server.url}/unusable` }, { cooldownMs: 0 })
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the usable key verifies')
+  t.equal(await check(keys, await mint(a, { sub: 'x' }, { kid: 'k1' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a token naming the broken key: an unknown key (401 unknown_key), not a malformed token')
+  t.same(fetches, ['initial ok', 'unknown_kid ok'])
+  const warned = () => lines.filter(l => l.msg === 'jwt-auth: a key of the key set is unusable; left out').map(l => [l.level, l.kid, l.problem, l.url])
+  t.same(warned(), [
+    [40, 'k1', 'an RSA key of 0 bits; signatures need 2048 bits or more', `${server.url}/unusable`],
+    [40, 'small', 'an RSA key of 1024 bits; signatures need 2048 bits or more', `${server.url}/unusable`]
+  ], 'once each, though the set was fetched twice; the encryption key left out quietly')
+
+  p.body = JSON.stringify(set(broken, { kty: 'RSA', kid: 'no-e', n: 'AQAB' }))
+  t.equal(await check(keys, await mint(a, { sub: 'x' }, { kid: 'other' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(lines.find(l => l.msg === 'jwt-auth: key set fetch failed; the last good key set keeps serving')?.err, 'none of the key set\'s 2 keys is usable')
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the last good set keeps serving')
+  t.match(warned().at(-1), [40, 'no-e', /^not a usable public JWK: /])
+})
+
+t.test('an https:// issuer whose discovery names a plain http:// jwks_uri: refused, not fetched', async t => {
+  const ca = createTestCa('idp', fn => t.teardown(fn))
+  const leaf = ca.issue('idp', 'IP:127.0.0.1')
+  const jwks = serve('/downgraded', set(a))
+  let jwksUri = `${server.url}/downgraded`
+  const tls = createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+    const body = req.url === '/jwks' ? set(a) : { issuer, jwks_uri: jwksUri }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+  })
+  await new Promise<void>(resolve => tls.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { tls.close() })
+  const issuer = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`
+  const dispatcher = getGlobalDispatcher()
+  setGlobalDispatcher(new Agent({ connect: { ca: ca.cert } }))
+  t.teardown(() => setGlobalDispatcher(dispatcher))
+
+  const downgraded = remote({ issuer })
+  t.equal(await check(downgraded.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  t.equal(downgraded.lines.find(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet')?.err,
+    `discovery document names jwks_uri ${server.url}/downgraded: plain http:// for an https:// issuer is refused`)
+  t.equal(jwks.hits, 0, 'the keys were not fetched over http://')
+  jwksUri = `${issuer}/jwks`
+  t.equal(await check(remote({ issuer }).keys, await mint(a, { sub: 'alice' })), 'sub alice', 'an https:// jwks_uri is')
 })

@@ -1,10 +1,14 @@
-import { createLocalJWKSet, type CryptoKey, type JSONWebKeySet, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose'
+import { createLocalJWKSet, type CryptoKey, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose'
 import type { Logger } from 'pino'
 import { request } from 'undici'
 import type { PluginMetrics } from '../../src/index.ts'
+import { HeldKeys } from './held-keys.ts'
+import { publicJwk } from './public-keys.ts'
 
 /** The least time between two background refreshes, whatever `jwks.cooldown` says. */
 const REFRESH_FLOOR_MS = 1_000
+/** The longest a Node timer waits: past it, setTimeout fires after 1 ms (a max-age of a year would poll in a loop). */
+const TIMER_MAX_MS = 2 ** 31 - 1
 
 export interface RemoteKeyOptions {
   /** The OIDC issuer whose discovery document names the JWKS, or the JWKS URL itself. */
@@ -19,8 +23,6 @@ const MAX_BODY = 1 << 20
 
 /** Thrown when no key set has ever been fetched (the provider was down from the start): 503, not 401. */
 export class KeysUnavailable extends Error { readonly code = 'ERR_KEYS_UNAVAILABLE' }
-
-type LocalSet = ReturnType<typeof createLocalJWKSet>
 
 async function getJson (url: string, timeoutMs: number): Promise<{ body: unknown, maxAgeMs: number | undefined }> {
   const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } })
@@ -41,25 +43,24 @@ async function getJson (url: string, timeoutMs: number): Promise<{ body: unknown
 /**
  * A provider's key set: fetched at setup (not awaited), refreshed in the background before its
  * Cache-Control max-age runs out, refetched for an unknown kid at most once per cooldown. When a
- * fetch fails the last good set keeps serving. Shared by every route of a config that names the same source.
+ * fetch fails the last good set keeps serving. Shared by every route of a config that names the
+ * same source; the set itself is held (HeldKeys) for the next config too.
  */
 export class RemoteKeys {
   readonly #o: RemoteKeyOptions
   readonly #log: Logger
   readonly #fetches: ReturnType<PluginMetrics['counter']>
   #jwksUri: string | undefined
-  #set: LocalSet | undefined
-  #kids = new Set<string>()
-  /** Bumped when a key disappears from the set: tokens verified with older sets must be verified again. */
-  #generation = 0
+  readonly #held: HeldKeys
   #lastAttempt = -Infinity
   #inflight: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   #disposed = false
 
-  constructor (options: RemoteKeyOptions, log: Logger, metrics: PluginMetrics) {
+  constructor (options: RemoteKeyOptions, log: Logger, metrics: PluginMetrics, held = new HeldKeys()) {
     this.#o = options
     this.#log = log
+    this.#held = held
     this.#jwksUri = 'jwksUri' in options.source ? options.source.jwksUri : undefined
     this.#fetches = metrics.counter({
       name: 'portcullis_jwt_jwks_fetches_total',
@@ -68,19 +69,25 @@ export class RemoteKeys {
     })
   }
 
-  get generation (): number { return this.#generation }
+  get generation (): number { return this.#held.generation }
 
-  start (): void { void this.#refresh('initial') }
+  /** Fetches the key set, unless one is held from the config before: then it is refreshed when it is due. */
+  start (): void {
+    const held = this.#held
+    if (held.set === undefined) void this.#refresh('initial')
+    else this.#schedule(held.fetchedAt + this.#refreshDelay(held.maxAgeMs) - performance.now())
+  }
 
   /** The jose key function: the key for a token's header. */
   readonly key = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
-    if (this.#set === undefined) {
+    const held = this.#held
+    if (held.set === undefined) {
       if (this.#inflight === undefined && this.#mayFetch()) void this.#refresh('initial')
       await this.#inflight
-      if (this.#set === undefined) throw new KeysUnavailable('no key set could be fetched yet')
+      if (held.set === undefined) throw new KeysUnavailable('no key set could be fetched yet')
     }
     try {
-      return await (this.#set as LocalSet)(header, token) as CryptoKey
+      return await held.set(header, token) as CryptoKey
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw err
       // An unknown kid: perhaps a new key (rotation). Junk tokens cannot make this run more than once per cooldown.
@@ -89,13 +96,15 @@ export class RemoteKeys {
         void this.#refresh('unknown_kid')
       }
       await this.#inflight
-      return await (this.#set as LocalSet)(header, token) as CryptoKey
+      return await held.set(header, token) as CryptoKey
     }
   }
 
   dispose (): void {
+    if (this.#disposed) return
     this.#disposed = true
     clearTimeout(this.#timer)
+    this.#held.release()
   }
 
   #mayFetch (): boolean { return performance.now() - this.#lastAttempt >= this.#o.cooldownMs }
@@ -111,18 +120,27 @@ export class RemoteKeys {
     let next: number
     try {
       const { keys, maxAgeMs } = await this.#download()
-      this.#install(keys)
+      this.#install(keys, maxAgeMs)
       this.#fetches.labels(trigger, 'ok').inc()
-      // Refresh before max-age runs out (90% of it), never more often than the cooldown allows.
-      next = Math.min(Math.max(maxAgeMs === undefined ? this.#o.refreshMs : maxAgeMs * 0.9, this.#o.cooldownMs), this.#o.maxRefreshMs)
+      next = this.#refreshDelay(maxAgeMs)
     } catch (err) {
+      const kept = this.#held.set !== undefined
       this.#fetches.labels(trigger, 'error').inc()
-      this.#log.warn({ err: (err as Error).message, trigger, kept: this.#set !== undefined },
-        `jwt-auth: key set fetch failed; ${this.#set === undefined ? 'no keys yet' : 'the last good key set keeps serving'}`)
+      this.#log.warn({ err: (err as Error).message, trigger, kept },
+        `jwt-auth: key set fetch failed; ${kept ? 'the last good key set keeps serving' : 'no keys yet'}`)
       next = this.#o.cooldownMs
     }
+    this.#schedule(next)
+  }
+
+  /** Refresh before max-age runs out (90% of it), never more often than the cooldown allows. */
+  #refreshDelay (maxAgeMs: number | undefined): number {
+    return Math.min(Math.max(maxAgeMs === undefined ? this.#o.refreshMs : maxAgeMs * 0.9, this.#o.cooldownMs), this.#o.maxRefreshMs)
+  }
+
+  #schedule (ms: number): void {
     // However short the cooldown (0 in tests), the background refresh does not poll a provider in a loop.
-    if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, Math.max(next, REFRESH_FLOOR_MS)).unref()
+    if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, Math.min(Math.max(ms, REFRESH_FLOOR_MS), TIMER_MAX_MS)).unref()
   }
 
   async #download (): Promise<{ keys: JSONWebKeySet, maxAgeMs: number | undefined }> {
@@ -133,17 +151,34 @@ export class RemoteKeys {
       // OIDC Discovery 4.3: the document must name the issuer it was fetched for.
       if (doc.issuer !== issuer) throw new Error(`discovery document names issuer ${JSON.stringify(doc.issuer)}, not ${issuer}`)
       if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('discovery document has no http(s) jwks_uri')
+      // An https:// issuer's keys over plain http:// could be swapped on the way.
+      if (issuer.startsWith('https://') && !doc.jwks_uri.startsWith('https://')) throw new Error(`discovery document names jwks_uri ${doc.jwks_uri}: plain http:// for an https:// issuer is refused`)
       this.#jwksUri = doc.jwks_uri
     }
     const { body, maxAgeMs } = await getJson(this.#jwksUri, this.#o.timeoutMs)
     return { keys: body as JSONWebKeySet, maxAgeMs }
   }
 
-  #install (keys: JSONWebKeySet): void {
-    const set = createLocalJWKSet(keys) // throws on a malformed set: the last good one stays
-    const kids = new Set(keys.keys.map(k => JSON.stringify(k)))
-    if ([...this.#kids].some(k => !kids.has(k))) this.#generation++
-    this.#kids = kids
-    this.#set = set
+  /** Installs a fetched set; throws (the last good one stays) for one that is malformed or has no usable key. */
+  #install (jwks: JSONWebKeySet, maxAgeMs: number | undefined): void {
+    if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys)) throw new Error('JSON Web Key Set malformed')
+    const held = this.#held
+    const usable: JWK[] = []
+    const skipped = new Set<string>()
+    for (const k of jwks.keys as unknown[]) {
+      // Encryption keys (use: enc, as Keycloak publishes) are not for signatures: left out quietly.
+      if (typeof k === 'object' && k !== null && 'use' in k && k.use !== 'sig') continue
+      const jwk = typeof k === 'object' && k !== null ? publicJwk(k as JWK) : 'not a JWK object'
+      if (typeof jwk !== 'string') { usable.push(jwk); continue }
+      // A key jose would fail on at each token (malformed: 401) is the provider's fault: left out, said once.
+      const json = JSON.stringify(k)
+      skipped.add(json)
+      if (!held.skipped.has(json)) this.#log.warn({ url: this.#jwksUri, kid: (k as { kid?: unknown } | null)?.kid, problem: jwk }, 'jwt-auth: a key of the key set is unusable; left out')
+    }
+    if (usable.length === 0 && jwks.keys.length > 0) throw new Error(`none of the key set's ${jwks.keys.length} keys is usable`)
+    const set = createLocalJWKSet({ keys: usable })
+    const keys = new Set(usable.map(k => JSON.stringify(k)))
+    if ([...held.keys].some(k => !keys.has(k))) held.generation++
+    Object.assign(held, { set, keys, skipped, fetchedAt: performance.now(), maxAgeMs })
   }
 }

@@ -19,6 +19,9 @@ export const DEFAULTS = {
   jwks: { timeout: 5_000, cooldown: 30_000, refresh: 600_000, maxRefresh: 86_400_000 }
 } as const
 
+/** The longest jwks durations (checkJwtAuth): far below what a Node timer can wait (24.8 days; past it, it fires at once). */
+export const JWKS_MAX = { timeout: '1m', cooldown: '1d', refresh: '7d', maxRefresh: '7d' } as const
+
 export const JwtAuthSchema = Type.Object({
   issuer: Type.Optional(Url('The token issuer (iss). Its OIDC discovery document (<issuer>/.well-known/openid-configuration) gives the jwks_uri, unless jwksUri, keys or jwksFile is set; tokens must carry this iss.')),
   jwksUri: Type.Optional(Url('URL of the JSON Web Key Set (instead of discovery).')),
@@ -55,10 +58,10 @@ export const JwtAuthSchema = Type.Object({
   hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the token (header or query parameter) before forwarding. Default false.' })),
   cacheSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: DEFAULTS.cacheSize, description: 'Verified tokens kept (keyed by a SHA-256 of the token, never past exp); 0 turns the cache off. At most 10000000 (its index is allocated whole at load). Default 10000.' })),
   jwks: Type.Optional(Type.Object({
-    timeout: Type.Optional(Type.Union([Duration], { description: 'Discovery and JWKS fetch timeout. Default 5s.' })),
-    cooldown: Type.Optional(Type.Union([Duration], { description: 'Least time between two fetches (unknown kid, retry after a failure). Default 30s.' })),
-    refresh: Type.Optional(Type.Union([Duration], { description: 'Background refresh when the response has no Cache-Control max-age. Default 10m.' })),
-    maxRefresh: Type.Optional(Type.Union([Duration], { description: 'Longest time between refreshes, whatever max-age says. Default 24h.' }))
+    timeout: Type.Optional(Type.Union([Duration], { description: 'Discovery and JWKS fetch timeout. Default 5s, at most 1m.' })),
+    cooldown: Type.Optional(Type.Union([Duration], { description: 'Least time between two fetches (unknown kid, retry after a failure). Default 30s, at most 1d.' })),
+    refresh: Type.Optional(Type.Union([Duration], { description: 'Background refresh when the response has no Cache-Control max-age. Default 10m, at most 7d.' })),
+    maxRefresh: Type.Optional(Type.Union([Duration], { description: 'Longest time between refreshes, whatever max-age says. Default 24h, at most 7d.' }))
   }, { additionalProperties: false, description: 'Remote key set fetching (issuer or jwksUri).' })),
   ...commonAuthOptions
 }, {

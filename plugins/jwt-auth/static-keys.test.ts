@@ -57,6 +57,11 @@ t.test('refused at load, each at its key: private, symmetric, malformed and unus
   t.same(problems([{ kty: 'oct', k: 'c2VjcmV0' }]), [{ path: ['keys', 0], message: 'a private or symmetric JWK; give the public key (use secret for HMAC)' }])
   t.match(problems(['-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n']), [{ path: ['keys', 0], message: /^not a PEM public key or certificate: / }])
   t.match(problems([{ kty: 'RSA', n: 'AQAB' }]), [{ path: ['keys', 0], message: /^not a usable public JWK: / }], 'a JWK missing its exponent')
+  const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey
+  t.same(problems([small.export({ format: 'pem', type: 'spki' }) as string, small.export({ format: 'jwk' })]), [
+    { path: ['keys', 0], message: 'an RSA key of 1024 bits; signatures need 2048 bits or more' },
+    { path: ['keys', 1], message: 'an RSA key of 1024 bits; signatures need 2048 bits or more' }
+  ], 'an RSA key jose verifies nothing with (every token would be malformed)')
   t.same(problems([x25519.export({ format: 'pem', type: 'spki' }) as string, { kty: 'OKP', crv: 'X25519', x: 'hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo' }, { ...rs.jwk, alg: 'RSA-OAEP' }]), [
     { path: ['keys', 0], message: 'verifies no JWT signature algorithm (kty OKP, crv X25519)' },
     { path: ['keys', 1], message: 'verifies no JWT signature algorithm (kty OKP, crv X25519)' },
