@@ -126,7 +126,7 @@ t.test('routes: the table in precedence order', async t => {
     ['other', 'other.test', '/*', 'ANY', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', '-'],
     ['wild', '*.example.com', '/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', '-'],
     ['me', '*', '/users/me', 'ANY', '-', 'users (http://127.0.0.1:3001)', '-'],
-    ['user-orders', '*', '/users/:id/orders/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', 'request-headers (800) → response-headers (50)'],
+    ['user-orders', '*', '/users/:id/orders/*', 'GET,HEAD', '-', 'orders (http://127.0.0.1:3002, http://127.0.0.1:3003)', 'response-headers (5000) → request-headers (800)'],
     ['users', '*', '/users/*', 'GET,POST,HEAD', '-', 'users (http://127.0.0.1:3001)', '-']
   ])
 })
@@ -139,7 +139,7 @@ t.test('explain: route, plugins in order, upstream and forwarded path', async t 
     '  normalized path  /users/7/orders/9',
     `  route            user-orders (routes[1] in ${good})`,
     '  params           {"id":"7","*":"9"}',
-    '  plugins          request-headers (800) → response-headers (50)',
+    '  plugins          response-headers (5000) → request-headers (800)',
     '  upstream         orders: http://127.0.0.1:3002, http://127.0.0.1:3003',
     '  forwarded as     GET /v2/orders/7/9?x=1 (Host: 127.0.0.1:3002)'
   ])

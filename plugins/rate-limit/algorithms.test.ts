@@ -32,6 +32,7 @@ t.test('sliding window: the previous window counts in proportion to its overlap'
   t.same(out.map(c => c.free), [4, 3, 2, 1, 1, 0])
   // Rejected at 12.6 s: 4·(1 − e/W) + 1 + 1 ≤ 4 needs e ≥ 5 s, i.e. 2.4 s from now.
   t.equal(out[5]?.ms, 2_400)
+  t.equal(out[4]?.ms, 2_500, 'the last that fits reports when the next may pass, not the end of its window (7.5 s)')
   t.same(out.map(c => c.kept), ['0 1 0', '0 2 0', '0 3 0', '0 4 0', '1 1 4', '1 1 4'], 'counted in place; a rejected request changes nothing')
   t.equal(check('s', 4, W, 0, sliding(out[4]?.kept), 15_000).ok, true, 'and it fits then')
   t.equal(check('s', 4, W, 0, sliding(out[4]?.kept), 14_999).ok, false, 'not a millisecond earlier')
@@ -43,6 +44,16 @@ t.test('sliding window: a full window waits into the next one', async t => {
   // At 300 ms: the next window starts in 700 ms, and there 2·(1 − e/1000) + 1 ≤ 2 needs e ≥ 500 ms.
   t.equal(out[2]?.ms, 1_200)
   t.equal(out[0]?.ms, 900, 'an allowed request resets at the end of its window')
+  t.equal(out[1]?.ms, 1_300, 'the last that fits: when the next may pass, in the next window')
+})
+
+t.test('the last request that fits reports the wait the next one\'s 429 would give', async t => {
+  // 3 per 2 s: the fourth waits for 3·(1 − e/2000) + 1 ≤ 3 in the next window, e ≥ 667 ms.
+  const sliding = run('s', 3, 2_000, 0, [0, 0, 0, 0])
+  t.same(sliding.map(c => [c.ok, c.free, c.ms]), [[true, 3, 2_000], [true, 2, 2_000], [true, 1, 2_667], [false, 0, 2_667]])
+  // 1 per second, bucket of 3: the fourth waits for the first token back, in 1 s (not until the bucket is full, 3 s).
+  const bucket = run('t', 1, 1_000, 3, [0, 0, 0, 0])
+  t.same(bucket.map(c => [c.ok, c.free, c.ms]), [[true, 3, 1_000], [true, 2, 2_000], [true, 1, 1_000], [false, 0, 1_000]])
 })
 
 t.test('sliding window bound: a burst from a fresh key lets through at most N·(1 + d/W)', async t => {
@@ -62,7 +73,8 @@ t.test('token bucket (GCRA): a burst, then one per emission interval', async t =
   t.same(out.map(c => c.free), [3, 2, 1, 0, 0, 1, 0])
   t.equal(out[3]?.ms, 500, 'the next token in 500 ms')
   t.equal(out[4]?.ms, 1, 'one ms before it')
-  t.equal(out[2]?.ms, 1_500, 'an allowed request: until the bucket is full again')
+  t.equal(out[1]?.ms, 1_000, 'an allowed request: until the bucket is full again')
+  t.equal(out[2]?.ms, 500, 'the last token: until the next one, as the 429 after it says')
   t.same(out.map(c => c.kept), ['500.000', '1000.000', '1500.000', '1500.000', '1500.000', '2000.000', '2000.000'])
 })
 

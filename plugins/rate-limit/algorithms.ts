@@ -14,7 +14,10 @@ export interface Check {
   ok: boolean
   /** Requests that still fit before this one is charged (0 when rejected). */
   free: number
-  /** Allowed: ms until the quota resets. Rejected: ms until a request may pass again. */
+  /**
+   * Rejected: ms until a request may pass again. Allowed: ms until the quota resets; for the last
+   * request that fits (free 1), until the next one may pass (what its 429 would say).
+   */
   ms: number
 }
 
@@ -67,10 +70,15 @@ function slidingWindow (q: number, w: number, stored: SlidingState | undefined, 
   }
   const e = now - idx * w
   const est = p * (w - e) / w + c
-  if (est + 1 <= q) return { ok: true, free: Math.floor(q - est), ms: w - e }
-  // When the weighted previous count has decayed enough, in this window or (this one full) in the next.
-  const ms = c + 1 <= q ? Math.ceil(w - w * (q - c - 1) / p - e) : Math.ceil(w - e + Math.max(0, w * (1 - (q - 1) / c)))
-  return { ok: false, free: 0, ms }
+  if (est + 1 > q) return { ok: false, free: 0, ms: slidingWait(q, w, c, p, e) }
+  const free = Math.floor(q - est)
+  // The last request that fits: its reset is when the next one could pass, as its 429 would say.
+  return { ok: true, free, ms: free === 1 ? slidingWait(q, w, c + 1, p, e) : w - e }
+}
+
+/** ms until one more request fits, `e` into a window holding `c` with `p` in the previous one: when the weighted `p` has decayed enough, in this window or (this one full) in the next. */
+function slidingWait (q: number, w: number, c: number, p: number, e: number): number {
+  return c + 1 <= q ? Math.ceil(w - w * (q - c - 1) / p - e) : Math.ceil(w - e + Math.max(0, w * (1 - (q - 1) / c)))
 }
 
 /** Counts an allowed request; a new window's state lives to the end of the next window (2w - e, as the Lua's PX). */
@@ -87,7 +95,8 @@ function tokenBucket (q: number, w: number, b: number, stored: BucketState | und
   const tau = b * t
   const tat = stored === undefined || stored.tat < now ? now : stored.tat
   const free = Math.floor((tau - (tat - now)) / t + EPSILON)
-  if (free >= 1) return { ok: true, free, ms: Math.ceil(tat + t - now) }
+  // The last token: its reset is when the next one comes (the arrival time one interval on), as its 429 would say.
+  if (free >= 1) return { ok: true, free, ms: free === 1 ? Math.ceil(tat + 2 * t - tau - now) : Math.ceil(tat + t - now) }
   return { ok: false, free: 0, ms: Math.ceil(tat + t - tau - now) }
 }
 

@@ -5,7 +5,8 @@ import { charge, check, type AlgorithmCode } from './algorithms.ts'
  * Decides every limit of a request at once. KEYS: one per limit. ARGV: per limit, four values:
  * algorithm code (s, t, f), quota, window ms, bucket size. Nothing is written unless every limit
  * lets the request through, so a request one limit rejects is not counted by the others.
- * Returns [allowed (1|0), then per limit: ok (1|0), remaining, ms (reset, or retry when not ok)].
+ * Returns [allowed (1|0), then per limit: ok (1|0), remaining, ms (reset, or retry when not ok or
+ * when this request took the last one that fits: see Check in algorithms.ts)].
  * Time comes from the Redis server (TIME) so that instances with skewed clocks agree.
  */
 const LUA = `
@@ -31,12 +32,18 @@ for i = 1, n do
     end
     local e = now - idx * w
     local est = p * (w - e) / w + c
+    -- k: the count a wait is computed for; the last request that fits reports the next one's wait.
+    local k = c
     if est + 1 <= q then
       ok, free, ms, st, ttl = 1, math.floor(q - est), w - e, string.format('%d %d %d', idx, c + 1, p), 2 * w - e
-    elseif c + 1 <= q then
-      ms = math.ceil(w - w * (q - c - 1) / p - e)
-    else
-      ms = math.ceil(w - e + math.max(0, w * (1 - (q - 1) / c)))
+      k = c + 1
+    end
+    if ok == 0 or free == 1 then
+      if k + 1 <= q then
+        ms = math.ceil(w - w * (q - k - 1) / p - e)
+      else
+        ms = math.ceil(w - e + math.max(0, w * (1 - (q - 1) / k)))
+      end
     end
   elseif a == 't' then
     local em = w / q
@@ -48,6 +55,7 @@ for i = 1, n do
       local nxt = tat + em
       local us = math.floor(nxt * 1000 + 0.5)
       ok, ms, st, ttl = 1, math.ceil(nxt - now), string.format('%d.%03d', math.floor(us / 1000), us % 1000), math.ceil(nxt - now)
+      if free == 1 then ms = math.ceil(tat + 2 * em - tau - now) end
     else
       free, ms = 0, math.ceil(tat + em - tau - now)
     end

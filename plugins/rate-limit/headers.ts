@@ -5,7 +5,8 @@ export type HeaderMode = 'ietf' | 'legacy' | 'both' | 'none'
 
 /**
  * A decision as the script returns it: [allowed, then per limit: ok, remaining, ms]. `ms` is the
- * time to the quota's reset, or for a limit that rejected, until a request may pass again.
+ * time to the quota's reset, or for a limit that rejected or that this request left at 0, until a
+ * request may pass again (see Check in algorithms.ts).
  */
 export type Decision = readonly number[]
 

@@ -1,8 +1,12 @@
 import t from 'tap'
+import { createHash } from 'node:crypto'
 import type { GatewayRequest } from '../../src/index.ts'
 import { encodeValue, KeyBuilder, slotPart } from './keys.ts'
 
 // The key builder alone, on plain requests: the exact keys, written out.
+
+/** A header's value as keys hold it: its SHA-256, base64url, after #. */
+const sha = (v: string) => '#' + createHash('sha256').update(v).digest('base64url')
 
 const request = (over: Partial<Record<'consumer' | 'clientHeaders' | 'locals' | 'clientIp', unknown>> = {}) => ({
   clientIp: '10.0.0.1',
@@ -17,7 +21,7 @@ t.test('each part reads its own value; a header name in any case; a claim by the
   const parts = ['route', 'claim:sub', 'ip', 'header:X-Tenant', 'claim:n', 'header:set-cookie', 'consumer', 'claim:admin']
   const keys = new KeyBuilder([parts])
   t.equal(keys.key(request(), 0, 'l:s1000'),
-    'rl:{consumer=c1}:l:s1000:claim:admin=true|claim:n=7|claim:sub=u1|header:set-cookie=a=1, b=2|header:x-tenant=acme|ip=10.0.0.1|route=r1',
+    `rl:{consumer=c1}:l:s1000:claim:admin=true|claim:n=7|claim:sub=u1|header:set-cookie=${sha('a=1, b=2')}|header:x-tenant=${sha('acme')}|ip=10.0.0.1|route=r1`,
     'the first part in the tag, the others after the id: consumer, claims, headers (lower-case), ip, route')
 })
 
@@ -35,7 +39,7 @@ t.test('a limit\'s key depends on its own parts only: not on the other limits of
   t.equal(new KeyBuilder([['consumer'], ['ip']]).key(req, 0, 'daily:s3600000'), alone, 'beside a limit per IP (no part in common)')
   t.equal(new KeyBuilder([['route'], ['consumer', 'ip'], ['consumer']]).key(req, 2, 'daily:s3600000'), alone, 'beside others, at another index')
   const twoParts = new KeyBuilder([['ip', 'header:X-Tenant']]).key(req, 0, 'a:s1000')
-  t.equal(twoParts, 'rl:{header:x-tenant=acme}:a:s1000:ip=10.0.0.1')
+  t.equal(twoParts, `rl:{header:x-tenant=${sha('acme')}}:a:s1000:ip=10.0.0.1`)
   t.equal(new KeyBuilder([['consumer'], ['header:x-tenant', 'ip']]).key(req, 1, 'a:s1000'), twoParts, 'the same parts in another order, another case')
 })
 
@@ -55,8 +59,18 @@ t.test('values: separators, braces and percent signs escaped; longer than 64 cha
   // SHA-256 of 65 "a", base64url.
   t.equal(encodeValue('a'.repeat(65)), '#Y1NhxIu56rFBmOduqKt_GkFoXWrWKqkUbTAdTxfrCuA')
   const keys = new KeyBuilder([['header:x-tenant', 'ip']])
-  t.equal(keys.key(request({ clientHeaders: { 'x-tenant': 'a}|consumer=c2' } }), 0, 'a:s1000'), 'rl:{header:x-tenant=a%7d%7cconsumer=c2}:a:s1000:ip=10.0.0.1', 'a value cannot close the tag or pose as a second part')
+  t.equal(keys.key(request({ clientHeaders: { 'x-tenant': 'a}|consumer=c2' } }), 0, 'a:s1000'), `rl:{header:x-tenant=${sha('a}|consumer=c2')}}:a:s1000:ip=10.0.0.1`, 'a value cannot close the tag or pose as a second part')
+  t.equal(new KeyBuilder([['claim:org']]).key(request({ locals: { claims: { org: 'a}|ip=x' } } }), 0, 'a:s1000'), 'rl:{claim:org=a%7d%7cip=x}:a:s1000', 'nor a claim\'s')
   t.equal(new KeyBuilder([['claim:{org}|x']]).key(request({ locals: { claims: { '{org}|x': 'o1' } } }), 0, 'a:s1000'), 'rl:{claim:%7borg%7d%7cx=o1}:a:s1000', 'nor a part\'s name')
+})
+
+t.test('a header\'s value is never kept in clear, however short: it is often a credential', async t => {
+  const keys = new KeyBuilder([['header:X-Api-Key'], ['header:x-api-key', 'route']])
+  const req = request({ clientHeaders: { 'x-api-key': 'sk_live_SECRET123' } })
+  t.same([keys.key(req, 0, 'a:f3600000'), keys.key(req, 1, 'b:s1000')],
+    [`rl:{header:x-api-key=${sha('sk_live_SECRET123')}}:a:f3600000`, `rl:{header:x-api-key=${sha('sk_live_SECRET123')}}:b:s1000:route=r1`])
+  t.same(keys.keysFor([{ index: 0, id: 'a:f3600000' }])(req), [`rl:{header:x-api-key=${sha('sk_live_SECRET123')}}:a:f3600000`], 'remembered keys too')
+  t.equal(keys.key(request({ clientHeaders: {} }), 0, 'a:f3600000'), 'rl:{ip=10.0.0.1}:a:f3600000', 'the client IP standing in is as it is')
 })
 
 t.test('keysFor: keys hanging on one part are remembered by its value, or by the client IP standing in for it', async t => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { GatewayRequest } from '../../src/index.ts'
 
 /** Reads one key part from a request; undefined when the request lacks it (then the client IP stands in). */
@@ -33,12 +33,15 @@ const escape = (c: string) => `%${c.charCodeAt(0).toString(16)}`
 // Long values (a header of kilobytes) are hashed: keys stay short in memory and in Redis.
 const MAX_VALUE = 64
 
+/** `#` and the value's SHA-256 in base64url: no separator, no brace, and never a value in clear. */
+const hashed = (v: string): string => '#' + hash('sha256', v, 'base64url')
+
 export function encodeValue (v: string): string {
-  if (v.length > MAX_VALUE) return '#' + createHash('sha256').update(v).digest('base64url')
+  if (v.length > MAX_VALUE) return hashed(v)
   return SPECIAL.test(v) ? v.replace(SPECIAL_ALL, escape) : v
 }
 
-interface Part { readonly label: string, readonly read: Reader }
+interface Part { readonly label: string, readonly read: Reader, readonly encode: (v: string) => string }
 
 // Labels are escaped as values are (a header name may hold | or %, a claim name braces): the
 // encoded parts then hold no brace, and make a Redis Cluster hash tag as they are. A header's
@@ -48,7 +51,7 @@ const label = (part: string): string => encodeValue(part.startsWith('header:') ?
 /** `part=value`, a missing value replaced by the client IP (labelled ip=, so it never equals a real value). */
 function encodePart (p: Part, req: GatewayRequest): string {
   const v = p.read(req)
-  return v === undefined ? 'ip=' + encodeValue(req.clientIp) : p.label + encodeValue(v)
+  return v === undefined ? 'ip=' + encodeValue(req.clientIp) : p.label + p.encode(v)
 }
 
 /** `part=value|...` */
@@ -94,7 +97,9 @@ export class KeyBuilder {
     const part = (p: string): Part => {
       const l = label(p)
       let made = parts.get(l)
-      if (made === undefined) parts.set(l, made = { label: l, read: reader(p) })
+      // A header's value is always hashed: a header keyed on is often a credential (an API key),
+      // which would otherwise sit in clear in the store (Redis KEYS, MONITOR, a dump).
+      if (made === undefined) parts.set(l, made = { label: l, read: reader(p), encode: p.startsWith('header:') ? hashed : encodeValue })
       return made
     }
     this.#limits = byOfLimits.map(by => {

@@ -13,16 +13,24 @@ export default definePlugin({
     return typeof problem === 'string' ? [{ path: ['to'], message: problem }] : []
   },
   setup (config, ctx) {
-    const location = compileTemplate(config.to, ctx.routeParams)
-    if (typeof location === 'string') throw new Error(`route "${ctx.routeName}", plugins.redirect.to ${location}`)
+    const compile = (template: string) => {
+      const built = compileTemplate(template, ctx.routeParams)
+      if (typeof built === 'string') throw new Error(`route "${ctx.routeName}", plugins.redirect.to ${built}`)
+      return built
+    }
+    // The query goes before a #fragment of the template: after it, it would be part of the fragment.
+    const hash = config.to.indexOf('#')
+    const base = hash < 0 ? config.to : config.to.slice(0, hash)
+    const location = compile(base)
+    const fragment = hash < 0 ? undefined : compile(config.to.slice(hash))
     const status = config.status ?? DEFAULTS.status
     const keepQuery = config.keepQuery ?? DEFAULTS.keepQuery
-    const joiner = config.to.includes('?') ? '&' : '?'
+    const joiner = base.includes('?') ? '&' : '?'
     return {
       onRequest (req) {
         const target = location(req.params)
         const query = keepQuery && req.query !== '' ? joiner + req.query.slice(1) : ''
-        return { status, headers: { location: target + query } }
+        return { status, headers: { location: fragment === undefined ? target + query : target + query + fragment(req.params) } }
       }
     }
   }

@@ -16,6 +16,9 @@ routes:
   - { name: root, match: { path: /root/* }, upstream: up, plugins: { redirect: { to: "/*" } } }
   - { name: v1, match: { path: /v1/* }, upstream: up, plugins: { redirect: { to: "https://new.example.com/v2/*" } } }
   - { name: find, match: { path: /find/* }, upstream: up, plugins: { redirect: { to: "/search?q=*" } } }
+  - { name: guide, match: { path: /a }, upstream: up, plugins: { redirect: { to: "https://docs.example.com/guide#install" } } }
+  - { name: results, match: { path: /b/* }, upstream: up, plugins: { redirect: { to: "/search?q=*#results" } } }
+  - { name: in-fragment, match: { path: /c/:id }, upstream: up, plugins: { redirect: { to: "/items#item-:id?" } } }
   - { name: moved, match: { path: /moved }, upstream: up, plugins: { redirect: { to: "https://elsewhere.example.com/", status: 307 } } }
 `)
 t.teardown(() => gw.close())
@@ -41,7 +44,12 @@ t.test('templates with the match\'s params, and the query kept or dropped', asyn
     ['/v1', 302, 'https://new.example.com/v2'],
     ['/v1/a/b', 302, 'https://new.example.com/v2/a/b'],
     ['/find/', 302, '/search?q='],
-    ['/find/tea?page=2', 302, '/search?q=tea&page=2']
+    ['/find/tea?page=2', 302, '/search?q=tea&page=2'],
+    // The query goes before the template's #fragment, which may hold params (and a "?" of its own).
+    ['/a?lang=fr', 302, 'https://docs.example.com/guide?lang=fr#install'],
+    ['/a', 302, 'https://docs.example.com/guide#install'],
+    ['/b/tea?page=2', 302, '/search?q=tea&page=2#results'],
+    ['/c/7?x=1', 302, '/items?x=1#item-7?']
   ]
   for (const [path, status, expected] of cases) t.same(await location(path), [status, expected], path)
   t.same(await location('/moved', 'POST'), [307, 'https://elsewhere.example.com/'], 'any method')

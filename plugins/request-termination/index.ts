@@ -1,8 +1,8 @@
 import { definePlugin, type HeaderMap, type PluginConfigProblem, type PluginReply } from '../../src/index.ts'
 import { DEFAULTS, RequestTerminationSchema, type RequestTerminationConfig } from './schema.ts'
 
-/** Headers that describe content, which a 204 or a 304 has none of (RFC 9110 8.6, 15.3.5, 15.4.5). */
-const CONTENT_HEADERS = new Set(['content-type', 'content-length'])
+/** A header that describes content, which a 204 or a 304 has none of (RFC 9110 8.6, 15.3.5, 15.4.5); the schema refuses Content-Length. */
+const CONTENT_HEADER = 'content-type'
 
 /** A body, or a header describing one, with a status that has no content. */
 function contentlessProblems (config: RequestTerminationConfig): PluginConfigProblem[] {
@@ -10,7 +10,7 @@ function contentlessProblems (config: RequestTerminationConfig): PluginConfigPro
   if (status !== 204 && status !== 304) return []
   const message = `a ${status} response has no content: remove it, or answer another status`
   const problems: PluginConfigProblem[] = Object.keys(config.headers ?? {})
-    .filter(name => CONTENT_HEADERS.has(name.toLowerCase()))
+    .filter(name => name.toLowerCase() === CONTENT_HEADER)
     .map(name => ({ path: ['headers', name], message }))
   if (config.body !== undefined) problems.unshift({ path: ['body'], message })
   return problems

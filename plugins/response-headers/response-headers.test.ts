@@ -23,3 +23,49 @@ routes:
   await res.body.dump()
   return res.headers
 })
+
+t.test('outermost: every answer of the route gets the edits, plugin replies and cache hits included', async t => {
+  const body = 'cached '.repeat(200)
+  const up = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'public, max-age=60', 'x-powered-by': 'upstream' }).end(body)
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+consumers:
+  - { id: app, credentials: { key-auth: { keys: [ "an-api-key-0123456789abcdef" ] } } }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      cors: { origins: [ "https://app.example.com" ] }
+      key-auth: {}
+      rate-limit: { limits: [ { name: n, requests: 2, window: 1h } ] }
+      cache: { cacheAuthorized: true }
+      compress: { minSize: 0 }
+      response-headers: { set: { x-frame-options: DENY }, remove: [ x-powered-by ] }
+`)
+  t.teardown(() => gw.close())
+  const get = async (headers: Record<string, string>, method: 'GET' | 'OPTIONS' = 'GET') => {
+    const res = await request(`${gw.url}/page`, { method, headers })
+    await res.body.dump()
+    return { status: res.statusCode, headers: res.headers }
+  }
+  const key = { 'x-api-key': 'an-api-key-0123456789abcdef', 'accept-encoding': 'gzip' }
+  const answers = {
+    preflight: await get({ origin: 'https://app.example.com', 'access-control-request-method': 'GET' }, 'OPTIONS'),
+    unauthorized: await get({}),
+    miss: await get(key),
+    hit: await get(key),
+    limited: await get(key)
+  }
+  t.same(Object.values(answers).map(a => a.status), [204, 401, 200, 200, 429])
+  t.match(answers.hit.headers['cache-status'], /hit/, 'the second answer is the cache\'s')
+  for (const [name, a] of Object.entries(answers)) {
+    t.equal(a.headers['x-frame-options'], 'DENY', `${name}: header set`)
+    t.equal(a.headers['x-powered-by'], undefined, `${name}: header removed`)
+  }
+  t.equal(answers.hit.headers['content-encoding'], 'gzip', 'compress still encodes the hit')
+})

@@ -4,14 +4,18 @@ import { TOKEN, type HeaderMap } from '../../src/index.ts'
 // RFC 9110 token; values as Node and undici accept them (no CR, LF or other control characters).
 const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid header name' })
 // Hop-by-hop headers belong to each connection, not to the message: the proxy sets them itself.
+// Content-Length frames the message: set to anything but the body's length, the peer reads the
+// wrong bytes (a body cut short, a hang, or body bytes read as the next message). The gateway
+// writes it, or Node and undici do.
 const caseless = (s: string) => s.replace(/[a-z]/g, c => `[${c}${c.toUpperCase()}]`)
-const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect'].map(caseless).join('|')
-const SETTABLE = `^(?!(?:${HOP_BY_HOP})$)(?!${caseless('proxy-')})${TOKEN.slice(1)}`
-const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop header (Connection, Transfer-Encoding, Proxy-*...)' })
-const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', errorMessage: 'must be a valid header value (no line breaks or control characters)' })
-/** An object keyed by header names: a bad name is reported on the key itself. */
-const ByHeaderName = <T extends TSchema>(value: T, description: string) =>
-  Type.Record(Type.String({ pattern: SETTABLE }), value, { additionalProperties: false, errorMessage: 'is not a valid header name, or is a hop-by-hop header', description })
+const NOT_SETTABLE = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'content-length'].map(caseless).join('|')
+const SETTABLE = `^(?!(?:${NOT_SETTABLE})$)(?!${caseless('proxy-')})${TOKEN.slice(1)}`
+const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)' })
+/** A header value as Node and undici accept it. */
+export const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', errorMessage: 'must be a valid header value (no line breaks or control characters)' })
+/** An object keyed by header names a config may set: a bad name is reported on the key itself. */
+export const ByHeaderName = <T extends TSchema>(value: T, description: string) =>
+  Type.Record(Type.String({ pattern: SETTABLE }), value, { additionalProperties: false, errorMessage: 'is not a valid header name, or is a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)', description })
 
 /** Header edits, applied in this order: remove, rename, set. Names are case-insensitive. */
 export const HeaderEditsSchema = Type.Object({

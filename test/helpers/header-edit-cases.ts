@@ -4,8 +4,8 @@ import { ConfigError } from '../../src/config/config-error.ts'
 
 type Headers = Record<string, string | string[] | undefined>
 
-const NOT_SETTABLE = 'must be a valid header name, and not a hop-by-hop header (Connection, Transfer-Encoding, Proxy-*...)'
-const NOT_SETTABLE_KEY = 'is not a valid header name, or is a hop-by-hop header'
+const NOT_SETTABLE = 'must be a valid header name, and not a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)'
+export const NOT_SETTABLE_KEY = 'is not a valid header name, or is a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)'
 
 /**
  * Sends `headers` from one side of the gateway through a route with `plugin: <edits>` and
@@ -68,6 +68,19 @@ export function headerEditTests (t: Test, plugin: string, relay: Relay): void {
     t.same(issues.map(i => `${i.path}: ${i.message}`), [
       `${at}.sets: unknown key "sets" (did you mean "set"?)`,
       ...['Connection', 'keep-alive', 'TE', 'Trailer', 'Transfer-Encoding', 'UPGRADE', 'Expect', 'Proxy-Authorization'].map(h => `${at}.set.${h}: "${h}" ${NOT_SETTABLE_KEY}`)
+    ])
+  })
+
+  // Set or renamed to, a Content-Length other than the body's breaks the framing: a hang, or body bytes read as the next message.
+  t.test('Content-Length, in any case, may be neither set nor renamed to or from', async t => {
+    const issues = await configIssues(t, plugin, `
+        rename: { x-length: Content-Length, content-length: x-length }
+        set: { CONTENT-LENGTH: "0" }`)
+    const at = `routes[0].plugins.${plugin}`
+    t.same(issues.map(i => `${i.path}: ${i.message}`), [
+      `${at}.rename.x-length: ${NOT_SETTABLE}`,
+      `${at}.rename.content-length: "content-length" ${NOT_SETTABLE_KEY}`,
+      `${at}.set.CONTENT-LENGTH: "CONTENT-LENGTH" ${NOT_SETTABLE_KEY}`
     ])
   })
 

@@ -13,13 +13,15 @@ export function rateLimitCases (t: Test, store: StoreForTest): void {
 routes:
 ${limitedRoute('r', '/*', `{ store: ${st.name}, limits: [ { name: hourly, requests: 3, window: 1h } ] }`)}`)
     t.teardown(() => gw.close())
+    let lastT = 0
     for (const remaining of [2, 1, 0]) {
       const a = await send(`${gw.url}/x`)
       t.equal(a.status, 200)
       const h = rateLimitHeaders(a)
+      lastT = h.limit[0]?.t as number
       t.same(h.policies, [{ name: 'hourly', q: 3, w: 3600 }])
       t.match(h.limit, [{ name: 'hourly', r: remaining, t: Number }])
-      t.ok((h.limit[0]?.t as number) >= 1 && (h.limit[0]?.t as number) <= 3600, 'resets within the window')
+      t.ok(lastT >= 1 && lastT <= (remaining === 0 ? 3600 + 1200 : 3600), 'resets within the window; at r=0, when the next may pass (1200 s into the next one at most)')
       t.equal(a.headers['x-ratelimit-limit'], undefined, 'no legacy headers by default')
     }
     const no = await send(`${gw.url}/x`)
@@ -28,8 +30,25 @@ ${limitedRoute('r', '/*', `{ store: ${st.name}, limits: [ { name: hourly, reques
     const retry = Number(no.headers['retry-after'])
     t.ok(retry >= 1 && retry <= 7200, `Retry-After ${retry} is at most two windows`)
     t.same(rateLimitHeaders(no).limit, [{ name: 'hourly', r: 0, t: retry }], 'the 429 says when to come back')
+    // Ms apart, the two waits round to seconds apart at most once.
+    t.ok(Math.abs(lastT - retry) <= 1, `r=0 said t=${lastT}: when the next request may pass, as its Retry-After ${retry}`)
     t.equal(await metric(gw.adminUrl as string, 'portcullis_ratelimit_requests_total{route="r",result="allowed"}'), 3)
     t.equal(await metric(gw.adminUrl as string, 'portcullis_ratelimit_requests_total{route="r",result="limited"}'), 1)
+  })
+
+  t.test('token bucket: r=0 gives as t the wait of the next request, not the time to a full bucket', async t => {
+    const s = await setup(t)
+    const st = store()
+    const gw = await gateway(s, `${st.stores}
+routes:
+${limitedRoute('r', '/*', `{ store: ${st.name}, algorithm: token-bucket, limits: [ { name: b, requests: 1, window: 1h, burst: 3 } ] }`)}`)
+    t.teardown(() => gw.close())
+    const answers = []
+    for (let i = 0; i < 4; i++) answers.push(await send(`${gw.url}/x`))
+    t.same(answers.map(a => a.status), [200, 200, 200, 429])
+    t.same(answers.map(a => rateLimitHeaders(a).limit[0]), [{ name: 'b', r: 2, t: 3600 }, { name: 'b', r: 1, t: 7200 }, { name: 'b', r: 0, t: 3600 }, { name: 'b', r: 0, t: 3600 }],
+      'full again in 1 h, then 2 h; at r=0, the next token in 1 h (not 3 h)')
+    t.equal(answers[3]?.headers['retry-after'], '3600')
   })
 
   t.test('several limits: the first exhausted decides, and the others are not charged for what it rejects', async t => {

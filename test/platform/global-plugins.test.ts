@@ -30,8 +30,8 @@ routes:
 
   const routes = Object.fromEntries(gw.gateway.runtime.routes.map(r => [r.name, describeRoute(r).plugins.map(formatStep)]))
   t.same(routes, {
-    plain: ['request-headers (800, global)', 'response-headers (50, global)'],
-    own: ['request-headers (800)', 'response-headers (50, global)'],
-    off: ['response-headers (50, global)']
+    plain: ['response-headers (5000, global)', 'request-headers (800, global)'],
+    own: ['response-headers (5000, global)', 'request-headers (800)'],
+    off: ['response-headers (5000, global)']
   }, 'routes and explain show each plugin\'s priority and where its config came from')
 })
