@@ -32,9 +32,12 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
   }
 }
 
-/** The part of a primary key that a URL purge deletes by prefix (all header and Vary variants). */
-export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: URL): string {
-  const full = compileKey(route, { ...key, headers: [] })(url.pathname, url.search, url.host, {})
+/**
+ * The part of a primary key that a URL purge deletes by prefix (all header and Vary variants).
+ * `path`: the URL's path normalized as requests' are (see normalizePath), as keys hold it.
+ */
+export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: URL, path: string): string {
+  const full = compileKey(route, { ...key, headers: [] })(path, url.search, url.host, {})
   return full.primary
 }
 

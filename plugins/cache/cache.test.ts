@@ -168,6 +168,27 @@ t.test('what a shared cache must not store', async t => {
   t.equal(second.headers['set-cookie'], undefined, 'Set-Cookie is never served from the cache')
 })
 
+t.test('directive names in any case (RFC 9111 5.2): Private, No-Store never stored, on a 304 too; a request\'s No-Store and Only-If-Cached honoured', async t => {
+  const r = await rig(t, (req, res, n) => {
+    const cc: Record<string, string> = { '/private': 'max-age=60, Private', '/no-store': 'No-Store, max-age=60', '/heuristic': 'NO-STORE', '/stale': 'max-age=0' }
+    if (req.headers['if-none-match'] === '"e"') send(res, 304, { etag: '"e"', 'cache-control': 'max-age=60, PRIVATE' })
+    // With Last-Modified: storable by the heuristic but for its NO-STORE.
+    else send(res, 200, { 'cache-control': cc[req.url as string] ?? 'max-age=60', etag: '"e"', 'last-modified': 'Mon, 01 Jan 2001 00:00:00 GMT' }, `body ${n}`)
+  })
+  const upstreamSaw = (path: string) => r.seen.filter(s => s.url === path).length
+  for (const path of ['/private', '/no-store', '/heuristic']) {
+    t.equal(cs((await r.get(path)).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; detail=uncacheable', path)
+    await r.get(path)
+    t.equal(upstreamSaw(path), 2, `${path} is not served from the cache`)
+  }
+  await r.get('/stale')
+  t.equal(cs((await r.get('/stale')).headers), 'Portcullis; fwd=stale; fwd-status=304; detail=uncacheable', 'a 304 saying PRIVATE')
+  t.match(cs((await r.get('/stale')).headers), /^Portcullis; fwd=uri-miss/, 'dropped the entry')
+  t.match(cs((await r.get('/req', { 'cache-control': 'No-Store' })).headers), /detail=no-store$/)
+  const only = await r.get('/req', { 'cache-control': 'Only-If-Cached' })
+  t.same([only.status, cs(only.headers)], [504, 'Portcullis; fwd=uri-miss; detail=only-if-cached'], 'a request No-Store kept nothing')
+})
+
 t.test('qualified private and no-cache: the response is stored and served without the fields they name', async t => {
   const r = await rig(t, (req, res, n) => {
     const cc = req.url === '/private' ? 'max-age=60, private="X-User, Set-Cookie"' : 'max-age=60, no-cache="x-user, set-cookie"'
@@ -945,6 +966,29 @@ t.test('purge by URL, prefix, surrogate key and everything', async t => {
   t.same(await cached(), [false, false, false, false, false])
   t.same(await purge({ url: 'not a url' }), { status: 400, body: { error: 'bad_purge', message: '"url" must be an absolute URL, such as https://api.example.com/items/7' } })
   t.equal((await purge({})).status, 400)
+})
+
+t.test('purges and invalidations normalize their paths as requests are: escapes, ~, //; a path requests cannot have is a 400', async t => {
+  const r = await rig(t, (req, res, n) => {
+    if (req.method === 'POST') send(res, 201, { location: '/new/caf%c3%a9', 'content-location': '/new/%7Euser' })
+    else send(res, 200, { 'cache-control': 'max-age=60' }, `${n}`)
+  })
+  const purge = async (body: unknown) => {
+    const res = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.statusCode, body: await res.body.json() as Record<string, unknown> }
+  }
+  const hit = async (path: string) => /hit/.test(cs((await r.get(path)).headers))
+  for (const [asked, purged] of [['/enc/caf%C3%A9', '/enc/caf%c3%a9'], ['/enc/~user', '/enc/%7Euser'], ['/enc/a/b', '/enc//a/./b']] as const) {
+    await r.get(asked)
+    t.ok(await hit(asked), `${asked} cached`)
+    t.same(await purge({ url: `${r.gw.url}${purged}` }), { status: 200, body: { purged: 1 } }, `purged as ${purged}`)
+    t.notOk(await hit(asked), `${asked} is gone`)
+  }
+  t.same(await purge({ url: `${r.gw.url}/enc/a%2Fb` }), { status: 400, body: { error: 'bad_purge', message: '"url" has a path requests are refused for (400 bad_path): nothing is cached under it' } })
+  for (const p of ['/new/caf%C3%A9', '/new/~user']) await r.get(p)
+  t.equal((await r.get('/new', {}, 'POST')).status, 201)
+  t.notOk(await hit('/new/caf%C3%A9'), 'Location, its escapes in lower case')
+  t.notOk(await hit('/new/~user'), 'Content-Location, with ~ escaped')
 })
 
 t.test('routes without the cache have no Cache-Status; responses of a cached route always do', async t => {

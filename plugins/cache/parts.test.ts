@@ -233,8 +233,8 @@ t.test('cache keys: defaults, empty query, repeated and bare parameters, header 
   t.equal(compileKey('r', { query: { ignore: ['flag'] } })('/p', '?flag&a=1', undefined, {}).primary, 'c:r:/p?a=1#|', 'a bare name is ignored by its whole name')
   t.equal(compileKey('r', { headers: ['X-A', 'x-b'] })('/p', '', undefined, { 'x-a': ['1', '2'] }).primary, 'c:r:/p?#|x-a=1,2|x-b=|')
   t.equal(compileKey('r', { query: { include: [] } })('/p', '?a=1', undefined, {}).primary, 'c:r:/p?#|', 'an empty include list keeps no parameter')
-  t.equal(urlKeyPrefix('r', { headers: ['x-a'], query: { ignore: ['u'] } }, new URL('https://API.example:443/p?u=1&b=2&a=1')), 'c:r:/p?a=1&b=2#api.example|')
-  t.equal(urlKeyPrefix('r', { host: false }, new URL('https://api.example/p')), 'c:r:/p?#|')
+  t.equal(urlKeyPrefix('r', { headers: ['x-a'], query: { ignore: ['u'] } }, new URL('https://API.example:443/p?u=1&b=2&a=1'), '/p'), 'c:r:/p?a=1&b=2#api.example|')
+  t.equal(urlKeyPrefix('r', { host: false }, new URL('https://api.example/p'), '/p'), 'c:r:/p?#|')
 })
 
 t.test('hit replies: 204 without Content-Length, a new ttl alone rebuilds', async t => {
@@ -263,6 +263,18 @@ t.test('storable: statuses, ranges, joined header lines, Vary *, Set-Cookie', as
   t.equal(r(200, { 'cache-control': 'private, max-age=60' }), 'uncacheable', 'a shared cache')
   t.equal(r(200, { 'cache-control': 'max-age=60', 'set-cookie': ['a=1', 'b=2'] }), 'set-cookie')
   t.equal(r(200, { 'cache-control': 'max-age=60, public', 'set-cookie': ['a=1', 'b=2'] }), undefined)
+})
+
+t.test('storable: directive names in any case (RFC 9111 5.2), quoted commas inside their value', async t => {
+  const r = (cc: string, request: Record<string, string> = {}) => unstorableReason('GET', '/x', request, 200, { 'cache-control': cc, 'last-modified': 'Mon, 01 Jan 2001 00:00:00 GMT' }, new Set([200]))
+  t.equal(r('max-age=60, Private'), 'uncacheable')
+  t.equal(r('No-Store, max-age=60'), 'uncacheable')
+  t.equal(r('NO-STORE'), 'uncacheable', 'not stored by the Last-Modified heuristic either')
+  t.equal(r('max-age=60', { 'cache-control': 'No-Store' }), 'uncacheable', 'the request\'s')
+  t.equal(r('Public, max-age=60', { authorization: 'Bearer x' }), undefined, 'Public lets Authorization be stored')
+  t.equal(r('S-MAXAGE=60', { authorization: 'Bearer x' }), undefined)
+  t.equal(r('ext="a, private", max-age=60'), undefined, 'a private inside a quoted value is no directive')
+  t.equal(r('Private="x-user", max-age=60'), undefined, 'qualified in any case: its fields withheld')
 })
 
 t.test('storable: must-understand lets a status whose rules are known be stored despite no-store, nothing else', async t => {

@@ -1,4 +1,4 @@
-import type { PluginAdmin, PluginAdminReply, Store } from '../../src/index.ts'
+import { normalizePath, type PluginAdmin, type PluginAdminReply, type Store } from '../../src/index.ts'
 import { urlKeyPrefix } from './cache-key.ts'
 import type { CacheConfig } from './schema.ts'
 
@@ -31,7 +31,10 @@ export class Purger {
     } else if (typeof b.url === 'string') {
       let url: URL
       try { url = new URL(b.url) } catch { return bad('"url" must be an absolute URL, such as https://api.example.com/items/7') }
-      work = this.#routes.map(r => r.store.deletePrefix(urlKeyPrefix(r.name, r.key, url)))
+      // Keyed as requests are: /caf%c3%a9, /%7Euser and //a are the paths /caf%C3%A9, /~user and /a.
+      const path = normalizePath(url.pathname)
+      if (path === undefined) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')
+      work = this.#routes.map(r => r.store.deletePrefix(urlKeyPrefix(r.name, r.key, url, path)))
     } else if (typeof b.prefix === 'string' && b.prefix.startsWith('/')) {
       work = this.#routes.map(r => r.store.deletePrefix(`c:${r.name}:${b.prefix as string}`))
     } else if (typeof b.tag === 'string' && b.tag !== '') {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import type { GatewayRequest, GatewayResponse, HeaderMap, PluginHandlers, PluginReply, Store } from '../../src/index.ts'
+import { normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store } from '../../src/index.ts'
 import { requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
@@ -470,7 +470,9 @@ export class RouteCache implements PluginHandlers {
       if (v === undefined) continue
       let url: URL
       try { url = new URL(String(v), `http://${host}${req.path}`) } catch { continue }
-      if (normalizeHost(url.host) === host) tags.push(s.key(url.pathname, '', host, {}).urlTag)
+      // Its path as requests' are normalized, as keys hold them; one no request can have names nothing stored.
+      const path = normalizePath(url.pathname)
+      if (path !== undefined && normalizeHost(url.host) === host) tags.push(s.key(path, '', host, {}).urlTag)
     }
     await Promise.all(tags.map(t => s.store.deleteTag(t))).catch((err: unknown) => s.log.debug({ err }, 'cache invalidation failed'))
   }

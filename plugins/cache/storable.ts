@@ -1,6 +1,6 @@
 import CachePolicy from 'http-cache-semantics'
 import type { HeaderMap } from '../../src/index.ts'
-import { isQualified, parseCacheControl, withheldFields } from './cache-control.ts'
+import { isQualified, parseCacheControl, withheldFields, type Directives } from './cache-control.ts'
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 
@@ -17,7 +17,7 @@ export function unstorableReason (method: string, url: string, request: Headers,
   if (!statuses.has(status)) return 'status'
   if (response['content-range'] !== undefined) return 'partial'
   const headers = libraryView(flat(response))
-  const policy = new CachePolicy({ method, url, headers: flat(request) }, { status, headers }, POLICY_OPTIONS)
+  const policy = new CachePolicy({ method, url, headers: requestView(flat(request)) }, { status, headers }, POLICY_OPTIONS)
   if (!policy.storable()) return 'uncacheable'
   if (headers.vary !== undefined && headers.vary.split(',').some(n => n.trim() === '*')) return 'vary-star'
   // A Set-Cookie belongs to one client: such a response is stored (without the cookie) only when
@@ -35,18 +35,36 @@ export function unstorableReason (method: string, url: string, request: Headers,
  * which the cache leaves out of what it stores (the library reads them as the bare directives).
  */
 function libraryView (headers: Record<string, string>): Record<string, string> {
+  if (headers['cache-control'] === undefined) return headers
   const cc = parseCacheControl(headers['cache-control'])
   const noStore = cc['must-understand'] !== undefined && cc['no-store'] !== undefined
-  if (!noStore && typeof cc.private !== 'string' && typeof cc['no-cache'] !== 'string') return headers
+  return { ...headers, 'cache-control': asText(cc, name => {
+    if (name === 'no-store') return !noStore
+    // Qualified: left to withhold(); a field form that counts as bare is given as bare (the library reads private="" as absent).
+    if (name === 'private' || name === 'no-cache') return isQualified(cc, name) ? false : 'bare'
+    return true
+  }) }
+}
+
+/** The request's headers for the library: its Cache-Control as this cache parsed it (see asText). */
+const requestView = (headers: Record<string, string>): Record<string, string> =>
+  headers['cache-control'] === undefined ? headers : { ...headers, 'cache-control': asText(parseCacheControl(headers['cache-control'])) }
+
+/**
+ * Directives as Cache-Control text, for http-cache-semantics: it matches names as sent and splits
+ * quoted values at their commas, so `Private`, `NO-STORE` or `x="a, private"` given as they came
+ * would be misread (names are case-insensitive, RFC 9111 5.2). `keep` says which go in, and which
+ * as bare names.
+ */
+function asText (cc: Directives, keep: (name: string) => boolean | 'bare' = () => true): string {
   const kept: string[] = []
   for (const name in cc) {
+    const k = keep(name)
+    if (k === false) continue
     const v = cc[name] as string | true
-    if (name === 'no-store' && noStore) continue
-    // Qualified: left to withhold(); a field form that counts as bare is given as bare (the library reads private="" as absent).
-    if (name === 'private' || name === 'no-cache') { if (!isQualified(cc, name)) kept.push(name); continue }
-    kept.push(v === true ? name : TOKEN.test(v) ? `${name}=${v}` : `${name}="${v.replaceAll('"', '')}"`)
+    kept.push(v === true || k === 'bare' ? name : TOKEN.test(v) ? `${name}=${v}` : `${name}="${v.replaceAll('"', '')}"`)
   }
-  return { ...headers, 'cache-control': kept.join(', ') }
+  return kept.join(', ')
 }
 
 /** http-cache-semantics takes one string per header. */

@@ -9,7 +9,7 @@ const HostPort = Type.String({ pattern: '^[^\\s:]+:\\d+$|^\\[[0-9a-fA-F:]+\\]:\\
 const MemoryStoreConfig = Type.Object({
   type: Type.Literal('memory'),
   maxEntries: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Most entries held; the least recently used are evicted first. At most 10000000 (its index is allocated whole on first use). Default 100000.' })),
-  maxBytes: Type.Optional(ByteSize({ minimum: 1024, description: 'Most bytes held (keys and values): bytes, or a size such as 256MiB. Default 64MiB.' }))
+  maxBytes: Type.Optional(ByteSize({ minimum: 1024, description: 'Most bytes held (keys, values and surrogate-key tags): bytes, or a size such as 256MiB. Default 64MiB.' }))
 }, { ...closed, description: 'Per process, bounded, lost on restart (kept across reloads).' })
 
 const RedisStoreConfig = Type.Object({

@@ -106,6 +106,36 @@ t.test('tags of evicted and expired entries are cleaned up', async t => {
   t.equal(await store.deleteTag('t6'), 1)
 })
 
+t.test('maxBytes counts tags: entries with many tags are evicted to keep the store, tag index included, within it', async t => {
+  // A Surrogate-Key can list hundreds of tags, each kept in the tag index as long as its entry.
+  const store = new MemoryStore('tag-bytes', { maxEntries: 10_000, maxBytes: 64 * 1024 })
+  const tags = (i: number) => Array.from({ length: 100 }, (_, j) => `s:key-${String(i).padStart(3, '0')}-${String(j).padStart(3, '0')}`)
+  for (let i = 0; i < 200; i++) await store.set(`k${String(i).padStart(3, '0')}`, 'x'.repeat(100), { tags: tags(i) })
+  // 64 + 4 (key) + 100 (value), and per tag 128 + its 13 characters: 14,268 bytes an entry.
+  const entry = 64 + 4 + 100 + 100 * (128 + 13)
+  const { entries, bytes, tags: indexed } = store.snapshot()
+  t.equal(entries, Math.floor(64 * 1024 / entry), 'as many entries as their tags leave room for')
+  t.equal(bytes, (entries ?? 0) * entry, 'the bytes reported include the tags')
+  t.ok((bytes ?? Infinity) <= 64 * 1024)
+  t.equal(indexed, (entries ?? 0) * 100, 'the evicted entries\' tags are gone from the index')
+  t.equal(await store.deleteTag('s:key-199-000'), 1, 'the newest entries are the ones kept')
+  t.equal(await store.deleteTag('s:key-000-000'), 0)
+})
+
+t.test('a tag of one entry, then of two, then of one again: deleteTag finds each owner', async t => {
+  const store = new MemoryStore('tag-owners', { maxEntries: 10, maxBytes: 1024 * 1024 })
+  await store.set('a', '1', { tags: ['t', 't'] })
+  await store.set('a', '1', { tags: ['t'] })
+  t.equal(store.snapshot().bytes, 64 + 1 + 1 + 128 + 1, 'a re-set entry counts its new tags only')
+  await store.set('b', '2', { tags: ['t'] })
+  await store.delete('a')
+  await store.set('c', '3', { tags: ['t'] })
+  t.equal(store.snapshot().tags, 1)
+  t.equal(await store.deleteTag('t'), 2, 'b and c')
+  t.same([await store.get('a'), await store.get('b'), await store.get('c')], [undefined, undefined, undefined])
+  t.equal(store.snapshot().tags, 0)
+})
+
 t.test('defineScript: local logic runs synchronously, so concurrent calls never interleave', async t => {
   const store = new MemoryStore('scripts')
   const results = await Promise.all(Array.from({ length: 100 }, () => store.run(counter, ['k'], [60_000])))
