@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { copyFileSync } from 'node:fs'
+import { copyFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
@@ -154,4 +154,21 @@ t.test('bad certificate files are config errors at their key', async t => {
   t.match(await issues(`{ certificates: [ { cert: "${a.keyFile}", key: a.key } ] }`), [/server\.tls\.certificates\[0\]\.cert: not a PEM certificate/])
   t.match(await issues('{ certificates: [ { cert: a.pem, key: a.key } ], minVersion: TLSv1.0 }'), [/server\.tls\.minVersion: must be TLSv1\.2 or TLSv1\.3/])
   t.same(await issues('{ certificates: [ { cert: a.pem, key: a.key } ], minVersion: TLSv1.3 }'), ['accepted'])
+  // A client CA file must be PEM certificates, and only that: OpenSSL itself would take any file.
+  const dir = join(ca.certFile, '..')
+  writeFileSync(join(dir, 'empty.pem'), '')
+  writeFileSync(join(dir, 'hello.pem'), 'hello world\n')
+  writeFileSync(join(dir, 'mixed.pem'), ca.cert + a.key)
+  writeFileSync(join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n')
+  const clientCa = (file: string) => issues(`{ certificates: [ { cert: a.pem, key: a.key } ], clientAuth: { ca: ${file}, mode: require } }`)
+  t.match(await clientCa('empty.pem'), [/\/gw\.yaml:3:\d+ server\.tls\.clientAuth\.ca: not a PEM CA file: no certificate in it/])
+  t.match(await clientCa('hello.pem'), [/server\.tls\.clientAuth\.ca: not a PEM CA file: no certificate in it/])
+  t.match(await clientCa('a.key'), [/server\.tls\.clientAuth\.ca: not a PEM CA file: .*PRIVATE KEY/])
+  t.match(await clientCa('mixed.pem'), [/server\.tls\.clientAuth\.ca: not a PEM CA file: block 2 is a PRIVATE KEY, not a certificate/])
+  t.match(await clientCa('broken.pem'), [/server\.tls\.clientAuth\.ca: not a PEM CA file: certificate 1 does not parse/])
+  writeFileSync(join(dir, 'cut.pem'), ca.cert + ca.cert.slice(0, 100))
+  t.match(await clientCa('cut.pem'), [/server\.tls\.clientAuth\.ca: not a PEM CA file: a block has no END line/], 'a bundle cut short')
+  t.same(await clientCa('ca.pem'), ['accepted'])
+  writeFileSync(join(dir, 'bundle.pem'), `# a comment, as bundles have\n${ca.cert}\n${ca.cert}`)
+  t.same(await clientCa('bundle.pem'), ['accepted'], 'a bundle, with text between its certificates')
 })

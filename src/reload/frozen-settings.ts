@@ -1,16 +1,19 @@
 import { LineCounter, parseDocument } from 'yaml'
 import type { ConfigIssue } from '../config/config-error.ts'
 import { formatPath, locate, type KeyPath } from '../config/positions.ts'
-import type { GatewayConfig } from '../config/schema.ts'
+import type { LoadedConfig } from '../config/load.ts'
 import { http2Limits } from '../server/http2.ts'
 
 const where = (l: { host: string, port: number } | undefined) => l === undefined ? 'no admin listener' : `${l.host}:${l.port}`
 
+type Loaded = Pick<LoadedConfig, 'config' | 'serverTls'>
+
 /**
- * Settings bound at start (listening sockets, worker processes) that a reload cannot change.
- * A reload that changes one is rejected whole, located in `text` like any other config problem.
+ * Settings bound at start (listening sockets, worker processes) that a reload cannot change, and
+ * expired certificates it cannot switch to. A reload that does either is rejected whole, located
+ * in `text` like any other config problem.
  */
-export function frozenSettingIssues (active: GatewayConfig, next: GatewayConfig, text: string, file: string): ConfigIssue[] {
+export function frozenSettingIssues ({ config: active, serverTls: activeTls }: Loaded, { config: next, serverTls: nextTls }: Loaded, text: string, file: string): ConfigIssue[] {
   const changes: Array<[KeyPath, string]> = []
   const restart = 'cannot change on reload (restart the gateway to apply it)'
   if (where(active.server.listen) !== where(next.server.listen)) {
@@ -19,7 +22,7 @@ export function frozenSettingIssues (active: GatewayConfig, next: GatewayConfig,
   if (where(active.admin?.listen) !== where(next.admin?.listen)) {
     changes.push([next.admin === undefined ? [] : ['admin', 'listen'], `admin listener ${restart}; still ${active.admin === undefined ? 'none' : `listening on ${where(active.admin.listen)}`}`])
   }
-  const redirect = (c: GatewayConfig) => c.server.tls?.redirectHttp?.listen
+  const redirect = (c: LoadedConfig['config']) => c.server.tls?.redirectHttp?.listen
   if (where(redirect(active)) !== where(redirect(next))) {
     changes.push([redirect(next) === undefined ? ['server', 'tls'] : ['server', 'tls', 'redirectHttp', 'listen'], `HTTPS redirect listener ${restart}; still ${redirect(active) === undefined ? 'none' : `listening on ${where(redirect(active))}`}`])
   }
@@ -34,6 +37,9 @@ export function frozenSettingIssues (active: GatewayConfig, next: GatewayConfig,
     changes.push([next.server.http2 === undefined ? ['server'] : ['server', 'http2'], `turning HTTP/2 ${nextH2 === undefined ? 'off' : 'on'} ${restart}; its limits do reload`])
   } else if (where(h2?.h2c) !== where(nextH2?.h2c)) {
     changes.push([nextH2?.h2c === undefined ? ['server', 'http2'] : ['server', 'http2', 'h2c', 'listen'], `h2c listener ${restart}; still ${h2?.h2c === undefined ? 'none' : `listening on ${where(h2.h2c)}`}`])
+  }
+  for (const { index, why } of nextTls?.expiredRenewals(activeTls) ?? []) {
+    changes.push([['server', 'tls', 'certificates', index, 'cert'], `${why}: a reload does not switch to an expired certificate; the running one keeps serving`])
   }
   if (changes.length === 0) return []
   const lines = new LineCounter()

@@ -11,9 +11,10 @@ export type ReloadTrigger = 'file' | 'signal' | 'admin' | 'certificate'
 export interface ReloadStatus {
   readonly trigger: ReloadTrigger
   /**
-   * `unchanged`: a file event whose text is the active config's, nothing done. Recorded (and
-   * counted) only when the previous attempt failed: the file was put back, so an alert on the
-   * failure clears; otherwise it is one of the extra events a save makes.
+   * `unchanged`: a file event whose text is the active config's (a certificate event: and whose
+   * certificate files are the ones it read), nothing done. Recorded (and counted) only when the
+   * previous attempt failed: the file was put back, so an alert on the failure clears; otherwise it
+   * is one of the extra events a save makes.
    */
   readonly result: 'success' | 'invalid' | 'failed' | 'unchanged'
   readonly at: string
@@ -87,7 +88,7 @@ export class Reloader {
     const done = (result: ReloadStatus['result'], rest: Partial<ReloadStatus> = {}): ReloadStatus => {
       const status = { trigger, result, at: new Date().toISOString(), durationMs: Math.round(performance.now() - started), ...rest }
       const putBack = result === 'unchanged' && (this.#last?.result === 'invalid' || this.#last?.result === 'failed')
-      if (putBack) log.info({ trigger, hash: status.hash }, 'config file is back to the active config; nothing to reload')
+      if (putBack) log.info({ trigger, hash: status.hash }, `${trigger === 'certificate' ? 'certificate files are' : 'config file is'} back to the active config; nothing to reload`)
       if (result !== 'unchanged' || putBack) {
         this.#last = status
         metrics.configReloads.inc({ result })
@@ -101,14 +102,16 @@ export class Reloader {
       const text = await readConfigText(file)
       hash = configHash(text)
       const active = this.#o.active()
-      if (trigger === 'file' && hash === active.hash) {
+      // A certificate event for files as the active config read them: one renewal makes several (the
+      // directory watch, then the poll), and a file put back after a failed reload makes one too.
+      if (hash === active.hash && (trigger === 'file' || (trigger === 'certificate' && active.serverTls?.changedOnDisk() === false))) {
         this.#lastBadHash = undefined
         return done('unchanged', { hash })
       }
       // The same bad text again (a save makes several events): already reported.
       if (trigger === 'file' && hash === this.#lastBadHash) return { trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0, hash }
       const next = await parseConfig(text, file, this.#o.env)
-      const frozen = frozenSettingIssues(active.config, next.config, text, file)
+      const frozen = frozenSettingIssues(active, next, text, file)
       if (frozen.length > 0) throw new ConfigError(frozen)
       await this.#o.apply(next, text)
       this.#lastBadHash = undefined

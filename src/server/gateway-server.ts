@@ -4,7 +4,7 @@ import { METHODS, type IncomingMessage, type Server as HttpServer, type ServerRe
 import type { Http2Server, Http2Session } from 'node:http2'
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { SecureContext, Server as TlsServer } from 'node:tls'
+import type { SecureContext, Server as TlsServer, TlsOptions } from 'node:tls'
 import type { Runtime } from '../runtime/runtime.ts'
 import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
@@ -14,7 +14,7 @@ import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
-import { http10AsHttp1, selectAlpn, stapleOcsp } from './server-tls.ts'
+import { http10AsHttp1, selectAlpn, stapleOcsp, type ServerTls } from './server-tls.ts'
 import { UnusedConnections } from './unused-connections.ts'
 
 /** Warnings a client can provoke at will (limit reached, no file descriptors, HTTP/2 abuse) are logged at most this often, per kind. */
@@ -103,6 +103,7 @@ export class GatewayServer {
     // Headers are bounded by size (Node's maxHeaderSize: 431), not count: past Node's 2,000 it would drop them silently.
     this.app.server.maxHeadersCount = 0
     if (tls !== undefined) stapleOcsp(this.app.server, () => this.#runtime.loaded.serverTls)
+    if (tls !== undefined) this.#warnOutOfDate(tls)
     if (h2tls) http10AsHttp1(this.app.server)
     // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
@@ -196,11 +197,25 @@ export class GatewayServer {
     const h2 = http2Limits(next.loaded.config.server)
     if (h2 !== undefined) for (const c of [this.#h2, this.#h2c?.connections]) c?.update(h2, this.app.server.keepAliveTimeout)
     // New handshakes get the new certificates and client-auth settings; open connections keep theirs.
-    if (next.loaded.serverTls !== undefined) (this.app.server as unknown as TlsServer).setSecureContext(next.loaded.serverTls.options)
+    if (next.loaded.serverTls !== undefined) {
+      swapSecureContext(this.app.server as unknown as TlsServer, next.loaded.serverTls.options)
+      this.#warnOutOfDate(next.loaded.serverTls)
+    }
     void previous.retire(next)
     const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(previous))
     this.#retiring.set(previous, retired)
     return retired
+  }
+
+  /**
+   * Certificates outside their validity period are served all the same (at start, or kept by a
+   * reload: one is refused only as a switch from another, see ServerTls.expiredRenewals), with a
+   * warning at every load: a gateway that does not start is worse than one whose clients complain.
+   */
+  #warnOutOfDate (tls: ServerTls): void {
+    for (const { index, why } of tls.outOfDate()) {
+      this.#runtime.log.warn({ certificate: `server.tls.certificates[${index}]` }, `server certificate ${why}: clients will refuse it until it is renewed`)
+    }
   }
 
   #dropped (): void {
@@ -306,6 +321,17 @@ class ConnectionLimit {
     if (this.#here) this.#max = max ?? Infinity
     else this.#server.maxConnections = max ?? Infinity
   }
+}
+
+/**
+ * The listener's default certificate and client-auth mode for new handshakes. setSecureContext
+ * takes the certificates and client CA only: each new connection's verify mode is read from the
+ * server's requestCert and rejectUnauthorized (Node 20 to 24), which stay as they were at start
+ * unless set here. The mode is per connection, so SNI-chosen certificates get it too.
+ */
+function swapSecureContext (server: TlsServer, options: TlsOptions): void {
+  server.setSecureContext(options)
+  Object.assign(server, { requestCert: options.requestCert === true, rejectUnauthorized: options.rejectUnauthorized !== false })
 }
 
 /** Errors of the TLS layer (OpenSSL's, Node's handshake timeout), as opposed to the HTTP parser's. */

@@ -1,13 +1,16 @@
 import type { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import { createSecureContext, type SecureContext, type SecureVersion, type TLSSocket, type TlsOptions } from 'node:tls'
 import type { GatewayConfig } from '../config/schema.ts'
+import { caFileProblem } from '../upstreams/tls.ts'
 
 type TlsConfig = NonNullable<GatewayConfig['server']['tls']>
 type Report = (path: Array<string | number>, message: string) => void
 interface Stapled { readonly der: Buffer, readonly response: Buffer }
+/** A certificate's validity period (ms since the epoch), by its DER. */
+interface Validity { readonly der: Buffer, readonly notBefore: number, readonly notAfter: number }
 
 /**
  * The TLS 1.2 suites of Mozilla's "intermediate" profile: forward secrecy and AEAD only (Node's own
@@ -32,13 +35,19 @@ export class ServerTls {
   readonly #default: SecureContext
   /** Each certificate (DER) with its OCSP response, for those that have one. */
   readonly #ocsp: Stapled[]
+  /** Each certificate's validity, in config order. */
+  readonly #validity: Validity[]
   /** Every file read, absolute: a change to one is a reason to reload. */
   readonly files: readonly string[]
+  /** Digest of the files' content as read (see changedOnDisk). */
+  readonly #digest: string
 
-  private constructor (options: TlsOptions, contexts: Array<{ names: string[], context: SecureContext }>, ocsp: Stapled[], files: string[]) {
+  private constructor (options: TlsOptions, contexts: Array<{ names: string[], context: SecureContext }>, ocsp: Stapled[], validity: Validity[], files: string[], contents: Buffer[]) {
     this.options = options
     this.#ocsp = ocsp
+    this.#validity = validity
     this.files = files
+    this.#digest = digest(contents)
     this.#default = (contexts[0] as { context: SecureContext }).context
     // Earlier certificates win a name two of them carry.
     for (const { names, context } of contexts) {
@@ -65,14 +74,44 @@ export class ServerTls {
     return undefined
   }
 
+  /** Whether a file differs from what was read (or cannot be read now). */
+  changedOnDisk (): boolean {
+    try {
+      return digest(this.files.map(f => readFileSync(f))) !== this.#digest
+    } catch {
+      return true
+    }
+  }
+
+  /** The certificates outside their validity period at `now`: their index in server.tls.certificates, and why. */
+  outOfDate (now = Date.now()): Array<{ index: number, expired: boolean, why: string }> {
+    return this.#validity.flatMap<{ index: number, expired: boolean, why: string }>(({ notBefore, notAfter }, index) => now > notAfter
+      ? [{ index, expired: true, why: `expired on ${new Date(notAfter).toISOString()}` }]
+      : now < notBefore ? [{ index, expired: false, why: `not valid before ${new Date(notBefore).toISOString()}` }] : [])
+  }
+
+  /**
+   * The certificates a reload from `active` must not put in service: expired ones it does not serve
+   * already (a renewal gone wrong, which would replace a working certificate). One it serves is left
+   * to the warnings, so as not to hold back every other change; one not yet valid too (a clock a little
+   * behind the issuer's must not keep an old certificate serving until it expires).
+   */
+  expiredRenewals (active: ServerTls | undefined, now = Date.now()): Array<{ index: number, why: string }> {
+    const served = active === undefined ? [] : active.#validity
+    return this.outOfDate(now).filter(c => c.expired && !served.some(v => v.der.equals((this.#validity[c.index] as Validity).der)))
+  }
+
   /** Reads and checks `tls`'s files (relative to `base`); problems go to `report` at their key, and then the result is undefined. */
   static load (tls: TlsConfig, base: string, report: Report): ServerTls | undefined {
     const files: string[] = []
+    const contents: Buffer[] = []
     const read = (path: Array<string | number>, file: string): Buffer | undefined => {
       const abs = resolve(base, file)
       files.push(abs)
       try {
-        return readFileSync(abs)
+        const content = readFileSync(abs)
+        contents.push(content)
+        return content
       } catch (err) {
         report(path, `cannot read "${file}": ${(err as Error).message}`)
         return undefined
@@ -80,6 +119,8 @@ export class ServerTls {
     }
     const at = (...rest: Array<string | number>) => ['server', 'tls', ...rest]
     const clientCa = tls.clientAuth === undefined ? undefined : read(at('clientAuth', 'ca'), tls.clientAuth.ca)
+    const caProblem = clientCa === undefined ? undefined : caFileProblem(clientCa.toString())
+    if (caProblem !== undefined) report(at('clientAuth', 'ca'), caProblem)
     const settings = {
       minVersion: (tls.minVersion ?? 'TLSv1.2') as SecureVersion,
       ciphers: tls.ciphers ?? DEFAULT_CIPHERS,
@@ -91,8 +132,9 @@ export class ServerTls {
     if (curveProblem !== undefined) report(at('curves'), curveProblem)
     const contexts: Array<{ names: string[], context: SecureContext, cert: Buffer, key: Buffer }> = []
     const ocsp: Stapled[] = []
+    const validity: Validity[] = []
     const listsOk = cipherProblem === undefined && curveProblem === undefined
-    let ok = (clientCa !== undefined || tls.clientAuth === undefined) && listsOk
+    let ok = (clientCa !== undefined || tls.clientAuth === undefined) && caProblem === undefined && listsOk
     tls.certificates.forEach((c, i) => {
       const cert = read(at('certificates', i, 'cert'), c.cert)
       const key = read(at('certificates', i, 'key'), c.key)
@@ -106,6 +148,7 @@ export class ServerTls {
       } catch (err) {
         ok = false; report(at('certificates', i, 'cert'), `not a PEM certificate: ${(err as Error).message}`); return
       }
+      validity.push({ der: x509.raw, notBefore: Date.parse(x509.validFrom), notAfter: Date.parse(x509.validTo) })
       // With a bad cipher or curve list, every key would seem not to fit.
       if (!listsOk) return
       try {
@@ -125,8 +168,15 @@ export class ServerTls {
       ...settings,
       requestCert: mode !== undefined,
       rejectUnauthorized: mode === 'require'
-    }, contexts, ocsp, files)
+    }, contexts, ocsp, validity, files, contents)
   }
+}
+
+/** One digest of several files' content, each length-prefixed so that none can pass for another. */
+function digest (contents: Buffer[]): string {
+  const hash = createHash('sha256')
+  for (const c of contents) hash.update(`${c.length}:`).update(c)
+  return hash.digest('hex')
 }
 
 /**

@@ -7,7 +7,8 @@ import type { Target } from './target.ts'
 export interface UpstreamEvents {
   ejected (upstream: string, target: Target, forMs: number): void
   breaker (upstream: string, target: Target, state: BreakerState): void
-  health (upstream: string, target: Target, healthy: boolean): void
+  /** `reason`: why the last active check failed, when unhealthy by them. */
+  health (upstream: string, target: Target, healthy: boolean, reason?: string): void
   retried (upstream: string, reason: string): void
   busy (upstream: string, target: Target, reason: 'queue-full' | 'queue-timeout'): void
   waited (upstream: string, ms: number): void
@@ -26,8 +27,8 @@ export function upstreamEvents (log: Logger, metrics: Metrics | undefined): Upst
     breaker (upstream, target, state) {
       log[state === 'closed' ? 'info' : 'warn']({ upstream, target: target.url, state }, `circuit breaker ${state}`)
     },
-    health (upstream, target, healthy) {
-      log[healthy ? 'info' : 'warn']({ upstream, target: target.url, healthy }, healthy ? 'target healthy' : 'target unhealthy')
+    health (upstream, target, healthy, reason) {
+      log[healthy ? 'info' : 'warn']({ upstream, target: target.url, healthy, reason }, healthy ? 'target healthy' : 'target unhealthy')
     },
     retried (upstream, reason) {
       metrics?.upstreamRetries.inc({ upstream, reason })

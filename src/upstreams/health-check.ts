@@ -1,12 +1,15 @@
-import { Agent, request } from 'undici'
+import type { ConnectionOptions } from 'node:tls'
+import { Agent, buildConnector, request } from 'undici'
 import type { HealthCheckSettings } from './settings.ts'
 import type { Upstream } from './upstream.ts'
 import type { Target } from './target.ts'
+import { sniConnector } from './tls.ts'
 
-/** Told when a target crosses a threshold (healthy → unhealthy or back). */
-export type HealthListener = (upstream: Upstream, url: string, healthy: boolean) => void
+/** Told when a target crosses a threshold (healthy → unhealthy or back); `reason`: why the last check failed, when unhealthy. */
+export type HealthListener = (upstream: Upstream, url: string, healthy: boolean, reason?: string) => void
 
-interface TargetCheck { passes: number, fails: number, healthy: boolean, running: boolean }
+/** `reason`: why the last failed check failed, for the transition to unhealthy (each failed check is not logged). */
+interface TargetCheck { passes: number, fails: number, healthy: boolean, running: boolean, reason?: string }
 
 /**
  * Runs the active health checks of every upstream that has `healthCheck`: each target is asked
@@ -17,7 +20,9 @@ interface TargetCheck { passes: number, fails: number, healthy: boolean, running
  * that appear later (DNS) are picked up at the next interval. Returns a stop function.
  */
 export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: HealthListener): () => Promise<void> {
-  const agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 })
+  // An https target's servername, an address's too, is given with each check as with the traffic (see sniConnector).
+  const agentFor = (tls?: ConnectionOptions) => new Agent({ connections: 1, keepAliveTimeout: 60_000, connect: sniConnector(buildConnector({ ...tls } as buildConnector.BuildOptions)) })
+  const agent = agentFor()
   const timers: NodeJS.Timeout[] = []
   const agents = [agent]
   let stopped = false
@@ -27,7 +32,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
     const states = new Map<string, TargetCheck>()
     const seen = new WeakSet<Target>()
     // Checks of https:// targets trust what the traffic trusts.
-    const checker = upstream.tls === undefined ? agent : new Agent({ connections: 1, keepAliveTimeout: 60_000, connect: upstream.tls })
+    const checker = upstream.tls === undefined ? agent : agentFor(upstream.tls)
     if (checker !== agent) agents.push(checker)
     const tick = () => {
       // Addresses gone (DNS) lose their state: one that comes back after a check starts over, as a new target.
@@ -39,18 +44,18 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
         // The verdict is the address's: a target new at a known address (DNS brought it back before a
         // check forgot it, or another entry has the same address) takes it, reported as its transition.
-        else if (!seen.has(t) && t.healthy !== state.healthy) onChange(upstream, t.url, state.healthy)
+        else if (!seen.has(t) && t.healthy !== state.healthy) onChange(upstream, t.url, state.healthy, state.healthy ? undefined : state.reason)
         seen.add(t)
         if (state.running) continue
         state.running = true
-        void probe(checker, t, settings).then(ok => {
+        void probe(checker, t, settings).then(failure => {
           const s = state as TargetCheck
           s.running = false
           // A state dropped meanwhile (the address left) no longer speaks for the address.
           if (stopped || states.get(t.url) !== s) return
-          if (ok) { s.passes++; s.fails = 0 } else { s.fails++; s.passes = 0 }
+          if (failure === undefined) { s.passes++; s.fails = 0 } else { s.fails++; s.passes = 0; s.reason = failure }
           const next = s.healthy ? s.fails < settings.unhealthyAfter : s.passes >= settings.healthyAfter
-          if (next !== s.healthy) { s.healthy = next; onChange(upstream, t.url, next) }
+          if (next !== s.healthy) { s.healthy = next; onChange(upstream, t.url, next, next ? undefined : s.reason) }
         })
       }
     }
@@ -64,8 +69,11 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
   }
 }
 
-/** One check: true when the target answered an expected status, body included, within the timeout. */
-async function probe (agent: Agent, target: Target, s: HealthCheckSettings): Promise<boolean> {
+/**
+ * One check: undefined when the target answered an expected status, body included, within the
+ * timeout; else why not ("status 503", "timeout (1000 ms)", or the error's code and message).
+ */
+async function probe (agent: Agent, target: Target, s: HealthCheckSettings): Promise<string | undefined> {
   const signal = AbortSignal.timeout(s.timeoutMs)
   try {
     const res = await request(target.url + s.path, {
@@ -77,8 +85,10 @@ async function probe (agent: Agent, target: Target, s: HealthCheckSettings): Pro
     // With the signal, dump() rejects when it fires; without it, a body cut short by it would count as
     // read. Past the limit (undici's default) the rest is not read: the status has answered.
     await res.body.dump({ signal, limit: 131_072 })
-    return s.expect[res.statusCode] === 1
-  } catch {
-    return false
+    return s.expect[res.statusCode] === 1 ? undefined : `status ${res.statusCode}`
+  } catch (err) {
+    if (signal.aborted) return `timeout (${s.timeoutMs} ms)`
+    const { code, message } = err as { code?: string, message?: string }
+    return code === undefined ? String(message) : `${code}: ${String(message)}`
   }
 }

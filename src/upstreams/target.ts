@@ -1,7 +1,7 @@
-import { isIP } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
 import { Pool } from 'undici'
 import { connectorWithTimeout } from './connector.ts'
+import { sniConnector } from './tls.ts'
 import { CircuitBreaker, type BreakerSettings, type BreakerState } from './circuit-breaker.ts'
 import { OutlierState, type PassiveSettings } from './outlier-detection.ts'
 import { PeakEwma } from './balancers/peak-ewma.ts'
@@ -34,10 +34,10 @@ export function downReasons (checksPassing: boolean, ejected: boolean, breaker: 
   return reasons
 }
 
-/** The name in host[:port]; undefined for an address, which SNI does not carry. */
-function hostName (host: string): string | undefined {
+/** The name in host[:port], or the address (without brackets): see Target.servername. */
+function hostName (host: string): string {
   const name = host.replace(/:\d+$/, '')
-  return name.startsWith('[') || isIP(name) !== 0 ? undefined : name
+  return name.startsWith('[') ? name.slice(1, -1) : name
 }
 
 /** What the admin API and metrics show of a target. */
@@ -71,9 +71,10 @@ export class Target {
   readonly host: string
   /**
    * For an https target, the name sent in SNI and checked against its certificate: tls.servername,
-   * else the host's name (a DNS-discovered target's is the name it was found by); undefined for an
-   * address. Given with every request: undici would take it from the Host header, the client's
-   * with preserveHost, and close the connection whenever it changes.
+   * else the host's name (a DNS-discovered target's is the name it was found by). For an address,
+   * the address: the connector sends no SNI then, and checks the certificate against it (see
+   * sniConnector). Given with every request: undici would take it from the Host header, the
+   * client's with preserveHost, and close the connection whenever it changes.
    */
   readonly servername: string | undefined
   readonly weight: number
@@ -106,7 +107,7 @@ export class Target {
       connections: pool.connections,
       pipelining: pool.pipelining,
       keepAliveTimeout: pool.keepAliveMs,
-      connect: connectorWithTimeout(pool.connectMs, pool.tls),
+      connect: sniConnector(connectorWithTimeout(pool.connectMs, pool.tls)),
       headersTimeout: pool.responseMs,
       bodyTimeout: pool.idleMs
     })

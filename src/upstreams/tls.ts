@@ -1,6 +1,9 @@
+import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { createSecureContext, type ConnectionOptions } from 'node:tls'
+import type { buildConnector } from 'undici'
 import type { UpstreamConfig } from '../config/schema.ts'
 
 type TlsConfig = NonNullable<UpstreamConfig['tls']>
@@ -30,18 +33,54 @@ export function upstreamTls (tls: TlsConfig, base: string, report: Report): Conn
     report(options.cert === undefined ? 'key' : 'cert', 'a client certificate needs both cert and key')
     return undefined
   }
+  const caProblem = options.ca === undefined ? undefined : caFileProblem(options.ca as string)
+  if (caProblem !== undefined) report('ca', caProblem)
   try {
     // Parses the PEMs and checks that the key fits the certificate, as a handshake would, but now.
-    createSecureContext({ ca: options.ca, cert: options.cert, key: options.key })
+    createSecureContext({ ca: caProblem === undefined ? options.ca : undefined, cert: options.cert, key: options.key })
   } catch (err) {
     const message = (err as Error).message
     report(/key/i.test(message) && options.key !== undefined ? 'key' : options.cert !== undefined && /cert/i.test(message) && !/ca/i.test(message) ? 'cert' : options.ca !== undefined ? 'ca' : 'cert', `invalid PEM: ${message}`)
     return undefined
   }
-  return options
+  return caProblem === undefined ? options : undefined
+}
+
+/** A PEM block: its label, and all of it. */
+const PEM_BLOCK = /-----BEGIN ([^\r\n-]+)-----[\s\S]*?-----END \1-----/g
+
+/**
+ * Why `pem` is not a CA file, undefined when it is: PEM certificates (text between them allowed, as
+ * in bundles), at least one, nothing else. OpenSSL takes any file as CAs, even an empty one or a
+ * key: every handshake would then fail, instead of the load.
+ */
+export function caFileProblem (pem: string): string | undefined {
+  const blocks = [...pem.matchAll(PEM_BLOCK)]
+  if (blocks.length === 0) return 'not a PEM CA file: no certificate in it'
+  if (pem.split('-----BEGIN ').length - 1 !== blocks.length) return 'not a PEM CA file: a block has no END line (the file cut short?)'
+  for (const [i, [block, label]] of blocks.entries()) {
+    // TRUSTED CERTIFICATE: OpenSSL's own form with trust settings, which Node reads too.
+    if (label !== 'CERTIFICATE' && label !== 'TRUSTED CERTIFICATE') return `not a PEM CA file: block ${i + 1} is a ${label}, not a certificate`
+    if (label === 'TRUSTED CERTIFICATE') continue
+    try {
+      void new X509Certificate(block)
+    } catch (err) {
+      return `not a PEM CA file: certificate ${i + 1} does not parse: ${(err as Error).message}`
+    }
+  }
+  return undefined
 }
 
 /** Whether a connection error comes from the TLS handshake or the certificate check (logged as such). */
 export function isTlsError (code: string | undefined): boolean {
   return code !== undefined && (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') || code.includes('SIGNATURE') || code.includes('SELF_SIGNED'))
+}
+
+/**
+ * `connect` for an address's servername (Target.servername of an IP target) sending no SNI (RFC 6066
+ * has no addresses in it), so that Node checks the certificate against the address it connects to,
+ * and undici keys its TLS sessions by it. Every other servername goes through as it is.
+ */
+export function sniConnector (connect: buildConnector.connector): buildConnector.connector {
+  return (options, callback) => { connect(options.servername != null && isIP(options.servername) !== 0 ? { ...options, servername: undefined } : options, callback) }
 }

@@ -194,7 +194,7 @@ export class Upstream {
    * Sets the active health of the targets at `url` (from this process's checks or, with workers, from
    * the primary's): every one, when several entries give the same address.
    */
-  setTargetHealth (url: string, healthy: boolean): boolean {
+  setTargetHealth (url: string, healthy: boolean, reason?: string): boolean {
     let changed: Target | undefined
     for (const t of this.#targets) {
       if (t.url !== url || t.healthy === healthy) continue
@@ -202,7 +202,7 @@ export class Upstream {
       changed ??= t
     }
     if (changed === undefined) return false
-    this.#events.health(this.name, changed, healthy)
+    this.#events.health(this.name, changed, healthy, reason)
     return true
   }
 

@@ -53,8 +53,8 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     ? []
     : [...view.upstreams.values()].flatMap(u => u.targets.filter(t => !t.healthy).map(t => ({ hash, upstream: u.name, url: t.url, healthy: false })))
   const pool = new WorkerPool(payload(loaded, text), { count: options.count, log, unhealthy })
-  const checkHealth = (runtime: Runtime) => startHealthChecks(runtime.upstreams.values(), (upstream, url, healthy) => {
-    upstream.setTargetHealth(url, healthy)
+  const checkHealth = (runtime: Runtime) => startHealthChecks(runtime.upstreams.values(), (upstream, url, healthy, reason) => {
+    upstream.setTargetHealth(url, healthy, reason)
     pool.broadcast({ type: 'portcullis:health', health: { hash: runtime.loaded.hash, upstream: upstream.name, url, healthy } })
   })
   let stopChecks = checkHealth(view)

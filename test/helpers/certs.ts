@@ -13,8 +13,8 @@ export interface Issued {
 
 /** A throw-away certificate authority in a temporary directory (openssl; EC P-256, so it is quick). */
 export interface TestCa extends Issued {
-  /** A certificate signed by this CA for `san` (e.g. "DNS:localhost,IP:127.0.0.1"); `client` for clientAuth. */
-  issue (name: string, san: string, options?: { client?: boolean }): Issued
+  /** A certificate signed by this CA for `san` (e.g. "DNS:localhost,IP:127.0.0.1"); `client` for clientAuth; `days` valid (default 2; -1: expired yesterday). */
+  issue (name: string, san: string, options?: { client?: boolean, days?: number }): Issued
   /** A DER OCSP response, signed by this CA, saying `leaf` is good (openssl ocsp); returns its file. */
   ocsp (leaf: Issued): string
 }
@@ -41,7 +41,7 @@ export function createTestCa (name: string, cleanup: (fn: () => void) => void): 
       writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=${options.client === true ? 'clientAuth' : 'serverAuth'}\n`)
       openssl(['req', ...EC, '-keyout', join(dir, `${leaf}.key`), '-out', join(dir, `${leaf}.csr`), '-subj', `/CN=${leaf}`])
       openssl(['x509', '-req', '-in', join(dir, `${leaf}.csr`), '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial',
-        '-out', join(dir, `${leaf}.pem`), '-days', '2', '-extfile', ext])
+        '-out', join(dir, `${leaf}.pem`), '-days', String(options.days ?? 2), '-extfile', ext])
       return files(dir, leaf)
     },
     ocsp (leaf) {

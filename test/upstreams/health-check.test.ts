@@ -1,7 +1,8 @@
 import t from 'tap'
 import type { SrvRecord } from 'node:dns'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { memoryLogger } from '../helpers/gateway.ts'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { memoryLogger, startGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
 import { Upstream } from '../../src/upstreams/upstream.ts'
@@ -78,4 +79,30 @@ t.test('a health check whose body does not arrive within the timeout fails', asy
     healthCheck: { path: '/health', interval: 100, timeout: 200, unhealthyAfter: 1 }
   })
   t.ok(await until(() => upstream.targets[0]?.healthy === false, 3_000), 'the target is unhealthy')
+})
+
+t.test('a target found unhealthy is logged once, with the last failed check\'s reason: a status, the timeout, a connection error', async t => {
+  const [failing] = await startBackends(t, 1)
+  failing!.healthy = false
+  const sockets = new Set<Socket>()
+  const silent = createServer(socket => { sockets.add(socket.on('error', () => {}).on('close', () => sockets.delete(socket))) })
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); silent.close(() => resolve()) }))
+  const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+  const gw = await startGateway(`
+upstreams:
+  svc:
+    targets: [ { url: "${failing!.url}" }, { url: "${silentUrl}" }, { url: "http://127.0.0.1:1" } ]
+    healthCheck: { path: /health, interval: 150ms, timeout: 100ms, unhealthyAfter: 2 }
+routes:
+  - { name: all, match: { path: /* }, upstream: svc }
+`)
+  t.teardown(() => gw.close())
+  const unhealthy = () => gw.logs.filter(l => l.msg === 'target unhealthy')
+  t.ok(await until(() => unhealthy().length === 3), 'the three are found out')
+  const checks = failing!.checks
+  t.ok(await until(() => failing!.checks >= checks + 3), 'checks go on failing')
+  const reasons = Object.fromEntries(unhealthy().map(l => [l.target, l.reason]))
+  t.match(reasons, { [failing!.url]: 'status 503', [silentUrl]: 'timeout (100 ms)', 'http://127.0.0.1:1': /^ECONNREFUSED: / })
+  t.equal(unhealthy().length, 3, 'once per transition, not per failed check')
 })

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { createServer, type Server } from 'node:https'
 import type { TLSSocket } from 'node:tls'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
@@ -111,6 +112,40 @@ routes:
   t.same([named.statusCode, await named.body.text()], [200, 'sni api.internal'], 'servername over the target URL\'s own name')
 })
 
+t.test('an address target: no SNI and its certificate checked against the address, whatever the Host (preserveHost, hostHeader)', async t => {
+  const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
+  const leaf = ca.issue('upstream', 'IP:127.0.0.1')
+  const handshakes: string[] = []
+  const https: Server = createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => res.end(`host ${req.headers.host}`))
+  https.on('secureConnection', (s: TLSSocket & { servername?: string | false }) => handshakes.push(String(s.servername)))
+  await new Promise<void>(resolve => https.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { https.closeAllConnections(); https.close(() => resolve()) }))
+  const url = `https://127.0.0.1:${(https.address() as AddressInfo).port}`
+  const gw = await startGateway(`
+upstreams:
+  ip:
+    targets: [ { url: "${url}" } ]
+    tls: { ca: "${ca.certFile}" }
+    connections: 1
+    healthCheck: { path: /health, interval: 100ms }
+routes:
+  - { name: preserved, match: { path: /p/* }, upstream: ip, preserveHost: true }
+  - { name: fixed, match: { path: /f/* }, upstream: ip, hostHeader: fixed.example.com }
+`)
+  t.teardown(() => gw.close())
+  for (let i = 0; i < 6; i++) {
+    const host = `public-${i % 2}.example.com`
+    const res = await request(`${gw.url}/p/x`, { headers: { host } })
+    t.same([res.statusCode, await res.body.text()], [200, `host ${host}`], 'the client\'s Host goes upstream, not into the TLS name')
+  }
+  const fixed = await request(`${gw.url}/f/x`)
+  t.same([fixed.statusCode, await fixed.body.text()], [200, 'host fixed.example.com'], 'hostHeader')
+  t.ok(await until(() => handshakes.length >= 2), 'the health check connected too')
+  t.ok(handshakes.every(n => n === 'false'), `no handshake sent a name: ${handshakes.join(', ')}`)
+  t.ok(handshakes.length <= 3, `connections kept across Hosts (${handshakes.length} handshakes)`)
+  t.notOk(gw.logs.some(l => typeof l.msg === 'string' && l.msg.startsWith('upstream TLS')), 'no TLS failure')
+})
+
 t.test('mTLS to the upstream: the client certificate is presented', async t => {
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
   const clients = createTestCa('Client CA', fn => t.teardown(fn))
@@ -133,10 +168,11 @@ t.test('rejectUnauthorized: false connects to anything, with a warning at load',
 t.test('health checks trust what the traffic trusts', async t => {
   const ca = createTestCa('Portcullis Test CA', fn => t.teardown(fn))
   const url = await httpsUpstream(t, ca.issue('upstream', 'IP:127.0.0.1'))
+  const wrongName = await httpsUpstream(t, ca.issue('elsewhere', 'DNS:elsewhere'))
   const gw = await startGateway(`
 upstreams:
   secure:
-    targets: [ { url: "${url}" }, { url: "https://127.0.0.1:1" } ]
+    targets: [ { url: "${url}" }, { url: "https://127.0.0.1:1" }, { url: "${wrongName}" } ]
     tls: { ca: "${ca.certFile}" }
     healthCheck: { path: /health, interval: 100ms, timeout: 50ms, unhealthyAfter: 1, healthyAfter: 1 }
 routes:
@@ -146,8 +182,10 @@ routes:
 `)
   t.teardown(() => gw.close())
   const health = () => gw.gateway.runtime.upstreamSnapshots()[0]?.targets.map(x => [x.url, x.healthy])
-  t.ok(await until(() => health()?.[1]?.[1] === false), 'the unreachable target is found out')
-  t.same(health(), [[url, true], ['https://127.0.0.1:1', false]], 'the TLS target passes its checks')
+  t.ok(await until(() => health()?.[1]?.[1] === false && health()?.[2]?.[1] === false), 'the unreachable target and the one with a wrong name are found out')
+  t.same(health(), [[url, true], ['https://127.0.0.1:1', false], [wrongName, false]], 'the TLS target passes its checks')
+  const reasons = Object.fromEntries(gw.logs.filter(l => l.msg === 'target unhealthy').map(l => [l.target, l.reason]))
+  t.match(reasons, { 'https://127.0.0.1:1': /^ECONNREFUSED: /, [wrongName]: /^ERR_TLS_CERT_ALTNAME_INVALID: / }, 'logged with why')
 })
 
 t.test('unreadable and mismatched PEM files are config errors at their key', async t => {
@@ -177,6 +215,12 @@ routes:
   t.match(await issues('{ ca: missing.pem }'), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.ca: cannot read "missing\.pem": ENOENT/])
   t.match(await issues(`{ cert: "${a.certFile}", key: "${b.keyFile}" }`), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.key: invalid PEM: .*key values mismatch/])
   t.match(await issues(`{ cert: "${a.certFile}" }`), [/upstreams\.secure\.tls\.cert: a client certificate needs both cert and key/])
+  // A CA file must be PEM certificates: OpenSSL would take any file, and every target would fail its handshake.
+  writeFileSync(join(ca.certFile, '..', 'empty.pem'), '')
+  writeFileSync(join(ca.certFile, '..', 'hello.pem'), 'hello world')
+  t.match(await issues('{ ca: empty.pem }'), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.ca: not a PEM CA file: no certificate in it/])
+  t.match(await issues('{ ca: hello.pem }'), [/upstreams\.secure\.tls\.ca: not a PEM CA file: no certificate in it/])
+  t.match(await issues(`{ ca: "${a.keyFile}" }`), [/upstreams\.secure\.tls\.ca: not a PEM CA file: .*PRIVATE KEY/])
   // Relative to the config file.
   t.same(await issues('{ ca: ca.pem, cert: a.pem, key: a.key }'), ['accepted'])
 })
