@@ -190,6 +190,14 @@ t.test('conflicts: duplicate route names, identical matchers', async t => {
     'gw.yaml:7:23 routes[1].match: matches exactly the same requests as routes[0], so it could never be used',
     'gw.yaml:9:23 routes[3].match: matches exactly the same requests as routes[2], so it could never be used'
   ], 'param names and GET\'s implied HEAD make no difference')
+  t.same(await issues(t, HEAD + `  - { name: a, match: { path: /a, host: API.example.com }, upstream: users }
+  - { name: b, match: { path: /a, host: api.example.com. }, upstream: users }
+  - { name: c, match: { path: /a, host: [x.example.com, "*.Example.com"] }, upstream: users }
+  - { name: d, match: { path: /a, host: ["*.example.com", X.example.com.] }, upstream: users }
+`), [
+    'gw.yaml:7:23 routes[1].match: matches exactly the same requests as routes[0], so it could never be used',
+    'gw.yaml:9:23 routes[3].match: matches exactly the same requests as routes[2], so it could never be used'
+  ], 'hosts are compared as the router compares them: case and a trailing dot make no difference')
 })
 
 t.test('environment: ${VAR} and ${VAR:-default} are substituted, numbers included', async t => {

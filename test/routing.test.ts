@@ -155,6 +155,8 @@ t.test('forwarded path: normalized, stripPrefix, rewrite; query string kept as s
     strip: 'match: { path: /api/* }\nstripPrefix: /api',
     account: 'match: { path: "/accounts/:id/*" }\nrewrite: "/v2/accounts/:id/*"',
     profile: 'match: { path: "/people/:id" }\nrewrite: "/users/:id/profile"',
+    prefix: 'match: { path: /old/* }\nrewrite: "/v2/*"',
+    inner: 'match: { path: "/m/:a/*" }\nrewrite: "/z/*/:a"',
     raw: 'match: { path: /raw/* }'
   })
   const table: Array<[string, string, string]> = [
@@ -164,10 +166,13 @@ t.test('forwarded path: normalized, stripPrefix, rewrite; query string kept as s
     ['/api/a/', 'strip', '/a/'],
     ['/accounts/7/a/b?q=1', 'account', '/v2/accounts/7/a/b?q=1'],
     ['/accounts/7', 'account', '/v2/accounts/7'],
-    ['/accounts/7/', 'account', '/v2/accounts/7'],
+    ['/accounts/7/', 'account', '/v2/accounts/7/'],
     ['/accounts/7/a/', 'account', '/v2/accounts/7/a/'],
     ['/accounts/%41b%3a/x', 'account', '/v2/accounts/Ab%3A/x'],
     ['/people/ann?fields=a,b', 'profile', '/users/ann/profile?fields=a,b'],
+    ['/old', 'prefix', '/v2'],
+    ['/old/', 'prefix', '/v2/'],
+    ['/m/1/a/b/', 'inner', '/z/a/b/1'],
     ['/raw/%61b/../c?a=1&a=2&b=%2F&c&d=..%2f', 'raw', '/raw/c?a=1&a=2&b=%2F&c&d=..%2f'],
     ['/raw//x/./y?', 'raw', '/raw/x/y?']
   ]

@@ -39,9 +39,12 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
       add(here('upstream'), `unknown upstream "${route.upstream}"${didYouMean(route.upstream, upstreamNames)}`)
     }
     const hosts = route.match.host === undefined ? [] : Array.isArray(route.match.host) ? route.match.host : [route.match.host]
+    // As the router compares hosts: `API.example.com` and `api.example.com.` are one.
+    const hostKeys = new Set<string>()
     hosts.forEach((h, j) => {
       const parsed = parseHostPattern(h)
       if (typeof parsed === 'string') add(Array.isArray(route.match.host) ? here('match', 'host', j) : here('match', 'host'), `host "${h}": ${parsed}`)
+      else hostKeys.add(parsed.kind === 'exact' ? parsed.host : '*' + parsed.suffix)
     })
     route.match.methods?.forEach((m, j) => {
       if (!KNOWN_METHODS.has(m.toUpperCase())) add(here('match', 'methods', j), `unknown HTTP method "${m}"${didYouMean(m.toUpperCase(), KNOWN_METHODS)}`)
@@ -64,7 +67,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     // Equal up to param names (`:id` and `:uid` match alike) and GET's implied HEAD.
     const methods = route.match.methods === undefined ? undefined : new Set(route.match.methods.map(m => m.toUpperCase()))
     if (methods?.has('GET') === true) methods.add('HEAD')
-    const matcherKey = JSON.stringify([hosts.map(h => h.toLowerCase()).sort(), route.match.path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':'),
+    const matcherKey = JSON.stringify([[...hostKeys].sort(), route.match.path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':'),
       methods === undefined ? undefined : [...methods].sort(), Object.entries(route.match.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]).sort()])
     const same = seenMatchers.get(matcherKey)
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)

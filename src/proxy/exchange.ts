@@ -28,6 +28,8 @@ export interface ExchangeOwner {
   readonly clientMinBodyRate: number
   readonly clientSendMs: number
   finished (ex: Exchange): void
+  /** The exchange became a tunnel (an upgrade went through): it stays in flight until the tunnel closes. */
+  tunnelOpened (): void
   /** The gateway cut the exchange short (ex.cut says why). */
   cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
@@ -69,6 +71,13 @@ function replyProblem (reply: unknown): string | undefined {
   const status = (reply as PluginReply).status
   if (!Number.isInteger(status) || status < 200 || status > 999) return `with status ${String(status)}: a reply's status is an integer from 200 to 999`
   return undefined
+}
+
+/** The response's Transfer-Encoding values, for the log. */
+function transferCoding (raw: Buffer[]): string {
+  const values: string[] = []
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as Buffer).toString('latin1').toLowerCase() === 'transfer-encoding') values.push((raw[i + 1] as Buffer).toString('latin1'))
+  return values.join(', ')
 }
 
 function hasBody (req: IncomingMessage): boolean {
@@ -446,10 +455,19 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.compiled.upstream.outcome(this.target as Target, true, this.#sentAt, true)
     this.compiled.upstream.end(this.target as Target)
     if (this.#done) { upstream.destroy(); return }
+    // Hop-by-hop fields are for this hop (Keep-Alive, Proxy-Authenticate, those Connection names): not
+    // relayed. The request phase's extraResponseHeaders are (response hooks do not run: a tunnel follows).
+    let head
+    try {
+      head = upgradeResponseHead(raw ?? [], this.#extraHeaders)
+    } catch (err) {
+      upstream.destroy()
+      this.#owner.pluginFailed(this, err); return
+    }
     this.#upgraded = true
+    this.#owner.tunnelOpened()
     clearTimeout(this.#deadline) // a WebSocket lives as long as its ends want
-    // Hop-by-hop fields are for this hop (Keep-Alive, Proxy-Authenticate, those Connection names): not relayed.
-    client.write(`HTTP/1.1 101 Switching Protocols\r\n${raw === null ? '' : upgradeResponseHead(raw)}x-request-id: ${this.id}\r\n\r\n`, 'latin1')
+    client.write(`HTTP/1.1 101 Switching Protocols\r\n${head}x-request-id: ${this.id}\r\n\r\n`, 'latin1')
     const head0 = (this.#upgrade as { head: Buffer }).head
     if (head0.length > 0) upstream.write(head0)
     const closeBoth = () => { client.destroy(); upstream.destroy() }
@@ -480,8 +498,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // Returning false would pause the connection for good: close it instead.
     if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
     if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) return true // drained, then sent again
-    this.#resume = resume
     const headers = endToEndResponseHeaders(raw)
+    if (headers === undefined) {
+      (this.#abort as (err?: Error) => void)(new UpstreamBodyInvalid(`the upstream's response uses a transfer coding other than chunked (${transferCoding(raw)})`))
+      return false
+    }
+    this.#resume = resume
+    // No content, whatever Content-Length says (a 304 may give the 200's: RFC 9110 8.6): none is sent, as for a reply.
+    if (status === 204 || status === 304) delete headers['content-length']
     headers['x-request-id'] = this.id
     const length = headers['content-length']
     this.#buffered = typeof length === 'string' && Number(length) <= upstream.responseBuffer
@@ -534,6 +558,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   onError (err: Error): void {
+    // A 204's or 304's Content-Length describes no body (RFC 9110 8.6), but undici, which exempts
+    // only HEAD's, fails the response once it ends: it is whole (the connection is not reused).
+    if (this.#answered && (this.#tryStatus === 204 || this.#tryStatus === 304) && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') { this.onComplete(); return }
     clearTimeout(this.#headersTimer)
     clearTimeout(this.#stallTimer)
     const upstream = this.compiled.upstream
@@ -560,7 +587,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; this.#send(next); return }
     this.#owner.upstreamFailed(this, err)
-    const error = TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT : GatewayError.UPSTREAM_UNREACHABLE
+    const error = TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT
+      : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID : GatewayError.UPSTREAM_UNREACHABLE
     // Broken mid-body with the head still held: answered without the plugins, which saw the response begin.
     if (this.#held !== undefined) { this.fail(error); return }
     if (!this.res.headersSent) { this.#failUpstream(error); return }

@@ -1,3 +1,5 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http'
+
 // RFC 9110 7.6.1 hop-by-hop headers, plus `expect` (the gateway answers 100-continue itself) and `host`
 // (set per route); Proxy-* headers are for this hop only.
 const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
@@ -33,8 +35,15 @@ export function endToEndRequestHeaders (headers: Record<string, string | string[
  */
 const bytesText = (v: Buffer | string | undefined): string => Buffer.isBuffer(v) ? v.toString('latin1') : String(v)
 
-/** End-to-end response headers from undici's raw [name, value, ...] buffers, lower-cased. */
-export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> {
+/** Whether a Transfer-Encoding value is `chunked` alone, the one coding undici takes off. */
+const onlyChunked = (value: string): boolean => value === 'chunked' || value.trim().toLowerCase() === 'chunked'
+
+/**
+ * End-to-end response headers from undici's raw [name, value, ...] buffers, lower-cased; undefined
+ * when the response has a transfer coding other than chunked (`gzip, chunked`): undici takes off
+ * the chunks only, and the client would get the rest coded with nothing saying how (RFC 9112 6.1).
+ */
+export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> | undefined {
   const out: Record<string, string | string[] | undefined> = {}
   // Every Connection header counts: an upstream may send several.
   let connection: string | string[] | undefined
@@ -42,7 +51,10 @@ export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string |
     const name = (raw[i] as Buffer).toString('latin1').toLowerCase()
     const value = (raw[i + 1] as Buffer).toString('latin1')
     if (name === 'connection') { connection = connection === undefined ? value : [connection, value].flat(); continue }
-    if (isHopByHop(name, undefined)) continue
+    if (isHopByHop(name, undefined)) {
+      if (name === 'transfer-encoding' && !onlyChunked(value)) return undefined
+      continue
+    }
     const prev = out[name]
     out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
   }
@@ -66,9 +78,11 @@ export function closeDelimited (raw: Buffer[], status: number, method: string): 
 /**
  * The header lines of an upgrade's 101 from undici's raw [name, value, ...], as the upstream sent
  * them, less the hop-by-hop ones and those its Connection names; `Upgrade` stays, and Connection
- * says only `upgrade` (RFC 9110 7.8: the client switches on both).
+ * says only `upgrade` (RFC 9110 7.8: the client switches on both). `extra` (the request phase's
+ * extraResponseHeaders) replaces the upstream's fields of the same names, as on any response;
+ * it throws, as writeHead does, on a name or value that cannot be written.
  */
-export function upgradeResponseHead (raw: ReadonlyArray<Buffer | string>): string {
+export function upgradeResponseHead (raw: ReadonlyArray<Buffer | string>, extra?: Readonly<Record<string, string | string[] | undefined>>): string {
   let connection: string[] | undefined
   for (let i = 0; i < raw.length; i += 2) if (String(raw[i]).toLowerCase() === 'connection') (connection ??= []).push(String(raw[i + 1]))
   const named = connectionTokens(connection)
@@ -80,7 +94,17 @@ export function upgradeResponseHead (raw: ReadonlyArray<Buffer | string>): strin
     if (lower === 'connection') {
       if (!connected) head += `${name}: upgrade\r\n`
       connected = true
-    } else if (lower === 'upgrade' || !isHopByHop(lower, named)) head += `${name}: ${bytesText(raw[i + 1])}\r\n`
+    } else if (lower === 'upgrade' || (!isHopByHop(lower, named) && extra?.[lower] === undefined)) head += `${name}: ${bytesText(raw[i + 1])}\r\n`
+  }
+  for (const name in extra) {
+    const v = extra[name]
+    // Connection and Upgrade say what the 101 switches to: not a plugin's to change.
+    if (v === undefined || isHopByHop(name, undefined)) continue
+    validateHeaderName(name)
+    for (const value of Array.isArray(v) ? v : [v]) {
+      validateHeaderValue(name, value)
+      head += `${name}: ${value}\r\n`
+    }
   }
   return head
 }

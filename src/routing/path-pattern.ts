@@ -100,21 +100,31 @@ export function splitTemplate (template: string, available: readonly string[], w
   return parts
 }
 
-/** Compiles a rewrite template (`/v2/accounts/:id/*`) into a function of the match's params. */
-export function compileRewrite (template: string, available: readonly string[]): ((params: Record<string, string>) => string) | string {
+/**
+ * Compiles a rewrite template (`/v2/accounts/:id/*`) into a function of the request path and the
+ * match's params. The path it builds has no `//` a substitution made: an empty "*" takes its slash
+ * with it (`/v2/*` for `/users` is `/v2`), and one ending with a slash drops the slash of the text
+ * after it. A trailing slash is kept: a non-empty "*" ends as matched, and an empty last one
+ * keeps its slash when the request path ends with one (`/v2/*` for `/users/` is `/v2/`), as stripPrefix does.
+ */
+export function compileRewrite (template: string, available: readonly string[]): ((path: string, params: Record<string, string>) => string) | string {
   const parts = splitTemplate(template, available, 'match.path')
   if (typeof parts === 'string') return parts
   const sample = parts.map((p, i) => i % 2 === 0 ? p : 'x').join('')
   if (normalizePath(sample) !== sample) return NOT_NORMALIZED
-  return params => {
+  // The "*" that ends the template, if one does: its index in parts.
+  const lastStar = parts.length > 1 && parts[parts.length - 1] === '' && parts[parts.length - 2] === '*' ? parts.length - 2 : -1
+  return (path, params) => {
     let out = ''
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as string
-      if (i % 2 === 0) { out += part; continue }
+      if (i % 2 === 0) {
+        // Only a "*" ends with a slash here (params are non-empty and hold none).
+        out += part.charCodeAt(0) === 47 && out.charCodeAt(out.length - 1) === 47 ? part.slice(1) : part
+        continue
+      }
       const value = params[part] ?? ''
-      // An empty "*" takes its slash with it (`/v2/*` for `/users` is `/v2`); a non-empty one is kept
-      // as matched, trailing slash included.
-      if (value === '' && out.endsWith('/')) out = out.slice(0, -1)
+      if (value === '' && out.charCodeAt(out.length - 1) === 47 && !(i === lastStar && path.charCodeAt(path.length - 1) === 47)) out = out.slice(0, -1)
       out += value
     }
     return out === '' ? '/' : out

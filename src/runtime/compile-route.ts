@@ -80,10 +80,7 @@ function methodSet (methods: string[] | undefined): Set<string> | undefined {
 }
 
 function pathMapper (config: RouteConfig, pattern: PathPattern): CompiledRoute['upstreamPath'] {
-  if (config.rewrite !== undefined) {
-    const rewrite = compileRewrite(config.rewrite, pattern.params) as (p: Record<string, string>) => string
-    return (_path, params) => rewrite(params)
-  }
+  if (config.rewrite !== undefined) return compileRewrite(config.rewrite, pattern.params) as CompiledRoute['upstreamPath']
   const prefix = config.stripPrefix
   if (prefix === undefined || prefix === '/') return path => path
   return path => path.length === prefix.length ? '/' : path.slice(prefix.length)

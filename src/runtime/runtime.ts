@@ -73,6 +73,9 @@ export class Runtime implements ExchangeOwner {
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
+  /** Of those, the open tunnels (WebSockets): they need no upstream work (see #onlyTunnelsLeft). */
+  #tunnels = 0
+  #retired = false
   /** Past the shutdown's deadline: a request ending unfinished was cut by it (see cutAtShutdown). */
   #cutAtShutdown = false
   readonly clientBodyMs: number
@@ -160,7 +163,7 @@ export class Runtime implements ExchangeOwner {
    * upstream; undone by retire() for what the next config dropped, by dispose() for the rest.
    */
   async #startUpstreamWork (metrics: Metrics | undefined, healthChecks: boolean): Promise<void> {
-    const onHealth = (u: Upstream, url: string, healthy: boolean) => u.setTargetHealth(url, healthy)
+    const onHealth = (u: Upstream, url: string, healthy: boolean, reason?: string) => u.setTargetHealth(url, healthy, reason)
     const work = new Map([...this.upstreams.values()].map(u => [u.name, {
       discovery: startDnsDiscovery(u, this.log),
       stopChecks: healthChecks && u.healthCheck !== undefined ? startHealthChecks([u], onHealth) : undefined
@@ -185,12 +188,28 @@ export class Runtime implements ExchangeOwner {
    * A reload has put `next` in service. Upstreams it no longer has stop their DNS discovery and
    * health checks now, not when this runtime's last request ends (a WebSocket may keep it for hours);
    * the metrics are the new runtime's. An upstream it kept (by name: its Upstream is a new object
-   * that inherited the targets' state) keeps its checks here until dispose(), for the retries of
-   * the requests still in flight here. The series of routes and upstreams `next` no longer has leave /metrics.
+   * that inherited the targets' state) keeps its checks here while HTTP requests are in flight here,
+   * for their retries; once only tunnels are left, they stop (see #onlyTunnelsLeft). The series of
+   * routes and upstreams `next` no longer has leave /metrics.
    */
-  retire (next: Runtime): Promise<void> {
+  async retire (next: Runtime): Promise<void> {
+    this.#retired = true
     this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), new Set(next.upstreams.keys()))
-    return this.#retireUpstreamWork(next.upstreams)
+    await Promise.all([this.#retireUpstreamWork(next.upstreams), this.#onlyTunnelsLeft()])
+  }
+
+  tunnelOpened (): void {
+    this.#tunnels++
+    void this.#onlyTunnelsLeft()
+  }
+
+  /**
+   * A retired runtime whose requests in flight are all tunnels: no request of its will pick a
+   * target again, so its DNS discovery and health checks stop. What the tunnels still use (their
+   * sockets, the plugins' onFinished) stays until dispose().
+   */
+  async #onlyTunnelsLeft (): Promise<void> {
+    if (this.#retired && this.#tunnels > 0 && this.#inFlight === this.#tunnels) await this.#stopUpstreamWork()
   }
 
   get inFlight (): number { return this.#inFlight }
@@ -352,7 +371,9 @@ export class Runtime implements ExchangeOwner {
         resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
       })
     }
+    if (ex.status === 101) this.#tunnels--
     if (--this.#inFlight === 0) this.#drained?.()
+    else if (this.#retired) void this.#onlyTunnelsLeft()
   }
 
   /** Counts a timeout of `kind` (see Metrics.timeouts). */

@@ -1,5 +1,9 @@
 import t from 'tap'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
+import { WebSocket, WebSocketServer } from 'ws'
 import { startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
 import { configFile, startFromFile } from './helpers.ts'
@@ -45,4 +49,56 @@ ${routes}
   t.equal(checks, atReload, 'no health check after the reload')
   release()
   t.equal(await slow, 'slow', 'the request open on the removed upstream still completes')
+})
+
+// A kept upstream keeps its checks in the old runtime only while HTTP requests there may still
+// retry: a WebSocket alone does not keep them (each reload would add a runtime's worth of checks).
+t.test('a retired runtime with only WebSockets left stops its health checks', async t => {
+  let checks = 0
+  const server = createServer((req, res) => { if (req.url === '/health') checks++; res.end('ok') })
+  const wss = new WebSocketServer({ server })
+  wss.on('connection', ws => ws.on('message', (data, binary) => ws.send(data, { binary })))
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const yaml = (n: number) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  ws:
+    targets: [ { url: "${url}" } ]
+    healthCheck: { path: /health, interval: 100ms }
+routes:
+  - { name: live-${n}, match: { path: /live }, upstream: ws }
+`
+  const cf = await configFile(yaml(0))
+  const gw = await startFromFile(cf.file)
+  const sockets: WebSocket[] = []
+  t.teardown(async () => {
+    for (const ws of sockets) ws.terminate()
+    await gw.close()
+    await new Promise(resolve => { for (const c of wss.clients) c.terminate(); wss.close(); server.close(resolve) })
+    await cf.remove()
+  })
+  const open = async () => {
+    const ws = new WebSocket(gw.url.replace('http', 'ws') + '/live')
+    sockets.push(ws)
+    await once(ws, 'open')
+    return ws
+  }
+  const echo = async (ws: WebSocket, text: string) => { ws.send(text); const [data] = await once(ws, 'message'); return String(data) }
+  // A socket open in each runtime a reload retires.
+  const retired = []
+  for (let n = 1; n <= 4; n++) {
+    await open()
+    retired.push(gw.gateway.runtime)
+    await cf.write(yaml(n))
+    t.equal((await gw.reloader.reload('admin')).result, 'success')
+  }
+  t.same(retired.map(r => r.inFlight), [1, 1, 1, 1], 'each retired runtime holds its socket')
+  t.equal(await echo(sockets[0] as WebSocket, 'after'), 'after', 'the first socket still works')
+
+  const from = checks
+  await new Promise(resolve => setTimeout(resolve, 1_000))
+  // One runtime checking every 100 ms: about 10; all five (the bug) about 50.
+  t.ok(checks - from <= 20, `health checks in 1 s: ${checks - from}`)
+  t.equal(await echo(sockets[3] as WebSocket, 'still'), 'still', 'the sockets outlive the checks')
 })

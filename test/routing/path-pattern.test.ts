@@ -112,18 +112,36 @@ t.test('compileRewrite: the upstream path from the params; an empty "*" takes it
     return r
   }
   const account = rewrite('/v2/accounts/:id/*', ['id', '*'])
-  t.equal(account({ id: '7', '*': 'a/b' }), '/v2/accounts/7/a/b')
-  t.equal(account({ id: '7', '*': 'a/' }), '/v2/accounts/7/a/')
-  t.equal(account({ id: '7', '*': '' }), '/v2/accounts/7')
-  t.equal(rewrite('/*', ['*'])({ '*': '' }), '/')
-  t.equal(rewrite('/*', ['*'])({ '*': 'x' }), '/x')
-  t.equal(rewrite('/files-*', ['*'])({ '*': '' }), '/files-')
-  t.equal(rewrite('/files/*/raw', ['*'])({ '*': 'a' }), '/files/a/raw')
-  t.equal(rewrite('/users/:id/profile', ['id'])({ id: 'ann' }), '/users/ann/profile')
-  t.equal(rewrite('/fixed', ['id'])({ id: 'ann' }), '/fixed')
+  t.equal(account('/users/7/a/b', { id: '7', '*': 'a/b' }), '/v2/accounts/7/a/b')
+  t.equal(account('/users/7/a/', { id: '7', '*': 'a/' }), '/v2/accounts/7/a/')
+  t.equal(account('/users/7', { id: '7', '*': '' }), '/v2/accounts/7')
+  t.equal(rewrite('/*', ['*'])('/', { '*': '' }), '/')
+  t.equal(rewrite('/*', ['*'])('/api', { '*': '' }), '/')
+  t.equal(rewrite('/*', ['*'])('/x', { '*': 'x' }), '/x')
+  t.equal(rewrite('/files-*', ['*'])('/f', { '*': '' }), '/files-')
+  t.equal(rewrite('/files/*/raw', ['*'])('/f/a', { '*': 'a' }), '/files/a/raw')
+  t.equal(rewrite('/users/:id/profile', ['id'])('/p/ann', { id: 'ann' }), '/users/ann/profile')
+  t.equal(rewrite('/fixed', ['id'])('/p/ann/', { id: 'ann' }), '/fixed')
   t.equal(compileRewrite('/v2/:uid', ['id']), 'uses ":uid", which match.path does not define')
   const notNormalized = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
   t.equal(compileRewrite('/v2//:id', ['id']), notNormalized)
   t.equal(compileRewrite('/v2/:id/..', ['id']), notNormalized)
   t.equal(compileRewrite('/%7e/:id', ['id']), notNormalized)
+})
+
+t.test('compileRewrite: a trailing slash is kept, and a substitution makes no "//"', async t => {
+  const rewrite = (template: string, available: string[]) => compileRewrite(template, available) as (path: string, params: Record<string, string>) => string
+  // `/api/*` to `/v2/*`: `/api/` is `/v2/`, as stripPrefix makes `/api/` into `/`.
+  const v2 = rewrite('/v2/*', ['*'])
+  t.equal(v2('/api/', { '*': '' }), '/v2/')
+  t.equal(v2('/api', { '*': '' }), '/v2')
+  t.equal(v2('/', { '*': '' }), '/v2/')
+  t.equal(rewrite('/v2/accounts/:id/*', ['id', '*'])('/users/7/', { id: '7', '*': '' }), '/v2/accounts/7/')
+  // A "*" inside the template: its trailing slash meets the next one.
+  const inner = rewrite('/z/*/:a', ['a', '*'])
+  t.equal(inner('/m/1/a/b/', { a: '1', '*': 'a/b/' }), '/z/a/b/1')
+  t.equal(inner('/m/1/a/b', { a: '1', '*': 'a/b' }), '/z/a/b/1')
+  t.equal(inner('/m/1/', { a: '1', '*': '' }), '/z/1')
+  t.equal(rewrite('/files/*/raw', ['*'])('/f/', { '*': '' }), '/files/raw')
+  t.equal(rewrite('/files/*/raw', ['*'])('/f/a/', { '*': 'a/' }), '/files/a/raw')
 })
