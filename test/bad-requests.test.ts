@@ -5,6 +5,7 @@ import { startGateway } from './helpers/gateway.ts'
 import { metricValue } from './helpers/metric-value.ts'
 import { headerValues, rawRequest } from './helpers/raw-http.ts'
 import { startUpstream } from './helpers/upstream.ts'
+import { until } from './helpers/wait.ts'
 
 // Requests refused before any route could take them, by Node's parser or by Fastify's router:
 // the same JSON error body and request id as every gateway error, and an access-log line.
@@ -62,4 +63,57 @@ t.test('requests rejected before routing: counted once each, logged without thei
   t.equal(rejected.length, cases.length, 'each logged')
   t.notOk(JSON.stringify(gw.logs).includes('secret1'), 'no query in the logs')
   t.ok(rejected.some(l => l.path === '/q/%zz' && l.status === 400), 'the path, up to its query')
+})
+
+t.test('behind a trusted proxy, a rejected request names the client as a routed one does (X-Forwarded-For)', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  trustProxy: [127.0.0.1]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const port = Number(new URL(gw.url).port)
+  const cases = [
+    { lines: ['GET /a HTTP/1.1'], status: 200 },
+    { lines: ['GET /nowhere HTTP/1.1'], status: 404 },
+    { lines: ['GET /a/%zz HTTP/1.1'], status: 400 },
+    { lines: ['GET /caf%E9 HTTP/1.1'], status: 400 },
+    { lines: ['TRACE /a HTTP/1.1'], status: 405 },
+    { lines: ['CONNECT a.example:443 HTTP/1.1'], status: 501 },
+    { lines: ['GET /a HTTP/1.1', 'Expect: foo'], status: 417 }
+  ]
+  for (const c of cases) {
+    const res = await rawRequest(port, [...c.lines, 'Host: x', 'X-Forwarded-For: 203.0.113.9', 'Connection: close'])
+    t.equal(res.status, c.status, c.lines.join(', '))
+  }
+  const lines = gw.logs.filter(l => l.msg === 'request' || l.msg === 'request rejected')
+  t.equal(lines.length, cases.length, 'each logged')
+  t.same(lines.filter(l => l.clientIp !== '203.0.113.9'), [], 'each with the address the proxy named')
+})
+
+t.test('a long path is logged cut at 2 KiB, with how much was left out, whether routed or rejected', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: a, match: { path: /a/* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const routed = `/a/${'x'.repeat(8_000)}`
+  const unrouted = `/b/${'y'.repeat(8_000)}`
+  for (const [url, status] of [[routed, 200], [`${unrouted}?api_key=secret1`, 404]] as const) {
+    const res = await request(`${gw.url}${url}`)
+    t.equal(res.statusCode, status)
+    await res.body.dump()
+  }
+  const cut = (path: string) => `${path.slice(0, 2048)}…(+${path.length - 2048} bytes)`
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request')))
+  t.equal(gw.logs.find(l => l.msg === 'request')?.path, cut(routed), 'the access line')
+  t.equal(gw.logs.find(l => l.msg === 'request rejected')?.path, cut(unrouted), 'the rejected line, its query left out first')
 })

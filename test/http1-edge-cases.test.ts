@@ -249,6 +249,21 @@ t.test('a client that closes its side mid-body gets no answer of its own: one ac
   t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no second line with an id of its own')
 })
 
+t.test('a body left unread by an early answer, then cut short by the client, is no new request: no 400, no "request rejected"', async t => {
+  const { gw, port } = await gateway(t, '    plugins: { request-termination: { status: 401 } }')
+  const metrics = gw.metrics.requests.requests
+  const { socket, received } = await rawConnection(port)
+  socket.write('POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n' + 'a'.repeat(10))
+  t.ok(await until(() => /^HTTP\/1\.1 401 [^]*\r\n\r\n/.test(received())), 'answered at once')
+  t.match(received(), /connection: keep-alive/i, 'the connection kept: Node discards the rest of the body')
+  socket.end()
+  await once(socket, 'close')
+  t.equal(received().match(/^HTTP\/1\.1 /gm)?.length, 1, 'one answer only')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/early' }), { status: 401 })
+  t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no line for the end of the body')
+  t.same((await metrics.get()).values.filter(v => v.labels.route === '(unmatched)'), [], 'nothing counted as unmatched')
+})
+
 t.test('unreadable bytes pipelined behind a request under way are not answered ahead of it', async t => {
   const { gw, port } = await gateway(t)
   const { socket, received } = await rawConnection(port)

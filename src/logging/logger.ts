@@ -7,12 +7,32 @@ const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', '
   .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`])
   .concat(['resHeaders["set-cookie"]'])
 
-/** `headers` with those of `names` present shown as [redacted]: a copy only when one is there. */
+/**
+ * `headers` with those of `names` present shown as [redacted], and without HTTP/2's pseudo-headers
+ * (`:path` carries the query, which logs leave out; the others repeat the line's fields): a copy
+ * only when there is one of either.
+ */
 export function redactHeaders<H extends Record<string, unknown>> (headers: H, names: readonly string[]): H {
-  if (!names.some(name => headers[name] !== undefined)) return headers
-  const copy: Record<string, unknown> = { ...headers }
+  if (!names.some(name => headers[name] !== undefined) && !hasPseudoHeader(headers)) return headers
+  const copy: Record<string, unknown> = {}
+  for (const name in headers) if (name.charCodeAt(0) !== COLON) copy[name] = headers[name]
   for (const name of names) if (copy[name] !== undefined) copy[name] = '[redacted]'
   return copy as H
+}
+
+const COLON = 58
+
+function hasPseudoHeader (headers: Record<string, unknown>): boolean {
+  for (const name in headers) if (name.charCodeAt(0) === COLON) return true
+  return false
+}
+
+/** Past this, a logged path is cut (a client could send 8 KiB of it on every request); see loggedPath. */
+const MAX_LOGGED_PATH = 2048
+
+/** `path` as logged: its first MAX_LOGGED_PATH characters and `…(+N bytes)` for the rest, if longer. */
+export function loggedPath (path: string): string {
+  return path.length <= MAX_LOGGED_PATH ? path : `${path.slice(0, MAX_LOGGED_PATH)}…(+${path.length - MAX_LOGGED_PATH} bytes)`
 }
 
 type Destination = ReturnType<typeof pino.destination>

@@ -33,7 +33,7 @@ export class RequestMetrics {
     this.upstreamDuration = new BucketHistogram({ name: 'portcullis_upstream_response_duration_seconds', help: 'From a request sent to an upstream to its response headers, by upstream (each try).', label: 'upstream', buckets: SECONDS, registry })
     this.overhead = new BucketHistogram({ name: 'portcullis_gateway_overhead_seconds', help: 'Time spent in the gateway itself: the whole request minus the wait for upstream response headers, by route.', label: 'route', buckets: SECONDS, registry })
     this.responseBytes = new FastCounter({ name: 'portcullis_http_response_bytes_total', help: 'Response body bytes sent to clients, by route.', labelNames: ['route'], registers })
-    this.requestBytes = new FastCounter({ name: 'portcullis_http_request_bytes_total', help: 'Request body bytes received from clients (by Content-Length), by route.', labelNames: ['route'], registers })
+    this.requestBytes = new FastCounter({ name: 'portcullis_http_request_bytes_total', help: 'Request body bytes received from clients, by route.', labelNames: ['route'], registers })
     const inFlight = () => this.inFlight
     // Read at scrape time: the hot path only counts a plain number.
     new Gauge({ name: 'portcullis_http_requests_in_flight', help: 'Requests being answered right now.', registers, collect () { this.set(inFlight()) } })

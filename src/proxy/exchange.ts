@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { pipeline, type Duplex, type Readable, type Writable } from 'node:stream'
+import { pipeline, Readable, type Duplex, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TLSSocket } from 'node:tls'
 import type { Http2ServerRequest } from 'node:http2'
@@ -49,6 +49,7 @@ const EXCHANGE = Symbol('exchange')
 /** Why an HTTP/2 stream is reset (Node's compatibility layer does not emit it: nothing to handle). */
 const STREAM_CUT = new Error('response cut short by the gateway')
 const closeSocket = (socket: Duplex): void => { socket.destroy() }
+const READABLE_PUSH = Readable.prototype.push
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
@@ -142,6 +143,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #answered = false
   /** The current try's response status, once its headers came (0 before). */
   #tryStatus = 0
+  /** Request body bytes Node has pushed into the request so far (see #onBodyChunk). */
+  #received = 0
   /** The request body read into memory so that a retry can send it again (RetryPolicy.buffersBody). */
   #body: Buffer | undefined
   /** Streams the request body goes through upstream (pipeBodyThrough), and their output once piped. */
@@ -215,10 +218,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   get extraResponseHeaders (): HeaderMap { return (this.#extraHeaders ??= {}) }
   /** The response headers sent to the client (for logging.headers). */
   get responseHeaders (): Readonly<Record<string, unknown>> { return this.#written ?? this.res.getHeaders() }
+  /**
+   * The response went out whole: ended by the gateway and handed to the client's connection. Not
+   * writableFinished alone: Node ends an HTTP/2 stream's writable side when the client resets it
+   * (RST_STREAM CANCEL), which then reads as finished though nothing was sent.
+   */
+  get sentWhole (): boolean { return this.res.writableFinished && this.res.writableEnded }
   /** Upstream attempts made (more than 1 when retried). */
   get tries (): number { return this.#tries }
-  /** Request body bytes, as the client declared them (Content-Length) or as buffered. */
-  get requestBytes (): number { return this.#body?.length ?? (Number(this.raw.headers['content-length']) || 0) }
+  /** Request body bytes received from the client (not as declared: a Content-Length is only the client's word). */
+  get requestBytes (): number { return this.#received }
 
   /** Starts the request phase; the exchange then drives itself to completion. */
   start (): void {
@@ -226,16 +235,27 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res.on('close', Exchange.#onResponseClose)
     if (this.compiled.requestTimeout > 0) this.#deadline = setTimeout(Exchange.#onDeadline, this.compiled.requestTimeout, this)
     const req = this.raw
-    if (isHttp2(req) && !req.complete && hasBody(req)) {
+    if (hasBody(req)) {
+      // What Node pushed in before the exchange began (nothing reads it before), then each chunk as it comes.
+      this.#received = req.readableLength
+      // An upgrade's request is complete at its head: Node hands what follows to the tunnel.
+      if (!req.complete) this.#watchBody(req)
+    }
+    this.#requestPhase(0)
+  }
+
+  /** A request body still to come: counted, and over HTTP/2 or with client timeouts, watched. */
+  #watchBody (req: IncomingMessage): void {
+    ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
+    req.push = Exchange.#onBodyChunk
+    if (isHttp2(req)) {
       const stream = (req as unknown as Http2ServerRequest).stream as Duplex & { [EXCHANGE]?: Exchange }
-      ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = stream[EXCHANGE] = this
+      stream[EXCHANGE] = this
       req.once('close', Exchange.#dropUnreadBody)
       stream.once('finish', Exchange.#dropUnreadBody)
     }
-    // An upgrade's request is complete at its head: Node hands what follows to the tunnel.
-    if ((this.#owner.clientBodyMs > 0 || this.#owner.clientMinBodyRate > 0) && !req.complete && hasBody(req)) {
+    if (this.#owner.clientBodyMs > 0 || this.#owner.clientMinBodyRate > 0) {
       // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
-      ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
       const { clientBodyMs, clientMinBodyRate } = this.#owner
       // req's, not its socket's: over HTTP/2 the socket is the whole session's, the request is a stream.
       if (clientBodyMs > 0) req.setTimeout(clientBodyMs)
@@ -243,7 +263,6 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       onBodyArrived(req, Exchange.#onBodyArrived)
       if (clientMinBodyRate > 0) this.#bodyRate = new BodyRateWatch(req, clientBodyMs, clientMinBodyRate, () => this.#cutShort('client_body_too_slow'))
     }
-    this.#requestPhase(0)
   }
 
   #requestPhase (from: number): void {
@@ -844,7 +863,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#done = true
     this.#leaveQueue()
     this.#dropStreams()
-    if (!this.res.writableFinished) this.abortUpstream(new Error('client closed the connection'))
+    if (!this.sentWhole) this.abortUpstream(new Error('client closed the connection'))
     this.#owner.finished(this)
   }
 
@@ -969,6 +988,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // A body still arriving after the answer (Node reads what is left to keep the connection): closed too.
     if (ex.#done) this.socket?.destroy()
     else ex.#cutShort('client_body_timeout')
+  }
+
+  /**
+   * The request's push: Node's parser (HTTP/1.1) and compatibility layer (HTTP/2) push each body
+   * chunk into the request as it arrives, read or not. A shared function, not a closure per request.
+   */
+  static #onBodyChunk (this: IncomingMessage, chunk: Buffer | null, encoding?: BufferEncoding): boolean {
+    if (chunk !== null) (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE].#received += chunk.length
+    return READABLE_PUSH.call(this, chunk, encoding)
   }
 
   static #onBodyArrived (this: IncomingMessage): void {

@@ -35,6 +35,20 @@ export function trustsPeer (req: IncomingMessage, trust: (addr: string, hop: num
   return trust(req.socket.remoteAddress ?? '', 0)
 }
 
+/** A trusted proxy sent the request on, naming the addresses before it (X-Forwarded-For). */
+function forwardedBy (req: IncomingMessage, trusted: boolean): boolean {
+  const priorFor = req.headers['x-forwarded-for']
+  return trusted && typeof priorFor === 'string' && priorFor !== ''
+}
+
+/**
+ * The client's address, as applyForwarded finds it: the peer's, or behind trusted proxies the
+ * nearest address in X-Forwarded-For that is not one. For the lines of requests refused before routing.
+ */
+export function clientAddress (req: IncomingMessage, trust: (addr: string, hop: number) => boolean): string {
+  return forwardedBy(req, trustsPeer(req, trust)) ? proxyAddr(req, trust) : req.socket.remoteAddress ?? ''
+}
+
 /** The port in a Host value, else the scheme's default; undefined where neither reads as a port. */
 function portOf (host: string | string[] | undefined, proto: string | string[]): string | undefined {
   if (typeof host !== 'string') return undefined
@@ -53,8 +67,8 @@ export function applyForwarded (req: IncomingMessage, out: Record<string, string
   const peer = req.socket.remoteAddress ?? ''
   const priorFor = req.headers['x-forwarded-for']
   let client = peer
-  if (trusted && typeof priorFor === 'string' && priorFor !== '') {
-    out['x-forwarded-for'] = `${priorFor}, ${peer}`
+  if (forwardedBy(req, trusted)) {
+    out['x-forwarded-for'] = `${priorFor as string}, ${peer}`
     client = proxyAddr(req, trust)
   } else {
     out['x-forwarded-for'] = peer

@@ -6,7 +6,7 @@ import type { LoadedConfig } from '../config/load.ts'
 import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
-import { applyForwarded, compileTrust, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
+import { applyForwarded, clientAddress, compileTrust, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { framingFault } from '../proxy/request-framing.ts'
 import { upgradeRefusal } from '../proxy/upgrade.ts'
@@ -34,7 +34,7 @@ import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { http2Limits, isHttp2 } from '../server/http2.ts'
 import { protocolOf } from '../logging/access-log.ts'
-import { redactHeaders } from '../logging/logger.ts'
+import { loggedPath, redactHeaders } from '../logging/logger.ts'
 import { toMs } from '../config/duration.ts'
 
 const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
@@ -326,7 +326,12 @@ export class Runtime implements ExchangeOwner {
 
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false): void {
     sendError(res, error, id, close)
-    this.logRejected(error, id, req.socket.remoteAddress, req.method, path, protocolOf(req))
+    this.logRejected(error, id, this.clientIp(req), req.method, path, protocolOf(req))
+  }
+
+  /** The client's address as a routed request's line has it (server.trustProxy), for a request refused before routing. */
+  clientIp (req: IncomingMessage): string {
+    return clientAddress(req, this.#trust)
   }
 
   /** Answers `error` before routing (an expectation the gateway cannot meet), logged and counted as a rejected request. */
@@ -337,17 +342,18 @@ export class Runtime implements ExchangeOwner {
   /**
    * The access-log line and the count (route `(unmatched)`) of a request answered with a gateway error
    * before any route took it. `path` may be the raw request target: its query is never logged, as it
-   * may carry credentials (key-auth's `query`).
+   * may carry credentials (key-auth's `query`). `clientIp`: see clientIp(), but for a request Node's parser refused.
    */
   logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string, protocol?: string): void {
     if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
-    if (this.#accessLog) this.log.info({ method, path: path === undefined ? undefined : withoutQuery(path), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+    if (this.#accessLog) this.log.info({ method, path: path === undefined ? undefined : loggedPath(withoutQuery(path)), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {
-    const cut = ex.cut ?? (this.#cutAtShutdown && !ex.res.writableFinished ? 'shutdown' : undefined)
+    const whole = ex.sentWhole
+    const cut = ex.cut ?? (this.#cutAtShutdown && !whole ? 'shutdown' : undefined)
     // 499: the client left. Cut short by the gateway: the status sent, else 503 at shutdown or 408 for a body that stalled.
-    const status = ex.res.writableFinished || ex.status === 101 ? ex.status
+    const status = whole || ex.status === 101 ? ex.status
       : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' ? 503 : 408
     const elapsed = performance.now() - ex.startedAt
     ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes, ex.trace.traceId)
@@ -357,7 +363,7 @@ export class Runtime implements ExchangeOwner {
         target: ex.target?.url,
         tries: ex.tries > 1 ? ex.tries : undefined,
         method: ex.method,
-        path: ex.path,
+        path: loggedPath(ex.path),
         protocol: protocolOf(ex.raw),
         status,
         error: cut,

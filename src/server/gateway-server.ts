@@ -68,14 +68,16 @@ export class GatewayServer {
         const error = err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST
         const id = requestId(request.headers['x-request-id'])
         sendError(reply.raw, error, id)
-        this.#runtime.logRejected(error, id, request.raw.socket.remoteAddress, request.method, request.url, protocolOf(request.raw))
+        this.#runtime.logRejected(error, id, this.#runtime.clientIp(request.raw), request.method, request.url, protocolOf(request.raw))
       },
       // Requests Node's parser refuses (bad request line, bad header, both Content-Length and
       // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
       clientErrorHandler: (err: Error & { code?: string }, socket) => {
         // A request under way on this connection (the client left mid-body, or pipelined bytes past it
         // are unreadable) is its exchange's to log; an answer here would go out ahead of its own.
-        if ((socket as { _httpMessage?: unknown })._httpMessage != null) { socket.destroy(); return }
+        // So is the body of one answered before it was read (an early 401 or 413, the rest left for
+        // Node to discard on a kept connection) that the client then cut short: no new request.
+        if ((socket as { _httpMessage?: unknown })._httpMessage != null || insideBody(socket)) { socket.destroy(); return }
         // A TLS handshake that failed or took too long: no HTTP can be spoken on it, and no request was made.
         if (isHandshakeError(err)) { this.#handshakeFailed(err, socket); return }
         const error = parserError(err)
@@ -149,7 +151,7 @@ export class GatewayServer {
     const id = requestId(req.headers['x-request-id'])
     if (isHttp2(req)) sendError(socketOrResponse as unknown as ServerResponse, error, id)
     else if (!answerOnSocket(socketOrResponse, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) return
-    this.#runtime.logRejected(error, id, req.socket.remoteAddress, req.method, req.url, protocolOf(req))
+    this.#runtime.logRejected(error, id, this.#runtime.clientIp(req), req.method, req.url, protocolOf(req))
   }
 
   /**
@@ -332,6 +334,12 @@ class ConnectionLimit {
 function swapSecureContext (server: TlsServer, options: TlsOptions): void {
   server.setSecureContext(options)
   Object.assign(server, { requestCert: options.requestCert === true, rejectUnauthorized: options.rejectUnauthorized !== false })
+}
+
+/** Node's parser is inside a request's body: its `incoming`, the request being parsed, is cleared once one is complete. */
+function insideBody (socket: Duplex): boolean {
+  const incoming = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming
+  return incoming != null && !incoming.complete
 }
 
 /** Errors of the TLS layer (OpenSSL's, Node's handshake timeout), as opposed to the HTTP parser's. */

@@ -4,6 +4,12 @@ import { configFile, gatewayYaml, startFromFile } from '../reload/helpers.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { fileURLToPath } from 'node:url'
 import { until } from '../helpers/wait.ts'
+import { connect } from 'node:net'
+import { Readable } from 'node:stream'
+import { startGateway } from '../helpers/gateway.ts'
+import { metricValue } from '../helpers/metric-value.ts'
+import { waitForLog } from '../helpers/logs.ts'
+import { rawRequest } from '../helpers/raw-http.ts'
 
 const PROBE = fileURLToPath(new URL('../helpers/probe-plugin.ts', import.meta.url))
 
@@ -60,7 +66,7 @@ t.test('request metrics: every request by route, method and status, with latenci
   t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="late"'), Buffer.byteLength(lateBody), "the request timeout's 504, as the client got it")
   t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="locked"'), Buffer.byteLength(lockedBody), "the plugin's reply, as the client got it")
   t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="a"'), 12)
-  t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="upload"'), 70000, 'a streamed body counts by its Content-Length')
+  t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="upload"'), 70000, 'a streamed body counts as received')
   t.equal(sample(text, 'portcullis_http_requests_in_flight', ''), undefined)
   t.match(text, /^portcullis_http_requests_in_flight 0$/m, 'nothing in flight once answered')
   const overhead = sample(text, 'portcullis_gateway_overhead_seconds_sum', 'route="a"') as number
@@ -99,4 +105,45 @@ t.test('a try that times out, or that the client or the request timeout abandons
     t.ok((sample(text, 'portcullis_gateway_overhead_seconds_sum', `route="${route}"`) as number) < 0.1, `${route}: not overhead`)
   }
   t.equal(sample(text, 'portcullis_upstream_response_duration_seconds_count', 'upstream="silent"'), 0, 'answers only are observed as upstream response times')
+})
+
+// Counted as received: a Content-Length is only the client's word (a huge one once made the counter useless for rate()).
+t.test('request bytes: what the client sent, not what it declared', async t => {
+  let uploaded = 0
+  const up = await startUpstream((req, res) => {
+    req.on('data', (c: Buffer) => { uploaded += c.length })
+    req.on('end', () => res.end('ok'))
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`loadPlugins: ["${PROBE}"]
+upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: locked, match: { path: /locked }, upstream: u, plugins: { probe: { reply: 401 } } }
+  - { name: cut, match: { path: /cut }, upstream: u }
+  - { name: chunked, match: { path: /chunked }, upstream: u }
+`, { admin: true })
+  t.teardown(() => gw.close())
+  const port = Number(new URL(gw.url).port)
+  const bytes = (route: string) => metricValue(gw.adminUrl as string, `portcullis_http_request_bytes_total{route="${route}"}`)
+
+  const locked = await rawRequest(port, ['POST /locked HTTP/1.1', 'Host: x', 'Content-Length: 18446744073709551615', 'Connection: close'])
+  t.equal(locked.status, 401)
+  await waitForLog(gw.logs, { msg: 'request', path: '/locked' })
+  t.equal(await bytes('locked'), 0, 'a length declared and never sent counts nothing')
+
+  // Over requestBuffer (64 KiB), so streamed: the upstream sees what arrived.
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write('POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000))
+  t.ok(await until(() => uploaded === 1000), 'the first 1000 bytes went through')
+  socket.destroy()
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/cut' }), { status: 499 })
+  t.equal(await bytes('cut'), 1000, 'an upload cut short counts what arrived')
+
+  const chunked = await request(`${gw.url}/chunked`, { method: 'POST', body: Readable.from([Buffer.alloc(300), Buffer.alloc(400)]) })
+  t.equal(chunked.statusCode, 200)
+  await chunked.body.dump()
+  await waitForLog(gw.logs, { msg: 'request', path: '/chunked' })
+  t.equal(await bytes('chunked'), 700, 'a chunked body, which declares no length, counts too')
 })
