@@ -1,16 +1,17 @@
 import { statSync } from 'node:fs'
+import { setImmediate as turn } from 'node:timers/promises'
 import { readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { LineCounter, parseDocument, visit, isPair, isScalar, isSeq, type Document } from 'yaml'
 import { configSchema, type GatewayConfig } from './schema.ts'
-import { interpolate } from './interpolate.ts'
 import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
+import { readYaml, interpolateDocument } from './yaml-document.ts'
+import { plainDataOffThread } from './yaml-off-thread.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { upstreamTls } from '../upstreams/tls.ts'
@@ -72,23 +73,49 @@ export async function readConfigText (file: string): Promise<string> {
   }
 }
 
+/**
+ * Text from this size on is parsed in a worker thread. Below it the parse blocks for less than some
+ * 60 ms, less than the worker's start would delay the answer (about 200 ms, though not this thread).
+ */
+export const OFF_THREAD_CHARS = 64 * 1024
+
+type At = (path: KeyPath, message: string, where?: 'key' | 'value') => ConfigIssue
+
 /** As loadConfig, from text already read (`file` names it in messages and anchors relative paths). */
 export async function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  const lines = new LineCounter()
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
-  const at = (path: KeyPath, message: string, where: 'key' | 'value' = 'value'): ConfigIssue =>
-    ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
+  // A large config is parsed off the event loop. Positions are needed only for problems: when the
+  // checks find any, the document is parsed here after all, and everything runs again to place them.
+  const plain = text.length >= OFF_THREAD_CHARS ? await plainDataOffThread(text, env) : undefined
+  if (plain !== undefined) {
+    const unplaced: At = (path, message) => ({ file, line: 0, col: 0, path: formatPath(path), message })
+    try {
+      return await fromData(plain.data, text, file, [], unplaced)
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+    }
+  }
+  const { doc, lines } = readYaml(text)
+  const at: At = (path, message, where = 'value') => ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
 
   // One syntax mistake tends to cascade into several parser errors: report it once.
   if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, text, lines, file)])
+  // Between the steps, the event loop turns: a reload of a large config (thousands of routes) stalls
+  // the requests in flight for each step, not for all of them at once.
+  await turn()
   const issues = interpolateDocument(doc, env, at)
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
-  const data = js.data as { admin?: { token?: unknown } } | null
+  return fromData(js.data, text, file, issues, at)
+}
+
+/** The rest of parseConfig, from the config as data; `issues` are those found so far. */
+async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], at: At): Promise<LoadedConfig> {
+  const data = plain as { admin?: { token?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
   if (data?.admin?.token === '') delete data.admin.token
   // Ajv's type coercion would quietly read an empty value as 0, false or "": make it an error.
   for (const path of emptyValues(data, [])) issues.push(at(path, 'has no value'))
+  await turn()
   const problems = validateSchema(schema, data)
   // A value left empty by a missing variable is already reported; its schema error would only repeat it.
   const unset = new Set(issues.map(i => i.path))
@@ -123,6 +150,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
     }
   }
   // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").
+  await turn()
   issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(p.path))).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
@@ -143,26 +171,4 @@ function emptyValues (node: unknown, path: Array<string | number>): KeyPath[] {
   if (node === null) return (path.length === 4 && path[0] === 'routes' && path[2] === 'plugins') || (path.length === 2 && path[0] === 'plugins') ? [] : [path]
   if (typeof node !== 'object') return []
   return Object.entries(node).flatMap(([k, v]) => emptyValues(v, [...path, Array.isArray(node) ? Number(k) : k]))
-}
-
-function interpolateDocument (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => ConfigIssue): ConfigIssue[] {
-  const issues: ConfigIssue[] = []
-  visit(doc, {
-    Scalar (key, node, path) {
-      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
-      const { value, missing } = interpolate(node.value, env)
-      if (missing.length > 0) {
-        const keyPath: Array<string | number> = []
-        const chain = [...path, node]
-        for (let i = 0; i < chain.length - 1; i++) {
-          const n = chain[i]
-          if (isPair(n)) keyPath.push(String(isScalar(n.key) ? n.key.value : n.key))
-          else if (isSeq(n)) keyPath.push(n.items.indexOf(chain[i + 1]))
-        }
-        issues.push(at(keyPath, missing.map(m => `environment variable ${m} is not set (use \${${m}:-default} for a default)`).join('; ')))
-      }
-      node.value = value
-    }
-  })
-  return issues
 }

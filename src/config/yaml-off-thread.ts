@@ -1,0 +1,30 @@
+import { Worker } from 'node:worker_threads'
+
+// Run from the sources (.ts, a worker inherits the loader flags) or from the build (.js).
+const script = new URL(`./yaml-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)
+
+/**
+ * The config text as plain data (${VAR}s replaced), parsed in a worker thread: the parse of a large
+ * config (thousands of routes) blocks for most of a second, and a reload would stall every request
+ * in flight for it. Undefined where the text has a problem, or the worker failed: the caller parses
+ * on its own thread then, which reports every problem at its line.
+ */
+export function plainDataOffThread (text: string, env: NodeJS.ProcessEnv): Promise<{ data: unknown } | undefined> {
+  return new Promise(resolve => {
+    let worker: Worker
+    try {
+      worker = new Worker(script, { workerData: { text, env: { ...env } } })
+    } catch {
+      resolve(undefined)
+      return
+    }
+    const done = (result: { data: unknown } | undefined): void => {
+      resolve(result)
+      void worker.terminate()
+    }
+    worker.once('message', (result: { data: unknown } | undefined) => done(result))
+    worker.once('error', () => done(undefined))
+    // A worker ended without an answer (terminated, out of memory).
+    worker.once('exit', () => done(undefined))
+  })
+}
