@@ -14,7 +14,9 @@ export type BreakerState = 'closed' | 'open' | 'half-open'
  * A circuit breaker for one target. Closed: counts outcomes over a sliding window (two fixed
  * windows, the previous one weighted by how much of it still overlaps) and opens when the failure
  * rate reaches the threshold. Open: no traffic until halfOpenAfter has passed. Half-open: one probe
- * request at a time; its success closes the breaker, its failure opens it again.
+ * request at a time; its success closes the breaker, its failure opens it again. Only a request sent
+ * once halfOpenAfter has passed is a probe, known by the time it was sent; the outcomes of the others
+ * (sent before it opened, or while every target was down) change nothing.
  * Times are performance.now() milliseconds; no timers, no allocation.
  */
 export class CircuitBreaker {
@@ -44,18 +46,19 @@ export class CircuitBreaker {
     return now - this.#openedAt >= this.#s.halfOpenAfterMs
   }
 
-  /** A request was sent (after allows() said yes): an open breaker turns half-open with this request as its probe. */
+  /** A request was sent: if allows() says yes, an open breaker turns half-open with this request as its probe. */
   dispatched (now: number): void {
-    if (this.#state === 'closed') return
+    if (this.#state === 'closed' || !this.allows(now)) return
     this.#state = 'half-open'
     this.#probing = true
     this.#probeAt = now
   }
 
-  /** Counts an outcome; returns the state when it changed, else undefined. */
-  record (ok: boolean, now: number): BreakerState | undefined {
+  /** Counts the outcome of a request sent at `sentAt` (as given to dispatched()); returns the state when it changed, else undefined. */
+  record (ok: boolean, sentAt: number, now: number): BreakerState | undefined {
     if (this.#state === 'open') return undefined // a late answer to a request sent before it opened
     if (this.#state === 'half-open') {
+      if (sentAt !== this.#probeAt) return undefined // not the probe's: sent before it opened, or a probe given up on
       this.#probing = false
       if (ok) { this.#reset(now); this.#state = 'closed'; return 'closed' }
       this.#openedAt = now

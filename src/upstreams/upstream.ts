@@ -54,7 +54,10 @@ export class Upstream {
   readonly #sticky: boolean
   #targets: readonly Target[]
   #balancer: Balancer
-  /** Targets DNS discovery removed while requests waited on them: those go to the others' free slots. */
+  /**
+   * Targets DNS discovery removed, or that stopped taking traffic, while requests waited on them:
+   * those go to the others' free slots.
+   */
   #orphans: Target[] = []
   /** By URL, for the targets DNS discovery has yet to create on reload (plain values: the old runtime can go). */
   #learned: ReadonlyMap<string, Learned> | undefined
@@ -136,33 +139,53 @@ export class Upstream {
     if (answered) target.latency.observe(now - sentAt, now)
     if (ok) target.outlier.success()
     else if (target.outlier.failure(now)) this.#events.ejected(this.name, target, target.outlier.ejectedUntil - now)
-    const changed = target.breaker?.record(ok, now)
+    const changed = target.breaker?.record(ok, sentAt, now)
     if (changed !== undefined) this.#events.breaker(this.name, target, changed)
   }
 
   /**
    * The exchange with `target` is over (answered, failed or aborted): its slot goes to a request left
-   * waiting on a target DNS discovery removed, if any (it has nowhere else to go); else to the request
-   * that has waited longest for one, if any; else, if `target` takes traffic, to the first request
-   * waiting on the target with the longest queue (a fast target drains a slow one's queue). The slot of
-   * a removed target (its pool closed) goes to nobody.
+   * waiting on a target DNS discovery removed or that takes no traffic, if any (it has nowhere else to
+   * go); else to the request that has waited longest for one, if any; else, if `target` takes traffic,
+   * to the first request waiting on the target with the longest queue (a fast target drains a slow
+   * one's queue). The slot of a removed target (its pool closed) goes to nobody, nor that of a target
+   * that takes no traffic while another does: its queue goes to the others.
    */
   end (target: Target): void {
     target.inFlight--
     if (target.pool.closed) return
+    if (target.waiting.length > 0 && !target.available(performance.now()) && this.#orphan(target)) return
     const w = (this.#orphans.length === 0 ? undefined : this.#orphanFor(target)) ?? target.waiting.shift() ?? this.#waiterFor(target)
     w?.admit(target)
   }
 
-  /** The first request still waiting on a removed target, if `target` takes traffic. */
+  /**
+   * `target` takes no traffic: the requests waiting on it go to the free slots of the targets that
+   * do, now or as they free, keyed requests and retries too, as a removed target's. False when no
+   * target takes traffic: then (least-bad) its queue stays its own.
+   */
+  #orphan (target: Target): boolean {
+    if (!this.#anyAvailable(performance.now())) return false
+    if (!this.#orphans.includes(target)) this.#orphans.push(target)
+    this.#admitOrphans()
+    return true
+  }
+
+  /** The first request still waiting on a target that takes no traffic, if `target` does (or none does: least-bad). */
   #orphanFor (target: Target): Waiter | undefined {
-    if (!target.available(performance.now())) return undefined
+    const now = performance.now()
+    if (!target.available(now) && this.#anyAvailable(now)) return undefined
     for (let from = this.#orphans[0]; from !== undefined; from = this.#orphans[0]) {
       const w = from.waiting.shift()
       if (w !== undefined) return w
       this.#orphans.shift() // its waiters are served or gave up
     }
     return undefined
+  }
+
+  #anyAvailable (now: number): boolean {
+    for (const t of this.#targets) if (t.available(now)) return true
+    return false
   }
 
   #waiterFor (target: Target): Waiter | undefined {
@@ -203,6 +226,8 @@ export class Upstream {
     }
     if (changed === undefined) return false
     this.#events.health(this.name, changed, healthy, reason)
+    // Its queue need not wait for a slot of its own to free: a hung target's may not before queue.timeout.
+    if (!healthy) for (const t of this.#targets) if (t.url === url && t.waiting.length > 0) this.#orphan(t)
     return true
   }
 

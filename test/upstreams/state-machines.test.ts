@@ -8,39 +8,39 @@ import { RetryBudget } from '../../src/upstreams/retry-budget.ts'
 t.test('circuit breaker: opens on the failure rate, half-opens after the delay, closes on a probe success', async t => {
   const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 10, halfOpenAfterMs: 500 })
   let now = 0
-  for (let i = 0; i < 4; i++) t.equal(b.record(false, now += 10), undefined, 'under minRequests: stays closed')
-  for (let i = 0; i < 5; i++) b.record(true, now += 10)
+  for (let i = 0; i < 4; i++) t.equal(b.record(false, now, now += 10), undefined, 'under minRequests: stays closed')
+  for (let i = 0; i < 5; i++) b.record(true, now, now += 10)
   t.equal(b.state, 'closed', '4 of 9 failed')
-  t.equal(b.record(false, now += 10), 'open', '5 of 10 failed: opens')
+  t.equal(b.record(false, now, now += 10), 'open', '5 of 10 failed: opens')
   t.notOk(b.allows(now + 499), 'open: no traffic before halfOpenAfter')
   now += 500
   t.ok(b.allows(now), 'a probe may go after halfOpenAfter')
   b.dispatched(now)
   t.equal(b.state, 'half-open')
   t.notOk(b.allows(now), 'one probe at a time')
-  t.equal(b.record(false, now += 5), 'open', 'a failed probe opens it again')
+  t.equal(b.record(false, now, now += 5), 'open', 'a failed probe opens it again')
   t.notOk(b.allows(now + 100), 'and the delay starts over')
   now += 500
   b.dispatched(now)
-  t.equal(b.record(true, now += 5), 'closed', 'a successful probe closes it')
+  t.equal(b.record(true, now, now += 5), 'closed', 'a successful probe closes it')
   t.ok(b.allows(now))
-  for (let i = 0; i < 9; i++) b.record(false, now += 1)
+  for (let i = 0; i < 9; i++) b.record(false, now, now += 1)
   t.equal(b.state, 'closed', 'counts were reset on closing (9 < minRequests)')
 })
 
 t.test('circuit breaker: the window slides, old failures fade', async t => {
   const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 4, halfOpenAfterMs: 100 })
-  for (let i = 0; i < 3; i++) b.record(false, i)
+  for (let i = 0; i < 3; i++) b.record(false, i, i)
   // 2.5 windows later the old failures no longer count: 1 failure in 4 requests.
-  for (let i = 0; i < 3; i++) b.record(true, 2500 + i)
-  t.equal(b.record(false, 2504), undefined)
+  for (let i = 0; i < 3; i++) b.record(true, 2500 + i, 2500 + i)
+  t.equal(b.record(false, 2504, 2504), undefined)
   t.equal(b.state, 'closed')
-  t.notOk(new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 100 }).record(true, 0), 'successes never open it')
+  t.notOk(new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 100 }).record(true, 0, 0), 'successes never open it')
 })
 
 t.test('circuit breaker: a probe that never reports stops blocking after halfOpenAfter', async t => {
   const b = new CircuitBreaker({ failureRate: 0.1, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 100 })
-  b.record(false, 0)
+  b.record(false, 0, 0)
   b.dispatched(100)
   t.notOk(b.allows(150))
   t.ok(b.allows(200))
@@ -52,35 +52,61 @@ t.test('circuit breaker: the previous window counts by how much of it still over
   // so the third failure makes 3 of 6 failed.
   const a = new CircuitBreaker(settings)
   t.ok(a.allows(0), 'a new breaker lets traffic through from the start')
-  for (let i = 0; i < 4; i++) a.record(true, i)
-  t.equal(a.record(false, 1250), undefined, '1 failed of 4')
-  t.equal(a.record(false, 1250), undefined, '2 failed of 5')
-  t.equal(a.record(false, 1250), 'open', '3 failed of 6')
+  for (let i = 0; i < 4; i++) a.record(true, i, i)
+  t.equal(a.record(false, 1250, 1250), undefined, '1 failed of 4')
+  t.equal(a.record(false, 1250, 1250), undefined, '2 failed of 5')
+  t.equal(a.record(false, 1250, 1250), 'open', '3 failed of 6')
   // 1 failure and 5 successes, then failures half into the next window: 0.5 + 2.5 carried over,
   // so the second failure makes 2.5 of 5 failed.
   const b = new CircuitBreaker(settings)
-  b.record(false, 0)
-  for (let i = 1; i < 6; i++) b.record(true, i)
-  t.equal(b.record(false, 1500), undefined, '1.5 failed of 4')
-  t.equal(b.record(false, 1500), 'open', '2.5 failed of 5')
+  b.record(false, 0, 0)
+  for (let i = 1; i < 6; i++) b.record(true, i, i)
+  t.equal(b.record(false, 1500, 1500), undefined, '1.5 failed of 4')
+  t.equal(b.record(false, 1500, 1500), 'open', '2.5 failed of 5')
   // An outcome at a window's end belongs to the next window, and one two windows later to none.
   const c = new CircuitBreaker(settings)
-  for (let i = 0; i < 3; i++) c.record(false, 1000)
-  t.equal(c.record(false, 1500), 'open', 'the 3 failures at 1000 still count whole at 1500')
+  for (let i = 0; i < 3; i++) c.record(false, 1000, 1000)
+  t.equal(c.record(false, 1500, 1500), 'open', 'the 3 failures at 1000 still count whole at 1500')
   const d = new CircuitBreaker(settings)
-  for (let i = 0; i < 3; i++) d.record(false, 0)
-  t.equal(d.record(false, 2000), undefined, 'the 3 failures at 0 no longer count at 2000')
+  for (let i = 0; i < 3; i++) d.record(false, 0, 0)
+  t.equal(d.record(false, 2000, 2000), undefined, 'the 3 failures at 0 no longer count at 2000')
 })
 
 t.test('circuit breaker: late answers while open, and a slow probe, do not move the reopening', async t => {
   const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 500 })
-  t.equal(b.record(false, 0), 'open')
-  t.equal(b.record(false, 400), undefined, 'a late failure while open changes nothing')
+  t.equal(b.record(false, 0, 0), 'open')
+  t.equal(b.record(false, 0, 400), undefined, 'a late failure while open changes nothing')
   t.ok(b.allows(500), 'still half-opens 500 ms after opening')
   b.dispatched(500)
-  t.equal(b.record(false, 800), 'open', 'the probe failed 300 ms after it was sent')
+  t.equal(b.record(false, 500, 800), 'open', 'the probe failed 300 ms after it was sent')
   t.notOk(b.allows(1000), 'the delay counts from the probe\'s failure, not from its sending')
   t.ok(b.allows(1300))
+})
+
+t.test('circuit breaker: a request sent before halfOpenAfter (queued, or least-bad) is no probe', async t => {
+  const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 500 })
+  t.equal(b.record(false, 0, 0), 'open')
+  b.dispatched(100)
+  t.equal(b.state, 'open', 'it stays open')
+  t.equal(b.record(true, 100, 200), undefined, 'and its success does not close it')
+  t.notOk(b.allows(499))
+  b.dispatched(500)
+  t.equal(b.state, 'half-open', 'the first request sent after halfOpenAfter is the probe')
+})
+
+t.test('circuit breaker: half-open, only the probe\'s own outcome decides', async t => {
+  const b = new CircuitBreaker({ failureRate: 0.5, windowMs: 1000, minRequests: 1, halfOpenAfterMs: 500 })
+  t.equal(b.record(false, 0, 0), 'open')
+  b.dispatched(100) // least-bad, while open
+  b.dispatched(500)
+  t.equal(b.record(true, -10, 600), undefined, 'a late answer to a request sent before it opened')
+  t.equal(b.record(true, 100, 650), undefined, 'an answer to one sent while open')
+  t.equal(b.state, 'half-open', 'the probe is still pending')
+  t.notOk(b.allows(700), 'and still the only one')
+  // The probe never reports: another takes its place after halfOpenAfter, and the first one's answer no longer counts.
+  b.dispatched(1000)
+  t.equal(b.record(true, 500, 1100), undefined, 'the given-up probe\'s answer')
+  t.equal(b.record(false, 1000, 1200), 'open', 'the probe\'s failure opens it again')
 })
 
 t.test('outlier detection: ejects after N consecutive failures, backoff doubles on repeat up to the max', async t => {
