@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { LocalData, LocalValue, OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
+import { storeError, ttlOf, twoScriptsNamed, type LocalData, type LocalValue, type OwnedStore, type SetOptions, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 export interface MemoryStoreSettings {
   /** Most entries held; the least recently used go first. */
@@ -60,6 +60,8 @@ export class MemoryStore implements OwnedStore {
    */
   readonly #tagged = new Map<string, string | Set<string>>()
   readonly #tagsOf = new Map<string, readonly string[]>()
+  /** Each script's text by name: a second script of a known name is refused, as on Redis. */
+  readonly #scripts = new Map<string, string>()
   readonly #since = new Date().toISOString()
 
   constructor (name: string, settings: MemoryStoreSettings = MEMORY_DEFAULTS) {
@@ -136,7 +138,17 @@ export class MemoryStore implements OwnedStore {
   }
 
   runNow<R> (script: StoreScript<R>, keys: readonly string[], args: readonly string[]): R {
-    return script.local(this.#local, keys, args, Date.now())
+    const lua = this.#scripts.get(script.name)
+    if (lua === undefined) this.#scripts.set(script.name, script.lua)
+    else if (lua !== script.lua) throw twoScriptsNamed(script.name)
+    let r: R
+    try {
+      r = script.local(this.#local, keys, args, Date.now())
+    } catch (err) {
+      throw storeError('STORE_SCRIPT_ERROR', err)
+    }
+    // A Lua nil comes back from Redis as undefined too.
+    return (r === null ? undefined : r) as R
   }
 
   snapshot (): StoreSnapshot {
@@ -154,7 +166,8 @@ export class MemoryStore implements OwnedStore {
   readonly #local: LocalData = {
     get: key => this.#read(key),
     set: (key, value, ttlMs) => {
-      if (this.#made?.has(key) === true) this.#put(key, value, ttlMs === undefined ? this.#kept(key) : { ttlMs })
+      // Its tags kept, TTL too unless given (as INCR does on Redis; Infinity, none, is ttlOf's 0).
+      if (this.#made?.has(key) === true) this.#put(key, value, { ttlMs: ttlMs ?? this.#made.getRemainingTTL(key), tags: this.#tagsOf.get(key) })
       else this.#setScripted(key, value, ttlMs)
     },
     delete: key => { this.#remove(key) }
@@ -163,16 +176,12 @@ export class MemoryStore implements OwnedStore {
   /** A script's write to a key it created: its TTL kept unless it gives one (as INCR does on Redis). */
   #setScripted (key: string, value: Entry, ttlMs: number | undefined): void {
     const lru = this.#scripted
-    let ttl = ttlMs ?? 0
-    if (ttlMs === undefined) {
-      const left = lru.getRemainingTTL(key)
-      ttl = left > 0 && Number.isFinite(left) ? left : 0
-    }
+    const ttl = ttlOf(ttlMs ?? lru.getRemainingTTL(key))
     lru.set(key, value, ttl > 0 ? { ttl } : undefined)
   }
 
   #put (key: string, value: Entry, options: SetOptions | undefined): void {
-    const ttl = options?.ttlMs ?? 0
+    const ttl = ttlOf(options?.ttlMs)
     const tags = options?.tags ?? []
     // Replaced whole, its old tags going with it (dispose): lru-cache keeps the size of a key set
     // again to the same value, and the tags, counted in it, may differ.
@@ -187,12 +196,6 @@ export class MemoryStore implements OwnedStore {
       else if (typeof keys !== 'string') keys.add(key)
       else if (keys !== key) this.#tagged.set(t, new Set([keys, key]))
     }
-  }
-
-  /** A key's remaining time to live and its tags, for a script's write that keeps them (as INCR does on Redis). */
-  #kept (key: string): SetOptions {
-    const left = this.#lru.getRemainingTTL(key)
-    return { ttlMs: left > 0 && Number.isFinite(left) ? left : 0, tags: this.#tagsOf.get(key) }
   }
 
   #untag (key: string): void {

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module'
 import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
-import { batchLua, ScriptBatches, slotGroup } from './script-batches.ts'
-import type { OwnedStore, SetOptions, StoreScript, StoreSnapshot, StoreValue } from './store.ts'
+import { batchLua, ScriptBatches } from './script-batches.ts'
+import { storeError, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 /** A Redis store's settings, durations in ms (from the `stores:` config). */
 export interface RedisStoreSettings {
@@ -168,7 +168,7 @@ export class RedisStore implements OwnedStore {
 
   set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
     const full = this.#prefix + key
-    const ttl = options?.ttlMs ?? 0
+    const ttl = ttlOf(options?.ttlMs)
     const tags = options?.tags ?? []
     return this.#timed(async c => {
       const write = (k: string, v: StoreValue) => ttl > 0 ? c.set(k, v, 'PX', ttl) : c.set(k, v)
@@ -214,11 +214,11 @@ export class RedisStore implements OwnedStore {
       batches = this.#batchesOf(script)
       this.#scripts.set(script.name, batches)
     } else if (batches.lua !== script.lua) {
-      return Promise.reject(new Error(`two different scripts are named "${script.name}"`))
+      return Promise.reject(twoScriptsNamed(script.name))
     }
     const full = keys.map(k => this.#prefix + k)
     const calls = batches.calls
-    return this.#timed(() => calls.call(full, args) as Promise<R>)
+    return this.#timed(() => calls.call(full, args) as Promise<R>, 'STORE_SCRIPT_ERROR')
   }
 
   #batchesOf (script: StoreScript): { lua: string, calls: ScriptBatches } {
@@ -228,7 +228,7 @@ export class RedisStore implements OwnedStore {
     ;(this.#client.options.autoPipeliningIgnoredCommands ??= []).push(script.name)
     const call = (this.#client as unknown as Record<string, ScriptCaller>)[script.name] as ScriptCaller
     const send = (keys: string[], args: Array<string | number>) => call.call(this.#client, keys.length, ...keys, ...args)
-    return { lua: script.lua, calls: new ScriptBatches(send, this.#client instanceof ioredis().Cluster ? slotGroup : () => '') }
+    return { lua: script.lua, calls: new ScriptBatches(send, this.#client instanceof ioredis().Cluster) }
   }
 
   settled (): Promise<void> { return this.#settled }
@@ -282,8 +282,11 @@ export class RedisStore implements OwnedStore {
     return counts.reduce((a, b) => a + b, 0)
   }
 
-  /** Runs a command, bounded by commandTimeout (ioredis), timed and counted: no async frame of its own on the hot path. */
-  #timed<T> (command: (c: Client) => Promise<T>): Promise<T> {
+  /**
+   * Runs a command, bounded by commandTimeout (ioredis), timed and counted: no async frame of its own
+   * on the hot path. Fails with a StoreError: STORE_UNAVAILABLE when no server answered, else `answered`.
+   */
+  #timed<T> (command: (c: Client) => Promise<T>, answered: StoreErrorCode = 'STORE_ERROR'): Promise<T> {
     const started = performance.now()
     let sent: Promise<T>
     try {
@@ -299,11 +302,12 @@ export class RedisStore implements OwnedStore {
       const e = err as Error
       // While disconnected, the connection's error says more than "stream isn't writeable".
       if (this.#state === 'up') this.#lastError = e.message
-      if (!(e instanceof (ioredis().ReplyError as ErrorConstructor)) || UNAVAILABLE.test(e.message)) this.#unanswered(e)
+      const unavailable = !(e instanceof (ioredis().ReplyError as ErrorConstructor)) || UNAVAILABLE.test(e.message)
+      if (unavailable) this.#unanswered(e)
       else if (this.#failing !== 0) this.#answered()
       this.#events.failed(this)
       this.#events.command(this, (performance.now() - started) / 1000)
-      throw err
+      throw storeError(unavailable ? 'STORE_UNAVAILABLE' : answered, e)
     })
   }
 

@@ -14,12 +14,16 @@ export type StoreValue = Buffer | string
  */
 export type LocalValue = StoreValue | number | object
 
-/** What a memory script sees: the store's entries, by full key, read and written synchronously. */
+/**
+ * What a memory script sees: the store's entries, by the keys given to run(), read and written
+ * synchronously. (On Redis, KEYS hold them with the store's keyPrefix in front.)
+ */
 export interface LocalData {
   get (key: string): LocalValue | undefined
   /**
-   * `ttlMs` absent: the key keeps its time to live and tags (as INCR or SET KEEPTTL on Redis);
-   * 0: no expiry. An object updated in place keeps its expiry without a set.
+   * `ttlMs` absent: the key keeps its time to live (as INCR or SET KEEPTTL on Redis); 0: no expiry;
+   * otherwise as SetOptions.ttlMs. The key keeps its tags either way, as on Redis (a script's write
+   * leaves the tag records alone). An object updated in place keeps its expiry without a set.
    */
   set (key: string, value: LocalValue, ttlMs?: number): void
   delete (key: string): void
@@ -28,11 +32,14 @@ export interface LocalData {
 /**
  * An atomic server-side operation: Lua on Redis (loaded once, run with EVALSHA, reloaded after a
  * NOSCRIPT), and the same logic in JavaScript on the memory store. Both must return the same shape:
- * Redis turns Lua numbers into integers and tables into arrays, so return integers, strings and arrays.
+ * Redis turns Lua numbers into integers and tables into arrays, so return integers, strings and arrays;
+ * a Lua nil or false, and a `local` returning undefined or null, give undefined on both (inside an
+ * array they differ: Redis ends the array there). KEYS are keys to use, not values to return: on
+ * Redis they carry the store's keyPrefix, on the memory store they do not.
  * On Redis Cluster (`cluster`), keys given to one call must share a hash tag (`rl:{consumer-7}:burst`, see hashTag()).
  */
 export interface StoreScript<R = unknown> {
-  /** Unique per script text (lower-case letters, digits, dashes). */
+  /** Unique per script text (lower-case letters, digits, dashes): a second script of the same name is refused by both stores. */
   readonly name: string
   /** KEYS[1..n] and ARGV[1..m] as in EVAL; `redis.call('TIME')` gives the server's clock. */
   readonly lua: string
@@ -41,7 +48,10 @@ export interface StoreScript<R = unknown> {
 }
 
 export interface SetOptions {
-  /** Time to live in ms; absent or 0: kept until evicted or deleted. */
+  /**
+   * Time to live in ms, rounded up to a whole ms (0.4 → 1); absent, 0, negative, NaN, Infinity or
+   * beyond Number.MAX_SAFE_INTEGER (285,000 years): kept until evicted or deleted (see ttlOf()).
+   */
   readonly ttlMs?: number
   /** Tags to delete the entry by later (deleteTag), e.g. surrogate keys of a cached response. */
   readonly tags?: readonly string[]
@@ -66,7 +76,7 @@ export interface Store {
   deletePrefix (prefix: string): Promise<number>
   /** Deletes every key set with `tag`. */
   deleteTag (tag: string): Promise<number>
-  /** Runs a script atomically; resolves with what it returned. */
+  /** Runs a script atomically; resolves with what it returned. Fails with a StoreError (`code`). */
   run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R>
   /**
    * Memory stores only: the same, synchronously (`args` already strings, as scripts see them), so
@@ -97,6 +107,39 @@ export interface OwnedStore extends Store {
   settled? (): Promise<void>
   close (): Promise<void>
 }
+
+/**
+ * Why a store call failed, as `code` on the error it fails with (both stores); the error of the
+ * client or script is its `cause`. STORE_UNAVAILABLE: the store did not answer (down, unreachable,
+ * timed out, a failover under way): a retry later may succeed. STORE_SCRIPT_ERROR: run() was answered
+ * with an error (the script's own, Redis refusing it such as CROSSSLOT, a second script of the same
+ * name). STORE_ERROR: another call was answered with an error.
+ */
+export type StoreErrorCode = 'STORE_UNAVAILABLE' | 'STORE_SCRIPT_ERROR' | 'STORE_ERROR'
+
+export class StoreError extends Error {
+  readonly code: StoreErrorCode
+
+  constructor (code: StoreErrorCode, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.name = 'StoreError'
+    this.code = code
+  }
+}
+
+/** `err` as a StoreError with `code` (a StoreError already is one). */
+export function storeError (code: StoreErrorCode, err: unknown): StoreError {
+  return err instanceof StoreError ? err : new StoreError(code, err instanceof Error ? err.message : String(err), err)
+}
+
+/** A TTL as both stores apply it (SetOptions.ttlMs): whole ms, rounded up; 0 for no expiry. */
+export function ttlOf (ttlMs: number | undefined): number {
+  return ttlMs !== undefined && ttlMs > 0 && ttlMs <= Number.MAX_SAFE_INTEGER ? Math.ceil(ttlMs) : 0
+}
+
+/** Both stores refuse a second script under a known name (on Redis the name is the command it is loaded as). */
+export const twoScriptsNamed = (name: string): StoreError =>
+  new StoreError('STORE_SCRIPT_ERROR', `two different scripts are named "${name}"`)
 
 /** Wraps `part` in a Redis Cluster hash tag so that keys built from it land in one slot. Braces inside are replaced. */
 export const hashTag = (part: string): string => `{${part.replace(/[{}]/g, '_')}}`

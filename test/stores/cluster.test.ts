@@ -1,5 +1,6 @@
 import t from 'tap'
 import { RedisStore, type RedisStoreEvents } from '../../src/stores/redis-store.ts'
+import { defineScript } from '../../src/stores/store.ts'
 import { startCluster } from '../helpers/redis.ts'
 import { until } from '../helpers/wait.ts'
 import { counter, storeCases, swap } from './store-cases.ts'
@@ -35,6 +36,21 @@ t.test('a script with hash-tagged keys runs in one slot; keys without a shared t
   await store.set('{acme}:a', 'x')
   t.same(await store.run(swap, ['{acme}:a', '{acme}:b'], []), ['x', '', 2])
   await t.rejects(store.run(swap, ['left-7', 'right-3'], []), /CROSSSLOT|same slot/i, 'keys in two slots: a clear error')
+})
+
+t.test('a call whose keys span slots fails alone: the calls made in the same turn get their own results', async t => {
+  const two = defineScript<number>({ name: 'test-two-keys', lua: "redis.call('INCR', KEYS[1]) return #KEYS", local: (_data, keys) => keys.length })
+  const settled = await Promise.allSettled([
+    store.run(two, ['{a}:1', '{b}:2'], []),
+    store.run(two, ['{a}:3'], []),
+    store.run(two, ['{q}:1'], []),
+    store.run(two, ['{q}:2', 'plain'], []),
+    store.run(two, ['{q}:5', '{q}:6'], []),
+    store.run(two, ['{q}:7', 'x{q}'], [])
+  ])
+  t.same(settled.map(s => s.status === 'fulfilled' ? s.value : (s.reason as { code: string, message: string }).message.split(' ')[0]),
+    ['CROSSSLOT', 1, 1, 'CROSSSLOT', 2, 2], 'only the calls whose keys span slots fail')
+  t.match(settled[0], { reason: { code: 'STORE_SCRIPT_ERROR' } })
 })
 
 t.test('concurrent calls are batched per hash tag: one command per tag, each on its own master', async t => {

@@ -4,7 +4,7 @@ import { request } from 'undici'
 import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../../src/stores/redis-store.ts'
 import { defineScript, type StoreSnapshot } from '../../src/stores/store.ts'
 import { startGateway } from '../helpers/gateway.ts'
-import { RedisProcess } from '../helpers/redis.ts'
+import { freePort, RedisProcess } from '../helpers/redis.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
 import { writeCounterPlugin } from './counter-plugin.ts'
@@ -111,7 +111,7 @@ t.test('calls of one script in one turn go out as one EVALSHA; each gets its own
   t.same(await calls('eval'), [0, 0])
   const values = settled.slice(0, 30).map(r => r.status === 'fulfilled' ? r.value : r.reason)
   t.same(values, Array.from({ length: 30 }, (_, i) => i + 2), 'each call saw its own count, in the order made')
-  t.strictSame(settled[30], { status: 'fulfilled', value: null }, 'nil is null, and does not cut the results after it short')
+  t.strictSame(settled[30], { status: 'fulfilled', value: undefined }, 'nil is undefined, and does not cut the results after it short')
   t.match(settled[31], { status: 'rejected', reason: { message: 'refused by the script' } }, 'an error reply fails its call only')
   t.match(settled[32], { status: 'rejected', reason: { message: /Unknown Redis command|unknown command/i } }, 'so does an error raised by redis.call')
   t.equal(await raw.get('batch:{b}:n'), '31')
@@ -126,10 +126,19 @@ t.test('a batch holds at most 256 calls', async t => {
   t.same(await calls('evalsha'), [3, 0], '256 + 256 + 88')
 })
 
-t.test('two different scripts under one name are refused', async t => {
-  const store = await upStore(t)
-  t.equal(await store.run(counter, ['{x}:n'], [0]), 1)
-  await t.rejects(store.run({ ...counter, lua: 'return 0' }, ['x'], []), /two different scripts are named "test-counter"/)
+t.test('a script error keeps its own line numbers: the batch wrapper adds none before it', async t => {
+  const store = await upStore(t, { keyPrefix: 'lines:' })
+  const broken = defineScript({ name: 'test-broken-line-3', lua: "local a = 1\nlocal b = 2\nreturn nil + a + b", local () { throw new Error('a Redis-only test script') } })
+  await t.rejects(store.run(broken, [], []), { code: 'STORE_SCRIPT_ERROR', message: /user_script:3:/ })
+})
+
+t.test('a server not there: calls fail at once with code STORE_UNAVAILABLE', async t => {
+  const store = new RedisStore('gone', { url: `redis://127.0.0.1:${await freePort()}`, keyPrefix: 'pc:', connectTimeout: 500, commandTimeout: 500 }, quiet)
+  t.teardown(() => store.close())
+  await store.settled()
+  for (const call of [store.get('k'), store.set('k', 'v'), store.run(counter, ['k'], [0])] as Array<Promise<unknown>>) {
+    await t.rejects(call, { name: 'StoreError', code: 'STORE_UNAVAILABLE', cause: Error })
+  }
 })
 
 t.test('a server that stops answering: calls fail within commandTimeout, none wait for it', async t => {
@@ -143,7 +152,7 @@ t.test('a server that stops answering: calls fail within commandTimeout, none wa
   const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => store.get(`k${i}`)))
   const ms = performance.now() - started
   t.equal(results.filter(r => r.status === 'rejected').length, 50, 'every call failed')
-  t.match((results[0] as PromiseRejectedResult).reason, { message: /timed out/i })
+  t.match((results[0] as PromiseRejectedResult).reason, { code: 'STORE_UNAVAILABLE', message: /timed out/i })
   t.ok(ms < 3_000, `failed after ${Math.round(ms)} ms (commandTimeout 100 ms; the server is stopped until the test resumes it)`)
   t.equal(store.snapshot().state, 'up', 'timeouts all at one instant are not an outage')
   resume()

@@ -39,6 +39,33 @@ return { a or '', b or '', 2 }`,
   }
 })
 
+/** Writes ARGV[1] with a TTL of ARGV[2] ms, as a script may rewrite a key set by set(). */
+const put = defineScript<number>({
+  name: 'test-put',
+  lua: "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1",
+  local (data, keys, args) {
+    data.set(keys[0] as string, args[0] as string, Number(args[1]))
+    return 1
+  }
+})
+
+/** A key's value as a script reads it: nothing (Lua nil) when absent. */
+const read = defineScript<string | undefined>({
+  name: 'test-read',
+  lua: "return redis.call('GET', KEYS[1])",
+  local (data, keys) {
+    const v = data.get(keys[0] as string)
+    return v === undefined ? undefined : String(v)
+  }
+})
+
+/** Fails with its own error. */
+const failing = defineScript<never>({
+  name: 'test-failing',
+  lua: "return redis.error_reply('refused by the script')",
+  local () { throw new Error('refused by the script') }
+})
+
 const text = async (store: Store, key: string): Promise<string | undefined> => (await store.get(key))?.toString()
 
 /** Polls `read` until it gives `want`, for at most `maxMs`; the last value read. */
@@ -86,6 +113,17 @@ const STORE_CASES: Record<string, Case> = {
     await store.set(`${ns}probe`, 'p', { ttlMs: 50 })
     await eventually(() => text(store, `${ns}probe`), undefined)
     t.equal(await text(store, `${ns}zero`), 'v')
+  },
+
+  'a TTL is rounded up to a whole ms; Infinity, huge, negative or NaN mean no expiry': async (t, store, ns) => {
+    await store.set(`${ns}tiny`, 'a', { ttlMs: 0.4 })
+    await store.set(`${ns}frac`, 'b', { ttlMs: 1.5 })
+    for (const [i, ttlMs] of [Infinity, 1e19, Number.MAX_SAFE_INTEGER + 2, -5, Number.NaN].entries()) await store.set(`${ns}forever-${i}`, 'c', { ttlMs })
+    await store.set(`${ns}far`, 'd', { ttlMs: Number.MAX_SAFE_INTEGER })
+    t.equal(await eventually(() => text(store, `${ns}tiny`), undefined), undefined, '0.4 ms: 1 ms, expired')
+    t.equal(await eventually(() => text(store, `${ns}frac`), undefined), undefined, '1.5 ms: 2 ms, expired')
+    t.same(await Promise.all([0, 1, 2, 3, 4].map(i => text(store, `${ns}forever-${i}`))), ['c', 'c', 'c', 'c', 'c'], 'no expiry')
+    t.equal(await text(store, `${ns}far`), 'd', 'the longest TTL there is')
   },
 
   'delete removes keys and counts those that existed': async (t, store, ns) => {
@@ -183,6 +221,33 @@ const STORE_CASES: Record<string, Case> = {
     await store.set(`${ns}probe`, 'p', { ttlMs: 50 })
     await eventually(() => text(store, `${ns}probe`), undefined)
     t.equal(await text(store, `${ns}{client-3}:fresh`), '1', 'does not expire')
+  },
+
+  "a script's write with a TTL keeps the key's tags": async (t, store, ns) => {
+    await store.set(`${ns}tagged`, 'v', { tags: [`${ns}tag-p`] })
+    t.equal(await store.run(put, [`${ns}tagged`], ['w', 60_000]), 1)
+    t.equal(await text(store, `${ns}tagged`), 'w')
+    t.equal(await store.deleteTag(`${ns}tag-p`), 1, 'still deleted by its tag')
+    t.equal(await store.get(`${ns}tagged`), undefined)
+  },
+
+  'a script returning nil gives undefined, as get() of a missing key': async (t, store, ns) => {
+    t.equal(await store.run(read, [`${ns}{nil}:missing`], []), undefined)
+    await store.set(`${ns}{nil}:there`, 'here')
+    t.equal(await store.run(read, [`${ns}{nil}:there`], []), 'here')
+  },
+
+  "a script's error fails its call with code STORE_SCRIPT_ERROR, the script's message and its cause": async (t, store, ns) => {
+    const err = await store.run(failing, [`${ns}x`], []).then(() => undefined, (e: unknown) => e)
+    t.match(err, { name: 'StoreError', code: 'STORE_SCRIPT_ERROR', message: 'refused by the script', cause: Error })
+    t.equal(await store.run(counter, [`${ns}{e}:n`], [0]), 1, 'the store still answers')
+  },
+
+  'a second script under the name of another is refused, on every store alike': async (t, store, ns) => {
+    const first = defineScript<number>({ name: 'test-named-twice', lua: 'return 1', local: () => 1 })
+    t.equal(await store.run(first, [`${ns}k`], []), 1)
+    await t.rejects(store.run({ ...first, lua: 'return 2', local: () => 2 }, [`${ns}k`], []), { code: 'STORE_SCRIPT_ERROR', message: 'two different scripts are named "test-named-twice"' })
+    t.equal(await store.run({ ...first }, [`${ns}k`], []), 1, 'the same script again (another object) is fine')
   },
 
   'a script with two keys returns an array and sees values set by set()': async (t, store, ns) => {
