@@ -264,6 +264,43 @@ t.test('a body left unread by an early answer, then cut short by the client, is 
   t.same((await metrics.get()).values.filter(v => v.labels.route === '(unmatched)'), [], 'nothing counted as unmatched')
 })
 
+t.test('a chunked body Node cannot parse gets its own 400, the connection closed, the upstream try aborted; logged 400, not 499', async t => {
+  const { gw, port, seen } = await gateway(t)
+  const bodies: Record<string, string> = {
+    negative: '-5\r\nhello\r\n0\r\n\r\n',
+    hex: '0x5\r\nhello\r\n0\r\n\r\n',
+    space: '5 \r\nhello\r\n0\r\n\r\n',
+    huge: 'FFFFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n',
+    lf: '5\nhello\n0\n\n',
+    later: '5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n',
+    nocrlf: '5\r\nhelloX\r\n0\r\n\r\n',
+    trailer: '5\r\nhello\r\n0\r\ncontent-length: 5\r\n\r\n'
+  }
+  for (const [name, body] of Object.entries(bodies)) {
+    const res = await answered(port, [`POST /chunked/${name} HTTP/1.1`, 'Host: a', 'Transfer-Encoding: chunked'], 3_000, body)
+    t.equal(res.status, 400, `${name}: 400`)
+    t.same(headerValues(res, 'connection'), ['close'], `${name}: the connection closes`)
+    t.match(JSON.parse(res.body), { error: 'bad_request', requestId: headerValues(res, 'x-request-id')[0] }, `${name}: our error`)
+    t.match(await waitForLog(gw.logs, { msg: 'request', path: `/chunked/${name}` }), { status: 400, error: 'bad_request' }, `${name}: logged`)
+  }
+  t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no second line')
+  t.same(seen.filter(s => s.url.startsWith('/chunked/')), [], 'no upstream request completed')
+  t.ok(await until(() => gw.gateway.runtime.inFlight === 0), 'nothing held in flight')
+})
+
+t.test('a chunked body Node cannot parse once the answer has begun: cut, logged with the status sent and bad_request, not 499', async t => {
+  const up = await startUpstream((_req, res) => { res.writeHead(200, { 'content-type': 'text/plain' }).write('early') })
+  t.teardown(() => up.close())
+  const gw = await startGateway(catchAllYaml(up.url))
+  t.teardown(() => gw.close())
+  const { socket, received } = await rawConnection(Number(new URL(gw.url).port))
+  socket.write('POST /begun HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
+  t.ok(await until(() => received().includes('early')), 'the answer has begun')
+  socket.write('zz\r\n')
+  await once(socket, 'close')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/begun' }), { status: 200, error: 'bad_request' })
+})
+
 t.test('unreadable bytes pipelined behind a request under way are not answered ahead of it', async t => {
   const { gw, port } = await gateway(t)
   const { socket, received } = await rawConnection(port)
@@ -275,11 +312,11 @@ t.test('unreadable bytes pipelined behind a request under way are not answered a
 })
 
 /** rawRequest, failed after `ms` when no answer has come (a request left unanswered would hang the test). */
-async function answered (port: number, lines: string[], ms = 3_000): Promise<RawResponse> {
+async function answered (port: number, lines: string[], ms = 3_000, body = ''): Promise<RawResponse> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms) })
   try {
-    return await Promise.race([rawRequest(port, lines), timeout])
+    return await Promise.race([rawRequest(port, lines, body), timeout])
   } finally {
     clearTimeout(timer)
   }

@@ -8,7 +8,8 @@ import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { until } from './helpers/wait.ts'
 
-// A user plugin whose request body stream upper-cases, refuses past 10 bytes, or breaks; and
+// A user plugin whose request body stream upper-cases, refuses past 10 bytes, breaks, or drops
+// its first byte (and leaves the Content-Length as it was); and
 // which reports what Content-Length its response hook saw.
 const dir = t.testdir({})
 const writePlugin = (name: string, priority: number) => writeFileSync(join(dir, `${name}.ts`), `
@@ -29,10 +30,11 @@ export default definePlugin({
             seen += chunk.length
             if (config.mode === 'limit' && seen > 10) cb(new RequestRejected('too big', { status: 413, body: { error: 'too_big' } }))
             else if (config.mode === 'break') cb(new Error('bad bytes'))
+            else if (config.mode === 'drop') cb(null, seen === chunk.length ? chunk.subarray(1) : chunk)
             else cb(null, chunk.toString().toUpperCase())
           }
         }))
-        req.headers['content-length'] = undefined
+        if (config.mode !== 'drop') req.headers['content-length'] = undefined
       },
       onResponse (res) { res.headers['x-length-seen'] = String(res.headers['content-length']) }
     }
@@ -63,6 +65,7 @@ routes:
   - { name: upper, match: { path: /upper }, upstream: up, plugins: { body: { mode: upper } } }
   - { name: limit, match: { path: /limit }, upstream: up, plugins: { body: { mode: limit } } }
   - { name: break, match: { path: /break }, upstream: up, plugins: { body: { mode: break } } }
+  - { name: drop, match: { path: /drop }, upstream: up, plugins: { body: { mode: drop } } }
   - { name: reply, match: { path: /reply }, upstream: up, plugins: { body: { mode: none, reply: hello }, outer: { mode: none } } }
   - { name: bare, match: { path: /bare }, upstream: up, plugins: { body: { mode: bare, reply: hello } } }
 `, { file: join(dir, 'gateway.yaml') })
@@ -96,6 +99,17 @@ t.test('any other stream failure is a 400 bad_body', async t => {
   t.equal(res.statusCode, 400)
   t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
   t.match(await res.body.json(), { error: 'bad_body' })
+})
+
+t.test('a body stream that changes the length of a body with a Content-Length is the plugin\'s failure (500), not the target\'s', async t => {
+  for (let i = 0; i < 6; i++) {
+    const res = await request(`${gw.url}/drop`, { method: 'POST', body: 'hello' })
+    t.equal(res.statusCode, 500)
+    t.match(await res.body.json(), { error: 'plugin_error' })
+  }
+  t.same(gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.down, [], 'not ejected (5 failures would have done it)')
+  const res = await request(`${gw.url}/upper`, { method: 'POST', body: 'still' })
+  t.same([res.statusCode, await res.body.json()], [200, { body: 'STILL' }], 'the target still serves')
 })
 
 t.test('a plugin reply carries its Content-Length to response hooks', async t => {

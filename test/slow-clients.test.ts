@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect, constants } from 'node:http2'
 import { once } from 'node:events'
+import { Transform } from 'node:stream'
 import { join } from 'node:path'
 import type { ServerResponse } from 'node:http'
 import { request } from 'undici'
@@ -182,6 +183,60 @@ routes:
   const answer = await res
   t.equal(answer.statusCode, 200)
   t.equal(await answer.body.text(), 'ok')
+})
+
+t.test('clientTimeouts.body and minBodyRate run only while the gateway reads the body: not while it queues, a plugin holds it, or a plugin stream holds it back', async t => {
+  sharedWithPlugins('Transform', Transform)
+  const dir = t.testdir({})
+  // Holds /held requests 700 ms before the body is wanted; /piped bodies go through a stream taking 400 ms a chunk.
+  writeUserPlugin(dir, 'slow', 1200, `{ onRequest: async (req) => {
+    if (req.path === '/held') await new Promise(resolve => setTimeout(resolve, 700))
+    if (req.path === '/piped') req.pipeBodyThrough(new (shared('Transform'))({ highWaterMark: 1024, transform (c: Buffer, _e: string, cb: (e: null, c: Buffer) => void) { setTimeout(() => cb(null, c), 400) } }))
+  } }`)
+  let bodies = 0
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    req.on('end', () => { if (req.method === 'POST') bodies++; if (req.url === '/slow') setTimeout(() => res.end('ok'), 800); else res.end('ok') })
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { body: 300ms, minBodyRate: 100000 }
+loadPlugins: [ ./slow.ts ]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ], connections: 1, queue: { timeout: 10s } }
+routes:
+  - { name: all, match: { path: /* }, upstream: up, plugins: { slow: {} } }
+`, { file: join(dir, 'gw.yaml') })
+  t.teardown(() => gw.close())
+  const big = Buffer.alloc(1024 * 1024, 'b')
+  const post = async (path: string, body: Buffer) => {
+    try {
+      const res = await request(`${gw.url}${path}`, { method: 'POST', body })
+      return [res.statusCode, await res.body.text()]
+    } catch (err) {
+      return [(err as Error).message]
+    }
+  }
+  // The only connection held 800 ms: the upload waits in the queue, unread, longer than the body timeout.
+  const holder = get(`${gw.url}/slow`)
+  t.ok(await until(() => gw.gateway.runtime.upstreamSnapshots()[0]?.targets[0]?.inFlight === 1))
+  t.same(await post('/queued', big), [200, 'ok'], 'queued for a connection')
+  t.same(await holder, { status: 200, body: 'ok' })
+  t.same(await post('/held', big), [200, 'ok'], 'held by a plugin')
+  t.same(await post('/piped', Buffer.alloc(200_000, 'p')), [200, 'ok'], 'held back by a slow plugin stream')
+  // Expect: 100-continue: no 100 until the plugin is done; the client is not to blame for waiting for it.
+  const socket = await rawSocket(gw)
+  let received = ''
+  socket.on('data', (c: Buffer) => {
+    received += c.toString()
+    if (received === 'HTTP/1.1 100 Continue\r\n\r\n') socket.write('hello')
+  })
+  socket.write('POST /held HTTP/1.1\r\nhost: x\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n')
+  await once(socket, 'close')
+  t.match(received, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/, 'Expect: 100-continue held by a plugin')
+  t.equal(bodies, 4)
+  t.notOk(gw.logs.some(l => l.msg === 'client too slow: connection closed'), 'no client blamed')
 })
 
 t.test('clientTimeouts.minBodyRate: a body that keeps arriving below the rate is cut off, and its upstream connection freed', async t => {

@@ -3,14 +3,15 @@ import type { IncomingMessage } from 'node:http'
 /**
  * server.clientTimeouts.minBodyRate, as Apache's mod_reqtimeout MinRate: the body may take `graceMs`
  * plus one second per `rate` bytes received. One timer per watched body, rescheduled to the next
- * moment the client could fall behind; time the gateway holds the body back (paused) is not counted.
+ * moment the client could fall behind. Started when the gateway begins to read the body (what
+ * arrived before, waiting unread, counts as received); time it holds the body back (paused) is not counted.
  */
 export class BodyRateWatch {
   readonly #req: IncomingMessage
   readonly #rate: number
   readonly #tooSlow: () => void
-  /** Body bytes received since the watch began: counted as they reach the request (see the constructor). */
-  #bytes = 0
+  /** Body bytes received, waiting unread when the watch began and since: counted as they reach the request (see the constructor). */
+  #bytes: number
   #allowedFrom: number
   #lastCheck: number
   #timer: NodeJS.Timeout
@@ -19,6 +20,7 @@ export class BodyRateWatch {
     this.#req = req
     this.#rate = rate
     this.#tooSlow = tooSlow
+    this.#bytes = req.readableLength
     // Counted as Node pushes them into the request, not by req.socket.bytesRead: over HTTP/2 the
     // socket is the whole session's, and another stream's bytes would count as this body's progress.
     const push = req.push

@@ -39,7 +39,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -50,6 +50,8 @@ const EXCHANGE = Symbol('exchange')
 const STREAM_CUT = new Error('response cut short by the gateway')
 const closeSocket = (socket: Duplex): void => { socket.destroy() }
 const READABLE_PUSH = Readable.prototype.push
+/** Aborts a try answered with a status to retry: its status is its outcome, not this. */
+const RETRY_DROP = new Error('response dropped for a retry')
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
@@ -79,6 +81,12 @@ function transferCoding (raw: Buffer[]): string {
   const values: string[] = []
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as Buffer).toString('latin1').toLowerCase() === 'transfer-encoding') values.push((raw[i + 1] as Buffer).toString('latin1'))
   return values.join(', ')
+}
+
+/** The response says Content-Length: 0. */
+function emptyBody (raw: Buffer[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as Buffer).toString('latin1').toLowerCase() === 'content-length') return (raw[i + 1] as Buffer).toString('latin1').trim() === '0'
+  return false
 }
 
 function hasBody (req: IncomingMessage): boolean {
@@ -150,7 +158,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Streams the request body goes through upstream (pipeBodyThrough), and their output once piped. */
   #bodyStreams: Duplex[] | undefined
   #streamedBody: Readable | undefined
-  /** Set while a retryable error response is drained: the target the request is sent to next. */
+  /** Set while a retryable error response is dropped (or, bodyless, completes): the target the request is sent to next. */
   #retryTo: Target | undefined
   /** The response head as written (writeHead with an object leaves res.getHeaders() empty). */
   #written: Record<string, string | string[] | number | undefined> | undefined
@@ -229,6 +237,23 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Request body bytes received from the client (not as declared: a Content-Length is only the client's word). */
   get requestBytes (): number { return this.#received }
 
+  /**
+   * Node's HTTP/1.1 parser cannot read the rest of `req`'s body (a malformed chunk, a forbidden
+   * trailer): its exchange, if under way, answers 400 and closes the connection (where the next
+   * request would begin is unknown), or cuts the response already begun; the upstream try is
+   * aborted. Logged as the request's own line, error bad_request. False when no exchange is under way.
+   */
+  static bodyUnreadable (req: IncomingMessage, err: Error): boolean {
+    const ex = (req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE]
+    if (ex === undefined || ex.#done || ex.sentWhole) return false
+    ex.cut = 'bad_request'
+    ex.abortUpstream(err)
+    if (ex.res.headersSent) { ex.#destroy(); return true }
+    ex.#dropStreams() // a held head: the error is answered in its place
+    ex.bytes += sendError(ex.res, GatewayError.BAD_REQUEST, ex.id, true)
+    return true
+  }
+
   /** Starts the request phase; the exchange then drives itself to completion. */
   start (): void {
     ;(this.res as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
@@ -255,13 +280,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       stream.once('finish', Exchange.#dropUnreadBody)
     }
     if (this.#owner.clientBodyMs > 0 || this.#owner.clientMinBodyRate > 0) {
-      // The socket's idle timer runs while the body arrives: Node emits 'timeout' on the request then.
-      const { clientBodyMs, clientMinBodyRate } = this.#owner
-      // req's, not its socket's: over HTTP/2 the socket is the whole session's, the request is a stream.
-      if (clientBodyMs > 0) req.setTimeout(clientBodyMs)
-      req.on('timeout', Exchange.#onBodyTimeout)
+      // Timed only while the gateway reads the body (see #onBodyRead), not while it holds it unread.
+      req.on('timeout', Exchange.#onBodyTimeout).on('resume', Exchange.#onBodyRead).on('pause', Exchange.#onBodyUnread)
       onBodyArrived(req, Exchange.#onBodyArrived)
-      if (clientMinBodyRate > 0) this.#bodyRate = new BodyRateWatch(req, clientBodyMs, clientMinBodyRate, () => this.#cutShort('client_body_too_slow'))
     }
   }
 
@@ -460,9 +481,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   // Counted from the end of the request body, not its start: the upload is not the upstream's delay.
+  // Already answered (a response that began before the upload ended, as undici reports it): none.
   onRequestSent (): void {
     clearTimeout(this.#stallTimer)
-    if (this.#responseMs > 0 && !this.#done) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.#responseMs, this)
+    if (this.#responseMs > 0 && !this.#done && !this.#answered) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.#responseMs, this)
   }
 
   onUpgrade (_status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
@@ -512,11 +534,23 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#answered = true
     this.#tryStatus = status
     // Not awaiting: the exchange abandoned the try first, its wait already counted.
-    if (this.#awaiting) this.compiled.metrics?.upstreamAnswered(this.#tryWaited())
-    upstream.outcome(this.target as Target, status < 500, this.#sentAt, true)
+    if (this.#awaiting) {
+      const waited = this.#tryWaited()
+      this.compiled.metrics?.upstreamAnswered(waited)
+      // How fast the target answered is known now; whether it answered well, below 500, only once
+      // the body is in (onComplete, onError): one broken mid-body is a failure (Upstream.outcome).
+      if (status < 500) (this.target as Target).latency.observe(waited * 1000, this.#sentAt + waited * 1000)
+    }
+    if (status >= 500) upstream.outcome(this.target as Target, false, this.#sentAt, true)
     // Returning false would pause the connection for good: close it instead.
     if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
-    if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) return true // drained, then sent again
+    if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) {
+      // Without a body (a HEAD's, Content-Length: 0), undici completes it at once, connection kept: sent again then.
+      if (this.method === 'HEAD' || status === 204 || status === 304 || emptyBody(raw)) return true
+      // Its body is not wanted, and might never end: the connection is closed, the request sent again now (see onError).
+      ;(this.#abort as (err?: Error) => void)(RETRY_DROP)
+      return false
+    }
     const headers = endToEndResponseHeaders(raw)
     if (headers === undefined) {
       (this.#abort as (err?: Error) => void)(new UpstreamBodyInvalid(`the upstream's response uses a transfer coding other than chunked (${transferCoding(raw)})`))
@@ -554,7 +588,6 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   onData (chunk: Buffer): boolean {
-    if (this.#retryTo !== undefined) return true
     const sink = this.#sink ?? this.res
     if (sink === this.res) this.bytes += chunk.length // else counted as the plugins' streams put it out (#startBody)
     if (sink.write(chunk)) return true
@@ -568,7 +601,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   onComplete (): void {
-    this.compiled.upstream.end(this.target as Target)
+    const upstream = this.compiled.upstream
+    if (this.#tryStatus < 500) upstream.outcome(this.target as Target, true, this.#sentAt, false)
+    upstream.end(this.target as Target)
     this.#tryEnded(undefined)
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; if (!this.#done) this.#send(next); return }
@@ -585,19 +620,26 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const upstream = this.compiled.upstream
     upstream.end(this.target as Target)
     this.#tryWaited() // failed or timed out: the upstream's time too, though no answer to observe
-    this.#tryEnded(err)
+    this.#tryEnded(err === RETRY_DROP ? undefined : err)
     // A body stream failed (not the connection): the request is refused, the target is not to blame.
-    if (err instanceof RequestRejected || (this.#streamedBody !== undefined && this.#streamedBody.errored === err)) {
+    const rejected = err instanceof RequestRejected || (this.#streamedBody !== undefined && this.#streamedBody.errored === err)
+    // undici refused what a plugin made of the request (a header value it may not carry; a body whose
+    // length its stream changed, or a Content-Length it set, that do not match): no target's fault.
+    // Never the client's: Node holds its body to its own Content-Length (HTTP/1.1's parser, nghttp2).
+    const code = (err as { code?: string }).code
+    const refused = code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'
+    // A failed connection, a broken one or a timeout counts against the target, before any answer or
+    // in the body of one below 500 (judged at its end: see onHeaders), unless the exchange ended it (client gone, plugin failed).
+    const targetFailed = !this.#done && !rejected && !refused
+    if (this.#answered ? this.#tryStatus < 500 : targetFailed) upstream.outcome(this.target as Target, !targetFailed, this.#sentAt, false)
+    if (rejected) {
       if (!this.#done) this.#rejected(err)
       return
     }
-    // undici refused what a plugin made of the request (a header value it may not carry): no target's fault.
-    if ((err as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
+    if (refused) {
       if (!this.#done) this.#owner.pluginFailed(this, err)
       return
     }
-    // A failed connection, a broken one or a timeout before any answer counts against the target.
-    if (!this.#answered && !this.#done) upstream.outcome(this.target as Target, false, this.#sentAt, false)
     if (this.#done) return
     if (!this.#answered && this.#retryTo === undefined && !this.res.headersSent) {
       const failure = classifyFailure(err, this.#connected)
@@ -892,6 +934,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ex.#abort?.(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
   }
 
+  /** The client's body timer is held meanwhile too: undici's pause reaches the request (see #onBodyUnread). */
   static #onBodyHeld (this: Readable): void {
     const ex = (this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE]
     const idleMs = ex.compiled.bodyTimeout
@@ -899,13 +942,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (ex.#done || ex.#answered || ex.#abort === undefined) return
     clearTimeout(ex.#stallTimer)
     if (idleMs > 0) ex.#stallTimer = setTimeout(Exchange.#onStall, idleMs, ex)
-    if (ex.#owner.clientBodyMs > 0 && !ex.raw.complete) ex.raw.setTimeout(0)
   }
 
   static #onBodyTaken (this: Readable): void {
-    const ex = (this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE]
-    clearTimeout(ex.#stallTimer)
-    if (ex.#owner.clientBodyMs > 0 && !ex.raw.complete && !ex.#done) ex.raw.setTimeout(ex.#owner.clientBodyMs)
+    clearTimeout((this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE].#stallTimer)
   }
 
   static #onStall (ex: Exchange): void {
@@ -981,6 +1021,27 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     clearTimeout(ex.#sendTimer)
     ex.#draining = false
     if (!ex.#buffered) (ex.#resume as () => void)()
+  }
+
+  /**
+   * The gateway reads the request's body (it flows: read whole, or taken by undici or a plugin's
+   * stream): from now until it pauses, a client that sends none of it for clientTimeouts.body is
+   * cut; the rate watch starts. Not before: a request waiting for a connection, held by a plugin, or
+   * awaiting its 100 Continue is the gateway's delay. Once answered, the socket's timer is Node's.
+   */
+  static #onBodyRead (this: IncomingMessage): void {
+    const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (this.complete || ex.#done || ex.res.writableFinished) return
+    const { clientBodyMs, clientMinBodyRate } = ex.#owner
+    // req's, not its socket's: over HTTP/2 the socket is the whole session's, the request is a stream.
+    if (clientBodyMs > 0) this.setTimeout(clientBodyMs)
+    if (clientMinBodyRate > 0) ex.#bodyRate ??= new BodyRateWatch(this, clientBodyMs, clientMinBodyRate, () => ex.#cutShort('client_body_too_slow'))
+  }
+
+  /** The gateway holds the body back (its reader's backpressure: the upstream's, a plugin stream's): the client is not to blame meanwhile. */
+  static #onBodyUnread (this: IncomingMessage): void {
+    const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (ex.#owner.clientBodyMs > 0 && !this.complete && !ex.res.writableFinished) this.setTimeout(0)
   }
 
   static #onBodyTimeout (this: IncomingMessage): void {

@@ -13,6 +13,7 @@ import { requestId } from '../proxy/request-id.ts'
 import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
+import { Exchange } from '../proxy/exchange.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
 import { http10AsHttp1, selectAlpn, stapleOcsp, type ServerTls } from './server-tls.ts'
 import { UnusedConnections } from './unused-connections.ts'
@@ -77,7 +78,12 @@ export class GatewayServer {
         // are unreadable) is its exchange's to log; an answer here would go out ahead of its own.
         // So is the body of one answered before it was read (an early 401 or 413, the rest left for
         // Node to discard on a kept connection) that the client then cut short: no new request.
-        if ((socket as { _httpMessage?: unknown })._httpMessage != null || insideBody(socket)) { socket.destroy(); return }
+        // A body Node cannot parse (a malformed chunk) is its exchange's to answer (400) if still unanswered.
+        const incoming = bodyUnderWay(socket)
+        if ((socket as { _httpMessage?: unknown })._httpMessage != null || incoming !== undefined) {
+          if (incoming === undefined || !unparsable(err) || !Exchange.bodyUnreadable(incoming, err)) socket.destroy()
+          return
+        }
         // A TLS handshake that failed or took too long: no HTTP can be spoken on it, and no request was made.
         if (isHandshakeError(err)) { this.#handshakeFailed(err, socket); return }
         const error = parserError(err)
@@ -337,10 +343,14 @@ function swapSecureContext (server: TlsServer, options: TlsOptions): void {
 }
 
 /** Node's parser is inside a request's body: its `incoming`, the request being parsed, is cleared once one is complete. */
-function insideBody (socket: Duplex): boolean {
+/** The request whose body Node's parser is reading on `socket`, if any. */
+function bodyUnderWay (socket: Duplex): IncomingMessage | undefined {
   const incoming = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming
-  return incoming != null && !incoming.complete
+  return incoming != null && !incoming.complete ? incoming : undefined
 }
+
+/** A parser error in what the client sent, not its going away (a reset, or the connection ended mid-body). */
+const unparsable = (err: { code?: string }): boolean => err.code !== undefined && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE'
 
 /** Errors of the TLS layer (OpenSSL's, Node's handshake timeout), as opposed to the HTTP parser's. */
 const isHandshakeError = (err: { code?: string }): boolean => err.code !== undefined && (err.code.startsWith('ERR_SSL_') || err.code.startsWith('ERR_TLS_'))

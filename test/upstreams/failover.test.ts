@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { load, startBackends, type Backend } from './backends.ts'
@@ -139,18 +139,47 @@ routes:
 })
 
 
-t.test('a response broken after its head is judged once, by its status: not a second time as a failure', async t => {
+/** One target that answers `status` with part of a 100-byte body, then `breaks` (reset) or stalls; passive: `passive`. */
+async function brokenBody (t: Test, status: number, breaks: 'reset' | 'stall', passive: string) {
   const up = await startUpstream((_req, res) => {
-    res.writeHead(200, { 'content-length': '100' }).write('partial')
-    setTimeout(() => res.socket?.destroy(), 10)
+    res.writeHead(status, { 'content-length': '100' }).write('partial')
+    if (breaks === 'reset') setTimeout(() => res.socket?.destroy(), 10)
   })
   t.teardown(() => up.close())
-  const gw = await startGateway(`upstreams:\n  up:\n    targets: [ { url: "${up.url}" } ]\n    passive: { consecutiveFailures: 1 }\n${route}`)
+  const gw = await startGateway(`upstreams:\n  up:\n    targets: [ { url: "${up.url}" } ]\n    timeouts: { idle: 300ms }\n    passive: ${passive}\n${route}`)
   t.teardown(() => gw.close())
+  return { gw, down: () => gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.down }
+}
+
+t.test('a response broken after its head is judged once, by its end: a failure of its target', async t => {
+  for (const breaks of ['reset', 'stall'] as const) {
+    const { gw, down } = await brokenBody(t, 200, breaks, '{ consecutiveFailures: 3 }')
+    for (let i = 0; i < 3; i++) {
+      const res = await request(`${gw.url}/x`)
+      t.equal(res.statusCode, 200)
+      await t.rejects(res.body.text(), breaks)
+      if (i < 2) t.same(down(), [], `${i + 1} broken bodies: not yet (${breaks})`)
+    }
+    t.match(await waitForLog(gw.logs, { msg: 'request', path: '/x' }), { error: 'upstream_broken' })
+    t.same(down(), ['ejected'], `3 bodies broken by a ${breaks}: ejected`)
+  }
+})
+
+t.test('a 5xx broken after its head is judged once, by its status: not a second time as a failure', async t => {
+  const { gw, down } = await brokenBody(t, 503, 'reset', '{ consecutiveFailures: 2 }')
   const res = await request(`${gw.url}/x`)
   await res.body.text().catch(() => undefined)
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/x' }), { error: 'upstream_broken' })
-  t.same(gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.down, [], 'one failure would have ejected it')
+  t.same(down(), [], 'two failures would have ejected it')
+})
+
+t.test('a client that leaves mid-body is no failure of the target', async t => {
+  const { gw, down } = await brokenBody(t, 200, 'stall', '{ consecutiveFailures: 1 }')
+  const res = await request(`${gw.url}/x`)
+  t.equal(res.statusCode, 200)
+  res.body.destroy()
+  t.ok(await waitForLog(gw.logs, { msg: 'request', path: '/x', status: 499 }))
+  t.same(down(), [], 'one failure would have ejected it')
 })
 
 t.test('a refused connection is no answer to time: the target\'s latency stays unmeasured', async t => {

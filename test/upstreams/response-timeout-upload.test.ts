@@ -53,3 +53,28 @@ t.test('an upstream that breaks its response body is logged with error upstream_
   await t.rejects(res.body.text())
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/broken' }), { status: 200, error: 'upstream_broken' })
 })
+
+t.test('a response streaming before the upload ends is not cut by the response timeout once the upload is in', async t => {
+  const gw = await catchAllGateway(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.write('first;')
+    req.resume()
+    req.on('end', () => {
+      let n = 0
+      const tick = setInterval(() => { if (++n < 6) res.write(`more${n};`); else { clearInterval(tick); res.end('last') } }, 150)
+    })
+  }, { route: '    timeouts: { response: 300ms }' })
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  socket.write('POST /upload HTTP/1.1\r\nhost: x\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n')
+  for (let i = 0; i < 3; i++) { socket.write('1\r\na\r\n'); await new Promise(resolve => setTimeout(resolve, 100)) }
+  socket.write('0\r\n\r\n')
+  await once(socket, 'close')
+  const text = Buffer.concat(chunks).toString()
+  t.match(text, /^HTTP\/1\.1 200 OK/)
+  t.match(text, /more5;/, 'streamed on well past the response timeout after the upload')
+  t.match(text, /last\r\n0\r\n\r\n$/, 'and ended whole')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/upload' }), { status: 200, error: undefined })
+})

@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { echo, startUpstream } from '../helpers/upstream.ts'
 import { metricValue } from '../helpers/metric-value.ts'
+import { until } from '../helpers/wait.ts'
 import { load, startBackends, type Backend } from './backends.ts'
 
 const route = `
@@ -112,6 +113,41 @@ t.test('a retried status whose connection breaks while it is drained is retried 
   const admin = gw.adminUrl as string
   t.equal(await metricValue(admin, 'portcullis_upstream_retries_total{upstream="up",reason="503"}'), 1)
   t.equal(await metricValue(admin, 'portcullis_upstream_retries_total{upstream="up",reason="reset"}'), 0, 'the break is not a second reason to retry')
+})
+
+t.test('a retried status whose body never ends is dropped at once, not drained: the retry goes out', async t => {
+  const hits = { endless: 0, ok: 0 }
+  let dropped = 0
+  const endless = await startUpstream((req, res) => {
+    hits.endless++
+    req.socket.once('close', () => dropped++)
+    req.resume()
+    res.writeHead(503, { 'content-type': 'text/plain' }).write('.')
+    const drip = setInterval(() => res.write('.'), 100)
+    res.on('close', () => clearInterval(drip))
+  })
+  const ok = await startUpstream((req, res) => { hits.ok++; req.resume(); res.end('ok') })
+  t.teardown(async () => { await endless.close(); await ok.close() })
+  const gw = await startGateway(`upstreams:
+  up:
+    targets: [ { url: "${endless.url}" }, { url: "${ok.url}" } ]
+    retries: { on: [reset, 503], methods: [GET, POST] }
+    passive: false
+    balance: round-robin
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  // Round-robin alternates: one of the two requests meets the endless target first.
+  for (const method of ['GET', 'POST'] as const) {
+    for (let i = 0; i < 2; i++) {
+      const res = await request(`${gw.url}/x`, { method, body: method === 'POST' ? 'p' : undefined, headersTimeout: 3_000 })
+      t.equal(res.statusCode, 200, method)
+      t.equal(await res.body.text(), 'ok')
+    }
+  }
+  t.same(hits, { endless: 2, ok: 4 })
+  t.ok(await until(() => dropped === 2), "the endless responses' connections were closed")
 })
 
 t.test('request bodies: retried when buffered (small, idempotent), not when too big or POST', async t => {
