@@ -7,6 +7,7 @@ export type {
 } from './plugins/contract.ts'
 export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'
+export { ANONYMOUS_HEADER, headerValue, isIdentityHeader, setIdentity } from './plugins/identity.ts'
 export type { TraceContext } from './proxy/trace-context.ts'
 export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/plugin-metrics.ts'
 export { defineScript, hashTag, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import { normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store } from '../../src/index.ts'
+import { ANONYMOUS_HEADER, normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store } from '../../src/index.ts'
 import { requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
@@ -16,7 +16,6 @@ import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture, Replay } from '../shared/body-streams.ts'
-import { ANONYMOUS } from '../shared/auth/identity.ts'
 import { variantKey, varyNames } from './vary.ts'
 
 /** A route's cache settings, resolved at setup. */
@@ -540,7 +539,7 @@ const variantFor = (e: Entry, req: GatewayRequest): string => {
  * the anonymous consumer is no one in particular.
  */
 const credentialed = (req: GatewayRequest): boolean =>
-  req.clientHeaders.authorization !== undefined || (req.consumer !== undefined && req.headers[ANONYMOUS] !== 'true')
+  req.clientHeaders.authorization !== undefined || (req.consumer !== undefined && req.headers[ANONYMOUS_HEADER] !== 'true')
 
 
 function onlyIfCached (name: string, fwd: Fwd): PluginReply {

@@ -1,6 +1,5 @@
-import type { Consumer, Consumers } from '../../src/index.ts'
+import { headerValue, type Consumer, type Consumers } from '../../src/index.ts'
 import type { AuthFailure } from '../shared/auth/failure.ts'
-import { headerValue } from '../shared/auth/identity.ts'
 import type { Verified } from '../shared/auth/authenticator.ts'
 import { CLAIM_MISMATCH, insufficientScope, NO_CONSUMER, UNKNOWN_CONSUMER } from './failures.ts'
 import type { JwtAuthConfig } from './schema.ts'

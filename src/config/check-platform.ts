@@ -1,6 +1,7 @@
 import type { PluginDefinition } from '../plugins/contract.ts'
 import { DEFAULT_STORE } from '../stores/registry.ts'
 import { didYouMean } from './suggest.ts'
+import type { SchemaReferences } from './schema-refs.ts'
 import { hideUserinfo } from './url-userinfo.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig } from './schema.ts'
@@ -55,9 +56,9 @@ export function redisUrlMistake (url: string): string | undefined {
 
 /**
  * `consumers:`: unique ids; metadata.<plugin> valid against that plugin's consumerMetadata schema; credentials only for plugins that take them, each valid against that
- * plugin's credential schema; no credential shared by two consumers.
+ * plugin's credential schema; no credential shared by two consumers. Both with their references and file paths (`refs`), as plugin configs.
  */
-export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, problems: SchemaProblem[], add: Add): void {
+export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, refs: SchemaReferences, problems: SchemaProblem[], add: Add): void {
   const ids = new Map<string, number>()
   const owners = new Map<string, number>()
   const takers = [...plugins.values()].filter(p => p.credentials !== undefined).map(p => p.name)
@@ -68,7 +69,10 @@ export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<stri
     for (const [name, value] of Object.entries(c.metadata ?? {})) {
       const schema = plugins.get(name)?.consumerMetadata
       if (schema === undefined) continue
-      for (const p of validateSchema(schema, value)) problems.push({ ...p, path: ['consumers', i, 'metadata', name, ...p.path] })
+      const here = ['consumers', i, 'metadata', name]
+      const found = validateSchema(schema, value)
+      for (const p of found) problems.push({ ...p, path: [...here, ...p.path] })
+      if (found.length === 0) refs(schema, value, here)
     }
     for (const [name, credential] of Object.entries(c.credentials ?? {})) {
       const here = ['consumers', i, 'credentials', name]
@@ -77,6 +81,7 @@ export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<stri
       const found = validateSchema(spec.schema, credential)
       for (const p of found) problems.push({ ...p, path: [...here, ...p.path] })
       if (found.length > 0) continue
+      refs(spec.schema, credential, here)
       for (const identity of spec.identities?.(credential as never) ?? [JSON.stringify(credential)]) {
         const key = `${name}\u0000${identity}`
         const owner = owners.get(key)

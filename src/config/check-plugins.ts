@@ -1,24 +1,19 @@
-import { resolve } from 'node:path'
-import type { TSchema } from '@sinclair/typebox'
-import type { PluginDefinition } from '../plugins/contract.ts'
-import { STORE_REF } from '../stores/store-name.ts'
-import { CONSUMER_REF } from '../consumers/consumer-id.ts'
-import { FILE_REF } from './file-path.ts'
-import { DEFAULT_STORE } from '../stores/registry.ts'
+import type { PluginConfigProblem, PluginDefinition } from '../plugins/contract.ts'
+import { compilePathPattern } from '../routing/path-pattern.ts'
 import { didYouMean } from './suggest.ts'
+import type { SchemaReferences } from './schema-refs.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
-import type { GatewayConfig } from './schema.ts'
+import type { GatewayConfig, RouteConfig } from './schema.ts'
 
 type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value') => void
 
 /**
  * The plugins of one section (top-level `plugins:` or a route's, `route` its params): known names,
- * each config valid against its plugin's schema and check, store names that exist, file paths
- * resolved against `base` (the config file's folder); on a route,
- * `false` only for a global plugin.
+ * each config valid against its plugin's schema and check, its references and file paths (`refs`);
+ * on a route, `false` only for a global plugin.
  */
 export function checkPluginSection (config: GatewayConfig, section: Readonly<Record<string, unknown>> | undefined, at: Array<string | number>,
-  route: { readonly params: readonly string[] } | undefined, plugins: ReadonlyMap<string, PluginDefinition>, base: string, problems: SchemaProblem[], add: Add): void {
+  route: { readonly params: readonly string[] } | undefined, plugins: ReadonlyMap<string, PluginDefinition>, refs: SchemaReferences, problems: SchemaProblem[], add: Add): void {
   const onRoute = at[0] === 'routes'
   for (const [name, pluginConfig] of Object.entries(section ?? {})) {
     const def = plugins.get(name)
@@ -35,53 +30,51 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     const found = validateSchema(def.schema, data)
     for (const p of found) problems.push({ ...p, path: [...at, name, ...p.path] })
     if (found.length > 0) continue
-    resolveFiles(def.schema, data, base)
-    checkReferences(def.schema, data, [...at, name], config, add)
-    try {
-      for (const p of def.check?.(data, route) ?? []) add([...at, name, ...p.path], p.message)
-    } catch (err) {
-      add([...at, name], `the plugin's check failed: ${(err as Error).message}`)
+    refs(def.schema, data, [...at, name])
+    if (def.check === undefined) continue
+    const checked = runCheck(def, data, route)
+    for (const p of checked) add([...at, name, ...p.path], p.message)
+    if (!onRoute) checkOnRoutes(def, data, config, checked, [...at, name], add)
+  }
+}
+
+/** A plugin's check, a throw reported as a problem of the whole config. */
+function runCheck (def: PluginDefinition, data: unknown, route: { readonly params: readonly string[] } | undefined): readonly PluginConfigProblem[] {
+  try {
+    return def.check?.(data, route) ?? []
+  } catch (err) {
+    return [{ path: [], message: `the plugin's check failed: ${(err as Error).message}` }]
+  }
+}
+
+const SHOWN_ROUTES = 3
+
+/**
+ * A top-level plugin's config checked against the params of each route that uses it (does not
+ * replace or turn it off), as its setup there will be: reported at the top-level key, naming the
+ * routes, unless the check without a route found the same.
+ */
+function checkOnRoutes (def: PluginDefinition, data: unknown, config: GatewayConfig, found: readonly PluginConfigProblem[], at: Array<string | number>, add: Add): void {
+  const key = (p: PluginConfigProblem) => JSON.stringify([p.path, p.message])
+  const known = new Set(found.map(key))
+  const byProblem = new Map<string, { problem: PluginConfigProblem, routes: string[] }>()
+  // Routes the schema rejected may be of any shape (their problems are reported already).
+  for (const r of config.routes as ReadonlyArray<Partial<RouteConfig> | null>) {
+    const path = r?.match?.path
+    if (typeof path !== 'string' || (r?.plugins as Record<string, unknown> | undefined)?.[def.name] !== undefined) continue
+    const pattern = compilePathPattern(path)
+    if (typeof pattern === 'string') continue
+    for (const problem of runCheck(def, data, pattern)) {
+      const k = key(problem)
+      if (known.has(k)) continue
+      const shown = `"${String(r?.name)}" (${path})`
+      const seen = byProblem.get(k)
+      if (seen === undefined) byProblem.set(k, { problem, routes: [shown] })
+      else seen.routes.push(shown)
     }
   }
-}
-
-type Visit = (schema: TSchema, data: unknown, path: Array<string | number>, replace: (value: unknown) => void) => void
-
-/** Calls `visit` on every value of `data` with the part of `schema` it matches (through unions, arrays and objects). */
-function walkSchema (schema: TSchema, data: unknown, path: Array<string | number>, visit: Visit): void {
-  const walk = (s: TSchema, d: unknown, p: Array<string | number>, replace: (value: unknown) => void) => {
-    visit(s, d, p, replace)
-    for (const branch of (s.anyOf ?? s.oneOf ?? s.allOf ?? []) as TSchema[]) walk(branch, d, p, replace)
-    if (Array.isArray(d) && s.items !== undefined) d.forEach((v, i) => walk(s.items as TSchema, v, [...p, i], value => { d[i] = value }))
-    else if (d !== null && typeof d === 'object' && s.properties !== undefined) {
-      const o = d as Record<string, unknown>
-      for (const [k, sub] of Object.entries(s.properties as Record<string, TSchema>)) {
-        if (k in o) walk(sub, o[k], [...p, k], value => { o[k] = value })
-      }
-    }
+  for (const { problem, routes } of byProblem.values()) {
+    const more = routes.length > SHOWN_ROUTES ? ` and ${routes.length - SHOWN_ROUTES} more` : ''
+    add([...at, ...problem.path], `on route${routes.length === 1 ? '' : 's'} ${routes.slice(0, SHOWN_ROUTES).join(', ')}${more}: ${problem.message}`)
   }
-  walk(schema, data, path, () => {})
-}
-
-/** Relative paths the schema marks as files (FilePath) made absolute from the config file's folder, before the plugin's check and setup see them. */
-function resolveFiles (schema: TSchema, data: unknown, base: string): void {
-  walkSchema(schema, data, [], (s, d, _p, replace) => { if (typeof d === 'string' && s[FILE_REF] === true) replace(resolve(base, d)) })
-}
-
-/** Every value the schema marks as a store name (StoreName) must name a store; as a consumer id (ConsumerId), a consumer. */
-function checkReferences (schema: TSchema, data: unknown, path: Array<string | number>, config: GatewayConfig, add: Add): void {
-  const stores = [...new Set([DEFAULT_STORE, ...Object.keys(config.stores ?? {})])]
-  // The consumers section may be malformed (its own problems are reported already).
-  const consumers = (Array.isArray(config.consumers) ? config.consumers : []).flatMap(c => typeof (c as { id?: unknown } | null)?.id === 'string' ? [c.id] : [])
-  const seen = new Set<string>()
-  const refer = (p: Array<string | number>, value: string, known: readonly string[], what: string, more: string) => {
-    const key = JSON.stringify(p)
-    if (known.includes(value) || seen.has(key)) return
-    seen.add(key)
-    add(p, `unknown ${what} "${value}"${didYouMean(value, known)}${more}`)
-  }
-  walkSchema(schema, data, path, (s, d, p) => {
-    if (typeof d === 'string' && s[STORE_REF] === true) refer(p, d, stores, 'store', ` (stores: ${stores.join(', ')})`)
-    else if (typeof d === 'string' && s[CONSUMER_REF] === true) refer(p, d, consumers, 'consumer', consumers.length === 0 ? ' (consumers: has none)' : '')
-  })
 }

@@ -7,6 +7,7 @@ import { didYouMean } from './suggest.ts'
 import { checkUpstreams } from './check-upstreams.ts'
 import { checkPluginSection } from './check-plugins.ts'
 import { checkConsumers, checkStores } from './check-platform.ts'
+import { schemaReferences } from './schema-refs.ts'
 import { compilePathPattern, compileRewrite } from '../routing/path-pattern.ts'
 import { parseHostPattern } from '../routing/host-pattern.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
@@ -27,6 +28,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   const upstreamNames = Object.keys(config.upstreams)
   const seenNames = new Map<string, number>()
   const seenMatchers = new Map<string, number>()
+  const refs = schemaReferences(config, base, add)
 
   config.routes.forEach((route, i) => {
     if (skip.routes.has(i)) return
@@ -73,11 +75,11 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
     else seenMatchers.set(matcherKey, i)
 
-    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : pattern, plugins, base, problems, add)
+    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : pattern, plugins, refs, problems, add)
   })
-  if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, base, problems, add)
+  if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, refs, problems, add)
   if (!skip.sections.has('stores')) checkStores(config, add)
-  if (!skip.sections.has('consumers')) checkConsumers(config, plugins, problems, add)
+  if (!skip.sections.has('consumers')) checkConsumers(config, plugins, refs, problems, add)
   checkUpstreams(config.upstreams, add, skip.upstreams)
   // The server section may be malformed (its schema problems are reported already).
   const server = config.server as GatewayConfig['server'] | null

@@ -53,7 +53,10 @@ export interface GatewayRequest {
   upstreamPath: string
   /**
    * Who is calling, once an auth plugin has recognised them (undefined before, or for anonymous
-   * access). Later plugins (acl, rate-limit) and the access log read it.
+   * access). Later plugins (acl, rate-limit) and the access log read it. Once a hook sets it, the
+   * gateway replaces every identity header (x-consumer-*, x-anonymous-consumer, also with `_`)
+   * with this consumer's x-consumer-id and x-consumer-groups before the next plugin runs (see
+   * setIdentity).
    */
   consumer: Consumer | undefined
   /**
@@ -200,7 +203,7 @@ export interface PluginSetupContext {
   readonly consumers: Consumers
   /** The credentials consumers hold for this plugin (consumers[].credentials.<plugin name>), validated against `credentials.schema`. */
   readonly credentials: readonly ConsumerCredential[]
-  /** Counters, histograms and gauges in the gateway's registry (/metrics). */
+  /** Counters, histograms and gauges in the gateway's registry (/metrics); the gateway's own names are refused. */
   readonly metrics: PluginMetrics
   /** Admin endpoints under /plugins/<plugin name>/ on the admin listener. */
   readonly admin: PluginAdmin
@@ -250,7 +253,8 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    * Checks a schema cannot express (an address range, a regular expression, a template), run at
    * load after the schema's, so that each problem is reported at its key with file:line:col, by
    * `portcullis validate` as by a start or a reload. `route`: the params of the match.path of the
-   * route whose plugins: holds this config; undefined for the top-level plugins:.
+   * route whose plugins: holds this config. A top-level plugins: config is checked with undefined,
+   * then with each route that uses it: what only a route finds is reported at the top-level key.
    */
   readonly check?: (config: Static<S>, route: { readonly params: readonly string[] } | undefined) => readonly PluginConfigProblem[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, UpstreamTarget } from './contract.ts'
 import { setupContext, type PluginServices } from './context.ts'
+import { followConsumer } from './identity.ts'
 import type { PluginUse } from './effective.ts'
 import { disposeWithin, LATE, within } from './deadline.ts'
 import { PluginSetupError } from './setup-error.ts'
@@ -56,9 +57,11 @@ export async function buildPipeline (
   const responseHooks: ResponseHook[] = []
   // Bound once here, so that handlers may be class instances whose hooks use `this`.
   handlers.forEach((h, position) => {
-    if (h.onRequest !== undefined) requestHooks.push({ position, run: h.onRequest.bind(h) })
+    if (h.onRequest !== undefined) requestHooks.push({ position, run: identityFirst(h.onRequest.bind(h), requestHooks.length === 0) })
     if (h.onResponse !== undefined) responseHooks.unshift({ position, run: h.onResponse.bind(h) })
   })
+  // What the last hook set reaches the upstream too.
+  if (requestHooks.length > 0) requestHooks.push({ position: handlers.length, run: followConsumer })
   const observers = <K extends 'onUpstreamTry' | 'onUpstreamTryEnd' | 'onFinished'>(hook: K) =>
     chain(steps.flatMap(({ def }, i) => {
       const run = handlers[i]?.[hook]
@@ -92,6 +95,19 @@ export function describePipeline (uses: readonly PluginUse[], plugins: ReadonlyM
 
 type Observer = (a: GatewayRequest, b: unknown, c: unknown) => void
 
+/**
+ * A request hook that first brings the identity headers in line with a consumer an earlier hook
+ * set (followConsumer), so that a plugin setting req.consumer gets what the built-in auth plugins
+ * do, and the next plugins see it. The first hook has no earlier one.
+ */
+function identityFirst (run: RequestHook['run'], first: boolean): RequestHook['run'] {
+  if (first) return run
+  return req => {
+    followConsumer(req)
+    return run(req)
+  }
+}
+
 /** One call for the plugins' observers of a hook; one that throws is logged and the others still run. */
 function chain (observers: Array<{ plugin: string, run: Observer }>, hook: string, log: Logger): Observer | undefined {
   if (observers.length === 0) return undefined
@@ -112,8 +128,11 @@ const describeStep = ({ def, use }: Step): PipelineStep => ({ name: def.name, pr
 
 function ordered (uses: readonly PluginUse[], plugins: ReadonlyMap<string, PluginDefinition>): Step[] {
   return uses.map(use => ({ def: plugins.get(use.name) as PluginDefinition, use }))
-    .sort((a, b) => b.def.priority - a.def.priority || a.def.name.localeCompare(b.def.name))
+    .sort((a, b) => b.def.priority - a.def.priority || byCodeUnits(a.def.name, b.def.name))
 }
+
+// Not localeCompare: the order must not depend on the process's locale (LANG=et_EE puts z before t).
+const byCodeUnits = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
 /** A plugin's setup, for at most `ms`: one that finishes later is disposed of then, as no config holds it. */
 async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupContext, ms: number): Promise<PluginHandlers> {

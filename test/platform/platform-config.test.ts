@@ -115,3 +115,61 @@ routes:
     "gw.yaml:10:70 routes[1].plugins.checked: the plugin's check failed: oops"
   ])
 })
+
+t.test('StoreName, ConsumerId and FilePath inside records, tuples and additionalProperties, in plugin configs, credentials and consumer metadata', async t => {
+  const dir = t.testdir({
+    'refs.ts': `import { ConsumerId, definePlugin, FilePath, StoreName, Type } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)}
+export default definePlugin({
+  name: 'refs',
+  priority: 500,
+  schema: Type.Object({
+    byRecord: Type.Optional(Type.Record(Type.String(), StoreName())),
+    files: Type.Optional(Type.Record(Type.String(), FilePath())),
+    pair: Type.Optional(Type.Tuple([Type.String(), ConsumerId()])),
+    more: Type.Optional(Type.Object({ known: Type.Optional(Type.String()) }, { additionalProperties: ConsumerId() }))
+  }, { additionalProperties: false }),
+  credentials: { schema: Type.Object({ owner: Type.Optional(ConsumerId()), file: Type.Optional(FilePath()), stores: Type.Optional(Type.Record(Type.String(), StoreName())) }) },
+  consumerMetadata: Type.Object({ pair: Type.Optional(Type.Tuple([StoreName(), FilePath()])) }),
+  setup: () => ({})
+})
+`
+  })
+  const head = HEAD.replace(`loadPlugins: ["${PROBE}"]`, `loadPlugins: ["${dir}/refs.ts"]`)
+  t.same(await issues(head + `consumers:
+  - { id: app, credentials: { refs: { owner: nobody, stores: { a: nosuch } } }, metadata: { refs: { pair: [nostore, f.pem] } } }
+routes:
+  - { name: a, match: { path: /a }, upstream: u, plugins: { refs: { byRecord: { x: nosuch, y: memory }, pair: [x, nobody], more: { known: z, other: nobody } } } }
+`), [
+    'gw.yaml:7:46 consumers[0].credentials.refs.owner: unknown consumer "nobody"',
+    'gw.yaml:7:67 consumers[0].credentials.refs.stores.a: unknown store "nosuch" (stores: memory)',
+    'gw.yaml:7:108 consumers[0].metadata.refs.pair[0]: unknown store "nostore" (stores: memory)',
+    'gw.yaml:9:84 routes[0].plugins.refs.byRecord.x: unknown store "nosuch" (stores: memory)',
+    'gw.yaml:9:115 routes[0].plugins.refs.pair[1]: unknown consumer "nobody"',
+    'gw.yaml:9:149 routes[0].plugins.refs.more.other: unknown consumer "nobody"'
+  ])
+
+  const file = `${dir}/conf/gw.yaml`
+  const loaded = await parseConfig(head + `consumers:
+  - { id: app, credentials: { refs: { owner: app, file: key.pem } }, metadata: { refs: { pair: [memory, meta.pem] } } }
+routes:
+  - { name: a, match: { path: /a }, upstream: u, plugins: { refs: { files: { ca: ca.pem, abs: /etc/x.pem }, pair: [x, app] } } }
+`, file, {})
+  t.same(loaded.config.routes[0]?.plugins?.refs, { files: { ca: `${dir}/conf/ca.pem`, abs: '/etc/x.pem' }, pair: ['x', 'app'] }, 'a FilePath in a Record is resolved')
+  const consumer = loaded.config.consumers?.[0]
+  t.equal((consumer?.credentials?.refs as { file: string }).file, `${dir}/conf/key.pem`, 'a FilePath in a credential is resolved')
+  t.same((consumer?.metadata?.refs as { pair: string[] }).pair, ['memory', `${dir}/conf/meta.pem`], 'a FilePath in a tuple of consumer metadata is resolved')
+})
+
+t.test("a top-level plugin's check also meets the params of each route that uses it", async t => {
+  t.same(await issues(HEAD + `plugins:
+  redirect: { to: "/new/:id" }
+routes:
+  - { name: c, match: { path: /c }, upstream: u }
+  - { name: d, match: { path: /d/:id }, upstream: u }
+  - { name: e, match: { path: /e }, upstream: u, plugins: { redirect: { to: /new } } }
+  - { name: f, match: { path: /f }, upstream: u, plugins: { redirect: false } }
+  - { name: g, match: { path: /g/* }, upstream: u }
+`), [
+    'gw.yaml:7:19 plugins.redirect.to: on routes "c" (/c), "g" (/g/*): uses ":id", which the route\'s match.path does not define'
+  ])
+})

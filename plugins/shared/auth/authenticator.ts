@@ -1,7 +1,6 @@
-import type { Consumer, GatewayRequest, PluginReply, PluginSetupContext } from '../../../src/index.ts'
+import { ANONYMOUS_HEADER, setIdentity, type Consumer, type GatewayRequest, type PluginReply, type PluginSetupContext } from '../../../src/index.ts'
 import { chainOf, type ChainMember } from './chain.ts'
 import { failureCounter, MISSING, refuse, type AuthFailure } from './failure.ts'
-import { ANONYMOUS, setIdentity } from './identity.ts'
 
 /** A credential that checked out. */
 export interface Verified {
@@ -40,8 +39,7 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
       const challenged = outcome.status === 401 || outcome.code === 'insufficient_scope'
       return refuse(req, outcome, spec.plugin, log, counter, challenged ? [spec.challenge(outcome)] : [])
     }
-    req.consumer = outcome.consumer
-    if (outcome.consumer !== undefined) setIdentity(req.headers, outcome.consumer)
+    setIdentity(req, outcome.consumer)
     if (outcome.claims !== undefined) req.locals.claims = outcome.claims
     if (outcome.headers !== undefined) for (const [name, value] of outcome.headers) req.headers[name] = value
     return undefined
@@ -50,11 +48,9 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
   const withoutCredential = (req: GatewayRequest): PluginReply | undefined => {
     const anonymous = chain.anonymous
     if (anonymous === undefined) return refuse(req, MISSING, chain.plugins, log, counter, chain.members.map(m => m.challenge(undefined)))
-    if (anonymous.consumer !== undefined) {
-      req.consumer = anonymous.consumer
-      setIdentity(req.headers, anonymous.consumer)
-      req.headers[ANONYMOUS] = 'true'
-    }
+    // Optional auth keeps whoever an earlier plugin recognised; either way the client's identity headers go.
+    setIdentity(req, anonymous.consumer ?? req.consumer)
+    if (anonymous.consumer !== undefined) req.headers[ANONYMOUS_HEADER] = 'true'
     return undefined
   }
 

@@ -1,6 +1,5 @@
 import type { Consumer, HeaderMap, PluginSetupContext } from '../../../src/index.ts'
 import type { Challenge } from './challenge.ts'
-import { IDENTITY_HEADERS, IDENTITY_PREFIX } from './identity.ts'
 
 /** What one auth plugin of a route brings to the route's chain. */
 export interface ChainMember {
@@ -21,8 +20,11 @@ export interface ChainMember {
  */
 class AuthChain {
   readonly members: ChainMember[] = []
-  /** Every identity header any member sets, `_` as `-`: removed from the client's request before the first member looks at it. */
-  readonly stripped: string[] = [...IDENTITY_HEADERS]
+  /**
+   * The headers members set besides the identity headers (which setIdentity replaces), `_` as `-`:
+   * removed from the client's request before the first member looks at it.
+   */
+  readonly stripped: string[] = []
   /** Set when a member allows requests without credentials: the consumer they get (undefined: none). */
   anonymous: { consumer: Consumer | undefined } | undefined
   #anonymousFrom: string | undefined
@@ -48,14 +50,12 @@ class AuthChain {
   /** For the metric and log line when no member found a credential. */
   get plugins (): string { return this.members.map(m => m.plugin).join(',') }
 
-  /**
-   * Also x-consumer-* and each name with `_` for `-` (x_consumer_id): many servers (CGI, WSGI,
-   * Rack) read both as HTTP_X_CONSUMER_ID.
-   */
+  /** Also each name with `_` for `-` (x_user_email): many servers (CGI, WSGI, Rack) read both as HTTP_X_USER_EMAIL. */
   strip (headers: HeaderMap): void {
+    if (this.stripped.length === 0) return
     for (const name in headers) {
       const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
-      if (dashed.startsWith(IDENTITY_PREFIX) || this.stripped.includes(dashed)) headers[name] = undefined
+      if (this.stripped.includes(dashed)) headers[name] = undefined
     }
   }
 }

@@ -1,5 +1,4 @@
-import { TOKEN, Type, type GatewayRequest, type PluginSetupContext } from '../../../src/index.ts'
-import { IDENTITY_HEADERS, IDENTITY_PREFIX } from './identity.ts'
+import { isIdentityHeader, TOKEN, Type, type GatewayRequest, type PluginSetupContext } from '../../../src/index.ts'
 
 
 /** Where a request carries a credential: a header (optionally after an auth scheme), a cookie, or a query parameter. */
@@ -59,8 +58,7 @@ export function compileLocation (location: Location): CompiledLocation {
     return { read: req => cookie(req.headers.cookie, name), remove: () => {} }
   }
   const header = location.header.toLowerCase()
-  const dashed = header.replaceAll('_', '-')
-  if (dashed.startsWith(IDENTITY_PREFIX) || (IDENTITY_HEADERS as readonly string[]).includes(dashed)) {
+  if (isIdentityHeader(header)) {
     throw new Error(`header "${location.header}" is one the gateway sets for the upstream (x-consumer-*, x-anonymous-consumer), removed from every request: name another`)
   }
   const prefix = location.scheme === undefined ? '' : `${location.scheme.toLowerCase()} `

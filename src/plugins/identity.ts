@@ -1,0 +1,81 @@
+import type { Consumer } from '../consumers/consumers.ts'
+import type { GatewayRequest } from './contract.ts'
+
+/** Headers the gateway sets for the upstream; whatever the client sent under these names is removed first. */
+const CONSUMER_ID = 'x-consumer-id'
+const CONSUMER_GROUPS = 'x-consumer-groups'
+/** "true" when an auth plugin admitted a request without credentials as its anonymous consumer. */
+export const ANONYMOUS_HEADER = 'x-anonymous-consumer'
+/** Every client header under this prefix is removed too (x-consumer-username...): an upstream may trust any of them. */
+const IDENTITY_PREFIX = 'x-consumer-'
+
+/**
+ * Whether a (lower-case) header name is an identity header: x-consumer-* or x-anonymous-consumer,
+ * also with `_` for `-` (x_consumer_id): many servers (CGI, WSGI, Rack) read both as HTTP_X_CONSUMER_ID.
+ */
+export function isIdentityHeader (name: string): boolean {
+  const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
+  return dashed.startsWith(IDENTITY_PREFIX) || dashed === ANONYMOUS_HEADER
+}
+
+// Consumers are frozen per config: their header values are encoded once.
+const encoded = new WeakMap<Consumer, { id: string, groups: string | undefined }>()
+
+// req.locals key: the consumer the identity headers were last set for.
+const IDENTIFIED = Symbol('portcullis.identified')
+type Marked = Record<symbol, Consumer | undefined>
+
+/**
+ * Sets req.consumer and the identity headers the upstream gets: removes every identity header
+ * (isIdentityHeader) the request holds, then sets x-consumer-id and x-consumer-groups (when the
+ * consumer has groups), encoded as headerValue says; `undefined` leaves none. The gateway calls
+ * it itself once a request hook has set req.consumer; an auth plugin calls it to add headers of
+ * its own after them (x-anonymous-consumer).
+ */
+export function setIdentity (req: GatewayRequest, consumer: Consumer | undefined): void {
+  const before = req.consumer
+  req.consumer = consumer
+  const headers = req.headers
+  for (const name in headers) if (isIdentityHeader(name)) headers[name] = undefined
+  // req.locals is made on first use: not for a request that never had a consumer.
+  if (consumer === undefined) {
+    if (before !== undefined) (req.locals as Marked)[IDENTIFIED] = undefined
+    return
+  }
+  ;(req.locals as Marked)[IDENTIFIED] = consumer
+  let values = encoded.get(consumer)
+  if (values === undefined) {
+    values = { id: headerValue(consumer.id), groups: consumer.groups.length === 0 ? undefined : headerValue(consumer.groups) }
+    encoded.set(consumer, values)
+  }
+  headers[CONSUMER_ID] = values.id
+  if (values.groups !== undefined) headers[CONSUMER_GROUPS] = values.groups
+}
+
+/**
+ * The identity headers made to follow req.consumer when a plugin set it without setIdentity (as
+ * any plugin may): run by the pipeline before each request hook and at the end of the phase.
+ * A request without a consumer costs one read.
+ */
+export function followConsumer (req: GatewayRequest): void {
+  const consumer = req.consumer
+  if (consumer !== undefined && (req.locals as Marked)[IDENTIFIED] !== consumer) setIdentity(req, consumer)
+}
+
+// Sent as is: printable ASCII (and tabs) without `%`, not starting or ending with white space (which HTTP would trim).
+const PLAIN = /^(?:[\x21-\x24\x26-\x7e](?:[\t\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/
+const PLAIN_ITEM = /^(?:[\x21-\x24\x26-\x2b\x2d-\x7e](?:[\t\x20-\x24\x26-\x2b\x2d-\x7e]*[\x21-\x24\x26-\x2b\x2d-\x7e])?)?$/
+
+const encode = (text: string, plain: RegExp) => plain.test(text) ? text : encodeURIComponent(text)
+
+/**
+ * An identity or claim value as a header value the upstream can always read back with
+ * decodeURIComponent: strings as they are unless they hold anything beyond printable ASCII, a `%`
+ * or an edge space (then percent-encoded); arrays joined with commas, each item with a comma
+ * encoded too (so a group `a,admins` cannot pass for two); other values as JSON.
+ */
+export function headerValue (value: unknown): string {
+  if (typeof value === 'string') return encode(value, PLAIN)
+  if (Array.isArray(value) && value.every(v => typeof v === 'string')) return value.map(v => encode(v, PLAIN_ITEM)).join(',')
+  return encode(typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value), PLAIN)
+}
