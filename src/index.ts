@@ -10,7 +10,7 @@ export type { Consumer, ConsumerCredential, Consumers } from './consumers/consum
 export { ANONYMOUS_HEADER, headerValue, isIdentityHeader, setIdentity } from './plugins/identity.ts'
 export type { TraceContext } from './proxy/trace-context.ts'
 export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/plugin-metrics.ts'
-export { defineScript, hashTag, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
+export { defineScript, hashTag, StoreError, type StoreErrorCode, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
 export { StoreName } from './stores/store-name.ts'
 export { ConsumerId } from './consumers/consumer-id.ts'
 export { FilePath } from './config/file-path.ts'
