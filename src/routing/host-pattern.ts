@@ -55,7 +55,8 @@ export type HostPattern = { kind: 'exact', host: string } | { kind: 'wildcard', 
 export function parseHostPattern (pattern: string): HostPattern | string {
   const p = pattern.toLowerCase()
   if (p.startsWith('*.')) {
-    const suffix = p.slice(1)
+    // One trailing dot, as for exact names: request hosts are compared without it.
+    const suffix = p.endsWith('.') ? p.slice(1, -1) : p.slice(1)
     return suffix.includes('*') ? 'only a leading "*." wildcard is allowed' : { kind: 'wildcard', suffix }
   }
   if (p.includes('*')) return 'only a leading "*." wildcard is allowed'

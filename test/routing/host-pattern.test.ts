@@ -30,6 +30,7 @@ t.test('parseHostPattern: exact names are normalized, *. is a sub-domain wildcar
   t.strictSame(parseHostPattern('[2001:DB8::]'), { kind: 'exact', host: '[2001:db8::]' })
   t.strictSame(parseHostPattern('*.Example.COM'), { kind: 'wildcard', suffix: '.example.com' })
   t.strictSame(parseHostPattern('*.api.example.com'), { kind: 'wildcard', suffix: '.api.example.com' })
+  t.strictSame(parseHostPattern('*.Example.com.'), { kind: 'wildcard', suffix: '.example.com' }, 'a trailing dot, as exact names have (it never matched)')
 })
 
 t.test('parseHostPattern: rejected patterns, with their error', async t => {
