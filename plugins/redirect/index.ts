@@ -7,7 +7,7 @@ export default definePlugin({
   name: 'redirect',
   priority: 785,
   schema: RedirectSchema,
-  // A top-level redirect is checked against each route's params in setup.
+  // A top-level redirect meets each route's params in the config check (see check-plugins.ts), and again in setup.
   check (config, route) {
     const problem = route === undefined ? undefined : compileTemplate(config.to, route.params)
     return typeof problem === 'string' ? [{ path: ['to'], message: problem }] : []
