@@ -1,4 +1,4 @@
-import { definePlugin } from '../../src/index.ts'
+import { definePlugin, isIdentityHeader, type PluginConfigProblem } from '../../src/index.ts'
 import { HeaderEditsSchema, compileHeaderEdits } from '../shared/header-edits.ts'
 
 /** Edits the headers sent upstream: remove, rename, set (in that order). */
@@ -6,6 +6,18 @@ export default definePlugin({
   name: 'request-headers',
   priority: 800,
   schema: HeaderEditsSchema,
+  // The identity headers are the auth plugins' (the cache, too, reads x-anonymous-consumer): a
+  // rename onto one would let a client's header pose as the identity, a set would forge it.
+  check (config) {
+    const problems: PluginConfigProblem[] = []
+    for (const [from, to] of Object.entries(config.rename ?? {})) {
+      if (isIdentityHeader(to.toLowerCase())) problems.push({ path: ['rename', from], message: `"${to}" is an identity header, set by auth plugins only` })
+    }
+    for (const name of Object.keys(config.set ?? {})) {
+      if (isIdentityHeader(name.toLowerCase())) problems.push({ path: ['set', name], message: `"${name}" is an identity header, set by auth plugins only` })
+    }
+    return problems
+  },
   setup (config) {
     const edit = compileHeaderEdits(config)
     return { onRequest (req) { edit(req.headers) } }
