@@ -672,7 +672,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * A body stream refused the request (its RequestRejected reply) or could not read it (400): the
-   * answer, unless the response has begun. The connection closes: the rest of the body is unread.
+   * answer, unless the response has begun. The connection closes (HTTP/1): the rest of the body is unread.
    */
   #rejected (err: Error): void {
     if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.res.destroy(err); return }
@@ -810,6 +810,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     for (const name in reply.headers) headers[name.toLowerCase()] = reply.headers[name]
     headers['x-request-id'] = this.id
     if (contentless) delete headers['content-length']
+    // `Connection: close` asks HTTP/1 to end the connection; HTTP/2 has no such header (RFC 9113
+    // 8.2.2, Node warns of it): the stream ends with the reply.
+    if (headers.connection !== undefined && isHttp2(this.raw)) delete headers.connection
     if (body !== undefined) {
       if (typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
       // Known to response plugins (compression judges by it); one that changes the body removes it.
