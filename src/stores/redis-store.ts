@@ -300,8 +300,9 @@ export class RedisStore implements OwnedStore {
       return value
     }, (err: unknown) => {
       const e = err as Error
-      // While disconnected, the connection's error says more than "stream isn't writeable".
-      if (this.#state === 'up') this.#lastError = e.message
+      // While disconnected, the connection's error says more than "stream isn't writeable";
+      // during a reconnect of the store's own, its reason does.
+      if (this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
       const unavailable = !(e instanceof (ioredis().ReplyError as ErrorConstructor)) || UNAVAILABLE.test(e.message)
       if (unavailable) this.#unanswered(e)
       else if (this.#failing !== 0) this.#answered()

@@ -57,6 +57,14 @@ t.test('a failover: the store leaves the old primary when a sentinel announces i
   const { store, states } = await storeOn(t, [ha.sentinel.address], 'fo')
   t.equal(await store.run(counter, ['{fo}:n'], [0]), 1)
   t.equal(await eventually(async () => await ha.replica.cli('GET', 'pc:{fo}:n'), '1'), '1', 'replicated')
+  // Calls all along: one failing between the announcement and the reconnect must not hide its reason.
+  let calling = true
+  const calls = Promise.all(Array.from({ length: 8 }, async () => {
+    while (calling) {
+      await store.run(counter, ['{fo}:calls'], [0]).catch(() => undefined)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }))
   t.equal(await ha.sentinel.cli('SENTINEL', 'failover', 'fo'), 'OK')
   t.equal(await primaryPort(ha.sentinel, 'fo', ha.replica.port), String(ha.replica.port), 'the sentinel promoted the replica')
   // The old primary takes writes until the sentinel demotes it, some 10 s later: a store still on it counts there, for nothing.
@@ -66,6 +74,8 @@ t.test('a failover: the store leaves the old primary when a sentinel announces i
     return await ha.replica.cli('GET', 'pc:{fo}:after') !== ''
   }
   t.ok(await eventually(landed, true, 3_000), `counted on the new primary ${Math.round(performance.now() - started)} ms after the switch`)
+  calling = false
+  await calls
   t.equal(await store.run(counter, ['{fo}:n'], [0]), 2, 'the count carried over')
   t.equal(await ha.replica.cli('GET', 'pc:{fo}:n'), '2', 'on the new primary')
   t.same(states.slice(-2).map(([s]) => s), ['down', 'up'], 'a brief reconnect')
