@@ -22,14 +22,16 @@ writeUserPlugin(dir, 'reply', 100, "{ onRequest: () => ({ status: 200, body: 'fr
 const seen: string[] = []
 const [a, b] = await Promise.all(['a', 'b'].map(name => startUpstream((req, res) => { seen.push(`${name} ${req.url as string}`); res.end('ok') })))
 t.teardown(() => Promise.all([a?.close(), b?.close()]))
+// Routes timed and held give a request 500 ms: /timed/fast and /held/x must reach their upstream (and
+// its answer the hook) within it, which a loaded machine may not do in 200 ms.
 const gw = await startGateway(`
 loadPlugins: [ ./gate.ts, ./hold.ts, ./reply.ts ]
 upstreams:
   up: { targets: [ { url: "${a?.url}" }, { url: "${b?.url}" } ] }
 routes:
   - { name: r, match: { path: /* }, upstream: up, plugins: { gate: {} } }
-  - { name: timed, match: { path: /timed/* }, upstream: up, timeouts: { request: 200ms } }
-  - { name: held, match: { path: /held/* }, upstream: up, timeouts: { request: 200ms }, plugins: { hold: {} } }
+  - { name: timed, match: { path: /timed/* }, upstream: up, timeouts: { request: 500ms } }
+  - { name: held, match: { path: /held/* }, upstream: up, timeouts: { request: 500ms }, plugins: { hold: {} } }
   - { name: held-reply, match: { path: /held-reply/* }, upstream: up, timeouts: { request: 200ms }, plugins: { hold: {}, reply: {} } }
 `, { file: join(dir, 'gw.yaml') })
 t.teardown(() => gw.close())

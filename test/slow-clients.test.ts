@@ -421,6 +421,8 @@ routes:
   t.same(await get(`${buffered.url}/normal`), { status: 200, body: 'ok' }, 'the only connection serves the next client')
 
   const streamed = await start(0)
+  // The unread request first takes the only connection (its own socket was written to first, but a gateway's turns may interleave them).
+  t.ok(await until(() => streamed.gateway.runtime.upstreamSnapshots()[0]?.targets[0]?.inFlight === 1), 'the unread response holds the connection')
   t.match(await get(`${streamed.url}/normal`), { status: 503, body: /upstream_busy/ }, 'streamed: the unread response holds the only connection')
 })
 
@@ -454,17 +456,21 @@ t.test('a plugin\'s reply that the client does not read is cut off after clientT
 })
 
 t.test('a plugin\'s large reply, read slowly but steadily, arrives whole: clientTimeouts.send is between writes', async t => {
-  const body = Buffer.alloc(16 * 1024 * 1024, 'r')
-  const gw = await replying(t, body, '  clientTimeouts: { send: 300ms }')
+  // Read at 8 MiB/s at most (a pause after each chunk, by its size): 2.5 s or more. A steady reader
+  // still leaves the gateway without a drain for a while: loopback TCP opens its closed receive
+  // window again only once half the client's (autotuned, MiB large) buffer is read, which took over
+  // 300 ms on a loaded machine. A send timeout of 1 s leaves room for that.
+  const body = Buffer.alloc(20 * 1024 * 1024, 'r')
+  const gw = await replying(t, body, '  clientTimeouts: { send: 1s }')
   const res = await request(`${gw.url}/reply`)
   let bytes = 0
   const started = performance.now()
   for await (const chunk of res.body) {
     bytes += (chunk as Buffer).length
-    await new Promise(resolve => setTimeout(resolve, 10))
+    await new Promise(resolve => setTimeout(resolve, Math.ceil((chunk as Buffer).length / (8 * 1024))))
   }
   t.equal(bytes, body.length)
-  t.ok(performance.now() - started > 600, 'the whole read took longer than clientTimeouts.send, twice over')
+  t.ok(performance.now() - started > 2_000, 'the whole read took longer than clientTimeouts.send, twice over')
   const line = await waitForLog(gw.logs, { msg: 'request', path: '/reply' })
   t.match(line, { status: 200, bytes: body.length }, 'the response ended (logged once finished)')
   t.equal(line?.error, undefined, 'not cut')

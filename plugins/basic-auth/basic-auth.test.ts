@@ -120,19 +120,27 @@ t.test('spoofed identity headers are replaced', async t => {
 
 t.test('an unknown user costs a password check, as a wrong password does', async t => {
   // Not a performance goal but a safety property: without the stand-in hash an unknown user would
-  // answer some 100 times faster than a wrong password. The band is wide so that noise cannot fail it.
+  // answer some 100 times faster than a wrong password. The band is wide, and a round spoilt by a
+  // loaded machine (seen at 0.36 with a load of 16 on 2 cores) is measured again, up to 3 rounds.
   const time = async (authorization: string) => {
     const start = performance.now()
-    t.equal((await call('/basic', { authorization })).status, 401)
+    const status = (await call('/basic', { authorization })).status
+    if (status !== 401) throw new Error(`expected 401, got ${status}`)
     return performance.now() - start
   }
-  const unknown: number[] = []
-  const wrong: number[] = []
-  for (let i = 0; i < 8; i++) {
-    unknown.push(await time(basic(`nobody-${i}`, 'guess')))
-    wrong.push(await time(basic('alice', `guess-${i}`)))
-  }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number
-  const ratio = median(unknown) / median(wrong)
-  t.ok(ratio > 0.4 && ratio < 2.5, `unknown user / wrong password time: ${ratio.toFixed(2)} (medians ${median(unknown).toFixed(1)} / ${median(wrong).toFixed(1)} ms)`)
+  const rounds: string[] = []
+  let within = false
+  for (let round = 0; round < 3 && !within; round++) {
+    const unknown: number[] = []
+    const wrong: number[] = []
+    for (let i = 0; i < 8; i++) {
+      unknown.push(await time(basic(`nobody-${round}-${i}`, 'guess')))
+      wrong.push(await time(basic('alice', `guess-${round}-${i}`)))
+    }
+    const ratio = median(unknown) / median(wrong)
+    rounds.push(`${ratio.toFixed(2)} (medians ${median(unknown).toFixed(1)} / ${median(wrong).toFixed(1)} ms)`)
+    within = ratio > 0.25 && ratio < 4
+  }
+  t.ok(within, `unknown user / wrong password time: ${rounds.join(', ')}`)
 })

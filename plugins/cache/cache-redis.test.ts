@@ -112,8 +112,10 @@ t.test('concurrent misses on two gateways sharing the store: one upstream reques
     gate = new Promise<void>(resolve => { release = resolve })
     const before = n
     const all = [a, b].flatMap(gw => Array.from({ length: 10 }, () => get(gw, path)))
-    // One request reached the upstream; the other gateway's leader has had time to find the fetch taken.
+    // One request reached the upstream, every request is at its gateway (a loaded machine may take
+    // a while to open 20 connections), and the other gateway's leader has had time to find the fetch taken.
     await until(() => n > before)
+    await until(() => a.gateway.runtime.inFlight === 10 && b.gateway.runtime.inFlight === 10, 10_000)
     await new Promise(resolve => setTimeout(resolve, 100))
     release()
     return Promise.all(all)
