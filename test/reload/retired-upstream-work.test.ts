@@ -13,7 +13,7 @@ import { configFile, startFromFile } from './helpers.ts'
 
 t.test('a removed upstream\'s health checks stop at the reload, though a request on it is still open', async t => {
   let checks = 0
-  let release = (): void => {}
+  let release: (() => void) | undefined
   const old = await startUpstream((req, res) => {
     if (req.url === '/health') { checks++; res.end('ok'); return }
     release = () => res.end('slow')
@@ -35,10 +35,11 @@ ${routes}
     targets: [ { url: "${old.url}" } ]
     healthCheck: { path: /health, interval: 250ms }`, '  - { name: old, match: { path: /old }, upstream: old }'))
   const gw = await startFromFile(cf.file)
-  t.teardown(async () => { release(); await gw.close(); await Promise.all([old.close(), other.close(), cf.remove()]) })
+  t.teardown(async () => { release?.(); await gw.close(); await Promise.all([old.close(), other.close(), cf.remove()]) })
 
   const slow = request(`${gw.url}/old`).then(async r => r.body.text())
-  t.ok(await until(() => checks >= 2), 'checked')
+  // The request open on the old upstream has reached it (else the reload would send it to none, and release() would end nothing).
+  t.ok(await until(() => checks >= 2 && release !== undefined), 'checked, and a request open on it')
   await cf.write(yaml('', ''))
   const res = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })
   t.match(await res.body.json(), { result: 'success' })
@@ -47,7 +48,7 @@ ${routes}
   const atReload = checks
   await new Promise(resolve => setTimeout(resolve, 1_000)) // 4 check intervals: a check would have come
   t.equal(checks, atReload, 'no health check after the reload')
-  release()
+  release?.()
   t.equal(await slow, 'slow', 'the request open on the removed upstream still completes')
 })
 

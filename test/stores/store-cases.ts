@@ -98,9 +98,11 @@ const STORE_CASES: Record<string, Case> = {
   },
 
   'a key with a TTL expires; one without stays; set without TTL removes the TTL': async (t, store, ns) => {
-    await store.set(`${ns}short`, 'x', { ttlMs: 150 })
+    // TTLs long enough for the calls before the first read, even on a busy machine; `cleared` would
+    // expire before `short`, had its TTL been kept.
+    await store.set(`${ns}short`, 'x', { ttlMs: 1_000 })
     await store.set(`${ns}kept`, 'y')
-    await store.set(`${ns}cleared`, 'z', { ttlMs: 150 })
+    await store.set(`${ns}cleared`, 'z', { ttlMs: 500 })
     await store.set(`${ns}cleared`, 'z2')
     t.equal(await text(store, `${ns}short`), 'x', 'there before its TTL')
     t.equal(await eventually(() => text(store, `${ns}short`), undefined), undefined, 'gone after its TTL')
@@ -203,15 +205,16 @@ const STORE_CASES: Record<string, Case> = {
 
   'a TTL set by a script expires the key': async (t, store, ns) => {
     const key = `${ns}{client-2}:hits`
-    t.equal(await store.run(counter, [key], [100]), 1)
-    t.equal(await store.run(counter, [key], [100]), 2)
+    // A window long enough for the second call to fall inside it, even on a busy machine.
+    t.equal(await store.run(counter, [key], [500]), 1)
+    t.equal(await store.run(counter, [key], [500]), 2)
     t.equal(await eventually(() => text(store, key), undefined), undefined, 'expired')
-    t.equal(await store.run(counter, [key], [100]), 1, 'a new window')
+    t.equal(await store.run(counter, [key], [500]), 1, 'a new window')
   },
 
   "a script's write keeps the key's TTL and tags (as INCR does)": async (t, store, ns) => {
     const key = `${ns}{client-3}:hits`
-    await store.set(key, '5', { ttlMs: 200, tags: [`${ns}tag-s`] })
+    await store.set(key, '5', { ttlMs: 500, tags: [`${ns}tag-s`] })
     t.equal(await store.run(counter, [key], [60_000]), 6)
     t.equal(await eventually(() => text(store, key), undefined), undefined, 'expired on the TTL set() gave it')
     await store.set(key, '5', { tags: [`${ns}tag-s`] })

@@ -8,21 +8,28 @@ import { waitForLog } from '../helpers/logs.ts'
 
 /**
  * Issue 15: requests that end before or while their upstream try runs must give their connection
- * back. An upstream that answers /slow… after `slowMs`, /stuck never, and anything else at once,
- * and counts what it received and what was aborted.
+ * back. An upstream that answers /slow… after `slowMs` (without it: only once the test calls
+ * `release()`, at once after that), /stuck never, and anything else at once, and counts what it
+ * received and what was aborted.
  */
-async function upstream (t: Test, slowMs: number) {
+async function upstream (t: Test, slowMs?: number) {
   const seen = { slow: 0, aborted: 0, paths: [] as string[] }
+  const held = new Set<() => void>()
+  let holding = slowMs === undefined
   const up = await startUpstream((req, res) => {
     seen.paths.push(req.url as string)
     if (req.url === '/stuck') return
     if (!(req.url as string).startsWith('/slow')) { res.end('fast'); return }
     seen.slow++
-    const timer = setTimeout(() => res.end('slow'), slowMs)
-    res.on('close', () => { if (!res.writableFinished) { clearTimeout(timer); seen.aborted++ } })
+    const answer = () => { held.delete(answer); clearTimeout(timer); if (!res.writableEnded) res.end('slow') }
+    held.add(answer)
+    const timer = holding ? undefined : setTimeout(answer, slowMs ?? 0)
+    res.on('close', () => { if (!res.writableFinished) { held.delete(answer); clearTimeout(timer); seen.aborted++ } })
   })
   t.teardown(() => up.close())
-  return { up, seen }
+  /** Answers the /slow… requests held so far, and those to come at once (when there is no `slowMs`). */
+  const release = () => { holding = false; for (const answer of [...held]) answer() }
+  return { up, seen, release }
 }
 
 async function gateway (t: Test, up: TestUpstream, upstreamKeys: string, server = ''): Promise<TestGateway> {
@@ -40,13 +47,14 @@ routes:
   return gw
 }
 
-/** A GET on its own connection that the client drops after `ms`, whatever state it is in. */
-function dropAfter (port: number, path: string, ms: number): Promise<void> {
+/** A GET on its own connection that the client drops once `cue` settles (a number: after that many ms), whatever state it is in. */
+function dropAfter (port: number, path: string, cue: number | Promise<unknown>): Promise<void> {
   return new Promise(resolve => {
     const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`))
     socket.on('error', () => {})
     socket.on('close', () => resolve())
-    setTimeout(() => socket.destroy(), ms)
+    if (typeof cue === 'number') setTimeout(() => socket.destroy(), cue)
+    else void cue.finally(() => socket.destroy())
   })
 }
 
@@ -64,16 +72,18 @@ const idle = (gw: TestGateway) => {
 }
 
 t.test('requests dropped while they wait for a connection are never sent and block nothing (issue 15, item 1)', async t => {
-  const { up, seen } = await upstream(t, 600)
+  // The two /slow requests hold both connections until released: the others can only wait, then leave.
+  const { up, seen, release } = await upstream(t)
   const gw = await gateway(t, up, '    connections: 2')
   const slow = [get(`${gw.url}/slow1`), get(`${gw.url}/slow2`)]
-  await until(() => seen.slow === 2)
+  t.ok(await until(() => seen.slow === 2), 'both connections busy')
   // Two more wait for one of the two connections, then their clients give up.
-  const dropped = [dropAfter(port(gw), '/slow-dropped-1', 150), dropAfter(port(gw), '/slow-dropped-2', 150)]
-  await until(() => target(gw)?.queued === 2)
-  t.equal(target(gw)?.queued, 2, 'both wait in the gateway')
+  const queued = until(() => target(gw)?.queued === 2)
+  const dropped = [dropAfter(port(gw), '/slow-dropped-1', queued), dropAfter(port(gw), '/slow-dropped-2', queued)]
+  t.ok(await queued, 'both wait in the gateway')
   await Promise.all(dropped)
-  t.equal(target(gw)?.queued, 0, 'a client that leaves leaves the queue')
+  t.ok(await until(() => target(gw)?.queued === 0), 'a client that leaves leaves the queue (no connection freed meanwhile)')
+  release()
   t.same(await Promise.all(slow), [{ status: 200, body: 'slow' }, { status: 200, body: 'slow' }])
   t.same(await Promise.all([get(`${gw.url}/a`), get(`${gw.url}/slow3`), get(`${gw.url}/b`)]),
     [{ status: 200, body: 'fast' }, { status: 200, body: 'slow' }, { status: 200, body: 'fast' }], 'still served')
@@ -84,7 +94,8 @@ t.test('requests dropped while they wait for a connection are never sent and blo
 t.test('a request dropped in flight aborts its try: the connection is closed, not left paused', async t => {
   const { up, seen } = await upstream(t, 5_000)
   const gw = await gateway(t, up, '    connections: 1')
-  await dropAfter(port(gw), '/slow-inflight', 200)
+  // Dropped once the upstream has it (or after 5 s, then failing below).
+  await dropAfter(port(gw), '/slow-inflight', until(() => seen.slow === 1))
   t.ok(await until(() => seen.aborted === 1), 'the upstream saw the abort')
   t.same(await get(`${gw.url}/after`), { status: 200, body: 'fast' })
   t.ok(await until(() => idle(gw)), 'every connection free')
@@ -116,15 +127,16 @@ t.test('a request the client drops while its answer is on the way does not pause
 })
 
 t.test('queue full: 503 upstream_busy at once, counted and logged; the waiting request is still served', async t => {
-  const { up, seen } = await upstream(t, 400)
+  const { up, seen, release } = await upstream(t)
   const gw = await gateway(t, up, '    connections: 1\n    queue: { max: 1 }')
   const first = get(`${gw.url}/slow-1`)
-  await until(() => seen.slow === 1)
+  t.ok(await until(() => seen.slow === 1), 'the connection is busy')
   const second = get(`${gw.url}/slow-2`)
-  await until(() => target(gw)?.queued === 1)
+  t.ok(await until(() => target(gw)?.queued === 1), 'the queue is full')
   const third = await request(`${gw.url}/slow-3`)
   t.equal(third.statusCode, 503)
   t.match(await third.body.json(), { error: 'upstream_busy' })
+  release()
   t.same(await Promise.all([first, second]), [{ status: 200, body: 'slow' }, { status: 200, body: 'slow' }])
   t.match(await gw.metrics.registry.metrics(), /portcullis_upstream_busy_total\{upstream="up",reason="queue-full"\} 1/)
   t.ok(gw.logs.some(l => l.msg === 'upstream busy: request refused' && l.reason === 'queue-full'), 'logged')
@@ -132,13 +144,14 @@ t.test('queue full: 503 upstream_busy at once, counted and logged; the waiting r
 })
 
 t.test('queue timeout: a request that waits too long gets 503 upstream_busy and is never sent', async t => {
-  const { up, seen } = await upstream(t, 800)
+  const { up, seen, release } = await upstream(t)
   const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 100ms }')
   const first = get(`${gw.url}/slow-1`)
-  await until(() => seen.slow === 1)
+  t.ok(await until(() => seen.slow === 1), 'the connection is busy')
   const waited = await request(`${gw.url}/slow-waits`)
   t.equal(waited.statusCode, 503)
   t.match(await waited.body.json(), { error: 'upstream_busy' })
+  release()
   t.same(await first, { status: 200, body: 'slow' })
   t.same(await get(`${gw.url}/after`), { status: 200, body: 'fast' })
   t.notOk(seen.paths.includes('/slow-waits'), 'never sent')
@@ -147,28 +160,34 @@ t.test('queue timeout: a request that waits too long gets 503 upstream_busy and 
 })
 
 t.test('queue timeout: a request let in before its timeout is served, however long its answer then takes', async t => {
-  // /hold answers after 100 ms, /long after 1.5 s.
-  const up = await startUpstream((req, res) => { setTimeout(() => res.end(req.url), req.url === '/hold' ? 100 : 1_500) })
-  t.teardown(() => up.close())
+  // /hold answers when the test releases it, /long after 1.5 s.
+  let release: (() => void) | undefined
+  const up = await startUpstream((req, res) => {
+    if (req.url === '/hold') release = () => res.end(req.url)
+    else setTimeout(() => res.end(req.url), 1_500)
+  })
+  t.teardown(() => { release?.(); return up.close() })
   const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 1s }')
   const first = get(`${gw.url}/hold`)
-  await until(() => target(gw)?.inFlight === 1)
+  t.ok(await until(() => release !== undefined && target(gw)?.inFlight === 1), 'the first request holds the connection')
   const second = get(`${gw.url}/long`)
   t.ok(await until(() => target(gw)?.queued === 1), 'the second request waits')
+  release?.()
   t.same(await first, { status: 200, body: '/hold' })
-  // Let in after about 100 ms, it is answered 1.5 s later: past the 1 s it could have waited.
+  // Let in at once, it is answered 1.5 s later: past the 1 s it could have waited.
   t.same(await second, { status: 200, body: '/long' })
   t.notOk(gw.logs.some(l => l.msg === 'upstream busy: request refused'), 'nothing refused')
 })
 
 t.test('queue timeout 0: a request waits for its connection as long as it takes, and the wait is measured', async t => {
-  const { up, seen } = await upstream(t, 300)
+  const { up, seen, release } = await upstream(t)
   const gw = await gateway(t, up, '    connections: 1\n    queue: { timeout: 0 }')
   const first = get(`${gw.url}/slow-1`)
-  await until(() => seen.slow === 1)
+  t.ok(await until(() => seen.slow === 1), 'the connection is busy')
   const sentAt = performance.now()
   const second = get(`${gw.url}/slow-2`)
   t.ok(await until(() => target(gw)?.queued === 1), 'queued')
+  release()
   t.same(await Promise.all([first, second]), [{ status: 200, body: 'slow' }, { status: 200, body: 'slow' }])
   const took = (performance.now() - sentAt) / 1000
   const text = await gw.metrics.registry.metrics()

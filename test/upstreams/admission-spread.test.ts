@@ -29,7 +29,8 @@ routes:
     const ms = performance.now() - started
     t.same(statuses, Array(8).fill(200), 'no 503 upstream_busy')
     t.ok(slow!.hits <= 1, `the slow target got ${slow!.hits} (at most the first)`)
-    t.ok(ms < 3_500, `all answered within one slow answer (${Math.round(ms)} ms)`)
+    // A request queued behind the slow one would take two slow answers (4 s): the margin is for a busy machine.
+    t.ok(ms < 3_900, `all answered within one slow answer (${Math.round(ms)} ms)`)
   })
 }
 

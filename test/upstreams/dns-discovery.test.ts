@@ -148,7 +148,9 @@ t.test('requests waiting on a target DNS removes go to the others, never to its 
     t.teardown(() => { server.closeAllConnections(); server.close() })
     return server
   }
-  const fast = { port: ((await serve('127.0.0.1', 150)).address() as AddressInfo).port }
+  // Fast enough to serve all the others in time, slow enough that its own queue (whose end would let it
+  // take the slow target's) lasts while the six requests come in and are seen waiting on a busy machine.
+  const fast = { port: ((await serve('127.0.0.1', 300)).address() as AddressInfo).port }
   await serve('127.0.0.2', 1_500, fast.port)
   // Discovery looks names up through dns.promises.lookup: svc.test is answered here.
   let answer = ['127.0.0.1', '127.0.0.2']

@@ -174,12 +174,14 @@ upstreams:
   secure:
     targets: [ { url: "${url}" }, { url: "https://127.0.0.1:1" }, { url: "${wrongName}" } ]
     tls: { ca: "${ca.certFile}" }
-    healthCheck: { path: /health, interval: 100ms, timeout: 50ms, unhealthyAfter: 1, healthyAfter: 1 }
+    healthCheck: { path: /health, interval: 2s, timeout: 1s, unhealthyAfter: 1, healthyAfter: 1 }
 routes:
   - name: all
     match: { path: /* }
     upstream: secure
 `)
+  // The first round of checks runs at start. The timeout is long enough for a TLS handshake on a busy machine:
+  // with 50 ms, a slow handshake could fail the good target's check, or time out the wrong name's before it failed.
   t.teardown(() => gw.close())
   const health = () => gw.gateway.runtime.upstreamSnapshots()[0]?.targets.map(x => [x.url, x.healthy])
   t.ok(await until(() => health()?.[1]?.[1] === false && health()?.[2]?.[1] === false), 'the unreachable target and the one with a wrong name are found out')
