@@ -111,10 +111,11 @@ t.test('bytes the client sent right behind its upgrade request reach the upstrea
 
 t.test("a tunnel outlives the route's request and response timeouts", async t => {
   const up = await tunnelUpstream(t)
-  const gw = await gateway(t, up.url, '    timeouts: { request: 200ms, response: 200ms }\n')
+  // 400 ms: room for the 101 to come on a loaded machine, the tunnel being what must outlive them.
+  const gw = await gateway(t, up.url, '    timeouts: { request: 400ms, response: 400ms }\n')
   const tunnel = await openTunnel(t, gw)
-  // Past the route's timeouts (200 ms): asserts that nothing cuts the tunnel meanwhile.
-  await new Promise(resolve => setTimeout(resolve, 500))
+  // Past the route's timeouts: asserts that nothing cuts the tunnel meanwhile.
+  await new Promise(resolve => setTimeout(resolve, 900))
   tunnel.socket.write('still')
   t.ok(await until(() => tunnel.after() === 'still'), `echoed after the timeout: ${JSON.stringify(tunnel.after())}`)
 })

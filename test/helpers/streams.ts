@@ -60,14 +60,19 @@ function drainOrClose (res: ServerResponse): Promise<void> {
   })
 }
 
-/** Resolves once `read()` has not changed for `quietMs` (polling, bounded by `maxMs`). */
+/**
+ * Resolves once `read()` has not changed for `quietMs` and over as many polls as that takes at 50 ms
+ * (so a process descheduled for `quietMs` on a loaded machine, writers included, is no stall), bounded by `maxMs`.
+ */
 export async function settled (read: () => number, quietMs = 300, maxMs = 15_000): Promise<number> {
+  const polls = Math.ceil(quietMs / 50)
   let last = read()
   let since = performance.now()
+  let unchanged = 0
   for (const start = performance.now(); performance.now() - start < maxMs;) {
     await new Promise(resolve => setTimeout(resolve, 50))
     const now = read()
-    if (now !== last) { last = now; since = performance.now() } else if (performance.now() - since >= quietMs) return now
+    if (now !== last) { last = now; since = performance.now(); unchanged = 0 } else if (++unchanged >= polls && performance.now() - since >= quietMs) return now
   }
   return last
 }
