@@ -50,12 +50,16 @@ export function isHttp2 (req: { readonly httpVersionMajor: number }): boolean {
   return req.httpVersionMajor === 2 && (req as { readonly stream?: unknown }).stream !== undefined
 }
 
+const MAX_HEADER_LIST_PAIRS = Math.ceil((2 ** 31 - 1) / 32)
+
 /** What both HTTP/2 listeners are created with (and what a reload changes for new connections). */
 export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptions, 'settings' | 'maxHeaderListPairs'> {
   return {
     settings: settings(limits),
-    // Node's default, 128 fields, would be a tighter limit than the size: every field counts 32 bytes or more.
-    maxHeaderListPairs: Math.ceil(limits.maxHeaderListSize / 32)
+    // Node's default, 128 fields, would be a tighter limit than the size. Fixed when the server is
+    // made, so no tighter than the largest size a reload may set: the size (advertised, and checked
+    // by Node per stream with 32 bytes per field) is the limit.
+    maxHeaderListPairs: MAX_HEADER_LIST_PAIRS
   }
 }
 

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
 import type { ServerResponse } from 'node:http'
 import { connect as netConnect } from 'node:net'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { startUpstream } from '../helpers/upstream.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 import { until } from '../helpers/wait.ts'
@@ -139,6 +140,24 @@ t.test('max header list size: a larger request header list is refused before rou
   const big = await h2Request(session, { ':path': '/big', 'x-pad': 'a'.repeat(5_000) }).then(r => r.status, (err: Error) => err.message)
   t.not(big, 200, `refused: ${big}`)
   t.equal(up.received(), 1, 'never reached the upstream')
+})
+
+t.test('max header list size: many small fields count 32 bytes each, and a reload raising the limit lets them in', async t => {
+  const up = await holdingUpstream(t)
+  up.release()
+  const { gw, file, connect } = await startH2Gateway(t, '{ maxHeaderListSize: 16384 }', catchAllYaml(up.url))
+  // 700 fields of a few bytes: some 27 KB as HTTP/2 counts them, far more fields than 16384 / 32.
+  const fields = Object.fromEntries(Array.from({ length: 700 }, (_, i) => [`x-h${i}`, 'v']))
+  const before = await connect()
+  before.on('error', () => {})
+  const refused = await h2Request(before, { ':path': '/many', ...fields }).then(r => r.status, (err: Error) => err.message)
+  t.not(refused, 200, `refused under 16384: ${refused}`)
+  writeFileSync(file, readFileSync(file, 'utf8').replace('maxHeaderListSize: 16384', 'maxHeaderListSize: 65536'))
+  t.match(await gw.reloader.reload('admin'), { result: 'success' })
+  const after = await connect()
+  const res = await h2Request(after, { ':path': '/many', ...fields })
+  t.equal(res.body.toString(), 'done /many', 'a connection opened after the reload takes them')
+  t.equal(up.received(), 1, 'the refused one never reached the upstream')
 })
 
 /** HPACK (RFC 7541 5.1): `value` as an integer with an `n`-bit prefix, `first` holding the bits above it. */
