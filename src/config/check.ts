@@ -95,7 +95,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   }
   const admin = config.admin
   if (!skip.admin && admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
-    add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}") or listen on 127.0.0.1`)
+    add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}", and ADMIN_TOKEN in the environment: a token that comes out empty is none) or listen on 127.0.0.1`)
   }
   return problems
 }

@@ -14,7 +14,7 @@ const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8')
 
-interface Service { image?: string, build?: string, environment?: Record<string, string>, volumes?: string[], ports?: string[], command?: string[] }
+interface Service { image?: string, build?: string, environment?: Record<string, string>, volumes?: string[], ports?: string[], command?: string[], entrypoint?: string[] }
 const compose = parse(read('compose.yaml'), { merge: true }) as { services: Record<string, Service> }
 
 t.test('compose.yaml: redis, two gateway replicas on one config, demo services, Prometheus and Grafana', async t => {
@@ -27,11 +27,31 @@ t.test('compose.yaml: redis, two gateway replicas on one config, demo services, 
   }
 })
 
+/**
+ * What a replica's entrypoint gives its process: the environment variable ADMIN_TOKEN and the
+ * arguments, run with sh as compose would (`$$` is compose's `$`), the mount at /etc/portcullis
+ * pointed at the directory it mounts, the CLI replaced by a script printing what it was given.
+ */
+async function replicaProcess (service: Service): Promise<{ token: string, args: string[] }> {
+  const [sh, flag, line, ...rest] = service.entrypoint ?? []
+  const mount = service.volumes?.find(v => v.split(':')[1] === '/etc/portcullis')?.split(':')[0] ?? ''
+  const script = (line ?? '').replaceAll('$$', '$').replaceAll('/etc/portcullis/', `${join(ROOT, mount)}/`)
+    .replace('node dist/src/cli/main.js', `node -e "process.stdout.write(JSON.stringify({ token: process.env.ADMIN_TOKEN, args: process.argv.slice(1) }))"`)
+  const { stdout } = await run(sh as string, [flag as string, script, ...rest, ...service.command ?? []], { env: { PATH: process.env.PATH } })
+  return JSON.parse(stdout) as { token: string, args: string[] }
+}
+
 t.test('the replicas\' config is valid with the environment compose gives it, and Prometheus uses the same admin token', async t => {
-  const env = compose.services['gateway-1']?.environment ?? {}
+  const replica = await replicaProcess(compose.services['gateway-1'] as Service)
+  t.same(replica.args, ['start', '-c', '/etc/portcullis/gateway.yaml'], 'the CLI gets the command')
+  const token = read('deploy/compose/admin-token').trim()
+  t.equal(replica.token, token, 'ADMIN_TOKEN comes from the file Prometheus scrapes with: one place to change it')
+  const env = { ...compose.services['gateway-1']?.environment, ADMIN_TOKEN: replica.token }
   const loaded = await parseConfig(read('deploy/compose/gateway.yaml'), 'gateway.yaml', env)
-  t.equal(loaded.config.admin?.token, read('deploy/compose/admin-token').trim(), 'the token Prometheus scrapes with')
+  t.equal(loaded.config.admin?.token, token, 'the token Prometheus scrapes with')
   t.equal(loaded.config.stores?.shared?.type, 'redis')
+  const storesUsed = loaded.config.routes.flatMap(r => Object.values(r.plugins ?? {}).map(p => (p as { store?: string }).store))
+  t.ok(storesUsed.includes('shared'), 'the routes use the Redis store (the replicas share state through it)')
   t.equal(loaded.config.admin?.listen.port, 9901, 'the port Prometheus scrapes')
   for (const name of ['gateway-1', 'gateway-2']) {
     const grace = (compose.services[name] as { stop_grace_period?: string }).stop_grace_period ?? '10s'
