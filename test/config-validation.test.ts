@@ -575,6 +575,31 @@ routes:
   t.notMatch(found.join('\n'), /pw|TOKEN|p#w/)
 })
 
+t.test('a mistyped target or store URL is quoted with its user, password and query values hidden, whatever the mistake', async t => {
+  const urls = ['htp://svc:SECRETPW@127.0.0.1:1', 'svc:SECRETPW@127.0.0.1:1', 'http:/svc:SECRETPW@127.0.0.1:1', 'redis://svc:SECRETPW@127.0.0.1:1',
+    'http://127.0.0.1:1/x?token=SECRETTOK&a=SECRETA', 'http://svc:SECRET/PW@127.0.0.1:1', 'http://127.0.0.1:1?SECRETKEY']
+  const found = await issues(t, `server: { listen: { port: 0 } }
+upstreams:
+${urls.map((url, i) => `  u${i}: { targets: [ { url: "${url}" } ] }`).join('\n')}
+stores:
+  s: { type: redis, url: "redis://svc:SECRET/PW@127.0.0.1:1?password=SECRETQ" }
+routes:
+  - { name: a, match: { path: / }, upstream: u0 }
+`)
+  t.same(found, [
+    'gw.yaml:3:27 upstreams.u0.targets[0].url: "htp://[redacted]@127.0.0.1:1": the scheme must be http:// or https://, not htp://',
+    'gw.yaml:4:27 upstreams.u1.targets[0].url: "[redacted]@127.0.0.1:1" has no scheme: write http://[redacted]@127.0.0.1:1 (or https://)',
+    'gw.yaml:5:27 upstreams.u2.targets[0].url: "http:/[redacted]@127.0.0.1:1" is missing "://" after "http": write http://[redacted]@127.0.0.1:1',
+    'gw.yaml:6:27 upstreams.u3.targets[0].url: "redis://[redacted]@127.0.0.1:1": the scheme must be http:// or https://, not redis://',
+    'gw.yaml:7:27 upstreams.u4.targets[0].url: "http://127.0.0.1:1/x?token=[redacted]&a=[redacted]" has a path ("/x?token=[redacted]&a=[redacted]") after the host and port: ' +
+      'a target is an origin only; use the route\'s stripPrefix or rewrite for paths',
+    'gw.yaml:8:27 upstreams.u5.targets[0].url: "http://[redacted]@127.0.0.1:1" has a user or password, which would not be sent: set an Authorization header with the request-headers plugin instead',
+    'gw.yaml:9:27 upstreams.u6.targets[0].url: "http://127.0.0.1:1?[redacted]" has a path ("?[redacted]") after the host and port: a target is an origin only; use the route\'s stripPrefix or rewrite for paths',
+    'gw.yaml:11:26 stores.s.url: "redis://[redacted]@127.0.0.1:1?password=[redacted]" is not a valid URL: percent-encode # ? / @ and spaces in the user or password (# as %23, @ as %40), or give the password in the password key'
+  ])
+  t.notMatch(found.join('\n'), /SECRET|svc/)
+})
+
 t.test('sizes take units (64MiB, 1MB, 512 KiB) wherever bytes are asked for; the least size holds for both forms', async t => {
   const route = (plugins: string) => around('stores:\n  local: { type: memory, maxBytes: 64MiB }', plugins)
   const accepted = await parseConfig(route('{ cache: { maxObjectSize: 1MB }, compress: { minSize: 512 KiB } }'), 'gw.yaml')

@@ -2,7 +2,7 @@ import type { PluginDefinition } from '../plugins/contract.ts'
 import { DEFAULT_STORE } from '../stores/registry.ts'
 import { didYouMean } from './suggest.ts'
 import type { SchemaReferences } from './schema-refs.ts'
-import { hideUserinfo } from './url-userinfo.ts'
+import { hideUrlSecrets } from './url-userinfo.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig } from './schema.ts'
 
@@ -26,13 +26,14 @@ export function checkStores (config: GatewayConfig, add: Add): void {
 
 /**
  * What keeps a redis:// URL from being used (Redis would only fail on it when the store is
- * created), said with its user and password hidden.
+ * created), said with its user, password and query values hidden.
  */
 export function redisUrlMistake (url: string): string | undefined {
-  const shown = `"${hideUserinfo(url)}"`
-  // The host and port as meant: after the last @ (a password may hold an unencoded # or @).
-  const userinfo = /^rediss?:\/\/([^/?]*)@/.exec(url)?.[1]
-  const hostPort = /^rediss?:\/\/(?:[^/?]*@)?([^/?#]*)/.exec(url)?.[1] ?? ''
+  const shown = `"${hideUrlSecrets(url)}"`
+  // The host and port as meant: after the last @ before the query (a password may hold an
+  // unencoded # / or @; the path is a database number, never an @).
+  const userinfo = /^rediss?:\/\/([^?]*)@/.exec(url)?.[1]
+  const hostPort = /^rediss?:\/\/(?:[^?]*@)?([^/?#]*)/.exec(url)?.[1] ?? ''
   const port = /^(?:\[[^\]]*\]|[^:[\]]*):(\d+)$/.exec(hostPort)?.[1]
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `${shown}: port ${port} is out of range (1-65535)`
   let parsed: URL

@@ -9,3 +9,19 @@ const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?@]*(?:@[^\s/?@]*)*@/gi
 export function hideUserinfo (text: string): string {
   return text.includes('@') ? text.replace(USERINFO, `$1${REDACTED}@`) : text
 }
+
+// One URL as written, maybe mistyped (no scheme, "http:/", "htp://"): after the scheme and its
+// slashes, if any, everything up to the last @ before the query (a password may hold an unencoded
+// / # or @); then every query value (a parameter without a name, ?<token>, whole).
+const WRITTEN_USERINFO = /^((?:[a-z][a-z0-9+.-]*:(?=\/))?\/*)[^?\s]*@/i
+const QUERY_VALUE = /([?&])(?:([^=&#\s]*)=[^&#\s]*|[^&#\s]+)/g
+
+/**
+ * A URL from the config, valid or not, safe to quote in a config problem: its user, password and
+ * query values hidden (a target or store URL has no query worth showing; ?token= is a credential).
+ */
+export function hideUrlSecrets (url: string): string {
+  const shown = url.replace(WRITTEN_USERINFO, `$1${REDACTED}@`)
+  const q = shown.indexOf('?')
+  return q === -1 ? shown : shown.slice(0, q) + shown.slice(q).replace(QUERY_VALUE, (_, sep: string, name?: string) => `${sep}${name === undefined ? '' : `${name}=`}${REDACTED}`)
+}

@@ -4,6 +4,8 @@ import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../c
 import type { Metrics } from '../metrics/metrics.ts'
 import { frozenSettingIssues } from './frozen-settings.ts'
 
+const STOPPING = 'the gateway is stopping'
+
 /** What asked for a reload: `certificate` is a change to a file server.tls names, the config text itself maybe unchanged. */
 export type ReloadTrigger = 'file' | 'signal' | 'admin' | 'certificate'
 
@@ -21,8 +23,9 @@ export interface ReloadStatus {
   readonly durationMs: number
   /** The file's hash: the new active config on success, the rejected text otherwise. */
   readonly hash?: string
-  /** Config problems (invalid) or the build error (failed). */
+  /** Config problems (invalid). */
   readonly issues?: readonly ConfigIssue[]
+  /** Why it failed: the build error, or "the gateway is stopping". */
   readonly error?: string
 }
 
@@ -60,6 +63,9 @@ export class Reloader {
   /** The last attempt that did something, or found the file put back to the active config after a failed one. */
   get last (): ReloadStatus | undefined { return this.#last }
 
+  /** Whether the gateway is stopping: a reload asked now fails, and one under way fails when it ends. */
+  get stopping (): boolean { return this.#closed }
+
   reload (trigger: ReloadTrigger): Promise<ReloadStatus> {
     if (this.#running === undefined) return this.#start(trigger)
     this.#queued ??= this.#running.then(() => {
@@ -69,7 +75,7 @@ export class Reloader {
     return this.#queued
   }
 
-  /** Waits for the attempts under way; later triggers are ignored. */
+  /** Waits for the attempts under way; later triggers fail ("the gateway is stopping"). */
   async close (): Promise<void> {
     this.#closed = true
     await this.#queued
@@ -95,7 +101,11 @@ export class Reloader {
       }
       return status
     }
-    if (this.#closed) return { trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0 }
+    // Asked during the stop (or queued behind the reload under way then): fails as that one does.
+    if (this.#closed) {
+      log.warn({ trigger }, `config reload not done: ${STOPPING}`)
+      return done('failed', { error: STOPPING })
+    }
 
     let hash: string | undefined
     try {

@@ -1,7 +1,8 @@
 import fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { bearerMatches } from './admin/auth.ts'
+import { adminBodies } from './admin/bodies.ts'
 import { browserRefusal } from './admin/browser-guard.ts'
-import { adminClientError } from './admin/client-error.ts'
+import { adminClientError, adminConnect } from './admin/client-error.ts'
 import { configEndpoints } from './admin/config.ts'
 import { Endpoints, pathOf } from './admin/endpoints.ts'
 import { healthEndpoints } from './admin/health.ts'
@@ -39,6 +40,8 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     frameworkErrors: (err, _req, reply) => failed(err, reply),
     clientErrorHandler: adminClientError
   })
+  app.server.on('connect', adminConnect)
+  adminBodies(app)
   const api = new Endpoints(app)
 
   app.addHook('onRequest', async (req, reply) => {

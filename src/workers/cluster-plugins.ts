@@ -1,3 +1,4 @@
+import { NoWorkerServing } from '../server/admin/state.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import type { PluginAdminAnswer, PluginAdminCall } from './messages.ts'
 import type { WorkerPool } from './worker-pool.ts'
@@ -10,6 +11,8 @@ const WORSE: Record<StoreSnapshot['state'], number> = { up: 0, connecting: 1, do
  * bytes and tags are summed.
  */
 export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]> {
+  // None to ask (all restarting): an empty list would say there are no stores, `memory` included.
+  if (pool.serving === 0) throw new NoWorkerServing()
   const byName = new Map<string, StoreSnapshot>()
   for (const { stores } of await pool.stores()) {
     for (const s of stores) {
@@ -30,12 +33,14 @@ export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]>
  * A plugin admin endpoint in worker mode runs on every worker (a purge must reach each worker's
  * memory cache). The answer: the worst status, and each worker's own answer under `workers`. When a
  * worker did not answer in time, 504 `workers_missing` naming them under `missing`: the caller
- * cannot count on the call having run there (it still may, once the worker gets to it).
+ * cannot count on the call having run there (it still may, once the worker gets to it). With no
+ * worker serving (all restarting), 503 `workers_missing`: the call ran nowhere.
  */
 export async function clusterPluginAdmin (pool: WorkerPool, call: PluginAdminCall): Promise<PluginAdminAnswer> {
   // Read as the call is sent: the pool asks the workers serving now.
   const asked = pool.serving
   const pids = pool.pids
+  if (asked === 0) return { status: 503, body: { error: NoWorkerServing.code, message: new NoWorkerServing().message, workers: [], missing: pids } }
   const replies = await pool.pluginAdmin(call)
   const ran = replies.flatMap(r => 'allowed' in r.answer ? [] : [{ pid: r.pid, status: r.answer.status ?? 200, body: r.answer.body ?? {} }])
   const notFound = replies.find(r => 'allowed' in r.answer)?.answer

@@ -35,6 +35,9 @@ t.test('requests rejected before any endpoint runs get the admin API\'s JSON err
   adminError(t, await body('application/json', '', 2_000_000), 413, 'body_too_large')
   adminError(t, await body('application/x-www-form-urlencoded', 'a=1'), 415, 'unsupported_media_type')
 
+  // CONNECT (Node hands the socket over): answered, as on the gateway's port, not just closed.
+  adminError(t, await send(['CONNECT a.example:443 HTTP/1.1', 'Host: a.example:443']), 501, 'not_implemented')
+
   // The listener still serves well-formed requests.
   const ok = await send(['GET /healthz HTTP/1.1', 'Host: 127.0.0.1', 'Connection: close'])
   t.equal(ok.status, 200)

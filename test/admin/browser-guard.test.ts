@@ -66,3 +66,28 @@ t.test('with a token, any Host: Prometheus scrapes and probes by a DNS name', as
   t.equal((await send('GET', '/readyz', [`Host: gateway-0.gateway.svc:${port}`])).status, 200)
   t.equal((await send('GET', '/metrics', [`Host: gateway-0.gateway.svc:${port}`, `Authorization: Bearer ${TOKEN}`, 'Origin: https://evil.example'])).status, 403, 'Origin still refused')
 })
+
+// An empty body with a Content-Type was refused: 400 "Body cannot be empty" (JSON), 415 (curl -d '').
+t.test('POST /config/reload takes no body: an empty one of any type reloads; a non-empty non-JSON one is still 415', async t => {
+  const { port, send } = await admin(t)
+  const host = `Host: 127.0.0.1:${port}`
+  const reloaded = (res: RawResponse) => (JSON.parse(res.body) as { result?: string }).result
+  const json = await send('POST', '/config/reload', [host, 'Content-Type: application/json'])
+  t.equal(json.status, 200, `curl -X POST -H 'Content-Type: application/json': ${json.body}`)
+  t.equal(reloaded(json), 'success')
+  for (const type of ['application/json', 'application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+    const res = await send('POST', '/config/reload', [host, `Content-Type: ${type}`, 'Content-Length: 0'])
+    t.equal(res.status, 200, `${type}, Content-Length: 0: ${res.body}`)
+  }
+  const form = await send('POST', '/config/reload', [host, 'Content-Type: application/x-www-form-urlencoded'], 'a=1')
+  t.equal(form.status, 415)
+  t.equal(error(form), 'unsupported_media_type')
+  const poisoned = await send('POST', '/config/reload', [host, 'Content-Type: application/json'], '{"__proto__": {"admin": true}}')
+  t.equal(poisoned.status, 400)
+  t.match(JSON.parse(poisoned.body), { error: 'bad_request', message: /"__proto__"/ }, 'the message says what is refused, not "not valid JSON"')
+  const constructor = await send('POST', '/config/reload', [host, 'Content-Type: application/json'], '{"a": {"constructor": {"prototype": {}}}}')
+  t.match(JSON.parse(constructor.body), { error: 'bad_request', message: /constructor\.prototype/ })
+  const bad = await send('POST', '/config/reload', [host, 'Content-Type: application/json'], '{bad')
+  t.match(JSON.parse(bad.body), { error: 'bad_request', message: 'the body is not valid JSON' })
+  t.equal(reloaded(await send('POST', '/config/reload', [host, 'Content-Type: application/json'], '{"a": {"constructor": 1}}')), 'success', 'a plain "constructor" key is fine')
+})

@@ -56,3 +56,57 @@ t.test('a secret-ish word in a key hides strings, not the numbers and flags that
     consumers: [{ id: 'c', credentials: { 'key-auth': { key: '[redacted]' }, basic: { password: '[redacted]', enabled: '[redacted]' } } }]
   }, 'a number ending in a secret word (a numeric password) stays hidden, and so does all under a secret key')
 })
+
+t.test('a name is not a secret: plugin, upstream and store names with "key" or "token" in them hide nothing of their settings', async t => {
+  const shown = redactSecrets({
+    plugins: { 'key-auth': { header: 'x-api-key', query: 'api_key', hideCredentials: true, realm: 'api' } },
+    upstreams: {
+      'api-keys': { targets: [{ url: 'http://10.0.0.1:80' }], tls: { ca: 'ca.pem', cert: 'client.pem', key: 'client-key.pem' } },
+      tokens: { targets: [{ url: 'http://svc:pw@10.0.0.2:80' }], healthCheck: { path: '/health' } }
+    },
+    stores: { secrets: { type: 'redis', url: 'redis://u:redis-pw@h:6379', password: 'store-pw', keyPrefix: 'pc:', db: 2 } },
+    routes: [{
+      name: 'token-exchange',
+      upstream: 'api-keys',
+      plugins: {
+        'key-auth': { header: 'x-api-key', store: 'keys' },
+        cache: { key: { host: true, query: { include: ['page'] }, headers: ['x-tenant'] } },
+        'jwt-auth': { secret: 'jwt-secret-123', keys: ['-----BEGIN PUBLIC KEY-----'], maxTokenBytes: 8192, hideCredentials: true },
+        'token-plugin': { clientSecret: 'cs-123', apiKey: { id: 'k1', value: 'ak-123' }, timeout: '1s' }
+      }
+    }],
+    consumers: [{
+      id: 'key-holder',
+      metadata: { 'rate-limit': { limit: 10 }, apiToken: 'meta-123' },
+      credentials: { 'key-auth': { keys: ['consumer-key-123'] }, 'basic-auth': { username: 'u', password: '$scrypt$...' } }
+    }],
+    admin: { token: 'admin-123' },
+    server: { tls: { certificates: [{ cert: 'server.pem', key: 'server-key.pem' }] } }
+  })
+  t.same(shown, {
+    plugins: { 'key-auth': { header: 'x-api-key', query: 'api_key', hideCredentials: true, realm: 'api' } },
+    upstreams: {
+      'api-keys': { targets: [{ url: 'http://10.0.0.1:80' }], tls: { ca: 'ca.pem', cert: 'client.pem', key: '[redacted]' } },
+      tokens: { targets: [{ url: 'http://[redacted]@10.0.0.2:80' }], healthCheck: { path: '/health' } }
+    },
+    stores: { secrets: { type: 'redis', url: 'redis://[redacted]@h:6379', password: '[redacted]', keyPrefix: '[redacted]', db: 2 } },
+    routes: [{
+      name: 'token-exchange',
+      upstream: 'api-keys',
+      plugins: {
+        'key-auth': { header: 'x-api-key', store: 'keys' },
+        cache: { key: { host: true, query: { include: ['page'] }, headers: ['x-tenant'] } },
+        'jwt-auth': { secret: '[redacted]', keys: ['[redacted]'], maxTokenBytes: 8192, hideCredentials: true },
+        'token-plugin': { clientSecret: '[redacted]', apiKey: { id: '[redacted]', value: '[redacted]' }, timeout: '1s' }
+      }
+    }],
+    consumers: [{
+      id: 'key-holder',
+      metadata: { 'rate-limit': { limit: 10 }, apiToken: '[redacted]' },
+      credentials: { 'key-auth': { keys: ['[redacted]'] }, 'basic-auth': { username: '[redacted]', password: '[redacted]' } }
+    }],
+    admin: { token: '[redacted]' },
+    server: { tls: { certificates: [{ cert: 'server.pem', key: '[redacted]' }] } }
+  }, 'every real secret stays hidden: credentials, the jwt secret and keys, passwords, tokens, URL userinfo, TLS key files')
+  t.notMatch(JSON.stringify(shown), /pw|-123|scrypt|BEGIN/)
+})

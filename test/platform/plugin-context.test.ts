@@ -78,7 +78,7 @@ t.test('setup context: consumers, stores, metrics, shared values and admin endpo
     t.match(await missing.body.json(), { error: 'not_found' })
     const wrongMethod = await admin('/plugins/probe/routes', { method: 'DELETE' })
     t.equal(wrongMethod.statusCode, 405)
-    t.equal(wrongMethod.headers.allow, 'GET')
+    t.equal(wrongMethod.headers.allow, 'GET, HEAD')
     await wrongMethod.body.dump()
   })
 

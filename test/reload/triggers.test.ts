@@ -96,6 +96,43 @@ t.test('an invalid config is rejected whole: logged with file:line:col, reported
   t.match(await (await request(`${gw.adminUrl}/metrics`)).body.text(), /portcullis_config_reloads_total\{result="success"\} 1/)
 })
 
+t.test('a reload quotes no secret of the file: mistyped target URLs, an error naming a URL; not in the answer, GET /config or the log', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const reload = async () => {
+    const res = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })
+    return { status: res.statusCode, body: await res.body.text() }
+  }
+  const lastReload = async () => JSON.stringify((await (await request(`${gw.adminUrl}/config`)).body.json() as { lastReload: unknown }).lastReload)
+
+  await cf.write(gatewayYaml({ a: ['htp://svc:SECRETPW@127.0.0.1:1', 'svc:SECRETPW@127.0.0.1:2', 'http:/svc:SECRETPW@127.0.0.1:3', 'http://127.0.0.1:4/x?token=SECRETTOK'] },
+    route('api', '/api', 'a')))
+  const invalid = await reload()
+  t.equal(invalid.status, 422)
+  t.match(JSON.parse(invalid.body), { issues: [
+    { message: '"htp://[redacted]@127.0.0.1:1": the scheme must be http:// or https://, not htp://' },
+    { message: '"[redacted]@127.0.0.1:2" has no scheme: write http://[redacted]@127.0.0.1:2 (or https://)' },
+    { message: '"http:/[redacted]@127.0.0.1:3" is missing "://" after "http": write http://[redacted]@127.0.0.1:3' },
+    { message: '"http://127.0.0.1:4/x?token=[redacted]" has a path ("/x?token=[redacted]") after the host and port' }
+  ] })
+  t.notMatch(invalid.body, /SECRET|svc/, 'the answer')
+  t.notMatch(await lastReload(), /SECRET|svc/, 'GET /config')
+  t.match(await lastReload(), /"result":"invalid"/)
+
+  // A plugin's error naming a URL with its credentials (a JWKS address, say): shown redacted.
+  writeUserPlugin(cf.dir, 'leaky', 500, "(() => { throw new Error('cannot fetch https://svc:SECRETPW@idp.example/jwks?access_token=SECRETTOK') })()")
+  await cf.write(gatewayYaml({ a: [a.url] }, '  - { name: r, match: { path: /* }, upstream: a, plugins: { leaky: {} } }', 'loadPlugins: [ ./leaky.ts ]'))
+  const failed = await reload()
+  t.equal(failed.status, 500)
+  t.match(failed.body, 'cannot fetch https://[redacted]@idp.example/jwks?access_token=[redacted]')
+  t.notMatch(failed.body, /SECRET|svc/, 'the answer')
+  t.notMatch(await lastReload(), /SECRET|svc/, 'GET /config')
+  t.match(await lastReload(), /"result":"failed"/)
+  t.notMatch(JSON.stringify(gw.logs.filter(l => l.msg?.toString().startsWith('config reload rejected'))), /SECRET|svc/, 'the rejection logged')
+})
+
 t.test('listener addresses cannot change on reload', async t => {
   const a = await namedUpstream('a')
   const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))

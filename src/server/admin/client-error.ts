@@ -1,9 +1,17 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
-import { answerOnSocket, parserError } from '../../errors.ts'
+import { answerOnSocket, GatewayError, parserError } from '../../errors.ts'
 
 /** A request Node's HTTP parser rejected, answered in the admin API's JSON error format. */
 export function adminClientError (err: Error & { code?: string }, socket: Socket): void {
   const error = parserError(err)
   const message = error.status === 400 ? `the request is not valid HTTP (${err.code ?? err.message})` : error.message
   answerOnSocket(socket, err, error.status, JSON.stringify({ error: error.code, message }))
+}
+
+/** CONNECT, which Node hands over with the socket (unanswered, it would just be closed): 501, as on the gateway's port. */
+export function adminConnect (_req: IncomingMessage, socket: Duplex): void {
+  const error = GatewayError.CONNECT_REFUSED
+  answerOnSocket(socket, {}, error.status, JSON.stringify({ error: error.code, message: 'the admin API does not open CONNECT tunnels' }))
 }

@@ -11,23 +11,36 @@ const QUERY_WORDS = new Set([...SECRET_WORDS, 'sig', 'signature', 'auth', 'pass'
  */
 const HEADER_MAPS = new Set(['headers', 'set', 'add'])
 
+/**
+ * Maps whose keys are names: chosen in the file (`upstreams: { api-keys: ... }`, `stores`) or a
+ * plugin's (`plugins: { key-auth: ... }`, a consumer's `metadata`). A name says nothing of what is
+ * under it: the keys below decide. (Under a consumer's `credentials`, everything is hidden.)
+ */
+const NAME_MAPS = new Set(['upstreams', 'stores', 'plugins', 'metadata'])
+
 /** `clientSecret`, `x-api-key`, `admin_token`: split into words. */
 const words = (key: string): string[] => key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(w => w !== '')
 
+const isMap = (value: unknown): value is object => value !== null && typeof value === 'object' && !Array.isArray(value)
+
 /**
- * Whether a key's value is secret. Any word of it names a secret for a string (`x-api-key`,
- * `clientSecret`); a number only when it ends in one (`pin` no, `password: 1234` yes,
- * `maxTokenBytes` no); a boolean (`hideCredentials`) never: it says nothing of a secret.
+ * Whether a key's value is secret, all of it. Any word of it names a secret for a string or a list
+ * (`x-api-key`, `clientSecret`); a number only when it ends in one (`pin` no, `password: 1234`
+ * yes, `maxTokenBytes` no); a boolean (`hideCredentials`) never: it says nothing of a secret; an
+ * object too, but for `key` alone: settings of what makes a key (the cache's `key: { query }`),
+ * whose keys decide (a TLS `key` file, `apiKey`, `keys: [...]` stay hidden).
  */
 function secretValue (key: string, value: unknown): boolean {
   if (typeof value === 'boolean') return false
   const w = words(key)
   if (typeof value === 'number') return SECRET_WORDS.has(w[w.length - 1] ?? '')
+  if (isMap(value) && key === 'key') return false
   return w.some(x => SECRET_WORDS.has(x))
 }
 
-// A URL's query parameter: its name and value, up to the next parameter, fragment or space.
-const QUERY_PARAM = /([?&])([^=&#\s]+)=([^&#\s]*)/g
+// A URL's query parameter: its name and value, up to the next parameter, fragment, space or
+// quote (a message quoting the URL: `"http://h/?token=..." has a path`).
+const QUERY_PARAM = /([?&])([^=&#\s"]+)=([^&#\s"]*)/g
 
 /** `text` with the userinfo of every URL and the values of secret-looking query parameters replaced. */
 function redactString (text: string): string {
@@ -41,15 +54,22 @@ const redactHeaderMap = (map: object): Record<string, unknown> => Object.fromEnt
 
 /**
  * A deep copy of `value` safe to show (GET /config): every value at or below a secret-looking key
- * is replaced, every header value of a header map, and in strings, URL user and password and
- * secret-looking query values (`https://TOKEN@host`, `?api_key=...`).
+ * is replaced (a name is no such key: NAME_MAPS), every header value of a header map, and in
+ * strings, URL user and password and secret-looking query values (`https://TOKEN@host`, `?api_key=...`).
  */
-export function redactSecrets (value: unknown, secret = false): unknown {
-  if (Array.isArray(value)) return value.map(v => redactSecrets(v, secret))
-  if (value !== null && typeof value === 'object') {
+export function redactSecrets (value: unknown): unknown {
+  return redact(value, false, false)
+}
+
+/** `secret`: under a secret-looking key; `names`: `value`'s keys are names (a NAME_MAPS map). */
+function redact (value: unknown, secret: boolean, names: boolean): unknown {
+  if (Array.isArray(value)) return value.map(v => redact(v, secret, false))
+  if (isMap(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => {
-      if (HEADER_MAPS.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) return [k, redactHeaderMap(v)]
-      return [k, redactSecrets(v, secret || secretValue(k, v))]
+      if (!names && HEADER_MAPS.has(k) && isMap(v)) return [k, redactHeaderMap(v)]
+      // A name exempts the settings under it, not a value given under it (free-form metadata).
+      const named = names && isMap(v)
+      return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v))]
     }))
   }
   if (secret) return REDACTED

@@ -17,9 +17,15 @@ export interface AdminState {
   metrics (format: ExpositionFormat): Promise<string>
   /** The upstreams' state (in worker mode, merged with what the workers learned from traffic). */
   upstreams (): Promise<UpstreamSnapshot[]>
-  /** The stores (in worker mode, each worker's, merged by name: the worst state wins). */
+  /** The stores (in worker mode, each worker's, merged by name: the worst state wins; NoWorkerServing with none to ask). */
   stores (): Promise<StoreSnapshot[]>
   /** Runs a plugin's admin endpoint (in worker mode, on every worker); `allowed` when `method path` has none. */
   pluginAdmin (method: string, path: string, query: Record<string, string>, body: unknown): Promise<PluginAdminReply | { allowed: string[] }>
   readonly log: Logger
+}
+
+/** In worker mode, what a question only the workers can answer (GET /stores) fails with while none serves. */
+export class NoWorkerServing extends Error {
+  static readonly code = 'workers_missing'
+  constructor () { super('no worker is serving (they are restarting): none could be asked; try again shortly') }
 }
