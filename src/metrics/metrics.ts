@@ -101,6 +101,9 @@ export class Metrics {
   /** Upstreams of the runtimes in service, read when metrics are scraped (see watchUpstreams). */
   readonly #upstreams = new Set<ReadonlyMap<string, Upstream>>()
 
+  /** Upstreams of the runtimes a reload replaced, still draining (see watchRetired). */
+  #retired: () => Iterable<ReadonlyMap<string, Upstream>> = () => []
+
   /** 1 when a target takes traffic: passing active checks, not ejected, breaker not open. */
   // Across workers (cluster /metrics), a target counts as healthy only if every worker sends to it.
   readonly upstreamTargetHealthy = this.#targetGauge('portcullis_upstream_target_healthy',
@@ -112,9 +115,10 @@ export class Metrics {
     'Circuit breaker of a target: 0 closed, 1 half-open, 2 open.', 'max',
     t => t.breaker === undefined ? undefined : BREAKER_VALUE[t.breaker.state])
 
+  /** This one, idle and queue length count what retired configs still hold too (see watchRetired). */
   readonly upstreamConnectionsInUse = this.#targetGauge('portcullis_upstream_connections_in_use',
     'Connections to a target busy with a request.', 'sum',
-    t => { const s = t.pool.stats; return s.connected - s.free })
+    t => { const s = t.pool.stats; return s.connected - s.free }, true)
 
   /** Store commands that failed (error or commandTimeout), by store. */
   readonly storeErrors = new Counter({
@@ -149,11 +153,11 @@ export class Metrics {
 
   readonly upstreamConnectionsIdle = this.#targetGauge('portcullis_upstream_connections_idle',
     'Connections to a target open and free.', 'sum',
-    t => t.pool.stats.free)
+    t => t.pool.stats.free, true)
 
   readonly upstreamQueueLength = this.#targetGauge('portcullis_upstream_queue_length',
     'Requests waiting for a free connection of a target.', 'sum',
-    t => t.waiting.length)
+    t => t.waiting.length, true)
 
   constructor (options: { defaultMetrics?: boolean } = {}) {
     // Every result exists at 0 from the start: else the first failure after a start would appear at 1,
@@ -212,9 +216,22 @@ export class Metrics {
     return () => { this.#upstreams.delete(upstreams) }
   }
 
-  /** A gauge per upstream and target whose values are read at scrape time: nothing to update on the hot path. */
-  #targetGauge (name: string, help: string, aggregator: 'min' | 'max' | 'sum', value: (t: Target, now: number) => number | undefined) {
+  /**
+   * Also reports what the upstreams `retired` returns (those of runtimes a reload replaced, until
+   * they have drained) hold on the targets in service, added to their connection and queue gauges:
+   * each config has its own pools, which the old requests keep until they end.
+   */
+  watchRetired (retired: () => Iterable<ReadonlyMap<string, Upstream>>): void {
+    this.#retired = retired
+  }
+
+  /**
+   * A gauge per upstream and target whose values are read at scrape time: nothing to update on the hot path.
+   * `addRetired`: the same target's value in retired runtimes is added (a count of connections or requests).
+   */
+  #targetGauge (name: string, help: string, aggregator: 'min' | 'max' | 'sum', value: (t: Target, now: number) => number | undefined, addRetired = false) {
     const upstreams = this.#upstreams
+    const retired = () => this.#retired()
     return new Gauge({
       name,
       help,
@@ -225,11 +242,24 @@ export class Metrics {
         this.reset()
         const now = performance.now()
         // During a reload both runtimes are watched; the newer one, last in the set, wins.
+        const shown = new Set<string>()
         for (const map of upstreams) {
           for (const u of map.values()) {
             for (const t of u.targets) {
               const v = value(t, now)
-              if (v !== undefined) this.set({ upstream: u.name, target: t.url }, v)
+              if (v === undefined) continue
+              this.set({ upstream: u.name, target: t.url }, v)
+              if (addRetired) shown.add(`${u.name} ${t.url}`)
+            }
+          }
+        }
+        if (!addRetired) return
+        // Only onto series in service: those of upstreams and targets the config dropped are gone.
+        for (const map of retired()) {
+          for (const u of map.values()) {
+            for (const t of u.targets) {
+              const v = value(t, now)
+              if (v !== undefined && v > 0 && shown.has(`${u.name} ${t.url}`)) this.inc({ upstream: u.name, target: t.url }, v)
             }
           }
         }

@@ -214,9 +214,9 @@ export class Runtime implements ExchangeOwner {
 
   get inFlight (): number { return this.#inFlight }
 
-  /** What GET /upstreams shows of this runtime. */
-  upstreamSnapshots (): UpstreamSnapshot[] {
-    return [...this.upstreams.values()].map(u => u.snapshot())
+  /** What GET /upstreams shows of this runtime, with what `retiring` runtimes still hold on the same upstreams' targets. */
+  upstreamSnapshots (retiring: readonly Runtime[] = []): UpstreamSnapshot[] {
+    return [...this.upstreams.values()].map(u => u.snapshot(retiring.flatMap(r => r.upstreams.get(u.name) ?? [])))
   }
 
   /** Entry point for every HTTP request. */

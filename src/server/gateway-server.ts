@@ -6,6 +6,7 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, Server as TlsServer, TlsOptions } from 'node:tls'
 import type { Runtime } from '../runtime/runtime.ts'
+import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
 import { answerOnSocket, errorBody, GatewayError, parserError, sendError } from '../errors.ts'
@@ -146,6 +147,15 @@ export class GatewayServer {
   }
 
   get runtime (): Runtime { return this.#runtime }
+
+  /** The runtimes swapped out and still finishing their requests. */
+  get retiring (): Runtime[] { return [...this.#retiring.keys()] }
+
+  /**
+   * What GET /upstreams shows: the upstreams in service, with the requests and connections that
+   * retiring runtimes (each with pools of its own) still hold on the same targets.
+   */
+  upstreamSnapshots (): UpstreamSnapshot[] { return this.#runtime.upstreamSnapshots(this.retiring) }
 
   /**
    * CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not

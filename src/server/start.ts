@@ -95,6 +95,8 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   const build = { metrics, healthChecks: options.healthChecks, stores }
   const runtime = await Runtime.build(loaded, log, build)
   const gateway = new GatewayServer(runtime, server)
+  // Requests still in flight on a replaced config hold its connections: they count in the upstream gauges.
+  metrics.watchRetired(() => gateway.retiring.map(r => r.upstreams))
   let certificates: CertificateWatcher | undefined
   const reloader = new Reloader({
     file: loaded.file,
@@ -110,7 +112,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     get runtime () { return gateway.runtime },
     reloader,
     metrics: format => metrics.exposition(format),
-    upstreams: async () => gateway.runtime.upstreamSnapshots(),
+    upstreams: async () => gateway.upstreamSnapshots(),
     stores: async () => stores.snapshot(),
     pluginAdmin: (method, path, query, body) => runPluginAdmin(gateway.runtime, method, path, query, body),
     log

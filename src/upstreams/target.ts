@@ -54,13 +54,38 @@ export interface TargetSnapshot {
   /** ISO time when the passive ejection ends, or null. */
   ejectedUntil: string | null
   breaker: BreakerState | null
+  /** Requests sent to the target and not finished, `retired`'s included. */
   inFlight: number
-  /** Requests waiting for a free connection (upstream `queue`). */
+  /** Requests waiting for a free connection (upstream `queue`), `retired`'s included. */
   queued: number
   /** Peak-EWMA latency to response headers, ms. */
   latencyMs: number
-  /** Connections open to the target / in use. */
+  /** Connections open to the target / in use, `retired`'s included. */
   connections: { open: number, busy: number }
+  /**
+   * Of those, what the configs a reload replaced still hold on the target until their requests end:
+   * each config has its own pools and queues, so right after a reload inFlight may exceed connections × pipelining.
+   */
+  retired: TargetLoad
+}
+
+/** A target's requests and connections, as a snapshot shows them. */
+export interface TargetLoad {
+  inFlight: number
+  queued: number
+  connections: { open: number, busy: number }
+}
+
+/** The sum of `loads`. */
+export function addLoads (loads: readonly TargetLoad[]): TargetLoad {
+  const sum: TargetLoad = { inFlight: 0, queued: 0, connections: { open: 0, busy: 0 } }
+  for (const l of loads) {
+    sum.inFlight += l.inFlight
+    sum.queued += l.queued
+    sum.connections.open += l.connections.open
+    sum.connections.busy += l.connections.busy
+  }
+  return sum
 }
 
 /** One backend address of an upstream, with its own keep-alive connection pool and health state. */
@@ -126,8 +151,16 @@ export class Target {
     return (this.healthy ? 0 : 2e12) + (this.breaker?.allows(now) === false ? 1e12 : 0) + Math.max(0, this.outlier.ejectedUntil - now)
   }
 
-  snapshot (now: number): TargetSnapshot {
+  /** Its requests in flight and waiting, its connections open and busy. */
+  load (): TargetLoad {
     const stats = this.pool.stats
+    return { inFlight: this.inFlight, queued: this.waiting.length, connections: { open: stats.connected, busy: stats.connected - stats.free } }
+  }
+
+  /** `retired`: the same target's in the configs a reload replaced, still draining (see TargetSnapshot.retired). */
+  snapshot (now: number, retired: readonly Target[] = []): TargetSnapshot {
+    const old = addLoads(retired.map(t => t.load()))
+    const total = addLoads([this.load(), old])
     const ejected = this.outlier.ejected(now)
     const breaker = this.breaker?.state ?? null
     const down = downReasons(this.healthy, ejected, breaker)
@@ -140,10 +173,11 @@ export class Target {
       checksPassing: this.healthy,
       ejectedUntil: ejected ? new Date(Date.now() + this.outlier.ejectedUntil - now).toISOString() : null,
       breaker,
-      inFlight: this.inFlight,
-      queued: this.waiting.length,
+      inFlight: total.inFlight,
+      queued: total.queued,
       latencyMs: Math.round(this.latency.value * 100) / 100,
-      connections: { open: stats.connected, busy: stats.connected - stats.free }
+      connections: total.connections,
+      retired: old
     }
   }
 }

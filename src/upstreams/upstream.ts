@@ -268,12 +268,22 @@ export class Upstream {
     }
   }
 
-  snapshot (): UpstreamSnapshot {
+  /**
+   * `retired`: this upstream in the configs a reload replaced, still draining; what they hold on a
+   * target at the same URL shows in its numbers (once, should two entries give the same address).
+   */
+  snapshot (retired: readonly Upstream[] = []): UpstreamSnapshot {
     const now = performance.now()
+    const shown = new Set<string>()
+    const retiredAt = (url: string): Target[] => {
+      if (shown.has(url)) return []
+      shown.add(url)
+      return retired.flatMap(u => u.targets.filter(t => t.url === url))
+    }
     return {
       name: this.name,
       balance: this.config.balance ?? 'round-robin',
-      targets: this.#targets.map(t => t.snapshot(now)),
+      targets: this.#targets.map(t => t.snapshot(now, retiredAt(t.url))),
       retryBudget: Math.floor(this.retry.budget.balance)
     }
   }

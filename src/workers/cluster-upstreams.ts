@@ -1,19 +1,18 @@
 import type { Runtime } from '../runtime/runtime.ts'
 import type { BreakerState } from '../upstreams/circuit-breaker.ts'
-import { downReasons, type TargetSnapshot } from '../upstreams/target.ts'
+import { addLoads, downReasons, type TargetSnapshot } from '../upstreams/target.ts'
 import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 import type { WorkerPool } from './worker-pool.ts'
 
 const SEVERITY: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 }
 
-const sum = (targets: TargetSnapshot[], of: (t: TargetSnapshot) => number) => targets.reduce((n, t) => n + of(t), 0)
-
 /**
  * GET /upstreams for the whole gateway. The targets and their active health are the primary's (its
  * checks decide health); what traffic teaches lives in the workers: a target is ejected if any worker
  * ejected it (until the latest end), its breaker is in the worst state any worker has it in, in-flight
- * requests, connections and retry budgets are summed, latency is the highest. Workers still on another
- * config (mid-reload) or that do not answer in time are left out.
+ * requests, connections (those each worker's retired configs hold too) and retry budgets are summed,
+ * latency is the highest. Workers still on another config (mid-reload) or that do not answer in
+ * time are left out.
  */
 export async function clusterUpstreams (view: Runtime, pool: WorkerPool): Promise<UpstreamSnapshot[]> {
   const own = view.upstreamSnapshots()
@@ -40,9 +39,8 @@ function mergeTarget (own: TargetSnapshot, theirs: TargetSnapshot[]): TargetSnap
     down,
     ejectedUntil,
     breaker,
-    inFlight: sum(theirs, t => t.inFlight),
-    queued: sum(theirs, t => t.queued),
+    ...addLoads(theirs),
     latencyMs: Math.max(0, ...theirs.map(t => t.latencyMs)),
-    connections: { open: sum(theirs, t => t.connections.open), busy: sum(theirs, t => t.connections.busy) }
+    retired: addLoads(theirs.map(t => t.retired))
   }
 }

@@ -7,9 +7,13 @@ import { buildAndSwap } from '../reload/swap.ts'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
 import { runPluginAdmin, startPortcullis, type Portcullis } from '../server/start.ts'
-import { isOurs, type FromWorker, type HealthPayload, type ToWorker } from './messages.ts'
+import { sendableReply, type SendableReply } from '../server/admin/plugins.ts'
+import { isOurs, type FromWorker, type HealthPayload, type PluginAdminAnswer, type ToWorker } from './messages.ts'
 
 const send = (m: FromWorker) => process.send?.(m, undefined, {}, () => {})
+
+/** A checked reply as it goes to the primary: without its JSON, since IPC serializes the body anyway. */
+const pick = ({ status, body }: SendableReply): PluginAdminAnswer => ({ status, body })
 
 /**
  * A worker process: serves the gateway listener (shared with its siblings through node:cluster)
@@ -76,7 +80,8 @@ export function runWorker (): Promise<never> {
           break
         case 'portcullis:upstreams': {
           const runtime = running?.gateway.runtime
-          send({ type: 'portcullis:upstreams', id: m.id, hash: runtime?.loaded.hash, upstreams: runtime?.upstreamSnapshots() ?? [] })
+          // With what the configs it replaced still hold on the same targets (see GatewayServer.upstreamSnapshots).
+          send({ type: 'portcullis:upstreams', id: m.id, hash: runtime?.loaded.hash, upstreams: running?.gateway.upstreamSnapshots() ?? [] })
           break
         }
         case 'portcullis:stores':
@@ -87,6 +92,8 @@ export function runWorker (): Promise<never> {
           if (runtime === undefined) break
           const { method, path, query, body } = m.call
           runPluginAdmin(runtime, method, path, query, body)
+            // Checked here, where the plugin runs: a reply IPC cannot carry (a cycle, a BigInt) would throw in send and end the worker.
+            .then((answer): PluginAdminAnswer => 'allowed' in answer ? answer : pick(sendableReply(`${method} ${path}`, answer)))
             .catch((err: Error) => { log?.error({ err }, 'plugin admin endpoint failed'); return { status: 500, body: { error: 'internal_error', message: 'the plugin admin endpoint failed; see the worker log' } } })
             .then(answer => send({ type: 'portcullis:plugin-admin', id: m.id, pid: process.pid, answer }))
           break
