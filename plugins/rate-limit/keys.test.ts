@@ -8,9 +8,10 @@ import { encodeValue, KeyBuilder, slotPart } from './keys.ts'
 /** A header's value as keys hold it: its SHA-256, base64url, after #. */
 const sha = (v: string) => '#' + createHash('sha256').update(v).digest('base64url')
 
-const request = (over: Partial<Record<'consumer' | 'clientHeaders' | 'locals' | 'clientIp', unknown>> = {}) => ({
+const request = (over: Partial<Record<'consumer' | 'headers' | 'clientHeaders' | 'locals' | 'clientIp', unknown>> = {}) => ({
   clientIp: '10.0.0.1',
   consumer: { id: 'c1', groups: [], metadata: {} },
+  headers: {},
   route: { name: 'r1', upstream: 'u' },
   clientHeaders: { 'x-tenant': 'acme', 'set-cookie': ['a=1', 'b=2'] },
   locals: { claims: { sub: 'u1', n: 7, admin: true, obj: { a: 1 }, ip: 'claimed' } },
@@ -86,6 +87,17 @@ t.test('keysFor: keys hanging on one part are remembered by its value, or by the
   t.same([named[0], anonymous[0]], ['rl:{consumer=10.0.0.1}:a:s1000', 'rl:{ip=10.0.0.1}:a:s1000'])
   const c2 = of(request({ consumer: { id: 'c2', groups: [], metadata: {} } }))
   t.ok(of(request()) === c1 && of(request({ consumer: { id: 'c2', groups: [], metadata: {} } })) === c2, 'clients taking turns keep theirs')
+})
+
+t.test('the anonymous consumer (x-anonymous-consumer: true from its auth plugin) is no consumer: the client IP stands in', async t => {
+  const guest = { id: 'guest', groups: [], metadata: {} }
+  const anonymous = (clientIp: string) => request({ consumer: guest, headers: { 'x-anonymous-consumer': 'true' }, clientIp })
+  const keys = new KeyBuilder([['consumer'], ['consumer', 'route']])
+  t.equal(keys.key(anonymous('10.0.0.1'), 1, 'a:s1000'), 'rl:{ip=10.0.0.1}:a:s1000:route=r1')
+  const of = keys.keysFor([{ index: 0, id: 'a:s1000' }])
+  t.same([of(anonymous('10.0.0.1'))[0], of(anonymous('10.0.0.2'))[0]], ['rl:{ip=10.0.0.1}:a:s1000', 'rl:{ip=10.0.0.2}:a:s1000'], 'one counter per address')
+  t.equal(of(anonymous('10.0.0.1')), of(anonymous('10.0.0.1')), 'remembered by the address')
+  t.equal(of(request({ consumer: guest }))[0], 'rl:{consumer=guest}:a:s1000', 'the same consumer identified by its credentials: counted by its id')
 })
 
 t.test('keysFor: at most 1,024 values remembered, then the memo starts again', async t => {

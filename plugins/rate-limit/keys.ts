@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto'
-import type { GatewayRequest } from '../../src/index.ts'
+import { ANONYMOUS_HEADER, type GatewayRequest } from '../../src/index.ts'
 
 /** Reads one key part from a request; undefined when the request lacks it (then the client IP stands in). */
 type Reader = (req: GatewayRequest) => string | undefined
@@ -10,8 +10,17 @@ const CLAIMS_LOCAL = 'claims'
 const scalar = (v: unknown): string | undefined =>
   typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined
 
+/**
+ * The consumer's id; none for the anonymous consumer an auth plugin admitted without credentials
+ * (it marks it with x-anonymous-consumer): it is no one in particular, and counted by its id one
+ * client would use up every anonymous client's quota. The gateway removes a client's own
+ * x-anonymous-consumer whenever req.consumer is set, so only an auth plugin's mark is read.
+ */
+const consumerId = (req: GatewayRequest): string | undefined =>
+  req.consumer === undefined || req.headers[ANONYMOUS_HEADER] === 'true' ? undefined : req.consumer.id
+
 function reader (part: string): Reader {
-  if (part === 'consumer') return req => req.consumer?.id
+  if (part === 'consumer') return consumerId
   if (part === 'ip') return req => req.clientIp
   if (part === 'route') return req => req.route.name
   const colon = part.indexOf(':')

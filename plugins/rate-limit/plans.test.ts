@@ -57,7 +57,7 @@ t.test('consumers: overrides of requests, window, algorithm and burst; false dro
 })
 
 t.test('key parts: the plugin\'s by (default consumer), a limit\'s own by', async t => {
-  const req = { clientIp: '10.0.0.1', consumer: { id: 'c1', groups: [], metadata: {} }, route: { name: 'r1', upstream: 'u' }, clientHeaders: {}, locals: {} } as unknown as GatewayRequest
+  const req = { clientIp: '10.0.0.1', consumer: { id: 'c1', groups: [], metadata: {} }, route: { name: 'r1', upstream: 'u' }, headers: {}, clientHeaders: {}, locals: {} } as unknown as GatewayRequest
   const byDefault = compilePlans({ limits: [{ name: 'a', requests: 1, window: '1s' }, { name: 'b', requests: 1, window: '1s', by: ['consumer', 'ip'] }] }, new Consumers()).base
   t.same(byDefault.keysOf(req), ['rl:{consumer=c1}:a:s1000', 'rl:{consumer=c1}:b:s1000:ip=10.0.0.1'])
   const byRoute = compilePlans({ by: ['route'], limits: [{ name: 'a', requests: 1, window: '1s' }] }, new Consumers()).base

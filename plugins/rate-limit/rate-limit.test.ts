@@ -1,4 +1,5 @@
 import t from 'tap'
+import { Agent, request } from 'undici'
 import { gateway, limitedRoute, send, setup } from '../../test/helpers/rate-limit.ts'
 import { rateLimitCases } from '../../test/helpers/rate-limit-cases.ts'
 
@@ -147,6 +148,48 @@ ${limitedRoute('r', '/*', '{ limits: [ { name: hourly, requests: 2, window: 1h }
   t.same(await statuses(`${gw.url}/`, [{ 'x-consumer': 'gold' }, { 'x-consumer': 'gold' }, { 'x-consumer': 'gold' }]), [200, 200, 429])
   const silver = await send(`${gw.url}/`, { 'x-consumer': 'silver' })
   t.equal(silver.headers['ratelimit-policy'], '"hourly";q=2;w=3600', 'overrides of limits the route does not have: the route\'s plan')
+})
+
+t.test('the anonymous consumer is counted per client IP (its overrides still apply); a consumer with a key, per consumer across IPs', async t => {
+  const s = await setup(t)
+  const KEY = 'ci-bot-key-0123456789'
+  const gw = await gateway(s, `consumers:
+  - id: guest
+    metadata:
+      rate-limit: { m: { requests: 2 } }
+  - id: ci-bot
+    credentials:
+      key-auth: { keys: [ "${KEY}" ] }
+plugins:
+  rate-limit: { limits: [ { name: m, requests: 3, window: 1m } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      key-auth: { anonymous: guest }
+`)
+  t.teardown(() => gw.close())
+  // The gateway listens on 127.0.0.1; any 127/8 address reaches it, as another client. (The
+  // Agent's own localAddress: undici sets its Client's, null by default, over connect's.)
+  const from = (localAddress: string) => {
+    const agent = new Agent({ localAddress })
+    t.teardown(() => agent.close())
+    return async (headers: Record<string, string>, n: number) => {
+      const out: number[] = []
+      for (let i = 0; i < n; i++) {
+        const res = await request(`${gw.url}/`, { headers, dispatcher: agent })
+        await res.body.dump()
+        out.push(res.statusCode)
+      }
+      return out
+    }
+  }
+  const [one, two] = [from('127.0.0.1'), from('127.0.0.2')]
+  t.same(await one({}, 3), [200, 200, 429], 'guest\'s override (2) from 127.0.0.1')
+  t.same(await two({}, 3), [200, 200, 429], 'another client IP: its own counter, not the exhausted one')
+  const key = { 'x-api-key': KEY }
+  t.same([...await one(key, 2), ...await two(key, 2)], [200, 200, 200, 429], 'ci-bot: one counter of 3 whatever its address')
 })
 
 t.test('two limits of one name are a config error', async t => {
