@@ -33,7 +33,8 @@ export interface ExchangeOwner {
   /** The gateway cut the exchange short (ex.cut says why). */
   cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
-  upstreamFailed (ex: Exchange, err: Error): void
+  /** A try failed (timed out, broke, could not connect): `retried` when the request is sent again, so that every try counts. */
+  upstreamFailed (ex: Exchange, err: Error, retried: boolean): void
   /** A response body stream could not read the upstream's body (UpstreamBodyInvalid). */
   upstreamBodyInvalid (ex: Exchange, err: UpstreamBodyInvalid): void
 }
@@ -646,8 +647,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       if (upstream.retry.retriesFailure(failure, this.method)) this.#retryFor(retryReason(failure))
     }
     const next = this.#retryTo
-    if (next !== undefined) { this.#retryTo = undefined; this.#send(next); return }
-    this.#owner.upstreamFailed(this, err)
+    if (next !== undefined) {
+      // A failed try counts and logs like a final one (this.target is still its target); a dropped retried status is no failure.
+      if (err !== RETRY_DROP) this.#owner.upstreamFailed(this, err, true)
+      this.#retryTo = undefined
+      this.#send(next)
+      return
+    }
+    this.#owner.upstreamFailed(this, err, false)
     const error = TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT
       : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID : GatewayError.UPSTREAM_UNREACHABLE
     // Broken mid-body with the head still held: answered without the plugins, which saw the response begin.
@@ -920,7 +927,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (ex.#done) return
     const err = Object.assign(new Error(`no complete response within the route's request timeout (${ex.compiled.requestTimeout} ms)`), { code: 'REQUEST_TIMEOUT' })
     ex.abortUpstream(err)
-    ex.#owner.upstreamFailed(ex, err)
+    ex.#owner.upstreamFailed(ex, err, false)
     // Past the head, the answer is cut short: logged with the status sent.
     if (ex.res.headersSent) ex.cut = 'request_timeout'
     ex.fail(GatewayError.UPSTREAM_TIMEOUT)

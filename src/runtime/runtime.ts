@@ -295,10 +295,10 @@ export class Runtime implements ExchangeOwner {
     if (match === undefined) { this.#reject(req, res, GatewayError.NO_ROUTE, id, path); return }
     if (upgrade !== undefined) {
       const refused = upgradeRefusal(match.route.upgrades, req.headers.upgrade)
-      if (refused !== undefined) { this.#reject(req, res, refused, id, path); return }
+      if (refused !== undefined) { this.#reject(req, res, refused, id, path, false, match.route); return }
     }
     // TRACE echoes the request, credentials included (cross-site tracing): only where a route asks for it.
-    if (req.method === 'TRACE' && match.route.methods === undefined) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path); return }
+    if (req.method === 'TRACE' && match.route.methods === undefined) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path, false, match.route); return }
     this.#start(match, req, res, path, q === -1 ? '' : url.slice(q), id, upgrade)
   }
 
@@ -324,9 +324,10 @@ export class Runtime implements ExchangeOwner {
     }
   }
 
-  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false): void {
+  /** `route`: the route that matched but refuses the request before its plugins (an upgrade it does not take, TRACE). */
+  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false, route?: CompiledRoute): void {
     sendError(res, error, id, close)
-    this.logRejected(error, id, this.clientIp(req), req.method, path, protocolOf(req))
+    this.logRejected(error, id, this.clientIp(req), req.method, path, protocolOf(req), route?.info)
   }
 
   /** The client's address as a routed request's line has it (server.trustProxy), for a request refused before routing. */
@@ -343,10 +344,12 @@ export class Runtime implements ExchangeOwner {
    * The access-log line and the count (route `(unmatched)`) of a request answered with a gateway error
    * before any route took it. `path` may be the raw request target: its query is never logged, as it
    * may carry credentials (key-auth's `query`). `clientIp`: see clientIp(), but for a request Node's parser refused.
+   * `route`: the one that matched and refused it, named in the line (counted as unmatched all the same: no exchange began).
    */
-  logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string, protocol?: string): void {
+  logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string, protocol?: string,
+    route?: CompiledRoute['info']): void {
     if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
-    if (this.#accessLog) this.log.info({ method, path: path === undefined ? undefined : loggedPath(withoutQuery(path)), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+    if (this.#accessLog) this.log.info({ route: route?.name, upstream: route?.upstream, method, path: path === undefined ? undefined : loggedPath(withoutQuery(path)), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {
@@ -409,10 +412,11 @@ export class Runtime implements ExchangeOwner {
     ex.fail(GatewayError.UPSTREAM_BODY_INVALID)
   }
 
-  upstreamFailed (ex: Exchange, err: Error): void {
+  /** Each failed try, retried or not: counted (a timeout) and logged with its target. */
+  upstreamFailed (ex: Exchange, err: Error, retried: boolean): void {
     const timeout = TIMEOUT_KINDS[(err as { code?: string }).code ?? '']
     if (timeout !== undefined) this.timedOut(timeout)
-    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id },
+    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id, retried: retried ? true : undefined },
       isTlsError((err as { code?: string }).code) ? 'upstream TLS handshake failed (certificate not trusted, wrong name, or TLS misconfigured)' : 'upstream request failed')
   }
 
