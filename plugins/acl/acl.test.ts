@@ -121,5 +121,5 @@ t.test('several auth plugins admitting anonymous requests: the same consumer, or
   await t.rejects(startGateway(base + route('r', '{ key-auth: { anonymous: nobody } }')),
     { message: /test\.yaml:\d+:\d+ routes\[0\]\.plugins\.key-auth\.anonymous: unknown consumer "nobody"$/m })
   await t.rejects(startGateway(base + route('r', `{ key-auth: { anonymous: guest }, jwt-auth: { secret: "${SECRET}", optional: true } }`)),
-    { message: 'route "r": key-auth and jwt-auth admit anonymous requests differently; give them the same anonymous consumer' })
+    { message: /test\.yaml:8:\d+ routes\[0\]\.plugins\.key-auth\.anonymous: admits requests without credentials as consumer "guest", but jwt-auth on this route admits them as no consumer \(optional\): give the route's auth plugins the same anonymous consumer$/m })
 })

@@ -3,6 +3,7 @@ import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { basicChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
 import { compileLocation } from '../shared/auth/location.ts'
+import { checkAuthRoute } from '../shared/auth/route-check.ts'
 import { BUSY, ENDED, PasswordBook } from './password-book.ts'
 import { CheckQueue, checkConcurrency } from './check-queue.ts'
 import { BasicAuthSchema, BasicCredentialSchema, type BasicCredential } from './schema.ts'
@@ -23,6 +24,7 @@ export default definePlugin({
   name: 'basic-auth',
   priority: 1100,
   schema: BasicAuthSchema,
+  check: (config, route) => checkAuthRoute('basic-auth', config, route),
   credentials: {
     schema: BasicCredentialSchema,
     identities: credential => [(credential as BasicCredential).username]
@@ -32,14 +34,13 @@ export default definePlugin({
     // one memory of checked passwords, one queue for the thread pool they share.
     const book = ctx.shared('book', () => new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>, new CheckQueue(checkConcurrency(), MAX_WAITING), ctx.log))
     const location = compileLocation({ header: 'authorization', scheme: 'Basic' })
-    const hide = config.hideCredentials === true
     const onRequest = authenticator({
       plugin: 'basic-auth',
       challenge: basicChallenge(config.realm ?? 'portcullis'),
       anonymous: config.anonymous,
+      hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
       extract: req => location.read(req),
       verify (encoded, req) {
-        if (hide) location.remove(req)
         const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').toString('utf8') : ''
         const colon = decoded.indexOf(':')
         if (colon < 1) return MALFORMED

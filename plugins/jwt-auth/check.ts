@@ -1,4 +1,5 @@
-import { toMs, type PluginConfigProblem } from '../../src/index.ts'
+import { isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
+import { checkAuthRoute, credentialHeaders, stripForm } from '../shared/auth/route-check.ts'
 import { algorithmsOf, readPublicKeys } from './public-keys.ts'
 import { HMAC, JWKS_MAX, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
 
@@ -11,16 +12,33 @@ export const hasStaticKeys = (config: JwtAuthConfig): boolean => config.keys !==
 export const remoteKeysUrl = (config: JwtAuthConfig): string | undefined => config.jwksUri ?? (config.secret === undefined ? config.issuer : undefined)
 
 /**
+ * Headers no claim may be forwarded in (the schema refuses hop-by-hop and framing ones): an
+ * identity header would let a token's claim pose as the consumer, Host would let it pick the
+ * upstream's virtual host, and a header tokens are read from would be removed from every request first.
+ */
+function forwardProblems (config: JwtAuthConfig): PluginConfigProblem[] {
+  const from = credentialHeaders('jwt-auth', config).map(stripForm)
+  return Object.entries(config.forwardClaims ?? {}).flatMap(([claim, header]): PluginConfigProblem[] => {
+    const lower = header.toLowerCase()
+    const why = isIdentityHeader(lower)
+      ? 'is an identity header, set by auth plugins only'
+      : lower === 'host' ? 'is set by the gateway for the route (preserveHost, hostHeader)'
+        : from.includes(stripForm(lower)) ? 'is where this plugin reads tokens (from): forwarded claims are removed from every request first, so no token would be found' : undefined
+    return why === undefined ? [] : [{ path: ['forwardClaims', claim], message: `"${header}" ${why}` }]
+  })
+}
+
+/**
  * What a jwt-auth config could never verify with, found at load (the schema asks for some source
  * of keys); setup then assumes none of it. Static keys are read here too: a private, malformed or
  * unusable key (X25519 signs nothing) is an error at its key, as are algorithms none of them fits.
  */
-export function checkJwtAuth (config: JwtAuthConfig): PluginConfigProblem[] {
+export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): PluginConfigProblem[] {
+  const problems = [...forwardProblems(config), ...checkAuthRoute('jwt-auth', config, route)]
   const isStatic = hasStaticKeys(config)
-  if (isStatic && config.jwksUri !== undefined) return [{ path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
+  if (isStatic && config.jwksUri !== undefined) return [...problems, { path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
   const keys = isStatic || remoteKeysUrl(config) !== undefined
   const algorithms = config.algorithms ?? []
-  const problems: PluginConfigProblem[] = []
   for (const [name, max] of Object.entries(JWKS_MAX)) {
     const value = config.jwks?.[name as keyof typeof JWKS_MAX]
     if (value !== undefined && toMs(value) > toMs(max)) problems.push({ path: ['jwks', name], message: `must be at most ${max}` })

@@ -38,7 +38,6 @@ export default definePlugin({
     const cache = cacheSize > 0 ? new TokenCache(cacheSize) : undefined
     const maxBytes = config.maxTokenBytes ?? DEFAULTS.maxTokenBytes
     const location = compileLocations(config.from ?? DEFAULTS.from, ctx)
-    const hide = config.hideCredentials === true
 
     const verify = (token: string): Outcome | Promise<Outcome> => {
       if (token.length > maxBytes) return TOO_LARGE
@@ -59,11 +58,9 @@ export default definePlugin({
       headers: Object.values(config.forwardClaims ?? {}).map(h => h.toLowerCase()),
       anonymous: config.anonymous,
       optional: config.optional,
+      hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
       extract: req => location.read(req),
-      verify (token, req) {
-        if (hide) location.remove(req)
-        return verify(token)
-      }
+      verify
     }, ctx)
     return { onRequest }
   }

@@ -10,7 +10,7 @@ import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { configFile, startFromFile } from '../../test/reload/helpers.ts'
-import { loadConfig } from '../../src/config/load.ts'
+import { loadConfig, parseConfig } from '../../src/config/load.ts'
 
 const SECRET = 'a-shared-secret-of-at-least-32-characters!'
 const [rsa, ps, ec, ed] = await Promise.all([signingKey('RS256', 'rsa-1'), signingKey('PS256', 'ps-1'), signingKey('ES256', 'ec-1'), signingKey('EdDSA', 'ed-1')])
@@ -403,10 +403,37 @@ routes:
     const err = await load(plugin).then(() => undefined, (e: Error) => e.message)
     t.match(err, new RegExp(`routes\\[0\\]\\.plugins\\.jwt-auth\\.${key}\\.: "" is not a valid name: it must not be empty$`), key)
   }
-  // Node timers cannot wait past 24.8 days (they fire at once): each jwks duration has a ceiling far below.
-  await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { timeout: 30d, refresh: 8d } }`),
+  // Each jwks duration has a ceiling of its own, far below what a Node timer can wait (24.8 days, refused for every duration).
+  await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { timeout: 2m, refresh: 8d } }`),
     { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.timeout: must be at most 1m\n.*test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.refresh: must be at most 7d$/ })
   const ok = await load(`{ secret: "${SECRET}", algorithms: [HS512] }`)
   await ok.close()
   t.pass('HS512 alone with a secret loads')
+})
+
+t.test('forwardClaims may not name identity, framing, hop-by-hop or Host headers, nor where tokens are read: errors at the claim', async t => {
+  const load = (forward: string) => parseConfig(`server: { listen: { port: 8080 } }
+upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
+routes:
+  - name: r
+    match: { path: /r }
+    upstream: up
+    plugins:
+      jwt-auth:
+        secret: "${SECRET}"
+        from: [ { header: authorization, scheme: Bearer }, { header: x-token } ]
+        forwardClaims: ${forward}
+`, 'c.yaml', {}).then(() => 'loads', (err: Error) => err.message)
+  // A token's claims posing as the consumer the gateway identified.
+  t.match(await load('{ name: x-consumer-id, role: X-Anonymous-Consumer, g: x_consumer_groups, e: x-user-email }'), new RegExp([
+    'invalid configuration \\(3 problems\\):',
+    'c\\.yaml:11:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.forwardClaims\\.name: "x-consumer-id" is an identity header, set by auth plugins only',
+    '.*forwardClaims\\.role: "X-Anonymous-Consumer" is an identity header, set by auth plugins only',
+    '.*forwardClaims\\.g: "x_consumer_groups" is an identity header, set by auth plugins only$'].join('\n')))
+  for (const name of ['content-length', 'Transfer-Encoding', 'expect', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'Proxy-Foo', '":path"']) {
+    t.match(await load(`{ c: ${name} }`), /c\.yaml:11:\d+ routes\[0\]\.plugins\.jwt-auth\.forwardClaims\.c: must be a valid header name, and not a hop-by-hop or framing header \(Connection, Transfer-Encoding, Content-Length, Proxy-\*...\)$/, name)
+  }
+  t.match(await load('{ c: Host }'), /forwardClaims\.c: "Host" is set by the gateway for the route \(preserveHost, hostHeader\)$/, 'a token picking the upstream\'s virtual host')
+  t.match(await load('{ c: x_token }'), /forwardClaims\.c: "x_token" is where this plugin reads tokens \(from\): forwarded claims are removed from every request first, so no token would be found$/)
+  t.equal(await load('{ c: x-content-length, d: hosts, e: x-consumers }'), 'loads', 'names that merely look alike')
 })

@@ -1,5 +1,6 @@
 import type { Static } from '@sinclair/typebox'
-import { Duration, FilePath, NonEmptyKey, TOKEN, Type } from '../../src/index.ts'
+import { Duration, FilePath, NonEmptyKey, Type } from '../../src/index.ts'
+import { SettableName } from '../shared/header-edits.ts'
 import { LocationSchema } from '../shared/auth/location.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
 
@@ -46,10 +47,10 @@ export const JwtAuthSchema = Type.Object({
   requireExp: Type.Optional(Type.Boolean({ default: true, description: 'Refuse tokens without exp. Default true.' })),
   maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, default: DEFAULTS.maxTokenBytes, description: 'Longer tokens are refused before any decoding. Default 8192.' })),
   from: Type.Optional(Type.Array(LocationSchema, { minItems: 1, description: 'Where the token is read, first found wins. Default [{ header: authorization, scheme: Bearer }].' })),
-  forwardClaims: Type.Optional(Type.Record(NonEmptyKey, Type.String({ pattern: TOKEN, errorMessage: 'must be a header name' }), {
+  forwardClaims: Type.Optional(Type.Record(NonEmptyKey, SettableName, {
     additionalProperties: false,
     errorMessage: 'is not a valid name: it must not be empty',
-    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves.'
+    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves. Not an identity header (x-consumer-*, x-anonymous-consumer), Host, a hop-by-hop or framing header, or one the route\'s auth plugins read credentials from.'
   })),
   consumerClaim: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.consumerClaim, description: 'The claim naming the consumer: a consumer with that id, else one made from the claim. Default sub.' })),
   groupsClaim: Type.Optional(Type.String({ minLength: 1, description: 'A claim (array or space-separated string) giving the groups of consumers not under consumers:, for acl.' })),

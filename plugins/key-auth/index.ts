@@ -3,8 +3,9 @@ import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { keyChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
 import { compileLocations, type Location } from '../shared/auth/location.ts'
+import { checkAuthRoute } from '../shared/auth/route-check.ts'
 import { KeyIndex, keyDigest } from './key-index.ts'
-import { KeyAuthSchema, KeyCredentialSchema, type KeyCredential } from './schema.ts'
+import { KEY_HEADER, KeyAuthSchema, KeyCredentialSchema, type KeyCredential } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_key', 'invalid_credentials', 'the API key is not valid')
 const STORE_DOWN = fail(503, 'store_error', 'auth_unavailable', 'API keys cannot be checked right now; try again later')
@@ -14,6 +15,7 @@ export default definePlugin({
   name: 'key-auth',
   priority: 1250,
   schema: KeyAuthSchema,
+  check: (config, route) => checkAuthRoute('key-auth', config, route),
   credentials: {
     schema: KeyCredentialSchema,
     // Hashed, so that the same key written once as sha256: and once in clear is caught too.
@@ -21,10 +23,9 @@ export default definePlugin({
   },
   setup (config, ctx) {
     const index = new KeyIndex(ctx.credentials as ReadonlyArray<ConsumerCredential<KeyCredential>>)
-    const locations: Location[] = [{ header: config.header ?? 'x-api-key' }]
+    const locations: Location[] = [{ header: config.header ?? KEY_HEADER }]
     if (config.query !== undefined) locations.push({ query: config.query })
     const location = compileLocations(locations, ctx)
-    const hide = config.hideCredentials === true
     const store = config.store === undefined ? undefined : ctx.store(config.store)
     // Keys found in the store name a consumer under consumers:, or stand for one of that id.
     const consumerOf = (id: string): Consumer => ctx.consumers.get(id) ?? Object.freeze({ id, groups: Object.freeze([]), metadata: Object.freeze({}) })
@@ -35,9 +36,9 @@ export default definePlugin({
       plugin: 'key-auth',
       challenge: keyChallenge(config.realm ?? 'portcullis'),
       anonymous: config.anonymous,
+      hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
       extract: req => location.read(req),
-      verify (key, req) {
-        if (hide) location.remove(req)
+      verify (key) {
         const digest = KeyIndex.digest(key)
         const hex = digest.toString('hex')
         const consumer = index.find(digest, hex)

@@ -2,9 +2,11 @@ import type { Static } from '@sinclair/typebox'
 import { StoreName, TOKEN, Type } from '../../src/index.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
 
+/** The header holding the key by default. */
+export const KEY_HEADER = 'x-api-key'
 
 export const KeyAuthSchema = Type.Object({
-  header: Type.Optional(Type.String({ pattern: TOKEN, default: 'x-api-key', description: 'Header holding the key. Default x-api-key.' })),
+  header: Type.Optional(Type.String({ pattern: TOKEN, default: KEY_HEADER, description: 'Header holding the key. Default x-api-key.' })),
   query: Type.Optional(Type.String({ minLength: 1, description: 'Query parameter holding the key, read when the header is absent. Default: none (header only).' })),
   hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the key (header and query parameter) before forwarding. Default false.' })),
   store: Type.Optional(StoreName({

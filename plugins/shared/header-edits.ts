@@ -10,7 +10,8 @@ const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid 
 const caseless = (s: string) => s.replace(/[a-z]/g, c => `[${c}${c.toUpperCase()}]`)
 const NOT_SETTABLE = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'content-length'].map(caseless).join('|')
 const SETTABLE = `^(?!(?:${NOT_SETTABLE})$)(?!${caseless('proxy-')})${TOKEN.slice(1)}`
-const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)' })
+/** A header name a config may set: not hop-by-hop or framing (nor a pseudo-header, which is no token). */
+export const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)' })
 /** A header value as Node and undici accept it. */
 export const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', errorMessage: 'must be a valid header value (no line breaks or control characters)' })
 /** An object keyed by header names a config may set: a bad name is reported on the key itself. */

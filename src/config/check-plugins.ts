@@ -1,4 +1,5 @@
-import type { PluginConfigProblem, PluginDefinition } from '../plugins/contract.ts'
+import type { PluginCheckRoute, PluginConfigProblem, PluginDefinition } from '../plugins/contract.ts'
+import { byRunOrder, effectivePlugins } from '../plugins/effective.ts'
 import { compilePathPattern } from '../routing/path-pattern.ts'
 import { didYouMean } from './suggest.ts'
 import type { SchemaReferences } from './schema-refs.ts'
@@ -13,7 +14,7 @@ type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value')
  * on a route, `false` only for a global plugin.
  */
 export function checkPluginSection (config: GatewayConfig, section: Readonly<Record<string, unknown>> | undefined, at: Array<string | number>,
-  route: { readonly params: readonly string[] } | undefined, plugins: ReadonlyMap<string, PluginDefinition>, refs: SchemaReferences, problems: SchemaProblem[], add: Add): void {
+  route: PluginCheckRoute | undefined, plugins: ReadonlyMap<string, PluginDefinition>, refs: SchemaReferences, problems: SchemaProblem[], add: Add): void {
   const onRoute = at[0] === 'routes'
   for (const [name, pluginConfig] of Object.entries(section ?? {})) {
     const def = plugins.get(name)
@@ -34,12 +35,24 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     if (def.check === undefined) continue
     const checked = runCheck(def, data, route)
     for (const p of checked) add([...at, name, ...p.path], p.message)
-    if (!onRoute) checkOnRoutes(def, data, config, checked, [...at, name], add)
+    if (!onRoute) checkOnRoutes(def, data, config, plugins, checked, [...at, name], add)
   }
 }
 
+const section = (value: unknown): Readonly<Record<string, unknown>> | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+
+/** A route as its plugins' checks see it: its params, and the plugins it runs in their order (unknown names left out). */
+export function checkRoute (params: readonly string[], config: GatewayConfig, routePlugins: unknown, plugins: ReadonlyMap<string, PluginDefinition>): PluginCheckRoute {
+  const uses = effectivePlugins(section(config.plugins), section(routePlugins)).flatMap(use => {
+    const def = plugins.get(use.name)
+    return def === undefined ? [] : [{ def, use: { name: use.name, config: use.config ?? {} } }]
+  })
+  return { params, plugins: uses.sort((a, b) => byRunOrder(a.def, b.def)).map(u => u.use) }
+}
+
 /** A plugin's check, a throw reported as a problem of the whole config. */
-function runCheck (def: PluginDefinition, data: unknown, route: { readonly params: readonly string[] } | undefined): readonly PluginConfigProblem[] {
+function runCheck (def: PluginDefinition, data: unknown, route: PluginCheckRoute | undefined): readonly PluginConfigProblem[] {
   try {
     return def.check?.(data, route) ?? []
   } catch (err) {
@@ -54,7 +67,8 @@ const SHOWN_ROUTES = 3
  * replace or turn it off), as its setup there will be: reported at the top-level key, naming the
  * routes, unless the check without a route found the same.
  */
-function checkOnRoutes (def: PluginDefinition, data: unknown, config: GatewayConfig, found: readonly PluginConfigProblem[], at: Array<string | number>, add: Add): void {
+function checkOnRoutes (def: PluginDefinition, data: unknown, config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, found: readonly PluginConfigProblem[],
+  at: Array<string | number>, add: Add): void {
   const key = (p: PluginConfigProblem) => JSON.stringify([p.path, p.message])
   const known = new Set(found.map(key))
   const byProblem = new Map<string, { problem: PluginConfigProblem, routes: string[] }>()
@@ -64,7 +78,7 @@ function checkOnRoutes (def: PluginDefinition, data: unknown, config: GatewayCon
     if (typeof path !== 'string' || (r?.plugins as Record<string, unknown> | undefined)?.[def.name] !== undefined) continue
     const pattern = compilePathPattern(path)
     if (typeof pattern === 'string') continue
-    for (const problem of runCheck(def, data, pattern)) {
+    for (const problem of runCheck(def, data, checkRoute(pattern.params, config, r?.plugins, plugins))) {
       const k = key(problem)
       if (known.has(k)) continue
       const shown = `"${String(r?.name)}" (${path})`

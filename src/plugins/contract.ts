@@ -252,13 +252,24 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
   /**
    * Checks a schema cannot express (an address range, a regular expression, a template), run at
    * load after the schema's, so that each problem is reported at its key with file:line:col, by
-   * `portcullis validate` as by a start or a reload. `route`: the params of the match.path of the
-   * route whose plugins: holds this config. A top-level plugins: config is checked with undefined,
+   * `portcullis validate` as by a start or a reload. `route`: the route whose plugins: holds this
+   * config (its params, its plugins: PluginCheckRoute). A top-level plugins: config is checked with undefined,
    * then with each route that uses it: what only a route finds is reported at the top-level key.
    */
-  readonly check?: (config: Static<S>, route: { readonly params: readonly string[] } | undefined) => readonly PluginConfigProblem[]
+  readonly check?: (config: Static<S>, route: PluginCheckRoute | undefined) => readonly PluginConfigProblem[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext) => Maybe<PluginHandlers>
+}
+
+/** The route a plugin's config is checked for (PluginDefinition.check). */
+export interface PluginCheckRoute {
+  /** The params of its match.path. */
+  readonly params: readonly string[]
+  /**
+   * Every plugin it uses (top-level ones included, this one too) in the order they run, each with
+   * its config as written: another plugin's may be invalid (reported at its own key), so read it warily.
+   */
+  readonly plugins: ReadonlyArray<{ readonly name: string, readonly config: unknown }>
 }
 
 /** What a plugin's check found: `path` within the plugin's config (`['deny', 0]`). */

@@ -1,3 +1,5 @@
+import type { PluginDefinition } from './contract.ts'
+
 /** A plugin as one route uses it: its config, and whether that came from the top level or the route. */
 export interface PluginUse {
   readonly name: string
@@ -18,3 +20,9 @@ export function effectivePlugins (global: Readonly<Record<string, unknown>> | un
   }
   return [...uses.values()]
 }
+
+/** The order a route's plugins run in: higher priority first, ties by name. */
+export const byRunOrder = (a: PluginDefinition, b: PluginDefinition): number => b.priority - a.priority || byCodeUnits(a.name, b.name)
+
+// Not localeCompare: the order must not depend on the process's locale (LANG=et_EE puts z before t).
+const byCodeUnits = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0

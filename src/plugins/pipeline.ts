@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, UpstreamTarget } from './contract.ts'
 import { setupContext, type PluginServices } from './context.ts'
 import { followConsumer } from './identity.ts'
-import type { PluginUse } from './effective.ts'
+import { byRunOrder, type PluginUse } from './effective.ts'
 import { disposeWithin, LATE, within } from './deadline.ts'
 import { PluginSetupError } from './setup-error.ts'
 
@@ -128,11 +128,8 @@ const describeStep = ({ def, use }: Step): PipelineStep => ({ name: def.name, pr
 
 function ordered (uses: readonly PluginUse[], plugins: ReadonlyMap<string, PluginDefinition>): Step[] {
   return uses.map(use => ({ def: plugins.get(use.name) as PluginDefinition, use }))
-    .sort((a, b) => b.def.priority - a.def.priority || byCodeUnits(a.def.name, b.def.name))
+    .sort((a, b) => byRunOrder(a.def, b.def))
 }
-
-// Not localeCompare: the order must not depend on the process's locale (LANG=et_EE puts z before t).
-const byCodeUnits = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
 /** A plugin's setup, for at most `ms`: one that finishes later is disposed of then, as no config holds it. */
 async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupContext, ms: number): Promise<PluginHandlers> {

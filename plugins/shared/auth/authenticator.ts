@@ -48,6 +48,7 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
   const withoutCredential = (req: GatewayRequest): PluginReply | undefined => {
     const anonymous = chain.anonymous
     if (anonymous === undefined) return refuse(req, MISSING, chain.plugins, log, counter, chain.members.map(m => m.challenge(undefined)))
+    chain.hide(req)
     // Optional auth keeps whoever an earlier plugin recognised; either way the client's identity headers go.
     setIdentity(req, anonymous.consumer ?? req.consumer)
     if (anonymous.consumer !== undefined) req.headers[ANONYMOUS_HEADER] = 'true'
@@ -55,6 +56,8 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
   }
 
   const check = (req: GatewayRequest, credential: C) => {
+    // Every member's credential with hideCredentials goes, not only the one that decides.
+    chain.hide(req)
     const outcome = spec.verify(credential, req)
     return outcome instanceof Promise ? outcome.then(o => settle(req, o)) : settle(req, outcome)
   }

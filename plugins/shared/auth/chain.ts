@@ -1,4 +1,4 @@
-import type { Consumer, HeaderMap, PluginSetupContext } from '../../../src/index.ts'
+import type { Consumer, GatewayRequest, HeaderMap, PluginSetupContext } from '../../../src/index.ts'
 import type { Challenge } from './challenge.ts'
 
 /** What one auth plugin of a route brings to the route's chain. */
@@ -11,6 +11,8 @@ export interface ChainMember {
   readonly anonymous?: string
   /** Admit requests without any credential, as no consumer. */
   readonly optional?: boolean
+  /** With hideCredentials: removes its credential from what is sent upstream, whichever member decides. */
+  readonly hide?: ((req: GatewayRequest) => void) | undefined
 }
 
 /**
@@ -28,15 +30,18 @@ class AuthChain {
   /** Set when a member allows requests without credentials: the consumer they get (undefined: none). */
   anonymous: { consumer: Consumer | undefined } | undefined
   #anonymousFrom: string | undefined
+  /** The members' hide, run once a request is decided, whichever member decides. */
+  readonly #hides: Array<(req: GatewayRequest) => void> = []
 
   join (member: ChainMember, ctx: PluginSetupContext): void {
     this.members.push(member)
+    if (member.hide !== undefined) this.#hides.push(member.hide)
     for (const h of member.headers ?? []) {
       const dashed = h.replaceAll('_', '-')
       if (!this.stripped.includes(dashed)) this.stripped.push(dashed)
     }
     if (member.anonymous === undefined && member.optional !== true) return
-    // A consumer that exists: checked at load (ConsumerId).
+    // A consumer that exists: checked at load (ConsumerId), as members that differ are, at the key (checkAuthRoute).
     const consumer = member.anonymous === undefined ? undefined : ctx.consumers.get(member.anonymous)
     if (this.anonymous !== undefined && this.anonymous.consumer !== consumer) {
       throw new Error(`route "${ctx.routeName}": ${member.plugin} and ${this.#anonymousFrom} admit anonymous requests differently; give them the same anonymous consumer`)
@@ -46,6 +51,12 @@ class AuthChain {
   }
 
   get size (): number { return this.members.length }
+
+  /** Removes the credentials of the members with hideCredentials (without any: a length check). */
+  hide (req: GatewayRequest): void {
+    const hides = this.#hides
+    for (let i = 0; i < hides.length; i++) (hides[i] as (req: GatewayRequest) => void)(req)
+  }
 
   /** For the metric and log line when no member found a credential. */
   get plugins (): string { return this.members.map(m => m.plugin).join(',') }

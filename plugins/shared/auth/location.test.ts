@@ -22,6 +22,16 @@ t.test('header with a scheme: case-insensitive scheme, other schemes count as ab
   t.same(r.headers, { 'x-api-key': undefined, other: 'o' })
 })
 
+t.test('a header with a scheme is removed only when it holds that scheme: another plugin may read it', async t => {
+  const bearer = compileLocation({ header: 'authorization', scheme: 'Bearer' })
+  const basic = req({ authorization: 'Basic YTpi' })
+  bearer.remove(basic)
+  t.same(basic.headers, { authorization: 'Basic YTpi' }, 'basic-auth\'s to keep or hide')
+  const token = req({ authorization: 'bearer abc' })
+  bearer.remove(token)
+  t.same(token.headers, { authorization: undefined })
+})
+
 t.test('cookie and query parameter', async t => {
   const cookie = compileLocation({ cookie: 'session' })
   t.equal(cookie.read(req({ cookie: 'a=1; session=tok.en; b=2' })), 'tok.en')

@@ -62,15 +62,19 @@ export function compileLocation (location: Location): CompiledLocation {
     throw new Error(`header "${location.header}" is one the gateway sets for the upstream (x-consumer-*, x-anonymous-consumer), removed from every request: name another`)
   }
   const prefix = location.scheme === undefined ? '' : `${location.scheme.toLowerCase()} `
+  const ofScheme = (value: string) => value.length > prefix.length && value.slice(0, prefix.length).toLowerCase() === prefix
   return {
     read (req) {
       const value = req.headers[header]
       if (typeof value !== 'string') return undefined
       if (prefix === '') return value === '' ? undefined : value
-      if (value.length <= prefix.length || value.slice(0, prefix.length).toLowerCase() !== prefix) return undefined
-      return value.slice(prefix.length).trim() || undefined
+      return ofScheme(value) ? value.slice(prefix.length).trim() || undefined : undefined
     },
-    remove (req) { req.headers[header] = undefined }
+    // With a scheme, only a value of that scheme: Authorization: Basic is basic-auth's to hide or keep, not jwt-auth's.
+    remove (req) {
+      const value = req.headers[header]
+      if (prefix === '' || (typeof value === 'string' && ofScheme(value))) req.headers[header] = undefined
+    }
   }
 }
 

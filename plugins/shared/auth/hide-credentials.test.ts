@@ -1,0 +1,69 @@
+import t from 'tap'
+import { SignJWT } from 'jose'
+import { request } from 'undici'
+import { startGateway } from '../../../test/helpers/gateway.ts'
+import { startUpstream } from '../../../test/helpers/upstream.ts'
+
+// Made with `portcullis hash-password --cost 10` from "alice-password".
+const ALICE_HASH = '$scrypt$ln=10,r=8,p=1$XasJBFIR0c0WvAIhHno1Dg$S4lyfMpVdZkwv6VhnNzxSrD5XXP2CqzrBjxZU8KoXsI'
+const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+const ALICE_KEY = 'alice-key-0123456789abcdef'
+
+const up = await startUpstream()
+t.teardown(() => up.close())
+const route = (name: string, plugins: string) => `  - { name: ${name}, match: { path: /${name} }, upstream: up, plugins: ${plugins} }`
+const gw = await startGateway(`
+consumers:
+  - { id: alice, credentials: { key-auth: { keys: [ ${ALICE_KEY} ] }, basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+  - { id: guest }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('all-hidden', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true, from: [ { header: authorization, scheme: Bearer }, { query: access_token } ] }, key-auth: { hideCredentials: true, query: api_key }, basic-auth: { hideCredentials: true } }`)}
+${route('jwt-hidden', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true }, basic-auth: {} }`)}
+${route('anonymous', '{ key-auth: { hideCredentials: true, anonymous: guest }, basic-auth: { hideCredentials: true, anonymous: guest } }')}
+`)
+t.teardown(() => gw.close())
+
+async function call (path: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.url}${path}`, { headers })
+  const text = await res.body.text()
+  return { status: res.statusCode, json: JSON.parse(text) as { url: string, headers: Record<string, string | undefined> } }
+}
+const token = await new SignJWT({ sub: 'bob' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+
+t.test('hideCredentials: every auth plugin with it removes its credential, whichever plugin decides', async t => {
+  const byToken = await call('/all-hidden', { authorization: `Bearer ${token}`, 'x-api-key': ALICE_KEY })
+  t.equal(byToken.status, 200)
+  t.equal(byToken.json.headers['x-consumer-id'], 'bob', 'jwt-auth decided')
+  t.equal(byToken.json.headers.authorization, undefined)
+  t.equal(byToken.json.headers['x-api-key'], undefined, 'key-auth\'s key removed too')
+
+  const byKey = await call('/all-hidden', { 'x-api-key': ALICE_KEY, authorization: basic('alice', 'alice-password') })
+  t.equal(byKey.status, 200)
+  t.equal(byKey.json.headers['x-api-key'], undefined)
+  t.equal(byKey.json.headers.authorization, undefined, 'basic-auth\'s password removed though key-auth decided')
+
+  const byQuery = await call(`/all-hidden?a=1&access_token=${token}&api_key=${ALICE_KEY}&b=2`)
+  t.equal(byQuery.status, 200)
+  t.equal(byQuery.json.headers['x-consumer-id'], 'bob')
+  t.equal(byQuery.json.url, '/all-hidden?a=1&b=2', 'both query parameters removed')
+})
+
+t.test('hideCredentials removes only its own scheme from a shared header', async t => {
+  const r = await call('/jwt-hidden', { authorization: basic('alice', 'alice-password') })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'alice')
+  t.equal(r.json.headers.authorization, basic('alice', 'alice-password'), 'basic-auth keeps its credentials; jwt-auth hides only Bearer')
+  const bearer = await call('/jwt-hidden', { authorization: `Bearer ${token}` })
+  t.equal(bearer.json.headers.authorization, undefined)
+})
+
+t.test('hideCredentials on an anonymous request: an empty credential goes too', async t => {
+  const r = await call('/anonymous', { 'x-api-key': '' })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'guest')
+  t.equal(r.json.headers['x-anonymous-consumer'], 'true')
+  t.notOk('x-api-key' in r.json.headers, 'key-auth removed its (empty) header')
+})
