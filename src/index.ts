@@ -3,7 +3,7 @@ export { definePlugin } from './plugins/define-plugin.ts'
 export { RequestRejected } from './plugins/request-rejected.ts'
 export { UpstreamBodyInvalid } from './plugins/upstream-body-invalid.ts'
 export type {
-  ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginConfigProblem, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse, UpstreamTarget
+  ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginCheckRoute, PluginConfigProblem, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse, UpstreamTarget
 } from './plugins/contract.ts'
 export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'
@@ -14,7 +14,7 @@ export { defineScript, hashTag, StoreError, type StoreErrorCode, type LocalData,
 export { StoreName } from './stores/store-name.ts'
 export { ConsumerId } from './consumers/consumer-id.ts'
 export { FilePath } from './config/file-path.ts'
-export { Duration, toMs } from './config/duration.ts'
+export { Duration, LongDuration, toMs } from './config/duration.ts'
 export { ByteSize, toBytes } from './config/byte-size.ts'
 export { splitTemplate } from './routing/path-pattern.ts'
 export { normalizePath } from './routing/normalize-path.ts'

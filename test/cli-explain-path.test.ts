@@ -55,6 +55,11 @@ t.test('explain refuses what the gateway would answer 400, and what no client ca
     t.equal(run.code, 2, JSON.stringify(method))
     t.equal(run.stderr, `"${method}" is not an HTTP method: a method is letters, digits and !#$%&'*+-.^_\`|~ only\n`)
   }
+  // Escapes that are not UTF-8: 400 as the gateway answers, even where a catch-all route would match.
+  for (const url of ['/caf%E9', 'http://api.example.com/a%80', 'http://api.example.com/%C0%AF']) {
+    const run = await runCliHere('explain', '-c', file, 'GET', url)
+    t.same([run.code, run.stdout.trimEnd().split('\n')[1]], [1, '  → 400 bad_path: the path has an encoded slash or backslash, NUL, a semicolon, a malformed escape, or escapes that do not decode as UTF-8'], url)
+  }
   const spaced = await runCliHere('explain', '-c', file, 'GET', '/users/1 2')
   t.equal(spaced.code, 2)
   t.match(spaced.stderr, /^"\/users\/1 2" cannot be sent as a request target/)

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
 import { toBytes } from '../src/config/byte-size.ts'
+import { toMs } from '../src/config/duration.ts'
 import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { issues } from './helpers/config-issues.ts'
@@ -121,6 +122,34 @@ t.test('matchers: method, path pattern, host pattern', async t => {
     'gw.yaml:19:47 routes[4].match.host[1]: host "api.*.com": only a leading "*." wildcard is allowed',
     'gw.yaml:19:60 routes[4].match.host[2]: host "api.example.com:443": must not include a port'
   ])
+})
+
+t.test('matchers that could never match, and upstream paths and Hosts the HTTP client would refuse on every request', async t => {
+  t.same(await issues(t, HEAD + `  - { name: a, match: { path: /a, host: "*." }, upstream: users }
+  - { name: b, match: { path: /b, host: ["https://api.example.com", "api.example.com/x", "*..example.com"] }, upstream: users }
+  - { name: c, match: { path: "/c?x=1" }, upstream: users }
+  - { name: d, match: { path: /café }, upstream: users }
+  - { name: e, match: { path: /e, methods: [GET, connect] }, upstream: users }
+  - { name: f, match: { path: /f, headers: { X-A: "1", x-a: "2" } }, upstream: users }
+  - { name: g, match: { path: /g/* }, upstream: users, rewrite: "/x y/*" }
+  - { name: h, match: { path: /h/* }, upstream: users, rewrite: "/x?a=1&b=*" }
+  - { name: i, match: { path: /i }, upstream: users, hostHeader: "a\\r\\nx-evil: 1" }
+  - { name: j, match: { path: /j }, upstream: users, hostHeader: "https://users.internal" }
+  - { name: k, match: { path: /k, host: "*.example.com." }, upstream: users, hostHeader: "users.internal:8080", rewrite: /v2/caf%C3%A9 }
+`), [
+    'gw.yaml:6:41 routes[0].match.host: host "*.": a wildcard needs a domain after "*." (as in *.example.com)',
+    'gw.yaml:7:42 routes[1].match.host[0]: host "https://api.example.com": write the host name only, without "https://"',
+    'gw.yaml:7:69 routes[1].match.host[1]: host "api.example.com/x": is not a host name (letters, digits, "-" and "_" in labels joined by dots, none empty (one trailing dot allowed)), an IPv4 address or an IPv6 one in brackets',
+    'gw.yaml:7:90 routes[1].match.host[2]: host "*..example.com": after "*." comes a domain name (letters, digits, "-" and "_" in labels joined by dots, none empty (one trailing dot allowed))',
+    'gw.yaml:8:31 routes[2].match.path: path "/c?x=1": has a "?": a route matches the path only, the query after it is not matched',
+    'gw.yaml:9:31 routes[3].match.path: path "/café": has non-ASCII characters, which clients send percent-encoded as UTF-8: write "/caf%C3%A9"',
+    'gw.yaml:10:50 routes[4].match.methods[1]: CONNECT asks for a tunnel, which the gateway never opens (501 not_implemented): no route can match it',
+    'gw.yaml:11:56 routes[5].match.headers.x-a: "x-a" repeats "X-A" (header names are case-insensitive): keep one',
+    'gw.yaml:12:65 routes[6].rewrite: rewrite "/x y/*": has a space, which no request path has: write it percent-encoded (%20)',
+    'gw.yaml:13:65 routes[7].rewrite: rewrite "/x?a=1&b=*": has a "?": a rewrite is a path only, and the client\'s query is forwarded after it as sent',
+    'gw.yaml:14:66 routes[8].hostHeader: "a\\r\\nx-evil: 1": is not host[:port]: a host name (letters, digits, "-" and "_" in labels joined by dots, none empty (one trailing dot allowed)), an IPv4 address or an IPv6 one in brackets, then maybe a port',
+    'gw.yaml:15:66 routes[9].hostHeader: "https://users.internal": write the host[:port] only, without "https://"'
+  ], 'and route k, the same kinds of values done right, loads')
 })
 
 t.test('names: upstreams, stores and header matchers refuse names they could never mean', async t => {
@@ -575,6 +604,19 @@ routes:
   t.notMatch(found.join('\n'), /pw|TOKEN|p#w/)
 })
 
+t.test('a target URL the URL parser refuses (a port past 65535, a space in the host) is an error at its line (it once crashed validate and start)', async t => {
+  t.same(await issues(t, `server: { listen: { port: 0 } }
+upstreams:
+  a: { targets: [ { url: "http://10.0.0.5:99999" }, { url: "http://a b" }, { url: "http://[::1:80" }, { url: "http://10.0.0.5:65535" } ] }
+routes:
+  - { name: a, match: { path: / }, upstream: a }
+`), [
+    'gw.yaml:3:26 upstreams.a.targets[0].url: "http://10.0.0.5:99999": port 99999 is out of range (at most 65535)',
+    'gw.yaml:3:60 upstreams.a.targets[1].url: "http://a b" is not a valid URL: check its host (a name, an IPv4 address or an [IPv6] one, no spaces) and port',
+    'gw.yaml:3:83 upstreams.a.targets[2].url: "http://[::1:80" is not a valid URL: check its host (a name, an IPv4 address or an [IPv6] one, no spaces) and port'
+  ])
+})
+
 t.test('a mistyped target or store URL is quoted with its user, password and query values hidden, whatever the mistake', async t => {
   const urls = ['htp://svc:SECRETPW@127.0.0.1:1', 'svc:SECRETPW@127.0.0.1:1', 'http:/svc:SECRETPW@127.0.0.1:1', 'redis://svc:SECRETPW@127.0.0.1:1',
     'http://127.0.0.1:1/x?token=SECRETTOK&a=SECRETA', 'http://svc:SECRET/PW@127.0.0.1:1', 'http://127.0.0.1:1?SECRETKEY']
@@ -612,4 +654,41 @@ t.test('sizes take units (64MiB, 1MB, 512 KiB) wherever bytes are asked for; the
   t.same(await issues(t, route('{ cache: { maxObjectSize: 1 megabyte } }')), [
     'gw.yaml:8:89 routes[0].plugins.cache.maxObjectSize: must be a size of at least 1 byte: bytes as a number, or a string such as 512KiB, 10MB, 1GiB'
   ])
+})
+
+t.test('durations: ms, s, m, h and d; longer than a Node timer can wait (2^31-1 ms) is an error at its line (it once fired after 1 ms)', async t => {
+  const text = (connect: string, request: string) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ], timeouts: { connect: ${connect} } }
+routes:
+  - { name: a, match: { path: /a }, upstream: users, timeouts: { request: ${request} }, plugins: { cache: { defaultTtl: 365d, keepStale: 30d } } }
+`
+  const accepted = await parseConfig(text('24d', '2147483647'), 'gw.yaml')
+  t.match(accepted.config.upstreams.users?.timeouts, { connect: '24d' })
+  t.same([toMs('1.5d'), toMs('24d'), toMs('2h'), toMs('2147483.647s')], [129_600_000, 2_073_600_000, 7_200_000, 2_147_483_647])
+  const tooLong = (v: string) => `${v} is too long: at most 24 days (2147483647 ms), as Node's timers cannot wait longer; use 0 for no limit where that is allowed`
+  t.same(await issues(t, text('30d', '2147483648')), [
+    `gw.yaml:4:80 upstreams.users.timeouts.connect: ${tooLong('30d')}`,
+    `gw.yaml:6:75 routes[0].timeouts.request: ${tooLong('2147483648')}`
+  ])
+  t.same(await issues(t, text('"${CONNECT}"', '2147483.648s'), { CONNECT: '3000000000' }), [
+    `gw.yaml:4:80 upstreams.users.timeouts.connect: ${tooLong('3000000000')}`,
+    `gw.yaml:6:75 routes[0].timeouts.request: ${tooLong('2147483.648s')}`
+  ], 'from a variable, and with a fraction')
+})
+
+t.test('an upstream\'s keepAlive and timeouts.connect may not be 0 (keepAlive: 0 once failed every request with 500); the response timeouts and queue.max may', async t => {
+  const text = (keys: string) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ], ${keys} }
+routes:
+  - { name: a, match: { path: /a }, upstream: users }
+`
+  t.same(await issues(t, text('keepAlive: 0, timeouts: { connect: 0.2ms }')), [
+    'gw.yaml:4:70 upstreams.users.keepAlive: must be more than 0: idle connections are kept at least 1ms (which closes them almost at once)',
+    'gw.yaml:4:94 upstreams.users.timeouts.connect: must be more than 0: it is how long a new connection may take to open'
+  ])
+  await parseConfig(text('keepAlive: 1ms, timeouts: { connect: 1ms, response: 0, idle: 0, request: 0 }, queue: { max: 0, timeout: 0 }'), 'gw.yaml')
 })

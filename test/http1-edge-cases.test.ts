@@ -61,8 +61,8 @@ t.test('framing the upstream could read differently is refused before routing, a
   const { gw, port, seen } = await gateway(t)
   const cases = [
     // No Connection: close anywhere: whether the connection is kept or closed is the gateway's choice.
-    { name: 'two Host fields', lines: ['GET /a HTTP/1.1', 'Host: a.example', 'Host: b.example'], status: 400, error: 'bad_request', close: false },
-    { name: 'Host twice, other case', lines: ['GET /a HTTP/1.1', 'Host: a.example', 'HOST: a.example'], status: 400, error: 'bad_request', close: false },
+    { name: 'two Host fields', lines: ['GET /a HTTP/1.1', 'Host: a.example', 'Host: b.example'], status: 400, error: 'bad_host', close: false },
+    { name: 'Host twice, other case', lines: ['GET /a HTTP/1.1', 'Host: a.example', 'HOST: a.example'], status: 400, error: 'bad_host', close: false },
     { name: 'a fragment in the target', lines: ['GET /a#admin HTTP/1.1', 'Host: a'], status: 400, error: 'bad_request', close: false },
     { name: 'a fragment in the query', lines: ['GET /a?x=1#y HTTP/1.1', 'Host: a'], status: 400, error: 'bad_request', close: false },
     { name: 'gzip, chunked', lines: ['POST /a HTTP/1.1', 'Host: a', 'Transfer-Encoding: gzip, chunked'], body: '5\r\nhello\r\n0\r\n\r\n', status: 501, error: 'unsupported_transfer_coding', close: true },

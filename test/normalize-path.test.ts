@@ -11,7 +11,8 @@ const GROUPS: Record<string, ReadonlyArray<readonly [string, string | undefined]
     ['/...', '/...'],
     ['/a/.hidden', '/a/.hidden'],
     ['/a%3Ab', '/a%3Ab'],
-    ['/caf%C3%A9', '/caf%C3%A9']
+    ['/caf%C3%A9', '/caf%C3%A9'],
+    ['/%E2%82%AC/%F0%9F%98%80', '/%E2%82%AC/%F0%9F%98%80']
   ],
   'escapes of unreserved characters are decoded, other escapes upper-cased': [
     ['/%41', '/A'],
@@ -72,6 +73,16 @@ const GROUPS: Record<string, ReadonlyArray<readonly [string, string | undefined]
     ['/admin;/secret', undefined],
     ['/admin%3Bx/secret', undefined],
     ['/admin%3bx/secret', undefined],
+    // Escapes that are not UTF-8 (Fastify's router refuses them; upgrades must be refused alike).
+    ['/caf%E9', undefined],
+    ['/a%80', undefined],
+    ['/%C0%AF', undefined],
+    ['/%C3', undefined],
+    ['/%C3a', undefined],
+    ['/%C3%41', undefined],
+    ['/%ED%A0%80', undefined],
+    ['/%F4%90%80%80', undefined],
+    ['/%FF', undefined],
     ['admin', undefined],
     ['*', undefined],
     ['', undefined]
@@ -83,3 +94,22 @@ for (const [name, table] of Object.entries(GROUPS)) {
     for (const [raw, want] of table) t.equal(normalizePath(raw), want, JSON.stringify(raw))
   })
 }
+
+t.test('escapes of bytes from 0x80 are refused exactly when they do not decode as UTF-8, as Fastify refuses them', async t => {
+  const hex = (b: number) => '%' + b.toString(16).toUpperCase().padStart(2, '0')
+  const decodes = (s: string) => { try { decodeURIComponent(s); return true } catch { return false } }
+  const tails = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xff].map(hex)
+  const wrong: string[] = []
+  for (let lead = 0x80; lead <= 0xff; lead++) {
+    for (const a of tails) {
+      for (const b of ['', ...tails]) {
+        for (const c of ['', ...tails]) {
+          const path = `/x${hex(lead)}${a}${b}${c}`
+          if (/%(?:00|2F|5C|3B)/.test(path)) continue
+          if ((normalizePath(path) !== undefined) !== decodes(path)) wrong.push(path)
+        }
+      }
+    }
+  }
+  t.same(wrong.slice(0, 10), [], `${wrong.length} judged otherwise than decodeURIComponent`)
+})

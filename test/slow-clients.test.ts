@@ -5,13 +5,13 @@ import { once } from 'node:events'
 import { Transform } from 'node:stream'
 import { join } from 'node:path'
 import type { ServerResponse } from 'node:http'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
 import { startUpstream } from './helpers/upstream.ts'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
 import { until } from './helpers/wait.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
-import { startH2Gateway } from './helpers/http2.ts'
+import { h2Request, startH2Gateway } from './helpers/http2.ts'
 import { catchAllYaml } from './helpers/catch-all.ts'
 
 // Issue 15, items 2 to 4: slow clients are cut off by server.clientTimeouts, freeing the upstream
@@ -342,6 +342,24 @@ t.test('incomplete headers get 408 on time, and the socket is fully closed even 
   t.ok(took >= 350 && took < 10_000, `408 after ${Math.round(took)} ms`)
   t.ok(await until(() => connections(gw) === 0, 5_000), 'the gateway destroyed its side: the fd is gone')
   t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_headers"\} 1/)
+})
+
+// Node refuses to create a server whose headersTimeout exceeds its requestTimeout (300s by default).
+t.test('clientTimeouts.headers longer than 300s: the gateway starts and serves, over plain HTTP, TLS and HTTP/2', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { headers: 301s }')
+  t.same(await get(`${gw.url}/normal`), { status: 200, body: 'ok' })
+  t.equal(gw.gateway.app.server.headersTimeout, 301_000, 'the timeout is the one configured')
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const h2 = await startH2Gateway(t, 'true', catchAllYaml(up.url), { server: '  clientTimeouts: { headers: 301s }\n' })
+  t.equal((await h2Request(await h2.connect(), { ':path': '/x' })).status, 200, 'HTTP/2')
+  const tls = await startGateway(catchAllYaml(up.url, {
+    server: `server:\n  listen: { host: 127.0.0.1, port: 0 }\n  clientTimeouts: { headers: 301s }\n  tls: { certificates: [ { cert: "${join(h2.ca.certFile, '..', 'server.pem')}", key: "${join(h2.ca.certFile, '..', 'server.key')}" } ] }`
+  }))
+  t.teardown(() => tls.close())
+  const agent = new Agent({ connect: { ca: h2.ca.cert } })
+  t.teardown(() => agent.close())
+  t.equal((await request(`${tls.url}/x`, { dispatcher: agent })).statusCode, 200, 'TLS')
 })
 
 t.test('after a 400 the socket is fully closed, not only half-closed', async t => {

@@ -1,4 +1,4 @@
-import { ByteSize, Duration, StoreName, TOKEN, Type, type Static } from '../../src/index.ts'
+import { ByteSize, Duration, LongDuration, StoreName, TOKEN, Type, type Static } from '../../src/index.ts'
 
 const HeaderName = Type.String({ pattern: TOKEN })
 
@@ -12,17 +12,17 @@ export const CacheSchema = Type.Object({
   statuses: Type.Optional(Type.Array(Type.Integer({ minimum: 200, maximum: 599 }), {
     uniqueItems: true, description: 'Statuses that may be stored (the RFC rules apply on top). Default 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501.'
   })),
-  defaultTtl: Type.Optional(Type.Union([Duration], {
+  defaultTtl: Type.Optional(Type.Union([LongDuration], {
     description: 'Freshness given to a response the upstream sent without any (no max-age, s-maxage, Expires or Last-Modified) whose status is cacheable by default. Default: off (not stored).'
   })),
-  heuristicMax: Type.Optional(Type.Union([Duration], { description: 'Cap on the Last-Modified heuristic (10% of the age of Last-Modified). Default 1d.' })),
-  staleIfError: Type.Optional(Type.Union([Duration], {
+  heuristicMax: Type.Optional(Type.Union([LongDuration], { description: 'Cap on the Last-Modified heuristic (10% of the age of Last-Modified). Default 1d.' })),
+  staleIfError: Type.Optional(Type.Union([LongDuration], {
     description: 'Serve a stored response up to this long past its freshness when the upstream fails (5xx, unreachable, timeout), as if it had sent stale-if-error (the larger window wins). Never for must-revalidate, proxy-revalidate, s-maxage or no-cache. Default: off (only the upstream\'s stale-if-error).'
   })),
-  staleWhileRevalidate: Type.Optional(Type.Union([Duration], {
+  staleWhileRevalidate: Type.Optional(Type.Union([LongDuration], {
     description: 'Serve a stored response up to this long past its freshness at once, revalidating it in the background, as if the upstream had sent stale-while-revalidate (the larger window wins). Same exceptions. Default: off.'
   })),
-  keepStale: Type.Optional(Type.Union([Duration], {
+  keepStale: Type.Optional(Type.Union([LongDuration], {
     description: 'How long a stale entry with a validator (ETag, Last-Modified) is kept for revalidation past its freshness and stale windows. Default 1h.'
   })),
   collapseTimeout: Type.Optional(Type.Union([Duration], {

@@ -4,6 +4,7 @@ import type { GatewayConfig } from './schema.ts'
 import { toMs } from './duration.ts'
 import { didYouMean } from './suggest.ts'
 import { statusRange } from '../upstreams/settings.ts'
+import { hideUrlSecrets } from './url-userinfo.ts'
 
 type Add = (path: Array<string | number>, message: string) => void
 
@@ -17,13 +18,19 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
 
     const seen = new Map<string, number>()
     u.targets.forEach((t, i) => {
-      const origin = new URL(t.url)
+      const origin = URL.parse(t.url)
+      // The schema's pattern takes any host and port characters: the URL parser judges them.
+      if (origin === null) { add(here('targets', i, 'url'), unparsableUrl(t.url)); return }
       const first = seen.get(origin.origin)
       if (first !== undefined) add(here('targets', i, 'url'), `${origin.origin} is already targets[${first}]`)
       else seen.set(origin.origin, i)
       if (t.resolve === 'dns' && isIP(origin.hostname.replace(/^\[(.*)\]$/, '$1')) !== 0) add(here('targets', i, 'resolve'), `"${origin.hostname}" is an address, not a name to resolve`)
       if (t.dnsInterval !== undefined && t.resolve !== 'dns') add(here('targets', i, 'dnsInterval'), 'dnsInterval is only used with resolve: dns')
     })
+
+    // 0 is no limit for the response timeouts, but would be no time at all for these two (every request failed).
+    if (u.timeouts?.connect !== undefined && toMs(u.timeouts.connect) === 0) add(here('timeouts', 'connect'), 'must be more than 0: it is how long a new connection may take to open')
+    if (u.keepAlive !== undefined && toMs(u.keepAlive) === 0) add(here('keepAlive'), 'must be more than 0: idle connections are kept at least 1ms (which closes them almost at once)')
 
     const h = u.healthCheck
     if (h !== undefined) {
@@ -41,4 +48,12 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
       })
     }
   }
+}
+
+/** Why a target URL the schema's pattern let through is not a URL: a port past 65535, or a host no URL may have. */
+function unparsableUrl (url: string): string {
+  const shown = hideUrlSecrets(url)
+  const port = /:(\d+)\/?$/.exec(url)?.[1]
+  if (port !== undefined && Number(port) > 65_535) return `"${shown}": port ${port} is out of range (at most 65535)`
+  return `"${shown}" is not a valid URL: check its host (a name, an IPv4 address or an [IPv6] one, no spaces) and port`
 }

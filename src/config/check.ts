@@ -5,11 +5,11 @@ import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
 import { didYouMean } from './suggest.ts'
 import { checkUpstreams } from './check-upstreams.ts'
-import { checkPluginSection } from './check-plugins.ts'
+import { checkPluginSection, checkRoute } from './check-plugins.ts'
 import { checkConsumers, checkStores } from './check-platform.ts'
 import { schemaReferences } from './schema-refs.ts'
 import { compilePathPattern, compileRewrite } from '../routing/path-pattern.ts'
-import { parseHostPattern } from '../routing/host-pattern.ts'
+import { hostHeaderProblem, parseHostPattern } from '../routing/host-pattern.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 
 const KNOWN_METHODS = new Set(METHODS)
@@ -50,7 +50,16 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     })
     route.match.methods?.forEach((m, j) => {
       if (!KNOWN_METHODS.has(m.toUpperCase())) add(here('match', 'methods', j), `unknown HTTP method "${m}"${didYouMean(m.toUpperCase(), KNOWN_METHODS)}`)
+      // Refused before routing (501 not_implemented): a route for it could never be used.
+      else if (m.toUpperCase() === 'CONNECT') add(here('match', 'methods', j), 'CONNECT asks for a tunnel, which the gateway never opens (501 not_implemented): no route can match it')
     })
+    // A request has one value per header name, whatever its case: two conditions on one name could never both hold.
+    const headerNames = new Map<string, string>()
+    for (const name of Object.keys(route.match.headers ?? {})) {
+      const first = headerNames.get(name.toLowerCase())
+      if (first !== undefined) add(here('match', 'headers', name), `"${name}" repeats "${first}" (header names are case-insensitive): keep one`, 'key')
+      else headerNames.set(name.toLowerCase(), name)
+    }
     const pattern = compilePathPattern(route.match.path)
     if (typeof pattern === 'string') add(here('match', 'path'), `path "${route.match.path}": ${pattern}`)
     else {
@@ -65,6 +74,10 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     }
     if (route.stripPrefix !== undefined && route.rewrite !== undefined) add(here('rewrite'), 'use either stripPrefix or rewrite, not both')
     if (route.preserveHost === true && route.hostHeader !== undefined) add(here('hostHeader'), 'use either preserveHost or hostHeader, not both')
+    if (route.hostHeader !== undefined) {
+      const bad = hostHeaderProblem(route.hostHeader)
+      if (bad !== undefined) add(here('hostHeader'), `${JSON.stringify(route.hostHeader)}: ${bad}`)
+    }
 
     // Equal up to param names (`:id` and `:uid` match alike) and GET's implied HEAD.
     const methods = route.match.methods === undefined ? undefined : new Set(route.match.methods.map(m => m.toUpperCase()))
@@ -75,7 +88,8 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
     else seenMatchers.set(matcherKey, i)
 
-    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : pattern, plugins, refs, problems, add)
+    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : checkRoute(pattern.params, config, route.plugins, plugins),
+      plugins, refs, problems, add)
   })
   if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, refs, problems, add)
   if (!skip.sections.has('stores')) checkStores(config, add)

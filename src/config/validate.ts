@@ -5,6 +5,7 @@ import type { TSchema } from '@sinclair/typebox'
 import { didYouMean } from './suggest.ts'
 import { targetUrlMistake } from './target-url.ts'
 import { atLeastBytes } from './byte-size.ts'
+import { atMostMs, durationMistake } from './duration.ts'
 import type { KeyPath } from './positions.ts'
 import { STORE_REF } from '../stores/store-name.ts'
 import { CONSUMER_REF } from '../consumers/consumer-id.ts'
@@ -26,6 +27,8 @@ function newAjv<A extends Ajv | Ajv2019> (Class: new (options: Options) => A): A
   ajv.addVocabulary(['errorMessage', 'explain', STORE_REF, CONSUMER_REF, FILE_REF])
   // A size string's least number of bytes (ByteSize): its error is the union's message.
   ajv.addKeyword({ keyword: 'minBytes', type: 'string', schemaType: 'number', errors: false, validate: atLeastBytes })
+  // A duration string's most milliseconds (Duration): its error is the union's, explained by durationMistake.
+  ajv.addKeyword({ keyword: 'maxMs', type: 'string', schemaType: 'number', errors: false, validate: atMostMs })
   return ajv
 }
 const ajv = newAjv(Ajv)
@@ -45,7 +48,7 @@ function compile (schema: TSchema): ValidateFunction {
   }
 }
 
-const EXPLAIN: Record<string, (value: unknown) => string> = { targetUrl: targetUrlMistake }
+const EXPLAIN: Record<string, (value: unknown) => string> = { targetUrl: targetUrlMistake, duration: durationMistake }
 
 // A schema Ajv cannot compile (a plugin's mistake) is kept as the message that says so, tried once.
 const compiled = new WeakMap<TSchema, ValidateFunction | string>()

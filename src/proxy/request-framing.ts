@@ -10,13 +10,13 @@ export interface FramingFault {
 const HTTP10_WITH_TE: FramingFault = { error: GatewayError.BAD_REQUEST, close: true }
 const CHUNKED_TWICE: FramingFault = { error: GatewayError.BAD_REQUEST, close: true }
 const UNKNOWN_CODING: FramingFault = { error: GatewayError.TRANSFER_CODING, close: true }
-const TWO_HOSTS: FramingFault = { error: GatewayError.BAD_REQUEST, close: false }
+const TWO_HOSTS: FramingFault = { error: GatewayError.BAD_HOST, close: false }
 const FRAGMENT: FramingFault = { error: GatewayError.BAD_REQUEST, close: false }
 
 /**
  * Where the gateway's reading of a request could differ from the upstream's (RFC 9112): a
  * Transfer-Encoding on HTTP/1.0 (6.1: faulty framing, 400), a transfer coding other than one
- * `chunked` (6.1: 501, the gateway would forward bytes nobody can decode), two Host fields (3.2: 400),
+ * `chunked` (6.1: 501, the gateway would forward bytes nobody can decode), two Host fields (3.2: 400 bad_host),
  * a fragment in the request target (3.2: it is not part of one). Node's parser lets these through.
  */
 export function framingFault (req: IncomingMessage): FramingFault | undefined {

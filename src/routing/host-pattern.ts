@@ -51,18 +51,44 @@ function portOf (host: string): string | undefined {
 
 export type HostPattern = { kind: 'exact', host: string } | { kind: 'wildcard', suffix: string }
 
-/** `api.example.com` is exact; `*.example.com` matches any sub-domain (not example.com itself). */
+const WILDCARD_ONLY = 'only a leading "*." wildcard is allowed'
+const NAME = 'letters, digits, "-" and "_" in labels joined by dots, none empty (one trailing dot allowed)'
+const NOT_A_HOST = `is not a host name (${NAME}), an IPv4 address or an IPv6 one in brackets`
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//
+
+/**
+ * `api.example.com` is exact; `*.example.com` matches any sub-domain (not example.com itself).
+ * Both in the grammar a request's Host is held to (HOST): anything else could never match, and
+ * `*.` alone would match every host.
+ */
 export function parseHostPattern (pattern: string): HostPattern | string {
+  const scheme = SCHEME.exec(pattern)
+  if (scheme !== null) return `write the host name only, without "${scheme[0]}"`
   const p = pattern.toLowerCase()
   if (p.startsWith('*.')) {
+    const domain = p.slice(2)
+    if (domain.includes('*')) return WILDCARD_ONLY
+    if (domain === '') return 'a wildcard needs a domain after "*." (as in *.example.com)'
+    const host = domain.startsWith('[') ? undefined : hostOf(domain)
+    if (host === undefined) return `after "*." comes a domain name (${NAME})`
+    if (host !== domain) return 'must not include a port'
     // One trailing dot, as for exact names: request hosts are compared without it.
-    const suffix = p.endsWith('.') ? p.slice(1, -1) : p.slice(1)
-    return suffix.includes('*') ? 'only a leading "*." wildcard is allowed' : { kind: 'wildcard', suffix }
+    return { kind: 'wildcard', suffix: '.' + normalizeHost(domain) }
   }
-  if (p.includes('*')) return 'only a leading "*." wildcard is allowed'
-  // An IPv6 literal's colons are inside its brackets: a colon after them is a port.
-  if ((p.startsWith('[') ? p.slice(p.indexOf(']') + 1) : p).includes(':')) return 'must not include a port'
-  return { kind: 'exact', host: normalizeHost(p) }
+  if (p.includes('*')) return WILDCARD_ONLY
+  const host = hostOf(p)
+  if (host === undefined) return NOT_A_HOST
+  return host === p ? { kind: 'exact', host: normalizeHost(p) } : 'must not include a port'
+}
+
+/**
+ * Why a route's hostHeader is no valid Host (see HOST), or undefined: the upstream's HTTP client
+ * would refuse anything else (a scheme, a path, CR LF) on every request.
+ */
+export function hostHeaderProblem (value: string): string | undefined {
+  if (isValidHost(value)) return undefined
+  const scheme = SCHEME.exec(value)
+  return scheme !== null ? `write the host[:port] only, without "${scheme[0]}"` : `is not host[:port]: a host name (${NAME}), an IPv4 address or an IPv6 one in brackets, then maybe a port`
 }
 
 /** Whether `host` (already normalized) is one a pattern matches. */

@@ -7,28 +7,66 @@ const NEEDS_WORK = /[%\\\0;]|\/\/|\/\.|^(?!\/)/
 const HEX = /^[0-9A-Fa-f]{2}$/
 
 /**
+ * What may follow a UTF-8 lead byte (0xC2 to 0xF4; any other byte of 0x80 or more cannot start a
+ * character): how many continuation bytes, and the range of the first one (RFC 3629 4), which
+ * excludes overlong forms, surrogates and code points past U+10FFFF. Each later one is 0x80 to 0xBF.
+ */
+const UTF8_LEAD: ReadonlyArray<readonly [number, number, number] | undefined> = Array.from({ length: 256 }, (_, b) =>
+  b < 0xc2 || b > 0xf4 ? undefined
+    : b < 0xe0 ? [1, 0x80, 0xbf]
+      : b === 0xe0 ? [2, 0xa0, 0xbf]
+        : b === 0xed ? [2, 0x80, 0x9f]
+          : b < 0xf0 ? [2, 0x80, 0xbf]
+            : b === 0xf0 ? [3, 0x90, 0xbf]
+              : b === 0xf4 ? [3, 0x80, 0x8f]
+                : [3, 0x80, 0xbf])
+
+/**
  * The canonical form of a request path, which is both what routes match and what is forwarded:
  * unreserved percent-escapes decoded, other escapes upper-cased, dot segments removed, duplicate
  * slashes collapsed. Returns undefined for paths that must be rejected (400): encoded `/` or `\`,
- * backslash, NUL, bad escapes, and `;` raw or encoded: servers that strip path parameters (Tomcat,
- * Jetty, Spring) would read `/admin;x/y` or `/public/..;/admin` as a path no route matched.
+ * backslash, NUL, bad escapes, escapes that do not decode as UTF-8 (Fastify's router refuses plain
+ * requests with them; upgrades do not pass through it), and `;` raw or encoded: servers that strip
+ * path parameters (Tomcat, Jetty, Spring) would read `/admin;x/y` or `/public/..;/admin` as a path
+ * no route matched.
  */
 export function normalizePath (path: string): string | undefined {
   if (!NEEDS_WORK.test(path)) return path
   if (path.charCodeAt(0) !== 47) return undefined
 
   let decoded = ''
+  // Within an escaped UTF-8 character: continuation bytes still due, and the range of the next one.
+  let due = 0
+  let lo = 0
+  let hi = 0
   for (let i = 0; i < path.length; i++) {
     const ch = path[i] as string
     if (ch === '\\' || ch === '\0' || ch === ';') return undefined
-    if (ch !== '%') { decoded += ch; continue }
+    if (ch !== '%') {
+      if (due > 0) return undefined
+      decoded += ch
+      continue
+    }
     const hex = path.slice(i + 1, i + 3)
     if (!HEX.test(hex)) return undefined
     const code = parseInt(hex, 16)
     if (code === 0x2f || code === 0x5c || code === 0 || code === 0x3b) return undefined
+    if (due > 0) {
+      if (code < lo || code > hi) return undefined
+      due--
+      lo = 0x80
+      hi = 0xbf
+    } else if (code >= 0x80) {
+      const lead = UTF8_LEAD[code]
+      if (lead === undefined) return undefined
+      due = lead[0]
+      lo = lead[1]
+      hi = lead[2]
+    }
     decoded += code < 128 && UNRESERVED[code] === 1 ? String.fromCharCode(code) : '%' + hex.toUpperCase()
     i += 2
   }
+  if (due > 0) return undefined
 
   const out: string[] = []
   const segments = decoded.split('/')

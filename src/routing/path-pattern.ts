@@ -19,8 +19,29 @@ const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, st
 const PARAM_RE = /^:([A-Za-z_][A-Za-z0-9_]*)$/
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
 const NOT_NORMALIZED = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+// What no request path holds once the gateway has read it: Node's parser refuses spaces, controls
+// and non-ASCII bytes, the path ends at `?`, and a `#` is refused (400).
+const NOT_IN_PATH = /[^!-~]|[?#]/
+
+/**
+ * Why `path` (a pattern, or a rewrite's upstream path) has a character no request path has, or
+ * undefined. `query`: what to say of a `?`. Non-ASCII text is sent percent-encoded as UTF-8,
+ * which is then what a route matches: the hint spells it so.
+ */
+function badCharacter (path: string, query: string): string | undefined {
+  const bad = NOT_IN_PATH.exec(path)?.[0]
+  if (bad === undefined) return undefined
+  if (bad === '?') return query
+  if (bad === '#') return 'has a "#" (a fragment): never part of a request path (the gateway refuses one with 400)'
+  const code = bad.charCodeAt(0)
+  if (code <= 0x20 || code === 0x7f) return `has ${code === 0x20 ? 'a space' : 'a control character'}, which no request path has: write it percent-encoded (%${code.toString(16).toUpperCase().padStart(2, '0')})`
+  const encoded = path.replace(/[\u0080-\uffff]+/g, text => Array.from(Buffer.from(text, 'utf8'), b => '%' + b.toString(16).toUpperCase()).join(''))
+  return `has non-ASCII characters, which clients send percent-encoded as UTF-8: write "${encoded}"`
+}
 
 export function compilePathPattern (source: string): PathPattern | string {
+  const bad = badCharacter(source, 'has a "?": a route matches the path only, the query after it is not matched')
+  if (bad !== undefined) return bad
   const segments = source.split('/').slice(1)
   const wildcard = segments[segments.length - 1] === '*'
   if (wildcard) segments.pop()
@@ -110,6 +131,8 @@ export function splitTemplate (template: string, available: readonly string[], w
 export function compileRewrite (template: string, available: readonly string[]): ((path: string, params: Record<string, string>) => string) | string {
   const parts = splitTemplate(template, available, 'match.path')
   if (typeof parts === 'string') return parts
+  const bad = badCharacter(template, 'has a "?": a rewrite is a path only, and the client\'s query is forwarded after it as sent')
+  if (bad !== undefined) return bad
   const sample = parts.map((p, i) => i % 2 === 0 ? p : 'x').join('')
   if (normalizePath(sample) !== sample) return NOT_NORMALIZED
   // The "*" that ends the template, if one does: its index in parts.

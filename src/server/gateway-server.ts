@@ -46,7 +46,9 @@ export class GatewayServer {
     this.#runtime = runtime
     const headersMs = clientTimeouts(server).headers
     // A missing Host is the runtime's to answer (400 bad_host in JSON, logged), not Node's (a bare 400).
-    const http = { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)), requireHostHeader: false }
+    // No time limit on a whole request (clientTimeouts bound its headers and its body): Node's default,
+    // 300s, would make it refuse to create a server whose headersTimeout is longer.
+    const http = { headersTimeout: headersMs, requestTimeout: 0, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)), requireHostHeader: false }
     const tls = runtime.loaded.serverTls
     const h2 = http2Limits(server)
     const h2tls = h2 !== undefined && tls !== undefined
@@ -58,7 +60,6 @@ export class GatewayServer {
       ...(h2tls ? { http2: true, http2SessionTimeout: 0 } : {}),
       logger: false,
       keepAliveTimeout: keepAliveMs(server),
-      requestTimeout: 0,
       // Node checks headersTimeout every connectionsCheckingInterval (30s by default: a 60s timeout fired at up to 90s).
       http,
       // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
@@ -127,7 +128,7 @@ export class GatewayServer {
       if (h2tls) {
         this.#h2 = new Http2Connections(this.app.server, h2, idle, cut)
         // HTTP/1.1 on an HTTP/2 listener takes its settings as properties, not options.
-        Object.assign(this.app.server, { requestTimeout: 0, keepAliveTimeout: idle, ...http })
+        Object.assign(this.app.server, { keepAliveTimeout: idle, ...http })
       }
       if (h2.h2c !== undefined) {
         const h2cServer = createH2cServer(h2, this.app.routing)

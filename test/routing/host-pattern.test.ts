@@ -1,5 +1,5 @@
 import t from 'tap'
-import { hostMatches, hostOf, isValidHost, normalizeHost, parseHostPattern } from '../../src/routing/host-pattern.ts'
+import { hostHeaderProblem, hostMatches, hostOf, isValidHost, normalizeHost, parseHostPattern } from '../../src/routing/host-pattern.ts'
 
 t.test('normalizeHost: lower case, no port, no trailing dot', async t => {
   const table: ReadonlyArray<readonly [string | undefined, string]> = [
@@ -46,10 +46,41 @@ t.test('parseHostPattern: rejected patterns, with their error', async t => {
     ['api.example.com:', 'must not include a port'],
     ['[::1]:8080', 'must not include a port'],
     ['[::1]:', 'must not include a port'],
-    // Only a leading bracket opens an IPv6 literal.
-    ['api.example.com:443]', 'must not include a port']
+    ['*.example.com:443', 'must not include a port']
   ]
   for (const [pattern, want] of table) t.equal(parseHostPattern(pattern), want, pattern)
+})
+
+t.test('parseHostPattern: only hosts a request can name, in the grammar its Host is held to', async t => {
+  const notHost = 'is not a host name (letters, digits, "-" and "_" in labels joined by dots, none empty (one trailing dot allowed)), an IPv4 address or an IPv6 one in brackets'
+  const notDomain = 'after "*." comes a domain name (letters, digits, "-" and "_" in labels joined by dots, none empty (one trailing dot allowed))'
+  const table: ReadonlyArray<readonly [string, string]> = [
+    // `*.` alone would match every host (its suffix empty), ahead of the routes without a host.
+    ['*.', 'a wildcard needs a domain after "*." (as in *.example.com)'],
+    ['*..example.com', notDomain],
+    ['*.[::1]', notDomain],
+    ['*.a b.com', notDomain],
+    ['api.example.com/x', notHost],
+    ['api example.com', notHost],
+    ['.example.com', notHost],
+    ['a..example.com', notHost],
+    ['user@api.example.com', notHost],
+    ['[::1', notHost],
+    // Only a leading bracket opens an IPv6 literal.
+    ['api.example.com:443]', notHost],
+    ['https://api.example.com', 'write the host name only, without "https://"'],
+    ['HTTP://api.example.com/', 'write the host name only, without "HTTP://"']
+  ]
+  for (const [pattern, want] of table) t.equal(parseHostPattern(pattern), want, pattern)
+  t.strictSame(parseHostPattern('10.0.0.1'), { kind: 'exact', host: '10.0.0.1' })
+  t.strictSame(parseHostPattern('my_host.internal'), { kind: 'exact', host: 'my_host.internal' })
+})
+
+t.test('hostHeaderProblem: a route\'s hostHeader is a valid Host, port allowed', async t => {
+  for (const ok of ['users.internal', 'users.internal:8080', '10.0.0.1:80', '[::1]:8443', 'Users.Internal.']) t.equal(hostHeaderProblem(ok), undefined, ok)
+  const notHost = 'is not host[:port]: a host name (letters, digits, "-" and "_" in labels joined by dots, none empty (one trailing dot allowed)), an IPv4 address or an IPv6 one in brackets, then maybe a port'
+  for (const bad of ['a\r\nx-evil: 1', 'a b', 'users.internal/x', 'users.internal:x', '']) t.equal(hostHeaderProblem(bad), notHost, JSON.stringify(bad))
+  t.equal(hostHeaderProblem('https://users.internal'), 'write the host[:port] only, without "https://"')
 })
 
 t.test('hostMatches: an exact host only itself; a wildcard its sub-domains, not the domain', async t => {

@@ -96,6 +96,25 @@ t.test('rejected patterns, with their error', async t => {
   for (const [source, want] of table) t.equal(compilePathPattern(source), want, source)
 })
 
+t.test('rejected patterns: characters no request path holds, with what to write instead', async t => {
+  const table: ReadonlyArray<readonly [string, string]> = [
+    ['/a?x=1', 'has a "?": a route matches the path only, the query after it is not matched'],
+    ['/a/*?', 'has a "?": a route matches the path only, the query after it is not matched'],
+    ['/a#x', 'has a "#" (a fragment): never part of a request path (the gateway refuses one with 400)'],
+    ['/a b', 'has a space, which no request path has: write it percent-encoded (%20)'],
+    ['/a\tb', 'has a control character, which no request path has: write it percent-encoded (%09)'],
+    ['/a\x7f', 'has a control character, which no request path has: write it percent-encoded (%7F)'],
+    // What a client sends for /café is /caf%C3%A9, and that is what a route matches.
+    ['/café', 'has non-ASCII characters, which clients send percent-encoded as UTF-8: write "/caf%C3%A9"'],
+    ['/:id/日本/*', 'has non-ASCII characters, which clients send percent-encoded as UTF-8: write "/:id/%E6%97%A5%E6%9C%AC/*"']
+  ]
+  for (const [source, want] of table) t.equal(compilePathPattern(source), want, JSON.stringify(source))
+  // Printable ASCII a request path may hold stays literal, the encoded form of /café included.
+  for (const source of ['/caf%C3%A9', '/a|b', '/a/x:id', "/a'b/{c}/*", '/a@b,c=d+e!$&']) t.type(compilePathPattern(source), 'object', source)
+  t.same((compilePathPattern('/caf%C3%A9') as PathPattern).match('/caf%C3%A9'), {})
+  t.same((compilePathPattern('/a/x:id') as PathPattern).params, [], '":" inside a segment is literal')
+})
+
 t.test('splitTemplate: literal text at even indexes, param names and "*" at odd ones', async t => {
   t.strictSame(splitTemplate('/v2/accounts/:id/*', ['id', '*'], 'match.path'), ['/v2/accounts/', 'id', '/', '*', ''])
   t.strictSame(splitTemplate('/static', [], 'match.path'), ['/static'])
@@ -127,6 +146,16 @@ t.test('compileRewrite: the upstream path from the params; an empty "*" takes it
   t.equal(compileRewrite('/v2//:id', ['id']), notNormalized)
   t.equal(compileRewrite('/v2/:id/..', ['id']), notNormalized)
   t.equal(compileRewrite('/%7e/:id', ['id']), notNormalized)
+})
+
+t.test('compileRewrite: a path only, of characters a request path holds (the HTTP client refuses others)', async t => {
+  const query = 'has a "?": a rewrite is a path only, and the client\'s query is forwarded after it as sent'
+  t.equal(compileRewrite('/x?a=1&b=*', ['*']), query)
+  t.equal(compileRewrite('/x/:id?', ['id']), query)
+  t.equal(compileRewrite('/x#*', ['*']), 'has a "#" (a fragment): never part of a request path (the gateway refuses one with 400)')
+  t.equal(compileRewrite('/x y/*', ['*']), 'has a space, which no request path has: write it percent-encoded (%20)')
+  t.equal(compileRewrite('/é/:id', ['id']), 'has non-ASCII characters, which clients send percent-encoded as UTF-8: write "/%C3%A9/:id"')
+  t.type(compileRewrite('/x%20y/:id/*', ['id', '*']), 'function')
 })
 
 t.test('compileRewrite: a trailing slash is kept, and a substitution makes no "//"', async t => {

@@ -69,7 +69,7 @@ export async function run (argv: string[]): Promise<number> {
     }
     const path = normalizePath(rawPath)
     if (path === undefined) {
-      console.log('  → 400 bad_path: the path has an encoded slash or backslash, NUL, a bad escape or a ..; segment')
+      console.log('  → 400 bad_path: the path has an encoded slash or backslash, NUL, a semicolon, a malformed escape, or escapes that do not decode as UTF-8')
       return 1
     }
     if (path !== rawPath) console.log(`  normalized path  ${path}`)
