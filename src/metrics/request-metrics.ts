@@ -77,6 +77,11 @@ export class RouteMetrics {
 
   started (): void { this.#m.inFlight++ }
 
+  /** A request the route matched but refused before its plugins ran: counted, with no latency to observe. */
+  refused (method: string | undefined, status: number): void {
+    this.#m.requests.inc({ route: this.#route, method: methodLabel(method), status: String(status) })
+  }
+
   /** One try's wait for response headers. */
   upstreamAnswered (seconds: number): void { this.#upstream.observe(seconds) }
 

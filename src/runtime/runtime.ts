@@ -327,7 +327,7 @@ export class Runtime implements ExchangeOwner {
   /** `route`: the route that matched but refuses the request before its plugins (an upgrade it does not take, TRACE). */
   #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false, route?: CompiledRoute): void {
     sendError(res, error, id, close)
-    this.logRejected(error, id, this.clientIp(req), req.method, path, protocolOf(req), route?.info)
+    this.logRejected(error, id, this.clientIp(req), req.method, path, protocolOf(req), route)
   }
 
   /** The client's address as a routed request's line has it (server.trustProxy), for a request refused before routing. */
@@ -344,12 +344,14 @@ export class Runtime implements ExchangeOwner {
    * The access-log line and the count (route `(unmatched)`) of a request answered with a gateway error
    * before any route took it. `path` may be the raw request target: its query is never logged, as it
    * may carry credentials (key-auth's `query`). `clientIp`: see clientIp(), but for a request Node's parser refused.
-   * `route`: the one that matched and refused it, named in the line (counted as unmatched all the same: no exchange began).
+   * `route`: the one that matched and refused it, named in the line and counted under it.
    */
   logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string, protocol?: string,
-    route?: CompiledRoute['info']): void {
-    if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
-    if (this.#accessLog) this.log.info({ route: route?.name, upstream: route?.upstream, method, path: path === undefined ? undefined : loggedPath(withoutQuery(path)), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+    route?: CompiledRoute): void {
+    // Refused by the route it matched: counted under it (its metrics exist unless metrics.requests is false).
+    if (route !== undefined) route.metrics?.refused(method, error.status)
+    else if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
+    if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedPath(withoutQuery(path)), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {

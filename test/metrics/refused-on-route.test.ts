@@ -6,9 +6,9 @@ import { waitForLog } from '../helpers/logs.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 
 // A request a route matched but refused before its plugins (an upgrade it does not take, TRACE) is
-// counted as (unmatched), no exchange having begun; its `request rejected` line names the route.
+// counted under that route, and its `request rejected` line names the route.
 
-t.test('refusals on a matched route: counted as (unmatched), logged with the route and upstream', async t => {
+t.test('refusals on a matched route: counted under it, logged with the route and upstream', async t => {
   const up = await startUpstream()
   t.teardown(() => up.close())
   const gw = await startGateway(`upstreams:
@@ -33,7 +33,8 @@ routes:
   }
   const unrouted = await waitForLog(gw.logs, { msg: 'request rejected', error: 'no_route' })
   t.notOk(unrouted !== undefined && ('route' in unrouted || 'upstream' in unrouted), 'a request no route took names none')
-  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_total{route="(unmatched)",method="GET",status="400"}'), 2)
-  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_total{route="(unmatched)",method="OTHER",status="405"}'), 1)
-  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_total{route="plain",method="GET",status="400"}'), 0)
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_total{route="plain",method="GET",status="400"}'), 2)
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_total{route="plain",method="OTHER",status="405"}'), 1)
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_total{route="(unmatched)",method="GET",status="404"}'), 1, 'a request no route took: unmatched')
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http_requests_total{route="(unmatched)",method="GET",status="400"}'), 0, 'the refusals are not')
 })
