@@ -8,6 +8,7 @@ export type {
 export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'
 export { ANONYMOUS_HEADER, headerValue, isIdentityHeader, setIdentity } from './plugins/identity.ts'
+export { isForwardingHeader } from './proxy/forwarded.ts'
 export type { TraceContext } from './proxy/trace-context.ts'
 export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/plugin-metrics.ts'
 export { defineScript, hashTag, StoreError, type StoreErrorCode, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'

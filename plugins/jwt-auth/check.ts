@@ -1,4 +1,4 @@
-import { isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
+import { isForwardingHeader, isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { checkAuthRoute, credentialHeaders, stripForm } from '../shared/auth/route-check.ts'
 import { algorithmsOf, readPublicKeys } from './public-keys.ts'
 import { HMAC, JWKS_MAX, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
@@ -11,20 +11,28 @@ export const hasStaticKeys = (config: JwtAuthConfig): boolean => config.keys !==
 /** Where remote keys come from: jwksUri, else the issuer's discovery document, but only without a secret (the issuer is then only checked in claims). */
 export const remoteKeysUrl = (config: JwtAuthConfig): string | undefined => config.jwksUri ?? (config.secret === undefined ? config.issuer : undefined)
 
+/** Set by the gateway for every request: the trace it belongs to and its id. */
+const TRACE_HEADERS = new Set(['traceparent', 'tracestate', 'x-request-id'])
+
 /**
  * Headers no claim may be forwarded in (the schema refuses hop-by-hop and framing ones): an
- * identity header would let a token's claim pose as the consumer, Host would let it pick the
- * upstream's virtual host, and a header tokens are read from would be removed from every request first.
+ * identity header would let a token's claim pose as the consumer, X-Forwarded-For and the like as
+ * another client address, Host would let it pick the upstream's virtual host, and a header tokens
+ * are read from would be removed from every request first.
  */
 function forwardProblems (config: JwtAuthConfig): PluginConfigProblem[] {
   const from = credentialHeaders('jwt-auth', config).map(stripForm)
+  const why = (lower: string): string | undefined => {
+    if (isIdentityHeader(lower)) return 'is an identity header, set by auth plugins only'
+    if (lower === 'host') return 'is set by the gateway for the route (preserveHost, hostHeader)'
+    if (isForwardingHeader(lower)) return 'tells the upstream who the client is: the gateway sets it (server.trustProxy)'
+    if (TRACE_HEADERS.has(lower)) return 'is set by the gateway for every request (trace context, request id)'
+    if (from.includes(stripForm(lower))) return 'is where this plugin reads tokens (from): forwarded claims are removed from every request first, so no token would be found'
+    return undefined
+  }
   return Object.entries(config.forwardClaims ?? {}).flatMap(([claim, header]): PluginConfigProblem[] => {
-    const lower = header.toLowerCase()
-    const why = isIdentityHeader(lower)
-      ? 'is an identity header, set by auth plugins only'
-      : lower === 'host' ? 'is set by the gateway for the route (preserveHost, hostHeader)'
-        : from.includes(stripForm(lower)) ? 'is where this plugin reads tokens (from): forwarded claims are removed from every request first, so no token would be found' : undefined
-    return why === undefined ? [] : [{ path: ['forwardClaims', claim], message: `"${header}" ${why}` }]
+    const problem = why(header.toLowerCase())
+    return problem === undefined ? [] : [{ path: ['forwardClaims', claim], message: `"${header}" ${problem}` }]
   })
 }
 

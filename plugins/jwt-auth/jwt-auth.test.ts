@@ -412,7 +412,7 @@ routes:
 })
 
 t.test('forwardClaims may not name identity, framing, hop-by-hop or Host headers, nor where tokens are read: errors at the claim', async t => {
-  const load = (forward: string) => parseConfig(`server: { listen: { port: 8080 } }
+  const load = (forward: string, from = '[ { header: authorization, scheme: Bearer }, { header: x-token } ]') => parseConfig(`server: { listen: { port: 8080 } }
 upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
 routes:
   - name: r
@@ -421,7 +421,7 @@ routes:
     plugins:
       jwt-auth:
         secret: "${SECRET}"
-        from: [ { header: authorization, scheme: Bearer }, { header: x-token } ]
+        from: ${from}
         forwardClaims: ${forward}
 `, 'c.yaml', {}).then(() => 'loads', (err: Error) => err.message)
   // A token's claims posing as the consumer the gateway identified.
@@ -435,5 +435,13 @@ routes:
   }
   t.match(await load('{ c: Host }'), /forwardClaims\.c: "Host" is set by the gateway for the route \(preserveHost, hostHeader\)$/, 'a token picking the upstream\'s virtual host')
   t.match(await load('{ c: x_token }'), /forwardClaims\.c: "x_token" is where this plugin reads tokens \(from\): forwarded claims are removed from every request first, so no token would be found$/)
+  t.match(await load('{ sub: Cookie }', '[ { cookie: session } ]'), /forwardClaims\.sub: "Cookie" is where this plugin reads tokens \(from\)/, 'a cookie location reads the Cookie header')
+  // A token's claim posing as another client address, or trace.
+  for (const name of ['x-forwarded-for', 'X-Real-IP', 'forwarded', 'x-forwarded-proto', 'x-forwarded-host']) {
+    t.match(await load(`{ c: ${name} }`), new RegExp(`forwardClaims\\.c: "${name}" tells the upstream who the client is: the gateway sets it \\(server\\.trustProxy\\)$`), name)
+  }
+  for (const name of ['traceparent', 'tracestate', 'x-request-id']) {
+    t.match(await load(`{ c: ${name} }`), /forwardClaims\.c: "[a-z-]+" is set by the gateway for every request \(trace context, request id\)$/, name)
+  }
   t.equal(await load('{ c: x-content-length, d: hosts, e: x-consumers }'), 'loads', 'names that merely look alike')
 })

@@ -18,6 +18,12 @@ const PROXY_HEADERS = [
 
 const PORT = /^\d{1,5}$/
 
+/** Those and what applyForwarded sets: where an upstream learns who the client is. Lower-case names. */
+const CLIENT_HEADERS = new Set([...PROXY_HEADERS, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
+
+/** Whether `name` (lower-case) tells the upstream who the client is or how it connected: the gateway's to say. */
+export const isForwardingHeader = (name: string): boolean => CLIENT_HEADERS.has(name)
+
 /** Decides, once per config, whose forwarding headers are believed. */
 export function compileTrust (trustProxy: boolean | string[] | undefined): (addr: string, hop: number) => boolean {
   if (trustProxy === true) return () => true

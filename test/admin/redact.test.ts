@@ -110,3 +110,15 @@ t.test('a name is not a secret: plugin, upstream and store names with "key" or "
   }, 'every real secret stays hidden: credentials, the jwt secret and keys, passwords, tokens, URL userinfo, TLS key files')
   t.notMatch(JSON.stringify(shown), /pw|-123|scrypt|BEGIN/)
 })
+
+t.test('a consumer\'s metadata is free-form: every value under a secret-looking key stays hidden; a key object other than the cache\'s settings too', async t => {
+  const shown = redactSecrets({
+    consumers: [{ id: 'alice', metadata: { secrets: { stripe: 'sk_live_1' }, token: { value: 'tok-1' }, 'upstream-credentials': { user: 'bob', bearer: 'b-1' }, 'rate-limit': { limit: 5 } } }],
+    routes: [{ name: 'r', plugins: { signer: { signing: { key: { kty: 'oct', k: 'jwk-1' } } } } }]
+  })
+  t.same(shown, {
+    consumers: [{ id: 'alice', metadata: { secrets: { stripe: '[redacted]' }, token: { value: '[redacted]' }, 'upstream-credentials': { user: '[redacted]', bearer: '[redacted]' }, 'rate-limit': { limit: 5 } } }],
+    routes: [{ name: 'r', plugins: { signer: { signing: { key: { kty: '[redacted]', k: '[redacted]' } } } } }]
+  })
+  t.notMatch(JSON.stringify(shown), /-1/)
+})

@@ -11,7 +11,8 @@ export const stripForm = (name: string): string => name.toLowerCase().replaceAll
 
 /** The headers each auth plugin reads its credential from, by config. */
 const READS: Readonly<Record<string, (config: Readonly<Record<string, unknown>>) => string[]>> = {
-  'jwt-auth': c => (Array.isArray(c.from) ? c.from as unknown[] : JWT_DEFAULTS.from).flatMap(l => text(fields(l).header) ?? []),
+  // A cookie location reads the Cookie header.
+  'jwt-auth': c => (Array.isArray(c.from) ? c.from as unknown[] : JWT_DEFAULTS.from).flatMap(l => text(fields(l).header) ?? (text(fields(l).cookie) === undefined ? [] : ['cookie'])),
   'key-auth': c => [text(c.header) ?? KEY_HEADER],
   'basic-auth': () => ['authorization']
 }

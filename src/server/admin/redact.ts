@@ -13,10 +13,14 @@ const HEADER_MAPS = new Set(['headers', 'set', 'add'])
 
 /**
  * Maps whose keys are names: chosen in the file (`upstreams: { api-keys: ... }`, `stores`) or a
- * plugin's (`plugins: { key-auth: ... }`, a consumer's `metadata`). A name says nothing of what is
- * under it: the keys below decide. (Under a consumer's `credentials`, everything is hidden.)
+ * plugin's (`plugins: { key-auth: ... }`). A name says nothing of what is under it: the keys below
+ * decide. Not a consumer's `metadata`: free-form, its `secrets: { ... }` are what they say.
+ * (Under a consumer's `credentials`, everything is hidden.)
  */
-const NAME_MAPS = new Set(['upstreams', 'stores', 'plugins', 'metadata'])
+const NAME_MAPS = new Set(['upstreams', 'stores', 'plugins'])
+
+/** What the cache's `key` settings hold: a `key` object of these alone is settings, not a key (a JWK). */
+const KEY_SETTINGS = new Set(['host', 'query', 'headers'])
 
 /** `clientSecret`, `x-api-key`, `admin_token`: split into words. */
 const words = (key: string): string[] => key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(w => w !== '')
@@ -34,7 +38,7 @@ function secretValue (key: string, value: unknown): boolean {
   if (typeof value === 'boolean') return false
   const w = words(key)
   if (typeof value === 'number') return SECRET_WORDS.has(w[w.length - 1] ?? '')
-  if (isMap(value) && key === 'key') return false
+  if (key === 'key' && isMap(value) && Object.keys(value).every(k => KEY_SETTINGS.has(k))) return false
   return w.some(x => SECRET_WORDS.has(x))
 }
 
@@ -67,7 +71,7 @@ function redact (value: unknown, secret: boolean, names: boolean): unknown {
   if (isMap(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => {
       if (!names && HEADER_MAPS.has(k) && isMap(v)) return [k, redactHeaderMap(v)]
-      // A name exempts the settings under it, not a value given under it (free-form metadata).
+      // A name exempts the settings under it, not a value given under it.
       const named = names && isMap(v)
       return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v))]
     }))
