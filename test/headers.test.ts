@@ -6,6 +6,7 @@ import type { TestGateway } from './helpers/gateway.ts'
 import { catchAllGateway } from './helpers/catch-all.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { headerValues, rawRequest, startRawUpstream } from './helpers/raw-http.ts'
+import { h2Connect, h2Request, echoed as h2Echoed } from './helpers/http2.ts'
 
 type Echoed = { url: string, headers: Record<string, string | undefined>, body: string }
 
@@ -170,7 +171,11 @@ const SPOOFED = {
   'x-forwarded-prefix': '/admin',
   'x-forwarded-ssl': 'on',
   'x-forwarded-scheme': 'https',
-  'x-forwarded-client-cert': 'Hash=1;Subject="CN=admin"'
+  'x-forwarded-client-cert': 'Hash=1;Subject="CN=admin"',
+  'x-forwarded': 'for=6.6.6.6',
+  'forwarded-for': '6.6.6.6',
+  'x-originating-ip': '6.6.6.6',
+  'x-envoy-external-address': '6.6.6.6'
 }
 
 for (const [label, options] of [['trustProxy off', {}], ['a peer outside the trustProxy CIDR list', trusting('[ "10.0.0.0/8" ]')]] as const) {
@@ -198,6 +203,44 @@ t.test('forwarding headers from a trusted proxy are kept as sent; X-Real-IP is t
   const noPort = await echoed(`${gw.url}/`, { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'public.test', host: 'gateway.test' })
   t.equal(noPort.seen.headers['x-forwarded-port'], '443', 'no X-Forwarded-Port sent: the one of the proxy\'s X-Forwarded-Host and -Proto')
   t.equal(noPort.seen.headers['x-real-ip'], '127.0.0.1', 'no X-Forwarded-For: the peer')
+})
+
+// The `_` spellings CGI, WSGI and Rack servers read as the header the gateway sets (HTTP_X_FORWARDED_FOR), mixed case.
+const UNDERSCORED = {
+  X_Forwarded_For: '6.6.6.6',
+  'X-Real_IP': '6.6.6.6',
+  x_real_ip: '6.6.6.6',
+  X_FORWARDED_PROTO: 'https',
+  'x_forwarded-host': 'evil.test',
+  'X-Forwarded_Port': '443',
+  X_Forwarded_Client_Cert: 'Hash=1;Subject="CN=admin"',
+  cf_connecting_ip: '6.6.6.6',
+  X_Envoy_External_Address: '6.6.6.6'
+}
+const h2cServer = { server: 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  http2: { h2c: { listen: { host: 127.0.0.1, port: 0 } } }' }
+
+/** The underscore spellings of UNDERSCORED that reached the upstream. */
+const underscoredSeen = (headers: Record<string, unknown>) => Object.keys(headers).filter(name => name.includes('_'))
+
+for (const [label, options] of [['trustProxy off', h2cServer], ['a peer outside the trustProxy CIDR list', trusting('[ "10.0.0.0/8" ]')]] as const) {
+  t.test(`\`_\` spellings of forwarding headers from an untrusted client (${label}) are dropped`, async t => {
+    const gw = await catchAllGateway(t, echo, options)
+    const { seen } = await echoed(`${gw.url}/`, { ...UNDERSCORED, host: 'gateway.test' })
+    t.same(underscoredSeen(seen.headers), [], 'none reaches the upstream over HTTP/1.1')
+    t.same([seen.headers['x-forwarded-for'], seen.headers['x-real-ip'], seen.headers['x-forwarded-proto']], ['127.0.0.1', '127.0.0.1', 'http'], 'the gateway\'s own')
+    if (gw.h2cUrl === undefined) return
+    const session = await h2Connect(gw.h2cUrl)
+    t.teardown(() => session.destroy())
+    const h2 = await h2Request(session, { ':path': '/', ...Object.fromEntries(Object.entries(UNDERSCORED).map(([name, value]) => [name.toLowerCase(), value])) })
+    t.same(underscoredSeen(h2Echoed(h2).headers), [], 'none reaches the upstream over h2c')
+  })
+}
+
+t.test('`_` spellings of forwarding headers from a trusted proxy are dropped too; the dashed ones are kept', async t => {
+  const gw = await catchAllGateway(t, echo, trusting('true'))
+  const { seen } = await echoed(`${gw.url}/`, { ...UNDERSCORED, 'x-forwarded-for': '203.0.113.9', 'x-forwarded-prefix': '/api', 'x_other': 'kept', host: 'gateway.test' })
+  t.same(underscoredSeen(seen.headers), ['x_other'], 'only the header that names no forwarding header reaches the upstream')
+  t.same([seen.headers['x-forwarded-for'], seen.headers['x-real-ip'], seen.headers['x-forwarded-prefix']], ['203.0.113.9, 127.0.0.1', '203.0.113.9', '/api'])
 })
 
 t.test('Host sent upstream', async t => {

@@ -61,3 +61,22 @@ routes:
     'gw.yaml:12:35 routes[0].plugins.request-headers.set.X-Consumer-Groups: "X-Consumer-Groups" is an identity header, set by auth plugins only'
   ])
 })
+
+t.test('no rename onto a forwarding header, in either spelling (a client header would claim another address); set one, it may', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      request-headers:
+        rename: { x-client: X-Real-IP, x-proto: X_Forwarded_Proto, x-real-ip: x-peer }
+        set: { x-forwarded-prefix: /api }
+`), [
+    'gw.yaml:11:29 routes[0].plugins.request-headers.rename.x-client: "X-Real-IP" tells the upstream who the client is: the gateway sets it (server.trustProxy)',
+    'gw.yaml:11:49 routes[0].plugins.request-headers.rename.x-proto: "X_Forwarded_Proto" tells the upstream who the client is: the gateway sets it (server.trustProxy)'
+  ])
+})

@@ -13,7 +13,8 @@ const PROXY_HEADERS = [
   'forwarded', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-forwarded-server',
   'x-forwarded-by', 'x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-client-cert', 'x-forwarded-tls-client-cert',
   'x-forwarded-tls-client-cert-info', 'x-original-forwarded-for', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'client-ip',
-  'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-url-scheme', 'front-end-https'
+  'x-cluster-client-ip', 'cf-connecting-ip', 'fastly-client-ip', 'x-url-scheme', 'front-end-https', 'x-forwarded',
+  'forwarded-for', 'x-originating-ip', 'x-envoy-external-address'
 ]
 
 const PORT = /^\d{1,5}$/
@@ -21,8 +22,22 @@ const PORT = /^\d{1,5}$/
 /** Those and what applyForwarded sets: where an upstream learns who the client is. Lower-case names. */
 const CLIENT_HEADERS = new Set([...PROXY_HEADERS, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
 
-/** Whether `name` (lower-case) tells the upstream who the client is or how it connected: the gateway's to say. */
-export const isForwardingHeader = (name: string): boolean => CLIENT_HEADERS.has(name)
+/** `name`'s other spellings with `_` for any of its `-`: CGI, WSGI and Rack servers read them all as one (HTTP_X_REAL_IP). */
+function underscoreSpellings (name: string): string[] {
+  const [first, ...rest] = name.split('-')
+  let spellings = [first as string]
+  for (const part of rest) spellings = spellings.flatMap(s => [`${s}-${part}`, `${s}_${part}`])
+  return spellings.filter(s => s !== name)
+}
+
+/**
+ * The `_` spellings of all of those. No proxy writes them: from any peer they are a client's claim
+ * that such a server could read in place of (or merged with) the header the gateway or its proxy set.
+ */
+const UNDERSCORED = [...CLIENT_HEADERS].flatMap(underscoreSpellings)
+
+/** Whether `name` (lower-case), in either spelling, tells the upstream who the client is or how it connected: the gateway's to say. */
+export const isForwardingHeader = (name: string): boolean => CLIENT_HEADERS.has(name.replaceAll('_', '-'))
 
 /** Decides, once per config, whose forwarding headers are believed. */
 export function compileTrust (trustProxy: boolean | string[] | undefined): (addr: string, hop: number) => boolean {
@@ -31,9 +46,14 @@ export function compileTrust (trustProxy: boolean | string[] | undefined): (addr
   return proxyAddr.compile(trustProxy)
 }
 
-/** The request headers left out for an untrusted peer, once per config: `removed` and the proxies' headers. */
+/** The request headers left out for a trusted peer, once per config: `removed` and the `_` spellings of forwarding headers. */
+export function trustedRemovals (removed: ReadonlySet<string>): ReadonlySet<string> {
+  return new Set([...removed, ...UNDERSCORED])
+}
+
+/** The request headers left out for an untrusted peer, once per config: those and the proxies' headers. */
 export function untrustedRemovals (removed: ReadonlySet<string>): ReadonlySet<string> {
-  return new Set([...removed, ...PROXY_HEADERS])
+  return new Set([...removed, ...UNDERSCORED, ...PROXY_HEADERS])
 }
 
 /** Whether the peer is a trusted proxy: then its forwarding headers are passed on (see untrustedRemovals). */

@@ -6,7 +6,7 @@ import type { LoadedConfig } from '../config/load.ts'
 import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
-import { applyForwarded, clientAddress, compileTrust, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
+import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { framingFault } from '../proxy/request-framing.ts'
 import { upgradeRefusal } from '../proxy/upgrade.ts'
@@ -64,7 +64,7 @@ export class Runtime implements ExchangeOwner {
   /** Whether requests no route took are counted (metrics.requests). */
   readonly #countUnmatched: boolean
   #trust: (addr: string, hop: number) => boolean
-  /** Request headers never sent upstream (server.removeRequestHeaders), lower-cased. */
+  /** Request headers never sent upstream (server.removeRequestHeaders, and see trustedRemovals), lower-cased. */
   readonly #removed: ReadonlySet<string>
   /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
   readonly #removedUntrusted: ReadonlySet<string>
@@ -98,8 +98,9 @@ export class Runtime implements ExchangeOwner {
     this.log = log
     const { server, logging } = loaded.config
     this.#trust = compileTrust(server.trustProxy)
-    this.#removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
-    this.#removedUntrusted = untrustedRemovals(this.#removed)
+    const removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
+    this.#removed = trustedRemovals(removed)
+    this.#removedUntrusted = untrustedRemovals(removed)
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
