@@ -2,7 +2,10 @@ import type { CacheConfig } from './schema.ts'
 
 /** Where a request's responses are stored: the primary key, and the tag that invalidation and URL purges use. */
 export interface RequestKey {
-  /** `c:<route>:<path>?<query>#<host>|<headers>`, then `><upstream path>` when that is another path */
+  /**
+   * `c:<route>:<path>?<query>#<host>|<proto>|`, `@<forwarded host>|` when the upstream is told
+   * another host than `<host>`, `<headers>`, then `><upstream path>` when that is another path.
+   */
   readonly primary: string
   /** `u:<host><path>`: every stored query and header variant of the path. */
   readonly urlTag: string
@@ -11,20 +14,24 @@ export interface RequestKey {
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 /**
  * `host`: the client's; `query`, `headers` and `upstreamPath`: the request's as they reach the
- * cache (plugins before it may have changed them).
+ * cache (plugins before it may have changed them). `headers` are those sent upstream: their
+ * X-Forwarded-Proto/-Host are the gateway's, or a trusted proxy's (applyForwarded).
  */
 export type KeyBuilder = (path: string, query: string, host: string | string[] | undefined, headers: Headers, upstreamPath?: string) => RequestKey
 
 /** Builds the key function of a route once, at setup: query filter, header list, host. */
 export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBuilder {
   const withHost = key.host ?? true
-  const include = key.query?.include === undefined ? undefined : new Set(key.query.include)
-  const ignore = new Set(key.query?.ignore ?? [])
+  const keyQuery = compileQuery(key)
   const headerNames = (key.headers ?? []).map(h => h.toLowerCase())
   const prefix = `c:${route}:`
   return (path, query, clientHost, headers, upstreamPath = path) => {
     const host = withHost ? normalizeHost(clientHost) : ''
-    let k = `${prefix}${path}?${query.length > 1 ? sortedQuery(query, include, ignore) : ''}#${host}|`
+    // Upstreams build links from the scheme and host they are told: a response is only another
+    // request's when they were the same. The host is left out with the Host (key.host: false).
+    let k = `${prefix}${path}?${keyQuery(query)}#${host}|${forwarded(headers['x-forwarded-proto'])}|`
+    // Most often the gateway's own (the Host): nothing to add.
+    if (withHost) { const fwdHost = headers['x-forwarded-host']; if ((fwdHost ?? '') !== host) k += `@${forwarded(fwdHost)}|` }
     for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : String(v)}|` }
     // A route's rewrite follows from the path; a plugin's may not (a version header, say): both are kept apart.
     if (upstreamPath !== path) k += `>${upstreamPath}`
@@ -33,12 +40,32 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
 }
 
 /**
- * The part of a primary key that a URL purge deletes by prefix (all header and Vary variants).
+ * The part of a primary key that a URL purge deletes by prefix (all scheme, forwarded host,
+ * header and Vary variants): `c:<route>:<path>?<query>#<host>|`, as compileKey starts it.
  * `path`: the URL's path normalized as requests' are (see normalizePath), as keys hold it.
  */
 export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: URL, path: string): string {
-  const full = compileKey(route, { ...key, headers: [] })(path, url.search, url.host, {})
-  return full.primary
+  return `c:${route}:${path}?${compileQuery(key)(url.search)}#${key.host ?? true ? normalizeHost(url.host) : ''}|`
+}
+
+/** The key's query part: the parameters kept, sorted by name. */
+function compileQuery (key: CacheConfig['key'] = {}): (query: string) => string {
+  const include = key.query?.include === undefined ? undefined : new Set(key.query.include)
+  const ignore = new Set(key.query?.ignore ?? [])
+  return query => query.length > 1 ? sortedQuery(query, include, ignore) : ''
+}
+
+const SPECIAL = /[%|]/
+const SPECIAL_ALL = /[%|]/g
+const escape = (c: string) => `%${c.charCodeAt(0).toString(16)}`
+
+/**
+ * An X-Forwarded-Proto/-Host value as the key holds it: `|` and `%` escaped, so that a value a
+ * trusted proxy passed on from its client cannot end its part early and pass for the next ones.
+ */
+function forwarded (v: string | string[] | undefined): string {
+  const s = typeof v === 'string' ? v : v === undefined ? '' : v.join(',')
+  return s === 'https' || s === 'http' || !SPECIAL.test(s) ? s : s.replace(SPECIAL_ALL, escape)
 }
 
 export const normalizeHost = (host: string | string[] | undefined): string =>

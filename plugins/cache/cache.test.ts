@@ -1441,3 +1441,38 @@ t.test('a ranged request whose stale entry is revalidated with a 304 gets its pa
   t.equal(r.seen.length, 2)
   t.equal((await r.get('/p')).body, '0123456789', 'the entry itself whole')
 })
+
+/** An upstream that builds a link from the scheme and host it is told, as link-building apps do. */
+const linkBuilder: Handler = (req, res) =>
+  send(res, 200, { 'cache-control': 'public, max-age=60' }, `${String(req.headers['x-forwarded-proto'])}://${String(req.headers['x-forwarded-host'])}/next`)
+
+t.test('behind a trusted proxy, requests told another scheme or host upstream do not share an entry', async t => {
+  const r = await rig(t, linkBuilder, '{}', 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  trustProxy: [127.0.0.1]')
+  const poisoned = await r.get('/p', { host: 'shop.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' })
+  t.equal(poisoned.body, 'http://evil.example/next')
+  t.match(cs(poisoned.headers), /; stored; /)
+  const https = await r.get('/p', { host: 'shop.example', 'x-forwarded-proto': 'https' })
+  t.equal(https.body, 'https://shop.example/next', 'another forwarded host: its own entry')
+  t.match(cs(https.headers), /fwd=uri-miss/)
+  const http = await r.get('/p', { host: 'shop.example', 'x-forwarded-proto': 'http' })
+  t.equal(http.body, 'http://shop.example/next', 'another scheme: its own entry')
+  const evilHttps = await r.get('/p', { host: 'shop.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' })
+  t.equal(evilHttps.body, 'https://evil.example/next')
+  t.equal(r.seen.length, 4)
+  const again = await r.get('/p', { host: 'shop.example', 'x-forwarded-proto': 'https' })
+  t.same([again.body, cs(again.headers).includes('; hit;')], ['https://shop.example/next', true], 'each is a hit for its own')
+  const named = await r.get('/p', { host: 'shop.example', 'x-forwarded-host': 'shop.example', 'x-forwarded-proto': 'https' })
+  t.same([named.body, cs(named.headers).includes('; hit;')], ['https://shop.example/next', true], 'the Host named again: the same entry')
+  t.equal(r.seen.length, 4)
+})
+
+t.test('an untrusted client\'s X-Forwarded-Host and -Proto neither split nor poison an entry: the gateway replaces them', async t => {
+  const r = await rig(t, linkBuilder)
+  const first = await r.get('/p', { host: 'shop.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' })
+  t.equal(first.body, 'http://shop.example/next')
+  for (const fake of [{ 'x-forwarded-host': 'other.example' }, { 'x-forwarded-proto': 'https' }, {}] as Array<Record<string, string>>) {
+    const res = await r.get('/p', { host: 'shop.example', ...fake })
+    t.same([res.body, cs(res.headers).includes('; hit;')], ['http://shop.example/next', true], JSON.stringify(fake))
+  }
+  t.equal(r.seen.length, 1)
+})

@@ -72,8 +72,9 @@ t.test('Vary names and normalized variant keys', async t => {
 
 t.test('cache keys: sorted query, include and ignore lists, headers, host', async t => {
   const key = compileKey('r', { query: { ignore: ['utm'] }, headers: ['X-Tenant'] })
-  t.same(key('/p', '?b=2&utm=1&a=1', 'Api.Example.com:443', { 'x-tenant': 't1' }), { primary: 'c:r:/p?a=1&b=2#api.example.com|x-tenant=t1|', urlTag: 'u:api.example.com/p' })
-  t.equal(compileKey('r', { host: false, query: { include: ['id'] } })('/p', '?x=1&id=2', 'a', {}).primary, 'c:r:/p?id=2#|')
+  t.same(key('/p', '?b=2&utm=1&a=1', 'Api.Example.com:443', { 'x-tenant': 't1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' }),
+    { primary: 'c:r:/p?a=1&b=2#api.example.com|https|x-tenant=t1|', urlTag: 'u:api.example.com/p' })
+  t.equal(compileKey('r', { host: false, query: { include: ['id'] } })('/p', '?x=1&id=2', 'a', {}).primary, 'c:r:/p?id=2#||')
 })
 
 t.test('conditionals and 304 header updates', async t => {
@@ -220,21 +221,36 @@ t.test('Vary: empty names, absent and repeated headers; values as sent outside t
 
 t.test('cache keys: defaults, empty query, repeated and bare parameters, header values, URL purge prefix', async t => {
   const key = compileKey('r')
-  t.same(key('/p', '', 'A.example:80', {}), { primary: 'c:r:/p?#a.example|', urlTag: 'u:a.example/p' })
-  t.equal(key('/p', '?', 'a', {}).primary, 'c:r:/p?#a|')
-  t.equal(key('/p', '?b&a=2&&a=1', undefined, {}).primary, 'c:r:/p?a=2&a=1&b#|', 'bare names kept, empty pairs dropped, the values of one name in their order')
-  t.equal(key('/p', '', 'a', {}, '/p').primary, 'c:r:/p?#a|', 'the upstream path the same: not repeated')
-  t.equal(key('/p', '', 'a', {}, '/v2/p').primary, 'c:r:/p?#a|>/v2/p')
-  t.equal(key('/p', '', 'a', {}, '/v2/p').urlTag, 'u:a/p', 'tags and purges by the client\'s URL')
+  // As applyForwarded sets them for a client on a plain listener: the Host, and http.
+  const fwd = (host: string) => ({ 'x-forwarded-proto': 'http', 'x-forwarded-host': host })
+  t.same(key('/p', '', 'A.example:80', fwd('a.example')), { primary: 'c:r:/p?#a.example|http|', urlTag: 'u:a.example/p' })
+  t.equal(key('/p', '?', 'a', fwd('a')).primary, 'c:r:/p?#a|http|')
+  t.equal(key('/p', '?b&a=2&&a=1', undefined, {}).primary, 'c:r:/p?a=2&a=1&b#||', 'bare names kept, empty pairs dropped, the values of one name in their order')
+  t.equal(key('/p', '', 'a', fwd('a'), '/p').primary, 'c:r:/p?#a|http|', 'the upstream path the same: not repeated')
+  t.equal(key('/p', '', 'a', fwd('a'), '/v2/p').primary, 'c:r:/p?#a|http|>/v2/p')
+  t.equal(key('/p', '', 'a', fwd('a'), '/v2/p').urlTag, 'u:a/p', 'tags and purges by the client\'s URL')
   t.not(key('/p', '?sort=name&sort=-date', undefined, {}).primary, key('/p', '?sort=-date&sort=name', undefined, {}).primary, 'a list in another order is another query')
-  t.equal(key('/p', '', 'a:8080', {}).primary, 'c:r:/p?#a:8080|', 'only the default ports are dropped')
-  t.equal(key('/p', '', 'a:4430', {}).primary, 'c:r:/p?#a:4430|')
-  t.equal(compileKey('r', { query: { include: ['a', 'b'], ignore: ['b'] } })('/p', '?a=1&b=2&c=3', undefined, {}).primary, 'c:r:/p?a=1#|', 'ignore wins over include')
-  t.equal(compileKey('r', { query: { ignore: ['flag'] } })('/p', '?flag&a=1', undefined, {}).primary, 'c:r:/p?a=1#|', 'a bare name is ignored by its whole name')
-  t.equal(compileKey('r', { headers: ['X-A', 'x-b'] })('/p', '', undefined, { 'x-a': ['1', '2'] }).primary, 'c:r:/p?#|x-a=1,2|x-b=|')
-  t.equal(compileKey('r', { query: { include: [] } })('/p', '?a=1', undefined, {}).primary, 'c:r:/p?#|', 'an empty include list keeps no parameter')
+  t.equal(key('/p', '', 'a:8080', fwd('a:8080')).primary, 'c:r:/p?#a:8080|http|', 'only the default ports are dropped')
+  t.equal(key('/p', '', 'a:4430', fwd('a:4430')).primary, 'c:r:/p?#a:4430|http|')
+  t.equal(compileKey('r', { query: { include: ['a', 'b'], ignore: ['b'] } })('/p', '?a=1&b=2&c=3', undefined, {}).primary, 'c:r:/p?a=1#||', 'ignore wins over include')
+  t.equal(compileKey('r', { query: { ignore: ['flag'] } })('/p', '?flag&a=1', undefined, {}).primary, 'c:r:/p?a=1#||', 'a bare name is ignored by its whole name')
+  t.equal(compileKey('r', { headers: ['X-A', 'x-b'] })('/p', '', undefined, { 'x-a': ['1', '2'] }).primary, 'c:r:/p?#||x-a=1,2|x-b=|')
+  t.equal(compileKey('r', { query: { include: [] } })('/p', '?a=1', undefined, {}).primary, 'c:r:/p?#||', 'an empty include list keeps no parameter')
   t.equal(urlKeyPrefix('r', { headers: ['x-a'], query: { ignore: ['u'] } }, new URL('https://API.example:443/p?u=1&b=2&a=1'), '/p'), 'c:r:/p?a=1&b=2#api.example|')
   t.equal(urlKeyPrefix('r', { host: false }, new URL('https://api.example/p'), '/p'), 'c:r:/p?#|')
+})
+
+t.test('cache keys: the scheme and host the upstream is told', async t => {
+  const key = (host: string, headers: Record<string, string | string[]>, config = {}) => compileKey('r', config)('/p', '', host, headers).primary
+  t.equal(key('a', { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'a' }), 'c:r:/p?#a|https|', 'the scheme, always')
+  t.equal(key('a', { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.example' }), 'c:r:/p?#a|http|@evil.example|', 'a host other than the Host')
+  t.equal(key('A:80', { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'A:80' }), 'c:r:/p?#a|http|@A:80|', 'as told, not as the Host is normalized')
+  t.equal(key('a', { 'x-forwarded-proto': 'http' }), 'c:r:/p?#a|http|@|', 'none told (a plugin removed it)')
+  t.equal(key('a', { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.example' }, { host: false }), 'c:r:/p?#|http|', 'key.host: false leaves out both')
+  t.equal(key('a', { 'x-forwarded-proto': 'https|@b', 'x-forwarded-host': 'a' }), 'c:r:/p?#a|https%7c@b|', 'a value cannot end its part early')
+  t.not(key('a', { 'x-forwarded-proto': 'https|@b', 'x-forwarded-host': 'a' }), key('a', { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'b' }))
+  t.equal(key('a', { 'x-forwarded-proto': 'x%7c', 'x-forwarded-host': 'b%|' }), 'c:r:/p?#a|x%257c|@b%25%7c|', 'nor pass for an escaped one')
+  t.equal(key('a', { 'x-forwarded-proto': 'http', 'x-forwarded-host': ['b', 'c'] }), 'c:r:/p?#a|http|@b,c|')
 })
 
 t.test('hit replies: 204 without Content-Length, a new ttl alone rebuilds', async t => {
