@@ -15,6 +15,7 @@ export { defineScript, hashTag, StoreError, type StoreErrorCode, type LocalData,
 export { StoreName } from './stores/store-name.ts'
 export { ConsumerId } from './consumers/consumer-id.ts'
 export { FilePath } from './config/file-path.ts'
+export { hideUrlSecrets } from './config/url-userinfo.ts'
 export { Duration, LongDuration, toMs } from './config/duration.ts'
 export { ByteSize, toBytes } from './config/byte-size.ts'
 export { splitTemplate } from './routing/path-pattern.ts'

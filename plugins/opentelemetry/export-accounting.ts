@@ -34,6 +34,12 @@ export function spanAccounting (metrics: PluginMetrics): MeterProvider {
   return { getMeter: () => meter }
 }
 
+/** What the export lines name: the endpoint (its secrets hidden) and the routes whose spans go there. */
+export interface ExportTarget {
+  readonly endpoint: string
+  readonly routes: readonly string[]
+}
+
 /**
  * An exporter that logs when exports start failing (once, with the error) and when they work
  * again: a line per outage, not per batch.
@@ -41,23 +47,23 @@ export function spanAccounting (metrics: PluginMetrics): MeterProvider {
 export class LoggedExporter implements SpanExporter {
   readonly #inner: SpanExporter
   readonly #log: Logger
-  readonly #endpoint: string
+  readonly #target: ExportTarget
   #failing = false
 
-  constructor (inner: SpanExporter, log: Logger, endpoint: string) {
+  constructor (inner: SpanExporter, log: Logger, target: ExportTarget) {
     this.#inner = inner
     this.#log = log
-    this.#endpoint = endpoint
+    this.#target = target
   }
 
   export (spans: ReadableSpan[], done: (result: ExportResult) => void): void {
     this.#inner.export(spans, result => {
       if (result.code !== ExportResultCode.SUCCESS && !this.#failing) {
         this.#failing = true
-        this.#log.warn({ err: result.error, endpoint: this.#endpoint }, 'span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)')
+        this.#log.warn({ err: result.error, endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)')
       } else if (result.code === ExportResultCode.SUCCESS && this.#failing) {
         this.#failing = false
-        this.#log.info({ endpoint: this.#endpoint }, 'span export works again')
+        this.#log.info({ endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export works again')
       }
       done(result)
     })

@@ -18,11 +18,12 @@ export default definePlugin({
     const [{ RouteSpans }, { startTracing }] = await loadSdk()
     // One exporter per distinct settings for the whole config (most configs set it once, under plugins:).
     const tracing = ctx.shared(JSON.stringify(config), () => startTracing(config, ctx))
+    tracing.routes.push(ctx.routeName)
     const spans = new RouteSpans(tracing, { name: ctx.routeName, path: ctx.routePath })
     return {
       onUpstreamTry: (req, target, attempt) => { spans.tryStarted(req, target, attempt) },
       onUpstreamTryEnd: (req, status, error) => { spans.tryEnded(req, status, error) },
-      onFinished: (req, status) => { spans.finished(req, status) }
+      onFinished: (req, status, cut) => { spans.finished(req, status, cut) }
     }
   }
 })

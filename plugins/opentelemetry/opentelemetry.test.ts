@@ -29,7 +29,9 @@ const flakyB = await startUpstream(flakyHandler)
 const codes = await startUpstream((req, res) => { seen(req); res.writeHead(Number(req.url?.split('/').pop())).end() })
 const gone = await startUpstream()
 await gone.close()
-t.teardown(() => Promise.all([ok.close(), flakyA.close(), flakyB.close(), codes.close()]))
+// Answers 200 and part of a body, then breaks the connection.
+const broken = await startUpstream((req, res) => { seen(req); res.writeHead(200, { 'content-length': '100' }); res.write('part', () => res.destroy()) })
+t.teardown(() => Promise.all([ok.close(), flakyA.close(), flakyB.close(), codes.close(), broken.close()]))
 
 const gw = await startGateway(`
 upstreams:
@@ -37,6 +39,7 @@ upstreams:
   flaky: { targets: [ { url: "${flakyA.url}" }, { url: "${flakyB.url}" } ], retries: { on: [503] }, passive: false }
   gone: { targets: [ { url: "${gone.url}" } ], retries: false, passive: false }
   codes: { targets: [ { url: "${codes.url}" } ], retries: false, passive: false }
+  broken: { targets: [ { url: "${broken.url}" } ], retries: false, passive: false }
   # Targets that refuse connections, for the attributes of the try.
   v6: { targets: [ { url: "http://[::1]:${gone.port}" } ], retries: false, passive: false }
   named: { targets: [ { url: "http://localhost:${gone.port}" } ], retries: false, passive: false }
@@ -54,6 +57,7 @@ routes:
   - { name: retried, match: { path: /retried }, upstream: flaky }
   - { name: refused, match: { path: /refused }, upstream: gone }
   - { name: codes, match: { path: "/codes/:code" }, upstream: codes }
+  - { name: broken, match: { path: /broken }, upstream: broken }
   - { name: trace, match: { path: /traced-trace, methods: [TRACE] }, upstream: ok }
   - { name: v6, match: { path: /targets/v6 }, upstream: v6 }
   - { name: named, match: { path: /targets/named }, upstream: named }
@@ -83,7 +87,8 @@ async function metricSettles (adminUrl: string, series: string, expected: number
 
 async function traced (path: string, id: string, traceparent?: string, method = 'GET') {
   const res = await request(`${gw.url}${path}`, { method, headers: { 'x-request-id': id, 'user-agent': 'otel-test/1', ...(traceparent === undefined ? {} : { traceparent }) } })
-  await res.body.dump()
+  // A body cut short ends in an error: the status is what is checked.
+  await res.body.dump().catch(() => undefined)
   const line = await waitForLog(gw.logs, { requestId: id, msg: 'request' })
   return { status: res.statusCode, traceId: line?.traceId as string }
 }
@@ -189,6 +194,17 @@ t.test('an upstream that refuses the connection: a failed client span, a 502 ser
   t.equal(server.attributes['http.response.status_code'], 502)
   t.equal(server.attributes['error.type'], '502')
   t.equal(server.status, ERROR)
+})
+
+t.test('an upstream that breaks the body after a 200: the server span is an error, its type the access log\'s error', async t => {
+  const trace = '9b'.repeat(16)
+  t.equal((await traced('/broken', 'broken-1', `00-${trace}-${'d4'.repeat(8)}-01`)).status, 200)
+  t.ok(await until(() => spansOf(trace).length === 2))
+  const server = spansOf(trace).find(s => s.kind === SERVER) as ReceivedSpan
+  t.match(await waitForLog(gw.logs, { requestId: 'broken-1', msg: 'request' }), { status: 200, error: 'upstream_broken' })
+  t.equal(server.attributes['http.response.status_code'], 200)
+  t.equal(server.attributes['error.type'], 'upstream_broken')
+  t.equal(server.status, ERROR, 'the client got a truncated body')
 })
 
 t.test('methods: each known one by its name, any other as _OTHER with the original beside', async t => {

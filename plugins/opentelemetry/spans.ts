@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type HrTime, type Span } from '@opentelemetry/api'
-import { millisToHrTime } from '@opentelemetry/core'
+import { millisToHrTime, TraceState } from '@opentelemetry/core'
 import {
   ATTR_CLIENT_ADDRESS, ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_HTTP_REQUEST_RESEND_COUNT,
   ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_PROTOCOL_VERSION,
@@ -50,6 +50,13 @@ function attributesOf (target: UpstreamTarget): Attributes {
   return attributes
 }
 
+/** The caller's tracestate (its header lines joined, as W3C Trace Context allows), kept on the server span's parent. */
+function callerTraceState (req: GatewayRequest): TraceState | undefined {
+  const header = req.clientHeaders.tracestate
+  if (header === undefined) return undefined
+  return new TraceState(typeof header === 'string' ? header : header.join(','))
+}
+
 /** error.type of a failed try: the error's code (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT...), else _OTHER. */
 const errorType = (err: Error): string => (err as { code?: unknown }).code?.toString() ?? ERROR_TYPE_VALUE_OTHER
 
@@ -75,7 +82,7 @@ export class RouteSpans {
     if (existing !== undefined) return existing
     const t = req.trace
     const parent = t.parentSpanId === undefined ? ROOT_CONTEXT
-      : trace.setSpanContext(ROOT_CONTEXT, { traceId: t.traceId, spanId: t.parentSpanId, traceFlags: parseInt(t.flags, 16) & TraceFlags.SAMPLED, isRemote: true })
+      : trace.setSpanContext(ROOT_CONTEXT, { traceId: t.traceId, spanId: t.parentSpanId, traceFlags: parseInt(t.flags, 16) & TraceFlags.SAMPLED, isRemote: true, traceState: callerTraceState(req) })
     const method = KNOWN_METHODS.has(req.method) ? req.method : '_OTHER'
     const raw = req.raw
     const attributes: Attributes = {
@@ -86,7 +93,8 @@ export class RouteSpans {
       [ATTR_CLIENT_ADDRESS]: req.clientIp,
       [ATTR_NETWORK_PEER_ADDRESS]: raw.socket.remoteAddress,
       [ATTR_NETWORK_PEER_PORT]: raw.socket.remotePort,
-      [ATTR_NETWORK_PROTOCOL_VERSION]: raw.httpVersion,
+      // Semantic conventions spell HTTP/2 "2", where Node says "2.0".
+      [ATTR_NETWORK_PROTOCOL_VERSION]: raw.httpVersion === '2.0' ? '2' : raw.httpVersion,
       [ATTR_USER_AGENT_ORIGINAL]: req.clientHeaders['user-agent'],
       'portcullis.route': this.#route,
       'portcullis.request_id': req.id
@@ -143,12 +151,13 @@ export class RouteSpans {
     span.end(spanTime(req, performance.now()))
   }
 
-  finished (req: GatewayRequest, status: number): void {
+  /** `cut`: why the gateway cut the answer short (the access log's `error`), its error.type then, whatever the status. */
+  finished (req: GatewayRequest, status: number, cut: string | undefined): void {
     const span = this.#server(req)
     span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status)
-    // A server span is an error for 5xx only: a 4xx is the client's mistake, not the gateway's.
-    if (status >= 500) {
-      span.setAttribute(ATTR_ERROR_TYPE, String(status))
+    // A server span is an error for 5xx or an answer cut short: a 4xx is the client's mistake, not the gateway's.
+    if (status >= 500 || cut !== undefined) {
+      span.setAttribute(ATTR_ERROR_TYPE, cut ?? String(status))
       span.setStatus({ code: SpanStatusCode.ERROR })
     }
     span.end(spanTime(req, performance.now()))

@@ -5,7 +5,7 @@ import {
   BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, RandomIdGenerator, TraceIdRatioBasedSampler, type BufferConfig, type IdGenerator
 } from '@opentelemetry/sdk-trace-base'
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
-import { toMs, type PluginSetupContext } from '../../src/index.ts'
+import { hideUrlSecrets, toMs, type PluginSetupContext } from '../../src/index.ts'
 import { LoggedExporter, spanAccounting } from './export-accounting.ts'
 import { DEFAULTS, type OpenTelemetryConfig } from './schema.ts'
 
@@ -29,15 +29,39 @@ export class RequestIds implements IdGenerator {
 export interface Tracing {
   readonly tracer: Tracer
   readonly ids: RequestIds
+  /** The routes that share it, each added by its setup: named in the export lines (the logger's `route` is only the first's). */
+  readonly routes: string[]
   /** Exports what is queued (bounded by `timeout`), then stops. */
   dispose (): Promise<void>
 }
 
+/**
+ * `create()`, with the process's OTEL_* variables out of its sight. The SDK reads them as it builds
+ * its parts: OTEL_EXPORTER_OTLP_HEADERS would add another tool's token to the exports of this
+ * config's endpoint, OTEL_EXPORTER_OTLP_COMPRESSION gzip them, OTEL_ATTRIBUTE_* cut attributes.
+ * The config is the one source. Synchronous: nothing else runs while they are set aside.
+ */
+function withoutOtelEnv<T> (create: () => T): T {
+  const env = process.env
+  const hidden = Object.keys(env).filter(name => name.startsWith('OTEL_')).map(name => [name, env[name]] as const)
+  for (const [name] of hidden) delete env[name]
+  try {
+    return create()
+  } finally {
+    for (const [name, value] of hidden) env[name] = value
+  }
+}
+
 export function startTracing (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracing {
+  return withoutOtelEnv(() => pipeline(config, ctx))
+}
+
+function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracing {
   const endpoint = config.endpoint ?? DEFAULTS.endpoint
   const timeout = toMs(config.timeout ?? DEFAULTS.timeout)
   const maxQueueSize = config.maxQueueSize ?? DEFAULTS.maxQueueSize
   const otlp = new OTLPTraceExporter({ url: endpoint, headers: config.headers ?? {}, timeoutMillis: timeout })
+  const routes: string[] = []
   // selfObsMeterProvider is a BatchSpanProcessor option its BufferConfig type does not list yet.
   const batching: BufferConfig & { selfObsMeterProvider: MeterProvider } = {
     maxQueueSize,
@@ -51,11 +75,12 @@ export function startTracing (config: OpenTelemetryConfig, ctx: PluginSetupConte
     resource: defaultResource().merge(resourceFromAttributes({ ...config.resourceAttributes, [ATTR_SERVICE_NAME]: config.serviceName ?? DEFAULTS.serviceName })),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.samplingRatio ?? DEFAULTS.samplingRatio) }),
     idGenerator: ids,
-    spanProcessors: [new BatchSpanProcessor(new LoggedExporter(otlp, ctx.log, endpoint), batching)]
+    spanProcessors: [new BatchSpanProcessor(new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }), batching)]
   })
   return {
     tracer: provider.getTracer('portcullis'),
     ids,
+    routes,
     dispose: () => provider.shutdown()
   }
 }

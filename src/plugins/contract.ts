@@ -178,9 +178,11 @@ export interface PluginHandlers {
   onUpstreamTryEnd?: (req: GatewayRequest, status: number | undefined, error: Error | undefined) => void
   /**
    * The request is over (its last byte sent, or the client gone), however it was answered (the
-   * upstream, a plugin, a gateway error): `status` as the access log has it (499: the client left).
+   * upstream, a plugin, a gateway error): `status` as the access log has it (499: the client left);
+   * `cut`, its `error` too when the gateway cut the answer short (`upstream_broken`,
+   * `client_send_timeout`, `request_timeout`, `shutdown`...), undefined otherwise.
    */
-  onFinished?: (req: GatewayRequest, status: number) => void
+  onFinished?: (req: GatewayRequest, status: number, cut: string | undefined) => void
   /** Called when the runtime that owns this route is disposed (after a reload, or at shutdown). */
   dispose?: () => Maybe<void>
 }

@@ -24,7 +24,7 @@ export interface Pipeline {
   /** The plugins' observers (PluginHandlers), each chained into one call; undefined when no plugin has one. */
   readonly onUpstreamTry: ((req: GatewayRequest, target: UpstreamTarget, attempt: number) => void) | undefined
   readonly onUpstreamTryEnd: ((req: GatewayRequest, status: number | undefined, error: Error | undefined) => void) | undefined
-  readonly onFinished: ((req: GatewayRequest, status: number) => void) | undefined
+  readonly onFinished: ((req: GatewayRequest, status: number, cut: string | undefined) => void) | undefined
   /** Request headers the plugins hold credentials in (ctx.redactHeaders), lower-cased. */
   readonly redactedHeaders: readonly string[]
   dispose (): Promise<void>

@@ -363,7 +363,7 @@ export class Runtime implements ExchangeOwner {
       : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' ? 503 : 408
     const elapsed = performance.now() - ex.startedAt
     ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes, ex.trace.traceId)
-    ex.compiled.pipeline.onFinished?.(ex, status)
+    ex.compiled.pipeline.onFinished?.(ex, status, cut)
     if (this.#accessLog) {
       ex.compiled.accessLog.write({
         target: ex.target?.url,
