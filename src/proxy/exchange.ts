@@ -180,6 +180,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #buffered = false
   /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
   #responseMs = 0
+  /** The try whose 1xx started #headersTimer (see #informational). */
+  #informationalTry = 0
   #headersTimer: NodeJS.Timeout | undefined
   /** While the upstream takes none of a streamed request body (its backpressure holds the body paused): the idle timeout's timer. */
   #stallTimer: NodeJS.Timeout | undefined
@@ -528,7 +530,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true // 1xx informational: the gateway sends its own 100 Continue (sendContinue)
+    // 1xx informational: the gateway sends its own 100 Continue (sendContinue).
+    if (status < 200) { this.#informational(); return true }
     clearTimeout(this.#headersTimer)
     clearTimeout(this.#stallTimer)
     const upstream = this.compiled.upstream
@@ -940,6 +943,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */
+  /**
+   * A try's first 1xx, where undici times the response (timeouts.response of 10 s or more): undici
+   * restarts its timer on every 1xx, so an upstream sending them for ever (102 Processing, 103) would
+   * never time out. The gateway's own timer then cuts the try `response` after its first 1xx at most.
+   */
+  #informational (): void {
+    if (this.#responseMs > 0 || this.#informationalTry === this.#tries || this.compiled.responseTimeout === 0 || this.#done) return
+    this.#informationalTry = this.#tries
+    this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.compiled.responseTimeout, this)
+  }
+
   static #onHeadersTimeout (ex: Exchange): void {
     ex.#abort?.(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
   }

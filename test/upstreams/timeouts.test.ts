@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
-import { connect } from 'node:net'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
@@ -157,4 +157,28 @@ routes:
   t.equal(pair.status, 200, 'retried on the other target')
   t.same(JSON.parse(pair.body), { backend: 'a' })
   t.ok(pair.ms >= 290 && pair.ms < 300 + LATE_MS, `after the connect timeout: ${Math.round(pair.ms)} ms`)
+})
+
+t.test('an upstream that sends 1xx answers for ever is cut at timeouts.response after its first, undici-timed (10 s or more) too', async t => {
+  // 103 Early Hints every 300 ms and never a final answer: undici restarts its timer on each.
+  const informational = createServer(socket => {
+    socket.on('error', () => {})
+    socket.once('data', () => {
+      const hints = setInterval(() => socket.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n'), 300)
+      socket.on('close', () => clearInterval(hints))
+    })
+  })
+  informational.listen(0, '127.0.0.1')
+  await once(informational, 'listening')
+  t.teardown(() => { informational.close() })
+  const port = (informational.address() as AddressInfo).port
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:${port}" } ], timeouts: { response: 10s }, retries: false, passive: false }
+routes:
+  - { name: hints, match: { path: /hints }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const res = await timed(`${gw.url}/hints`)
+  t.equal(res.status, 504, `answered ${res.status} after ${Math.round(res.ms)} ms`)
+  t.ok(res.ms >= 10_000 - 50 && res.ms < 10_000 + LATE_MS + 1_000, `after the response timeout: ${Math.round(res.ms)} ms`)
 })
