@@ -2,6 +2,8 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { parseConfig } from '../../src/config/load.ts'
+import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
 
 const hits: string[] = []
 const up = await startUpstream((req, res) => {
@@ -13,7 +15,8 @@ const up = await startUpstream((req, res) => {
         'access-control-expose-headers': 'X-Secret',
         'access-control-allow-methods': 'GET, DELETE',
         'access-control-allow-headers': 'X-Anything',
-        'access-control-max-age': '86400'
+        'access-control-max-age': '86400',
+        'access-control-allow-private-network': 'true'
       }
     : {}
   res.writeHead(200, { 'content-type': 'text/plain', vary: 'Accept-Language', 'access-control-allow-origin': '*', ...more }).end('ok')
@@ -31,13 +34,13 @@ routes:
     plugins:
       cors: { origins: [https://app.example.com, "https://*.example.net", "*.example.org", "/^https:\\\\/\\\\/pr-\\\\d+\\\\.preview\\\\.dev$/"], exposeHeaders: [X-Total, X-Page] }
   - { name: any, match: { path: /any }, upstream: up, plugins: { cors: { origins: ["*"], headers: [Content-Type, Authorization], maxAge: 60 } } }
-  - { name: creds, match: { path: /creds }, upstream: up, plugins: { cors: { origins: ["*"], credentials: true, methods: [GET, POST] } } }
+  - { name: creds, match: { path: /creds }, upstream: up, plugins: { cors: { origins: ["https://x.test", "https://*.example.net"], credentials: true, methods: [GET, POST] } } }
   - { name: down, match: { path: /down }, upstream: down, plugins: { cors: { origins: [https://app.example.com] } } }
   - { name: leaky, match: { path: /leaky }, upstream: up, plugins: { cors: { origins: ["HTTPS://Config.Example.com/", "/^https:\\\\/\\\\/[a-z]+\\\\.flagged\\\\.dev$/i"] } } }
   - { name: leaky-wild, match: { path: /leaky/wild }, upstream: up, plugins: { cors: { origins: ["https://*.example.net"] } } }
   - { name: leaky-creds, match: { path: /leaky/creds }, upstream: up, plugins: { cors: { origins: [https://app.example.com], credentials: true, exposeHeaders: [X-Total] } } }
   - { name: sandboxed, match: { path: /sandboxed }, upstream: up, plugins: { cors: { origins: ["null"], credentials: true } } }
-  - { name: any-regex, match: { path: /any-regex }, upstream: up, plugins: { cors: { origins: ["/^.*$/"], credentials: true } } }
+  - { name: null-regex, match: { path: /null-regex }, upstream: up, plugins: { cors: { origins: ["/^(https:\\\\/\\\\/x\\\\.test|null)$/"], credentials: true } } }
   - { name: fenced, match: { path: /fenced }, upstream: up, plugins: { cors: { origins: [https://app.example.com] }, ip-filter: { deny: [127.0.0.0/8] } } }
 `)
 t.teardown(() => gw.close())
@@ -80,7 +83,7 @@ t.test('configured headers, methods and max age', async t => {
   t.equal(any.headers['access-control-allow-headers'], 'Content-Type, Authorization')
   t.equal(any.headers['access-control-max-age'], '60')
   const creds = await preflight('/creds', 'https://x.test')
-  t.equal(creds.headers['access-control-allow-origin'], 'https://x.test', 'never * with credentials: the origin is echoed')
+  t.equal(creds.headers['access-control-allow-origin'], 'https://x.test', 'with credentials the origin is echoed')
   t.equal(creds.headers['access-control-allow-credentials'], 'true')
   t.equal(creds.headers['access-control-allow-methods'], 'GET, POST')
 })
@@ -146,6 +149,12 @@ t.test('the gateway\'s own errors and other plugins\' refusals carry the headers
   t.equal(fenced.headers.vary, 'origin')
 })
 
+t.test('a preflight is answered before ip-filter runs: a denied address gets its 204', async t => {
+  const res = await preflight('/fenced', 'https://app.example.com')
+  t.equal(res.statusCode, 204)
+  t.equal(res.headers['access-control-allow-origin'], 'https://app.example.com')
+})
+
 t.test('a regular expression that does not compile is a config error', async t => {
   await t.rejects(startGateway(`
 upstreams:
@@ -194,7 +203,7 @@ t.test('without exposeHeaders, no Access-Control-Expose-Headers; a refused origi
   t.notOk('access-control-expose-headers' in any.headers)
   const refused = await call('/leaky', 'GET', { origin: 'https://evil.example' })
   t.equal(refused.statusCode, 200)
-  for (const h of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers']) t.notOk(h in refused.headers, h)
+  for (const h of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'access-control-allow-private-network']) t.notOk(h in refused.headers, h)
 })
 
 t.test('exact origins are configured in any case and with a trailing slash; a regular expression keeps its flags', async t => {
@@ -212,7 +221,7 @@ t.test('a wildcard is anchored at both ends', async t => {
   }
 })
 
-const UPSTREAM_CORS = ['access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age']
+const UPSTREAM_CORS = ['access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age', 'access-control-allow-private-network']
 
 t.test('an allowed origin gets the CORS headers of the config alone, none of the upstream\'s', async t => {
   const plain = await call('/leaky/wild', 'GET', { origin: 'https://a.example.net' })
@@ -228,8 +237,8 @@ t.test('an allowed origin gets the CORS headers of the config alone, none of the
   for (const h of ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', ...UPSTREAM_CORS]) t.notOk(h in none.headers, `no Origin: ${h}`)
 })
 
-t.test('with credentials, Origin: null is allowed only when listed: never by * or a pattern', async t => {
-  for (const path of ['/creds', '/any-regex']) {
+t.test('with credentials, Origin: null is allowed only when listed: never by a pattern', async t => {
+  for (const path of ['/creds', '/null-regex']) {
     const res = await call(path, 'GET', { origin: 'null' })
     t.equal(res.statusCode, 200)
     t.notOk('access-control-allow-origin' in res.headers, `${path}: not echoed`)
@@ -244,4 +253,83 @@ t.test('with credentials, Origin: null is allowed only when listed: never by * o
   t.equal(listed.headers['access-control-allow-credentials'], 'true')
   const any = await call('/any', 'GET', { origin: 'null' })
   t.equal(any.headers['access-control-allow-origin'], '*', 'without credentials, * stays *')
+})
+
+/** The problems parseConfig finds in a route with this cors config, as `key: message` (file positions left out). */
+async function corsProblems (cors: Record<string, unknown>): Promise<string[]> {
+  const yaml = `server: { listen: { host: 127.0.0.1, port: 0 } }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:9" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cors: ${JSON.stringify(cors)} } }
+`
+  try {
+    await parseConfig(yaml, 'gw.yaml', {})
+    return []
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    return err.issues.map(issue => formatIssue(issue).replace(/^gw\.yaml:\d+:\d+ routes\[0\]\.plugins\.cors\./, ''))
+  }
+}
+
+t.test('with credentials, an entry that lets in any site is a config error at its key', async t => {
+  const origins = ['*', 'https://*', '*.com', 'https://*.dev', '/^.*$/', '/^https:\\/\\/.+$/']
+  const problems = await corsProblems({ origins, credentials: true, methods: ['*'], headers: ['*'], exposeHeaders: ['X-Total', '*'] })
+  t.match(problems, [
+    /^origins\[0\]: `\*` with credentials: true, any site could read your users' responses: list the origins$/,
+    /^origins\[1\]: a wildcard for the whole host with credentials: true, any site could read/,
+    /^origins\[2\]: \*\.com lets in every site of a top-level domain: with credentials: true, any site could read/,
+    /^origins\[3\]: https:\/\/\*\.dev lets in every site of a top-level domain/,
+    /^origins\[4\]: it lets in any site \(https:\/\/example\.invalid matches\): with credentials: true/,
+    /^origins\[5\]: it lets in any site \(https:\/\/example\.invalid matches\)/,
+    /^methods\[0\]: with credentials: true, browsers take `\*` literally, as a name: list the names$/,
+    /^headers\[0\]: with credentials: true, browsers take `\*` literally/,
+    /^exposeHeaders\[1\]: with credentials: true, browsers take `\*` literally/
+  ])
+  t.equal(problems.length, 9)
+  t.same(await corsProblems({ origins, methods: ['*'], headers: ['*'], exposeHeaders: ['*'] }), [], 'without credentials, they load')
+  t.same(await corsProblems({ origins: ['null', '*.example.org', 'https://*.a.dev', '/^https:\\/\\/pr-\\d+\\.preview\\.dev$/'], credentials: true }), [])
+})
+
+t.test('a regular expression must be anchored at both ends, whether credentials are on or not', async t => {
+  const unanchored = ['/pr-\\d+\\.preview\\.dev/', '/^https:\\/\\/pr-\\d+\\.preview\\.dev/', '/https:\\/\\/pr-\\d+\\.preview\\.dev$/',
+    '/^https:\\/\\/a\\.dev|https:\\/\\/b\\.dev$/', '/^https:\\/\\/a\\.dev\\$/', '/^https:\\/\\/a\\.dev[$]/']
+  for (const credentials of [false, true]) {
+    const problems = await corsProblems({ origins: unanchored, credentials })
+    t.equal(problems.length, unanchored.length, `credentials: ${String(credentials)}`)
+    problems.forEach((p, i) => t.match(p, new RegExp(`^origins\\[${i}\\]: a regular expression must be anchored, /\\^\\.\\.\\.\\$/, alternatives grouped inside`), unanchored[i] as string))
+  }
+  t.same(await corsProblems({ origins: ['/^(?:https:\\/\\/a\\.dev|https:\\/\\/b\\.dev)$/', '/^https:\\/\\/[a-z|$]+\\.dev$/i', '/^https:\\/\\/a\\.dev\\/?$/'] }), [])
+})
+
+t.test('an origin no browser sends is a config error, saying what to write', async t => {
+  const problems = await corsProblems({
+    origins: ['app.example.com', 'https://app.example.com/path', 'https://app.example.com:443', 'http://app.example.com:80', 'https://a b.com',
+      'https://bücher.example', '*.bücher.example', 'https://*example.com', 'https://app.*.example.com', 'https://*.example.net:443', 'https://user@app.example.com']
+  })
+  t.same(problems, [
+    'origins[0]: an origin has a scheme, so none equals this: write https://app.example.com (only a wildcard, *.example.com, may leave it out to allow http and https)',
+    'origins[1]: browsers send this origin as https://app.example.com (no path, no default port, the host in punycode): write that',
+    'origins[2]: browsers send this origin as https://app.example.com (no path, no default port, the host in punycode): write that',
+    'origins[3]: browsers send this origin as http://app.example.com (no path, no default port, the host in punycode): write that',
+    'origins[4]: not an origin: write scheme://host[:port], e.g. https://app.example.com',
+    'origins[5]: browsers send this origin as https://xn--bcher-kva.example (no path, no default port, the host in punycode): write that',
+    'origins[6]: browsers send such origins as *.xn--bcher-kva.example (no path, no default port, the host in punycode): write that',
+    'origins[7]: a wildcard is written *.example.com or https://*.example.com: one `*`, standing for the first labels of the host',
+    'origins[8]: a wildcard is written *.example.com or https://*.example.com: one `*`, standing for the first labels of the host',
+    'origins[9]: browsers send such origins as https://*.example.net (no path, no default port, the host in punycode): write that',
+    'origins[10]: browsers send this origin as https://app.example.com (no path, no default port, the host in punycode): write that'
+  ])
+  t.same(await corsProblems({
+    origins: ['HTTPS://Config.Example.com/', 'http://localhost:3000', 'http://[::1]:8080', 'https://xn--bcher-kva.example', 'chrome-extension://abcdefgh', '*.example.org:8443', 'https://*', 'null']
+  }), [], 'origins as browsers send them, in any case, with a trailing slash, and wildcards as documented')
+})
+
+t.test('the upstream\'s Access-Control-Allow-Private-Network never passes', async t => {
+  const allowed = await call('/leaky/creds', 'GET', { origin: 'https://app.example.com' })
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.notOk('access-control-allow-private-network' in allowed.headers, 'allowed origin')
+  const pre = await preflight('/leaky/creds', 'https://app.example.com', { 'access-control-request-private-network': 'true' })
+  t.equal(pre.statusCode, 204)
+  t.notOk('access-control-allow-private-network' in pre.headers, 'a PNA preflight is not answered with it')
 })

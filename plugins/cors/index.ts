@@ -1,4 +1,4 @@
-import { definePlugin, type HeaderMap } from '../../src/index.ts'
+import { definePlugin, type HeaderMap, type PluginConfigProblem } from '../../src/index.ts'
 import { addVary } from '../shared/vary.ts'
 import { compileOrigins, originProblem } from './origins.ts'
 import { CorsSchema, DEFAULTS } from './schema.ts'
@@ -7,8 +7,12 @@ const PREFLIGHT_VARY = 'origin, access-control-request-method, access-control-re
 /** The CORS response headers: on a cors route, only the gateway's config sets them. */
 const CORS_HEADERS = [
   'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers',
-  'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age'
+  'access-control-allow-methods', 'access-control-allow-headers', 'access-control-max-age',
+  // Private Network Access: the upstream's would open it to every origin; the gateway does not answer PNA.
+  'access-control-allow-private-network'
 ]
+/** Lists where browsers take `*` literally (a header or method named `*`) when credentials are on. */
+const LISTS = ['methods', 'headers', 'exposeHeaders'] as const
 
 /**
  * CORS at the gateway: preflights answered here (never forwarded), CORS headers on every response to
@@ -19,15 +23,25 @@ export default definePlugin({
   name: 'cors',
   priority: 3100,
   schema: CorsSchema,
-  check: config => config.origins.flatMap((entry, i) => {
-    const message = originProblem(entry)
-    return message === undefined ? [] : [{ path: ['origins', i], message }]
-  }),
+  check: config => {
+    const credentials = config.credentials ?? DEFAULTS.credentials
+    const problems: PluginConfigProblem[] = config.origins.flatMap((entry, i) => {
+      const message = originProblem(entry, credentials)
+      return message === undefined ? [] : [{ path: ['origins', i], message }]
+    })
+    if (!credentials) return problems
+    for (const key of LISTS) {
+      config[key]?.forEach((name, i) => {
+        if (name === '*') problems.push({ path: [key, i], message: 'with credentials: true, browsers take `*` literally, as a name: list the names' })
+      })
+    }
+    return problems
+  },
   setup (config) {
     const credentials = config.credentials ?? DEFAULTS.credentials
     const origins = compileOrigins(config.origins, credentials)
-    // `*` only when no credentials: browsers refuse `*` with them, so the origin is echoed.
-    const star = origins.any && !credentials
+    // `*` with credentials is refused at load (check): browsers refuse it, and echoing would let in any site.
+    const star = origins.any
     const methods = (config.methods ?? DEFAULTS.methods).join(', ')
     const allowHeaders = config.headers?.join(', ')
     const expose = (config.exposeHeaders ?? DEFAULTS.exposeHeaders).join(', ')

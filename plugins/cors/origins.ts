@@ -1,5 +1,10 @@
 const REGEX = /^\/(.+)\/([imsu]*)$/
 const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
+/** A wildcard as documented: an optional scheme, `*` for the host's first labels (or the whole host), the rest fixed. */
+const WILDCARD = /^(?:([a-z][a-z0-9+.-]*):\/\/)?\*((?:\.[^*]*)?)$/
+/** Origins no config means to let in (`.invalid` is reserved): a pattern that matches them lets in any site. */
+const FOREIGN = ['https://example.invalid', 'http://example.invalid']
+const ANY_SITE = "with credentials: true, any site could read your users' responses: list the origins"
 
 /** What an origin list allows, compiled once: any origin, exact ones (a Set), patterns. */
 export interface OriginMatcher {
@@ -7,15 +12,87 @@ export interface OriginMatcher {
   allows (origin: string): boolean
 }
 
-/** What is wrong with an origin entry: a regular expression that does not compile, or is mistyped. */
-export function originProblem (entry: string): string | undefined {
+/**
+ * What is wrong with an origin entry: one no browser's Origin could ever equal (a path, a default
+ * port, no scheme, a host not in punycode, a mistyped or unanchored regular expression), or, with
+ * credentials, one that lets in any site (`*`, `https://*`, `*.com`, a regular expression as broad).
+ */
+export function originProblem (entry: string, credentials: boolean): string | undefined {
+  if (entry === '*') return credentials ? `\`*\` ${ANY_SITE}` : undefined
+  if (entry === 'null') return undefined
   const regex = REGEX.exec(entry)
-  if (regex !== null) {
-    try { RegExp(regex[1] as string, regex[2]) } catch (err) { return (err as Error).message }
+  if (regex !== null) return regexProblem(regex[1] as string, regex[2] as string, credentials)
+  // No origin starts with a slash: a mistyped regular expression would otherwise allow nothing, silently.
+  if (entry.startsWith('/')) return 'a regular expression is written /pattern/flags, its flags among i, m, s and u'
+  const written = entry.toLowerCase().replace(/\/$/, '')
+  return written.includes('*') ? wildcardProblem(written, credentials) : exactProblem(written)
+}
+
+/** The origin a browser sends for `url` (host in punycode, no default port, no path), if it has one. */
+function serialized (url: string): string | undefined {
+  try {
+    const u = new URL(url)
+    return u.host === '' ? undefined : `${u.protocol}//${u.host}`
+  } catch {
     return undefined
   }
-  // No origin starts with a slash: a mistyped regular expression would otherwise allow nothing, silently.
-  return entry.startsWith('/') ? 'a regular expression is written /pattern/flags, its flags among i, m, s and u' : undefined
+}
+
+function exactProblem (written: string): string | undefined {
+  if (!written.includes('://')) {
+    const hint = serialized(`https://${written}`)
+    const write = hint === undefined ? 'scheme://host[:port]' : hint
+    return `an origin has a scheme, so none equals this: write ${write} (only a wildcard, *.example.com, may leave it out to allow http and https)`
+  }
+  const origin = serialized(written)
+  if (origin === undefined) return 'not an origin: write scheme://host[:port], e.g. https://app.example.com'
+  return origin === written ? undefined : `browsers send this origin as ${origin} (no path, no default port, the host in punycode): write that`
+}
+
+function wildcardProblem (written: string, credentials: boolean): string | undefined {
+  const match = WILDCARD.exec(written)
+  if (match === null) return 'a wildcard is written *.example.com or https://*.example.com: one `*`, standing for the first labels of the host'
+  const scheme = match[1]
+  const rest = match[2] as string
+  // The entry with `x` for `*` must be an origin as browsers send it.
+  const probe = `${scheme ?? 'https'}://x${rest}`
+  const origin = serialized(probe)
+  if (origin === undefined) return 'not an origin once `*` is a host label: write *.example.com or https://*.example.com'
+  if (origin !== probe) {
+    const hint = origin.replace('://x', '://*')
+    return `browsers send such origins as ${scheme === undefined ? hint.slice('https://'.length) : hint} (no path, no default port, the host in punycode): write that`
+  }
+  if (credentials && rest === '') return `a wildcard for the whole host ${ANY_SITE}`
+  if (credentials && !rest.slice(1).split(':')[0]?.includes('.')) return `${written} lets in every site of a top-level domain: ${ANY_SITE}`
+  return undefined
+}
+
+function regexProblem (source: string, flags: string, credentials: boolean): string | undefined {
+  let regex: RegExp
+  try { regex = RegExp(source, flags) } catch (err) { return (err as Error).message }
+  if (!anchored(source)) {
+    return 'a regular expression must be anchored, /^...$/, alternatives grouped inside (/^(?:a|b)$/): unanchored, it matches other sites too (/a\\.example\\.com/ matches https://a.example.com.evil.net)'
+  }
+  const foreign = credentials ? FOREIGN.find(origin => regex.test(origin)) : undefined
+  return foreign === undefined ? undefined : `it lets in any site (${foreign} matches): ${ANY_SITE}`
+}
+
+/** Whether `^` starts the pattern and an unescaped `$` ends it, with no `|` between them outside a group or class. */
+function anchored (source: string): boolean {
+  if (!source.startsWith('^')) return false
+  let depth = 0
+  let inClass = false
+  for (let i = 1; i < source.length; i++) {
+    const c = source[i]
+    if (c === '\\') i++
+    else if (inClass) inClass = c !== ']'
+    else if (c === '[') inClass = true
+    else if (c === '(') depth++
+    else if (c === ')') depth--
+    else if (c === '|' && depth === 0) return false
+    else if (c === '$' && i === source.length - 1) return true
+  }
+  return false
 }
 
 /**
@@ -29,10 +106,11 @@ export function compileOrigins (entries: readonly string[], credentials: boolean
   let any = false
   for (const entry of entries) {
     const regex = REGEX.exec(entry)
+    const written = entry.toLowerCase().replace(/\/$/, '')
     if (entry === '*') any = true
     else if (regex !== null) patterns.push(new RegExp(regex[1] as string, regex[2]))
-    else if (entry.includes('*')) patterns.push(wildcard(entry.toLowerCase()))
-    else exact.add(entry.toLowerCase().replace(/\/$/, ''))
+    else if (written.includes('*')) patterns.push(wildcard(written))
+    else exact.add(written)
   }
   const strictNull = credentials && !exact.has('null')
   return {
