@@ -112,12 +112,16 @@ export class Upstream {
 
   /**
    * An available target not in `tried` for a retry, if the retry budget allows one; counts the retry.
-   * Never a least-bad pick: retrying on a target known to be down would only add load.
+   * Never a least-bad pick: retrying on a target known to be down would only add load. A `reset`
+   * (the connection broke before the response headers) with no other target may go to the same one,
+   * once: most often a kept-alive connection the target closed as the request went out (its idle
+   * timeout shorter than the pool's), and the retry takes another connection (as nginx does).
    */
   retryTarget (req: BalancedRequest, tried: readonly Target[], reason: string): Target | undefined {
     if (this.retry.budget.balance < 1) return undefined
     const now = performance.now()
-    const target = this.#balancer.pick(req, now, tried, true) ?? this.#balancer.pick(req, now, tried, false)
+    const target = this.#balancer.pick(req, now, tried, true) ?? this.#balancer.pick(req, now, tried, false) ??
+      (reason === 'reset' && tried.length === 1 ? this.#balancer.pick(req, now, undefined, false) : undefined)
     if (target === undefined) return undefined
     this.retry.budget.withdraw()
     this.#events.retried(this.name, reason)

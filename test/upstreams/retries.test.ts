@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
@@ -326,4 +328,36 @@ t.test('circuit breaker: opens on failures, lets one probe through after halfOpe
   t.equal(breaker(), 'closed', 'a successful probe closes it')
   const closed = await load(`${gw.url}/x`, 10, 1)
   t.same(closed.backends, { a: 5, b: 5 }, 'and traffic is shared again')
+})
+
+t.test('a kept-alive connection the only target closes as the request arrives: a GET is retried once, on another connection', async t => {
+  // Answers the first request of each connection, keeps it open, and closes it at the next one
+  // unanswered: a target whose idle timeout is shorter than the pool's, at the worst moment.
+  let connections = 0
+  const target = createServer(socket => {
+    connections++
+    let requests = 0
+    socket.on('error', () => {})
+    socket.on('data', () => {
+      if (requests++ === 0) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+      else socket.destroy()
+    })
+  })
+  target.listen(0, '127.0.0.1')
+  await once(target, 'listening')
+  t.teardown(() => { target.close() })
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:${(target.address() as AddressInfo).port}" } ], passive: false }
+routes:
+  - { name: r, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const send = async (method: string) => {
+    const res = await request(`${gw.url}/x`, { method: method as 'GET' })
+    return `${res.statusCode} ${await res.body.text()}`
+  }
+  t.equal(await send('GET'), '200 ok')
+  t.equal(await send('GET'), '200 ok', 'the second GET met the closing connection: retried on a new one')
+  t.equal(connections, 2)
+  t.same((await gw.metrics.upstreamRetries.get()).values.map(v => [v.labels.reason, v.value]), [['reset', 1]])
 })
