@@ -117,6 +117,20 @@ t.test('a 304 with a Content-Length to the cache\'s revalidation serves the stor
   t.equal(revalidations, 1, 'the second request was revalidated')
 })
 
+// RFC 9110 15: no such status; a client treats it as a 5xx. Passed on, it would read "600 unknown".
+for (const status of [600, 999]) {
+  t.test(`a response with status ${status} gets a 502`, async t => {
+    const up = await startRawUpstream([`HTTP/1.1 ${status} Odd`, 'Content-Length: 2', '', 'ok'])
+    t.teardown(() => up.close())
+    const gw = await catchAllGateway(t, up.url)
+    const res = await request(`${gw.url}/x`)
+    t.equal(res.statusCode, 502)
+    t.match(await res.body.json(), { error: 'bad_gateway', requestId: res.headers['x-request-id'] })
+    t.match(await waitForLog(gw.logs, { msg: 'upstream request failed' }), { level: 40, err: { message: new RegExp(`status ${status}, outside 100-599`) } })
+    t.match(await waitForLog(gw.logs, { msg: 'request' }), { status: 502 })
+  })
+}
+
 // As for requests (docs/edge.md): undici takes off the chunks only, and `gzip` would reach the
 // client with nothing saying how to read it.
 for (const coding of ['gzip, chunked', 'gzip']) {

@@ -555,6 +555,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       ;(this.#abort as (err?: Error) => void)(RETRY_DROP)
       return false
     }
+    // No such status (RFC 9110 15: handled as a 5xx): a 502, not passed on as "600 unknown".
+    if (status > 599) {
+      (this.#abort as (err?: Error) => void)(Object.assign(new Error(`the upstream answered with status ${status}, outside 100-599`), { code: 'UPSTREAM_INVALID_STATUS' }))
+      return false
+    }
     const headers = endToEndResponseHeaders(raw)
     if (headers === undefined) {
       (this.#abort as (err?: Error) => void)(new UpstreamBodyInvalid(`the upstream's response uses a transfer coding other than chunked (${transferCoding(raw)})`))
