@@ -29,7 +29,7 @@ export const CacheSchema = Type.Object({
     description: 'How long a request waits for another in-flight request for the same key before going upstream itself. Default 5s.'
   })),
   key: Type.Optional(Type.Object({
-    host: Type.Optional(Type.Boolean({ description: 'Include the Host in the key. Default true.' })),
+    host: Type.Optional(Type.Boolean({ description: 'Include the Host in the key, and the X-Forwarded-Host sent upstream when it differs (the scheme sent upstream is always in it). Default true.' })),
     query: Type.Optional(Type.Object({
       include: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only these query parameters are part of the key. Default: all.' })),
       ignore: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Query parameters left out of the key (utm_source...). Default none.' }))
