@@ -88,3 +88,20 @@ export async function waitFor<T> (check: () => Promise<T | undefined> | T | unde
   }
   return undefined
 }
+
+/** A target's requests and connections as GET /upstreams shows them. */
+export interface Load { inFlight: number, queued: number, connections: { open: number, busy: number } }
+/** A target in GET /upstreams: its totals, and the share of the configs a reload retired. */
+export type TargetView = Load & { url: string, retired: Load }
+
+/** An upstream that holds every response until `release()` (answering "done"; later ones at once); `held()` counts those waiting. */
+export async function holdingUpstream (): Promise<{ up: TestUpstream, held: () => number, release: () => void }> {
+  const held: ServerResponse[] = []
+  let releasing = false
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    if (releasing) res.end('done')
+    else held.push(res)
+  })
+  return { up, held: () => held.length, release: () => { releasing = true; for (const res of held.splice(0)) res.end('done') } }
+}

@@ -1,26 +1,16 @@
 import t from 'tap'
-import type { ServerResponse } from 'node:http'
 import { request } from 'undici'
-import { startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
-import { configFile, startFromFile } from './helpers.ts'
+import { configFile, holdingUpstream, startFromFile, type Load, type TargetView } from './helpers.ts'
 
 // Each config has its own pools and queues: after a reload, requests in flight on the old one keep
 // its connections until they end. GET /upstreams and the upstream gauges must show that load.
 
-interface Load { inFlight: number, queued: number, connections: { open: number, busy: number } }
-type TargetView = Load & { url: string, retired: Load }
 
 const ZERO: Load = { inFlight: 0, queued: 0, connections: { open: 0, busy: 0 } }
 
 t.test('requests held on a retired config show in GET /upstreams and the upstream gauges until they end', async t => {
-  const held: ServerResponse[] = []
-  let releasing = false
-  const up = await startUpstream((req, res) => {
-    req.resume()
-    if (releasing) res.end('done')
-    else held.push(res)
-  })
+  const { up, held, release } = await holdingUpstream()
   const yaml = (n: number) => `server:
   listen: { host: 127.0.0.1, port: 0 }
 admin:
@@ -35,8 +25,7 @@ routes:
   const cf = await configFile(yaml(0))
   const gw = await startFromFile(cf.file)
   t.teardown(async () => {
-    releasing = true
-    for (const res of held.splice(0)) res.end('done')
+    release()
     await gw.close()
     await Promise.all([up.close(), cf.remove()])
   })
@@ -53,13 +42,13 @@ routes:
 
   // Two at the upstream, two waiting in the gateway for one of its 2 connections.
   const old = [get(), get(), get(), get()]
-  t.ok(await until(() => held.length === 2 && gw.gateway.runtime.upstreams.get('api')?.targets[0]?.waiting.length === 2), 'two sent, two queued')
+  t.ok(await until(() => held() === 2 && gw.gateway.runtime.upstreams.get('api')?.targets[0]?.waiting.length === 2), 'two sent, two queued')
 
   await cf.write(yaml(1))
   t.equal((await gw.reloader.reload('admin')).result, 'success')
   // The new config's pool has connections of its own: two more reach the upstream.
   const next = [get(), get()]
-  t.ok(await until(() => held.length === 4), 'two more sent on the new config')
+  t.ok(await until(() => held() === 4), 'two more sent on the new config')
 
   t.match(await target(), {
     url: up.url,
@@ -71,8 +60,7 @@ routes:
   t.equal(await gauge('portcullis_upstream_connections_in_use'), 4, 'connections in use: both configs\'')
   t.equal(await gauge('portcullis_upstream_queue_length'), 2, 'queue length: the retired config\'s')
 
-  releasing = true
-  for (const res of held.splice(0)) res.end('done')
+  release()
   t.same(await Promise.all([...old, ...next]), Array(6).fill('200 done'), 'every request completes')
   t.ok(await until(() => gw.gateway.retiring.length === 0), 'the retired config drained')
   const after = await target()

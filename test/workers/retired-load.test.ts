@@ -1,23 +1,13 @@
 import t from 'tap'
-import type { ServerResponse } from 'node:http'
 import { request } from 'undici'
 import { spawnCli, stopCli } from '../helpers/cli.ts'
-import { startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
-import { configFile, waitFor } from '../reload/helpers.ts'
+import { configFile, holdingUpstream, waitFor, type TargetView } from '../reload/helpers.ts'
 
-interface Load { inFlight: number, queued: number, connections: { open: number, busy: number } }
-type TargetView = Load & { url: string, retired: Load }
 
 // Each worker sends what its retired configs still hold; the primary sums it over the workers.
 t.test('workers: requests held on a retired config show in GET /upstreams and the gauges, summed over the workers', async t => {
-  const held: ServerResponse[] = []
-  let releasing = false
-  const up = await startUpstream((req, res) => {
-    req.resume()
-    if (releasing) res.end('done')
-    else held.push(res)
-  })
+  const { up, held, release } = await holdingUpstream()
   const yaml = (n: number) => `server:
   listen: { host: 127.0.0.1, port: 0 }
   workers: 2
@@ -34,8 +24,7 @@ routes:
   const cf = await configFile(yaml(0))
   const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
   t.teardown(async () => {
-    releasing = true
-    for (const res of held.splice(0)) res.end('done')
+    release()
     await stopCli(cli)
     await Promise.all([up.close(), cf.remove()])
   })
@@ -56,11 +45,11 @@ routes:
 
   // Two at the upstream (no worker has more than its 2 connections' worth, wherever they land).
   const old = [get(), get()]
-  t.ok(await until(() => held.length === 2, 10_000), 'two sent on the first config')
+  t.ok(await until(() => held() === 2, 10_000), 'two sent on the first config')
   await cf.write(yaml(1))
   t.match(await (await request(`${admin}/config/reload`, { method: 'POST' })).body.json(), { result: 'success' })
   const next = [get(), get()]
-  t.ok(await until(() => held.length === 4, 10_000), 'two more sent on the new config')
+  t.ok(await until(() => held() === 4, 10_000), 'two more sent on the new config')
 
   // Workers answer with the config they serve: poll until both are on the new one.
   const seen = await waitFor(async () => { const x = await target(); return x?.inFlight === 4 ? x : undefined }, 10_000)
@@ -68,8 +57,7 @@ routes:
     'GET /upstreams: both configs\' requests, and the retired config\'s share')
   t.equal(await inUse(), 4, 'portcullis_upstream_connections_in_use: both configs\' connections')
 
-  releasing = true
-  for (const res of held.splice(0)) res.end('done')
+  release()
   t.same(await Promise.all([...old, ...next]), Array(4).fill('200 done'), 'every request completes')
   const after = await waitFor(async () => { const x = await target(); return x?.retired.connections.open === 0 ? x : undefined }, 10_000)
   t.match(after, { inFlight: 0, connections: { busy: 0 }, retired: { inFlight: 0, queued: 0, connections: { open: 0, busy: 0 } } }, 'released once they end')
