@@ -3,6 +3,7 @@ import type { ConfigIssue } from '../config/config-error.ts'
 import { formatPath, locate, type KeyPath } from '../config/positions.ts'
 import type { LoadedConfig } from '../config/load.ts'
 import { http2Limits } from '../server/http2.ts'
+import { workerCount } from '../workers/worker-count.ts'
 
 const where = (l: { host: string, port: number } | undefined) => l === undefined ? 'no admin listener' : `${l.host}:${l.port}`
 
@@ -26,8 +27,9 @@ export function frozenSettingIssues ({ config: active, serverTls: activeTls }: L
   if (where(redirect(active)) !== where(redirect(next))) {
     changes.push([redirect(next) === undefined ? ['server', 'tls'] : ['server', 'tls', 'redirectHttp', 'listen'], `HTTPS redirect listener ${restart}; still ${redirect(active) === undefined ? 'none' : `listening on ${where(redirect(active))}`}`])
   }
-  if ((active.server.workers ?? 1) !== (next.server.workers ?? 1)) {
-    changes.push([['server', 'workers'], `worker count ${restart}; still ${active.server.workers ?? 1}`])
+  // `auto` is the count it resolves to: from 2 to `auto` on 2 cores changes nothing.
+  if ((active.server.workers ?? 1) !== (next.server.workers ?? 1) && workerCount(active.server.workers) !== workerCount(next.server.workers)) {
+    changes.push([['server', 'workers'], `worker count ${restart}; still ${workerCount(active.server.workers)}`])
   }
   if ((active.server.tls === undefined) !== (next.server.tls === undefined)) {
     changes.push([['server', next.server.tls === undefined ? 'listen' : 'tls'], `turning TLS ${next.server.tls === undefined ? 'off' : 'on'} ${restart}; certificates and clientAuth do reload`])

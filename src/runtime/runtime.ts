@@ -3,7 +3,7 @@ import { ServerResponse as NodeServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { LoadedConfig } from '../config/load.ts'
-import { GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
+import { destroyAfterLinger, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
 import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
@@ -25,7 +25,7 @@ import type { Metrics } from '../metrics/metrics.ts'
 import { pluginMetrics } from '../metrics/plugin-metrics.ts'
 import { Registry } from 'prom-client'
 import { Consumers } from '../consumers/consumers.ts'
-import { StoreRegistry, type StoreLease } from '../stores/registry.ts'
+import type { StoreRegistry, StoreLease } from '../stores/registry.ts'
 import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
 import type { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { disposeShared, type PluginServices } from '../plugins/context.ts'
@@ -47,6 +47,10 @@ const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
 /** Headers some backend frameworks route by (IIS, Symfony, Zend): an authorization bypass if a client may set them. */
 const DEFAULT_REMOVED = ['x-original-url', 'x-rewrite-url']
+
+/** See Runtime.build. */
+export type BuildOptions = { discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime } &
+  ({ dryRun: true, stores?: undefined } | { dryRun?: false, stores: StoreRegistry })
 
 /**
  * Everything built from one config: routes, pipelines, upstream pools. Built whole, then used;
@@ -117,11 +121,10 @@ export class Runtime implements ExchangeOwner {
    * primary's view: its health checks must probe the addresses the workers send to).
    * `healthChecks: false` when another process runs them and calls Upstream.setTargetHealth.
    * `previous`: the runtime a reload replaces, whose targets pass on their health.
-   * `stores`: the process's stores, shared with the runtimes before and after this one (default: a
-   * registry of this runtime's own).
+   * `stores`: the process's stores, shared with the runtimes before and after this one. Required
+   * unless `dryRun`: a registry of the runtime's own would lose every store's state on reload.
    */
-  static async build (loaded: LoadedConfig, log: Logger,
-    options: { dryRun?: boolean, discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime, stores?: StoreRegistry } = {}): Promise<Runtime> {
+  static async build (loaded: LoadedConfig, log: Logger, options: BuildOptions): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
     for (const [name, c] of Object.entries(loaded.config.upstreams)) {
@@ -134,7 +137,7 @@ export class Runtime implements ExchangeOwner {
     }
     const pipelines: Pipeline[] = []
     const { config } = loaded
-    const services = options.dryRun === true ? undefined : pluginServices(loaded, log, options)
+    const services = options.dryRun === true ? undefined : pluginServices(loaded, options)
     try {
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
@@ -229,12 +232,17 @@ export class Runtime implements ExchangeOwner {
     }
   }
 
-  /** Entry point for upgrade requests (WebSocket): same matching and request plugins as HTTP. */
+  /**
+   * Entry point for upgrade requests (WebSocket): same matching and request plugins as HTTP. `socket`
+   * must be free (no earlier response on it) and guarded against errors (see GatewayServer). An
+   * answer other than a 101 (a refusal, the upstream's) ends the connection, which Node's timeouts
+   * no longer watch: a client that keeps its side open is cut after a linger.
+   */
   handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const res = new NodeServerResponse(req)
     res.shouldKeepAlive = false
     res.assignSocket(socket as never)
-    res.once('finish', () => socket.end())
+    res.once('finish', () => { socket.end(); destroyAfterLinger(socket) })
     try {
       this.#route(req, res, { socket, head })
     } catch (err) {
@@ -471,8 +479,8 @@ function headerListTooLarge (raw: readonly string[], max: number): boolean {
 }
 
 /** The stores, consumers, metrics, admin endpoints and shared values the plugins of one config get. */
-function pluginServices (loaded: LoadedConfig, log: Logger, options: { metrics?: Metrics, stores?: StoreRegistry }): PluginServices & { lease: StoreLease } {
-  const lease = (options.stores ?? new StoreRegistry(log)).acquire(loaded.config.stores)
+function pluginServices (loaded: LoadedConfig, options: { metrics?: Metrics, stores: StoreRegistry }): PluginServices & { lease: StoreLease } {
+  const lease = options.stores.acquire(loaded.config.stores)
   return {
     lease,
     stores: lease,

@@ -32,6 +32,8 @@ export interface Portcullis {
   readonly metrics: Metrics
   /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
   readonly reloader: Reloader
+  /** Builds `next` (already validated) and puts it in service, with the process's metrics and stores, as a reload does. */
+  apply (next: LoadedConfig): Promise<void>
   /** What GET /stores shows: the process's stores and their state. */
   stores (): Promise<StoreSnapshot[]>
   /** Graceful stop: stop accepting, drain within server.shutdownTimeout, release everything. */
@@ -98,17 +100,20 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   // Requests still in flight on a replaced config hold its connections: they count in the upstream gauges.
   metrics.watchRetired(() => gateway.retiring.map(r => r.upstreams))
   let certificates: CertificateWatcher | undefined
+  const apply = async (next: LoadedConfig) => { await buildAndSwap(gateway, next, log, build); certificates?.sync(next) }
   const reloader = new Reloader({
     file: loaded.file,
     log,
     metrics,
     env: options.env,
     active: () => gateway.runtime.loaded,
-    apply: async next => { await buildAndSwap(gateway, next, log, build); certificates?.sync(next) }
+    apply
   })
   let ready = false
   const state: AdminState = {
     get ready () { return ready },
+    // This answering at all is the liveness of a single process.
+    live: true,
     get runtime () { return gateway.runtime },
     reloader,
     metrics: format => metrics.exposition(format),
@@ -147,6 +152,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       adminUrl: admin?.adminUrl,
       metrics,
       reloader,
+      apply,
       stores: state.stores,
       close: async () => {
         ready = false

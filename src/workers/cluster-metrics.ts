@@ -1,4 +1,5 @@
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import { AggregatorRegistry, type Aggregator, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import type { LoadedConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { UNMATCHED_ROUTE } from '../metrics/request-metrics.ts'
 import { openMetricsText, type ExpositionFormat } from '../metrics/exposition.ts'
@@ -19,7 +20,20 @@ interface Memory {
   pruned: string
 }
 
+/** The config every worker has applied (a reload under way still counts as the one it replaces). */
+export type AppliedConfig = Pick<LoadedConfig, 'hash' | 'config'>
+
 const memories = new WeakMap<WorkerPool, Memory>()
+
+/**
+ * Process metrics whose sum over the processes means nothing, merged otherwise. The primary's come
+ * first, and the first decides (AggregatorRegistry.aggregate): its start is the gateway's (prom-client
+ * omits it from a merge), and the file descriptor limit is one process's (the highest).
+ */
+const AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
+  ['portcullis_process_start_time_seconds', 'first'],
+  ['portcullis_process_max_fds', 'max']
+])
 
 /**
  * One Prometheus exposition for the whole gateway: the primary's metrics (config reloads) and every
@@ -27,11 +41,12 @@ const memories = new WeakMap<WorkerPool, Memory>()
  * aggregator, e.g. `min`, where summing makes no sense). A worker that does not answer in time
  * counts with its last answer; the counters and histograms of one that exited stay in the sum.
  */
-export async function clusterMetricsText (own: Metrics, pool: WorkerPool, format: ExpositionFormat): Promise<string> {
+export async function clusterMetricsText (own: Metrics, pool: WorkerPool, format: ExpositionFormat, applied: AppliedConfig): Promise<string> {
   let memory = memories.get(pool)
-  if (memory === undefined) memories.set(pool, memory = { last: new Map(), departed: new Map(), pruned: pool.config.hash })
+  if (memory === undefined) memories.set(pool, memory = { last: new Map(), departed: new Map(), pruned: applied.hash })
   const answers = await pool.metrics()
-  const all = [await own.registry.getMetricsAsJSON(), ...remember(memory, answers, pool.pids, pool.config.hash)]
+  const primary = (await own.registry.getMetricsAsJSON()).map(m => ({ ...m, aggregator: AGGREGATORS.get(m.name) ?? m.aggregator }))
+  const all = [primary, ...remember(memory, answers, pool.pids, applied)]
   const merged = AggregatorRegistry.aggregate(all)
   if (format === 'prometheus') return merged.metrics()
   return openMetricsText(withExemplars(await merged.getMetricsAsJSON(), all.flat()))
@@ -43,7 +58,7 @@ export async function clusterMetricsText (own: Metrics, pool: WorkerPool, format
  * ones) are added there, their gauges dropped. The departed hold a sample per series, however many
  * workers ended.
  */
-function remember (memory: Memory, answers: ReadonlyArray<{ pid: number, metrics: MetricJson[] }>, live: readonly number[], hash: string): MetricJson[][] {
+function remember (memory: Memory, answers: ReadonlyArray<{ pid: number, metrics: MetricJson[] }>, live: readonly number[], applied: AppliedConfig): MetricJson[][] {
   for (const a of answers) memory.last.set(a.pid, a.metrics)
   for (const [pid, metrics] of memory.last) {
     if (live.includes(pid)) continue
@@ -51,10 +66,10 @@ function remember (memory: Memory, answers: ReadonlyArray<{ pid: number, metrics
     depart(memory.departed, metrics)
   }
   // As each worker does on reload: the series of routes and upstreams the config no longer has go.
-  // Once every live worker has answered under the new config, so that their series name those it has.
-  if (memory.pruned !== hash && answers.length >= live.length) {
-    memory.pruned = hash
-    prune(memory.departed, [...memory.last.values()])
+  // By the config's names, not the workers' series: a route that was not requested since its workers left has none.
+  if (memory.pruned !== applied.hash) {
+    memory.pruned = applied.hash
+    prune(memory.departed, applied.config)
   }
   return [...memory.last.values(), [...memory.departed.values()].map(d => ({ ...d.metric, values: [...d.samples.values()] }))]
 }
@@ -77,10 +92,9 @@ function depart (departed: Departed, metrics: MetricJson[]): void {
   }
 }
 
-/** Removes the departed series whose route or upstream no live worker's series name. */
-function prune (departed: Departed, live: MetricJson[][]): void {
-  const named = { route: new Set<unknown>([UNMATCHED_ROUTE]), upstream: new Set<unknown>() }
-  for (const answer of live) for (const m of answer) for (const v of m.values) { named.route.add(v.labels.route); named.upstream.add(v.labels.upstream) }
+/** Removes the departed series whose route or upstream `config` does not have. */
+function prune (departed: Departed, config: AppliedConfig['config']): void {
+  const named = { route: new Set<unknown>([UNMATCHED_ROUTE, ...config.routes.map(r => r.name)]), upstream: new Set<unknown>(Object.keys(config.upstreams)) }
   const retired = (v: Sample) => (v.labels.route !== undefined && !named.route.has(v.labels.route)) || (v.labels.upstream !== undefined && !named.upstream.has(v.labels.upstream))
   for (const [name, d] of departed) {
     for (const [k, v] of d.samples) if (retired(v)) d.samples.delete(k)

@@ -31,6 +31,8 @@ export type ToWorker =
   | { type: 'portcullis:stores', id: number }
   | { type: 'portcullis:plugin-admin', id: number, call: PluginAdminCall }
   | { type: 'portcullis:shutdown' }
+  /** A heartbeat: answered at once with a pong. */
+  | { type: 'portcullis:ping' }
 
 export type FromWorker =
   /** Sent once the worker listens for messages: it waits for its config. */
@@ -42,6 +44,7 @@ export type FromWorker =
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }
   | { type: 'portcullis:stores', id: number, stores: StoreSnapshot[] }
   | { type: 'portcullis:plugin-admin', id: number, pid: number, answer: PluginAdminAnswer }
+  | { type: 'portcullis:pong' }
 
 /** Replies the primary waits for, matched by id. */
 export type Reply = Extract<FromWorker, { id: number }>

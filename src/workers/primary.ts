@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os'
 import type { Logger } from 'pino'
 import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
 import { Metrics } from '../metrics/metrics.ts'
@@ -14,9 +13,6 @@ import { clusterUpstreams } from './cluster-upstreams.ts'
 import { clusterPluginAdmin, clusterStores } from './cluster-plugins.ts'
 import type { ConfigPayload, HealthPayload } from './messages.ts'
 import { WorkerPool } from './worker-pool.ts'
-
-/** `server.workers` as a process count. */
-export const workerCount = (setting: number | 'auto' | undefined): number => setting === 'auto' ? availableParallelism() : setting ?? 1
 
 export interface Primary {
   readonly url: string
@@ -95,10 +91,12 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     }
   })
   const state: AdminState = {
-    get ready () { return !stopping && pool.serving > 0 },
+    // Only workers answering the heartbeat count (see WorkerPool.responsive): a hung one answers none of its connections.
+    get ready () { return !stopping && pool.responsive > 0 },
+    get live () { return pool.serving === 0 || pool.responsive > 0 },
     get runtime () { return view },
     reloader,
-    metrics: format => clusterMetricsText(metrics, pool, format),
+    metrics: format => clusterMetricsText(metrics, pool, format, view.loaded),
     upstreams: () => clusterUpstreams(view, pool),
     stores: () => clusterStores(pool),
     pluginAdmin: (method, path, query, body) => clusterPluginAdmin(pool, { method, path, query, body }),

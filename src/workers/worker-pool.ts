@@ -15,6 +15,12 @@ interface Slot {
   /** The config the worker serves; undefined until it has applied its first. */
   hash: string | undefined
   restart: NodeJS.Timeout | undefined
+  /** When the worker last sent anything (a heartbeat's answer, most often); undefined until its hello. */
+  answeredAt: number | undefined
+  /** Whether it was last logged unresponsive (see #beat). */
+  unresponsive: boolean
+  /** Why the pool killed it, for the exit's log line. */
+  killedFor: string | undefined
 }
 
 export interface WorkerPoolOptions {
@@ -36,6 +42,16 @@ const STABLE_AFTER_MS = 10_000
 const FIRST_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 30_000
 const STOPPING = 'the gateway is stopping'
+/**
+ * The primary pings every worker this often (one small IPC message); PORTCULLIS_WORKER_HEARTBEAT_MS
+ * shortens it in tests. A worker that has not answered for UNRESPONSIVE_MS (its event loop blocked, the
+ * process stopped) does not count as responsive: readiness and liveness go by the responsive ones. One
+ * silent for HUNG_MS is killed, and restarted as after a crash: generous, for a long GC pause or a busy
+ * loop that ends must not cost a worker its requests in flight.
+ */
+const HEARTBEAT_MS = Number(process.env.PORTCULLIS_WORKER_HEARTBEAT_MS ?? 1_000)
+const UNRESPONSIVE_MS = 5 * HEARTBEAT_MS
+const HUNG_MS = 30 * HEARTBEAT_MS
 
 /**
  * The worker processes (node:cluster; they share the listening port). Keeps `count` of them
@@ -49,18 +65,26 @@ export class WorkerPool {
   #config: ConfigPayload
   #nextId = 1
   #stopping = false
+  readonly #heartbeat: NodeJS.Timeout
 
   constructor (config: ConfigPayload, options: WorkerPoolOptions) {
     this.#o = options
     this.#config = config
-    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, restart: undefined }))
+    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, restart: undefined, answeredAt: undefined, unresponsive: false, killedFor: undefined }))
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS).unref()
   }
 
   /** The config every worker serves or is switching to. */
   get config (): ConfigPayload { return this.#config }
 
-  /** Workers serving traffic. */
+  /** Workers serving traffic (hung or not: those the admin API's questions go to). */
   get serving (): number { return this.#slots.filter(s => s.hash !== undefined).length }
+
+  /** Of those, the ones that answer: a worker silent for UNRESPONSIVE_MS serves no one. */
+  get responsive (): number {
+    const now = performance.now()
+    return this.#slots.filter(s => s.hash !== undefined && s.answeredAt !== undefined && now - s.answeredAt < UNRESPONSIVE_MS).length
+  }
 
   get pids (): number[] { return this.#slots.flatMap(s => s.worker?.process.pid ?? []) }
 
@@ -129,6 +153,7 @@ export class WorkerPool {
    */
   async stop (deadlineMs: number): Promise<void> {
     this.#stopping = true
+    clearInterval(this.#heartbeat)
     for (const id of this.#pending.keys()) this.#settle(id, new Error(STOPPING))
     for (const s of this.#slots) clearTimeout(s.restart)
     const live = this.#slots.flatMap(s => s.worker === undefined || s.worker.isDead() ? [] : [{ worker: s.worker, starting: s.hash === undefined }])
@@ -152,15 +177,16 @@ export class WorkerPool {
   /** Starts the worker of `slot` and resolves with its URL once it serves the current config. */
   #fork (slot: Slot): Promise<string> {
     const worker = cluster.fork()
-    Object.assign(slot, { worker, hash: undefined, startedAt: performance.now() })
+    Object.assign(slot, { worker, hash: undefined, startedAt: performance.now(), answeredAt: undefined, unresponsive: false, killedFor: undefined })
     const pid = worker.process.pid
     this.#o.log.info({ worker: slot.index, workerPid: pid }, 'worker started')
     const hello = new Promise<void>((resolve, reject) => {
       worker.once('exit', (code: number | null) => reject(new Error(`worker ${pid} exited (code ${code}) before serving`)))
       worker.on('message', (m: unknown) => {
         if (!isOurs<FromWorker>(m)) return
+        if (slot.worker === worker) slot.answeredAt = performance.now()
         if (m.type === 'portcullis:hello') resolve()
-        else this.#settle(m.id, m)
+        else if (m.type !== 'portcullis:pong') this.#settle(m.id, m)
       })
     })
     worker.on('exit', (code: number | null, signal: string | null) => this.#exited(slot, worker, code, signal))
@@ -201,6 +227,30 @@ export class WorkerPool {
     })
   }
 
+  /** A heartbeat: pings every worker that has said hello, and acts on those that have been silent too long. */
+  #beat (): void {
+    const now = performance.now()
+    for (const s of this.#slots) {
+      const worker = s.worker
+      if (worker === undefined || s.answeredAt === undefined || worker.isDead()) continue
+      const silentMs = Math.round(now - s.answeredAt)
+      const at = { worker: s.index, workerPid: worker.process.pid, silentMs }
+      if (silentMs >= HUNG_MS) {
+        s.killedFor = `unresponsive for ${silentMs} ms`
+        s.answeredAt = undefined
+        this.#o.log.error({ ...at, limitMs: HUNG_MS }, 'worker unresponsive too long; killing it')
+        worker.process.kill('SIGKILL')
+        continue
+      }
+      if ((silentMs >= UNRESPONSIVE_MS) !== s.unresponsive) {
+        s.unresponsive = !s.unresponsive
+        if (s.unresponsive) this.#o.log.warn({ ...at, killAfterMs: HUNG_MS }, 'worker unresponsive: not counted as serving')
+        else this.#o.log.info(at, 'worker responsive again')
+      }
+      worker.send({ type: 'portcullis:ping' } satisfies ToWorker, () => {})
+    }
+  }
+
   #settle (id: number, reply: Reply | Error): void {
     const pending = this.#pending.get(id)
     this.#pending.delete(id)
@@ -217,7 +267,7 @@ export class WorkerPool {
     // 100 ms after a crash, doubling for each further crash that comes before the worker was stable.
     if (upMs >= STABLE_AFTER_MS) slot.crashes = 0
     const restartInMs = Math.min(FIRST_BACKOFF_MS * 2 ** slot.crashes++, MAX_BACKOFF_MS)
-    this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, upMs, restartInMs }, 'worker exited unexpectedly; restarting it')
+    this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, reason: slot.killedFor, upMs, restartInMs }, 'worker exited unexpectedly; restarting it')
     slot.restart = setTimeout(() => {
       slot.restart = undefined
       this.#fork(slot).catch((err: Error) => { if (!this.#stopping) this.#o.log.error({ worker: slot.index, err: err.message }, 'restarted worker failed to start') })

@@ -3,7 +3,6 @@ import type { Logger } from 'pino'
 import { parseConfig } from '../config/load.ts'
 import { createLogger } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
-import { buildAndSwap } from '../reload/swap.ts'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
 import { runPluginAdmin, startPortcullis, type Portcullis } from '../server/start.ts'
@@ -39,7 +38,8 @@ export function runWorker (): Promise<never> {
       log = createLogger({ level: loaded.config.logging?.level, pretty: loaded.config.logging?.pretty })
       running = await startPortcullis(loaded, log, metrics, { admin: false, healthChecks: false })
     } else {
-      await buildAndSwap(running.gateway, loaded, log as Logger, { metrics, healthChecks: false })
+      // The process's stores carry over, as in a single process: counters, cache contents, Redis connections.
+      await running.apply(loaded)
     }
     for (const h of message.unhealthy) setHealth(h)
     return running.url
@@ -98,6 +98,7 @@ export function runWorker (): Promise<never> {
             .then(answer => send({ type: 'portcullis:plugin-admin', id: m.id, pid: process.pid, answer }))
           break
         }
+        case 'portcullis:ping': send({ type: 'portcullis:pong' }); break
         case 'portcullis:shutdown': stop(0); break
       }
     })

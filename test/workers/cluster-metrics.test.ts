@@ -1,9 +1,10 @@
 import t from 'tap'
+import { readFile } from 'node:fs/promises'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { request } from 'undici'
 import { Metrics } from '../../src/metrics/metrics.ts'
 import { UNMATCHED_ROUTE } from '../../src/metrics/request-metrics.ts'
-import { clusterMetricsText } from '../../src/workers/cluster-metrics.ts'
+import { clusterMetricsText, type AppliedConfig } from '../../src/workers/cluster-metrics.ts'
 import type { WorkerPool } from '../../src/workers/worker-pool.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 import { startUpstream } from '../helpers/upstream.ts'
@@ -58,6 +59,9 @@ t.test('workers: summed counters never go down when a worker is slow or restarts
   t.equal(await metricValue(admin, PLAIN_COUNT), 30)
 })
 
+/** The config the workers applied, with routes of these names. */
+const config = (hash: string, routes: string[]) => ({ hash, config: { routes: routes.map(name => ({ name })), upstreams: {} } }) as unknown as AppliedConfig
+
 /** A worker's answer: requests by route, and a gauge of its own (its memory, say). */
 async function answer (pid: number, requests: Record<string, number>, memory: number) {
   const registry = new Registry()
@@ -68,9 +72,10 @@ async function answer (pid: number, requests: Record<string, number>, memory: nu
 }
 
 t.test('workers: the departed keep one sample per series, however many restarts; their gauges go; a reload retires their routes', async t => {
-  const pool = { config: { hash: 'a' }, pids: [1, 2], answers: [] as unknown[], metrics: async () => pool.answers }
+  const pool = { pids: [1, 2], answers: [] as unknown[], metrics: async () => pool.answers }
   const own = new Metrics({ defaultMetrics: false })
-  const scrape = () => clusterMetricsText(own, pool as unknown as WorkerPool, 'prometheus')
+  let applied = config('a', ['plain'])
+  const scrape = () => clusterMetricsText(own, pool as unknown as WorkerPool, 'prometheus', applied)
   pool.answers = [await answer(1, { plain: 5 }, 100), await answer(2, { plain: 7, [UNMATCHED_ROUTE]: 1 }, 200)]
   let text = await scrape()
   t.match(text, /^x_requests_total\{route="plain"\} 12$/m)
@@ -87,10 +92,42 @@ t.test('workers: the departed keep one sample per series, however many restarts;
   t.match(text, /^x_memory_bytes 110$/m, 'gauges of the departed are gone')
 
   // A reload whose config has no route "plain": its departed series go, as the workers' do.
-  pool.config.hash = 'b'
+  applied = config('b', ['v2'])
   pool.answers = [await answer(1, { v2: 1 }, 100), await answer(52, { v2: 1 }, 10)]
   text = await scrape()
   t.notMatch(text, 'route="plain"')
   t.match(text, /^x_requests_total\{route="v2"\} 2$/m)
   t.match(text, `x_requests_total{route="${UNMATCHED_ROUTE}"} 1`, 'requests no route took are kept')
+})
+
+t.test('workers: a reload keeps the counts of a route it still has, though the workers that served it have exited; process figures are not summed', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const routes = (extra = '') => `  - { name: x, match: { path: /x }, upstream: u, plugins: { cache: {} } }
+  - { name: y, match: { path: /y }, upstream: u, plugins: { cache: {} } }
+${extra}`
+  // Without request metrics, only the cache's series name a route, and only once it was requested.
+  const { cli, primary, workers, url, admin, reload } = await startCluster(t, `  u: { targets: [ { url: "${up.url}" } ] }`, routes(), { extra: 'metrics: { requests: false }' })
+  const text = async () => await (await request(`${admin}/metrics`)).body.text()
+  const onX = async () => (await text()).split('\n').filter(l => l.startsWith('portcullis_cache_requests_total{route="x",')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
+
+  t.equal((await fresh(`${url}/x`, 6)).filter(r => r.startsWith('200 ')).length, 6)
+  t.equal(await onX(), 6)
+  for (const pid of workers) process.kill(pid, 'SIGKILL')
+  for (const pid of workers) {
+    const crashed = await cli.waitForLine(l => l.msg === 'worker exited unexpectedly; restarting it' && l.workerPid === pid)
+    t.ok(await cli.waitForLine(l => l.msg === 'worker serving' && l.worker === crashed?.worker && !workers.includes(l.workerPid as number), 60_000), 'replaced')
+  }
+  t.equal(await onX(), 6, 'the counts of the workers gone stay')
+  t.match(await reload(routes('  - { name: z, match: { path: /z }, upstream: u }')), { result: 'success' })
+  t.equal(await onX(), 6, 'a reload that keeps route x keeps its counts, though no live worker has a series of it')
+  t.match(await reload(routes().replace(/^ {2}- \{ name: x,.*\n/m, '')), { result: 'success' })
+  t.equal(await onX(), 0, 'a reload without route x drops them')
+
+  // One process's figures, not three processes' sum: the primary's start, the highest descriptor limit.
+  const limits = await readFile(`/proc/${String(primary.pid)}/limits`, 'utf8')
+  const maxFds = Number(/^Max open files +(\d+)/m.exec(limits)?.[1])
+  t.equal(await metricValue(admin, 'portcullis_process_max_fds'), maxFds, 'portcullis_process_max_fds: one process\'s limit')
+  const started = await metricValue(admin, 'portcullis_process_start_time_seconds')
+  t.ok(started > 0 && started <= Date.now() / 1000, `portcullis_process_start_time_seconds: ${started}`)
 })

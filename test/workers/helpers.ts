@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Client } from 'undici'
+import { Client, request } from 'undici'
 import { spawnCli, stopCli, type CliProcess } from '../helpers/cli.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { configFile, namedUpstream } from '../reload/helpers.ts'
@@ -46,28 +46,38 @@ export interface Cluster {
   /** The gateway's URL and the admin listener's. */
   readonly url: string
   readonly admin: string
+  /** Writes the config again with these `routes` (the rest unchanged) and reloads it with POST /config/reload: its answer. */
+  reload (routes: string): Promise<unknown>
 }
 
 /**
  * `portcullis start` with two workers (shutdownTimeout 2s), listeners on ephemeral loopback ports, and
- * the given YAML under `upstreams:` and `routes:` (and user plugins, by absolute path). Stopped, and its config file removed, at teardown.
+ * the given YAML under `upstreams:` and `routes:` (and user plugins, by absolute path; `extra`: top-level
+ * YAML, such as `stores:`). Stopped, and its config file removed, at teardown.
  */
 export async function startCluster (t: { teardown (fn: () => unknown): void }, upstreams: string, routes: string,
-  options: { loadPlugins?: string[], env?: NodeJS.ProcessEnv } = {}): Promise<Cluster> {
-  const cf = await configFile(`${options.loadPlugins === undefined ? '' : `loadPlugins: ${JSON.stringify(options.loadPlugins)}\n`}server:
+  options: { loadPlugins?: string[], env?: NodeJS.ProcessEnv, extra?: string } = {}): Promise<Cluster> {
+  const yaml = (routes: string) => `${options.loadPlugins === undefined ? '' : `loadPlugins: ${JSON.stringify(options.loadPlugins)}\n`}server:
   listen: { host: 127.0.0.1, port: 0 }
   workers: 2
   shutdownTimeout: 2s
 admin:
   listen: { host: 127.0.0.1, port: 0 }
+${options.extra ?? ''}
 upstreams:
 ${upstreams}
 routes:
 ${routes}
-`)
+`
+  const cf = await configFile(yaml(routes))
   const cli = spawnCli(['start', '-c', cf.file, '--no-watch'], options.env)
   t.teardown(async () => { await stopCli(cli); await cf.remove() })
   const primary = await cli.waitForLine(l => l.msg === 'gateway listening' && Array.isArray(l.workers), 60_000)
   if (primary === undefined) throw new Error(`the cluster did not start (stderr: ${cli.stderr()})`)
-  return { cli, primary, workers: primary.workers as number[], url: String(primary.url), admin: String(primary.admin) }
+  const admin = String(primary.admin)
+  const reload = async (routes: string) => {
+    await cf.write(yaml(routes))
+    return await (await request(`${admin}/config/reload`, { method: 'POST' })).body.json()
+  }
+  return { cli, primary, workers: primary.workers as number[], url: String(primary.url), admin, reload }
 }

@@ -1,6 +1,7 @@
 import t from 'tap'
+import { availableParallelism } from 'node:os'
 import { parseConfig } from '../../src/config/load.ts'
-import { workerCount } from '../../src/workers/primary.ts'
+import { workerCount } from '../../src/workers/worker-count.ts'
 import { spawnCli, stopCli } from '../helpers/cli.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
 
@@ -37,4 +38,18 @@ t.test('server.workers: 1 is the default: one process, and a reload may add or d
   t.match(await gw.reloader.reload('admin'), { result: 'success' }, 'workers: 1 added')
   await cf.write(withWorkers('2'))
   t.match(await gw.reloader.reload('admin'), { result: 'invalid', issues: [{ path: 'server.workers', message: /worker count cannot change on reload.*still 1$/ }] })
+})
+
+t.test('server.workers: auto is compared as the count it resolves to: a reload between it and that number changes nothing', async t => {
+  const cores = availableParallelism()
+  const cf = await configFile(withWorkers(String(cores)))
+  t.teardown(() => cf.remove())
+  const gw = await startFromFile(cf.file)
+  t.teardown(() => gw.close())
+  await cf.write(withWorkers('auto'))
+  t.match(await gw.reloader.reload('admin'), { result: 'success' }, `${cores} to auto, on ${cores} cores`)
+  await cf.write(withWorkers(String(cores)))
+  t.match(await gw.reloader.reload('admin'), { result: 'success' }, `auto to ${cores}`)
+  await cf.write(withWorkers(String(cores + 1)))
+  t.match(await gw.reloader.reload('admin'), { result: 'invalid', issues: [{ path: 'server.workers', message: new RegExp(`worker count cannot change on reload.*still ${cores}$`) }] })
 })

@@ -10,6 +10,12 @@ import type { ExpositionFormat } from '../../metrics/exposition.ts'
 export interface AdminState {
   /** False until a config is in service and again while shutting down: load balancers should stop sending traffic. */
   readonly ready: boolean
+  /**
+   * False when the gateway runs but cannot serve: in worker mode, every worker with a config has stopped
+   * answering (hung), so that a liveness probe restarts it, as it would a single process whose blocked
+   * event loop does not answer the probe at all. Workers all restarting are not hung.
+   */
+  readonly live: boolean
   /** The runtime of the active config (in worker mode, the primary's copy, which serves no traffic). */
   readonly runtime: Runtime
   readonly reloader: Reloader
