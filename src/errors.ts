@@ -20,6 +20,7 @@ export const GatewayError = {
   PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },
   UPSTREAM_UNREACHABLE: { status: 502, code: 'bad_gateway', message: 'the upstream could not be reached or broke the connection' },
   UPSTREAM_BODY_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response body could not be read as sent (say, a corrupt Content-Encoding)' },
+  UPSTREAM_BAD_UPGRADE: { status: 502, code: 'bad_gateway', message: 'the upstream switched to a protocol the client did not offer' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
   UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow' },
   NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available' },
@@ -55,8 +56,13 @@ export function answerOnSocket (socket: Duplex, err: { code?: string }, status: 
   if (err.code === 'ECONNRESET' || !socket.writable || answering) { socket.destroy(); return false }
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\n${headers}connection: close\r\n\r\n${body}`)
-  setTimeout(destroy, LINGER_MS, socket).unref()
+  destroyAfterLinger(socket)
   return true
+}
+
+/** A connection the gateway has ended: destroyed after LINGER_MS, so that a client that never closes its side does not keep it. */
+export function destroyAfterLinger (socket: Duplex): void {
+  setTimeout(destroy, LINGER_MS, socket).unref()
 }
 
 /**

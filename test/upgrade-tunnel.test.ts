@@ -101,6 +101,34 @@ t.test("the 101 relays no hop-by-hop header: Connection keeps only upgrade, the 
   t.ok(await until(() => tunnel.after() === 'still a tunnel'), 'bytes flow both ways')
 })
 
+t.test("the 101 carries the gateway's request id only, not the upstream's", async t => {
+  const up = await tunnelUpstream(t, 'upgrade: foo\r\nconnection: upgrade\r\nX-Request-Id: from-upstream\r\n')
+  const gw = await gateway(t, up.url)
+  const tunnel = await openTunnel(t, gw)
+  const ids = tunnel.head().split('\r\n').filter(l => /^x-request-id:/i.test(l))
+  t.equal(ids.length, 1, `one x-request-id: ${JSON.stringify(ids)}`)
+  t.notMatch(ids[0], /from-upstream/)
+})
+
+// RFC 9110 7.8: a server switches only to a protocol the client offered. h2c, never tunnelled (docs/edge.md), least of all.
+for (const protocol of ['h2c', 'bar', 'foo, bar']) {
+  t.test(`a 101 to a protocol the client did not offer (${protocol}) is a 502, and the upstream's side is closed`, async t => {
+    const up = await tunnelUpstream(t, `upgrade: ${protocol}\r\nconnection: upgrade\r\n`)
+    const gw = await gateway(t, up.url)
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+    t.teardown(() => { socket.destroy() })
+    socket.on('error', () => {})
+    let got = ''
+    socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
+    socket.write('GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n')
+    t.ok(await until(() => got.includes('\r\n\r\n')), 'answered')
+    t.match(got, /^HTTP\/1\.1 502 /)
+    t.match(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)), { error: 'bad_gateway' })
+    t.ok(await until(() => up.closed() === 1), "the upstream's side is closed")
+    t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 502 })
+  })
+}
+
 t.test('bytes the client sent right behind its upgrade request reach the upstream', async t => {
   const up = await tunnelUpstream(t)
   const gw = await gateway(t, up.url)

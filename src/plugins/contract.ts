@@ -78,6 +78,11 @@ export interface GatewayRequest {
    */
   readonly hasBody: boolean
   /**
+   * An upgrade request (a WebSocket's): answered by a 101 and a tunnel, or by a refusal that only
+   * an upgrade gets, never by a response for plain requests to the same URL.
+   */
+  readonly upgrade: boolean
+  /**
    * True once nothing more is wanted from the plugins for this request: the client left, the
    * gateway answered it alone (a timeout's 504), or its response ended. Slow work queued for it
    * (a password check waiting for a turn) may then be skipped.
@@ -111,6 +116,8 @@ export interface SubrequestResponse {
   /** End-to-end headers, lower-case names. */
   readonly headers: HeaderMap
   readonly body: Readable
+  /** Its body ends when the connection closes: see GatewayResponse.closeDelimited (a cache must not keep it). */
+  readonly closeDelimited: boolean
 }
 
 /** An upstream target, as the upstream-try hooks see it. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline, Readable, type Duplex, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Http2ServerRequest } from 'node:http2'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
@@ -20,6 +21,7 @@ import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
 import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
+import { switchesToOffered } from './upgrade.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {
@@ -215,6 +217,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   get clientHeaders () { return this.raw.headers }
   get hasBody (): boolean { return hasBody(this.raw) }
+  get upgrade (): boolean { return this.#upgrade !== undefined }
   get ended (): boolean { return this.#done }
   get clientCertificate (): ClientCertificate | undefined {
     const socket = this.raw.socket as TLSSocket
@@ -354,7 +357,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       } as Parameters<typeof target.pool.request>[0])
       upstream.outcome(target, r.statusCode < 500, sentAt, true)
       r.body.once('close', () => upstream.end(target))
-      return { status: r.statusCode, headers: endToEndRequestHeaders(r.headers), body: r.body }
+      // As closeDelimited() reads a proxied response's raw head (RFC 9112 6.3), from undici's parsed one.
+      const closed = method !== 'HEAD' && r.statusCode !== 204 && r.statusCode !== 304 && r.headers['content-length'] === undefined && r.headers['transfer-encoding'] === undefined
+      return { status: r.statusCode, headers: endToEndRequestHeaders(r.headers), body: r.body, closeDelimited: closed }
     } catch (err) {
       upstream.outcome(target, false, sentAt, false)
       upstream.end(target)
@@ -494,11 +499,21 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     clearTimeout(this.#headersTimer)
     this.#tryWaited()
     this.#tryStatus = 101
-    this.#tryEnded(undefined)
+    // A switch to a protocol the client did not offer (nor the route allow) is the target's fault: a 502, no tunnel.
+    const offered = String(this.raw.headers.upgrade)
+    const wrong = switchesToOffered(raw ?? [], offered) ? undefined
+      : Object.assign(new Error(`the upstream's 101 switches to a protocol the client did not offer (${offered})`), { code: 'UPSTREAM_BAD_UPGRADE' })
+    this.#tryEnded(wrong)
     const client = (this.#upgrade as { socket: Duplex, head: Buffer }).socket
-    this.compiled.upstream.outcome(this.target as Target, true, this.#sentAt, true)
+    this.compiled.upstream.outcome(this.target as Target, wrong === undefined, this.#sentAt, true)
     this.compiled.upstream.end(this.target as Target)
-    if (this.#done) { upstream.destroy(); return }
+    if (this.#done || wrong !== undefined) upstream.destroy()
+    if (this.#done) return
+    if (wrong !== undefined) {
+      this.#owner.upstreamFailed(this, wrong, false)
+      this.#failUpstream(GatewayError.UPSTREAM_BAD_UPGRADE)
+      return
+    }
     // Hop-by-hop fields are for this hop (Keep-Alive, Proxy-Authenticate, those Connection names): not
     // relayed. The request phase's extraResponseHeaders are (response hooks do not run: a tunnel follows).
     let head
@@ -519,6 +534,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     client.on('error', closeBoth).on('close', closeBoth)
     upstream.pipe(client)
     client.pipe(upstream)
+    // The upstream's end closes both sides (see closeBoth). The client's leaves the upstream what it may
+    // still send, each pause no longer than the route's timeouts.idle: past it, both are closed.
+    const idleMs = this.compiled.bodyTimeout
+    if (idleMs > 0) client.once('end', () => { (upstream as Socket).setTimeout(idleMs, closeBoth) })
     // pipe() pauses the upstream while the client has not read what it was sent: a client that
     // reads nothing for clientTimeouts.send is cut, as on HTTP. An idle tunnel is not.
     if (this.#owner.clientSendMs > 0) {

@@ -78,7 +78,8 @@ export function closeDelimited (raw: Buffer[], status: number, method: string): 
 /**
  * The header lines of an upgrade's 101 from undici's raw [name, value, ...], as the upstream sent
  * them, less the hop-by-hop ones and those its Connection names; `Upgrade` stays, and Connection
- * says only `upgrade` (RFC 9110 7.8: the client switches on both). `extra` (the request phase's
+ * says only `upgrade` (RFC 9110 7.8: the client switches on both). The upstream's X-Request-Id is
+ * left out: the gateway adds its own, as on any response. `extra` (the request phase's
  * extraResponseHeaders) replaces the upstream's fields of the same names, as on any response;
  * it throws, as writeHead does, on a name or value that cannot be written.
  */
@@ -94,7 +95,7 @@ export function upgradeResponseHead (raw: ReadonlyArray<Buffer | string>, extra?
     if (lower === 'connection') {
       if (!connected) head += `${name}: upgrade\r\n`
       connected = true
-    } else if (lower === 'upgrade' || (!isHopByHop(lower, named) && extra?.[lower] === undefined)) head += `${name}: ${bytesText(raw[i + 1])}\r\n`
+    } else if (lower === 'upgrade' || (!isHopByHop(lower, named) && extra?.[lower] === undefined && lower !== 'x-request-id')) head += `${name}: ${bytesText(raw[i + 1])}\r\n`
   }
   for (const name in extra) {
     const v = extra[name]

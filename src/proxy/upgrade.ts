@@ -14,3 +14,23 @@ export function upgradeRefusal (allowed: ReadonlySet<string>, upgrade: string | 
   }
   return undefined
 }
+
+/**
+ * Whether a 101's Upgrade (in undici's raw [name, value, ...]) switches only to protocols the client
+ * offered (`offered`: its request's Upgrade), as RFC 9110 7.8 has it. Otherwise the tunnel would carry
+ * a protocol no route allowed (h2c, say). A 101 that names none switches to nothing the client asked for.
+ */
+export function switchesToOffered (raw: ReadonlyArray<Buffer | string>, offered: string): boolean {
+  const asked = offered.toLowerCase().split(',').map(p => p.trim())
+  let named = false
+  for (let i = 0; i < raw.length; i += 2) {
+    if (String(raw[i]).toLowerCase() !== 'upgrade') continue
+    for (const p of String(raw[i + 1]).toLowerCase().split(',')) {
+      const name = p.trim()
+      if (name === '') continue
+      if (!asked.includes(name)) return false
+      named = true
+    }
+  }
+  return named
+}

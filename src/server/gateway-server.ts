@@ -22,6 +22,8 @@ import { UnusedConnections } from './unused-connections.ts'
 /** Warnings a client can provoke at will (limit reached, no file descriptors, HTTP/2 abuse) are logged at most this often, per kind. */
 const WARN_EVERY_MS = 10_000
 
+const ignore = (): void => {}
+
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
  * current runtime, which can be swapped while requests are in flight.
@@ -140,11 +142,31 @@ export class GatewayServer {
         this.#unused.watch(h2cServer, false)
       }
     }
-    this.app.server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    this.app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Node no longer guards the socket it hands over: a client's reset would be an uncaught error.
+      // The client gone is its exchange's to log (its response closes), as on plain HTTP.
+      socket.on('error', ignore)
       this.#upgraded.add(socket)
       socket.once('close', () => this.#upgraded.delete(socket))
-      this.#runtime.handleUpgrade(req, socket, head)
+      this.#upgrade(req, socket, head)
     })
+  }
+
+  /**
+   * An upgrade request pipelined behind others waits until their responses are done (each holds
+   * the socket in turn), or dropped with the connection if it closes first. A throw is a bug of
+   * the gateway's: the connection is closed, never the process.
+   */
+  #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (socket.destroyed) return
+    const earlier = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+    if (earlier != null) { earlier.once('close', () => this.#upgrade(req, socket, head)); return }
+    try {
+      this.#runtime.handleUpgrade(req, socket, head)
+    } catch (err) {
+      this.#runtime.log.error({ err, requestId: requestId(req.headers['x-request-id']) }, 'upgrade failed in the gateway')
+      socket.destroy()
+    }
   }
 
   get runtime (): Runtime { return this.#runtime }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { upgradeRefusal } from '../../src/proxy/upgrade.ts'
+import { switchesToOffered, upgradeRefusal } from '../../src/proxy/upgrade.ts'
 
 const WEBSOCKET_ONLY = new Set(['websocket'])
 const NONE = new Set<string>()
@@ -37,5 +37,28 @@ const TABLE: ReadonlyArray<readonly [ReadonlySet<string>, string | undefined, st
 t.test('upgradeRefusal: each protocol offered must be one of the route\'s, h2c never', async t => {
   for (const [allowed, upgrade, want] of TABLE) {
     t.equal(upgradeRefusal(allowed, upgrade)?.code, want, `[${[...allowed].join(', ')}] ${JSON.stringify(upgrade)}`)
+  }
+})
+
+/** The client's Upgrade, the 101's Upgrade fields (none: no field), whether the switch is to a protocol offered. */
+const SWITCHES: ReadonlyArray<readonly [string, readonly string[], boolean]> = [
+  ['websocket', ['websocket'], true],
+  ['websocket', ['WebSocket'], true],
+  ['WebSocket', [' websocket '], true],
+  ['websocket, foo', ['foo'], true],
+  ['websocket,foo', ['websocket, foo'], true],
+  ['foo/1', ['foo/1'], true],
+  ['foo', ['foo/2'], false],
+  ['websocket', ['h2c'], false],
+  ['foo', ['foo, bar'], false],
+  ['foo', ['foo', 'bar'], false],
+  ['foo', [''], false],
+  ['foo', [], false]
+]
+
+t.test('switchesToOffered: a 101 switches only to protocols the client offered (RFC 9110 7.8)', async t => {
+  for (const [offered, fields, want] of SWITCHES) {
+    const raw = [Buffer.from('Connection'), Buffer.from('upgrade'), ...fields.flatMap(f => [Buffer.from('Upgrade'), Buffer.from(f)])]
+    t.equal(switchesToOffered(raw, offered), want, `${JSON.stringify(offered)} -> ${JSON.stringify(fields)}`)
   }
 })
