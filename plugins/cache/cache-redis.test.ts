@@ -5,6 +5,7 @@ import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { metricValue } from '../../test/helpers/metric-value.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 
@@ -185,4 +186,48 @@ t.test('hits on an unchanged Redis entry reuse its decoding: compress sends its 
   t.equal((await get()).version, 2, 'a miss after the purge')
   await entryStored(redis, 'recent-test:')
   for (let i = 0; i < 3; i++) t.equal((await get()).version, 2, 'hits of the new entry decode the new bytes')
+})
+
+t.test('Redis down: a request counted once (bypass), only-if-cached answered 504, concurrent misses collapsed in the process', async t => {
+  const down = await RedisProcess.start()
+  t.teardown(() => down.stop())
+  const seen: string[] = []
+  let release = () => {}
+  let gate = Promise.resolve()
+  const slow = await startUpstream((req, res) => {
+    const body = `${req.url as string} #${seen.push(req.url as string)}`
+    void gate.then(() => res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': Buffer.byteLength(body) }).end(body))
+  })
+  t.teardown(() => slow.close())
+  const gw = await startGateway(sharedStoreConfig(down.url, slow.url, 'down-test:').replace('cache: { store: shared }', 'cache: { store: shared, collapseTimeout: 30s }'))
+  t.teardown(() => gw.close())
+  t.ok(await storeUp(gw.adminUrl as string))
+  await down.kill()
+  const admin = gw.adminUrl as string
+  const count = (result: string) => metricValue(admin, `portcullis_cache_requests_total{route="r",result="${result}"}`)
+
+  const one = await get(gw, '/one')
+  t.equal(one.status_, 'Portcullis; fwd=bypass; fwd-status=200; detail=store-unavailable')
+  t.same([await count('bypass'), await count('miss')], [1, 0], 'counted once, as bypass')
+
+  const onlyCached = await request(`${gw.url}/one`, { headers: { host: 'api.example.com', 'cache-control': 'only-if-cached' } })
+  await onlyCached.body.text()
+  t.equal(onlyCached.statusCode, 504, 'only-if-cached: nothing stored can be used')
+  t.equal(String(onlyCached.headers['cache-status']), 'Portcullis; fwd=bypass; detail=only-if-cached')
+  t.equal(seen.length, 1, 'the upstream was not asked')
+  t.same([await count('bypass'), await count('miss')], [2, 0])
+
+  gate = new Promise<void>(resolve => { release = resolve })
+  const all = Array.from({ length: 10 }, () => get(gw, '/hot'))
+  await until(() => seen.includes('/hot'))
+  await until(() => gw.gateway.runtime.inFlight === 10, 10_000)
+  release()
+  const hot = await Promise.all(all)
+  t.equal(seen.filter(u => u === '/hot').length, 1, 'one upstream request for 10 concurrent misses')
+  t.same(new Set(hot.map(r => r.body)), new Set(['/hot #2']))
+  t.equal(hot.filter(r => r.status_ === 'Portcullis; fwd=bypass; fwd-status=200; detail=store-unavailable').length, 1, 'the one that went upstream')
+  t.equal(hot.filter(r => /^Portcullis; fwd=bypass; fwd-status=200; collapsed; ttl=(59|60); detail=store-unavailable$/.test(r.status_)).length, 9, 'the others got its answer')
+  t.same([await count('bypass'), await count('miss'), await count('collapsed')], [3, 0, 9])
+  t.equal(seen.filter(u => u === '/hot').length, 1)
+  t.match((await get(gw, '/hot')).body, '/hot #3', 'nothing was stored')
 })

@@ -12,6 +12,12 @@ export interface StatusParams {
   readonly detail?: string
 }
 
+/**
+ * A ttl in whole seconds, rounded; a stale one (ttl 0 or less: fresh while age < lifetime) at
+ * most -1, never a 0 that reads as fresh.
+ */
+export const wholeTtl = (ttl: number): number => ttl <= 0 ? Math.min(-1, Math.round(ttl)) : Math.round(ttl)
+
 /** Appends this cache's member to Cache-Status (caches further upstream come first). */
 export function addCacheStatus (headers: HeaderMap, name: string, p: StatusParams): void {
   let v = name
@@ -20,7 +26,7 @@ export function addCacheStatus (headers: HeaderMap, name: string, p: StatusParam
   if (p.fwdStatus !== undefined) v += `; fwd-status=${p.fwdStatus}`
   if (p.stored === true) v += '; stored'
   if (p.collapsed === true) v += '; collapsed'
-  if (p.ttl !== undefined) v += `; ttl=${Math.round(p.ttl)}`
+  if (p.ttl !== undefined) v += `; ttl=${wholeTtl(p.ttl)}`
   if (p.detail !== undefined) v += `; detail=${p.detail}`
   const before = headers['cache-status']
   headers['cache-status'] = before === undefined ? v : `${String(before)}, ${v}`

@@ -12,6 +12,7 @@ export interface Entry {
   readonly initialAge: number
   /** Freshness lifetime in seconds (0: must be revalidated before each use). */
   readonly lifetime: number
+  /** The upstream's stale-while-revalidate and stale-if-error, seconds (the route's windows are its config's when served). */
   readonly swr: number
   readonly sie: number
   /** must-revalidate, proxy-revalidate, s-maxage or no-cache (bare): never served stale. */
@@ -30,7 +31,7 @@ export interface FreshnessRules {
   readonly heuristicMax: number
   /** Freshness for responses without any, seconds (0: none). */
   readonly defaultTtl: number
-  /** The route's stale-if-error and stale-while-revalidate windows, seconds (0: the upstream's only). */
+  /** The route's stale-if-error and stale-while-revalidate windows, seconds (0: the upstream's only); applied when an entry is served, not stored in it. */
   readonly staleIfError: number
   readonly staleWhileRevalidate: number
 }
@@ -57,13 +58,11 @@ export function freshness (status: number, headers: HeaderMap, responseTime: num
   // no-cache="field" withholds its fields from the stored response instead (see withheldFields).
   const noCache = (cc['no-cache'] !== undefined && !isQualified(cc, 'no-cache')) || (headers['cache-control'] === undefined && /no-cache/i.test(String(headers.pragma ?? '')))
   const mustRevalidate = noCache || cc['must-revalidate'] !== undefined || cc['proxy-revalidate'] !== undefined || cc['s-maxage'] !== undefined
-  // The route's windows are the operator's out-of-band permission to serve stale (RFC 9111 4.2.4), which these directives withhold.
-  const configured = (window: number) => mustRevalidate ? 0 : window
   return {
     initialAge,
     lifetime: noCache ? 0 : lifetime(status, headers, cc, Number.isNaN(date) ? responseTime : date, rules),
-    swr: Math.max(seconds(cc, 'stale-while-revalidate') ?? 0, configured(rules.staleWhileRevalidate)),
-    sie: Math.max(seconds(cc, 'stale-if-error') ?? 0, configured(rules.staleIfError)),
+    swr: seconds(cc, 'stale-while-revalidate') ?? 0,
+    sie: seconds(cc, 'stale-if-error') ?? 0,
     mustRevalidate
   }
 }

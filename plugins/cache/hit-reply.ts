@@ -1,5 +1,5 @@
 import type { HeaderMap, PluginReply } from '../../src/index.ts'
-import { addCacheStatus, type StatusParams } from './cache-status.ts'
+import { addCacheStatus, wholeTtl, type StatusParams } from './cache-status.ts'
 import type { Entry } from './entry.ts'
 
 /** The replies of one entry for a given Age and ttl (whole seconds): built on the first hit, sent again until either changes. */
@@ -14,7 +14,7 @@ const memos = new WeakMap<Entry, Memo>()
  */
 export function hitReply (e: Entry, cacheName: string, age: number, method: string): PluginReply {
   const whole = Math.floor(age)
-  const ttl = Math.round(e.lifetime - age)
+  const ttl = wholeTtl(e.lifetime - age)
   let m = memos.get(e)
   if (m === undefined || m.age !== whole || m.ttl !== ttl) {
     const headers = cachedHeaders(e, cacheName, whole, { hit: true, ttl })

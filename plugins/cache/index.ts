@@ -1,7 +1,7 @@
 import { definePlugin, toBytes, toMs } from '../../src/index.ts'
 import { compileKey } from './cache-key.ts'
 import { Collapser } from './collapse.ts'
-import { cacheMetrics } from './metrics.ts'
+import { cacheMetrics, requestsCounter } from './metrics.ts'
 import { Purger } from './purge.ts'
 import { RouteCache } from './route-cache.ts'
 import { SharedFetch } from './shared-fetch.ts'
@@ -25,8 +25,8 @@ export default definePlugin({
   setup (config, ctx) {
     const store = ctx.store(config.store)
     const collapseMs = toMs(config.collapseTimeout ?? '5s')
-    ctx.shared('purge', () => new Purger(ctx.admin)).add({ name: ctx.routeName, store, key: config.key })
-    return new RouteCache({
+    const dropping = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics))).add({ name: ctx.routeName, store, key: config.key }, ctx.log)
+    const cache = new RouteCache({
       name: config.name ?? 'Portcullis',
       store,
       key: compileKey(ctx.routeName, config.key),
@@ -51,5 +51,7 @@ export default definePlugin({
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log
     })
+    // Not in service before the entries that may have missed purges are gone.
+    return dropping === undefined ? cache : dropping.then(() => cache)
   }
 })

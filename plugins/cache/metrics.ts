@@ -9,12 +9,15 @@ export interface CacheMetrics {
   readonly storedBytes: { inc (n: number): void }
 }
 
+/** The requests counter: one per gateway, the same object for each of its configs (PluginMetrics keeps metrics across reloads). */
+export const requestsCounter = (metrics: PluginMetrics) => metrics.counter({
+  name: 'portcullis_cache_requests_total',
+  help: 'Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (304 from the upstream), bypass, collapsed (served from another request\'s fetch).',
+  labelNames: ['route', 'result']
+})
+
 export function cacheMetrics (metrics: PluginMetrics, route: string, store: string): CacheMetrics {
-  const requests = metrics.counter({
-    name: 'portcullis_cache_requests_total',
-    help: 'Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (304 from the upstream), bypass, collapsed (served from another request\'s fetch).',
-    labelNames: ['route', 'result']
-  })
+  const requests = requestsCounter(metrics)
   const stored = metrics.counter({
     name: 'portcullis_cache_stored_bytes_total',
     help: 'Bytes of responses (head and body) the cache wrote, by store.',

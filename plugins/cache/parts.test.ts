@@ -58,10 +58,26 @@ t.test('freshness: s-maxage > max-age > Expires > heuristic (capped) > defaultTt
   t.equal(freshness(200, { date: new Date(NOW - 30_000).toUTCString() }, NOW, RULES).initialAge, 30, 'apparent age from Date')
   t.same(f({ 'cache-control': 'max-age=1, stale-while-revalidate=5, stale-if-error=9' }), { initialAge: 0, lifetime: 1, swr: 5, sie: 9, mustRevalidate: false })
   const windows = { ...RULES, staleIfError: 600, staleWhileRevalidate: 30 }
-  const stale = (cc: string) => { const r = f({ 'cache-control': cc }, 200, windows); return [r.swr, r.sie] }
-  t.same(stale('max-age=1'), [30, 600], 'the route\'s windows')
-  t.same(stale('max-age=1, stale-while-revalidate=90, stale-if-error=5'), [90, 600], 'the larger of the route\'s and the upstream\'s')
-  for (const cc of ['max-age=1, must-revalidate', 'max-age=1, proxy-revalidate', 's-maxage=1', 'no-cache']) t.same(stale(cc), [0, 0], `${cc}: none of the route's`)
+  t.same(f({ 'cache-control': 'max-age=1' }, 200, windows), { initialAge: 0, lifetime: 1, swr: 0, sie: 0, mustRevalidate: false }, 'the route\'s windows are not stored in the entry')
+})
+
+t.test('the route\'s stale windows apply when served, from the route\'s current config; never past must-revalidate', async t => {
+  const date = new Date(NOW).toUTCString()
+  const windows = { staleIfError: 600, staleWhileRevalidate: 30 }
+  // Stored at NOW, fresh for 1 s; asked 20 s past its freshness.
+  const stored = (cc: string): Entry => ({ status: 200, headers: {}, responseTime: NOW, ...freshness(200, { date, 'cache-control': cc }, NOW, RULES), variant: '', tags: [], body: Buffer.alloc(0) })
+  const at = NOW + 21_000
+  t.equal(evaluate(stored('max-age=1'), {}, at, windows), 'swr', 'the route\'s stale-while-revalidate')
+  t.ok(staleIfErrorAllows(stored('max-age=1'), 21, {}, windows), 'the route\'s stale-if-error')
+  t.equal(evaluate(stored('max-age=1'), {}, at, RULES), 'stale', 'the route\'s windows gone from its config: gone for the entries stored with them')
+  t.notOk(staleIfErrorAllows(stored('max-age=1'), 21, {}, RULES))
+  t.equal(evaluate(stored('max-age=1, stale-while-revalidate=10'), {}, at, windows), 'swr', 'the larger of the route\'s and the upstream\'s')
+  t.equal(evaluate(stored('max-age=1, stale-while-revalidate=90'), {}, at, RULES), 'swr', 'the upstream\'s own, as stored')
+  t.ok(staleIfErrorAllows(stored('max-age=1, stale-if-error=90'), 21, {}, RULES))
+  for (const cc of ['max-age=1, must-revalidate', 'max-age=1, proxy-revalidate', 's-maxage=1', 'no-cache']) {
+    t.equal(evaluate(stored(cc), {}, at, windows), 'stale', `${cc}: none of the route's`)
+    t.notOk(staleIfErrorAllows(stored(cc), 21, {}, windows), `${cc}: none of the route's`)
+  }
 })
 
 t.test('Vary names and normalized variant keys', async t => {
@@ -98,6 +114,7 @@ t.test('hit replies: built once per entry for a given Age and ttl, new ones when
   t.same(later.headers, { 'content-type': 'text/plain', etag: '"a"', age: '11', 'content-length': '5', 'cache-status': 'Edge; hit; ttl=49' })
   t.same(first.headers?.age, '10', 'a reply already sent is left as it was')
   t.same(e.headers, { 'content-type': 'text/plain', etag: '"a"' }, 'the entry is not changed')
+  t.equal(hitReply(e, 'Edge', 60.3, 'GET').headers?.['cache-status'], 'Edge; hit; ttl=-1', 'just stale: a negative ttl, not 0')
 })
 
 t.test('Cache-Control parsing: empty names, spaces, quotes only around the whole value, no header', async t => {
@@ -175,6 +192,8 @@ t.test('cache status members', async t => {
   const up: HeaderMap = { 'cache-status': 'Upstream; hit' }
   addCacheStatus(up, 'P', { ttl: 0.4 })
   t.equal(up['cache-status'], 'Upstream; hit, P; ttl=0')
+  const stale = (ttl: number) => { const s: HeaderMap = {}; addCacheStatus(s, 'P', { ttl }); return s['cache-status'] }
+  t.same([stale(0), stale(-0.3), stale(-0.5), stale(-1), stale(-2.4), stale(59.6)], ['P; ttl=-1', 'P; ttl=-1', 'P; ttl=-1', 'P; ttl=-1', 'P; ttl=-2', 'P; ttl=60'], 'stale (no time left): never rounded up to a fresh-looking 0')
 })
 
 t.test('conditionals: If-None-Match before If-Modified-Since, dates, validators sent upstream, 304 headers', async t => {
@@ -358,24 +377,24 @@ t.test('freshness at its bounds, to the millisecond: lifetime, max-age, min-fres
   // Stored at NOW, fresh for 10 s.
   const entry = (over: Partial<Entry> = {}): Entry => ({ status: 200, headers: {}, responseTime: NOW, initialAge: 0, lifetime: 10, swr: 0, sie: 0, mustRevalidate: false, variant: '', tags: [], body: Buffer.alloc(0), ...over })
   const at = (ms: number) => NOW + ms
-  t.equal(evaluate(entry(), {}, at(9_999)), 'fresh')
-  t.equal(evaluate(entry(), {}, at(10_000)), 'stale', 'an age equal to the lifetime is stale (fresh while lifetime > age)')
-  t.equal(evaluate(entry(), { 'max-age': '5' }, at(5_000)), 'fresh', 'max-age: an age of exactly max-age is accepted')
-  t.equal(evaluate(entry(), { 'max-age': '5' }, at(5_001)), 'request')
-  t.equal(evaluate(entry(), { 'min-fresh': '4' }, at(6_000)), 'fresh', 'min-fresh: exactly that much freshness left is enough')
-  t.equal(evaluate(entry(), { 'min-fresh': '4' }, at(6_001)), 'request')
-  t.equal(evaluate(entry(), { 'max-stale': '3' }, at(13_000)), 'stale-ok', 'max-stale: stale by exactly max-stale is accepted')
-  t.equal(evaluate(entry(), { 'max-stale': '3' }, at(13_001)), 'stale')
-  t.equal(evaluate(entry({ swr: 3 }), {}, at(12_999)), 'swr')
-  t.equal(evaluate(entry({ swr: 3 }), {}, at(13_000)), 'stale', 'stale-while-revalidate: stale by less than its value')
-  t.equal(evaluate(entry(), {}, at(10_000)), 'stale', 'without it, not even at the moment of expiry')
-  t.ok(staleIfErrorAllows(entry({ sie: 3 }), 12.999, {}))
-  t.notOk(staleIfErrorAllows(entry({ sie: 3 }), 13, {}), 'stale-if-error: stale by less than its value')
-  t.notOk(staleIfErrorAllows(entry(), 10, {}), 'without it, not even at the moment of expiry')
-  t.notOk(staleIfErrorAllows(entry({ sie: 3, mustRevalidate: true }), 10.5, {}), 'never with must-revalidate')
-  t.ok(staleIfErrorAllows(entry(), 15, { 'stale-if-error': '5' }), "the request's: stale by no more than its value (a limit, as max-stale)")
-  t.notOk(staleIfErrorAllows(entry(), 15.001, { 'stale-if-error': '5' }))
-  t.notOk(staleIfErrorAllows(entry({ mustRevalidate: true }), 10.5, { 'stale-if-error': '60' }), "the request's neither, with must-revalidate")
+  t.equal(evaluate(entry(), {}, at(9_999), RULES), 'fresh')
+  t.equal(evaluate(entry(), {}, at(10_000), RULES), 'stale', 'an age equal to the lifetime is stale (fresh while lifetime > age)')
+  t.equal(evaluate(entry(), { 'max-age': '5' }, at(5_000), RULES), 'fresh', 'max-age: an age of exactly max-age is accepted')
+  t.equal(evaluate(entry(), { 'max-age': '5' }, at(5_001), RULES), 'request')
+  t.equal(evaluate(entry(), { 'min-fresh': '4' }, at(6_000), RULES), 'fresh', 'min-fresh: exactly that much freshness left is enough')
+  t.equal(evaluate(entry(), { 'min-fresh': '4' }, at(6_001), RULES), 'request')
+  t.equal(evaluate(entry(), { 'max-stale': '3' }, at(13_000), RULES), 'stale-ok', 'max-stale: stale by exactly max-stale is accepted')
+  t.equal(evaluate(entry(), { 'max-stale': '3' }, at(13_001), RULES), 'stale')
+  t.equal(evaluate(entry({ swr: 3 }), {}, at(12_999), RULES), 'swr')
+  t.equal(evaluate(entry({ swr: 3 }), {}, at(13_000), RULES), 'stale', 'stale-while-revalidate: stale by less than its value')
+  t.equal(evaluate(entry(), {}, at(10_000), RULES), 'stale', 'without it, not even at the moment of expiry')
+  t.ok(staleIfErrorAllows(entry({ sie: 3 }), 12.999, {}, RULES))
+  t.notOk(staleIfErrorAllows(entry({ sie: 3 }), 13, {}, RULES), 'stale-if-error: stale by less than its value')
+  t.notOk(staleIfErrorAllows(entry(), 10, {}, RULES), 'without it, not even at the moment of expiry')
+  t.notOk(staleIfErrorAllows(entry({ sie: 3, mustRevalidate: true }), 10.5, {}, RULES), 'never with must-revalidate')
+  t.ok(staleIfErrorAllows(entry(), 15, { 'stale-if-error': '5' }, RULES), "the request's: stale by no more than its value (a limit, as max-stale)")
+  t.notOk(staleIfErrorAllows(entry(), 15.001, { 'stale-if-error': '5' }, RULES))
+  t.notOk(staleIfErrorAllows(entry({ mustRevalidate: true }), 10.5, { 'stale-if-error': '60' }, RULES), "the request's neither, with must-revalidate")
 })
 
 t.test('policyHeaders: the first targeted field with a valid, non-empty value stands in for Cache-Control and Expires (RFC 9213 2.2)', async t => {

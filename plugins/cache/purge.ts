@@ -1,8 +1,23 @@
-import { normalizePath, type PluginAdmin, type PluginAdminReply, type Store } from '../../src/index.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from 'pino'
+import { normalizePath, type PluginAdmin, type PluginAdminReply, type Store, type StoreError } from '../../src/index.ts'
 import { urlKeyPrefix } from './cache-key.ts'
 import type { CacheConfig } from './schema.ts'
 
 interface CachedRoute { readonly name: string, readonly store: Store, readonly key: CacheConfig['key'] }
+
+/**
+ * Each gateway's newest config, as the store of each of its cached routes: what the next config's
+ * routes are compared with (Purger.add). NOTHING once that config is disposed with no newer one set
+ * up: it failed to start, or gave way to a config that caches no route (whose unsafe requests
+ * invalidated nothing), or the gateway stopped.
+ */
+const newest = new WeakMap<object, ReadonlyMap<string, Store>>()
+const NOTHING: ReadonlyMap<string, Store> = new Map()
+
+/** How long dropping a route's entries waits for a store that is not up (a Redis store new in the config is still connecting). */
+const DROP_TRIES = 20
+const DROP_RETRY_MS = 100
 
 /** Tags are namespaced so a surrogate key can never name a URL tag. */
 export const surrogateTag = (key: string): string => `s:${key}`
@@ -14,12 +29,33 @@ export const surrogateTag = (key: string): string => `s:${key}`
  */
 export class Purger {
   readonly #routes: CachedRoute[] = []
+  readonly #gateway: object
+  /** The store of each cached route, by name, in the config before; undefined before the gateway's first with a cached route. */
+  readonly #before: ReadonlyMap<string, Store> | undefined
+  readonly #byRoute = new Map<string, Store>()
 
-  constructor (admin: PluginAdmin) {
+  /** `gateway`: an object every config of the gateway gets, and no other gateway's (see requestsCounter). */
+  constructor (admin: PluginAdmin, gateway: object) {
     admin.route('POST', '/purge', req => this.#purge(req.body))
+    this.#gateway = gateway
+    this.#before = newest.get(gateway)
+    newest.set(gateway, this.#byRoute)
   }
 
-  add (route: CachedRoute): void { this.#routes.push(route) }
+  /**
+   * Adds a route. When the config before did not cache it into the same store, its entries there
+   * (from an earlier config) may have missed purges and invalidations, which went to the store it
+   * used meanwhile, or nowhere: they are dropped, and the promise returned resolves once they are.
+   */
+  add (route: CachedRoute, log: Logger): Promise<void> | undefined {
+    this.#routes.push(route)
+    this.#byRoute.set(route.name, route.store)
+    return this.#before === undefined || this.#before.get(route.name) === route.store ? undefined : drop(route, log)
+  }
+
+  dispose (): void {
+    if (newest.get(this.#gateway) === this.#byRoute) newest.set(this.#gateway, NOTHING)
+  }
 
   async #purge (body: unknown): Promise<PluginAdminReply> {
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>
@@ -53,6 +89,23 @@ export class Purger {
   }
 
   #stores (): Store[] { return [...new Set(this.#routes.map(r => r.store))] }
+}
+
+/** Deletes the route's entries in its store; a store down all along is logged, with the remedy. */
+async function drop (route: CachedRoute, log: Logger): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    try {
+      const n = await route.store.deletePrefix(`c:${route.name}:`)
+      if (n > 0) log.info({ store: route.store.name, dropped: n }, 'cache entries from an earlier config dropped: they may have missed purges')
+      return
+    } catch (err) {
+      if ((err as StoreError).code !== 'STORE_UNAVAILABLE' || tries === DROP_TRIES) {
+        log.warn({ store: route.store.name, err }, 'cache entries from an earlier config not dropped: they may have missed purges; purge {"all": true} once the store is back')
+        return
+      }
+    }
+    await sleep(DROP_RETRY_MS)
+  }
 }
 
 const ONE_OF = 'send one of {"url": "<absolute URL>"}, {"prefix": "/path/"}, {"tag": "<surrogate key>"}, {"all": true}, alone'

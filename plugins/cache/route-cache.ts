@@ -87,7 +87,11 @@ const BYPASS = 'bypass'
 const WITH_BODY = 'request-body'
 /** Credentials without cacheAuthorized: said in Cache-Status, as the reason a route with auth does not cache. */
 const CREDENTIALS = 'credentials'
-type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS
+/** An upgrade (WebSocket): a stored answer is not its answer, and its answer is not plain requests'. */
+const UPGRADE = 'upgrade'
+/** A Lookup's detail when the store could not be read. */
+const STORE_DOWN = 'store-unavailable'
+type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS | typeof UPGRADE
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
@@ -103,7 +107,7 @@ export class RouteCache implements PluginHandlers {
   onRequest (req: GatewayRequest): Maybe<PluginReply | undefined> {
     const s = this.#s
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
-    const skip = !s.cacheAuthorized && credentialed(req) ? CREDENTIALS : this.#bypassed(req.clientHeaders) ? BYPASS : req.hasBody ? WITH_BODY : undefined
+    const skip = req.upgrade ? UPGRADE : !s.cacheAuthorized && credentialed(req) ? CREDENTIALS : this.#bypassed(req.clientHeaders) ? BYPASS : req.hasBody ? WITH_BODY : undefined
     if (skip !== undefined) { req.locals[LOCALS] = skip; s.metrics.requests.bypass.inc(); return }
     const rcc = requestDirectives(req.clientHeaders)
     // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
@@ -115,17 +119,17 @@ export class RouteCache implements PluginHandlers {
     try {
       found = this.#find(state.key.primary, req)
     } catch (err) {
-      this.#unavailable(state, err); return
+      return this.#unavailable(req, state, rcc, err)
     }
     if (!(found instanceof Promise)) return this.#lookedUp(req, state, rcc, found)
-    return found.then(f => this.#lookedUp(req, state, rcc, f), (err: unknown) => { this.#unavailable(state, err); return undefined })
+    return found.then(f => this.#lookedUp(req, state, rcc, f), (err: unknown) => this.#unavailable(req, state, rcc, err))
   }
 
   onResponse (res: GatewayResponse, req: GatewayRequest): Promise<void> | undefined {
     const state = req.locals[LOCALS] as State | undefined
     if (state === undefined) return
     const s = this.#s
-    if (state === WITH_BODY || state === CREDENTIALS) { addCacheStatus(res.headers, s.name, { fwd: 'bypass', detail: state }); return }
+    if (state === WITH_BODY || state === CREDENTIALS || state === UPGRADE) { addCacheStatus(res.headers, s.name, { fwd: 'bypass', detail: state }); return }
     if (state === METHOD || state === BYPASS) {
       addCacheStatus(res.headers, s.name, { fwd: state })
       if (res.fromUpstream && res.status < 400 && !SAFE.has(req.method)) return this.#invalidate(req, res.headers)
@@ -151,11 +155,15 @@ export class RouteCache implements PluginHandlers {
     return false
   }
 
-  /** The store is down: pass through, neither reading nor writing. */
-  #unavailable (state: Lookup, err: unknown): void {
+  /**
+   * The store is down: as a miss that stores nothing. only-if-cached gets its 504, and concurrent
+   * misses still collapse in this process (the collapser needs no store).
+   */
+  #unavailable (req: GatewayRequest, state: Lookup, rcc: Directives, err: unknown): Maybe<PluginReply | undefined> {
     this.#s.log.debug({ err }, 'cache store unavailable')
-    Object.assign(state, { fwd: 'bypass', detail: 'store-unavailable' })
-    this.#s.metrics.requests.bypass.inc()
+    state.fwd = 'bypass'
+    state.detail = STORE_DOWN
+    return this.#lookedUp(req, state, rcc, NOTHING)
   }
 
   /** What the store held for the request decides: a hit, a 504 for only-if-cached, or upstream (maybe after a concurrent fetch of the key). */
@@ -164,7 +172,7 @@ export class RouteCache implements PluginHandlers {
     const entry = found.entry
     if (found.varyMiss) state.fwd = 'vary-miss'
     if (entry !== undefined) {
-      const verdict = evaluate(entry, rcc, Date.now())
+      const verdict = evaluate(entry, rcc, Date.now(), s.rules)
       if (verdict === 'fresh' || verdict === 'stale-ok' || verdict === 'swr') {
         if (verdict === 'swr') this.#refreshInBackground(req, state.key, entry)
         s.metrics.requests[verdict === 'fresh' ? 'hit' : 'stale'].inc()
@@ -174,7 +182,7 @@ export class RouteCache implements PluginHandlers {
       state.entry = entry
     }
     if (rcc['only-if-cached'] !== undefined) {
-      s.metrics.requests.miss.inc()
+      s.metrics.requests[missOrBypass(state)].inc()
       return onlyIfCached(s.name, state.fwd)
     }
     if (req.method === 'GET' && !state.noStore) return this.#collapseOrLead(req, state, rcc)
@@ -192,7 +200,7 @@ export class RouteCache implements PluginHandlers {
     // entry's revalidation asks with the entry's validators instead, and may lead.)
     if (state.entry === undefined && asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
     state.lead = s.collapser.lead(state.key.primary)
-    if (s.sharedFetch !== undefined) return this.#fetchOnce(req, state, rcc, s.sharedFetch)
+    if (s.sharedFetch !== undefined && state.detail !== STORE_DOWN) return this.#fetchOnce(req, state, rcc, s.sharedFetch)
     this.#toUpstream(req, state)
     return undefined
   }
@@ -215,7 +223,7 @@ export class RouteCache implements PluginHandlers {
       let found: Found
       try { found = await this.#find(state.key.primary, req) } catch { break }
       const e = found.entry
-      if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now()) === 'fresh') {
+      if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
         state.lead?.(e)
         this.#s.metrics.requests.collapsed.inc()
         return this.#hit(req, e, true)
@@ -230,9 +238,9 @@ export class RouteCache implements PluginHandlers {
   async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Outcome>): Promise<PluginReply | undefined> {
     const e = await pending
     if (e === LEFT) return state.over === true ? undefined : this.#collapseOrLead(req, state, rcc)
-    if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now()) === 'fresh') {
+    if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
       this.#s.metrics.requests.collapsed.inc()
-      return this.#hit(req, e, true)
+      return this.#hit(req, e, true, state.detail)
     }
     this.#toUpstream(req, state)
     return undefined
@@ -268,16 +276,17 @@ export class RouteCache implements PluginHandlers {
     return store.getNow !== undefined ? store.getNow(key) : store.get(key)
   }
 
-  #hit (req: GatewayRequest, e: Entry, collapsed: boolean): PluginReply {
+  /** A stored entry's answer; `detail`: a collapsed request's own (the store it could not read). */
+  #hit (req: GatewayRequest, e: Entry, collapsed: boolean, detail?: string): PluginReply {
     const age = currentAge(e, Date.now())
     if (e.status === 200 && notModified(req.clientHeaders, e.headers)) {
       const headers = notModifiedHeaders(e.headers)
       headers.age = String(Math.floor(age))
-      addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed))
+      addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed, detail))
       return { status: 304, headers }
     }
     // Only GETs wait on another request's fetch (see #lookedUp): the body always goes.
-    const whole = collapsed ? { status: e.status, headers: cachedHeaders(e, this.#s.name, age, statusOf(e, age, true)), body: e.body } : hitReply(e, this.#s.name, age, req.method)
+    const whole = collapsed ? { status: e.status, headers: cachedHeaders(e, this.#s.name, age, statusOf(e, age, true, detail)), body: e.body } : hitReply(e, this.#s.name, age, req.method)
     return req.clientHeaders.range === undefined ? whole : rangeReply(req, e, whole.headers ?? {}) ?? whole
   }
 
@@ -288,7 +297,7 @@ export class RouteCache implements PluginHandlers {
     if (e !== undefined && res.fromUpstream && res.status === 304) return this.#revalidated(res, req, state, e)
     if (e !== undefined && res.status >= 500) {
       const age = currentAge(e, Date.now())
-      if (staleIfErrorAllows(e, age, requestDirectives(req.clientHeaders))) {
+      if (staleIfErrorAllows(e, age, requestDirectives(req.clientHeaders), s.rules)) {
         state.lead?.(undefined)
         s.metrics.requests.stale.inc()
         replaceResponse(res, req, e, e.headers)
@@ -300,17 +309,21 @@ export class RouteCache implements PluginHandlers {
       // Disconnected and not allowed to serve stale (RFC 9111 4.2.4, 5.2.2.2): 504, never the stale body.
       if (e.mustRevalidate && !res.fromUpstream) res.status = 504
     }
-    s.metrics.requests.miss.inc()
+    s.metrics.requests[missOrBypass(state)].inc()
     this.#store(res, req, state)
     return undefined
   }
 
-  /** Stores a fresh upstream response while it streams to the client, when the rules allow. */
+  /**
+   * Stores a fresh upstream response while it streams to the client, when the rules allow. With
+   * the store down, nothing is stored: the response is only captured for the requests waiting on it.
+   */
   #store (res: GatewayResponse, req: GatewayRequest, state: Lookup): void {
     const s = this.#s
     const fwdStatus = res.status
     const length = Number(res.headers['content-length'])
-    const reason = state.detail !== undefined ? state.detail
+    const down = state.detail === STORE_DOWN
+    const reason = down && state.lead === undefined ? STORE_DOWN
       : !res.fromUpstream ? 'gateway-error'
       : state.noStore ? 'no-store'
         : req.method !== 'GET' ? 'head'
@@ -323,17 +336,17 @@ export class RouteCache implements PluginHandlers {
       state.lead?.(undefined)
       // The stored response is replaced by one that may not be kept: drop it.
       if (state.entry !== undefined && res.fromUpstream && res.status < 500) void this.#drop(state.key, state.entry)
-      addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: reason ?? 'no-freshness' })
+      addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : reason ?? 'no-freshness' })
       return
     }
     res.pipeThrough(new Capture(s.maxObjectSize, body => {
       const e = body === undefined ? undefined : prepared.entry(body)
       state.lead?.(e)
-      if (e === undefined) return
+      if (e === undefined || down) return
       state.saving = true
       void this.#save(state.key, e, prepared.names, prepared.ttlMs).finally(() => state.giveBack?.())
     }))
-    addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
+    addCacheStatus(res.headers, s.name, down ? { fwd: state.fwd, fwdStatus, detail: STORE_DOWN } : { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
   }
 
   /** A 304 to the cache's revalidation: the stored response, with updated headers, freshened. */
@@ -433,9 +446,14 @@ export class RouteCache implements PluginHandlers {
     }
   }
 
-  /** How long the store keeps an entry: its freshness, its stale windows, and keepStale when it can be revalidated. */
-  #ttlMs (f: Pick<Entry, 'lifetime' | 'initialAge' | 'swr' | 'sie'>, headers: HeaderMap): number {
-    const seconds = f.lifetime - f.initialAge + Math.max(f.swr, f.sie)
+  /**
+   * How long the store keeps an entry: its freshness, its stale windows (the upstream's, and the
+   * route's as configured when stored), and keepStale when it can be revalidated.
+   */
+  #ttlMs (f: Pick<Entry, 'lifetime' | 'initialAge' | 'swr' | 'sie' | 'mustRevalidate'>, headers: HeaderMap): number {
+    const rules = this.#s.rules
+    const route = f.mustRevalidate ? 0 : Math.max(rules.staleWhileRevalidate, rules.staleIfError)
+    const seconds = f.lifetime - f.initialAge + Math.max(f.swr, f.sie, route)
     return Math.floor(seconds * 1000) + (hasValidator(headers) ? this.#s.keepStaleMs : 0)
   }
 
@@ -508,8 +526,9 @@ export class RouteCache implements PluginHandlers {
       else await this.#save(key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
       return
     }
-    // An error keeps the stale entry (stale-if-error may still use it).
-    const reason = r.status >= 500 ? 'error' : this.#unstorable('GET', req, r.status, r.headers)
+    // An error keeps the stale entry (stale-if-error may still use it). A body the connection's end
+    // delimits may be cut (see GatewayResponse.closeDelimited): never kept, as on a miss.
+    const reason = r.status >= 500 ? 'error' : r.closeDelimited ? 'close-delimited' : this.#unstorable('GET', req, r.status, r.headers)
     // The hit's headers are those the subrequest sent (no plugin after the cache ran for it).
     const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.headers, req.clientHeaders.host, key, requestTime) : undefined
     const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)
@@ -524,9 +543,12 @@ export class RouteCache implements PluginHandlers {
   }
 }
 
-const statusOf = (e: Entry, age: number, collapsed: boolean): StatusParams => collapsed
-  ? { fwd: 'uri-miss', fwdStatus: e.status, collapsed: true, ttl: e.lifetime - age }
+const statusOf = (e: Entry, age: number, collapsed: boolean, detail: string | undefined): StatusParams => collapsed
+  ? { fwd: detail === STORE_DOWN ? 'bypass' : 'uri-miss', fwdStatus: e.status, collapsed: true, ttl: e.lifetime - age, detail }
   : { hit: true, ttl: e.lifetime - age }
+
+/** A request that could not read the store counts once, as bypass; any other that went upstream as a miss. */
+const missOrBypass = (state: Lookup): 'miss' | 'bypass' => state.detail === STORE_DOWN ? 'bypass' : 'miss'
 
 const variantFor = (e: Entry, req: GatewayRequest): string => {
   const names = varyNames(e.headers.vary)

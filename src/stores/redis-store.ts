@@ -54,6 +54,22 @@ return 1`
 type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unknown>
 
 /**
+ * Moves a tag's set (KEYS[1]) into its purge set (KEYS[2], same hash tag: same slot) and returns
+ * the purge set's members. Entries set with the tag while a purge deletes these go to a new tag set,
+ * which the purge leaves alone; members a failed purge left are taken by the next one. The purge
+ * set lives as long as the longer-lived of the two (PTTL -1: no expiry, as SUNIONSTORE leaves it).
+ */
+const TAKE_TAG_LUA = `local kept, taken = redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[1])
+if taken ~= -2 then
+  redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
+  redis.call('DEL', KEYS[1])
+  if kept ~= -1 and taken ~= -1 then redis.call('PEXPIRE', KEYS[2], math.max(kept, taken)) end
+end
+return redis.call('SMEMBERS', KEYS[2])`
+
+type TakeTagCaller = (tagKey: string, purgeKey: string) => Promise<string[]>
+
+/**
  * Commands issued in one turn of the event loop (many concurrent requests' cache reads) go out in one write, and their replies come back in few reads: far fewer system
  * calls per request under load, each still its own command. Not on Cluster, where ioredis picks
  * a script call's slot from its first argument (the key count), not its first key.
@@ -140,6 +156,7 @@ export class RedisStore implements OwnedStore {
       this.#client = new (ioredis().Redis)(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
     }
     this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
+    this.#client.defineCommand('pcTakeTag', { numberOfKeys: 2, lua: TAKE_TAG_LUA })
     this.#settled = new Promise(resolve => {
       this.#client.once('ready', resolve).once('error', resolve)
       setTimeout(() => {
@@ -196,14 +213,20 @@ export class RedisStore implements OwnedStore {
     })
   }
 
-  /** Deletes the keys in the tag's set that still carry the tag (not those re-set without it since). */
+  /**
+   * Deletes the keys in the tag's set that still carry the tag (not those re-set without it since).
+   * The set is taken whole first (TAKE_TAG_LUA): a key set with the tag during the purge, by this
+   * instance or another, new or one just deleted, stays in the tag's set for the next purge.
+   */
   deleteTag (tag: string): Promise<number> {
     const tagKey = this.#tagKey(tag)
+    const purgeKey = `${tagKey}:purge`
     return this.#timed(async c => {
-      const keys = await c.smembers(tagKey)
+      const keys = await (c as unknown as { pcTakeTag: TakeTagCaller }).pcTakeTag(tagKey, purgeKey)
       const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
       const n = await this.#del(c, keys.filter((_, i) => (JSON.parse(tagsOf[i] ?? '[]') as string[]).includes(tag)))
-      await c.del(tagKey)
+      // Only the members read: another purge of the tag may have moved more in since.
+      if (keys.length > 0) await c.srem(purgeKey, ...keys)
       return n
     })
   }
@@ -268,7 +291,7 @@ export class RedisStore implements OwnedStore {
     return watcher
   }
 
-  /** Where tag sets and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
+  /** Where tag sets (`tag:{<tag>}`, `tag:{<tag>}:purge`) and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
   get #tagSets (): string { return `${this.#prefix}tag:{` }
 
   #tagKey (tag: string): string { return `${this.#tagSets}${tag.replace(/[{}]/g, '_')}}` }

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../../src/stores/redis-store.ts'
@@ -67,6 +68,75 @@ t.test('a tag set lives as long as its longest-lived entry, no longer', async t 
   t.equal(await eventually(async () => await raw.exists('ttl:tag:{short}'), 1), 1)
   await store.set('f', '6', { tags: ['gone'], ttlMs: 50 })
   t.equal(await eventually(async () => await raw.exists('ttl:tag:{gone}'), 0), 0, 'an expired tag set is gone from the server')
+})
+
+/**
+ * A TCP proxy to `redis` that can hold a client's commands at one point: once armed, the first
+ * command chunk matching `after` goes through, and `paused` resolves when the server has answered
+ * it; the client's later chunks wait until release().
+ */
+async function holdingProxy (t: Test, after: RegExp): Promise<{ port: number, arm: () => void, paused: Promise<void>, release: () => void }> {
+  let state: 'open' | 'armed' | 'answering' | 'holding' = 'open'
+  let paused = () => {}
+  const held: Buffer[] = []
+  let toServer: Socket | undefined
+  const server = createServer(client => {
+    const upstream = connect(redis.port, '127.0.0.1')
+    toServer = upstream
+    upstream.on('data', (d: Buffer) => {
+      client.write(d)
+      if (state === 'answering') { state = 'holding'; paused() }
+    })
+    client.on('data', (d: Buffer) => {
+      if (state === 'answering' || state === 'holding') { held.push(d); return }
+      upstream.write(d)
+      if (state === 'armed' && after.test(d.toString('latin1'))) state = 'answering'
+    })
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+    client.on('error', () => {})
+    upstream.on('error', () => {})
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { server.close(() => resolve()); toServer?.destroy() }))
+  return {
+    port: (server.address() as AddressInfo).port,
+    arm: () => { state = 'armed' },
+    paused: new Promise<void>(resolve => { paused = resolve }),
+    release: () => { state = 'open'; for (const d of held.splice(0)) toServer?.write(d) }
+  }
+}
+
+t.test('deleteTag: a key set with the tag while it runs, new or just deleted, stays in the tag for the next purge', async t => {
+  // The purging instance's commands go through the proxy: held once it has deleted the entries.
+  const proxy = await holdingProxy(t, /del\r\n\$\d+\r\nrace:page-1\r\n/i)
+  const purging = await upStore(t, { url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: 'race:' })
+  const storing = await upStore(t, { keyPrefix: 'race:' })
+  await storing.set('page-1', 'old', { tags: ['big'] })
+  await storing.set('page-2', 'old', { tags: ['big'] })
+  proxy.arm()
+  const purge = purging.deleteTag('big')
+  await proxy.paused
+  t.equal(await raw.exists('race:page-1', 'race:page-2'), 0, 'the purge has deleted both entries, and not ended')
+  // Another instance stores meanwhile: page-1 again (a miss right after its purge), page-3 for the first time.
+  await storing.set('page-1', 'new', { tags: ['big'] })
+  await storing.set('page-3', 'new', { tags: ['big'] })
+  proxy.release()
+  t.equal(await purge, 2)
+  t.same((await raw.smembers('race:tag:{big}')).sort(), ['race:page-1', 'race:page-3'], 'both are in the tag\'s set')
+  t.equal(await purging.deleteTag('big'), 2, 'the next purge deletes them')
+  t.equal(await raw.exists('race:page-1', 'race:page-3'), 0)
+  t.same(await raw.keys('race:tag:*'), [], 'no tag set or record is left')
+})
+
+t.test('deleteTag: what a purge that failed midway left is deleted by the next one', async t => {
+  const store = await upStore(t, { keyPrefix: 'left:' })
+  await store.set('a', '1', { tags: ['t'], ttlMs: 60_000 })
+  // As a purge leaves it that took the tag's set, then lost the server.
+  await raw.rename('left:tag:{t}', 'left:tag:{t}:purge')
+  await store.set('b', '2', { tags: ['t'] })
+  t.equal(await store.deleteTag('t'), 2, 'a and b')
+  t.same(await raw.keys('left:*'), [])
 })
 
 /** Calls of `name` (e.g. evalsha) the server counted since the last CONFIG RESETSTAT: [succeeded, failed]. */
