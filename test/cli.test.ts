@@ -94,7 +94,7 @@ t.test('validate: what plugins check beyond their schemas (addresses, regular ex
     'invalid configuration (4 problems):',
     `${file}:12:39 routes[0].plugins.ip-filter.deny[1]: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range`,
     `${file}:13:25 routes[0].plugins.cors.origins[0]: Invalid regular expression: /(unclosed/: Unterminated group`,
-    `${file}:14:23 routes[0].plugins.redirect.to: uses ":ident", which the route's match.path does not define`,
+    `${file}:14:23 routes[0].plugins.redirect.to: uses ":ident", which the route's match.path does not define (a literal ":" or "*" is written "\\:" or "\\*")`,
     `${file}:15:30 routes[0].plugins.key-auth.anonymous: unknown consumer "gest" (did you mean "guest"?)`
   ])
 })

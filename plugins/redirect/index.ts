@@ -1,6 +1,6 @@
 import { definePlugin } from '../../src/index.ts'
 import { DEFAULTS, RedirectSchema } from './schema.ts'
-import { compileTemplate } from './template.ts'
+import { compileTemplate, uriSafe } from './template.ts'
 
 /** Answers with a redirect to a Location built from the route's params. Priority 785: as request-termination. */
 export default definePlugin({
@@ -29,7 +29,8 @@ export default definePlugin({
     return {
       onRequest (req) {
         const target = location(req.params)
-        const query = keepQuery && req.query !== '' ? joiner + req.query.slice(1) : ''
+        // The client's query as a URI may hold it: a `"` or `<` in a Location is no URI (RFC 3986).
+        const query = keepQuery && req.query !== '' ? joiner + uriSafe(req.query.slice(1)) : ''
         return { status, headers: { location: fragment === undefined ? target + query : target + query + fragment(req.params) } }
       }
     }

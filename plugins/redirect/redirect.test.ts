@@ -1,4 +1,6 @@
 import t from 'tap'
+import { connect } from 'node:net'
+import { once } from 'node:events'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
@@ -20,6 +22,7 @@ routes:
   - { name: results, match: { path: /b/* }, upstream: up, plugins: { redirect: { to: "/search?q=*#results" } } }
   - { name: in-fragment, match: { path: /c/:id }, upstream: up, plugins: { redirect: { to: "/items#item-:id?" } } }
   - { name: moved, match: { path: /moved }, upstream: up, plugins: { redirect: { to: "https://elsewhere.example.com/", status: 307 } } }
+  - { name: wiki, match: { path: /wiki/:page }, upstream: up, plugins: { redirect: { to: 'https://n.example/wiki/Special\\:Search/:page\\*?all=\\*' } } }
 `)
 t.teardown(() => gw.close())
 
@@ -56,6 +59,20 @@ t.test('templates with the match\'s params, and the query kept or dropped', asyn
   t.equal(hits, 0, 'the upstream was never called')
 })
 
+t.test('"\\:" and "\\*" are a literal ":" and "*"', async t => {
+  t.same(await location('/wiki/Tea?x=1'), [302, 'https://n.example/wiki/Special:Search/Tea*?all=*&x=1'])
+})
+
+t.test('what a URI may not hold, in the client\'s query or path, is percent-encoded in the Location', async t => {
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  let answer = ''
+  socket.on('data', (c: Buffer) => { answer += c.toString() })
+  socket.write('GET /find/a"b<c>{d}?x=<script>"\'&y=[1]%zz&z=%41 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+  await once(socket, 'close')
+  t.match(answer, /^HTTP\/1.1 302 /)
+  t.equal(/\r\nlocation: (.*)\r\n/i.exec(answer)?.[1], '/search?q=a%22b%3Cc%3E%7Bd%7D&x=%3Cscript%3E%22\'&y=%5B1%5D%25zz&z=%41')
+})
+
 t.test('a param or a "*" the route does not define is a config error', async t => {
   for (const [to, named] of [['/b/:ident', ':ident'], ['/b/*', '*']] as const) {
     await t.rejects(startGateway(`
@@ -63,6 +80,6 @@ upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
   - { name: r, match: { path: /a/:id }, upstream: up, plugins: { redirect: { to: "${to}" } } }
-`), { message: new RegExp(`test\\.yaml:7:\\d+ routes\\[0\\]\\.plugins\\.redirect\\.to: uses "${named.replace('*', '\\*')}", which the route's match\\.path does not define$`, 'm') }, to)
+`), { message: new RegExp(`test\\.yaml:7:\\d+ routes\\[0\\]\\.plugins\\.redirect\\.to: uses "${named.replace('*', '\\*')}", which the route's match\\.path does not define \\(a literal ":" or "\\*" is written "\\\\:" or "\\\\\\*"\\)$`, 'm') }, to)
   }
 })

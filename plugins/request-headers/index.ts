@@ -1,27 +1,55 @@
-import { definePlugin, isForwardingHeader, isIdentityHeader, type PluginConfigProblem } from '../../src/index.ts'
-import { HeaderEditsSchema, compileHeaderEdits } from '../shared/header-edits.ts'
+import { definePlugin, isForwardingHeader, isIdentityHeader, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
+import { stripForm, verifiedHeaders } from '../shared/auth/route-check.ts'
+import { HeaderEditsSchema, compileHeaderEdits, type HeaderEdits } from '../shared/header-edits.ts'
+
+// The client's Host is not among the headers plugins see: the route decides the upstream's.
+const NO_HOST = 'the client\'s Host never reaches the upstream as such: it gets the route\'s (the target\'s, preserveHost or hostHeader), ' +
+  'which set: { host: ... } replaces; the client\'s is in X-Forwarded-Host (rename that)'
+
+/**
+ * Headers an auth plugin of the route sets from what it verified (jwt-auth's forwardClaims), under
+ * either spelling: as for identity headers, a rename onto one would let a client's header pose as
+ * the claim, a set would forge it. `plugin` names who sets it, by its stripped form.
+ */
+function verifiedOnRoute (route: PluginCheckRoute | undefined): ReadonlyMap<string, string> {
+  return new Map((route === undefined ? [] : verifiedHeaders(route)).map(({ plugin, header }) => [stripForm(header), plugin]))
+}
+
+function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
+  const problems: PluginConfigProblem[] = []
+  const verified = verifiedOnRoute(route)
+  const claimed = (name: string) => {
+    const plugin = verified.get(stripForm(name))
+    return plugin === undefined ? undefined : `"${name}" carries a claim ${plugin} on this route verified (forwardClaims), set by it only`
+  }
+  config.remove?.forEach((name, i) => { if (name.toLowerCase() === 'host') problems.push({ path: ['remove', i], message: NO_HOST }) })
+  for (const [from, to] of Object.entries(config.rename ?? {})) {
+    const lower = to.toLowerCase()
+    if (from.toLowerCase() === 'host') problems.push({ path: ['rename', from], message: NO_HOST })
+    else if (isIdentityHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" is an identity header, set by auth plugins only` })
+    else if (isForwardingHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" tells the upstream who the client is: the gateway sets it (server.trustProxy)` })
+    else {
+      const problem = claimed(to)
+      if (problem !== undefined) problems.push({ path: ['rename', from], message: problem })
+    }
+  }
+  for (const name of Object.keys(config.set ?? {})) {
+    const problem = isIdentityHeader(name.toLowerCase()) ? `"${name}" is an identity header, set by auth plugins only` : claimed(name)
+    if (problem !== undefined) problems.push({ path: ['set', name], message: problem })
+  }
+  return problems
+}
 
 /** Edits the headers sent upstream: remove, rename, set (in that order). */
 export default definePlugin({
   name: 'request-headers',
   priority: 800,
   schema: HeaderEditsSchema,
-  // The identity headers are the auth plugins' (the cache, too, reads x-anonymous-consumer): a
-  // rename onto one would let a client's header pose as the identity, a set would forge it.
-  // A rename onto a forwarding header (X-Real-IP...) would let the client claim another address;
-  // a set is the operator's fixed value.
-  check (config) {
-    const problems: PluginConfigProblem[] = []
-    for (const [from, to] of Object.entries(config.rename ?? {})) {
-      const lower = to.toLowerCase()
-      if (isIdentityHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" is an identity header, set by auth plugins only` })
-      else if (isForwardingHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" tells the upstream who the client is: the gateway sets it (server.trustProxy)` })
-    }
-    for (const name of Object.keys(config.set ?? {})) {
-      if (isIdentityHeader(name.toLowerCase())) problems.push({ path: ['set', name], message: `"${name}" is an identity header, set by auth plugins only` })
-    }
-    return problems
-  },
+  // The identity headers are the auth plugins' (the cache, too, reads x-anonymous-consumer), as are
+  // the headers they forward verified claims in: a rename onto one would let a client's header pose
+  // as the identity, a set would forge it. A rename onto a forwarding header (X-Real-IP...) would
+  // let the client claim another address; a set is the operator's fixed value.
+  check,
   setup (config) {
     const edit = compileHeaderEdits(config)
     return { onRequest (req) { edit(req.headers) } }

@@ -80,3 +80,59 @@ routes:
     'gw.yaml:11:49 routes[0].plugins.request-headers.rename.x-proto: "X_Forwarded_Proto" tells the upstream who the client is: the gateway sets it (server.trustProxy)'
   ])
 })
+
+const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+
+t.test('no rename or set onto a header an auth plugin of the route forwards a verified claim in, in either spelling (a client header would pose as the claim)', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      jwt-auth: { secret: "${SECRET}", forwardClaims: { sub: x-user-id, email: X-User-Email } }
+      request-headers:
+        rename: { x-note: X-User-Id, x-mail: x_user_email, x-user-id: x-subject }
+        set: { x-user-email: forged@example.com }
+`), [
+    'gw.yaml:12:27 routes[0].plugins.request-headers.rename.x-note: "X-User-Id" carries a claim jwt-auth on this route verified (forwardClaims), set by it only',
+    'gw.yaml:12:46 routes[0].plugins.request-headers.rename.x-mail: "x_user_email" carries a claim jwt-auth on this route verified (forwardClaims), set by it only',
+    'gw.yaml:13:30 routes[0].plugins.request-headers.set.x-user-email: "x-user-email" carries a claim jwt-auth on this route verified (forwardClaims), set by it only'
+  ])
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+plugins:
+  request-headers: { rename: { x-note: x-user-id } }
+routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", forwardClaims: { sub: x-user-id } } } }
+  - { name: s, match: { path: /s }, upstream: up }
+`), [
+    'gw.yaml:6:40 plugins.request-headers.rename.x-note: on route "r" (/r): "x-user-id" carries a claim jwt-auth on this route verified (forwardClaims), set by it only'
+  ], 'a top-level request-headers: at its key, naming the route with the claim')
+})
+
+t.test('Host may be neither removed nor renamed from (the client\'s never reaches the plugins): a config error saying what to use', async t => {
+  const message = 'the client\'s Host never reaches the upstream as such: it gets the route\'s (the target\'s, preserveHost or hostHeader), ' +
+    'which set: { host: ... } replaces; the client\'s is in X-Forwarded-Host (rename that)'
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      request-headers:
+        remove: [ x-a, Host ]
+        rename: { HOST: x-orig-host, x-forwarded-host: x-client-host }
+`), [
+    `gw.yaml:11:24 routes[0].plugins.request-headers.remove[1]: ${message}`,
+    `gw.yaml:12:25 routes[0].plugins.request-headers.rename.HOST: ${message}`
+  ])
+})

@@ -30,3 +30,50 @@ export function headerBytes (raw: readonly string[]): number {
   for (const s of raw) n += s.length
   return n
 }
+
+const COOKIE = 'cookie'
+const AUTHORITY = ':authority'
+
+/**
+ * Whether an HTTP/2 request's header fields (rawHeaders) are more than `maxFields`, or more than
+ * `maxBytes` bytes of names and values, counted as the same request over HTTP/1.1 would be:
+ * pseudo-headers left out but `:authority`, which counts as Host when there is none; the cookie
+ * crumbs HTTP/2 may split a Cookie into (RFC 9113 8.2.3) as one field joined with "; ".
+ */
+export function h2HeadersOver (raw: readonly string[], maxFields: number, maxBytes: number): boolean {
+  let fields = 0
+  let bytes = 0
+  let cookies = 0
+  let authority = -1
+  let host = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const value = (raw[i + 1] as string).length
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === AUTHORITY) authority = value
+      continue
+    }
+    if (name === COOKIE && cookies++ > 0) { bytes += 2 + value; continue }
+    if (name === 'host') host = true
+    fields++
+    bytes += name.length + value
+  }
+  if (authority >= 0 && !host) { fields++; bytes += 4 + authority }
+  return fields > maxFields || bytes > maxBytes
+}
+
+/**
+ * The length of the request target's path and query: raw.url, less the scheme and host of an
+ * absolute-form target (`GET http://host/path HTTP/1.1`), whose path is `/` when empty.
+ */
+export function targetLength (url: string): number {
+  if (url.charCodeAt(0) === 47 /* / */) return url.length
+  const slashes = url.indexOf('//')
+  if (slashes === -1) return url.length
+  for (let i = slashes + 2; i < url.length; i++) {
+    const c = url.charCodeAt(i)
+    if (c === 47 /* / */) return url.length - i
+    if (c === 63 /* ? */) return url.length - i + 1
+  }
+  return 1
+}

@@ -8,6 +8,7 @@ import { startGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
+import { h2Connect, h2Request } from '../../test/helpers/http2.ts'
 
 let requests = 0
 let aborted = 0
@@ -100,12 +101,20 @@ t.test('exactly maxHeaders headers and exactly maxHeaderBytes bytes of them pass
   t.match(await long.body.json(), { error: 'url_too_long', message: 'the request URL is longer than 64 bytes' })
 })
 
+t.test('maxUrl counts the path and query of an absolute-form target, not its scheme and host', async t => {
+  const get = (target: string) => raw(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close`)
+  t.match(await get(`http://x.example/${'a'.repeat(63)}`), /^HTTP\/1.1 200 /, '64 bytes of path')
+  t.match(await get(`http://x.example/?${'a'.repeat(62)}`), /^HTTP\/1.1 200 /, '64 bytes of path and query')
+  t.match(await get(`http://x.example?${'a'.repeat(62)}`), /^HTTP\/1.1 200 /, 'an empty path is /')
+  t.match(await get(`http://x.example/${'a'.repeat(64)}`), /^HTTP\/1.1 414 /, '65 bytes')
+})
+
 t.test('portcullis_request_size_refused_total counts each refusal by reason', async t => {
   const series = (reason: string) => `portcullis_request_size_refused_total{route="limited",reason="${reason}"}`
   const admin = gw.adminUrl as string
-  // body: the Content-Length refusal and the chunked cut; url: two; headers: four (above).
+  // body: the Content-Length refusal and the chunked cut; url: three; headers: four (above).
   t.equal(await metricValue(admin, series('body')), 2)
-  t.equal(await metricValue(admin, series('url')), 2)
+  t.equal(await metricValue(admin, series('url')), 3)
   t.equal(await metricValue(admin, series('headers')), 4)
 })
 
@@ -137,4 +146,28 @@ t.test('a chunked body cut at the limit after the upstream has answered: the ans
   t.notMatch(answer, /\r\n0\r\n\r\n$/, 'the answer does not end as if complete')
   t.ok(await until(() => aborted > abortedBefore), 'the upstream request was aborted')
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/early' }), { status: 200, error: 'request_refused' }, 'logged as cut by the gateway, not as a client gone (499)')
+})
+
+t.test('over HTTP/2, headers are counted as over HTTP/1.1: no pseudo-headers but :authority as Host, cookie crumbs as one Cookie', async t => {
+  const h2 = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  http2: { h2c: { listen: { host: 127.0.0.1, port: 0 } } }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: fields, match: { path: /fields }, upstream: up, plugins: { request-size: { maxHeaders: 3 } } }
+  - { name: bytes, match: { path: /bytes/* }, upstream: up, plugins: { request-size: { maxHeaderBytes: 200 } } }
+`)
+  t.teardown(() => h2.close())
+  const session = await h2Connect(h2.h2cUrl as string)
+  t.teardown(() => session.destroy())
+  const status = async (headers: Record<string, string | string[]>) => (await h2Request(session, headers)).status
+  const crumbs = Array.from({ length: 8 }, (_, i) => `c${i}=${i}`)
+  t.equal(await status({ ':path': '/fields' }), 200, 'no headers but the pseudo-headers: Host only')
+  t.equal(await status({ ':path': '/fields', cookie: crumbs, 'x-a': '1' }), 200, '8 cookie crumbs, a header and Host: 3')
+  t.equal(await status({ ':path': '/fields', cookie: crumbs, 'x-a': '1', 'x-b': '1' }), 431, 'one more: 4')
+  // Host x (5) + Cookie, 8 crumbs of 4 joined with "; " (6 + 32 + 14 = 52) + x-pad (5): 62 bytes before its value.
+  const path = `/bytes/${'a'.repeat(146)}`
+  t.equal(await status({ ':path': path, ':authority': 'x', cookie: crumbs, 'x-pad': 'v'.repeat(138) }), 200, '200 bytes, a 153-byte path not counted')
+  t.equal(await status({ ':path': path, ':authority': 'x', cookie: crumbs, 'x-pad': 'v'.repeat(139) }), 431, '201 bytes')
 })

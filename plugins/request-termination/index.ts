@@ -1,13 +1,19 @@
 import { definePlugin, type HeaderMap, type PluginConfigProblem, type PluginReply } from '../../src/index.ts'
 import { DEFAULTS, RequestTerminationSchema, type RequestTerminationConfig } from './schema.ts'
 
-/** A header that describes content, which a 204 or a 304 has none of (RFC 9110 8.6, 15.3.5, 15.4.5); the schema refuses Content-Length. */
+/** A header that describes content, which these have none of; the schema refuses Content-Length. */
 const CONTENT_HEADER = 'content-type'
+
+/**
+ * The statuses (the schema allows 200-599) that have no content (RFC 9110 15.3.5, 15.3.6,
+ * 15.4.5): 204, 205 (MUST NOT generate content) and 304.
+ */
+const CONTENTLESS = new Set([204, 205, 304])
 
 /** A body, or a header describing one, with a status that has no content. */
 function contentlessProblems (config: RequestTerminationConfig): PluginConfigProblem[] {
   const status = config.status ?? DEFAULTS.status
-  if (status !== 204 && status !== 304) return []
+  if (!CONTENTLESS.has(status)) return []
   const message = `a ${status} response has no content: remove it, or answer another status`
   const problems: PluginConfigProblem[] = Object.keys(config.headers ?? {})
     .filter(name => name.toLowerCase() === CONTENT_HEADER)

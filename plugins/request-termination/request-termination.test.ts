@@ -61,7 +61,7 @@ t.test('a text body keeps the Content-Type configured, in any case', async t => 
   t.equal(await res.body.text(), '<p>down</p>')
 })
 
-t.test('a body or a content header with 204 or 304 is a config error at its key', async t => {
+t.test('a body or a content header with 204, 205 or 304 is a config error at its key; a 1xx status, any config', async t => {
   const load = (plugin: string) => startGateway(`
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
@@ -73,6 +73,10 @@ routes:
   await t.rejects(load('{ status: 304, body: { a: 1 } }'), { message: /routes\[0\]\.plugins\.request-termination\.body: a 304 response has no content/ })
   await t.rejects(load('{ status: 204, headers: { Content-Type: text/plain } }'),
     { message: /routes\[0\]\.plugins\.request-termination\.headers\.Content-Type: a 204 response has no content/ })
+  await t.rejects(load('{ status: 205, body: "reset" }'), { message: /routes\[0\]\.plugins\.request-termination\.body: a 205 response has no content/ })
+  await t.rejects(load('{ status: 205, headers: { content-type: text/plain } }'),
+    { message: /routes\[0\]\.plugins\.request-termination\.headers\.content-type: a 205 response has no content/ })
+  await t.rejects(load('{ status: 101 }'), { message: /routes\[0\]\.plugins\.request-termination\.status: must be >= 200/ })
 })
 
 // The names request-headers and response-headers refuse: the gateway frames the reply itself.

@@ -3,6 +3,7 @@ import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { headerEditTests } from '../../test/helpers/header-edit-cases.ts'
+import { issues } from '../../test/helpers/config-issues.ts'
 
 // The upstream sends the headers; the client reports what reached it.
 headerEditTests(t, 'response-headers', async (t, edits, headers) => {
@@ -68,4 +69,22 @@ routes:
     t.equal(a.headers['x-powered-by'], undefined, `${name}: header removed`)
   }
   t.equal(answers.hit.headers['content-encoding'], 'gzip', 'compress still encodes the hit')
+})
+
+t.test('Date may not be removed (the gateway writes one on every response): a config error; renamed from or set, it may', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      response-headers:
+        remove: [ server, Date ]
+        rename: { date: x-upstream-date }
+`), [
+    'gw.yaml:11:27 routes[0].plugins.response-headers.remove[1]: Date cannot be removed: the gateway writes the current date on every response that has none (RFC 9110 6.6.1)'
+  ])
 })

@@ -170,6 +170,6 @@ routes:
   - { name: f, match: { path: /f }, upstream: u, plugins: { redirect: false } }
   - { name: g, match: { path: /g/* }, upstream: u }
 `), [
-    'gw.yaml:7:19 plugins.redirect.to: on routes "c" (/c), "g" (/g/*): uses ":id", which the route\'s match.path does not define'
+    'gw.yaml:7:19 plugins.redirect.to: on routes "c" (/c), "g" (/g/*): uses ":id", which the route\'s match.path does not define (a literal ":" or "*" is written "\\:" or "\\*")'
   ])
 })

@@ -20,6 +20,15 @@ const READS: Readonly<Record<string, (config: Readonly<Record<string, unknown>>)
 /** The headers an auth plugin reads its credential from. */
 export const credentialHeaders = (plugin: string, config: unknown): string[] => READS[plugin]?.(fields(config)) ?? []
 
+/** The headers each auth plugin sets upstream from what it verified, besides the identity headers, by config. */
+const WRITES: Readonly<Record<string, (config: Readonly<Record<string, unknown>>) => string[]>> = {
+  'jwt-auth': c => Object.values(fields(c.forwardClaims)).flatMap(h => text(h) ?? [])
+}
+
+/** The headers the auth plugins of a route set upstream from verified data (jwt-auth's forwardClaims), as `plugin` and `header`. */
+export const verifiedHeaders = (route: PluginCheckRoute): Array<{ plugin: string, header: string }> =>
+  route.plugins.flatMap(p => (WRITES[p.name]?.(fields(p.config)) ?? []).map(header => ({ plugin: p.name, header })))
+
 /** Whom requests without credentials are admitted as: a consumer id, '' for none (optional), undefined: they are refused. */
 const admits = (config: Readonly<Record<string, unknown>>): string | undefined =>
   text(config.anonymous) ?? (config.optional === true ? '' : undefined)
