@@ -14,6 +14,9 @@ import { GatewayError } from '../../src/errors.ts'
 
 const JSON_BODY = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })) })
 const GZIPPED = zlib.gzipSync(JSON_BODY)
+const GZIPPED_TWICE = zlib.gzipSync(GZIPPED)
+const GZIPPED_THEN_BR = zlib.brotliCompressSync(GZIPPED)
+const DIGESTS = { 'content-digest': 'sha-256=:AAAA:', 'repr-digest': 'sha-256=:BBBB:', 'content-md5': 'Q2hlY2sgSW50ZWdyaXR5IQ==', digest: 'SHA-256=CCCC' }
 /** Lets a streaming test tell its upstream to finish. */
 const release = { stream: () => {}, sse: () => {} }
 /** The responses the /stall-early upstream holds open. */
@@ -51,6 +54,16 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/not-modified-untyped': res.writeHead(304, { etag: '"v1"' }).end(); return
     case '/not-modified-png': res.writeHead(304, { etag: '"v1"', 'content-type': 'image/png' }).end(); return
     case '/gzipped': return send(res, 200, { 'content-encoding': 'gzip', etag: '"g1"' }, GZIPPED)
+    case '/gzipped-twice': return send(res, 200, { 'content-encoding': ['gzip', 'gzip'] }, GZIPPED_TWICE)
+    case '/gzipped-twice-one-line': return send(res, 200, { 'content-encoding': 'gzip, gzip' }, GZIPPED_TWICE)
+    case '/gzip-then-br': return send(res, 200, { 'content-encoding': ['gzip', 'br'] }, GZIPPED_THEN_BR)
+    case '/digests': return send(res, 200, DIGESTS)
+    case '/gzipped-digests': return send(res, 200, { 'content-encoding': 'gzip', ...DIGESTS }, GZIPPED)
+    case '/not-modified-small': res.writeHead(304, { etag: '"sm"', 'content-type': 'application/json' }).end(); return
+    case '/not-modified-gzipped': res.writeHead(304, { etag: '"g1"', 'content-type': 'application/json' }).end(); return
+    case '/not-modified-encoded': res.writeHead(304, { etag: '"g1"', 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(GZIPPED.length) }).end(); return
+    case '/gzipped-png': return send(res, 200, { 'content-encoding': 'gzip', 'content-type': 'image/png' }, GZIPPED)
+    case '/small-tagged': return send(res, 200, { etag: '"sm"' }, '{}')
     case '/gzipped-empty': return send(res, 200, { 'content-encoding': 'gzip' }, '')
     case '/gzipped-empty-chunked': res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(); return
     case '/gzipped-truncated': return send(res, 200, { 'content-encoding': 'gzip' }, GZIPPED.subarray(0, GZIPPED.length - 8))
@@ -213,12 +226,16 @@ t.test('HEAD and 304: the Vary and ETag the 200 would have, nothing encoded (RFC
     ['HEAD, a type not in the list', '/png', 'HEAD', { 'accept-encoding': 'gzip' }, undefined, undefined],
     ['HEAD, no-transform', '/no-transform', 'HEAD', { 'accept-encoding': 'gzip' }, undefined, undefined],
     ['HEAD, stored gzip, a client that takes it', '/gzipped', 'HEAD', { 'accept-encoding': 'gzip' }, 'accept-encoding', '"g1"'],
-    ['HEAD, stored gzip, a client that does not', '/gzipped', 'HEAD', {}, 'accept-encoding', 'W/"g1"'],
     ['304, a client that takes br', '/not-modified', 'GET', { 'accept-encoding': 'br', 'if-none-match': 'W/"v1"' }, 'accept-encoding', 'W/"v1"'],
     ['304, a client that takes no coding', '/not-modified', 'GET', { 'if-none-match': '"v1"' }, 'accept-encoding', '"v1"'],
     ['304, a type not in the list', '/not-modified-png', 'GET', { 'accept-encoding': 'gzip' }, undefined, '"v1"'],
     ['304 without a type, the client holding the compressed copy', '/not-modified-untyped', 'GET', { 'accept-encoding': 'gzip', 'if-none-match': 'W/"v1"' }, 'accept-encoding', 'W/"v1"'],
-    ['304 without a type, the client holding the plain copy', '/not-modified-untyped', 'GET', { 'accept-encoding': 'gzip', 'if-none-match': '"v1"' }, 'accept-encoding', '"v1"']
+    ['304 without a type, the client holding the plain copy', '/not-modified-untyped', 'GET', { 'accept-encoding': 'gzip', 'if-none-match': '"v1"' }, 'accept-encoding', '"v1"'],
+    // A typed 304 tells no more than an untyped one: not the size (a 200 below minSize kept its strong
+    // ETag), not whether the upstream had encoded the body. These once got the ETag weakened (or not) by the type alone.
+    ['304 of a body below minSize, typed', '/not-modified-small', 'GET', { 'accept-encoding': 'gzip', 'if-none-match': '"sm"' }, 'accept-encoding', '"sm"'],
+    ['304 of a body the upstream gzipped, typed, a client that takes gzip', '/not-modified-gzipped', 'GET', { 'accept-encoding': 'gzip', 'if-none-match': '"g1"' }, 'accept-encoding', '"g1"'],
+    ['304 of a body the upstream gzipped, typed, a client that took it decoded', '/not-modified-gzipped', 'GET', { 'if-none-match': 'W/"g1"' }, 'accept-encoding', 'W/"g1"']
   ]
   for (const [name, path, method, headers, vary, etag] of cases) {
     const res = await get(path, headers, method)
@@ -229,6 +246,66 @@ t.test('HEAD and 304: the Vary and ETag the 200 would have, nothing encoded (RFC
   }
   const head = await get('/json', { 'accept-encoding': 'gzip' }, 'HEAD')
   t.equal(head.headers['content-length'], String(JSON_BODY.length), 'HEAD keeps the length the upstream gave')
+})
+
+t.test('a 304 answers for its 200: the same ETag, for a body below minSize and one the upstream encoded', async t => {
+  const small = await get('/small-tagged', { 'accept-encoding': 'gzip' })
+  t.same([small.headers['content-encoding'], small.headers.etag], [undefined, '"sm"'], 'the 200: plain, its ETag strong')
+  t.equal((await get('/not-modified-small', { 'accept-encoding': 'gzip', 'if-none-match': '"sm"' })).headers.etag, '"sm"', 'the 304: the same')
+  for (const [accept, etag] of [['gzip', '"g1"'], ['', 'W/"g1"']]) {
+    const full = await get('/gzipped', accept === '' ? {} : { 'accept-encoding': accept as string })
+    t.equal(full.headers.etag, etag, `Accept-Encoding "${accept}": the 200's ETag`)
+    const revalidated = await get('/not-modified-gzipped', { ...(accept === '' ? {} : { 'accept-encoding': accept as string }), 'if-none-match': etag as string })
+    t.equal(revalidated.headers.etag, etag, `Accept-Encoding "${accept}": the 304's`)
+  }
+})
+
+t.test('HEAD of a body the upstream encoded says what the GET would: the coding sent, no length (RFC 9110 9.3.2)', async t => {
+  for (const accept of ['br', '', 'gzip']) {
+    const headers: Record<string, string> = accept === '' ? {} : { 'accept-encoding': accept }
+    const got = await get('/gzipped', headers)
+    const head = await get('/gzipped', headers, 'HEAD')
+    t.equal(head.headers['content-encoding'], got.headers['content-encoding'], `Accept-Encoding "${accept}": the GET's Content-Encoding`)
+    t.equal(head.headers['content-length'], got.headers['content-length'], 'the GET\'s Content-Length (none when the body is decoded)')
+    t.equal(head.headers.etag, got.headers.etag, 'the GET\'s ETag')
+    t.equal(head.headers.vary, got.headers.vary, 'the GET\'s Vary')
+  }
+  const sent = await get('/gzipped', { 'accept-encoding': 'gzip' }, 'HEAD')
+  t.equal(sent.headers['content-length'], String(GZIPPED.length), 'sent as is: the upstream\'s length')
+  // A 304 with the upstream's Content-Encoding describes the body the same way.
+  const notModified = await get('/not-modified-encoded', { 'if-none-match': 'W/"g1"' })
+  t.same([notModified.status, notModified.headers['content-encoding'], notModified.headers['content-length'], notModified.headers.etag],
+    [304, undefined, undefined, 'W/"g1"'], 'a 304 for a client that got it decoded: no coding, no length')
+})
+
+t.test('codings on two Content-Encoding lines are a list, passed as is like one on a single line', async t => {
+  const coding = (v: string | string[] | undefined) => [v ?? []].flat().join(', ')
+  for (const accept of ['br', '', 'gzip']) {
+    const headers: Record<string, string> = accept === '' ? {} : { 'accept-encoding': accept }
+    for (const path of ['/gzipped-twice', '/gzipped-twice-one-line']) {
+      const res = await get(path, headers)
+      t.equal(coding(res.headers['content-encoding']), 'gzip, gzip', `${path}, Accept-Encoding "${accept}": both codings named`)
+      t.same(res.body, GZIPPED_TWICE, 'the bytes the upstream sent')
+      t.equal(res.headers.vary, undefined, 'no Vary: the same for every client')
+      const head = await get(path, headers, 'HEAD')
+      t.equal(coding(head.headers['content-encoding']), 'gzip, gzip', 'HEAD: the same')
+    }
+  }
+  // Decoding the first line's coding from the body once answered this with a 502.
+  const res = await get('/gzip-then-br')
+  t.equal(res.status, 200)
+  t.equal(coding(res.headers['content-encoding']), 'gzip, br')
+  t.same(res.body, GZIPPED_THEN_BR)
+})
+
+t.test('integrity fields go with a changed body: Content-Digest, Repr-Digest, Content-MD5, Digest', async t => {
+  const names = Object.keys(DIGESTS)
+  const present = (h: Record<string, unknown>) => names.filter(n => h[n] !== undefined)
+  t.same(present((await get('/digests', { 'accept-encoding': 'gzip' })).headers), [], 'encoded: removed')
+  t.same(present((await get('/gzipped-digests')).headers), [], 'decoded: removed')
+  t.same(present((await get('/gzipped-digests', { 'accept-encoding': 'br' }, 'HEAD')).headers), [], 'HEAD of a body re-encoded: removed')
+  t.same(present((await get('/digests')).headers), names, 'sent plain: kept')
+  t.same(present((await get('/gzipped-digests', { 'accept-encoding': 'gzip' })).headers), names, 'sent as the upstream encoded it: kept')
 })
 
 t.test('type patterns: image/svg+xml and application/*+json are compressed, error statuses too', async t => {
@@ -269,6 +346,8 @@ t.test('an already encoded response: passed as is to a client that accepts it, d
   const identity = await get('/identity', { 'accept-encoding': 'gzip' })
   t.equal(identity.headers['content-encoding'], 'gzip', 'Content-Encoding: identity is no encoding: compressed')
   t.equal(decode('gzip', identity.body), JSON_BODY)
+  const png = await get('/gzipped-png')
+  t.same([png.headers['content-encoding'], png.headers.vary, png.body], ['gzip', undefined, GZIPPED], 'a type not in `types`: sent as is, even to a client that takes no coding')
   const off = await get('/plain/gzipped')
   t.equal(off.headers['content-encoding'], 'gzip', 'decompressForClients: false sends it as it is')
   // The name of an Object.prototype property once passed for a coding: the response was cut off.

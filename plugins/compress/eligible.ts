@@ -24,7 +24,8 @@ export function typeMatcher (patterns: readonly string[]): (contentType: string)
   }
 }
 
-const one = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v.join(', ') : v
+/** A header's value, its lines joined into one list (RFC 9110 5.3). */
+export const joined = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v.join(', ') : v
 
 /**
  * Whether the body may be changed at all: never for HEAD, a response without a body or a part of
@@ -48,8 +49,8 @@ function changeable (res: GatewayResponse, typeAllowed: (type: string) => boolea
   if (res.status < 200 || res.status === 204 || res.status === 206) return false
   const h = res.headers
   if (h['content-range'] !== undefined) return false
-  const type = one(h['content-type'])
+  const type = joined(h['content-type'])
   if (type === undefined ? !untyped : !typeAllowed(type)) return false
-  const cc = one(h['cache-control'])
+  const cc = joined(h['cache-control'])
   return cc === undefined || !NO_TRANSFORM.test(cc)
 }

@@ -7,7 +7,7 @@ import type { Coding } from './schema.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
 import type { EncodedCopies } from './encoded-copies.ts'
 import { Capture } from '../shared/body-streams.ts'
-import { typeMatcher } from './eligible.ts'
+import { joined, typeMatcher } from './eligible.ts'
 
 export interface ResponseCompression {
   readonly negotiator: EncodingNegotiator
@@ -29,33 +29,44 @@ function weaken (h: HeaderMap): void {
   if (etag !== undefined && etag.startsWith('"')) h.etag = `W/${etag}`
 }
 
-/** The body changes, so the length goes, and a strong validator becomes weak. */
+// Fields that describe the bytes sent (Content-Length, their ranges and digests) or the representation,
+// content coding included (Repr-Digest, RFC 9530 2): wrong once compress changes the body.
+const BODY_FIELDS = ['content-length', 'accept-ranges', 'content-digest', 'repr-digest', 'content-md5', 'digest']
+
+/** The body changes, so the fields describing its bytes go, and a strong validator becomes weak. */
 function bodyChanged (h: HeaderMap): void {
-  h['content-length'] = undefined
-  h['accept-ranges'] = undefined
+  for (const name of BODY_FIELDS) if (h[name] !== undefined) h[name] = undefined
   weaken(h)
 }
 
 /**
  * Gives a response without a body (HEAD, 304) the Vary and ETag the body's response would have for
  * this client, encoding nothing: a cache updating its stored copy from a 304 keeps them (RFC 9111 4.3.4).
- * The length and Content-Encoding stay as they are.
+ * A body the upstream encoded that the client would get decoded (and encoded again) is described as
+ * sent: its Content-Encoding, no length (unknown). A plain body keeps its length and no coding.
  */
 export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
   const h = res.headers
   const accept = first(req.clientHeaders['accept-encoding'])
-  const encoded = first(h['content-encoding'])
-  let changed: boolean
+  const encoded = joined(h['content-encoding'])
   if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
     const decode = decodable(encoded)
     if (!c.decompressForClients || decode === undefined) return
-    changed = !c.negotiator.accepts(accept, decode)
-  } else if (h['content-type'] === undefined) {
-    // A 304 without its type: the client's copy tells whether it was compressed, its ETag weakened.
+    addVary(h, 'accept-encoding')
+    if (c.negotiator.accepts(accept, decode)) return
+    const chosen = c.negotiator.negotiate(accept)
+    h['content-encoding'] = c.encoders.has(chosen) ? chosen : undefined
+    bodyChanged(h)
+    return
+  }
+  let changed: boolean
+  if (res.status === 304) {
+    // A 304 tells neither the body's size nor whether the upstream had encoded it (nor, untyped, its
+    // type): the client's copy tells whether it was sent changed, its ETag weakened.
     changed = weakenedCopy(first(req.clientHeaders['if-none-match']), first(h.etag))
   } else {
     const length = first(h['content-length'])
-    if (res.status !== 304 && length !== undefined && Number(length) < c.minSize) return
+    if (length !== undefined && Number(length) < c.minSize) return
     changed = c.encoders.has(c.negotiator.negotiate(accept))
   }
   addVary(h, 'accept-encoding')
@@ -70,7 +81,8 @@ const weakenedCopy = (ifNoneMatch: string | undefined, etag: string | undefined)
 export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
   const h = res.headers
   const accept = first(req.clientHeaders['accept-encoding'])
-  const encoded = first(h['content-encoding'])
+  // Every line: codings on two lines are a list, as on one (RFC 9110 5.3), passed as they are.
+  const encoded = joined(h['content-encoding'])
   let decode: Coding | undefined
   if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
     // Already encoded: sent as is if the client takes it; else decoded (a stored response, say).

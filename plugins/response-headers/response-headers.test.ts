@@ -88,3 +88,62 @@ routes:
     'gw.yaml:11:27 routes[0].plugins.response-headers.remove[1]: Date cannot be removed: the gateway writes the current date on every response that has none (RFC 9110 6.6.1)'
   ])
 })
+
+t.test('set: { vary } adds its names to the Vary there (compress\'s, cors\'s, the upstream\'s), never replaces them', async t => {
+  const body = JSON.stringify({ items: 'x'.repeat(4096) })
+  const up = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', vary: 'Accept-Language' }).end(body)
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: both
+    match: { path: /both }
+    upstream: up
+    plugins:
+      cors: { origins: [ "https://app.example.com" ] }
+      compress: {}
+      response-headers: { set: { Vary: "X-Tenant, origin" } }
+  - name: replaced
+    match: { path: /replaced }
+    upstream: up
+    plugins:
+      response-headers: { remove: [ vary ], set: { vary: X-Tenant } }
+`)
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/both`, { headers: { 'accept-encoding': 'gzip', origin: 'https://app.example.com' } })
+  await res.body.dump()
+  t.equal(res.headers['content-encoding'], 'gzip')
+  const names = String(res.headers.vary).split(',').map(n => n.trim().toLowerCase())
+  t.same(names.sort(), ['accept-encoding', 'accept-language', 'origin', 'x-tenant'], 'every name once: none dropped, none repeated')
+  const replaced = await request(`${gw.url}/replaced`)
+  await replaced.body.dump()
+  t.equal(replaced.headers.vary, 'x-tenant', 'removed first (a route with no plugin adding to Vary), then set: the upstream\'s replaced')
+})
+
+t.test('Vary may not be removed or renamed from or to on a route with compress or cors: a config error', async t => {
+  const config = (plugins: string) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+${plugins}`
+  const message = (plugins: string) => `Vary cannot be removed or replaced on a route with ${plugins}, which add to it: a cache in front would serve the response to clients it does not fit; set: { vary: ... } adds names to it`
+  t.same(await issues(t, config(`      compress: {}
+      response-headers: { remove: [ x-a, Vary ], rename: { vary: x-vary, x-b: VARY, x-c: x-d } }
+`)), [
+    `gw.yaml:11:42 routes[0].plugins.response-headers.remove[1]: ${message('compress')}`,
+    `gw.yaml:11:66 routes[0].plugins.response-headers.rename.vary: ${message('compress')}`,
+    `gw.yaml:11:79 routes[0].plugins.response-headers.rename.x-b: ${message('compress')}`
+  ])
+  t.same(await issues(t, config(`      cors: { origins: [ "https://a.example" ] }
+      compress: {}
+      response-headers: { remove: [ vary ] }
+`)), [`gw.yaml:12:37 routes[0].plugins.response-headers.remove[0]: ${message('cors and compress')}`])
+})
