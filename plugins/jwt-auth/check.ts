@@ -54,7 +54,8 @@ export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): 
   const hmac = algorithms.filter(isHmac)
   if (hmac.length > 0 && config.secret === undefined) problems.push({ path: ['algorithms'], message: `${hmac.join(', ')} need secret` })
   const asymmetric = algorithms.filter(a => !isHmac(a))
-  if (asymmetric.length > 0 && !keys) problems.push({ path: ['algorithms'], message: `${asymmetric.join(', ')} need issuer, jwksUri, keys or jwksFile` })
+  // Only a secret gets here (the schema asks for some source of keys): an issuer beside it is no source of keys.
+  if (asymmetric.length > 0 && !keys) problems.push({ path: ['algorithms'], message: `${asymmetric.join(', ')} need jwksUri, keys or jwksFile (with secret, issuer is only checked against iss: no discovery)` })
   if (isStatic) {
     const read = readPublicKeys(config.keys ?? [], config.jwksFile)
     problems.push(...read.problems)

@@ -396,7 +396,7 @@ routes:
     { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: ES256 fit none of the keys \(they verify RS256, RS384, RS512, PS256, PS384, PS512\)$/ })
   // What the config alone shows: config errors at their key, found by validate too.
   await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], algorithms: [RS256, HS256, HS384] }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: HS256, HS384 need secret$/ })
-  await t.rejects(load(`{ secret: "${SECRET}", algorithms: [RS256, HS256] }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: RS256 need issuer, jwksUri, keys or jwksFile$/ })
+  await t.rejects(load(`{ secret: "${SECRET}", algorithms: [RS256, HS256] }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.algorithms: RS256 need jwksUri, keys or jwksFile \(with secret, issuer is only checked against iss: no discovery\)$/ })
   await t.rejects(load(`{ keys: [ ${JSON.stringify(rsa.pem)} ], jwksUri: "${idp.url}/jwks" }`), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwksUri: not with static keys \(keys, jwksFile\): one source of keys$/ })
   // An empty claim name could never be in a token: every token refused, or nothing forwarded.
   for (const [key, plugin] of [['claims', `{ secret: "${SECRET}", claims: { "": x } }`], ['forwardClaims', `{ secret: "${SECRET}", forwardClaims: { "": x-user } }`]] as const) {

@@ -79,7 +79,7 @@ t.test('what the config alone shows is checked at load: keys from two sources, a
   const conflict = [{ path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
   t.same(checkJwtAuth({ keys: [rs.pem], jwksUri: `${idp.url}/jwks` }), conflict)
   t.same(checkJwtAuth({ jwksFile: '/nonexistent.json', jwksUri: `${idp.url}/jwks` }), conflict, 'jwksFile counts as static keys')
-  t.same(checkJwtAuth({ secret: SECRET, issuer: idp.url, algorithms: ['RS256', 'HS256'] }), [{ path: ['algorithms'], message: 'RS256 need issuer, jwksUri, keys or jwksFile' }],
+  t.same(checkJwtAuth({ secret: SECRET, issuer: idp.url, algorithms: ['RS256', 'HS256'] }), [{ path: ['algorithms'], message: 'RS256 need jwksUri, keys or jwksFile (with secret, issuer is only checked against iss: no discovery)' }],
     'an issuer with a secret is only checked in claims: no keys from it')
   t.same(checkJwtAuth({ issuer: idp.url, algorithms: ['RS256', 'HS512'] }), [{ path: ['algorithms'], message: 'HS512 need secret' }])
   t.same(checkJwtAuth({ issuer: idp.url, secret: SECRET }), [], 'algorithms by default: those the keys and secret allow')

@@ -238,7 +238,24 @@ t.test('generation: bumped when a key leaves the set (or changes), not when one 
   p.body = JSON.stringify(set({ ...b.jwk, n: a.jwk.n }))
   t.equal(await refetch(), 2, 'a key replaced under the same kid')
   p.body = JSON.stringify(set())
-  t.equal(await refetch(), 3, 'every key removed')
+  t.equal(await refetch(), 2, 'an empty set is a failed fetch: no key removed')
+})
+
+t.test('an empty key set is a failed fetch: 503 before any set, the last good one kept after', async t => {
+  const p = serve('/empty', set())
+  const { keys, fetches, lines } = remote({ jwksUri: `${server.url}/empty` }, { cooldownMs: 0 })
+  const warnings = () => lines.filter(l => l.level === 40).map(l => [l.msg, l.err, l.kept])
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', 'no key set ever fetched: 503 auth_unavailable, not 401 unknown_key')
+  t.same(warnings(), [['jwt-auth: key set fetch failed; no keys yet', 'the key set has no keys', false]])
+  p.body = JSON.stringify(set(a))
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  p.body = '{"keys":[]}'
+  lines.length = 0
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY', 'an unknown kid refetches the empty set')
+  t.same(warnings(), [['jwt-auth: key set fetch failed; the last good key set keeps serving', 'the key set has no keys', true]])
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the last good set keeps serving')
+  t.equal(keys.generation, 0, 'no key left it')
+  t.same(fetches, ['initial error', 'initial ok', 'unknown_kid error'])
 })
 
 t.test('OIDC discovery: the document must name the issuer it was fetched for and an http(s) jwks_uri; fetched once', async t => {

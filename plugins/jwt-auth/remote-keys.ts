@@ -159,7 +159,7 @@ export class RemoteKeys {
     return { keys: body as JSONWebKeySet, maxAgeMs }
   }
 
-  /** Installs a fetched set; throws (the last good one stays) for one that is malformed or has no usable key. */
+  /** Installs a fetched set; throws (the last good one stays) for one that is malformed or has no usable key (or none at all). */
   #install (jwks: JSONWebKeySet, maxAgeMs: number | undefined): void {
     if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys)) throw new Error('JSON Web Key Set malformed')
     const held = this.#held
@@ -175,7 +175,8 @@ export class RemoteKeys {
       skipped.add(json)
       if (!held.skipped.has(json)) this.#log.warn({ url: this.#jwksUri, kid: (k as { kid?: unknown } | null)?.kid, problem: jwk }, 'jwt-auth: a key of the key set is unusable; left out')
     }
-    if (usable.length === 0 && jwks.keys.length > 0) throw new Error(`none of the key set's ${jwks.keys.length} keys is usable`)
+    // An empty set too: a provider mid-rotation or misconfigured would otherwise refuse every token.
+    if (usable.length === 0) throw new Error(jwks.keys.length === 0 ? 'the key set has no keys' : `none of the key set's ${jwks.keys.length} keys is usable`)
     const set = createLocalJWKSet({ keys: usable })
     const keys = new Set(usable.map(k => JSON.stringify(k)))
     if ([...held.keys].some(k => !keys.has(k))) held.generation++

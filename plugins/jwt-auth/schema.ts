@@ -24,7 +24,7 @@ export const DEFAULTS = {
 export const JWKS_MAX = { timeout: '1m', cooldown: '1d', refresh: '7d', maxRefresh: '7d' } as const
 
 export const JwtAuthSchema = Type.Object({
-  issuer: Type.Optional(Url('The token issuer (iss). Its OIDC discovery document (<issuer>/.well-known/openid-configuration) gives the jwks_uri, unless jwksUri, keys or jwksFile is set; tokens must carry this iss.')),
+  issuer: Type.Optional(Url('The token issuer (iss). Its OIDC discovery document (<issuer>/.well-known/openid-configuration) gives the jwks_uri, unless jwksUri, keys, jwksFile or secret is set (with secret, give jwksUri for asymmetric tokens too); tokens must carry this iss.')),
   jwksUri: Type.Optional(Url('URL of the JSON Web Key Set (instead of discovery).')),
   keys: Type.Optional(Type.Array(Type.Union([Type.String({ pattern: '-----BEGIN ', errorMessage: 'must be a PEM public key or certificate' }), Jwk]), {
     minItems: 1, description: 'Static public keys: PEM (SPKI or certificate) or JWK objects.'

@@ -8,6 +8,7 @@ import { createTestCa } from '../../test/helpers/certs.ts'
 import { mint, signingKey, type SigningKey } from '../../test/helpers/identity-provider.ts'
 import { algorithmsOf, readPublicKeys } from './public-keys.ts'
 import { staticKeySet } from './static-keys.ts'
+import { tokenVerifier } from './token-verifier.ts'
 
 // Static keys alone: the algorithms they allow by default, which key a token is checked with
 // (jose's jwtVerify with the set's key function), and the keys refused at load.
@@ -100,6 +101,16 @@ t.test('which key verifies a token', async t => {
   t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(rs)), 'sub rs', 'the JWK for its own kid')
   t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(es256, { kid: 'rs' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a kid a JWK has goes to that JWK only, not the PEM keys')
   t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(es256)), 'sub es256')
+
+  // A token without kid: every key its alg fits, kid or not, as with the same set served remotely.
+  t.equal(await verifies([rs.jwk], undefined, await token(rs, { kid: undefined })), 'sub rs', 'a JWK with a kid verifies a token without one')
+  const copied = file('copied.json', { keys: [rs.jwk, es256.jwk, { ...ps.jwk, use: 'enc' }] })
+  t.equal(await verifies([], copied, await token(es256, { kid: undefined })), 'sub es256', 'a provider\'s JWKS copied into a file: the key of the token\'s alg')
+  t.equal(await verifies([], copied, await token(rs, { kid: undefined })), 'sub rs')
+  t.equal(await verifies([], copied, await token(ps, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'not an encryption key (use: enc)')
+  const two = staticKeySet([rs.jwk, other.jwk], undefined)
+  const verify = tokenVerifier({ key: two.key, generation: 0 }, undefined, { algorithms: two.algorithms })
+  for (const key of [rs, other]) t.equal((await verify(await token(key, { kid: undefined }))).sub, key.kid, `several keys fit: each is tried (${key.kid})`)
 
   const jwks = file('jwks.json', { keys: [es384.jwk, ed.jwk] })
   t.equal(await verifies([rs.pem], jwks, await token(es384)), 'sub es384', 'keys from the JWKS file')

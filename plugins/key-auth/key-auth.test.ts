@@ -192,6 +192,16 @@ t.test('the same key for two consumers is a config error at its line', async t =
     /keys\[0\]: must be sha256:<64 lower-case hex digits> or a key of at least 16 characters/)
 })
 
+t.test('a key with white space at either end (a secret file\'s trailing newline) is a config error at its line', async t => {
+  const config = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${CONFIG}`
+  for (const key of [`${PARTNER_KEY}\n`, `${PARTNER_KEY} `, `\t${PARTNER_KEY}`]) {
+    await t.rejects(parseConfig(config, 'ws.yaml', { PARTNER_KEY: key }),
+      { message: /^invalid configuration \(1 problem\):\nws\.yaml:8:\d+ consumers\[1\]\.credentials\.key-auth\.keys\[0\]: has white space at its start or end \(a trailing newline from a secret file\?\): remove it; a key sent in a header never has any, so this one would never match there$/ },
+      JSON.stringify(key))
+  }
+  await t.resolves(parseConfig(config, 'ws.yaml', { PARTNER_KEY: `${PARTNER_KEY.slice(0, 8)} ${PARTNER_KEY.slice(8)}` }), 'white space inside a key is the key\'s own')
+})
+
 t.test('keys in a Redis store: looked up when not in the config; Redis down is 503, not 401', async t => {
   const known = await call('/keys-store', { 'x-api-key': STORED_KEY })
   t.equal(known.status, 200)

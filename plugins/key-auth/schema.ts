@@ -16,10 +16,16 @@ export const KeyAuthSchema = Type.Object({
   ...commonAuthOptions
 }, { additionalProperties: false })
 
-/** A key as consumers hold it: its SHA-256 (sha256:<64 hex>), or the key itself, best from ${ENV}. */
+/**
+ * A key as consumers hold it: its SHA-256 (sha256:<64 hex>), or the key itself, best from ${ENV}.
+ * Not with white space at either end: Node trims it from header values, so such a key would only
+ * ever match in a query parameter. The format allows it, so that such a key gets only that message.
+ */
 const StoredKey = Type.String({
-  pattern: '^(sha256:[0-9a-f]{64}|(?!sha256:).{16,})$',
-  errorMessage: 'must be sha256:<64 lower-case hex digits> or a key of at least 16 characters (write it as ${ENV})'
+  allOf: [
+    { pattern: '^\\s*(sha256:[0-9a-f]{64}|(?!sha256:).{16,})\\s*$', errorMessage: 'must be sha256:<64 lower-case hex digits> or a key of at least 16 characters (write it as ${ENV})' },
+    { pattern: '^\\S(?:[\\s\\S]*\\S)?$', errorMessage: 'has white space at its start or end (a trailing newline from a secret file?): remove it; a key sent in a header never has any, so this one would never match there' }
+  ]
 })
 
 /** consumers[].credentials.key-auth */

@@ -41,9 +41,14 @@ function cookie (header: string | string[] | undefined, name: string): string | 
   if (typeof header !== 'string') return undefined
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=')
-    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim() || undefined
+    if (eq > 0 && pair.slice(0, eq).trim() === name) return unquoted(pair.slice(eq + 1).trim()) || undefined
   }
   return undefined
+}
+
+/** A cookie value may be sent in double quotes (RFC 6265 4.1.1): they are not part of it. */
+function unquoted (value: string): string {
+  return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
 }
 
 /** Compiled once at setup: header names lower-cased, the scheme prefix prepared. */
