@@ -3,7 +3,7 @@ import type { StoreSnapshot } from '../stores/store.ts'
 import { RequestMetrics, UNMATCHED_ROUTE } from './request-metrics.ts'
 import { BucketHistogram } from './bucket-histogram.ts'
 import { openMetricsText, type ExpositionFormat } from './exposition.ts'
-import { downReasons, type Target } from '../upstreams/target.ts'
+import { breakerDown, downReasons, type Target } from '../upstreams/target.ts'
 import type { Upstream } from '../upstreams/upstream.ts'
 
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const
@@ -104,11 +104,11 @@ export class Metrics {
   /** Upstreams of the runtimes a reload replaced, still draining (see watchRetired). */
   #retired: () => Iterable<ReadonlyMap<string, Upstream>> = () => []
 
-  /** 1 when a target takes traffic: passing active checks, not ejected, breaker not open. */
+  /** 1 when a target takes traffic: passing active checks, not ejected, its breaker letting requests (a probe) through. */
   // Across workers (cluster /metrics), a target counts as healthy only if every worker sends to it.
   readonly upstreamTargetHealthy = this.#targetGauge('portcullis_upstream_target_healthy',
     'Whether a target takes traffic (1) or not (0): active health, passive ejection and breaker combined.', 'min',
-    (t, now) => downReasons(t.healthy, t.outlier.ejected(now), t.breaker?.state ?? null).length === 0 ? 1 : 0)
+    (t, now) => downReasons(t.healthy, t.outlier.ejected(now), breakerDown(t.breaker, now)).length === 0 ? 1 : 0)
 
   /** 0 closed, 1 half-open, 2 open; absent for upstreams without a circuit breaker. */
   readonly upstreamBreakerState = this.#targetGauge('portcullis_upstream_breaker_state',

@@ -6,6 +6,8 @@ import type { Target } from './target.ts'
 /** What an upstream reports as its targets change state: logged, and counted in metrics. */
 export interface UpstreamEvents {
   ejected (upstream: string, target: Target, forMs: number): void
+  /** A passive ejection is over (the target may still be kept out by its checks or breaker). */
+  ejectionEnded (upstream: string, target: Target): void
   breaker (upstream: string, target: Target, state: BreakerState): void
   /** `reason`: why the last active check failed, when unhealthy by them. */
   health (upstream: string, target: Target, healthy: boolean, reason?: string): void
@@ -16,13 +18,16 @@ export interface UpstreamEvents {
 }
 
 const noop = () => {}
-export const NO_EVENTS: UpstreamEvents = { ejected: noop, breaker: noop, health: noop, retried: noop, busy: noop, waited: noop, targetsChanged: noop }
+export const NO_EVENTS: UpstreamEvents = { ejected: noop, ejectionEnded: noop, breaker: noop, health: noop, retried: noop, busy: noop, waited: noop, targetsChanged: noop }
 
 export function upstreamEvents (log: Logger, metrics: Metrics | undefined): UpstreamEvents {
   return {
     ejected (upstream, target, forMs) {
       metrics?.upstreamEjections.inc({ upstream, target: target.url })
       log.warn({ upstream, target: target.url, ejectedForMs: Math.round(forMs) }, 'target ejected after consecutive failures')
+    },
+    ejectionEnded (upstream, target) {
+      log.info({ upstream, target: target.url }, 'target ejection ended')
     },
     breaker (upstream, target, state) {
       log[state === 'closed' ? 'info' : 'warn']({ upstream, target: target.url, state }, `circuit breaker ${state}`)

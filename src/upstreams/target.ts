@@ -19,18 +19,30 @@ export interface PoolSettings {
   readonly tls?: ConnectionOptions
 }
 
-/** Why a target takes no traffic: failing active health checks, a passive ejection, an open breaker. */
-export type DownReason = 'health-checks' | 'ejected' | 'breaker-open'
+/** Why a breaker keeps its target from traffic: open (halfOpenAfter not passed), or half-open with its probe in flight. */
+export type BreakerDown = 'breaker-open' | 'breaker-half-open'
+
+/** Why a target takes no traffic: failing active health checks, a passive ejection, its breaker. */
+export type DownReason = 'health-checks' | 'ejected' | BreakerDown
+
+/**
+ * Why `breaker` keeps its target from traffic at `now`, if it does: the balancers' own test
+ * (allows()), so an open breaker past halfOpenAfter, whose next request is its probe, does not.
+ */
+export function breakerDown (breaker: CircuitBreaker | undefined, now: number): BreakerDown | undefined {
+  if (breaker === undefined || breaker.allows(now)) return undefined
+  return breaker.state === 'open' ? 'breaker-open' : 'breaker-half-open'
+}
 
 /**
  * A target's effective state, the one vocabulary of GET /upstreams and portcullis_upstream_target_healthy:
- * healthy (takes traffic) exactly when there is no reason against it.
+ * healthy (takes traffic: Target.available()) exactly when there is no reason against it.
  */
-export function downReasons (checksPassing: boolean, ejected: boolean, breaker: BreakerState | null): DownReason[] {
+export function downReasons (checksPassing: boolean, ejected: boolean, breaker: BreakerDown | undefined): DownReason[] {
   const reasons: DownReason[] = []
   if (!checksPassing) reasons.push('health-checks')
   if (ejected) reasons.push('ejected')
-  if (breaker === 'open') reasons.push('breaker-open')
+  if (breaker !== undefined) reasons.push(breaker)
   return reasons
 }
 
@@ -58,7 +70,7 @@ export interface TargetSnapshot {
   inFlight: number
   /** Requests waiting for a free connection (upstream `queue`), `retired`'s included. */
   queued: number
-  /** Peak-EWMA latency to response headers, ms. */
+  /** Peak-EWMA latency to response headers, ms, failed tries counted (see Upstream.outcome). */
   latencyMs: number
   /** Connections open to the target / in use, `retired`'s included. */
   connections: { open: number, busy: number }
@@ -163,7 +175,7 @@ export class Target {
     const total = addLoads([this.load(), old])
     const ejected = this.outlier.ejected(now)
     const breaker = this.breaker?.state ?? null
-    const down = downReasons(this.healthy, ejected, breaker)
+    const down = downReasons(this.healthy, ejected, breakerDown(this.breaker, now))
     return {
       url: this.url,
       host: this.host,

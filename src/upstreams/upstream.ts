@@ -61,6 +61,11 @@ export class Upstream {
   #orphans: Target[] = []
   /** By URL, for the targets DNS discovery has yet to create on reload (plain values: the old runtime can go). */
   #learned: ReadonlyMap<string, Learned> | undefined
+  /**
+   * Timers that log the end of the targets' passive ejections (no timer per request: one per
+   * ejection). An ejection a reload passes on is logged by the upstream that took it over.
+   */
+  readonly #ejectionEnds = new Map<Target, NodeJS.Timeout>()
 
   constructor (name: string, config: UpstreamConfig, events: UpstreamEvents = NO_EVENTS, tls?: ConnectionOptions) {
     this.name = name
@@ -136,15 +141,55 @@ export class Upstream {
     return now
   }
 
-  /** How an attempt went: `ok` unless it failed to connect, broke, timed out or answered 5xx. */
+  /**
+   * How an attempt went: `ok` unless it failed to connect, broke, timed out or answered 5xx.
+   * `answered`: it came with the response head (a good answer's latency is observed then, here or
+   * by the exchange); a failure's is always observed, see #failureLatency.
+   */
   outcome (target: Target, ok: boolean, sentAt: number, answered: boolean): void {
     const now = performance.now()
-    // Only answers say how fast a target is: a refused connection is quick but no sign of speed.
-    if (answered) target.latency.observe(now - sentAt, now)
-    if (ok) target.outlier.success()
-    else if (target.outlier.failure(now)) this.#events.ejected(this.name, target, target.outlier.ejectedUntil - now)
+    if (ok) {
+      if (answered) target.latency.observe(now - sentAt, now)
+      target.outlier.success()
+    } else {
+      target.latency.observe(this.#failureLatency(now - sentAt, now), now)
+      if (target.outlier.failure(now)) this.#ejected(target, target.outlier.ejectedUntil - now)
+    }
     const changed = target.breaker?.record(ok, sentAt, now)
     if (changed !== undefined) this.#events.breaker(this.name, target, changed)
+  }
+
+  /**
+   * The latency sample of a failed try (peak EWMA counts failures, as Finagle's does): the time it
+   * took, at most the response timeout (a body broken after minutes says nothing of the wait for a
+   * head), and at least twice the highest estimate of the upstream's targets, so that a target
+   * failing fast (a 5xx, a refused connection) ranks behind those that answer, and a target with no
+   * answer yet, or none for long (its estimate decayed to 0), does not look fast.
+   */
+  #failureLatency (took: number, now: number): number {
+    let highest = 0
+    for (const t of this.#targets) highest = Math.max(highest, t.latency.estimate(now))
+    const response = this.timeouts.response
+    return Math.max(response > 0 ? Math.min(took, response) : took, 2 * highest)
+  }
+
+  /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */
+  #ejected (target: Target, forMs: number): void {
+    this.#events.ejected(this.name, target, forMs)
+    this.#logEjectionEnd(target, forMs)
+  }
+
+  #logEjectionEnd (target: Target, inMs: number): void {
+    clearTimeout(this.#ejectionEnds.get(target))
+    this.#ejectionEnds.set(target, setTimeout(() => {
+      this.#ejectionEnds.delete(target)
+      this.#events.ejectionEnded(this.name, target)
+    }, inMs).unref())
+  }
+
+  #forgetEjectionEnds (): void {
+    for (const timer of this.#ejectionEnds.values()) clearTimeout(timer)
+    this.#ejectionEnds.clear()
   }
 
   /**
@@ -254,6 +299,8 @@ export class Upstream {
     this.#targets = [...this.#targets.filter(t => !removed.includes(t)), ...added]
     this.#balancer = createBalancer(this.config, this.#targets)
     for (const t of removed) {
+      clearTimeout(this.#ejectionEnds.get(t))
+      this.#ejectionEnds.delete(t)
       void t.pool.close()
       if (t.waiting.length > 0) this.#orphans.push(t)
     }
@@ -301,6 +348,7 @@ export class Upstream {
   inheritState (previous: Upstream): void {
     const keepHealth = this.healthCheck !== undefined && previous.healthCheck !== undefined
     this.#learned = new Map(previous.targets.map(p => [p.url, { healthy: keepHealth ? p.healthy : undefined, outlier: p.outlier.memory() }]))
+    previous.#forgetEjectionEnds()
     for (const t of this.#targets) this.#takeOver(t)
   }
 
@@ -311,11 +359,13 @@ export class Upstream {
 
   /** Lets in-flight requests finish, then closes every connection. */
   async close (): Promise<void> {
+    this.#forgetEjectionEnds()
     await Promise.all(this.#targets.map(t => t.pool.close()))
   }
 
   /** Cuts every connection at once, whatever is under way (the end of a shutdown's deadline). */
   async destroy (): Promise<void> {
+    this.#forgetEjectionEnds()
     await Promise.allSettled(this.#targets.map(t => t.pool.destroy()))
   }
 
@@ -328,6 +378,8 @@ export class Upstream {
     if (learned === undefined) return t
     if (learned.healthy !== undefined) t.healthy = learned.healthy
     t.outlier.inherit(learned.outlier)
+    const now = performance.now()
+    if (t.outlier.ejected(now)) this.#logEjectionEnd(t, t.outlier.ejectedUntil - now)
     return t
   }
 }

@@ -32,7 +32,10 @@ function mergeTarget (own: TargetSnapshot, theirs: TargetSnapshot[]): TargetSnap
   // ISO times (all UTC) compare as strings.
   const ejectedUntil = theirs.reduce<string | null>((latest, t) => t.ejectedUntil !== null && (latest === null || t.ejectedUntil > latest) ? t.ejectedUntil : latest, null)
   const breaker = theirs.reduce<BreakerState | null>((worst, t) => t.breaker !== null && (worst === null || SEVERITY[t.breaker] > SEVERITY[worst]) ? t.breaker : worst, own.breaker)
-  const down = downReasons(own.checksPassing, ejectedUntil !== null, breaker)
+  // Its breaker keeps it from traffic if any worker's does (as the metric's min): open before half-open.
+  const reasons = [own, ...theirs].flatMap(t => t.down)
+  const blocked = reasons.includes('breaker-open') ? 'breaker-open' : reasons.includes('breaker-half-open') ? 'breaker-half-open' : undefined
+  const down = downReasons(own.checksPassing, ejectedUntil !== null, blocked)
   return {
     ...own,
     healthy: down.length === 0,

@@ -96,3 +96,35 @@ t.test('a target found by DNS discovery and ejected stays ejected after a reload
   t.equal(await reload(String(gw.adminUrl)), 'success')
   t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'still ejected in the new runtime')
 })
+
+// The end of a passive ejection is logged, as `target healthy` is for active checks: once, by the
+// runtime the ejection passed to on reload, not also by the one it replaced (still draining).
+t.test('the end of an ejection is logged once, also when a reload took the ejection over', async t => {
+  const [good, failing] = await Promise.all([namedUpstream('good'), upstream('failing', 502, 200)])
+  let release: (() => void) | undefined
+  const slow = await startUpstream((req, res) => { req.resume(); release = () => res.end('slow') })
+  const pool = `    targets: [ { url: "${good.url}" }, { url: "${failing.url}" } ]
+    passive: { consecutiveFailures: 1, baseEjection: 600ms }
+    retries: false`
+  const config = (n: number) => yaml(`${pool}
+  slow:
+    targets: [ { url: "${slow.url}" } ]`, `  - { name: slow-${n}, match: { path: /slow }, upstream: slow }`)
+  const cf = await configFile(config(0))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { release?.(); await gw.close(); await Promise.all([good.close(), failing.close(), slow.close(), cf.remove()]) })
+  const ended = () => gw.logs.filter(l => l.msg === 'target ejection ended')
+
+  await bodies(`${gw.url}/api`, 2)
+  t.ok(gw.logs.some(l => l.msg === 'target ejected after consecutive failures'), 'ejected')
+  // A request held open keeps the first runtime (and its upstreams) draining past the reload.
+  const held = request(`${gw.url}/slow`).then(r => r.body.text())
+  t.ok(await waitFor(() => release === undefined ? undefined : true), 'a request held on the first runtime')
+  await cf.write(config(1))
+  t.equal(await reload(String(gw.adminUrl)), 'success')
+  t.ok(await waitFor(() => ended().length > 0 ? true : undefined, 3_000), 'the end of the ejection is logged')
+  t.match(ended()[0], { level: 30, upstream: 'pool', target: failing.url })
+  await new Promise(resolve => setTimeout(resolve, 300)) // a second line (the old runtime's) would come at the same time
+  t.equal(ended().length, 1, 'once')
+  release?.()
+  t.equal(await held, 'slow')
+})

@@ -103,3 +103,59 @@ routes:
   t.ok(checks - from <= 20, `health checks in 1 s: ${checks - from}`)
   t.equal(await echo(sockets[3] as WebSocket, 'still'), 'still', 'the sockets outlive the checks')
 })
+
+// A response that has begun is never retried: a retired runtime whose requests left have all begun
+// their responses (SSE, downloads) stops its checks too, at once or within a second of the last one's start.
+t.test('a retired runtime whose requests have all begun their responses stops its health checks', async t => {
+  let checks = 0
+  let begin: (() => void) | undefined
+  const open: Array<{ end: () => void }> = []
+  const server = createServer((req, res) => {
+    if (req.url === '/health') { checks++; res.end('ok'); return }
+    open.push(res)
+    const stream = () => { res.writeHead(200, { 'content-type': 'text/event-stream' }); res.write('data: 1\n\n') }
+    if (req.url === '/held') begin = stream
+    else stream()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const yaml = (n: number) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  events:
+    targets: [ { url: "${url}" } ]
+    healthCheck: { path: /health, interval: 100ms }
+routes:
+  - { name: events-${n}, match: { path: /* }, upstream: events }
+`
+  const cf = await configFile(yaml(0))
+  const gw = await startFromFile(cf.file)
+  const bodies: Array<{ destroy: () => void }> = []
+  t.teardown(async () => {
+    for (const b of bodies) b.destroy()
+    for (const r of open) r.end()
+    await gw.close()
+    await new Promise(resolve => { server.closeAllConnections(); server.close(resolve) })
+    await cf.remove()
+  })
+  const reload = async (n: number) => { await cf.write(yaml(n)); t.equal((await gw.reloader.reload('admin')).result, 'success') }
+  const rate = async () => { const from = checks; await new Promise(resolve => setTimeout(resolve, 1_000)); return checks - from }
+
+  // Runtime 0: a stream already flowing at the reload.
+  bodies.push((await request(`${gw.url}/sse`)).body)
+  await reload(1)
+  // Runtime 1: a request whose response has not begun at the reload (it could still be retried).
+  const held = request(`${gw.url}/held`)
+  t.ok(await until(() => begin !== undefined), 'the held request reached the target')
+  const retired = gw.gateway.runtime
+  await reload(2)
+  t.ok(await rate() >= 15, 'while a request may still be retried, its runtime keeps checking (two runtimes)')
+  begin?.()
+  bodies.push((await held).body)
+  t.same(gw.gateway.retiring.length, 2, 'both retired runtimes still hold their streams')
+  t.equal(retired.inFlight, 1)
+  await new Promise(resolve => setTimeout(resolve, 1_200)) // the retired runtime looks again every second
+  const n = await rate()
+  // One runtime checking every 100 ms: about 10; all three (the bug) about 30.
+  t.ok(n <= 15, `health checks in 1 s: ${n}`)
+})

@@ -54,3 +54,48 @@ routes:
   const gauge = (upstream: string, url: string) => new RegExp(`portcullis_upstream_target_healthy\\{upstream="${upstream}",target="${url}"\\} (\\d)`).exec(metrics)?.[1]
   t.same([gauge('ejecting', good.url), gauge('ejecting', failing.url), gauge('checked', sick.url), gauge('breaking', broken.url)], ['1', '0', '0', '0'], 'the metric agrees, target by target')
 })
+
+// A breaker's state is not the whole answer: open past halfOpenAfter, it takes the next request (its
+// probe); half-open with that probe in flight, it takes none. `healthy` follows what the balancer does.
+t.test('a breaker open past halfOpenAfter shows healthy; half-open with its probe in flight, not (breaker-half-open)', async t => {
+  let fail = true
+  let hold: (() => void) | undefined
+  const target = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    if (fail) { res.writeHead(502).end(); return }
+    hold = () => { if (!res.headersSent) res.writeHead(200).end('probe') }
+  })
+  t.teardown(() => target.close())
+  const cf = await configFile(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  breaking:
+    targets: [ { url: "${target.url}" } ]
+    passive: false
+    circuitBreaker: { minRequests: 1, halfOpenAfter: 300ms }
+routes:
+  - { name: b, match: { path: /b }, upstream: breaking }
+`)
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { hold?.(); await gw.close(); await cf.remove() })
+  const state = async () => ((await (await request(`${gw.adminUrl}/upstreams`)).body.json()) as { upstreams: Array<{ targets: Array<Target & { breaker: string }> }> }).upstreams[0]?.targets[0]
+  const gauge = async () => new RegExp(`portcullis_upstream_target_healthy\\{upstream="breaking",target="${target.url}"\\} (\\d)`).exec(await (await request(`${gw.adminUrl}/metrics`)).body.text())?.[1]
+
+  await (await request(`${gw.url}/b`)).body.dump()
+  t.match(await state(), { breaker: 'open', healthy: false, down: ['breaker-open'] }, 'open: no traffic')
+  t.equal(await gauge(), '0')
+  const past = await waitFor(async () => { const s = await state(); return s?.healthy === true ? s : undefined }, 3_000)
+  t.match(past, { breaker: 'open', healthy: true, down: [] }, 'open past halfOpenAfter: its next request is the probe')
+  t.equal(await gauge(), '1')
+
+  fail = false
+  const probe = request(`${gw.url}/b`).then(r => r.body.text())
+  t.ok(await waitFor(async () => hold === undefined ? undefined : true, 5_000), 'the probe reached the target')
+  t.match(await state(), { breaker: 'half-open', healthy: false, down: ['breaker-half-open'] }, 'half-open, its probe in flight: no traffic')
+  t.equal(await gauge(), '0')
+  hold?.()
+  t.equal(await probe, 'probe')
+  t.match(await state(), { breaker: 'closed', healthy: true, down: [] })
+})

@@ -182,11 +182,16 @@ t.test('a client that leaves mid-body is no failure of the target', async t => {
   t.same(down(), [], 'one failure would have ejected it')
 })
 
-t.test('a refused connection is no answer to time: the target\'s latency stays unmeasured', async t => {
-  const gw = await startGateway(`upstreams:\n  up:\n    targets: [ { url: "http://127.0.0.1:1" } ]\n${route}`)
+t.test('a refused connection is no sign of speed: the target ranks behind one that answers', async t => {
+  const bs = await startBackends(t, 1)
+  bs[0]!.delayMs = 20
+  const gw = await startGateway(`upstreams:\n  up:\n    balance: p2c-ewma\n    passive: false\n    targets: [ { url: "http://127.0.0.1:1" }, { url: "${bs[0]!.url}" } ]\n${route}`)
   t.teardown(() => gw.close())
-  const res = await request(`${gw.url}/x`)
-  await res.body.text()
-  t.equal(res.statusCode, 502)
-  t.equal(gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.latencyMs, 0)
+  // Connect errors are retried on the other target: every request is answered.
+  const r = await load(`${gw.url}/x`, 5, 1)
+  t.same(r.statuses, { 200: 5 })
+  const [refused, answering] = gw.gateway.runtime.upstreams.get('up')!.snapshot().targets
+  t.ok(answering!.latencyMs >= 20, `the answering target: ${answering!.latencyMs} ms`)
+  // Once the other has an estimate, a refused try counts twice it.
+  t.ok(refused!.latencyMs > answering!.latencyMs && refused!.latencyMs >= 30, `the refused target: ${refused!.latencyMs} ms, never 0`)
 })

@@ -1,0 +1,62 @@
+import t from 'tap'
+import { request } from 'undici'
+import { startGateway } from '../helpers/gateway.ts'
+import { Upstream, type Target } from '../../src/upstreams/upstream.ts'
+import { load, startBackends } from './backends.ts'
+
+// p2c-ewma counts failed tries in a target's latency: one that times out, or fails at once, must
+// not look like the fastest (it had no answer to measure, so its estimate used to decay to 0).
+
+async function gateway (t: { teardown (fn: () => unknown): void }, a: string, b: string) {
+  const gw = await startGateway(`upstreams:
+  up:
+    balance: p2c-ewma
+    passive: false
+    timeouts: { response: 200ms }
+    targets: [ { url: "${a}" }, { url: "${b}" } ]
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`, { admin: true })
+  t.teardown(() => gw.close())
+  return gw
+}
+
+const latency = async (admin: string, url: string) => {
+  const body = await (await request(`${admin}/upstreams`)).body.json() as { upstreams: Array<{ targets: Array<{ url: string, latencyMs: number }> }> }
+  return body.upstreams[0]?.targets.find(x => x.url === url)?.latencyMs
+}
+
+t.test('p2c-ewma: a target whose requests time out gets no more traffic for it', async t => {
+  const [a, b] = await startBackends(t, 2)
+  a!.delayMs = 1_000 // never answers within the response timeout
+  b!.delayMs = 30
+  const gw = await gateway(t, a!.url, b!.url)
+  const r = await load(`${gw.url}/x`, 20, 1)
+  // The first tries find both without latency: A gets one (its timeout), then B wins every draw.
+  t.ok((r.statuses[504] ?? 0) <= 1, `timeouts: ${r.statuses[504] ?? 0} of 20`)
+  t.equal(r.backends.b, 20 - (r.statuses[504] ?? 0), 'the rest went to the target that answers')
+  t.ok((await latency(gw.adminUrl as string, a!.url) ?? 0) >= 150, 'the timed-out target shows the time its try took')
+})
+
+t.test('p2c-ewma: a target answering 500 at once is not taken for the fastest', async t => {
+  const [a, b] = await startBackends(t, 2)
+  a!.status = 500
+  b!.delayMs = 30
+  const gw = await gateway(t, a!.url, b!.url)
+  const r = await load(`${gw.url}/x`, 40, 1)
+  t.ok((r.statuses[500] ?? 0) <= 3, `500s: ${r.statuses[500] ?? 0} of 40`)
+  t.ok((await latency(gw.adminUrl as string, a!.url) ?? 0) >= 2 * 25, 'its estimate is at least twice the answering target\'s')
+})
+
+t.test('a failed try counts its time up to the response timeout, and at least twice the highest estimate', async t => {
+  const up = new Upstream('up', { balance: 'p2c-ewma', timeouts: { response: '1s' }, targets: [{ url: 'http://127.0.0.1:1' }, { url: 'http://127.0.0.1:2' }] })
+  t.teardown(() => up.close())
+  const [a, b] = up.targets as [Target, Target]
+  up.outcome(a, false, performance.now(), true)
+  t.ok(a.latency.value < 5, `no estimate anywhere: a fast failure counts its own time (${a.latency.value})`)
+  b.latency.observe(40, performance.now())
+  up.outcome(a, false, performance.now(), true)
+  t.ok(a.latency.value >= 79, `a fast failure: twice the highest estimate (${a.latency.value})`)
+  up.outcome(b, false, performance.now() - 5 * 60_000, false) // a body broken after 5 minutes
+  t.equal(b.latency.value, 1_000, 'a long failed try: the response timeout')
+})
