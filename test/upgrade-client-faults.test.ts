@@ -187,3 +187,47 @@ t.test("a tunnel whose client ended its side: the upstream may still send, and i
   t.ok(await until(() => { upstreamSide.write('more'); return up.closed() === 1 }), "the upstream's side closed")
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 101 })
 })
+
+t.test("an upstream's large non-101 answer to an upgrade reaches the client whole, then the connection closes", async t => {
+  const size = 8 * 1024 * 1024
+  const server = createServer()
+  server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => {})
+    socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-length: ${size}\r\n\r\n` + 'x'.repeat(size))
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }))
+  // A short send timeout: a stalled answer would be cut well before the test's own timeout.
+  const gw = await startGateway(catchAllYaml(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+    route: '    upgrade: [foo]\n',
+    server: 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  clientTimeouts: { send: 3s }\n'
+  }))
+  t.teardown(() => gw.close())
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.allowHalfOpen = true // the gateway's linger, not the client, closes the connection
+  socket.on('error', () => {})
+  let bytes = 0
+  let head = ''
+  socket.on('data', (c: Buffer) => { if (bytes === 0) head = c.toString('latin1', 0, 12); bytes += c.length })
+  const ended = new Promise<void>(resolve => socket.on('end', () => resolve()))
+  socket.write(UPGRADE)
+  await ended
+  t.equal(head, 'HTTP/1.1 403')
+  t.ok(bytes > size, `every byte came (${bytes})`)
+  t.ok(await until(() => connections(gw) === 0, 5_000), 'the gateway closed the connection after its linger')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 403 })
+  t.notOk(gw.logs.some(l => l.error === 'client_send_timeout'), 'not cut')
+})
+
+t.test('an upgrade pipelined behind a response that closes the connection (413): not routed after it', async t => {
+  const up = await upstream(t)
+  const gw = await gateway(t, up.url, '    plugins: { request-size: { maxBody: 10 } }\n')
+  const c = client(t, gw)
+  c.socket.write('POST /t HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n' + 'b'.repeat(20) + UPGRADE)
+  t.ok(await until(() => c.closed()), 'the connection closed')
+  t.match(c.got(), /^HTTP\/1\.1 413 [^]*connection: close/i)
+  await stillServing(t, gw)
+  t.same(gw.logs.filter(l => l.msg === 'request' || l.msg === 'request rejected').map(l => l.status), [413, 200], 'the upgrade was neither routed nor logged')
+  t.equal(up.upgrades.length, 0, 'the upstream saw no upgrade')
+})

@@ -15,13 +15,13 @@ const up = await numberingUpstream()
 t.teardown(() => up.close())
 
 /** `plugins` of the route r: a cache on a store, or none. */
-const yaml = (plugins: string, keyPrefix = 'v1:') => `
+const yaml = (plugins: string, keyPrefix = 'v1:', commandTimeout = '2s') => `
 server:
   listen: { host: 127.0.0.1, port: 0 }
 admin:
   listen: { host: 127.0.0.1, port: 0 }
 stores:
-  shared: { type: redis, url: "${redis.url}", keyPrefix: "${keyPrefix}", commandTimeout: 2s }
+  shared: { type: redis, url: "${redis.url}", keyPrefix: "${keyPrefix}", commandTimeout: ${commandTimeout} }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
@@ -91,6 +91,19 @@ t.test('a keyPrefix changed, then changed back: the entries under the first are 
   await reload(yaml(SHARED))
   t.match((await get('/z')).cache, /fwd=uri-miss/)
   t.match(gw.logs.slice(mark).filter(l => /earlier config/.test(String(l.msg))), [{ level: 30, msg: 'cache entries from an earlier config dropped: they may have missed purges', store: 'shared', dropped: Number }])
+})
+
+t.test('a Redis store whose settings changed but not where its keys live (its timeouts): the entries are kept', async t => {
+  await reload(yaml(SHARED))
+  await get('/v')
+  await entryStored(redis, 'v1:')
+  t.match((await get('/v')).cache, /hit/, 'stored in Redis')
+  const mark = gw.logs.length
+  await reload(yaml(SHARED, 'v1:', '1500ms'))
+  t.match((await get('/v')).cache, /hit/, 'still a hit from the new store object')
+  await reload(yaml(SHARED, 'v1:', '1500ms').replace('commandTimeout:', 'connectTimeout: 1s, commandTimeout:'))
+  t.match((await get('/v')).cache, /hit/, 'and after a connectTimeout changed')
+  t.same(gw.logs.slice(mark).filter(l => /earlier config/.test(String(l.msg))), [], 'nothing dropped')
 })
 
 t.test('a route cached, then not, then cached again: what its unsafe requests changed meanwhile is not served', async t => {

@@ -43,14 +43,15 @@ export class Purger {
   }
 
   /**
-   * Adds a route. When the config before did not cache it into the same store, its entries there
-   * (from an earlier config) may have missed purges and invalidations, which went to the store it
-   * used meanwhile, or nowhere: they are dropped, and the promise returned resolves once they are.
+   * Adds a route. When the config before did not cache it into the same store (or one on the same
+   * keys: see sameKeys), its entries there (from an earlier config) may have missed purges and
+   * invalidations, which went to the store it used meanwhile, or nowhere: they are dropped, and the
+   * promise returned resolves once they are.
    */
   add (route: CachedRoute, log: Logger): Promise<void> | undefined {
     this.#routes.push(route)
     this.#byRoute.set(route.name, route.store)
-    return this.#before === undefined || this.#before.get(route.name) === route.store ? undefined : drop(route, log)
+    return this.#before === undefined || sameKeys(this.#before.get(route.name), route.store) ? undefined : drop(route, log)
   }
 
   dispose (): void {
@@ -89,6 +90,14 @@ export class Purger {
   }
 
   #stores (): Store[] { return [...new Set(this.#routes.map(r => r.store))] }
+}
+
+/**
+ * Whether `before` is `store`, or another object on the same keys: a Redis store whose settings
+ * changed elsewhere than where its keys live (a timeout, a password) is a new object on the same keys.
+ */
+function sameKeys (before: Store | undefined, store: Store): boolean {
+  return before === store || (before !== undefined && before.keySpace !== undefined && before.keySpace === store.keySpace)
 }
 
 /** Deletes the route's entries in its store; a store down all along is logged, with the remedy. */

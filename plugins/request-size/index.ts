@@ -1,6 +1,6 @@
 import { definePlugin, toBytes } from '../../src/index.ts'
 import { refusal } from '../shared/refusal.ts'
-import { BodyLimit, h2HeadersOver, headerBytes, targetLength } from './limits.ts'
+import { BodyLimit, headersOver, targetLength } from './limits.ts'
 import { DEFAULTS, RequestSizeSchema } from './schema.ts'
 
 /**
@@ -30,8 +30,7 @@ export default definePlugin({
           count.url.inc()
           return refusal(414, 'url_too_long', `the request URL is longer than ${maxUrl} bytes`, req.id)
         }
-        const headers = raw.rawHeaders
-        if (raw.httpVersionMajor === 2 ? h2HeadersOver(headers, maxHeaders, maxHeaderBytes) : headers.length / 2 > maxHeaders || headerBytes(headers) > maxHeaderBytes) {
+        if (headersOver(raw, maxHeaders, maxHeaderBytes)) {
           count.headers.inc()
           return refusal(431, 'headers_too_large', `the request has more than ${maxHeaders} headers or more than ${maxHeaderBytes} bytes of them`, req.id)
         }

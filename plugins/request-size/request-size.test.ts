@@ -9,6 +9,7 @@ import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { h2Connect, h2Request } from '../../test/helpers/http2.ts'
+import { floodBody } from '../../test/helpers/raw-http.ts'
 
 let requests = 0
 let aborted = 0
@@ -109,13 +110,27 @@ t.test('maxUrl counts the path and query of an absolute-form target, not its sch
   t.match(await get(`http://x.example/${'a'.repeat(64)}`), /^HTTP\/1.1 414 /, '65 bytes')
 })
 
+t.test('the authority of an absolute-form target counts as its Host field, in place of the Host sent', async t => {
+  const authority = 'a'.repeat(188) + '.example.com' // 200 bytes
+  const get = (host: string, pad: number) => raw(`GET http://${authority}/x HTTP/1.1${host}\r\nConnection: close\r\nx-pad: ${'v'.repeat(pad)}`)
+  // As origin-form: Host and the authority (4 + 200) + Connection close (15) + x-pad (5) and 288 bytes = 512.
+  t.match(await get('\r\nHost: x', 288), /^HTTP\/1.1 200 /, '512 bytes')
+  t.match(await get('\r\nHost: x', 289), /^HTTP\/1.1 431 /, '513 bytes')
+  t.match(await get(`\r\nHost: ${'h'.repeat(300)}`, 288), /^HTTP\/1.1 200 /, 'a longer Host sent is not counted')
+  t.match(await get('', 289), /^HTTP\/1.1 431 /, 'no Host sent: the authority still counts')
+  const fields = (n: number) => Array.from({ length: n }, (_, i) => `\r\nx-${i}: 1`).join('')
+  const many = (n: number) => raw(`GET http://x/x HTTP/1.1${fields(n)}\r\nConnection: close`)
+  t.match(await many(8), /^HTTP\/1.1 200 /, 'no Host sent: 8 fields, Connection and the authority: 10')
+  t.match(await many(9), /^HTTP\/1.1 431 /, '11')
+})
+
 t.test('portcullis_request_size_refused_total counts each refusal by reason', async t => {
   const series = (reason: string) => `portcullis_request_size_refused_total{route="limited",reason="${reason}"}`
   const admin = gw.adminUrl as string
-  // body: the Content-Length refusal and the chunked cut; url: three; headers: four (above).
+  // body: the Content-Length refusal and the chunked cut; url: three; headers: seven (above).
   t.equal(await metricValue(admin, series('body')), 2)
   t.equal(await metricValue(admin, series('url')), 3)
-  t.equal(await metricValue(admin, series('headers')), 4)
+  t.equal(await metricValue(admin, series('headers')), 7)
 })
 
 t.test('a chunked body counted on its way to an upstream that refuses the connection: 502, no refusal of the request', async t => {
@@ -170,4 +185,19 @@ routes:
   const path = `/bytes/${'a'.repeat(146)}`
   t.equal(await status({ ':path': path, ':authority': 'x', cookie: crumbs, 'x-pad': 'v'.repeat(138) }), 200, '200 bytes, a 153-byte path not counted')
   t.equal(await status({ ':path': path, ':authority': 'x', cookie: crumbs, 'x-pad': 'v'.repeat(139) }), 431, '201 bytes')
+})
+
+t.test('a plugin answering before maxBody is reached (request-termination): a chunked body is read 64 KiB past the answer at most, then the connection ends', async t => {
+  const terminated = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: ended, match: { path: /* }, upstream: up, plugins: { request-size: { maxBody: 1KiB }, request-termination: { status: 503 } } }
+`)
+  t.teardown(() => terminated.close())
+  const flood = 64 * 1024 * 1024 // more than the socket buffers of both ends hold
+  const piece = Buffer.from(`10000\r\n${'a'.repeat(0x10000)}\r\n`)
+  const res = await floodBody(Number(new URL(terminated.url).port), ['POST /x HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked'], piece, flood)
+  t.match(res.answer, /^HTTP\/1.1 503 /)
+  t.ok(res.ended && res.sent < flood, `the connection ended, the body not read whole (${res.sent} bytes sent)`)
 })

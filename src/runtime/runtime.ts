@@ -77,9 +77,13 @@ export class Runtime implements ExchangeOwner {
   #accessLog: boolean
   #logHeaders: boolean
   #inFlight = 0
-  /** Of those, the open tunnels (WebSockets): they need no upstream work (see #onlyTunnelsLeft). */
-  #tunnels = 0
-  #retired = false
+  /**
+   * The exchanges in flight; once retired, less those seen past their response's start (see
+   * #mayPickAgain). Only read once retired: in service, one add and one delete per request.
+   */
+  readonly #live = new Set<Exchange>()
+  /** Set while retired with its DNS discovery and health checks still running: rechecks every second (see #stopWhenDone). */
+  #recheck: NodeJS.Timeout | undefined
   /** Past the shutdown's deadline: a request ending unfinished was cut by it (see cutAtShutdown). */
   #cutAtShutdown = false
   readonly clientBodyMs: number
@@ -192,28 +196,46 @@ export class Runtime implements ExchangeOwner {
    * A reload has put `next` in service. Upstreams it no longer has stop their DNS discovery and
    * health checks now, not when this runtime's last request ends (a WebSocket may keep it for hours);
    * the metrics are the new runtime's. An upstream it kept (by name: its Upstream is a new object
-   * that inherited the targets' state) keeps its checks here while HTTP requests are in flight here,
-   * for their retries; once only tunnels are left, they stop (see #onlyTunnelsLeft). The series of
-   * routes and upstreams `next` no longer has leave /metrics.
+   * that inherited the targets' state) keeps its checks here while requests here may still pick a
+   * target (a retry), until every one left has begun its response or is a tunnel (see #stopWhenDone).
+   * The series of routes and upstreams `next` no longer has leave /metrics.
    */
   async retire (next: Runtime): Promise<void> {
-    this.#retired = true
     this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), new Set(next.upstreams.keys()))
-    await Promise.all([this.#retireUpstreamWork(next.upstreams), this.#onlyTunnelsLeft()])
+    const retiring = this.#retireUpstreamWork(next.upstreams)
+    // With no request left, dispose() stops the rest at once.
+    if (this.#inFlight > 0) this.#recheck = setInterval(() => { void this.#stopWhenDone() }, 1_000).unref()
+    await Promise.all([retiring, this.#stopWhenDone()])
   }
 
   tunnelOpened (): void {
-    this.#tunnels++
-    void this.#onlyTunnelsLeft()
+    if (this.#recheck !== undefined) void this.#stopWhenDone()
   }
 
   /**
-   * A retired runtime whose requests in flight are all tunnels: no request of its will pick a
-   * target again, so its DNS discovery and health checks stop. What the tunnels still use (their
-   * sockets, the plugins' onFinished) stays until dispose().
+   * A retired runtime none of whose requests in flight will pick a target again (each has begun its
+   * response, which is never retried, or is a tunnel) stops its DNS discovery and health checks. What
+   * its requests still use (their connections, the plugins' onFinished) stays until dispose(). Checked
+   * as its requests end and every second (a response begins without any call here).
    */
-  async #onlyTunnelsLeft (): Promise<void> {
-    if (this.#retired && this.#tunnels > 0 && this.#inFlight === this.#tunnels) await this.#stopUpstreamWork()
+  async #stopWhenDone (): Promise<void> {
+    if (this.#recheck === undefined || this.#mayPickAgain()) return
+    this.#stopRechecks()
+    await this.#stopUpstreamWork()
+  }
+
+  /** Whether an exchange in flight has not begun its response (nor become a tunnel); forgets those that have. */
+  #mayPickAgain (): boolean {
+    for (const ex of this.#live) {
+      if (!ex.res.headersSent && ex.status !== 101) return true
+      this.#live.delete(ex) // begun for good: not looked at again
+    }
+    return false
+  }
+
+  #stopRechecks (): void {
+    clearInterval(this.#recheck)
+    this.#recheck = undefined
   }
 
   get inFlight (): number { return this.#inFlight }
@@ -236,12 +258,15 @@ export class Runtime implements ExchangeOwner {
    * Entry point for upgrade requests (WebSocket): same matching and request plugins as HTTP. `socket`
    * must be free (no earlier response on it) and guarded against errors (see GatewayServer). An
    * answer other than a 101 (a refusal, the upstream's) ends the connection, which Node's timeouts
-   * no longer watch: a client that keeps its side open is cut after a linger.
+   * no longer watch: a client that keeps its side open is cut after a linger, once the whole answer is out.
    */
   handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const res = new NodeServerResponse(req)
     res.shouldKeepAlive = false
     res.assignSocket(socket as never)
+    // Node took its own drain listener off the socket it handed over: without this one, a response
+    // past the socket's buffer would wait for a drain that never comes (as Node's socketOnDrain does).
+    socket.on('drain', () => { if (res.writableNeedDrain) res.emit('drain') })
     res.once('finish', () => { socket.end(); destroyAfterLinger(socket) })
     try {
       this.#route(req, res, { socket, head })
@@ -322,6 +347,7 @@ export class Runtime implements ExchangeOwner {
     if (trace.parentSpanId === undefined && headers.tracestate !== undefined) delete headers.tracestate
     const ex = new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade)
     this.#inFlight++
+    this.#live.add(ex)
     match.route.metrics?.started()
     try {
       ex.start()
@@ -391,9 +417,9 @@ export class Runtime implements ExchangeOwner {
         resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
       })
     }
-    if (ex.status === 101) this.#tunnels--
+    this.#live.delete(ex)
     if (--this.#inFlight === 0) this.#drained?.()
-    else if (this.#retired) void this.#onlyTunnelsLeft()
+    else if (this.#recheck !== undefined) void this.#stopWhenDone()
   }
 
   /** Counts a timeout of `kind` (see Metrics.timeouts). */
@@ -455,6 +481,7 @@ export class Runtime implements ExchangeOwner {
 
   async #dispose (): Promise<void> {
     if (this.#inFlight > 0) await new Promise<void>(resolve => { this.#drained = resolve })
+    this.#stopRechecks()
     await this.#stopUpstreamWork()
     await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
     if (this.#services !== undefined) await releaseServices(this.#services, pluginTimeoutMs(this.loaded.config), this.log)

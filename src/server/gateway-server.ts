@@ -154,11 +154,12 @@ export class GatewayServer {
 
   /**
    * An upgrade request pipelined behind others waits until their responses are done (each holds
-   * the socket in turn), or dropped with the connection if it closes first. A throw is a bug of
-   * the gateway's: the connection is closed, never the process.
+   * the socket in turn), or dropped with the connection if it closes first, or is ending (an earlier
+   * response closed it: `Connection: close`). A throw is a bug of the gateway's: the connection is
+   * closed, never the process.
    */
   #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (socket.destroyed) return
+    if (!socket.writable) return
     const earlier = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
     if (earlier != null) { earlier.once('close', () => this.#upgrade(req, socket, head)); return }
     try {

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
+import { redisKeySpace } from './key-space.ts'
 import { batchLua, ScriptBatches } from './script-batches.ts'
 import { storeError, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
@@ -99,6 +100,8 @@ export class RedisStore implements OwnedStore {
   readonly name: string
   readonly type = 'redis' as const
   readonly cluster: boolean
+  readonly commandTimeout: number
+  readonly keySpace: string
   readonly #client: Client
   readonly #prefix: string
   readonly #events: RedisStoreEvents
@@ -122,6 +125,8 @@ export class RedisStore implements OwnedStore {
     this.name = name
     this.#prefix = s.keyPrefix
     this.cluster = s.cluster !== undefined
+    this.commandTimeout = s.commandTimeout
+    this.keySpace = redisKeySpace(s)
     this.#events = events
     const tls = s.tls === true ? {} : s.tls === false || s.tls === undefined ? undefined : { ...s.tls }
     const options: RedisOptions = {

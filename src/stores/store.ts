@@ -63,6 +63,14 @@ export interface Store {
   readonly type: 'memory' | 'redis'
   /** true on Redis Cluster: the keys of one script call must share a hash tag (one slot). Elsewhere any keys may go together. */
   readonly cluster?: boolean
+  /** Redis stores: ms after which a call fails (`commandTimeout`), though the server may still run it later. */
+  readonly commandTimeout?: number
+  /**
+   * Redis stores: where the keys live (server, database, keyPrefix; see redisKeySpace). Another store
+   * object of the same key space (a reload that changed only a timeout or a password) holds the same
+   * keys. A memory store has none: another object is another, empty store.
+   */
+  readonly keySpace?: string
   get (key: string): Promise<Buffer | undefined>
   /**
    * The same read without a promise, on stores in this process's memory (absent on Redis): for a

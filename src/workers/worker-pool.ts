@@ -66,6 +66,8 @@ export class WorkerPool {
   #nextId = 1
   #stopping = false
   readonly #heartbeat: NodeJS.Timeout
+  /** When the last beat ran (performance.now()): see #beat. */
+  #beatAt = performance.now()
 
   constructor (config: ConfigPayload, options: WorkerPoolOptions) {
     this.#o = options
@@ -227,12 +229,20 @@ export class WorkerPool {
     })
   }
 
-  /** A heartbeat: pings every worker that has said hello, and acts on those that have been silent too long. */
+  /**
+   * A heartbeat: pings every worker that has said hello, and acts on those that have been silent too
+   * long. Silence counts only while the primary runs on time: one that stalled (stopped, frozen,
+   * swapped out) left the workers' answers unread meanwhile, and may run this before reading them.
+   */
   #beat (): void {
     const now = performance.now()
+    const stalledMs = Math.round(now - this.#beatAt - HEARTBEAT_MS)
+    this.#beatAt = now
+    if (stalledMs >= UNRESPONSIVE_MS) this.#o.log.warn({ stalledMs }, 'primary stalled: the workers\' silence meanwhile is not counted')
     for (const s of this.#slots) {
       const worker = s.worker
       if (worker === undefined || s.answeredAt === undefined || worker.isDead()) continue
+      if (stalledMs > 0) s.answeredAt = Math.min(s.answeredAt + stalledMs, now)
       const silentMs = Math.round(now - s.answeredAt)
       const at = { worker: s.index, workerPid: worker.process.pid, silentMs }
       if (silentMs >= HUNG_MS) {

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { startUpstream } from '../helpers/upstream.ts'
 import { waitFor } from '../reload/helpers.ts'
@@ -37,4 +38,23 @@ t.test('workers: a hung worker does not count as serving; /readyz and /healthz f
   t.ok(await cli.waitForLine(l => l.msg === 'worker serving' && l.worker === killed?.worker && l.workerPid !== b, 60_000), 'a new worker took its place')
   t.notOk(cli.lines.some(l => l.msg === 'worker unresponsive too long; killing it' && l.workerPid === a), 'the worker that answered again was left alone')
   t.equal(await probes(), '200 200')
+})
+
+t.test('workers: a primary stopped longer than the kill limit, then resumed (Ctrl-Z, docker pause): the workers that served all along are kept', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  // Heartbeats every 100 ms: a worker silent for 3 s would be killed.
+  const { cli, workers, admin } = await startCluster(t, `  u: { targets: [ { url: "${up.url}" } ] }`, '  - { name: r, match: { path: /r }, upstream: u }',
+    { env: { PORTCULLIS_WORKER_HEARTBEAT_MS: '100' } })
+  const primary = cli.child.pid as number
+  t.teardown(() => { try { process.kill(primary, 'SIGCONT') } catch { /* exited */ } })
+  process.kill(primary, 'SIGSTOP')
+  // The stall itself: no event marks its end, the primary runs nothing meanwhile.
+  await sleep(4_000)
+  process.kill(primary, 'SIGCONT')
+  t.match(await cli.waitForLine(l => l.msg === 'primary stalled: the workers\' silence meanwhile is not counted', 10_000), { level: 40, stalledMs: Number })
+  // The beat that logged it judged the workers too (a kill would be logged by now), as did the probes.
+  t.equal(`${(await request(`${admin}/healthz`)).statusCode} ${(await request(`${admin}/readyz`)).statusCode}`, '200 200')
+  t.notOk(cli.lines.some(l => l.msg === 'worker unresponsive too long; killing it' || l.msg === 'worker unresponsive: not counted as serving'), 'no worker judged silent')
+  for (const pid of workers) t.doesNotThrow(() => process.kill(pid, 0), `worker ${pid} still runs`)
 })
