@@ -1,6 +1,6 @@
 import t from 'tap'
 import { AddressTrie } from './address-trie.ts'
-import { parseIp } from './parse-ip.ts'
+import { parseIp } from '../shared/parse-ip.ts'
 
 t.test('parseIp', async t => {
   const out = new Uint8Array(16)

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { parseIp } from './parse-ip.ts'
+import { parseIp } from '../shared/parse-ip.ts'
 
 /** Bits of the IPv4-mapped prefix, ::ffff:0:0/96. */
 const MAPPED_BITS = 96

@@ -83,3 +83,26 @@ t.test('Lua on Redis and JavaScript: the same answers, states and expiry instant
   t.same([...seen].sort(), ['f:0', 'f:1', 's:0', 's:1', 't:0', 't:1'], 'each algorithm both allowed and rejected')
   await client.del(...LIMITS.map((_, i) => `${prefix}${i}`))
 })
+
+t.test('a call run after its deadline (the ARGV after the limits) decides and writes nothing: [-1, now], in Lua and in JavaScript', async t => {
+  const redis = await redisForTest()
+  t.teardown(() => redis.close())
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+  const key = `decide-late:${process.pid}`
+  const args = ['f', '5', '60000', '5']
+  const before = Date.now()
+  const late = await client.eval(decideScript.lua, 1, key, ...args, '1') as number[]
+  t.match(late, [-1, Number])
+  t.ok((late[1] as number) >= before - 1000, 'the server\'s time')
+  t.equal(await client.exists(key), 0, 'nothing written')
+  t.match(await client.eval(decideScript.lua, 1, key, ...args, String(Date.now() + 60_000)), [1, 1, 4, Number, Number], 'before its deadline: decided')
+  t.match(await client.eval(decideScript.lua, 1, key, ...args), [1, 1, 3, Number, Number], 'no deadline: decided')
+  await client.del(key)
+
+  const written: string[] = []
+  const data: LocalData = { get: () => undefined, set: k => { written.push(k) }, delete: () => {} }
+  t.same(decideScript.local(data, [key], [...args, '1000'], 1001), [-1, 1001])
+  t.same(written, [])
+  t.match(decideScript.local(data, [key], [...args, '1000'], 1000), [1, 1, 4, Number, 1000], 'at the deadline: decided')
+})

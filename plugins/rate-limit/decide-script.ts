@@ -3,16 +3,20 @@ import { charge, check, type AlgorithmCode } from './algorithms.ts'
 
 /**
  * Decides every limit of a request at once. KEYS: one per limit. ARGV: per limit, four values:
- * algorithm code (s, t, f), quota, window ms, bucket size. Nothing is written unless every limit
+ * algorithm code (s, t, f), quota, window ms, bucket size; then, optionally, a deadline (ms on the
+ * server's clock): a call run after it (the gateway has given up on it, see ServerClock) decides
+ * nothing and writes nothing, and returns [LATE, now]. Nothing is written unless every limit
  * lets the request through, so a request one limit rejects is not counted by the others.
  * Returns [allowed (1|0), then per limit: ok (1|0), remaining, ms (reset, or retry when not ok or
- * when this request took the last one that fits: see Check in algorithms.ts)].
+ * when this request took the last one that fits: see Check in algorithms.ts), then now (ms)].
  * Time comes from the Redis server (TIME) so that instances with skewed clocks agree.
  */
 const LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = #KEYS
+local deadline = tonumber(ARGV[4 * n + 1])
+if deadline and now > deadline then return {-1, now} end
 local res = {1}
 local states, ttls = {}, {}
 for i = 1, n do
@@ -80,13 +84,18 @@ if res[1] == 1 then
     res[3 * i] = res[3 * i] - 1
   end
 end
+res[3 * n + 2] = now
 return res
 `
 
+/** The first value of the answer to a call run after its deadline. */
+export const LATE = -1
+
 function local (data: LocalData, keys: readonly string[], args: readonly string[], now: number): number[] {
   const n = keys.length
+  if (args.length > 4 * n && now > Number(args[4 * n])) return [LATE, now]
   // Sized once (pushes would grow them on every request): about 10% of a decision in a loop.
-  const res = new Array<number>(1 + 3 * n)
+  const res = new Array<number>(2 + 3 * n)
   const stored = new Array<unknown>(n)
   res[0] = 1
   for (let i = 0; i < n; i++) {
@@ -105,6 +114,7 @@ function local (data: LocalData, keys: readonly string[], args: readonly string[
       res[3 * i + 2] = (res[3 * i + 2] as number) - 1
     }
   }
+  res[1 + 3 * n] = now
   return res
 }
 

@@ -4,9 +4,9 @@ import type { Plan } from './plans.ts'
 export type HeaderMode = 'ietf' | 'legacy' | 'both' | 'none'
 
 /**
- * A decision as the script returns it: [allowed, then per limit: ok, remaining, ms]. `ms` is the
- * time to the quota's reset, or for a limit that rejected or that this request left at 0, until a
- * request may pass again (see Check in algorithms.ts).
+ * A decision as the script returns it: [allowed, then per limit: ok, remaining, ms, and maybe the
+ * store's time after them]. `ms` is the time to the quota's reset, or for a limit that rejected or
+ * that this request left at 0, until a request may pass again (see Check in algorithms.ts).
  */
 export type Decision = readonly number[]
 
@@ -15,7 +15,7 @@ export const allowed = (d: Decision): boolean => d[0] === 1
 /** ms until a rejected request may be retried: the longest wait among the limits that rejected it. */
 function retryMs (d: Decision): number {
   let ms = 0
-  for (let i = 1; i < d.length; i += 3) if (d[i] === 0) ms = Math.max(ms, d[i + 2] as number)
+  for (let i = 1; i + 2 < d.length; i += 3) if (d[i] === 0) ms = Math.max(ms, d[i + 2] as number)
   return ms
 }
 

@@ -1,11 +1,15 @@
-import { definePlugin, type GatewayRequest, type PluginReply } from '../../src/index.ts'
-import { decideScript } from './decide-script.ts'
+import { definePlugin, StoreError, type GatewayRequest, type PluginReply } from '../../src/index.ts'
+import { decideScript, LATE } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
 import { compilePlans, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
+import { serverClock } from './server-clock.ts'
 import { decideBySlot, slotCalls } from './slots.ts'
 import { StoreErrorLog } from './store-errors.ts'
+
+/** What a decision the store ran after the gateway gave up on it fails with (it charged nothing). */
+const LATE_ERROR = new StoreError('STORE_UNAVAILABLE', 'the store ran the decision after commandTimeout: nothing counted')
 
 /**
  * Limits requests per consumer, IP, route, header or claim, on a memory or shared (Redis) store:
@@ -25,6 +29,8 @@ export default definePlugin({
     const onStoreError = config.onStoreError ?? 'allow'
     // Only a shared store is worth sparing a call; a memory store answers at once anyway.
     const precheck = store.type === 'redis' && config.localPrecheck !== false ? new Precheck() : undefined
+    const timeoutMs = store.commandTimeout
+    const clock = timeoutMs === undefined ? undefined : serverClock(store)
     const requests = ctx.metrics.counter({
       name: 'portcullis_ratelimit_requests_total',
       help: 'Requests the rate-limit plugin decided on, by route and result (allowed, limited, store_error).',
@@ -45,6 +51,13 @@ export default definePlugin({
       precheck?.remember(plan, keys, d, sentAt)
       return tooManyRequests(mode, plan, d, req.id)
     }
+    const failed = (req: GatewayRequest, err: unknown): PluginReply | undefined => {
+      errorCount.inc()
+      errors.report(err, store.name, onStoreError)
+      return onStoreError === 'deny'
+        ? { status: 503, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
+        : undefined
+    }
     return {
       onRequest (req) {
         const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
@@ -58,15 +71,15 @@ export default definePlugin({
           limitedCount.inc()
           return tooManyRequests(mode, plan, known, req.id)
         }
+        const deadline = clock === undefined ? 0 : clock.deadline(sentAt, timeoutMs as number)
         const calls = bySlot?.get(plan)
-        const decision = calls === undefined ? store.run(decideScript, keys, plan.args) : decideBySlot(store, calls, keys, plan)
-        return decision.then(d => decided(req, plan, keys, d, sentAt), err => {
-          errorCount.inc()
-          errors.report(err, store.name, onStoreError)
-          return onStoreError === 'deny'
-            ? { status: 503, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
-            : undefined
-        })
+        const decision = calls !== undefined
+          ? decideBySlot(store, calls, keys, plan, deadline)
+          : store.run(decideScript, keys, deadline === 0 ? plan.args : [...plan.args, deadline])
+        return decision.then(d => {
+          clock?.observe(sentAt, d[d.length - 1] as number)
+          return d[0] === LATE ? failed(req, LATE_ERROR) : decided(req, plan, keys, d, sentAt)
+        }, (err: unknown) => failed(req, err))
       }
     }
   }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import type { GatewayRequest } from '../../src/index.ts'
-import { encodeValue, KeyBuilder, slotPart } from './keys.ts'
+import { addressKey, encodeValue, KeyBuilder, slotPart } from './keys.ts'
 
 // The key builder alone, on plain requests: the exact keys, written out.
 
@@ -26,11 +26,19 @@ t.test('each part reads its own value; a header name in any case; a claim by the
     'the first part in the tag, the others after the id: consumer, claims, headers (lower-case), ip, route')
 })
 
-t.test('a part the request lacks is the client IP, labelled ip=', async t => {
+t.test('a part the request lacks is the client IP, after the part\'s label and #ip=', async t => {
   const keys = new KeyBuilder([['consumer', 'header:x-missing', 'claim:obj', 'claim:none', 'route']])
-  t.equal(keys.key(request({ consumer: undefined }), 0, 'a:s1000'), 'rl:{ip=10.0.0.1}:a:s1000:ip=10.0.0.1|ip=10.0.0.1|ip=10.0.0.1|route=r1')
+  t.equal(keys.key(request({ consumer: undefined }), 0, 'a:s1000'),
+    'rl:{consumer=#ip=10.0.0.1}:a:s1000:claim:none=#ip=10.0.0.1|claim:obj=#ip=10.0.0.1|header:x-missing=#ip=10.0.0.1|route=r1')
   // No claims at all.
-  t.equal(new KeyBuilder([['claim:sub']]).key(request({ locals: {} }), 0, 'a:s1000'), 'rl:{ip=10.0.0.1}:a:s1000')
+  t.equal(new KeyBuilder([['claim:sub']]).key(request({ locals: {} }), 0, 'a:s1000'), 'rl:{claim:sub=#ip=10.0.0.1}:a:s1000')
+})
+
+t.test('the client IP standing in for a consumer is not a limit by ip: same name, another counter', async t => {
+  const keys = new KeyBuilder([['consumer'], ['ip']])
+  const anonymous = request({ consumer: undefined })
+  t.not(keys.keysFor([{ index: 0, id: 'default:s3600000' }])(anonymous)[0], keys.keysFor([{ index: 1, id: 'default:s3600000' }])(anonymous)[0])
+  t.not(keys.key(anonymous, 0, 'n:s1000'), new KeyBuilder([['header:x-missing']]).key(anonymous, 0, 'n:s1000'), 'nor another missing part')
 })
 
 t.test('a limit\'s key depends on its own parts only: not on the other limits of the route, nor on the order of its parts', async t => {
@@ -55,7 +63,8 @@ t.test('slotPart: the part whose value is the hash tag, from the limit\'s own pa
 t.test('values: separators, braces and percent signs escaped; longer than 64 characters hashed', async t => {
   t.equal(encodeValue('plain value'), 'plain value')
   t.equal(encodeValue('a|b{c}d%e'), 'a%7cb%7bc%7dd%25e')
-  t.equal(encodeValue('%|{}'), '%25%7c%7b%7d', 'only special characters')
+  t.equal(encodeValue('%|{}#'), '%25%7c%7b%7d%23', 'only special characters')
+  t.equal(encodeValue(sha('a'.repeat(65))), '%23Y1NhxIu56rFBmOduqKt_GkFoXWrWKqkUbTAdTxfrCuA', 'a value in clear never looks like a hashed one')
   t.equal(encodeValue('a'.repeat(64)), 'a'.repeat(64), '64 characters are kept')
   // SHA-256 of 65 "a", base64url.
   t.equal(encodeValue('a'.repeat(65)), '#Y1NhxIu56rFBmOduqKt_GkFoXWrWKqkUbTAdTxfrCuA')
@@ -71,7 +80,7 @@ t.test('a header\'s value is never kept in clear, however short: it is often a c
   t.same([keys.key(req, 0, 'a:f3600000'), keys.key(req, 1, 'b:s1000')],
     [`rl:{header:x-api-key=${sha('sk_live_SECRET123')}}:a:f3600000`, `rl:{header:x-api-key=${sha('sk_live_SECRET123')}}:b:s1000:route=r1`])
   t.same(keys.keysFor([{ index: 0, id: 'a:f3600000' }])(req), [`rl:{header:x-api-key=${sha('sk_live_SECRET123')}}:a:f3600000`], 'remembered keys too')
-  t.equal(keys.key(request({ clientHeaders: {} }), 0, 'a:f3600000'), 'rl:{ip=10.0.0.1}:a:f3600000', 'the client IP standing in is as it is')
+  t.equal(keys.key(request({ clientHeaders: {} }), 0, 'a:f3600000'), 'rl:{header:x-api-key=#ip=10.0.0.1}:a:f3600000', 'the client IP standing in is as it is')
 })
 
 t.test('keysFor: keys hanging on one part are remembered by its value, or by the client IP standing in for it', async t => {
@@ -84,7 +93,7 @@ t.test('keysFor: keys hanging on one part are remembered by its value, or by the
   // A consumer whose id is an address, and a request without a consumer from that address: two counters.
   const named = of(request({ consumer: { id: '10.0.0.1', groups: [], metadata: {} } }))
   const anonymous = of(request({ consumer: undefined }))
-  t.same([named[0], anonymous[0]], ['rl:{consumer=10.0.0.1}:a:s1000', 'rl:{ip=10.0.0.1}:a:s1000'])
+  t.same([named[0], anonymous[0]], ['rl:{consumer=10.0.0.1}:a:s1000', 'rl:{consumer=#ip=10.0.0.1}:a:s1000'])
   const c2 = of(request({ consumer: { id: 'c2', groups: [], metadata: {} } }))
   t.ok(of(request()) === c1 && of(request({ consumer: { id: 'c2', groups: [], metadata: {} } })) === c2, 'clients taking turns keep theirs')
 })
@@ -93,9 +102,9 @@ t.test('the anonymous consumer (x-anonymous-consumer: true from its auth plugin)
   const guest = { id: 'guest', groups: [], metadata: {} }
   const anonymous = (clientIp: string) => request({ consumer: guest, headers: { 'x-anonymous-consumer': 'true' }, clientIp })
   const keys = new KeyBuilder([['consumer'], ['consumer', 'route']])
-  t.equal(keys.key(anonymous('10.0.0.1'), 1, 'a:s1000'), 'rl:{ip=10.0.0.1}:a:s1000:route=r1')
+  t.equal(keys.key(anonymous('10.0.0.1'), 1, 'a:s1000'), 'rl:{consumer=#ip=10.0.0.1}:a:s1000:route=r1')
   const of = keys.keysFor([{ index: 0, id: 'a:s1000' }])
-  t.same([of(anonymous('10.0.0.1'))[0], of(anonymous('10.0.0.2'))[0]], ['rl:{ip=10.0.0.1}:a:s1000', 'rl:{ip=10.0.0.2}:a:s1000'], 'one counter per address')
+  t.same([of(anonymous('10.0.0.1'))[0], of(anonymous('10.0.0.2'))[0]], ['rl:{consumer=#ip=10.0.0.1}:a:s1000', 'rl:{consumer=#ip=10.0.0.2}:a:s1000'], 'one counter per address')
   t.equal(of(anonymous('10.0.0.1')), of(anonymous('10.0.0.1')), 'remembered by the address')
   t.equal(of(request({ consumer: guest }))[0], 'rl:{consumer=guest}:a:s1000', 'the same consumer identified by its credentials: counted by its id')
 })
@@ -122,4 +131,40 @@ t.test('keysFor: keys on several parts are built for each request', async t => {
   // A consumer's plan without the limit on two parts: one part left, remembered.
   const own = keys.keysFor([{ index: 1, id: 'b:s1000' }])
   t.equal(own(request()), own(request()))
+})
+
+t.test('keysFor: only values the keys show in clear are remembered (not a header\'s, nor one over 64 characters)', async t => {
+  const keys = new KeyBuilder([['header:x-k'], ['claim:sub']])
+  const byHeader = keys.keysFor([{ index: 0, id: 'a:s1000' }])
+  const withKey = request({ clientHeaders: { 'x-k': 'sk_live_SECRET123' } })
+  const first = byHeader(withKey)
+  t.same(first, [`rl:{header:x-k=${sha('sk_live_SECRET123')}}:a:s1000`])
+  t.not(byHeader(withKey), first, 'a header\'s value is hashed again, not held')
+  const missing = byHeader(request({ clientHeaders: {} }))
+  t.equal(byHeader(request({ clientHeaders: {} })), missing, 'the client IP standing in for it is remembered')
+  const byClaim = keys.keysFor([{ index: 1, id: 'b:s1000' }])
+  const claim = (sub: string) => request({ locals: { claims: { sub } } })
+  t.equal(byClaim(claim('u'.repeat(64))), byClaim(claim('u'.repeat(64))), '64 characters: in clear in the key, remembered')
+  const long = byClaim(claim('u'.repeat(65)))
+  t.same(long, [`rl:{claim:sub=${sha('u'.repeat(65))}}:b:s1000`])
+  t.not(byClaim(claim('u'.repeat(65))), long, 'longer: hashed each time, not held')
+})
+
+t.test('ip: IPv4-mapped addresses as IPv4; IPv6 by its /64 network (ipv6Prefix), or the address at 128', async t => {
+  t.equal(addressKey('10.0.0.1', 64), '10.0.0.1')
+  t.equal(addressKey('::ffff:10.0.0.1', 64), '10.0.0.1')
+  t.equal(addressKey('::FFFF:10.0.0.1', 128), '10.0.0.1')
+  t.equal(addressKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd', 64), '2001:db8:1:2::/64')
+  t.equal(addressKey('2001:0DB8:0001:0002:0:0:0:1', 64), '2001:db8:1:2::/64', 'any spelling of the network')
+  t.equal(addressKey('2001:db8:1:2ff::1', 56), '2001:db8:1:200::/56')
+  t.equal(addressKey('2001:db8:0:0:1:0:0:1', 128), '2001:db8::1:0:0:1', 'RFC 5952: the first longest run of zeros')
+  t.equal(addressKey('::1', 128), '::1')
+  t.equal(addressKey('::1', 64), '::/64')
+  t.equal(addressKey('fe80::1%eth0', 64), 'fe80::/64', 'a zone is left out')
+  t.equal(addressKey('not:an:address', 64), 'not:an:address', 'text that is no address: as it is')
+  const keys = new KeyBuilder([['ip'], ['consumer']], 64)
+  const of = keys.keysFor([{ index: 0, id: 'a:s1000' }])
+  t.same([of(request({ clientIp: '2001:db8:1:2::7' }))[0], of(request({ clientIp: '2001:db8:1:2::8' }))[0]], ['rl:{ip=2001:db8:1:2::/64}:a:s1000', 'rl:{ip=2001:db8:1:2::/64}:a:s1000'])
+  t.equal(keys.key(request({ consumer: undefined, clientIp: '::ffff:10.0.0.9' }), 1, 'b:s1000'), 'rl:{consumer=#ip=10.0.0.9}:b:s1000', 'the client IP standing in too')
+  t.equal(new KeyBuilder([['ip']], 128).key(request({ clientIp: '2001:db8:1:2::7' }), 0, 'a:s1000'), 'rl:{ip=2001:db8:1:2::7}:a:s1000')
 })

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto'
 import { ANONYMOUS_HEADER, type GatewayRequest } from '../../src/index.ts'
+import { parseIp } from '../shared/parse-ip.ts'
 
 /** Reads one key part from a request; undefined when the request lacks it (then the client IP stands in). */
 type Reader = (req: GatewayRequest) => string | undefined
@@ -19,9 +20,42 @@ const scalar = (v: unknown): string | undefined =>
 const consumerId = (req: GatewayRequest): string | undefined =>
   req.consumer === undefined || req.headers[ANONYMOUS_HEADER] === 'true' ? undefined : req.consumer.id
 
-function reader (part: string): Reader {
+const address = new Uint8Array(16)
+
+/** An IPv6 address (16 bytes) as RFC 5952 text: hex groups in lower case without leading zeros, the first longest run of zero groups as ::. */
+function formatV6 (b: Uint8Array): string {
+  const groups: number[] = []
+  for (let i = 0; i < 16; i += 2) groups.push((b[i] as number) << 8 | (b[i + 1] as number))
+  let at = -1
+  let run = 1
+  for (let i = 0; i < 8;) {
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > run) { at = i; run = j - i }
+    i = j === i ? i + 1 : j
+  }
+  const hex = (list: number[]) => list.map(g => g.toString(16)).join(':')
+  return at === -1 ? hex(groups) : `${hex(groups.slice(0, at))}::${hex(groups.slice(at + run))}`
+}
+
+/**
+ * A client address as keys hold it: IPv4 as it is, IPv4-mapped IPv6 (::ffff:1.2.3.4) as the IPv4
+ * address, other IPv6 addresses as their network of `v6Prefix` bits (`2001:db8:1:2::/64`; the
+ * address itself at 128): one client holds a whole /64, and would otherwise get a fresh counter
+ * from each address of it. Text that is no address (a proxy's odd X-Forwarded-For) is kept as it is.
+ */
+export function addressKey (ip: string, v6Prefix: number): string {
+  if (ip.indexOf(':') === -1 || !parseIp(ip, address)) return ip
+  let mapped = address[10] === 0xff && address[11] === 0xff
+  for (let i = 0; i < 10 && mapped; i++) mapped = address[i] === 0
+  if (mapped) return `${address[12]}.${address[13]}.${address[14]}.${address[15]}`
+  for (let bit = v6Prefix; bit < 128; bit++) address[bit >> 3] = (address[bit >> 3] as number) & ~(0x80 >> (bit & 7))
+  return v6Prefix === 128 ? formatV6(address) : `${formatV6(address)}/${v6Prefix}`
+}
+
+function reader (part: string, v6Prefix: number): Reader {
   if (part === 'consumer') return consumerId
-  if (part === 'ip') return req => req.clientIp
+  if (part === 'ip') return req => addressKey(req.clientIp, v6Prefix)
   if (part === 'route') return req => req.route.name
   const colon = part.indexOf(':')
   const name = part.slice(colon + 1)
@@ -35,9 +69,10 @@ function reader (part: string): Reader {
   return req => scalar((req.locals[CLAIMS_LOCAL] as Record<string, unknown> | undefined)?.[name])
 }
 
-// Separators and hash-tag braces are escaped so that no value can pose as two parts or move the tag.
-const SPECIAL = /[%|{}]/
-const SPECIAL_ALL = /[%|{}]/g
+// Separators and hash-tag braces are escaped so that no value can pose as two parts or move the tag,
+// and # so that no value in clear can pose as a hashed one (or as the client IP standing in).
+const SPECIAL = /[%|{}#]/
+const SPECIAL_ALL = /[%|{}#]/g
 const escape = (c: string) => `%${c.charCodeAt(0).toString(16)}`
 // Long values (a header of kilobytes) are hashed: keys stay short in memory and in Redis.
 const MAX_VALUE = 64
@@ -50,17 +85,31 @@ export function encodeValue (v: string): string {
   return SPECIAL.test(v) ? v.replace(SPECIAL_ALL, escape) : v
 }
 
-interface Part { readonly label: string, readonly read: Reader, readonly encode: (v: string) => string }
+/**
+ * A part: `encode` gives its value as keys hold it, `clear` says whether that is the value itself
+ * (the key then shows it anyway), and `standIn` is the client IP standing in for a missing value.
+ */
+interface Part {
+  readonly label: string
+  readonly read: Reader
+  readonly encode: (v: string) => string
+  readonly clear: (v: string) => boolean
+  readonly standIn: (req: GatewayRequest) => string
+}
 
 // Labels are escaped as values are (a header name may hold | or %, a claim name braces): the
 // encoded parts then hold no brace, and make a Redis Cluster hash tag as they are. A header's
 // name is matched in any case, so its label is lower-case: one header, one key.
 const label = (part: string): string => encodeValue(part.startsWith('header:') ? part.toLowerCase() : part) + '='
 
-/** `part=value`, a missing value replaced by the client IP (labelled ip=, so it never equals a real value). */
+/**
+ * `part=value`, a missing value replaced by the client IP marked `#ip=`: no value in clear starts
+ * with # and no hashed one holds =, so it never equals a real value, nor a limit by `ip` (whose
+ * counter a request without a consumer would otherwise share under the same limit name).
+ */
 function encodePart (p: Part, req: GatewayRequest): string {
   const v = p.read(req)
-  return v === undefined ? 'ip=' + encodeValue(req.clientIp) : p.label + p.encode(v)
+  return v === undefined ? p.standIn(req) : p.label + p.encode(v)
 }
 
 /** `part=value|...` */
@@ -99,16 +148,26 @@ interface KeyParts { readonly tag: Part, readonly rest: readonly Part[] }
 export class KeyBuilder {
   readonly #limits: KeyParts[]
 
-  /** `byOfLimits`: each limit's key parts, in the limits' order. */
-  constructor (byOfLimits: ReadonlyArray<readonly string[]>) {
+  /** `byOfLimits`: each limit's key parts, in the limits' order; `v6Prefix`: see addressKey. */
+  constructor (byOfLimits: ReadonlyArray<readonly string[]>, v6Prefix = 64) {
     // One Part per distinct part: limits reading the same part share it (see keysFor).
     const parts = new Map<string, Part>()
     const part = (p: string): Part => {
       const l = label(p)
       let made = parts.get(l)
-      // A header's value is always hashed: a header keyed on is often a credential (an API key),
-      // which would otherwise sit in clear in the store (Redis KEYS, MONITOR, a dump).
-      if (made === undefined) parts.set(l, made = { label: l, read: reader(p), encode: p.startsWith('header:') ? hashed : encodeValue })
+      if (made === undefined) {
+        // A header's value is always hashed: a header keyed on is often a credential (an API key),
+        // which would otherwise sit in clear in the store (Redis KEYS, MONITOR, a dump).
+        const header = p.startsWith('header:')
+        const standIn = `${l}#ip=`
+        parts.set(l, made = {
+          label: l,
+          read: reader(p, v6Prefix),
+          encode: header ? hashed : encodeValue,
+          clear: header ? () => false : v => v.length <= MAX_VALUE,
+          standIn: req => standIn + encodeValue(addressKey(req.clientIp, v6Prefix))
+        })
+      }
       return made
     }
     this.#limits = byOfLimits.map(by => {
@@ -136,7 +195,9 @@ export class KeyBuilder {
   /**
    * A function giving a request's keys for `limits`. When every key hangs on one part (the usual
    * `by: [consumer]` or `[ip]`), they are remembered by its value (or the client IP standing in for
-   * it), so a client's requests reuse one set of strings: nothing is built or hashed again.
+   * it), so a client's requests reuse one set of strings: nothing is built or escaped again. Only
+   * values the keys show in clear are: not a header's (often a credential, held no longer than its
+   * request) nor one longer than 64 characters (kilobytes each), so the memo stays small.
    */
   keysFor (limits: readonly KeyedLimit[]): (req: GatewayRequest) => readonly string[] {
     const parts = new Set(limits.flatMap(l => {
@@ -149,6 +210,7 @@ export class KeyBuilder {
     const byIp = new Map<string, readonly string[]>()
     return req => {
       const v = only.read(req)
+      if (v !== undefined && !only.clear(v)) return this.keys(req, limits)
       const memo = v === undefined ? byIp : byValue
       const at = v ?? req.clientIp
       let keys = memo.get(at)

@@ -80,7 +80,7 @@ export function compilePlans (config: RateLimitConfig, consumers: Consumers): Pl
   const algorithm = config.algorithm ?? 'sliding-window'
   const entries = config.limits.map((c, index) => ({ config: c, index }))
   const by = config.by ?? ['consumer']
-  const keys = new KeyBuilder(config.limits.map(l => l.by ?? by))
+  const keys = new KeyBuilder(config.limits.map(l => l.by ?? by), config.ipv6Prefix ?? 64)
   const byConsumer = new Map<string, Plan>()
   for (const consumer of consumers.all) {
     const overrides = consumer.metadata[METADATA_KEY] as ConsumerOverrides | undefined

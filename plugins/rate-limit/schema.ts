@@ -43,6 +43,10 @@ export const RateLimitSchema = Type.Object({
   headers: Type.Optional(Type.Union([Type.Literal('ietf'), Type.Literal('legacy'), Type.Literal('both'), Type.Literal('none')], {
     default: 'ietf', errorMessage: 'must be ietf, legacy, both or none', description: 'ietf: RateLimit-Policy and RateLimit; legacy: X-RateLimit-Limit/Remaining/Reset. Default ietf.'
   })),
+  ipv6Prefix: Type.Optional(Type.Integer({
+    minimum: 1, maximum: 128, default: 64,
+    description: 'The ip part (and the client IP standing in for a missing part) of an IPv6 client: its network of this many bits, 128 for the address itself. Default 64. IPv4-mapped addresses count as IPv4.'
+  })),
   localPrecheck: Type.Optional(Type.Boolean({
     default: true, description: 'Remember keys a shared store said are over their limit, and reject them locally until they may pass again (no store call). Default true.'
   }))

@@ -35,9 +35,21 @@ t.test('one decision from the calls, in the plan\'s order; each call charges wha
   const plans = compilePlans(config, new Consumers())
   const calls = slotCalls(plans, byOf).get(plans.base) ?? []
   const keys = ['daily', 'per-ip', 'per-route']
-  t.match(await decideBySlot(store, calls, keys, plans.base), [1, 1, 2, Number, 1, 1, Number, 1, 4, Number], 'all allowed')
-  const second = await decideBySlot(store, calls, keys, plans.base)
+  t.match(await decideBySlot(store, calls, keys, plans.base, 0), [1, 1, 2, Number, 1, 1, Number, 1, 4, Number], 'all allowed')
+  const second = await decideBySlot(store, calls, keys, plans.base, 0)
   t.match(second, [1, 1, 1, Number, 1, 0, Number, 1, 3, Number])
-  const third = await decideBySlot(store, calls, keys, plans.base)
+  const third = await decideBySlot(store, calls, keys, plans.base, 0)
   t.match(third, [0, 1, 0, Number, 0, 0, Number, 1, 2, Number], 'per-ip rejects: the decision is a rejection, the other call charged')
+})
+
+t.test('a call run after its deadline makes the decision LATE, with the store\'s time; it charged nothing', async t => {
+  const store = new MemoryStore('m')
+  const plans = compilePlans(config, new Consumers())
+  const calls = slotCalls(plans, byOf).get(plans.base) ?? []
+  const keys = ['daily', 'per-ip', 'per-route']
+  const before = Date.now()
+  const late = await decideBySlot(store, calls, keys, plans.base, 1)
+  t.equal(late[0], -1)
+  t.ok((late.at(-1) as number) >= before, 'the store\'s time last')
+  t.match(await decideBySlot(store, calls, keys, plans.base, Date.now() + 60_000), [1, 1, 2, Number, 1, 1, Number, 1, 4, Number, Number], 'a deadline to come: the first request counted')
 })

@@ -1,5 +1,5 @@
 import type { Store } from '../../src/index.ts'
-import { decideScript } from './decide-script.ts'
+import { decideScript, LATE } from './decide-script.ts'
 import type { Decision } from './headers.ts'
 import { slotPart } from './keys.ts'
 import type { Limit, Plan, Plans } from './plans.ts'
@@ -28,16 +28,22 @@ export function slotCalls (plans: Plans, byOf: (l: Limit) => readonly string[]):
 }
 
 /**
- * Runs a split plan's calls and merges their answers into one decision, as one call would give.
- * Each call is atomic on its own: a request one call rejects is still counted by the calls that
- * allowed it.
+ * Runs a split plan's calls and merges their answers into one decision, as one call would give,
+ * with the latest store time of them. Each call is atomic on its own: a request one call rejects is
+ * still counted by the calls that allowed it, and so is one that a call ran too late for (LATE).
+ * `deadline`: see decideScript, 0 for none.
  */
-export function decideBySlot (store: Store, calls: readonly SlotCall[], keys: readonly string[], plan: Plan): Promise<Decision> {
-  return Promise.all(calls.map(c => store.run(decideScript, c.at.map(i => keys[i] as string), c.args))).then(answers => {
-    const d = new Array<number>(1 + 3 * plan.limits.length)
+export function decideBySlot (store: Store, calls: readonly SlotCall[], keys: readonly string[], plan: Plan, deadline: number): Promise<Decision> {
+  const n = plan.limits.length
+  return Promise.all(calls.map(c => store.run(decideScript, c.at.map(i => keys[i] as string), deadline === 0 ? c.args : [...c.args, deadline]))).then(answers => {
+    const d = new Array<number>(2 + 3 * n)
     d[0] = 1
+    d[1 + 3 * n] = 0
     for (let k = 0; k < calls.length; k++) {
       const answer = answers[k] as Decision
+      d[1 + 3 * n] = Math.max(d[1 + 3 * n] as number, answer[answer.length - 1] as number)
+      if (answer[0] === LATE) d[0] = LATE
+      if (d[0] === LATE) continue
       const at = (calls[k] as SlotCall).at
       if (answer[0] !== 1) d[0] = 0
       for (let j = 0; j < at.length; j++) {

@@ -1,0 +1,51 @@
+import type { Store } from '../../src/index.ts'
+
+/** How long an offset learnt from an answer is used: from 10 to 20 s. */
+const PERIOD_MS = 10_000
+
+/**
+ * Where a shared store's clock (Redis TIME, ms since the epoch) stands from this process's
+ * monotonic clock (performance.now()), learnt from the decisions' answers, so that a call can carry
+ * the server time after which the gateway has given up on it (commandTimeout): a call Redis runs
+ * later (queued behind a pause or a slow command) then charges nothing, as the gateway told the
+ * client. No clock is trusted to agree with another.
+ *
+ * A decision made at the server's `now` for a call made at `sentAt` shows that the offset is at
+ * most `now - sentAt` (the call took some time to get there). The largest such bound of the last
+ * 10 to 20 s is used: too large only moves deadlines later (a late call is then charged, as without
+ * a deadline); it follows a server clock that was set forward at the next answer, and the nodes of a
+ * cluster whose clocks differ. With no answer in the last 20 s (a gateway that just started), calls
+ * carry no deadline.
+ */
+export class ServerClock {
+  #offset = -Infinity
+  #before = -Infinity
+  #since = -Infinity
+
+  /** A call made at `sentAt` (performance.now()) was run at the server's `now`. */
+  observe (sentAt: number, now: number): void {
+    const offset = now - sentAt
+    if (sentAt - this.#since >= PERIOD_MS) {
+      this.#before = sentAt - this.#since >= 2 * PERIOD_MS ? -Infinity : this.#offset
+      this.#offset = offset
+      this.#since = sentAt
+    } else if (offset > this.#offset) {
+      this.#offset = offset
+    }
+  }
+
+  /** The server time after which a call made at `sentAt` has timed out after `timeoutMs`; 0 when unknown. */
+  deadline (sentAt: number, timeoutMs: number): number {
+    if (sentAt - this.#since >= 2 * PERIOD_MS) return 0
+    return Math.ceil(sentAt + timeoutMs + Math.max(this.#offset, this.#before))
+  }
+}
+
+const clocks = new WeakMap<Store, ServerClock>()
+
+/** The clock of a store, one for every route using it (stores outlive reloads, and so does what was learnt). */
+export function serverClock (store: Store): ServerClock {
+  let clock = clocks.get(store)
+  if (clock === undefined) clocks.set(store, clock = new ServerClock())
+  return clock
+}
