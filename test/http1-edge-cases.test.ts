@@ -8,7 +8,7 @@ import { ConfigError, formatIssue } from '../src/config/config-error.ts'
 import { catchAllYaml } from './helpers/catch-all.ts'
 import { startUpstream } from './helpers/upstream.ts'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
-import { headerValues, rawRequest, rawThenAgain, type RawResponse } from './helpers/raw-http.ts'
+import { floodBody, headerValues, rawRequest, rawThenAgain, type RawResponse } from './helpers/raw-http.ts'
 import { until } from './helpers/wait.ts'
 import { waitForLog } from './helpers/logs.ts'
 
@@ -262,6 +262,52 @@ t.test('a body left unread by an early answer, then cut short by the client, is 
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/early' }), { status: 401 })
   t.notOk(gw.logs.some(l => l.msg === 'request rejected'), 'no line for the end of the body')
   t.same((await metrics.get()).values.filter(v => v.labels.route === '(unmatched)'), [], 'nothing counted as unmatched')
+})
+
+/** A chunk of 64 KiB of a chunked body, and as many bytes of a body framed by its Content-Length. */
+const CHUNK = Buffer.from(`10000\r\n${'a'.repeat(0x10000)}\r\n`)
+const BYTES = Buffer.alloc(0x10000, 'a')
+/** More than the socket buffers of both ends hold: a gateway that stops reading never takes it all. */
+const FLOOD = 64 * 1024 * 1024
+
+t.test('a body left unread is read on for 64 KiB at most: a longer Content-Length is answered Connection: close, a chunked body\'s connection ends past 64 KiB', async t => {
+  const { port, seen } = await gateway(t, '    plugins: { request-termination: { status: 503, body: unavailable } }')
+  const long = await floodBody(port, ['POST /long HTTP/1.1', 'Host: a', 'Content-Length: 2000000000'], BYTES, FLOOD)
+  t.match(long.answer, /^HTTP\/1\.1 503 [^]*\r\nConnection: close\r\n/i, 'a Content-Length past the bound: the answer says close')
+  t.ok(long.ended && long.sent < FLOOD, `the connection ended, the body not read on (${long.sent} bytes sent)`)
+  const chunked = await floodBody(port, ['POST /chunked HTTP/1.1', 'Host: a', 'Transfer-Encoding: chunked'], CHUNK, FLOOD)
+  t.match(chunked.answer, /^HTTP\/1\.1 503 [^]*\r\nConnection: keep-alive\r\n/i, 'a chunked body\'s size is unknown: its answer keeps the connection')
+  t.ok(chunked.ended && chunked.sent < FLOOD, `the connection ended past 64 KiB of it (${chunked.sent} bytes sent)`)
+  // A small body left unread costs no new connection, whatever its framing.
+  const next = ['GET /next HTTP/1.1', 'Host: a', 'Connection: close']
+  for (const [name, lines, body] of [
+    ['Content-Length of 64 KiB', ['POST /sized HTTP/1.1', 'Host: a', `Content-Length: ${BYTES.length}`], BYTES.toString()],
+    ['chunked', ['POST /small HTTP/1.1', 'Host: a', 'Transfer-Encoding: chunked'], '5\r\nhello\r\n0\r\n\r\n']
+  ] as const) {
+    const { first, second } = await rawThenAgain(port, [...lines], body, next)
+    t.equal(first.status, 503, name)
+    t.equal(second === 'closed' ? 'closed' : second.status, 503, `${name}: the connection serves on`)
+  }
+  t.same(seen, [], 'nothing reached the upstream')
+})
+
+t.test('after an answer that says close, a request pipelined behind the unread body is not served', async t => {
+  const { gw, port, seen } = await gateway(t, '    plugins: { redirect: { to: "/x/*", status: 307 } }')
+  // Half-open: it sends on after the gateway's end, as a client already sending would.
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+  socket.on('error', () => {})
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.on('data', (c: Buffer) => { received += c.toString('latin1') })
+  socket.write('POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n' + 'a'.repeat(100)) // 64 KiB < the rest
+  t.ok(await until(() => /^HTTP\/1\.1 307 [^]*\r\n\r\n/.test(received)), 'answered at once')
+  t.match(received, /\r\nConnection: close\r\n/i)
+  socket.write('a'.repeat(100000 - 100) + 'GET /second HTTP/1.1\r\nHost: a\r\n\r\n')
+  // Closed after a linger: a write then fails (empty lines: what a parser skips between requests).
+  t.ok(await until(() => { if (!socket.destroyed) socket.write('\r\n'); return socket.destroyed }), 'the gateway closed the connection')
+  t.equal(received.match(/^HTTP\/1\.1 /gm)?.length, 1, 'one answer only')
+  t.same(gw.logs.filter(l => l.msg === 'request').map(l => l.path), ['/first'], 'the second request was not taken')
+  t.same(seen, [])
 })
 
 t.test('a chunked body Node cannot parse gets its own 400, the connection closed, the upstream try aborted; logged 400, not 499', async t => {

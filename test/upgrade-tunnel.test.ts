@@ -190,6 +190,52 @@ t.test("the upstream's end closes the client's connection, even when the client 
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 101 })
 })
 
+/**
+ * Opens a tunnel whose client reads nothing, has the upstream send it 4 KiB a turn of the event loop
+ * until the client's socket buffers are full and the gateway holds some bytes for it, then ends the
+ * upstream's side. Returns the tunnel and how many bytes the upstream sent.
+ */
+async function endWhileHeld (t: Test, gw: TestGateway, up: Awaited<ReturnType<typeof tunnelUpstream>>): Promise<{ tunnel: Tunnel, sent: number }> {
+  // The gateway's side of the client's connection.
+  let held: Socket | undefined
+  gw.gateway.app.server.once('connection', (s: Socket) => { held = s })
+  const tunnel = await openTunnel(t, gw)
+  tunnel.socket.pause()
+  const upstream = up.tunnels[0] as Socket
+  const piece = Buffer.alloc(4096, 'p')
+  let sent = 0
+  while ((held as Socket).writableLength === 0) {
+    upstream.write(piece)
+    sent += piece.length
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  upstream.end()
+  t.ok(await until(() => up.closed() === 1), "the upstream's side closed")
+  return { tunnel, sent }
+}
+
+t.test("the upstream's end reaches a client that reads slowly after all it was sent: the bytes the gateway still held are not lost", async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const { tunnel, sent } = await endWhileHeld(t, gw, up)
+  let ended = false
+  tunnel.socket.on('end', () => { ended = true })
+  tunnel.socket.resume()
+  t.ok(await until(() => ended), 'the client saw the end')
+  t.equal(tunnel.after().length, sent, `after every byte (${sent})`)
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 101 })
+  t.notOk(gw.logs.some(l => l.error !== undefined), 'not cut')
+})
+
+t.test('a client that reads nothing of what the upstream sent before its end is cut after clientTimeouts.send', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url, '', '', '  clientTimeouts: { send: 300ms }')
+  await endWhileHeld(t, gw, up)
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 101, error: 'client_send_timeout' })
+  const server = gw.gateway.app.server as unknown as { _connections: number }
+  t.ok(await until(() => server._connections === 0), "the client's connection is closed")
+})
+
 t.test('a tunnel opened is an answer from the target, not a failure: one failure would eject it, and it is not ejected', async t => {
   const up = await tunnelUpstream(t)
   const gw = await gateway(t, up.url, '', ', passive: { consecutiveFailures: 1, baseEjection: 10m }')

@@ -10,7 +10,7 @@ import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
-import { errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
+import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2 } from '../server/http2.ts'
@@ -22,6 +22,7 @@ import { RequestRejected } from '../plugins/request-rejected.ts'
 import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 import { switchesToOffered } from './upgrade.ts'
+import { boundDiscard } from './unread-body.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {
@@ -52,6 +53,12 @@ const EXCHANGE = Symbol('exchange')
 /** Why an HTTP/2 stream is reset (Node's compatibility layer does not emit it: nothing to handle). */
 const STREAM_CUT = new Error('response cut short by the gateway')
 const closeSocket = (socket: Duplex): void => { socket.destroy() }
+/**
+ * Closes a tunnel's client side, ended and flushed: what the client still sends is read and dropped
+ * (bytes left unread would have the close reset the connection, and the kernel drop what the client
+ * has yet to read), and a client that keeps its side open is cut after a linger.
+ */
+const lingerClose = (socket: Duplex): void => { socket.resume(); destroyAfterLinger(socket) }
 const READABLE_PUSH = Readable.prototype.push
 /** Aborts a try answered with a status to retry: its status is its outcome, not this. */
 const RETRY_DROP = new Error('response dropped for a retry')
@@ -169,7 +176,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #deadline: NodeJS.Timeout | undefined
   /** While the client may not read the response (server.clientTimeouts.send). */
   #sendTimer: NodeJS.Timeout | undefined
-  /** From the end of the response until the client has read it (see #end). */
+  /** From the end of the response until the client has read it (see #end), or of a tunnel the upstream ended (#tunnelEnded). */
   #tailTimer: NodeJS.Timeout | undefined
   /** While the request body arrives, when server.clientTimeouts.minBodyRate is set. */
   #bodyRate: BodyRateWatch | undefined
@@ -530,12 +537,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const head0 = (this.#upgrade as { head: Buffer }).head
     if (head0.length > 0) upstream.write(head0)
     const closeBoth = () => { client.destroy(); upstream.destroy() }
-    upstream.on('error', closeBoth).on('close', closeBoth)
+    // The upstream's end (pipe() ends the client's side) closes the client's connection once what it
+    // was sent is flushed (see #tunnelEnded); a break closes both at once. Its close follows an error.
+    upstream.on('error', () => {}).once('close', () => { if (upstream.readableEnded) this.#tunnelEnded(client); else closeBoth() })
     client.on('error', closeBoth).on('close', closeBoth)
     upstream.pipe(client)
     client.pipe(upstream)
-    // The upstream's end closes both sides (see closeBoth). The client's leaves the upstream what it may
-    // still send, each pause no longer than the route's timeouts.idle: past it, both are closed.
+    // The client's end leaves the upstream what it may still send, each pause no longer than the
+    // route's timeouts.idle: past it, both are closed.
     const idleMs = this.compiled.bodyTimeout
     if (idleMs > 0) client.once('end', () => { (upstream as Socket).setTimeout(idleMs, closeBoth) })
     // pipe() pauses the upstream while the client has not read what it was sent: a client that
@@ -546,6 +555,27 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       })
       client.on('drain', () => { clearTimeout(this.#sendTimer) })
     }
+  }
+
+  /**
+   * The upstream ended the tunnel. The client's connection is closed once the bytes still held for it
+   * are flushed: destroyed at once, a client reading slowly would lose them, then read the end as if
+   * it had all. One that reads none of them for clientTimeouts.send (without it, the route's
+   * timeouts.idle) is cut, as while the tunnel was open: each drain restarts the time.
+   */
+  #tunnelEnded (client: Duplex): void {
+    if (client.destroyed) return // the client's close closed the upstream's side
+    if (client.writableFinished) { lingerClose(client); return }
+    client.once('finish', () => { clearTimeout(this.#tailTimer); lingerClose(client) })
+    const ms = this.#owner.clientSendMs > 0 ? this.#owner.clientSendMs : this.compiled.bodyTimeout
+    if (ms <= 0) return
+    clearTimeout(this.#sendTimer)
+    const restart = () => {
+      clearTimeout(this.#tailTimer)
+      this.#tailTimer = setTimeout(Exchange.#onTailTimeout, ms, this)
+    }
+    restart()
+    client.on('drain', restart)
   }
 
   onHeaders (status: number, raw: Buffer[], resume: () => void): boolean {
@@ -855,6 +885,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
     const send = () => {
       if (this.#done) return
+      // A body not all in (HTTP/2 drops its rest with the stream: see #dropUnreadBody) is the connection's to discard.
+      if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.res, this.#received)
       this.#startBody(state)
       const sent = state.sentBody(body)
       if (sent !== undefined && this.#sink === this.res) this.bytes += Buffer.byteLength(sent)

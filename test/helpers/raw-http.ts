@@ -77,6 +77,35 @@ export function rawThenAgain (port: number, lines: string[], body: string, next:
   })
 }
 
+/**
+ * Sends `head` (CRLF-joined, blank line added), then `piece` again and again as fast as the server
+ * takes it, `max` bytes in all, and reads what comes back. Resolves at the server's end of the
+ * connection (`ended`), or once the server took all `max` bytes without ending it: `sent` says how
+ * many it took. The socket is destroyed then.
+ */
+export function floodBody (port: number, head: string[], piece: Buffer, max: number): Promise<{ answer: string, ended: boolean, sent: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    let sent = 0
+    const done = (ended: boolean) => { socket.destroy(); resolve({ answer: Buffer.concat(chunks).toString('latin1'), ended, sent }) }
+    const pump = (): void => {
+      while (sent < max && !socket.destroyed) {
+        sent += piece.length
+        // The last piece's callback: the server has taken (the kernel accepted) every byte.
+        const ok = socket.write(piece, sent >= max ? () => done(false) : undefined)
+        if (!ok) return
+      }
+    }
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('end', () => done(true))
+    socket.on('drain', pump)
+    socket.on('error', reject)
+    socket.write(head.join('\r\n') + '\r\n\r\n')
+    pump()
+  })
+}
+
 export interface RawUpstream { readonly url: string, close (): Promise<void> }
 
 /** An upstream that answers every request with exactly `response` (CRLF-joined) and closes. */
