@@ -105,5 +105,7 @@ routes:
   await sub('/gone')
   t.same((await target('down'))?.down, [], 'one refused connection')
   await sub('/gone')
-  t.match(await target('down'), { down: ['ejected'], latencyMs: 0 }, 'two eject it; a refused connection is no answer to time')
+  const down = await target('down')
+  t.same(down?.down, ['ejected'], 'two eject it')
+  t.ok((down?.latencyMs ?? 0) > 0, 'a refused connection is no sign of speed: it counts as a slow answer for the balancer')
 })
