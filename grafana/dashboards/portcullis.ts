@@ -11,6 +11,8 @@ const I = 'instance=~"$instance"'
 const R = `${I}, route=~"$route"`
 const U = `${I}, upstream=~"$upstream"`
 const RATE = '[$__rate_interval]'
+// As the 5xx alert (PortcullisHigh5xxRatio): 501 and 505 are the client's doing (CONNECT, an unknown HTTP version or transfer coding).
+const FIVE_XX = 'status=~"5..", status!~"501|505"'
 
 type Query = readonly [expr: string, legend: string]
 
@@ -45,17 +47,17 @@ export function portcullisDashboard (): Dashboard {
     .withRow(new RowBuilder('Traffic and errors'))
     .withPanel(stat('Requests per second', 'reqps', `sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, 'all routes',
       'Every request the gateway answered, plugin answers (401, 429, cache hits) included.'))
-    .withPanel(stat('5xx ratio', 'percentunit', `sum(rate(portcullis_http_requests_total{${R}, status=~"5.."}${RATE})) / sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, '5xx',
-      'Share of answers with a 5xx status: upstream failures (502, 503, 504) and gateway errors.'))
+    .withPanel(stat('5xx ratio', 'percentunit', `sum(rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})) / sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, '5xx',
+      'Share of answers with a 5xx status: upstream failures (502, 503, 504) and gateway errors (500). 501 and 505 (the client\'s doing) are left out, as in the 5xx alert.'))
     .withPanel(stat('In flight', 'short', `sum(portcullis_http_requests_in_flight{${I}})`, 'in flight', 'Requests being answered right now.'))
     .withPanel(stat('Active config', 'short', `count by (hash) (portcullis_config_info{${I}})`, '{{hash}}', 'Instances per active config hash: more than one hash means a reload did not reach every instance.'))
     .withPanel(graph('Requests by route and status class', 'reqps', [
       [`sum by (route, status) (label_replace(rate(portcullis_http_requests_total{${R}}${RATE}), "status", "\${1}xx", "status", "(.).."))`, '{{route}} {{status}}']
     ], 'Request rate per route, by status class.'))
     .withPanel(graph('Error ratio by route', 'percentunit', [
-      [`sum by (route) (rate(portcullis_http_requests_total{${R}, status=~"5.."}${RATE})) / sum by (route) (rate(portcullis_http_requests_total{${R}}${RATE}))`, '{{route}} 5xx'],
+      [`sum by (route) (rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})) / sum by (route) (rate(portcullis_http_requests_total{${R}}${RATE}))`, '{{route}} 5xx'],
       [`sum by (route) (rate(portcullis_http_requests_total{${R}, status=~"4.."}${RATE})) / sum by (route) (rate(portcullis_http_requests_total{${R}}${RATE}))`, '{{route}} 4xx']
-    ], 'Share of 5xx and 4xx answers per route.'))
+    ], 'Share of 5xx (but 501 and 505, as in the 5xx alert) and 4xx answers per route.'))
 
     .withRow(new RowBuilder('Latency'))
     .withPanel(graph('Request latency by route (p50, p95, p99)', 's', [
@@ -101,8 +103,9 @@ export function portcullisDashboard (): Dashboard {
 
     .withRow(new RowBuilder('Config and process'))
     .withPanel(graph('Config reloads', 'short', [
-      [`sum by (result) (increase(portcullis_config_reloads_total{${I}}${RATE}))`, '{{result}}']
-    ], 'Reload attempts by result.'))
+      [`sum by (result) (increase(portcullis_config_reloads_total{${I}}${RATE}))`, '{{result}}'],
+      [`min by (instance) (portcullis_config_last_reload_successful{${I}})`, 'last reload ok {{instance}}']
+    ], 'Reload attempts by result; "last reload ok" is 0 while the last reload of an instance was rejected (the previous config serving).'))
     .withPanel(graph('CPU and event-loop lag', 's', [
       [`rate(portcullis_process_cpu_seconds_total{${I}}${RATE})`, 'cpu {{instance}}'],
       [`portcullis_nodejs_eventloop_lag_p99_seconds{${I}}`, 'event-loop lag p99 {{instance}}']

@@ -27,6 +27,26 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /**
+   * Whether the last reload put the file's config in service (1: a success, or the file put back to
+   * the config in service) or not (0: invalid or failed, the previous config serving), as Prometheus'
+   * own prometheus_config_last_reload_successful. Unlike the counter's increase(), it stays 0 for as
+   * long as the file stays broken, whatever succeeded before.
+   */
+  readonly configLastReloadSuccessful = new Gauge({
+    name: 'portcullis_config_last_reload_successful',
+    help: 'Whether the last config reload succeeded (1: success, or the file put back to the config in service) or not (0: invalid or failed).',
+    // Workers (cluster /metrics): the primary reloads; the workers' own gauges stay at 1.
+    aggregator: 'min',
+    registers: [this.registry]
+  })
+
+  /** Counts a reload attempt of `result`, and sets configLastReloadSuccessful. */
+  configReloaded (result: typeof RELOAD_RESULTS[number]): void {
+    this.configReloads.inc({ result })
+    this.configLastReloadSuccessful.set(result === 'invalid' || result === 'failed' ? 0 : 1)
+  }
+
   /** Requests by route, method and status; latencies, overhead, bytes, in flight. */
   readonly requests = new RequestMetrics(this.registry)
 
@@ -161,8 +181,9 @@ export class Metrics {
 
   constructor (options: { defaultMetrics?: boolean } = {}) {
     // Every result exists at 0 from the start: else the first failure after a start would appear at 1,
-    // no increase() for the alert (PortcullisConfigReloadFailing) to see.
+    // no increase() for a graph to see.
     for (const result of RELOAD_RESULTS) this.configReloads.inc({ result }, 0)
+    this.configLastReloadSuccessful.set(1)
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' })
   }
 
@@ -202,6 +223,18 @@ export class Metrics {
         dropSeries(metric, 'route', keepRoute)
         dropSeries(metric, 'upstream', keepUpstream)
       }
+    }
+  }
+
+  /**
+   * DNS discovery removed the targets at `urls` from `upstream`: their ejection series go (addresses
+   * come and go: kept, they would pile up until a restart), unless a target of that upstream in
+   * service still has the address (another entry's). The gauges by target, read at scrape time,
+   * lose them by themselves.
+   */
+  targetsRemoved (upstream: string, urls: readonly string[]): void {
+    for (const target of urls) {
+      if (![...this.#upstreams].some(map => map.get(upstream)?.targets.some(t => t.url === target))) this.upstreamEjections.remove({ upstream, target })
     }
   }
 

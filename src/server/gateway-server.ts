@@ -67,7 +67,9 @@ export class GatewayServer {
       // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
       return503OnClosing: false,
       forceCloseConnections: 'idle',
-      routerOptions: { maxParamLength: 65_535 },
+      // Methods Fastify's router does not know (HTTP/2 takes any token: `FOO`, lowercase `get`) are
+      // the runtime's too: routed by method, logged and counted (OTHER), not Fastify's bare 404.
+      routerOptions: { maxParamLength: 65_535, defaultRoute: (req: IncomingMessage, res: ServerResponse) => this.#serve(req, res) },
       frameworkErrors: (err, request, reply) => {
         reply.hijack()
         const error = err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST
@@ -105,8 +107,7 @@ export class GatewayServer {
       url: '*',
       handler: (request, reply) => {
         reply.hijack()
-        if (this.#closing) sendError(reply.raw, GatewayError.SHUTTING_DOWN, requestId(request.headers['x-request-id']))
-        else this.#runtime.handle(request.raw, reply.raw)
+        this.#serve(request.raw, reply.raw)
       }
     })
     this.#unused.watch(this.app.server, tls !== undefined)
@@ -168,6 +169,11 @@ export class GatewayServer {
       this.#runtime.log.error({ err, requestId: requestId(req.headers['x-request-id']) }, 'upgrade failed in the gateway')
       socket.destroy()
     }
+  }
+
+  #serve (req: IncomingMessage, res: ServerResponse): void {
+    if (this.#closing) sendError(res, GatewayError.SHUTTING_DOWN, requestId(req.headers['x-request-id']))
+    else this.#runtime.handle(req, res)
   }
 
   get runtime (): Runtime { return this.#runtime }

@@ -12,6 +12,9 @@ export class UnusedConnections {
   readonly #sockets = new Set<Socket>()
 
   readonly #track = (socket: Socket): void => {
+    // Read while the socket is open (Node keeps it): a head left unfinished by a client gone (a TLS
+    // socket is destroyed then) is logged with the address (the clientErrorHandler), once per connection.
+    void socket.remoteAddress
     this.#sockets.add(socket)
     socket.once('close', () => this.#sockets.delete(socket))
   }

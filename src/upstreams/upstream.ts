@@ -175,6 +175,9 @@ export class Upstream {
 
   /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */
   #ejected (target: Target, forMs: number): void {
+    // A target DNS discovery removed, failing a request it was finishing: no longer in service,
+    // nothing to eject (nor a series of its to bring back, see Metrics.targetsRemoved).
+    if (!this.#targets.includes(target)) return
     this.#events.ejected(this.name, target, forMs)
     this.#logEjectionEnd(target, forMs)
   }

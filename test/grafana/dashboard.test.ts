@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { parse } from 'yaml'
 import { DASHBOARD_JSON, dashboardText } from '../../grafana/emit.ts'
 import { dashboardExpressions, portcullisDashboard } from '../../grafana/dashboards/portcullis.ts'
 
@@ -21,11 +22,21 @@ t.test('the dashboard has instance, route and upstream variables and the rows op
   const exprs = dashboardExpressions(d).join('\n')
   for (const metric of ['portcullis_http_requests_total', 'portcullis_http_request_duration_seconds_bucket', 'portcullis_gateway_overhead_seconds_bucket',
     'portcullis_upstream_response_duration_seconds_bucket', 'portcullis_upstream_target_healthy', 'portcullis_upstream_retries_total',
-    'portcullis_upstream_ejections_total', 'portcullis_upstream_breaker_state', 'portcullis_config_reloads_total', 'portcullis_config_info',
+    'portcullis_upstream_ejections_total', 'portcullis_upstream_breaker_state', 'portcullis_config_reloads_total', 'portcullis_config_last_reload_successful', 'portcullis_config_info',
     'portcullis_store_up', 'portcullis_auth_failures_total', 'portcullis_ratelimit_requests_total', 'portcullis_cache_requests_total',
     'portcullis_nodejs_eventloop_lag_p99_seconds', 'portcullis_process_resident_memory_bytes']) {
     t.ok(exprs.includes(metric), `graphs ${metric}`)
   }
+})
+
+t.test('the dashboard counts 5xx answers as the 5xx alert does (501 and 505, the client\'s doing, left out)', async t => {
+  const rules = parse(readFileSync(new URL('portcullis.rules.yaml', `file://${ALERTS}`), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string, expr: string }> }> }
+  const alert = rules.groups.flatMap(g => g.rules).find(r => r.alert === 'PortcullisHigh5xxRatio')
+  const matcher = /status=~"5\.\.", status!~"[^"]+"/.exec(alert?.expr ?? '')?.[0]
+  t.ok(matcher, `the alert's matcher: ${String(matcher)}`)
+  const fives = dashboardExpressions(portcullisDashboard()).filter(e => e.includes('status=~"5.."'))
+  t.ok(fives.length >= 2, 'the 5xx ratio and error ratio panels')
+  for (const expr of fives) t.ok(expr.includes(matcher as string), expr)
 })
 
 t.test('alert rules pass promtool check rules and their unit tests (promtool test rules)', async t => {
