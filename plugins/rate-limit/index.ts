@@ -1,7 +1,7 @@
 import { definePlugin, StoreError, type GatewayRequest, type PluginReply } from '../../src/index.ts'
 import { decideScript, LATE } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
-import { compilePlans, type Plan } from './plans.ts'
+import { compilePlans, limitNameProblems, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { serverClock } from './server-clock.ts'
@@ -20,6 +20,7 @@ export default definePlugin({
   priority: 950,
   schema: RateLimitSchema,
   consumerMetadata: ConsumerOverridesSchema,
+  check: config => limitNameProblems(config.limits),
   setup (config, ctx) {
     const store = ctx.store(config.store)
     const plans = compilePlans(config, ctx.consumers)

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Consumers } from '../../src/consumers/consumers.ts'
 import type { GatewayRequest } from '../../src/index.ts'
-import { compilePlans } from './plans.ts'
+import { compilePlans, limitNameProblems } from './plans.ts'
 import type { RateLimitConfig } from './schema.ts'
 
 // The plans alone: what each limit compiles to, for the route and for consumers with overrides.
@@ -64,7 +64,11 @@ t.test('key parts: the plugin\'s by (default consumer), a limit\'s own by', asyn
   t.same(byRoute.keysOf(req), ['rl:{route=r1}:a:s1000'])
 })
 
-t.test('two limits of one name are a config error', async t => {
-  t.throws(() => compilePlans({ limits: [limits[0], { name: 'hourly', requests: 1, window: '1s' }, { name: 'burst', requests: 1, window: '1m' }] as RateLimitConfig['limits'] }, new Consumers()),
-    { message: 'rate-limit: two limits are named "burst"' })
+t.test('the check: each name written again is a problem at its name, naming the first', async t => {
+  t.same(limitNameProblems(limits), [])
+  t.same(limitNameProblems([...limits, { name: 'hourly', requests: 1, window: '1s' }, { name: 'burst', requests: 1, window: '1m' }, { name: 'burst', requests: 2, window: '1m' }]), [
+    { path: ['limits', 3, 'name'], message: 'limits[1] is named "hourly" too: give each limit its own name' },
+    { path: ['limits', 4, 'name'], message: 'limits[0] is named "burst" too: give each limit its own name' },
+    { path: ['limits', 5, 'name'], message: 'limits[0] is named "burst" too: give each limit its own name' }
+  ])
 })

@@ -1,4 +1,4 @@
-import { toMs, type Consumers, type GatewayRequest } from '../../src/index.ts'
+import { toMs, type Consumers, type GatewayRequest, type PluginConfigProblem } from '../../src/index.ts'
 import type { AlgorithmCode } from './algorithms.ts'
 import { KeyBuilder } from './keys.ts'
 import type { ConsumerOverrides, LimitConfig, RateLimitConfig } from './schema.ts'
@@ -71,12 +71,21 @@ export interface Plans {
   readonly byConsumer: ReadonlyMap<string, Plan>
 }
 
+/**
+ * The plugin's check: each limit's name once (a consumer's overrides, the RateLimit headers and
+ * the 429 name a limit by it), reported at the name written again.
+ */
+export function limitNameProblems (limits: readonly LimitConfig[]): PluginConfigProblem[] {
+  const first = new Map<string, number>()
+  return limits.flatMap((l, i) => {
+    const earlier = first.get(l.name)
+    if (earlier === undefined) first.set(l.name, i)
+    return earlier === undefined ? [] : [{ path: ['limits', i, 'name'], message: `limits[${earlier}] is named "${l.name}" too: give each limit its own name` }]
+  })
+}
+
+/** Plans of limits the check passed (names unique). */
 export function compilePlans (config: RateLimitConfig, consumers: Consumers): Plans {
-  const names = new Set<string>()
-  for (const l of config.limits) {
-    if (names.has(l.name)) throw new Error(`rate-limit: two limits are named "${l.name}"`)
-    names.add(l.name)
-  }
   const algorithm = config.algorithm ?? 'sliding-window'
   const entries = config.limits.map((c, index) => ({ config: c, index }))
   const by = config.by ?? ['consumer']

@@ -2,6 +2,7 @@ import t from 'tap'
 import { Agent, request } from 'undici'
 import { gateway, limitedRoute, send, setup } from '../../test/helpers/rate-limit.ts'
 import { rateLimitCases } from '../../test/helpers/rate-limit-cases.ts'
+import { issues } from '../../test/helpers/config-issues.ts'
 
 // The memory store: the same script logic as on Redis, run in process.
 rateLimitCases(t, () => ({ stores: '', name: 'memory' }))
@@ -192,8 +193,20 @@ routes:
   t.same([...await one(key, 2), ...await two(key, 2)], [200, 200, 200, 429], 'ci-bot: one counter of 3 whatever its address')
 })
 
-t.test('two limits of one name are a config error', async t => {
+t.test('two limits of one name are a config error at the second name, on a route or at the top level (validate once passed them, start refused)', async t => {
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:9" } ] }
+plugins:
+  rate-limit: { limits: [ { name: x, requests: 10, window: 1s }, { name: y, requests: 1, window: 1h }, { name: x, requests: 100, window: 1m } ] }
+routes:
+${limitedRoute('r', '/*', '{ limits: [ { name: a, requests: 1, window: 1h }, { name: a, requests: 2, window: 1m } ] }')}`), [
+    'gw.yaml:6:112 plugins.rate-limit.limits[2].name: limits[0] is named "x" too: give each limit its own name',
+    'gw.yaml:12:77 routes[0].plugins.rate-limit.limits[1].name: limits[0] is named "a" too: give each limit its own name'
+  ])
   const s = await setup(t)
   await t.rejects(gateway(s, `routes:
-${limitedRoute('r', '/*', '{ limits: [ { name: a, requests: 1, window: 1h }, { name: a, requests: 2, window: 1m } ] }')}`), /rate-limit: two limits are named "a"/)
+${limitedRoute('r', '/*', '{ limits: [ { name: a, requests: 1, window: 1h }, { name: a, requests: 2, window: 1m } ] }')}`),
+  /gateway\.yaml:\d+:\d+ routes\[0\]\.plugins\.rate-limit\.limits\[1\]\.name: limits\[0\] is named "a" too/)
 })

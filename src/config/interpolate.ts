@@ -1,22 +1,34 @@
 const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*/y
 
-export interface Interpolated { value: string, missing: string[] }
+const FORMS = 'use ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message} or ${VAR?message} ($${ for a literal ${)'
+
+/** The value with its variables replaced, and what is wrong with it, one message each (none: it is fine). */
+export interface Interpolated { value: string, problems: string[] }
 
 /**
- * Replaces ${VAR} and ${VAR:-default} in a YAML string (an empty variable counts as unset). A
+ * Replaces ${VAR} in a YAML string, as a shell does, with these forms: ${VAR:-default} (the default
+ * when VAR is unset or empty), ${VAR-default} (only when unset), ${VAR:?message} (an error when
+ * unset or empty), ${VAR?message} (only when unset). ${VAR} alone must be set and not empty. A
  * default may hold ${...} itself, read only when the default is used; `$${` is a literal `${`.
- * Anything else (`${` without a name or a closing brace) is left as written. The result is a
- * string; schema validation turns "8080" into a number where one is expected.
+ * Any other `${` is an error, never kept as written: a secret such as `${TOKEN:=x}` must not
+ * become the literal text. The result is a string; schema validation turns "8080" into a number
+ * where one is expected.
  */
 export function interpolate (text: string, env: NodeJS.ProcessEnv): Interpolated {
-  const missing: string[] = []
-  return { value: expand(text, 0, false, env, missing).out, missing }
+  const problems: Problem[] = []
+  return { value: expand(text, 0, false, env, problems).out, problems: problems.map(p => p.message) }
 }
 
-interface Expanded { out: string, end: number, closed: boolean }
+/** `form`: the text is malformed, whatever the environment (reported even in an unused default). */
+interface Problem { message: string, form: boolean }
 
-/** Expands from `start`; inside a default (`nested`), up to the `}` that closes it. */
-function expand (text: string, start: number, nested: boolean, env: NodeJS.ProcessEnv, missing: string[] | undefined): Expanded {
+/** Text expanded up to `end` (exclusive). */
+interface Piece { out: string, end: number }
+
+interface Expanded extends Piece { closed: boolean }
+
+/** Expands from `start`; inside a default or a message (`nested`), up to the `}` that closes it. */
+function expand (text: string, start: number, nested: boolean, env: NodeJS.ProcessEnv, problems: Problem[]): Expanded {
   let out = ''
   let i = start
   while (i < text.length) {
@@ -27,34 +39,66 @@ function expand (text: string, start: number, nested: boolean, env: NodeJS.Proce
       i += 3
       continue
     }
-    const v = c === '$' && text[i + 1] === '{' ? variable(text, i, env, missing) : undefined
-    if (v === undefined) {
+    if (c !== '$' || text[i + 1] !== '{') {
       out += c
       i++
       continue
     }
+    const v = variable(text, i, env, problems)
     out += v.out
     i = v.end
   }
   return { out, end: i, closed: !nested }
 }
 
-/** The `${...}` at `i`, or undefined when it is not one (then it stays as written). */
-function variable (text: string, i: number, env: NodeJS.ProcessEnv, missing: string[] | undefined): Expanded | undefined {
+/** The `${...}` at `i`. */
+function variable (text: string, i: number, env: NodeJS.ProcessEnv, problems: Problem[]): Piece {
   NAME_RE.lastIndex = i + 2
   const name = NAME_RE.exec(text)?.[0]
-  if (name === undefined) return undefined
+  if (name === undefined) return unsupported(text, i, problems)
   const after = i + 2 + name.length
-  const set = env[name] !== undefined && env[name] !== ''
+  const value = env[name]
+  const empty = value === undefined || value === ''
   if (text[after] === '}') {
-    if (!set) missing?.push(name)
-    return { out: set ? String(env[name]) : '', end: after + 1, closed: true }
+    if (empty) problems.push({ message: `environment variable ${name} is not set (use \${${name}:-default} for a default)`, form: false })
+    return { out: value ?? '', end: after + 1 }
   }
-  if (!text.startsWith(':-', after)) return undefined
-  // The default is read either way, to find its end; its own variables count only when used.
-  const inner: string[] = []
-  const fallback = expand(text, after + 2, true, env, inner)
-  if (!fallback.closed) return undefined
-  if (!set) missing?.push(...inner)
-  return { out: set ? String(env[name]) : fallback.out, end: fallback.end, closed: true }
+  const colon = text[after] === ':' ? 1 : 0
+  const op = text[after + colon]
+  if (op !== '-' && op !== '?') return unsupported(text, i, problems)
+  // With a colon, an empty variable counts as unset (as in a shell).
+  const unset = colon === 1 ? empty : value === undefined
+  // The word after the operator is read either way, to find its end; its own variables count only when used.
+  const inner: Problem[] = []
+  const word = expand(text, after + colon + 1, true, env, inner)
+  if (!word.closed) return unclosed(text, i, problems)
+  problems.push(...(unset ? inner : inner.filter(p => p.form)))
+  if (!unset) return { out: value ?? '', end: word.end }
+  if (op === '-') return { out: word.out, end: word.end }
+  problems.push({ message: `environment variable ${name} is not set${word.out === '' ? '' : `: ${word.out}`}`, form: false })
+  return { out: '', end: word.end }
+}
+
+/** A `${` of no form understood: an error, skipped up to its closing brace. */
+function unsupported (text: string, i: number, problems: Problem[]): Piece {
+  let depth = 0
+  for (let j = i + 1; j < text.length; j++) {
+    if (text[j] === '{') depth++
+    else if (text[j] === '}' && --depth === 0) {
+      problems.push({ message: `${shown(text.slice(i, j + 1))} is not supported: ${FORMS}`, form: true })
+      return { out: '', end: j + 1 }
+    }
+  }
+  return unclosed(text, i, problems)
+}
+
+/** A `${` whose `}` never comes: an error, up to the end of the value. */
+function unclosed (text: string, i: number, problems: Problem[]): Piece {
+  problems.push({ message: `${shown(text.slice(i))} has no closing "}" ($\${ for a literal \${)`, form: true })
+  return { out: '', end: text.length }
+}
+
+/** A piece of the value, quoted, cut short: a multi-line value may follow it. */
+function shown (piece: string): string {
+  return JSON.stringify(piece.length > 40 ? `${piece.slice(0, 40)}...` : piece)
 }
