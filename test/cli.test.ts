@@ -1,6 +1,11 @@
 import t from 'tap'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { runCli, runCliHere } from './helpers/run-cli.ts'
+import { spawnCli } from './helpers/cli.ts'
+import { writeUserPlugin } from './helpers/user-plugin.ts'
 
 // The CLI runs in this process (runCliHere); once as a real process (runCli), to see a real exit code and stderr.
 
@@ -65,6 +70,7 @@ routes:
       cors: { origins: ["/(unclosed/"] }
       redirect: { to: "/b/:ident" }
       key-auth: { anonymous: gest }
+      rate-limit: { limits: [ { name: x, requests: 10, window: 1s }, { name: x, requests: 100, window: 1m } ] }
 `
 
 const dir = t.testdir({ 'good.yaml': GOOD, 'bad.yaml': BAD, 'bad-plugin-values.yaml': BAD_PLUGIN_VALUES })
@@ -86,16 +92,17 @@ t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an inv
   ])
 })
 
-t.test('validate: what plugins check beyond their schemas (addresses, regular expressions, templates, consumers named), at file:line:col', async t => {
+t.test('validate: what plugins check beyond their schemas (addresses, regular expressions, templates, consumers named, limit names), at file:line:col', async t => {
   const file = join(dir, 'bad-plugin-values.yaml')
   const ko = await runCliHere('validate', '-c', file)
   t.equal(ko.code, 1)
   t.same(ko.stderr.trim().split('\n'), [
-    'invalid configuration (4 problems):',
+    'invalid configuration (5 problems):',
     `${file}:12:39 routes[0].plugins.ip-filter.deny[1]: "10.0.0.0/33" is not an IPv4 or IPv6 address or CIDR range`,
     `${file}:13:25 routes[0].plugins.cors.origins[0]: Invalid regular expression: /(unclosed/: Unterminated group`,
     `${file}:14:23 routes[0].plugins.redirect.to: uses ":ident", which the route's match.path does not define (a literal ":" or "*" is written "\\:" or "\\*")`,
-    `${file}:15:30 routes[0].plugins.key-auth.anonymous: unknown consumer "gest" (did you mean "guest"?)`
+    `${file}:15:30 routes[0].plugins.key-auth.anonymous: unknown consumer "gest" (did you mean "guest"?)`,
+    `${file}:16:78 routes[0].plugins.rate-limit.limits[1].name: limits[0] is named "x" too: give each limit its own name`
   ])
 })
 
@@ -167,6 +174,22 @@ t.test('explain: when nothing matches, why for each route, and exit 1', async t 
 t.test('explain: a malformed -H is a usage error (exit 2)', async t => {
   const badHeader = await runCliHere('explain', '-c', good, '-H', 'x-tenant', 'GET', 'http://localhost/')
   t.same([badHeader.code, badHeader.stderr.split('\n')[0]], [2, '-H expects "name: value", got "x-tenant"'])
+})
+
+t.test('validate and routes exit once done, though a loaded plugin module keeps a timer running', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const plugin = writeUserPlugin(dir, 'ticking', 500, '{}')
+  writeFileSync(plugin, readFileSync(plugin, 'utf8') + 'setInterval(() => {}, 60_000)\n')
+  const file = join(dir, 'gw.yaml')
+  writeFileSync(file, 'loadPlugins: [ ./ticking.ts ]\n' + GOOD)
+  for (const command of ['validate', 'routes']) {
+    const cli = spawnCli([command, '-c', file])
+    const code = await Promise.race([cli.exited, sleep(20_000, 'still running')])
+    if (code === 'still running') { cli.child.kill('SIGKILL'); await cli.exited }
+    t.equal(code, 0, `${command} exits 0 (stderr: ${cli.stderr()})`)
+    t.match(cli.lines.map(l => l.text).join('\n'), command === 'validate' ? /: valid \(6 routes/ : /^ROUTE/, `${command} printed all it had to`)
+  }
 })
 
 t.test('--help for the CLI and every command exits 0', async t => {

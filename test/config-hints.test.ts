@@ -53,6 +53,26 @@ routes: []
 `), ['gw.yaml:6:3 key "users" appears twice in the same map: keep one'])
 })
 
+t.test('YAML: a merge key (<<) is one problem, saying merge keys are not supported, not an unknown key and what it left out', async t => {
+  t.same(await issues(t, head() + UPSTREAMS + `routes:
+  - &base { name: a, match: { path: /a }, upstream: users }
+  - <<: *base
+    name: b
+    match: { path: /b }
+`), ['gw.yaml:7:5 merge keys (<<) are not supported: put the anchor on a whole value and alias it (key: *name), or write the keys out'])
+})
+
+t.test('YAML: an empty file, or one of comments only, is said to be empty', async t => {
+  t.same(await issues(t, ''), ['gw.yaml:1:1 the file is empty: a config needs at least server, upstreams and routes'])
+  t.same(await issues(t, '# nothing yet\n\n# still nothing\n'), ['gw.yaml:1:1 the file is empty: a config needs at least server, upstreams and routes'])
+})
+
+t.test('YAML: a second document (---) is one problem at its marker, saying one document per file', async t => {
+  t.same(await issues(t, head() + UPSTREAMS + 'routes: []\n---\nroutes: []\n'), [
+    'gw.yaml:6:1 a config file holds one YAML document: this "---" starts a second one (remove it, or move what follows to a file of its own)'
+  ])
+})
+
 t.test('a key dedented out of its parent is one problem: check the indentation of that key', async t => {
   t.same(await issues(t, head() + `upstreams:
   users:

@@ -308,6 +308,76 @@ routes:
   ], 'a used default\'s missing variable is reported')
 })
 
+t.test('environment: ${VAR:?message} and ${VAR?message} require a variable; the secret is never the literal text', async t => {
+  const text = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { port: 0 }
+  token: "\${ADMIN_TOKEN:?ADMIN_TOKEN must be set}"
+consumers:
+  - { id: mobile, credentials: { key-auth: { keys: ["\${MOBILE_KEY:?required}"] } } }
+upstreams:
+  users: { targets: [ { url: "http://\${USERS_HOST?}" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users, plugins: { key-auth: {} } }
+`
+  t.same(await issues(t, text, { MOBILE_KEY: '', USERS_HOST: '' }), [
+    'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set: ADMIN_TOKEN must be set',
+    'gw.yaml:7:53 consumers[0].credentials.key-auth.keys[0]: environment variable MOBILE_KEY is not set: required',
+    'gw.yaml:9:30 upstreams.users.targets[0].url: "http://" has no host'
+  ], 'with a colon an empty variable counts as unset; without one (USERS_HOST) it is set, to nothing')
+  t.same(await issues(t, text, { MOBILE_KEY: 'k'.repeat(24) }), [
+    'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set: ADMIN_TOKEN must be set',
+    'gw.yaml:9:30 upstreams.users.targets[0].url: environment variable USERS_HOST is not set'
+  ], 'an empty message: the variable alone')
+  const set = await parseConfig(text, 'gw.yaml', { ADMIN_TOKEN: 't'.repeat(32), MOBILE_KEY: 'k'.repeat(24), USERS_HOST: 'users.internal' })
+  t.equal(set.config.admin?.token, 't'.repeat(32))
+  t.equal(set.config.upstreams.users?.targets[0]?.url, 'http://users.internal')
+})
+
+t.test('environment: ${VAR-default} uses its default only when the variable is unset, not when it is empty', async t => {
+  const text = HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { request-headers: { set: { x-a: "[\${TAG-none}]", x-b: "\${PORT-\${FALLBACK:-8080}}" } } }
+`
+  const unset = await parseConfig(text, 'gw.yaml', {})
+  t.same(unset.config.routes[0]?.plugins, { 'request-headers': { set: { 'x-a': '[none]', 'x-b': '8080' } } })
+  const empty = await parseConfig(text, 'gw.yaml', { TAG: '', PORT: '1' })
+  t.same(empty.config.routes[0]?.plugins, { 'request-headers': { set: { 'x-a': '[]', 'x-b': '1' } } })
+  // Once kept as written, this URL was reported as missing "://" ("write http://${U-http://x}").
+  const url = await parseConfig(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "\${U-http://x}" } ] }
+routes: []
+`, 'gw.yaml', {})
+  t.equal(url.config.upstreams.users?.targets[0]?.url, 'http://x')
+})
+
+t.test('environment: any other ${...} is an error at its value, even in a default not used; $${ stays a literal ${', async t => {
+  const forms = 'use ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message} or ${VAR?message} ($${ for a literal ${)'
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { port: 0 }
+  token: "\${ADMIN_TOKEN:=changeme}"
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:\${PORT:-\${P:+1}}" } ] }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: { request-headers: { set: { x-a: "\${ TAG }", x-b: "\${1}-$\${1}", x-c: "\${TAG:-x" } } }
+`, { ADMIN_TOKEN: 't'.repeat(32), PORT: '3001', TAG: 't' }), [
+    `gw.yaml:5:10 admin.token: "\${ADMIN_TOKEN:=changeme}" is not supported: ${forms}`,
+    `gw.yaml:7:30 upstreams.users.targets[0].url: "\${P:+1}" is not supported: ${forms}`,
+    `gw.yaml:12:47 routes[0].plugins.request-headers.set.x-a: "\${ TAG }" is not supported: ${forms}`,
+    `gw.yaml:12:64 routes[0].plugins.request-headers.set.x-b: "\${1}" is not supported: ${forms}`,
+    'gw.yaml:12:83 routes[0].plugins.request-headers.set.x-c: "${TAG:-x" has no closing "}" ($${ for a literal ${)'
+  ])
+})
+
 t.test('an empty value is an error, not a silent 0 or false', async t => {
   t.same(await issues(t, HEAD + '  - name: r\n    match: { path: /x }\n    upstream: users\n    websocket:\n    timeouts: { response: }\n'), [
     'gw.yaml:9:15 routes[0].websocket: has no value',

@@ -1,11 +1,19 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { didYouMean } from '../config/suggest.ts'
+import { holdStartupSignals } from '../server/signals.ts'
 import './stdout.ts'
 
-interface Command { summary: string, load: () => Promise<{ run: (argv: string[]) => Promise<number> }> }
+interface Command {
+  summary: string
+  load: () => Promise<{ run: (argv: string[]) => Promise<number> }>
+  /** Serves until stopped: signals are held from the start (see holdStartupSignals), and it ends on its own. */
+  serves?: true
+}
 // Each command's module is imported only when it runs: `validate` or `--help` need not load the server.
 const COMMANDS: Record<string, Command> = {
-  start: { summary: 'start the gateway', load: () => import('./commands/start.ts') },
+  start: { summary: 'start the gateway', load: () => import('./commands/start.ts'), serves: true },
   validate: { summary: 'check a config file; exit 0 if valid, 1 if not', load: () => import('./commands/validate.ts') },
   routes: { summary: 'print the route table, in the order routes are tried', load: () => import('./commands/routes.ts') },
   explain: { summary: 'show which route, plugins and upstream a request would get', load: () => import('./commands/explain.ts') },
@@ -13,7 +21,7 @@ const COMMANDS: Record<string, Command> = {
   healthcheck: { summary: 'exit 0 if the gateway started here accepts connections (container health checks)', load: () => import('./commands/healthcheck.ts') },
   plugin: { summary: 'plugin new NAME: write a plugin folder (schema, hooks, a test) to start from', load: () => import('./commands/plugin.ts') },
   'hash-password': { summary: 'print the scrypt hash of a password read from stdin (for basic-auth)', load: () => import('./commands/hash-password.ts') },
-  demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts') }
+  demo: { summary: 'start two local demo services and the gateway in front of them', load: () => import('./commands/demo.ts'), serves: true }
 }
 
 const USAGE = `portcullis: a self-hosted API gateway
@@ -35,6 +43,28 @@ if (name === undefined || name === '--help' || name === '-h' || name === 'help')
     console.error(`portcullis: unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}\n\n${USAGE}`)
     process.exitCode = 2
   } else {
+    // Not when a test runs this file in its own process: its signals and its exit are the test's.
+    const main = isMain()
+    // First thing: loading the server's modules alone takes a while.
+    if (command.serves === true && main) holdStartupSignals()
     process.exitCode = await (await command.load()).run(rest)
+    // A module that loadPlugins names may keep the event loop busy (a timer at its top level): a
+    // command that is done exits, once its output is written.
+    if (command.serves !== true && main) exitWhenFlushed(process.exitCode)
   }
+}
+
+function isMain (): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url)
+  } catch {
+    return false
+  }
+}
+
+function exitWhenFlushed (code: number): void {
+  let pending = 2
+  const written = () => { if (--pending === 0) process.exit(code) }
+  process.stdout.write('', written)
+  process.stderr.write('', written)
 }

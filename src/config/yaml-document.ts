@@ -8,14 +8,14 @@ export function readYaml (text: string): { doc: Document, lines: LineCounter } {
   return { doc: parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true }), lines }
 }
 
-/** Replaces ${VAR}s in the document's values; what `at` makes of each value naming an unset variable. */
+/** Replaces ${VAR}s in the document's values; what `at` makes of each value naming an unset variable or a malformed ${...}. */
 export function interpolateDocument<T> (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => T): T[] {
   const issues: T[] = []
   visit(doc, {
     Scalar (key, node, path) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
-      const { value, missing } = interpolate(node.value, env)
-      if (missing.length > 0) {
+      const { value, problems } = interpolate(node.value, env)
+      if (problems.length > 0) {
         const keyPath: Array<string | number> = []
         const chain = [...path, node]
         for (let i = 0; i < chain.length - 1; i++) {
@@ -23,7 +23,7 @@ export function interpolateDocument<T> (doc: Document, env: NodeJS.ProcessEnv, a
           if (isPair(n)) keyPath.push(String(isScalar(n.key) ? n.key.value : n.key))
           else if (isSeq(n)) keyPath.push(n.items.indexOf(chain[i + 1]))
         }
-        issues.push(at(keyPath, missing.map(m => `environment variable ${m} is not set (use \${${m}:-default} for a default)`).join('; ')))
+        issues.push(at(keyPath, problems.join('; ')))
       }
       node.value = value
     }

@@ -4,7 +4,7 @@ import type { ConfigIssue } from './config-error.ts'
 /**
  * One issue for a YAML syntax mistake, however many errors the parser cascades into, placed where
  * the mistake is, with a hint when the cause is a common one: an unquoted ${VAR} inside { } or [ ],
- * a tab, a key indented differently from its siblings, a duplicated key.
+ * a tab, a key indented differently from its siblings, a duplicated key, a second document.
  */
 export function syntaxIssue (errors: readonly YAMLError[], text: string, lines: LineCounter, file: string): ConfigIssue {
   const first = errors[0] as YAMLError
@@ -22,6 +22,10 @@ export function syntaxIssue (errors: readonly YAMLError[], text: string, lines: 
   if (unquoted !== null) {
     const ref = unquoted[1] as string
     return at(line, (unquoted.index ?? 0) + unquoted[0].length - ref.length + 1, `${ref} inside { } or [ ] must be quoted: "${ref}" (YAML reads its "{" as the start of a map)`)
+  }
+
+  if (first.code === 'MULTIPLE_DOCS') {
+    return issue(first.pos[0], 'a config file holds one YAML document: this "---" starts a second one (remove it, or move what follows to a file of its own)')
   }
 
   if (first.code === 'DUPLICATE_KEY') {

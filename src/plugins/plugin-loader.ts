@@ -31,12 +31,27 @@ export async function load (url, context, next) {
 let registered = false
 
 /**
+ * How many times each module failed to import. Node keeps a failed module (a syntax error, a throw
+ * at its top level) under its URL, failing again with the same error: once the file is fixed, the
+ * next import asks for it under a URL Node has not seen (`?attempt=N`). A module that loaded keeps
+ * its URL: edits to it need a restart (see LoadedConfig.stalePlugins). Only the module named is
+ * asked again: a module it imports that failed too keeps failing until a restart.
+ */
+const failedImports = new Map<string, number>()
+
+/**
  * Imports a user plugin module wherever it is: `import ... from 'portcullis'` works from a file
  * with no node_modules of its own, and `.ts` files load on Node versions that cannot strip types.
  */
 export async function importUserModule (href: string): Promise<unknown> {
   registerPluginHooks()
-  return import(href)
+  const failed = failedImports.get(href) ?? 0
+  try {
+    return await import(failed === 0 ? href : `${href}?attempt=${failed}`)
+  } catch (err) {
+    failedImports.set(href, failed + 1)
+    throw err
+  }
 }
 
 /** Registers the hooks (once). Also what `node --import .../register-plugin-hooks.js` does, for a plugin's own tests. */

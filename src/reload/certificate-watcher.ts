@@ -10,7 +10,7 @@ import { watchConfig, type ConfigWatcher } from './config-watcher.ts'
 const CERTIFICATE_DEBOUNCE_MS = 500
 
 export interface CertificateWatcher extends ConfigWatcher {
-  /** Watches the files `loaded` names (after a reload changed them), and only those. */
+  /** Watches the files `loaded` names (after a reload changed them), and only those. Never throws: it runs once the reload has swapped. */
   sync (loaded: LoadedConfig): void
 }
 
@@ -31,7 +31,11 @@ export function reloadOnCertificateChange (loaded: LoadedConfig, reload: () => v
     for (const [file, w] of watchers) if (!files.has(file)) { w.close(); watchers.delete(file) }
     for (const file of files) {
       if (watchers.has(file)) continue
-      watchers.set(file, watchConfig(file, changed, { debounceMs: 0, onError: err => log.warn({ err, file }, 'certificate file watch failed') }))
+      watchers.set(file, watchConfig(file, changed, {
+        debounceMs: 0,
+        onError: err => log.warn({ err, file }, 'certificate file watch failed'),
+        onWarning: message => log.warn({ file }, message)
+      }))
     }
   }
   sync(loaded)

@@ -4,12 +4,18 @@ import type { Logger } from 'pino'
 
 export interface ConfigWatcher { close (): void }
 
-/** What `portcullis start` does: reload on change, watch problems logged as warnings. */
+/**
+ * What `portcullis start` does: reload on change, watch problems logged as warnings. And one look
+ * at once: the file may have been saved since it was read, while the gateway started (seconds,
+ * with thousands of routes); the reload compares it with the active config's text.
+ */
 export function reloadOnChange (file: string, reload: () => void, log: Logger): ConfigWatcher {
-  return watchConfig(file, reload, {
+  const watcher = watchConfig(file, reload, {
     onError: err => log.warn({ err, file }, 'config watch failed'),
     onWarning: message => log.warn({ file }, message)
   })
+  reload()
+  return watcher
 }
 
 /**
@@ -21,7 +27,8 @@ export function reloadOnChange (file: string, reload: () => void, log: Logger): 
  * the file is a symlink, the directory of its target is watched too. The file's own status is
  * also polled (every `pollMs`): a file bind-mounted on its own (Docker `-v ./gw.yaml:/app/gw.yaml`)
  * raises no directory event when written in place. `onChange` may fire for a save that changed
- * nothing; the reloader skips unchanged text.
+ * nothing; the reloader skips unchanged text. A directory that cannot be watched (EACCES: not
+ * listable; ENOSPC: the user's inotify watches are used up) leaves the poll alone, with a warning.
  */
 export function watchConfig (file: string, onChange: () => void,
   options: { debounceMs?: number, pollMs?: number, onError?: (err: Error) => void, onWarning?: (message: string) => void } = {}): ConfigWatcher {
@@ -42,14 +49,21 @@ export function watchConfig (file: string, onChange: () => void,
     options.onWarning?.(`${file} is a bind mount of a single file: saves that replace the file on the host (most editors) ` +
       'are not seen through it, only writes in place. Mount its directory instead.')
   }
+  const pollMs = options.pollMs ?? 1_000
   const polled: StatsListener = (now, before) => { if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) changed() }
-  watchFile(paths[0] as string, { persistent: false, interval: options.pollMs ?? 1_000 }, polled)
+  watchFile(paths[0] as string, { persistent: false, interval: pollMs }, polled)
 
   const watchers: FSWatcher[] = []
   for (const [dir, names] of watched) {
-    const w = watch(dir, { persistent: true }, (_event, entry) => {
-      if (entry === null || names.has(entry) || entry.startsWith('..')) changed()
-    })
+    let w: FSWatcher
+    try {
+      w = watch(dir, { persistent: true }, (_event, entry) => {
+        if (entry === null || names.has(entry) || entry.startsWith('..')) changed()
+      })
+    } catch (err) {
+      options.onWarning?.(`cannot watch ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ${file} is polled every ${pollMs / 1000} s instead`)
+      continue
+    }
     w.on('error', err => options.onError?.(err))
     watchers.push(w)
   }

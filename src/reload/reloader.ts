@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { ConfigError, formatIssue, type ConfigIssue } from '../config/config-error.ts'
 import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
@@ -52,8 +53,12 @@ export class Reloader {
   #running: Promise<ReloadStatus> | undefined
   #queued: Promise<ReloadStatus> | undefined
   #last: ReloadStatus | undefined
-  /** Hash of the last text that failed, so repeated file events for the same bad save are not re-reported. */
-  #lastBadHash: string | undefined
+  /**
+   * The last failed read: the text's hash and the file's mtime, or why it could not be read. The
+   * other events of the same save (the directory watch, then the poll) are not reported again; a
+   * save of the same text, or a touch, is tried again: a file it names may have been fixed since.
+   */
+  #lastBad: string | undefined
   #closed = false
 
   constructor (options: ReloaderOptions) {
@@ -97,7 +102,7 @@ export class Reloader {
       if (putBack) log.info({ trigger, hash: status.hash }, `${trigger === 'certificate' ? 'certificate files are' : 'config file is'} back to the active config; nothing to reload`)
       if (result !== 'unchanged' || putBack) {
         this.#last = status
-        metrics.configReloads.inc({ result })
+        metrics.configReloaded(result)
       }
       return status
     }
@@ -108,30 +113,39 @@ export class Reloader {
     }
 
     let hash: string | undefined
+    let read: string | undefined
+    // Already reported: not recorded, nor counted.
+    const reported = (): ReloadStatus => ({ trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0, hash })
     try {
       const text = await readConfigText(file)
       hash = configHash(text)
+      read = `${hash} ${(await stat(file).catch(() => undefined))?.mtimeMs}`
       const active = this.#o.active()
       // A certificate event for files as the active config read them: one renewal makes several (the
       // directory watch, then the poll), and a file put back after a failed reload makes one too.
       if (hash === active.hash && (trigger === 'file' || (trigger === 'certificate' && active.serverTls?.changedOnDisk() === false))) {
-        this.#lastBadHash = undefined
+        this.#lastBad = undefined
         return done('unchanged', { hash })
       }
-      // The same bad text again (a save makes several events): already reported.
-      if (trigger === 'file' && hash === this.#lastBadHash) return { trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0, hash }
+      // Another event of the save that failed (see #lastBad).
+      if (trigger === 'file' && read === this.#lastBad) return reported()
       const next = await parseConfig(text, file, this.#o.env)
       const frozen = frozenSettingIssues(active, next, text, file)
       if (frozen.length > 0) throw new ConfigError(frozen)
       await this.#o.apply(next, text)
-      this.#lastBadHash = undefined
+      this.#lastBad = undefined
       log.info({ trigger, hash, routes: next.config.routes.length, durationMs: Math.round(performance.now() - started) }, 'config reloaded')
       if (next.stalePlugins !== undefined && next.stalePlugins.length > 0) {
         log.warn({ plugins: next.stalePlugins }, 'plugin files changed since they were loaded: a reload keeps their old code; restart the gateway (workers: a rolling restart) to run the new one')
       }
       return done('success', { hash })
     } catch (err) {
-      this.#lastBadHash = hash
+      // Unreadable (deleted, say): the same reason again is another event of the same change.
+      if (hash === undefined && err instanceof ConfigError) {
+        if (trigger === 'file' && err.message === this.#lastBad) return reported()
+        read = err.message
+      }
+      this.#lastBad = read
       if (err instanceof ConfigError) {
         log.error({ trigger, hash, issues: err.issues.map(formatIssue) }, `config reload rejected, the active config keeps serving: ${err.message}`)
         return done('invalid', { hash, issues: err.issues })

@@ -21,15 +21,23 @@ export interface CliProcess {
  * Runs the real CLI (`src/cli/main.ts`, as `npx tsx` would) with `args`; it logs JSON
  * lines because stdout is not a terminal. The caller must see it exit (see `stopCli`).
  */
-export function spawnCli (args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  return spawnNode([...CLI_FROM_SOURCES, ...args], env)
+export function spawnCli (args: string[], env: NodeJS.ProcessEnv = {}, options: { uid?: number } = {}): CliProcess {
+  return spawnNode([...CLI_FROM_SOURCES, ...args], env, options)
 }
 
-/** Runs `node <nodeArgs>` from the repository root, reading its JSON log lines as spawnCli does. */
-export function spawnNode (nodeArgs: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, nodeArgs, {
+/**
+ * Runs `node <nodeArgs>` from the repository root, reading its JSON log lines as spawnCli does.
+ * With `uid`, as that user (through setpriv, which execs: the child is node itself), with only PATH
+ * and `env` (see runNode); the sources it loads must have been compiled by then (their cache is not its to write).
+ */
+export function spawnNode (nodeArgs: string[], env: NodeJS.ProcessEnv = {}, options: { uid?: number } = {}): CliProcess {
+  const [command, argv] = options.uid === undefined
+    ? [process.execPath, nodeArgs]
+    : ['setpriv', [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', 'env', '-i', `PATH=${process.env.PATH ?? ''}`,
+        ...Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`), process.execPath, ...nodeArgs]]
+  const child = spawn(command, argv, {
     cwd: new URL('../..', import.meta.url),
-    env: { ...process.env, ...env },
+    env: options.uid === undefined ? { ...process.env, ...env } : {},
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: Line[] = []

@@ -1,3 +1,4 @@
+import { existsSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -7,6 +8,8 @@ import { Metrics } from '../../src/metrics/metrics.ts'
 import { startPortcullis, type Portcullis, type StartOptions } from '../../src/server/start.ts'
 import { memoryLogger } from '../helpers/gateway.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+import { writeUserPlugin } from '../helpers/user-plugin.ts'
+import { until } from '../helpers/wait.ts'
 
 /** A config file in a fresh temporary directory, removed by `remove()`. */
 export interface ConfigFile {
@@ -104,4 +107,22 @@ export async function holdingUpstream (): Promise<{ up: TestUpstream, held: () =
     else held.push(res)
   })
   return { up, held: () => held.length, release: () => { releasing = true; for (const res of held.splice(0)) res.end('done') } }
+}
+
+/**
+ * `<dir>/gate.ts`, a plugin "gate" whose setup holds the gateway's start (or a reload) until
+ * `open()`: `reached()` resolves true once a setup is waiting. Files, so that it works across processes.
+ */
+export function startupGate (dir: string): { reached: () => Promise<boolean>, open: () => void } {
+  const [waiting, go] = [join(dir, 'gate.waiting'), join(dir, 'gate.open')]
+  writeUserPlugin(dir, 'gate', 500, `(async () => {
+    const fs = await import('node:fs')
+    fs.writeFileSync(${JSON.stringify(waiting)}, '')
+    while (!fs.existsSync(${JSON.stringify(go)})) await new Promise(resolve => setTimeout(resolve, 20))
+    return {}
+  })()`)
+  return {
+    reached: () => until(() => existsSync(waiting), 30_000),
+    open: () => writeFileSync(go, '')
+  }
 }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { spawnCli, stopCli } from '../helpers/cli.ts'
-import { configFile, gatewayYaml, namedUpstream, waitFor, WATCH_SETTLE_MS } from './helpers.ts'
+import { configFile, gatewayYaml, namedUpstream, startupGate, waitFor, WATCH_SETTLE_MS } from './helpers.ts'
 
 const api = (upstream: string) => `  - { name: api, match: { path: /api }, upstream: ${upstream} }`
 const body = async (url: string) => { const res = await request(url); return `${res.statusCode} ${await res.body.text()}` }
@@ -37,4 +37,53 @@ t.test('SIGHUP reloads the config of a running `portcullis start`; an invalid fi
 
   t.equal(await stopCli(cli), 0, 'SIGTERM exits 0')
   t.ok(cli.lines.some(l => l.msg === 'stopped'))
+})
+
+const gated = (upstream: string) => `  - { name: api, match: { path: /api }, upstream: ${upstream}, plugins: { gate: {} } }`
+
+t.test('a SIGHUP while the gateway starts does not end it: the config is reloaded once it has started (systemctl reload right after start)', async t => {
+  const [a, b] = await Promise.all([namedUpstream('a'), namedUpstream('b')])
+  const cf = await configFile('loadPlugins: [ ./gate.ts ]\n' + gatewayYaml({ a: [a.url] }, gated('a')))
+  const gate = startupGate(cf.dir)
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
+  t.teardown(async () => { await stopCli(cli); await Promise.all([a.close(), b.close(), cf.remove()]) })
+
+  t.ok(await gate.reached(), `the start is under way (stderr: ${cli.stderr()})`)
+  await cf.write('loadPlugins: [ ./gate.ts ]\n' + gatewayYaml({ b: [b.url] }, gated('b')))
+  cli.child.kill('SIGHUP')
+  gate.open()
+  const listening = await cli.waitForLine(l => l.msg === 'gateway listening', 30_000)
+  t.ok(listening, `started (exit: ${cli.child.exitCode ?? cli.child.signalCode}, stderr: ${cli.stderr()})`)
+  t.match(cli.lines.find(l => l.signal === 'SIGHUP'), { level: 30, msg: /during startup/ }, 'logged')
+  t.match(await cli.waitForLine(l => l.msg === 'config reloaded', 30_000), { trigger: 'signal' })
+  t.equal(await body(`${String(listening?.url)}/api`), '200 b', 'the file as it was at the SIGHUP serves')
+  t.equal(await stopCli(cli), 0)
+})
+
+t.test('a SIGTERM while the gateway starts: it stops, with a log line, and exits 0 once started; a second one ends it at once', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile('loadPlugins: [ ./gate.ts ]\n' + gatewayYaml({ a: [a.url] }, gated('a')))
+  const gate = startupGate(cf.dir)
+  t.teardown(async () => { await Promise.all([a.close(), cf.remove()]) })
+
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'])
+  t.teardown(() => stopCli(cli))
+  t.ok(await gate.reached(), `the start is under way (stderr: ${cli.stderr()})`)
+  cli.child.kill('SIGTERM')
+  gate.open()
+  t.equal(await cli.exited, 0, `exit 0 (stderr: ${cli.stderr()})`)
+  t.match(cli.lines.find(l => l.signal === 'SIGTERM'), { level: 30, msg: /during startup/ })
+  t.ok(cli.lines.some(l => l.msg === 'stopped'), 'stopped as on any SIGTERM')
+
+  // The start held up for good (a plugin's setup that never ends): the second signal is not held.
+  const stuck = await configFile('loadPlugins: [ ./gate.ts ]\n' + gatewayYaml({ a: [a.url] }, gated('a')))
+  const stuckGate = startupGate(stuck.dir)
+  t.teardown(() => stuck.remove())
+  const again = spawnCli(['start', '-c', stuck.file, '--no-watch'])
+  t.teardown(() => stopCli(again))
+  t.ok(await stuckGate.reached())
+  again.child.kill('SIGINT')
+  t.match(await again.waitForLine(l => l.signal === 'SIGINT', 10_000), { msg: /during startup: the gateway stops once started/ }, 'held, and logged')
+  again.child.kill('SIGTERM')
+  t.equal(await again.exited, 'SIGTERM', 'the second signal ends it')
 })

@@ -1,10 +1,10 @@
 import t from 'tap'
-import { utimesSync, writeFileSync } from 'node:fs'
+import { rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { writeUserPlugin } from '../helpers/user-plugin.ts'
-import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor, WATCH_SETTLE_MS } from './helpers.ts'
+import { configFile, gatewayYaml, namedUpstream, startFromFile, startupGate, waitFor, WATCH_SETTLE_MS } from './helpers.ts'
 
 const route = (name: string, path: string, upstream: string) => `  - { name: ${name}, match: { path: "${path}" }, upstream: ${upstream} }`
 
@@ -195,4 +195,90 @@ t.test('concurrent triggers are serialized and coalesced', async t => {
   const attempts = gw.logs.filter(l => l.msg === 'config reloaded').length
   t.equal(attempts, 2, 'one running, the other five share the one queued behind it')
   t.equal(new Set(results.slice(1)).size, 1, 'the queued callers get the same result')
+})
+
+t.test('a change to the config file while the gateway starts is applied once it watches', async t => {
+  const [a, b] = await Promise.all([namedUpstream('a'), namedUpstream('b')])
+  const gated = (upstream: string) => 'loadPlugins: [ ./gate.ts ]\n' + gatewayYaml({ [upstream]: [upstream === 'a' ? a.url : b.url] },
+    `  - { name: api, match: { path: /api }, upstream: ${upstream}, plugins: { gate: {} } }`)
+  const cf = await configFile(gated('a'))
+  const gate = startupGate(cf.dir)
+  t.teardown(async () => { await Promise.all([a.close(), b.close(), cf.remove()]) })
+  const starting = startFromFile(cf.file, { watch: true })
+  t.ok(await gate.reached(), 'the start is under way (the plugin\'s setup), the file read')
+  await cf.write(gated('b'))
+  gate.open()
+  const gw = await starting
+  t.teardown(() => gw.close())
+  t.equal(await waitFor(async () => await served(gw.url, '/api') === 'b' ? 'b' : undefined), 'b', 'the file as saved during the start serves')
+  t.match(gw.reloader.last, { trigger: 'file', result: 'success' })
+})
+
+/** The lines logged for rejected reloads. */
+const rejected = (logs: Array<Record<string, unknown>>) => logs.filter(l => typeof l.msg === 'string' && l.msg.startsWith('config reload rejected'))
+/** Past the directory watch's debounce and the poll (every second) that follows a save: all the events one save makes. */
+const SAVE_EVENTS_MS = 1_500
+
+t.test('a file rejected for a file it names is tried again once saved again (or touched), not on the other events of the same save', async t => {
+  const a = await namedUpstream('a')
+  const jwt = `  - { name: api, match: { path: /api }, upstream: a, plugins: { jwt-auth: { issuer: https://login.example.com, jwksFile: jwks.json } } }`
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file, { watch: true })
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+
+  await cf.write(gatewayYaml({ a: [a.url] }, jwt))
+  t.equal(await waitFor(() => gw.reloader.last?.result), 'invalid', 'jwks.json is missing')
+  await sleep(SAVE_EVENTS_MS)
+  t.equal(rejected(gw.logs).length, 1, 'reported once for the save')
+
+  writeFileSync(join(cf.dir, 'jwks.json'), JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', kid: 'ec-1', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] }))
+  const now = new Date()
+  utimesSync(cf.file, now, now)
+  t.equal(await waitFor(() => gw.reloader.last?.result === 'success' ? 'success' : undefined), 'success', 'the touched file is tried again, and now loads')
+  t.equal(await served(gw.url, '/api'), 'status 401', 'jwt-auth is in place')
+})
+
+t.test('a deleted config file is reported once, not once per event of the deletion', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file, { watch: true })
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  // A first save seen: the watch and the poll are in place.
+  await cf.write(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a') + '\n' + route('other', '/other', 'a')))
+  t.equal(await waitFor(() => gw.reloader.last?.result), 'success')
+
+  rmSync(cf.file)
+  t.equal(await waitFor(() => gw.reloader.last?.result === 'invalid' ? 'invalid' : undefined), 'invalid')
+  await sleep(SAVE_EVENTS_MS)
+  t.equal(rejected(gw.logs).length, 1, 'one line')
+  t.match(rejected(gw.logs)[0], { issues: [/cannot read file: ENOENT/] })
+  t.match(await (await request(`${gw.adminUrl}/metrics`)).body.text(), /portcullis_config_reloads_total\{result="invalid"\} 1\n/, 'counted once')
+  t.equal(await served(gw.url, '/api'), 'a', 'the active config serves on')
+})
+
+t.test('a plugin file that failed to import is imported again on the next reload, once fixed (.ts and .mjs)', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const index = new URL('../../src/index.ts', import.meta.url).href
+  for (const ext of ['ts', 'mjs']) {
+    const name = `late-${ext}`
+    const plugin = (code: string) => writeFileSync(join(cf.dir, `${name}.${ext}`), code)
+    await cf.write(`loadPlugins: [ ./${name}.${ext} ]\n` + gatewayYaml({ a: [a.url] }, `  - { name: api, match: { path: /api }, upstream: a, plugins: { ${name}: {} } }`))
+    plugin('export default {{\n')
+    let status = await gw.reloader.reload('signal')
+    t.match(status, { result: 'invalid', issues: [{ path: 'loadPlugins[0]', message: new RegExp(`^cannot load plugin "./${name}.${ext}"`) }] }, `${ext}: a syntax error`)
+    plugin('throw new Error("not ready yet")\n')
+    status = await gw.reloader.reload('signal')
+    t.match(status, { result: 'invalid', issues: [{ message: /not ready yet/ }] }, `${ext}: the file as it is now, not the error of the first import`)
+    plugin(`import { definePlugin, Type } from ${JSON.stringify(index)}
+export default definePlugin({ name: ${JSON.stringify(name)}, priority: 500, schema: Type.Object({}), setup: () => ({ onRequest: () => ({ status: 200, body: ${JSON.stringify(ext)} }) }) })
+`)
+    status = await gw.reloader.reload('signal')
+    t.equal(status.result, 'success', `${ext}: fixed, it loads`)
+    t.equal(await served(gw.url, '/api'), ext)
+    t.equal((await gw.reloader.reload('signal')).result, 'success', `${ext}: a loaded plugin stays loaded`)
+    t.equal(await served(gw.url, '/api'), ext)
+  }
 })

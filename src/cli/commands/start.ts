@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { createLogger } from '../../logging/logger.ts'
 import { startPortcullis } from '../../server/start.ts'
-import { serveUntilStopped } from '../../server/signals.ts'
+import { logStartupSignals, serveUntilStopped } from '../../server/signals.ts'
 import { startPrimary } from '../../workers/primary.ts'
 import { workerCount } from '../../workers/worker-count.ts'
 import { runWorker } from '../../workers/worker.ts'
@@ -28,6 +28,7 @@ export async function run (argv: string[]): Promise<number> {
   if (loaded === undefined) return 1
   const logging = loaded.config.logging
   const log = createLogger({ level: logging?.level, pretty: logging?.pretty })
+  logStartupSignals(log)
   const watch = opts.values['no-watch'] !== true
   const workers = workerCount(loaded.config.server.workers)
   let running
