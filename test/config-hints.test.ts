@@ -28,6 +28,15 @@ t.test('YAML: an unquoted ${VAR} inside { } is one problem, saying to quote it',
   ])
 })
 
+t.test('YAML: so is one in any form interpolation takes (${VAR-default}, ${VAR:?message})', async t => {
+  t.same(await issues(t, head('{ host: 127.0.0.1, port: ${PORT-8080} }') + UPSTREAMS + 'routes: []\n'), [
+    'gw.yaml:2:36 ${PORT-8080} inside { } or [ ] must be quoted: "${PORT-8080}" (YAML reads its "{" as the start of a map)'
+  ])
+  t.same(await issues(t, head('{ host: 127.0.0.1, port: ${PORT:?set PORT} }') + UPSTREAMS + 'routes: []\n'), [
+    'gw.yaml:2:36 ${PORT:?set PORT} inside { } or [ ] must be quoted: "${PORT:?set PORT}" (YAML reads its "{" as the start of a map)'
+  ])
+})
+
 t.test('YAML: a tab in the indentation is one problem, saying to use spaces', async t => {
   t.same(await issues(t, 'server:\n  listen:\n\thost: 127.0.0.1\n    port: 8080\n' + UPSTREAMS + 'routes: []\n'), [
     'gw.yaml:3:1 a tab in the indentation: YAML indents with spaces only'

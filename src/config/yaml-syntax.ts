@@ -18,7 +18,7 @@ export function syntaxIssue (errors: readonly YAMLError[], text: string, lines: 
 
   const { line } = lines.linePos(first.pos[0])
   // `port: ${PORT}` inside { } or [ ]: the `{` of `${` opens a nested map there.
-  const unquoted = /^[^#"']*[{[][^#"']*?(\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})/.exec(source[line - 1] ?? '')
+  const unquoted = /^[^#"']*[{[][^#"']*?(\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?][^}]*)?\})/.exec(source[line - 1] ?? '')
   if (unquoted !== null) {
     const ref = unquoted[1] as string
     return at(line, (unquoted.index ?? 0) + unquoted[0].length - ref.length + 1, `${ref} inside { } or [ ] must be quoted: "${ref}" (YAML reads its "{" as the start of a map)`)
