@@ -20,6 +20,7 @@ export const GatewayError = {
   PLUGIN_FAILED: { status: 500, code: 'plugin_error', message: 'a plugin failed while handling the request' },
   UPSTREAM_UNREACHABLE: { status: 502, code: 'bad_gateway', message: 'the upstream could not be reached or broke the connection' },
   UPSTREAM_BODY_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response body could not be read as sent (say, a corrupt Content-Encoding)' },
+  UPSTREAM_HEADERS_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response head could not be passed on (say, a field that may appear once repeated with another value)' },
   UPSTREAM_BAD_UPGRADE: { status: 502, code: 'bad_gateway', message: 'the upstream switched to a protocol the client did not offer' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
   UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow' },

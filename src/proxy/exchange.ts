@@ -11,7 +11,7 @@ import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
 import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
-import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, upgradeResponseHead } from './hop-by-hop.ts'
+import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2 } from '../server/http2.ts'
 import { assertDuplex, ResponseState } from './response-state.ts'
@@ -263,7 +263,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ex.abortUpstream(err)
     if (ex.res.headersSent) { ex.#destroy(); return true }
     ex.#dropStreams() // a held head: the error is answered in its place
-    ex.bytes += sendError(ex.res, GatewayError.BAD_REQUEST, ex.id, true)
+    ex.#sendError(GatewayError.BAD_REQUEST, true)
     return true
   }
 
@@ -362,11 +362,18 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         bodyTimeout: route.bodyTimeout,
         servername: target.servername
       } as Parameters<typeof target.pool.request>[0])
+      // As a proxied response's (a cache stores it for clients of either protocol), or refused.
+      const headers = endToEndRequestHeaders(r.headers)
+      const repeated = oneValueEach(headers)
+      if (repeated !== undefined) {
+        r.body.once('error', () => {}).destroy()
+        throw new Error(`the upstream's response repeats ${repeated} with another value, a field that may appear once`)
+      }
       upstream.outcome(target, r.statusCode < 500, sentAt, true)
       r.body.once('close', () => upstream.end(target))
       // As closeDelimited() reads a proxied response's raw head (RFC 9112 6.3), from undici's parsed one.
       const closed = method !== 'HEAD' && r.statusCode !== 204 && r.statusCode !== 304 && r.headers['content-length'] === undefined && r.headers['transfer-encoding'] === undefined
-      return { status: r.statusCode, headers: endToEndRequestHeaders(r.headers), body: r.body, closeDelimited: closed }
+      return { status: r.statusCode, headers, body: r.body, closeDelimited: closed }
     } catch (err) {
       upstream.outcome(target, false, sentAt, false)
       upstream.end(target)
@@ -610,8 +617,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       return false
     }
     const headers = endToEndResponseHeaders(raw)
-    if (headers === undefined) {
-      (this.#abort as (err?: Error) => void)(new UpstreamBodyInvalid(`the upstream's response uses a transfer coding other than chunked (${transferCoding(raw)})`))
+    if (typeof headers !== 'object') {
+      (this.#abort as (err?: Error) => void)(headers === undefined
+        ? new UpstreamBodyInvalid(`the upstream's response uses a transfer coding other than chunked (${transferCoding(raw)})`)
+        : Object.assign(new Error(`the upstream's response repeats ${headers} with another value, a field that may appear once`), { code: 'UPSTREAM_INVALID_HEADERS' }))
       return false
     }
     this.#resume = resume
@@ -622,7 +631,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#buffered = typeof length === 'string' && Number(length) <= upstream.responseBuffer
     if (this.compiled.pipeline.responseHooks.length === 0) {
       if (this.#extraHeaders !== undefined) addExtra(headers, this.#extraHeaders)
-      this.res.writeHead(status, headers as Record<string, string | string[]>)
+      try {
+        this.res.writeHead(status, headers as Record<string, string | string[]>)
+      } catch (err) {
+        // Thrown into undici, it would leave the exchange unanswered: a field Node refuses is a
+        // request plugin's (extraResponseHeaders), else the upstream's.
+        if (this.#extraHeaders !== undefined) this.#owner.pluginFailed(this, err)
+        else (this.#abort as (err?: Error) => void)(Object.assign(new Error(`the upstream's response head cannot be written: ${(err as Error).message}`), { code: 'UPSTREAM_INVALID_HEADERS', cause: err }))
+        return false
+      }
       this.#written = headers
       return true
     }
@@ -712,8 +729,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       return
     }
     this.#owner.upstreamFailed(this, err, false)
-    const error = TIMEOUT_CODES.has((err as { code?: string }).code ?? '') ? GatewayError.UPSTREAM_TIMEOUT
-      : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID : GatewayError.UPSTREAM_UNREACHABLE
+    const error = TIMEOUT_CODES.has(code ?? '') ? GatewayError.UPSTREAM_TIMEOUT
+      : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID
+        : code === 'UPSTREAM_INVALID_HEADERS' ? GatewayError.UPSTREAM_HEADERS_INVALID : GatewayError.UPSTREAM_UNREACHABLE
     // Broken mid-body with the head still held: answered without the plugins, which saw the response begin.
     if (this.#held !== undefined) { this.fail(error); return }
     if (!this.res.headersSent) { this.#failUpstream(error); return }
@@ -767,7 +785,24 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   fail (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.#destroy(); return }
     this.#dropStreams() // a held head: the error is answered in its place
-    this.bytes += sendError(this.res, error, this.id)
+    this.#sendError(error)
+  }
+
+  /**
+   * sendError, never thrown into the event handler that called it: a response Node writes not even
+   * that on (never seen) is cut, its cause logged already by the caller, the exchange counted as it
+   * closes. With the gateway's own fields only: over HTTP/2, a writeHead that threw (a field HTTP/2
+   * cannot carry) leaves its fields set on the response, where nothing else sets any.
+   */
+  #sendError (error: GatewayErrorKind, close = false): void {
+    const res = this.res
+    if (isHttp2(this.raw)) for (const name of res.getHeaderNames()) res.removeHeader(name)
+    try {
+      this.bytes += sendError(res, error, this.id, close)
+    } catch {
+      this.cut ??= error === GatewayError.PLUGIN_FAILED ? 'plugin_failed' : 'upstream_broken'
+      this.#destroy()
+    }
   }
 
   /**
@@ -776,7 +811,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   #failUpstream (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.#destroy(); return }
-    if (this.compiled.pipeline.responseHooks.length === 0 && this.#extraHeaders === undefined) { this.bytes += sendError(this.res, error, this.id); return }
+    if (this.compiled.pipeline.responseHooks.length === 0 && this.#extraHeaders === undefined) { this.#sendError(error); return }
     this.#reply({ status: error.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(error, this.id) }, NO_HOOK)
   }
 
@@ -798,7 +833,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#extraHeaders !== undefined) addExtra(state.headers, this.#extraHeaders)
     const streams = state.streams
     if (streams.length === 0) {
-      this.res.writeHead(state.status, this.#written = state.definedHeaders())
+      const headers = state.definedHeaders()
+      this.res.writeHead(state.status, headers) // throws on a field Node refuses: each caller answers it as a plugin's failure
+      this.#written = headers
       this.#sink = this.res
       return
     }
@@ -1134,9 +1171,19 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /**
    * The request's push: Node's parser (HTTP/1.1) and compatibility layer (HTTP/2) push each body
    * chunk into the request as it arrives, read or not. A shared function, not a closure per request.
+   * HTTP/2's compatibility layer pushes the end when the stream closes too, reset before its body
+   * ended (RST_STREAM without END_STREAM, from the client or the gateway): only the stream's own end
+   * (END_STREAM) is pushed. Without it the request is destroyed, not ended (nor left open: a read
+   * of a closed stream's request trips an assertion of Node's), and undici aborts the upstream
+   * request rather than end its chunked body as if whole. A client's NO_ERROR reset is one Node's
+   * http2 ends the stream on too, but `aborted` (before the response ended).
    */
   static #onBodyChunk (this: IncomingMessage, chunk: Buffer | null, encoding?: BufferEncoding): boolean {
     if (chunk !== null) (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE].#received += chunk.length
+    else if (isHttp2(this)) {
+      const stream = (this as unknown as Http2ServerRequest).stream
+      if (!stream.readableEnded || stream.aborted) { this.destroy(); return false }
+    }
     return READABLE_PUSH.call(this, chunk, encoding)
   }
 
@@ -1149,14 +1196,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * HTTP/2: a request body nobody reads any more (undici drops the rest once the upstream has
-   * answered) leaves its stream paused with data unread, and such a stream never closes, nor its
-   * response (nor the exchange). Once the answer is sent, the stream is closed: RST_STREAM
-   * NO_ERROR tells a client still sending to stop (RFC 9113 8.1).
+   * answered, a body stream that refused it unpipes it) leaves its stream paused with data unread,
+   * and such a stream never closes, nor its response (nor the exchange). Once the answer is sent,
+   * the rest is not wanted: the stream is closed, RST_STREAM NO_ERROR telling a client still
+   * sending to stop (RFC 9113 8.1).
    */
   static #dropUnreadBody (this: IncomingMessage | Duplex): void {
     const ex = (this as (IncomingMessage | Duplex) & { [EXCHANGE]: Exchange })[EXCHANGE]
-    const req = ex.raw as unknown as Http2ServerRequest
-    if (req.stream.writableFinished && req.destroyed && !req.stream.readableEnded) req.stream.destroy()
+    const stream = (ex.raw as unknown as Http2ServerRequest).stream
+    if (stream.writableFinished && !stream.readableEnded) stream.destroy()
   }
 
   // One listener shared by every response (not a closure per request): the response knows its exchange.

@@ -1,8 +1,22 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http'
 
-// RFC 9110 7.6.1 hop-by-hop headers, plus `expect` (the gateway answers 100-continue itself) and `host`
-// (set per route); Proxy-* headers are for this hop only.
-const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+// RFC 9110 7.6.1 hop-by-hop headers, plus `expect` (the gateway answers 100-continue itself), `host`
+// (set per route) and `http2-settings` (an HTTP/1.1 Upgrade to h2c's, RFC 9113 8.2.2 connection-specific);
+// Proxy-* headers are for this hop only.
+const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect', 'http2-settings'])
+
+/**
+ * Fields Node's http2 writes once only (lib/internal/http2/util.js kSingleValueHeaders): it throws
+ * on a second. Those lists by definition (RFC 9110 5.3, 8.4, 8.5, 13.1) are joined with `, `, which
+ * means the same; a repeat of another with the same value is kept once, with another value it is
+ * invalid (RFC 9110 5.3): which one the upstream meant is unknown.
+ */
+const ONCE = new Set(['access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age',
+  'authorization', 'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5', 'content-range',
+  'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after',
+  'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options'])
+const LISTS = new Set(['content-encoding', 'content-language', 'if-match', 'if-none-match'])
 
 const NONE: ReadonlySet<string> = new Set()
 
@@ -42,8 +56,10 @@ const onlyChunked = (value: string): boolean => value === 'chunked' || value.tri
  * End-to-end response headers from undici's raw [name, value, ...] buffers, lower-cased; undefined
  * when the response has a transfer coding other than chunked (`gzip, chunked`): undici takes off
  * the chunks only, and the client would get the rest coded with nothing saying how (RFC 9112 6.1).
+ * A field written once only (see ONCE) repeated with another value: its name, the response invalid.
+ * The same for clients of either protocol: a cache holds one response for both.
  */
-export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> | undefined {
+export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string | string[] | undefined> | string | undefined {
   const out: Record<string, string | string[] | undefined> = {}
   // Every Connection header counts: an upstream may send several.
   let connection: string | string[] | undefined
@@ -56,12 +72,30 @@ export function endToEndResponseHeaders (raw: Buffer[]): Record<string, string |
       continue
     }
     const prev = out[name]
-    out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+    if (prev === undefined) out[name] = value
+    else if (!ONCE.has(name)) out[name] = Array.isArray(prev) ? [...prev, value] : [prev, value]
+    else if (LISTS.has(name)) out[name] = `${prev as string}, ${value}`
+    else if (prev !== value) return name
   }
   // Headers named by Connection are rare: removed afterwards rather than checked in the loop.
   const named = connectionTokens(connection)
   if (named !== undefined) for (const name of named) delete out[name]
   return out
+}
+
+/**
+ * endToEndResponseHeaders' rule for headers undici has parsed (a repeated field as an array), in
+ * place: each field written once only made one value; the name of one repeated with another value.
+ */
+export function oneValueEach (headers: Record<string, string | string[] | undefined>): string | undefined {
+  for (const name in headers) {
+    const v = headers[name]
+    if (!Array.isArray(v) || !ONCE.has(name)) continue
+    if (LISTS.has(name)) headers[name] = v.join(', ')
+    else if (v.every(x => x === v[0])) headers[name] = v[0]
+    else return name
+  }
+  return undefined
 }
 
 /**

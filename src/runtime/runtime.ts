@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ServerResponse as NodeServerResponse } from 'node:http'
+import { METHODS, ServerResponse as NodeServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { LoadedConfig } from '../config/load.ts'
@@ -45,6 +45,12 @@ const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   REQUEST_TIMEOUT: 'request'
 }
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
+/**
+ * The methods Node's HTTP/1.1 parser takes (upper-case): it refuses any other with 400. HTTP/2
+ * carries any token as `:method`: `delete` would miss a route that names DELETE, match one without
+ * methods, and reach an upstream that upper-cases it (Werkzeug, cheroot) as that DELETE.
+ */
+const HTTP1_METHODS: ReadonlySet<string> = new Set(METHODS)
 /** Headers some backend frameworks route by (IIS, Symfony, Zend): an authorization bypass if a client may set them. */
 const DEFAULT_REMOVED = ['x-original-url', 'x-rewrite-url']
 
@@ -298,6 +304,7 @@ export class Runtime implements ExchangeOwner {
     let host = req.headers.host
     if (http2) {
       if (headerListTooLarge(req.rawHeaders, this.#maxHeaderList)) { this.#reject(req, res, GatewayError.HEADERS_TOO_LARGE, id, url); return }
+      if (!HTTP1_METHODS.has(req.method as string)) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
       // HTTP/2 names the host in :authority (a Host field may come too, and must agree: RFC 9113 8.3.1).
       // It becomes the Host of the request, as HTTP/1.1's upstream needs, and routes as Host does.
       const authority = req.headers[':authority'] as string | undefined

@@ -72,3 +72,37 @@ t.test('HTTP/2: a download the client cancels midway stops reading the upstream 
   t.ok(await until(() => closed), 'the upstream response is closed')
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/api/stream' }), { status: 499 }, 'logged as the client gone')
 })
+
+t.test('HTTP/2: an upload the client resets midway (RST_STREAM without END_STREAM) is aborted upstream, never ended as if whole', async t => {
+  const uploads: Array<{ bytes: number, complete: boolean | undefined }> = []
+  const { gw, session } = await h2cGateway(t, (req, res) => {
+    const upload = { bytes: 0, complete: undefined as boolean | undefined }
+    uploads.push(upload)
+    req.on('data', (c: Buffer) => { upload.bytes += c.length })
+    req.on('end', () => { upload.complete = true; res.end('stored') })
+    req.on('close', () => { upload.complete ??= req.complete })
+  })
+  // An abort (fetch's, Node's AbortSignal) resets with CANCEL; destroy() with NO_ERROR, which Node's
+  // http2 reads as the stream's end. (Node's stream.close() sends END_STREAM first: that body is whole.)
+  const resets: Record<string, (stream: ClientHttp2Stream, abort: AbortController) => void> = {
+    CANCEL: (_stream, abort) => abort.abort(),
+    NO_ERROR: stream => stream.destroy()
+  }
+  let i = 0
+  for (const [code, reset] of Object.entries(resets)) {
+    for (const retry of [1, 2]) {
+      const at = `${code} #${retry}`
+      const abort = new AbortController()
+      // No Content-Length: the gateway sends it chunked, whose end the upstream would take as the body's.
+      const stream = session.request({ ':method': 'PUT', ':path': `/api/upload/${i}` }, { endStream: false, signal: abort.signal }).on('error', () => {})
+      stream.write(Buffer.alloc(20_000, 'x'))
+      t.ok(await until(() => uploads[i]?.bytes === 20_000), `${at}: the upstream has the bytes sent`)
+      reset(stream, abort)
+      t.ok(await until(() => uploads[i]?.complete !== undefined), `${at}: the upstream's request ended`)
+      t.equal(uploads[i]?.complete, false, `${at}: aborted, not a complete body`)
+      i++
+    }
+  }
+  t.ok(await until(() => gw.logs.filter(l => l.msg === 'request' && l.status === 499).length === 4), 'logged as the client gone')
+  t.equal(gw.gateway.runtime.inFlight, 0)
+})
