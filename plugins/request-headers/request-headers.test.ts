@@ -3,7 +3,7 @@ import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { headerEditTests } from '../../test/helpers/header-edit-cases.ts'
-import { issues } from '../../test/helpers/config-issues.ts'
+import { issues, ONE_ROUTE_PLUGINS } from '../../test/helpers/config-issues.ts'
 
 // The client sends the headers; the echo upstream reports what reached it.
 headerEditTests(t, 'request-headers', async (t, edits, headers) => {
@@ -43,16 +43,7 @@ routes:
 })
 
 t.test('identity headers may be neither set nor renamed to (a client header could pose as the consumer); renamed from, they may', async t => {
-  t.same(await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      request-headers:
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      request-headers:
         rename: { x-flag: X-Anonymous-Consumer, x-user: x_consumer_id, x-consumer-id: x-user-id }
         set: { X-Consumer-Groups: admins }
 `), [
@@ -63,16 +54,7 @@ routes:
 })
 
 t.test('no rename onto a forwarding header, in either spelling (a client header would claim another address); set one, it may', async t => {
-  t.same(await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      request-headers:
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      request-headers:
         rename: { x-client: X-Real-IP, x-proto: X_Forwarded_Proto, x-real-ip: x-peer }
         set: { x-forwarded-prefix: /api }
 `), [
@@ -84,16 +66,7 @@ routes:
 const SECRET = 'a-shared-secret-of-at-least-32-characters!'
 
 t.test('no rename or set onto a header an auth plugin of the route forwards a verified claim in, in either spelling (a client header would pose as the claim)', async t => {
-  t.same(await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      jwt-auth: { secret: "${SECRET}", forwardClaims: { sub: x-user-id, email: X-User-Email } }
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      jwt-auth: { secret: "${SECRET}", forwardClaims: { sub: x-user-id, email: X-User-Email } }
       request-headers:
         rename: { x-note: X-User-Id, x-mail: x_user_email, x-user-id: x-subject }
         set: { x-user-email: forged@example.com }
@@ -119,16 +92,7 @@ routes:
 t.test('Host may be neither removed nor renamed from (the client\'s never reaches the plugins): a config error saying what to use', async t => {
   const message = 'the client\'s Host never reaches the upstream as such: it gets the route\'s (the target\'s, preserveHost or hostHeader), ' +
     'which set: { host: ... } replaces; the client\'s is in X-Forwarded-Host (rename that)'
-  t.same(await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      request-headers:
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      request-headers:
         remove: [ x-a, Host ]
         rename: { HOST: x-orig-host, x-forwarded-host: x-client-host }
 `), [

@@ -3,7 +3,7 @@ import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { headerEditTests } from '../../test/helpers/header-edit-cases.ts'
-import { issues } from '../../test/helpers/config-issues.ts'
+import { issues, ONE_ROUTE_PLUGINS } from '../../test/helpers/config-issues.ts'
 
 // The upstream sends the headers; the client reports what reached it.
 headerEditTests(t, 'response-headers', async (t, edits, headers) => {
@@ -72,16 +72,7 @@ routes:
 })
 
 t.test('Date may not be removed (the gateway writes one on every response): a config error; renamed from or set, it may', async t => {
-  t.same(await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      response-headers:
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      response-headers:
         remove: [ server, Date ]
         rename: { date: x-upstream-date }
 `), [
@@ -124,16 +115,7 @@ routes:
 })
 
 t.test('Vary may not be removed or renamed from or to on a route with compress or cors: a config error', async t => {
-  const config = (plugins: string) => `server:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-${plugins}`
+  const config = (plugins: string) => `${ONE_ROUTE_PLUGINS}${plugins}`
   const message = (plugins: string) => `Vary cannot be removed or replaced on a route with ${plugins}, which add to it: a cache in front would serve the response to clients it does not fit; set: { vary: ... } adds names to it`
   t.same(await issues(t, config(`      compress: {}
       response-headers: { remove: [ x-a, Vary ], rename: { vary: x-vary, x-b: VARY, x-c: x-d } }

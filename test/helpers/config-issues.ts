@@ -13,3 +13,15 @@ export async function issues (t: Test, text: string, env: NodeJS.ProcessEnv = {}
   t.fail('the config was accepted')
   return []
 }
+
+/** A config's text up to the plugins of its one route `r` (line 10 is the first plugin's, at 6 spaces). */
+export const ONE_ROUTE_PLUGINS = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+`
