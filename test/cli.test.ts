@@ -80,6 +80,16 @@ const bad = join(dir, 'bad.yaml')
 t.test('validate: exit 0 for a valid file, 1 with file:line:col lines for an invalid one', async t => {
   const ok = await runCliHere('validate', '-c', good)
   t.same([ok.code, ok.stdout.trim(), ok.stderr], [0, `${good}: valid (6 routes, 2 upstreams)`, ''])
+  const one = join(dir, 'one.yaml')
+  writeFileSync(one, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: users, match: { path: /users/* }, upstream: users }
+`)
+  const single = await runCliHere('validate', '-c', one)
+  t.same([single.code, single.stdout.trim(), single.stderr], [0, `${one}: valid (1 route, 1 upstream)`, ''], 'singular for one')
 
   const ko = await runCli('validate', '-c', bad)
   t.equal(ko.code, 1)

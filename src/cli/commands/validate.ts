@@ -11,6 +11,8 @@ export async function run (argv: string[]): Promise<number> {
   if (typeof opts === 'number') return opts
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
-  console.log(`${opts.config}: valid (${loaded.config.routes.length} routes, ${Object.keys(loaded.config.upstreams).length} upstreams)`)
+  console.log(`${opts.config}: valid (${count(loaded.config.routes.length, 'route')}, ${count(Object.keys(loaded.config.upstreams).length, 'upstream')})`)
   return 0
 }
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`
