@@ -123,3 +123,32 @@ t.test('several auth plugins admitting anonymous requests: the same consumer, or
   await t.rejects(startGateway(base + route('r', `{ key-auth: { anonymous: guest }, jwt-auth: { secret: "${SECRET}", optional: true } }`)),
     { message: /test\.yaml:8:\d+ routes\[0\]\.plugins\.key-auth\.anonymous: admits requests without credentials as consumer "guest", but jwt-auth on this route admits them as no consumer \(optional\): give the route's auth plugins the same anonymous consumer$/m })
 })
+
+t.test('acl runs after an auth plugin at the bottom of the authentication band (1000), whatever its name', async t => {
+  const index = JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)
+  // Named to sort after "acl": at an equal priority it would run after it.
+  const dir = t.testdir({
+    'my-auth.ts': `import { definePlugin, Type } from ${index}
+export default definePlugin({
+  name: 'my-auth',
+  priority: 1000,
+  schema: Type.Object({}),
+  setup (config, ctx) {
+    return { onRequest (req) { const user = req.clientHeaders['x-user']; if (typeof user === 'string') req.consumer = ctx.consumers.get(user) } }
+  }
+})
+`
+  })
+  const custom = await startGateway(`loadPlugins: [ ./my-auth.ts ]
+consumers:
+  - { id: alice, groups: [admins] }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { my-auth: {}, acl: { allow: { groups: [admins] } } } }
+`, { file: `${dir}/gateway.yaml` })
+  t.teardown(() => custom.close())
+  const res = await request(`${custom.url}/x`, { headers: { 'x-user': 'alice' } })
+  await res.body.dump()
+  t.equal(res.statusCode, 200, 'acl sees the consumer my-auth set')
+})

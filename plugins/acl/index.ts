@@ -16,8 +16,9 @@ const matches = (who: Compiled, c: Consumer) => who.ids.has(c.id) || c.groups.so
  */
 export default definePlugin({
   name: 'acl',
-  // Below every auth plugin (1000-2999), above rate limiting: denied requests use no quota.
-  priority: 1000,
+  // Below every auth plugin (1000-2999, a custom one at 1000 too), above rate limiting (950):
+  // denied requests use no quota.
+  priority: 990,
   schema: AclSchema,
   setup (config, ctx) {
     const allow = compile(config.allow)

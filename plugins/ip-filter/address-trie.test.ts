@@ -35,6 +35,9 @@ t.test('AddressTrie', async t => {
   for (const bad of ['10.0.0.0/33', '2001:db8::/129', 'example.com', '10.0.0.0/', '10.0.0.0/x']) {
     t.throws(() => new AddressTrie().add(bad), { message: `"${bad}" is not an IPv4 or IPv6 address or CIDR range` })
   }
+  for (const zoned of ['fe80::1%eth0', 'fe80::%eth0/64']) {
+    t.throws(() => new AddressTrie().add(zoned), { message: `"${zoned}": a zone (%name) is not supported in a rule, it would match every interface; remove it` })
+  }
 })
 
 t.test('an IPv6 range holds IPv4 addresses only when it lies inside ::ffff:0:0/96', async t => {

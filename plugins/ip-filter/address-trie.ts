@@ -19,6 +19,8 @@ export class AddressTrie {
 
   /** Adds `a.b.c.d`, `a.b.c.d/n`, an IPv6 address or `x::/n`. Throws on anything else. */
   add (entry: string): void {
+    // has() reads client addresses without their zone: a zoned rule would match every interface.
+    if (entry.includes('%')) throw new Error(`"${entry}": a zone (%name) is not supported in a rule, it would match every interface; remove it`)
     const slash = entry.indexOf('/')
     const address = slash === -1 ? entry : entry.slice(0, slash)
     const family = isIP(address)

@@ -22,6 +22,9 @@ export default definePlugin({
   schema: IpFilterSchema,
   check (config) {
     const problems: PluginConfigProblem[] = []
+    // An empty list (from templating, say) must not silently open or leave unfiltered a route.
+    if (config.allow?.length === 0) problems.push({ path: ['allow'], message: 'an empty allow would let every client through: remove it, or list the addresses to allow' })
+    else if (config.deny?.length === 0 && config.allow === undefined) problems.push({ path: ['deny'], message: 'an empty deny refuses nobody and this filter has no allow: remove the filter, or list the addresses to deny' })
     for (const key of ['allow', 'deny'] as const) {
       config[key]?.forEach((entry, i) => {
         try { new AddressTrie().add(entry) } catch (err) { problems.push({ path: [key, i], message: (err as Error).message }) }
@@ -34,12 +37,13 @@ export default definePlugin({
     const deny = trieOf(config.deny)
     const refused = ctx.metrics.counter({ name: 'portcullis_ip_filter_refused_total', help: 'Requests refused by ip-filter, by route.', labelNames: ['route'] })
       .labels(ctx.routeName)
-    // has() is undefined for what is not an address: refused by either list.
+    // has() is undefined for what is not an address: refused by either list. Without allow, check
+    // made sure there is a deny.
     const passes = (ip: string): boolean => {
       const denied = deny?.has(ip)
       if (denied === true) return false
       if (allow !== undefined) return allow.has(ip) === true
-      return denied === false || deny === undefined
+      return denied === false
     }
     return {
       onRequest (req) {

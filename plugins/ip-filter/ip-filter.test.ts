@@ -108,15 +108,30 @@ routes:
 `), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.ip-filter\.allow\[1\]: "2001:db8::\/129" is not an IPv4 or IPv6 address or CIDR range/ })
 })
 
-t.test('two empty lists filter nothing', async t => {
-  const open = await startGateway(`
+t.test('an empty list is a config error, not a route open to everyone', async t => {
+  const load = (filter: string) => startGateway(`
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
-  - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: { allow: [], deny: [] } } }
+  - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: ${filter} } }
 `)
-  t.teardown(() => open.close())
-  const res = await request(`${open.url}/x`)
+  const emptyAllow = /routes\[0\]\.plugins\.ip-filter\.allow: an empty allow would let every client through: remove it, or list the addresses to allow/
+  await t.rejects(load('{ allow: [] }'), { message: emptyAllow })
+  await t.rejects(load('{ allow: [], deny: [] }'), { message: emptyAllow })
+  await t.rejects(load('{ allow: [], deny: [10.0.0.0/8] }'), { message: emptyAllow })
+  await t.rejects(load('{ deny: [] }'), { message: /routes\[0\]\.plugins\.ip-filter\.deny: an empty deny refuses nobody/ })
+  const allowOnly = await load('{ allow: [127.0.0.1, "::1"], deny: [] }')
+  t.teardown(() => allowOnly.close())
+  const res = await request(`${allowOnly.url}/x`)
   await res.body.dump()
-  t.equal(res.statusCode, 200)
+  t.equal(res.statusCode, 200, 'an empty deny beside an allow is fine')
+})
+
+t.test('a zone in a rule is a config error: it would match every interface', async t => {
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: { deny: [10.0.0.1, "fe80::%eth0/64"] } } }
+`), { message: /routes\[0\]\.plugins\.ip-filter\.deny\[1\]: "fe80::%eth0\/64": a zone \(%name\) is not supported in a rule/ })
 })

@@ -245,7 +245,7 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
   readonly name: string
   /**
    * Higher runs earlier in the request phase. Bands: 3000+ access control (ip filter, cors),
-   * 1000-2999 authentication, 900-999 rate limiting, 800-899 request transforms,
+   * 1000-2999 authentication, 990 acl, 900-989 rate limiting, 800-899 request transforms,
    * 100-799 caching and other traffic control, below 100 response transforms and observers.
    */
   readonly priority: number

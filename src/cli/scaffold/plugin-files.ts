@@ -16,7 +16,7 @@ import { schema, type Config } from './schema.ts'
 
 export default definePlugin({
   name: '${name}',
-  // Bands: 3000+ access control, 1000-2999 authentication, 900-999 rate limiting,
+  // Bands: 3000+ access control, 1000-2999 authentication, 990 acl, 900-989 rate limiting,
   // 800-899 request transforms, 100-799 caching and traffic control, below 100 response transforms.
   priority: 50,
   schema,
