@@ -226,7 +226,7 @@ t.test('a file rejected for a file it names is tried again once saved again (or 
   const gw = await startFromFile(cf.file, { watch: true })
   t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
 
-  await cf.write(gatewayYaml({ a: [a.url] }, jwt))
+  await cf.replace(gatewayYaml({ a: [a.url] }, jwt))
   t.equal(await waitFor(() => gw.reloader.last?.result), 'invalid', 'jwks.json is missing')
   await sleep(SAVE_EVENTS_MS)
   t.equal(rejected(gw.logs).length, 1, 'reported once for the save')
@@ -244,7 +244,7 @@ t.test('a deleted config file is reported once, not once per event of the deleti
   const gw = await startFromFile(cf.file, { watch: true })
   t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
   // A first save seen: the watch and the poll are in place.
-  await cf.write(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a') + '\n' + route('other', '/other', 'a')))
+  await cf.replace(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a') + '\n' + route('other', '/other', 'a')))
   t.equal(await waitFor(() => gw.reloader.last?.result), 'success')
 
   rmSync(cf.file)
