@@ -291,6 +291,18 @@ t.test('a body left unread is read on for 64 KiB at most: a longer Content-Lengt
   t.same(seen, [], 'nothing reached the upstream')
 })
 
+t.test('a body left unread by a gateway error (an upstream that cannot be reached) is bounded the same way', async t => {
+  const gw = await startGateway(catchAllYaml('http://127.0.0.1:1'))
+  t.teardown(() => gw.close())
+  const port = Number(new URL(gw.url).port)
+  const long = await floodBody(port, ['POST /long HTTP/1.1', 'Host: a', 'Content-Length: 2000000000'], BYTES, FLOOD)
+  t.match(long.answer, /^HTTP\/1\.1 502 [^]*\r\nconnection: close\r\n/i, 'a Content-Length past the bound: the answer says close')
+  t.ok(long.ended && long.sent < FLOOD, `the connection ended, the body not read on (${long.sent} bytes sent)`)
+  const chunked = await floodBody(port, ['POST /chunked HTTP/1.1', 'Host: a', 'Transfer-Encoding: chunked'], CHUNK, FLOOD)
+  t.match(chunked.answer, /^HTTP\/1\.1 502 /, 'chunked: answered')
+  t.ok(chunked.ended && chunked.sent < FLOOD, `the connection ended past 64 KiB of it (${chunked.sent} bytes sent)`)
+})
+
 t.test('after an answer that says close, a request pipelined behind the unread body is not served', async t => {
   const { gw, port, seen } = await gateway(t, '    plugins: { redirect: { to: "/x/*", status: 307 } }')
   // Half-open: it sends on after the gateway's end, as a client already sending would.

@@ -797,6 +797,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #sendError (error: GatewayErrorKind, close = false): void {
     const res = this.res
     if (isHttp2(this.raw)) for (const name of res.getHeaderNames()) res.removeHeader(name)
+    // As after a plugin's answer (#reply): what is left of the body is Node's to discard, within bounds.
+    else if (!this.raw.complete && hasBody(this.raw)) boundDiscard(this.raw, res, this.#received)
     try {
       this.bytes += sendError(res, error, this.id, close)
     } catch {
