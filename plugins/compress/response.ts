@@ -43,7 +43,7 @@ function bodyChanged (h: HeaderMap): void {
  * Gives a response without a body (HEAD, 304) the Vary and ETag the body's response would have for
  * this client, encoding nothing: a cache updating its stored copy from a 304 keeps them (RFC 9111 4.3.4).
  * A body the upstream encoded that the client would get decoded (and encoded again) is described as
- * sent: its Content-Encoding, no length (unknown). A plain body keeps its length and no coding.
+ * sent: its Content-Encoding, no length (unknown). So is a HEAD of a plain body the GET would encode.
  */
 export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
   const h = res.headers
@@ -59,18 +59,21 @@ export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: 
     bodyChanged(h)
     return
   }
-  let changed: boolean
   if (res.status === 304) {
     // A 304 tells neither the body's size nor whether the upstream had encoded it (nor, untyped, its
     // type): the client's copy tells whether it was sent changed, its ETag weakened.
-    changed = weakenedCopy(first(req.clientHeaders['if-none-match']), first(h.etag))
-  } else {
-    const length = first(h['content-length'])
-    if (length !== undefined && Number(length) < c.minSize) return
-    changed = c.encoders.has(c.negotiator.negotiate(accept))
+    addVary(h, 'accept-encoding')
+    if (weakenedCopy(first(req.clientHeaders['if-none-match']), first(h.etag))) weaken(h)
+    return
   }
+  const length = first(h['content-length'])
+  if (length !== undefined && Number(length) < c.minSize) return
   addVary(h, 'accept-encoding')
-  if (changed) weaken(h)
+  const chosen = c.negotiator.negotiate(accept)
+  if (c.encoders.has(chosen)) {
+    h['content-encoding'] = chosen
+    bodyChanged(h)
+  }
 }
 
 /** Whether If-None-Match names the weakened form of a strong ETag. */
