@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
+import { compileTemplate } from './template.ts'
 
 let hits = 0
 const up = await startUpstream((_req, res) => { hits++; res.end('upstream') })
@@ -61,6 +62,19 @@ t.test('templates with the match\'s params, and the query kept or dropped', asyn
 
 t.test('"\\:" and "\\*" are a literal ":" and "*"', async t => {
   t.same(await location('/wiki/Tea?x=1'), [302, 'https://n.example/wiki/Special:Search/Tea*?all=*&x=1'])
+})
+
+t.test('an IP literal host\'s colons are literal, params after it are not', async t => {
+  const cases: Array<[string, string]> = [
+    ['https://[2001:db8::a]:8443/v2/:id', 'https://[2001:db8::a]:8443/v2/7'],
+    ['http://[::1]/:id', 'http://[::1]/7'],
+    ['//user@[fe80::ab:cd]/x/:id', '//user@[fe80::ab:cd]/x/7']
+  ]
+  for (const [to, expected] of cases) {
+    const compiled = compileTemplate(to, ['id'])
+    t.equal(typeof compiled === 'string' ? compiled : compiled({ id: '7' }), expected, to)
+  }
+  t.match(compileTemplate('/p/[::ab]/x', ['id']), /uses ":ab"/, 'brackets in a path are not a host')
 })
 
 t.test('what a URI may not hold, in the client\'s query or path, is percent-encoded in the Location', async t => {

@@ -3,6 +3,8 @@ import { splitTemplate } from '../../src/index.ts'
 // `\:` and `\*` are a literal `:` and `*` (`/wiki/Special\:Search`): a backslash is never part of a URI.
 const ESCAPED = /\\([:*])/
 const ESCAPE_HINT = '(a literal ":" or "*" is written "\\:" or "\\*")'
+// An IP literal host (`http://[2001:db8::a]:8080/`) is literal text: its colons start no param names.
+const IP_LITERAL_AUTHORITY = /^(?:[A-Za-z][A-Za-z0-9+.-]*:)?\/\/[^/?#[\]]*\[[^\]/?#]*\]/
 
 // What a URI holds as is (RFC 3986 2.2, 2.3: unreserved and reserved characters but `[` and `]`,
 // which only an IP literal host may hold; `%` of a percent-encoding): anything else is encoded.
@@ -23,10 +25,14 @@ export function uriSafe (text: string): string {
   })
 }
 
-/** Splits `template` as splitTemplate does (literal text at even indexes, names at odd ones), `\:` and `\*` kept as literal text. */
+/**
+ * Splits `template` as splitTemplate does (literal text at even indexes, names at odd ones), `\:`,
+ * `\*` and an IP literal host kept as literal text.
+ */
 function split (template: string, available: readonly string[]): string[] | string {
-  const pieces = template.split(ESCAPED)
-  const parts = ['']
+  const host = IP_LITERAL_AUTHORITY.exec(template)?.[0] ?? ''
+  const pieces = template.slice(host.length).split(ESCAPED)
+  const parts = [host]
   for (let i = 0; i < pieces.length; i++) {
     const piece = pieces[i] as string
     if (i % 2 === 1) { parts[parts.length - 1] += piece; continue }
