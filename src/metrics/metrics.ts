@@ -193,22 +193,22 @@ export class Metrics {
   }
 
   /** The routes and upstreams of the config in service, once a reload has put one in (see inService). */
-  #inService: { routes: ReadonlySet<string>, upstreams: ReadonlySet<string> } | undefined
+  #inService: { routes: ReadonlySet<string>, upstreams: ReadonlyMap<string, Upstream> } | undefined
 
   /**
    * A reload has put a config with `routes` and `upstreams` in service: the series of every other
-   * route and upstream (the `route` and `upstream` labels of request, upstream and plugin metrics)
-   * are removed, at reload time, never per request. Those kept go on counting, as the next config's
-   * children find the same entries.
+   * route and upstream (the `route` and `upstream` labels of request, upstream and plugin metrics),
+   * and the ejection series of targets an upstream no longer has, are removed, at reload time, never
+   * per request. Those kept go on counting, as the next config's children find the same entries.
    */
-  inService (routes: ReadonlySet<string>, upstreams: ReadonlySet<string>): void {
+  inService (routes: ReadonlySet<string>, upstreams: ReadonlyMap<string, Upstream>): void {
     this.#inService = { routes, upstreams }
     this.dropRetired()
   }
 
   /**
-   * Removes the series of routes and upstreams not in service. Again once a retired runtime has
-   * ended: its last requests (and plugins' gauges) may have brought back a series it alone had.
+   * Removes the series of routes, upstreams and targets not in service. Again once a retired runtime
+   * has ended: its last requests (and plugins' gauges) may have brought back a series it alone had.
    */
   dropRetired (): void {
     if (this.#inService === undefined) return
@@ -223,6 +223,11 @@ export class Metrics {
         dropSeries(metric, 'route', keepRoute)
         dropSeries(metric, 'upstream', keepUpstream)
       }
+    }
+    // Targets a kept upstream no longer has (DNS's current ones included).
+    for (const { labels } of Object.values((this.upstreamEjections as unknown as SeriesInternals).hashMap ?? {})) {
+      const { upstream, target } = labels ?? {}
+      if (upstreams.get(String(upstream))?.targets.some(t => t.url === target) === false) this.upstreamEjections.remove({ upstream: String(upstream), target: String(target) })
     }
   }
 

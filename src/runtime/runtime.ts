@@ -204,10 +204,10 @@ export class Runtime implements ExchangeOwner {
    * the metrics are the new runtime's. An upstream it kept (by name: its Upstream is a new object
    * that inherited the targets' state) keeps its checks here while requests here may still pick a
    * target (a retry), until every one left has begun its response or is a tunnel (see #stopWhenDone).
-   * The series of routes and upstreams `next` no longer has leave /metrics.
+   * The series of routes, upstreams and targets `next` no longer has leave /metrics.
    */
   async retire (next: Runtime): Promise<void> {
-    this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), new Set(next.upstreams.keys()))
+    this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), next.upstreams)
     const retiring = this.#retireUpstreamWork(next.upstreams)
     // With no request left, dispose() stops the rest at once.
     if (this.#inFlight > 0) this.#recheck = setInterval(() => { void this.#stopWhenDone() }, 1_000).unref()

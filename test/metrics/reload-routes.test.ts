@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
-import { configFile, gatewayYaml, startFromFile } from '../reload/helpers.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { configFile, gatewayYaml, startFromFile, waitFor } from '../reload/helpers.ts'
+import { deadPort, startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
 
 const BODY = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}` })) })
@@ -103,4 +103,31 @@ t.test('a reload that renames an upstream: the old name\'s series leave /metrics
   const after = await metrics()
   t.same(ofUpstream(after, 'u0'), [], 'no series of u0, renamed away')
   t.ok(ofUpstream(after, 'u1').some(l => l.startsWith('portcullis_upstream_response_duration_seconds_count')), 'u1 has its own')
+})
+
+t.test('a reload that removes a target from a kept upstream: its ejection series leaves /metrics, a kept target\'s stays', async t => {
+  const up = await startUpstream()
+  const [kept, removed] = [`http://127.0.0.1:${await deadPort()}`, `http://127.0.0.1:${await deadPort()}`]
+  const cf = await configFile('')
+  t.teardown(async () => { await up.close(); await cf.remove() })
+  const yaml = (targets: string[]) => gatewayYaml({}, '  - { name: r, match: { path: /* }, upstream: u }').replace('upstreams:\n', `upstreams:
+  u: { targets: [ ${targets.map(url => `{ url: "${url}" }`).join(', ')} ], passive: { consecutiveFailures: 1, baseEjection: 1m } }
+`)
+  await cf.write(yaml([up.url, kept, removed]))
+  const gw = await startFromFile(cf.file)
+  t.teardown(() => gw.close())
+  const metrics = async () => await (await request(`${gw.adminUrl}/metrics`)).body.text()
+  const ejections = (text: string) => text.split('\n').filter(l => l.startsWith('portcullis_upstream_ejections_total{')).sort()
+  const series = (url: string) => `portcullis_upstream_ejections_total{upstream="u",target="${url}"} 1`
+  t.ok(await waitFor(async () => {
+    await (await request(`${gw.url}/a`)).body.dump()
+    return ejections(await metrics()).length === 2 ? true : undefined
+  }), 'both dead targets ejected')
+  t.same(ejections(await metrics()), [series(kept), series(removed)].sort())
+  const retired = gw.gateway.runtime
+  await cf.write(yaml([up.url, kept]))
+  t.equal((await gw.reloader.reload('admin')).result, 'success')
+  t.same(ejections(await metrics()), [series(kept)], 'the removed target\'s series is gone at the reload')
+  await retired.dispose()
+  t.same(ejections(await metrics()), [series(kept)], 'and stays gone once the old config is done')
 })
