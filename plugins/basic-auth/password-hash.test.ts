@@ -14,7 +14,9 @@ const LIVE = { ended: false }
 t.test('parseHash reads the PHC string whole, and nothing around it', async t => {
   t.same(parseHash(`$scrypt$ln=17,r=10,p=12$${SALT}$${HASH}`).params, { ln: 17, r: 10, p: 12 }, 'r and p of two digits')
   t.equal(parseHash(`$scrypt$ln=14,r=8,p=1$${SALT}$${HASH}`).salt.toString(), 'saltsaltsaltsalt')
-  for (const bad of [`x$scrypt$ln=14,r=8,p=1$${SALT}$${HASH}`, `$scrypt$ln=14,r=8,p=1$${SALT}$${HASH} x`, `$scrypt$ln=14,r=100,p=1$${SALT}$${HASH}`]) {
+  t.same(parseHash(`$scrypt$ln=20,r=32,p=16$${SALT}$${HASH}`).params, { ln: 20, r: 32, p: 16 }, 'the highest costs')
+  const outOfRange = ['ln=14,r=100,p=1', 'ln=14,r=0,p=1', 'ln=14,r=8,p=0', 'ln=14,r=33,p=1', 'ln=14,r=8,p=17', 'ln=14,r=08,p=1', 'ln=9,r=8,p=1', 'ln=21,r=8,p=1']
+  for (const bad of [`x$scrypt$ln=14,r=8,p=1$${SALT}$${HASH}`, `$scrypt$ln=14,r=8,p=1$${SALT}$${HASH} x`, ...outOfRange.map(p => `$scrypt$${p}$${SALT}$${HASH}`)]) {
     t.throws(() => parseHash(bad), { message: 'not a $scrypt$ PHC string' }, bad)
   }
 })

@@ -8,8 +8,11 @@ export const DEFAULT_PARAMS: ScryptParams = { ln: 14, r: 8, p: 1 }
 const KEY_BYTES = 32
 const SALT_BYTES = 16
 
-/** `$scrypt$ln=14,r=8,p=1$<salt>$<hash>`, salt and hash in unpadded base64 (the PHC string format). */
-const PHC = /^\$scrypt\$ln=(1\d|20),r=(\d{1,2}),p=(\d{1,2})\$([A-Za-z0-9+/]{16,})\$([A-Za-z0-9+/]{32,})$/
+/**
+ * `$scrypt$ln=14,r=8,p=1$<salt>$<hash>`, salt and hash in unpadded base64 (the PHC string format).
+ * ln 10-20, r 1-32, p 1-16: 0 would be Node's default in disguise, more a cost paid on every check.
+ */
+const PHC = /^\$scrypt\$ln=(1\d|20),r=([1-9]|[12]\d|3[0-2]),p=([1-9]|1[0-6])\$([A-Za-z0-9+/]{16,})\$([A-Za-z0-9+/]{32,})$/
 export const PHC_PATTERN = PHC.source
 
 export interface PasswordHash { readonly params: ScryptParams, readonly salt: Buffer, readonly hash: Buffer }
