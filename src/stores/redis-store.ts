@@ -328,10 +328,10 @@ export class RedisStore implements OwnedStore {
       return value
     }, (err: unknown) => {
       const e = err as Error
-      // While disconnected, the connection's error says more than "stream isn't writeable";
-      // during a reconnect of the store's own, its reason does.
-      if (this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
       const unavailable = !(e instanceof (ioredis().ReplyError as ErrorConstructor)) || UNAVAILABLE.test(e.message)
+      // While disconnected, the connection's error says more than "stream isn't writeable";
+      // during a reconnect of the store's own, its reason does; an answer (WRONGTYPE) is no reason to be down.
+      if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
       if (unavailable) this.#unanswered(e)
       else if (this.#failing !== 0) this.#answered()
       this.#events.failed(this)
