@@ -308,6 +308,24 @@ routes:
   ], 'a used default\'s missing variable is reported')
 })
 
+t.test('admin.token: shorter than 16 characters, or with white space at either end (a secret file\'s newline), is a config error', async t => {
+  const text = `server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { port: 0 }
+  token: "\${ADMIN_TOKEN}"
+upstreams:
+  u: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: u }
+`
+  const whiteSpace = 'gw.yaml:5:10 admin.token: has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match'
+  t.same(await issues(t, text, { ADMIN_TOKEN: `${'t'.repeat(24)}\n` }), [whiteSpace], 'a trailing newline')
+  t.same(await issues(t, text, { ADMIN_TOKEN: ` ${'t'.repeat(24)}` }), [whiteSpace], 'a leading space')
+  t.same(await issues(t, text, { ADMIN_TOKEN: 'short' }), ['gw.yaml:5:10 admin.token: must NOT have fewer than 16 characters'])
+  t.equal((await parseConfig(text, 'gw.yaml', { ADMIN_TOKEN: 'a b'.repeat(8) })).config.admin?.token, 'a b'.repeat(8), 'white space inside is kept')
+})
+
 t.test('environment: ${VAR:?message} and ${VAR?message} require a variable; the secret is never the literal text', async t => {
   const text = `server:
   listen: { host: 127.0.0.1, port: 0 }

@@ -89,7 +89,12 @@ const Server = Type.Object({
 
 const Admin = Type.Object({
   listen: listen('127.0.0.1'),
-  token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token every admin endpoint but /healthz and /readyz requires, e.g. "${ADMIN_TOKEN}". Required when listen.host is not loopback.' }))
+  token: Type.Optional(Type.String({
+    minLength: 16,
+    // Node trims header values: a token ending in a secret file's newline could never be sent.
+    allOf: [{ pattern: '^\\S(?:[\\s\\S]*\\S)?$', errorMessage: 'has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match' }],
+    description: 'Bearer token every admin endpoint but /healthz and /readyz requires, e.g. "${ADMIN_TOKEN}". Required when listen.host is not loopback.'
+  }))
 }, closed)
 
 const Logging = Type.Object({
