@@ -29,9 +29,17 @@ export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]>
   return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
 }
 
+/** An error answer's `error` and `message` (a worker's with the worst status), for the top of the cluster's answer. */
+function errorOf (body: unknown, status: number): { error?: unknown, message?: unknown } {
+  if (status < 400 || typeof body !== 'object' || body === null) return {}
+  const { error, message } = body as { error?: unknown, message?: unknown }
+  return { ...(error === undefined ? {} : { error }), ...(message === undefined ? {} : { message }) }
+}
+
 /**
  * A plugin admin endpoint in worker mode runs on every worker (a purge must reach each worker's
- * memory cache). The answer: the worst status, and each worker's own answer under `workers`. When a
+ * memory cache). The answer: the worst status, and each worker's own answer under `workers`; for an
+ * error, also its `error` and `message` at the top, as a single process answers them. When a
  * worker did not answer in time, 504 `workers_missing` naming them under `missing`: the caller
  * cannot count on the call having run there (it still may, once the worker gets to it). With no
  * worker serving (all restarting), 503 `workers_missing`: the call ran nowhere.
@@ -45,7 +53,11 @@ export async function clusterPluginAdmin (pool: WorkerPool, call: PluginAdminCal
   const ran = replies.flatMap(r => 'allowed' in r.answer ? [] : [{ pid: r.pid, status: r.answer.status ?? 200, body: r.answer.body ?? {} }])
   const notFound = replies.find(r => 'allowed' in r.answer)?.answer
   if (ran.length === 0 && notFound !== undefined) return notFound
-  if (replies.length >= asked) return ran.length === 0 ? { allowed: [] } : { status: Math.max(...ran.map(r => r.status)), body: { workers: ran } }
+  if (replies.length >= asked) {
+    if (ran.length === 0) return { allowed: [] }
+    const status = Math.max(...ran.map(r => r.status))
+    return { status, body: { ...errorOf(ran.find(r => r.status === status)?.body, status), workers: ran } }
+  }
   const missing = pids.filter(pid => !replies.some(r => r.pid === pid))
   return {
     status: Math.max(504, ...ran.map(r => r.status)),

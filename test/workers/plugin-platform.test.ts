@@ -21,6 +21,7 @@ t.test('workers: plugin admin endpoints run on every worker, GET /stores merges 
   const body = await res.body.json() as { workers: Array<{ pid: number, status: number, body: unknown }> }
   t.same(body.workers.map(w => w.pid).sort(), [...workers].sort(), 'one answer per worker')
   t.ok(body.workers.every(w => w.status === 201 && JSON.stringify(w.body) === JSON.stringify({ got: { n: 1 }, query: {}, path: '/echo' })))
+  t.same(Object.keys(body), ['workers'], 'a success: the workers\' answers alone')
 
   const missing = await request(`${admin}/plugins/probe/none`)
   t.equal(missing.statusCode, 404)
@@ -68,9 +69,10 @@ t.test('workers: a plugin admin reply that cannot be sent is each worker\'s 500,
   for (const path of ['/circular', '/bigint', '/status?status=101', '/status?status=600']) {
     const res = await request(`${admin}/plugins/odd-admin${path}`)
     t.equal(res.statusCode, 500, path)
-    const body = await res.body.json() as { workers: Array<{ pid: number, status: number, body: unknown }> }
+    const body = await res.body.json() as { error?: string, message?: string, workers: Array<{ pid: number, status: number, body: unknown }> }
     t.same(body.workers.map(w => w.pid).sort(), [...workers].sort(), `${path}: every worker answered`)
     t.ok(body.workers.every(w => w.status === 500 && (w.body as { error?: string }).error === 'internal_error'), `${path}: each worker's 500`)
+    t.match(body, { error: 'internal_error', message: String }, `${path}: the error at the top, as a single process answers`)
   }
   t.ok(await cli.waitForLine(l => l.msg === 'plugin admin endpoint failed' && String((l.err as { message?: string } | undefined)?.message).includes('GET /plugins/odd-admin/status replied status 101'), 5_000),
     'logged by the worker, naming the endpoint')
