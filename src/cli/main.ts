@@ -8,7 +8,7 @@ import './stdout.ts'
 interface Command {
   summary: string
   load: () => Promise<{ run: (argv: string[]) => Promise<number> }>
-  /** Serves until stopped: signals are held from the start (see holdStartupSignals), and it ends on its own. */
+  /** Serves until stopped: signals are held from the start (see holdStartupSignals). */
   serves?: true
 }
 // Each command's module is imported only when it runs: `validate` or `--help` need not load the server.
@@ -48,9 +48,11 @@ if (name === undefined || name === '--help' || name === '-h' || name === 'help')
     // First thing: loading the server's modules alone takes a while.
     if (command.serves === true && main) holdStartupSignals()
     process.exitCode = await (await command.load()).run(rest)
-    // A module that loadPlugins names may keep the event loop busy (a timer at its top level): a
-    // command that is done exits, once its output is written.
-    if (command.serves !== true && main) exitWhenFlushed(process.exitCode)
+    // A module that loadPlugins names may keep the event loop busy (a timer at its top level), as
+    // may a reload abandoned by the stop (a plugin setup that hangs): a command that is done, a
+    // stopped gateway included, exits once its output is written. Supervisors size their grace
+    // period to server.shutdownTimeout. (The log's last lines are written on exit: see createLogger.)
+    if (main) exitWhenFlushed(process.exitCode)
   }
 }
 

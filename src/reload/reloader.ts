@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { ConfigError, formatIssue, type ConfigIssue } from '../config/config-error.ts'
 import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics/metrics.ts'
+import { LATE, within } from '../plugins/deadline.ts'
 import { frozenSettingIssues } from './frozen-settings.ts'
 
 const STOPPING = 'the gateway is stopping'
@@ -60,6 +61,8 @@ export class Reloader {
    */
   #lastBad: string | undefined
   #closed = false
+  /** The stop did not wait for the attempt under way: see close(). */
+  #abandoned = false
 
   constructor (options: ReloaderOptions) {
     this.#o = options
@@ -80,11 +83,17 @@ export class Reloader {
     return this.#queued
   }
 
-  /** Waits for the attempts under way; later triggers fail ("the gateway is stopping"). */
-  async close (): Promise<void> {
+  /**
+   * Waits for the attempts under way, for at most `ms`; later triggers fail ("the gateway is
+   * stopping"). One still under way then (a plugin setup that hangs) is abandoned, so that the stop
+   * keeps to server.shutdownTimeout: nothing it built is put in service, and it is released when
+   * the build ends, if the process still runs by then.
+   */
+  async close (ms: number): Promise<void> {
     this.#closed = true
-    await this.#queued
-    await this.#running
+    if (await within(Promise.all([this.#queued, this.#running]), ms) !== LATE) return
+    this.#abandoned = true
+    this.#o.log.warn({ waitedMs: ms }, `config reload abandoned: ${STOPPING}`)
   }
 
   #start (trigger: ReloadTrigger): Promise<ReloadStatus> {
@@ -149,6 +158,11 @@ export class Reloader {
       if (err instanceof ConfigError) {
         log.error({ trigger, hash, issues: err.issues.map(formatIssue) }, `config reload rejected, the active config keeps serving: ${err.message}`)
         return done('invalid', { hash, issues: err.issues })
+      }
+      // Ended during the stop (refused by the swap, or its build cut short): nothing keeps serving.
+      if (this.#closed) {
+        if (!this.#abandoned) log.warn({ err, trigger, hash }, `config reload not done: ${STOPPING}`)
+        return done('failed', { hash, error: STOPPING })
       }
       log.error({ err, trigger, hash }, 'config reload failed while building the new runtime; the active config keeps serving')
       return done('failed', { hash, error: (err as Error).message })

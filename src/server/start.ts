@@ -159,9 +159,10 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
         watcher?.close()
         certificates?.close()
         // Stop accepting first: a reload under way (a slow plugin setup) must not hold the
-        // listener open. Finishing during the stop, it is not put in service (GatewayServer.swap).
-        const reloads = reloader.close()
+        // listener open. Finishing during the stop, it is not put in service (GatewayServer.swap);
+        // not finished by the deadline, it is abandoned.
         const deadline = shutdownMs(gateway.runtime.loaded.config)
+        const reloads = reloader.close(deadline)
         log.info({ deadlineMs: deadline, inFlight: gateway.runtime.inFlight }, 'shutting down')
         if (redirect !== undefined) await closeRedirect(redirect)
         await gateway.close(deadline)
@@ -171,7 +172,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       }
     }
   } catch (err) {
-    await Promise.allSettled([gateway.close(0), reloader.close(), redirect?.listening === true ? closeRedirect(redirect) : undefined])
+    await Promise.allSettled([gateway.close(0), reloader.close(0), redirect?.listening === true ? closeRedirect(redirect) : undefined])
     throw err
   }
 }

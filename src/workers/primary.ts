@@ -119,10 +119,12 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
         stopping = true
         watcher?.close()
         certificates?.close()
-        // A reload under way is not waited for: stopping the pool fails it at once.
-        const reloads = reloader.close()
+        // A reload under way is not waited for: stopping the pool fails it at once (and one still
+        // building the primary's view by the deadline is abandoned).
+        const deadline = shutdownMs(view.loaded.config)
+        const reloads = reloader.close(deadline)
         log.info({ workers: pool.pids }, 'shutting down: draining every worker')
-        await pool.stop(shutdownMs(view.loaded.config))
+        await pool.stop(deadline)
         await reloads
         clearInterval(resend)
         await Promise.all([stopChecks(), admin?.admin.close(), view.dispose()])

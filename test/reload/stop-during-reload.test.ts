@@ -40,6 +40,8 @@ t.test('a stop during a slow reload closes the listener at once; the reload, end
   t.match(await reload, { result: 'failed', error: 'the gateway is stopping' })
   await closed
   t.notOk(gw.logs.some(l => l.msg === 'config reloaded'))
+  t.match(gw.logs.find(l => l.trigger === 'admin'), { level: 40, msg: 'config reload not done: the gateway is stopping' }, 'logged as ended by the stop')
+  t.notOk(gw.logs.some(l => String(l.msg).includes('keeps serving')), 'not as a reload that failed while the gateway serves on')
 })
 
 /** POST /config/reload: its status and JSON body. */
@@ -96,4 +98,32 @@ t.test('a reload under way when the stop begins answers 503 failed, and one aske
   await closed
   const counted = (await gw.metrics.configReloads.get()).values.find(v => v.labels.result === 'failed')?.value
   t.equal(counted, 2, 'both counted as failed')
+})
+
+// The stop waited for the reload to end (up to pluginTimeout), past shutdownTimeout, and logged it
+// as "failed while building the new runtime; the active config keeps serving".
+t.test('a stop during a reload that outlasts shutdownTimeout abandons it: the stop keeps to its deadline', async t => {
+  const a = await namedUpstream('a')
+  const server = 'server:\n  shutdownTimeout: 300ms\n  pluginTimeout: 20s\n'
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, '  - { name: r, match: { path: /* }, upstream: a }').replace('server:\n', server))
+  t.teardown(async () => { await Promise.all([a.close(), cf.remove()]) })
+  const gate = sharedWithPlugins('stop-abandons-reload', { started: false, release: () => {} })
+  writeUserPlugin(cf.dir, 'held', 500, "new Promise(resolve => { const g = shared('stop-abandons-reload'); g.started = true; g.release = () => resolve({}) })")
+  const gw = await startFromFile(cf.file)
+
+  await cf.write('loadPlugins: [ ./held.ts ]\n' + gatewayYaml({ a: [a.url] }, '  - { name: r, match: { path: /* }, upstream: a, plugins: { held: {} } }').replace('server:\n', server))
+  const reload = gw.reloader.reload('admin')
+  t.ok(await until(() => gate.started), 'the reload is in its plugin setup')
+  const at = performance.now()
+  await gw.close()
+  const tookMs = Math.round(performance.now() - at)
+  t.ok(tookMs < 1_500, `stopped within shutdownTimeout 300ms and a margin (took ${tookMs} ms)`)
+  t.match(gw.logs.find(l => l.msg === 'config reload abandoned: the gateway is stopping'), { level: 40, waitedMs: 300 })
+  t.equal(gw.logs.at(-1)?.msg, 'stopped', 'then stopped')
+
+  // Ending later, it is not put in service, and says nothing more.
+  const lines = gw.logs.length
+  gate.release()
+  t.match(await reload, { result: 'failed', error: 'the gateway is stopping' })
+  t.equal(gw.logs.length, lines, 'no line after the stop')
 })
