@@ -139,11 +139,12 @@ t.test('bytes the client sent right behind its upgrade request reach the upstrea
 
 t.test("a tunnel outlives the route's request and response timeouts", async t => {
   const up = await tunnelUpstream(t)
-  // 400 ms: room for the 101 to come on a loaded machine, the tunnel being what must outlive them.
-  const gw = await gateway(t, up.url, '    timeouts: { request: 400ms, response: 400ms }\n')
+  // 1 s: room for the 101 to come on a loaded machine (400 ms seen under load), the tunnel being what must outlive them.
+  const gw = await gateway(t, up.url, '    timeouts: { request: 1s, response: 1s }\n')
   const tunnel = await openTunnel(t, gw)
-  // Past the route's timeouts: asserts that nothing cuts the tunnel meanwhile.
-  await new Promise(resolve => setTimeout(resolve, 900))
+  // Past the route's timeouts (armed before the 101 came, so due before this wait ends): asserts
+  // that nothing cuts the tunnel meanwhile.
+  await new Promise(resolve => setTimeout(resolve, 1_100))
   tunnel.socket.write('still')
   t.ok(await until(() => tunnel.after() === 'still'), `echoed after the timeout: ${JSON.stringify(tunnel.after())}`)
 })
@@ -186,7 +187,8 @@ t.test("the upstream's end closes the client's connection, even when the client 
   tunnel.socket.write('bye')
   t.ok(await until(() => ended), 'the client saw the end')
   const server = gw.gateway.app.server as unknown as { _connections: number }
-  t.ok(await until(() => server._connections === 0), 'the gateway holds no half-open connection')
+  // After the linger (2 s); at most 10 s on a loaded machine.
+  t.ok(await until(() => server._connections === 0, 10_000), 'the gateway holds no half-open connection')
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 101 })
 })
 
@@ -303,7 +305,9 @@ t.test('a tunnel whose client reads nothing of what the upstream sends is cut af
 
 t.test('a tunnel whose client reads in bursts, each pause shorter than clientTimeouts.send, is not cut', async t => {
   const up = await tunnelUpstream(t)
-  const gw = await gateway(t, up.url, '', '', '  clientTimeouts: { send: 600ms }')
+  // 1 s: five times each pause, so that a loaded machine's late timer does not make one a cut; still
+  // half the 2 s the client reads in bursts, so a time not restarted by each drain would cut it.
+  const gw = await gateway(t, up.url, '', '', '  clientTimeouts: { send: 1s }')
   const tunnel = await openTunnel(t, gw)
   let received = 0
   tunnel.socket.on('data', (c: Buffer) => { received += c.length })

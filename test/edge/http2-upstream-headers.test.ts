@@ -28,10 +28,10 @@ const HEADS: Record<string, Record<string, string | string[]>> = {
   conflict: { etag: ['"a"', '"b"'], 'content-type': ['text/plain', 'text/html'], 'access-control-allow-credentials': ['true', 'false'] }
 }
 
-/** h2Request, or status 0 for a stream not answered within 3 s (the hang this guards against). */
+/** h2Request, or status 0 for a stream not answered within 10 s (the hang this guards against; room for a loaded machine). */
 async function ask (session: ClientHttp2Session, path: string): Promise<H2Response> {
   let timer: NodeJS.Timeout | undefined
-  const hung = new Promise<H2Response>(resolve => { timer = setTimeout(resolve, 3_000, { status: 0, headers: {}, body: Buffer.from('{}') }) })
+  const hung = new Promise<H2Response>(resolve => { timer = setTimeout(resolve, 10_000, { status: 0, headers: {}, body: Buffer.from('{}') }) })
   const answer = h2Request(session, { ':path': path, 'accept-encoding': 'gzip' }).catch((): H2Response => ({ status: -1, headers: {}, body: Buffer.from('{}') }))
   try { return await Promise.race([answer, hung]) } finally { clearTimeout(timer) }
 }
