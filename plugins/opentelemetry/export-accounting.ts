@@ -41,34 +41,58 @@ export interface ExportTarget {
 }
 
 /**
- * An exporter that logs when exports start failing (once, with the error) and when they work
- * again: a line per outage, not per batch.
+ * An exporter that ends each export at the timeout, whatever the OTLP exporter still waits for
+ * (its own timeout is an idle timer: a collector that trickles its reply never reaches it), and
+ * logs when exports start failing (once, with the error) and when they work again: a line per
+ * outage, not per batch. A late answer to an export that already ended changes nothing.
  */
 export class LoggedExporter implements SpanExporter {
   readonly #inner: SpanExporter
   readonly #log: Logger
   readonly #target: ExportTarget
+  readonly #timeoutMs: number
+  /** The exports under way, each settling once it ended. */
+  readonly #running = new Set<Promise<ExportResult>>()
   #failing = false
 
-  constructor (inner: SpanExporter, log: Logger, target: ExportTarget) {
+  constructor (inner: SpanExporter, log: Logger, target: ExportTarget, timeoutMs: number) {
     this.#inner = inner
     this.#log = log
     this.#target = target
+    this.#timeoutMs = timeoutMs
   }
 
   export (spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    this.#inner.export(spans, result => {
-      if (result.code !== ExportResultCode.SUCCESS && !this.#failing) {
-        this.#failing = true
-        this.#log.warn({ err: result.error, endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)')
-      } else if (result.code === ExportResultCode.SUCCESS && this.#failing) {
-        this.#failing = false
-        this.#log.info({ endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export works again')
-      }
+    const running = new Promise<ExportResult>(resolve => {
+      const timer = setTimeout(() => { resolve({ code: ExportResultCode.FAILED, error: new Error(`OTLP export timed out after ${this.#timeoutMs} ms`) }) }, this.#timeoutMs)
+      this.#inner.export(spans, result => { clearTimeout(timer); resolve(result) })
+    })
+    this.#running.add(running)
+    void running.then(result => {
+      this.#running.delete(running)
+      this.#logged(result)
       done(result)
     })
   }
 
-  shutdown (): Promise<void> { return this.#inner.shutdown() }
-  forceFlush (): Promise<void> { return this.#inner.forceFlush?.() ?? Promise.resolve() }
+  #logged (result: ExportResult): void {
+    if (result.code !== ExportResultCode.SUCCESS && !this.#failing) {
+      this.#failing = true
+      this.#log.warn({ err: result.error, endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)')
+    } else if (result.code === ExportResultCode.SUCCESS && this.#failing) {
+      this.#failing = false
+      this.#log.info({ endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export works again')
+    }
+  }
+
+  /** Waits for the exports under way, each over by the timeout. */
+  async forceFlush (): Promise<void> {
+    await Promise.all([...this.#running])
+  }
+
+  /**
+   * forceFlush(). The OTLP exporter's shutdown() is not called: it only waits for its requests,
+   * which closing the exporter's connections ends (tracing.ts).
+   */
+  shutdown (): Promise<void> { return this.forceFlush() }
 }

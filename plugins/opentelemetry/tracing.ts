@@ -7,6 +7,7 @@ import {
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
 import { hideUrlSecrets, toMs, type PluginSetupContext } from '../../src/index.ts'
 import { LoggedExporter, spanAccounting } from './export-accounting.ts'
+import { exportConnections } from './export-connections.ts'
 import { DEFAULTS, type OpenTelemetryConfig } from './schema.ts'
 
 /**
@@ -31,7 +32,7 @@ export interface Tracing {
   readonly ids: RequestIds
   /** The routes that share it, each added by its setup: named in the export lines (the logger's `route` is only the first's). */
   readonly routes: string[]
-  /** Exports what is queued (bounded by `timeout`), then stops. */
+  /** Exports what is queued within `timeout`, then stops: any export still running is cut, every connection closed. */
   dispose (): Promise<void>
 }
 
@@ -60,14 +61,18 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
   const endpoint = config.endpoint ?? DEFAULTS.endpoint
   const timeout = toMs(config.timeout ?? DEFAULTS.timeout)
   const maxQueueSize = config.maxQueueSize ?? DEFAULTS.maxQueueSize
-  const otlp = new OTLPTraceExporter({ url: endpoint, headers: config.headers ?? {}, timeoutMillis: timeout })
+  const connections = exportConnections(endpoint, timeout)
+  const otlp = new OTLPTraceExporter({ url: endpoint, headers: config.headers ?? {}, timeoutMillis: timeout, httpAgentOptions: () => connections.agent })
   const routes: string[] = []
+  const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }, timeout)
   // selfObsMeterProvider is a BatchSpanProcessor option its BufferConfig type does not list yet.
   const batching: BufferConfig & { selfObsMeterProvider: MeterProvider } = {
     maxQueueSize,
     maxExportBatchSize: Math.min(config.maxBatchSize ?? DEFAULTS.maxBatchSize, maxQueueSize),
     scheduledDelayMillis: toMs(config.flushInterval ?? DEFAULTS.flushInterval),
-    exportTimeoutMillis: timeout,
+    // A backstop only: the exporter ends each export at `timeout`, so that it is counted (past
+    // this, the processor would go on without counting it).
+    exportTimeoutMillis: 2 * timeout,
     selfObsMeterProvider: spanAccounting(ctx.metrics)
   }
   const ids = new RequestIds()
@@ -75,12 +80,19 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
     resource: defaultResource().merge(resourceFromAttributes({ ...config.resourceAttributes, [ATTR_SERVICE_NAME]: config.serviceName ?? DEFAULTS.serviceName })),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.samplingRatio ?? DEFAULTS.samplingRatio) }),
     idGenerator: ids,
-    spanProcessors: [new BatchSpanProcessor(new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }), batching)]
+    spanProcessors: [new BatchSpanProcessor(exporter, batching)]
   })
   return {
     tracer: provider.getTracer('portcullis'),
     ids,
     routes,
-    dispose: () => provider.shutdown()
+    async dispose () {
+      // Exports the queued batches side by side, each over within `timeout`. The first that fails
+      // (counted and logged) rejects this before the exporter's shutdown: done again, to wait for
+      // the others. Closing the connections then ends what the SDK still sends (a retry).
+      await provider.shutdown().catch(() => {})
+      await exporter.shutdown()
+      connections.close()
+    }
   }
 }

@@ -1,0 +1,58 @@
+import http from 'node:http'
+import https from 'node:https'
+import type { Duplex } from 'node:stream'
+
+/** The HTTP agent of one OTLP exporter, and what releases it. */
+export interface ExportConnections {
+  readonly agent: http.Agent
+  /** Destroys every connection, busy or idle, and every one opened later (a retry the SDK had scheduled). */
+  close (): void
+}
+
+/**
+ * The exporter's connections, each request on them cut `timeoutMs` after it took its connection.
+ * The SDK's own `timeoutMillis` is a socket idle timer: a collector that trickles its reply
+ * restarts it with every byte, and would hold the connection (and the export) for as long as it
+ * trickles. keepSocketAlive() runs when a request is done with its connection.
+ */
+export function exportConnections (url: string, timeoutMs: number): ExportConnections {
+  const Agent = new URL(url).protocol === 'https:' ? https.Agent : http.Agent
+  const deadlines = new Map<Duplex, NodeJS.Timeout>()
+  const start = (socket: Duplex) => {
+    deadlines.set(socket, setTimeout(() => { socket.destroy(new Error(`OTLP export cut: no complete answer within timeout (${timeoutMs} ms)`)) }, timeoutMs))
+  }
+  const stop = (socket: Duplex) => { clearTimeout(deadlines.get(socket)); deadlines.delete(socket) }
+  let closed = false
+  const agent = new (class extends Agent {
+    override createConnection (options: http.ClientRequestArgs, callback: (err: Error | null, stream?: Duplex) => void): Duplex | null | undefined {
+      // Refused through the callback, no socket made: the request fails with this error.
+      if (closed) {
+        callback(new Error('OTLP exporter closed'))
+        return undefined
+      }
+      const socket = super.createConnection(options, callback)
+      if (socket != null) {
+        socket.once('close', () => { stop(socket) })
+        start(socket)
+      }
+      return socket
+    }
+
+    override reuseSocket (socket: Duplex, request: http.ClientRequest): void {
+      start(socket)
+      super.reuseSocket(socket, request)
+    }
+
+    override keepSocketAlive (socket: Duplex): void {
+      stop(socket)
+      return super.keepSocketAlive(socket)
+    }
+  })({ keepAlive: true })
+  return {
+    agent,
+    close () {
+      closed = true
+      agent.destroy()
+    }
+  }
+}
