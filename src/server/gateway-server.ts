@@ -1,6 +1,6 @@
 import fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import cluster from 'node:cluster'
-import { METHODS, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import { METHODS, ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders, type Server as HttpServer } from 'node:http'
 import type { Http2Server, Http2Session } from 'node:http2'
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -17,7 +17,7 @@ import { holdContinue } from '../proxy/expect-continue.ts'
 import { Exchange } from '../proxy/exchange.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
 import { http10AsHttp1, selectAlpn, stapleOcsp, type ServerTls } from './server-tls.ts'
-import { UnusedConnections } from './unused-connections.ts'
+import { bodyUnderWay, UnusedConnections } from './unused-connections.ts'
 
 /** Warnings a client can provoke at will (limit reached, no file descriptors, HTTP/2 abuse) are logged at most this often, per kind. */
 const WARN_EVERY_MS = 10_000
@@ -54,16 +54,17 @@ export class GatewayServer {
     const tls = runtime.loaded.serverTls
     const h2 = http2Limits(server)
     const h2tls = h2 !== undefined && tls !== undefined
+    const Response = drainingResponse(() => this.#closing)
     this.app = fastify({
       // With TLS, a client's SNI picks its certificate from the runtime current at its handshake (see swap).
       // The TLS handshake counts in the time to send the headers (Node's own default is 120s; 0 is that default).
-      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, handshakeTimeout: headersMs, ALPNCallback: selectAlpn(h2tls), ...(h2tls ? { allowHTTP1: true, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
+      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, ServerResponse: Response, handshakeTimeout: headersMs, ALPNCallback: selectAlpn(h2tls), ...(h2tls ? { allowHTTP1: true, Http1ServerResponse: Response, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
       // HTTP/2 over TLS (ALPN h2), HTTP/1.1 on the same port; idle sessions are closed by Http2Connections.
       ...(h2tls ? { http2: true, http2SessionTimeout: 0 } : {}),
       logger: false,
       keepAliveTimeout: keepAliveMs(server),
       // Node checks headersTimeout every connectionsCheckingInterval (30s by default: a 60s timeout fired at up to 90s).
-      http,
+      http: { ...http, ServerResponse: Response },
       // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
       return503OnClosing: false,
       forceCloseConnections: 'idle',
@@ -313,10 +314,10 @@ export class GatewayServer {
       // events come in this turn): an upstream error must not be answered on a connection already cut.
       setTimeout(() => { for (const r of runtimes) void r.destroy() }, 0)
     }, deadlineMs)
-    // A keep-alive connection whose response ends during the drain would otherwise stay open
-    // (server.close() only closes the connections idle when it is called) until the deadline.
-    // Nor are connections that have sent nothing yet.
-    const sweep = setInterval(() => { this.app.server.closeIdleConnections(); this.#unused.close() }, 100)
+    // A keep-alive connection whose response (its head written before the stop) ends during the
+    // drain would otherwise stay open (server.close() only closes the connections idle when it is
+    // called) until the deadline. Nor are connections that have sent nothing, or part of a head.
+    const sweep = setInterval(() => this.#unused.close(), 100)
     this.#unused.close()
     // HTTP/2: GOAWAY to every session; their streams in flight finish, then they close.
     this.#h2?.goaway()
@@ -382,11 +383,20 @@ function swapSecureContext (server: TlsServer, options: TlsOptions): void {
   Object.assign(server, { requestCert: options.requestCert === true, rejectUnauthorized: options.rejectUnauthorized !== false })
 }
 
-/** Node's parser is inside a request's body: its `incoming`, the request being parsed, is cleared once one is complete. */
-/** The request whose body Node's parser is reading on `socket`, if any. */
-function bodyUnderWay (socket: Duplex): IncomingMessage | undefined {
-  const incoming = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming
-  return incoming != null && !incoming.complete ? incoming : undefined
+/**
+ * The HTTP/1.x responses of a listener. One whose head is written once the gateway is closing says
+ * `Connection: close`, and Node closes the connection after it (as nginx and Envoy do when draining):
+ * the client sends its next request on a new connection, to another replica, rather than meet a 503
+ * (or a connection closed under it) on this one. Pipelined requests behind it go unanswered, theirs
+ * to retry (RFC 9112 9.3.2). The head of every response comes here (end() and write() too).
+ */
+function drainingResponse (closing: () => boolean): typeof ServerResponse<IncomingMessage> {
+  return class extends ServerResponse {
+    override writeHead (status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this {
+      if (closing()) this.shouldKeepAlive = false
+      return super.writeHead(status, reason as string, headers)
+    }
+  }
 }
 
 /** A parser error in what the client sent, not its going away (a reset, or the connection ended mid-body). */
