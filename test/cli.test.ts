@@ -195,7 +195,9 @@ t.test('validate and routes exit once done, though a loaded plugin module keeps 
   writeFileSync(file, 'loadPlugins: [ ./ticking.ts ]\n' + GOOD)
   for (const command of ['validate', 'routes']) {
     const cli = spawnCli([command, '-c', file])
-    const code = await Promise.race([cli.exited, sleep(20_000, 'still running')])
+    // At most (unref'd: not holding this process once the CLI exited): the plugin's timer would keep it
+    // running for ever, and a start alone takes seconds (10 s on a loaded machine).
+    const code = await Promise.race([cli.exited, sleep(50_000, 'still running', { ref: false })])
     if (code === 'still running') { cli.child.kill('SIGKILL'); await cli.exited }
     t.equal(code, 0, `${command} exits 0 (stderr: ${cli.stderr()})`)
     t.match(cli.lines.map(l => l.text).join('\n'), command === 'validate' ? /: valid \(6 routes/ : /^ROUTE/, `${command} printed all it had to`)

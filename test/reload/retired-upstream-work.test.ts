@@ -1,7 +1,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { request } from 'undici'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startUpstream } from '../helpers/upstream.ts'
@@ -106,12 +106,21 @@ routes:
 
 // A response that has begun is never retried: a retired runtime whose requests left have all begun
 // their responses (SSE, downloads) stops its checks too, at once or within a second of the last one's start.
+// Each config checks a path of its own (/health/<n>), on a connection of its own: which runtimes check is
+// seen, not guessed from a rate (a loaded machine slows every runtime's checks).
 t.test('a retired runtime whose requests have all begun their responses stops its health checks', async t => {
-  let checks = 0
+  const checks = new Map<string, number>()
+  const sockets = new Map<string, Set<Socket>>()
   let begin: (() => void) | undefined
   const open: Array<{ end: () => void }> = []
   const server = createServer((req, res) => {
-    if (req.url === '/health') { checks++; res.end('ok'); return }
+    const path = req.url ?? ''
+    if (path.startsWith('/health/')) {
+      checks.set(path, (checks.get(path) ?? 0) + 1)
+      sockets.set(path, (sockets.get(path) ?? new Set()).add(req.socket))
+      res.end('ok')
+      return
+    }
     open.push(res)
     const stream = () => { res.writeHead(200, { 'content-type': 'text/event-stream' }); res.write('data: 1\n\n') }
     if (req.url === '/held') begin = stream
@@ -124,7 +133,7 @@ t.test('a retired runtime whose requests have all begun their responses stops it
 upstreams:
   events:
     targets: [ { url: "${url}" } ]
-    healthCheck: { path: /health, interval: 100ms }
+    healthCheck: { path: /health/${n}, interval: 100ms }
 routes:
   - { name: events-${n}, match: { path: /* }, upstream: events }
 `
@@ -139,8 +148,11 @@ routes:
     await cf.remove()
   })
   const reload = async (n: number) => { await cf.write(yaml(n)); t.equal((await gw.reloader.reload('admin')).result, 'success') }
-  const rate = async () => { const from = checks; await new Promise(resolve => setTimeout(resolve, 1_000)); return checks - from }
+  /** Checks so far of config `n`'s runtime, and whether it still has a check connection open (stopped checks close it). */
+  const count = (n: number) => checks.get(`/health/${n}`) ?? 0
+  const checking = (n: number) => [...sockets.get(`/health/${n}`) ?? []].some(s => !s.destroyed)
 
+  t.ok(await until(() => count(0) >= 2), 'runtime 0 checks')
   // Runtime 0: a stream already flowing at the reload.
   bodies.push((await request(`${gw.url}/sse`)).body)
   await reload(1)
@@ -149,13 +161,17 @@ routes:
   t.ok(await until(() => begin !== undefined), 'the held request reached the target')
   const retired = gw.gateway.runtime
   await reload(2)
-  t.ok(await rate() >= 15, 'while a request may still be retried, its runtime keeps checking (two runtimes)')
+  t.ok(await until(() => !checking(0)), 'runtime 0, whose only request had begun its response, stopped its checks at the reload')
+  const kept = count(1)
+  t.ok(await until(() => count(1) >= kept + 3), 'while a request may still be retried, its runtime keeps checking')
+  t.ok(checking(1))
   begin?.()
   bodies.push((await held).body)
   t.same(gw.gateway.retiring.length, 2, 'both retired runtimes still hold their streams')
   t.equal(retired.inFlight, 1)
-  await new Promise(resolve => setTimeout(resolve, 1_200)) // the retired runtime looks again every second
-  const n = await rate()
-  // One runtime checking every 100 ms: about 10; all three (the bug) about 30.
-  t.ok(n <= 15, `health checks in 1 s: ${n}`)
+  t.ok(await until(() => !checking(1)), 'its response begun, runtime 1 stops its checks (it looks again every second)')
+  const from = [count(0), count(1), count(2)]
+  await new Promise(resolve => setTimeout(resolve, 500)) // 5 check intervals: a check of a stopped runtime would have come
+  t.same([count(0) - (from[0] as number), count(1) - (from[1] as number)], [0, 0], 'no check from either retired runtime')
+  t.ok(count(2) > (from[2] as number), 'the runtime in service checks on')
 })

@@ -52,7 +52,7 @@ t.test('a SIGHUP while the gateway starts does not end it: the config is reloade
   await cf.write('loadPlugins: [ ./gate.ts ]\n' + gatewayYaml({ b: [b.url] }, gated('b')))
   cli.child.kill('SIGHUP')
   gate.open()
-  const listening = await cli.waitForLine(l => l.msg === 'gateway listening', 30_000)
+  const listening = await cli.waitForLine(l => l.msg === 'gateway listening', 60_000)
   t.ok(listening, `started (exit: ${cli.child.exitCode ?? cli.child.signalCode}, stderr: ${cli.stderr()})`)
   t.match(cli.lines.find(l => l.signal === 'SIGHUP'), { level: 30, msg: /during startup/ }, 'logged')
   t.match(await cli.waitForLine(l => l.msg === 'config reloaded', 30_000), { trigger: 'signal' })

@@ -14,6 +14,7 @@ import { gatewayYaml, namedUpstream, waitFor } from './helpers.ts'
 // The gateway then polls the files instead, with a warning; it once failed to start (a stack trace,
 // exit 1), and a reload to certificates there answered 500 although the new config was serving.
 // Root may watch anything: the CLI runs as nobody.
+// Waits are at most: a start takes seconds, three times as long on a loaded machine; the poll comes every second.
 const NOBODY = 65534
 const skip = process.getuid?.() !== 0 && 'needs root to run the CLI as an unprivileged user'
 
@@ -56,12 +57,12 @@ t.test('a config file in a directory that cannot be watched: the gateway starts,
   publish(file, gatewayYaml({ u: [a.url] }, '  - { name: api, match: { path: /api }, upstream: u }'))
   const cli = startAsNobody(t, file)
 
-  const listening = await cli.waitForLine(l => l.msg === 'gateway listening' || l.msg === undefined, 30_000)
+  const listening = await cli.waitForLine(l => l.msg === 'gateway listening' || l.msg === undefined, 60_000)
   t.match(listening, { msg: 'gateway listening', watching: true }, `started (exit: ${await Promise.race([cli.exited, 'running'])}, stderr: ${cli.stderr()})`)
   t.match(cli.lines.find(l => l.level === 40), { file, msg: /cannot watch .* \(EACCES\).*polled every 1 s instead/ }, 'a warning says why, and what instead')
 
   publish(file, gatewayYaml({ u: [b.url] }, '  - { name: api, match: { path: /api }, upstream: u }'))
-  t.match(await cli.waitForLine(l => l.msg === 'config reloaded', 10_000), { trigger: 'file' }, 'the change is seen')
+  t.match(await cli.waitForLine(l => l.msg === 'config reloaded', 30_000), { trigger: 'file' }, 'the change is seen')
   const res = await request(`${String(listening?.url)}/api`)
   t.equal(await res.body.text(), 'b')
   t.equal(await stopCli(cli), 0)
@@ -84,13 +85,13 @@ t.test('a reload to certificates in a directory that cannot be watched succeeds,
   const file = join(open, 'gw.yaml')
   publish(file, config(open))
   const cli = startAsNobody(t, file)
-  const listening = await cli.waitForLine(l => l.msg === 'gateway listening' || l.msg === undefined, 30_000)
+  const listening = await cli.waitForLine(l => l.msg === 'gateway listening' || l.msg === undefined, 60_000)
   t.match(listening, { msg: 'gateway listening' }, `started (stderr: ${cli.stderr()})`)
   const gw = { url: String(listening?.url) }
   t.equal(await presented(gw, ca, 'api.example.com'), 'a')
 
   publish(file, config(closed))
-  t.ok(await cli.waitForLine(l => l.msg === 'config reloaded' || (typeof l.msg === 'string' && l.msg.startsWith('config reload failed')), 10_000))
+  t.ok(await cli.waitForLine(l => l.msg === 'config reloaded' || (typeof l.msg === 'string' && l.msg.startsWith('config reload failed')), 30_000))
   const res = await request(`${String(listening?.admin)}/config/reload`, { method: 'POST' })
   const answer = await res.body.json() as { result: string, hash: string, error?: string }
   t.equal(res.statusCode, 200, `answered ${JSON.stringify(answer)}`)
@@ -103,5 +104,5 @@ t.test('a reload to certificates in a directory that cannot be watched succeeds,
 
   // A renewal in place, seen by the poll.
   place(closed, 'c')
-  t.equal(await waitFor(async () => await presented(gw, ca, 'api.example.com') === 'c' ? 'c' : undefined, 10_000), 'c', 'the renewal is picked up')
+  t.equal(await waitFor(async () => await presented(gw, ca, 'api.example.com') === 'c' ? 'c' : undefined, 30_000), 'c', 'the renewal is picked up')
 })
