@@ -1,8 +1,24 @@
 import cluster from 'node:cluster'
+import { constants } from 'node:os'
 import type { Logger } from 'pino'
 import type { Reloader } from '../reload/reloader.ts'
 
 type StopSignal = 'SIGTERM' | 'SIGINT'
+
+let ending = false
+
+/**
+ * The stop handlers are gone: a next stop signal ends the process at once, by its default action.
+ * Except for a PID 1 (a container without an init), which ignores a signal it has no handler for:
+ * it exits, with 128 + the signal's number.
+ */
+function endOnNextStopSignal (): void {
+  if (process.pid !== 1 || ending) return
+  ending = true
+  const end = (signal: StopSignal) => process.exit(128 + constants.signals[signal])
+  process.on('SIGTERM', end)
+  process.on('SIGINT', end)
+}
 
 /** Signals that arrived before serveUntilStopped took over. */
 interface Held { hup: boolean, stop: StopSignal | undefined, log: Logger | undefined, release (): void }
@@ -29,6 +45,7 @@ export function holdStartupSignals (): void {
     state.log?.info({ signal }, HELD_STOP)
     process.off('SIGTERM', stop)
     process.off('SIGINT', stop)
+    endOnNextStopSignal()
   }
   const state: Held = {
     hup: false,
@@ -71,6 +88,7 @@ export async function serveUntilStopped (running: { readonly reloader: Reloader,
     const close = (signal: StopSignal, message: string) => {
       process.off('SIGTERM', stop)
       process.off('SIGINT', stop)
+      endOnNextStopSignal()
       log.info({ signal }, message)
       running.close().then(resolve, err => { log.error({ err }, 'unclean shutdown'); resolve() })
     }

@@ -21,7 +21,7 @@ export interface CliProcess {
  * Runs the real CLI (`src/cli/main.ts`, as `npx tsx` would) with `args`; it logs JSON
  * lines because stdout is not a terminal. The caller must see it exit (see `stopCli`).
  */
-export function spawnCli (args: string[], env: NodeJS.ProcessEnv = {}, options: { uid?: number } = {}): CliProcess {
+export function spawnCli (args: string[], env: NodeJS.ProcessEnv = {}, options: { uid?: number, wrapper?: string[] } = {}): CliProcess {
   return spawnNode([...CLI_FROM_SOURCES, ...args], env, options)
 }
 
@@ -29,9 +29,12 @@ export function spawnCli (args: string[], env: NodeJS.ProcessEnv = {}, options: 
  * Runs `node <nodeArgs>` from the repository root, reading its JSON log lines as spawnCli does.
  * With `uid`, as that user (through setpriv, which execs: the child is node itself), with only PATH
  * and `env` (see runNode); the sources it loads must have been compiled by then (their cache is not its to write).
+ * With `wrapper`, through that command (`unshare ...`), which runs node in its turn.
  */
-export function spawnNode (nodeArgs: string[], env: NodeJS.ProcessEnv = {}, options: { uid?: number } = {}): CliProcess {
-  const [command, argv] = options.uid === undefined
+export function spawnNode (nodeArgs: string[], env: NodeJS.ProcessEnv = {}, options: { uid?: number, wrapper?: string[] } = {}): CliProcess {
+  const [command, argv] = options.wrapper !== undefined
+    ? [options.wrapper[0] as string, [...options.wrapper.slice(1), process.execPath, ...nodeArgs]]
+    : options.uid === undefined
     ? [process.execPath, nodeArgs]
     : ['setpriv', [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', 'env', '-i', `PATH=${process.env.PATH ?? ''}`,
         ...Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`), process.execPath, ...nodeArgs]]
