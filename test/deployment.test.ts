@@ -70,6 +70,14 @@ t.test('the image entry command serves with its ENV, the admin API answers outsi
   t.equal((await request(metrics, { headers: { authorization: 'Bearer a-token-from-docker-run-e' } })).statusCode, 200)
   const hc = execForm('HEALTHCHECK')
   t.equal(await healthCheck(hc, env), 0, 'HEALTHCHECK passes while it runs')
+  // Stopped (hung), it still accepts connections (the kernel does): its admin /healthz tells.
+  process.kill(gw.child.pid as number, 'SIGSTOP')
+  try {
+    t.equal(await healthCheck(hc, env), 1, 'HEALTHCHECK fails while the gateway is hung')
+  } finally {
+    process.kill(gw.child.pid as number, 'SIGCONT')
+  }
+  t.equal(await healthCheck(hc, env), 0, 'and passes again once it runs')
   t.equal(await stopCli(gw), 0, 'SIGTERM: exit 0')
   t.equal(await healthCheck(hc, env), 1, 'HEALTHCHECK fails once it is gone')
 })

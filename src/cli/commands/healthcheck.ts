@@ -5,10 +5,42 @@ import type { StateFile } from '../../server/state-file.ts'
 
 const HELP = `Usage: portcullis healthcheck
 
-Exits 0 when the gateway started in this container (or machine) accepts connections, 1 if not.
-It finds the gateway through PORTCULLIS_STATE_FILE, which "portcullis start" writes once it
-listens (the Docker image sets it), so it works whatever ports the config uses and without an
-admin listener.`
+Exits 0 when the gateway started in this container (or machine) is healthy, 1 if not: with an
+admin listener, when its /healthz answers 200 within 2 s (a hung gateway, or every worker hung,
+does not); without one, when the gateway listener accepts connections. It finds the gateway
+through PORTCULLIS_STATE_FILE, which "portcullis start" writes once it listens (the Docker image
+sets it), so it works whatever ports the config uses.`
+
+const TIMEOUT_MS = 2_000
+
+/** `url` with a wildcard address (0.0.0.0, ::, which takes IPv4 too) replaced by loopback, where it is reached from here. */
+function reachable (url: string): URL {
+  const u = new URL(url)
+  if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1'
+  return u
+}
+
+/** Whether the admin listener's /healthz answers 200 in time: the gateway's event loop runs, and it says it is alive. */
+async function healthz (adminUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(new URL('/healthz', reachable(adminUrl)), { signal: AbortSignal.timeout(TIMEOUT_MS) })
+    await res.body?.cancel()
+    return res.status === 200
+  } catch {
+    return false
+  }
+}
+
+/** Whether the listener accepts a connection (the kernel does that for a process that is stopped, too). */
+function accepts (url: string): Promise<boolean> {
+  const u = reachable(url)
+  return new Promise(resolve => {
+    const socket = connect({ host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port), timeout: TIMEOUT_MS })
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+    socket.once('timeout', () => { socket.destroy(); resolve(false) })
+  })
+}
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { config: false })
@@ -22,15 +54,12 @@ export async function run (argv: string[]): Promise<number> {
     console.error(`${file}: no gateway has started`)
     return 1
   }
-  const url = new URL(state.url)
-  // A wildcard address is reached on loopback.
-  const host = ['0.0.0.0', '[::]'].includes(url.hostname) ? '127.0.0.1' : url.hostname.replace(/^\[(.*)\]$/, '$1')
-  const ok = await new Promise<boolean>(resolve => {
-    const socket = connect({ host, port: Number(url.port), timeout: 2_000 })
-    socket.once('connect', () => { socket.destroy(); resolve(true) })
-    socket.once('error', () => resolve(false))
-    socket.once('timeout', () => { socket.destroy(); resolve(false) })
-  })
-  if (!ok) console.error(`the gateway at ${state.url} (pid ${state.pid}) does not accept connections`)
-  return ok ? 0 : 1
+  if (state.adminUrl !== undefined) {
+    if (await healthz(state.adminUrl)) return 0
+    console.error(`the gateway's admin listener at ${state.adminUrl} (pid ${state.pid}) did not answer /healthz with 200 within ${TIMEOUT_MS} ms`)
+    return 1
+  }
+  if (await accepts(state.url)) return 0
+  console.error(`the gateway at ${state.url} (pid ${state.pid}) does not accept connections`)
+  return 1
 }

@@ -42,7 +42,7 @@ export async function run (argv: string[]): Promise<number> {
     console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded.file) : `cannot start: ${err.message}`}`)
     return 1
   }
-  writeStateFile(running.url)
+  writeStateFile(running.url, running.adminUrl)
   await serveUntilStopped(running, log)
   log.flush()
   return 0
