@@ -55,6 +55,17 @@ function lingerSoon (this: Socket): void {
   destroyAfterLinger(this)
 }
 
+/**
+ * The client said its request was its last (`Connection: close`, or HTTP/1.0 without keep-alive),
+ * then sent more (llhttp: "Data after Connection: close"): nothing more is read, the response under
+ * way finishes, and Node's end of the connection then lingers (lingerSoon), so the answer is not lost.
+ */
+export function readNoMore (socket: Socket): void {
+  socket.on('resume', stayPaused)
+  socket.pause()
+  socket.destroySoon = lingerSoon
+}
+
 function stayPaused (this: Socket): void {
   this.pause()
 }

@@ -9,12 +9,13 @@ import type { Runtime } from '../runtime/runtime.ts'
 import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
-import { answerOnSocket, errorBody, GatewayError, parserError, sendError } from '../errors.ts'
+import { answerOnSocket, errorBody, GatewayError, parserError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
 import { Exchange } from '../proxy/exchange.ts'
+import { readNoMore } from '../proxy/unread-body.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
 import { http10AsHttp1, selectAlpn, stapleOcsp, type ServerTls } from './server-tls.ts'
 import { bodyUnderWay, UnusedConnections } from './unused-connections.ts'
@@ -23,6 +24,11 @@ import { bodyUnderWay, UnusedConnections } from './unused-connections.ts'
 const WARN_EVERY_MS = 10_000
 
 const ignore = (): void => {}
+
+type Handle = (req: IncomingMessage, res: ServerResponse) => void
+
+/** What Node's HTTP/1 server hangs on a connection's socket: the response being written (the earliest of those pipelined). */
+type Http1Socket = Duplex & { _httpMessage?: ServerResponse | null }
 
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
@@ -74,9 +80,7 @@ export class GatewayServer {
       frameworkErrors: (err, request, reply) => {
         reply.hijack()
         const error = err.code === 'FST_ERR_BAD_URL' ? GatewayError.BAD_PATH : GatewayError.BAD_REQUEST
-        const id = requestId(request.headers['x-request-id'])
-        sendError(reply.raw, error, id)
-        this.#runtime.logRejected(error, id, this.#runtime.clientIp(request.raw), request.method, request.url, protocolOf(request.raw))
+        this.#serve(request.raw, reply.raw, (req, res) => this.#refuse(req, res, error))
       },
       // Requests Node's parser refuses (bad request line, bad header, both Content-Length and
       // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
@@ -86,9 +90,11 @@ export class GatewayServer {
         // So is the body of one answered before it was read (an early 401 or 413, the rest left for
         // Node to discard on a kept connection) that the client then cut short: no new request.
         // A body Node cannot parse (a malformed chunk) is its exchange's to answer (400) if still unanswered.
+        // Bytes after a request that said it was the last are ignored: its response is still owed.
         const incoming = bodyUnderWay(socket)
-        if ((socket as { _httpMessage?: unknown })._httpMessage != null || incoming !== undefined) {
-          if (incoming === undefined || !unparsable(err) || !Exchange.bodyUnreadable(incoming, err)) socket.destroy()
+        if ((socket as Http1Socket)._httpMessage != null || incoming !== undefined) {
+          if (err.code === 'HPE_CLOSED_CONNECTION') readNoMore(socket as Socket)
+          else if (incoming === undefined || !unparsable(err) || !Exchange.bodyUnreadable(incoming, err)) socket.destroy()
           return
         }
         // A TLS handshake that failed or took too long: no HTTP can be spoken on it, and no request was made.
@@ -162,7 +168,7 @@ export class GatewayServer {
    */
   #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (!socket.writable) return
-    const earlier = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+    const earlier = (socket as Http1Socket)._httpMessage
     if (earlier != null) { earlier.once('close', () => this.#upgrade(req, socket, head)); return }
     try {
       this.#runtime.handleUpgrade(req, socket, head)
@@ -172,9 +178,41 @@ export class GatewayServer {
     }
   }
 
-  #serve (req: IncomingMessage, res: ServerResponse): void {
+  /** Has `handle` answer the request, in its turn (see #inTurn). */
+  #serve (req: IncomingMessage, res: ServerResponse, handle: Handle = this.#handle): void {
+    const socket = req.socket as Http1Socket
+    if (req.httpVersionMajor === 1 && (socket._httpMessage !== res || !socket.writable)) this.#inTurn(req, res, handle)
+    else handle(req, res)
+  }
+
+  /**
+   * An HTTP/1.1 request pipelined behind others (RFC 9112 9.3.2): Node parses it at once, its
+   * response queued behind theirs. It is served once their responses are done, one at a time as
+   * nginx does, or dropped (not routed, not logged) if the connection closes or is ending first (an
+   * earlier response said `Connection: close`, maybe already sent as Node parsed the rest of the
+   * same packet): it would run at the upstream, its answer never sent. Node gives the socket to the
+   * next queued response ('socket') once the one before is finished, unless that one ends the
+   * connection; served a turn later, after the earlier response's close (its access-log line).
+   * One listener per waiting request, on its own response: none piles up on the earlier one.
+   */
+  #inTurn (req: IncomingMessage, res: ServerResponse, handle: Handle): void {
+    const socket = req.socket as Http1Socket
+    if (!socket.writable) return
+    const current = socket._httpMessage
+    if (current != null && current !== res) res.once('socket', () => process.nextTick(() => this.#inTurn(req, res, handle)))
+    else handle(req, res)
+  }
+
+  readonly #handle: Handle = (req, res) => {
     if (this.#closing) sendError(res, GatewayError.SHUTTING_DOWN, requestId(req.headers['x-request-id']))
     else this.#runtime.handle(req, res)
+  }
+
+  /** A request Fastify could not route (a path it cannot decode): the gateway's error, logged as refused. */
+  #refuse (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind): void {
+    const id = requestId(req.headers['x-request-id'])
+    sendError(res, error, id)
+    this.#runtime.logRejected(error, id, this.#runtime.clientIp(req), req.method, req.url, protocolOf(req))
   }
 
   get runtime (): Runtime { return this.#runtime }
@@ -212,8 +250,10 @@ export class GatewayServer {
       holdContinue(res)
       server.emit('request', req, res)
     })
-    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.#runtime.refuse(req, res, GatewayError.EXPECTATION_FAILED))
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.#serve(req, res, this.#expectationFailed))
   }
+
+  readonly #expectationFailed: Handle = (req, res) => this.#runtime.refuse(req, res, GatewayError.EXPECTATION_FAILED)
 
   #handshakeFailed (err: Error & { code?: string }, socket: Duplex): void {
     socket.destroy()
