@@ -4,6 +4,7 @@ import proxyAddr from 'proxy-addr'
 import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
 import { didYouMean } from './suggest.ts'
+import { toMs } from './duration.ts'
 import { checkUpstreams } from './check-upstreams.ts'
 import { checkPluginSection, checkRoute } from './check-plugins.ts'
 import { checkConsumers, checkStores } from './check-platform.ts'
@@ -107,11 +108,20 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   if (server?.tls === undefined && (h2 === true || (typeof h2 === 'object' && h2 !== null && h2.h2c === undefined))) {
     add(['server', 'http2'], 'HTTP/2 on server.listen needs server.tls (clients choose it in the TLS handshake, by ALPN); for cleartext HTTP/2 (prior knowledge) add h2c: { listen: { port: ... } }')
   }
+  // 0 would close every WebSocket at each reload: left out, none is closed.
+  if (server?.reloadTunnelTimeout !== undefined && zeroDuration(server.reloadTunnelTimeout)) {
+    add(['server', 'reloadTunnelTimeout'], 'must be more than 0 (leave it out for no limit)')
+  }
   const admin = config.admin
   if (!skip.admin && admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
     add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}", and ADMIN_TOKEN in the environment: a token that comes out empty is none) or listen on 127.0.0.1`)
   }
   return problems
+}
+
+/** Whether a duration is 0; false for a malformed one (the schema's to report). */
+function zeroDuration (value: number | string): boolean {
+  try { return toMs(value) === 0 } catch { return false }
 }
 
 function isLoopback (host: string): boolean {

@@ -31,8 +31,8 @@ export interface ExchangeOwner {
   readonly clientMinBodyRate: number
   readonly clientSendMs: number
   finished (ex: Exchange): void
-  /** The exchange became a tunnel (an upgrade went through): it stays in flight until the tunnel closes. */
-  tunnelOpened (): void
+  /** The exchange became a tunnel (an upgrade went through): it stays in flight until the tunnel closes (or closeTunnel). */
+  tunnelOpened (ex: Exchange): void
   /** The gateway cut the exchange short (ex.cut says why). */
   cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
@@ -43,7 +43,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 const NO_HOOK = Infinity
@@ -148,7 +148,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #done = false
   /** Set for WebSocket (and other) upgrades: the client's socket and the bytes read past the request. */
   readonly #upgrade: { socket: Duplex, head: Buffer } | undefined
-  #upgraded = false
+  /** Set once the upgrade went through: closes both ends of the tunnel. */
+  #tunnel: (() => void) | undefined
   /** Upstream attempts so far, and the targets already tried (allocated on the first retry only). */
   #tries = 0
   #pluginHost = false
@@ -234,7 +235,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
   get route () { return this.compiled.info }
   /** The status to log: 101 for an upgrade that went through. */
-  get status (): number { return this.#upgraded ? 101 : this.res.statusCode }
+  get status (): number { return this.#tunnel !== undefined ? 101 : this.res.statusCode }
   get locals (): Record<string, unknown> { return (this.#locals ??= {}) }
   get extraResponseHeaders (): HeaderMap { return (this.#extraHeaders ??= {}) }
   /** The response headers sent to the client (for logging.headers). */
@@ -537,13 +538,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       upstream.destroy()
       this.#owner.pluginFailed(this, err); return
     }
-    this.#upgraded = true
-    this.#owner.tunnelOpened()
-    clearTimeout(this.#deadline) // a WebSocket lives as long as its ends want
+    clearTimeout(this.#deadline) // a WebSocket lives as long as its ends want (or server.reloadTunnelTimeout: see closeTunnel)
     client.write(`HTTP/1.1 101 Switching Protocols\r\n${head}x-request-id: ${this.id}\r\n\r\n`, 'latin1')
     const head0 = (this.#upgrade as { head: Buffer }).head
     if (head0.length > 0) upstream.write(head0)
     const closeBoth = () => { client.destroy(); upstream.destroy() }
+    this.#tunnel = closeBoth
     // The upstream's end (pipe() ends the client's side) closes the client's connection once what it
     // was sent is flushed (see #tunnelEnded); a break closes both at once. Its close follows an error.
     upstream.on('error', () => {}).once('close', () => { if (upstream.readableEnded) this.#tunnelEnded(client); else closeBoth() })
@@ -562,6 +562,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       })
       client.on('drain', () => { clearTimeout(this.#sendTimer) })
     }
+    // Last: the owner may close the tunnel at once (see closeTunnel).
+    this.#owner.tunnelOpened(this)
+  }
+
+  /** The gateway closes an open tunnel, both ends at once, for `cut` (logged as the exchange's `error`). */
+  closeTunnel (cut: Cut): void {
+    if (this.#tunnel === undefined || this.#done) return
+    this.cut = cut
+    this.#tunnel()
   }
 
   /**

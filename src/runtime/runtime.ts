@@ -88,6 +88,11 @@ export class Runtime implements ExchangeOwner {
    * #mayPickAgain). Only read once retired: in service, one add and one delete per request.
    */
   readonly #live = new Set<Exchange>()
+  /** The exchanges that became tunnels (WebSockets) and are still open. */
+  readonly #tunnels = new Set<Exchange>()
+  /** Retired, with server.reloadTunnelTimeout: closes the tunnels left (see #closeTunnelsAfter), and then those that open. */
+  #tunnelTimer: NodeJS.Timeout | undefined
+  #tunnelsClosed = false
   /** Set while retired with its DNS discovery and health checks still running: rechecks every second (see #stopWhenDone). */
   #recheck: NodeJS.Timeout | undefined
   /** Past the shutdown's deadline: a request ending unfinished was cut by it (see cutAtShutdown). */
@@ -204,18 +209,43 @@ export class Runtime implements ExchangeOwner {
    * the metrics are the new runtime's. An upstream it kept (by name: its Upstream is a new object
    * that inherited the targets' state) keeps its checks here while requests here may still pick a
    * target (a retry), until every one left has begun its response or is a tunnel (see #stopWhenDone).
-   * The series of routes, upstreams and targets `next` no longer has leave /metrics.
+   * The series of routes, upstreams and targets `next` no longer has leave /metrics. With
+   * server.reloadTunnelTimeout in `next`'s config, the tunnels still open here that long are closed.
    */
   async retire (next: Runtime): Promise<void> {
     this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), next.upstreams)
+    const tunnelMs = next.loaded.config.server.reloadTunnelTimeout
+    if (tunnelMs !== undefined && this.#inFlight > 0) this.#closeTunnelsAfter(toMs(tunnelMs))
     const retiring = this.#retireUpstreamWork(next.upstreams)
     // With no request left, dispose() stops the rest at once.
     if (this.#inFlight > 0) this.#recheck = setInterval(() => { void this.#stopWhenDone() }, 1_000).unref()
     await Promise.all([retiring, this.#stopWhenDone()])
   }
 
-  tunnelOpened (): void {
+  tunnelOpened (ex: Exchange): void {
+    // Its upstream answered after server.reloadTunnelTimeout had closed the others: it goes too.
+    if (this.#tunnelsClosed) { this.#closeTunnel(ex); return }
+    this.#tunnels.add(ex)
     if (this.#recheck !== undefined) void this.#stopWhenDone()
+  }
+
+  /**
+   * Retired: the tunnels opened on this config (WebSockets may stay open for days) are closed `ms`
+   * from now, those that open later at once, so that a credential the reload revoked stops being
+   * relayed, and the config is released. Not by default: a reload would close every WebSocket.
+   */
+  #closeTunnelsAfter (ms: number): void {
+    this.#tunnelTimer = setTimeout(() => {
+      this.#tunnelsClosed = true
+      if (this.#tunnels.size === 0) return
+      this.log.warn({ tunnels: this.#tunnels.size, afterMs: ms }, 'WebSockets still open on a replaced config closed (server.reloadTunnelTimeout)')
+      for (const ex of this.#tunnels) this.#closeTunnel(ex)
+    }, ms).unref()
+  }
+
+  #closeTunnel (ex: Exchange): void {
+    this.#tunnels.delete(ex)
+    ex.closeTunnel('reload')
   }
 
   /**
@@ -425,6 +455,7 @@ export class Runtime implements ExchangeOwner {
       })
     }
     this.#live.delete(ex)
+    if (ex.upgrade) this.#tunnels.delete(ex)
     if (--this.#inFlight === 0) this.#drained?.()
     else if (this.#recheck !== undefined) void this.#stopWhenDone()
   }
@@ -488,6 +519,7 @@ export class Runtime implements ExchangeOwner {
 
   async #dispose (): Promise<void> {
     if (this.#inFlight > 0) await new Promise<void>(resolve => { this.#drained = resolve })
+    clearTimeout(this.#tunnelTimer)
     this.#stopRechecks()
     await this.#stopUpstreamWork()
     await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
