@@ -106,7 +106,7 @@ export class Http2Connections {
       s[GUARD] = this
       s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0 }
       this.#sessions.add(session)
-      session.once('close', () => this.#sessions.delete(session))
+      session.once('close', () => { this.#sessions.delete(session); clearIdleTimer(session) })
       session.on('remoteSettings', onRemoteSettings)
       // Idle sessions end like idle keep-alive connections (server.keepAliveTimeout). One with a stream
       // open is not idle, only quiet (a slow upstream): the next bytes it sends arm the timer again.
@@ -176,6 +176,17 @@ function onStream (stream: ServerHttp2Stream): void {
   a.streams++
   stream.once('close', () => { a.streams-- })
   stream.once('aborted', onAborted)
+}
+
+/**
+ * Node leaves a closed session's idle timer (setTimeout) running, and the timer holds the session
+ * (some 3 KB) until it fires: keepAliveTimeout, 72 s, per connection closed. setTimeout(0) does
+ * nothing once the session is destroyed: the timer is cleared under Node's own symbol for it.
+ */
+function clearIdleTimer (session: Http2Session): void {
+  for (const key of Object.getOwnPropertySymbols(session)) {
+    if (key.description === 'timeout') clearTimeout((session as unknown as Record<symbol, NodeJS.Timeout>)[key])
+  }
 }
 
 function onTimeout (this: GuardedSession): void {
