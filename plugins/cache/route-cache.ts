@@ -220,6 +220,9 @@ export class RouteCache implements PluginHandlers {
     const deadline = performance.now() + shared.ttlMs
     for (let wait = 10; performance.now() < deadline && state.over !== true; wait = Math.min(2 * wait, 200)) {
       await new Promise(resolve => setTimeout(resolve, wait))
+      // Whether the fetch is still held, known before the store is read: the instance fetching it
+      // stores, then gives it back, so what it stored between the two is found by this read.
+      const held = await shared.held(state.key.primary)
       let found: Found
       try { found = await this.#find(state.key.primary, req) } catch { break }
       const e = found.entry
@@ -228,7 +231,7 @@ export class RouteCache implements PluginHandlers {
         this.#s.metrics.requests.collapsed.inc()
         return this.#hit(req, e, true)
       }
-      if (!await shared.held(state.key.primary)) break
+      if (!held) break
     }
     this.#toUpstream(req, state)
     return undefined
