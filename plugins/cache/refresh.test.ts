@@ -50,10 +50,11 @@ routes:
   }
 
   for (const path of ['/reset', '/fin']) {
-    t.match((await get(path)).status, /; stored; ttl=-4$/, `${path}: stored stale`)
+    // ttl: max-age 1 less Age 5, less the time the answer took and the time since (a second more on a loaded machine).
+    t.match((await get(path)).status, /; stored; ttl=-[45]$/, `${path}: stored stale`)
     const stale = await get(path)
     t.equal(stale.body, 'v1')
-    t.match(stale.status, /^Portcullis; hit; ttl=-[45]$/, `${path}: served stale, revalidated in the background`)
+    t.match(stale.status, /^Portcullis; hit; ttl=-[4-6]$/, `${path}: served stale, revalidated in the background`)
     t.ok(await until(() => ended.has(path)), `${path}: revalidated`)
     await ended.get(path)
     // Each request that finds the stale entry still there is answered from it: the first other answer tells what the revalidation did.
@@ -90,8 +91,8 @@ routes:
     const res = await request(`${gw.url}${path}`)
     return { status: res.statusCode, cacheStatus: String(res.headers['cache-status']), body: await res.body.text() }
   }
-  t.match((await get('/sie')).cacheStatus, /; stored; ttl=-4$/)
-  t.match((await get('/swr')).cacheStatus, /; stored; ttl=-4$/)
+  t.match((await get('/sie')).cacheStatus, /; stored; ttl=-[45]$/)
+  t.match((await get('/swr')).cacheStatus, /; stored; ttl=-[45]$/)
   failing = true
   t.match((await get('/sie')).cacheStatus, /detail=stale-if-error$/, 'stale-if-error from the route\'s config')
   t.match((await get('/swr')).cacheStatus, /^Portcullis; hit; ttl=-\d+$/, 'stale-while-revalidate from the route\'s config')

@@ -12,12 +12,16 @@ t.test('requests whose store call timed out are not charged when Redis runs the 
   const route = (name: string, onStoreError: string) =>
     limitedRoute(name, `/${name}`, `{ store: shared, by: [ "header:x-k" ], onStoreError: ${onStoreError}, limits: [ { name: a, requests: 10, window: 1h, algorithm: fixed-window } ] }`)
   const gw = await gateway(s, `stores:
-  shared: { type: redis, url: "${redis.url}", commandTimeout: 300ms }
+  shared: { type: redis, url: "${redis.url}", commandTimeout: 1s }
 routes:
 ${route('deny', 'deny')}${route('allow', 'allow')}`)
   t.teardown(() => gw.close())
+  // The longest request before the pause: more than the largest offset the gateway learnt from their answers (see ServerClock).
+  let slowest = 0
   const remaining = async (path: string) => {
+    const sent = performance.now()
     const a = await send(`${gw.url}${path}`, { 'x-k': path })
+    slowest = Math.max(slowest, performance.now() - sent)
     t.equal(a.status, 200, `${path}: allowed`)
     return rateLimitHeaders(a).limit[0]?.r
   }
@@ -34,7 +38,10 @@ ${route('deny', 'deny')}${route('allow', 'allow')}`)
   ])
   t.same(denied.map(a => a.status), Array(6).fill(503), 'deny: 503 on the timeout')
   t.same(allowed.map(a => [a.status, a.headers.ratelimit]), Array(6).fill([200, undefined]), 'allow: through, uncounted')
-  // Redis now runs the queued calls, past their deadline; the next requests queue behind them.
+  // A call's deadline is its send time plus commandTimeout plus that offset: answered after its
+  // timeout, each call is past it once `slowest` more has passed (more on a loaded machine, where an
+  // answer came late). Redis then runs the queued calls, past their deadline; the next requests queue behind them.
+  await new Promise(resolve => setTimeout(resolve, Math.ceil(slowest) + 5))
   await unpause()
   t.same([await remaining('/deny'), await remaining('/allow')], [8, 8], 'the 12 refused or uncounted requests were not charged')
   t.equal(await metric(gw.adminUrl as string, 'portcullis_ratelimit_requests_total{route="deny",result="store_error"}'), 6)

@@ -110,7 +110,8 @@ async function holdingProxy (t: Test, after: RegExp): Promise<{ port: number, ar
 t.test('deleteTag: a key set with the tag while it runs, new or just deleted, stays in the tag for the next purge', async t => {
   // The purging instance's commands go through the proxy: held once it has deleted the entries.
   const proxy = await holdingProxy(t, /del\r\n\$\d+\r\nrace:page-1\r\n/i)
-  const purging = await upStore(t, { url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: 'race:' })
+  // Its held command waits for the test's own calls below: a commandTimeout no loaded machine reaches.
+  const purging = await upStore(t, { url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: 'race:', commandTimeout: 30_000 })
   const storing = await upStore(t, { keyPrefix: 'race:' })
   await storing.set('page-1', 'old', { tags: ['big'] })
   await storing.set('page-2', 'old', { tags: ['big'] })

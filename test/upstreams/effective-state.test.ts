@@ -66,6 +66,8 @@ t.test('a breaker open past halfOpenAfter shows healthy; half-open with its prob
     hold = () => { if (!res.headersSent) res.writeHead(200).end('probe') }
   })
   t.teardown(() => target.close())
+  // halfOpenAfter: the checks made while the breaker is open, then while its probe is in flight, must
+  // come before it passes (after it, a probe given up on no longer blocks): room for a loaded machine.
   const cf = await configFile(`server:
   listen: { host: 127.0.0.1, port: 0 }
 admin:
@@ -74,7 +76,7 @@ upstreams:
   breaking:
     targets: [ { url: "${target.url}" } ]
     passive: false
-    circuitBreaker: { minRequests: 1, halfOpenAfter: 300ms }
+    circuitBreaker: { minRequests: 1, halfOpenAfter: 1500ms }
 routes:
   - { name: b, match: { path: /b }, upstream: breaking }
 `)
@@ -86,7 +88,7 @@ routes:
   await (await request(`${gw.url}/b`)).body.dump()
   t.match(await state(), { breaker: 'open', healthy: false, down: ['breaker-open'] }, 'open: no traffic')
   t.equal(await gauge(), '0')
-  const past = await waitFor(async () => { const s = await state(); return s?.healthy === true ? s : undefined }, 3_000)
+  const past = await waitFor(async () => { const s = await state(); return s?.healthy === true ? s : undefined }, 10_000)
   t.match(past, { breaker: 'open', healthy: true, down: [] }, 'open past halfOpenAfter: its next request is the probe')
   t.equal(await gauge(), '1')
 
