@@ -90,7 +90,7 @@ export class Runtime implements ExchangeOwner {
   readonly #live = new Set<Exchange>()
   /** The exchanges that became tunnels (WebSockets) and are still open. */
   readonly #tunnels = new Set<Exchange>()
-  /** Retired, with server.reloadTunnelTimeout: closes the tunnels left (see #closeTunnelsAfter), and then those that open. */
+  /** Retired, with server.reloadTunnelTimeout: closes the tunnels left (see closeTunnelsAfter), and then those that open. */
   #tunnelTimer: NodeJS.Timeout | undefined
   #tunnelsClosed = false
   /** Set while retired with its DNS discovery and health checks still running: rechecks every second (see #stopWhenDone). */
@@ -215,7 +215,7 @@ export class Runtime implements ExchangeOwner {
   async retire (next: Runtime): Promise<void> {
     this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), next.upstreams)
     const tunnelMs = next.loaded.config.server.reloadTunnelTimeout
-    if (tunnelMs !== undefined && this.#inFlight > 0) this.#closeTunnelsAfter(toMs(tunnelMs))
+    if (tunnelMs !== undefined) this.closeTunnelsAfter(toMs(tunnelMs))
     const retiring = this.#retireUpstreamWork(next.upstreams)
     // With no request left, dispose() stops the rest at once.
     if (this.#inFlight > 0) this.#recheck = setInterval(() => { void this.#stopWhenDone() }, 1_000).unref()
@@ -233,8 +233,10 @@ export class Runtime implements ExchangeOwner {
    * Retired: the tunnels opened on this config (WebSockets may stay open for days) are closed `ms`
    * from now, those that open later at once, so that a credential the reload revoked stops being
    * relayed, and the config is released. Not by default: a reload would close every WebSocket.
+   * Also for a config retired by an earlier reload (see GatewayServer.swap); once only.
    */
-  #closeTunnelsAfter (ms: number): void {
+  closeTunnelsAfter (ms: number): void {
+    if (this.#inFlight === 0 || this.#tunnelTimer !== undefined) return
     this.#tunnelTimer = setTimeout(() => {
       this.#tunnelsClosed = true
       if (this.#tunnels.size === 0) return

@@ -290,6 +290,9 @@ export class GatewayServer {
       swapSecureContext(this.app.server as unknown as TlsServer, next.loaded.serverTls.options)
       this.#warnOutOfDate(next.loaded.serverTls)
     }
+    // Configs retired by earlier reloads too: a credential one of them revoked may still hold a WebSocket there.
+    const tunnelMs = next.loaded.config.server.reloadTunnelTimeout
+    if (tunnelMs !== undefined) for (const r of this.#retiring.keys()) r.closeTunnelsAfter(toMs(tunnelMs))
     void previous.retire(next)
     const retired: Promise<void> = previous.dispose().finally(() => this.#retiring.delete(previous))
     this.#retiring.set(previous, retired)

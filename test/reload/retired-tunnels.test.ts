@@ -79,7 +79,8 @@ async function setup (t: Test, server: string) {
     t.equal(res.statusCode, 401, 'alice\'s key no longer opens anything')
     return { retired, at }
   }
-  return { gw, connect, open, echo, revokeAlice, held }
+  const reloadWith = async (serverLines: string) => { await cf.write(yaml(url, bob, serverLines)); return (await gw.reloader.reload('admin')).result }
+  return { gw, connect, open, echo, revokeAlice, reloadWith, held }
 }
 
 t.test('with server.reloadTunnelTimeout, a tunnel of the replaced config is closed that long after the reload', async t => {
@@ -122,6 +123,16 @@ t.test('without it, a tunnel of the replaced config stays open', async t => {
   t.equal(await echo(old, 'still'), 'still', 'the revoked key\'s tunnel still relays')
   t.equal(retired.inFlight, 1, 'and holds the replaced config')
   t.ok(gw.gateway.retiring.includes(retired))
+})
+
+t.test('a reload that sets it also closes the tunnels of configs retired by earlier reloads', async t => {
+  const { gw, open, revokeAlice, reloadWith } = await setup(t, '')
+  const old = await open(ALICE)
+  const { retired } = await revokeAlice()
+  const closed = once(old, 'close')
+  t.equal(await reloadWith('  reloadTunnelTimeout: 300ms'), 'success', 'the operator adds the setting afterwards')
+  await closed
+  t.ok(await until(() => retired.inFlight === 0 && !gw.gateway.retiring.includes(retired)), 'the config the first reload replaced is released')
 })
 
 t.test('server.reloadTunnelTimeout must be more than 0', async t => {
