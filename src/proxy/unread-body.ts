@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { destroyAfterLinger } from '../errors.ts'
 
 /** The most of a request body left unread that is read and thrown away after the answer, to keep the connection. */
@@ -66,6 +67,7 @@ export function readNoMore (socket: Socket): void {
   socket.destroySoon = lingerSoon
 }
 
-function stayPaused (this: Socket): void {
+/** A 'resume' listener keeping a socket paused: Node resumes reading of its own accord. */
+export function stayPaused (this: Duplex): void {
   this.pause()
 }

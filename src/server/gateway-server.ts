@@ -15,7 +15,7 @@ import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
 import { Exchange } from '../proxy/exchange.ts'
-import { readNoMore } from '../proxy/unread-body.ts'
+import { readNoMore, stayPaused } from '../proxy/unread-body.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
 import { http10AsHttp1, selectAlpn, stapleOcsp, type ServerTls } from './server-tls.ts'
 import { bodyUnderWay, UnusedConnections } from './unused-connections.ts'
@@ -27,8 +27,15 @@ const ignore = (): void => {}
 
 type Handle = (req: IncomingMessage, res: ServerResponse) => void
 
-/** What Node's HTTP/1 server hangs on a connection's socket: the response being written (the earliest of those pipelined). */
-type Http1Socket = Duplex & { _httpMessage?: ServerResponse | null }
+const WAITING = Symbol('waiting')
+const HELD = Symbol('held')
+
+/**
+ * What Node's HTTP/1 server hangs on a connection's socket: the response being written (the
+ * earliest of those pipelined), and whether its own backpressure paused reading; ours: how many
+ * requests wait their turn, and whether reading is held for them (see holdReading).
+ */
+type Http1Socket = Duplex & { _httpMessage?: ServerResponse | null, _paused?: boolean, [WAITING]?: number, [HELD]?: boolean }
 
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
@@ -199,8 +206,9 @@ export class GatewayServer {
     const socket = req.socket as Http1Socket
     if (!socket.writable) return
     const current = socket._httpMessage
-    if (current != null && current !== res) res.once('socket', () => process.nextTick(() => this.#inTurn(req, res, handle)))
-    else handle(req, res)
+    if (current === null || current === undefined || current === res) { handle(req, res); return }
+    holdReading(socket)
+    res.once('socket', () => { releaseReading(socket); process.nextTick(() => this.#inTurn(req, res, handle)) })
   }
 
   readonly #handle: Handle = (req, res) => {
@@ -440,6 +448,33 @@ function drainingResponse (closing: () => boolean): typeof ServerResponse<Incomi
       return super.writeHead(status, reason as string, headers)
     }
   }
+}
+
+/** Requests waiting their turn on a connection past which nothing more is read from it (see holdReading). */
+const MAX_WAITING = 16
+
+/**
+ * A request waits its turn. Node parses whatever a client pipelines (the responses queued behind
+ * write nothing, so its own backpressure never starts) and would hold every request in memory:
+ * past MAX_WAITING, nothing more is read from the connection until none waits (what Node has read
+ * already, one chunk, is parsed), as nginx reads no further. Not for a few: a paused socket does
+ * not see its client leave. Node resumes reading of its own accord (a body dumped): paused again.
+ */
+function holdReading (socket: Http1Socket): void {
+  socket[WAITING] = (socket[WAITING] ?? 0) + 1
+  if (socket[WAITING] <= MAX_WAITING || socket[HELD] === true) return
+  socket[HELD] = true
+  socket.on('resume', stayPaused)
+  socket.pause()
+}
+
+/** A waiting request's turn has come: reading goes on once none waits (unless Node's own backpressure holds it). */
+function releaseReading (socket: Http1Socket): void {
+  socket[WAITING] = (socket[WAITING] ?? 1) - 1
+  if (socket[WAITING] > 0 || socket[HELD] !== true) return
+  socket[HELD] = false
+  socket.off('resume', stayPaused)
+  if (socket._paused !== true) socket.resume()
 }
 
 /** A parser error in what the client sent, not its going away (a reset, or the connection ended mid-body). */

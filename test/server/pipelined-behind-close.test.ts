@@ -1,6 +1,6 @@
 import t from 'tap'
 import { once } from 'node:events'
-import { connect } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import { startUpstream } from '../helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/wait.ts'
@@ -99,6 +99,25 @@ t.test('many requests pipelined behind a slow one are each served once, in order
   const raw = await send([paths.map((p, i) => `GET ${p} HTTP/1.1\r\nHost: a\r\n${i === paths.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join('')])
   t.same([...raw.matchAll(/answer to (\/slow-first|\/behind-\d+)/g)].map(m => m[1]), paths, 'every answer, in order')
   t.same(warnings, [], 'no MaxListenersExceededWarning')
+})
+
+t.test('thousands of requests pipelined behind a slow one: past a few waiting, nothing more is read (not all held in memory)', async t => {
+  events.length = 0
+  let server: Socket | undefined
+  gw.gateway.app.server.once('connection', (s: Socket) => { server = s })
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  const flood = 'GET /a HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(20_000)
+  socket.write('GET /slow-deep HTTP/1.1\r\nHost: a\r\n\r\n' + flood)
+  t.ok(await until(() => events.includes('start /slow-deep')), 'the first is under way')
+  // Nothing marks that reading stopped: some more time, within the first one's 300 ms.
+  await new Promise(resolve => setTimeout(resolve, 100))
+  const read = server?.bytesRead ?? 0
+  t.ok(read > 0 && read < 200_000, `read ${read} of ${flood.length} bytes while the first runs`)
+  socket.destroy()
+  // Paused, the connection sees its client leave when an answer fails to go out.
+  t.ok(await until(() => connections(gw) === 0), 'the connection is closed once the client has left')
 })
 
 t.test('a request pipelined behind one whose client leaves is dropped with the connection', async t => {
