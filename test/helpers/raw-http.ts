@@ -1,7 +1,10 @@
 import { connect, createServer, type AddressInfo, type Server } from 'node:net'
+import type { Duplex } from 'node:stream'
 
 /** A response read off a raw socket: header names as sent (lower-cased here), values untouched. */
 export interface RawResponse {
+  /** The status line and header lines as sent. */
+  readonly head: string
   readonly status: number
   readonly headers: ReadonlyArray<readonly [string, string]>
   readonly body: string
@@ -19,7 +22,7 @@ function parse (text: string): RawResponse {
     const colon = l.indexOf(':')
     return [l.slice(0, colon).toLowerCase(), l.slice(colon + 1).trim()] as const
   })
-  return { status: Number(statusLine.split(' ')[1]), headers, body: text.slice(end + 4) }
+  return { head: text.slice(0, end), status: Number(statusLine.split(' ')[1]), headers, body: text.slice(end + 4) }
 }
 
 /**
@@ -44,8 +47,19 @@ export function rawRequest (port: number, lines: string[], body = ''): Promise<R
  * waiting for a timeout.
  */
 export function rawThenAgain (port: number, lines: string[], body: string, next: string[]): Promise<{ first: RawResponse, second: RawResponse | 'closed' }> {
+  const socket = connect(port, '127.0.0.1')
+  const answers = readThenAgain(socket, next.join('\r\n') + '\r\n\r\n')
+  socket.write(lines.join('\r\n') + '\r\n\r\n' + body)
+  return answers
+}
+
+/**
+ * Reads one response (framed by its Content-Length) off `socket` (plain or TLS), then sends `next`
+ * at once on it, as a client reusing the connection does: `second` is its response, or 'closed'
+ * when the server ended the connection after the first instead.
+ */
+export function readThenAgain (socket: Duplex, next: string): Promise<{ first: RawResponse, second: RawResponse | 'closed' }> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
     let buffered = Buffer.alloc(0)
     let first: RawResponse | undefined
     /** One whole response at the start of `buffered`, taken off it, or undefined while it is incomplete. */
@@ -60,10 +74,7 @@ export function rawThenAgain (port: number, lines: string[], body: string, next:
     }
     socket.on('data', (c: Buffer) => {
       buffered = Buffer.concat([buffered, c])
-      if (first === undefined) {
-        first = take()
-        if (first !== undefined) socket.write(next.join('\r\n') + '\r\n\r\n')
-      }
+      if (first === undefined && (first = take()) !== undefined) socket.write(next)
       const second = first === undefined ? undefined : take()
       if (first !== undefined && second !== undefined) { socket.destroy(); resolve({ first, second }) }
     })
@@ -73,7 +84,6 @@ export function rawThenAgain (port: number, lines: string[], body: string, next:
       if (first === undefined) reject(new Error('the connection ended before a whole response'))
       else resolve({ first, second: 'closed' })
     })
-    socket.write(lines.join('\r\n') + '\r\n\r\n' + body)
   })
 }
 

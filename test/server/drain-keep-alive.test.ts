@@ -2,47 +2,12 @@ import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { connect, type Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
 import { startUpstream } from '../helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { createTestCa, type TestCa } from '../helpers/certs.ts'
 import { handshake } from '../helpers/tls-gateway.ts'
 import { until } from '../helpers/wait.ts'
-
-interface Response { readonly head: string, readonly body: string }
-
-/**
- * Reads responses framed by their Content-Length off `socket`: `first`, then, once it is whole,
- * sends `next` at once on the same connection, as a client reusing it does. `second` is its
- * response, or 'closed' when the gateway ended the connection instead.
- */
-function twice (socket: Duplex, next: string): Promise<{ first: Response, second: Response | 'closed' }> {
-  return new Promise((resolve, reject) => {
-    let buffered = ''
-    let first: Response | undefined
-    const take = (): Response | undefined => {
-      const end = buffered.indexOf('\r\n\r\n')
-      if (end < 0) return undefined
-      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(buffered.slice(0, end))?.[1] ?? 0)
-      if (buffered.length < end + 4 + length) return undefined
-      const res = { head: buffered.slice(0, end), body: buffered.slice(end + 4, end + 4 + length) }
-      buffered = buffered.slice(end + 4 + length)
-      return res
-    }
-    socket.on('data', (c: Buffer) => {
-      buffered += c.toString('latin1')
-      if (first === undefined && (first = take()) !== undefined) socket.write(next)
-      const second = first === undefined ? undefined : take()
-      if (first !== undefined && second !== undefined) { socket.destroy(); resolve({ first, second }) }
-    })
-    socket.on('error', reject)
-    socket.on('end', () => {
-      socket.destroy()
-      if (first === undefined) reject(new Error('the connection ended before a whole response'))
-      else resolve({ first, second: 'closed' })
-    })
-  })
-}
+import { readThenAgain, type RawResponse } from '../helpers/raw-http.ts'
 
 const GET = (path: string) => `GET ${path} HTTP/1.1\r\nHost: gateway.test\r\n\r\n`
 
@@ -76,7 +41,7 @@ async function plainSocket (gw: TestGateway): Promise<Socket> {
 }
 
 /** Asserts that `first` tells the client to close, and that the gateway did close after it. */
-function saidClose (t: Test, { first, second }: { first: Response, second: Response | 'closed' }, status: number, what: string): void {
+function saidClose (t: Test, { first, second }: { first: RawResponse, second: RawResponse | 'closed' }, status: number, what: string): void {
   t.match(first.head, new RegExp(`^HTTP/1\\.1 ${status} [^]*\\r\\nconnection: close$`, 'im'), `${what}: Connection: close`)
   t.notMatch(first.head, /^keep-alive:/im, `${what}: no Keep-Alive timeout`)
   t.equal(second, 'closed', `${what}: the next request on that connection met a closed connection (made anew elsewhere), not a 503`)
@@ -89,7 +54,7 @@ t.test('a response whose head is written during the drain says Connection: close
     let received = 0
     const gw = await drainingGateway(t, (req, res) => { received++; setTimeout(() => res.end(`done ${req.url}`), 1_000) }, listener)
     const socket = listener === undefined ? await plainSocket(gw) : (await handshake(gw, ca, 'api.example.com', { ALPNProtocols: ['http/1.1'] })).socket
-    const exchange = twice(socket, GET('/again'))
+    const exchange = readThenAgain(socket, GET('/again'))
     socket.write(GET('/api/x'))
     await until(() => received === 1)
     const started = performance.now()
@@ -126,7 +91,7 @@ t.test('so do the gateway\'s own answers, streamed responses and slowly uploaded
   for (const { path, status, body } of cases) {
     const gw = await drainingGateway(t, upstream)
     const socket = await plainSocket(gw)
-    const exchange = twice(socket, GET('/again'))
+    const exchange = readThenAgain(socket, GET('/again'))
     const upload = path === '/upload'
     // The upload: its head and part of its body before the stop, the rest during the drain.
     socket.write(upload ? `POST ${path} HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 5\r\n\r\nhe` : GET(path))
