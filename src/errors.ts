@@ -43,7 +43,7 @@ export function parserError (err: { code?: string }): GatewayErrorKind {
 
 /** How long a connection answered by answerOnSocket may linger, half-closed, before it is destroyed. */
 const LINGER_MS = 2_000
-const destroy = (socket: Duplex) => socket.destroy()
+const destroy = (connection: Connection) => connection.destroy()
 
 /**
  * Answers, on the socket itself, a request Node's HTTP parser refused (no request or reply object
@@ -61,9 +61,16 @@ export function answerOnSocket (socket: Duplex, err: { code?: string }, status: 
   return true
 }
 
-/** A connection the gateway has ended: destroyed after LINGER_MS, so that a client that never closes its side does not keep it. */
-export function destroyAfterLinger (socket: Duplex): void {
-  setTimeout(destroy, LINGER_MS, socket).unref()
+/** A connection (a socket, an HTTP/2 session) the gateway has ended or is ending. */
+interface Connection { destroy (): void, once (event: 'close', listener: () => void): unknown }
+
+/**
+ * A connection the gateway has ended: destroyed after LINGER_MS, so that a client that never closes
+ * its side does not keep it. One closed sooner is not held by the timer.
+ */
+export function destroyAfterLinger (connection: Connection): void {
+  const timer = setTimeout(destroy, LINGER_MS, connection).unref()
+  connection.once('close', () => clearTimeout(timer))
 }
 
 /**

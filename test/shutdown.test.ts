@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:net'
+import { connect as h2connect, constants as h2constants } from 'node:http2'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Agent, Client, request } from 'undici'
@@ -176,4 +177,26 @@ t.test('the CLI drains in-flight requests on SIGTERM and exits 0', async t => {
   const [code, signal] = await exited
   t.same({ code, signal }, { code: 0, signal: null }, `exited 0 ${stderr}`)
   t.ok(logs.some(l => l.msg === 'stopped'), 'logged that it stopped')
+})
+
+t.test('close() does not wait for an HTTP/2 client that never reads a response the gateway has finished sending', async t => {
+  const { up } = await slowUpstream(t, 0)
+  const gw = await startGateway(catchAllYaml(up.url, { server: 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  shutdownTimeout: 20s\n  http2: { h2c: { listen: { host: 127.0.0.1, port: 0 } } }' }))
+  const session = h2connect(gw.h2cUrl as string)
+  session.on('error', () => {})
+  t.teardown(() => session.destroy())
+  // A POST answered 200 and one refused early: neither response is read, nor the second upload ended.
+  const answered = session.request({ ':method': 'POST', ':path': '/done' })
+  answered.end('body')
+  const refused = session.request({ ':method': 'POST', ':path': '/open' })
+  refused.write('part of a body')
+  for (const s of [answered, refused]) s.on('error', () => {})
+  await once(answered, 'response')
+  t.ok(await until(() => gw.gateway.runtime.inFlight === 1), 'the first is done at the gateway')
+  refused.close(h2constants.NGHTTP2_CANCEL)
+  t.ok(await until(() => gw.gateway.runtime.inFlight === 0), 'nothing in flight')
+  const started = performance.now()
+  await gw.close()
+  const took = performance.now() - started
+  t.ok(took < 10_000, `close resolved after ${Math.round(took)} ms (a linger), not at the 20 s deadline`)
 })

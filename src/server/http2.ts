@@ -2,6 +2,7 @@ import { constants, createServer, type Http2Server, type Http2Session, type Secu
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import type { GatewayConfig } from '../config/schema.ts'
+import { destroyAfterLinger } from '../errors.ts'
 
 type ServerConfig = GatewayConfig['server']
 
@@ -65,8 +66,11 @@ export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptio
 
 const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize })
 
-/** A session's token buckets (rapid reset, settings flood): tokens left and when they were last counted; its open streams. */
-interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number }
+/**
+ * A session's token buckets (rapid reset, settings flood): tokens left and when they were last
+ * counted; its open streams, those whose response is not all sent, and whether it is being ended (see endOnceAnswered).
+ */
+interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean }
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
 const GUARD = Symbol('guard')
@@ -99,12 +103,15 @@ export class Http2Connections {
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
+      // Ended by the gateway (a session closed, then destroyed, ends its socket and no more): a
+      // client that keeps its side open does not keep the connection.
+      socket.once('finish', () => destroyAfterLinger(socket))
     })
     server.on('session', (session: Http2Session) => {
       const s = session as GuardedSession
       const now = performance.now()
       s[GUARD] = this
-      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0 }
+      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false }
       this.#sessions.add(session)
       session.once('close', () => { this.#sessions.delete(session); clearIdleTimer(session) })
       session.on('remoteSettings', onRemoteSettings)
@@ -131,8 +138,13 @@ export class Http2Connections {
   /** GOAWAY to every session: no new streams; those in flight finish, then the session closes. */
   goaway (): void {
     this.#closing = true
-    for (const s of this.#sessions) s.close()
+    for (const s of this.#sessions) {
+      s.close()
+      endOnceAnswered(s as GuardedSession)
+    }
   }
+
+  get closing (): boolean { return this.#closing }
 
   /** The shutdown deadline: every connection is cut, whatever it carries. */
   destroy (): void {
@@ -172,10 +184,33 @@ function onAborted (this: ServerHttp2Stream): void {
 }
 
 function onStream (stream: ServerHttp2Stream): void {
-  const a = (stream.session as GuardedSession)[ALLOWANCE]
+  const session = stream.session as GuardedSession
+  const a = session[ALLOWANCE]
   a.streams++
-  stream.once('close', () => { a.streams-- })
+  a.unanswered++
+  let answered = false
+  const done = () => {
+    if (answered) return
+    answered = true
+    a.unanswered--
+    if (session[GUARD].closing) endOnceAnswered(session)
+  }
+  stream.once('finish', done)
+  stream.once('close', () => { a.streams--; done() })
   stream.once('aborted', onAborted)
+}
+
+/**
+ * Stopping, a session whose responses are all sent is destroyed after a linger: Node's close()
+ * waits for its streams to close, which a client that does not read its answers (nor end its
+ * side) never lets happen, so one idle client held every stop for the whole shutdownTimeout. The
+ * linger lets what was sent reach the client first.
+ */
+function endOnceAnswered (session: GuardedSession): void {
+  const a = session[ALLOWANCE]
+  if (a.unanswered > 0 || a.ending) return
+  a.ending = true
+  destroyAfterLinger(session)
 }
 
 /**
