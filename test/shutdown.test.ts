@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { connect as h2connect, constants as h2constants } from 'node:http2'
+import { connect as h2connect } from 'node:http2'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Agent, Client, request } from 'undici'
@@ -185,15 +185,11 @@ t.test('close() does not wait for an HTTP/2 client that never reads a response t
   const session = h2connect(gw.h2cUrl as string)
   session.on('error', () => {})
   t.teardown(() => session.destroy())
-  // A POST answered 200 and one refused early: neither response is read, nor the second upload ended.
+  // A POST answered 200, its response never read.
   const answered = session.request({ ':method': 'POST', ':path': '/done' })
+  answered.on('error', () => {})
   answered.end('body')
-  const refused = session.request({ ':method': 'POST', ':path': '/open' })
-  refused.write('part of a body')
-  for (const s of [answered, refused]) s.on('error', () => {})
   await once(answered, 'response')
-  t.ok(await until(() => gw.gateway.runtime.inFlight === 1), 'the first is done at the gateway')
-  refused.close(h2constants.NGHTTP2_CANCEL)
   t.ok(await until(() => gw.gateway.runtime.inFlight === 0), 'nothing in flight')
   const started = performance.now()
   await gw.close()
