@@ -10,6 +10,15 @@ export const BREAKER_DEFAULTS: BreakerSettings = { failureRate: 0.5, windowMs: 1
 
 export type BreakerState = 'closed' | 'open' | 'half-open'
 
+/** What a breaker has learned, as plain values that can outlive it (reload). */
+export interface BreakerMemory {
+  readonly state: BreakerState
+  /** When it opened; for a half-open one, when its probe went (the probe answers to the old breaker). */
+  readonly openedAt: number
+  readonly windowStart: number
+  readonly counts: readonly [ok: number, failed: number, prevOk: number, prevFailed: number]
+}
+
 /**
  * A circuit breaker for one target. Closed: counts outcomes over a sliding window (two fixed
  * windows, the previous one weighted by how much of it still overlaps) and opens when the failure
@@ -36,6 +45,28 @@ export class CircuitBreaker {
   }
 
   get state (): BreakerState { return this.#state }
+
+  memory (): BreakerMemory {
+    const probing = this.#state === 'half-open'
+    return {
+      state: probing ? 'open' : this.#state,
+      openedAt: probing ? this.#probeAt : this.#openedAt,
+      windowStart: this.#windowStart,
+      counts: [this.#ok, this.#failed, this.#prevOk, this.#prevFailed]
+    }
+  }
+
+  /**
+   * Takes over what the same target's breaker learned in the previous runtime, so a reload does not
+   * send full traffic to a target whose breaker was open. A half-open one's probe still answers to
+   * the old breaker: this one waits halfOpenAfter from the probe's start, as for a probe given up on.
+   */
+  inherit (previous: BreakerMemory): void {
+    this.#state = previous.state
+    this.#openedAt = previous.openedAt
+    this.#windowStart = previous.windowStart;
+    [this.#ok, this.#failed, this.#prevOk, this.#prevFailed] = previous.counts
+  }
 
   /** Whether a request may be sent now (an open breaker lets one probe through once halfOpenAfter has passed). */
   allows (now: number): boolean {

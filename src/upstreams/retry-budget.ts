@@ -17,6 +17,11 @@ export class RetryBudget {
 
   get balance (): number { return this.#balance }
 
+  /** Takes over the balance of the same upstream's budget in the previous runtime (reload). */
+  inherit (previous: RetryBudget): void {
+    this.#balance = previous.#balance
+  }
+
   /** Called for each first try of a request. */
   deposit (): void {
     if (this.#balance < RETRY_RESERVE) this.#balance = Math.min(RETRY_RESERVE, this.#balance + this.#ratio)

@@ -4,7 +4,7 @@ import { toBytes } from '../config/byte-size.ts'
 import { toMs } from '../config/duration.ts'
 import { createBalancer, type Balancer, type BalancedRequest } from './balancers/index.ts'
 import { NO_EVENTS, type UpstreamEvents } from './events.ts'
-import type { BreakerSettings } from './circuit-breaker.ts'
+import type { BreakerMemory, BreakerSettings } from './circuit-breaker.ts'
 import type { OutlierMemory, PassiveSettings } from './outlier-detection.ts'
 import { RetryPolicy } from './retry-policy.ts'
 import { breakerSettings, healthCheckSettings, passiveSettings, queueSettings, timeoutSettings, type HealthCheckSettings, type QueueSettings } from './settings.ts'
@@ -17,7 +17,7 @@ export { Target } from './target.ts'
 export interface TargetAddress { url: string, host: string, weight: number }
 
 /** What a target of the previous runtime had learned; `healthy` only when active health carries over. */
-interface Learned { healthy: boolean | undefined, outlier: OutlierMemory }
+interface Learned { healthy: boolean | undefined, outlier: OutlierMemory, breaker: BreakerMemory | undefined }
 
 export interface UpstreamSnapshot {
   name: string
@@ -343,14 +343,16 @@ export class Upstream {
   }
 
   /**
-   * On reload: each target that was already in `previous` (same URL) keeps what the health checks
-   * and outlier detection had learned, so that a reload never sends traffic back to a dead target.
+   * On reload: each target that was already in `previous` (same URL) keeps what the health checks,
+   * outlier detection and its breaker had learned, so that a reload never sends traffic back to a
+   * dead target; the retry budget keeps its balance, so a reload does not refill it in an outage.
    * Active health carries over only while this upstream still has health checks to restore it.
    * Targets that DNS discovery creates later take theirs too, until forgetPrevious().
    */
   inheritState (previous: Upstream): void {
     const keepHealth = this.healthCheck !== undefined && previous.healthCheck !== undefined
-    this.#learned = new Map(previous.targets.map(p => [p.url, { healthy: keepHealth ? p.healthy : undefined, outlier: p.outlier.memory() }]))
+    this.#learned = new Map(previous.targets.map(p => [p.url, { healthy: keepHealth ? p.healthy : undefined, outlier: p.outlier.memory(), breaker: p.breaker?.memory() }]))
+    this.retry.budget.inherit(previous.retry.budget)
     previous.#forgetEjectionEnds()
     for (const t of this.#targets) this.#takeOver(t)
   }
@@ -381,6 +383,7 @@ export class Upstream {
     if (learned === undefined) return t
     if (learned.healthy !== undefined) t.healthy = learned.healthy
     t.outlier.inherit(learned.outlier)
+    if (learned.breaker !== undefined) t.breaker?.inherit(learned.breaker)
     const now = performance.now()
     if (t.outlier.ejected(now)) this.#logEjectionEnd(t, t.outlier.ejectedUntil - now)
     return t

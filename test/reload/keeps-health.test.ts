@@ -128,3 +128,42 @@ t.test('the end of an ejection is logged once, also when a reload took the eject
   release?.()
   t.equal(await held, 'slow')
 })
+
+t.test('an open circuit breaker stays open after a reload', async t => {
+  const [good, failing] = await Promise.all([namedUpstream('good'), upstream('failing', 502, 200)])
+  const pool = `    targets: [ { url: "${good.url}" }, { url: "${failing.url}" } ]
+    passive: false
+    circuitBreaker: { failureRate: 0.5, minRequests: 2, window: 1h, halfOpenAfter: 1h }
+    retries: false`
+  const cf = await configFile(yaml(pool, ''))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([good.close(), failing.close(), cf.remove()]) })
+  const before = await bodies(`${gw.url}/api`, 8)
+  t.equal(before.filter(b => b === '502 failing').length, 2, 'two failures open its breaker')
+  t.same(new Set(before.slice(-4)), new Set(['200 good']), 'then it gets nothing')
+
+  await cf.write(yaml(pool, '  - { name: more, match: { path: /more }, upstream: pool }'))
+  t.equal(await reload(String(gw.adminUrl)), 'success')
+  t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'still open in the new runtime')
+})
+
+t.test('a reload does not refill the retry budget', async t => {
+  // Two addresses nothing listens on: each request fails to connect and is retried once, spending the budget.
+  const dead = await Promise.all([namedUpstream('a'), namedUpstream('b')])
+  await Promise.all(dead.map(u => u.close()))
+  const pool = `    targets: [ { url: "${dead[0]?.url}" }, { url: "${dead[1]?.url}" } ]
+    passive: false`
+  const cf = await configFile(yaml(pool, ''))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await cf.remove() })
+  const budget = async () => {
+    const body = await (await request(`${gw.adminUrl}/upstreams`)).body.json() as { upstreams: Array<{ retryBudget: number }> }
+    return body.upstreams[0]?.retryBudget
+  }
+  t.same((await bodies(`${gw.url}/api`, 4)).map(b => b.slice(0, 3)), ['502', '502', '502', '502'], 'each one retried and refused')
+  t.equal(await budget(), 6, 'four retries spent')
+
+  await cf.write(yaml(pool, '  - { name: more, match: { path: /more }, upstream: pool }'))
+  t.equal(await reload(String(gw.adminUrl)), 'success')
+  t.equal(await budget(), 6, 'the same balance in the new runtime')
+})

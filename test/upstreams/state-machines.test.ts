@@ -109,6 +109,36 @@ t.test('circuit breaker: half-open, only the probe\'s own outcome decides', asyn
   t.equal(b.record(false, 1000, 1200), 'open', 'the probe\'s failure opens it again')
 })
 
+t.test('circuit breaker: a reload\'s breaker takes over the counts and an open or half-open state', async t => {
+  const settings = { failureRate: 0.5, windowMs: 1000, minRequests: 4, halfOpenAfterMs: 500 }
+  const counting = new CircuitBreaker(settings)
+  for (let i = 0; i < 3; i++) counting.record(false, i, i)
+  const next = new CircuitBreaker(settings)
+  next.inherit(counting.memory())
+  t.equal(next.record(false, 3, 3), 'open', 'the fourth failure opens it: the three before counted')
+
+  const halfOpen = new CircuitBreaker(settings)
+  halfOpen.inherit(next.memory())
+  t.notOk(halfOpen.allows(502), 'open: no traffic before halfOpenAfter')
+  halfOpen.dispatched(600)
+  t.equal(halfOpen.state, 'half-open', 'its probe went at 600')
+  const after = new CircuitBreaker(settings)
+  after.inherit(halfOpen.memory())
+  t.equal(after.state, 'open', 'the probe answers to the old breaker: the new one is open...')
+  t.notOk(after.allows(1099), '...until halfOpenAfter from the probe')
+  t.ok(after.allows(1100), 'then it sends its own probe')
+  after.dispatched(1100)
+  t.equal(after.record(true, 1100, 1150), 'closed', 'whose success closes it')
+})
+
+t.test('retry budget: a reload\'s budget takes over the balance', async t => {
+  const spent = new RetryBudget(0.5)
+  for (let i = 0; i < 4; i++) spent.withdraw()
+  const next = new RetryBudget(0.5)
+  next.inherit(spent)
+  t.equal(next.balance, 6)
+})
+
 t.test('outlier detection: ejects after N consecutive failures, backoff doubles on repeat up to the max', async t => {
   const o = new OutlierState({ consecutiveFailures: 3, baseEjectionMs: 100, maxEjectionMs: 350 })
   t.notOk(o.failure(0))
