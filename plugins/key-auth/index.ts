@@ -22,7 +22,8 @@ export default definePlugin({
     identities: credential => (credential as KeyCredential).keys.map(keyDigest)
   },
   setup (config, ctx) {
-    const index = new KeyIndex(ctx.credentials as ReadonlyArray<ConsumerCredential<KeyCredential>>)
+    // One index for the config's key-auth routes: the keys are the consumers', the same on every route.
+    const index = ctx.shared('index', () => new KeyIndex(ctx.credentials as ReadonlyArray<ConsumerCredential<KeyCredential>>))
     const locations: Location[] = [{ header: config.header ?? KEY_HEADER }]
     if (config.query !== undefined) locations.push({ query: config.query })
     const location = compileLocations(locations, ctx)

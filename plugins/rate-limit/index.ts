@@ -1,7 +1,7 @@
 import { definePlugin, StoreError, type GatewayRequest, type PluginReply } from '../../src/index.ts'
 import { decideScript, LATE } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
-import { compilePlans, limitNameProblems, type Plan } from './plans.ts'
+import { compilePlans, limitNameProblems, overridingConsumers, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { serverClock } from './server-clock.ts'
@@ -23,9 +23,13 @@ export default definePlugin({
   check: config => limitNameProblems(config.limits),
   setup (config, ctx) {
     const store = ctx.store(config.store)
-    const plans = compilePlans(config, ctx.consumers)
     const by = config.by ?? ['consumer']
-    const bySlot = store.cluster === true ? slotCalls(plans, l => config.limits[l.index]?.by ?? by) : undefined
+    // Built once per config for the routes with the same settings, from the consumers that override
+    // a limit (found once): not routes x consumers (6,000 routes and 20,000 consumers took seconds).
+    const { plans, bySlot } = ctx.shared(`plans ${JSON.stringify(config)}`, () => {
+      const plans = compilePlans(config, ctx.shared('overriding consumers', () => overridingConsumers(ctx.consumers.all)))
+      return { plans, bySlot: store.cluster === true ? slotCalls(plans, l => config.limits[l.index]?.by ?? by) : undefined }
+    })
     const mode = config.headers ?? 'ietf'
     const onStoreError = config.onStoreError ?? 'allow'
     // Only a shared store is worth sparing a call; a memory store answers at once anyway.

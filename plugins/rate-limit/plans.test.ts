@@ -13,7 +13,7 @@ const limits: RateLimitConfig['limits'] = [
 ]
 
 t.test('the route plan: ids, script arguments and RateLimit-Policy', async t => {
-  const { base, byConsumer } = compilePlans({ limits }, new Consumers())
+  const { base, byConsumer } = compilePlans({ limits }, [])
   t.same(base.limits, [
     { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1', remainingItem: '"burst";r=' },
     // A bucket announces its burst, per the time it takes to fill: 50 per 180 s, the rate of 1000 per hour.
@@ -27,13 +27,13 @@ t.test('the route plan: ids, script arguments and RateLimit-Policy', async t => 
 })
 
 t.test('the plugin algorithm is every limit\'s default; a token bucket\'s burst defaults to its requests', async t => {
-  const { base } = compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'a', requests: 3, window: '1m' }, { name: 'b', requests: 4, window: '1s', algorithm: 'sliding-window' }] }, new Consumers())
+  const { base } = compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'a', requests: 3, window: '1m' }, { name: 'b', requests: 4, window: '1s', algorithm: 'sliding-window' }] }, [])
   t.same(base.args, ['t', '3', '60000', '3', 's', '4', '1000', '4'])
 })
 
 t.test('a token bucket announces its burst as its quota, over the time it takes to fill: what remains is never above it', async t => {
   const policy = (requests: number, window: string, burst?: number) =>
-    compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'b', requests, window, burst }] }, new Consumers()).base.limits[0]
+    compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'b', requests, window, burst }] }, []).base.limits[0]
   t.match(policy(5, '10s', 10), { requests: 10, windowMs: 20_000, policy: '"b";q=10;w=20' }, 'a burst above the requests')
   t.match(policy(10, '1s', 4), { requests: 4, windowMs: 1000, policy: '"b";q=4;w=1' }, 'a burst below the requests: full in 0.4 s, whole seconds up')
   t.match(policy(3, '10s', 10), { requests: 10, windowMs: 34_000, policy: '"b";q=10;w=34' }, 'full in 33.3 s: 34')
@@ -47,7 +47,7 @@ t.test('consumers: overrides of requests, window, algorithm and burst; false dro
     { id: 'other-limit', metadata: { 'rate-limit': { unknown: { requests: 1 } } } },
     { id: 'plain', metadata: { team: 'x' } }
   ])
-  const { base, byConsumer } = compilePlans({ limits }, consumers)
+  const { base, byConsumer } = compilePlans({ limits }, consumers.all)
   t.same([...byConsumer.keys()], ['big', 'tb'], 'only consumers that override one of the route\'s limits')
   const big = byConsumer.get('big')
   t.same(big?.limits.map(l => [l.index, l.id, l.policy]), [[0, 'burst:t2000', '"burst";q=30;w=3'], [1, 'hourly:t3600000', '"hourly";q=50;w=180']])
@@ -58,9 +58,9 @@ t.test('consumers: overrides of requests, window, algorithm and burst; false dro
 
 t.test('key parts: the plugin\'s by (default consumer), a limit\'s own by', async t => {
   const req = { clientIp: '10.0.0.1', consumer: { id: 'c1', groups: [], metadata: {} }, route: { name: 'r1', upstream: 'u' }, headers: {}, clientHeaders: {}, locals: {} } as unknown as GatewayRequest
-  const byDefault = compilePlans({ limits: [{ name: 'a', requests: 1, window: '1s' }, { name: 'b', requests: 1, window: '1s', by: ['consumer', 'ip'] }] }, new Consumers()).base
+  const byDefault = compilePlans({ limits: [{ name: 'a', requests: 1, window: '1s' }, { name: 'b', requests: 1, window: '1s', by: ['consumer', 'ip'] }] }, []).base
   t.same(byDefault.keysOf(req), ['rl:{consumer=c1}:a:s1000', 'rl:{consumer=c1}:b:s1000:ip=10.0.0.1'])
-  const byRoute = compilePlans({ by: ['route'], limits: [{ name: 'a', requests: 1, window: '1s' }] }, new Consumers()).base
+  const byRoute = compilePlans({ by: ['route'], limits: [{ name: 'a', requests: 1, window: '1s' }] }, []).base
   t.same(byRoute.keysOf(req), ['rl:{route=r1}:a:s1000'])
 })
 

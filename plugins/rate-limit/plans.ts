@@ -1,4 +1,4 @@
-import { toMs, type Consumers, type GatewayRequest, type PluginConfigProblem } from '../../src/index.ts'
+import { toMs, type Consumer, type GatewayRequest, type PluginConfigProblem } from '../../src/index.ts'
 import type { AlgorithmCode } from './algorithms.ts'
 import { KeyBuilder } from './keys.ts'
 import type { ConsumerOverrides, LimitConfig, RateLimitConfig } from './schema.ts'
@@ -84,14 +84,18 @@ export function limitNameProblems (limits: readonly LimitConfig[]): PluginConfig
   })
 }
 
-/** Plans of limits the check passed (names unique). */
-export function compilePlans (config: RateLimitConfig, consumers: Consumers): Plans {
+/** The consumers whose metadata may override a limit: those with the plugin's key. */
+export const overridingConsumers = (consumers: readonly Consumer[]): readonly Consumer[] =>
+  consumers.filter(c => c.metadata[METADATA_KEY] !== undefined)
+
+/** Plans of limits the check passed (names unique); `consumers`: at least those that override a limit. */
+export function compilePlans (config: RateLimitConfig, consumers: readonly Consumer[]): Plans {
   const algorithm = config.algorithm ?? 'sliding-window'
   const entries = config.limits.map((c, index) => ({ config: c, index }))
   const by = config.by ?? ['consumer']
   const keys = new KeyBuilder(config.limits.map(l => l.by ?? by), config.ipv6Prefix ?? 64)
   const byConsumer = new Map<string, Plan>()
-  for (const consumer of consumers.all) {
+  for (const consumer of consumers) {
     const overrides = consumer.metadata[METADATA_KEY] as ConsumerOverrides | undefined
     if (overrides === undefined || !config.limits.some(l => overrides[l.name] !== undefined)) continue
     const own = entries.flatMap(e => {

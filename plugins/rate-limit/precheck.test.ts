@@ -1,11 +1,10 @@
 import t from 'tap'
-import { Consumers } from '../../src/consumers/consumers.ts'
 import { compilePlans } from './plans.ts'
 import { Precheck } from './precheck.ts'
 
 // The local pre-check alone, at chosen instants (ms). Decisions: [allowed, then per limit: ok, remaining, ms].
 
-const planOf = () => compilePlans({ limits: [{ name: 'a', requests: 10, window: '1s' }, { name: 'b', requests: 3, window: '1m' }] }, new Consumers()).base
+const planOf = () => compilePlans({ limits: [{ name: 'a', requests: 10, window: '1s' }, { name: 'b', requests: 3, window: '1m' }] }, []).base
 const KEYS = ['rl:{all}:a', 'rl:{all}:b']
 
 t.test('nothing remembered: no decision', async t => {

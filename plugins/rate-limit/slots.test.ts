@@ -20,7 +20,7 @@ const byOf = (l: { index: number }) => config.limits[l.index]?.by ?? ['consumer'
 
 t.test('limits grouped by their first key part, with their arguments; a plan in one group is not split', async t => {
   const consumers = new Consumers([{ id: 'solo', metadata: { 'rate-limit': { 'per-ip': false } } }])
-  const plans = compilePlans(config, consumers)
+  const plans = compilePlans(config, consumers.all)
   const calls = slotCalls(plans, byOf)
   t.same(calls.get(plans.base), [
     { at: [0, 2], args: ['t', '3', '3600000', '3', 't', '5', '3600000', '5'] },
@@ -32,7 +32,7 @@ t.test('limits grouped by their first key part, with their arguments; a plan in 
 
 t.test('one decision from the calls, in the plan\'s order; each call charges what it allowed', async t => {
   const store = new MemoryStore('m')
-  const plans = compilePlans(config, new Consumers())
+  const plans = compilePlans(config, [])
   const calls = slotCalls(plans, byOf).get(plans.base) ?? []
   const keys = ['daily', 'per-ip', 'per-route']
   t.match(await decideBySlot(store, calls, keys, plans.base, 0), [1, 1, 2, Number, 1, 1, Number, 1, 4, Number], 'all allowed')
@@ -44,7 +44,7 @@ t.test('one decision from the calls, in the plan\'s order; each call charges wha
 
 t.test('a call run after its deadline makes the decision LATE, with the store\'s time; it charged nothing', async t => {
   const store = new MemoryStore('m')
-  const plans = compilePlans(config, new Consumers())
+  const plans = compilePlans(config, [])
   const calls = slotCalls(plans, byOf).get(plans.base) ?? []
   const keys = ['daily', 'per-ip', 'per-route']
   const before = Date.now()
