@@ -29,13 +29,15 @@ type Handle = (req: IncomingMessage, res: ServerResponse) => void
 
 const WAITING = Symbol('waiting')
 const HELD = Symbol('held')
+const REFUSED = Symbol('refused')
 
 /**
  * What Node's HTTP/1 server hangs on a connection's socket: the response being written (the
  * earliest of those pipelined), and whether its own backpressure paused reading; ours: how many
- * requests wait their turn, and whether reading is held for them (see holdReading).
+ * requests wait their turn, whether reading is held for them (see holdReading), and the parser's
+ * error for a request it refused behind them (see #refuseInTurn).
  */
-type Http1Socket = Duplex & { _httpMessage?: ServerResponse | null, _paused?: boolean, [WAITING]?: number, [HELD]?: boolean }
+type Http1Socket = Duplex & { _httpMessage?: ServerResponse | null, _paused?: boolean, [WAITING]?: number, [HELD]?: boolean, [REFUSED]?: Error }
 
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
@@ -92,24 +94,26 @@ export class GatewayServer {
       // Requests Node's parser refuses (bad request line, bad header, both Content-Length and
       // Transfer-Encoding…) get the same JSON errors and access-log lines as every other one.
       clientErrorHandler: (err: Error & { code?: string }, socket) => {
-        // A request under way on this connection (the client left mid-body, or pipelined bytes past it
-        // are unreadable) is its exchange's to log; an answer here would go out ahead of its own.
-        // So is the body of one answered before it was read (an early 401 or 413, the rest left for
-        // Node to discard on a kept connection) that the client then cut short: no new request.
+        // A request under way on this connection (the client left mid-body) is its exchange's to log; an
+        // answer here would go out ahead of its own. So is the body of one answered before it was read
+        // (an early 401 or 413, the rest left for Node to discard on a kept connection) that the client
+        // then cut short: no new request. What the parser refuses behind responses under way (a head, or
+        // the body of a request waiting its turn) is answered after them (#refuseInTurn).
         // A body Node cannot parse (a malformed chunk) is its exchange's to answer (400) if still unanswered.
         // Bytes after a request that said it was the last are ignored: its response is still owed.
+        const s = socket as Http1Socket
+        if (s[REFUSED] !== undefined) { this.#pastRefused(s, err); return }
         const incoming = bodyUnderWay(socket)
-        if ((socket as Http1Socket)._httpMessage != null || incoming !== undefined) {
+        const answering = s._httpMessage
+        if (answering != null || incoming !== undefined) {
           if (err.code === 'HPE_CLOSED_CONNECTION') readNoMore(socket as Socket)
+          else if (answering != null && answering.req !== incoming && unparsable(err)) this.#refuseInTurn(s, err, incoming)
           else if (incoming === undefined || !unparsable(err) || !Exchange.bodyUnreadable(incoming, err)) socket.destroy()
           return
         }
         // A TLS handshake that failed or took too long: no HTTP can be spoken on it, and no request was made.
         if (isHandshakeError(err)) { this.#handshakeFailed(err, socket); return }
-        const error = parserError(err)
-        if (error === GatewayError.HEADERS_TIMEOUT) this.#runtime.timedOut('client_headers')
-        const id = requestId(undefined)
-        if (answerOnSocket(socket, err, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, socket.remoteAddress)
+        this.#refuseUnparsed(err, socket)
       }
     } as FastifyHttpOptions<HttpServer>) as unknown as FastifyInstance
     // Every method Node parses, not only Fastify's (PURGE, PROPFIND, LINK…): a route may name any.
@@ -206,9 +210,60 @@ export class GatewayServer {
     const socket = req.socket as Http1Socket
     if (!socket.writable) return
     const current = socket._httpMessage
-    if (current === null || current === undefined || current === res) { handle(req, res); return }
+    if (current === null || current === undefined || current === res) {
+      // Incomplete on a connection whose parser refused what came next: the body it refused (see #refuseInTurn).
+      if (socket[REFUSED] !== undefined && !req.complete) this.#refuseBody(req, res)
+      else handle(req, res)
+      return
+    }
     holdReading(socket)
     res.once('socket', () => { releaseReading(socket); process.nextTick(() => this.#inTurn(req, res, handle)) })
+  }
+
+  /**
+   * A request Node's parser refused (its head, or the body of one waiting its turn), pipelined in the
+   * same bytes as requests whose responses are still under way: answered once they are done, in
+   * order, as when alone, and the connection then closed, as nginx does. Destroyed with the
+   * connection, their answers would be lost, though the upstream ran them (a client would send a
+   * POST again). The wait is theirs, bounded by their own timeouts. Meanwhile the socket is read on
+   * only to see a client that leaves (Node then aborts every request on it): the parser, in error,
+   * keeps nothing, and the first bytes that come stop reading (#pastRefused).
+   */
+  #refuseInTurn (socket: Http1Socket, err: Error & { code?: string }, incoming: IncomingMessage | undefined): void {
+    socket[REFUSED] = err
+    // One whose head was read has its response queued: its turn answers it (#inTurn).
+    if (incoming === undefined) this.#afterResponses(socket, err)
+  }
+
+  /** Once no response is under way on the connection (each one's close, the next one then on the socket), answers the refused head. */
+  #afterResponses (socket: Http1Socket, err: Error & { code?: string }): void {
+    if (!socket.writable) return // a response closed the connection, or the client left: nothing is owed
+    const current = socket._httpMessage
+    if (current != null) current.once('close', () => this.#afterResponses(socket, err))
+    else this.#refuseUnparsed(err, socket)
+  }
+
+  /**
+   * Errors past a request the parser refused change nothing: the refused request is still answered
+   * in its turn. More bytes (the parser, in error, refuses each chunk) stop reading; the refused
+   * head's headers timeout is no new request.
+   */
+  #pastRefused (socket: Http1Socket, err: Error & { code?: string }): void {
+    if (unparsable(err) && !socket.isPaused()) readNoMore(socket as unknown as Socket)
+  }
+
+  /** A request Node's parser refused: the gateway's JSON error on the socket, and its access-log line. */
+  #refuseUnparsed (err: Error & { code?: string }, socket: Duplex): void {
+    const error = parserError(err)
+    if (error === GatewayError.HEADERS_TIMEOUT) this.#runtime.timedOut('client_headers')
+    const id = requestId(undefined)
+    if (answerOnSocket(socket, err, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, (socket as Socket).remoteAddress)
+  }
+
+  /** A pipelined request whose body the parser refused, in its turn: never routed; its 400 closes the connection, which is read no more. */
+  #refuseBody (req: IncomingMessage, res: ServerResponse): void {
+    readNoMore(req.socket)
+    this.#refuse(req, res, GatewayError.BAD_REQUEST, true)
   }
 
   readonly #handle: Handle = (req, res) => {
@@ -217,9 +272,9 @@ export class GatewayServer {
   }
 
   /** A request Fastify could not route (a path it cannot decode): the gateway's error, logged as refused. */
-  #refuse (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind): void {
+  #refuse (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, close = false): void {
     const id = requestId(req.headers['x-request-id'])
-    sendError(res, error, id)
+    sendError(res, error, id, close)
     this.#runtime.logRejected(error, id, this.#runtime.clientIp(req), req.method, req.url, protocolOf(req))
   }
 
