@@ -1,3 +1,4 @@
+import { normalizeHost as routingHost } from '../../src/index.ts'
 import type { CacheConfig } from './schema.ts'
 
 /** Where a request's responses are stored: the primary key, and the tag that invalidation and URL purges use. */
@@ -68,8 +69,19 @@ function forwarded (v: string | string[] | undefined): string {
   return s === 'https' || s === 'http' || !SPECIAL.test(s) ? s : s.replace(SPECIAL_ALL, escape)
 }
 
-export const normalizeHost = (host: string | string[] | undefined): string =>
-  host === undefined ? '' : String(host).toLowerCase().replace(/:(80|443)$/, '')
+/**
+ * A Host (or a URL's host) as keys, invalidation and purges hold it: the host as routing compares
+ * it (lower case, no trailing dot: `API.example.com.` is `api.example.com`), then its port unless
+ * `:80` or `:443` or empty.
+ */
+export function normalizeHost (host: string | string[] | undefined): string {
+  if (host === undefined) return ''
+  const h = String(host)
+  const colon = h.lastIndexOf(':')
+  const port = colon > h.lastIndexOf(']') ? h.slice(colon + 1) : ''
+  const name = routingHost(h)
+  return port === '' || port === '80' || port === '443' ? name : `${name}:${port}`
+}
 
 function sortedQuery (query: string, include: Set<string> | undefined, ignore: Set<string>): string {
   const pairs: Array<{ name: string, pair: string }> = []

@@ -1038,7 +1038,7 @@ t.test('settings: name, heuristicMax default 1d, header names in any case, cooki
   const purged = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"tag":"k2"}' })
   t.same(await purged.body.json(), { purged: 1 }, 'tagged by the configured header')
   const metrics = await (await request(`${r.gw.adminUrl as string}/metrics`)).body.text()
-  t.match(metrics, '# HELP portcullis_cache_requests_total Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (304 from the upstream), bypass, collapsed (served from another request\'s fetch).')
+  t.match(metrics, '# HELP portcullis_cache_requests_total Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (an entry freshened by the upstream), bypass, collapsed (served from another request\'s fetch), unsatisfiable (only-if-cached answered 504).')
   t.match(metrics, '# HELP portcullis_cache_stored_bytes_total Bytes of responses (head and body) the cache wrote, by store.')
   t.match(metrics, 'portcullis_cache_requests_total{route="r",result="hit"} 1\n')
   t.match(metrics, 'portcullis_cache_requests_total{route="r",result="miss"} 2\n')

@@ -11,13 +11,66 @@ export function notModified (request: Headers, stored: Headers): boolean {
     const etag = stored.etag
     const list = String(inm)
     if (list.trim() === '*') return true
-    return etag !== undefined && list.split(',').some(t => weak(t) === weak(String(etag)))
+    return etag !== undefined && namesTag(list, weak(String(etag)))
   }
   const ims = request['if-modified-since']
   if (ims === undefined) return false
-  const since = Date.parse(String(ims))
-  const modified = Date.parse(String(stored['last-modified'] ?? stored.date ?? ''))
-  return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
+  // Not an HTTP-date: the field is ignored (13.1.3), and NaN compares false.
+  return httpDate(stored['last-modified'] ?? stored.date) <= httpDate(ims)
+}
+
+/**
+ * One element of an entity-tag list and its comma (RFC 9110 8.8.3, 5.6.1): maybe none (empty
+ * elements are allowed), else `W/` maybe and the opaque tag, whose etagc may be a comma.
+ */
+const LIST_ITEM = /[ \t]*(?:(?:W\/)?("[\x21\x23-\x7E\x80-\xFF]*"))?[ \t]*(?:,|$)/y
+
+/** Whether a list of entity-tags holds `opaque` (compared weakly); a list that is not one (an unquoted tag, say) holds none. */
+function namesTag (list: string, opaque: string): boolean {
+  let found = false
+  for (let at = 0; at < list.length; at = LIST_ITEM.lastIndex) {
+    LIST_ITEM.lastIndex = at
+    const m = LIST_ITEM.exec(list)
+    if (m === null) return false
+    if (m[1] === opaque) found = true
+  }
+  return found
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const MONTH = `(${MONTHS.join('|')})`
+const DAY_NAME = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
+const TIME = '(\\d\\d):(\\d\\d):(\\d\\d)'
+// RFC 9110 5.6.7: IMF-fixdate, and the obsolete rfc850-date and asctime-date. Case-sensitive.
+const IMF_FIXDATE = new RegExp(`^${DAY_NAME}, (\\d\\d) ${MONTH} (\\d{4}) ${TIME} GMT$`)
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d\\d)-${MONTH}-(\\d\\d) ${TIME} GMT$`)
+const ASCTIME_DATE = new RegExp(`^${DAY_NAME} ${MONTH} ( \\d|\\d\\d) ${TIME} (\\d{4})$`)
+
+/**
+ * An HTTP-date (RFC 9110 5.6.7) in ms since the epoch; NaN for anything else (Date.parse would
+ * take `June 5 2026`, and read an asctime-date as local time).
+ */
+export function httpDate (value: string | string[] | undefined): number {
+  if (typeof value !== 'string') return NaN
+  let m = IMF_FIXDATE.exec(value)
+  if (m !== null) return utc(m[3], m[2], m[1], m[4], m[5], m[6])
+  m = ASCTIME_DATE.exec(value)
+  if (m !== null) return utc(m[6], m[1], m[2], m[3], m[4], m[5])
+  m = RFC850_DATE.exec(value)
+  if (m === null) return NaN
+  // A two-digit year more than 50 years ahead is the latest past year ending so.
+  const latest = new Date().getUTCFullYear() + 50
+  return utc(latest - (latest - Number(m[3])) % 100, m[2], m[1], m[4], m[5], m[6])
+}
+
+/** The time of a date's parts (as the patterns matched them); NaN for a day or a time out of range. */
+function utc (year: string | number | undefined, month: string | undefined, day: string | undefined, h: string | undefined, min: string | undefined, sec: string | undefined): number {
+  const y = Number(year)
+  const mo = MONTHS.indexOf(month as string)
+  const d = Number(day)
+  // Date.UTC carries 31 Apr over to 1 May: a day past the month's end is no date.
+  if (d < 1 || Date.UTC(y, mo, d) >= Date.UTC(y, mo + 1, 1) || Number(h) > 23 || Number(min) > 59 || Number(sec) > 60) return NaN
+  return Date.UTC(y, mo, d, Number(h), Number(min), Number(sec))
 }
 
 // The client's conditionals, and its Range: a revalidation asks for the whole stored response

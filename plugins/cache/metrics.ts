@@ -1,6 +1,6 @@
 import type { PluginMetrics } from '../../src/index.ts'
 
-const RESULTS = ['hit', 'miss', 'stale', 'revalidated', 'bypass', 'collapsed'] as const
+const RESULTS = ['hit', 'miss', 'stale', 'revalidated', 'bypass', 'collapsed', 'unsatisfiable'] as const
 export type Result = typeof RESULTS[number]
 
 /** A route's counters, bound to their labels once at setup. */
@@ -12,7 +12,7 @@ export interface CacheMetrics {
 /** The requests counter: one per gateway, the same object for each of its configs (PluginMetrics keeps metrics across reloads). */
 export const requestsCounter = (metrics: PluginMetrics) => metrics.counter({
   name: 'portcullis_cache_requests_total',
-  help: 'Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (304 from the upstream), bypass, collapsed (served from another request\'s fetch).',
+  help: 'Requests on cached routes, by what the cache did: hit, miss, stale (served stale), revalidated (an entry freshened by the upstream), bypass, collapsed (served from another request\'s fetch), unsatisfiable (only-if-cached answered 504).',
   labelNames: ['route', 'result']
 })
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { combineRanges, parse } from 'range-parser'
 import type { GatewayRequest, HeaderMap } from '../../src/index.ts'
 import { firstValue as one } from '../shared/first-value.ts'
+import { httpDate } from './conditional.ts'
 import type { Entry } from './entry.ts'
 
 /** Parts apart a multipart/byteranges answer holds at most (Apache's MaxRanges defaults to 200). */
@@ -18,9 +19,9 @@ const CRLF = Buffer.from('\r\n')
 function ifRangeHolds (value: string, stored: Entry['headers']): boolean {
   const etag = one(stored.etag)
   if (value.startsWith('"') || value.startsWith('W/')) return etag !== undefined && !etag.startsWith('W/') && value === etag
-  const modified = Date.parse(one(stored['last-modified']) ?? '')
-  const date = Date.parse(one(stored.date) ?? '')
-  return !Number.isNaN(modified) && Date.parse(value) === modified && !Number.isNaN(date) && modified <= date - 1000
+  // Not an HTTP-date (nor an entity-tag): the Range is ignored (13.1.5), as NaN equals nothing.
+  const modified = httpDate(one(stored['last-modified']))
+  return httpDate(value) === modified && modified <= httpDate(one(stored.date)) - 1000
 }
 
 /**

@@ -34,7 +34,7 @@ export interface RouteCacheSettings {
   readonly surrogateHeader: string
   /** Targeted cache-control fields (RFC 9213) this cache follows, lower-case, first found wins. */
   readonly targets: readonly string[]
-  readonly collapser: Collapser
+  readonly collapser: Collapser<Fetched>
   /** On a shared store (Redis): collapsing across the instances that share it. */
   readonly sharedFetch: SharedFetch | undefined
   /** For a store that reads new bytes each time (Redis): see RecentValues. */
@@ -45,6 +45,12 @@ export interface RouteCacheSettings {
 
 type Fwd = NonNullable<StatusParams['fwd']>
 type Maybe<T> = T | Promise<T>
+
+/** What a leader shares with the requests collapsed on it: the entry, and the status its upstream answered with (undefined when another instance fetched it). */
+interface Fetched { readonly entry: Entry, readonly fwdStatus: number | undefined }
+
+/** A stored entry updated by the upstream, ready to be written back. */
+interface Merged { readonly entry: Entry, readonly names: readonly string[], readonly ttlMs: number, readonly policy: HeaderMap }
 
 /** What the store holds for a request. */
 interface Found { readonly entry?: Entry, readonly varyMiss: boolean }
@@ -63,7 +69,7 @@ interface Lookup {
   /** The stored response being revalidated. */
   entry?: Entry
   /** Set when this request fetches for the others waiting on its key. */
-  lead?: (e: Outcome) => void
+  lead?: (e: Outcome<Fetched>) => void
   /** The exchange is over (onFinished): a request whose client left never leads. */
   over?: true
   /** On a shared store, when this request fetches the key for every instance: gives the fetch back (see SharedFetch). */
@@ -95,6 +101,8 @@ type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof 
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
+/** The errors a stale response may stand in for (RFC 5861 4); any other status is an answer, forwarded (and stored when it may be). */
+const STALE_ERRORS = new Set([500, 502, 503, 504])
 
 /** The cache of one route: its hooks and the work they start. */
 export class RouteCache implements PluginHandlers {
@@ -174,15 +182,17 @@ export class RouteCache implements PluginHandlers {
     if (entry !== undefined) {
       const verdict = evaluate(entry, rcc, Date.now(), s.rules)
       if (verdict === 'fresh' || verdict === 'stale-ok' || verdict === 'swr') {
-        if (verdict === 'swr') this.#refreshInBackground(req, state.key, entry)
+        // Not for a request with no-store: it would go with the revalidation, whose answer could
+        // then not be stored, and the entry would be dropped.
+        if (verdict === 'swr' && !state.noStore) this.#refreshInBackground(req, state.key, entry)
         s.metrics.requests[verdict === 'fresh' ? 'hit' : 'stale'].inc()
-        return this.#hit(req, entry, false)
+        return this.#hit(req, entry)
       }
       state.fwd = verdict
       state.entry = entry
     }
     if (rcc['only-if-cached'] !== undefined) {
-      s.metrics.requests[missOrBypass(state)].inc()
+      s.metrics.requests[state.detail === STORE_DOWN ? 'bypass' : 'unsatisfiable'].inc()
       return onlyIfCached(s.name, state.fwd)
     }
     if (req.method === 'GET' && !state.noStore) return this.#collapseOrLead(req, state, rcc)
@@ -227,9 +237,10 @@ export class RouteCache implements PluginHandlers {
       try { found = await this.#find(state.key.primary, req) } catch { break }
       const e = found.entry
       if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
-        state.lead?.(e)
+        // Which status the other instance's upstream answered with is not known here.
+        state.lead?.({ entry: e, fwdStatus: undefined })
         this.#s.metrics.requests.collapsed.inc()
-        return this.#hit(req, e, true)
+        return this.#hit(req, e, state)
       }
       if (!held) break
     }
@@ -238,12 +249,13 @@ export class RouteCache implements PluginHandlers {
   }
 
   /** Another request is fetching this key: its stored answer when it fits, else upstream. */
-  async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Outcome>): Promise<PluginReply | undefined> {
-    const e = await pending
-    if (e === LEFT) return state.over === true ? undefined : this.#collapseOrLead(req, state, rcc)
+  async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Outcome<Fetched>>): Promise<PluginReply | undefined> {
+    const fetched = await pending
+    if (fetched === LEFT) return state.over === true ? undefined : this.#collapseOrLead(req, state, rcc)
+    const e = fetched?.entry
     if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
       this.#s.metrics.requests.collapsed.inc()
-      return this.#hit(req, e, true, state.detail)
+      return this.#hit(req, e, state, fetched?.fwdStatus)
     }
     this.#toUpstream(req, state)
     return undefined
@@ -279,17 +291,20 @@ export class RouteCache implements PluginHandlers {
     return store.getNow !== undefined ? store.getNow(key) : store.get(key)
   }
 
-  /** A stored entry's answer; `detail`: a collapsed request's own (the store it could not read). */
-  #hit (req: GatewayRequest, e: Entry, collapsed: boolean, detail?: string): PluginReply {
+  /**
+   * A stored entry's answer. `collapsed`: the lookup of a request answered from another's fetch
+   * (what it found, and the store it could not read), with the status that fetch got upstream.
+   */
+  #hit (req: GatewayRequest, e: Entry, collapsed?: Lookup, fwdStatus?: number): PluginReply {
     const age = currentAge(e, Date.now())
     if (e.status === 200 && notModified(req.clientHeaders, e.headers)) {
       const headers = notModifiedHeaders(e.headers)
       headers.age = String(Math.floor(age))
-      addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed, detail))
+      addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed, fwdStatus))
       return { status: 304, headers }
     }
     // Only GETs wait on another request's fetch (see #lookedUp): the body always goes.
-    const whole = collapsed ? { status: e.status, headers: cachedHeaders(e, this.#s.name, age, statusOf(e, age, true, detail)), body: e.body } : hitReply(e, this.#s.name, age, req.method)
+    const whole = collapsed !== undefined ? { status: e.status, headers: cachedHeaders(e, this.#s.name, age, statusOf(e, age, collapsed, fwdStatus)), body: e.body } : hitReply(e, this.#s.name, age, req.method)
     return req.clientHeaders.range === undefined ? whole : rangeReply(req, e, whole.headers ?? {}) ?? whole
   }
 
@@ -298,7 +313,8 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     const e = state.entry
     if (e !== undefined && res.fromUpstream && res.status === 304) return this.#revalidated(res, req, state, e)
-    if (e !== undefined && res.status >= 500) {
+    if (e !== undefined && res.fromUpstream && res.status === 200 && req.method === 'HEAD' && describedByHead(res.headers, e)) return this.#headed(res, req, state, e)
+    if (e !== undefined && STALE_ERRORS.has(res.status)) {
       const age = currentAge(e, Date.now())
       if (staleIfErrorAllows(e, age, requestDirectives(req.clientHeaders), s.rules)) {
         state.lead?.(undefined)
@@ -344,7 +360,7 @@ export class RouteCache implements PluginHandlers {
     }
     res.pipeThrough(new Capture(s.maxObjectSize, body => {
       const e = body === undefined ? undefined : prepared.entry(body)
-      state.lead?.(e)
+      state.lead?.(e && { entry: e, fwdStatus })
       if (e === undefined || down) return
       state.saving = true
       void this.#save(state.key, e, prepared.names, prepared.ttlMs).finally(() => state.giveBack?.())
@@ -357,13 +373,14 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     // A 304 about another representation updates nothing: this client gets the stored response
     // as it was (the 304 did answer its validators), and the entry goes.
-    const merged = describesStored(res.headers, e.headers) ? this.#merge(e, res.headers, state.requestTime) : undefined
+    const merged = describesStored(res.headers, e.headers) ? this.#merge(e, res.headers, state.requestTime, state.reached as HeaderMap, req.clientHeaders.host) : undefined
     const entry = merged?.entry ?? e
     const own = merged === undefined ? {} : ownFields(res.headers, merged.policy)
-    // The 304 may make the response one not to be stored (private, no-store): this client gets it, no other.
-    const reason = merged === undefined ? 'validator-mismatch' : this.#unstorable('GET', req, e.status, entry.headers)
-    state.lead?.(reason === undefined ? entry : undefined)
-    s.metrics.requests.revalidated.inc()
+    // The request's no-store forbids storing this answer: the entry stays as it was. The 304 may
+    // make the response one not to be stored (private, no-store): this client gets it, no other.
+    const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#unstorable('GET', req, e.status, entry.headers)
+    state.lead?.(reason === undefined ? { entry, fwdStatus: 304 } : undefined)
+    s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     delete res.headers[s.surrogateHeader]
     const age = currentAge(entry, Date.now())
     if (e.status === 200 && notModified(req.clientHeaders, entry.headers)) {
@@ -383,24 +400,60 @@ export class RouteCache implements PluginHandlers {
     res.headers.age = String(Math.floor(age))
     if (reason !== undefined || merged === undefined) {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: reason })
-      await this.#drop(state.key, e)
+      if (reason !== 'no-store') await this.#drop(state.key, e)
       return
     }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: entry.lifetime - age })
     state.saving = true
-    await this.#save(state.key, entry, varyNames(entry.headers.vary), merged.ttlMs)
+    await this.#freshen(state.key, e, merged)
     state.giveBack?.()
   }
 
-  #merge (e: Entry, fresh: HeaderMap, requestTime: number | undefined): { entry: Entry, ttlMs: number, policy: HeaderMap } {
+  /**
+   * A 200 to a HEAD that found a stored GET and has its validators (RFC 9111 4.3.5): the stored
+   * response is updated with its headers and freshened, as by a 304; the client gets the HEAD's
+   * answer as it came. (One that does not describe the stored response drops it, in #store.)
+   */
+  async #headed (res: GatewayResponse, req: GatewayRequest, state: Lookup, e: Entry): Promise<void> {
+    const s = this.#s
+    delete res.headers[s.surrogateHeader]
+    const merged = state.noStore ? undefined : this.#merge(e, res.headers, state.requestTime, state.reached as HeaderMap, req.clientHeaders.host)
+    const reason = merged === undefined ? 'no-store' : this.#unstorable('GET', req, e.status, merged.entry.headers)
+    s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
+    if (reason !== undefined || merged === undefined) {
+      addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: reason })
+      if (reason !== 'no-store') await this.#drop(state.key, e)
+      return
+    }
+    addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, stored: true, ttl: merged.entry.lifetime - currentAge(merged.entry, Date.now()) })
+    await this.#freshen(state.key, e, merged)
+  }
+
+  /**
+   * The stored response updated with the headers of a 304 (or a HEAD's 200) received now, and
+   * freshened. Its variant follows the Vary it has now (a 304 may add or change one): the request
+   * that revalidated it (`reqHeaders`, `host`) is the one it was selected for.
+   */
+  #merge (e: Entry, fresh: HeaderMap, requestTime: number | undefined, reqHeaders: HeaderMap, host: string | string[] | undefined): Merged {
     const now = Date.now()
     const headers = updatedHeaders(e.headers, fresh)
     // A 304's surrogate keys are not kept either (the entry keeps the tags it was stored with).
     delete headers[this.#s.surrogateHeader]
+    // Without a Date of its own the update is dated when it came (RFC 9110 6.6.1): the stored
+    // response's age starts again from it (RFC 9111 4.3.4), not from the Date stored before.
+    if (fresh.date === undefined) headers.date = new Date(now).toUTCString()
     const policy = { ...policyHeaders(headers, this.#s.targets), age: fresh.age }
     const f = freshness(e.status, policy, now, this.#s.rules, requestTime)
     withhold(headers, policy)
-    return { entry: { ...e, ...f, headers, responseTime: now }, ttlMs: this.#ttlMs(f, headers), policy }
+    const names = varyNames(headers.vary)
+    const variant = names.length === 0 ? '' : variantKey(names, reqHeaders, host)
+    return { entry: { ...e, ...f, headers, responseTime: now, variant }, names, ttlMs: this.#ttlMs(f, headers), policy }
+  }
+
+  /** Writes a freshened entry; one whose variant changed leaves its old place (the primary key's is written over anyway). */
+  async #freshen (key: RequestKey, old: Entry, m: Merged): Promise<void> {
+    if (old.variant !== m.entry.variant && old.variant !== '') await this.#drop(key, old)
+    await this.#save(key, m.entry, m.names, m.ttlMs)
   }
 
   /**
@@ -432,6 +485,9 @@ export class RouteCache implements PluginHandlers {
     const headers: Record<string, string | string[]> = {}
     for (const name in resHeaders) { const v = resHeaders[name]; if (v !== undefined) headers[name] = v }
     for (const name of NOT_STORED) delete headers[name]
+    // One without Date is dated when it came (RFC 9110 6.6.1), as http-cache-semantics reads it:
+    // what a client's If-Modified-Since is compared with when there is no Last-Modified.
+    if (headers.date === undefined) headers.date = new Date(now).toUTCString()
     const tags = [key.urlTag, ...String(headers[s.surrogateHeader] ?? '').split(/\s+/).filter(t => t !== '').map(surrogateTag)]
     delete headers[s.surrogateHeader]
     const policy = policyHeaders(resHeaders, s.targets)
@@ -523,22 +579,22 @@ export class RouteCache implements PluginHandlers {
     if (r.status === 304) {
       r.body.resume()
       if (!describesStored(r.headers, e.headers)) return this.#drop(key, e)
-      const merged = this.#merge(e, r.headers, requestTime)
+      const merged = this.#merge(e, r.headers, requestTime, req.headers, req.clientHeaders.host)
+      if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) return this.#drop(key, e)
       s.metrics.requests.revalidated.inc()
-      if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) await this.#drop(key, e)
-      else await this.#save(key, merged.entry, varyNames(merged.entry.headers.vary), merged.ttlMs)
-      return
+      return this.#freshen(key, e, merged)
     }
-    // An error keeps the stale entry (stale-if-error may still use it). A body the connection's end
-    // delimits may be cut (see GatewayResponse.closeDelimited): never kept, as on a miss.
-    const reason = r.status >= 500 ? 'error' : r.closeDelimited ? 'close-delimited' : this.#unstorable('GET', req, r.status, r.headers)
+    // An error keeps the stale entry (stale-if-error may still use it), as does any 5xx not
+    // stored in its place. A body the connection's end delimits may be cut (see
+    // GatewayResponse.closeDelimited): never kept, as on a miss.
+    const reason = STALE_ERRORS.has(r.status) ? 'error' : r.closeDelimited ? 'close-delimited' : this.#unstorable('GET', req, r.status, r.headers)
     // The hit's headers are those the subrequest sent (no plugin after the cache ran for it).
     const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.headers, req.clientHeaders.host, key, requestTime) : undefined
     const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)
     if (prepared === undefined || body === undefined) {
       // An unfinished undici body destroyed emits an abort error: unheard, it would crash the process.
       r.body.once('error', () => {}).destroy()
-      if (reason !== 'error') await this.#drop(key, e)
+      if (r.status < 500) await this.#drop(key, e)
       return
     }
     const entry = prepared.entry(body)
@@ -546,9 +602,21 @@ export class RouteCache implements PluginHandlers {
   }
 }
 
-const statusOf = (e: Entry, age: number, collapsed: boolean, detail: string | undefined): StatusParams => collapsed
-  ? { fwd: detail === STORE_DOWN ? 'bypass' : 'uri-miss', fwdStatus: e.status, collapsed: true, ttl: e.lifetime - age, detail }
-  : { hit: true, ttl: e.lifetime - age }
+const statusOf = (e: Entry, age: number, collapsed: Lookup | undefined, fwdStatus: number | undefined): StatusParams => collapsed === undefined
+  ? { hit: true, ttl: e.lifetime - age }
+  : { fwd: collapsed.fwd, fwdStatus, collapsed: true, ttl: e.lifetime - age, detail: collapsed.detail }
+
+/**
+ * Whether a HEAD's 200 describes the stored 200 (RFC 9111 4.3.5): it has a validator, each it has
+ * is the stored one's, and its Content-Length, when it has one, is the stored body's length.
+ */
+function describedByHead (head: HeaderMap, e: Entry): boolean {
+  const { etag, 'last-modified': lm, 'content-length': length } = head
+  if (e.status !== 200 || (etag === undefined && lm === undefined)) return false
+  if (etag !== undefined && String(etag) !== String(e.headers.etag)) return false
+  if (lm !== undefined && Date.parse(String(lm)) !== Date.parse(String(e.headers['last-modified']))) return false
+  return length === undefined || Number(length) === e.body.length
+}
 
 /** A request that could not read the store counts once, as bypass; any other that went upstream as a miss. */
 const missOrBypass = (state: Lookup): 'miss' | 'bypass' => state.detail === STORE_DOWN ? 'bypass' : 'miss'

@@ -1,10 +1,16 @@
 import { ByteSize, Duration, LongDuration, StoreName, TOKEN, Type, type Static } from '../../src/index.ts'
 
 const HeaderName = Type.String({ pattern: TOKEN })
+/** An RFC 8941 sf-token: what Cache-Status (RFC 9211 2) takes as a cache's name without quoting it. */
+const SF_TOKEN = '^[A-Za-z*][!#$%&\'*+.^_`|~0-9A-Za-z:/-]*$'
 
 export const CacheSchema = Type.Object({
   store: Type.Optional(StoreName({ description: 'Where responses are kept: a store under stores:. Default memory.' })),
-  name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]+$', description: 'The cache name in Cache-Status. Default Portcullis.' })),
+  name: Type.Optional(Type.String({
+    pattern: SF_TOKEN,
+    errorMessage: 'must be a token (RFC 8941): a letter or "*", then letters, digits and !#$%&\'*+-.^_`|~:/',
+    description: 'The cache name in Cache-Status, a token (a letter first). Default Portcullis.'
+  })),
   maxObjectSize: Type.Optional(ByteSize({ minimum: 1, description: 'Largest body stored (bytes, or a size such as 512KiB); larger responses are proxied and not kept. Default 1MiB.' })),
   methods: Type.Optional(Type.Array(Type.Union([Type.Literal('GET'), Type.Literal('HEAD')]), {
     uniqueItems: true, description: 'Methods answered from the cache (HEAD is answered from a stored GET). Default [GET, HEAD].'

@@ -1,4 +1,4 @@
-import { parseDictionary } from 'structured-headers'
+import { parseDictionary, Token } from 'structured-headers'
 import type { HeaderMap } from '../../src/index.ts'
 
 /**
@@ -22,7 +22,8 @@ export function policyHeaders (headers: HeaderMap, targets: readonly string[]): 
 /**
  * A targeted field (a Structured Fields dictionary, RFC 9213 2.1) as Cache-Control text, or
  * undefined when it does not parse or is empty. A directive whose value is not what Cache-Control
- * would take (a decimal or negative max-age, a string) is left out, as 2.1 asks.
+ * would take (a decimal or negative max-age, a string) is left out, as 2.1 asks; but `private` and
+ * `no-cache`, whose field lists come as strings (`private="x-user"`), see fieldList.
  */
 function asCacheControl (value: string): string | undefined {
   let dictionary
@@ -31,7 +32,22 @@ function asCacheControl (value: string): string | undefined {
   const directives: string[] = []
   for (const [name, [v]] of dictionary) {
     if (v === true) directives.push(name)
+    else if (FIELD_LISTS.has(name)) { if (v !== false) directives.push(fieldList(name, v)) }
     else if (typeof v === 'number' && Number.isInteger(v) && v >= 0) directives.push(`${name}=${v}`)
   }
   return directives.join(', ')
+}
+
+const FIELD_LISTS = new Set(['private', 'no-cache'])
+/** Field names (tokens) apart by commas: what the quoted form of Cache-Control holds. */
+const NAMES = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*,[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/
+
+/**
+ * `private` or `no-cache` with a value: a string (or a token) listing field names is its qualified
+ * form, which withholds those fields (`private="x-user"`); any other value is read as the bare
+ * directive, the safest reading (the response is not shared, or always revalidated).
+ */
+function fieldList (name: string, v: unknown): string {
+  const list = typeof v === 'string' ? v : v instanceof Token ? v.toString() : undefined
+  return list !== undefined && NAMES.test(list) ? `${name}="${list}"` : name
 }
