@@ -117,7 +117,8 @@ t.test('a stop during a reload that outlasts shutdownTimeout abandons it: the st
   const at = performance.now()
   await gw.close()
   const tookMs = Math.round(performance.now() - at)
-  t.ok(tookMs < 1_500, `stopped within shutdownTimeout 300ms and a margin (took ${tookMs} ms)`)
+  // Waiting for the reload, it would take pluginTimeout (20 s).
+  t.ok(tookMs < 5_000, `stopped within shutdownTimeout 300ms and a margin for a loaded machine (took ${tookMs} ms)`)
   t.match(gw.logs.find(l => l.msg === 'config reload abandoned: the gateway is stopping'), { level: 40, waitedMs: 300 })
   t.equal(gw.logs.at(-1)?.msg, 'stopped', 'then stopped')
 

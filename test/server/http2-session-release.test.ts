@@ -1,10 +1,11 @@
 import t from 'tap'
 import { connect, createServer, type Http2Session } from 'node:http2'
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Http2Connections, http2Limits } from '../../src/server/http2.ts'
+import { until } from '../helpers/wait.ts'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -17,7 +18,10 @@ t.test('a closed HTTP/2 session is released at once, not held by its idle timer 
   void new Http2Connections(server, limits, 72_000, () => {})
   server.on('stream', stream => stream.respond({ ':status': 200 }, { endStream: true }))
   const sessions: Array<WeakRef<Http2Session>> = []
-  server.on('session', session => sessions.push(new WeakRef(session)))
+  // The sessions and their sockets closed on the server's side.
+  let closed = 0
+  server.on('session', session => { sessions.push(new WeakRef(session)); session.once('close', () => { closed++ }) })
+  server.on('connection', (socket: Socket) => socket.once('close', () => { closed++ }))
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   t.teardown(() => server.close())
@@ -31,7 +35,7 @@ t.test('a closed HTTP/2 session is released at once, not held by its idle timer 
     await once(client, 'close')
   }
   // The server's side closes once the client's has.
-  for (let i = 0; i < 100 && sessions.some(s => s.deref()?.closed === false); i++) await new Promise(resolve => setTimeout(resolve, 10))
+  t.ok(await until(() => closed === 2 * 20), 'the server\'s sessions and their connections closed')
   for (let i = 0; i < 3; i++) { gc(); await new Promise(resolve => setImmediate(resolve)) }
   t.equal(sessions.length, 20)
   t.equal(sessions.filter(s => s.deref() !== undefined).length, 0, 'every closed session collected')
