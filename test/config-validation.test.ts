@@ -118,7 +118,7 @@ t.test('matchers: method, path pattern, host pattern', async t => {
     'gw.yaml:7:39 routes[0].match.methods[1]: unknown HTTP method "PSOT" (did you mean "POST"?)',
     'gw.yaml:10:20 routes[1].match.path: path "/users/*/orders": "*" may only be a whole last segment (did you mean "/users/:param/orders"?)',
     'gw.yaml:13:20 routes[2].match.path: path "/a/:x/:x": param ":x" appears twice',
-    'gw.yaml:16:20 routes[3].match.path: path "/a/../b": not normalized (no //, . or .. segments, or escapes of unreserved characters)',
+    'gw.yaml:16:20 routes[3].match.path: path "/a/../b": not normalized (no //, . or .. segments, or escapes of characters a path holds as they are: letters, digits and -._~!$&\'()*+,=:@)',
     'gw.yaml:19:47 routes[4].match.host[1]: host "api.*.com": only a leading "*." wildcard is allowed',
     'gw.yaml:19:60 routes[4].match.host[2]: host "api.example.com:443": must not include a port'
   ])
@@ -193,7 +193,7 @@ t.test('path mapping: rewrite params, stripPrefix, both at once', async t => {
     'gw.yaml:9:14 routes[0].rewrite: rewrite "/v2/accounts/:uid/*": uses ":uid", which match.path does not define',
     'gw.yaml:13:18 routes[1].stripPrefix: "/ord" is not a prefix of every path this route matches (/orders/*)',
     'gw.yaml:18:14 routes[2].rewrite: use either stripPrefix or rewrite, not both',
-    'gw.yaml:22:14 routes[3].rewrite: rewrite "/v2//things/:id": not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+    'gw.yaml:22:14 routes[3].rewrite: rewrite "/v2//things/:id": not normalized (no //, . or .. segments, or escapes of characters a path holds as they are: letters, digits and -._~!$&\'()*+,=:@)'
   ])
 })
 

@@ -168,7 +168,7 @@ t.test('forwarded path: normalized, stripPrefix, rewrite; query string kept as s
     ['/accounts/7', 'account', '/v2/accounts/7'],
     ['/accounts/7/', 'account', '/v2/accounts/7/'],
     ['/accounts/7/a/', 'account', '/v2/accounts/7/a/'],
-    ['/accounts/%41b%3a/x', 'account', '/v2/accounts/Ab%3A/x'],
+    ['/accounts/%41b%3a%3f/x', 'account', '/v2/accounts/Ab:%3F/x'],
     ['/people/ann?fields=a,b', 'profile', '/users/ann/profile?fields=a,b'],
     ['/old', 'prefix', '/v2'],
     ['/old/', 'prefix', '/v2/'],
@@ -205,6 +205,22 @@ t.test('absolute-form: the upstream sees the host the route matched, not the Hos
   const headers = seen.get('public')?.[0]?.headers
   t.equal(headers?.host, 'public.example.com', 'Host sent upstream (preserveHost) is the matched host')
   t.equal(headers?.['x-forwarded-host'], 'public.example.com', 'so is X-Forwarded-Host')
+})
+
+t.test('an escape of a character a path holds as it is (:, $, @...) reaches the route written with it, and its plugins', async t => {
+  const { ask, seen } = await routedGateway(t, {
+    reset: 'match: { path: "/v1/admin:reset" }\nplugins: { request-headers: { set: { x-guard: "on" } } }',
+    odata: 'match: { path: "/odata/$metadata" }\nplugins: { request-headers: { set: { x-guard: "on" } } }',
+    at: 'match: { path: "/@admin/*" }\nplugins: { request-headers: { set: { x-guard: "on" } } }',
+    public: 'match: { path: /* }'
+  })
+  for (const [path, route, url] of [['/v1/admin%3Areset', 'reset', '/v1/admin:reset'], ['/v1/admin%3areset', 'reset', '/v1/admin:reset'],
+    ['/odata/%24metadata', 'odata', '/odata/$metadata'], ['/%40admin/x', 'at', '/@admin/x']] as const) {
+    const got = await ask({ path, headers: { 'x-guard': 'off' } })
+    t.same([got.status, got.route, got.url], [200, route, url], path)
+  }
+  t.same(seen.get('public'), [], 'nothing was served by the public route')
+  t.ok([...seen.values()].flat().every(s => s.headers['x-guard'] === 'on'), 'each went through its route\'s plugin')
 })
 
 t.test('path tricks cannot reach /admin without its plugin', async t => {

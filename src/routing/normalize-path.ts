@@ -1,9 +1,12 @@
-// Unreserved characters (RFC 3986 2.3) are the only ones whose percent-encoding is decoded.
-const UNRESERVED = new Uint8Array(128)
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[c.charCodeAt(0)] = 1
+// The characters whose percent-encoding is decoded: those a path segment holds as they are (RFC
+// 3986 3.3 pchar: unreserved, sub-delims but `;`, `:` and `@`). Left encoded, `/v1/admin%3Areset`
+// would miss a route for `/v1/admin:reset` (and its auth), though backends decode it to that path.
+const DECODED = new Uint8Array(128)
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@") DECODED[c.charCodeAt(0)] = 1
 
-// Anything that could need work: a %, a backslash, NUL, `;`, `//`, a segment starting with `.`, or no leading slash.
-const NEEDS_WORK = /[%\\\0;]|\/\/|\/\.|^(?!\/)/
+// Anything that could need work: a %, a backslash, `;`, a byte outside printable ASCII (NUL; raw
+// non-ASCII bytes, which HTTP/2 lets through), `//`, a segment starting with `.`, no leading slash.
+const NEEDS_WORK = /[^!-$&-:<-[\]-~]|\/\/|\/\.|^(?!\/)/
 const HEX = /^[0-9A-Fa-f]{2}$/
 
 /**
@@ -23,10 +26,12 @@ const UTF8_LEAD: ReadonlyArray<readonly [number, number, number] | undefined> = 
 
 /**
  * The canonical form of a request path, which is both what routes match and what is forwarded:
- * unreserved percent-escapes decoded, other escapes upper-cased, dot segments removed, duplicate
+ * escapes of DECODED characters decoded, other escapes upper-cased, dot segments removed, duplicate
  * slashes collapsed. Returns undefined for paths that must be rejected (400): encoded `/` or `\`,
  * backslash, NUL, bad escapes, escapes that do not decode as UTF-8 (Fastify's router refuses plain
- * requests with them; upgrades do not pass through it), and `;` raw or encoded: servers that strip
+ * requests with them; upgrades do not pass through it), raw bytes outside printable ASCII (Node's
+ * HTTP/1 parser refuses them; HTTP/2's does not: `/x\xC0\xAF..` would reach an upstream whose decoder
+ * takes overlong forms), and `;` raw or encoded: servers that strip
  * path parameters (Tomcat, Jetty, Spring) would read `/admin;x/y` or `/public/..;/admin` as a path
  * no route matched.
  */
@@ -41,8 +46,10 @@ export function normalizePath (path: string): string | undefined {
   let hi = 0
   for (let i = 0; i < path.length; i++) {
     const ch = path[i] as string
-    if (ch === '\\' || ch === '\0' || ch === ';') return undefined
+    if (ch === '\\' || ch === ';') return undefined
     if (ch !== '%') {
+      const c = ch.charCodeAt(0)
+      if (c < 0x21 || c > 0x7e) return undefined
       if (due > 0) return undefined
       decoded += ch
       continue
@@ -63,7 +70,7 @@ export function normalizePath (path: string): string | undefined {
       lo = lead[1]
       hi = lead[2]
     }
-    decoded += code < 128 && UNRESERVED[code] === 1 ? String.fromCharCode(code) : '%' + hex.toUpperCase()
+    decoded += code < 128 && DECODED[code] === 1 ? String.fromCharCode(code) : '%' + hex.toUpperCase()
     i += 2
   }
   if (due > 0) return undefined

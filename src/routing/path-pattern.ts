@@ -18,9 +18,9 @@ export interface PathPattern {
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>
 const PARAM_RE = /^:([A-Za-z_][A-Za-z0-9_]*)$/
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
-const NOT_NORMALIZED = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
-// What no request path holds once the gateway has read it: Node's parser refuses spaces, controls
-// and non-ASCII bytes, the path ends at `?`, and a `#` is refused (400).
+const NOT_NORMALIZED = 'not normalized (no //, . or .. segments, or escapes of characters a path holds as they are: letters, digits and -._~!$&\'()*+,=:@)'
+// What no request path holds once the gateway has read it: spaces, controls and non-ASCII bytes
+// are refused (Node's HTTP/1 parser; normalizePath over HTTP/2), the path ends at `?`, and a `#` is refused (400).
 const NOT_IN_PATH = /[^!-~]|[?#]/
 
 /**
@@ -133,11 +133,9 @@ export function compileRewrite (template: string, available: readonly string[]):
   if (typeof parts === 'string') return parts
   const bad = badCharacter(template, 'has a "?": a rewrite is a path only, and the client\'s query is forwarded after it as sent')
   if (bad !== undefined) return bad
-  const sample = parts.map((p, i) => i % 2 === 0 ? p : 'x').join('')
-  if (normalizePath(sample) !== sample) return NOT_NORMALIZED
   // The "*" that ends the template, if one does: its index in parts.
   const lastStar = parts.length > 1 && parts[parts.length - 1] === '' && parts[parts.length - 2] === '*' ? parts.length - 2 : -1
-  return (path, params) => {
+  const rewrite = (path: string, params: Record<string, string>): string => {
     let out = ''
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i] as string
@@ -150,6 +148,10 @@ export function compileRewrite (template: string, available: readonly string[]):
       if (value === '' && out.charCodeAt(out.length - 1) === 47 && !(i === lastStar && path.charCodeAt(path.length - 1) === 47)) out = out.slice(0, -1)
       out += value
     }
-    return out === '' ? '/' : out
+    // An empty "*" took the template's only leading slash (`/*.json` for `/api`): the path keeps one.
+    return out.charCodeAt(0) === 47 ? out : '/' + out
   }
+  // What it builds for a "*" of text and for an empty one (`/x/..*` would make a dot segment).
+  const sample = (star: string): string => rewrite('/x', Object.fromEntries(parts.filter((_, i) => i % 2 === 1).map(p => [p, p === '*' ? star : 'x'])))
+  return normalizePath(sample('x')) === sample('x') && normalizePath(sample('')) === sample('') ? rewrite : NOT_NORMALIZED
 }

@@ -66,7 +66,7 @@ t.test('params, in order, "*" last; the literal text before the first param or w
 
 t.test('rejected patterns, with their error', async t => {
   const star = (meant: string) => `"*" may only be a whole last segment (did you mean "${meant}"?)`
-  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of characters a path holds as they are: letters, digits and -._~!$&\'()*+,=:@)'
   const table: ReadonlyArray<readonly [string, string]> = [
     ['/users*', star('/users/*')],
     ['/users/**', star('/users/*')],
@@ -142,10 +142,15 @@ t.test('compileRewrite: the upstream path from the params; an empty "*" takes it
   t.equal(rewrite('/users/:id/profile', ['id'])('/p/ann', { id: 'ann' }), '/users/ann/profile')
   t.equal(rewrite('/fixed', ['id'])('/p/ann/', { id: 'ann' }), '/fixed')
   t.equal(compileRewrite('/v2/:uid', ['id']), 'uses ":uid", which match.path does not define')
-  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of characters a path holds as they are: letters, digits and -._~!$&\'()*+,=:@)'
   t.equal(compileRewrite('/v2//:id', ['id']), notNormalized)
   t.equal(compileRewrite('/v2/:id/..', ['id']), notNormalized)
   t.equal(compileRewrite('/%7e/:id', ['id']), notNormalized)
+  // An empty "*" at the start never leaves a path without its leading slash (the HTTP client refuses one: a 500).
+  t.equal(rewrite('/*.json', ['*'])('/api', { '*': '' }), '/.json')
+  t.equal(rewrite('/*.json', ['*'])('/api/users', { '*': 'users' }), '/users.json')
+  t.equal(rewrite('/*@:ver', ['*', 'ver'])('/v/1', { '*': '', ver: '1' }), '/@1')
+  t.equal(compileRewrite('/x/..*', ['*']), notNormalized, 'an empty "*" would leave a dot segment')
 })
 
 t.test('compileRewrite: a path only, of characters a request path holds (the HTTP client refuses others)', async t => {
