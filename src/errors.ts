@@ -26,6 +26,7 @@ export const GatewayError = {
   UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow' },
   NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available' },
   UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' },
+  PLUGIN_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'a plugin did not finish within the route\'s request timeout' },
   HTTP_VERSION_NOT_SUPPORTED: { status: 505, code: 'http_version_not_supported', message: 'the request\'s HTTP version is not supported on this connection (HTTP/1.0 and HTTP/1.1; HTTP/2 by ALPN or h2c)' }
 } as const
 

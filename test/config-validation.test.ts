@@ -578,7 +578,7 @@ routes:
   t.match(bad[0], `${file}:3:36 loadPlugins[1]: cannot load plugin "./missing.ts": `)
   t.match(bad[0], join(dir, 'conf', 'missing.ts'), 'the message names the resolved path')
   t.equal(bad[1], `${file}:3:50 loadPlugins[2]: cannot load plugin "../plugins/not-a-plugin.ts": its default export is not a definePlugin(...) result`)
-  t.equal(bad[2], `${file}:3:78 loadPlugins[3]: plugin "request-headers" is already defined`)
+  t.equal(bad[2], `${file}:3:78 loadPlugins[3]: plugin "request-headers" is already defined: it is the name of a built-in plugin; give yours another`)
 })
 
 t.test('listener hosts may be left out: the gateway binds 0.0.0.0, the admin API loopback', async t => {

@@ -43,13 +43,15 @@ t.test('hop-by-hop request headers are not forwarded', async t => {
     'Upgrade: h2c',
     'Proxy-Authorization: Basic Zm9vOmJhcg==',
     'Proxy-Connection: keep-alive',
+    'Proxy: http://evil.example:3128',
     'X-Kept: yes',
     'Prefer: return=minimal',
     'Transfer-Encoding: chunked'
   ], `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`)
   t.equal(res.status, 200)
   const seen = JSON.parse(res.body) as Echoed
-  for (const name of ['x-client-secret', 'x-client-other', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-connection']) {
+  // Proxy: "httpoxy", a CGI/WSGI/PHP backend would read it as HTTP_PROXY.
+  for (const name of ['x-client-secret', 'x-client-other', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-connection', 'proxy']) {
     t.equal(seen.headers[name], undefined, `${name} not forwarded`)
   }
   t.equal(seen.headers.connection, 'keep-alive', "the client's Connection header is not forwarded: the gateway's own pooled connection's is")
@@ -71,6 +73,7 @@ t.test('hop-by-hop response headers are not returned', async t => {
     'Upgrade: h2c',
     'Proxy-Authenticate: Basic realm="up"',
     'Proxy-Foo: bar',
+    'Proxy-Status: origin; error=http_protocol_error',
     'X-Up-Kept: yes',
     'Set-Cookie: a=1',
     'Set-Cookie: b=2',
@@ -88,6 +91,7 @@ t.test('hop-by-hop response headers are not returned', async t => {
   }
   t.same(headerValues(res, 'connection'), ['close'], "the gateway's own Connection header only")
   t.same(headerValues(res, 'x-up-kept'), ['yes'], 'end-to-end header returned')
+  t.same(headerValues(res, 'proxy-status'), ['origin; error=http_protocol_error'], 'Proxy-Status (RFC 9209) is meant for the client: returned')
   t.same(headerValues(res, 'set-cookie'), ['a=1', 'b=2', 'c=3'], 'a header sent three times: three fields, in order')
 })
 

@@ -168,19 +168,21 @@ routes:
   }
 })
 
-t.test('X-Original-URL and X-Rewrite-URL are removed by default; removeRequestHeaders decides', async t => {
-  const headers = { 'x-original-url': '/admin', 'x-rewrite-url': '/admin', 'x-other': 'kept' }
+t.test('headers taken as the path or the method (X-Original-URL, X-HTTP-Method-Override...) are removed by default, _ spellings too; removeRequestHeaders decides', async t => {
+  const defaults = ['x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']
+  // A CGI, WSGI or PHP upstream reads X_Original_URL as X-Original-URL (HTTP_X_ORIGINAL_URL).
+  const spelled = ['x_original_url', 'x-original_url', 'x_rewrite_url', 'x_http_method_override', 'x-http_method']
+  const headers = Object.fromEntries([...defaults, ...spelled].map(h => [h, h.includes('method') ? 'DELETE' : '/admin']))
   const strict = await gateway(t)
-  await (await request(`${strict.gw.url}/a`, { headers })).body.text()
-  t.equal(strict.seen[0]?.headers['x-original-url'], undefined)
-  t.equal(strict.seen[0]?.headers['x-rewrite-url'], undefined)
+  await (await request(`${strict.gw.url}/a`, { method: 'POST', headers: { ...headers, 'x-other': 'kept' } })).body.text()
+  for (const name of [...defaults, ...spelled]) t.equal(strict.seen[0]?.headers[name], undefined, name)
   t.equal(strict.seen[0]?.headers['x-other'], 'kept')
 
   const server = 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  removeRequestHeaders: [X-Internal-Token]\n'
   const custom = await gateway(t, '', server)
-  await (await request(`${custom.gw.url}/a`, { headers: { ...headers, 'x-internal-token': 'secret' } })).body.text()
+  await (await request(`${custom.gw.url}/a`, { headers: { ...headers, 'x-internal-token': 'secret', x_internal_token: 'secret', 'x_internal-token': 'secret' } })).body.text()
   t.equal(custom.seen[0]?.headers['x-original-url'], '/admin', 'the list replaces the default')
-  t.equal(custom.seen[0]?.headers['x-internal-token'], undefined)
+  for (const name of ['x-internal-token', 'x_internal_token', 'x_internal-token']) t.equal(custom.seen[0]?.headers[name], undefined, name)
 })
 
 t.test('after a GET or HEAD with a body, the upstream connection is not reused', async t => {

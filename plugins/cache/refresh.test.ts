@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
@@ -101,4 +102,45 @@ routes:
   const sie = await get('/sie')
   t.same([sie.status, sie.body, sie.cacheStatus], [503, 'down', 'Portcullis; fwd=stale; fwd-status=503; detail=status'], 'staleIfError removed: the error, not the stale entry')
   t.equal((await get('/swr')).cacheStatus, 'Portcullis; fwd=stale; fwd-status=503; detail=status', 'staleWhileRevalidate removed: revalidated before use')
+})
+
+t.test('a background revalidation never stores a response with a transfer coding other than chunked (refused as on the proxied path)', async t => {
+  // A stale entry; then `Transfer-Encoding: gzip, chunked` (undici takes off the chunks only: the
+  // rest would be stored and served as raw gzip, nothing saying so); then a whole answer.
+  let served = 0
+  const server = createServer(socket => {
+    socket.on('error', () => {})
+    socket.once('data', () => {
+      served++
+      if (served === 1) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=1, stale-while-revalidate=60\r\nAge: 5\r\nConnection: close\r\n\r\nv1')
+      else if (served === 2) {
+        const gz = gzipSync('coded')
+        socket.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nCache-Control: max-age=100\r\nConnection: close\r\n\r\n${gz.length.toString(16)}\r\n${gz.toString('latin1')}\r\n0\r\n\r\n`, 'latin1')
+      } else socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\nConnection: close\r\n\r\nv3')
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => server.close(() => resolve())))
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:${(server.address() as AddressInfo).port}" } ], passive: false }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cache: {} } }
+`)
+  t.teardown(() => gw.close())
+  const get = async () => {
+    const res = await request(`${gw.url}/coded`)
+    return { body: await res.body.text(), status: String(res.headers['cache-status']) }
+  }
+  t.match((await get()).status, /; stored; /, 'stored stale')
+  const bodies = new Set<string>()
+  let next = await get()
+  for (let i = 0; i < 200 && next.body !== 'v3'; i++) {
+    bodies.add(next.body)
+    await new Promise(resolve => setTimeout(resolve, 10))
+    next = await get()
+  }
+  t.same([...bodies], ['v1'], 'the stale entry served meanwhile, never the coded body')
+  t.equal(next.body, 'v3', 'the next revalidation stored the whole answer')
+  t.ok(served >= 3, 'the coded answer was not stored')
 })

@@ -51,7 +51,7 @@ export default definePlugin({
   // let the client claim another address; a set is the operator's fixed value.
   check,
   setup (config) {
-    const edit = compileHeaderEdits(config)
+    const edit = compileHeaderEdits(config, true)
     return { onRequest (req) { edit(req.headers) } }
   }
 })

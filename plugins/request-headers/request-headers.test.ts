@@ -100,3 +100,20 @@ t.test('Host may be neither removed nor renamed from (the client\'s never reache
     `gw.yaml:12:25 routes[0].plugins.request-headers.rename.HOST: ${message}`
   ])
 })
+
+t.test('remove takes a header\'s _ spellings too: a CGI, WSGI or PHP upstream reads X_User_Id as X-User-Id', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { request-headers: { remove: [ X-User-Id ] } } }
+`)
+  t.teardown(() => gw.close())
+  const spellings = ['x-user-id', 'x_user_id', 'x-user_id', 'x_user-id']
+  const res = await request(`${gw.url}/`, { headers: { ...Object.fromEntries(spellings.map(h => [h, 'admin'])), 'x-user': 'kept' } })
+  const seen = (await res.body.json() as { headers: Record<string, string | undefined> }).headers
+  t.same(spellings.filter(h => seen[h] !== undefined), [], 'none reached the upstream')
+  t.equal(seen['x-user'], 'kept', 'another name is kept')
+})

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { TOKEN, type HeaderMap } from '../../src/index.ts'
+import { TOKEN, underscoreSpellings, type HeaderMap } from '../../src/index.ts'
 
 // RFC 9110 token; values as Node and undici accept them (no CR, LF or other control characters).
 const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid header name' })
@@ -8,7 +8,7 @@ const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid 
 // wrong bytes (a body cut short, a hang, or body bytes read as the next message). The gateway
 // writes it, or Node and undici do.
 const caseless = (s: string) => s.replace(/[a-z]/g, c => `[${c}${c.toUpperCase()}]`)
-const NOT_SETTABLE = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'content-length'].map(caseless).join('|')
+const NOT_SETTABLE = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'proxy', 'content-length'].map(caseless).join('|')
 const SETTABLE = `^(?!(?:${NOT_SETTABLE})$)(?!${caseless('proxy-')})${TOKEN.slice(1)}`
 /** A header name a config may set: not hop-by-hop or framing (nor a pseudo-header, which is no token). */
 export const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)' })
@@ -27,13 +27,18 @@ export const HeaderEditsSchema = Type.Object({
 
 export type HeaderEdits = Static<typeof HeaderEditsSchema>
 
-/** Compiles the edits once (at config load) into one function applied per request. */
-export function compileHeaderEdits (edits: HeaderEdits): (headers: HeaderMap) => void {
-  const remove = (edits.remove ?? []).map(h => h.toLowerCase())
+/**
+ * Compiles the edits once (at config load) into one function applied per request. `spellings`:
+ * remove a request header's `_` spellings too (a CGI, WSGI or PHP upstream reads `X_User_Id` as
+ * X-User-Id: removed in one spelling only, a client could still send it).
+ */
+export function compileHeaderEdits (edits: HeaderEdits, spellings = false): (headers: HeaderMap) => void {
+  const named = (edits.remove ?? []).map(h => h.toLowerCase())
+  const remove = spellings ? [...named, ...named.flatMap(underscoreSpellings)] : named
   const rename = Object.entries(edits.rename ?? {}).map(([from, to]) => [from.toLowerCase(), to.toLowerCase()] as const)
   const set = Object.entries(edits.set ?? {}).map(([name, value]) => [name.toLowerCase(), value] as const)
   return headers => {
-    for (const name of remove) headers[name] = undefined
+    for (const name of remove) if (headers[name] !== undefined) headers[name] = undefined
     for (const [from, to] of rename) {
       const value = headers[from]
       if (value === undefined) continue

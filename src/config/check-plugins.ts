@@ -2,6 +2,7 @@ import type { PluginCheckRoute, PluginConfigProblem, PluginDefinition } from '..
 import { byRunOrder, effectivePlugins } from '../plugins/effective.ts'
 import { compilePathPattern } from '../routing/path-pattern.ts'
 import { didYouMean } from './suggest.ts'
+import { describeThrown } from '../plugins/thrown.ts'
 import type { SchemaReferences } from './schema-refs.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig, RouteConfig } from './schema.ts'
@@ -51,13 +52,41 @@ export function checkRoute (params: readonly string[], config: GatewayConfig, ro
   return { params, plugins: uses.sort((a, b) => byRunOrder(a.def, b.def)).map(u => u.use) }
 }
 
-/** A plugin's check, a throw reported as a problem of the whole config. */
+/**
+ * A plugin's check: its problems, or one at the plugin's key saying why there are none to report
+ * (JS lets a plugin throw anything, or return anything: a promise, an object, a path as a string).
+ */
 function runCheck (def: PluginDefinition, data: unknown, route: PluginCheckRoute | undefined): readonly PluginConfigProblem[] {
+  let found: unknown
   try {
-    return def.check?.(data, route) ?? []
+    found = def.check?.(data, route)
   } catch (err) {
-    return [{ path: [], message: `the plugin's check failed: ${(err as Error).message}` }]
+    return [{ path: [], message: `the plugin's check failed: ${describeThrown(err)}` }]
   }
+  const wrong = checkResultProblem(found)
+  return wrong === undefined ? found as readonly PluginConfigProblem[] | undefined ?? [] : [{ path: [], message: `the plugin's check ${wrong}` }]
+}
+
+const shown = (v: unknown) => v === null ? 'null' : Array.isArray(v) ? 'an array' : `${/^[aeiou]/.test(typeof v) ? 'an' : 'a'} ${typeof v}`
+const isKey = (k: unknown) => typeof k === 'string' || typeof k === 'number'
+
+/** Why what a check returned is not its problems (`[{ path: ['deny', 1], message }]`, nothing for none), or undefined. */
+function checkResultProblem (found: unknown): string | undefined {
+  if (found === undefined || found === null) return undefined
+  if (typeof (found as { then?: unknown }).then === 'function') {
+    // Not awaited: its outcome is not wanted, a rejection included.
+    Promise.resolve(found).catch(() => {})
+    return 'returned a promise: check must be synchronous (an async check is not awaited); return the problems themselves'
+  }
+  if (!Array.isArray(found)) return `must return an array of problems ({ path, message }), not ${shown(found)}`
+  for (const [i, p] of (found as unknown[]).entries()) {
+    const { path, message } = (typeof p === 'object' && p !== null ? p : {}) as { path?: unknown, message?: unknown }
+    if (typeof p !== 'object' || p === null) return `returned ${shown(p)} as problem ${i}, not { path, message }`
+    const bad = !Array.isArray(path) ? (path === undefined ? 'no path' : `a path that is ${shown(path)}`) : path.every(isKey) ? undefined : `a path holding ${shown(path.find(k => !isKey(k)))}`
+    if (bad !== undefined) return `returned problem ${i} with ${bad}: a path is an array of keys and indexes (['deny', 1]; [] for the plugin's key)`
+    if (typeof message !== 'string') return `returned problem ${i} with ${message === undefined ? 'no message' : `a message that is ${shown(message)}`}: a message is a string`
+  }
+  return undefined
 }
 
 const SHOWN_ROUTES = 3

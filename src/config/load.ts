@@ -20,6 +20,7 @@ import type { ConnectionOptions } from 'node:tls'
 import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
 import { importUserModule } from '../plugins/plugin-loader.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
+import { describeThrown } from '../plugins/thrown.ts'
 
 /** A config that passed every check, with what is needed to build a runtime from it. */
 export interface LoadedConfig {
@@ -135,18 +136,22 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   }
 
   const config = data as GatewayConfig
-  const plugins = new Map(await builtinPlugins())
+  const builtins = await builtinPlugins()
+  const plugins = new Map(builtins)
   const base = dirname(resolve(file))
   const stalePlugins: string[] = []
+  const loadedFrom = new Map<string, number>()
   for (const [i, rel] of (config.loadPlugins ?? []).entries()) {
     try {
       const path = resolve(base, rel)
       const def = await importPlugin(pathToFileURL(path).href, importUserModule)
       if (changedSinceImport(path)) stalePlugins.push(rel)
-      if (plugins.has(def.name)) issues.push(at(['loadPlugins', i], `plugin "${def.name}" is already defined`))
-      else plugins.set(def.name, def)
+      if (builtins.has(def.name)) issues.push(at(['loadPlugins', i], `plugin "${def.name}" is already defined: it is the name of a built-in plugin; give yours another`))
+      else if (plugins.has(def.name)) issues.push(at(['loadPlugins', i], `plugin "${def.name}" is already defined, by loadPlugins[${loadedFrom.get(def.name)}]`))
+      else { plugins.set(def.name, def); loadedFrom.set(def.name, i) }
     } catch (err) {
-      issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${(err as Error).message}`))
+      // A module may throw anything at its top level (null, a string).
+      issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${describeThrown(err)}`))
     }
   }
   // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").

@@ -55,7 +55,7 @@ const Server = Type.Object({
     send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). Default 60s.' }))
   }, { ...closed, description: 'Limits on slow clients, so that none holds an upstream connection or a socket for long.' })),
   removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: TOKEN, errorMessage: 'must be a header name' }), {
-    description: 'Request headers never sent upstream, on any route. Default [x-original-url, x-rewrite-url]: some backend frameworks route by them, which would let a client bypass the route and its plugins. [] passes them on.'
+    description: 'Request headers never sent upstream, on any route (their _ spellings too). Default [x-original-url, x-rewrite-url, x-http-method-override, x-http-method, x-method-override]: some backend frameworks take them as the path or the method, which would let a client bypass the route and its plugins. [] passes them on.'
   })),
   tls: Type.Optional(Type.Object({
     certificates: Type.Array(Type.Object({

@@ -1,3 +1,5 @@
+import { describeThrown } from './thrown.ts'
+
 type Maybe<T> = T | Promise<T>
 
 export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'DELETE'
@@ -53,7 +55,12 @@ export class PluginAdminRoutes {
     const handler = this.#handlers.get(`${method} ${fullPath}`)
     if (handler === undefined) return undefined
     const sub = fullPath.slice(fullPath.indexOf('/', '/plugins/'.length))
-    return handler({ method: method as AdminMethod, path: sub, query, body })
+    try {
+      return await handler({ method: method as AdminMethod, path: sub, query, body })
+    } catch (err) {
+      // Whatever it threw (JS lets it throw null), answered 500 and logged as an Error naming the endpoint.
+      throw new Error(`the plugin admin endpoint ${method} ${fullPath} failed: ${describeThrown(err)}`, { cause: err })
+    }
   }
 
   /** The methods `fullPath` answers (empty when none). */

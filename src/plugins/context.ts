@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
-import type { Consumers } from '../consumers/consumers.ts'
-import type { PluginMetrics } from '../metrics/plugin-metrics.ts'
+import type { ConsumerCredential, Consumers } from '../consumers/consumers.ts'
+import type { PluginMetricsSource } from '../metrics/plugin-metrics.ts'
 import { DEFAULT_STORE, type StoreLease } from '../stores/registry.ts'
 import type { PluginAdminRoutes } from './admin-routes.ts'
 import type { PluginSetupContext } from './contract.ts'
@@ -10,14 +10,17 @@ import { disposeWithin } from './deadline.ts'
 export interface PluginServices {
   readonly stores: StoreLease
   readonly consumers: Consumers
-  readonly metrics: PluginMetrics
+  readonly metrics: PluginMetricsSource
   readonly admin: PluginAdminRoutes
   /** ctx.shared values of this config, by plugin and key. */
   readonly shared: Map<string, unknown>
 }
 
-/** `redacted` collects the route's ctx.redactHeaders names, lower-cased. */
-export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger, redacted: Set<string>): PluginSetupContext {
+/**
+ * `redacted` collects the route's ctx.redactHeaders names, lower-cased. The credentials were validated
+ * against the plugin's credentials.schema at load: typed as never, the context fits its setup's.
+ */
+export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger, redacted: Set<string>): PluginSetupContext<never> {
   return {
     routeName,
     routePath,
@@ -30,8 +33,8 @@ export function setupContext (services: PluginServices, plugin: string, routeNam
       return store
     },
     consumers: services.consumers,
-    credentials: services.consumers.credentialsFor(plugin),
-    metrics: services.metrics,
+    credentials: services.consumers.credentialsFor(plugin) as ReadonlyArray<ConsumerCredential<never>>,
+    metrics: services.metrics.forPlugin(plugin),
     admin: services.admin.forPlugin(plugin),
     shared<T> (key: string, create: () => T): T {
       const id = `${plugin}\u0000${key}`

@@ -194,8 +194,8 @@ export interface PluginHandlers {
   dispose?: () => Maybe<void>
 }
 
-/** What setup receives besides the plugin's own config. */
-export interface PluginSetupContext {
+/** What setup receives besides the plugin's own config; `C`, a credential as the plugin's credentials.schema types it. */
+export interface PluginSetupContext<C = unknown> {
   readonly routeName: string
   /** The route's `match.path` as configured (`/users/:id`, `/api/*`): a low-cardinality name for its requests. */
   readonly routePath: string
@@ -211,7 +211,7 @@ export interface PluginSetupContext {
   /** Every consumer of the config. */
   readonly consumers: Consumers
   /** The credentials consumers hold for this plugin (consumers[].credentials.<plugin name>), validated against `credentials.schema`. */
-  readonly credentials: readonly ConsumerCredential[]
+  readonly credentials: ReadonlyArray<ConsumerCredential<C>>
   /** Counters, histograms and gauges in the gateway's registry (/metrics); the gateway's own names are refused. */
   readonly metrics: PluginMetrics
   /** Admin endpoints under /plugins/<plugin name>/ on the admin listener. */
@@ -267,7 +267,7 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    */
   readonly check?: (config: Static<S>, route: PluginCheckRoute | undefined) => readonly PluginConfigProblem[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */
-  readonly setup: (config: Static<S>, ctx: PluginSetupContext) => Maybe<PluginHandlers>
+  readonly setup: (config: Static<S>, ctx: PluginSetupContext<Static<C>>) => Maybe<PluginHandlers>
 }
 
 /** The route a plugin's config is checked for (PluginDefinition.check). */

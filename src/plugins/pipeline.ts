@@ -5,6 +5,7 @@ import { followConsumer } from './identity.ts'
 import { byRunOrder, type PluginUse } from './effective.ts'
 import { disposeWithin, LATE, within } from './deadline.ts'
 import { PluginSetupError } from './setup-error.ts'
+import { describeThrown, loggedThrown, PluginHookFailure } from './thrown.ts'
 
 type Maybe<T> = T | Promise<T>
 
@@ -56,12 +57,17 @@ export async function buildPipeline (
   const requestHooks: RequestHook[] = []
   const responseHooks: ResponseHook[] = []
   // Bound once here, so that handlers may be class instances whose hooks use `this`.
+  let before: string | undefined
   handlers.forEach((h, position) => {
-    if (h.onRequest !== undefined) requestHooks.push({ position, run: identityFirst(h.onRequest.bind(h), requestHooks.length === 0) })
+    const plugin = (steps[position] as Step).def.name
+    if (h.onRequest !== undefined) {
+      requestHooks.push({ position, run: requestHook(h.onRequest.bind(h), before) })
+      before = plugin
+    }
     if (h.onResponse !== undefined) responseHooks.unshift({ position, run: h.onResponse.bind(h) })
   })
   // What the last hook set reaches the upstream too.
-  if (requestHooks.length > 0) requestHooks.push({ position: handlers.length, run: followConsumer })
+  if (before !== undefined) requestHooks.push({ position: handlers.length, run: consumerOf(before) })
   const observers = <K extends 'onUpstreamTry' | 'onUpstreamTryEnd' | 'onFinished'>(hook: K) =>
     chain(steps.flatMap(({ def }, i) => {
       const run = handlers[i]?.[hook]
@@ -96,14 +102,29 @@ export function describePipeline (uses: readonly PluginUse[], plugins: ReadonlyM
 type Observer = (a: GatewayRequest, b: unknown, c: unknown) => void
 
 /**
- * A request hook that first brings the identity headers in line with a consumer an earlier hook
- * set (followConsumer), so that a plugin setting req.consumer gets what the built-in auth plugins
- * do, and the next plugins see it. The first hook has no earlier one.
+ * Brings the identity headers in line with a consumer the request hook of `plugin` (the one that
+ * ran last) set without setIdentity (followConsumer): a consumer of the wrong shape is its failure.
  */
-function identityFirst (run: RequestHook['run'], first: boolean): RequestHook['run'] {
-  if (first) return run
+function consumerOf (plugin: string): RequestHook['run'] {
   return req => {
-    followConsumer(req)
+    try {
+      followConsumer(req)
+    } catch (err) {
+      throw new PluginHookFailure(plugin, err)
+    }
+  }
+}
+
+/**
+ * A plugin's request hook, run after the request hook of `before` (undefined: it is the first): it
+ * first brings the identity headers in line with a consumer that one set, so that a plugin setting
+ * req.consumer gets what the built-in auth plugins do, and the next plugins see it.
+ */
+function requestHook (run: RequestHook['run'], before: string | undefined): RequestHook['run'] {
+  if (before === undefined) return run
+  const follow = consumerOf(before)
+  return req => {
+    follow(req)
     return run(req)
   }
 }
@@ -116,7 +137,7 @@ function chain (observers: Array<{ plugin: string, run: Observer }>, hook: strin
       try {
         o.run(a, b, c)
       } catch (err) {
-        log.error({ err, plugin: o.plugin, requestId: a.id }, `plugin ${hook} hook failed`)
+        log.error({ err: loggedThrown(err), plugin: o.plugin, requestId: a.id }, `plugin ${hook} hook failed`)
       }
     }
   }
@@ -138,7 +159,7 @@ async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupCo
   try {
     handlers = await within(work, ms)
   } catch (err) {
-    throw new PluginSetupError(def.name, ctx.routeName, (err as Error).message, { cause: err })
+    throw new PluginSetupError(def.name, ctx.routeName, describeThrown(err), { cause: err })
   }
   if (handlers === LATE) {
     work.then(h => h.dispose?.()).catch(() => {})

@@ -9,6 +9,8 @@ const API_URL = new URL(RUNNING_FROM_SOURCE ? '../index.ts' : '../index.js', imp
 // on Node's loader thread: "portcullis" resolves to API_URL from any file, and a .ts file is an ES
 // module whose types esbuild strips (Node 20 cannot; tsx would compile a .ts file outside a
 // `"type": "module"` package to CommonJS, where neither this resolution nor top-level await work).
+// A .ts file may import another as `./helper.js` (TypeScript's NodeNext convention): when there is
+// no such .js file, `./helper.ts` (.mjs: .mts, .cjs: .cts).
 const HOOKS = `import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 let api, esbuild, typescript
@@ -17,8 +19,14 @@ export async function initialize (data) {
   typescript = data.typescript
   if (typescript) esbuild = await import(data.esbuild)
 }
-export function resolve (specifier, context, next) {
-  return specifier === 'portcullis' ? { url: api, shortCircuit: true } : next(specifier, context)
+export async function resolve (specifier, context, next) {
+  if (specifier === 'portcullis') return { url: api, shortCircuit: true }
+  try {
+    return await next(specifier, context)
+  } catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !/^\\.\\.?\\/.*\\.[mc]?js$/.test(specifier) || !/\\.[mc]?ts(?:\\?.*)?$/.test(context.parentURL ?? '')) throw err
+    return next(specifier.slice(0, -2) + 'ts', context)
+  }
 }
 export async function load (url, context, next) {
   if (!typescript || !url.startsWith('file:') || !/\\.[mc]?ts$/.test(new URL(url).pathname)) return next(url, context)

@@ -1,20 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { pipeline, Readable, type Duplex, type Writable } from 'node:stream'
+import { PassThrough, pipeline, Readable, type Duplex, type Writable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Http2ServerRequest } from 'node:http2'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
+import type { RequestHook, ResponseHook } from '../plugins/pipeline.ts'
+import { PluginHookFailure } from '../plugins/thrown.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
 import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
-import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, upgradeResponseHead } from './hop-by-hop.ts'
+import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2 } from '../server/http2.ts'
-import { assertDuplex, ResponseState } from './response-state.ts'
+import { assertDuplex, NO_BODY, ResponseState, UNCHECKED } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
@@ -36,6 +38,8 @@ export interface ExchangeOwner {
   /** The gateway cut the exchange short (ex.cut says why). */
   cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
+  /** The route's request timeout came while a plugin's hook had not finished. */
+  pluginTimedOut (ex: Exchange, failure: PluginHookFailure): void
   /** A try failed (timed out, broke, could not connect): `retried` when the request is sent again, so that every try counts. */
   upstreamFailed (ex: Exchange, err: Error, retried: boolean): void
   /** A response body stream could not read the upstream's body (UpstreamBodyInvalid). */
@@ -71,8 +75,43 @@ function isPromise<T> (v: unknown): v is Promise<T> {
 function addExtra (headers: HeaderMap, extra: HeaderMap): void {
   for (const name in extra) {
     const v = extra[name]
-    if (v !== undefined) headers[name] = v
+    if (v === undefined) continue
+    // Decided before the response is known: a length there could only be another body's.
+    if (framingField(name)) throw new TypeError(`extraResponseHeaders may not set ${name}: the gateway frames the body`)
+    headers[name] = v
   }
+}
+
+/** Content-Length or Transfer-Encoding, in any case: the fields that say where a body ends. */
+function framingField (name: string): boolean {
+  if (name.length !== 14 && name.length !== 17) return false
+  const lower = name.toLowerCase()
+  return lower === 'content-length' || lower === 'transfer-encoding'
+}
+
+const DIGITS = /^\d+$/
+
+/** A Content-Length value: one decimal number (a number, as JS plugins may set, is as good as its digits). */
+function isLength (v: unknown): boolean {
+  return typeof v === 'string' ? DIGITS.test(v) : Number.isSafeInteger(v) && (v as number) >= 0
+}
+
+/** `v`, if a plugin may set `field` to it; else throws, saying why. */
+function checkedTarget (field: 'upstreamPath' | 'query', v: unknown): string {
+  const problem = targetProblem(field, v)
+  if (problem !== undefined) throw new TypeError(`req.${field} ${problem}${typeof v === 'string' ? `: ${JSON.stringify(v)}` : ''}`)
+  return v as string
+}
+
+/** Why a path or query cannot be what the upstream request's target is made of, or undefined. */
+function targetProblem (field: 'upstreamPath' | 'query', v: unknown): string | undefined {
+  if (typeof v !== 'string') return `is ${v === null ? 'null' : typeof v}, not a string`
+  if (v.includes('#')) return 'holds a "#": a fragment is never sent'
+  if (field === 'query') return v === '' || v.charCodeAt(0) === 63 ? undefined : 'is neither empty nor starts with "?"'
+  // An absolute URL would be sent as the absolute-form and name another host; `//host` and `/\host`
+  // read as one to URL parsers (WHATWG's for http takes a backslash as a slash).
+  return v.charCodeAt(0) === 47 && v.charCodeAt(1) !== 47 && v.charCodeAt(1) !== 92 ? undefined
+    : 'does not start with a single "/" (an absolute path, as origin-form requests have)'
 }
 
 /**
@@ -114,7 +153,6 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   readonly id: string
   readonly method: string
   readonly path: string
-  query: string
   readonly params: Readonly<Record<string, string>>
   readonly headers: HeaderMap
   readonly clientIp: string
@@ -123,7 +161,6 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   readonly res: ServerResponse
   readonly compiled: CompiledRoute
   readonly startedAt: number
-  upstreamPath: string
   target: Target | undefined
   /** Body bytes sent to the client. */
   bytes = 0
@@ -136,13 +173,18 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Set when the gateway cut the exchange short. */
   cut: Cut | undefined = undefined
   #locals: Record<string, unknown> | undefined
+  /** What the upstream request's target is made of (see the setters: plugins may change them). */
+  #upstreamPath: string
+  #query: string
+  /** The plugin hook under way, not yet finished (async): named if the route's request timeout fires meanwhile. */
+  #pendingHook: RequestHook | ResponseHook | undefined
   #extraHeaders: HeaderMap | undefined
   #owner: ExchangeOwner
   #abort: ((err?: Error) => void) | undefined
   #resume: (() => void) | undefined
   #sink: Writable | undefined
-  /** The plugins' body streams, the last linked to the client (see #startBody). */
-  #streams: Duplex[] | undefined
+  /** A response whose body goes through plugins' streams, the last linked to the client (see #startBody). */
+  #streaming: ResponseState | undefined
   /** The head, held back until the streams put out their first byte. */
   #held: ResponseState | undefined
   #done = false
@@ -213,16 +255,21 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res = res
     this.method = req.method as string
     this.path = path
-    this.query = query
+    this.#query = query
     this.params = params
     this.id = id
     this.headers = headers
     this.clientIp = clientIp
     this.trace = trace
-    this.upstreamPath = route.upstreamPath(path, params)
+    this.#upstreamPath = route.upstreamPath(path, params)
     this.startedAt = performance.now()
   }
 
+  get upstreamPath (): string { return this.#upstreamPath }
+  get query (): string { return this.#query }
+  // Refused where a plugin sets them (its hook throws: a 500 plugin_error naming what was wrong).
+  set upstreamPath (v: string) { this.#upstreamPath = checkedTarget('upstreamPath', v) }
+  set query (v: string) { this.#query = checkedTarget('query', v) }
   get clientHeaders () { return this.raw.headers }
   get hasBody (): boolean { return hasBody(this.raw) }
   get upgrade (): boolean { return this.#upgrade !== undefined }
@@ -308,12 +355,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       try {
         result = hook.run(this)
       } catch (err) {
-        this.#owner.pluginFailed(this, err); return
+        this.#owner.pluginFailed(this, this.#hookFailure(hook.position, err)); return
       }
       if (isPromise<PluginReply | undefined | void>(result)) {
+        this.#pendingHook = hook
         result.then(
-          reply => { if (this.#done) return; if (reply !== undefined) this.#reply(reply as PluginReply, hook.position); else this.#requestPhase(i + 1) },
-          err => { if (!this.#done) this.#owner.pluginFailed(this, err) })
+          reply => {
+            if (this.#done) return
+            this.#pendingHook = undefined
+            if (reply !== undefined) this.#reply(reply as PluginReply, hook.position); else this.#requestPhase(i + 1)
+          },
+          err => { if (!this.#done) this.#owner.pluginFailed(this, this.#hookFailure(hook.position, err)) })
         return
       }
       if (result !== undefined) { this.#reply(result as PluginReply, hook.position); return }
@@ -364,11 +416,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         servername: target.servername
       } as Parameters<typeof target.pool.request>[0])
       // As a proxied response's (a cache stores it for clients of either protocol), or refused.
+      const coding = r.headers['transfer-encoding']
+      const invalid = r.statusCode > 599 ? `the upstream answered with status ${r.statusCode}, outside 100-599`
+        : coding !== undefined && !onlyChunked(String(coding)) ? `the upstream's response uses a transfer coding other than chunked (${String(coding)})`
+          : undefined
       const headers = endToEndRequestHeaders(r.headers)
       const repeated = oneValueEach(headers)
-      if (repeated !== undefined) {
+      if (invalid !== undefined || repeated !== undefined) {
         r.body.once('error', () => {}).destroy()
-        throw new Error(`the upstream's response repeats ${repeated} with another value, a field that may appear once`)
+        throw new Error(invalid ?? `the upstream's response repeats ${repeated} with another value, a field that may appear once`)
       }
       upstream.outcome(target, r.statusCode < 500, sentAt, true)
       r.body.once('close', () => upstream.end(target))
@@ -637,7 +693,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (status === 204 || status === 304) delete headers['content-length']
     headers['x-request-id'] = this.id
     const length = headers['content-length']
-    this.#buffered = typeof length === 'string' && Number(length) <= upstream.responseBuffer
+    const known = typeof length === 'string' ? Number(length) : undefined
+    this.#buffered = known !== undefined && known <= upstream.responseBuffer
     if (this.compiled.pipeline.responseHooks.length === 0) {
       if (this.#extraHeaders !== undefined) addExtra(headers, this.#extraHeaders)
       try {
@@ -657,14 +714,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     let pending
     try {
       pending = this.#responsePhase(state, NO_HOOK, 0)
-      if (pending === undefined) { this.#startBody(state); return true }
+      if (pending === undefined) { this.#startBody(state, known); return true }
     } catch (err) {
       this.#owner.pluginFailed(this, err); return false
     }
     this.#headPending = true
     pending.then(() => {
       this.#headPending = false
-      this.#startBody(state)
+      this.#startBody(state, known)
       if (!this.#endAfterHead) resume()
       else if (!this.#done) this.#end()
     }).catch(err => this.#owner.pluginFailed(this, err))
@@ -832,17 +889,41 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     for (let i = from; i < hooks.length; i++) {
       const hook = hooks[i] as (typeof hooks)[number]
       if (hook.position >= position) continue
-      const r = hook.run(state, this)
-      if (isPromise<void>(r)) return r.then(() => this.#responsePhase(state, position, i + 1))
+      // What the head says of the body before the hook, to name the plugin that last changed it.
+      const streams = state.streams.length
+      const length = state.headers['content-length']
+      const status = state.status
+      let r
+      try {
+        r = hook.run(state, this)
+      } catch (err) {
+        throw this.#hookFailure(hook.position, err)
+      }
+      if (isPromise<void>(r)) {
+        this.#pendingHook = hook
+        return r.then(() => {
+          this.#pendingHook = undefined
+          state.noteFramer(hook.position, streams, length, status)
+          return this.#responsePhase(state, position, i + 1)
+        }, err => { throw this.#hookFailure(hook.position, err) })
+      }
+      state.noteFramer(hook.position, streams, length, status)
     }
     return undefined
   }
 
-  #startBody (state: ResponseState): void {
+  /**
+   * Writes the head (or holds it for the streams' first byte) once the response phase is over.
+   * `known`: the body's length in bytes when known before it comes (a reply's; the upstream's
+   * Content-Length), which is what arrives unless plugins' streams change it.
+   */
+  #startBody (state: ResponseState, known: number | undefined): void {
     if (this.#done) return
     // After the response phase: the cache, say, never stores what was decided for one request.
     if (this.#extraHeaders !== undefined) addExtra(state.headers, this.#extraHeaders)
     const streams = state.streams
+    this.#frame(state, known)
+    if (streams.length === 0 && state.fromUpstream && this.#countsUpstreamBody(state, known)) streams.push(new PassThrough())
     if (streams.length === 0) {
       const headers = state.definedHeaders()
       this.res.writeHead(state.status, headers) // throws on a field Node refuses: each caller answers it as a plugin's failure
@@ -855,12 +936,56 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // Linked before they are kept: a plugin's stream that throws here leaves none for fail() to drop.
     const sink = state.sink(err => this.#streamFailed(err))
     this.#held = state
-    this.#streams = streams
+    this.#streaming = state
     this.#sink = sink
     ;(sink as Duplex & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
     const last = streams[streams.length - 1] as Duplex & { [EXCHANGE]?: Exchange }
     last[EXCHANGE] = this
     last.on('data', Exchange.#onStreamOutput).once('end', Exchange.#onStreamEnd)
+  }
+
+  /**
+   * Holds the head to the body the gateway will send: it never sends more or fewer bytes than it
+   * declares, whatever plugins set (a longer body would be read as the next response on the
+   * connection). Sets state.declared; throws, before any byte, on what is wrong already (each
+   * caller answers it as a plugin's failure): a status that is not a final one, a Content-Length
+   * that is not one number, or that a body of known length does not have. Transfer-Encoding is
+   * the gateway's (Node's) to write; a HEAD, 204 or 304 goes without body (and the last two
+   * without Content-Length).
+   */
+  #frame (state: ResponseState, known: number | undefined): void {
+    const h = state.headers
+    const status = state.status
+    // A 1xx would announce another response to come (101: another protocol).
+    if (!Number.isInteger(status) || status < 200 || status > 999) throw new TypeError(`${this.#pluginAt(state.framer)} set res.status to ${String(status)}: a response's status is an integer from 200 to 999`)
+    for (const name in h) {
+      if (!framingField(name)) continue
+      if (name.length === 17) delete h[name] // Transfer-Encoding, in any case
+      else if (name !== 'content-length') throw new TypeError(`${this.#pluginAt(state.framer)} set ${name}: header names are lower-case (content-length)`)
+    }
+    const contentless = status === 204 || status === 304
+    if (contentless) delete h['content-length']
+    const length = h['content-length']
+    if (length !== undefined && !isLength(length)) {
+      throw new TypeError(`${this.#pluginAt(state.framer)} set content-length to ${JSON.stringify(length)}: it is one decimal number`)
+    }
+    if (contentless || this.method === 'HEAD') { state.declared = NO_BODY; return }
+    if (length === undefined) { state.declared = UNCHECKED; return }
+    const declared = Number(length)
+    if (known !== undefined && state.streams.length === 0 && declared !== known) {
+      throw new TypeError(`${this.#pluginAt(state.framer)} set content-length to ${declared}, but the body is ${known} bytes (a plugin that changes the body's length removes content-length)`)
+    }
+    state.declared = declared
+  }
+
+  /**
+   * An upstream body, passed on as it comes, that must go through a stream of the gateway's, whose
+   * output is counted, or dropped, as plugins' streams' is: one of unknown length a plugin gave a
+   * Content-Length, or one that must not go out (a hook made a 200 a 204).
+   */
+  #countsUpstreamBody (state: ResponseState, known: number | undefined): boolean {
+    if (state.declared !== NO_BODY) return state.declared >= 0 && known === undefined
+    return this.#tryStatus !== 204 && this.#tryStatus !== 304 && this.method !== 'HEAD'
   }
 
   /** Writes the held head; false if Node refused a header a plugin set (answered as the plugin's failure). */
@@ -880,12 +1005,22 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /** Unlinks the body streams from the client and destroys them: their output is not wanted any more. */
   #dropStreams (): void {
-    const streams = this.#streams
+    const streams = this.#streaming?.streams
     if (streams === undefined) return
-    this.#streams = undefined
+    this.#streaming = undefined
     this.#held = undefined
     ;(streams[streams.length - 1] as Duplex).off('data', Exchange.#onStreamOutput).off('end', Exchange.#onStreamEnd)
     for (const s of streams) s.destroy()
+  }
+
+  /**
+   * The streams put out another length than the head declares: the plugin's failure. Before the
+   * head, answered (500); past it, the response is cut, never sent longer or ended short.
+   */
+  #misframed (declared: number, sent: string): void {
+    if (this.res.headersSent) this.cut = 'plugin_failed'
+    const by = this.#pluginAt((this.#streaming as ResponseState).framer)
+    this.#owner.pluginFailed(this, new Error(`${by} changed the response body or its content-length, and they no longer match: the body came to ${sent} bytes, content-length says ${declared} (a plugin that changes the body's length removes content-length)`))
   }
 
   /**
@@ -894,7 +1029,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * The streams' errors once they are dropped (the client left, the response was answered or cut) are the chain's.
    */
   #streamFailed (err: Error): void {
-    if (this.#done || this.#streams === undefined) return
+    if (this.#done || this.#streaming === undefined) return
     const upstream = err instanceof UpstreamBodyInvalid
     if (this.res.headersSent) this.cut = upstream ? 'upstream_broken' : 'plugin_failed'
     if (upstream) this.#owner.upstreamBodyInvalid(this, err)
@@ -931,12 +1066,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       headers['content-length'] = String(Buffer.byteLength(body))
     }
     const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
+    state.framer = position // the replying plugin (NO_HOOK: none) set the head first
     const send = () => {
       if (this.#done) return
       // A body not all in (HTTP/2 drops its rest with the stream: see #dropUnreadBody) is the connection's to discard.
       if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.res, this.#received)
-      this.#startBody(state)
-      const sent = state.sentBody(body)
+      let sent = state.sentBody(body)
+      this.#startBody(state, sent === undefined ? 0 : Buffer.byteLength(sent))
+      if (state.declared === NO_BODY) sent = undefined
       if (sent !== undefined && this.#sink === this.res) this.bytes += Buffer.byteLength(sent)
       this.#endWith(sent)
     }
@@ -950,6 +1087,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /** The plugin at a pipeline position, for an error message (a reply at NO_HOOK is the gateway's, or a body stream's). */
+  /** What a hook threw or rejected with, tagged with its plugin for the log (made only on failure). */
+  #hookFailure (position: number, err: unknown): PluginHookFailure {
+    return err instanceof PluginHookFailure ? err : new PluginHookFailure(this.compiled.pipeline.steps[position]?.name ?? 'unknown', err)
+  }
+
   #pluginAt (position: number): string {
     const step = this.compiled.pipeline.steps[position]
     return step === undefined ? 'a plugin' : `plugin ${step.name}`
@@ -1032,12 +1174,24 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   static #onDeadline (ex: Exchange): void {
     if (ex.#done) return
+    if (ex.#pendingHook !== undefined) { ex.#hookTimedOut(ex.#pendingHook); return }
     const err = Object.assign(new Error(`no complete response within the route's request timeout (${ex.compiled.requestTimeout} ms)`), { code: 'REQUEST_TIMEOUT' })
     ex.abortUpstream(err)
     ex.#owner.upstreamFailed(ex, err, false)
     // Past the head, the answer is cut short: logged with the status sent.
     if (ex.res.headersSent) ex.cut = 'request_timeout'
     ex.fail(GatewayError.UPSTREAM_TIMEOUT)
+  }
+
+  /**
+   * The route's request timeout came while a plugin's hook had not finished: a 504 still (the hook
+   * may be waiting on a service of its own, or on a collapsed fetch), but logged naming the plugin,
+   * not the upstream, which was not contacted yet (onRequest) or has answered (onResponse).
+   */
+  #hookTimedOut (hook: RequestHook | ResponseHook): void {
+    const phase = (this.compiled.pipeline.requestHooks as readonly unknown[]).includes(hook) ? 'onRequest' : 'onResponse'
+    const ms = this.compiled.requestTimeout
+    this.#owner.pluginTimedOut(this, this.#hookFailure(hook.position, Object.assign(new Error(`its ${phase} did not finish within the route's request timeout (${ms} ms)`), { code: 'PLUGIN_TIMEOUT' })))
   }
 
   static #onQueueTimeout (ex: Exchange): void {
@@ -1124,6 +1278,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The last body stream's output: the head first, if held; the client's backpressure pauses the stream. */
   static #onStreamOutput (this: Duplex, chunk: Buffer): void {
     const ex = (this as Duplex & { [EXCHANGE]: Exchange })[EXCHANGE]
+    const declared = (ex.#streaming as ResponseState).declared
+    if (declared === NO_BODY) return
+    if (declared !== UNCHECKED && ex.bytes + chunk.length > declared) { ex.#misframed(declared, `more than ${declared}`); return }
     if (ex.#held !== undefined && !ex.#writeHeld()) return
     ex.bytes += chunk.length
     if (!ex.res.write(chunk) && !this.isPaused()) {
@@ -1134,13 +1291,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   static #onStreamEnd (this: Duplex): void {
     const ex = (this as Duplex & { [EXCHANGE]: Exchange })[EXCHANGE]
+    const declared = (ex.#streaming as ResponseState).declared
+    if (declared >= 0 && ex.bytes !== declared) { ex.#misframed(declared, String(ex.bytes)); return }
     if (ex.#held !== undefined && !ex.#writeHeld()) return
     ex.res.end()
     ex.#armTail()
   }
 
   static #onClientDrain (this: ServerResponse): void {
-    const streams = (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#streams
+    const streams = (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#streaming?.streams
     streams?.[streams.length - 1]?.resume()
   }
 

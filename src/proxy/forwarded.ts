@@ -23,7 +23,7 @@ const PORT = /^\d{1,5}$/
 const CLIENT_HEADERS = new Set([...PROXY_HEADERS, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
 
 /** `name`'s other spellings with `_` for any of its `-`: CGI, WSGI and Rack servers read them all as one (HTTP_X_REAL_IP). */
-function underscoreSpellings (name: string): string[] {
+export function underscoreSpellings (name: string): string[] {
   const [first, ...rest] = name.split('-')
   let spellings = [first as string]
   for (const part of rest) spellings = spellings.flatMap(s => [`${s}-${part}`, `${s}_${part}`])
@@ -46,14 +46,17 @@ export function compileTrust (trustProxy: boolean | string[] | undefined): (addr
   return proxyAddr.compile(trustProxy)
 }
 
-/** The request headers left out for a trusted peer, once per config: `removed` and the `_` spellings of forwarding headers. */
+/**
+ * The request headers left out for a trusted peer, once per config: `removed` and the `_` spellings
+ * of those and of forwarding headers (`X_Original_URL` reaches such a server as X-Original-URL).
+ */
 export function trustedRemovals (removed: ReadonlySet<string>): ReadonlySet<string> {
-  return new Set([...removed, ...UNDERSCORED])
+  return new Set([...removed, ...[...removed].flatMap(underscoreSpellings), ...UNDERSCORED])
 }
 
 /** The request headers left out for an untrusted peer, once per config: those and the proxies' headers. */
 export function untrustedRemovals (removed: ReadonlySet<string>): ReadonlySet<string> {
-  return new Set([...removed, ...UNDERSCORED, ...PROXY_HEADERS])
+  return new Set([...trustedRemovals(removed), ...PROXY_HEADERS])
 }
 
 /** Whether the peer is a trusted proxy: then its forwarding headers are passed on (see untrustedRemovals). */

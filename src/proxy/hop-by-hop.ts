@@ -1,9 +1,10 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http'
 
 // RFC 9110 7.6.1 hop-by-hop headers, plus `expect` (the gateway answers 100-continue itself), `host`
-// (set per route) and `http2-settings` (an HTTP/1.1 Upgrade to h2c's, RFC 9113 8.2.2 connection-specific);
-// Proxy-* headers are for this hop only.
-const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect', 'http2-settings'])
+// (set per route), `http2-settings` (an HTTP/1.1 Upgrade to h2c's, RFC 9113 8.2.2 connection-specific)
+// and `proxy` ("httpoxy": a CGI, WSGI or PHP backend reads it as HTTP_PROXY, the proxy its own HTTP
+// client uses); Proxy-* headers are for this hop only, but Proxy-Status (RFC 9209), meant to go on.
+const ALWAYS = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect', 'http2-settings', 'proxy'])
 
 /**
  * Fields Node's http2 writes once only (lib/internal/http2/util.js kSingleValueHeaders): it throws
@@ -32,7 +33,7 @@ function connectionTokens (value: string | string[] | undefined): Set<string> | 
 
 function isHopByHop (name: string, named: Set<string> | undefined): boolean {
   // HTTP/2 pseudo-headers (:method, :path, :authority, :scheme) are not fields: :authority becomes Host (Runtime).
-  return name.charCodeAt(0) === 58 /* : */ || ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-')) || (named !== undefined && named.has(name))
+  return name.charCodeAt(0) === 58 /* : */ || ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-') && name !== 'proxy-status') || (named !== undefined && named.has(name))
 }
 
 /** Copies end-to-end request headers (Node's lower-cased object) into a new object, leaving out `removed` too. */
@@ -50,7 +51,7 @@ export function endToEndRequestHeaders (headers: Record<string, string | string[
 const bytesText = (v: Buffer | string | undefined): string => Buffer.isBuffer(v) ? v.toString('latin1') : String(v)
 
 /** Whether a Transfer-Encoding value is `chunked` alone, the one coding undici takes off. */
-const onlyChunked = (value: string): boolean => value === 'chunked' || value.trim().toLowerCase() === 'chunked'
+export const onlyChunked = (value: string): boolean => value === 'chunked' || value.trim().toLowerCase() === 'chunked'
 
 /**
  * End-to-end response headers from undici's raw [name, value, ...] buffers, lower-cased; undefined

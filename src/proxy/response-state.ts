@@ -11,6 +11,11 @@ export function assertDuplex (stream: unknown, method: string): void {
   }
 }
 
+/** A response whose body goes out in whatever length it has (chunked over HTTP/1.1): nothing to hold it to. */
+export const UNCHECKED = -1
+/** A response that carries no body (HEAD, 204, 304): what its streams put out is dropped. */
+export const NO_BODY = -2
+
 /** The response as response-phase plugins see and change it. */
 export class ResponseState implements GatewayResponse {
   status: number
@@ -18,6 +23,10 @@ export class ResponseState implements GatewayResponse {
   readonly fromUpstream: boolean
   readonly closeDelimited: boolean
   readonly streams: Duplex[] = []
+  /** The pipeline position of the last hook that changed the framing (status, content-length, streams), for an error naming it; -1: none. */
+  framer = -1
+  /** Once the head is decided: the body bytes its Content-Length declares, UNCHECKED or NO_BODY (see Exchange #frame). */
+  declared = UNCHECKED
   /** A plugin reply's Buffer body, or the one a response hook put in its place. */
   #body: Buffer | undefined
 
@@ -41,6 +50,11 @@ export class ResponseState implements GatewayResponse {
   /** What the reply sends into the streams: `body`, or what a response hook put in its place. */
   sentBody<B extends string | Buffer | undefined> (body: B): B | Buffer {
     return this.#body ?? body
+  }
+
+  /** Records hook `position` as the framer if it changed what the head says of the body since `streams`, `length` and `status`. */
+  noteFramer (position: number, streams: number, length: unknown, status: number): void {
+    if (this.streams.length !== streams || this.headers['content-length'] !== length || this.status !== status) this.framer = position
   }
 
   pipeThrough (stream: Duplex): void {

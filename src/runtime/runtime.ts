@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { LoadedConfig } from '../config/load.ts'
 import { destroyAfterLinger, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
+import { describeThrown, loggedThrown, PluginHookFailure } from '../plugins/thrown.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
 import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
@@ -52,7 +53,9 @@ const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
  */
 const HTTP1_METHODS: ReadonlySet<string> = new Set(METHODS)
 /** Headers some backend frameworks route by (IIS, Symfony, Zend): an authorization bypass if a client may set them. */
-const DEFAULT_REMOVED = ['x-original-url', 'x-rewrite-url']
+// Headers some backend frameworks take as the path or the method (IIS, Symfony, Zend; Express
+// method-override, Laravel, ASP.NET): a client could reach what no route or plugin checked.
+const DEFAULT_REMOVED = ['x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override']
 
 /** See Runtime.build. */
 export type BuildOptions = { discovery?: boolean, metrics?: Metrics, healthChecks?: boolean, previous?: Runtime } &
@@ -477,10 +480,20 @@ export class Runtime implements ExchangeOwner {
     this.log.warn({ route: ex.route.name, target: ex.target?.url, requestId: ex.id, clientIp: ex.clientIp, error: ex.cut }, 'client too slow: connection closed')
   }
 
-  pluginFailed (ex: Exchange, err: unknown): void {
-    this.log.error({ err, route: ex.route.name, requestId: ex.id }, 'plugin failed')
-    ex.abortUpstream(err instanceof Error ? err : new Error(String(err)))
+  /** `failure`: what a hook threw, tagged with its plugin (PluginHookFailure); or a failure the exchange found (a reply it cannot send, a stream's error). */
+  pluginFailed (ex: Exchange, failure: unknown): void {
+    const hook = failure instanceof PluginHookFailure ? failure : undefined
+    const err = hook === undefined ? failure : hook.thrown
+    this.log.error({ err: loggedThrown(err), route: ex.route.name, plugin: hook?.plugin, requestId: ex.id }, 'plugin failed')
+    ex.abortUpstream(err instanceof Error ? err : new Error(describeThrown(err)))
     ex.fail(GatewayError.PLUGIN_FAILED)
+  }
+
+  pluginTimedOut (ex: Exchange, failure: PluginHookFailure): void {
+    this.timedOut('request')
+    this.log.warn({ err: loggedThrown(failure.thrown), route: ex.route.name, plugin: failure.plugin, requestId: ex.id }, 'plugin timed out')
+    ex.abortUpstream(failure.thrown as Error)
+    ex.fail(GatewayError.PLUGIN_TIMEOUT)
   }
 
   upstreamBodyInvalid (ex: Exchange, err: UpstreamBodyInvalid): void {

@@ -4,8 +4,8 @@ export default definePlugin({
   name: 'add-tenant',
   priority: 810,                                  // request transforms band
   schema: Type.Object({ header: Type.String({ default: 'x-tenant' }) }, { additionalProperties: false }),
-  setup (config, { routeName, log }) {            // once per route, at config load
-    log.debug({ route: routeName, header: config.header }, 'add-tenant ready')
+  setup (config, { log }) {                       // once per route, at config load
+    log.debug({ header: config.header }, 'add-tenant ready')   // log names the route and plugin
     return {
       onRequest (req) {                           // request phase
         if (req.clientHeaders.authorization === undefined) return { status: 401, body: { error: 'unauthorized' } }

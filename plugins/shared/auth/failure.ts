@@ -1,4 +1,4 @@
-import type { GatewayRequest, PluginMetrics, PluginReply } from '../../../src/index.ts'
+import type { GatewayRequest, MetricOptions, PluginMetrics, PluginReply } from '../../../src/index.ts'
 import type { Logger } from 'pino'
 
 /** Why a request was refused, in words safe to show the client (never the credential itself). */
@@ -19,13 +19,16 @@ export const fail = (status: AuthFailure['status'], reason: string, code: string
 /** A request without any credential of the route's auth plugins. */
 export const MISSING = fail(401, 'missing', 'unauthorized', 'authentication is required')
 
+// One declaration: the plugins that pass this very object share the metric (another plugin asking for its name is refused).
+const FAILURES: MetricOptions<'route' | 'plugin' | 'reason'> = {
+  name: 'portcullis_auth_failures_total',
+  help: 'Requests refused by an authentication or access control plugin, by reason.',
+  labelNames: ['route', 'plugin', 'reason']
+}
+
 /** Shared by every auth plugin: failures by route, plugin and reason. */
 export function failureCounter (metrics: PluginMetrics) {
-  return metrics.counter<'route' | 'plugin' | 'reason'>({
-    name: 'portcullis_auth_failures_total',
-    help: 'Requests refused by an authentication or access control plugin, by reason.',
-    labelNames: ['route', 'plugin', 'reason']
-  })
+  return metrics.counter(FAILURES)
 }
 
 /** Counts, logs (why, never the credential) and answers a refused request. */
