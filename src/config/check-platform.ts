@@ -5,6 +5,7 @@ import type { SchemaReferences } from './schema-refs.ts'
 import { hideUrlSecrets } from './url-userinfo.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig } from './schema.ts'
+import { describeThrown } from '../plugins/thrown.ts'
 
 type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value') => void
 
@@ -83,7 +84,15 @@ export function checkConsumers (config: GatewayConfig, plugins: ReadonlyMap<stri
       for (const p of found) problems.push({ ...p, path: [...here, ...p.path] })
       if (found.length > 0) continue
       refs(spec.schema, credential, here)
-      for (const identity of spec.identities?.(credential as never) ?? [JSON.stringify(credential)]) {
+      let identities: unknown
+      try {
+        identities = spec.identities?.(credential as never) ?? [JSON.stringify(credential)]
+      } catch (err) {
+        // A user plugin's: its failure, at the credential, not a crash of the whole check.
+        add(here, `plugin ${name}'s credentials.identities failed: ${describeThrown(err)}`); continue
+      }
+      if (!Array.isArray(identities)) { add(here, `plugin ${name}'s credentials.identities returned ${typeof identities}, not an array of strings`); continue }
+      for (const identity of identities) {
         const key = `${name}\u0000${identity}`
         const owner = owners.get(key)
         if (owner !== undefined && owner !== i) add(here, `the same ${name} credential is given to consumers[${owner}] ("${config.consumers?.[owner]?.id}")`)

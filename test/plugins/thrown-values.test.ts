@@ -104,6 +104,46 @@ ${modes.map((mode, i) => `  - { name: r${i}, match: { path: /r${i} }, upstream: 
   ])
 })
 
+t.test('validate: a credentials.identities that throws, or returns what is not an array, is a problem at the credential', async t => {
+  const idDir = t.testdir({
+    'ids.ts': `import { definePlugin, Type } from ${JSON.stringify(INDEX)}
+export default definePlugin({
+  name: 'ids',
+  priority: 1500,
+  schema: Type.Object({}),
+  credentials: {
+    schema: Type.Object({ token: Type.String() }),
+    identities (c): any {
+      if (c.token === 'null') throw null
+      if (c.token === 'object') return {}
+      return [c.token]
+    }
+  },
+  setup () { return {} }
+})
+`
+  })
+  const config = join(idDir, 'gateway.yaml')
+  writeFileSync(config, `server: { listen: { port: 8080 } }
+loadPlugins: [ ./ids.ts ]
+upstreams:
+  a: { targets: [ { url: "http://127.0.0.1:1" } ] }
+consumers:
+  - { id: a, credentials: { ids: { token: "null" } } }
+  - { id: b, credentials: { ids: { token: "object" } } }
+  - { id: c, credentials: { ids: { token: "fine" } } }
+routes:
+  - { name: r, match: { path: /r }, upstream: a, plugins: { ids: {} } }
+`)
+  const run = await runCliHere('validate', '-c', config)
+  t.equal(run.code, 1)
+  const lines = run.stderr.split('\n').filter(l => l.startsWith(config)).map(l => l.slice(config.length + 1).replace(/^\d+:\d+ /, ''))
+  t.same(lines, [
+    'consumers[0].credentials.ids: plugin ids\'s credentials.identities failed: null',
+    'consumers[1].credentials.ids: plugin ids\'s credentials.identities returned object, not an array of strings'
+  ])
+})
+
 t.test('an admin endpoint handler that throws a value that is not an Error: 500 internal_error, logged naming the endpoint', async t => {
   const adminDir = t.testdir({
     'odd-admin.ts': `import { definePlugin, Type } from ${JSON.stringify(INDEX)}
