@@ -64,7 +64,8 @@ routes:
       await new Promise(resolve => setTimeout(resolve, 10))
       next = await get(path)
     }
-    t.same([next.body, next.status], ['v3', 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60'], `${path}: the cut body was not stored, and the stale entry it replaced is gone`)
+    // ttl=59: the answer took half a second or more (a loaded machine), counted in its age.
+    t.same([next.body, next.status.replace(/; ttl=59$/, '; ttl=60')], ['v3', 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60'], `${path}: the cut body was not stored, and the stale entry it replaced is gone`)
   }
 })
 

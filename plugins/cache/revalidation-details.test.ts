@@ -52,6 +52,12 @@ const sendUndated = (res: ServerResponse, status: number, headers: Record<string
   send(res, status, headers, body)
 }
 const conditional = (req: IncomingMessage) => req.headers['if-none-match'] !== undefined
+/**
+ * A Cache-Status whose ttl reads one second less when the upstream's answer took half a second or more
+ * (a loaded machine): that time counts in the stored response's age (RFC 9111 4.2.3), rounded.
+ * `whole`: the ttl the cache gives when the answer comes at once.
+ */
+const fresh = (status: string, whole = 60) => status.replace(new RegExp(`; ttl=${whole - 1}$`), `; ttl=${whole}`)
 
 t.test('a 304 that adds Vary: the freshened entry is the variant of the request that revalidated it; other values miss', async t => {
   const r = await rig(t, (req, res, n) => {
@@ -64,11 +70,11 @@ t.test('a 304 that adds Vary: the freshened entry is the variant of the request 
   const fr = { 'accept-language': 'fr' }
   t.match((await r.get('/vy', fr)).cacheStatus, /; stored; ttl=-[45]$/)
   const revalidated = await r.get('/vy', fr)
-  t.same([revalidated.body, revalidated.headers.vary, revalidated.cacheStatus], ['lang=fr', 'Accept-Language', 'Portcullis; fwd=stale; fwd-status=304; stored; ttl=60'])
+  t.same([revalidated.body, revalidated.headers.vary, fresh(revalidated.cacheStatus)], ['lang=fr', 'Accept-Language', 'Portcullis; fwd=stale; fwd-status=304; stored; ttl=60'])
   t.match((await r.get('/vy', fr)).cacheStatus, /^Portcullis; hit; ttl=(59|60)$/, 'fr: a hit')
   for (const lang of ['en', 'de']) {
     const other = await r.get('/vy', { 'accept-language': lang })
-    t.same([other.body, other.cacheStatus], [`lang=${lang}`, 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=60'], `${lang}: not fr's copy`)
+    t.same([other.body, fresh(other.cacheStatus)], [`lang=${lang}`, 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=60'], `${lang}: not fr's copy`)
   }
   t.equal((await r.get('/vy', { 'accept-language': 'en' })).body, 'lang=en')
   t.equal((await r.get('/vy', fr)).body, 'lang=fr')
@@ -84,7 +90,7 @@ t.test('stale-if-error stands in for 500, 502, 503 and 504 only: another 5xx is 
   })
   for (const path of ['/501', '/505', '/507', '/599', '/503']) await r.get(path)
   const notImplemented = await r.get('/501')
-  t.same([notImplemented.status, notImplemented.cacheStatus], [501, 'Portcullis; fwd=stale; fwd-status=501; stored; ttl=60'], '501: cacheable by default, stored')
+  t.same([notImplemented.status, fresh(notImplemented.cacheStatus)], [501, 'Portcullis; fwd=stale; fwd-status=501; stored; ttl=60'], '501: cacheable by default, stored')
   const hit = await r.get('/501')
   t.same([hit.status, hit.body], [501, notImplemented.body])
   t.match(hit.cacheStatus, /^Portcullis; hit/)
@@ -116,7 +122,7 @@ t.test('a HEAD that goes upstream updates the stored GET when its validators mat
   })
   await r.get('/h')
   const head = await r.get('/h', { 'cache-control': 'no-cache' }, 'HEAD')
-  t.same([head.status, head.headers.etag, head.cacheStatus], [200, '"h"', 'Portcullis; fwd=request; fwd-status=200; stored; ttl=600'])
+  t.same([head.status, head.headers.etag, fresh(head.cacheStatus, 600)], [200, '"h"', 'Portcullis; fwd=request; fwd-status=200; stored; ttl=600'])
   const get = await r.get('/h')
   t.same([get.body, get.headers['x-head']], ['hello', '"h"'], 'the stored GET, with the HEAD\'s headers')
   t.match(get.cacheStatus, /^Portcullis; hit; ttl=(599|600)$/, 'freshened by the HEAD')
@@ -163,7 +169,7 @@ t.test('a request collapsed on a revalidation reports what its lookup found and 
   const answers = await Promise.all(both)
   t.equal(r.seen.length, 2, 'one revalidation')
   t.same(answers.map(a => a.body), ['stale body', 'stale body'])
-  t.same(answers.map(a => a.cacheStatus.replace(/ttl=59$/, 'ttl=60')).sort(), [
+  t.same(answers.map(a => fresh(a.cacheStatus)).sort(), [
     'Portcullis; fwd=stale; fwd-status=304; collapsed; ttl=60',
     'Portcullis; fwd=stale; fwd-status=304; stored; ttl=60'
   ])
@@ -177,7 +183,8 @@ t.test('a response without Date is dated when it came: a 304 restarts the age; I
   })
   t.match((await r.get('/dated')).cacheStatus, /; stored; ttl=-(9|10)$/, '10 s old by its Date')
   const revalidated = await r.get('/dated')
-  t.same([revalidated.cacheStatus, revalidated.headers.age], ['Portcullis; fwd=stale; fwd-status=304; stored; ttl=60', '0'], 'aged from the 304, not the old Date')
+  t.equal(fresh(revalidated.cacheStatus), 'Portcullis; fwd=stale; fwd-status=304; stored; ttl=60')
+  t.match(revalidated.headers.age, /^[01]$/, 'aged from the 304, not the old Date (10 s)')
   t.ok(Math.abs(Date.parse(String(revalidated.headers.date)) - Date.now()) < 3000, 'the 304\'s receipt is the stored Date')
   const hit = await r.get('/dated')
   t.match([hit.cacheStatus, hit.headers.age], [/^Portcullis; hit; ttl=(59|60)$/, /^[01]$/])
@@ -203,7 +210,7 @@ t.test('metrics: a 304 that freshens nothing counts as miss, only-if-cached\'s 5
   const count = (result: string) => metricValue(r.gw.adminUrl as string, `portcullis_cache_requests_total{route="r",result="${result}"}`)
   const counts = async () => Object.fromEntries(await Promise.all(['hit', 'miss', 'stale', 'revalidated', 'bypass', 'collapsed', 'unsatisfiable'].map(async k => [k, await count(k)] as const)))
   for (const path of ['/fresh', '/no-store', '/other']) await r.get(path)
-  t.equal((await r.get('/fresh')).cacheStatus, 'Portcullis; fwd=stale; fwd-status=304; stored; ttl=60')
+  t.equal(fresh((await r.get('/fresh')).cacheStatus), 'Portcullis; fwd=stale; fwd-status=304; stored; ttl=60')
   t.equal((await r.get('/no-store')).cacheStatus, 'Portcullis; fwd=stale; fwd-status=304; detail=uncacheable')
   t.equal((await r.get('/other')).cacheStatus, 'Portcullis; fwd=stale; fwd-status=304; detail=validator-mismatch')
   t.same(await counts(), { hit: 0, miss: 5, stale: 0, revalidated: 1, bypass: 0, collapsed: 0, unsatisfiable: 0 }, 'three misses that stored, two 304s that freshened nothing, one that did')

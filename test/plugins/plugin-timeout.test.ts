@@ -23,19 +23,21 @@ loadPlugins: [ ./stall.ts ]
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
-  - { name: r, match: { path: /* }, upstream: up, timeouts: { request: 300ms }, plugins: { stall: {} } }
+  - { name: request, match: { path: /request }, upstream: up, timeouts: { request: 300ms }, plugins: { stall: {} } }
+  # Room for the upstream's answer on a loaded machine before the hook stalls: the timeout must find the hook running.
+  - { name: response, match: { path: /response }, upstream: up, timeouts: { request: 1s }, plugins: { stall: {} } }
 `, { file: join(dir, 'gw.yaml') })
 t.teardown(() => gw.close())
 
 t.test('a hook that does not finish within the request timeout: 504, logged naming the plugin and the hook, never as the upstream\'s', async t => {
-  for (const [path, hook, contacted] of [['/request', 'onRequest', []], ['/response', 'onResponse', ['/response']]] as const) {
+  for (const [path, hook, ms, contacted] of [['/request', 'onRequest', 300, []], ['/response', 'onResponse', 1000, ['/response']]] as const) {
     seen.length = 0
     const res = await request(`${gw.url}${path}`)
     t.equal(res.statusCode, 504, path)
     t.match(JSON.parse(await res.body.text()), { error: 'gateway_timeout', message: 'a plugin did not finish within the route\'s request timeout' })
     const id = res.headers['x-request-id']
     const line = await waitForLog(gw.logs, { msg: 'plugin timed out', requestId: id })
-    t.match(line, { level: 40, plugin: 'stall', err: { message: `its ${hook} did not finish within the route's request timeout (300 ms)` } })
+    t.match(line, { level: 40, plugin: 'stall', err: { message: `its ${hook} did not finish within the route's request timeout (${ms} ms)` } })
     t.notOk(gw.logs.some(l => l.requestId === id && (l.msg === 'upstream request failed' || l.msg === 'plugin failed')), `${path}: not logged as the upstream's, nor as a failure`)
     t.same(seen, contacted, `${path}: what the upstream saw`)
   }

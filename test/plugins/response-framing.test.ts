@@ -60,8 +60,8 @@ const port = Number(new URL(gw.url).port)
 const get = (path: string, method = 'GET') => [`${method} ${path} HTTP/1.1`, 'host: x']
 const NEXT = get('/plain')
 
-/** Sends `path`, reads until the gateway closes the connection, or `ms` passed (then `closed` is false). */
-function readToClose (path: string, ms = 3000): Promise<{ text: string, closed: boolean }> {
+/** Sends `path`, reads until the gateway closes the connection, or `ms` passed (then `closed` is false; 10 s: room for a loaded machine). */
+function readToClose (path: string, ms = 10_000): Promise<{ text: string, closed: boolean }> {
   return new Promise(resolve => {
     const socket = connect(port, '127.0.0.1')
     const chunks: Buffer[] = []
