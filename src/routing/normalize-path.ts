@@ -1,8 +1,8 @@
-// The characters whose percent-encoding is decoded: those a path segment holds as they are (RFC
-// 3986 3.3 pchar: unreserved, sub-delims but `;`, `:` and `@`). Left encoded, `/v1/admin%3Areset`
-// would miss a route for `/v1/admin:reset` (and its auth), though backends decode it to that path.
-const DECODED = new Uint8Array(128)
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@") DECODED[c.charCodeAt(0)] = 1
+// Unreserved characters (RFC 3986 2.3) are the only ones whose percent-encoding is decoded in the
+// path forwarded: the escape of a reserved character is another address to the RFC (6.2.2.2), and to
+// backends that read `%2B` as a space, or check a signature over the path as sent.
+const UNRESERVED = new Uint8Array(128)
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[c.charCodeAt(0)] = 1
 
 // Anything that could need work: a %, a backslash, `;`, a byte outside printable ASCII (NUL; raw
 // non-ASCII bytes, which HTTP/2 lets through), `//`, a segment starting with `.`, no leading slash.
@@ -25,8 +25,8 @@ const UTF8_LEAD: ReadonlyArray<readonly [number, number, number] | undefined> = 
                 : [3, 0x80, 0xbf])
 
 /**
- * The canonical form of a request path, which is both what routes match and what is forwarded:
- * escapes of DECODED characters decoded, other escapes upper-cased, dot segments removed, duplicate
+ * The canonical form of a request path, which is what is forwarded (routes match its routingForm):
+ * unreserved percent-escapes decoded, other escapes upper-cased, dot segments removed, duplicate
  * slashes collapsed. Returns undefined for paths that must be rejected (400): encoded `/` or `\`,
  * backslash, NUL, bad escapes, escapes that do not decode as UTF-8 (Fastify's router refuses plain
  * requests with them; upgrades do not pass through it), raw bytes outside printable ASCII (Node's
@@ -70,7 +70,7 @@ export function normalizePath (path: string): string | undefined {
       lo = lead[1]
       hi = lead[2]
     }
-    decoded += code < 128 && DECODED[code] === 1 ? String.fromCharCode(code) : '%' + hex.toUpperCase()
+    decoded += code < 128 && UNRESERVED[code] === 1 ? String.fromCharCode(code) : '%' + hex.toUpperCase()
     i += 2
   }
   if (due > 0) return undefined
@@ -86,4 +86,21 @@ export function normalizePath (path: string): string | undefined {
   const last = segments[segments.length - 1]
   const trailing = out.length > 0 && (last === '' || last === '.' || last === '..')
   return '/' + out.join('/') + (trailing ? '/' : '')
+}
+
+// The other characters a path segment holds as they are (RFC 3986 3.3 pchar: sub-delims but `;`,
+// `:` and `@`), by their upper-case escapes, as normalizePath leaves them.
+const PCHAR_ESCAPE = /%(2[146-9A-C]|3[AD]|40)/g
+const PCHAR_ESCAPES: Readonly<Record<string, string>> = Object.fromEntries(
+  [..."!$&'()*+,=:@"].map(c => [c.charCodeAt(0).toString(16).toUpperCase(), c]))
+
+/**
+ * What routes match for a normalized path: its escapes of ``!$&'()*+,=:@`` decoded too. A backend
+ * that decodes the path reads `/v1/admin%3Areset` as `/v1/admin:reset`: the route written so, and its
+ * plugins, must take it. The path forwarded keeps the escapes as sent (normalizePath). Segments
+ * stay where they are (no `/` is decoded), so params are found by position in either form.
+ */
+export function routingForm (path: string): string {
+  if (path.indexOf('%') === -1) return path
+  return path.replace(PCHAR_ESCAPE, (escape, hex: string) => PCHAR_ESCAPES[hex] ?? escape)
 }

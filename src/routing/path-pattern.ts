@@ -1,4 +1,4 @@
-import { normalizePath } from './normalize-path.ts'
+import { normalizePath, routingForm } from './normalize-path.ts'
 
 /**
  * A compiled `match.path`: exact (`/users`), prefix (`/users/*`: `/users` and everything below it),
@@ -11,6 +11,8 @@ export interface PathPattern {
   /** Precedence: higher wins. Exact beats params beats prefix, then longer literal text, then more segments. */
   readonly rank: readonly number[]
   readonly params: readonly string[]
+  /** For each of params, the index of its segment (for "*", of the first one it takes): see paramsAt. */
+  readonly segmentOf: readonly number[]
   /** The literal text before the first param or wildcard. */
   readonly literalPrefix: string
 }
@@ -19,6 +21,7 @@ const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, st
 const PARAM_RE = /^:([A-Za-z_][A-Za-z0-9_]*)$/
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
 const NOT_NORMALIZED = 'not normalized (no //, . or .. segments, or escapes of characters a path holds as they are: letters, digits and -._~!$&\'()*+,=:@)'
+const NOT_NORMALIZED_REWRITE = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
 // What no request path holds once the gateway has read it: spaces, controls and non-ASCII bytes
 // are refused (Node's HTTP/1 parser; normalizePath over HTTP/2), the path ends at `?`, and a `#` is refused (400).
 const NOT_IN_PATH = /[^!-~]|[?#]/
@@ -47,14 +50,16 @@ export function compilePathPattern (source: string): PathPattern | string {
   if (wildcard) segments.pop()
   if (segments.some(s => s.includes('*'))) return `"*" may only be a whole last segment (did you mean "${wildcardSuggestion(segments, wildcard)}"?)`
   const params: string[] = []
+  const segmentOf: number[] = []
   const literalPrefixParts: string[] = []
   let literalChars = 0
   let inLiteralPrefix = true
-  for (const seg of segments) {
+  for (const [i, seg] of segments.entries()) {
     const p = PARAM_RE.exec(seg)
     if (p !== null) {
       if (params.includes(p[1] as string)) return `param ":${p[1] as string}" appears twice`
       params.push(p[1] as string)
+      segmentOf.push(i)
       inLiteralPrefix = false
     } else if (seg.startsWith(':')) {
       return `"${seg}" is not a valid param name`
@@ -65,28 +70,28 @@ export function compilePathPattern (source: string): PathPattern | string {
   }
   const base = '/' + segments.join('/')
   // Params too: a request path is normalized before matching, so `/:id/../x` could never match.
-  if (normalizePath(base) !== base) return NOT_NORMALIZED
-  if (wildcard) params.push('*')
+  if (normalizePath(base) !== base || routingForm(base) !== base) return NOT_NORMALIZED
+  if (wildcard) { params.push('*'); segmentOf.push(segments.length) }
   const kind = !wildcard && params.length === 0 ? 2 : wildcard ? 0 : 1
   const rank = [kind, literalChars, segments.length] as const
   const literalPrefix = '/' + literalPrefixParts.join('/')
 
   if (params.length === 0) {
-    return { source, rank, params, literalPrefix, match: (path: string) => path === base ? NO_PARAMS : undefined }
+    return { source, rank, params, segmentOf, literalPrefix, match: (path: string) => path === base ? NO_PARAMS : undefined }
   }
   if (params.length === 1 && wildcard) {
     // Plain prefix: the hot case, matched without a regex.
     const root = base === '/' ? '' : base
     const withSlash = root + '/'
     return {
-      source, rank, params, literalPrefix,
+      source, rank, params, segmentOf, literalPrefix,
       match: (path: string) => path === root ? { '*': '' } : path.startsWith(withSlash) ? { '*': path.slice(withSlash.length) } : undefined
     }
   }
   const body = segments.map(s => PARAM_RE.test(s) ? '/([^/]+)' : '/' + s.replace(REGEX_SPECIAL, '\\$&')).join('')
   const re = new RegExp('^' + body + (wildcard ? '(?:/(.*))?$' : '$'))
   return {
-    source, rank, params, literalPrefix,
+    source, rank, params, segmentOf, literalPrefix,
     match: (path: string) => {
       const m = re.exec(path)
       if (m === null) return undefined
@@ -95,6 +100,22 @@ export function compilePathPattern (source: string): PathPattern | string {
       return out
     }
   }
+}
+
+/**
+ * The params of a match of `pattern`, from `path` as forwarded: by position, as the route matched
+ * its routingForm (the same segments, some escapes decoded). A param then holds what the client
+ * sent (`a%3Ab`), which is what a rewrite puts in the upstream path.
+ */
+export function paramsAt (pattern: PathPattern, path: string): Record<string, string> {
+  const segments = path.split('/')
+  const out: Record<string, string> = {}
+  for (let i = 0; i < pattern.params.length; i++) {
+    const name = pattern.params[i] as string
+    const at = (pattern.segmentOf[i] as number) + 1
+    out[name] = name === '*' ? segments.slice(at).join('/') : segments[at] ?? ''
+  }
+  return out
 }
 
 // What was meant, most likely: `/users*` and `/users/**` are `/users/*`; `/users/*/orders` is
@@ -153,5 +174,5 @@ export function compileRewrite (template: string, available: readonly string[]):
   }
   // What it builds for a "*" of text and for an empty one (`/x/..*` would make a dot segment).
   const sample = (star: string): string => rewrite('/x', Object.fromEntries(parts.filter((_, i) => i % 2 === 1).map(p => [p, p === '*' ? star : 'x'])))
-  return normalizePath(sample('x')) === sample('x') && normalizePath(sample('')) === sample('') ? rewrite : NOT_NORMALIZED
+  return normalizePath(sample('x')) === sample('x') && normalizePath(sample('')) === sample('') ? rewrite : NOT_NORMALIZED_REWRITE
 }

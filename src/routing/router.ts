@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { underSuffix, type HostPattern } from './host-pattern.ts'
-import type { PathPattern } from './path-pattern.ts'
+import { paramsAt, type PathPattern } from './path-pattern.ts'
+import { routingForm } from './normalize-path.ts'
 
 /** What the router needs to know of a route. */
 export interface Matchable {
@@ -56,7 +57,18 @@ export class Router<R extends Matchable> {
     return all.filter((r, i) => all.indexOf(r) === i)
   }
 
+  /**
+   * The route for a normalized `path` (as forwarded): matched on its routingForm, the params taken
+   * from the path as forwarded.
+   */
   match (host: string, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
+    const routed = routingForm(path)
+    const m = this.#match(host, method, routed, headers)
+    if (m !== undefined && routed !== path && m.route.path.params.length > 0) m.params = paramsAt(m.route.path, path)
+    return m
+  }
+
+  #match (host: string, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
     const exact = this.#exact.get(host)
     if (exact !== undefined) {
       const m = firstMatch(exact, method, path, headers)

@@ -83,8 +83,17 @@ function pathMapper (config: RouteConfig, pattern: PathPattern): CompiledRoute['
   if (config.rewrite !== undefined) return compileRewrite(config.rewrite, pattern.params) as CompiledRoute['upstreamPath']
   const prefix = config.stripPrefix
   if (prefix === undefined || prefix === '/') return path => path
+  // A prefix with a character a request may send escaped (`/v1:x` as `/v1%3Ax`, routed alike):
+  // taken off by segments, which both spellings share.
+  if (PCHARS.test(prefix)) {
+    const n = prefix.split('/').length
+    return path => '/' + path.split('/').slice(n).join('/')
+  }
   return path => path.length === prefix.length ? '/' : path.slice(prefix.length)
 }
+
+/** The characters routingForm decodes: a path may hold them as they are or escaped. */
+const PCHARS = /[!$&'()*+,=:@]/
 
 function upgradeSet (config: RouteConfig): Set<string> {
   const set = new Set((config.upgrade ?? ['websocket']).map(p => p.toLowerCase()))

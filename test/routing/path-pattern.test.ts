@@ -87,6 +87,10 @@ t.test('rejected patterns, with their error', async t => {
     ['/a//b', notNormalized],
     ['/%61', notNormalized],
     ['/a%3a', notNormalized],
+    // Requests are matched with these escapes decoded: written escaped, the route could never match.
+    ['/a%3A', notNormalized],
+    ['/v1/admin%3Areset', notNormalized],
+    ['/%40me/*', notNormalized],
     ['/a/../*', notNormalized],
     // No request path has these segments once normalized: the route could never match.
     ['/:id/../x', notNormalized],
@@ -142,7 +146,7 @@ t.test('compileRewrite: the upstream path from the params; an empty "*" takes it
   t.equal(rewrite('/users/:id/profile', ['id'])('/p/ann', { id: 'ann' }), '/users/ann/profile')
   t.equal(rewrite('/fixed', ['id'])('/p/ann/', { id: 'ann' }), '/fixed')
   t.equal(compileRewrite('/v2/:uid', ['id']), 'uses ":uid", which match.path does not define')
-  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of characters a path holds as they are: letters, digits and -._~!$&\'()*+,=:@)'
+  const notNormalized = 'not normalized (no //, . or .. segments, or escapes of unreserved characters)'
   t.equal(compileRewrite('/v2//:id', ['id']), notNormalized)
   t.equal(compileRewrite('/v2/:id/..', ['id']), notNormalized)
   t.equal(compileRewrite('/%7e/:id', ['id']), notNormalized)
@@ -151,6 +155,8 @@ t.test('compileRewrite: the upstream path from the params; an empty "*" takes it
   t.equal(rewrite('/*.json', ['*'])('/api/users', { '*': 'users' }), '/users.json')
   t.equal(rewrite('/*@:ver', ['*', 'ver'])('/v/1', { '*': '', ver: '1' }), '/@1')
   t.equal(compileRewrite('/x/..*', ['*']), notNormalized, 'an empty "*" would leave a dot segment')
+  // Forwarded as written: a custom method (AIP-136) after a param.
+  t.equal(rewrite('/v2/things/:id%3AbatchGet', ['id'])('/t/7', { id: '7' }), '/v2/things/7%3AbatchGet')
 })
 
 t.test('compileRewrite: a path only, of characters a request path holds (the HTTP client refuses others)', async t => {

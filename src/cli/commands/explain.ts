@@ -3,7 +3,7 @@ import { Runtime } from '../../runtime/runtime.ts'
 import { createLogger } from '../../logging/logger.ts'
 import { TOKEN } from '../../config/names.ts'
 import { hostMatches, isValidHost, normalizeHost } from '../../routing/host-pattern.ts'
-import { normalizePath } from '../../routing/normalize-path.ts'
+import { normalizePath, routingForm } from '../../routing/normalize-path.ts'
 import type { CompiledRoute } from '../../runtime/compile-route.ts'
 import { describeRoute } from '../../runtime/describe-route.ts'
 import { formatStep } from '../../plugins/describe-step.ts'
@@ -95,7 +95,8 @@ export async function run (argv: string[]): Promise<number> {
 
 function whyNot (r: CompiledRoute, host: string, method: string, path: string, headers: Record<string, string>): string {
   if (r.hosts.length > 0 && !r.hosts.some(h => hostMatches(h, host))) return `host "${host}" is not ${describeRoute(r).hosts.join(' or ')}`
-  if (r.path.match(path) === undefined) return `path ${path} does not match ${r.path.source}`
+  // As the router matches it: with the escapes of characters a segment holds as they are decoded.
+  if (r.path.match(routingForm(path)) === undefined) return `path ${path} does not match ${r.path.source}`
   if (r.methods !== undefined && !r.methods.has(method)) return `method ${method} is not one of ${[...r.methods].join(', ')}`
   const h = r.headers.find(([name, value]) => headers[name] !== value)
   return h === undefined ? 'matches' : `header ${h[0]} is not "${h[1]}"`
