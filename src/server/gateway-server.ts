@@ -108,6 +108,8 @@ export class GatewayServer {
         if (answering != null || incoming !== undefined) {
           if (err.code === 'HPE_CLOSED_CONNECTION') readNoMore(socket as Socket)
           else if (answering != null && answering.req !== incoming && unparsable(err)) this.#refuseInTurn(s, err, incoming)
+          // A pipelined head that took too long: answered (408) after them too; its rest is not read (it would become a request).
+          else if (answering != null && incoming === undefined && err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { readNoMore(socket as Socket); this.#refuseInTurn(s, err, incoming) }
           else if (incoming === undefined || !unparsable(err) || !Exchange.bodyUnreadable(incoming, err)) socket.destroy()
           return
         }

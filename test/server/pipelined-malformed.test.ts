@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net'
 import { startUpstream } from '../helpers/upstream.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/wait.ts'
+import { waitForLog } from '../helpers/logs.ts'
 
 // HTTP/1.1 pipelining: a request Node's parser refuses, sent behind valid ones in the same packet.
 // As nginx does, the valid ones are answered in full, in order, then the malformed one gets the
@@ -139,6 +140,33 @@ routes:
   socket.destroy()
   t.same(responses(Buffer.concat(chunks)).map(r => [r.status, r.status === 200 ? r.body : JSON.parse(r.body).error]), [[200, 'answer to /long'], [400, 'bad_request']])
   t.same(short.logs.filter(l => l.msg === 'request rejected').map(l => l.status), [400], 'no 408 logged')
+})
+
+t.test('a pipelined head that takes longer than clientTimeouts.headers while an answer is under way: the answer whole first, then the 408', async t => {
+  const short = await startGateway(`
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { headers: 300ms }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => short.close())
+  const socket = connect(Number(new URL(short.url).port), '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => chunks.push(c))
+  const ended = once(socket, 'end')
+  // A head left unfinished behind /long (answered after 1 s), never completed in time.
+  socket.write(get('/long') + 'GET /late HTTP/1.1\r\nHost: x\r\n')
+  await ended
+  socket.destroy()
+  t.same(responses(Buffer.concat(chunks)).map(r => [r.status, r.status === 200 ? r.body : JSON.parse(r.body).error]), [[200, 'answer to /long'], [408, 'request_timeout']])
+  t.match(await waitForLog(short.logs, { msg: 'request', path: '/long' }), { status: 200 }, 'the answer logged as sent, not as a client that left')
+  t.same(short.logs.filter(l => l.msg === 'request rejected').map(l => l.status), [408], 'the 408 logged')
+  t.notOk(events.includes('start /late'), 'the unfinished head never became a request')
 })
 
 t.test('a client that leaves while the valid request is still upstream frees the connection at once', async t => {
