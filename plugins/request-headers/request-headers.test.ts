@@ -117,3 +117,18 @@ routes:
   t.same(spellings.filter(h => seen[h] !== undefined), [], 'none reached the upstream')
   t.equal(seen['x-user'], 'kept', 'another name is kept')
 })
+
+t.test('set and rename clear the _ spellings of their names too: the upstream gets the value set, and no second one a CGI server would merge', async t => {
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { request-headers: { set: { x-tenant: acme }, rename: { x-from: x-to } } } }
+`)
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/`, { headers: { x_tenant: 'evil', 'x-tenant': 'evil', x_from: 'sneaky', 'x-from': 'one', x_to: 'sneaky' } })
+  const seen = (await res.body.json() as { headers: Record<string, string | undefined> }).headers
+  t.same([seen['x-tenant'], seen.x_tenant, seen['x-to'], seen.x_to, seen.x_from, seen['x-from']], ['acme', undefined, 'one', undefined, undefined, undefined])
+})

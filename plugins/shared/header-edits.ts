@@ -29,14 +29,17 @@ export type HeaderEdits = Static<typeof HeaderEditsSchema>
 
 /**
  * Compiles the edits once (at config load) into one function applied per request. `spellings`:
- * remove a request header's `_` spellings too (a CGI, WSGI or PHP upstream reads `X_User_Id` as
- * X-User-Id: removed in one spelling only, a client could still send it).
+ * the `_` spellings of every header named (removed, renamed, set) are removed first: a CGI, WSGI or
+ * PHP upstream reads `X_User_Id` as X-User-Id, so a client could still send what was removed, or a
+ * second value beside the one set.
  */
 export function compileHeaderEdits (edits: HeaderEdits, spellings = false): (headers: HeaderMap) => void {
-  const named = (edits.remove ?? []).map(h => h.toLowerCase())
-  const remove = spellings ? [...named, ...named.flatMap(underscoreSpellings)] : named
   const rename = Object.entries(edits.rename ?? {}).map(([from, to]) => [from.toLowerCase(), to.toLowerCase()] as const)
   const set = Object.entries(edits.set ?? {}).map(([name, value]) => [name.toLowerCase(), value] as const)
+  const named = (edits.remove ?? []).map(h => h.toLowerCase())
+  const all = [...named, ...rename.flat(), ...set.map(([name]) => name)]
+  // Never a name the config renames from (`rename: { x_a: x-a }` asks for that spelling).
+  const remove = spellings ? [...new Set([...named, ...all.flatMap(underscoreSpellings).filter(n => !rename.some(([from]) => from === n))])] : named
   return headers => {
     for (const name of remove) if (headers[name] !== undefined) headers[name] = undefined
     for (const [from, to] of rename) {

@@ -36,11 +36,17 @@ function isHopByHop (name: string, named: Set<string> | undefined): boolean {
   return name.charCodeAt(0) === 58 /* : */ || ALWAYS.has(name) || (name.charCodeAt(0) === 112 /* p */ && name.startsWith('proxy-') && name !== 'proxy-status') || (named !== undefined && named.has(name))
 }
 
+/**
+ * A client's Proxy-* headers, Proxy-Status too (a report for clients), and their `_` spellings
+ * (`Proxy_Authorization`, read as Proxy-Authorization by CGI, WSGI and PHP backends).
+ */
+const clientProxyField = (name: string): boolean => name.charCodeAt(0) === 112 /* p */ && name.length > 6 && name.startsWith('proxy') && (name.charCodeAt(5) === 45 || name.charCodeAt(5) === 95)
+
 /** Copies end-to-end request headers (Node's lower-cased object) into a new object, leaving out `removed` too. */
 export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>, removed: ReadonlySet<string> = NONE): Record<string, string | string[] | undefined> {
   const named = connectionTokens(headers.connection)
   const out: Record<string, string | string[] | undefined> = {}
-  for (const name in headers) if (!isHopByHop(name, named) && !removed.has(name)) out[name] = headers[name]
+  for (const name in headers) if (!isHopByHop(name, named) && !clientProxyField(name) && !removed.has(name)) out[name] = headers[name]
   return out
 }
 
