@@ -14,5 +14,6 @@ export async function buildAndSwap (gateway: GatewayServer, next: LoadedConfig, 
   const runtime = await Runtime.build(next, log, { ...options, previous: gateway.runtime })
   log.level = next.config.logging?.level ?? 'info'
   options.metrics?.configActive(next.hash)
+  runtime.catchUp(gateway.runtime)
   void gateway.swap(runtime)
 }

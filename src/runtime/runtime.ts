@@ -142,6 +142,14 @@ export class Runtime implements ExchangeOwner {
    * `stores`: the process's stores, shared with the runtimes before and after this one. Required
    * unless `dryRun`: a registry of the runtime's own would lose every store's state on reload.
    */
+  /** Just before this runtime replaces `previous`: its upstreams catch up with what traffic taught previous's during the build (Upstream.catchUp). */
+  catchUp (previous: Runtime): void {
+    for (const [name, u] of this.upstreams) {
+      const before = previous.upstreams.get(name)
+      if (before !== undefined) u.catchUp(before)
+    }
+  }
+
   static async build (loaded: LoadedConfig, log: Logger, options: BuildOptions): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))

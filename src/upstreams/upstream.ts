@@ -357,6 +357,25 @@ export class Upstream {
     for (const t of this.#targets) this.#takeOver(t)
   }
 
+  /**
+   * At the swap, what live requests taught `previous` since inheritState (a build may take seconds:
+   * plugin setups, stores): its breakers, passive ejections and retry budget, which only traffic
+   * moves. An outage that began during the build is not sent the new runtime's traffic again.
+   */
+  catchUp (previous: Upstream): void {
+    this.retry.budget.inherit(previous.retry.budget)
+    const byUrl = new Map(this.#targets.map(t => [t.url, t]))
+    const now = performance.now()
+    for (const p of previous.targets) {
+      const t = byUrl.get(p.url)
+      if (t === undefined) continue
+      if (p.breaker !== undefined) t.breaker?.inherit(p.breaker.memory())
+      t.outlier.inherit(p.outlier.memory())
+      if (t.outlier.ejected(now)) this.#logEjectionEnd(t, t.outlier.ejectedUntil - now)
+    }
+    previous.#forgetEjectionEnds()
+  }
+
   /** Called once discovery has made its first targets: later ones are new, with nothing to inherit. */
   forgetPrevious (): void {
     this.#learned = undefined

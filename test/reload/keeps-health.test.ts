@@ -2,7 +2,11 @@ import t from 'tap'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
 import { startUpstream } from '../helpers/upstream.ts'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { configFile, namedUpstream, startFromFile, waitFor } from './helpers.ts'
+import { sharedWithPlugins } from '../helpers/user-plugin.ts'
 
 /** An upstream that serves traffic (`status`, its name as body) and answers its health check with `health`. */
 const upstream = (name: string, status: number, health: number) => startUpstream((req: IncomingMessage, res: ServerResponse) => {
@@ -166,4 +170,40 @@ t.test('a reload does not refill the retry budget', async t => {
   await cf.write(yaml(pool, '  - { name: more, match: { path: /more }, upstream: pool }'))
   t.equal(await reload(String(gw.adminUrl)), 'success')
   t.equal(await budget(), 6, 'the same balance in the new runtime')
+})
+
+t.test('a breaker that opens while a reload is being built (a slow plugin setup) is open in the new runtime', async t => {
+  let failing = false
+  const [good, flaky] = await Promise.all([namedUpstream('good'), startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(failing ? 502 : 200, { 'content-type': 'text/plain' }).end('flaky')
+  })])
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-slow-setup-'))
+  // The setup waits for the test: the reload's build is under way while the old runtime serves.
+  let release = (): void => {}
+  sharedWithPlugins('gate', new Promise<void>(resolve => { release = resolve }))
+  let started = (): void => {}
+  const building = new Promise<void>(resolve => { started = resolve })
+  sharedWithPlugins('started', () => started())
+  await writeFile(join(dir, 'slow.ts'), `import { definePlugin, Type } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)}
+export default definePlugin({ name: 'slow', priority: 500, schema: Type.Object({}), setup: async () => { (globalThis as any)[Symbol.for('portcullis.test.shared.started')](); await (globalThis as any)[Symbol.for('portcullis.test.shared.gate')]; return {} } })
+`)
+  const pool = `    targets: [ { url: "${good.url}" }, { url: "${flaky.url}" } ]
+    passive: false
+    circuitBreaker: { failureRate: 0.5, minRequests: 2, window: 1h, halfOpenAfter: 1h }
+    retries: false`
+  const cf = await configFile(yaml(pool, ''))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { release(); await gw.close(); await Promise.all([good.close(), flaky.close(), cf.remove(), rm(dir, { recursive: true, force: true })]) })
+  t.same(new Set(await bodies(`${gw.url}/api`, 4)), new Set(['200 good', '200 flaky']), 'both serve')
+
+  await cf.write(`loadPlugins: [ ${JSON.stringify(join(dir, 'slow.ts'))} ]\n` + yaml(pool, '  - { name: more, match: { path: /more }, upstream: pool, plugins: { slow: {} } }'))
+  const reloaded = reload(String(gw.adminUrl))
+  await building // the new runtime has taken over what the old one knew then (inheritState)
+  failing = true
+  const during = await bodies(`${gw.url}/api`, 8)
+  t.equal(during.filter(b => b === '502 flaky').length, 2, 'two failures open its breaker, during the build')
+  release()
+  t.equal(await reloaded, 'success')
+  t.same(new Set(await bodies(`${gw.url}/api`, 10)), new Set(['200 good']), 'still open in the new runtime')
 })
