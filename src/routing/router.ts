@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { underSuffix, type HostPattern } from './host-pattern.ts'
 import { paramsAt, type PathPattern } from './path-pattern.ts'
 import { routingForm } from './normalize-path.ts'
+import { RouteList } from './route-list.ts'
 
 /** What the router needs to know of a route. */
 export interface Matchable {
@@ -25,36 +26,34 @@ export interface RouteMatch<R> { route: R, params: Record<string, string> }
  * Everything is sorted once, at config load.
  */
 export class Router<R extends Matchable> {
-  readonly #exact = new Map<string, R[]>()
-  readonly #wildcards: Array<{ suffix: string, routes: R[] }> = []
-  readonly #anyHost: R[] = []
+  readonly #exact = new Map<string, RouteList<R>>()
+  readonly #wildcards: Array<{ suffix: string, routes: RouteList<R> }> = []
+  readonly #anyHost: RouteList<R>
 
   constructor (routes: readonly R[]) {
+    const exact = new Map<string, R[]>()
+    const wildcards = new Map<string, R[]>()
+    const anyHost: R[] = []
     for (const r of routes) {
-      if (r.hosts.length === 0) this.#anyHost.push(r)
+      if (r.hosts.length === 0) anyHost.push(r)
       for (const h of r.hosts) {
-        if (h.kind === 'exact') {
-          const list = this.#exact.get(h.host) ?? []
-          list.push(r)
-          this.#exact.set(h.host, list)
-        } else {
-          let entry = this.#wildcards.find(w => w.suffix === h.suffix)
-          if (entry === undefined) { entry = { suffix: h.suffix, routes: [] }; this.#wildcards.push(entry) }
-          entry.routes.push(r)
-        }
+        const [map, key] = h.kind === 'exact' ? [exact, h.host] : [wildcards, h.suffix]
+        const list = map.get(key) ?? []
+        list.push(r)
+        map.set(key, list)
       }
     }
-    for (const list of this.#exact.values()) list.sort(compareRoutes)
-    for (const w of this.#wildcards) w.routes.sort(compareRoutes)
+    for (const [host, list] of exact) this.#exact.set(host, new RouteList(list.sort(compareRoutes)))
+    for (const [suffix, list] of wildcards) this.#wildcards.push({ suffix, routes: new RouteList(list.sort(compareRoutes)) })
     this.#wildcards.sort((a, b) => b.suffix.length - a.suffix.length)
-    this.#anyHost.sort(compareRoutes)
+    this.#anyHost = new RouteList(anyHost.sort(compareRoutes))
   }
 
   /** Every route in precedence order: exact hosts (by name), wildcard hosts, any host. */
   ordered (): R[] {
-    const exact = [...this.#exact.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([, routes]) => routes)
-    const all = [...exact, ...this.#wildcards.flatMap(w => w.routes), ...this.#anyHost]
-    return all.filter((r, i) => all.indexOf(r) === i)
+    const exact = [...this.#exact.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([, list]) => list.routes)
+    const all = [...exact, ...this.#wildcards.flatMap(w => w.routes.routes), ...this.#anyHost.routes]
+    return [...new Set(all)]
   }
 
   /**
@@ -71,34 +70,17 @@ export class Router<R extends Matchable> {
   #match (host: string, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
     const exact = this.#exact.get(host)
     if (exact !== undefined) {
-      const m = firstMatch(exact, method, path, headers)
+      const m = exact.match(method, path, headers)
       if (m !== undefined) return m
     }
     for (let i = 0; i < this.#wildcards.length; i++) {
-      const w = this.#wildcards[i] as { suffix: string, routes: R[] }
+      const w = this.#wildcards[i] as { suffix: string, routes: RouteList<R> }
       if (!underSuffix(host, w.suffix)) continue
-      const m = firstMatch(w.routes, method, path, headers)
+      const m = w.routes.match(method, path, headers)
       if (m !== undefined) return m
     }
-    return firstMatch(this.#anyHost, method, path, headers)
+    return this.#anyHost.match(method, path, headers)
   }
-}
-
-function firstMatch<R extends Matchable> (routes: readonly R[], method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
-  for (let i = 0; i < routes.length; i++) {
-    const route = routes[i] as R
-    if (route.methods !== undefined && !route.methods.has(method)) continue
-    const params = route.path.match(path)
-    if (params === undefined) continue
-    if (route.headers.length > 0 && !headersMatch(route.headers, headers)) continue
-    return { route, params }
-  }
-  return undefined
-}
-
-function headersMatch (wanted: ReadonlyArray<readonly [string, string]>, headers: IncomingHttpHeaders): boolean {
-  for (const [name, value] of wanted) if (headers[name] !== value) return false
-  return true
 }
 
 function compareRoutes (a: Matchable, b: Matchable): number {

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import type { IncomingHttpHeaders } from 'node:http'
-import { parseHostPattern, type HostPattern } from '../../src/routing/host-pattern.ts'
+import { hostMatches, parseHostPattern, type HostPattern } from '../../src/routing/host-pattern.ts'
 import { compilePathPattern, type PathPattern } from '../../src/routing/path-pattern.ts'
 import { Router, type Matchable } from '../../src/routing/router.ts'
 
@@ -197,4 +197,40 @@ t.test('ordered: exact hosts by name, then wildcards (longest suffix first), the
   }))
   t.strictSame(router.ordered().map(r => r.name),
     ['both', 'aHost', 'zHost', 'wildLong', 'wildBoth', 'wildShort', 'anyUsers', 'anyShort', 'anyParam', 'anyLongPrefix', 'anyAll'])
+})
+
+t.test('many routes (indexed by their first segment): the same route as a walk of every route in precedence order', async t => {
+  const specs: Record<string, Spec> = {
+    catchAll: { path: '/*' },
+    root: { path: '/' },
+    tenant: { path: '/:tenant/x' },
+    tenantAll: { path: '/:tenant/*', methods: ['POST'] },
+    users: { path: '/users/*' },
+    me: { path: '/users/me' },
+    userId: { path: '/users/:id' },
+    usersBeta: { path: '/users/*', headers: { 'x-beta': '1' } },
+    colon: { path: '/v1:x/*' },
+    apiHost: { host: ['api.example.com'], path: '/users/*' },
+    wildHost: { host: ['*.example.com'], path: '/:a/*' }
+  }
+  for (let i = 0; i < 60; i++) specs[`svc${i}`] = { path: i % 3 === 0 ? `/svc-${i}` : `/svc-${i}/*` }
+  const all = routes(specs)
+  const router = new Router(all)
+  const ordered = router.ordered()
+  t.equal(ordered.length, all.length)
+  const walk = (host: string, method: string, path: string, headers: IncomingHttpHeaders) => ordered.find(r =>
+    (r.hosts.length === 0 || r.hosts.some(h => hostMatches(h, host))) &&
+    (r.methods === undefined || r.methods.has(method)) && r.path.match(path) !== undefined &&
+    r.headers.every(([n, v]) => headers[n] === v))?.name
+  const paths = ['/', '/users', '/users/', '/users/me', '/users/7', '/users/7/x', '/x', '/t1/x', '/t1/y', '/v1:x', '/v1:x/a',
+    '/svc-3', '/svc-3/a', '/svc-4', '/svc-4/a/b', '/svc-59/', '/svc-60', '/nowhere/at/all']
+  for (const host of ['', 'gw.test', 'api.example.com', 'a.example.com']) {
+    for (const method of ['GET', 'POST']) {
+      for (const path of paths) {
+        for (const headers of [{}, { 'x-beta': '1' }]) {
+          t.equal(router.match(host, method, path, headers)?.route.name, walk(host, method, path, headers), `${method} ${host}${path} ${JSON.stringify(headers)}`)
+        }
+      }
+    }
+  }
 })
