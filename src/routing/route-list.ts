@@ -8,35 +8,32 @@ interface Entry<R> { readonly route: R, readonly order: number }
 
 /**
  * Routes in precedence order, and the first that takes a request. A long list is indexed by the
- * first segment of the routes' patterns: a request walks the routes whose pattern starts with its
- * own first segment, merged in precedence order with those whose pattern starts with a param or
- * "*", not every route (6,000 prefix routes cost 60 µs a request walked whole).
+ * patterns' literal prefixes (the segments before the first param or "*": `/api/v1/svc7` of
+ * `/api/v1/svc7/:id/*`): a route can only match a path that begins with its prefix, segment by
+ * segment, so a request tries only the routes filed under one of its own segment prefixes (`/`,
+ * `/api`, `/api/v1`...), merged in precedence order, not every route (6,000 routes cost 120 µs to
+ * 1.3 ms a request walked whole).
  */
 export class RouteList<R extends Matchable> {
   readonly routes: readonly R[]
-  readonly #byFirst: Map<string, ReadonlyArray<Entry<R>>> | undefined
-  readonly #generic: ReadonlyArray<Entry<R>> = []
+  readonly #byPrefix: Map<string, ReadonlyArray<Entry<R>>> | undefined
 
   /** `routes`: in precedence order. */
   constructor (routes: readonly R[]) {
     this.routes = routes
     if (routes.length < INDEXED_FROM) return
-    const byFirst = new Map<string, Array<Entry<R>>>()
-    const generic: Array<Entry<R>> = []
+    const byPrefix = new Map<string, Array<Entry<R>>>()
     routes.forEach((route, order) => {
-      const first = literalFirstSegment(route.path.source)
-      if (first === undefined) { generic.push({ route, order }); return }
-      const list = byFirst.get(first) ?? []
+      const list = byPrefix.get(route.path.literalPrefix) ?? []
       list.push({ route, order })
-      byFirst.set(first, list)
+      byPrefix.set(route.path.literalPrefix, list)
     })
-    this.#byFirst = byFirst
-    this.#generic = generic
+    this.#byPrefix = byPrefix
   }
 
   match (method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
-    const byFirst = this.#byFirst
-    if (byFirst === undefined) {
+    const byPrefix = this.#byPrefix
+    if (byPrefix === undefined) {
       const routes = this.routes
       for (let i = 0; i < routes.length; i++) {
         const m = tryRoute(routes[i] as R, method, path, headers)
@@ -44,25 +41,30 @@ export class RouteList<R extends Matchable> {
       }
       return undefined
     }
-    const slash = path.indexOf('/', 1)
-    const a = byFirst.get(slash === -1 ? path.slice(1) : path.slice(1, slash)) ?? NONE as ReadonlyArray<Entry<R>>
-    const b = this.#generic
-    for (let i = 0, j = 0; i < a.length || j < b.length;) {
-      const e = j >= b.length || (i < a.length && (a[i] as Entry<R>).order < (b[j] as Entry<R>).order) ? a[i++] as Entry<R> : b[j++] as Entry<R>
+    // The lists filed under each segment prefix of the path, the root's first.
+    const lists: Array<ReadonlyArray<Entry<R>>> = []
+    const root = byPrefix.get('/')
+    if (root !== undefined) lists.push(root)
+    for (let end = path.indexOf('/', 1); path.length > 1; end = path.indexOf('/', end + 1)) {
+      const list = byPrefix.get(end === -1 ? path : path.slice(0, end))
+      if (list !== undefined) lists.push(list)
+      if (end === -1) break
+    }
+    // Merged in precedence order: each time, the lowest order at the head of a list.
+    const at = new Array<number>(lists.length).fill(0)
+    for (;;) {
+      let best = -1
+      let order = Infinity
+      for (let k = 0; k < lists.length; k++) {
+        const e = (lists[k] as ReadonlyArray<Entry<R>>)[at[k] as number]
+        if (e !== undefined && e.order < order) { best = k; order = e.order }
+      }
+      if (best === -1) return undefined
+      const e = (lists[best] as ReadonlyArray<Entry<R>>)[(at[best] as number)++] as Entry<R>
       const m = tryRoute(e.route, method, path, headers)
       if (m !== undefined) return m
     }
-    return undefined
   }
-}
-
-const NONE: ReadonlyArray<Entry<never>> = []
-
-/** A pattern's first segment when it is literal text (`/users/:id` → `users`, `/` → ``); undefined for a param or "*". */
-function literalFirstSegment (source: string): string | undefined {
-  const slash = source.indexOf('/', 1)
-  const first = slash === -1 ? source.slice(1) : source.slice(1, slash)
-  return first.startsWith(':') || first === '*' ? undefined : first
 }
 
 function tryRoute<R extends Matchable> (route: R, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {

@@ -214,6 +214,11 @@ t.test('many routes (indexed by their first segment): the same route as a walk o
     wildHost: { host: ['*.example.com'], path: '/:a/*' }
   }
   for (let i = 0; i < 60; i++) specs[`svc${i}`] = { path: i % 3 === 0 ? `/svc-${i}` : `/svc-${i}/*` }
+  // Sharing their first segments: filed under their whole literal prefix.
+  for (let i = 0; i < 40; i++) specs[`api${i}`] = { path: i % 2 === 0 ? `/api/v1/svc-${i}/:id/*` : `/api/v1/svc-${i}/:id` }
+  specs.apiAll = { path: '/api/*' }
+  specs.apiV1Id = { path: '/api/v1/:name' }
+  specs.trailing = { path: '/users/' }
   const all = routes(specs)
   const router = new Router(all)
   const ordered = router.ordered()
@@ -223,7 +228,8 @@ t.test('many routes (indexed by their first segment): the same route as a walk o
     (r.methods === undefined || r.methods.has(method)) && r.path.match(path) !== undefined &&
     r.headers.every(([n, v]) => headers[n] === v))?.name
   const paths = ['/', '/users', '/users/', '/users/me', '/users/7', '/users/7/x', '/x', '/t1/x', '/t1/y', '/v1:x', '/v1:x/a',
-    '/svc-3', '/svc-3/a', '/svc-4', '/svc-4/a/b', '/svc-59/', '/svc-60', '/nowhere/at/all']
+    '/svc-3', '/svc-3/a', '/svc-4', '/svc-4/a/b', '/svc-59/', '/svc-60', '/nowhere/at/all',
+    '/api', '/api/v1', '/api/v1/svc-2', '/api/v1/svc-2/7', '/api/v1/svc-2/7/x', '/api/v1/svc-3/7', '/api/v1/svc-3/7/x', '/api/v1/svc-99/7', '/api/v2/x']
   for (const host of ['', 'gw.test', 'api.example.com', 'a.example.com']) {
     for (const method of ['GET', 'POST']) {
       for (const path of paths) {
