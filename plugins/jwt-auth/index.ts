@@ -1,15 +1,32 @@
-import { definePlugin, toMs } from '../../src/index.ts'
+import { hash } from 'node:crypto'
+import { definePlugin, toMs, type PluginSetupContext } from '../../src/index.ts'
 import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { bearerChallenge } from '../shared/auth/challenge.ts'
 import { compileLocations } from '../shared/auth/location.ts'
 import { compileClaims } from './claims.ts'
 import { failureOf, TOO_LARGE } from './failures.ts'
 import { checkJwtAuth } from './check.ts'
-import { DEFAULTS, JwtAuthSchema } from './schema.ts'
+import { DEFAULTS, JwtAuthSchema, type JwtAuthConfig } from './schema.ts'
 import { TokenCache } from './token-cache.ts'
 
 // jose costs about 35 ms of CPU to load: only a config with jwt-auth pays it.
 const loadJose = () => Promise.all([import('./key-source.ts'), import('./token-verifier.ts')])
+
+/** Where a route reads tokens and how it answers without one (maxTokenBytes is checked before the cache): not what a token is worth there. */
+const NOT_WORTH = new Set(['from', 'hideCredentials', 'optional', 'anonymous', 'realm', 'maxTokenBytes'])
+
+/**
+ * The cache of the config's routes whose other settings are all the same (keys, issuer, audience,
+ * algorithms, claims checks, what a token admits as, cacheSize...): a token they verified is worth
+ * the same on each. One per config, so a reload starts empty and a removed key stops verifying.
+ */
+function tokenCache (config: JwtAuthConfig, ctx: PluginSetupContext): TokenCache | undefined {
+  const size = config.cacheSize ?? DEFAULTS.cacheSize
+  if (size === 0) return undefined
+  // Hashed: the settings hold the secret and keys, and can be long.
+  const worth = hash('sha256', JSON.stringify(Object.entries(config).filter(([name]) => !NOT_WORTH.has(name))), 'base64')
+  return ctx.shared(`cache ${worth}`, () => new TokenCache(size))
+}
 
 /**
  * Bearer JWTs verified with jose against an OIDC provider's keys, a JWKS URL, static keys or a
@@ -34,8 +51,7 @@ export default definePlugin({
       requiredClaims: config.requireExp === false ? [] : ['exp']
     })
     const admit = compileClaims(config, ctx.consumers, config.consumerClaim ?? DEFAULTS.consumerClaim)
-    const cacheSize = config.cacheSize ?? DEFAULTS.cacheSize
-    const cache = cacheSize > 0 ? new TokenCache(cacheSize) : undefined
+    const cache = tokenCache(config, ctx)
     const maxBytes = config.maxTokenBytes ?? DEFAULTS.maxTokenBytes
     const location = compileLocations(config.from ?? DEFAULTS.from, ctx)
 

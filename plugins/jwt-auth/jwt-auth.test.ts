@@ -234,6 +234,32 @@ ${extra}`
   held.down = false
 })
 
+t.test('a reload revokes a static key: a token verified (and cached) with it before is refused after', async t => {
+  const yaml = (pems: string[]) => `server:\n  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${['a', 'b'].map(name => `  - { name: ${name}, match: { path: /${name} }, upstream: up, plugins: { jwt-auth: { keys: [ ${pems.map(p => JSON.stringify(p)).join(', ')} ] } } }`).join('\n')}
+`
+  const cf = await configFile(yaml([rsa.pem, rsa2.pem]))
+  t.teardown(() => cf.remove())
+  const reloading = await startFromFile(cf.file)
+  t.teardown(() => reloading.close())
+  const status = async (path: string, token: string) => {
+    const res = await request(`${reloading.url}${path}`, { headers: { authorization: `Bearer ${token}` } })
+    await res.body.dump()
+    return res.statusCode
+  }
+  const revoked = await mint(rsa2, good)
+  const kept = await mint(rsa, good)
+  for (const path of ['/a', '/b', '/a']) t.equal(await status(path, revoked), 200, `${path}: verified, then from the cache`)
+  await cf.write(yaml([rsa.pem]))
+  t.match(await reloading.reloader.reload('admin'), { result: 'success' })
+  t.equal(await status('/a', revoked), 401, 'the removed key no longer verifies')
+  t.equal(await status('/b', revoked), 401, 'on any route')
+  t.equal(await status('/a', kept), 200, 'the key left still does')
+})
+
 t.test('provider down from the start: 503, not 401', async t => {
   const r = await call('/nowhere', await mint(rsa, good))
   t.equal(r.status, 503)

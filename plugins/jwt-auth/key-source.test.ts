@@ -9,7 +9,7 @@ import { IdentityProvider, mint, signingKey } from '../../test/helpers/identity-
 import { until } from '../../test/helpers/wait.ts'
 import { checkJwtAuth } from './check.ts'
 import { keySource } from './key-source.ts'
-import type { RemoteKeys } from './remote-keys.ts'
+import { RemoteKeys } from './remote-keys.ts'
 import type { JwtAuthConfig } from './schema.ts'
 
 // Which keys a route gets from its config, and the algorithms it allows by default; with a
@@ -38,7 +38,7 @@ function context (shared = new Map<string, unknown>()) {
     shared<T> (key: string, create: () => T): T {
       if (!shared.has(key)) {
         const value = create()
-        made.push(value as RemoteKeys)
+        if (value instanceof RemoteKeys) made.push(value)
         shared.set(key, value)
       }
       return shared.get(key) as T

@@ -10,12 +10,15 @@ import type { KeySource } from './token-verifier.ts'
 /**
  * The keys a route verifies with, and the algorithms it allows by default: a remote key set
  * (jwksUri, else the issuer's discovery document; one per source and settings for the whole
- * config, its last good set held across reloads), or static keys; plus the secret for HMAC.
+ * config, its last good set held across reloads), or static keys (one set per config too); plus
+ * the secret for HMAC.
  */
 export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[] } {
   const hmac = config.secret === undefined ? [] : [...HMAC]
   if (hasStaticKeys(config)) {
-    const set = staticKeySet(config.keys ?? [], config.jwksFile)
+    // Read once per config for the routes that name them: routes sharing a token cache (index.ts)
+    // then verify with the very same keys, even if the JWKS file changed during the load.
+    const set = ctx.shared(`static keys ${JSON.stringify([config.keys ?? [], config.jwksFile])}`, () => staticKeySet(config.keys ?? [], config.jwksFile))
     return { keys: { key: set.key, generation: 0 }, algorithms: [...set.algorithms, ...hmac] }
   }
   const url = remoteKeysUrl(config)

@@ -57,7 +57,7 @@ export const JwtAuthSchema = Type.Object({
   requireConsumer: Type.Optional(Type.Boolean({ default: false, description: 'Refuse tokens whose consumerClaim names no consumer under consumers:. Default false.' })),
   optional: Type.Optional(Type.Boolean({ default: false, description: 'Let requests without a token through with no consumer (a bad token is still refused). Default false.' })),
   hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the token (header or query parameter) before forwarding. Default false.' })),
-  cacheSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: DEFAULTS.cacheSize, description: 'Verified tokens kept (keyed by a SHA-256 of the token, never past exp); 0 turns the cache off. At most 10000000 (its index is allocated whole at load). Default 10000.' })),
+  cacheSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: DEFAULTS.cacheSize, description: 'Verified tokens kept (keyed by a SHA-256 of the token, never past exp), in one cache for the routes whose settings are the same but for from, realm, optional, anonymous, hideCredentials and maxTokenBytes; it grows with the tokens kept. 0 turns the cache off. At most 10000000. Default 10000.' })),
   jwks: Type.Optional(Type.Object({
     timeout: Type.Optional(Type.Union([Duration], { description: 'Discovery and JWKS fetch timeout. Default 5s, at most 1m.' })),
     cooldown: Type.Optional(Type.Union([Duration], { description: 'Least time between two fetches (unknown kid, retry after a failure). Default 30s, at most 1d.' })),

@@ -4,6 +4,9 @@ import type { Verified } from '../shared/auth/authenticator.ts'
 
 interface Entry { readonly verified: Verified, readonly expMs: number, readonly generation: number }
 
+/** Every entry counts one towards maxSize: the bound is in entries. */
+const ONE = () => 1
+
 /**
  * Tokens already verified, so that a hot token costs a hash and a lookup instead of a signature
  * check. Keyed by the token's SHA-256 (tokens themselves are not kept), bounded, and an entry is
@@ -13,7 +16,9 @@ export class TokenCache {
   readonly #lru: LRUCache<string, Entry>
 
   constructor (max: number) {
-    this.#lru = new LRUCache({ max })
+    // maxSize, not max: lru-cache allocates its whole index for `max` entries up front (10,000
+    // entries came to 160 kB a route); with maxSize it grows with the tokens actually kept.
+    this.#lru = new LRUCache({ maxSize: max, sizeCalculation: ONE })
   }
 
   static key (token: string): string { return hash('sha256', token, 'base64') }
