@@ -8,23 +8,75 @@ const MISSING = /^missing required key "([^"]+)"$/
  */
 export function mergeDedentedKeys (issues: ConfigIssue[], text: string): ConfigIssue[] {
   const source = text.split('\n')
-  const out = [...issues]
+  const strayOf = strayFinder(issues)
+  const removed = new Set<ConfigIssue>()
+  const merged = new Map<ConfigIssue, ConfigIssue>()
+  const gone = (i: ConfigIssue): boolean => removed.has(i) || merged.has(i)
   for (const parent of issues) {
     const missing = MISSING.exec(parent.message)?.[1]
     if (missing === undefined && parent.message !== 'has no value') continue
-    const stray = issues
-      .filter(i => i !== parent && i.line > parent.line && (missing === undefined || lastKey(i.path) === missing) && isAncestor(parentOf(i.path), parent.path))
-      .sort((a, b) => a.line - b.line)[0]
-    if (stray === undefined || !out.includes(stray) || !out.includes(parent)) continue
+    const stray = strayOf(parent, missing)
+    if (stray === undefined || gone(stray) || gone(parent)) continue
     const key = lastKey(stray.path)
     const col = (source[stray.line - 1] ?? '').search(/\S/) + 1
-    const merged = { ...stray, col, message: `"${key}" is outside "${lastKey(parent.path)}", which it seems to belong to: check the indentation of "${key}"` }
-    out.splice(out.indexOf(parent), 1)
-    out.splice(out.indexOf(stray), 1, merged)
+    removed.add(parent)
+    merged.set(stray, { ...stray, col, message: `"${key}" is outside "${lastKey(parent.path)}", which it seems to belong to: check the indentation of "${key}"` })
   }
+  return issues.filter(i => !removed.has(i)).map(i => merged.get(i) ?? i)
+}
+
+interface Ranked { readonly issue: ConfigIssue, readonly rank: number }
+
+/**
+ * For an empty parent (or one lacking the key `missing`): the first issue below it, by line then
+ * as found, whose key sits one level up or higher (and is `missing`, if given). The issues are
+ * indexed by their key's parent path once: thousands of empty keys must not cost n² comparisons.
+ */
+function strayFinder (issues: ConfigIssue[]): (parent: ConfigIssue, missing: string | undefined) => ConfigIssue | undefined {
+  // Ranked by line, then as found (the sort is stable); each index lists them in that order.
+  const ranked = [...issues].sort((a, b) => a.line - b.line).map((issue, rank): Ranked => ({ issue, rank }))
+  const byParent = new Map<string, Ranked[]>()
+  const byParentAndKey = new Map<string, Ranked[]>()
+  for (const r of ranked) {
+    const parent = parentOf(r.issue.path)
+    append(byParent, parent, r)
+    append(byParentAndKey, JSON.stringify([parent, lastKey(r.issue.path)]), r)
+  }
+  return (parent, missing) => {
+    let best: Ranked | undefined
+    for (const ancestor of ancestorsOf(parent.path)) {
+      const list = missing === undefined ? byParent.get(ancestor) : byParentAndKey.get(JSON.stringify([ancestor, missing]))
+      const first = list === undefined ? undefined : firstAfter(list, parent.line)
+      if (first !== undefined && (best === undefined || first.rank < best.rank)) best = first
+    }
+    return best?.issue
+  }
+}
+
+function append (index: Map<string, Ranked[]>, key: string, r: Ranked): void {
+  const list = index.get(key)
+  if (list === undefined) index.set(key, [r])
+  else list.push(r)
+}
+
+/** The first of `list` (in rank order, so by line) on a line after `line`. */
+function firstAfter (list: Ranked[], line: number): Ranked | undefined {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((list[mid] as Ranked).issue.line > line) hi = mid
+    else lo = mid + 1
+  }
+  return list[lo]
+}
+
+/** Every proper ancestor of a path: "", and each prefix ending before a "." or "[" ("a", "a.b" of "a.b[0]"). */
+function ancestorsOf (path: string): string[] {
+  const out = ['']
+  for (let k = 1; k < path.length; k++) if (path[k] === '.' || path[k] === '[') out.push(path.slice(0, k))
   return out
 }
 
 const lastKey = (path: string): string => path.slice(Math.max(path.lastIndexOf('.'), path.lastIndexOf(']')) + 1)
 const parentOf = (path: string): string => path.slice(0, Math.max(path.lastIndexOf('.'), 0))
-const isAncestor = (ancestor: string, path: string): boolean => ancestor === '' || path.startsWith(ancestor + '.') || path.startsWith(ancestor + '[')
