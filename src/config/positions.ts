@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
+import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml'
 
 export type KeyPath = ReadonlyArray<string | number>
 
@@ -13,13 +13,30 @@ export function formatPath (path: KeyPath): string {
  * Line and column of a key path in the parsed YAML: the key itself when `at` is 'key'
  * (unknown keys), else its value. Falls back to the deepest node that exists.
  */
+const keyText = (p: Pair): string => isScalar(p.key) ? String(p.key.value) : String(p.key)
+
+/** Per map node, its pairs by key (the first of a repeated one): thousands of problems under one map are placed in linear time. */
+const pairsByKey = new WeakMap<YAMLMap, Map<string, Pair>>()
+
+/** The pair of `key` in `map` (the first, as a repeated key's problem is placed there). */
+function pairOf (map: YAMLMap, key: string): Pair | undefined {
+  if (map.items.length < 16) return map.items.find(p => keyText(p) === key)
+  let byKey = pairsByKey.get(map)
+  if (byKey === undefined) {
+    byKey = new Map()
+    for (const p of map.items) { const k = keyText(p); if (!byKey.has(k)) byKey.set(k, p) }
+    pairsByKey.set(map, byKey)
+  }
+  return byKey.get(key)
+}
+
 export function locate (doc: Document, lines: LineCounter, path: KeyPath, at: 'key' | 'value' = 'value'): { line: number, col: number } {
   let node: unknown = doc.contents
   let offset = (node as Node | null)?.range?.[0] ?? 0
   for (let i = 0; i < path.length; i++) {
     const seg = path[i]
     if (isMap(node)) {
-      const pair = node.items.find(p => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg))
+      const pair = pairOf(node, String(seg))
       if (pair === undefined) break
       const keyNode = pair.key as Node | null
       if (i === path.length - 1 && at === 'key' && keyNode?.range) { offset = keyNode.range[0]; break }
