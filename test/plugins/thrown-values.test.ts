@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,6 +54,13 @@ t.test('a setup that throws a value that is not an Error: the one line naming ro
   t.equal((await request(`${gw.url}/x`)).statusCode, 200, 'the active config serves')
 })
 
+/** `portcullis validate` of `config`, which must fail: its problems, each without file and position. */
+async function validateProblems (t: Test, config: string): Promise<string[]> {
+  const run = await runCliHere('validate', '-c', config)
+  t.equal(run.code, 1)
+  return run.stderr.split('\n').filter(l => l.startsWith(config)).map(l => l.slice(config.length + 1).replace(/^\d+:\d+ /, ''))
+}
+
 t.test('validate: a check or a module top level that throws, or a check that returns what is not its problems, is a problem at its key', async t => {
   const checkDir = t.testdir({
     'chk.ts': `import { definePlugin, Type } from ${JSON.stringify(INDEX)}
@@ -87,9 +94,7 @@ upstreams:
 routes:
 ${modes.map((mode, i) => `  - { name: r${i}, match: { path: /r${i} }, upstream: a, plugins: { chk: { mode: "${mode}" } } }`).join('\n')}
 `)
-  const run = await runCliHere('validate', '-c', config)
-  t.equal(run.code, 1)
-  const lines = run.stderr.split('\n').filter(l => l.startsWith(config)).map(l => l.slice(config.length + 1).replace(/^\d+:\d+ /, ''))
+  const lines = await validateProblems(t, config)
   t.same(lines, [
     'loadPlugins[1]: cannot load plugin "./top-null.mjs": null',
     'loadPlugins[2]: cannot load plugin "./top-string.mjs": half-configured',
@@ -135,9 +140,7 @@ consumers:
 routes:
   - { name: r, match: { path: /r }, upstream: a, plugins: { ids: {} } }
 `)
-  const run = await runCliHere('validate', '-c', config)
-  t.equal(run.code, 1)
-  const lines = run.stderr.split('\n').filter(l => l.startsWith(config)).map(l => l.slice(config.length + 1).replace(/^\d+:\d+ /, ''))
+  const lines = await validateProblems(t, config)
   t.same(lines, [
     'consumers[0].credentials.ids: plugin ids\'s credentials.identities failed: null',
     'consumers[1].credentials.ids: plugin ids\'s credentials.identities returned object, not an array of strings'

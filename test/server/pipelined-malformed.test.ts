@@ -1,8 +1,8 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { startUpstream } from '../helpers/upstream.ts'
-import { startGateway } from '../helpers/gateway.ts'
+import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/wait.ts'
 import { waitForLog } from '../helpers/logs.ts'
 
@@ -35,9 +35,24 @@ routes:
 t.teardown(() => gw.close())
 const port = Number(new URL(gw.url).port)
 
-/** Writes `data` in one packet on a new connection and returns what came back once the gateway ended it. */
-async function send (data: string): Promise<Buffer> {
-  const socket = connect(port, '127.0.0.1')
+/** A gateway of its own whose clientTimeouts.headers is `headers`. */
+async function shortGateway (t: Test, headers: string): Promise<TestGateway> {
+  const short = await startGateway(`
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { headers: ${headers} }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => short.close())
+  return short
+}
+
+/** Writes `data` in one packet on a new connection (to `to`) and returns what came back once the gateway ended it. */
+async function send (data: string, to = port): Promise<Buffer> {
+  const socket = connect(to, '127.0.0.1')
   socket.on('error', () => {})
   await once(socket, 'connect')
   const chunks: Buffer[] = []
@@ -119,51 +134,17 @@ t.test('two valid requests then a malformed one: both answered, in order, then t
 })
 
 t.test('a wait longer than clientTimeouts.headers: the refused head is answered after the valid one all the same, not timed out', async t => {
-  const short = await startGateway(`
-server:
-  listen: { host: 127.0.0.1, port: 0 }
-  clientTimeouts: { headers: 200ms }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
-  t.teardown(() => short.close())
-  const socket = connect(Number(new URL(short.url).port), '127.0.0.1')
-  socket.on('error', () => {})
-  await once(socket, 'connect')
-  const chunks: Buffer[] = []
-  socket.on('data', (c: Buffer) => chunks.push(c))
-  const ended = once(socket, 'end')
-  socket.write(get('/long') + malformed[0]!.bytes)
-  await ended
-  socket.destroy()
-  t.same(responses(Buffer.concat(chunks)).map(r => [r.status, r.status === 200 ? r.body : JSON.parse(r.body).error]), [[200, 'answer to /long'], [400, 'bad_request']])
+  const short = await shortGateway(t, '200ms')
+  const raw = await send(get('/long') + malformed[0]!.bytes, Number(new URL(short.url).port))
+  t.same(responses(raw).map(r => [r.status, r.status === 200 ? r.body : JSON.parse(r.body).error]), [[200, 'answer to /long'], [400, 'bad_request']])
   t.same(short.logs.filter(l => l.msg === 'request rejected').map(l => l.status), [400], 'no 408 logged')
 })
 
 t.test('a pipelined head that takes longer than clientTimeouts.headers while an answer is under way: the answer whole first, then the 408', async t => {
-  const short = await startGateway(`
-server:
-  listen: { host: 127.0.0.1, port: 0 }
-  clientTimeouts: { headers: 300ms }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
-  t.teardown(() => short.close())
-  const socket = connect(Number(new URL(short.url).port), '127.0.0.1')
-  socket.on('error', () => {})
-  await once(socket, 'connect')
-  const chunks: Buffer[] = []
-  socket.on('data', (c: Buffer) => chunks.push(c))
-  const ended = once(socket, 'end')
+  const short = await shortGateway(t, '300ms')
   // A head left unfinished behind /long (answered after 1 s), never completed in time.
-  socket.write(get('/long') + 'GET /late HTTP/1.1\r\nHost: x\r\n')
-  await ended
-  socket.destroy()
-  t.same(responses(Buffer.concat(chunks)).map(r => [r.status, r.status === 200 ? r.body : JSON.parse(r.body).error]), [[200, 'answer to /long'], [408, 'request_timeout']])
+  const raw = await send(get('/long') + 'GET /late HTTP/1.1\r\nHost: x\r\n', Number(new URL(short.url).port))
+  t.same(responses(raw).map(r => [r.status, r.status === 200 ? r.body : JSON.parse(r.body).error]), [[200, 'answer to /long'], [408, 'request_timeout']])
   t.match(await waitForLog(short.logs, { msg: 'request', path: '/long' }), { status: 200 }, 'the answer logged as sent, not as a client that left')
   t.same(short.logs.filter(l => l.msg === 'request rejected').map(l => l.status), [408], 'the 408 logged')
   t.notOk(events.includes('start /late'), 'the unfinished head never became a request')
