@@ -1,61 +1,18 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { connect } from 'node:net'
 import { connect as h2connect } from 'node:http2'
 import { once } from 'node:events'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { startUpstream, type TestUpstream } from '../../test/helpers/upstream.ts'
-import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import type { TestGateway } from '../../test/helpers/gateway.ts'
+import { rig, type Handler, type Rig } from '../../test/helpers/cache-rig.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { sfList } from '../../test/helpers/rate-limit.ts'
 import { sharedWithPlugins, writeUserPlugin } from '../../test/helpers/user-plugin.ts'
 import { startH2Gateway } from '../../test/helpers/http2.ts'
-
-type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
-
-interface Rig {
-  gw: TestGateway
-  up: TestUpstream
-  /** Requests the upstream received, in order. */
-  seen: Array<{ method: string, url: string, headers: IncomingMessage['headers'] }>
-  get (path: string, headers?: Record<string, string>, method?: string): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: string }>
-}
-
-/** A real upstream running `handler` (given the count of requests so far), behind a gateway whose route `r` uses the cache with `config`. */
-async function rig (t: Test, handler: Handler, config = '{}', extra = ''): Promise<Rig> {
-  const seen: Rig['seen'] = []
-  const up = await startUpstream((req, res) => {
-    seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
-    req.resume()
-    req.on('end', () => handler(req, res, seen.length))
-  })
-  t.teardown(() => up.close())
-  const gw = await startGateway(`
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      cache: ${config}
-${extra}`)
-  t.teardown(() => gw.close())
-  return {
-    gw,
-    up,
-    seen,
-    async get (path, headers = {}, method = 'GET') {
-      const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers })
-      const body = await res.body.text()
-      return { status: res.statusCode, headers: res.headers, body }
-    }
-  }
-}
 
 const send = (res: ServerResponse, status: number, headers: Record<string, string | string[]>, body = '') => {
   res.writeHead(status, { 'content-length': Buffer.byteLength(body), ...headers }).end(body)

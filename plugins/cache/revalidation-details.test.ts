@@ -1,47 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import t, { type Test } from 'tap'
-import { request } from 'undici'
-import { startUpstream } from '../../test/helpers/upstream.ts'
-import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
+import t from 'tap'
+import { rig } from '../../test/helpers/cache-rig.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
-
-type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
-interface Answer { status: number, headers: Record<string, string | string[] | undefined>, body: string, cacheStatus: string }
-
-interface Rig {
-  gw: TestGateway
-  /** Requests the upstream received, in order. */
-  seen: Array<{ method: string, url: string, headers: IncomingMessage['headers'] }>
-  get (path: string, headers?: Record<string, string>, method?: string): Promise<Answer>
-}
-
-/** A real upstream running `handler` (given the count of requests so far), behind a gateway whose route `r` caches with `config`. */
-async function rig (t: Test, handler: Handler, config = '{}'): Promise<Rig> {
-  const seen: Rig['seen'] = []
-  const up = await startUpstream((req, res) => {
-    seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
-    req.resume()
-    req.on('end', () => handler(req, res, seen.length))
-  })
-  t.teardown(() => up.close())
-  const gw = await startGateway(`
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: r, match: { path: /* }, upstream: up, plugins: { cache: ${config} } }
-`, { admin: true })
-  t.teardown(() => gw.close())
-  return {
-    gw,
-    seen,
-    async get (path, headers = {}, method = 'GET') {
-      const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers })
-      const body = await res.body.text()
-      return { status: res.statusCode, headers: res.headers, body, cacheStatus: String(res.headers['cache-status']) }
-    }
-  }
-}
 
 const send = (res: ServerResponse, status: number, headers: Record<string, string>, body = '') => {
   res.writeHead(status, { 'content-length': Buffer.byteLength(body), ...headers }).end(body)

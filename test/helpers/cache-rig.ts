@@ -1,0 +1,55 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Test } from 'tap'
+import { request } from 'undici'
+import { startUpstream, type TestUpstream } from './upstream.ts'
+import { startGateway, type TestGateway } from './gateway.ts'
+
+/** What the upstream does with the n-th request it received. */
+export type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
+
+export interface Answer { status: number, headers: Record<string, string | string[] | undefined>, body: string, cacheStatus: string }
+
+export interface Rig {
+  gw: TestGateway
+  up: TestUpstream
+  /** Requests the upstream received, in order. */
+  seen: Array<{ method: string, url: string, headers: IncomingMessage['headers'] }>
+  get (path: string, headers?: Record<string, string>, method?: string): Promise<Answer>
+}
+
+/**
+ * A real upstream running `handler` (given the count of requests so far), behind a gateway (with
+ * an admin listener) whose route `r` uses the cache with `config`; `extra`: more of the config.
+ */
+export async function rig (t: Test, handler: Handler, config = '{}', extra = ''): Promise<Rig> {
+  const seen: Rig['seen'] = []
+  const up = await startUpstream((req, res) => {
+    seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
+    req.resume()
+    req.on('end', () => handler(req, res, seen.length))
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      cache: ${config}
+${extra}`)
+  t.teardown(() => gw.close())
+  return {
+    gw,
+    up,
+    seen,
+    async get (path, headers = {}, method = 'GET') {
+      const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers })
+      const body = await res.body.text()
+      return { status: res.statusCode, headers: res.headers, body, cacheStatus: String(res.headers['cache-status']) }
+    }
+  }
+}
