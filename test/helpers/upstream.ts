@@ -42,3 +42,22 @@ export async function deadPort (): Promise<number> {
   await new Promise(resolve => s.close(resolve))
   return port
 }
+
+/**
+ * An upstream that answers `answer to <path>` after `delayOf(path)` ms, recording in `events`, in
+ * order: `start <path>` when a request's head came, `end <path>` once its answer was sent, `gone
+ * <path>` when the gateway dropped it unanswered.
+ */
+export async function recordingUpstream (delayOf: (path: string) => number): Promise<TestUpstream & { events: string[] }> {
+  const events: string[] = []
+  const up = await startUpstream((req, res) => {
+    const path = req.url as string
+    events.push(`start ${path}`)
+    res.on('close', () => { if (!res.writableFinished) events.push(`gone ${path}`) })
+    req.resume()
+    req.on('end', () => setTimeout(() => {
+      if (!res.destroyed) res.end(`answer to ${path}`, () => events.push(`end ${path}`))
+    }, delayOf(path)))
+  })
+  return Object.assign(up, { events })
+}

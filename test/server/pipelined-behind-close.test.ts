@@ -1,7 +1,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
-import { startUpstream } from '../helpers/upstream.ts'
+import { recordingUpstream } from '../helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -9,20 +9,9 @@ import { until } from '../helpers/wait.ts'
 // at a time, each once the response before it is done: one behind a response that closes the
 // connection is never run (its answer could not be sent), nor logged.
 
-/**
- * What the upstream did, in order: `start <path>` when a request's head came, `end <path>` once its
- * answer was sent, `gone <path>` when the gateway dropped it unanswered. Paths from /slow are answered after 300 ms.
- */
-const events: string[] = []
-const up = await startUpstream((req, res) => {
-  const path = req.url as string
-  events.push(`start ${path}`)
-  res.on('close', () => { if (!res.writableFinished) events.push(`gone ${path}`) })
-  req.resume()
-  req.on('end', () => setTimeout(() => {
-    if (!res.destroyed) res.end(`answer to ${path}`, () => events.push(`end ${path}`))
-  }, path.startsWith('/slow') ? 300 : 0))
-})
+/** What the upstream did (see recordingUpstream). Paths from /slow are answered after 300 ms. */
+const up = await recordingUpstream(path => path.startsWith('/slow') ? 300 : 0)
+const { events } = up
 t.teardown(() => up.close())
 const gw = await startGateway(`
 upstreams:

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
-import { startUpstream } from '../helpers/upstream.ts'
+import { recordingUpstream } from '../helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { until } from '../helpers/wait.ts'
 import { waitForLog } from '../helpers/logs.ts'
@@ -10,21 +10,9 @@ import { waitForLog } from '../helpers/logs.ts'
 // As nginx does, the valid ones are answered in full, in order, then the malformed one gets the
 // gateway's 400 (as when alone), and the connection closes: the answers the upstream gave are not lost.
 
-/**
- * What the upstream did, in order: `start <path>` when a request's head came, `end <path>` once its
- * answer was sent, `gone <path>` when the gateway dropped it unanswered. /slow paths are answered
- * after 200 ms, /long after 1 s, /hang after 3 s.
- */
-const events: string[] = []
-const up = await startUpstream((req, res) => {
-  const path = req.url as string
-  events.push(`start ${path}`)
-  res.on('close', () => { if (!res.writableFinished) events.push(`gone ${path}`) })
-  req.resume()
-  req.on('end', () => setTimeout(() => {
-    if (!res.destroyed) res.end(`answer to ${path}`, () => events.push(`end ${path}`))
-  }, path.startsWith('/slow') ? 200 : path.startsWith('/long') ? 1_000 : path.startsWith('/hang') ? 3_000 : 0))
-})
+/** What the upstream did (see recordingUpstream). /slow paths are answered after 200 ms, /long after 1 s, /hang after 3 s. */
+const up = await recordingUpstream(path => path.startsWith('/slow') ? 200 : path.startsWith('/long') ? 1_000 : path.startsWith('/hang') ? 3_000 : 0)
+const { events } = up
 t.teardown(() => up.close())
 const gw = await startGateway(`
 upstreams:
