@@ -111,6 +111,10 @@ const MetricsSettings = Type.Object({
   requests: Type.Optional(Type.Boolean({ description: 'Request metrics (portcullis_http_*, upstream response time, gateway overhead). Default true.' }))
 }, closed)
 
+const RouteMetricsSettings = Type.Object({
+  requests: Type.Optional(Type.Boolean({ description: 'This route in the request metrics by route (portcullis_http_requests_total, request duration, gateway overhead, bytes): false leaves it out of them all; it still counts in portcullis_http_requests_in_flight and its upstream\'s response time. Cannot turn on what the top-level metrics.requests: false turns off. Default true.' }))
+}, closed)
+
 const responseTimeouts = {
   response: Type.Optional(Type.Union([Duration], { description: 'Time to wait for the upstream response headers. Default 60s.' })),
   idle: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two body chunks from the upstream. Default 60s.' })),
@@ -190,6 +194,7 @@ export function configSchema (plugins: ReadonlyArray<ConsumerParts & { schema: T
       errorMessage: 'must be an Upgrade protocol such as websocket (h2c is never tunnelled: it would carry requests past routing and plugins)'
     }), { description: 'Protocols a client may switch to with Upgrade (the connection is then tunnelled to the upstream). Default [websocket]. h2c is never allowed.' })),
     timeouts: Type.Optional(RouteTimeouts),
+    metrics: Type.Optional(RouteMetricsSettings),
     plugins: Type.Optional(RoutePlugins)
   }, closed)
 

@@ -65,7 +65,7 @@ export class BucketHistogram {
     options.registry.registerMetric(this as unknown as Metric)
   }
 
-  /** The series of `labelValue`, created on first use (look it up once, at config load). */
+  /** The series of `labelValue`, created on first use (look it up once and keep it: RouteMetrics does, at a route's first request). */
   series (labelValue: string): HistogramSeries {
     let s = this.#series.get(labelValue)
     if (s === undefined) this.#series.set(labelValue, s = new HistogramSeries(this.#bounds, this.#exemplars))

@@ -45,59 +45,87 @@ export class RequestMetrics {
     this.requests.inc({ route: UNMATCHED_ROUTE, method: methodLabel(method), status: String(status) })
   }
 
-  /** The metrics of one route, label children resolved once at config load. */
-  forRoute (route: string, upstream: string): RouteMetrics {
-    return new RouteMetrics(this, route, upstream)
+  /**
+   * The metrics of one route (of one config). Its series appear at its first request, not here: a
+   * gateway of thousands of routes exposes those of the routes that have traffic. `counted` false
+   * (the route's `metrics.requests`): in no metric by route; it still counts in flight, and its
+   * upstream's response times.
+   */
+  forRoute (route: string, upstream: string, counted = true): RouteMetrics {
+    return new RouteMetrics(this, route, upstream, counted)
+  }
+}
+
+/** One route's series, resolved together at its first request (see RouteMetrics). */
+class RouteSeries {
+  /** Counters by method label, then by status: resolved the first time each pair is seen. */
+  readonly byMethod = new Map<string, CounterChild[]>()
+  readonly duration: HistogramSeries
+  readonly overhead: HistogramSeries
+  readonly responseBytes: CounterChild
+  readonly requestBytes: CounterChild
+
+  constructor (m: RequestMetrics, route: string) {
+    this.duration = m.duration.series(route)
+    this.overhead = m.overhead.series(route)
+    this.responseBytes = m.responseBytes.labels(route)
+    this.requestBytes = m.requestBytes.labels(route)
+  }
+
+  /** The counters by status of `method`, whose label is `label`. */
+  statuses (label: string): CounterChild[] {
+    let byStatus = this.byMethod.get(label)
+    if (byStatus === undefined) this.byMethod.set(label, byStatus = [])
+    return byStatus
   }
 }
 
 /**
- * One route's series. Label lookups happen here, once, not per request: counters by method and
- * status are resolved the first time each pair is seen and kept in small arrays.
+ * One route's series. Label lookups happen once per route and config, at its first request (the
+ * series of a route without traffic would be tens of zeros in every scrape), then are kept here.
+ * A reload's next config finds the entries of a kept route again, so counts go on.
  */
 export class RouteMetrics {
   readonly #m: RequestMetrics
   readonly #route: string
-  readonly #byMethod = new Map<string, CounterChild[]>()
-  readonly #duration: HistogramSeries
-  readonly #overhead: HistogramSeries
-  readonly #upstream: HistogramSeries
-  readonly #responseBytes: CounterChild
-  readonly #requestBytes: CounterChild
+  readonly #upstreamName: string
+  readonly #counted: boolean
+  #series: RouteSeries | undefined
+  #upstream: HistogramSeries | undefined
 
-  constructor (m: RequestMetrics, route: string, upstream: string) {
+  constructor (m: RequestMetrics, route: string, upstream: string, counted: boolean) {
     this.#m = m
     this.#route = route
-    this.#duration = m.duration.series(route)
-    this.#overhead = m.overhead.series(route)
-    this.#upstream = m.upstreamDuration.series(upstream)
-    this.#responseBytes = m.responseBytes.labels(route)
-    this.#requestBytes = m.requestBytes.labels(route)
+    this.#upstreamName = upstream
+    this.#counted = counted
   }
 
   started (): void { this.#m.inFlight++ }
 
   /** A request the route matched but refused before its plugins ran: counted, with no latency to observe. */
   refused (method: string | undefined, status: number): void {
-    this.#m.requests.inc({ route: this.#route, method: methodLabel(method), status: String(status) })
+    if (this.#counted) this.#m.requests.inc({ route: this.#route, method: methodLabel(method), status: String(status) })
   }
 
-  /** One try's wait for response headers. */
-  upstreamAnswered (seconds: number): void { this.#upstream.observe(seconds) }
+  /** One try's wait for response headers: by upstream, so observed whether the route is counted or not. */
+  upstreamAnswered (seconds: number): void {
+    (this.#upstream ??= this.#m.upstreamDuration.series(this.#upstreamName)).observe(seconds)
+  }
 
   finished (method: string, status: number, seconds: number, upstreamSeconds: number, requestBytes: number, responseBytes: number, traceId: string): void {
     this.#m.inFlight--
-    const label = methodLabel(method)
-    let byStatus = this.#byMethod.get(label)
-    if (byStatus === undefined) this.#byMethod.set(label, byStatus = [])
-    const counter = byStatus[status] ??= this.#m.requests.labels(this.#route, label, String(status))
+    if (!this.#counted) return
+    const s = this.#series ??= new RouteSeries(this.#m, this.#route)
+    // Known methods are their own label: one lookup; any other is OTHER's.
+    const byStatus = s.byMethod.get(method) ?? s.statuses(methodLabel(method))
+    const counter = byStatus[status] ??= this.#m.requests.labels(this.#route, methodLabel(method), String(status))
     counter.inc()
     // A WebSocket (101) lasts as long as its session: no latency, it would burn the latency SLO.
     if (status !== 101) {
-      this.#duration.observeTraced(seconds, traceId)
-      this.#overhead.observe(seconds - upstreamSeconds)
+      s.duration.observeTraced(seconds, traceId)
+      s.overhead.observe(seconds - upstreamSeconds)
     }
-    if (responseBytes > 0) this.#responseBytes.inc(responseBytes)
-    if (requestBytes > 0) this.#requestBytes.inc(requestBytes)
+    if (responseBytes > 0) s.responseBytes.inc(responseBytes)
+    if (requestBytes > 0) s.requestBytes.inc(requestBytes)
   }
 }

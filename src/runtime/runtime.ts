@@ -170,7 +170,7 @@ export class Runtime implements ExchangeOwner {
         const uses = effectivePlugins(config.plugins, r.plugins)
         const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, uses, loaded.plugins, services, log, pluginTimeoutMs(config))
         pipelines.push(pipeline)
-        const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream)
+        const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream, r.metrics?.requests !== false)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
       }
       // A store new in this config (or changed) connects before the config takes traffic, not during its first requests.
@@ -433,7 +433,7 @@ export class Runtime implements ExchangeOwner {
    */
   logRejected (error: GatewayErrorKind, id: string, clientIp: string | undefined, method?: string, path?: string, protocol?: string,
     route?: CompiledRoute): void {
-    // Refused by the route it matched: counted under it (its metrics exist unless metrics.requests is false).
+    // Refused by the route it matched: counted under it (unless metrics.requests, the gateway's or the route's, is false).
     if (route !== undefined) route.metrics?.refused(method, error.status)
     else if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
     if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedPath(withoutQuery(path)), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
