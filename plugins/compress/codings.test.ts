@@ -1,7 +1,7 @@
 import t from 'tap'
 import zlib from 'node:zlib'
 import type { Transform } from 'node:stream'
-import { available, decodable, encoderFactory } from './codings.ts'
+import { available, decodable, encoderFactory, requestDecoding } from './codings.ts'
 
 const TEXT = Array.from({ length: 2000 }, (_, i) => `line ${i} ${'abc'.repeat(i % 7)}\n`).join('')
 
@@ -31,6 +31,17 @@ t.test('decodable: the codings a Content-Encoding value names', async t => {
   t.equal(decodable(' Br '), 'br', 'case and surrounding spaces do not matter')
   t.equal(decodable('deflate'), 'deflate')
   for (const v of ['identity', 'compress', 'x-compress', 'constructor', '__proto__', 'gzip, br', '']) t.equal(decodable(v), undefined, JSON.stringify(v))
+})
+
+t.test('requestDecoding: the codings to undo on a request body, outermost first', async t => {
+  t.same(requestDecoding('gzip'), ['gzip'])
+  t.same(requestDecoding('gzip, br'), ['br', 'gzip'], 'the last applied is undone first')
+  t.same(requestDecoding('X-GZIP,deflate'), ['deflate', 'gzip'])
+  t.same(requestDecoding('identity, gzip, identity'), ['gzip'], 'identity is no coding')
+  t.same(requestDecoding('gzip,, '), ['gzip'], 'nor is an empty list element')
+  for (const v of ['', 'identity', 'identity, identity', 'compress', 'compress, constructor', ' , ']) t.equal(requestDecoding(v), 'pass', JSON.stringify(v))
+  for (const v of ['compress, gzip', 'gzip, compress', 'gzip, __proto__']) t.equal(requestDecoding(v), 'unknown', v)
+  t.equal(requestDecoding('gzip, gzip, gzip'), 'deep')
 })
 
 t.test('available: gzip, deflate and br always; zstd where the Node running has it', async t => {

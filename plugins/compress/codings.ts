@@ -32,6 +32,36 @@ export function decodable (value: string): Coding | undefined {
   return Object.hasOwn(DECODERS, c) && available(c as Coding) ? c as Coding : undefined
 }
 
+/** At most this many codings are undone on one request body (`gzip, gzip` is two). */
+export const MAX_LAYERS = 2
+
+/**
+ * How to decode a request body sent with Content-Encoding `value`, a list of the codings applied in
+ * order (RFC 9110 8.4; lines joined): the codings to undo, outermost first; `pass` to send it as it is
+ * (none, `identity` entries only, or only codings the gateway does not know, like one such coding);
+ * `unknown` (one it knows beside one it does not) or `deep` (more than MAX_LAYERS) to refuse it: passed
+ * on, a bomb in it would reach the upstream uncounted by request-size.
+ */
+export function requestDecoding (value: string): Coding[] | 'pass' | 'unknown' | 'deep' {
+  if (!value.includes(',')) {
+    const coding = decodable(value)
+    return coding === undefined ? 'pass' : [coding]
+  }
+  const codings: Coding[] = []
+  let unknown = false
+  for (const item of value.split(',')) {
+    const v = item.trim()
+    // Empty list elements are no codings (RFC 9110 5.6.1.2), nor is identity.
+    if (v === '' || v.toLowerCase() === 'identity') continue
+    const coding = decodable(v)
+    if (coding === undefined) unknown = true
+    else codings.unshift(coding)
+  }
+  if (codings.length === 0) return 'pass'
+  if (unknown) return 'unknown'
+  return codings.length > MAX_LAYERS ? 'deep' : codings
+}
+
 /**
  * Makes encoders with options fixed at load. `flush`: each written chunk is flushed through, so a
  * server-sent event reaches the client when the upstream sends it, not when a block fills.

@@ -480,6 +480,48 @@ t.test('a zip bomb cannot expand past request-size\'s maxBody', async t => {
   t.same(await fine.body.json(), { body: 'small', encoding: null })
 })
 
+t.test('request bodies: a list of codings is decoded layer by layer, on one line or several', async t => {
+  const gzip = (b: Buffer | string) => zlib.gzipSync(b)
+  const forms: Array<[string | string[], Buffer]> = [
+    ['gzip, gzip', gzip(gzip('hello'))],
+    [['gzip', 'gzip'], gzip(gzip('hello'))],
+    ['gzip, br', zlib.brotliCompressSync(gzip('hello'))],
+    ['deflate,X-GZIP', gzip(zlib.deflateSync('hello'))],
+    ['identity, gzip', gzip('hello')],
+    ['gzip, identity', gzip('hello')],
+    [['identity', 'gzip'], gzip('hello')],
+    ['gzip,', gzip('hello')]
+  ]
+  for (const [encoding, body] of forms) {
+    const res = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': encoding }, body })
+    t.same([res.statusCode, await res.body.json()], [200, { body: 'hello', encoding: null }], JSON.stringify(encoding))
+  }
+  for (const encoding of ['compress, x-compress', 'identity, compress']) {
+    const res = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': encoding }, body: 'xyz' })
+    t.same(await res.body.json(), { body: 'xyz', encoding }, `${encoding}: only codings it does not know, passed through as one is`)
+  }
+})
+
+t.test('request bodies: a list it cannot decode whole is refused 415, not passed on', async t => {
+  const body = zlib.gzipSync(zlib.gzipSync(zlib.gzipSync('hello')))
+  for (const encoding of ['gzip, gzip, gzip', 'compress, gzip', 'gzip, compress', ['gzip', 'compress']]) {
+    const res = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': encoding, 'x-request-id': 'list-refused' }, body })
+    t.equal(res.statusCode, 415, JSON.stringify(encoding))
+    t.same(String(res.headers['accept-encoding']).split(', ').sort(), ['br', 'deflate', 'gzip', ...HAS_ZSTD ? ['zstd'] : []], 'Accept-Encoding names the codings it takes (RFC 9110 15.5.16)')
+    t.match(await res.body.json(), { error: 'unsupported_content_coding', message: String, requestId: 'list-refused' })
+  }
+})
+
+t.test('a zip bomb in two layers cannot expand past request-size\'s maxBody', async t => {
+  const bomb = zlib.gzipSync(zlib.gzipSync(Buffer.alloc(50 * 1024 * 1024)))
+  t.ok(bomb.length < 1024, `${bomb.length} bytes on the wire`)
+  for (const encoding of ['gzip, gzip', ['gzip', 'gzip'], 'identity, gzip, gzip']) {
+    const res = await request(`${gw.url}/bounded`, { method: 'POST', headers: { 'content-encoding': encoding }, body: bomb })
+    t.equal(res.statusCode, 413, JSON.stringify(encoding))
+    t.match(await res.body.json(), { error: 'body_too_large' })
+  }
+})
+
 t.test('portcullis_compress_responses_total counts by coding sent', async t => {
   const series = (encoding: string) => `portcullis_compress_responses_total{route="all",encoding="${encoding}"}`
   const before = [await metricValue(gw.adminUrl as string, series('gzip')), await metricValue(gw.adminUrl as string, series('identity'))]

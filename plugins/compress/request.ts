@@ -1,16 +1,31 @@
-import type { GatewayRequest } from '../../src/index.ts'
-import { decodable, decoder } from './codings.ts'
+import type { GatewayRequest, PluginReply } from '../../src/index.ts'
+import { refusal } from '../shared/refusal.ts'
+import { MAX_LAYERS, available, decoder, requestDecoding } from './codings.ts'
+import { CODINGS } from './schema.ts'
+import { joined } from './eligible.ts'
+
+// RFC 9110 15.5.16: a 415 for a content coding says, in Accept-Encoding, the codings the server takes.
+const ACCEPTED = CODINGS.filter(available).join(', ')
+const REFUSED = {
+  unknown: 'the request body\'s Content-Encoding lists a coding the gateway cannot decode beside ones it can',
+  deep: `the request body's Content-Encoding lists more than ${MAX_LAYERS} codings`
+}
 
 /**
- * Decodes a request body sent with a Content-Encoding we know, so the upstream gets it plain. The
- * decoded size is bounded by request-size (which runs after compress, so it counts decoded bytes).
+ * Decodes a request body sent with Content-Encodings we know, so the upstream gets it plain. The
+ * decoded size is bounded by request-size (which runs after compress, so it counts decoded bytes);
+ * a list it cannot decode whole is refused, never passed on half-counted.
  */
-export function decompressRequest (req: GatewayRequest): void {
-  const encoding = req.headers['content-encoding']
-  if (typeof encoding !== 'string') return
-  const coding = decodable(encoding)
-  if (coding === undefined) return
-  req.pipeBodyThrough(decoder(coding))
+export function decompressRequest (req: GatewayRequest): PluginReply | undefined {
+  const encoding = joined(req.headers['content-encoding'])
+  if (encoding === undefined) return
+  const decoding = requestDecoding(encoding)
+  if (decoding === 'pass') return
+  if (typeof decoding === 'string') {
+    const reply = refusal(415, 'unsupported_content_coding', REFUSED[decoding], req.id, req.hasBody)
+    return { ...reply, headers: { ...reply.headers, 'accept-encoding': ACCEPTED } }
+  }
+  for (const coding of decoding) req.pipeBodyThrough(decoder(coding))
   req.headers['content-encoding'] = undefined
   req.headers['content-length'] = undefined
 }
