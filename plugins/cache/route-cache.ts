@@ -52,6 +52,9 @@ interface Fetched { readonly entry: Entry, readonly fwdStatus: number | undefine
 /** A stored entry updated by the upstream, ready to be written back. */
 interface Merged { readonly entry: Entry, readonly names: readonly string[], readonly ttlMs: number, readonly policy: HeaderMap }
 
+/** An upstream's answer captured for the store, with what writing it needs. */
+interface Captured { readonly entry: Entry, readonly names: readonly string[], readonly ttlMs: number }
+
 /** What the store holds for a request. */
 interface Found { readonly entry?: Entry, readonly varyMiss: boolean }
 const NOTHING: Found = { varyMiss: false }
@@ -76,6 +79,10 @@ interface Lookup {
   giveBack?: () => void
   /** Its answer is being written to the store: the fetch is given back once it is there, not at the end of the exchange. */
   saving?: true
+  /** Its upstream's answer, captured whole: stored when the exchange ends, unless its bytes proved bad on the way (see spoilt). */
+  captured?: Captured
+  /** The stored response it was answered with (a hit, a collapsed one): dropped if its bytes prove bad on the way. */
+  served?: Entry
   /** When it went upstream (ms since the epoch): the start of the response delay that counts in its age. */
   requestTime?: number
   /** Its headers as they reached the cache, before its validators: what a stored answer's variant is keyed on. */
@@ -146,12 +153,23 @@ export class RouteCache implements PluginHandlers {
     return this.#answered(res, req, state)
   }
 
-  /** However the request ended: a leader that never answered (its client left, a plugin failed) hands the fetch on. */
-  onFinished (req: GatewayRequest): void {
+  /**
+   * However the request ended: a leader that never answered (its client left, a plugin failed)
+   * hands the fetch on. What it captured is stored now, once its bytes went all the way (or its
+   * client left); a stored response whose bytes a hit found bad goes.
+   */
+  onFinished (req: GatewayRequest, status: number, cut: string | undefined): void {
     const state = req.locals[LOCALS] as State | undefined
     if (typeof state !== 'object') return
     state.over = true
     state.lead?.(LEFT)
+    const { captured, served } = state
+    if (captured !== undefined && !spoilt(captured.entry, status, cut)) {
+      state.saving = true
+      void this.#save(state.key, captured.entry, captured.names, captured.ttlMs).finally(() => state.giveBack?.())
+      return
+    }
+    if (served !== undefined && spoilt(served, status, cut)) void this.#drop(state.key, served)
     if (state.saving !== true) state.giveBack?.()
   }
 
@@ -186,6 +204,7 @@ export class RouteCache implements PluginHandlers {
         // then not be stored, and the entry would be dropped.
         if (verdict === 'swr' && !state.noStore) this.#refreshInBackground(req, state.key, entry)
         s.metrics.requests[verdict === 'fresh' ? 'hit' : 'stale'].inc()
+        state.served = entry
         return this.#hit(req, entry)
       }
       state.fwd = verdict
@@ -296,6 +315,7 @@ export class RouteCache implements PluginHandlers {
    * (what it found, and the store it could not read), with the status that fetch got upstream.
    */
   #hit (req: GatewayRequest, e: Entry, collapsed?: Lookup, fwdStatus?: number): PluginReply {
+    if (collapsed !== undefined) collapsed.served = e
     const age = currentAge(e, Date.now())
     if (e.status === 200 && notModified(req.clientHeaders, e.headers)) {
       const headers = notModifiedHeaders(e.headers)
@@ -319,6 +339,7 @@ export class RouteCache implements PluginHandlers {
       if (staleIfErrorAllows(e, age, requestDirectives(req.clientHeaders), s.rules)) {
         state.lead?.(undefined)
         s.metrics.requests.stale.inc()
+        state.served = e
         replaceResponse(res, req, e, e.headers)
         addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: res.status, ttl: e.lifetime - age, detail: 'stale-if-error' })
         res.status = e.status
@@ -358,12 +379,13 @@ export class RouteCache implements PluginHandlers {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : reason ?? 'no-freshness' })
       return
     }
+    // The waiters get the entry as soon as the upstream has sent it (they get what this request
+    // got, a body that proves bad included); the store, once the exchange ends (onFinished): a
+    // stream after the capture (compress decoding the body) may still find the bytes bad.
     res.pipeThrough(new Capture(s.maxObjectSize, body => {
       const e = body === undefined ? undefined : prepared.entry(body)
       state.lead?.(e && { entry: e, fwdStatus })
-      if (e === undefined || down) return
-      state.saving = true
-      void this.#save(state.key, e, prepared.names, prepared.ttlMs).finally(() => state.giveBack?.())
+      if (e !== undefined && !down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
     }))
     addCacheStatus(res.headers, s.name, down ? { fwd: state.fwd, fwdStatus, detail: STORE_DOWN } : { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
   }
@@ -375,6 +397,7 @@ export class RouteCache implements PluginHandlers {
     // as it was (the 304 did answer its validators), and the entry goes.
     const merged = describesStored(res.headers, e.headers) ? this.#merge(e, res.headers, state.requestTime, state.reached as HeaderMap, req.clientHeaders.host) : undefined
     const entry = merged?.entry ?? e
+    state.served = entry
     const own = merged === undefined ? {} : ownFields(res.headers, merged.policy)
     // The request's no-store forbids storing this answer: the entry stays as it was. The 304 may
     // make the response one not to be stored (private, no-store): this client gets it, no other.
@@ -617,6 +640,16 @@ function describedByHead (head: HeaderMap, e: Entry): boolean {
   if (lm !== undefined && Date.parse(String(lm)) !== Date.parse(String(e.headers['last-modified']))) return false
   return length === undefined || Number(length) === e.body.length
 }
+
+/**
+ * Whether the exchange that carried `e`'s bytes found them bad: a stream could not read them as sent
+ * (UpstreamBodyInvalid: compress decoding a corrupt or truncated gzip), or the upstream broke them,
+ * which ends it cut `upstream_broken`, or, before the first byte went out, answered with the
+ * gateway's 502 in its place. Other failures (a plugin's own, a timeout, the client leaving) say
+ * nothing against the bytes.
+ */
+const spoilt = (e: Entry, status: number, cut: string | undefined): boolean =>
+  cut === 'upstream_broken' || (status === 502 && e.status !== 502)
 
 /** A request that could not read the store counts once, as bypass; any other that went upstream as a miss. */
 const missOrBypass = (state: Lookup): 'miss' | 'bypass' => state.detail === STORE_DOWN ? 'bypass' : 'miss'
