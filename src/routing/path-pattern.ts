@@ -15,6 +15,11 @@ export interface PathPattern {
   readonly segmentOf: readonly number[]
   /** The literal text before the first param or wildcard. */
   readonly literalPrefix: string
+  /**
+   * The segments every path it matches begins with (`/users/` has `users` and an empty one): the
+   * literal text, or undefined for a param. What the routes are indexed by (route-list.ts).
+   */
+  readonly segments: ReadonlyArray<string | undefined>
 }
 
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>
@@ -75,23 +80,26 @@ export function compilePathPattern (source: string): PathPattern | string {
   const kind = !wildcard && params.length === 0 ? 2 : wildcard ? 0 : 1
   const rank = [kind, literalChars, segments.length] as const
   const literalPrefix = '/' + literalPrefixParts.join('/')
+  // `//*` is `/*`: it matches every path, whose first segment is then anything.
+  const leading = wildcard && base === '/' ? [] : segments.map(s => PARAM_RE.test(s) ? undefined : s)
+  const common = { source, rank, params, segmentOf, literalPrefix, segments: leading }
 
   if (params.length === 0) {
-    return { source, rank, params, segmentOf, literalPrefix, match: (path: string) => path === base ? NO_PARAMS : undefined }
+    return { ...common, match: (path: string) => path === base ? NO_PARAMS : undefined }
   }
   if (params.length === 1 && wildcard) {
     // Plain prefix: the hot case, matched without a regex.
     const root = base === '/' ? '' : base
     const withSlash = root + '/'
     return {
-      source, rank, params, segmentOf, literalPrefix,
+      ...common,
       match: (path: string) => path === root ? { '*': '' } : path.startsWith(withSlash) ? { '*': path.slice(withSlash.length) } : undefined
     }
   }
   const body = segments.map(s => PARAM_RE.test(s) ? '/([^/]+)' : '/' + s.replace(REGEX_SPECIAL, '\\$&')).join('')
   const re = new RegExp('^' + body + (wildcard ? '(?:/(.*))?$' : '$'))
   return {
-    source, rank, params, segmentOf, literalPrefix,
+    ...common,
     match: (path: string) => {
       const m = re.exec(path)
       if (m === null) return undefined

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import type { IncomingHttpHeaders } from 'node:http'
 import { hostMatches, parseHostPattern, type HostPattern } from '../../src/routing/host-pattern.ts'
 import { compilePathPattern, type PathPattern } from '../../src/routing/path-pattern.ts'
+import { routingForm } from '../../src/routing/normalize-path.ts'
 import { Router, type Matchable } from '../../src/routing/router.ts'
 
 interface Route extends Matchable { readonly name: string }
@@ -21,6 +22,14 @@ function routes (specs: Record<string, Spec>): Route[] {
 
 /** Row: request as `METHOD host/path` (no host: any), the route it matches (undefined: none), its headers. */
 type Row = readonly [string, string | undefined, IncomingHttpHeaders?]
+
+/** The route a walk of every route in precedence order gives: what the indexed lists must give. */
+function walk (ordered: readonly Route[], host: string, method: string, path: string, headers: IncomingHttpHeaders): string | undefined {
+  return ordered.find(r =>
+    (r.hosts.length === 0 || r.hosts.some(h => hostMatches(h, host))) &&
+    (r.methods === undefined || r.methods.has(method)) && r.path.match(routingForm(path)) !== undefined &&
+    r.headers.every(([n, v]) => headers[n] === v))?.name
+}
 
 function expectRoutes (t: Test, router: Router<Route>, rows: readonly Row[]) {
   for (const [request, want, headers = {}] of rows) {
@@ -199,7 +208,7 @@ t.test('ordered: exact hosts by name, then wildcards (longest suffix first), the
     ['both', 'aHost', 'zHost', 'wildLong', 'wildBoth', 'wildShort', 'anyUsers', 'anyShort', 'anyParam', 'anyLongPrefix', 'anyAll'])
 })
 
-t.test('many routes (indexed by their first segment): the same route as a walk of every route in precedence order', async t => {
+t.test('many routes (indexed by their segments): the same route as a walk of every route in precedence order', async t => {
   const specs: Record<string, Spec> = {
     catchAll: { path: '/*' },
     root: { path: '/' },
@@ -211,11 +220,19 @@ t.test('many routes (indexed by their first segment): the same route as a walk o
     usersBeta: { path: '/users/*', headers: { 'x-beta': '1' } },
     colon: { path: '/v1:x/*' },
     apiHost: { host: ['api.example.com'], path: '/users/*' },
-    wildHost: { host: ['*.example.com'], path: '/:a/*' }
+    wildHost: { host: ['*.example.com'], path: '/:a/*' },
+    // `//*` is `/*`; `/users//*` takes `/users/` (and `/users//...`, which no normalized path has).
+    slashAll: { path: '//*', methods: ['DELETE'] },
+    usersSlashAll: { path: '/users//*', methods: ['DELETE'] },
+    tenantTrailing: { path: '/:tenant/', methods: ['DELETE'] },
+    tenantTrailingAll: { path: '/:tenant//*', methods: ['PUT'] }
   }
   for (let i = 0; i < 60; i++) specs[`svc${i}`] = { path: i % 3 === 0 ? `/svc-${i}` : `/svc-${i}/*` }
   // Sharing their first segments: filed under their whole literal prefix.
   for (let i = 0; i < 40; i++) specs[`api${i}`] = { path: i % 2 === 0 ? `/api/v1/svc-${i}/:id/*` : `/api/v1/svc-${i}/:id` }
+  // Beginning with params: filed under them, and the literal segments after them.
+  for (let i = 0; i < 40; i++) specs[`tenantSvc${i}`] = { path: i % 2 === 0 ? `/:tenant/svc-${i}/*` : `/:version/svc-${i}/:id`, methods: i % 4 === 1 ? ['POST'] : undefined }
+  specs.twoParamsSvc = { path: '/:a/:b/svc-1/*' }
   specs.apiAll = { path: '/api/*' }
   specs.apiV1Id = { path: '/api/v1/:name' }
   specs.trailing = { path: '/users/' }
@@ -223,20 +240,78 @@ t.test('many routes (indexed by their first segment): the same route as a walk o
   const router = new Router(all)
   const ordered = router.ordered()
   t.equal(ordered.length, all.length)
-  const walk = (host: string, method: string, path: string, headers: IncomingHttpHeaders) => ordered.find(r =>
-    (r.hosts.length === 0 || r.hosts.some(h => hostMatches(h, host))) &&
-    (r.methods === undefined || r.methods.has(method)) && r.path.match(path) !== undefined &&
-    r.headers.every(([n, v]) => headers[n] === v))?.name
-  const paths = ['/', '/users', '/users/', '/users/me', '/users/7', '/users/7/x', '/x', '/t1/x', '/t1/y', '/v1:x', '/v1:x/a',
-    '/svc-3', '/svc-3/a', '/svc-4', '/svc-4/a/b', '/svc-59/', '/svc-60', '/nowhere/at/all',
-    '/api', '/api/v1', '/api/v1/svc-2', '/api/v1/svc-2/7', '/api/v1/svc-2/7/x', '/api/v1/svc-3/7', '/api/v1/svc-3/7/x', '/api/v1/svc-99/7', '/api/v2/x']
+  const paths = ['', '/', '//', '/users', '/users/', '/users//', '/users//x', '/users/me', '/users/7', '/users/7/x', '/x', '/x/', '/t1/x', '/t1/y', '/t1//', '/t1//x',
+    '/v1:x', '/v1:x/a', '/v1%3Ax/a', 'svc-3', '/svc-3', '/svc-3/a', '/svc-4', '/svc-4/a/b', '/svc-59/', '/svc-60', '/nowhere/at/all',
+    '/api', '/api/v1', '/api/v1/svc-2', '/api/v1/svc-2/7', '/api/v1/svc-2/7/x', '/api/v1/svc-3/7', '/api/v1/svc-3/7/x', '/api/v1/svc-99/7', '/api/v2/x',
+    '/acme/svc-2', '/acme/svc-2/', '/acme/svc-2/x', '/v2/svc-3/7', '/v2/svc-3/7/', '/v2/svc-5/7', '/svc-3/svc-3/svc-3', '/a/b/svc-1', '/a/b/svc-1/x', '/a//svc-1', '//svc-2/x', '/users/svc-2']
   for (const host of ['', 'gw.test', 'api.example.com', 'a.example.com']) {
-    for (const method of ['GET', 'POST']) {
+    for (const method of ['GET', 'POST', 'PUT', 'DELETE']) {
       for (const path of paths) {
         for (const headers of [{}, { 'x-beta': '1' }]) {
-          t.equal(router.match(host, method, path, headers)?.route.name, walk(host, method, path, headers), `${method} ${host}${path} ${JSON.stringify(headers)}`)
+          t.equal(router.match(host, method, path, headers)?.route.name, walk(ordered, host, method, path, headers), `${method} ${host}${path} ${JSON.stringify(headers)}`)
         }
       }
     }
   }
+})
+
+t.test('many generated routes: the same route as a walk of every route in precedence order', async t => {
+  // Deterministic (mulberry32): a failure names its request, and comes back on every run.
+  let seed = 20240611
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), seed | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+  const literals = ['a', 'b', 'svc1', 'x:y', 'A', 'a.b']
+  const specs: Record<string, Spec> = {}
+  let n = 0
+  while (n < 400) {
+    const segments: string[] = []
+    const length = random() < 0.05 ? 0 : 1 + Math.floor(random() * 4)
+    for (let i = 0; i < length; i++) segments.push(random() < 0.4 ? `:p${i}` : pick(literals))
+    const end = random()
+    // A prefix, a trailing slash (an empty last segment), or neither.
+    if (end < 0.4) segments.push('*')
+    else if (end < 0.55) segments.push('')
+    else if (end < 0.6) segments.push('', '*')
+    const path = '/' + segments.join('/')
+    if (typeof compilePathPattern(path) === 'string') continue
+    specs[`r${n}`] = {
+      path,
+      host: random() < 0.1 ? [pick(['a.test', '*.test'])] : undefined,
+      methods: random() < 0.2 ? [pick(['GET', 'POST'])] : undefined,
+      headers: random() < 0.1 ? { 'x-a': '1' } : undefined,
+      index: Math.floor(random() * 1000)
+    }
+    n++
+  }
+  const router = new Router(routes(specs))
+  const ordered = router.ordered()
+  const paths = new Set(['', '/', '//', 'a', 'a/b', '/a//', '/a//b', '//a', '/a/', '/x%3Ay', '/x%3Ay/a', '/a/b/c/d/e/f', '/%41'])
+  while (paths.size < 400) {
+    const segments: string[] = []
+    const length = Math.floor(random() * 6)
+    for (let i = 0; i < length; i++) segments.push(pick([...literals, 'zz', '', 'svc1']))
+    paths.add('/' + segments.join('/'))
+  }
+  const wrong: string[] = []
+  const winners = new Set<string | undefined>()
+  for (const host of ['', 'a.test', 'b.test']) {
+    for (const method of ['GET', 'POST']) {
+      for (const path of paths) {
+        for (const headers of [{}, { 'x-a': '1' }]) {
+          const got = router.match(host, method, path, headers)?.route.name
+          const want = walk(ordered, host, method, path, headers)
+          if (got !== want) wrong.push(`${method} ${host}${path} ${JSON.stringify(headers)}: ${String(got)}, not ${String(want)}`)
+          winners.add(want)
+        }
+      }
+    }
+  }
+  t.strictSame(wrong, [])
+  // The requests reach many of the generated routes, not only the catch-alls.
+  t.ok(winners.size > 100, `${winners.size} routes matched`)
 })
