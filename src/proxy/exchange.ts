@@ -770,8 +770,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const code = (err as { code?: string }).code
     const refused = code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'
     // A failed connection, a broken one or a timeout counts against the target, before any answer or
-    // in the body of one below 500 (judged at its end: see onHeaders), unless the exchange ended it (client gone, plugin failed).
-    const targetFailed = !this.#done && !rejected && !refused
+    // in the body of one below 500 (judged at its end: see onHeaders), unless the exchange ended it
+    // (client gone, plugin failed, a status dropped for a retry: judged by that status, as any answer).
+    const targetFailed = !this.#done && !rejected && !refused && err !== RETRY_DROP
     if (this.#answered ? this.#tryStatus < 500 : targetFailed) upstream.outcome(this.target as Target, !targetFailed, this.#sentAt, false)
     if (rejected) {
       if (!this.#done) this.#rejected(err)
@@ -832,11 +833,20 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** Chooses the target for a retry, if one is allowed: sets #retryTo. */
   #retryFor (reason: string): boolean {
     const upstream = this.compiled.upstream
-    // A streamed body can be sent again only if nothing of it was read yet (the connection failed).
-    if (this.#tries > upstream.retry.attempts || (this.#body === undefined && this.raw.readableDidRead)) return false
+    if (this.#tries > upstream.retry.attempts || (this.#body === undefined && !this.#bodyUnsent())) return false
     ;(this.#tried ??= []).push(this.target as Target)
     this.#retryTo = upstream.retryTarget(this, this.#tried, reason)
     return this.#retryTo !== undefined
+  }
+
+  /**
+   * A streamed body can be sent again only if no try took any of it (the connection failed): judged
+   * by what undici was given, not the client's request, which plugins' streams read ahead. Their
+   * output is then handed to the next try, what they hold included (see #requestBody).
+   */
+  #bodyUnsent (): boolean {
+    const body = this.#streamedBody ?? this.raw
+    return !body.readableDidRead && !body.destroyed
   }
 
   /** Stops the upstream exchange, if one is under way; its error and later events are then ignored. */
