@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import type { GatewayConfig } from './schema.ts'
 import { toMs } from './duration.ts'
 import { didYouMean } from './suggest.ts'
-import { statusRange } from '../upstreams/settings.ts'
+import { DEFAULT_CHECK_INTERVAL_MS, statusRange } from '../upstreams/settings.ts'
 import { hideUrlSecrets } from './url-userinfo.ts'
 
 type Add = (path: Array<string | number>, message: string) => void
@@ -34,7 +34,9 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
 
     const h = u.healthCheck
     if (h !== undefined) {
-      if (h.timeout !== undefined && toMs(h.timeout) >= (h.interval === undefined ? 5_000 : toMs(h.interval))) add(here('healthCheck', 'timeout'), 'must be shorter than healthCheck.interval')
+      const interval = h.interval === undefined ? DEFAULT_CHECK_INTERVAL_MS : toMs(h.interval)
+      if (interval === 0) add(here('healthCheck', 'interval'), 'must be more than 0')
+      else if (h.timeout !== undefined && toMs(h.timeout) >= interval) add(here('healthCheck', 'timeout'), 'must be shorter than healthCheck.interval')
       h.expectStatus?.forEach((s, i) => {
         const [lo, hi] = statusRange(s)
         if (lo > hi) add(here('healthCheck', 'expectStatus', i), `range "${s}" is empty`)

@@ -20,7 +20,7 @@ export const HashOn = Type.Union([
   Type.Object({ path: Type.Literal(true, { description: 'The request path is the key.' }) }, closed)
 ], {
   errorMessage: 'must be one of { header: NAME }, { cookie: NAME }, { clientIp: true }, { path: true }',
-  description: 'The key consistent-hash balancing uses. Requests without the key are spread round-robin.'
+  description: 'The key consistent-hash balancing uses. Requests without the key, or with an empty one, are spread round-robin.'
 })
 
 /** An expected status: 200, or a range such as "200-399" or "2xx". */
@@ -31,8 +31,8 @@ const StatusSpec = Type.Union([
 
 export const HealthCheck = Type.Object({
   path: Type.String({ pattern: '^/', errorMessage: 'must start with /', description: 'Path requested (GET) on every target.' }),
-  interval: Type.Optional(Type.Union([Duration], { description: 'Time between two checks of a target. Default 5s.' })),
-  timeout: Type.Optional(Type.Union([Duration], { description: 'A check that takes longer fails. Must be shorter than interval. Default 1s.' })),
+  interval: Type.Optional(Type.Union([Duration], { description: 'Time between two checks of a target, more than 0. Default 5s.' })),
+  timeout: Type.Optional(Type.Union([Duration], { description: 'A check that takes longer fails. Must be shorter than interval. Default 1s (a check still running when the next is due takes its turn).' })),
   expectStatus: Type.Optional(Type.Array(StatusSpec, { minItems: 1, description: 'Statuses that count as healthy. Default ["2xx", "3xx"].' })),
   unhealthyAfter: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive failed checks that mark a target unhealthy. Default 3.' })),
   healthyAfter: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive passed checks that mark an unhealthy target healthy again. Default 2.' }))

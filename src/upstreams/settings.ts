@@ -62,12 +62,15 @@ export function breakerSettings (config: UpstreamConfig): BreakerSettings | unde
   }
 }
 
+export const DEFAULT_CHECK_INTERVAL_MS = 5_000
+
 export function healthCheckSettings (config: UpstreamConfig): HealthCheckSettings | undefined {
   const h = config.healthCheck
   if (h === undefined) return undefined
+  const intervalMs = ms(h.interval, DEFAULT_CHECK_INTERVAL_MS)
   return {
     path: h.path,
-    intervalMs: ms(h.interval, 5_000),
+    intervalMs,
     timeoutMs: ms(h.timeout, 1_000),
     expect: statusTable(h.expectStatus ?? ['2xx', '3xx']),
     unhealthyAfter: h.unhealthyAfter ?? 3,

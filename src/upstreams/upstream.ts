@@ -152,7 +152,7 @@ export class Upstream {
       if (answered) target.latency.observe(now - sentAt, now)
       target.outlier.success()
     } else {
-      target.latency.observe(this.#failureLatency(now - sentAt, now), now)
+      target.latency.failed(this.#failureLatency(now - sentAt, now), now)
       if (target.outlier.failure(now)) this.#ejected(target, target.outlier.ejectedUntil - now)
     }
     const changed = target.breaker?.record(ok, sentAt, now)
@@ -162,13 +162,15 @@ export class Upstream {
   /**
    * The latency sample of a failed try (peak EWMA counts failures, as Finagle's does): the time it
    * took, at most the response timeout (a body broken after minutes says nothing of the wait for a
-   * head), and at least twice the highest estimate of the upstream's targets, so that a target
-   * failing fast (a 5xx, a refused connection) ranks behind those that answer, and a target with no
-   * answer yet, or none for long (its estimate decayed to 0), does not look fast.
+   * head), and at least twice the highest estimate of the upstream's targets' answers, so that a
+   * target failing fast (a 5xx, a refused connection) ranks behind those that answer, and a target
+   * with no answer yet, or none for long (its estimate decayed to 0), does not look fast. Answers
+   * only: measured against estimates that penalties had raised, each failure doubled the last one's
+   * (to Infinity when every target fails), and latency no longer told targets apart.
    */
   #failureLatency (took: number, now: number): number {
     let highest = 0
-    for (const t of this.#targets) highest = Math.max(highest, t.latency.estimate(now))
+    for (const t of this.#targets) highest = Math.max(highest, t.latency.answers(now))
     const response = this.timeouts.response
     return Math.max(response > 0 ? Math.min(took, response) : took, 2 * highest)
   }

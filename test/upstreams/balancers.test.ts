@@ -105,6 +105,23 @@ t.test('peak EWMA: a slower answer is taken at once, a faster one pulls the esti
   t.equal(e.value, 60, 'a peak again')
 })
 
+t.test('peak EWMA: a failed try\'s penalty moves the estimate, not that of answers; NaN, Infinity or a negative time is left out', async t => {
+  const e = new PeakEwma()
+  e.observe(40, 5_000)
+  e.failed(80, 5_000)
+  t.equal(e.value, 80, 'a penalty above the estimate: taken as is')
+  t.equal(e.answers(5_000), 40, 'the answers\' estimate keeps the answer')
+  t.equal(e.answers(15_000).toFixed(2), '14.72', 'and decays as the estimate does')
+  for (const bad of [Infinity, Number.NaN, -5]) {
+    e.observe(bad, 6_000)
+    e.failed(bad, 6_000)
+  }
+  t.equal(e.value, 80, 'an Infinity would never decay, a NaN would spread to every later value')
+  t.equal(e.answers(5_000), 40)
+  e.observe(20, 15_000)
+  t.equal(e.value.toFixed(2), '42.07', 'answers pull it down again: 80 x 0.3679 + 20 x 0.6321')
+})
+
 t.test('p2c with peak EWMA sends most traffic to the faster target, some to the other', async t => {
   const list = targets(t, [1, 1])
   const now = performance.now()
@@ -194,6 +211,22 @@ t.test('consistent hashing keys: header, cookie, client IP, path; keyless reques
   t.equal(cookieValue('sidx=2', 'sid'), undefined)
   const ring = new ConsistentHash(list, keyReader({ header: 'x-user' }))
   t.ok(counts(ring, list, 300).every(c => c > 50), 'requests without the key are spread over all targets')
+})
+
+t.test('consistent hashing: an empty or blank key is no key, spread as a missing one', async t => {
+  const list = targets(t, [1, 1, 1])
+  const spread = (hashOn: Parameters<typeof keyReader>[0], r: BalancedRequest) => counts(new ConsistentHash(list, keyReader(hashOn)), list, 300, () => r)
+  for (const [hashOn, r] of [
+    [{ header: 'x-user' }, req({ headers: { 'x-user': '' } })],
+    [{ header: 'x-user' }, req({ headers: { 'x-user': ['', 'abc'] } })],
+    [{ cookie: 'sid' }, req({ headers: { cookie: 'a=1; sid=; z=9' } })],
+    [{ cookie: 'sid' }, req({ headers: { cookie: 'sid= ' } })],
+    [{ clientIp: true }, req({ clientIp: '' })]
+  ] as const) {
+    const c = spread(hashOn, r)
+    t.ok(c.every(n => n > 50), `${JSON.stringify(hashOn)} ${JSON.stringify(r.headers)}: ${c.join(', ')}`)
+  }
+  t.equal(keyReader({ cookie: 'sid' })(req({ headers: { cookie: 'sid=abc' } })), 'abc', 'a key is read as it was')
 })
 
 t.test('load-aware balancers count queued requests; roomOnly skips targets with no free slot', async t => {

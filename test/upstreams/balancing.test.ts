@@ -39,6 +39,17 @@ t.test('consistent-hash on a header: a key always reaches the same backend, keys
   t.equal(new Set([...seen.values()].map(s => [...s][0])).size, 3, '30 keys use all 3 backends')
 })
 
+t.test('consistent-hash: requests with an empty key (header, cookie) are spread, not all sent to one backend', async t => {
+  const cases: Array<[string, Record<string, string>]> = [['{ header: x-k }', { 'x-k': '' }], ['{ cookie: session }', { cookie: 'session=' }]]
+  for (const [hashOn, headers] of cases) {
+    const bs = await startBackends(t, 3)
+    const gw = await gateway(t, `balance: consistent-hash\nhashOn: ${hashOn}\n${targets(bs)}`)
+    const r = await load(`${gw.url}/x`, 30, 1, { headers: () => headers })
+    t.same(r.statuses, { 200: 30 })
+    t.same(Object.keys(r.backends).sort(), ['a', 'b', 'c'], `${hashOn}: round-robin over the 3 backends (${JSON.stringify(r.backends)})`)
+  }
+})
+
 t.test('least-connections and p2c-ewma send little to a slow backend', async t => {
   for (const balance of ['least-connections', 'p2c-ewma']) {
     const bs = await startBackends(t, 3)

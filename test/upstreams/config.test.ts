@@ -108,3 +108,19 @@ t.test('semantic errors: combinations, ranges, duplicates', async t => {
     'gw.yaml:15:13 upstreams.b.hashOn: hashOn is only used with balance: consistent-hash'
   ])
 })
+
+t.test('health checks: an interval of 0 is refused; a short one without timeout is not', async t => {
+  t.same(await issues(t, `  a:
+    targets: [ { url: "http://127.0.0.1:1" } ]
+    healthCheck: { path: /h, interval: 0 }
+  b:
+    targets: [ { url: "http://127.0.0.1:2" } ]
+    healthCheck: { path: /h, interval: 0ms, timeout: 0 }
+  c:
+    targets: [ { url: "http://127.0.0.1:3" } ]
+    healthCheck: { path: /h, interval: 500ms }
+`), [
+    'gw.yaml:6:40 upstreams.a.healthCheck.interval: must be more than 0',
+    'gw.yaml:9:40 upstreams.b.healthCheck.interval: must be more than 0'
+  ])
+})

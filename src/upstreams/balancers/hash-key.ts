@@ -1,20 +1,29 @@
 import type { UpstreamConfig } from '../../config/schema.ts'
 import type { BalancedRequest } from './balancer.ts'
 
-/** Reads the consistent-hash key of a request; undefined when the request does not carry it. */
+/** Reads the consistent-hash key of a request; undefined when the request does not carry it, or an empty one. */
 export type KeyReader = (req: BalancedRequest) => string | undefined
 
 export function keyReader (hashOn: NonNullable<UpstreamConfig['hashOn']>): KeyReader {
   if ('header' in hashOn) {
     const name = hashOn.header.toLowerCase()
-    return req => first(req.headers[name])
+    return req => nonBlank(first(req.headers[name]))
   }
   if ('cookie' in hashOn) {
     const name = hashOn.cookie
-    return req => cookieValue(first(req.headers.cookie), name)
+    return req => nonBlank(cookieValue(first(req.headers.cookie), name))
   }
-  if ('clientIp' in hashOn) return req => req.clientIp
+  // An unknown peer address (a socket already gone) is '' (see applyForwarded).
+  if ('clientIp' in hashOn) return req => nonBlank(req.clientIp)
   return req => req.path
+}
+
+/**
+ * An empty or blank value (`X-Key:`, `session=`) is no key, as nginx's hash: hashed, every such
+ * request would go to the same target; keyless, they are spread round-robin.
+ */
+function nonBlank (v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v
 }
 
 function first (v: string | string[] | undefined): string | undefined {
