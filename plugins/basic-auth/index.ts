@@ -1,4 +1,4 @@
-import { definePlugin, type Consumer, type ConsumerCredential } from '../../src/index.ts'
+import { definePlugin, toMs, type Consumer, type ConsumerCredential, type PluginSetupContext } from '../../src/index.ts'
 import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { basicChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
@@ -6,7 +6,8 @@ import { compileLocation } from '../shared/auth/location.ts'
 import { checkAuthRoute } from '../shared/auth/route-check.ts'
 import { BUSY, ENDED, PasswordBook } from './password-book.ts'
 import { CheckQueue, checkConcurrency } from './check-queue.ts'
-import { BasicAuthSchema, BasicCredentialSchema, type BasicCredential } from './schema.ts'
+import { FailureLimit } from './failure-limit.ts'
+import { BasicAuthSchema, BasicCredentialSchema, FAILURE_DEFAULTS, type BasicCredential, type FailuresConfig } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_password', 'invalid_credentials', 'the user name or password is not valid')
 const MALFORMED = fail(401, 'malformed', 'invalid_credentials', 'the Basic credentials are malformed (base64 of user:password)')
@@ -18,6 +19,17 @@ const MAX_WAITING = 64
 
 const outcome = (consumer: Consumer | undefined | typeof BUSY | typeof ENDED): Outcome =>
   consumer === undefined ? INVALID : consumer === BUSY ? BUSY_FAILURE : consumer === ENDED ? ENDED_FAILURE : { consumer }
+
+/**
+ * One per store, window and limit for the config's routes: an address the store said is at its
+ * limit is then known to each of them.
+ */
+function failureLimit (failures: Required<FailuresConfig>, ctx: PluginSetupContext): FailureLimit {
+  const store = ctx.store(failures.store)
+  const windowMs = toMs(failures.window)
+  return ctx.shared(`failures ${store.name} ${windowMs} ${failures.limit}`, () =>
+    new FailureLimit(store, { limit: failures.limit, windowMs, counts: o => o === INVALID }, ctx.log))
+}
 
 /** RFC 7617 Basic credentials, checked against consumers' scrypt password hashes. */
 export default definePlugin({
@@ -33,6 +45,7 @@ export default definePlugin({
     // One book for the config's basic-auth routes (the consumers are the same): one stand-in hash,
     // one memory of checked passwords, one queue for the thread pool they share.
     const book = ctx.shared('book', () => new PasswordBook(ctx.credentials as ReadonlyArray<ConsumerCredential<BasicCredential>>, new CheckQueue(checkConcurrency(), MAX_WAITING), ctx.log))
+    const limit = config.failures === false ? undefined : failureLimit({ ...FAILURE_DEFAULTS, ...config.failures }, ctx)
     const location = compileLocation({ header: 'authorization', scheme: 'Basic' })
     const onRequest = authenticator({
       plugin: 'basic-auth',
@@ -44,8 +57,17 @@ export default definePlugin({
         const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').toString('utf8') : ''
         const colon = decoded.indexOf(':')
         if (colon < 1) return MALFORMED
-        const checked = book.check(decoded.slice(0, colon), decoded.slice(colon + 1), req)
-        return checked instanceof Promise ? checked.then(outcome) : outcome(checked)
+        const username = decoded.slice(0, colon)
+        const password = decoded.slice(colon + 1)
+        const id = book.idOf(username, password)
+        const known = book.remembered(id)
+        // An address at its limit is refused even a pair that checked out: a right password answers as a wrong one.
+        if (known !== undefined) return limit?.blocked(req) ?? { consumer: known }
+        const check = (): Outcome | Promise<Outcome> => {
+          const checked = book.check(id, username, password, req)
+          return checked instanceof Promise ? checked.then(outcome) : outcome(checked)
+        }
+        return limit === undefined ? check() : limit.attempt(req, check)
       }
     }, ctx)
     return { onRequest }

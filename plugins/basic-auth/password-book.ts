@@ -45,16 +45,23 @@ export class PasswordBook {
     }
   }
 
-  /**
-   * The consumer whose user name and password these are, undefined if none, BUSY, or ENDED (the
-   * client left while the check waited: its turn goes to the next in line, no scrypt run for nobody).
-   * Synchronous for a pair that checked out before: no promise on that path, the usual one.
-   */
-  check (username: string, password: string, request: { readonly ended: boolean }): Consumer | Promise<Consumer | undefined | typeof ENDED> | typeof BUSY {
+  /** What a user name and password are remembered by once they checked out. */
+  idOf (username: string, password: string): string {
     // The user name's length first: no other pair of user name and password gives the same text.
-    const id = createHmac('sha256', this.#key).update(`${username.length}:${username}${password}`).digest('base64')
-    const known = this.#verified.get(id)
-    if (known !== undefined) return known
+    return createHmac('sha256', this.#key).update(`${username.length}:${username}${password}`).digest('base64')
+  }
+
+  /** The consumer of a pair (by idOf) that checked out before: synchronous, no scrypt, the usual path. */
+  remembered (id: string): Consumer | undefined {
+    return this.#verified.get(id)
+  }
+
+  /**
+   * Checks a pair (`id` its idOf) with scrypt: the consumer whose user name and password these are,
+   * undefined if none, BUSY, or ENDED (the client left while the check waited: its turn goes to the
+   * next in line, no scrypt run for nobody).
+   */
+  check (id: string, username: string, password: string, request: { readonly ended: boolean }): Promise<Consumer | undefined | typeof ENDED> | typeof BUSY {
     return this.#queue.run(async () => {
       if (request.ended) return ENDED
       const user = this.#users.get(username)

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import type { GatewayRequest } from '../../src/index.ts'
-import { addressKey, encodeValue, KeyBuilder, slotPart } from './keys.ts'
+import { addressKey } from '../shared/address-key.ts'
+import { encodeValue, KeyBuilder, slotPart } from './keys.ts'
 
 // The key builder alone, on plain requests: the exact keys, written out.
 

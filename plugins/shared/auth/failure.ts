@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 
 /** Why a request was refused, in words safe to show the client (never the credential itself). */
 export interface AuthFailure {
-  readonly status: 401 | 403 | 503
+  readonly status: 401 | 403 | 429 | 503
   /** A short fixed word: the metric's `reason` label and the log line's. */
   readonly reason: string
   /** The body's `error` code (RFC 6750's invalid_token and insufficient_scope for bearer tokens). */
@@ -11,6 +11,8 @@ export interface AuthFailure {
   readonly description: string
   /** For insufficient_scope: the scopes the route requires. */
   readonly scope?: string
+  /** Seconds for Retry-After; a 503 without it gets 5. */
+  readonly retryAfter?: number
 }
 
 export const fail = (status: AuthFailure['status'], reason: string, code: string, description: string, scope?: string): AuthFailure =>
@@ -38,6 +40,7 @@ export function refuse (req: GatewayRequest, failure: AuthFailure, plugin: strin
   log.info({ requestId: req.id, reason: failure.reason, status: failure.status }, `${plugin}: ${failure.description}`)
   const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' }
   if (challenges.length > 0) headers['www-authenticate'] = challenges.length === 1 ? challenges[0] as string : [...challenges]
-  if (failure.status === 503) headers['retry-after'] = '5'
+  if (failure.retryAfter !== undefined) headers['retry-after'] = String(failure.retryAfter)
+  else if (failure.status === 503) headers['retry-after'] = '5'
   return { status: failure.status, headers, body: { error: failure.code, message: failure.description, requestId: req.id } }
 }

@@ -1,0 +1,189 @@
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import { defineScript, type GatewayRequest, type LocalData, type Store } from '../../src/index.ts'
+import { addressKey } from '../shared/address-key.ts'
+import type { Outcome } from '../shared/auth/authenticator.ts'
+import { fail, type AuthFailure } from '../shared/auth/failure.ts'
+
+const TOO_MANY = fail(429, 'too_many_failures', 'too_many_failures', 'too many failed password checks from this address; try again later')
+
+/** IPv6 clients are counted by their /64, as rate-limit's `ip` counts them: one client holds a whole /64. */
+const V6_PREFIX = 64
+
+/** Addresses known to be at their limit, remembered without a store call. */
+const MAX_BLOCKED = 10_000
+
+const LOG_EVERY_MS = 10_000
+
+/** An address's failures in its window, as the memory store keeps them (updated in place). */
+class Failures {
+  count = 1
+  readonly until: number
+  constructor (until: number) { this.until = until }
+  toString (): string { return String(this.count) }
+}
+
+/**
+ * KEYS[1]: an address's count. ARGV: `+` (take one failure), limit, window ms; or `-` (give one back).
+ * `+` returns [1, ms left in the window, count] when taken, [0, ms left] when the address is at its
+ * limit: nothing is counted then, so the window is not pushed on. The window starts at the first
+ * failure (the key's expiry, so no clock is compared between instances). `-` returns [1, 0].
+ */
+const LUA = `
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if ARGV[1] == '-' then
+  if c > 0 then redis.call('DECR', KEYS[1]) end
+  return {1, 0}
+end
+if c == 0 then
+  redis.call('SET', KEYS[1], 1, 'PX', ARGV[3])
+  return {1, tonumber(ARGV[3]), 1}
+end
+if c >= tonumber(ARGV[2]) then return {0, redis.call('PTTL', KEYS[1])} end
+return {1, redis.call('PTTL', KEYS[1]), redis.call('INCR', KEYS[1])}
+`
+
+const GIVEN_BACK = [1, 0]
+
+function local (data: LocalData, keys: readonly string[], args: readonly string[], now: number): number[] {
+  const key = keys[0] as string
+  const held = data.get(key)
+  // None left (all given back) starts a new window, as the Lua does.
+  const failures = held instanceof Failures && held.until > now && held.count > 0 ? held : undefined
+  if (args[0] === '-') {
+    if (failures !== undefined) failures.count--
+    return GIVEN_BACK
+  }
+  if (failures === undefined) {
+    const window = Number(args[2])
+    data.set(key, new Failures(now + window), window)
+    return [1, window, 1]
+  }
+  if (failures.count >= Number(args[1])) return [0, failures.until - now]
+  failures.count++
+  return [1, failures.until - now, failures.count]
+}
+
+const failuresScript = defineScript<number[]>({ name: 'basic-auth-failures', lua: LUA, local })
+
+export interface FailureLimitSettings {
+  readonly limit: number
+  readonly windowMs: number
+  /** Whether a check's outcome is a failure to count (a wrong password); any other is given back. */
+  readonly counts: (outcome: Outcome) => boolean
+}
+
+/**
+ * Failed password checks per client address (after trustProxy), in a store: past `limit` in a
+ * window, a request gets 429 before any check, whatever its password (no scrypt, and no answer
+ * that tells a right password from a wrong one), until the window ends. A check takes one failure
+ * before it runs, in one atomic store call, so that concurrent guesses cannot all pass a count read
+ * before any of them failed; a check that does not fail gives it back. While the store fails,
+ * passwords are checked as without a limit (logged, and counted by the store's error metric).
+ */
+export class FailureLimit {
+  readonly #store: Store
+  readonly #prefix: string
+  readonly #limit: number
+  readonly #take: readonly string[]
+  readonly #counts: (outcome: Outcome) => boolean
+  readonly #log: Logger
+  /**
+   * Addresses at their limit, until when (performance.now()), known from the store's answers (a
+   * refusal, or the failure that reached the limit): their pairs that checked out before are refused
+   * too, without a store call. A refused request counts nothing, so only a failure given back could
+   * end a block earlier than remembered. The time counts from when the call was made.
+   */
+  readonly #blocked = new LRUCache<string, number>({ max: MAX_BLOCKED })
+  #loggedAt = -Infinity
+  #unlogged = 0
+
+  constructor (store: Store, settings: FailureLimitSettings, log: Logger) {
+    this.#store = store
+    // Routes with the same window share an address's count: their passwords are the same.
+    this.#prefix = `basic-auth:failures:${settings.windowMs}:`
+    this.#limit = settings.limit
+    this.#take = ['+', String(settings.limit), String(settings.windowMs)]
+    this.#counts = settings.counts
+    this.#log = log
+  }
+
+  /** For a pair that checked out before: the 429 when its address is known to be at its limit. Synchronous; nothing to do while no address is. */
+  blocked (req: GatewayRequest): AuthFailure | undefined {
+    return this.#blocked.size === 0 ? undefined : this.#known(addressKey(req.clientIp, V6_PREFIX))
+  }
+
+  /** Runs `check` unless the client's address is at its limit, counting its failure. */
+  attempt (req: GatewayRequest, check: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+    const address = addressKey(req.clientIp, V6_PREFIX)
+    const known = this.#known(address)
+    if (known !== undefined) return known
+    const key = this.#prefix + address
+    const store = this.#store
+    const sentAt = performance.now()
+    if (store.runNow === undefined) {
+      return store.run(failuresScript, [key], this.#take).then(taken => this.#taken(address, key, taken, sentAt, check), (err: unknown) => {
+        this.#failed(err)
+        return check()
+      })
+    }
+    let taken: number[]
+    try {
+      taken = store.runNow(failuresScript, [key], this.#take)
+    } catch (err) {
+      this.#failed(err)
+      return check()
+    }
+    return this.#taken(address, key, taken, sentAt, check)
+  }
+
+  #known (address: string): AuthFailure | undefined {
+    const until = this.#blocked.get(address)
+    if (until === undefined) return undefined
+    const ms = until - performance.now()
+    if (ms > 0) return this.#refusal(ms)
+    this.#blocked.delete(address)
+    return undefined
+  }
+
+  #taken (address: string, key: string, taken: readonly number[], sentAt: number, check: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+    const ms = taken[1] as number
+    if (taken[0] === 0) {
+      this.#blocked.set(address, sentAt + ms)
+      return this.#refusal(sentAt + ms - performance.now())
+    }
+    // The failure that reaches the limit blocks the address from its answer on, remembered pairs included.
+    const last = (taken[2] as number) >= this.#limit ? sentAt + ms : 0
+    const outcome = check()
+    return outcome instanceof Promise ? outcome.then(o => this.#settled(address, key, last, o)) : this.#settled(address, key, last, outcome)
+  }
+
+  /** A failure is kept (the address blocked if it was the last one); any other outcome (a right password, or no check run: the queue full, the client gone) gives it back. */
+  #settled (address: string, key: string, blockedUntil: number, outcome: Outcome): Outcome {
+    if (this.#counts(outcome)) {
+      if (blockedUntil > 0) this.#blocked.set(address, blockedUntil)
+      return outcome
+    }
+    const store = this.#store
+    if (store.runNow === undefined) {
+      store.run(failuresScript, [key], ['-']).catch((err: unknown) => { this.#failed(err) })
+    } else {
+      try { store.runNow(failuresScript, [key], ['-']) } catch (err) { this.#failed(err) }
+    }
+    return outcome
+  }
+
+  #refusal (ms: number): AuthFailure {
+    return { ...TOO_MANY, retryAfter: Math.max(1, Math.ceil(ms / 1000)) }
+  }
+
+  /** Logged at most once per 10 s, with how many failed since the last line: while Redis is down every attempt fails. */
+  #failed (err: unknown, now = performance.now()): void {
+    this.#unlogged++
+    if (now - this.#loggedAt < LOG_EVERY_MS) return
+    this.#log.warn({ store: this.#store.name, error: (err as Error).message, failures: this.#unlogged },
+      `basic-auth: store "${this.#store.name}" failed; failed password checks are not counted nor limited while it does (logged at most every 10s)`)
+    this.#loggedAt = now
+    this.#unlogged = 0
+  }
+}
