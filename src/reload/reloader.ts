@@ -5,6 +5,7 @@ import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../c
 import type { Metrics } from '../metrics/metrics.ts'
 import { LATE, within } from '../plugins/deadline.ts'
 import { frozenSettingIssues } from './frozen-settings.ts'
+import { ReferencedFiles } from './referenced-files.ts'
 
 const STOPPING = 'the gateway is stopping'
 
@@ -15,10 +16,10 @@ export type ReloadTrigger = 'file' | 'signal' | 'admin' | 'certificate'
 export interface ReloadStatus {
   readonly trigger: ReloadTrigger
   /**
-   * `unchanged`: a file event whose text is the active config's (a certificate event: and whose
-   * certificate files are the ones it read), nothing done. Recorded (and counted) only when the
-   * previous attempt failed: the file was put back, so an alert on the failure clears; otherwise it
-   * is one of the extra events a save makes.
+   * `unchanged`: a file event whose text is the active config's and whose referenced files (a
+   * certificate event: certificate files) are as it read them, nothing done. Recorded (and
+   * counted) only when the previous attempt failed: the file was put back, so an alert on the
+   * failure clears; otherwise it is one of the extra events a save makes.
    */
   readonly result: 'success' | 'invalid' | 'failed' | 'unchanged'
   readonly at: string
@@ -63,9 +64,13 @@ export class Reloader {
   #closed = false
   /** The stop did not wait for the attempt under way: see close(). */
   #abandoned = false
+  /** The files the active config read, as they were when it went into service. */
+  #referenced: ReferencedFiles
 
   constructor (options: ReloaderOptions) {
     this.#o = options
+    const active = options.active()
+    this.#referenced = new ReferencedFiles(active, active.loadedAt.getTime())
   }
 
   /** The last attempt that did something, or found the file put back to the active config after a failed one. */
@@ -105,6 +110,7 @@ export class Reloader {
   async #attempt (trigger: ReloadTrigger): Promise<ReloadStatus> {
     const { file, log, metrics } = this.#o
     const started = performance.now()
+    const startedAt = Date.now()
     const done = (result: ReloadStatus['result'], rest: Partial<ReloadStatus> = {}): ReloadStatus => {
       const status = { trigger, result, at: new Date().toISOString(), durationMs: Math.round(performance.now() - started), ...rest }
       const putBack = result === 'unchanged' && (this.#last?.result === 'invalid' || this.#last?.result === 'failed')
@@ -130,9 +136,10 @@ export class Reloader {
       hash = configHash(text)
       read = `${hash} ${(await stat(file).catch(() => undefined))?.mtimeMs}`
       const active = this.#o.active()
-      // A certificate event for files as the active config read them: one renewal makes several (the
-      // directory watch, then the poll), and a file put back after a failed reload makes one too.
-      if (hash === active.hash && (trigger === 'file' || (trigger === 'certificate' && active.serverTls?.changedOnDisk() === false))) {
+      // A file or certificate event for files as the active config read them: one save or renewal
+      // makes several (the directory watch, then the poll), and a file put back after a failed
+      // reload makes one too. A touch of the config file after an edit to a file it names reloads.
+      if (hash === active.hash && ((trigger === 'file' && !this.#referencedChanged(active)) || (trigger === 'certificate' && active.serverTls?.changedOnDisk() === false))) {
         this.#lastBad = undefined
         return done('unchanged', { hash })
       }
@@ -142,6 +149,7 @@ export class Reloader {
       const frozen = frozenSettingIssues(active, next, text, file)
       if (frozen.length > 0) throw new ConfigError(frozen)
       await this.#o.apply(next, text)
+      this.#referenced = new ReferencedFiles(next, startedAt)
       this.#lastBad = undefined
       log.info({ trigger, hash, routes: next.config.routes.length, durationMs: Math.round(performance.now() - started) }, 'config reloaded')
       if (next.stalePlugins !== undefined && next.stalePlugins.length > 0) {
@@ -167,5 +175,11 @@ export class Reloader {
       log.error({ err, trigger, hash }, 'config reload failed while building the new runtime; the active config keeps serving')
       return done('failed', { hash, error: (err as Error).message })
     }
+  }
+
+  /** Whether a file the active config read changed since it went into service (put there by `apply` directly, without a reload: since it was loaded). */
+  #referencedChanged (active: LoadedConfig): boolean {
+    if (this.#referenced.loaded !== active) this.#referenced = new ReferencedFiles(active, active.loadedAt.getTime())
+    return this.#referenced.changed()
   }
 }

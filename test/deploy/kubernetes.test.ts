@@ -36,6 +36,13 @@ t.test('the ConfigMap holds a valid config whose admin listener serves the probe
   t.equal(loaded.config.admin?.listen.host, '0.0.0.0', 'bound where the kubelet can reach it')
   t.equal(container?.readinessProbe?.httpGet?.path, '/readyz')
   t.equal(container?.livenessProbe?.httpGet?.path, '/healthz')
+  // The admin listener opens once the gateway listens: without a startup probe, liveness would restart a slow start after 30 s.
+  const startup = container?.startupProbe
+  t.match(startup?.httpGet, { path: '/healthz', port: 'admin' }, 'a startup probe on the admin listener')
+  const startupS = (startup?.periodSeconds ?? 10) * (startup?.failureThreshold ?? 3)
+  const pluginS = toMs(loaded.config.server.pluginTimeout ?? 30_000) / 1000
+  t.ok(startupS >= 2 * pluginS, `a start may take ${startupS} s, twice server.pluginTimeout (${pluginS} s)`)
+  t.ok((startup?.periodSeconds ?? 10) <= 5, 'checked often, so a pod starts taking traffic soon after it listens')
   t.equal(container?.ports?.find(p => p.name === 'http')?.containerPort, loaded.config.server.listen.port)
   const shutdownS = toMs(loaded.config.server.shutdownTimeout ?? 30_000) / 1000
   t.ok((pod?.terminationGracePeriodSeconds ?? 30) > shutdownS + 5, 'the grace period covers preStop and the drain')

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import type { TSchema } from '@sinclair/typebox'
+import { FILE_REF } from '../config/file-path.ts'
+import type { LoadedConfig } from '../config/load.ts'
+import { walkSchema } from '../config/schema-refs.ts'
+
+/**
+ * Every file a config reads at load besides its own text, absolute: `loadPlugins` modules, each
+ * upstream's `tls` files, the files `server.tls` names, and plugin values their schema marks as files
+ * (FilePath: jwt-auth's `jwksFile`), in plugin configs and in consumers' credentials and metadata.
+ * The load has already made those absolute.
+ */
+export function referencedFiles (loaded: LoadedConfig): string[] {
+  const { config, plugins } = loaded
+  const base = dirname(resolve(loaded.file))
+  const files = new Set<string>(loaded.serverTls?.files)
+  for (const rel of config.loadPlugins ?? []) files.add(resolve(base, rel))
+  for (const u of Object.values(config.upstreams)) {
+    for (const f of [u.tls?.ca, u.tls?.cert, u.tls?.key]) if (f !== undefined) files.add(resolve(base, f))
+  }
+  const named = (schema: TSchema | undefined, data: unknown) => {
+    if (schema === undefined) return
+    walkSchema(schema, data, [], (s, d) => { if (typeof d === 'string' && s[FILE_REF] === true) files.add(d) })
+  }
+  for (const section of [config.plugins, ...config.routes.map(r => r.plugins)]) {
+    for (const [name, data] of Object.entries(section ?? {})) if (data !== false) named(plugins.get(name)?.schema, data)
+  }
+  for (const c of config.consumers ?? []) {
+    for (const [name, data] of Object.entries(c.metadata ?? {})) named(plugins.get(name)?.consumerMetadata, data)
+    for (const [name, data] of Object.entries(c.credentials ?? {})) named(plugins.get(name)?.credentials?.schema, data)
+  }
+  return [...files]
+}
+
+/**
+ * The files a config in service read, as they were when it went into service. A file event for
+ * the active config's text reloads only if one of them changed since: a touch of the config file
+ * after an edit to one of them takes it, while the other events of a save do nothing.
+ */
+export class ReferencedFiles {
+  readonly loaded: LoadedConfig
+  readonly #files: readonly string[]
+  readonly #digest: string
+  readonly #since: number
+
+  /** `since`: when the load that built `loaded` began (ms since the epoch): a file modified from then on may have been read before the change. */
+  constructor (loaded: LoadedConfig, since: number) {
+    this.loaded = loaded
+    this.#files = referencedFiles(loaded)
+    this.#digest = digest(this.#files)
+    this.#since = since
+  }
+
+  /** Whether a file differs from what it held then, was modified since the load began, or cannot be read now. */
+  changed (): boolean {
+    try {
+      if (this.#files.some(f => (statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? Infinity) >= this.#since)) return true
+    } catch {
+      return true
+    }
+    return digest(this.#files) !== this.#digest
+  }
+}
+
+function digest (files: readonly string[]): string {
+  const hash = createHash('sha256')
+  for (const f of files) {
+    try {
+      hash.update(f).update('\0').update(readFileSync(f)).update('\0')
+    } catch (err) {
+      hash.update(f).update('\0!').update((err as NodeJS.ErrnoException).code ?? 'unreadable').update('\0')
+    }
+  }
+  return hash.digest('hex')
+}
