@@ -70,3 +70,24 @@ t.test('explain refuses what the gateway would answer 400, and what no client ca
   const unknown = await runCliHere('explain', '-c', file, 'FROB', '/users/1')
   t.same([unknown.code, unknown.stdout.trimEnd().split('\n')[1]], [1, '  → 400 bad_request: "FROB" is not a method the gateway\'s HTTP parser knows'])
 })
+
+t.test('explain answers as the gateway does where it refuses a request a route matches: TRACE, CONNECT, two Hosts, raw UTF-8; an upper-case scheme routes', async t => {
+  const lines = async (...args: string[]) => {
+    const run = await runCliHere('explain', '-c', file, ...args)
+    return [run.code, ...run.stdout.trimEnd().split('\n').slice(1, 2)]
+  }
+  t.same(await lines('TRACE', '/users/1'), [1, '  → 405 method_not_allowed: route users matches, but TRACE is answered only by a route whose match.methods names it'])
+  for (const target of ['/users/1', 'api.example.com:443']) {
+    t.same(await lines('CONNECT', target), [1, '  → 501 not_implemented: the gateway does not open CONNECT tunnels'], target)
+  }
+  t.same(await lines('-H', 'host: api.example.com', '-H', 'Host: other.example', 'GET', '/orders'),
+    [1, '  → 400 bad_host: the Host header (or the target\'s authority) is missing, repeated or not a host name with an optional port'], 'two Host fields')
+  t.same(await lines('-H', 'transfer-encoding: gzip', 'POST', '/users/1'),
+    [1, '  → 501 unsupported_transfer_coding: the request uses a transfer coding the gateway does not implement (only chunked)'])
+  for (const url of ['/users/café', 'http://api.example.com/café']) {
+    t.same(await lines('GET', url), [1, `  → 400 bad_request: the gateway's HTTP parser refuses bytes outside ASCII in the request target: percent-encode them (${url.replace('é', '%C3%A9')})`], url)
+  }
+  for (const url of ['HTTP://api.example.com/orders', 'Https://API.example.com/orders']) {
+    t.same(await lines('GET', url), [0, `  route            api (routes[1] in ${file})`], url)
+  }
+})

@@ -75,6 +75,30 @@ t.test('the admin port in use: the admin key is named', async t => {
     `(another gateway, or another program, listens there). Change admin.listen.port in ${file}.\n`)
 })
 
+t.test('a listen host that does not resolve: one line naming the host key, no stack trace (a DNS error once crashed start)', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-listen-'))
+  const unresolved = /: (no such host name \(it does not resolve to an address\)|the host name could not be resolved now \(DNS did not answer\))\./
+  for (const [section, listen] of [['server', 'host: nonexistent.invalid, port: 0'], ['admin', 'host: nonexistent.invalid, port: 0']] as const) {
+    const file = join(dir, `${section}.yaml`)
+    writeFileSync(file, `server:
+  listen: { ${section === 'server' ? listen : 'host: 127.0.0.1, port: 0'} }
+admin:
+  listen: { ${section === 'admin' ? listen : 'host: 127.0.0.1, port: 0'} }
+  token: "0123456789abcdef0123456789abcdef"
+upstreams:
+  app: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - { name: app, match: { path: /* }, upstream: app }
+`)
+    const run = await runCliHere('start', '-c', file)
+    t.equal(run.code, 1, section)
+    t.match(run.stderr, new RegExp(`^portcullis: cannot listen on nonexistent\\.invalid:0 \\(${section}\\.listen\\)`), section)
+    t.match(run.stderr, unresolved)
+    t.match(run.stderr, `Change ${section}.listen.host in ${file}.\n`)
+    t.equal(run.stderr.split('\n').length, 2, 'one line')
+  }
+})
+
 t.test('a privileged port without the right to bind it: permission denied, with what to do', { skip: process.getuid?.() !== 0 && 'needs root to run the CLI as an unprivileged user' }, async t => {
   const file = configFile()
   const run = await runNode([...CLI_FROM_SOURCES, 'start', '-c', file], { env: { PORT: '81', HOME: '/tmp' }, uid: 65534 })

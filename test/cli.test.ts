@@ -228,3 +228,29 @@ t.test('unknown command: exit 2 with a did-you-mean', async t => {
     t.match(odd.stderr, new RegExp(`^portcullis: unknown command "${name}"`), name)
   }
 })
+
+t.test('-c=FILE is read as --config=FILE is (it once looked for a file named "=FILE"); -H=value too', async t => {
+  const run = await runCliHere('validate', `-c=${good}`)
+  t.same([run.code, run.stdout], [0, `${good}: valid (6 routes, 2 upstreams)\n`])
+  const explained = await runCliHere('explain', `-c=${good}`, '-H=X-Tenant: acme', 'GET', 'http://api.example.com/x')
+  t.match(explained.stdout, /route +tenant \(routes\[3\]/)
+})
+
+t.test('healthcheck with a state file that is not one start writes: one line, exit 1 (it once threw a TypeError or Invalid URL)', async t => {
+  const file = join(dir, 'state.json')
+  const saved = process.env.PORTCULLIS_STATE_FILE
+  process.env.PORTCULLIS_STATE_FILE = file
+  t.teardown(() => { if (saved === undefined) delete process.env.PORTCULLIS_STATE_FILE; else process.env.PORTCULLIS_STATE_FILE = saved })
+  for (const text of ['null', '{}', '{"url":"garbage"}', '[1]', '{"url":"http://127.0.0.1:1","adminUrl":"::"}']) {
+    writeFileSync(file, text)
+    const run = await runCliHere('healthcheck')
+    t.same([run.code, run.stderr], [1, `${file}: not a state file "portcullis start" writes (is PORTCULLIS_STATE_FILE another file?)\n`], text)
+  }
+})
+
+t.test('plugin new with a --dir that is a file: one line, exit 1 (it once printed an ENOTDIR stack trace)', async t => {
+  const file = join(dir, 'a-file')
+  writeFileSync(file, '')
+  const run = await runCliHere('plugin', 'new', 'stamp', '--dir', file)
+  t.same([run.code, run.stderr], [1, `cannot write ${join(file, 'stamp')}: a part of that path is a file, not a folder (check --dir)\n`])
+})

@@ -60,6 +60,10 @@ t.test('YAML: a duplicated key is named', async t => {
     targets: [ { url: "http://127.0.0.1:3002" } ]
 routes: []
 `), ['gw.yaml:6:3 key "users" appears twice in the same map: keep one'])
+  // After an empty value yaml points at that value (line 3, after the colon), not at the second key.
+  t.same(await issues(t, head() + `  trustProxy:
+  trustProxy: true
+` + UPSTREAMS + 'routes: []\n'), ['gw.yaml:4:3 key "trustProxy" appears twice in the same map: keep one'])
 })
 
 t.test('YAML: a merge key (<<) is one problem, saying merge keys are not supported, not an unknown key and what it left out', async t => {
@@ -94,6 +98,60 @@ routes: []
   targets: [ { url: "http://127.0.0.1:3001" } ]
 routes: []
 `), ['gw.yaml:6:3 upstreams.targets: "targets" is outside "users", which it seems to belong to: check the indentation of "targets"'])
+})
+
+t.test('an empty key is not taken for the parent of a key further out: both are reported, the typo with its did-you-mean', async t => {
+  t.same(await issues(t, head() + `upstreams:
+  app:
+    targets: [ { url: "http://127.0.0.1:3001" } ]
+    timeouts:
+      connect:
+routes:
+  - { name: a, match: { path: /a }, upstream: app }
+loging:
+  level: info
+`), [
+    'gw.yaml:7:15 upstreams.app.timeouts.connect: has no value',
+    'gw.yaml:10:1 loging: unknown key "loging" (did you mean "logging"?)'
+  ])
+})
+
+t.test('a key glued to its value in { } (port:18080) is one problem, saying to add the space', async t => {
+  t.same(await issues(t, head('{ host:127.0.0.1, port:18080 }') + UPSTREAMS + `routes:
+  r: { match: { path: /a }, upstream: users }
+`), [
+    'gw.yaml:2:13 server.listen.host:127.0.0.1: "host:127.0.0.1" is read as one key with no value: write `host: 127.0.0.1`, with a space after the colon',
+    'gw.yaml:2:29 server.listen.port:18080: "port:18080" is read as one key with no value: write `port: 18080`, with a space after the colon',
+    'gw.yaml:6:3 routes: must be an array'
+  ])
+})
+
+t.test('keys: non-ASCII look-alikes are shown escaped and said so; a ${VAR} in a key is said not to be read', async t => {
+  t.same(await issues(t, head() + UPSTREAMS + `r\u043eutes: []
+`), [
+    'gw.yaml:1:1 missing required key "routes"',
+    'gw.yaml:5:1 r\\u043eutes: unknown key "r\\u043eutes", which contains a non-ASCII character (did you mean "routes"?)'
+  ])
+  t.same(await issues(t, head() + UPSTREAMS + `routes:
+  - name: a
+    match: { path: /a }
+    upstream: users
+    stripPrefix\u200b: /a
+    \${EXTRA}: 1
+`), [
+    'gw.yaml:9:5 routes[0].stripPrefix\\u200b: unknown key "stripPrefix\\u200b", which contains a non-ASCII character (did you mean "stripPrefix"?)',
+    'gw.yaml:10:5 routes[0].${EXTRA}: unknown key "${EXTRA}" (variables are read in values, not keys)'
+  ])
+})
+
+t.test('a byte order mark does not shift the columns of line 1', async t => {
+  const text = 'server: { listen: { host: 127.0.0.1, port: 0 }, trustProxy: 1, trustProxy: 2 }\n' + UPSTREAMS + 'routes: []\n'
+  const expected = ['gw.yaml:1:64 key "trustProxy" appears twice in the same map: keep one']
+  t.same(await issues(t, text), expected)
+  t.same(await issues(t, '\ufeff' + text), expected)
+  const unknown = 'server: { listen: { host: 127.0.0.1, port: 0 }, bogus: 1 }\n' + UPSTREAMS + 'routes: []\n'
+  t.same(await issues(t, '\ufeff' + unknown), await issues(t, unknown))
+  t.same(await issues(t, '\ufeff' + unknown), ['gw.yaml:1:49 server.bogus: unknown key "bogus"'])
 })
 
 t.test('target URLs: the mistake is named (no scheme, no ://, a path after the port)', async t => {

@@ -249,7 +249,7 @@ routes:
   t.equal(fromEnv.config.upstreams.users?.targets[0]?.url, 'http://u:81')
 })
 
-t.test('environment: a missing variable is reported at its value, once', async t => {
+t.test('environment: a missing variable is reported at its value, once; an empty one is said to be empty', async t => {
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: "\${PORT}" }
 upstreams:
@@ -262,7 +262,7 @@ routes:
 `, { EMPTY: '' }), [
     'gw.yaml:2:36 server.listen.port: environment variable PORT is not set (use ${PORT:-default} for a default)',
     'gw.yaml:4:30 upstreams.users.targets[0].url: environment variable NOPE is not set (use ${NOPE:-default} for a default)',
-    'gw.yaml:9:49 routes[0].plugins.request-headers.set.x-key: environment variable EMPTY is not set (use ${EMPTY:-default} for a default); ' +
+    'gw.yaml:9:49 routes[0].plugins.request-headers.set.x-key: environment variable EMPTY is empty (use ${EMPTY:-default} for a default); ' +
       'environment variable ALSO_NOPE is not set (use ${ALSO_NOPE:-default} for a default)'
   ])
 })
@@ -341,7 +341,7 @@ routes:
 `
   t.same(await issues(t, text, { MOBILE_KEY: '', USERS_HOST: '' }), [
     'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set: ADMIN_TOKEN must be set',
-    'gw.yaml:7:53 consumers[0].credentials.key-auth.keys[0]: environment variable MOBILE_KEY is not set: required',
+    'gw.yaml:7:53 consumers[0].credentials.key-auth.keys[0]: environment variable MOBILE_KEY is empty: required',
     'gw.yaml:9:30 upstreams.users.targets[0].url: "http://" has no host'
   ], 'with a colon an empty variable counts as unset; without one (USERS_HOST) it is set, to nothing')
   t.same(await issues(t, text, { MOBILE_KEY: 'k'.repeat(24) }), [
@@ -595,6 +595,46 @@ routes:
   t.equal(loaded.config.admin?.listen.host, '127.0.0.1', 'so no admin token is needed')
 })
 
+t.test('a listen host with brackets or a space is refused at validate (start once crashed looking it up as a name)', async t => {
+  const listeners = (server: string, admin: string, h2c = '') => `server:
+  listen: { host: "${server}", port: 0 }${h2c === '' ? '' : `\n  http2: { h2c: { listen: { host: "${h2c}", port: 0 } } }`}
+admin:
+  listen: { host: "${admin}", port: 0 }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users }
+`
+  const hint = 'must be an IP address or a host name, without spaces; an IPv6 address without brackets (::1, not [::1])'
+  t.same(await issues(t, listeners('[::]', '[::1]', 'not a host')), [
+    `gw.yaml:2:19 server.listen.host: ${hint}`,
+    `gw.yaml:3:35 server.http2.h2c.listen.host: ${hint}`,
+    `gw.yaml:5:19 admin.listen.host: ${hint}`
+  ])
+  const ok = await parseConfig(listeners('::', '::1'), 'gw.yaml')
+  t.equal(ok.config.admin?.listen.host, '::1', '::1 is loopback: no admin token needed')
+})
+
+t.test('two listeners on one port and overlapping addresses are refused at validate, naming both keys (start once said another program held it)', async t => {
+  const listeners = (server: string, admin: string, h2c = '') => `server:
+  listen: { ${server} }${h2c === '' ? '' : `\n  http2: { h2c: { listen: { ${h2c} } } }`}
+admin:
+  listen: { ${admin} }
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users }
+`
+  const shared = (key: string, other: string, host: string) => `${key}.port: 8080 is also ${other}.port (on ${host}): two listeners cannot share a port; give this one another`
+  t.same(await issues(t, listeners('port: 8080', 'port: 8080')), [`gw.yaml:4:19 ${shared('admin.listen', 'server.listen', '0.0.0.0')}`], 'the gateway\'s 0.0.0.0 takes the admin\'s 127.0.0.1')
+  t.same(await issues(t, listeners('host: 127.0.0.1, port: 8080', 'host: 127.0.0.1, port: 8080')), [`gw.yaml:4:36 ${shared('admin.listen', 'server.listen', '127.0.0.1')}`])
+  t.same(await issues(t, listeners('host: "::", port: 8080', 'host: 127.0.0.1, port: 8080')), [`gw.yaml:4:36 ${shared('admin.listen', 'server.listen', '::')}`], ':: takes IPv4 too')
+  t.same(await issues(t, listeners('port: 8080', 'port: 9000', 'host: 127.0.0.1, port: 8080')), [`gw.yaml:3:52 ${shared('server.http2.h2c.listen', 'server.listen', '0.0.0.0')}`])
+  for (const [server, admin] of [['host: 127.0.0.1, port: 8080', 'host: "::1", port: 8080'], ['port: 0', 'port: 0'], ['host: 127.0.0.1, port: 8080', 'host: 127.0.0.2, port: 8080']]) {
+    await t.resolves(parseConfig(listeners(server as string, admin as string), 'gw.yaml'), `${server} and ${admin} can both listen`)
+  }
+})
+
 t.test('YAML aliases: one inside the node it names, or an expansion bomb, is a config error where it is, not a stack overflow', async t => {
   t.same(await issues(t, HEAD + `  - name: a
     match: { path: /a }
@@ -614,7 +654,7 @@ t.test('YAML aliases: one inside the node it names, or an expansion bomb, is a c
       request-termination:
         l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
 ${levels}
-`), [/^gw\.yaml:12:18 aliases expand to too many copies \(.*\): write the values out, or use fewer aliases$/])
+`), ['gw.yaml:12:18 aliases expand the config to more than 1,000,000 values (141 are written): write the values out, or use fewer aliases'])
   const fine = await parseConfig(HEAD + `  - name: a
     match: { path: /a }
     upstream: users
@@ -627,6 +667,35 @@ ${levels}
       ip-filter: { allow: *nets }
 `, 'gw.yaml', {})
   t.same(fine.config.routes[1]?.plugins?.['ip-filter'], { allow: ['10.0.0.0/8'] }, 'an ordinary alias is fine')
+})
+
+t.test('YAML aliases: a thousand routes may alias one plugins map; a deeper bomb is still refused at once', async t => {
+  let routes = '  - { name: r0, match: { path: /r0 }, upstream: users, plugins: &common { request-headers: { set: { x-a: "1" } }, cors: { origins: ["https://a.example"] } } }\n'
+  for (let i = 1; i <= 1000; i++) routes += `  - { name: r${i}, match: { path: /r${i} }, upstream: users, plugins: *common }\n`
+  const loaded = await parseConfig(HEAD + routes, 'gw.yaml', {})
+  t.equal(loaded.config.routes.length, 1001)
+  t.same(loaded.config.routes[1000]?.plugins?.['request-headers'], { set: { 'x-a': '1' } })
+  // Thirty levels of ten: 10^30 values, counted from the 300 written rather than expanded.
+  const levels = Array.from({ length: 30 }, (_, i) => `        l${i + 1}: &l${i + 1} [${Array(10).fill(`*l${i}`).join(', ')}]`).join('\n')
+  const started = performance.now()
+  t.match(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins:
+      request-termination:
+        l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+${levels}
+`), [/^gw\.yaml:12:18 aliases expand the config to more than 1,000,000 values \(\d+ are written\)/])
+  t.ok(performance.now() - started < 2000, 'refused without expanding')
+  t.same(await issues(t, HEAD + `  - name: a
+    match: { path: /a }
+    upstream: users
+    plugins: *common
+  - name: b
+    match: { path: /b }
+    upstream: users
+    plugins: &common {}
+`), ['gw.yaml:9:14 alias *common names no anchor above it: an anchor (&common) must come before its aliases'])
 })
 
 /** A config with `middle` (lines 3 on) between the listener and one upstream with one route, `plugins` on it. */
@@ -730,6 +799,46 @@ routes:
   t.notMatch(found.join('\n'), /SECRET|svc/)
 })
 
+/** Passwords as people write them in a URL, unencoded: each holds SEC and RET, which no message may show. */
+const TRICKY_PASSWORDS = ['SEC?RET!', 'SEC#RET', 'SEC/RET', 'SEC RET', 'SEC@RET', 'SEC:RET', 'SËC✓RET', 'S?E#C/R@E:T w']
+
+t.test('a password with any of # ? / @ : a space or non-ASCII is hidden whole in store, node and target URL problems (a ? or a space once showed it)', async t => {
+  const esc = (pw: string) => pw.replace(/"/g, '\\"')
+  const found = await issues(t, `server: { listen: { port: 0 } }
+upstreams:
+${TRICKY_PASSWORDS.map((pw, i) => `  u${i}: { targets: [ { url: "http://user:${esc(pw)}@127.0.0.1:3000" } ] }`).join('\n')}
+stores:
+${TRICKY_PASSWORDS.map((pw, i) => `  r${i}: { type: redis, url: "redis://user:${esc(pw)}@127.0.0.1:99999" }\n  q${i}: { type: redis, url: "redis://:${esc(pw)}@127.0.0.1:6379/0?db=1" }`).join('\n')}
+  c: { type: redis, cluster: ["SECRET@10.0.0.1:6379"] }
+routes:
+  - { name: a, match: { path: / }, upstream: u0 }
+`)
+  const hint = 'has a user or password, which would not be sent: set an Authorization header with the request-headers plugin instead'
+  const messages = found.map(line => line.replace(/^gw\.yaml:\d+:\d+ /, ''))
+  for (const [i, pw] of TRICKY_PASSWORDS.entries()) {
+    t.ok(messages.includes(`upstreams.u${i}.targets[0].url: "http://[redacted]@127.0.0.1:3000" ${hint}`), `target, ${pw}`)
+    t.ok(messages.includes(`stores.r${i}.url: "redis://[redacted]@127.0.0.1:99999": port 99999 is out of range (1-65535)`), `store, ${pw}`)
+  }
+  // Valid URLs but for the ? # or / they hold (a space, @, : and non-ASCII are encoded by the URL parser).
+  for (const i of [0, 1, 2, 7]) {
+    t.ok(messages.includes(`stores.q${i}.url: "redis://[redacted]@127.0.0.1:6379/0?db=[redacted]" is not a valid URL: percent-encode # ? / @ and spaces in the user or password (# as %23, @ as %40), or give the password in the password key`), `store, ${TRICKY_PASSWORDS[i]}`)
+  }
+  t.ok(messages.includes('stores.c.cluster[0]: must be host:port only: give the user and password in the username and password keys'), 'a node with a password')
+  t.notMatch(found.join('\n'), /SEC|RET|S\?E/, 'no part of any password')
+  // Sentinel nodes are host:port: each refused (by the schema, or for its @), none quoted.
+  for (const pw of TRICKY_PASSWORDS) {
+    const node = await issues(t, around(`stores:\n  s: { type: redis, name: m, sentinels: ["${esc(pw)}@10.0.0.1:26379"] }`))
+    t.match(node, [/^gw\.yaml:4:\d+ stores\.s\.sentinels\[0\]: must be host:port/], `sentinel, ${pw}`)
+    t.notMatch(node.join('\n'), /SEC|RET|S\?E/)
+  }
+})
+
+t.test('a store URL: a port that is not a number is said so, the password hidden (a space in it once showed it whole)', async t => {
+  t.same(await issues(t, around('stores:\n  r: { type: redis, url: "redis://:pa ss@127.0.0.1:abc" }')), [
+    'gw.yaml:4:26 stores.r.url: "redis://[redacted]@127.0.0.1:abc": the port "abc" is not a number'
+  ])
+})
+
 t.test('sizes take units (64MiB, 1MB, 512 KiB) wherever bytes are asked for; the least size holds for both forms', async t => {
   const route = (plugins: string) => around('stores:\n  local: { type: memory, maxBytes: 64MiB }', plugins)
   const accepted = await parseConfig(route('{ cache: { maxObjectSize: 1MB }, compress: { minSize: 512 KiB } }'), 'gw.yaml')
@@ -779,4 +888,22 @@ routes:
     'gw.yaml:4:94 upstreams.users.timeouts.connect: must be more than 0: it is how long a new connection may take to open'
   ])
   await parseConfig(text('keepAlive: 1ms, timeouts: { connect: 1ms, response: 0, idle: 0, request: 0 }, queue: { max: 0, timeout: 0 }'), 'gw.yaml')
+})
+
+t.test('server.keepAliveTimeout and clientTimeouts.headers may not be 0 (keepAliveTimeout: 0 was 72s at start, no timeout after a reload); clientTimeouts.body and send may', async t => {
+  const text = (server: string) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+  ${server}
+upstreams:
+  users: { targets: [ { url: "http://127.0.0.1:3001" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: users }
+`
+  t.same(await issues(t, text('keepAliveTimeout: 0s\n  clientTimeouts: { headers: 0.2ms }')), [
+    'gw.yaml:3:21 server.keepAliveTimeout: must be more than 0: idle connections are never kept forever (leave it out for 72s)',
+    'gw.yaml:4:30 server.clientTimeouts.headers: must be more than 0: a client that never finishes its headers would hold its connection for good (leave it out for 30s)'
+  ])
+  t.same(await issues(t, text('keepAliveTimeout: 0')), ['gw.yaml:3:21 server.keepAliveTimeout: must be more than 0: idle connections are never kept forever (leave it out for 72s)'])
+  const accepted = await parseConfig(text('keepAliveTimeout: 1ms\n  clientTimeouts: { headers: 1ms, body: 0, send: 0s }'), 'gw.yaml')
+  t.match(accepted.config.server.clientTimeouts, { body: 0, send: '0s' }, '0 is no limit for the body\'s pauses and the send')
 })

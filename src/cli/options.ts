@@ -17,13 +17,10 @@ export interface CommandSpec {
 /** Parses `-c FILE`, `--help` and positionals; prints help or a usage error itself (returns a number then). */
 export function parseCommand (argv: string[], help: string, spec: CommandSpec = {}): { config: string, positionals: string[], values: Record<string, unknown> } | number {
   const config = spec.config ?? DEFAULT_CONFIG
+  const options: ParseArgsConfig['options'] = { ...spec.options, ...(config === false ? {} : { config: { type: 'string', short: 'c', default: config } }), help: { type: 'boolean', short: 'h' } }
   let parsed
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { ...spec.options, ...(config === false ? {} : { config: { type: 'string', short: 'c', default: config } }), help: { type: 'boolean', short: 'h' } }
-    })
+    parsed = parseArgs({ args: shortEquals(argv, options), allowPositionals: true, options })
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${help}`)
     return 2
@@ -37,6 +34,19 @@ export function parseCommand (argv: string[], help: string, spec: CommandSpec = 
     return 2
   }
   return { config: parsed.values.config as string, positionals: parsed.positionals, values: parsed.values }
+}
+
+/**
+ * `-c=FILE` read as `--config=FILE` is: parseArgs would take "=FILE" as the value (as in -cFILE), and
+ * look for a file named so. For every short option that takes a value; not past `--`.
+ */
+function shortEquals (argv: string[], options: ParseArgsConfig['options'] = {}): string[] {
+  const valued = new Set(Object.values(options).flatMap(o => o.type === 'string' && o.short !== undefined ? [o.short] : []))
+  const end = argv.indexOf('--')
+  return argv.flatMap((arg, i) => {
+    const m = /^-(\w)=(.*)$/s.exec(arg)
+    return m !== null && valued.has(m[1] as string) && (end === -1 || i < end) ? [`-${m[1] as string}`, m[2] as string] : [arg]
+  })
 }
 
 /** Loads a config, printing every problem to stderr when it is invalid. */

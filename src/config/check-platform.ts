@@ -20,6 +20,10 @@ export function checkStores (config: GatewayConfig, add: Add): void {
     if (s.sentinels !== undefined && s.name === undefined) add(here, 'sentinels needs name: the primary the sentinels monitor', 'key')
     if (s.name !== undefined && s.sentinels === undefined) add([...here, 'name'], 'name is for sentinels only')
     if (s.cluster !== undefined && s.db !== undefined) add([...here, 'db'], 'Redis Cluster has only database 0')
+    // The schema lets `secret@host:port` through (a host of any characters): it is never quoted.
+    for (const key of ['sentinels', 'cluster'] as const) {
+      s[key]?.forEach((node, i) => { if (node.includes('@')) add([...here, key, i], 'must be host:port only: give the user and password in the username and password keys') })
+    }
     const mistake = s.url === undefined ? undefined : redisUrlMistake(s.url)
     if (mistake !== undefined) add([...here, 'url'], mistake)
   }
@@ -31,12 +35,15 @@ export function checkStores (config: GatewayConfig, add: Add): void {
  */
 export function redisUrlMistake (url: string): string | undefined {
   const shown = `"${hideUrlSecrets(url)}"`
-  // The host and port as meant: after the last @ before the query (a password may hold an
-  // unencoded # / or @; the path is a database number, never an @).
-  const userinfo = /^rediss?:\/\/([^?]*)@/.exec(url)?.[1]
-  const hostPort = /^rediss?:\/\/(?:[^?]*@)?([^/?#]*)/.exec(url)?.[1] ?? ''
-  const port = /^(?:\[[^\]]*\]|[^:[\]]*):(\d+)$/.exec(hostPort)?.[1]
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return `${shown}: port ${port} is out of range (1-65535)`
+  // The user and password, and the host and port as meant, as hideUrlSecrets reads them: split at
+  // the last @ (a password may hold an unencoded space, # ? / or @; a database number never an @).
+  const rest = url.replace(/^rediss?:\/\//, '')
+  const at = rest.lastIndexOf('@')
+  const userinfo = at === -1 ? undefined : rest.slice(0, at)
+  const hostPort = /^[^/?#]*/.exec(rest.slice(at + 1))?.[0] ?? ''
+  const port = /^(?:\[[^\]]*\]|[^:[\]]*):([^:]*)$/.exec(hostPort)?.[1]
+  if (port !== undefined && !/^\d*$/.test(port)) return `${shown}: the port "${port}" is not a number`
+  if (port !== undefined && port !== '' && (Number(port) < 1 || Number(port) > 65535)) return `${shown}: port ${port} is out of range (1-65535)`
   let parsed: URL
   try {
     parsed = new URL(url)

@@ -1,5 +1,5 @@
 import { METHODS } from 'node:http'
-import { isIPv4 } from 'node:net'
+import { isIPv4, isIPv6 } from 'node:net'
 import proxyAddr from 'proxy-addr'
 import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
@@ -112,11 +112,49 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   if (server?.reloadTunnelTimeout !== undefined && zeroDuration(server.reloadTunnelTimeout)) {
     add(['server', 'reloadTunnelTimeout'], 'must be more than 0 (leave it out for no limit)')
   }
+  // 0 would mean two things: Fastify's default (72s) at start, no timeout for Node after a reload.
+  if (server?.keepAliveTimeout !== undefined && zeroDuration(server.keepAliveTimeout)) {
+    add(['server', 'keepAliveTimeout'], 'must be more than 0: idle connections are never kept forever (leave it out for 72s)')
+  }
+  // 0 would be no timeout for the headers (a slowloris hole), yet 120s for a TLS handshake.
+  if (server?.clientTimeouts?.headers !== undefined && zeroDuration(server.clientTimeouts.headers)) {
+    add(['server', 'clientTimeouts', 'headers'], 'must be more than 0: a client that never finishes its headers would hold its connection for good (leave it out for 30s)')
+  }
   const admin = config.admin
   if (!skip.admin && admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
     add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}", and ADMIN_TOKEN in the environment: a token that comes out empty is none) or listen on 127.0.0.1`)
   }
+  checkListenerPorts(server, skip.admin ? undefined : admin, add)
   return problems
+}
+
+/**
+ * Two listeners on one port (not 0) and overlapping addresses: the second would fail at start with
+ * "already in use", as if another program held it. Named at the later one's port, with the other's key.
+ */
+function checkListenerPorts (server: GatewayConfig['server'] | null, admin: GatewayConfig['admin'], add: (path: string[], message: string) => void): void {
+  const h2 = server?.http2
+  const listeners: Array<[string[], { host?: string, port: number } | undefined]> = [
+    [['server', 'listen'], server?.listen],
+    [['server', 'http2', 'h2c', 'listen'], typeof h2 === 'object' && h2 !== null ? h2.h2c?.listen : undefined],
+    [['server', 'tls', 'redirectHttp', 'listen'], server?.tls?.redirectHttp?.listen],
+    [['admin', 'listen'], admin?.listen]
+  ]
+  const seen: Array<[string[], string, number]> = []
+  for (const [key, at] of listeners) {
+    // A section the schema refused has no port to rely on; hosts left out are 0.0.0.0 but the admin's (filled in).
+    if (typeof at?.port !== 'number' || at.port === 0) continue
+    const host = (typeof at.host === 'string' ? at.host : '0.0.0.0').toLowerCase()
+    const other = seen.find(([, h, p]) => p === at.port && hostsOverlap(h, host))
+    if (other !== undefined) add([...key, 'port'], `${at.port} is also ${other[0].join('.')}.port (on ${other[1]}): two listeners cannot share a port; give this one another`)
+    seen.push([key, host, at.port])
+  }
+}
+
+/** Whether two addresses bound on one port collide: the same, or a wildcard taking the other (:: takes IPv4 too; 0.0.0.0 IPv4 and names, which may resolve to it). */
+function hostsOverlap (a: string, b: string): boolean {
+  if (a === b || a === '::' || b === '::') return true
+  return (a === '0.0.0.0' && !isIPv6(b)) || (b === '0.0.0.0' && !isIPv6(a))
 }
 
 /** Whether a duration is 0; false for a malformed one (the schema's to report). */
@@ -125,6 +163,6 @@ function zeroDuration (value: number | string): boolean {
 }
 
 function isLoopback (host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  const h = host.toLowerCase()
   return h === 'localhost' || h === '::1' || (isIPv4(h) && h.startsWith('127.')) || /^::ffff:127\./.test(h)
 }

@@ -1,13 +1,16 @@
 import type { ConfigIssue } from './config-error.ts'
+import { withoutBom } from './yaml-document.ts'
 
 const MISSING = /^missing required key "([^"]+)"$/
 
 /**
  * A key dedented out of its parent shows up twice: the parent is empty or lacks the key, and the
  * key is unknown (or has the wrong shape) one level up. Reported once, at the key, saying so.
+ * So is a key glued to its value in { } (mergeGluedKeys), first.
  */
-export function mergeDedentedKeys (issues: ConfigIssue[], text: string): ConfigIssue[] {
-  const source = text.split('\n')
+export function mergeDedentedKeys (all: ConfigIssue[], text: string): ConfigIssue[] {
+  const issues = mergeGluedKeys(all)
+  const source = withoutBom(text).split('\n')
   const strayOf = strayFinder(issues)
   const removed = new Set<ConfigIssue>()
   const merged = new Map<ConfigIssue, ConfigIssue>()
@@ -25,12 +28,36 @@ export function mergeDedentedKeys (issues: ConfigIssue[], text: string): ConfigI
   return issues.filter(i => !removed.has(i)).map(i => merged.get(i) ?? i)
 }
 
+/**
+ * `{ port:18080 }`: in { } a colon not followed by a space is part of the key: one key
+ * "port:18080" with no value, and its map lacks "port". Reported once, at the key, saying to add
+ * the space (not as an empty key a stray key below would seem to belong to). The value may hold
+ * dots (`host:127.0.0.1`), so the key is found at the end of the path, not as its last segment.
+ */
+const GLUED = /(?:^|\.)([A-Za-z][A-Za-z0-9_-]*):(\S+)$/
+
+function mergeGluedKeys (issues: ConfigIssue[]): ConfigIssue[] {
+  const meant = new Set<string>()
+  const out = issues.map(i => {
+    const glued = i.message === 'has no value' ? GLUED.exec(i.path) : null
+    if (glued === null) return i
+    const key = glued[1] as string
+    const value = glued[2] as string
+    meant.add(JSON.stringify([i.path.slice(0, glued.index), key]))
+    return { ...i, message: `"${key}:${value}" is read as one key with no value: write \`${key}: ${value}\`, with a space after the colon` }
+  })
+  return meant.size === 0 ? out : out.filter(i => !meant.has(JSON.stringify([i.path, MISSING.exec(i.message)?.[1]])))
+}
+
 interface Ranked { readonly issue: ConfigIssue, readonly rank: number }
 
 /**
- * For an empty parent (or one lacking the key `missing`): the first issue below it, by line then
- * as found, whose key sits one level up or higher (and is `missing`, if given). The issues are
- * indexed by their key's parent path once: thousands of empty keys must not cost n² comparisons.
+ * For an empty parent: the first issue below it, by line then as found, on a key beside it (in the
+ * same map: a key one step less indented than meant). For a parent lacking the key `missing`: the
+ * first on that key, one level up or higher (its name says where it belongs). Not one further out
+ * for an empty parent: `loging:` at column 1 is no child of a `connect:` at column 7 left empty.
+ * The issues are indexed by their key's parent path once: thousands of empty keys must not cost n²
+ * comparisons.
  */
 function strayFinder (issues: ConfigIssue[]): (parent: ConfigIssue, missing: string | undefined) => ConfigIssue | undefined {
   // Ranked by line, then as found (the sort is stable); each index lists them in that order.
@@ -38,13 +65,15 @@ function strayFinder (issues: ConfigIssue[]): (parent: ConfigIssue, missing: str
   const byParent = new Map<string, Ranked[]>()
   const byParentAndKey = new Map<string, Ranked[]>()
   for (const r of ranked) {
+    // An issue on a list item is not on a key.
+    if (r.issue.path.endsWith(']')) continue
     const parent = parentOf(r.issue.path)
     append(byParent, parent, r)
     append(byParentAndKey, JSON.stringify([parent, lastKey(r.issue.path)]), r)
   }
   return (parent, missing) => {
     let best: Ranked | undefined
-    for (const ancestor of ancestorsOf(parent.path)) {
+    for (const ancestor of missing === undefined ? mapOf(parent.path) : ancestorsOf(parent.path)) {
       const list = missing === undefined ? byParent.get(ancestor) : byParentAndKey.get(JSON.stringify([ancestor, missing]))
       const first = list === undefined ? undefined : firstAfter(list, parent.line)
       if (first !== undefined && (best === undefined || first.rank < best.rank)) best = first
@@ -70,6 +99,9 @@ function firstAfter (list: Ranked[], line: number): Ranked | undefined {
   }
   return list[lo]
 }
+
+/** The path of the map holding the key at `path`, as a list: none for a list item or the root. */
+const mapOf = (path: string): string[] => path === '' || path.endsWith(']') ? [] : [parentOf(path)]
 
 /** Every proper ancestor of a path: "", and each prefix ending before a "." or "[" ("a", "a.b" of "a.b[0]"). */
 function ancestorsOf (path: string): string[] {

@@ -60,7 +60,7 @@ function variable (text: string, i: number, env: NodeJS.ProcessEnv, problems: Pr
   const value = env[name]
   const empty = value === undefined || value === ''
   if (text[after] === '}') {
-    if (empty) problems.push({ message: `environment variable ${name} is not set (use \${${name}:-default} for a default)`, form: false })
+    if (empty) problems.push({ message: `environment variable ${name} ${missing(value)} (use \${${name}:-default} for a default)`, form: false })
     return { out: value ?? '', end: after + 1 }
   }
   const colon = text[after] === ':' ? 1 : 0
@@ -75,9 +75,12 @@ function variable (text: string, i: number, env: NodeJS.ProcessEnv, problems: Pr
   problems.push(...(unset ? inner : inner.filter(p => p.form)))
   if (!unset) return { out: value ?? '', end: word.end }
   if (op === '-') return { out: word.out, end: word.end }
-  problems.push({ message: `environment variable ${name} is not set${word.out === '' ? '' : `: ${word.out}`}`, form: false })
+  problems.push({ message: `environment variable ${name} ${missing(value)}${word.out === '' ? '' : `: ${word.out}`}`, form: false })
   return { out: '', end: word.end }
 }
+
+/** How a variable that had to have a value lacks one: `ADMIN_TOKEN=` in a shell or env file sets it, to nothing. */
+const missing = (value: string | undefined): string => value === undefined ? 'is not set' : 'is empty'
 
 /** A `${` of no form understood: an error, skipped up to its closing brace. */
 function unsupported (text: string, i: number, problems: Problem[]): Piece {

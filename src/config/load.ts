@@ -11,6 +11,7 @@ import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument } from './yaml-document.ts'
+import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
 import { checkConfig, type Unsound } from './check.ts'
@@ -89,6 +90,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const plain = text.length >= OFF_THREAD_CHARS ? await plainDataOffThread(text, env) : undefined
   if (plain !== undefined) {
     const unplaced: At = (path, message) => ({ file, line: 0, col: 0, path: formatPath(path), message })
+    keepWritten(plain.data, plain.written)
     try {
       return await fromData(plain.data, text, file, [], unplaced)
     } catch (err) {
@@ -106,6 +108,7 @@ export async function parseConfig (text: string, file: string, env: NodeJS.Proce
   const issues = interpolateDocument(doc, env, at)
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
+  keepWritten(js.data, writtenScalars(doc))
   return fromData(js.data, text, file, issues, at)
 }
 

@@ -2,11 +2,20 @@ import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, typ
 
 export type KeyPath = ReadonlyArray<string | number>
 
-/** `routes[1].match.path` from ['routes', 1, 'match', 'path']. */
+/** `routes[1].match.path` from ['routes', 1, 'match', 'path']; keys as printableKey shows them. */
 export function formatPath (path: KeyPath): string {
   let out = ''
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : (out === '' ? seg : `.${seg}`)
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : (out === '' ? printableKey(seg) : `.${printableKey(seg)}`)
   return out
+}
+
+/**
+ * A key as a message shows it: its characters past ASCII (or invisible) escaped JSON-style. A
+ * Cyrillic "о" or a zero-width space would make `unknown key "rоutes" (did you mean "routes"?)` look
+ * like nonsense; "r\u043eutes" does not.
+ */
+export function printableKey (key: string): string {
+  return key.replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 /**

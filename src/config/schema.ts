@@ -8,9 +8,11 @@ import { Balance, CircuitBreaker, HashOn, HealthCheck, Passive, Retries, TargetR
 // Every object is closed (additionalProperties: false) so a typo is an error, never silently ignored.
 const closed = { additionalProperties: false } as const
 
+// An address or a name as Node's listen takes it: `[::1]` would be looked up as a name (and fail at start).
+const HOST = { pattern: '^[^\\s\\[\\]]+$', errorMessage: 'must be an IP address or a host name, without spaces; an IPv6 address without brackets (::1, not [::1])' } as const
 // `host` may be left out: validation fills in the default (Ajv useDefaults), so code always has one.
 const listen = (defaultHost: string) => Type.Object({
-  host: Type.String({ minLength: 1, default: defaultHost, description: `Interface to bind, e.g. 0.0.0.0 or 127.0.0.1. Default ${defaultHost}.` }),
+  host: Type.String({ ...HOST, default: defaultHost, description: `Interface to bind, e.g. 0.0.0.0, 127.0.0.1 or :: (IPv6, no brackets). Default ${defaultHost}.` }),
   port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' })
 }, closed)
 
@@ -24,7 +26,7 @@ const Http2 = Type.Object({
   // No `default` for host inside this union (Ajv applies none there): http2Limits fills it in.
   h2c: Type.Optional(Type.Object({
     listen: Type.Object({
-      host: Type.Optional(Type.String({ minLength: 1, description: 'Interface to bind. Default 0.0.0.0.' })),
+      host: Type.Optional(Type.String({ ...HOST, description: 'Interface to bind. Default 0.0.0.0.' })),
       port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' })
     }, closed)
   }, {
@@ -45,14 +47,14 @@ const Server = Type.Object({
     description: 'Whether to trust X-Forwarded-* from the client: false (default), true (any peer), or a list of addresses/CIDRs.'
   })),
   shutdownTimeout: Type.Optional(Type.Union([Duration], { description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. Default 30s.' })),
-  keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. Default 72s.' })),
+  keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. More than 0. Default 72s.' })),
   pluginTimeout: Type.Optional(Type.Union([Duration], { description: 'Time a plugin\'s setup may take when a config loads (past it the config is refused, and on reload the active one keeps serving), and its dispose when the config is replaced or the gateway stops (past it, logged and left behind). Default 30s.' })),
   reloadTunnelTimeout: Type.Optional(Type.Union([Duration], { description: 'How long WebSockets (and other upgrade tunnels) opened on a config a reload replaces may stay open after the reload; past it both ends are closed (logged with error: reload), so that a credential the reload revoked stops being relayed, and the old config is released. The value in the config the reload puts in service applies. More than 0. Default: no limit (they stay open until either end closes them).' })),
   clientTimeouts: Type.Optional(Type.Object({
-    headers: Type.Optional(Type.Union([Duration], { description: 'Time a client has to send the request line and headers; past it, 408 and the connection is closed (nginx client_header_timeout, 60s). Default 30s.' })),
-    body: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two reads of the request body; past it, the connection and the upstream try are closed (nginx client_body_timeout, 60s). Default 60s.' })),
+    headers: Type.Optional(Type.Union([Duration], { description: 'Time a client has to send the request line and headers; past it, 408 and the connection is closed (nginx client_header_timeout, 60s). More than 0. Default 30s.' })),
+    body: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two reads of the request body; past it, the connection and the upstream try are closed (nginx client_body_timeout, 60s). 0: no limit (minBodyRate may still bound the body). Default 60s.' })),
     minBodyRate: Type.Optional(Type.Integer({ minimum: 1, description: 'Optional least average rate of the request body, in bytes per second, as Apache\'s mod_reqtimeout MinRate: a body may take `body` plus one second per minBodyRate bytes received; past it, the connection and the upstream try are closed (client_body_too_slow). Time the gateway itself holds the body back (upstream backpressure) is not counted. Default: no minimum.' })),
-    send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). Default 60s.' }))
+    send: Type.Optional(Type.Union([Duration], { description: 'Longest time a client may not read the response while the gateway has more to send; past it, the connection and the upstream try are closed (nginx send_timeout, 60s). 0: no limit. Default 60s.' }))
   }, { ...closed, description: 'Limits on slow clients, so that none holds an upstream connection or a socket for long.' })),
   removeRequestHeaders: Type.Optional(Type.Array(Type.String({ pattern: TOKEN, errorMessage: 'must be a header name' }), {
     description: 'Request headers never sent upstream, on any route (their _ spellings too). Default [x-original-url, x-rewrite-url, x-http-method-override, x-http-method, x-method-override]: some backend frameworks take them as the path or the method, which would let a client bypass the route and its plugins. [] passes them on.'

@@ -10,8 +10,8 @@ export function targetUrlMistake (value: unknown): string {
   }
   if (!/^https?$/i.test(scheme)) return `"${shown}": the scheme must be http:// or https://, not ${scheme}://`
   if (!url.startsWith(`${scheme}://`)) return `"${shown}" is missing "://" after "${scheme}": write ${scheme}://${shown.slice(scheme.length + 1).replace(/^\/+/, '')}`
-  // An @ before the query, as hideUrlSecrets reads it: a user or password (one holding / included).
-  if (/^[^?\s]*@/.test(url.slice(scheme.length + 3))) {
+  // An @ anywhere, as hideUrlSecrets reads it: a user or password (one holding a space, / or ? included).
+  if (url.includes('@', scheme.length + 3)) {
     return `"${shown}" has a user or password, which would not be sent: set an Authorization header with the request-headers plugin instead`
   }
   const rest = /^[^/?#]*([/?#].*)$/.exec(shown.slice(scheme.length + 3))?.[1]

@@ -1,19 +1,25 @@
 /** What stands for a hidden secret in anything shown: GET /config, config errors, logs. */
 export const REDACTED = '[redacted]'
 
-// scheme:// then everything up to the last @ before the path, query or a space: the userinfo
-// as a URL parser takes it (a password holding @ or # included: they are often left unencoded).
+// In text, scheme:// then everything up to the last @ before the path, query or a space: the
+// userinfo as a URL parser takes it (a password holding @ or # included: they are often left unencoded).
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?@]*(?:@[^\s/?@]*)*@/gi
+// A string that is one URL (a config value): everything up to its last @, whatever it holds (a
+// password with an unencoded space, ? or /); an @ in its path or query hides more, never less.
+const WHOLE_URL_USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/i
 
 /** `text` with the userinfo (user and password) of every URL in it replaced. */
 export function hideUserinfo (text: string): string {
-  return text.includes('@') ? text.replace(USERINFO, `$1${REDACTED}@`) : text
+  if (!text.includes('@')) return text
+  return WHOLE_URL_USERINFO.test(text) ? text.replace(WHOLE_URL_USERINFO, `$1${REDACTED}@`) : text.replace(USERINFO, `$1${REDACTED}@`)
 }
 
 // One URL as written, maybe mistyped (no scheme, "http:/", "htp://"): after the scheme and its
-// slashes, if any, everything up to the last @ before the query (a password may hold an unencoded
-// / # or @); then every query value (a parameter without a name, ?<token>, whole).
-const WRITTEN_USERINFO = /^((?:[a-z][a-z0-9+.-]*:(?=\/))?\/*)[^?\s]*@/i
+// slashes, if any, everything up to the last @, whatever comes between (a password may hold an
+// unencoded space, ? # / : or @, the very characters a message about it asks to encode): an @ in
+// the path or query hides more than the userinfo, never less. Then every query value (a
+// parameter without a name, ?<token>, whole).
+const WRITTEN_USERINFO = /^((?:[a-z][a-z0-9+.-]*:(?=\/))?\/*)[\s\S]*@/i
 const QUERY_VALUE = /([?&])(?:([^=&#\s]*)=[^&#\s]*|[^&#\s]+)/g
 
 /**

@@ -2,11 +2,12 @@ import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import formats from 'ajv-formats'
 import type { TSchema } from '@sinclair/typebox'
-import { didYouMean } from './suggest.ts'
+import { didYouMean, quoteKey } from './suggest.ts'
 import { targetUrlMistake } from './target-url.ts'
 import { atLeastBytes } from './byte-size.ts'
 import { atMostMs, durationMistake } from './duration.ts'
-import type { KeyPath } from './positions.ts'
+import { formatPath, printableKey, type KeyPath } from './positions.ts'
+import { writtenText } from './written-text.ts'
 import { STORE_REF } from '../stores/store-name.ts'
 import { CONSUMER_REF } from '../consumers/consumer-id.ts'
 import { FILE_REF } from './file-path.ts'
@@ -15,7 +16,8 @@ import { FILE_REF } from './file-path.ts'
 /** One schema violation. `unknownKey`: an extra key, which leaves the rest of the object's shape sound. */
 export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string, unknownKey?: true }
 
-// coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected).
+// coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected). It also
+// turns numbers and booleans into each other and into strings: validateSchema undoes that (see settle).
 // No optimizing pass over the generated code: the config schema then compiles in about 0.16 s less CPU,
 // paid by every process that loads a config (each worker too), and it validates only at load and reload.
 // The common formats: plugins' TypeBox schemas use them (Type.String({ format: 'uri' })).
@@ -68,8 +70,74 @@ export function validateSchema (schema: TSchema, data: unknown): SchemaProblem[]
     compiled.set(schema, validate)
   }
   if (typeof validate === 'string') return [{ path: [], at: 'key', message: validate }]
-  if (validate(data)) return []
-  return explain(validate.errors ?? [], data)
+  const typed = typedLeaves(data)
+  const valid = validate(data)
+  const refused = settle(typed)
+  if (refused === undefined) return valid ? [] : explain(validate.errors ?? [], data)
+  // Validated again with the numbers' text and the refused values in place.
+  const problems = validate(data) ? [] : explain(validate.errors ?? [], data)
+  for (const r of refused) {
+    r.holder[r.key] = r.value
+    const note = `${writtenText(r.holder, r.key) ?? String(r.value)} is a ${typeof r.value}, never read as ${typeof r.value === 'number' ? 'true or false' : 'a number'}`
+    const path = formatPath(r.path)
+    const at = problems.filter(p => p.at === 'value' && formatPath(p.path) === path)
+    for (const p of at) p.message += ` (${note})`
+    if (at.length === 0) problems.push({ path: r.path, at: 'value', message: note })
+  }
+  return problems
+}
+
+/** A number or boolean in the data to validate: where it is, and its value before Ajv coerced it. */
+interface Typed { holder: Record<string | number, unknown>, key: string | number, path: KeyPath, value: number | boolean }
+
+/** The data's numbers and booleans, read before validation coerces them. */
+function typedLeaves (data: unknown): Typed[] {
+  const out: Typed[] = []
+  const path: Array<string | number> = []
+  const walk = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return
+    const holder = node as Record<string | number, unknown>
+    const keys: Array<string | number> = Array.isArray(node) ? node.map((_, i) => i) : Object.keys(node)
+    for (const key of keys) {
+      const value = holder[key]
+      path.push(key)
+      if (typeof value === 'number' || typeof value === 'boolean') out.push({ holder, key, path: [...path], value })
+      else walk(value)
+      path.pop()
+    }
+  }
+  walk(data)
+  return out
+}
+
+/** Stands for a value refused (a number coerced to a boolean, or the reverse): no type accepts it, none can be coerced from it. */
+const REFUSED = Symbol('refused')
+
+/**
+ * Undoes what Ajv's coercion made of numbers and booleans, meant for strings only (${VAR}s, quoted
+ * values). Where it made a string, the value's text as written in the file (x-version: 1.10 is
+ * "1.10", not "1.1"); where a boolean from a number (trustProxy: 1 read as true) or the reverse
+ * (port: true read as 1), REFUSED in its place, to fail validation. Undefined: nothing changed
+ * (the value of the first validation stands); else the refused, the data to be validated again.
+ * (A union whose boolean branch comes before a number branch would refuse 1, which Ajv makes true in
+ * the first branch: none of the built-in schemas is so; put the number first.)
+ */
+function settle (typed: Typed[]): Typed[] | undefined {
+  let again = false
+  const refused: Typed[] = []
+  for (const t of typed) {
+    const now = t.holder[t.key]
+    if (typeof now === typeof t.value) continue
+    if (typeof now !== 'string') {
+      t.holder[t.key] = REFUSED
+      refused.push(t)
+      again = true
+      continue
+    }
+    const text = writtenText(t.holder, t.key)
+    if (text !== undefined && text !== now) { t.holder[t.key] = text; again = true }
+  }
+  return again ? refused : undefined
 }
 
 function explain (errors: ErrorObject[], data: unknown): SchemaProblem[] {
@@ -111,14 +179,14 @@ function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty
       const parent = e.parentSchema as { properties?: Record<string, unknown>, patternProperties?: unknown }
-      if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${key}" ${custom ?? 'is not a valid name (letters, digits, _ . -)'}` }
-      return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, Object.keys(parent.properties ?? {}))}`, unknownKey: true }
+      if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${printableKey(key)}" ${custom ?? 'is not a valid name (letters, digits, _ . -)'}` }
+      return { path: [...path, key], at: 'key', message: `unknown key ${quoteKey(key)}${didYouMean(key, Object.keys(parent.properties ?? {}))}`, unknownKey: true }
     }
     case 'unevaluatedProperties': {
       // Type.Intersect([A, B], { unevaluatedProperties: false }): a key none of its parts has.
       const key = (e.params as { unevaluatedProperty: string }).unevaluatedProperty
       const parts = (e.parentSchema as { allOf?: Array<{ properties?: Record<string, unknown> }> }).allOf ?? []
-      return { path: [...path, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, parts.flatMap(p => Object.keys(p.properties ?? {})))}`, unknownKey: true }
+      return { path: [...path, key], at: 'key', message: `unknown key ${quoteKey(key)}${didYouMean(key, parts.flatMap(p => Object.keys(p.properties ?? {})))}`, unknownKey: true }
     }
     case 'required':
       return { path, at: 'key', message: `missing required key "${(e.params as { missingProperty: string }).missingProperty}"` }

@@ -1,11 +1,19 @@
 import { LineCounter, parseDocument, visit, isPair, isScalar, isSeq, type Document } from 'yaml'
 import { interpolate } from './interpolate.ts'
 import type { KeyPath } from './positions.ts'
+import { keysAsWritten } from './written-text.ts'
 
-/** The config's YAML document, read alike on the main thread and in the parse worker. */
+/** The config's YAML document, read alike on the main thread and in the parse worker; its keys as written. */
 export function readYaml (text: string): { doc: Document, lines: LineCounter } {
   const lines = new LineCounter()
-  return { doc: parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true }), lines }
+  const doc = parseDocument(withoutBom(text), { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  keysAsWritten(doc)
+  return { doc, lines }
+}
+
+/** The text without a leading byte order mark, which yaml would count as a column of line 1 (editors do not). */
+export function withoutBom (text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
 /** Replaces ${VAR}s in the document's values; what `at` makes of each value naming an unset variable or a malformed ${...}. */

@@ -1,7 +1,11 @@
 import { Worker } from 'node:worker_threads'
+import type { WrittenScalar } from './written-text.ts'
 
 // Run from the sources (.ts, a worker inherits the loader flags) or from the build (.js).
 const script = new URL(`./yaml-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)
+
+/** The config as plain data, and its numbers and booleans written otherwise than JavaScript would (writtenScalars). */
+interface OffThread { data: unknown, written: WrittenScalar[] }
 
 /**
  * The config text as plain data (${VAR}s replaced), parsed in a worker thread: the parse of a large
@@ -9,7 +13,7 @@ const script = new URL(`./yaml-worker.${import.meta.url.endsWith('.ts') ? 'ts' :
  * in flight for it. Undefined where the text has a problem, or the worker failed: the caller parses
  * on its own thread then, which reports every problem at its line.
  */
-export function plainDataOffThread (text: string, env: NodeJS.ProcessEnv): Promise<{ data: unknown } | undefined> {
+export function plainDataOffThread (text: string, env: NodeJS.ProcessEnv): Promise<OffThread | undefined> {
   return new Promise(resolve => {
     let worker: Worker
     try {
@@ -18,11 +22,11 @@ export function plainDataOffThread (text: string, env: NodeJS.ProcessEnv): Promi
       resolve(undefined)
       return
     }
-    const done = (result: { data: unknown } | undefined): void => {
+    const done = (result: OffThread | undefined): void => {
       resolve(result)
       void worker.terminate()
     }
-    worker.once('message', (result: { data: unknown } | undefined) => done(result))
+    worker.once('message', (result: OffThread | undefined) => done(result))
     worker.once('error', () => done(undefined))
     // A worker ended without an answer (terminated, out of memory).
     worker.once('exit', () => done(undefined))

@@ -1,13 +1,17 @@
 import type { LineCounter, YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
+import { withoutBom } from './yaml-document.ts'
+import { printableKey } from './positions.ts'
 
 /**
  * One issue for a YAML syntax mistake, however many errors the parser cascades into, placed where
  * the mistake is, with a hint when the cause is a common one: an unquoted ${VAR} inside { } or [ ],
  * a tab, a key indented differently from its siblings, a duplicated key, a second document.
  */
-export function syntaxIssue (errors: readonly YAMLError[], text: string, lines: LineCounter, file: string): ConfigIssue {
+export function syntaxIssue (errors: readonly YAMLError[], original: string, lines: LineCounter, file: string): ConfigIssue {
   const first = errors[0] as YAMLError
+  // The text readYaml parsed, which the errors' positions are in.
+  const text = withoutBom(original)
   const source = text.split('\n')
   const issue = (offset: number, message: string): ConfigIssue => ({ file, ...lines.linePos(offset), path: '', message })
   const lineStart = (line: number) => source.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0)
@@ -29,8 +33,10 @@ export function syntaxIssue (errors: readonly YAMLError[], text: string, lines: 
   }
 
   if (first.code === 'DUPLICATE_KEY') {
-    const key = /^["']?([^"':\s]+)/.exec(text.slice(first.pos[0]))?.[1] ?? '?'
-    return issue(first.pos[0], `key "${key}" appears twice in the same map: keep one`)
+    // After a key with no value, yaml places the error at that empty value, before the line break.
+    const start = first.pos[0] + (/^(?:\s|#.*)*/.exec(text.slice(first.pos[0]))?.[0].length ?? 0)
+    const key = /^["']?([^"':\s]+)/.exec(text.slice(start))?.[1] ?? '?'
+    return issue(start, `key "${printableKey(key)}" appears twice in the same map: keep one`)
   }
 
   if (first.code === 'BAD_INDENT' || first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Nested mappings')) {

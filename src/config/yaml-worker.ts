@@ -3,8 +3,9 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { readYaml, interpolateDocument } from './yaml-document.ts'
 import { toData } from './yaml-aliases.ts'
+import { writtenScalars } from './written-text.ts'
 
 const { text, env } = workerData as { text: string, env: NodeJS.ProcessEnv }
 const { doc, lines } = readYaml(text)
 const data = doc.errors.length === 0 && interpolateDocument(doc, env, () => true).length === 0 ? toData(doc, lines, '') : undefined
-parentPort?.postMessage(data !== undefined && 'data' in data ? data : undefined)
+parentPort?.postMessage(data !== undefined && 'data' in data ? { data: data.data, written: writtenScalars(doc) } : undefined)

@@ -17,6 +17,9 @@ export interface Matchable {
   readonly headers: ReadonlyArray<readonly [string, string]>
 }
 
+/** TRACE echoes the request, credentials included (cross-site tracing): answered only by a route whose methods name it. */
+export const refusesTrace = (method: string, route: Matchable): boolean => method === 'TRACE' && route.methods === undefined
+
 export interface RouteMatch<R> { route: R, params: Record<string, string> }
 
 /**

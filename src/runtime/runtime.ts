@@ -16,7 +16,7 @@ import { traceContext, traceparent } from '../proxy/trace-context.ts'
 import { isValidHost, normalizeHost, sameAuthority } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
 import { compilePathPattern, type PathPattern } from '../routing/path-pattern.ts'
-import { Router, type RouteMatch } from '../routing/router.ts'
+import { refusesTrace, Router, type RouteMatch } from '../routing/router.ts'
 import { Upstream, type UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
@@ -381,8 +381,7 @@ export class Runtime implements ExchangeOwner {
       const refused = upgradeRefusal(match.route.upgrades, req.headers.upgrade)
       if (refused !== undefined) { this.#reject(req, res, refused, id, path, false, match.route); return }
     }
-    // TRACE echoes the request, credentials included (cross-site tracing): only where a route asks for it.
-    if (req.method === 'TRACE' && match.route.methods === undefined) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path, false, match.route); return }
+    if (refusesTrace(req.method as string, match.route)) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path, false, match.route); return }
     this.#start(match, req, res, path, q === -1 ? '' : url.slice(q), id, upgrade)
   }
 

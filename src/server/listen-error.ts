@@ -4,8 +4,14 @@ export type ListenerKey = 'server.listen' | 'server.http2.h2c.listen' | 'server.
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'the address is already in use (another gateway, or another program, listens there)',
   EACCES: 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)',
-  EADDRNOTAVAIL: 'this machine has no such address'
+  EADDRNOTAVAIL: 'this machine has no such address',
+  // A host name, looked up before binding: one that does not resolve, or a DNS server that did not answer.
+  ENOTFOUND: 'no such host name (it does not resolve to an address)',
+  EAI_AGAIN: 'the host name could not be resolved now (DNS did not answer)'
 }
+
+/** The reasons that are the host's (the rest are the port's): which key to change. */
+export const HOST_REASONS: ReadonlySet<string> = new Set(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
 
 /** A listener could not bind: says where, why, and which key sets it. */
 export class ListenError extends Error {

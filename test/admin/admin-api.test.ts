@@ -159,5 +159,6 @@ t.test('an admin listener off loopback needs a token', async t => {
   t.type(err, ConfigError)
   t.match((err as ConfigError).issues, [{ path: 'admin.listen.host', line: 4, message: /reachable from other machines: set admin\.token/ }])
   await t.resolves(parseConfig(yaml.replace('0.0.0.0, port: 0 }\n', '0.0.0.0, port: 0 }\n  token: "0123456789abcdef"\n'), 'gw.yaml', {}))
-  await t.resolves(parseConfig(yaml.replace('0.0.0.0', '"[::1]"'), 'gw.yaml', {}))
+  // IPv6 loopback, written as listen takes it (brackets are refused: test/config-validation.test.ts).
+  await t.resolves(parseConfig(yaml.replace('0.0.0.0', '"::1"'), 'gw.yaml', {}))
 })

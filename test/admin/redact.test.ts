@@ -43,6 +43,20 @@ t.test('URLs anywhere in a string: any userinfo, secret-looking query values', a
   })
 })
 
+t.test('a string that is one URL: all up to its last @ is hidden, a password with an unencoded space, ? or / included (a valid store URL once showed it)', async t => {
+  t.same(redactSecrets({
+    a: 'redis://u:SEC RET@h:6379',
+    b: 'redis://us?er@h:6379/0',
+    c: 'https://u:SEC/RET@h/x',
+    d: 'http://h/@me'
+  }), {
+    a: 'redis://[redacted]@h:6379',
+    b: 'redis://[redacted]@h:6379/0',
+    c: 'https://[redacted]@h/x',
+    d: 'http://[redacted]@me'
+  }, 'an @ in the path hides more than the userinfo, never less')
+})
+
 t.test('a secret-ish word in a key hides strings, not the numbers and flags that only mention it', async t => {
   t.same(redactSecrets({
     'jwt-auth': { secret: 's-123', maxTokenBytes: 8192, hideCredentials: true, tokenCacheSize: 100 },

@@ -133,6 +133,30 @@ t.test('a reload quotes no secret of the file: mistyped target URLs, an error na
   t.notMatch(JSON.stringify(gw.logs.filter(l => l.msg?.toString().startsWith('config reload rejected'))), /SECRET|svc/, 'the rejection logged')
 })
 
+t.test('a reload hides a URL password holding ? # / @ : a space or non-ASCII: store and target URLs, in the answer, GET /config and the log', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const passwords = ['SEC?RET!', 'SEC#RET', 'SEC/RET', 'SEC RET', 'SEC@RET', 'SEC:RET', 'SËC✓RET', 'S?E#C/R@E:T w']
+  const stores = passwords.map((pw, i) => `  r${i}: { type: redis, url: "redis://user:${pw}@127.0.0.1:99999" }\n  q${i}: { type: redis, url: "redis://:${pw}@127.0.0.1:6379/0" }`)
+  await cf.write(gatewayYaml(Object.fromEntries(passwords.map((pw, i) => [`u${i}`, [`http://user:${pw}@127.0.0.1:3000`]])), route('api', '/api', 'u0'),
+    `stores:\n${stores.join('\n')}`))
+  const res = await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })
+  const body = await res.body.text()
+  t.equal(res.statusCode, 422)
+  const messages = (JSON.parse(body) as { issues: Array<{ message: string }> }).issues.map(i => i.message)
+  t.equal(messages.filter(m => m.startsWith('"http://[redacted]@127.0.0.1:3000" has a user or password')).length, passwords.length, 'every target named, hidden')
+  t.equal(messages.filter(m => m.startsWith('"redis://[redacted]@127.0.0.1:99999": port 99999 is out of range')).length, passwords.length, 'every store named, hidden')
+  t.notMatch(body, /SEC|RET|S\?E/, 'the answer')
+  const config = await (await request(`${gw.adminUrl}/config`)).body.text()
+  t.match(config, /"result":"invalid"/)
+  t.notMatch(config, /SEC|RET|S\?E/, 'GET /config')
+  const logged = JSON.stringify(gw.logs.filter(l => l.msg?.toString().startsWith('config reload rejected')))
+  t.match(logged, /redacted/)
+  t.notMatch(logged, /SEC|RET|S\?E/, 'the rejection logged')
+})
+
 t.test('listener addresses cannot change on reload', async t => {
   const a = await namedUpstream('a')
   const cf = await configFile(gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')))

@@ -1,12 +1,15 @@
-import { METHODS } from 'node:http'
+import { METHODS, type IncomingMessage } from 'node:http'
 import { Runtime } from '../../runtime/runtime.ts'
 import { createLogger } from '../../logging/logger.ts'
 import { TOKEN } from '../../config/names.ts'
 import { hostMatches, isValidHost, normalizeHost } from '../../routing/host-pattern.ts'
 import { normalizePath, routingForm } from '../../routing/normalize-path.ts'
+import { refusesTrace } from '../../routing/router.ts'
 import type { CompiledRoute } from '../../runtime/compile-route.ts'
 import { describeRoute } from '../../runtime/describe-route.ts'
 import { formatStep } from '../../plugins/describe-step.ts'
+import { GatewayError, type GatewayErrorKind } from '../../errors.ts'
+import { framingFault } from '../../proxy/request-framing.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 
 const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL|PATH
@@ -18,23 +21,28 @@ Shows the normalized path, the matching route, its plugins in the order they run
 upstream and path the request would be forwarded to; or, when nothing matches, why each
 route does not. With a bare PATH the host is the -H host header's, or none (only routes
 without match.host can match). Exits 0 when a route matches, 1 when none does or the
-gateway would answer 400 (a bad host, path or method), 2 for a METHOD or URL no client can send.`
+gateway would refuse the request (400 for a bad host, path or method, 405 for TRACE, 501
+for CONNECT), 2 for a METHOD or URL no client can send.`
 
-// An absolute URL, or a bare path (host, if any, from -H).
-const URL_RE = /^(?:(https?):\/\/([^/?#]*))?(\/[^?#]*|)(\?[^#]*)?/
+// An absolute URL (the scheme in any case, as the gateway reads it), or a bare path (host, if any, from -H).
+const URL_RE = /^(?:(https?):\/\/([^/?#]*))?(\/[^?#]*|)(\?[^#]*)?/i
 const METHOD_RE = new RegExp(TOKEN)
 // Node's HTTP parser takes only the methods it knows, as written (upper case): any other is a 400.
 const PARSED_METHODS = new Set(METHODS)
 // What no request line can carry (a space ends the target): a client sends them percent-encoded.
 // eslint-disable-next-line no-control-regex
 const UNSENDABLE_RE = /[\x00-\x20\x7f]/
+// What Node's HTTP parser refuses in a request target (400 bad_request, before the gateway sees it): raw UTF-8 is sent percent-encoded.
+const NOT_ASCII_RE = /[^\p{ASCII}]/u
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { options: { header: { type: 'string', short: 'H', multiple: true } }, positionals: 2 })
   if (typeof opts === 'number') return opts
   const [methodArg, urlArg] = opts.positionals
   const parts = urlArg === undefined ? null : URL_RE.exec(urlArg)
-  if (methodArg === undefined || parts === null || (parts[1] === undefined && parts[3] === '')) {
+  // Node hands a CONNECT, whatever its target (host:port), to the server's connect event: the gateway refuses it there.
+  const connect = methodArg === 'CONNECT' && urlArg !== undefined
+  if (methodArg === undefined || (!connect && (parts === null || (parts[1] === undefined && parts[3] === '')))) {
     console.error(`expected METHOD and an http(s) URL or a path starting with /\n\n${HELP}`)
     return 2
   }
@@ -44,24 +52,23 @@ export async function run (argv: string[]): Promise<number> {
   const headerArgs = (opts.values.header as string[] | undefined) ?? []
   const badHeader = headerArgs.find(h => h.indexOf(':') < 1)
   if (badHeader !== undefined) { console.error(`-H expects "name: value", got "${badHeader}"\n\n${HELP}`); return 2 }
-  const headers = Object.fromEntries(headerArgs.map(h => {
+  const fields = headerArgs.map(h => {
     const i = h.indexOf(':')
-    return [h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim()]
-  }))
+    return [h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim()] as const
+  })
+  const headers = Object.fromEntries(fields)
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
   const runtime = await Runtime.build(loaded, createLogger({ level: 'silent' }), { dryRun: true })
   try {
+    console.log(`${method} ${urlArg as string}`)
+    const refused = refusedBeforeRouting(method, urlArg as string, fields)
+    if (refused !== undefined) { console.log(`  → ${refused}`); return 1 }
+    if (parts === null) return 1 // a CONNECT's host:port, refused above
     const hostArg = parts[2] ?? headers.host ?? ''
     const host = normalizeHost(hostArg)
     const rawPath = parts[3] === '' ? '/' : parts[3] as string
     const query = parts[4] ?? ''
-    console.log(`${method} ${urlArg}`)
-    if (!PARSED_METHODS.has(method)) {
-      const upper = method.toUpperCase()
-      console.log(`  → 400 bad_request: "${method}" is not a method the gateway's HTTP parser knows${PARSED_METHODS.has(upper) ? ` (methods are case-sensitive: ${upper})` : ''}`)
-      return 1
-    }
     // As the gateway: a URL's authority, else the Host; none at all is for routes without match.host.
     if ((parts[2] !== undefined || headers.host !== undefined) && !isValidHost(hostArg)) {
       console.log(`  → 400 bad_host: "${hostArg}" is not a host name or [IPv6] address with an optional port`)
@@ -80,6 +87,10 @@ export async function run (argv: string[]): Promise<number> {
       return 1
     }
     const r = match.route
+    if (refusesTrace(method, r)) {
+      console.log(`  → ${answer(GatewayError.METHOD_NOT_ALLOWED, `route ${r.name} matches, but TRACE is answered only by a route whose match.methods names it`)}`)
+      return 1
+    }
     const target = r.upstream.targets[0]
     const hostHeader = r.host === 'target' ? target?.host : r.host === 'client' ? hostArg : r.host.value
     console.log(`  route            ${r.name} (routes[${r.index}] in ${loaded.file})`)
@@ -92,6 +103,29 @@ export async function run (argv: string[]): Promise<number> {
     await runtime.dispose()
   }
 }
+
+/**
+ * What the gateway answers before routing, in its order: Node's parser (a method it does not know,
+ * a target with raw non-ASCII bytes), CONNECT, then the gateway's framing checks (two Host fields,
+ * a transfer coding it does not implement), with its own functions.
+ */
+function refusedBeforeRouting (method: string, url: string, fields: ReadonlyArray<readonly [string, string]>): string | undefined {
+  if (!PARSED_METHODS.has(method)) {
+    const upper = method.toUpperCase()
+    return `400 bad_request: "${method}" is not a method the gateway's HTTP parser knows${PARSED_METHODS.has(upper) ? ` (methods are case-sensitive: ${upper})` : ''}`
+  }
+  if (NOT_ASCII_RE.test(url)) return `400 bad_request: the gateway's HTTP parser refuses bytes outside ASCII in the request target: percent-encode them (${url.replace(/[^\p{ASCII}]+/gu, encodeURIComponent)})`
+  if (method === 'CONNECT') return answer(GatewayError.CONNECT_REFUSED)
+  const joined: Record<string, string> = {}
+  for (const [name, value] of fields) joined[name] = joined[name] === undefined ? value : `${joined[name]}, ${value}`
+  // As Node hands it over: the target without a fragment (a client does not send it), the fields as sent.
+  const request = { url: url.replace(/#.*/, ''), headers: joined, rawHeaders: fields.flat(), httpVersionMajor: 1, httpVersionMinor: 1 }
+  const fault = framingFault(request as unknown as IncomingMessage)
+  return fault === undefined ? undefined : answer(fault.error)
+}
+
+/** The gateway's answer as a line: its status, code and message (or what explains it here). */
+const answer = (error: GatewayErrorKind, why: string = error.message): string => `${error.status} ${error.code}: ${why}`
 
 function whyNot (r: CompiledRoute, host: string, method: string, path: string, headers: Record<string, string>): string {
   if (r.hosts.length > 0 && !r.hosts.some(h => hostMatches(h, host))) return `host "${host}" is not ${describeRoute(r).hosts.join(' or ')}`

@@ -42,18 +42,30 @@ function accepts (url: string): Promise<boolean> {
   })
 }
 
+/** The state file's content, if it is one `portcullis start` writes: JSON with the URLs of its listeners. */
+function stateOf (text: string): StateFile | undefined {
+  let state: unknown
+  try { state = JSON.parse(text) } catch { return undefined }
+  if (typeof state !== 'object' || state === null) return undefined
+  const { url, adminUrl } = state as Partial<Record<keyof StateFile, unknown>>
+  const isUrl = (u: unknown) => typeof u === 'string' && URL.canParse(u)
+  return isUrl(url) && (adminUrl === undefined || isUrl(adminUrl)) ? state as StateFile : undefined
+}
+
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { config: false })
   if (typeof opts === 'number') return opts
   const file = process.env.PORTCULLIS_STATE_FILE
   if (file === undefined || file === '') { console.error('PORTCULLIS_STATE_FILE is not set'); return 1 }
-  let state: StateFile
+  let text: string
   try {
-    state = JSON.parse(readFileSync(file, 'utf8')) as StateFile
+    text = readFileSync(file, 'utf8')
   } catch {
     console.error(`${file}: no gateway has started`)
     return 1
   }
+  const state = stateOf(text)
+  if (state === undefined) { console.error(`${file}: not a state file "portcullis start" writes (is PORTCULLIS_STATE_FILE another file?)`); return 1 }
   if (state.adminUrl !== undefined) {
     if (await healthz(state.adminUrl)) return 0
     console.error(`the gateway's admin listener at ${state.adminUrl} (pid ${state.pid}) did not answer /healthz with 200 within ${TIMEOUT_MS} ms`)

@@ -16,6 +16,12 @@ and prints how to load it (loadPlugins) and how to run its test.`
 
 const NAME_RE = /^[a-z][a-z0-9-]*$/
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
+// What keeps the folder from being written, said as a user fixes it (the rest in Node's words).
+const WRITE_ERRORS: Record<string, string> = {
+  ENOTDIR: 'a part of that path is a file, not a folder (check --dir)',
+  EACCES: 'permission denied',
+  EROFS: 'the file system is read-only'
+}
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { options: { dir: { type: 'string', default: 'plugins' } }, positionals: 2, config: false })
@@ -28,8 +34,15 @@ export async function run (argv: string[]): Promise<number> {
   const dirArg = opts.values.dir as string
   const dir = resolve(dirArg, name)
   if (existsSync(dir)) { console.error(`${dir} already exists: nothing written`); return 1 }
-  await mkdir(dir, { recursive: true })
-  for (const [file, text] of Object.entries(pluginFiles(name))) await writeFile(join(dir, file), text)
+  try {
+    await mkdir(dir, { recursive: true })
+    for (const [file, text] of Object.entries(pluginFiles(name))) await writeFile(join(dir, file), text)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === undefined) throw err
+    console.error(`cannot write ${dir}: ${WRITE_ERRORS[code] ?? (err as Error).message}`)
+    return 1
+  }
   // An absolute --dir stays absolute; a relative one is written as seen from here.
   const entry = isAbsolute(dirArg) ? join(dir, 'index.ts') : relative('.', join(dir, 'index.ts'))
   console.log(`wrote ${dir}: index.ts, schema.ts, ${name}.test.ts

@@ -6,7 +6,7 @@ import { startPrimary } from '../../workers/primary.ts'
 import { workerCount } from '../../workers/worker-count.ts'
 import { runWorker } from '../../workers/worker.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
-import { ListenError } from '../../server/listen-error.ts'
+import { HOST_REASONS, ListenError } from '../../server/listen-error.ts'
 import { PluginSetupError } from '../../plugins/setup-error.ts'
 import { writeStateFile } from '../../server/state-file.ts'
 import { variableOf } from '../../config/key-variable.ts'
@@ -51,7 +51,7 @@ export async function run (argv: string[]): Promise<number> {
 /** One line: what failed, and the key (or the variable that sets it) to change. */
 export function listenAdvice (err: ListenError, file: string): string {
   const [section] = err.key.split('.') as [string]
-  const key = err.reason === 'EADDRNOTAVAIL' ? 'host' : 'port'
+  const key = HOST_REASONS.has(err.reason) ? 'host' : 'port'
   const variable = variableOf(file, [section, 'listen', key])
   return `${err.message}. Change ${err.key}.${key} in ${file}${variable === undefined ? '' : ` (or set ${variable})`}.`
 }
