@@ -25,6 +25,8 @@ export interface RedisStoreEvents {
   state (store: RedisStore, state: StoreSnapshot['state'], error: string | null): void
   failed (store: RedisStore): void
   command (store: RedisStore, seconds: number): void
+  /** A standalone server answered READONLY (a replica): once, and again after REPLICA_NOTICE_MS without one. */
+  replica? (store: RedisStore): void
 }
 
 type Client = Redis | Cluster
@@ -58,14 +60,19 @@ type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unk
  * Moves a tag's set (KEYS[1]) into its purge set (KEYS[2], same hash tag: same slot) and returns
  * the purge set's members. Entries set with the tag while a purge deletes these go to a new tag set,
  * which the purge leaves alone; members a failed purge left are taken by the next one. The purge
- * set lives as long as the longer-lived of the two (PTTL -1: no expiry, as SUNIONSTORE leaves it).
+ * set lives as long as the longer-lived of the two (PTTL -1: no expiry). Only commands Redis runs
+ * under maxmemory (RENAME, SMOVE, PERSIST, PEXPIRE; not SUNIONSTORE): a purge frees memory, it
+ * must work when the server refuses writes that would take more.
  */
 const TAKE_TAG_LUA = `local kept, taken = redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[1])
-if taken ~= -2 then
-  redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
-  redis.call('DEL', KEYS[1])
-  if kept ~= -1 and taken ~= -1 then redis.call('PEXPIRE', KEYS[2], math.max(kept, taken)) end
+if taken == -2 then return redis.call('SMEMBERS', KEYS[2]) end
+if kept == -2 then
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  return redis.call('SMEMBERS', KEYS[2])
 end
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do redis.call('SMOVE', KEYS[1], KEYS[2], member) end
+if taken == -1 then redis.call('PERSIST', KEYS[2])
+elseif kept ~= -1 then redis.call('PEXPIRE', KEYS[2], math.max(kept, taken)) end
 return redis.call('SMEMBERS', KEYS[2])`
 
 type TakeTagCaller = (tagKey: string, purgeKey: string) => Promise<string[]>
@@ -88,6 +95,15 @@ const backoff = (times: number) => Math.min(100 * 2 ** Math.min(times - 1, 5), 2
 const STALL_CALLS = 3
 const STALL_MS = 1_000
 
+/**
+ * The store's own reconnects to the same server (a stalled connection, a standalone server answering
+ * READONLY) at most this often: not in a loop while the server stays frozen or a replica.
+ */
+const RECONNECT_EVERY_MS = 5_000
+
+/** A replica is reported again only after this long without a READONLY reply: once, not per write. */
+const REPLICA_NOTICE_MS = 60_000
+
 /** Error replies that mean the server cannot serve now; any other reply error is an answer (a script's or a caller's error). */
 const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|LOADING) /
 
@@ -100,6 +116,7 @@ export class RedisStore implements OwnedStore {
   readonly name: string
   readonly type = 'redis' as const
   readonly cluster: boolean
+  readonly #sentinel: boolean
   readonly commandTimeout: number
   readonly keySpace: string
   readonly #client: Client
@@ -108,15 +125,23 @@ export class RedisStore implements OwnedStore {
   readonly #scripts = new Map<string, { lua: string, calls: ScriptBatches }>()
   #state: StoreSnapshot['state'] = 'connecting'
   #since = new Date().toISOString()
+  /** Why the store is down, or will be (what "store is down" logs). */
   #lastError: string | null = null
+  /** The error of the last call failed while up, whatever it was (lastError while up). */
+  #lastFailed: string | null = null
   #closed = false
   /** Calls failed in a row for want of a server (see STALL_CALLS), and since when (performance.now()). */
   #failing = 0
   #failingSince = 0
   /** Down for failing calls while connected: up again when a call is answered. */
   #stalled = false
-  /** A failover or a READONLY reply made the client reconnect: until the connection closes, later ones need not. */
+  /** The store dropped its connection (see #reconnect): until it closes, later reasons need not. */
   #reconnecting = false
+  /** That reconnect leaves the store up (a standalone replica's: its reads are answered). */
+  #reconnectingUp = false
+  /** When the store last dropped its connection, and last got a READONLY reply (performance.now()). */
+  #reconnectedAt = -Infinity
+  #readOnlyAt = -Infinity
   /** Sentinel: subscribers to each sentinel's failover announcements. */
   readonly #watchers: Redis[] = []
   readonly #settled: Promise<void>
@@ -125,6 +150,7 @@ export class RedisStore implements OwnedStore {
     this.name = name
     this.#prefix = s.keyPrefix
     this.cluster = s.cluster !== undefined
+    this.#sentinel = s.sentinels !== undefined
     this.commandTimeout = s.commandTimeout
     this.keySpace = redisKeySpace(s)
     this.#events = events
@@ -140,8 +166,8 @@ export class RedisStore implements OwnedStore {
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       retryStrategy: backoff,
-      // Sentinel: follow the primary through a failover; a READONLY reply means it moved.
-      reconnectOnError: err => err.message.startsWith('READONLY')
+      // Sentinel: follow the primary through a failover; a READONLY reply means it moved. (Standalone: see #readOnly.)
+      reconnectOnError: s.url === undefined ? err => err.message.startsWith('READONLY') : null
     }
     if (s.cluster !== undefined) {
       const clusterOptions: ClusterOptions = { redisOptions: { ...options, db: undefined }, enableOfflineQueue: false, clusterRetryStrategy: backoff, slotsRefreshTimeout: s.connectTimeout }
@@ -178,9 +204,10 @@ export class RedisStore implements OwnedStore {
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
     // A server killed outright may close the connection with no error event: say so rather than null.
     this.#client.on('close', () => {
+      const staysUp = this.#reconnectingUp
       this.#stalled = false
-      this.#reconnecting = false
-      if (!this.#closed) this.#set('down', this.#lastError ??= 'connection closed')
+      this.#reconnecting = this.#reconnectingUp = false
+      if (!this.#closed && !staysUp) this.#set('down', this.#lastError ??= 'connection closed')
     })
   }
 
@@ -262,7 +289,7 @@ export class RedisStore implements OwnedStore {
   settled (): Promise<void> { return this.#settled }
 
   snapshot (): StoreSnapshot {
-    return { name: this.name, type: 'redis', state: this.#state, since: this.#since, lastError: this.#lastError }
+    return { name: this.name, type: 'redis', state: this.#state, since: this.#since, lastError: this.#state === 'up' ? this.#lastFailed : this.#lastError }
   }
 
   async close (): Promise<void> {
@@ -332,6 +359,7 @@ export class RedisStore implements OwnedStore {
       // While disconnected, the connection's error says more than "stream isn't writeable";
       // during a reconnect of the store's own, its reason does; an answer (WRONGTYPE) is no reason to be down.
       if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
+      if (this.#state === 'up') this.#lastFailed = e.message
       if (unavailable) this.#unanswered(e)
       else if (this.#failing !== 0) this.#answered()
       this.#events.failed(this)
@@ -348,24 +376,50 @@ export class RedisStore implements OwnedStore {
     this.#set('up', null)
   }
 
-  /** A call failed for want of a server: enough of them in a row over long enough, the store is down. */
+  /**
+   * A call failed for want of a server: enough of them in a row over long enough, the store is down.
+   * Unanswered (timeouts, not a server's refusal), the connection is dropped then: one that a
+   * partition or a host gone without a reset left open would otherwise be kept by the kernel for
+   * many minutes, each timed-out command held on it.
+   */
   #unanswered (err: Error): void {
-    // The primary was demoted. ioredis reconnects on a command's own READONLY reply
-    // (reconnectOnError), not on one inside a script batch's reply array.
-    if (err.message.startsWith('READONLY')) this.#reconnect()
     const now = performance.now()
+    if (err.message.startsWith('READONLY')) this.#readOnly(now)
     if (this.#failing++ === 0) this.#failingSince = now
-    else if (this.#state === 'up' && this.#failing >= STALL_CALLS && now - this.#failingSince >= STALL_MS) {
-      this.#stalled = true
-      this.#set('down', this.#lastError)
+    else if (this.#failing >= STALL_CALLS && now - this.#failingSince >= STALL_MS) {
+      if (this.#state === 'up') {
+        this.#stalled = true
+        this.#set('down', this.#lastError)
+      }
+      if (this.#stalled && !(err instanceof (ioredis().ReplyError as ErrorConstructor)) && now - this.#reconnectedAt >= RECONNECT_EVERY_MS) this.#reconnect()
     }
   }
 
-  /** Reconnects once (a failover, a demoted primary): a connection to Sentinel asks the sentinels for the primary again. */
-  #reconnect (): void {
+  /**
+   * A READONLY reply: the server is a replica. Sentinel: the primary was demoted, the sentinels name
+   * the new one (ioredis reconnects on a command's own READONLY reply, not on one inside a script
+   * batch's reply array). A standalone URL may name a primary that moved (a DNS name after a failover):
+   * reconnected to now and then, the store staying up (a replica answers reads), and reported.
+   */
+  #readOnly (now: number): void {
+    if (this.#sentinel) this.#reconnect()
+    if (this.#sentinel || this.cluster) return
+    if (now - this.#readOnlyAt >= REPLICA_NOTICE_MS) this.#events.replica?.(this)
+    this.#readOnlyAt = now
+    if (now - this.#reconnectedAt >= RECONNECT_EVERY_MS) this.#reconnect(true)
+  }
+
+  /**
+   * Drops the connection for a new one (with Sentinel: to the primary the sentinels name then). Destroyed,
+   * not ended: a peer that no longer answers would hold it, and the commands queued on it, for
+   * ioredis's disconnectTimeout; they fail at once (maxRetriesPerRequest 0).
+   */
+  #reconnect (staysUp = false): void {
     if (this.cluster || this.#reconnecting || this.#client.status !== 'ready') return
     this.#reconnecting = true
-    this.#client.disconnect(true)
+    this.#reconnectingUp = staysUp
+    this.#reconnectedAt = performance.now()
+    ;(this.#client as Redis).stream.destroy()
   }
 
 
@@ -373,7 +427,7 @@ export class RedisStore implements OwnedStore {
     if (state === this.#state) return
     this.#state = state
     // lastError tells why the store is not up, or which calls failed since it is: not an outage since over.
-    if (state === 'up') this.#lastError = null
+    if (state === 'up') this.#lastError = this.#lastFailed = null
     this.#since = new Date().toISOString()
     this.#events.state(this, state, error)
   }

@@ -43,6 +43,7 @@ export class StoreRegistry {
         else if (state === 'up') log.info({ store: store.name }, 'store is up')
       },
       failed: store => metrics?.storeErrors.inc({ store: store.name }),
+      replica: store => log.warn({ store: store.name }, 'store\'s server is a read-only replica (READONLY): writes fail; reconnecting at most every 5 s in case its address now names a primary'),
       command: (store, seconds) => metrics?.storeCommandDuration.series(store.name).observe(seconds)
     }
     metrics?.watchStores(() => this.snapshot())
