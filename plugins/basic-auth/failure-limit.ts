@@ -1,9 +1,11 @@
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { defineScript, type GatewayRequest, type LocalData, type Store } from '../../src/index.ts'
+import { defineScript, StoreError, type GatewayRequest, type LocalData, type Store } from '../../src/index.ts'
 import { addressKey } from '../shared/address-key.ts'
 import type { Outcome } from '../shared/auth/authenticator.ts'
 import { fail, type AuthFailure } from '../shared/auth/failure.ts'
+import { serverClock, type ServerClock } from '../shared/server-clock.ts'
+import { StoreErrorLog } from '../shared/store-errors.ts'
 
 const TOO_MANY = fail(429, 'too_many_failures', 'too_many_failures', 'too many failed password checks from this address; try again later')
 
@@ -13,7 +15,10 @@ const V6_PREFIX = 64
 /** Addresses known to be at their limit, remembered without a store call. */
 const MAX_BLOCKED = 10_000
 
-const LOG_EVERY_MS = 10_000
+/** The first value of the answer to a take run after its deadline. */
+const LATE = -1
+/** What a take the store ran after the gateway gave up on it fails with (it counted nothing). */
+const LATE_ERROR = new StoreError('STORE_UNAVAILABLE', 'the store ran the failure count after commandTimeout: nothing counted')
 
 /** An address's failures in its window, as the memory store keeps them (updated in place). */
 class Failures {
@@ -24,26 +29,36 @@ class Failures {
 }
 
 /**
- * KEYS[1]: an address's count. ARGV: `+` (take one failure), limit, window ms; or `-` (give one back).
- * `+` returns [1, ms left in the window, count] when taken, [0, ms left] when the address is at its
- * limit: nothing is counted then, so the window is not pushed on. The window starts at the first
- * failure (the key's expiry, so no clock is compared between instances). `-` returns [1, 0].
+ * KEYS[1]: an address's count. ARGV: `+` (take one failure), limit, window ms, then optionally a
+ * deadline (ms on the server's clock: see ServerClock); or `-` (give one back).
+ * `+` returns [1, ms left in the window, count, now] when taken, [0, ms left, 0, now] when the
+ * address is at its limit: nothing is counted then, so the window is not pushed on; [LATE, 0, 0, now]
+ * when run after its deadline: the gateway gave up on it and checked the password as without a
+ * limit, so it counts nothing (nobody would give it back). `now`: the server's clock (TIME). The
+ * window starts at the first failure (the key's expiry, so no clock is compared between instances).
+ * `-` returns [1, 0]; it has no deadline: it is sent only for a take answered in time, which it
+ * must undo whenever it runs.
  */
 const LUA = `
-local c = tonumber(redis.call('GET', KEYS[1]) or '0')
 if ARGV[1] == '-' then
-  if c > 0 then redis.call('DECR', KEYS[1]) end
+  if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
   return {1, 0}
 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = tonumber(ARGV[4])
+if deadline and now > deadline then return {-1, 0, 0, now} end
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
 if c == 0 then
   redis.call('SET', KEYS[1], 1, 'PX', ARGV[3])
-  return {1, tonumber(ARGV[3]), 1}
+  return {1, tonumber(ARGV[3]), 1, now}
 end
-if c >= tonumber(ARGV[2]) then return {0, redis.call('PTTL', KEYS[1])} end
-return {1, redis.call('PTTL', KEYS[1]), redis.call('INCR', KEYS[1])}
+if c >= tonumber(ARGV[2]) then return {0, redis.call('PTTL', KEYS[1]), 0, now} end
+return {1, redis.call('PTTL', KEYS[1]), redis.call('INCR', KEYS[1]), now}
 `
 
 const GIVEN_BACK = [1, 0]
+const GIVE_BACK = ['-']
 
 function local (data: LocalData, keys: readonly string[], args: readonly string[], now: number): number[] {
   const key = keys[0] as string
@@ -54,14 +69,15 @@ function local (data: LocalData, keys: readonly string[], args: readonly string[
     if (failures !== undefined) failures.count--
     return GIVEN_BACK
   }
+  if (args.length > 3 && now > Number(args[3])) return [LATE, 0, 0, now]
   if (failures === undefined) {
     const window = Number(args[2])
     data.set(key, new Failures(now + window), window)
-    return [1, window, 1]
+    return [1, window, 1, now]
   }
-  if (failures.count >= Number(args[1])) return [0, failures.until - now]
+  if (failures.count >= Number(args[1])) return [0, failures.until - now, 0, now]
   failures.count++
-  return [1, failures.until - now, failures.count]
+  return [1, failures.until - now, failures.count, now]
 }
 
 const failuresScript = defineScript<number[]>({ name: 'basic-auth-failures', lua: LUA, local })
@@ -80,6 +96,9 @@ export interface FailureLimitSettings {
  * before it runs, in one atomic store call, so that concurrent guesses cannot all pass a count read
  * before any of them failed; a check that does not fail gives it back. While the store fails,
  * passwords are checked as without a limit (logged, and counted by the store's error metric).
+ * On Redis, a take carries the server time after which the gateway has given up on it
+ * (commandTimeout, see ServerClock): one Redis runs later (queued behind a pause or a slow command)
+ * counts nothing, as its check was not limited and nothing gives it back.
  */
 export class FailureLimit {
   readonly #store: Store
@@ -87,7 +106,10 @@ export class FailureLimit {
   readonly #limit: number
   readonly #take: readonly string[]
   readonly #counts: (outcome: Outcome) => boolean
-  readonly #log: Logger
+  readonly #errors: StoreErrorLog
+  /** Redis stores: the server's clock, for the takes' deadlines. */
+  readonly #clock: ServerClock | undefined
+  readonly #timeoutMs: number
   /**
    * Addresses at their limit, until when (performance.now()), known from the store's answers (a
    * refusal, or the failure that reached the limit): their pairs that checked out before are refused
@@ -95,8 +117,6 @@ export class FailureLimit {
    * end a block earlier than remembered. The time counts from when the call was made.
    */
   readonly #blocked = new LRUCache<string, number>({ max: MAX_BLOCKED })
-  #loggedAt = -Infinity
-  #unlogged = 0
 
   constructor (store: Store, settings: FailureLimitSettings, log: Logger) {
     this.#store = store
@@ -105,7 +125,10 @@ export class FailureLimit {
     this.#limit = settings.limit
     this.#take = ['+', String(settings.limit), String(settings.windowMs)]
     this.#counts = settings.counts
-    this.#log = log
+    this.#errors = new StoreErrorLog(log, { store: store.name },
+      `basic-auth: store "${store.name}" failed; failed password checks are not counted nor limited while it does`)
+    this.#timeoutMs = store.commandTimeout ?? 0
+    this.#clock = store.commandTimeout === undefined ? undefined : serverClock(store)
   }
 
   /** For a pair that checked out before: the 429 when its address is known to be at its limit. Synchronous; nothing to do while no address is. */
@@ -122,17 +145,18 @@ export class FailureLimit {
     const store = this.#store
     const sentAt = performance.now()
     if (store.runNow === undefined) {
-      return store.run(failuresScript, [key], this.#take).then(taken => this.#taken(address, key, taken, sentAt, check), (err: unknown) => {
-        this.#failed(err)
-        return check()
-      })
+      const clock = this.#clock
+      const deadline = clock === undefined ? 0 : clock.deadline(sentAt, this.#timeoutMs)
+      return store.run(failuresScript, [key], deadline === 0 ? this.#take : [...this.#take, deadline]).then(taken => {
+        clock?.observe(sentAt, taken[3] as number)
+        return this.#taken(address, key, taken, sentAt, check)
+      }, (err: unknown) => this.#unlimited(err, check))
     }
     let taken: number[]
     try {
       taken = store.runNow(failuresScript, [key], this.#take)
     } catch (err) {
-      this.#failed(err)
-      return check()
+      return this.#unlimited(err, check)
     }
     return this.#taken(address, key, taken, sentAt, check)
   }
@@ -147,6 +171,7 @@ export class FailureLimit {
   }
 
   #taken (address: string, key: string, taken: readonly number[], sentAt: number, check: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+    if (taken[0] === LATE) return this.#unlimited(LATE_ERROR, check)
     const ms = taken[1] as number
     if (taken[0] === 0) {
       this.#blocked.set(address, sentAt + ms)
@@ -158,7 +183,12 @@ export class FailureLimit {
     return outcome instanceof Promise ? outcome.then(o => this.#settled(address, key, last, o)) : this.#settled(address, key, last, outcome)
   }
 
-  /** A failure is kept (the address blocked if it was the last one); any other outcome (a right password, or no check run: the queue full, the client gone) gives it back. */
+  /**
+   * A failure is kept (the address blocked if it was the last one); any other outcome (a right
+   * password, or no check run: the queue full, the client gone) gives it back. A give-back that
+   * times out still runs when Redis gets to it; one never sent (the connection lost meanwhile)
+   * leaves the failure counted until the window ends.
+   */
   #settled (address: string, key: string, blockedUntil: number, outcome: Outcome): Outcome {
     if (this.#counts(outcome)) {
       if (blockedUntil > 0) this.#blocked.set(address, blockedUntil)
@@ -166,9 +196,9 @@ export class FailureLimit {
     }
     const store = this.#store
     if (store.runNow === undefined) {
-      store.run(failuresScript, [key], ['-']).catch((err: unknown) => { this.#failed(err) })
+      store.run(failuresScript, [key], GIVE_BACK).catch((err: unknown) => { this.#errors.report(err) })
     } else {
-      try { store.runNow(failuresScript, [key], ['-']) } catch (err) { this.#failed(err) }
+      try { store.runNow(failuresScript, [key], GIVE_BACK) } catch (err) { this.#errors.report(err) }
     }
     return outcome
   }
@@ -177,13 +207,9 @@ export class FailureLimit {
     return { ...TOO_MANY, retryAfter: Math.max(1, Math.ceil(ms / 1000)) }
   }
 
-  /** Logged at most once per 10 s, with how many failed since the last line: while Redis is down every attempt fails. */
-  #failed (err: unknown, now = performance.now()): void {
-    this.#unlogged++
-    if (now - this.#loggedAt < LOG_EVERY_MS) return
-    this.#log.warn({ store: this.#store.name, error: (err as Error).message, failures: this.#unlogged },
-      `basic-auth: store "${this.#store.name}" failed; failed password checks are not counted nor limited while it does (logged at most every 10s)`)
-    this.#loggedAt = now
-    this.#unlogged = 0
+  /** The store failed (or ran the take too late): the password is checked as without a limit, nothing counted. */
+  #unlimited (err: unknown, check: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+    this.#errors.report(err)
+    return check()
   }
 }

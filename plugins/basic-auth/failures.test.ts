@@ -138,3 +138,30 @@ t.test('in Redis: shared by two gateways; Redis down, passwords are checked as w
   t.ok(await metricValue(one.adminUrl as string, 'portcullis_store_errors_total{store="shared"}') > errorsBefore, 'counted as the store\'s errors')
   t.equal((await call(one, '/shared', '203.0.113.20', basic('grace', RIGHT))).status, 429, 'an address the store said is at its limit stays refused until its window ends')
 })
+
+t.test('in Redis: a take Redis runs after commandTimeout (CLIENT PAUSE) counts nothing: right passwords never lock an address out', async t => {
+  const redis = await RedisProcess.start()
+  t.teardown(() => redis.stop())
+  // commandTimeout: the default, 100 ms.
+  const yaml = config('  - { name: paused, match: { path: /paused }, upstream: up, plugins: { basic-auth: { failures: { limit: 3, window: 1m, store: shared } } } }\n',
+    `stores:\n  shared: { type: redis, url: "${redis.url}" }\n`)
+  const gw = await startGateway(yaml, { admin: true })
+  t.teardown(() => gw.close())
+  const from = '203.0.113.50'
+  // Answered in time: the gateway learns where Redis's clock stands, which the takes' deadlines need.
+  t.equal((await call(gw, '/paused', '203.0.113.51', basic('alice', RIGHT))).status, 200)
+  const errors = () => metricValue(gw.adminUrl as string, 'portcullis_store_errors_total{store="shared"}')
+  const errorsBefore = await errors()
+
+  // Each user's first login: a real check, its take sent to Redis, which holds it until the pause ends.
+  await redis.cli('CLIENT', 'PAUSE', '1000', 'ALL')
+  t.same(await statuses(gw, '/paused', from, [basic('bob', RIGHT), basic('carol', RIGHT), basic('dave', RIGHT)]), [200, 200, 200], 'checked as without a limit')
+  t.equal(await errors() - errorsBefore, 3, 'each take timed out within the pause')
+  // Answered once the pause ends. The late takes are queued on the gateway's connection, so they
+  // have run when its next calls are answered.
+  await redis.cli('PING')
+  t.same(await statuses(gw, '/paused', from, [basic('erin', RIGHT), basic('frank', RIGHT), ...wrong(4)]), [200, 200, 401, 401, 401, 429],
+    'the late takes counted nothing: the whole limit is left')
+  t.equal(await redis.cli('GET', 'pc:basic-auth:failures:60000:203.0.113.50'), '3', 'only the wrong passwords counted')
+  t.match(gw.logs.find(l => typeof l.msg === 'string' && l.msg.startsWith('basic-auth: store')), { level: 40, store: 'shared', failures: 1 }, 'the timeouts logged once')
+})

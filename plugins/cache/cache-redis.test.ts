@@ -24,6 +24,8 @@ async function gateway (t: Test): Promise<TestGateway> {
   return gw
 }
 
+const INVALIDATION_FAILED = 'cache: store "shared" failed an invalidation by an unsafe request; the URLs are served from the cache until a retry (every second) goes through (logged at most every 10s)'
+
 const get = async (gw: TestGateway, path: string, method = 'GET') => {
   // Both gateways serve one public host name (the Host is part of the key).
   const res = await request(`${gw.url}${path}`, { method: method as 'GET', headers: { host: 'api.example.com' } })
@@ -62,7 +64,7 @@ t.test('the cache on a Redis store', async t => {
     t.equal(again.status, 200)
     const deleted = await get(a, '/outage', 'DELETE')
     t.equal(deleted.status, 200, 'an unsafe request is answered though its invalidation fails')
-    t.match(await waitForLog(a.logs, { msg: 'cache invalidation failed' }), { level: 20, err: { message: /\S/ } })
+    t.match(await waitForLog(a.logs, { msg: INVALIDATION_FAILED }), { level: 40, store: 'shared', error: /\S/, failures: 1 })
     const metrics = await (await request(`${a.adminUrl as string}/metrics`)).body.text()
     t.match(metrics, /portcullis_cache_requests_total\{route="r",result="bypass"\} [1-9]/)
     const purge = await request(`${a.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"all":true}' })
@@ -230,4 +232,38 @@ t.test('Redis down: a request counted once (bypass), only-if-cached answered 504
   t.same([await count('bypass'), await count('miss'), await count('collapsed')], [3, 0, 9])
   t.equal(seen.filter(u => u === '/hot').length, 1)
   t.match((await get(gw, '/hot')).body, '/hot #3', 'nothing was stored')
+})
+
+t.test('an invalidation the store failed (Redis stopped: SIGSTOP) is counted, warned, and done once Redis answers again', async t => {
+  const gw = await startGateway(sharedStoreConfig(redis.url, up.url, 'invalidate-test:').replace('commandTimeout: 2s', 'commandTimeout: 300ms'))
+  t.teardown(() => gw.close())
+  t.ok(await storeUp(gw.adminUrl as string))
+  const failures = () => metricValue(gw.adminUrl as string, 'portcullis_cache_invalidation_failures_total{route="r"}')
+  const stored = (await get(gw, '/changing')).body
+  await entryStored(redis, 'invalidate-test:')
+  t.match(await get(gw, '/changing'), { status_: /^Portcullis; hit/, body: stored })
+
+  const pid = redis.pid as number
+  process.kill(pid, 'SIGSTOP')
+  let stopped = true
+  const resume = () => { if (stopped) { stopped = false; process.kill(pid, 'SIGCONT') } }
+  t.teardown(resume)
+  const posted = await get(gw, '/changing', 'POST')
+  t.equal(posted.status, 200, 'answered though its invalidation failed (after commandTimeout)')
+  t.equal(await failures(), 1, 'counted')
+  t.match(await waitForLog(gw.logs, { msg: INVALIDATION_FAILED }), { level: 40, store: 'shared', error: /\S/, failures: 1 }, 'warned')
+  await get(gw, '/changing', 'PUT')
+  t.equal(await failures(), 2)
+  t.equal(gw.logs.filter(l => l.msg === INVALIDATION_FAILED).length, 1, 'one line per 10 s')
+
+  resume()
+  // Retried every second: the old body is served until then, not for its whole max-age.
+  let after = await get(gw, '/changing')
+  for (let i = 0; i < 100 && /hit/.test(after.status_); i++) {
+    await new Promise(resolve => setTimeout(resolve, 50))
+    after = await get(gw, '/changing')
+  }
+  t.match(after.status_, /fwd=uri-miss/, 'invalidated once Redis answered again')
+  t.not(after.body, stored, 'the upstream\'s new answer')
+  t.equal(await failures(), 2, 'the retry is no new failure')
 })

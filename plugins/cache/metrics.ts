@@ -7,6 +7,8 @@ export type Result = typeof RESULTS[number]
 export interface CacheMetrics {
   readonly requests: Readonly<Record<Result, { inc (): void }>>
   readonly storedBytes: { inc (n: number): void }
+  /** Invalidations by unsafe requests that a store failure stopped (retried: see RouteCache). */
+  readonly invalidationFailures: { inc (): void }
 }
 
 /** The requests counter: one per gateway, the same object for each of its configs (PluginMetrics keeps metrics across reloads). */
@@ -23,8 +25,14 @@ export function cacheMetrics (metrics: PluginMetrics, route: string, store: stri
     help: 'Bytes of responses (head and body) the cache wrote, by store.',
     labelNames: ['store']
   })
+  const invalidationFailures = metrics.counter({
+    name: 'portcullis_cache_invalidation_failures_total',
+    help: 'Invalidations by unsafe requests (POST, PUT...) the store failed, by route: the entries are served until a retry goes through, or until they expire.',
+    labelNames: ['route']
+  })
   return {
     requests: Object.fromEntries(RESULTS.map(r => [r, requests.labels(route, r)])) as CacheMetrics['requests'],
-    storedBytes: stored.labels(store)
+    storedBytes: stored.labels(store),
+    invalidationFailures: invalidationFailures.labels(route)
   }
 }

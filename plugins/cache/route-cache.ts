@@ -16,6 +16,7 @@ import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture, Replay } from '../shared/body-streams.ts'
+import { StoreErrorLog } from '../shared/store-errors.ts'
 import { variantKey, varyNames } from './vary.ts'
 
 /** A route's cache settings, resolved at setup. */
@@ -111,13 +112,32 @@ const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
 /** The errors a stale response may stand in for (RFC 5861 4); any other status is an answer, forwarded (and stored when it may be). */
 const STALE_ERRORS = new Set([500, 502, 503, 504])
 
+/** How often invalidations a store failure stopped are tried again, and how many a route keeps for that. */
+const RETRY_MS = 1_000
+const MAX_UNFINISHED = 1_000
+
 /** The cache of one route: its hooks and the work they start. */
 export class RouteCache implements PluginHandlers {
   readonly #s: RouteCacheSettings
   /** Entries under background revalidation (stale-while-revalidate runs once per entry at a time). */
   readonly #refreshing = new Set<string>()
+  /** URL tags whose invalidation a store failure stopped: tried again every second until the store takes them. */
+  readonly #unfinished = new Set<string>()
+  #retry: NodeJS.Timeout | undefined
+  #disposed = false
+  readonly #invalidationErrors: StoreErrorLog
 
-  constructor (settings: RouteCacheSettings) { this.#s = settings }
+  constructor (settings: RouteCacheSettings) {
+    this.#s = settings
+    this.#invalidationErrors = new StoreErrorLog(settings.log, { store: settings.store.name },
+      `cache: store "${settings.store.name}" failed an invalidation by an unsafe request; the URLs are served from the cache until a retry (every second) goes through`)
+  }
+
+  /** The config is replaced or the gateway stops: invalidations still unfinished are left (their entries expire). */
+  dispose (): void {
+    this.#disposed = true
+    clearTimeout(this.#retry)
+  }
 
   onRequest (req: GatewayRequest): Maybe<PluginReply | undefined> {
     const s = this.#s
@@ -573,7 +593,36 @@ export class RouteCache implements PluginHandlers {
       const path = normalizePath(url.pathname)
       if (path !== undefined && normalizeHost(url.host) === host) tags.push(s.key(path, '', host, {}).urlTag)
     }
-    await Promise.all(tags.map(t => s.store.deleteTag(t))).catch((err: unknown) => s.log.debug({ err }, 'cache invalidation failed'))
+    let failure: unknown
+    await Promise.all(tags.map(t => s.store.deleteTag(t).catch((err: unknown) => { failure = err; this.#retryLater(t) })))
+    if (failure === undefined) return
+    // Served stale until a retry goes through: counted and warned, not a debug line.
+    s.metrics.invalidationFailures.inc()
+    this.#invalidationErrors.report(failure)
+  }
+
+  /**
+   * Keeps a failed invalidation for a retry (the store may be back in a second), unless the route
+   * already keeps MAX_UNFINISHED: its entries then stay until they expire.
+   */
+  #retryLater (tag: string): void {
+    if (this.#disposed || (this.#unfinished.size >= MAX_UNFINISHED && !this.#unfinished.has(tag))) return
+    this.#unfinished.add(tag)
+    this.#retry ??= setTimeout(() => { void this.#retryUnfinished() }, RETRY_MS).unref()
+  }
+
+  /** One at a time, oldest first: the first that fails (the store still down) puts the rest off to the next round. */
+  async #retryUnfinished (): Promise<void> {
+    for (const tag of this.#unfinished) {
+      if (this.#disposed) return
+      try {
+        await this.#s.store.deleteTag(tag)
+      } catch {
+        break
+      }
+      this.#unfinished.delete(tag)
+    }
+    this.#retry = this.#unfinished.size === 0 || this.#disposed ? undefined : setTimeout(() => { void this.#retryUnfinished() }, RETRY_MS).unref()
   }
 
   /**

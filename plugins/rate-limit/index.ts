@@ -4,9 +4,9 @@ import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './he
 import { compilePlans, limitNameProblems, overridingConsumers, type Plan } from './plans.ts'
 import { Precheck } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
-import { serverClock } from './server-clock.ts'
+import { serverClock } from '../shared/server-clock.ts'
 import { decideBySlot, slotCalls } from './slots.ts'
-import { StoreErrorLog } from './store-errors.ts'
+import { StoreErrorLog } from '../shared/store-errors.ts'
 
 /** What a decision the store ran after the gateway gave up on it fails with (it charged nothing). */
 const LATE_ERROR = new StoreError('STORE_UNAVAILABLE', 'the store ran the decision after commandTimeout: nothing counted')
@@ -44,7 +44,8 @@ export default definePlugin({
     const allowedCount = requests.labels(ctx.routeName, 'allowed')
     const limitedCount = requests.labels(ctx.routeName, 'limited')
     const errorCount = requests.labels(ctx.routeName, 'store_error')
-    const errors = new StoreErrorLog(ctx.log)
+    const errors = new StoreErrorLog(ctx.log, { store: store.name, onStoreError },
+      `rate-limit: store "${store.name}" failed; requests are ${onStoreError === 'deny' ? 'denied (503)' : 'allowed unlimited'} while it does`)
     const decided = (req: GatewayRequest, plan: Plan, keys: readonly string[], d: Decision, sentAt: number): PluginReply | undefined => {
       if (allowed(d)) {
         allowedCount.inc()
@@ -58,7 +59,7 @@ export default definePlugin({
     }
     const failed = (req: GatewayRequest, err: unknown): PluginReply | undefined => {
       errorCount.inc()
-      errors.report(err, store.name, onStoreError)
+      errors.report(err)
       return onStoreError === 'deny'
         ? { status: 503, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
         : undefined

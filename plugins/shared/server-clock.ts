@@ -5,14 +5,15 @@ const PERIOD_MS = 10_000
 
 /**
  * Where a shared store's clock (Redis TIME, ms since the epoch) stands from this process's
- * monotonic clock (performance.now()), learnt from the decisions' answers, so that a call can carry
- * the server time after which the gateway has given up on it (commandTimeout): a call Redis runs
- * later (queued behind a pause or a slow command) then charges nothing, as the gateway told the
- * client. No clock is trusted to agree with another.
+ * monotonic clock (performance.now()), learnt from the answers of scripts that return the server's
+ * time (rate-limit's decisions, basic-auth's failure counts), so that a call can carry the server
+ * time after which the gateway has given up on it (commandTimeout): a call Redis runs later (queued
+ * behind a pause or a slow command) then counts nothing, as the gateway answered without it. No
+ * clock is trusted to agree with another.
  *
- * A decision made at the server's `now` for a call made at `sentAt` shows that the offset is at
+ * A call made at `sentAt` and run at the server's `now` shows that the offset is at
  * most `now - sentAt` (the call took some time to get there). The largest such bound of the last
- * 10 to 20 s is used: too large only moves deadlines later (a late call is then charged, as without
+ * 10 to 20 s is used: too large only moves deadlines later (a late call then counts, as without
  * a deadline); it follows a server clock that was set forward at the next answer, and the nodes of a
  * cluster whose clocks differ. With no answer in the last 20 s (a gateway that just started), calls
  * carry no deadline.
@@ -43,7 +44,7 @@ export class ServerClock {
 
 const clocks = new WeakMap<Store, ServerClock>()
 
-/** The clock of a store, one for every route using it (stores outlive reloads, and so does what was learnt). */
+/** The clock of a store, one for every route and plugin using it (stores outlive reloads, and so does what was learnt). */
 export function serverClock (store: Store): ServerClock {
   let clock = clocks.get(store)
   if (clock === undefined) clocks.set(store, clock = new ServerClock())
