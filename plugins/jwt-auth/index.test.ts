@@ -39,6 +39,7 @@ async function route (settings: Partial<JwtAuthConfig>, on: Config = config()) {
       if (!on.shared.has(key)) on.shared.set(key, create())
       return on.shared.get(key) as T
     },
+    configsOf: () => [],
     redactHeaders: () => {}
   } as unknown as PluginSetupContext
   const defaults = { maxTokenBytes: 8192, cacheSize: 10_000, consumerClaim: 'sub', requireExp: true, realm: 'portcullis' }

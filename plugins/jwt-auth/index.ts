@@ -71,7 +71,6 @@ export default definePlugin({
     const onRequest = authenticator({
       plugin: 'jwt-auth',
       challenge: bearerChallenge(config.realm ?? 'portcullis'),
-      headers: Object.values(config.forwardClaims ?? {}).map(h => h.toLowerCase()),
       anonymous: config.anonymous,
       optional: config.optional,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,

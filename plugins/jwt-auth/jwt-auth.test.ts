@@ -389,6 +389,33 @@ t.test('consumerClaim, realm; forwardClaims headers written in any case are stil
   t.equal((await call('/by-client')).headers['www-authenticate'], 'Bearer realm="orders"')
 })
 
+t.test('a forwarded-claim header any jwt-auth of the config names is the client\'s to lose on every route with an auth plugin: one replacing or turning off the top-level jwt-auth too', async t => {
+  const other = await startGateway(`
+consumers: [ { id: alice, credentials: { key-auth: { keys: [ alice-key-0123456789abcdef ] } } } ]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+plugins:
+  jwt-auth: { secret: "${SECRET}", forwardClaims: { email: x-user-email } }
+routes:
+  - { name: override, match: { path: /override }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}" } } }
+  - { name: keyonly, match: { path: /keyonly }, upstream: up, plugins: { jwt-auth: false, key-auth: {} } }
+  - { name: open, match: { path: /open }, upstream: up, plugins: { jwt-auth: false } }
+`)
+  t.teardown(() => other.close())
+  const spoof = { 'x-user-email': 'ceo@corp', x_user_email: 'ceo@corp' }
+  const token = await new SignJWT({ sub: 'bob' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+  const seen = async (path: string, headers: Record<string, string>) => {
+    const res = await request(`${other.url}${path}`, { headers: { ...spoof, ...headers } })
+    return { status: res.statusCode, headers: (await res.body.json() as Echo).headers }
+  }
+  const override = await seen('/override', { authorization: `Bearer ${token}` })
+  t.same([override.status, override.headers['x-consumer-id'], override.headers['x-user-email'], override.headers.x_user_email], [200, 'bob', undefined, undefined], 'a route replacing jwt-auth')
+  const keyonly = await seen('/keyonly', { 'x-api-key': 'alice-key-0123456789abcdef' })
+  t.same([keyonly.status, keyonly.headers['x-consumer-id'], keyonly.headers['x-user-email'], keyonly.headers.x_user_email], [200, 'alice', undefined, undefined], 'a route turning it off, with key-auth')
+  const open = await seen('/open', {})
+  t.equal(open.headers['x-user-email'], 'ceo@corp', 'a route without auth plugins passes it as sent, as it does every header')
+})
+
 t.test('a relative jwksFile is read from the config file\'s folder, not the working directory', async t => {
   const cf = await configFile(`server:\n  listen: { host: 127.0.0.1, port: 0 }
 upstreams:

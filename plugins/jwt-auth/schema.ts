@@ -50,7 +50,7 @@ export const JwtAuthSchema = Type.Object({
   forwardClaims: Type.Optional(Type.Record(NonEmptyKey, SettableName, {
     additionalProperties: false,
     errorMessage: 'is not a valid name: it must not be empty',
-    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves. Not an identity header (x-consumer-*, x-anonymous-consumer), Host, a hop-by-hop or framing header, or one the route\'s auth plugins read credentials from.'
+    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves: removed on every route with an auth plugin, whichever jwt-auth of the config names them. Not an identity header (x-consumer-*, x-anonymous-consumer), Host, a hop-by-hop or framing header, or one an auth plugin reads credentials from.'
   })),
   consumerClaim: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.consumerClaim, description: 'The claim naming the consumer: a consumer with that id, else one made from the claim. Default sub.' })),
   groupsClaim: Type.Optional(Type.String({ minLength: 1, description: 'A claim (array or space-separated string) giving the groups of consumers not under consumers:, for acl.' })),

@@ -202,7 +202,17 @@ t.test('a key with white space at either end (a secret file\'s trailing newline)
   await t.resolves(parseConfig(config, 'ws.yaml', { PARTNER_KEY: `${PARTNER_KEY.slice(0, 8)} ${PARTNER_KEY.slice(8)}` }), 'white space inside a key is the key\'s own')
 })
 
-t.test('keys in a Redis store: looked up when not in the config; Redis down is 503, not 401', async t => {
+t.test('a key with a character beyond printable ASCII (read as Latin-1 from a header, it would never match there) is a config error at its line', async t => {
+  const config = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${CONFIG}`
+  for (const key of [`${PARTNER_KEY}-é`, `schlüssel-${PARTNER_KEY}`, `${PARTNER_KEY}🔑`, `${PARTNER_KEY.slice(0, 8)}\t${PARTNER_KEY.slice(8)}`, `${PARTNER_KEY}\u007f`]) {
+    await t.rejects(parseConfig(config, 'ascii.yaml', { PARTNER_KEY: key }),
+      { message: /^invalid configuration \(1 problem\):\nascii\.yaml:8:\d+ consumers\[1\]\.credentials\.key-auth\.keys\[0\]: has a character beyond printable ASCII \(a letter such as é, a control character\): a key sent in a header is read byte by byte as Latin-1, so this one would never match there; use printable ASCII \(space to ~\)$/ },
+      JSON.stringify(key))
+  }
+  await t.resolves(parseConfig(config, 'ascii.yaml', { PARTNER_KEY: '!"#$%&\'()*+,-./0123456789:;<=> ?@AZ[\\]^_`az{|}~' }), 'every printable ASCII character')
+})
+
+t.test('keys in a Redis store: looked up when not in the config; Redis down is 503, not 401, warned at most every 10 s', async t => {
   const known = await call('/keys-store', { 'x-api-key': STORED_KEY })
   t.equal(known.status, 200)
   t.equal(known.json.headers['x-consumer-id'], 'ci-bot')
@@ -224,6 +234,11 @@ t.test('keys in a Redis store: looked up when not in the config; Redis down is 5
   t.equal(down.headers['www-authenticate'], undefined, 'no challenge: the key may be right')
   t.equal(down.headers['retry-after'], '5')
   t.equal(down.headers['cache-control'], 'no-store')
-  t.ok(await waitForLog(gw.logs, { level: 40, msg: 'key-auth: store lookup failed', store: 'keys' }), 'a warning names the store')
+  const warning = 'key-auth: store "keys" failed; keys not in the config are answered 503 while it does (logged at most every 10s)'
+  t.match(await waitForLog(gw.logs, { level: 40, msg: warning }), { store: 'keys', error: /\S/, failures: 1 }, 'a warning names the store')
+  const more = await Promise.all(Array.from({ length: 20 }, () => call('/keys-store', { 'x-api-key': STORED_KEY })))
+  t.same(new Set(more.map(r => r.status)), new Set([503]))
+  t.ok(await waitForLog(gw.logs, { reason: 'store_error', requestId: more[19]?.json.requestId }), 'each refusal still logged as the request\'s')
+  t.equal(gw.logs.filter(l => typeof l.msg === 'string' && l.msg.startsWith('key-auth: store')).length, 1, 'no warning per failed lookup: at most one every 10 s')
   t.equal((await call('/keys-store', { 'x-api-key': PARTNER_KEY })).status, 200, 'config keys still work')
 })

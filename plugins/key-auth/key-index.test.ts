@@ -20,7 +20,7 @@ const BOB_KEY = 'bob-key-0123456789abcdefgh'
 /** What one config gives the plugin: its consumers, and ctx.shared's values. */
 function services (keys: Record<string, string>): PluginServices {
   const consumers = new Consumers(Object.entries(keys).map(([id, key]) => ({ id, credentials: { 'key-auth': { keys: [key] } } })))
-  return { stores: {} as StoreLease, consumers, metrics: pluginMetrics(new Registry()), admin: new PluginAdminRoutes(), shared: new Map() }
+  return { stores: {} as StoreLease, consumers, metrics: pluginMetrics(new Registry()), admin: new PluginAdminRoutes(), shared: new Map(), configsOf: () => [] }
 }
 
 type Hook = (req: GatewayRequest) => PluginReply | undefined

@@ -39,7 +39,7 @@ t.test('routes with the same rate-limit settings share their plans; consumers ov
   const stores = registry.acquire({})
   t.teardown(() => stores.release())
   const shared = new Map<string, unknown>()
-  const on: PluginServices = { stores, consumers, metrics: pluginMetrics(new Registry()), admin: new PluginAdminRoutes(), shared }
+  const on: PluginServices = { stores, consumers, metrics: pluginMetrics(new Registry()), admin: new PluginAdminRoutes(), shared, configsOf: () => [] }
   const limits = [{ name: 'minute', requests: 1, window: '1m' }]
   const a = await route(on, 'a', { limits })
   const b = await route(on, 'b', { limits })

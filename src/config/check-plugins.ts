@@ -1,5 +1,5 @@
 import type { PluginCheckRoute, PluginConfigProblem, PluginDefinition } from '../plugins/contract.ts'
-import { byRunOrder, effectivePlugins } from '../plugins/effective.ts'
+import { byRunOrder, configsOf, effectivePlugins, section } from '../plugins/effective.ts'
 import { compilePathPattern } from '../routing/path-pattern.ts'
 import { didYouMean } from './suggest.ts'
 import { describeThrown } from '../plugins/thrown.ts'
@@ -40,16 +40,13 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
   }
 }
 
-const section = (value: unknown): Readonly<Record<string, unknown>> | undefined =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
-
 /** A route as its plugins' checks see it: its params, and the plugins it runs in their order (unknown names left out). */
 export function checkRoute (params: readonly string[], config: GatewayConfig, routePlugins: unknown, plugins: ReadonlyMap<string, PluginDefinition>): PluginCheckRoute {
   const uses = effectivePlugins(section(config.plugins), section(routePlugins)).flatMap(use => {
     const def = plugins.get(use.name)
     return def === undefined ? [] : [{ def, use: { name: use.name, config: use.config ?? {} } }]
   })
-  return { params, plugins: uses.sort((a, b) => byRunOrder(a.def, b.def)).map(u => u.use) }
+  return { params, plugins: uses.sort((a, b) => byRunOrder(a.def, b.def)).map(u => u.use), configsOf: name => configsOf(config, name) }
 }
 
 /**

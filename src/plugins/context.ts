@@ -14,6 +14,8 @@ export interface PluginServices {
   readonly admin: PluginAdminRoutes
   /** ctx.shared values of this config, by plugin and key. */
   readonly shared: Map<string, unknown>
+  /** Every config of a plugin in this config (ctx.configsOf). */
+  readonly configsOf: (plugin: string) => readonly unknown[]
 }
 
 /**
@@ -41,6 +43,7 @@ export function setupContext (services: PluginServices, plugin: string, routeNam
       if (!services.shared.has(id)) services.shared.set(id, create())
       return services.shared.get(id) as T
     },
+    configsOf: services.configsOf,
     redactHeaders (...names) {
       for (const name of names) redacted.add(name.toLowerCase())
     }

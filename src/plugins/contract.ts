@@ -222,6 +222,12 @@ export interface PluginSetupContext<C = unknown> {
    */
   shared<T> (key: string, create: () => T): T
   /**
+   * Every config of the plugin named `plugin` (this one or another) in this config: the top-level
+   * one (even where routes turn it off), then each route's own. For what one route must know of
+   * the others' (the headers any jwt-auth forwards claims in, removed on every route with auth).
+   */
+  configsOf (plugin: string): readonly unknown[]
+  /**
    * Request headers that carry a credential on this route (a key under a header name of the
    * config's choosing): access-log lines with headers (logging.headers) show them as [redacted].
    * Authorization, Cookie and the usual API-key names always are.
@@ -279,6 +285,8 @@ export interface PluginCheckRoute {
    * its config as written: another plugin's may be invalid (reported at its own key), so read it warily.
    */
   readonly plugins: ReadonlyArray<{ readonly name: string, readonly config: unknown }>
+  /** Every config of the plugin `plugin` in the whole config, as PluginSetupContext.configsOf: as written, so read them warily too. */
+  configsOf (plugin: string): readonly unknown[]
 }
 
 /** What a plugin's check found: `path` within the plugin's config (`['deny', 0]`). */

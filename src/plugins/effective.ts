@@ -26,3 +26,19 @@ export const byRunOrder = (a: PluginDefinition, b: PluginDefinition): number => 
 
 // Not localeCompare: the order must not depend on the process's locale (LANG=et_EE puts z before t).
 const byCodeUnits = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
+
+/** A plugins: section or route as written: an object, or undefined for anything else. */
+export const section = (value: unknown): Readonly<Record<string, unknown>> | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+
+/**
+ * Every config of the plugin `name` in a config: its top-level one, then each route's own (not
+ * `false`), `{}` for one left empty. As written: where the schema refused the config, of any shape.
+ */
+export function configsOf (config: { readonly plugins?: unknown, readonly routes?: unknown }, name: string): unknown[] {
+  const routes = Array.isArray(config.routes) ? config.routes as unknown[] : []
+  return [config.plugins, ...routes.map(r => section(r)?.plugins)].flatMap(plugins => {
+    const use = section(plugins)?.[name]
+    return use === undefined || use === false ? [] : [use ?? {}]
+  })
+}

@@ -30,7 +30,7 @@ import type { StoreRegistry, StoreLease } from '../stores/registry.ts'
 import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
 import type { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { disposeShared, type PluginServices } from '../plugins/context.ts'
-import { effectivePlugins } from '../plugins/effective.ts'
+import { configsOf, effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { http2Limits, isHttp2 } from '../server/http2.ts'
@@ -575,7 +575,8 @@ function pluginServices (loaded: LoadedConfig, options: { metrics?: Metrics, sto
     consumers: new Consumers(loaded.config.consumers),
     metrics: pluginMetrics(options.metrics?.registry ?? new Registry()),
     admin: new PluginAdminRoutes(),
-    shared: new Map()
+    shared: new Map(),
+    configsOf: name => configsOf(loaded.config, name)
   }
 }
 

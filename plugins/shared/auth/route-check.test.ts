@@ -52,6 +52,40 @@ routes:
   - { name: r, match: { path: /r }, upstream: up, plugins: { key-auth: { header: x-team-key } } }
   - { name: s, match: { path: /s }, upstream: up, plugins: { basic-auth: {}, jwt-auth: false } }
   - { name: u, match: { path: /u }, upstream: up }
-`), /\(2 problems\):\nc\.yaml:5:\d+ plugins\.jwt-auth\.forwardClaims\.user: on route "r" \(\/r\): "X_Team_Key" is where key-auth on this route reads its credential.*\n.*forwardClaims\.pw: "authorization" is where this plugin reads tokens \(from\)/,
-  'the `_` spelling too (the chain strips both); a route that turns jwt-auth off is not concerned')
+`), /\(3 problems\):\nc\.yaml:5:\d+ plugins\.jwt-auth\.forwardClaims\.user: on route "r" \(\/r\): "X_Team_Key" is where key-auth on this route reads its credential.*\n.*forwardClaims\.pw: "authorization" is where this plugin reads tokens \(from\).*\nc\.yaml:8:\d+ routes\[1\]\.plugins\.basic-auth: reads its credential from "authorization", which jwt-auth forwards/,
+  'the `_` spelling too (the chain strips both); a route that turns jwt-auth off strips them too, at its own auth plugin\'s key')
+})
+
+t.test('a credential read from a header a jwt-auth anywhere in the config forwards a claim in: an error at the reader (removed on every route with an auth plugin)', async t => {
+  t.match(await problems(`plugins:
+  jwt-auth: { secret: "${SECRET}", forwardClaims: { email: x-user-email, key: x_api_key } }
+routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: false, key-auth: {} } }
+  - { name: s, match: { path: /s }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", forwardClaims: { team: x-team } } } }
+  - { name: u, match: { path: /u }, upstream: up, plugins: { jwt-auth: false, key-auth: { header: X-Team } } }
+  - { name: v, match: { path: /v }, upstream: up, plugins: { jwt-auth: false, key-auth: { header: x-key } } }
+`), /^invalid configuration \(2 problems\):\nc\.yaml:7:\d+ routes\[0\]\.plugins\.key-auth\.header: reads its credential from "x-api-key", which jwt-auth forwards a claim in elsewhere in the config \(forwardClaims\): such headers are removed from every request on every route with an auth plugin, so key-auth would never find one\nc\.yaml:9:\d+ routes\[2\]\.plugins\.key-auth\.header: reads its credential from "x-team", /,
+  'a route\'s own jwt-auth forwarding it, another\'s, either spelling')
+})
+
+t.test('two auth plugins of a route reading the same place, no scheme telling them apart: an error at the later one\'s key, naming both', async t => {
+  const first = (plugin: string) => `the first auth plugin to find a credential decides, so ${plugin} would never authenticate anyone with one there`
+  t.match(await problems(`routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { key-auth: { header: authorization }, basic-auth: {} } }
+  - { name: s, match: { path: /s }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: X-Api-Key } ] }, key-auth: {} } }
+  - { name: u, match: { path: /u }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: authorization } ] }, basic-auth: {} } }
+  - { name: v, match: { path: /v }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: authorization, scheme: Bearer }, { query: t } ] }, key-auth: { header: x-k, query: t } } }
+  - { name: w, match: { path: /w }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: x-k, scheme: Basic } ] }, basic-auth: {}, key-auth: { header: x-k } } }
+`), new RegExp(['^invalid configuration \\(4 problems\\):',
+    `c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.basic-auth: reads its credential from header "authorization", as key-auth on this route does first \\(its whole value, no scheme\\): ${first('basic-auth')}; use another header, or distinct schemes`,
+    'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.key-auth\\.header: reads its credential from header "x-api-key", as jwt-auth on this route does first \\(its whole value, no scheme\\)',
+    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.basic-auth: reads its credential from header "authorization", as jwt-auth',
+    `c\\.yaml:8:\\d+ routes\\[3\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "t", as jwt-auth on this route does first: ${first('key-auth')}; use another query parameter$`
+  ].join('.*\\n')), 'distinct schemes (Bearer, Basic) tell a header apart; so does a scheme the first one reads and the later not (it gets the rest)')
+  t.match(await problems(`plugins:
+  basic-auth: {}
+routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: authorization, scheme: basic } ] } } }
+`), /c\.yaml:5:\d+ plugins\.basic-auth: on route "r" \(\/r\): reads its credential from header "authorization", as jwt-auth on this route does first \(with the same scheme, basic\)/,
+    'a top-level plugin that runs later: at its key, naming the route')
 })

@@ -9,16 +9,42 @@ const text = (v: unknown): string | undefined => typeof v === 'string' ? v : und
 /** A header name as the chain strips it: lower-case, `_` as `-` (chain.ts). */
 export const stripForm = (name: string): string => name.toLowerCase().replaceAll('_', '-')
 
-/** The headers each auth plugin reads its credential from, by config. */
-const READS: Readonly<Record<string, (config: Readonly<Record<string, unknown>>) => string[]>> = {
-  // A cookie location reads the Cookie header.
-  'jwt-auth': c => (Array.isArray(c.from) ? c.from as unknown[] : JWT_DEFAULTS.from).flatMap(l => text(fields(l).header) ?? (text(fields(l).cookie) === undefined ? [] : ['cookie'])),
-  'key-auth': c => [text(c.header) ?? KEY_HEADER],
-  'basic-auth': () => ['authorization']
+/**
+ * Where an auth plugin reads a credential: a header (`scheme` lower-case, undefined for the whole
+ * value; `name` lower-case), a query parameter or a cookie; `at`, the key of its config that says so ([]: none).
+ */
+interface Place { readonly in: 'header' | 'query' | 'cookie', readonly name: string, readonly scheme?: string | undefined, readonly at: Array<string | number> }
+
+/** A location as LocationSchema has it (location.ts), as written: nothing when it is not one. */
+function place (location: unknown, at: Array<string | number>): Place[] {
+  const l = fields(location)
+  const header = text(l.header)
+  if (header !== undefined) return [{ in: 'header', name: header.toLowerCase(), scheme: text(l.scheme)?.toLowerCase(), at }]
+  const query = text(l.query)
+  if (query !== undefined) return [{ in: 'query', name: query, at }]
+  const cookie = text(l.cookie)
+  return cookie === undefined ? [] : [{ in: 'cookie', name: cookie, at }]
 }
 
+type PlacesOf = (config: Readonly<Record<string, unknown>>) => Place[]
+
+/** Where each auth plugin reads its credential, by config. */
+const PLACES: Readonly<Record<string, PlacesOf>> = {
+  'jwt-auth': c => Array.isArray(c.from) ? (c.from as unknown[]).flatMap((l, i) => place(l, ['from', i])) : JWT_DEFAULTS.from.flatMap(l => place(l, [])),
+  'key-auth': c => [...place({ header: text(c.header) ?? KEY_HEADER }, ['header']), ...place({ query: c.query }, ['query'])],
+  'basic-auth': () => [{ in: 'header', name: 'authorization', scheme: 'basic', at: [] }]
+}
+
+/** Whether `plugin` is one of the auth plugins that share a route's chain. */
+const isAuth = (plugin: string): boolean => Object.hasOwn(PLACES, plugin)
+
+const placesOf = (plugin: string, config: unknown): Place[] => isAuth(plugin) ? (PLACES[plugin] as PlacesOf)(fields(config)) : []
+
+/** The header a place is read from: a cookie location reads the Cookie header. */
+const headerOf = (p: Place): string | undefined => p.in === 'header' ? p.name : p.in === 'cookie' ? 'cookie' : undefined
+
 /** The headers an auth plugin reads its credential from. */
-export const credentialHeaders = (plugin: string, config: unknown): string[] => READS[plugin]?.(fields(config)) ?? []
+export const credentialHeaders = (plugin: string, config: unknown): string[] => placesOf(plugin, config).flatMap(p => headerOf(p) ?? [])
 
 /** The headers each auth plugin sets upstream from what it verified, besides the identity headers, by config. */
 const WRITES: Readonly<Record<string, (config: Readonly<Record<string, unknown>>) => string[]>> = {
@@ -29,25 +55,83 @@ const WRITES: Readonly<Record<string, (config: Readonly<Record<string, unknown>>
 export const verifiedHeaders = (route: PluginCheckRoute): Array<{ plugin: string, header: string }> =>
   route.plugins.flatMap(p => (WRITES[p.name]?.(fields(p.config)) ?? []).map(header => ({ plugin: p.name, header })))
 
+/**
+ * The headers any auth plugin config of the whole config sets upstream from verified data, in
+ * stripForm, by the plugin that sets it: the chain removes the client's on every route with an
+ * auth plugin, whichever route's config forwards it (ctx.configsOf, PluginCheckRoute.configsOf).
+ */
+export const configVerifiedHeaders = (configsOf: (plugin: string) => readonly unknown[]): ReadonlyMap<string, string> =>
+  new Map(Object.entries(WRITES).flatMap(([plugin, writes]) => configsOf(plugin).flatMap(c => writes(fields(c)).map(h => [stripForm(h), plugin] as const))))
+
+/** Whether a route runs one of the auth plugins (and so the chain that strips those headers). */
+export const hasAuthPlugin = (route: PluginCheckRoute): boolean => route.plugins.some(p => isAuth(p.name))
+
 /** Whom requests without credentials are admitted as: a consumer id, '' for none (optional), undefined: they are refused. */
 const admits = (config: Readonly<Record<string, unknown>>): string | undefined =>
   text(config.anonymous) ?? (config.optional === true ? '' : undefined)
 
 const shown = (admitted: string) => admitted === '' ? 'no consumer (optional)' : `consumer "${admitted}"`
 
+const WHERE = { header: 'header', query: 'query parameter', cookie: 'cookie' } as const
+
+/**
+ * Whether `first`, which runs before, decides every request `later` would find a credential in:
+ * the same query parameter or cookie, or the same header when `first` takes its whole value or
+ * both take the same scheme (only distinct schemes, Bearer and Basic, tell them apart).
+ */
+const shadows = (first: Place, later: Place): boolean =>
+  first.in === later.in && first.name === later.name && (first.scheme === undefined || first.scheme === later.scheme)
+
+/** Where `plugin` reads a credential that an auth plugin before it on the route always takes: that one decides, so `plugin` never authenticates anyone there. */
+function shadowedPlaces (plugin: string, places: readonly Place[], route: PluginCheckRoute): PluginConfigProblem[] {
+  const before = route.plugins.slice(0, route.plugins.findIndex(p => p.name === plugin)).filter(p => isAuth(p.name))
+  return places.flatMap(place => {
+    for (const p of before) {
+      const first = placesOf(p.name, p.config).find(f => shadows(f, place))
+      if (first === undefined) continue
+      const how = place.in !== 'header' ? '' : first.scheme === undefined ? ' (its whole value, no scheme)' : ` (with the same scheme, ${first.scheme})`
+      return [{
+        path: place.at,
+        message: `reads its credential from ${WHERE[place.in]} "${place.name}", as ${p.name} on this route does first${how}: the first auth plugin to find a credential decides, ` +
+          `so ${plugin} would never authenticate anyone with one there; use another ${WHERE[place.in]}${place.in === 'header' ? ', or distinct schemes' : ''}`
+      }]
+    }
+    return []
+  })
+}
+
+/**
+ * Where `plugin` reads a credential that an auth plugin of another route forwards a claim in:
+ * removed from every request on every route with an auth plugin (chain.ts), so never found. The
+ * route's own forwarded claims are reported at the claim (checkAuthRoute).
+ */
+function removedPlaces (plugin: string, places: readonly Place[], route: PluginCheckRoute): PluginConfigProblem[] {
+  const onRoute = new Set(verifiedHeaders(route).map(v => stripForm(v.header)))
+  const removed = configVerifiedHeaders(name => route.configsOf(name))
+  return places.flatMap(place => {
+    const header = headerOf(place)
+    const by = header === undefined || onRoute.has(stripForm(header)) ? undefined : removed.get(stripForm(header))
+    return by === undefined
+      ? []
+      : [{ path: place.at, message: `reads its credential from "${header}", which ${by} forwards a claim in elsewhere in the config (forwardClaims): such headers are removed from every request on every route with an auth plugin, so ${plugin} would never find one` }]
+  })
+}
+
 /**
  * What keeps a route's auth plugins from working together (the chain, chain.ts), found at load
  * and reported at `plugin`'s config: admitting requests without credentials as another consumer
- * than an auth plugin that runs before it, or forwarding a claim in a header another one reads its
- * credential from (the chain removes it from every request, so that one would never find any).
+ * than an auth plugin that runs before it; forwarding a claim in a header another one reads its
+ * credential from, or reading it from one a jwt-auth anywhere in the config forwards a claim in
+ * (the chain removes those from every request, so that one would never find any); reading it
+ * where an auth plugin that runs before it reads its own (that one decides every such request).
  */
 export function checkAuthRoute (plugin: string, config: unknown, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
   if (route === undefined) return []
   const own = fields(config)
-  const others = route.plugins.filter(p => p.name !== plugin && READS[p.name] !== undefined)
+  const others = route.plugins.filter(p => p.name !== plugin && isAuth(p.name))
   const problems: PluginConfigProblem[] = []
   const admitted = admits(own)
-  const first = route.plugins.find(p => READS[p.name] !== undefined && admits(fields(p.config)) !== undefined)
+  const first = route.plugins.find(p => isAuth(p.name) && admits(fields(p.config)) !== undefined)
   if (admitted !== undefined && first !== undefined && first.name !== plugin) {
     const theirs = admits(fields(first.config)) as string
     if (theirs !== admitted) {
@@ -67,5 +151,6 @@ export function checkAuthRoute (plugin: string, config: unknown, route: PluginCh
       })
     }
   }
-  return problems
+  const places = placesOf(plugin, config)
+  return [...problems, ...removedPlaces(plugin, places, route), ...shadowedPlaces(plugin, places, route)]
 }
