@@ -30,6 +30,7 @@ export interface LoadedConfig {
   readonly config: GatewayConfig
   /** sha256 of the file's text. */
   readonly hash: string
+  /** When its load began: a file it names changed from then on may have been read before the change (reload/referenced-files.ts). */
   readonly loadedAt: Date
   /** Every plugin a route may use: built-ins and those named in loadPlugins. */
   readonly plugins: ReadonlyMap<string, PluginDefinition>
@@ -85,6 +86,11 @@ type At = (path: KeyPath, message: string, where?: 'key' | 'value') => ConfigIss
 
 /** As loadConfig, from text already read (`file` names it in messages and anchors relative paths). */
 export async function parseConfig (text: string, file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const began = new Date()
+  return { ...await parse(text, file, env), loadedAt: began }
+}
+
+async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promise<LoadedConfig> {
   // A large config is parsed off the event loop. Positions are needed only for problems: when the
   // checks find any, the document is parsed here after all, and everything runs again to place them.
   const plain = text.length >= OFF_THREAD_CHARS ? await plainDataOffThread(text, env) : undefined

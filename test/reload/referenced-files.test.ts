@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { createTestCa } from '../helpers/certs.ts'
 import { mint, signingKey, type SigningKey } from '../helpers/identity-provider.ts'
+import { loadConfig } from '../../src/config/load.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor } from './helpers.ts'
 
 /** Past the directory watch's debounce and the poll (every second) that follows a save: all the events one save makes. */
@@ -55,4 +56,16 @@ t.test('touching the config file reloads it once a file it names changed, and on
   t.match(gw.reloader.last?.issues, [{ path: 'upstreams.billing.tls.ca', message: /not a PEM CA file/ }])
   t.equal(await status(gw.url, oldToken), 401, 'the config in service keeps serving')
   t.equal(await status(gw.url, freshToken), 200)
+})
+
+t.test('a config is dated from when its load began, before it read the files it names: one changed during the load is seen', async t => {
+  const cf = await configFile(yaml('http://127.0.0.1:1'))
+  writeFileSync(join(cf.dir, 'jwks.json'), jwks(await signingKey('ES256')))
+  writeFileSync(join(cf.dir, 'ca.pem'), createTestCa('billing', t.teardown).cert)
+  const before = performance.timeOrigin + performance.now()
+  const loaded = await loadConfig(cf.file)
+  const after = performance.timeOrigin + performance.now()
+  const at = loaded.loadedAt.getTime()
+  // The load takes tens of milliseconds (schemas, checks): dated at its start, not at its end.
+  t.ok(at - before < after - at, `loadedAt is the start of the load, not its end (${at - before} ms after the start, ${after - at} ms before the end)`)
 })
