@@ -645,16 +645,6 @@ t.test('YAML aliases: one inside the node it names, or an expansion bomb, is a c
           - 10.0.0.1
           - *list
 `), ['gw.yaml:13:13 alias *list is inside the node &list it names: the config would never end'])
-  // Nine levels of ten aliases each: a billion values from a few lines.
-  const levels = Array.from({ length: 8 }, (_, i) => `        l${i + 1}: &l${i + 1} [${Array(10).fill(`*l${i}`).join(', ')}]`).join('\n')
-  t.match(await issues(t, HEAD + `  - name: a
-    match: { path: /a }
-    upstream: users
-    plugins:
-      request-termination:
-        l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-${levels}
-`), ['gw.yaml:12:18 aliases expand the config to more than 1,000,000 values (141 are written): write the values out, or use fewer aliases'])
   const fine = await parseConfig(HEAD + `  - name: a
     match: { path: /a }
     upstream: users
@@ -675,9 +665,8 @@ t.test('YAML aliases: a thousand routes may alias one plugins map; a deeper bomb
   const loaded = await parseConfig(HEAD + routes, 'gw.yaml', {})
   t.equal(loaded.config.routes.length, 1001)
   t.same(loaded.config.routes[1000]?.plugins?.['request-headers'], { set: { 'x-a': '1' } })
-  // Thirty levels of ten: 10^30 values, counted from the 300 written rather than expanded.
+  // Thirty levels of ten: 10^30 values, counted from the 300 written rather than expanded (expanded, it would never end).
   const levels = Array.from({ length: 30 }, (_, i) => `        l${i + 1}: &l${i + 1} [${Array(10).fill(`*l${i}`).join(', ')}]`).join('\n')
-  const started = performance.now()
   t.match(await issues(t, HEAD + `  - name: a
     match: { path: /a }
     upstream: users
@@ -685,8 +674,7 @@ t.test('YAML aliases: a thousand routes may alias one plugins map; a deeper bomb
       request-termination:
         l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
 ${levels}
-`), [/^gw\.yaml:12:18 aliases expand the config to more than 1,000,000 values \(\d+ are written\)/])
-  t.ok(performance.now() - started < 2000, 'refused without expanding')
+`), [/^gw\.yaml:12:18 aliases expand the config to more than 1,000,000 values \(\d+ are written\): write the values out, or use fewer aliases$/])
   t.same(await issues(t, HEAD + `  - name: a
     match: { path: /a }
     upstream: users
