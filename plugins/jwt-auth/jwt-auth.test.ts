@@ -115,6 +115,34 @@ t.test('HS256 with the shared secret', async t => {
   await refused(t, '/hs', wrong, 'bad_signature', 'the token\'s signature is invalid')
 })
 
+t.test('a jwksUri with a user and password: the provider gets them (Basic), no log line shows them', async t => {
+  const basic = `Basic ${Buffer.from('svc:S3cretPw').toString('base64')}`
+  const keys = JSON.stringify({ keys: [rsa.jwk] })
+  const provider = await startUpstream((req, res) => {
+    if (req.headers.authorization !== basic) res.writeHead(401).end()
+    else if (req.url === '/keys') res.writeHead(200, { 'content-type': 'application/json' }).end(keys)
+    else res.writeHead(404).end()
+  })
+  t.teardown(() => provider.close())
+  const at = (path: string) => `${provider.url.replace('://', '://svc:S3cretPw@')}${path}`
+  const g = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: keys, match: { path: /keys }, upstream: up, plugins: { jwt-auth: { jwksUri: "${at('/keys')}" } } }
+  - { name: missing, match: { path: /missing }, upstream: up, plugins: { jwt-auth: { jwksUri: "${at('/missing')}" } } }
+`)
+  t.teardown(() => g.close())
+  const token = await mint(rsa, { sub: 'alice' })
+  const status = async (path: string) => (await request(`${g.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).statusCode
+  t.equal(await status('/keys'), 200, 'the key set was fetched with the credentials')
+  t.equal(await status('/missing'), 503, 'the provider answered 404')
+  const failed = await waitForLog(g.logs, { msg: 'jwt-auth: key set fetch failed; no keys yet' })
+  t.equal(failed?.err, `${provider.url.replace('://', '://[redacted]@')}/missing answered 404`)
+  t.equal(g.logs.filter(l => l.msg === 'jwt-auth: keys fetched over plain http://; use https:// in production').length, 2)
+  t.notMatch(JSON.stringify(g.logs), /S3cretPw/, 'in no line')
+})
+
 t.test('time claims: expired, not yet valid, missing exp', async t => {
   await refused(t, '/oidc', await mint(rsa, { ...good, exp: now() - 60 }), 'expired', 'the token has expired')
   await refused(t, '/oidc', await mint(rsa, { ...good, nbf: now() + 3600 }), 'not_yet_valid', 'the token is not valid yet')

@@ -140,4 +140,8 @@ t.test('one key set per source and fetch settings, shared by the routes that nam
   const quiet = context()
   source({ jwksUri: 'https://127.0.0.1:1/jwks', jwks: { timeout: '1s' } }, quiet.ctx)
   t.same(quiet.lines.filter(l => typeof l.msg === 'string' && l.msg.includes('plain http')), [], 'https://: no warning')
+
+  const secret = context()
+  source({ jwksUri: 'http://svc:S3cretPw@127.0.0.1:1/jwks', jwks: { timeout: '1s' } }, secret.ctx)
+  t.same(secret.lines.filter(l => typeof l.msg === 'string' && l.msg.includes('plain http')).map(l => l.url), ['http://[redacted]@127.0.0.1:1/jwks'], 'its user and password hidden')
 })

@@ -1,5 +1,5 @@
 import type { PluginSetupContext } from '../../src/index.ts'
-import { toMs } from '../../src/index.ts'
+import { hideUrlSecrets, toMs } from '../../src/index.ts'
 import { holdKeys } from './held-keys.ts'
 import { RemoteKeys } from './remote-keys.ts'
 import { ASYMMETRIC, DEFAULTS, HMAC, type JwtAuthConfig } from './schema.ts'
@@ -27,7 +27,7 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
   const j = { ...DEFAULTS.jwks, ...config.jwks }
   const options = { source, timeoutMs: toMs(j.timeout), cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }
   const keys = ctx.shared(`keys ${JSON.stringify(options)}`, () => {
-    if (url.startsWith('http://')) ctx.log.warn({ url }, 'jwt-auth: keys fetched over plain http://; use https:// in production')
+    if (url.startsWith('http://')) ctx.log.warn({ url: hideUrlSecrets(url) }, 'jwt-auth: keys fetched over plain http://; use https:// in production')
     const remote = new RemoteKeys(options, ctx.log, ctx.metrics, holdKeys(JSON.stringify(source)))
     remote.start()
     return remote

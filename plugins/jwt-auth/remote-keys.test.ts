@@ -17,7 +17,8 @@ import { RemoteKeys, type RemoteKeyOptions } from './remote-keys.ts'
 // when, what a failure keeps, and when the background refresh is scheduled. The timers
 // remote-keys.ts sets are recorded, not run: a test reads their delays, and fires one itself.
 
-interface Path { status: number, headers: Record<string, string>, body: string, hits: number, hang?: boolean }
+/** `basic`: the Basic credentials (base64) the path asks for: 401 without them. */
+interface Path { status: number, headers: Record<string, string>, body: string, hits: number, hang?: boolean, basic?: string }
 const paths = new Map<string, Path>()
 const accepts: Array<string | undefined> = []
 const server = await startUpstream((req, res) => {
@@ -26,6 +27,7 @@ const server = await startUpstream((req, res) => {
   p.hits++
   accepts.push(req.headers.accept)
   if (p.hang === true) return
+  if (p.basic !== undefined && req.headers.authorization !== `Basic ${p.basic}`) { res.writeHead(401).end(); return }
   res.writeHead(p.status, { 'content-type': 'application/json', ...p.headers }).end(p.body)
 })
 t.teardown(() => server.close())
@@ -109,6 +111,37 @@ t.test('the key set verifies tokens by kid; asked for JSON', async t => {
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice', 'fetched on the first token when not started')
   t.equal(await check(keys, await mint(c, { sub: 'carol' })), 'sub carol')
   t.equal(accepts.at(-1), 'application/json')
+})
+
+t.test('a user and password in a URL: sent as Basic credentials (undici sends none written in the URL), hidden in every line and error', async t => {
+  // Percent-encoded in the URL, as written in the config; the provider gets them decoded.
+  const basic = Buffer.from('svc:S3cret Pw@1').toString('base64')
+  const at = (path: string) => `${server.url.replace('://', '://svc:S3cret%20Pw%401@')}${path}`
+  const shown = (path: string) => `${server.url.replace('://', '://[redacted]@')}${path}`
+  const broken = { kty: 'RSA', kid: 'broken', n: 'AAAA', e: 'AQAB' }
+  Object.assign(serve('/private/jwks', set(a, broken)), { basic })
+  Object.assign(serve('/private/.well-known/openid-configuration', { issuer: `${server.url}/private`, jwks_uri: `${server.url}/private/jwks` }), { basic })
+  serve('/public/.well-known/openid-configuration', { issuer: `${server.url}/public`, jwks_uri: at('/private/jwks') })
+  Object.assign(serve('/private/missing', 'missing', {}, 404), { basic })
+
+  const direct = remote({ jwksUri: at('/private/jwks') })
+  t.equal(await check(direct.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'jwksUri: the provider got the credentials')
+  t.same(direct.lines.filter(l => l.msg === 'jwt-auth: a key of the key set is unusable; left out').map(l => l.url), [shown('/private/jwks')], 'the unusable key\'s line: the URL hidden')
+  const discovered = remote({ issuer: `${server.url}/public` })
+  t.equal(await check(discovered.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'a jwks_uri from discovery with a user and password: sent too')
+
+  const failed = async (source: RemoteKeyOptions['source']) => {
+    const r = remote(source)
+    t.equal(await check(r.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+    return { line: r.lines.find(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet'), all: JSON.stringify(r.lines) }
+  }
+  const wrong = await failed({ jwksUri: at('/private/jwks').replace('Pw%401', 'Pw%402') })
+  t.equal(wrong.line?.err, `${shown('/private/jwks')} answered 401`, 'other credentials: refused by the provider, the URL hidden')
+  const missing = await failed({ jwksUri: at('/private/missing') })
+  t.equal(missing.line?.err, `${shown('/private/missing')} answered 404`, 'the provider\'s answer, with the credentials it got: the URL hidden')
+  const issuer = await failed({ issuer: at('/private') })
+  t.equal(issuer.line?.err, `discovery document names issuer "${server.url}/private", not ${shown('/private')}`, 'discovery got the credentials; the issuer named hidden')
+  for (const all of [wrong.all, missing.all, issuer.all, JSON.stringify(direct.lines), JSON.stringify(discovered.lines)]) t.notMatch(all, /S3cret/, 'no line holds the password')
 })
 
 t.test('a fetch that fails before any key set: 503 (KeysUnavailable), retried no sooner than the cooldown', async t => {

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, type CryptoKey, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose'
 import type { Logger } from 'pino'
 import { request } from 'undici'
-import type { PluginMetrics } from '../../src/index.ts'
+import { hideUrlSecrets, type PluginMetrics } from '../../src/index.ts'
 import { HeldKeys } from './held-keys.ts'
 import { publicJwk } from './public-keys.ts'
 
@@ -24,16 +24,36 @@ const MAX_BODY = 1 << 20
 /** Thrown when no key set has ever been fetched (the provider was down from the start): 503, not 401. */
 export class KeysUnavailable extends Error { readonly code = 'ERR_KEYS_UNAVAILABLE' }
 
-async function getJson (url: string, timeoutMs: number): Promise<{ body: unknown, maxAgeMs: number | undefined }> {
-  const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } })
+/**
+ * A URL to fetch, made once per URL: undici sends no user and password written in it (fetch()
+ * refuses them), so they go in an Authorization: Basic header; `shown` is the URL with its secrets
+ * hidden, for logs and errors.
+ */
+interface Target { readonly url: string, readonly headers: Readonly<Record<string, string>>, readonly shown: string }
+
+const ACCEPT = { accept: 'application/json' }
+const decoded = (part: string): string => { try { return decodeURIComponent(part) } catch { return part } }
+
+function fetchTarget (url: string): Target {
+  const shown = hideUrlSecrets(url)
+  // Not a URL (the schema only asks for http(s)://): each fetch fails, and says so.
+  const parsed = URL.canParse(url) ? new URL(url) : undefined
+  if (parsed === undefined || (parsed.username === '' && parsed.password === '')) return { url, headers: ACCEPT, shown }
+  const basic = Buffer.from(`${decoded(parsed.username)}:${decoded(parsed.password)}`).toString('base64')
+  parsed.username = parsed.password = ''
+  return { url: parsed.href, headers: { ...ACCEPT, authorization: `Basic ${basic}` }, shown }
+}
+
+async function getJson (target: Target, timeoutMs: number): Promise<{ body: unknown, maxAgeMs: number | undefined }> {
+  const res = await request(target.url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs), headers: target.headers })
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of res.body as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_BODY) { res.body.destroy(); throw new Error(`${url}: response larger than ${MAX_BODY} bytes`) }
+    if (size > MAX_BODY) { res.body.destroy(); throw new Error(`${target.shown}: response larger than ${MAX_BODY} bytes`) }
     chunks.push(chunk)
   }
-  if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`)
+  if (res.statusCode !== 200) throw new Error(`${target.shown} answered ${res.statusCode}`)
   const cacheControl = String(res.headers['cache-control'] ?? '')
   const maxAge = /(?:^|[,\s])max-age=(\d+)/i.exec(cacheControl)?.[1]
   const noCache = /no-cache|no-store/i.test(cacheControl)
@@ -50,7 +70,9 @@ export class RemoteKeys {
   readonly #o: RemoteKeyOptions
   readonly #log: Logger
   readonly #fetches: ReturnType<PluginMetrics['counter']>
-  #jwksUri: string | undefined
+  /** The issuer's discovery document, when the key set's URL comes from it. */
+  readonly #discovery: Target | undefined
+  #jwks: Target | undefined
   readonly #held: HeldKeys
   #lastAttempt = -Infinity
   #inflight: Promise<void> | undefined
@@ -61,7 +83,9 @@ export class RemoteKeys {
     this.#o = options
     this.#log = log
     this.#held = held
-    this.#jwksUri = 'jwksUri' in options.source ? options.source.jwksUri : undefined
+    const { source } = options
+    this.#jwks = 'jwksUri' in source ? fetchTarget(source.jwksUri) : undefined
+    this.#discovery = 'issuer' in source ? fetchTarget(`${source.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`) : undefined
     this.#fetches = metrics.counter({
       name: 'portcullis_jwt_jwks_fetches_total',
       help: 'Key set fetches (OIDC discovery included) by why they ran and how they ended.',
@@ -144,18 +168,22 @@ export class RemoteKeys {
   }
 
   async #download (): Promise<{ keys: JSONWebKeySet, maxAgeMs: number | undefined }> {
-    if (this.#jwksUri === undefined) {
+    if (this.#jwks === undefined) {
       const issuer = (this.#o.source as { issuer: string }).issuer
-      const { body } = await getJson(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, this.#o.timeoutMs)
+      const { body } = await getJson(this.#discovery as Target, this.#o.timeoutMs)
       const doc = body as { issuer?: unknown, jwks_uri?: unknown }
       // OIDC Discovery 4.3: the document must name the issuer it was fetched for.
-      if (doc.issuer !== issuer) throw new Error(`discovery document names issuer ${JSON.stringify(doc.issuer)}, not ${issuer}`)
+      if (doc.issuer !== issuer) {
+        const named = typeof doc.issuer === 'string' ? hideUrlSecrets(doc.issuer) : doc.issuer
+        throw new Error(`discovery document names issuer ${JSON.stringify(named)}, not ${hideUrlSecrets(issuer)}`)
+      }
       if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('discovery document has no http(s) jwks_uri')
+      const jwks = fetchTarget(doc.jwks_uri)
       // An https:// issuer's keys over plain http:// could be swapped on the way.
-      if (issuer.startsWith('https://') && !doc.jwks_uri.startsWith('https://')) throw new Error(`discovery document names jwks_uri ${doc.jwks_uri}: plain http:// for an https:// issuer is refused`)
-      this.#jwksUri = doc.jwks_uri
+      if (issuer.startsWith('https://') && !doc.jwks_uri.startsWith('https://')) throw new Error(`discovery document names jwks_uri ${jwks.shown}: plain http:// for an https:// issuer is refused`)
+      this.#jwks = jwks
     }
-    const { body, maxAgeMs } = await getJson(this.#jwksUri, this.#o.timeoutMs)
+    const { body, maxAgeMs } = await getJson(this.#jwks, this.#o.timeoutMs)
     return { keys: body as JSONWebKeySet, maxAgeMs }
   }
 
@@ -173,7 +201,7 @@ export class RemoteKeys {
       // A key jose would fail on at each token (malformed: 401) is the provider's fault: left out, said once.
       const json = JSON.stringify(k)
       skipped.add(json)
-      if (!held.skipped.has(json)) this.#log.warn({ url: this.#jwksUri, kid: (k as { kid?: unknown } | null)?.kid, problem: jwk }, 'jwt-auth: a key of the key set is unusable; left out')
+      if (!held.skipped.has(json)) this.#log.warn({ url: this.#jwks?.shown, kid: (k as { kid?: unknown } | null)?.kid, problem: jwk }, 'jwt-auth: a key of the key set is unusable; left out')
     }
     // An empty set too: a provider mid-rotation or misconfigured would otherwise refuse every token.
     if (usable.length === 0) throw new Error(jwks.keys.length === 0 ? 'the key set has no keys' : `none of the key set's ${jwks.keys.length} keys is usable`)
