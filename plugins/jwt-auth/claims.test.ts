@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Consumers } from '../../src/consumers/consumers.ts'
+import { parseConfig } from '../../src/config/load.ts'
 import { compileClaims } from './claims.ts'
 import type { JwtAuthConfig } from './schema.ts'
 
@@ -34,6 +35,29 @@ t.test('required claims: equal to the value or one of the listed ones; an array 
   t.same(admit(typed, { sub: 'alice', email_verified: 'true', level: 3 }), mismatch('email_verified'), 'a string is not a boolean')
   t.same(admit(typed, { sub: 'alice', email_verified: true, level: '3' }), mismatch('level'), 'the second claim checked too, and a string is not a number')
   t.same(admit(typed, { sub: 'alice', email_verified: false, level: 4 }), mismatch('email_verified'), 'the first one that fails is named')
+})
+
+t.test('claim values as the config gives them after validation: true and 5 stay a boolean and a number, "5" and ${VAR} strings', async t => {
+  const loaded = await parseConfig(`server: { listen: { port: 0 } }
+upstreams: { up: { targets: [ { url: "http://127.0.0.1:1" } ] } }
+routes:
+  - name: r
+    match: { path: /r }
+    upstream: up
+    plugins:
+      jwt-auth:
+        secret: a-shared-secret-of-at-least-32-characters!
+        claims: { email_verified: true, level: 5, tier: "5", region: "\${REGION}", any: [false, 2, x] }
+`, 'gw.yaml', { REGION: '7' })
+  const config = loaded.config.routes[0]?.plugins?.['jwt-auth'] as JwtAuthConfig
+  t.same(config.claims, { email_verified: true, level: 5, tier: '5', region: '7', any: [false, 2, 'x'] })
+  t.strictSame(Object.values(config.claims ?? {}).flat().map(v => typeof v), ['boolean', 'number', 'string', 'string', 'boolean', 'number', 'string'])
+  const claims = { sub: 'alice', email_verified: true, level: 5, tier: '5', region: '7', any: 2 }
+  t.notOk('status' in admit(config, claims), 'a token with the same types is accepted')
+  t.same(admit(config, { ...claims, email_verified: 'true' }), mismatch('email_verified'), 'a string is not a boolean')
+  t.same(admit(config, { ...claims, level: '5' }), mismatch('level'), 'a string is not a number')
+  t.same(admit(config, { ...claims, tier: 5 }), mismatch('tier'), 'a quoted number is a string')
+  t.same(admit(config, { ...claims, any: 'false' }), mismatch('any'))
 })
 
 t.test('scopes: all required, from scope (space-separated or a list) and scp together', async t => {

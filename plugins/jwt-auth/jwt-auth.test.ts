@@ -307,6 +307,24 @@ t.test('scopes (403 insufficient_scope) and required claims', async t => {
   await refused(t, '/scoped', await mint(rsa, { ...good, scope: 'read:orders write:orders', tenant: 'initech' }), 'claim_mismatch', 'the token\'s tenant claim is not accepted')
 })
 
+t.test('typed required claims: a boolean and a number in the config match the token\'s boolean and number, not their text', async t => {
+  const g = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: typed, match: { path: /typed }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", claims: { email_verified: true, level: 5, tier: "5" } } } }
+`)
+  t.teardown(() => g.close())
+  const status = async (claims: Record<string, unknown>) => {
+    const token = await new SignJWT({ sub: 'alice', ...claims }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+    return (await request(`${g.url}/typed`, { headers: { authorization: `Bearer ${token}` } })).statusCode
+  }
+  t.equal(await status({ email_verified: true, level: 5, tier: '5' }), 200)
+  t.equal(await status({ email_verified: 'true', level: 5, tier: '5' }), 401, 'a string is not a boolean')
+  t.equal(await status({ email_verified: true, level: '5', tier: '5' }), 401, 'a string is not a number')
+  t.equal(await status({ email_verified: true, level: 5, tier: 5 }), 401, 'a quoted number is a string')
+})
+
 t.test('where the token is read: header only by default; a query parameter when configured, then hidden', async t => {
   const token = await mint(rsa, good)
   t.equal((await call('/oidc', token)).json.headers.authorization, `Bearer ${token}`, 'without hideCredentials the upstream gets the token')

@@ -2,13 +2,13 @@ import type { Static } from '@sinclair/typebox'
 import { Duration, FilePath, NonEmptyKey, Type } from '../../src/index.ts'
 import { SettableName } from '../shared/header-edits.ts'
 import { LocationSchema } from '../shared/auth/location.ts'
+import { Scalar } from '../shared/scalar.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
 
 export const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
 export const HMAC = ['HS256', 'HS384', 'HS512'] as const
 
 const Url = (description: string) => Type.String({ pattern: '^https?://[^\\s]+$', errorMessage: 'must be an http:// or https:// URL', description })
-const ClaimValue = Type.Union([Type.String(), Type.Number(), Type.Boolean()])
 const Jwk = Type.Object({ kty: Type.String() }, { additionalProperties: true, description: 'A public JWK (kty, n/e, x/y/crv...; kid and alg if the provider gives them).' })
 
 export const DEFAULTS = {
@@ -38,7 +38,7 @@ export const JwtAuthSchema = Type.Object({
     minItems: 1, uniqueItems: true, description: 'Allowed alg values. Default: the asymmetric ones the keys support (all of them for remote keys), plus HS* when secret is set.'
   })),
   scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^\\S+$' }), { description: 'Scopes the token must all have (scope: space-separated, or scp). Missing: 403 insufficient_scope.' })),
-  claims: Type.Optional(Type.Record(NonEmptyKey, Type.Union([ClaimValue, Type.Array(ClaimValue, { minItems: 1 })]), {
+  claims: Type.Optional(Type.Record(NonEmptyKey, Type.Union([Scalar, Type.Array(Scalar, { minItems: 1 })], { errorMessage: 'must be a string, a number, true or false, or a list of them' }), {
     additionalProperties: false,
     errorMessage: 'is not a valid name: it must not be empty',
     description: 'Required claim values: the claim must equal the value (or one of the listed values); an array claim must contain it.'

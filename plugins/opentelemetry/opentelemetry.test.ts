@@ -50,7 +50,7 @@ plugins:
     endpoint: ${receiver.url}
     headers: { x-api-key: secret-1 }
     serviceName: edge-gateway
-    resourceAttributes: { deployment.environment.name: test, service.version: 1.2.3 }
+    resourceAttributes: { deployment.environment.name: test, service.version: 1.2.3, replicas: 3, canary: true, build: "42" }
     flushInterval: 20ms
 routes:
   - { name: items, match: { path: "/items/:id" }, upstream: ok }
@@ -142,6 +142,7 @@ t.test('a request with a traceparent: the server span is the caller\'s child, th
     'portcullis.upstream': 'ok'
   })
   t.match(server.resource, { 'service.name': 'edge-gateway', 'deployment.environment.name': 'test', 'service.version': '1.2.3', 'telemetry.sdk.language': 'nodejs' })
+  t.strictSame([server.resource.replicas, server.resource.canary, server.resource.build], [3, true, '42'], 'numbers and booleans exported as such, a quoted number as a string')
   t.equal(receiver.exports.at(-1)?.['x-api-key'], 'secret-1', 'the configured headers go with each export')
 })
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Duration, NonEmptyKey } from '../../src/index.ts'
+import { Scalar } from '../shared/scalar.ts'
 
 export const DEFAULTS = {
   endpoint: 'http://localhost:4318/v1/traces',
@@ -10,8 +11,6 @@ export const DEFAULTS = {
   maxQueueSize: 2048,
   maxBatchSize: 512
 }
-
-const AttributeValue = Type.Union([Type.String(), Type.Number(), Type.Boolean()])
 
 export const OpenTelemetrySchema = Type.Object({
   endpoint: Type.Optional(Type.String({
@@ -27,7 +26,7 @@ export const OpenTelemetrySchema = Type.Object({
     description: 'Headers sent with every export (an API key: use ${ENV} interpolation for secrets).'
   })),
   serviceName: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.serviceName, description: 'The service.name resource attribute of the spans.' })),
-  resourceAttributes: Type.Optional(Type.Record(NonEmptyKey, AttributeValue, {
+  resourceAttributes: Type.Optional(Type.Record(NonEmptyKey, Scalar, {
     additionalProperties: false,
     errorMessage: 'is not a valid name: it must not be empty',
     default: {},

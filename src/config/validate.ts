@@ -18,11 +18,13 @@ export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: st
 
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected). It also
 // turns numbers and booleans into each other and into strings: validateSchema undoes that (see settle).
+// allowUnionTypes: a value that may be of several types ({ type: ['string', 'number', 'boolean'] }) is
+// coerced only when it has none of them; an anyOf of them would coerce it in its first branch.
 // No optimizing pass over the generated code: the config schema then compiles in about 0.16 s less CPU,
 // paid by every process that loads a config (each worker too), and it validates only at load and reload.
 // The common formats: plugins' TypeBox schemas use them (Type.String({ format: 'uri' })).
 function newAjv<A extends Ajv | Ajv2019> (Class: new (options: Options) => A): A {
-  const ajv = new Class({ allErrors: true, verbose: true, strict: true, coerceTypes: true, useDefaults: true, code: { optimize: false } })
+  const ajv = new Class({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true, coerceTypes: true, useDefaults: true, code: { optimize: false } })
   // A CommonJS module: its default export is the plugin's module object.
   formats.default(ajv)
   // errorMessage: a fixed message; explain: the name of a function that says what is wrong with the value.
