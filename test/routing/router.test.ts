@@ -315,3 +315,33 @@ t.test('many generated routes: the same route as a walk of every route in preced
   // The requests reach many of the generated routes, not only the catch-alls.
   t.ok(winners.size > 100, `${winners.size} routes matched`)
 })
+
+t.test('every mix of literal and param segments (a path reaches many lists): the same route as a walk in precedence order', async t => {
+  const specs: Record<string, Spec> = {}
+  for (let d = 1; d <= 6; d++) {
+    for (let mix = 0; mix < 1 << d; mix++) {
+      const path = '/' + Array.from({ length: d }, (_, i) => (mix & (1 << i)) !== 0 ? `:p${i + 1}` : 'x').join('/')
+      // Some taken only by POST, some prefixes: many lists, each with routes that do not all match.
+      specs[path] = { path, methods: mix % 3 === 1 ? ['POST'] : undefined }
+      if (mix % 5 === 2) specs[`${path}/*`] = { path: `${path}/*`, methods: mix % 2 === 0 ? ['POST'] : undefined }
+    }
+  }
+  const router = new Router(routes(specs))
+  const ordered = router.ordered()
+  const paths = ['']
+  for (let length = 1; length <= 7; length++) {
+    for (let mix = 0; mix < 1 << length; mix++) paths.push('/' + Array.from({ length }, (_, i) => (mix & (1 << i)) !== 0 ? 'y' : 'x').join('/'))
+  }
+  const wrong: string[] = []
+  const winners = new Set<string | undefined>()
+  for (const method of ['GET', 'POST']) {
+    for (const path of paths) {
+      const got = router.match('', method, path, {})?.route.name
+      const want = walk(ordered, '', method, path, {})
+      if (got !== want) wrong.push(`${method} ${path}: ${String(got)}, not ${String(want)}`)
+      winners.add(want)
+    }
+  }
+  t.strictSame(wrong, [])
+  t.ok(winners.size > 100, `${winners.size} routes matched`)
+})
