@@ -9,6 +9,8 @@ interface Flight<T> { readonly done: Promise<Outcome<T>>, readonly timer: NodeJS
  * what it stores. A leader that stores nothing (private, uncacheable, failed) or takes longer than
  * the timeout releases the waiters with nothing, and each then goes upstream itself. A leader
  * that ends with no answer (LEFT) hands the fetch on: the waiters collapse again, behind one of them.
+ * A leader may keep its flight once it shares an entry not yet in the store: requests that come
+ * meanwhile get that entry at once, until the leader ends the flight (the entry written, or dropped).
  * `T`: what a leader shares (the entry, and how it got it).
  */
 export class Collapser<T> {
@@ -22,16 +24,21 @@ export class Collapser<T> {
     return this.#flights.get(key)?.done
   }
 
-  /** Makes the caller the leader for `key`; call the returned function with what was stored, undefined (nothing to share) or LEFT. */
-  lead (key: string): (e: Outcome<T>) => void {
+  /**
+   * Makes the caller the leader for `key`; call the returned function with what was stored,
+   * undefined (nothing to share) or LEFT. `keep` (with an entry): the flight stays, answering with
+   * it at once, until a next call ends it.
+   */
+  lead (key: string): (e: Outcome<T>, keep?: boolean) => void {
     let resolve!: (e: Outcome<T>) => void
     const done = new Promise<Outcome<T>>(r => { resolve = r })
-    // Only the first call counts: the flight is gone after it (and a later leader's is not this one).
-    const finish = (e: Outcome<T>) => {
+    // Only the first call answers (a promise settles once); the flight is gone after it, or after
+    // the next one when kept (and a later leader's is not this one).
+    const finish = (e: Outcome<T>, keep = false) => {
       const f = this.#flights.get(key)
       if (f?.done !== done) return
       clearTimeout(f.timer)
-      this.#flights.delete(key)
+      if (!keep) this.#flights.delete(key)
       resolve(e)
     }
     const timer = setTimeout(finish, this.#timeoutMs, undefined)

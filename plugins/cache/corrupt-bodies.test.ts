@@ -5,7 +5,7 @@ import { request } from 'undici'
 import { rig, type Rig } from '../../test/helpers/cache-rig.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
-import { entryStored, storeUp } from '../../test/helpers/shared-cache-store.ts'
+import { entryStored, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from '../../test/helpers/user-plugin.ts'
 import { until } from '../../test/helpers/wait.ts'
@@ -149,16 +149,7 @@ t.test('on a Redis store: a bad body is not written, and the fetch it took for e
   const redis = await RedisProcess.start()
   t.teardown(() => redis.stop())
   const r = await compressRig(t)
-  const gw = await startGateway(`
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-stores:
-  shared: { type: redis, url: "${redis.url}", keyPrefix: "cc:", commandTimeout: 2s }
-upstreams:
-  up: { targets: [ { url: "${r.up.url}" } ] }
-routes:
-  - { name: r, match: { path: /* }, upstream: up, plugins: { cache: { store: shared }, compress: {} } }
-`)
+  const gw = await startGateway(sharedStoreConfig(redis.url, r.up.url, 'cc:', '{ cache: { store: shared }, compress: {} }'))
   t.teardown(() => gw.close())
   t.ok(await storeUp(gw.adminUrl as string))
   const keys = async () => (await redis.cli('KEYS', 'cc:*')).split('\n').filter(k => k !== '')

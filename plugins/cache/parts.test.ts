@@ -3,7 +3,7 @@ import type { HeaderMap } from '../../src/index.ts'
 import { parseCacheControl, requestDirectives, seconds, withheldFields } from './cache-control.ts'
 import { compileKey, urlKeyPrefix } from './cache-key.ts'
 import { addCacheStatus } from './cache-status.ts'
-import { Collapser } from './collapse.ts'
+import { Collapser, LEFT } from './collapse.ts'
 import { notModified, notModifiedHeaders, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry } from './entry.ts'
 import { hitReply } from './hit-reply.ts'
@@ -350,7 +350,7 @@ t.test('qualified private and no-cache: stored without their fields, unless they
   t.same(ownFields({ 'x-user': 'u2', 'set-cookie': 'b=2', etag: '"1"' }, { 'cache-control': 'max-age=1, private="x-user"' }), { 'set-cookie': 'b=2', 'x-user': 'u2' }, 'a 304\'s own fields go to its client')
 })
 
-t.test('collapse: waiters get the leader\'s entry once; a timeout releases them; a late finish does not end a newer flight', async t => {
+t.test('collapse: waiters get the leader\'s entry once; a timeout releases them; a late finish does not end a newer flight; a kept flight answers until ended', async t => {
   const c = new Collapser(50)
   const hold = setInterval(() => {}, 1000) // the flight's timer is unref'd: keep the test alive for it
   t.teardown(() => clearInterval(hold))
@@ -371,6 +371,13 @@ t.test('collapse: waiters get the leader\'s entry once; a timeout releases them;
   t.equal(c.waitFor('t'), second, 'the timed-out leader finishing late leaves the new flight alone')
   next(undefined)
   t.equal(await second, undefined)
+  // Kept: the entry answers requests that come after it, at once, past the timeout, until the next call.
+  const keeper = c.lead('kept')
+  keeper(e, true)
+  await new Promise(resolve => setTimeout(resolve, 80))
+  t.equal(await c.waitFor('kept'), e, 'a kept flight answers with its entry')
+  keeper(LEFT)
+  t.equal(c.waitFor('kept'), undefined, 'ended by the next call')
 })
 
 t.test('freshness at its bounds, to the millisecond: lifetime, max-age, min-fresh, max-stale, stale-while-revalidate, stale-if-error', async t => {

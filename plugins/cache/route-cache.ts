@@ -72,11 +72,11 @@ interface Lookup {
   detail?: string
   /** The stored response being revalidated. */
   entry?: Entry
-  /** Set when this request fetches for the others waiting on its key. */
-  lead?: (e: Outcome<Fetched>) => void
+  /** Set when this request fetches for the others waiting on its key (`keep`: see Collapser.lead). */
+  lead?: (e: Outcome<Fetched>, keep?: boolean) => void
   /** The exchange is over (onFinished): a request whose client left never leads. */
   over?: true
-  /** On a shared store, when this request fetches the key for every instance: gives the fetch back (see SharedFetch). */
+  /** On a shared store, when this request fetches the key for every instance: gives the fetch back (see SharedFetch, READING_MS). */
   giveBack?: () => void
   /** Its answer is being written to the store: the fetch is given back once it is there, not at the end of the exchange. */
   saving?: true
@@ -111,6 +111,15 @@ type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof 
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
 /** The errors a stale response may stand in for (RFC 5861 4); any other status is an answer, forwarded (and stored when it may be). */
 const STALE_ERRORS = new Set([500, 502, 503, 504])
+
+/**
+ * How long after its upstream's bytes are all captured a leader whose client still reads them keeps
+ * the fetch for the other instances: they wait no longer for its client, and fetch the key again. A
+ * client that reads at once ends the exchange well within it, and the fetch then goes back once
+ * the entry is written (the others find it: one upstream request for all).
+ */
+const READING_MS = 100
+const giveBackIfReading = (state: Lookup): void => { if (state.over !== true) state.giveBack?.() }
 
 /** How often invalidations a store failure stopped are tried again, and how many a route keeps for that. */
 const RETRY_MS = 1_000
@@ -176,19 +185,22 @@ export class RouteCache implements PluginHandlers {
   /**
    * However the request ended: a leader that never answered (its client left, a plugin failed)
    * hands the fetch on. What it captured is stored now, once its bytes went all the way (or its
-   * client left); a stored response whose bytes a hit found bad goes.
+   * client left), and its flight, kept for the requests that came meanwhile, ends once it is
+   * written; a stored response whose bytes a hit found bad goes.
    */
   onFinished (req: GatewayRequest, status: number, cut: string | undefined): void {
     const state = req.locals[LOCALS] as State | undefined
     if (typeof state !== 'object') return
     state.over = true
-    state.lead?.(LEFT)
     const { captured, served } = state
     if (captured !== undefined && !spoilt(captured.entry, status, cut)) {
-      state.saving = true
-      void this.#save(state.key, captured.entry, captured.names, captured.ttlMs).finally(() => state.giveBack?.())
+      void this.#save(state.key, captured.entry, captured.names, captured.ttlMs).finally(() => {
+        state.lead?.(LEFT)
+        state.giveBack?.()
+      })
       return
     }
+    state.lead?.(LEFT)
     if (served !== undefined && spoilt(served, status, cut)) void this.#drop(state.key, served)
     if (state.saving !== true) state.giveBack?.()
   }
@@ -400,12 +412,16 @@ export class RouteCache implements PluginHandlers {
       return
     }
     // The waiters get the entry as soon as the upstream has sent it (they get what this request
-    // got, a body that proves bad included); the store, once the exchange ends (onFinished): a
-    // stream after the capture (compress decoding the body) may still find the bytes bad.
+    // got, a body that proves bad included), and so do the requests that come in this process
+    // while its client still reads (the flight is kept); the store, once the exchange ends
+    // (onFinished): a stream after the capture (compress decoding the body) may still find the
+    // bytes bad. The other instances wait for this client READING_MS at most.
     res.pipeThrough(new Capture(s.maxObjectSize, body => {
       const e = body === undefined ? undefined : prepared.entry(body)
-      state.lead?.(e && { entry: e, fwdStatus })
-      if (e !== undefined && !down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
+      state.lead?.(e && { entry: e, fwdStatus }, e !== undefined)
+      if (e === undefined) { state.giveBack?.(); return }
+      if (!down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
+      if (state.giveBack !== undefined) setTimeout(giveBackIfReading, READING_MS, state).unref()
     }))
     addCacheStatus(res.headers, s.name, down ? { fwd: state.fwd, fwdStatus, detail: STORE_DOWN } : { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
   }

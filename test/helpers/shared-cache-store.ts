@@ -13,11 +13,12 @@ export async function numberingUpstream (): Promise<TestUpstream & { readonly re
 }
 
 /**
- * One cached route on the Redis store `shared`, with an admin listener (for purges and GET /stores).
+ * One cached route on the Redis store `shared` (`plugins`: the route's, another cache config or more
+ * plugins), with an admin listener (for purges and GET /stores).
  * commandTimeout 2s: the default 100 ms made a loaded machine's requests pass through uncached; a
  * killed Redis still fails at once (no offline queue).
  */
-export const sharedStoreConfig = (redisUrl: string, upstreamUrl: string, keyPrefix: string) => `
+export const sharedStoreConfig = (redisUrl: string, upstreamUrl: string, keyPrefix: string, plugins = '{ cache: { store: shared } }') => `
 admin:
   listen: { host: 127.0.0.1, port: 0 }
 stores:
@@ -28,8 +29,7 @@ routes:
   - name: r
     match: { path: /* }
     upstream: up
-    plugins:
-      cache: { store: shared }
+    plugins: ${plugins}
 `
 
 /** Whether the gateway behind `adminUrl` sees its store `shared` up, within about 10 s. */
