@@ -1,10 +1,11 @@
 import t from 'tap'
-import { utimesSync, writeFileSync } from 'node:fs'
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { createTestCa } from '../helpers/certs.ts'
 import { mint, signingKey, type SigningKey } from '../helpers/identity-provider.ts'
+import { sharedWithPlugins, writeUserPlugin } from '../helpers/user-plugin.ts'
 import { loadConfig } from '../../src/config/load.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor } from './helpers.ts'
 
@@ -59,13 +60,17 @@ t.test('touching the config file reloads it once a file it names changed, and on
 })
 
 t.test('a config is dated from when its load began, before it read the files it names: one changed during the load is seen', async t => {
-  const cf = await configFile(yaml('http://127.0.0.1:1'))
+  const cf = await configFile('loadPlugins: [ ./slow-import.ts ]\n' + yaml('http://127.0.0.1:1'))
   writeFileSync(join(cf.dir, 'jwks.json'), jwks(await signingKey('ES256')))
   writeFileSync(join(cf.dir, 'ca.pem'), createTestCa('billing', t.teardown).cert)
-  const before = performance.timeOrigin + performance.now()
+  t.teardown(() => cf.remove())
+  // A file the config names, read during the load (a plugin module, imported then), which notes the time
+  // and keeps the load going a while: dated at its end, the config would be dated after that time.
+  // (Comparing how long the load ran before and after its date measured the machine's scheduling too.)
+  const seen = sharedWithPlugins('slowImport', { at: Infinity })
+  const plugin = writeUserPlugin(cf.dir, 'slow-import', 500, '{}')
+  writeFileSync(plugin, readFileSync(plugin, 'utf8') + "shared('slowImport').at = Date.now()\nawait new Promise(resolve => setTimeout(resolve, 20))\n")
   const loaded = await loadConfig(cf.file)
-  const after = performance.timeOrigin + performance.now()
-  const at = loaded.loadedAt.getTime()
-  // The load takes tens of milliseconds (schemas, checks): dated at its start, not at its end.
-  t.ok(at - before < after - at, `loadedAt is the start of the load, not its end (${at - before} ms after the start, ${after - at} ms before the end)`)
+  t.ok(seen.at < Infinity, 'the plugin module was imported by the load')
+  t.ok(loaded.loadedAt.getTime() <= seen.at, `loadedAt is the start of the load, not its end (${loaded.loadedAt.getTime() - seen.at} ms from the file's read)`)
 })
