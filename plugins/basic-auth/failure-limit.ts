@@ -117,6 +117,12 @@ export class FailureLimit {
    * end a block earlier than remembered. The time counts from when the call was made.
    */
   readonly #blocked = new LRUCache<string, number>({ max: MAX_BLOCKED })
+  /**
+   * Takes of this process not yet settled, by address: while some are, the count holds failures
+   * that may be given back (right passwords checked at once), so neither a refusal nor the take that
+   * reaches the limit blocks the address for the window; the store decides each attempt meanwhile.
+   */
+  readonly #pending = new Map<string, number>()
 
   constructor (store: Store, settings: FailureLimitSettings, log: Logger) {
     this.#store = store
@@ -173,14 +179,18 @@ export class FailureLimit {
   #taken (address: string, key: string, taken: readonly number[], sentAt: number, check: () => Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
     if (taken[0] === LATE) return this.#unlimited(LATE_ERROR, check)
     const ms = taken[1] as number
+    const pending = this.#pending.get(address) ?? 0
     if (taken[0] === 0) {
-      this.#blocked.set(address, sentAt + ms)
+      if (pending === 0) this.#blocked.set(address, sentAt + ms)
       return this.#refusal(sentAt + ms - performance.now())
     }
     // The failure that reaches the limit blocks the address from its answer on, remembered pairs included.
-    const last = (taken[2] as number) >= this.#limit ? sentAt + ms : 0
+    const last = (taken[2] as number) >= this.#limit && pending === 0 ? sentAt + ms : 0
+    this.#pending.set(address, pending + 1)
     const outcome = check()
-    return outcome instanceof Promise ? outcome.then(o => this.#settled(address, key, last, o)) : this.#settled(address, key, last, outcome)
+    return outcome instanceof Promise
+      ? outcome.then(o => this.#settled(address, key, last, o), (err: unknown) => { this.#release(address); throw err })
+      : this.#settled(address, key, last, outcome)
   }
 
   /**
@@ -190,6 +200,7 @@ export class FailureLimit {
    * leaves the failure counted until the window ends.
    */
   #settled (address: string, key: string, blockedUntil: number, outcome: Outcome): Outcome {
+    this.#release(address)
     if (this.#counts(outcome)) {
       if (blockedUntil > 0) this.#blocked.set(address, blockedUntil)
       return outcome
@@ -201,6 +212,12 @@ export class FailureLimit {
       try { store.runNow(failuresScript, [key], GIVE_BACK) } catch (err) { this.#errors.report(err) }
     }
     return outcome
+  }
+
+  #release (address: string): void {
+    const pending = (this.#pending.get(address) ?? 1) - 1
+    if (pending === 0) this.#pending.delete(address)
+    else this.#pending.set(address, pending)
   }
 
   #refusal (ms: number): AuthFailure {

@@ -82,6 +82,15 @@ t.test('in memory', async t => {
     t.same(answers.map(a => a.status).sort(), [...Array<number>(3).fill(401), ...Array<number>(9).fill(429)])
   })
 
+  t.test('right passwords checked at once, more than the limit: the excess waits its turn (429), no address is locked out', async t => {
+    // Each check holds a failure until it is given back: a burst of right passwords fills the count for a moment.
+    const burst = await Promise.all(Array.from({ length: 12 }, (_, i) => call(gw, '/three', '203.0.113.12', basic(USERS[i % USERS.length] as string, RIGHT))))
+    t.ok(burst.every(a => a.status === 200 || a.status === 429), 'right passwords: let in, or refused for now')
+    t.ok(burst.some(a => a.status === 200))
+    t.same(await statuses(gw, '/three', '203.0.113.12', [basic('grace', RIGHT), basic('alice', RIGHT)]), [200, 200], 'let in once the burst is checked')
+    t.same(await statuses(gw, '/three', '203.0.113.12', wrong(4)), [401, 401, 401, 429], 'the whole limit left for failures')
+  })
+
   t.test('a right password neither resets the count nor adds to it', async t => {
     t.same(await statuses(gw, '/three', '203.0.113.6', [...wrong(2), basic('dave', RIGHT), ...wrong(2)]), [401, 401, 200, 401, 429])
   })
