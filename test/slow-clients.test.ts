@@ -4,6 +4,7 @@ import { connect, constants } from 'node:http2'
 import { once } from 'node:events'
 import { Transform } from 'node:stream'
 import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import { Agent, request } from 'undici'
 import { startUpstream } from './helpers/upstream.ts'
@@ -287,6 +288,32 @@ t.test('a client that does not read the response is cut off after clientTimeouts
   t.ok(await until(() => idle(gw)), 'every connection free')
   t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_send_timeout"\} 1/)
 })
+
+t.test('a client cut off for not reading is reset: the kernel keeps none of the bytes it never took', async t => {
+  const { gw } = await gateway(t, '  clientTimeouts: { send: 300ms }')
+  const socket = await rawSocket(gw)
+  socket.pause() // never reads, and keeps its side open
+  socket.write('GET /big HTTP/1.1\r\nhost: x\r\n\r\n')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/big' }, 10_000), { error: 'client_send_timeout' })
+  // Closed gracefully, the gateway's socket would wait in FIN-WAIT-1 with the unsent bytes for as
+  // long as this client keeps its window shut; reset, it is gone at once.
+  t.same(await finWait1(port(gw)), 0, 'no socket of the gateway\'s port waits in FIN-WAIT-1')
+  socket.destroy()
+})
+
+/** Sockets of local port `port` in FIN-WAIT-1 (state 04 of /proc/net/tcp and tcp6). */
+async function finWait1 (port: number): Promise<number> {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0')
+  let n = 0
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const rows = (await readFile(file, 'utf8').catch(() => '')).split('\n').slice(1)
+    for (const row of rows) {
+      const [, local, , state] = row.trim().split(/\s+/)
+      if (local?.endsWith(`:${hex}`) === true && state === '04') n++
+    }
+  }
+  return n
+}
 
 t.test('a client that reads slowly but steadily gets the whole response', async t => {
   const { gw } = await gateway(t, '  clientTimeouts: { send: 300ms }')

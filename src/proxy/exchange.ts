@@ -1273,12 +1273,23 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onSendTimeout (ex: Exchange): void {
-    ex.#cutShort('client_send_timeout')
+    ex.#cutSlowReader()
   }
 
   /** Sent whole by now, the exchange may still be open for the request's body (HTTP/2): that is not a slow reader. */
   static #onTailTimeout (ex: Exchange): void {
-    if (!ex.res.writableFinished) ex.#cutShort('client_send_timeout')
+    if (!ex.res.writableFinished) ex.#cutSlowReader()
+  }
+
+  /**
+   * A reader past clientTimeouts.send, over HTTP/1.1 reset, not closed: a closed socket keeps the
+   * bytes its reader never took (FIN-WAIT-1) for as long as the client keeps its window shut, and a
+   * hostile client can pile those up (nginx: reset_timedout_connection). Reset first: the cut is
+   * recorded before the socket's 'close' comes.
+   */
+  #cutSlowReader (): void {
+    if (!isHttp2(this.raw) && !this.#done) this.raw.socket.resetAndDestroy()
+    this.#cutShort('client_send_timeout')
   }
 
   static #onTailDrain (this: ServerResponse): void {
