@@ -16,6 +16,16 @@ t.test('Capture: the body up to the limit, nothing past it or when broken; Repla
   t.same(await capture(5, ['ab', 'cde']), { got: Buffer.from('abcde'), passed: 'abcde' }, 'exactly the limit is kept')
   t.same(await capture(4, ['ab', 'cde', 'f']), { got: undefined, passed: 'abcdef' }, 'past the limit: dropped, the client still gets it all')
   t.same(await capture(4, []), { got: Buffer.alloc(0), passed: '' })
+  const early: Array<Buffer | undefined> = []
+  const large = new Capture(4, b => early.push(b))
+  large.resume()
+  large.write(Buffer.from('abc'))
+  t.same(early, [], 'within the limit: nothing said yet')
+  large.write(Buffer.from('de'))
+  t.same(early, [undefined], 'past the limit: undefined at once, before the end')
+  large.end(Buffer.from('f'))
+  await once(large, 'end')
+  t.same(early, [undefined], 'once')
   const calls: Array<Buffer | undefined> = []
   const broken = new Capture(10, b => calls.push(b))
   broken.on('error', () => {})

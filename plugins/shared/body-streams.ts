@@ -2,8 +2,8 @@ import { Duplex, Transform, type TransformCallback } from 'node:stream'
 
 /**
  * Passes the body on to the client as it comes and keeps a copy, up to `limit` bytes; past it the
- * copy is dropped (the client still gets everything). `done` gets the whole body, or undefined when
- * it was too large or the stream broke. While it copies it takes the body at its sender's pace,
+ * copy is dropped (the client still gets everything). `done` gets the whole body, or undefined as
+ * soon as it is too large, or when the stream broke. While it copies it takes the body at its sender's pace,
  * not the client's: a cache's requests waiting for this one's fetch (collapsed) get the entry once
  * the upstream has sent it, however slowly this client reads. What it holds for the client then
  * is the copy's own chunks (at most `limit` bytes); past the limit the client's pace rules again.
@@ -25,7 +25,9 @@ export class Capture extends Duplex {
   override _write (chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
     if (this.#chunks !== undefined) {
       this.#size += chunk.length
-      if (this.#size > this.#limit) this.#chunks = undefined
+      // Past the limit, said at once: requests waiting for this copy (a cache's collapsed ones) go
+      // their own way now, not when this client has read the rest.
+      if (this.#size > this.#limit) this.#finish(undefined)
       else this.#chunks.push(chunk)
     }
     if (this.push(chunk) || this.#chunks !== undefined) cb()
