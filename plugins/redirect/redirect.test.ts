@@ -23,6 +23,9 @@ routes:
   - { name: results, match: { path: /b/* }, upstream: up, plugins: { redirect: { to: "/search?q=*#results" } } }
   - { name: in-fragment, match: { path: /c/:id }, upstream: up, plugins: { redirect: { to: "/items#item-:id?" } } }
   - { name: moved, match: { path: /moved }, upstream: up, plugins: { redirect: { to: "https://elsewhere.example.com/", status: 307 } } }
+  - { name: unicode-host, match: { path: /u/:id }, upstream: up, plugins: { redirect: { to: "https://例え.jp/x/:id" } } }
+  - { name: cafe, match: { path: /cafe }, upstream: up, plugins: { redirect: { to: "/café/☕😀?s=ü#ß" } } }
+  - { name: quoted, match: { path: /q/* }, upstream: up, plugins: { redirect: { to: '/a"b<c>{d}|e^f\\g[h]%zz%41/*#x#y' } } }
   - { name: wiki, match: { path: /wiki/:page }, upstream: up, plugins: { redirect: { to: 'https://n.example/wiki/Special\\:Search/:page\\*?all=\\*' } } }
 `)
 t.teardown(() => gw.close())
@@ -72,9 +75,14 @@ t.test('an IP literal host\'s colons are literal, params after it are not', asyn
   ]
   for (const [to, expected] of cases) {
     const compiled = compileTemplate(to, ['id'])
-    t.equal(typeof compiled === 'string' ? compiled : compiled({ id: '7' }), expected, to)
+    t.equal(typeof compiled === 'string' ? compiled : compiled({ id: '7' }, ''), expected, to)
   }
   t.match(compileTemplate('/p/[::ab]/x', ['id']), /uses ":ab"/, 'brackets in a path are not a host')
+})
+
+t.test('an empty "*" right after the host leaves the host\'s "/"', async t => {
+  const compiled = compileTemplate('https://example.com/*', ['*'])
+  t.equal(typeof compiled === 'string' ? compiled : compiled({ '*': '' }, 'x=1'), 'https://example.com/?x=1')
 })
 
 t.test('what a URI may not hold, in the client\'s query or path, is percent-encoded in the Location', async t => {
@@ -95,5 +103,64 @@ upstreams:
 routes:
   - { name: r, match: { path: /a/:id }, upstream: up, plugins: { redirect: { to: "${to}" } } }
 `), { message: new RegExp(`test\\.yaml:7:\\d+ routes\\[0\\]\\.plugins\\.redirect\\.to: uses "${named.replace('*', '\\*')}", which the route's match\\.path does not define \\(a literal ":" or "\\*" is written "\\\\:" or "\\\\\\*"\\)$`, 'm') }, to)
+  }
+})
+
+t.test('what a URI may not hold in the template is percent-encoded (UTF-8) at load, a non-ASCII host as punycode', async t => {
+  const cases: Array<[string, string]> = [
+    ['/u/7?k=v', 'https://xn--r8jz45g.jp/x/7?k=v'],
+    ['/cafe?x=1', '/caf%C3%A9/%E2%98%95%F0%9F%98%80?s=%C3%BC&x=1#%C3%9F'],
+    // A `%` starting an escape is kept; a second "#" is no fragment of its own.
+    ['/q/z', '/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%5Cg%5Bh%5D%25zz%41/z#x%23y']
+  ]
+  for (const [path, expected] of cases) t.same(await location(path), [302, expected], path)
+})
+
+/** The message a config with this route (and top-level plugins) fails to load with. */
+async function loadError (route: string, plugins = ''): Promise<string> {
+  const loading = startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+${plugins}
+routes:
+  - ${route}
+`)
+  const gateway = await loading.catch((err: Error) => err.message)
+  if (typeof gateway === 'string') return gateway
+  await gateway.close()
+  return 'loaded'
+}
+
+t.test('a param or "*" before the path, which would let the request choose the host, is a config error', async t => {
+  const cases: Array<[string, string, string]> = [
+    ['/t/*', 'https://*.tenants.example.com/home', '*'],
+    ['/a/*', 'https://example.com*/', '*'],
+    ['/a/:id', 'https://:id.example.com/', ':id'],
+    ['/a/:id', 'http://example.com::id/x', ':id'],
+    ['/a/:id', 'https://user:id@example.com/', ':id'],
+    ['/a/:id', '//:id/x', ':id'],
+    ['/a/:id', 'https://[::1]:id/x', ':id']
+  ]
+  for (const [path, to, named] of cases) {
+    t.match(await loadError(`{ name: r, match: { path: ${path} }, upstream: up, plugins: { redirect: { to: '${to}' } } }`),
+      `routes[0].plugins.redirect.to: has "${named}" before its path: a request would choose the host it is redirected to, so params and "*" may only come after the host (a literal ":" or "*" is written "\\:" or "\\*")`, to)
+  }
+  t.match(await loadError('{ name: r, match: { path: /a/* }, upstream: up }', 'plugins: { redirect: { to: "https://*.example.com/" } }'),
+    /\(1 problem\):\n\S+ plugins\.redirect\.to: has "\*" before its path/, 'a top-level one, once')
+  const escaped = compileTemplate('https://user\\:pw@example.com/:id', ['id'])
+  t.equal(typeof escaped === 'string' ? escaped : escaped({ id: '7' }, ''), 'https://user:pw@example.com/7', 'escaped, they are literal text')
+})
+
+t.test('a host or port no Location can hold is a config error', async t => {
+  const cases: Array<[string, string]> = [
+    ['https://a"b.example/x', 'has "a"b.example" as its host, which is no valid host name'],
+    ['https://例え"x.jp/x', 'has "例え"x.jp" as its host, which is no valid host name'],
+    ['https://例え<x.jp/x', 'has "例え<x.jp" as its host, which is no valid host name'],
+    ['https://[::g]/x', 'has "[::g]" as its host, which is no valid host name'],
+    ['https://example.com:8a/x', 'has "8a" as its port, which is not a number'],
+    ['///x', 'has no host after "//"']
+  ]
+  for (const [to, problem] of cases) {
+    t.match(await loadError(`{ name: r, match: { path: /a }, upstream: up, plugins: { redirect: { to: '${to}' } } }`), `routes[0].plugins.redirect.to: ${problem}`, to)
   }
 })
