@@ -1,23 +1,58 @@
-import cluster from 'node:cluster'
+import cluster, { type Worker } from 'node:cluster'
 import { constants } from 'node:os'
 import type { Logger } from 'pino'
 import type { Reloader } from '../reload/reloader.ts'
 
 type StopSignal = 'SIGTERM' | 'SIGINT'
 
-let ending = false
+/** What the "end now" line reports: the logger and requests in flight of the moment. */
+interface Ending { log: () => Logger | undefined, inFlight: () => number | undefined }
+let ending: Ending | undefined
+
+/** How long a primary's workers get to end at once (their logs flushed) before they are killed. */
+const WORKERS_END_MS = 3_000
 
 /**
- * The stop handlers are gone: a next stop signal ends the process at once, by its default action.
- * Except for a PID 1 (a container without an init), which ignores a signal it has no handler for:
- * it exits, with 128 + the signal's number.
+ * From now on a stop signal ends the process at once, with 128 + the signal's number: by a handler,
+ * not the signal's default action, so the log's buffered lines are written on exit (see createLogger),
+ * and so a PID 1 (a container without an init, which ignores a signal it has no handler for) ends too.
+ * A primary ends its workers first: none may go on draining, holding connections, once it is gone.
  */
-function endOnNextStopSignal (): void {
-  if (process.pid !== 1 || ending) return
-  ending = true
-  const end = (signal: StopSignal) => process.exit(128 + constants.signals[signal])
+export function endOnNextStopSignal (log: Ending['log'], inFlight: Ending['inFlight'] = () => undefined): void {
+  const installed = ending !== undefined
+  ending = { log, inFlight }
+  if (installed) return
+  let exiting = false
+  const end = (signal: StopSignal) => {
+    const code = 128 + constants.signals[signal]
+    // A further signal while the workers end: no more waiting.
+    if (exiting) process.exit(code)
+    exiting = true
+    const workers = cluster.isPrimary ? Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead()) : []
+    const log = ending?.log()
+    log?.warn({ signal, inFlight: ending?.inFlight(), workers: workers.length > 0 ? workers.map(w => w.process.pid) : undefined }, 'second signal: ending now')
+    void endWorkers(workers, signal, log).then(() => process.exit(code))
+  }
   process.on('SIGTERM', end)
   process.on('SIGINT', end)
+}
+
+/**
+ * Passes `signal` on to `workers`, which are stopping (the first signal told them to drain): it ends
+ * each at once, its log flushed. One still there after WORKERS_END_MS is killed.
+ */
+async function endWorkers (workers: Worker[], signal: StopSignal, log: Logger | undefined): Promise<void> {
+  const exited = Promise.all(workers.map(w => new Promise(resolve => w.once('exit', resolve))))
+  for (const w of workers) w.process.kill(signal)
+  const kill = setTimeout(() => {
+    for (const w of workers) {
+      if (w.isDead()) continue
+      log?.warn({ workerPid: w.process.pid }, 'worker did not end at once; killing it')
+      w.process.kill('SIGKILL')
+    }
+  }, WORKERS_END_MS)
+  await exited
+  clearTimeout(kill)
 }
 
 /** Signals that arrived before serveUntilStopped took over. */
@@ -45,7 +80,7 @@ export function holdStartupSignals (): void {
     state.log?.info({ signal }, HELD_STOP)
     process.off('SIGTERM', stop)
     process.off('SIGINT', stop)
-    endOnNextStopSignal()
+    endOnNextStopSignal(() => state.log)
   }
   const state: Held = {
     hup: false,
@@ -76,7 +111,7 @@ export function logStartupSignals (log: Logger): void {
  * close ends the process at once). SIGHUP reloads the config. Signals held since the start (see
  * holdStartupSignals) are applied now.
  */
-export async function serveUntilStopped (running: { readonly reloader: Reloader, close (): Promise<void> }, log: Logger): Promise<void> {
+export async function serveUntilStopped (running: { readonly reloader: Reloader, readonly inFlight?: number, close (): Promise<void> }, log: Logger): Promise<void> {
   const early = held
   held = undefined
   const reload = () => {
@@ -88,7 +123,7 @@ export async function serveUntilStopped (running: { readonly reloader: Reloader,
     const close = (signal: StopSignal, message: string) => {
       process.off('SIGTERM', stop)
       process.off('SIGINT', stop)
-      endOnNextStopSignal()
+      endOnNextStopSignal(() => log, () => running.inFlight)
       log.info({ signal }, message)
       running.close().then(resolve, err => { log.error({ err }, 'unclean shutdown'); resolve() })
     }

@@ -34,6 +34,8 @@ export interface Portcullis {
   readonly reloader: Reloader
   /** Builds `next` (already validated) and puts it in service, with the process's metrics and stores, as a reload does. */
   apply (next: LoadedConfig): Promise<void>
+  /** Requests (WebSockets included) in flight, on the config in service and on those it replaced that still drain. */
+  readonly inFlight: number
   /** What GET /stores shows: the process's stores and their state. */
   stores (): Promise<StoreSnapshot[]>
   /** Graceful stop: stop accepting, drain within server.shutdownTimeout, release everything. */
@@ -122,6 +124,8 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     pluginAdmin: (method, path, query, body) => runPluginAdmin(gateway.runtime, method, path, query, body),
     log
   }
+  // Those of the configs replaced too: they hold the stop as much as the active one's.
+  const inFlight = () => gateway.retiring.reduce((n, r) => n + r.inFlight, gateway.runtime.inFlight)
   let admin: Awaited<ReturnType<typeof listenAdmin>>
   // The HTTPS port redirects name: the setting of the config in service, else the port bound.
   const httpsPort = () => gateway.runtime.loaded.config.server.tls?.redirectHttp?.httpsPort ?? (gateway.app.server.address() as AddressInfo).port
@@ -154,6 +158,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
       reloader,
       apply,
       stores: state.stores,
+      get inFlight () { return inFlight() },
       close: async () => {
         ready = false
         watcher?.close()
@@ -163,7 +168,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
         // not finished by the deadline, it is abandoned.
         const deadline = shutdownMs(gateway.runtime.loaded.config)
         const reloads = reloader.close(deadline)
-        log.info({ deadlineMs: deadline, inFlight: gateway.runtime.inFlight }, 'shutting down')
+        log.info({ deadlineMs: deadline, inFlight: inFlight() }, 'shutting down')
         if (redirect !== undefined) await closeRedirect(redirect)
         await gateway.close(deadline)
         await reloads

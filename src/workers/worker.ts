@@ -5,6 +5,7 @@ import { createLogger } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
+import { endOnNextStopSignal } from '../server/signals.ts'
 import { runPluginAdmin, startPortcullis, type Portcullis } from '../server/start.ts'
 import { sendableReply, type SendableReply } from '../server/admin/plugins.ts'
 import { isOurs, type FromWorker, type HealthPayload, type PluginAdminAnswer, type ToWorker } from './messages.ts'
@@ -47,7 +48,10 @@ export function runWorker (): Promise<never> {
 
   return new Promise(() => {
     const stop = (code: number) => {
-      stopping ??= (async () => {
+      if (stopping !== undefined) return
+      // From now on a stop signal ends it at once: the primary's second one, passed on, or a terminal's second Ctrl-C.
+      endOnNextStopSignal(() => log, () => running?.inFlight)
+      stopping = (async () => {
         await running?.close()
         return code
       })().catch(err => { log?.error({ err }, 'unclean worker shutdown'); return 1 })
