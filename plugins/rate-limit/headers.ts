@@ -58,6 +58,6 @@ export function tooManyRequests (mode: HeaderMode, plan: Plan, d: Decision, requ
   return {
     status: 429,
     headers,
-    body: { error: 'rate_limited', message: `rate limit "${limit.name}" exceeded (${limit.requests} per ${limit.windowMs / 1000}s)`, limit: limit.name, retryAfter, requestId }
+    body: { error: 'rate_limited', message: limit.message, limit: limit.name, retryAfter, requestId }
   }
 }

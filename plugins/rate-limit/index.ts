@@ -32,8 +32,8 @@ export default definePlugin({
     })
     const mode = config.headers ?? 'ietf'
     const onStoreError = config.onStoreError ?? 'allow'
-    // Only a shared store is worth sparing a call; a memory store answers at once anyway.
-    const precheck = store.type === 'redis' && config.localPrecheck !== false ? new Precheck() : undefined
+    // Spares a shared store a call; on a memory store it keeps a key rejected whose counter was evicted.
+    const precheck = config.localPrecheck !== false ? new Precheck() : undefined
     const timeoutMs = store.commandTimeout
     const clock = timeoutMs === undefined ? undefined : serverClock(store)
     const requests = ctx.metrics.counter({
@@ -61,7 +61,7 @@ export default definePlugin({
       errorCount.inc()
       errors.report(err)
       return onStoreError === 'deny'
-        ? { status: 503, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
+        ? { status: 503, headers: { 'retry-after': '1' }, body: { error: 'rate_limit_unavailable', message: 'the rate-limit store is unavailable', requestId: req.id } }
         : undefined
     }
     return {
@@ -69,14 +69,14 @@ export default definePlugin({
         const plan = (req.consumer === undefined ? undefined : plans.byConsumer.get(req.consumer.id)) ?? plans.base
         if (plan.limits.length === 0) return undefined
         const keys = plan.keysOf(req)
-        // A memory store decides at once: the hook stays synchronous.
-        if (store.runNow !== undefined) return decided(req, plan, keys, store.runNow(decideScript, keys, plan.args), 0)
         const sentAt = performance.now()
         const known = precheck?.check(plan, keys, sentAt)
         if (known !== undefined) {
           limitedCount.inc()
           return tooManyRequests(mode, plan, known, req.id)
         }
+        // A memory store decides at once: the hook stays synchronous.
+        if (store.runNow !== undefined) return decided(req, plan, keys, store.runNow(decideScript, keys, plan.args), sentAt)
         const deadline = clock === undefined ? 0 : clock.deadline(sentAt, timeoutMs as number)
         const calls = bySlot?.get(plan)
         const decision = calls !== undefined

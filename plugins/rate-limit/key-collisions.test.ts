@@ -50,3 +50,18 @@ ${route('net', '')}${route('each', 'ipv6Prefix: 128, ')}${route('wide', 'ipv6Pre
   t.same([await from('/wide', '2001:db8:1:2::1'), await from('/wide', '2001:db8:1:ff::1'), await from('/wide', '2001:db8:1:4::1')], [200, 200, 429], 'ipv6Prefix: 48')
   t.same([await from('/net', '10.0.0.5'), await from('/net', '::ffff:10.0.0.5'), await from('/net', '10.0.0.5')], [200, 200, 429], 'an IPv4-mapped address is the IPv4 one')
 })
+
+t.test('clients sending a header empty do not share one counter: each is counted by its address', async t => {
+  const s = await setup(t)
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  trustProxy: true
+upstreams:
+  up: { targets: [ { url: "${s.upstream.url}" } ] }
+routes:
+${limitedRoute('dev', '/dev', '{ by: [ "header:x-device" ], limits: [ { name: dev, requests: 1, window: 1h } ] }')}`)
+  t.teardown(() => gw.close())
+  const from = (ip: string, device: string) => send(`${gw.url}/dev`, { 'x-forwarded-for': ip, 'x-device': device }).then(a => a.status)
+  t.same([await from('10.0.0.1', ''), await from('10.0.0.2', ''), await from('10.0.0.3', ' '), await from('10.0.0.4', ', ')], [200, 200, 200, 200], 'empty, spaces (trimmed to empty), an empty list')
+  t.equal(await from('10.0.0.1', ''), 429, 'the first client\'s own counter')
+})

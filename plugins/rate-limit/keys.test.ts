@@ -35,6 +35,15 @@ t.test('a part the request lacks is the client IP, after the part\'s label and #
   t.equal(new KeyBuilder([['claim:sub']]).key(request({ locals: {} }), 0, 'a:s1000'), 'rl:{claim:sub=#ip=10.0.0.1}:a:s1000')
 })
 
+t.test('an empty header (or a list of empty items) or claim is missing: the client IP stands in, not one value every such client shares', async t => {
+  const keys = new KeyBuilder([['header:x-device']])
+  for (const v of ['', ', ', ',']) t.equal(keys.key(request({ clientHeaders: { 'x-device': v } }), 0, 'a:s1000'), 'rl:{header:x-device=#ip=10.0.0.1}:a:s1000', JSON.stringify(v))
+  t.equal(keys.keysFor([{ index: 0, id: 'a:s1000' }])(request({ clientIp: '10.0.0.2', clientHeaders: { 'x-device': '' } }))[0], 'rl:{header:x-device=#ip=10.0.0.2}:a:s1000', 'remembered by the client IP')
+  t.equal(keys.key(request({ clientHeaders: { 'x-device': ' x ' } }), 0, 'a:s1000'), `rl:{header:x-device=${sha(' x ')}}:a:s1000`, 'a value with more than spaces is one')
+  t.equal(new KeyBuilder([['claim:sub']]).key(request({ locals: { claims: { sub: '' } } }), 0, 'a:s1000'), 'rl:{claim:sub=#ip=10.0.0.1}:a:s1000')
+  t.equal(new KeyBuilder([['claim:n']]).key(request({ locals: { claims: { n: 0 } } }), 0, 'a:s1000'), 'rl:{claim:n=0}:a:s1000', '0 is a value')
+})
+
 t.test('the client IP standing in for a consumer is not a limit by ip: same name, another counter', async t => {
   const keys = new KeyBuilder([['consumer'], ['ip']])
   const anonymous = request({ consumer: undefined })

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto'
 import { ANONYMOUS_HEADER, type GatewayRequest } from '../../src/index.ts'
 import { addressKey } from '../shared/address-key.ts'
 
-/** Reads one key part from a request; undefined when the request lacks it (then the client IP stands in). */
+/** Reads one key part from a request; undefined when the request lacks it or it is empty (then the client IP stands in). */
 type Reader = (req: GatewayRequest) => string | undefined
 
 /** Where auth plugins leave token claims for later plugins: req.locals.claims. */
@@ -20,6 +20,16 @@ const scalar = (v: unknown): string | undefined =>
 const consumerId = (req: GatewayRequest): string | undefined =>
   req.consumer === undefined || req.headers[ANONYMOUS_HEADER] === 'true' ? undefined : req.consumer.id
 
+/**
+ * A header's value, none when empty: sent empty (or as only commas, RFC 9110's empty list) by many
+ * clients, it would be one counter for all of them.
+ */
+const EMPTY_LIST = /^[\s,]*$/
+const headerValue = (v: string | string[] | undefined): string | undefined => {
+  const s = Array.isArray(v) ? v.join(', ') : v
+  return s === undefined || EMPTY_LIST.test(s) ? undefined : s
+}
+
 function reader (part: string, v6Prefix: number): Reader {
   if (part === 'consumer') return consumerId
   if (part === 'ip') return req => addressKey(req.clientIp, v6Prefix)
@@ -28,12 +38,13 @@ function reader (part: string, v6Prefix: number): Reader {
   const name = part.slice(colon + 1)
   if (part.startsWith('header:')) {
     const header = name.toLowerCase()
-    return req => {
-      const v = req.clientHeaders[header]
-      return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : v
-    }
+    return req => headerValue(req.clientHeaders[header])
   }
-  return req => scalar((req.locals[CLAIMS_LOCAL] as Record<string, unknown> | undefined)?.[name])
+  return req => {
+    const v = scalar((req.locals[CLAIMS_LOCAL] as Record<string, unknown> | undefined)?.[name])
+    // An empty claim is none, as an empty header is.
+    return v === '' ? undefined : v
+  }
 }
 
 // Separators and hash-tag braces are escaped so that no value can pose as two parts or move the tag,

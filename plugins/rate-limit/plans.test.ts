@@ -15,10 +15,10 @@ const limits: RateLimitConfig['limits'] = [
 t.test('the route plan: ids, script arguments and RateLimit-Policy', async t => {
   const { base, byConsumer } = compilePlans({ limits }, [])
   t.same(base.limits, [
-    { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1', remainingItem: '"burst";r=' },
+    { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1', remainingItem: '"burst";r=', message: 'rate limit "burst" exceeded (10 per 1s)' },
     // A bucket announces its burst, per the time it takes to fill: 50 per 180 s, the rate of 1000 per hour.
-    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 50, windowMs: 180_000, policy: '"hourly";q=50;w=180', remainingItem: '"hourly";r=' },
-    { name: 'daily', index: 2, id: 'daily:f86400000', requests: 5000, windowMs: 86_400_000, policy: '"daily";q=5000;w=86400', remainingItem: '"daily";r=' }
+    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 50, windowMs: 180_000, policy: '"hourly";q=50;w=180', remainingItem: '"hourly";r=', message: 'rate limit "hourly" exceeded (1000 per 3600s, burst 50)' },
+    { name: 'daily', index: 2, id: 'daily:f86400000', requests: 5000, windowMs: 86_400_000, policy: '"daily";q=5000;w=86400', remainingItem: '"daily";r=', message: 'rate limit "daily" exceeded (5000 per 86400s)' }
   ])
   // A burst counts for token-bucket only.
   t.same(base.args, ['s', '10', '1000', '10', 't', '1000', '3600000', '50', 'f', '5000', '86400000', '5000'])
@@ -36,8 +36,10 @@ t.test('a token bucket announces its burst as its quota, over the time it takes 
     compilePlans({ algorithm: 'token-bucket', limits: [{ name: 'b', requests, window, burst }] }, []).base.limits[0]
   t.match(policy(5, '10s', 10), { requests: 10, windowMs: 20_000, policy: '"b";q=10;w=20' }, 'a burst above the requests')
   t.match(policy(10, '1s', 4), { requests: 4, windowMs: 1000, policy: '"b";q=4;w=1' }, 'a burst below the requests: full in 0.4 s, whole seconds up')
+  // Full in 0.1 s, announced as 1 per 1 s: the message says what is enforced.
+  t.match(policy(10, '1s', 1), { requests: 1, windowMs: 1000, policy: '"b";q=1;w=1', message: 'rate limit "b" exceeded (10 per 1s, burst 1)' }, 'a bucket full in under a second')
   t.match(policy(3, '10s', 10), { requests: 10, windowMs: 34_000, policy: '"b";q=10;w=34' }, 'full in 33.3 s: 34')
-  t.match(policy(5, '10s'), { requests: 5, windowMs: 10_000, policy: '"b";q=5;w=10' }, 'the default burst: requests per window')
+  t.match(policy(5, '10s'), { requests: 5, windowMs: 10_000, policy: '"b";q=5;w=10', message: 'rate limit "b" exceeded (5 per 10s)' }, 'the default burst: requests per window')
 })
 
 t.test('consumers: overrides of requests, window, algorithm and burst; false drops a limit; others keep the route plan', async t => {

@@ -15,7 +15,9 @@ export interface Limit {
   /**
    * The quota the headers announce (q, X-RateLimit-Limit) and the window it is announced over (w):
    * `requests` per `window`, but for a token bucket its `burst` per the time the bucket takes to
-   * fill from empty (burst × window / requests, in whole seconds up): what remains is never above it.
+   * fill from empty (burst × window / requests, in whole seconds up): what remains is never above
+   * it. Rounded up, that is a lower rate than the bucket's when the time is no whole number of
+   * seconds (1 per 1 s for 10 per 1 s, burst 1): q and w cannot say both a bucket and its rate.
    */
   readonly requests: number
   readonly windowMs: number
@@ -23,6 +25,8 @@ export interface Limit {
   readonly policy: string
   /** The RateLimit item up to its remaining count: `"burst";r=`. */
   readonly remainingItem: string
+  /** The 429's message, from the configured values: `rate limit "b" exceeded (10 per 1s, burst 1)`. */
+  readonly message: string
 }
 
 /** The limits one request is held to (the route's, or a consumer's overrides of them), compiled at setup. */
@@ -55,7 +59,8 @@ function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number
       requests: burst,
       windowMs: announcedMs,
       policy: `"${config.name}";q=${burst};w=${announcedMs / 1000}`,
-      remainingItem: `"${config.name}";r=`
+      remainingItem: `"${config.name}";r=`,
+      message: `rate limit "${config.name}" exceeded (${requests} per ${windowMs / 1000}s${burst === requests ? '' : `, burst ${burst}`})`
     })
     args.push(code, String(requests), String(windowMs), String(burst))
   }

@@ -5,11 +5,12 @@ import type { Plan } from './plans.ts'
 const MAX_KEYS = 10_000
 
 /**
- * Keys a shared store said are over their limit, each with the time before which no request can
- * pass (local monotonic clock). A rejected request changes no counter, so rejecting locally until
- * then changes nothing the store would decide: other instances can only add requests, which only
- * push that time later. The time is counted from when the store call was sent (before the script
- * ran), so it never ends later than the store's own answer would.
+ * Keys a store said are over their limit, each with the time before which no request can pass
+ * (local monotonic clock). A rejected request changes no counter, so rejecting locally until then
+ * changes nothing the store would decide: other instances can only add requests, which only push
+ * that time later. The time is counted from when the store call was sent (before the script ran),
+ * so it never ends later than the store's own answer would. On a memory store it also keeps a key
+ * rejected whose counter a full store evicted (a flood of new keys on any route).
  */
 export class Precheck {
   readonly #until = new WeakMap<Plan, LRUCache<string, number>>()

@@ -67,6 +67,18 @@ ${limitedRoute('r', '/*', `{ headers: both, algorithm: token-bucket, limits: [ {
   t.equal(res.headers['x-ratelimit-remaining'], '9')
 })
 
+t.test('a bucket\'s 429 message gives its configured rate and burst, not the quota its headers announce', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', `{ algorithm: token-bucket, limits: [ { name: b, requests: 10, window: 1h, burst: 1 } ] }`)}`)
+  t.teardown(() => gw.close())
+  t.equal((await send(`${gw.url}/`)).status, 200)
+  const no = await send(`${gw.url}/`)
+  t.equal(no.status, 429)
+  t.equal(no.headers['ratelimit-policy'], '"b";q=1;w=360')
+  t.match(no.body, { message: 'rate limit "b" exceeded (10 per 3600s, burst 1)' })
+})
+
 t.test('headers: none: a 429 says Retry-After and nothing else about the quota', async t => {
   const s = await setup(t)
   const gw = await gateway(s, `routes:

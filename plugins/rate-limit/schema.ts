@@ -17,7 +17,7 @@ const KeyPart = Type.String({
 })
 
 const BY_PARTS = 'What a counter is kept per (combined when several): consumer (req.consumer.id), ip (client address), route (route name), ' +
-  'header:<name> (the client\'s header), claim:<name> (req.locals.claims.<name>, set by an auth plugin). A part the request lacks is replaced by the client IP.'
+  'header:<name> (the client\'s header), claim:<name> (req.locals.claims.<name>, set by an auth plugin). A part the request lacks or has empty is replaced by the client IP.'
 const by = (options: { description: string, default?: string[] }) => Type.Array(KeyPart, { minItems: 1, uniqueItems: true, ...options })
 
 const Requests = Type.Integer({ minimum: 1, description: 'Requests allowed per window.' })
@@ -48,7 +48,7 @@ export const RateLimitSchema = Type.Object({
     description: 'The ip part (and the client IP standing in for a missing part) of an IPv6 client: its network of this many bits, 128 for the address itself. Default 64. IPv4-mapped addresses count as IPv4.'
   })),
   localPrecheck: Type.Optional(Type.Boolean({
-    default: true, description: 'Remember keys a shared store said are over their limit, and reject them locally until they may pass again (no store call). Default true.'
+    default: true, description: 'Remember keys the store said are over their limit, and reject them locally until they may pass again: no call to a shared store, and on a memory store such a key stays rejected if its counter is evicted. Default true.'
   }))
 }, { additionalProperties: false })
 

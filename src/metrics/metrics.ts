@@ -148,6 +148,14 @@ export class Metrics {
     registers: [this.registry]
   })
 
+  /** Entries a memory store dropped for room before they expired, by part: rate-limit counters among the scripted ones. */
+  readonly storeEvictions = new Counter({
+    name: 'portcullis_store_evictions_total',
+    help: 'Entries a memory store evicted (least recently used, full) before they expired, by store and part (values: what plugins set, such as cached responses; scripted: keys scripts create, such as rate-limit counters).',
+    labelNames: ['store', 'part'] as const,
+    registers: [this.registry]
+  })
+
   /** Observed once per store command: plain numbers per store, no allocation (see BucketHistogram). */
   readonly storeCommandDuration = new BucketHistogram({
     name: 'portcullis_store_command_duration_seconds',

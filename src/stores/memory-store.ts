@@ -10,6 +10,11 @@ export interface MemoryStoreSettings {
 
 export const MEMORY_DEFAULTS: MemoryStoreSettings = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024 }
 
+/** The two parts of a memory store: what plugins `set` (cached responses), and keys scripts create (rate-limit counters). */
+export type MemoryPart = 'values' | 'scripted'
+
+export const MEMORY_PARTS: readonly MemoryPart[] = ['values', 'scripted']
+
 type Entry = LocalValue
 
 // Per-entry bookkeeping of lru-cache and the Map, counted so that many small entries cannot exceed maxBytes unseen.
@@ -63,30 +68,43 @@ export class MemoryStore implements OwnedStore {
   /** Each script's text by name: a second script of a known name is refused, as on Redis. */
   readonly #scripts = new Map<string, string>()
   readonly #since = new Date().toISOString()
+  readonly #evicted: ((part: MemoryPart) => void) | undefined
 
-  constructor (name: string, settings: MemoryStoreSettings = MEMORY_DEFAULTS) {
+  /** `evicted`: called for each entry dropped for room before it expired (a metric). */
+  constructor (name: string, settings: MemoryStoreSettings = MEMORY_DEFAULTS, evicted?: (part: MemoryPart) => void) {
     this.name = name
     this.#settings = settings
+    this.#evicted = evicted
   }
 
-  #newLru (dispose?: (key: string) => void): LRUCache<string, Entry> {
-    return new LRUCache<string, Entry>({
+  #newLru (part: MemoryPart, untag: boolean): LRUCache<string, Entry> {
+    const evicted = this.#evicted
+    const lru: LRUCache<string, Entry> = new LRUCache<string, Entry>({
       max: this.#settings.maxEntries,
       maxSize: this.#settings.maxBytes,
       sizeCalculation: sizeOf,
       // A clock read per expiry check (50 ns) instead of lru-cache's clock kept for 1 ms by a timer:
       // in a busy server that is a timer set and fired every millisecond, about 0.4 µs a request.
       ttlResolution: 0,
-      ...(dispose === undefined ? {} : { dispose: (_v: Entry, key: string) => dispose(key) })
+      ...(!untag && evicted === undefined
+        ? {}
+        : {
+            dispose: (_v: Entry, key: string, reason: LRUCache.DisposeReason) => {
+              if (untag) this.#untag(key)
+              // Still in the cache while disposed: an expired entry evicted was gone anyway, and is not counted.
+              if (reason === 'evict' && evicted !== undefined && lru.getRemainingTTL(key) > 0) evicted(part)
+            }
+          })
     })
+    return lru
   }
 
   get #lru (): LRUCache<string, Entry> {
-    return (this.#made ??= this.#newLru(key => this.#untag(key)))
+    return (this.#made ??= this.#newLru('values', true))
   }
 
   get #scripted (): LRUCache<string, Entry> {
-    return (this.#madeScripted ??= this.#newLru())
+    return (this.#madeScripted ??= this.#newLru('scripted', false))
   }
 
   /** Either part's value (a key is in one only). */

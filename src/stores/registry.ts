@@ -5,7 +5,7 @@ import { toMs } from '../config/duration.ts'
 import type { StoreConfig } from '../config/store-schema.ts'
 import { hideUserinfo } from '../config/url-userinfo.ts'
 import type { Metrics } from '../metrics/metrics.ts'
-import { MEMORY_DEFAULTS, MemoryStore } from './memory-store.ts'
+import { MEMORY_DEFAULTS, MEMORY_PARTS, MemoryStore, type MemoryPart } from './memory-store.ts'
 import { RedisStore, type RedisStoreEvents } from './redis-store.ts'
 import type { OwnedStore, Store, StoreSnapshot } from './store.ts'
 
@@ -34,9 +34,11 @@ export class StoreRegistry {
   readonly #entries: Entry[] = []
   readonly #log: Logger
   readonly #events: RedisStoreEvents
+  readonly #metrics: Metrics | undefined
 
   constructor (log: Logger, metrics?: Metrics) {
     this.#log = log
+    this.#metrics = metrics
     this.#events = {
       state: (store, state, error) => {
         if (state === 'down') log.warn({ store: store.name, error }, 'store is down: plugins apply their failure rule until it is back')
@@ -101,9 +103,18 @@ export class StoreRegistry {
     await e.store.close().catch((err: Error) => this.#log.warn({ store: e.name, err: err.message }, 'closing a store failed'))
   }
 
+  /** Counts a memory store's evictions; its series exist at 0 from the start, so the first eviction shows as an increase. */
+  #evictions (store: string): ((part: MemoryPart) => void) | undefined {
+    const counter = this.#metrics?.storeEvictions
+    if (counter === undefined) return undefined
+    const parts = new Map(MEMORY_PARTS.map(part => [part, counter.labels(store, part)]))
+    for (const child of parts.values()) child.inc(0)
+    return part => parts.get(part)?.inc()
+  }
+
   #create (name: string, c: Static<typeof StoreConfig>): OwnedStore {
     if (c.type === 'memory') {
-      return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes === undefined ? MEMORY_DEFAULTS.maxBytes : toBytes(c.maxBytes) })
+      return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes === undefined ? MEMORY_DEFAULTS.maxBytes : toBytes(c.maxBytes) }, this.#evictions(name))
     }
     try {
       return new RedisStore(name, {
