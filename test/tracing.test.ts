@@ -33,6 +33,11 @@ routes:
   t.match(unsampled.traceparent, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-00$/, 'an unsampled trace stays unsampled')
   const future = await sent({ traceparent: '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future-field' })
   t.match(future.traceparent, /^00-4bf92f3577b34da6a3ce929d0e0e4736-/, 'a later version is read as version 00')
+  // Sent on as version 00, flags it does not define are zeroed; sampled (01) and random (02) stay.
+  for (const [version, incoming, kept] of [['00', 'ff', '03'], ['01', 'ff', '03'], ['00', '02', '02'], ['00', 'fe', '02'], ['01', '85', '01']]) {
+    const masked = await sent({ traceparent: `${version}-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-${incoming}` })
+    t.match(masked.traceparent, new RegExp(`^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-${kept}$`), `version ${version} flags ${incoming} sent on as ${kept}`)
+  }
 
   const fresh = [await sent(), await sent()].map(s => TRACEPARENT.exec(s.traceparent))
   t.ok(fresh.every(m => m !== null && m[3] === '01'), 'absent: a new, sampled trace')

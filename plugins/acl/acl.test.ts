@@ -30,6 +30,9 @@ ${route('anonymous', '{ key-auth: { anonymous: guest }, acl: { allow: { groups: 
 ${route('optional', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { allow: { groups: [admins] } } }`)}
 ${route('deny-only', `{ jwt-auth: { secret: "${SECRET}", optional: true }, acl: { deny: { consumers: [mallory] } } }`)}
 ${route('claims-groups', `{ jwt-auth: { secret: "${SECRET}", groupsClaim: roles }, acl: { allow: { groups: [billing] } } }`)}
+${route('cased', '{ key-auth: {}, acl: { allow: { groups: [Admins, staff], consumers: [Bob] } } }')}
+${route('no-auth-deny', '{ acl: { deny: { consumers: [bob] } } }')}
+${route('no-auth-allow', '{ acl: { allow: { groups: [admins] } } }')}
 `)
 t.teardown(() => gw.close())
 
@@ -104,9 +107,46 @@ t.test('acl without a consumer; groups from a token claim', async t => {
   t.equal((await call('/deny-only', { authorization: await bearer({ sub: 'mallory' }) })).status, 403, 'a consumer id from a token is denied too')
   t.equal((await call('/deny-only', { authorization: await bearer({ sub: 'carol' }) })).status, 200)
   t.ok(gw.logs.find(l => l.level === 40 && l.consumer === 'mallory' && l.msg === 'acl: consumer "mallory" is not under consumers: (it may still come from a token)'), 'an id not under consumers: is warned of at load')
-  t.same(gw.logs.filter(l => l.level === 40 && l.msg?.toString().startsWith('acl:')).map(l => l.consumer), ['mallory'], 'a known one (bob) is not, nor anything else')
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'dave', roles: ['billing', 'staff'] }) })).status, 200)
   t.equal((await call('/claims-groups', { authorization: await bearer({ sub: 'erin', roles: 'staff' }) })).status, 403)
+})
+
+t.test('load warnings: ids and groups no consumer has, or has in another case; no auth plugin on the route', async t => {
+  const warned = gw.logs.filter(l => l.level === 40 && l.msg?.toString().startsWith('acl:')).map(l => [l.route, l.msg])
+  t.same(warned, [
+    ['deny-only', 'acl: consumer "mallory" is not under consumers: (it may still come from a token)'],
+    ['claims-groups', 'acl: no consumer under consumers: has group "billing" (it may still come from a token\'s groupsClaim)'],
+    ['cased', 'acl: consumer "Bob" is not under consumers:, but "bob" is: ids match case-sensitively'],
+    ['cased', 'acl: no consumer under consumers: has group "Admins", but one has "admins": groups match case-sensitively'],
+    ['no-auth-deny', 'acl: no auth plugin (jwt-auth, key-auth, basic-auth) on this route sets a consumer: unless a plugin of your own does, every request passes'],
+    ['no-auth-allow', 'acl: no auth plugin (jwt-auth, key-auth, basic-auth) on this route sets a consumer: unless a plugin of your own does, every request is refused (no_consumer)']
+  ], 'known ids and groups (bob, staff, admins) are not warned of, nor routes with an auth plugin')
+  t.equal((await call('/cased', { 'x-api-key': ALICE_KEY })).status, 403, 'Admins is not admins')
+})
+
+t.test('acl without an auth plugin: the client\'s identity headers never reach the upstream', async t => {
+  const forged = { 'x-consumer-id': 'alice', 'x-consumer-groups': 'admins', x_consumer_id: 'alice', 'x-consumer-username': 'alice', 'x-anonymous-consumer': 'false' }
+  const r = await call('/no-auth-deny', forged)
+  t.equal(r.status, 200)
+  t.same(Object.keys(r.json.headers).filter(h => h.includes('consumer')), [], 'none of them passes')
+  const refused = await call('/no-auth-allow', forged)
+  t.same([refused.status, refused.json.message], [403, 'this route needs an authenticated consumer'], 'claiming admins in a header is no consumer')
+})
+
+t.test('empty allow, deny and lists are config errors', async t => {
+  const base = `consumers:\n  - { id: alice }\nupstreams:\n  up: { targets: [ { url: "${up.url}" } ] }\nroutes:\n`
+  const at = 'test\\.yaml:\\d+:\\d+ routes\\[0\\]\\.plugins\\.acl'
+  for (const [acl, problems] of [
+    ['{ allow: {} }', ['\\.allow: an empty allow would refuse every request: remove it, or list the groups or consumers to allow']],
+    ['{ deny: {} }', ['\\.deny: an empty deny refuses nobody: remove it, or list the groups or consumers to deny']],
+    ['{ deny: { groups: [] } }', ['\\.deny\\.groups: an empty groups list names nobody: remove it, or list the groups to deny']],
+    ['{ allow: { groups: [], consumers: [alice] }, deny: { consumers: [] } }', [
+      '\\.allow\\.groups: an empty groups list names nobody: remove it, or list the groups to allow',
+      '\\.deny\\.consumers: an empty consumers list names nobody: remove it, or list the consumers to deny']]
+  ] as const) {
+    const err = await startGateway(base + route('r', `{ key-auth: {}, acl: ${acl} }`)).then(() => undefined, (e: unknown) => e as Error)
+    for (const p of problems) t.match(err?.message, new RegExp(`^${at}${p}$`, 'm'), acl)
+  }
 })
 
 t.test('several auth plugins admitting anonymous requests: the same consumer, or a config error', async t => {
@@ -151,4 +191,6 @@ routes:
   const res = await request(`${custom.url}/x`, { headers: { 'x-user': 'alice' } })
   await res.body.dump()
   t.equal(res.statusCode, 200, 'acl sees the consumer my-auth set')
+  t.ok(custom.logs.some(l => l.level === 40 && l.msg?.toString().startsWith('acl: no auth plugin (jwt-auth, key-auth, basic-auth) on this route sets a consumer: unless a plugin of your own does')),
+    'the gateway cannot tell that my-auth sets consumers: a warning, not an error')
 })

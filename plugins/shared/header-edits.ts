@@ -3,12 +3,13 @@ import { TOKEN, underscoreSpellings, type HeaderMap } from '../../src/index.ts'
 
 // RFC 9110 token; values as Node and undici accept them (no CR, LF or other control characters).
 const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid header name' })
-// Hop-by-hop headers belong to each connection, not to the message: the proxy sets them itself.
+// Hop-by-hop headers belong to each connection, not to the message: the proxy sets them itself
+// (HTTP2-Settings, an h2c upgrade's, too: src/proxy/hop-by-hop.ts).
 // Content-Length frames the message: set to anything but the body's length, the peer reads the
 // wrong bytes (a body cut short, a hang, or body bytes read as the next message). The gateway
 // writes it, or Node and undici do.
 const caseless = (s: string) => s.replace(/[a-z]/g, c => `[${c}${c.toUpperCase()}]`)
-const NOT_SETTABLE = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'proxy', 'content-length'].map(caseless).join('|')
+const NOT_SETTABLE = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'proxy', 'http2-settings', 'content-length'].map(caseless).join('|')
 const SETTABLE = `^(?!(?:${NOT_SETTABLE})$)(?!${caseless('proxy-')})${TOKEN.slice(1)}`
 /** A header name a config may set: not hop-by-hop or framing (nor a pseudo-header, which is no token). */
 export const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)' })

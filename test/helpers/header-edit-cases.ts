@@ -63,11 +63,11 @@ export function headerEditTests (t: Test, plugin: string, relay: Relay): void {
   t.test('every hop-by-hop header, in any case, is refused; so is an unknown key', async t => {
     const issues = await configIssues(t, plugin, `
         sets: { x-a: b }
-        set: { Connection: v, keep-alive: v, TE: v, Trailer: v, Transfer-Encoding: v, UPGRADE: v, Expect: v, Proxy-Authorization: v, Proxy: v, X-Fine: v }`)
+        set: { Connection: v, keep-alive: v, TE: v, Trailer: v, Transfer-Encoding: v, UPGRADE: v, Expect: v, Proxy-Authorization: v, Proxy: v, HTTP2-Settings: v, X-Fine: v }`)
     const at = `routes[0].plugins.${plugin}`
     t.same(issues.map(i => `${i.path}: ${i.message}`), [
       `${at}.sets: unknown key "sets" (did you mean "set"?)`,
-      ...['Connection', 'keep-alive', 'TE', 'Trailer', 'Transfer-Encoding', 'UPGRADE', 'Expect', 'Proxy-Authorization', 'Proxy'].map(h => `${at}.set.${h}: "${h}" ${NOT_SETTABLE_KEY}`)
+      ...['Connection', 'keep-alive', 'TE', 'Trailer', 'Transfer-Encoding', 'UPGRADE', 'Expect', 'Proxy-Authorization', 'Proxy', 'HTTP2-Settings'].map(h => `${at}.set.${h}: "${h}" ${NOT_SETTABLE_KEY}`)
     ])
   })
 
