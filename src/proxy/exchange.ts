@@ -1288,7 +1288,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * recorded before the socket's 'close' comes.
    */
   #cutSlowReader (): void {
-    if (!isHttp2(this.raw) && !this.#done) this.raw.socket.resetAndDestroy()
+    if (!isHttp2(this.raw) && !this.#done) resetConnection(this.raw.socket)
     this.#cutShort('client_send_timeout')
   }
 
@@ -1404,3 +1404,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 }
 
+/** Resets a client's connection: over TLS the TCP socket under it, as resetAndDestroy() takes a TCP handle only (it threw). */
+function resetConnection (socket: Socket): void {
+  const tcp = (socket as Partial<TLSSocket>).encrypted === true ? (socket as Socket & { _parent?: Socket | null })._parent : socket
+  if (tcp?.destroyed === false) tcp.resetAndDestroy()
+}
