@@ -932,6 +932,9 @@ t.test('purge by URL, prefix, surrogate key and everything', async t => {
   t.same((await purge({ all: true })).status, 200)
   t.same(await cached(), [false, false, false, false, false])
   t.same(await purge({ url: 'not a url' }), { status: 400, body: { error: 'bad_purge', message: '"url" must be an absolute URL, such as https://api.example.com/items/7' } })
+  // Nothing is cached under another scheme: not "purged 0" as if it were a URL of the site.
+  t.same(await purge({ url: 'file:///etc/passwd' }), { status: 400, body: { error: 'bad_purge', message: '"url" must be an http: or https: URL (not file:), such as https://api.example.com/items/7' } })
+  t.same(await purge({ url: 'javascript:alert(1)' }), { status: 400, body: { error: 'bad_purge', message: '"url" must be an http: or https: URL (not javascript:), such as https://api.example.com/items/7' } })
   t.equal((await purge({})).status, 400)
 })
 

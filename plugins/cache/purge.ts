@@ -68,6 +68,8 @@ export class Purger {
     } else if (typeof b.url === 'string') {
       let url: URL
       try { url = new URL(b.url) } catch { return bad('"url" must be an absolute URL, such as https://api.example.com/items/7') }
+      // Only what requests are cached under: file: or javascript: would purge nothing, and say so as a success.
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad(`"url" must be an http: or https: URL (not ${url.protocol}), such as https://api.example.com/items/7`)
       // Keyed as requests are: /caf%c3%a9, /%7Euser and //a are the paths /caf%C3%A9, /~user and /a.
       const path = normalizePath(url.pathname)
       if (path === undefined) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')

@@ -1,7 +1,9 @@
-import fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.ts'
+import { readNoMore } from '../proxy/unread-body.ts'
 import { bearerMatches } from './admin/auth.ts'
 import { adminBodies } from './admin/bodies.ts'
-import { browserRefusal } from './admin/browser-guard.ts'
+import { browserRefusal, hasBody } from './admin/browser-guard.ts'
 import { adminClientError, adminConnect } from './admin/client-error.ts'
 import { configEndpoints } from './admin/config.ts'
 import { Endpoints, pathOf } from './admin/endpoints.ts'
@@ -18,6 +20,19 @@ const fail = (reply: FastifyReply, status: number, error: string, message: strin
 
 /** Fastify's own 4xx answers, by a code of ours (its message says the rest). */
 const CLIENT_ERRORS: Readonly<Record<number, string>> = { 413: 'body_too_large', 415: 'unsupported_media_type' }
+
+/**
+ * Slow-client limits: no client (a slowloris, a body trickled or never sent) may hold a connection
+ * long, nor many of them: the admin listener shares the process's file descriptors with the gateway.
+ * Its clients send small requests at once; a reload, however long, is bounded by none of these.
+ */
+export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256 } as const
+
+/** How often a refused connection (past maxConnections) is logged at most. */
+const DROP_WARN_EVERY_MS = 10_000
+
+/** An answer sent while the request's body is still coming (a refusal, an open probe ignoring it). */
+const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.complete
 
 /**
  * The admin listener (loopback by default): probes, the active config, reload, route and upstream
@@ -38,20 +53,42 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     forceCloseConnections: true,
     // Fastify's own answers (a malformed URL such as /%zz; a request the HTTP parser rejects) in ours.
     frameworkErrors: (err, _req, reply) => failed(err, reply),
-    clientErrorHandler: adminClientError
+    clientErrorHandler: adminClientError,
+    requestTimeout: ADMIN_LIMITS.requestMs,
+    keepAliveTimeout: ADMIN_LIMITS.keepAliveMs,
+    // A missing Host is ours to answer (JSON, below), not Node's (a bare 400). Timeouts checked every
+    // second (Node's default, 30 s, would let a 10 s one run to 40 s).
+    http: { headersTimeout: ADMIN_LIMITS.headersMs, requestTimeout: ADMIN_LIMITS.requestMs, connectionsCheckingInterval: 1_000, requireHostHeader: false }
   })
   app.server.on('connect', adminConnect)
+  app.server.maxConnections = ADMIN_LIMITS.maxConnections
+  let warnedAt = -Infinity
+  app.server.on('drop', () => {
+    if (performance.now() - warnedAt < DROP_WARN_EVERY_MS) return
+    warnedAt = performance.now()
+    state.log.warn({ maxConnections: ADMIN_LIMITS.maxConnections }, 'admin connection limit reached: new admin connections are closed')
+  })
   adminBodies(app)
   const api = new Endpoints(app)
 
   app.addHook('onRequest', async (req, reply) => {
+    // RFC 9112 3.2: HTTP/1.1 needs a Host (HTTP/1.0 may omit it).
+    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') return fail(reply, 400, GatewayError.BAD_HOST.code, GatewayError.BAD_HOST.message)
     // Read per request: the token is part of the config and changes with it on reload.
     const token = state.runtime.loaded.config.admin?.token
     const refusal = browserRefusal(req, token !== undefined)
     if (refusal !== undefined) return fail(reply, refusal.status, refusal.error, refusal.message)
-    if (token === undefined || api.isOpen(pathOf(req.url)) || bearerMatches(req.headers.authorization, token)) return
+    if (token === undefined || api.isOpen(req.method, pathOf(req.url)) || bearerMatches(req.headers.authorization, token)) return
     void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
     return fail(reply, 401, 'unauthorized', 'this admin endpoint needs "Authorization: Bearer <admin.token>"')
+  })
+  // Answered before its body is in (a refusal, 413 by Content-Length): the rest is not read, the
+  // connection ends after the answer (lingering, so that a client still sending reads it).
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (!bodyPending(req)) return payload
+    void reply.header('connection', 'close')
+    readNoMore(req.raw.socket)
+    return payload
   })
 
   healthEndpoints(api, state)

@@ -42,7 +42,8 @@ function errorOf (body: unknown, status: number): { error?: unknown, message?: u
  * error, also its `error` and `message` at the top, as a single process answers them. When a
  * worker did not answer in time, 504 `workers_missing` naming them under `missing`: the caller
  * cannot count on the call having run there (it still may, once the worker gets to it). With no
- * worker serving (all restarting), 503 `workers_missing`: the call ran nowhere.
+ * worker serving (all restarting), 503 `workers_missing`: the call ran nowhere. A call that could not
+ * be sent at all throws (the admin API's 500): no worker is missing, it ran nowhere.
  */
 export async function clusterPluginAdmin (pool: WorkerPool, call: PluginAdminCall): Promise<PluginAdminAnswer> {
   // Read as the call is sent: the pool asks the workers serving now.

@@ -54,6 +54,16 @@ const UNRESPONSIVE_MS = 5 * HEARTBEAT_MS
 const HUNG_MS = 30 * HEARTBEAT_MS
 
 /**
+ * A message that could not be sent at all (it cannot be serialized): an error of the caller's, the
+ * same for every worker, not a worker missing its answer.
+ */
+class NotSent extends Error {
+  constructor (worker: Worker, cause: Error) {
+    super(`the message could not be sent to worker ${worker.process.pid}: ${cause.message}`, { cause })
+  }
+}
+
+/**
  * The worker processes (node:cluster; they share the listening port). Keeps `count` of them
  * running, restarting a crashed one with exponential backoff, and keeps every one on the current
  * config: a worker applies it when it starts, and again whenever it changes.
@@ -141,10 +151,12 @@ export class WorkerPool {
     return replies.flatMap(r => r.type === 'portcullis:plugin-admin' ? [r] : [])
   }
 
-  /** Asks every serving worker; the replies that came in time. */
+  /** Asks every serving worker; the replies that came in time. Throws if the question could not be sent (NotSent). */
   async #query (message: (id: number) => ToWorker): Promise<Reply[]> {
     const serving = this.#slots.flatMap(s => s.hash === undefined || s.worker === undefined ? [] : [s.worker])
     const replies = await Promise.allSettled(serving.map(w => this.#ask(w, message, QUERY_TIMEOUT_MS)))
+    const notSent = replies.find(r => r.status === 'rejected' && r.reason instanceof NotSent)
+    if (notSent !== undefined) throw (notSent as PromiseRejectedResult).reason
     return replies.flatMap(r => r.status === 'fulfilled' ? [r.value] : [])
   }
 
@@ -225,7 +237,11 @@ export class WorkerPool {
         worker,
         settle: r => { clearTimeout(timer); if (r instanceof Error) reject(r); else resolve(r) }
       })
-      worker.send(message(id), err => { if (err !== null) this.#settle(id, err) })
+      try {
+        worker.send(message(id), err => { if (err !== null) this.#settle(id, err) })
+      } catch (err) {
+        this.#settle(id, new NotSent(worker, err as Error))
+      }
     })
   }
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
 import { ConfigError } from '../../src/config/config-error.ts'
+import { issues } from '../helpers/config-issues.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile, waitFor } from '../reload/helpers.ts'
@@ -161,4 +162,15 @@ t.test('an admin listener off loopback needs a token', async t => {
   await t.resolves(parseConfig(yaml.replace('0.0.0.0, port: 0 }\n', '0.0.0.0, port: 0 }\n  token: "0123456789abcdef"\n'), 'gw.yaml', {}))
   // IPv6 loopback, written as listen takes it (brackets are refused: test/config-validation.test.ts).
   await t.resolves(parseConfig(yaml.replace('0.0.0.0', '"::1"'), 'gw.yaml', {}))
+})
+
+t.test('an admin token beyond printable ASCII is a config error: a header is read as Latin-1, so it could never match', async t => {
+  const yaml = gatewayYaml({ a: ['http://127.0.0.1:1'] }, '  []').replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', 'admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${ADMIN_TOKEN}"')
+  const ascii = 'gw.yaml:5:10 admin.token: has a character beyond printable ASCII (a letter such as é, a control character): a token sent in a header is read byte by byte as Latin-1, so this one would never match; use printable ASCII (space to ~)'
+  t.same(await issues(t, yaml, { ADMIN_TOKEN: 'mot-de-passe-sécurisé' }), [ascii], 'a letter beyond ASCII')
+  t.same(await issues(t, yaml, { ADMIN_TOKEN: 'tab\tinside-the-token' }), [ascii], 'a control character')
+  t.same(await issues(t, yaml, { ADMIN_TOKEN: 'a-token-from-a-file-1234\n' }), [
+    'gw.yaml:5:10 admin.token: has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match'
+  ], 'a trailing newline gets its own message alone')
+  await t.resolves(parseConfig(yaml, 'gw.yaml', { ADMIN_TOKEN: 'every printable ~!@#$%^&*()_+{}|:"<>? ascii' }))
 })

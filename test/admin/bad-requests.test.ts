@@ -35,6 +35,10 @@ t.test('requests rejected before any endpoint runs get the admin API\'s JSON err
   adminError(t, await body('application/json', '', 2_000_000), 413, 'body_too_large')
   adminError(t, await body('application/x-www-form-urlencoded', 'a=1'), 415, 'unsupported_media_type')
 
+  // HTTP/1.1 without Host (RFC 9112 3.2): 400 in JSON, as on the gateway's port, not Node's bare one. HTTP/1.0 may omit it.
+  adminError(t, await send(['GET /healthz HTTP/1.1', 'Connection: close']), 400, 'bad_host')
+  t.equal((await send(['GET /healthz HTTP/1.0'])).status, 200, 'HTTP/1.0 without Host')
+
   // CONNECT (Node hands the socket over): answered, as on the gateway's port, not just closed.
   adminError(t, await send(['CONNECT a.example:443 HTTP/1.1', 'Host: a.example:443']), 501, 'not_implemented')
 

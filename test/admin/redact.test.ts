@@ -59,12 +59,12 @@ t.test('a string that is one URL: all up to its last @ is hidden, a password wit
 
 t.test('a secret-ish word in a key hides strings, not the numbers and flags that only mention it', async t => {
   t.same(redactSecrets({
-    'jwt-auth': { secret: 's-123', maxTokenBytes: 8192, hideCredentials: true, tokenCacheSize: 100 },
+    plugins: { 'jwt-auth': { secret: 's-123', maxTokenBytes: 8192, hideCredentials: true, tokenCacheSize: 100 } },
     store: { password: 123456, pin: 42, apiKey: 987, keyPrefix: 'pc:' },
     admin: { token: 'a-123' },
     consumers: [{ id: 'c', credentials: { 'key-auth': { key: 'k' }, basic: { password: 'p', enabled: true } } }]
   }), {
-    'jwt-auth': { secret: '[redacted]', maxTokenBytes: 8192, hideCredentials: true, tokenCacheSize: 100 },
+    plugins: { 'jwt-auth': { secret: '[redacted]', maxTokenBytes: 8192, hideCredentials: true, tokenCacheSize: 100 } },
     store: { password: '[redacted]', pin: 42, apiKey: '[redacted]', keyPrefix: '[redacted]' },
     admin: { token: '[redacted]' },
     consumers: [{ id: 'c', credentials: { 'key-auth': { key: '[redacted]' }, basic: { password: '[redacted]', enabled: '[redacted]' } } }]
@@ -135,4 +135,39 @@ t.test('a consumer\'s metadata is free-form: every value under a secret-looking 
     routes: [{ name: 'r', plugins: { signer: { signing: { key: { kty: '[redacted]', k: '[redacted]' } } } } }]
   })
   t.notMatch(JSON.stringify(shown), /-1/)
+})
+
+t.test('secrets by other common names, in URL fragments and codes, and in connection strings; words alike but harmless are shown', async t => {
+  const shown = redactSecrets({
+    upstream: {
+      pass: 'p-1', passphrase: 'pp-1', auth: 'user:a-1', bearer: 'b-1', jwt: 'eyJ-1', cookie: 'sid=c-1', sessionCookie: 'sc-1',
+      signature: 's-1', hmac: 'h-1', salt: 'salt-1', pass_word: 'pw-1', basicAuth: { user: 'u', pass: 'ba-1' }
+    },
+    dsn: 'Server=db;Database=app;User Id=sa;Password=dsn-1;Encrypt=true',
+    azure: 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=ak-1;EndpointSuffix=core.windows.net',
+    quoted: 'Server=db;Pwd="q-1;still secret";Timeout=5',
+    callback: 'https://app.example.com/cb#access_token=f-1&token_type=bearer&state=s',
+    oauth: 'https://app.example.com/cb?code=oc-1&state=xyz',
+    kept: {
+      passive: 'yes', bypass: { cookies: ['session'] }, authority: 'api.example.com', sessionTimeout: '30m',
+      tls: { clientAuth: { ca: 'clients.pem', mode: 'require' } }, page: 'https://h.example/auth/list?page=2', text: 'a=b and c=d'
+    }
+  })
+  t.same(shown, {
+    upstream: {
+      pass: '[redacted]', passphrase: '[redacted]', auth: '[redacted]', bearer: '[redacted]', jwt: '[redacted]', cookie: '[redacted]', sessionCookie: '[redacted]',
+      signature: '[redacted]', hmac: '[redacted]', salt: '[redacted]', pass_word: '[redacted]', basicAuth: { user: '[redacted]', pass: '[redacted]' }
+    },
+    dsn: 'Server=db;Database=app;User Id=sa;Password=[redacted];Encrypt=true',
+    azure: 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=[redacted];EndpointSuffix=core.windows.net',
+    quoted: 'Server=db;Pwd=[redacted];Timeout=5',
+    callback: 'https://app.example.com/cb#access_token=[redacted]&token_type=[redacted]&state=s',
+    oauth: 'https://app.example.com/cb?code=[redacted]&state=xyz',
+    kept: {
+      passive: 'yes', bypass: { cookies: ['session'] }, authority: 'api.example.com', sessionTimeout: '30m',
+      tls: { clientAuth: { ca: 'clients.pem', mode: 'require' } }, page: 'https://h.example/auth/list?page=2', text: 'a=b and c=d'
+    }
+  })
+  t.notMatch(JSON.stringify(shown), /-1|secret"/)
+  t.same(redactSecrets({ clientAuth: { ca: 'clients.pem', mode: 'require', password: 'x' } }), { clientAuth: { ca: '[redacted]', mode: '[redacted]', password: '[redacted]' } }, 'clientAuth with anything else is not settings alone: all of it hidden')
 })

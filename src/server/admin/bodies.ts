@@ -4,19 +4,30 @@ import type { FastifyInstance } from 'fastify'
 const clientError = (statusCode: number, message: string): Error => Object.assign(new Error(message), { statusCode })
 
 /**
- * Whether parsed JSON holds a key Fastify's own JSON parser refuses (secure-json-parse's rule):
- * `__proto__`, or `constructor` holding `prototype`. A loop, not recursion: any depth is fine.
+ * How deep objects and arrays may nest in a body: far more than any endpoint takes, and well within
+ * what can be serialized again (a plugin admin call sent to the workers overflowed the stack).
  */
-function hasPrototypeKey (value: unknown): boolean {
-  const pending = [value]
-  for (let v = pending.pop(); pending.length > 0 || v !== undefined; v = pending.pop()) {
+export const MAX_JSON_DEPTH = 64
+
+const PROTOTYPE_KEY = 'the JSON body has a "__proto__" or "constructor.prototype" key, refused: it could change the prototype of the objects it is merged into'
+
+/**
+ * Why parsed JSON is refused, or undefined: nested past MAX_JSON_DEPTH, or a key Fastify's own JSON
+ * parser refuses (secure-json-parse's rule): `__proto__`, or `constructor` holding `prototype`.
+ * A loop, not recursion: any depth is walked.
+ */
+function refusal (value: unknown): string | undefined {
+  const pending: Array<[unknown, number]> = [[value, 1]]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [v, depth] = next
     if (v === null || typeof v !== 'object') continue
-    if (Object.hasOwn(v, '__proto__')) return true
+    if (depth > MAX_JSON_DEPTH) return `the JSON body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep, refused`
+    if (Object.hasOwn(v, '__proto__')) return PROTOTYPE_KEY
     const ctor = (v as { constructor?: unknown }).constructor
-    if (Object.hasOwn(v, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) return true
-    for (const child of Object.values(v)) pending.push(child)
+    if (Object.hasOwn(v, 'constructor') && ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) return PROTOTYPE_KEY
+    for (const child of Object.values(v)) pending.push([child, depth + 1])
   }
-  return false
+  return undefined
 }
 
 /**
@@ -34,7 +45,8 @@ export function adminBodies (app: FastifyInstance): void {
       done(clientError(400, 'the body is not valid JSON'))
       return
     }
-    if (hasPrototypeKey(value)) done(clientError(400, 'the JSON body has a "__proto__" or "constructor.prototype" key, refused: it could change the prototype of the objects it is merged into'))
+    const refused = refusal(value)
+    if (refused !== undefined) done(clientError(400, refused))
     else done(null, value)
   })
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {

@@ -38,5 +38,6 @@ export function browserRefusal (req: FastifyRequest, tokenSet: boolean): Refusal
   return undefined
 }
 
-const hasBody = (req: FastifyRequest): boolean =>
+/** Whether the request says it has a body (Transfer-Encoding, or a Content-Length other than 0). */
+export const hasBody = (req: FastifyRequest): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')

@@ -26,8 +26,11 @@ export class Endpoints {
   /** The methods `path` answers, or undefined for no such endpoint. */
   allowed (path: string): readonly string[] | undefined { return this.#methods.get(path) }
 
-  /** Health probes stay open so orchestrators need no credentials. */
-  isOpen (path: string): boolean { return this.#open.has(path) }
+  /**
+   * Health probes stay open so orchestrators need no credentials: to GET and HEAD only. Any other
+   * method needs the token, so that without it no request is read further than its head.
+   */
+  isOpen (method: string, path: string): boolean { return (method === 'GET' || method === 'HEAD') && this.#open.has(path) }
 }
 
 /** The path of a request URL, without its query. */

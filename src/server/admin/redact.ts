@@ -1,9 +1,14 @@
 import { hideUserinfo, REDACTED } from '../../config/url-userinfo.ts'
 
-const SECRET_WORDS = new Set(['password', 'passwords', 'passwd', 'pwd', 'secret', 'secrets', 'token', 'tokens', 'key', 'keys',
-  'apikey', 'authorization', 'credential', 'credentials'])
-// In a URL's query, names are terser: ?sig=, ?auth=, X-Amz-Signature=.
-const QUERY_WORDS = new Set([...SECRET_WORDS, 'sig', 'signature', 'auth', 'pass', 'session'])
+/**
+ * Words that name a secret, matched against each word of a key (`clientSecret`, `pass_word`,
+ * `sessionCookie`), never part of one: `passive`, `bypass`, `authority` say nothing of a secret.
+ * Nor do `session` (`sessionTimeout`) and `cookies` (the cache's list of cookie names).
+ */
+const SECRET_WORDS = new Set(['password', 'passwords', 'passwd', 'pwd', 'pass', 'passphrase', 'secret', 'secrets', 'token', 'tokens',
+  'key', 'keys', 'apikey', 'authorization', 'auth', 'bearer', 'jwt', 'cookie', 'credential', 'credentials', 'signature', 'hmac', 'salt'])
+// In a URL's query or fragment, names are terser: ?sig=, X-Amz-Signature=, OAuth's ?code= and #access_token=.
+const QUERY_WORDS = new Set([...SECRET_WORDS, 'sig', 'session', 'code'])
 
 /**
  * Maps of header names to values, written or matched: request-headers' `set`/`add`, OTLP
@@ -19,10 +24,13 @@ const HEADER_MAPS = new Set(['headers', 'set', 'add'])
  */
 const NAME_MAPS = new Set(['upstreams', 'stores', 'plugins'])
 
-/** What the cache's `key` settings hold: a `key` object of these alone is settings, not a key (a JWK). */
-const KEY_SETTINGS = new Set(['host', 'query', 'headers'])
+/**
+ * Settings objects under a secret-looking key, by the keys they may hold: the cache's `key` (not a
+ * key, such as a JWK), server.tls's `clientAuth` (a CA file and a mode, not credentials).
+ */
+const SETTINGS: ReadonlyMap<string, ReadonlySet<string>> = new Map([['key', new Set(['host', 'query', 'headers'])], ['clientAuth', new Set(['ca', 'mode'])]])
 
-/** `clientSecret`, `x-api-key`, `admin_token`: split into words. */
+/** `clientSecret`, `x-api-key`, `admin_token`, `User Id`: split into words. */
 const words = (key: string): string[] => key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(w => w !== '')
 
 const isMap = (value: unknown): value is object => value !== null && typeof value === 'object' && !Array.isArray(value)
@@ -31,26 +39,36 @@ const isMap = (value: unknown): value is object => value !== null && typeof valu
  * Whether a key's value is secret, all of it. Any word of it names a secret for a string or a list
  * (`x-api-key`, `clientSecret`); a number only when it ends in one (`pin` no, `password: 1234`
  * yes, `maxTokenBytes` no); a boolean (`hideCredentials`) never: it says nothing of a secret; an
- * object too, but for `key` alone: settings of what makes a key (the cache's `key: { query }`),
- * whose keys decide (a TLS `key` file, `apiKey`, `keys: [...]` stay hidden).
+ * object too, but for SETTINGS, whose keys decide (the cache's `key: { query }`; a TLS `key` file,
+ * `apiKey`, `keys: [...]` stay hidden).
  */
 function secretValue (key: string, value: unknown): boolean {
   if (typeof value === 'boolean') return false
   const w = words(key)
   if (typeof value === 'number') return SECRET_WORDS.has(w[w.length - 1] ?? '')
-  if (key === 'key' && isMap(value) && Object.keys(value).every(k => KEY_SETTINGS.has(k))) return false
+  const settings = SETTINGS.get(key)
+  if (settings !== undefined && isMap(value) && Object.keys(value).every(k => settings.has(k))) return false
   return w.some(x => SECRET_WORDS.has(x))
 }
 
-// A URL's query parameter: its name and value, up to the next parameter, fragment, space or
-// quote (a message quoting the URL: `"http://h/?token=..." has a path`).
-const QUERY_PARAM = /([?&])([^=&#\s"]+)=([^&#\s"]*)/g
+// A URL's query or fragment parameter: its name and value, up to the next parameter, fragment,
+// space or quote (a message quoting the URL: `"http://h/?token=..." has a path`).
+const URL_PARAM = /([?&#])([^=&#\s"]+)=([^&#\s"]*)/g
+// A `Name=Value` pair of a `;`-separated connection string (`Server=db;User Id=sa;Password=X`), its
+// value quoted, braced or up to the next `;`. A name is words only: no URL's `https://h/?a=`.
+const PAIR = /(^|;)([\w .-]+)=("[^"]*"|'[^']*'|\{[^}]*\}|[^;]*)/g
 
-/** `text` with the userinfo of every URL and the values of secret-looking query parameters replaced. */
+const secretName = (name: string, secrets: ReadonlySet<string>): boolean => words(name).some(w => secrets.has(w))
+
+/**
+ * `text` with the userinfo of every URL, the values of secret-looking query and fragment parameters,
+ * and those of secret-looking `Name=Value;` pairs replaced.
+ */
 function redactString (text: string): string {
-  const shown = hideUserinfo(text)
-  if (!shown.includes('://') || !shown.includes('=')) return shown
-  return shown.replace(QUERY_PARAM, (all, sep: string, name: string) => words(name).some(w => QUERY_WORDS.has(w)) ? `${sep}${name}=${REDACTED}` : all)
+  let shown = hideUserinfo(text)
+  if (!shown.includes('=')) return shown
+  if (shown.includes('://')) shown = shown.replace(URL_PARAM, (all, sep: string, name: string) => secretName(name, QUERY_WORDS) ? `${sep}${name}=${REDACTED}` : all)
+  return shown.replace(PAIR, (all, sep: string, name: string) => secretName(name, SECRET_WORDS) ? `${sep}${name}=${REDACTED}` : all)
 }
 
 /** Every value of a header map (its names are kept: they say what is sent or matched). */
@@ -59,7 +77,8 @@ const redactHeaderMap = (map: object): Record<string, unknown> => Object.fromEnt
 /**
  * A deep copy of `value` safe to show (GET /config): every value at or below a secret-looking key
  * is replaced (a name is no such key: NAME_MAPS), every header value of a header map, and in
- * strings, URL user and password and secret-looking query values (`https://TOKEN@host`, `?api_key=...`).
+ * strings, URL user and password, secret-looking query and fragment values (`https://TOKEN@host`,
+ * `?api_key=...`, `#access_token=...`) and connection-string passwords (`...;Password=...`).
  */
 export function redactSecrets (value: unknown): unknown {
   return redact(value, false, false)
