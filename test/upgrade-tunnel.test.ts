@@ -129,6 +129,41 @@ for (const protocol of ['h2c', 'bar', 'foo, bar']) {
   })
 }
 
+// A 101 undici does not take for an upgrade fails an assertion of its own: no retry (the upstream would see it twice).
+for (const [lines, what] of [['', 'no fields'], ['upgrade: foo\r\n', 'no Connection: upgrade'], ['connection: upgrade\r\n', 'no Upgrade']]) {
+  t.test(`a 101 with ${what} is a 502, not retried`, async t => {
+    const up = await tunnelUpstream(t, lines)
+    const gw = await gateway(t, up.url)
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+    t.teardown(() => { socket.destroy() })
+    socket.on('error', () => {})
+    let got = ''
+    socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
+    socket.write('GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n')
+    t.ok(await until(() => got.includes('\r\n\r\n')), 'answered')
+    t.match(got, /^HTTP\/1\.1 502 /)
+    t.match(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)), { error: 'bad_gateway' })
+    t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 502 })
+    t.equal(up.tunnels.length, 1, 'the upstream saw the request once')
+    t.match(gw.logs.find(l => l.msg === 'upstream request failed'), { err: { message: /^the upstream's 101 is no upgrade/ } })
+  })
+}
+
+t.test('an upgrade whose Expect is not 100-continue gets 417 before routing, as any request (docs/edge.md)', async t => {
+  const up = await tunnelUpstream(t)
+  const gw = await gateway(t, up.url)
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => { socket.destroy() })
+  socket.on('error', () => {})
+  let got = ''
+  socket.on('data', (c: Buffer) => { got += c.toString('latin1') })
+  socket.write('GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: foo\r\nExpect: bogus\r\n\r\n')
+  t.ok(await until(() => got.includes('\r\n\r\n')), 'answered')
+  t.match(got, /^HTTP\/1\.1 417 /)
+  t.match(await waitForLog(gw.logs, { msg: 'request rejected' }), { status: 417, error: 'expectation_failed', path: '/t' })
+  t.equal(up.tunnels.length, 0, 'never reached the upstream')
+})
+
 t.test('bytes the client sent right behind its upgrade request reach the upstream', async t => {
   const up = await tunnelUpstream(t)
   const gw = await gateway(t, up.url)

@@ -66,6 +66,8 @@ const lingerClose = (socket: Duplex): void => { socket.resume(); destroyAfterLin
 const READABLE_PUSH = Readable.prototype.push
 /** Aborts a try answered with a status to retry: its status is its outcome, not this. */
 const RETRY_DROP = new Error('response dropped for a retry')
+/** A 101 that opens no tunnel the client asked for: the target's bad answer (502), never retried. */
+const badUpgrade = (why: string, cause?: Error): Error => Object.assign(new Error(`the upstream's 101 ${why}`), { code: 'UPSTREAM_BAD_UPGRADE', cause })
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
@@ -572,8 +574,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tryStatus = 101
     // A switch to a protocol the client did not offer (nor the route allow) is the target's fault: a 502, no tunnel.
     const offered = String(this.raw.headers.upgrade)
-    const wrong = switchesToOffered(raw ?? [], offered) ? undefined
-      : Object.assign(new Error(`the upstream's 101 switches to a protocol the client did not offer (${offered})`), { code: 'UPSTREAM_BAD_UPGRADE' })
+    const wrong = switchesToOffered(raw ?? [], offered) ? undefined : badUpgrade(`switches to a protocol the client did not offer (${offered})`)
     this.#tryEnded(wrong)
     const client = (this.#upgrade as { socket: Duplex, head: Buffer }).socket
     this.compiled.upstream.outcome(this.target as Target, wrong === undefined, this.#sentAt, true)
@@ -756,6 +757,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // A 204's or 304's Content-Length describes no body (RFC 9110 8.6), but undici, which exempts
     // only HEAD's, fails the response once it ends: it is whole (the connection is not reused).
     if (this.#answered && (this.#tryStatus === 204 || this.#tryStatus === 304) && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') { this.onComplete(); return }
+    // A 101 undici does not take for an upgrade (no Upgrade, or no Connection: upgrade) fails an
+    // assertion of its own (client-h1 onUpgrade): a bad 101, as one to another protocol (see
+    // onUpgrade), not a broken connection to send the request again on.
+    if (this.#upgrade !== undefined && (err as { code?: string }).code === 'ERR_ASSERTION') err = badUpgrade('is no upgrade (no Upgrade, or no Connection: upgrade)', err)
     clearTimeout(this.#headersTimer)
     clearTimeout(this.#stallTimer)
     const upstream = this.compiled.upstream
@@ -783,7 +788,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       return
     }
     if (this.#done) return
-    if (!this.#answered && this.#retryTo === undefined && !this.res.headersSent) {
+    if (!this.#answered && this.#retryTo === undefined && !this.res.headersSent && code !== 'UPSTREAM_BAD_UPGRADE') {
       const failure = classifyFailure(err, this.#connected)
       if (upstream.retry.retriesFailure(failure, this.method)) this.#retryFor(retryReason(failure))
     }
@@ -798,7 +803,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#owner.upstreamFailed(this, err, false)
     const error = TIMEOUT_CODES.has(code ?? '') ? GatewayError.UPSTREAM_TIMEOUT
       : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID
-        : code === 'UPSTREAM_INVALID_HEADERS' ? GatewayError.UPSTREAM_HEADERS_INVALID : GatewayError.UPSTREAM_UNREACHABLE
+        : code === 'UPSTREAM_INVALID_HEADERS' ? GatewayError.UPSTREAM_HEADERS_INVALID
+          : code === 'UPSTREAM_BAD_UPGRADE' ? GatewayError.UPSTREAM_BAD_UPGRADE : GatewayError.UPSTREAM_UNREACHABLE
     // Broken mid-body with the head still held: answered without the plugins, which saw the response begin.
     if (this.#held !== undefined) { this.fail(error); return }
     if (!this.res.headersSent) { this.#failUpstream(error); return }

@@ -95,6 +95,8 @@ export class Runtime implements ExchangeOwner {
   readonly #tunnels = new Set<Exchange>()
   /** Retired, with server.reloadTunnelTimeout: closes the tunnels left (see closeTunnelsAfter), and then those that open. */
   #tunnelTimer: NodeJS.Timeout | undefined
+  /** When #tunnelTimer fires (performance.now()). */
+  #tunnelDeadline = Infinity
   #tunnelsClosed = false
   /** Set while retired with its DNS discovery and health checks still running: rechecks every second (see #stopWhenDone). */
   #recheck: NodeJS.Timeout | undefined
@@ -244,10 +246,15 @@ export class Runtime implements ExchangeOwner {
    * Retired: the tunnels opened on this config (WebSockets may stay open for days) are closed `ms`
    * from now, those that open later at once, so that a credential the reload revoked stops being
    * relayed, and the config is released. Not by default: a reload would close every WebSocket.
-   * Also for a config retired by an earlier reload (see GatewayServer.swap); once only.
+   * Also for a config retired by an earlier reload (see GatewayServer.swap): the earliest deadline
+   * wins, so that a later reload that lowers the timeout (revoking a credential) is not outlived by an
+   * earlier one's longer timer.
    */
   closeTunnelsAfter (ms: number): void {
-    if (this.#inFlight === 0 || this.#tunnelTimer !== undefined) return
+    const deadline = performance.now() + ms
+    if (this.#inFlight === 0 || this.#tunnelsClosed || deadline >= this.#tunnelDeadline) return
+    this.#tunnelDeadline = deadline
+    clearTimeout(this.#tunnelTimer)
     this.#tunnelTimer = setTimeout(() => {
       this.#tunnelsClosed = true
       if (this.#tunnels.size === 0) return
@@ -318,7 +325,9 @@ export class Runtime implements ExchangeOwner {
     socket.on('drain', () => { if (res.writableNeedDrain) res.emit('drain') })
     res.once('finish', () => { socket.end(); destroyAfterLinger(socket) })
     try {
-      this.#route(req, res, { socket, head })
+      // Node answers Expect (see GatewayServer's checkExpectation) on every request but an upgrade.
+      if (failsExpectation(req)) this.refuse(req, res, GatewayError.EXPECTATION_FAILED)
+      else this.#route(req, res, { socket, head })
     } catch (err) {
       this.#failed(req, res, err)
     }
@@ -578,6 +587,15 @@ function pluginServices (loaded: LoadedConfig, options: { metrics?: Metrics, sto
     shared: new Map(),
     configsOf: name => configsOf(loaded.config, name)
   }
+}
+
+/**
+ * An HTTP/1.1 request whose Expect names something other than 100-continue: Node's own test (its
+ * continueExpression), for the requests it hands over unchecked (upgrades).
+ */
+function failsExpectation (req: IncomingMessage): boolean {
+  const expect = req.headers.expect
+  return expect !== undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)
 }
 
 /** `target` up to its query (`?`), which the logs leave out. */

@@ -20,6 +20,12 @@ import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isH
 import { http10AsHttp1, selectAlpn, stapleOcsp, type ServerTls } from './server-tls.ts'
 import { bodyUnderWay, UnusedConnections } from './unused-connections.ts'
 
+/**
+ * TCP keepalive on client connections (undici sets it upstream): a WebSocket tunnel or HTTP/2
+ * session whose client vanished without a FIN or RST, its upstream silent, was held for ever.
+ */
+const CLIENT_KEEPALIVE = { keepAlive: true, keepAliveInitialDelay: 60_000 }
+
 /** Warnings a client can provoke at will (limit reached, no file descriptors, HTTP/2 abuse) are logged at most this often, per kind. */
 const WARN_EVERY_MS = 10_000
 
@@ -73,13 +79,13 @@ export class GatewayServer {
     this.app = fastify({
       // With TLS, a client's SNI picks its certificate from the runtime current at its handshake (see swap).
       // The TLS handshake counts in the time to send the headers (Node's own default is 120s; 0 is that default).
-      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, ServerResponse: Response, handshakeTimeout: headersMs, ALPNCallback: selectAlpn(h2tls), ...(h2tls ? { allowHTTP1: true, Http1ServerResponse: Response, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
+      ...(tls === undefined ? {} : { https: { ...tls.options, ...http, ...CLIENT_KEEPALIVE, ServerResponse: Response, handshakeTimeout: headersMs, ALPNCallback: selectAlpn(h2tls), ...(h2tls ? { allowHTTP1: true, Http1ServerResponse: Response, ...http2ServerOptions(h2) } : {}), SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => cb(null, this.#runtime.loaded.serverTls?.select(name)) } }),
       // HTTP/2 over TLS (ALPN h2), HTTP/1.1 on the same port; idle sessions are closed by Http2Connections.
       ...(h2tls ? { http2: true, http2SessionTimeout: 0 } : {}),
       logger: false,
       keepAliveTimeout: keepAliveMs(server),
       // Node checks headersTimeout every connectionsCheckingInterval (30s by default: a 60s timeout fired at up to 90s).
-      http: { ...http, ServerResponse: Response },
+      http: { ...http, ...CLIENT_KEEPALIVE, ServerResponse: Response },
       // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
       return503OnClosing: false,
       forceCloseConnections: 'idle',
@@ -154,7 +160,7 @@ export class GatewayServer {
         Object.assign(this.app.server, { keepAliveTimeout: idle, ...http })
       }
       if (h2.h2c !== undefined) {
-        const h2cServer = createH2cServer(h2, this.app.routing)
+        const h2cServer = createH2cServer(h2, this.app.routing, CLIENT_KEEPALIVE)
         h2cServer.on('connect', (req: IncomingMessage, res: Duplex) => this.#refuseConnect(req, res))
         this.#handleExpect(h2cServer)
         // Its own limit, as large as the main listener's.

@@ -1,6 +1,6 @@
 import { constants, createServer, type Http2Server, type Http2Session, type SecureServerOptions, type ServerHttp2Stream, type Settings } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo, Server, Socket } from 'node:net'
+import type { AddressInfo, Server, ServerOpts, Socket } from 'node:net'
 import type { GatewayConfig } from '../config/schema.ts'
 import { destroyAfterLinger } from '../errors.ts'
 
@@ -201,9 +201,9 @@ function onStream (stream: ServerHttp2Stream): void {
 }
 
 /**
- * Stopping, a session whose responses are all sent is destroyed after a linger: Node's close()
- * waits for its streams to close, which a client that does not read its answers (nor end its
- * side) never lets happen, so one idle client held every stop for the whole shutdownTimeout. The
+ * Stopping (or idle), a session whose responses are all sent is destroyed after a linger: Node's
+ * close() waits for its streams to close, which a client that does not read its answers (nor end
+ * its side) never lets happen, so one idle client held every stop for the whole shutdownTimeout. The
  * linger lets what was sent reach the client first.
  */
 function endOnceAnswered (session: GuardedSession): void {
@@ -225,7 +225,11 @@ function clearIdleTimer (session: Http2Session): void {
 }
 
 function onTimeout (this: GuardedSession): void {
-  if (this[ALLOWANCE].streams === 0) this.close()
+  if (this[ALLOWANCE].streams > 0) return
+  this.close()
+  // close() also waits for a stream whose headers never ended (HEADERS without END_HEADERS, or cut
+  // short), which nghttp2 opened but JS never sees: such a client held its connection for ever.
+  endOnceAnswered(this)
 }
 
 function cutSession (session: Http2Session): void {
@@ -238,9 +242,9 @@ function onRemoteSettings (this: Http2Session): void {
   (this as GuardedSession)[GUARD].spend(this, 'settings')
 }
 
-/** The h2c listener: cleartext HTTP/2 with prior knowledge, its requests handed to `handle` (the gateway's). */
-export function createH2cServer (limits: Http2Limits, handle: (req: IncomingMessage, res: ServerResponse) => void): Http2Server {
-  return createServer(http2ServerOptions(limits), handle as never)
+/** The h2c listener: cleartext HTTP/2 with prior knowledge, its requests handed to `handle` (the gateway's); `tcp`: its sockets' options. */
+export function createH2cServer (limits: Http2Limits, handle: (req: IncomingMessage, res: ServerResponse) => void, tcp: Pick<ServerOpts, 'keepAlive' | 'keepAliveInitialDelay'>): Http2Server {
+  return createServer({ ...http2ServerOptions(limits), ...tcp }, handle as never)
 }
 
 export async function listenH2c (server: Http2Server, host: string, port: number): Promise<AddressInfo> {

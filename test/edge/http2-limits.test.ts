@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
 import type { ServerResponse } from 'node:http'
 import { connect as netConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { startUpstream } from '../helpers/upstream.ts'
 import { metricValue } from '../helpers/metric-value.ts'
@@ -235,6 +236,27 @@ t.test('keepAliveTimeout: a connection with a stream open is not idle; once its 
   up.release()
   t.same((await Promise.all([slow, next])).map(r => r.body.toString()), ['done /slow', 'done /next'], 'both served on that connection')
   t.ok(await until(() => goaway), 'idle afterwards: GOAWAY')
+})
+
+t.test('keepAliveTimeout: a connection whose headers never end is closed (h2c and TLS)', async t => {
+  const up = await holdingUpstream(t)
+  const { gw, ca } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { server: '  keepAliveTimeout: 200ms\n' })
+  // GET http://localhost/: a HEADERS frame without END_HEADERS (no CONTINUATION follows), and one cut partway through.
+  const block = Buffer.from([0x82, 0x86, 0x84, 0x01, ...hpackString('localhost')])
+  const open = frame(1, 0x1, 1, block)
+  const cut = frame(1, 0x5, 1, block).subarray(0, 9 + 3)
+  const h2c = netConnect(Number(new URL(gw.h2cUrl as string).port), '127.0.0.1')
+  const tls = tlsConnect({ host: '127.0.0.1', port: Number(new URL(gw.url).port), ca: ca.cert, ALPNProtocols: ['h2'] })
+  const clients = [{ socket: h2c, headers: open, name: 'h2c, no END_HEADERS' }, { socket: tls, headers: cut, name: 'TLS, cut short' }]
+  for (const { socket, headers } of clients) {
+    t.teardown(() => socket.destroy())
+    socket.on('error', () => {})
+    socket.resume()
+    socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), headers]))
+  }
+  // Idle for 200 ms, then GOAWAY and a linger of 2 s: held for ever before.
+  for (const { socket, name } of clients) t.ok(await until(() => socket.closed, 15_000), `${name}: closed by the gateway`)
+  t.equal(up.received(), 0)
 })
 
 t.test('shutdown: GOAWAY, the request in flight finishes, no new stream on that connection', async t => {

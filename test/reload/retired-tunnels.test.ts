@@ -139,6 +139,15 @@ t.test('a reload that sets it also closes the tunnels of configs retired by earl
   t.ok(await until(() => retired.inFlight === 0 && !gw.gateway.retiring.includes(retired)), 'the config the first reload replaced is released')
 })
 
+t.test('a reload that lowers it closes the tunnels of configs retired earlier with a longer one', async t => {
+  const { gw, open, revokeAlice, reloadWith } = await setup(t, '  reloadTunnelTimeout: 1h')
+  const old = await open(ALICE)
+  const { retired } = await revokeAlice() // its tunnels are to close in an hour
+  t.equal(await reloadWith('  reloadTunnelTimeout: 300ms'), 'success', 'the operator lowers it')
+  t.ok(await until(() => old.readyState === WebSocket.CLOSED, 10_000), 'alice\'s tunnel is closed, not an hour on')
+  t.ok(await until(() => retired.inFlight === 0 && !gw.gateway.retiring.includes(retired)), 'the config the first reload replaced is released')
+})
+
 t.test('server.reloadTunnelTimeout must be more than 0', async t => {
   const url = 'http://127.0.0.1:9'
   const cf = await configFile(yaml(url, bob, '  reloadTunnelTimeout: 0s'))
