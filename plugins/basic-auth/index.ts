@@ -1,4 +1,4 @@
-import { definePlugin, toMs, type Consumer, type ConsumerCredential, type PluginSetupContext } from '../../src/index.ts'
+import { definePlugin, toMs, workerPlace, type Consumer, type ConsumerCredential, type PluginSetupContext } from '../../src/index.ts'
 import { authenticator, type Outcome } from '../shared/auth/authenticator.ts'
 import { basicChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
@@ -27,8 +27,15 @@ const outcome = (consumer: Consumer | undefined | typeof BUSY | typeof ENDED): O
 function failureLimit (failures: Required<FailuresConfig>, ctx: PluginSetupContext): FailureLimit {
   const store = ctx.store(failures.store)
   const windowMs = toMs(failures.window)
-  return ctx.shared(`failures ${store.name} ${windowMs} ${failures.limit}`, () =>
-    new FailureLimit(store, { limit: failures.limit, windowMs, counts: o => o === INVALID }, ctx.log))
+  return ctx.shared(`failures ${store.name} ${windowMs} ${failures.limit}`, () => {
+    const workers = workerPlace()
+    // Every worker builds the config: the first says it, once per config.
+    if (store.type === 'memory' && workers?.index === 0) {
+      ctx.log.warn({ store: store.name, limit: failures.limit, window: failures.window, workers: workers.count },
+        `basic-auth: failed password checks are counted per worker in memory store "${store.name}": a client address gets up to ${workers.count} × ${failures.limit} per window; use a Redis store for failures.store`)
+    }
+    return new FailureLimit(store, { limit: failures.limit, windowMs, counts: o => o === INVALID }, ctx.log)
+  })
 }
 
 /** RFC 7617 Basic credentials, checked against consumers' scrypt password hashes. */

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { FastifyInstance } from 'fastify'
@@ -18,6 +19,9 @@ import { listenAs } from './listen-error.ts'
 import { http2Limits } from './http2.ts'
 import { closeRedirect, createHttpsRedirect, listenRedirect } from './https-redirect.ts'
 
+/** The ports a gateway's listeners bound: server.listen's, and h2c's and the HTTPS redirect's when configured. */
+export interface BoundPorts { readonly listen: number, readonly h2c?: number, readonly redirect?: number }
+
 /** A running Portcullis: the gateway listener and the admin listener. */
 export interface Portcullis {
   readonly gateway: GatewayServer
@@ -28,6 +32,8 @@ export interface Portcullis {
   readonly h2cUrl: string | undefined
   /** Where server.tls.redirectHttp listens, e.g. http://127.0.0.1:8080. */
   readonly redirectUrl?: string
+  /** The ports of those listeners (a config's port 0 resolved). */
+  readonly ports: BoundPorts
   readonly adminUrl: string | undefined
   readonly metrics: Metrics
   /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
@@ -120,7 +126,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     reloader,
     metrics: format => metrics.exposition(format),
     upstreams: async () => gateway.upstreamSnapshots(),
-    stores: async () => stores.snapshot(),
+    stores: async () => ({ stores: await stores.snapshot() }),
     pluginAdmin: (method, path, query, body) => runPluginAdmin(gateway.runtime, method, path, query, body),
     log
   }
@@ -146,18 +152,22 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     ready = true
     metrics.configActive(loaded.hash)
     const redirectUrl = redirectAt === undefined ? undefined : urlOf(redirectAt)
-    log.info({ url, h2c: h2cUrl, admin: admin?.adminUrl, redirect: redirectUrl, routes: runtime.routes.length, watching: watcher !== undefined }, 'gateway listening')
+    const listening = { url, h2c: h2cUrl, redirect: redirectUrl, routes: runtime.routes.length }
+    // A worker's line is not the gateway's: its primary logs that one, with the admin listener, once every worker serves.
+    if (cluster.isWorker) log.info(listening, 'worker listening')
+    else log.info({ ...listening, admin: admin?.adminUrl, watching: watcher !== undefined }, 'gateway listening')
     return {
       gateway,
       admin: admin?.admin,
       url,
       h2cUrl,
       redirectUrl,
+      ports: { listen: address.port, h2c: h2cAddress?.port, redirect: redirectAt?.port },
       adminUrl: admin?.adminUrl,
       metrics,
       reloader,
       apply,
-      stores: state.stores,
+      stores: async () => stores.snapshot(),
       get inFlight () { return inFlight() },
       close: async () => {
         ready = false

@@ -1,4 +1,4 @@
-import { NoWorkerServing } from '../server/admin/state.ts'
+import { NoWorkerServing, WorkersMissing } from '../server/admin/state.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import type { PluginAdminAnswer, PluginAdminCall } from './messages.ts'
 import type { WorkerPool } from './worker-pool.ts'
@@ -8,13 +8,19 @@ const WORSE: Record<StoreSnapshot['state'], number> = { up: 0, connecting: 1, do
 /**
  * GET /stores for the whole gateway: each worker holds its own connections (and memory stores), so
  * a store is as bad as its worst worker's view: down if any worker cannot reach it. Memory entries,
- * bytes and tags are summed.
+ * bytes and tags are summed. Workers that do not answer in time (hung) are left out, named under
+ * `missing`: a store only they see down would look up otherwise.
  */
-export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]> {
-  // None to ask (all restarting): an empty list would say there are no stores, `memory` included.
-  if (pool.serving === 0) throw new NoWorkerServing()
+export async function clusterStores (pool: WorkerPool): Promise<{ stores: StoreSnapshot[], missing?: number[] }> {
+  // Read as the question is sent: the pool asks the workers serving now.
+  const asked = pool.servingPids
+  // None to ask (all restarting), or none answered (all hung): an empty list would say there are no stores, `memory` included.
+  if (asked.length === 0) throw new NoWorkerServing()
+  const replies = await pool.stores()
+  const missing = asked.filter(pid => !replies.some(r => r.pid === pid))
+  if (replies.length === 0) throw new WorkersMissing(missing)
   const byName = new Map<string, StoreSnapshot>()
-  for (const { stores } of await pool.stores()) {
+  for (const { stores } of replies) {
     for (const s of stores) {
       const seen = byName.get(s.name)
       if (seen === undefined) { byName.set(s.name, s); continue }
@@ -26,7 +32,8 @@ export async function clusterStores (pool: WorkerPool): Promise<StoreSnapshot[]>
       })
     }
   }
-  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
+  const stores = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
+  return missing.length === 0 ? { stores } : { stores, missing }
 }
 
 /** An error answer's `error` and `message` (a worker's with the worst status), for the top of the cluster's answer. */

@@ -3,6 +3,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import type { PluginAdminReply } from '../plugins/admin-routes.ts'
+import type { BoundPorts } from '../server/start.ts'
 
 /** A plugin admin request the primary fans out to the workers. */
 export interface PluginAdminCall { readonly method: string, readonly path: string, readonly query: Record<string, string>, readonly body: unknown }
@@ -24,7 +25,8 @@ export interface ConfigPayload {
 export interface HealthPayload { readonly hash: string, readonly upstream: string, readonly url: string, readonly healthy: boolean }
 
 export type ToWorker =
-  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[] }
+  /** `ports`: bind these where the config says 0, as the workers before did (see WorkerPool's #portsFor); read by a worker's first config only. */
+  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[], ports?: BoundPorts }
   | { type: 'portcullis:health', health: HealthPayload }
   | { type: 'portcullis:metrics', id: number }
   | { type: 'portcullis:upstreams', id: number }
@@ -38,11 +40,11 @@ export type FromWorker =
   /** Sent once the worker listens for messages: it waits for its config. */
   | { type: 'portcullis:hello' }
   // `listen`: the worker could not bind; `setup`: a plugin's setup failed: for the primary to report as its own error.
-  | { type: 'portcullis:applied', id: number, url?: string, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string } }
+  | { type: 'portcullis:applied', id: number, url?: string, ports?: BoundPorts, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string } }
   | { type: 'portcullis:metrics', id: number, pid: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   /** The worker's upstreams, under config `hash` (none before its first config). */
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }
-  | { type: 'portcullis:stores', id: number, stores: StoreSnapshot[] }
+  | { type: 'portcullis:stores', id: number, pid: number, stores: StoreSnapshot[] }
   | { type: 'portcullis:plugin-admin', id: number, pid: number, answer: PluginAdminAnswer }
   | { type: 'portcullis:pong' }
 

@@ -3,7 +3,9 @@ import { once } from 'node:events'
 import type { Logger } from 'pino'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
+import type { BoundPorts } from '../server/start.ts'
 import { isOurs, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker, type PluginAdminCall } from './messages.ts'
+import { WORKER_ENV } from './worker-count.ts'
 
 /** A place for one worker process, kept across its restarts. */
 interface Slot {
@@ -21,6 +23,8 @@ interface Slot {
   unresponsive: boolean
   /** Why the pool killed it, for the exit's log line. */
   killedFor: string | undefined
+  /** Whether its worker was sent its first config without ports to bind: on port 0, it shares the listener first bound (see #portsFor). */
+  onZero: boolean
 }
 
 export interface WorkerPoolOptions {
@@ -78,11 +82,15 @@ export class WorkerPool {
   readonly #heartbeat: NodeJS.Timeout
   /** When the last beat ran (performance.now()): see #beat. */
   #beatAt = performance.now()
+  /** The ports the first worker to serve bound. */
+  #bound: BoundPorts | undefined
+  /** Whether workers are told to bind #bound (see #portsFor). */
+  #pinned = false
 
   constructor (config: ConfigPayload, options: WorkerPoolOptions) {
     this.#o = options
     this.#config = config
-    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, restart: undefined, answeredAt: undefined, unresponsive: false, killedFor: undefined }))
+    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, restart: undefined, answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false }))
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS).unref()
   }
 
@@ -90,7 +98,10 @@ export class WorkerPool {
   get config (): ConfigPayload { return this.#config }
 
   /** Workers serving traffic (hung or not: those the admin API's questions go to). */
-  get serving (): number { return this.#slots.filter(s => s.hash !== undefined).length }
+  get serving (): number { return this.servingPids.length }
+
+  /** Their pids. */
+  get servingPids (): number[] { return this.#slots.flatMap(s => s.hash === undefined ? [] : s.worker?.process.pid ?? []) }
 
   /** Of those, the ones that answer: a worker silent for UNRESPONSIVE_MS serves no one. */
   get responsive (): number {
@@ -139,7 +150,7 @@ export class WorkerPool {
     return replies.flatMap(r => r.type === 'portcullis:upstreams' ? [r] : [])
   }
 
-  /** Each serving worker's stores (those that do not answer in time are left out). */
+  /** Each serving worker's stores, with its pid (those that do not answer in time are left out). */
   async stores (): Promise<Array<Extract<FromWorker, { type: 'portcullis:stores' }>>> {
     const replies = await this.#query(id => ({ type: 'portcullis:stores', id }))
     return replies.flatMap(r => r.type === 'portcullis:stores' ? [r] : [])
@@ -190,8 +201,8 @@ export class WorkerPool {
 
   /** Starts the worker of `slot` and resolves with its URL once it serves the current config. */
   #fork (slot: Slot): Promise<string> {
-    const worker = cluster.fork()
-    Object.assign(slot, { worker, hash: undefined, startedAt: performance.now(), answeredAt: undefined, unresponsive: false, killedFor: undefined })
+    const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.index), [WORKER_ENV.count]: String(this.#slots.length) })
+    Object.assign(slot, { worker, hash: undefined, startedAt: performance.now(), answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false })
     const pid = worker.process.pid
     this.#o.log.info({ worker: slot.index, workerPid: pid }, 'worker started')
     const hello = new Promise<void>((resolve, reject) => {
@@ -215,9 +226,10 @@ export class WorkerPool {
 
   /** Has `worker` apply the current config, again if it changed meanwhile; resolves with the worker's URL. */
   async #sync (slot: Slot, worker: Worker): Promise<string> {
+    const ports = slot.hash === undefined ? this.#portsFor(slot) : undefined
     for (;;) {
       const config = this.#config
-      const reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash) }), APPLY_TIMEOUT_MS)
+      const reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash), ports }), APPLY_TIMEOUT_MS)
       if (reply.type === 'portcullis:applied' && reply.listen !== undefined) {
         const { key, host, port, reason } = reply.listen
         throw new ListenError(key, host, port, reason, { cause: reply.error })
@@ -225,8 +237,22 @@ export class WorkerPool {
       if (reply.type === 'portcullis:applied' && reply.setup !== undefined) throw new PluginSetupError(reply.setup.plugin, reply.setup.route, reply.error as string)
       if (reply.type !== 'portcullis:applied' || reply.error !== undefined) throw new Error(reply.type === 'portcullis:applied' ? reply.error : 'unexpected reply')
       slot.hash = config.hash
+      this.#bound ??= reply.ports
       if (this.#config.hash === config.hash) return reply.url as string
     }
+  }
+
+  /**
+   * The ports the worker of `slot`, about to get its first config, is to bind where the config says 0;
+   * undefined: 0 itself. node:cluster shares one listening socket among the workers that asked for the
+   * same address and port, port 0 included, until the last of them exits: a worker asking for 0 then
+   * gets a new port, and one asking for the port bound while they live cannot bind it. So once no worker
+   * asked for 0 is left, workers are told the ports bound first, from then on.
+   */
+  #portsFor (slot: Slot): BoundPorts | undefined {
+    if (this.#bound !== undefined && !this.#slots.some(s => s !== slot && s.worker !== undefined && s.onZero)) this.#pinned = true
+    slot.onZero = !this.#pinned
+    return this.#pinned ? this.#bound : undefined
   }
 
   #ask (worker: Worker, message: (id: number) => ToWorker, timeoutMs: number): Promise<Reply> {

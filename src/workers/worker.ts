@@ -1,19 +1,39 @@
 import cluster from 'node:cluster'
 import type { Logger } from 'pino'
-import { parseConfig } from '../config/load.ts'
+import { parseConfig, type LoadedConfig } from '../config/load.ts'
 import { createLogger } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
 import { endOnNextStopSignal } from '../server/signals.ts'
-import { runPluginAdmin, startPortcullis, type Portcullis } from '../server/start.ts'
+import { runPluginAdmin, startPortcullis, type BoundPorts, type Portcullis } from '../server/start.ts'
 import { sendableReply, type SendableReply } from '../server/admin/plugins.ts'
 import { isOurs, type FromWorker, type HealthPayload, type PluginAdminAnswer, type ToWorker } from './messages.ts'
+import { workerPlace } from './worker-count.ts'
 
 const send = (m: FromWorker) => process.send?.(m, undefined, {}, () => {})
 
 /** A checked reply as it goes to the primary: without its JSON, since IPC serializes the body anyway. */
 const pick = ({ status, body }: SendableReply): PluginAdminAnswer => ({ status, body })
+
+/** `loaded` with the listeners its config binds to port 0 on `ports` instead. */
+function onPorts (loaded: LoadedConfig, ports: BoundPorts): LoadedConfig {
+  const at = <L extends { port: number }>(listen: L, port: number | undefined): L => listen.port === 0 && port !== undefined ? { ...listen, port } : listen
+  const { server } = loaded.config
+  const { http2, tls } = server
+  return {
+    ...loaded,
+    config: {
+      ...loaded.config,
+      server: {
+        ...server,
+        listen: at(server.listen, ports.listen),
+        http2: typeof http2 === 'object' && http2.h2c !== undefined ? { ...http2, h2c: { ...http2.h2c, listen: at(http2.h2c.listen, ports.h2c) } } : http2,
+        tls: tls?.redirectHttp === undefined ? tls : { ...tls, redirectHttp: { ...tls.redirectHttp, listen: at(tls.redirectHttp.listen, ports.redirect) } }
+      }
+    }
+  }
+}
 
 /**
  * A worker process: serves the gateway listener (shared with its siblings through node:cluster)
@@ -33,17 +53,18 @@ export function runWorker (): Promise<never> {
     if (runtime?.loaded.hash === h.hash) runtime.upstreams.get(h.upstream)?.setTargetHealth(h.url, h.healthy)
   }
 
-  const apply = async (message: Extract<ToWorker, { type: 'portcullis:config' }>): Promise<string> => {
+  const apply = async (message: Extract<ToWorker, { type: 'portcullis:config' }>): Promise<Portcullis> => {
     const loaded = await parseConfig(message.config.text, message.config.file)
     if (running === undefined) {
-      log = createLogger({ level: loaded.config.logging?.level, pretty: loaded.config.logging?.pretty })
-      running = await startPortcullis(loaded, log, metrics, { admin: false, healthChecks: false })
+      // Its lines say which worker wrote them, as the primary's about it do (the pid changes with each restart).
+      log = createLogger({ level: loaded.config.logging?.level, pretty: loaded.config.logging?.pretty }).child({ worker: workerPlace()?.index })
+      running = await startPortcullis(message.ports === undefined ? loaded : onPorts(loaded, message.ports), log, metrics, { admin: false, healthChecks: false })
     } else {
       // The process's stores carry over, as in a single process: counters, cache contents, Redis connections.
       await running.apply(loaded)
     }
     for (const h of message.unhealthy) setHealth(h)
-    return running.url
+    return running
   }
 
   return new Promise(() => {
@@ -63,10 +84,10 @@ export function runWorker (): Promise<never> {
       switch (m.type) {
         case 'portcullis:config': {
           const first = running === undefined
-          apply(m).then(url => {
+          apply(m).then(({ url, ports }) => {
             // From now on SIGTERM and SIGINT drain it; until now they ended it at once (their default): nothing to drain.
             if (first) for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
-            send({ type: 'portcullis:applied', id: m.id, url })
+            send({ type: 'portcullis:applied', id: m.id, url, ports })
           }, (err: Error) => {
             // A listen or plugin setup error is the primary's to report, in one line.
             const listen = err instanceof ListenError ? { key: err.key, host: err.host, port: err.port, reason: err.reason } : undefined
@@ -89,7 +110,7 @@ export function runWorker (): Promise<never> {
           break
         }
         case 'portcullis:stores':
-          void running?.stores().then(stores => send({ type: 'portcullis:stores', id: m.id, stores }))
+          void running?.stores().then(stores => send({ type: 'portcullis:stores', id: m.id, pid: process.pid, stores }))
           break
         case 'portcullis:plugin-admin': {
           const runtime = running?.gateway.runtime

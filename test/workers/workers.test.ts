@@ -39,11 +39,16 @@ t.test('workers: shared port, restart on crash, reload to all, health decided on
   t.notOk(workers.includes(primary?.pid as number), 'the primary serves no traffic itself')
   const url = String(primary?.url)
   const admin = String(primary?.admin)
+  // A worker's lines say which worker wrote them; its own listening line is not the gateway's.
+  for (const [index, pid] of workers.entries()) {
+    t.match(await cli.waitForLine(l => l.msg === 'worker listening' && l.pid === pid), { worker: index, url }, `worker ${index} logged its listening line`)
+  }
+  t.same(cli.lines.filter(l => l.msg === 'gateway listening').map(l => l.pid), [primary?.pid], 'one gateway listening line: the primary\'s')
 
   // Health is decided once, in the primary, and every worker acts on it.
   const unhealthy = await cli.waitForLine(l => l.msg === 'target unhealthy' && l.pid === primary?.pid, 10_000)
   t.match(unhealthy, { upstream: 'pool', target: sick.url })
-  t.ok(await waitFor(() => workers.every(pid => cli.lines.some(l => l.msg === 'target unhealthy' && l.pid === pid)) ? true : undefined), 'both workers were told')
+  t.ok(await waitFor(() => workers.every((pid, index) => cli.lines.some(l => l.msg === 'target unhealthy' && l.pid === pid && l.worker === index)) ? true : undefined), 'both workers were told')
   const answers = await fresh(`${url}/api`, 20)
   t.same(new Set(answers), new Set(['200 good']), 'no worker sends to the unhealthy target')
   t.same(await servedByAll(cli.lines, 'api', workers), new Set(workers), 'both workers serve the shared port')
@@ -58,6 +63,7 @@ t.test('workers: shared port, restart on crash, reload to all, health decided on
   t.same(new Set(await fresh(`${url}/api`, 6)), new Set(['200 good']), 'requests succeed while it restarts')
   const replaced = await cli.waitForLine(l => l.msg === 'worker serving' && l.worker === crashed?.worker && l.workerPid !== victim, 60_000)
   t.ok(replaced, 'a new worker took its place')
+  t.match(await cli.waitForLine(l => l.msg === 'worker listening' && l.pid === replaced?.workerPid), { worker: crashed?.worker }, 'under the same worker index')
   const current = [workers[1], replaced?.workerPid] as number[]
   t.ok(await waitFor(() => cli.lines.some(l => l.msg === 'target unhealthy' && l.pid === replaced?.workerPid) ? true : undefined), 'the new worker learned the health state')
 

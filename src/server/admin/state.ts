@@ -23,8 +23,11 @@ export interface AdminState {
   metrics (format: ExpositionFormat): Promise<string>
   /** The upstreams' state (in worker mode, merged with what the workers learned from traffic). */
   upstreams (): Promise<UpstreamSnapshot[]>
-  /** The stores (in worker mode, each worker's, merged by name: the worst state wins; NoWorkerServing with none to ask). */
-  stores (): Promise<StoreSnapshot[]>
+  /**
+   * The stores (in worker mode, each worker's, merged by name: the worst state wins; `missing`: the
+   * workers asked that did not answer in time, left out). NoWorkerServing with none to ask, WorkersMissing when none answered.
+   */
+  stores (): Promise<{ stores: StoreSnapshot[], missing?: number[] }>
   /** Runs a plugin's admin endpoint (in worker mode, on every worker); `allowed` when `method path` has none. */
   pluginAdmin (method: string, path: string, query: Record<string, string>, body: unknown): Promise<PluginAdminReply | { allowed: string[] }>
   readonly log: Logger
@@ -34,4 +37,13 @@ export interface AdminState {
 export class NoWorkerServing extends Error {
   static readonly code = 'workers_missing'
   constructor () { super('no worker is serving (they are restarting): none could be asked; try again shortly') }
+}
+
+/** In worker mode, what such a question fails with when no worker asked answered in time (all hung): `missing`, their pids. */
+export class WorkersMissing extends Error {
+  readonly missing: number[]
+  constructor (missing: number[]) {
+    super(`worker(s) ${missing.join(', ')} did not answer in time`)
+    this.missing = missing
+  }
 }
