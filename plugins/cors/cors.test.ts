@@ -333,3 +333,23 @@ t.test('the upstream\'s Access-Control-Allow-Private-Network never passes', asyn
   t.equal(pre.statusCode, 204)
   t.notOk('access-control-allow-private-network' in pre.headers, 'a PNA preflight is not answered with it')
 })
+
+t.test('a cors route whose methods lack OPTIONS is warned of at load; its simple requests still get CORS headers', async t => {
+  const warned = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: get-only, match: { path: /get-only, methods: [GET] }, upstream: up, plugins: { cors: { origins: [https://app.example.com] } } }
+  - { name: with-options, match: { path: /with-options, methods: [GET, options] }, upstream: up, plugins: { cors: { origins: [https://app.example.com] } } }
+  - { name: every-method, match: { path: /every-method }, upstream: up, plugins: { cors: { origins: [https://app.example.com] } } }
+  - { name: no-cors, match: { path: /no-cors, methods: [GET] }, upstream: up }
+`)
+  t.teardown(() => warned.close())
+  t.same(warned.logs.filter(l => String(l.msg).startsWith('cors:')).map(l => [l.level, l.route, l.plugin, l.msg]),
+    [[40, 'get-only', 'cors', 'cors: this route\'s methods lack OPTIONS: browsers\' preflights get 404 unless another route answers them']],
+    'only the cors route without OPTIONS (methods are matched in any case; none: every method)')
+  const simple = await request(`${warned.url}/get-only`, { headers: { origin: 'https://app.example.com' } })
+  await simple.body.dump()
+  t.equal(simple.headers['access-control-allow-origin'], 'https://app.example.com', 'a GET-only route is valid for simple requests')
+  t.equal(gw.logs.filter(l => String(l.msg).startsWith('cors: this route')).length, 0, 'no warning for routes without methods')
+})

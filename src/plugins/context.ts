@@ -21,12 +21,15 @@ export interface PluginServices {
 /**
  * `redacted` collects the route's ctx.redactHeaders names, lower-cased. The credentials were validated
  * against the plugin's credentials.schema at load: typed as never, the context fits its setup's.
+ * `routeMethods` undefined: the route takes every method.
  */
-export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger, redacted: Set<string>): PluginSetupContext<never> {
+export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger, redacted: Set<string>,
+  routeMethods?: readonly string[]): PluginSetupContext<never> {
   return {
     routeName,
     routePath,
     routeParams,
+    routeMethods,
     log,
     store (name = DEFAULT_STORE) {
       const store = services.stores.get(name)

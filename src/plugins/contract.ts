@@ -201,6 +201,11 @@ export interface PluginSetupContext<C = unknown> {
   readonly routePath: string
   /** The names of the route's path params (`id` for `/users/:id`, `*` for the rest of a prefix match). */
   readonly routeParams: readonly string[]
+  /**
+   * The route's `match.methods`, upper-cased as it matches them; undefined without (every method):
+   * for a plugin to warn of requests the route never takes (cors: preflights, without OPTIONS).
+   */
+  readonly routeMethods: readonly string[] | undefined
   readonly log: Logger
   /**
    * A store by its name under `stores:` (default `memory`, which always exists). Stores belong to

@@ -35,6 +35,7 @@ export async function buildPipeline (
   routeName: string,
   routePath: string,
   routeParams: readonly string[],
+  routeMethods: readonly string[] | undefined,
   uses: readonly PluginUse[],
   plugins: ReadonlyMap<string, PluginDefinition>,
   services: PluginServices,
@@ -47,7 +48,7 @@ export async function buildPipeline (
   const disposeAll = () => disposeWithin(handlers.map((h, i) => ({ plugin: (steps[i] as Step).def.name, dispose: () => h.dispose?.() })), timeoutMs, log)
   try {
     for (const { def, use } of steps) {
-      const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }), redacted)
+      const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }), redacted, routeMethods)
       handlers.push(await setUp(def, use.config ?? {}, ctx, timeoutMs))
     }
   } catch (err) {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { METHODS, ServerResponse as NodeServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { isDeepStrictEqual } from 'node:util'
 import type { Logger } from 'pino'
 import type { LoadedConfig } from '../config/load.ts'
 import { destroyAfterLinger, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
@@ -17,10 +18,10 @@ import { isValidHost, normalizeHost, sameAuthority } from '../routing/host-patte
 import { normalizePath } from '../routing/normalize-path.ts'
 import { compilePathPattern, type PathPattern } from '../routing/path-pattern.ts'
 import { refusesTrace, Router, type RouteMatch } from '../routing/router.ts'
-import { Upstream, type UpstreamSnapshot } from '../upstreams/upstream.ts'
+import { Upstream, type Target, type TargetAddress, type UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
-import { startDnsDiscovery } from '../upstreams/dns-discovery.ts'
+import { startDnsDiscovery, type DnsDiscovery } from '../upstreams/dns-discovery.ts'
 import { isTlsError } from '../upstreams/tls.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { pluginMetrics } from '../metrics/plugin-metrics.ts'
@@ -109,7 +110,11 @@ export class Runtime implements ExchangeOwner {
   #drained: (() => void) | undefined
   #disposed: Promise<void> | undefined
   #stopUpstreamWork: () => Promise<void> = async () => {}
-  #retireUpstreamWork: (next: ReadonlyMap<string, Upstream>) => Promise<void> = async () => {}
+  #retireUpstreamWork: (next: Runtime) => Promise<void> = async () => {}
+  /** By upstream, its DNS discovery and (`checks`: their stop) health checks, while they run. */
+  readonly #work = new Map<string, { discovery: DnsDiscovery, checks: (() => Promise<void>) | undefined }>()
+  /** Retired: the runtime that replaced this one, whose discovery and checks this one's follow where alike (see healthOf). */
+  #next: Runtime | undefined
 
   private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined, metrics: Metrics | undefined) {
     this.loaded = loaded
@@ -170,7 +175,7 @@ export class Runtime implements ExchangeOwner {
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
         const uses = effectivePlugins(config.plugins, r.plugins)
-        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, uses, loaded.plugins, services, log, pluginTimeoutMs(config))
+        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, r.match.methods?.map(m => m.toUpperCase()), uses, loaded.plugins, services, log, pluginTimeoutMs(config))
         pipelines.push(pipeline)
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream, r.metrics?.requests !== false)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
@@ -196,24 +201,61 @@ export class Runtime implements ExchangeOwner {
    */
   async #startUpstreamWork (metrics: Metrics | undefined, healthChecks: boolean): Promise<void> {
     const onHealth = (u: Upstream, url: string, healthy: boolean, reason?: string) => u.setTargetHealth(url, healthy, reason)
-    const work = new Map([...this.upstreams.values()].map(u => [u.name, {
-      discovery: startDnsDiscovery(u, this.log),
-      stopChecks: healthChecks && u.healthCheck !== undefined ? startHealthChecks([u], onHealth) : undefined
-    }]))
+    // Nothing is followed until retire() names the next runtime.
+    const followed = (u: Upstream, t: Target) => this.#next?.healthOf(u, t)
+    for (const u of this.upstreams.values()) {
+      this.#work.set(u.name, {
+        discovery: startDnsDiscovery(u, this.log, undefined, source => this.#next?.addressesOf(u, source)),
+        checks: healthChecks && u.healthCheck !== undefined ? startHealthChecks([u], onHealth, followed) : undefined
+      })
+    }
     let unwatch = metrics?.watchUpstreams(this.upstreams)
     const stop = (names: string[]) => Promise.all(names.map(async name => {
-      const w = work.get(name)
-      work.delete(name)
+      const w = this.#work.get(name)
+      this.#work.delete(name)
       w?.discovery.stop()
-      await w?.stopChecks?.()
+      await w?.checks?.()
     }))
-    this.#stopUpstreamWork = async () => { unwatch?.(); await stop([...work.keys()]) }
+    this.#stopUpstreamWork = async () => { unwatch?.(); await stop([...this.#work.keys()]) }
     this.#retireUpstreamWork = async next => {
       unwatch?.()
       unwatch = undefined
-      await stop([...work.keys()].filter(name => !next.has(name)))
+      this.#next = next
+      await stop([...this.#work.keys()].filter(name => !next.upstreams.has(name)))
     }
-    await Promise.all([...work.values()].map(w => w.discovery.ready))
+    await Promise.all([...this.#work.values()].map(w => w.discovery.ready))
+  }
+
+  /**
+   * The active health this runtime's checks give `t`, a target of `u` in a config it replaced, if
+   * they check it alike: a target at the same address with the same Host, in the upstream of the
+   * same name, with the same healthCheck and TLS settings (a verdict is the address's: checking it
+   * again in every config a reload retired only multiplies the checks). Else, or once its checks
+   * stopped, that of the runtime that replaced this one in turn; undefined when none does.
+   */
+  healthOf (u: Upstream, t: Target): boolean | undefined {
+    const mine = this.upstreams.get(u.name)
+    const twin = mine !== undefined && this.#work.get(u.name)?.checks !== undefined &&
+      isDeepStrictEqual(mine.healthCheck, u.healthCheck) && isDeepStrictEqual(mine.tls, u.tls)
+      ? mine.targets.find(x => x.url === t.url && x.host === t.host)
+      : undefined
+    if (twin === undefined) return this.#next?.healthOf(u, t)
+    // Retired too, this runtime may follow a later one: its verdict is the freshest.
+    return this.#next?.healthOf(mine as Upstream, twin) ?? twin.healthy
+  }
+
+  /**
+   * As healthOf, for DNS discovery: the addresses this runtime has found for entry `source` of `u`,
+   * if it resolves the same entry (name, weight, interval) in the upstream of the same name.
+   */
+  addressesOf (u: Upstream, source: number): TargetAddress[] | undefined {
+    const mine = this.upstreams.get(u.name)
+    const discovery = this.#work.get(u.name)?.discovery
+    const entry = u.config.targets[source]
+    const i = mine === undefined ? -1 : mine.config.targets.findIndex(e => isDeepStrictEqual(e, entry))
+    // Not while its own first lookup has not answered: the name itself is no better than the last addresses.
+    if (i === -1 || discovery?.answered(i) !== true) return this.#next?.addressesOf(u, source)
+    return this.#next?.addressesOf(mine as Upstream, i) ?? (mine as Upstream).targets.filter(t => t.source === i).map(t => ({ url: t.url, host: t.host, weight: t.weight }))
   }
 
   /**
@@ -221,7 +263,9 @@ export class Runtime implements ExchangeOwner {
    * health checks now, not when this runtime's last request ends (a WebSocket may keep it for hours);
    * the metrics are the new runtime's. An upstream it kept (by name: its Upstream is a new object
    * that inherited the targets' state) keeps its checks here while requests here may still pick a
-   * target (a retry), until every one left has begun its response or is a tunnel (see #stopWhenDone).
+   * target (a retry), until every one left has begun its response or is a tunnel (see #stopWhenDone):
+   * only of targets `next` does not check alike, taking `next`'s verdicts for the others (healthOf;
+   * DNS discovery likewise, addressesOf).
    * The series of routes, upstreams and targets `next` no longer has leave /metrics. With
    * server.reloadTunnelTimeout in `next`'s config, the tunnels still open here that long are closed.
    */
@@ -229,7 +273,7 @@ export class Runtime implements ExchangeOwner {
     this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), next.upstreams)
     const tunnelMs = next.loaded.config.server.reloadTunnelTimeout
     if (tunnelMs !== undefined) this.closeTunnelsAfter(toMs(tunnelMs))
-    const retiring = this.#retireUpstreamWork(next.upstreams)
+    const retiring = this.#retireUpstreamWork(next)
     // With no request left, dispose() stops the rest at once.
     if (this.#inFlight > 0) this.#recheck = setInterval(() => { void this.#stopWhenDone() }, 1_000).unref()
     await Promise.all([retiring, this.#stopWhenDone()])

@@ -22,10 +22,15 @@ const DEFAULT_INTERVAL_MS = 30_000
  * resolved again and the upstream's targets for that entry become one per address. A name starting
  * with `_` is an SRV name (_http._tcp.orders.internal): see resolveSrv. A failed or empty lookup keeps
  * the last answer. One round at a time: a round still resolving when the next is due skips it, so a
- * slow answer never lands after a newer one. `ready` settles after the first round.
+ * slow answer never lands after a newer one. `ready` settles after the first round. An entry
+ * `followed` gives addresses for is not resolved: it takes those at each round (a config a reload
+ * replaced follows the discovery of the one in service); `answered` says whether an entry has had
+ * addresses (resolved or followed) yet.
  */
-export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Resolver = systemResolver): { ready: Promise<void>, stop (): void } {
+export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Resolver = systemResolver,
+  followed?: (source: number) => readonly TargetAddress[] | undefined): DnsDiscovery {
   const timers: NodeJS.Timeout[] = []
+  const answered = new Set<number>()
   let stopped = false
   const rounds = upstream.config.targets.map((entry, source) => {
     if (entry.resolve !== 'dns') return undefined
@@ -36,10 +41,10 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
       if (resolving) return
       resolving = true
       try {
-        const found = await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
+        const found = followed?.(source) ?? await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
         if (found.length === 0) throw new Error('the name has no addresses')
         const unique = [...new Map(found.map(a => [a.url, a])).values()]
-        if (!stopped) upstream.setTargets(source, unique)
+        if (!stopped) { upstream.setTargets(source, unique); answered.add(source) }
       } catch (err) {
         log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')
       } finally {
@@ -51,9 +56,12 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
   })
   return {
     ready: Promise.all(rounds).then(() => {}),
-    stop: () => { stopped = true; for (const t of timers) clearInterval(t) }
+    stop: () => { stopped = true; for (const t of timers) clearInterval(t) },
+    answered: source => answered.has(source)
   }
 }
+
+export interface DnsDiscovery { ready: Promise<void>, stop (): void, answered (source: number): boolean }
 
 async function resolveEntry (resolver: Resolver, origin: URL, weight: number, skipped: (name: string, err: unknown) => void): Promise<TargetAddress[]> {
   const { protocol, hostname } = origin

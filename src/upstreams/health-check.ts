@@ -1,5 +1,4 @@
-import type { ConnectionOptions } from 'node:tls'
-import { Agent, buildConnector, request } from 'undici'
+import { buildConnector, Client, request } from 'undici'
 import type { HealthCheckSettings } from './settings.ts'
 import type { Upstream } from './upstream.ts'
 import type { Target } from './target.ts'
@@ -11,34 +10,50 @@ export type HealthListener = (upstream: Upstream, url: string, healthy: boolean,
 /** `reason`: why the last failed check failed, for the transition to unhealthy (each failed check is not logged). */
 interface TargetCheck { passes: number, fails: number, healthy: boolean, running: boolean, reason?: string }
 
+/** The verdict other checks give `target` (of `upstream`) when they check it alike; undefined: checked here. */
+export type FollowedHealth = (upstream: Upstream, target: Target) => boolean | undefined
+
 /**
  * Runs the active health checks of every upstream that has `healthCheck`: each target is asked
  * GET <path> every interval on a connection of its own (not the traffic pool, so a busy pool does
  * not fail checks). Thresholds are counted here; `onChange` is called only on a transition, so the
  * caller decides where the state goes (this process's upstreams, or workers). State is per address
  * (URL): targets with the same one share a check and its verdict. Targets start as they are; targets
- * that appear later (DNS) are picked up at the next interval. Returns a stop function.
+ * that appear later (DNS) are picked up at the next interval. A target `followed` gives a verdict
+ * for is not checked: it takes that verdict at each interval (a config a reload replaced follows the
+ * checks of the one in service). Returns a stop function.
  */
-export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: HealthListener): () => Promise<void> {
-  // An https target's servername, an address's too, is given with each check as with the traffic (see sniConnector).
-  const agentFor = (tls?: ConnectionOptions) => new Agent({ connections: 1, keepAliveTimeout: 60_000, connect: sniConnector(buildConnector({ ...tls } as buildConnector.BuildOptions)) })
-  const agent = agentFor()
+export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: HealthListener, followed?: FollowedHealth): () => Promise<void> {
   const timers: NodeJS.Timeout[] = []
-  const agents = [agent]
+  const connections = new Set<Client>()
   let stopped = false
   for (const upstream of upstreams) {
     const settings = upstream.healthCheck
     if (settings === undefined) continue
     const states = new Map<string, TargetCheck>()
     const seen = new WeakSet<Target>()
-    // Checks of https:// targets trust what the traffic trusts.
-    const checker = upstream.tls === undefined ? agent : agentFor(upstream.tls)
-    if (checker !== agent) agents.push(checker)
+    // Checks of https:// targets trust what the traffic trusts. An https target's servername, an
+    // address's too, is given with each check as with the traffic (see sniConnector).
+    const connect = sniConnector(buildConnector({ ...upstream.tls } as buildConnector.BuildOptions))
+    // By address, opened by its first check.
+    const clients = new Map<string, Client>()
+    const clientOf = (url: string): Client => {
+      let client = clients.get(url)
+      if (client === undefined) {
+        clients.set(url, client = new Client(url, { keepAliveTimeout: 60_000, connect }))
+        connections.add(client)
+      }
+      return client
+    }
     const tick = () => {
-      // Addresses gone (DNS) lose their state: one that comes back after a check starts over, as a new target.
-      const current = new Set(upstream.targets.map(t => t.url))
-      for (const url of states.keys()) if (!current.has(url)) states.delete(url)
+      const checked = new Set<string>()
       for (const t of upstream.targets) {
+        const verdict = followed?.(upstream, t)
+        if (verdict !== undefined) {
+          if (verdict !== t.healthy) onChange(upstream, t.url, verdict)
+          continue
+        }
+        checked.add(t.url)
         let state = states.get(t.url)
         // A target starts as it is: healthy, or unhealthy as a reload inherited it.
         if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
@@ -48,7 +63,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         seen.add(t)
         if (state.running) continue
         state.running = true
-        void probe(checker, t, settings).then(failure => {
+        void probe(clientOf(t.url), t, settings).then(failure => {
           const s = state as TargetCheck
           s.running = false
           // A state dropped meanwhile (the address left) no longer speaks for the address.
@@ -58,6 +73,16 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
           if (next !== s.healthy) { s.healthy = next; onChange(upstream, t.url, next, next ? undefined : s.reason) }
         })
       }
+      // Addresses gone (DNS) or now followed lose their state, and their connection (retired configs
+      // would each hold one): one checked again starts over, from its target's health.
+      for (const url of states.keys()) if (!checked.has(url)) states.delete(url)
+      for (const [url, client] of clients) {
+        if (checked.has(url)) continue
+        clients.delete(url)
+        connections.delete(client)
+        // After its check in flight, whose verdict no longer counts (a stop may have destroyed it: nothing to close).
+        client.close().catch(() => {})
+      }
     }
     tick()
     timers.push(setInterval(tick, settings.intervalMs).unref())
@@ -65,7 +90,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
   return async () => {
     stopped = true
     for (const t of timers) clearInterval(t)
-    await Promise.all(agents.map(a => a.destroy()))
+    await Promise.all([...connections].map(c => c.destroy()))
   }
 }
 
@@ -73,11 +98,11 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
  * One check: undefined when the target answered an expected status, body included, within the
  * timeout; else why not ("status 503", "timeout (1000 ms)", or the error's code and message).
  */
-async function probe (agent: Agent, target: Target, s: HealthCheckSettings): Promise<string | undefined> {
+async function probe (client: Client, target: Target, s: HealthCheckSettings): Promise<string | undefined> {
   const signal = AbortSignal.timeout(s.timeoutMs)
   try {
     const res = await request(target.url + s.path, {
-      dispatcher: agent,
+      dispatcher: client,
       headers: { host: target.host, 'user-agent': 'portcullis-health-check' },
       servername: target.servername,
       signal
