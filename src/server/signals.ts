@@ -13,10 +13,9 @@ let ending: Ending | undefined
 const WORKERS_END_MS = 3_000
 
 /**
- * From now on a stop signal ends the process at once, with 128 + the signal's number: by a handler,
- * not the signal's default action, so the log's buffered lines are written on exit (see createLogger),
- * and so a PID 1 (a container without an init, which ignores a signal it has no handler for) ends too.
- * A primary ends its workers first: none may go on draining, holding connections, once it is gone.
+ * From now on a stop signal ends the process at once: by a handler, so the log's buffered lines are
+ * written on exit (see createLogger), then by the signal itself (see dieBy). A primary ends its
+ * workers first: none may go on draining, holding connections, once it is gone.
  */
 export function endOnNextStopSignal (log: Ending['log'], inFlight: Ending['inFlight'] = () => undefined): void {
   const installed = ending !== undefined
@@ -24,17 +23,33 @@ export function endOnNextStopSignal (log: Ending['log'], inFlight: Ending['inFli
   if (installed) return
   let exiting = false
   const end = (signal: StopSignal) => {
-    const code = 128 + constants.signals[signal]
     // A further signal while the workers end: no more waiting.
-    if (exiting) process.exit(code)
+    if (exiting) dieBy(signal)
     exiting = true
     const workers = cluster.isPrimary ? Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead()) : []
     const log = ending?.log()
     log?.warn({ signal, inFlight: ending?.inFlight(), workers: workers.length > 0 ? workers.map(w => w.process.pid) : undefined }, 'second signal: ending now')
-    void endWorkers(workers, signal, log).then(() => process.exit(code))
+    void endWorkers(workers, signal, log).then(() => dieBy(signal))
   }
   process.on('SIGTERM', end)
   process.on('SIGINT', end)
+}
+
+/**
+ * Exits, then dies by `signal` once every 'exit' handler (the log's flush, the state file's removal)
+ * has run: a shell running `portcullis start; next` stops at a Ctrl-C that killed it (not at exit
+ * 130), and systemd counts death by SIGTERM as a clean stop (exit 143 as a failure). A PID 1 (a
+ * container without an init) ignores a signal it has no handler for, even its own: it exits 128 + the number.
+ */
+function dieBy (signal: StopSignal): never {
+  if (process.pid !== 1) {
+    // Registered last, so run last.
+    process.once('exit', () => {
+      process.removeAllListeners(signal)
+      process.kill(process.pid, signal)
+    })
+  }
+  process.exit(128 + constants.signals[signal])
 }
 
 /**

@@ -161,7 +161,7 @@ t.test('secrets by other common names, in URL fragments and codes, and in connec
     dsn: 'Server=db;Database=app;User Id=sa;Password=[redacted];Encrypt=true',
     azure: 'DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=[redacted];EndpointSuffix=core.windows.net',
     quoted: 'Server=db;Pwd=[redacted];Timeout=5',
-    callback: 'https://app.example.com/cb#access_token=[redacted]&token_type=[redacted]&state=s',
+    callback: 'https://app.example.com/cb#access_token=[redacted]&token_type=bearer&state=s',
     oauth: 'https://app.example.com/cb?code=[redacted]&state=xyz',
     kept: {
       passive: 'yes', bypass: { cookies: ['session'] }, authority: 'api.example.com', sessionTimeout: '30m',
@@ -170,4 +170,65 @@ t.test('secrets by other common names, in URL fragments and codes, and in connec
   })
   t.notMatch(JSON.stringify(shown), /-1|secret"/)
   t.same(redactSecrets({ clientAuth: { ca: 'clients.pem', mode: 'require', password: 'x' } }), { clientAuth: { ca: '[redacted]', mode: '[redacted]', password: '[redacted]' } }, 'clientAuth with anything else is not settings alone: all of it hidden')
+})
+
+t.test('relative URLs and paths: secret-looking query and fragment values are hidden, as in an absolute URL; prose is not', async t => {
+  const shown = redactSecrets({
+    upstreams: { u: { targets: [{ url: 'http://10.0.0.1:80' }], healthCheck: { path: '/health?token=SECRET2&key=SECRET3' } } },
+    routes: [{ name: 'r', match: { path: '/*' }, plugins: { redirect: { to: '/login?api_key=SECRET4#access_token=SECRET5' } } }],
+    query: '?sig=SECRET6&page=2',
+    quoted: 'redirects to "/cb#code=SECRET7" then',
+    kept: ['plain text with a@b and ?token=x but no URL', 'C# and F#', 'see #token', '/search?q=token&page=2']
+  })
+  t.same(shown, {
+    upstreams: { u: { targets: [{ url: 'http://10.0.0.1:80' }], healthCheck: { path: '/health?token=[redacted]&key=[redacted]' } } },
+    routes: [{ name: 'r', match: { path: '/*' }, plugins: { redirect: { to: '/login?api_key=[redacted]#access_token=[redacted]' } } }],
+    query: '?sig=[redacted]&page=2',
+    quoted: 'redirects to "/cb#code=[redacted]" then',
+    kept: ['plain text with a@b and ?token=x but no URL', 'C# and F#', 'see #token', '/search?q=token&page=2']
+  })
+  t.notMatch(JSON.stringify(shown), /SECRET/)
+})
+
+t.test('libpq connection strings, space-separated; query names ending in a secret word', async t => {
+  const shown = redactSecrets({
+    a: 'password=X1 dbname=d',
+    b: 'host=db port=5432 user=u password=X2 dbname=app sslmode=require',
+    c: "host=db password = 'X3 with spaces' dbname=app",
+    d: 'postgres://h/db?sslpassword=X4&sslmode=verify-full&db_password=X5',
+    e: { sslpassword: 'X6', sslkey: 'client.key', dbPassword: 'X7' },
+    f: 'Server=db;Initial Catalog=My DB;Password=X8;Encrypt=true'
+  })
+  t.same(shown, {
+    a: 'password=[redacted] dbname=d',
+    b: 'host=db port=5432 user=u password=[redacted] dbname=app sslmode=require',
+    c: 'host=db password=[redacted] dbname=app',
+    d: 'postgres://h/db?sslpassword=[redacted]&sslmode=verify-full&db_password=[redacted]',
+    e: { sslpassword: '[redacted]', sslkey: 'client.key', dbPassword: '[redacted]' },
+    f: 'Server=db;Initial Catalog=My DB;Password=[redacted];Encrypt=true'
+  })
+  t.notMatch(JSON.stringify(shown), /X\d/)
+})
+
+t.test('names that only mention a secret are shown: a cookie to hash on or read a token from, an auth mechanism, a token type', async t => {
+  t.same(redactSecrets({
+    upstreams: { u: { balance: 'consistent-hash', hashOn: { cookie: 'session_id' } } },
+    plugins: { 'jwt-auth': { from: [{ cookie: 'access_token' }, { header: 'authorization', scheme: 'Bearer' }] } },
+    store: { url: 'mongodb://h/db?authMechanism=PLAIN&authSource=admin&auth_mechanism=PLAIN&token_type_hint=refresh_token' },
+    oauth: { tokenUrl: 'https://idp.example/token', tokenType: 'bearer' }
+  }), {
+    upstreams: { u: { balance: 'consistent-hash', hashOn: { cookie: 'session_id' } } },
+    plugins: { 'jwt-auth': { from: [{ cookie: 'access_token' }, { header: 'authorization', scheme: 'Bearer' }] } },
+    store: { url: 'mongodb://h/db?authMechanism=PLAIN&authSource=admin&auth_mechanism=PLAIN&token_type_hint=refresh_token' },
+    oauth: { tokenUrl: 'https://idp.example/token', tokenType: 'bearer' }
+  })
+  t.same(redactSecrets({
+    consumers: [{ id: 'c', metadata: { upstream: { cookie: 'sid-1' } } }],
+    u: 'https://h/?session_id=s-1&auth=a-1&auth_code=c-1',
+    hashOn: { cookie: 'session_id', extra: { cookie: 'sid-2' } }
+  }), {
+    consumers: [{ id: 'c', metadata: { upstream: { cookie: '[redacted]' } } }],
+    u: 'https://h/?session_id=[redacted]&auth=[redacted]&auth_code=[redacted]',
+    hashOn: { cookie: 'session_id', extra: { cookie: '[redacted]' } }
+  }, 'a cookie elsewhere is a value; a secret word followed by another word is still a secret')
 })

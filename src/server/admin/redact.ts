@@ -9,6 +9,18 @@ const SECRET_WORDS = new Set(['password', 'passwords', 'passwd', 'pwd', 'pass', 
   'key', 'keys', 'apikey', 'authorization', 'auth', 'bearer', 'jwt', 'cookie', 'credential', 'credentials', 'signature', 'hmac', 'salt'])
 // In a URL's query or fragment, names are terser: ?sig=, X-Amz-Signature=, OAuth's ?code= and #access_token=.
 const QUERY_WORDS = new Set([...SECRET_WORDS, 'sig', 'session', 'code'])
+// Words that end in one of these name a secret too (libpq's `sslpassword`, `authtoken`); not the
+// shorter ones: `monkey`, `bypass`, `encode`.
+const SECRET_ENDING = /(?:password|passwd|passphrase|secret|token|apikey|credential)s?$/
+// A word after the secret one that makes the name say what kind of secret, not which:
+// `token_type=bearer`, `authMechanism`, `authSource`, `cookieName`.
+const DESCRIBING = new Set(['type', 'mechanism', 'method', 'mode', 'source', 'name', 'hint', 'url', 'uri', 'endpoint', 'expires', 'expiry', 'ttl'])
+
+/**
+ * Objects whose `cookie` is a cookie's name, never its value: an upstream's `hashOn`, the locations
+ * of an auth plugin's `from`.
+ */
+const COOKIE_NAMED = new Set(['hashOn', 'from'])
 
 /**
  * Maps of header names to values, written or matched: request-headers' `set`/`add`, OTLP
@@ -45,30 +57,43 @@ const isMap = (value: unknown): value is object => value !== null && typeof valu
 function secretValue (key: string, value: unknown): boolean {
   if (typeof value === 'boolean') return false
   const w = words(key)
-  if (typeof value === 'number') return SECRET_WORDS.has(w[w.length - 1] ?? '')
+  if (typeof value === 'number') return secretWord(w[w.length - 1] ?? '', SECRET_WORDS)
   const settings = SETTINGS.get(key)
   if (settings !== undefined && isMap(value) && Object.keys(value).every(k => settings.has(k))) return false
-  return w.some(x => SECRET_WORDS.has(x))
+  return secretWords(w, SECRET_WORDS)
 }
 
-// A URL's query or fragment parameter: its name and value, up to the next parameter, fragment,
-// space or quote (a message quoting the URL: `"http://h/?token=..." has a path`).
-const URL_PARAM = /([?&#])([^=&#\s"]+)=([^&#\s"]*)/g
-// A `Name=Value` pair of a `;`-separated connection string (`Server=db;User Id=sa;Password=X`), its
-// value quoted, braced or up to the next `;`. A name is words only: no URL's `https://h/?a=`.
-const PAIR = /(^|;)([\w .-]+)=("[^"]*"|'[^']*'|\{[^}]*\}|[^;]*)/g
+const secretWord = (word: string, secrets: ReadonlySet<string>): boolean => secrets.has(word) || SECRET_ENDING.test(word)
 
-const secretName = (name: string, secrets: ReadonlySet<string>): boolean => words(name).some(w => secrets.has(w))
+/** Whether a name, in words, names a secret: one of its words does, unless DESCRIBING follows the last such one. */
+function secretWords (w: readonly string[], secrets: ReadonlySet<string>): boolean {
+  const last = w.findLastIndex(x => secretWord(x, secrets))
+  return last !== -1 && !DESCRIBING.has(w[last + 1] ?? '')
+}
+
+// A query or fragment, of an absolute URL, a relative one or a path (`/health?token=`, `?a=b`): from
+// a `?` or `#` at the start or after anything but a space (`and ?token=x` is prose), up to the next
+// space or quote (a message quoting the URL: `"http://h/?token=..." has a path`).
+const QUERY = /(?<!\s)[?#][^\s"]*/g
+// One of its parameters: its name and value, up to the next parameter or fragment.
+const URL_PARAM = /([?&#])([^=&#]+)=([^&#]*)/g
+// A `Name=Value` pair of a connection string, `;`-separated (`Server=db;User Id=sa;Password=X`) or
+// libpq's space-separated (`host=h password=X dbname=d`): its value quoted, braced, or up to the
+// next `;` or space before another pair. A name is words only: no URL's `https://h/?a=`.
+const PAIR = /(^|[;\s])([\w.-]+(?: [\w.-]+)*)\s*=\s*("[^"]*"|'(?:\\.|[^'\\])*'|\{[^}]*\}|(?:(?!\s+[\w.-]+\s*=)[^;])*)/g
+
+const secretName = (name: string, secrets: ReadonlySet<string>): boolean => secretWords(words(name), secrets)
 
 /**
  * `text` with the userinfo of every URL, the values of secret-looking query and fragment parameters,
- * and those of secret-looking `Name=Value;` pairs replaced.
+ * and those of secret-looking `Name=Value` pairs replaced.
  */
 function redactString (text: string): string {
-  let shown = hideUserinfo(text)
+  const shown = hideUserinfo(text)
   if (!shown.includes('=')) return shown
-  if (shown.includes('://')) shown = shown.replace(URL_PARAM, (all, sep: string, name: string) => secretName(name, QUERY_WORDS) ? `${sep}${name}=${REDACTED}` : all)
-  return shown.replace(PAIR, (all, sep: string, name: string) => secretName(name, SECRET_WORDS) ? `${sep}${name}=${REDACTED}` : all)
+  return shown
+    .replace(QUERY, query => query.replace(URL_PARAM, (all, sep: string, name: string) => secretName(name, QUERY_WORDS) ? `${sep}${name}=${REDACTED}` : all))
+    .replace(PAIR, (all, sep: string, name: string) => secretName(name, SECRET_WORDS) ? `${sep}${name}=${REDACTED}` : all)
 }
 
 /** Every value of a header map (its names are kept: they say what is sent or matched). */
@@ -84,15 +109,18 @@ export function redactSecrets (value: unknown): unknown {
   return redact(value, false, false)
 }
 
-/** `secret`: under a secret-looking key; `names`: `value`'s keys are names (a NAME_MAPS map). */
-function redact (value: unknown, secret: boolean, names: boolean): unknown {
-  if (Array.isArray(value)) return value.map(v => redact(v, secret, false))
+/**
+ * `secret`: under a secret-looking key; `names`: `value`'s keys are names (a NAME_MAPS map); `parent`:
+ * the key `value` is under, or its list is.
+ */
+function redact (value: unknown, secret: boolean, names: boolean, parent?: string): unknown {
+  if (Array.isArray(value)) return value.map(v => redact(v, secret, false, parent))
   if (isMap(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => {
       if (!names && HEADER_MAPS.has(k) && isMap(v)) return [k, redactHeaderMap(v)]
       // A name exempts the settings under it, not a value given under it.
-      const named = names && isMap(v)
-      return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v))]
+      const named = (names && isMap(v)) || (k === 'cookie' && typeof v === 'string' && COOKIE_NAMED.has(parent ?? ''))
+      return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v), k)]
     }))
   }
   if (secret) return REDACTED
