@@ -15,7 +15,7 @@ import type { Waiter } from '../upstreams/wait-queue.ts'
 import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
-import { isHttp2 } from '../server/http2.ts'
+import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
 import { assertDuplex, NO_BODY, ResponseState, UNCHECKED } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
@@ -192,6 +192,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #done = false
   /** Set for WebSocket (and other) upgrades: the client's socket and the bytes read past the request. */
   readonly #upgrade: { socket: Duplex, head: Buffer } | undefined
+  /**
+   * The client's connection (over HTTP/2, Node's stand-in for the stream), kept: undici, done with
+   * a request it was sent as a body (sent, or the try aborted), sets the request's socket to null.
+   */
+  readonly #socket: Socket
   /** Set once the upgrade went through: closes both ends of the tunnel. */
   #tunnel: (() => void) | undefined
   /** Upstream attempts so far, and the targets already tried (allocated on the first retry only). */
@@ -251,6 +256,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
     trace: TraceContext, upgrade?: { socket: Duplex, head: Buffer }) {
     this.#upgrade = upgrade
+    this.#socket = req.socket
     this.#owner = owner
     this.compiled = route
     this.raw = req
@@ -277,7 +283,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   get upgrade (): boolean { return this.#upgrade !== undefined }
   get ended (): boolean { return this.#done }
   get clientCertificate (): ClientCertificate | undefined {
-    const socket = this.raw.socket as TLSSocket
+    const socket = this.#socket as TLSSocket
     if (socket.authorized !== true) return undefined
     const c = socket.getPeerCertificate()
     return { subject: c.subject as unknown as Record<string, string | string[]>, fingerprint256: c.fingerprint256, serialNumber: c.serialNumber, validTo: c.valid_to }
@@ -880,7 +886,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const res = this.res
     if (isHttp2(this.raw)) for (const name of res.getHeaderNames()) res.removeHeader(name)
     // As after a plugin's answer (#reply): what is left of the body is Node's to discard, within bounds.
-    else if (!this.raw.complete && hasBody(this.raw)) boundDiscard(this.raw, res, this.#received)
+    else if (!this.raw.complete && hasBody(this.raw)) boundDiscard(this.raw, this.#socket, res, this.#received)
     try {
       this.bytes += sendError(res, error, this.id, close)
     } catch {
@@ -1086,7 +1092,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const send = () => {
       if (this.#done) return
       // A body not all in (HTTP/2 drops its rest with the stream: see #dropUnreadBody) is the connection's to discard.
-      if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.res, this.#received)
+      if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.#socket, this.res, this.#received)
       let sent = state.sentBody(body)
       this.#startBody(state, sent === undefined ? 0 : Buffer.byteLength(sent))
       if (state.declared === NO_BODY) sent = undefined
@@ -1250,7 +1256,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // The rest of the body is never read: an HTTP/1.1 connection closes once the answer is out
     // (HTTP/2 closes the stream: see #dropUnreadBody).
     if (!isHttp2(ex.raw)) {
-      const socket = ex.raw.socket
+      const socket = ex.#socket
       ex.res.shouldKeepAlive = false
       ex.res.once('finish', () => socket.destroy())
     }
@@ -1291,10 +1297,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * A reader past clientTimeouts.send, over HTTP/1.1 reset, not closed: a closed socket keeps the
    * bytes its reader never took (FIN-WAIT-1) for as long as the client keeps its window shut, and a
    * hostile client can pile those up (nginx: reset_timedout_connection). Reset first: the cut is
-   * recorded before the socket's 'close' comes.
+   * recorded before the socket's 'close' comes. Over HTTP/2 the stream alone is reset, and the
+   * connection too if the client reads none of it (see resetIfUnread).
    */
   #cutSlowReader (): void {
-    if (!isHttp2(this.raw) && !this.#done) resetConnection(this.raw.socket)
+    if (!this.#done) {
+      if (isHttp2(this.raw)) resetIfUnread((this.raw as unknown as Http2ServerRequest).stream.session, this.#owner.clientSendMs)
+      else resetConnection(this.#socket)
+    }
     this.#cutShort('client_send_timeout')
   }
 
@@ -1347,21 +1357,28 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
     if (this.complete || ex.#done || ex.res.writableFinished) return
     const { clientBodyMs, clientMinBodyRate } = ex.#owner
-    // req's, not its socket's: over HTTP/2 the socket is the whole session's, the request is a stream.
-    if (clientBodyMs > 0) this.setTimeout(clientBodyMs)
+    if (clientBodyMs > 0) ex.#timeBody(clientBodyMs)
     if (clientMinBodyRate > 0) ex.#bodyRate ??= new BodyRateWatch(this, clientBodyMs, clientMinBodyRate, () => ex.#cutShort('client_body_too_slow'))
   }
 
   /** The gateway holds the body back (its reader's backpressure: the upstream's, a plugin stream's): the client is not to blame meanwhile. */
   static #onBodyUnread (this: IncomingMessage): void {
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
-    if (ex.#owner.clientBodyMs > 0 && !this.complete && !ex.res.writableFinished) this.setTimeout(0)
+    if (ex.#owner.clientBodyMs > 0 && !this.complete && !ex.res.writableFinished) ex.#timeBody(0)
+  }
+
+  /**
+   * The request's timer, as req.setTimeout() sets it: over HTTP/2 the stream's (the socket is the
+   * whole session's); over HTTP/1.1 the kept socket's (req.socket may be null: see #socket).
+   */
+  #timeBody (ms: number): void {
+    if (isHttp2(this.raw)) this.raw.setTimeout(ms); else this.#socket.setTimeout(ms)
   }
 
   static #onBodyTimeout (this: IncomingMessage): void {
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
     // A body still arriving after the answer (Node reads what is left to keep the connection): closed too.
-    if (ex.#done) this.socket?.destroy()
+    if (ex.#done) ex.#socket.destroy()
     else ex.#cutShort('client_body_timeout')
   }
 
@@ -1388,7 +1405,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
     ex.#bodyRate?.stop()
     // Once answered, the socket's timer is Node's keep-alive timeout: not ours to clear.
-    if (!ex.res.writableFinished) this.setTimeout(0)
+    if (!ex.res.writableFinished) ex.#timeBody(0)
   }
 
   /**
@@ -1408,10 +1425,4 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   static #onResponseClose (this: ServerResponse): void {
     (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#closed()
   }
-}
-
-/** Resets a client's connection: over TLS the TCP socket under it, as resetAndDestroy() takes a TCP handle only (it threw). */
-function resetConnection (socket: Socket): void {
-  const tcp = (socket as Partial<TLSSocket>).encrypted === true ? (socket as Socket & { _parent?: Socket | null })._parent : socket
-  if (tcp?.destroyed === false) tcp.resetAndDestroy()
 }

@@ -16,8 +16,9 @@ type Discarding = IncomingMessage & { [DISCARDED]: number }
  * chunked body's rest (its size unknown) is read up to DISCARD_MAX past the answer, then the
  * connection is ended. Call before the head is written.
  */
-export function boundDiscard (req: IncomingMessage, res: ServerResponse, received: number): void {
+export function boundDiscard (req: IncomingMessage, socket: Socket, res: ServerResponse, received: number): void {
   // Node ends a connection whose answer says close with destroySoon(): at once, when a client still sending could miss the answer.
+  // `socket` is the request's, kept: undici takes it off a request it was sent as a body (req.socket null).
   req.socket.destroySoon = lingerSoon
   const length = req.headers['content-length']
   if (length === undefined) res.prependOnceListener('finish', watchDiscard)
@@ -31,6 +32,8 @@ export function boundDiscard (req: IncomingMessage, res: ServerResponse, receive
 function watchDiscard (this: ServerResponse): void {
   const req = this.req
   if (req.complete) return
+  // Destroyed (undici's end of a body it was sending): its rest is never seen to be counted, the connection ends.
+  if (req.destroyed) { lingerSoon.call(this.socket as Socket); return }
   ;(req as Discarding)[DISCARDED] = 0
   req.on('data', countDiscarded)
 }

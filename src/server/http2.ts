@@ -1,6 +1,7 @@
 import { constants, createServer, type Http2Server, type Http2Session, type SecureServerOptions, type ServerHttp2Stream, type Settings } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo, Server, ServerOpts, Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { GatewayConfig } from '../config/schema.ts'
 import { destroyAfterLinger } from '../errors.ts'
 
@@ -68,9 +69,10 @@ const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: lim
 
 /**
  * A session's token buckets (rapid reset, settings flood): tokens left and when they were last
- * counted; its open streams, those whose response is not all sent, and whether it is being ended (see endOnceAnswered).
+ * counted; its open streams, those whose response is not all sent, whether it is being ended (see
+ * endOnceAnswered), and the socket under it (see socketOf).
  */
-interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean }
+interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean, socket: Socket | undefined }
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
 const GUARD = Symbol('guard')
@@ -111,7 +113,7 @@ export class Http2Connections {
       const s = session as GuardedSession
       const now = performance.now()
       s[GUARD] = this
-      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false }
+      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false, socket: socketOf(session) }
       this.#sessions.add(session)
       session.once('close', () => { this.#sessions.delete(session); clearIdleTimer(session) })
       session.on('remoteSettings', onRemoteSettings)
@@ -120,6 +122,7 @@ export class Http2Connections {
       // A listener of our own: setTimeout's callback would be called once only.
       session.setTimeout(this.#idleMs)
       session.on('timeout', onTimeout)
+      session.destroy = destroyOrReset
       if (this.#closing) session.close()
     })
     server.on('stream', onStream)
@@ -232,7 +235,57 @@ function onTimeout (this: GuardedSession): void {
   endOnceAnswered(this)
 }
 
+/**
+ * The socket under a session (TLS or TCP), under Node's own symbol for it: the session's `socket`
+ * is a proxy, which forbids destroy() and is unbound once the session is destroyed.
+ */
+function socketOf (session: Http2Session): Socket | undefined {
+  const key = Object.getOwnPropertySymbols(session).find(k => k.description === 'socket')
+  return key === undefined ? undefined : (session as unknown as Record<symbol, Socket | undefined>)[key]
+}
+
+/**
+ * Every destroy() of a session, the gateway's or Node's (idle, shutdown, a client's GOAWAY, a
+ * session error). Node ends the socket only once the write under way is done, which a client that
+ * reads nothing never lets happen: its connection, and the megabytes queued in the kernel for it,
+ * stayed for ever. One not closed a linger later is reset.
+ */
+function destroyOrReset (this: GuardedSession, error?: Error, code?: number): void {
+  const socket = this[ALLOWANCE].socket
+  if (!this.destroyed && socket?.destroyed === false) destroyAfterLinger({ destroy: () => { resetConnection(socket) }, once: (event, listener) => socket.once(event, listener) })
+  ;(Object.getPrototypeOf(this) as Http2Session).destroy.call(this, error, code)
+}
+
+/** Resets a client's connection: over TLS the TCP socket under it, as resetAndDestroy() takes a TCP handle only (it threw). */
+export function resetConnection (socket: Socket): void {
+  const tcp = (socket as Partial<TLSSocket>).encrypted === true ? (socket as Socket & { _parent?: Socket | null })._parent : socket
+  if (tcp?.destroyed === false) tcp.resetAndDestroy()
+}
+
+/**
+ * A stream cut for a slow reader: the client may be holding back that stream alone (no
+ * WINDOW_UPDATE for it) while it reads the others, so the connection stays. A PING tells: none
+ * answered within `ms` (clientTimeouts.send), the client reads nothing of the connection, which
+ * is reset, every stream on it with it.
+ */
+export function resetIfUnread (session: Http2Session | undefined, ms: number): void {
+  // A closed session takes no PING: it is destroyed once its streams end (see destroyOrReset).
+  if (session === undefined || session.closed || session.destroyed) return
+  let timer: NodeJS.Timeout | undefined
+  // false: Node's limit of PINGs unanswered is reached, and their timers decide.
+  if (session.ping(err => { if (err === null) clearTimeout(timer) })) timer = setTimeout(resetSession, ms, session as GuardedSession).unref()
+}
+
+function resetSession (session: GuardedSession): void {
+  const socket = session[ALLOWANCE].socket
+  if (socket !== undefined) resetConnection(socket)
+  session.destroy()
+}
+
 function cutSession (session: Http2Session): void {
+  // Destroyed meanwhile (the client's own GOAWAY with an error, sent with the frames that tripped the
+  // limit): goaway() would throw, in a timer, ending the process.
+  if (session.destroyed) return
   // goaway() then destroy(): destroy(undefined, code) would send NO_ERROR (its error parameter defaults to 0).
   session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
   session.destroy()

@@ -1,12 +1,14 @@
 import t, { type Test } from 'tap'
 import { connect, constants, type ClientHttp2Session } from 'node:http2'
 import type { ServerResponse } from 'node:http'
-import { connect as netConnect } from 'node:net'
+import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { once } from 'node:events'
 import { startUpstream } from '../helpers/upstream.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 import { until } from '../helpers/wait.ts'
+import { waitForLog } from '../helpers/logs.ts'
 import { catchAllYaml } from '../helpers/catch-all.ts'
 import { h2Connect, h2Request, startH2Gateway } from '../helpers/http2.ts'
 
@@ -278,4 +280,135 @@ t.test('shutdown: GOAWAY, the request in flight finishes, no new stream on that 
   await closed
   t.equal(up.received(), 1)
   t.ok(await until(() => session.destroyed), 'the connection is closed')
+})
+
+// Slow readers: a stream cut after clientTimeouts.send is reset alone, unless the client reads
+// nothing of the connection at all (it answers no PING): then the connection is reset too.
+
+/** An upstream streaming 16 MiB for /big (more than loopback socket buffers hold), "ok" otherwise. */
+async function bigUpstream (t: Test): Promise<string> {
+  const chunk = Buffer.alloc(64 * 1024, 'x')
+  const up = await startUpstream((req, res) => {
+    if (req.url !== '/big') { res.end('ok'); return }
+    let left = 256
+    const more = () => {
+      while (left-- > 0) if (!res.write(chunk)) { res.once('drain', more); return }
+      res.end()
+    }
+    more()
+  })
+  t.teardown(() => up.close())
+  return up.url
+}
+
+type H2 = Awaited<ReturnType<typeof startH2Gateway>>
+const listenerPort = (h2: H2, h2c: boolean) => Number(new URL(h2c ? h2.gw.h2cUrl as string : h2.gw.url).port)
+
+/** A raw HTTP/2 connection to the gateway (TLS with ALPN h2, or h2c) with the preface written; resolves once connected. */
+async function rawH2 (t: Test, h2: H2, h2c: boolean): Promise<Socket> {
+  const port = listenerPort(h2, h2c)
+  const socket = h2c ? netConnect(port, '127.0.0.1') : tlsConnect({ host: '127.0.0.1', port, ca: h2.ca.cert, ALPNProtocols: ['h2'] })
+  t.teardown(() => socket.destroy())
+  socket.on('error', () => {})
+  await once(socket, h2c ? 'connect' : 'secureConnect')
+  socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'))
+  return socket
+}
+
+/** SETTINGS with one INITIAL_WINDOW_SIZE: every stream's window. */
+function initialWindow (size: number): Buffer {
+  const payload = Buffer.alloc(6)
+  payload.writeUInt16BE(4, 0)
+  payload.writeUInt32BE(size, 2)
+  return frame(4, 0, 0, payload)
+}
+
+/** A WINDOW_UPDATE of `increment` on `stream` (0: the connection). */
+function windowUpdate (stream: number, increment: number): Buffer {
+  const payload = Buffer.alloc(4)
+  payload.writeUInt32BE(increment, 0)
+  return frame(8, 0, stream, payload)
+}
+
+/** HEADERS GET `path` (END_STREAM, END_HEADERS) on `stream`. */
+const get = (stream: number, path: string, h2c: boolean): Buffer =>
+  frame(1, 0x5, stream, Buffer.from([0x82, h2c ? 0x86 : 0x87, 0x04, ...hpackString(path), 0x01, ...hpackString('localhost')]))
+
+/** The gateway's side (local `port`) of the connection from `client`, as the kernel holds it: its Send-Q in bytes; undefined once gone, in any state. */
+function gatewaySide (port: number, client: Socket): number | undefined {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  const remote = `:${(client.localPort as number).toString(16).toUpperCase().padStart(4, '0')}`
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const rows = existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(1) : []
+    for (const row of rows) {
+      const [, l, r, , queues] = row.trim().split(/\s+/)
+      if (l?.endsWith(local) === true && r?.endsWith(remote) === true) return parseInt(queues?.split(':')[0] ?? '0', 16)
+    }
+  }
+  return undefined
+}
+
+/** A client that never reads: GET /big on `socket`, windows opened wide (only the socket holds the answer back). */
+function neverReads (socket: Socket, h2c: boolean): void {
+  socket.pause()
+  socket.write(Buffer.concat([initialWindow(2 ** 31 - 1), windowUpdate(0, 2 ** 31 - 1 - 65_535), get(1, '/big', h2c)]))
+}
+
+for (const h2c of [false, true]) {
+  const over = h2c ? 'h2c' : 'TLS'
+  t.test(`slow reader (${over}): a client that reads nothing of its connection loses it, not only the stream`, async t => {
+    const url = await bigUpstream(t)
+    // The default keep-alive timeout (72 s): nothing but the cut ends the connection within the test.
+    const h2 = await startH2Gateway(t, H2C, catchAllYaml(url), { server: '  clientTimeouts: { send: 300ms }\n' })
+    const socket = await rawH2(t, h2, h2c)
+    neverReads(socket, h2c)
+    t.match(await waitForLog(h2.gw.logs, { msg: 'request', path: '/big' }, 10_000), { status: 200, error: 'client_send_timeout' })
+    // Reset: the megabytes the client never took are dropped with it (no ESTABLISHED nor FIN-WAIT-1 left).
+    t.ok(await until(() => gatewaySide(listenerPort(h2, h2c), socket) === undefined, 10_000), 'the gateway\'s side of the connection is gone')
+  })
+
+  t.test(`slow reader (${over}): a client that holds back one stream's window but reads the connection keeps it`, async t => {
+    const url = await bigUpstream(t)
+    // 1 s: the client's PING answer is read in this process's event loop, which a loaded machine stalls for a while.
+    const h2 = await startH2Gateway(t, H2C, catchAllYaml(url), { server: '  clientTimeouts: { send: 1s }\n' })
+    const socket = await rawH2(t, h2, h2c)
+    const frames: Array<{ type: number, flags: number, stream: number, payload: Buffer }> = []
+    let pending = Buffer.alloc(0)
+    socket.on('data', (c: Buffer) => {
+      pending = Buffer.concat([pending, c])
+      while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+        const f = { type: pending[3] as number, flags: pending[4] as number, stream: pending.readUInt32BE(5) & 0x7fffffff, payload: pending.subarray(9, 9 + pending.readUIntBE(0, 3)) }
+        pending = pending.subarray(9 + f.payload.length)
+        frames.push(f)
+        // A client's library answers PING and SETTINGS, whatever its streams do.
+        if (f.type === 6 && (f.flags & 1) === 0) socket.write(frame(6, 1, 0, f.payload))
+        if (f.type === 4 && (f.flags & 1) === 0) socket.write(frame(4, 1, 0, Buffer.alloc(0)))
+      }
+    })
+    // Stream windows of 1 KiB, never opened further.
+    socket.write(Buffer.concat([initialWindow(1024), get(1, '/big', h2c)]))
+    t.match(await waitForLog(h2.gw.logs, { msg: 'request', path: '/big' }, 10_000), { status: 200, error: 'client_send_timeout' })
+    t.ok(await until(() => frames.some(f => f.type === 3 && f.stream === 1)), 'the stream is reset')
+    // Past the PING's answer time (clientTimeouts.send) with a margin: asserts that nothing cuts the connection meanwhile.
+    await new Promise(resolve => setTimeout(resolve, 2_500))
+    t.notOk(socket.destroyed, 'the connection is open')
+    socket.write(get(3, '/small', h2c))
+    t.ok(await until(() => frames.some(f => f.type === 0 && f.stream === 3 && (f.flags & 1) === 1)), 'another request on it is answered')
+    t.equal(Buffer.concat(frames.filter(f => f.type === 0 && f.stream === 3).map(f => f.payload)).toString(), 'ok')
+  })
+}
+
+// TLS: over h2c Node reads nothing from a connection while its write to it is stuck, and never sees the cancel.
+t.test('a client that reads nothing and cancels its stream: its connection is reset once idle', async t => {
+  const url = await bigUpstream(t)
+  // No send timeout: no cut. The stream ends by the client's hand, the connection by the idle timeout.
+  const h2 = await startH2Gateway(t, 'true', catchAllYaml(url), { server: '  keepAliveTimeout: 1s\n  clientTimeouts: { send: 0s }\n' })
+  const socket = await rawH2(t, h2, false)
+  neverReads(socket, false)
+  const port = listenerPort(h2, false)
+  t.ok(await until(() => (gatewaySide(port, socket) ?? 0) > 1024 * 1024, 10_000), 'the kernel holds megabytes the client has not read')
+  socket.write(frame(3, 0, 1, Buffer.from([0, 0, 0, 8]))) // RST_STREAM CANCEL
+  t.match(await waitForLog(h2.gw.logs, { msg: 'request', path: '/big' }, 10_000), { status: 499 })
+  // Idle 1 s, GOAWAY, destroyed 2 s later, reset 2 s after that: Node's destroy waited for the socket for ever.
+  t.ok(await until(() => gatewaySide(port, socket) === undefined, 15_000), 'the gateway\'s side of the connection is gone')
 })
