@@ -20,10 +20,10 @@ import { until } from './helpers/wait.ts'
 const ca = createTestCa('Portcullis Crash Test CA', fn => t.teardown(fn))
 const leaf = ca.issue('gateway', 'IP:127.0.0.1')
 
-/** Resolved when the upstream has the head of a request whose body is still to come. */
+/** The gateway, and `headSeen`: resolved once the upstream has a request's head, its body still to come. */
 interface Rig { gw: TestGateway, headSeen: Promise<void> }
 
-/** A gateway (TLS or not) in front of `answer` for POSTs; GET /next is answered "next". */
+/** A gateway (TLS or not) in front of `answer` for POSTs; GET /next is answered "next". `upstream`: more keys of the upstream. */
 async function rig (t: Test, tls: boolean, answer: (req: IncomingMessage, res: ServerResponse) => void,
   options: { route?: string, server?: string, upstream?: string } = {}): Promise<Rig> {
   let seen: () => void = () => {}

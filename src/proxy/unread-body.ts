@@ -19,7 +19,7 @@ type Discarding = IncomingMessage & { [DISCARDED]: number }
 export function boundDiscard (req: IncomingMessage, socket: Socket, res: ServerResponse, received: number): void {
   // Node ends a connection whose answer says close with destroySoon(): at once, when a client still sending could miss the answer.
   // `socket` is the request's, kept: undici takes it off a request it was sent as a body (req.socket null).
-  req.socket.destroySoon = lingerSoon
+  socket.destroySoon = lingerSoon
   const length = req.headers['content-length']
   if (length === undefined) res.prependOnceListener('finish', watchDiscard)
   else if (Number(length) - received > DISCARD_MAX) res.shouldKeepAlive = false

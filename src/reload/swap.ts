@@ -15,5 +15,6 @@ export async function buildAndSwap (gateway: GatewayServer, next: LoadedConfig, 
   log.level = next.config.logging?.level ?? 'info'
   options.metrics?.configActive(next.hash)
   runtime.catchUp(gateway.runtime)
-  void gateway.swap(runtime)
+  // Settles once the replaced config is released: a failure there is logged, not left unhandled (which ends the process).
+  gateway.swap(runtime).catch((err: unknown) => { log.error({ err }, 'the config a reload replaced could not be released') })
 }

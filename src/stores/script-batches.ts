@@ -137,6 +137,13 @@ export class ScriptBatches {
       sent = Promise.reject(err as Error)
     }
     sent.then(results => {
+      // Not one result per call (a server or proxy that answers the script otherwise): each call
+      // fails; list[i] of a nil reply would throw here, an unhandled rejection, the calls left pending.
+      if (!Array.isArray(results) || results.length < calls.length) {
+        const err = new Error(`the batched store script replied ${Array.isArray(results) ? `${results.length} results for ${calls.length} calls` : String(results)}`)
+        for (const c of calls) c.reject(err)
+        return
+      }
       const list = results as unknown[]
       for (let i = 0; i < calls.length; i++) {
         const r = list[i]

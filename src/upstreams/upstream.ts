@@ -306,7 +306,8 @@ export class Upstream {
     for (const t of removed) {
       clearTimeout(this.#ejectionEnds.get(t))
       this.#ejectionEnds.delete(t)
-      void t.pool.close()
+      // Rejects (ClientDestroyedError) once the pools were destroyed (the shutdown deadline): nothing left to close.
+      t.pool.close().catch(() => {})
       if (t.waiting.length > 0) this.#orphans.push(t)
     }
     this.#admitOrphans()
