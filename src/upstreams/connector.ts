@@ -15,5 +15,33 @@ export function connectorWithTimeout (timeoutMs: number, tls?: ConnectionOptions
       socket.destroy(Object.assign(err, { code: 'UND_ERR_CONNECT_TIMEOUT' }))
     }, timeoutMs)
     const socket = connect(options, (...args) => { clearTimeout(timer); callback(...args) }) as unknown as Socket
+    resumeParserAtEnd(socket)
   }
+}
+
+/** What of undici's HTTP/1 parser (socket[Symbol('parser')]) this needs. */
+interface Parser { paused: boolean, resume: () => void }
+
+/**
+ * undici 7's HTTP/1 parser asserts it is not paused when the upstream ends a response by closing
+ * the connection (`Connection: close`, or a body without length): paused by a slow client's
+ * backpressure (or a plugin stream's), the AssertionError, thrown from the socket's 'end' or
+ * 'close', ended the process (nodejs/undici#5360, fixed in undici 8, which needs Node 22.19).
+ * The parser is resumed first: at 'end' every byte has been read (the rest of the body, if any, is
+ * what it is handed then); at 'close' (the socket destroyed) a response not whole fails as cut short.
+ */
+function resumeParserAtEnd (socket: Socket): void {
+  const emit = socket.emit
+  let key: symbol | undefined
+  socket.emit = function (this: Socket, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'end' || event === 'close') {
+      key ??= Object.getOwnPropertySymbols(this).find(k => k.description === 'parser')
+      const parser = key === undefined ? undefined : (this as unknown as Record<symbol, Parser | null>)[key]
+      if (parser?.paused === true) {
+        parser.resume()
+        parser.paused = false
+      }
+    }
+    return Reflect.apply(emit, this, [event, ...args]) as boolean
+  } as Socket['emit']
 }
