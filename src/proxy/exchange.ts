@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Http2ServerRequest } from 'node:http2'
+import type { Logger } from 'pino'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { RequestHook, ResponseHook } from '../plugins/pipeline.ts'
@@ -16,7 +17,7 @@ import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErr
 import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
-import { assertDuplex, NO_BODY, ResponseState, UNCHECKED } from './response-state.ts'
+import { assertDuplex, assertNotChained, NO_BODY, ResponseState, UNCHECKED } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
@@ -32,6 +33,7 @@ export interface ExchangeOwner {
   readonly clientBodyMs: number
   readonly clientMinBodyRate: number
   readonly clientSendMs: number
+  readonly log: Logger
   finished (ex: Exchange): void
   /** The exchange became a tunnel (an upgrade went through): it stays in flight until the tunnel closes (or closeTunnel). */
   tunnelOpened (ex: Exchange): void
@@ -374,6 +376,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
             if (reply !== undefined) this.#reply(reply as PluginReply, hook.position); else this.#requestPhase(i + 1)
           },
           err => { if (!this.#done) this.#owner.pluginFailed(this, this.#hookFailure(hook.position, err)) })
+          .catch(err => { this.gatewayFailed(err) })
         return
       }
       if (result !== undefined) { this.#reply(result as PluginReply, hook.position); return }
@@ -392,6 +395,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // A client that goes away mid-body is handled by #closed.
       sendContinue(this.res)
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
+        .catch(err => { this.gatewayFailed(err) })
       return
     }
     const target = upstream.pick(this)
@@ -542,6 +546,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   pipeBodyThrough (stream: Duplex): void {
     assertDuplex(stream, 'pipeBodyThrough')
+    assertNotChained(stream, this.#bodyStreams, 'pipeBodyThrough')
     ;(this.#bodyStreams ??= []).push(stream)
   }
 
@@ -867,6 +872,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tryWaited() // abandoned (client gone, request timeout): counted now, before finished() reads it
     this.#leaveQueue()
     this.#abort?.(reason)
+  }
+
+  /**
+   * A throw of the gateway's own (a bug) while handling the request, in start() or in a later
+   * continuation of it: logged, and answered 500 (or the response cut) unless already ended.
+   */
+  gatewayFailed (err: unknown): void {
+    this.#owner.log.error({ err, route: this.route.name, requestId: this.id }, 'request failed in the gateway')
+    if (this.#done) return
+    this.abortUpstream(err instanceof Error ? err : new Error(String(err)))
+    this.fail(GatewayError.INTERNAL)
   }
 
   /** Answers with a gateway error, no plugins run: for a plugin that failed, or a request out of time. */
@@ -1313,13 +1329,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /** The last body stream's output: the head first, if held; the client's backpressure pauses the stream. */
-  static #onStreamOutput (this: Duplex, chunk: Buffer): void {
+  static #onStreamOutput (this: Duplex, chunk: unknown): void {
     const ex = (this as Duplex & { [EXCHANGE]: Exchange })[EXCHANGE]
     const declared = (ex.#streaming as ResponseState).declared
     if (declared === NO_BODY) return
-    if (declared !== UNCHECKED && ex.bytes + chunk.length > declared) { ex.#misframed(declared, `more than ${declared}`); return }
+    // A string (a stream given an encoding) goes out as UTF-8, as write() sends it; an object-mode stream may put out anything.
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : -1
+    if (size < 0) { ex.#streamFailed(new TypeError(`a response body stream put out ${chunk === null || typeof chunk === 'object' ? 'an object' : `a ${typeof chunk}`}, not a Buffer or a string`)); return }
+    if (declared !== UNCHECKED && ex.bytes + size > declared) { ex.#misframed(declared, `more than ${declared}`); return }
     if (ex.#held !== undefined && !ex.#writeHeld()) return
-    ex.bytes += chunk.length
+    ex.bytes += size
     if (!ex.res.write(chunk) && !this.isPaused()) {
       this.pause()
       ex.res.once('drain', Exchange.#onClientDrain)

@@ -11,6 +11,11 @@ export function assertDuplex (stream: unknown, method: string): void {
   }
 }
 
+/** Refuses a stream already in `chain`: piped into itself, it loops for ever (or V8 aborts). */
+export function assertNotChained (stream: Duplex, chain: readonly Duplex[] | undefined, method: string): void {
+  if (chain?.includes(stream) === true) throw new TypeError(`${method} was given a stream already in the body's chain: each stream goes in once`)
+}
+
 /** A response whose body goes out in whatever length it has (chunked over HTTP/1.1): nothing to hold it to. */
 export const UNCHECKED = -1
 /** A response that carries no body (HEAD, 204, 304): what its streams put out is dropped. */
@@ -59,6 +64,7 @@ export class ResponseState implements GatewayResponse {
 
   pipeThrough (stream: Duplex): void {
     assertDuplex(stream, 'pipeThrough')
+    assertNotChained(stream, this.streams, 'pipeThrough')
     this.streams.push(stream)
   }
 

@@ -455,9 +455,7 @@ export class Runtime implements ExchangeOwner {
       ex.start()
     } catch (err) {
       // A bug of the gateway's: answered (500) and logged; the response's close counts the exchange out, as for any other.
-      this.log.error({ err, route: match.route.info.name, requestId: id }, 'request failed in the gateway')
-      ex.abortUpstream(err instanceof Error ? err : new Error(String(err)))
-      ex.fail(GatewayError.INTERNAL)
+      ex.gatewayFailed(err)
     }
   }
 

@@ -26,8 +26,10 @@ function nonBlank (v: string | undefined): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v
 }
 
+/** A header's first value; not a string (a JS plugin may have set a header to 42 or null), none. */
 function first (v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v
+  const one: unknown = Array.isArray(v) ? v[0] : v
+  return typeof one === 'string' ? one : undefined
 }
 
 /** The value of cookie `name` in a Cookie header ("a=1; b=2"), without splitting the whole header. */
