@@ -17,6 +17,9 @@ t.test('config/gateway.yaml, the default config, is valid with and without its v
   const set = await loadConfig(file, { HOST: '127.0.0.1', PORT: '9000', USERS_URL: 'http://10.0.0.5:3000' })
   t.same(set.config.server.listen, { host: '127.0.0.1', port: 9000 })
   t.equal(set.config.upstreams.users?.targets[0]?.url, 'http://10.0.0.5:3000')
+  t.equal(defaults.config.admin?.readToken, undefined, 'no read-only token while ADMIN_READ_TOKEN is unset')
+  const tokens = await loadConfig(file, { ADMIN_TOKEN: 'admin-token-0123456789', ADMIN_READ_TOKEN: 'read-token-0123456789' })
+  t.match(tokens.config.admin, { token: 'admin-token-0123456789', readToken: 'read-token-0123456789' })
 })
 
 t.test("the editors' schema spells out each built-in plugin's consumer entries, and an editor's validator reads them", async t => {

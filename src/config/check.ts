@@ -124,6 +124,12 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   if (!skip.admin && admin !== undefined && admin.token === undefined && !isLoopback(admin.listen.host)) {
     add(['admin', 'listen', 'host'], `"${admin.listen.host}" is reachable from other machines: set admin.token (e.g. token: "\${ADMIN_TOKEN}", and ADMIN_TOKEN in the environment: a token that comes out empty is none) or listen on 127.0.0.1`)
   }
+  // Without admin.token every endpoint is open: a read-only token would restrict nothing.
+  if (!skip.admin && admin?.readToken !== undefined && admin.token === undefined) {
+    add(['admin', 'readToken'], 'needs admin.token: without it every admin endpoint is open to anyone, reads and writes alike')
+  } else if (!skip.admin && admin?.readToken !== undefined && admin.readToken === admin.token) {
+    add(['admin', 'readToken'], 'is the same as admin.token: a read-only token must differ, or it could reload and purge')
+  }
   checkListenerPorts(server, skip.admin ? undefined : admin, add)
   return problems
 }

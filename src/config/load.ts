@@ -120,9 +120,10 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
 
 /** The rest of parseConfig, from the config as data; `issues` are those found so far. */
 async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], at: At): Promise<LoadedConfig> {
-  const data = plain as { admin?: { token?: unknown } } | null
+  const data = plain as { admin?: { token?: unknown, readToken?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
   if (data?.admin?.token === '') delete data.admin.token
+  if (data?.admin?.readToken === '') delete data.admin.readToken
   // Ajv's type coercion would quietly read an empty value as 0, false or "": make it an error.
   for (const path of emptyValues(data, [])) issues.push(at(path, 'has no value'))
   await turn()

@@ -90,19 +90,23 @@ const Server = Type.Object({
   }))
 }, closed)
 
+/** A bearer token as a config value: what a header can carry, byte for byte. */
+const bearerToken = (description: string) => Type.Optional(Type.String({
+  minLength: 16,
+  // Node trims header values: a token ending in a secret file's newline could never be sent. Node
+  // reads a header value's bytes as Latin-1: a token beyond printable ASCII could never match
+  // either (as key-auth's keys). Each rule lets what the other reports pass: one message each.
+  allOf: [
+    { pattern: '^\\S(?:[\\s\\S]*\\S)?$', errorMessage: 'has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match' },
+    { pattern: '^\\s*[\\x20-\\x7e]*\\s*$', errorMessage: 'has a character beyond printable ASCII (a letter such as é, a control character): a token sent in a header is read byte by byte as Latin-1, so this one would never match; use printable ASCII (space to ~)' }
+  ],
+  description
+}))
+
 const Admin = Type.Object({
   listen: listen('127.0.0.1'),
-  token: Type.Optional(Type.String({
-    minLength: 16,
-    // Node trims header values: a token ending in a secret file's newline could never be sent. Node
-    // reads a header value's bytes as Latin-1: a token beyond printable ASCII could never match
-    // either (as key-auth's keys). Each rule lets what the other reports pass: one message each.
-    allOf: [
-      { pattern: '^\\S(?:[\\s\\S]*\\S)?$', errorMessage: 'has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match' },
-      { pattern: '^\\s*[\\x20-\\x7e]*\\s*$', errorMessage: 'has a character beyond printable ASCII (a letter such as é, a control character): a token sent in a header is read byte by byte as Latin-1, so this one would never match; use printable ASCII (space to ~)' }
-    ],
-    description: 'Bearer token every admin endpoint but /healthz and /readyz requires, e.g. "${ADMIN_TOKEN}". Required when listen.host is not loopback.'
-  }))
+  token: bearerToken('Bearer token every admin endpoint but /healthz and /readyz requires, e.g. "${ADMIN_TOKEN}". Required when listen.host is not loopback.'),
+  readToken: bearerToken('A second bearer token that may only read: GET and HEAD on every admin endpoint (/metrics, /config, /routes...), for Prometheus and dashboards, e.g. "${ADMIN_READ_TOKEN}". Needs admin.token.')
 }, closed)
 
 const Logging = Type.Object({

@@ -37,7 +37,8 @@ const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.c
 /**
  * The admin listener (loopback by default): probes, the active config, reload, route and upstream
  * tables, metrics. Every answer is JSON (metrics aside), errors included; never a stack trace.
- * With admin.token set, everything but the probes needs `Authorization: Bearer <token>`.
+ * With admin.token set, everything but the probes needs `Authorization: Bearer <token>`;
+ * admin.readToken, if set, opens GET and HEAD alone.
  * Nothing a web page can send is answered (browser-guard.ts).
  */
 export function createAdminServer (state: AdminState): FastifyInstance {
@@ -74,11 +75,16 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     // RFC 9112 3.2: HTTP/1.1 needs a Host (HTTP/1.0 may omit it).
     if (req.headers.host === undefined && req.raw.httpVersion === '1.1') return fail(reply, 400, GatewayError.BAD_HOST.code, GatewayError.BAD_HOST.message)
-    // Read per request: the token is part of the config and changes with it on reload.
-    const token = state.runtime.loaded.config.admin?.token
+    // Read per request: the tokens are part of the config and change with it on reload.
+    const admin = state.runtime.loaded.config.admin
+    const token = admin?.token
     const refusal = browserRefusal(req, token !== undefined)
     if (refusal !== undefined) return fail(reply, refusal.status, refusal.error, refusal.message)
     if (token === undefined || api.isOpen(req.method, pathOf(req.url)) || bearerMatches(req.headers.authorization, token)) return
+    if (admin?.readToken !== undefined && bearerMatches(req.headers.authorization, admin.readToken)) {
+      if (req.method === 'GET' || req.method === 'HEAD') return
+      return fail(reply, 403, 'read_only_token', `admin.readToken may only read (GET, HEAD): ${req.method} needs admin.token`)
+    }
     void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
     return fail(reply, 401, 'unauthorized', 'this admin endpoint needs "Authorization: Bearer <admin.token>"')
   })

@@ -106,6 +106,44 @@ t.test('admin API with a token from the environment', async t => {
   t.equal(reload.status, 200, 'authorized (the scheme is case-insensitive)')
 })
 
+t.test('admin.readToken reads (GET, HEAD) and nothing else; admin.token does both', async t => {
+  const READ = 'prometheus-may-only-read-this'
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, ROUTES).replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', 'admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${ADMIN_TOKEN}"\n  readToken: "${ADMIN_READ_TOKEN}"'))
+  const gw = await startFromFile(cf.file, { env: { ADMIN_TOKEN: TOKEN, ADMIN_READ_TOKEN: READ } })
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const admin = gw.adminUrl as string
+  const read = { authorization: `Bearer ${READ}` }
+
+  for (const path of ['/config', '/routes', '/upstreams', '/metrics', '/stores']) {
+    t.equal((await request(`${admin}${path}`, { headers: read })).statusCode, 200, `GET ${path}`)
+    t.equal((await request(`${admin}${path}`, { method: 'HEAD', headers: read })).statusCode, 200, `HEAD ${path}`)
+  }
+  const config = await json(`${admin}/config`, { headers: read })
+  t.match(config.body.config, { admin: { token: '[redacted]', readToken: '[redacted]' } })
+  t.notMatch(config.text, READ)
+  for (const [method, path] of [['POST', '/config/reload'], ['POST', '/plugins/cache/purge'], ['DELETE', '/config']]) {
+    const res = await json(`${admin}${path}`, { method, headers: read })
+    t.equal(res.status, 403, `${method} ${path} with the read token`)
+    t.same(res.body, { error: 'read_only_token', message: `admin.readToken may only read (GET, HEAD): ${method} needs admin.token` })
+  }
+  const wrong = await json(`${admin}/metrics`, { headers: { authorization: `Bearer ${READ}x` } })
+  t.equal(wrong.status, 401, 'a near miss is no token')
+  t.equal((await json(`${admin}/config/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status, 200, 'the admin token still writes')
+})
+
+t.test('admin.readToken needs admin.token and must differ from it', async t => {
+  const yaml = gatewayYaml({ a: ['http://127.0.0.1:1'] }, '  []').replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', 'admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${ADMIN_TOKEN:-}"\n  readToken: "${ADMIN_READ_TOKEN:-}"')
+  t.same(await issues(t, yaml, { ADMIN_READ_TOKEN: 'read-only-token-123' }), [
+    'gw.yaml:6:14 admin.readToken: needs admin.token: without it every admin endpoint is open to anyone, reads and writes alike'
+  ])
+  t.same(await issues(t, yaml, { ADMIN_TOKEN: 'one-token-for-both', ADMIN_READ_TOKEN: 'one-token-for-both' }), [
+    'gw.yaml:6:14 admin.readToken: is the same as admin.token: a read-only token must differ, or it could reload and purge'
+  ])
+  t.same(await issues(t, yaml, { ADMIN_TOKEN: 'a-good-admin-token', ADMIN_READ_TOKEN: 'short' }).then(i => i.map(m => m.replace(/^\S+ /, ''))), ['admin.readToken: must NOT have fewer than 16 characters'])
+  await t.resolves(parseConfig(yaml, 'gw.yaml', { ADMIN_TOKEN: 'a-good-admin-token' }), 'an empty read token is none')
+})
+
 t.test('a plugin admin endpoint answers any other method 405 with Allow, as the core paths do', async t => {
   const up = await startUpstream()
   const gw = await startGateway(`admin:

@@ -30,27 +30,33 @@ t.test('compose.yaml: redis, two gateway replicas on one config, demo services, 
 })
 
 /**
- * What a replica's entrypoint gives its process: the environment variable ADMIN_TOKEN and the
+ * What a replica's entrypoint gives its process: the environment variables ADMIN_TOKEN and ADMIN_READ_TOKEN and the
  * arguments, run with sh as compose would (`$$` is compose's `$`), the mount at /etc/portcullis
  * pointed at the directory it mounts, the CLI replaced by a script printing what it was given.
  */
-async function replicaProcess (service: Service): Promise<{ token: string, args: string[] }> {
+async function replicaProcess (service: Service): Promise<{ token: string, readToken: string, args: string[] }> {
   const [sh, flag, line, ...rest] = service.entrypoint ?? []
   const mount = service.volumes?.find(v => v.split(':')[1] === '/etc/portcullis')?.split(':')[0] ?? ''
   const script = (line ?? '').replaceAll('$$', '$').replaceAll('/etc/portcullis/', `${join(ROOT, mount)}/`)
-    .replace('node dist/src/cli/main.js', `node -e "process.stdout.write(JSON.stringify({ token: process.env.ADMIN_TOKEN, args: process.argv.slice(1) }))"`)
+    .replace('node dist/src/cli/main.js', `node -e "process.stdout.write(JSON.stringify({ token: process.env.ADMIN_TOKEN, readToken: process.env.ADMIN_READ_TOKEN, args: process.argv.slice(1) }))"`)
   const { stdout } = await run(sh as string, [flag as string, script, ...rest, ...service.command ?? []], { env: { PATH: process.env.PATH } })
-  return JSON.parse(stdout) as { token: string, args: string[] }
+  return JSON.parse(stdout) as { token: string, readToken: string, args: string[] }
 }
 
-t.test('the replicas\' config is valid with the environment compose gives it, and Prometheus uses the same admin token', async t => {
+t.test('the replicas\' config is valid with the environment compose gives it, and Prometheus scrapes with its read-only token', async t => {
   const replica = await replicaProcess(compose.services['gateway-1'] as Service)
   t.same(replica.args, ['start', '-c', '/etc/portcullis/gateway.yaml'], 'the CLI gets the command')
-  const token = read('deploy/compose/admin-token').trim()
-  t.equal(replica.token, token, 'ADMIN_TOKEN comes from the file Prometheus scrapes with: one place to change it')
-  const env = { ...compose.services['gateway-1']?.environment, ADMIN_TOKEN: replica.token }
+  t.equal(replica.token, read('deploy/compose/admin-token').trim(), 'ADMIN_TOKEN comes from deploy/compose/admin-token')
+  // Prometheus reads the file compose mounts at its credentials_file: one place to change the token.
+  const credentials = /credentials_file: (\S+)/.exec(read('deploy/compose/prometheus.yml'))?.[1]
+  const mounted = compose.services.prometheus?.volumes?.find(v => v.split(':')[1] === credentials)?.split(':')[0] ?? ''
+  const readToken = read(mounted).trim()
+  t.equal(replica.readToken, readToken, 'ADMIN_READ_TOKEN comes from the file Prometheus scrapes with')
+  t.not(readToken, replica.token, 'Prometheus holds no token that can reload or purge')
+  const env = { ...compose.services['gateway-1']?.environment, ADMIN_TOKEN: replica.token, ADMIN_READ_TOKEN: replica.readToken }
   const loaded = await parseConfig(read('deploy/compose/gateway.yaml'), 'gateway.yaml', env)
-  t.equal(loaded.config.admin?.token, token, 'the token Prometheus scrapes with')
+  t.equal(loaded.config.admin?.token, replica.token)
+  t.equal(loaded.config.admin?.readToken, readToken, 'the token Prometheus scrapes with')
   t.equal(loaded.config.stores?.shared?.type, 'redis')
   const storesUsed = loaded.config.routes.flatMap(r => Object.values(r.plugins ?? {}).map(p => (p as { store?: string }).store))
   t.ok(storesUsed.includes('shared'), 'the routes use the Redis store (the replicas share state through it)')
@@ -69,7 +75,7 @@ t.test('promtool check config passes for the stack\'s Prometheus, its rule files
   // The container paths, pointed at the files compose mounts there.
   const config = read('deploy/compose/prometheus.yml')
     .replace('/etc/prometheus/rules/', join(ROOT, 'grafana/alerts/'))
-    .replace('/etc/prometheus/admin-token', join(ROOT, 'deploy/compose/admin-token'))
+    .replace('/etc/prometheus/read-token', join(ROOT, 'deploy/compose/read-token'))
   writeFileSync(join(dir, 'prometheus.yml'), config)
   const { stdout } = await run('promtool', ['check', 'config', join(dir, 'prometheus.yml')])
   t.match(stdout, /SUCCESS: 1 rule files found/)

@@ -27,10 +27,16 @@ t.test('every manifest validates against the Kubernetes (and Prometheus Operator
 
 t.test('the ConfigMap holds a valid config whose admin listener serves the probes the Deployment uses', async t => {
   const text = (docs[0] as unknown as { data: Record<string, string> }).data['gateway.yaml'] as string
-  const loaded = await parseConfig(text, 'gateway.yaml', { ADMIN_TOKEN: 'a-token-of-at-least-16-chars' })
+  const loaded = await parseConfig(text, 'gateway.yaml', { ADMIN_TOKEN: 'a-token-of-at-least-16-chars', ADMIN_READ_TOKEN: 'a-read-token-of-16-chars' })
   const deployment = new Deployment(docs[1] as never)
   const pod = deployment.spec?.template.spec
   const container = pod?.containers[0]
+  // Prometheus scrapes with the secret key the gateway reads its read-only token from.
+  const envKey = (name: string) => container?.env?.find(e => e.name === name)?.valueFrom?.secretKeyRef?.key
+  const monitor = docs.find(d => d.kind === 'PodMonitor') as unknown as { spec: { podMetricsEndpoints: Array<{ authorization: { credentials: { name: string, key: string } } }> } }
+  t.equal(envKey('ADMIN_READ_TOKEN'), monitor.spec.podMetricsEndpoints[0]?.authorization.credentials.key, 'Prometheus holds the read-only token')
+  t.not(envKey('ADMIN_READ_TOKEN'), envKey('ADMIN_TOKEN'))
+  t.equal(loaded.config.admin?.readToken, 'a-read-token-of-16-chars')
   const adminPort = container?.ports?.find(p => p.name === 'admin')?.containerPort
   t.equal(adminPort, loaded.config.admin?.listen.port, 'probes reach the admin listener')
   t.equal(loaded.config.admin?.listen.host, '0.0.0.0', 'bound where the kubelet can reach it')
