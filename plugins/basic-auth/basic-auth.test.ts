@@ -5,6 +5,7 @@ import { startGateway } from '../../test/helpers/gateway.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { CLI_FROM_SOURCES } from '../../test/helpers/run-cli.ts'
+import { parseConfig } from '../../src/config/load.ts'
 
 // Made once with `printf 'hunter2-secret' | portcullis hash-password`.
 const ALICE_HASH = '$scrypt$ln=14,r=8,p=1$J03Ut/f4nNrKywr8ZR/4vg$sYHimJWKkIj7gjhPmwTKNZS3+f1c00b2gwzSUNuXjdg'
@@ -111,6 +112,21 @@ upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes: []
 `), /consumers\[1\]\.credentials\.basic-auth: the same basic-auth credential is given to consumers\[0\] \("alice"\)/)
+})
+
+t.test('a hash whose N scrypt refuses for its r (ln 16 and up with r=1) is a config error at its key: it once ended the process at start', async t => {
+  const hash = (params: string) => `$scrypt$${params}$J03Ut/f4nNrKywr8ZR/4vg$sYHimJWKkIj7gjhPmwTKNZS3+f1c00b2gwzSUNuXjdg`
+  const load = (params: string) => parseConfig(`server: { listen: { port: 0 } }
+consumers:
+  - { id: alice, credentials: { basic-auth: { username: alice, password: "${hash(params)}" } } }
+upstreams: {}
+routes: []
+`, 'gw.yaml', {}).then(() => 'loads', (err: Error) => err.message)
+  t.match(await load('ln=16,r=1,p=1'), /gw\.yaml:3:\d+ consumers\[0\]\.credentials\.basic-auth\.password: has ln 16 or more with r=1: scrypt needs N = 2\^ln below 2\^\(16·r\), so no password could be checked; make the hash with `portcullis hash-password` \(r=8\)$/)
+  t.match(await load('ln=20,r=1,p=16'), /consumers\[0\]\.credentials\.basic-auth\.password: has ln 16 or more with r=1/)
+  t.equal(await load('ln=15,r=1,p=1'), 'loads')
+  t.equal(await load('ln=16,r=2,p=1'), 'loads')
+  t.match(await load('ln=9,r=1,p=1'), /password: must be a scrypt hash \(\$scrypt\$ln=\.\.,r=\.\.,p=\.\.\$salt\$hash\): make one with `portcullis hash-password`$/, 'a malformed one: the one message')
 })
 
 t.test('spoofed identity headers are replaced', async t => {

@@ -37,6 +37,8 @@ export class PasswordBook {
     const params = [...this.#users.values()].map(u => u.hash.params)
     const costliest = params.reduce((a, b) => work(b) > work(a) ? b : a, params[0] ?? DEFAULT_PARAMS)
     this.#standIn = hashPassword('stand-in for unknown users', costliest).then(parseHash)
+    // Awaited only by a check of an unknown user name (which then fails alone): never an unhandled rejection, that ends the process.
+    this.#standIn.catch((err: unknown) => { log.error({ err, params: named(costliest) }, 'basic-auth: the stand-in hash for unknown user names failed; their checks fail') })
     this.#queue = queue
     const cheaper = [...this.#users].filter(([, u]) => work(u.hash.params) < work(costliest)).map(([name]) => name)
     if (cheaper.length > 0) {

@@ -4,7 +4,7 @@ import { syncBuiltinESMExports } from 'node:module'
 import { memoryLogger } from '../../test/helpers/gateway.ts'
 import { BUSY, ENDED, PasswordBook } from './password-book.ts'
 import { CheckQueue } from './check-queue.ts'
-import { hashPassword, parseHash } from './password-hash.ts'
+import { checkPassword, hashPassword, parseHash } from './password-hash.ts'
 
 const SALT = 'c2FsdHNhbHRzYWx0c2FsdA'
 const HASH = 'aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g'
@@ -25,6 +25,17 @@ t.test('parseHash reads the PHC string whole, and nothing around it', async t =>
   for (const bad of [`x$scrypt$ln=14,r=8,p=1$${SALT}$${HASH}`, `$scrypt$ln=14,r=8,p=1$${SALT}$${HASH} x`, ...outOfRange.map(p => `$scrypt$${p}$${SALT}$${HASH}`)]) {
     t.throws(() => parseHash(bad), { message: 'not a $scrypt$ PHC string' }, bad)
   }
+})
+
+t.test('N must be below 2^(16·r), as scrypt requires: ln 16 and up with r=1 is refused as OpenSSL refuses it', async t => {
+  for (const bad of ['ln=16,r=1,p=1', 'ln=20,r=1,p=16']) {
+    t.throws(() => parseHash(`$scrypt$${bad}$${SALT}$${HASH}`), { message: 'scrypt needs N = 2^ln below 2^(16·r): ln 16 and up need r 2 or more' }, bad)
+    const [ln, r, p] = bad.match(/\d+/g)?.map(Number) as [number, number, number]
+    await t.rejects(hashPassword('x', { ln, r, p }), { code: 'ERR_CRYPTO_INVALID_SCRYPT_PARAMS' }, `${bad}: Node's scrypt refuses it too`)
+  }
+  t.same(parseHash(`$scrypt$ln=16,r=2,p=1$${SALT}$${HASH}`).params, { ln: 16, r: 2, p: 1 }, 'r=2 allows N up to 2^31')
+  const edge = await hashPassword('right', { ln: 15, r: 1, p: 1 })
+  t.ok(await checkPassword('right', parseHash(edge)), 'ln=15 with r=1, the highest N r=1 allows: a hash made and checked')
 })
 
 /** Median ms of five runs of `f`. */
@@ -74,6 +85,32 @@ t.test('users of different costs: an unknown user name pays the costliest one\'s
   const same = memoryLogger()
   new PasswordBook([user('ann', ann), user('carl', await hashPassword('c', { ln: 10, r: 1, p: 1 }))], new CheckQueue(2, 64), same.log)
   t.same(same.lines.filter(l => l.level === 40), [], 'one cost for all: no warning')
+})
+
+t.test('a stand-in hash that fails is logged, never an unhandled rejection (which ends the process); only unknown user names\' checks fail', async t => {
+  const cheap = await hashPassword('right', { ln: 10, r: 1, p: 1 })
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown) => { unhandled.push(err) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  // As OpenSSL refuses parameters: thrown synchronously by crypto.scrypt, for the stand-in hash alone.
+  const scrypt = crypto.scrypt
+  crypto.scrypt = (() => { throw Object.assign(new Error('Invalid scrypt params'), { code: 'ERR_CRYPTO_INVALID_SCRYPT_PARAMS' }) }) as unknown as typeof scrypt
+  syncBuiltinESMExports()
+  const { log, lines } = memoryLogger()
+  let book: PasswordBook
+  try {
+    book = new PasswordBook([{ consumer: { id: 'ann', groups: [], metadata: {} }, credential: { username: 'ann', password: cheap } }], new CheckQueue(2, 64), log)
+  } finally {
+    crypto.scrypt = scrypt
+    syncBuiltinESMExports()
+  }
+  // Unhandled rejections are found once the microtasks have run: before the next setImmediate.
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(unhandled, [], 'no unhandled rejection')
+  t.match(lines.find(l => l.level === 50), { msg: 'basic-auth: the stand-in hash for unknown user names failed; their checks fail', params: 'ln=10,r=1,p=1', err: { code: 'ERR_CRYPTO_INVALID_SCRYPT_PARAMS' } })
+  await t.rejects(Promise.resolve(check(book, 'nobody', 'right', LIVE)), { code: 'ERR_CRYPTO_INVALID_SCRYPT_PARAMS' }, 'an unknown user name: its check fails (500 plugin_error)')
+  t.match(await check(book, 'ann', 'right', LIVE), { id: 'ann' }, 'a known user is checked as ever')
 })
 
 t.test('a user name and password that checked out skip the queue; others wait for a turn, or are BUSY when it is full', async t => {

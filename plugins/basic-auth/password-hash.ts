@@ -14,10 +14,16 @@ const SALT_BYTES = 16
  */
 const PHC = /^\$scrypt\$ln=(1\d|20),r=([1-9]|[12]\d|3[0-2]),p=([1-9]|1[0-6])\$([A-Za-z0-9+/]{16,})\$([A-Za-z0-9+/]{32,})$/
 export const PHC_PATTERN = PHC.source
+/**
+ * N below 2^(16·r) (RFC 7914 2): in that range, only ln 16 and up with r=1 breaks it. OpenSSL refuses
+ * those parameters at each derivation (ERR_CRYPTO_INVALID_SCRYPT_PARAMS): no check could ever run.
+ */
+const N_FITS = /^(?!\$scrypt\$ln=(?:1[6-9]|20),r=1,)/
+export const N_FITS_PATTERN = N_FITS.source
 
 export interface PasswordHash { readonly params: ScryptParams, readonly salt: Buffer, readonly hash: Buffer }
 
-// scrypt needs 128 * N * r bytes (and a little more): allow twice that.
+// scrypt needs 128·r·(N + 2 + p) bytes (OpenSSL's check): twice 128·N·r covers it for any N ≥ 1024, p ≤ 16.
 const maxmem = (p: ScryptParams) => 256 * 2 ** p.ln * p.r
 
 function derive (password: string | Buffer, salt: Buffer, params: ScryptParams, length: number): Promise<Buffer> {
@@ -36,6 +42,7 @@ export async function hashPassword (password: string, params: ScryptParams = DEF
 export function parseHash (phc: string): PasswordHash {
   const m = PHC.exec(phc)
   if (m === null) throw new Error('not a $scrypt$ PHC string')
+  if (!N_FITS.test(phc)) throw new Error('scrypt needs N = 2^ln below 2^(16·r): ln 16 and up need r 2 or more')
   const [ln, r, p] = [m[1], m[2], m[3]].map(Number) as [number, number, number]
   return { params: { ln, r, p }, salt: Buffer.from(m[4] as string, 'base64'), hash: Buffer.from(m[5] as string, 'base64') }
 }

@@ -1,7 +1,7 @@
 import type { Static } from '@sinclair/typebox'
 import { StoreName, Type } from '../../src/index.ts'
 import { commonAuthOptions } from '../shared/auth/schema.ts'
-import { PHC_PATTERN } from './password-hash.ts'
+import { N_FITS_PATTERN, PHC_PATTERN } from './password-hash.ts'
 
 /** What `failures` is when not given: on, 20 failed password checks a minute per client address, counted in memory. */
 export const FAILURE_DEFAULTS = { limit: 20, window: '1m', store: 'memory' } as const
@@ -32,8 +32,11 @@ export const BasicAuthSchema = Type.Object({
 export const BasicCredentialSchema = Type.Object({
   username: Type.String({ minLength: 1, pattern: '^[^:]+$', errorMessage: 'must be non-empty, without ":"', description: 'The user name (unique across consumers).' }),
   password: Type.String({
-    pattern: PHC_PATTERN,
-    errorMessage: 'must be a scrypt hash ($scrypt$ln=..,r=..,p=..$salt$hash): make one with `portcullis hash-password`',
+    // Two rules, a message each: a well-formed hash whose N scrypt refuses for its r is told why.
+    allOf: [
+      { pattern: PHC_PATTERN, errorMessage: 'must be a scrypt hash ($scrypt$ln=..,r=..,p=..$salt$hash): make one with `portcullis hash-password`' },
+      { pattern: N_FITS_PATTERN, errorMessage: 'has ln 16 or more with r=1: scrypt needs N = 2^ln below 2^(16·r), so no password could be checked; make the hash with `portcullis hash-password` (r=8)' }
+    ],
     description: 'The password\'s scrypt hash, as `portcullis hash-password` prints it. Never the password itself.'
   })
 }, { additionalProperties: false })

@@ -11,8 +11,10 @@ export class HeldKeys {
   set: LocalSet | undefined
   /** The set's usable keys, as JSON: what a new set is compared with. */
   keys = new Set<string>()
-  /** The keys left out of the set (unusable), as JSON: each is warned about once. */
+  /** The keys left out of the last set read (unusable), as JSON, installed or not: each is warned about once. */
   skipped = new Set<string>()
+  /** Whether the last set read had more keys than are read: warned about once. */
+  saidTooMany = false
   /** Bumped when a key disappears from the set: tokens verified with older sets must be verified again. */
   generation = 0
   /** When the set was fetched (performance.now()), and the response's max-age. */

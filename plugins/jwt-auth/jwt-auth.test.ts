@@ -307,6 +307,41 @@ t.test('scopes (403 insufficient_scope) and required claims', async t => {
   await refused(t, '/scoped', await mint(rsa, { ...good, scope: 'read:orders write:orders', tenant: 'initech' }), 'claim_mismatch', 'the token\'s tenant claim is not accepted')
 })
 
+t.test('claim names beyond ASCII (or with " or \\): the 401 body names them whole, WWW-Authenticate as ? (not a 500: Node refuses such a header); scopes must be scope tokens', async t => {
+  const g = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: org, match: { path: /org }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", claims: { "組織": acme, "q\\"b\\\\c": x } } } }
+  - { name: user, match: { path: /user }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", consumerClaim: "用户" } } }
+`)
+  t.teardown(() => g.close())
+  const answer = async (path: string, claims: Record<string, unknown>) => {
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+    const res = await request(`${g.url}${path}`, { headers: { authorization: `Bearer ${token}` } })
+    const { error, message } = await res.body.json() as { error?: string, message?: string }
+    return { status: res.statusCode, challenge: res.headers['www-authenticate'], error, message }
+  }
+  const invalid = (shown: string, message: string) => ({ status: 401, challenge: `Bearer realm="portcullis", error="invalid_token", error_description="${shown}"`, error: 'invalid_token', message })
+  t.same(await answer('/org', { sub: 'alice' }), invalid('the token\'s ?? claim is not accepted', 'the token\'s 組織 claim is not accepted'))
+  t.same(await answer('/org', { sub: 'alice', 組織: 'acme' }), invalid('the token\'s q?b?c claim is not accepted', 'the token\'s q"b\\c claim is not accepted'), 'RFC 6750 allows no " or \\ in error_description')
+  t.same(await answer('/user', { sub: 'alice' }), invalid('the token has no ?? claim', 'the token has no 用户 claim'))
+  t.equal((await answer('/user', { 用户: 'alice' })).status, 200)
+
+  const scoped = (scopes: string) => startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", scopes: ${scopes} } } }
+`).then(async started => { await started.close(); return 'loads' }, (err: Error) => err.message)
+  t.match(await scoped('[ "読み取り", "a\\"b", "a\\\\b", ok ]'), new RegExp([
+    'invalid configuration \\(3 problems\\):',
+    'test\\.yaml:7:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.scopes\\[0\\]: must be a scope token \\(RFC 6749 3\\.3\\): printable ASCII, without spaces, " or \\\\',
+    '.*scopes\\[1\\]: must be a scope token.*',
+    '.*scopes\\[2\\]: must be a scope token'].join('\n')))
+  t.equal(await scoped('[ "orders:read", "https://api.example.com/x.write", "!#$%&()*+,-./:;<=>?@[]^_`{|}~" ]'), 'loads', 'every scope-token character')
+})
+
 t.test('typed required claims: a boolean and a number in the config match the token\'s boolean and number, not their text', async t => {
   const g = await startGateway(`
 upstreams:
@@ -420,6 +455,14 @@ t.test('claims any header can carry: consumer and groups from the token percent-
   t.same((r.json.headers['x-consumer-groups'] as string).split(',').map(decodeURIComponent), ['Разработка', 'x,admins', 'ops'], 'a comma inside a group does not make two')
   t.equal(decodeURIComponent(r.json.headers.x_user_email as string), 'ü@example.com', 'the forwarded claim, under the configured name')
   t.notOk(JSON.stringify(r.json.headers).includes('ceo@example.com'), 'the client\'s spelling of it is gone')
+})
+
+t.test('a lone UTF-16 surrogate in sub, a group or a forwarded claim (valid JSON, signed): U+FFFD percent-encoded, not a 500', async t => {
+  const r = await call('/groups', await mint(rsa, { ...good, sub: 'bob\ud800', groups: ['ops\udfff', 'a\ud83d\ude00'], email: '\udc00@example.com' }))
+  t.equal(r.status, 200, r.text)
+  t.equal(r.json.headers['x-consumer-id'], 'bob%EF%BF%BD')
+  t.equal(r.json.headers['x-consumer-groups'], 'ops%EF%BF%BD,a%F0%9F%98%80', 'a surrogate pair is a character of its own: kept')
+  t.equal(r.json.headers.x_user_email, '%EF%BF%BD%40example.com')
 })
 
 t.test('consumerClaim, realm; forwardClaims headers written in any case are still the client\'s to lose', async t => {

@@ -126,7 +126,7 @@ t.test('a user and password in a URL: sent as Basic credentials (undici sends no
 
   const direct = remote({ jwksUri: at('/private/jwks') })
   t.equal(await check(direct.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'jwksUri: the provider got the credentials')
-  t.same(direct.lines.filter(l => l.msg === 'jwt-auth: a key of the key set is unusable; left out').map(l => l.url), [shown('/private/jwks')], 'the unusable key\'s line: the URL hidden')
+  t.same(direct.lines.filter(l => l.msg === 'jwt-auth: keys of the key set are unusable; left out').map(l => l.url), [shown('/private/jwks')], 'the unusable key\'s line: the URL hidden')
   const discovered = remote({ issuer: `${server.url}/public` })
   t.equal(await check(discovered.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'a jwks_uri from discovery with a user and password: sent too')
 
@@ -388,7 +388,7 @@ t.test('a key set held for the next config (a reload): served at once, refreshed
   fresh.release()
 })
 
-t.test('unusable keys in a fetched set are left out, with one warning each naming the kid; a set with no usable key is a failed fetch', async t => {
+t.test('unusable keys in a fetched set are left out, each said once, in a line naming the kids; a set with no usable key is a failed fetch', async t => {
   const broken = { kty: 'RSA', kid: 'k1', n: 'AAAA', e: 'AQAB' }
   const small = { ...generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'jwk' }), kid: 'small' }
   const encryption = { ...c.jwk, kid: 'enc-1', use: 'enc' }
@@ -397,17 +397,45 @@ t.test('unusable keys in a fetched set are left out, with one warning each namin
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the usable key verifies')
   t.equal(await check(keys, await mint(a, { sub: 'x' }, { kid: 'k1' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a token naming the broken key: an unknown key (401 unknown_key), not a malformed token')
   t.same(fetches, ['initial ok', 'unknown_kid ok'])
-  const warned = () => lines.filter(l => l.msg === 'jwt-auth: a key of the key set is unusable; left out').map(l => [l.level, l.kid, l.problem, l.url])
+  const warned = () => lines.filter(l => l.msg === 'jwt-auth: keys of the key set are unusable; left out').map(l => [l.level, l.unusable, l.keys, l.url])
   t.same(warned(), [
-    [40, 'k1', 'an RSA key of 0 bits; signatures need 2048 bits or more', `${server.url}/unusable`],
-    [40, 'small', 'an RSA key of 1024 bits; signatures need 2048 bits or more', `${server.url}/unusable`]
-  ], 'once each, though the set was fetched twice; the encryption key left out quietly')
+    [40, 2, [
+      { kid: 'k1', problem: 'an RSA key of 0 bits; signatures need 2048 bits or more' },
+      { kid: 'small', problem: 'an RSA key of 1024 bits; signatures need 2048 bits or more' }
+    ], `${server.url}/unusable`]
+  ], 'once, though the set was fetched twice; the encryption key left out quietly')
 
   p.body = JSON.stringify(set(broken, { kty: 'RSA', kid: 'no-e', n: 'AQAB' }))
   t.equal(await check(keys, await mint(a, { sub: 'x' }, { kid: 'other' })), 'ERR_JWKS_NO_MATCHING_KEY')
   t.equal(lines.find(l => l.msg === 'jwt-auth: key set fetch failed; the last good key set keeps serving')?.err, 'none of the key set\'s 2 keys is usable')
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the last good set keeps serving')
-  t.match(warned().at(-1), [40, 'no-e', /^not a usable public JWK: /])
+  t.match(warned().at(-1), [40, 1, [{ kid: 'no-e', problem: /^not a usable public JWK: / }]], 'the new key alone')
+})
+
+t.test('a huge set of junk: the first 100 keys read, the rest left out, said once; a refused set retried each cooldown says nothing new', async t => {
+  const junk = (i: number) => ({ kty: 'RSA', kid: `junk-${i}`, n: 'AAAA', e: 'AQAB' })
+  const p = serve('/huge', { keys: [...Array.from({ length: 100 }, (_, i) => junk(i)), b.jwk, ...Array<number>(10_000).fill(0)] })
+  const { keys, lines, fetches } = remote({ jwksUri: `${server.url}/huge` }, { cooldownMs: 0 })
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_KEYS_UNAVAILABLE', 'a usable key past the first 100 is not read')
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_KEYS_UNAVAILABLE', 'fetched again (cooldown 0): refused again')
+  t.same(fetches, ['initial error', 'initial error'])
+  t.same(lines.map(l => l.msg), [
+    'jwt-auth: the key set has more than 100 keys; only the first 100 are read',
+    'jwt-auth: keys of the key set are unusable; left out',
+    'jwt-auth: key set fetch failed; no keys yet',
+    'jwt-auth: key set fetch failed; no keys yet'
+  ], 'the second fetch: only that it failed')
+  t.match(lines[0], { level: 40, url: `${server.url}/huge`, keys: 10_101, read: 100 })
+  t.match(lines[1], { level: 40, unusable: 100, keys: [0, 1, 2, 3, 4].map(i => ({ kid: `junk-${i}`, problem: 'an RSA key of 0 bits; signatures need 2048 bits or more' })) })
+  t.equal((lines[1]?.keys as unknown[]).length, 5, 'the first five named')
+  t.equal(lines[2]?.err, 'none of the first 100 of the key set\'s 10101 keys is usable')
+
+  p.body = JSON.stringify({ keys: [b.jwk, ...Array.from({ length: 100 }, (_, i) => junk(i))] })
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'a usable key among the first 100 verifies')
+  t.equal(lines.length, 4, 'the same junk keys and the same excess: nothing said again')
+  p.body = JSON.stringify(set(b))
+  t.equal(await check(keys, await mint(b, { sub: 'bob' }, { kid: 'other' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(lines.length, 4, 'a set back to size says nothing')
 })
 
 t.test('an https:// issuer whose discovery names a plain http:// jwks_uri: refused, not fetched', async t => {

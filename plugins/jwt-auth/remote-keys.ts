@@ -20,6 +20,13 @@ export interface RemoteKeyOptions {
 }
 
 const MAX_BODY = 1 << 20
+/**
+ * Keys of a set read, the rest left out: providers publish a handful. A 1 MB set of 500,000 junk
+ * entries took 2.4 s of the event loop to examine (and a warning each), at every fetch.
+ */
+const MAX_KEYS = 100
+/** Kids (and reasons) the warning about unusable keys names. */
+const NAMED = 5
 
 /** Thrown when no key set has ever been fetched (the provider was down from the start): 503, not 401. */
 export class KeysUnavailable extends Error { readonly code = 'ERR_KEYS_UNAVAILABLE' }
@@ -191,23 +198,43 @@ export class RemoteKeys {
   #install (jwks: JSONWebKeySet, maxAgeMs: number | undefined): void {
     if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys)) throw new Error('JSON Web Key Set malformed')
     const held = this.#held
+    const all = jwks.keys as unknown[]
     const usable: JWK[] = []
-    const skipped = new Set<string>()
-    for (const k of jwks.keys as unknown[]) {
+    const skipped = new Map<string, { kid: unknown, problem: string }>()
+    for (const k of all.length > MAX_KEYS ? all.slice(0, MAX_KEYS) : all) {
       // Encryption keys (use: enc, as Keycloak publishes) are not for signatures: left out quietly.
       if (typeof k === 'object' && k !== null && 'use' in k && k.use !== 'sig') continue
       const jwk = typeof k === 'object' && k !== null ? publicJwk(k as JWK) : 'not a JWK object'
-      if (typeof jwk !== 'string') { usable.push(jwk); continue }
       // A key jose would fail on at each token (malformed: 401) is the provider's fault: left out, said once.
-      const json = JSON.stringify(k)
-      skipped.add(json)
-      if (!held.skipped.has(json)) this.#log.warn({ url: this.#jwks?.shown, kid: (k as { kid?: unknown } | null)?.kid, problem: jwk }, 'jwt-auth: a key of the key set is unusable; left out')
+      if (typeof jwk === 'string') skipped.set(JSON.stringify(k), { kid: (k as { kid?: unknown } | null)?.kid, problem: jwk })
+      else usable.push(jwk)
     }
+    this.#warnLeftOut(all.length, skipped)
     // An empty set too: a provider mid-rotation or misconfigured would otherwise refuse every token.
-    if (usable.length === 0) throw new Error(jwks.keys.length === 0 ? 'the key set has no keys' : `none of the key set's ${jwks.keys.length} keys is usable`)
+    if (usable.length === 0) {
+      throw new Error(all.length === 0 ? 'the key set has no keys' : all.length > MAX_KEYS ? `none of the first ${MAX_KEYS} of the key set's ${all.length} keys is usable` : `none of the key set's ${all.length} keys is usable`)
+    }
     const set = createLocalJWKSet({ keys: usable })
     const keys = new Set(usable.map(k => JSON.stringify(k)))
     if ([...held.keys].some(k => !keys.has(k))) held.generation++
-    Object.assign(held, { set, keys, skipped, fetchedAt: performance.now(), maxAgeMs })
+    Object.assign(held, { set, keys, fetchedAt: performance.now(), maxAgeMs })
+  }
+
+  /**
+   * One line per fetch at most for the keys left out that were not said before (a count, the first
+   * few kids and reasons), and one for a set past MAX_KEYS. What was said is remembered whether or
+   * not the set is then installed: a set refused as unusable, retried each cooldown, says it once.
+   */
+  #warnLeftOut (total: number, skipped: ReadonlyMap<string, { kid: unknown, problem: string }>): void {
+    const held = this.#held
+    const url = this.#jwks?.shown
+    if (total > MAX_KEYS && !held.saidTooMany) {
+      this.#log.warn({ url, keys: total, read: MAX_KEYS }, `jwt-auth: the key set has more than ${MAX_KEYS} keys; only the first ${MAX_KEYS} are read`)
+    }
+    held.saidTooMany = total > MAX_KEYS
+    const fresh = [...skipped].filter(([json]) => !held.skipped.has(json)).map(([, key]) => key)
+    held.skipped = new Set(skipped.keys())
+    if (fresh.length === 0) return
+    this.#log.warn({ url, unusable: fresh.length, keys: fresh.slice(0, NAMED) }, 'jwt-auth: keys of the key set are unusable; left out')
   }
 }

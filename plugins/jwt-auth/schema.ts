@@ -37,7 +37,11 @@ export const JwtAuthSchema = Type.Object({
   algorithms: Type.Optional(Type.Array(Type.Union([...ASYMMETRIC, ...HMAC].map(a => Type.Literal(a))), {
     minItems: 1, uniqueItems: true, description: 'Allowed alg values. Default: the asymmetric ones the keys support (all of them for remote keys), plus HS* when secret is set.'
   })),
-  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^\\S+$' }), { description: 'Scopes the token must all have (scope: space-separated, or scp). Missing: 403 insufficient_scope.' })),
+  // RFC 6749 3.3 scope-token: what a scope claim and the 403's WWW-Authenticate scope can hold.
+  scopes: Type.Optional(Type.Array(Type.String({
+    pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$',
+    errorMessage: 'must be a scope token (RFC 6749 3.3): printable ASCII, without spaces, " or \\'
+  }), { description: 'Scopes the token must all have (scope: space-separated, or scp), each printable ASCII without spaces, " or \\. Missing: 403 insufficient_scope.' })),
   claims: Type.Optional(Type.Record(NonEmptyKey, Type.Union([Scalar, Type.Array(Scalar, { minItems: 1 })], { errorMessage: 'must be a string, a number, true or false, or a list of them' }), {
     additionalProperties: false,
     errorMessage: 'is not a valid name: it must not be empty',

@@ -66,12 +66,15 @@ export function followConsumer (req: GatewayRequest): void {
 const PLAIN = /^(?:[\x21-\x24\x26-\x7e](?:[\t\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/
 const PLAIN_ITEM = /^(?:[\x21-\x24\x26-\x2b\x2d-\x7e](?:[\t\x20-\x24\x26-\x2b\x2d-\x7e]*[\x21-\x24\x26-\x2b\x2d-\x7e])?)?$/
 
-const encode = (text: string, plain: RegExp) => plain.test(text) ? text : encodeURIComponent(text)
+// A lone UTF-16 surrogate (valid in a JWT's JSON: "\ud800") has no UTF-8, and encodeURIComponent throws
+// on it: U+FFFD instead, as String.prototype.toWellFormed (ES2024, past this project's lib) makes it.
+const LONE_SURROGATE = /\p{Surrogate}/gu
+const encode = (text: string, plain: RegExp) => plain.test(text) ? text : encodeURIComponent(text.replace(LONE_SURROGATE, '\ufffd'))
 
 /**
  * An identity or claim value as a header value the upstream can always read back with
  * decodeURIComponent: strings as they are unless they hold anything beyond printable ASCII, a `%`
- * or an edge space (then percent-encoded); arrays joined with commas, each item with a comma
+ * or an edge space (then percent-encoded, a lone surrogate as U+FFFD); arrays joined with commas, each item with a comma
  * encoded too (so a group `a,admins` cannot pass for two); other values as JSON.
  */
 export function headerValue (value: unknown): string {

@@ -1,7 +1,20 @@
 import type { AuthFailure } from './failure.ts'
 
-/** A quoted-string (RFC 9110 5.6.4): backslash-escapes quotes and backslashes. */
-export const quoted = (s: string): string => `"${s.replace(/["\\]/g, '\\$&')}"`
+// Beyond printable ASCII (and tab): Node refuses a header value past Latin-1 (the request then
+// fails with a 500), and no client reads Latin-1 bytes as the text they stood for anyway.
+const NOT_PRINTABLE = /[^\t\x20-\x7e]/gu
+
+/**
+ * A quoted-string (RFC 9110 5.6.4): backslash-escapes quotes and backslashes; a character beyond
+ * printable ASCII becomes `?`.
+ */
+export const quoted = (s: string): string => `"${s.replace(NOT_PRINTABLE, '?').replace(/["\\]/g, '\\$&')}"`
+
+// RFC 6750 3: error_description and scope hold %x20-21 / %x23-5B / %x5D-7E alone (no `"` or `\`).
+const NOT_RFC6750 = /[^\x20\x21\x23-\x5b\x5d-\x7e]/gu
+
+/** An error_description or scope of a Bearer challenge: what RFC 6750 forbids becomes `?` (the body has the text whole). */
+const restricted = (s: string): string => `"${s.replace(NOT_RFC6750, '?')}"`
 
 /** Builds a WWW-Authenticate challenge for a failure (or for a missing credential: no failure). */
 export type Challenge = (failure: AuthFailure | undefined) => string
@@ -15,8 +28,8 @@ export function bearerChallenge (realm: string): Challenge {
   return failure => {
     if (failure === undefined || failure.reason === 'missing' || failure.status === 503) return bare
     const error = failure.code === 'insufficient_scope' ? 'insufficient_scope' : 'invalid_token'
-    return `${bare}, error="${error}", error_description=${quoted(failure.description)}` +
-      (failure.scope === undefined ? '' : `, scope=${quoted(failure.scope)}`)
+    return `${bare}, error="${error}", error_description=${restricted(failure.description)}` +
+      (failure.scope === undefined ? '' : `, scope=${restricted(failure.scope)}`)
   }
 }
 

@@ -22,6 +22,7 @@ routes:
 ${route('all-hidden', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true, from: [ { header: authorization, scheme: Bearer }, { query: access_token } ] }, key-auth: { hideCredentials: true, query: api_key }, basic-auth: { hideCredentials: true } }`)}
 ${route('jwt-hidden', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true }, basic-auth: {} }`)}
 ${route('anonymous', '{ key-auth: { hideCredentials: true, anonymous: guest }, basic-auth: { hideCredentials: true, anonymous: guest } }')}
+${route('optional', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true, optional: true } }`)}
 `)
 t.teardown(() => gw.close())
 
@@ -66,4 +67,18 @@ t.test('hideCredentials on an anonymous request: an empty credential goes too', 
   t.equal(r.json.headers['x-consumer-id'], 'guest')
   t.equal(r.json.headers['x-anonymous-consumer'], 'true')
   t.notOk('x-api-key' in r.json.headers, 'key-auth removed its (empty) header')
+})
+
+t.test('a tab after the scheme (Bearer<TAB>token): the credential is verified and hidden, not taken for none and passed on unverified', async t => {
+  const bearer = await call('/optional', { authorization: `Bearer\t${token}` })
+  t.equal(bearer.status, 200)
+  t.equal(bearer.json.headers['x-consumer-id'], 'bob', 'verified')
+  t.equal(bearer.json.headers.authorization, undefined, 'hidden')
+  const forged = await call('/optional', { authorization: `Bearer\t${token.slice(0, -2)}xx` })
+  t.equal(forged.status, 401, 'a bad token is refused, as after a space')
+  const basicTab = await call('/anonymous', { authorization: `Basic\t${Buffer.from('alice:alice-password').toString('base64')}` })
+  t.equal(basicTab.status, 200)
+  t.equal(basicTab.json.headers['x-consumer-id'], 'alice', 'basic-auth reads it the same way (the same code)')
+  t.equal(basicTab.json.headers.authorization, undefined)
+  t.equal((await call('/anonymous', { authorization: `Basic\t${Buffer.from('alice:wrong').toString('base64')}` })).status, 401)
 })

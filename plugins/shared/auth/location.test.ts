@@ -13,6 +13,10 @@ t.test('header with a scheme: case-insensitive scheme, other schemes count as ab
   t.equal(bearer.read(req({ authorization: 'Basic YTpi' })), undefined)
   t.equal(bearer.read(req({ authorization: 'Bearer ' })), undefined)
   t.equal(bearer.read(req({ authorization: 'Bearerabc' })), undefined)
+  t.equal(bearer.read(req({ authorization: 'Bearer\tabc' })), 'abc', 'a tab after the scheme: the token, to verify (not no token)')
+  t.equal(bearer.read(req({ authorization: 'BEARER \t abc' })), 'abc')
+  t.equal(bearer.read(req({ authorization: 'Bearer\t' })), undefined)
+  t.equal(bearer.read(req({ authorization: 'Bearer\u00a0abc' })), undefined, 'no other white space')
   t.equal(bearer.read(req({})), undefined)
   const key = compileLocation({ header: 'X-API-Key' })
   t.equal(key.read(req({ 'x-api-key': 'k1' })), 'k1')
@@ -30,6 +34,9 @@ t.test('a header with a scheme is removed only when it holds that scheme: anothe
   const token = req({ authorization: 'bearer abc' })
   bearer.remove(token)
   t.same(token.headers, { authorization: undefined })
+  const tab = req({ authorization: 'Bearer\tabc' })
+  bearer.remove(tab)
+  t.same(tab.headers, { authorization: undefined }, 'after a tab too')
 })
 
 t.test('cookie and query parameter', async t => {
@@ -95,4 +102,15 @@ t.test('challenges: quoted strings escaped; no error code without a token (RFC 6
   t.equal(challenge(fail(503, 'unavailable', 'unavailable', 'the key store is unreachable')), 'Bearer realm="my \\"realm\\""', 'the token was not judged')
   t.equal(basicChallenge('a "b"')(undefined), 'Basic realm="a \\"b\\"", charset="UTF-8"')
   t.equal(keyChallenge('a "b"')(MISSING), 'Key realm="a \\"b\\""')
+})
+
+t.test('challenges hold only what a header value can (Node refuses one past Latin-1: a 500), and error_description and scope what RFC 6750 3 allows: the rest as ?', async t => {
+  t.equal(quoted('r\u00e9alm \u2603 "x"\ty'), '"r?alm ? \\"x\\"\ty"', 'one ? a character, beyond printable ASCII or tab')
+  const challenge = bearerChallenge('portcullis')
+  t.equal(challenge(fail(401, 'claim_mismatch', 'invalid_token', 'the token\'s \u7d44\u7e54 "q\\b" claim \ud83d\ude00\t\ud800')),
+    'Bearer realm="portcullis", error="invalid_token", error_description="the token\'s ?? ?q?b? claim ???"', 'no " or \\, no tab, no lone surrogate either')
+  t.equal(challenge(fail(403, 'insufficient_scope', 'insufficient_scope', 'needs more', 'read \u8aad')),
+    'Bearer realm="portcullis", error="insufficient_scope", error_description="needs more", scope="read ?"')
+  t.equal(basicChallenge('caf\u00e9')(undefined), 'Basic realm="caf?", charset="UTF-8"')
+  t.equal(keyChallenge('\u2603')(MISSING), 'Key realm="?"')
 })

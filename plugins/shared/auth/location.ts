@@ -66,19 +66,22 @@ export function compileLocation (location: Location): CompiledLocation {
   if (isIdentityHeader(header)) {
     throw new Error(`header "${location.header}" is one the gateway sets for the upstream (x-consumer-*, x-anonymous-consumer), removed from every request: name another`)
   }
-  const prefix = location.scheme === undefined ? '' : `${location.scheme.toLowerCase()} `
-  const ofScheme = (value: string) => value.length > prefix.length && value.slice(0, prefix.length).toLowerCase() === prefix
+  const scheme = location.scheme?.toLowerCase() ?? ''
+  // The scheme, then white space (RFC 9110 11.4: 1*SP; a tab too, as many servers read it): a
+  // "Bearer<TAB>token" that counted as no token went unverified to the upstream of an optional route.
+  const ofScheme = (value: string) => value.length > scheme.length + 1 && (value[scheme.length] === ' ' || value[scheme.length] === '\t') &&
+    value.slice(0, scheme.length).toLowerCase() === scheme
   return {
     read (req) {
       const value = req.headers[header]
       if (typeof value !== 'string') return undefined
-      if (prefix === '') return value === '' ? undefined : value
-      return ofScheme(value) ? value.slice(prefix.length).trim() || undefined : undefined
+      if (scheme === '') return value === '' ? undefined : value
+      return ofScheme(value) ? value.slice(scheme.length + 1).trim() || undefined : undefined
     },
     // With a scheme, only a value of that scheme: Authorization: Basic is basic-auth's to hide or keep, not jwt-auth's.
     remove (req) {
       const value = req.headers[header]
-      if (prefix === '' || (typeof value === 'string' && ofScheme(value))) req.headers[header] = undefined
+      if (scheme === '' || (typeof value === 'string' && ofScheme(value))) req.headers[header] = undefined
     }
   }
 }
