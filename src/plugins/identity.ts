@@ -19,7 +19,8 @@ export function isIdentityHeader (name: string): boolean {
 }
 
 // Consumers are frozen per config: their header values are encoded once.
-const encoded = new WeakMap<Consumer, { id: string, groups: string | undefined }>()
+interface Encoded { id: string, groups: string | undefined }
+const encoded = new WeakMap<Consumer, Encoded>()
 
 // req.locals key: the consumer the identity headers were last set for.
 const IDENTIFIED = Symbol('portcullis.identified')
@@ -33,23 +34,37 @@ type Marked = Record<symbol, Consumer | undefined>
  * its own after them (x-anonymous-consumer).
  */
 export function setIdentity (req: GatewayRequest, consumer: Consumer | undefined): void {
+  const values = consumer === undefined ? undefined : valuesOf(req, consumer)
   const before = req.consumer
   req.consumer = consumer
   const headers = req.headers
   for (const name in headers) if (isIdentityHeader(name)) headers[name] = undefined
   // req.locals is made on first use: not for a request that never had a consumer.
-  if (consumer === undefined) {
+  if (consumer === undefined || values === undefined) {
     if (before !== undefined) (req.locals as Marked)[IDENTIFIED] = undefined
     return
   }
   ;(req.locals as Marked)[IDENTIFIED] = consumer
-  let values = encoded.get(consumer)
-  if (values === undefined) {
-    values = { id: headerValue(consumer.id), groups: consumer.groups.length === 0 ? undefined : headerValue(consumer.groups) }
-    encoded.set(consumer, values)
-  }
   headers[CONSUMER_ID] = values.id
   if (values.groups !== undefined) headers[CONSUMER_GROUPS] = values.groups
+}
+
+/**
+ * The consumer's header values. One that cannot be a header (a BigInt id from a database driver) is
+ * the setting plugin's failure, and the request is left with no consumer at all: neither the
+ * upstream, nor the access log, nor an onFinished observer sees one that was refused.
+ */
+function valuesOf (req: GatewayRequest, consumer: Consumer): Encoded {
+  let values = encoded.get(consumer)
+  if (values !== undefined) return values
+  try {
+    values = { id: headerValue(consumer.id), groups: consumer.groups.length === 0 ? undefined : headerValue(consumer.groups) }
+  } catch (err) {
+    setIdentity(req, undefined)
+    throw err
+  }
+  encoded.set(consumer, values)
+  return values
 }
 
 /**

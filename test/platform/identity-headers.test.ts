@@ -88,3 +88,40 @@ routes:
 
   t.same(identity(await seen('/sync', forged)), forged, 'no consumer set: not an auth route, the headers go as sent (as on a route without plugins)')
 })
+
+t.test('a consumer that cannot be a header (a BigInt id) is the setting plugin\'s failure, and the request keeps no consumer', async t => {
+  const dir = t.testdir({
+    'bigid.ts': `import { definePlugin, Type } from ${INDEX}
+export default definePlugin({
+  name: 'bigid', priority: 1300, schema: Type.Object({}),
+  setup () { return { onRequest (req) { req.consumer = { id: 10n, groups: [] } } } }
+})
+`,
+    'watch.ts': `import { definePlugin, Type } from ${INDEX}
+export const seen = []
+export default definePlugin({
+  name: 'watch', priority: 100, schema: Type.Object({}),
+  setup () { return { onFinished (req) { seen.push(req.consumer === undefined ? 'none' : typeof req.consumer.id) } } }
+})
+`
+  })
+  const up = await startUpstream()
+  const gw = await startGateway(`loadPlugins: [ ./bigid.ts, ./watch.ts ]
+upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: big, match: { path: /big }, upstream: u, plugins: { bigid: {}, watch: {} } }
+`, { file: `${dir}/gateway.yaml` })
+  t.teardown(async () => { await gw.close(); await up.close() })
+  const res = await request(`${gw.url}/big`)
+  t.equal(res.statusCode, 500)
+  t.match(await res.body.json(), { error: 'plugin_error' })
+  const { seen } = await import(`${dir}/watch.ts`) as { seen: string[] }
+  await t.resolveMatch(waitForSeen(seen), ['none'], 'onFinished sees no consumer: the refused one is gone')
+  t.equal((await request(`${gw.url}/big`)).statusCode, 500, 'and the gateway still answers')
+})
+
+async function waitForSeen (seen: string[]): Promise<string[]> {
+  while (seen.length === 0) await new Promise(resolve => setImmediate(resolve))
+  return seen
+}
