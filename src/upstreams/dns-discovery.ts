@@ -21,11 +21,11 @@ const DEFAULT_INTERVAL_MS = 30_000
  * Keeps the targets of `resolve: dns` entries in step with DNS: every dnsInterval the name is
  * resolved again and the upstream's targets for that entry become one per address. A name starting
  * with `_` is an SRV name (_http._tcp.orders.internal): see resolveSrv. A failed or empty lookup keeps
- * the last answer. One round at a time: a round still resolving when the next is due skips it, so a
- * slow answer never lands after a newer one. `ready` settles after the first round. An entry
- * `followed` gives addresses for is not resolved: it takes those at each round (a config a reload
- * replaced follows the discovery of the one in service); `answered` says whether an entry has had
- * addresses (resolved or followed) yet.
+ * the last answer; an address that cannot be a target is left out. One round at a time: a round
+ * still resolving when the next is due skips it, so a slow answer never lands after a newer one.
+ * `ready` settles after the first round. An entry `followed` gives addresses for is not resolved: it
+ * takes those at each round (a config a reload replaced follows the discovery of the one in
+ * service); `answered` says whether an entry has had addresses (resolved or followed) yet.
  */
 export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Resolver = systemResolver,
   followed?: (source: number) => readonly TargetAddress[] | undefined): DnsDiscovery {
@@ -37,13 +37,23 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
     const origin = new URL(entry.url)
     const skipped = (name: string, err: unknown) => log.warn({ upstream: upstream.name, name: origin.hostname, target: name, err }, 'DNS discovery: an SRV target does not resolve; using the others')
     let resolving = false
+    let unusable = ''
     const round = async () => {
       if (resolving) return
       resolving = true
       try {
         const found = followed?.(source) ?? await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
         if (found.length === 0) throw new Error('the name has no addresses')
-        const unique = [...new Map(found.map(a => [a.url, a])).values()]
+        // An address no URL can hold (a zone ID: fe80::1%eth0, an SRV port above 65535) is left out,
+        // not the whole answer; logged when those left out change, not every round.
+        const usable = found.filter(a => URL.canParse(a.url))
+        const left = found.filter(a => !usable.includes(a)).map(a => a.url).join(' ')
+        if (left !== unusable) {
+          unusable = left
+          if (left !== '') log.warn({ upstream: upstream.name, name: origin.hostname, addresses: left.split(' ') }, 'DNS discovery: addresses that cannot be targets are left out')
+        }
+        if (usable.length === 0) throw new Error('no address of the name can be a target')
+        const unique = [...new Map(usable.map(a => [a.url, a])).values()]
         if (!stopped) { upstream.setTargets(source, unique); answered.add(source) }
       } catch (err) {
         log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')

@@ -1,9 +1,12 @@
 import t, { type Test } from 'tap'
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { once } from 'node:events'
+import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
+import { waitForLog } from '../helpers/logs.ts'
+import { sharedWithPlugins, writeUserPlugin } from '../helpers/user-plugin.ts'
 
 const BODY = 4_000_000
 
@@ -100,4 +103,101 @@ routes:
     t.equal(res.headers['content-encoding'], 'gzip')
     t.equal(gunzipSync(Buffer.from(await res.body.arrayBuffer())).length, size, `try ${i + 1}: every byte`)
   }
+})
+
+// An upstream that resets the connection (RST, not FIN) in such a response: undici 7 took the reset
+// for the body's end (a body without length came out whole), and, its parser paused, failed the
+// same assertion in the socket's 'error' listener.
+
+const SHORT = 1000
+const NO_LENGTH = 'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n'
+
+/**
+ * A raw upstream answering `head` and SHORT bytes of 'x' (no hex digit: counted in a chunked copy);
+ * `reset()` resets the last connection. /again is answered whole (the connection ended).
+ */
+async function resettingUpstream (t: Test, head: string): Promise<{ url: string, reset: () => Promise<void> }> {
+  let last: Socket | undefined
+  const server = createServer(socket => {
+    last = socket
+    socket.on('error', () => {})
+    socket.once('data', (c: Buffer) => {
+      if (c.includes('/again')) socket.end(head + 'x'.repeat(SHORT))
+      else socket.write(head + 'x'.repeat(SHORT))
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    reset: async () => {
+      const socket = last as Socket
+      socket.resetAndDestroy()
+      await once(socket, 'close')
+      // The gateway (this process) polls once more: the reset reaches its socket.
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }
+}
+
+async function stillServing (t: Test, url: string): Promise<void> {
+  const res = await request(`${url}/again`)
+  t.equal(res.statusCode, 200, 'the gateway serves on')
+  t.equal((await res.body.text()).length, SHORT)
+}
+
+t.test('a body without length the upstream resets: cut (no last chunk), logged upstream_broken, never whole', async t => {
+  const up = await resettingUpstream(t, NO_LENGTH)
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  socket.on('error', () => {})
+  socket.write('GET /x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n')
+  let all = Buffer.alloc(0)
+  /** The body's 'x's come through so far. */
+  const sent = () => { const end = all.indexOf('\r\n\r\n'); return end < 0 ? 0 : all.subarray(end + 4).toString('latin1').split('x').length - 1 }
+  let reset: Promise<void> | undefined
+  socket.on('data', (c: Buffer) => {
+    all = Buffer.concat([all, c])
+    // Every byte the upstream sent has come through: now it resets.
+    if (sent() === SHORT) reset ??= up.reset()
+  })
+  await once(socket, 'close')
+  await reset
+  const end = all.indexOf('\r\n\r\n')
+  t.match(all.subarray(0, end).toString('latin1'), /^HTTP\/1\.1 200 [^]*transfer-encoding: chunked/i)
+  t.equal(sent(), SHORT, 'every byte sent came through')
+  t.equal(dechunkedLength(all.subarray(end + 4)), -1, 'no last chunk: the client sees the body cut')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/x' }), { status: 200, error: 'upstream_broken' })
+  await stillServing(t, gw.url)
+})
+
+t.test('a reset while an async onResponse holds the response (the parser paused): the gateway lives on, the body is not whole', async t => {
+  const up = await resettingUpstream(t, NO_LENGTH)
+  sharedWithPlugins('reset', up.reset)
+  const dir = t.testdir({})
+  writeUserPlugin(dir, 'hold', 500, `{
+  onResponse: async (_res: unknown, req: { path: string }) => { if (req.path === '/x') await shared('reset')() }
+}`)
+  const gw = await startGateway(`
+loadPlugins: [ ./hold.ts ]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up, plugins: { hold: {} } }
+`, { file: join(dir, 'gw.yaml') })
+  t.teardown(() => gw.close())
+  // The head may be out (the connection then ends without its body) or still held (a 502): never whole.
+  const outcome = await request(`${gw.url}/x`).then(
+    async res => res.statusCode === 502 ? '502' : await res.body.text().then(() => 'whole', () => 'cut'),
+    () => 'cut')
+  t.not(outcome, 'whole', `the response is not whole (${outcome})`)
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/x' }), { error: /^upstream_/ })
+  await stillServing(t, gw.url)
 })
