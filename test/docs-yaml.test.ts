@@ -11,6 +11,7 @@ const root = new URL('..', import.meta.url)
 // The variables the docs' examples name (keys of 16+ characters, a 32+ character HMAC secret).
 const ENV = {
   ADMIN_TOKEN: 'a-token-of-at-least-16-chars',
+  ADMIN_READ_TOKEN: 'a-read-token-of-16-chars',
   REDIS_PASSWORD: 'redis-password',
   ALICE_KEY: 'alice-key-0123456789',
   BOB_KEY: 'bob-key-0123456789ab',
