@@ -33,7 +33,7 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
     let k = `${prefix}${path}?${keyQuery(query)}#${host}|${forwarded(headers['x-forwarded-proto'])}|`
     // Most often the gateway's own (the Host): nothing to add.
     if (withHost) { const fwdHost = headers['x-forwarded-host']; if ((fwdHost ?? '') !== host) k += `@${forwarded(fwdHost)}|` }
-    for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : String(v)}|` }
+    for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : keyPart(String(v))}|` }
     // A route's rewrite follows from the path; a plugin's may not (a version header, say): both are kept apart.
     if (upstreamPath !== path) k += `>${upstreamPath}`
     return { primary: k, urlTag: `u:${host}${path}` }
@@ -61,12 +61,15 @@ const SPECIAL_ALL = /[%|]/g
 const escape = (c: string) => `%${c.charCodeAt(0).toString(16)}`
 
 /**
- * An X-Forwarded-Proto/-Host value as the key holds it: `|` and `%` escaped, so that a value a
- * trusted proxy passed on from its client cannot end its part early and pass for the next ones.
+ * A request's value as a key holds it: `|` (which ends a key's parts) and `%` escaped, so that a
+ * value cannot end its part early and pass for the next ones (another header's, a Vary variant's).
  */
+export const keyPart = (s: string): string => SPECIAL.test(s) ? s.replace(SPECIAL_ALL, escape) : s
+
+/** An X-Forwarded-Proto/-Host value as the key holds it (a trusted proxy may pass on its client's). */
 function forwarded (v: string | string[] | undefined): string {
   const s = typeof v === 'string' ? v : v === undefined ? '' : v.join(',')
-  return s === 'https' || s === 'http' || !SPECIAL.test(s) ? s : s.replace(SPECIAL_ALL, escape)
+  return s === 'https' || s === 'http' ? s : keyPart(s)
 }
 
 /**

@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http'
 import { LRUCache } from 'lru-cache'
 import type { HeaderMap } from '../../src/index.ts'
 import { deltaSeconds, isQualified, parseCacheControl, seconds, type Directives } from './cache-control.ts'
@@ -87,12 +88,15 @@ export const currentAge = (e: Entry, now: number): number => e.initialAge + Math
 
 export const hasValidator = (headers: HeaderMap): boolean => headers.etag !== undefined || headers['last-modified'] !== undefined
 
-// Stored as [4-byte length of the JSON head][head][body]: one value per entry, the body kept as bytes.
+// Stored as [4-byte length of the JSON head][head][body]: one value per entry, the body kept as
+// bytes. The head carries the format and the body's length: a value cut short, or written by
+// another format, is not read as whole.
+const FORMAT = 1
 const decoded = new WeakMap<Buffer, Entry | VaryMarker>()
 
 export function encodeEntry (e: Entry): Buffer {
   const { body, ...head } = e
-  const json = Buffer.from(JSON.stringify(head))
+  const json = Buffer.from(JSON.stringify({ format: FORMAT, size: body.length, ...head }))
   const len = Buffer.allocUnsafe(4)
   len.writeUInt32BE(json.length)
   return Buffer.concat([len, json, body])
@@ -100,19 +104,53 @@ export function encodeEntry (e: Entry): Buffer {
 
 export const encodeMarker = (m: VaryMarker): Buffer => encodeEntry({ vary: m.vary, body: Buffer.alloc(0) } as unknown as Entry)
 
-/** Decodes a stored value; the memory store hands back the same Buffer each time, so its decoding is kept. */
-export function decode (value: Buffer): Entry | VaryMarker | undefined {
+/**
+ * Decodes a stored value; the memory store hands back the same Buffer each time, so its decoding
+ * is kept. Throws on a value the cache cannot use as it is (not ours, cut short, of another format,
+ * a head of the wrong shape): a store shared with others (Redis) may hold anything.
+ */
+export function decode (value: Buffer): Entry | VaryMarker {
   const known = decoded.get(value)
   if (known !== undefined) return known
-  try {
-    const len = value.readUInt32BE(0)
-    const head = JSON.parse(value.subarray(4, 4 + len).toString()) as Record<string, unknown>
-    const out = ('vary' in head ? { vary: head.vary } : { ...head, body: value.subarray(4 + len) }) as Entry | VaryMarker
-    decoded.set(value, out)
-    return out
-  } catch {
-    return undefined // written by another version, or not ours: a miss
+  const len = value.length < 4 ? -1 : value.readUInt32BE(0)
+  if (len < 0 || 4 + len > value.length) throw new Error('shorter than its head')
+  const out = fromHead(JSON.parse(value.subarray(4, 4 + len).toString()), value.subarray(4 + len))
+  decoded.set(value, out)
+  return out
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype
+const isSeconds = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(x => typeof x === 'string')
+
+/** An entry or marker from its head, checked field by field: what the hooks read must be what they expect. */
+function fromHead (head: unknown, body: Buffer): Entry | VaryMarker {
+  if (!isObject(head)) throw new Error('head not an object')
+  if (head.format !== FORMAT) throw new Error(`format ${String(head.format)}, not ${FORMAT}`)
+  if (head.size !== body.length) throw new Error(`body of ${body.length} bytes, ${String(head.size)} stored`)
+  if ('vary' in head) {
+    const vary = head.vary
+    if (!isStrings(vary) || vary.length === 0 || !vary.every(isToken)) throw new Error('Vary marker\'s names')
+    return { vary }
   }
+  const { status, headers, responseTime, initialAge, lifetime, swr, sie, mustRevalidate, variant, tags } = head
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) throw new Error(`status ${String(status)}`)
+  if (!isSeconds(responseTime) || !isSeconds(initialAge) || !isSeconds(lifetime) || !isSeconds(swr) || !isSeconds(sie)) throw new Error('times')
+  if (typeof mustRevalidate !== 'boolean' || typeof variant !== 'string' || !isStrings(tags)) throw new Error('flags, variant or tags')
+  if (!isObject(headers)) throw new Error('headers')
+  for (const name in headers) {
+    const v = headers[name]
+    // `__proto__` too: copying the headers (Object.assign) would take it for the object's prototype.
+    if (name === '__proto__' || !isToken(name) || !(typeof v === 'string' ? validValue(name, v) : isStrings(v) && v.every(x => validValue(name, x)))) throw new Error(`header ${JSON.stringify(name)}`)
+  }
+  return { status, headers: headers as Entry['headers'], responseTime, initialAge, lifetime, swr, sie, mustRevalidate, variant, tags, body }
+}
+
+const isToken = (name: string): boolean => passes(() => { validateHeaderName(name) })
+const validValue = (name: string, v: string): boolean => passes(() => { validateHeaderValue(name, v) })
+
+function passes (check: () => void): boolean {
+  try { check(); return true } catch { return false }
 }
 
 export const isMarker = (v: Entry | VaryMarker): v is VaryMarker => 'vary' in v
@@ -130,11 +168,12 @@ export class RecentValues {
     this.#values = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v, key) => v.raw.length + key.length })
   }
 
-  decode (key: string, raw: Buffer): Entry | VaryMarker | undefined {
+  /** Throws as decode does. */
+  decode (key: string, raw: Buffer): Entry | VaryMarker {
     const known = this.#values.get(key)
     if (known !== undefined && known.raw.equals(raw)) return known.value
     const value = decode(raw)
-    if (value !== undefined) this.#values.set(key, { raw, value })
+    this.#values.set(key, { raw, value })
     return value
   }
 }

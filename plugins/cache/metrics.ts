@@ -9,6 +9,8 @@ export interface CacheMetrics {
   readonly storedBytes: { inc (n: number): void }
   /** Invalidations by unsafe requests that a store failure stopped (retried: see RouteCache). */
   readonly invalidationFailures: { inc (): void }
+  /** Stored values the cache could not read (see decode): dropped, the request a miss. */
+  readonly corruptEntries: { inc (): void }
 }
 
 /** The requests counter: one per gateway, the same object for each of its configs (PluginMetrics keeps metrics across reloads). */
@@ -30,9 +32,15 @@ export function cacheMetrics (metrics: PluginMetrics, route: string, store: stri
     help: 'Invalidations by unsafe requests (POST, PUT...) the store failed, by route: the entries are served until a retry goes through, or until they expire.',
     labelNames: ['route']
   })
+  const corrupt = metrics.counter({
+    name: 'portcullis_cache_corrupt_entries_total',
+    help: 'Stored values the cache could not read, by route (malformed, cut short, or written in another format): each was dropped and its request went upstream as a miss.',
+    labelNames: ['route']
+  })
   return {
     requests: Object.fromEntries(RESULTS.map(r => [r, requests.labels(route, r)])) as CacheMetrics['requests'],
     storedBytes: stored.labels(store),
-    invalidationFailures: invalidationFailures.labels(route)
+    invalidationFailures: invalidationFailures.labels(route),
+    corruptEntries: corrupt.labels(route)
   }
 }

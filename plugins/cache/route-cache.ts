@@ -135,11 +135,14 @@ export class RouteCache implements PluginHandlers {
   #retry: NodeJS.Timeout | undefined
   #disposed = false
   readonly #invalidationErrors: StoreErrorLog
+  readonly #corruptEntries: StoreErrorLog
 
   constructor (settings: RouteCacheSettings) {
     this.#s = settings
     this.#invalidationErrors = new StoreErrorLog(settings.log, { store: settings.store.name },
       `cache: store "${settings.store.name}" failed an invalidation by an unsafe request; the URLs are served from the cache until a retry (every second) goes through`)
+    this.#corruptEntries = new StoreErrorLog(settings.log, { store: settings.store.name },
+      `cache: store "${settings.store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
   }
 
   /** The config is replaced or the gateway stops: invalidations still unfinished are left (their entries expire). */
@@ -287,7 +290,7 @@ export class RouteCache implements PluginHandlers {
       let found: Found
       try { found = await this.#find(state.key.primary, req) } catch { break }
       const e = found.entry
-      if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
+      if (e !== undefined && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
         // Which status the other instance's upstream answered with is not known here.
         state.lead?.({ entry: e, fwdStatus: undefined })
         this.#s.metrics.requests.collapsed.inc()
@@ -323,18 +326,27 @@ export class RouteCache implements PluginHandlers {
     return then(this.#read(primary), raw => {
       const first = raw === undefined ? undefined : this.#decode(primary, raw)
       if (first === undefined) return NOTHING
-      if (!isMarker(first)) return { entry: first, varyMiss: false }
-      const variant = primary + variantKey(first.vary, req.headers, req.clientHeaders.host)
+      if (!isMarker(first)) return selects(first, req, NO_NAMES, '') ? { entry: first, varyMiss: false } : VARY_MISS
+      const v = variantKey(first.vary, req.headers, req.clientHeaders.host)
+      const variant = primary + v
       return then(this.#read(variant), second => {
         const entry = second === undefined ? undefined : this.#decode(variant, second)
-        return entry === undefined || isMarker(entry) ? VARY_MISS : { entry, varyMiss: false }
+        return entry === undefined || isMarker(entry) || !selects(entry, req, first.vary, v) ? VARY_MISS : { entry, varyMiss: false }
       })
     })
   }
 
+  /** A value that cannot be read is a miss, and goes: the answer fetched for it (if stored) takes its place. */
   #decode (key: string, raw: Buffer): Entry | VaryMarker | undefined {
     const recent = this.#s.recent
-    return recent === undefined ? decode(raw) : recent.decode(key, raw)
+    try {
+      return recent === undefined ? decode(raw) : recent.decode(key, raw)
+    } catch (err) {
+      this.#s.metrics.corruptEntries.inc()
+      this.#corruptEntries.report(new Error(`${(err as Error).message}: ${key}`))
+      void this.#s.store.delete(key).catch(() => 0)
+      return undefined
+    }
   }
 
   #read (key: string): Maybe<Buffer | undefined> {
@@ -371,7 +383,7 @@ export class RouteCache implements PluginHandlers {
       if (staleIfErrorAllows(e, age, requestDirectives(req.clientHeaders), s.rules)) {
         state.lead?.(undefined)
         s.metrics.requests.stale.inc()
-        state.served = e
+        // Not `served`: the exchange's failure would be the upstream's error body's (cut, reset), not the entry's.
         replaceResponse(res, req, e, e.headers)
         addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: res.status, ttl: e.lifetime - age, detail: 'stale-if-error' })
         res.status = e.status
@@ -719,10 +731,36 @@ const spoilt = (e: Entry, status: number, cut: string | undefined): boolean =>
 /** A request that could not read the store counts once, as bypass; any other that went upstream as a miss. */
 const missOrBypass = (state: Lookup): 'miss' | 'bypass' => state.detail === STORE_DOWN ? 'bypass' : 'miss'
 
+const NO_NAMES: readonly string[] = []
+/** Stored entries' Vary names, worked out once per entry: every hit of an entry with Vary checks them. */
+const entryNames = new WeakMap<Entry, readonly string[]>()
+
+function namesOf (e: Entry): readonly string[] {
+  const vary = e.headers.vary
+  if (vary === undefined) return NO_NAMES
+  let names = entryNames.get(e)
+  if (names === undefined) entryNames.set(e, names = varyNames(vary))
+  return names
+}
+
 const variantFor = (e: Entry, req: GatewayRequest): string => {
-  const names = varyNames(e.headers.vary)
+  const names = namesOf(e)
   return names.length === 0 ? '' : variantKey(names, req.headers, req.clientHeaders.host)
 }
+
+function sameNames (a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * Whether an entry's own Vary selects the request (RFC 9111 4.1), not only the key it was found
+ * under: found under `v`, the request's variant for `names` (the marker's; none at the primary
+ * key), it must have been stored under `v` too, for the same names (else for its own names).
+ */
+const selects = (e: Entry, req: GatewayRequest, names: readonly string[], v: string): boolean =>
+  e.variant === v && (sameNames(namesOf(e), names) || variantFor(e, req) === v)
 
 /**
  * Whether the request carries credentials (RFC 9111 3.5): the client's Authorization, or a

@@ -1,3 +1,5 @@
+import { keyPart } from './cache-key.ts'
+
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 
 /** The header names a Vary value lists, lower-cased; ['*'] when it holds `*`. */
@@ -20,9 +22,10 @@ const CASELESS_LISTS = new Set(['accept', 'accept-charset', 'accept-encoding', '
 export function variantKey (names: readonly string[], headers: Headers, host?: string | string[]): string {
   let k = ''
   for (const name of names) {
-    const raw = name === 'host' ? host : headers[name]
-    const v = raw === undefined ? '' : (Array.isArray(raw) ? raw.join(',') : raw).trim()
-    k += `|v:${name}=${CASELESS_LISTS.has(name) ? v.replace(/\s*,\s*/g, ',').toLowerCase() : v}`
+    const raw: unknown = name === 'host' ? host : headers[name]
+    // Only strings and lists: a name such as `__proto__` or `constructor` reads what the object inherits.
+    const v = typeof raw === 'string' ? raw.trim() : Array.isArray(raw) ? raw.join(',').trim() : ''
+    k += `|v:${name}=${keyPart(CASELESS_LISTS.has(name) ? v.replace(/\s*,\s*/g, ',').toLowerCase() : v)}`
   }
   return k
 }

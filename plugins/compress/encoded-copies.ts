@@ -1,16 +1,23 @@
 import { LRUCache } from 'lru-cache'
 
 type Copies = Partial<Record<string, Buffer>>
+type Claims = Partial<Record<string, 'copying' | 'too-large'>>
 
 /**
  * Encoded copies of reply bodies that are sent again and again (a cache's stored responses, the
  * same Buffer on every hit): each is encoded once per coding sent (`identity`: a stored encoded
- * body, decoded) and then sent from memory, not encoded anew for every hit. A body is copied from its second reply on, so that bodies replied
- * once cost nothing here. Bounded in bytes, counting the body each copy keeps alive.
+ * body, decoded) and then sent from memory, not encoded anew for every hit. A body is copied from
+ * its second reply on, so that bodies replied once cost nothing here, by one reply at a time, at
+ * its client's pace. Bounded in bytes, counting the body each copy keeps alive.
  */
 export class EncodedCopies {
   readonly #copies: LRUCache<Buffer, Copies>
   readonly #seen = new WeakSet<Buffer>()
+  /**
+   * Per body, the codings a reply is copying now (one at a time: a burst of slow clients would each
+   * hold a copy) or whose copy was too large to keep (never tried again: every hit would try).
+   */
+  readonly #busy = new WeakMap<Buffer, Claims>()
   readonly maxBytes: number
   /** Reports the bytes kept (a gauge's child). */
   readonly #report: (bytes: number) => void
@@ -29,11 +36,34 @@ export class EncodedCopies {
     return this.#copies.get(body)?.[coding]
   }
 
-  /** Whether `body` was replied before (it is remembered as replied now). */
-  repeated (body: Buffer): boolean {
-    if (this.#seen.has(body)) return true
-    this.#seen.add(body)
-    return false
+  /**
+   * Claims the copy of `body` in `coding` for a reply: the bytes the copy may take to be kept (with
+   * the body and its other copies, within maxBytes); 0 when none is to be taken: the body not
+   * replied before (it is remembered as replied now), another reply copying it, or its copy found
+   * too large before. A claim ends with `copied`.
+   */
+  claim (body: Buffer, coding: string): number {
+    if (!this.#seen.has(body)) {
+      this.#seen.add(body)
+      return 0
+    }
+    const busy = this.#busy.get(body)
+    if (busy?.[coding] !== undefined) return 0
+    let used = body.length
+    const copies = this.#copies.peek(body)
+    for (const c in copies) used += (copies[c] as Buffer).length
+    if (used >= this.maxBytes) return 0
+    if (busy === undefined) this.#busy.set(body, { [coding]: 'copying' })
+    else busy[coding] = 'copying'
+    return this.maxBytes - used
+  }
+
+  /** The end of a claim: the copy made (undefined: none), and whether it outgrew its room. */
+  copied (body: Buffer, coding: string, copy: Buffer | undefined, tooLarge: boolean): void {
+    const busy = this.#busy.get(body) as Claims
+    if (tooLarge) busy[coding] = 'too-large'
+    else delete busy[coding]
+    if (copy !== undefined) this.set(body, coding, copy)
   }
 
   set (body: Buffer, coding: string, copy: Buffer): void {

@@ -112,9 +112,9 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     if (decode !== undefined) res.pipeThrough(decoder(decode, err => new UpstreamBodyInvalid(`the upstream's ${decode} body does not decode: ${err.message}`, { cause: err })))
     if (encoder !== undefined) res.pipeThrough(encoder(flushed(first(h['content-type']) as string)))
     const copies = c.copies
-    if (body !== undefined && copies !== undefined && copies.repeated(body)) {
-      res.pipeThrough(new Capture(copies.maxBytes, out => { if (out !== undefined) copies.set(body, chosen, out) }))
-    }
+    const room = body === undefined || copies === undefined ? 0 : copies.claim(body, chosen)
+    // At the client's pace: nobody waits for this copy, and a client that does not read must not hold it.
+    if (body !== undefined && copies !== undefined && room > 0) res.pipeThrough(new Capture(room, (out, tooLarge) => { copies.copied(body, chosen, out, tooLarge) }, { clientPace: true }))
   }
   h['content-encoding'] = encoder === undefined ? undefined : chosen
   bodyChanged(h)

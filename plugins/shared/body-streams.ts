@@ -3,22 +3,26 @@ import { Duplex, Transform, type TransformCallback } from 'node:stream'
 /**
  * Passes the body on to the client as it comes and keeps a copy, up to `limit` bytes; past it the
  * copy is dropped (the client still gets everything). `done` gets the whole body, or undefined as
- * soon as it is too large, or when the stream broke. While it copies it takes the body at its sender's pace,
- * not the client's: a cache's requests waiting for this one's fetch (collapsed) get the entry once
- * the upstream has sent it, however slowly this client reads. What it holds for the client then
- * is the copy's own chunks (at most `limit` bytes); past the limit the client's pace rules again.
+ * soon as it is too large (`tooLarge`), or when the stream broke. While it copies it takes the body
+ * at its sender's pace, not the client's: a cache's requests waiting for this one's fetch
+ * (collapsed) get the entry once the upstream has sent it, however slowly this client reads. What
+ * it holds for the client then is the copy's own chunks (at most `limit` bytes); past the limit
+ * the client's pace rules again. `clientPace`: the client's pace all along, for a copy nobody waits
+ * for (compress's encoded copies): a client that does not read holds no more than a stream does.
  */
 export class Capture extends Duplex {
   #chunks: Buffer[] | undefined = []
   #size = 0
   readonly #limit: number
-  #done: ((body: Buffer | undefined) => void) | undefined
-  /** A write waiting for the client to read (past the limit only). */
+  readonly #clientPace: boolean
+  #done: ((body: Buffer | undefined, tooLarge: boolean) => void) | undefined
+  /** A write waiting for the client to read. */
   #waiting: (() => void) | undefined
 
-  constructor (limit: number, done: (body: Buffer | undefined) => void) {
+  constructor (limit: number, done: (body: Buffer | undefined, tooLarge: boolean) => void, { clientPace = false } = {}) {
     super()
     this.#limit = limit
+    this.#clientPace = clientPace
     this.#done = done
   }
 
@@ -27,10 +31,10 @@ export class Capture extends Duplex {
       this.#size += chunk.length
       // Past the limit, said at once: requests waiting for this copy (a cache's collapsed ones) go
       // their own way now, not when this client has read the rest.
-      if (this.#size > this.#limit) this.#finish(undefined)
+      if (this.#size > this.#limit) this.#finish(undefined, true)
       else this.#chunks.push(chunk)
     }
-    if (this.push(chunk) || this.#chunks !== undefined) cb()
+    if (this.push(chunk) || (this.#chunks !== undefined && !this.#clientPace)) cb()
     else this.#waiting = cb
   }
 
@@ -51,11 +55,11 @@ export class Capture extends Duplex {
     cb(err)
   }
 
-  #finish (body: Buffer | undefined): void {
+  #finish (body: Buffer | undefined, tooLarge = false): void {
     const done = this.#done
     this.#done = undefined
     this.#chunks = undefined
-    done?.(body)
+    done?.(body, tooLarge)
   }
 }
 

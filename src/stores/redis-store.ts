@@ -108,6 +108,26 @@ const REPLICA_NOTICE_MS = 60_000
 const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|LOADING) /
 
 /**
+ * Errors thrown by code, the store's own included (reading what a reply holds), not by a missing
+ * server: ioredis fails unanswered calls with plain Errors (a timeout, a closed connection).
+ */
+const ownFault = (e: unknown): boolean => e instanceof TypeError || e instanceof SyntaxError || e instanceof RangeError || e instanceof ReferenceError
+
+/**
+ * Whether a key's tag record (JSON, null when absent) holds `tag`. One that cannot be read (not
+ * ours, corrupt) counts as holding it: a purge by any tag deletes the key rather than failing.
+ */
+function carries (record: string | null | undefined, tag: string): boolean {
+  if (record == null) return false
+  try {
+    const tags: unknown = JSON.parse(record)
+    return !Array.isArray(tags) || tags.includes(tag)
+  } catch {
+    return true
+  }
+}
+
+/**
  * A store on Redis (standalone, Sentinel or Cluster) through ioredis. Fails fast by design: no
  * offline queue (a command while disconnected fails at once), no resend after a reconnect, every
  * command bounded by commandTimeout. Reconnects on its own, forever, with backoff.
@@ -256,7 +276,7 @@ export class RedisStore implements OwnedStore {
     return this.#timed(async c => {
       const keys = await (c as unknown as { pcTakeTag: TakeTagCaller }).pcTakeTag(tagKey, purgeKey)
       const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
-      const n = await this.#del(c, keys.filter((_, i) => (JSON.parse(tagsOf[i] ?? '[]') as string[]).includes(tag)))
+      const n = await this.#del(c, keys.filter((_, i) => carries(tagsOf[i], tag)))
       // Only the members read: another purge of the tag may have moved more in since.
       if (keys.length > 0) await c.srem(purgeKey, ...keys)
       return n
@@ -339,7 +359,8 @@ export class RedisStore implements OwnedStore {
 
   /**
    * Runs a command, bounded by commandTimeout (ioredis), timed and counted: no async frame of its own
-   * on the hot path. Fails with a StoreError: STORE_UNAVAILABLE when no server answered, else `answered`.
+   * on the hot path. Fails with a StoreError: STORE_UNAVAILABLE when no server answered, `answered`
+   * for an error reply, STORE_ERROR for the store's own failure to read a reply.
    */
   #timed<T> (command: (c: Client) => Promise<T>, answered: StoreErrorCode = 'STORE_ERROR'): Promise<T> {
     const started = performance.now()
@@ -355,7 +376,8 @@ export class RedisStore implements OwnedStore {
       return value
     }, (err: unknown) => {
       const e = err as Error
-      const unavailable = !(e instanceof (ioredis().ReplyError as ErrorConstructor)) || UNAVAILABLE.test(e.message)
+      const reply = e instanceof (ioredis().ReplyError as ErrorConstructor)
+      const unavailable = reply ? UNAVAILABLE.test(e.message) : !ownFault(e)
       // While disconnected, the connection's error says more than "stream isn't writeable";
       // during a reconnect of the store's own, its reason does; an answer (WRONGTYPE) is no reason to be down.
       if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
@@ -364,7 +386,7 @@ export class RedisStore implements OwnedStore {
       else if (this.#failing !== 0) this.#answered()
       this.#events.failed(this)
       this.#events.command(this, (performance.now() - started) / 1000)
-      throw storeError(unavailable ? 'STORE_UNAVAILABLE' : answered, e)
+      throw storeError(unavailable ? 'STORE_UNAVAILABLE' : reply ? answered : 'STORE_ERROR', e)
     })
   }
 

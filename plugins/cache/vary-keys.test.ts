@@ -1,0 +1,60 @@
+import type { ServerResponse } from 'node:http'
+import t from 'tap'
+import { rig } from '../../test/helpers/cache-rig.ts'
+
+const send = (res: ServerResponse, headers: Record<string, string>, body: string) => {
+  res.writeHead(200, { 'content-length': Buffer.byteLength(body), ...headers }).end(body)
+}
+
+const KEY = 'alice-key-0123456789'
+const CONSUMERS = `consumers:
+  - { id: alice, credentials: { key-auth: { keys: [ "${KEY}" ] } } }
+  - { id: guest }
+plugins: { key-auth: { anonymous: guest } }`
+
+t.test('a request header value cannot pass for another Vary field: a guest never gets a consumer\'s variant', async t => {
+  // Personalized for identified consumers (and said so in Vary); the guest page varies on the language only.
+  const r = await rig(t, (req, res, n) => {
+    const who = String(req.headers['x-consumer-id'])
+    send(res, { 'cache-control': 'public, max-age=600', vary: who === 'guest' ? 'Accept-Language' : 'Accept-Language, X-Consumer-Id' }, `${who}'s page ${n}`)
+  }, '{ cacheAuthorized: true }', CONSUMERS)
+  t.match((await r.get('/home', { 'x-api-key': KEY, 'accept-language': 'en' })).cacheStatus, /stored/)
+  const guest = await r.get('/home', { 'accept-language': 'en' })
+  t.same([guest.body, guest.cacheStatus], ['guest\'s page 2', 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=600'], 'the marker now names Accept-Language only')
+  const forged = await r.get('/home', { 'accept-language': 'en|v:x-consumer-id=alice' })
+  t.notMatch(forged.body, /alice/, 'a value spelling out another field\'s part of the key finds nothing')
+  t.notMatch(forged.cacheStatus, /hit/)
+  t.equal((await r.get('/home', { 'x-api-key': KEY, 'accept-language': 'en' })).body, 'guest\'s page 2', 'alice gets the variant the marker names now (the upstream said it does not vary by consumer)')
+})
+
+t.test('the same with a header the upstream varies on, no auth', async t => {
+  const r = await rig(t, (req, res, n) => {
+    const user = req.headers['x-user']
+    send(res, { 'cache-control': 'public, max-age=600', vary: user === undefined ? 'Accept-Language' : 'Accept-Language, X-User' }, `${String(user)} ${n}`)
+  })
+  await r.get('/p', { 'x-user': 'alice', 'accept-language': 'en' })
+  await r.get('/p', { 'accept-language': 'en' })
+  for (const al of ['en|v:x-user=alice', 'en%7cv:x-user=alice']) {
+    const forged = await r.get('/p', { 'accept-language': al })
+    t.notMatch(forged.body, /alice/, al)
+  }
+  t.match((await r.get('/p', { 'accept-language': 'en' })).cacheStatus, /^Portcullis; hit/, 'the plain variant is still served')
+  // Two requests whose values, run together, read the same: two variants.
+  t.match((await r.get('/q', { 'accept-language': 'en|v:x-user=bob', 'x-user': 'carol' })).body, /^carol \d+$/)
+  const other = await r.get('/q', { 'accept-language': 'en', 'x-user': 'bob|v:x-user=carol' })
+  t.match(other.body, /^bob\|v:x-user=carol \d+$/)
+  t.equal(other.cacheStatus, 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=600')
+})
+
+t.test('Vary naming a field every object has (__proto__, constructor): a header like any other', async t => {
+  const r = await rig(t, (req, res, n) => send(res, { 'cache-control': 'max-age=600', vary: req.url === '/proto' ? '__proto__' : 'constructor' }, `${req.url as string} ${n}`))
+  for (const path of ['/proto', '/constructor']) {
+    const first = await r.get(path)
+    t.same([first.status, first.cacheStatus], [200, 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=600'], path)
+    const again = await r.get(path, { constructor: 'x' })
+    t.equal(again.status, 200)
+    if (path === '/proto') t.match(again.cacheStatus, /^Portcullis; hit/, 'no client can send __proto__: every request is the one variant')
+    else t.match(again.cacheStatus, /fwd=vary-miss/, 'another value of Constructor: another variant')
+    t.match((await r.get(path)).cacheStatus, /^Portcullis; hit/)
+  }
+})

@@ -1,0 +1,94 @@
+import t from 'tap'
+import { connect, type Socket } from 'node:net'
+import { gzipSync } from 'node:zlib'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+import { liveBufferBytes } from '../../test/helpers/memory.ts'
+import { MB, settled } from '../../test/helpers/streams.ts'
+import { Capture } from '../shared/body-streams.ts'
+import { EncodedCopies } from './encoded-copies.ts'
+
+const tick = () => new Promise(resolve => setImmediate(resolve))
+
+t.test('Capture at the client\'s pace: writes wait for the reader within the limit too; a copy past it is said too large', async t => {
+  const results: Array<[Buffer | undefined, boolean]> = []
+  const paced = new Capture(64 * 1024, (body, tooLarge) => results.push([body, tooLarge]), { clientPace: true })
+  const written: number[] = []
+  for (const size of [40 * 1024, 20 * 1024]) paced.write(Buffer.alloc(size), () => written.push(size))
+  await tick()
+  t.same(written, [], 'nobody reads: the first write waits')
+  paced.resume()
+  await tick()
+  t.same(written, [40 * 1024, 20 * 1024], 'once read')
+  paced.end(Buffer.alloc(10 * 1024))
+  await new Promise(resolve => paced.on('end', resolve))
+  t.same(results, [[undefined, true]], 'past the limit: too large')
+  const broken = new Capture(10, (body, tooLarge) => results.push([body, tooLarge]))
+  broken.destroy()
+  await new Promise(resolve => broken.on('close', resolve))
+  t.same(results[1], [undefined, false], 'a broken stream: not too large')
+})
+
+t.test('EncodedCopies: one copy of a body per coding under way; one too large is not tried again', async t => {
+  const copies = new EncodedCopies(1000, () => {})
+  const body = Buffer.alloc(100)
+  t.equal(copies.claim(body, 'identity'), 0, 'replied once: no copy')
+  t.equal(copies.claim(body, 'identity'), 900, 'room for the copy beside its body')
+  t.equal(copies.claim(body, 'identity'), 0, 'one copy at a time')
+  copies.copied(body, 'identity', undefined, false)
+  copies.set(body, 'br', Buffer.alloc(300))
+  t.equal(copies.claim(body, 'identity'), 600, 'a copy that broke leaves room for another, beside the other copies')
+  copies.copied(body, 'identity', undefined, true)
+  t.equal(copies.claim(body, 'identity'), 0, 'too large: never again')
+  t.equal(copies.claim(body, 'gzip'), 600, 'other codings still may')
+  copies.copied(body, 'gzip', Buffer.alloc(50), false)
+  t.equal(copies.get(body, 'gzip')?.length, 50)
+  t.equal(copies.claim(Buffer.alloc(100), 'identity'), 0, 'another body (the same bytes) is another story')
+})
+
+t.test('clients of a stored gzip body that take no coding and never read hold little memory: the decoded copy follows their pace', async t => {
+  // 12 MiB of JSON decoded, stored gzipped (far less): its identity copy can never fit keepEncoded (8 MiB).
+  const json = Buffer.from(JSON.stringify(Array.from({ length: 200_000 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] }))).padEnd(12 * MB, ' '))
+  const gz = gzipSync(json)
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'cache-control': 'max-age=600', 'content-length': gz.length }).end(gz)
+  })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /doc }
+    upstream: u
+    plugins: { cache: { maxObjectSize: 4MiB }, compress: {} }
+`)
+  t.teardown(() => gw.close())
+  const get = async (accept: string) => {
+    const res = await request(`${gw.url}/doc`, { headers: { 'accept-encoding': accept } })
+    return { status: String(res.headers['cache-status']), length: (await res.body.arrayBuffer()).byteLength }
+  }
+  t.match(await get('gzip'), { status: /stored/, length: gz.length })
+  t.match(await get('identity'), { status: /hit/, length: json.length }, 'the first hit decoded: copies are made from the second on')
+
+  // The readers' last buffers gone first (undici lets go of a body's chunks a turn after it ends).
+  await settled(() => process.memoryUsage().arrayBuffers)
+  const base = liveBufferBytes()
+  const sockets: Socket[] = []
+  t.teardown(() => { for (const s of sockets) s.destroy() })
+  for (let i = 0; i < 16; i++) {
+    const s = connect(Number(new URL(gw.url).port), '127.0.0.1')
+    s.on('error', () => {})
+    // Never read: what the gateway sends stays in the socket buffers, then in its own.
+    s.pause()
+    s.write('GET /doc HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n')
+    sockets.push(s)
+  }
+  await settled(() => process.memoryUsage().arrayBuffers)
+  const held = liveBufferBytes() - base
+  // One copy under way (what the socket buffers took), little for each other client; about 4 MB each when copying ignored their pace.
+  t.ok(held < 16 * MB, `16 clients that do not read hold ${(held / MB).toFixed(1)} MB`)
+
+  for (let i = 0; i < 3; i++) t.match(await get('identity'), { status: /hit/, length: json.length }, 'a client that reads gets the whole decoded body')
+})
