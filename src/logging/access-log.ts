@@ -43,6 +43,24 @@ export function protocolOf (req: { httpVersionMajor: number, httpVersionMinor: n
 const q = JSON.stringify
 
 /**
+ * The access log's `consumer`: the id of the consumer a plugin set, as text. A JS plugin may set
+ * anything: an id read from a database as a BigInt or a number is shown as its digits; one that is
+ * not text (a Symbol, an object), or whose getter throws, is left out, never written as it is
+ * (JSON.stringify throws on a BigInt, and writes no JSON for a Symbol).
+ */
+export function consumerIdOf (consumer: { readonly id: unknown } | undefined): string | undefined {
+  if (consumer === undefined) return undefined
+  let id
+  try {
+    id = consumer.id
+  } catch {
+    return undefined
+  }
+  if (typeof id === 'string') return id
+  return typeof id === 'bigint' || typeof id === 'number' ? String(id) : undefined
+}
+
+/**
  * One route's access log: a JSON line per request, what pino would write with createLogger's
  * formats (level, epoch time, the logger's bindings, the fields, msg), to the same destination so
  * that lines interleave with the rest of the log. Written by hand because it runs on every

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { loggedThrown } from './thrown.ts'
+import { logThrown } from './thrown.ts'
 
 /** What `within` gives for work that has not settled in time. */
 export const LATE = Symbol('late')
@@ -24,7 +24,7 @@ export async function disposeWithin (items: ReadonlyArray<{ readonly plugin: str
     try {
       if (await within(dispose(), ms) === LATE) log.warn({ plugin, timeoutMs: ms }, 'plugin dispose did not finish within server.pluginTimeout; left behind')
     } catch (err) {
-      log.warn({ err: loggedThrown(err), plugin }, 'plugin dispose failed')
+      logThrown(log, 'warn', 'plugin dispose failed', err, { plugin })
     }
   }))
 }

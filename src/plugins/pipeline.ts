@@ -5,7 +5,7 @@ import { followConsumer } from './identity.ts'
 import { byRunOrder, type PluginUse } from './effective.ts'
 import { disposeWithin, LATE, within } from './deadline.ts'
 import { PluginSetupError } from './setup-error.ts'
-import { describeThrown, loggedThrown, PluginHookFailure } from './thrown.ts'
+import { describeThrown, loggedThrown, logThrown, PluginHookFailure } from './thrown.ts'
 
 type Maybe<T> = T | Promise<T>
 
@@ -130,7 +130,10 @@ function requestHook (run: RequestHook['run'], before: string | undefined): Requ
   }
 }
 
-/** One call for the plugins' observers of a hook; one that throws is logged and the others still run. */
+/**
+ * One call for the plugins' observers of a hook; one that throws (whatever the value) is logged and
+ * the others still run. Never throws: onFinished runs in the response's close listener.
+ */
 function chain (observers: Array<{ plugin: string, run: Observer }>, hook: string, log: Logger): Observer | undefined {
   if (observers.length === 0) return undefined
   return (a, b, c) => {
@@ -138,7 +141,7 @@ function chain (observers: Array<{ plugin: string, run: Observer }>, hook: strin
       try {
         o.run(a, b, c)
       } catch (err) {
-        log.error({ err: loggedThrown(err), plugin: o.plugin, requestId: a.id }, `plugin ${hook} hook failed`)
+        logThrown(log, 'error', `plugin ${hook} hook failed`, err, { plugin: o.plugin, requestId: a.id })
       }
     }
   }
@@ -160,7 +163,8 @@ async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupCo
   try {
     handlers = await within(work, ms)
   } catch (err) {
-    throw new PluginSetupError(def.name, ctx.routeName, describeThrown(err), { cause: err })
+    // The cause as logged (a reload's failure line): the thrown value itself may break pino's serializer.
+    throw new PluginSetupError(def.name, ctx.routeName, describeThrown(err), { cause: loggedThrown(err) })
   }
   if (handlers === LATE) {
     work.then(h => h.dispose?.()).catch(() => {})

@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
 import type { CompiledRoute } from '../runtime/compile-route.ts'
 import type { RequestHook, ResponseHook } from '../plugins/pipeline.ts'
-import { PluginHookFailure } from '../plugins/thrown.ts'
+import { describeThrown, logThrown, PluginHookFailure } from '../plugins/thrown.ts'
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
@@ -876,13 +876,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * A throw of the gateway's own (a bug) while handling the request, in start() or in a later
-   * continuation of it: logged, and answered 500 (or the response cut) unless already ended.
+   * continuation of it: answered 500 (or the response cut) unless already ended, then logged,
+   * whatever the value (a plugin's, when logging its failure failed).
    */
   gatewayFailed (err: unknown): void {
-    this.#owner.log.error({ err, route: this.route.name, requestId: this.id }, 'request failed in the gateway')
-    if (this.#done) return
-    this.abortUpstream(err instanceof Error ? err : new Error(String(err)))
-    this.fail(GatewayError.INTERNAL)
+    try {
+      if (this.#done) return
+      this.abortUpstream(new Error(describeThrown(err)))
+      this.fail(GatewayError.INTERNAL)
+    } finally {
+      logThrown(this.#owner.log, 'error', 'request failed in the gateway', err, { route: this.route.name, requestId: this.id })
+    }
   }
 
   /** Answers with a gateway error, no plugins run: for a plugin that failed, or a request out of time. */
@@ -1088,7 +1092,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       body = reply.body === undefined || contentless ? undefined
         : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body) as string | undefined
     } catch (err) {
-      this.#owner.pluginFailed(this, new TypeError(`${this.#pluginAt(position)} replied with a body JSON cannot serialize: ${(err as Error).message}`)); return
+      this.#owner.pluginFailed(this, new TypeError(`${this.#pluginAt(position)} replied with a body JSON cannot serialize: ${describeThrown(err)}`)); return
     }
     // Lower-cased like every HeaderMap, so later plugins and the defaults below see one name per header.
     const headers: HeaderMap = {}
@@ -1124,12 +1128,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
   }
 
-  /** The plugin at a pipeline position, for an error message (a reply at NO_HOOK is the gateway's, or a body stream's). */
   /** What a hook threw or rejected with, tagged with its plugin for the log (made only on failure). */
   #hookFailure (position: number, err: unknown): PluginHookFailure {
-    return err instanceof PluginHookFailure ? err : new PluginHookFailure(this.compiled.pipeline.steps[position]?.name ?? 'unknown', err)
+    return PluginHookFailure.is(err) ? err : new PluginHookFailure(this.compiled.pipeline.steps[position]?.name ?? 'unknown', err)
   }
 
+  /** The plugin at a pipeline position, for an error message (a reply at NO_HOOK is the gateway's, or a body stream's). */
   #pluginAt (position: number): string {
     const step = this.compiled.pipeline.steps[position]
     return step === undefined ? 'a plugin' : `plugin ${step.name}`

@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import type { LoadedConfig } from '../config/load.ts'
 import { destroyAfterLinger, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
-import { describeThrown, loggedThrown, PluginHookFailure } from '../plugins/thrown.ts'
+import { describeThrown, loggedThrown, logThrown, PluginHookFailure } from '../plugins/thrown.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
 import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
@@ -35,9 +35,10 @@ import { configsOf, effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { http2Limits, isHttp2 } from '../server/http2.ts'
-import { protocolOf } from '../logging/access-log.ts'
+import { consumerIdOf, protocolOf } from '../logging/access-log.ts'
 import { loggedPath, redactHeaders } from '../logging/logger.ts'
 import { toMs } from '../config/duration.ts'
+import { hideUserinfo } from '../config/url-userinfo.ts'
 
 const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   UND_ERR_HEADERS_TIMEOUT: 'upstream_response',
@@ -383,9 +384,12 @@ export class Runtime implements ExchangeOwner {
    */
   #failed (req: IncomingMessage, res: ServerResponse, err: unknown): void {
     const id = requestId(req.headers['x-request-id'])
-    this.log.error({ err, requestId: id }, 'request failed in the gateway')
-    if (res.headersSent) res.destroy()
-    else this.#reject(req, res, GatewayError.INTERNAL, id, req.url as string, true)
+    try {
+      if (res.headersSent) res.destroy()
+      else this.#reject(req, res, GatewayError.INTERNAL, id, req.url as string, true)
+    } finally {
+      logThrown(this.log, 'error', 'request failed in the gateway', err, { requestId: id })
+    }
   }
 
   #route (req: IncomingMessage, res: ServerResponse, upgrade: { socket: Duplex, head: Buffer } | undefined): void {
@@ -486,7 +490,7 @@ export class Runtime implements ExchangeOwner {
     // Refused by the route it matched: counted under it (unless metrics.requests, the gateway's or the route's, is false).
     if (route !== undefined) route.metrics?.refused(method, error.status)
     else if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
-    if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedPath(withoutQuery(path)), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+    if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedPath(hideUserinfo(withoutQuery(path))), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {
@@ -497,7 +501,6 @@ export class Runtime implements ExchangeOwner {
       : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' ? 503 : 408
     const elapsed = performance.now() - ex.startedAt
     ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes, ex.trace.traceId)
-    ex.compiled.pipeline.onFinished?.(ex, status, cut)
     if (this.#accessLog) {
       ex.compiled.accessLog.write({
         target: ex.target?.url,
@@ -511,7 +514,7 @@ export class Runtime implements ExchangeOwner {
         bytes: ex.bytes,
         requestId: ex.id,
         clientIp: ex.clientIp,
-        consumer: ex.consumer?.id,
+        consumer: consumerIdOf(ex.consumer),
         traceId: ex.trace.traceId,
         reqHeaders: this.#logHeaders ? redactHeaders(ex.clientHeaders, ex.compiled.pipeline.redactedHeaders) : undefined,
         resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
@@ -521,6 +524,8 @@ export class Runtime implements ExchangeOwner {
     if (ex.upgrade) this.#tunnels.delete(ex)
     if (--this.#inFlight === 0) this.#drained?.()
     else if (this.#recheck !== undefined) void this.#stopWhenDone()
+    // Last: a plugin's code never stands between a request and its access line or its count in flight.
+    ex.compiled.pipeline.onFinished?.(ex, status, cut)
   }
 
   /** Counts a timeout of `kind` (see Metrics.timeouts). */
@@ -540,11 +545,17 @@ export class Runtime implements ExchangeOwner {
 
   /** `failure`: what a hook threw, tagged with its plugin (PluginHookFailure); or a failure the exchange found (a reply it cannot send, a stream's error). */
   pluginFailed (ex: Exchange, failure: unknown): void {
-    const hook = failure instanceof PluginHookFailure ? failure : undefined
+    const hook = PluginHookFailure.is(failure) ? failure : undefined
     const err = hook === undefined ? failure : hook.thrown
-    this.log.error({ err: loggedThrown(err), route: ex.route.name, plugin: hook?.plugin, requestId: ex.id }, 'plugin failed')
-    ex.abortUpstream(err instanceof Error ? err : new Error(describeThrown(err)))
-    ex.fail(GatewayError.PLUGIN_FAILED)
+    // Answered first, then logged whatever the plugin threw: called from undici's callbacks and event
+    // listeners, a throw here would leave the client unanswered or end the process. The try is
+    // aborted with an Error of the gateway's: onError and the onUpstreamTryEnd observers read it.
+    try {
+      ex.abortUpstream(new Error(describeThrown(err)))
+      ex.fail(GatewayError.PLUGIN_FAILED)
+    } finally {
+      logThrown(this.log, 'error', 'plugin failed', err, { route: ex.route.name, plugin: hook?.plugin, requestId: ex.id })
+    }
   }
 
   pluginTimedOut (ex: Exchange, failure: PluginHookFailure): void {

@@ -11,6 +11,7 @@ import { toMs } from '../config/duration.ts'
 import type { GatewayConfig } from '../config/schema.ts'
 import { answerOnSocket, errorBody, GatewayError, parserError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { requestId } from '../proxy/request-id.ts'
+import { logThrown } from '../plugins/thrown.ts'
 import { clientTimeouts } from './client-timeouts.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
@@ -192,8 +193,8 @@ export class GatewayServer {
     try {
       this.#runtime.handleUpgrade(req, socket, head)
     } catch (err) {
-      this.#runtime.log.error({ err, requestId: requestId(req.headers['x-request-id']) }, 'upgrade failed in the gateway')
       socket.destroy()
+      logThrown(this.#runtime.log, 'error', 'upgrade failed in the gateway', err, { requestId: requestId(req.headers['x-request-id']) })
     }
   }
 
