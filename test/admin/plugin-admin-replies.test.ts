@@ -22,6 +22,7 @@ export default definePlugin({
       ctx.admin.route('POST', '/status', req => ({ status: (req.body as { status: unknown }).status as number, body: { some: 'body' } }))
       ctx.admin.route('GET', '/text', () => ({ body: 'hello' }))
       ctx.admin.route('GET', '/bigint', () => ({ body: { n: 10n } }))
+      ctx.admin.route('GET', '/frozen', () => { throw Object.freeze(Object.defineProperty(new Error('x'), 'message', { get () { throw new Error('no message') } })) })
       ctx.admin.route('GET', '/circular', () => {
         const body: Record<string, unknown> = {}
         body.self = body
@@ -87,7 +88,7 @@ routes:
     t.equal(res.headers['content-length'], undefined, `${status}: no Content-Length`)
   }
 
-  for (const path of ['/bigint', '/circular']) {
+  for (const path of ['/bigint', '/circular', '/frozen']) {
     const res = await call('GET', path)
     t.equal(res.status, 500, path)
     t.same(JSON.parse(res.body), { error: 'internal_error', message: 'the admin endpoint failed; see the gateway log' })
@@ -107,5 +108,7 @@ routes:
   const headless = await call('HEAD', '/status')
   t.equal(headless.status, 405, 'no HEAD where there is no GET')
   t.equal(headless.headers.allow, 'POST')
-  t.ok(await until(() => gw.logs.filter(l => l.msg === 'admin endpoint failed').length >= 10), 'every failure logged')
+  t.ok(await until(() => gw.logs.filter(l => l.msg === 'admin endpoint failed').length >= 11), 'every failure logged')
+  t.ok(gw.logs.some(l => l.msg === 'admin endpoint failed' && String((l.err as { message?: string } | undefined)?.message).includes('/plugins/odd-admin/frozen failed: [object Error]')),
+    'a thrown value pino cannot serialize (frozen, its message a throwing getter) is logged too')
 })
