@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs'
 import { setImmediate as turn } from 'node:timers/promises'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -30,6 +30,8 @@ export interface LoadedConfig {
   readonly config: GatewayConfig
   /** sha256 of the file's text. */
   readonly hash: string
+  /** The file's text, as read (before interpolation): what a worker process is sent. */
+  readonly text: string
   /** When its load began: a file it names changed from then on may have been read before the change (reload/referenced-files.ts). */
   readonly loadedAt: Date
   /** Every plugin a route may use: built-ins and those named in loadPlugins. */
@@ -67,12 +69,23 @@ export function configHash (text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
-/** The file's text; a ConfigError if it cannot be read. */
+/**
+ * The file's text; a ConfigError if it cannot be read, or is not a regular file (symlinks followed).
+ * A named pipe (`sops exec-file`, a shell's `<(...)`) would block a reload in open() for ever, with
+ * a thread of the pool, and can be read once at most: refused before it is opened.
+ */
 export async function readConfigText (file: string): Promise<string> {
+  const cannot = (message: string) => new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${message}` }])
   try {
+    const stats = await stat(file)
+    if (!stats.isFile()) {
+      const kind = stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isDirectory() ? 'a directory' : 'a device or socket'
+      throw cannot(`it is ${kind}, not a regular file: the gateway reads it again on every reload (write the config to a file; sops exec-file: --no-fifo)`)
+    }
     return await readFile(file, 'utf8')
   } catch (err) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${(err as Error).message}` }])
+    if (err instanceof ConfigError) throw err
+    throw cannot((err as Error).message)
   }
 }
 
@@ -178,7 +191,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
-  return { file, config, plugins, hash: configHash(text), loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins }
+  return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins }
 }
 
 /** Paths of null values, except a plugin's (`cors:` alone means "with defaults"), on a route or at the top level. */

@@ -41,7 +41,12 @@ export interface ReloaderOptions {
   /** The config now in service. */
   readonly active: () => LoadedConfig
   /** Puts a validated config in service (build, then swap); throws if that fails, leaving the old one serving. */
-  readonly apply: (next: LoadedConfig, text: string) => Promise<void>
+  readonly apply: (next: LoadedConfig) => Promise<unknown>
+  /**
+   * Whether some processes may serve another config than active() (workers: see WorkerPool.diverged):
+   * the file's text, though the active config's, is then applied all the same. Default never.
+   */
+  readonly diverged?: () => boolean
 }
 
 /**
@@ -139,7 +144,7 @@ export class Reloader {
       // A file or certificate event for files as the active config read them: one save or renewal
       // makes several (the directory watch, then the poll), and a file put back after a failed
       // reload makes one too. A touch of the config file after an edit to a file it names reloads.
-      if (hash === active.hash && ((trigger === 'file' && !this.#referencedChanged(active)) || (trigger === 'certificate' && active.serverTls?.changedOnDisk() === false))) {
+      if (hash === active.hash && this.#o.diverged?.() !== true && ((trigger === 'file' && !this.#referencedChanged(active)) || (trigger === 'certificate' && active.serverTls?.changedOnDisk() === false))) {
         this.#lastBad = undefined
         return done('unchanged', { hash })
       }
@@ -148,7 +153,7 @@ export class Reloader {
       const next = await parseConfig(text, file, this.#o.env)
       const frozen = frozenSettingIssues(active, next, text, file)
       if (frozen.length > 0) throw new ConfigError(frozen)
-      await this.#o.apply(next, text)
+      await this.#o.apply(next)
       this.#referenced = new ReferencedFiles(next, startedAt)
       this.#lastBad = undefined
       log.info({ trigger, hash, routes: next.config.routes.length, durationMs: Math.round(performance.now() - started) }, 'config reloaded')

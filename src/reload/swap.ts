@@ -9,12 +9,20 @@ export type BuildOptions = NonNullable<Parameters<typeof Runtime.build>[2]>
  * Builds the complete runtime for `next` off to the side (routes, pipelines, pools, health checks)
  * and only then puts it in service. Throws, with the old runtime still serving, if the build
  * fails. The old runtime retires in the background once its in-flight requests are done.
+ * `current` is asked once the build is done: false (a later config overtook it meanwhile, see
+ * runWorker), the build is released instead. Resolves whether it was put in service.
  */
-export async function buildAndSwap (gateway: GatewayServer, next: LoadedConfig, log: Logger, options: BuildOptions): Promise<void> {
+export async function buildAndSwap (gateway: GatewayServer, next: LoadedConfig, log: Logger, options: BuildOptions, current: () => boolean = () => true): Promise<boolean> {
   const runtime = await Runtime.build(next, log, { ...options, previous: gateway.runtime })
+  if (!current()) {
+    log.info({ hash: next.hash }, 'config overtaken while it was built (a later one was sent): released unused')
+    runtime.dispose().catch((err: unknown) => { log.error({ err }, 'a config overtaken while it was built could not be released') })
+    return false
+  }
   log.level = next.config.logging?.level ?? 'info'
   options.metrics?.configActive(next.hash)
   runtime.catchUp(gateway.runtime)
   // Settles once the replaced config is released: a failure there is logged, not left unhandled (which ends the process).
   gateway.swap(runtime).catch((err: unknown) => { log.error({ err }, 'the config a reload replaced could not be released') })
+  return true
 }

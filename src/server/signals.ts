@@ -77,15 +77,23 @@ let held: Held | undefined
 const HELD_HUP = 'signal received during startup: the config is reloaded once the gateway has started'
 const HELD_STOP = 'signal received during startup: the gateway stops once started (another one ends it at once)'
 
+/** In a cluster worker: whether its signal handlers are in place, and what removes those of its start (see holdWorkerSignals). */
+let workerHeld = false
+let workerStarting: (() => void) | undefined
+
 /**
  * Holds the signals that arrive while the gateway starts (a large config, a slow plugin setup): by
  * default SIGHUP would end the process (exit 129) and SIGTERM or SIGINT without a word or a
  * clean exit. serveUntilStopped applies them once started: a SIGHUP reloads (as `systemctl reload`
  * right after `start` expects), a SIGTERM or SIGINT stops. A second stop signal is not held: a
- * start that never ends can still be ended. Not in a cluster worker, whose primary tells it what to do.
+ * start that never ends can still be ended. A cluster worker's are its own: see holdWorkerSignals.
  */
 export function holdStartupSignals (): void {
-  if (held !== undefined || cluster.isWorker) return
+  if (cluster.isWorker) {
+    holdWorkerSignals()
+    return
+  }
+  if (held !== undefined) return
   const hup = () => {
     if (!state.hup) state.log?.info({ signal: 'SIGHUP' }, HELD_HUP)
     state.hup = true
@@ -111,6 +119,34 @@ export function holdStartupSignals (): void {
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
   held = state
+}
+
+/** Whether a SIGTERM or SIGINT arrived while the gateway started. */
+export const stopHeld = (): boolean => held?.stop !== undefined
+
+/**
+ * Signals to the process group (a terminal's Ctrl-C, `systemctl stop` to the whole cgroup, a HUP)
+ * reach the workers too. Reloads are the primary's: a HUP never ends a worker (its default). A stop
+ * signal before its first config serves ends it at once, exit 0, without a word: it has nothing to
+ * drain, and the primary, signalled too, stops (see startPrimary). Once it serves, see workerServes.
+ */
+function holdWorkerSignals (): void {
+  if (workerHeld) return
+  workerHeld = true
+  process.on('SIGHUP', () => {})
+  const quit = () => process.exit(0)
+  process.on('SIGTERM', quit)
+  process.on('SIGINT', quit)
+  workerStarting = () => {
+    process.off('SIGTERM', quit)
+    process.off('SIGINT', quit)
+  }
+}
+
+/** In a worker whose first config serves, with its own SIGTERM and SIGINT handlers (a drain) in place: drops those of its start. */
+export function workerServes (): void {
+  workerStarting?.()
+  workerStarting = undefined
 }
 
 /** Logs the signals held so far, and those still to come, to `log` (the config's logger, once there is one). */

@@ -38,8 +38,11 @@ export interface Portcullis {
   readonly metrics: Metrics
   /** Reloads the config file (also what SIGHUP, file changes and POST /config/reload do). */
   readonly reloader: Reloader
-  /** Builds `next` (already validated) and puts it in service, with the process's metrics and stores, as a reload does. */
-  apply (next: LoadedConfig): Promise<void>
+  /**
+   * Builds `next` (already validated) and puts it in service, with the process's metrics and stores, as a reload does;
+   * unless `current`, asked once it is built, says no (see buildAndSwap). Resolves whether it was put in service.
+   */
+  apply (next: LoadedConfig, current?: () => boolean): Promise<boolean>
   /** Requests (WebSockets included) in flight, on the config in service and on those it replaced that still drain. */
   readonly inFlight: number
   /** What GET /stores shows: the process's stores and their state. */
@@ -108,7 +111,11 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   // Requests still in flight on a replaced config hold its connections: they count in the upstream gauges.
   metrics.watchRetired(() => gateway.retiring.map(r => r.upstreams))
   let certificates: CertificateWatcher | undefined
-  const apply = async (next: LoadedConfig) => { await buildAndSwap(gateway, next, log, build); certificates?.sync(next) }
+  const apply = async (next: LoadedConfig, current?: () => boolean) => {
+    const swapped = await buildAndSwap(gateway, next, log, build, current)
+    if (swapped) certificates?.sync(next)
+    return swapped
+  }
   const reloader = new Reloader({
     file: loaded.file,
     log,

@@ -53,20 +53,19 @@ function errorOf (body: unknown, status: number): { error?: unknown, message?: u
  * be sent at all throws (the admin API's 500): no worker is missing, it ran nowhere.
  */
 export async function clusterPluginAdmin (pool: WorkerPool, call: PluginAdminCall): Promise<PluginAdminAnswer> {
-  // Read as the call is sent: the pool asks the workers serving now.
-  const asked = pool.serving
-  const pids = pool.pids
-  if (asked === 0) return { status: 503, body: { error: NoWorkerServing.code, message: new NoWorkerServing().message, workers: [], missing: pids } }
+  // Read as the call is sent: the pool asks the workers serving now (not those still starting).
+  const asked = pool.servingPids
+  if (asked.length === 0) return { status: 503, body: { error: NoWorkerServing.code, message: new NoWorkerServing().message, workers: [], missing: pool.pids } }
   const replies = await pool.pluginAdmin(call)
   const ran = replies.flatMap(r => 'allowed' in r.answer ? [] : [{ pid: r.pid, status: r.answer.status ?? 200, body: r.answer.body ?? {} }])
   const notFound = replies.find(r => 'allowed' in r.answer)?.answer
   if (ran.length === 0 && notFound !== undefined) return notFound
-  if (replies.length >= asked) {
+  if (replies.length >= asked.length) {
     if (ran.length === 0) return { allowed: [] }
     const status = Math.max(...ran.map(r => r.status))
     return { status, body: { ...errorOf(ran.find(r => r.status === status)?.body, status), workers: ran } }
   }
-  const missing = pids.filter(pid => !replies.some(r => r.pid === pid))
+  const missing = asked.filter(pid => !replies.some(r => r.pid === pid))
   return {
     status: Math.max(504, ...ran.map(r => r.status)),
     body: { error: 'workers_missing', message: `worker(s) ${missing.join(', ')} did not answer in time: the call may not have run there yet`, workers: ran, missing }

@@ -25,8 +25,11 @@ export interface ConfigPayload {
 export interface HealthPayload { readonly hash: string, readonly upstream: string, readonly url: string, readonly healthy: boolean }
 
 export type ToWorker =
-  /** `ports`: bind these where the config says 0, as the workers before did (see WorkerPool's #portsFor); read by a worker's first config only. */
-  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[], ports?: BoundPorts }
+  /**
+   * `ports`: bind these where the config says 0, as the workers before did (see WorkerPool's #portsFor); read by a worker's first config only.
+   * `again`: build it even if it is the config in service (the files it names may have changed).
+   */
+  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[], ports?: BoundPorts, again?: boolean }
   | { type: 'portcullis:health', health: HealthPayload }
   | { type: 'portcullis:metrics', id: number }
   | { type: 'portcullis:upstreams', id: number }
@@ -39,8 +42,9 @@ export type ToWorker =
 export type FromWorker =
   /** Sent once the worker listens for messages: it waits for its config. */
   | { type: 'portcullis:hello' }
-  // `listen`: the worker could not bind; `setup`: a plugin's setup failed: for the primary to report as its own error.
-  | { type: 'portcullis:applied', id: number, url?: string, ports?: BoundPorts, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string } }
+  // `hash`: the config in service once this one was dealt with (none: not started). `listen`: the worker could not bind;
+  // `setup`: a plugin's setup failed: for the primary to report as its own error. `superseded`: a config sent later replaced it, unused.
+  | { type: 'portcullis:applied', id: number, hash?: string, url?: string, ports?: BoundPorts, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string }, superseded?: true }
   | { type: 'portcullis:metrics', id: number, pid: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   /** The worker's upstreams, under config `hash` (none before its first config). */
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
+import type { LoadedConfig } from '../config/load.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { reloadOnChange } from '../reload/config-watcher.ts'
 import { reloadOnCertificateChange, type CertificateWatcher } from '../reload/certificate-watcher.ts'
@@ -7,12 +7,13 @@ import { Reloader } from '../reload/reloader.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import type { AdminState } from '../server/admin-server.ts'
 import { listenAdmin, shutdownMs } from '../server/start.ts'
+import { stopHeld } from '../server/signals.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { clusterMetricsText } from './cluster-metrics.ts'
 import { clusterUpstreams } from './cluster-upstreams.ts'
 import { clusterPluginAdmin, clusterStores } from './cluster-plugins.ts'
 import type { ConfigPayload, HealthPayload } from './messages.ts'
-import { WorkerPool } from './worker-pool.ts'
+import { WorkerExited, WorkerPool } from './worker-pool.ts'
 
 export interface Primary {
   readonly url: string
@@ -21,7 +22,7 @@ export interface Primary {
   close (): Promise<void>
 }
 
-const payload = (loaded: LoadedConfig, text: string): ConfigPayload => ({ text, file: loaded.file, hash: loaded.hash })
+const payload = (loaded: LoadedConfig): ConfigPayload => ({ text: loaded.text, file: loaded.file, hash: loaded.hash })
 
 const HEALTH_RESEND_MS = 1_000
 
@@ -37,10 +38,7 @@ const VIEW = { dryRun: true, discovery: true } as const
  * the admin API's config, routes and upstreams, and as the upstreams its health checks run against; their
  * verdicts go to every worker at once, so all stop (and resume) sending to a target together.
  */
-export async function startPrimary (initial: LoadedConfig, log: Logger, options: { count: number, watch: boolean }): Promise<Primary> {
-  // Workers get the text itself; if the file changed since it was loaded, validate what is read now.
-  const text = await readConfigText(initial.file)
-  const loaded = configHash(text) === initial.hash ? initial : await parseConfig(text, initial.file)
+export async function startPrimary (loaded: LoadedConfig, log: Logger, options: { count: number, watch: boolean }): Promise<Primary> {
   const metrics = new Metrics()
   let view = await Runtime.build(loaded, log, VIEW)
   let stopping = false
@@ -48,7 +46,7 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
   const unhealthy = (hash: string): HealthPayload[] => hash !== view.loaded.hash
     ? []
     : [...view.upstreams.values()].flatMap(u => u.targets.filter(t => !t.healthy).map(t => ({ hash, upstream: u.name, url: t.url, healthy: false })))
-  const pool = new WorkerPool(payload(loaded, text), { count: options.count, log, unhealthy })
+  const pool = new WorkerPool(payload(loaded), { count: options.count, log, unhealthy, stopAsked: stopHeld })
   const checkHealth = (runtime: Runtime) => startHealthChecks(runtime.upstreams.values(), (upstream, url, healthy, reason) => {
     upstream.setTargetHealth(url, healthy, reason)
     pool.broadcast({ type: 'portcullis:health', health: { hash: runtime.loaded.hash, upstream: upstream.name, url, healthy } })
@@ -69,15 +67,22 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
     log,
     metrics,
     active: () => view.loaded,
-    apply: async (next, nextText) => {
+    diverged: () => pool.diverged,
+    apply: async next => {
       const nextView = await Runtime.build(next, log, { ...VIEW, previous: view })
       const previous = pool.config
       try {
         // Also to workers on the same text: a reload of an unchanged file is for the certificate files.
-        await pool.apply(payload(next, nextText), { again: true })
+        await pool.apply(payload(next), { again: true })
       } catch (err) {
         // Some workers may have switched: put them back, so that all serve the same config (unless they are stopping).
-        if (!stopping) await pool.apply(previous).catch((e: Error) => log.error({ err: e.message }, 'could not put the previous config back on every worker'))
+        // Those the put-back fails on (still building, or unable to build it) are brought back to it in the background.
+        if (!stopping) {
+          await pool.apply(previous).catch((e: Error) => {
+            log.error({ err: e.message }, 'could not put the previous config back on every worker')
+            pool.resync()
+          })
+        }
         await nextView.dispose()
         throw err
       }
@@ -134,6 +139,12 @@ export async function startPrimary (initial: LoadedConfig, log: Logger, options:
   } catch (err) {
     clearInterval(resend)
     await Promise.allSettled([pool.stop(0), stopChecks(), view.dispose()])
+    // A terminal's Ctrl-C or systemctl stop reached the workers too, which ended before serving: a stop, as once started.
+    if (err instanceof WorkerExited && stopHeld()) {
+      log.info('stopped: a signal was received during startup')
+      log.flush()
+      process.exit(0)
+    }
     throw err
   }
 }

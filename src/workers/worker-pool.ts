@@ -16,6 +16,13 @@ interface Slot {
   crashes: number
   /** The config the worker serves; undefined until it has applied its first. */
   hash: string | undefined
+  /**
+   * Whether it did not answer a config in time: it may still put that one in service when its build
+   * ends (unless sent another meanwhile, see runWorker). Cleared by its next answer, which says what it serves.
+   */
+  unsure: boolean
+  /** Whether #resync is bringing it back to the current config. */
+  resyncing: boolean
   restart: NodeJS.Timeout | undefined
   /** When the worker last sent anything (a heartbeat's answer, most often); undefined until its hello. */
   answeredAt: number | undefined
@@ -32,10 +39,15 @@ export interface WorkerPoolOptions {
   readonly log: Logger
   /** The targets the primary knows to be unhealthy under config `hash`, for a worker that (re)starts. */
   readonly unhealthy: (hash: string) => HealthPayload[]
+  /** Whether the gateway was asked to stop while it starts (see holdStartupSignals): a worker exiting then is not restarted. */
+  readonly stopAsked?: () => boolean
 }
 
-/** Building a runtime may wait on plugin setup and DNS: generous. */
-const APPLY_TIMEOUT_MS = 120_000
+/**
+ * Building a runtime may wait on plugin setup and DNS: generous (plugin setups run one after the
+ * other: a build can take several server.pluginTimeout). PORTCULLIS_WORKER_APPLY_TIMEOUT_MS shortens it in tests.
+ */
+const APPLY_TIMEOUT_MS = Number(process.env.PORTCULLIS_WORKER_APPLY_TIMEOUT_MS ?? 120_000)
 /**
  * For the admin API's questions: a stuck worker is left out of the answer rather than hang it.
  * PORTCULLIS_WORKER_QUERY_TIMEOUT_MS shortens it in tests.
@@ -67,6 +79,14 @@ class NotSent extends Error {
   }
 }
 
+/** No answer in time: the worker may still be at it. */
+class NoAnswer extends Error {}
+
+/** A worker gone before it answered, or before it served its first config. */
+export class WorkerExited extends Error {}
+
+const samePorts = (a: BoundPorts, b: BoundPorts): boolean => a.listen === b.listen && a.h2c === b.h2c && a.redirect === b.redirect
+
 /**
  * The worker processes (node:cluster; they share the listening port). Keeps `count` of them
  * running, restarting a crashed one with exponential backoff, and keeps every one on the current
@@ -84,13 +104,15 @@ export class WorkerPool {
   #beatAt = performance.now()
   /** The ports the first worker to serve bound. */
   #bound: BoundPorts | undefined
-  /** Whether workers are told to bind #bound (see #portsFor). */
-  #pinned = false
+  /** apply() calls under way: #resync leaves the workers to them meanwhile. */
+  #applying = 0
+  /** Whether start() succeeded: a worker restarted after is waited for however long its first build takes. */
+  #started = false
 
   constructor (config: ConfigPayload, options: WorkerPoolOptions) {
     this.#o = options
     this.#config = config
-    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, restart: undefined, answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false }))
+    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, unsure: false, resyncing: false, restart: undefined, answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false }))
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS).unref()
   }
 
@@ -111,9 +133,17 @@ export class WorkerPool {
 
   get pids (): number[] { return this.#slots.flatMap(s => s.worker?.process.pid ?? []) }
 
+  /**
+   * Whether a serving worker may serve another config than `config`: one that did not answer in time,
+   * or could not put back the config in service (see resync). Applying `config` again then is not
+   * for nothing (see Reloader's `diverged`).
+   */
+  get diverged (): boolean { return this.#slots.some(s => this.#outOfSync(s)) }
+
   /** Forks every worker; resolves with the gateway's URL once all serve, rejects if one cannot start. */
   async start (): Promise<string> {
     const urls = await Promise.all(this.#slots.map(s => this.#fork(s)))
+    this.#started = true
     return urls[0] as string
   }
 
@@ -126,11 +156,52 @@ export class WorkerPool {
   async apply (config: ConfigPayload, options: { again?: boolean } = {}): Promise<void> {
     if (this.#stopping) throw new Error(STOPPING)
     this.#config = config
-    // Workers still starting pick the new config up themselves (see #sync).
-    const live = this.#slots.filter(s => s.worker !== undefined && s.hash !== undefined && (options.again === true || s.hash !== config.hash))
-    const results = await Promise.allSettled(live.map(s => this.#sync(s, s.worker as Worker)))
-    const failed = results.flatMap((r, i) => r.status === 'rejected' ? [`worker ${live[i]?.worker?.process.pid}: ${(r.reason as Error).message}`] : [])
-    if (failed.length > 0) throw new Error(failed.join('; '))
+    // Workers still starting pick the new config up themselves (see #sync). One unsure is sent it even on the same text: it may be about to serve another.
+    const live = this.#slots.flatMap(s => s.worker !== undefined && s.hash !== undefined && (options.again === true || s.unsure || s.hash !== config.hash) ? [{ slot: s, worker: s.worker }] : [])
+    this.#applying++
+    try {
+      const results = await Promise.allSettled(live.map(({ slot, worker }) => this.#sync(slot, worker, { again: options.again })))
+      // The pid as it was asked: a worker that exited meanwhile has left its slot.
+      const failed = results.flatMap((r, i) => r.status === 'rejected' ? [`worker ${live[i]?.worker.process.pid}: ${(r.reason as Error).message}`] : [])
+      if (failed.length > 0) throw new Error(failed.join('; '))
+    } finally {
+      this.#applying--
+    }
+  }
+
+  /**
+   * Brings every serving worker that may serve another config than the current one (see diverged:
+   * after a failed put-back) back to it, in the background: one still building is asked again until
+   * it answers (the same config asked again waits for that build, see runWorker); one that answers
+   * it cannot build it is restarted, to start on it. An apply() meanwhile takes over.
+   */
+  resync (): void {
+    for (const s of this.#slots) if (this.#outOfSync(s)) void this.#resync(s)
+  }
+
+  #outOfSync (slot: Slot): boolean {
+    return slot.worker !== undefined && slot.hash !== undefined && (slot.unsure || slot.hash !== this.#config.hash)
+  }
+
+  async #resync (slot: Slot): Promise<void> {
+    const worker = slot.worker
+    if (worker === undefined || slot.resyncing) return
+    slot.resyncing = true
+    try {
+      while (slot.worker === worker && !this.#stopping && this.#applying === 0 && this.#outOfSync(slot)) {
+        try {
+          await this.#sync(slot, worker)
+        } catch (err) {
+          if (err instanceof NoAnswer || slot.worker !== worker || this.#stopping || this.#applying > 0) continue
+          slot.killedFor = `could not put the config in service back: ${(err as Error).message}`
+          this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, err: (err as Error).message }, 'worker serves another config than the gateway\'s and cannot build it: restarting it')
+          worker.send({ type: 'portcullis:shutdown' } satisfies ToWorker, () => {})
+          return
+        }
+      }
+    } finally {
+      slot.resyncing = false
+    }
   }
 
   /** Sends to every serving worker, without waiting (a worker that just died misses it and restarts fresh). */
@@ -202,11 +273,11 @@ export class WorkerPool {
   /** Starts the worker of `slot` and resolves with its URL once it serves the current config. */
   #fork (slot: Slot): Promise<string> {
     const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.index), [WORKER_ENV.count]: String(this.#slots.length) })
-    Object.assign(slot, { worker, hash: undefined, startedAt: performance.now(), answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false })
+    Object.assign(slot, { worker, hash: undefined, unsure: false, startedAt: performance.now(), answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false })
     const pid = worker.process.pid
     this.#o.log.info({ worker: slot.index, workerPid: pid }, 'worker started')
     const hello = new Promise<void>((resolve, reject) => {
-      worker.once('exit', (code: number | null) => reject(new Error(`worker ${pid} exited (code ${code}) before serving`)))
+      worker.once('exit', (code: number | null, signal: string | null) => reject(new WorkerExited(`worker ${pid} exited (${signal ?? `code ${code}`}) before serving`)))
       worker.on('message', (m: unknown) => {
         if (!isOurs<FromWorker>(m)) return
         if (slot.worker === worker) slot.answeredAt = performance.now()
@@ -215,28 +286,54 @@ export class WorkerPool {
       })
     })
     worker.on('exit', (code: number | null, signal: string | null) => this.#exited(slot, worker, code, signal))
+    // A restart's first build may outlast the apply timeout (plugin setups run one after another): it is
+    // waited for (the same config asked again waits for that build, see runWorker), not left serving unknown.
+    const serve = (ports: BoundPorts | undefined): Promise<string> => this.#sync(slot, worker, { ports }).catch((err: unknown) => {
+      if (!(err instanceof NoAnswer) || !this.#started || slot.worker !== worker || this.#stopping) throw err
+      this.#o.log.warn({ worker: slot.index, workerPid: pid, waitedMs: APPLY_TIMEOUT_MS }, 'restarted worker still building its config; waiting for it')
+      return serve(ports)
+    })
     return hello.then(() => {
       if (this.#stopping) throw new Error(`worker ${pid} was stopped before serving`)
-      return this.#sync(slot, worker)
+      return serve(this.#portsFor(slot))
     }).then(url => {
       this.#o.log.info({ worker: slot.index, workerPid: pid, url }, 'worker serving')
       return url
     })
   }
 
-  /** Has `worker` apply the current config, again if it changed meanwhile; resolves with the worker's URL. */
-  async #sync (slot: Slot, worker: Worker): Promise<string> {
-    const ports = slot.hash === undefined ? this.#portsFor(slot) : undefined
+  /**
+   * Has `worker` apply the current config, again if it changed meanwhile; resolves with the worker's URL.
+   * Each answer says what it serves (see Slot.unsure). `ports`: for its first config, see #portsFor.
+   */
+  async #sync (slot: Slot, worker: Worker, { again = false, ports }: { again?: boolean, ports?: BoundPorts } = {}): Promise<string> {
+    const first = slot.hash === undefined
     for (;;) {
       const config = this.#config
-      const reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash), ports }), APPLY_TIMEOUT_MS)
-      if (reply.type === 'portcullis:applied' && reply.listen !== undefined) {
+      let reply: Reply
+      try {
+        reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash), ports, again }), APPLY_TIMEOUT_MS)
+      } catch (err) {
+        if (err instanceof NoAnswer && slot.worker === worker) slot.unsure = true
+        throw err
+      }
+      if (reply.type !== 'portcullis:applied') throw new Error('unexpected reply')
+      if (first && reply.error === undefined && this.#bound !== undefined && reply.ports !== undefined && !samePorts(reply.ports, this.#bound)) {
+        // It asked for port 0 while a sibling held it, but that one exited before it bound: node:cluster opened another port.
+        slot.killedFor = `bound port ${reply.ports.listen}, not the gateway's ${this.#bound.listen}`
+        worker.process.kill('SIGKILL')
+        throw new Error(`worker ${worker.process.pid} ${slot.killedFor}`)
+      }
+      if (slot.worker === worker) {
+        slot.unsure = false
+        slot.hash = reply.hash
+      }
+      if (reply.listen !== undefined) {
         const { key, host, port, reason } = reply.listen
         throw new ListenError(key, host, port, reason, { cause: reply.error })
       }
-      if (reply.type === 'portcullis:applied' && reply.setup !== undefined) throw new PluginSetupError(reply.setup.plugin, reply.setup.route, reply.error as string)
-      if (reply.type !== 'portcullis:applied' || reply.error !== undefined) throw new Error(reply.type === 'portcullis:applied' ? reply.error : 'unexpected reply')
-      slot.hash = config.hash
+      if (reply.setup !== undefined) throw new PluginSetupError(reply.setup.plugin, reply.setup.route, reply.error as string)
+      if (reply.error !== undefined) throw new Error(reply.error)
       this.#bound ??= reply.ports
       if (this.#config.hash === config.hash) return reply.url as string
     }
@@ -246,19 +343,19 @@ export class WorkerPool {
    * The ports the worker of `slot`, about to get its first config, is to bind where the config says 0;
    * undefined: 0 itself. node:cluster shares one listening socket among the workers that asked for the
    * same address and port, port 0 included, until the last of them exits: a worker asking for 0 then
-   * gets a new port, and one asking for the port bound while they live cannot bind it. So once no worker
-   * asked for 0 is left, workers are told the ports bound first, from then on.
+   * gets a new port, and one asking for the port bound while they live cannot bind it. So a worker is
+   * told 0 only while one that asked for 0 serves (holds it); else, once a port was bound, that port.
+   * One that serves now may still exit before this one binds: #sync restarts a worker on another port.
    */
   #portsFor (slot: Slot): BoundPorts | undefined {
-    if (this.#bound !== undefined && !this.#slots.some(s => s !== slot && s.worker !== undefined && s.onZero)) this.#pinned = true
-    slot.onZero = !this.#pinned
-    return this.#pinned ? this.#bound : undefined
+    slot.onZero = this.#bound === undefined || this.#slots.some(s => s !== slot && s.onZero && s.hash !== undefined && s.worker?.isConnected() === true)
+    return slot.onZero ? undefined : this.#bound
   }
 
   #ask (worker: Worker, message: (id: number) => ToWorker, timeoutMs: number): Promise<Reply> {
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.#settle(id, new Error(`worker ${worker.process.pid} did not answer within ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(() => this.#settle(id, new NoAnswer(`worker ${worker.process.pid} did not answer within ${timeoutMs} ms`)), timeoutMs)
       this.#pending.set(id, {
         worker,
         settle: r => { clearTimeout(timer); if (r instanceof Error) reject(r); else resolve(r) }
@@ -310,11 +407,12 @@ export class WorkerPool {
   }
 
   #exited (slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
-    for (const [id, p] of this.#pending) if (p.worker === worker) this.#settle(id, new Error(`worker ${worker.process.pid} exited`))
+    for (const [id, p] of this.#pending) if (p.worker === worker) this.#settle(id, new WorkerExited(`worker ${worker.process.pid} exited`))
     if (slot.worker !== worker) return
     slot.worker = undefined
     slot.hash = undefined
-    if (this.#stopping) return
+    // Stopped while the gateway starts (a terminal's Ctrl-C, systemctl stop: every process got it): no restart.
+    if (this.#stopping || this.#o.stopAsked?.() === true) return
     const upMs = Math.round(performance.now() - slot.startedAt)
     // 100 ms after a crash, doubling for each further crash that comes before the worker was stable.
     if (upMs >= STABLE_AFTER_MS) slot.crashes = 0

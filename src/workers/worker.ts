@@ -5,7 +5,7 @@ import { createLogger } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
-import { endOnNextStopSignal } from '../server/signals.ts'
+import { endOnNextStopSignal, holdStartupSignals, workerServes } from '../server/signals.ts'
 import { runPluginAdmin, startPortcullis, type BoundPorts, type Portcullis } from '../server/start.ts'
 import { sendableReply, type SendableReply } from '../server/admin/plugins.ts'
 import { isOurs, type FromWorker, type HealthPayload, type PluginAdminAnswer, type ToWorker } from './messages.ts'
@@ -35,6 +35,9 @@ function onPorts (loaded: LoadedConfig, ports: BoundPorts): LoadedConfig {
   }
 }
 
+/** What became of a config the primary sent: the reply, but for its type and id. */
+type Outcome = Omit<Extract<FromWorker, { type: 'portcullis:applied' }>, 'type' | 'id'>
+
 /**
  * A worker process: serves the gateway listener (shared with its siblings through node:cluster)
  * with whatever config the primary sends, which the primary has validated. Health checks run in
@@ -42,10 +45,36 @@ function onPorts (loaded: LoadedConfig, ports: BoundPorts): LoadedConfig {
  * worker ends its process itself, with its exit code.
  */
 export function runWorker (): Promise<never> {
+  // Already done first thing by the CLI (see main.ts); here for a worker started otherwise.
+  holdStartupSignals()
   const metrics = new Metrics()
   let running: Portcullis | undefined
   let log: Logger | undefined
   let stopping: Promise<number> | undefined
+  /**
+   * Configs are dealt with one at a time, in the order sent, each numbered: one overtaken by a later
+   * one while it waited or built is dropped (its build released), so a slow build never replaces
+   * what a later config put in service (the primary may have stopped waiting for it, and sent another).
+   */
+  let sent = 0
+  let queue: Promise<unknown> = Promise.resolve()
+  /** The config sent last, until dealt with: the same one sent again (the primary asking once more) gets its outcome. */
+  let last: { hash: string, outcome: Promise<Outcome> } | undefined
+
+  const inService = (): Outcome => running === undefined ? {} : { hash: running.gateway.runtime.loaded.hash, url: running.url, ports: running.ports }
+  const superseded = (): Outcome => ({ ...inService(), error: 'superseded by a config sent later', superseded: true })
+
+  const stop = (code: number) => {
+    if (stopping !== undefined) return
+    // From now on a stop signal ends it at once: the primary's second one, passed on, or a terminal's second Ctrl-C.
+    endOnNextStopSignal(() => log, () => running?.inFlight)
+    stopping = (async () => {
+      await running?.close()
+      return code
+    })().catch(err => { log?.error({ err }, 'unclean worker shutdown'); return 1 })
+    // Not process.disconnect(): node:cluster would exit 0 at once on it, whatever the code.
+    void stopping.then(c => { log?.flush(); process.exit(c) })
+  }
 
   const setHealth = (h: HealthPayload) => {
     const runtime = running?.gateway.runtime
@@ -53,52 +82,57 @@ export function runWorker (): Promise<never> {
     if (runtime?.loaded.hash === h.hash) runtime.upstreams.get(h.upstream)?.setTargetHealth(h.url, h.healthy)
   }
 
-  const apply = async (message: Extract<ToWorker, { type: 'portcullis:config' }>): Promise<Portcullis> => {
+  const apply = async (message: Extract<ToWorker, { type: 'portcullis:config' }>, number: number): Promise<Outcome> => {
+    const current = () => number === sent
+    if (running !== undefined && !current()) return superseded()
     const loaded = await parseConfig(message.config.text, message.config.file)
-    if (running === undefined) {
+    if (running !== undefined) {
+      // The process's stores carry over, as in a single process: counters, cache contents, Redis connections.
+      if (!await running.apply(loaded, current)) return superseded()
+    } else {
       // Its lines say which worker wrote them, as the primary's about it do (the pid changes with each restart).
       log = createLogger({ level: loaded.config.logging?.level, pretty: loaded.config.logging?.pretty }).child({ worker: workerPlace()?.index })
       running = await startPortcullis(message.ports === undefined ? loaded : onPorts(loaded, message.ports), log, metrics, { admin: false, healthChecks: false })
-    } else {
-      // The process's stores carry over, as in a single process: counters, cache contents, Redis connections.
-      await running.apply(loaded)
+      // From now on SIGTERM and SIGINT drain it; until now they ended it at once: nothing to drain.
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
+      workerServes()
     }
     for (const h of message.unhealthy) setHealth(h)
-    return running
+    return inService()
+  }
+
+  const outcomeOf = (message: Extract<ToWorker, { type: 'portcullis:config' }>): Promise<Outcome> => {
+    const again = message.again === true
+    if (!again && last?.hash === message.config.hash) return last.outcome
+    const number = ++sent
+    // In service already (a config put back): nothing to build; a build under way for another is dropped when it ends.
+    const quick = !again && running?.gateway.runtime.loaded.hash === message.config.hash
+    const outcome = quick
+      ? Promise.resolve().then(() => { for (const h of message.unhealthy) setHealth(h); return inService() })
+      : queue.then(() => apply(message, number)).catch((err: Error): Outcome => {
+        // A listen or plugin setup error is the primary's to report, in one line.
+        const listen = err instanceof ListenError ? { key: err.key, host: err.host, port: err.port, reason: err.reason } : undefined
+        const setup = err instanceof PluginSetupError ? { plugin: err.plugin, route: err.route } : undefined
+        if (listen === undefined && setup === undefined) log?.error({ err }, 'could not apply the config from the primary')
+        return { ...inService(), error: err.message, listen, setup }
+      })
+    if (!quick) queue = outcome
+    last = { hash: message.config.hash, outcome }
+    void outcome.then(() => { if (last?.outcome === outcome) last = undefined })
+    return outcome
   }
 
   return new Promise(() => {
-    const stop = (code: number) => {
-      if (stopping !== undefined) return
-      // From now on a stop signal ends it at once: the primary's second one, passed on, or a terminal's second Ctrl-C.
-      endOnNextStopSignal(() => log, () => running?.inFlight)
-      stopping = (async () => {
-        await running?.close()
-        return code
-      })().catch(err => { log?.error({ err }, 'unclean worker shutdown'); return 1 })
-      // Not process.disconnect(): node:cluster would exit 0 at once on it, whatever the code.
-      void stopping.then(c => { log?.flush(); process.exit(c) })
-    }
     process.on('message', (m: unknown) => {
       if (!isOurs<ToWorker>(m)) return
       switch (m.type) {
-        case 'portcullis:config': {
-          const first = running === undefined
-          apply(m).then(({ url, ports }) => {
-            // From now on SIGTERM and SIGINT drain it; until now they ended it at once (their default): nothing to drain.
-            if (first) for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
-            send({ type: 'portcullis:applied', id: m.id, url, ports })
-          }, (err: Error) => {
-            // A listen or plugin setup error is the primary's to report, in one line.
-            const listen = err instanceof ListenError ? { key: err.key, host: err.host, port: err.port, reason: err.reason } : undefined
-            const setup = err instanceof PluginSetupError ? { plugin: err.plugin, route: err.route } : undefined
-            if (listen === undefined && setup === undefined) log?.error({ err }, 'could not apply the config from the primary')
-            send({ type: 'portcullis:applied', id: m.id, error: err.message, listen, setup })
+        case 'portcullis:config':
+          void outcomeOf(m).then(outcome => {
+            send({ type: 'portcullis:applied', id: m.id, ...outcome })
             // A worker that cannot start is of no use: exit, and the primary restarts it with backoff.
-            if (first) stop(1)
+            if (running === undefined) stop(1)
           })
           break
-        }
         case 'portcullis:health': setHealth(m.health); break
         case 'portcullis:metrics':
           void metrics.registry.getMetricsAsJSON().then(list => send({ type: 'portcullis:metrics', id: m.id, pid: process.pid, metrics: list }))
@@ -127,9 +161,6 @@ export function runWorker (): Promise<never> {
         case 'portcullis:shutdown': stop(0); break
       }
     })
-    // Signals to the process group (a terminal's SIGINT, a HUP) reach workers too. Reloads are the
-    // primary's job, so a HUP must not end a worker (its default); the primary going away does.
-    process.on('SIGHUP', () => {})
     // The primary gone (killed): node:cluster would exit 0 at once, cutting the requests in flight.
     // They finish first, within server.shutdownTimeout (no new ones come: the port went with the primary).
     const self = cluster.worker
