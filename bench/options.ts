@@ -23,14 +23,15 @@ export interface BenchOptions {
   cases: ReadonlySet<string> | undefined
 }
 
-// Each numeric option: flag, environment variable, full-run and --quick defaults, allowed values.
+// Each numeric option: flag, environment variable, full-run and --quick defaults, least value.
+// All are integers: seconds too, as wrk takes whole seconds only.
 const NUMBERS = {
-  warmup: { env: 'BENCH_WARMUP', full: 8, quick: 3, min: 0, integer: false },
-  slice: { env: 'BENCH_SLICE', full: 3, quick: 2, min: 0.5, integer: false },
-  rounds: { env: 'BENCH_ROUNDS', full: 10, quick: 3, min: 1, integer: true },
-  'direct-every': { env: 'BENCH_DIRECT_EVERY', full: 2, quick: 1, min: 1, integer: true },
-  connections: { env: 'BENCH_CONNECTIONS', full: 50, quick: 50, min: 1, integer: true },
-  size: { env: 'BENCH_SIZE', full: 1024, quick: 1024, min: 0, integer: true }
+  warmup: { env: 'BENCH_WARMUP', full: 8, quick: 3, min: 0 },
+  slice: { env: 'BENCH_SLICE', full: 3, quick: 2, min: 1 },
+  rounds: { env: 'BENCH_ROUNDS', full: 10, quick: 3, min: 1 },
+  'direct-every': { env: 'BENCH_DIRECT_EVERY', full: 2, quick: 1, min: 1 },
+  connections: { env: 'BENCH_CONNECTIONS', full: 50, quick: 50, min: 1 },
+  size: { env: 'BENCH_SIZE', full: 1024, quick: 1024, min: 0 }
 } as const
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--warmup S] [--slice S] [--rounds N] [--direct-every N]
@@ -66,8 +67,8 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv): BenchOpti
     const raw = (values as Record<string, string | undefined>)[key] ?? env[spec.env]
     if (raw === undefined) return quick ? spec.quick : spec.full
     const n = Number(raw)
-    if (raw.trim() === '' || !Number.isFinite(n) || n < spec.min || (spec.integer && !Number.isInteger(n))) {
-      throw new Error(`--${key} (${spec.env}) must be ${spec.integer ? 'an integer' : 'a number'} >= ${spec.min}, got "${raw}"`)
+    if (raw.trim() === '' || !Number.isInteger(n) || n < spec.min) {
+      throw new Error(`--${key} (${spec.env}) must be an integer >= ${spec.min}${key === 'warmup' || key === 'slice' ? ' (whole seconds, as wrk takes)' : ''}, got "${raw}"`)
     }
     return n
   }

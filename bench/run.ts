@@ -25,9 +25,9 @@ interface Targets { child: Partial<Record<TargetName, Child>>, path: Partial<Rec
 const ROUTES: Partial<Record<TargetName, string>> = { cached: '/cached', 'ratelimit-memory': '/limited', 'ratelimit-redis': '/limited-redis' }
 
 /** How each proxy case is started, given the upstream's environment and the log file. */
-type Starter = (env: Record<string, string>, redis: RedisProcess, logFd: number) => Promise<Child>
+type Starter = (env: Record<string, string>, redis: RedisProcess | undefined, logFd: number) => Promise<Child>
 const portcullis = (config: string): Starter =>
-  (env, redis, logFd) => startChild('portcullis', { env: { ...env, BENCH_CONFIG: config, BENCH_REDIS_URL: redis.url }, stdout: logFd })
+  (env, redis, logFd) => startChild('portcullis', { env: { ...env, BENCH_CONFIG: config, ...(redis === undefined ? {} : { BENCH_REDIS_URL: redis.url }) }, stdout: logFd })
 const STARTERS: Partial<Record<TargetName, Starter>> = {
   'http-proxy': env => startChild('http-proxy', { env }),
   portcullis: portcullis('one-process'),
@@ -37,8 +37,8 @@ const STARTERS: Partial<Record<TargetName, Starter>> = {
   'node-http': env => startChild('node-http', { env })
 }
 
-/** Starts the upstream, then the proxies in front of it (case (h)'s Redis is `redis`). */
-async function startTargets (o: BenchOptions, redis: RedisProcess): Promise<Targets> {
+/** Starts the upstream, then the proxies in front of it (case (h)'s Redis is `redis`, started when (h) is measured). */
+async function startTargets (o: BenchOptions, redis: RedisProcess | undefined): Promise<Targets> {
   const upstream = await startChild('upstream', { env: { BENCH_SIZE: String(o.size) } })
   const upstreamPorts = upstream.info.ports as number[]
   const logFd = openSync(o.log, 'w')
@@ -91,6 +91,16 @@ function describe (s: Slice): string {
 
 const generation = { n: 0 }
 
+/** Case (h)'s Redis, while it runs. */
+let redis: RedisProcess | undefined
+
+/** Stops the targets, then Redis (the targets would log it gone). */
+async function stopAll (): Promise<void> {
+  await stopChildren()
+  await redis?.stop()
+  redis = undefined
+}
+
 /** One slice of load on a target, with the CPU time the target spent on it. */
 async function measure (target: TargetName, t: Targets, o: BenchOptions, seconds: number): Promise<Slice> {
   const child = t.child[target] as Child
@@ -133,25 +143,31 @@ async function bench (o: BenchOptions): Promise<void> {
   const loadBefore = loadavg()[0] ?? NaN
   // This process runs autocannon (when wrk is missing) and the reload loop: never on the proxies' core.
   pin(process.pid, 'rest')
-  const redis = await RedisProcess.start()
-  pin(redis.pid, 'rest')
-  const targets = await startTargets(o, redis).catch(async err => { await redis.stop(); throw err })
-  const cases = (Object.keys(TARGETS) as TargetName[]).filter(t => selected(o, t))
-  for (const name of cases) await checkTarget(name, (targets.child[name] as Child).url + (targets.path[name] ?? '') + PATH, o.size)
-  for (const name of cases) {
-    console.log(`warming up ${TARGETS[name]} for ${o.warmup} s`)
-    if (o.warmup > 0) console.log(`  ${describe(await measure(name, targets, o, o.warmup))}`)
-  }
-  if (o.profile !== undefined) for (const name of PROFILED) targets.child[name]?.process.send('profile')
-  const order = schedule(o)
   const slices: Slice[] = []
-  for (const [i, target] of order.entries()) {
-    const s = await measure(target, targets, o, o.slice)
-    slices.push(s)
-    console.log(`slice ${i + 1}/${order.length}: ${describe(s)}`)
+  try {
+    // Only (h) needs Redis: a run without it needs no redis-server.
+    if (selected(o, 'ratelimit-redis')) {
+      redis = await RedisProcess.start()
+      pin(redis.pid, 'rest')
+    }
+    const targets = await startTargets(o, redis)
+    const cases = (Object.keys(TARGETS) as TargetName[]).filter(t => selected(o, t))
+    for (const name of cases) await checkTarget(name, (targets.child[name] as Child).url + (targets.path[name] ?? '') + PATH, o.size)
+    for (const name of cases) {
+      console.log(`warming up ${TARGETS[name]} for ${o.warmup} s`)
+      if (o.warmup > 0) console.log(`  ${describe(await measure(name, targets, o, o.warmup))}`)
+    }
+    if (o.profile !== undefined) for (const name of PROFILED) targets.child[name]?.process.send('profile')
+    const order = schedule(o)
+    for (const [i, target] of order.entries()) {
+      const s = await measure(target, targets, o, o.slice)
+      slices.push(s)
+      console.log(`slice ${i + 1}/${order.length}: ${describe(s)}`)
+    }
+  } finally {
+    // Whatever failed: a child left running (Redis above all) would keep this process from exiting.
+    await stopAll()
   }
-  await stopChildren()
-  await redis.stop()
   const report = summarize(o, slices, loadBefore)
   console.log('\n' + formatReport(report))
   console.log(`\nLoad generator: ${LOAD_GENERATOR}. Portcullis access log: on, written to ${o.log}. ${PINNING_NOTE}`)
@@ -173,13 +189,11 @@ try {
 if (options === 'help') {
   console.log(USAGE)
 } else {
-  process.once('SIGINT', () => { void stopChildren().finally(() => process.exit(130)) })
+  process.once('SIGINT', () => { void stopAll().finally(() => process.exit(130)) })
   try {
     await bench(options)
   } catch (err) {
     console.error(`bench failed: ${(err as Error).stack ?? String(err)}`)
     process.exitCode = 1
-  } finally {
-    await stopChildren()
   }
 }

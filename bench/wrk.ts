@@ -11,10 +11,16 @@ function ms (text: string | undefined): number {
   return m === null ? NaN : Number(m[1]) * (UNIT_MS[m[2] as string] as number)
 }
 
+/** A failed wrk run, with what wrk said: its errors go to stdout (its usage) or stderr (a refused connection). */
+function failed (err: Error & { cmd?: string, code?: number | string, stdout?: string, stderr?: string }): never {
+  const said = [err.stderr, err.stdout].map(s => s?.trim() ?? '').filter(s => s !== '').join('\n')
+  throw new Error(`wrk failed (${err.cmd ?? 'wrk'}, exit ${String(err.code)})${said === '' ? '' : `:\n${said}`}`, { cause: err })
+}
+
 /** One slice with wrk (one thread): far cheaper per request than autocannon, so it takes less CPU from the targets. */
 export async function wrkSlice (url: string, seconds: number, connections: number, headers: Record<string, string> = {}): Promise<SliceResult> {
   const h = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
-  const { stdout } = await run(...pinned('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url], 'rest'))
+  const { stdout } = await run(...pinned('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...h, url], 'rest')).catch(failed)
   const requests = Number(/(\d+) requests in ([\d.]+)(\w+)/.exec(stdout)?.[1] ?? NaN)
   const took = /\d+ requests in ([\d.]+\w+)/.exec(stdout)?.[1]
   const read = /requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB) read/.exec(stdout)

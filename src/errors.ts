@@ -1,18 +1,24 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 
+/**
+ * The Allow of the 405 for TRACE (RFC 9110 15.5.6: a 405 must have one), which only a route without
+ * match.methods refuses: every other method goes through; these are the common ones (docs/edge.md).
+ */
+const ALLOWED_BUT_TRACE = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
+
 /** Responses the gateway itself produces, each with a stable code clients can rely on. */
 export const GatewayError = {
   BAD_REQUEST: { status: 400, code: 'bad_request', message: 'the request is malformed' },
   HEADERS_TOO_LARGE: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
   HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request headers took too long to arrive' },
   BAD_HOST: { status: 400, code: 'bad_host', message: 'the Host header (or the target\'s authority) is missing, repeated or not a host name with an optional port' },
-  BAD_PATH: { status: 400, code: 'bad_path', message: 'the request path contains an encoded slash or backslash, NUL, a semicolon, a malformed escape, or escapes that do not decode as UTF-8' },
+  BAD_PATH: { status: 400, code: 'bad_path', message: 'the request target is neither a path nor an http(s) URL (ftp://, *), or its path contains an encoded slash or backslash, NUL, a semicolon, a malformed escape, or escapes that do not decode as UTF-8' },
   BAD_BODY: { status: 400, code: 'bad_body', message: 'the request body could not be read as sent (say, a bad Content-Encoding)' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
   UPGRADE_REFUSED: { status: 400, code: 'upgrade_refused', message: 'this route does not accept an upgrade to this protocol (h2c never)' },
-  METHOD_NOT_ALLOWED: { status: 405, code: 'method_not_allowed', message: 'this route does not accept this method (TRACE only where the route\'s methods name it)' },
+  METHOD_NOT_ALLOWED: { status: 405, code: 'method_not_allowed', message: 'this route does not accept this method (TRACE only where the route\'s methods name it)', allow: ALLOWED_BUT_TRACE },
   EXPECTATION_FAILED: { status: 417, code: 'expectation_failed', message: 'the request\'s Expect names an expectation other than 100-continue' },
   CONNECT_REFUSED: { status: 501, code: 'not_implemented', message: 'the gateway does not open CONNECT tunnels' },
   TRANSFER_CODING: { status: 501, code: 'unsupported_transfer_coding', message: 'the request uses a transfer coding the gateway does not implement (only chunked)' },
@@ -87,6 +93,7 @@ export function sendError (res: ServerResponse, error: GatewayErrorKind, request
     'x-request-id': requestId
   }
   if (close) headers.connection = 'close'
+  if ('allow' in error) headers.allow = error.allow
   res.writeHead(error.status, headers)
   res.end(body)
   return headers['content-length'] as number

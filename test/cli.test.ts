@@ -130,7 +130,7 @@ t.test('a word a command does not take is a usage error (exit 2), not ignored in
   t.equal(wordy.stderr.split('\n')[0], 'unexpected argument "everything"', 'no -c hint for a word that is no file')
   const noConfig = await runCliHere('schema', '-c', good)
   t.equal(noConfig.code, 2)
-  t.match(noConfig.stderr, /^Unknown option '-c'/, 'schema reads no config: -c is no option of it')
+  t.match(noConfig.stderr, /^unknown option "-c"\n/, 'schema reads no config: -c is no option of it')
 })
 
 t.test('routes: the table in precedence order', async t => {

@@ -29,9 +29,9 @@ routes:
  * is measured against the plain route in one process (one heap, one JIT state), because two
  * processes running the same config differ by up to 6% in CPU per request. The plain route is
  * `/*`; the cache hit `/cached/*`; the rate limits, high enough never to reject, `/limited/*` (in
- * this process's memory) and `/limited-redis/*` (on `redisUrl`).
+ * this process's memory) and `/limited-redis/*` (on `redisUrl`; left out without one, when (h) is not measured).
  */
-export function oneProcessConfig (ports: readonly number[], redisUrl: string): string {
+export function oneProcessConfig (ports: readonly number[], redisUrl: string | undefined): string {
   const route = (name: string, plugins: string) => `  - name: ${name}
     match: { path: /${name}/* }
     upstream: origin
@@ -42,16 +42,17 @@ ${plugins}`
         limits: [ { name: bench, requests: 1000000000, window: 1s } ]
 `
   // The origin sends no freshness, so defaultTtl makes its answer storable: every measured request is a hit.
-  return `${plainConfig(ports, 1)}${route('cached', '      cache: { defaultTtl: 1h }\n')}${route('limited', limit('memory'))}${route('limited-redis', limit('shared'))}stores:
+  const onRedis = redisUrl === undefined ? '' : `${route('limited-redis', limit('shared'))}stores:
   shared: { type: redis, url: "${redisUrl}" }
 `
+  return `${plainConfig(ports, 1)}${route('cached', '      cache: { defaultTtl: 1h }\n')}${route('limited', limit('memory'))}${onRedis}`
 }
 
 /**
  * Case (i): (c)'s process with request metrics off (`metrics.requests: false`), so that (c)/(i) is
  * what request metrics cost on the plain route.
  */
-export function noMetricsConfig (ports: readonly number[], redisUrl: string): string {
+export function noMetricsConfig (ports: readonly number[], redisUrl: string | undefined): string {
   return `${oneProcessConfig(ports, redisUrl)}metrics:
   requests: false
 `

@@ -195,6 +195,11 @@ t.test('default codings: zstd first where the Node running has it, else never of
   t.equal(res.status, 200)
   t.equal(res.headers['content-encoding'], HAS_ZSTD ? 'zstd' : 'gzip')
   if (!HAS_ZSTD) t.equal(decode('gzip', res.body), JSON_BODY)
+  // The docs' examples of `*` (docs/plugins/compress.md, Negotiation), with the default codings.
+  for (const [accept, expected] of [['br;q=0, *', HAS_ZSTD ? 'zstd' : 'gzip'], ['br;q=0, zstd;q=0, *', 'gzip']] as const) {
+    const star = await get('/defaults/json', { 'accept-encoding': accept })
+    t.equal(star.headers['content-encoding'], expected, accept)
+  }
 })
 
 t.test('never compressed', async t => {

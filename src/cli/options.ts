@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError } from '../config/config-error.ts'
 import { loadConfig, type LoadedConfig } from '../config/load.ts'
+import { didYouMean } from '../config/suggest.ts'
 
 const DEFAULT_CONFIG = 'config/gateway.yaml'
 
@@ -22,7 +23,7 @@ export function parseCommand (argv: string[], help: string, spec: CommandSpec = 
   try {
     parsed = parseArgs({ args: shortEquals(argv, options), allowPositionals: true, options })
   } catch (err) {
-    console.error(`${(err as Error).message}\n\n${help}`)
+    console.error(`${usageError(err as Error & { code?: string }, options)}\n\n${help}`)
     return 2
   }
   if (parsed.values.help === true) { console.log(help); return 0 }
@@ -34,6 +35,18 @@ export function parseCommand (argv: string[], help: string, spec: CommandSpec = 
     return 2
   }
   return { config: parsed.values.config as string, positionals: parsed.positionals, values: parsed.values }
+}
+
+/**
+ * What parseArgs refused, in our words: its text for an unknown option advises `--` (for a word
+ * starting with a dash, which no command takes) and leaves a quote open.
+ */
+function usageError (err: Error & { code?: string }, options: ParseArgsConfig['options'] = {}): string {
+  const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']*)'/.exec(err.message)?.[1] : undefined
+  if (unknown === undefined) return err.message
+  // A long one only: any one letter is as near to another.
+  const hint = unknown.startsWith('--') ? didYouMean(unknown, Object.keys(options).map(name => `--${name}`)) : ''
+  return `unknown option "${unknown}"${hint}`
 }
 
 /**

@@ -417,7 +417,8 @@ export class Runtime implements ExchangeOwner {
       // absolute-form (RFC 9112 3.2.2): the authority is the host. The path is cut out by hand,
       // because URL parsing would resolve `..` and `\\` before our normalizer could judge them.
       const abs = ABSOLUTE_FORM.exec(url)
-      if (abs === null) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
+      // `*`, or another scheme (ftp://: Fastify's router refuses it so, but for an upgrade's, which comes here).
+      if (abs === null) { this.#reject(req, res, GatewayError.BAD_PATH, id, url); return }
       host = abs[1]
       url = abs[2] === '/' ? url.slice(abs[0].length - 1) : '/' + url.slice(abs[0].length)
       // The Host header is ignored (RFC 9112 3.2.2): the upstream and X-Forwarded-Host must see

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.ts'
 import { readNoMore } from '../proxy/unread-body.ts'
@@ -21,6 +22,12 @@ const fail = (reply: FastifyReply, status: number, error: string, message: strin
 /** Fastify's own 4xx answers, by a code of ours (its message says the rest). */
 const CLIENT_ERRORS: Readonly<Record<number, string>> = { 413: 'body_too_large', 415: 'unsupported_media_type' }
 
+/** The largest request body taken (Fastify's default: no endpoint takes more than a small JSON). */
+const BODY_LIMIT = 1_048_576
+
+/** Fastify's "Request body is too large", in the admin API's words. */
+const TOO_LARGE = `the request body is larger than the admin API takes (${BODY_LIMIT} bytes)`
+
 /**
  * Slow-client limits: no client (a slowloris, a body trickled or never sent) may hold a connection
  * long, nor many of them: the admin listener shares the process's file descriptors with the gateway.
@@ -42,14 +49,16 @@ const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.c
  * Nothing a web page can send is answered (browser-guard.ts).
  */
 export function createAdminServer (state: AdminState): FastifyInstance {
-  const failed = (err: { statusCode?: number, message: string }, reply: FastifyReply) => {
+  const failed = (err: { statusCode?: number, code?: string, message: string }, reply: FastifyReply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
     if (status === 500) state.log.error({ err }, 'admin endpoint failed')
-    return fail(reply, status, status === 500 ? 'internal_error' : CLIENT_ERRORS[status] ?? 'bad_request', status === 500 ? 'the admin endpoint failed; see the gateway log' : err.message)
+    return fail(reply, status, status === 500 ? 'internal_error' : CLIENT_ERRORS[status] ?? 'bad_request',
+      status === 500 ? 'the admin endpoint failed; see the gateway log' : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? TOO_LARGE : err.message)
   }
   const app = fastify({
     logger: false,
     return503OnClosing: false,
+    bodyLimit: BODY_LIMIT,
     // Closed last, once the gateway has drained: nothing on it (a scrape, a connection that sent nothing) may hold the stop.
     forceCloseConnections: true,
     // Fastify's own answers (a malformed URL such as /%zz; a request the HTTP parser rejects) in ours.
@@ -62,6 +71,12 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     http: { headersTimeout: ADMIN_LIMITS.headersMs, requestTimeout: ADMIN_LIMITS.requestMs, connectionsCheckingInterval: 1_000, requireHostHeader: false }
   })
   app.server.on('connect', adminConnect)
+  // Expect: 100-continue, which Node would answer before any check: no 100 for a Content-Length past
+  // the limit, so that the client uploads nothing before the 413 (answered by that length).
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers['content-length']) > BODY_LIMIT)) res.writeContinue()
+    app.server.emit('request', req, res)
+  })
   app.server.maxConnections = ADMIN_LIMITS.maxConnections
   let warnedAt = -Infinity
   app.server.on('drop', () => {
@@ -112,6 +127,6 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     void reply.header('allow', allowed.join(', '))
     return fail(reply, 405, 'method_not_allowed', `${req.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`)
   })
-  app.setErrorHandler((err: { statusCode?: number, message: string }, _req, reply) => failed(err, reply))
+  app.setErrorHandler((err: { statusCode?: number, code?: string, message: string }, _req, reply) => failed(err, reply))
   return app
 }

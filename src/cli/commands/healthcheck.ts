@@ -60,8 +60,11 @@ export async function run (argv: string[]): Promise<number> {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
-  } catch {
-    console.error(`${file}: no gateway has started`)
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    console.error(code === 'ENOENT' ? `${file}: no gateway has started`
+      : code === 'EISDIR' ? `${file}: a directory, not a file (PORTCULLIS_STATE_FILE names the file "portcullis start" writes)`
+        : `${file}: cannot be read (${(err as Error).message})`)
     return 1
   }
   const state = stateOf(text)
