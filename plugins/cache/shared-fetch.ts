@@ -1,4 +1,4 @@
-import { defineScript, type Store } from '../../src/index.ts'
+import { defineScript, StoreError, type Store } from '../../src/index.ts'
 
 /** SET NX PX: takes the key's fetch for every instance sharing the store, for at most `ttlMs`. */
 const TAKE = defineScript<number>({
@@ -25,6 +25,12 @@ const GIVE = defineScript<number>({
 const SUFFIX = '#fetch'
 
 /**
+ * A give-back the store failed (a failover, an outage) is tried again this often, until the fetch
+ * would have expired anyway: the other instances wait on a fetch still held, for collapseTimeout.
+ */
+const GIVE_RETRY_MS = 250
+
+/**
  * Collapsing across instances on a shared (Redis) store: one instance fetches a missing key for
  * all, the others poll the store for what it stores. In-process collapsing (Collapser) comes
  * first, so each instance has one request at most taking part here. A store that fails counts as
@@ -42,14 +48,26 @@ export class SharedFetch {
   /** Takes the fetch of `key`: a function that gives it back, or undefined when another instance has it. */
   async take (key: string, token: string): Promise<(() => void) | undefined> {
     const lock = key + SUFFIX
-    const taken = await this.#store.run(TAKE, [lock], [token, this.#ttlMs]).catch(() => 1)
-    if (taken !== 1) return undefined
+    // Read before the take: a fetch taken expires no sooner.
+    const expires = performance.now() + this.#ttlMs
+    const taken = await this.#store.run(TAKE, [lock], [token, this.#ttlMs]).catch(() => undefined)
+    if (taken === 0) return undefined
+    // A take that failed is a free fetch; it may still have run (a timeout): given back once, not retried.
+    const retryUntil = taken === 1 ? expires : -Infinity
     let given = false
     return () => {
       if (given) return
       given = true
-      this.#store.run(GIVE, [lock], [token]).catch(() => 0)
+      this.#give(lock, token, retryUntil)
     }
+  }
+
+  #give (lock: string, token: string, retryUntil: number): void {
+    this.#store.run(GIVE, [lock], [token]).catch((err: unknown) => {
+      if (err instanceof StoreError && err.code === 'STORE_UNAVAILABLE' && performance.now() + GIVE_RETRY_MS < retryUntil) {
+        setTimeout(() => this.#give(lock, token, retryUntil), GIVE_RETRY_MS).unref()
+      }
+    })
   }
 
   /** Whether another instance still holds the fetch of `key` (false when the store fails). */

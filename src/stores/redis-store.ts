@@ -27,6 +27,8 @@ export interface RedisStoreEvents {
   command (store: RedisStore, seconds: number): void
   /** A standalone server answered READONLY (a replica): once, and again after REPLICA_NOTICE_MS without one. */
   replica? (store: RedisStore): void
+  /** Cluster: a node became unreachable (`error`), or is back (null): once per change (see #watchNodes). */
+  node? (store: RedisStore, node: string, error: string | null): void
 }
 
 type Client = Redis | Cluster
@@ -105,7 +107,14 @@ const RECONNECT_EVERY_MS = 5_000
 const REPLICA_NOTICE_MS = 60_000
 
 /** Error replies that mean the server cannot serve now; any other reply error is an answer (a script's or a caller's error). */
-const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|LOADING) /
+const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING) /
+
+/**
+ * Cluster: a node connection with commands waiting and nothing received for this long (at least
+ * 1 s, 10 × commandTimeout) is destroyed, the commands queued on it failed: a node that stops
+ * answering without a failover would otherwise hold every command sent to it until it is back.
+ */
+const socketTimeout = (commandTimeout: number) => Math.max(1_000, 10 * commandTimeout)
 
 /**
  * Errors thrown by code, the store's own included (reading what a reply holds), not by a missing
@@ -162,6 +171,8 @@ export class RedisStore implements OwnedStore {
   /** When the store last dropped its connection, and last got a READONLY reply (performance.now()). */
   #reconnectedAt = -Infinity
   #readOnlyAt = -Infinity
+  /** Cluster: nodes unreachable, by address, with their connection's last error (see #watchNodes). */
+  readonly #nodesDown = new Map<string, string>()
   /** Sentinel: subscribers to each sentinel's failover announcements. */
   readonly #watchers: Redis[] = []
   readonly #settled: Promise<void>
@@ -190,8 +201,29 @@ export class RedisStore implements OwnedStore {
       reconnectOnError: s.url === undefined ? err => err.message.startsWith('READONLY') : null
     }
     if (s.cluster !== undefined) {
-      const clusterOptions: ClusterOptions = { redisOptions: { ...options, db: undefined }, enableOfflineQueue: false, clusterRetryStrategy: backoff, slotsRefreshTimeout: s.connectTimeout }
-      this.#client = new (ioredis().Cluster)(s.cluster.map(hostPort), clusterOptions)
+      const clusterOptions: ClusterOptions = {
+        redisOptions: { ...options, db: undefined, socketTimeout: socketTimeout(s.commandTimeout) },
+        enableOfflineQueue: false,
+        clusterRetryStrategy: backoff,
+        slotsRefreshTimeout: s.connectTimeout,
+        // A call refused for want of a node (its connection closed, CLUSTERDOWN) fails at once: ioredis
+        // would resend it after a delay and a slot refresh, up to maxRedirections times, past
+        // commandTimeout and even once it had failed (a timed-out call whose connection then closed).
+        retryDelayOnFailover: 0,
+        retryDelayOnClusterDown: 0,
+        // MOVED and ASK are followed (a failover, a slot migration), a few times at most.
+        maxRedirections: 3
+      }
+      const cluster = new (ioredis().Cluster)(s.cluster.map(hostPort), clusterOptions)
+      // TRYAGAIN (a multi-key call during a slot migration) fails at once too: ioredis resends it after
+      // retryDelayOnTryAgain, whatever that is, even once the call has timed out.
+      const handleError = cluster.handleError.bind(cluster)
+      cluster.handleError = (error, ttl, handlers: { defaults (): void }) => {
+        if (error.message.startsWith('TRYAGAIN ')) handlers.defaults()
+        else handleError(error, ttl, handlers)
+      }
+      this.#watchNodes(cluster)
+      this.#client = cluster
     } else if (s.sentinels !== undefined) {
       this.#client = new (ioredis().Redis)({
         ...options,
@@ -309,7 +341,8 @@ export class RedisStore implements OwnedStore {
   settled (): Promise<void> { return this.#settled }
 
   snapshot (): StoreSnapshot {
-    return { name: this.name, type: 'redis', state: this.#state, since: this.#since, lastError: this.#state === 'up' ? this.#lastFailed : this.#lastError }
+    const snapshot = { name: this.name, type: 'redis' as const, state: this.#state, since: this.#since, lastError: this.#state === 'up' ? this.#lastFailed : this.#lastError }
+    return this.cluster ? { ...snapshot, nodesDown: [...this.#nodesDown].map(([node, error]) => ({ node, error })) } : snapshot
   }
 
   async close (): Promise<void> {
@@ -341,6 +374,35 @@ export class RedisStore implements OwnedStore {
     })
     watcher.subscribe('+switch-master').catch(() => {})
     return watcher
+  }
+
+  /**
+   * Cluster: a node whose connection fails (refused, reset, or dropped by socketTimeout for not
+   * answering) is reported unreachable until a connection to it is ready again, or until it holds no
+   * slot (a failover gave them to its replica). The store stays up meanwhile: only calls for the
+   * node's keys fail, and the other nodes' answers would end any stall (#answered).
+   */
+  #watchNodes (cluster: Cluster): void {
+    // The connections calls use: not the Cluster's `node error`, which a slot refresh's own connection emits too, with no `ready` to end it.
+    cluster.on('+node', (redis: Redis) => {
+      const node = `${redis.options.host}:${redis.options.port}`
+      redis.on('error', (err: Error) => {
+        if (this.#closed) return
+        const known = this.#nodesDown.has(node)
+        this.#nodesDown.set(node, err.message)
+        if (!known) this.#events.node?.(this, node, err.message)
+      })
+      redis.on('ready', () => this.#nodeBack(node))
+    })
+    cluster.on('refresh', () => {
+      if (this.#nodesDown.size === 0) return
+      const holding = new Set(cluster.slots.flat())
+      for (const node of this.#nodesDown.keys()) if (!holding.has(node)) this.#nodeBack(node)
+    })
+  }
+
+  #nodeBack (node: string): void {
+    if (this.#nodesDown.delete(node)) this.#events.node?.(this, node, null)
   }
 
   /** Where tag sets (`tag:{<tag>}`, `tag:{<tag>}:purge`) and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
@@ -434,7 +496,8 @@ export class RedisStore implements OwnedStore {
   /**
    * Drops the connection for a new one (with Sentinel: to the primary the sentinels name then). Destroyed,
    * not ended: a peer that no longer answers would hold it, and the commands queued on it, for
-   * ioredis's disconnectTimeout; they fail at once (maxRetriesPerRequest 0).
+   * ioredis's disconnectTimeout; they fail at once (maxRetriesPerRequest 0). Not on Cluster, whose
+   * node connections socketTimeout drops.
    */
   #reconnect (staysUp = false): void {
     if (this.cluster || this.#reconnecting || this.#client.status !== 'ready') return

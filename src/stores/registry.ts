@@ -46,6 +46,10 @@ export class StoreRegistry {
       },
       failed: store => metrics?.storeErrors.inc({ store: store.name }),
       replica: store => log.warn({ store: store.name }, 'store\'s server is a read-only replica (READONLY): writes fail; reconnecting at most every 5 s in case its address now names a primary'),
+      node: (store, node, error) => {
+        if (error !== null) log.warn({ store: store.name, node, error }, 'store\'s Cluster node is unreachable: calls for its keys fail until it is back or replaced (the store stays up)')
+        else log.info({ store: store.name, node }, 'store\'s Cluster node is back, or its slots moved to another')
+      },
       command: (store, seconds) => metrics?.storeCommandDuration.series(store.name).observe(seconds)
     }
     metrics?.watchStores(() => this.snapshot())

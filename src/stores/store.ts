@@ -106,6 +106,8 @@ export interface StoreSnapshot {
   readonly bytes?: number
   /** Tags indexed for deleteTag (memory stores): drops with the entries they name. */
   readonly tags?: number
+  /** Redis Cluster stores: the nodes unreachable (calls for their keys fail), with their connection's last error. */
+  readonly nodesDown?: ReadonlyArray<{ readonly node: string, readonly error: string }>
 }
 
 /** A store the process owns: the API plus what the registry needs. */

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../../src/stores/redis-store.ts'
 import type { StoreSnapshot } from '../../src/stores/store.ts'
+import { partitionProxy } from '../helpers/partition-proxy.ts'
 import { RedisProcess } from '../helpers/redis.ts'
 import { until } from '../helpers/wait.ts'
 import { counter } from './store-cases.ts'
@@ -34,41 +34,6 @@ async function server (t: Test): Promise<RedisProcess> {
   const redis = await RedisProcess.start()
   t.teardown(() => redis.stop())
   return redis
-}
-
-/**
- * A TCP proxy to `port`. partition(): the connections open so far stop carrying anything, either
- * way, and are never closed (as across a network partition, or to a host gone without a reset);
- * connections opened later get through.
- */
-async function partitionProxy (t: Test, port: number): Promise<{ port: number, accepted: () => number, partition: () => void }> {
-  const open = new Set<[Socket, Socket]>()
-  let accepted = 0
-  // allowHalfOpen: a client's FIN gets no answer either.
-  const proxy = createServer({ allowHalfOpen: true }, client => {
-    accepted++
-    const upstream = connect(port, '127.0.0.1')
-    const pair: [Socket, Socket] = [client, upstream]
-    open.add(pair)
-    client.pipe(upstream)
-    upstream.pipe(client)
-    for (const s of pair) s.on('error', () => {})
-    client.on('close', () => { open.delete(pair); upstream.destroy() })
-  })
-  await new Promise<void>(resolve => proxy.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => { proxy.close(() => resolve()); for (const [c, u] of open) { c.destroy(); u.destroy() } }))
-  return {
-    port: (proxy.address() as AddressInfo).port,
-    accepted: () => accepted,
-    partition: () => {
-      for (const [client, upstream] of open) {
-        client.unpipe(upstream)
-        upstream.unpipe(client)
-        client.pause()
-        upstream.pause()
-      }
-    }
-  }
 }
 
 /** Calls `call` every 20 ms until `done()` or `maxMs`; whether `done()` held. */
