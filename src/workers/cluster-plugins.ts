@@ -28,12 +28,20 @@ export async function clusterStores (pool: WorkerPool): Promise<{ stores: StoreS
       byName.set(s.name, {
         ...worst,
         lastError: worst.lastError ?? seen.lastError ?? s.lastError,
-        ...(s.entries === undefined ? {} : { entries: (seen.entries ?? 0) + s.entries, bytes: (seen.bytes ?? 0) + (s.bytes ?? 0), tags: (seen.tags ?? 0) + (s.tags ?? 0) })
+        ...(s.entries === undefined ? {} : { entries: (seen.entries ?? 0) + s.entries, bytes: (seen.bytes ?? 0) + (s.bytes ?? 0), tags: (seen.tags ?? 0) + (s.tags ?? 0) }),
+        ...nodesDown(seen, s)
       })
     }
   }
   const stores = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
   return missing.length === 0 ? { stores } : { stores, missing }
+}
+
+/** Cluster nodes any worker found down, each once (the first worker's error for it). */
+function nodesDown (a: StoreSnapshot, b: StoreSnapshot): Pick<StoreSnapshot, 'nodesDown'> {
+  if (a.nodesDown === undefined && b.nodesDown === undefined) return {}
+  const byNode = new Map([...b.nodesDown ?? [], ...a.nodesDown ?? []].map(n => [n.node, n]))
+  return { nodesDown: [...byNode.values()].sort((x, y) => x.node.localeCompare(y.node)) }
 }
 
 /** An error answer's `error` and `message` (a worker's with the worst status), for the top of the cluster's answer. */
