@@ -1,4 +1,4 @@
-import { describeThrown, loggedThrown } from './thrown.ts'
+import { describeThrown, isError, loggedThrown } from './thrown.ts'
 
 type Maybe<T> = T | Promise<T>
 
@@ -59,8 +59,8 @@ export class PluginAdminRoutes {
       return await handler({ method: method as AdminMethod, path: sub, query, body })
     } catch (err) {
       // Whatever it threw (JS lets it throw null), answered 500 and logged as an Error naming the
-      // endpoint, its cause a copy pino can always serialize (a frozen Error, a throwing getter).
-      throw new Error(`the plugin admin endpoint ${method} ${fullPath} failed: ${describeThrown(err)}`, { cause: loggedThrown(err) })
+      // endpoint; an Error thrown is its cause, as a copy pino can always serialize (a frozen Error, a throwing getter).
+      throw new Error(`the plugin admin endpoint ${method} ${fullPath} failed: ${describeThrown(err)}`, isError(err) ? { cause: loggedThrown(err) } : undefined)
     }
   }
 
