@@ -15,7 +15,7 @@ import { surrogateTag } from './purge.ts'
 import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
-import { Capture, Replay } from '../shared/body-streams.ts'
+import { Capture } from '../shared/body-streams.ts'
 import { StoreErrorLog } from '../shared/store-errors.ts'
 import { variantKey, varyNames } from './vary.ts'
 
@@ -384,7 +384,7 @@ export class RouteCache implements PluginHandlers {
         state.lead?.(undefined)
         s.metrics.requests.stale.inc()
         // Not `served`: the exchange's failure would be the upstream's error body's (cut, reset), not the entry's.
-        replaceResponse(res, req, e, e.headers)
+        replaceResponse(res, e, e.headers)
         addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: res.status, ttl: e.lifetime - age, detail: 'stale-if-error' })
         res.status = e.status
         res.headers.age = String(Math.floor(age))
@@ -459,11 +459,11 @@ export class RouteCache implements PluginHandlers {
     } else {
       const part = req.clientHeaders.range === undefined ? undefined : rangeReply(req, entry, entry.headers)
       if (part === undefined) {
-        replaceResponse(res, req, e, entry.headers)
+        replaceResponse(res, e, entry.headers)
         res.status = e.status
       } else {
         replaceHeaders(res.headers, part.headers)
-        res.pipeThrough(new Replay(part.body))
+        res.replaceBody(part.body)
         res.status = part.status
       }
     }
@@ -785,11 +785,13 @@ function replaceHeaders (target: HeaderMap, headers: HeaderMap): void {
   target['x-request-id'] = id
 }
 
-/** Turns the response into the stored one: its headers, and its body in place of whatever comes (an empty 304, an error page). */
-function replaceResponse (res: GatewayResponse, req: GatewayRequest, e: Entry, headers: HeaderMap): void {
+/**
+ * Turns the response into the stored one: its headers, and its body in place of whatever comes (an
+ * empty 304, an error page), sent at once: the upstream's is not waited for, nor can it fail this one.
+ */
+function replaceResponse (res: GatewayResponse, e: Entry, headers: HeaderMap): void {
   replaceHeaders(res.headers, headers)
-  if (e.status !== 204) res.headers['content-length'] = String(e.body.length)
-  res.pipeThrough(new Replay(req.method === 'HEAD' ? undefined : e.body))
+  res.replaceBody(e.body)
 }
 
 async function readUpTo (body: Readable, limit: number): Promise<Buffer | undefined> {

@@ -1,26 +1,58 @@
 import t from 'tap'
+import type { ServerResponse } from 'node:http'
 import { rig } from '../../test/helpers/cache-rig.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
+import { until } from '../../test/helpers/wait.ts'
 
-t.test('a stale entry served in place of a 5xx whose body breaks stays stored', async t => {
+// A stored response served in place of an upstream's 5xx goes out at once (res.replaceBody): it
+// once waited for the error's body to end, so a stalled one held the client until the idle
+// timeout (then a 504), and a reset one got the client a 502.
+const stale = (res: ServerResponse): void => {
+  // Stale at once, usable for 10 minutes in place of an error.
+  res.writeHead(200, { 'cache-control': 'max-age=0, stale-if-error=600', 'content-length': 6 }).end('stored')
+}
+
+t.test('a 5xx whose body breaks: the stale entry is served at once, and stays stored', async t => {
   const r = await rig(t, (_req, res, n) => {
-    if (n === 1) {
-      // Stale at once, usable for 10 minutes in place of an error.
-      res.writeHead(200, { 'cache-control': 'max-age=0, stale-if-error=600', 'content-length': 6 }).end('stored')
-    } else if (n === 2) {
-      // The error page is cut: the upstream's connection ends 10 bytes into 1000.
-      res.writeHead(500, { 'content-length': 1000 })
-      res.write('x'.repeat(10), () => res.socket?.destroy())
-    } else {
-      res.writeHead(500, { 'content-length': 5 }).end('error')
-    }
+    if (n === 1) stale(res)
+    // The error page is cut: the upstream's connection ends 10 bytes into 1000.
+    else if (n === 2) res.writeHead(500, { 'content-length': 1000 }).write('x'.repeat(10), () => res.socket?.destroy())
+    else res.writeHead(500, { 'content-length': 5 }).end('error')
   })
   t.match((await r.get('/page')).cacheStatus, /stored/)
-  // Its client gets the gateway's 502 (the stored body would go after the error's, which never ends).
-  await r.get('/page')
-  t.ok(await waitForLog(r.gw.logs, { msg: 'request', path: '/page', status: 502 }))
+  const served = await r.get('/page')
+  t.same([served.status, served.body], [200, 'stored'])
+  t.match(served.cacheStatus, /fwd-status=500; .*detail=stale-if-error/)
+  t.match(await waitForLog(r.gw.logs, { msg: 'request', path: '/page', requestId: served.headers['x-request-id'] }), { status: 200, error: undefined })
   const next = await r.get('/page')
   t.same([next.status, next.body], [200, 'stored'], 'the next error is answered with the stored response again')
   t.match(next.cacheStatus, /fwd-status=500; .*detail=stale-if-error/)
   t.equal(r.seen.length, 3)
+})
+
+t.test('a 5xx whose body stalls: the stale entry is served at once, the upstream\'s try then ended', async t => {
+  let stalled: ServerResponse | undefined
+  const r = await rig(t, (_req, res, n) => {
+    if (n === 1) { stale(res); return }
+    res.writeHead(503, { 'content-length': 1000 }).write('x'.repeat(10))
+    stalled = res
+  }, '{}', '    timeouts: { idle: 60s }')
+  t.match((await r.get('/page')).cacheStatus, /stored/)
+  const served = await r.get('/page')
+  t.same([served.status, served.body], [200, 'stored'])
+  t.match(served.cacheStatus, /fwd-status=503; .*detail=stale-if-error/)
+  t.ok(await until(() => stalled?.destroyed === true, 10_000), 'the error\'s connection is closed, not held for the idle timeout')
+})
+
+t.test('a 304 to a revalidation: the stored body, at once', async t => {
+  const r = await rig(t, (req, res, n) => {
+    if (n === 1) res.writeHead(200, { 'cache-control': 'max-age=0', etag: '"v1"', 'content-length': 6 }).end('stored')
+    else res.writeHead(req.headers['if-none-match'] === '"v1"' ? 304 : 500, { 'cache-control': 'max-age=60', etag: '"v1"' }).end()
+  })
+  await r.get('/page')
+  const revalidated = await r.get('/page')
+  t.same([revalidated.status, revalidated.body, revalidated.headers['content-length']], [200, 'stored', '6'])
+  t.match(revalidated.cacheStatus, /fwd-status=304/)
+  const head = await r.get('/page', {}, 'HEAD')
+  t.same([head.status, head.body], [200, ''])
 })

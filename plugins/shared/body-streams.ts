@@ -1,4 +1,4 @@
-import { Duplex, Transform, type TransformCallback } from 'node:stream'
+import { Duplex } from 'node:stream'
 
 /**
  * Passes the body on to the client as it comes and keeps a copy, up to `limit` bytes; past it the
@@ -63,16 +63,3 @@ export class Capture extends Duplex {
   }
 }
 
-/** Drops what comes in (an empty 304, an error body) and sends `body` instead: a stored body replayed. */
-export class Replay extends Transform {
-  readonly #body: Buffer | undefined
-
-  constructor (body: Buffer | undefined) {
-    super()
-    this.#body = body
-  }
-
-  override _transform (_chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void { cb() }
-
-  override _flush (cb: TransformCallback): void { cb(null, this.#body) }
-}

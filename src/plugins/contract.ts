@@ -99,6 +99,8 @@ export interface GatewayRequest {
    * Such a body is streamed, never buffered for a retry. A stream that fails with RequestRejected
    * answers the client with its reply, any other failure with 400 bad_body (through the whole response
    * phase, the connection then closed), if no response has begun; the upstream request is aborted.
+   * One whose own code throws (its transform, a write, a read), or that fails with a value Node
+   * cannot handle (a revoked Proxy), is the plugin's failure: 500 plugin_error.
    */
   pipeBodyThrough (stream: Duplex): void
   /**
@@ -157,8 +159,21 @@ export interface GatewayResponse {
    */
   replyBody: Buffer | undefined
   /**
+   * Sends `body` in place of the response's body, whatever it is (the upstream's, a reply's), and
+   * sets content-length to its length. Streams added so far are dropped (they were the replaced
+   * body's); streams added after get `body`, and replyBody is `body` until one is. The upstream's
+   * body is not waited for: `body` goes out at once, the upstream's is read and dropped meanwhile
+   * (its try aborted past 64 KiB, or once the response is sent), and whatever becomes of it (a
+   * stall, a reset) is not the response's: a failure is logged and counted against the target, as
+   * a 5xx status is, never an error for the client. For a stored response sent for an upstream's
+   * error (stale-if-error) or 304.
+   */
+  replaceBody (body: Buffer): void
+  /**
    * Sends the body through a stream (compression, capture for caching...). Streams added by
    * later-running plugins sit closer to the client. Remove content-length if the length changes.
+   * One that fails, or whose own code throws, is the plugin's failure (500 plugin_error before its
+   * first byte, a cut response after), unless it fails with UpstreamBodyInvalid.
    */
   pipeThrough (stream: Duplex): void
 }

@@ -17,7 +17,7 @@ import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErr
 import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
-import { assertDuplex, assertNotChained, NO_BODY, ResponseState, UNCHECKED } from './response-state.ts'
+import { isA, NO_BODY, pluginStream, ResponseState, StreamThrew, UNCHECKED } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
@@ -68,6 +68,8 @@ const lingerClose = (socket: Duplex): void => { socket.resume(); destroyAfterLin
 const READABLE_PUSH = Readable.prototype.push
 /** Aborts a try answered with a status to retry: its status is its outcome, not this. */
 const RETRY_DROP = new Error('response dropped for a retry')
+/** Aborts a try whose body a response hook replaced (replaceBody), once too long or no longer wanted: as RETRY_DROP. */
+const BODY_DROP = new Error('response body replaced by a plugin')
 /** A 101 that opens no tunnel the client asked for: the target's bad answer (502), never retried. */
 const badUpgrade = (why: string, cause?: Error): Error => Object.assign(new Error(`the upstream's 101 ${why}`), { code: 'UPSTREAM_BAD_UPGRADE', cause })
 
@@ -191,6 +193,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #streaming: ResponseState | undefined
   /** The head, held back until the streams put out their first byte. */
   #held: ResponseState | undefined
+  /** Upstream heads written with no body byte yet, to flush (see #flushSoon): the first, and each the next. */
+  static #unflushed: Exchange | undefined
+  #nextUnflushed: Exchange | undefined = undefined
   #done = false
   /** Set for WebSocket (and other) upgrades: the client's socket and the bytes read past the request. */
   readonly #upgrade: { socket: Duplex, head: Buffer } | undefined
@@ -234,9 +239,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #bodyRate: BodyRateWatch | undefined
   /** Waiting for the client to drain what was written. */
   #draining = false
-  /** Response hooks still run, the head unwritten; and the upstream's response ended meanwhile (undici ends a HEAD's at once, paused or not). */
+  /**
+   * Response hooks still run, the head unwritten; and meanwhile the upstream's response ended
+   * (undici ends a HEAD's at once, paused or not), or failed (the error to answer once they are done).
+   */
   #headPending = false
   #endAfterHead = false
+  #failAfterHead: GatewayErrorKind | undefined
+  /** A response hook replaced the upstream's body (replaceBody): what of the upstream's comes is dropped, and counted. */
+  #replaced = false
+  #dropped = 0
   /** The response is small enough (upstream responseBuffer) to be read whole whatever the client's pace. */
   #buffered = false
   /** The response timeout of the current try when we keep it, not undici (see #dispatch); and its timer. */
@@ -545,8 +557,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   pipeBodyThrough (stream: Duplex): void {
-    assertDuplex(stream, 'pipeBodyThrough')
-    assertNotChained(stream, this.#bodyStreams, 'pipeBodyThrough')
+    pluginStream(stream, this.#bodyStreams, 'pipeBodyThrough')
     ;(this.#bodyStreams ??= []).push(stream)
   }
 
@@ -709,6 +720,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#buffered = known !== undefined && known <= upstream.responseBuffer
     if (this.compiled.pipeline.responseHooks.length === 0) {
       if (this.#extraHeaders !== undefined) addExtra(headers, this.#extraHeaders)
+      this.#boundUnread()
       try {
         this.res.writeHead(status, headers as Record<string, string | string[]>)
       } catch (err) {
@@ -719,6 +731,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         return false
       }
       this.#written = headers
+      this.#flushSoon()
       return true
     }
     const state = new ResponseState(status, headers, true, undefined, length === undefined && closeDelimited(raw, status, this.method))
@@ -726,21 +739,46 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     let pending
     try {
       pending = this.#responsePhase(state, NO_HOOK, 0)
-      if (pending === undefined) { this.#startBody(state, known); return true }
+      if (pending === undefined) { this.#respond(state, known); return true }
     } catch (err) {
       this.#owner.pluginFailed(this, err); return false
     }
     this.#headPending = true
     pending.then(() => {
       this.#headPending = false
-      this.#startBody(state, known)
-      if (!this.#endAfterHead) resume()
-      else if (!this.#done) this.#end()
+      if (this.#done) return
+      const failed = this.#failAfterHead
+      // The try failed meanwhile: answered without the plugins, which saw the response begin; unless a hook replaced its body.
+      if (failed !== undefined && !state.replaced) { this.fail(failed); return }
+      this.#respond(state, known)
+      if (failed === undefined && !this.#endAfterHead) resume()
     }).catch(err => this.#owner.pluginFailed(this, err))
     return false
   }
 
+  /**
+   * The response phase is over for an upstream's response: its head, then its body as it comes; or
+   * the body a hook put in its place, the upstream's then read and dropped (see #drop, #closed).
+   */
+  #respond (state: ResponseState, known: number | undefined): void {
+    if (state.replaced) {
+      this.#replaced = true
+      this.#sendBody(state, state.sentBody(undefined))
+      return
+    }
+    this.#startBody(state, known)
+    if (this.#endAfterHead) this.#end()
+  }
+
+  /** The upstream's body a hook replaced: read and dropped, so that its connection may serve again; past REPLY_SLICE the try is aborted. */
+  #drop (chunk: Buffer): boolean {
+    if ((this.#dropped += chunk.length) <= REPLY_SLICE) return true
+    this.#abort?.(BODY_DROP)
+    return false
+  }
+
   onData (chunk: Buffer): boolean {
+    if (this.#replaced) return this.#drop(chunk)
     const sink = this.#sink ?? this.res
     if (sink === this.res) this.bytes += chunk.length // else counted as the plugins' streams put it out (#startBody)
     if (sink.write(chunk)) return true
@@ -761,7 +799,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const next = this.#retryTo
     if (next !== undefined) { this.#retryTo = undefined; if (!this.#done) this.#send(next); return }
     if (this.#headPending) this.#endAfterHead = true
-    else this.#end()
+    else if (!this.#replaced) this.#end()
   }
 
   onError (err: Error): void {
@@ -777,9 +815,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const upstream = this.compiled.upstream
     upstream.end(this.target as Target)
     this.#tryWaited() // failed or timed out: the upstream's time too, though no answer to observe
-    this.#tryEnded(err === RETRY_DROP ? undefined : err)
+    this.#tryEnded(err === RETRY_DROP || err === BODY_DROP ? undefined : err)
     // A body stream failed (not the connection): the request is refused, the target is not to blame.
-    const rejected = err instanceof RequestRejected || (this.#streamedBody !== undefined && this.#streamedBody.errored === err)
+    const rejected = (this.#streamedBody !== undefined && this.#streamedBody.errored === err) || isA(err, RequestRejected)
     // undici refused what a plugin made of the request (a header value it may not carry; a body whose
     // length its stream changed, or a Content-Length it set, that do not match): no target's fault.
     // Never the client's: Node holds its body to its own Content-Length (HTTP/1.1's parser, nghttp2).
@@ -788,8 +826,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // A failed connection, a broken one or a timeout counts against the target, before any answer or
     // in the body of one below 500 (judged at its end: see onHeaders), unless the exchange ended it
     // (client gone, plugin failed, a status dropped for a retry: judged by that status, as any answer).
-    const targetFailed = !this.#done && !rejected && !refused && err !== RETRY_DROP
+    const targetFailed = !this.#done && !rejected && !refused && err !== RETRY_DROP && err !== BODY_DROP
     if (this.#answered ? this.#tryStatus < 500 : targetFailed) upstream.outcome(this.target as Target, !targetFailed, this.#sentAt, false)
+    // The body a hook put in place of the upstream's is sent whatever becomes of the try (counted above; logged if its own failure).
+    if (this.#replaced) {
+      if (targetFailed) this.#owner.upstreamFailed(this, err, false)
+      return
+    }
     if (rejected) {
       if (!this.#done) this.#rejected(err)
       return
@@ -816,7 +859,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID
         : code === 'UPSTREAM_INVALID_HEADERS' ? GatewayError.UPSTREAM_HEADERS_INVALID
           : code === 'UPSTREAM_BAD_UPGRADE' ? GatewayError.UPSTREAM_BAD_UPGRADE : GatewayError.UPSTREAM_UNREACHABLE
-    // Broken mid-body with the head still held: answered without the plugins, which saw the response begin.
+    // Broken with the head still held, by hooks not done yet (answered once they are) or mid-body in
+    // the streams: answered without the plugins, which saw the response begin.
+    if (this.#headPending) { this.#failAfterHead = error; return }
     if (this.#held !== undefined) { this.fail(error); return }
     if (!this.res.headersSent) { this.#failUpstream(error); return }
     this.cut = 'upstream_broken'
@@ -841,8 +886,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * answer, unless the response has begun. The connection closes (HTTP/1): the rest of the body is unread.
    */
   #rejected (err: Error): void {
+    if (isA(err, StreamThrew)) { this.#owner.pluginFailed(this, err.thrown); return }
     if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.res.destroy(err); return }
-    const reply = err instanceof RequestRejected ? err.reply
+    const reply = isA(err, RequestRejected) ? err.reply
       : { status: GatewayError.BAD_BODY.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(GatewayError.BAD_BODY, this.id) }
     this.#reply({ ...reply, headers: { ...reply.headers, connection: 'close' } }, NO_HOOK)
   }
@@ -905,8 +951,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #sendError (error: GatewayErrorKind, close = false): void {
     const res = this.res
     if (isHttp2(this.raw)) for (const name of res.getHeaderNames()) res.removeHeader(name)
-    // As after a plugin's answer (#reply): what is left of the body is Node's to discard, within bounds.
-    else if (!this.raw.complete && hasBody(this.raw)) boundDiscard(this.raw, this.#socket, res, this.#received)
+    this.#boundUnread()
     try {
       this.bytes += sendError(res, error, this.id, close)
     } catch {
@@ -961,6 +1006,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   #startBody (state: ResponseState, known: number | undefined): void {
     if (this.#done) return
+    this.#boundUnread()
     // After the response phase: the cache, say, never stores what was decided for one request.
     if (this.#extraHeaders !== undefined) addExtra(state.headers, this.#extraHeaders)
     const streams = state.streams
@@ -971,6 +1017,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       this.res.writeHead(state.status, headers) // throws on a field Node refuses: each caller answers it as a plugin's failure
       this.#written = headers
       this.#sink = this.res
+      if (state.fromUpstream && !state.replaced) this.#flushSoon()
       return
     }
     // The head waits for the streams' first byte (HTTP/1.1 sends it with that byte anyway): a stream
@@ -1030,6 +1077,39 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     return this.#tryStatus !== 204 && this.#tryStatus !== 304 && this.method !== 'HEAD'
   }
 
+  /**
+   * An answer (a plugin's, the gateway's, the upstream's) that goes out before the request's body
+   * is all in: what is left of it is the connection's to discard, within bounds (HTTP/2 drops it
+   * with the stream: see #dropUnreadBody).
+   */
+  #boundUnread (): void {
+    if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.#socket, this.res, this.#received)
+  }
+
+  /**
+   * Node sends a written head with the first body byte. An upstream's body that comes in the same
+   * read as its head (most do) goes out in the same write; one that does not (an event stream, a
+   * slow first byte) would leave the client without the head meanwhile, and with no answer at all
+   * if the upstream then broke. Heads still unsent once this turn of the event loop has done its
+   * reads are flushed then: one setImmediate for all of them, a list through the exchanges.
+   */
+  #flushSoon (): void {
+    if (Exchange.#unflushed === undefined) setImmediate(Exchange.#flushHeads)
+    this.#nextUnflushed = Exchange.#unflushed
+    Exchange.#unflushed = this
+  }
+
+  static #flushHeads (): void {
+    let ex = Exchange.#unflushed
+    Exchange.#unflushed = undefined
+    while (ex !== undefined) {
+      const next = ex.#nextUnflushed
+      ex.#nextUnflushed = undefined
+      if (ex.bytes === 0 && !ex.res.writableEnded && !ex.res.destroyed) ex.res.flushHeaders()
+      ex = next
+    }
+  }
+
   /** Writes the held head; false if Node refused a header a plugin set (answered as the plugin's failure). */
   #writeHeld (): boolean {
     const state = this.#held as ResponseState
@@ -1070,12 +1150,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * not read its body. Before the first byte out, answered (500, 502); past it, the response is cut.
    * The streams' errors once they are dropped (the client left, the response was answered or cut) are the chain's.
    */
-  #streamFailed (err: Error): void {
+  #streamFailed (err: unknown): void {
     if (this.#done || this.#streaming === undefined) return
-    const upstream = err instanceof UpstreamBodyInvalid
-    if (this.res.headersSent) this.cut = upstream ? 'upstream_broken' : 'plugin_failed'
-    if (upstream) this.#owner.upstreamBodyInvalid(this, err)
-    else this.#owner.pluginFailed(this, err)
+    if (isA(err, UpstreamBodyInvalid)) {
+      if (this.res.headersSent) this.cut = 'upstream_broken'
+      this.#owner.upstreamBodyInvalid(this, err)
+      return
+    }
+    if (this.res.headersSent) this.cut = 'plugin_failed'
+    this.#owner.pluginFailed(this, isA(err, StreamThrew) ? err.thrown : err)
   }
 
   /**
@@ -1110,14 +1193,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
     state.framer = position // the replying plugin (NO_HOOK: none) set the head first
     const send = () => {
-      if (this.#done) return
-      // A body not all in (HTTP/2 drops its rest with the stream: see #dropUnreadBody) is the connection's to discard.
-      if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.#socket, this.res, this.#received)
-      let sent = state.sentBody(body)
-      this.#startBody(state, sent === undefined ? 0 : Buffer.byteLength(sent))
-      if (state.declared === NO_BODY) sent = undefined
-      if (sent !== undefined && this.#sink === this.res) this.bytes += Buffer.byteLength(sent)
-      this.#endWith(sent)
+      if (!this.#done) this.#sendBody(state, state.sentBody(body))
     }
     try {
       const pending = this.#responsePhase(state, position, 0)
@@ -1126,6 +1202,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     } catch (err) {
       this.#owner.pluginFailed(this, err)
     }
+  }
+
+  /** Sends a whole body (a reply's, or one a hook put in an upstream's place): none for HEAD, 204, 304. */
+  #sendBody (state: ResponseState, body: string | Buffer | undefined): void {
+    this.#startBody(state, body === undefined ? 0 : Buffer.byteLength(body))
+    if (state.declared === NO_BODY) body = undefined
+    if (body !== undefined && this.#sink === this.res) this.bytes += Buffer.byteLength(body)
+    this.#endWith(body)
   }
 
   /** What a hook threw or rejected with, tagged with its plugin for the log (made only on failure). */
@@ -1206,7 +1290,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#done = true
     this.#leaveQueue()
     this.#dropStreams()
+    // A body a hook replaced, still coming once the response is sent, is not waited for.
     if (!this.sentWhole) this.abortUpstream(new Error('client closed the connection'))
+    else if (this.#replaced) this.abortUpstream(BODY_DROP)
     this.#owner.finished(this)
   }
 
@@ -1338,7 +1424,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const declared = (ex.#streaming as ResponseState).declared
     if (declared === NO_BODY) return
     // A string (a stream given an encoding) goes out as UTF-8, as write() sends it; an object-mode stream may put out anything.
-    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : -1
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : isA(chunk, Uint8Array) ? chunk.byteLength : -1
     if (size < 0) { ex.#streamFailed(new TypeError(`a response body stream put out ${chunk === null || typeof chunk === 'object' ? 'an object' : `a ${typeof chunk}`}, not a Buffer or a string`)); return }
     if (declared !== UNCHECKED && ex.bytes + size > declared) { ex.#misframed(declared, `more than ${declared}`); return }
     if (ex.#held !== undefined && !ex.#writeHeld()) return

@@ -7,22 +7,27 @@ import { destroyAfterLinger } from '../errors.ts'
 const DISCARD_MAX = 64 * 1024
 
 const DISCARDED = Symbol('discarded')
-type Discarding = IncomingMessage & { [DISCARDED]: number }
+const SOCKET = Symbol('socket')
+type Discarding = IncomingMessage & { [DISCARDED]: number, [SOCKET]: Socket }
 
 /**
- * An HTTP/1.1 request answered before its body is in (a plugin's 401, redirect, termination): Node
- * reads the rest and throws it away to keep the connection, however long it is. Kept only for a
- * rest of DISCARD_MAX at most: past a larger Content-Length the answer says `Connection: close`; a
- * chunked body's rest (its size unknown) is read up to DISCARD_MAX past the answer, then the
- * connection is ended. Call before the head is written.
+ * An HTTP/1.1 request answered before its body is in (a plugin's 401, redirect, termination; an
+ * upstream that answered without reading it all): the rest is read and thrown away to keep the
+ * connection, however long it is. Kept only for a rest of DISCARD_MAX at most: past a larger
+ * Content-Length the answer says `Connection: close`; a chunked body's rest (its size unknown) is
+ * read up to DISCARD_MAX past the answer, then the connection is ended, as it is when the rest
+ * can no longer be read (undici destroys a request whose upstream answered before taking all of
+ * it: Node then reads nothing more off the connection). Call before the head is written (again: no effect).
  */
 export function boundDiscard (req: IncomingMessage, socket: Socket, res: ServerResponse, received: number): void {
+  if ((req as Discarding)[SOCKET] !== undefined) return
+  ;(req as Discarding)[SOCKET] = socket
   // Node ends a connection whose answer says close with destroySoon(): at once, when a client still sending could miss the answer.
   // `socket` is the request's, kept: undici takes it off a request it was sent as a body (req.socket null).
   socket.destroySoon = lingerSoon
   const length = req.headers['content-length']
-  if (length === undefined) res.prependOnceListener('finish', watchDiscard)
-  else if (Number(length) - received > DISCARD_MAX) res.shouldKeepAlive = false
+  if (length !== undefined && Number(length) - received > DISCARD_MAX) res.shouldKeepAlive = false
+  else res.prependOnceListener('finish', watchDiscard)
 }
 
 /**
@@ -30,18 +35,23 @@ export function boundDiscard (req: IncomingMessage, socket: Socket, res: ServerR
  * would take it (a dumped body is thrown away unseen): prepended to Node's own finish listener.
  */
 function watchDiscard (this: ServerResponse): void {
-  const req = this.req
+  const req = this.req as Discarding
   if (req.complete) return
-  // Destroyed (undici's end of a body it was sending): its rest is never seen to be counted, the connection ends.
-  if (req.destroyed) { lingerSoon.call(this.socket as Socket); return }
-  ;(req as Discarding)[DISCARDED] = 0
-  req.on('data', countDiscarded)
+  // Destroyed (undici's end of a body it was sending), now or later: its rest is never read, the connection ends.
+  if (req.destroyed) { lingerSoon.call(req[SOCKET]); return }
+  req[DISCARDED] = 0
+  // Read at once, whoever held it paused (a plugin's body stream it was piped to, unpiped as that closes).
+  req.unpipe().on('data', countDiscarded).once('close', discardClosed).resume()
 }
 
 function countDiscarded (this: IncomingMessage, chunk: Buffer): void {
   if (((this as Discarding)[DISCARDED] += chunk.length) <= DISCARD_MAX) return
   this.off('data', countDiscarded)
-  lingerSoon.call(this.socket)
+  lingerSoon.call((this as Discarding)[SOCKET])
+}
+
+function discardClosed (this: IncomingMessage): void {
+  if (!this.complete) lingerSoon.call((this as Discarding)[SOCKET])
 }
 
 /**
