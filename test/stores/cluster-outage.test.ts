@@ -3,7 +3,7 @@ import { RedisStore, type RedisStoreEvents } from '../../src/stores/redis-store.
 import { defineScript, type StoreSnapshot } from '../../src/stores/store.ts'
 import { partitionProxy } from '../helpers/partition-proxy.ts'
 import { startCluster, type RedisProcess } from '../helpers/redis.ts'
-import { until } from '../helpers/wait.ts'
+import { callUntil, until } from '../helpers/wait.ts'
 import { counter } from './store-cases.ts'
 
 const cluster = await startCluster(3)
@@ -44,16 +44,6 @@ async function upStore (t: Test, commandTimeout: number): Promise<{ store: Redis
   t.teardown(() => store.close())
   t.ok(await until(() => store.snapshot().state === 'up'), 'connected to the cluster')
   return { store, nodes, states }
-}
-
-/** Calls `call` every 20 ms until `done()` or `maxMs`; whether `done()` held. */
-async function callUntil (call: () => Promise<unknown>, done: () => boolean, maxMs: number): Promise<boolean> {
-  for (const start = performance.now(); !done();) {
-    if (performance.now() - start >= maxMs) return false
-    call().catch(() => {})
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  return true
 }
 
 /** The counter at `key` as the node holding it has it (0 when absent). */

@@ -3,7 +3,7 @@ import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../.
 import type { StoreSnapshot } from '../../src/stores/store.ts'
 import { partitionProxy } from '../helpers/partition-proxy.ts'
 import { RedisProcess } from '../helpers/redis.ts'
-import { until } from '../helpers/wait.ts'
+import { callUntil, until } from '../helpers/wait.ts'
 import { counter } from './store-cases.ts'
 
 /** A store's state changes and replica notices, as the registry would log them. */
@@ -34,16 +34,6 @@ async function server (t: Test): Promise<RedisProcess> {
   const redis = await RedisProcess.start()
   t.teardown(() => redis.stop())
   return redis
-}
-
-/** Calls `call` every 20 ms until `done()` or `maxMs`; whether `done()` held. */
-async function callUntil (call: () => Promise<unknown>, done: () => boolean, maxMs: number): Promise<boolean> {
-  for (const start = performance.now(); !done();) {
-    if (performance.now() - start >= maxMs) return false
-    call().catch(() => {})
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-  return true
 }
 
 t.test('a connection that stops carrying anything is dropped once the store is judged down, and a new one made', async t => {
