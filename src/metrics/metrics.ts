@@ -179,6 +179,18 @@ export class Metrics {
     }
   })
 
+  readonly storeNodesDown = new Gauge({
+    name: 'portcullis_store_nodes_down',
+    help: 'Redis Cluster nodes a store cannot reach while the store as a whole is up (the keys they hold fail).',
+    labelNames: ['store'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: () => {
+      this.storeNodesDown.reset()
+      for (const s of this.#stores()) if (s.nodesDown !== undefined) this.storeNodesDown.set({ store: s.name }, s.nodesDown.length)
+    }
+  })
+
   readonly upstreamConnectionsIdle = this.#targetGauge('portcullis_upstream_connections_idle',
     'Connections to a target open and free.', 'sum',
     t => t.pool.stats.free, true)
