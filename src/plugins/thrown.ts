@@ -8,6 +8,8 @@ const MAX_STACK = 16 * 1024
 /** Causes (and an AggregateError's errors) shown below the value itself. */
 const MAX_DEPTH = 5
 const MAX_ERRORS = 10
+/** Errors one value's snapshot shows in all (the value, its causes, their errors...). */
+const MAX_ERRORS_SHOWN = 50
 /** Other fields of an Error (code, statusCode...), with primitive values only. */
 const MAX_FIELDS = 20
 const MAX_FIELD_NAME = 100
@@ -63,11 +65,18 @@ export function describeThrown (value: unknown): string {
  * (code). Anything but an Error as `{ type, message }` (type: null, string, number, object...).
  */
 export function loggedThrown (value: unknown): object {
-  return snapshot(value, [])
+  return snapshot(value, 0, { seen: new Set(), left: MAX_ERRORS_SHOWN })
 }
 
-/** `value` as loggedThrown shows it; `within`: the errors it is a cause (or an aggregated error) of. */
-function snapshot (value: unknown, within: unknown[]): object {
+/**
+ * The errors one loggedThrown has shown, and how many more it may: errors that share causes and
+ * aggregated errors (each the others' cause) would otherwise make a graph of thousands of nodes,
+ * hundreds of MB of log line, at each failure. One shown already, or past the budget, is named only.
+ */
+interface Walk { readonly seen: Set<unknown>, left: number }
+
+/** `value` as loggedThrown shows it; `depth`: how many errors it is a cause (or an aggregated error) of. */
+function snapshot (value: unknown, depth: number, walk: Walk): object {
   // Without a prototype, pino's serializer takes `type` from `name`, not enumerable, so not repeated.
   const shown = Object.create(null) as Record<string, unknown>
   const error = isError(value)
@@ -77,6 +86,8 @@ function snapshot (value: unknown, within: unknown[]): object {
     shown.message = describeThrown(value)
     return shown
   }
+  walk.seen.add(value)
+  walk.left--
   let message: unknown
   try {
     message = value.message
@@ -86,14 +97,14 @@ function snapshot (value: unknown, within: unknown[]): object {
   shown.message = typeof message === 'string' ? bounded(message, MAX_TEXT) : message === undefined ? '' : describeThrown(message)
   const stack = attempt(() => value.stack)
   if (typeof stack === 'string') shown.stack = bounded(stack, MAX_STACK)
-  if (within.length < MAX_DEPTH) {
-    const chain = [...within, value]
+  if (depth < MAX_DEPTH) {
+    const inner = (e: unknown) => isError(e) && !walk.seen.has(e) && walk.left > 0 ? snapshot(e, depth + 1, walk) : describeThrown(e)
     // A VError's cause() is not called: its message holds its cause's already.
     const cause = attempt(() => value.cause)
-    if (cause !== undefined && typeof cause !== 'function' && !chain.includes(cause)) shown.cause = isError(cause) ? snapshot(cause, chain) : describeThrown(cause)
+    if (cause !== undefined && typeof cause !== 'function' && !walk.seen.has(cause)) shown.cause = inner(cause)
     const errors = attempt(() => { const all: unknown = (value as { errors?: unknown }).errors; return Array.isArray(all) ? all.slice(0, MAX_ERRORS) : undefined })
     // Not enumerable, as an AggregateError's own: pino shows them once, as aggregateErrors.
-    if (errors !== undefined) Object.defineProperty(shown, 'errors', { value: errors.map(e => chain.includes(e) ? describeThrown(e) : snapshot(e, chain)) })
+    if (errors !== undefined) Object.defineProperty(shown, 'errors', { value: errors.map(inner) })
   }
   for (const key of attempt(() => Object.keys(value).slice(0, MAX_FIELDS)) ?? []) {
     if (SHOWN.has(key) || key.length > MAX_FIELD_NAME) continue

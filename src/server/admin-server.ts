@@ -72,9 +72,11 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   })
   app.server.on('connect', adminConnect)
   // Expect: 100-continue, which Node would answer before any check: no 100 for a Content-Length past
-  // the limit, so that the client uploads nothing before the 413 (answered by that length).
+  // the limit, nor without admin.token, so that the client uploads nothing before the 413 or 401.
   app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (!(Number(req.headers['content-length']) > BODY_LIMIT)) res.writeContinue()
+    const token = state.runtime.loaded.config.admin?.token
+    const authorized = token === undefined || bearerMatches(req.headers.authorization, token)
+    if (authorized && !(Number(req.headers['content-length']) > BODY_LIMIT)) res.writeContinue()
     app.server.emit('request', req, res)
   })
   app.server.maxConnections = ADMIN_LIMITS.maxConnections

@@ -67,18 +67,43 @@ const CONTINUE_LINE = /^HTTP\/1\.[01] 100[ \r]/
 /** Whether a read may start with a 100's status line: bytes compared first, as every response head's read passes here. */
 const isContinue = (chunk: Buffer): boolean => chunk[9] === 0x31 && chunk[10] === 0x30 && chunk[11] === 0x30 && chunk[0] === 0x48
 
+/** Set on undici's parser: whether every byte it has parsed so far ended a message (none begun since). */
+const BETWEEN = Symbol('between messages')
+
+interface TrackedParser extends Parser {
+  [BETWEEN]: boolean
+  onMessageBegin: () => number
+  onMessageComplete: () => number
+}
+
+/** Follows the parser's message boundaries (llhttp calls these on the instance for each message, interim ones too). */
+function trackMessages (parser: TrackedParser): void {
+  parser[BETWEEN] = true
+  const begin = parser.onMessageBegin
+  const complete = parser.onMessageComplete
+  parser.onMessageBegin = function (this: TrackedParser) { this[BETWEEN] = false; return begin.call(this) }
+  parser.onMessageComplete = function (this: TrackedParser) { const r = complete.call(this); this[BETWEEN] = true; return r }
+}
+
 /**
  * A 100 (Continue) the gateway did not ask for (it never sends Expect upstream) is an interim
  * response a client must take (RFC 9110 15.2), but undici 7 fails the request on it ("bad
  * response"): a 502, and a failure counted against the target. Dropped here when a read starts
- * with it at a response's start: every byte read so far parsed (none buffered) and no response
- * head parsed (statusCode 0), so never in a body. One cut across reads is left to undici.
+ * with it between messages: every byte read so far parsed (none buffered) and the last one ended a
+ * message (llhttp's own boundaries, not a guess: a head cut across reads whose next part is a
+ * header value reading "HTTP/1.1 100 ..." is the head's). One cut across reads is left to undici.
  * Remove when undici takes an unasked 100 (undici 8 still fails on it).
  */
 function dropUnaskedContinue (socket: Socket): void {
   const push = socket.push
+  // Its parser, instrumented at the first read (undici makes it before any byte can come).
+  let parser: TrackedParser | null | undefined
   socket.push = function (this: Socket, chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk instanceof Buffer && isContinue(chunk) && this.readableLength === 0 && parserOf(this)?.statusCode === 0) {
+    if (parser === undefined && chunk !== null) {
+      parser = parserOf(this) as TrackedParser | null | undefined
+      if (parser != null) trackMessages(parser)
+    }
+    if (chunk instanceof Buffer && isContinue(chunk) && this.readableLength === 0 && parser?.[BETWEEN] === true && parserOf(this) === parser) {
       let start = 0
       while (CONTINUE_LINE.test(chunk.toString('latin1', start, start + 13))) {
         const end = chunk.indexOf('\r\n\r\n', start)

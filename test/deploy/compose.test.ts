@@ -79,7 +79,7 @@ t.test('promtool check config passes for the stack\'s Prometheus, its rule files
   writeFileSync(join(dir, 'prometheus.yml'), config)
   const { stdout } = await run('promtool', ['check', 'config', join(dir, 'prometheus.yml')])
   t.match(stdout, /SUCCESS: 1 rule files found/)
-  t.match(stdout, /SUCCESS: 13 rules found/)
+  t.match(stdout, /SUCCESS: 14 rules found/)
 })
 
 t.test('Grafana provisioning: the Prometheus data source and the dashboard folder compose mounts', async t => {

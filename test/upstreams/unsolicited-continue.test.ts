@@ -73,3 +73,19 @@ t.test('a body that starts with the text of a 100, in a write of its own: kept w
   }
   noFailure(t, gw)
 })
+
+const BODY = 'evil\r\nset-cookie: session=attacker\r\n\r\n'
+
+t.test('a head cut across reads whose next part reads "HTTP/1.1 100 ...": part of the head, never dropped (body bytes never become headers)', async t => {
+  const gw = await gateway(t, await rawUpstream(t, s => {
+    s.write('HTTP/1.1 200 OK\r\nx-reflect: ')
+    // The rest a moment later, in a read of its own: a header value that looks like a 100.
+    setTimeout(() => s.write(`HTTP/1.1 100 foo\r\ncontent-length: ${BODY.length}\r\n\r\n${BODY}`), 50)
+  }))
+  const res = await request(`${gw.url}/x`)
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['x-reflect'], 'HTTP/1.1 100 foo', 'the header as sent')
+  t.equal(res.headers['set-cookie'], undefined, 'nothing of the body is read as a header')
+  t.equal(await res.body.text(), BODY, 'the body whole')
+  noFailure(t, gw)
+})
