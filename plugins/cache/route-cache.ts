@@ -544,8 +544,9 @@ export class RouteCache implements PluginHandlers {
 
   /** Why a response may not be stored, read through the targeted fields this cache follows. */
   #unstorable (method: string, req: GatewayRequest, status: number, headers: HeaderMap): string | undefined {
-    // A consumer an auth plugin identified counts as the request's Authorization (RFC 9111 3.5).
-    const request = req.clientHeaders.authorization === undefined && credentialed(req) ? { ...req.clientHeaders, authorization: 'consumer' } : req.clientHeaders
+    // Credentials count as the request's Authorization (RFC 9111 3.5): one a plugin set (read here,
+    // after the plugins that ran past the cache too), or a consumer an auth plugin identified.
+    const request = req.clientHeaders.authorization === undefined && credentialed(req) ? { ...req.clientHeaders, authorization: 'credentials' } : req.clientHeaders
     return unstorableReason(method, req.path + req.query, request, status, policyHeaders(headers, this.#s.targets), this.#s.statuses)
   }
 
@@ -763,12 +764,14 @@ const selects = (e: Entry, req: GatewayRequest, names: readonly string[], v: str
   e.variant === v && (sameNames(namesOf(e), names) || variantFor(e, req) === v)
 
 /**
- * Whether the request carries credentials (RFC 9111 3.5): the client's Authorization, or a
- * consumer an auth plugin before the cache identified (key-auth's keys are not in Authorization);
- * the anonymous consumer is no one in particular.
+ * Whether the request carries credentials (RFC 9111 3.5, about the request the upstream gets): an
+ * Authorization, the client's or one a plugin put in the forwarded headers (request-headers' rename,
+ * a user's plugin), or a consumer an auth plugin identified (key-auth's keys are not in
+ * Authorization); the anonymous consumer is no one in particular.
  */
 const credentialed = (req: GatewayRequest): boolean =>
-  req.clientHeaders.authorization !== undefined || (req.consumer !== undefined && req.headers[ANONYMOUS_HEADER] !== 'true')
+  req.clientHeaders.authorization !== undefined || req.headers.authorization !== undefined ||
+  (req.consumer !== undefined && req.headers[ANONYMOUS_HEADER] !== 'true')
 
 
 function onlyIfCached (name: string, fwd: Fwd): PluginReply {

@@ -5,6 +5,10 @@ import { HeaderEditsSchema, compileHeaderEdits, type HeaderEdits } from '../shar
 // The client's Host is not among the headers plugins see: the route decides the upstream's.
 const NO_HOST = 'the client\'s Host never reaches the upstream as such: it gets the route\'s (the target\'s, preserveHost or hostHeader), ' +
   'which set: { host: ... } replaces; the client\'s is in X-Forwarded-Host (rename that)'
+// The gateway refuses a client Host it cannot route or key safely (400 bad_host); a renamed
+// header would bypass that, and the cache keys on the client's Host, not on the one sent.
+const ONTO_HOST = 'a client\'s header renamed onto Host would choose the site the upstream serves, past the gateway\'s checks of the client\'s Host ' +
+  '(and apart from the Host the cache keys on): set: { host: ... } gives it a fixed value'
 
 /**
  * Headers an auth plugin sets from what it verified (jwt-auth's forwardClaims, on any route of the
@@ -27,6 +31,7 @@ function check (config: HeaderEdits, route: PluginCheckRoute | undefined): Plugi
   for (const [from, to] of Object.entries(config.rename ?? {})) {
     const lower = to.toLowerCase()
     if (from.toLowerCase() === 'host') problems.push({ path: ['rename', from], message: NO_HOST })
+    else if (lower === 'host') problems.push({ path: ['rename', from], message: ONTO_HOST })
     else if (isIdentityHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" is an identity header, set by auth plugins only` })
     else if (isForwardingHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" tells the upstream who the client is: the gateway sets it (server.trustProxy)` })
     else {
