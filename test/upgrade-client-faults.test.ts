@@ -1,10 +1,13 @@
 import t, { type Test } from 'tap'
-import { createServer, type IncomingMessage } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { join } from 'node:path'
 import { request } from 'undici'
 import { catchAllYaml } from './helpers/catch-all.ts'
 import { startGateway, type TestGateway } from './helpers/gateway.ts'
 import { waitForLog } from './helpers/logs.ts'
+import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 import { until } from './helpers/wait.ts'
 
 /**
@@ -25,14 +28,14 @@ const UPGRADE = 'GET /t HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: f
  * An upstream taking `Upgrade: foo`: its 101 (`lines`, its header lines) comes only once `answer()`
  * is called (at once when `hold` is false); then it echoes, and ends its side when the gateway ends
  * its (unless `endBack` is false). `upgrades`: the sockets of the upgrades it got. Plain requests
- * get 200 "plain", but /slow, which gets no answer (`slow()` counts them).
+ * get 200 "plain", but /slow, which gets no answer (`slow()` counts them) until `release()`.
  */
 async function upstream (t: Test, options: { lines?: string, hold?: boolean, endBack?: boolean } = {}): Promise<{
-  url: string, upgrades: Socket[], answer: () => void, closed: () => number, slow: () => number }> {
+  url: string, upgrades: Socket[], answer: () => void, closed: () => number, slow: () => number, release: () => void }> {
   const upgrades: Socket[] = []
   let closed = 0
-  let slow = 0
-  const server = createServer((req, res) => { if (req.url === '/slow') slow++; else res.end('plain') })
+  const slow: ServerResponse[] = []
+  const server = createServer((req, res) => { if (req.url === '/slow') slow.push(res); else res.end('plain') })
   const lines = options.lines ?? 'upgrade: foo\r\nconnection: upgrade\r\n'
   const open = (socket: Socket) => {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\n${lines}\r\n`)
@@ -52,7 +55,8 @@ async function upstream (t: Test, options: { lines?: string, hold?: boolean, end
     upgrades,
     answer: () => { for (const s of upgrades) if (!s.destroyed) open(s) },
     closed: () => closed,
-    slow: () => slow
+    slow: () => slow.length,
+    release: () => { for (const res of slow) res.end('slow') }
   }
 }
 
@@ -87,17 +91,46 @@ async function stillServing (t: Test, gw: TestGateway): Promise<void> {
   t.same(uncaught, [], 'no uncaught exception')
 }
 
-t.test("a client that resets its connection while its upgrade waits for the upstream's 101: logged 499, the upstream's side closed", async t => {
-  const up = await upstream(t, { hold: true })
-  const gw = await gateway(t, up.url)
+// A FIN is the client gone too: HTTP/1 sockets are half-open, so it brings no 'close' of its own.
+for (const [how, leave] of [
+  ['resets its connection', (s: Socket) => { s.resetAndDestroy() }],
+  ['ends its side (FIN)', (s: Socket) => { s.end() }]
+] as const) {
+  t.test(`a client that ${how} while its upgrade waits for the upstream's 101: logged 499, the upstream's side closed`, async t => {
+    const up = await upstream(t, { hold: true })
+    const gw = await gateway(t, up.url)
+    const c = client(t, gw)
+    c.socket.write(UPGRADE)
+    t.ok(await until(() => up.upgrades.length === 1), 'the upgrade reached the upstream')
+    leave(c.socket)
+    t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 499 })
+    t.ok(await until(() => up.closed() === 1), "the upstream's side is closed")
+    t.ok(await until(() => connections(gw) === 0), "the client's connection is closed")
+    up.answer() // too late: nobody to relay it to
+    await stillServing(t, gw)
+  })
+}
+
+t.test('a client that ends its side (FIN) while a request hook runs on its upgrade: logged 499, the upgrade never sent upstream', async t => {
+  const gates = sharedWithPlugins<Array<() => void>>('upgrade-gates', [])
+  const dir = t.testdir({})
+  writeUserPlugin(dir, 'gate', 500, "{ onRequest: () => new Promise<void>(resolve => { shared('upgrade-gates').push(resolve) }) }")
+  const up = await upstream(t)
+  const gw = await startGateway(`loadPlugins: [ ./gate.ts ]\n${catchAllYaml(up.url, { route: '    upgrade: [foo]\n    plugins: { gate: {} }\n' })}`, { file: join(dir, 'gw.yaml') })
+  t.teardown(() => gw.close())
   const c = client(t, gw)
   c.socket.write(UPGRADE)
-  t.ok(await until(() => up.upgrades.length === 1), 'the upgrade reached the upstream')
-  c.socket.resetAndDestroy()
+  t.ok(await until(() => gates.length === 1), 'the hook holds the upgrade')
+  c.socket.end()
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 499 })
-  t.ok(await until(() => up.closed() === 1), "the upstream's side is closed")
-  up.answer() // too late: nobody to relay it to
-  await stillServing(t, gw)
+  gates[0]?.()
+  const plain = request(`${gw.url}/plain`) // the gate holds it too: let through once it waits
+  t.ok(await until(() => gates.length === 2))
+  gates[1]?.()
+  t.equal((await plain).statusCode, 200)
+  await (await plain).body.text()
+  t.equal(up.upgrades.length, 0, 'the upstream saw no upgrade')
+  t.same(uncaught, [], 'no uncaught exception')
 })
 
 for (const [what, upgrade, route, path, status] of [
@@ -155,6 +188,35 @@ t.test('an upgrade pipelined behind a request whose client then resets: nothing 
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/slow' }), { status: 499 })
   await stillServing(t, gw)
   t.equal(up.upgrades.length, 0, 'the upgrade never went out')
+})
+
+t.test('an upgrade pipelined behind a request whose client then ends its side: the request is answered, the upgrade never goes out', async t => {
+  const up = await upstream(t)
+  const gw = await gateway(t, up.url)
+  let held: Duplex | undefined
+  gw.gateway.app.server.prependListener('upgrade', (_req: IncomingMessage, socket: Duplex) => { held = socket })
+  const c = client(t, gw)
+  c.socket.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\n' + UPGRADE)
+  t.ok(await until(() => up.slow() === 1), 'the first request reached the upstream')
+  c.socket.end()
+  t.ok(await until(() => held?.readableEnded === true), 'the gateway read the end')
+  up.release()
+  t.ok(await until(() => c.closed()), 'the connection closed')
+  t.match(c.got(), /^HTTP\/1\.1 200 [^]*slow$/, 'the request was answered, and nothing after it')
+  await stillServing(t, gw)
+  t.equal(up.upgrades.length, 0, 'the upgrade never went out')
+})
+
+t.test('an upgrade over HTTP/1.0 (RFC 9110 7.8): refused with 400 upgrade_refused, never sent upstream', async t => {
+  const up = await upstream(t)
+  const gw = await gateway(t, up.url)
+  const c = client(t, gw)
+  c.socket.write('GET /t HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n')
+  t.ok(await until(() => c.closed()), 'the connection closed')
+  t.match(c.got(), /^HTTP\/1\.1 400 [^]*"error":"upgrade_refused"/)
+  t.match(await waitForLog(gw.logs, { msg: 'request rejected', path: '/t' }), { status: 400, error: 'upgrade_refused', route: 'all' })
+  await stillServing(t, gw)
+  t.equal(up.upgrades.length, 0, 'the upstream saw no upgrade')
 })
 
 t.test('a refused upgrade whose client keeps its side open: the gateway closes the connection shortly after its answer', async t => {

@@ -39,6 +39,11 @@ export default definePlugin({
           count.body.inc()
           return refusal(413, 'body_too_large', `the request body is larger than ${maxBody} bytes`, req.id, true)
         }
+        if (req.upgrade && length === undefined && req.hasBody) {
+          // An upgrade's body is tunnel data, never read as a body: one of unknown length cannot be counted.
+          count.body.inc()
+          return refusal(413, 'body_too_large', `an upgrade's body must declare its length (Content-Length), at most ${maxBody} bytes`, req.id, true)
+        }
         // A Content-Length still sent upstream is exact (Node reads no more); otherwise count the bytes.
         if (req.headers['content-length'] === undefined && req.hasBody) {
           req.pipeBodyThrough(new BodyLimit(maxBody, req.id, onBodyCut))

@@ -73,6 +73,16 @@ t.test('a chunked body is cut at the limit: upstream aborted, 413 answered', asy
   t.ok(await until(() => aborted > abortedBefore), 'the upstream request was aborted')
 })
 
+t.test('an upgrade with a body over maxBody or of unknown length (chunked): 413, never sent upstream', async t => {
+  const before = requests
+  const upgrade = 'GET /x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n'
+  const sized = await raw(upgrade + 'Content-Length: 5000')
+  t.match(sized, /^HTTP\/1.1 413 [^]*"error":"body_too_large","message":"the request body is larger than 1024 bytes"/)
+  const chunked = await raw(upgrade + 'Transfer-Encoding: chunked', ['3\r\nabc\r\n0\r\n\r\n'])
+  t.match(chunked, /^HTTP\/1.1 413 [^]*"error":"body_too_large","message":"an upgrade's body must declare its length \(Content-Length\), at most 1024 bytes"/)
+  t.equal(requests, before, 'the upstream was not called')
+})
+
 t.test('a URL too long: 414; too many or too large headers: 431', async t => {
   const long = await request(`${gw.url}/${'a'.repeat(64)}`)
   t.equal(long.statusCode, 414)
@@ -127,8 +137,8 @@ t.test('the authority of an absolute-form target counts as its Host field, in pl
 t.test('portcullis_request_size_refused_total counts each refusal by reason', async t => {
   const series = (reason: string) => `portcullis_request_size_refused_total{route="limited",reason="${reason}"}`
   const admin = gw.adminUrl as string
-  // body: the Content-Length refusal and the chunked cut; url: three; headers: seven (above).
-  t.equal(await metricValue(admin, series('body')), 2)
+  // body: the Content-Length refusal, the chunked cut and the two upgrades; url: three; headers: seven (above).
+  t.equal(await metricValue(admin, series('body')), 4)
   t.equal(await metricValue(admin, series('url')), 3)
   t.equal(await metricValue(admin, series('headers')), 7)
 })

@@ -24,7 +24,7 @@ import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
 import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
-import { switchesToOffered } from './upgrade.ts'
+import { switchesToOffered, tunnelling } from './upgrade.ts'
 import { boundDiscard } from './unread-body.ts'
 
 /** What an exchange needs from the runtime that created it. */
@@ -623,6 +623,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (head0.length > 0) upstream.write(head0)
     const closeBoth = () => { client.destroy(); upstream.destroy() }
     this.#tunnel = closeBoth
+    tunnelling(client) // its end is now the tunnel's (below), no longer the client gone
     // The upstream's end (pipe() ends the client's side) closes the client's connection once what it
     // was sent is flushed (see #tunnelEnded); a break closes both at once. Its close follows an error.
     upstream.on('error', () => {}).once('close', () => { if (upstream.readableEnded) this.#tunnelEnded(client); else closeBoth() })

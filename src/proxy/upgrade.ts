@@ -1,3 +1,5 @@
+import type { ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { GatewayError, type GatewayErrorKind } from '../errors.ts'
 
 /**
@@ -33,4 +35,28 @@ export function switchesToOffered (raw: ReadonlyArray<Buffer | string>, offered:
     }
   }
   return named
+}
+
+const RESPONSE = Symbol('upgrade response')
+type Watched = Duplex & { [RESPONSE]?: ServerResponse }
+
+/**
+ * Until its tunnel opens (see tunnelling), an upgrade's client that ends its side (FIN) is gone, as
+ * on plain HTTP: its socket is destroyed, which closes `res` (logged 499, the upstream's request
+ * aborted). HTTP/1 sockets are half-open: a FIN brings 'end', never 'close'. Not once an answer has
+ * begun: the client still reads it. Bytes the client sent ahead of the 101 hold the 'end' back
+ * until the tunnel reads them (WebSocket clients send none before it).
+ */
+export function closeOnEnd (socket: Duplex, res: ServerResponse): void {
+  (socket as Watched)[RESPONSE] = res
+  socket.once('end', clientEnded)
+}
+
+/** The tunnel is opening: a client's end is now half a tunnel closed, relayed upstream. */
+export function tunnelling (socket: Duplex): void {
+  socket.removeListener('end', clientEnded)
+}
+
+function clientEnded (this: Watched): void {
+  if (this[RESPONSE]?.headersSent === false) this.destroy()
 }

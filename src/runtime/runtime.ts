@@ -11,7 +11,7 @@ import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
 import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { framingFault } from '../proxy/request-framing.ts'
-import { upgradeRefusal } from '../proxy/upgrade.ts'
+import { closeOnEnd, upgradeRefusal } from '../proxy/upgrade.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { traceContext, traceparent } from '../proxy/trace-context.ts'
 import { isValidHost, normalizeHost, sameAuthority } from '../routing/host-pattern.ts'
@@ -365,6 +365,7 @@ export class Runtime implements ExchangeOwner {
     const res = new NodeServerResponse(req)
     res.shouldKeepAlive = false
     res.assignSocket(socket as never)
+    closeOnEnd(socket, res)
     // Node took its own drain listener off the socket it handed over: without this one, a response
     // past the socket's buffer would wait for a drain that never comes (as Node's socketOnDrain does).
     socket.on('drain', () => { if (res.writableNeedDrain) res.emit('drain') })
@@ -436,7 +437,8 @@ export class Runtime implements ExchangeOwner {
     const match = this.router.match(normalizeHost(host), req.method as string, path, req.headers)
     if (match === undefined) { this.#reject(req, res, GatewayError.NO_ROUTE, id, path); return }
     if (upgrade !== undefined) {
-      const refused = upgradeRefusal(match.route.upgrades, req.headers.upgrade)
+      // RFC 9110 7.8: an HTTP/1.0 request's Upgrade is to be ignored, which Node's hand-over of the socket no longer allows.
+      const refused = req.httpVersion === '1.0' ? GatewayError.UPGRADE_REFUSED : upgradeRefusal(match.route.upgrades, req.headers.upgrade)
       if (refused !== undefined) { this.#reject(req, res, refused, id, path, false, match.route); return }
     }
     if (refusesTrace(req.method as string, match.route)) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path, false, match.route); return }

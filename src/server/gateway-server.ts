@@ -188,6 +188,8 @@ export class GatewayServer {
    */
   #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (!socket.writable) return
+    // Its client ended its side while it waited its turn (Node no longer watches it): gone, as in Runtime's closeOnEnd.
+    if (socket.readableEnded) { socket.destroy(); return }
     const earlier = (socket as Http1Socket)._httpMessage
     if (earlier != null) { earlier.once('close', () => this.#upgrade(req, socket, head)); return }
     try {
