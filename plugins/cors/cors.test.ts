@@ -353,3 +353,35 @@ routes:
   t.equal(simple.headers['access-control-allow-origin'], 'https://app.example.com', 'a GET-only route is valid for simple requests')
   t.equal(gw.logs.filter(l => String(l.msg).startsWith('cors: this route')).length, 0, 'no warning for routes without methods')
 })
+
+// Browsers compare Access-Control-Allow-Methods case-sensitively, with the request's method upper-case.
+t.test('methods are sent upper-case, as routes match them in any case', async t => {
+  const lower = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /r, methods: [get, put, options] }, upstream: up, plugins: { cors: { origins: [https://app.example.com], methods: [get, put, Patch, GET] } } }
+`)
+  t.teardown(() => lower.close())
+  const res = await request(`${lower.url}/r`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'PUT' } })
+  await res.body.dump()
+  t.equal(res.statusCode, 204)
+  t.equal(res.headers['access-control-allow-methods'], 'GET, PUT, PATCH', 'upper-case, each once')
+})
+
+t.test('an unknown method is a config error at its key, in any case; `*` is none', async t => {
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      cors: { origins: [https://a.example.com], methods: [get, PSOT] }
+`), { message: /test\.yaml:11:64 routes\[0\]\.plugins\.cors\.methods\[1\]: unknown HTTP method "PSOT" \(the standard ones: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\)/ })
+  t.same(await corsProblems({ origins: ['https://a.example.com'], methods: ['Fetch', 'propfind', 'post', 'Options'] }), [
+    'methods[0]: unknown HTTP method "Fetch" (the standard ones: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)'
+  ], 'the methods Node parses, in any case, load')
+  t.same(await corsProblems({ origins: ['https://a.example.com'], methods: ['*'] }), [])
+})

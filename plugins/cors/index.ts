@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http'
 import { definePlugin, type HeaderMap, type PluginConfigProblem } from '../../src/index.ts'
 import { addVary } from '../shared/vary.ts'
 import { compileOrigins, originProblem } from './origins.ts'
@@ -29,6 +30,10 @@ export default definePlugin({
       const message = originProblem(entry, credentials)
       return message === undefined ? [] : [{ path: ['origins', i], message }]
     })
+    config.methods?.forEach((name, i) => {
+      // As route methods (match.methods): in any case, among those Node's parser knows (no other reaches the gateway).
+      if (name !== '*' && !METHODS.includes(name.toUpperCase())) problems.push({ path: ['methods', i], message: `unknown HTTP method "${name}" (the standard ones: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)` })
+    })
     if (!credentials) return problems
     for (const key of LISTS) {
       config[key]?.forEach((name, i) => {
@@ -44,7 +49,8 @@ export default definePlugin({
     const origins = compileOrigins(config.origins, credentials)
     // `*` with credentials is refused at load (check): browsers refuse it, and echoing would let in any site.
     const star = origins.any
-    const methods = (config.methods ?? DEFAULTS.methods).join(', ')
+    // Upper-case, as requests come: browsers compare Access-Control-Allow-Methods case-sensitively (`put` never allows a PUT).
+    const methods = [...new Set((config.methods ?? DEFAULTS.methods).map(m => m.toUpperCase()))].join(', ')
     const allowHeaders = config.headers?.join(', ')
     const expose = (config.exposeHeaders ?? DEFAULTS.exposeHeaders).join(', ')
     const maxAge = String(config.maxAge ?? DEFAULTS.maxAge)

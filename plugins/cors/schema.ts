@@ -15,7 +15,7 @@ export const CorsSchema = Type.Object({
     minItems: 1,
     description: 'Origins allowed: exact (https://app.example.com), `*` for any, wildcards (*.example.com, https://*.example.com) or regular expressions between slashes (/^https:\\/\\/pr-\\d+\\.example\\.dev$/).'
   }),
-  methods: Type.Optional(Type.Array(Token, { default: DEFAULTS.methods, description: 'Methods a preflight allows (Access-Control-Allow-Methods).' })),
+  methods: Type.Optional(Type.Array(Token, { default: DEFAULTS.methods, description: 'Methods a preflight allows (Access-Control-Allow-Methods), in any case: sent upper-case, as browsers compare them.' })),
   headers: Type.Optional(Type.Array(Token, { description: 'Request headers a preflight allows. Default: those the preflight asks for (Access-Control-Request-Headers).' })),
   exposeHeaders: Type.Optional(Type.Array(Token, { default: DEFAULTS.exposeHeaders, description: 'Response headers scripts may read (Access-Control-Expose-Headers).' })),
   credentials: Type.Optional(Type.Boolean({ default: DEFAULTS.credentials, description: 'Allow cookies and credentials. The origin is then echoed, never `*`.' })),

@@ -1,4 +1,5 @@
 import { definePlugin, type HeaderMap, type PluginConfigProblem, type PluginReply } from '../../src/index.ts'
+import { headerBytes } from '../shared/header-edits.ts'
 import { DEFAULTS, RequestTerminationSchema, type RequestTerminationConfig } from './schema.ts'
 
 /** A header that describes content, which these have none of; the schema refuses Content-Length. */
@@ -33,7 +34,7 @@ export default definePlugin({
   check: contentlessProblems,
   setup (config) {
     const headers: HeaderMap = {}
-    for (const [name, value] of Object.entries(config.headers ?? {})) headers[name.toLowerCase()] = value
+    for (const [name, value] of Object.entries(config.headers ?? {})) headers[name.toLowerCase()] = headerBytes(value)
     if (typeof config.body === 'string') headers['content-type'] ??= 'text/plain; charset=utf-8'
     // Built once: the exchange copies the headers of a reply, so one object serves every request.
     const reply: PluginReply = { status: config.status ?? DEFAULTS.status, headers, body: config.body }

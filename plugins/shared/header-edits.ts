@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TOKEN, underscoreSpellings, type HeaderMap } from '../../src/index.ts'
 
-// RFC 9110 token; values as Node and undici accept them (no CR, LF or other control characters).
+// RFC 9110 token.
 const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid header name' })
 // Hop-by-hop headers belong to each connection, not to the message: the proxy sets them itself
 // (HTTP2-Settings, an h2c upgrade's, too: src/proxy/hop-by-hop.ts).
@@ -13,8 +13,15 @@ const NOT_SETTABLE = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-enc
 const SETTABLE = `^(?!(?:${NOT_SETTABLE})$)(?!${caseless('proxy-')})${TOKEN.slice(1)}`
 /** A header name a config may set: not hop-by-hop or framing (nor a pseudo-header, which is no token). */
 export const SettableName = Type.String({ pattern: SETTABLE, errorMessage: 'must be a valid header name, and not a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)' })
-/** A header value as Node and undici accept it. */
-export const HeaderValue = Type.String({ pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', errorMessage: 'must be a valid header value (no line breaks or control characters)' })
+/** A header value: any text but line breaks and other control characters (tab aside); sent as its UTF-8 bytes (headerBytes). */
+export const HeaderValue = Type.String({ pattern: '^[^\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f]*$', errorMessage: 'must be a valid header value (no line breaks or control characters)' })
+
+/**
+ * A config's header value as the bytes it is written in (UTF-8), as nginx sends its config's, and as
+ * a body is sent: header values hold bytes, one char each (latin1), which Node and undici write back
+ * as they are. `é` would go out as the one byte E9, and `✓` (past FF) make Node throw.
+ */
+export const headerBytes = (value: string): string => Buffer.from(value, 'utf8').toString('latin1')
 /** An object keyed by header names a config may set: a bad name is reported on the key itself. */
 export const ByHeaderName = <T extends TSchema>(value: T, description: string) =>
   Type.Record(Type.String({ pattern: SETTABLE }), value, { additionalProperties: false, errorMessage: 'is not a valid header name, or is a hop-by-hop or framing header (Connection, Transfer-Encoding, Content-Length, Proxy-*...)', description })
@@ -36,7 +43,7 @@ export type HeaderEdits = Static<typeof HeaderEditsSchema>
  */
 export function compileHeaderEdits (edits: HeaderEdits, spellings = false): (headers: HeaderMap) => void {
   const rename = Object.entries(edits.rename ?? {}).map(([from, to]) => [from.toLowerCase(), to.toLowerCase()] as const)
-  const set = Object.entries(edits.set ?? {}).map(([name, value]) => [name.toLowerCase(), value] as const)
+  const set = Object.entries(edits.set ?? {}).map(([name, value]) => [name.toLowerCase(), headerBytes(value)] as const)
   const named = (edits.remove ?? []).map(h => h.toLowerCase())
   const all = [...named, ...rename.flat(), ...set.map(([name]) => name)]
   // Never a name the config renames from (`rename: { x_a: x-a }` asks for that spelling).

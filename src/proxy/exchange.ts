@@ -1190,6 +1190,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       if (typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
       // Known to response plugins (compression judges by it); one that changes the body removes it.
       headers['content-length'] = String(Buffer.byteLength(body))
+    } else if (!contentless && this.method !== 'HEAD') {
+      // No body, said so (205 too: RFC 9110 15.3.6): else HTTP/1.1 sends it chunked, as if one were coming.
+      headers['content-length'] ??= '0'
     }
     const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
     state.framer = position // the replying plugin (NO_HOOK: none) set the head first

@@ -511,9 +511,23 @@ function drainingResponse (closing: () => boolean): typeof ServerResponse<Incomi
   return class extends ServerResponse {
     override writeHead (status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this {
       if (closing()) this.shouldKeepAlive = false
+      const fields = typeof reason === 'object' ? reason : headers
+      if (fields !== undefined && !Array.isArray(fields)) dispositionFirst(fields)
       return super.writeHead(status, reason as string, headers)
     }
   }
+}
+
+/**
+ * Node re-reads a Content-Disposition that follows a Content-Length as UTF-8 (nodejs/node#46528):
+ * an upstream's UTF-8 filename went out mangled (C3 A9 as E9), and a Latin-1 one made Node throw.
+ * Written before the length, its bytes go out as they came. Only the order of fields changes.
+ */
+function dispositionFirst (fields: OutgoingHttpHeaders): void {
+  const length = fields['content-length']
+  if (length === undefined || fields['content-disposition'] === undefined) return
+  delete fields['content-length']
+  fields['content-length'] = length
 }
 
 /** Requests waiting their turn on a connection past which nothing more is read from it (see holdReading). */
