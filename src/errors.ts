@@ -17,7 +17,7 @@ export const GatewayError = {
   BAD_BODY: { status: 400, code: 'bad_body', message: 'the request body could not be read as sent (say, a bad Content-Encoding)' },
   NO_ROUTE: { status: 404, code: 'no_route', message: 'no route matches this request' },
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
-  UPGRADE_REFUSED: { status: 400, code: 'upgrade_refused', message: 'this route does not accept an upgrade to this protocol (h2c never)' },
+  UPGRADE_REFUSED: { status: 400, code: 'upgrade_refused', message: 'this route does not accept an upgrade to this protocol (h2c never; none over HTTP/1.0)' },
   METHOD_NOT_ALLOWED: { status: 405, code: 'method_not_allowed', message: 'this route does not accept this method (TRACE only where the route\'s methods name it)', allow: ALLOWED_BUT_TRACE },
   EXPECTATION_FAILED: { status: 417, code: 'expectation_failed', message: 'the request\'s Expect names an expectation other than 100-continue' },
   CONNECT_REFUSED: { status: 501, code: 'not_implemented', message: 'the gateway does not open CONNECT tunnels' },
