@@ -107,7 +107,8 @@ function chargeBucket (q: number, w: number, stored: BucketState | undefined, no
   const tat = Math.floor(next * 1000 + 0.5) / 1000
   const state = stored ?? new BucketState(tat)
   state.tat = tat
-  return { state, ttlMs: Math.ceil(next - now) }
+  // At least 1 ms: an interval under the µs rounds away (0 is no expiry in memory, an error in Redis).
+  return { state, ttlMs: Math.max(1, Math.ceil(next - now)) }
 }
 
 /** Fixed window: one count per window aligned on the epoch. */

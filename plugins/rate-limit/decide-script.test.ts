@@ -106,3 +106,21 @@ t.test('a call run after its deadline (the ARGV after the limits) decides and wr
   t.same(written, [])
   t.match(decideScript.local(data, [key], [...args, '1000'], 1000), [1, 1, 4, Number, 1000], 'at the deadline: decided')
 })
+
+t.test('a bucket whose interval rounds away (more than a request per µs, refused at load) still sets an expiry of 1 ms at least, in Lua and in JavaScript', async t => {
+  const redis = await redisForTest()
+  t.teardown(() => redis.close())
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+  const key = `decide-tiny:${process.pid}`
+  // 10^10 per second: a 0.1 ns interval, lost in the arrival time's µs.
+  const args = ['t', '10000000000', '1000', '1']
+  // The 1 ms expiry is over by the time anything could read it: that SET took it is the test.
+  t.match(await client.eval(decideScript.lua, 1, key, ...args), [1, 1, 0, Number, Number], 'no "invalid expire time" from SET')
+  await client.del(key)
+
+  const ttls: Array<number | undefined> = []
+  const data: LocalData = { get: () => undefined, set: (_k, _v, ttlMs) => { ttls.push(ttlMs) }, delete: () => {} }
+  t.match(decideScript.local(data, [key], args, 1_700_000_000_000), [1, 1, 0, Number, 1_700_000_000_000])
+  t.same(ttls, [1], 'not 0, which the memory store takes for no expiry')
+})

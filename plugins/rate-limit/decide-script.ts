@@ -58,7 +58,7 @@ for i = 1, n do
     if free >= 1 then
       local nxt = tat + em
       local us = math.floor(nxt * 1000 + 0.5)
-      ok, ms, st, ttl = 1, math.ceil(nxt - now), string.format('%d.%03d', math.floor(us / 1000), us % 1000), math.ceil(nxt - now)
+      ok, ms, st, ttl = 1, math.ceil(nxt - now), string.format('%d.%03d', math.floor(us / 1000), us % 1000), math.max(1, math.ceil(nxt - now))
       if free == 1 then ms = math.ceil(tat + 2 * em - tau - now) end
     else
       free, ms = 0, math.ceil(tat + em - tau - now)

@@ -41,7 +41,7 @@ routes:
     if (!(err instanceof ConfigError)) throw err
     t.same(err.issues.map(formatIssue).sort(), [
       'gw.yaml:15:25 routes[0].plugins.rate-limit.by[1]: must be consumer, ip, route, header:<name> or claim:<name>',
-      'gw.yaml:17:50 routes[0].plugins.rate-limit.limits[0].window: must be a whole number of seconds, minutes, hours or days, e.g. 1s, 10m, 1d (or milliseconds, a multiple of 1000)',
+      'gw.yaml:17:50 routes[0].plugins.rate-limit.limits[0].window: must be a whole number of seconds, minutes, hours or days up to 365d, e.g. 1s, 10m, 1d (or milliseconds, a multiple of 1000)',
       'gw.yaml:6:40 consumers[0].metadata.rate-limit.burst.requests: must be >= 1',
       'gw.yaml:6:52 consumers[0].metadata.rate-limit.daily: must be false (no such limit for this consumer) or { requests, window, burst, algorithm }'
     ].sort())

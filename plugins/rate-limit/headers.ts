@@ -19,14 +19,21 @@ function retryMs (d: Decision): number {
   return ms
 }
 
-/** The limit a response reports: the one that rejected (longest wait first), else the one closest to its quota. */
+/**
+ * The limit a response reports: the one that rejected it with the longest wait; else, of those this
+ * request left at 0, the one with the longest wait (the next request's Retry-After); else the one
+ * closest to its quota.
+ */
 function reported (plan: Plan, d: Decision): number {
   let best = 0
-  let score = Infinity
+  let rank = 3
+  let score = 0
   for (let i = 0; i < plan.limits.length; i++) {
-    const ok = d[3 * i + 1] as number
-    const s = ok === 0 ? -1 - (d[3 * i + 3] as number) : (d[3 * i + 2] as number) / (plan.limits[i]?.requests as number)
-    if (s < score) { score = s; best = i }
+    const r = d[3 * i + 2] as number
+    // 0: rejected, 1: left at 0, each by its wait, longest first; 2: by what remains of its quota.
+    const k = d[3 * i + 1] === 0 ? 0 : r === 0 ? 1 : 2
+    const s = k === 2 ? r / (plan.limits[i]?.requests as number) : -(d[3 * i + 3] as number)
+    if (k < rank || (k === rank && s < score)) { best = i; rank = k; score = s }
   }
   return best
 }

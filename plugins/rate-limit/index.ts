@@ -1,8 +1,8 @@
 import { definePlugin, StoreError, type GatewayRequest, type PluginReply } from '../../src/index.ts'
 import { decideScript, LATE } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
-import { compilePlans, limitNameProblems, overridingConsumers, type Plan } from './plans.ts'
-import { Precheck } from './precheck.ts'
+import { compilePlans, limitNameProblems, limitValueProblems, overridingConsumers, type Plan } from './plans.ts'
+import { Precheck, SHARED_RECHECK_MS } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { serverClock } from '../shared/server-clock.ts'
 import { decideBySlot, slotCalls } from './slots.ts'
@@ -20,7 +20,7 @@ export default definePlugin({
   priority: 950,
   schema: RateLimitSchema,
   consumerMetadata: ConsumerOverridesSchema,
-  check: config => limitNameProblems(config.limits),
+  check: config => [...limitNameProblems(config.limits), ...limitValueProblems(config)],
   setup (config, ctx) {
     const store = ctx.store(config.store)
     const by = config.by ?? ['consumer']
@@ -32,8 +32,9 @@ export default definePlugin({
     })
     const mode = config.headers ?? 'ietf'
     const onStoreError = config.onStoreError ?? 'allow'
-    // Spares a shared store a call; on a memory store it keeps a key rejected whose counter was evicted.
-    const precheck = config.localPrecheck !== false ? new Precheck() : undefined
+    // Spares a shared store a call (asked again after a few seconds, in case it lost the counter); on
+    // a memory store, which loses a counter only to eviction, it keeps such a key rejected until its time.
+    const precheck = config.localPrecheck !== false ? new Precheck(store.runNow === undefined ? SHARED_RECHECK_MS : Infinity) : undefined
     const timeoutMs = store.commandTimeout
     const clock = timeoutMs === undefined ? undefined : serverClock(store)
     const requests = ctx.metrics.counter({

@@ -17,7 +17,7 @@ t.test('the route plan: ids, script arguments and RateLimit-Policy', async t => 
   t.same(base.limits, [
     { name: 'burst', index: 0, id: 'burst:s1000', requests: 10, windowMs: 1000, policy: '"burst";q=10;w=1', remainingItem: '"burst";r=', message: 'rate limit "burst" exceeded (10 per 1s)' },
     // A bucket announces its burst, per the time it takes to fill: 50 per 180 s, the rate of 1000 per hour.
-    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 50, windowMs: 180_000, policy: '"hourly";q=50;w=180', remainingItem: '"hourly";r=', message: 'rate limit "hourly" exceeded (1000 per 3600s, burst 50)' },
+    { name: 'hourly', index: 1, id: 'hourly:t3600000', requests: 50, windowMs: 180_000, policy: '"hourly";q=50;w=180', remainingItem: '"hourly";r=', message: 'rate limit "hourly" exceeded (1000 per 1h, burst 50)' },
     { name: 'daily', index: 2, id: 'daily:f86400000', requests: 5000, windowMs: 86_400_000, policy: '"daily";q=5000;w=86400', remainingItem: '"daily";r=', message: 'rate limit "daily" exceeded (5000 per 86400s)' }
   ])
   // A burst counts for token-bucket only.

@@ -1,7 +1,7 @@
 import { toMs, type Consumer, type GatewayRequest, type PluginConfigProblem } from '../../src/index.ts'
 import type { AlgorithmCode } from './algorithms.ts'
 import { KeyBuilder } from './keys.ts'
-import type { ConsumerOverrides, LimitConfig, RateLimitConfig } from './schema.ts'
+import { MAX_WINDOW_MS, type ConsumerOverrides, type LimitConfig, type RateLimitConfig } from './schema.ts'
 
 const CODES = { 'sliding-window': 's', 'token-bucket': 't', 'fixed-window': 'f' } as const satisfies Record<string, AlgorithmCode>
 
@@ -42,14 +42,42 @@ export interface Plan {
 
 type Override = Exclude<ConsumerOverrides[string], false>
 
-function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number, override?: Override }>, defaultAlgorithm: keyof typeof CODES, keys: KeyBuilder): Plan {
+/** A limit's values as it runs: the configured ones, a consumer's override of them, the plugin's algorithm. */
+function valuesOf (config: LimitConfig, override: Override | undefined, defaultAlgorithm: keyof typeof CODES) {
+  const requests = override?.requests ?? config.requests
+  const window = override?.window ?? config.window
+  const code = CODES[override?.algorithm ?? config.algorithm ?? defaultAlgorithm]
+  return { requests, window, windowMs: toMs(window), code, burst: code === 't' ? override?.burst ?? config.burst ?? requests : requests }
+}
+
+/** The window as configured: `1h`, or its milliseconds in seconds. */
+const windowText = (window: LimitConfig['window']): string => typeof window === 'string' ? window : `${window / 1000}s`
+
+/**
+ * Why the store cannot run a limit, with the key at fault: more than a request per µs (a token
+ * bucket's arrival time, kept to the µs, would stop moving: no limit at all) or a bucket that takes
+ * longer than a year to fill (expiries past what Redis takes, a w with more than 15 digits).
+ */
+function valueProblem (v: ReturnType<typeof valuesOf>): { key: 'requests' | 'burst', message: string } | undefined {
+  if (v.windowMs * 1000 < v.requests) {
+    return { key: 'requests', message: `${v.requests} per ${windowText(v.window)} is more than one request per microsecond: at most ${v.windowMs * 1000}` }
+  }
+  if (v.code === 't' && v.burst * v.windowMs / v.requests > MAX_WINDOW_MS) {
+    return { key: 'burst', message: `a bucket of ${v.burst} at ${v.requests} per ${windowText(v.window)} takes more than 365 days to fill: at most ${Math.floor(MAX_WINDOW_MS * v.requests / v.windowMs)}` }
+  }
+  return undefined
+}
+
+function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number, override?: Override }>, defaultAlgorithm: keyof typeof CODES, keys: KeyBuilder, owner?: string): Plan {
   const compiled: Limit[] = []
   const args: string[] = []
   for (const { config, index, override } of limits) {
-    const requests = override?.requests ?? config.requests
-    const windowMs = toMs(override?.window ?? config.window)
-    const code = CODES[override?.algorithm ?? config.algorithm ?? defaultAlgorithm]
-    const burst = code === 't' ? override?.burst ?? config.burst ?? requests : requests
+    const values = valuesOf(config, override, defaultAlgorithm)
+    const { requests, window, windowMs, code, burst } = values
+    // The configured values were checked with their file position (limitValueProblems); what a
+    // consumer's override makes of them can only be refused here, which fails the load as well.
+    const problem = override === undefined ? undefined : valueProblem(values)
+    if (problem !== undefined) throw new Error(`consumer "${owner}", metadata.rate-limit.${config.name}: ${problem.message}`)
     // Whole seconds, as the draft's w is an Integer: rounded up, so a client keeping to it is never limited.
     const announcedMs = burst === requests ? windowMs : Math.ceil(burst * windowMs / requests / 1000) * 1000
     compiled.push({
@@ -60,7 +88,7 @@ function compilePlan (limits: ReadonlyArray<{ config: LimitConfig, index: number
       windowMs: announcedMs,
       policy: `"${config.name}";q=${burst};w=${announcedMs / 1000}`,
       remainingItem: `"${config.name}";r=`,
-      message: `rate limit "${config.name}" exceeded (${requests} per ${windowMs / 1000}s${burst === requests ? '' : `, burst ${burst}`})`
+      message: `rate limit "${config.name}" exceeded (${requests} per ${windowText(window)}${burst === requests ? '' : `, burst ${burst}`})`
     })
     args.push(code, String(requests), String(windowMs), String(burst))
   }
@@ -89,6 +117,14 @@ export function limitNameProblems (limits: readonly LimitConfig[]): PluginConfig
   })
 }
 
+/** The plugin's check of each limit's values that the schema cannot make (see valueProblem), at the key at fault. */
+export function limitValueProblems (config: RateLimitConfig): PluginConfigProblem[] {
+  return config.limits.flatMap((l, i) => {
+    const problem = valueProblem(valuesOf(l, undefined, config.algorithm ?? 'sliding-window'))
+    return problem === undefined ? [] : [{ path: ['limits', i, problem.key], message: problem.message }]
+  })
+}
+
 /** The consumers whose metadata may override a limit: those with the plugin's key. */
 export const overridingConsumers = (consumers: readonly Consumer[]): readonly Consumer[] =>
   consumers.filter(c => c.metadata[METADATA_KEY] !== undefined)
@@ -107,7 +143,7 @@ export function compilePlans (config: RateLimitConfig, consumers: readonly Consu
       const o = overrides[e.config.name]
       return o === false ? [] : [{ ...e, override: o }]
     })
-    byConsumer.set(consumer.id, compilePlan(own, algorithm, keys))
+    byConsumer.set(consumer.id, compilePlan(own, algorithm, keys, consumer.id))
   }
   return { base: compilePlan(entries, algorithm, keys), byConsumer }
 }

@@ -3,6 +3,17 @@ import type { Decision } from './headers.ts'
 import type { Plan } from './plans.ts'
 
 const MAX_KEYS = 10_000
+/** Every entry counts one towards maxSize: the bound is in keys. */
+const ONE = () => 1
+
+/**
+ * How long a shared store's rejection is trusted without asking it again: it may have lost the
+ * counter since (a FLUSHALL, a Redis restarted without persistence) and would let the key pass.
+ */
+export const SHARED_RECHECK_MS = 5_000
+
+/** A key's rejection: under which plan, when it may pass, and until when no store call is made for it. */
+interface Rejection { readonly plan: Plan, readonly until: number, readonly trustedUntil: number }
 
 /**
  * Keys a store said are over their limit, each with the time before which no request can pass
@@ -13,29 +24,39 @@ const MAX_KEYS = 10_000
  * rejected whose counter a full store evicted (a flood of new keys on any route).
  */
 export class Precheck {
-  readonly #until = new WeakMap<Plan, LRUCache<string, number>>()
+  // One cache for the route whatever its plans, grown as keys come: with `max`, lru-cache allocates
+  // its index for every entry up front (260 kB), and one per route and plan came to hundreds of MB.
+  // One rejection per key: a key two plans share (a limit by ip, consumers with overrides) keeps the latest.
+  readonly #rejected = new LRUCache<string, Rejection>({ maxSize: MAX_KEYS, sizeCalculation: ONE })
+  readonly #recheckMs: number
+
+  /** `recheckMs`: how long a rejection is trusted before the store is asked again (Infinity: until the key may pass). */
+  constructor (recheckMs: number) {
+    this.#recheckMs = recheckMs
+  }
 
   /** A decision to reject with, when some key of the request is known to be blocked; else undefined. */
   check (plan: Plan, keys: readonly string[], now: number): Decision | undefined {
-    const blocked = this.#until.get(plan)
-    if (blocked === undefined) return undefined
+    if (this.#rejected.size === 0) return undefined
     let d: number[] | undefined
     for (let i = 0; i < keys.length; i++) {
-      const until = blocked.get(keys[i] as string)
-      if (until === undefined) continue
-      if (until <= now) { blocked.delete(keys[i] as string); continue }
+      const r = this.#rejected.get(keys[i] as string)
+      if (r === undefined || r.plan !== plan) continue
+      if (r.trustedUntil <= now) { this.#rejected.delete(keys[i] as string); continue }
       d ??= [0, ...plan.limits.flatMap(l => [1, l.requests, 0])]
       d[3 * i + 1] = 0
       d[3 * i + 2] = 0
-      d[3 * i + 3] = Math.ceil(until - now)
+      d[3 * i + 3] = Math.ceil(r.until - now)
     }
     return d
   }
 
   /** Remembers the keys a store decision rejected; `sentAt` is when the store call was made. */
   remember (plan: Plan, keys: readonly string[], d: Decision, sentAt: number): void {
-    let blocked = this.#until.get(plan)
-    if (blocked === undefined) this.#until.set(plan, blocked = new LRUCache({ max: MAX_KEYS }))
-    for (let i = 0; i < keys.length; i++) if (d[3 * i + 1] === 0) blocked.set(keys[i] as string, sentAt + (d[3 * i + 3] as number))
+    for (let i = 0; i < keys.length; i++) {
+      if (d[3 * i + 1] !== 0) continue
+      const ms = d[3 * i + 3] as number
+      this.#rejected.set(keys[i] as string, { plan, until: sentAt + ms, trustedUntil: sentAt + Math.min(ms, this.#recheckMs) })
+    }
   }
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { gateway, limitedRoute, send, setup } from '../../test/helpers/rate-limit.ts'
+import { gateway, limitedRoute, rateLimitHeaders, send, setup } from '../../test/helpers/rate-limit.ts'
 import { rateLimitCases } from '../../test/helpers/rate-limit-cases.ts'
 import { issues } from '../../test/helpers/config-issues.ts'
 
@@ -19,18 +19,39 @@ t.test('a 429 reports the limit that waits longest: its name, Retry-After and me
   const s = await setup(t)
   // Token buckets: their times do not depend on where the clock is in a window.
   const gw = await gateway(s, `routes:
-${limitedRoute('r', '/*', `{ by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: short, requests: 1, window: 10s }, { name: long, requests: 1, window: 1h }, { name: roomy, requests: 100, window: 7d } ] }`)}`)
+${limitedRoute('r', '/*', `{ by: [ "header:x-k" ], headers: both, algorithm: token-bucket, limits: [ { name: short, requests: 1, window: 10s }, { name: long, requests: 1, window: 1h }, { name: roomy, requests: 100, window: 7d } ] }`)}`)
   t.teardown(() => gw.close())
   const first = await send(`${gw.url}/`, { 'x-k': 'a' })
   t.equal(first.status, 200)
-  // short and long both have 0 left of 1: the first listed is reported.
-  t.equal(first.headers.ratelimit, '"short";r=0;t=10')
+  // short and long both have 0 left of 1: the one the next request waits for is reported, whatever the order.
+  t.equal(first.headers.ratelimit, '"long";r=0;t=3600')
+  t.equal(first.headers['x-ratelimit-reset'], '3600')
   const no = await send(`${gw.url}/`, { 'x-k': 'a' })
   t.equal(no.status, 429)
-  t.equal(no.headers['retry-after'], '3600', 'long\'s wait, not short\'s (10 s) nor roomy\'s reset (12096 s)')
+  t.equal(no.headers['retry-after'], '3600', 'long\'s wait, not short\'s (10 s) nor roomy\'s reset (12096 s): what r=0 said')
   t.equal(no.headers.ratelimit, '"long";r=0;t=3600')
   t.equal(no.headers['ratelimit-policy'], '"short";q=1;w=10, "long";q=1;w=3600, "roomy";q=100;w=604800')
-  t.match(no.body, { error: 'rate_limited', message: 'rate limit "long" exceeded (1 per 3600s)', limit: 'long', retryAfter: 3600 })
+  t.match(no.body, { error: 'rate_limited', message: 'rate limit "long" exceeded (1 per 1h)', limit: 'long', retryAfter: 3600 })
+})
+
+t.test('two fixed windows left at 0 (1 a minute, 1 an hour): t is the hour\'s wait, the next 429\'s Retry-After', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', '{ headers: both, algorithm: fixed-window, limits: [ { name: minute, requests: 1, window: 1m }, { name: hour, requests: 1, window: 1h } ] }')}`)
+  t.teardown(() => gw.close())
+  const first = await send(`${gw.url}/`)
+  t.equal(first.status, 200)
+  const no = await send(`${gw.url}/`)
+  t.equal(no.status, 429)
+  const retry = Number(no.headers['retry-after'])
+  const [reported] = rateLimitHeaders(first).limit
+  // In an hour's last minute both end together, and either may be named.
+  t.ok(reported?.name === 'hour' || retry <= 60, `${String(reported?.name)} reported`)
+  // The same wait, counted from two instants ms apart (a loaded machine: seconds) and rounded up each.
+  const late = (reported?.t as number) - retry
+  t.ok(late >= 0 && late <= 2, `t=${String(reported?.t)}, then Retry-After ${retry}`)
+  t.equal(first.headers['x-ratelimit-reset'], String(reported?.t))
+  t.match(no.body, { limit: 'hour', message: 'rate limit "hour" exceeded (1 per 1h)' })
 })
 
 t.test('the reset is rounded up to whole seconds; legacy headers name the reported limit', async t => {
@@ -76,7 +97,7 @@ ${limitedRoute('r', '/*', `{ algorithm: token-bucket, limits: [ { name: b, reque
   const no = await send(`${gw.url}/`)
   t.equal(no.status, 429)
   t.equal(no.headers['ratelimit-policy'], '"b";q=1;w=360')
-  t.match(no.body, { message: 'rate limit "b" exceeded (10 per 3600s, burst 1)' })
+  t.match(no.body, { message: 'rate limit "b" exceeded (10 per 1h, burst 1)' }, 'the window as written')
 })
 
 t.test('headers: none: a 429 says Retry-After and nothing else about the quota', async t => {
@@ -221,4 +242,56 @@ ${limitedRoute('r', '/*', '{ limits: [ { name: a, requests: 1, window: 1h }, { n
   await t.rejects(gateway(s, `routes:
 ${limitedRoute('r', '/*', '{ limits: [ { name: a, requests: 1, window: 1h }, { name: a, requests: 2, window: 1m } ] }')}`),
   /gateway\.yaml:\d+:\d+ routes\[0\]\.plugins\.rate-limit\.limits\[1\]\.name: limits\[0\] is named "a" too/)
+})
+
+t.test('limits the store cannot run are config errors at their key: 15-digit quotas, windows up to 365d, one request per µs, buckets full within a year', async t => {
+  const limit = (l: string, i: number) => `          - { name: l${i}, ${l} }\n`
+  const config = (...ls: string[]) => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:9" } ] }
+consumers:
+  - id: fast
+    metadata:
+      rate-limit: { l0: { requests: 1000000000000000 } }
+  - id: long
+    metadata:
+      rate-limit: { l0: { window: 366d } }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      rate-limit:
+        algorithm: token-bucket
+        limits:
+${ls.map(limit).join('')}`
+  const WINDOW = 'must be a whole number of seconds, minutes, hours or days up to 365d, e.g. 1s, 10m, 1d (or milliseconds, a multiple of 1000)'
+  t.same(await issues(t, config('requests: 1e21, window: 1s', 'requests: 1000000000000000, window: 1s', 'requests: 1, window: 1000000000000000d',
+    'requests: 1, window: 366d', 'requests: 1, window: 31622400000', 'requests: 8000000, window: 1s', 'requests: 1, window: 1d, burst: 366')), [
+    'gw.yaml:8:37 consumers[0].metadata.rate-limit.l0.requests: must be <= 999999999999999',
+    'gw.yaml:11:35 consumers[1].metadata.rate-limit.l0.window: ' + WINDOW,
+    'gw.yaml:20:35 routes[0].plugins.rate-limit.limits[0].requests: must be <= 999999999999999',
+    'gw.yaml:21:35 routes[0].plugins.rate-limit.limits[1].requests: must be <= 999999999999999',
+    'gw.yaml:22:46 routes[0].plugins.rate-limit.limits[2].window: ' + WINDOW,
+    'gw.yaml:23:46 routes[0].plugins.rate-limit.limits[3].window: ' + WINDOW,
+    'gw.yaml:24:46 routes[0].plugins.rate-limit.limits[4].window: ' + WINDOW
+  ])
+  // The schema passed: the plugin's check finds the rest, at the key at fault.
+  t.same(await issues(t, config('requests: 8000000, window: 1s', 'requests: 1000000, window: 1s', 'requests: 1, window: 1d, burst: 366', 'requests: 1, window: 1d, burst: 365')
+    .replace(/consumers:[\s\S]*?routes:/, 'routes:')), [
+    'gw.yaml:13:35 routes[0].plugins.rate-limit.limits[0].requests: 8000000 per 1s is more than one request per microsecond: at most 1000000',
+    'gw.yaml:15:57 routes[0].plugins.rate-limit.limits[2].burst: a bucket of 366 at 1 per 1d takes more than 365 days to fill: at most 365'
+  ])
+})
+
+t.test('a consumer\'s override that makes a limit the store cannot run fails the start, naming the consumer', async t => {
+  const s = await setup(t)
+  await t.rejects(gateway(s, `consumers:
+  - id: fast
+    metadata:
+      rate-limit: { l: { requests: 2000000 } }
+routes:
+${limitedRoute('r', '/*', '{ limits: [ { name: l, requests: 10, window: 1s } ] }')}`),
+  /consumer "fast", metadata\.rate-limit\.l: 2000000 per 1s is more than one request per microsecond: at most 1000000/)
 })

@@ -1,11 +1,17 @@
 import type { Static } from '@sinclair/typebox'
 import { StoreName, Type } from '../../src/index.ts'
 
+/** The longest window, and the longest a token bucket may take to fill: a year. */
+export const MAX_WINDOW_MS = 365 * 86_400_000
+
 // RateLimit-Policy's w is whole seconds, so windows are whole seconds, minutes, hours or days.
 const Window = Type.Union([
-  Type.Integer({ minimum: 1000, multipleOf: 1000 }),
-  Type.String({ pattern: '^[1-9]\\d*(s|m|h|d)$' })
-], { errorMessage: 'must be a whole number of seconds, minutes, hours or days, e.g. 1s, 10m, 1d (or milliseconds, a multiple of 1000)' })
+  Type.Integer({ minimum: 1000, maximum: MAX_WINDOW_MS, multipleOf: 1000 }),
+  Type.String({ pattern: '^[1-9]\\d*(s|m|h|d)$', maxMs: MAX_WINDOW_MS })
+], { errorMessage: 'must be a whole number of seconds, minutes, hours or days up to 365d, e.g. 1s, 10m, 1d (or milliseconds, a multiple of 1000)' })
+
+/** RFC 9651's Integer has at most 15 digits: the most q and r can say. */
+export const MAX_REQUESTS = 999_999_999_999_999
 
 const Algorithm = Type.Union([Type.Literal('sliding-window'), Type.Literal('token-bucket'), Type.Literal('fixed-window')], {
   errorMessage: 'must be sliding-window, token-bucket or fixed-window'
@@ -20,8 +26,8 @@ const BY_PARTS = 'What a counter is kept per (combined when several): consumer (
   'header:<name> (the client\'s header), claim:<name> (req.locals.claims.<name>, set by an auth plugin). A part the request lacks or has empty is replaced by the client IP.'
 const by = (options: { description: string, default?: string[] }) => Type.Array(KeyPart, { minItems: 1, uniqueItems: true, ...options })
 
-const Requests = Type.Integer({ minimum: 1, description: 'Requests allowed per window.' })
-const Burst = Type.Integer({ minimum: 1, description: 'token-bucket only: the bucket size, how many requests may come at once. Default: requests.' })
+const Requests = Type.Integer({ minimum: 1, maximum: MAX_REQUESTS, description: 'Requests allowed per window, at most one per microsecond of it.' })
+const Burst = Type.Integer({ minimum: 1, maximum: MAX_REQUESTS, description: 'token-bucket only: the bucket size, how many requests may come at once; the bucket must fill within 365 days. Default: requests.' })
 
 export const LimitSchema = Type.Object({
   name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', errorMessage: 'must be 1-64 letters, digits, _ . or -', description: 'Names the policy in RateLimit headers; limits of the same name and key share a counter across routes.' }),

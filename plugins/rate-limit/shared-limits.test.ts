@@ -2,7 +2,8 @@ import t from 'tap'
 import { request } from 'undici'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { gateway, limitedRoute, metric, rateLimitHeaders, send, setup, sleep, storesUp } from '../../test/helpers/rate-limit.ts'
-import { until } from '../../test/helpers/wait.ts'
+import { callUntil, until } from '../../test/helpers/wait.ts'
+import { SHARED_RECHECK_MS } from './precheck.ts'
 
 // Two gateways (each its own Redis connection) share one redis-server, as instances behind a load balancer.
 
@@ -50,7 +51,6 @@ ${route('allow', 'allow')}${route('deny', 'deny')}`)
   t.teardown(() => gw.close())
   const admin = gw.adminUrl as string
   const k = (key: string) => ({ 'x-k': key })
-  t.same([(await send(`${gw.url}/allow`, k('over'))).status, (await send(`${gw.url}/allow`, k('over'))).status, (await send(`${gw.url}/allow`, k('over'))).status], [200, 200, 429])
 
   // Hung: the server is up but does not answer (stopped, SIGSTOP: at once, unlike a DEBUG SLEEP sent
   // down a connection, which a busy machine may deliver late). Each request waits for the command timeout, no longer.
@@ -69,6 +69,8 @@ ${route('allow', 'allow')}${route('deny', 'deny')}`)
   // A request that waited for the server would not answer at all (it stays stopped until both have): the late bound is generous.
   for (const a of [hungAllow, hungDeny]) t.ok(a.ms >= 150 && a.ms < 3_000, `answered after ${Math.round(a.ms)} ms (command timeout 200 ms)`)
 
+  // Rejected just before: the pre-check trusts that for SHARED_RECHECK_MS.
+  t.same([(await send(`${gw.url}/allow`, k('over'))).status, (await send(`${gw.url}/allow`, k('over'))).status, (await send(`${gw.url}/allow`, k('over'))).status], [200, 200, 429])
   // Killed: the connection is gone; requests fail at once.
   await redis.kill()
   t.ok(await until(() => gw.logs.some(l => l.msg === 'store is down: plugins apply their failure rule until it is back')), 'the gateway saw the connection drop')
@@ -79,7 +81,7 @@ ${route('allow', 'allow')}${route('deny', 'deny')}`)
   for (const a of [downAllow, downDeny]) t.ok(a.ms < 1_000, `answered in ${Math.round(a.ms)} ms`)
   t.equal(downDeny.headers['retry-after'], '1')
   const known = await send(`${gw.url}/allow`, k('over'))
-  t.equal(known.status, 429, 'a key known to be over its limit stays rejected locally (the local pre-check)')
+  t.equal(known.status, 429, 'a key known to be over its limit stays rejected locally for a while (the local pre-check)')
   t.equal(known.headers['retry-after'] !== undefined, true)
 
   const errors = await metric(admin, 'portcullis_ratelimit_requests_total{route="allow",result="store_error"}')
@@ -128,12 +130,12 @@ routes:
 ${limitedRoute('pre', '/pre', `{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, limits: ${limits} }`)}${limitedRoute('nopre', '/nopre', `{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, localPrecheck: false, limits: ${limits} }`)}${limitedRoute('short', '/short', '{ store: shared, by: [ "header:x-k" ], algorithm: token-bucket, limits: [ { name: s, requests: 1, window: 1s } ] }')}`)
   t.teardown(() => gw.close())
   const k = (key: string) => ({ 'x-k': key })
-  t.same([(await send(`${gw.url}/pre`, k('a'))).status, (await send(`${gw.url}/pre`, k('a'))).status], [200, 429])
   t.same([(await send(`${gw.url}/nopre`, k('n'))).status, (await send(`${gw.url}/nopre`, k('n'))).status], [200, 429])
+  t.same([(await send(`${gw.url}/pre`, k('a'))).status, (await send(`${gw.url}/pre`, k('a'))).status], [200, 429])
   // The counters are gone: only a request that asks the store sees it.
   await redis.cli('FLUSHALL')
   const known = await send(`${gw.url}/pre`, k('a'))
-  t.equal(known.status, 429, 'rejected locally')
+  t.equal(known.status, 429, `rejected locally (for ${SHARED_RECHECK_MS} ms after the store's answer)`)
   // The wait the store gave, counted from when it was asked (the requests since may take a few seconds on a busy machine).
   const retry = Number(known.headers['retry-after'])
   t.ok(retry > 3590 && retry <= 3600, `Retry-After ${retry}`)
@@ -143,6 +145,10 @@ ${limitedRoute('pre', '/pre', `{ store: shared, by: [ "header:x-k" ], algorithm:
   t.equal(other.status, 200, 'only the key that was rejected is known: not wide\'s, which allowed it')
   t.equal(other.headers.ratelimit, '"one";r=0;t=3600', 'its own quota')
   t.equal((await send(`${gw.url}/nopre`, k('n'))).status, 200, 'localPrecheck: false: the store was asked')
+  // The store's answer is trusted for SHARED_RECHECK_MS, not for the hour: then it is asked again, and lets the key through.
+  let passed = false
+  t.ok(await callUntil(async () => { if ((await send(`${gw.url}/pre`, k('a'))).status === 200) passed = true }, () => passed, SHARED_RECHECK_MS + 30_000),
+    'a key whose counter the store lost passes again within seconds')
 
   t.same([(await send(`${gw.url}/short`, k('a'))).status, (await send(`${gw.url}/short`, k('a'))).status], [200, 429])
   await sleep(1000)
