@@ -6,16 +6,19 @@ import type { PluginMetrics } from '../../src/index.ts'
 
 // The batch processor reports what became of each span on this semconv counter (its self-observability).
 const SPANS_PROCESSED = 'otel.sdk.processor.span.processed'
+// The error.type (the error's name) of a batch the exporter refused as another export was under way.
+const EXPORT_BUSY = 'export_busy'
 
 /**
  * The batch span processor's own accounting, into portcullis_opentelemetry_spans_total{result}:
- * exported, failed (the export was refused or timed out) and dropped (the queue was full). The
- * processor reports through an OpenTelemetry meter; this one forwards that counter to prom-client.
+ * exported, failed (the export was refused or timed out) and dropped (the queue was full, or the
+ * batch came while another export was under way). The processor reports through an OpenTelemetry
+ * meter; this one forwards that counter to prom-client.
  */
 export function spanAccounting (metrics: PluginMetrics): MeterProvider {
   const spans = metrics.counter({
     name: 'portcullis_opentelemetry_spans_total',
-    help: 'Spans handed to the OTLP exporter, by result: exported, failed (export refused or timed out), dropped (export queue full).',
+    help: 'Spans handed to the OTLP exporter, by result: exported, failed (export refused or timed out), dropped (export queue full, or another export under way).',
     labelNames: ['result']
   })
   const results = { exported: spans.labels('exported'), failed: spans.labels('failed'), dropped: spans.labels('dropped') }
@@ -26,7 +29,7 @@ export function spanAccounting (metrics: PluginMetrics): MeterProvider {
       return {
         add (count: number, attributes?: Attributes) {
           const error = attributes?.['error.type']
-          ;(error === undefined ? results.exported : error === 'queue_full' ? results.dropped : results.failed).inc(count)
+          ;(error === undefined ? results.exported : error === 'queue_full' || error === EXPORT_BUSY ? results.dropped : results.failed).inc(count)
         }
       }
     }
@@ -45,6 +48,8 @@ export interface ExportTarget {
  * (its own timeout is an idle timer: a collector that trickles its reply never reaches it), and
  * logs when exports start failing (once, with the error) and when they work again: a line per
  * outage, not per batch. A late answer to an export that already ended changes nothing.
+ * One export at a time, until dispose: a batch that comes while the OTLP exporter still sends the
+ * last one is refused at once, its spans dropped.
  */
 export class LoggedExporter implements SpanExporter {
   readonly #inner: SpanExporter
@@ -53,6 +58,9 @@ export class LoggedExporter implements SpanExporter {
   readonly #timeoutMs: number
   /** The exports under way, each settling once it ended. */
   readonly #running = new Set<Promise<ExportResult>>()
+  /** Exports the OTLP exporter has not given up yet (each cut by `timeout`, export-connections.ts). */
+  #sending = 0
+  #parallel = false
   #failing = false
 
   constructor (inner: SpanExporter, log: Logger, target: ExportTarget, timeoutMs: number) {
@@ -63,9 +71,15 @@ export class LoggedExporter implements SpanExporter {
   }
 
   export (spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    // Upstream bug (@opentelemetry/sdk-trace BatchSpanProcessorBase._maybeStartTimer): each failed export leaves one more running in parallel.
+    if (this.#sending > 0 && !this.#parallel) {
+      done({ code: ExportResultCode.FAILED, error: Object.assign(new Error('another span export is under way'), { name: EXPORT_BUSY }) })
+      return
+    }
+    this.#sending++
     const running = new Promise<ExportResult>(resolve => {
       const timer = setTimeout(() => { resolve({ code: ExportResultCode.FAILED, error: new Error(`OTLP export timed out after ${this.#timeoutMs} ms`) }) }, this.#timeoutMs)
-      this.#inner.export(spans, result => { clearTimeout(timer); resolve(result) })
+      this.#inner.export(spans, result => { this.#sending--; clearTimeout(timer); resolve(result) })
     })
     this.#running.add(running)
     void running.then(result => {
@@ -84,6 +98,9 @@ export class LoggedExporter implements SpanExporter {
       this.#log.info({ endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export works again')
     }
   }
+
+  /** From now on (the pipeline's dispose), every batch is sent: the queued ones side by side. */
+  sendAll (): void { this.#parallel = true }
 
   /** Waits for the exports under way, each over by the timeout. */
   async forceFlush (): Promise<void> {

@@ -1,5 +1,5 @@
 import { definePlugin } from '../../src/index.ts'
-import { OpenTelemetrySchema } from './schema.ts'
+import { checkOpenTelemetry, OpenTelemetrySchema } from './schema.ts'
 
 // The OpenTelemetry SDK costs about 0.1 s of CPU to load: only a config that traces pays it.
 const loadSdk = () => Promise.all([import('./spans.ts'), import('./tracing.ts')])
@@ -14,6 +14,7 @@ export default definePlugin({
   name: 'opentelemetry',
   priority: 20,
   schema: OpenTelemetrySchema,
+  check: checkOpenTelemetry,
   async setup (config, ctx) {
     const [{ RouteSpans }, { startTracing }] = await loadSdk()
     // One exporter per distinct settings for the whole config (most configs set it once, under plugins:).

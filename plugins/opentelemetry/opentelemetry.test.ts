@@ -286,6 +286,28 @@ t.test('sampling is parent-based: the ratio decides new traces, the caller\'s fl
   t.ok(receiver.spans.length - before === 2)
 })
 
+t.test('the caller\'s random trace id flag (02) reaches the upstream, sampled or not, as without the plugin', async t => {
+  for (const flags of ['03', '02']) {
+    const trace = `${flags}`.repeat(16)
+    await traced('/items/4', `random-${flags}`, `00-${trace}-${'12'.repeat(8)}-${flags}`)
+    t.match(upstreamSaw[`random-${flags}`]?.[0], new RegExp(`^00-${trace}-[0-9a-f]{16}-${flags}$`), flags)
+  }
+  t.ok(await until(() => spansOf('03'.repeat(16)).length === 2), 'the sampled one exported (before the next test counts spans)')
+})
+
+t.test('attribute values are cut at 2048 characters: a long path, URL or user agent', async t => {
+  const id = 'x'.repeat(7000)
+  const res = await request(`${gw.url}/items/${id}`, { headers: { 'x-request-id': 'long-1', 'user-agent': 'u'.repeat(7000), traceparent: `00-${'6a'.repeat(16)}-${'12'.repeat(8)}-01` } })
+  await res.body.dump()
+  t.equal(res.statusCode, 200)
+  t.ok(await until(() => spansOf('6a'.repeat(16)).length === 2))
+  const server = spansOf('6a'.repeat(16)).find(s => s.kind === SERVER) as ReceivedSpan
+  const client = spansOf('6a'.repeat(16)).find(s => s.kind === CLIENT) as ReceivedSpan
+  t.equal(server.attributes['url.path'], `/items/${id}`.slice(0, 2048), 'url.path')
+  t.equal(server.attributes['user_agent.original'], 'u'.repeat(2048), 'user_agent.original')
+  t.equal(client.attributes['url.full'], `${ok.url}/items/${id}`.slice(0, 2048), 'url.full')
+})
+
 t.test('a route with the plugin off sends the gateway\'s own span as parent, and exports nothing', async t => {
   const trace = 'c9'.repeat(16)
   await traced('/untraced', 'untraced-1', `00-${trace}-${'d0'.repeat(8)}-01`)
@@ -399,6 +421,17 @@ routes:
   t.equal(late.spans.length, 0, 'nothing sent before the flush interval')
   await g.close()
   t.equal(late.spans.filter(s => s.traceId === trace).length, 2, 'both spans exported at shutdown')
+})
+
+t.test('a timeout or flushInterval under 1ms is a config error, at its key', async t => {
+  for (const [key, value] of [['timeout', '0'], ['flushInterval', '0s'], ['timeout', '0.1ms']]) {
+    const err = await startGateway(`
+upstreams: { ok: { targets: [ { url: "${ok.url}" } ] } }
+routes:
+  - { name: r, match: { path: /r }, upstream: ok, plugins: { opentelemetry: { ${key}: ${value} } } }
+`).then(async g => { await g.close(); return '' }, (e: Error) => e.message)
+    t.match(err, new RegExp(`test\\.yaml:6:\\d+ routes\\[0\\]\\.plugins\\.opentelemetry\\.${key}: must be at least 1ms: `), `${key}: ${value}`)
+  }
 })
 
 t.test('an empty header or resource attribute name is a config error', async t => {

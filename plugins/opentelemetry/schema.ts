@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Duration, NonEmptyKey } from '../../src/index.ts'
+import { Duration, NonEmptyKey, toMs, type PluginConfigProblem } from '../../src/index.ts'
 import { Scalar } from '../shared/scalar.ts'
 
 export const DEFAULTS = {
@@ -49,3 +49,14 @@ export const OpenTelemetrySchema = Type.Object({
 }, { additionalProperties: false })
 
 export type OpenTelemetryConfig = Static<typeof OpenTelemetrySchema>
+
+/**
+ * `timeout` and `flushInterval` of 1ms or more: the SDK refuses a zero timeout only once the
+ * gateway starts, and a zero flushInterval would send nearly every span in an export of its own.
+ */
+export function checkOpenTelemetry (config: OpenTelemetryConfig): PluginConfigProblem[] {
+  const problems: PluginConfigProblem[] = []
+  if (config.timeout !== undefined && toMs(config.timeout) === 0) problems.push({ path: ['timeout'], message: 'must be at least 1ms: it is how long one export may take (default 10s)' })
+  if (config.flushInterval !== undefined && toMs(config.flushInterval) === 0) problems.push({ path: ['flushInterval'], message: 'must be at least 1ms: it is how long a finished span may wait for its batch (default 5s)' })
+  return problems
+}

@@ -120,3 +120,47 @@ routes:
   t.ok(await until(() => collector.open() === 0, 2_000), 'no connection left at the collector')
   t.same(disposeTrouble(gw), [], 'the dispose neither failed nor was left behind')
 })
+
+// A collector that takes every export and never answers, and counts how many it holds at once.
+async function startSilentCollector () {
+  let received = 0
+  let open = 0
+  let mostAtOnce = 0
+  const server = createServer((req, res) => {
+    received++
+    mostAtOnce = Math.max(mostAtOnce, ++open)
+    res.on('close', () => { open-- })
+    req.resume()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    received: () => received,
+    mostAtOnce: () => mostAtOnce,
+    close: () => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) })
+  }
+}
+
+t.test('a collector that never answers gets one export at a time: the batches ready meanwhile are dropped, counted', async t => {
+  const silent = await startSilentCollector()
+  // A queue that never fills: every span dropped is one refused while an export was under way.
+  const gw = await startGateway(`
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "${silent.url}", flushInterval: 10ms, maxBatchSize: 20, maxQueueSize: 1000000, timeout: 200ms }
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+`, { admin: true })
+  t.teardown(async () => { await gw.close(); await silent.close() })
+  // Requests all along: full batches wait each time an export fails (before the fix, each failure
+  // left one more export running beside the others).
+  let loading = true
+  const client = async () => { while (loading) await get(gw, '/items') }
+  const clients = Array.from({ length: 4 }, client)
+  t.ok(await until(() => silent.received() >= 8, 30_000), 'exports go on failing')
+  loading = false
+  await Promise.all(clients)
+  t.equal(silent.mostAtOnce(), 1, 'never more than one export at the collector')
+  t.ok(await metricValue(gw.adminUrl as string, 'portcullis_opentelemetry_spans_total{result="dropped"}') > 0, 'the spans not sent are counted dropped')
+})

@@ -27,6 +27,9 @@ const spanTime = (req: GatewayRequest, at: number): HrTime => millisToHrTime((re
 // HTTP semantic conventions: methods outside this set are reported as _OTHER (with the original beside).
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE'])
 
+// W3C Trace Context's random-trace-id flag, which the API's TraceFlags lacks (and the SDK's spans drop).
+const RANDOM_TRACE_ID = 0x02
+
 /** server.address and server.port of a Host header value (`example.com:8080`, `[::1]:8080`). */
 export function hostAndPort (host: string): { address: string, port: number | undefined } {
   const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host)
@@ -133,7 +136,9 @@ export class RouteSpans {
       { kind: SpanKind.CLIENT, startTime: spanTime(req, performance.now()), attributes }, trace.setSpan(ROOT_CONTEXT, server))
     req.locals[CLIENT] = span
     const sc = span.spanContext()
-    req.headers.traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & TraceFlags.SAMPLED) === 0 ? '00' : '01'}`
+    // The caller's random flag goes on, as without this plugin (the trace id is the caller's).
+    const flags = (sc.traceFlags & TraceFlags.SAMPLED) | (parseInt(req.trace.flags, 16) & RANDOM_TRACE_ID)
+    req.headers.traceparent = `00-${sc.traceId}-${sc.spanId}-0${flags}`
   }
 
   tryEnded (req: GatewayRequest, status: number | undefined, error: Error | undefined): void {

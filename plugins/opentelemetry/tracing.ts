@@ -10,6 +10,10 @@ import { LoggedExporter, spanAccounting } from './export-accounting.ts'
 import { exportConnections } from './export-connections.ts'
 import { DEFAULTS, type OpenTelemetryConfig } from './schema.ts'
 
+// Attribute values (url.path, url.full, user_agent.original) cut as the access log cuts its path
+// (MAX_LOGGED_PATH): a client's 7 KB path would otherwise go whole into every export.
+const MAX_ATTRIBUTE_LENGTH = 2048
+
 /**
  * Span ids: random, except for the span started right after preset(), which takes the ids the
  * gateway already gave the request (req.trace), so that the access log's traceId and the span the
@@ -77,6 +81,7 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
   }
   const ids = new RequestIds()
   const provider = new BasicTracerProvider({
+    spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE_LENGTH },
     resource: defaultResource().merge(resourceFromAttributes({ ...config.resourceAttributes, [ATTR_SERVICE_NAME]: config.serviceName ?? DEFAULTS.serviceName })),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.samplingRatio ?? DEFAULTS.samplingRatio) }),
     idGenerator: ids,
@@ -90,6 +95,7 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
       // Exports the queued batches side by side, each over within `timeout`. The first that fails
       // (counted and logged) rejects this before the exporter's shutdown: done again, to wait for
       // the others. Closing the connections then ends what the SDK still sends (a retry).
+      exporter.sendAll()
       await provider.shutdown().catch(() => {})
       await exporter.shutdown()
       connections.close()
