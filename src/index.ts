@@ -14,7 +14,7 @@ export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/p
 export { defineScript, hashTag, StoreError, type StoreErrorCode, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
 export { StoreName } from './stores/store-name.ts'
 export { ConsumerId } from './consumers/consumer-id.ts'
-export { FilePath } from './config/file-path.ts'
+export { FilePath, readFilePath } from './config/file-path.ts'
 export { hideUrlSecrets } from './config/url-userinfo.ts'
 export { Duration, LongDuration, toMs } from './config/duration.ts'
 export { ByteSize, toBytes } from './config/byte-size.ts'

@@ -1,7 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import type { JSONWebKeySet, JWK } from 'jose'
-import type { PluginConfigProblem } from '../../src/index.ts'
+import { readFilePath, type PluginConfigProblem } from '../../src/index.ts'
 import { ASYMMETRIC } from './schema.ts'
 
 type Alg = typeof ASYMMETRIC[number]
@@ -53,7 +52,7 @@ export function readPublicKeys (keys: ReadonlyArray<string | JWK>, jwksFile: str
   if (jwksFile !== undefined) {
     let set: JSONWebKeySet
     try {
-      set = JSON.parse(readFileSync(jwksFile, 'utf8')) as JSONWebKeySet
+      set = JSON.parse(readFilePath(jwksFile).toString('utf8')) as JSONWebKeySet
     } catch (err) {
       problems.push({ path: ['jwksFile'], message: `${jwksFile}: ${reason(err)}` })
       return { jwks, problems }

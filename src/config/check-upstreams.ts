@@ -8,6 +8,9 @@ import { hideUrlSecrets } from './url-userinfo.ts'
 
 type Add = (path: Array<string | number>, message: string) => void
 
+/** The shortest dnsInterval (0, or a number meant as seconds, would look the name up hundreds of times a second). */
+const MIN_DNS_INTERVAL_MS = 1_000
+
 /** Upstream checks the schema cannot express: key combinations, ranges, duplicate targets. */
 export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add, skip: ReadonlySet<string>): void {
   for (const [name, u] of Object.entries(upstreams)) {
@@ -26,6 +29,7 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
       else seen.set(origin.origin, i)
       if (t.resolve === 'dns' && isIP(origin.hostname.replace(/^\[(.*)\]$/, '$1')) !== 0) add(here('targets', i, 'resolve'), `"${origin.hostname}" is an address, not a name to resolve`)
       if (t.dnsInterval !== undefined && t.resolve !== 'dns') add(here('targets', i, 'dnsInterval'), 'dnsInterval is only used with resolve: dns')
+      else if (t.dnsInterval !== undefined && toMs(t.dnsInterval) < MIN_DNS_INTERVAL_MS) add(here('targets', i, 'dnsInterval'), 'must be at least 1s: a name looked up more often loads its DNS servers for nothing (a number is milliseconds)')
     })
 
     // 0 is no limit for the response timeouts, but would be no time at all for these two (every request failed).
@@ -35,8 +39,11 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
     const h = u.healthCheck
     if (h !== undefined) {
       const interval = h.interval === undefined ? DEFAULT_CHECK_INTERVAL_MS : toMs(h.interval)
+      const timeout = h.timeout === undefined ? undefined : toMs(h.timeout)
       if (interval === 0) add(here('healthCheck', 'interval'), 'must be more than 0')
-      else if (h.timeout !== undefined && toMs(h.timeout) >= interval) add(here('healthCheck', 'timeout'), 'must be shorter than healthCheck.interval')
+      // No time at all, not no limit: every check would fail, every target be unhealthy.
+      else if (timeout === 0) add(here('healthCheck', 'timeout'), 'must be more than 0: it is how long a check may take (default 1s)')
+      else if (timeout !== undefined && timeout >= interval) add(here('healthCheck', 'timeout'), 'must be shorter than healthCheck.interval')
       h.expectStatus?.forEach((s, i) => {
         const [lo, hi] = statusRange(s)
         if (lo > hi) add(here('healthCheck', 'expectStatus', i), `range "${s}" is empty`)

@@ -1,3 +1,4 @@
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs'
 import { Type, type StringOptions } from '@sinclair/typebox'
 
 /** The schema keyword that marks a plugin config value as a file path, resolved against the config file's folder at load. */
@@ -10,3 +11,26 @@ export const FILE_REF = 'x-portcullis-file'
  */
 export const FilePath = (options: StringOptions = {}) =>
   Type.String({ minLength: 1, ...options, [FILE_REF]: true })
+
+/** Throws, saying what it is, unless `stats` are a regular file's (as readConfigText does for the config file). */
+export function assertRegularFile (stats: Stats): void {
+  if (stats.isFile()) return
+  const kind = stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isDirectory() ? 'a directory' : 'a device or socket'
+  throw new Error(`it is ${kind}, not a regular file (the gateway may read it again at any reload: write it to a file)`)
+}
+
+/**
+ * The content of a file the config names (a certificate, a key, a JWKS): throws, saying why, if it
+ * cannot be read or is not a regular file (symlinks followed). It is opened without waiting: the
+ * open() or read() of a named pipe no one writes to would hold the thread, and with it every
+ * request, probe and signal of the gateway, for ever.
+ */
+export function readFilePath (file: string): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    assertRegularFile(fstatSync(fd))
+    return readFileSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}

@@ -1,4 +1,7 @@
+import { stat } from 'node:fs/promises'
 import { register } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { assertRegularFile } from '../config/file-path.ts'
 
 // Where "portcullis" resolves for a plugin: this package's public API, in whatever form is running
 // (src/index.ts from a clone through tsx, dist/src/index.js installed or in the image).
@@ -52,6 +55,9 @@ const failedImports = new Map<string, number>()
  * with no node_modules of its own, and `.ts` files load on Node versions that cannot strip types.
  */
 export async function importUserModule (href: string): Promise<unknown> {
+  // A named pipe would hold the import, and the load, for ever; a missing file is import's to report.
+  const stats = await stat(fileURLToPath(href)).catch(() => undefined)
+  if (stats !== undefined) assertRegularFile(stats)
   registerPluginHooks()
   const failed = failedImports.get(href) ?? 0
   try {

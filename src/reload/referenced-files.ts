@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { readFileSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
-import { FILE_REF } from '../config/file-path.ts'
+import { FILE_REF, readFilePath } from '../config/file-path.ts'
 import type { LoadedConfig } from '../config/load.ts'
 import { walkSchema } from '../config/schema-refs.ts'
 
@@ -68,7 +68,7 @@ function digest (files: readonly string[]): string {
   const hash = createHash('sha256')
   for (const f of files) {
     try {
-      hash.update(f).update('\0').update(readFileSync(f)).update('\0')
+      hash.update(f).update('\0').update(readFilePath(f)).update('\0')
     } catch (err) {
       hash.update(f).update('\0!').update((err as NodeJS.ErrnoException).code ?? 'unreadable').update('\0')
     }

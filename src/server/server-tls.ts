@@ -1,9 +1,9 @@
 import type { EventEmitter } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { createHash, X509Certificate } from 'node:crypto'
 import { createSecureContext, type SecureContext, type SecureVersion, type TLSSocket, type TlsOptions } from 'node:tls'
 import type { GatewayConfig } from '../config/schema.ts'
+import { readFilePath } from '../config/file-path.ts'
 import { caFileProblem } from '../upstreams/tls.ts'
 
 type TlsConfig = NonNullable<GatewayConfig['server']['tls']>
@@ -77,7 +77,7 @@ export class ServerTls {
   /** Whether a file differs from what was read (or cannot be read now). */
   changedOnDisk (): boolean {
     try {
-      return digest(this.files.map(f => readFileSync(f))) !== this.#digest
+      return digest(this.files.map(f => readFilePath(f))) !== this.#digest
     } catch {
       return true
     }
@@ -109,7 +109,7 @@ export class ServerTls {
       const abs = resolve(base, file)
       files.push(abs)
       try {
-        const content = readFileSync(abs)
+        const content = readFilePath(abs)
         contents.push(content)
         return content
       } catch (err) {

@@ -1,9 +1,9 @@
 import { X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { createSecureContext, type ConnectionOptions } from 'node:tls'
 import type { buildConnector } from 'undici'
+import { readFilePath } from '../config/file-path.ts'
 import type { UpstreamConfig } from '../config/schema.ts'
 
 type TlsConfig = NonNullable<UpstreamConfig['tls']>
@@ -20,7 +20,7 @@ export function upstreamTls (tls: TlsConfig, base: string, report: Report): Conn
     const file = tls[key]
     if (file === undefined) return undefined
     try {
-      return readFileSync(resolve(base, file), 'utf8')
+      return readFilePath(resolve(base, file)).toString('utf8')
     } catch (err) {
       ok = false
       report(key, `cannot read "${file}": ${(err as Error).message}`)
