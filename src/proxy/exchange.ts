@@ -3,6 +3,7 @@ import { PassThrough, pipeline, Readable, type Duplex, type Writable } from 'nod
 import type { Dispatcher } from 'undici'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
+import type { X509Certificate } from 'node:crypto'
 import type { Http2ServerRequest } from 'node:http2'
 import type { Logger } from 'pino'
 import type { ClientCertificate, GatewayRequest, HeaderMap, PluginReply, SubrequestResponse } from '../plugins/contract.ts'
@@ -56,6 +57,9 @@ const NO_HOOK = Infinity
 /** A plugin's reply body above this is written in slices of it (see #endWith). */
 const REPLY_SLICE = 64 * 1024
 const EXCHANGE = Symbol('exchange')
+/** On a TLS socket: its verified client certificate (see Exchange.#peerOf). */
+const PEER = Symbol('peer')
+interface Peer { readonly x509: X509Certificate, cert?: ClientCertificate }
 /** Why an HTTP/2 stream is reset (Node's compatibility layer does not emit it: nothing to handle). */
 const STREAM_CUT = new Error('response cut short by the gateway')
 const closeSocket = (socket: Duplex): void => { socket.destroy() }
@@ -271,6 +275,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     trace: TraceContext, upgrade?: { socket: Duplex, head: Buffer }) {
     this.#upgrade = upgrade
     this.#socket = req.socket
+    this.#peer = Exchange.#peerOf(req.socket)
     this.#owner = owner
     this.compiled = route
     this.raw = req
@@ -296,11 +301,37 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   get hasBody (): boolean { return hasBody(this.raw) }
   get upgrade (): boolean { return this.#upgrade !== undefined }
   get ended (): boolean { return this.#done }
+  /**
+   * The client's verified certificate, taken when the request came (see #peerOf): a plugin may ask
+   * once the connection is gone (onFinished; over HTTP/2 req.socket then no longer reaches it).
+   */
+  readonly #peer: Peer | undefined
   get clientCertificate (): ClientCertificate | undefined {
-    const socket = this.#socket as TLSSocket
-    if (socket.authorized !== true) return undefined
-    const c = socket.getPeerCertificate()
-    return { subject: c.subject as unknown as Record<string, string | string[]>, fingerprint256: c.fingerprint256, serialNumber: c.serialNumber, validTo: c.valid_to }
+    const peer = this.#peer
+    if (peer === undefined) return undefined
+    if (peer.cert === undefined) {
+      const c = peer.x509.toLegacyObject()
+      // Frozen: the connection's requests share it.
+      const subject = c.subject as unknown as Record<string, string | string[]>
+      for (const v of Object.values(subject)) Object.freeze(v)
+      peer.cert = Object.freeze({ subject: Object.freeze(subject), fingerprint256: c.fingerprint256, serialNumber: c.serialNumber, validTo: c.valid_to })
+    }
+    return peer.cert
+  }
+
+  /**
+   * A TLS connection's verified client certificate, once per connection: its X509 object (cheap,
+   * and readable after the connection closes, unlike getPeerCertificate()), converted for plugins
+   * on first read only, shared by the connection's requests.
+   */
+  static #peerOf (socket: Socket): Peer | undefined {
+    const tls = socket as TLSSocket & { [PEER]?: Peer }
+    if (tls.authorized !== true) return undefined
+    const cached = tls[PEER]
+    if (cached !== undefined) return cached
+    // Undefined once the connection is gone (its client left before the request was taken).
+    const x509 = tls.getPeerX509Certificate()
+    return x509 === undefined ? undefined : (tls[PEER] = { x509 })
   }
   get route () { return this.compiled.info }
   /** The status to log: 101 for an upgrade that went through. */

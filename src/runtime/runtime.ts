@@ -48,6 +48,7 @@ const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   REQUEST_TIMEOUT: 'request'
 }
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
+const HTTP_SCHEME = /^https?$/i
 /**
  * The methods Node's HTTP/1.1 parser takes (upper-case): it refuses any other with 400. HTTP/2
  * carries any token as `:method`: `delete` would miss a route that names DELETE, match one without
@@ -406,6 +407,11 @@ export class Runtime implements ExchangeOwner {
     if (http2) {
       if (headerListTooLarge(req.rawHeaders, this.#maxHeaderList)) { this.#reject(req, res, GatewayError.HEADERS_TOO_LARGE, id, url); return }
       if (!HTTP1_METHODS.has(req.method as string)) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
+      // :path is a path, never absolute-form (RFC 9113 8.3.1): the host is :authority's. nghttp2 holds
+      // http(s) requests to that, not others (`:scheme: ftp`); `*` routes nowhere, as over HTTP/1.1.
+      if (url.charCodeAt(0) !== 47) { this.#reject(req, res, GatewayError.BAD_PATH, id, url); return }
+      // Only http(s) resources are served.
+      if (!HTTP_SCHEME.test(req.headers[':scheme'] as string)) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
       // HTTP/2 names the host in :authority (a Host field may come too, and must agree: RFC 9113 8.3.1).
       // It becomes the Host of the request, as HTTP/1.1's upstream needs, and routes as Host does.
       const authority = req.headers[':authority'] as string | undefined

@@ -69,10 +69,7 @@ export class GatewayServer {
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
     const headersMs = clientTimeouts(server).headers
-    // A missing Host is the runtime's to answer (400 bad_host in JSON, logged), not Node's (a bare 400).
-    // No time limit on a whole request (clientTimeouts bound its headers and its body): Node's default,
-    // 300s, would make it refuse to create a server whose headersTimeout is longer.
-    const http = { headersTimeout: headersMs, requestTimeout: 0, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)), requireHostHeader: false }
+    const http = httpOptions(server)
     const tls = runtime.loaded.serverTls
     const h2 = http2Limits(server)
     const h2tls = h2 !== undefined && tls !== undefined
@@ -85,7 +82,6 @@ export class GatewayServer {
       ...(h2tls ? { http2: true, http2SessionTimeout: 0 } : {}),
       logger: false,
       keepAliveTimeout: keepAliveMs(server),
-      // Node checks headersTimeout every connectionsCheckingInterval (30s by default: a 60s timeout fired at up to 90s).
       http: { ...http, ...CLIENT_KEEPALIVE, ServerResponse: Response },
       // Our own 503 (JSON with the request id) for requests that arrive on open connections while closing.
       return503OnClosing: false,
@@ -384,6 +380,11 @@ export class GatewayServer {
     }
   }
 
+  /** server.maxConnections on another listener of the gateway's (HTTPS redirects): its own limit, as large, following reloads. */
+  limitConnections (listener: NetServer): void {
+    this.#limits.push(new ConnectionLimit(listener, this.#runtime.loaded.config.server.maxConnections, () => this.#dropped()))
+  }
+
   #dropped (): void {
     this.#warn('drop', { maxConnections: this.#runtime.loaded.config.server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)')
   }
@@ -563,4 +564,16 @@ const unparsable = (err: { code?: string }): boolean => err.code !== undefined &
 /** Errors of the TLS layer (OpenSSL's, Node's handshake timeout), as opposed to the HTTP parser's. */
 const isHandshakeError = (err: { code?: string }): boolean => err.code !== undefined && (err.code.startsWith('ERR_SSL_') || err.code.startsWith('ERR_TLS_'))
 
-const keepAliveMs = (server: GatewayConfig['server']) => server.keepAliveTimeout === undefined ? 72_000 : toMs(server.keepAliveTimeout)
+/**
+ * The HTTP/1 server options of a listener. A missing Host is the gateway's to answer (400 bad_host
+ * in JSON), not Node's (a bare 400). No time limit on a whole request (clientTimeouts bound its
+ * headers and its body): Node's default, 300s, would make it refuse to create a server whose
+ * headersTimeout is longer. Node checks headersTimeout every connectionsCheckingInterval (30s by
+ * default: a 60s timeout fired at up to 90s).
+ */
+export function httpOptions (server: GatewayConfig['server']): { headersTimeout: number, requestTimeout: number, connectionsCheckingInterval: number, requireHostHeader: boolean } {
+  const headersMs = clientTimeouts(server).headers
+  return { headersTimeout: headersMs, requestTimeout: 0, connectionsCheckingInterval: Math.min(1_000, Math.max(50, headersMs / 4)), requireHostHeader: false }
+}
+
+export const keepAliveMs = (server: GatewayConfig['server']) => server.keepAliveTimeout === undefined ? 72_000 : toMs(server.keepAliveTimeout)

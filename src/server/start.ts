@@ -142,7 +142,8 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
   let admin: Awaited<ReturnType<typeof listenAdmin>>
   // The HTTPS port redirects name: the setting of the config in service, else the port bound.
   const httpsPort = () => gateway.runtime.loaded.config.server.tls?.redirectHttp?.httpsPort ?? (gateway.app.server.address() as AddressInfo).port
-  const redirect = server.tls?.redirectHttp === undefined ? undefined : createHttpsRedirect(httpsPort)
+  const redirect = server.tls?.redirectHttp === undefined ? undefined : createHttpsRedirect(httpsPort, () => gateway.runtime.loaded.config.server)
+  if (redirect !== undefined) gateway.limitConnections(redirect)
   try {
     const { host, port } = server.listen
     const address = await listenAs('server.listen', host, port, () => gateway.listen(host, port))
