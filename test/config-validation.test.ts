@@ -492,7 +492,8 @@ t.test('every problem of a file is reported at once, schema and semantic alike',
     'gw.yaml:13:39 routes[2].match.methods[1]: unknown HTTP method "FETCH" (did you mean "PATCH"?)',
     'gw.yaml:15:40 routes[2].plugins.request-headers.set: must be an object',
     'gw.yaml:15:47 routes[2].plugins.no-such-plugin: unknown plugin "no-such-plugin"; there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, opentelemetry, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
-    'gw.yaml:17:20 routes[3].match.path: must start with /'
+    'gw.yaml:17:20 routes[3].match.path: must start with /',
+    'gw.yaml:18:15 routes[3].upstream: unknown upstream "nobody"'
   ])
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: 99999 }

@@ -3,22 +3,26 @@ import { isIPv4, isIPv6 } from 'node:net'
 import proxyAddr from 'proxy-addr'
 import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
-import { didYouMean } from './suggest.ts'
+import { didYouMean, suggester } from './suggest.ts'
 import { toMs } from './duration.ts'
 import { checkUpstreams } from './check-upstreams.ts'
 import { checkPluginSection, checkRoute } from './check-plugins.ts'
 import { checkConsumers, checkStores } from './check-platform.ts'
 import { schemaReferences } from './schema-refs.ts'
 import { compilePathPattern, compileRewrite } from '../routing/path-pattern.ts'
+import { section } from '../plugins/effective.ts'
 import { hostHeaderProblem, parseHostPattern } from '../routing/host-pattern.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 
 const KNOWN_METHODS = new Set(METHODS)
+// The addresses `localhost` resolves to.
+const LOCALHOST: ReadonlySet<string> = new Set(['127.0.0.1', '::1'])
 
 /**
  * Checks the schema cannot express: references, patterns, conflicts, and each plugin's own config.
- * `skip`: the parts the schema rejected, whose shape cannot be relied on: routes (by index),
- * upstreams (by name, still valid as route references) and the admin section.
+ * `skip`: the parts the schema rejected, whose shape cannot be relied on: routes (by index; only
+ * their upstream and plugins are checked), upstreams (by name, still valid as route references),
+ * the admin section and the sections named.
  */
 export interface Unsound { routes: Set<number>, upstreams: Set<string>, admin: boolean, sections: Set<'stores' | 'consumers' | 'plugins'> }
 
@@ -26,21 +30,35 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   skip: Unsound = { routes: new Set(), upstreams: new Set(), admin: false, sections: new Set() }): SchemaProblem[] {
   const problems: SchemaProblem[] = []
   const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
-  const upstreamNames = Object.keys(config.upstreams)
+  const upstreamHint = suggester(Object.keys(config.upstreams))
   const seenNames = new Map<string, number>()
   const seenMatchers = new Map<string, number>()
   const refs = schemaReferences(config, base, add)
 
+  const upstreamRef = (upstream: string, i: number) => {
+    if (!Object.hasOwn(config.upstreams, upstream)) add(['routes', i, 'upstream'], `unknown upstream "${upstream}"${upstreamHint(upstream)}`)
+  }
+  // A path that does not compile: the plugins are checked without the route's params.
+  const routePlugins = (own: unknown, pattern: ReturnType<typeof compilePathPattern> | undefined, i: number) => {
+    checkPluginSection(config, section(own), ['routes', i, 'plugins'], pattern === undefined || typeof pattern === 'string' ? undefined : checkRoute(pattern.params, config, own, plugins),
+      plugins, refs, problems, add)
+  }
+
   config.routes.forEach((route, i) => {
-    if (skip.routes.has(i)) return
+    if (skip.routes.has(i)) {
+      // The schema rejected some of it (a name, a path): its upstream and plugins, where of the type to be read, are still checked.
+      const r = section(route)
+      if (typeof r?.upstream === 'string' && r.upstream !== '') upstreamRef(r.upstream, i)
+      const path = section(r?.match)?.path
+      if (section(r?.plugins) !== undefined) routePlugins(r?.plugins, typeof path === 'string' ? compilePathPattern(path) : undefined, i)
+      return
+    }
     const here = (...rest: Array<string | number>) => ['routes', i, ...rest]
     const first = seenNames.get(route.name)
     if (first !== undefined) add(here('name'), `route name "${route.name}" is already used by routes[${first}]`)
     else seenNames.set(route.name, i)
 
-    if (!Object.hasOwn(config.upstreams, route.upstream)) {
-      add(here('upstream'), `unknown upstream "${route.upstream}"${didYouMean(route.upstream, upstreamNames)}`)
-    }
+    upstreamRef(route.upstream, i)
     const hosts = route.match.host === undefined ? [] : Array.isArray(route.match.host) ? route.match.host : [route.match.host]
     // As the router compares hosts: `API.example.com` and `api.example.com.` are one.
     const hostKeys = new Set<string>()
@@ -89,8 +107,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
     else seenMatchers.set(matcherKey, i)
 
-    checkPluginSection(config, route.plugins, here('plugins'), typeof pattern === 'string' ? undefined : checkRoute(pattern.params, config, route.plugins, plugins),
-      plugins, refs, problems, add)
+    routePlugins(route.plugins, pattern, i)
   })
   if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, refs, problems, add)
   if (!skip.sections.has('stores')) checkStores(config, add)
@@ -157,9 +174,14 @@ function checkListenerPorts (server: GatewayConfig['server'] | null, admin: Gate
   }
 }
 
-/** Whether two addresses bound on one port collide: the same, or a wildcard taking the other (:: takes IPv4 too; 0.0.0.0 IPv4 and names, which may resolve to it). */
+/**
+ * Whether two addresses bound on one port collide: the same, or a wildcard taking the other (:: takes
+ * IPv4 too; 0.0.0.0 IPv4 and names, which may resolve to it), or localhost and the loopback address
+ * it resolves to (either one: not looked up here, as validate runs where the gateway may not).
+ */
 function hostsOverlap (a: string, b: string): boolean {
   if (a === b || a === '::' || b === '::') return true
+  if ((a === 'localhost' && LOCALHOST.has(b)) || (b === 'localhost' && LOCALHOST.has(a))) return true
   return (a === '0.0.0.0' && !isIPv6(b)) || (b === '0.0.0.0' && !isIPv6(a))
 }
 

@@ -145,17 +145,20 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const unset = new Set(issues.map(i => i.path))
   issues.push(...problems.filter(p => !unset.has(formatPath(p.path))).map(p => at(p.path, p.message, p.at)))
   // So that every problem is reported at once, the semantic checks still run where the schema
-  // found only unknown keys (the shape is sound) or problems inside one route, one upstream, or a
-  // section they do not read (those parts are left out of them); not when the whole is malformed.
+  // found only unknown keys (the shape is sound) or problems inside one route, one upstream, one
+  // loadPlugins entry (not loaded), or a section they do not read (those parts are left out of
+  // them); not when the whole is malformed, or loadPlugins is not a list (no plugin could be known).
   const unsound: Unsound = { routes: new Set(), upstreams: new Set(), admin: false, sections: new Set() }
+  const unloadable = new Set<number>()
   for (const p of problems) {
     if (p.unknownKey === true) continue
     const [section, part] = p.path
     if (section === 'routes' && typeof part === 'number') unsound.routes.add(part)
     else if (section === 'upstreams' && typeof part === 'string') unsound.upstreams.add(part)
+    else if (section === 'loadPlugins' && typeof part === 'number') unloadable.add(part)
     else if (section === 'admin') unsound.admin = true
     else if (section === 'stores' || section === 'consumers' || section === 'plugins') unsound.sections.add(section)
-    else if (section !== 'server' && section !== 'logging') throw new ConfigError(mergeDedentedKeys(issues, text))
+    else if (section !== 'server' && section !== 'logging' && section !== 'metrics') throw new ConfigError(mergeDedentedKeys(issues, text))
   }
 
   const config = data as GatewayConfig
@@ -165,6 +168,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const stalePlugins: string[] = []
   const loadedFrom = new Map<string, number>()
   for (const [i, rel] of (config.loadPlugins ?? []).entries()) {
+    if (unloadable.has(i)) continue
     try {
       const path = resolve(base, rel)
       const def = await importPlugin(pathToFileURL(path).href, importUserModule)

@@ -3,10 +3,26 @@ import { printableKey } from './positions.ts'
 
 /** ` (did you mean "x"?)` when a candidate is close enough to be a likely typo, else ''. */
 export function didYouMean (word: string, candidates: Iterable<string>): string {
-  const list = [...candidates]
-  if (list.length === 0) return ''
-  const best = closest(word, list)
-  return distance(word, best) <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean "${best}"?)` : ''
+  const most = Math.max(2, Math.floor(word.length / 3))
+  // A candidate whose length differs by more is further than that: not measured.
+  const near = [...candidates].filter(c => Math.abs(c.length - word.length) <= most)
+  if (near.length === 0) return ''
+  const best = closest(word, near)
+  return distance(word, best) <= most ? ` (did you mean "${best}"?)` : ''
+}
+
+/**
+ * didYouMean against one list for many words, as a generated config's thousands of references: each
+ * word measured once, and only the first `limit` words (each one still a problem, reported without
+ * a hint). Every word against every name took seconds for thousands of each, a reload's stall.
+ */
+export function suggester (candidates: readonly string[], limit = 100): (word: string) => string {
+  const said = new Map<string, string>()
+  return word => {
+    let hint = said.get(word)
+    if (hint === undefined) said.set(word, hint = said.size < limit ? didYouMean(word, candidates) : '')
+    return hint
+  }
 }
 
 /** A key quoted for a message (printableKey), with what makes it odd: a non-ASCII character, a ${VAR} (keys are not interpolated). */

@@ -72,29 +72,56 @@ export function validateSchema (schema: TSchema, data: unknown): SchemaProblem[]
     compiled.set(schema, validate)
   }
   if (typeof validate === 'string') return [{ path: [], at: 'key', message: validate }]
-  const typed = typedLeaves(data)
+  const { typed, infinite } = leaves(data)
   const valid = validate(data)
   const refused = settle(typed)
-  if (refused === undefined) return valid ? [] : explain(validate.errors ?? [], data)
-  // Validated again with the numbers' text and the refused values in place.
-  const problems = validate(data) ? [] : explain(validate.errors ?? [], data)
-  for (const r of refused) {
+  // Where settle changed anything, validated again with the numbers' text and the refused values in
+  // place, and the strings made ±Infinity as written (a second coercion reads them alike).
+  if (refused !== undefined) for (const n of infinite) if (n.text !== undefined) n.holder[n.key] = n.text
+  const ok = refused === undefined ? valid : validate(data)
+  const problems = ok ? [] : explain(validate.errors ?? [], data)
+  for (const r of refused ?? []) {
     r.holder[r.key] = r.value
     const note = `${writtenText(r.holder, r.key) ?? String(r.value)} is a ${typeof r.value}, never read as ${typeof r.value === 'number' ? 'true or false' : 'a number'}`
-    const path = formatPath(r.path)
-    const at = problems.filter(p => p.at === 'value' && formatPath(p.path) === path)
-    for (const p of at) p.message += ` (${note})`
-    if (at.length === 0) problems.push({ path: r.path, at: 'value', message: note })
+    noteAt(problems, r.path, note, note)
+  }
+  // Ajv coerces "Infinity", "1e309" or "-1e400" to ±Infinity, and its minimum and maximum let a
+  // number that is not finite pass: a port, a timeout or a pool size that crashed start or hung requests.
+  for (const n of infinite) {
+    const now = n.holder[n.key]
+    if (typeof now !== 'number' || Number.isFinite(now)) continue
+    const text = n.text ?? writtenText(n.holder, n.key) ?? String(n.value)
+    const reading = `not ${text}${text === String(now) ? '' : `, read as ${now}`}`
+    // A number written so (1e309) that validation left as it was is in a part the schema does not
+    // read (a plugin's config, validated on its own): only a problem found there is explained.
+    noteAt(problems, n.path, `a finite number, ${reading}`, n.text !== undefined || n.rewritten === true ? `must be a finite number, ${reading}` : undefined)
   }
   return problems
 }
 
-/** A number or boolean in the data to validate: where it is, and its value before Ajv coerced it. */
-interface Typed { holder: Record<string | number, unknown>, key: string | number, path: KeyPath, value: number | boolean }
+/** Adds ` (note)` to the value problems at `path`; when there is none, adds `alone` as one (if given). */
+function noteAt (problems: SchemaProblem[], path: KeyPath, note: string, alone?: string): void {
+  const at = formatPath(path)
+  const there = problems.filter(p => p.at === 'value' && formatPath(p.path) === at)
+  for (const p of there) p.message += ` (${note})`
+  if (there.length === 0 && alone !== undefined) problems.push({ path, at: 'value', message: alone })
+}
 
-/** The data's numbers and booleans, read before validation coerces them. */
-function typedLeaves (data: unknown): Typed[] {
-  const out: Typed[] = []
+/**
+ * A scalar in the data to validate: where it is, and its value before Ajv coerced it. `text`: a
+ * string's; `rewritten`: settle put the number's text as written in its place.
+ */
+interface Leaf { holder: Record<string | number, unknown>, key: string | number, path: KeyPath, value: unknown, text?: string, rewritten?: true }
+/** A number or boolean. */
+type Typed = Leaf & { value: number | boolean }
+
+/**
+ * The data's numbers and booleans, read before validation coerces them; and the leaves that are,
+ * or that Ajv would coerce to, a number that is not finite (YAML's 1e309, the string "Infinity").
+ */
+function leaves (data: unknown): { typed: Typed[], infinite: Leaf[] } {
+  const typed: Typed[] = []
+  const infinite: Leaf[] = []
   const path: Array<string | number> = []
   const walk = (node: unknown): void => {
     if (typeof node !== 'object' || node === null) return
@@ -103,13 +130,19 @@ function typedLeaves (data: unknown): Typed[] {
     for (const key of keys) {
       const value = holder[key]
       path.push(key)
-      if (typeof value === 'number' || typeof value === 'boolean') out.push({ holder, key, path: [...path], value })
-      else walk(value)
+      if (typeof value === 'number' || typeof value === 'boolean') {
+        const leaf = { holder, key, path: [...path], value }
+        typed.push(leaf)
+        if (typeof value === 'number' && !Number.isFinite(value)) infinite.push(leaf)
+      } else if (typeof value === 'string') {
+        // Ajv coerces a string when `value == +value`: never to NaN.
+        if (Math.abs(Number(value)) === Infinity) infinite.push({ holder, key, path: [...path], value, text: value })
+      } else walk(value)
       path.pop()
     }
   }
   walk(data)
-  return out
+  return { typed, infinite }
 }
 
 /** Stands for a value refused (a number coerced to a boolean, or the reverse): no type accepts it, none can be coerced from it. */
@@ -137,7 +170,7 @@ function settle (typed: Typed[]): Typed[] | undefined {
       continue
     }
     const text = writtenText(t.holder, t.key)
-    if (text !== undefined && text !== now) { t.holder[t.key] = text; again = true }
+    if (text !== undefined && text !== now) { t.holder[t.key] = text; t.rewritten = true; again = true }
   }
   return again ? refused : undefined
 }

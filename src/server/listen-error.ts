@@ -7,11 +7,13 @@ const REASONS: Record<string, string> = {
   EADDRNOTAVAIL: 'this machine has no such address',
   // A host name, looked up before binding: one that does not resolve, or a DNS server that did not answer.
   ENOTFOUND: 'no such host name (it does not resolve to an address)',
-  EAI_AGAIN: 'the host name could not be resolved now (DNS did not answer)'
+  EAI_AGAIN: 'the host name could not be resolved now (DNS did not answer)',
+  // A link-local IPv6 address without its interface (fe80::1 for fe80::1%eth0): no socket can bind it.
+  EINVAL: 'the address cannot be bound here (a link-local IPv6 address such as fe80::1 needs its interface: fe80::1%eth0)'
 }
 
 /** The reasons that are the host's (the rest are the port's): which key to change. */
-export const HOST_REASONS: ReadonlySet<string> = new Set(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN'])
+export const HOST_REASONS: ReadonlySet<string> = new Set(['EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EINVAL'])
 
 /** A listener could not bind: says where, why, and which key sets it. */
 export class ListenError extends Error {

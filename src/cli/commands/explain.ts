@@ -21,8 +21,8 @@ Shows the normalized path, the matching route, its plugins in the order they run
 upstream and path the request would be forwarded to; or, when nothing matches, why each
 route does not. With a bare PATH the host is the -H host header's, or none (only routes
 without match.host can match). Exits 0 when a route matches, 1 when none does or the
-gateway would refuse the request (400 for a bad host, path or method, 405 for TRACE, 501
-for CONNECT), 2 for a METHOD or URL no client can send.`
+gateway would refuse the request (400 for a bad host, path, method or Content-Length, 405
+for TRACE, 501 for CONNECT), 2 for a METHOD or URL no client can send.`
 
 // An absolute URL (the scheme in any case, as the gateway reads it), or a bare path (host, if any, from -H).
 const URL_RE = /^(?:(https?):\/\/([^/?#]*))?(\/[^?#]*|)(\?[^#]*)?/i
@@ -34,6 +34,8 @@ const PARSED_METHODS = new Set(METHODS)
 const UNSENDABLE_RE = /[\x00-\x20\x7f]/
 // What Node's HTTP parser refuses in a request target (400 bad_request, before the gateway sees it): raw UTF-8 is sent percent-encoded.
 const NOT_ASCII_RE = /[^\p{ASCII}]/u
+// The most a Content-Length may say for Node's parser (it counts in 64 bits).
+const MAX_CONTENT_LENGTH = 2n ** 64n - 1n
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { options: { header: { type: 'string', short: 'H', multiple: true } }, positionals: 2 })
@@ -106,8 +108,9 @@ export async function run (argv: string[]): Promise<number> {
 
 /**
  * What the gateway answers before routing, in its order: Node's parser (a method it does not know,
- * a target with raw non-ASCII bytes), CONNECT, then the gateway's framing checks (two Host fields,
- * a transfer coding it does not implement), with its own functions.
+ * a target with raw non-ASCII bytes, a Content-Length it does not take), CONNECT, then the
+ * gateway's framing checks (two Host fields, a transfer coding it does not implement), with its
+ * own functions.
  */
 function refusedBeforeRouting (method: string, url: string, fields: ReadonlyArray<readonly [string, string]>): string | undefined {
   if (!PARSED_METHODS.has(method)) {
@@ -115,6 +118,8 @@ function refusedBeforeRouting (method: string, url: string, fields: ReadonlyArra
     return `400 bad_request: "${method}" is not a method the gateway's HTTP parser knows${PARSED_METHODS.has(upper) ? ` (methods are case-sensitive: ${upper})` : ''}`
   }
   if (NOT_ASCII_RE.test(url)) return `400 bad_request: the gateway's HTTP parser refuses bytes outside ASCII in the request target: percent-encode them (${url.replace(/[^\p{ASCII}]+/gu, encodeURIComponent)})`
+  const length = contentLengthRefusal(fields)
+  if (length !== undefined) return answer(GatewayError.BAD_REQUEST, `the gateway's HTTP parser refuses ${length}`)
   if (method === 'CONNECT') return answer(GatewayError.CONNECT_REFUSED)
   const joined: Record<string, string> = {}
   for (const [name, value] of fields) joined[name] = joined[name] === undefined ? value : `${joined[name]}, ${value}`
@@ -122,6 +127,18 @@ function refusedBeforeRouting (method: string, url: string, fields: ReadonlyArra
   const request = { url: url.replace(/#.*/, ''), headers: joined, rawHeaders: fields.flat(), httpVersionMajor: 1, httpVersionMinor: 1 }
   const fault = framingFault(request as unknown as IncomingMessage)
   return fault === undefined ? undefined : answer(fault.error)
+}
+
+/** What Node's parser refuses in a request's Content-Length (as a phrase), or undefined. */
+function contentLengthRefusal (fields: ReadonlyArray<readonly [string, string]>): string | undefined {
+  const lengths = fields.filter(([name]) => name === 'content-length').map(([, value]) => value)
+  const [value] = lengths
+  if (value === undefined) return undefined
+  // Even two equal ones.
+  if (lengths.length > 1) return 'more than one Content-Length field'
+  if (!/^\d+$/.test(value) || BigInt(value) > MAX_CONTENT_LENGTH) return `Content-Length "${value}" (a number of bytes is digits only, less than 2^64)`
+  if (fields.some(([name]) => name === 'transfer-encoding')) return 'a request with both Content-Length and Transfer-Encoding'
+  return undefined
 }
 
 /** The gateway's answer as a line: its status, code and message (or what explains it here). */
