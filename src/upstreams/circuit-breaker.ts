@@ -15,6 +15,8 @@ export interface BreakerMemory {
   readonly state: BreakerState
   /** When it opened; for a half-open one, when its probe went (the probe answers to the old breaker). */
   readonly openedAt: number
+  /** When a probe last closed it (answers to requests sent before then are not counted). */
+  readonly closedAt: number
   readonly windowStart: number
   readonly counts: readonly [ok: number, failed: number, prevOk: number, prevFailed: number]
 }
@@ -25,13 +27,14 @@ export interface BreakerMemory {
  * rate reaches the threshold. Open: no traffic until halfOpenAfter has passed. Half-open: one probe
  * request at a time; its success closes the breaker, its failure opens it again. Only a request sent
  * once halfOpenAfter has passed is a probe, known by the time it was sent; the outcomes of the others
- * (sent before it opened, or while every target was down) change nothing.
+ * (sent before it opened, or while every target was down) change nothing, even once it has closed.
  * Times are performance.now() milliseconds; no timers, no allocation.
  */
 export class CircuitBreaker {
   readonly #s: BreakerSettings
   #state: BreakerState = 'closed'
   #openedAt = 0
+  #closedAt = 0
   #probing = false
   #probeAt = 0
   #windowStart = 0
@@ -51,6 +54,7 @@ export class CircuitBreaker {
     return {
       state: probing ? 'open' : this.#state,
       openedAt: probing ? this.#probeAt : this.#openedAt,
+      closedAt: this.#closedAt,
       windowStart: this.#windowStart,
       counts: [this.#ok, this.#failed, this.#prevOk, this.#prevFailed]
     }
@@ -64,6 +68,7 @@ export class CircuitBreaker {
   inherit (previous: BreakerMemory): void {
     this.#state = previous.state
     this.#openedAt = previous.openedAt
+    this.#closedAt = previous.closedAt
     this.#windowStart = previous.windowStart;
     [this.#ok, this.#failed, this.#prevOk, this.#prevFailed] = previous.counts
   }
@@ -91,11 +96,12 @@ export class CircuitBreaker {
     if (this.#state === 'half-open') {
       if (sentAt !== this.#probeAt) return undefined // not the probe's: sent before it opened, or a probe given up on
       this.#probing = false
-      if (ok) { this.#reset(now); this.#state = 'closed'; return 'closed' }
+      if (ok) { this.#reset(now); this.#closedAt = now; this.#state = 'closed'; return 'closed' }
       this.#openedAt = now
       this.#state = 'open'
       return 'open'
     }
+    if (sentAt < this.#closedAt) return undefined // sent before the probe closed it: says nothing of the target since
     this.#roll(now)
     if (ok) { this.#ok++; return undefined }
     this.#failed++

@@ -51,10 +51,13 @@ export class OutlierState {
     this.#failures = 0
   }
 
-  /** Counts a failure; true when it ejects the target. Failures while ejected (late answers) do not count. */
-  failure (now: number): boolean {
+  /**
+   * Counts the failure of a request sent at `sentAt`; true when it ejects the target. One sent before
+   * the last ejection ended does not count (a late answer: the target may have recovered since).
+   */
+  failure (sentAt: number, now: number): boolean {
     const s = this.#settings
-    if (s === undefined || this.ejectedUntil > now) return false
+    if (s === undefined || sentAt < this.ejectedUntil) return false
     if (++this.#failures < s.consecutiveFailures) return false
     if (this.ejectedUntil !== 0 && now - this.ejectedUntil > s.maxEjectionMs) this.#streak = 0
     this.ejectedUntil = now + Math.min(s.baseEjectionMs * 2 ** this.#streak, s.maxEjectionMs)

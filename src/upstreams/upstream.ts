@@ -153,7 +153,7 @@ export class Upstream {
       target.outlier.success()
     } else {
       target.latency.failed(this.#failureLatency(now - sentAt, now), now)
-      if (target.outlier.failure(now)) this.#ejected(target, target.outlier.ejectedUntil - now)
+      if (target.outlier.failure(sentAt, now)) this.#ejected(target, target.outlier.ejectedUntil - now)
     }
     const changed = target.breaker?.record(ok, sentAt, now)
     if (changed !== undefined) this.#events.breaker(this.name, target, changed)
