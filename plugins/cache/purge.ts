@@ -5,6 +5,8 @@ import { urlKeyPrefix } from './cache-key.ts'
 import type { CacheConfig } from './schema.ts'
 
 interface CachedRoute { readonly name: string, readonly store: Store, readonly key: CacheConfig['key'] }
+/** One store's part of a purge: the keys it deleted. */
+interface Work { readonly store: Store, readonly count: Promise<number> }
 
 /**
  * Each gateway's newest config, as the store of each of its cached routes: what the next config's
@@ -60,7 +62,7 @@ export class Purger {
 
   async #purge (body: unknown): Promise<PluginAdminReply> {
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>
-    let work: Array<Promise<number>>
+    let work: Work[]
     // One selector, nothing else: {"tag": "x", "all": true} or a misspelt key beside a good one
     // would otherwise purge more, or less, than the operator meant.
     if (Object.keys(b).length !== 1) {
@@ -73,22 +75,29 @@ export class Purger {
       // Keyed as requests are: /caf%c3%a9, /%7Euser and //a are the paths /caf%C3%A9, /~user and /a.
       const path = normalizePath(url.pathname)
       if (path === undefined) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')
-      work = this.#routes.map(r => r.store.deletePrefix(urlKeyPrefix(r.name, r.key, url, path)))
+      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(urlKeyPrefix(r.name, r.key, url, path)) }))
     } else if (typeof b.prefix === 'string' && b.prefix.startsWith('/')) {
-      work = this.#routes.map(r => r.store.deletePrefix(`c:${r.name}:${b.prefix as string}`))
+      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(`c:${r.name}:${b.prefix as string}`) }))
     } else if (typeof b.tag === 'string' && b.tag !== '') {
-      work = this.#stores().map(s => s.deleteTag(surrogateTag(b.tag as string)))
+      work = this.#stores().map(s => ({ store: s, count: s.deleteTag(surrogateTag(b.tag as string)) }))
     } else if (b.all === true) {
-      work = this.#stores().map(s => s.deletePrefix('c:'))
+      work = this.#stores().map(s => ({ store: s, count: s.deletePrefix('c:') }))
     } else {
       return bad(ONE_OF)
     }
-    try {
-      const counts = await Promise.all(work)
-      return { body: { purged: counts.reduce((a, b) => a + b, 0) } }
-    } catch (err) {
-      return { status: 503, body: { error: 'store_unavailable', message: (err as Error).message } }
+    // Every store is purged, whichever fail: the answer names those, and counts what the others dropped.
+    const settled = await Promise.allSettled(work.map(w => w.count))
+    let purged = 0
+    const failed = new Map<string, string>()
+    for (const [i, s] of settled.entries()) {
+      const store = (work[i] as Work).store.name
+      if (s.status === 'fulfilled') purged += s.value
+      else if (!failed.has(store)) failed.set(store, (s.reason as Error).message)
     }
+    if (failed.size === 0) return { body: { purged } }
+    const errors = [...failed].map(([store, message]) => `store "${store}": ${message}`).join('; ')
+    const others = work.length > settled.filter(s => s.status === 'rejected').length ? `; ${purged} key(s) purged on the stores that answered` : ''
+    return { status: 503, body: { error: 'store_unavailable', message: `${errors}${others}`, purged, unavailable: [...failed.keys()] } }
   }
 
   #stores (): Store[] { return [...new Set(this.#routes.map(r => r.store))] }

@@ -1,4 +1,6 @@
+import { hiddenAt } from '../server/admin/redact.ts'
 import type { ConfigIssue } from './config-error.ts'
+import { REDACTED } from './url-userinfo.ts'
 import { withoutBom } from './yaml-document.ts'
 
 const MISSING = /^missing required key "([^"]+)"$/
@@ -32,9 +34,11 @@ export function mergeDedentedKeys (all: ConfigIssue[], text: string): ConfigIssu
  * `{ port:18080 }`: in { } a colon not followed by a space is part of the key: one key
  * "port:18080" with no value, and its map lacks "port". Reported once, at the key, saying to add
  * the space (not as an empty key a stray key below would seem to belong to). The value may hold
- * dots (`host:127.0.0.1`), so the key is found at the end of the path, not as its last segment.
+ * dots (`host:127.0.0.1`), so the key is found at the end of the path, not as its last segment;
+ * and spaces (`token:"a b"`). A secret's value (`token:abc`, as GET /config would hide it) is
+ * shown as [redacted], in the message and the path: both are logged and shown to readers.
  */
-const GLUED = /(?:^|\.)([A-Za-z][A-Za-z0-9_-]*):(\S+)$/
+const GLUED = /(?:^|\.)([A-Za-z][A-Za-z0-9_-]*):(\S.*)$/
 
 function mergeGluedKeys (issues: ConfigIssue[]): ConfigIssue[] {
   const meant = new Set<string>()
@@ -42,9 +46,11 @@ function mergeGluedKeys (issues: ConfigIssue[]): ConfigIssue[] {
     const glued = i.message === 'has no value' ? GLUED.exec(i.path) : null
     if (glued === null) return i
     const key = glued[1] as string
-    const value = glued[2] as string
-    meant.add(JSON.stringify([i.path.slice(0, glued.index), key]))
-    return { ...i, message: `"${key}:${value}" is read as one key with no value: write \`${key}: ${value}\`, with a space after the colon` }
+    const parent = i.path.slice(0, glued.index)
+    meant.add(JSON.stringify([parent, key]))
+    const secret = hiddenAt([...parent.split(/\.|\[\d+\]/).filter(k => k !== ''), key])
+    const value = secret ? REDACTED : glued[2] as string
+    return { ...i, path: secret ? `${i.path.slice(0, i.path.length - (glued[2] as string).length)}${REDACTED}` : i.path, message: `"${key}:${value}" is read as one key with no value: write \`${key}: ${value}\`, with a space after the colon` }
   })
   return meant.size === 0 ? out : out.filter(i => !meant.has(JSON.stringify([i.path, MISSING.exec(i.message)?.[1]])))
 }

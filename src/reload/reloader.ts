@@ -8,6 +8,8 @@ import { frozenSettingIssues } from './frozen-settings.ts'
 import { ReferencedFiles } from './referenced-files.ts'
 
 const STOPPING = 'the gateway is stopping'
+/** Triggers asking for a reload whatever the file's state: never answered by a file event's shortcuts. */
+const EXPLICIT: ReadonlySet<ReloadTrigger> = new Set(['admin', 'signal'])
 
 /** What asked for a reload: `certificate` is a change to a file server.tls names, the config text itself maybe unchanged. */
 export type ReloadTrigger = 'file' | 'signal' | 'admin' | 'certificate'
@@ -53,12 +55,14 @@ export interface ReloaderOptions {
  * Reloads the config file: read, validate, check that nothing bound at start changed, then hand it
  * to `apply`. All or nothing: any problem leaves the active config serving. Attempts never
  * overlap: a trigger during a reload queues one more attempt, shared by every trigger that arrives
- * meanwhile (it reads the file as it is by then).
+ * meanwhile (it reads the file as it is by then; an admin or signal trigger among them rules it).
  */
 export class Reloader {
   readonly #o: ReloaderOptions
   #running: Promise<ReloadStatus> | undefined
   #queued: Promise<ReloadStatus> | undefined
+  /** The trigger the queued attempt runs with: the first to queue it, or the first explicit one to join. */
+  #queuedTrigger: ReloadTrigger = 'file'
   #last: ReloadStatus | undefined
   /**
    * The last failed read: the text's hash and the file's mtime, or why it could not be read. The
@@ -86,9 +90,12 @@ export class Reloader {
 
   reload (trigger: ReloadTrigger): Promise<ReloadStatus> {
     if (this.#running === undefined) return this.#start(trigger)
+    // An explicit trigger joining a watcher's queued attempt makes it explicit: it must build from
+    // the file, not take a file event's shortcuts (unchanged, or already reported).
+    if (this.#queued === undefined || (EXPLICIT.has(trigger) && !EXPLICIT.has(this.#queuedTrigger))) this.#queuedTrigger = trigger
     this.#queued ??= this.#running.then(() => {
       this.#queued = undefined
-      return this.#start(trigger)
+      return this.#start(this.#queuedTrigger)
     })
     return this.#queued
   }

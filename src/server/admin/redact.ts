@@ -82,14 +82,18 @@ const URL_PARAM = /([?&#])([^=&#]+)=([^&#]*)/g
 // next `;` or space before another pair. A name is words only: no URL's `https://h/?a=`.
 const PAIR = /(^|[;\s])([\w.-]+(?: [\w.-]+)*)\s*=\s*("[^"]*"|'(?:\\.|[^'\\])*'|\{[^}]*\}|(?:(?!\s+[\w.-]+\s*=)[^;])*)/g
 
+// A key glued to its value (`token:abc` in { }, read as one key): quoted, or up to a space, quote, comma or
+// bracket (a colon before one ends a path: `admin.token:abc: has no value`). Not in a URL path (`/v1/secrets:list`).
+const GLUED_PAIR = /(^|[^\w/-])([A-Za-z][\w-]*):("[^"]*"|'[^']*'|[^\s"'`,{}[\]]+?(?=:?(?:[\s"'`,{}[\]]|$)))/g
+
 const secretName = (name: string, secrets: ReadonlySet<string>): boolean => secretWords(words(name), secrets)
 
 /**
  * `text` with the userinfo of every URL, the values of secret-looking query and fragment parameters,
- * and those of secret-looking `Name=Value` pairs replaced.
+ * and those of secret-looking `Name=Value` pairs and glued `name:value` keys replaced.
  */
 function redactString (text: string): string {
-  const shown = hideUserinfo(text)
+  const shown = hideUserinfo(text).replace(GLUED_PAIR, (all, sep: string, name: string) => secretName(name, SECRET_WORDS) ? `${sep}${name}:${REDACTED}` : all)
   if (!shown.includes('=')) return shown
   return shown
     .replace(QUERY, query => query.replace(URL_PARAM, (all, sep: string, name: string) => secretName(name, QUERY_WORDS) ? `${sep}${name}=${REDACTED}` : all))
@@ -107,6 +111,16 @@ const redactHeaderMap = (map: object): Record<string, unknown> => Object.fromEnt
  */
 export function redactSecrets (value: unknown): unknown {
   return redact(value, false, false)
+}
+
+/**
+ * Whether redactSecrets hides a string at `keys` (a config path's keys, list indices left out):
+ * `["admin", "token"]`, `["routes", "plugins", "request-headers", "set", "x-anything"]`.
+ */
+export function hiddenAt (keys: readonly string[]): boolean {
+  let shown = redactSecrets(keys.reduceRight<unknown>((value, key) => ({ [key]: value }), 'x'))
+  for (const key of keys) shown = (shown as Record<string, unknown>)[key]
+  return shown === REDACTED
 }
 
 /**
