@@ -27,6 +27,12 @@ const HTTP2_DEFAULTS = {
   settingsFlood: { burst: 20, perSecond: 2 }
 } as const
 
+/**
+ * How often sessions with streams open are checked for one nghttp2 has ended itself (see
+ * nghttp2Done; Node 20 gives no event for it): streams on it may wait that long before they abort.
+ */
+const DONE_CHECK_MS = 1_000
+
 /** Why a connection was cut: the label of portcullis_http2_connections_cut_total. */
 export type Http2Cut = 'rapid_reset' | 'settings_flood'
 
@@ -96,6 +102,8 @@ export class Http2Connections {
   #idleMs: number
   /** After goaway(): a session that connects now is told to go away at once. */
   #closing = false
+  /** While sessions are open: drops those nghttp2 is done with (see dropDone). */
+  #doneCheck: NodeJS.Timeout | undefined
 
   constructor (server: Server, limits: Http2Limits, idleMs: number, onCut: (reason: Http2Cut, session: Http2Session) => void) {
     this.#server = server as Server & { updateSettings (s: Settings): void }
@@ -115,7 +123,14 @@ export class Http2Connections {
       s[GUARD] = this
       s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false, socket: socketOf(session) }
       this.#sessions.add(session)
-      session.once('close', () => { this.#sessions.delete(session); clearIdleTimer(session) })
+      this.#doneCheck ??= setInterval(dropDone, DONE_CHECK_MS, this.#sessions).unref()
+      session.once('close', () => {
+        this.#sessions.delete(session)
+        clearIdleTimer(session)
+        if (this.#sessions.size > 0) return
+        clearInterval(this.#doneCheck)
+        this.#doneCheck = undefined
+      })
       session.on('remoteSettings', onRemoteSettings)
       // Idle sessions end like idle keep-alive connections (server.keepAliveTimeout). One with a stream
       // open is not idle, only quiet (a slow upstream): the next bytes it sends arm the timer again.
@@ -240,8 +255,31 @@ function onTimeout (this: GuardedSession): void {
  * is a proxy, which forbids destroy() and is unbound once the session is destroyed.
  */
 function socketOf (session: Http2Session): Socket | undefined {
-  const key = Object.getOwnPropertySymbols(session).find(k => k.description === 'socket')
-  return key === undefined ? undefined : (session as unknown as Record<symbol, Socket | undefined>)[key]
+  return nodeField<Socket>(session, 'socket')
+}
+
+/** A session's field under Node's own symbol described `description`. */
+function nodeField<T> (session: Http2Session, description: string): T | undefined {
+  const key = Object.getOwnPropertySymbols(session).find(k => k.description === description)
+  return key === undefined ? undefined : (session as unknown as Record<symbol, T | undefined>)[key]
+}
+
+/**
+ * Whether nghttp2 is done with a session it has ended itself, with a GOAWAY for a client's protocol
+ * error (DATA on stream 0, a PING or SETTINGS of a bad length, a frame over the size): it wants
+ * neither to read nor to write (its handle has no pending data), when the connection should be
+ * dropped. Node 20 leaves it: no event, not even closed, its socket no longer read, so the client's
+ * leaving went unseen and the streams' upstream requests ran on. (Node 24 destroys it itself.)
+ */
+function nghttp2Done (session: Http2Session): boolean {
+  return nodeField<{ hasPendingData (): boolean }>(session, 'kHandle')?.hasPendingData() === false
+}
+
+/** Destroys the sessions with streams open that nghttp2 is done with: their streams abort (499), their upstream requests with them. */
+function dropDone (sessions: ReadonlySet<Http2Session>): void {
+  for (const s of sessions) {
+    if (!s.destroyed && (s as GuardedSession)[ALLOWANCE].streams > 0 && nghttp2Done(s)) s.destroy()
+  }
 }
 
 /**
