@@ -286,11 +286,13 @@ export class WorkerPool {
       })
     })
     worker.on('exit', (code: number | null, signal: string | null) => this.#exited(slot, worker, code, signal))
-    // A restart's first build may outlast the apply timeout (plugin setups run one after another): it is
+    // A first build (at start or a restart) may outlast the apply timeout (plugin setups run one after another): it is
     // waited for (the same config asked again waits for that build, see runWorker), not left serving unknown.
     const serve = (ports: BoundPorts | undefined): Promise<string> => this.#sync(slot, worker, { ports }).catch((err: unknown) => {
-      if (!(err instanceof NoAnswer) || !this.#started || slot.worker !== worker || this.#stopping) throw err
-      this.#o.log.warn({ worker: slot.index, workerPid: pid, waitedMs: APPLY_TIMEOUT_MS }, 'restarted worker still building its config; waiting for it')
+      if (!(err instanceof NoAnswer) || slot.worker !== worker || this.#stopping) throw err
+      // A first build slower than the apply timeout (a large config, a loaded machine) is waited for, at start too.
+      this.#o.log.warn({ worker: slot.index, workerPid: pid, waitedMs: APPLY_TIMEOUT_MS },
+        this.#started ? 'restarted worker still building its config; waiting for it' : 'worker still building its first config; waiting for it')
       return serve(ports)
     })
     return hello.then(() => {

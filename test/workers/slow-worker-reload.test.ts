@@ -2,7 +2,8 @@ import t, { type Test } from 'tap'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { namedUpstream, waitFor } from '../reload/helpers.ts'
+import { configFile, namedUpstream, waitFor } from '../reload/helpers.ts'
+import { spawnCli, stopCli } from '../helpers/cli.ts'
 import { until } from '../helpers/wait.ts'
 import { fresh, startCluster } from './helpers.ts'
 
@@ -91,4 +92,28 @@ t.test('workers: a restarted worker whose first build outlasts the apply timeout
   t.match(await reload(route('v2', 'b')), { result: 'success' })
   t.same(new Set(await fresh(`${url}/v`, 6)), new Set(['200 b']), 'every worker serves v2, the restarted one included')
   t.notOk(cli.lines.some(l => l.msg === 'restarted worker failed to start'), 'not given up on')
+})
+
+t.test('workers: a first build at start that outlasts the apply timeout is waited for, not a crash of the primary', async t => {
+  const hold = join(t.testdir({}), 'hold')
+  writeFileSync(hold, '')
+  const cf = await configFile(`loadPlugins: ${JSON.stringify([TRAP])}
+server:
+  listen: { host: 127.0.0.1, port: 0 }
+  workers: 2
+  shutdownTimeout: 2s
+upstreams:
+${await upstreams(t)}
+routes:
+${route('v1', 'a', `{ file: "${hold}", worker: 1 }`)}
+`)
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'], { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: '1000' })
+  t.teardown(async () => { await stopCli(cli); await cf.remove() })
+  // (Worker 0's first build may outlast 1 s too on a loaded machine: waited for the same way.)
+  t.ok(await cli.waitForLine(l => l.msg === 'worker still building its first config; waiting for it' && l.worker === 1, 30_000),
+    `the primary waits for worker 1 (stderr: ${cli.stderr()})`)
+  rmSync(hold)
+  const primary = await cli.waitForLine(l => l.msg === 'gateway listening' && Array.isArray(l.workers), 30_000)
+  t.ok(primary, `the cluster starts (stderr: ${cli.stderr()})`)
+  t.same(new Set(await fresh(String(primary?.url) + '/v', 6)), new Set(['200 a']), 'both workers serve')
 })
