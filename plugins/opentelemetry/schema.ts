@@ -36,7 +36,7 @@ export const OpenTelemetrySchema = Type.Object({
     minimum: 0,
     maximum: 1,
     default: DEFAULTS.samplingRatio,
-    description: "Share of new traces recorded (requests without a traceparent). Parent-based: a request whose caller sent a traceparent follows the caller's sampled flag."
+    description: "Share of new traces recorded (requests without a valid traceparent, or whose caller server.traceContext does not follow). Parent-based: a request that continues its caller's trace follows the caller's sampled flag."
   })),
   timeout: Type.Optional(Type.Union([Duration], { default: DEFAULTS.timeout, description: 'How long one export may take before it counts as failed.' })),
   flushInterval: Type.Optional(Type.Union([Duration], { default: DEFAULTS.flushInterval, description: 'Longest time a finished span waits before its batch is sent.' })),

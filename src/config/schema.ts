@@ -46,6 +46,10 @@ const Server = Type.Object({
     errorMessage: 'must be true, false, or a list of trusted proxy addresses/CIDRs',
     description: 'Whether to trust X-Forwarded-* from the client: false (default), true (any peer), or a list of addresses/CIDRs.'
   })),
+  traceContext: Type.Optional(Type.Union([Type.Literal('continue'), Type.Literal('trustedProxies'), Type.Literal('restart')], {
+    errorMessage: 'must be continue, trustedProxies or restart',
+    description: 'Whose W3C trace context (traceparent, tracestate, baggage) the gateway continues: continue (default): any caller\'s; trustedProxies: only a peer server.trustProxy trusts; restart: no one\'s. A request not continued starts a new trace (new trace id, sampled as any new trace), its tracestate and baggage not sent upstream. At an edge, continue lets any client choose the trace id and sampled flag, and so which of its requests are traced.'
+  })),
   shutdownTimeout: Type.Optional(Type.Union([Duration], { description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. Default 30s.' })),
   keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. More than 0. Default 72s.' })),
   pluginTimeout: Type.Optional(Type.Union([Duration], { description: 'Time a plugin\'s setup may take when a config loads (past it the config is refused, and on reload the active one keeps serving), and its dispose when the config is replaced or the gateway stops (past it, logged and left behind). Default 30s.' })),

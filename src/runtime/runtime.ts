@@ -85,6 +85,9 @@ export class Runtime implements ExchangeOwner {
   /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
   readonly #removedUntrusted: ReadonlySet<string>
   /** server.http2.maxHeaderListSize: checked here too, for Node's own check can be skipped (see headerListTooLarge). */
+  /** server.traceContext: whether a trusted peer's (server.trustProxy), and an untrusted one's, trace is continued. */
+  readonly #traceTrusted: boolean
+  readonly #traceUntrusted: boolean
   readonly #maxHeaderList: number
   #accessLog: boolean
   #logHeaders: boolean
@@ -130,8 +133,13 @@ export class Runtime implements ExchangeOwner {
     const { server, logging } = loaded.config
     this.#trust = compileTrust(server.trustProxy)
     const removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
-    this.#removed = trustedRemovals(removed)
-    this.#removedUntrusted = untrustedRemovals(removed)
+    const traceFrom = server.traceContext ?? 'continue'
+    this.#traceTrusted = traceFrom !== 'restart'
+    this.#traceUntrusted = traceFrom === 'continue'
+    // A caller whose trace is not continued has its tracestate and baggage removed with the others.
+    const untraced = (continued: boolean, set: ReadonlySet<string>) => continued ? set : new Set([...set, 'tracestate', 'baggage'])
+    this.#removed = untraced(this.#traceTrusted, trustedRemovals(removed))
+    this.#removedUntrusted = untraced(this.#traceUntrusted, untrustedRemovals(removed))
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
@@ -456,7 +464,8 @@ export class Runtime implements ExchangeOwner {
     const trusted = trustsPeer(req, this.#trust)
     const headers = endToEndRequestHeaders(req.headers, trusted ? this.#removed : this.#removedUntrusted)
     const clientIp = applyForwarded(req, headers, this.#trust, trusted)
-    const trace = traceContext(req.headers.traceparent)
+    // server.traceContext: a caller whose trace is not continued starts a new one, as without a traceparent.
+    const trace = traceContext((trusted ? this.#traceTrusted : this.#traceUntrusted) ? req.headers.traceparent : undefined)
     headers.traceparent = traceparent(trace)
     // A new trace (traceparent missing or invalid) starts without the caller's tracestate (W3C Trace Context).
     if (trace.parentSpanId === undefined && headers.tracestate !== undefined) delete headers.tracestate
