@@ -111,6 +111,19 @@ for (const [how, leave] of [
   })
 }
 
+t.test('an upgrade whose first tunnel bytes and FIN come in the same write as its request: 101, the bytes relayed, their echo back', async t => {
+  const up = await upstream(t)
+  const gw = await gateway(t, up.url)
+  const c = client(t, gw)
+  c.socket.allowHalfOpen = true // reads what the tunnel sends back after its own end
+  c.socket.end(UPGRADE + 'hello')
+  t.ok(await until(() => c.got().endsWith('\r\n\r\nhello')), 'the 101, then the echo')
+  t.match(c.got(), /^HTTP\/1\.1 101 /)
+  t.ok(await until(() => c.closed()), 'the tunnel closed after both ends')
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/t' }), { status: 101 })
+  await stillServing(t, gw)
+})
+
 t.test('a client that ends its side (FIN) while a request hook runs on its upgrade: logged 499, the upgrade never sent upstream', async t => {
   const gates = sharedWithPlugins<Array<() => void>>('upgrade-gates', [])
   const dir = t.testdir({})

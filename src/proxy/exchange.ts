@@ -18,6 +18,7 @@ import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErr
 import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
+import { lengthLast } from '../server/disposition-first.ts'
 import { isA, NO_BODY, pluginStream, ResponseState, StreamThrew, UNCHECKED } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
@@ -1072,14 +1073,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * caller answers it as a plugin's failure): a status that is not a final one, a Content-Length
    * that is not one number, or that a body of known length does not have. Transfer-Encoding is
    * the gateway's (Node's) to write; a HEAD, 204 or 304 goes without body (and the last two
-   * without Content-Length).
+   * without Content-Length); a body known empty, which no stream may change, says Content-Length: 0.
    */
   #frame (state: ResponseState, known: number | undefined): void {
     const h = state.headers
     const status = state.status
     // A 1xx would announce another response to come (101: another protocol).
     if (!Number.isInteger(status) || status < 200 || status > 999) throw new TypeError(`${this.#pluginAt(state.framer)} set res.status to ${String(status)}: a response's status is an integer from 200 to 999`)
+    let disposition = false
     for (const name in h) {
+      // Content-Disposition named in another case: dispositionFirst looks up the lower-case name only.
+      if (name.length === 19) { disposition ||= name !== 'content-disposition' && name.toLowerCase() === 'content-disposition'; continue }
       if (!framingField(name)) continue
       if (name.length === 17) delete h[name] // Transfer-Encoding, in any case
       else if (name !== 'content-length') throw new TypeError(`${this.#pluginAt(state.framer)} set ${name}: header names are lower-case (content-length)`)
@@ -1087,11 +1091,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const contentless = status === 204 || status === 304
     if (contentless) delete h['content-length']
     const length = h['content-length']
+    if (disposition && length !== undefined) lengthLast(h)
     if (length !== undefined && !isLength(length)) {
       throw new TypeError(`${this.#pluginAt(state.framer)} set content-length to ${JSON.stringify(length)}: it is one decimal number`)
     }
     if (contentless || this.method === 'HEAD') { state.declared = NO_BODY; return }
-    if (length === undefined) { state.declared = UNCHECKED; return }
+    if (length === undefined) {
+      // Said here, not in #reply: a response plugin's stream may yet make a body (an error page).
+      // A 205 too (RFC 9110 15.3.6). Else HTTP/1.1 sends it chunked, as if a body were coming.
+      if (known === 0 && state.streams.length === 0) { h['content-length'] = '0'; state.declared = 0 } else state.declared = UNCHECKED
+      return
+    }
     const declared = Number(length)
     if (known !== undefined && state.streams.length === 0 && declared !== known) {
       throw new TypeError(`${this.#pluginAt(state.framer)} set content-length to ${declared}, but the body is ${known} bytes (a plugin that changes the body's length removes content-length)`)
@@ -1221,9 +1231,6 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       if (typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
       // Known to response plugins (compression judges by it); one that changes the body removes it.
       headers['content-length'] = String(Buffer.byteLength(body))
-    } else if (!contentless && this.method !== 'HEAD') {
-      // No body, said so (205 too: RFC 9110 15.3.6): else HTTP/1.1 sends it chunked, as if one were coming.
-      headers['content-length'] ??= '0'
     }
     const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
     state.framer = position // the replying plugin (NO_HOOK: none) set the head first

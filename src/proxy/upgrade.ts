@@ -45,7 +45,8 @@ type Watched = Duplex & { [RESPONSE]?: ServerResponse }
  * on plain HTTP: its socket is destroyed, which closes `res` (logged 499, the upstream's request
  * aborted). HTTP/1 sockets are half-open: a FIN brings 'end', never 'close'. Not once an answer has
  * begun: the client still reads it. Bytes the client sent ahead of the 101 hold the 'end' back
- * until the tunnel reads them (WebSocket clients send none before it).
+ * until the tunnel reads them (WebSocket clients send none before it); those read with the request
+ * (the upgrade's `head`) are out of the socket's buffer, so the caller does not watch such a socket.
  */
 export function closeOnEnd (socket: Duplex, res: ServerResponse): void {
   (socket as Watched)[RESPONSE] = res

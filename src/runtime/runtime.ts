@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { METHODS, ServerResponse as NodeServerResponse } from 'node:http'
+import { METHODS } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { isDeepStrictEqual } from 'node:util'
 import type { Logger } from 'pino'
@@ -34,6 +34,7 @@ import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { configsOf, effectivePlugins } from '../plugins/effective.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
+import { DispositionFirstResponse } from '../server/disposition-first.ts'
 import { http2Limits, isHttp2 } from '../server/http2.ts'
 import { consumerIdOf, protocolOf } from '../logging/access-log.ts'
 import { loggedPath, redactHeaders } from '../logging/logger.ts'
@@ -84,10 +85,10 @@ export class Runtime implements ExchangeOwner {
   readonly #removed: ReadonlySet<string>
   /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
   readonly #removedUntrusted: ReadonlySet<string>
-  /** server.http2.maxHeaderListSize: checked here too, for Node's own check can be skipped (see headerListTooLarge). */
   /** server.traceContext: whether a trusted peer's (server.trustProxy), and an untrusted one's, trace is continued. */
   readonly #traceTrusted: boolean
   readonly #traceUntrusted: boolean
+  /** server.http2.maxHeaderListSize: checked here too, for Node's own check can be skipped (see headerListTooLarge). */
   readonly #maxHeaderList: number
   #accessLog: boolean
   #logHeaders: boolean
@@ -371,10 +372,12 @@ export class Runtime implements ExchangeOwner {
    * no longer watch: a client that keeps its side open is cut after a linger, once the whole answer is out.
    */
   handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const res = new NodeServerResponse(req)
+    const res = new DispositionFirstResponse(req) // as the listener's (see GatewayServer)
     res.shouldKeepAlive = false
     res.assignSocket(socket as never)
-    closeOnEnd(socket, res)
+    // Tunnel bytes read with the request (`head`, not in the socket's buffer to hold its FIN back):
+    // the client began the tunnel, and its FIN is half a close of it.
+    if (head.length === 0) closeOnEnd(socket, res)
     // Node took its own drain listener off the socket it handed over: without this one, a response
     // past the socket's buffer would wait for a drain that never comes (as Node's socketOnDrain does).
     socket.on('drain', () => { if (res.writableNeedDrain) res.emit('drain') })

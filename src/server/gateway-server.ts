@@ -13,6 +13,7 @@ import { answerOnSocket, errorBody, GatewayError, parserError, sendError, type G
 import { requestId } from '../proxy/request-id.ts'
 import { logThrown } from '../plugins/thrown.ts'
 import { clientTimeouts } from './client-timeouts.ts'
+import { DispositionFirstResponse } from './disposition-first.ts'
 import { protocolOf } from '../logging/access-log.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
 import { Exchange } from '../proxy/exchange.ts'
@@ -509,26 +510,12 @@ function swapSecureContext (server: TlsServer, options: TlsOptions): void {
  * to retry (RFC 9112 9.3.2). The head of every response comes here (end() and write() too).
  */
 function drainingResponse (closing: () => boolean): typeof ServerResponse<IncomingMessage> {
-  return class extends ServerResponse {
+  return class extends DispositionFirstResponse {
     override writeHead (status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this {
       if (closing()) this.shouldKeepAlive = false
-      const fields = typeof reason === 'object' ? reason : headers
-      if (fields !== undefined && !Array.isArray(fields)) dispositionFirst(fields)
       return super.writeHead(status, reason as string, headers)
     }
   }
-}
-
-/**
- * Node re-reads a Content-Disposition that follows a Content-Length as UTF-8 (nodejs/node#46528):
- * an upstream's UTF-8 filename went out mangled (C3 A9 as E9), and a Latin-1 one made Node throw.
- * Written before the length, its bytes go out as they came. Only the order of fields changes.
- */
-function dispositionFirst (fields: OutgoingHttpHeaders): void {
-  const length = fields['content-length']
-  if (length === undefined || fields['content-disposition'] === undefined) return
-  delete fields['content-length']
-  fields['content-length'] = length
 }
 
 /** Requests waiting their turn on a connection past which nothing more is read from it (see holdReading). */
