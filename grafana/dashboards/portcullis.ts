@@ -13,6 +13,8 @@ const U = `${I}, upstream=~"$upstream"`
 const RATE = '[$__rate_interval]'
 // As the 5xx alert (PortcullisHigh5xxRatio): 501 and 505 are the client's doing (CONNECT, an unknown HTTP version or transfer coding).
 const FIVE_XX = 'status=~"5..", status!~"501|505"'
+// Cache results answered with the stored response (docs/plugins/cache.md#metrics).
+const FROM_CACHE = 'hit|stale|collapsed|revalidated'
 
 type Query = readonly [expr: string, legend: string]
 
@@ -29,6 +31,11 @@ const stat = (title: string, unit: string, expr: string, legend: string, descrip
 const quantile = (q: number, metric: string, by: string, scope: string) =>
   `histogram_quantile(${q}, sum by (${by}, le) (rate(${metric}_bucket{${scope}}${RATE})))`
 
+/** `part` over `whole` (rates), 0 rather than no data when `part` has no series (no 5xx yet, say), per `by` when given. */
+const share = (part: string, whole: string, by?: string) => by === undefined
+  ? `(sum(${part}) or vector(0)) / sum(${whole})`
+  : `(sum by (${by}) (${part}) or 0 * sum by (${by}) (${whole})) / sum by (${by}) (${whole})`
+
 const variable = (name: string, label: string, query: string) => new QueryVariableBuilder(name).label(label).query(query).datasource(DS)
   .multi(true).includeAll(true).allValue('.*').refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc)
 
@@ -40,14 +47,15 @@ export function portcullisDashboard (): Dashboard {
     .time({ from: 'now-1h', to: 'now' })
     .timezone('browser')
     .withVariable(new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'))
-    .withVariable(variable('instance', 'Instance', 'label_values(portcullis_http_requests_total, instance)'))
+    // portcullis_config_info exists from the first scrape; the request series only once requests came.
+    .withVariable(variable('instance', 'Instance', 'label_values(portcullis_config_info, instance)'))
     .withVariable(variable('route', 'Route', `label_values(portcullis_http_requests_total{${I}}, route)`))
     .withVariable(variable('upstream', 'Upstream', `label_values(portcullis_upstream_target_healthy{${I}}, upstream)`))
 
     .withRow(new RowBuilder('Traffic and errors'))
     .withPanel(stat('Requests per second', 'reqps', `sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, 'all routes',
       'Every request the gateway answered, plugin answers (401, 429, cache hits) included.'))
-    .withPanel(stat('5xx ratio', 'percentunit', `sum(rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})) / sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, '5xx',
+    .withPanel(stat('5xx ratio', 'percentunit', share(`rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`), '5xx',
       'Share of answers with a 5xx status: upstream failures (502, 503, 504) and gateway errors (500). 501 and 505 (the client\'s doing) are left out, as in the 5xx alert.'))
     .withPanel(stat('In flight', 'short', `sum(portcullis_http_requests_in_flight{${I}})`, 'in flight', 'Requests being answered right now.'))
     .withPanel(stat('Active config', 'short', `count by (hash) (portcullis_config_info{${I}})`, '{{hash}}', 'Instances per active config hash: more than one hash means a reload did not reach every instance.'))
@@ -55,8 +63,8 @@ export function portcullisDashboard (): Dashboard {
       [`sum by (route, status) (label_replace(rate(portcullis_http_requests_total{${R}}${RATE}), "status", "\${1}xx", "status", "(.).."))`, '{{route}} {{status}}']
     ], 'Request rate per route, by status class.'))
     .withPanel(graph('Error ratio by route', 'percentunit', [
-      [`sum by (route) (rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})) / sum by (route) (rate(portcullis_http_requests_total{${R}}${RATE}))`, '{{route}} 5xx'],
-      [`sum by (route) (rate(portcullis_http_requests_total{${R}, status=~"4.."}${RATE})) / sum by (route) (rate(portcullis_http_requests_total{${R}}${RATE}))`, '{{route}} 4xx']
+      [share(`rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`, 'route'), '{{route}} 5xx'],
+      [share(`rate(portcullis_http_requests_total{${R}, status=~"4.."}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`, 'route'), '{{route}} 4xx']
     ], 'Share of 5xx (but 501 and 505, as in the 5xx alert) and 4xx answers per route.'))
 
     .withRow(new RowBuilder('Latency'))
@@ -76,13 +84,13 @@ export function portcullisDashboard (): Dashboard {
       [quantile(0.99, 'portcullis_upstream_response_duration_seconds', 'upstream', U), '{{upstream}} p99']
     ], 'From the request written to the upstream to its response headers.'))
     .withPanel(graph('Healthy targets', 'short', [
-      [`sum by (upstream) (portcullis_upstream_target_healthy{${U}})`, '{{upstream}} healthy'],
-      [`count by (upstream) (portcullis_upstream_target_healthy{${U}})`, '{{upstream}} targets']
-    ], 'Targets taking traffic (active health, passive ejection and breaker combined) against all targets.'))
-    .withPanel(graph('Retries and ejections', 'short', [
+      [`sum by (upstream) (min by (upstream, target) (portcullis_upstream_target_healthy{${U}}))`, '{{upstream}} healthy'],
+      [`count by (upstream) (count by (upstream, target) (portcullis_upstream_target_healthy{${U}}))`, '{{upstream}} targets']
+    ], 'Targets taking traffic (active health, passive ejection and breaker combined) on every instance, against all targets; each target counts once, however many instances.'))
+    .withPanel(graph('Retries and ejections', 'ops', [
       [`sum by (upstream, reason) (rate(portcullis_upstream_retries_total{${U}}${RATE}))`, 'retry {{upstream}} {{reason}}'],
-      [`sum by (upstream, target) (increase(portcullis_upstream_ejections_total{${U}}${RATE}))`, 'ejected {{target}}']
-    ], 'Requests retried on another target, and targets ejected after consecutive failures.'))
+      [`sum by (upstream, target) (rate(portcullis_upstream_ejections_total{${U}}${RATE}))`, 'ejected {{target}}']
+    ], 'Per second: requests retried on another target, and targets ejected after consecutive failures.'))
     .withPanel(graph('Circuit breakers', 'short', [
       [`max by (upstream, target) (portcullis_upstream_breaker_state{${U}})`, '{{target}}']
     ], '0 closed, 1 half-open, 2 open.'))
@@ -92,11 +100,11 @@ export function portcullisDashboard (): Dashboard {
       [`sum by (route, reason) (rate(portcullis_auth_failures_total{${R}}${RATE}))`, '{{route}} {{reason}}']
     ], 'Requests refused by an authentication plugin.'))
     .withPanel(graph('Rate-limited share', 'percentunit', [
-      [`sum by (route) (rate(portcullis_ratelimit_requests_total{${R}, result="limited"}${RATE})) / sum by (route) (rate(portcullis_ratelimit_requests_total{${R}}${RATE}))`, '{{route}}']
+      [share(`rate(portcullis_ratelimit_requests_total{${R}, result="limited"}${RATE})`, `rate(portcullis_ratelimit_requests_total{${R}}${RATE})`, 'route'), '{{route}}']
     ], 'Share of requests answered 429 on routes with a rate limit.'))
     .withPanel(graph('Cache hit ratio', 'percentunit', [
-      [`sum by (route) (rate(portcullis_cache_requests_total{${R}, result="hit"}${RATE})) / sum by (route) (rate(portcullis_cache_requests_total{${R}}${RATE}))`, '{{route}}']
-    ], 'Share of requests on cached routes served from the cache.'))
+      [share(`rate(portcullis_cache_requests_total{${R}, result=~"${FROM_CACHE}"}${RATE})`, `rate(portcullis_cache_requests_total{${R}}${RATE})`, 'route'), '{{route}}']
+    ], 'Share of cache lookups answered with the stored response: hit, stale, collapsed (onto another request\'s fetch) and revalidated (the upstream\'s 304 confirmed the entry: no body fetched). A background revalidation (stale-while-revalidate) counts one revalidated more, beside its request\'s stale.'))
     .withPanel(graph('Stores up', 'short', [
       [`min by (store) (portcullis_store_up{${I}})`, '{{store}}']
     ], '1 when every instance reaches the store.'))

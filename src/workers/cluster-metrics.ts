@@ -28,11 +28,13 @@ const memories = new WeakMap<WorkerPool, Memory>()
 /**
  * Process metrics whose sum over the processes means nothing, merged otherwise. The primary's come
  * first, and the first decides (AggregatorRegistry.aggregate): its start is the gateway's (prom-client
- * omits it from a merge), and the file descriptor limit is one process's (the highest).
+ * omits it from a merge), and the file descriptor limit is one process's (the highest). Event-loop
+ * lag is the worst process's: prom-client averages it, and a mean of p99s hides a stalled worker.
  */
 const AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
   ['portcullis_process_start_time_seconds', 'first'],
-  ['portcullis_process_max_fds', 'max']
+  ['portcullis_process_max_fds', 'max'],
+  ...['', '_p50', '_p90', '_p99'].map(q => [`portcullis_nodejs_eventloop_lag${q}_seconds`, 'max'] as const)
 ])
 
 /**

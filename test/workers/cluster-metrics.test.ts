@@ -142,3 +142,15 @@ ${extra}`
   const started = await metricValue(admin, 'portcullis_process_start_time_seconds')
   t.ok(started > 0 && started <= Date.now() / 1000, `portcullis_process_start_time_seconds: ${started}`)
 })
+
+t.test('workers: event-loop lag is the worst process\'s, not a mean that hides a stalled worker', async t => {
+  const lag = async (pid: number, seconds: number) => {
+    const registry = new Registry()
+    for (const q of ['', '_p90', '_p99']) new Gauge({ name: `portcullis_nodejs_eventloop_lag${q}_seconds`, help: 'h', aggregator: 'average', registers: [registry] }).set(seconds)
+    return { pid, metrics: await registry.getMetricsAsJSON() }
+  }
+  const pool = { pids: [1, 2], metrics: async () => [await lag(1, 0.01), await lag(2, 5)] }
+  // The primary's own default metrics come first and decide the aggregator.
+  const text = await clusterMetricsText(new Metrics(), pool as unknown as WorkerPool, 'prometheus', config('a', []))
+  for (const q of ['', '_p90', '_p99']) t.match(text, new RegExp(`^portcullis_nodejs_eventloop_lag${q}_seconds 5$`, 'm'), `lag${q}: the stalled worker's`)
+})
