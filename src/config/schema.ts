@@ -153,7 +153,7 @@ const Target = Type.Object({
 const Upstream = Type.Object({
   targets: Type.Array(Target, { minItems: 1 }),
   connections: Type.Optional(Type.Integer({ minimum: 1, description: 'Max connections per target. Default 128.' })),
-  pipelining: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Requests sent on one connection before the previous answer (HTTP/1.1 pipelining). Default 1 (off).' })),
+  pipelining: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Requests sent on one connection before the previous answer (HTTP/1.1 pipelining). Default 1 (off). Above 1, logged as a warning at every load: one answer that runs past its length hands the next ones on its connection to the wrong clients.' })),
   keepAlive: Type.Optional(Type.Union([Duration], { description: 'How long an idle upstream connection is kept. Default 4s.' })),
   requestBuffer: Type.Optional(ByteSize({ description: 'Request bodies up to this size (by content-length) are read whole before an upstream connection is taken, so that a slow uploader never holds one; larger and chunked bodies stream. 0 streams every body a retry would not send again: one a retry may (of a method in retries.methods, up to retries.maxBodyBytes, when retries.on lists more than connect-error) is read first whatever this says. Default: retries.maxBodyBytes (64KiB).' })),
   responseBuffer: Type.Optional(ByteSize({ description: 'Responses up to this size (by content-length) are read whole from the upstream whatever the client\'s pace, so the connection goes back to the pool at once; larger and chunked responses stream with backpressure (and server.clientTimeouts.send). 0 streams every response. Default 64KiB.' })),

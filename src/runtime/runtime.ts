@@ -173,6 +173,8 @@ export class Runtime implements ExchangeOwner {
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
     for (const [name, c] of Object.entries(loaded.config.upstreams)) {
       if (c.tls?.rejectUnauthorized === false && options.dryRun !== true) log.warn({ upstream: name }, 'upstream TLS certificates are not verified (tls.rejectUnauthorized: false): anyone on the path can impersonate its targets')
+      // Nothing in the bytes tells a misframed answer from the next one: nginx never pipelines upstream.
+      if ((c.pipelining ?? 1) > 1 && options.dryRun !== true) log.warn({ upstream: name, pipelining: c.pipelining }, 'upstream pipelining is on: an answer that runs past its length hands the next answers on its connection to the wrong clients; only for targets whose framing you trust')
     }
     // On reload, targets keep their health, those DNS discovery is about to create too: see Upstream.inheritState.
     for (const [name, u] of upstreams) {
