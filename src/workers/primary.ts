@@ -13,7 +13,7 @@ import { clusterMetricsText } from './cluster-metrics.ts'
 import { clusterUpstreams } from './cluster-upstreams.ts'
 import { clusterPluginAdmin, clusterStores } from './cluster-plugins.ts'
 import type { ConfigPayload, HealthPayload } from './messages.ts'
-import { WorkerExited, WorkerPool } from './worker-pool.ts'
+import { NoAnswer, WorkerExited, WorkerPool } from './worker-pool.ts'
 
 export interface Primary {
   readonly url: string
@@ -139,8 +139,9 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
   } catch (err) {
     clearInterval(resend)
     await Promise.allSettled([pool.stop(0), stopChecks(), view.dispose()])
-    // A terminal's Ctrl-C or systemctl stop reached the workers too, which ended before serving: a stop, as once started.
-    if (err instanceof WorkerExited && stopHeld()) {
+    // A terminal's Ctrl-C or systemctl stop reached the workers too, which ended before serving, or a worker
+    // still building was given up on once its timeout came: a stop, as once started.
+    if ((err instanceof WorkerExited || err instanceof NoAnswer) && stopHeld()) {
       log.info('stopped: a signal was received during startup')
       log.flush()
       process.exit(0)

@@ -48,6 +48,8 @@ export interface WorkerPoolOptions {
  * other: a build can take several server.pluginTimeout). PORTCULLIS_WORKER_APPLY_TIMEOUT_MS shortens it in tests.
  */
 const APPLY_TIMEOUT_MS = Number(process.env.PORTCULLIS_WORKER_APPLY_TIMEOUT_MS ?? 120_000)
+/** A worker's first build at start is waited for this many apply timeouts (6 minutes by default), then the start fails. */
+const START_PATIENCE = 3
 /**
  * For the admin API's questions: a stuck worker is left out of the answer rather than hang it.
  * PORTCULLIS_WORKER_QUERY_TIMEOUT_MS shortens it in tests.
@@ -80,7 +82,7 @@ class NotSent extends Error {
 }
 
 /** No answer in time: the worker may still be at it. */
-class NoAnswer extends Error {}
+export class NoAnswer extends Error {}
 
 /** A worker gone before it answered, or before it served its first config. */
 export class WorkerExited extends Error {}
@@ -288,8 +290,10 @@ export class WorkerPool {
     worker.on('exit', (code: number | null, signal: string | null) => this.#exited(slot, worker, code, signal))
     // A first build (at start or a restart) may outlast the apply timeout (plugin setups run one after another): it is
     // waited for (the same config asked again waits for that build, see runWorker), not left serving unknown.
+    // At start, not past START_PATIENCE timeouts (a build that hangs fails the start), nor once a stop was asked.
+    let patience = this.#started ? Infinity : START_PATIENCE
     const serve = (ports: BoundPorts | undefined): Promise<string> => this.#sync(slot, worker, { ports }).catch((err: unknown) => {
-      if (!(err instanceof NoAnswer) || slot.worker !== worker || this.#stopping) throw err
+      if (!(err instanceof NoAnswer) || slot.worker !== worker || this.#stopping || this.#o.stopAsked?.() === true || --patience <= 0) throw err
       // A first build slower than the apply timeout (a large config, a loaded machine) is waited for, at start too.
       this.#o.log.warn({ worker: slot.index, workerPid: pid, waitedMs: APPLY_TIMEOUT_MS },
         this.#started ? 'restarted worker still building its config; waiting for it' : 'worker still building its first config; waiting for it')

@@ -94,9 +94,8 @@ t.test('workers: a restarted worker whose first build outlasts the apply timeout
   t.notOk(cli.lines.some(l => l.msg === 'restarted worker failed to start'), 'not given up on')
 })
 
-t.test('workers: a first build at start that outlasts the apply timeout is waited for, not a crash of the primary', async t => {
-  const hold = join(t.testdir({}), 'hold')
-  writeFileSync(hold, '')
+/** A cluster whose worker 1 holds its first build while `hold` exists, the primary's patience 1 s a try. */
+async function heldStart (t: Test, hold: string) {
   const cf = await configFile(`loadPlugins: ${JSON.stringify([TRAP])}
 server:
   listen: { host: 127.0.0.1, port: 0 }
@@ -109,6 +108,13 @@ ${route('v1', 'a', `{ file: "${hold}", worker: 1 }`)}
 `)
   const cli = spawnCli(['start', '-c', cf.file, '--no-watch'], { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: '1000' })
   t.teardown(async () => { await stopCli(cli); await cf.remove() })
+  return cli
+}
+
+t.test('workers: a first build at start that outlasts the apply timeout is waited for, not a crash of the primary', async t => {
+  const hold = join(t.testdir({}), 'hold')
+  writeFileSync(hold, '')
+  const cli = await heldStart(t, hold)
   // (Worker 0's first build may outlast 1 s too on a loaded machine: waited for the same way.)
   t.ok(await cli.waitForLine(l => l.msg === 'worker still building its first config; waiting for it' && l.worker === 1, 30_000),
     `the primary waits for worker 1 (stderr: ${cli.stderr()})`)
@@ -116,4 +122,20 @@ ${route('v1', 'a', `{ file: "${hold}", worker: 1 }`)}
   const primary = await cli.waitForLine(l => l.msg === 'gateway listening' && Array.isArray(l.workers), 30_000)
   t.ok(primary, `the cluster starts (stderr: ${cli.stderr()})`)
   t.same(new Set(await fresh(String(primary?.url) + '/v', 6)), new Set(['200 a']), 'both workers serve')
+})
+
+t.test('workers: a first build that never ends fails the start after a few apply timeouts; a stop asked meanwhile ends it cleanly', async t => {
+  const hung = join(t.testdir({}), 'hold')
+  writeFileSync(hung, '')
+  const given = await heldStart(t, hung)
+  t.not(await given.exited, 0, `the start fails (stderr: ${given.stderr()})`)
+  t.match(given.stderr(), /did not answer within 1000 ms/, 'saying which worker did not answer')
+  t.equal(given.lines.filter(l => l.msg === 'worker still building its first config; waiting for it' && l.worker === 1).length, 2, 'after three tries')
+
+  const stopped = await heldStart(t, hung)
+  t.ok(await stopped.waitForLine(l => l.msg === 'worker still building its first config; waiting for it' && l.worker === 1, 30_000), 'waiting')
+  stopped.child.kill('SIGTERM')
+  t.equal(await stopped.exited, 0, `one SIGTERM stops it (stderr: ${stopped.stderr()})`)
+  t.ok(stopped.lines.some(l => l.msg === 'stopped: a signal was received during startup'))
+  rmSync(hung)
 })
