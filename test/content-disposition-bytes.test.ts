@@ -12,8 +12,8 @@ const utf8 = Buffer.from('attachment; filename="résumé ✓.pdf"', 'utf8')
 const latin1 = Buffer.from('attachment; filename="résumé.pdf"', 'latin1')
 const upstream = createServer(socket => socket.once('data', (request: Buffer) => {
   const value = request.includes('GET /latin1 ') ? latin1 : utf8
-  // /named: none, a response hook sets one.
-  const field = request.includes('GET /named ') ? [] : [Buffer.from('Content-Disposition: '), value, Buffer.from('\r\n')]
+  // /named and /extra: none, a plugin sets one.
+  const field = request.includes('GET /named ') || request.includes('GET /extra ') ? [] : [Buffer.from('Content-Disposition: '), value, Buffer.from('\r\n')]
   socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n'), ...field, Buffer.from('Connection: close\r\n\r\nok')]))
 }))
 await new Promise<void>(resolve => upstream.listen(0, '127.0.0.1', resolve))
@@ -22,13 +22,16 @@ t.teardown(() => upstream.close())
 const dir = t.testdir({})
 sharedWithPlugins('disposition', utf8.toString('latin1'))
 writeUserPlugin(dir, 'named', 900, "{ onResponse: (res: any) => { res.headers['Content-Disposition'] = shared('disposition') } }")
+// A request hook's extra response header, on a route without response hooks.
+writeUserPlugin(dir, 'extra', 900, "{ onRequest: (req: any) => { req.extraResponseHeaders['Content-Disposition'] = shared('disposition') } }")
 const gw = await startGateway(`
-loadPlugins: [ ./named.ts ]
+loadPlugins: [ ./named.ts, ./extra.ts ]
 upstreams:
   up: { targets: [ { url: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}" } ] }
 routes:
   - { name: set, match: { path: /set }, upstream: up, plugins: { response-headers: { set: { content-disposition: 'attachment; filename="résumé ✓.pdf"' } } } }
   - { name: named, match: { path: /named }, upstream: up, plugins: { named: {} } }
+  - { name: extra, match: { path: /extra }, upstream: up, plugins: { extra: {} } }
   - { name: all, match: { path: /* }, upstream: up, upgrade: [foo] }
 `, { file: join(dir, 'gw.yaml') })
 t.teardown(() => gw.close())
@@ -52,6 +55,10 @@ t.test('one response-headers sets is sent as its UTF-8 bytes', async t => {
 
 t.test('one a response hook sets as Content-Disposition (any case of the name) too', async t => {
   t.same(await disposition('/named'), { status: 200, disposition: [utf8.toString('hex')], body: 'ok' })
+})
+
+t.test('one a request hook adds as an extra response header (any case of the name) too', async t => {
+  t.same(await disposition('/extra'), { status: 200, disposition: [utf8.toString('hex')], body: 'ok' })
 })
 
 t.test("an upstream's answer to an upgrade other than a 101 too", async t => {

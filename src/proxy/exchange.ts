@@ -82,14 +82,18 @@ function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
 }
 
-/** Writes the request phase's extraResponseHeaders over a response's headers. */
+/**
+ * Writes the request phase's extraResponseHeaders over a response's headers, by lower-case name as
+ * response headers are (one named in another case replaces the upstream's, and the head's writer
+ * finds a Content-Disposition: see disposition-first.ts).
+ */
 function addExtra (headers: HeaderMap, extra: HeaderMap): void {
   for (const name in extra) {
     const v = extra[name]
     if (v === undefined) continue
     // Decided before the response is known: a length there could only be another body's.
     if (framingField(name)) throw new TypeError(`extraResponseHeaders may not set ${name}: the gateway frames the body`)
-    headers[name] = v
+    headers[name.toLowerCase()] = v
   }
 }
 
