@@ -220,6 +220,22 @@ t.test('an upgrade pipelined behind a request whose client then ends its side: t
   t.equal(up.upgrades.length, 0, 'the upgrade never went out')
 })
 
+t.test('an upgrade pipelined behind a request, sent with its tunnel bytes and its end: the tunnel opens in its turn', async t => {
+  const up = await upstream(t)
+  const gw = await gateway(t, up.url)
+  let held: Duplex | undefined
+  gw.gateway.app.server.prependListener('upgrade', (_req: IncomingMessage, socket: Duplex) => { held = socket })
+  const c = client(t, gw)
+  c.socket.end('GET /slow HTTP/1.1\r\nHost: a\r\n\r\n' + UPGRADE + 'hello')
+  t.ok(await until(() => up.slow() === 1), 'the first request reached the upstream')
+  t.ok(await until(() => held?.readableEnded === true), 'the gateway read the end')
+  up.release()
+  t.ok(await until(() => c.closed()), 'the connection closed once the tunnel ended')
+  t.match(c.got(), /^HTTP\/1\.1 200 [^]*slow[^]*HTTP\/1\.1 101 [^]*hello$/, 'the request answered, then the tunnel, its bytes echoed')
+  t.equal(up.upgrades.length, 1, 'the upgrade went out')
+  await stillServing(t, gw)
+})
+
 t.test('an upgrade over HTTP/1.0 (RFC 9110 7.8): refused with 400 upgrade_refused, never sent upstream', async t => {
   const up = await upstream(t)
   const gw = await gateway(t, up.url)

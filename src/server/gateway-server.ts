@@ -185,8 +185,9 @@ export class GatewayServer {
    */
   #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (!socket.writable) return
-    // Its client ended its side while it waited its turn (Node no longer watches it): gone, as in Runtime's closeOnEnd.
-    if (socket.readableEnded) { socket.destroy(); return }
+    // Its client ended its side while it waited its turn (Node no longer watches it): gone, as in Runtime's
+    // closeOnEnd, unless tunnel bytes came with it (its end is then half a close of the tunnel).
+    if (socket.readableEnded && head.length === 0) { socket.destroy(); return }
     const earlier = (socket as Http1Socket)._httpMessage
     if (earlier != null) { earlier.once('close', () => this.#upgrade(req, socket, head)); return }
     try {
