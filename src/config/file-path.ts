@@ -12,11 +12,16 @@ export const FILE_REF = 'x-portcullis-file'
 export const FilePath = (options: StringOptions = {}) =>
   Type.String({ minLength: 1, ...options, [FILE_REF]: true })
 
+/** What `stats` describe when it is not a regular file ('a named pipe (FIFO)', ...); undefined for one. */
+export function notRegularFile (stats: Stats): string | undefined {
+  if (stats.isFile()) return undefined
+  return stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isDirectory() ? 'a directory' : 'a device or socket'
+}
+
 /** Throws, saying what it is, unless `stats` are a regular file's (as readConfigText does for the config file). */
 export function assertRegularFile (stats: Stats): void {
-  if (stats.isFile()) return
-  const kind = stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isDirectory() ? 'a directory' : 'a device or socket'
-  throw new Error(`it is ${kind}, not a regular file (the gateway may read it again at any reload: write it to a file)`)
+  const kind = notRegularFile(stats)
+  if (kind !== undefined) throw new Error(`it is ${kind}, not a regular file (the gateway may read it again at any reload: write it to a file)`)
 }
 
 /**

@@ -8,6 +8,7 @@ import { configSchema, type GatewayConfig } from './schema.ts'
 import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
+import { notRegularFile } from './file-path.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument } from './yaml-document.ts'
@@ -78,8 +79,8 @@ export async function readConfigText (file: string): Promise<string> {
   const cannot = (message: string) => new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${message}` }])
   try {
     const stats = await stat(file)
-    if (!stats.isFile()) {
-      const kind = stats.isFIFO() ? 'a named pipe (FIFO)' : stats.isDirectory() ? 'a directory' : 'a device or socket'
+    const kind = notRegularFile(stats)
+    if (kind !== undefined) {
       throw cannot(`it is ${kind}, not a regular file: the gateway reads it again on every reload (write the config to a file; sops exec-file: --no-fifo)`)
     }
     return await readFile(file, 'utf8')
