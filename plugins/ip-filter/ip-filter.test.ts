@@ -42,7 +42,7 @@ async function status (path: string, forwardedFor?: string, host = '127.0.0.1'):
 t.test('allow list, with a deny that wins over it', async t => {
   const cases: Array<[string, number]> = [
     ['10.1.2.3', 200], ['11.1.2.3', 403], ['10.6.6.6', 403], ['::ffff:10.1.2.3', 200], ['::ffff:11.1.2.3', 403],
-    ['2001:db8:1::5', 200], ['2001:db9::5', 403], ['unknown', 403], ['10.1.2.3:4567', 403]
+    ['2001:db8:1::5', 200], ['2001:db9::5', 403], ['unknown', 403], ['10.1.2.3:4567', 200], ['10.6.6.6:4567', 403]
   ]
   for (const [ip, expected] of cases) t.equal(await status('/allow', ip), expected, ip)
 })

@@ -1,5 +1,6 @@
 import proxyAddr from 'proxy-addr'
 import type { IncomingMessage } from 'node:http'
+import { isIPv4, isIPv6 } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 
 /**
@@ -39,11 +40,32 @@ const UNDERSCORED = [...CLIENT_HEADERS].flatMap(underscoreSpellings)
 /** Whether `name` (lower-case), in either spelling, tells the upstream who the client is or how it connected: the gateway's to say. */
 export const isForwardingHeader = (name: string): boolean => CLIENT_HEADERS.has(name.replaceAll('_', '-'))
 
+/**
+ * An X-Forwarded-For entry without the port some proxies write (Azure Application Gateway:
+ * `203.0.113.7:51234`, `[2001:db8::1]:443`). Only what becomes an IP address changes: other text
+ * (`unknown`, `unknown:80`) stays as sent, an address to no one (ip-filter refuses it).
+ */
+function bareAddress (addr: string): string {
+  if (addr.charCodeAt(0) === 91 /* [ */) {
+    const close = addr.indexOf(']')
+    if (close === -1 || (close !== addr.length - 1 && (addr.charCodeAt(close + 1) !== 58 || !PORT.test(addr.slice(close + 2))))) return addr
+    const inner = addr.slice(1, close)
+    return isIPv6(inner) ? inner : addr
+  }
+  // One colon only: an IPv6 address has two or more.
+  const colon = addr.indexOf(':')
+  if (colon === -1 || addr.indexOf(':', colon + 1) !== -1) return addr
+  const host = addr.slice(0, colon)
+  return PORT.test(addr.slice(colon + 1)) && isIPv4(host) ? host : addr
+}
+
 /** Decides, once per config, whose forwarding headers are believed. */
 export function compileTrust (trustProxy: boolean | string[] | undefined): (addr: string, hop: number) => boolean {
   if (trustProxy === true) return () => true
   if (trustProxy === undefined || trustProxy === false) return () => false
-  return proxyAddr.compile(trustProxy)
+  const trusts = proxyAddr.compile(trustProxy)
+  // A proxy in the chain written with a port (10.0.0.2:8080) is still the proxy.
+  return (addr, hop) => trusts(bareAddress(addr), hop)
 }
 
 /**
@@ -70,12 +92,15 @@ function forwardedBy (req: IncomingMessage, trusted: boolean): boolean {
   return trusted && typeof priorFor === 'string' && priorFor !== ''
 }
 
+/** Behind trusted proxies, the nearest address in X-Forwarded-For that is not one, without a port. */
+const forwardedClient = (req: IncomingMessage, trust: (addr: string, hop: number) => boolean): string => bareAddress(proxyAddr(req, trust))
+
 /**
- * The client's address, as applyForwarded finds it: the peer's, or behind trusted proxies the
- * nearest address in X-Forwarded-For that is not one. For the lines of requests refused before routing.
+ * The client's address, as applyForwarded finds it: the peer's, or forwardedClient's. For the
+ * lines of requests refused before routing.
  */
 export function clientAddress (req: IncomingMessage, trust: (addr: string, hop: number) => boolean): string {
-  return forwardedBy(req, trustsPeer(req, trust)) ? proxyAddr(req, trust) : req.socket.remoteAddress ?? ''
+  return forwardedBy(req, trustsPeer(req, trust)) ? forwardedClient(req, trust) : req.socket.remoteAddress ?? ''
 }
 
 /** The port in a Host value, else the scheme's default; undefined where neither reads as a port. */
@@ -98,7 +123,7 @@ export function applyForwarded (req: IncomingMessage, out: Record<string, string
   let client = peer
   if (forwardedBy(req, trusted)) {
     out['x-forwarded-for'] = `${priorFor as string}, ${peer}`
-    client = proxyAddr(req, trust)
+    client = forwardedClient(req, trust)
   } else {
     out['x-forwarded-for'] = peer
   }
