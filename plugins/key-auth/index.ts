@@ -9,6 +9,7 @@ import { KeyIndex, keyDigest } from './key-index.ts'
 import { KEY_HEADER, KeyAuthSchema, KeyCredentialSchema, type KeyCredential } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_key', 'invalid_credentials', 'the API key is not valid')
+const MALFORMED = fail(401, 'malformed', 'invalid_credentials', 'the API key is empty or sent more than once')
 const STORE_DOWN = fail(503, 'store_error', 'auth_unavailable', 'API keys cannot be checked right now; try again later')
 
 /** API keys from a header or query parameter, matched against consumers[].credentials.key-auth. */
@@ -44,6 +45,8 @@ export default definePlugin({
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
       extract: req => location.read(req),
       verify (key) {
+        // An empty or repeated query key (see compileLocation): refused without asking the store.
+        if (key === '') return MALFORMED
         const digest = KeyIndex.digest(key)
         const hex = digest.toString('hex')
         const consumer = index.find(digest, hex)

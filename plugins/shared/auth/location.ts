@@ -14,7 +14,11 @@ export const LocationSchema = Type.Union([
 export type Location = { header: string, scheme?: string } | { cookie: string } | { query: string }
 
 export interface CompiledLocation {
-  /** The credential, or undefined when absent or empty (a header with another scheme counts as absent). */
+  /**
+   * The credential, or undefined when absent (an empty header, or one with another scheme, too).
+   * '' for a query parameter or cookie sent empty or more than once: present, so judged and refused
+   * as malformed (upstreams split, decode and pick among duplicates each their own way).
+   */
   read (req: GatewayRequest): string | undefined
   /** Removes it from what is sent upstream. */
   remove (req: GatewayRequest): void
@@ -22,8 +26,8 @@ export interface CompiledLocation {
 
 function queryParam (query: string, name: string): string | undefined {
   if (query.length < 2) return undefined
-  const value = new URLSearchParams(query).get(name)
-  return value === null || value === '' ? undefined : value
+  const values = new URLSearchParams(query).getAll(name)
+  return values.length === 0 ? undefined : values.length === 1 ? values[0] : ''
 }
 
 /** The query without `name`: unchanged when it does not hold it (no stray `?`, the other pairs as sent). */
@@ -37,13 +41,42 @@ function withoutParam (query: string, name: string): string {
   return kept.length === pairs.length ? query : kept.length === 0 ? '' : `?${kept.join('&')}`
 }
 
-function cookie (header: string | string[] | undefined, name: string): string | undefined {
-  if (typeof header !== 'string') return undefined
+/** The Cookie header as one string: Node joins several (HTTP/2) with `; `; a plugin may have set a list. */
+function cookieHeader (value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : Array.isArray(value) ? value.join('; ') : undefined
+}
+
+/**
+ * Whether a cookie pair is `name`'s. Also percent-encoded (PHP decodes names) and without `=`
+ * (PHP's empty cookie, as URLSearchParams reads `?name`): ways an upstream may still read it.
+ */
+function isCookie (pair: string, name: string): boolean {
+  const eq = pair.indexOf('=')
+  const raw = (eq === -1 ? pair : pair.slice(0, eq)).trim()
+  if (raw === name) return true
+  if (!raw.includes('%')) return false
+  try { return decodeURIComponent(raw) === name } catch { return false }
+}
+
+function cookie (header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined
+  let value: string | undefined
   for (const pair of header.split(';')) {
+    if (!isCookie(pair, name)) continue
+    if (value !== undefined) return ''
     const eq = pair.indexOf('=')
-    if (eq > 0 && pair.slice(0, eq).trim() === name) return unquoted(pair.slice(eq + 1).trim()) || undefined
+    value = eq === -1 ? '' : unquoted(pair.slice(eq + 1).trim())
   }
-  return undefined
+  return value
+}
+
+/** The Cookie header without `name`'s pairs (the others as `a=1; b=2`): unchanged without one, undefined when none is left. */
+function withoutCookie (header: string, name: string): string | undefined {
+  const pairs = header.split(';')
+  const kept = pairs.filter(pair => !isCookie(pair, name))
+  if (kept.length === pairs.length) return header
+  const rest = kept.map(pair => pair.trim()).filter(pair => pair !== '')
+  return rest.length === 0 ? undefined : rest.join('; ')
 }
 
 /** A cookie value may be sent in double quotes (RFC 6265 4.1.1): they are not part of it. */
@@ -58,9 +91,15 @@ export function compileLocation (location: Location): CompiledLocation {
     return { read: req => queryParam(req.query, name), remove: req => { req.query = withoutParam(req.query, name) } }
   }
   if ('cookie' in location) {
-    // Cookies are not removed: others may share the header, and the upstream may own some.
     const name = location.cookie
-    return { read: req => cookie(req.headers.cookie, name), remove: () => {} }
+    return {
+      read: req => cookie(cookieHeader(req.headers.cookie), name),
+      // Only its pairs: the upstream may own the other cookies.
+      remove: req => {
+        const header = cookieHeader(req.headers.cookie)
+        if (header !== undefined) req.headers.cookie = withoutCookie(header, name)
+      }
+    }
   }
   const header = location.header.toLowerCase()
   if (isIdentityHeader(header)) {
@@ -86,7 +125,10 @@ export function compileLocation (location: Location): CompiledLocation {
   }
 }
 
-/** The first location that holds a credential wins. Header locations are redacted from the route's logged headers. */
+/**
+ * The first location that holds a credential decides, '' too (a bad one is not passed over for a
+ * later one). Header locations are redacted from the route's logged headers.
+ */
 export function compileLocations (locations: readonly Location[], ctx: Pick<PluginSetupContext, 'redactHeaders'>): CompiledLocation {
   ctx.redactHeaders(...locations.flatMap(l => 'header' in l ? [l.header] : []))
   const compiled = locations.map(compileLocation)

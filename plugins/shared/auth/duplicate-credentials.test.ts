@@ -1,0 +1,125 @@
+import t from 'tap'
+import { SignJWT } from 'jose'
+import { Agent, request } from 'undici'
+import { startUpstream } from '../../../test/helpers/upstream.ts'
+import { echoed, h2Request, startH2Gateway } from '../../../test/helpers/http2.ts'
+
+/**
+ * A credential query parameter or cookie sent twice, or empty, is refused as malformed: the
+ * gateway cannot know which one the upstream reads (Django's cookies and PHP's $_GET take the
+ * last), nor how it splits the rest. hideCredentials removes cookies as it does query parameters.
+ */
+const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+const KEY = 'alice-key-0123456789abcdef'
+
+const up = await startUpstream()
+t.teardown(() => up.close())
+const from = '[ { cookie: session }, { query: token } ]'
+const route = (name: string, plugins: string) => `  - { name: ${name}, match: { path: /${name} }, upstream: up, plugins: ${plugins} }`
+const { gw, ca, connect } = await startH2Gateway(t, '{ h2c: { listen: { host: 127.0.0.1, port: 0 } } }', `consumers:
+  - { id: alice, credentials: { key-auth: { keys: [ ${KEY} ] } } }
+  - { id: guest }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('optional', `{ jwt-auth: { secret: "${SECRET}", optional: true, hideCredentials: true, from: ${from} } }`)}
+${route('optional-shown', `{ jwt-auth: { secret: "${SECRET}", optional: true, from: ${from} } }`)}
+${route('required', `{ jwt-auth: { secret: "${SECRET}", from: ${from} } }`)}
+${route('key-anonymous', '{ key-auth: { query: api_key, anonymous: guest, hideCredentials: true } }')}
+${route('key-required', '{ key-auth: { query: api_key } }')}
+`)
+const agent = new Agent({ connect: { ca: ca.cert } })
+t.teardown(() => agent.close())
+
+const sign = (secret: string) => new SignJWT({ sub: 'bob' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(secret))
+const GOOD = await sign(SECRET)
+const FORGED = await sign('another-secret-of-at-least-32-characters!')
+
+interface Answer {
+  status: number
+  /** The gateway's refusal. */
+  error?: string
+  message?: string
+  /** What the echo upstream got. */
+  url?: string
+  headers?: Record<string, string | undefined>
+  /** The auth log line's reason, for a refusal. */
+  reason?: unknown
+}
+
+/** One HTTP/1.1 request; `headers` as undici's flat list, so a Cookie header can be sent twice. */
+async function call (path: string, headers: string[] = []): Promise<Answer> {
+  const res = await request(`${gw.url}${path}`, { headers, dispatcher: agent })
+  const answer = { status: res.statusCode, ...(await res.body.json() as Omit<Answer, 'status'> & { requestId?: string }) }
+  const line = answer.requestId === undefined ? undefined : gw.logs.find(l => l.requestId === answer.requestId && 'reason' in l)
+  return { ...answer, reason: line?.reason }
+}
+
+t.test('optional route: a cookie or query parameter sent twice, or empty, is refused as malformed, never passed on unverified', async t => {
+  for (const [path, headers] of [
+    ['/optional', ['cookie', `session=; session=${FORGED}`]],
+    ['/optional', ['cookie', 'session=', 'cookie', `session=${FORGED}`]],
+    ['/optional', ['cookie', `a=1; session=${GOOD}; session=${GOOD}`]],
+    ['/optional', ['cookie', 'a=1; session=']],
+    ['/optional', ['cookie', `sess%69on=${FORGED}; session=${GOOD}`]],
+    [`/optional-shown?token=&token=${FORGED}`, []],
+    [`/optional-shown?token=${FORGED}&token=`, []],
+    ['/optional-shown?a=1&token=', []],
+    [`/optional?token=${GOOD}&tok%65n=${GOOD}`, []]
+  ] as const) {
+    const r = await call(path, [...headers])
+    t.same([r.status, r.error, r.message, r.reason], [401, 'invalid_token', 'the token is malformed', 'malformed'], `${path} ${headers.join(': ')}`)
+    t.equal(r.url, undefined, 'not forwarded')
+  }
+})
+
+t.test('required route: a good value beside a forged one is refused, not admitted for the good one', async t => {
+  for (const [path, headers] of [
+    [`/required?token=${GOOD}&token=${FORGED}`, []],
+    ['/required', ['cookie', `session=${GOOD}; session=${FORGED}`]],
+    ['/required', ['cookie', `session=${GOOD}`, 'cookie', `session=${FORGED}`]]
+  ] as const) {
+    const r = await call(path, [...headers])
+    t.same([r.status, r.reason], [401, 'malformed'], `${path} ${headers.join(': ')}`)
+  }
+  const one = await call('/required', ['cookie', `a=1; session=${GOOD}`])
+  t.same([one.status, one.headers?.['x-consumer-id'], one.headers?.cookie], [200, 'bob', `a=1; session=${GOOD}`], 'once: verified; without hideCredentials kept')
+  const query = await call(`/required?token=${GOOD}`)
+  t.same([query.status, query.headers?.['x-consumer-id']], [200, 'bob'])
+})
+
+t.test('hideCredentials removes the cookie from the Cookie header; the others stay; no header when none is left', async t => {
+  const kept = await call('/optional', ['cookie', `a=1; session=${GOOD};b="2"`])
+  t.same([kept.status, kept.headers?.['x-consumer-id'], kept.headers?.cookie], [200, 'bob', 'a=1; b="2"'])
+  const alone = await call('/optional', ['cookie', `session=${GOOD}`])
+  t.equal(alone.headers?.['x-consumer-id'], 'bob')
+  t.notOk('cookie' in (alone.headers ?? {}), 'no Cookie header')
+  const lines = await call('/optional', ['cookie', 'a=1', 'cookie', `session=${GOOD}`, 'cookie', 'b=2'])
+  t.same([lines.headers?.['x-consumer-id'], lines.headers?.cookie], ['bob', 'a=1; b=2'], 'over several Cookie lines')
+  const none = await call('/optional', ['cookie', 'a=1; sessions=x'])
+  t.same([none.status, none.headers?.['x-consumer-id'], none.headers?.cookie], [200, undefined, 'a=1; sessions=x'], 'without a token: passes, its cookies as sent')
+})
+
+t.test('HTTP/2: cookies in several fields are read and hidden as one header', async t => {
+  const session = await connect({ h2c: true })
+  const hidden = await h2Request(session, { ':path': '/optional', cookie: ['a=1', `session=${GOOD}`, 'b=2'] })
+  t.equal(hidden.status, 200)
+  t.same([echoed(hidden).headers['x-consumer-id'], echoed(hidden).headers.cookie], ['bob', 'a=1; b=2'])
+  const twice = await h2Request(session, { ':path': '/required', cookie: [`session=${GOOD}`, `session=${FORGED}`] })
+  t.equal(twice.status, 401)
+  t.equal((JSON.parse(twice.body.toString()) as { error: string }).error, 'invalid_token')
+})
+
+t.test('key-auth: a query key sent twice or empty is refused, on anonymous routes too; an empty header is still no key', async t => {
+  for (const path of [`/key-anonymous?api_key=&api_key=${KEY}`, `/key-anonymous?api_key=${KEY}&api_key=${KEY}`, '/key-anonymous?api_key=',
+    `/key-required?api_key=${KEY}&api_key=forged-key-0123456789`]) {
+    const r = await call(path)
+    t.same([r.status, r.error, r.reason], [401, 'invalid_credentials', 'malformed'], path)
+  }
+  const once = await call(`/key-anonymous?a=1&api_key=${KEY}`)
+  t.same([once.status, once.headers?.['x-consumer-id'], once.url], [200, 'alice', '/key-anonymous?a=1'])
+  for (const [path, headers] of [['/key-anonymous?a=1', []], ['/key-anonymous', ['x-api-key', '']]] as const) {
+    const anonymous = await call(path, [...headers])
+    t.same([anonymous.status, anonymous.headers?.['x-consumer-id'], anonymous.headers?.['x-anonymous-consumer']], [200, 'guest', 'true'], `${path} ${headers.join(': ')}`)
+  }
+})
