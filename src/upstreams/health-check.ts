@@ -1,8 +1,9 @@
-import { buildConnector, Client, request } from 'undici'
+import { Client, request } from 'undici'
 import type { HealthCheckSettings } from './settings.ts'
 import type { Upstream } from './upstream.ts'
 import type { Target } from './target.ts'
 import { sniConnector } from './tls.ts'
+import { connectorWithTimeout } from './connector.ts'
 
 /** Told when a target crosses a threshold (healthy → unhealthy or back); `reason`: why the last check failed, when unhealthy. */
 export type HealthListener = (upstream: Upstream, url: string, healthy: boolean, reason?: string) => void
@@ -33,10 +34,17 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
     const states = new Map<string, TargetCheck>()
     const seen = new WeakSet<Target>()
     // Checks of https:// targets trust what the traffic trusts. An https target's servername, an
-    // address's too, is given with each check as with the traffic (see sniConnector).
-    const connect = sniConnector(buildConnector({ ...upstream.tls } as buildConnector.BuildOptions))
-    // By address, opened by its first check.
+    // address's too, is given with each check as with the traffic (see sniConnector). The connect (TLS
+    // handshake included) is bounded by the check's timeout, not undici's 10 s.
+    const connect = sniConnector(connectorWithTimeout(settings.timeoutMs, upstream.tls))
+    // By address, opened by its first check, dropped by a failed one (the next check connects anew):
+    // undici 7 never connects again a Client that met ERR_TLS_CERT_ALTNAME_INVALID.
     const clients = new Map<string, Client>()
+    const drop = (url: string, client: Client) => {
+      if (clients.get(url) === client) clients.delete(url)
+      connections.delete(client)
+      client.destroy().catch(() => {})
+    }
     const clientOf = (url: string): Client => {
       let client = clients.get(url)
       if (client === undefined) {
@@ -63,9 +71,11 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         seen.add(t)
         if (state.running) continue
         state.running = true
-        void probe(clientOf(t.url), t, settings).then(failure => {
+        const client = clientOf(t.url)
+        void probe(client, t, settings).then(failure => {
           const s = state as TargetCheck
           s.running = false
+          if (failure !== undefined) drop(t.url, client)
           // A state dropped meanwhile (the address left) no longer speaks for the address.
           if (stopped || states.get(t.url) !== s) return
           if (failure === undefined) { s.passes++; s.fails = 0 } else { s.fails++; s.passes = 0; s.reason = failure }
@@ -97,9 +107,16 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
 /**
  * One check: undefined when the target answered an expected status, body included, within the
  * timeout; else why not ("status 503", "timeout (1000 ms)", or the error's code and message).
+ * Settles at the timeout at the latest: undici heeds the signal only once connected, and a Client
+ * it left in a bad state may never settle the request.
  */
 async function probe (client: Client, target: Target, s: HealthCheckSettings): Promise<string | undefined> {
   const signal = AbortSignal.timeout(s.timeoutMs)
+  const timedOut = new Promise<string>(resolve => signal.addEventListener('abort', () => resolve(`timeout (${s.timeoutMs} ms)`), { once: true }))
+  return Promise.race([ask(client, target, s, signal), timedOut])
+}
+
+async function ask (client: Client, target: Target, s: HealthCheckSettings, signal: AbortSignal): Promise<string | undefined> {
   try {
     const res = await request(target.url + s.path, {
       dispatcher: client,

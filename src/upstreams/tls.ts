@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { createSecureContext, type ConnectionOptions } from 'node:tls'
@@ -12,7 +12,8 @@ type Report = (key: 'ca' | 'cert' | 'key', message: string) => void
 /**
  * The TLS options of an upstream's connections (undici's connector takes Node's tls.connect
  * options), with its PEM files read relative to `base`, the config file's directory. Unreadable
- * files and a certificate its key does not fit are reported at their key; the result is then undefined.
+ * files, files that are not what their key says and a certificate its key does not fit are reported
+ * at their key; the result is then undefined.
  */
 export function upstreamTls (tls: TlsConfig, base: string, report: Report): ConnectionOptions | undefined {
   let ok = true
@@ -33,17 +34,45 @@ export function upstreamTls (tls: TlsConfig, base: string, report: Report): Conn
     report(options.cert === undefined ? 'key' : 'cert', 'a client certificate needs both cert and key')
     return undefined
   }
-  const caProblem = options.ca === undefined ? undefined : caFileProblem(options.ca as string)
-  if (caProblem !== undefined) report('ca', caProblem)
+  // Each file on its own first, so that a problem is told at its key: OpenSSL's messages for the
+  // secure context ("bad decrypt", "no start line") do not say which file they are about.
+  for (const [key, problemOf] of [['ca', caFileProblem], ['cert', certificateProblem], ['key', keyProblem]] as const) {
+    const problem = options[key] === undefined ? undefined : problemOf(options[key] as string)
+    if (problem !== undefined) { ok = false; report(key, problem) }
+  }
+  if (!ok) return undefined
   try {
-    // Parses the PEMs and checks that the key fits the certificate, as a handshake would, but now.
-    createSecureContext({ ca: caProblem === undefined ? options.ca : undefined, cert: options.cert, key: options.key })
+    // Checks that the key fits the certificate, as a handshake would, but now.
+    createSecureContext({ ca: options.ca, cert: options.cert, key: options.key })
   } catch (err) {
     const message = (err as Error).message
-    report(/key/i.test(message) && options.key !== undefined ? 'key' : options.cert !== undefined && /cert/i.test(message) && !/ca/i.test(message) ? 'cert' : options.ca !== undefined ? 'ca' : 'cert', `invalid PEM: ${message}`)
+    if (options.key !== undefined) report('key', `does not fit the certificate: ${message}`)
+    else report('ca', `refused by OpenSSL: ${message}`)
     return undefined
   }
-  return caProblem === undefined ? options : undefined
+  return options
+}
+
+/** Why `pem` is not a certificate (the client certificate, then its chain), undefined when it is. */
+function certificateProblem (pem: string): string | undefined {
+  try {
+    void new X509Certificate(pem)
+    return undefined
+  } catch (err) {
+    return `not a PEM certificate: ${(err as Error).message}`
+  }
+}
+
+/** Why `pem` is not a private key the gateway can use, undefined when it is. */
+function keyProblem (pem: string): string | undefined {
+  try {
+    createPrivateKey(pem)
+    return undefined
+  } catch (err) {
+    // There is no passphrase setting; OpenSSL would say "bad decrypt" or "interrupted or cancelled".
+    if (/^-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: *4, *ENCRYPTED/m.test(pem)) return 'encrypted private keys are not supported: decrypt it'
+    return `not a PEM private key: ${(err as Error).message}`
+  }
 }
 
 /** A PEM block: its label, and all of it. */

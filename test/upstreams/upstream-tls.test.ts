@@ -215,7 +215,7 @@ routes:
     return ['accepted']
   }
   t.match(await issues('{ ca: missing.pem }'), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.ca: cannot read "missing\.pem": ENOENT/])
-  t.match(await issues(`{ cert: "${a.certFile}", key: "${b.keyFile}" }`), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.key: invalid PEM: .*key values mismatch/])
+  t.match(await issues(`{ cert: "${a.certFile}", key: "${b.keyFile}" }`), [/gw\.yaml:6:\d+ upstreams\.secure\.tls\.key: does not fit the certificate: .*key values mismatch/])
   t.match(await issues(`{ cert: "${a.certFile}" }`), [/upstreams\.secure\.tls\.cert: a client certificate needs both cert and key/])
   // A CA file must be PEM certificates: OpenSSL would take any file, and every target would fail its handshake.
   writeFileSync(join(ca.certFile, '..', 'empty.pem'), '')
