@@ -4,16 +4,17 @@ import { parseAllDocuments } from 'yaml'
 import { ConfigMap, Service } from 'kubernetes-models/v1'
 import { Deployment } from 'kubernetes-models/apps/v1'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
+import { NetworkPolicy, type INetworkPolicyIngressRule } from 'kubernetes-models/networking.k8s.io/v1'
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
 import { parseConfig } from '../../src/config/load.ts'
 import { toMs } from '../../src/config/duration.ts'
 
 const FILE = new URL('../../deploy/kubernetes/portcullis.yaml', import.meta.url)
-const MODELS: Record<string, new (data: never) => { validate (): void }> = { ConfigMap, Service, Deployment, PodDisruptionBudget, PodMonitor }
+const MODELS: Record<string, new (data: never) => { validate (): void }> = { ConfigMap, Service, Deployment, PodDisruptionBudget, PodMonitor, NetworkPolicy }
 const docs = parseAllDocuments(readFileSync(FILE, 'utf8')).map(d => d.toJS() as { kind: string, metadata: { name: string }, [k: string]: unknown })
 
 t.test('every manifest validates against the Kubernetes (and Prometheus Operator) OpenAPI models', async t => {
-  t.same(docs.map(d => d.kind), ['ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget', 'PodMonitor'])
+  t.same(docs.map(d => d.kind), ['ConfigMap', 'Deployment', 'Service', 'PodDisruptionBudget', 'PodMonitor', 'NetworkPolicy'])
   for (const d of docs) {
     const Model = MODELS[d.kind]
     if (Model === undefined) { t.fail(`no model for ${d.kind}`); continue }
@@ -65,4 +66,32 @@ t.test('with a read-only root file system, the image\'s state file is on a writa
   const mount = container?.volumeMounts?.find(m => (stateFile as string).startsWith(m.mountPath + '/'))
   t.ok(mount !== undefined && mount.readOnly !== true, 'a writable mount holds it')
   t.ok(pod?.volumes?.find(v => v.name === mount?.name)?.emptyDir !== undefined, 'an emptyDir')
+})
+
+t.test('a NetworkPolicy opens the traffic port to all and the admin port only to a monitoring namespace (any pod could fill the admin connection limit and fail every probe)', async t => {
+  const deployment = new Deployment(docs[1] as never).spec
+  const ports = deployment?.template.spec?.containers[0]?.ports ?? []
+  const raw = docs.find(d => d.kind === 'NetworkPolicy')
+  t.ok(raw !== undefined, 'the manifest has a NetworkPolicy')
+  const policy = new NetworkPolicy(raw as never).spec
+  t.same(policy?.podSelector?.matchLabels, deployment?.selector.matchLabels, 'it selects the gateway pods')
+  t.ok(policy?.policyTypes?.includes('Ingress'), 'it restricts ingress')
+  // A rule without ports (or a port entry without port) covers every port; a named port is the container's.
+  const covers = (rule: INetworkPolicyIngressRule, name: string) => {
+    const port = ports.find(p => p.name === name)
+    if (rule.ports === undefined || rule.ports.length === 0) return true
+    return rule.ports.some(p => (p.protocol ?? 'TCP') === 'TCP' && (p.port === undefined || p.port === name ||
+      (typeof p.port === 'number' && port !== undefined && p.port <= port.containerPort && port.containerPort <= (p.endPort ?? p.port))))
+  }
+  const rules = policy?.ingress ?? []
+  t.ok(rules.some(r => covers(r, 'http') && (r.from === undefined || r.from.length === 0)), 'the traffic port is open to every source')
+  const admin = rules.filter(r => covers(r, 'admin'))
+  t.ok(admin.length > 0, 'Prometheus can reach the admin port')
+  for (const rule of admin) {
+    t.ok(rule.from !== undefined && rule.from.length > 0, 'the admin port is never open to every source')
+    for (const peer of rule.from ?? []) {
+      t.equal(peer.ipBlock, undefined, 'no address block')
+      t.ok(Object.keys(peer.namespaceSelector?.matchLabels ?? {}).length > 0, 'a namespace picked by its labels')
+    }
+  }
 })
