@@ -15,11 +15,11 @@ import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
 import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
-import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, upgradeResponseHead } from './hop-by-hop.ts'
+import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, unwritableField, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
 import { lengthLast } from '../server/disposition-first.ts'
-import { isA, NO_BODY, pluginStream, ResponseState, StreamThrew, UNCHECKED } from './response-state.ts'
+import { isA, NO_BODY, pluginStream, ResponseState, streamPlugin, StreamThrew, UNCHECKED } from './response-state.ts'
 import { readBody } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
@@ -92,9 +92,17 @@ function addExtra (headers: HeaderMap, extra: HeaderMap): void {
     const v = extra[name]
     if (v === undefined) continue
     // Decided before the response is known: a length there could only be another body's.
-    if (framingField(name)) throw new TypeError(`extraResponseHeaders may not set ${name}: the gateway frames the body`)
+    if (framingField(name)) throw framingExtra(name)
     headers[name.toLowerCase()] = v
   }
+}
+
+const framingExtra = (name: string): TypeError => new TypeError(`extraResponseHeaders may not set ${name}: the gateway frames the body`)
+
+/** Why extraResponseHeaders cannot be written (a framing field, a field Node refuses), or undefined. */
+function extraProblem (extra: HeaderMap): Error | undefined {
+  for (const name in extra) if (extra[name] !== undefined && framingField(name)) return framingExtra(name)
+  return unwritableField(extra)
 }
 
 /** Content-Length or Transfer-Encoding, in any case: the fields that say where a body ends. */
@@ -193,6 +201,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #query: string
   /** The plugin hook under way, not yet finished (async): named if the route's request timeout fires meanwhile. */
   #pendingHook: RequestHook | ResponseHook | undefined
+  /** The request hook under way, sync or async (its pipeline position; NO_HOOK once the request phase is over): what a plugin passes or takes is its. */
+  #hookAt = NO_HOOK
+  /** The request hook under way took extraResponseHeaders: checked once it is done (see #hookDone). */
+  #extraTaken = false
+  /** The plugin whose request body stream failed first (its pipeline position), named in the log. */
+  #bodyFailedBy = NO_HOOK
   #extraHeaders: HeaderMap | undefined
   #owner: ExchangeOwner
   #abort: ((err?: Error) => void) | undefined
@@ -342,7 +356,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The status to log: 101 for an upgrade that went through. */
   get status (): number { return this.#tunnel !== undefined ? 101 : this.res.statusCode }
   get locals (): Record<string, unknown> { return (this.#locals ??= {}) }
-  get extraResponseHeaders (): HeaderMap { return (this.#extraHeaders ??= {}) }
+  get extraResponseHeaders (): HeaderMap {
+    this.#extraTaken = true
+    return (this.#extraHeaders ??= {})
+  }
   /** The response headers sent to the client (for logging.headers). */
   get responseHeaders (): Readonly<Record<string, unknown>> { return this.#written ?? this.res.getHeaders() }
   /**
@@ -409,6 +426,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const hooks = this.compiled.pipeline.requestHooks
     for (let i = from; i < hooks.length; i++) {
       const hook = hooks[i] as (typeof hooks)[number]
+      this.#hookAt = hook.position
       let result
       try {
         result = hook.run(this)
@@ -421,15 +439,31 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
           reply => {
             if (this.#done) return
             this.#pendingHook = undefined
+            if (!this.#hookDone(hook.position)) return
             if (reply !== undefined) this.#reply(reply as PluginReply, hook.position); else this.#requestPhase(i + 1)
           },
           err => { if (!this.#done) this.#owner.pluginFailed(this, this.#hookFailure(hook.position, err)) })
           .catch(err => { this.gatewayFailed(err) })
         return
       }
+      if (!this.#hookDone(hook.position)) return
       if (result !== undefined) { this.#reply(result as PluginReply, hook.position); return }
     }
+    this.#hookAt = NO_HOOK
     this.#forward()
+  }
+
+  /**
+   * A request hook is done: the extraResponseHeaders it took are checked now, so that one it made
+   * unwritable is its failure, named, not found only when the head is written. False if so.
+   */
+  #hookDone (position: number): boolean {
+    if (!this.#extraTaken) return true
+    this.#extraTaken = false
+    const problem = extraProblem(this.#extraHeaders as HeaderMap)
+    if (problem === undefined) return true
+    this.#owner.pluginFailed(this, this.#hookFailure(position, problem))
+    return false
   }
 
   #forward (): void {
@@ -595,6 +629,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   pipeBodyThrough (stream: Duplex): void {
     pluginStream(stream, this.#bodyStreams, 'pipeBodyThrough')
     ;(this.#bodyStreams ??= []).push(stream)
+    // The first stream to fail is the one at fault: the chain then fails the others with its error.
+    const by = this.#hookAt
+    stream.once('error', () => { if (this.#bodyFailedBy === NO_HOOK) this.#bodyFailedBy = by })
   }
 
   /** The body to send upstream: the client's request, or the end of the streams plugins added. */
@@ -840,6 +877,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   onError (err: Error): void {
+    // undici ignores what its callback throws: the exchange would be left unanswered, nothing logged.
+    try {
+      this.#onError(err)
+    } catch (thrown) {
+      this.gatewayFailed(thrown)
+    }
+  }
+
+  #onError (err: Error): void {
     // A 204's or 304's Content-Length describes no body (RFC 9110 8.6), but undici, which exempts
     // only HEAD's, fails the response once it ends: it is whole (the connection is not reused).
     if (this.#answered && (this.#tryStatus === 204 || this.#tryStatus === 304) && (err as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') { this.onComplete(); return }
@@ -923,11 +969,20 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * answer, unless the response has begun. The connection closes (HTTP/1): the rest of the body is unread.
    */
   #rejected (err: Error): void {
-    if (isA(err, StreamThrew)) { this.#owner.pluginFailed(this, err.thrown); return }
+    const by = this.#bodyFailedBy
+    if (isA(err, StreamThrew)) { this.#pluginFailedAt(by, err.thrown); return }
+    const rejection = isA(err, RequestRejected)
+    // A JS plugin may give it anything: new RequestRejected({ status: 413 }) has no reply.
+    const reply: unknown = rejection ? err.reply : undefined
+    if (rejection && (typeof reply !== 'object' || reply === null)) {
+      if (this.res.headersSent) this.cut = 'plugin_failed'
+      this.#pluginFailedAt(by, new TypeError(`${this.#pluginAt(by)} refused the request body with a RequestRejected without a reply { status, headers?, body? }: it takes (message, reply)`))
+      return
+    }
     if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.res.destroy(err); return }
-    const reply = isA(err, RequestRejected) ? err.reply
+    const answer = rejection ? reply as PluginReply
       : { status: GatewayError.BAD_BODY.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(GatewayError.BAD_BODY, this.id) }
-    this.#reply({ ...reply, headers: { ...reply.headers, connection: 'close' } }, NO_HOOK)
+    this.#reply({ ...answer, headers: { ...answer.headers, connection: 'close' } }, NO_HOOK, by)
   }
 
   /** Chooses the target for a retry, if one is allowed: sets #retryTo. */
@@ -1060,7 +1115,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // The head waits for the streams' first byte (HTTP/1.1 sends it with that byte anyway): a stream
     // that fails before it (a body that does not decode) is answered with an error, not cut.
     // Linked before they are kept: a plugin's stream that throws here leaves none for fail() to drop.
-    const sink = state.sink(err => this.#streamFailed(err))
+    const sink = state.sink((err, stream) => { this.#streamFailed(err, stream) })
     this.#held = state
     this.#streaming = state
     this.#sink = sink
@@ -1083,21 +1138,21 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const h = state.headers
     const status = state.status
     // A 1xx would announce another response to come (101: another protocol).
-    if (!Number.isInteger(status) || status < 200 || status > 999) throw new TypeError(`${this.#pluginAt(state.framer)} set res.status to ${String(status)}: a response's status is an integer from 200 to 999`)
+    if (!Number.isInteger(status) || status < 200 || status > 999) throw this.#misframing(state, `set res.status to ${String(status)}: a response's status is an integer from 200 to 999`)
     let disposition = false
     for (const name in h) {
       // Content-Disposition named in another case: dispositionFirst looks up the lower-case name only.
       if (name.length === 19) { disposition ||= name !== 'content-disposition' && name.toLowerCase() === 'content-disposition'; continue }
       if (!framingField(name)) continue
       if (name.length === 17) delete h[name] // Transfer-Encoding, in any case
-      else if (name !== 'content-length') throw new TypeError(`${this.#pluginAt(state.framer)} set ${name}: header names are lower-case (content-length)`)
+      else if (name !== 'content-length') throw this.#misframing(state, `set ${name}: header names are lower-case (content-length)`)
     }
     const contentless = status === 204 || status === 304
     if (contentless) delete h['content-length']
     const length = h['content-length']
     if (disposition && length !== undefined) lengthLast(h)
     if (length !== undefined && !isLength(length)) {
-      throw new TypeError(`${this.#pluginAt(state.framer)} set content-length to ${JSON.stringify(length)}: it is one decimal number`)
+      throw this.#misframing(state, `set content-length to ${JSON.stringify(length)}: it is one decimal number`)
     }
     if (contentless || this.method === 'HEAD') { state.declared = NO_BODY; return }
     if (length === undefined) {
@@ -1108,7 +1163,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
     const declared = Number(length)
     if (known !== undefined && state.streams.length === 0 && declared !== known) {
-      throw new TypeError(`${this.#pluginAt(state.framer)} set content-length to ${declared}, but the body is ${known} bytes (a plugin that changes the body's length removes content-length)`)
+      throw this.#misframing(state, `set content-length to ${declared}, but the body is ${known} bytes (a plugin that changes the body's length removes content-length)`)
     }
     state.declared = declared
   }
@@ -1187,8 +1242,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   #misframed (declared: number, sent: string): void {
     if (this.res.headersSent) this.cut = 'plugin_failed'
-    const by = this.#pluginAt((this.#streaming as ResponseState).framer)
-    this.#owner.pluginFailed(this, new Error(`${by} changed the response body or its content-length, and they no longer match: the body came to ${sent} bytes, content-length says ${declared} (a plugin that changes the body's length removes content-length)`))
+    const framer = (this.#streaming as ResponseState).framer
+    this.#pluginFailedAt(framer, new Error(`${this.#pluginAt(framer)} changed the response body or its content-length, and they no longer match: the body came to ${sent} bytes, content-length says ${declared} (a plugin that changes the body's length removes content-length)`))
   }
 
   /**
@@ -1196,7 +1251,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * not read its body. Before the first byte out, answered (500, 502); past it, the response is cut.
    * The streams' errors once they are dropped (the client left, the response was answered or cut) are the chain's.
    */
-  #streamFailed (err: unknown): void {
+  #streamFailed (err: unknown, stream: Duplex): void {
     if (this.#done || this.#streaming === undefined) return
     if (isA(err, UpstreamBodyInvalid)) {
       if (this.res.headersSent) this.cut = 'upstream_broken'
@@ -1204,16 +1259,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       return
     }
     if (this.res.headersSent) this.cut = 'plugin_failed'
-    this.#owner.pluginFailed(this, isA(err, StreamThrew) ? err.thrown : err)
+    this.#pluginFailedAt(streamPlugin(stream), isA(err, StreamThrew) ? err.thrown : err)
   }
 
   /**
    * Answers with a reply (a plugin's, or the gateway's own through the response phase). One the
    * gateway cannot send (JS lets a plugin return anything) is that plugin's failure, never a crash.
    */
-  #reply (reply: PluginReply, position: number): void {
+  #reply (reply: PluginReply, position: number, by = position): void {
     const problem = replyProblem(reply)
-    if (problem !== undefined) { this.#owner.pluginFailed(this, new TypeError(`${this.#pluginAt(position)} replied ${problem}`)); return }
+    if (problem !== undefined) { this.#pluginFailedAt(by, new TypeError(`${this.#pluginAt(by)} replied ${problem}`)); return }
     // No content in a 204 or 304 (RFC 9110 8.6, 15.3.5, 15.4.5): a body replied is not sent, nor a length.
     const contentless = reply.status === 204 || reply.status === 304
     let body
@@ -1221,7 +1276,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       body = reply.body === undefined || contentless ? undefined
         : typeof reply.body === 'string' || Buffer.isBuffer(reply.body) ? reply.body : JSON.stringify(reply.body) as string | undefined
     } catch (err) {
-      this.#owner.pluginFailed(this, new TypeError(`${this.#pluginAt(position)} replied with a body JSON cannot serialize: ${describeThrown(err)}`)); return
+      this.#pluginFailedAt(by, new TypeError(`${this.#pluginAt(by)} replied with a body JSON cannot serialize: ${describeThrown(err)}`)); return
     }
     // Lower-cased like every HeaderMap, so later plugins and the defaults below see one name per header.
     const headers: HeaderMap = {}
@@ -1237,16 +1292,18 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       headers['content-length'] = String(Buffer.byteLength(body))
     }
     const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
-    state.framer = position // the replying plugin (NO_HOOK: none) set the head first
+    state.framer = by // the replying plugin (NO_HOOK: none) set the head first
     const send = () => {
       if (!this.#done) this.#sendBody(state, state.sentBody(body))
     }
+    // A field Node refuses to write, if the reply has it, is the replying plugin's.
+    const failed = (err: unknown) => { this.#pluginFailedAt(PluginHookFailure.is(err) || unwritableField(reply.headers ?? {}) === undefined ? NO_HOOK : by, err) }
     try {
       const pending = this.#responsePhase(state, position, 0)
       if (pending === undefined) send()
-      else pending.then(send).catch(err => this.#owner.pluginFailed(this, err))
+      else pending.then(send).catch(failed)
     } catch (err) {
-      this.#owner.pluginFailed(this, err)
+      failed(err)
     }
   }
 
@@ -1261,6 +1318,20 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** What a hook threw or rejected with, tagged with its plugin for the log (made only on failure). */
   #hookFailure (position: number, err: unknown): PluginHookFailure {
     return PluginHookFailure.is(err) ? err : new PluginHookFailure(this.compiled.pipeline.steps[position]?.name ?? 'unknown', err)
+  }
+
+  /** `err` as the failure of the plugin at `position`, if there is one (none at NO_HOOK: the gateway's reply; -1: not known). */
+  #failureAt (position: number, err: unknown): unknown {
+    return this.compiled.pipeline.steps[position] === undefined ? err : this.#hookFailure(position, err)
+  }
+
+  #pluginFailedAt (position: number, err: unknown): void {
+    this.#owner.pluginFailed(this, this.#failureAt(position, err))
+  }
+
+  /** What #frame throws: the failure of the plugin that last changed the framing (`what` it did). */
+  #misframing (state: ResponseState, what: string): unknown {
+    return this.#failureAt(state.framer, new TypeError(`${this.#pluginAt(state.framer)} ${what}`))
   }
 
   /** The plugin at a pipeline position, for an error message (a reply at NO_HOOK is the gateway's, or a body stream's). */
@@ -1471,7 +1542,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (declared === NO_BODY) return
     // A string (a stream given an encoding) goes out as UTF-8, as write() sends it; an object-mode stream may put out anything.
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : isA(chunk, Uint8Array) ? chunk.byteLength : -1
-    if (size < 0) { ex.#streamFailed(new TypeError(`a response body stream put out ${chunk === null || typeof chunk === 'object' ? 'an object' : `a ${typeof chunk}`}, not a Buffer or a string`)); return }
+    if (size < 0) { ex.#streamFailed(new TypeError(`a response body stream put out ${chunk === null || typeof chunk === 'object' ? 'an object' : `a ${typeof chunk}`}, not a Buffer or a string`), this); return }
     if (declared !== UNCHECKED && ex.bytes + size > declared) { ex.#misframed(declared, `more than ${declared}`); return }
     if (ex.#held !== undefined && !ex.#writeHeld()) return
     ex.bytes += size

@@ -150,3 +150,18 @@ export function upgradeResponseHead (raw: ReadonlyArray<Buffer | string>, extra?
   }
   return head
 }
+
+/** The error writeHead would throw on the first field of `headers` it refuses (a CR or LF in a value), or undefined. */
+export function unwritableField (headers: Readonly<Record<string, unknown>>): Error | undefined {
+  for (const name in headers) {
+    const v = headers[name]
+    if (v === undefined) continue
+    try {
+      validateHeaderName(name)
+      for (const value of Array.isArray(v) ? v : [v]) validateHeaderValue(name, value)
+    } catch (err) {
+      return err as Error
+    }
+  }
+  return undefined
+}

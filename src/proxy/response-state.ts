@@ -29,6 +29,14 @@ export class StreamThrew extends Error {
   }
 }
 
+/** On a plugin's response body stream: the pipeline position of the plugin whose hook added it. */
+const PLUGIN = Symbol('plugin')
+
+/** The pipeline position of the plugin that added a response body stream (-1: not known). */
+export function streamPlugin (stream: Duplex): number {
+  return (stream as Duplex & { [PLUGIN]?: number })[PLUGIN] ?? -1
+}
+
 type Callback = (err?: unknown) => void
 /** The methods of a stream Node calls (a Transform's _transform through _write). */
 interface StreamCode {
@@ -149,9 +157,13 @@ export class ResponseState implements GatewayResponse {
     return this.#body ?? body
   }
 
-  /** Records hook `position` as the framer if it changed what the head says of the body since `streams`, `length` and `status`. */
+  /**
+   * Records hook `position` as the framer if it changed what the head says of the body since
+   * `streams`, `length` and `status`; and as the plugin of the streams it added.
+   */
   noteFramer (position: number, streams: number, length: unknown, status: number): void {
     if (this.streams.length !== streams || this.headers['content-length'] !== length || this.status !== status) this.framer = position
+    for (const s of this.streams) (s as Duplex & { [PLUGIN]?: number })[PLUGIN] ??= position
   }
 
   pipeThrough (stream: Duplex): void {
@@ -173,11 +185,11 @@ export class ResponseState implements GatewayResponse {
 
   /**
    * Where body chunks go: the first added stream, chained to the others (the exchange links the
-   * last to the client). `onFailure` hears of every stream's errors, also of those the chain gives
-   * them when another fails or is destroyed.
+   * last to the client). `onFailure` hears of every stream's errors, the failing stream's first,
+   * then those the chain gives the others.
    */
-  sink (onFailure: (err: Error) => void): Duplex {
-    for (const s of this.streams) s.on('error', onFailure)
+  sink (onFailure: (err: Error, stream: Duplex) => void): Duplex {
+    for (const s of this.streams) s.on('error', err => { onFailure(err, s) })
     if (this.streams.length > 1) pipeline(this.streams, () => {})
     return this.streams[0] as Duplex
   }
