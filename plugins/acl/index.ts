@@ -1,4 +1,4 @@
-import { definePlugin, setIdentity, type Consumer, type PluginConfigProblem } from '../../src/index.ts'
+import { definePlugin, type Consumer, type PluginConfigProblem } from '../../src/index.ts'
 import { chainOf } from '../shared/auth/chain.ts'
 import { failureCounter, fail, refuse } from '../shared/auth/failure.ts'
 import { AclSchema } from './schema.ts'
@@ -75,12 +75,7 @@ export default definePlugin({
     return {
       onRequest (req) {
         const c = req.consumer
-        if (c === undefined) {
-          if (allow !== undefined) return refuse(req, NOBODY, 'acl', ctx.log, counter, [])
-          // Without an auth plugin on the route, nothing else removes the client's identity headers.
-          setIdentity(req, undefined)
-          return undefined
-        }
+        if (c === undefined) return allow !== undefined ? refuse(req, NOBODY, 'acl', ctx.log, counter, []) : undefined
         if ((deny !== undefined && matches(deny, c)) || (allow !== undefined && !matches(allow, c))) return refuse(req, DENIED, 'acl', ctx.log, counter, [])
         return undefined
       }

@@ -6,7 +6,7 @@ import { compileLocations } from '../shared/auth/location.ts'
 import { compileClaims } from './claims.ts'
 import { failureOf, TOO_LARGE } from './failures.ts'
 import { checkJwtAuth } from './check.ts'
-import { DEFAULTS, JwtAuthSchema, type JwtAuthConfig } from './schema.ts'
+import { DEFAULTS, forwardedHeaders, JwtAuthSchema, type JwtAuthConfig } from './schema.ts'
 import { TokenCache } from './token-cache.ts'
 
 // jose costs about 35 ms of CPU to load: only a config with jwt-auth pays it.
@@ -37,6 +37,8 @@ export default definePlugin({
   priority: 1450,
   schema: JwtAuthSchema,
   check: checkJwtAuth,
+  // Set from a verified token only: the gateway removes a client's from every request.
+  vouchedHeaders: forwardedHeaders,
   async setup (config, ctx) {
     const [{ keySource }, { tokenVerifier }] = await loadJose()
     const { keys, algorithms: supported } = keySource(config, ctx)

@@ -54,7 +54,7 @@ export const JwtAuthSchema = Type.Object({
   forwardClaims: Type.Optional(Type.Record(NonEmptyKey, SettableName, {
     additionalProperties: false,
     errorMessage: 'is not a valid name: it must not be empty',
-    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves: removed on every route with an auth plugin, whichever jwt-auth of the config names them. Not an identity header (x-consumer-*, x-anonymous-consumer), Host, a hop-by-hop or framing header, or one an auth plugin reads credentials from.'
+    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves: removed from every request on every route, whichever jwt-auth of the config names them. Not an identity header (x-consumer-*, x-anonymous-consumer), Host, a hop-by-hop or framing header, or one an auth plugin reads credentials from.'
   })),
   consumerClaim: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.consumerClaim, description: 'The claim naming the consumer: a consumer with that id, else one made from the claim. Default sub.' })),
   groupsClaim: Type.Optional(Type.String({ minLength: 1, description: 'A claim (array or space-separated string) giving the groups of consumers not under consumers:, for acl.' })),
@@ -76,3 +76,13 @@ export const JwtAuthSchema = Type.Object({
 })
 
 export type JwtAuthConfig = Static<typeof JwtAuthSchema>
+
+/**
+ * The headers a config forwards claims in (forwardClaims), which the gateway removes from every
+ * client's request (PluginDefinition.vouchedHeaders). Read warily: route checks see other routes'
+ * configs as written, perhaps invalid.
+ */
+export function forwardedHeaders (config: unknown): string[] {
+  const claims = typeof config === 'object' && config !== null ? (config as { forwardClaims?: unknown }).forwardClaims : undefined
+  return typeof claims === 'object' && claims !== null ? Object.values(claims).filter((h): h is string => typeof h === 'string') : []
+}

@@ -1,5 +1,5 @@
 import { definePlugin, isForwardingHeader, isIdentityHeader, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
-import { configVerifiedHeaders, hasAuthPlugin, stripForm } from '../shared/auth/route-check.ts'
+import { configVerifiedHeaders, stripForm } from '../shared/auth/route-check.ts'
 import { HeaderEditsSchema, compileHeaderEdits, type HeaderEdits } from '../shared/header-edits.ts'
 
 // The client's Host is not among the headers plugins see: the route decides the upstream's.
@@ -12,12 +12,12 @@ const ONTO_HOST = 'a client\'s header renamed onto Host would choose the site th
 
 /**
  * Headers an auth plugin sets from what it verified (jwt-auth's forwardClaims, on any route of the
- * config: the chain removes the client's on every route with an auth plugin), by stripped form and
- * the plugin that sets them; none on a route without auth plugins, where a client sends any. As for
- * identity headers, a rename onto one would let a client's header pose as the claim, a set would forge it.
+ * config: the gateway removes the client's on every route), by stripped form and the plugin that
+ * sets them. As for identity headers, a rename onto one would let a client's header pose as the
+ * claim, a set would forge it: on any route, as the upstream cannot tell routes apart.
  */
 function verifiedOnRoute (route: PluginCheckRoute | undefined): ReadonlyMap<string, string> {
-  return route === undefined || !hasAuthPlugin(route) ? new Map() : configVerifiedHeaders(name => route.configsOf(name))
+  return route === undefined ? new Map() : configVerifiedHeaders(name => route.configsOf(name))
 }
 
 function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
@@ -25,7 +25,7 @@ function check (config: HeaderEdits, route: PluginCheckRoute | undefined): Plugi
   const verified = verifiedOnRoute(route)
   const claimed = (name: string) => {
     const plugin = verified.get(stripForm(name))
-    return plugin === undefined ? undefined : `"${name}" carries a claim ${plugin} verified (forwardClaims): on a route with an auth plugin, set by it only`
+    return plugin === undefined ? undefined : `"${name}" carries a claim ${plugin} verified (forwardClaims): set by it only`
   }
   config.remove?.forEach((name, i) => { if (name.toLowerCase() === 'host') problems.push({ path: ['remove', i], message: NO_HOST }) })
   for (const [from, to] of Object.entries(config.rename ?? {})) {

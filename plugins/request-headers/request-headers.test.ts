@@ -66,15 +66,15 @@ t.test('no rename onto a forwarding header, in either spelling (a client header 
 
 const SECRET = 'a-shared-secret-of-at-least-32-characters!'
 
-t.test('no rename or set onto a header an auth plugin of the route forwards a verified claim in, in either spelling (a client header would pose as the claim)', async t => {
+t.test('no rename or set onto a header an auth plugin of the config forwards a verified claim in, in either spelling (a client header would pose as the claim)', async t => {
   t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      jwt-auth: { secret: "${SECRET}", forwardClaims: { sub: x-user-id, email: X-User-Email } }
       request-headers:
         rename: { x-note: X-User-Id, x-mail: x_user_email, x-user-id: x-subject }
         set: { x-user-email: forged@example.com }
 `), [
-    'gw.yaml:12:27 routes[0].plugins.request-headers.rename.x-note: "X-User-Id" carries a claim jwt-auth verified (forwardClaims): on a route with an auth plugin, set by it only',
-    'gw.yaml:12:46 routes[0].plugins.request-headers.rename.x-mail: "x_user_email" carries a claim jwt-auth verified (forwardClaims): on a route with an auth plugin, set by it only',
-    'gw.yaml:13:30 routes[0].plugins.request-headers.set.x-user-email: "x-user-email" carries a claim jwt-auth verified (forwardClaims): on a route with an auth plugin, set by it only'
+    'gw.yaml:12:27 routes[0].plugins.request-headers.rename.x-note: "X-User-Id" carries a claim jwt-auth verified (forwardClaims): set by it only',
+    'gw.yaml:12:46 routes[0].plugins.request-headers.rename.x-mail: "x_user_email" carries a claim jwt-auth verified (forwardClaims): set by it only',
+    'gw.yaml:13:30 routes[0].plugins.request-headers.set.x-user-email: "x-user-email" carries a claim jwt-auth verified (forwardClaims): set by it only'
   ])
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: 0 }
@@ -86,11 +86,11 @@ routes:
   - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", forwardClaims: { sub: x-user-id } } } }
   - { name: s, match: { path: /s }, upstream: up }
 `), [
-    'gw.yaml:6:40 plugins.request-headers.rename.x-note: on route "r" (/r): "x-user-id" carries a claim jwt-auth verified (forwardClaims): on a route with an auth plugin, set by it only'
-  ], 'a top-level request-headers: at its key, naming the route with the claim')
+    'gw.yaml:6:40 plugins.request-headers.rename.x-note: on routes "r" (/r), "s" (/s): "x-user-id" carries a claim jwt-auth verified (forwardClaims): set by it only'
+  ], 'a top-level request-headers: at its key, naming the routes (a claim is removed on every route)')
 })
 
-t.test('a claim header forwarded on any route is refused on every route with an auth plugin, one that turns jwt-auth off or replaces it too', async t => {
+t.test('a claim header forwarded on any route is refused on every route: one that turns jwt-auth off or replaces it, one without auth', async t => {
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: 0 }
 consumers: [ { id: alice, credentials: { key-auth: { keys: [ alice-key-0123456789abcdef ] } } } ]
@@ -103,9 +103,10 @@ routes:
   - { name: keyonly, match: { path: /keyonly }, upstream: up, plugins: { jwt-auth: false, key-auth: {}, request-headers: { rename: { x-in: X_User_Email } } } }
   - { name: open, match: { path: /open }, upstream: up, plugins: { jwt-auth: false, request-headers: { rename: { x-in: x-user-email } } } }
 `), [
-    'gw.yaml:9:179 routes[0].plugins.request-headers.rename.x-in: "x-user-email" carries a claim jwt-auth verified (forwardClaims): on a route with an auth plugin, set by it only',
-    'gw.yaml:10:140 routes[1].plugins.request-headers.rename.x-in: "X_User_Email" carries a claim jwt-auth verified (forwardClaims): on a route with an auth plugin, set by it only'
-  ], 'a route without auth plugins passes a client\'s header as sent anyway')
+    'gw.yaml:9:179 routes[0].plugins.request-headers.rename.x-in: "x-user-email" carries a claim jwt-auth verified (forwardClaims): set by it only',
+    'gw.yaml:10:140 routes[1].plugins.request-headers.rename.x-in: "X_User_Email" carries a claim jwt-auth verified (forwardClaims): set by it only',
+    'gw.yaml:11:120 routes[2].plugins.request-headers.rename.x-in: "x-user-email" carries a claim jwt-auth verified (forwardClaims): set by it only'
+  ], 'a route without auth plugins too: the client\'s is removed there as well')
 })
 
 t.test('Host may be neither removed nor renamed from (the client\'s never reaches the plugins): a config error saying what to use', async t => {

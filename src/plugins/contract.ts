@@ -292,6 +292,14 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    * then with each route that uses it: what only a route finds is reported at the top-level key.
    */
   readonly check?: (config: Static<S>, route: PluginCheckRoute | undefined) => readonly PluginConfigProblem[]
+  /**
+   * The request headers the plugin, with `config`, sets from what it verified and the upstream may
+   * trust (jwt-auth's forwardClaims headers). Asked at config load for every config of the plugin
+   * (the top-level one, even where routes turn it off, and each route's): on every route, from any
+   * peer, the gateway removes what the client sent under any of these names (also with `_` for
+   * `-`) before the first plugin runs, as it does the identity headers (x-consumer-*, x-anonymous-consumer).
+   */
+  readonly vouchedHeaders?: (config: Static<S>) => readonly string[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext<Static<C>>) => Maybe<PluginHandlers>
 }

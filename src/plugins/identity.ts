@@ -1,5 +1,5 @@
 import type { Consumer } from '../consumers/consumers.ts'
-import type { GatewayRequest } from './contract.ts'
+import type { GatewayRequest, PluginDefinition } from './contract.ts'
 
 /** Headers the gateway sets for the upstream; whatever the client sent under these names is removed first. */
 const CONSUMER_ID = 'x-consumer-id'
@@ -9,13 +9,44 @@ export const ANONYMOUS_HEADER = 'x-anonymous-consumer'
 /** Every client header under this prefix is removed too (x-consumer-username...): an upstream may trust any of them. */
 const IDENTITY_PREFIX = 'x-consumer-'
 
+/** A lower-case header name with `_` for `-`: many servers (CGI, WSGI, Rack) read x_consumer_id as HTTP_X_CONSUMER_ID too. */
+const dashed = (name: string): string => name.includes('_') ? name.replaceAll('_', '-') : name
+
+const isIdentityForm = (dashedName: string): boolean => dashedName.startsWith(IDENTITY_PREFIX) || dashedName === ANONYMOUS_HEADER
+
+/** Whether a (lower-case) header name is an identity header: x-consumer-* or x-anonymous-consumer, also with `_` for `-` (x_consumer_id). */
+export const isIdentityHeader = (name: string): boolean => isIdentityForm(dashed(name))
+
 /**
- * Whether a (lower-case) header name is an identity header: x-consumer-* or x-anonymous-consumer,
- * also with `_` for `-` (x_consumer_id): many servers (CGI, WSGI, Rack) read both as HTTP_X_CONSUMER_ID.
+ * The headers the plugins vouch for (PluginDefinition.vouchedHeaders) over every config of each in
+ * the whole config (`configsOf`), lower-case with `_` for `-`: found once per config.
  */
-export function isIdentityHeader (name: string): boolean {
-  const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
-  return dashed.startsWith(IDENTITY_PREFIX) || dashed === ANONYMOUS_HEADER
+export function vouchedHeaders (plugins: ReadonlyMap<string, PluginDefinition>, configsOf: (plugin: string) => readonly unknown[]): ReadonlySet<string> {
+  const vouched = new Set<string>()
+  for (const def of plugins.values()) {
+    if (def.vouchedHeaders === undefined) continue
+    for (const config of configsOf(def.name)) for (const name of def.vouchedHeaders(config)) vouched.add(dashed(name.toLowerCase()))
+  }
+  return vouched
+}
+
+/**
+ * Whether a header the client sent (lower-case name) is one only the gateway may send: an identity
+ * header, or one `vouched` (vouchedHeaders) holds, in either spelling. The gateway removes those
+ * from every request before any plugin runs; a name whose first character none of them has (most
+ * of a request's) costs one lookup.
+ */
+export function clientIdentityTest (vouched: ReadonlySet<string>): (name: string) => boolean {
+  const first: boolean[] = []
+  for (const name of [IDENTITY_PREFIX, ANONYMOUS_HEADER, ...vouched]) {
+    first[name.charCodeAt(0)] = true
+    if (name.startsWith('-')) first[95 /* _ */] = true
+  }
+  return name => {
+    if (first[name.charCodeAt(0)] !== true) return false
+    const d = dashed(name)
+    return isIdentityForm(d) || vouched.has(d)
+  }
 }
 
 // Consumers are frozen per config: their header values are encoded once.
@@ -28,7 +59,8 @@ type Marked = Record<symbol, Consumer | undefined>
 
 /**
  * Sets req.consumer and the identity headers the upstream gets: removes every identity header
- * (isIdentityHeader) the request holds, then sets x-consumer-id and x-consumer-groups (when the
+ * (isIdentityHeader) the request holds (the client's were removed before any plugin ran: those an
+ * earlier plugin set for another consumer), then sets x-consumer-id and x-consumer-groups (when the
  * consumer has groups), encoded as headerValue says; `undefined` leaves none. The gateway calls
  * it itself once a request hook has set req.consumer; an auth plugin calls it to add headers of
  * its own after them (x-anonymous-consumer).

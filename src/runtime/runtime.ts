@@ -32,6 +32,7 @@ import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
 import type { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { configsOf, effectivePlugins } from '../plugins/effective.ts'
+import { clientIdentityTest, vouchedHeaders } from '../plugins/identity.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { DispositionFirstResponse } from '../server/disposition-first.ts'
@@ -81,7 +82,10 @@ export class Runtime implements ExchangeOwner {
   /** Whether requests no route took are counted (metrics.requests). */
   readonly #countUnmatched: boolean
   #trust: (addr: string, hop: number) => boolean
-  /** Request headers never sent upstream (server.removeRequestHeaders, and see trustedRemovals), lower-cased. */
+  /**
+   * Request headers never sent upstream (server.removeRequestHeaders, and see trustedRemovals),
+   * lower-cased, and the client's identity headers (see clientIdentityTest), on every route.
+   */
   readonly #removed: ReadonlySet<string>
   /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
   readonly #removedUntrusted: ReadonlySet<string>
@@ -139,8 +143,10 @@ export class Runtime implements ExchangeOwner {
     this.#traceUntrusted = traceFrom === 'continue'
     // A caller whose trace is not continued has its tracestate and baggage removed with the others.
     const untraced = (continued: boolean, set: ReadonlySet<string>) => continued ? set : new Set([...set, 'tracestate', 'baggage'])
-    this.#removed = untraced(this.#traceTrusted, trustedRemovals(removed))
-    this.#removedUntrusted = untraced(this.#traceUntrusted, untrustedRemovals(removed))
+    // Whoever the peer: only the gateway vouches for a consumer or a verified claim.
+    const identity = clientIdentityTest(vouchedHeaders(loaded.plugins, name => configsOf(loaded.config, name)))
+    this.#removed = new RemovedHeaders(untraced(this.#traceTrusted, trustedRemovals(removed)), identity)
+    this.#removedUntrusted = new RemovedHeaders(untraced(this.#traceUntrusted, untrustedRemovals(removed)), identity)
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
@@ -634,6 +640,20 @@ export class Runtime implements ExchangeOwner {
     // Its last requests may have counted again for a route the config in service no longer has.
     this.#metrics?.dropRetired()
   }
+}
+
+/**
+ * Request headers left out by name, and those `also` picks by pattern: has() says both, for the one
+ * pass endToEndRequestHeaders makes over a request's headers, before any plugin sees them.
+ */
+class RemovedHeaders extends Set<string> {
+  readonly #also: (name: string) => boolean
+  constructor (names: Iterable<string>, also: (name: string) => boolean) {
+    super(names)
+    this.#also = also
+  }
+
+  override has (name: string): boolean { return super.has(name) || this.#also(name) }
 }
 
 /**

@@ -49,9 +49,11 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
     const anonymous = chain.anonymous
     if (anonymous === undefined) return refuse(req, MISSING, chain.plugins, log, counter, chain.members.map(m => m.challenge(undefined)))
     chain.hide(req)
-    // Optional auth keeps whoever an earlier plugin recognised; either way the client's identity headers go.
-    setIdentity(req, anonymous.consumer ?? req.consumer)
-    if (anonymous.consumer !== undefined) req.headers[ANONYMOUS_HEADER] = 'true'
+    // Optional auth keeps whoever an earlier plugin recognised (the gateway removed the client's identity headers).
+    if (anonymous.consumer !== undefined) {
+      setIdentity(req, anonymous.consumer)
+      req.headers[ANONYMOUS_HEADER] = 'true'
+    }
     return undefined
   }
 
@@ -65,13 +67,11 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
   return req => {
     // The usual case, one auth plugin on the route: no bookkeeping.
     if (chain.size === 1) {
-      chain.strip(req.headers)
       const credential = spec.extract(req)
       return credential === undefined ? withoutCredential(req) : check(req, credential)
     }
     const seen = req.locals[STATE] as number | undefined
     if (seen === DECIDED) return undefined
-    if (seen === undefined) chain.strip(req.headers)
     const credential = spec.extract(req)
     if (credential === undefined) {
       const absent = (seen ?? 0) + 1

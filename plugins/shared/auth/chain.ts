@@ -1,6 +1,5 @@
-import type { Consumer, GatewayRequest, HeaderMap, PluginSetupContext } from '../../../src/index.ts'
+import type { Consumer, GatewayRequest, PluginSetupContext } from '../../../src/index.ts'
 import type { Challenge } from './challenge.ts'
-import { configVerifiedHeaders } from './route-check.ts'
 
 /** What one auth plugin of a route brings to the route's chain. */
 export interface ChainMember {
@@ -21,21 +20,11 @@ export interface ChainMember {
  */
 class AuthChain {
   readonly members: ChainMember[] = []
-  /**
-   * The headers auth plugins set besides the identity headers (which setIdentity replaces), `_` as
-   * `-`, on any route of the config (a route that turns jwt-auth off still must not pass a client's
-   * x-user-email for a verified one): removed from the client's request before the first member looks at it.
-   */
-  readonly #stripped: ReadonlySet<string>
   /** Set when a member allows requests without credentials: the consumer they get (undefined: none). */
   anonymous: { consumer: Consumer | undefined } | undefined
   #anonymousFrom: string | undefined
   /** The members' hide, run once a request is decided, whichever member decides. */
   readonly #hides: Array<(req: GatewayRequest) => void> = []
-
-  constructor (stripped: ReadonlySet<string>) {
-    this.#stripped = stripped
-  }
 
   join (member: ChainMember, ctx: PluginSetupContext): void {
     this.members.push(member)
@@ -60,28 +49,15 @@ class AuthChain {
 
   /** For the metric and log line when no member found a credential. */
   get plugins (): string { return this.members.map(m => m.plugin).join(',') }
-
-  /** Also each name with `_` for `-` (x_user_email): many servers (CGI, WSGI, Rack) read both as HTTP_X_USER_EMAIL. */
-  strip (headers: HeaderMap): void {
-    const stripped = this.#stripped
-    if (stripped.size === 0) return
-    for (const name in headers) {
-      const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
-      if (stripped.has(dashed)) headers[name] = undefined
-    }
-  }
 }
 
-/** One chain per route of one config, and the headers they all strip, found once per config. */
-interface ConfigChains { readonly routes: Map<string, AuthChain>, readonly stripped: ReadonlySet<string> }
-
-// The config's Consumers object stands for the config.
-const chains = new WeakMap<object, ConfigChains>()
+// One chain per route of one config, by route name; the config's Consumers object stands for the config.
+const chains = new WeakMap<object, Map<string, AuthChain>>()
 
 export function chainOf (ctx: PluginSetupContext): AuthChain {
-  let config = chains.get(ctx.consumers)
-  if (config === undefined) chains.set(ctx.consumers, config = { routes: new Map(), stripped: new Set(configVerifiedHeaders(name => ctx.configsOf(name)).keys()) })
-  let chain = config.routes.get(ctx.routeName)
-  if (chain === undefined) config.routes.set(ctx.routeName, chain = new AuthChain(config.stripped))
+  let routes = chains.get(ctx.consumers)
+  if (routes === undefined) chains.set(ctx.consumers, routes = new Map())
+  let chain = routes.get(ctx.routeName)
+  if (chain === undefined) routes.set(ctx.routeName, chain = new AuthChain())
   return chain
 }

@@ -1,12 +1,12 @@
 import type { PluginCheckRoute, PluginConfigProblem } from '../../../src/index.ts'
-import { DEFAULTS as JWT_DEFAULTS } from '../../jwt-auth/schema.ts'
+import { forwardedHeaders, DEFAULTS as JWT_DEFAULTS } from '../../jwt-auth/schema.ts'
 import { KEY_HEADER } from '../../key-auth/schema.ts'
 
 // Another plugin's config is read as written: it may be invalid (PluginCheckRoute), never trusted to have its shape.
 const fields = (v: unknown): Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null ? v as Record<string, unknown> : {}
 const text = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
 
-/** A header name as the chain strips it: lower-case, `_` as `-` (chain.ts). */
+/** A header name as the gateway removes a client's vouched header: lower-case, `_` as `-` (PluginDefinition.vouchedHeaders). */
 export const stripForm = (name: string): string => name.toLowerCase().replaceAll('_', '-')
 
 /**
@@ -46,25 +46,22 @@ const headerOf = (p: Place): string | undefined => p.in === 'header' ? p.name : 
 /** The headers an auth plugin reads its credential from. */
 export const credentialHeaders = (plugin: string, config: unknown): string[] => placesOf(plugin, config).flatMap(p => headerOf(p) ?? [])
 
-/** The headers each auth plugin sets upstream from what it verified, besides the identity headers, by config. */
-const WRITES: Readonly<Record<string, (config: Readonly<Record<string, unknown>>) => string[]>> = {
-  'jwt-auth': c => Object.values(fields(c.forwardClaims)).flatMap(h => text(h) ?? [])
+/** The headers each auth plugin sets upstream from what it verified, besides the identity headers, by config: its vouchedHeaders. */
+const WRITES: Readonly<Record<string, (config: unknown) => string[]>> = {
+  'jwt-auth': forwardedHeaders
 }
 
 /** The headers the auth plugins of a route set upstream from verified data (jwt-auth's forwardClaims), as `plugin` and `header`. */
 export const verifiedHeaders = (route: PluginCheckRoute): Array<{ plugin: string, header: string }> =>
-  route.plugins.flatMap(p => (WRITES[p.name]?.(fields(p.config)) ?? []).map(header => ({ plugin: p.name, header })))
+  route.plugins.flatMap(p => (WRITES[p.name]?.(p.config) ?? []).map(header => ({ plugin: p.name, header })))
 
 /**
  * The headers any auth plugin config of the whole config sets upstream from verified data, in
- * stripForm, by the plugin that sets it: the chain removes the client's on every route with an
- * auth plugin, whichever route's config forwards it (ctx.configsOf, PluginCheckRoute.configsOf).
+ * stripForm, by the plugin that sets it: the gateway removes the client's on every route, whichever
+ * route's config forwards it (PluginCheckRoute.configsOf).
  */
 export const configVerifiedHeaders = (configsOf: (plugin: string) => readonly unknown[]): ReadonlyMap<string, string> =>
-  new Map(Object.entries(WRITES).flatMap(([plugin, writes]) => configsOf(plugin).flatMap(c => writes(fields(c)).map(h => [stripForm(h), plugin] as const))))
-
-/** Whether a route runs one of the auth plugins (and so the chain that strips those headers). */
-export const hasAuthPlugin = (route: PluginCheckRoute): boolean => route.plugins.some(p => isAuth(p.name))
+  new Map(Object.entries(WRITES).flatMap(([plugin, writes]) => configsOf(plugin).flatMap(c => writes(c).map(h => [stripForm(h), plugin] as const))))
 
 /** Whom requests without credentials are admitted as: a consumer id, '' for none (optional), undefined: they are refused. */
 const admits = (config: Readonly<Record<string, unknown>>): string | undefined =>
@@ -102,7 +99,7 @@ function shadowedPlaces (plugin: string, places: readonly Place[], route: Plugin
 
 /**
  * Where `plugin` reads a credential that an auth plugin of another route forwards a claim in:
- * removed from every request on every route with an auth plugin (chain.ts), so never found. The
+ * removed from every request on every route (PluginDefinition.vouchedHeaders), so never found. The
  * route's own forwarded claims are reported at the claim (checkAuthRoute).
  */
 function removedPlaces (plugin: string, places: readonly Place[], route: PluginCheckRoute): PluginConfigProblem[] {
@@ -113,7 +110,7 @@ function removedPlaces (plugin: string, places: readonly Place[], route: PluginC
     const by = header === undefined || onRoute.has(stripForm(header)) ? undefined : removed.get(stripForm(header))
     return by === undefined
       ? []
-      : [{ path: place.at, message: `reads its credential from "${header}", which ${by} forwards a claim in elsewhere in the config (forwardClaims): such headers are removed from every request on every route with an auth plugin, so ${plugin} would never find one` }]
+      : [{ path: place.at, message: `reads its credential from "${header}", which ${by} forwards a claim in elsewhere in the config (forwardClaims): such headers are removed from every request on every route, so ${plugin} would never find one` }]
   })
 }
 
@@ -122,7 +119,7 @@ function removedPlaces (plugin: string, places: readonly Place[], route: PluginC
  * and reported at `plugin`'s config: admitting requests without credentials as another consumer
  * than an auth plugin that runs before it; forwarding a claim in a header another one reads its
  * credential from, or reading it from one a jwt-auth anywhere in the config forwards a claim in
- * (the chain removes those from every request, so that one would never find any); reading it
+ * (the gateway removes those from every request, so that one would never find any); reading it
  * where an auth plugin that runs before it reads its own (that one decides every such request).
  */
 export function checkAuthRoute (plugin: string, config: unknown, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
