@@ -15,12 +15,15 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L> {
 }
 
 /**
- * Metrics for plugins, in the gateway's registry. Asking twice for the same name (another route,
- * the next config) returns the same metric, so counts go on across reloads; asking for it with
- * another type or other labels, or for a name of the gateway's own metrics (or of their family:
- * portcullis_http_requests for portcullis_http_requests_total), is an error at setup. A name is the
- * plugin's that asked for it first: another plugin gets it only by passing the very same options
- * object (a declaration both import, as the built-in auth plugins share portcullis_auth_failures_total).
+ * Metrics for plugins, in the gateway's registry. A plugin names its own metrics
+ * `portcullis_<plugin, - as _>_...` (plugin rate-limit: portcullis_rate_limit_...): any other name is an
+ * error at setup, unless another plugin made it and this one passes the very same options object (a
+ * declaration both import, as the built-in auth plugins share portcullis_auth_failures_total). Asking
+ * twice for the same name (another route, the next config) returns the same metric, so counts go on
+ * across reloads; asking for it with another type or other labels, for another plugin's, or for a name
+ * of the gateway's own metrics (or of their family: portcullis_http_requests for
+ * portcullis_http_requests_total), is an error at setup. Once no config running uses a metric, it leaves
+ * the registry and its name is free again (see PluginMetricsSource.release).
  */
 export interface PluginMetrics {
   counter<L extends string = string> (options: MetricOptions<L>): Counter<L>
@@ -28,62 +31,100 @@ export interface PluginMetrics {
   gauge<L extends string = string> (options: MetricOptions<L>): Gauge<L>
 }
 
-/** The plugin metrics of a registry: each plugin's ctx.metrics (forPlugin), or metrics no plugin owns (the methods themselves). */
+/** The plugin metrics of one config: each plugin's ctx.metrics (forPlugin), or metrics no plugin owns (the methods themselves). */
 export interface PluginMetricsSource extends PluginMetrics {
   forPlugin (plugin: string): PluginMetrics
+  /**
+   * The config is disposed (or failed to build): a metric no other config running asked for leaves the
+   * registry, and its name is anyone's again (a plugin since removed no longer holds it until a restart).
+   * The same plugin asking for it again, same type and labels, gets the same metric, its counts kept.
+   */
+  release (): void
 }
 
 type AnyMetric = Counter | Histogram | Gauge
 type MetricClass = typeof Counter | typeof Histogram | typeof Gauge
 
-// The names plugins made in each registry (every config's plugins, so that a reload finds its metrics
-// again): any other metric there is the gateway's own. Each with the plugin that asked for it first
-// (undefined: none) and the options object it passed, the declaration other plugins may share it by.
-interface Owner { readonly plugin: string | undefined, readonly declaration: object }
-const madeByPlugins = new WeakMap<Registry, Map<string, Owner>>()
+// A name plugins made: the plugin that asked for it first (undefined: none) and the options object it
+// passed, the declaration other plugins may share it by; `users`, the configs running that asked for it.
+interface Made { readonly name: string, readonly plugin: string | undefined, readonly declaration: object, readonly metric: AnyMetric, readonly users: Set<object> }
+// Per registry: the names plugins made (any other metric there is the gateway's own), and those no
+// config uses any more, out of the registry but kept for the next to ask with the same type and labels.
+interface Names { readonly made: Map<string, Made>, readonly unused: Map<string, AnyMetric> }
+const byRegistry = new WeakMap<Registry, Names>()
+
+// Built-in metrics named before the prefix rule, in dashboards since: theirs still. A user plugin
+// cannot take a built-in's name (loadConfig refuses it).
+const NAMED_BEFORE: ReadonlyMap<string, readonly string[]> = new Map([
+  ['portcullis_auth_failures_total', ['key-auth', 'basic-auth', 'jwt-auth', 'acl']],
+  ['portcullis_jwt_jwks_fetches_total', ['jwt-auth']],
+  ['portcullis_ratelimit_requests_total', ['rate-limit']]
+])
+
+/** Where `plugin`'s metric names start (plugin names are lower-case letters, digits and dashes). */
+const prefixOf = (plugin: string) => `portcullis_${plugin.replaceAll('-', '_')}_`
+
+function isPlugins (plugin: string, name: string): boolean {
+  const prefix = prefixOf(plugin)
+  return (name.startsWith(prefix) && name.length > prefix.length) || NAMED_BEFORE.get(name)?.includes(plugin) === true
+}
 
 // A metric's family: its name without the suffix of one of its samples (counter_total, histogram_bucket...).
 const family = (name: string) => name.replace(/_(?:total|created|bucket|sum|count|info)$/, '')
 
 /** Why a plugin may not have `name`: one of the gateway's own metrics, or one whose samples would mix with its. */
-function reservedBy (registry: Registry, ours: ReadonlyMap<string, Owner>, name: string): string | undefined {
+function reservedBy (registry: Registry, made: ReadonlyMap<string, Made>, name: string): string | undefined {
   const wanted = family(name)
-  return registry.getMetricsAsArray().find(m => !ours.has(m.name) && family(m.name) === wanted)?.name
+  return registry.getMetricsAsArray().find(m => !made.has(m.name) && family(m.name) === wanted)?.name
 }
 
-/** Why `plugin` may not have `name`, another plugin's not shared with it (see PluginMetrics), or undefined. */
-function ownedBy (owner: Owner | undefined, plugin: string | undefined, options: object): string | undefined {
-  if (owner === undefined || owner.plugin === plugin || owner.declaration === options || owner.plugin === undefined) return undefined
-  return owner.plugin
-}
+const sameShape = (metric: AnyMetric, Kind: MetricClass, labelNames: readonly string[]) =>
+  metric instanceof Kind && JSON.stringify([...((metric as { labelNames?: string[] }).labelNames ?? [])].sort()) === JSON.stringify([...labelNames].sort())
 
 export function pluginMetrics (registry: Registry): PluginMetricsSource {
-  let ours = madeByPlugins.get(registry)
-  if (ours === undefined) madeByPlugins.set(registry, ours = new Map())
-  const made = ours
+  let names = byRegistry.get(registry)
+  if (names === undefined) byRegistry.set(registry, names = { made: new Map(), unused: new Map() })
+  const { made, unused } = names
+  // This config: what it asked for, given back by release().
+  const config = {}
+  const asked = new Set<Made>()
   const make = <M extends AnyMetric>(plugin: string | undefined, Kind: MetricClass, options: MetricOptions<string> & { buckets?: readonly number[] }): M => {
-    if (!/^portcullis_[a-z0-9_]+$/.test(options.name)) throw new TypeError(`metric "${options.name}" must be named portcullis_<lower_case_words>`)
-    const core = made.has(options.name) ? undefined : reservedBy(registry, made, options.name)
+    const { name } = options
+    if (!/^portcullis_[a-z0-9_]+$/.test(name)) throw new TypeError(`metric "${name}" must be named portcullis_<lower_case_words>`)
+    const core = made.has(name) ? undefined : reservedBy(registry, made, name)
     if (core !== undefined) {
-      throw new TypeError(`metric "${options.name}" is ${core === options.name ? 'one of the gateway\'s own' : `taken by the gateway's own ${core}`}: name it after the plugin (portcullis_<plugin>_...)`)
+      throw new TypeError(`metric "${name}" is ${core === name ? 'one of the gateway\'s own' : `taken by the gateway's own ${core}`}: name it after the plugin (portcullis_<plugin>_...)`)
     }
-    const owner = ownedBy(made.get(options.name), plugin, options)
-    if (owner !== undefined) {
-      throw new TypeError(`metric "${options.name}" is plugin ${owner}'s (it asked for it first): plugin ${String(plugin)} may not write into it; ` +
-        'name it after the plugin (portcullis_<plugin>_...), or share one declaration (the same options object) between the two')
+    let entry = made.get(name)
+    if (entry === undefined || (entry.plugin !== plugin && entry.declaration !== options)) {
+      if (entry?.plugin !== undefined) {
+        throw new TypeError(`metric "${name}" is plugin ${entry.plugin}'s (it asked for it first): plugin ${String(plugin)} may not write into it; ` +
+          'name it after the plugin (portcullis_<plugin>_...), or share one declaration (the same options object) between the two')
+      }
+      if (plugin !== undefined && !isPlugins(plugin, name)) {
+        throw new TypeError(`metric "${name}" is not named after plugin ${plugin}: its metrics are named ${prefixOf(plugin)}<what>_<unit>` +
+          (entry === undefined ? '' : ', or share the declaration (the same options object) of the plugin that made it'))
+      }
     }
     const labelNames = [...(options.labelNames ?? [])]
-    const existing = registry.getSingleMetric(options.name) as (AnyMetric & { labelNames?: string[] }) | undefined
-    if (existing !== undefined) {
-      if (!(existing instanceof Kind) || JSON.stringify([...(existing.labelNames ?? [])].sort()) !== JSON.stringify([...labelNames].sort())) {
-        throw new TypeError(`metric "${options.name}" already exists with another type or other labels`)
-      }
-      return existing as M
+    if (entry !== undefined && !sameShape(entry.metric, Kind, labelNames)) {
+      throw new TypeError(`metric "${name}" already exists with another type or other labels, made by ${entry.plugin === undefined ? 'no plugin' : `plugin ${entry.plugin}`} ` +
+        'in a config still running: it can change once no running config uses it (a reload without it first, or a restart)')
     }
-    const { buckets, ...rest } = options
-    const metric = new (Kind as new (o: object) => M)({ ...rest, labelNames, ...(buckets === undefined ? {} : { buckets: [...buckets] }), registers: [registry] })
-    made.set(options.name, { plugin, declaration: options })
-    return metric
+    if (entry === undefined) {
+      let metric = unused.get(name)
+      unused.delete(name)
+      if (metric !== undefined && sameShape(metric, Kind, labelNames)) {
+        registry.registerMetric(metric)
+      } else {
+        const { buckets, ...rest } = options
+        metric = new (Kind as new (o: object) => AnyMetric)({ ...rest, labelNames, ...(buckets === undefined ? {} : { buckets: [...buckets] }), registers: [registry] })
+      }
+      made.set(name, entry = { name, plugin, declaration: options, metric, users: new Set() })
+    }
+    entry.users.add(config)
+    asked.add(entry)
+    return entry.metric as M
   }
   const of = (plugin: string | undefined): PluginMetrics => ({
     // Children resolved at setup and kept are cheap to increment on the request path.
@@ -91,5 +132,15 @@ export function pluginMetrics (registry: Registry): PluginMetricsSource {
     histogram: options => make(plugin, Histogram, options),
     gauge: options => make(plugin, Gauge, options)
   })
-  return { ...of(undefined), forPlugin: of }
+  const release = () => {
+    for (const entry of asked) {
+      entry.users.delete(config)
+      if (entry.users.size > 0) continue
+      registry.removeSingleMetric(entry.name)
+      made.delete(entry.name)
+      unused.set(entry.name, entry.metric)
+    }
+    asked.clear()
+  }
+  return { ...of(undefined), forPlugin: of, release }
 }

@@ -707,4 +707,6 @@ const pluginTimeoutMs = (config: LoadedConfig['config']): number =>
 async function releaseServices (services: PluginServices, timeoutMs: number, log: Logger): Promise<void> {
   await disposeShared(services.shared, timeoutMs, log)
   await services.stores.release()
+  // A plugin metric no live config asked for leaves /metrics, and its name is free again.
+  services.metrics.release()
 }

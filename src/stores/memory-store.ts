@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { storeError, ttlOf, twoScriptsNamed, type LocalData, type LocalValue, type OwnedStore, type SetOptions, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
+import { storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type LocalData, type LocalValue, type OwnedStore, type SetOptions, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 export interface MemoryStoreSettings {
   /** Most entries held; the least recently used go first. */
@@ -117,18 +117,20 @@ export class MemoryStore implements OwnedStore {
   }
 
   readonly getNow = (key: string): Buffer | undefined => {
-    const v = this.#read(key)
+    const v = this.#read(storeKey(key))
     return v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(String(v))
   }
 
   async set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
-    this.#madeScripted?.delete(key)
-    this.#put(key, value, options)
+    const k = storeKey(key)
+    this.#madeScripted?.delete(k)
+    const tags = options?.tags === undefined ? undefined : storeKeys(options.tags)
+    this.#put(k, value, tags === options?.tags ? options : { ...options, tags })
   }
 
   async delete (...keys: string[]): Promise<number> {
     let n = 0
-    for (const k of keys) if (this.#remove(k)) n++
+    for (const k of keys) if (this.#remove(storeKey(k))) n++
     return n
   }
 
@@ -138,13 +140,14 @@ export class MemoryStore implements OwnedStore {
   }
 
   async deletePrefix (prefix: string): Promise<number> {
+    prefix = storeKey(prefix)
     const keys = [...(this.#made?.keys() ?? []), ...(this.#madeScripted?.keys() ?? [])].filter(k => k.startsWith(prefix))
     for (const k of keys) this.#remove(k)
     return keys.length
   }
 
   async deleteTag (tag: string): Promise<number> {
-    const tagged = this.#tagged.get(tag)
+    const tagged = this.#tagged.get(storeKey(tag))
     const keys = tagged === undefined ? [] : typeof tagged === 'string' ? [tagged] : [...tagged]
     let n = 0
     for (const k of keys) if (this.#lru.delete(k)) n++
@@ -161,7 +164,7 @@ export class MemoryStore implements OwnedStore {
     else if (lua !== script.lua) throw twoScriptsNamed(script.name)
     let r: R
     try {
-      r = script.local(this.#local, keys, args, Date.now())
+      r = script.local(this.#local, storeKeys(keys), args, Date.now())
     } catch (err) {
       throw storeError('STORE_SCRIPT_ERROR', err)
     }

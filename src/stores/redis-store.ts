@@ -2,7 +2,7 @@ import { createRequire } from 'node:module'
 import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
 import { redisKeySpace } from './key-space.ts'
 import { batchLua, ScriptBatches } from './script-batches.ts'
-import { storeError, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
+import { storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 /** A Redis store's settings, durations in ms (from the `stores:` config). */
 export interface RedisStoreSettings {
@@ -264,14 +264,14 @@ export class RedisStore implements OwnedStore {
   }
 
   get (key: string): Promise<Buffer | undefined> {
-    return this.#timed(async c => (await c.getBuffer(this.#prefix + key)) ?? undefined)
+    return this.#timed(async c => (await c.getBuffer(this.#prefix + storeKey(key))) ?? undefined)
   }
 
   set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
-    const full = this.#prefix + key
     const ttl = ttlOf(options?.ttlMs)
-    const tags = options?.tags ?? []
     return this.#timed(async c => {
+      const full = this.#prefix + storeKey(key)
+      const tags = storeKeys(options?.tags ?? [])
       const write = (k: string, v: StoreValue) => ttl > 0 ? c.set(k, v, 'PX', ttl) : c.set(k, v)
       if (tags.length === 0) { await Promise.all([write(full, value), c.del(this.#tagsOf(full))]); return }
       const tag = (c as unknown as { pcTag: TagCaller }).pcTag.bind(c)
@@ -280,12 +280,12 @@ export class RedisStore implements OwnedStore {
   }
 
   delete (...keys: string[]): Promise<number> {
-    return this.#timed(c => this.#del(c, keys.map(k => this.#prefix + k)))
+    return this.#timed(c => this.#del(c, keys.map(k => this.#prefix + storeKey(k))))
   }
 
   deletePrefix (prefix: string): Promise<number> {
-    const match = (this.#prefix + prefix).replace(/[*?[\]\\]/g, '\\$&') + '*'
     return this.#timed(async c => {
+      const match = (this.#prefix + storeKey(prefix)).replace(/[*?[\]\\]/g, '\\$&') + '*'
       const nodes = c instanceof ioredis().Cluster ? c.nodes('master') : [c]
       let n = 0
       for (const node of nodes) {
@@ -303,9 +303,10 @@ export class RedisStore implements OwnedStore {
    * instance or another, new or one just deleted, stays in the tag's set for the next purge.
    */
   deleteTag (tag: string): Promise<number> {
-    const tagKey = this.#tagKey(tag)
-    const purgeKey = `${tagKey}:purge`
     return this.#timed(async c => {
+      tag = storeKey(tag)
+      const tagKey = this.#tagKey(tag)
+      const purgeKey = `${tagKey}:purge`
       const keys = await (c as unknown as { pcTakeTag: TakeTagCaller }).pcTakeTag(tagKey, purgeKey)
       const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
       const n = await this.#del(c, keys.filter((_, i) => carries(tagsOf[i], tag)))
@@ -323,9 +324,8 @@ export class RedisStore implements OwnedStore {
     } else if (batches.lua !== script.lua) {
       return Promise.reject(twoScriptsNamed(script.name))
     }
-    const full = keys.map(k => this.#prefix + k)
     const calls = batches.calls
-    return this.#timed(() => calls.call(full, args) as Promise<R>, 'STORE_SCRIPT_ERROR')
+    return this.#timed(() => calls.call(keys.map(k => this.#prefix + storeKey(k)), args) as Promise<R>, 'STORE_SCRIPT_ERROR')
   }
 
   #batchesOf (script: StoreScript): { lua: string, calls: ScriptBatches } {

@@ -142,6 +142,26 @@ export function storeError (code: StoreErrorCode, err: unknown): StoreError {
   return err instanceof StoreError ? err : new StoreError(code, err instanceof Error ? err.message : String(err), err)
 }
 
+// A lone UTF-16 surrogate has no UTF-8: Redis would get U+FFFD for each, one entry for 'a\ud800' and 'a\udfff'.
+// With the `u` flag, \p{Surrogate} matches lone ones only (a pair is one code point).
+const LONE_SURROGATE = /\p{Surrogate}/gu
+const escapeSurrogate = (s: string) => `\ufffd${s.charCodeAt(0).toString(16)}`
+// String.prototype.isWellFormed (ES2024) is past this project's lib.
+const wellFormed = (s: string): boolean => (s as string & { isWellFormed (): boolean }).isWellFormed()
+
+/**
+ * A key (or tag, or prefix) as both stores use it: itself when well-formed, else each lone surrogate
+ * becomes U+FFFD and its code unit in lower-case hex (`a\ud800` → `a\ufffdd800`), so that distinct
+ * keys stay distinct, and memory and Redis agree (see docs/stores.md).
+ */
+export const storeKey = (key: string): string => wellFormed(key) ? key : key.replace(LONE_SURROGATE, escapeSurrogate)
+
+/** storeKey of each: the very array when every key is well-formed (one check per key on the request path). */
+export function storeKeys (keys: readonly string[]): readonly string[] {
+  for (const key of keys) if (!wellFormed(key)) return keys.map(storeKey)
+  return keys
+}
+
 /** A TTL as both stores apply it (SetOptions.ttlMs): whole ms, rounded up; 0 for no expiry. */
 export function ttlOf (ttlMs: number | undefined): number {
   return ttlMs !== undefined && ttlMs > 0 && ttlMs <= Number.MAX_SAFE_INTEGER ? Math.ceil(ttlMs) : 0
