@@ -15,7 +15,7 @@ import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
 import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
-import { closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, unwritableField, upgradeResponseHead } from './hop-by-hop.ts'
+import { asksClose, closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, pluginHopField, unwritableField, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
 import { lengthLast } from '../server/disposition-first.ts'
@@ -80,21 +80,6 @@ const badUpgrade = (why: string, cause?: Error): Error => Object.assign(new Erro
 
 function isPromise<T> (v: unknown): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function'
-}
-
-/**
- * Writes the request phase's extraResponseHeaders over a response's headers, by lower-case name as
- * response headers are (one named in another case replaces the upstream's, and the head's writer
- * finds a Content-Disposition: see disposition-first.ts).
- */
-function addExtra (headers: HeaderMap, extra: HeaderMap): void {
-  for (const name in extra) {
-    const v = extra[name]
-    if (v === undefined) continue
-    // Decided before the response is known: a length there could only be another body's.
-    if (framingField(name)) throw framingExtra(name)
-    headers[name.toLowerCase()] = v
-  }
 }
 
 const framingExtra = (name: string): TypeError => new TypeError(`extraResponseHeaders may not set ${name}: the gateway frames the body`)
@@ -630,8 +615,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     pluginStream(stream, this.#bodyStreams, 'pipeBodyThrough')
     ;(this.#bodyStreams ??= []).push(stream)
     // The first stream to fail is the one at fault: the chain then fails the others with its error.
+    // Listened to for good, from now: a stream may fail before undici takes the body (a request
+    // admitted from undici's onComplete waits in undici's pool a loop turn while its body flows),
+    // and pipe() re-emits an error nobody else listens to, uncaught. undici, taking an errored body,
+    // aborts the try with its error: answered then (see #rejected).
     const by = this.#hookAt
-    stream.once('error', () => { if (this.#bodyFailedBy === NO_HOOK) this.#bodyFailedBy = by })
+    stream.on('error', () => { if (this.#bodyFailedBy === NO_HOOK) this.#bodyFailedBy = by })
   }
 
   /** The body to send upstream: the client's request, or the end of the streams plugins added. */
@@ -793,7 +782,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const known = typeof length === 'string' ? Number(length) : undefined
     this.#buffered = known !== undefined && known <= upstream.responseBuffer
     if (this.compiled.pipeline.responseHooks.length === 0) {
-      if (this.#extraHeaders !== undefined) addExtra(headers, this.#extraHeaders)
+      if (this.#extraHeaders !== undefined) this.#addExtra(headers)
       this.#boundUnread()
       try {
         this.res.writeHead(status, headers as Record<string, string | string[]>)
@@ -1100,7 +1089,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) return
     this.#boundUnread()
     // After the response phase: the cache, say, never stores what was decided for one request.
-    if (this.#extraHeaders !== undefined) addExtra(state.headers, this.#extraHeaders)
+    if (this.#extraHeaders !== undefined) this.#addExtra(state.headers)
     const streams = state.streams
     this.#frame(state, known)
     if (streams.length === 0 && state.fromUpstream && this.#countsUpstreamBody(state, known)) streams.push(new PassThrough())
@@ -1126,6 +1115,36 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /**
+   * Writes the request phase's extraResponseHeaders over a response's headers, by lower-case name as
+   * response headers are (one named in another case replaces the upstream's, and the head's writer
+   * finds a Content-Disposition: see disposition-first.ts); hop-by-hop ones are dropped (#hopField).
+   */
+  #addExtra (headers: HeaderMap): void {
+    const extra = this.#extraHeaders as HeaderMap
+    for (const name in extra) {
+      const v = extra[name]
+      if (v === undefined) continue
+      // Decided before the response is known: a length there could only be another body's.
+      if (framingField(name)) throw framingExtra(name)
+      const lower = name.toLowerCase()
+      if (pluginHopField(lower)) this.#hopField(lower, v)
+      else headers[lower] = v
+    }
+  }
+
+  /**
+   * A hop-by-hop field a plugin set on the response (see pluginHopField), dropped: HTTP/2 refuses
+   * most (a 500) and warns of Connection, HTTP/1.1 would send them as set, a plugin's Connection in
+   * place of the gateway's. One naming `close` still ends an HTTP/1.1 connection after the answer
+   * (Node then says so itself): a refusal that leaves the request body unread asks it.
+   */
+  #hopField (name: string, value: unknown): void {
+    if (value === undefined) return
+    if (name.length === 10 && !isHttp2(this.raw) && name.toLowerCase() === 'connection' && asksClose(value)) this.res.shouldKeepAlive = false
+    this.#owner.log.debug({ route: this.route.name, requestId: this.id, header: name }, 'a hop-by-hop response header a plugin set is dropped')
+  }
+
+  /**
    * Holds the head to the body the gateway will send: it never sends more or fewer bytes than it
    * declares, whatever plugins set (a longer body would be read as the next response on the
    * connection). Sets state.declared; throws, before any byte, on what is wrong already (each
@@ -1143,9 +1162,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     for (const name in h) {
       // Content-Disposition named in another case: dispositionFirst looks up the lower-case name only.
       if (name.length === 19) { disposition ||= name !== 'content-disposition' && name.toLowerCase() === 'content-disposition'; continue }
-      if (!framingField(name)) continue
-      if (name.length === 17) delete h[name] // Transfer-Encoding, in any case
-      else if (name !== 'content-length') throw this.#misframing(state, `set ${name}: header names are lower-case (content-length)`)
+      // Transfer-Encoding among them, in any case: the gateway frames the body. The upstream's are gone already.
+      if (pluginHopField(name)) { this.#hopField(name, h[name]); delete h[name]; continue }
+      if (name.length === 14 && name !== 'content-length' && framingField(name)) throw this.#misframing(state, `set ${name}: header names are lower-case (content-length)`)
     }
     const contentless = status === 204 || status === 304
     if (contentless) delete h['content-length']
@@ -1283,9 +1302,6 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     for (const name in reply.headers) headers[name.toLowerCase()] = reply.headers[name]
     headers['x-request-id'] = this.id
     if (contentless) delete headers['content-length']
-    // `Connection: close` asks HTTP/1 to end the connection; HTTP/2 has no such header (RFC 9113
-    // 8.2.2, Node warns of it): the stream ends with the reply.
-    if (headers.connection !== undefined && isHttp2(this.raw)) delete headers.connection
     if (body !== undefined) {
       if (typeof reply.body !== 'string' && !Buffer.isBuffer(reply.body)) headers['content-type'] ??= 'application/json; charset=utf-8'
       // Known to response plugins (compression judges by it); one that changes the body removes it.

@@ -21,6 +21,25 @@ const LISTS = new Set(['content-encoding', 'content-language', 'if-match', 'if-n
 
 const NONE: ReadonlySet<string> = new Set()
 
+/**
+ * Hop-by-hop fields a plugin sets on a response (res.headers, a reply, extraResponseHeaders): the
+ * gateway's alone to write, on HTTP/1.1 as on HTTP/2 (which refuses most of them); it sends no trailers.
+ */
+const PLUGIN_HOP = new Set([...ALWAYS, 'proxy-connection'])
+/** The lengths of PLUGIN_HOP's names, as bits: a name in another case is lower-cased only at one of them. */
+let hopLengths = 0
+for (const name of PLUGIN_HOP) hopLengths |= 1 << name.length
+
+/** Whether a plugin's response field `name`, in any case, is hop-by-hop: dropped before the head is written. */
+export function pluginHopField (name: string): boolean {
+  return PLUGIN_HOP.has(name) || ((hopLengths >>> name.length) & 1) === 1 && PLUGIN_HOP.has(name.toLowerCase())
+}
+
+/** Whether a Connection value names `close`. */
+export function asksClose (value: unknown): boolean {
+  return /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i.test(Array.isArray(value) ? value.join(',') : String(value))
+}
+
 /** The names listed in a Connection header, lower-cased, if any. */
 function connectionTokens (value: string | string[] | undefined): Set<string> | undefined {
   // The common values name no header: skip the parsing on the hot path.
@@ -141,7 +160,7 @@ export function upgradeResponseHead (raw: ReadonlyArray<Buffer | string>, extra?
   for (const name in extra) {
     const v = extra[name]
     // Connection and Upgrade say what the 101 switches to: not a plugin's to change.
-    if (v === undefined || isHopByHop(name, undefined)) continue
+    if (v === undefined || isHopByHop(name.toLowerCase(), undefined)) continue
     validateHeaderName(name)
     for (const value of Array.isArray(v) ? v : [v]) {
       validateHeaderValue(name, value)
