@@ -1,6 +1,7 @@
 import zlib, { type BrotliOptions, type ZlibOptions } from 'node:zlib'
 import type { Transform } from 'node:stream'
 import type { Coding } from './schema.ts'
+import { flushWhenIdle } from './idle-flush.ts'
 
 type Factory = (options: ZlibOptions & BrotliOptions) => Transform
 // zstd arrived in Node 22.15 / 23.8; typed loosely so the code builds against older @types/node.
@@ -64,7 +65,8 @@ export function requestDecoding (value: string): Coding[] | 'pass' | 'unknown' |
 
 /**
  * Makes encoders with options fixed at load. `flush`: each written chunk is flushed through, so a
- * server-sent event reaches the client when the upstream sends it, not when a block fills.
+ * server-sent event reaches the client when the upstream sends it, not when a block fills; else
+ * what the encoder holds is flushed when the upstream pauses (flushWhenIdle).
  */
 export function encoderFactory (coding: Coding, level: number): (flush: boolean) => Transform {
   const create = ENCODERS[coding] as Factory
@@ -74,8 +76,9 @@ export function encoderFactory (coding: Coding, level: number): (flush: boolean)
   const params = coding === 'br'
     ? { params: { [c.BROTLI_PARAM_QUALITY]: level, [c.BROTLI_PARAM_LGWIN]: 18 } }
     : coding === 'zstd' ? { params: { [z.constants.ZSTD_c_compressionLevel as number]: level } } : { level }
-  const streaming = { ...params, flush: coding === 'br' ? c.BROTLI_OPERATION_FLUSH : coding === 'zstd' ? z.constants.ZSTD_e_flush : c.Z_SYNC_FLUSH }
-  return flush => create(flush ? streaming : params)
+  const kind = coding === 'br' ? c.BROTLI_OPERATION_FLUSH : coding === 'zstd' ? z.constants.ZSTD_e_flush as number : c.Z_SYNC_FLUSH
+  const streaming = { ...params, flush: kind }
+  return flush => flush ? create(streaming) : flushWhenIdle(create(params), kind)
 }
 
 /**

@@ -87,11 +87,16 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     }
     case '/broken-early':
     case '/stall-early': {
-      // A few bytes (brotli puts nothing out for them), then a break, or nothing more.
+      // A few bytes (brotli puts nothing out for them until the upstream has paused 50 ms), then a
+      // break; or a head, then nothing (bytes would be flushed once the upstream has paused).
       res.writeHead(200, { 'content-type': 'text/plain' })
-      res.write('the first few bytes')
-      if (req.url === '/broken-early') setTimeout(() => res.socket?.destroy(), 20)
-      else stalling.push(res)
+      if (req.url === '/broken-early') {
+        res.write('the first few bytes')
+        setTimeout(() => res.socket?.destroy(), 20)
+      } else {
+        res.flushHeaders()
+        stalling.push(res)
+      }
       return
     }
     case '/big': {
@@ -344,9 +349,12 @@ t.test('an already encoded response: passed as is to a client that accepts it, d
   t.equal(br.headers['content-encoding'], 'br', 're-encoded as the client accepts')
   t.equal(decode('br', br.body), JSON_BODY)
   // `*` does not override an explicit q=0; x-gzip is gzip (RFC 9110 8.4.1.3).
-  const refused = await get('/gzipped', { 'accept-encoding': '*, gzip;q=0' })
-  t.equal(refused.headers['content-encoding'], 'br', 'a client that refuses gzip does not get it')
-  t.equal(decode('br', refused.body), JSON_BODY)
+  // q=0 among other parameters, or a q-value outside RFC 9110 12.4.2: a refusal all the same.
+  for (const accept of ['*, gzip;q=0', 'gzip;q=0;x=1, *', 'gzip;x=1;q=0, *', 'gzip;q=0.0001, *', 'gzip;q=0.1e1, *']) {
+    const refused = await get('/gzipped', { 'accept-encoding': accept })
+    t.equal(refused.headers['content-encoding'], 'br', `${accept}: a client that refuses gzip does not get it`)
+    t.equal(decode('br', refused.body), JSON_BODY)
+  }
   const xgzip = await get('/gzipped', { 'accept-encoding': 'x-gzip' })
   t.equal(xgzip.headers['content-encoding'], 'gzip', 'x-gzip accepts gzip')
   t.same(xgzip.body, GZIPPED)

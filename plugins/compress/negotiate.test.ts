@@ -24,7 +24,20 @@ const cases: Array<[string | undefined, string]> = [
   ['GZIP', 'gzip'],
   ['x-gzip', 'gzip'],
   ['br;q=0, x-gzip;q=0, *', 'deflate'],
-  ['br, x-gzip;q=0.5', 'br']
+  ['br, x-gzip;q=0.5', 'br'],
+  // q = 0 among other parameters, in any position (RFC 9110 5.6.6).
+  ['br;q=0, gzip;q=0;x=1, *', 'deflate'],
+  ['br;q=0, gzip;x=1;q=0, *', 'deflate'],
+  // A q-value is 0 to 1 with at most three decimals (RFC 9110 12.4.2).
+  ['gzip;q=0.001', 'gzip'],
+  ['gzip;q=1.000', 'gzip'],
+  ['gzip;q=1.', 'gzip'],
+  // One outside that grammar: maybe a refusal, which `*` does not undo.
+  ...['q=0.0001', 'q=0.1e1', 'q=1.0001', 'q=1.5', 'q=-1', 'q=.5', 'q=', 'q', 'q="1"', 'q = 1', 'Q=0.5e0'].map(q => [`br;q=0, gzip;${q}, *`, 'deflate'] as [string, string]),
+  ['br;q=0.0001', 'identity'],
+  // Named twice: the lower q-value.
+  ['br, br;q=0, gzip;q=0.5', 'gzip'],
+  [',, gzip ,', 'gzip']
 ]
 
 for (const [header, expected] of cases) {
@@ -37,7 +50,10 @@ t.test('accepts: whether a coding, offered or not, is acceptable as it is', asyn
   const cases: Array<[string | undefined, string, boolean]> = [
     [undefined, 'gzip', false], ['', 'gzip', false], ['gzip', 'gzip', true], ['*', 'gzip', true],
     ['*, gzip;q=0', 'gzip', false], ['gzip;q=0, *', 'gzip', false], ['x-gzip', 'gzip', true], ['x-gzip;q=0, *', 'gzip', false],
-    ['br', 'gzip', false], ['identity', 'gzip', false], ['GZIP;Q=0.5', 'gzip', true]
+    ['br', 'gzip', false], ['identity', 'gzip', false], ['GZIP;Q=0.5', 'gzip', true],
+    ['gzip;q=0;x=1, *', 'gzip', false], ['gzip;x=1;q=0, *', 'gzip', false],
+    ['gzip;q=0.0001, *', 'gzip', false], ['gzip;q=0.1e1, *', 'gzip', false], ['gzip;q=0.001', 'gzip', true],
+    ['gzip, gzip;q=0', 'gzip', false], ['*;x="a, gzip;q=0', 'gzip', false]
   ]
   for (const [header, coding, expected] of cases) {
     t.equal(brOnly.accepts(header, coding), expected, `${JSON.stringify(header)} takes ${coding}: ${expected}`)

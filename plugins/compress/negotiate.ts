@@ -5,6 +5,8 @@ import { CODINGS } from './schema.ts'
 const IDENTITY = 'identity'
 // RFC 9110 8.4.1.3: a recipient should take x-gzip for gzip, in Accept-Encoding too.
 const X_GZIP = /(^|[\s,])x-gzip(?=\s*(?:[;,]|$))/g
+// RFC 9110 12.4.2.
+const QVALUE = '(?:0(?:\\.\\d{0,3})?|1(?:\\.0{0,3})?)'
 
 /** A header lower-cased, x-gzip read as gzip. */
 const normalized = (header: string): string => header.toLowerCase().replace(X_GZIP, '$1gzip')
@@ -24,8 +26,10 @@ export class EncodingNegotiator {
   constructor (offered: readonly string[]) {
     this.#offered = offered
     // accept-negotiator lets `*` stand for the first offered coding even when the header refuses
-    // it (`br;q=0, *`): such a choice is checked against an explicit q=0 and the next one tried.
-    this.#refused = new Map(CODINGS.map(c => [c, new RegExp(`(?:^|,)\\s*${c}\\s*;\\s*q\\s*=\\s*0(?:\\.0{0,3})?\\s*(?:,|$)`, 'i')]))
+    // it (`br;q=0, *`), and reads q only as the last parameter: a choice is checked against a q=0
+    // anywhere among the coding's parameters, or a q outside RFC 9110 12.4.2 (`q=0.0001`, `q=0.1e1`, `q`
+    // alone: the client may have meant a refusal), and the next one tried.
+    this.#refused = new Map(CODINGS.map(c => [c, new RegExp(`(?:^|,)\\s*${c}\\s*(?:;[^,]*)?;\\s*q\\s*(?:=\\s*(?:0(?:\\.0{0,3})?\\s*(?:[;,]|$)|(?!${QVALUE}\\s*(?:[;,]|$)))|(?:[;,]|$))`, 'i')]))
   }
 
   negotiate (header: string | undefined): string {
