@@ -76,6 +76,10 @@ t.test('optional route: a cookie or query parameter sent twice, or empty, is ref
 t.test('required route: a good value beside a forged one is refused, not admitted for the good one', async t => {
   for (const [path, headers] of [
     [`/required?token=${GOOD}&token=${FORGED}`, []],
+    // A second copy behind `;`, which some upstreams split on (Rack 2, Perl's CGI), or one only there.
+    [`/required?token=${GOOD}&x=1;token=${FORGED}`, []],
+    [`/required?x=1;token=${FORGED}`, []],
+    [`/required?token=${GOOD};x=1`, []],
     ['/required', ['cookie', `session=${GOOD}; session=${FORGED}`]],
     ['/required', ['cookie', `session=${GOOD}`, 'cookie', `session=${FORGED}`]]
   ] as const) {
@@ -86,6 +90,8 @@ t.test('required route: a good value beside a forged one is refused, not admitte
   t.same([one.status, one.headers?.['x-consumer-id'], one.headers?.cookie], [200, 'bob', `a=1; session=${GOOD}`], 'once: verified; without hideCredentials kept')
   const query = await call(`/required?token=${GOOD}`)
   t.same([query.status, query.headers?.['x-consumer-id']], [200, 'bob'])
+  const semicolons = await call(`/required?a=1;b=2&token=${GOOD}`)
+  t.same([semicolons.status, semicolons.headers?.['x-consumer-id']], [200, 'bob'], '`;` elsewhere in the query: read the same both ways')
 })
 
 t.test('hideCredentials removes the cookie from the Cookie header; the others stay; no header when none is left', async t => {
@@ -112,7 +118,7 @@ t.test('HTTP/2: cookies in several fields are read and hidden as one header', as
 
 t.test('key-auth: a query key sent twice or empty is refused, on anonymous routes too; an empty header is still no key', async t => {
   for (const path of [`/key-anonymous?api_key=&api_key=${KEY}`, `/key-anonymous?api_key=${KEY}&api_key=${KEY}`, '/key-anonymous?api_key=',
-    `/key-required?api_key=${KEY}&api_key=forged-key-0123456789`]) {
+    `/key-required?api_key=${KEY}&api_key=forged-key-0123456789`, `/key-required?api_key=${KEY}&x=1;api_key=forged-key-0123456789`]) {
     const r = await call(path)
     t.same([r.status, r.error, r.reason], [401, 'invalid_credentials', 'malformed'], path)
   }

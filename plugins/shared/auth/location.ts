@@ -27,6 +27,12 @@ export interface CompiledLocation {
 function queryParam (query: string, name: string): string | undefined {
   if (query.length < 2) return undefined
   const values = new URLSearchParams(query).getAll(name)
+  // Some upstreams split on `;` too (Rack 2, Perl's CGI, Go before 1.17): `?t=good&x=1;t=forged`
+  // must read the same both ways, or it is one more copy the gateway did not verify.
+  if (query.includes(';')) {
+    const split = new URLSearchParams(query.replaceAll(';', '&')).getAll(name)
+    if (split.length !== values.length || split[0] !== values[0]) return ''
+  }
   return values.length === 0 ? undefined : values.length === 1 ? values[0] : ''
 }
 
