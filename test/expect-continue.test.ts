@@ -32,6 +32,22 @@ t.test('Expect: 100-continue: the client gets its 100, then the response; the up
   t.equal(seen.body, body, 'the whole body reached the upstream')
 })
 
+t.test('Expect: 100-continue on a request without a body: answered, and the connection kept for the request pipelined behind', async t => {
+  const gw = await catchAllGateway(t, echo)
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  let received = ''
+  socket.on('data', (c: Buffer) => { received += c.toString('latin1') })
+  socket.write(['GET /a HTTP/1.1', 'Host: gateway.test', 'Expect: 100-continue', '',
+    'POST /b HTTP/1.1', 'Host: gateway.test', 'Content-Length: 0', 'Expect: 100-continue', '',
+    'GET /c HTTP/1.1', 'Host: gateway.test', 'Connection: close', '', ''].join('\r\n'))
+  await once(socket, 'end')
+  // A head follows the body before it on the same line (bodies end without a line break).
+  const statuses = received.match(/HTTP\/1\.1 \d{3}/g) ?? []
+  t.same(statuses, ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200'], `three answers, no 100 (${received.slice(0, 300)})`)
+  t.same([...received.matchAll(/"url":"([^"]+)"/g)].map(m => m[1]), ['/a', '/b', '/c'], 'each reached the upstream')
+})
+
 const KEY = 's3cret-key-0123456789'
 
 /** Routes that refuse before reading the body: /keyed needs a key (key-auth), /small takes 1 KiB at most (request-size). */

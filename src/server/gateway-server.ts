@@ -319,7 +319,13 @@ export class GatewayServer {
    */
   #handleExpect (server: HttpServer | Http2Server): void {
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-      holdContinue(res)
+      // An HTTP/1.1 request without a body has nothing to invite: Node would end its connection
+      // after the answer (a 100 the client waited for, never sent), and drop a request pipelined behind.
+      if (!isHttp2(req) && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') {
+        (res as ServerResponse & { _expect_continue: boolean })._expect_continue = false
+      } else {
+        holdContinue(res)
+      }
       server.emit('request', req, res)
     })
     server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.#serve(req, res, this.#expectationFailed))
