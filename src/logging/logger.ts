@@ -51,6 +51,44 @@ function bufferedStdout (): Destination {
   return destination
 }
 
+/** Causes whose messages serializeErr reads; past that, pino's message (which has no such bound) is kept. */
+const MAX_CAUSES = 100
+
+/**
+ * pino's error serializer, a cause's message left out where the text so far ends with it: pino
+ * joins each cause's message to the error's, but a wrapper made as `${what}: ${cause.message}`
+ * holds it already (`setup refused: setup refused`). The causes' stacks are joined as pino does.
+ */
+function serializeErr (err: Error): ReturnType<typeof pino.stdSerializers.err> {
+  const shown = pino.stdSerializers.err(err)
+  if ((shown as unknown) === err) return shown
+  try {
+    const message = messageOnce(err)
+    if (message !== undefined) shown.message = message
+  } catch { /* a getter that throws this time: pino's message */ }
+  return shown
+}
+
+/** As pino-std-serializers' messageWithCauses, without a message the text ends with already. */
+function messageOnce (err: Error): string | undefined {
+  let text = err.message
+  const seen = new Set<unknown>([err])
+  let at: unknown = err
+  for (let n = 0; n < MAX_CAUSES; n++) {
+    const raw: unknown = (at as { cause?: unknown }).cause
+    // A VError's cause(): its message holds its cause's (pino leaves it out likewise).
+    const vError = typeof raw === 'function'
+    const cause: unknown = vError ? (raw as () => unknown)() : raw
+    const message = (cause as { message?: unknown } | null | undefined)?.message
+    if (typeof message !== 'string') return text
+    if (seen.has(cause)) return `${text}: ...`
+    seen.add(cause)
+    if (!vError && !text.endsWith(message)) text += `: ${message}`
+    at = cause
+  }
+  return undefined
+}
+
 /** The process logger: JSON lines, or readable output when stdout is a terminal. */
 export function createLogger (options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? process.stdout.isTTY === true
@@ -58,6 +96,7 @@ export function createLogger (options: LoggerOptions = {}): Logger {
     level: options.level ?? 'info',
     base: { pid: process.pid },
     redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: { err: serializeErr },
     transport: pretty ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' } } : undefined
   }, pretty ? undefined : bufferedStdout())
 }

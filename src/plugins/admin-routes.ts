@@ -50,18 +50,27 @@ export class PluginAdminRoutes {
     }
   }
 
-  /** Runs the handler of `method fullPath`; undefined when there is none (then `allowed` says which methods exist). */
+  /**
+   * Runs the handler of `method fullPath`: its reply (its status and body only), or undefined when
+   * it returned nothing or there is no handler (then `allowed` says which methods exist).
+   */
   async dispatch (method: string, fullPath: string, query: Record<string, string>, body: unknown): Promise<PluginAdminReply | undefined> {
     const handler = this.#handlers.get(`${method} ${fullPath}`)
     if (handler === undefined) return undefined
     const sub = fullPath.slice(fullPath.indexOf('/', '/plugins/'.length))
+    let reply: unknown
     try {
-      return await handler({ method: method as AdminMethod, path: sub, query, body })
+      reply = await handler({ method: method as AdminMethod, path: sub, query, body })
+      if (reply === undefined || reply === null) return undefined
+      // Picked: other fields (an `allowed`) are not the admin API's to read.
+      if (typeof reply === 'object' && !Array.isArray(reply)) return { status: (reply as PluginAdminReply).status, body: (reply as PluginAdminReply).body }
     } catch (err) {
       // Whatever it threw (JS lets it throw null), answered 500 and logged as an Error naming the
       // endpoint; an Error thrown is its cause, as a copy pino can always serialize (a frozen Error, a throwing getter).
       throw new Error(`the plugin admin endpoint ${method} ${fullPath} failed: ${describeThrown(err)}`, isError(err) ? { cause: loggedThrown(err) } : undefined)
     }
+    // `return 'hello'`: the body alone, not a reply.
+    throw new TypeError(`the plugin admin endpoint ${method} ${fullPath} replied ${Array.isArray(reply) ? 'an array' : `a ${typeof reply}`}, not { status?, body? }`)
   }
 
   /** The methods `fullPath` answers (empty when none). */
