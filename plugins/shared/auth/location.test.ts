@@ -52,9 +52,32 @@ t.test('cookie and query parameter', async t => {
   t.equal(cookie.read(req({ cookie: 'sess%69on=tok.en' })), 'tok.en', 'a percent-encoded name is the name (PHP decodes names)')
   t.equal(cookie.read(req({ cookie: 'sess%zzon=tok.en; %=1' })), undefined, 'one that does not decode is another')
   t.equal(cookie.read(req({ cookie: ['a=1', 'session=tok.en'] } as unknown as Record<string, string>)), 'tok.en', 'a list (set by a plugin) read as one header')
-  for (const twice of ['session=a; session=b', 'session=; session=b', 'session=a; session=', 'session=a;session=a', 'session=a; sess%69on=b', 'session; session=b']) {
-    t.equal(cookie.read(req({ cookie: twice })), '', `sent twice, even the same or empty: '' (malformed): ${twice}`)
+  const read = (header: string | string[]) => {
+    const r = req({ cookie: header } as unknown as Record<string, string>)
+    return [cookie.read(r), r.headers.cookie]
   }
+  t.same(read('a=1; session=x; b=2'), ['x', 'a=1; session=x; b=2'], 'once: the header as sent')
+  for (const [twice, value, left] of [
+    ['session=a; b=1;session=b', 'a', 'session=a; b=1'],
+    ['session=a; session=a', 'a', 'session=a'],
+    ['session=a; session=; session', 'a', 'session=a'],
+    ['session=a; sess%69on=b', 'a', 'session=a'],
+    ['sess%69on=b; session=a', 'b', 'sess%69on=b'],
+    ['session=; session=b', '', 'session='],
+    ['session; session=b', '', 'session']
+  ] as const) {
+    t.same(read(twice), [value, left], `sent twice: the first pair (an empty one is malformed), the others removed: ${twice}`)
+  }
+  t.same(read(['a=1', 'session=a', 'session=b']), ['a', 'a=1; session=a'], 'a list too')
+  const php = compileLocation({ cookie: 'access_token' })
+  const phpRead = (header: string) => {
+    const r = req({ cookie: header })
+    return [php.read(r), r.headers.cookie]
+  }
+  t.same(phpRead('access_token=a; access.token=b; access+token=c; access[token=d; %20access%2Etoken=e; x=1'), ['a', 'access_token=a; x=1'],
+    'names PHP reads as it are copies: removed')
+  t.same(phpRead('access.token=b; access_token=a'), ['b', 'access.token=b'], 'the first decides, whatever its spelling')
+  t.same(phpRead('access.tokens=b; access_token[]=c'), [undefined, 'access.tokens=b; access_token[]=c'], 'others are not')
   const cookies = (header: string | string[]) => {
     const r = req({ cookie: header } as unknown as Record<string, string>)
     cookie.remove(r)
@@ -75,10 +98,15 @@ t.test('cookie and query parameter', async t => {
   t.equal(query.read(req({}, '?access_token=')), '', 'an empty parameter is present: \'\', to refuse')
   t.equal(query.read(req({}, '?a&access_token')), '', 'without = too')
   t.equal(query.read(req({}, '?access_tokens=x&b=access_token')), undefined)
-  for (const twice of ['?access_token=a&access_token=b', '?access_token=&access_token=b', '?access_token=a&access%5Ftoken=a', '?access_token&access_token=b']) {
+  for (const twice of ['?access_token=a&access_token=b', '?access_token=&access_token=b', '?access_token=a&access%5Ftoken=a', '?access_token&access_token=b',
+    '?access_token=a&access.token=b', '?access_token=a&access+token=b', '?access_token=a&access[token=b', '?access_token=a&%20access%2Etoken=b', '?access_token=a&access_token%00x=b',
+    '?access.token=a;access_token=b']) {
     t.equal(query.read(req({}, twice)), '', `sent twice, even the same or empty: '' (malformed): ${twice}`)
   }
-  const r = req({}, '?a=1&access_token=x&access%5Ftoken=y&b=2&access_tokens=z')
+  t.equal(query.read(req({}, '?access.token=t')), 't', 'once under a name PHP reads as it: the credential')
+  t.equal(query.read(req({}, '?access_token=t&access.tokens=u&access_token[]=v')), 't', 'other names are not copies')
+  t.equal(compileLocation({ query: 'access.token' }).read(req({}, '?access.token=a&access_token=b')), '', 'both names mangled: `access.token` is PHP\'s `access_token`')
+  const r = req({}, '?a=1&access_token=x&access%5Ftoken=y&b=2&access_tokens=z&access.token=v&access+token=w')
   query.remove(r)
   t.equal(r.query, '?a=1&b=2&access_tokens=z', 'every spelling of the parameter removed, others kept in order')
   const only = req({}, '?access_token=x')

@@ -16,33 +16,61 @@ export type Location = { header: string, scheme?: string } | { cookie: string } 
 export interface CompiledLocation {
   /**
    * The credential, or undefined when absent (an empty header, or one with another scheme, too).
-   * '' for a query parameter or cookie sent empty or more than once: present, so judged and refused
-   * as malformed (upstreams split, decode and pick among duplicates each their own way).
+   * '' for a query parameter sent empty or more than once, or a cookie whose first pair is empty:
+   * present, so judged and refused as malformed (upstreams split, decode and pick among duplicates
+   * each their own way). A cookie sent more than once is its first pair (RFC 6265 5.4: the most
+   * specific path first), as browsers do send it: reading removes the other pairs of its name from
+   * req.headers.cookie, so the upstream sees only the copy judged.
    */
   read (req: GatewayRequest): string | undefined
   /** Removes it from what is sent upstream. */
   remove (req: GatewayRequest): void
 }
 
-function queryParam (query: string, name: string): string | undefined {
+/**
+ * PHP's reading of a (decoded) name: cut at a NUL, leading spaces dropped, `.`, space and `[` as
+ * `_` (it does so to `[` without a `]` after it only; to all of them here: a few more copies).
+ */
+function phpName (name: string): string {
+  const nul = name.indexOf('\0')
+  return (nul === -1 ? name : name.slice(0, nul)).replace(/^ +/, '').replace(/[ .[]/g, '_')
+}
+
+/**
+ * Whether a decoded name is `name` as some upstream reads it: itself, or the same once PHP
+ * mangles both (`api.key`, `api key`, `api[key` for `api_key`, which $_GET or $_COOKIE holds so).
+ */
+function sameName (name: string): (decoded: string) => boolean {
+  const php = phpName(name)
+  return decoded => decoded === name || decoded === php || (/[ .[\0]/.test(decoded) && phpName(decoded) === php)
+}
+
+/** The values of the parameters `named`, in order. */
+function paramValues (query: string, named: (decoded: string) => boolean): string[] {
+  const values: string[] = []
+  for (const [key, value] of new URLSearchParams(query)) if (named(key)) values.push(value)
+  return values
+}
+
+function queryParam (query: string, named: (decoded: string) => boolean): string | undefined {
   if (query.length < 2) return undefined
-  const values = new URLSearchParams(query).getAll(name)
+  const values = paramValues(query, named)
   // Some upstreams split on `;` too (Rack 2, Perl's CGI, Go before 1.17): `?t=good&x=1;t=forged`
   // must read the same both ways, or it is one more copy the gateway did not verify.
   if (query.includes(';')) {
-    const split = new URLSearchParams(query.replaceAll(';', '&')).getAll(name)
+    const split = paramValues(query.replaceAll(';', '&'), named)
     if (split.length !== values.length || split[0] !== values[0]) return ''
   }
   return values.length === 0 ? undefined : values.length === 1 ? values[0] : ''
 }
 
-/** The query without `name`: unchanged when it does not hold it (no stray `?`, the other pairs as sent). */
-function withoutParam (query: string, name: string): string {
+/** The query without `named` parameters: unchanged when it holds none (no stray `?`, the other pairs as sent). */
+function withoutParam (query: string, named: (decoded: string) => boolean): string {
   if (query.length < 2) return query
   const pairs = query.slice(1).split('&')
   const kept = pairs.filter(pair => {
     const raw = pair.split('=', 1)[0] as string
-    try { return decodeURIComponent(raw.replace(/\+/g, ' ')) !== name } catch { return true }
+    try { return !named(decodeURIComponent(raw.replace(/\+/g, ' '))) } catch { return true }
   })
   return kept.length === pairs.length ? query : kept.length === 0 ? '' : `?${kept.join('&')}`
 }
@@ -53,36 +81,43 @@ function cookieHeader (value: string | string[] | undefined): string | undefined
 }
 
 /**
- * Whether a cookie pair is `name`'s. Also percent-encoded (PHP decodes names) and without `=`
- * (PHP's empty cookie, as URLSearchParams reads `?name`): ways an upstream may still read it.
+ * Whether a cookie pair is `named`'s. Also percent-encoded, `+` a space (PHP decodes names so),
+ * and without `=` (PHP's empty cookie, as URLSearchParams reads `?name`): ways an upstream may still read it.
  */
-function isCookie (pair: string, name: string): boolean {
+function isCookie (pair: string, named: (decoded: string) => boolean): boolean {
   const eq = pair.indexOf('=')
   const raw = (eq === -1 ? pair : pair.slice(0, eq)).trim()
-  if (raw === name) return true
-  if (!raw.includes('%')) return false
-  try { return decodeURIComponent(raw) === name } catch { return false }
+  if (named(raw)) return true
+  if (!raw.includes('%') && !raw.includes('+')) return false
+  try { return named(decodeURIComponent(raw.replace(/\+/g, ' '))) } catch { return false }
 }
 
-function cookie (header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined
-  let value: string | undefined
-  for (const pair of header.split(';')) {
-    if (!isCookie(pair, name)) continue
-    if (value !== undefined) return ''
-    const eq = pair.indexOf('=')
-    value = eq === -1 ? '' : unquoted(pair.slice(eq + 1).trim())
-  }
-  return value
-}
-
-/** The Cookie header without `name`'s pairs (the others as `a=1; b=2`): unchanged without one, undefined when none is left. */
-function withoutCookie (header: string, name: string): string | undefined {
-  const pairs = header.split(';')
-  const kept = pairs.filter(pair => !isCookie(pair, name))
-  if (kept.length === pairs.length) return header
-  const rest = kept.map(pair => pair.trim()).filter(pair => pair !== '')
+/** The pairs as a Cookie header, `a=1; b=2`: undefined when none is left. */
+function joinCookies (pairs: string[]): string | undefined {
+  const rest = pairs.map(pair => pair.trim()).filter(pair => pair !== '')
   return rest.length === 0 ? undefined : rest.join('; ')
+}
+
+/** The cookie's first pair; the others of its name are removed from the request (the header rewritten only then). */
+function cookie (req: GatewayRequest, named: (decoded: string) => boolean): string | undefined {
+  const header = cookieHeader(req.headers.cookie)
+  if (header === undefined) return undefined
+  const pairs = header.split(';')
+  const first = pairs.findIndex(pair => isCookie(pair, named))
+  if (first === -1) return undefined
+  const pair = pairs[first] as string
+  if (pairs.some((other, i) => i > first && isCookie(other, named))) {
+    req.headers.cookie = joinCookies(pairs.filter((other, i) => i <= first || !isCookie(other, named)))
+  }
+  const eq = pair.indexOf('=')
+  return eq === -1 ? '' : unquoted(pair.slice(eq + 1).trim())
+}
+
+/** The Cookie header without `named`'s pairs: unchanged without one, undefined when none is left. */
+function withoutCookie (header: string, named: (decoded: string) => boolean): string | undefined {
+  const pairs = header.split(';')
+  const kept = pairs.filter(pair => !isCookie(pair, named))
+  return kept.length === pairs.length ? header : joinCookies(kept)
 }
 
 /** A cookie value may be sent in double quotes (RFC 6265 4.1.1): they are not part of it. */
@@ -93,17 +128,17 @@ function unquoted (value: string): string {
 /** Compiled once at setup: header names lower-cased, the scheme prefix prepared. */
 export function compileLocation (location: Location): CompiledLocation {
   if ('query' in location) {
-    const name = location.query
-    return { read: req => queryParam(req.query, name), remove: req => { req.query = withoutParam(req.query, name) } }
+    const named = sameName(location.query)
+    return { read: req => queryParam(req.query, named), remove: req => { req.query = withoutParam(req.query, named) } }
   }
   if ('cookie' in location) {
-    const name = location.cookie
+    const named = sameName(location.cookie)
     return {
-      read: req => cookie(cookieHeader(req.headers.cookie), name),
+      read: req => cookie(req, named),
       // Only its pairs: the upstream may own the other cookies.
       remove: req => {
         const header = cookieHeader(req.headers.cookie)
-        if (header !== undefined) req.headers.cookie = withoutCookie(header, name)
+        if (header !== undefined) req.headers.cookie = withoutCookie(header, named)
       }
     }
   }
