@@ -189,11 +189,17 @@ t.test('path mapping: rewrite params, stripPrefix, both at once', async t => {
     match: { path: "/things/:id" }
     upstream: users
     rewrite: "/v2//things/:id"
+  - name: e
+    match: { path: /d/* }
+    upstream: users
+    rewrite: "/x/*.."
 `), [
     'gw.yaml:9:14 routes[0].rewrite: rewrite "/v2/accounts/:uid/*": uses ":uid", which match.path does not define',
     'gw.yaml:13:18 routes[1].stripPrefix: "/ord" is not a prefix of every path this route matches (/orders/*)',
     'gw.yaml:18:14 routes[2].rewrite: use either stripPrefix or rewrite, not both',
-    'gw.yaml:22:14 routes[3].rewrite: rewrite "/v2//things/:id": not normalized (no //, . or .. segments, or escapes of unreserved characters)'
+    'gw.yaml:22:14 routes[3].rewrite: rewrite "/v2//things/:id": not normalized (no //, . or .. segments, or escapes of unreserved characters)',
+    // `/d/admin/` was sent as `/x/admin/..`.
+    'gw.yaml:26:14 routes[4].rewrite: rewrite "/x/*..": "*" followed by "." makes a . or .. segment when the request path ends with "/" (a "*" of "x/" gives /x/x/..), which the upstream would resolve to another path'
   ])
 })
 

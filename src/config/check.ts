@@ -6,6 +6,7 @@ import type { SchemaProblem } from './validate.ts'
 import { didYouMean, suggester } from './suggest.ts'
 import { toMs } from './duration.ts'
 import { checkUpstreams } from './check-upstreams.ts'
+import { ShadowedRoutes, type Shadow } from './shadowed-routes.ts'
 import { checkPluginSection, checkRoute } from './check-plugins.ts'
 import { checkConsumers, checkStores } from './check-platform.ts'
 import { schemaReferences } from './schema-refs.ts'
@@ -32,7 +33,7 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
   const upstreamHint = suggester(Object.keys(config.upstreams))
   const seenNames = new Map<string, number>()
-  const seenMatchers = new Map<string, number>()
+  const shadowed = new ShadowedRoutes()
   const refs = schemaReferences(config, base, add)
 
   const upstreamRef = (upstream: string, i: number) => {
@@ -62,10 +63,13 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     const hosts = route.match.host === undefined ? [] : Array.isArray(route.match.host) ? route.match.host : [route.match.host]
     // As the router compares hosts: `API.example.com` and `api.example.com.` are one.
     const hostKeys = new Set<string>()
+    let badHost = false
     hosts.forEach((h, j) => {
       const parsed = parseHostPattern(h)
-      if (typeof parsed === 'string') add(Array.isArray(route.match.host) ? here('match', 'host', j) : here('match', 'host'), `host "${h}": ${parsed}`)
-      else hostKeys.add(parsed.kind === 'exact' ? parsed.host : '*' + parsed.suffix)
+      if (typeof parsed === 'string') {
+        add(Array.isArray(route.match.host) ? here('match', 'host', j) : here('match', 'host'), `host "${h}": ${parsed}`)
+        badHost = true
+      } else hostKeys.add(parsed.kind === 'exact' ? parsed.host : '*' + parsed.suffix)
     })
     route.match.methods?.forEach((m, j) => {
       if (!KNOWN_METHODS.has(m.toUpperCase())) add(here('match', 'methods', j), `unknown HTTP method "${m}"${didYouMean(m.toUpperCase(), KNOWN_METHODS)}`)
@@ -98,14 +102,19 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
       if (bad !== undefined) add(here('hostHeader'), `${JSON.stringify(route.hostHeader)}: ${bad}`)
     }
 
-    // Equal up to param names (`:id` and `:uid` match alike) and GET's implied HEAD.
+    // Equal up to param names (`:id` and `:uid` match alike) and GET's implied HEAD. A route whose
+    // path or a host is refused is left out: what it would match is not known.
     const methods = route.match.methods === undefined ? undefined : new Set(route.match.methods.map(m => m.toUpperCase()))
     if (methods?.has('GET') === true) methods.add('HEAD')
-    const matcherKey = JSON.stringify([[...hostKeys].sort(), route.match.path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':'),
-      methods === undefined ? undefined : [...methods].sort(), Object.entries(route.match.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]).sort()])
-    const same = seenMatchers.get(matcherKey)
-    if (same !== undefined) add(here('match'), `matches exactly the same requests as routes[${same}], so it could never be used`)
-    else seenMatchers.set(matcherKey, i)
+    const shadow = typeof pattern === 'string' || badHost
+      ? undefined
+      : shadowed.add(i, {
+        hosts: hostKeys,
+        path: route.match.path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':'),
+        methods,
+        headers: Object.entries(route.match.headers ?? {}).map(([k, v]) => `${k.toLowerCase()}: ${v}`)
+      })
+    if (shadow !== undefined) add(here('match'), shadowedMessage(shadow, config.routes[shadow.by] as GatewayConfig['routes'][number]))
 
     routePlugins(route.plugins, pattern, i)
   })
@@ -149,6 +158,15 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   }
   checkListenerPorts(server, skip.admin ? undefined : admin, add)
   return problems
+}
+
+/** Why a route is never chosen: `earlier`, routes[`shadow.by`], takes its requests. */
+function shadowedMessage (shadow: Shadow, earlier: GatewayConfig['routes'][number]): string {
+  if (!shadow.hosts && !shadow.methods) return `matches exactly the same requests as routes[${shadow.by}], so it could never be used`
+  const list = (v: unknown) => (Array.isArray(v) ? v : [v]).join(', ')
+  const wider = [...(shadow.methods ? [`methods ${list(earlier.match.methods)}`] : []), ...(shadow.hosts ? [`hosts ${list(earlier.match.host)}`] : [])]
+  return `routes[${shadow.by}] ("${earlier.name}") takes every request this route matches, so it could never be used: the same path and precedence, declared first, and its ${wider.join(' and ')} include these; ` +
+    `declare this route before routes[${shadow.by}] (which keeps the requests this one does not match)`
 }
 
 /**

@@ -182,5 +182,9 @@ export function compileRewrite (template: string, available: readonly string[]):
   }
   // What it builds for a "*" of text and for an empty one (`/x/..*` would make a dot segment).
   const sample = (star: string): string => rewrite('/x', Object.fromEntries(parts.filter((_, i) => i % 2 === 1).map(p => [p, p === '*' ? star : 'x'])))
-  return normalizePath(sample('x')) === sample('x') && normalizePath(sample('')) === sample('') ? rewrite : NOT_NORMALIZED_REWRITE
+  const normalized = (star: string): boolean => normalizePath(sample(star)) === sample(star)
+  if (!normalized('x') || !normalized('')) return NOT_NORMALIZED_REWRITE
+  // A "*" of a request path that ends with "/" (`/d/admin/`): the text after it begins a segment of its own.
+  if (!normalized('x/')) return `"*" followed by "." makes a . or .. segment when the request path ends with "/" (a "*" of "x/" gives ${sample('x/')}), which the upstream would resolve to another path`
+  return rewrite
 }

@@ -155,6 +155,12 @@ t.test('compileRewrite: the upstream path from the params; an empty "*" takes it
   t.equal(rewrite('/*.json', ['*'])('/api/users', { '*': 'users' }), '/users.json')
   t.equal(rewrite('/*@:ver', ['*', 'ver'])('/v/1', { '*': '', ver: '1' }), '/@1')
   t.equal(compileRewrite('/x/..*', ['*']), notNormalized, 'an empty "*" would leave a dot segment')
+  // `/d/*` to `/x/*..` sent `/d/admin/` as `/x/admin/..`: a "*" ending with "/" leaves what follows a segment of its own.
+  for (const [template, made] of [['/x/*..', '/x/x/..'], ['/x/*.', '/x/x/.'], ['/x/*./y', '/x/x/./y']] as const) {
+    t.equal(compileRewrite(template, ['*']), `"*" followed by "." makes a . or .. segment when the request path ends with "/" (a "*" of "x/" gives ${made}), which the upstream would resolve to another path`, template)
+  }
+  t.equal(rewrite('/x/*...', ['*'])('/d/admin/', { '*': 'admin/' }), '/x/admin/...', '"..." is no dot segment')
+  t.equal(rewrite('/x/*.json', ['*'])('/d/admin/', { '*': 'admin/' }), '/x/admin/.json')
   // Forwarded as written: a custom method (AIP-136) after a param.
   t.equal(rewrite('/v2/things/:id%3AbatchGet', ['id'])('/t/7', { id: '7' }), '/v2/things/7%3AbatchGet')
 })
