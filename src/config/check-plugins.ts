@@ -3,6 +3,7 @@ import { byRunOrder, configsOf, effectivePlugins, section } from '../plugins/eff
 import { compilePathPattern } from '../routing/path-pattern.ts'
 import { didYouMean } from './suggest.ts'
 import { describeThrown } from '../plugins/thrown.ts'
+import { vouchedBy } from '../plugins/identity.ts'
 import type { SchemaReferences } from './schema-refs.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig, RouteConfig } from './schema.ts'
@@ -32,7 +33,11 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     const found = validateSchema(def.schema, data)
     for (const p of found) problems.push({ ...p, path: [...at, name, ...p.path] })
     if (found.length > 0) continue
+    // The config as validated, defaults applied, is the one setup and vouchedHeaders get: one left empty too.
+    if (pluginConfig === null) (section as Record<string, unknown>)[name] = data
     refs(def.schema, data, [...at, name])
+    const vouched = vouchedBy(def, data)
+    if (typeof vouched === 'string') add([...at, name], `the plugin's ${vouched}`)
     if (def.check === undefined) continue
     const checked = runCheck(def, data, route)
     for (const p of checked) add([...at, name, ...p.path], p.message)

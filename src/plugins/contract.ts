@@ -298,6 +298,8 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    * (the top-level one, even where routes turn it off, and each route's): on every route, from any
    * peer, the gateway removes what the client sent under any of these names (also with `_` for
    * `-`) before the first plugin runs, as it does the identity headers (x-consumer-*, x-anonymous-consumer).
+   * `config` is validated, defaults applied, as setup's; anything but an array of header names, or
+   * a throw, is a config problem at the plugin's key.
    */
   readonly vouchedHeaders?: (config: Static<S>) => readonly string[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */

@@ -33,7 +33,8 @@ export const section = (value: unknown): Readonly<Record<string, unknown>> | und
 
 /**
  * Every config of the plugin `name` in a config: its top-level one, then each route's own (not
- * `false`), `{}` for one left empty. As written: where the schema refused the config, of any shape.
+ * `false`), `{}` for one left empty. Once loaded, as validated (defaults applied, one left empty
+ * too: checkPluginSection); while the config is checked, as written: perhaps of any shape.
  */
 export function configsOf (config: { readonly plugins?: unknown, readonly routes?: unknown }, name: string): unknown[] {
   const routes = Array.isArray(config.routes) ? config.routes as unknown[] : []

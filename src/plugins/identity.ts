@@ -1,5 +1,7 @@
 import type { Consumer } from '../consumers/consumers.ts'
+import { TOKEN } from '../config/names.ts'
 import type { GatewayRequest, PluginDefinition } from './contract.ts'
+import { describeThrown } from './thrown.ts'
 
 /** Headers the gateway sets for the upstream; whatever the client sent under these names is removed first. */
 const CONSUMER_ID = 'x-consumer-id'
@@ -19,15 +21,42 @@ export const isIdentityHeader = (name: string): boolean => isIdentityForm(dashed
 
 /**
  * The headers the plugins vouch for (PluginDefinition.vouchedHeaders) over every config of each in
- * the whole config (`configsOf`), lower-case with `_` for `-`: found once per config.
+ * the whole config (`configsOf`: validated, defaults applied), lower-case with `_` for `-`: found
+ * once per config. Load refused what vouchedBy finds wrong: a plugin that answers otherwise now throws.
  */
 export function vouchedHeaders (plugins: ReadonlyMap<string, PluginDefinition>, configsOf: (plugin: string) => readonly unknown[]): ReadonlySet<string> {
   const vouched = new Set<string>()
   for (const def of plugins.values()) {
     if (def.vouchedHeaders === undefined) continue
-    for (const config of configsOf(def.name)) for (const name of def.vouchedHeaders(config)) vouched.add(dashed(name.toLowerCase()))
+    for (const config of configsOf(def.name)) {
+      const names = vouchedBy(def, config)
+      if (typeof names === 'string') throw new Error(`plugin "${def.name}": ${names}`)
+      for (const name of names) vouched.add(dashed(name.toLowerCase()))
+    }
   }
   return vouched
+}
+
+const HEADER_NAME = new RegExp(TOKEN)
+const what = (v: unknown): string => typeof v === 'string'
+  ? `the string ${JSON.stringify(v.length > 100 ? `${v.slice(0, 100)}…` : v)}`
+  : v === null || typeof v !== 'object' ? String(v) : typeof (v as { then?: unknown }).then === 'function' ? 'a promise' : 'an object'
+
+/**
+ * The headers `def` vouches for with `config` (validated), or why not: a plugin in JS may throw, or
+ * return anything (a string, whose characters are no header names).
+ */
+export function vouchedBy (def: PluginDefinition, config: unknown): readonly string[] | string {
+  if (def.vouchedHeaders === undefined) return []
+  let names: unknown
+  try {
+    names = def.vouchedHeaders(config)
+  } catch (err) {
+    return `vouchedHeaders failed: ${describeThrown(err)}`
+  }
+  if (!Array.isArray(names)) return `vouchedHeaders must return an array of header names, not ${what(names)}`
+  const bad = names.findIndex(n => typeof n !== 'string' || !HEADER_NAME.test(n))
+  return bad === -1 ? names as string[] : `vouchedHeaders returned ${what(names[bad])} at [${bad}], not a header name`
 }
 
 /**

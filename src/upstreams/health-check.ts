@@ -37,8 +37,9 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
     // address's too, is given with each check as with the traffic (see sniConnector). The connect (TLS
     // handshake included) is bounded by the check's timeout, not undici's 10 s.
     const connect = sniConnector(connectorWithTimeout(settings.timeoutMs, upstream.tls))
-    // By address, opened by its first check, dropped by a failed one (the next check connects anew):
-    // undici 7 never connects again a Client that met ERR_TLS_CERT_ALTNAME_INVALID.
+    // By address, opened by its first check, dropped by one that failed with an error (the next check
+    // connects anew): undici 7 never connects again a Client that met ERR_TLS_CERT_ALTNAME_INVALID.
+    // One answered with a wrong status keeps it: an overloaded target would pay a handshake per check.
     const clients = new Map<string, Client>()
     const drop = (url: string, client: Client) => {
       if (clients.get(url) === client) clients.delete(url)
@@ -75,10 +76,10 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         void probe(client, t, settings).then(failure => {
           const s = state as TargetCheck
           s.running = false
-          if (failure !== undefined) drop(t.url, client)
+          if (failure !== undefined && failure.answered !== true) drop(t.url, client)
           // A state dropped meanwhile (the address left) no longer speaks for the address.
           if (stopped || states.get(t.url) !== s) return
-          if (failure === undefined) { s.passes++; s.fails = 0 } else { s.fails++; s.passes = 0; s.reason = failure }
+          if (failure === undefined) { s.passes++; s.fails = 0 } else { s.fails++; s.passes = 0; s.reason = failure.reason }
           const next = s.healthy ? s.fails < settings.unhealthyAfter : s.passes >= settings.healthyAfter
           if (next !== s.healthy) { s.healthy = next; onChange(upstream, t.url, next, next ? undefined : s.reason) }
         })
@@ -104,19 +105,22 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
   }
 }
 
+/** Why a check failed; `answered`: with a status not expected, its body read (the connection is sound). */
+interface Failure { reason: string, answered?: true }
+
 /**
  * One check: undefined when the target answered an expected status, body included, within the
  * timeout; else why not ("status 503", "timeout (1000 ms)", or the error's code and message).
  * Settles at the timeout at the latest: undici heeds the signal only once connected, and a Client
  * it left in a bad state may never settle the request.
  */
-async function probe (client: Client, target: Target, s: HealthCheckSettings): Promise<string | undefined> {
+async function probe (client: Client, target: Target, s: HealthCheckSettings): Promise<Failure | undefined> {
   const signal = AbortSignal.timeout(s.timeoutMs)
-  const timedOut = new Promise<string>(resolve => signal.addEventListener('abort', () => resolve(`timeout (${s.timeoutMs} ms)`), { once: true }))
+  const timedOut = new Promise<Failure>(resolve => signal.addEventListener('abort', () => resolve({ reason: `timeout (${s.timeoutMs} ms)` }), { once: true }))
   return Promise.race([ask(client, target, s, signal), timedOut])
 }
 
-async function ask (client: Client, target: Target, s: HealthCheckSettings, signal: AbortSignal): Promise<string | undefined> {
+async function ask (client: Client, target: Target, s: HealthCheckSettings, signal: AbortSignal): Promise<Failure | undefined> {
   try {
     const res = await request(target.url + s.path, {
       dispatcher: client,
@@ -127,10 +131,10 @@ async function ask (client: Client, target: Target, s: HealthCheckSettings, sign
     // With the signal, dump() rejects when it fires; without it, a body cut short by it would count as
     // read. Past the limit (undici's default) the rest is not read: the status has answered.
     await res.body.dump({ signal, limit: 131_072 })
-    return s.expect[res.statusCode] === 1 ? undefined : `status ${res.statusCode}`
+    return s.expect[res.statusCode] === 1 ? undefined : { reason: `status ${res.statusCode}`, answered: true }
   } catch (err) {
-    if (signal.aborted) return `timeout (${s.timeoutMs} ms)`
+    if (signal.aborted) return { reason: `timeout (${s.timeoutMs} ms)` }
     const { code, message } = err as { code?: string, message?: string }
-    return code === undefined ? String(message) : `${code}: ${String(message)}`
+    return { reason: code === undefined ? String(message) : `${code}: ${String(message)}` }
   }
 }

@@ -180,3 +180,73 @@ t.test('vouchedHeaders must be a function', t => {
     { message: 'plugin "bad": vouchedHeaders must be a function' })
   t.end()
 })
+
+/** A plugin of the user's in `dir`: `tenant`, whose `header` is x-tenant unless given, vouched for as `vouched` (its source) says. */
+const tenantPlugin = (vouched: string, header = "Type.Optional(Type.String({ default: 'x-tenant' }))") => ({
+  'tenant.ts': `import { definePlugin, Type } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).href)}
+export default definePlugin({
+  name: 'tenant',
+  priority: 1300,
+  schema: Type.Object({ header: ${header}, returns: Type.Optional(Type.String()) }),
+  vouchedHeaders: ${vouched},
+  setup: () => ({})
+})
+`
+})
+
+for (const written of ['tenant:', 'tenant: {}']) {
+  t.test(`vouchedHeaders gets the config as validated, defaults applied: a route's "${written}" vouches for the default header`, async t => {
+    const dir = t.testdir(tenantPlugin('c => c.header === undefined ? [] : [c.header]'))
+    const up = await startUpstream()
+    t.teardown(() => up.close())
+    const gw = await startGateway(`loadPlugins: [ ./tenant.ts ]
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: tenanted
+    match: { path: /tenanted }
+    upstream: up
+    plugins:
+      ${written}
+  - { name: plain, match: { path: /plain }, upstream: up }
+`, { file: `${dir}/gateway.yaml` })
+    t.teardown(() => gw.close())
+    for (const path of ['/tenanted', '/plain']) {
+      const res = await request(`${gw.url}${path}`, { headers: { 'x-tenant': 'forged', x_tenant: 'forged' } })
+      const { headers } = await res.body.json() as { headers: IncomingHttpHeaders }
+      t.same([headers['x-tenant'], headers.x_tenant], [undefined, undefined], `${path}: the client's x-tenant is removed`)
+    }
+  })
+}
+
+t.test('vouchedHeaders that throws or returns anything but an array of header names: a config problem at the plugin\'s key', async t => {
+  const dir = t.testdir(tenantPlugin(`c => {
+    switch (c.returns) {
+      case 'string': return 'x-tenant'
+      case 'number': return ['x-a', 5]
+      case 'space': return ['x tenant']
+      case 'throw': throw new Error('no tenant')
+      default: return [c.header]
+    }
+  }`, 'Type.Optional(Type.String())'))
+  const cases: Array<[string, string]> = [
+    ['{ returns: string }', 'vouchedHeaders must return an array of header names, not the string "x-tenant"'],
+    ['{ returns: number }', 'vouchedHeaders returned 5 at [1], not a header name'],
+    ['{ returns: space }', 'vouchedHeaders returned the string "x tenant" at [0], not a header name'],
+    ['{ returns: throw }', 'vouchedHeaders failed: no tenant'],
+    // A header left out and no default: [undefined], which crashed the start (toLowerCase of undefined).
+    ['', 'vouchedHeaders returned undefined at [0], not a header name']
+  ]
+  for (const [config, message] of cases) {
+    const yaml = `loadPlugins: [ ./tenant.ts ]
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - { name: a, match: { path: /a }, upstream: up, plugins: { tenant: ${config} } }
+`
+    const started = startGateway(yaml, { file: `${dir}/gateway.yaml` })
+    // Should one start all the same, it is closed (the test fails).
+    started.then(gw => gw.close(), () => {})
+    await t.rejects(started, { message: `routes[0].plugins.tenant: the plugin's ${message}` }, `tenant: ${config}`)
+  }
+})
