@@ -19,6 +19,8 @@ export const GatewayError = {
   WEBSOCKET_DISABLED: { status: 400, code: 'websocket_disabled', message: 'this route does not accept WebSocket upgrades' },
   UPGRADE_REFUSED: { status: 400, code: 'upgrade_refused', message: 'this route does not accept an upgrade to this protocol (h2c never; none over HTTP/1.0)' },
   METHOD_NOT_ALLOWED: { status: 405, code: 'method_not_allowed', message: 'this route does not accept this method (TRACE only where the route\'s methods name it)', allow: ALLOWED_BUT_TRACE },
+  /** Sent with the Allow of the routes for the request's host and path (sendError's `allow`). */
+  METHOD_NOT_ROUTED: { status: 405, code: 'method_not_allowed', message: 'no route takes this method for this path: Allow lists the methods routes take for it' },
   EXPECTATION_FAILED: { status: 417, code: 'expectation_failed', message: 'the request\'s Expect names an expectation other than 100-continue' },
   CONNECT_REFUSED: { status: 501, code: 'not_implemented', message: 'the gateway does not open CONNECT tunnels' },
   TRANSFER_CODING: { status: 501, code: 'unsupported_transfer_coding', message: 'the request uses a transfer coding the gateway does not implement (only chunked)' },
@@ -83,9 +85,9 @@ export function destroyAfterLinger (connection: Connection): void {
 /**
  * Writes a gateway error as the whole response; returns the body's length in bytes (for the access
  * log). `close`: the connection ends after it (a request whose framing cannot be trusted: where the
- * next request would begin is unknown).
+ * next request would begin is unknown). `allow`: the Allow of a 405 whose error names none.
  */
-export function sendError (res: ServerResponse, error: GatewayErrorKind, requestId: string, close = false): number {
+export function sendError (res: ServerResponse, error: GatewayErrorKind, requestId: string, close = false, allow?: string): number {
   const body = errorBody(error, requestId)
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
@@ -94,6 +96,7 @@ export function sendError (res: ServerResponse, error: GatewayErrorKind, request
   }
   if (close) headers.connection = 'close'
   if ('allow' in error) headers.allow = error.allow
+  else if (allow !== undefined) headers.allow = allow
   res.writeHead(error.status, headers)
   res.end(body)
   return headers['content-length'] as number

@@ -166,12 +166,12 @@ t.test('explain: route, plugins in order, upstream and forwarded path', async t 
   t.match(tenant.stdout, /forwarded as +DELETE \/x \(Host: 127\.0\.0\.1:3001\)/)
 })
 
-t.test('explain: when nothing matches, why for each route, and exit 1', async t => {
+t.test('explain: when nothing matches, why for each route, and exit 1; 405 with the methods routes of the path take', async t => {
   const { code, stdout } = await runCliHere('explain', '-c', good, 'DELETE', 'http://api.example.com/users/7/orders/1')
   t.equal(code, 1, 'exit 1: no route, so scripts can tell')
   t.same(stdout.trimEnd().split('\n'), [
     'DELETE http://api.example.com/users/7/orders/1',
-    '  → 404 no_route. Why each route does not match:',
+    '  → 405 method_not_allowed: routes take GET, HEAD, POST for this path (Allow). Why each route does not match:',
     '    tenant               header x-tenant is not "acme"',
     '    other                host "api.example.com" is not other.test',
     '    wild                 method DELETE is not one of GET, HEAD',

@@ -49,8 +49,9 @@ routes:
     t.match(await res.body.json(), { method: c.method, url: c.path, body: c.body ?? '' })
   }
   const other = await request(`${gw.url}/cache/x`, { method: 'LINK' })
-  t.equal(other.statusCode, 404, 'a method no route names: our 404')
-  t.match(await other.body.json(), { error: 'no_route', requestId: String })
+  t.equal(other.statusCode, 405, 'a method no route names: our 405')
+  t.equal(other.headers.allow, 'PURGE', 'with the methods routes take for the path')
+  t.match(await other.body.json(), { error: 'method_not_allowed', requestId: String })
 })
 
 t.test('content types are the upstream\'s business: none is judged or parsed on the way', async t => {

@@ -42,12 +42,16 @@ export class RouteList<R extends Matchable> {
     this.#index = root
   }
 
-  match (method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
+  /**
+   * The first route that takes the request. Given `allowed`, none: the methods of every route that
+   * takes it but for its method go into `allowed` (see Router.allowedMethods).
+   */
+  match (method: string, path: string, headers: IncomingHttpHeaders, allowed?: Set<string>): RouteMatch<R> | undefined {
     const index = this.#index
     if (index === undefined) {
       const routes = this.routes
       for (let i = 0; i < routes.length; i++) {
-        const m = tryRoute(routes[i] as R, method, path, headers)
+        const m = tryRoute(routes[i] as R, method, path, headers, allowed)
         if (m !== undefined) return m
       }
       return undefined
@@ -58,7 +62,7 @@ export class RouteList<R extends Matchable> {
     if (lists.length === 1) {
       const list = lists[0] as ReadonlyArray<Entry<R>>
       for (let i = 0; i < list.length; i++) {
-        const m = tryRoute((list[i] as Entry<R>).route, method, path, headers)
+        const m = tryRoute((list[i] as Entry<R>).route, method, path, headers, allowed)
         if (m !== undefined) return m
       }
       return undefined
@@ -66,7 +70,7 @@ export class RouteList<R extends Matchable> {
     // Merged in precedence order: the lowest order at the heads of the lists, from a heap of them.
     const at = orderHeads(lists)
     for (let e = nextInOrder(lists, at); e !== undefined; e = nextInOrder(lists, at)) {
-      const m = tryRoute(e.route, method, path, headers)
+      const m = tryRoute(e.route, method, path, headers, allowed)
       if (m !== undefined) return m
     }
     return undefined
@@ -102,12 +106,15 @@ function collect<R> (node: Node<R>, path: string, start: number, lists: Array<Re
   if (node.param !== undefined && end > start) collect(node.param, path, next, lists)
 }
 
-function tryRoute<R extends Matchable> (route: R, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
-  if (route.methods !== undefined && !route.methods.has(method)) return undefined
+/** `allowed`: see RouteList.match; a route without methods adds none (it takes any: match() would have returned it). */
+function tryRoute<R extends Matchable> (route: R, method: string, path: string, headers: IncomingHttpHeaders, allowed: Set<string> | undefined): RouteMatch<R> | undefined {
+  if (allowed === undefined && route.methods !== undefined && !route.methods.has(method)) return undefined
   const params = route.path.match(path)
   if (params === undefined) return undefined
   if (route.headers.length > 0 && !headersMatch(route.headers, headers)) return undefined
-  return { route, params }
+  if (allowed === undefined) return { route, params }
+  for (const m of route.methods ?? []) allowed.add(m)
+  return undefined
 }
 
 function headersMatch (wanted: ReadonlyArray<readonly [string, string]>, headers: IncomingHttpHeaders): boolean {

@@ -70,6 +70,20 @@ export class Router<R extends Matchable> {
     return m
   }
 
+  /**
+   * For a request match() gave no route: the methods of the routes that would take it with another
+   * method (a route for GET takes HEAD), sorted; none when no route matches its host, path and headers.
+   * Walks every route the path reaches, so only a request no route took pays for it.
+   */
+  allowedMethods (host: string, path: string, headers: IncomingHttpHeaders): string[] {
+    const routed = routingForm(path)
+    const allowed = new Set<string>()
+    this.#exact.get(host)?.match('', routed, headers, allowed)
+    for (const w of this.#wildcards) if (underSuffix(host, w.suffix)) w.routes.match('', routed, headers, allowed)
+    this.#anyHost.match('', routed, headers, allowed)
+    return [...allowed].sort()
+  }
+
   #match (host: string, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch<R> | undefined {
     const exact = this.#exact.get(host)
     if (exact !== undefined) {

@@ -51,6 +51,8 @@ const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
 }
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
 const HTTP_SCHEME = /^https?$/i
+/** A byte of a request target outside printable ASCII (HTTP/2's :path may carry one). */
+const NOT_PRINTABLE = /[^!-~]/
 /**
  * The methods Node's HTTP/1.1 parser takes (upper-case): it refuses any other with 400. HTTP/2
  * carries any token as `:method`: `delete` would miss a route that names DELETE, match one without
@@ -457,17 +459,28 @@ export class Runtime implements ExchangeOwner {
     if (host === undefined ? req.httpVersionMinor === 1 /* HTTP/1.1: HTTP/2's is 0 */ : !isValidHost(host)) { this.#reject(req, res, GatewayError.BAD_HOST, id, url); return }
     const q = url.indexOf('?')
     const rawPath = q === -1 ? url : url.slice(0, q)
+    const query = q === -1 ? '' : url.slice(q)
     const path = normalizePath(rawPath)
     if (path === undefined) { this.#reject(req, res, GatewayError.BAD_PATH, id, rawPath); return }
-    const match = this.router.match(normalizeHost(host), req.method as string, path, req.headers)
-    if (match === undefined) { this.#reject(req, res, GatewayError.NO_ROUTE, id, path); return }
+    // HTTP/1.1's parser refuses such bytes in the target; :path brings them, and the query is forwarded
+    // as sent: a request line the upstream would refuse (or read otherwise).
+    if (http2 && q !== -1 && NOT_PRINTABLE.test(query)) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, path); return }
+    const routedHost = normalizeHost(host)
+    const match = this.router.match(routedHost, req.method as string, path, req.headers)
+    if (match === undefined) {
+      // RFC 9110 15.5.6: a resource that routes take with other methods answers 405 with their Allow.
+      const allowed = this.router.allowedMethods(routedHost, path, req.headers)
+      if (allowed.length === 0) this.#reject(req, res, GatewayError.NO_ROUTE, id, path)
+      else this.#reject(req, res, GatewayError.METHOD_NOT_ROUTED, id, path, false, undefined, allowed.join(', '))
+      return
+    }
     if (upgrade !== undefined) {
       // RFC 9110 7.8: an HTTP/1.0 request's Upgrade is to be ignored, which Node's hand-over of the socket no longer allows.
       const refused = req.httpVersion === '1.0' ? GatewayError.UPGRADE_REFUSED : upgradeRefusal(match.route.upgrades, req.headers.upgrade)
       if (refused !== undefined) { this.#reject(req, res, refused, id, path, false, match.route); return }
     }
     if (refusesTrace(req.method as string, match.route)) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path, false, match.route); return }
-    this.#start(match, req, res, path, q === -1 ? '' : url.slice(q), id, upgrade)
+    this.#start(match, req, res, path, query, id, upgrade)
   }
 
   #start (match: RouteMatch<CompiledRoute>, req: IncomingMessage, res: ServerResponse, path: string, query: string, id: string,
@@ -492,9 +505,10 @@ export class Runtime implements ExchangeOwner {
     }
   }
 
-  /** `route`: the route that matched but refuses the request before its plugins (an upgrade it does not take, TRACE). */
-  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false, route?: CompiledRoute): void {
-    sendError(res, error, id, close)
+  /** `route`: the route that matched but refuses the request before its plugins (an upgrade it does not take, TRACE). `allow`: see sendError. */
+  #reject (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, id: string, path: string, close = false, route?: CompiledRoute,
+    allow?: string): void {
+    sendError(res, error, id, close, allow)
     this.logRejected(error, id, this.clientIp(req), req.method, path, protocolOf(req), route)
   }
 

@@ -84,7 +84,10 @@ export async function run (argv: string[]): Promise<number> {
     if (path !== rawPath) console.log(`  normalized path  ${path}`)
     const match = runtime.router.match(host, method, path, headers)
     if (match === undefined) {
-      console.log('  → 404 no_route. Why each route does not match:')
+      const allow = runtime.router.allowedMethods(host, path, headers)
+      console.log(allow.length > 0
+        ? `  → ${answer(GatewayError.METHOD_NOT_ROUTED, `routes take ${allow.join(', ')} for this path (Allow)`)}. Why each route does not match:`
+        : '  → 404 no_route. Why each route does not match:')
       for (const r of runtime.router.ordered()) console.log(`    ${r.name.padEnd(20)} ${whyNot(r, host, method, path, headers)}`)
       return 1
     }
