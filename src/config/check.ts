@@ -110,7 +110,8 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
       ? undefined
       : shadowed.add(i, {
         hosts: hostKeys,
-        path: route.match.path.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':'),
+        // Params are whole segments (PARAM_RE): `/v1/things:batchGet` is literal text.
+        path: route.match.path.replace(/(?<=\/):[A-Za-z_][A-Za-z0-9_]*(?=\/|$)/g, ':'),
         methods,
         headers: Object.entries(route.match.headers ?? {}).map(([k, v]) => `${k.toLowerCase()}: ${v}`)
       })

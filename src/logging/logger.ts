@@ -83,7 +83,8 @@ function messageOnce (err: Error): string | undefined {
     if (typeof message !== 'string') return text
     if (seen.has(cause)) return `${text}: ...`
     seen.add(cause)
-    if (!vError && !text.endsWith(message)) text += `: ${message}`
+    // Held already as the wrapper's last part (`${what}: ${cause.message}`), not as any suffix (`status 503`, a cause `03`).
+    if (!vError && text !== message && !text.endsWith(`: ${message}`)) text += `: ${message}`
     at = cause
   }
   return undefined

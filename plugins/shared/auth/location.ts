@@ -103,6 +103,9 @@ function cookie (req: GatewayRequest, named: (decoded: string) => boolean): stri
   const header = cookieHeader(req.headers.cookie)
   if (header === undefined) return undefined
   const pairs = header.split(';')
+  // Some upstreams split cookies on `,` too (Rack 2, the old `cookie` module): a copy behind one
+  // (`a=1, session=forged`) is one the gateway did not judge.
+  if (header.includes(',') && header.split(/[;,]/).filter(pair => isCookie(pair, named)).length > pairs.filter(pair => isCookie(pair, named)).length) return ''
   const first = pairs.findIndex(pair => isCookie(pair, named))
   if (first === -1) return undefined
   const pair = pairs[first] as string
