@@ -127,7 +127,8 @@ t.test('methods, then header conditions, then file order; GET implies HEAD', asy
     postHeader: 'match: { path: /m, methods: [POST], headers: { x-a: "1" } }',
     post: 'match: { path: /m, methods: [POST] }',
     putFirst: 'match: { path: /m, methods: [PUT, PATCH] }',
-    putSecond: 'match: { path: /m, methods: [PUT] }'
+    // Both take PUT: the one declared first does (putSecond alone would be refused as never used).
+    putSecond: 'match: { path: /m, methods: [PUT, OPTIONS] }'
   })
   await expectRoutes(t, [
     [{ path: '/m' }, 'get'],
@@ -141,13 +142,17 @@ t.test('methods, then header conditions, then file order; GET implies HEAD', asy
     [{ method: 'POST', path: '/m', headers: { 'x-a': '1' } }, 'postHeader'],
     [{ method: 'POST', path: '/m' }, 'post'],
     [{ method: 'PUT', path: '/m' }, 'putFirst'],
-    [{ method: 'PATCH', path: '/m' }, 'putFirst']
+    [{ method: 'PATCH', path: '/m' }, 'putFirst'],
+    [{ method: 'OPTIONS', path: '/m' }, 'putSecond']
   ])
 })
 
-t.test('a route without GET does not take HEAD', async t => {
-  const { expectRoutes } = await routedGateway(t, { post: 'match: { path: /p, methods: [POST] }' })
-  await expectRoutes(t, [[{ method: 'HEAD', path: '/p' }, undefined], [{ method: 'GET', path: '/p' }, undefined]])
+t.test('a route without GET does not take HEAD: 405, the route\'s methods in Allow', async t => {
+  const { ask } = await routedGateway(t, { post: 'match: { path: /p, methods: [POST] }' })
+  const head = await ask({ method: 'HEAD', path: '/p' })
+  t.same([head.route, head.status], [undefined, 405], 'HEAD (no body to tell the code)')
+  const get = await ask({ method: 'GET', path: '/p' })
+  t.same([get.route, get.status, get.error], [undefined, 405, 'method_not_allowed'], 'GET')
 })
 
 t.test('forwarded path: normalized, stripPrefix, rewrite; query string kept as sent', async t => {
