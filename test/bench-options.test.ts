@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { parseOptions, type BenchOptions } from '../bench/options.ts'
 import { wrkSlice } from '../bench/wrk.ts'
+import { noMetricsConfig, oneProcessConfig, plainConfig, reloadingConfig } from '../bench/targets/portcullis-config.ts'
+import { parseConfig } from '../src/config/load.ts'
 
 t.test('bench: seconds are whole (wrk refused -d0.5s with only "Command failed"), from flags and the environment', async t => {
   for (const [argv, env, flag] of [
@@ -26,4 +28,13 @@ t.test('bench: a failed wrk run says what wrk said, stdout included (Node\'s err
   chmodSync(join(dir, 'wrk'), 0o755)
   process.env.PATH = `${dir}${delimiter}${saved ?? ''}`
   await t.rejects(wrkSlice('http://127.0.0.1:1/', 1, 1), /^wrk failed \(.*wrk -t1 -c1 -d1s .*, exit 1\):\nUsage: wrk <options> <url>$/)
+})
+
+t.test('bench: the configs the targets run load (a rate limit past the stores\' bounds stopped npm run bench; h2Config needs the certificates the bench makes)', async t => {
+  const ports = [9001, 9002, 9003]
+  const configs = [plainConfig(ports, 1), plainConfig(ports, 3), oneProcessConfig(ports, undefined), oneProcessConfig(ports, 'redis://127.0.0.1:6390'),
+    noMetricsConfig(ports, 'redis://127.0.0.1:6390'), reloadingConfig(ports, 1), reloadingConfig(ports, 2)]
+  for (const [i, text] of configs.entries()) {
+    await t.resolves(parseConfig(text, `bench-${i}.yaml`, {}), `config ${i}`)
+  }
 })

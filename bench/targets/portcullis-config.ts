@@ -39,7 +39,7 @@ export function oneProcessConfig (ports: readonly number[], redisUrl: string | u
 ${plugins}`
   const limit = (store: string) => `      rate-limit:
         store: ${store}
-        limits: [ { name: bench, requests: 1000000000, window: 1s } ]
+        limits: [ { name: bench, requests: 1000000, window: 1s } ]
 `
   // The origin sends no freshness, so defaultTtl makes its answer storable: every measured request is a hit.
   const onRedis = redisUrl === undefined ? '' : `${route('limited-redis', limit('shared'))}stores:
