@@ -1312,15 +1312,18 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const send = () => {
       if (!this.#done) this.#sendBody(state, state.sentBody(body))
     }
-    // A field Node refuses to write, if the reply has it, is the replying plugin's.
-    const failed = (err: unknown) => { this.#pluginFailedAt(PluginHookFailure.is(err) || unwritableField(reply.headers ?? {}) === undefined ? NO_HOOK : by, err) }
     try {
       const pending = this.#responsePhase(state, position, 0)
       if (pending === undefined) send()
-      else pending.then(send).catch(failed)
+      else pending.then(send).catch(err => { this.#replyFailed(err, reply, by) })
     } catch (err) {
-      failed(err)
+      this.#replyFailed(err, reply, by)
     }
+  }
+
+  /** A reply's response phase or head failed: a field Node refuses to write, if the reply has it, is the replying plugin's (`by`). */
+  #replyFailed (err: unknown, reply: PluginReply, by: number): void {
+    this.#pluginFailedAt(PluginHookFailure.is(err) || unwritableField(reply.headers ?? {}) === undefined ? NO_HOOK : by, err)
   }
 
   /** Sends a whole body (a reply's, or one a hook put in an upstream's place): none for HEAD, 204, 304. */

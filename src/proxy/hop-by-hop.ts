@@ -19,8 +19,6 @@ const ONCE = new Set(['access-control-allow-credentials', 'access-control-max-ag
   'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options'])
 const LISTS = new Set(['content-encoding', 'content-language', 'if-match', 'if-none-match'])
 
-const NONE: ReadonlySet<string> = new Set()
-
 /**
  * Hop-by-hop fields a plugin sets on a response (res.headers, a reply, extraResponseHeaders): the
  * gateway's alone to write, on HTTP/1.1 as on HTTP/2 (which refuses most of them); it sends no trailers.
@@ -61,11 +59,13 @@ function isHopByHop (name: string, named: Set<string> | undefined): boolean {
  */
 const clientProxyField = (name: string): boolean => name.charCodeAt(0) === 112 /* p */ && name.length > 6 && name.startsWith('proxy') && (name.charCodeAt(5) === 45 || name.charCodeAt(5) === 95)
 
-/** Copies end-to-end request headers (Node's lower-cased object) into a new object, leaving out `removed` too. */
-export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>, removed: ReadonlySet<string> = NONE): Record<string, string | string[] | undefined> {
+const KEEP_ALL = (): boolean => false
+
+/** Copies end-to-end request headers (Node's lower-cased object) into a new object, leaving out those `removed` names too. */
+export function endToEndRequestHeaders (headers: Record<string, string | string[] | undefined>, removed: (name: string) => boolean = KEEP_ALL): Record<string, string | string[] | undefined> {
   const named = connectionTokens(headers.connection)
   const out: Record<string, string | string[] | undefined> = {}
-  for (const name in headers) if (!isHopByHop(name, named) && !clientProxyField(name) && !removed.has(name)) out[name] = headers[name]
+  for (const name in headers) if (!isHopByHop(name, named) && !clientProxyField(name) && !removed(name)) out[name] = headers[name]
   return out
 }
 

@@ -88,9 +88,9 @@ export class Runtime implements ExchangeOwner {
    * Request headers never sent upstream (server.removeRequestHeaders, and see trustedRemovals),
    * lower-cased, and the client's identity headers (see clientIdentityTest), on every route.
    */
-  readonly #removed: ReadonlySet<string>
+  readonly #removed: (name: string) => boolean
   /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
-  readonly #removedUntrusted: ReadonlySet<string>
+  readonly #removedUntrusted: (name: string) => boolean
   /** server.traceContext: whether a trusted peer's (server.trustProxy), and an untrusted one's, trace is continued. */
   readonly #traceTrusted: boolean
   readonly #traceUntrusted: boolean
@@ -147,8 +147,9 @@ export class Runtime implements ExchangeOwner {
     const untraced = (continued: boolean, set: ReadonlySet<string>) => continued ? set : new Set([...set, 'tracestate', 'baggage'])
     // Whoever the peer: only the gateway vouches for a consumer or a verified claim.
     const identity = clientIdentityTest(vouchedHeaders(loaded.plugins, name => configsOf(loaded.config, name)))
-    this.#removed = new RemovedHeaders(untraced(this.#traceTrusted, trustedRemovals(removed)), identity)
-    this.#removedUntrusted = new RemovedHeaders(untraced(this.#traceUntrusted, untrustedRemovals(removed)), identity)
+    const leftOut = (names: ReadonlySet<string>) => (name: string): boolean => names.has(name) || identity(name)
+    this.#removed = leftOut(untraced(this.#traceTrusted, trustedRemovals(removed)))
+    this.#removedUntrusted = leftOut(untraced(this.#traceUntrusted, untrustedRemovals(removed)))
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
@@ -654,20 +655,6 @@ export class Runtime implements ExchangeOwner {
     // Its last requests may have counted again for a route the config in service no longer has.
     this.#metrics?.dropRetired()
   }
-}
-
-/**
- * Request headers left out by name, and those `also` picks by pattern: has() says both, for the one
- * pass endToEndRequestHeaders makes over a request's headers, before any plugin sees them.
- */
-class RemovedHeaders extends Set<string> {
-  readonly #also: (name: string) => boolean
-  constructor (names: Iterable<string>, also: (name: string) => boolean) {
-    super(names)
-    this.#also = also
-  }
-
-  override has (name: string): boolean { return super.has(name) || this.#also(name) }
 }
 
 /**
