@@ -21,6 +21,10 @@ export async function freePort (): Promise<number> {
   }
 }
 
+class RedisExited extends Error {
+  constructor (code: number) { super(`redis-server exited with ${code}`) }
+}
+
 /**
  * A real redis-server the test owns: on a free loopback port, no persistence, in a temp dir.
  * It can be stopped, killed and started again on the same port (to test outages).
@@ -44,12 +48,20 @@ export class RedisProcess {
    * `config`: the text of a config file to start with (a sentinel's, which it rewrites).
    */
   static async start (args: string[] = [], config?: string): Promise<RedisProcess> {
-    const dir = mkdtempSync(join(tmpdir(), 'pc-redis-'))
-    let file: string | undefined
-    if (config !== undefined) writeFileSync(file = join(dir, 'redis.conf'), config)
-    const r = new RedisProcess(await freePort(), dir, args, file)
-    await r.restart()
-    return r
+    for (let attempt = 1; ; attempt++) {
+      const dir = mkdtempSync(join(tmpdir(), 'pc-redis-'))
+      let file: string | undefined
+      if (config !== undefined) writeFileSync(file = join(dir, 'redis.conf'), config)
+      const r = new RedisProcess(await freePort(), dir, args, file)
+      try {
+        await r.restart()
+        return r
+      } catch (err) {
+        rmSync(dir, { recursive: true, force: true })
+        // The free port was taken by a parallel test between freePort() and redis-server's bind.
+        if (!(err instanceof RedisExited) || attempt === 5) throw err
+      }
+    }
   }
 
   get url (): string { return `redis://127.0.0.1:${this.port}` }
@@ -68,7 +80,7 @@ export class RedisProcess {
         await this.cli('PING')
         return
       } catch {
-        if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`)
+        if (child.exitCode !== null) throw new RedisExited(child.exitCode)
         await new Promise(resolve => setTimeout(resolve, 25))
       }
     }
