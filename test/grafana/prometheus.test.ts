@@ -1,8 +1,5 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { request } from 'undici'
 import { parse } from 'yaml'
 import { dashboardExpressions, portcullisDashboard } from '../../grafana/dashboards/portcullis.ts'
@@ -13,7 +10,7 @@ import { Metrics } from '../../src/metrics/metrics.ts'
 import { startPortcullis } from '../../src/server/start.ts'
 import { memoryLogger } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
-import { freePort } from '../helpers/redis.ts'
+import { startPrometheus } from '../helpers/prometheus.ts'
 
 const RULES = new URL('../../grafana/alerts/portcullis.rules.yaml', import.meta.url)
 // Metrics that only plugins publish: their panels have data once those plugins run on a route.
@@ -42,23 +39,18 @@ routes:
   const loaded = await loadConfig(cf.file, {})
   const gw = await startPortcullis(loaded, memoryLogger().log, new Metrics())
   await (await request(`${gw.adminUrl}/config/reload`, { method: 'POST' })).body.dump()
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'pc-prometheus-'))
   const admin = new URL(gw.adminUrl as string)
-  writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s, evaluation_interval: 1s }
+  const prom = await startPrometheus(`global: { scrape_interval: 1s, evaluation_interval: 1s }
 rule_files: ["${RULES.pathname}"]
 scrape_configs:
   - job_name: portcullis
     static_configs: [ { targets: ["${admin.host}"] } ]
 `)
-  const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: 'ignore' })
   t.teardown(async () => {
-    await new Promise(resolve => { prom.once('exit', resolve); prom.kill('SIGTERM') })
+    await prom.close()
     await gw.close(); await slow.close(); await cf.remove()
-    rmSync(dir, { recursive: true, force: true })
   })
-  const api = `http://127.0.0.1:${port}/api/v1`
+  const api = prom.api
   const query = async (expr: string): Promise<QueryResult> =>
     await (await request(`${api}/query?query=${encodeURIComponent(expr)}`)).body.json() as QueryResult
 

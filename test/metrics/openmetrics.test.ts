@@ -1,13 +1,10 @@
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import { request } from 'undici'
 import { startUpstream } from '../helpers/upstream.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
-import { freePort } from '../helpers/redis.ts'
+import { startPrometheus } from '../helpers/prometheus.ts'
 import { waitFor } from '../reload/helpers.ts'
 
 // /metrics in both formats from a real gateway: OpenMetrics (with the trace id of a request as
@@ -80,20 +77,13 @@ t.test('promtool checks the Prometheus text (its only lint findings: prom-client
 // promtool 2.42 reads only the Prometheus text format: the OpenMetrics exposition is checked by a
 // real Prometheus scraping it (it asks for OpenMetrics first) and storing its exemplars.
 t.test('a real Prometheus scrapes the OpenMetrics exposition and stores the trace id as exemplar', async t => {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'pc-openmetrics-'))
-  writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s }
+  const prom = await startPrometheus(`global: { scrape_interval: 1s }
 scrape_configs:
   - job_name: portcullis
     static_configs: [ { targets: ["${new URL(gw.adminUrl as string).host}"] } ]
-`)
-  const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--enable-feature=exemplar-storage'], { stdio: 'ignore' })
-  t.teardown(async () => {
-    await new Promise(resolve => { prom.once('exit', resolve); prom.kill('SIGTERM') })
-    rmSync(dir, { recursive: true, force: true })
-  })
-  const api = `http://127.0.0.1:${port}/api/v1`
+`, ['--enable-feature=exemplar-storage'])
+  t.teardown(() => prom.close())
+  const api = prom.api
   const exemplars = async () => {
     try {
       const now = Date.now() / 1000
