@@ -20,7 +20,7 @@ import { sendContinue } from './expect-continue.ts'
 import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
 import { lengthLast } from '../server/disposition-first.ts'
 import { isA, NO_BODY, pluginStream, ResponseState, streamPlugin, StreamThrew, UNCHECKED } from './response-state.ts'
-import { readBody } from './read-body.ts'
+import { readAhead, readBody, readTo } from './read-body.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
@@ -273,6 +273,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #waitingOn: Target | undefined
   #waitStart = 0
   #waitTimer: NodeJS.Timeout | undefined
+  /** While it waits with its body read ahead (see #wait): Node's own mark for the request's buffer, to restore (0: none). */
+  #mark = 0
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
@@ -582,6 +584,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#waitingOn = target
     this.#waitStart = performance.now()
     if (upstream.queue.timeoutMs > 0) this.#waitTimer = setTimeout(Exchange.#onQueueTimeout, upstream.queue.timeoutMs, this)
+    // A streamed HTTP/1.1 body is read on meanwhile, up to requestBuffer (as a buffered body is):
+    // else a client that leaves once Node's buffer is full goes unseen, holding its place until
+    // admitted. HTTP/2 sees a reset stream or a closed connection whatever is read.
+    const req = this.raw
+    if (!req.complete && !isHttp2(req) && hasBody(req)) this.#mark = readAhead(req, upstream.requestBuffer)
   }
 
   /** Not a retry: any target of the upstream will do (see Upstream.end). */
@@ -591,6 +598,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   admit (target: Target): void {
     clearTimeout(this.#waitTimer)
     this.#waitingOn = undefined
+    if (this.#mark > 0) { readTo(this.raw, this.#mark); this.#mark = 0 }
     this.compiled.upstream.waited(performance.now() - this.#waitStart)
     if (target !== this.target) {
       this.target = target
