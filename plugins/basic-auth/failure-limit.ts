@@ -37,18 +37,24 @@ class Failures {
  * limit, so it counts nothing (nobody would give it back). `now`: the server's clock (TIME). The
  * window starts at the first failure (the key's expiry, so no clock is compared between instances).
  * `-` returns [1, 0]; it has no deadline: it is sent only for a take answered in time, which it
- * must undo whenever it runs.
+ * must undo whenever it runs. A count that is not a positive integer (written by something else,
+ * corrupt) is none, as in the memory store: a take starts a new window over it, a give-back leaves it.
  */
 const LUA = `
+local function count ()
+  local v = redis.call('GET', KEYS[1])
+  if v and string.match(v, '^[1-9]%d*$') then return tonumber(v) end
+  return 0
+end
 if ARGV[1] == '-' then
-  if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+  if count() > 0 then redis.call('DECR', KEYS[1]) end
   return {1, 0}
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = tonumber(ARGV[4])
 if deadline and now > deadline then return {-1, 0, 0, now} end
-local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+local c = count()
 if c == 0 then
   redis.call('SET', KEYS[1], 1, 'PX', ARGV[3])
   return {1, tonumber(ARGV[3]), 1, now}

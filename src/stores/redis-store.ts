@@ -117,6 +117,63 @@ const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING) /
 const socketTimeout = (commandTimeout: number) => Math.max(1_000, 10 * commandTimeout)
 
 /**
+ * The deadlines of a store's calls, each commandTimeout after the call was made: ioredis's own
+ * commandTimeout starts when a command is written, and an auto-pipelined one waits unwritten while
+ * the previous pipeline awaits its replies (ioredis sends one at a time), so up to twice as long.
+ * One timeout for all: due in the order added, a queue with one timer, no timer per call.
+ */
+class Deadlines {
+  readonly #ms: number
+  /** From #first on: each pending call's expiry (undefined once it settled) and deadline (performance.now()). */
+  readonly #expire: Array<((err: Error) => void) | undefined> = []
+  readonly #due: number[] = []
+  #first = 0
+  /** Entries removed from the front: a call's id minus this is its index. */
+  #removed = 0
+  /** The timer is set (for the first pending call's deadline, or an earlier one). */
+  #armed = false
+
+  constructor (ms: number) { this.#ms = ms }
+
+  /** Queues a call made at `now`: `expire` is called at its deadline unless taken first. Its id. */
+  add (now: number, expire: (err: Error) => void): number {
+    this.#expire.push(expire)
+    this.#due.push(now + this.#ms)
+    if (!this.#armed) this.#arm()
+    return this.#removed + this.#expire.length - 1
+  }
+
+  /** Whether call `id` is still pending; it no longer is (a late reply after its expiry: false). */
+  take (id: number): boolean {
+    const i = id - this.#removed
+    if (i < this.#first || this.#expire[i] === undefined) return false
+    this.#expire[i] = undefined
+    return true
+  }
+
+  #arm (): void {
+    this.#armed = true
+    setTimeout(this.#fire, Math.max(0, this.#due[this.#first]! - performance.now())).unref()
+  }
+
+  readonly #fire = (): void => {
+    const now = performance.now()
+    // Settled calls are skipped whatever their deadline: the timer is armed for the first pending one.
+    for (; this.#first < this.#expire.length && (this.#expire[this.#first] === undefined || this.#due[this.#first]! <= now); this.#first++) {
+      this.#expire[this.#first]?.(new Error('Command timed out'))
+    }
+    if (this.#first === this.#expire.length || this.#first >= 1_024) {
+      this.#expire.splice(0, this.#first)
+      this.#due.splice(0, this.#first)
+      this.#removed += this.#first
+      this.#first = 0
+    }
+    this.#armed = false
+    if (this.#expire.length > 0) this.#arm()
+  }
+}
+
+/**
  * Errors thrown by code, the store's own included (reading what a reply holds), not by a missing
  * server: ioredis fails unanswered calls with plain Errors (a timeout, a closed connection).
  */
@@ -152,6 +209,7 @@ export class RedisStore implements OwnedStore {
   readonly #prefix: string
   readonly #events: RedisStoreEvents
   readonly #scripts = new Map<string, { lua: string, calls: ScriptBatches }>()
+  readonly #deadlines: Deadlines
   #state: StoreSnapshot['state'] = 'connecting'
   #since = new Date().toISOString()
   /** Why the store is down, or will be (what "store is down" logs). */
@@ -183,6 +241,7 @@ export class RedisStore implements OwnedStore {
     this.cluster = s.cluster !== undefined
     this.#sentinel = s.sentinels !== undefined
     this.commandTimeout = s.commandTimeout
+    this.#deadlines = new Deadlines(s.commandTimeout)
     this.keySpace = redisKeySpace(s)
     this.#events = events
     const tls = s.tls === true ? {} : s.tls === false || s.tls === undefined ? undefined : { ...s.tls }
@@ -294,7 +353,7 @@ export class RedisStore implements OwnedStore {
         }
       }
       return n
-    })
+    }, 'STORE_ERROR', false)
   }
 
   /**
@@ -313,7 +372,7 @@ export class RedisStore implements OwnedStore {
       // Only the members read: another purge of the tag may have moved more in since.
       if (keys.length > 0) await c.srem(purgeKey, ...keys)
       return n
-    })
+    }, 'STORE_ERROR', false)
   }
 
   run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R> {
@@ -420,11 +479,13 @@ export class RedisStore implements OwnedStore {
   }
 
   /**
-   * Runs a command, bounded by commandTimeout (ioredis), timed and counted: no async frame of its own
-   * on the hot path. Fails with a StoreError: STORE_UNAVAILABLE when no server answered, `answered`
-   * for an error reply, STORE_ERROR for the store's own failure to read a reply.
+   * Runs a call, timed and counted: no async frame of its own on the hot path. Bounded by
+   * commandTimeout from now (#deadlines), a late reply ignored; `bounded` false for a purge's many
+   * commands, each bounded by ioredis from when it is written. Fails with a StoreError:
+   * STORE_UNAVAILABLE when no server answered, `answered` for an error reply, STORE_ERROR for the
+   * store's own failure to read a reply.
    */
-  #timed<T> (command: (c: Client) => Promise<T>, answered: StoreErrorCode = 'STORE_ERROR'): Promise<T> {
+  #timed<T> (command: (c: Client) => Promise<T>, answered: StoreErrorCode = 'STORE_ERROR', bounded = true): Promise<T> {
     const started = performance.now()
     let sent: Promise<T>
     try {
@@ -432,24 +493,32 @@ export class RedisStore implements OwnedStore {
     } catch (err) {
       sent = Promise.reject(err as Error)
     }
-    return sent.then(value => {
-      if (this.#failing !== 0) this.#answered()
-      this.#events.command(this, (performance.now() - started) / 1000)
-      return value
-    }, (err: unknown) => {
-      const e = err as Error
-      const reply = e instanceof (ioredis().ReplyError as ErrorConstructor)
-      const unavailable = reply ? UNAVAILABLE.test(e.message) : !ownFault(e)
-      // While disconnected, the connection's error says more than "stream isn't writeable";
-      // during a reconnect of the store's own, its reason does; an answer (WRONGTYPE) is no reason to be down.
-      if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
-      if (this.#state === 'up') this.#lastFailed = e.message
-      if (unavailable) this.#unanswered(e)
-      else if (this.#failing !== 0) this.#answered()
-      this.#events.failed(this)
-      this.#events.command(this, (performance.now() - started) / 1000)
-      throw storeError(unavailable ? 'STORE_UNAVAILABLE' : reply ? answered : 'STORE_ERROR', e)
+    if (!bounded) return sent.then(value => this.#done(started, value), (err: unknown) => { throw this.#failed(started, err as Error, answered) })
+    return new Promise<T>((resolve, reject) => {
+      const fail = (err: unknown) => { if (this.#deadlines.take(id)) reject(this.#failed(started, err as Error, answered)) }
+      const id = this.#deadlines.add(started, fail)
+      sent.then(value => { if (this.#deadlines.take(id)) resolve(this.#done(started, value)) }, fail)
     })
+  }
+
+  #done<T> (started: number, value: T): T {
+    if (this.#failing !== 0) this.#answered()
+    this.#events.command(this, (performance.now() - started) / 1000)
+    return value
+  }
+
+  #failed (started: number, e: Error, answered: StoreErrorCode): Error {
+    const reply = e instanceof (ioredis().ReplyError as ErrorConstructor)
+    const unavailable = reply ? UNAVAILABLE.test(e.message) : !ownFault(e)
+    // While disconnected, the connection's error says more than "stream isn't writeable";
+    // during a reconnect of the store's own, its reason does; an answer (WRONGTYPE) is no reason to be down.
+    if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
+    if (this.#state === 'up') this.#lastFailed = e.message
+    if (unavailable) this.#unanswered(e)
+    else if (this.#failing !== 0) this.#answered()
+    this.#events.failed(this)
+    this.#events.command(this, (performance.now() - started) / 1000)
+    return storeError(unavailable ? 'STORE_UNAVAILABLE' : reply ? answered : 'STORE_ERROR', e)
   }
 
   /** A call answered (a result or a reply error of its own): a stall is over. */
