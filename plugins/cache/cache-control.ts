@@ -1,12 +1,12 @@
 /** Cache-Control directives: lower-case names; `true` for a bare directive, else the unquoted value. */
 export type Directives = Readonly<Record<string, string | true>>
 
-const EMPTY: Directives = Object.freeze({})
+export const NO_DIRECTIVES: Directives = Object.freeze({})
 const FIELD_LISTS = new Set(['private', 'no-cache'])
 
 /** Parses Cache-Control (several fields joined). Quoted commas (no-cache="a, b") are kept inside the value. */
 export function parseCacheControl (value: string | string[] | undefined): Directives {
-  if (value === undefined) return EMPTY
+  if (value === undefined) return NO_DIRECTIVES
   const text = Array.isArray(value) ? value.join(',') : value
   const out: Record<string, string | true> = {}
   for (const part of text.match(/(?:[^,"]|"[^"]*")+/g) ?? []) {
@@ -41,7 +41,7 @@ export function requestDirectives (headers: Readonly<Record<string, string | str
   const cc = headers['cache-control']
   if (cc !== undefined) return parseCacheControl(cc)
   const pragma = headers.pragma
-  return pragma !== undefined && /no-cache/i.test(String(pragma)) ? { 'no-cache': true } : EMPTY
+  return pragma !== undefined && /no-cache/i.test(String(pragma)) ? { 'no-cache': true } : NO_DIRECTIVES
 }
 
 // Without these the stored body would be misread (or served to the wrong variant): a field form

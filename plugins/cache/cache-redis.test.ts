@@ -201,7 +201,7 @@ t.test('Redis down: a request counted once (bypass), only-if-cached answered 504
     void gate.then(() => res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': Buffer.byteLength(body) }).end(body))
   })
   t.teardown(() => slow.close())
-  const gw = await startGateway(sharedStoreConfig(down.url, slow.url, 'down-test:', '{ cache: { store: shared, collapseTimeout: 30s } }'))
+  const gw = await startGateway(sharedStoreConfig(down.url, slow.url, 'down-test:', '{ cache: { store: shared, collapseTimeout: 30s, requestCacheControl: honor } }'))
   t.teardown(() => gw.close())
   t.ok(await storeUp(gw.adminUrl as string))
   await down.kill()

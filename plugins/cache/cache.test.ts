@@ -131,7 +131,7 @@ t.test('directive names in any case (RFC 9111 5.2): Private, No-Store never stor
     if (req.headers['if-none-match'] === '"e"') send(res, 304, { etag: '"e"', 'cache-control': 'max-age=60, PRIVATE' })
     // With Last-Modified: storable by the heuristic but for its NO-STORE.
     else send(res, 200, { 'cache-control': cc[req.url as string] ?? 'max-age=60', etag: '"e"', 'last-modified': 'Mon, 01 Jan 2001 00:00:00 GMT' }, `body ${n}`)
-  })
+  }, '{ requestCacheControl: honor }')
   const upstreamSaw = (path: string) => r.seen.filter(s => s.url === path).length
   for (const path of ['/private', '/no-store', '/heuristic']) {
     t.equal(cs((await r.get(path)).headers), 'Portcullis; fwd=uri-miss; fwd-status=200; detail=uncacheable', path)
@@ -169,7 +169,7 @@ t.test('qualified private on revalidation: the 304\'s own fields go to the clien
     const headers = { etag: '"v1"', 'cache-control': `max-age=${n === 1 ? 0 : 60}, private="x-user, set-cookie"`, 'x-user': `user ${n}`, 'set-cookie': `s=${n}`, 'x-version': String(n) }
     if (req.headers['if-none-match'] === '"v1"') send(res, 304, headers)
     else send(res, 200, headers, 'the body')
-  })
+  }, '{ requestCacheControl: honor }')
   t.equal((await r.get('/r')).headers['x-user'], 'user 1')
   const revalidated = await r.get('/r')
   t.match(cs(revalidated.headers), /fwd=stale; fwd-status=304; stored/)
@@ -297,7 +297,7 @@ t.test('a GET with a body skips the cache: its answer may depend on the body, wh
 })
 
 t.test('request directives: max-age, min-fresh, max-stale, no-cache, no-store, only-if-cached', async t => {
-  const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=100', age: '50', etag: `"v${n}"` }, `body ${n}`))
+  const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=100', age: '50', etag: `"v${n}"` }, `body ${n}`), '{ requestCacheControl: honor }')
   t.equal(cs((await r.get('/x', { 'cache-control': 'only-if-cached' })).headers), 'Portcullis; fwd=uri-miss; detail=only-if-cached')
   const only = await r.get('/x', { 'cache-control': 'only-if-cached' })
   t.equal(only.status, 504)
@@ -321,7 +321,7 @@ t.test('request directives: max-age, min-fresh, max-stale, no-cache, no-store, o
 })
 
 t.test('max-stale serves a stale entry; must-revalidate refuses it', async t => {
-  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1', age: '5', etag: `"${n}"` }, `body ${n}`))
+  const r = await rig(t, (req, res, n) => send(res, 200, { 'cache-control': req.url === '/mr' ? 'max-age=1, must-revalidate' : 'max-age=1', age: '5', etag: `"${n}"` }, `body ${n}`), '{ requestCacheControl: honor }')
   await r.get('/s')
   const stale = await r.get('/s', { 'cache-control': 'max-stale=10' })
   t.equal(stale.body, 'body 1')
@@ -342,7 +342,7 @@ t.test('revalidation: a 304 updates the stored headers and freshens the entry; c
     // Age 20: the freshened entry is 20 s into its 100 s.
     if (req.headers['if-none-match'] === etag) send(res, 304, { etag, 'cache-control': 'max-age=100', age: '20', 'x-updated': 'yes', 'content-type': 'text/evil' })
     else send(res, 200, { etag, 'cache-control': 'max-age=0', 'content-type': 'text/plain', 'last-modified': 'Mon, 01 Jan 2024 00:00:00 GMT' }, `version ${version}`)
-  })
+  }, '{ requestCacheControl: honor }')
   await r.get('/doc')
   const revalidated = await r.get('/doc')
   t.equal(revalidated.status, 200)
@@ -770,7 +770,7 @@ t.test('stale-if-error: stale on a 5xx or with the upstream gone; must-revalidat
     if (failing) { send(res, 500, { 'x-failure': 'yes', 'content-type': 'text/html' }, 'down'); return }
     const cc: Record<string, string> = { '/mr': 'max-age=1, must-revalidate', '/mr-sie': 'max-age=1, must-revalidate, stale-if-error=60', '/short': 'max-age=1, stale-if-error=1' }
     send(res, 200, { 'cache-control': cc[req.url as string] ?? 'max-age=1, stale-if-error=60', age: req.url === '/short' ? '10' : '1', etag: `"${n}"`, 'content-type': 'text/plain' }, `body ${n}`)
-  })
+  }, '{ requestCacheControl: honor }')
   for (const p of ['/sie', '/mr', '/mr-sie', '/short', '/404']) await r.get(p)
   failing = true
   t.equal((await r.get('/404')).status, 404, 'stale-if-error is for 5xx answers, not 4xx')
@@ -844,7 +844,7 @@ t.test('stale windows count from the end of freshness: 10 s past a 30 s freshnes
     if (failing) { send(res, 500, {}, 'down'); return }
     const cc: Record<string, string> = { '/sie': 'max-age=30, stale-if-error=20', '/max-stale': 'max-age=30', '/swr': 'max-age=30, stale-while-revalidate=20' }
     send(res, 200, { 'cache-control': cc[req.url as string] as string, age: '40', etag: `"${n}"` }, `body ${n}`)
-  })
+  }, '{ requestCacheControl: honor }')
   for (const p of ['/sie', '/max-stale', '/swr']) await r.get(p)
   t.equal((await r.get('/swr')).body, 'body 3', 'stale-while-revalidate: the stored answer at once')
   t.equal((await r.get('/max-stale', { 'cache-control': 'max-stale=20' })).body, 'body 2', 'max-stale: the stored answer')
@@ -1165,7 +1165,7 @@ t.test('a revalidation answered with a response that may not be stored drops tha
   const r = await rig(t, (req, res, n) => {
     const cc = req.headers['if-none-match'] !== undefined ? 'private' : 'max-age=60'
     send(res, 200, { 'cache-control': cc, vary: 'x-v', etag: '"e"' }, `${String(req.headers['x-v'])} ${n}`)
-  })
+  }, '{ requestCacheControl: honor }')
   await r.get('/d', { 'x-v': 'a' })
   await r.get('/d', { 'x-v': 'b' })
   t.equal((await r.get('/d', { 'x-v': 'a', 'cache-control': 'no-cache' })).body, 'a 3')
@@ -1178,7 +1178,7 @@ t.test('a 304 whose headers make the stored response one that may not be stored:
     const cc = req.url?.endsWith('private') ? 'private, max-age=60' : req.url?.endsWith('store') ? 'no-store, max-age=60' : 'max-age=60'
     if (req.headers['if-none-match'] === '"e"') send(res, 304, { etag: '"e"', 'cache-control': cc })
     else send(res, 200, { etag: '"e"', 'cache-control': req.url === '/background-private' ? 'max-age=0, stale-while-revalidate=60' : 'max-age=0' }, `body of ${String(req.url)}`)
-  })
+  }, '{ requestCacheControl: honor }')
   for (const path of ['/private', '/no-store', '/public']) {
     await r.get(path)
     const revalidated = await r.get(path)

@@ -2,7 +2,7 @@
 export const LEFT = Symbol('leader left')
 export type Outcome<T> = T | undefined | typeof LEFT
 
-interface Flight<T> { readonly done: Promise<Outcome<T>>, readonly timer: NodeJS.Timeout }
+interface Flight<T> { readonly done: Promise<Outcome<T>> }
 
 /**
  * Concurrent misses for one key: the first request (the leader) goes upstream, the others wait for
@@ -31,19 +31,27 @@ export class Collapser<T> {
    */
   lead (key: string): (e: Outcome<T>, keep?: boolean) => void {
     let resolve!: (e: Outcome<T>) => void
-    const done = new Promise<Outcome<T>>(r => { resolve = r })
-    // Only the first call answers (a promise settles once); the flight is gone after it, or after
-    // the next one when kept (and a later leader's is not this one).
+    const flight: Flight<T> = { done: new Promise<Outcome<T>>(r => { resolve = r }) }
+    // Only the first call answers (a promise settles once), its waiters also when the flight was
+    // detached; the flight is gone after it, or after the next one when kept (and a later leader's
+    // is not this one).
     const finish = (e: Outcome<T>, keep = false) => {
-      const f = this.#flights.get(key)
-      if (f?.done !== done) return
-      clearTimeout(f.timer)
-      if (!keep) this.#flights.delete(key)
+      clearTimeout(timer)
+      if (!keep && this.#flights.get(key) === flight) this.#flights.delete(key)
       resolve(e)
     }
     const timer = setTimeout(finish, this.#timeoutMs, undefined)
     timer.unref()
-    this.#flights.set(key, { done, timer })
+    this.#flights.set(key, flight)
     return finish
+  }
+
+  /**
+   * A purge: the flights of the keys it selects take no more waiters (their fetch began before
+   * it), and the next request for such a key leads a new one. Those already waiting still get
+   * the leader's answer.
+   */
+  detach (selects: (key: string) => boolean): void {
+    for (const key of this.#flights.keys()) if (selects(key)) this.#flights.delete(key)
   }
 }

@@ -20,19 +20,40 @@ export function notModified (request: Headers, stored: Headers): boolean {
 }
 
 /**
+ * Whether a GET or HEAD answered from a stored 2xx fails its preconditions (RFC 9110 13.2.2 steps
+ * 1-2), to be answered 412: If-Match (strong comparison, `*` holds), else If-Unmodified-Since
+ * against the stored Last-Modified (ignored without one, or when not an HTTP-date: 13.1.4).
+ */
+export function preconditionFailed (request: Headers, stored: Headers): boolean {
+  const im = request['if-match']
+  if (im !== undefined) {
+    const list = String(im)
+    if (list.trim() === '*') return false
+    const etag = stored.etag === undefined ? 'W/' : String(stored.etag).trim()
+    return etag.startsWith('W/') || !namesTag(list, etag, true)
+  }
+  const ius = request['if-unmodified-since']
+  // NaN (no Last-Modified, or not dates) compares false.
+  return ius !== undefined && httpDate(stored['last-modified']) > httpDate(ius)
+}
+
+/**
  * One element of an entity-tag list and its comma (RFC 9110 8.8.3, 5.6.1): maybe none (empty
  * elements are allowed), else `W/` maybe and the opaque tag, whose etagc may be a comma.
  */
-const LIST_ITEM = /[ \t]*(?:(?:W\/)?("[\x21\x23-\x7E\x80-\xFF]*"))?[ \t]*(?:,|$)/y
+const LIST_ITEM = /[ \t]*(?:(W\/)?("[\x21\x23-\x7E\x80-\xFF]*"))?[ \t]*(?:,|$)/y
 
-/** Whether a list of entity-tags holds `opaque` (compared weakly); a list that is not one (an unquoted tag, say) holds none. */
-function namesTag (list: string, opaque: string): boolean {
+/**
+ * Whether a list of entity-tags holds `opaque`, compared weakly, or strongly (`strong`: a weak
+ * tag in the list matches nothing); a list that is not one (an unquoted tag, say) holds none.
+ */
+function namesTag (list: string, opaque: string, strong = false): boolean {
   let found = false
   for (let at = 0; at < list.length; at = LIST_ITEM.lastIndex) {
     LIST_ITEM.lastIndex = at
     const m = LIST_ITEM.exec(list)
     if (m === null) return false
-    if (m[1] === opaque) found = true
+    if (m[2] === opaque && !(strong && m[1] !== undefined)) found = true
   }
   return found
 }

@@ -30,10 +30,10 @@ t.test('bad cache settings are config errors at their line', async t => {
 
 t.test('the schema refuses what the cache cannot use', async t => {
   const route = (cache: string) => `upstreams:\n  up: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes:\n  - name: r\n    match: { path: /* }\n    upstream: up\n    plugins:\n      cache: ${cache}\n`
-  t.equal(await issues(route('{ name: Edge-1, maxObjectSize: 1, methods: [GET], statuses: [200, 599], key: { query: { include: [a], ignore: [b] }, headers: [X-A] }, bypass: { headers: [X-B], cookies: [c] }, surrogateKeyHeader: X-Tags }')), 'accepted')
+  t.equal(await issues(route('{ name: Edge-1, maxObjectSize: 1, methods: [GET], statuses: [200, 599], key: { query: { include: [a], ignore: [b] }, headers: [X-A] }, bypass: { headers: [X-B], cookies: [c] }, surrogateKeyHeader: X-Tags, requestCacheControl: honor }')), 'accepted')
   for (const bad of ['{ name: "a b" }', '{ maxObjectSize: 0 }', '{ maxObjectSize: 0KiB }', '{ maxObjectSize: 1 MBytes }', '{ methods: [GET, GET] }', '{ statuses: [199] }', '{ statuses: [600] }', '{ statuses: [200, 200] }',
     '{ key: { headers: ["x a"] } }', '{ key: { query: { include: [""] } } }', '{ key: { query: { ignore: [""] } } }', '{ key: { query: { other: [a] } } }', '{ key: { other: 1 } }',
-    '{ bypass: { cookies: [""] } }', '{ bypass: { other: 1 } }', '{ surrogateKeyHeader: "a b" }', '{ other: 1 }']) {
+    '{ bypass: { cookies: [""] } }', '{ bypass: { other: 1 } }', '{ surrogateKeyHeader: "a b" }', '{ requestCacheControl: always }', '{ other: 1 }']) {
     t.not(await issues(route(bad)), 'accepted', bad)
   }
 })

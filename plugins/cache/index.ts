@@ -25,7 +25,6 @@ export default definePlugin({
   setup (config, ctx) {
     const store = ctx.store(config.store)
     const collapseMs = toMs(config.collapseTimeout ?? '5s')
-    const dropping = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics))).add({ name: ctx.routeName, store, key: config.key }, ctx.log)
     const cache = new RouteCache({
       name: config.name ?? 'Portcullis',
       store,
@@ -43,6 +42,7 @@ export default definePlugin({
       bypassHeaders: (config.bypass?.headers ?? []).map(h => h.toLowerCase()),
       bypassCookies: (config.bypass?.cookies ?? []).map(c => new RegExp(`(?:^|;)\\s*${escape(c)}=`)),
       cacheAuthorized: config.cacheAuthorized ?? false,
+      honorRequestDirectives: config.requestCacheControl === 'honor',
       surrogateHeader: (config.surrogateKeyHeader ?? 'Surrogate-Key').toLowerCase(),
       targets: (config.targetedCacheControl ?? []).map(h => h.toLowerCase()),
       collapser: new Collapser(collapseMs),
@@ -51,6 +51,7 @@ export default definePlugin({
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log
     })
+    const dropping = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics))).add({ name: ctx.routeName, store, key: config.key, purging: p => cache.purging(p) }, ctx.log)
     // Not in service before the entries that may have missed purges are gone.
     return dropping === undefined ? cache : dropping.then(() => cache)
   }

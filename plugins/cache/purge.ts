@@ -4,7 +4,16 @@ import { normalizePath, type PluginAdmin, type PluginAdminReply, type Store, typ
 import { urlKeyPrefix } from './cache-key.ts'
 import type { CacheConfig } from './schema.ts'
 
-interface CachedRoute { readonly name: string, readonly store: Store, readonly key: CacheConfig['key'] }
+/** What a purge selects in a route: the keys under a prefix, or the entries with a tag; `{}`: everything. */
+export interface Purge { readonly prefix?: string, readonly tag?: string }
+
+interface CachedRoute {
+  readonly name: string
+  readonly store: Store
+  readonly key: CacheConfig['key']
+  /** Told before its store is purged: its fetches begun before must not be stored, nor joined (see RouteCache.purging). */
+  readonly purging: (p: Purge) => void
+}
 /** One store's part of a purge: the keys it deleted. */
 interface Work { readonly store: Store, readonly count: Promise<number> }
 
@@ -75,12 +84,15 @@ export class Purger {
       // Keyed as requests are: /caf%c3%a9, /%7Euser and //a are the paths /caf%C3%A9, /~user and /a.
       const path = normalizePath(url.pathname)
       if (path === undefined) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')
-      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(urlKeyPrefix(r.name, r.key, url, path)) }))
+      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(this.#purging(r, { prefix: urlKeyPrefix(r.name, r.key, url, path) })) }))
     } else if (typeof b.prefix === 'string' && b.prefix.startsWith('/')) {
-      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(`c:${r.name}:${b.prefix as string}`) }))
+      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(this.#purging(r, { prefix: `c:${r.name}:${b.prefix as string}` })) }))
     } else if (typeof b.tag === 'string' && b.tag !== '') {
-      work = this.#stores().map(s => ({ store: s, count: s.deleteTag(surrogateTag(b.tag as string)) }))
+      const tag = surrogateTag(b.tag)
+      for (const r of this.#routes) r.purging({ tag })
+      work = this.#stores().map(s => ({ store: s, count: s.deleteTag(tag) }))
     } else if (b.all === true) {
+      for (const r of this.#routes) r.purging({})
       work = this.#stores().map(s => ({ store: s, count: s.deletePrefix('c:') }))
     } else {
       return bad(ONE_OF)
@@ -101,6 +113,12 @@ export class Purger {
   }
 
   #stores (): Store[] { return [...new Set(this.#routes.map(r => r.store))] }
+
+  /** Tells the route of a prefix purge, before its store is purged: the prefix. */
+  #purging (r: CachedRoute, p: { readonly prefix: string }): string {
+    r.purging(p)
+    return p.prefix
+  }
 }
 
 /**

@@ -80,7 +80,7 @@ t.test('a HEAD that goes upstream updates the stored GET when its validators mat
   const r = await rig(t, (req, res) => {
     if (req.method === 'HEAD') send(res, 200, { 'cache-control': 'max-age=600', etag, 'x-head': etag }, 'hello')
     else send(res, 200, { 'cache-control': 'max-age=300', etag: '"h"' }, 'hello')
-  })
+  }, '{ requestCacheControl: honor }')
   await r.get('/h')
   const head = await r.get('/h', { 'cache-control': 'no-cache' }, 'HEAD')
   t.same([head.status, head.headers.etag, fresh(head.cacheStatus, 600)], [200, '"h"', 'Portcullis; fwd=request; fwd-status=200; stored; ttl=600'])
@@ -97,7 +97,7 @@ t.test('a request\'s no-store keeps a valid entry: a 304 to it stores nothing an
   const r = await rig(t, (req, res) => {
     if (conditional(req)) send(res, 304, { 'cache-control': req.url === '/swr' ? 'max-age=60' : 'max-age=600', etag: '"n"' })
     else send(res, 200, { 'cache-control': req.url === '/swr' ? 'max-age=1, stale-while-revalidate=600' : 'max-age=600', age: req.url === '/swr' ? '5' : '0', etag: '"n"' }, 'body')
-  })
+  }, '{ requestCacheControl: honor }')
   await r.get('/n')
   const answered = await r.get('/n', { 'cache-control': 'no-cache, no-store' })
   t.same([answered.status, answered.body, answered.cacheStatus], [200, 'body', 'Portcullis; fwd=request; fwd-status=304; detail=no-store'])
@@ -167,7 +167,7 @@ t.test('metrics: a 304 that freshens nothing counts as miss, only-if-cached\'s 5
     const cc = req.url === '/no-store' ? 'no-store' : 'max-age=60'
     if (conditional(req)) send(res, 304, { 'cache-control': cc, etag: req.url === '/other' ? '"b"' : '"a"' })
     else send(res, 200, { 'cache-control': 'max-age=1', age: '5', etag: '"a"' }, 'body')
-  })
+  }, '{ requestCacheControl: honor }')
   const count = (result: string) => metricValue(r.gw.adminUrl as string, `portcullis_cache_requests_total{route="r",result="${result}"}`)
   const counts = async () => Object.fromEntries(await Promise.all(['hit', 'miss', 'stale', 'revalidated', 'bypass', 'collapsed', 'unsatisfiable'].map(async k => [k, await count(k)] as const)))
   for (const path of ['/fresh', '/no-store', '/other']) await r.get(path)

@@ -1,17 +1,17 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { ANONYMOUS_HEADER, normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store } from '../../src/index.ts'
-import { requestDirectives, type Directives } from './cache-control.ts'
+import { NO_DIRECTIVES, requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
-import { asksForLess, describesStored, notModified, notModifiedHeaders, rewrittenByCache, setValidators, updatedHeaders } from './conditional.ts'
+import { asksForLess, describesStored, notModified, notModifiedHeaders, preconditionFailed, rewrittenByCache, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules, type RecentValues, type VaryMarker } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { rangeReply } from './range.ts'
 import type { SharedFetch } from './shared-fetch.ts'
-import { surrogateTag } from './purge.ts'
+import { surrogateTag, type Purge } from './purge.ts'
 import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
@@ -32,6 +32,8 @@ export interface RouteCacheSettings {
   readonly bypassHeaders: readonly string[]
   readonly bypassCookies: readonly RegExp[]
   readonly cacheAuthorized: boolean
+  /** requestCacheControl: honor. Else a request's directives but no-store change nothing. */
+  readonly honorRequestDirectives: boolean
   readonly surrogateHeader: string
   /** Targeted cache-control fields (RFC 9213) this cache follows, lower-case, first found wins. */
   readonly targets: readonly string[]
@@ -68,6 +70,8 @@ const then = <T, R> (v: Maybe<T>, f: (v: T) => Maybe<R>): Maybe<R> => v instance
 interface Lookup {
   readonly key: RequestKey
   readonly noStore: boolean
+  /** The route's purge generation when it was looked up: what it fetches is not stored past a purge since (see #purgedSince). */
+  readonly since: number
   fwd: Fwd
   detail?: string
   /** The stored response being revalidated. */
@@ -124,6 +128,12 @@ const giveBackIfReading = (state: Lookup): void => { if (state.over !== true) st
 /** How often invalidations a store failure stopped are tried again, and how many a route keeps for that. */
 const RETRY_MS = 1_000
 const MAX_UNFINISHED = 1_000
+/** Purges a route remembers for the fetches begun before them; a fetch older than all of them stores nothing. */
+const MAX_PURGES = 1_000
+
+interface Purged extends Purge { readonly generation: number }
+const purgeSelects = (p: Purge, primary: string, tags: readonly string[]): boolean =>
+  p.prefix !== undefined ? primary.startsWith(p.prefix) : p.tag === undefined || tags.includes(p.tag)
 
 /** The cache of one route: its hooks and the work they start. */
 export class RouteCache implements PluginHandlers {
@@ -134,6 +144,9 @@ export class RouteCache implements PluginHandlers {
   readonly #unfinished = new Set<string>()
   #retry: NodeJS.Timeout | undefined
   #disposed = false
+  /** How many purges this route took, and the latest MAX_PURGES of them, oldest first. */
+  #generation = 0
+  readonly #purges: Purged[] = []
   readonly #invalidationErrors: StoreErrorLog
   readonly #corruptEntries: StoreErrorLog
 
@@ -143,6 +156,29 @@ export class RouteCache implements PluginHandlers {
       `cache: store "${settings.store.name}" failed an invalidation by an unsafe request; the URLs are served from the cache until a retry (every second) goes through`)
     this.#corruptEntries = new StoreErrorLog(settings.log, { store: settings.store.name },
       `cache: store "${settings.store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
+  }
+
+  /**
+   * A purge is about to delete what it selects from the store: what this instance is fetching
+   * meanwhile (begun before it) is neither stored nor given to requests that come after it, as a
+   * Varnish ban tests busy objects too. Other instances sharing the store are not told.
+   */
+  purging (p: Purge): void {
+    const generation = ++this.#generation
+    if (this.#purges.push({ ...p, generation }) > MAX_PURGES) this.#purges.shift()
+    // A tag is known once the response is in: every flight leaves.
+    this.#s.collapser.detach(key => p.prefix === undefined || key.startsWith(p.prefix))
+  }
+
+  /** Whether a purge since `since` selects the entry of `primary` with `tags`; a fetch older than the purges remembered counts as purged. */
+  #purgedSince (since: number, primary: string, tags: readonly string[]): boolean {
+    if (since === this.#generation) return false
+    const oldest = this.#purges[0]
+    if (oldest === undefined || oldest.generation > since + 1) return true
+    for (let i = this.#purges.length - 1; i >= 0 && (this.#purges[i] as Purged).generation > since; i--) {
+      if (purgeSelects(this.#purges[i] as Purged, primary, tags)) return true
+    }
+    return false
   }
 
   /** The config is replaced or the gateway stops: invalidations still unfinished are left (their entries expire). */
@@ -156,10 +192,11 @@ export class RouteCache implements PluginHandlers {
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
     const skip = req.upgrade ? UPGRADE : !s.cacheAuthorized && credentialed(req) ? CREDENTIALS : this.#bypassed(req.clientHeaders) ? BYPASS : req.hasBody ? WITH_BODY : undefined
     if (skip !== undefined) { req.locals[LOCALS] = skip; s.metrics.requests.bypass.inc(); return }
-    const rcc = requestDirectives(req.clientHeaders)
+    const cc = requestDirectives(req.clientHeaders)
+    const rcc = s.honorRequestDirectives ? cc : NO_DIRECTIVES
     // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
     // headers the upstream may vary on, or change its path); the Host and directives are the client's.
-    const state: Lookup = { key: s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath), noStore: rcc['no-store'] !== undefined, fwd: 'uri-miss' }
+    const state: Lookup = { key: s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath), noStore: cc['no-store'] !== undefined, since: this.#generation, fwd: 'uri-miss' }
     req.locals[LOCALS] = state
     // Synchronous on a memory store: a hit is answered without a promise.
     let found: Maybe<Found>
@@ -197,7 +234,7 @@ export class RouteCache implements PluginHandlers {
     state.over = true
     const { captured, served } = state
     if (captured !== undefined && !spoilt(captured.entry, status, cut)) {
-      void this.#save(state.key, captured.entry, captured.names, captured.ttlMs).finally(() => {
+      void this.#save(state.key, captured.entry, captured.names, captured.ttlMs, state.since).finally(() => {
         state.lead?.(LEFT)
         state.giveBack?.()
       })
@@ -237,7 +274,7 @@ export class RouteCache implements PluginHandlers {
       if (verdict === 'fresh' || verdict === 'stale-ok' || verdict === 'swr') {
         // Not for a request with no-store: it would go with the revalidation, whose answer could
         // then not be stored, and the entry would be dropped.
-        if (verdict === 'swr' && !state.noStore) this.#refreshInBackground(req, state.key, entry)
+        if (verdict === 'swr' && !state.noStore) this.#refreshInBackground(req, state, entry)
         s.metrics.requests[verdict === 'fresh' ? 'hit' : 'stale'].inc()
         state.served = entry
         return this.#hit(req, entry)
@@ -361,6 +398,11 @@ export class RouteCache implements PluginHandlers {
   #hit (req: GatewayRequest, e: Entry, collapsed?: Lookup, fwdStatus?: number): PluginReply {
     if (collapsed !== undefined) collapsed.served = e
     const age = currentAge(e, Date.now())
+    if (successful(e) && preconditionFailed(req.clientHeaders, e.headers)) {
+      const headers: HeaderMap = {}
+      addCacheStatus(headers, this.#s.name, statusOf(e, age, collapsed, fwdStatus))
+      return { status: 412, headers }
+    }
     if (e.status === 200 && notModified(req.clientHeaders, e.headers)) {
       const headers = notModifiedHeaders(e.headers)
       headers.age = String(Math.floor(age))
@@ -380,7 +422,7 @@ export class RouteCache implements PluginHandlers {
     if (e !== undefined && res.fromUpstream && res.status === 200 && req.method === 'HEAD' && describedByHead(res.headers, e)) return this.#headed(res, req, state, e)
     if (e !== undefined && STALE_ERRORS.has(res.status)) {
       const age = currentAge(e, Date.now())
-      if (staleIfErrorAllows(e, age, requestDirectives(req.clientHeaders), s.rules)) {
+      if (staleIfErrorAllows(e, age, s.honorRequestDirectives ? requestDirectives(req.clientHeaders) : NO_DIRECTIVES, s.rules)) {
         state.lead?.(undefined)
         s.metrics.requests.stale.inc()
         // Not `served`: the exchange's failure would be the upstream's error body's (cut, reset), not the entry's.
@@ -428,9 +470,10 @@ export class RouteCache implements PluginHandlers {
     // while its client still reads (the flight is kept); the store, once the exchange ends
     // (onFinished): a stream after the capture (compress decoding the body) may still find the
     // bytes bad. The other instances wait for this client READING_MS at most.
-    res.pipeThrough(new Capture(s.maxObjectSize, body => {
+    res.pipeThrough(new Capture(s.maxObjectSize, (body, tooLarge) => {
       const e = body === undefined ? undefined : prepared.entry(body)
-      state.lead?.(e && { entry: e, fwdStatus }, e !== undefined)
+      // Cut short (its client left, the upstream broke): no answer, so one waiter fetches for the others.
+      state.lead?.(e !== undefined ? { entry: e, fwdStatus } : tooLarge ? undefined : LEFT, e !== undefined)
       if (e === undefined) { state.giveBack?.(); return }
       if (!down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
       if (state.giveBack !== undefined) setTimeout(giveBackIfReading, READING_MS, state).unref()
@@ -454,7 +497,10 @@ export class RouteCache implements PluginHandlers {
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     delete res.headers[s.surrogateHeader]
     const age = currentAge(entry, Date.now())
-    if (e.status === 200 && notModified(req.clientHeaders, entry.headers)) {
+    if (successful(e) && preconditionFailed(req.clientHeaders, entry.headers)) {
+      replaceHeaders(res.headers, {})
+      res.status = 412
+    } else if (e.status === 200 && notModified(req.clientHeaders, entry.headers)) {
       replaceHeaders(res.headers, notModifiedHeaders(entry.headers))
     } else {
       const part = req.clientHeaders.range === undefined ? undefined : rangeReply(req, entry, entry.headers)
@@ -476,7 +522,7 @@ export class RouteCache implements PluginHandlers {
     }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: entry.lifetime - age })
     state.saving = true
-    await this.#freshen(state.key, e, merged)
+    await this.#freshen(state, e, merged)
     state.giveBack?.()
   }
 
@@ -497,7 +543,7 @@ export class RouteCache implements PluginHandlers {
       return
     }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, stored: true, ttl: merged.entry.lifetime - currentAge(merged.entry, Date.now()) })
-    await this.#freshen(state.key, e, merged)
+    await this.#freshen(state, e, merged)
   }
 
   /**
@@ -522,9 +568,9 @@ export class RouteCache implements PluginHandlers {
   }
 
   /** Writes a freshened entry; one whose variant changed leaves its old place (the primary key's is written over anyway). */
-  async #freshen (key: RequestKey, old: Entry, m: Merged): Promise<void> {
+  async #freshen ({ key, since }: Pick<Lookup, 'key' | 'since'>, old: Entry, m: Merged): Promise<void> {
     if (old.variant !== m.entry.variant && old.variant !== '') await this.#drop(key, old)
-    await this.#save(key, m.entry, m.names, m.ttlMs)
+    await this.#save(key, m.entry, m.names, m.ttlMs, since)
   }
 
   /**
@@ -588,8 +634,11 @@ export class RouteCache implements PluginHandlers {
     return Math.floor(seconds * 1000) + (hasValidator(headers) ? this.#s.keepStaleMs : 0)
   }
 
-  async #save (key: RequestKey, e: Entry, names: readonly string[], ttlMs: number): Promise<void> {
+  /** `since`: the purge generation when what it holds was looked up (an entry revalidated) or fetched. */
+  async #save (key: RequestKey, e: Entry, names: readonly string[], ttlMs: number, since: number): Promise<void> {
     const s = this.#s
+    // Checked just before the write: a purge that begins after finds it in the store.
+    if (this.#purgedSince(since, key.primary, e.tags)) return
     try {
       const value = encodeEntry(e)
       if (names.length > 0) {
@@ -602,6 +651,8 @@ export class RouteCache implements PluginHandlers {
     } catch (err) {
       s.log.debug({ err }, 'cache store unavailable: response not stored')
     }
+    // A purge begun while it was written may have missed it (a Redis scan already past its key).
+    if (this.#purgedSince(since, key.primary, e.tags)) await this.#drop(key, e)
   }
 
   async #drop (key: RequestKey, e: Entry): Promise<void> {
@@ -659,22 +710,23 @@ export class RouteCache implements PluginHandlers {
    * sharing a Redis store too (the variant's fetch, see SharedFetch); the client already has the
    * stale response.
    */
-  #refreshInBackground (req: GatewayRequest, key: RequestKey, e: Entry): void {
-    const id = key.primary + e.variant
+  #refreshInBackground (req: GatewayRequest, state: Lookup, e: Entry): void {
+    const id = state.key.primary + e.variant
     if (this.#refreshing.has(id)) return
     this.#refreshing.add(id)
     const headers = { ...req.headers }
     setValidators(headers, e.headers)
     const shared = this.#s.sharedFetch
-    const refreshed = shared === undefined ? this.#refresh(req, headers, key, e)
-      : shared.take(id, req.id).then(giveBack => giveBack && this.#refresh(req, headers, key, e).finally(giveBack))
+    const refreshed = shared === undefined ? this.#refresh(req, headers, state, e)
+      : shared.take(id, req.id).then(giveBack => giveBack && this.#refresh(req, headers, state, e).finally(giveBack))
     refreshed
       .catch((err: unknown) => this.#s.log.debug({ err }, 'cache background revalidation failed'))
       .finally(() => this.#refreshing.delete(id))
   }
 
-  async #refresh (req: GatewayRequest, headers: HeaderMap, key: RequestKey, e: Entry): Promise<void> {
+  async #refresh (req: GatewayRequest, headers: HeaderMap, state: Lookup, e: Entry): Promise<void> {
     const s = this.#s
+    const key = state.key
     const requestTime = Date.now()
     const r = await req.subrequest('GET', headers)
     if (r.status === 304) {
@@ -683,7 +735,7 @@ export class RouteCache implements PluginHandlers {
       const merged = this.#merge(e, r.headers, requestTime, req.headers, req.clientHeaders.host)
       if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) return this.#drop(key, e)
       s.metrics.requests.revalidated.inc()
-      return this.#freshen(key, e, merged)
+      return this.#freshen(state, e, merged)
     }
     // An error keeps the stale entry (stale-if-error may still use it), as does any 5xx not
     // stored in its place. A body the connection's end delimits may be cut (see
@@ -699,7 +751,7 @@ export class RouteCache implements PluginHandlers {
       return
     }
     const entry = prepared.entry(body)
-    await this.#save(key, entry, prepared.names, prepared.ttlMs)
+    await this.#save(key, entry, prepared.names, prepared.ttlMs, state.since)
   }
 }
 
@@ -728,6 +780,9 @@ function describedByHead (head: HeaderMap, e: Entry): boolean {
  */
 const spoilt = (e: Entry, status: number, cut: string | undefined): boolean =>
   cut === 'upstream_broken' || (status === 502 && e.status !== 502)
+
+/** A stored 2xx: the only answers a request's preconditions are evaluated against (RFC 9110 13.2.1). */
+const successful = (e: Entry): boolean => e.status >= 200 && e.status < 300
 
 /** A request that could not read the store counts once, as bypass; any other that went upstream as a miss. */
 const missOrBypass = (state: Lookup): 'miss' | 'bypass' => state.detail === STORE_DOWN ? 'bypass' : 'miss'

@@ -49,6 +49,9 @@ export const CacheSchema = Type.Object({
   cacheAuthorized: Type.Optional(Type.Boolean({
     description: 'Use the cache for requests with credentials: Authorization, or a consumer an auth plugin identified (not the anonymous one). Stored only when the response says public, s-maxage or must-revalidate. Default false: such requests skip it.'
   })),
+  requestCacheControl: Type.Optional(Type.Union([Type.Literal('ignore'), Type.Literal('honor')], {
+    description: 'ignore: a request\'s Cache-Control and Pragma (no-cache, max-age, min-fresh, max-stale, only-if-cached, stale-if-error) do not change what is served, as in nginx and Varnish, so reloads and clients cannot bypass the cache; its no-store still keeps its own answer out of the store. honor: RFC 9111 5.2.1, each request may ask to revalidate or go upstream. Default ignore.'
+  })),
   targetedCacheControl: Type.Optional(Type.Array(HeaderName, {
     uniqueItems: true,
     description: 'Response fields whose directives this cache follows instead of Cache-Control and Expires (RFC 9213), the first present with a valid value winning, e.g. [CDN-Cache-Control]. Default none.'

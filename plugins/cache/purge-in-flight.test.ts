@@ -1,0 +1,117 @@
+import type { ServerResponse } from 'node:http'
+import t, { type Test } from 'tap'
+import { request } from 'undici'
+import { rig, type Rig } from '../../test/helpers/cache-rig.ts'
+import { until } from '../../test/helpers/wait.ts'
+
+// A purge that answers while a fetch is in flight: what that fetch brings (built before the purge)
+// is neither given to requests that come after the purge nor stored.
+
+/**
+ * An upstream whose content is `content.v` when a request arrives; the first request's answer is
+ * held until `release()`, the others answer at once. Fresh for 5 minutes, tagged `t-p`.
+ */
+async function heldFirst (t: Test, config = '{ collapseTimeout: 20s }'): Promise<Rig & { content: { v: string }, release: () => void }> {
+  const content = { v: 'v1' }
+  const held: Array<() => void> = []
+  const send = (res: ServerResponse, body: string, headers: Record<string, string> = {}) => {
+    if (!res.destroyed) res.writeHead(200, { 'cache-control': 'max-age=300', 'surrogate-key': 't-p', 'content-length': body.length, ...headers }).end(body)
+  }
+  const r = await rig(t, (req, res, n) => {
+    const body = content.v
+    if (req.headers['if-none-match'] === `"${body}"`) { res.writeHead(304, { etag: `"${body}"`, 'cache-control': 'max-age=300' }).end(); return }
+    const answer = () => send(res, body, req.url === '/stale' ? { etag: `"${body}"`, age: '301' } : {})
+    if (n === 1) held.push(answer); else answer()
+  }, config)
+  const release = () => { for (const answer of held.splice(0)) answer() }
+  t.teardown(release)
+  return Object.assign(r, { content, release })
+}
+
+async function purge (r: Rig, body: unknown): Promise<{ status: number, body: unknown }> {
+  const res = await request(`${r.gw.adminUrl as string}/plugins/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return { status: res.statusCode, body: await res.body.json() }
+}
+
+const selectors = (r: Rig): Record<string, unknown> => ({
+  url: { url: `${r.gw.url}/p` },
+  prefix: { prefix: '/p' },
+  tag: { tag: 't-p' },
+  all: { all: true }
+})
+
+for (const kind of ['url', 'prefix', 'tag', 'all']) {
+  t.test(`a purge by ${kind} during a fetch: requests after it fetch anew, and the older answer is not stored`, async t => {
+    const r = await heldFirst(t)
+    const leader = r.get('/p')
+    t.ok(await until(() => r.seen.length === 1), 'the leader is upstream')
+    const before = r.get('/p')
+    t.ok(await until(() => r.gw.gateway.runtime.inFlight === 2), 'a request waits on its fetch')
+    r.content.v = 'v2'
+    t.same(await purge(r, selectors(r)[kind]), { status: 200, body: { purged: 0 } })
+    const after = await r.get('/p')
+    t.equal(after.body, 'v2', 'a request after the purge is not given the fetch begun before it')
+    t.match(after.cacheStatus, /^Portcullis; fwd=uri-miss; fwd-status=200; stored/)
+    r.release()
+    t.same([(await leader).body, (await before).body], ['v1', 'v1'], 'the requests before the purge get its answer')
+    t.match((await before).cacheStatus, /collapsed/)
+    // The leader's exchange is over: what it would store is decided.
+    t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
+    const next = await r.get('/p')
+    t.same([next.body, r.seen.length], ['v2', 2], 'the answer fetched before the purge was not stored over the newer one')
+    t.match(next.cacheStatus, /^Portcullis; hit/)
+  })
+}
+
+t.test('a URL purge of another key leaves the fetch joinable, and its answer is stored', async t => {
+  const r = await heldFirst(t)
+  const leader = r.get('/p')
+  t.ok(await until(() => r.seen.length === 1))
+  t.same(await purge(r, { url: `${r.gw.url}/other` }), { status: 200, body: { purged: 0 } })
+  const after = r.get('/p')
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 2))
+  r.release()
+  t.same([(await leader).body, (await after).body], ['v1', 'v1'])
+  t.match((await after).cacheStatus, /collapsed/)
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
+  t.match((await r.get('/p')).cacheStatus, /^Portcullis; hit/)
+  t.equal(r.seen.length, 1)
+})
+
+t.test('a tag purge stores an answer in flight that does not carry the tag', async t => {
+  const r = await heldFirst(t)
+  const leader = r.get('/p')
+  t.ok(await until(() => r.seen.length === 1))
+  t.same(await purge(r, { tag: 'another' }), { status: 200, body: { purged: 0 } })
+  r.release()
+  t.equal((await leader).body, 'v1')
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
+  t.match((await r.get('/p')).cacheStatus, /^Portcullis; hit/)
+  t.equal(r.seen.length, 1)
+})
+
+t.test('a revalidation under way when a purge comes does not put the purged entry back', async t => {
+  const r = await heldFirst(t, '{ collapseTimeout: 20s, keepStale: 1h }')
+  const fetching = r.get('/stale')
+  t.ok(await until(() => r.seen.length === 1))
+  r.release()
+  const first = await fetching
+  t.match(first.cacheStatus, /stored/, 'stored stale (Age past max-age), with a validator')
+  // The revalidation's 304 is held until the purge has answered.
+  let answer304!: () => void
+  const held = new Promise<void>(resolve => { answer304 = resolve })
+  r.up.server.removeAllListeners('request')
+  r.up.server.on('request', (req, res) => {
+    r.seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
+    req.resume()
+    void held.then(() => req.headers['if-none-match'] === undefined ? res.writeHead(200, { 'content-length': 2 }).end('v2') : res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=300' }).end())
+  })
+  const revalidating = r.get('/stale')
+  t.ok(await until(() => r.seen.length === 2), 'the stale entry is being revalidated')
+  t.same(await purge(r, { url: `${r.gw.url}/stale` }), { status: 200, body: { purged: 1 } })
+  answer304()
+  t.match((await revalidating).cacheStatus, /fwd=stale; fwd-status=304/)
+  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
+  const next = await r.get('/stale')
+  t.match(next.cacheStatus, /^Portcullis; fwd=uri-miss/, 'purged: not freshened back into the store')
+})
