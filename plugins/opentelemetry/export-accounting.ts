@@ -37,6 +37,21 @@ export function spanAccounting (metrics: PluginMetrics): MeterProvider {
   return { getMeter: () => meter }
 }
 
+/** Characters of a collector's answer a failure line shows: it may be megabytes, and echo the export's headers (Authorization). */
+const MAX_LOGGED_DATA = 1024
+
+/** An export's error as the failure line shows it: type, message, code, and the start of the collector's answer (OTLPExporterError's data). */
+function loggedError (error: Error | undefined): object | undefined {
+  if (error === undefined) return undefined
+  // Without a prototype, pino's serializer takes `type` from `name`.
+  const shown = Object.assign(Object.create(null) as Record<string, unknown>, { message: error.message })
+  Object.defineProperty(shown, 'name', { value: error.name })
+  const { code, data } = error as { code?: unknown, data?: unknown }
+  if (code !== undefined) shown.code = code
+  if (typeof data === 'string') shown.data = data.length <= MAX_LOGGED_DATA ? data : `${data.slice(0, MAX_LOGGED_DATA)}…(+${data.length - MAX_LOGGED_DATA} characters)`
+  return shown
+}
+
 /** What the export lines name: the endpoint (its secrets hidden) and the routes whose spans go there. */
 export interface ExportTarget {
   readonly endpoint: string
@@ -92,7 +107,7 @@ export class LoggedExporter implements SpanExporter {
   #logged (result: ExportResult): void {
     if (result.code !== ExportResultCode.SUCCESS && !this.#failing) {
       this.#failing = true
-      this.#log.warn({ err: result.error, endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)')
+      this.#log.warn({ err: loggedError(result.error), endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)')
     } else if (result.code === ExportResultCode.SUCCESS && this.#failing) {
       this.#failing = false
       this.#log.info({ endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export works again')

@@ -60,7 +60,21 @@ export function redisUrlMistake (url: string): string | undefined {
   }
   if (parsed.hostname === '') return `${shown} has no host`
   if (!/^(?:\/\d*)?$/.test(parsed.pathname)) return `${shown}: the path can only be a database number, e.g. /0`
+  // The Redis client decodes them, and throws on a % that starts no escape (or escapes of no UTF-8) when the store is created.
+  for (const [part, text] of [['user', parsed.username], ['password', parsed.password]] as const) {
+    if (!decodes(text)) return `${shown}: the ${part} has a % that is no percent-escape of UTF-8: write % itself as %25, or give the ${part} in the ${part === 'user' ? 'username' : 'password'} key`
+  }
   return undefined
+}
+
+/** Whether decodeURIComponent takes `text`. */
+function decodes (text: string): boolean {
+  try {
+    decodeURIComponent(text)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -26,7 +26,7 @@ export interface Pipeline {
   readonly onUpstreamTry: ((req: GatewayRequest, target: UpstreamTarget, attempt: number) => void) | undefined
   readonly onUpstreamTryEnd: ((req: GatewayRequest, status: number | undefined, error: Error | undefined) => void) | undefined
   readonly onFinished: ((req: GatewayRequest, status: number, cut: string | undefined) => void) | undefined
-  /** Request headers the plugins hold credentials in (ctx.redactHeaders), lower-cased. */
+  /** Request headers the plugins hold credentials in (ctx.redactHeaders), lower-cased: the runtime redacts those of every route on each. */
   readonly redactedHeaders: readonly string[]
   dispose (): Promise<void>
 }

@@ -98,6 +98,11 @@ export class Runtime implements ExchangeOwner {
   readonly #maxHeaderList: number
   #accessLog: boolean
   #logHeaders: boolean
+  /**
+   * Request headers shown as [redacted] on every access line with headers: those any route's plugins
+   * read credentials from (a client may send one to a route that ignores it) and logging.redactHeaders.
+   */
+  readonly #redactedHeaders: readonly string[]
   #inFlight = 0
   /**
    * The exchanges in flight; once retired, less those seen past their response's start (see
@@ -153,6 +158,7 @@ export class Runtime implements ExchangeOwner {
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
+    this.#redactedHeaders = [...new Set([...routes.flatMap(r => r.pipeline.redactedHeaders), ...(logging?.redactHeaders ?? []).map(h => h.toLowerCase())])]
     const client = clientTimeouts(server)
     this.clientBodyMs = client.body
     this.clientMinBodyRate = client.minBodyRate
@@ -560,7 +566,7 @@ export class Runtime implements ExchangeOwner {
         clientIp: ex.clientIp,
         consumer: consumerIdOf(ex.consumer),
         traceId: ex.trace.traceId,
-        reqHeaders: this.#logHeaders ? redactHeaders(ex.clientHeaders, ex.compiled.pipeline.redactedHeaders) : undefined,
+        reqHeaders: this.#logHeaders ? redactHeaders(ex.clientHeaders, this.#redactedHeaders) : undefined,
         resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
       })
     }

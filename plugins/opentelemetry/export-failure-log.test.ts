@@ -1,0 +1,40 @@
+import t from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { request } from 'undici'
+import { startUpstream } from '../../test/helpers/upstream.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+import { waitForLog } from '../../test/helpers/logs.ts'
+
+// A collector refusing an export with a 2 MB answer that echoes the export's headers past its first KiB.
+const head = '{"code":3,"message":"bad export"}'.padEnd(2000, ' ')
+const answer = `${head}Authorization: Bearer ECHOEDSECRET\n`.padEnd(2 * 1024 * 1024, 'x')
+
+t.test('a refused export is logged with its status and the start of the answer, never megabytes of it', async t => {
+  const collector = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => res.writeHead(400, { 'content-type': 'application/json' }).end(answer))
+  })
+  await new Promise<void>(resolve => collector.listen(0, '127.0.0.1', resolve))
+  const ok = await startUpstream((req, res) => { req.resume(); res.end('ok') })
+  const gw = await startGateway(`
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces", headers: { authorization: "Bearer ECHOEDSECRET" }, flushInterval: 10ms }
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+`)
+  t.teardown(async () => {
+    await gw.close()
+    collector.closeAllConnections()
+    await Promise.all([ok.close(), new Promise(resolve => collector.close(resolve))])
+  })
+  await (await request(`${gw.url}/items`)).body.dump()
+  const line = await waitForLog(gw.logs, { plugin: 'opentelemetry', level: 40 }, 30_000)
+  t.match(line, { msg: /^span export failed/, err: { type: 'OTLPExporterError', message: 'Bad Request', code: 400 } })
+  const data = String((line?.err as { data?: unknown } | undefined)?.data)
+  t.equal(data, `${answer.slice(0, 1024)}…(+${answer.length - 1024} characters)`, 'the first KiB of the answer, marked as cut')
+  t.ok(JSON.stringify(line).length < 4096, 'a line of a few KiB')
+  t.notMatch(JSON.stringify(gw.logs), /ECHOEDSECRET/, 'the echoed header past the first KiB is not logged')
+})
