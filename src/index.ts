@@ -5,7 +5,7 @@ export { UpstreamBodyInvalid } from './plugins/upstream-body-invalid.ts'
 export type {
   ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginCheckRoute, PluginConfigProblem, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse, UpstreamTarget
 } from './plugins/contract.ts'
-export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
+export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminQuery, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'
 export { ANONYMOUS_HEADER, headerValue, isIdentityHeader, setIdentity } from './plugins/identity.ts'
 export { isForwardingHeader } from './proxy/forwarded.ts'

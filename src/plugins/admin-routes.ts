@@ -4,12 +4,15 @@ type Maybe<T> = T | Promise<T>
 
 export type AdminMethod = 'GET' | 'POST' | 'PUT' | 'DELETE'
 
+/** A query string's parameters, decoded: a repeated one (`?a=1&a=2`) as the list of its values. */
+export type PluginAdminQuery = Readonly<Record<string, string | readonly string[]>>
+
 /** An admin API request to a plugin's endpoint (already past the admin token check). */
 export interface PluginAdminRequest {
   readonly method: AdminMethod
   /** The path below /plugins/<plugin>, e.g. /purge. */
   readonly path: string
-  readonly query: Readonly<Record<string, string>>
+  readonly query: PluginAdminQuery
   /** The JSON body, if any. */
   readonly body: unknown
 }
@@ -54,7 +57,7 @@ export class PluginAdminRoutes {
    * Runs the handler of `method fullPath`: its reply (its status and body only), or undefined when
    * it returned nothing or there is no handler (then `allowed` says which methods exist).
    */
-  async dispatch (method: string, fullPath: string, query: Record<string, string>, body: unknown): Promise<PluginAdminReply | undefined> {
+  async dispatch (method: string, fullPath: string, query: PluginAdminQuery, body: unknown): Promise<PluginAdminReply | undefined> {
     const handler = this.#handlers.get(`${method} ${fullPath}`)
     if (handler === undefined) return undefined
     const sub = fullPath.slice(fullPath.indexOf('/', '/plugins/'.length))

@@ -4,6 +4,7 @@ import { ConfigError, formatIssue, type ConfigIssue } from '../config/config-err
 import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { LATE, within } from '../plugins/deadline.ts'
+import { hiddenValues, scrubbed } from '../server/admin/redact.ts'
 import { frozenSettingIssues } from './frozen-settings.ts'
 import { ReferencedFiles } from './referenced-files.ts'
 
@@ -141,6 +142,7 @@ export class Reloader {
 
     let hash: string | undefined
     let read: string | undefined
+    let next: LoadedConfig | undefined
     // Already reported: not recorded, nor counted.
     const reported = (): ReloadStatus => ({ trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0, hash })
     try {
@@ -157,7 +159,7 @@ export class Reloader {
       }
       // Another event of the save that failed (see #lastBad).
       if (trigger === 'file' && read === this.#lastBad) return reported()
-      const next = await parseConfig(text, file, this.#o.env)
+      next = await parseConfig(text, file, this.#o.env)
       const frozen = frozenSettingIssues(active, next, text, file)
       if (frozen.length > 0) throw new ConfigError(frozen)
       await this.#o.apply(next)
@@ -179,13 +181,16 @@ export class Reloader {
         log.error({ trigger, hash, issues: err.issues.map(formatIssue) }, `config reload rejected, the active config keeps serving: ${err.message}`)
         return done('invalid', { hash, issues: err.issues })
       }
+      // A plugin's setup error may quote the new config's secrets (`signingKey abc is not valid`).
+      const secrets = next === undefined ? [] : hiddenValues(next.config)
+      const shown = scrubbed(err, secrets)
       // Ended during the stop (refused by the swap, or its build cut short): nothing keeps serving.
       if (this.#closed) {
-        if (!this.#abandoned) log.warn({ err, trigger, hash }, `config reload not done: ${STOPPING}`)
+        if (!this.#abandoned) log.warn({ err: shown, trigger, hash }, `config reload not done: ${STOPPING}`)
         return done('failed', { hash, error: STOPPING })
       }
-      log.error({ err, trigger, hash }, 'config reload failed while building the new runtime; the active config keeps serving')
-      return done('failed', { hash, error: (err as Error).message })
+      log.error({ err: shown, trigger, hash }, 'config reload failed while building the new runtime; the active config keeps serving')
+      return done('failed', { hash, error: (shown as Error).message })
     }
   }
 

@@ -7,7 +7,7 @@ import { toMs } from '../config/duration.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import { GatewayServer } from './gateway-server.ts'
 import { createAdminServer, type AdminState } from './admin-server.ts'
-import type { PluginAdminReply } from '../plugins/admin-routes.ts'
+import type { PluginAdminQuery, PluginAdminReply } from '../plugins/admin-routes.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
@@ -90,7 +90,7 @@ const TIMED_OUT: PluginAdminReply = { status: 504, body: { error: 'gateway_timeo
  * A plugin admin endpoint of `runtime`, or the methods `path` has when `method` is not one. A
  * handler that returns nothing is answered 204; one that does not settle in time, 504.
  */
-export async function runPluginAdmin (runtime: Runtime, method: string, path: string, query: Record<string, string>, body: unknown): Promise<Awaited<ReturnType<AdminState['pluginAdmin']>>> {
+export async function runPluginAdmin (runtime: Runtime, method: string, path: string, query: PluginAdminQuery, body: unknown): Promise<Awaited<ReturnType<AdminState['pluginAdmin']>>> {
   const allowed = runtime.pluginAdmin.allowed(path)
   if (!allowed.includes(method)) return { allowed }
   let timer: NodeJS.Timeout | undefined

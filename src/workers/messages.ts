@@ -2,11 +2,11 @@ import type { ListenerKey } from '../server/listen-error.ts'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
-import type { PluginAdminReply } from '../plugins/admin-routes.ts'
+import type { PluginAdminQuery, PluginAdminReply } from '../plugins/admin-routes.ts'
 import type { BoundPorts } from '../server/start.ts'
 
 /** A plugin admin request the primary fans out to the workers. */
-export interface PluginAdminCall { readonly method: string, readonly path: string, readonly query: Record<string, string>, readonly body: unknown }
+export interface PluginAdminCall { readonly method: string, readonly path: string, readonly query: PluginAdminQuery, readonly body: unknown }
 export type PluginAdminAnswer = PluginAdminReply | { allowed: string[] }
 
 /**

@@ -9,6 +9,7 @@ import { loadOrReport, parseCommand } from '../options.ts'
 import { HOST_REASONS, ListenError } from '../../server/listen-error.ts'
 import { PluginSetupError } from '../../plugins/setup-error.ts'
 import { writeStateFile } from '../../server/state-file.ts'
+import { hiddenValues, scrubbed } from '../../server/admin/redact.ts'
 import { variableOf } from '../../config/key-variable.ts'
 
 const HELP = `Usage: portcullis start [-c FILE] [--no-watch]
@@ -39,7 +40,8 @@ export async function run (argv: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof ListenError) && !(err instanceof PluginSetupError)) throw err
     log.flush()
-    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded.file) : `cannot start: ${err.message}`}`)
+    // A plugin's setup error may quote a secret of the config.
+    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded.file) : `cannot start: ${scrubbed(err.message, hiddenValues(loaded.config))}`}`)
     return 1
   }
   writeStateFile(running.url, running.adminUrl)

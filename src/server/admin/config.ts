@@ -7,7 +7,8 @@ const STATUS = { success: 200, unchanged: 200, invalid: 422, failed: 500 } as co
 
 /**
  * A reload attempt as shown: its problems and error quote the file (a mistyped URL, a plugin's
- * error naming one), so URL users, passwords and secret-looking query values are hidden.
+ * error naming one), so URL users, passwords and secret-looking query values are hidden (a secret
+ * value the error quotes whole, the Reloader hid already).
  */
 const shown = (status: ReloadStatus): ReloadStatus => redactSecrets(status) as ReloadStatus
 

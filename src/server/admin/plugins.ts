@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { PluginAdminReply } from '../../plugins/admin-routes.ts'
+import type { PluginAdminQuery, PluginAdminReply } from '../../plugins/admin-routes.ts'
 import { pathOf } from './endpoints.ts'
 import type { AdminState } from './state.ts'
 
@@ -40,7 +40,7 @@ export function pluginEndpoints (app: FastifyInstance, state: AdminState, fail: 
     const path = pathOf(req.url)
     // HEAD runs the GET endpoint; Fastify sends its headers without the body.
     const method = req.method === 'HEAD' ? 'GET' : req.method
-    const answer = await state.pluginAdmin(method, path, req.query as Record<string, string>, req.body ?? null)
+    const answer = await state.pluginAdmin(method, path, req.query as PluginAdminQuery, req.body ?? null)
     if ('allowed' in answer) {
       if (answer.allowed.length === 0) return fail(reply, 404, 'not_found', `no admin endpoint ${path}`)
       const allowed = withHead(answer.allowed).join(', ')

@@ -7,11 +7,16 @@ import { hideUserinfo, REDACTED } from '../../config/url-userinfo.ts'
  */
 const SECRET_WORDS = new Set(['password', 'passwords', 'passwd', 'pwd', 'pass', 'passphrase', 'secret', 'secrets', 'token', 'tokens',
   'key', 'keys', 'apikey', 'authorization', 'auth', 'bearer', 'jwt', 'cookie', 'credential', 'credentials', 'signature', 'hmac', 'salt'])
+// A secret in text only: a number named `pin` is as often a count or a pinned version as a PIN.
+const TEXT_WORDS = new Set([...SECRET_WORDS, 'pin'])
 // In a URL's query or fragment, names are terser: ?sig=, X-Amz-Signature=, OAuth's ?code= and #access_token=.
-const QUERY_WORDS = new Set([...SECRET_WORDS, 'sig', 'session', 'code'])
-// Words that end in one of these name a secret too (libpq's `sslpassword`, `authtoken`); not the
-// shorter ones: `monkey`, `bypass`, `encode`.
-const SECRET_ENDING = /(?:password|passwd|passphrase|secret|token|apikey|credential)s?$/
+const QUERY_WORDS = new Set([...TEXT_WORDS, 'sig', 'session', 'code'])
+// Words that end in one of these name a secret too (libpq's `sslpassword`, `authtoken`, `privatekey`,
+// `awsaccesskey`); not the shorter ones: `monkey`, `bypass`, `encode`.
+const SECRET_ENDING = /(?:password|passwd|passphrase|passcode|secret|token|apikey|credential|(?:secret|private|signing|access|api|encryption|master|client|hmac)key)s?$/
+// One lowercase word starting with one names a secret held as text (`secretvalue`, `passwort`,
+// `tokenvalue`, `privatepem`); not `private` alone (cache-control), nor a number (`tokenlimit: 5`).
+const SECRET_START = /^(?:secret|passw|token|private.)/
 // A word after the secret one that makes the name say what kind of secret, not which:
 // `token_type=bearer`, `authMechanism`, `authSource`, `cookieName`.
 const DESCRIBING = new Set(['type', 'mechanism', 'method', 'mode', 'source', 'name', 'hint', 'url', 'uri', 'endpoint', 'expires', 'expiry', 'ttl'])
@@ -42,6 +47,11 @@ const NAME_MAPS = new Set(['upstreams', 'stores', 'plugins'])
  */
 const SETTINGS: ReadonlyMap<string, ReadonlySet<string>> = new Map([['key', new Set(['host', 'query', 'headers'])], ['clientAuth', new Set(['ca', 'mode'])]])
 
+/** Keys of webhooks (`webhook`, `slackHookUrl`, `hooks`): the URL's path is the credential (hooks.slack.com/services/T00/B00/SECRET). */
+const HOOK_WORD = /hooks?$/
+// A URL past its scheme and host: its path, query and fragment, up to a space or quote.
+const URL_PATH = /\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#"]+)[/?#][^\s"]*/gi
+
 /** `clientSecret`, `x-api-key`, `admin_token`, `User Id`: split into words. */
 const words = (key: string): string[] => key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(w => w !== '')
 
@@ -49,21 +59,24 @@ const isMap = (value: unknown): value is object => value !== null && typeof valu
 
 /**
  * Whether a key's value is secret, all of it. Any word of it names a secret for a string or a list
- * (`x-api-key`, `clientSecret`); a number only when it ends in one (`pin` no, `password: 1234`
- * yes, `maxTokenBytes` no); a boolean (`hideCredentials`) never: it says nothing of a secret; an
- * object too, but for SETTINGS, whose keys decide (the cache's `key: { query }`; a TLS `key` file,
- * `apiKey`, `keys: [...]` stay hidden).
+ * (`x-api-key`, `clientSecret`, `privatekey`, `pin`); a number only when it ends in one (`pin` no,
+ * `password: 1234` yes, `maxTokenBytes` no); a boolean (`hideCredentials`) never: it says nothing
+ * of a secret; an object too, but for SETTINGS, whose keys decide (the cache's `key: { query }`; a
+ * TLS `key` file, `apiKey`, `keys: [...]` stay hidden).
  */
 function secretValue (key: string, value: unknown): boolean {
   if (typeof value === 'boolean') return false
   const w = words(key)
-  if (typeof value === 'number') return secretWord(w[w.length - 1] ?? '', SECRET_WORDS)
+  if (typeof value === 'number') {
+    const last = w[w.length - 1] ?? ''
+    return SECRET_WORDS.has(last) || SECRET_ENDING.test(last)
+  }
   const settings = SETTINGS.get(key)
   if (settings !== undefined && isMap(value) && Object.keys(value).every(k => settings.has(k))) return false
-  return secretWords(w, SECRET_WORDS)
+  return secretWords(w, TEXT_WORDS)
 }
 
-const secretWord = (word: string, secrets: ReadonlySet<string>): boolean => secrets.has(word) || SECRET_ENDING.test(word)
+const secretWord = (word: string, secrets: ReadonlySet<string>): boolean => secrets.has(word) || SECRET_ENDING.test(word) || SECRET_START.test(word)
 
 /** Whether a name, in words, names a secret: one of its words does, unless DESCRIBING follows the last such one. */
 function secretWords (w: readonly string[], secrets: ReadonlySet<string>): boolean {
@@ -93,11 +106,11 @@ const secretName = (name: string, secrets: ReadonlySet<string>): boolean => secr
  * and those of secret-looking `Name=Value` pairs and glued `name:value` keys replaced.
  */
 function redactString (text: string): string {
-  const shown = hideUserinfo(text).replace(GLUED_PAIR, (all, sep: string, name: string) => secretName(name, SECRET_WORDS) ? `${sep}${name}:${REDACTED}` : all)
+  const shown = hideUserinfo(text).replace(GLUED_PAIR, (all, sep: string, name: string) => secretName(name, TEXT_WORDS) ? `${sep}${name}:${REDACTED}` : all)
   if (!shown.includes('=')) return shown
   return shown
     .replace(QUERY, query => query.replace(URL_PARAM, (all, sep: string, name: string) => secretName(name, QUERY_WORDS) ? `${sep}${name}=${REDACTED}` : all))
-    .replace(PAIR, (all, sep: string, name: string) => secretName(name, SECRET_WORDS) ? `${sep}${name}=${REDACTED}` : all)
+    .replace(PAIR, (all, sep: string, name: string) => secretName(name, TEXT_WORDS) ? `${sep}${name}=${REDACTED}` : all)
 }
 
 /** Every value of a header map (its names are kept: they say what is sent or matched). */
@@ -110,7 +123,7 @@ const redactHeaderMap = (map: object): Record<string, unknown> => Object.fromEnt
  * `?api_key=...`, `#access_token=...`) and connection-string passwords (`...;Password=...`).
  */
 export function redactSecrets (value: unknown): unknown {
-  return redact(value, false, false)
+  return redact(value, false, false, false)
 }
 
 /**
@@ -123,21 +136,66 @@ export function hiddenAt (keys: readonly string[]): boolean {
   return shown === REDACTED
 }
 
+/** Shorter hidden values are not looked for in text: a short one (`pin: '1234'`) is as likely a port or a count there. */
+const MIN_SCRUBBED = 6
+
 /**
- * `secret`: under a secret-looking key; `names`: `value`'s keys are names (a NAME_MAPS map); `parent`:
- * the key `value` is under, or its list is.
+ * The values redactSecrets hides whole in `value` (strings and numbers, 6 characters or more), the
+ * longest first: what an error about that config (a plugin's setup quoting its key) must not show.
  */
-function redact (value: unknown, secret: boolean, names: boolean, parent?: string): unknown {
-  if (Array.isArray(value)) return value.map(v => redact(v, secret, false, parent))
+export function hiddenValues (value: unknown): string[] {
+  const found = new Set<string>()
+  const walk = (given: unknown, shown: unknown): void => {
+    if (shown === REDACTED && (typeof given === 'string' || typeof given === 'number')) {
+      if (String(given).length >= MIN_SCRUBBED) found.add(String(given))
+    } else if (Array.isArray(given) && Array.isArray(shown)) {
+      given.forEach((g, i) => walk(g, shown[i]))
+    } else if (isMap(given) && isMap(shown)) {
+      for (const [k, g] of Object.entries(given)) walk(g, (shown as Record<string, unknown>)[k])
+    }
+  }
+  walk(value, redactSecrets(value))
+  return [...found].sort((a, b) => b.length - a.length)
+}
+
+/**
+ * `value` with each of `secrets` (hiddenValues) replaced by [redacted] in its strings: a text, or an
+ * error to log, copied with its prototype, own data properties (cause, stack included) and their flags.
+ */
+export function scrubbed<T> (value: T, secrets: readonly string[]): T {
+  if (secrets.length === 0) return value
+  const copies = new Map<object, unknown>()
+  const copy = (v: unknown): unknown => {
+    if (typeof v === 'string') return secrets.reduce((text, secret) => text.replaceAll(secret, REDACTED), v)
+    if (v === null || typeof v !== 'object') return v
+    if (copies.has(v)) return copies.get(v)
+    const out: object = Array.isArray(v) ? [] : Object.create(Object.getPrototypeOf(v) as object | null) as object
+    copies.set(v, out)
+    // A getter's value is left out: it may compute the secret.
+    for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(v))) if ('value' in d) Object.defineProperty(out, key, { ...d, value: copy(d.value) })
+    return out
+  }
+  return copy(value) as T
+}
+
+/**
+ * `secret`: under a secret-looking key; `names`: `value`'s keys are names (a NAME_MAPS map); `hook`:
+ * under a webhook's key, URLs show their host only; `parent`: the key `value` is under, or its list is.
+ */
+function redact (value: unknown, secret: boolean, names: boolean, hook: boolean, parent?: string): unknown {
+  if (Array.isArray(value)) return value.map(v => redact(v, secret, false, hook, parent))
   if (isMap(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => {
       if (!names && HEADER_MAPS.has(k) && isMap(v)) return [k, redactHeaderMap(v)]
       // A name exempts the settings under it, not a value given under it.
       const named = (names && isMap(v)) || (k === 'cookie' && typeof v === 'string' && COOKIE_NAMED.has(parent ?? ''))
-      return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v), k)]
+      // A plugin named `slack-webhook` too: hiding a URL's path costs little.
+      const hooked = hook || words(k).some(w => HOOK_WORD.test(w))
+      return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v), hooked, k)]
     }))
   }
   if (secret) return REDACTED
-  return typeof value === 'string' ? redactString(value) : value
+  if (typeof value !== 'string') return value
+  return hook ? redactString(value).replace(URL_PATH, `$1/${REDACTED}`) : redactString(value)
 }
 

@@ -3,7 +3,7 @@ import type { Reloader } from '../../reload/reloader.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import type { UpstreamSnapshot } from '../../upstreams/upstream.ts'
 import type { StoreSnapshot } from '../../stores/store.ts'
-import type { PluginAdminReply } from '../../plugins/admin-routes.ts'
+import type { PluginAdminQuery, PluginAdminReply } from '../../plugins/admin-routes.ts'
 import type { ExpositionFormat } from '../../metrics/exposition.ts'
 
 /** What the admin API asks of the running gateway (one process, or the primary of several). */
@@ -29,7 +29,7 @@ export interface AdminState {
    */
   stores (): Promise<{ stores: StoreSnapshot[], missing?: number[] }>
   /** Runs a plugin's admin endpoint (in worker mode, on every worker); `allowed` when `method path` has none. */
-  pluginAdmin (method: string, path: string, query: Record<string, string>, body: unknown): Promise<PluginAdminReply | { allowed: string[] }>
+  pluginAdmin (method: string, path: string, query: PluginAdminQuery, body: unknown): Promise<PluginAdminReply | { allowed: string[] }>
   readonly log: Logger
 }
 
