@@ -20,8 +20,8 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L> {
  * error at setup, unless another plugin made it and this one passes the very same options object (a
  * declaration both import, as the built-in auth plugins share portcullis_auth_failures_total). Asking
  * twice for the same name (another route, the next config) returns the same metric, so counts go on
- * across reloads; asking for it with another type or other labels, for another plugin's, or for a name
- * of the gateway's own metrics (or of their family: portcullis_http_requests for
+ * across reloads; asking for it with another type, other labels or other buckets, for another plugin's,
+ * or for a name of the gateway's own metrics (or of their family: portcullis_http_requests for
  * portcullis_http_requests_total), is an error at setup. Once no config running uses a metric, it leaves
  * the registry and its name is free again (see PluginMetricsSource.release).
  */
@@ -37,7 +37,7 @@ export interface PluginMetricsSource extends PluginMetrics {
   /**
    * The config is disposed (or failed to build): a metric no other config running asked for leaves the
    * registry, and its name is anyone's again (a plugin since removed no longer holds it until a restart).
-   * The same plugin asking for it again, same type and labels, gets the same metric, its counts kept.
+   * The same plugin asking for it again, same type, labels and buckets, gets the same metric, its counts kept.
    */
   release (): void
 }
@@ -78,8 +78,16 @@ function reservedBy (registry: Registry, made: ReadonlyMap<string, Made>, name: 
   return registry.getMetricsAsArray().find(m => !made.has(m.name) && family(m.name) === wanted)?.name
 }
 
-const sameShape = (metric: AnyMetric, Kind: MetricClass, labelNames: readonly string[]) =>
-  metric instanceof Kind && JSON.stringify([...((metric as { labelNames?: string[] }).labelNames ?? [])].sort()) === JSON.stringify([...labelNames].sort())
+// prom-client's own, for a histogram asked without buckets.
+const DEFAULT_BUCKETS = (new Histogram({ name: 'prom_client_default_buckets', help: 'x', registers: [] }) as unknown as { upperBounds: readonly number[] }).upperBounds
+
+/** How `metric` differs from what is asked (undefined: it does not): a histogram's buckets too, else its counts would mix two bucket sets. */
+function otherShape (metric: AnyMetric, Kind: MetricClass, labelNames: readonly string[], buckets: readonly number[] | undefined): string | undefined {
+  if (!(metric instanceof Kind) || JSON.stringify([...((metric as { labelNames?: string[] }).labelNames ?? [])].sort()) !== JSON.stringify([...labelNames].sort())) return 'another type or other labels'
+  const has = (metric as { upperBounds?: readonly number[] }).upperBounds
+  if (has !== undefined && JSON.stringify(has) !== JSON.stringify(buckets ?? DEFAULT_BUCKETS)) return `other buckets (${has.join(', ')})`
+  return undefined
+}
 
 export function pluginMetrics (registry: Registry): PluginMetricsSource {
   let names = byRegistry.get(registry)
@@ -107,14 +115,15 @@ export function pluginMetrics (registry: Registry): PluginMetricsSource {
       }
     }
     const labelNames = [...(options.labelNames ?? [])]
-    if (entry !== undefined && !sameShape(entry.metric, Kind, labelNames)) {
-      throw new TypeError(`metric "${name}" already exists with another type or other labels, made by ${entry.plugin === undefined ? 'no plugin' : `plugin ${entry.plugin}`} ` +
+    const other = entry === undefined ? undefined : otherShape(entry.metric, Kind, labelNames, options.buckets)
+    if (entry !== undefined && other !== undefined) {
+      throw new TypeError(`metric "${name}" already exists with ${other}, made by ${entry.plugin === undefined ? 'no plugin' : `plugin ${entry.plugin}`} ` +
         'in a config still running: it can change once no running config uses it (a reload without it first, or a restart)')
     }
     if (entry === undefined) {
       let metric = unused.get(name)
       unused.delete(name)
-      if (metric !== undefined && sameShape(metric, Kind, labelNames)) {
+      if (metric !== undefined && otherShape(metric, Kind, labelNames, options.buckets) === undefined) {
         registry.registerMetric(metric)
       } else {
         const { buckets, ...rest } = options

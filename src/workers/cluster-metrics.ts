@@ -8,14 +8,23 @@ import type { WorkerPool } from './worker-pool.ts'
 type MetricJson = MetricObjectWithValues<MetricValue<string>>
 type Sample = MetricValue<string> & { metricName?: string, exemplar?: { timestamp: number } }
 
-/** The series of workers that have exited, summed: per metric, by series key. */
-type Departed = Map<string, { metric: MetricJson, samples: Map<string, Sample> }>
+/** A metric of workers that have exited: its series summed, by series key, and its shape (see shapeOf). */
+interface DepartedMetric { metric: MetricJson, shape: string | undefined, samples: Map<string, Sample> }
+type Departed = Map<string, DepartedMetric>
 
 /** What the primary keeps between scrapes, so that counters summed over the workers never go down. */
 interface Memory {
   /** Each live worker's last answer, by pid: stands in for it while it is too slow to answer. */
   readonly last: Map<number, MetricJson[]>
   readonly departed: Departed
+  /**
+   * Scrapes started, and those still waiting for answers: a scrape started before a worker departed
+   * may bring an answer of it after another scrape added its counts to the departed.
+   */
+  started: number
+  readonly running: Set<number>
+  /** Departed pids, with the last scrape started when they departed: its answers and earlier ones from them are ignored. */
+  readonly gone: Map<number, number>
   /** The config whose retired routes and upstreams were last removed from `departed`. */
   pruned: string
 }
@@ -45,28 +54,42 @@ const AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
  */
 export async function clusterMetricsText (own: Metrics, pool: WorkerPool, format: ExpositionFormat, applied: AppliedConfig): Promise<string> {
   let memory = memories.get(pool)
-  if (memory === undefined) memories.set(pool, memory = { last: new Map(), departed: new Map(), pruned: applied.hash })
-  const answers = await pool.metrics()
-  const primary = (await own.registry.getMetricsAsJSON()).map(m => ({ ...m, aggregator: AGGREGATORS.get(m.name) ?? m.aggregator }))
-  const all = [primary, ...remember(memory, answers, pool.pids, applied)]
+  if (memory === undefined) memories.set(pool, memory = { last: new Map(), departed: new Map(), started: 0, running: new Set(), gone: new Map(), pruned: applied.hash })
+  const scrape = ++memory.started
+  memory.running.add(scrape)
+  let all: MetricJson[][]
+  try {
+    const answers = await pool.metrics()
+    const primary = (await own.registry.getMetricsAsJSON()).map(m => ({ ...m, aggregator: AGGREGATORS.get(m.name) ?? m.aggregator }))
+    all = [primary, ...remember(memory, scrape, answers, pool.pids, applied)]
+  } finally {
+    memory.running.delete(scrape)
+    // Kept while a scrape that may hold their answers runs: few, whatever the pids the OS reuses.
+    const oldest = Math.min(...memory.running)
+    for (const [pid, last] of memory.gone) if (last < oldest) memory.gone.delete(pid)
+  }
   const merged = AggregatorRegistry.aggregate(all)
   if (format === 'prometheus') return merged.metrics()
   return openMetricsText(withExemplars(await merged.getMetricsAsJSON(), all.flat()))
 }
 
 /**
- * Records the workers' `answers` and returns what to sum: each live worker's last answer, and the
- * departed. Workers no longer `live` go to the departed: their counters and histograms (summed
+ * Records the workers' `answers` to `scrape` and returns what to sum: each live worker's last answer,
+ * and the departed. Workers no longer `live` go to the departed: their counters and histograms (summed
  * ones) are added there, their gauges dropped. The departed hold a sample per series, however many
- * workers ended.
+ * workers ended; a metric no live worker has any more, or has with another type, labels or buckets
+ * (a later config made it anew), leaves them.
  */
-function remember (memory: Memory, answers: ReadonlyArray<{ pid: number, metrics: MetricJson[] }>, live: readonly number[], applied: AppliedConfig): MetricJson[][] {
-  for (const a of answers) memory.last.set(a.pid, a.metrics)
+function remember (memory: Memory, scrape: number, answers: ReadonlyArray<{ pid: number, metrics: MetricJson[] }>, live: readonly number[], applied: AppliedConfig): MetricJson[][] {
+  for (const a of answers) if ((memory.gone.get(a.pid) ?? 0) < scrape) memory.last.set(a.pid, a.metrics)
   for (const [pid, metrics] of memory.last) {
     if (live.includes(pid)) continue
     memory.last.delete(pid)
+    memory.gone.set(pid, memory.started)
     depart(memory.departed, metrics)
   }
+  // Until a live worker answered (all restarting), nothing says which metrics are still in use.
+  if (memory.last.size > 0) dropUnused(memory.departed, [...memory.last.values()])
   // As each worker does on reload: the series of routes and upstreams the config no longer has go.
   // By the config's names, not the workers' series: a route that was not requested since its workers left has none.
   if (memory.pruned !== applied.hash) {
@@ -78,13 +101,40 @@ function remember (memory: Memory, answers: ReadonlyArray<{ pid: number, metrics
 
 const seriesKey = (v: Sample) => `${v.metricName ?? ''}\u0000${JSON.stringify(Object.entries(v.labels).sort(([a], [b]) => a.localeCompare(b)))}`
 
+/**
+ * A metric's type, label names and buckets as its samples show them (a worker's answer has no more);
+ * undefined when it has no samples. Its type alone is `m.type`.
+ */
+function shapeOf (m: MetricJson): string | undefined {
+  if (m.values.length === 0) return undefined
+  const labels = new Set<string>()
+  const bounds = new Set<string>()
+  for (const v of m.values as Sample[]) {
+    for (const [k, x] of Object.entries(v.labels)) {
+      if (k === 'le' && v.metricName?.endsWith('_bucket') === true) bounds.add(String(x))
+      else labels.add(k)
+    }
+  }
+  return JSON.stringify([m.type, [...labels].sort(), [...bounds].sort()])
+}
+
+/** Whether `m` may be the metric the departed `d` counted: same type, and same labels and buckets where both have samples. */
+const sameMetric = (d: DepartedMetric, m: MetricJson) => {
+  if (d.metric.type !== m.type) return false
+  const shape = d.shape === undefined ? undefined : shapeOf(m)
+  return shape === undefined || shape === d.shape
+}
+
 function depart (departed: Departed, metrics: MetricJson[]): void {
   for (const m of metrics) {
     // prom-client's types say MetricType is a numeric enum; at run time it is the string.
     const type = m.type as unknown
     if ((type !== 'counter' && type !== 'histogram') || m.aggregator !== 'sum') continue
     let d = departed.get(m.name)
-    if (d === undefined) departed.set(m.name, d = { metric: { ...m, values: [] }, samples: new Map() })
+    // Not the metric the departed counted (made anew since, with other labels or buckets): the older goes.
+    if (d !== undefined && !sameMetric(d, m)) d = undefined
+    if (d === undefined) departed.set(m.name, d = { metric: { ...m, values: [] }, shape: undefined, samples: new Map() })
+    d.shape ??= shapeOf(m)
     for (const v of m.values as Sample[]) {
       const k = seriesKey(v)
       const seen = d.samples.get(k)
@@ -92,6 +142,22 @@ function depart (departed: Departed, metrics: MetricJson[]): void {
       else seen.value += v.value
     }
   }
+}
+
+/**
+ * Removes the departed metrics that no live worker's last answer (`live`) lists, or one lists with
+ * another type or shape: no config running uses them (a plugin's, since removed), or one made them anew.
+ */
+function dropUnused (departed: Departed, live: ReadonlyArray<readonly MetricJson[]>): void {
+  if (departed.size === 0) return
+  const same = new Map<string, boolean>()
+  for (const metrics of live) {
+    for (const m of metrics) {
+      const d = departed.get(m.name)
+      if (d !== undefined) same.set(m.name, same.get(m.name) !== false && sameMetric(d, m))
+    }
+  }
+  for (const name of departed.keys()) if (same.get(name) !== true) departed.delete(name)
 }
 
 /** Removes the departed series whose route or upstream `config` does not have. */

@@ -426,7 +426,7 @@ export class WorkerPool {
     this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, reason: slot.killedFor, upMs, restartInMs }, 'worker exited unexpectedly; restarting it')
     slot.restart = setTimeout(() => {
       slot.restart = undefined
-      this.#fork(slot).catch((err: Error) => { if (!this.#stopping) this.#o.log.error({ worker: slot.index, err: err.message }, 'restarted worker failed to start') })
+      this.#fork(slot).catch((err: Error) => { if (!this.#stopping) this.#o.log.error({ worker: slot.index, err }, 'restarted worker failed to start') })
     }, restartInMs)
   }
 }
