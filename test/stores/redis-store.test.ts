@@ -273,7 +273,8 @@ admin:
 loadPlugins: [ ./hit-counter.ts ]
 stores:
   shared: { type: redis, url: "\${REDIS_URL}", keyPrefix: "gw:", commandTimeout: 200ms, connectTimeout: 500ms }
-  secured: { type: redis, url: "${secured.url}", username: alice, password: "\${REDIS_PASSWORD}" }
+  # 2 s: on a loaded machine a call may take longer than the default 100 ms (not what these test).
+  secured: { type: redis, url: "${secured.url}", username: alice, password: "\${REDIS_PASSWORD}", commandTimeout: 2s }
   wrong: { type: redis, url: "${secured.url}", username: alice, password: "\${WRONG_PASSWORD}" }
   late: { type: redis, url: "${late.url}", connectTimeout: 200ms }
 upstreams:
