@@ -1,5 +1,5 @@
 import t from 'tap'
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CLI_FROM_SOURCES, runNode } from './helpers/run-cli.ts'
@@ -9,7 +9,7 @@ t.test('plugin new writes a plugin whose own test passes through a real gateway'
   const cwd = mkdtempSync(join(tmpdir(), 'portcullis-scaffold-'))
   const made = await runNode([join(process.cwd(), 'dist/src/cli/main.js'), 'plugin', 'new', 'add-stamp'], { cwd })
   t.equal(made.code, 0, made.stderr)
-  t.same(readdirSync(join(cwd, 'plugins', 'add-stamp')).sort(), ['add-stamp.test.ts', 'index.ts', 'schema.ts'])
+  t.same(readdirSync(join(cwd, 'plugins', 'add-stamp')).sort(), ['add-stamp.test.ts', 'index.ts', 'package.json', 'schema.ts'])
   t.match(made.stdout, /^ {2}loadPlugins: \[\.\/plugins\/add-stamp\/index\.ts\]$/m)
   const command = /^ {2}node (--import \S+ --test \S+)$/m.exec(made.stdout)?.[1]
   t.ok(command, 'it prints how to run the test')
@@ -39,6 +39,19 @@ t.test('plugin new from the sources: an absolute --dir stays absolute, a built-i
   const tested = await runNode((command ?? '').split(' '), { cwd })
   t.equal(tested.code, 0, tested.stdout + tested.stderr)
   t.match(tested.stdout, /^(# |ℹ )pass 1$/m, 'one test passed')
+
+  // tsc with the tsconfig docs/plugins.md shows (module NodeNext): the test's import.meta needs the folder's package.json.
+  t.same(JSON.parse(readFileSync(join(cwd, 'mine', 'stamp', 'package.json'), 'utf8')), { type: 'module' })
+  t.match(absolute.stdout, /its package\.json, \{ "type": "module" \}, makes the\nfolder's \.ts files ES modules/)
+  writeFileSync(join(cwd, 'mine', 'stamp', 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      module: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, allowImportingTsExtensions: true,
+      paths: { portcullis: [join(process.cwd(), 'dist/src/index.d.ts')] }
+    },
+    include: ['*.ts']
+  }))
+  const tsc = await runNode([join(process.cwd(), 'node_modules/typescript/bin/tsc'), '-p', join(cwd, 'mine', 'stamp')], { cwd })
+  t.equal(tsc.code, 0, tsc.stdout + tsc.stderr)
 
   const builtin = await cli('cors')
   t.same([builtin.code, builtin.stderr], [2, 'plugin name "cors" is a built-in plugin\'s: choose another\n'])

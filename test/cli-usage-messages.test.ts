@@ -35,3 +35,9 @@ t.test('the CLI\'s --help says what healthcheck checks, as its own --help does: 
   const main = await runCliHere('--help')
   t.match(main.stdout, /^ {2}healthcheck +.*\/healthz.*admin listener.*accepts connections/m)
 })
+
+// A config validate accepts may still fail at start: a plugin's setup (a file it reads) is not run by validate.
+t.test('validate --help says plugins\' setup runs only at start and reload', async t => {
+  const help = await runCliHere('validate', '--help')
+  t.match(help.stdout.replace(/\s+/g, ' '), "Plugins' setup (run once per route, as the gateway builds its routes) runs only at start and on reload, not here")
+})

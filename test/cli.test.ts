@@ -97,7 +97,7 @@ routes:
   const lines = ko.stderr.trim().split('\n')
   t.same(lines, [
     'invalid configuration (2 problems):',
-    `${bad}:8:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)`,
+    `${bad}:8:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?); there are: users`,
     `${bad}:12:35 routes[1].plugins.request-headers.sett: unknown key "sett" (did you mean "set"?)`
   ])
 })

@@ -17,7 +17,7 @@ routes:
 
 t.test('a number that is not finite, quoted or from a ${VAR}, is refused where it is', async t => {
   t.same(await issues(t, config('"${PORT:-8080}"', '    connections: "-1e400"\n    timeouts: { connect: "Infinity" }'), { PORT: 'Infinity' }), [
-    'gw.yaml:2:36 server.listen.port: must be a finite number, not Infinity',
+    'gw.yaml:2:36 server.listen.port: must be a finite number, not Infinity (from "${PORT:-8080}")',
     'gw.yaml:6:18 upstreams.up.connections: must be a finite number, not -1e400, read as -Infinity',
     'gw.yaml:7:26 upstreams.up.timeouts.connect: must be a finite number, not Infinity'
   ])
@@ -40,7 +40,7 @@ routes: []
 `, { T: '1e999' }), [
     'gw.yaml:3:21 server.keepAliveTimeout: must be a finite number, not 1e309, read as Infinity',
     'gw.yaml:4:20 server.shutdownTimeout: must be a finite number, not -1e400, read as -Infinity',
-    'gw.yaml:5:30 server.clientTimeouts.headers: must be a finite number, not 1e999, read as Infinity'
+    'gw.yaml:5:30 server.clientTimeouts.headers: must be a finite number, not 1e999, read as Infinity (from "${T}")'
   ])
 })
 

@@ -50,6 +50,31 @@ t.test('YAML: a key indented less or more than its siblings is pointed at, not c
   t.same(await issues(t, 'server:\n  listen:\n    host: 127.0.0.1\n      port: 8080\n' + UPSTREAMS + 'routes: []\n'), [
     'gw.yaml:4:7 "port" is indented more than "host" above it (6 spaces, not 4): align it, or give "host" no value on its line'
   ])
+  // In a list item, yaml reads the key one space left of its siblings as a sequence item without "-".
+  t.same(await issues(t, head() + UPSTREAMS + `routes:
+  - name: users
+    match: { path: /users/* }
+    upstream: users
+   plugins:
+      cors: {}
+`), [
+    'gw.yaml:9:4 "plugins" is indented 3 spaces, which matches no key above it ("upstream" has 4, "routes" 0): check the indentation of "plugins"'
+  ])
+})
+
+t.test('a value from ${VAR} that fails says the value and where it came from, a secret\'s without its value', async t => {
+  t.same(await issues(t, head('{ host: 127.0.0.1, port: "${FH_PORT}" }') + `admin:
+  listen: { host: 127.0.0.1, port: 0 }
+  token: "\${ADMIN_TOKEN}"
+` + UPSTREAMS + `routes:
+  - { name: a, match: { path: /a }, upstream: "\${UP}" }
+  - { name: b, match: { path: /b }, upstream: users, timeouts: { response: "\${T:-soon}s" } }
+`, { FH_PORT: 'abc', ADMIN_TOKEN: 'too-short', UP: 'orders' }), [
+    'gw.yaml:2:36 server.listen.port: must be an integer (got "abc" from "${FH_PORT}")',
+    'gw.yaml:5:10 admin.token: must NOT have fewer than 16 characters (from the variable ADMIN_TOKEN)',
+    'gw.yaml:9:47 routes[0].upstream: unknown upstream "orders"; there are: users (from "${UP}")',
+    'gw.yaml:10:76 routes[1].timeouts.response: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m (got "soons" from "${T:-soon}s")'
+  ])
 })
 
 t.test('YAML: a duplicated key is named', async t => {

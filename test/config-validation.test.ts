@@ -28,14 +28,14 @@ t.test('references: unknown upstream, with did-you-mean', async t => {
     match: { path: /c }
     upstream: payments
 `), [
-    'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?)',
-    'gw.yaml:14:15 routes[2].upstream: unknown upstream "payments"'
+    'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?); there are: users',
+    'gw.yaml:14:15 routes[2].upstream: unknown upstream "payments"; there are: users'
   ])
   // Not a property every object has.
   t.same(await issues(t, HEAD + `  - name: a
     match: { path: /a }
     upstream: constructor
-`), ['gw.yaml:8:15 routes[0].upstream: unknown upstream "constructor"'])
+`), ['gw.yaml:8:15 routes[0].upstream: unknown upstream "constructor"; there are: users'])
 })
 
 t.test('keys: unknown key at the key itself, missing required key at its object', async t => {
@@ -325,10 +325,10 @@ upstreams:
 routes:
   - { name: a, match: { path: /a }, upstream: u }
 `
-  const whiteSpace = 'gw.yaml:5:10 admin.token: has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match'
+  const whiteSpace = 'gw.yaml:5:10 admin.token: has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match (from the variable ADMIN_TOKEN)'
   t.same(await issues(t, text, { ADMIN_TOKEN: `${'t'.repeat(24)}\n` }), [whiteSpace], 'a trailing newline')
   t.same(await issues(t, text, { ADMIN_TOKEN: ` ${'t'.repeat(24)}` }), [whiteSpace], 'a leading space')
-  t.same(await issues(t, text, { ADMIN_TOKEN: 'short' }), ['gw.yaml:5:10 admin.token: must NOT have fewer than 16 characters'])
+  t.same(await issues(t, text, { ADMIN_TOKEN: 'short' }), ['gw.yaml:5:10 admin.token: must NOT have fewer than 16 characters (from the variable ADMIN_TOKEN)'], 'a secret\'s value is not shown')
   t.equal((await parseConfig(text, 'gw.yaml', { ADMIN_TOKEN: 'a b'.repeat(8) })).config.admin?.token, 'a b'.repeat(8), 'white space inside is kept')
 })
 
@@ -348,7 +348,7 @@ routes:
   t.same(await issues(t, text, { MOBILE_KEY: '', USERS_HOST: '' }), [
     'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set: ADMIN_TOKEN must be set',
     'gw.yaml:7:53 consumers[0].credentials.key-auth.keys[0]: environment variable MOBILE_KEY is empty: required',
-    'gw.yaml:9:30 upstreams.users.targets[0].url: "http://" has no host'
+    'gw.yaml:9:30 upstreams.users.targets[0].url: "http://" has no host (from "http://${USERS_HOST?}")'
   ], 'with a colon an empty variable counts as unset; without one (USERS_HOST) it is set, to nothing')
   t.same(await issues(t, text, { MOBILE_KEY: 'k'.repeat(24) }), [
     'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set: ADMIN_TOKEN must be set',
@@ -416,7 +416,7 @@ t.test('an unknown key does not hide the other problems of its route', async t =
     stripPrefx: /orders
 `), [
     'gw.yaml:7:46 routes[0].match.methods[1]: unknown HTTP method "PSOT" (did you mean "POST"?)',
-    'gw.yaml:8:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)',
+    'gw.yaml:8:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?); there are: users',
     'gw.yaml:9:5 routes[0].stripPrefx: unknown key "stripPrefx" (did you mean "stripPrefix"?)'
   ])
 })
@@ -494,12 +494,12 @@ t.test('every problem of a file is reported at once, schema and semantic alike',
 `), [
     'gw.yaml:6:5 routes[0]: missing required key "upstream"',
     'gw.yaml:8:5 routes[0].upstreem: unknown key "upstreem" (did you mean "upstream"?)',
-    'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?)',
+    'gw.yaml:11:15 routes[1].upstream: unknown upstream "user" (did you mean "users"?); there are: users',
     'gw.yaml:13:39 routes[2].match.methods[1]: unknown HTTP method "FETCH" (did you mean "PATCH"?)',
     'gw.yaml:15:40 routes[2].plugins.request-headers.set: must be an object',
     'gw.yaml:15:47 routes[2].plugins.no-such-plugin: unknown plugin "no-such-plugin"; there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, opentelemetry, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)',
     'gw.yaml:17:20 routes[3].match.path: must start with /',
-    'gw.yaml:18:15 routes[3].upstream: unknown upstream "nobody"'
+    'gw.yaml:18:15 routes[3].upstream: unknown upstream "nobody"; there are: users'
   ])
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: 99999 }
@@ -531,7 +531,7 @@ routes:
     'gw.yaml:4:72 upstreams.users.connections: must be an integer',
     'gw.yaml:5:68 upstreams.orders.hashOn: hashOn is only used with balance: consistent-hash',
     'gw.yaml:8:34 routes[0].match.methods[0]: unknown HTTP method "PSOT" (did you mean "POST"?)',
-    'gw.yaml:9:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?)',
+    'gw.yaml:9:15 routes[0].upstream: unknown upstream "user" (did you mean "users"?); there are: orders, users',
     'gw.yaml:10:16 routes[0].plugins.nope: unknown plugin "nope"; there are: acl, basic-auth, cache, compress, cors, ip-filter, jwt-auth, key-auth, opentelemetry, rate-limit, redirect, request-headers, request-size, request-termination, response-headers (your own are loaded with loadPlugins)'
   ])
 })
@@ -733,7 +733,7 @@ t.test('a Redis URL is parsed at check time, its password never shown (such URLs
     'gw.yaml:5:26 stores.b.url: "redis://127.0.0.1:99999": port 99999 is out of range (1-65535)',
     'gw.yaml:6:26 stores.c.url: "redis://bad host:6379" is not a valid URL: the host has a space',
     'gw.yaml:7:26 stores.d.url: "redis://[::1:6379" is not a valid URL: an IPv6 address needs its closing bracket, e.g. redis://[::1]:6379',
-    'gw.yaml:8:26 stores.e.url: "rediss://[redacted]@h:6379/db": the path can only be a database number, e.g. /0'
+    'gw.yaml:8:26 stores.e.url: "rediss://[redacted]@h:6379/db": the path can only be a database number, e.g. /0 (from "${R}")'
   ])
   t.notMatch(found.join('\n'), /pa#ss|s3cr/, 'no password in any message')
   const ok = await parseConfig(around('stores:\n  a: { type: redis, url: "rediss://u:p%23ss@[::1]:6379/2" }'), 'gw.yaml')
@@ -865,7 +865,7 @@ routes:
     `gw.yaml:6:75 routes[0].timeouts.request: ${tooLong('2147483648')}`
   ])
   t.same(await issues(t, text('"${CONNECT}"', '2147483.648s'), { CONNECT: '3000000000' }), [
-    `gw.yaml:4:80 upstreams.users.timeouts.connect: ${tooLong('3000000000')}`,
+    `gw.yaml:4:80 upstreams.users.timeouts.connect: ${tooLong('3000000000')} (from "\${CONNECT}")`,
     `gw.yaml:6:75 routes[0].timeouts.request: ${tooLong('2147483.648s')}`
   ], 'from a variable, and with a fraction')
 })

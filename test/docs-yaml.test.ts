@@ -81,8 +81,8 @@ t.test('a fragment with a mistake fails (the merge does not hide it)', async t =
   await t.rejects(parseConfig(merged({ routes: [{ name: 'x', match: { path: '/x' }, upstream: 'nope' }] }), FRAGMENT_FILE, ENV), ConfigError)
 })
 
-t.test('the plugin example in docs/plugins.md is the file config/examples/plugins/add-tenant.ts', async t => {
+t.test('the plugin example in docs/plugins.md is the file config/examples/plugins/add-tenant/index.ts', async t => {
   const doc = readFileSync(new URL('docs/plugins.md', root), 'utf8')
   const code = /```ts\n([\s\S]*?)```/.exec(doc)?.[1]
-  t.equal(code, readFileSync(new URL('config/examples/plugins/add-tenant.ts', root), 'utf8'))
+  t.equal(code, readFileSync(new URL('config/examples/plugins/add-tenant/index.ts', root), 'utf8'))
 })

@@ -196,7 +196,7 @@ t.test('a key with white space at either end (a secret file\'s trailing newline)
   const config = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${CONFIG}`
   for (const key of [`${PARTNER_KEY}\n`, `${PARTNER_KEY} `, `\t${PARTNER_KEY}`]) {
     await t.rejects(parseConfig(config, 'ws.yaml', { PARTNER_KEY: key }),
-      { message: /^invalid configuration \(1 problem\):\nws\.yaml:8:\d+ consumers\[1\]\.credentials\.key-auth\.keys\[0\]: has white space at its start or end \(a trailing newline from a secret file\?\): remove it; a key sent in a header never has any, so this one would never match there$/ },
+      { message: /^invalid configuration \(1 problem\):\nws\.yaml:8:\d+ consumers\[1\]\.credentials\.key-auth\.keys\[0\]: has white space at its start or end \(a trailing newline from a secret file\?\): remove it; a key sent in a header never has any, so this one would never match there \(from the variable PARTNER_KEY\)$/ },
       JSON.stringify(key))
   }
   await t.resolves(parseConfig(config, 'ws.yaml', { PARTNER_KEY: `${PARTNER_KEY.slice(0, 8)} ${PARTNER_KEY.slice(8)}` }), 'white space inside a key is the key\'s own')
@@ -206,7 +206,7 @@ t.test('a key with a character beyond printable ASCII (read as Latin-1 from a he
   const config = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${CONFIG}`
   for (const key of [`${PARTNER_KEY}-é`, `schlüssel-${PARTNER_KEY}`, `${PARTNER_KEY}🔑`, `${PARTNER_KEY.slice(0, 8)}\t${PARTNER_KEY.slice(8)}`, `${PARTNER_KEY}\u007f`]) {
     await t.rejects(parseConfig(config, 'ascii.yaml', { PARTNER_KEY: key }),
-      { message: /^invalid configuration \(1 problem\):\nascii\.yaml:8:\d+ consumers\[1\]\.credentials\.key-auth\.keys\[0\]: has a character beyond printable ASCII \(a letter such as é, a control character\): a key sent in a header is read byte by byte as Latin-1, so this one would never match there; use printable ASCII \(space to ~\)$/ },
+      { message: /^invalid configuration \(1 problem\):\nascii\.yaml:8:\d+ consumers\[1\]\.credentials\.key-auth\.keys\[0\]: has a character beyond printable ASCII \(a letter such as é, a control character\): a key sent in a header is read byte by byte as Latin-1, so this one would never match there; use printable ASCII \(space to ~\) \(from the variable PARTNER_KEY\)$/ },
       JSON.stringify(key))
   }
   await t.resolves(parseConfig(config, 'ascii.yaml', { PARTNER_KEY: '!"#$%&\'()*+,-./0123456789:;<=> ?@AZ[\\]^_`az{|}~' }), 'every printable ASCII character')

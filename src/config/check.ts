@@ -18,6 +18,8 @@ import type { PluginDefinition } from '../plugins/contract.ts'
 const KNOWN_METHODS = new Set(METHODS)
 // The addresses `localhost` resolves to.
 const LOCALHOST: ReadonlySet<string> = new Set(['127.0.0.1', '::1'])
+// The upstream names an unknown one's message lists.
+const SHOWN_UPSTREAMS = 20
 
 /**
  * Checks the schema cannot express: references, patterns, conflicts, and each plugin's own config.
@@ -32,12 +34,17 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   const problems: SchemaProblem[] = []
   const add = (path: Array<string | number>, message: string, at: 'key' | 'value' = 'value') => problems.push({ path, at, message })
   const upstreamHint = suggester(Object.keys(config.upstreams))
+  const upstreamNames = Object.keys(config.upstreams).sort()
+  // As an unknown plugin's message, but bounded: a generated config may define thousands.
+  const knownUpstreams = upstreamNames.length === 0
+    ? 'no upstreams are defined'
+    : `there are: ${upstreamNames.slice(0, SHOWN_UPSTREAMS).join(', ')}${upstreamNames.length > SHOWN_UPSTREAMS ? ` and ${upstreamNames.length - SHOWN_UPSTREAMS} more` : ''}`
   const seenNames = new Map<string, number>()
   const shadowed = new ShadowedRoutes()
   const refs = schemaReferences(config, base, add)
 
   const upstreamRef = (upstream: string, i: number) => {
-    if (!Object.hasOwn(config.upstreams, upstream)) add(['routes', i, 'upstream'], `unknown upstream "${upstream}"${upstreamHint(upstream)}`)
+    if (!Object.hasOwn(config.upstreams, upstream)) add(['routes', i, 'upstream'], `unknown upstream "${upstream}"${upstreamHint(upstream)}; ${knownUpstreams}`)
   }
   // A path that does not compile: the plugins are checked without the route's params.
   const routePlugins = (own: unknown, pattern: ReturnType<typeof compilePathPattern> | undefined, i: number) => {

@@ -102,6 +102,6 @@ function unclosed (text: string, i: number, problems: Problem[]): Piece {
 }
 
 /** A piece of the value, quoted, cut short: a multi-line value may follow it. */
-function shown (piece: string): string {
+export function shown (piece: string): string {
   return JSON.stringify(piece.length > 40 ? `${piece.slice(0, 40)}...` : piece)
 }

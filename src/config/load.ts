@@ -11,7 +11,10 @@ import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
-import { readYaml, interpolateDocument } from './yaml-document.ts'
+import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
+import { shown } from './interpolate.ts'
+import { redactSecrets } from '../server/admin/redact.ts'
+import { REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
@@ -125,11 +128,44 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   // Between the steps, the event loop turns: a reload of a large config (thousands of routes) stalls
   // the requests in flight for each step, not for all of them at once.
   await turn()
-  const issues = interpolateDocument(doc, env, at)
+  const interpolated = new Map<string, Interpolation>()
+  const issues = interpolateDocument(doc, env, at, interpolated)
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
-  return fromData(js.data, text, file, issues, at)
+  return fromData(js.data, text, file, issues, withSource(at, interpolated))
+}
+
+/**
+ * `at`, saying of a value that came from ${VAR}s what it was and how it is written: `port: "${PORT}"`
+ * with PORT=abc fails as "abc", which the file does not show. No more of a secret than GET /config shows.
+ */
+function withSource (at: At, interpolated: ReadonlyMap<string, Interpolation>): At {
+  if (interpolated.size === 0) return at
+  return (path, message, where = 'value') => {
+    const from = where === 'value' ? interpolated.get(formatPath(path)) : undefined
+    const said = from === undefined ? undefined : source(path, from, message)
+    return at(path, said === undefined ? message : `${message} (${said})`, where)
+  }
+}
+
+/** `got "abc" from "${PORT}"`; `from "${URL}"` when the message shows the value; a secret's variables only. */
+function source (path: KeyPath, from: Interpolation, message: string): string | undefined {
+  const keys = path.filter(k => typeof k === 'string')
+  const value = shownAt(keys, from.value)
+  if (value === REDACTED) {
+    const names = [...from.written.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map(m => m[1] as string)
+    return names.length === 0 ? undefined : `from the variable${names.length === 1 ? '' : 's'} ${names.join(', ')}`
+  }
+  const said = message.split(/[\s"',;:()]+/).includes(value) || message.includes(shown(value))
+  return `${said ? '' : `got ${shown(value)} `}from ${shown(shownAt(keys, from.written))}`
+}
+
+/** `text` as GET /config shows it at `keys` (a config path's, list indices left out): [redacted], a URL without its password. */
+function shownAt (keys: readonly string[], text: string): string {
+  let shownText = redactSecrets(keys.reduceRight<unknown>((value, key) => ({ [key]: value }), text))
+  for (const key of keys) shownText = (shownText as Record<string, unknown>)[key]
+  return shownText as string
 }
 
 /** The rest of parseConfig, from the config as data; `issues` are those found so far. */

@@ -1,6 +1,6 @@
 import { LineCounter, parseDocument, visit, isPair, isScalar, isSeq, type Document } from 'yaml'
 import { interpolate } from './interpolate.ts'
-import type { KeyPath } from './positions.ts'
+import { formatPath, type KeyPath } from './positions.ts'
 import { keysAsWritten } from './written-text.ts'
 
 /** The config's YAML document, read alike on the main thread and in the parse worker; its keys as written. */
@@ -16,23 +16,32 @@ export function withoutBom (text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
-/** Replaces ${VAR}s in the document's values; what `at` makes of each value naming an unset variable or a malformed ${...}. */
-export function interpolateDocument<T> (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => T): T[] {
+/** A value that came from ${VAR}s: as written in the file, and as interpolated. */
+export interface Interpolation { written: string, value: string }
+
+/**
+ * Replaces ${VAR}s in the document's values; what `at` makes of each value naming an unset variable
+ * or a malformed ${...}. `interpolated`, when given, gets the others, by their key path (formatPath).
+ */
+export function interpolateDocument<T> (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => T,
+  interpolated?: Map<string, Interpolation>): T[] {
   const issues: T[] = []
   visit(doc, {
     Scalar (key, node, path) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
       const { value, problems } = interpolate(node.value, env)
-      if (problems.length > 0) {
-        const keyPath: Array<string | number> = []
+      const keyPath = (): KeyPath => {
+        const keys: Array<string | number> = []
         const chain = [...path, node]
         for (let i = 0; i < chain.length - 1; i++) {
           const n = chain[i]
-          if (isPair(n)) keyPath.push(String(isScalar(n.key) ? n.key.value : n.key))
-          else if (isSeq(n)) keyPath.push(n.items.indexOf(chain[i + 1]))
+          if (isPair(n)) keys.push(String(isScalar(n.key) ? n.key.value : n.key))
+          else if (isSeq(n)) keys.push(n.items.indexOf(chain[i + 1]))
         }
-        issues.push(at(keyPath, problems.join('; ')))
+        return keys
       }
+      if (problems.length > 0) issues.push(at(keyPath(), problems.join('; ')))
+      else interpolated?.set(formatPath(keyPath()), { written: node.value, value })
       node.value = value
     }
   })

@@ -39,7 +39,9 @@ export function syntaxIssue (errors: readonly YAMLError[], original: string, lin
     return issue(start, `key "${printableKey(key)}" appears twice in the same map: keep one`)
   }
 
-  if (first.code === 'BAD_INDENT' || first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Nested mappings')) {
+  // A key one space left of its siblings in a list item reads as a sequence item without "-".
+  if (first.code === 'BAD_INDENT' || first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Nested mappings') ||
+    (first.code === 'MISSING_CHAR' && first.message.startsWith('Sequence item without'))) {
     const misplaced = misindentedKey(source, line)
     if (misplaced !== undefined) return at(misplaced.line, misplaced.indent + 1, misplaced.message)
   }

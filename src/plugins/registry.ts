@@ -1,27 +1,52 @@
 import { readdir } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { ConfigError } from '../config/config-error.ts'
+import { describeThrown } from './thrown.ts'
 import { isPluginDefinition } from './define-plugin.ts'
 import type { PluginDefinition } from './contract.ts'
 
 // Built-ins are whatever folders plugins/ holds: adding a plugin never touches the core.
 const BUILTIN_DIR = new URL('../../plugins/', import.meta.url)
 const ENTRY_NAMES = ['index.js', 'index.ts']
+/**
+ * The folders whose plugins become built-ins: plugins/ beside these modules and, when they run
+ * compiled (dist/src/), the sources' plugins/ that the build compiles into dist/plugins/.
+ */
+export const BUILTIN_FOLDERS: readonly string[] = [BUILTIN_DIR, ...import.meta.url.endsWith('.ts') ? [] : [new URL('../../../plugins/', import.meta.url)]]
+  .map(u => fileURLToPath(u))
 
 let builtins: Promise<Map<string, PluginDefinition>> | undefined
 
 export function builtinPlugins (): Promise<Map<string, PluginDefinition>> {
-  builtins ??= discover()
+  builtins ??= discoverPlugins(BUILTIN_DIR)
   return builtins
 }
 
-async function discover (): Promise<Map<string, PluginDefinition>> {
+/**
+ * The plugins of `folder`'s subfolders (those with an index.js or index.ts). One that cannot be
+ * imported fails the whole (named, without a stack): a gateway, or a schema emitted, with one
+ * built-in silently missing would not be the one shipped.
+ */
+export async function discoverPlugins (folder: URL): Promise<Map<string, PluginDefinition>> {
   const found = new Map<string, PluginDefinition>()
-  const dirs = (await readdir(BUILTIN_DIR, { withFileTypes: true })).filter(d => d.isDirectory()).map(d => d.name).sort()
+  const dirs = (await readdir(folder, { withFileTypes: true })).filter(d => d.isDirectory()).map(d => d.name).sort()
   for (const dir of dirs) {
-    const entry = ENTRY_NAMES.map(n => new URL(`${dir}/${n}`, BUILTIN_DIR)).find(u => existsSync(u))
+    const entry = ENTRY_NAMES.map(n => new URL(`${dir}/${n}`, folder)).find(u => existsSync(u))
     if (entry === undefined) continue
-    const def = await importPlugin(entry.href)
-    found.set(def.name, def)
+    try {
+      const def = await importPlugin(entry.href)
+      found.set(def.name, def)
+    } catch (err) {
+      throw new ConfigError([{
+        file: fileURLToPath(entry),
+        line: 1,
+        col: 1,
+        path: '',
+        message: `built-in plugin folder ${fileURLToPath(new URL(`${dir}/`, folder))} cannot be loaded: ${describeThrown(err)}\n` +
+          `(${fileURLToPath(folder)} holds the built-in plugins only: keep a plugin of your own elsewhere and name it in loadPlugins)`
+      }])
+    }
   }
   return found
 }

@@ -135,12 +135,12 @@ t.test('admin.readToken reads (GET, HEAD) and nothing else; admin.token does bot
 t.test('admin.readToken needs admin.token and must differ from it', async t => {
   const yaml = gatewayYaml({ a: ['http://127.0.0.1:1'] }, '  []').replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', 'admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${ADMIN_TOKEN:-}"\n  readToken: "${ADMIN_READ_TOKEN:-}"')
   t.same(await issues(t, yaml, { ADMIN_READ_TOKEN: 'read-only-token-123' }), [
-    'gw.yaml:6:14 admin.readToken: needs admin.token: without it every admin endpoint is open to anyone, reads and writes alike'
+    'gw.yaml:6:14 admin.readToken: needs admin.token: without it every admin endpoint is open to anyone, reads and writes alike (from the variable ADMIN_READ_TOKEN)'
   ])
   t.same(await issues(t, yaml, { ADMIN_TOKEN: 'one-token-for-both', ADMIN_READ_TOKEN: 'one-token-for-both' }), [
-    'gw.yaml:6:14 admin.readToken: is the same as admin.token: a read-only token must differ, or it could reload and purge'
+    'gw.yaml:6:14 admin.readToken: is the same as admin.token: a read-only token must differ, or it could reload and purge (from the variable ADMIN_READ_TOKEN)'
   ])
-  t.same(await issues(t, yaml, { ADMIN_TOKEN: 'a-good-admin-token', ADMIN_READ_TOKEN: 'short' }).then(i => i.map(m => m.replace(/^\S+ /, ''))), ['admin.readToken: must NOT have fewer than 16 characters'])
+  t.same(await issues(t, yaml, { ADMIN_TOKEN: 'a-good-admin-token', ADMIN_READ_TOKEN: 'short' }).then(i => i.map(m => m.replace(/^\S+ /, ''))), ['admin.readToken: must NOT have fewer than 16 characters (from the variable ADMIN_READ_TOKEN)'])
   await t.resolves(parseConfig(yaml, 'gw.yaml', { ADMIN_TOKEN: 'a-good-admin-token' }), 'an empty read token is none')
 })
 
@@ -204,11 +204,11 @@ t.test('an admin listener off loopback needs a token', async t => {
 
 t.test('an admin token beyond printable ASCII is a config error: a header is read as Latin-1, so it could never match', async t => {
   const yaml = gatewayYaml({ a: ['http://127.0.0.1:1'] }, '  []').replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', 'admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${ADMIN_TOKEN}"')
-  const ascii = 'gw.yaml:5:10 admin.token: has a character beyond printable ASCII (a letter such as é, a control character): a token sent in a header is read byte by byte as Latin-1, so this one would never match; use printable ASCII (space to ~)'
+  const ascii = 'gw.yaml:5:10 admin.token: has a character beyond printable ASCII (a letter such as é, a control character): a token sent in a header is read byte by byte as Latin-1, so this one would never match; use printable ASCII (space to ~) (from the variable ADMIN_TOKEN)'
   t.same(await issues(t, yaml, { ADMIN_TOKEN: 'mot-de-passe-sécurisé' }), [ascii], 'a letter beyond ASCII')
   t.same(await issues(t, yaml, { ADMIN_TOKEN: 'tab\tinside-the-token' }), [ascii], 'a control character')
   t.same(await issues(t, yaml, { ADMIN_TOKEN: 'a-token-from-a-file-1234\n' }), [
-    'gw.yaml:5:10 admin.token: has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match'
+    'gw.yaml:5:10 admin.token: has white space at its start or end (a trailing newline from a secret file?): remove it; a token sent in a header never has any, so this one would never match (from the variable ADMIN_TOKEN)'
   ], 'a trailing newline gets its own message alone')
   await t.resolves(parseConfig(yaml, 'gw.yaml', { ADMIN_TOKEN: 'every printable ~!@#$%^&*()_+{}|:"<>? ascii' }))
 })

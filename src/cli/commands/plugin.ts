@@ -1,17 +1,20 @@
-import { existsSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseCommand } from '../options.ts'
 import { pluginFiles } from '../scaffold/plugin-files.ts'
-import { builtinPlugins } from '../../plugins/registry.ts'
+import { BUILTIN_FOLDERS, builtinPlugins } from '../../plugins/registry.ts'
+import { ConfigError } from '../../config/config-error.ts'
 
 const HELP = `Usage: portcullis plugin new NAME [--dir DIR]
 
-Writes DIR/NAME/ (DIR defaults to ./plugins) with a TypeScript plugin to start from:
+Writes DIR/NAME/ (DIR defaults to ./plugins; not a clone's own plugins/, its built-ins) with a
+TypeScript plugin to start from:
   index.ts        definePlugin({ name, priority, schema, setup }): the hooks
   schema.ts       its config schema (TypeBox), each field with a description and a default
   NAME.test.ts    a test that runs it through a real gateway in front of a real upstream
+  package.json    { "type": "module" }: tsc (module NodeNext) compiles the folder's .ts as ES modules
 and prints how to load it (loadPlugins) and how to run its test.`
 
 const NAME_RE = /^[a-z][a-z0-9-]*$/
@@ -29,14 +32,31 @@ export async function run (argv: string[]): Promise<number> {
   const [action, name] = opts.positionals
   if (action !== 'new' || name === undefined) { console.error(HELP); return 2 }
   if (!NAME_RE.test(name)) { console.error(`plugin name "${name}" must be lower-case letters, digits and dashes, starting with a letter`); return 2 }
-  // loadPlugins would refuse it: a second plugin of that name.
-  if ((await builtinPlugins()).has(name)) { console.error(`plugin name "${name}" is a built-in plugin's: choose another`); return 2 }
   const dirArg = opts.values.dir as string
+  // Its plugins are the package's own: a plugin written there becomes a built-in at the next build
+  // (loadPlugins then refuses it as one), and a half-written one fails every command.
+  const builtinFolder = BUILTIN_FOLDERS.find(f => samePath(f, resolve(dirArg)))
+  if (builtinFolder !== undefined) {
+    console.error(`${builtinFolder} is Portcullis's own folder of built-in plugins, nothing written: ` +
+      'write yours elsewhere with --dir, e.g. in a folder beside your config: --dir config/plugins for config/gateway.yaml')
+    return 2
+  }
+  let builtins
+  try {
+    builtins = await builtinPlugins()
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    console.error(err.message)
+    return 1
+  }
+  // loadPlugins would refuse it: a second plugin of that name.
+  if (builtins.has(name)) { console.error(`plugin name "${name}" is a built-in plugin's: choose another`); return 2 }
   const dir = resolve(dirArg, name)
   if (existsSync(dir)) { console.error(`${dir} already exists: nothing written`); return 1 }
+  const files = pluginFiles(name)
   try {
     await mkdir(dir, { recursive: true })
-    for (const [file, text] of Object.entries(pluginFiles(name))) await writeFile(join(dir, file), text)
+    for (const [file, text] of Object.entries(files)) await writeFile(join(dir, file), text)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === undefined) throw err
@@ -45,7 +65,7 @@ export async function run (argv: string[]): Promise<number> {
   }
   // An absolute --dir stays absolute; a relative one is written as seen from here.
   const entry = isAbsolute(dirArg) ? join(dir, 'index.ts') : relative('.', join(dir, 'index.ts'))
-  console.log(`wrote ${dir}: index.ts, schema.ts, ${name}.test.ts
+  console.log(`wrote ${dir}: ${Object.keys(files).join(', ')}
 
 Load it from your config (a relative path is relative to the config file's folder; this one is
 for a config in the current folder):
@@ -55,8 +75,17 @@ and use it on a route:
     ${name}: { header: x-${name}, value: "on" }
 
 Run its test:
-  node ${testImports().map(f => `--import ${f} `).join('')}--test ${join(dir, `${name}.test.ts`)}`)
+  node ${testImports().map(f => `--import ${f} `).join('')}--test ${join(dir, `${name}.test.ts`)}
+
+Check its types with tsc (module NodeNext): its package.json, { "type": "module" }, makes the
+folder's .ts files ES modules (the test uses import.meta); keep it.`)
   return 0
+}
+
+/** Whether two paths name one folder, through symbolic links (either may not exist). */
+function samePath (a: string, b: string): boolean {
+  const real = (p: string) => { try { return realpathSync(p) } catch { return resolve(p) } }
+  return real(a) === real(b)
 }
 
 /**

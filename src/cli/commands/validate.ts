@@ -4,7 +4,9 @@ const HELP = `Usage: portcullis validate [-c FILE]
 
 Checks FILE (default config/gateway.yaml): YAML syntax, the schema, references between
 sections, and every plugin's config. Prints each problem as file:line:column key.path: message.
-Exits 0 when the file is valid, 1 when it is not.`
+Exits 0 when the file is valid, 1 when it is not.
+Plugins' setup (run once per route, as the gateway builds its routes) runs only at start and on
+reload, not here: its errors show there.`
 
 export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP)

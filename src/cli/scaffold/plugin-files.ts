@@ -1,4 +1,7 @@
-/** The files `portcullis plugin new NAME` writes: a working plugin, its schema and its test. */
+/**
+ * The files `portcullis plugin new NAME` writes: a working plugin, its schema, its test, and a
+ * package.json that makes tsc (module NodeNext) compile them as ES modules, as the gateway loads them.
+ */
 export function pluginFiles (name: string): Record<string, string> {
   return {
     'schema.ts': `import { Type, type Static } from 'portcullis'
@@ -67,6 +70,7 @@ routes:
   assert.equal(await res.text(), 'hello')
   assert.equal(res.headers.get('x-test'), 'yes')
 })
-`
+`,
+    'package.json': '{ "type": "module" }\n'
   }
 }
