@@ -39,6 +39,7 @@ class Failures {
  * `-` returns [1, 0]; it has no deadline: it is sent only for a take answered in time, which it
  * must undo whenever it runs. A count that is not a positive integer (written by something else,
  * corrupt) is none, as in the memory store: a take starts a new window over it, a give-back leaves it.
+ * A count without expiry (written so, or PERSISTed) gets the window's at a take: else it blocked for good.
  */
 const LUA = `
 local function count ()
@@ -59,8 +60,13 @@ if c == 0 then
   redis.call('SET', KEYS[1], 1, 'PX', ARGV[3])
   return {1, tonumber(ARGV[3]), 1, now}
 end
-if c >= tonumber(ARGV[2]) then return {0, redis.call('PTTL', KEYS[1]), 0, now} end
-return {1, redis.call('PTTL', KEYS[1]), redis.call('INCR', KEYS[1]), now}
+local left = redis.call('PTTL', KEYS[1])
+if left == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  left = tonumber(ARGV[3])
+end
+if c >= tonumber(ARGV[2]) then return {0, left, 0, now} end
+return {1, left, redis.call('INCR', KEYS[1]), now}
 `
 
 const GIVEN_BACK = [1, 0]

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import { ANONYMOUS_HEADER, normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store } from '../../src/index.ts'
+import { ANONYMOUS_HEADER, normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store, StoreError } from '../../src/index.ts'
 import { NO_DIRECTIVES, requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
@@ -379,16 +379,27 @@ export class RouteCache implements PluginHandlers {
     try {
       return recent === undefined ? decode(raw) : recent.decode(key, raw)
     } catch (err) {
-      this.#s.metrics.corruptEntries.inc()
-      this.#corruptEntries.report(new Error(`${(err as Error).message}: ${key}`))
-      void this.#s.store.delete(key).catch(() => 0)
-      return undefined
+      return this.#corrupt(key, err)
     }
+  }
+
+  /** Counts, logs and deletes a value the cache cannot read: the lookup finds nothing there. */
+  #corrupt (key: string, err: unknown): undefined {
+    this.#s.metrics.corruptEntries.inc()
+    this.#corruptEntries.report(new Error(`${(err as Error).message}: ${key}`))
+    void this.#s.store.delete(key).catch(() => 0)
+    return undefined
   }
 
   #read (key: string): Maybe<Buffer | undefined> {
     const store = this.#s.store
-    return store.getNow !== undefined ? store.getNow(key) : store.get(key)
+    if (store.getNow !== undefined) return store.getNow(key)
+    // An error answered for the key (WRONGTYPE: another writer's hash under it) is its value's
+    // fault, not an outage: else the URL would bypass the cache for as long as the key stays.
+    return store.get(key).catch((err: unknown) => {
+      if (keyFault(err)) return this.#corrupt(key, err)
+      throw err
+    })
   }
 
   /**
@@ -674,7 +685,7 @@ export class RouteCache implements PluginHandlers {
       if (path !== undefined && normalizeHost(url.host) === host) tags.push(s.key(path, '', host, {}).urlTag)
     }
     let failure: unknown
-    await Promise.all(tags.map(t => s.store.deleteTag(t).catch((err: unknown) => { failure = err; this.#retryLater(t) })))
+    await Promise.all(tags.map(t => s.store.deleteTag(t).catch((err: unknown) => { failure = err; if (!keyFault(err)) this.#retryLater(t) })))
     if (failure === undefined) return
     // Served stale until a retry goes through: counted and warned, not a debug line.
     s.metrics.invalidationFailures.inc()
@@ -697,8 +708,8 @@ export class RouteCache implements PluginHandlers {
       if (this.#disposed) return
       try {
         await this.#s.store.deleteTag(tag)
-      } catch {
-        break
+      } catch (err) {
+        if (!keyFault(err)) break
       }
       this.#unfinished.delete(tag)
     }
@@ -783,6 +794,12 @@ const spoilt = (e: Entry, status: number, cut: string | undefined): boolean =>
 
 /** A stored 2xx: the only answers a request's preconditions are evaluated against (RFC 9110 13.2.1). */
 const successful = (e: Entry): boolean => e.status >= 200 && e.status < 300
+
+/**
+ * A store error that is an answer about the key (WRONGTYPE), not an outage: the same call gets it
+ * again, so it is not retried.
+ */
+const keyFault = (err: unknown): boolean => err instanceof StoreError && err.code === 'STORE_ERROR'
 
 /** A request that could not read the store counts once, as bypass; any other that went upstream as a miss. */
 const missOrBypass = (state: Lookup): 'miss' | 'bypass' => state.detail === STORE_DOWN ? 'bypass' : 'miss'
