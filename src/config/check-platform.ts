@@ -6,6 +6,7 @@ import { hideUrlSecrets } from './url-userinfo.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig } from './schema.ts'
 import { describeThrown } from '../plugins/thrown.ts'
+import { toMs } from './duration.ts'
 
 type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value') => void
 
@@ -24,6 +25,9 @@ export function checkStores (config: GatewayConfig, add: Add): void {
     for (const key of ['sentinels', 'cluster'] as const) {
       s[key]?.forEach((node, i) => { if (node.includes('@')) add([...here, key, i], 'must be host:port only: give the user and password in the username and password keys') })
     }
+    // No call may wait for ever: a stalled Redis would hold every request that asks it.
+    if (s.commandTimeout !== undefined && toMs(s.commandTimeout) === 0) add([...here, 'commandTimeout'], 'must be more than 0: every call to the store is bounded (leave it out for 100ms)')
+    if (s.connectTimeout !== undefined && toMs(s.connectTimeout) === 0) add([...here, 'connectTimeout'], 'must be more than 0: it is how long a connection may take to open (leave it out for 2s)')
     const mistake = s.url === undefined ? undefined : redisUrlMistake(s.url)
     if (mistake !== undefined) add([...here, 'url'], mistake)
   }
