@@ -9,7 +9,7 @@ type MetricJson = MetricObjectWithValues<MetricValue<string>>
 type Sample = MetricValue<string> & { metricName?: string, exemplar?: { timestamp: number } }
 
 /** A metric of workers that have exited: its series summed, by series key, and its shape (see shapeOf). */
-interface DepartedMetric { metric: MetricJson, shape: string | undefined, samples: Map<string, Sample> }
+interface DepartedMetric { metric: MetricJson, shape: Shape | undefined, samples: Map<string, Sample> }
 type Departed = Map<string, DepartedMetric>
 
 /** What the primary keeps between scrapes, so that counters summed over the workers never go down. */
@@ -101,11 +101,11 @@ function remember (memory: Memory, scrape: number, answers: ReadonlyArray<{ pid:
 
 const seriesKey = (v: Sample) => `${v.metricName ?? ''}\u0000${JSON.stringify(Object.entries(v.labels).sort(([a], [b]) => a.localeCompare(b)))}`
 
-/**
- * A metric's type, label names and buckets as its samples show them (a worker's answer has no more);
- * undefined when it has no samples. Its type alone is `m.type`.
- */
-function shapeOf (m: MetricJson): string | undefined {
+/** The label names and buckets a metric's samples show (a worker's answer has no more). */
+interface Shape { readonly labels: ReadonlySet<string>, readonly buckets: string }
+
+/** undefined when it has no samples. */
+function shapeOf (m: MetricJson): Shape | undefined {
   if (m.values.length === 0) return undefined
   const labels = new Set<string>()
   const bounds = new Set<string>()
@@ -115,14 +115,21 @@ function shapeOf (m: MetricJson): string | undefined {
       else labels.add(k)
     }
   }
-  return JSON.stringify([m.type, [...labels].sort(), [...bounds].sort()])
+  return { labels, buckets: [...bounds].sort().join() }
 }
 
-/** Whether `m` may be the metric the departed `d` counted: same type, and same labels and buckets where both have samples. */
+const within = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => [...a].every(k => b.has(k))
+
+/**
+ * Whether `m` may be the metric the departed `d` counted: same type, and where both have samples,
+ * the same buckets and label names one within the other's (a series may leave a label out, as
+ * prom-client allows: `{route}` beside `{route, consumer}` is one metric, `{tenant}` another's).
+ */
 const sameMetric = (d: DepartedMetric, m: MetricJson) => {
   if (d.metric.type !== m.type) return false
   const shape = d.shape === undefined ? undefined : shapeOf(m)
-  return shape === undefined || shape === d.shape
+  if (shape === undefined || d.shape === undefined) return true
+  return shape.buckets === d.shape.buckets && (within(shape.labels, d.shape.labels) || within(d.shape.labels, shape.labels))
 }
 
 function depart (departed: Departed, metrics: MetricJson[]): void {
@@ -134,7 +141,8 @@ function depart (departed: Departed, metrics: MetricJson[]): void {
     // Not the metric the departed counted (made anew since, with other labels or buckets): the older goes.
     if (d !== undefined && !sameMetric(d, m)) d = undefined
     if (d === undefined) departed.set(m.name, d = { metric: { ...m, values: [] }, shape: undefined, samples: new Map() })
-    d.shape ??= shapeOf(m)
+    const shape = shapeOf(m)
+    if (shape !== undefined) d.shape = d.shape === undefined ? shape : { labels: new Set([...d.shape.labels, ...shape.labels]), buckets: d.shape.buckets }
     for (const v of m.values as Sample[]) {
       const k = seriesKey(v)
       const seen = d.samples.get(k)

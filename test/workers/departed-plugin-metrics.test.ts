@@ -110,4 +110,13 @@ t.test('workers: the departed of a metric made anew with another type, labels or
   text = await scrape()
   t.notMatch(text, 'route="a"')
   t.match(text, /^x_hits_total\{kind="k"\} 3$/m)
+
+  // A series may leave a label out (prom-client allows it): `{route}` beside `{route, consumer}` is
+  // the same metric, and the departed counts of `{route}` stay (they were dropped: the counter went down).
+  await departs(10, counter(['route', 'consumer'], { route: 'a' }), counter(['route', 'consumer'], { route: 'a' }))
+  t.match(await scrape(['prometheus']), /^x_hits_total\{route="a"\} 6$/m, 'the departed 3 and the live 3')
+  pool.answers = [await answer(9, registry => { counter(['route', 'consumer'], { route: 'a' })(registry); (registry.getSingleMetric('x_hits_total') as Counter).inc({ route: 'a', consumer: 'alice' }) })]
+  text = await scrape()
+  t.match(text, /^x_hits_total\{route="a"\} 6$/m, 'a live series with one label more: the departed counts stay')
+  t.match(text, /^x_hits_total\{route="a",consumer="alice"\} 1$/m)
 })
