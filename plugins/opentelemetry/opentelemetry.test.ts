@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Agent, request } from 'undici'
-import { startUpstream } from '../../test/helpers/upstream.ts'
+import { deadPort, startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
@@ -27,8 +27,7 @@ const flakyHandler = (req: IncomingMessage, res: ServerResponse) => {
 const flakyA = await startUpstream(flakyHandler)
 const flakyB = await startUpstream(flakyHandler)
 const codes = await startUpstream((req, res) => { seen(req); res.writeHead(Number(req.url?.split('/').pop())).end() })
-const gone = await startUpstream()
-await gone.close()
+const gonePort = await deadPort()
 // Answers 200 and part of a body, then breaks the connection.
 const broken = await startUpstream((req, res) => { seen(req); res.writeHead(200, { 'content-length': '100' }); res.write('part', () => res.destroy()) })
 t.teardown(() => Promise.all([ok.close(), flakyA.close(), flakyB.close(), codes.close(), broken.close()]))
@@ -37,12 +36,12 @@ const gw = await startGateway(`
 upstreams:
   ok: { targets: [ { url: "${ok.url}" } ] }
   flaky: { targets: [ { url: "${flakyA.url}" }, { url: "${flakyB.url}" } ], retries: { on: [503] }, passive: false }
-  gone: { targets: [ { url: "${gone.url}" } ], retries: false, passive: false }
+  gone: { targets: [ { url: "http://127.0.0.1:${gonePort}" } ], retries: false, passive: false }
   codes: { targets: [ { url: "${codes.url}" } ], retries: false, passive: false }
   broken: { targets: [ { url: "${broken.url}" } ], retries: false, passive: false }
   # Targets that refuse connections, for the attributes of the try.
-  v6: { targets: [ { url: "http://[::1]:${gone.port}" } ], retries: false, passive: false }
-  named: { targets: [ { url: "http://localhost:${gone.port}" } ], retries: false, passive: false }
+  v6: { targets: [ { url: "http://[::1]:${gonePort}" } ], retries: false, passive: false }
+  named: { targets: [ { url: "http://localhost:${gonePort}" } ], retries: false, passive: false }
   port80: { targets: [ { url: "http://127.0.0.1" } ], retries: false, passive: false }
   port443: { targets: [ { url: "https://127.0.0.1" } ], retries: false, passive: false }
 plugins:
@@ -243,8 +242,8 @@ t.test('a 4xx makes the try an error, not the request; a 5xx both', async t => {
 
 t.test('the try\'s server and peer attributes: IPv6 without brackets, a host name without peer address, default ports', async t => {
   const cases: Array<[string, Record<string, unknown>]> = [
-    ['v6', { 'server.address': '::1', 'server.port': gone.port, 'network.peer.address': '::1', 'network.peer.port': gone.port }],
-    ['named', { 'server.address': 'localhost', 'server.port': gone.port, 'network.peer.address': undefined, 'network.peer.port': undefined }],
+    ['v6', { 'server.address': '::1', 'server.port': gonePort, 'network.peer.address': '::1', 'network.peer.port': gonePort }],
+    ['named', { 'server.address': 'localhost', 'server.port': gonePort, 'network.peer.address': undefined, 'network.peer.port': undefined }],
     ['port80', { 'server.address': '127.0.0.1', 'server.port': 80 }],
     ['port443', { 'server.address': '127.0.0.1', 'server.port': 443 }]
   ]
@@ -381,7 +380,7 @@ plugins:
   opentelemetry: { endpoint: "${held.url}", maxQueueSize: 1, timeout: 30s }
 routes:
   - { name: items, match: { path: /items }, upstream: ok }
-  - { name: nowhere, match: { path: /nowhere }, upstream: ok, plugins: { opentelemetry: { endpoint: "http://127.0.0.1:${gone.port}/v1/traces", timeout: 200ms, flushInterval: 10ms } } }
+  - { name: nowhere, match: { path: /nowhere }, upstream: ok, plugins: { opentelemetry: { endpoint: "http://127.0.0.1:${gonePort}/v1/traces", timeout: 200ms, flushInterval: 10ms } } }
 `, { admin: true })
   t.teardown(async () => { held.setMode('accept'); held.release(); await small.close(); await held.close() })
   for (let i = 0; i < 3; i++) {
@@ -400,7 +399,7 @@ routes:
     t.equal(res.statusCode, 200, 'answered while the endpoint refuses connections')
     await res.body.dump()
   }
-  t.ok(await until(() => small.logs.some(l => l.msg?.toString().startsWith('span export failed') && l.endpoint === `http://127.0.0.1:${gone.port}/v1/traces`)))
+  t.ok(await until(() => small.logs.some(l => l.msg?.toString().startsWith('span export failed') && l.endpoint === `http://127.0.0.1:${gonePort}/v1/traces`)))
 })
 
 t.test('closing the gateway exports the spans still queued', async t => {

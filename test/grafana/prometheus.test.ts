@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/load.ts'
 import { Metrics } from '../../src/metrics/metrics.ts'
 import { startPortcullis } from '../../src/server/start.ts'
 import { memoryLogger } from '../helpers/gateway.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { deadPort, startUpstream } from '../helpers/upstream.ts'
 import { startPrometheus } from '../helpers/prometheus.ts'
 
 const RULES = new URL('../../grafana/alerts/portcullis.rules.yaml', import.meta.url)
@@ -20,8 +20,7 @@ interface QueryResult { status: string, error?: string, data?: { result: unknown
 
 t.test('a real Prometheus scraping a gateway under traffic answers every dashboard and rule expression', async t => {
   const slow = await startUpstream((req, res) => { req.resume(); setTimeout(() => res.writeHead(200).end('slow'), req.url === '/slow' ? 300 : 0) })
-  const dead = await startUpstream()
-  await dead.close()
+  const dead = `http://127.0.0.1:${await deadPort()}`
   // `app` has a dead second target: requests to it are retried (connect-error), it gets ejected, its breaker opens.
   const cf = await configFile(`server:
   listen: { host: 127.0.0.1, port: 0 }
@@ -29,9 +28,9 @@ admin:
   listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   app:
-    targets: [ { url: "${slow.url}" }, { url: "${dead.url}" } ]
+    targets: [ { url: "${slow.url}" }, { url: "${dead}" } ]
     circuitBreaker: { minRequests: 1 }
-  gone: { targets: [ { url: "${dead.url}" } ] }
+  gone: { targets: [ { url: "${dead}" } ] }
 routes:
   - { name: api, match: { path: /api/* }, upstream: app }
   - { name: broken, match: { path: /broken }, upstream: gone }

@@ -21,12 +21,18 @@ export async function startPrometheus (config: string, args: string[] = []): Pro
       if (prom.exitCode === null && prom.signalCode === null) await new Promise(resolve => { prom.once('exit', resolve); prom.kill('SIGTERM') })
       rmSync(dir, { recursive: true, force: true })
     }
+    const api = `http://127.0.0.1:${port}/api/v1`
     for (let i = 0; i < 600 && prom.exitCode === null; i++) {
       try {
-        const res = await request(`http://127.0.0.1:${port}/-/ready`)
-        await res.body.dump()
-        if (res.statusCode === 200) return { api: `http://127.0.0.1:${port}/api/v1`, close }
-      } catch { /* not listening yet */ }
+        // Whatever took the port (a parallel test's server, or its Prometheus) may answer too: this
+        // Prometheus is the one ready with this storage dir.
+        const ready = await request(`http://127.0.0.1:${port}/-/ready`)
+        const text = await ready.body.text()
+        if (ready.statusCode === 200 && text.trim() === 'Prometheus Server is Ready.') {
+          const flags = await (await request(`${api}/status/flags`)).body.json() as { data?: Record<string, string> }
+          if (flags.data?.['storage.tsdb.path'] === join(dir, 'data')) return { api, close }
+        }
+      } catch { /* not listening yet, or not Prometheus */ }
       await new Promise(resolve => setTimeout(resolve, 50))
     }
     const code = prom.exitCode

@@ -69,20 +69,23 @@ export class RedisProcess {
   get pid (): number | undefined { return this.#child?.pid }
   get address (): string { return `127.0.0.1:${this.port}` }
 
-  /** (Re)starts the server on its port and waits until it answers PING. */
+  /** (Re)starts the server on its port and waits until it answers, as itself. */
   async restart (): Promise<void> {
     const child = spawn('redis-server', [...(this.#configFile === undefined ? [] : [this.#configFile]), '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
       '--dir', this.dir, '--protected-mode', 'no', ...this.#args], { stdio: 'ignore' })
     this.#child = child
     watchOver(child)
+    // A parallel test's redis-server that took the port would answer too: only this one's pid counts
+    // (asked with the password this one requires, if any).
+    const at = this.#args.indexOf('--requirepass')
+    const env = at === -1 ? process.env : { ...process.env, REDISCLI_AUTH: this.#args[at + 1] }
+    const info = ['-h', '127.0.0.1', '-p', String(this.port), 'INFO', 'server']
     for (let i = 0; i < 200; i++) {
-      try {
-        await this.cli('PING')
-        return
-      } catch {
-        if (child.exitCode !== null) throw new RedisExited(child.exitCode)
-        await new Promise(resolve => setTimeout(resolve, 25))
-      }
+      // Bounded: a server of another kind on the port might never answer.
+      const pid = await run('redis-cli', info, { env, timeout: 5_000 }).then(({ stdout }) => /^process_id:(\d+)/m.exec(stdout)?.[1], () => undefined)
+      if (pid === String(child.pid)) return
+      if (child.exitCode !== null) throw new RedisExited(child.exitCode)
+      await new Promise(resolve => setTimeout(resolve, 25))
     }
     throw new Error('redis-server did not start')
   }

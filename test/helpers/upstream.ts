@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 
 export interface TestUpstream {
@@ -34,13 +33,12 @@ export function echo (req: IncomingMessage, res: ServerResponse): void {
   })
 }
 
-/** A loopback port nothing listens on: bound, then released. */
-export async function deadPort (): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  await new Promise(resolve => s.close(resolve))
-  return port
+/**
+ * A loopback port nothing listens on in a test run, 1 (2 with `second`: another): privileged, so no
+ * test's server takes it. A port bound then released could be taken by a parallel test's meanwhile.
+ */
+export async function deadPort (second = false): Promise<number> {
+  return second ? 2 : 1
 }
 
 /**

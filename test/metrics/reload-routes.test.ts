@@ -107,7 +107,7 @@ t.test('a reload that renames an upstream: the old name\'s series leave /metrics
 
 t.test('a reload that removes a target from a kept upstream: its ejection series leaves /metrics, a kept target\'s stays', async t => {
   const up = await startUpstream()
-  const [kept, removed] = [`http://127.0.0.1:${await deadPort()}`, `http://127.0.0.1:${await deadPort()}`]
+  const [kept, removed] = [`http://127.0.0.1:${await deadPort()}`, `http://127.0.0.1:${await deadPort(true)}`]
   const cf = await configFile('')
   t.teardown(async () => { await up.close(); await cf.remove() })
   const yaml = (targets: string[]) => gatewayYaml({}, '  - { name: r, match: { path: /* }, upstream: u }').replace('upstreams:\n', `upstreams:

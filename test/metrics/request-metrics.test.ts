@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { configFile, gatewayYaml, startFromFile } from '../reload/helpers.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { deadPort, startUpstream } from '../helpers/upstream.ts'
 import { fileURLToPath } from 'node:url'
 import { until } from '../helpers/wait.ts'
 import { connect } from 'node:net'
@@ -21,12 +21,11 @@ function sample (text: string, name: string, labels: string): number | undefined
 
 t.test('request metrics: every request by route, method and status, with latencies and bytes', async t => {
   const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, { 'content-length': '5' }).end('hello') })
-  const dead = await startUpstream()
-  await dead.close()
+  const dead = `http://127.0.0.1:${await deadPort()}` // refuses connections
   const silent = await startUpstream(() => {}) // never answers
   const cf = await configFile('')
   t.teardown(async () => { await up.close(); await silent.close(); await cf.remove() })
-  const yaml = (extra = '') => gatewayYaml({ u: [up.url], gone: [dead.url], v: [up.url], silent: [silent.url] }, `  - { name: a, match: { path: /a }, upstream: u }
+  const yaml = (extra = '') => gatewayYaml({ u: [up.url], gone: [dead], v: [up.url], silent: [silent.url] }, `  - { name: a, match: { path: /a }, upstream: u }
   - { name: upload, match: { path: /upload }, upstream: v }
   - { name: dead, match: { path: /dead }, upstream: gone }
   - { name: late, match: { path: /late }, upstream: silent, timeouts: { request: 100ms } }

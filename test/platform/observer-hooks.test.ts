@@ -2,7 +2,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { startUpstream } from '../helpers/upstream.ts'
+import { deadPort, startUpstream } from '../helpers/upstream.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { until } from '../helpers/wait.ts'
@@ -52,8 +52,7 @@ const flaky = (req: import('node:http').IncomingMessage, res: import('node:http'
 }
 const a = await startUpstream(flaky)
 const b = await startUpstream(flaky)
-const gone = await startUpstream()
-await gone.close()
+const gone = `http://127.0.0.1:${await deadPort()}` // refuses connections
 const busy = await startUpstream((_req, res) => { res.writeHead(503); res.end('busy') })
 t.teardown(() => Promise.all([a.close(), b.close(), busy.close()]))
 
@@ -61,8 +60,8 @@ const gw = await startGateway(`
 loadPlugins: [ ./observer.ts ]
 upstreams:
   flaky: { targets: [ { url: "${a.url}" }, { url: "${b.url}" } ], retries: { on: [503] }, passive: false }
-  gone: { targets: [ { url: "${gone.url}" } ], retries: false, passive: false }
-  busyThenGone: { targets: [ { url: "${busy.url}" }, { url: "${gone.url}" } ], retries: { on: [503] }, passive: false }
+  gone: { targets: [ { url: "${gone}" } ], retries: false, passive: false }
+  busyThenGone: { targets: [ { url: "${busy.url}" }, { url: "${gone}" } ], retries: { on: [503] }, passive: false }
 routes:
   - { name: retried, match: { path: /retried }, upstream: flaky, plugins: { observer: {} } }
   - { name: refused, match: { path: /refused/:id }, upstream: gone, plugins: { observer: {} } }

@@ -52,9 +52,11 @@ t.test('a TLS handshake the target never answers fails the check at its timeout,
   await new Promise<void>(resolve => mute.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>(resolve => { for (const s of held) s.destroy(); mute.close(() => resolve()) }))
   const url = `https://127.0.0.1:${(mute.address() as AddressInfo).port}`
-  const start = performance.now()
   const gw = await startGateway(upstreamsYaml(url, ca.certFile, '{ path: /health, interval: 1s, timeout: 500ms, unhealthyAfter: 1 }'))
   t.teardown(() => gw.close())
+  // From the start's end (a loaded machine can stall it by seconds, the check begun): undici's 10 s
+  // would end over 5 s later, unless the start stalled over 5 s.
+  const start = performance.now()
   const unhealthy = () => gw.logs.find(l => l.msg === 'target unhealthy')
   t.ok(await until(() => unhealthy() !== undefined, 15_000), 'found unhealthy')
   const took = performance.now() - start
