@@ -2,12 +2,13 @@ import pino, { type Logger } from 'pino'
 
 export interface LoggerOptions { level?: string, pretty?: boolean }
 
-// Credentials never reach the logs, whichever log line carries headers. Sec-WebSocket-Protocol: a
-// browser's WebSocket cannot set Authorization, so tokens ride in it (Kubernetes' base64url.bearer...),
-// and a server must answer with one of those offered: it may echo the token.
+// Credentials never reach the logs, whichever log line carries headers, request or response (an
+// upstream may echo one). Sec-WebSocket-Protocol: a browser's WebSocket cannot set Authorization, so
+// tokens ride in it (Kubernetes' base64url.bearer...), and a server must answer with one of those
+// offered: it may echo the token.
 const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey', 'sec-websocket-protocol']
-  .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`])
-  .concat(['resHeaders["set-cookie"]', 'resHeaders["sec-websocket-protocol"]'])
+  .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`, `resHeaders["${h}"]`])
+  .concat(['resHeaders["set-cookie"]'])
 
 /**
  * `headers` with those of `names` present shown as [redacted], and without HTTP/2's pseudo-headers

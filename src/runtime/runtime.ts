@@ -99,8 +99,9 @@ export class Runtime implements ExchangeOwner {
   #accessLog: boolean
   #logHeaders: boolean
   /**
-   * Request headers shown as [redacted] on every access line with headers: those any route's plugins
-   * read credentials from (a client may send one to a route that ignores it) and logging.redactHeaders.
+   * Headers shown as [redacted] on every access line with headers: those any route's plugins read
+   * credentials from (a client may send one to a route that ignores it) and logging.redactHeaders,
+   * in the request and the response (an upstream may answer with a token: X-Auth-Token).
    */
   readonly #redactedHeaders: readonly string[]
   #inFlight = 0
@@ -567,7 +568,7 @@ export class Runtime implements ExchangeOwner {
         consumer: consumerIdOf(ex.consumer),
         traceId: ex.trace.traceId,
         reqHeaders: this.#logHeaders ? redactHeaders(ex.clientHeaders, this.#redactedHeaders) : undefined,
-        resHeaders: this.#logHeaders ? ex.responseHeaders : undefined
+        resHeaders: this.#logHeaders ? redactHeaders(ex.responseHeaders, this.#redactedHeaders) : undefined
       })
     }
     this.#live.delete(ex)

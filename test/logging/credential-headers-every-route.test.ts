@@ -7,13 +7,18 @@ import { startUpstream } from '../helpers/upstream.ts'
 
 const PARTNER_KEY = 's3cret-partner-key-0123456789'
 const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+const RESPONSE_CREDENTIALS = Object.fromEntries(['x-auth-token', 'x-partner-token', 'authorization', 'x-api-key', 'api-key', 'apikey', 'cookie']
+  .map(name => [name, `s3cret-response-${name}`]))
+const REDACTED_RESPONSE = Object.fromEntries(Object.keys(RESPONSE_CREDENTIALS).map(name => [name, '[redacted]']))
 
 // The real process logger (as `portcullis start` makes it): its redaction list is part of what is tested.
-t.test('logging.headers: a credential header is redacted on every route, not only where a plugin reads it', async t => {
+t.test('logging.headers: a credential header is redacted on every route, not only where a plugin reads it, in the request and the response', async t => {
   const up = await startUpstream((req, res) => {
     req.resume()
-    // A server must answer one of the subprotocols offered: a naive one echoes the token.
-    res.writeHead(200, { 'sec-websocket-protocol': 's3cret-ws-echo', 'x-upstream': 'yes' }).end('ok')
+    // A server must answer one of the subprotocols offered: a naive one echoes the token. Spring
+    // Session answers with X-Auth-Token; a debugging upstream may echo the credentials it got (not
+    // Proxy-Authorization: the gateway drops it from responses).
+    res.writeHead(200, { 'sec-websocket-protocol': 's3cret-ws-echo', 'x-upstream': 'yes', ...RESPONSE_CREDENTIALS }).end('ok')
   })
   const cf = await configFile(`server:
   listen: { host: 127.0.0.1, port: 0 }
@@ -46,7 +51,7 @@ routes:
     await res.body.dump()
     t.match(await cli.waitForLine(l => l.msg === 'request' && l.requestId === path.slice(1, 4)), {
       reqHeaders: { 'x-visible': 'fine', 'x-partner-token': '[redacted]', 'x-jwt': '[redacted]', 'x-auth-token': '[redacted]', 'sec-websocket-protocol': '[redacted]' },
-      resHeaders: { 'x-upstream': 'yes', 'sec-websocket-protocol': '[redacted]' }
+      resHeaders: { 'x-upstream': 'yes', 'sec-websocket-protocol': '[redacted]', ...REDACTED_RESPONSE }
     }, path)
   }
   t.notOk(JSON.stringify(cli.lines).includes('s3cret'), 'no secret anywhere in the log')

@@ -41,7 +41,7 @@ export async function run (argv: string[]): Promise<number> {
     if (!(err instanceof ListenError) && !(err instanceof PluginSetupError)) throw err
     log.flush()
     // A plugin's setup error may quote a secret of the config.
-    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded.file) : `cannot start: ${scrubbed(err.message, hiddenValues(loaded.config))}`}`)
+    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded.file) : `cannot start: ${scrubbed(err, hiddenValues(loaded.config)).message}`}`)
     return 1
   }
   writeStateFile(running.url, running.adminUrl)

@@ -1,4 +1,5 @@
 import { hideUserinfo, REDACTED } from '../../config/url-userinfo.ts'
+import { PluginSetupError } from '../../plugins/setup-error.ts'
 
 /**
  * Words that name a secret, matched against each word of a key (`clientSecret`, `pass_word`,
@@ -140,18 +141,22 @@ export function hiddenAt (keys: readonly string[]): boolean {
 const MIN_SCRUBBED = 6
 
 /**
- * The values redactSecrets hides whole in `value` (strings and numbers, 6 characters or more), the
- * longest first: what an error about that config (a plugin's setup quoting its key) must not show.
+ * The values redactSecrets hides whole in `value` because their own key names a secret (strings and
+ * numbers, 6 characters or more), the longest first: what an error about that config (a plugin's
+ * setup quoting its key) must not show. Not a header value under a name that is no credential's
+ * (`x-service: payments`), nor a consumer's basic-auth `username`: ordinary words, hidden only for
+ * where they are, would be scrubbed from any text.
  */
 export function hiddenValues (value: unknown): string[] {
   const found = new Set<string>()
-  const walk = (given: unknown, shown: unknown): void => {
+  // `key`: the nearest key (a list's, for its items), `atKey`: the value under it.
+  const walk = (given: unknown, shown: unknown, key?: string, atKey?: unknown): void => {
     if (shown === REDACTED && (typeof given === 'string' || typeof given === 'number')) {
-      if (String(given).length >= MIN_SCRUBBED) found.add(String(given))
+      if (String(given).length >= MIN_SCRUBBED && key !== undefined && secretValue(key, atKey)) found.add(String(given))
     } else if (Array.isArray(given) && Array.isArray(shown)) {
-      given.forEach((g, i) => walk(g, shown[i]))
+      given.forEach((g, i) => walk(g, shown[i], key, atKey))
     } else if (isMap(given) && isMap(shown)) {
-      for (const [k, g] of Object.entries(given)) walk(g, (shown as Record<string, unknown>)[k])
+      for (const [k, g] of Object.entries(given)) walk(g, (shown as Record<string, unknown>)[k], k, g)
     }
   }
   walk(value, redactSecrets(value))
@@ -159,14 +164,18 @@ export function hiddenValues (value: unknown): string[] {
 }
 
 /**
- * `value` with each of `secrets` (hiddenValues) replaced by [redacted] in its strings: a text, or an
- * error to log, copied with its prototype, own data properties (cause, stack included) and their flags.
+ * `value` with each of `secrets` (hiddenValues) replaced by [redacted] in its strings, and what
+ * redactSecrets hides in any string (URL passwords, secret query values, `Password=` pairs): a text,
+ * or an error to log, copied with its prototype, own data properties (cause, stack included) and
+ * their flags. A PluginSetupError's `route "r"` and `plugin p:` are names, kept as they are.
  */
 export function scrubbed<T> (value: T, secrets: readonly string[]): T {
-  if (secrets.length === 0) return value
+  const kept = value instanceof PluginSetupError ? [`route "${value.route}"`, `plugin ${value.plugin}:`] : []
+  const scrub = (text: string): string => redactString(secrets.reduce((t, secret) => t.replaceAll(secret, REDACTED), text))
+  const keeping = (text: string, i: number): string => i === kept.length ? scrub(text) : text.split(kept[i] as string).map(part => keeping(part, i + 1)).join(kept[i])
   const copies = new Map<object, unknown>()
   const copy = (v: unknown): unknown => {
-    if (typeof v === 'string') return secrets.reduce((text, secret) => text.replaceAll(secret, REDACTED), v)
+    if (typeof v === 'string') return keeping(v, 0)
     if (v === null || typeof v !== 'object') return v
     if (copies.has(v)) return copies.get(v)
     const out: object = Array.isArray(v) ? [] : Object.create(Object.getPrototypeOf(v) as object | null) as object
