@@ -1,4 +1,4 @@
-/** What a leader ended with when it had no answer at all (its client left, a plugin failed): one of its waiters leads instead. */
+/** What a leader ended with when it had no answer at all (its client left, a plugin failed): one of its waiters leads instead, once. */
 export const LEFT = Symbol('leader left')
 export type Outcome<T> = T | undefined | typeof LEFT
 
@@ -8,7 +8,8 @@ interface Flight<T> { readonly done: Promise<Outcome<T>> }
  * Concurrent misses for one key: the first request (the leader) goes upstream, the others wait for
  * what it stores. A leader that stores nothing (private, uncacheable, failed) or takes longer than
  * the timeout releases the waiters with nothing, and each then goes upstream itself. A leader
- * that ends with no answer (LEFT) hands the fetch on: the waiters collapse again, behind one of them.
+ * that ends with no answer (LEFT) hands the fetch on: the waiters collapse again, behind one of them,
+ * whose own LEFT releases them (one hand-over: no chain of leaders one after the other).
  * A leader may keep its flight once it shares an entry not yet in the store: requests that come
  * meanwhile get that entry at once, until the leader ends the flight (the entry written, or dropped).
  * `T`: what a leader shares (the entry, and how it got it).
@@ -27,9 +28,10 @@ export class Collapser<T> {
   /**
    * Makes the caller the leader for `key`; call the returned function with what was stored,
    * undefined (nothing to share) or LEFT. `keep` (with an entry): the flight stays, answering with
-   * it at once, until a next call ends it.
+   * it at once, until a next call ends it. `handedOver`: the caller was handed the fetch (got LEFT),
+   * so its LEFT answers undefined.
    */
-  lead (key: string): (e: Outcome<T>, keep?: boolean) => void {
+  lead (key: string, handedOver = false): (e: Outcome<T>, keep?: boolean) => void {
     let resolve!: (e: Outcome<T>) => void
     const flight: Flight<T> = { done: new Promise<Outcome<T>>(r => { resolve = r }) }
     // Only the first call answers (a promise settles once), its waiters also when the flight was
@@ -38,7 +40,7 @@ export class Collapser<T> {
     const finish = (e: Outcome<T>, keep = false) => {
       clearTimeout(timer)
       if (!keep && this.#flights.get(key) === flight) this.#flights.delete(key)
-      resolve(e)
+      resolve(e === LEFT && handedOver ? undefined : e)
     }
     const timer = setTimeout(finish, this.#timeoutMs, undefined)
     timer.unref()

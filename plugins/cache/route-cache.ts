@@ -80,6 +80,10 @@ interface Lookup {
   lead?: (e: Outcome<Fetched>, keep?: boolean) => void
   /** The exchange is over (onFinished): a request whose client left never leads. */
   over?: true
+  /** A waiter its leader handed the fetch to (LEFT): if it leads, its own LEFT releases its waiters (see Collapser.lead). */
+  handedOver?: true
+  /** Its upstream's body was cut short before it was captured: onFinished tells by whom. */
+  bodyCut?: true
   /** On a shared store, when this request fetches the key for every instance: gives the fetch back (see SharedFetch, READING_MS). */
   giveBack?: () => void
   /** Its answer is being written to the store: the fetch is given back once it is there, not at the end of the exchange. */
@@ -224,9 +228,10 @@ export class RouteCache implements PluginHandlers {
 
   /**
    * However the request ended: a leader that never answered (its client left, a plugin failed)
-   * hands the fetch on. What it captured is stored now, once its bytes went all the way (or its
-   * client left), and its flight, kept for the requests that came meanwhile, ends once it is
-   * written; a stored response whose bytes a hit found bad goes.
+   * hands the fetch on; one whose body was cut otherwise than by its client releases its waiters.
+   * What it captured is stored now, once its bytes went all the way (or its client left), and its
+   * flight, kept for the requests that came meanwhile, ends once it is written; a stored response
+   * whose bytes a hit found bad goes.
    */
   onFinished (req: GatewayRequest, status: number, cut: string | undefined): void {
     const state = req.locals[LOCALS] as State | undefined
@@ -240,7 +245,9 @@ export class RouteCache implements PluginHandlers {
       })
       return
     }
-    state.lead?.(LEFT)
+    // A body cut for another reason than its client (the upstream broke it, a timeout, a plugin) releases
+    // the waiters: the next leader would likely meet the same fault, and they would go one at a time.
+    state.lead?.(state.bodyCut === true && status !== 499 && cut?.startsWith('client_') !== true ? undefined : LEFT)
     if (served !== undefined && spoilt(served, status, cut)) void this.#drop(state.key, served)
     if (state.saving !== true) state.giveBack?.()
   }
@@ -300,7 +307,7 @@ export class RouteCache implements PluginHandlers {
     // or 412 is not stored, so the requests behind it would all go upstream in turn. (A stale
     // entry's revalidation asks with the entry's validators instead, and may lead.)
     if (state.entry === undefined && asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
-    state.lead = s.collapser.lead(state.key.primary)
+    state.lead = s.collapser.lead(state.key.primary, state.handedOver)
     if (s.sharedFetch !== undefined && state.detail !== STORE_DOWN) return this.#fetchOnce(req, state, rcc, s.sharedFetch)
     this.#toUpstream(req, state)
     return undefined
@@ -342,7 +349,11 @@ export class RouteCache implements PluginHandlers {
   /** Another request is fetching this key: its stored answer when it fits, else upstream. */
   async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Outcome<Fetched>>): Promise<PluginReply | undefined> {
     const fetched = await pending
-    if (fetched === LEFT) return state.over === true ? undefined : this.#collapseOrLead(req, state, rcc)
+    if (fetched === LEFT) {
+      if (state.over === true) return undefined
+      state.handedOver = true
+      return this.#collapseOrLead(req, state, rcc)
+    }
     const e = fetched?.entry
     if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
       this.#s.metrics.requests.collapsed.inc()
@@ -483,9 +494,14 @@ export class RouteCache implements PluginHandlers {
     // bytes bad. The other instances wait for this client READING_MS at most.
     res.pipeThrough(new Capture(s.maxObjectSize, (body, tooLarge) => {
       const e = body === undefined ? undefined : prepared.entry(body)
-      // Cut short (its client left, the upstream broke): no answer, so one waiter fetches for the others.
-      state.lead?.(e !== undefined ? { entry: e, fwdStatus } : tooLarge ? undefined : LEFT, e !== undefined)
-      if (e === undefined) { state.giveBack?.(); return }
+      if (e === undefined) {
+        // Cut short: whether one waiter fetches for the others depends on who cut it, known in onFinished.
+        if (tooLarge) state.lead?.(undefined)
+        else state.bodyCut = true
+        state.giveBack?.()
+        return
+      }
+      state.lead?.({ entry: e, fwdStatus }, true)
       if (!down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
       if (state.giveBack !== undefined) setTimeout(giveBackIfReading, READING_MS, state).unref()
     }))
