@@ -346,7 +346,7 @@ routes:
 `)
   t.teardown(() => warned.close())
   t.same(warned.logs.filter(l => String(l.msg).startsWith('cors:')).map(l => [l.level, l.route, l.plugin, l.msg]),
-    [[40, 'get-only', 'cors', 'cors: this route\'s methods lack OPTIONS: browsers\' preflights get 404 unless another route answers them']],
+    [[40, 'get-only', 'cors', 'cors: this route\'s methods lack OPTIONS: browsers\' preflights get 405 method_not_allowed, without CORS headers, unless another route answers them']],
     'only the cors route without OPTIONS (methods are matched in any case; none: every method)')
   const simple = await request(`${warned.url}/get-only`, { headers: { origin: 'https://app.example.com' } })
   await simple.body.dump()

@@ -44,7 +44,7 @@ export default definePlugin({
   },
   setup (config, ctx) {
     // GET-only routes are valid for simple requests (no preflight): a warning, not a check's error.
-    if (ctx.routeMethods?.includes('OPTIONS') === false) ctx.log.warn('cors: this route\'s methods lack OPTIONS: browsers\' preflights get 404 unless another route answers them')
+    if (ctx.routeMethods?.includes('OPTIONS') === false) ctx.log.warn('cors: this route\'s methods lack OPTIONS: browsers\' preflights get 405 method_not_allowed, without CORS headers, unless another route answers them')
     const credentials = config.credentials ?? DEFAULTS.credentials
     const origins = compileOrigins(config.origins, credentials)
     // `*` with credentials is refused at load (check): browsers refuse it, and echoing would let in any site.
