@@ -178,3 +178,14 @@ t.test('ip: IPv4-mapped addresses as IPv4; IPv6 by its /64 network (ipv6Prefix),
   t.equal(keys.key(request({ consumer: undefined, clientIp: '::ffff:10.0.0.9' }), 1, 'b:s1000'), 'rl:{consumer=#ip=10.0.0.9}:b:s1000', 'the client IP standing in too')
   t.equal(new KeyBuilder([['ip']], 128).key(request({ clientIp: '2001:db8:1:2::7' }), 0, 'a:s1000'), 'rl:{ip=2001:db8:1:2::7}:a:s1000')
 })
+
+t.test('Authorization is keyed as auth plugins read it: the scheme in any case, any spaces or tabs after it, the credentials trimmed', async t => {
+  const keys = new KeyBuilder([['header:authorization']])
+  const key = (v: string) => keys.key(request({ clientHeaders: { authorization: v } }), 0, 'a:s1000')
+  const one = key('Bearer T0k3n')
+  for (const v of ['bearer T0k3n', 'BEARER T0k3n', 'Bearer  T0k3n', 'Bearer\tT0k3n', 'Bearer T0k3n \t']) t.equal(key(v), one, JSON.stringify(v))
+  t.not(key('Bearer T0K3N'), one, 'the credentials as sent: a token is case-sensitive')
+  t.not(key('Basic T0k3n'), one, 'another scheme')
+  t.equal(new KeyBuilder([['header:proxy-authorization']]).key(request({ clientHeaders: { 'proxy-authorization': 'basic  YTpi' } }), 0, 'a:s1000'),
+    `rl:{header:proxy-authorization=${sha('basic YTpi')}}:a:s1000`)
+})

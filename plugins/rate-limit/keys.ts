@@ -30,6 +30,19 @@ const headerValue = (v: string | string[] | undefined): string | undefined => {
   return s === undefined || EMPTY_LIST.test(s) ? undefined : s
 }
 
+/**
+ * Authorization and Proxy-Authorization as auth plugins read them: the scheme in any case, then
+ * spaces or tabs, then the credentials, trimmed (RFC 9110 11.4). Hashed as written, `bearer T` or
+ * `Bearer<TAB>T` was a fresh counter for the one token `Bearer T` had used up.
+ */
+const CREDENTIALS = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]+(.*?)[ \t]*$/
+const credentialsValue = (v: string | string[] | undefined): string | undefined => {
+  const s = headerValue(v)
+  const m = s === undefined ? null : CREDENTIALS.exec(s)
+  return m === null ? s : `${(m[1] as string).toLowerCase()} ${m[2] as string}`
+}
+const SCHEMED = new Set(['authorization', 'proxy-authorization'])
+
 function reader (part: string, v6Prefix: number): Reader {
   if (part === 'consumer') return consumerId
   if (part === 'ip') return req => addressKey(req.clientIp, v6Prefix)
@@ -38,6 +51,7 @@ function reader (part: string, v6Prefix: number): Reader {
   const name = part.slice(colon + 1)
   if (part.startsWith('header:')) {
     const header = name.toLowerCase()
+    if (SCHEMED.has(header)) return req => credentialsValue(req.clientHeaders[header])
     return req => headerValue(req.clientHeaders[header])
   }
   return req => {
