@@ -3,6 +3,7 @@ import t from 'tap'
 import { rig } from '../../test/helpers/cache-rig.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
+import { Collapser } from './collapse.ts'
 
 const send = (res: ServerResponse, status: number, headers: Record<string, string>, body = '') => {
   res.writeHead(status, { 'content-length': Buffer.byteLength(body), ...headers }).end(body)
@@ -123,9 +124,17 @@ t.test('a request collapsed on a revalidation reports what its lookup found and 
     else send(res, 200, { 'cache-control': 'max-age=1', age: '5', etag: '"s"' }, 'stale body')
   })
   await r.get('/c')
+  // Released once the second request waits on the leader's fetch: released before, it would find the freshened entry (a hit).
+  let waiting = 0
+  const waitFor = Collapser.prototype.waitFor
+  Collapser.prototype.waitFor = function (this: Collapser<unknown>, key: string) {
+    const pending = waitFor.call(this, key)
+    if (pending !== undefined) waiting++
+    return pending
+  }
+  t.teardown(() => { Collapser.prototype.waitFor = waitFor })
   const both = [r.get('/c'), r.get('/c')]
-  t.ok(await until(() => r.seen.length === 2 && r.gw.gateway.runtime.inFlight === 2), 'the leader is revalidating, the other request has come')
-  await new Promise(resolve => setTimeout(resolve, 100)) // for the second request to reach the cache's lookup
+  t.ok(await until(() => r.seen.length === 2 && waiting === 1, 10_000), 'the leader is revalidating, the other request waits for it')
   release()
   const answers = await Promise.all(both)
   t.equal(r.seen.length, 2, 'one revalidation')

@@ -9,8 +9,8 @@ import { until } from '../helpers/wait.ts'
 // at a time, each once the response before it is done: one behind a response that closes the
 // connection is never run (its answer could not be sent), nor logged.
 
-/** What the upstream did (see recordingUpstream). Paths from /slow are answered after 300 ms. */
-const up = await recordingUpstream(path => path.startsWith('/slow') ? 300 : 0)
+/** What the upstream did (see recordingUpstream). Paths from /slow are answered after 300 ms, /slow-deep after 2 s. */
+const up = await recordingUpstream(path => path === '/slow-deep' ? 2_000 : path.startsWith('/slow') ? 300 : 0)
 const { events } = up
 t.teardown(() => up.close())
 const gw = await startGateway(`
@@ -100,13 +100,19 @@ t.test('thousands of requests pipelined behind a slow one: past a few waiting, n
   const flood = 'GET /a HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(20_000)
   socket.write('GET /slow-deep HTTP/1.1\r\nHost: a\r\n\r\n' + flood)
   t.ok(await until(() => events.includes('start /slow-deep')), 'the first is under way')
-  // Nothing marks that reading stopped: some more time, within the first one's 300 ms.
-  await new Promise(resolve => setTimeout(resolve, 100))
-  const read = server?.bytesRead ?? 0
+  // Nothing marks that reading stopped: the count stops growing between looks 50 ms apart (the turns
+  // of the event loop between two looks read whatever had come). Unpaused, it grows to the whole flood.
+  let read = server?.bytesRead ?? 0
+  for (let last = -1; read !== last && !events.includes('end /slow-deep');) {
+    last = read
+    await new Promise(resolve => setTimeout(resolve, 50))
+    read = server?.bytesRead ?? 0
+  }
+  t.notOk(events.includes('end /slow-deep'), 'looked while the first runs')
   t.ok(read > 0 && read < 200_000, `read ${read} of ${flood.length} bytes while the first runs`)
   socket.destroy()
-  // Paused, the connection sees its client leave when an answer fails to go out.
-  t.ok(await until(() => connections(gw) === 0), 'the connection is closed once the client has left')
+  // Paused, the connection sees its client leave when an answer fails to go out (the first's, 2 s after it started).
+  t.ok(await until(() => connections(gw) === 0, 10_000), 'the connection is closed once the client has left')
 })
 
 t.test('a request pipelined behind one whose client leaves is dropped with the connection', async t => {

@@ -112,6 +112,7 @@ t.test('one DNS round at a time: a slow lookup neither overlaps the next rounds 
   let active = 0
   let maxActive = 0
   let slowStarted = false
+  let slowAnswered = false
   const resolver = {
     lookup: async () => {
       const now = answer
@@ -119,7 +120,7 @@ t.test('one DNS round at a time: a slow lookup neither overlaps the next rounds 
       active++
       maxActive = Math.max(maxActive, active)
       // The third lookup takes 700 ms (several intervals); it answers what was true when it was asked.
-      if (calls === 3) { slowStarted = true; await new Promise(resolve => setTimeout(resolve, 700)) }
+      if (calls === 3) { slowStarted = true; await new Promise(resolve => setTimeout(resolve, 700)); slowAnswered = true }
       active--
       return [{ address: now, family: 4 }]
     },
@@ -134,7 +135,10 @@ t.test('one DNS round at a time: a slow lookup neither overlaps the next rounds 
   t.ok(await until(() => slowStarted), 'a lookup is slow')
   answer = '127.0.0.2'
   t.ok(await until(() => upstream.targets.some(x => x.url === 'http://127.0.0.2:1234')), 'the new answer is applied')
-  await new Promise(resolve => setTimeout(resolve, 1_000)) // the slow lookup has answered, and rounds went on
+  // Its answer is taken (or not) at once: a poll after it sees the outcome. Then rounds go on.
+  t.ok(await until(() => slowAnswered), 'the slow lookup has answered')
+  const answeredBy = calls
+  t.ok(await until(() => calls >= answeredBy + 2), 'rounds went on')
   t.equal(maxActive, 1, 'never two lookups at once')
   t.same(added, ['http://127.0.0.1:1234', 'http://127.0.0.2:1234'], 'the stale answer never came back')
   t.same(upstream.targets.map(x => x.url), ['http://127.0.0.2:1234'])
