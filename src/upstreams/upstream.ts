@@ -11,6 +11,9 @@ import { breakerSettings, healthCheckSettings, passiveSettings, queueSettings, t
 import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
 import type { Waiter } from './wait-queue.ts'
 
+/** Targets whose badness (Target.badness) differs by less than this are as bad: ejections ending within a second of each other. */
+const AS_BAD_MS = 1_000
+
 export { Target } from './target.ts'
 
 /** A target address as configured or discovered. */
@@ -101,7 +104,7 @@ export class Upstream {
   get targets (): readonly Target[] { return this.#targets }
 
   /**
-   * The target for a request's first try. When none is available: the least bad one, or undefined
+   * The target for a request's first try. When none is available: one of the least bad, or undefined
    * with whenAllUnhealthy: fail (and when there are no targets at all). A target with a free slot
    * first (as nginx skips a peer at max_conns): the request queues only when every available one is full.
    */
@@ -110,9 +113,12 @@ export class Upstream {
     const now = performance.now()
     const target = this.#balancer.pick(req, now, undefined, true) ?? this.#balancer.pick(req, now, undefined, false)
     if (target !== undefined || this.#failWhenAllDown) return target
-    let best: Target | undefined
-    for (const t of this.#targets) if (best === undefined || t.badness(now) < best.badness(now)) best = t
-    return best
+    // The least bad, balanced among those as bad: a cause all share (a health check's own
+    // dependency down) sent all the traffic to the first target listed, and a key to no target of its own.
+    let least = Infinity
+    for (const t of this.#targets) least = Math.min(least, t.badness(now))
+    const worse = this.#targets.filter(t => t.badness(now) > least + AS_BAD_MS)
+    return this.#balancer.pick(req, now, worse, true, true) ?? this.#balancer.pick(req, now, worse, false, true)
   }
 
   /**

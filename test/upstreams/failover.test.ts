@@ -139,6 +139,34 @@ routes:
 })
 
 
+t.test('whenAllUnhealthy: least-bad balances among targets as bad (all failing their checks), by the upstream\'s balancer', async t => {
+  const bs = await startBackends(t, 3)
+  // A cause they share (the health check's own dependency down): every target unhealthy, all still serving.
+  const gw = await startGateway(`upstreams:
+  rr:
+${targets(bs)}
+  hashed:
+${targets(bs)}
+    balance: consistent-hash
+    hashOn: { header: x-user }
+routes:
+  - { name: rr, match: { path: /rr }, upstream: rr }
+  - { name: hashed, match: { path: /hashed }, upstream: hashed }
+`)
+  t.teardown(() => gw.close())
+  for (const name of ['rr', 'hashed']) for (const b of bs) t.ok(gw.gateway.runtime.upstreams.get(name)!.setTargetHealth(b.url, false))
+  t.same((await load(`${gw.url}/rr`, 30, 1)).backends, { a: 10, b: 10, c: 10 }, 'round-robin as usual, not all to the first listed')
+  const owners = new Map<string, string>()
+  for (let i = 0; i < 24; i++) {
+    const user = `user-${i % 8}`
+    const r = await load(`${gw.url}/hashed`, 1, 1, { headers: () => ({ 'x-user': user }) })
+    const [who] = Object.keys(r.backends)
+    t.equal(owners.get(user) ?? who, who, `${user} keeps its target`)
+    owners.set(user, who as string)
+  }
+  t.ok(new Set(owners.values()).size > 1, 'consistent-hash keys spread over the targets as usual')
+})
+
 /** One target that answers `status` with part of a 100-byte body, then `breaks` (reset) or stalls; passive: `passive`. */
 async function brokenBody (t: Test, status: number, breaks: 'reset' | 'stall', passive: string) {
   const up = await startUpstream((_req, res) => {

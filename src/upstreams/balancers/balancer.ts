@@ -10,12 +10,15 @@ export type BalancedRequest = Pick<GatewayRequest, 'clientIp' | 'headers' | 'pat
  * list of targets; rebuilt when the list changes (DNS discovery).
  */
 export interface Balancer {
-  /** `roomOnly`: only among targets with a free connection slot (see Upstream.pick). */
-  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined, roomOnly?: boolean): Target | undefined
+  /**
+   * `roomOnly`: only among targets with a free connection slot (see Upstream.pick). `anyState`: available
+   * or not (none is: Upstream.pick excludes all but the least bad).
+   */
+  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined, roomOnly?: boolean, anyState?: boolean): Target | undefined
 }
 
-export function usable (t: Target, now: number, exclude: readonly Target[] | undefined, roomOnly: boolean): boolean {
-  return (!roomOnly || t.inFlight < t.capacity) && t.available(now) && (exclude === undefined || !exclude.includes(t))
+export function usable (t: Target, now: number, exclude: readonly Target[] | undefined, roomOnly: boolean, anyState = false): boolean {
+  return (!roomOnly || t.inFlight < t.capacity) && (anyState || t.available(now)) && (exclude === undefined || !exclude.includes(t))
 }
 
 /** Requests on a target: in flight and waiting for a slot (what load-aware balancers compare). */

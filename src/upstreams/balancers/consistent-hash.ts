@@ -35,7 +35,7 @@ export class ConsistentHash implements Balancer {
     this.#owners = Uint32Array.from(points, p => p[1])
   }
 
-  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined, roomOnly = false): Target | undefined {
+  pick (req: BalancedRequest, now: number, exclude: readonly Target[] | undefined, roomOnly = false, anyState = false): Target | undefined {
     const key = this.#readKey(req)
     const n = this.#points.length
     let at: number
@@ -49,7 +49,7 @@ export class ConsistentHash implements Balancer {
     const room = roomOnly && key === undefined
     for (let k = 0; k < n; k++) {
       const t = this.#targets[this.#owners[(at + k) % n] as number] as Target
-      if (usable(t, now, exclude, room)) return t
+      if (usable(t, now, exclude, room, anyState)) return t
     }
     return undefined
   }

@@ -14,7 +14,7 @@ export class LeastConnections implements Balancer {
     this.#targets = targets
   }
 
-  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false): Target | undefined {
+  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false, anyState = false): Target | undefined {
     const targets = this.#targets
     const n = targets.length
     const start = this.#start
@@ -23,7 +23,7 @@ export class LeastConnections implements Balancer {
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n
       const t = targets[i] as Target
-      if (!usable(t, now, exclude, roomOnly)) continue
+      if (!usable(t, now, exclude, roomOnly, anyState)) continue
       // (load(t) + 1) / t.weight < (load(best) + 1) / best.weight, without dividing
       if (best === undefined || (load(t) + 1) * best.weight < (load(best) + 1) * t.weight) { best = t; at = i }
     }

@@ -14,23 +14,23 @@ export class P2cEwma implements Balancer {
     this.#targets = targets
   }
 
-  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false): Target | undefined {
+  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false, anyState = false): Target | undefined {
     const targets = this.#targets
     let n = 0
-    for (let i = 0; i < targets.length; i++) if (usable(targets[i] as Target, now, exclude, roomOnly)) n++
+    for (let i = 0; i < targets.length; i++) if (usable(targets[i] as Target, now, exclude, roomOnly, anyState)) n++
     if (n === 0) return undefined
     const a = Math.floor(Math.random() * n)
-    if (n === 1) return this.#nth(a, now, exclude, roomOnly)
+    if (n === 1) return this.#nth(a, now, exclude, roomOnly, anyState)
     let b = Math.floor(Math.random() * (n - 1))
     if (b >= a) b++
-    const ta = this.#nth(a, now, exclude, roomOnly)
-    const tb = this.#nth(b, now, exclude, roomOnly)
+    const ta = this.#nth(a, now, exclude, roomOnly, anyState)
+    const tb = this.#nth(b, now, exclude, roomOnly, anyState)
     return cost(ta, now) <= cost(tb, now) ? ta : tb
   }
 
   /** The k-th usable target. */
-  #nth (k: number, now: number, exclude: readonly Target[] | undefined, roomOnly: boolean): Target {
-    for (const t of this.#targets) if (usable(t, now, exclude, roomOnly) && k-- === 0) return t
+  #nth (k: number, now: number, exclude: readonly Target[] | undefined, roomOnly: boolean, anyState: boolean): Target {
+    for (const t of this.#targets) if (usable(t, now, exclude, roomOnly, anyState) && k-- === 0) return t
     throw new Error('unreachable: fewer usable targets than counted')
   }
 }

@@ -15,14 +15,14 @@ export class RoundRobin implements Balancer {
     this.#score = new Float64Array(targets.length)
   }
 
-  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false): Target | undefined {
+  pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false, anyState = false): Target | undefined {
     const targets = this.#targets
     const score = this.#score
     let total = 0
     let best = -1
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i] as Target
-      if (!usable(t, now, exclude, roomOnly)) continue
+      if (!usable(t, now, exclude, roomOnly, anyState)) continue
       score[i] = (score[i] as number) + t.weight
       total += t.weight
       if (best === -1 || (score[i] as number) > (score[best] as number)) best = i
