@@ -31,8 +31,9 @@ export const GatewayError = {
   UPSTREAM_HEADERS_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response head could not be passed on (say, a field that may appear once repeated with another value)' },
   UPSTREAM_BAD_UPGRADE: { status: 502, code: 'bad_gateway', message: 'the upstream switched to a protocol the client did not offer' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
-  UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow' },
-  NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available' },
+  UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow', retryAfter: '1' },
+  // Retry-After: clients and SDKs that back off on it do (a breaker's half-open wait, a health check's interval: seconds).
+  NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available', retryAfter: '5' },
   UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' },
   PLUGIN_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'a plugin did not finish within the route\'s request timeout' },
   HTTP_VERSION_NOT_SUPPORTED: { status: 505, code: 'http_version_not_supported', message: 'the request\'s HTTP version is not supported on this connection (HTTP/1.0 and HTTP/1.1; HTTP/2 by ALPN or h2c)' }
@@ -82,6 +83,13 @@ export function destroyAfterLinger (connection: Connection): void {
   connection.once('close', () => clearTimeout(timer))
 }
 
+/** A gateway error as a reply that goes through the plugins' response hooks (CORS headers added to it). */
+export function errorReply (error: GatewayErrorKind, requestId: string): { status: number, headers: Record<string, string>, body: string } {
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' }
+  if ('retryAfter' in error) headers['retry-after'] = error.retryAfter
+  return { status: error.status, headers, body: errorBody(error, requestId) }
+}
+
 /**
  * Writes a gateway error as the whole response; returns the body's length in bytes (for the access
  * log). `close`: the connection ends after it (a request whose framing cannot be trusted: where the
@@ -97,6 +105,7 @@ export function sendError (res: ServerResponse, error: GatewayErrorKind, request
   if (close) headers.connection = 'close'
   if ('allow' in error) headers.allow = error.allow
   else if (allow !== undefined) headers.allow = allow
+  if ('retryAfter' in error) headers['retry-after'] = error.retryAfter
   res.writeHead(error.status, headers)
   res.end(body)
   return headers['content-length'] as number

@@ -14,7 +14,7 @@ import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
 import type { Waiter } from '../upstreams/wait-queue.ts'
-import { destroyAfterLinger, errorBody, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
+import { destroyAfterLinger, errorReply, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { asksClose, closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, pluginHopField, unwritableField, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
 import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
@@ -978,7 +978,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
     if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.res.destroy(err); return }
     const answer = rejection ? reply as PluginReply
-      : { status: GatewayError.BAD_BODY.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(GatewayError.BAD_BODY, this.id) }
+      : errorReply(GatewayError.BAD_BODY, this.id)
     this.#reply({ ...answer, headers: { ...answer.headers, connection: 'close' } }, NO_HOOK, by)
   }
 
@@ -1056,7 +1056,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #failUpstream (error: GatewayErrorKind): void {
     if (this.res.headersSent) { this.#destroy(); return }
     if (this.compiled.pipeline.responseHooks.length === 0 && this.#extraHeaders === undefined) { this.#sendError(error); return }
-    this.#reply({ status: error.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: errorBody(error, this.id) }, NO_HOOK)
+    this.#reply(errorReply(error, this.id), NO_HOOK)
   }
 
   /** Runs response hooks of plugins before `position` (all of them for upstream responses). */

@@ -135,6 +135,7 @@ t.test('queue full: 503 upstream_busy at once, counted and logged; the waiting r
   t.ok(await until(() => target(gw)?.queued === 1), 'the queue is full')
   const third = await request(`${gw.url}/slow-3`)
   t.equal(third.statusCode, 503)
+  t.equal(third.headers['retry-after'], '1', 'clients that back off on Retry-After do')
   t.match(await third.body.json(), { error: 'upstream_busy' })
   release()
   t.same(await Promise.all([first, second]), [{ status: 200, body: 'slow' }, { status: 200, body: 'slow' }])

@@ -105,6 +105,7 @@ routes:
   const strict = await load(`${gw.url}/strict`, 3, 1)
   t.same(strict.statuses, { 503: 3 })
   const res = await fetch(`${gw.url}/strict`)
+  t.equal(res.headers.get('retry-after'), '5', 'clients that back off on Retry-After do')
   t.match(await res.json(), { error: 'no_healthy_target' })
   const lenient = await load(`${gw.url}/lenient`, 4, 1)
   t.same(lenient.statuses, { 200: 4 }, 'least-bad: the targets still answer')
