@@ -1,4 +1,5 @@
-import { DashboardBuilder, DatasourceVariableBuilder, QueryVariableBuilder, RowBuilder, VariableRefresh, VariableSort, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard'
+import { DashboardBuilder, DatasourceVariableBuilder, MappingType, QueryVariableBuilder, RowBuilder, VariableRefresh, VariableSort, type Dashboard } from '@grafana/grafana-foundation-sdk/dashboard'
+import { GraphDrawStyle } from '@grafana/grafana-foundation-sdk/common'
 import { DataqueryBuilder } from '@grafana/grafana-foundation-sdk/prometheus'
 import { PanelBuilder as TimeSeries } from '@grafana/grafana-foundation-sdk/timeseries'
 import { PanelBuilder as Stat } from '@grafana/grafana-foundation-sdk/stat'
@@ -27,6 +28,15 @@ const graph = (title: string, unit: string, queries: readonly Query[], descripti
 const stat = (title: string, unit: string, expr: string, legend: string, description: string) =>
   new Stat().title(title).description(description).unit(unit).datasource(DS).height(4).span(6)
     .withTarget(new DataqueryBuilder().expr(expr).legendFormat(legend).instant())
+
+/**
+ * Bars of how many times a counter went up in each bar's `$__interval` (at least 1m), for rare events. Not `increase()`:
+ * it extrapolates (one event reads 1.33 with 15s scrapes), and over `$__rate_interval` it spreads one event over several points.
+ * A counter reset (restart) reads 0, not negative.
+ */
+const counts = (title: string, queries: readonly Query[], description: string) => graph(title, 'short', queries, description)
+  .interval('1m').drawStyle(GraphDrawStyle.Bars).fillOpacity(60)
+const perInterval = (by: string, selector: string) => `sum by (${by}) (clamp_min(${selector} - ${selector} offset $__interval, 0))`
 
 const quantile = (q: number, metric: string, by: string, scope: string) =>
   `histogram_quantile(${q}, sum by (${by}, le) (rate(${metric}_bucket{${scope}}${RATE})))`
@@ -60,12 +70,16 @@ export function portcullisDashboard (): Dashboard {
     .withPanel(stat('In flight', 'short', `sum(portcullis_http_requests_in_flight{${I}})`, 'in flight', 'Requests being answered right now.'))
     .withPanel(stat('Active config', 'short', `count by (hash) (portcullis_config_info{${I}})`, '{{hash}}', 'Instances per active config hash: more than one hash means a reload did not reach every instance.'))
     .withPanel(graph('Requests by route and status class', 'reqps', [
-      [`sum by (route, status) (label_replace(rate(portcullis_http_requests_total{${R}}${RATE}), "status", "\${1}xx", "status", "(.).."))`, '{{route}} {{status}}']
+      // The class in a label of its own: overwriting `status` made two statuses of a class (502, 504) one series twice, an error.
+      [`sum by (route, class) (label_replace(rate(portcullis_http_requests_total{${R}}${RATE}), "class", "\${1}xx", "status", "(.).."))`, '{{route}} {{class}}']
     ], 'Request rate per route, by status class.'))
     .withPanel(graph('Error ratio by route', 'percentunit', [
       [share(`rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`, 'route'), '{{route}} 5xx'],
       [share(`rate(portcullis_http_requests_total{${R}, status=~"4.."}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`, 'route'), '{{route}} 4xx']
     ], 'Share of 5xx (but 501 and 505, as in the 5xx alert) and 4xx answers per route.'))
+    .withPanel(graph('Timeouts by kind', 'ops', [
+      [`sum by (kind) (rate(portcullis_timeouts_total{${I}}${RATE}))`, '{{kind}}']
+    ], 'Per second: slow clients cut off (client_*), the route\'s request timeout (request), waits for an upstream connection that ran out (queue), and upstream tries that timed out (upstream_*; a try retried counts too).'))
 
     .withRow(new RowBuilder('Latency'))
     .withPanel(graph('Request latency by route (p50, p95, p99)', 's', [
@@ -94,6 +108,12 @@ export function portcullisDashboard (): Dashboard {
     .withPanel(graph('Circuit breakers', 'short', [
       [`max by (upstream, target) (portcullis_upstream_breaker_state{${U}})`, '{{target}}']
     ], '0 closed, 1 half-open, 2 open.'))
+    .withPanel(graph('Refused busy (503 upstream_busy)', 'reqps', [
+      [`sum by (upstream, reason) (rate(portcullis_upstream_busy_total{${U}}${RATE}))`, '{{upstream}} {{reason}}']
+    ], 'Requests refused because every connection of the target was busy: its queue full (queue-full) or the wait too long (queue-timeout).'))
+    .withPanel(graph('Upstream queue wait (p95)', 's', [
+      [quantile(0.95, 'portcullis_upstream_queue_wait_seconds', 'upstream', U), '{{upstream}} p95']
+    ], 'How long requests that had to wait for a free connection waited (requests sent at once are not observed).'))
 
     .withRow(new RowBuilder('Plugins and stores'))
     .withPanel(graph('Auth failures by reason', 'reqps', [
@@ -108,12 +128,24 @@ export function portcullisDashboard (): Dashboard {
     .withPanel(graph('Stores up', 'short', [
       [`min by (store) (portcullis_store_up{${I}})`, '{{store}}']
     ], '1 when every instance reaches the store.'))
+    .withPanel(graph('Store errors', 'ops', [
+      [`sum by (store) (rate(portcullis_store_errors_total{${I}}${RATE}))`, '{{store}}']
+    ], 'Per second: store commands that failed (error, command timeout, store unreachable).'))
+    .withPanel(graph('Store command time (p95)', 's', [
+      [quantile(0.95, 'portcullis_store_command_duration_seconds', 'store', I), '{{store}} p95']
+    ], 'Time of one store command (Redis stores only: a memory store\'s calls are not timed).'))
+    .withPanel(counts('Cache corrupt entries and invalidation failures', [
+      [perInterval('route', `portcullis_cache_corrupt_entries_total{${R}}`), '{{route}} corrupt'],
+      [perInterval('route', `portcullis_cache_invalidation_failures_total{${R}}`), '{{route}} invalidation failed']
+    ], 'Per bar: stored values the cache could not read (dropped, the request sent upstream as a miss), and invalidations by unsafe requests the store failed (the entries served until a retry goes through or they expire).'))
 
     .withRow(new RowBuilder('Config and process'))
-    .withPanel(graph('Config reloads', 'short', [
-      [`sum by (result) (increase(portcullis_config_reloads_total{${I}}${RATE}))`, '{{result}}'],
-      [`min by (instance) (portcullis_config_last_reload_successful{${I}})`, 'last reload ok {{instance}}']
-    ], 'Reload attempts by result; "last reload ok" is 0 while the last reload of an instance was rejected (the previous config serving).'))
+    .withPanel(stat('Last reload', 'short', `min by (instance) (portcullis_config_last_reload_successful{${I}})`, '{{instance}}',
+      'Per instance: rejected while its last reload was (invalid or failed: the previous config serving), ok otherwise.')
+      .height(8).mappings([{ type: MappingType.ValueToText, options: { 0: { text: 'rejected', color: 'red' }, 1: { text: 'ok', color: 'green' } } }]))
+    .withPanel(counts('Config reloads', [
+      [perInterval('result', `portcullis_config_reloads_total{${I}}`), '{{result}}']
+    ], 'Reload attempts per bar, by result: success, invalid, failed, unchanged.').span(18))
     .withPanel(graph('CPU and event-loop lag', 's', [
       [`rate(portcullis_process_cpu_seconds_total{${I}}${RATE})`, 'cpu {{instance}}'],
       [`portcullis_nodejs_eventloop_lag_p99_seconds{${I}}`, 'event-loop lag p99 {{instance}}']

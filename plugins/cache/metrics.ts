@@ -37,10 +37,15 @@ export function cacheMetrics (metrics: PluginMetrics, route: string, store: stri
     help: 'Stored values the cache could not read, by route (malformed, cut short, or written in another format): each was dropped and its request went upstream as a miss.',
     labelNames: ['route']
   })
+  // Rare events: at 0 from setup, else the first would appear at 1 and show no increase().
+  const failures = invalidationFailures.labels(route)
+  const corruptEntries = corrupt.labels(route)
+  failures.inc(0)
+  corruptEntries.inc(0)
   return {
     requests: Object.fromEntries(RESULTS.map(r => [r, requests.labels(route, r)])) as CacheMetrics['requests'],
     storedBytes: stored.labels(store),
-    invalidationFailures: invalidationFailures.labels(route),
-    corruptEntries: corrupt.labels(route)
+    invalidationFailures: failures,
+    corruptEntries
   }
 }

@@ -45,6 +45,8 @@ export default definePlugin({
     const allowedCount = requests.labels(ctx.routeName, 'allowed')
     const limitedCount = requests.labels(ctx.routeName, 'limited')
     const errorCount = requests.labels(ctx.routeName, 'store_error')
+    // At 0 from setup: a first store error (or limit) at 1 would show no increase() to alerts.
+    for (const child of [allowedCount, limitedCount, errorCount]) child.inc(0)
     const errors = new StoreErrorLog(ctx.log, { store: store.name, onStoreError },
       `rate-limit: store "${store.name}" failed; requests are ${onStoreError === 'deny' ? 'denied (503)' : 'allowed unlimited'} while it does`)
     const decided = (req: GatewayRequest, plan: Plan, keys: readonly string[], d: Decision, sentAt: number): PluginReply | undefined => {

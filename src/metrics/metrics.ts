@@ -45,6 +45,8 @@ export class Metrics {
   configReloaded (result: typeof RELOAD_RESULTS[number]): void {
     this.configReloads.inc({ result })
     this.configLastReloadSuccessful.set(result === 'invalid' || result === 'failed' ? 0 : 1)
+    // Plugins of a build that failed set up their routes' series at 0: those not in service go.
+    if (result === 'failed') this.dropRetired()
   }
 
   /** Requests by route, method and status; latencies, overhead, bytes, in flight. */
@@ -268,9 +270,23 @@ export class Metrics {
     this.#stores = snapshot
   }
 
-  /** Reports the targets of `upstreams` until the returned function is called (when their runtime is disposed). */
+  /**
+   * DNS discovery added the targets at `urls` to `upstream`: their ejection series start at 0
+   * (see watchUpstreams), if a runtime watched has them (not one a reload retired).
+   */
+  targetsAdded (upstream: string, urls: readonly string[]): void {
+    for (const target of urls) {
+      if ([...this.#upstreams].some(map => map.get(upstream)?.targets.some(t => t.url === target))) this.upstreamEjections.inc({ upstream, target }, 0)
+    }
+  }
+
+  /**
+   * Reports the targets of `upstreams` until the returned function is called (when their runtime is disposed).
+   * Their ejection series start at 0: a first ejection at 1 would show no increase().
+   */
   watchUpstreams (upstreams: ReadonlyMap<string, Upstream>): () => void {
     this.#upstreams.add(upstreams)
+    for (const u of upstreams.values()) for (const t of u.targets) this.upstreamEjections.inc({ upstream: u.name, target: t.url }, 0)
     return () => { this.#upstreams.delete(upstreams) }
   }
 

@@ -47,6 +47,7 @@ export function upstreamEvents (log: Logger, metrics: Metrics | undefined): Upst
       metrics?.upstreamQueueWait.observe({ upstream }, ms / 1000)
     },
     targetsChanged (upstream, added, removed) {
+      if (added.length > 0) metrics?.targetsAdded(upstream, added)
       if (removed.length > 0) metrics?.targetsRemoved(upstream, removed)
       log.info({ upstream, added, removed }, 'upstream targets changed')
     }

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { DASHBOARD_JSON, dashboardText } from '../../grafana/emit.ts'
 import { dashboardExpressions, portcullisDashboard } from '../../grafana/dashboards/portcullis.ts'
+import { panelExpressions } from './helpers.ts'
 
 const run = promisify(execFile)
 const ALERTS = fileURLToPath(new URL('../../grafana/alerts/', import.meta.url))
@@ -24,9 +25,20 @@ t.test('the dashboard has instance, route and upstream variables and the rows op
     'portcullis_upstream_response_duration_seconds_bucket', 'portcullis_upstream_target_healthy', 'portcullis_upstream_retries_total',
     'portcullis_upstream_ejections_total', 'portcullis_upstream_breaker_state', 'portcullis_config_reloads_total', 'portcullis_config_last_reload_successful', 'portcullis_config_info',
     'portcullis_store_up', 'portcullis_auth_failures_total', 'portcullis_ratelimit_requests_total', 'portcullis_cache_requests_total',
-    'portcullis_nodejs_eventloop_lag_p99_seconds', 'portcullis_process_resident_memory_bytes']) {
+    'portcullis_nodejs_eventloop_lag_p99_seconds', 'portcullis_process_resident_memory_bytes', 'portcullis_timeouts_total', 'portcullis_upstream_busy_total',
+    'portcullis_upstream_queue_wait_seconds_bucket', 'portcullis_store_errors_total', 'portcullis_store_command_duration_seconds_bucket',
+    'portcullis_cache_corrupt_entries_total', 'portcullis_cache_invalidation_failures_total']) {
     t.ok(exprs.includes(metric), `graphs ${metric}`)
   }
+})
+
+t.test('reloads are bars of 1m at least, the 0/1 last-reload gauge on a panel of its own (not on the count\'s axis)', async t => {
+  const panels = (portcullisDashboard().panels ?? []) as Array<{ title?: string, interval?: string, fieldConfig?: { defaults?: { custom?: { drawStyle?: string } } } }>
+  const reloads = panels.find(p => p.title === 'Config reloads')
+  t.equal(reloads?.interval, '1m')
+  t.equal(reloads?.fieldConfig?.defaults?.custom?.drawStyle, 'bars')
+  t.same(panelExpressions(portcullisDashboard(), 'Config reloads').filter(e => e.includes('last_reload_successful')), [])
+  t.match(panelExpressions(portcullisDashboard(), 'Last reload'), [/^min by \(instance\) \(portcullis_config_last_reload_successful/])
 })
 
 t.test('the dashboard counts 5xx answers as the 5xx alert does (501 and 505, the client\'s doing, left out)', async t => {
@@ -41,7 +53,7 @@ t.test('the dashboard counts 5xx answers as the 5xx alert does (501 and 505, the
 
 t.test('alert rules pass promtool check rules and their unit tests (promtool test rules)', async t => {
   const check = await run('promtool', ['check', 'rules', 'portcullis.rules.yaml'], { cwd: ALERTS })
-  t.match(check.stdout, /SUCCESS: 14 rules found/)
+  t.match(check.stdout, /SUCCESS: 17 rules found/)
   const tests = await run('promtool', ['test', 'rules', 'portcullis.test.yaml'], { cwd: ALERTS })
   t.match(tests.stdout, /SUCCESS/)
 })

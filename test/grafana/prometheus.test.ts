@@ -13,8 +13,8 @@ import { deadPort, startUpstream } from '../helpers/upstream.ts'
 import { startPrometheus } from '../helpers/prometheus.ts'
 
 const RULES = new URL('../../grafana/alerts/portcullis.rules.yaml', import.meta.url)
-// Metrics that only plugins publish: their panels have data once those plugins run on a route.
-const PLUGIN_METRICS = /portcullis_(auth_failures|ratelimit_requests|cache_requests)_total|portcullis_store_up/
+// Metrics that only plugins publish (stores serve plugins): their panels have data once those plugins run on a route.
+const PLUGIN_METRICS = /portcullis_(auth_failures|ratelimit_requests|cache_requests|cache_corrupt_entries|cache_invalidation_failures|store_errors)_total|portcullis_store_(up|command_duration_seconds)/
 
 interface QueryResult { status: string, error?: string, data?: { result: unknown[] } }
 
@@ -22,6 +22,7 @@ t.test('a real Prometheus scraping a gateway under traffic answers every dashboa
   const slow = await startUpstream((req, res) => { req.resume(); setTimeout(() => res.writeHead(200).end('slow'), req.url === '/slow' ? 300 : 0) })
   const dead = `http://127.0.0.1:${await deadPort()}`
   // `app` has a dead second target: requests to it are retried (connect-error), it gets ejected, its breaker opens.
+  // `narrow` takes one request at a time, times it out at 100 ms (/slow takes 300): of three at once, one waits, one is refused busy.
   const cf = await configFile(`server:
   listen: { host: 127.0.0.1, port: 0 }
 admin:
@@ -31,9 +32,16 @@ upstreams:
     targets: [ { url: "${slow.url}" }, { url: "${dead}" } ]
     circuitBreaker: { minRequests: 1 }
   gone: { targets: [ { url: "${dead}" } ] }
+  narrow:
+    targets: [ { url: "${slow.url}" } ]
+    connections: 1
+    queue: { max: 1, timeout: 30s }
+    timeouts: { response: 100ms }
+    passive: false
 routes:
   - { name: api, match: { path: /api/* }, upstream: app }
   - { name: broken, match: { path: /broken }, upstream: gone }
+  - { name: narrow, match: { path: /slow }, upstream: narrow }
 `)
   const loaded = await loadConfig(cf.file, {})
   const gw = await startPortcullis(loaded, memoryLogger().log, new Metrics())
@@ -53,11 +61,12 @@ scrape_configs:
   const query = async (expr: string): Promise<QueryResult> =>
     await (await request(`${api}/query?query=${encodeURIComponent(expr)}`)).body.json() as QueryResult
 
-  // Traffic of every kind (2xx, 404, 502, slow) while Prometheus scrapes every second, for a few scrapes.
+  // Traffic of every kind (2xx, 404, 502, slow, timed out, queued, busy) while Prometheus scrapes every second, for a few scrapes.
   let traffic = true
   const load = (async () => {
     while (traffic) {
-      await Promise.all(['/api/users', '/api/slow', '/broken', '/nowhere'].map(async p => (await request(`${gw.url}${p}`)).body.dump()))
+      await Promise.all(['/api/users', '/api/slow', '/broken', '/nowhere', ...Array<string>(3).fill('/slow')]
+        .map(async p => (await request(`${gw.url}${p}`)).body.dump()))
     }
   })()
   const scrapes = async () => {
@@ -71,7 +80,8 @@ scrape_configs:
   await load
 
   for (const expr of dashboardExpressions(portcullisDashboard())) {
-    const promql = fill(expr, '15s')
+    // `$__interval` within the six scrapes awaited: `offset $__interval` needs a sample that old.
+    const promql = fill(expr, '15s', '5s')
     const r = await query(promql)
     t.equal(r.status, 'success', `parses: ${promql}${r.error === undefined ? '' : ` (${r.error})`}`)
     if (!PLUGIN_METRICS.test(promql)) t.ok((r.data?.result.length ?? 0) > 0, `returns data: ${promql}`)

@@ -78,5 +78,5 @@ routes:
   t.same((await load(`${gw.url}/calm`, 4, 1)).backends, { a: 2, b: 2 }, 'both still get their share')
   const snap = gw.gateway.runtime.upstreams.get('up')!.snapshot()
   t.same(snap.targets.map(x => x.ejectedUntil), [null, null], 'neither is ejected')
-  t.equal((await gw.metrics.registry.getSingleMetric('portcullis_upstream_ejections_total')!.get()).values.length, 0, 'no ejection counted')
+  t.same((await gw.metrics.registry.getSingleMetric('portcullis_upstream_ejections_total')!.get()).values.map(v => v.value), [0, 0], 'no ejection counted')
 })
