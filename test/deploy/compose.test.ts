@@ -79,7 +79,10 @@ t.test('promtool check config passes for the stack\'s Prometheus, its rule files
   writeFileSync(join(dir, 'prometheus.yml'), config)
   const { stdout } = await run('promtool', ['check', 'config', join(dir, 'prometheus.yml')])
   t.match(stdout, /SUCCESS: 1 rule files found/)
-  t.match(stdout, /SUCCESS: 14 rules found/)
+  // Every rule of the file: the count read from it, not written here (it went stale when alerts were added).
+  const rules = (parse(read('grafana/alerts/portcullis.rules.yaml')) as { groups: Array<{ rules: unknown[] }> }).groups.reduce((n, g) => n + g.rules.length, 0)
+  t.ok(rules >= 14, `${rules} rules in the file`)
+  t.match(stdout, `SUCCESS: ${rules} rules found`)
 })
 
 t.test('Grafana provisioning: the Prometheus data source and the dashboard folder compose mounts', async t => {
