@@ -180,8 +180,12 @@ export function scrubbed<T> (value: T, secrets: readonly string[]): T {
     if (copies.has(v)) return copies.get(v)
     const out: object = Array.isArray(v) ? [] : Object.create(Object.getPrototypeOf(v) as object | null) as object
     copies.set(v, out)
-    // A getter's value is left out: it may compute the secret.
-    for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(v))) if ('value' in d) Object.defineProperty(out, key, { ...d, value: copy(d.value) })
+    // A getter's value is left out: it may compute the secret. But an error's stack, V8's own
+    // accessor on Node 24 (a data property on Node 20), read as text.
+    for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(v))) {
+      if ('value' in d) Object.defineProperty(out, key, { ...d, value: copy(d.value) })
+      else if (key === 'stack' && v instanceof Error && typeof v.stack === 'string') Object.defineProperty(out, key, { value: copy(v.stack), writable: true, configurable: true, enumerable: d.enumerable })
+    }
     return out
   }
   return copy(value) as T
