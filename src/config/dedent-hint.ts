@@ -1,4 +1,4 @@
-import { hiddenAt } from '../server/admin/redact.ts'
+import { hiddenAt } from './redact.ts'
 import type { ConfigIssue } from './config-error.ts'
 import { REDACTED } from './url-userinfo.ts'
 import { withoutBom } from './yaml-document.ts'

@@ -4,7 +4,7 @@ import { ConfigError, formatIssue, type ConfigIssue } from '../config/config-err
 import { configHash, parseConfig, readConfigText, type LoadedConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { LATE, within } from '../plugins/deadline.ts'
-import { hiddenValues, scrubbed } from '../server/admin/redact.ts'
+import { hiddenValues, scrubbed } from '../config/redact.ts'
 import { frozenSettingIssues } from './frozen-settings.ts'
 import { ReferencedFiles } from './referenced-files.ts'
 

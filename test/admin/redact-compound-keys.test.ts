@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { configSchema } from '../../src/config/schema.ts'
 import { builtinPlugins } from '../../src/plugins/registry.ts'
-import { redactSecrets } from '../../src/server/admin/redact.ts'
+import { redactSecrets } from '../../src/config/redact.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { writeUserPlugin } from '../helpers/user-plugin.ts'
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { redactSecrets } from '../../src/server/admin/redact.ts'
+import { redactSecrets } from '../../src/config/redact.ts'
 
 t.test('header values are redacted whatever their names: header edits, OTLP headers, header matchers', async t => {
   t.same(redactSecrets({

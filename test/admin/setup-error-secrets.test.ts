@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { PluginSetupError } from '../../src/plugins/setup-error.ts'
-import { scrubbed } from '../../src/server/admin/redact.ts'
+import { scrubbed } from '../../src/config/redact.ts'
 import { CLI_FROM_SOURCES, runNode } from '../helpers/run-cli.ts'
 
 // A plugin's setup error quoting its config's secret was shown as it was: in the reload answer,

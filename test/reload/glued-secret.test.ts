@@ -1,6 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
-import { redactSecrets } from '../../src/server/admin/redact.ts'
+import { redactSecrets } from '../../src/config/redact.ts'
 import { issues } from '../helpers/config-issues.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from './helpers.ts'
 

@@ -9,7 +9,7 @@ import { loadOrReport, parseCommand } from '../options.ts'
 import { HOST_REASONS, ListenError } from '../../server/listen-error.ts'
 import { PluginSetupError } from '../../plugins/setup-error.ts'
 import { writeStateFile } from '../../server/state-file.ts'
-import { hiddenValues, scrubbed } from '../../server/admin/redact.ts'
+import { hiddenValues, scrubbed } from '../../config/redact.ts'
 import { variableOf } from '../../config/key-variable.ts'
 
 const HELP = `Usage: portcullis start [-c FILE] [--no-watch]

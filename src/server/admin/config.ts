@@ -1,6 +1,6 @@
 import type { ReloadStatus } from '../../reload/reloader.ts'
 import type { Endpoints } from './endpoints.ts'
-import { redactSecrets } from './redact.ts'
+import { redactSecrets } from '../../config/redact.ts'
 import type { AdminState } from './state.ts'
 
 const STATUS = { success: 200, unchanged: 200, invalid: 422, failed: 500 } as const

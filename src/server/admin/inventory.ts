@@ -1,7 +1,7 @@
 import { describeRoute, type RouteDescription } from '../../runtime/describe-route.ts'
 import type { CompiledRoute } from '../../runtime/compile-route.ts'
 import type { Endpoints } from './endpoints.ts'
-import { redactSecrets } from './redact.ts'
+import { redactSecrets } from '../../config/redact.ts'
 import type { AdminState } from './state.ts'
 
 /** A route as GET /routes shows it: header matchers' values redacted, as GET /config shows them. */

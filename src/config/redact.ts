@@ -1,5 +1,5 @@
-import { hideUserinfo, REDACTED } from '../../config/url-userinfo.ts'
-import { PluginSetupError } from '../../plugins/setup-error.ts'
+import { hideUserinfo, REDACTED } from './url-userinfo.ts'
+import { PluginSetupError } from '../plugins/setup-error.ts'
 
 /**
  * Words that name a secret, matched against each word of a key (`clientSecret`, `pass_word`,
