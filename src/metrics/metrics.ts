@@ -265,6 +265,13 @@ export class Metrics {
     }
   }
 
+  /** No config uses the store `name` any more: its series go (a later store of that name starts anew). */
+  storeGone (name: string): void {
+    const keep = (store: string) => store !== name
+    for (const metric of [this.storeErrors, this.storeEvictions]) dropSeries(metric, 'store', keep)
+    this.storeCommandDuration.retain('store', keep)
+  }
+
   /** Reports the stores `snapshot` returns (the process's store registry). */
   watchStores (snapshot: () => StoreSnapshot[]): void {
     this.#stores = snapshot

@@ -201,6 +201,9 @@ export class Runtime implements ExchangeOwner {
     const { config } = loaded
     const services = options.dryRun === true ? undefined : pluginServices(loaded, options)
     try {
+      // A store new in this config (or changed) connects before plugins set up (they may call it
+      // then: the cache drops an earlier config's entries) and before the config takes traffic.
+      await services?.stores.settled()
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
         const uses = effectivePlugins(config.plugins, r.plugins)
@@ -209,8 +212,6 @@ export class Runtime implements ExchangeOwner {
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream, r.metrics?.requests !== false)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
       }
-      // A store new in this config (or changed) connects before the config takes traffic, not during its first requests.
-      await services?.stores.settled()
       const runtime = new Runtime(loaded, routes, upstreams, log, services, services === undefined ? undefined : options.metrics)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
       else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)

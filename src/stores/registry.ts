@@ -105,6 +105,8 @@ export class StoreRegistry {
     if (--e.users > 0) return
     this.#entries.splice(this.#entries.indexOf(e), 1)
     await e.store.close().catch((err: Error) => this.#log.warn({ store: e.name, err: err.message }, 'closing a store failed'))
+    // Once closed: a call failing as it closes would bring its series back.
+    if (!this.#entries.some(other => other.name === e.name)) this.#metrics?.storeGone(e.name)
   }
 
   /** Counts a memory store's evictions; its series exist at 0 from the start, so the first eviction shows as an increase. */
@@ -120,8 +122,9 @@ export class StoreRegistry {
     if (c.type === 'memory') {
       return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes === undefined ? MEMORY_DEFAULTS.maxBytes : toBytes(c.maxBytes) }, this.#evictions(name))
     }
+    let store: RedisStore
     try {
-      return new RedisStore(name, {
+      store = new RedisStore(name, {
         ...c,
         keyPrefix: c.keyPrefix ?? 'pc:',
         connectTimeout: c.connectTimeout === undefined ? 2_000 : toMs(c.connectTimeout),
@@ -131,5 +134,8 @@ export class StoreRegistry {
       // Not rethrown as is: Node's URL errors carry the whole URL, password included, in `input`.
       throw new Error(`store "${name}": its Redis client could not be created: ${hideUserinfo((err as Error).message)}`)
     }
+    // Its error series exists at 0 from the start, so the first failure shows as an increase.
+    this.#metrics?.storeErrors.inc({ store: name }, 0)
+    return store
   }
 }
