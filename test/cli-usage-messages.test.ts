@@ -41,3 +41,10 @@ t.test('validate --help says plugins\' setup runs only at start and reload', asy
   const help = await runCliHere('validate', '--help')
   t.match(help.stdout.replace(/\s+/g, ' '), "Plugins' setup (run once per route, as the gateway builds its routes) runs only at start and on reload, not here")
 })
+
+t.test('help COMMAND prints the command\'s own help, as COMMAND --help does (it printed the general usage)', async t => {
+  const help = await runCliHere('help', 'validate')
+  const own = await runCliHere('validate', '--help')
+  t.same([help.code, help.stdout], [0, own.stdout])
+  t.match(help.stdout, /^Usage: portcullis validate/)
+})
