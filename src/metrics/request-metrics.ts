@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import { Gauge, type Counter, type Registry } from 'prom-client'
 import { FastCounter } from './fast-counter.ts'
 import { BucketHistogram, type HistogramSeries } from './bucket-histogram.ts'
@@ -8,6 +9,16 @@ export const UNMATCHED_ROUTE = '(unmatched)'
 // Methods outside this set are counted as OTHER, so a client cannot grow the label set.
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 const methodLabel = (m: string | undefined) => m !== undefined && KNOWN_METHODS.has(m) ? m : 'OTHER'
+
+// Registered codes (Node's STATUS_CODES) and the gateway's own 499 (client gone) are their own
+// `status` label; any other folds into its class (`2xx`; a plugin's reply may go up to 999): an
+// upstream reflecting a client-chosen code (httpbin's /status/:code) cannot grow the label set.
+// Built once: a lookup per request.
+const STATUS_LABELS: readonly string[] = Array.from({ length: 900 }, (_, i) => {
+  const code = String(i + 100)
+  return code === '499' || code in STATUS_CODES ? code : `${code[0] as string}xx`
+})
+const statusLabel = (status: number): string => STATUS_LABELS[status - 100] ?? String(status)
 
 // 0.5 ms to 30 s: a gateway's own overhead sits at the low end, slow upstreams at the high end.
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -42,7 +53,7 @@ export class RequestMetrics {
   /** A request no route took. */
   unmatched (method: string | undefined, status: number): void {
     // prom-client's own inc: a child per call would cost more than it saves.
-    this.requests.inc({ route: UNMATCHED_ROUTE, method: methodLabel(method), status: String(status) })
+    this.requests.inc({ route: UNMATCHED_ROUTE, method: methodLabel(method), status: statusLabel(status) })
   }
 
   /**
@@ -104,7 +115,7 @@ export class RouteMetrics {
 
   /** A request the route matched but refused before its plugins ran: counted, with no latency to observe. */
   refused (method: string | undefined, status: number): void {
-    if (this.#counted) this.#m.requests.inc({ route: this.#route, method: methodLabel(method), status: String(status) })
+    if (this.#counted) this.#m.requests.inc({ route: this.#route, method: methodLabel(method), status: statusLabel(status) })
   }
 
   /** One try's wait for response headers: by upstream, so observed whether the route is counted or not. */
@@ -118,7 +129,7 @@ export class RouteMetrics {
     const s = this.#series ??= new RouteSeries(this.#m, this.#route)
     // Known methods are their own label: one lookup; any other is OTHER's.
     const byStatus = s.byMethod.get(method) ?? s.statuses(methodLabel(method))
-    const counter = byStatus[status] ??= this.#m.requests.labels(this.#route, methodLabel(method), String(status))
+    const counter = byStatus[status] ??= this.#m.requests.labels(this.#route, methodLabel(method), statusLabel(status))
     counter.inc()
     // A WebSocket (101) lasts as long as its session: no latency, it would burn the latency SLO.
     if (status !== 101) {

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { GatewayError, type GatewayErrorKind } from '../errors.ts'
+import { destroyAfterLinger, GatewayError, type GatewayErrorKind } from '../errors.ts'
 
 /**
  * Why an Upgrade request is refused on a route that tunnels `allowed`, or undefined. Every protocol
@@ -38,15 +38,17 @@ export function switchesToOffered (raw: ReadonlyArray<Buffer | string>, offered:
 }
 
 const RESPONSE = Symbol('upgrade response')
-type Watched = Duplex & { [RESPONSE]?: ServerResponse }
+type Watched = Duplex & { [RESPONSE]: ServerResponse }
 
 /**
  * Until its tunnel opens (see tunnelling), an upgrade's client that ends its side (FIN) is gone, as
  * on plain HTTP: its socket is destroyed, which closes `res` (logged 499, the upstream's request
- * aborted). HTTP/1 sockets are half-open: a FIN brings 'end', never 'close'. Not once an answer has
- * begun: the client still reads it. Bytes the client sent ahead of the 101 hold the 'end' back
- * until the tunnel reads them (WebSocket clients send none before it); those read with the request
- * (the upgrade's `head`) are out of the socket's buffer, so the caller does not watch such a socket.
+ * aborted). HTTP/1 sockets are half-open: a FIN brings 'end', never 'close'. Once an answer (not a
+ * 101) has begun, after a linger: a half-closed client still reads an answer that ends within it,
+ * one that streams on or stalls holds no upstream connection until the route's timeouts. Bytes the
+ * client sent ahead of the 101 hold the 'end' back until the tunnel reads them (WebSocket clients
+ * send none before it); those read with the request (the upgrade's `head`) are out of the socket's
+ * buffer, so the caller does not watch such a socket.
  */
 export function closeOnEnd (socket: Duplex, res: ServerResponse): void {
   (socket as Watched)[RESPONSE] = res
@@ -59,5 +61,8 @@ export function tunnelling (socket: Duplex): void {
 }
 
 function clientEnded (this: Watched): void {
-  if (this[RESPONSE]?.headersSent === false) this.destroy()
+  const res = this[RESPONSE]
+  if (!res.headersSent) this.destroy()
+  // A finished answer's connection already lingers (see Runtime.handleUpgrade).
+  else if (!res.writableFinished) destroyAfterLinger(this)
 }
