@@ -39,6 +39,8 @@ t.test('a frozen server: calls queued behind an auto-pipeline still fail within 
 
   // Answered again: by then the frozen commands' late replies (or ioredis's own timeouts) came too, and were ignored.
   let answered = false
-  t.ok(await until(() => { store.get('k').then(() => { answered = true }, () => {}); return answered }, 10_000), 'answered once the server is back')
-  t.equal(failed, took.length, 'each call counted as failed once')
+  // The polls are calls too: one failing (a server slow to come back on a loaded machine) is not one of those above.
+  let pollsFailed = 0
+  t.ok(await until(() => { store.get('k').then(() => { answered = true }, () => { pollsFailed++ }); return answered }, 10_000), 'answered once the server is back')
+  t.equal(failed - pollsFailed, took.length, 'each call counted as failed once')
 })
