@@ -1,4 +1,5 @@
-import { METHODS, type IncomingMessage } from 'node:http'
+import { IncomingMessage, METHODS } from 'node:http'
+import type { Socket } from 'node:net'
 import { Runtime } from '../../runtime/runtime.ts'
 import { createLogger } from '../../logging/logger.ts'
 import { TOKEN } from '../../config/names.ts'
@@ -58,7 +59,7 @@ export async function run (argv: string[]): Promise<number> {
     const i = h.indexOf(':')
     return [h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim()] as const
   })
-  const headers = Object.fromEntries(fields)
+  const headers = nodeHeaders(fields)
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
   const runtime = await Runtime.build(loaded, createLogger({ level: 'silent' }), { dryRun: true })
@@ -124,12 +125,22 @@ function refusedBeforeRouting (method: string, url: string, fields: ReadonlyArra
   const length = contentLengthRefusal(fields)
   if (length !== undefined) return answer(GatewayError.BAD_REQUEST, `the gateway's HTTP parser refuses ${length}`)
   if (method === 'CONNECT') return answer(GatewayError.CONNECT_REFUSED)
-  const joined: Record<string, string> = {}
-  for (const [name, value] of fields) joined[name] = joined[name] === undefined ? value : `${joined[name]}, ${value}`
   // As Node hands it over: the target without a fragment (a client does not send it), the fields as sent.
-  const request = { url: url.replace(/#.*/, ''), headers: joined, rawHeaders: fields.flat(), httpVersionMajor: 1, httpVersionMinor: 1 }
+  const request = { url: url.replace(/#.*/, ''), headers: nodeHeaders(fields), rawHeaders: fields.flat(), httpVersionMajor: 1, httpVersionMinor: 1 }
   const fault = framingFault(request as unknown as IncomingMessage)
   return fault === undefined ? undefined : answer(fault.error)
+}
+
+/**
+ * The header fields as the gateway gets them, by Node's own rules: a repeated field joined with
+ * `, ` (`; ` for Cookie), the first kept of those that take one value (Host, User-Agent...). The last
+ * one winning here routed `-H 'x-admin: 1' -H 'x-admin: 1'` where the gateway does not (it sees `1, 1`).
+ */
+function nodeHeaders (fields: ReadonlyArray<readonly [string, string]>): Record<string, string> {
+  const message = new IncomingMessage(null as unknown as Socket) as IncomingMessage & { _addHeaderLines (raw: string[], n: number): void }
+  const raw = fields.flat()
+  message._addHeaderLines(raw, raw.length)
+  return message.headers as Record<string, string>
 }
 
 /** What Node's parser refuses in a request's Content-Length (as a phrase), or undefined. */
