@@ -60,6 +60,7 @@ export default definePlugin({
       anonymous: config.anonymous,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
       extract: req => location.read(req),
+      scrub: location.scrub,
       verify (encoded, req) {
         const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').toString('utf8') : ''
         const colon = decoded.indexOf(':')

@@ -77,6 +77,7 @@ export default definePlugin({
       optional: config.optional,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
       extract: req => location.read(req),
+      scrub: location.scrub,
       verify
     }, ctx)
     return { onRequest }

@@ -209,13 +209,18 @@ t.test('unknown kid; a flood of them fetches nothing more within the cooldown', 
 })
 
 t.test('key rotation: the new key after an unknown-kid refetch, both during the overlap, the old one refused once removed', async t => {
+  // Even with cooldown 0, a second between two fetches: the last was before `since`.
+  const aSecondOn = (since: number) => until(() => performance.now() - since > 1_000)
   const old = await mint(rsa, good)
   t.equal((await call('/rotating', old)).status, 200)
   rotating.keys.push(rsa2.jwk)
   const fresh = await mint(rsa2, good)
+  await aSecondOn(performance.now())
   t.equal((await call('/rotating', fresh)).status, 200, 'the new kid was fetched')
+  const refetched = performance.now()
   t.equal((await call('/rotating', old)).status, 200, 'overlap: the old key still verifies')
   rotating.keys.splice(0, 1)
+  await aSecondOn(refetched)
   // The next unknown kid refetches (cooldown 0): the old key is gone, cached verifications with it too.
   t.equal((await call('/rotating', await mint(stranger(), good))).status, 401)
   const r = await call('/rotating', old)

@@ -16,6 +16,7 @@ import { RemoteKeys, type RemoteKeyOptions } from './remote-keys.ts'
 // A remote key set alone, against a local server whose answers each test sets: what is fetched
 // when, what a failure keeps, and when the background refresh is scheduled. The timers
 // remote-keys.ts sets are recorded, not run: a test reads their delays, and fires one itself.
+// The clock it reads is moved on by a test (aSecondOn) rather than waited for.
 
 /** `basic`: the Basic credentials (base64) the path asks for: 401 without them. */
 interface Path { status: number, headers: Record<string, string>, body: string, hits: number, hang?: boolean, basic?: string }
@@ -49,6 +50,13 @@ globalThis.setTimeout = ((fn: () => void, ms?: number) => {
   return realSetTimeout(() => {}, 2 ** 31 - 1)
 }) as typeof setTimeout
 t.teardown(() => { globalThis.setTimeout = realSetTimeout })
+
+let skew = 0
+const realNow = performance.now.bind(performance)
+performance.now = () => realNow() + (new Error().stack?.split('\n')[2]?.includes('remote-keys.ts') === true ? skew : 0)
+t.teardown(() => { performance.now = realNow })
+/** Moves remote-keys.ts's clock a second on: past the least time between two fetches, whatever the cooldown. */
+const aSecondOn = () => { skew += 1_000 }
 
 const made: RemoteKeys[] = []
 t.teardown(() => { for (const k of made) k.dispose() })
@@ -163,6 +171,8 @@ t.test('a fetch that fails before any key set: 503 (KeysUnavailable), retried no
   t.equal(await check(eager.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', 'cooldown 0: the token fetches, in vain')
   retried.status = 200
   retried.body = JSON.stringify(set(a))
+  t.equal(await check(eager.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', 'not again within a second')
+  aSecondOn()
   t.equal(await check(eager.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the next token fetches again, and gets the keys')
   t.same(eager.fetches, ['initial error', 'initial ok'])
   t.equal(retried.hits, 2)
@@ -183,6 +193,7 @@ t.test('concurrent tokens share one fetch', async t => {
   t.same(await Promise.all(Array.from({ length: 10 }, () => check(keys, token))), Array(10).fill('sub alice'))
   t.equal(p.hits, 1)
   const strangers = await Promise.all(Array.from({ length: 10 }, (_, i) => mint(b, { sub: 'bob' }, { kid: `junk-${i}` })))
+  aSecondOn()
   t.same(new Set(await Promise.all(strangers.map(s => check(keys, s)))), new Set(['ERR_JWKS_NO_MATCHING_KEY']))
   t.equal(p.hits, 2, '10 unknown kids at once: one refetch')
   t.same(fetches, ['initial ok', 'unknown_kid ok'])
@@ -192,9 +203,8 @@ t.test('tokens waiting for an unknown-kid refetch in flight get its keys, cooldo
   const p = serve('/in-flight', set(a))
   const { keys, fetches } = remote({ jwksUri: `${server.url}/in-flight` }, { cooldownMs: 100 })
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
-  const fetchedAt = performance.now()
-  // The first unknown kid may refetch once the cooldown has passed; the others come within it.
-  await until(() => performance.now() - fetchedAt > 150)
+  // The first unknown kid may refetch once the cooldown (and the floor) has passed; the others come within it.
+  aSecondOn()
   p.body = JSON.stringify(set(a, b))
   const tokens = await Promise.all(Array.from({ length: 5 }, (_, i) => mint(b, { sub: `bob-${i}` })))
   t.same(await Promise.all(tokens.map(token => check(keys, token))), tokens.map((_, i) => `sub bob-${i}`))
@@ -219,8 +229,21 @@ t.test('an unknown kid refetches, at most once per cooldown', async t => {
 
   const quick = remote({ jwksUri: `${server.url}/rotate` }, { cooldownMs: 0 })
   t.equal(await check(quick.keys, await mint(b, { sub: 'bob' })), 'sub bob')
+  aSecondOn()
   t.equal(await check(quick.keys, await mint(c, { sub: 'carol' })), 'ERR_JWKS_NO_MATCHING_KEY', 'still unknown after the refetch')
   t.same(quick.fetches, ['initial ok', 'unknown_kid ok'])
+})
+
+t.test('cooldown 0: a flood of unknown kids fetches no more than once a second', async t => {
+  const p = serve('/floor', set(a))
+  const { keys, fetches } = remote({ jwksUri: `${server.url}/floor` }, { cooldownMs: 0 })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  const strangers = await Promise.all(Array.from({ length: 5 }, (_, i) => mint(b, { sub: 'bob' }, { kid: `flood-${i}` })))
+  for (const token of strangers) t.equal(await check(keys, token), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(p.hits, 1, 'one after the other within a second of the first fetch: none fetches')
+  aSecondOn()
+  for (const token of strangers) t.equal(await check(keys, token), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.same(fetches, ['initial ok', 'unknown_kid ok'], 'a second later: one')
 })
 
 t.test('a failed refresh keeps the last good key set serving', async t => {
@@ -235,6 +258,7 @@ t.test('a failed refresh keeps the last good key set serving', async t => {
   ] as const) {
     Object.assign(p, { status, body })
     lines.length = 0
+    aSecondOn()
     t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY', `${error}: an unknown kid refetched in vain`)
     t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the known key still verifies')
     const warn = lines.find(l => l.msg === 'jwt-auth: key set fetch failed; the last good key set keeps serving')
@@ -243,6 +267,7 @@ t.test('a failed refresh keeps the last good key set serving', async t => {
   t.same(fetches, ['initial ok', 'unknown_kid error', 'unknown_kid error', 'unknown_kid error', 'unknown_kid error'])
   const exact = JSON.stringify(set(a, b))
   Object.assign(p, { status: 200, body: exact + ' '.repeat((1 << 20) - exact.length) })
+  aSecondOn()
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'a key set of exactly 1 MiB is read')
 })
 
@@ -259,7 +284,7 @@ t.test('a provider that does not answer: the fetch gives up after the timeout', 
 t.test('generation: bumped when a key leaves the set (or changes), not when one is added or nothing changed', async t => {
   const p = serve('/generations', set(a))
   const { keys } = remote({ jwksUri: `${server.url}/generations` })
-  const refetch = async () => { await check(keys, await mint(c, { sub: 'x' }, { kid: 'unknown' })); return keys.generation }
+  const refetch = async () => { aSecondOn(); await check(keys, await mint(c, { sub: 'x' }, { kid: 'unknown' })); return keys.generation }
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
   t.equal(keys.generation, 0)
   t.equal(await refetch(), 0, 'the same set again')
@@ -281,9 +306,11 @@ t.test('an empty key set is a failed fetch: 503 before any set, the last good on
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE', 'no key set ever fetched: 503 auth_unavailable, not 401 unknown_key')
   t.same(warnings(), [['jwt-auth: key set fetch failed; no keys yet', 'the key set has no keys', false]])
   p.body = JSON.stringify(set(a))
+  aSecondOn()
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
   p.body = '{"keys":[]}'
   lines.length = 0
+  aSecondOn()
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY', 'an unknown kid refetches the empty set')
   t.same(warnings(), [['jwt-auth: key set fetch failed; the last good key set keeps serving', 'the key set has no keys', true]])
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the last good set keeps serving')
@@ -296,6 +323,7 @@ t.test('OIDC discovery: the document must name the issuer it was fetched for and
   const doc = serve('/idp/.well-known/openid-configuration', { issuer: `${server.url}/idp`, jwks_uri: `${server.url}/idp/jwks` })
   const { keys, fetches } = remote({ issuer: `${server.url}/idp` })
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  aSecondOn()
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY')
   t.same([doc.hits, jwks.hits], [1, 2], 'the refetch goes to the jwks_uri, without discovery again')
   t.same(fetches, ['initial ok', 'unknown_kid ok'])
@@ -395,6 +423,7 @@ t.test('unusable keys in a fetched set are left out, each said once, in a line n
   const p = serve('/unusable', set(broken, small, encryption, b))
   const { keys, lines, fetches } = remote({ jwksUri: `${server.url}/unusable` }, { cooldownMs: 0 })
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the usable key verifies')
+  aSecondOn()
   t.equal(await check(keys, await mint(a, { sub: 'x' }, { kid: 'k1' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a token naming the broken key: an unknown key (401 unknown_key), not a malformed token')
   t.same(fetches, ['initial ok', 'unknown_kid ok'])
   const warned = () => lines.filter(l => l.msg === 'jwt-auth: keys of the key set are unusable; left out').map(l => [l.level, l.unusable, l.keys, l.url])
@@ -406,6 +435,7 @@ t.test('unusable keys in a fetched set are left out, each said once, in a line n
   ], 'once, though the set was fetched twice; the encryption key left out quietly')
 
   p.body = JSON.stringify(set(broken, { kty: 'RSA', kid: 'no-e', n: 'AQAB' }))
+  aSecondOn()
   t.equal(await check(keys, await mint(a, { sub: 'x' }, { kid: 'other' })), 'ERR_JWKS_NO_MATCHING_KEY')
   t.equal(lines.find(l => l.msg === 'jwt-auth: key set fetch failed; the last good key set keeps serving')?.err, 'none of the key set\'s 2 keys is usable')
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the last good set keeps serving')
@@ -417,6 +447,7 @@ t.test('a huge set of junk: the first 100 keys read, the rest left out, said onc
   const p = serve('/huge', { keys: [...Array.from({ length: 100 }, (_, i) => junk(i)), b.jwk, ...Array<number>(10_000).fill(0)] })
   const { keys, lines, fetches } = remote({ jwksUri: `${server.url}/huge` }, { cooldownMs: 0 })
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_KEYS_UNAVAILABLE', 'a usable key past the first 100 is not read')
+  aSecondOn()
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_KEYS_UNAVAILABLE', 'fetched again (cooldown 0): refused again')
   t.same(fetches, ['initial error', 'initial error'])
   t.same(lines.map(l => l.msg), [
@@ -431,9 +462,11 @@ t.test('a huge set of junk: the first 100 keys read, the rest left out, said onc
   t.equal(lines[2]?.err, 'none of the first 100 of the key set\'s 10101 keys is usable')
 
   p.body = JSON.stringify({ keys: [b.jwk, ...Array.from({ length: 100 }, (_, i) => junk(i))] })
+  aSecondOn()
   t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'a usable key among the first 100 verifies')
   t.equal(lines.length, 4, 'the same junk keys and the same excess: nothing said again')
   p.body = JSON.stringify(set(b))
+  aSecondOn()
   t.equal(await check(keys, await mint(b, { sub: 'bob' }, { kid: 'other' })), 'ERR_JWKS_NO_MATCHING_KEY')
   t.equal(lines.length, 4, 'a set back to size says nothing')
 })

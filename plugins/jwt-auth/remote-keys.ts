@@ -5,8 +5,8 @@ import { hideUrlSecrets, type PluginMetrics } from '../../src/index.ts'
 import { HeldKeys } from './held-keys.ts'
 import { publicJwk } from './public-keys.ts'
 
-/** The least time between two background refreshes, whatever `jwks.cooldown` says. */
-const REFRESH_FLOOR_MS = 1_000
+/** The least time between two fetches (background refresh, unknown kid, retry), whatever `jwks.cooldown` says. */
+const FETCH_FLOOR_MS = 1_000
 /** The longest a Node timer waits: past it, setTimeout fires after 1 ms (a max-age of a year would poll in a loop). */
 const TIMER_MAX_MS = 2 ** 31 - 1
 
@@ -138,7 +138,8 @@ export class RemoteKeys {
     this.#held.release()
   }
 
-  #mayFetch (): boolean { return performance.now() - this.#lastAttempt >= this.#o.cooldownMs }
+  // However short the cooldown (0 in tests), a flood of unknown kids does not make it fetch in a loop.
+  #mayFetch (): boolean { return performance.now() - this.#lastAttempt >= Math.max(this.#o.cooldownMs, FETCH_FLOOR_MS) }
 
   #refresh (trigger: string): Promise<void> {
     this.#inflight ??= this.#fetch(trigger).finally(() => { this.#inflight = undefined })
@@ -171,7 +172,7 @@ export class RemoteKeys {
 
   #schedule (ms: number): void {
     // However short the cooldown (0 in tests), the background refresh does not poll a provider in a loop.
-    if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, Math.min(Math.max(ms, REFRESH_FLOOR_MS), TIMER_MAX_MS)).unref()
+    if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, Math.min(Math.max(ms, FETCH_FLOOR_MS), TIMER_MAX_MS)).unref()
   }
 
   async #download (): Promise<{ keys: JSONWebKeySet, maxAgeMs: number | undefined }> {

@@ -44,6 +44,7 @@ export default definePlugin({
       anonymous: config.anonymous,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
       extract: req => location.read(req),
+      scrub: location.scrub,
       verify (key) {
         // An empty or repeated query key (see compileLocation): refused without asking the store.
         if (key === '') return MALFORMED

@@ -17,6 +17,8 @@ export interface AuthSpec<C> extends ChainMember {
   /** The request's credential for this plugin, or undefined when it carries none. */
   extract (req: GatewayRequest): C | undefined
   verify (credential: C, req: GatewayRequest): Outcome | Promise<Outcome>
+  /** Removes what the upstream could take for this plugin's credential though it is never judged (CompiledLocation.scrub). */
+  scrub (req: GatewayRequest): void
 }
 
 type Hook = (req: GatewayRequest) => PluginReply | undefined | Promise<PluginReply | undefined>
@@ -65,6 +67,8 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
   }
 
   return req => {
+    // Whichever member decides, or none.
+    spec.scrub(req)
     // The usual case, one auth plugin on the route: no bookkeeping.
     if (chain.size === 1) {
       const credential = spec.extract(req)

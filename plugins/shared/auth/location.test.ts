@@ -6,17 +6,17 @@ import { compileLocation, compileLocations } from './location.ts'
 
 const req = (headers: Record<string, string>, query = '') => ({ headers, query }) as unknown as GatewayRequest
 
-t.test('header with a scheme: case-insensitive scheme, other schemes count as absent', async t => {
+t.test('header with a scheme: case-insensitive scheme, other schemes count as absent, the scheme without white space and a credential as malformed', async t => {
   const bearer = compileLocation({ header: 'Authorization', scheme: 'Bearer' })
   t.equal(bearer.read(req({ authorization: 'Bearer abc.def' })), 'abc.def')
   t.equal(bearer.read(req({ authorization: 'bearer   abc ' })), 'abc')
   t.equal(bearer.read(req({ authorization: 'Basic YTpi' })), undefined)
-  t.equal(bearer.read(req({ authorization: 'Bearer ' })), undefined)
-  t.equal(bearer.read(req({ authorization: 'Bearerabc' })), undefined)
   t.equal(bearer.read(req({ authorization: 'Bearer\tabc' })), 'abc', 'a tab after the scheme: the token, to verify (not no token)')
   t.equal(bearer.read(req({ authorization: 'BEARER \t abc' })), 'abc')
-  t.equal(bearer.read(req({ authorization: 'Bearer\t' })), undefined)
-  t.equal(bearer.read(req({ authorization: 'Bearer\u00a0abc' })), undefined, 'no other white space')
+  t.equal(bearer.read(req({ authorization: 'Bearer \u00a0abc\u00a0' })), '\u00a0abc\u00a0', 'only SP and HTAB trimmed: the rest is the token judged')
+  for (const value of ['Bearer', 'bearer', 'Bearer ', 'Bearer\t', 'Bearer \t ', 'Bearerabc', 'Bearer\u00a0abc', 'Bearer,abc', 'Bearer;abc', 'Bearer\u00a0']) {
+    t.equal(bearer.read(req({ authorization: value })), '', `present but malformed ('', to refuse), not no token: ${JSON.stringify(value)}`)
+  }
   t.equal(bearer.read(req({})), undefined)
   const key = compileLocation({ header: 'X-API-Key' })
   t.equal(key.read(req({ 'x-api-key': 'k1' })), 'k1')
@@ -37,6 +37,29 @@ t.test('a header with a scheme is removed only when it holds that scheme: anothe
   const tab = req({ authorization: 'Bearer\tabc' })
   bearer.remove(tab)
   t.same(tab.headers, { authorization: undefined }, 'after a tab too')
+  const malformed = req({ authorization: 'Bearer\u00a0abc' })
+  bearer.remove(malformed)
+  t.same(malformed.headers, { authorization: undefined }, 'a malformed one too')
+})
+
+t.test('scrub: the header under another `_` spelling goes, the one read stays; nothing for a cookie or query parameter', async t => {
+  const key = compileLocation({ header: 'X-Api-Key' })
+  const r = req({ 'x-api-key': 'alice', x_api_key: 'bob', 'x_api-key': 'b', 'x-api_key': 'c', 'x-api-keys': 'd', xapikey: 'e' })
+  key.scrub(r)
+  t.same(r.headers, { 'x-api-key': 'alice', x_api_key: undefined, 'x_api-key': undefined, 'x-api_key': undefined, 'x-api-keys': 'd', xapikey: 'e' })
+  const underscored = compileLocation({ header: 'x_token' })
+  const u = req({ x_token: 't', 'x-token': 'forged' })
+  underscored.scrub(u)
+  t.same(u.headers, { x_token: 't', 'x-token': undefined }, 'a name written with `_`: the `-` spelling goes')
+  const bearer = compileLocation({ header: 'authorization', scheme: 'Bearer' })
+  const b = req({ authorization: 'Bearer t' })
+  bearer.scrub(b)
+  t.same(b.headers, { authorization: 'Bearer t' }, 'no other spelling')
+  for (const location of [{ cookie: 'x-token' }, { query: 'x-token' }]) {
+    const c = req({ cookie: 'x-token=a', x_token: 'b' }, '?x-token=c')
+    compileLocation(location).scrub(c)
+    t.same([c.headers, c.query], [{ cookie: 'x-token=a', x_token: 'b' }, '?x-token=c'])
+  }
 })
 
 t.test('cookie and query parameter', async t => {
@@ -138,10 +161,28 @@ t.test('several locations: the first holding a credential wins; header names are
   t.equal(any.read(req({ authorization: 'Basic x' }, '?u=q')), undefined)
   t.equal(any.read(req({ 'x-team-key': 'k' }, '?t=')), '', 'an empty or twice-sent one decides, not a later location')
   t.equal(any.read(req({ 'x-team-key': 'k' }, '?t=a&t=b')), '')
-  t.equal(any.read(req({ authorization: 'Bearer ', 'x-team-key': 'k' })), 'k', 'an empty header is absent')
+  t.equal(any.read(req({ authorization: 'Basic x', 'x-team-key': '' }, '?t=q')), 'q', 'an empty header is absent')
+  t.equal(any.read(req({ authorization: 'Bearer ', 'x-team-key': 'k' })), '', 'the scheme alone is malformed, not absent')
   const r = req({ authorization: 'Bearer h', other: 'o' }, '?a=1&t=q')
   any.remove(r)
   t.same([r.headers, r.query], [{ authorization: undefined, other: 'o' }, '?a=1'], 'removed from every location')
+  const scrubbed = req({ 'x-team-key': 'k', x_team_key: 'forged' })
+  any.scrub(scrubbed)
+  t.same(scrubbed.headers, { 'x-team-key': 'k', x_team_key: undefined }, 'scrubs every location')
+})
+
+t.test('several locations: what the others hold is removed once one decides, the one that decided kept', async t => {
+  const any = compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { query: 'access_token' }, { cookie: 'session' }, { header: 'x-token' }], { redactHeaders: () => {} })
+  const read = (headers: Record<string, string>, query = '') => {
+    const r = req(headers, query)
+    return [any.read(r), r.headers, r.query]
+  }
+  t.same(read({ authorization: 'Bearer good', cookie: 'a=1; session=forged; b=2', 'x-token': 'forged' }, '?a=1&access_token=forged&b=2'),
+    ['good', { authorization: 'Bearer good', cookie: 'a=1; b=2', 'x-token': undefined }, '?a=1&b=2'])
+  t.same(read({ authorization: 'Basic YTpi', cookie: 'session=good' }, '?access_token=forged'),
+    ['forged', { authorization: 'Basic YTpi', cookie: undefined }, '?access_token=forged'], 'a later location decides: an earlier one holding nothing is left as sent')
+  t.same(read({ cookie: 'session=good', 'x-token': 'forged' }), ['good', { cookie: 'session=good', 'x-token': undefined }, ''])
+  t.same(read({ 'x-token': 'good', cookie: 'a=1' }, '?b=2'), ['good', { 'x-token': 'good', cookie: 'a=1' }, '?b=2'], 'nothing elsewhere: the request as sent')
 })
 
 t.test('challenges: quoted strings escaped; no error code without a token (RFC 6750 3.1)', async t => {

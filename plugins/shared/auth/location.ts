@@ -1,4 +1,4 @@
-import { isIdentityHeader, TOKEN, Type, type GatewayRequest, type PluginSetupContext } from '../../../src/index.ts'
+import { isIdentityHeader, TOKEN, Type, underscoreSpellings, type GatewayRequest, type PluginSetupContext } from '../../../src/index.ts'
 
 
 /** Where a request carries a credential: a header (optionally after an auth scheme), a cookie, or a query parameter. */
@@ -16,6 +16,8 @@ export type Location = { header: string, scheme?: string } | { cookie: string } 
 export interface CompiledLocation {
   /**
    * The credential, or undefined when absent (an empty header, or one with another scheme, too).
+   * '' for a header of the scheme without white space and a credential after it (`Bearer`,
+   * `Bearer,t`, `Bearer\u00a0t`): present, so refused as malformed (upstreams split on other white space).
    * '' for a query parameter sent empty or more than once, or a cookie whose first pair is empty:
    * present, so judged and refused as malformed (upstreams split, decode and pick among duplicates
    * each their own way). A cookie sent more than once is its first pair (RFC 6265 5.4: the most
@@ -25,6 +27,12 @@ export interface CompiledLocation {
   read (req: GatewayRequest): string | undefined
   /** Removes it from what is sent upstream. */
   remove (req: GatewayRequest): void
+  /**
+   * Removes from what is sent upstream what the upstream could read as this location though the
+   * gateway never reads it: the header under another `_` spelling (CGI, WSGI and PHP read
+   * `x_api_key` as X-Api-Key).
+   */
+  scrub (req: GatewayRequest): void
 }
 
 /**
@@ -44,6 +52,9 @@ function sameName (name: string): (decoded: string) => boolean {
   const php = phpName(name)
   return decoded => decoded === name || decoded === php || (/[ .[\0]/.test(decoded) && phpName(decoded) === php)
 }
+
+/** Whether two query parameter or cookie names are one as some upstream reads them (PHP's `access.token` is `access_token`). */
+export const sameParamName = (a: string, b: string): boolean => phpName(a) === phpName(b)
 
 /** The values of the parameters `named`, in order. */
 function paramValues (query: string, named: (decoded: string) => boolean): string[] {
@@ -128,11 +139,16 @@ function unquoted (value: string): string {
   return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
 }
 
+/** Only SP and HTAB are white space around a credential (RFC 9110 5.6.3): `\u00a0t` is a credential to judge, not `t`. */
+const trimmed = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '')
+
+const NOTHING = (): void => {}
+
 /** Compiled once at setup: header names lower-cased, the scheme prefix prepared. */
 export function compileLocation (location: Location): CompiledLocation {
   if ('query' in location) {
     const named = sameName(location.query)
-    return { read: req => queryParam(req.query, named), remove: req => { req.query = withoutParam(req.query, named) } }
+    return { read: req => queryParam(req.query, named), remove: req => { req.query = withoutParam(req.query, named) }, scrub: NOTHING }
   }
   if ('cookie' in location) {
     const named = sameName(location.cookie)
@@ -142,36 +158,46 @@ export function compileLocation (location: Location): CompiledLocation {
       remove: req => {
         const header = cookieHeader(req.headers.cookie)
         if (header !== undefined) req.headers.cookie = withoutCookie(header, named)
-      }
+      },
+      scrub: NOTHING
     }
   }
   const header = location.header.toLowerCase()
   if (isIdentityHeader(header)) {
     throw new Error(`header "${location.header}" is one the gateway sets for the upstream (x-consumer-*, x-anonymous-consumer), removed from every request: name another`)
   }
+  const dashed = header.replaceAll('_', '-')
+  const spellings = [dashed, ...underscoreSpellings(dashed)].filter(name => name !== header)
   const scheme = location.scheme?.toLowerCase() ?? ''
-  // The scheme, then white space (RFC 9110 11.4: 1*SP; a tab too, as many servers read it): a
-  // "Bearer<TAB>token" that counted as no token went unverified to the upstream of an optional route.
-  const ofScheme = (value: string) => value.length > scheme.length + 1 && (value[scheme.length] === ' ' || value[scheme.length] === '\t') &&
-    value.slice(0, scheme.length).toLowerCase() === scheme
+  // A value starting with the scheme is the plugin's: then white space (RFC 9110 11.4: 1*SP; a tab
+  // too, as many servers read it) and the credential, or it is malformed, never no credential:
+  // "Bearer\u00a0forged" taken for none went unverified to the upstream of an optional route.
+  const ofScheme = (value: string) => value.slice(0, scheme.length).toLowerCase() === scheme
   return {
     read (req) {
       const value = req.headers[header]
       if (typeof value !== 'string') return undefined
       if (scheme === '') return value === '' ? undefined : value
-      return ofScheme(value) ? value.slice(scheme.length + 1).trim() || undefined : undefined
+      if (!ofScheme(value)) return undefined
+      const after = value[scheme.length]
+      return after === ' ' || after === '\t' ? trimmed(value.slice(scheme.length + 1)) : ''
     },
     // With a scheme, only a value of that scheme: Authorization: Basic is basic-auth's to hide or keep, not jwt-auth's.
     remove (req) {
       const value = req.headers[header]
-      if (scheme === '' || (typeof value === 'string' && ofScheme(value))) req.headers[header] = undefined
-    }
+      if (value !== undefined && (scheme === '' || (typeof value === 'string' && ofScheme(value)))) req.headers[header] = undefined
+    },
+    scrub: spellings.length === 0
+      ? NOTHING
+      : req => { for (const name of spellings) if (req.headers[name] !== undefined) req.headers[name] = undefined }
   }
 }
 
 /**
  * The first location that holds a credential decides, '' too (a bad one is not passed over for a
- * later one). Header locations are redacted from the route's logged headers.
+ * later one); the others are then removed from the request, whatever hideCredentials says: a
+ * value there (a stale cookie beside a fresh header, a forged query parameter) is one the gateway
+ * did not verify. Header locations are redacted from the route's logged headers.
  */
 export function compileLocations (locations: readonly Location[], ctx: Pick<PluginSetupContext, 'redactHeaders'>): CompiledLocation {
   ctx.redactHeaders(...locations.flatMap(l => 'header' in l ? [l.header] : []))
@@ -181,10 +207,13 @@ export function compileLocations (locations: readonly Location[], ctx: Pick<Plug
     read (req) {
       for (const l of compiled) {
         const value = l.read(req)
-        if (value !== undefined) return value
+        if (value === undefined) continue
+        for (const other of compiled) if (other !== l) other.remove(req)
+        return value
       }
       return undefined
     },
-    remove (req) { for (const l of compiled) l.remove(req) }
+    remove (req) { for (const l of compiled) l.remove(req) },
+    scrub (req) { for (const l of compiled) l.scrub(req) }
   }
 }

@@ -89,3 +89,18 @@ routes:
 `), /c\.yaml:5:\d+ plugins\.basic-auth: on route "r" \(\/r\): reads its credential from header "authorization", as jwt-auth on this route does first \(with the same scheme, basic\)/,
     'a top-level plugin that runs later: at its key, naming the route')
 })
+
+t.test('one plugin reading one place twice, or hiding a credential read from Sec-WebSocket-Protocol: an error at the key', async t => {
+  t.match(await problems(`routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: x-token }, { query: access_token }, { header: X_Token, scheme: Bearer }, { query: access.token }, { header: authorization, scheme: Bearer }, { header: authorization, scheme: DPoP } ] } } }
+  - { name: s, match: { path: /s }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", hideCredentials: true, from: [ { header: authorization, scheme: Bearer }, { header: Sec-WebSocket-Protocol } ] } } }
+  - { name: u, match: { path: /u }, upstream: up, plugins: { key-auth: { header: sec_websocket_protocol, hideCredentials: true } } }
+  - { name: v, match: { path: /v }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: sec-websocket-protocol } ] } } }
+`), new RegExp(['^invalid configuration \\(4 problems\\):',
+    'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.from\\[2\\]: reads where from\\[0\\] does \\(the same header without distinct schemes\\): name each place once',
+    'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.from\\[3\\]: reads where from\\[1\\] does \\(the same query parameter\\)',
+    'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.jwt-auth\\.hideCredentials: would remove the whole Sec-WebSocket-Protocol header the credential is read from: the upstream could then select no subprotocol, ' +
+      'and WebSocket clients abort a handshake that selects none of those they offered; leave hideCredentials off \\(the upstream selects the credential as its subprotocol\\) or read it elsewhere',
+    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.hideCredentials: would remove the whole Sec-WebSocket-Protocol header'
+  ].join('.*\\n')), 'a header in either spelling, a query parameter as PHP reads it; distinct schemes are two places; Sec-WebSocket-Protocol without hideCredentials is fine')
+})

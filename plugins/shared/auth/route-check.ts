@@ -1,6 +1,7 @@
 import type { PluginCheckRoute, PluginConfigProblem } from '../../../src/index.ts'
 import { forwardedHeaders, DEFAULTS as JWT_DEFAULTS } from '../../jwt-auth/schema.ts'
 import { KEY_HEADER } from '../../key-auth/schema.ts'
+import { sameParamName } from './location.ts'
 
 // Another plugin's config is read as written: it may be invalid (PluginCheckRoute), never trusted to have its shape.
 const fields = (v: unknown): Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null ? v as Record<string, unknown> : {}
@@ -114,6 +115,35 @@ function removedPlaces (plugin: string, places: readonly Place[], route: PluginC
   })
 }
 
+/** Whether two places of one plugin are one place as an upstream reads them (a header in either spelling, `access.token` for PHP's `access_token`). */
+const samePlace = (a: Place, b: Place): boolean => a.in === b.in && (a.in === 'header'
+  ? stripForm(a.name) === stripForm(b.name) && (a.scheme === undefined || b.scheme === undefined || a.scheme === b.scheme)
+  : sameParamName(a.name, b.name))
+
+/**
+ * What is wrong with an auth plugin's own places, whatever the route: two that are one (a value
+ * at the place that did not decide is removed: it would take the one that did with it); a
+ * Sec-WebSocket-Protocol header with hideCredentials, which removes it whole.
+ */
+function ownProblems (config: unknown, places: readonly Place[]): PluginConfigProblem[] {
+  const problems: PluginConfigProblem[] = []
+  places.forEach((place, i) => {
+    const first = places.findIndex(p => samePlace(p, place))
+    if (first < i) {
+      const where = (places[first] as Place).at.map(k => typeof k === 'number' ? `[${k}]` : k).join('')
+      problems.push({ path: place.at, message: `reads where ${where} does (the same ${WHERE[place.in]}${place.in === 'header' ? ' without distinct schemes' : ''}): name each place once` })
+    }
+  })
+  if (fields(config).hideCredentials === true && places.some(p => p.in === 'header' && stripForm(p.name) === 'sec-websocket-protocol')) {
+    problems.push({
+      path: ['hideCredentials'],
+      message: 'would remove the whole Sec-WebSocket-Protocol header the credential is read from: the upstream could then select no subprotocol, and WebSocket clients ' +
+        'abort a handshake that selects none of those they offered; leave hideCredentials off (the upstream selects the credential as its subprotocol) or read it elsewhere'
+    })
+  }
+  return problems
+}
+
 /**
  * What keeps a route's auth plugins from working together (the chain, chain.ts), found at load
  * and reported at `plugin`'s config: admitting requests without credentials as another consumer
@@ -121,12 +151,13 @@ function removedPlaces (plugin: string, places: readonly Place[], route: PluginC
  * credential from, or reading it from one a jwt-auth anywhere in the config forwards a claim in
  * (the gateway removes those from every request, so that one would never find any); reading it
  * where an auth plugin that runs before it reads its own (that one decides every such request).
+ * And, without a route too, what is wrong with its own places (ownProblems).
  */
 export function checkAuthRoute (plugin: string, config: unknown, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
-  if (route === undefined) return []
+  const problems = ownProblems(config, placesOf(plugin, config))
+  if (route === undefined) return problems
   const own = fields(config)
   const others = route.plugins.filter(p => p.name !== plugin && isAuth(p.name))
-  const problems: PluginConfigProblem[] = []
   const admitted = admits(own)
   const first = route.plugins.find(p => isAuth(p.name) && admits(fields(p.config)) !== undefined)
   if (admitted !== undefined && first !== undefined && first.name !== plugin) {

@@ -1,0 +1,96 @@
+import t from 'tap'
+import { SignJWT } from 'jose'
+import { request } from 'undici'
+import { startGateway } from '../../../test/helpers/gateway.ts'
+import { b64url } from '../../../test/helpers/identity-provider.ts'
+import { startUpstream } from '../../../test/helpers/upstream.ts'
+
+// What an auth plugin did not judge never reaches the upstream: a value at another of its
+// locations, a malformed one taken for none, its header under a `_` spelling.
+
+// Made with `portcullis hash-password --cost 10` from "alice-password".
+const ALICE_HASH = '$scrypt$ln=10,r=8,p=1$XasJBFIR0c0WvAIhHno1Dg$S4lyfMpVdZkwv6VhnNzxSrD5XXP2CqzrBjxZU8KoXsI'
+const SECRET = 'a-shared-secret-of-at-least-32-characters!'
+const ALICE_KEY = 'alice-key-0123456789abcdef'
+const BOB_KEY = 'bob-key-0123456789abcdef'
+
+const up = await startUpstream()
+t.teardown(() => up.close())
+const route = (name: string, plugins: string) => `  - { name: ${name}, match: { path: /${name} }, upstream: up, plugins: ${plugins} }`
+const jwt = (options = '') => `jwt-auth: { secret: "${SECRET}"${options} }`
+const gw = await startGateway(`
+consumers:
+  - { id: alice, credentials: { key-auth: { keys: [ ${ALICE_KEY} ] }, basic-auth: { username: alice, password: "${ALICE_HASH}" } } }
+  - { id: bob, credentials: { key-auth: { keys: [ ${BOB_KEY} ] } } }
+  - { id: guest }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('multi', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { query: access_token }, { cookie: session } ]')} }`)}
+${route('keys', '{ key-auth: { query: api_key } }')}
+${route('optional', `{ ${jwt(', optional: true')} }`)}
+${route('anonymous', `{ ${jwt(', anonymous: guest')}, basic-auth: { anonymous: guest }, key-auth: { anonymous: guest } }`)}
+${route('chain', `{ ${jwt()}, key-auth: {} }`)}
+`)
+t.teardown(() => gw.close())
+
+async function call (path: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.url}${path}`, { headers })
+  const json = await res.body.json() as { url: string, headers: Record<string, string | undefined>, error?: string }
+  return { status: res.statusCode, json }
+}
+const alice = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(Buffer.from(SECRET))
+const forged = `${b64url({ alg: 'none' })}.${b64url({ sub: 'admin' })}.`
+
+t.test('jwt-auth: the token that decided goes on as sent; a value at another `from` location is removed', async t => {
+  const query = await call(`/multi?a=1&access_token=${forged}&b=2`, { authorization: `Bearer ${alice}` })
+  t.equal(query.status, 200)
+  t.equal(query.json.headers['x-consumer-id'], 'alice')
+  t.equal(query.json.url, '/multi?a=1&b=2', 'the forged query parameter removed')
+  t.equal(query.json.headers.authorization, `Bearer ${alice}`, 'the verified token kept (no hideCredentials)')
+
+  const cookie = await call('/multi', { authorization: `Bearer ${alice}`, cookie: `a=1; session=${forged}; b=2` })
+  t.equal(cookie.status, 200, 'not refused: a browser may send a stale cookie beside a fresh header')
+  t.equal(cookie.json.headers.cookie, 'a=1; b=2', 'the cookie removed, the others kept')
+
+  const byCookie = await call(`/multi?access_token=${forged}`, { cookie: `session=${alice}` })
+  t.equal(byCookie.status, 401, 'an earlier location decides, the forged token refused')
+  const byLater = await call('/multi?x=1', { authorization: 'Basic YTpi', cookie: `session=${alice}` })
+  t.equal(byLater.status, 200)
+  t.same([byLater.json.headers.authorization, byLater.json.headers.cookie], ['Basic YTpi', `session=${alice}`], 'another scheme is no value of the plugin\'s: kept')
+})
+
+t.test('key-auth: a key in the header decides; one in the query parameter is removed', async t => {
+  const r = await call(`/keys?api_key=${BOB_KEY}&x=1`, { 'x-api-key': ALICE_KEY })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'alice')
+  t.equal(r.json.url, '/keys?x=1', 'bob\'s key not forwarded')
+  t.equal(r.json.headers['x-api-key'], ALICE_KEY)
+})
+
+t.test('the scheme followed by anything but a space or tab is a malformed credential, not none: 401 on optional and anonymous routes too', async t => {
+  for (const value of [`Bearer\u00a0${forged}`, `Bearer,${forged}`, `Bearer${forged}`, 'Bearer']) {
+    const optional = await call('/optional', { authorization: value })
+    t.equal(optional.status, 401, `optional: ${JSON.stringify(value.slice(0, 8))}`)
+    t.equal(optional.json.error, 'invalid_token')
+    t.equal((await call('/anonymous', { authorization: value })).status, 401, `anonymous: ${JSON.stringify(value.slice(0, 8))}`)
+  }
+  const basic = await call('/anonymous', { authorization: `Basic\u00a0${Buffer.from('alice:alice-password').toString('base64')}` })
+  t.equal(basic.status, 401, 'basic-auth reads it the same way')
+  t.equal(basic.json.error, 'invalid_credentials')
+  const none = await call('/anonymous', { authorization: 'Digest x' })
+  t.same([none.status, none.json.headers['x-consumer-id'], none.json.headers.authorization], [200, 'guest', 'Digest x'], 'another scheme is still no credential of theirs')
+})
+
+t.test('a credential header under a `_` spelling is removed on routes whose plugin reads the header', async t => {
+  const r = await call('/keys', { 'x-api-key': ALICE_KEY, x_api_key: BOB_KEY, 'x_api-key': BOB_KEY })
+  t.equal(r.status, 200)
+  t.equal(r.json.headers['x-consumer-id'], 'alice')
+  t.same([r.json.headers.x_api_key, r.json.headers['x_api-key'], r.json.headers['x-api-key']], [undefined, undefined, ALICE_KEY])
+  const anonymous = await call('/anonymous', { x_api_key: BOB_KEY })
+  t.same([anonymous.status, anonymous.json.headers['x-consumer-id'], anonymous.json.headers.x_api_key], [200, 'guest', undefined], 'without a credential too')
+  const chain = await call('/chain', { authorization: `Bearer ${alice}`, x_api_key: BOB_KEY })
+  t.same([chain.status, chain.json.headers['x-consumer-id'], chain.json.headers.x_api_key], [200, 'alice', undefined], 'whichever plugin of the route decides')
+  const elsewhere = await call('/optional', { x_api_key: BOB_KEY })
+  t.equal(elsewhere.json.headers.x_api_key, BOB_KEY, 'a route whose plugins do not read x-api-key passes it on')
+})
