@@ -2,6 +2,8 @@ import http from 'node:http'
 import https from 'node:https'
 import type { Duplex } from 'node:stream'
 
+const ignore = () => {}
+
 /** The HTTP agent of one OTLP exporter, and what releases it. */
 export interface ExportConnections {
   readonly agent: http.Agent
@@ -14,6 +16,10 @@ export interface ExportConnections {
  * The SDK's own `timeoutMillis` is a socket idle timer: a collector that trickles its reply
  * restarts it with every byte, and would hold the connection (and the export) for as long as it
  * trickles. keepSocketAlive() runs when a request is done with its connection.
+ *
+ * Every socket has an 'error' listener for good: Node removes the request's as it frees the socket,
+ * and a write still queued then (a collector that answered before taking the body) failed with no
+ * listener left, an uncaught error that ended the process. The request has reported its own errors.
  */
 export function exportConnections (url: string, timeoutMs: number): ExportConnections {
   const Agent = new URL(url).protocol === 'https:' ? https.Agent : http.Agent
@@ -32,6 +38,7 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
       }
       const socket = super.createConnection(options, callback)
       if (socket != null) {
+        socket.on('error', ignore)
         socket.once('close', () => { stop(socket) })
         start(socket)
       }
@@ -43,9 +50,11 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
       super.reuseSocket(socket, request)
     }
 
-    override keepSocketAlive (socket: Duplex): void {
+    // Whether the socket is kept (@types/node says void): not with a write still queued, whose
+    // failure would come once it is idle, or reach the next export.
+    override keepSocketAlive (socket: Duplex): boolean {
       stop(socket)
-      return super.keepSocketAlive(socket)
+      return socket.writableLength === 0 && (super.keepSocketAlive(socket) as unknown) !== false
     }
   })({ keepAlive: true })
   return {

@@ -126,3 +126,30 @@ routes:
   t.equal(attribute(server(h1), 'network.protocol.version'), '1.1')
   t.equal(attribute(server(h2), 'network.protocol.version'), '2')
 })
+
+t.test('the server span\'s tracestate is the one the upstream gets: bounded as W3C Trace Context says, none if invalid', async t => {
+  const echo = await startUpstream()
+  const gw = await startGateway(`
+upstreams:
+  echo: { targets: [ { url: "${echo.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "http://127.0.0.1:${receiver.port}/v1/traces", flushInterval: 10ms }
+routes:
+  - { name: items, match: { path: /items }, upstream: echo }
+`)
+  t.teardown(async () => { await gw.close(); await echo.close() })
+  // Over 512 characters with a long member first: dropped first (the SDK's own parsing kept it and
+  // dropped the later ones). An invalid member: the SDK kept the others.
+  const long = `long=${'y'.repeat(150)}`
+  const cases = { wide: [long, ...Array.from({ length: 7 }, (_, i) => `k${i}=${'x'.repeat(58)}`)].join(','), invalid: 'vendor=abc,Bad=1' }
+  for (const [name, tracestate] of Object.entries(cases)) {
+    const trace = (name === 'wide' ? 'c7' : 'd6').repeat(16)
+    const res = await request(`${gw.url}/items`, { headers: { traceparent: `00-${trace}-${'12'.repeat(8)}-01`, tracestate } })
+    const upstream = ((await res.body.json()) as { headers: Record<string, string | undefined> }).headers.tracestate
+    const server = () => receiver.spans().find(s => s.traceId === trace && s.kind === SERVER)
+    t.ok(await until(() => server() !== undefined), `${name}: server span exported`)
+    const state = server()?.traceState
+    t.equal(state === '' ? undefined : state, upstream, `${name}: the same as the upstream's`)
+  }
+  t.notOk(receiver.spans().find(s => s.traceId === 'c7'.repeat(16))?.traceState?.includes('long='), 'the long member dropped')
+})

@@ -8,6 +8,7 @@ import {
   ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_FULL, ATTR_URL_PATH, ATTR_URL_SCHEME, ATTR_USER_AGENT_ORIGINAL, ERROR_TYPE_VALUE_OTHER
 } from '@opentelemetry/semantic-conventions'
 import type { GatewayRequest, UpstreamTarget } from '../../src/index.ts'
+import { boundedTracestate } from '../../src/proxy/trace-context.ts'
 import type { Tracing } from './tracing.ts'
 
 // Per-request state, in req.locals: the server span, the client span of the try under way, and
@@ -53,11 +54,11 @@ function attributesOf (target: UpstreamTarget): Attributes {
   return attributes
 }
 
-/** The caller's tracestate (its header lines joined, as W3C Trace Context allows), kept on the server span's parent. */
+/** The caller's tracestate, kept on the server span's parent: bounded as the upstream gets it. */
 function callerTraceState (req: GatewayRequest): TraceState | undefined {
   const header = req.clientHeaders.tracestate
-  if (header === undefined) return undefined
-  return new TraceState(typeof header === 'string' ? header : header.join(','))
+  const bounded = header === undefined ? undefined : boundedTracestate(header)
+  return bounded === undefined ? undefined : new TraceState(bounded)
 }
 
 /** error.type of a failed try: the error's code (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT...), else _OTHER. */

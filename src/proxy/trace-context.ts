@@ -43,3 +43,40 @@ export function traceContext (incoming: string | string[] | undefined): TraceCon
 
 /** The traceparent header that makes the gateway's span the parent of the upstream's. */
 export const traceparent = (t: TraceContext): string => `00-${t.traceId}-${t.spanId}-${t.flags}`
+
+// W3C Trace Context 3.3.1: a member, key (simple, or tenant@system) = value (printable ASCII but , and
+// =, no trailing space), with optional white space (space, tab) around it.
+const TRACESTATE_MEMBER = /^[ \t]*(([a-z][a-z0-9_*/-]{0,255}|[a-z0-9][a-z0-9_*/-]{0,240}@[a-z][a-z0-9_*/-]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e])[ \t]*$/
+const EMPTY_MEMBER = /^[ \t]*$/
+const TRACESTATE_MEMBERS = 32
+const TRACESTATE_CHARS = 512
+const TRACESTATE_LONG_MEMBER = 128
+
+/**
+ * The tracestate to send on (its header lines joined, as W3C Trace Context allows), within the
+ * spec's bounds: at most 32 members, the first ones; over 512 characters, members over 128
+ * characters are dropped first, then members from the end. Empty members and white space around
+ * members go. Undefined for one with an invalid member or a key twice (the spec: an invalid
+ * tracestate is not propagated), or with no member.
+ */
+export function boundedTracestate (header: string | readonly string[]): string | undefined {
+  const members: string[] = []
+  const keys = new Set<string>()
+  for (const raw of (typeof header === 'string' ? header : header.join(',')).split(',')) {
+    const m = TRACESTATE_MEMBER.exec(raw)
+    if (m === null) {
+      if (EMPTY_MEMBER.test(raw)) continue
+      return undefined
+    }
+    if (keys.has(m[2] as string)) return undefined
+    keys.add(m[2] as string)
+    if (members.length < TRACESTATE_MEMBERS) members.push(m[1] as string)
+  }
+  // The members and a comma between each two.
+  let length = members.reduce((n, member) => n + member.length, 0) + members.length - 1
+  for (let i = members.length - 1; i >= 0 && length > TRACESTATE_CHARS; i--) {
+    if ((members[i] as string).length > TRACESTATE_LONG_MEMBER) length -= (members.splice(i, 1)[0] as string).length + 1
+  }
+  while (length > TRACESTATE_CHARS) length -= (members.pop() as string).length + 1
+  return members.length === 0 ? undefined : members.join(',')
+}

@@ -13,7 +13,7 @@ import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { framingFault } from '../proxy/request-framing.ts'
 import { closeOnEnd, upgradeRefusal } from '../proxy/upgrade.ts'
 import { requestId } from '../proxy/request-id.ts'
-import { traceContext, traceparent } from '../proxy/trace-context.ts'
+import { boundedTracestate, traceContext, traceparent } from '../proxy/trace-context.ts'
 import { isValidHost, normalizeHost, sameAuthority } from '../routing/host-pattern.ts'
 import { normalizePath } from '../routing/normalize-path.ts'
 import { compilePathPattern, type PathPattern } from '../routing/path-pattern.ts'
@@ -500,8 +500,13 @@ export class Runtime implements ExchangeOwner {
     // server.traceContext: a caller whose trace is not continued starts a new one, as without a traceparent.
     const trace = traceContext((trusted ? this.#traceTrusted : this.#traceUntrusted) ? req.headers.traceparent : undefined)
     headers.traceparent = traceparent(trace)
-    // A new trace (traceparent missing or invalid) starts without the caller's tracestate (W3C Trace Context).
-    if (trace.parentSpanId === undefined && headers.tracestate !== undefined) delete headers.tracestate
+    // A new trace (traceparent missing or invalid) starts without the caller's tracestate (W3C Trace
+    // Context); a continued one's is sent within the spec's bounds (and dropped if invalid).
+    if (headers.tracestate !== undefined) {
+      const state = trace.parentSpanId === undefined ? undefined : boundedTracestate(headers.tracestate)
+      if (state === undefined) delete headers.tracestate
+      else headers.tracestate = state
+    }
     const ex = new Exchange(this, match.route, req, res, path, query, match.params, id, headers, clientIp, trace, upgrade)
     this.#inFlight++
     this.#live.add(ex)
@@ -592,7 +597,9 @@ export class Runtime implements ExchangeOwner {
 
   cutShort (ex: Exchange): void {
     this.timedOut(ex.cut as string)
-    this.log.warn({ route: ex.route.name, target: ex.target?.url, requestId: ex.id, clientIp: ex.clientIp, error: ex.cut }, 'client too slow: connection closed')
+    // Over HTTP/2 only the stream is reset (the connection too if the client reads none of it: see resetIfUnread).
+    this.log.warn({ route: ex.route.name, target: ex.target?.url, requestId: ex.id, clientIp: ex.clientIp, error: ex.cut },
+      isHttp2(ex.raw) ? 'client too slow: stream reset' : 'client too slow: connection closed')
   }
 
   /** `failure`: what a hook threw, tagged with its plugin (PluginHookFailure); or a failure the exchange found (a reply it cannot send, a stream's error). */

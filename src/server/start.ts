@@ -62,6 +62,9 @@ export interface StartOptions {
   readonly healthChecks?: boolean
 }
 
+/** Whether a bound address takes loopback connections only (127.0.0.0/8, ::1). */
+const loopback = (address: string): boolean => address === '::1' || /^(::ffff:)?127\./.test(address)
+
 const urlOf = (a: AddressInfo, scheme = 'http'): string => `${scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
 
 /** Starts the admin listener, if the config has one. */
@@ -150,6 +153,10 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     const h2c = http2Limits(server)?.h2c
     const h2cAddress = h2c === undefined ? undefined : await listenAs('server.http2.h2c.listen', h2c.host, h2c.port, () => gateway.listenH2c())
     const h2cUrl = h2cAddress === undefined ? undefined : urlOf(h2cAddress)
+    // Client certificates are a TLS handshake's: the h2c listener, cleartext, serves anyone who reaches it.
+    if (h2cAddress !== undefined && server.tls?.clientAuth?.mode === 'require' && !loopback(h2cAddress.address)) {
+      log.warn({ h2c: h2cUrl }, 'server.tls.clientAuth requires a client certificate on the TLS listener only: the h2c listener (server.http2.h2c) serves requests without any')
+    }
     const redirectAt = redirect === undefined ? undefined : await listenRedirect(redirect, server.tls?.redirectHttp?.listen.host as string, server.tls?.redirectHttp?.listen.port as number)
     admin = options.admin === false ? undefined : await listenAdmin(loaded.config, state)
     const url = urlOf(address, gateway.scheme)
