@@ -8,7 +8,7 @@ import { destroyAfterLinger, GatewayError, sendError, type GatewayErrorKind } fr
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
 import { describeThrown, loggedThrown, logThrown, PluginHookFailure } from '../plugins/thrown.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
-import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
+import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, underscoreSpellings, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { framingFault } from '../proxy/request-framing.ts'
 import { closeOnEnd, upgradeRefusal } from '../proxy/upgrade.ts'
@@ -146,6 +146,14 @@ export class Runtime implements ExchangeOwner {
     const { server, logging } = loaded.config
     this.#trust = compileTrust(server.trustProxy)
     const removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
+    // A header a route matches on, under another `_` spelling: the router does not read it as that
+    // header (`X_Admin: 1` is not `x-admin: 1`), an upstream may (CGI, Rack and WSGI servers read
+    // both as HTTP_X_ADMIN), so it would reach another route's upstream as the matched one.
+    const matched = new Set(routes.flatMap(r => r.headers.map(([name]) => name)))
+    for (const name of matched) {
+      const dashed = name.replaceAll('_', '-')
+      for (const other of [dashed, ...underscoreSpellings(dashed)]) if (!matched.has(other)) removed.add(other)
+    }
     const traceFrom = server.traceContext ?? 'continue'
     this.#traceTrusted = traceFrom !== 'restart'
     this.#traceUntrusted = traceFrom === 'continue'
