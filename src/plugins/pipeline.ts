@@ -28,6 +28,8 @@ export interface Pipeline {
   readonly onFinished: ((req: GatewayRequest, status: number, cut: string | undefined) => void) | undefined
   /** Request headers the plugins hold credentials in (ctx.redactHeaders), lower-cased: the runtime redacts those of every route on each. */
   readonly redactedHeaders: readonly string[]
+  /** How long an async onRequest or onResponse may take (server.pluginTimeout), ms; 0: no limit. */
+  readonly hookTimeoutMs: number
   dispose (): Promise<void>
 }
 
@@ -82,6 +84,7 @@ export async function buildPipeline (
     onUpstreamTryEnd: observers('onUpstreamTryEnd'),
     onFinished: observers('onFinished'),
     redactedHeaders: [...redacted],
+    hookTimeoutMs: timeoutMs,
     dispose: disposeAll
   }
 }
@@ -96,6 +99,7 @@ export function describePipeline (uses: readonly PluginUse[], plugins: ReadonlyM
     onUpstreamTryEnd: undefined,
     onFinished: undefined,
     redactedHeaders: [],
+    hookTimeoutMs: 0,
     dispose: async () => {}
   }
 }

@@ -28,6 +28,7 @@ import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 import { switchesToOffered, tunnelling } from './upgrade.ts'
 import { boundDiscard } from './unread-body.ts'
+import { Deadlines } from '../plugins/deadline.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {
@@ -42,7 +43,7 @@ export interface ExchangeOwner {
   /** The gateway cut the exchange short (ex.cut says why). */
   cutShort (ex: Exchange): void
   pluginFailed (ex: Exchange, err: unknown): void
-  /** The route's request timeout came while a plugin's hook had not finished. */
+  /** The route's request timeout, or server.pluginTimeout, came while a plugin's hook had not finished. */
   pluginTimedOut (ex: Exchange, failure: PluginHookFailure): void
   /** A try failed (timed out, broke, could not connect): `retried` when the request is sent again, so that every try counts. */
   upstreamFailed (ex: Exchange, err: Error, retried: boolean): void
@@ -184,8 +185,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** What the upstream request's target is made of (see the setters: plugins may change them). */
   #upstreamPath: string
   #query: string
-  /** The plugin hook under way, not yet finished (async): named if the route's request timeout fires meanwhile. */
+  /** The plugin hook under way, not yet finished (async): named if the route's request timeout, or server.pluginTimeout, fires meanwhile. */
   #pendingHook: RequestHook | ResponseHook | undefined
+  /** Its entry in the hook deadlines of server.pluginTimeout (see #hookPending); -1: none. */
+  #hookDue = -1
+  /** The deadlines of async hooks, one queue per server.pluginTimeout (a reload may change it): no timer per hook. */
+  static readonly #hookDeadlines = new Map<number, Deadlines<Exchange>>()
   /** The request hook under way, sync or async (its pipeline position; NO_HOOK once the request phase is over): what a plugin passes or takes is its. */
   #hookAt = NO_HOOK
   /** The request hook under way took extraResponseHeaders: checked once it is done (see #hookDone). */
@@ -421,15 +426,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         this.#owner.pluginFailed(this, this.#hookFailure(hook.position, err)); return
       }
       if (isPromise<PluginReply | undefined | void>(result)) {
-        this.#pendingHook = hook
+        this.#hookPending(hook)
         result.then(
           reply => {
             if (this.#done) return
-            this.#pendingHook = undefined
+            this.#hookSettled()
             if (!this.#hookDone(hook.position)) return
             if (reply !== undefined) this.#reply(reply as PluginReply, hook.position); else this.#requestPhase(i + 1)
           },
-          err => { if (!this.#done) this.#owner.pluginFailed(this, this.#hookFailure(hook.position, err)) })
+          err => { if (!this.#done) { this.#hookSettled(); this.#owner.pluginFailed(this, this.#hookFailure(hook.position, err)) } })
           .catch(err => { this.gatewayFailed(err) })
         return
       }
@@ -1076,12 +1081,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         throw this.#hookFailure(hook.position, err)
       }
       if (isPromise<void>(r)) {
-        this.#pendingHook = hook
+        this.#hookPending(hook)
         return r.then(() => {
-          this.#pendingHook = undefined
+          this.#hookSettled()
           state.noteFramer(hook.position, streams, length, status)
           return this.#responsePhase(state, position, i + 1)
-        }, err => { throw this.#hookFailure(hook.position, err) })
+        }, err => {
+          this.#hookSettled()
+          throw this.#hookFailure(hook.position, err)
+        })
       }
       state.noteFramer(hook.position, streams, length, status)
     }
@@ -1238,12 +1246,28 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
   }
 
-  /** Writes the held head; false if Node refused a header a plugin set (answered as the plugin's failure). */
+  /**
+   * Frames the held head again, just before it goes out: a stream (its flush, say) or a plugin's
+   * late callback may have changed it since #frame. A Content-Length set meanwhile is the one the
+   * body is then held to; false if the head is wrong now (answered as the plugin's failure).
+   */
+  #frameHeld (): boolean {
+    try {
+      this.#frame(this.#held as ResponseState, undefined)
+      return true
+    } catch (err) {
+      this.#owner.pluginFailed(this, err)
+      return false
+    }
+  }
+
+  /** Writes the held head, as #frameHeld left it; false if Node refused a header a plugin set (answered as the plugin's failure). */
   #writeHeld (): boolean {
     const state = this.#held as ResponseState
     this.#held = undefined
     try {
-      const headers = state.definedHeaders()
+      // A copy: what a plugin changes in the map once the head is out is not what the log says was sent.
+      const headers = { ...state.definedHeaders() }
       this.res.writeHead(state.status, headers)
       this.#written = headers
       return true
@@ -1426,6 +1450,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   #closed (): void {
     clearTimeout(this.#deadline)
+    this.#hookSettled()
     clearTimeout(this.#headersTimer)
     clearTimeout(this.#stallTimer)
     clearTimeout(this.#sendTimer)
@@ -1446,7 +1471,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    */
   static #onDeadline (ex: Exchange): void {
     if (ex.#done) return
-    if (ex.#pendingHook !== undefined) { ex.#hookTimedOut(ex.#pendingHook); return }
+    if (ex.#pendingHook !== undefined) { ex.#hookTimedOut(ex.#pendingHook, `the route's request timeout (${ex.compiled.requestTimeout} ms)`); return }
     const err = Object.assign(new Error(`no complete response within the route's request timeout (${ex.compiled.requestTimeout} ms)`), { code: 'REQUEST_TIMEOUT' })
     ex.abortUpstream(err)
     ex.#owner.upstreamFailed(ex, err, false)
@@ -1456,14 +1481,44 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /**
-   * The route's request timeout came while a plugin's hook had not finished: a 504 still (the hook
+   * The route's request timeout (or `limit`: server.pluginTimeout) came while a plugin's hook had not finished: a 504 still (the hook
    * may be waiting on a service of its own, or on a collapsed fetch), but logged naming the plugin,
    * not the upstream, which was not contacted yet (onRequest) or has answered (onResponse).
    */
-  #hookTimedOut (hook: RequestHook | ResponseHook): void {
+  #hookTimedOut (hook: RequestHook | ResponseHook, limit: string): void {
     const phase = (this.compiled.pipeline.requestHooks as readonly unknown[]).includes(hook) ? 'onRequest' : 'onResponse'
-    const ms = this.compiled.requestTimeout
-    this.#owner.pluginTimedOut(this, this.#hookFailure(hook.position, Object.assign(new Error(`its ${phase} did not finish within the route's request timeout (${ms} ms)`), { code: 'PLUGIN_TIMEOUT' })))
+    this.#owner.pluginTimedOut(this, this.#hookFailure(hook.position, Object.assign(new Error(`its ${phase} did not finish within ${limit}`), { code: 'PLUGIN_TIMEOUT' })))
+  }
+
+  /**
+   * An async hook is under way: named if the request times out meanwhile, and bounded by
+   * server.pluginTimeout even on a route without timeouts.request. Sync hooks cost nothing here.
+   */
+  #hookPending (hook: RequestHook | ResponseHook): void {
+    this.#pendingHook = hook
+    const ms = this.compiled.pipeline.hookTimeoutMs
+    if (ms <= 0 || this.#done) return
+    let deadlines = Exchange.#hookDeadlines.get(ms)
+    if (deadlines === undefined) Exchange.#hookDeadlines.set(ms, deadlines = new Deadlines(ms, Exchange.#onHookLate))
+    this.#hookDue = deadlines.add(this)
+  }
+
+  #hookSettled (): void {
+    this.#pendingHook = undefined
+    if (this.#hookDue < 0) return
+    Exchange.#hookDeadlines.get(this.compiled.pipeline.hookTimeoutMs)?.take(this.#hookDue)
+    this.#hookDue = -1
+  }
+
+  static #onHookLate (ex: Exchange): void {
+    ex.#hookDue = -1
+    const hook = ex.#pendingHook
+    if (ex.#done || hook === undefined) return
+    try {
+      ex.#hookTimedOut(hook, `server.pluginTimeout (${ex.compiled.pipeline.hookTimeoutMs} ms)`)
+    } catch (err) {
+      ex.gatewayFailed(err)
+    }
   }
 
   static #onQueueTimeout (ex: Exchange): void {
@@ -1565,6 +1620,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The last body stream's output: the head first, if held; the client's backpressure pauses the stream. */
   static #onStreamOutput (this: Duplex, chunk: unknown): void {
     const ex = (this as Duplex & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (ex.#held !== undefined && !ex.#frameHeld()) return
     const declared = (ex.#streaming as ResponseState).declared
     if (declared === NO_BODY) return
     // A string (a stream given an encoding) goes out as UTF-8, as write() sends it; an object-mode stream may put out anything.
@@ -1581,6 +1637,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   static #onStreamEnd (this: Duplex): void {
     const ex = (this as Duplex & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (ex.#held !== undefined && !ex.#frameHeld()) return
     const declared = (ex.#streaming as ResponseState).declared
     if (declared >= 0 && ex.bytes !== declared) { ex.#misframed(declared, String(ex.bytes)); return }
     if (ex.#held !== undefined && !ex.#writeHeld()) return
