@@ -6,7 +6,7 @@ import { startGateway } from './helpers/gateway.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { until } from './helpers/wait.ts'
 import { writeUserPlugin } from './helpers/user-plugin.ts'
-import { Deadlines } from '../src/plugins/deadline.ts'
+import { Deadlines } from '../src/deadlines.ts'
 
 // An async request hook that never settles, on a route without timeouts.request: bounded by
 // server.pluginTimeout, answered and logged as when the request timeout finds a hook running.

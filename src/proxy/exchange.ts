@@ -28,7 +28,7 @@ import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
 import { switchesToOffered, tunnelling } from './upgrade.ts'
 import { boundDiscard } from './unread-body.ts'
-import { Deadlines } from '../plugins/deadline.ts'
+import { Deadlines } from '../deadlines.ts'
 
 /** What an exchange needs from the runtime that created it. */
 export interface ExchangeOwner {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { Deadlines } from '../deadlines.ts'
 import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
 import { redisKeySpace } from './key-space.ts'
 import { batchLua, ScriptBatches } from './script-batches.ts'
@@ -117,63 +118,6 @@ const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING) /
 const socketTimeout = (commandTimeout: number) => Math.max(1_000, 10 * commandTimeout)
 
 /**
- * The deadlines of a store's calls, each commandTimeout after the call was made: ioredis's own
- * commandTimeout starts when a command is written, and an auto-pipelined one waits unwritten while
- * the previous pipeline awaits its replies (ioredis sends one at a time), so up to twice as long.
- * One timeout for all: due in the order added, a queue with one timer, no timer per call.
- */
-class Deadlines {
-  readonly #ms: number
-  /** From #first on: each pending call's expiry (undefined once it settled) and deadline (performance.now()). */
-  readonly #expire: Array<((err: Error) => void) | undefined> = []
-  readonly #due: number[] = []
-  #first = 0
-  /** Entries removed from the front: a call's id minus this is its index. */
-  #removed = 0
-  /** The timer is set (for the first pending call's deadline, or an earlier one). */
-  #armed = false
-
-  constructor (ms: number) { this.#ms = ms }
-
-  /** Queues a call made at `now`: `expire` is called at its deadline unless taken first. Its id. */
-  add (now: number, expire: (err: Error) => void): number {
-    this.#expire.push(expire)
-    this.#due.push(now + this.#ms)
-    if (!this.#armed) this.#arm()
-    return this.#removed + this.#expire.length - 1
-  }
-
-  /** Whether call `id` is still pending; it no longer is (a late reply after its expiry: false). */
-  take (id: number): boolean {
-    const i = id - this.#removed
-    if (i < this.#first || this.#expire[i] === undefined) return false
-    this.#expire[i] = undefined
-    return true
-  }
-
-  #arm (): void {
-    this.#armed = true
-    setTimeout(this.#fire, Math.max(0, this.#due[this.#first]! - performance.now())).unref()
-  }
-
-  readonly #fire = (): void => {
-    const now = performance.now()
-    // Settled calls are skipped whatever their deadline: the timer is armed for the first pending one.
-    for (; this.#first < this.#expire.length && (this.#expire[this.#first] === undefined || this.#due[this.#first]! <= now); this.#first++) {
-      this.#expire[this.#first]?.(new Error('Command timed out'))
-    }
-    if (this.#first === this.#expire.length || this.#first >= 1_024) {
-      this.#expire.splice(0, this.#first)
-      this.#due.splice(0, this.#first)
-      this.#removed += this.#first
-      this.#first = 0
-    }
-    this.#armed = false
-    if (this.#expire.length > 0) this.#arm()
-  }
-}
-
-/**
  * Errors thrown by code, the store's own included (reading what a reply holds), not by a missing
  * server: ioredis fails unanswered calls with plain Errors (a timeout, a closed connection).
  */
@@ -209,7 +153,12 @@ export class RedisStore implements OwnedStore {
   readonly #prefix: string
   readonly #events: RedisStoreEvents
   readonly #scripts = new Map<string, { lua: string, calls: ScriptBatches }>()
-  readonly #deadlines: Deadlines
+  /**
+   * Its calls' deadlines, each commandTimeout after the call was made: ioredis's own commandTimeout
+   * starts when a command is written, and an auto-pipelined one waits unwritten while the previous
+   * pipeline awaits its replies (ioredis sends one at a time), so up to twice as long.
+   */
+  readonly #deadlines: Deadlines<(err: Error) => void>
   #state: StoreSnapshot['state'] = 'connecting'
   #since = new Date().toISOString()
   /** Why the store is down, or will be (what "store is down" logs). */
@@ -241,7 +190,7 @@ export class RedisStore implements OwnedStore {
     this.cluster = s.cluster !== undefined
     this.#sentinel = s.sentinels !== undefined
     this.commandTimeout = s.commandTimeout
-    this.#deadlines = new Deadlines(s.commandTimeout)
+    this.#deadlines = new Deadlines(s.commandTimeout, expire => { expire(new Error('Command timed out')) })
     this.keySpace = redisKeySpace(s)
     this.#events = events
     const tls = s.tls === true ? {} : s.tls === false || s.tls === undefined ? undefined : { ...s.tls }
@@ -495,9 +444,9 @@ export class RedisStore implements OwnedStore {
     }
     if (!bounded) return sent.then(value => this.#done(started, value), (err: unknown) => { throw this.#failed(started, err as Error, answered) })
     return new Promise<T>((resolve, reject) => {
-      const fail = (err: unknown) => { if (this.#deadlines.take(id)) reject(this.#failed(started, err as Error, answered)) }
-      const id = this.#deadlines.add(started, fail)
-      sent.then(value => { if (this.#deadlines.take(id)) resolve(this.#done(started, value)) }, fail)
+      const fail = (err: Error) => { reject(this.#failed(started, err, answered)) }
+      const id = this.#deadlines.add(fail, started)
+      sent.then(value => { if (this.#deadlines.take(id)) resolve(this.#done(started, value)) }, (err: unknown) => { if (this.#deadlines.take(id)) fail(err as Error) })
     })
   }
 
