@@ -33,6 +33,7 @@ import type { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { disposeShared, type PluginServices } from '../plugins/context.ts'
 import { configsOf, effectivePlugins } from '../plugins/effective.ts'
 import { clientIdentityTest, vouchedHeaders } from '../plugins/identity.ts'
+import { warnOutsideBuiltins } from '../plugins/registry.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { DispositionFirstResponse } from '../server/disposition-first.ts'
@@ -195,6 +196,7 @@ export class Runtime implements ExchangeOwner {
   static async build (loaded: LoadedConfig, log: Logger, options: BuildOptions): Promise<Runtime> {
     const events = upstreamEvents(log, options.metrics)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
+    if (options.dryRun !== true) await warnOutsideBuiltins(loaded.plugins, log)
     for (const [name, c] of Object.entries(loaded.config.upstreams)) {
       if (c.tls?.rejectUnauthorized === false && options.dryRun !== true) log.warn({ upstream: name }, 'upstream TLS certificates are not verified (tls.rejectUnauthorized: false): anyone on the path can impersonate its targets')
       // Nothing in the bytes tells a misframed answer from the next one: nginx never pipelines upstream.
