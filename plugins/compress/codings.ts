@@ -1,7 +1,7 @@
 import zlib, { type BrotliOptions, type ZlibOptions } from 'node:zlib'
 import type { Transform } from 'node:stream'
 import type { Coding } from './schema.ts'
-import { flushWhenIdle } from './idle-flush.ts'
+import { flushHeld } from './idle-flush.ts'
 
 type Factory = (options: ZlibOptions & BrotliOptions) => Transform
 // zstd arrived in Node 22.15 / 23.8; typed loosely so the code builds against older @types/node.
@@ -66,7 +66,7 @@ export function requestDecoding (value: string): Coding[] | 'pass' | 'unknown' |
 /**
  * Makes encoders with options fixed at load. `flush`: each written chunk is flushed through, so a
  * server-sent event reaches the client when the upstream sends it, not when a block fills; else
- * what the encoder holds is flushed when the upstream pauses (flushWhenIdle).
+ * what the encoder holds is flushed within 100 ms of its coming (flushHeld).
  */
 export function encoderFactory (coding: Coding, level: number): (flush: boolean) => Transform {
   const create = ENCODERS[coding] as Factory
@@ -78,7 +78,7 @@ export function encoderFactory (coding: Coding, level: number): (flush: boolean)
     : coding === 'zstd' ? { params: { [z.constants.ZSTD_c_compressionLevel as number]: level } } : { level }
   const kind = coding === 'br' ? c.BROTLI_OPERATION_FLUSH : coding === 'zstd' ? z.constants.ZSTD_e_flush as number : c.Z_SYNC_FLUSH
   const streaming = { ...params, flush: kind }
-  return flush => flush ? create(streaming) : flushWhenIdle(create(params), kind)
+  return flush => flush ? create(streaming) : flushHeld(create(params), kind)
 }
 
 /**

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { setTimeout as delay } from 'node:timers/promises'
 import zlib from 'node:zlib'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
@@ -11,6 +12,8 @@ import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { settled, type WriteProgress } from '../../test/helpers/streams.ts'
 import { GatewayError } from '../../src/errors.ts'
+import { parseConfig } from '../../src/config/load.ts'
+import { issues, ONE_ROUTE_PLUGINS } from '../../test/helpers/config-issues.ts'
 
 const JSON_BODY = JSON.stringify({ items: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] })) })
 const GZIPPED = zlib.gzipSync(JSON_BODY)
@@ -18,7 +21,7 @@ const GZIPPED_TWICE = zlib.gzipSync(GZIPPED)
 const GZIPPED_THEN_BR = zlib.brotliCompressSync(GZIPPED)
 const DIGESTS = { 'content-digest': 'sha-256=:AAAA:', 'repr-digest': 'sha-256=:BBBB:', 'content-md5': 'Q2hlY2sgSW50ZWdyaXR5IQ==', digest: 'SHA-256=CCCC' }
 /** Lets a streaming test tell its upstream to finish. */
-const release = { stream: () => {}, sse: () => {} }
+const release = { stream: () => {}, sse: () => {}, sseLate: () => {} }
 /** The responses the /stall-early upstream holds open. */
 const stalling: ServerResponse[] = []
 /** What the backpressure upstream has written so far. */
@@ -111,6 +114,13 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
       })()
       return
     }
+    case '/sse-late': {
+      // The head at once, the first event only when the test says so.
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      res.flushHeaders()
+      release.sseLate = () => res.end('data: first\n\n')
+      return
+    }
     case '/sse':
     case '/sse-utf8':
     case '/sse-upper':
@@ -181,7 +191,8 @@ t.test('each coding the client prefers, streamed: no Content-Length, Vary, weake
 t.test('negotiation edge cases end to end', async t => {
   const cases: Array<[string | undefined, string | undefined]> = [
     [undefined, undefined], ['identity', undefined], ['identity;q=0', undefined], ['*', 'br'],
-    ['br;q=0, *', 'gzip'], ['compress, foo', undefined], ['GZIP;Q=0.5', 'gzip'], ['*;q=0', undefined]
+    ['br;q=0, *', 'gzip'], ['compress, foo', undefined], ['GZIP;Q=0.5', 'gzip'], ['*;q=0', undefined],
+    ['gzip, *;q=1, br;q=0.4', 'gzip'], ['*;q=0.5, br;q=0.1', 'gzip']
   ]
   for (const [accept, expected] of cases) {
     const res = await get('/json', accept === undefined ? {} : { 'accept-encoding': accept })
@@ -464,6 +475,19 @@ t.test('server-sent events and ndjson are flushed event by event, whatever the c
   }
 })
 
+t.test('an event stream\'s head reaches the client before its first event, as it does uncompressed', async t => {
+  for (const coding of ['br', 'gzip', 'deflate']) {
+    const pending = request(`${gw.url}/sse-late`, { headers: { 'accept-encoding': coding } })
+    // Bounded only so that a head held until the first event fails the test rather than hang it.
+    const early = await Promise.race([pending, delay(10_000, undefined, { ref: false })])
+    t.ok(early !== undefined, `${coding}: the head arrived while the upstream had sent no event`)
+    release.sseLate()
+    const res = await pending
+    t.equal(res.headers['content-encoding'], coding)
+    t.equal(decode(coding, Buffer.from(await res.body.arrayBuffer())), 'data: first\n\n', 'then the event')
+  }
+})
+
 t.test('request bodies: decoded for the upstream when requests: true', async t => {
   const empty = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'gzip', 'content-length': '0' } })
   t.same(await empty.body.json(), { body: '', encoding: null }, 'an empty body is empty in any coding')
@@ -562,4 +586,23 @@ t.test("a corrupt encoded body is answered 502, a truncated one cut, for a clien
       { level: 40, err: { type: 'UpstreamBodyInvalid', message: /^the upstream's gzip body does not decode: / } }, `${id}: a warning that blames the upstream`)
   }
   t.notOk(gw.logs.some(l => l.msg === 'plugin failed'), 'not a plugin failure')
+})
+
+t.test('encodings: a listed coding the Node running lacks is skipped with a warning; none left is a config error', async t => {
+  const zstdOnly = `${ONE_ROUTE_PLUGINS}      compress: { encodings: [zstd] }\n`
+  if (HAS_ZSTD) await t.resolves(parseConfig(zstdOnly, 'gw.yaml', {}), 'zstd alone loads where the Node has it')
+  else t.match(await issues(t, zstdOnly), [/^gw\.yaml:10:\d+ routes\[0\]\.plugins\.compress\.encodings: none of these codings is available on this Node/])
+  const listed = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: listed, match: { path: /* }, upstream: up, plugins: { compress: { encodings: [zstd, gzip] } } }
+`)
+  t.teardown(() => listed.close())
+  const warned = listed.logs.filter(l => l.level === 40 && l.route === 'listed')
+  if (HAS_ZSTD) t.same(warned, [], 'no warning')
+  else t.match(warned, { length: 1, 0: { skipped: ['zstd'], msg: /zstd not available on this Node/ } }, 'zstd skipped, said so')
+  const res = await request(`${listed.url}/json`, { headers: { 'accept-encoding': 'zstd, gzip' } })
+  await res.body.dump()
+  t.equal(res.headers['content-encoding'], HAS_ZSTD ? 'zstd' : 'gzip')
 })

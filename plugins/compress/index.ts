@@ -17,8 +17,16 @@ export default definePlugin({
   name: 'compress',
   priority: 880,
   schema: CompressSchema,
+  check (config) {
+    // zstd only, on a Node without it: the route would compress nothing, and say nothing of it.
+    if (config.encodings === undefined || config.encodings.some(available)) return []
+    return [{ path: ['encodings'], message: `none of these codings is available on this Node (${process.version}): zstd needs Node 22.15 or 23.8 and later; add gzip or br` }]
+  },
   setup (config, ctx) {
     const offered = (config.encodings ?? DEFAULTS.encodings).filter(available)
+    // The defaults' zstd is skipped quietly (documented); a listed one is worth a word.
+    const skipped = config.encodings?.filter(c => !available(c)) ?? []
+    if (skipped.length > 0) ctx.log.warn({ route: ctx.routeName, skipped }, `compress: ${skipped.join(', ')} not available on this Node (${process.version}), not offered`)
     const levels = { ...DEFAULTS.levels, ...config.levels }
     const responses = ctx.metrics.counter({
       name: 'portcullis_compress_responses_total',

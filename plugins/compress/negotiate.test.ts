@@ -35,6 +35,14 @@ const cases: Array<[string | undefined, string]> = [
   // One outside that grammar: maybe a refusal, which `*` does not undo.
   ...['q=0.0001', 'q=0.1e1', 'q=1.0001', 'q=1.5', 'q=-1', 'q=.5', 'q=', 'q', 'q="1"', 'q = 1', 'Q=0.5e0'].map(q => [`br;q=0, gzip;${q}, *`, 'deflate'] as [string, string]),
   ['br;q=0.0001', 'identity'],
+  // A coding's own q-value holds against `*`'s, higher or lower (RFC 9110 12.5.3).
+  ['gzip, *;q=1, br;q=0.4', 'gzip'],
+  ['*;q=0.5, br;q=0.1', 'gzip'],
+  ['br;q=0.1, *;q=0.5', 'gzip'],
+  ['*;q=0.2, deflate;q=0.3', 'deflate'],
+  ['*;q=0.5, identity', 'identity'],
+  ['identity;q=0.5, *', 'br'],
+  ['*;q=0.5, br;q=0, gzip;q=0', 'deflate'],
   // Named twice: the lower q-value.
   ['br, br;q=0, gzip;q=0.5', 'gzip'],
   [',, gzip ,', 'gzip']

@@ -1,15 +1,36 @@
-import { negotiate } from '@fastify/accept-negotiator'
 import { LRUCache } from 'lru-cache'
-import { CODINGS } from './schema.ts'
 
 const IDENTITY = 'identity'
 // RFC 9110 8.4.1.3: a recipient should take x-gzip for gzip, in Accept-Encoding too.
 const X_GZIP = /(^|[\s,])x-gzip(?=\s*(?:[;,]|$))/g
-// RFC 9110 12.4.2.
-const QVALUE = '(?:0(?:\\.\\d{0,3})?|1(?:\\.0{0,3})?)'
+// RFC 9110 12.4.2: `q=` then 0 to 1 with at most three decimals.
+const WEIGHT = /^q=(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
 
 /** A header lower-cased, x-gzip read as gzip. */
 const normalized = (header: string): string => header.toLowerCase().replace(X_GZIP, '$1gzip')
+
+/** The q-values a header gives, by coding (`*` among them); a coding named twice gets the lower. */
+function weights (header: string): Map<string, number> {
+  const q = new Map<string, number>()
+  for (const element of normalized(header).split(',')) {
+    const [name, ...params] = element.split(';')
+    const coding = (name as string).trim()
+    if (coding === '') continue
+    let weight = 1
+    for (const param of params) {
+      const p = param.trim()
+      if (p.split('=', 1)[0]?.trim() !== 'q') continue
+      // A q anywhere among the parameters counts; one outside the grammar (`q=0.0001`, `q=0.1e1`, a
+      // bare `q`) may have meant a refusal: taken as one, which `*` does not undo.
+      weight = Math.min(weight, WEIGHT.test(p) ? Number(p.slice(2)) : 0)
+    }
+    q.set(coding, Math.min(weight, q.get(coding) ?? 1))
+  }
+  return q
+}
+
+/** RFC 9110 12.5.3: a coding's own q-value, else `*`'s, else 0 (not acceptable). */
+const weightOf = (q: ReadonlyMap<string, number>, coding: string): number => q.get(coding) ?? q.get('*') ?? 0
 
 /**
  * Picks the coding for an Accept-Encoding value, by q-value then server preference; `identity` when
@@ -18,24 +39,19 @@ const normalized = (header: string): string => header.toLowerCase().replace(X_GZ
  */
 export class EncodingNegotiator {
   readonly #offered: readonly string[]
-  readonly #refused: ReadonlyMap<string, RegExp>
   readonly #cache = new LRUCache<string, string>({ max: 512 })
   readonly #accepted = new LRUCache<string, boolean>({ max: 512 })
 
   /** `offered`: codings in the server's order of preference. */
   constructor (offered: readonly string[]) {
-    this.#offered = offered
-    // accept-negotiator lets `*` stand for the first offered coding even when the header refuses
-    // it (`br;q=0, *`), and reads q only as the last parameter: a choice is checked against a q=0
-    // anywhere among the coding's parameters, or a q outside RFC 9110 12.4.2 (`q=0.0001`, `q=0.1e1`, `q`
-    // alone: the client may have meant a refusal), and the next one tried.
-    this.#refused = new Map(CODINGS.map(c => [c, new RegExp(`(?:^|,)\\s*${c}\\s*(?:;[^,]*)?;\\s*q\\s*(?:=\\s*(?:0(?:\\.0{0,3})?\\s*(?:[;,]|$)|(?!${QVALUE}\\s*(?:[;,]|$)))|(?:[;,]|$))`, 'i')]))
+    // identity competes like a coding, last: it wins only with a higher q-value than any offered.
+    this.#offered = [...offered, IDENTITY]
   }
 
   negotiate (header: string | undefined): string {
     if (header === undefined || header === '') return IDENTITY
     let chosen = this.#cache.get(header)
-    if (chosen === undefined) { chosen = this.#choose(normalized(header)); this.#cache.set(header, chosen) }
+    if (chosen === undefined) { chosen = this.#choose(weights(header)); this.#cache.set(header, chosen) }
     return chosen
   }
 
@@ -44,21 +60,17 @@ export class EncodingNegotiator {
     if (header === undefined || header === '') return false
     const key = `${coding} ${header}`
     let yes = this.#accepted.get(key)
-    if (yes === undefined) {
-      const lower = normalized(header)
-      yes = negotiate(lower, [coding]) !== null && !(this.#refused.get(coding) as RegExp).test(lower)
-      this.#accepted.set(key, yes)
-    }
+    if (yes === undefined) { yes = weightOf(weights(header), coding) > 0; this.#accepted.set(key, yes) }
     return yes
   }
 
-  #choose (lower: string): string {
-    let offered = [...this.#offered, IDENTITY]
-    for (;;) {
-      const c = negotiate(lower, offered)
-      if (c === null || c === IDENTITY) return IDENTITY
-      if (!(this.#refused.get(c) as RegExp).test(lower)) return c
-      offered = offered.filter(o => o !== c)
+  #choose (q: ReadonlyMap<string, number>): string {
+    let chosen = IDENTITY
+    let best = 0
+    for (const c of this.#offered) {
+      const w = weightOf(q, c)
+      if (w > best) { best = w; chosen = c }
     }
+    return chosen
   }
 }

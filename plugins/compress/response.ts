@@ -110,7 +110,15 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     res.replyBody = copy
   } else {
     if (decode !== undefined) res.pipeThrough(decoder(decode, err => new UpstreamBodyInvalid(`the upstream's ${decode} body does not decode: ${err.message}`, { cause: err })))
-    if (encoder !== undefined) res.pipeThrough(encoder(flushed(first(h['content-type']) as string)))
+    if (encoder !== undefined) {
+      const streamed = flushed(first(h['content-type']) as string)
+      const e = encoder(streamed)
+      // The head goes out with the encoder's first byte: an event stream's, at once (gzip's header and
+      // brotli's first bytes; zstd puts none out before input), not with its first event. Not for a body
+      // decoded first: one that does not decode is answered 502 while the head is held.
+      if (streamed && decode === undefined) (e as Transform & { flush: () => void }).flush()
+      res.pipeThrough(e)
+    }
     const copies = c.copies
     const room = body === undefined || copies === undefined ? 0 : copies.claim(body, chosen)
     // At the client's pace: nobody waits for this copy, and a client that does not read must not hold it.

@@ -7,7 +7,7 @@ import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { until } from '../../test/helpers/wait.ts'
-import { IDLE_MS } from './idle-flush.ts'
+import { HOLD_MS } from './idle-flush.ts'
 
 const z = zlib as unknown as Record<string, (() => Transform) | undefined>
 const DECODERS: Record<string, (() => Transform) | undefined> = {
@@ -24,7 +24,7 @@ let armed = 0
 const { setInterval: realSetInterval, clearInterval: realClearInterval } = globalThis
 globalThis.setInterval = ((fn: () => void, ms?: number) => {
   const timer = realSetInterval(fn, ms)
-  if (ms === IDLE_MS) { idleTimers.add(timer); armed++ }
+  if (ms === HOLD_MS) { idleTimers.add(timer); armed++ }
   return timer
 }) as typeof setInterval
 globalThis.clearInterval = ((timer: NodeJS.Timeout | undefined) => { idleTimers.delete(timer); realClearInterval(timer) }) as typeof clearInterval
@@ -33,12 +33,24 @@ t.teardown(() => { globalThis.setInterval = realSetInterval; globalThis.clearInt
 /** Let the /lines upstream send more, and end with its second line (or, its client gone, try to). */
 let sendMore = (_text: string): void => {}
 let sendSecond = (): void => {}
+/** The /trickle upstream: whether it has ended, and how to end it. */
+const trickle = { ended: false, lines: 0, end: () => {} }
+const TRICKLE_MAX = 500
+const line = (i: number): string => `{"line":${i}}\n`
 
 const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
   const url = new URL(req.url ?? '/', 'http://x')
   if (url.pathname === '/bulk') {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(BULK.length) })
     res.end(BULK)
+    return
+  }
+  if (url.pathname === '/trickle') {
+    // A line every 10 ms, never pausing long, until the test ends it (or TRICKLE_MAX lines: 5 s or more).
+    res.writeHead(200, { 'content-type': url.searchParams.get('type') ?? 'text/plain' })
+    Object.assign(trickle, { ended: false, lines: 0 })
+    const timer = setInterval(() => { if (trickle.lines < TRICKLE_MAX) res.write(line(++trickle.lines)); else trickle.end() }, 10)
+    trickle.end = () => { clearInterval(timer); trickle.ended = true; res.end() }
     return
   }
   // Chunked, a line, then nothing until the test says so: a long poll, a log tail.
@@ -84,6 +96,21 @@ t.test('a streamed body that pauses reaches the client up to the pause, head inc
       t.ok(await until(() => idleTimers.size === 0), 'no idle-flush timer left once the response ended')
     }
   }
+})
+
+t.test('a steady trickle reaches the client as it comes, not when the upstream ends, in every coding', async t => {
+  for (const type of ['text/plain', 'application/json']) {
+    for (const coding of CODINGS) {
+      const { got, done } = fetchDecoded(`/trickle?type=${type}`, coding)
+      t.ok(await until(() => got.text !== '', 15_000), `${type} in ${coding}: decoded bytes arrived`)
+      t.notOk(trickle.ended, 'before the upstream ended the stream')
+      t.equal(got.coding, coding, 'with its head')
+      trickle.end()
+      await done
+      t.equal(got.text, Array.from({ length: trickle.lines }, (_, i) => line(i + 1)).join(''), 'the whole body')
+    }
+  }
+  t.ok(await until(() => idleTimers.size === 0), 'no idle-flush timer left once the responses ended')
 })
 
 t.test('a body sent in one go is packed whole, not flushed along the way', async t => {

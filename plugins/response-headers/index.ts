@@ -7,19 +7,40 @@ const NO_DATE = 'Date cannot be removed: the gateway writes the current date on 
 // Vary names what the response depends on: a name dropped lets a cache in front serve it to clients
 // it does not fit (gzip to one that takes none); a name added never does. Built-ins that add to it:
 const ADD_TO_VARY = new Set(['compress', 'cors'])
+// On a compress route, Content-Encoding says how the bytes sent are encoded, per client: removed,
+// replaced or set, the client reads gzip as plain (or plain as gzip).
+const CODING = 'Content-Encoding cannot be removed, renamed from or to, or set on a route with compress: it says how compress encoded the body sent to each client, which then could not read it'
+// compress weakens a strong ETag (RFC 9110 8.8.1: its bytes differ from the plain body's): a strong
+// one put back would name the gzip and the plain bytes alike.
+const STRONG_ETAG = 'ETag cannot be set to a strong validator or renamed onto on a route with compress: the encoded and the plain body would share it (RFC 9110 8.8.1); set a weak one (W/"...")'
 
-const isVary = (name: string): boolean => name.toLowerCase() === 'vary'
+const named = (target: string) => (name: string): boolean => name.toLowerCase() === target
+const isVary = named('vary')
+const isCoding = named('content-encoding')
+const isEtag = named('etag')
 
 function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
   const problems: PluginConfigProblem[] = []
   config.remove?.forEach((name, i) => { if (name.toLowerCase() === 'date') problems.push({ path: ['remove', i], message: NO_DATE }) })
-  const adders = [...new Set(route?.plugins.filter(p => ADD_TO_VARY.has(p.name)).map(p => p.name))]
+  const plugins = new Set(route?.plugins.map(p => p.name))
+  const adders = [...plugins].filter(name => ADD_TO_VARY.has(name))
   if (adders.length === 0) return problems
   const dropped = `Vary cannot be removed or replaced on a route with ${adders.join(' and ')}, which add to it: a cache in front ` +
     'would serve the response to clients it does not fit; set: { vary: ... } adds names to it'
-  config.remove?.forEach((name, i) => { if (isVary(name)) problems.push({ path: ['remove', i], message: dropped }) })
+  const compress = plugins.has('compress')
+  config.remove?.forEach((name, i) => {
+    if (isVary(name)) problems.push({ path: ['remove', i], message: dropped })
+    else if (compress && isCoding(name)) problems.push({ path: ['remove', i], message: CODING })
+  })
   for (const [from, to] of Object.entries(config.rename ?? {})) {
     if (isVary(from) || isVary(to)) problems.push({ path: ['rename', from], message: dropped })
+    else if (compress && (isCoding(from) || isCoding(to))) problems.push({ path: ['rename', from], message: CODING })
+    else if (compress && isEtag(to)) problems.push({ path: ['rename', from], message: STRONG_ETAG })
+  }
+  if (!compress) return problems
+  for (const [name, value] of Object.entries(config.set ?? {})) {
+    if (isCoding(name)) problems.push({ path: ['set', name], message: CODING })
+    else if (isEtag(name) && !value.trimStart().startsWith('W/')) problems.push({ path: ['set', name], message: STRONG_ETAG })
   }
   return problems
 }

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { parseConfig } from '../../src/config/load.ts'
 import { request } from 'undici'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
@@ -128,4 +129,29 @@ t.test('Vary may not be removed or renamed from or to on a route with compress o
       compress: {}
       response-headers: { remove: [ vary ] }
 `)), [`gw.yaml:12:37 routes[0].plugins.response-headers.remove[0]: ${message('cors and compress')}`])
+})
+
+t.test('on a route with compress, Content-Encoding may not be removed, renamed or set, nor ETag set strong: a config error', async t => {
+  const coding = 'Content-Encoding cannot be removed, renamed from or to, or set on a route with compress: it says how compress encoded the body sent to each client, which then could not read it'
+  const etag = 'ETag cannot be set to a strong validator or renamed onto on a route with compress: the encoded and the plain body would share it (RFC 9110 8.8.1); set a weak one (W/"...")'
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      compress: {}
+      response-headers:
+        remove: [ Content-Encoding, etag ]
+        rename: { content-encoding: x-a, x-b: CONTENT-ENCODING, x-etag: ETag, etag: x-c }
+        set: { content-encoding: gzip, etag: '"v1"' }
+`), [
+    `gw.yaml:12:19 routes[0].plugins.response-headers.remove[0]: ${coding}`,
+    `gw.yaml:13:37 routes[0].plugins.response-headers.rename.content-encoding: ${coding}`,
+    `gw.yaml:13:47 routes[0].plugins.response-headers.rename.x-b: ${coding}`,
+    `gw.yaml:13:73 routes[0].plugins.response-headers.rename.x-etag: ${etag}`,
+    `gw.yaml:14:34 routes[0].plugins.response-headers.set.content-encoding: ${coding}`,
+    `gw.yaml:14:46 routes[0].plugins.response-headers.set.etag: ${etag}`
+  ])
+  // Without compress (cors adds to Vary only), or a weak ETag: allowed.
+  await parseConfig(`${ONE_ROUTE_PLUGINS}      cors: { origins: [ "https://a.example" ] }
+      response-headers: { remove: [ content-encoding ], set: { etag: '"v1"' } }
+`, 'gw.yaml', {})
+  await parseConfig(`${ONE_ROUTE_PLUGINS}      compress: {}
+      response-headers: { remove: [ etag ], set: { etag: 'W/"v1"' } }
+`, 'gw.yaml', {})
 })
