@@ -35,7 +35,7 @@ export const GatewayError = {
   // Retry-After: clients and SDKs that back off on it do (a breaker's half-open wait, a health check's interval: seconds).
   NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available', retryAfter: '5' },
   UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' },
-  PLUGIN_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'a plugin did not finish within the route\'s request timeout' },
+  PLUGIN_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'a plugin did not finish in time (the route\'s request timeout, or server.pluginTimeout)' },
   HTTP_VERSION_NOT_SUPPORTED: { status: 505, code: 'http_version_not_supported', message: 'the request\'s HTTP version is not supported on this connection (HTTP/1.0 and HTTP/1.1; HTTP/2 by ALPN or h2c)' }
 } as const
 

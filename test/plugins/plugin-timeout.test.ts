@@ -34,7 +34,7 @@ t.test('a hook that does not finish within the request timeout: 504, logged nami
     seen.length = 0
     const res = await request(`${gw.url}${path}`)
     t.equal(res.statusCode, 504, path)
-    t.match(JSON.parse(await res.body.text()), { error: 'gateway_timeout', message: 'a plugin did not finish within the route\'s request timeout' })
+    t.match(JSON.parse(await res.body.text()), { error: 'gateway_timeout', message: 'a plugin did not finish in time (the route\'s request timeout, or server.pluginTimeout)' })
     const id = res.headers['x-request-id']
     const line = await waitForLog(gw.logs, { msg: 'plugin timed out', requestId: id })
     t.match(line, { level: 40, plugin: 'stall', err: { message: `its ${hook} did not finish within the route's request timeout (${ms} ms)` } })
