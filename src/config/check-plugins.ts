@@ -1,5 +1,5 @@
 import type { PluginCheckRoute, PluginConfigProblem, PluginDefinition } from '../plugins/contract.ts'
-import { byRunOrder, configsOf, effectivePlugins, section } from '../plugins/effective.ts'
+import { byRunOrder, configsByPlugin, effectivePlugins, section } from '../plugins/effective.ts'
 import { compilePathPattern } from '../routing/path-pattern.ts'
 import { didYouMean } from './suggest.ts'
 import { describeThrown } from '../plugins/thrown.ts'
@@ -51,7 +51,16 @@ export function checkRoute (params: readonly string[], config: GatewayConfig, ro
     const def = plugins.get(use.name)
     return def === undefined ? [] : [{ def, use: { name: use.name, config: use.config ?? {} } }]
   })
-  return { params, plugins: uses.sort((a, b) => byRunOrder(a.def, b.def)).map(u => u.use), configsOf: name => configsOf(config, name) }
+  return { params, plugins: uses.sort((a, b) => byRunOrder(a.def, b.def)).map(u => u.use), configsOf: name => checkedConfigsOf(config).get(name) ?? [] }
+}
+
+// Once per config, on the first route's ask: a walk of every route for each route's checks grew as routes × routes (seconds per reload).
+const configsOfConfig = new WeakMap<GatewayConfig, ReadonlyMap<string, readonly unknown[]>>()
+
+function checkedConfigsOf (config: GatewayConfig): ReadonlyMap<string, readonly unknown[]> {
+  let byName = configsOfConfig.get(config)
+  if (byName === undefined) configsOfConfig.set(config, byName = configsByPlugin(config))
+  return byName
 }
 
 /**

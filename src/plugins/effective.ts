@@ -36,10 +36,22 @@ export const section = (value: unknown): Readonly<Record<string, unknown>> | und
  * `false`), `{}` for one left empty. Once loaded, as validated (defaults applied, one left empty
  * too: checkPluginSection); while the config is checked, as written: perhaps of any shape.
  */
-export function configsOf (config: { readonly plugins?: unknown, readonly routes?: unknown }, name: string): unknown[] {
+export function configsOf (config: { readonly plugins?: unknown, readonly routes?: unknown }, name: string): readonly unknown[] {
+  return configsByPlugin(config).get(name) ?? []
+}
+
+/** configsOf for every plugin at once, by name: one walk of the routes (the lists frozen, so that they can be shared). */
+export function configsByPlugin (config: { readonly plugins?: unknown, readonly routes?: unknown }): ReadonlyMap<string, readonly unknown[]> {
   const routes = Array.isArray(config.routes) ? config.routes as unknown[] : []
-  return [config.plugins, ...routes.map(r => section(r)?.plugins)].flatMap(plugins => {
-    const use = section(plugins)?.[name]
-    return use === undefined || use === false ? [] : [use ?? {}]
-  })
+  const byName = new Map<string, unknown[]>()
+  for (const plugins of [config.plugins, ...routes.map(r => section(r)?.plugins)]) {
+    for (const [name, use] of Object.entries(section(plugins) ?? {})) {
+      if (use === undefined || use === false) continue
+      const uses = byName.get(name)
+      if (uses === undefined) byName.set(name, [use ?? {}])
+      else uses.push(use ?? {})
+    }
+  }
+  for (const uses of byName.values()) Object.freeze(uses)
+  return byName
 }

@@ -21,6 +21,10 @@ export interface StoreLease {
 
 interface Entry { readonly name: string, readonly settings: string, readonly store: OwnedStore, users: number }
 
+/** JSON with every object's keys sorted: `{ type, maxEntries }` and `{ maxEntries, type }` are the same settings, so the same store. */
+const canonicalJson = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map(k => [k, (v as Record<string, unknown>)[k]])) : v)
+
 /** The store that always exists. */
 export const DEFAULT_STORE = 'memory'
 
@@ -61,7 +65,7 @@ export class StoreRegistry {
     const held = new Map<string, Entry>()
     try {
       for (const [name, config] of Object.entries(wanted)) {
-        const settings = JSON.stringify(config)
+        const settings = canonicalJson(config)
         let entry = this.#entries.find(e => e.name === name && e.settings === settings)
         if (entry === undefined) {
           entry = { name, settings, store: this.#create(name, config), users: 0 }

@@ -61,8 +61,17 @@ export const verifiedHeaders = (route: PluginCheckRoute): Array<{ plugin: string
  * stripForm, by the plugin that sets it: the gateway removes the client's on every route, whichever
  * route's config forwards it (PluginCheckRoute.configsOf).
  */
-export const configVerifiedHeaders = (configsOf: (plugin: string) => readonly unknown[]): ReadonlyMap<string, string> =>
-  new Map(Object.entries(WRITES).flatMap(([plugin, writes]) => configsOf(plugin).flatMap(c => writes(c).map(h => [stripForm(h), plugin] as const))))
+export function configVerifiedHeaders (configsOf: (plugin: string) => readonly unknown[]): ReadonlyMap<string, string> {
+  const lists = WRITERS.map(([plugin]) => configsOf(plugin))
+  // Every route's check gets the same lists of a config: worked out once, not once per route (routes × routes).
+  const known = verifiedByLists.get(lists[0] as readonly unknown[])
+  if (known !== undefined && known.lists.every((l, i) => l === lists[i])) return known.headers
+  const headers = new Map(WRITERS.flatMap(([plugin, writes], i) => (lists[i] as readonly unknown[]).flatMap(c => writes(c).map(h => [stripForm(h), plugin] as const))))
+  verifiedByLists.set(lists[0] as readonly unknown[], { lists, headers })
+  return headers
+}
+const WRITERS = Object.entries(WRITES)
+const verifiedByLists = new WeakMap<readonly unknown[], { lists: ReadonlyArray<readonly unknown[]>, headers: ReadonlyMap<string, string> }>()
 
 /** Whom requests without credentials are admitted as: a consumer id, '' for none (optional), undefined: they are refused. */
 const admits = (config: Readonly<Record<string, unknown>>): string | undefined =>
