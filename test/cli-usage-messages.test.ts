@@ -47,4 +47,6 @@ t.test('help COMMAND prints the command\'s own help, as COMMAND --help does (it 
   const own = await runCliHere('validate', '--help')
   t.same([help.code, help.stdout], [0, own.stdout])
   t.match(help.stdout, /^Usage: portcullis validate/)
+  const unknown = await runCliHere('help', 'valdate')
+  t.same([unknown.code, unknown.stderr.split('\n')[0]], [2, 'portcullis: unknown command "valdate" (did you mean "validate"?)'], 'an unknown one as an unknown command')
 })

@@ -35,7 +35,7 @@ Run "portcullis <command> --help" for a command's options.`
 
 const args = process.argv.slice(2)
 // `portcullis help start` is `portcullis start --help`, as git and npm read it.
-const [name, ...rest] = args[0] === 'help' && args[1] !== undefined && Object.hasOwn(COMMANDS, args[1]) ? [args[1], '--help'] : args
+const [name, ...rest] = args[0] === 'help' && args[1] !== undefined ? [args[1], '--help'] : args
 if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
   console.log(USAGE)
 } else {

@@ -150,11 +150,13 @@ export class Runtime implements ExchangeOwner {
     // A header a route matches on, under another `_` spelling: the router does not read it as that
     // header (`X_Admin: 1` is not `x-admin: 1`), an upstream may (CGI, Rack and WSGI servers read
     // both as HTTP_X_ADMIN), so it would reach another route's upstream as the matched one.
+    // Added after the removal lists' own `_` spellings, which would take in a spelling a route matches on.
     const matched = new Set(routes.flatMap(r => r.headers.map(([name]) => name)))
-    for (const name of matched) {
+    const spelled = [...matched].flatMap(name => {
       const dashed = name.replaceAll('_', '-')
-      for (const other of [dashed, ...underscoreSpellings(dashed)]) if (!matched.has(other)) removed.add(other)
-    }
+      return [dashed, ...underscoreSpellings(dashed)].filter(other => !matched.has(other))
+    })
+    const withSpelled = (set: ReadonlySet<string>) => spelled.length === 0 ? set : new Set([...set, ...spelled])
     const traceFrom = server.traceContext ?? 'continue'
     this.#traceTrusted = traceFrom !== 'restart'
     this.#traceUntrusted = traceFrom === 'continue'
@@ -163,8 +165,8 @@ export class Runtime implements ExchangeOwner {
     // Whoever the peer: only the gateway vouches for a consumer or a verified claim.
     const identity = clientIdentityTest(vouchedHeaders(loaded.plugins, name => configsOf(loaded.config, name)))
     const leftOut = (names: ReadonlySet<string>) => (name: string): boolean => names.has(name) || identity(name)
-    this.#removed = leftOut(untraced(this.#traceTrusted, trustedRemovals(removed)))
-    this.#removedUntrusted = leftOut(untraced(this.#traceUntrusted, untrustedRemovals(removed)))
+    this.#removed = leftOut(untraced(this.#traceTrusted, withSpelled(trustedRemovals(removed))))
+    this.#removedUntrusted = leftOut(untraced(this.#traceUntrusted, withSpelled(untrustedRemovals(removed))))
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false

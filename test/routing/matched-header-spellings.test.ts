@@ -26,5 +26,6 @@ routes:
   t.equal(sneaked.status, 200, 'another spelling: the public route')
   t.notOk(sneaked.headers.some(h => h === 'x_admin' || h === 'x-tenant'), `neither reaches its upstream (it got ${sneaked.headers.join(', ')})`)
   t.ok(sneaked.headers.includes('x-other_name'), 'other headers with _ are passed on')
-  t.ok((await send('X-Admin: 2', 'X_Tenant: b')).headers.includes('x-admin'), 'the spelling routes match on is passed on, whatever its value')
+  const other = await send('X-Admin: 2', 'X_Tenant: b')
+  t.ok(other.headers.includes('x-admin') && other.headers.includes('x_tenant'), `the spellings routes match on are passed on, whatever their value (it got ${other.headers.join(', ')})`)
 })
