@@ -6,7 +6,7 @@ import { compileLocation, compileLocations } from './location.ts'
 
 const req = (headers: Record<string, string>, query = '') => ({ headers, query }) as unknown as GatewayRequest
 
-t.test('header with a scheme: case-insensitive scheme, other schemes count as absent, the scheme without white space and a credential as malformed', async t => {
+t.test('header with a scheme: case-insensitive scheme, other schemes and the scheme alone count as absent, the scheme without white space and a credential as malformed', async t => {
   const bearer = compileLocation({ header: 'Authorization', scheme: 'Bearer' })
   t.equal(bearer.read(req({ authorization: 'Bearer abc.def' })), 'abc.def')
   t.equal(bearer.read(req({ authorization: 'bearer   abc ' })), 'abc')
@@ -14,8 +14,11 @@ t.test('header with a scheme: case-insensitive scheme, other schemes count as ab
   t.equal(bearer.read(req({ authorization: 'Bearer\tabc' })), 'abc', 'a tab after the scheme: the token, to verify (not no token)')
   t.equal(bearer.read(req({ authorization: 'BEARER \t abc' })), 'abc')
   t.equal(bearer.read(req({ authorization: 'Bearer \u00a0abc\u00a0' })), '\u00a0abc\u00a0', 'only SP and HTAB trimmed: the rest is the token judged')
-  for (const value of ['Bearer', 'bearer', 'Bearer ', 'Bearer\t', 'Bearer \t ', 'Bearerabc', 'Bearer\u00a0abc', 'Bearer,abc', 'Bearer;abc', 'Bearer\u00a0']) {
+  for (const value of ['Bearerabc', 'Bearer\u00a0abc', 'Bearer,abc', 'Bearer;abc', 'Bearer\u00a0', 'Bearer,']) {
     t.equal(bearer.read(req({ authorization: value })), '', `present but malformed ('', to refuse), not no token: ${JSON.stringify(value)}`)
+  }
+  for (const value of ['Bearer', 'bearer', 'BEARER', 'Bearer ', 'Bearer\t', 'Bearer \t ']) {
+    t.equal(bearer.read(req({ authorization: value })), undefined, `the scheme alone carries nothing: no token (\`Bearer \${token ?? ''}\`): ${JSON.stringify(value)}`)
   }
   t.equal(bearer.read(req({})), undefined)
   const key = compileLocation({ header: 'X-API-Key' })
@@ -100,7 +103,15 @@ t.test('cookie and query parameter', async t => {
   t.same(phpRead('access_token=a; access.token=b; access+token=c; access[token=d; %20access%2Etoken=e; x=1'), ['a', 'access_token=a; x=1'],
     'names PHP reads as it are copies: removed')
   t.same(phpRead('access.token=b; access_token=a'), ['b', 'access.token=b'], 'the first decides, whatever its spelling')
-  t.same(phpRead('access.tokens=b; access_token[]=c'), [undefined, 'access.tokens=b; access_token[]=c'], 'others are not')
+  t.same(phpRead('access.tokens=b; access_token[=c; access[token]=d; access_token]=e'), [undefined, 'access.tokens=b; access_token[=c; access[token]=d; access_token]=e'], 'others are not')
+  for (const [header, value, left] of [
+    ['access_token[]=b', '', 'access_token[]=b'],
+    ['access.token[x]=b; x=1', '', 'access.token[x]=b; x=1'],
+    ['access_token[]x=b', '', 'access_token[]x=b'],
+    ['access_token=a; access_token[]=b; x=1', 'a', 'access_token=a; x=1']
+  ] as const) {
+    t.same(phpRead(header), [value, left], `an array (PHP's and Rack's \`access_token[]\`, \`[x]\`): malformed first, a copy after: ${header}`)
+  }
   const cookies = (header: string | string[]) => {
     const r = req({ cookie: header } as unknown as Record<string, string>)
     cookie.remove(r)
@@ -112,6 +123,11 @@ t.test('cookie and query parameter', async t => {
   t.equal(cookies(' session=x ;; '), undefined)
   t.equal(cookies(['a=1', 'session=x']), 'a=1', 'a list too')
   t.equal(cookies('a=1;;b=2 ; sessionX=3'), 'a=1;;b=2 ; sessionX=3', 'a header without it as sent')
+  t.equal(cookies('a=1, session=x; b=2,c=3'), 'a=1; b=2,c=3', 'behind a `,` (Rack 2 and the old `cookie` module split on it): removed, the rest kept with its separators')
+  t.equal(cookies('session=x, a=1, sess%69on=y ,b=2'), 'a=1,b=2')
+  t.equal(cookies('session=x,session=y'), undefined)
+  t.equal(cookies('a=1, b=2; sessionX=3,c'), 'a=1, b=2; sessionX=3,c', 'without it as sent')
+  t.equal(cookies('a=1; session[]=x; session[k]=y,b=2'), 'a=1; b=2', 'its array form too')
   const spaced = compileLocation({ query: 'access token' })
   const plus = req({}, '?access+token=x&a=1')
   spaced.remove(plus)
@@ -127,7 +143,10 @@ t.test('cookie and query parameter', async t => {
     t.equal(query.read(req({}, twice)), '', `sent twice, even the same or empty: '' (malformed): ${twice}`)
   }
   t.equal(query.read(req({}, '?access.token=t')), 't', 'once under a name PHP reads as it: the credential')
-  t.equal(query.read(req({}, '?access_token=t&access.tokens=u&access_token[]=v')), 't', 'other names are not copies')
+  t.equal(query.read(req({}, '?access_token=t&access.tokens=u&access[token]=v&access_token]=w')), 't', 'other names are not copies')
+  for (const array of ['?access_token[]=t', '?access_token[x]=t', '?access.token[]=t', '?access_token%5B%5D=t', '?access_token=t&access_token[]=u', '?access_token[]=t&x=1;access_token=t']) {
+    t.equal(query.read(req({}, array)), '', `its array form (PHP's and Rack's \`access_token[]\`): present, malformed: ${array}`)
+  }
   t.equal(compileLocation({ query: 'access.token' }).read(req({}, '?access.token=a&access_token=b')), '', 'both names mangled: `access.token` is PHP\'s `access_token`')
   const r = req({}, '?a=1&access_token=x&access%5Ftoken=y&b=2&access_tokens=z&access.token=v&access+token=w')
   query.remove(r)
@@ -138,7 +157,19 @@ t.test('cookie and query parameter', async t => {
   const malformed = req({}, '?%zz=1&access_token=x&a+b=2')
   query.remove(malformed)
   t.equal(malformed.query, '?%zz=1&a+b=2', 'a name that does not decode is kept')
-  for (const q of ['', '?', '?a=1&&b', '?a=%41']) {
+  for (const [q, left] of [
+    ['?x=1;access_token=f', '?x=1'],
+    ['?a=1&x=1;access_token=f;y=2&b=2', '?a=1&x=1;y=2&b=2'],
+    ['?access_token=f;x=1&access.token=g', '?x=1'],
+    ['?access_token=f;access_token=g&a=1', '?a=1'],
+    ['?access_token[]=f&a=1&access_token[x]=g;b=2', '?a=1&b=2'],
+    ['?a=1&access_token=f;access%5Ftoken=g', '?a=1']
+  ] as const) {
+    const split = req({}, q)
+    query.remove(split)
+    t.equal(split.query, left, `behind a \`;\` (Rack 2, Perl's CGI, old Go split on it) or as an array: removed, the rest kept with its separators: ${q}`)
+  }
+  for (const q of ['', '?', '?a=1&&b', '?a=%41', '?a=1;b=2&;c']) {
     const untouched = req({}, q)
     query.remove(untouched)
     t.equal(untouched.query, q, `a query without the parameter is left as sent: "${q}"`)
@@ -162,7 +193,8 @@ t.test('several locations: the first holding a credential wins; header names are
   t.equal(any.read(req({ 'x-team-key': 'k' }, '?t=')), '', 'an empty or twice-sent one decides, not a later location')
   t.equal(any.read(req({ 'x-team-key': 'k' }, '?t=a&t=b')), '')
   t.equal(any.read(req({ authorization: 'Basic x', 'x-team-key': '' }, '?t=q')), 'q', 'an empty header is absent')
-  t.equal(any.read(req({ authorization: 'Bearer ', 'x-team-key': 'k' })), '', 'the scheme alone is malformed, not absent')
+  t.equal(any.read(req({ authorization: 'Bearer', 'x-team-key': 'k' })), 'k', 'the scheme alone is absent')
+  t.equal(any.read(req({ authorization: 'Bearer,', 'x-team-key': 'k' })), '', 'the scheme and anything but white space is malformed, not absent')
   const r = req({ authorization: 'Bearer h', other: 'o' }, '?a=1&t=q')
   any.remove(r)
   t.same([r.headers, r.query], [{ authorization: undefined, other: 'o' }, '?a=1'], 'removed from every location')
@@ -183,6 +215,19 @@ t.test('several locations: what the others hold is removed once one decides, the
     ['forged', { authorization: 'Basic YTpi', cookie: undefined }, '?access_token=forged'], 'a later location decides: an earlier one holding nothing is left as sent')
   t.same(read({ cookie: 'session=good', 'x-token': 'forged' }), ['good', { cookie: 'session=good', 'x-token': undefined }, ''])
   t.same(read({ 'x-token': 'good', cookie: 'a=1' }, '?b=2'), ['good', { 'x-token': 'good', cookie: 'a=1' }, '?b=2'], 'nothing elsewhere: the request as sent')
+  t.same(read({ authorization: 'Bearer good', cookie: 'a=1, session=forged; b=2' }, '?x=1;access_token=forged&access_token[]=forged'),
+    ['good', { authorization: 'Bearer good', cookie: 'a=1; b=2' }, '?x=1'], 'copies behind `,` and `;`, and arrays, removed too')
+  t.same(read({ authorization: 'Bearer', 'x-token': 'good' }), ['good', { authorization: undefined, 'x-token': 'good' }, ''], 'the scheme alone: no token, removed')
+})
+
+t.test('several locations: a Sec-WebSocket-Protocol location is left as sent when another decides (a subprotocol offered)', async t => {
+  const any = compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { header: 'Sec-WebSocket-Protocol' }, { cookie: 'session' }], { redactHeaders: () => {} })
+  const r = req({ authorization: 'Bearer good', 'sec-websocket-protocol': 'graphql-ws', cookie: 'session=forged' })
+  t.equal(any.read(r), 'good')
+  t.same(r.headers, { authorization: 'Bearer good', 'sec-websocket-protocol': 'graphql-ws', cookie: undefined })
+  const ws = req({ 'sec-websocket-protocol': 'good', cookie: 'session=forged' })
+  t.equal(any.read(ws), 'good', 'when it decides, the others go')
+  t.same(ws.headers, { 'sec-websocket-protocol': 'good', cookie: undefined })
 })
 
 t.test('challenges: quoted strings escaped; no error code without a token (RFC 6750 3.1)', async t => {

@@ -16,13 +16,14 @@ export type Location = { header: string, scheme?: string } | { cookie: string } 
 export interface CompiledLocation {
   /**
    * The credential, or undefined when absent (an empty header, or one with another scheme, too).
-   * '' for a header of the scheme without white space and a credential after it (`Bearer`,
-   * `Bearer,t`, `Bearer\u00a0t`): present, so refused as malformed (upstreams split on other white space).
-   * '' for a query parameter sent empty or more than once, or a cookie whose first pair is empty:
-   * present, so judged and refused as malformed (upstreams split, decode and pick among duplicates
-   * each their own way). A cookie sent more than once is its first pair (RFC 6265 5.4: the most
-   * specific path first), as browsers do send it: reading removes the other pairs of its name from
-   * req.headers.cookie, so the upstream sees only the copy judged.
+   * '' for a header of the scheme without white space and a credential after it (`Bearer,t`,
+   * `Bearer\u00a0t`): present, so refused as malformed (upstreams split on other white space);
+   * the scheme alone (`Bearer`, as apps send before login) is none: it carries nothing.
+   * '' for a query parameter sent empty, more than once or as an array (`t[]=`), or a cookie
+   * whose first pair is empty or an array: present, so judged and refused as malformed (upstreams
+   * split, decode and pick among duplicates each their own way). A cookie sent more than once is
+   * its first pair (RFC 6265 5.4: the most specific path first), as browsers do send it: reading
+   * removes the other pairs of its name from req.headers.cookie, so the upstream sees only the copy judged.
    */
   read (req: GatewayRequest): string | undefined
   /** Removes it from what is sent upstream. */
@@ -45,25 +46,39 @@ function phpName (name: string): string {
 }
 
 /**
- * Whether a decoded name is `name` as some upstream reads it: itself, or the same once PHP
- * mangles both (`api.key`, `api key`, `api[key` for `api_key`, which $_GET or $_COOKIE holds so).
+ * How a decoded name is a location's as some upstream reads it: not at all (false); as the name
+ * ('name'): itself, or the same once PHP mangles both (`api.key`, `api key`, `api[key` for
+ * `api_key`, which $_GET or $_COOKIE holds so); or as its array ('array'): `api_key[]`,
+ * `api_key[x]`, which PHP and Rack read as `api_key` holding a list or map, no one credential.
  */
-function sameName (name: string): (decoded: string) => boolean {
+type Named = (decoded: string) => false | 'name' | 'array'
+
+function sameName (name: string): Named {
   const php = phpName(name)
-  return decoded => decoded === name || decoded === php || (/[ .[\0]/.test(decoded) && phpName(decoded) === php)
+  return decoded => {
+    if (decoded === name || decoded === php) return 'name'
+    if (!/[ .[\0]/.test(decoded)) return false
+    if (phpName(decoded) === php) return 'name'
+    // PHP takes the name up to the first `[` that a `]` follows.
+    const open = decoded.indexOf('[')
+    return open > 0 && decoded.includes(']', open) && phpName(decoded.slice(0, open)) === php ? 'array' : false
+  }
 }
 
 /** Whether two query parameter or cookie names are one as some upstream reads them (PHP's `access.token` is `access_token`). */
 export const sameParamName = (a: string, b: string): boolean => phpName(a) === phpName(b)
 
-/** The values of the parameters `named`, in order. */
-function paramValues (query: string, named: (decoded: string) => boolean): string[] {
+/** The values of the parameters `named`, in order: '' for its array form (malformed, as an empty one). */
+function paramValues (query: string, named: Named): string[] {
   const values: string[] = []
-  for (const [key, value] of new URLSearchParams(query)) if (named(key)) values.push(value)
+  for (const [key, value] of new URLSearchParams(query)) {
+    const match = named(key)
+    if (match !== false) values.push(match === 'array' ? '' : value)
+  }
   return values
 }
 
-function queryParam (query: string, named: (decoded: string) => boolean): string | undefined {
+function queryParam (query: string, named: Named): string | undefined {
   if (query.length < 2) return undefined
   const values = paramValues(query, named)
   // Some upstreams split on `;` too (Rack 2, Perl's CGI, Go before 1.17): `?t=good&x=1;t=forged`
@@ -75,15 +90,36 @@ function queryParam (query: string, named: (decoded: string) => boolean): string
   return values.length === 0 ? undefined : values.length === 1 ? values[0] : ''
 }
 
-/** The query without `named` parameters: unchanged when it holds none (no stray `?`, the other pairs as sent). */
-function withoutParam (query: string, named: (decoded: string) => boolean): string {
-  if (query.length < 2) return query
-  const pairs = query.slice(1).split('&')
-  const kept = pairs.filter(pair => {
-    const raw = pair.split('=', 1)[0] as string
-    try { return !named(decodeURIComponent(raw.replace(/\+/g, ' '))) } catch { return true }
+/** Whether a query's `name=value` is `named`'s; a name that does not decode is another. */
+function isParam (pair: string, named: Named): boolean {
+  const raw = pair.split('=', 1)[0] as string
+  try { return named(decodeURIComponent(raw.replace(/\+/g, ' '))) !== false } catch { return false }
+}
+
+/**
+ * `list` split on `outer`, less the pieces of each part split on `inner` that are `named`'s, the
+ * rest with their separators: undefined when none is removed.
+ */
+function withoutPieces (list: string, outer: string, inner: string, isNamed: (piece: string) => boolean): string[] | undefined {
+  let removed = false
+  const kept = list.split(outer).flatMap(part => {
+    const pieces = part.split(inner)
+    const rest = pieces.filter(piece => !isNamed(piece))
+    if (rest.length === pieces.length) return [part]
+    removed = true
+    return rest.length === 0 ? [] : [rest.join(inner)]
   })
-  return kept.length === pairs.length ? query : kept.length === 0 ? '' : `?${kept.join('&')}`
+  return removed ? kept : undefined
+}
+
+/**
+ * The query without `named` parameters, behind a `;` too (read as a copy by queryParam):
+ * unchanged when it holds none (no stray `?`, the other pairs as sent).
+ */
+function withoutParam (query: string, named: Named): string {
+  if (query.length < 2) return query
+  const kept = withoutPieces(query.slice(1), '&', ';', pair => isParam(pair, named))
+  return kept === undefined ? query : kept.length === 0 ? '' : `?${kept.join('&')}`
 }
 
 /** The Cookie header as one string: Node joins several (HTTP/2) with `; `; a plugin may have set a list. */
@@ -92,16 +128,18 @@ function cookieHeader (value: string | string[] | undefined): string | undefined
 }
 
 /**
- * Whether a cookie pair is `named`'s. Also percent-encoded, `+` a space (PHP decodes names so),
+ * How a cookie pair is `named`'s (Named). Also percent-encoded, `+` a space (PHP decodes names so),
  * and without `=` (PHP's empty cookie, as URLSearchParams reads `?name`): ways an upstream may still read it.
  */
-function isCookie (pair: string, named: (decoded: string) => boolean): boolean {
+function cookieName (pair: string, named: Named): ReturnType<Named> {
   const eq = pair.indexOf('=')
   const raw = (eq === -1 ? pair : pair.slice(0, eq)).trim()
-  if (named(raw)) return true
-  if (!raw.includes('%') && !raw.includes('+')) return false
+  const match = named(raw)
+  if (match !== false || (!raw.includes('%') && !raw.includes('+'))) return match
   try { return named(decodeURIComponent(raw.replace(/\+/g, ' '))) } catch { return false }
 }
+
+const isCookie = (pair: string, named: Named): boolean => cookieName(pair, named) !== false
 
 /** The pairs as a Cookie header, `a=1; b=2`: undefined when none is left. */
 function joinCookies (pairs: string[]): string | undefined {
@@ -110,7 +148,7 @@ function joinCookies (pairs: string[]): string | undefined {
 }
 
 /** The cookie's first pair; the others of its name are removed from the request (the header rewritten only then). */
-function cookie (req: GatewayRequest, named: (decoded: string) => boolean): string | undefined {
+function cookie (req: GatewayRequest, named: Named): string | undefined {
   const header = cookieHeader(req.headers.cookie)
   if (header === undefined) return undefined
   const pairs = header.split(';')
@@ -124,14 +162,16 @@ function cookie (req: GatewayRequest, named: (decoded: string) => boolean): stri
     req.headers.cookie = joinCookies(pairs.filter((other, i) => i <= first || !isCookie(other, named)))
   }
   const eq = pair.indexOf('=')
-  return eq === -1 ? '' : unquoted(pair.slice(eq + 1).trim())
+  return eq === -1 || cookieName(pair, named) === 'array' ? '' : unquoted(pair.slice(eq + 1).trim())
 }
 
-/** The Cookie header without `named`'s pairs: unchanged without one, undefined when none is left. */
-function withoutCookie (header: string, named: (decoded: string) => boolean): string | undefined {
-  const pairs = header.split(';')
-  const kept = pairs.filter(pair => !isCookie(pair, named))
-  return kept.length === pairs.length ? header : joinCookies(kept)
+/**
+ * The Cookie header without `named`'s pairs, behind a `,` too (read as a copy by cookie()):
+ * unchanged without one, undefined when none is left.
+ */
+function withoutCookie (header: string, named: Named): string | undefined {
+  const kept = withoutPieces(header, ';', ',', pair => isCookie(pair, named))
+  return kept === undefined ? header : joinCookies(kept)
 }
 
 /** A cookie value may be sent in double quotes (RFC 6265 4.1.1): they are not part of it. */
@@ -172,6 +212,7 @@ export function compileLocation (location: Location): CompiledLocation {
   // A value starting with the scheme is the plugin's: then white space (RFC 9110 11.4: 1*SP; a tab
   // too, as many servers read it) and the credential, or it is malformed, never no credential:
   // "Bearer\u00a0forged" taken for none went unverified to the upstream of an optional route.
+  // Only the scheme alone is none (`Bearer ${token ?? ''}`, Node drops the trailing space).
   const ofScheme = (value: string) => value.slice(0, scheme.length).toLowerCase() === scheme
   return {
     read (req) {
@@ -179,8 +220,10 @@ export function compileLocation (location: Location): CompiledLocation {
       if (typeof value !== 'string') return undefined
       if (scheme === '') return value === '' ? undefined : value
       if (!ofScheme(value)) return undefined
+      const rest = trimmed(value.slice(scheme.length))
+      if (rest === '') return undefined
       const after = value[scheme.length]
-      return after === ' ' || after === '\t' ? trimmed(value.slice(scheme.length + 1)) : ''
+      return after === ' ' || after === '\t' ? rest : ''
     },
     // With a scheme, only a value of that scheme: Authorization: Basic is basic-auth's to hide or keep, not jwt-auth's.
     remove (req) {
@@ -197,18 +240,24 @@ export function compileLocation (location: Location): CompiledLocation {
  * The first location that holds a credential decides, '' too (a bad one is not passed over for a
  * later one); the others are then removed from the request, whatever hideCredentials says: a
  * value there (a stale cookie beside a fresh header, a forged query parameter) is one the gateway
- * did not verify. Header locations are redacted from the route's logged headers.
+ * did not verify. But for Sec-WebSocket-Protocol: a subprotocol the client offers (graphql-ws beside
+ * a Bearer token), for the upstream to select, and no upstream takes it for a credential by itself.
+ * Header locations are redacted from the route's logged headers.
  */
 export function compileLocations (locations: readonly Location[], ctx: Pick<PluginSetupContext, 'redactHeaders'>): CompiledLocation {
   ctx.redactHeaders(...locations.flatMap(l => 'header' in l ? [l.header] : []))
   const compiled = locations.map(compileLocation)
   if (compiled.length === 1) return compiled[0] as CompiledLocation
+  const removable = compiled.filter((_, i) => {
+    const l = locations[i] as Location
+    return !('header' in l) || l.header.toLowerCase() !== 'sec-websocket-protocol'
+  })
   return {
     read (req) {
       for (const l of compiled) {
         const value = l.read(req)
         if (value === undefined) continue
-        for (const other of compiled) if (other !== l) other.remove(req)
+        for (const other of removable) if (other !== l) other.remove(req)
         return value
       }
       return undefined

@@ -96,11 +96,28 @@ t.test('one plugin reading one place twice, or hiding a credential read from Sec
   - { name: s, match: { path: /s }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", hideCredentials: true, from: [ { header: authorization, scheme: Bearer }, { header: Sec-WebSocket-Protocol } ] } } }
   - { name: u, match: { path: /u }, upstream: up, plugins: { key-auth: { header: sec_websocket_protocol, hideCredentials: true } } }
   - { name: v, match: { path: /v }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: sec-websocket-protocol } ] } } }
-`), new RegExp(['^invalid configuration \\(4 problems\\):',
+  - { name: w, match: { path: /w }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: x-k, scheme: Bearer }, { header: x_k, scheme: Token } ] } } }
+`), new RegExp(['^invalid configuration \\(5 problems\\):',
     'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.from\\[2\\]: reads where from\\[0\\] does \\(the same header without distinct schemes\\): name each place once',
     'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.from\\[3\\]: reads where from\\[1\\] does \\(the same query parameter\\)',
     'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.jwt-auth\\.hideCredentials: would remove the whole Sec-WebSocket-Protocol header the credential is read from: the upstream could then select no subprotocol, ' +
       'and WebSocket clients abort a handshake that selects none of those they offered; leave hideCredentials off \\(the upstream selects the credential as its subprotocol\\) or read it elsewhere',
-    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.hideCredentials: would remove the whole Sec-WebSocket-Protocol header'
-  ].join('.*\\n')), 'a header in either spelling, a query parameter as PHP reads it; distinct schemes are two places; Sec-WebSocket-Protocol without hideCredentials is fine')
+    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.hideCredentials: would remove the whole Sec-WebSocket-Protocol header',
+    'c\\.yaml:9:\\d+ routes\\[4\\]\\.plugins\\.jwt-auth\\.from\\[1\\]: reads where from\\[0\\] does \\(the same header in another spelling\\)'
+  ].join('.*\\n')), 'a header in either spelling, a query parameter as PHP reads it; distinct schemes are two places (spelt the same); Sec-WebSocket-Protocol without hideCredentials is fine')
+})
+
+t.test('two auth plugins of a route reading one place as upstreams read it (a header in another spelling, a parameter PHP reads as the other): an error at the later one\'s key', async t => {
+  t.match(await problems(`routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: authorization, scheme: Bearer }, { header: x_api_key } ] }, key-auth: {} } }
+  - { name: s, match: { path: /s }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: X_Token, scheme: Bearer } ] }, key-auth: { header: x-token } } }
+  - { name: u, match: { path: /u }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: authorization, scheme: Bearer }, { query: api.key } ] }, key-auth: { query: api_key } } }
+  - { name: v, match: { path: /v }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: x-token, scheme: Bearer }, { query: api_keys } ] }, key-auth: { header: X-Token, query: api_key } } }
+`), new RegExp(['^invalid configuration \\(3 problems\\):',
+    'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.key-auth\\.header: reads its credential from header "x-api-key", which jwt-auth on this route reads as "x_api_key": one header to CGI, WSGI and PHP upstreams, ' +
+      'and an auth plugin removes its headers\' other spellings, so one would remove the other\'s credential; spell both the same \\(and give them distinct schemes\\), or use another header',
+    'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.key-auth\\.header: reads its credential from header "x-token", which jwt-auth on this route reads as "x_token"',
+    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", as jwt-auth on this route does first \\(as "api\\.key", one name to PHP\\): ' +
+      'the first auth plugin to find a credential decides, so key-auth would never authenticate anyone with one there; use another query parameter$'
+  ].join('.*\\n')), 'distinct schemes tell apart a header spelt the same, not one in two spellings')
 })

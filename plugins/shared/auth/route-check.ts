@@ -81,25 +81,44 @@ const shown = (admitted: string) => admitted === '' ? 'no consumer (optional)' :
 
 const WHERE = { header: 'header', query: 'query parameter', cookie: 'cookie' } as const
 
+/** Whether two places are one place's name as upstreams read it: a header in either spelling, a query parameter or cookie as PHP reads it (`access.token` is `access_token`). */
+const sameName = (a: Place, b: Place): boolean =>
+  a.in === b.in && (a.in === 'header' ? stripForm(a.name) === stripForm(b.name) : sameParamName(a.name, b.name))
+
 /**
  * Whether `first`, which runs before, decides every request `later` would find a credential in:
  * the same query parameter or cookie, or the same header when `first` takes its whole value or
  * both take the same scheme (only distinct schemes, Bearer and Basic, tell them apart).
  */
 const shadows = (first: Place, later: Place): boolean =>
-  first.in === later.in && first.name === later.name && (first.scheme === undefined || first.scheme === later.scheme)
+  sameName(first, later) && (first.scheme === undefined || first.scheme === later.scheme)
 
-/** Where `plugin` reads a credential that an auth plugin before it on the route always takes: that one decides, so `plugin` never authenticates anyone there. */
+/**
+ * Where `plugin` reads a credential that an auth plugin before it on the route always takes: that
+ * one decides, so `plugin` never authenticates anyone there. Or a header that one reads in another
+ * spelling, schemes or not: each plugin removes its headers' other spellings (CompiledLocation.scrub),
+ * so one would remove the other's credential.
+ */
 function shadowedPlaces (plugin: string, places: readonly Place[], route: PluginCheckRoute): PluginConfigProblem[] {
   const before = route.plugins.slice(0, route.plugins.findIndex(p => p.name === plugin)).filter(p => isAuth(p.name))
   return places.flatMap(place => {
     for (const p of before) {
-      const first = placesOf(p.name, p.config).find(f => shadows(f, place))
+      const theirs = placesOf(p.name, p.config)
+      const spelt = place.in === 'header' ? theirs.find(f => sameName(f, place) && f.name !== place.name) : undefined
+      if (spelt !== undefined) {
+        return [{
+          path: place.at,
+          message: `reads its credential from header "${place.name}", which ${p.name} on this route reads as "${spelt.name}": one header to CGI, WSGI and PHP upstreams, ` +
+            'and an auth plugin removes its headers\' other spellings, so one would remove the other\'s credential; spell both the same (and give them distinct schemes), or use another header'
+        }]
+      }
+      const first = theirs.find(f => shadows(f, place))
       if (first === undefined) continue
       const how = place.in !== 'header' ? '' : first.scheme === undefined ? ' (its whole value, no scheme)' : ` (with the same scheme, ${first.scheme})`
+      const as = first.name === place.name ? '' : ` (as "${first.name}", one name to PHP)`
       return [{
         path: place.at,
-        message: `reads its credential from ${WHERE[place.in]} "${place.name}", as ${p.name} on this route does first${how}: the first auth plugin to find a credential decides, ` +
+        message: `reads its credential from ${WHERE[place.in]} "${place.name}", as ${p.name} on this route does first${as}${how}: the first auth plugin to find a credential decides, ` +
           `so ${plugin} would never authenticate anyone with one there; use another ${WHERE[place.in]}${place.in === 'header' ? ', or distinct schemes' : ''}`
       }]
     }
@@ -124,10 +143,14 @@ function removedPlaces (plugin: string, places: readonly Place[], route: PluginC
   })
 }
 
-/** Whether two places of one plugin are one place as an upstream reads them (a header in either spelling, `access.token` for PHP's `access_token`). */
-const samePlace = (a: Place, b: Place): boolean => a.in === b.in && (a.in === 'header'
-  ? stripForm(a.name) === stripForm(b.name) && (a.scheme === undefined || b.scheme === undefined || a.scheme === b.scheme)
-  : sameParamName(a.name, b.name))
+/** Whether a header's value may be read by both places: they have no distinct schemes. */
+const overlap = (a: Place, b: Place): boolean => a.scheme === undefined || b.scheme === undefined || a.scheme === b.scheme
+
+/**
+ * Whether two places of one plugin are one place as an upstream reads them (sameName), but for a
+ * header with distinct schemes, spelt the same (in two spellings, each location's scrub would remove the other's).
+ */
+const samePlace = (a: Place, b: Place): boolean => sameName(a, b) && (a.in !== 'header' || a.name !== b.name || overlap(a, b))
 
 /**
  * What is wrong with an auth plugin's own places, whatever the route: two that are one (a value
@@ -139,8 +162,10 @@ function ownProblems (config: unknown, places: readonly Place[]): PluginConfigPr
   places.forEach((place, i) => {
     const first = places.findIndex(p => samePlace(p, place))
     if (first < i) {
-      const where = (places[first] as Place).at.map(k => typeof k === 'number' ? `[${k}]` : k).join('')
-      problems.push({ path: place.at, message: `reads where ${where} does (the same ${WHERE[place.in]}${place.in === 'header' ? ' without distinct schemes' : ''}): name each place once` })
+      const other = places[first] as Place
+      const where = other.at.map(k => typeof k === 'number' ? `[${k}]` : k).join('')
+      const how = place.in !== 'header' ? '' : overlap(place, other) ? ' without distinct schemes' : ' in another spelling'
+      problems.push({ path: place.at, message: `reads where ${where} does (the same ${WHERE[place.in]}${how}): name each place once` })
     }
   })
   if (fields(config).hideCredentials === true && places.some(p => p.in === 'header' && stripForm(p.name) === 'sec-websocket-protocol')) {

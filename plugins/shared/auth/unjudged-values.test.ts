@@ -27,6 +27,7 @@ upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
 ${route('multi', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { query: access_token }, { cookie: session } ]')} }`)}
+${route('ws', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { header: sec-websocket-protocol } ]')} }`)}
 ${route('keys', '{ key-auth: { query: api_key } }')}
 ${route('optional', `{ ${jwt(', optional: true')} }`)}
 ${route('anonymous', `{ ${jwt(', anonymous: guest')}, basic-auth: { anonymous: guest }, key-auth: { anonymous: guest } }`)}
@@ -60,16 +61,38 @@ t.test('jwt-auth: the token that decided goes on as sent; a value at another `fr
   t.same([byLater.json.headers.authorization, byLater.json.headers.cookie], ['Basic YTpi', `session=${alice}`], 'another scheme is no value of the plugin\'s: kept')
 })
 
+t.test('jwt-auth: copies at another location behind a `;` in the query, a `,` in Cookie, or as an array, removed too', async t => {
+  const semicolon = await call(`/multi?x=1;access_token=${forged}&y=2`, { authorization: `Bearer ${alice}` })
+  t.same([semicolon.status, semicolon.json.url], [200, '/multi?x=1&y=2'], 'Rack 2, Perl\'s CGI and old Go read it as access_token')
+  const comma = await call('/multi', { authorization: `Bearer ${alice}`, cookie: `a=1, session=${forged}; b=2` })
+  t.same([comma.status, comma.json.headers.cookie], [200, 'a=1; b=2'], 'Rack 2 reads it as the session cookie')
+  const array = await call(`/multi?access_token[]=${forged}&access_token[x]=${forged}&x=1`, { authorization: `Bearer ${alice}`, cookie: `session[]=${forged}; b=2` })
+  t.same([array.status, array.json.url, array.json.headers.cookie], [200, '/multi?x=1', 'b=2'], 'PHP reads `access_token[]` as $_GET[\'access_token\']')
+  const alone = await call(`/multi?access_token[]=${alice}`)
+  t.same([alone.status, alone.json.error], [401, 'invalid_token'], 'an array is no token: malformed where it decides')
+})
+
+t.test('jwt-auth: a subprotocol offered in Sec-WebSocket-Protocol stays when Authorization decides', async t => {
+  const r = await call('/ws', { authorization: `Bearer ${alice}`, 'sec-websocket-protocol': 'graphql-ws' })
+  t.same([r.status, r.json.headers['x-consumer-id'], r.json.headers['sec-websocket-protocol']], [200, 'alice', 'graphql-ws'], 'the upstream can select it: graphql-ws clients go on')
+  const ws = await call('/ws', { 'sec-websocket-protocol': alice })
+  t.same([ws.status, ws.json.headers['x-consumer-id'], ws.json.headers['sec-websocket-protocol']], [200, 'alice', alice], 'the token there decides when Authorization has none')
+})
+
 t.test('key-auth: a key in the header decides; one in the query parameter is removed', async t => {
   const r = await call(`/keys?api_key=${BOB_KEY}&x=1`, { 'x-api-key': ALICE_KEY })
   t.equal(r.status, 200)
   t.equal(r.json.headers['x-consumer-id'], 'alice')
   t.equal(r.json.url, '/keys?x=1', 'bob\'s key not forwarded')
   t.equal(r.json.headers['x-api-key'], ALICE_KEY)
+  const split = await call(`/keys?x=1;api_key=${BOB_KEY}&api_key[]=${BOB_KEY}`, { 'x-api-key': ALICE_KEY })
+  t.same([split.status, split.json.headers['x-consumer-id'], split.json.url], [200, 'alice', '/keys?x=1'], 'behind a `;`, or as PHP\'s array: removed too')
+  const array = await call(`/keys?api_key[]=${BOB_KEY}`)
+  t.same([array.status, array.json.error], [401, 'invalid_credentials'], 'an array alone: malformed, not bob\'s key')
 })
 
 t.test('the scheme followed by anything but a space or tab is a malformed credential, not none: 401 on optional and anonymous routes too', async t => {
-  for (const value of [`Bearer\u00a0${forged}`, `Bearer,${forged}`, `Bearer${forged}`, 'Bearer']) {
+  for (const value of [`Bearer\u00a0${forged}`, `Bearer,${forged}`, `Bearer${forged}`, 'Bearer,']) {
     const optional = await call('/optional', { authorization: value })
     t.equal(optional.status, 401, `optional: ${JSON.stringify(value.slice(0, 8))}`)
     t.equal(optional.json.error, 'invalid_token')
@@ -80,6 +103,13 @@ t.test('the scheme followed by anything but a space or tab is a malformed creden
   t.equal(basic.json.error, 'invalid_credentials')
   const none = await call('/anonymous', { authorization: 'Digest x' })
   t.same([none.status, none.json.headers['x-consumer-id'], none.json.headers.authorization], [200, 'guest', 'Digest x'], 'another scheme is still no credential of theirs')
+  // An app sends `Bearer ${token ?? ''}` before login; Node drops the trailing space.
+  for (const value of ['Bearer ', 'bearer', 'Basic']) {
+    const optional = await call('/optional', { authorization: value })
+    t.same([optional.status, optional.json.headers?.['x-consumer-id']], [200, undefined], `optional: the scheme alone is no credential: ${JSON.stringify(value)}`)
+    const anonymous = await call('/anonymous', { authorization: value })
+    t.same([anonymous.status, anonymous.json.headers?.['x-consumer-id']], [200, 'guest'], `anonymous: ${JSON.stringify(value)}`)
+  }
 })
 
 t.test('a credential header under a `_` spelling is removed on routes whose plugin reads the header', async t => {
