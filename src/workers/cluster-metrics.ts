@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { UNMATCHED_ROUTE } from '../metrics/request-metrics.ts'
 import { openMetricsText, type ExpositionFormat } from '../metrics/exposition.ts'
+import { DEFAULT_STORE } from '../stores/registry.ts'
 import type { WorkerPool } from './worker-pool.ts'
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>
@@ -90,7 +91,7 @@ function remember (memory: Memory, scrape: number, answers: ReadonlyArray<{ pid:
   }
   // Until a live worker answered (all restarting), nothing says which metrics are still in use.
   if (memory.last.size > 0) dropUnused(memory.departed, [...memory.last.values()])
-  // As each worker does on reload: the series of routes and upstreams the config no longer has go.
+  // As each worker does on reload: the series of routes, upstreams and stores the config no longer has go.
   // By the config's names, not the workers' series: a route that was not requested since its workers left has none.
   if (memory.pruned !== applied.hash) {
     memory.pruned = applied.hash
@@ -168,12 +169,21 @@ function dropUnused (departed: Departed, live: ReadonlyArray<readonly MetricJson
   for (const name of departed.keys()) if (same.get(name) !== true) departed.delete(name)
 }
 
-/** Removes the departed series whose route or upstream `config` does not have. */
+/** The gateway's store metrics: a worker drops a store's series once no config uses it (see Metrics.storeGone); a plugin's by store keep theirs. */
+const STORE_METRICS = 'portcullis_store_'
+
+/** Removes the departed series whose route or upstream `config` does not have, and those of its stores' metrics whose store it does not have. */
 function prune (departed: Departed, config: AppliedConfig['config']): void {
-  const named = { route: new Set<unknown>([UNMATCHED_ROUTE, ...config.routes.map(r => r.name)]), upstream: new Set<unknown>(Object.keys(config.upstreams)) }
-  const retired = (v: Sample) => (v.labels.route !== undefined && !named.route.has(v.labels.route)) || (v.labels.upstream !== undefined && !named.upstream.has(v.labels.upstream))
+  const named = {
+    route: new Set<unknown>([UNMATCHED_ROUTE, ...config.routes.map(r => r.name)]),
+    upstream: new Set<unknown>(Object.keys(config.upstreams)),
+    store: new Set<unknown>([DEFAULT_STORE, ...Object.keys(config.stores ?? {})])
+  }
+  const retired = (v: Sample, storeMetric: boolean) => (v.labels.route !== undefined && !named.route.has(v.labels.route)) ||
+    (v.labels.upstream !== undefined && !named.upstream.has(v.labels.upstream)) || (storeMetric && v.labels.store !== undefined && !named.store.has(v.labels.store))
   for (const [name, d] of departed) {
-    for (const [k, v] of d.samples) if (retired(v)) d.samples.delete(k)
+    const storeMetric = name.startsWith(STORE_METRICS)
+    for (const [k, v] of d.samples) if (retired(v, storeMetric)) d.samples.delete(k)
     if (d.samples.size === 0) departed.delete(name)
   }
 }

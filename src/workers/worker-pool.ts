@@ -248,10 +248,10 @@ export class WorkerPool {
    * Asks every worker to drain and exit, and ends those still starting at once (no restart follows);
    * kills those still running `deadlineMs` (plus a margin) later. What was asked of the workers fails
    * at once, a config being applied (which may take minutes) included: the stop does not wait for it.
+   * The heartbeat goes on until they have exited: a worker draining answers it, and counts as responsive.
    */
   async stop (deadlineMs: number): Promise<void> {
     this.#stopping = true
-    clearInterval(this.#heartbeat)
     for (const id of this.#pending.keys()) this.#settle(id, new Error(STOPPING))
     for (const s of this.#slots) clearTimeout(s.restart)
     const live = this.#slots.flatMap(s => s.worker === undefined || s.worker.isDead() ? [] : [{ worker: s.worker, starting: s.hash === undefined }])
@@ -270,6 +270,7 @@ export class WorkerPool {
     }, deadlineMs + 5_000)
     await exited
     clearTimeout(kill)
+    clearInterval(this.#heartbeat)
   }
 
   /** Starts the worker of `slot` and resolves with its URL once it serves the current config. */
@@ -390,7 +391,8 @@ export class WorkerPool {
       if (stalledMs > 0) s.answeredAt = Math.min(s.answeredAt + stalledMs, now)
       const silentMs = Math.round(now - s.answeredAt)
       const at = { worker: s.index, workerPid: worker.process.pid, silentMs }
-      if (silentMs >= HUNG_MS) {
+      // While stopping, the stop's deadline ends a hung worker.
+      if (silentMs >= HUNG_MS && !this.#stopping) {
         s.killedFor = `unresponsive for ${silentMs} ms`
         s.answeredAt = undefined
         this.#o.log.error({ ...at, limitMs: HUNG_MS }, 'worker unresponsive too long; killing it')
