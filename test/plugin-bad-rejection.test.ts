@@ -6,6 +6,9 @@ import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { waitForLog } from './helpers/logs.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // A JS plugin (no types to catch it) whose request body stream fails with a RequestRejected it
 // built wrong. Once, the exchange threw inside undici's onError, which swallows it: the client had
 // no answer, ever, and nothing was logged.

@@ -7,6 +7,9 @@ import { startGateway } from './helpers/gateway.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // What a JS plugin can do that once ended the process or spun it: a consistent-hash key header set
 // to a number or null (a TypeError in the balancer, an unhandled rejection), a body stream putting
 // out numbers (a write() that threw) or strings (counted in characters, not bytes), a stream

@@ -6,6 +6,9 @@ import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { waitForLog } from './helpers/logs.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // A plugin's failure is logged with the `plugin` that failed, as a hook's throw is: also where the
 // gateway finds it later (writing the head, reading a body stream). The culprit sits between two
 // bystanders that take extraResponseHeaders and add body streams too, on each side of it.

@@ -1,19 +1,23 @@
 import t from 'tap'
 import { join } from 'node:path'
-import { request } from 'undici'
+import { Client, request } from 'undici'
 import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { until } from './helpers/wait.ts'
-import { writeUserPlugin } from './helpers/user-plugin.ts'
+import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 import { Deadlines } from '../src/deadlines.ts'
 
 // An async request hook that never settles, on a route without timeouts.request: bounded by
 // server.pluginTimeout, answered and logged as when the request timeout finds a hook running.
 const dir = t.testdir({})
+// /late-reject: an onResponse the test rejects once its timeout has been answered.
+const late = sharedWithPlugins('late-reject', { reject: (_err: Error) => {} })
 writeUserPlugin(dir, 'hang', 500, `{
   onRequest: (req) => req.path === '/hang-request' ? new Promise(() => {}) : req.path === '/quick' ? Promise.resolve() : undefined,
-  onResponse: (_res, req) => req.path === '/hang-response' ? new Promise(() => {}) : req.path === '/quick' ? Promise.resolve() : undefined
+  onResponse: (_res, req) => req.path === '/hang-response' ? new Promise(() => {})
+    : req.path === '/late-reject' ? new Promise((_resolve, reject) => { shared('late-reject').reject = reject })
+    : req.path === '/quick' ? Promise.resolve() : undefined
 }`)
 const up = await startUpstream((_req, res) => { res.end('ok') })
 t.teardown(() => up.close())
@@ -52,6 +56,28 @@ t.test('a hook that never settles: 504 after server.pluginTimeout, logged naming
   const after = await get('/plain')
   t.equal(after.statusCode, 200, 'the gateway keeps serving')
   t.equal(await after.body.text(), 'ok')
+})
+
+// It was logged as an error (`plugin failed`) and failed the finished exchange again: its
+// keep-alive connection was destroyed under the next request.
+t.test('an onResponse that rejects after its timeout is ignored: no error logged, the connection kept', async t => {
+  const client = new Client(gw.url)
+  t.teardown(() => client.close())
+  let connections = 0
+  client.on('connect', () => { connections++ })
+  const res = await client.request({ path: '/late-reject', method: 'GET', headersTimeout: 20_000 })
+  t.equal(res.statusCode, 504)
+  await res.body.dump()
+  const requestId = res.headers['x-request-id']
+  t.ok(await waitForLog(gw.logs, { msg: 'plugin timed out', requestId }), 'timed out')
+  late.reject(new Error('too late'))
+  // The rejection is handled in promise jobs, all run before this.
+  await new Promise(resolve => setImmediate(resolve))
+  t.same(gw.logs.filter(l => l.requestId === requestId && (l.level as number) >= 50), [], 'no error logged for it')
+  const next = await client.request({ path: '/plain', method: 'GET' })
+  t.equal(next.statusCode, 200)
+  await next.body.dump()
+  t.equal(connections, 1, 'the next request went on the same connection')
 })
 
 t.test('Deadlines: one queue, entries expire in order unless taken, ids hold across compaction', async t => {

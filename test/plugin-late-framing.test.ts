@@ -8,6 +8,9 @@ import { headerValues, rawRequest, rawThenAgain } from './helpers/raw-http.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // A response plugin that removes content-length in onResponse, then sets the head's framing from its
 // stream's flush(), once the head was checked: the head that goes out is framed again as it is
 // written, a Content-Length set late is the one the body is held to (never more or fewer bytes sent).
@@ -19,6 +22,7 @@ writeUserPlugin(dir, 'late', 500, `{
     delete res.headers['content-length']
     const late = {
       '/exact': { 'content-length': '16' },
+      '/zip/exact': { 'content-length': '16' },
       '/short': { 'content-length': '26' },
       '/long': { 'content-length': '6' },
       '/malformed': { 'content-length': 'six' },
@@ -31,13 +35,14 @@ writeUserPlugin(dir, 'late', 500, `{
     }))
   }
 }`)
-const up = await startUpstream((_req, res) => { res.end(BODY) })
+const up = await startUpstream((_req, res) => { res.setHeader('content-type', 'text/plain'); res.end(BODY) })
 t.teardown(() => up.close())
 const gw = await startGateway(`
 loadPlugins: [ ./late.ts ]
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
+  - { name: zip, match: { path: /zip/* }, upstream: up, plugins: { late: {}, compress: {} } }
   - { name: late, match: { path: /* }, upstream: up, plugins: { late: {} } }
 `, { file: join(dir, 'gw.yaml') })
 t.teardown(() => gw.close())
@@ -92,4 +97,18 @@ t.test('transfer-encoding and hop-by-hop fields set late are dropped', async t =
   t.equal(first.body, BODY)
   t.not(second, 'closed')
   if (second !== 'closed') t.equal(second.body, BODY)
+})
+
+// late's stream sets the length of its own output in its flush, and compress's stream (after it)
+// changes that output: the cut was logged as compress's, the framer of the hooks (it removed
+// content-length), which set nothing.
+t.test('a content-length set late by one of several plugins\' streams: the cut blames no plugin wrongly', async t => {
+  const res = await Promise.race([rawRequest(port, [...get('/zip/exact'), 'accept-encoding: gzip']), sleep(10_000, 'hung' as const)])
+  if (res === 'hung') { t.fail('the client was left waiting'); return }
+  t.same(headerValues(res, 'content-length'), ['16'], 'the length set late went out')
+  const requestId = headerValues(res, 'x-request-id')[0]
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId }), { route: 'zip', error: 'plugin_failed' }, 'cut, not sent past it')
+  const line = await failed(requestId)
+  t.equal(line?.plugin, undefined, 'no plugin named as if it were the one')
+  t.match(line, { err: { message: /^a body stream of plugin late or compress changed the response body or its content-length, and they no longer match/ } })
 })

@@ -7,6 +7,9 @@ import { waitForLog } from './helpers/logs.ts'
 import { headerValues, rawRequest } from './helpers/raw-http.ts'
 import { writeUserPlugin } from './helpers/user-plugin.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // What a JS plugin may hand the gateway that it cannot send. Each was once a crash (an async reply
 // whose body JSON cannot serialize: an unhandled rejection), a 500 internal_error blaming the
 // gateway, a response that never came, or a 204 claiming a body.

@@ -505,7 +505,7 @@ t.test('a ranged miss does not lead a collapse: the requests behind it wait for 
     void gate.then(() => ranged
       ? send(res, 206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-1/10' }, '01')
       : send(res, 200, { 'cache-control': 'max-age=60' }, n === 2 ? '0123456789' : 'again'))
-  }, '{ collapseTimeout: 60s }')
+  }, '{ collapseTimeout: 14s }')
   const first = r.get('/v', { range: 'bytes=0-1' })
   t.ok(await until(() => r.seen.length === 1))
   const whole = r.get('/v')
@@ -528,7 +528,7 @@ t.test('a conditional miss does not lead a collapse either: its 304 is not store
     void gate.then(() => req.headers['if-none-match'] === '"v1"'
       ? send(res, 304, { etag: '"v1"', 'cache-control': 'max-age=60' })
       : send(res, 200, { etag: '"v1"', 'cache-control': 'max-age=60' }, 'whole'))
-  }, '{ collapseTimeout: 60s }')
+  }, '{ collapseTimeout: 14s }')
   const conditional = r.get('/c', { 'if-none-match': '"v1"' })
   t.ok(await until(() => r.seen.length === 1))
   const whole = r.get('/c')
@@ -566,7 +566,7 @@ async function firstAnswerHeld (t: Test): Promise<Rig> {
   return await rig(t, (_req, res, n) => {
     const answer = () => { if (!res.destroyed) send(res, 200, { 'cache-control': 'max-age=60' }, `answer ${n}`) }
     if (n === 1) held.push(answer); else answer()
-  }, '{ collapseTimeout: 20s }')
+  }, '{ collapseTimeout: 14s }')
 }
 
 t.test('a leader whose client leaves before the answer hands the fetch to one of its waiters', async t => {
@@ -613,7 +613,7 @@ t.test('a leader failed by a later plugin hands the fetch to one of its waiters'
   const plugin = writeUserPlugin(t.testdir({}), 'fail-first', 100,
     "{ onRequest: () => shared('failFirst').calls++ === 0 ? new Promise<void>((_resolve, reject) => { shared('failFirst').fail = reject }) : undefined }")
   const r = await rig(t, (_req, res, n) => send(res, 200, { 'cache-control': 'max-age=60' }, `answer ${n}`),
-    '{ collapseTimeout: 20s }', `loadPlugins: [ "${plugin}" ]\nplugins: { fail-first: {} }`)
+    '{ collapseTimeout: 14s }', `loadPlugins: [ "${plugin}" ]\nplugins: { fail-first: {} }`)
   const leader = r.get('/k')
   t.ok(await until(() => failFirst.fail !== undefined))
   const waiters = Array.from({ length: 3 }, () => r.get('/k'))
@@ -646,7 +646,7 @@ t.test('a collapse leader whose client does not read holds no waiter: they get t
     res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': LARGE.length })
     res.write(LARGE.subarray(0, -1))
     lastByte = () => res.end(LARGE.subarray(-1))
-  }, `{ collapseTimeout: 20s, maxObjectSize: ${2 * LARGE.length} }`)
+  }, `{ collapseTimeout: 14s, maxObjectSize: ${2 * LARGE.length} }`)
   const leader = await unreadGet(r.gw, '/k')
   t.teardown(() => leader.socket.destroy())
   t.ok(await until(() => lastByte !== undefined))
@@ -692,7 +692,7 @@ t.test('a HEAD or a no-store request leads no collapse: a GET for the same key b
   const gate = new Promise<void>(resolve => { release = resolve })
   t.teardown(() => release())
   // Every answer waits for the gate; a collapse timeout far past the test's waits.
-  const r = await rig(t, (_req, res) => { void gate.then(() => send(res, 200, { 'cache-control': 'max-age=60' }, 'body')) }, '{ collapseTimeout: 60s }')
+  const r = await rig(t, (_req, res) => { void gate.then(() => send(res, 200, { 'cache-control': 'max-age=60' }, 'body')) }, '{ collapseTimeout: 14s }')
   const upstreamFor = (url: string) => r.seen.filter(s => s.url === url).length
   const head = r.get('/h', {}, 'HEAD')
   t.ok(await until(() => upstreamFor('/h') === 1))
@@ -1375,7 +1375,7 @@ t.test('a ranged request that revalidates a stale entry may lead a collapse: it 
     const answer = () => send(res, 200, { 'cache-control': 'max-age=60', etag: `"${n}"`, age: n === 1 ? '90' : '0' }, `whole ${n}`)
     if (n === 1) answer()
     else void gate.then(answer)
-  }, '{ collapseTimeout: 60s }')
+  }, '{ collapseTimeout: 14s }')
   await r.get('/s')
   const ranged = r.get('/s', { range: 'bytes=0-1' })
   t.ok(await until(() => r.seen.length === 2))

@@ -33,7 +33,7 @@ async function compressRig (t: Test, hold?: Promise<void>, plugin?: string): Pro
     const body = BODIES[req.url as string] as Buffer
     if (hold === undefined) send(res, body)
     else void hold.then(() => send(res, body))
-  }, '{ collapseTimeout: 20s }', plugins)
+  }, '{ collapseTimeout: 14s }', plugins)
 }
 
 /** A GET that resolves with its status and whether its body arrived whole (false: cut), never rejects. */

@@ -25,7 +25,7 @@ t.test('a leader whose client leaves mid-body hands the fetch to one waiter, the
       }
       res.end()
     })
-  }, '{ collapseTimeout: 20s }')
+  }, '{ collapseTimeout: 14s }')
   const leaving = new AbortController()
   const leader = await request(`${r.gw.url}/k`, { signal: leaving.signal })
   const firstChunk = await new Promise<Buffer>(resolve => leader.body.once('data', resolve))

@@ -11,7 +11,7 @@ import { until } from '../../test/helpers/wait.ts'
  * An upstream whose content is `content.v` when a request arrives; the first request's answer is
  * held until `release()`, the others answer at once. Fresh for 5 minutes, tagged `t-p`.
  */
-async function heldFirst (t: Test, config = '{ collapseTimeout: 20s }'): Promise<Rig & { content: { v: string }, release: () => void }> {
+async function heldFirst (t: Test, config = '{ collapseTimeout: 14s }'): Promise<Rig & { content: { v: string }, release: () => void }> {
   const content = { v: 'v1' }
   const held: Array<() => void> = []
   const send = (res: ServerResponse, body: string, headers: Record<string, string> = {}) => {
@@ -91,7 +91,7 @@ t.test('a tag purge stores an answer in flight that does not carry the tag', asy
 })
 
 t.test('a revalidation under way when a purge comes does not put the purged entry back', async t => {
-  const r = await heldFirst(t, '{ collapseTimeout: 20s, keepStale: 1h }')
+  const r = await heldFirst(t, '{ collapseTimeout: 14s, keepStale: 1h }')
   const fetching = r.get('/stale')
   t.ok(await until(() => r.seen.length === 1))
   r.release()

@@ -30,7 +30,7 @@ async function breaking (t: Test): Promise<Breaking> {
     res.write(PIECE)
     breaks.set(n, () => res.destroy())
     if (all) res.destroy()
-  }, '{ collapseTimeout: 20s }')
+  }, '{ collapseTimeout: 14s }')
   // The status, or how it ended: errors are fine, the wait is what counts. `client` tells the upstream whose request it is.
   const get = async (client: string, signal?: AbortSignal) => {
     try {

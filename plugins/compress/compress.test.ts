@@ -596,12 +596,15 @@ t.test('encodings: a listed coding the Node running lacks is skipped with a warn
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
+  - { name: quiet, match: { path: /quiet/* }, upstream: up, plugins: { compress: {} } }
   - { name: listed, match: { path: /* }, upstream: up, plugins: { compress: { encodings: [zstd, gzip] } } }
 `)
   t.teardown(() => listed.close())
   const warned = listed.logs.filter(l => l.level === 40 && l.route === 'listed')
   if (HAS_ZSTD) t.same(warned, [], 'no warning')
   else t.match(warned, { length: 1, 0: { skipped: ['zstd'], msg: /zstd not available on this Node/ } }, 'zstd skipped, said so')
+  // The schema's default once filled in the list: every route with the defaults warned at every load.
+  t.same(listed.logs.filter(l => l.level === 40 && l.route === 'quiet'), [], 'the defaults\' zstd skipped quietly')
   const res = await request(`${listed.url}/json`, { headers: { 'accept-encoding': 'zstd, gzip' } })
   await res.body.dump()
   t.equal(res.headers['content-encoding'], HAS_ZSTD ? 'zstd' : 'gzip')

@@ -28,8 +28,8 @@ export const CompressSchema = Type.Object({
   encodings: Type.Optional(Type.Array(Coding, {
     minItems: 1,
     uniqueItems: true,
-    default: DEFAULTS.encodings,
-    description: 'Codings offered, in the server\'s order of preference (used between equal q-values). zstd is skipped when the Node running lacks zlib.createZstdCompress.'
+    // No schema default: setup tells a list written (an unavailable coding warned of) from the defaults.
+    description: 'Codings offered, in the server\'s order of preference (used between equal q-values). zstd is skipped when the Node running lacks zlib.createZstdCompress (with a warning when listed). Default [br, zstd, gzip, deflate].'
   })),
   minSize: Type.Optional(ByteSize({ default: DEFAULTS.minSize, description: 'Bodies whose Content-Length is smaller are sent as they are (bodies of unknown length are compressed): bytes, or a size such as 1KiB.' })),
   types: Type.Optional(Type.Array(MediaRange, { default: DEFAULTS.types, description: 'Content types worth compressing: exact, type/* or type/*+suffix.' })),

@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { ByteSize } from './byte-size.ts'
-import { Duration } from './duration.ts'
+import { Duration, MAX_DURATION_MS } from './duration.ts'
 import { TOKEN } from './names.ts'
 import { consumersSchema, Stores, type ConsumerParts } from './store-schema.ts'
 import { Balance, CircuitBreaker, HashOn, HealthCheck, Passive, Retries, TargetResolve, WhenAllUnhealthy } from './upstream-schema.ts'
@@ -52,7 +52,14 @@ const Server = Type.Object({
   })),
   shutdownTimeout: Type.Optional(Type.Union([Duration], { description: 'On SIGTERM/SIGINT, how long in-flight requests may take before connections are cut. Default 30s.' })),
   keepAliveTimeout: Type.Optional(Type.Union([Duration], { description: 'Idle time before a client keep-alive connection is closed. More than 0. Default 72s.' })),
-  pluginTimeout: Type.Optional(Type.Union([Duration], { description: 'Time a plugin\'s setup may take when a config loads (past it the config is refused, and on reload the active one keeps serving), and its dispose when the config is replaced or the gateway stops (past it, logged and left behind). Each async onRequest and onResponse of a request too, whatever the route\'s timeouts.request: past it, 504 gateway_timeout and the warning "plugin timed out" naming the plugin and hook. 0: no limit on hooks. Default 30s.' })),
+  pluginTimeout: Type.Optional(Type.Union([
+    // More than 0 (at least 1 ms): it bounds setup and dispose too, which 0 would fail at once.
+    Type.Integer({ minimum: 1, maximum: MAX_DURATION_MS }),
+    Type.String({ pattern: '^(?:\\d*[1-9]\\d*(?:\\.\\d+)?(?:ms|s|m|h|d)|0*\\.(?:[1-9]|\\d[1-9]|\\d\\d[1-9])\\d*(?:s|m|h|d))$', maxMs: MAX_DURATION_MS })
+  ], {
+    errorMessage: 'must be a duration of more than 0 and at most 24 days: milliseconds as a number, or a string such as 500ms, 5s, 2m (leave it out for 30s)',
+    description: 'Time a plugin\'s setup may take when a config loads (past it the config is refused, and on reload the active one keeps serving), and its dispose when the config is replaced or the gateway stops (past it, logged and left behind). Each async onRequest and onResponse of a request too, whatever the route\'s timeouts.request: past it, 504 gateway_timeout and the warning "plugin timed out" naming the plugin and hook. Plugins read it in setup (ctx.hookTimeoutMs). More than 0. Default 30s.'
+  })),
   reloadTunnelTimeout: Type.Optional(Type.Union([Duration], { description: 'How long WebSockets (and other upgrade tunnels) opened on a config a reload replaces may stay open after the reload; past it both ends are closed (logged with error: reload), so that a credential the reload revoked stops being relayed, and the old config is released. The value in the config the reload puts in service applies. More than 0. Default: no limit (they stay open until either end closes them).' })),
   clientTimeouts: Type.Optional(Type.Object({
     headers: Type.Optional(Type.Union([Duration], { description: 'Time a client has to send the request line and headers; past it, 408 and the connection is closed (nginx client_header_timeout, 60s). More than 0. Default 30s.' })),

@@ -11,19 +11,41 @@ const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', '
   .concat(['resHeaders["set-cookie"]'])
 
 /**
- * `headers` with those of `names` present shown as [redacted], and without HTTP/2's pseudo-headers
- * (`:path` carries the query, which logs leave out; the others repeat the line's fields): a copy
- * only when there is one of either.
+ * `headers` with those of `names` present shown as [redacted], URL-valued ones without their query
+ * or fragment (see URL_HEADERS), and without HTTP/2's pseudo-headers (`:path` carries the query,
+ * which logs leave out; the others repeat the line's fields): a copy only when there is one of these.
  */
 export function redactHeaders<H extends Record<string, unknown>> (headers: H, names: readonly string[]): H {
-  if (!names.some(name => headers[name] !== undefined) && !hasPseudoHeader(headers)) return headers
+  if (!names.some(name => headers[name] !== undefined) && !URL_HEADERS.some(name => hasQuery(headers[name])) && !hasPseudoHeader(headers)) return headers
   const copy: Record<string, unknown> = {}
   for (const name in headers) if (name.charCodeAt(0) !== COLON) copy[name] = headers[name]
+  for (const name of URL_HEADERS) {
+    const value = copy[name]
+    if (typeof value === 'string') copy[name] = withoutQuery(value)
+    else if (Array.isArray(value)) copy[name] = value.map(v => typeof v === 'string' ? withoutQuery(v) : v)
+  }
   for (const name of names) if (copy[name] !== undefined) copy[name] = '[redacted]'
   return copy as H
 }
 
 const COLON = 58
+
+/**
+ * Headers whose value is a URL, whose query the logs leave out as they leave out the path's (an API
+ * key may be in it: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location).
+ */
+const URL_HEADERS = ['referer', 'location', 'content-location']
+const QUERY = /[?#]/
+
+function hasQuery (value: unknown): boolean {
+  return typeof value === 'string' ? QUERY.test(value) : Array.isArray(value) && value.some(v => typeof v === 'string' && QUERY.test(v))
+}
+
+/** `url` up to its query or fragment, marked `?…` or `#…`. */
+function withoutQuery (url: string): string {
+  const at = url.search(QUERY)
+  return at === -1 ? url : `${url.slice(0, at + 1)}…`
+}
 
 function hasPseudoHeader (headers: Record<string, unknown>): boolean {
   for (const name in headers) if (name.charCodeAt(0) === COLON) return true

@@ -18,18 +18,22 @@ export interface PluginServices {
   readonly configsOf: (plugin: string) => readonly unknown[]
 }
 
+/** server.pluginTimeout left out, ms. */
+export const DEFAULT_PLUGIN_TIMEOUT_MS = 30_000
+
 /**
  * `redacted` collects the route's ctx.redactHeaders names, lower-cased. The credentials were validated
  * against the plugin's credentials.schema at load: typed as never, the context fits its setup's.
- * `routeMethods` undefined: the route takes every method.
+ * `routeMethods` undefined: the route takes every method. `hookTimeoutMs`: server.pluginTimeout.
  */
 export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger, redacted: Set<string>,
-  routeMethods?: readonly string[]): PluginSetupContext<never> {
+  routeMethods?: readonly string[], hookTimeoutMs = DEFAULT_PLUGIN_TIMEOUT_MS): PluginSetupContext<never> {
   return {
     routeName,
     routePath,
     routeParams,
     routeMethods,
+    hookTimeoutMs,
     log,
     store (name = DEFAULT_STORE) {
       const store = services.stores.get(name)

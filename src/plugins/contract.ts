@@ -221,6 +221,13 @@ export interface PluginSetupContext<C = unknown> {
    * for a plugin to warn of requests the route never takes (cors: preflights, without OPTIONS).
    */
   readonly routeMethods: readonly string[] | undefined
+  /**
+   * How long each async onRequest and onResponse may take (server.pluginTimeout, more than 0), ms:
+   * past it the request is answered 504 and whatever the hook does later is ignored. A hook that
+   * waits (a fetch, another request's answer) bounds the wait below it, or its setup refuses a
+   * config whose waits could reach it (the cache: collapseTimeout).
+   */
+  readonly hookTimeoutMs: number
   readonly log: Logger
   /**
    * A store by its name under `stores:` (default `memory`, which always exists). Stores belong to

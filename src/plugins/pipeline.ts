@@ -28,7 +28,7 @@ export interface Pipeline {
   readonly onFinished: ((req: GatewayRequest, status: number, cut: string | undefined) => void) | undefined
   /** Request headers the plugins hold credentials in (ctx.redactHeaders), lower-cased: the runtime redacts those of every route on each. */
   readonly redactedHeaders: readonly string[]
-  /** How long an async onRequest or onResponse may take (server.pluginTimeout), ms; 0: no limit. */
+  /** How long an async onRequest or onResponse may take (server.pluginTimeout), ms; 0 (describePipeline's): it runs no hook. */
   readonly hookTimeoutMs: number
   dispose (): Promise<void>
 }
@@ -50,7 +50,7 @@ export async function buildPipeline (
   const disposeAll = () => disposeWithin(handlers.map((h, i) => ({ plugin: (steps[i] as Step).def.name, dispose: () => h.dispose?.() })), timeoutMs, log)
   try {
     for (const { def, use } of steps) {
-      const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }), redacted, routeMethods)
+      const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }), redacted, routeMethods, timeoutMs)
       handlers.push(await setUp(def, use.config ?? {}, ctx, timeoutMs))
     }
   } catch (err) {

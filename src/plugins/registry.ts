@@ -6,7 +6,7 @@ import { ConfigError } from '../config/config-error.ts'
 import { describeThrown } from './thrown.ts'
 import { isPluginDefinition } from './define-plugin.ts'
 import type { PluginDefinition } from './contract.ts'
-import { byRunOrder } from './effective.ts'
+import { byRunOrder, configsByPlugin } from './effective.ts'
 
 // Built-ins are whatever folders plugins/ holds: adding a plugin never touches the core.
 const BUILTIN_DIR = new URL('../../plugins/', import.meta.url)
@@ -61,17 +61,18 @@ export async function importPlugin (href: string, load: (href: string) => Promis
 }
 
 /**
- * Warns of each plugin of `plugins` that is not a built-in (loadPlugins loaded it) and runs before
- * every built-in (a higher priority than the outermost, or the same and a name sorted first). Any
- * integer is a valid priority, but such a plugin's replies pass no built-in's response hook: the
- * headers response-headers or cors add.
+ * Warns of each plugin of `plugins` that is not a built-in (loadPlugins loaded it), that `config`
+ * uses (top-level plugins: or a route's), and that runs before every built-in (a higher priority
+ * than the outermost, or the same and a name sorted first). Any integer is a valid priority, but
+ * such a plugin's replies pass no built-in's response hook: the headers response-headers or cors add.
  */
-export async function warnOutsideBuiltins (plugins: ReadonlyMap<string, PluginDefinition>, log: Logger): Promise<void> {
+export async function warnOutsideBuiltins (plugins: ReadonlyMap<string, PluginDefinition>, config: { readonly plugins?: unknown, readonly routes?: unknown }, log: Logger): Promise<void> {
   const builtins = await builtinPlugins()
   const [outermost] = [...builtins.values()].sort(byRunOrder)
   if (outermost === undefined) return
+  const used = configsByPlugin(config)
   for (const def of plugins.values()) {
-    if (builtins.get(def.name) === def || byRunOrder(def, outermost) > 0) continue
+    if (!used.has(def.name) || builtins.get(def.name) === def || byRunOrder(def, outermost) > 0) continue
     log.warn({ plugin: def.name, priority: def.priority },
       `plugin "${def.name}" (priority ${def.priority}) runs before every built-in plugin (the outermost: ${outermost.name}, ${outermost.priority}): its replies pass none of their response hooks; give it a priority below ${outermost.priority} unless that is meant`)
   }

@@ -129,7 +129,7 @@ function errorType (value: Error): string {
  * Logs `thrown` (as loggedThrown shows it) with `fields`: never throws, so that a caller answering
  * a request, or running in an event listener, goes on whatever the value is.
  */
-export function logThrown (log: Logger, level: 'error' | 'warn', msg: string, thrown: unknown, fields: Record<string, unknown>): void {
+export function logThrown (log: Logger, level: 'error' | 'warn' | 'debug', msg: string, thrown: unknown, fields: Record<string, unknown>): void {
   try {
     log[level]({ err: loggedThrown(thrown), ...fields }, msg)
   } catch {

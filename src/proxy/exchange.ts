@@ -56,6 +56,8 @@ export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 const NO_HOOK = Infinity
+/** ResponseState.framer: a body stream set the head after the hooks, the streams being several plugins' (which one set it is not known). */
+const BY_A_STREAM = -2
 /** A plugin's reply body above this is written in slices of it (see #endWith). */
 const REPLY_SLICE = 64 * 1024
 const EXCHANGE = Symbol('exchange')
@@ -103,6 +105,13 @@ const DIGITS = /^\d+$/
 /** A Content-Length value: one decimal number (a number, as JS plugins may set, is as good as its digits). */
 function isLength (v: unknown): boolean {
   return typeof v === 'string' ? DIGITS.test(v) : Number.isSafeInteger(v) && (v as number) >= 0
+}
+
+/** Whether the head's Content-Length is another than the one #frame held its body to (state.declared; UNCHECKED: none). */
+function lengthChanged (state: ResponseState): boolean {
+  if (state.declared === NO_BODY) return false
+  const length = state.headers['content-length']
+  return state.declared === UNCHECKED ? length !== undefined : Array.isArray(length) || Number(length) !== state.declared
 }
 
 /** `v`, if a plugin may set `field` to it; else throws, saying why. */
@@ -1252,8 +1261,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * body is then held to; false if the head is wrong now (answered as the plugin's failure).
    */
   #frameHeld (): boolean {
+    const state = this.#held as ResponseState
+    // Not the hooks' framer's doing, but a stream's (its flush): named when the streams are one plugin's.
+    if (lengthChanged(state)) {
+      const plugins = new Set(state.streams.map(streamPlugin))
+      state.framer = plugins.size === 1 ? [...plugins][0] as number : BY_A_STREAM
+    }
     try {
-      this.#frame(this.#held as ResponseState, undefined)
+      this.#frame(state, undefined)
       return true
     } catch (err) {
       this.#owner.pluginFailed(this, err)
@@ -1387,6 +1402,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /** The plugin at a pipeline position, for an error message (a reply at NO_HOOK is the gateway's, or a body stream's). */
   #pluginAt (position: number): string {
+    if (position === BY_A_STREAM) {
+      const names = new Set((this.#streaming?.streams ?? []).map(s => this.compiled.pipeline.steps[streamPlugin(s)]?.name))
+      names.delete(undefined)
+      return `a body stream of plugin ${[...names].join(' or ')}`
+    }
     const step = this.compiled.pipeline.steps[position]
     return step === undefined ? 'a plugin' : `plugin ${step.name}`
   }
@@ -1497,7 +1517,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #hookPending (hook: RequestHook | ResponseHook): void {
     this.#pendingHook = hook
     const ms = this.compiled.pipeline.hookTimeoutMs
-    if (ms <= 0 || this.#done) return
+    if (this.#done) return
     let deadlines = Exchange.#hookDeadlines.get(ms)
     if (deadlines === undefined) Exchange.#hookDeadlines.set(ms, deadlines = new Deadlines(ms, Exchange.#onHookLate))
     this.#hookDue = deadlines.add(this)

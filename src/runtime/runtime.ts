@@ -30,7 +30,7 @@ import { Consumers } from '../consumers/consumers.ts'
 import type { StoreRegistry, StoreLease } from '../stores/registry.ts'
 import { PluginAdminRoutes } from '../plugins/admin-routes.ts'
 import type { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
-import { disposeShared, type PluginServices } from '../plugins/context.ts'
+import { DEFAULT_PLUGIN_TIMEOUT_MS, disposeShared, type PluginServices } from '../plugins/context.ts'
 import { configsOf, effectivePlugins } from '../plugins/effective.ts'
 import { clientIdentityTest, vouchedHeaders } from '../plugins/identity.ts'
 import { warnOutsideBuiltins } from '../plugins/registry.ts'
@@ -40,6 +40,7 @@ import { DispositionFirstResponse } from '../server/disposition-first.ts'
 import { http2Limits, isHttp2 } from '../server/http2.ts'
 import { consumerIdOf, protocolOf } from '../logging/access-log.ts'
 import { loggedPath, redactHeaders } from '../logging/logger.ts'
+import { LogLimiter } from '../logging/log-limiter.ts'
 import { toMs } from '../config/duration.ts'
 import { hideUserinfo } from '../config/url-userinfo.ts'
 
@@ -50,6 +51,8 @@ const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   UND_ERR_CONNECT_TIMEOUT: 'upstream_connect',
   REQUEST_TIMEOUT: 'request'
 }
+/** How much of a plugin's error message tells its `plugin failed` lines apart (see pluginFailed). */
+const MESSAGE_KEY = 64
 const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)(\/?)/i
 const HTTP_SCHEME = /^https?$/i
 /** A byte of a request target outside printable ASCII (HTTP/2's :path may carry one). */
@@ -79,6 +82,8 @@ export class Runtime implements ExchangeOwner {
   readonly router: Router<CompiledRoute>
   readonly upstreams: ReadonlyMap<string, Upstream>
   readonly log: Logger
+  /** For the lines a client can provoke at will: a failed try, a plugin's failure, a slow client. */
+  readonly #limits: LogLimiter
   /** The admin endpoints plugins added (/plugins/<name>/...). */
   readonly pluginAdmin: PluginAdminRoutes
   readonly #services: PluginServices | undefined
@@ -135,8 +140,9 @@ export class Runtime implements ExchangeOwner {
   /** Retired: the runtime that replaced this one, whose discovery and checks this one's follow where alike (see healthOf). */
   #next: Runtime | undefined
 
-  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, services: PluginServices | undefined, metrics: Metrics | undefined) {
+  private constructor (loaded: LoadedConfig, routes: CompiledRoute[], upstreams: Map<string, Upstream>, log: Logger, limits: LogLimiter, services: PluginServices | undefined, metrics: Metrics | undefined) {
     this.loaded = loaded
+    this.#limits = limits
     this.#countUnmatched = loaded.config.metrics?.requests !== false
     this.#services = services
     this.pluginAdmin = services?.admin ?? new PluginAdminRoutes()
@@ -196,9 +202,10 @@ export class Runtime implements ExchangeOwner {
   }
 
   static async build (loaded: LoadedConfig, log: Logger, options: BuildOptions): Promise<Runtime> {
-    const events = upstreamEvents(log, options.metrics)
+    const limits = new LogLimiter(log)
+    const events = upstreamEvents(log, options.metrics, limits)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
-    if (options.dryRun !== true) await warnOutsideBuiltins(loaded.plugins, log)
+    if (options.dryRun !== true) await warnOutsideBuiltins(loaded.plugins, loaded.config, log)
     for (const [name, c] of Object.entries(loaded.config.upstreams)) {
       if (c.tls?.rejectUnauthorized === false && options.dryRun !== true) log.warn({ upstream: name }, 'upstream TLS certificates are not verified (tls.rejectUnauthorized: false): anyone on the path can impersonate its targets')
       // Nothing in the bytes tells a misframed answer from the next one: nginx never pipelines upstream.
@@ -224,7 +231,7 @@ export class Runtime implements ExchangeOwner {
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream, r.metrics?.requests !== false)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
       }
-      const runtime = new Runtime(loaded, routes, upstreams, log, services, services === undefined ? undefined : options.metrics)
+      const runtime = new Runtime(loaded, routes, upstreams, log, limits, services, services === undefined ? undefined : options.metrics)
       if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
       else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
       // Discovery's first targets have taken over what they could: hold nothing of `previous` longer.
@@ -610,14 +617,21 @@ export class Runtime implements ExchangeOwner {
   cutShort (ex: Exchange): void {
     this.timedOut(ex.cut as string)
     // Over HTTP/2 only the stream is reset (the connection too if the client reads none of it: see resetIfUnread).
-    this.log.warn({ route: ex.route.name, target: ex.target?.url, requestId: ex.id, clientIp: ex.clientIp, error: ex.cut },
-      isHttp2(ex.raw) ? 'client too slow: stream reset' : 'client too slow: connection closed')
+    const msg = isHttp2(ex.raw) ? 'client too slow: stream reset' : 'client too slow: connection closed'
+    if (!this.#limits.allow(ex.cut as string, 'warn', { error: ex.cut }, msg)) return
+    this.log.warn({ route: ex.route.name, target: ex.target?.url, requestId: ex.id, clientIp: ex.clientIp, error: ex.cut }, msg)
   }
 
   /** `failure`: what a hook threw, tagged with its plugin (PluginHookFailure); or a failure the exchange found (a reply it cannot send, a stream's error). */
   pluginFailed (ex: Exchange, failure: unknown): void {
     const hook = PluginHookFailure.is(failure) ? failure : undefined
     const err = hook === undefined ? failure : hook.thrown
+    // The exchange is over (a hook that rejects after its timeout's 504, a failure after the client
+    // left): nothing to answer, and no error to report, as a hook finishing late is ignored.
+    if (ex.ended) {
+      logThrown(this.log, 'debug', 'plugin failed after the request ended', err, { route: ex.route.name, plugin: hook?.plugin, requestId: ex.id })
+      return
+    }
     // Answered first, then logged whatever the plugin threw: called from undici's callbacks and event
     // listeners, a throw here would leave the client unanswered or end the process. The try is
     // aborted with an Error of the gateway's: onError and the onUpstreamTryEnd observers read it.
@@ -625,7 +639,13 @@ export class Runtime implements ExchangeOwner {
       ex.abortUpstream(new Error(describeThrown(err)))
       ex.fail(GatewayError.PLUGIN_FAILED)
     } finally {
-      logThrown(this.log, 'error', 'plugin failed', err, { route: ex.route.name, plugin: hook?.plugin, requestId: ex.id })
+      // One line per failure would let a client whose input makes a plugin throw page whoever watches errors.
+      const route = ex.route.name
+      const plugin = hook?.plugin
+      const error = describeThrown(err).slice(0, MESSAGE_KEY)
+      if (this.#limits.allow(`${route}\0${plugin}\0${error}`, 'error', { route, plugin, err: { message: error } }, 'plugin failed')) {
+        logThrown(this.log, 'error', 'plugin failed', err, { route, plugin, requestId: ex.id })
+      }
     }
   }
 
@@ -646,8 +666,12 @@ export class Runtime implements ExchangeOwner {
   upstreamFailed (ex: Exchange, err: Error, retried: boolean): void {
     const timeout = TIMEOUT_KINDS[(err as { code?: string }).code ?? '']
     if (timeout !== undefined) this.timedOut(timeout)
-    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id, retried: retried ? true : undefined },
-      isTlsError((err as { code?: string }).code) ? 'upstream TLS handshake failed (certificate not trusted, wrong name, or TLS misconfigured)' : 'upstream request failed')
+    const { upstream } = ex.route
+    const target = ex.target?.url
+    const code = (err as { code?: string }).code
+    const msg = isTlsError(code) ? 'upstream TLS handshake failed (certificate not trusted, wrong name, or TLS misconfigured)' : 'upstream request failed'
+    if (!this.#limits.allow(`${upstream}\0${target}\0${code}`, 'warn', { upstream, target, code }, msg)) return
+    this.log.warn({ err, route: ex.route.name, target, requestId: ex.id, retried: retried ? true : undefined }, msg)
   }
 
   /**
@@ -679,6 +703,8 @@ export class Runtime implements ExchangeOwner {
     await this.#stopUpstreamWork()
     await Promise.allSettled([...this.routes.map(r => r.pipeline.dispose()), ...[...this.upstreams.values()].map(u => u.close())])
     if (this.#services !== undefined) await releaseServices(this.#services, pluginTimeoutMs(this.loaded.config), this.log)
+    // The lines its last requests had counted (a reload, a stop) are not to wait for their window's end.
+    this.#limits.flush()
     // Its last requests may have counted again for a route the config in service no longer has.
     this.#metrics?.dropRetired()
   }
@@ -730,7 +756,7 @@ function withoutQuery (target: string): string {
 
 /** How long a plugin's setup, or its dispose, may take (server.pluginTimeout). */
 const pluginTimeoutMs = (config: LoadedConfig['config']): number =>
-  config.server.pluginTimeout === undefined ? 30_000 : toMs(config.server.pluginTimeout)
+  config.server.pluginTimeout === undefined ? DEFAULT_PLUGIN_TIMEOUT_MS : toMs(config.server.pluginTimeout)
 
 async function releaseServices (services: PluginServices, timeoutMs: number, log: Logger): Promise<void> {
   await disposeShared(services.shared, timeoutMs, log)

@@ -14,6 +14,7 @@ import { metricsEndpoints } from './admin/metrics.ts'
 import { pluginEndpoints } from './admin/plugins.ts'
 import { storeEndpoints } from './admin/stores.ts'
 import type { AdminState } from './admin/state.ts'
+import { LogLimiter } from '../logging/log-limiter.ts'
 
 export type { AdminState } from './admin/state.ts'
 
@@ -34,9 +35,6 @@ const TOO_LARGE = `the request body is larger than the admin API takes (${BODY_L
  * Its clients send small requests at once; a reload, however long, is bounded by none of these.
  */
 export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256 } as const
-
-/** How often a refused connection (past maxConnections) is logged at most. */
-const DROP_WARN_EVERY_MS = 10_000
 
 /** An answer sent while the request's body is still coming (a refusal, an open probe ignoring it). */
 const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.complete
@@ -80,12 +78,14 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     app.server.emit('request', req, res)
   })
   app.server.maxConnections = ADMIN_LIMITS.maxConnections
-  let warnedAt = -Infinity
+  // A client can refuse the operators' connections at will: the line is limited, not one per connection.
+  const drops = new LogLimiter(state.log)
   app.server.on('drop', () => {
-    if (performance.now() - warnedAt < DROP_WARN_EVERY_MS) return
-    warnedAt = performance.now()
-    state.log.warn({ maxConnections: ADMIN_LIMITS.maxConnections }, 'admin connection limit reached: new admin connections are closed')
+    const fields = { maxConnections: ADMIN_LIMITS.maxConnections }
+    const msg = 'admin connection limit reached: new admin connections are closed'
+    if (drops.allow('drop', 'warn', fields, msg)) state.log.warn(fields, msg)
   })
+  app.server.once('close', () => { drops.flush() })
   adminBodies(app)
   const api = new Endpoints(app)
 

@@ -15,6 +15,7 @@ import { logThrown } from '../plugins/thrown.ts'
 import { clientTimeouts } from './client-timeouts.ts'
 import { DispositionFirstResponse } from './disposition-first.ts'
 import { protocolOf } from '../logging/access-log.ts'
+import { LogLimiter } from '../logging/log-limiter.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
 import { Exchange } from '../proxy/exchange.ts'
 import { readNoMore, stayPaused } from '../proxy/unread-body.ts'
@@ -27,9 +28,6 @@ import { bodyUnderWay, UnusedConnections } from './unused-connections.ts'
  * session whose client vanished without a FIN or RST, its upstream silent, was held for ever.
  */
 const CLIENT_KEEPALIVE = { keepAlive: true, keepAliveInitialDelay: 60_000 }
-
-/** Warnings a client can provoke at will (limit reached, no file descriptors, HTTP/2 abuse) are logged at most this often, per kind. */
-const WARN_EVERY_MS = 10_000
 
 const ignore = (): void => {}
 
@@ -59,8 +57,8 @@ export class GatewayServer {
   /** Runtimes swapped out and still finishing their requests, with the promise of their end. */
   readonly #retiring = new Map<Runtime, Promise<void>>()
   #closing = false
-  /** When each kind of throttled warning was last logged (see #warn). */
-  readonly #warnedAt = new Map<string, number>()
+  /** Warnings a client can provoke at will (limit reached, no file descriptors, HTTP/2 abuse): see #warn. */
+  readonly #warnings: LogLimiter
   /** With server.http2: the TLS listener's connections (HTTP/2 sessions and HTTP/1.1), and the h2c listener's. */
   readonly #h2: Http2Connections | undefined
   readonly #h2c: { server: Http2Server, connections: Http2Connections } | undefined
@@ -69,6 +67,7 @@ export class GatewayServer {
 
   constructor (runtime: Runtime, server: GatewayConfig['server']) {
     this.#runtime = runtime
+    this.#warnings = new LogLimiter(runtime.log)
     const headersMs = clientTimeouts(server).headers
     const http = httpOptions(server)
     const tls = runtime.loaded.serverTls
@@ -144,7 +143,7 @@ export class GatewayServer {
     if (h2tls) http10AsHttp1(this.app.server)
     // Accept failing (EMFILE: out of file descriptors) is not fatal: Node retries on the next connection.
     this.app.server.on('error', (err: Error & { code?: string, syscall?: string }) => {
-      if (err.syscall === 'accept') this.#warn('accept', { err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
+      if (err.syscall === 'accept') this.#warn('accept', {}, { err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
       else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
     })
     // CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not just dropped.
@@ -341,7 +340,7 @@ export class GatewayServer {
 
   #http2Cut (reason: Http2Cut, session: Http2Session): void {
     this.#runtime.http2Cut(reason)
-    this.#warn(reason, { reason, clientIp: session.socket?.remoteAddress }, 'HTTP/2 client abuses the protocol: connection closed (GOAWAY ENHANCE_YOUR_CALM)')
+    this.#warn(reason, { reason }, { clientIp: session.socket?.remoteAddress }, 'HTTP/2 client abuses the protocol: connection closed (GOAWAY ENHANCE_YOUR_CALM)')
   }
 
   /**
@@ -394,15 +393,15 @@ export class GatewayServer {
   }
 
   #dropped (): void {
-    this.#warn('drop', { maxConnections: this.#runtime.loaded.config.server.maxConnections }, 'connection limit reached: new connections are closed (server.maxConnections)')
+    this.#warn('drop', { maxConnections: this.#runtime.loaded.config.server.maxConnections }, {}, 'connection limit reached: new connections are closed (server.maxConnections)')
   }
 
-  /** A warning, unless one of the same `kind` was logged less than WARN_EVERY_MS ago: a flood of one kind must not hide another. */
-  #warn (kind: string, fields: object, msg: string): void {
-    const now = performance.now()
-    if (now - (this.#warnedAt.get(kind) ?? -Infinity) < WARN_EVERY_MS) return
-    this.#warnedAt.set(kind, now)
-    this.#runtime.log.warn(fields, msg)
+  /**
+   * A warning, unless one of the same `kind` was logged in the last 10 s (then counted, for a summary
+   * with the `shared` fields): a flood of one kind must not hide another.
+   */
+  #warn (kind: string, shared: object, fields: object, msg: string): void {
+    if (this.#warnings.allow(kind, 'warn', shared, msg)) this.#runtime.log.warn({ ...shared, ...fields }, msg)
   }
 
   /** http or https. */
@@ -456,6 +455,7 @@ export class GatewayServer {
     clearInterval(sweep)
     await Promise.all([this.#runtime.dispose(), ...this.#retiring.values()])
     clearTimeout(timer)
+    this.#warnings.flush()
   }
 }
 

@@ -321,12 +321,15 @@ function resetSession (session: GuardedSession): void {
 }
 
 function cutSession (session: Http2Session): void {
-  // destroy() sends the GOAWAY with this code. Not goaway() then destroy(): the bare destroy() sent a
-  // second GOAWAY, NO_ERROR, which clients read as a graceful shutdown (so would destroy(undefined,
-  // code): the error left out defaults to the code 0); and goaway() threw on a session destroyed
-  // meanwhile (the client's own GOAWAY with an error, sent with the frames that tripped the limit),
-  // in a timer, ending the process, where destroy() does nothing. The error goes to Node's own
-  // listener (the server's 'sessionError').
+  // Destroyed meanwhile (the client's own GOAWAY with an error, sent with the frames that tripped the
+  // limit): goaway() would throw, in a timer, ending the process.
+  if (session.destroyed) return
+  // goaway() first: over TLS a write completes a tick later, and Node drops what is still queued
+  // (the rest of the streams' RST_STREAMs, destroy()'s own GOAWAY) once the session is destroyed: the
+  // first stream's reset flushes this one. destroy() with the error and the code, not bare: that sent
+  // a second GOAWAY, NO_ERROR, which clients read as a graceful shutdown. The error goes to Node's
+  // own listener (the server's 'sessionError').
+  session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
   session.destroy(new Error('HTTP/2 connection cut: ENHANCE_YOUR_CALM'), constants.NGHTTP2_ENHANCE_YOUR_CALM)
 }
 

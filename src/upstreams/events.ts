@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { LogLimiter } from '../logging/log-limiter.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import type { BreakerState } from './circuit-breaker.ts'
 import type { Target } from './target.ts'
@@ -20,7 +21,10 @@ export interface UpstreamEvents {
 const noop = () => {}
 export const NO_EVENTS: UpstreamEvents = { ejected: noop, ejectionEnded: noop, breaker: noop, health: noop, retried: noop, busy: noop, waited: noop, targetsChanged: noop }
 
-export function upstreamEvents (log: Logger, metrics: Metrics | undefined): UpstreamEvents {
+const BUSY = 'upstream busy: request refused'
+
+/** `limits`: for the lines a client can provoke at will (a refusal per request once a target is full). */
+export function upstreamEvents (log: Logger, metrics: Metrics | undefined, limits = new LogLimiter(log)): UpstreamEvents {
   return {
     ejected (upstream, target, forMs) {
       metrics?.upstreamEjections.inc({ upstream, target: target.url })
@@ -41,7 +45,9 @@ export function upstreamEvents (log: Logger, metrics: Metrics | undefined): Upst
     busy (upstream, target, reason) {
       metrics?.upstreamBusy.inc({ upstream, reason })
       if (reason === 'queue-timeout') metrics?.timeouts.inc({ kind: 'queue' })
-      log.warn({ upstream, target: target.url, reason, queued: target.waiting.length, inFlight: target.inFlight }, 'upstream busy: request refused')
+      if (limits.allow(`${upstream}\0${target.url}`, 'warn', { upstream, target: target.url }, BUSY)) {
+        log.warn({ upstream, target: target.url, reason, queued: target.waiting.length, inFlight: target.inFlight }, BUSY)
+      }
     },
     waited (upstream, ms) {
       metrics?.upstreamQueueWait.observe({ upstream }, ms / 1000)

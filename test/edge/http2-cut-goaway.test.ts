@@ -33,8 +33,11 @@ const floods = {
   'rapid reset': (h2c: boolean): Buffer => Buffer.concat(Array.from({ length: 30 }, (_, i) => [getRoot(2 * i + 1, h2c), frame(3, 0, 2 * i + 1, Buffer.from([0, 0, 0, 8]))]).flat())
 }
 
-/** The error codes of the GOAWAY frames the gateway sends on a connection that floods it, in order, once it is closed. */
-async function goawaysAfter (t: Test, port: number, h2c: boolean, flood: Buffer): Promise<number[]> {
+/**
+ * The error codes of the GOAWAY frames the gateway sends on a connection that floods it, in order,
+ * once it is closed; `opening` is sent first, and the flood once `ready` resolves.
+ */
+async function goawaysAfter (t: Test, port: number, h2c: boolean, flood: Buffer, opening = Buffer.alloc(0), ready?: Promise<unknown>): Promise<number[]> {
   const socket: Socket = h2c ? netConnect(port, '127.0.0.1') : tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['h2'] })
   t.teardown(() => socket.destroy())
   socket.on('error', () => {})
@@ -49,7 +52,9 @@ async function goawaysAfter (t: Test, port: number, h2c: boolean, flood: Buffer)
       pending = pending.subarray(9 + length)
     }
   })
-  socket.write(Buffer.concat([PREFACE, flood]))
+  socket.write(Buffer.concat([PREFACE, opening]))
+  await ready
+  socket.write(flood)
   await once(socket, 'close')
   return codes
 }
@@ -68,4 +73,29 @@ for (const [name, flood] of Object.entries(floods)) {
       t.notOk(codes.includes(constants.NGHTTP2_NO_ERROR), 'none says NO_ERROR')
     })
   }
+}
+
+// Streams in flight when the cut comes: destroy() resets them, and over TLS the socket was torn down
+// before the GOAWAY was flushed (h2c got it; the TLS client got none).
+for (const h2c of [true, false]) {
+  t.test(`settings flood with streams in flight (${h2c ? 'h2c' : 'TLS'}): the last GOAWAY is ENHANCE_YOUR_CALM`, async t => {
+    let arrived = 0
+    let allArrived: () => void = () => {}
+    const three = new Promise<void>(resolve => { allArrived = resolve })
+    const held: Array<() => void> = []
+    const up = await startUpstream((_req, res) => {
+      held.push(() => res.end('late'))
+      if (++arrived === 3) allArrived()
+    })
+    t.teardown(() => { for (const answer of held) answer(); return up.close() })
+    const { gw } = await startH2Gateway(t, LIMITS, catchAllYaml(up.url))
+    const port = Number(new URL(h2c ? gw.h2cUrl as string : gw.url).port)
+    const opening = Buffer.concat([1, 3, 5].map(id => getRoot(id, h2c)))
+    const codes = await goawaysAfter(t, port, h2c, floods['settings flood'](), opening, three)
+    t.ok(gw.logs.some(l => l.level === 40 && l.reason === 'settings_flood'), 'cut for it')
+    t.ok(codes.length > 0, `GOAWAY sent: ${codes.join(', ')}`)
+    t.equal(codes.at(-1), constants.NGHTTP2_ENHANCE_YOUR_CALM, 'the last one says ENHANCE_YOUR_CALM')
+    t.notOk(codes.includes(constants.NGHTTP2_NO_ERROR), 'none says NO_ERROR')
+    t.same(gw.logs.filter(l => (l.level as number) >= 50), [], 'no error logged')
+  })
 }

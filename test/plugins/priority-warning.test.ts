@@ -7,15 +7,17 @@ import { writeUserPlugin } from '../helpers/user-plugin.ts'
 
 // A user plugin that runs before every built-in (above response-headers, 5000) is outside it and
 // cors: its replies get neither's headers. Any integer is a priority; such a plugin is warned of
-// at load, built-ins never.
+// at load, built-ins never; one loaded that the config does not use (on no route, not top-level) neither.
 t.test('user plugins that run before every built-in are warned of at load, those inside are not', async t => {
   const dir = t.testdir({})
-  const plugins = { outer: 9000, 'aaa-tie': 5000, 'zzz-tie': 5000, inner: 4000, low: -5 }
+  const plugins = { outer: 9000, 'aaa-tie': 5000, 'zzz-tie': 5000, inner: 4000, low: -5, unused: 9500 }
   for (const [name, priority] of Object.entries(plugins)) writeUserPlugin(dir, name, priority, '{ onRequest: () => ({ status: 299 }) }')
   const file = join(dir, 'gateway.yaml')
   writeFileSync(file, `server:
   listen: { host: 127.0.0.1, port: 0 }
 loadPlugins: [${Object.keys(plugins).map(n => `./${n}.ts`).join(', ')}]
+plugins:
+  aaa-tie: {}
 upstreams:
   app: { targets: [{ url: "http://127.0.0.1:1" }] }
 routes:

@@ -6,6 +6,9 @@ import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { writeUserPlugin } from '../helpers/user-plugin.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // req.upstreamPath and req.query make the upstream request's target: origin-form only, so that a
 // plugin never sends an absolute URL (an upstream would take its host over Host) nor a fragment.
 const dir = t.testdir({})

@@ -7,6 +7,9 @@ import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from '../helpers/user-plugin.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // A user plugin's body stream that throws from its transform (Node runs a request body stream's
 // from the client request's 'data' event, a response body stream's from undici's onData), or
 // that fails with a value `instanceof` throws on: the plugin's failure, 500 plugin_error (cut

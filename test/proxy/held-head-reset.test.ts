@@ -6,6 +6,9 @@ import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from '../helpers/user-plugin.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // An upstream that resets its connection while a plugin's async onResponse still holds the head:
 // the client's connection was closed with nothing sent, logged status 200, bytes 0,
 // upstream_broken (what of the body undici handed over at the reset, paused or not, was written

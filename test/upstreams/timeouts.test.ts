@@ -8,6 +8,9 @@ import { startBackends } from './backends.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { waitForLog } from '../helpers/logs.ts'
 
+// Each failure's own line is checked: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // Response timeouts under 10 s and request timeouts run on timers of their own: they fire on time.
 // Longer response timeouts and idle timeouts are undici's, checked every half second or so, and may
 // fire up to a second late. Bounds are tight on the early side; on the late side LATE_MS allows

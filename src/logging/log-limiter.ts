@@ -1,0 +1,111 @@
+import type { Logger } from 'pino'
+
+type Level = 'info' | 'warn' | 'error'
+
+export interface LogLimiterOptions {
+  /**
+   * How long after a key's line the others of that key are only counted. Default 10 s, or
+   * PORTCULLIS_LOG_LIMIT_MS (read at construction) in tests through a real gateway: 0 logs every line.
+   */
+  windowMs?: number
+  /** Keys followed at once (256): past that, the lines of new keys are only counted, per message. */
+  maxKeys?: number
+  /** A monotonic time in ms (performance.now()): an option so that tests choose the instants. */
+  now?: () => number
+}
+
+/** One key's window: it began with a line logged at `start`; `suppressed` lines since were not. */
+interface Window {
+  readonly level: Level
+  readonly fields: object
+  readonly msg: string
+  readonly start: number
+  suppressed: number
+}
+
+/**
+ * Limits lines a client can provoke at will (one per request, per try, per stream): the first line
+ * of a key in a window is logged, the others are counted, and when the window ends with some, one
+ * line says how many: `N more like "<msg>" in the last 10 s`, at the line's level, with the key's
+ * fields and `suppressed: N`. One timer for them all, set only while some are counted. The keys
+ * are bounded (a client could vary what they are made of): past `maxKeys`, a new key's lines are
+ * counted together with the other such lines of the same message, none logged one by one.
+ */
+export class LogLimiter {
+  readonly #log: Logger
+  readonly #windowMs: number
+  readonly #maxKeys: number
+  readonly #now: () => number
+  /** By message and key, in the order their windows began: those that have ended come first. */
+  readonly #windows = new Map<string, Window>()
+  /** Windows with lines counted, whose summaries #timer is for. */
+  #pending = 0
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (log: Logger, options: LogLimiterOptions = {}) {
+    this.#log = log
+    this.#windowMs = options.windowMs ?? Number(process.env.PORTCULLIS_LOG_LIMIT_MS ?? 10_000)
+    this.#maxKeys = options.maxKeys ?? 256
+    this.#now = options.now ?? (() => performance.now())
+  }
+
+  /**
+   * Whether the caller logs its line (`msg` at `level`) now; if not, it is counted. `key` tells
+   * lines of the same `msg` apart; `fields`, what they share, are the summary's.
+   */
+  allow (key: string, level: Level, fields: object, msg: string): boolean {
+    const now = this.#now()
+    this.#expire(now)
+    const id = `${msg}\0${key}`
+    const open = this.#windows.get(id)
+    if (open !== undefined) {
+      this.#count(open, now)
+      return false
+    }
+    if (this.#windows.size < this.#maxKeys) {
+      this.#windows.set(id, { level, fields, msg, start: now, suppressed: 0 })
+      return true
+    }
+    // Too many keys: counted under one per message (messages are the gateway's, a few).
+    const others = `${msg}\0\0`
+    const window = this.#windows.get(others) ?? { level, fields: {}, msg, start: now, suppressed: 0 }
+    this.#windows.set(others, window)
+    this.#count(window, now)
+    return false
+  }
+
+  /** Logs the summaries of the windows with lines counted, and starts anew (a config retired, the gateway stopping). */
+  flush (): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#expire(this.#now(), true)
+  }
+
+  #count (window: Window, now: number): void {
+    if (window.suppressed++ === 0) this.#pending++
+    this.#timer ??= this.#arm(now)
+  }
+
+  /** The timer for the earliest window's end (the first in #windows). */
+  #arm (now: number): NodeJS.Timeout {
+    const first = this.#windows.values().next().value as Window
+    return setTimeout(() => {
+      this.#timer = undefined
+      const at = this.#now()
+      this.#expire(at)
+      if (this.#pending > 0) this.#timer = this.#arm(at)
+    }, Math.max(1, first.start + this.#windowMs - now)).unref()
+  }
+
+  /** Ends the windows over at `now` (`all`: every one), logging the summaries of those with lines counted. */
+  #expire (now: number, all = false): void {
+    for (const [id, w] of this.#windows) {
+      if (!all && w.start + this.#windowMs > now) return
+      this.#windows.delete(id)
+      if (w.suppressed === 0) continue
+      this.#pending--
+      const seconds = Math.max(1, Math.ceil(Math.min(now - w.start, this.#windowMs) / 1000))
+      this.#log[w.level]({ ...w.fields, suppressed: w.suppressed }, `${w.suppressed} more like "${w.msg}" in the last ${seconds} s`)
+    }
+  }
+}
