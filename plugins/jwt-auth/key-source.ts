@@ -26,6 +26,11 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
   const source = config.jwksUri !== undefined ? { jwksUri: config.jwksUri } : { issuer: url }
   const j = { ...DEFAULTS.jwks, ...config.jwks }
   const options = { source, timeoutMs: toMs(j.timeout), cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }
+  // A request may wait for the fetch (after discovery's, with an issuer); its onRequest is cut at server.pluginTimeout.
+  const waitMs = ('issuer' in source ? 2 : 1) * options.timeoutMs
+  if (waitMs >= ctx.hookTimeoutMs) {
+    throw new Error(`jwks.timeout (${options.timeoutMs} ms${'issuer' in source ? ', twice with discovery' : ''}) must be less than server.pluginTimeout (${ctx.hookTimeoutMs} ms): a request may wait for the key set's fetch, and its onRequest is cut at server.pluginTimeout (504); lower jwks.timeout or raise server.pluginTimeout`)
+  }
   const keys = ctx.shared(`keys ${JSON.stringify(options)}`, () => {
     if (url.startsWith('http://')) ctx.log.warn({ url: hideUrlSecrets(url) }, 'jwt-auth: keys fetched over plain http://; use https:// in production')
     const remote = new RemoteKeys(options, ctx.log, ctx.metrics, holdKeys(JSON.stringify(source)))

@@ -1,0 +1,30 @@
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startFromFile } from '../../test/reload/helpers.ts'
+
+// A request may wait within its onRequest for the key set's fetch (after the discovery document's,
+// with an issuer), up to jwks.timeout each; server.pluginTimeout cuts every async hook (504). A
+// config where the fetch may outlast the hook would answer 504 where jwt-auth means its own
+// failure rule (503 auth_unavailable): refused at setup, naming both settings.
+const dir = t.testdir({})
+const file = join(dir, 'gateway.yaml')
+const start = (source: string, timeout: string) => {
+  writeFileSync(file, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+  pluginTimeout: 2s
+upstreams:
+  a: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: a, plugins: { jwt-auth: { ${source}, jwks: { timeout: ${timeout} } } } }
+`)
+  return startFromFile(file)
+}
+
+t.test('jwks.timeout that may reach server.pluginTimeout: no start, the reason naming both', async t => {
+  await t.rejects(start('jwksUri: "http://127.0.0.1:1/jwks"', '2s'), { code: 'PCL_ERR_PLUGIN_SETUP', plugin: 'jwt-auth', message: /jwks\.timeout \(2000 ms\) must be less than server\.pluginTimeout \(2000 ms\)/ })
+  await t.rejects(start('issuer: "http://127.0.0.1:1"', '1s'), { message: /jwks\.timeout \(1000 ms, twice with discovery\) must be less than server\.pluginTimeout/ }, 'with discovery, twice')
+  const gw = await start('jwksUri: "http://127.0.0.1:1/jwks"', '1500ms')
+  t.ok(gw.url, 'below it: starts')
+  await gw.close()
+})
