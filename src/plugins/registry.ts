@@ -60,6 +60,9 @@ export async function importPlugin (href: string, load: (href: string) => Promis
   return mod.default
 }
 
+/** The plugins warnOutsideBuiltins has warned of in this process. */
+const warned = new WeakSet<PluginDefinition>()
+
 /**
  * Warns of each plugin of `plugins` that is not a built-in (loadPlugins loaded it), that `config`
  * uses (top-level plugins: or a route's), and that runs before every built-in (a higher priority
@@ -72,7 +75,9 @@ export async function warnOutsideBuiltins (plugins: ReadonlyMap<string, PluginDe
   if (outermost === undefined) return
   const used = configsByPlugin(config)
   for (const def of plugins.values()) {
-    if (!used.has(def.name) || builtins.get(def.name) === def || byRunOrder(def, outermost) > 0) continue
+    if (!used.has(def.name) || builtins.get(def.name) === def || byRunOrder(def, outermost) > 0 || warned.has(def)) continue
+    // Once per process: a config reloaded often (a watched file) would repeat it for a plugin meant to run first.
+    warned.add(def)
     log.warn({ plugin: def.name, priority: def.priority },
       `plugin "${def.name}" (priority ${def.priority}) runs before every built-in plugin (the outermost: ${outermost.name}, ${outermost.priority}): its replies pass none of their response hooks; give it a priority below ${outermost.priority} unless that is meant`)
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { startFromFile } from '../reload/helpers.ts'
@@ -36,4 +36,7 @@ routes:
   const res = await request(`${gw.url}/x`)
   await res.body.dump()
   t.same([res.statusCode, res.headers['x-edited']], [299, undefined], 'what it warns of: the reply has no response-headers edit')
+  writeFileSync(file, readFileSync(file, 'utf8').replace("x-edited: 'yes'", "x-edited: 'still'"))
+  t.equal((await gw.reloader.reload('admin')).result, 'success')
+  t.equal(gw.logs.filter(l => l.level === 40 && typeof l.plugin === 'string').length, warned.length, 'a reload does not repeat it')
 })
