@@ -5,7 +5,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { once } from 'node:events'
 import { startUpstream } from '../helpers/upstream.ts'
 import { catchAllYaml } from '../helpers/catch-all.ts'
-import { startH2Gateway } from '../helpers/http2.ts'
+import { frame, startH2Gateway } from '../helpers/http2.ts'
 
 // A connection cut for abuse (rapid reset, settings flood) ends with GOAWAY ENHANCE_YOUR_CALM, and
 // nothing after it: a GOAWAY NO_ERROR sent last (the session's destroy after the goaway) read as a
@@ -13,15 +13,6 @@ import { startH2Gateway } from '../helpers/http2.ts'
 // error, so the frames are read off a raw connection.
 
 const LIMITS = '{ h2c: { listen: { host: 127.0.0.1, port: 0 } }, rapidReset: { burst: 5, perSecond: 1 }, settingsFlood: { burst: 5, perSecond: 1 } }'
-
-function frame (type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(stream, 5)
-  return Buffer.concat([head, payload])
-}
 
 const PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))])
 // GET / (http or https), :authority localhost: HPACK static entries and a literal.

@@ -10,7 +10,7 @@ import { metricValue } from '../helpers/metric-value.ts'
 import { until } from '../helpers/wait.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { catchAllYaml } from '../helpers/catch-all.ts'
-import { h2Connect, h2Request, startH2Gateway } from '../helpers/http2.ts'
+import { frame, h2Connect, h2Request, startH2Gateway } from '../helpers/http2.ts'
 
 
 /** An upstream that holds every response until release() (then answers "done <url>"); counts what it received. */
@@ -173,15 +173,6 @@ function hpackInt (first: number, n: number, value: number): number[] {
 }
 
 const hpackString = (s: string): number[] => [...hpackInt(0, 7, s.length), ...Buffer.from(s, 'latin1')]
-
-function frame (type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(stream, 5)
-  return Buffer.concat([head, payload])
-}
 
 t.test('max header list size: a client that never acknowledges SETTINGS cannot send a larger list (431)', async t => {
   const up = await holdingUpstream(t)

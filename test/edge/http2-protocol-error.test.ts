@@ -5,7 +5,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { constants } from 'node:http2'
 import { startUpstream } from '../helpers/upstream.ts'
 import { catchAllYaml } from '../helpers/catch-all.ts'
-import { startH2Gateway, type H2Gateway } from '../helpers/http2.ts'
+import { frame, startH2Gateway, type H2Gateway } from '../helpers/http2.ts'
 import { metricValue } from '../helpers/metric-value.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -16,15 +16,6 @@ import { until } from '../helpers/wait.ts'
 
 const H2C = '{ h2c: { listen: { host: 127.0.0.1, port: 0 } } }'
 const STREAMS = 3
-
-function frame (type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(stream, 5)
-  return Buffer.concat([head, payload])
-}
 
 const hpackString = (s: string): number[] => [s.length, ...Buffer.from(s, 'latin1')]
 

@@ -80,3 +80,13 @@ export async function h2Request (session: ClientHttp2Session, headers: OutgoingH
 /** The JSON the echo upstream answers with (see helpers/upstream.ts). */
 export interface Echoed { method: string, url: string, headers: Record<string, string>, body: string }
 export const echoed = (r: H2Response): Echoed => JSON.parse(r.body.toString()) as Echoed
+
+/** An HTTP/2 frame as raw bytes (RFC 9113 4.1), for clients that send what Node's client would not. */
+export function frame (type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9)
+  head.writeUIntBE(payload.length, 0, 3)
+  head[3] = type
+  head[4] = flags
+  head.writeUInt32BE(stream, 5)
+  return Buffer.concat([head, payload])
+}
