@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { Redis } from 'ioredis'
+import { request } from 'undici'
 
 const INDEX = new URL('../../src/index.ts', import.meta.url).href
 
@@ -45,4 +47,18 @@ export default definePlugin({
 })
 `)
   return file
+}
+
+/** The count the plugin answers at `url` (its `x-count`). */
+export async function countAt (url: string): Promise<string | string[] | undefined> {
+  const res = await request(url)
+  await res.body.text()
+  return res.headers['x-count']
+}
+
+/** Ids of the clients connected to `raw`'s server, except `raw` itself (the gateway's connections). */
+export async function otherClients (raw: Redis): Promise<string[]> {
+  const own = String(await raw.client('ID'))
+  const list = String(await raw.client('LIST'))
+  return [...list.matchAll(/^id=(\d+) /gm)].map(m => m[1] as string).filter(id => id !== own).sort()
 }

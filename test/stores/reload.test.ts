@@ -8,7 +8,7 @@ import { startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
 import { eventually } from './store-cases.ts'
 import { startFromFile } from '../reload/helpers.ts'
-import { writeCounterPlugin } from './counter-plugin.ts'
+import { countAt, otherClients, writeCounterPlugin } from './counter-plugin.ts'
 
 const redis = await RedisProcess.start()
 t.teardown(() => redis.stop())
@@ -47,18 +47,9 @@ writeCounterPlugin(dir)
 const gw = await startFromFile(file)
 t.teardown(() => gw.close())
 
-const count = async (path: string) => {
-  const res = await request(`${gw.url}${path}`)
-  await res.body.text()
-  return res.headers['x-count']
-}
+const count = (path: string) => countAt(`${gw.url}${path}`)
 
-/** Ids of the clients connected to the server, except the test's own. */
-const clients = async (): Promise<string[]> => {
-  const own = String(await raw.client('ID'))
-  const list = String(await raw.client('LIST'))
-  return [...list.matchAll(/^id=(\d+) /gm)].map(m => m[1] as string).filter(id => id !== own).sort()
-}
+const clients = () => otherClients(raw)
 
 t.test('20 reloads with an unchanged store: the same Redis connections; counters keep counting', async t => {
   t.equal(await count('/shared'), '1')

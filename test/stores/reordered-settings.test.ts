@@ -1,13 +1,12 @@
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { request } from 'undici'
 import { StoreRegistry, type StoreConfigs } from '../../src/stores/registry.ts'
 import { memoryLogger } from '../helpers/gateway.ts'
 import { RedisProcess } from '../helpers/redis.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { startFromFile } from '../reload/helpers.ts'
-import { writeCounterPlugin } from './counter-plugin.ts'
+import { countAt, otherClients, writeCounterPlugin } from './counter-plugin.ts'
 
 // A store was known by the JSON of its settings as written: the same settings in another key
 // order made a new, empty store on reload (counters reset, a new Redis connection).
@@ -42,18 +41,9 @@ writeCounterPlugin(dir)
 const gw = await startFromFile(file)
 t.teardown(() => gw.close())
 
-const count = async (path: string) => {
-  const res = await request(`${gw.url}${path}`)
-  await res.body.text()
-  return res.headers['x-count']
-}
+const count = (path: string) => countAt(`${gw.url}${path}`)
 
-/** Ids of the clients connected to the server, except the test's own. */
-const clients = async (): Promise<string[]> => {
-  const own = String(await raw.client('ID'))
-  const list = String(await raw.client('LIST'))
-  return [...list.matchAll(/^id=(\d+) /gm)].map(m => m[1] as string).filter(id => id !== own).sort()
-}
+const clients = () => otherClients(raw)
 
 t.test('a reload that only reorders a store\'s keys keeps the store: counters go on, the same Redis connection', async t => {
   t.equal(await count('/m'), '1')
