@@ -1,5 +1,5 @@
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { startFromFile, namedUpstream } from '../../test/reload/helpers.ts'
@@ -41,4 +41,13 @@ t.test('on reload: refused, the active config serving on', async t => {
   const served = await request(`${gw.url}/x`)
   await served.body.dump()
   t.equal(served.statusCode, 200, 'the active config serves')
+})
+
+t.test('left out, collapseTimeout fits a short server.pluginTimeout: the gateway starts', async t => {
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/, plugins: \{ cache: \{[^}]*\} \}/, ', plugins: { cache: {} }'))
+  const gw = await startFromFile(file)
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/x`)
+  await res.body.dump()
+  t.equal(res.statusCode, 200, 'started and serving (the default 5 s would have been refused under 1 s)')
 })

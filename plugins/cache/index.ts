@@ -24,9 +24,10 @@ export default definePlugin({
   schema: CacheSchema,
   setup (config, ctx) {
     const store = ctx.store(config.store)
-    const collapseMs = toMs(config.collapseTimeout ?? '5s')
     // A waiter may wait for two fetches (its leader's, then, that one gone, the next's), within its
     // onRequest: past the hook's bound it would get a 504 where the cache means it to go upstream.
+    // Left out, it is 5 s, less under a short server.pluginTimeout; set, it must fit.
+    const collapseMs = config.collapseTimeout === undefined ? Math.min(5_000, Math.ceil(ctx.hookTimeoutMs / 2) - 1) : toMs(config.collapseTimeout)
     if (2 * collapseMs >= ctx.hookTimeoutMs) {
       throw new Error(`collapseTimeout (${collapseMs} ms) must be less than half of server.pluginTimeout (${ctx.hookTimeoutMs} ms): a request may wait twice collapseTimeout for other requests' fetches, and its onRequest is cut at server.pluginTimeout (504); lower collapseTimeout or raise server.pluginTimeout`)
     }

@@ -32,7 +32,7 @@ export const CacheSchema = Type.Object({
     description: 'How long a stale entry with a validator (ETag, Last-Modified) is kept for revalidation past its freshness and stale windows. Default 1h.'
   })),
   collapseTimeout: Type.Optional(Type.Union([Duration], {
-    description: 'How long a request waits for another in-flight request for the same key before going upstream itself. Less than half of server.pluginTimeout (a request may wait twice this, within its onRequest), else a setup error. Default 5s.'
+    description: 'How long a request waits for another in-flight request for the same key before going upstream itself. Less than half of server.pluginTimeout (a request may wait twice this, within its onRequest), else a setup error. Default 5s (less, under half of a shorter server.pluginTimeout).'
   })),
   key: Type.Optional(Type.Object({
     host: Type.Optional(Type.Boolean({ description: 'Include the Host in the key, and the X-Forwarded-Host sent upstream when it differs (the scheme sent upstream is always in it). Default true.' })),

@@ -28,3 +28,17 @@ t.test('jwks.timeout that may reach server.pluginTimeout: no start, the reason n
   t.ok(gw.url, 'below it: starts')
   await gw.close()
 })
+
+t.test('left out, jwks.timeout fits a short server.pluginTimeout: the gateway starts', async t => {
+  writeFileSync(file, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+  pluginTimeout: 2s
+upstreams:
+  a: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: a, plugins: { jwt-auth: { issuer: "http://127.0.0.1:1" } } }
+`)
+  const gw = await startFromFile(file)
+  t.ok(gw.url, 'started (the default 5 s would have been refused)')
+  await gw.close()
+})

@@ -25,9 +25,12 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
   if (url === undefined) return { keys: undefined, algorithms: hmac }
   const source = config.jwksUri !== undefined ? { jwksUri: config.jwksUri } : { issuer: url }
   const j = { ...DEFAULTS.jwks, ...config.jwks }
-  const options = { source, timeoutMs: toMs(j.timeout), cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }
-  // A request may wait for the fetch (after discovery's, with an issuer); its onRequest is cut at server.pluginTimeout.
-  const waitMs = ('issuer' in source ? 2 : 1) * options.timeoutMs
+  // A request may wait for the fetch (after discovery's, with an issuer); its onRequest is cut at
+  // server.pluginTimeout. Left out, the timeout is 5 s, less under a short server.pluginTimeout; set, it must fit.
+  const fetches = 'issuer' in source ? 2 : 1
+  const timeoutMs = config.jwks?.timeout === undefined ? Math.min(toMs(j.timeout), Math.ceil(ctx.hookTimeoutMs / fetches) - 1) : toMs(j.timeout)
+  const options = { source, timeoutMs, cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }
+  const waitMs = fetches * options.timeoutMs
   if (waitMs >= ctx.hookTimeoutMs) {
     throw new Error(`jwks.timeout (${options.timeoutMs} ms${'issuer' in source ? ', twice with discovery' : ''}) must be less than server.pluginTimeout (${ctx.hookTimeoutMs} ms): a request may wait for the key set's fetch, and its onRequest is cut at server.pluginTimeout (504); lower jwks.timeout or raise server.pluginTimeout`)
   }
