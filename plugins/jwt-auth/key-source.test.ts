@@ -34,6 +34,7 @@ function context (shared = new Map<string, unknown>()) {
   const ctx = {
     routeName: 'orders',
     log,
+    hookTimeoutMs: 30_000,
     metrics: { counter: () => ({ labels: () => noop }) },
     shared<T> (key: string, create: () => T): T {
       if (!shared.has(key)) {
