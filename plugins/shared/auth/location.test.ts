@@ -128,6 +128,11 @@ t.test('cookie and query parameter', async t => {
   t.equal(cookies('session=x,session=y'), undefined)
   t.equal(cookies('a=1, b=2; sessionX=3,c'), 'a=1, b=2; sessionX=3,c', 'without it as sent')
   t.equal(cookies('a=1; session[]=x; session[k]=y,b=2'), 'a=1; b=2', 'its array form too')
+  t.equal(cookies('session=x; consent=ads,session; b=2'), 'consent=ads,session; b=2', 'a bare name behind a `,` is part of the value before it: kept with it')
+  t.equal(cookies('a=1; session=x,y, b=2'), 'a=1; b=2', 'and goes with a pair of its name (a piece of the credential)')
+  t.same(read('consent=ads,session; theme=dark'), [undefined, 'consent=ads,session; theme=dark'], 'so it is no copy: no cookie')
+  t.same(read('session=x; consent=ads,session'), ['x', 'session=x; consent=ads,session'], 'nor a second one')
+  t.same(read('session,a=1'), [undefined, 'session,a=1'], 'nor one in front of a pair')
   const spaced = compileLocation({ query: 'access token' })
   const plus = req({}, '?access+token=x&a=1')
   spaced.remove(plus)
@@ -168,6 +173,13 @@ t.test('cookie and query parameter', async t => {
     const split = req({}, q)
     query.remove(split)
     t.equal(split.query, left, `behind a \`;\` (Rack 2, Perl's CGI, old Go split on it) or as an array: removed, the rest kept with its separators: ${q}`)
+  }
+  t.equal(query.read(req({}, '?next=/a;access_token&access_token=t')), 't', 'a bare name behind a `;` is part of the value before it: no copy')
+  t.equal(query.read(req({}, '?access_token=t;x')), '', 'a value read otherwise behind a `;` (`t`) still malformed')
+  for (const [q, left] of [['?next=/a;access_token&access_token=t', '?next=/a;access_token'], ['?a=1&access_token=t;x;b=2', '?a=1&b=2']] as const) {
+    const bare = req({}, q)
+    query.remove(bare)
+    t.equal(bare.query, left, `a bare name behind a \`;\` goes or stays with the value before it: ${q}`)
   }
   for (const q of ['', '?', '?a=1&&b', '?a=%41', '?a=1;b=2&;c']) {
     const untouched = req({}, q)

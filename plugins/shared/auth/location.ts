@@ -84,7 +84,7 @@ function queryParam (query: string, named: Named): string | undefined {
   // Some upstreams split on `;` too (Rack 2, Perl's CGI, Go before 1.17): `?t=good&x=1;t=forged`
   // must read the same both ways, or it is one more copy the gateway did not verify.
   if (query.includes(';')) {
-    const split = paramValues(query.replaceAll(';', '&'), named)
+    const split = paramValues(query.slice(1).split('&').flatMap(part => subPairs(part, ';')).join('&'), named)
     if (split.length !== values.length || split[0] !== values[0]) return ''
   }
   return values.length === 0 ? undefined : values.length === 1 ? values[0] : ''
@@ -97,14 +97,30 @@ function isParam (pair: string, named: Named): boolean {
 }
 
 /**
- * `list` split on `outer`, less the pieces of each part split on `inner` that are `named`'s, the
- * rest with their separators: undefined when none is removed.
+ * The pairs of a part (split on `&` in a query, `;` in a cookie) as upstreams that split on
+ * `inner` too read them: the part itself when it holds none, else only its pieces with `=`. A bare
+ * name there is no credential an upstream verifies but part of the value before it
+ * (`consent=ads,session`), not a copy to refuse.
+ */
+function subPairs (part: string, inner: string): string[] {
+  const pieces = part.split(inner)
+  return pieces.length === 1 ? pieces : pieces.filter(piece => piece.includes('='))
+}
+
+/**
+ * `list` split on `outer`, less the pieces of each part split on `inner` that are `named`'s (as
+ * subPairs reads them, with the bare pieces after one: its value), the rest with their
+ * separators: undefined when none is removed.
  */
 function withoutPieces (list: string, outer: string, inner: string, isNamed: (piece: string) => boolean): string[] | undefined {
   let removed = false
   const kept = list.split(outer).flatMap(part => {
     const pieces = part.split(inner)
-    const rest = pieces.filter(piece => !isNamed(piece))
+    let named = false
+    const rest = pieces.filter(piece => {
+      if (pieces.length === 1 || piece.includes('=')) named = isNamed(piece)
+      return !named
+    })
     if (rest.length === pieces.length) return [part]
     removed = true
     return rest.length === 0 ? [] : [rest.join(inner)]
@@ -154,7 +170,7 @@ function cookie (req: GatewayRequest, named: Named): string | undefined {
   const pairs = header.split(';')
   // Some upstreams split cookies on `,` too (Rack 2, the old `cookie` module): a copy behind one
   // (`a=1, session=forged`) is one the gateway did not judge.
-  if (header.includes(',') && header.split(/[;,]/).filter(pair => isCookie(pair, named)).length > pairs.filter(pair => isCookie(pair, named)).length) return ''
+  if (header.includes(',') && pairs.flatMap(pair => subPairs(pair, ',')).filter(pair => isCookie(pair, named)).length > pairs.filter(pair => isCookie(pair, named)).length) return ''
   const first = pairs.findIndex(pair => isCookie(pair, named))
   if (first === -1) return undefined
   const pair = pairs[first] as string

@@ -27,6 +27,8 @@ upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
 ${route('multi', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { query: access_token }, { cookie: session } ]')} }`)}
+${route('cookie', `{ ${jwt(', optional: true, from: [ { header: authorization, scheme: Bearer }, { cookie: session } ]')} }`)}
+${route('required', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { cookie: session } ]')} }`)}
 ${route('ws', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { header: sec-websocket-protocol } ]')} }`)}
 ${route('keys', '{ key-auth: { query: api_key } }')}
 ${route('optional', `{ ${jwt(', optional: true')} }`)}
@@ -70,6 +72,17 @@ t.test('jwt-auth: copies at another location behind a `;` in the query, a `,` in
   t.same([array.status, array.json.url, array.json.headers.cookie], [200, '/multi?x=1', 'b=2'], 'PHP reads `access_token[]` as $_GET[\'access_token\']')
   const alone = await call(`/multi?access_token[]=${alice}`)
   t.same([alone.status, alone.json.error], [401, 'invalid_token'], 'an array is no token: malformed where it decides')
+})
+
+t.test('a bare name behind a `,` in Cookie or a `;` in the query is part of the value before it: no copy of the credential', async t => {
+  const none = await call('/cookie', { cookie: 'consent=ads,session; theme=dark' })
+  t.same([none.status, none.json.headers?.['x-consumer-id'], none.json.headers?.cookie], [200, undefined, 'consent=ads,session; theme=dark'], 'optional: no token, the cookies as sent')
+  const required = await call('/required', { cookie: `session=${alice}; consent=ads,session` })
+  t.same([required.status, required.json.headers?.['x-consumer-id'], required.json.headers?.cookie], [200, 'alice', `session=${alice}; consent=ads,session`], 'the one session cookie decides')
+  const bearer = await call('/required', { authorization: `Bearer ${alice}`, cookie: `consent=ads,session; session=${forged},x; b=2` })
+  t.same([bearer.status, bearer.json.headers?.cookie], [200, 'consent=ads,session; b=2'], 'a third party\'s value kept as sent; the unjudged cookie removed with all its value')
+  const query = await call(`/keys?next=/a;api_key&api_key=${ALICE_KEY}`)
+  t.same([query.status, query.json.headers?.['x-consumer-id'], query.json.url], [200, 'alice', `/keys?next=/a;api_key&api_key=${ALICE_KEY}`], 'not "sent more than once"')
 })
 
 t.test('jwt-auth: a subprotocol offered in Sec-WebSocket-Protocol stays when Authorization decides', async t => {
