@@ -8,7 +8,11 @@ export interface LogLimiterOptions {
    * PORTCULLIS_LOG_LIMIT_MS (read at construction) in tests through a real gateway: 0 logs every line.
    */
   windowMs?: number
-  /** Keys followed at once (256): past that, the lines of new keys are only counted, per message. */
+  /**
+   * Keys of one message followed at once (64): past that, a new key's lines share one window per
+   * message (its first line logged, the others counted). Per message, so that a flood of one kind
+   * (plugin errors quoting the request) leaves the others their own.
+   */
   maxKeys?: number
   /** A monotonic time in ms (performance.now()): an option so that tests choose the instants. */
   now?: () => number
@@ -28,8 +32,8 @@ interface Window {
  * of a key in a window is logged, the others are counted, and when the window ends with some, one
  * line says how many: `N more like "<msg>" in the last 10 s`, at the line's level, with the key's
  * fields and `suppressed: N`. One timer for them all, set only while some are counted. The keys
- * are bounded (a client could vary what they are made of): past `maxKeys`, a new key's lines are
- * counted together with the other such lines of the same message, none logged one by one.
+ * are bounded per message (a client could vary what they are made of): past `maxKeys`, a new key's
+ * lines share one window of that message, whose first line is logged; other messages keep theirs.
  */
 export class LogLimiter {
   readonly #log: Logger
@@ -38,14 +42,16 @@ export class LogLimiter {
   readonly #now: () => number
   /** By message and key, in the order their windows began: those that have ended come first. */
   readonly #windows = new Map<string, Window>()
+  /** How many windows of each message are open, the shared one past maxKeys left out. */
+  readonly #keysOf = new Map<string, number>()
   /** Windows with lines counted, whose summaries #timer is for. */
   #pending = 0
   #timer: NodeJS.Timeout | undefined
 
   constructor (log: Logger, options: LogLimiterOptions = {}) {
     this.#log = log
-    this.#windowMs = options.windowMs ?? Number(process.env.PORTCULLIS_LOG_LIMIT_MS ?? 10_000)
-    this.#maxKeys = options.maxKeys ?? 256
+    this.#windowMs = options.windowMs ?? windowFromEnv()
+    this.#maxKeys = options.maxKeys ?? 64
     this.#now = options.now ?? (() => performance.now())
   }
 
@@ -62,14 +68,19 @@ export class LogLimiter {
       this.#count(open, now)
       return false
     }
-    if (this.#windows.size < this.#maxKeys) {
+    const keys = this.#keysOf.get(msg) ?? 0
+    if (keys < this.#maxKeys) {
       this.#windows.set(id, { level, fields, msg, start: now, suppressed: 0 })
+      this.#keysOf.set(msg, keys + 1)
       return true
     }
-    // Too many keys: counted under one per message (messages are the gateway's, a few).
+    // Too many keys of this message: one window for the rest of them (messages are the gateway's, a few).
     const others = `${msg}\0\0`
-    const window = this.#windows.get(others) ?? { level, fields: {}, msg, start: now, suppressed: 0 }
-    this.#windows.set(others, window)
+    const window = this.#windows.get(others)
+    if (window === undefined) {
+      this.#windows.set(others, { level, fields: {}, msg, start: now, suppressed: 0 })
+      return true
+    }
     this.#count(window, now)
     return false
   }
@@ -102,10 +113,20 @@ export class LogLimiter {
     for (const [id, w] of this.#windows) {
       if (!all && w.start + this.#windowMs > now) return
       this.#windows.delete(id)
+      if (!id.endsWith('\0\0')) {
+        const keys = (this.#keysOf.get(w.msg) ?? 1) - 1
+        if (keys === 0) this.#keysOf.delete(w.msg); else this.#keysOf.set(w.msg, keys)
+      }
       if (w.suppressed === 0) continue
       this.#pending--
       const seconds = Math.max(1, Math.ceil(Math.min(now - w.start, this.#windowMs) / 1000))
       this.#log[w.level]({ ...w.fields, suppressed: w.suppressed }, `${w.suppressed} more like "${w.msg}" in the last ${seconds} s`)
     }
   }
+}
+
+/** PORTCULLIS_LOG_LIMIT_MS (tests through a real gateway: 0 logs every line), if a whole number of ms a timer can wait; else 10 s. */
+function windowFromEnv (): number {
+  const ms = Number(process.env.PORTCULLIS_LOG_LIMIT_MS ?? NaN)
+  return Number.isInteger(ms) && ms >= 0 && ms <= 2 ** 31 - 1 ? ms : 10_000
 }
