@@ -748,10 +748,13 @@ function failsExpectation (req: IncomingMessage): boolean {
   return expect !== undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)
 }
 
-/** `target` up to its query (`?`), which the logs leave out. */
+/**
+ * `target` up to its query (`?`) or its first path parameter (`;`, `%3B`: refused as bad_path, and
+ * as apt to hold a key: `;api_key=`, `;jsessionid=`, marked `;…`), which the logs leave out.
+ */
 function withoutQuery (target: string): string {
-  const q = target.indexOf('?')
-  return q === -1 ? target : target.slice(0, q)
+  const at = target.search(/[?;]|%3b/i)
+  return at === -1 ? target : `${target.slice(0, at)}${target[at] === '?' ? '' : ';…'}`
 }
 
 /** How long a plugin's setup, or its dispose, may take (server.pluginTimeout). */
