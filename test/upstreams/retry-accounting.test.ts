@@ -6,6 +6,9 @@ import { request } from 'undici'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { deadPort, startUpstream } from '../helpers/upstream.ts'
 
+// Each failed try's own line is counted: none left out as a repeat of the one before (see LogLimiter).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 /** Target a answers every request `status` with a body, b answers 200; round-robin starts on a. */
 async function statusAndOk (t: Test, status: number, policy: string): Promise<{ gw: TestGateway, hits: { a: number, b: number } }> {
   const hits = { a: 0, b: 0 }
