@@ -9,14 +9,15 @@ import { startFromFile } from '../../test/reload/helpers.ts'
 // failure rule (503 auth_unavailable): refused at setup, naming both settings.
 const dir = t.testdir({})
 const file = join(dir, 'gateway.yaml')
-const start = (source: string, timeout: string) => {
+/** A gateway whose route's jwt-auth reads keys from `source`, with `jwks.timeout` `timeout` if given. */
+const start = (source: string, timeout?: string) => {
   writeFileSync(file, `server:
   listen: { host: 127.0.0.1, port: 0 }
   pluginTimeout: 2s
 upstreams:
   a: { targets: [ { url: "http://127.0.0.1:1" } ] }
 routes:
-  - { name: r, match: { path: /* }, upstream: a, plugins: { jwt-auth: { ${source}, jwks: { timeout: ${timeout} } } } }
+  - { name: r, match: { path: /* }, upstream: a, plugins: { jwt-auth: { ${source}${timeout === undefined ? '' : `, jwks: { timeout: ${timeout} }`} } } }
 `)
   return startFromFile(file)
 }
@@ -30,15 +31,7 @@ t.test('jwks.timeout that may reach server.pluginTimeout: no start, the reason n
 })
 
 t.test('left out, jwks.timeout fits a short server.pluginTimeout: the gateway starts', async t => {
-  writeFileSync(file, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-  pluginTimeout: 2s
-upstreams:
-  a: { targets: [ { url: "http://127.0.0.1:1" } ] }
-routes:
-  - { name: r, match: { path: /* }, upstream: a, plugins: { jwt-auth: { issuer: "http://127.0.0.1:1" } } }
-`)
-  const gw = await startFromFile(file)
+  const gw = await start('issuer: "http://127.0.0.1:1"')
   t.ok(gw.url, 'started (the default 5 s would have been refused)')
   await gw.close()
 })
