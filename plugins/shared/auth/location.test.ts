@@ -65,6 +65,23 @@ t.test('scrub: the header under another `_` spelling goes, the one read stays; n
   }
 })
 
+t.test('scrub compares a normalized name, not a list of the 2^dashes spellings: a header of many dashes costs as little as any', async t => {
+  const long = Array.from({ length: 17 }, (_, i) => `p${i}`)
+  const location = compileLocation({ header: long.join('-') })
+  const spelt = long.reduce((name, part, i) => `${name}${i % 3 === 0 ? '-' : '_'}${part}`)
+  const headers: Record<string, string | undefined> = { [long.join('-')]: 'k', [spelt]: 'forged', 'x-other': 'o' }
+  let reads = 0
+  const counted = new Proxy(headers, { get: (target, name) => { reads++; return Reflect.get(target, name) } })
+  location.scrub({ headers: counted, query: '' } as unknown as GatewayRequest)
+  t.same(headers, { [long.join('-')]: 'k', [spelt]: undefined, 'x-other': 'o' }, 'the `_` spelling removed, the name read kept')
+  t.ok(reads < 10, `a few header reads a request, not one a spelling (${reads})`)
+  const several = compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { header: 'x_token' }, { header: 'X-Api-Key' }, { query: 'x-q' }], { redactHeaders: () => {} })
+  const r = req({ authorization: 'Bearer t', x_token: 't', 'x-token': 'f', 'x-api-key': 'k', x_api_key: 'f', 'x_api-key': 'f', x_q: 'q', 'x-api-keys': 'd' })
+  several.scrub(r)
+  t.same(r.headers, { authorization: 'Bearer t', x_token: 't', 'x-token': undefined, 'x-api-key': 'k', x_api_key: undefined, 'x_api-key': undefined, x_q: 'q', 'x-api-keys': 'd' },
+    'several locations: each header\'s other spellings, in one pass')
+})
+
 t.test('cookie and query parameter', async t => {
   const cookie = compileLocation({ cookie: 'session' })
   t.equal(cookie.read(req({ cookie: 'a=1; session=tok.en; b=2' })), 'tok.en')
@@ -181,11 +198,39 @@ t.test('cookie and query parameter', async t => {
     query.remove(bare)
     t.equal(bare.query, left, `a bare name behind a \`;\` goes or stays with the value before it: ${q}`)
   }
+  for (const q of ['?;access_token=x', '?&access_token=x', '?access_token=x;', '?;access_token=x&;']) {
+    const separators = req({}, q)
+    query.remove(separators)
+    t.equal(separators.query, '', `only separators left: no stray \`?\`: "${q}"`)
+  }
   for (const q of ['', '?', '?a=1&&b', '?a=%41', '?a=1;b=2&;c']) {
     const untouched = req({}, q)
     query.remove(untouched)
     t.equal(untouched.query, q, `a query without the parameter is left as sent: "${q}"`)
   }
+})
+
+t.test('query parameter and cookie names in any case are one (ASP.NET reads them so): a copy beside the one judged, removed with it', async t => {
+  const query = compileLocation({ query: 'access_token' })
+  t.equal(query.read(req({}, '?ACCESS_TOKEN=t')), 't', 'alone, the credential')
+  for (const twice of ['?access_token=a&ACCESS_TOKEN=b', '?Access_Token=a&access_token=a', '?access_token=a&Access.Token=b', '?access_token=a&x=1;ACCESS_TOKEN=b', '?access_token=a&ACCESS_TOKEN[]=b']) {
+    t.equal(query.read(req({}, twice)), '', `sent twice as an exact copy is: '' (malformed): ${twice}`)
+  }
+  const r = req({}, '?a=1&ACCESS_TOKEN=x&Access_Token=y&access.TOKEN=z&access_tokens=w')
+  query.remove(r)
+  t.equal(r.query, '?a=1&access_tokens=w', 'every case removed')
+  t.equal(compileLocation({ query: 'API_Key' }).read(req({}, '?api_key=k')), 'k', 'the configured name in any case too')
+  const cookie = compileLocation({ cookie: 'access_token' })
+  const read = (header: string) => {
+    const c = req({ cookie: header })
+    return [cookie.read(c), c.headers.cookie]
+  }
+  t.same(read('ACCESS_TOKEN=t; a=1'), ['t', 'ACCESS_TOKEN=t; a=1'], 'alone, the credential')
+  t.same(read('access_token=good; Access_Token=forged; a=1; ACCESS.TOKEN=f'), ['good', 'access_token=good; a=1'], 'sent twice: the first pair, the others removed, as an exact copy')
+  t.same(read('a=1, ACCESS_TOKEN=f; access_token=good'), ['', 'a=1, ACCESS_TOKEN=f; access_token=good'], 'behind a `,`: malformed, as an exact copy')
+  const c = req({ cookie: 'a=1; ACCESS_TOKEN=x; Access_Token=y, b=2' })
+  cookie.remove(c)
+  t.equal(c.headers.cookie, 'a=1; b=2', 'every case removed')
 })
 
 t.test('a credential header may not be one the gateway sets for the upstream', async t => {

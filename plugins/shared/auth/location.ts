@@ -1,4 +1,4 @@
-import { isIdentityHeader, TOKEN, Type, underscoreSpellings, type GatewayRequest, type PluginSetupContext } from '../../../src/index.ts'
+import { isIdentityHeader, TOKEN, Type, type GatewayRequest, type PluginSetupContext } from '../../../src/index.ts'
 
 
 /** Where a request carries a credential: a header (optionally after an auth scheme), a cookie, or a query parameter. */
@@ -46,27 +46,34 @@ function phpName (name: string): string {
 }
 
 /**
+ * A name as the upstreams most lenient with it read it: as PHP does, and in any case (ASP.NET
+ * reads query parameters and cookies so: `ACCESS_TOKEN` is `access_token` there).
+ */
+const folded = (name: string): string => phpName(name).toLowerCase()
+
+/**
  * How a decoded name is a location's as some upstream reads it: not at all (false); as the name
- * ('name'): itself, or the same once PHP mangles both (`api.key`, `api key`, `api[key` for
- * `api_key`, which $_GET or $_COOKIE holds so); or as its array ('array'): `api_key[]`,
- * `api_key[x]`, which PHP and Rack read as `api_key` holding a list or map, no one credential.
+ * ('name'): itself, or the same once folded (`api.key`, `api key`, `api[key`, `API_KEY` for
+ * `api_key`, which $_GET, $_COOKIE or ASP.NET's Request.Query holds so); or as its array ('array'):
+ * `api_key[]`, `api_key[x]`, which PHP and Rack read as `api_key` holding a list or map, no one credential.
  */
 type Named = (decoded: string) => false | 'name' | 'array'
 
 function sameName (name: string): Named {
-  const php = phpName(name)
+  const fold = folded(name)
   return decoded => {
-    if (decoded === name || decoded === php) return 'name'
-    if (!/[ .[\0]/.test(decoded)) return false
-    if (phpName(decoded) === php) return 'name'
+    if (decoded === name) return 'name'
+    // Without a character PHP mangles, the name folds to itself lower-cased.
+    if (!/[ .[\0]/.test(decoded)) return decoded.toLowerCase() === fold ? 'name' : false
+    if (folded(decoded) === fold) return 'name'
     // PHP takes the name up to the first `[` that a `]` follows.
     const open = decoded.indexOf('[')
-    return open > 0 && decoded.includes(']', open) && phpName(decoded.slice(0, open)) === php ? 'array' : false
+    return open > 0 && decoded.includes(']', open) && folded(decoded.slice(0, open)) === fold ? 'array' : false
   }
 }
 
-/** Whether two query parameter or cookie names are one as some upstream reads them (PHP's `access.token` is `access_token`). */
-export const sameParamName = (a: string, b: string): boolean => phpName(a) === phpName(b)
+/** Whether two query parameter or cookie names are one as some upstream reads them (PHP's `access.token` is `access_token`, ASP.NET's `ACCESS_TOKEN` too). */
+export const sameParamName = (a: string, b: string): boolean => folded(a) === folded(b)
 
 /** The values of the parameters `named`, in order: '' for its array form (malformed, as an empty one). */
 function paramValues (query: string, named: Named): string[] {
@@ -130,12 +137,14 @@ function withoutPieces (list: string, outer: string, inner: string, isNamed: (pi
 
 /**
  * The query without `named` parameters, behind a `;` too (read as a copy by queryParam):
- * unchanged when it holds none (no stray `?`, the other pairs as sent).
+ * unchanged when it holds none (the other pairs as sent), '' when only separators are left (no stray `?`).
  */
 function withoutParam (query: string, named: Named): string {
   if (query.length < 2) return query
   const kept = withoutPieces(query.slice(1), '&', ';', pair => isParam(pair, named))
-  return kept === undefined ? query : kept.length === 0 ? '' : `?${kept.join('&')}`
+  if (kept === undefined) return query
+  const rest = kept.join('&')
+  return /^[&;]*$/.test(rest) ? '' : `?${rest}`
 }
 
 /** The Cookie header as one string: Node joins several (HTTP/2) with `; `; a plugin may have set a list. */
@@ -222,8 +231,6 @@ export function compileLocation (location: Location): CompiledLocation {
   if (isIdentityHeader(header)) {
     throw new Error(`header "${location.header}" is one the gateway sets for the upstream (x-consumer-*, x-anonymous-consumer), removed from every request: name another`)
   }
-  const dashed = header.replaceAll('_', '-')
-  const spellings = [dashed, ...underscoreSpellings(dashed)].filter(name => name !== header)
   const scheme = location.scheme?.toLowerCase() ?? ''
   // A value starting with the scheme is the plugin's: then white space (RFC 9110 11.4: 1*SP; a tab
   // too, as many servers read it) and the credential, or it is malformed, never no credential:
@@ -246,9 +253,26 @@ export function compileLocation (location: Location): CompiledLocation {
       const value = req.headers[header]
       if (value !== undefined && (scheme === '' || (typeof value === 'string' && ofScheme(value)))) req.headers[header] = undefined
     },
-    scrub: spellings.length === 0
-      ? NOTHING
-      : req => { for (const name of spellings) if (req.headers[name] !== undefined) req.headers[name] = undefined }
+    scrub: spellingScrub([header])
+  }
+}
+
+/** A header name as CGI, WSGI and PHP servers read it: `x_api_key` is X-Api-Key (HTTP_X_API_KEY). */
+const dashed = (name: string): string => name.toLowerCase().replaceAll('_', '-')
+
+/**
+ * Removes the headers that are one of `headers` (lower-case) under another `_` spelling. Compared
+ * once normalized (dashed), not by listing the spellings: a name with n dashes has 2^n of them.
+ */
+function spellingScrub (headers: readonly string[]): (req: GatewayRequest) => void {
+  if (!headers.some(name => name.includes('-') || name.includes('_'))) return NOTHING
+  const own = new Set(headers)
+  const names = new Set(headers.map(dashed))
+  // The only other spelling without a `_`: the dashed one of a name written with one.
+  const plain = [...names].filter(name => !own.has(name))
+  return req => {
+    for (const name of plain) if (req.headers[name] !== undefined) req.headers[name] = undefined
+    for (const name in req.headers) if (name.includes('_') && !own.has(name) && names.has(dashed(name))) req.headers[name] = undefined
   }
 }
 
@@ -279,6 +303,7 @@ export function compileLocations (locations: readonly Location[], ctx: Pick<Plug
       return undefined
     },
     remove (req) { for (const l of compiled) l.remove(req) },
-    scrub (req) { for (const l of compiled) l.scrub(req) }
+    // One pass over the request's headers for all of them.
+    scrub: spellingScrub(locations.flatMap(l => 'header' in l ? [l.header.toLowerCase()] : []))
   }
 }

@@ -117,7 +117,17 @@ t.test('two auth plugins of a route reading one place as upstreams read it (a he
     'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.key-auth\\.header: reads its credential from header "x-api-key", which jwt-auth on this route reads as "x_api_key": one header to CGI, WSGI and PHP upstreams, ' +
       'and an auth plugin removes its headers\' other spellings, so one would remove the other\'s credential; spell both the same \\(and give them distinct schemes\\), or use another header',
     'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.key-auth\\.header: reads its credential from header "x-token", which jwt-auth on this route reads as "x_token"',
-    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", as jwt-auth on this route does first \\(as "api\\.key", one name to PHP\\): ' +
+    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", as jwt-auth on this route does first \\(as "api\\.key", one name to some upstreams\\): ' +
       'the first auth plugin to find a credential decides, so key-auth would never authenticate anyone with one there; use another query parameter$'
   ].join('.*\\n')), 'distinct schemes tell apart a header spelt the same, not one in two spellings')
+})
+
+t.test('query parameters or cookies whose names differ only in case are one place (ASP.NET reads them so): an error at the later one', async t => {
+  t.match(await problems(`routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { cookie: session }, { cookie: SESSION } ] } } }
+  - { name: s, match: { path: /s }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: authorization, scheme: Bearer }, { query: Api_Key } ] }, key-auth: { query: api_key } } }
+`), new RegExp(['^invalid configuration \\(2 problems\\):',
+    'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.from\\[1\\]: reads where from\\[0\\] does \\(the same cookie\\): name each place once',
+    'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", as jwt-auth on this route does first \\(as "Api_Key", one name to some upstreams\\)'
+  ].join('.*\\n')))
 })

@@ -81,7 +81,7 @@ const shown = (admitted: string) => admitted === '' ? 'no consumer (optional)' :
 
 const WHERE = { header: 'header', query: 'query parameter', cookie: 'cookie' } as const
 
-/** Whether two places are one place's name as upstreams read it: a header in either spelling, a query parameter or cookie as PHP reads it (`access.token` is `access_token`). */
+/** Whether two places are one place's name as upstreams read it: a header in either spelling, a query parameter or cookie as PHP (`access.token` is `access_token`) or ASP.NET (in any case) reads it. */
 const sameName = (a: Place, b: Place): boolean =>
   a.in === b.in && (a.in === 'header' ? stripForm(a.name) === stripForm(b.name) : sameParamName(a.name, b.name))
 
@@ -115,7 +115,7 @@ function shadowedPlaces (plugin: string, places: readonly Place[], route: Plugin
       const first = theirs.find(f => shadows(f, place))
       if (first === undefined) continue
       const how = place.in !== 'header' ? '' : first.scheme === undefined ? ' (its whole value, no scheme)' : ` (with the same scheme, ${first.scheme})`
-      const as = first.name === place.name ? '' : ` (as "${first.name}", one name to PHP)`
+      const as = first.name === place.name ? '' : ` (as "${first.name}", one name to some upstreams)`
       return [{
         path: place.at,
         message: `reads its credential from ${WHERE[place.in]} "${place.name}", as ${p.name} on this route does first${as}${how}: the first auth plugin to find a credential decides, ` +

@@ -31,6 +31,7 @@ ${route('cookie', `{ ${jwt(', optional: true, from: [ { header: authorization, s
 ${route('required', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { cookie: session } ]')} }`)}
 ${route('ws', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { header: sec-websocket-protocol } ]')} }`)}
 ${route('keys', '{ key-auth: { query: api_key } }')}
+${route('mixed', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { cookie: access_token }, { query: access_token } ]')} }`)}
 ${route('optional', `{ ${jwt(', optional: true')} }`)}
 ${route('anonymous', `{ ${jwt(', anonymous: guest')}, basic-auth: { anonymous: guest }, key-auth: { anonymous: guest } }`)}
 ${route('chain', `{ ${jwt()}, key-auth: {} }`)}
@@ -83,6 +84,28 @@ t.test('a bare name behind a `,` in Cookie or a `;` in the query is part of the 
   t.same([bearer.status, bearer.json.headers?.cookie], [200, 'consent=ads,session; b=2'], 'a third party\'s value kept as sent; the unjudged cookie removed with all its value')
   const query = await call(`/keys?next=/a;api_key&api_key=${ALICE_KEY}`)
   t.same([query.status, query.json.headers?.['x-consumer-id'], query.json.url], [200, 'alice', `/keys?next=/a;api_key&api_key=${ALICE_KEY}`], 'not "sent more than once"')
+})
+
+t.test('query parameter and cookie names in another case are copies (ASP.NET reads them as one): removed beside the one judged, refused as a query parameter sent twice', async t => {
+  for (const name of ['ACCESS_TOKEN', 'Access_Token']) {
+    const r = await call(`/mixed?x=1&${name}=${forged}`, { authorization: `Bearer ${alice}`, cookie: `a=1; ${name}=${forged}` })
+    t.same([r.status, r.json.headers['x-consumer-id'], r.json.url, r.json.headers.cookie], [200, 'alice', '/mixed?x=1', 'a=1'], `the header decides: ?${name}= and the cookie ${name} removed`)
+  }
+  const cookie = await call('/mixed', { cookie: `access_token=${alice}; Access_Token=${forged}; b=2` })
+  t.same([cookie.status, cookie.json.headers['x-consumer-id'], cookie.json.headers.cookie], [200, 'alice', `access_token=${alice}; b=2`], 'the cookie decides: its copy in another case removed, as an exact one')
+  const first = await call('/mixed', { cookie: `ACCESS_TOKEN=${forged}; access_token=${alice}` })
+  t.same([first.status, first.json.error], [401, 'invalid_token'], 'the first pair decides, whatever its case')
+  const query = await call(`/mixed?access_token=${alice}&ACCESS_TOKEN=${forged}`)
+  t.same([query.status, query.json.error], [401, 'invalid_token'], 'the query parameter decides: sent twice, malformed')
+  const key = await call(`/keys?API_KEY=${BOB_KEY}&x=1&Api_Key=${BOB_KEY}`, { 'x-api-key': ALICE_KEY })
+  t.same([key.status, key.json.headers['x-consumer-id'], key.json.url], [200, 'alice', '/keys?x=1'], 'key-auth: bob\'s key in another case not forwarded')
+})
+
+t.test('a query left with only separators once a copy is removed goes on without a stray `?`', async t => {
+  for (const path of [`/keys?;api_key=${BOB_KEY}`, `/keys?&api_key=${BOB_KEY}`]) {
+    const r = await call(path, { 'x-api-key': ALICE_KEY })
+    t.same([r.status, r.json.headers['x-consumer-id'], r.json.url], [200, 'alice', '/keys'], path)
+  }
 })
 
 t.test('jwt-auth: a subprotocol offered in Sec-WebSocket-Protocol stays when Authorization decides', async t => {
