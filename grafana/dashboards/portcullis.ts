@@ -14,6 +14,9 @@ const U = `${I}, upstream=~"$upstream"`
 const RATE = '[$__rate_interval]'
 // As the 5xx alert (PortcullisHigh5xxRatio): 501 and 505 are the client's doing (CONNECT, an unknown HTTP version or transfer coding).
 const FIVE_XX = 'status=~"5..", status!~"501|505"'
+// 5xx per route, as the alert: less the cache's 504s to `only-if-cached` (also the client's doing); `or` keeps routes without a cache.
+const fiveXx = `sum by (route) (rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE}))`
+const FIVE_XX_RATE = `(${fiveXx} - sum by (route) (rate(portcullis_cache_requests_total{${R}, result="unsatisfiable"}${RATE})) or ${fiveXx})`
 // Cache results answered with the stored response (docs/plugins/cache.md#metrics).
 const FROM_CACHE = 'hit|stale|collapsed|revalidated'
 
@@ -65,8 +68,8 @@ export function portcullisDashboard (): Dashboard {
     .withRow(new RowBuilder('Traffic and errors'))
     .withPanel(stat('Requests per second', 'reqps', `sum(rate(portcullis_http_requests_total{${R}}${RATE}))`, 'all routes',
       'Every request the gateway answered, plugin answers (401, 429, cache hits) included.'))
-    .withPanel(stat('5xx ratio', 'percentunit', share(`rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`), '5xx',
-      'Share of answers with a 5xx status: upstream failures (502, 503, 504) and gateway errors (500). 501 and 505 (the client\'s doing) are left out, as in the 5xx alert.'))
+    .withPanel(stat('5xx ratio', 'percentunit', share(FIVE_XX_RATE, `rate(portcullis_http_requests_total{${R}}${RATE})`), '5xx',
+      'Share of answers with a 5xx status: upstream failures (502, 503, 504) and gateway errors (500). 501, 505 and the cache\'s 504 to only-if-cached (the client\'s doing) are left out, as in the 5xx alert.'))
     .withPanel(stat('In flight', 'short', `sum(portcullis_http_requests_in_flight{${I}})`, 'in flight', 'Requests being answered right now.'))
     .withPanel(stat('Active config', 'short', `count by (hash) (portcullis_config_info{${I}})`, '{{hash}}', 'Instances per active config hash: more than one hash means a reload did not reach every instance.'))
     .withPanel(graph('Requests by route and status class', 'reqps', [
@@ -74,9 +77,9 @@ export function portcullisDashboard (): Dashboard {
       [`sum by (route, class) (label_replace(rate(portcullis_http_requests_total{${R}}${RATE}), "class", "\${1}xx", "status", "(.).."))`, '{{route}} {{class}}']
     ], 'Request rate per route, by status class.'))
     .withPanel(graph('Error ratio by route', 'percentunit', [
-      [share(`rate(portcullis_http_requests_total{${R}, ${FIVE_XX}}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`, 'route'), '{{route}} 5xx'],
+      [share(FIVE_XX_RATE, `rate(portcullis_http_requests_total{${R}}${RATE})`, 'route'), '{{route}} 5xx'],
       [share(`rate(portcullis_http_requests_total{${R}, status=~"4.."}${RATE})`, `rate(portcullis_http_requests_total{${R}}${RATE})`, 'route'), '{{route}} 4xx']
-    ], 'Share of 5xx (but 501 and 505, as in the 5xx alert) and 4xx answers per route.'))
+    ], 'Share of 5xx (but 501, 505 and the cache\'s 504 to only-if-cached, as in the 5xx alert) and 4xx answers per route.'))
     .withPanel(graph('Timeouts by kind', 'ops', [
       [`sum by (kind) (rate(portcullis_timeouts_total{${I}}${RATE}))`, '{{kind}}']
     ], 'Per second: slow clients cut off (client_*), the route\'s request timeout (request), waits for an upstream connection that ran out (queue), and upstream tries that timed out (upstream_*; a try retried counts too).'))

@@ -85,6 +85,15 @@ t.test('promtool check config passes for the stack\'s Prometheus, its rule files
   t.match(stdout, `SUCCESS: ${rules} rules found`)
 })
 
+t.test('Prometheus stores exemplars (the latency buckets\' trace ids), and its command still reads the mounted config', async t => {
+  const prometheus = compose.services.prometheus as Service
+  const flag = (name: string) => prometheus.command?.find(a => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+  t.ok(flag('enable-feature')?.split(',').includes('exemplar-storage'), '--enable-feature=exemplar-storage')
+  // A command replaces the image's default arguments: the config and storage paths must be given again.
+  t.equal(flag('config.file'), prometheus.volumes?.find(v => v.startsWith('./deploy/compose/prometheus.yml:'))?.split(':')[1], 'the config file compose mounts')
+  t.equal(flag('storage.tsdb.path'), '/prometheus', 'the image\'s data volume')
+})
+
 t.test('Grafana provisioning: the Prometheus data source and the dashboard folder compose mounts', async t => {
   const ds = parse(read('grafana/provisioning/datasources/prometheus.yaml')) as { datasources: Array<{ type: string, url: string }> }
   t.match(ds.datasources, [{ type: 'prometheus', url: 'http://prometheus:9090' }])

@@ -1,11 +1,12 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { parseAllDocuments } from 'yaml'
 import { ConfigMap, Service } from 'kubernetes-models/v1'
 import { Deployment } from 'kubernetes-models/apps/v1'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
 import { NetworkPolicy, type INetworkPolicyIngressRule } from 'kubernetes-models/networking.k8s.io/v1'
-import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
+import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
+import { parse, parseAllDocuments } from 'yaml'
+import { PROMETHEUS_RULE_YAML, RULES_YAML, prometheusRuleText } from '../../grafana/emit.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { toMs } from '../../src/config/duration.ts'
 
@@ -94,4 +95,18 @@ t.test('a NetworkPolicy opens the traffic port to all and the admin port only to
       t.ok(Object.keys(peer.namespaceSelector?.matchLabels ?? {}).length > 0, 'a namespace picked by its labels')
     }
   }
+})
+
+t.test('the PrometheusRule holds the alert rules of grafana/alerts/, for the job the PodMonitor scrapes as', async t => {
+  t.equal(readFileSync(PROMETHEUS_RULE_YAML, 'utf8'), prometheusRuleText(), 'deploy/kubernetes/portcullis-rules.yaml is fresh (npm run dashboards)')
+  const manifest = parseAllDocuments(readFileSync(PROMETHEUS_RULE_YAML, 'utf8')).map(d => d.toJS() as { kind: string, spec: { groups: unknown[] } })
+  t.same(manifest.map(d => d.kind), ['PrometheusRule'])
+  const rule = manifest[0] as { spec: { groups: Array<{ rules: Array<{ expr: string }> }> } }
+  t.doesNotThrow(() => new PrometheusRule(rule as never).validate(), 'validates against the Prometheus Operator model')
+  t.same(rule.spec.groups, (parse(readFileSync(RULES_YAML, 'utf8')) as { groups: unknown[] }).groups, 'the groups of the rules file')
+  // The Operator names a PodMonitor's job <namespace>/<name>: the `up` alerts must match it.
+  const monitor = docs.find(d => d.kind === 'PodMonitor')
+  const jobs = [...new Set(rule.spec.groups.flatMap(g => g.rules).flatMap(r => [...r.expr.matchAll(/job=~"([^"]+)"/g)].map(m => m[1] as string)))]
+  t.ok(jobs.length > 0, 'rules select the job')
+  for (const job of jobs) t.match(`default/${monitor?.metadata.name}`, new RegExp(`^(?:${job})$`), `job=~"${job}" matches the PodMonitor's job`)
 })

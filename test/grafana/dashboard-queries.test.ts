@@ -55,6 +55,21 @@ t.test('dashboard panels over known series give what they say (promtool test rul
       input: ['502', '504'].map(status => perMinute(`portcullis_http_requests_total{route="up", method="GET", status="${status}", instance="gw1"}`, 60)),
       exp: [{ labels: '{class="5xx", route="up"}', value: 2 }]
     },
+    // 504s to only-if-cached are left out on the cached route; a route without a cache keeps its 504s.
+    ...([['5xx ratio', 0, [{ labels: '{}', value: 0.05 }]], ['Error ratio by route', 0, [{ labels: '{route="cached"}', value: 0 }, { labels: '{route="up"}', value: 0.1 }]]] as const)
+      .map(([title, i, exp]) => ({
+        name: `${title}: the cache's 504s to only-if-cached are not counted`,
+        expr: panel(title, i),
+        input: [
+          perMinute('portcullis_http_requests_total{route="cached", method="GET", status="200", instance="gw1"}', 50),
+          perMinute('portcullis_http_requests_total{route="cached", method="GET", status="504", instance="gw1"}', 10),
+          perMinute('portcullis_cache_requests_total{route="cached", result="unsatisfiable", instance="gw1"}', 10),
+          perMinute('portcullis_cache_requests_total{route="cached", result="hit", instance="gw1"}', 50),
+          perMinute('portcullis_http_requests_total{route="up", method="GET", status="200", instance="gw1"}', 54),
+          perMinute('portcullis_http_requests_total{route="up", method="GET", status="504", instance="gw1"}', 6)
+        ],
+        exp: [...exp]
+      })),
     // Scraped every 15s, one invalid reload at 8m, bars of 1m: increase() read 1.33, over several points.
     ...([['8m30s', 1], ['9m30s', 0]] as const).map(([at, value]) => ({
       name: `one reload is one bar of 1 (at ${at}: ${value})`,

@@ -41,14 +41,19 @@ t.test('reloads are bars of 1m at least, the 0/1 last-reload gauge on a panel of
   t.match(panelExpressions(portcullisDashboard(), 'Last reload'), [/^min by \(instance\) \(portcullis_config_last_reload_successful/])
 })
 
-t.test('the dashboard counts 5xx answers as the 5xx alert does (501 and 505, the client\'s doing, left out)', async t => {
+t.test('the dashboard counts 5xx answers as the 5xx alert does (501, 505 and only-if-cached 504s, the client\'s doing, left out)', async t => {
   const rules = parse(readFileSync(new URL('portcullis.rules.yaml', `file://${ALERTS}`), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string, expr: string }> }> }
   const alert = rules.groups.flatMap(g => g.rules).find(r => r.alert === 'PortcullisHigh5xxRatio')
   const matcher = /status=~"5\.\.", status!~"[^"]+"/.exec(alert?.expr ?? '')?.[0]
   t.ok(matcher, `the alert's matcher: ${String(matcher)}`)
+  const unsatisfiable = 'portcullis_cache_requests_total{result="unsatisfiable"}'
+  t.ok(alert?.expr.includes(`- sum by (route) (rate(${unsatisfiable}[5m]))`), 'the alert subtracts the cache\'s 504s to only-if-cached per route')
   const fives = dashboardExpressions(portcullisDashboard()).filter(e => e.includes('status=~"5.."'))
   t.ok(fives.length >= 2, 'the 5xx ratio and error ratio panels')
-  for (const expr of fives) t.ok(expr.includes(matcher as string), expr)
+  for (const expr of fives) {
+    t.ok(expr.includes(matcher as string), expr)
+    t.match(expr, /- sum by \(route\) \(rate\(portcullis_cache_requests_total\{[^}]*result="unsatisfiable"\}/, 'subtracts only-if-cached 504s per route')
+  }
 })
 
 t.test('alert rules pass promtool check rules and their unit tests (promtool test rules)', async t => {
