@@ -9,9 +9,9 @@ export interface LogLimiterOptions {
    */
   windowMs?: number
   /**
-   * Keys of one message followed at once (64): past that, a new key's lines share one window per
-   * message (its first line logged, the others counted). Per message, so that a flood of one kind
-   * (plugin errors quoting the request) leaves the others their own.
+   * Keys of one group followed at once (64): past that, a new key's lines share one window per
+   * group (its first line logged, the others counted). Per group (see LogLimiter.allow), so that a
+   * flood of one kind (a route's plugin errors quoting the request) leaves the others their own.
    */
   maxKeys?: number
   /** A monotonic time in ms (performance.now()): an option so that tests choose the instants. */
@@ -20,6 +20,8 @@ export interface LogLimiterOptions {
 
 /** One key's window: it began with a line logged at `start`; `suppressed` lines since were not. */
 interface Window {
+  /** The group whose keys it counts among (see #keysOf); undefined: the group's shared window. */
+  readonly group: string | undefined
   readonly level: Level
   readonly fields: object
   readonly msg: string
@@ -32,8 +34,8 @@ interface Window {
  * of a key in a window is logged, the others are counted, and when the window ends with some, one
  * line says how many: `N more like "<msg>" in the last 10 s`, at the line's level, with the key's
  * fields and `suppressed: N`. One timer for them all, set only while some are counted. The keys
- * are bounded per message (a client could vary what they are made of): past `maxKeys`, a new key's
- * lines share one window of that message, whose first line is logged; other messages keep theirs.
+ * are bounded per group (a client could vary what they are made of): past `maxKeys`, a new key's
+ * lines share one window of that group, whose first line is logged; other groups keep theirs.
  */
 export class LogLimiter {
   readonly #log: Logger
@@ -42,7 +44,7 @@ export class LogLimiter {
   readonly #now: () => number
   /** By message and key, in the order their windows began: those that have ended come first. */
   readonly #windows = new Map<string, Window>()
-  /** How many windows of each message are open, the shared one past maxKeys left out. */
+  /** How many windows of each group are open, the shared one past maxKeys left out. */
   readonly #keysOf = new Map<string, number>()
   /** Windows with lines counted, whose summaries #timer is for. */
   #pending = 0
@@ -57,9 +59,11 @@ export class LogLimiter {
 
   /**
    * Whether the caller logs its line (`msg` at `level`) now; if not, it is counted. `key` tells
-   * lines of the same `msg` apart; `fields`, what they share, are the summary's.
+   * lines of the same `msg` apart; `fields`, what they share, are the summary's. `group`: the part
+   * of the key a client cannot vary (route and plugin), whose keys are bounded together, and the
+   * fields of its shared window's summary; by default the message's.
    */
-  allow (key: string, level: Level, fields: object, msg: string): boolean {
+  allow (key: string, level: Level, fields: object, msg: string, group?: { readonly key: string, readonly fields: object }): boolean {
     const now = this.#now()
     this.#expire(now)
     const id = `${msg}\0${key}`
@@ -68,17 +72,18 @@ export class LogLimiter {
       this.#count(open, now)
       return false
     }
-    const keys = this.#keysOf.get(msg) ?? 0
+    const of = group === undefined ? msg : `${msg}\0${group.key}`
+    const keys = this.#keysOf.get(of) ?? 0
     if (keys < this.#maxKeys) {
-      this.#windows.set(id, { level, fields, msg, start: now, suppressed: 0 })
-      this.#keysOf.set(msg, keys + 1)
+      this.#windows.set(id, { group: of, level, fields, msg, start: now, suppressed: 0 })
+      this.#keysOf.set(of, keys + 1)
       return true
     }
-    // Too many keys of this message: one window for the rest of them (messages are the gateway's, a few).
-    const others = `${msg}\0\0`
+    // Too many keys in this group: one window for the rest of them (groups are the config's, a few).
+    const others = `\0${of}`
     const window = this.#windows.get(others)
     if (window === undefined) {
-      this.#windows.set(others, { level, fields: {}, msg, start: now, suppressed: 0 })
+      this.#windows.set(others, { group: undefined, level, fields: group?.fields ?? {}, msg, start: now, suppressed: 0 })
       return true
     }
     this.#count(window, now)
@@ -113,9 +118,9 @@ export class LogLimiter {
     for (const [id, w] of this.#windows) {
       if (!all && w.start + this.#windowMs > now) return
       this.#windows.delete(id)
-      if (!id.endsWith('\0\0')) {
-        const keys = (this.#keysOf.get(w.msg) ?? 1) - 1
-        if (keys === 0) this.#keysOf.delete(w.msg); else this.#keysOf.set(w.msg, keys)
+      if (w.group !== undefined) {
+        const keys = (this.#keysOf.get(w.group) ?? 1) - 1
+        if (keys === 0) this.#keysOf.delete(w.group); else this.#keysOf.set(w.group, keys)
       }
       if (w.suppressed === 0) continue
       this.#pending--
@@ -125,8 +130,12 @@ export class LogLimiter {
   }
 }
 
-/** PORTCULLIS_LOG_LIMIT_MS (tests through a real gateway: 0 logs every line), if a whole number of ms a timer can wait; else 10 s. */
+/**
+ * PORTCULLIS_LOG_LIMIT_MS (tests through a real gateway: 0 logs every line), if a whole number of ms
+ * a timer can wait; else 10 s. Blank is unset: Number('') is 0, which would log every line.
+ */
 function windowFromEnv (): number {
-  const ms = Number(process.env.PORTCULLIS_LOG_LIMIT_MS ?? NaN)
+  const raw = process.env.PORTCULLIS_LOG_LIMIT_MS
+  const ms = raw === undefined || raw.trim() === '' ? NaN : Number(raw)
   return Number.isInteger(ms) && ms >= 0 && ms <= 2 ** 31 - 1 ? ms : 10_000
 }

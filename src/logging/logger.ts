@@ -32,9 +32,10 @@ const COLON = 58
 
 /**
  * Headers whose value is a URL, whose query the logs leave out as they leave out the path's (an API
- * key may be in it: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location).
+ * key may be in it: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location):
+ * those a proxy or a client names the original request's URL in, and Refresh (`5; url=...`).
  */
-const URL_HEADERS = ['referer', 'location', 'content-location']
+const URL_HEADERS = ['referer', 'location', 'content-location', 'x-forwarded-uri', 'x-original-url', 'x-rewrite-url', 'refresh']
 const QUERY = /[?#]/
 
 function hasQuery (value: unknown): boolean {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { LogLimiter } from '../logging/log-limiter.ts'
 import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, UpstreamTarget } from './contract.ts'
 import { setupContext, type PluginServices } from './context.ts'
 import { followConsumer } from './identity.ts'
@@ -42,7 +43,8 @@ export async function buildPipeline (
   plugins: ReadonlyMap<string, PluginDefinition>,
   services: PluginServices,
   log: Logger,
-  timeoutMs: number
+  timeoutMs: number,
+  limits: LogLimiter
 ): Promise<Pipeline> {
   const steps = ordered(uses, plugins)
   const handlers: PluginHandlers[] = []
@@ -75,7 +77,7 @@ export async function buildPipeline (
     chain(steps.flatMap(({ def }, i) => {
       const run = handlers[i]?.[hook]
       return run === undefined ? [] : [{ plugin: def.name, run: run.bind(handlers[i]) as Observer }]
-    }), hook, log) as PluginHandlers[K]
+    }), hook, routeName, log, limits) as PluginHandlers[K]
   return {
     steps: steps.map(describeStep),
     requestHooks,
@@ -136,16 +138,22 @@ function requestHook (run: RequestHook['run'], before: string | undefined): Requ
 
 /**
  * One call for the plugins' observers of a hook; one that throws (whatever the value) is logged and
- * the others still run. Never throws: onFinished runs in the response's close listener.
+ * the others still run. Never throws: onFinished runs in the response's close listener. Logged
+ * through `limits`, one line per route, plugin and hook in a window: a client can make one throw
+ * on every request.
  */
-function chain (observers: Array<{ plugin: string, run: Observer }>, hook: string, log: Logger): Observer | undefined {
+function chain (observers: Array<{ plugin: string, run: Observer }>, hook: string, route: string, log: Logger, limits: LogLimiter): Observer | undefined {
   if (observers.length === 0) return undefined
+  const msg = `plugin ${hook} hook failed`
   return (a, b, c) => {
     for (const o of observers) {
       try {
         o.run(a, b, c)
       } catch (err) {
-        logThrown(log, 'error', `plugin ${hook} hook failed`, err, { plugin: o.plugin, requestId: a.id })
+        const fields = { route, plugin: o.plugin }
+        if (limits.allow(`${route}\0${o.plugin}`, 'error', fields, msg, { key: `${route}\0${o.plugin}`, fields })) {
+          logThrown(log, 'error', msg, err, { ...fields, requestId: a.id })
+        }
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { underSuffix, type HostPattern } from './host-pattern.ts'
+import { hostMatches, underSuffix, type HostPattern } from './host-pattern.ts'
 import { paramsAt, type PathPattern } from './path-pattern.ts'
 import { routingForm } from './normalize-path.ts'
 import { RouteList } from './route-list.ts'
@@ -21,6 +21,13 @@ export interface Matchable {
 export const refusesTrace = (method: string, route: Matchable): boolean => method === 'TRACE' && route.methods === undefined
 
 export interface RouteMatch<R> { route: R, params: Record<string, string> }
+
+/** Whether `route` takes a request for `host` (normalized), `method` and `path` (routingForm), whatever its headers. */
+export function takesAsideFromHeaders (route: Matchable, host: string, method: string, path: string): boolean {
+  return (route.methods === undefined || route.methods.has(method)) &&
+    (route.hosts.length === 0 || route.hosts.some(h => hostMatches(h, host))) &&
+    route.path.match(path) !== undefined
+}
 
 /**
  * Precedence (documented in docs/routing.md): an exact host beats a wildcard host (longer suffix first)

@@ -8,16 +8,16 @@ import { destroyAfterLinger, GatewayError, sendError, type GatewayErrorKind } fr
 import { buildPipeline, describePipeline, type Pipeline } from '../plugins/pipeline.ts'
 import { describeThrown, loggedThrown, logThrown, PluginHookFailure } from '../plugins/thrown.ts'
 import { Exchange, type ExchangeOwner } from '../proxy/exchange.ts'
-import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, underscoreSpellings, untrustedRemovals } from '../proxy/forwarded.ts'
+import { applyForwarded, clientAddress, compileTrust, trustedRemovals, trustsPeer, untrustedRemovals } from '../proxy/forwarded.ts'
 import { endToEndRequestHeaders } from '../proxy/hop-by-hop.ts'
 import { framingFault } from '../proxy/request-framing.ts'
 import { closeOnEnd, upgradeRefusal } from '../proxy/upgrade.ts'
 import { requestId } from '../proxy/request-id.ts'
 import { boundedTracestate, traceContext, traceparent } from '../proxy/trace-context.ts'
 import { isValidHost, normalizeHost, sameAuthority } from '../routing/host-pattern.ts'
-import { normalizePath } from '../routing/normalize-path.ts'
+import { normalizePath, routingForm } from '../routing/normalize-path.ts'
 import { compilePathPattern, type PathPattern } from '../routing/path-pattern.ts'
-import { refusesTrace, Router, type RouteMatch } from '../routing/router.ts'
+import { refusesTrace, Router, takesAsideFromHeaders, type RouteMatch } from '../routing/router.ts'
 import { Upstream, type Target, type TargetAddress, type UpstreamSnapshot } from '../upstreams/upstream.ts'
 import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
@@ -97,6 +97,13 @@ export class Runtime implements ExchangeOwner {
   readonly #removed: (name: string) => boolean
   /** Those and the forwarding headers an untrusted peer may not set (see untrustedRemovals). */
   readonly #removedUntrusted: (name: string) => boolean
+  /**
+   * By the CGI form (lower case, `_` as `-`) of each header name a route matches on that has other
+   * spellings, the routes matching it (see #dropOtherSpellings); undefined when there is none.
+   */
+  readonly #spelledRoutes: ReadonlyMap<string, readonly CompiledRoute[]> | undefined
+  /** The header names routes match on, as written: never removed as another's spelling. */
+  readonly #matchedNames: ReadonlySet<string>
   /** server.traceContext: whether a trusted peer's (server.trustProxy), and an untrusted one's, trace is continued. */
   readonly #traceTrusted: boolean
   readonly #traceUntrusted: boolean
@@ -153,16 +160,18 @@ export class Runtime implements ExchangeOwner {
     const { server, logging } = loaded.config
     this.#trust = compileTrust(server.trustProxy)
     const removed = new Set((server.removeRequestHeaders ?? DEFAULT_REMOVED).map(h => h.toLowerCase()))
-    // A header a route matches on, under another `_` spelling: the router does not read it as that
-    // header (`X_Admin: 1` is not `x-admin: 1`), an upstream may (CGI, Rack and WSGI servers read
-    // both as HTTP_X_ADMIN), so it would reach another route's upstream as the matched one.
-    // Added after the removal lists' own `_` spellings, which would take in a spelling a route matches on.
-    const matched = new Set(routes.flatMap(r => r.headers.map(([name]) => name)))
-    const spelled = [...matched].flatMap(name => {
-      const dashed = name.replaceAll('_', '-')
-      return [dashed, ...underscoreSpellings(dashed)].filter(other => !matched.has(other))
-    })
-    const withSpelled = (set: ReadonlySet<string>) => spelled.length === 0 ? set : new Set([...set, ...spelled])
+    this.#matchedNames = new Set(routes.flatMap(r => r.headers.map(([name]) => name)))
+    const spelled = new Map<string, CompiledRoute[]>()
+    for (const r of routes) {
+      for (const [name] of r.headers) {
+        if (!/[-_]/.test(name)) continue
+        const cgi = name.replaceAll('_', '-')
+        const list = spelled.get(cgi) ?? []
+        if (!list.includes(r)) list.push(r)
+        spelled.set(cgi, list)
+      }
+    }
+    this.#spelledRoutes = spelled.size === 0 ? undefined : spelled
     const traceFrom = server.traceContext ?? 'continue'
     this.#traceTrusted = traceFrom !== 'restart'
     this.#traceUntrusted = traceFrom === 'continue'
@@ -171,8 +180,8 @@ export class Runtime implements ExchangeOwner {
     // Whoever the peer: only the gateway vouches for a consumer or a verified claim.
     const identity = clientIdentityTest(vouchedHeaders(loaded.plugins, name => configsOf(loaded.config, name)))
     const leftOut = (names: ReadonlySet<string>) => (name: string): boolean => names.has(name) || identity(name)
-    this.#removed = leftOut(untraced(this.#traceTrusted, withSpelled(trustedRemovals(removed))))
-    this.#removedUntrusted = leftOut(untraced(this.#traceUntrusted, withSpelled(untrustedRemovals(removed))))
+    this.#removed = leftOut(untraced(this.#traceTrusted, trustedRemovals(removed)))
+    this.#removedUntrusted = leftOut(untraced(this.#traceUntrusted, untrustedRemovals(removed)))
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
@@ -226,14 +235,16 @@ export class Runtime implements ExchangeOwner {
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
         const uses = effectivePlugins(config.plugins, r.plugins)
-        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, r.match.methods?.map(m => m.toUpperCase()), uses, loaded.plugins, services, log, pluginTimeoutMs(config))
+        const pipeline = services === undefined ? describePipeline(uses, loaded.plugins) : await buildPipeline(r.name, r.match.path, (compilePathPattern(r.match.path) as PathPattern /* validated at load */).params, r.match.methods?.map(m => m.toUpperCase()), uses, loaded.plugins, services, log, pluginTimeoutMs(config), limits)
         pipelines.push(pipeline)
         const routeMetrics = services === undefined || config.metrics?.requests === false ? undefined : options.metrics?.requests.forRoute(r.name, r.upstream, r.metrics?.requests !== false)
         routes.push(compileRoute(r, i, upstreams.get(r.upstream) as Upstream, pipeline, log, routeMetrics))
       }
       const runtime = new Runtime(loaded, routes, upstreams, log, limits, services, services === undefined ? undefined : options.metrics)
-      if (options.dryRun !== true) await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
-      else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
+      if (options.dryRun !== true) {
+        runtime.#warnDashedRemoved()
+        await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
+      } else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
       // Discovery's first targets have taken over what they could: hold nothing of `previous` longer.
       for (const u of upstreams.values()) u.forgetPrevious()
       return runtime
@@ -508,13 +519,14 @@ export class Runtime implements ExchangeOwner {
       if (refused !== undefined) { this.#reject(req, res, refused, id, path, false, match.route); return }
     }
     if (refusesTrace(req.method as string, match.route)) { this.#reject(req, res, GatewayError.METHOD_NOT_ALLOWED, id, path, false, match.route); return }
-    this.#start(match, req, res, path, query, id, upgrade)
+    this.#start(match, req, res, routedHost, path, query, id, upgrade)
   }
 
-  #start (match: RouteMatch<CompiledRoute>, req: IncomingMessage, res: ServerResponse, path: string, query: string, id: string,
+  #start (match: RouteMatch<CompiledRoute>, req: IncomingMessage, res: ServerResponse, host: string, path: string, query: string, id: string,
     upgrade: { socket: Duplex, head: Buffer } | undefined): void {
     const trusted = trustsPeer(req, this.#trust)
     const headers = endToEndRequestHeaders(req.headers, trusted ? this.#removed : this.#removedUntrusted)
+    if (this.#spelledRoutes !== undefined) this.#dropOtherSpellings(this.#spelledRoutes, headers, host, req.method as string, path)
     const clientIp = applyForwarded(req, headers, this.#trust, trusted)
     // server.traceContext: a caller whose trace is not continued starts a new one, as without a traceparent.
     const trace = traceContext((trusted ? this.#traceTrusted : this.#traceUntrusted) ? req.headers.traceparent : undefined)
@@ -535,6 +547,39 @@ export class Runtime implements ExchangeOwner {
     } catch (err) {
       // A bug of the gateway's: answered (500) and logged; the response's close counts the exchange out, as for any other.
       ex.gatewayFailed(err)
+    }
+  }
+
+  /**
+   * A header a route matches on, under another spelling (`X_Admin` for `x-admin`, `X-Tenant` for
+   * `x_tenant`): the router does not read it as that header, an upstream may (CGI, Rack and WSGI
+   * servers read both as HTTP_X_ADMIN), so it would reach another route's upstream as the matched
+   * one. Removed from the requests that route's host, path and methods take, whichever route took
+   * them; kept elsewhere, where it routes nothing. A spelling some route matches on is kept. Only a
+   * request with such a name pays more than a lookup per header.
+   */
+  #dropOtherSpellings (spelled: ReadonlyMap<string, readonly CompiledRoute[]>, headers: Record<string, unknown>, host: string, method: string, path: string): void {
+    let routed: string | undefined
+    for (const name in headers) {
+      const routes = spelled.get(name.includes('_') ? name.replaceAll('_', '-') : name)
+      if (routes === undefined || this.#matchedNames.has(name)) continue
+      routed ??= routingForm(path)
+      for (const r of routes) {
+        if (takesAsideFromHeaders(r, host, method, routed)) { delete headers[name]; break }
+      }
+    }
+  }
+
+  /** At load: what #dropOtherSpellings takes from other routes' requests for a route matching a name with `_`, the dashed spelling most clients send. */
+  #warnDashedRemoved (): void {
+    for (const r of this.routes) {
+      for (const [name] of r.headers) {
+        const dashed = name.replaceAll('_', '-')
+        if (dashed === name) continue
+        const removed = this.#matchedNames.has(dashed) ? 'its other _ spellings' : `${dashed} and its other _ spellings`
+        this.log.warn({ route: r.name, header: name, removed },
+          `route "${r.name}" matches a header with _ in its name: ${removed} (the same header to CGI, Rack and WSGI servers) are removed from the requests its host, path and methods take, whichever route takes them`)
+      }
     }
   }
 
@@ -566,7 +611,7 @@ export class Runtime implements ExchangeOwner {
     // Refused by the route it matched: counted under it (unless metrics.requests, the gateway's or the route's, is false).
     if (route !== undefined) route.metrics?.refused(method, error.status)
     else if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
-    if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedPath(hideUserinfo(withoutQuery(path))), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+    if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedPath(withoutQuery(hideUserinfo(path))), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {
@@ -643,7 +688,8 @@ export class Runtime implements ExchangeOwner {
       const route = ex.route.name
       const plugin = hook?.plugin
       const error = describeThrown(err).slice(0, MESSAGE_KEY)
-      if (this.#limits.allow(`${route}\0${plugin}\0${error}`, 'error', { route, plugin, err: { message: error } }, 'plugin failed')) {
+      // Bounded per route and plugin: a client varying one plugin's errors cannot hide another's.
+      if (this.#limits.allow(`${route}\0${plugin}\0${error}`, 'error', { route, plugin, err: { message: error } }, 'plugin failed', { key: `${route}\0${plugin}`, fields: { route, plugin } })) {
         logThrown(this.log, 'error', 'plugin failed', err, { route, plugin, requestId: ex.id })
       }
     }
@@ -651,7 +697,13 @@ export class Runtime implements ExchangeOwner {
 
   pluginTimedOut (ex: Exchange, failure: PluginHookFailure): void {
     this.timedOut('request')
-    this.log.warn({ err: loggedThrown(failure.thrown), route: ex.route.name, plugin: failure.plugin, requestId: ex.id }, 'plugin timed out')
+    const route = ex.route.name
+    const { plugin } = failure
+    // The gateway's message, naming the hook and the limit: a few per route and plugin.
+    const error = describeThrown(failure.thrown)
+    if (this.#limits.allow(`${route}\0${plugin}\0${error}`, 'warn', { route, plugin, err: { message: error } }, 'plugin timed out', { key: `${route}\0${plugin}`, fields: { route, plugin } })) {
+      this.log.warn({ err: loggedThrown(failure.thrown), route, plugin, requestId: ex.id }, 'plugin timed out')
+    }
     ex.abortUpstream(failure.thrown as Error)
     ex.fail(GatewayError.PLUGIN_TIMEOUT)
   }
@@ -749,12 +801,16 @@ function failsExpectation (req: IncomingMessage): boolean {
 }
 
 /**
- * `target` up to its query (`?`) or its first path parameter (`;`, `%3B`: refused as bad_path, and
- * as apt to hold a key: `;api_key=`, `;jsessionid=`, marked `;…`), which the logs leave out.
+ * `target` up to its query (`?`), its fragment (`#`, marked `#…`: the parsers refuse one, and it may
+ * hold a token, `#access_token=`) or its first path parameter (`;`, `%3B`: refused as bad_path, and
+ * as apt to hold a key: `;api_key=`, `;jsessionid=`, marked `;…`), which the logs leave out. Its
+ * userinfo hidden first: a password may hold an unencoded `?` or `#`.
  */
 function withoutQuery (target: string): string {
-  const at = target.search(/[?;]|%3b/i)
-  return at === -1 ? target : `${target.slice(0, at)}${target[at] === '?' ? '' : ';…'}`
+  const at = target.search(/[?#;]|%3b/i)
+  if (at === -1) return target
+  const cut = target[at]
+  return `${target.slice(0, at)}${cut === '?' ? '' : cut === '#' ? '#…' : ';…'}`
 }
 
 /** How long a plugin's setup, or its dispose, may take (server.pluginTimeout). */

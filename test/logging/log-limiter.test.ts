@@ -75,3 +75,28 @@ t.test('flush logs what was counted at once, and starts anew', async t => {
   t.match(lines, [{ kind: 'k', suppressed: 1, msg: '1 more like "m" in the last 1 s' }])
   t.equal(limiter.allow('k', 'warn', { kind: 'k' }, 'm'), true)
 })
+
+// One route's plugin errors quoting the request took all 64 keys of `plugin failed`: another
+// route's first failure then went into the shared window, unlogged.
+t.test('with a group, keys are bounded per message and group: a group past maxKeys leaves the others theirs; its shared window\'s summary has the group\'s fields', async t => {
+  const { limiter, lines } = limited({ maxKeys: 4 })
+  const search = { key: 'search\0picky', fields: { route: 'search', plugin: 'picky' } }
+  const allowed = Array.from({ length: 10 }, (_, i) => limiter.allow(`search\0picky\0bad input ${i}`, 'error', { route: 'search' }, 'plugin failed', search))
+  t.equal(allowed.filter(Boolean).length, 5, 'the first 4 keys logged, then the first of the rest')
+  t.equal(limiter.allow('payments\0ledger\0down', 'error', { route: 'payments' }, 'plugin failed', { key: 'payments\0ledger', fields: { route: 'payments', plugin: 'ledger' } }), true, 'another group: logged')
+  limiter.flush()
+  t.match(lines, [{ route: 'search', plugin: 'picky', suppressed: 5, msg: '5 more like "plugin failed" in the last 1 s' }])
+  t.equal(lines.length, 1)
+})
+
+t.test('PORTCULLIS_LOG_LIMIT_MS set but blank is unset: 10 s (Number(\'\') is 0, every line logged)', async t => {
+  const before = process.env.PORTCULLIS_LOG_LIMIT_MS
+  t.teardown(() => { if (before === undefined) delete process.env.PORTCULLIS_LOG_LIMIT_MS; else process.env.PORTCULLIS_LOG_LIMIT_MS = before })
+  for (const blank of ['', ' ']) {
+    process.env.PORTCULLIS_LOG_LIMIT_MS = blank
+    const { log } = memoryLogger()
+    const limiter = new LogLimiter(log)
+    t.same([limiter.allow('k', 'warn', {}, 'm'), limiter.allow('k', 'warn', {}, 'm')], [true, false], JSON.stringify(blank))
+    limiter.flush()
+  }
+})

@@ -30,3 +30,30 @@ routes:
   }
   t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no parameter value anywhere in the log')
 })
+
+// A fragment in the request target (refused: 400) was logged whole in `request rejected`:
+// `#access_token=`, `#api_key=`. So was a password's start, the target cut at a `?` it held before
+// its userinfo was hidden.
+t.test('a refused target is logged without its fragment, and a userinfo holding ? hidden whole', async t => {
+  const gw = await startGateway(`
+upstreams:
+  app: { targets: [ { url: "http://127.0.0.1:${await deadPort()}" } ] }
+routes:
+  - { name: app, match: { path: /* }, upstream: app }
+`)
+  t.teardown(() => gw.close())
+  const port = Number(new URL(gw.url).port)
+  const cases: Array<[target: string, logged: string]> = [
+    ['/nothere#api_key=S3CRET1', '/nothere#…'],
+    ['/k/a?x=1#access_token=S3CRET2', '/k/a'],
+    ['http://alice:S3C?RET3@a.example/x', 'http://[redacted]@a.example/x']
+  ]
+  for (const [i, [target]] of cases.entries()) {
+    const res = await rawRequest(port, [`GET ${target} HTTP/1.1`, 'Host: a.example', `X-Request-Id: f${i}`, 'Connection: close'])
+    t.equal(res.status, 400, `${target}: refused`)
+  }
+  for (const [i, [, logged]] of cases.entries()) {
+    t.match(await waitForLog(gw.logs, { msg: 'request rejected', requestId: `f${i}` }), { path: logged })
+  }
+  t.notOk(/S3C/.test(JSON.stringify(gw.logs)), 'no part of a secret anywhere in the log')
+})

@@ -37,3 +37,32 @@ routes:
   await plain.body.dump()
   t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'plain' }), { reqHeaders: { referer: 'https://app.example/page' } }, 'one without a query as sent')
 })
+
+// The request's original URL as a proxy or a client names it (X-Forwarded-Uri, X-Original-URL,
+// X-Rewrite-URL), and Refresh's `N; url=...`, were logged whole.
+t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Rewrite-URL and Refresh without their query or fragment', async t => {
+  const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, { refresh: '5; url=https://app.example/next?ticket=S3CRET-refresh' }).end() })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`logging: { headers: true }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/x`, {
+    headers: {
+      'x-forwarded-uri': '/login?api_key=S3CRET-fwd',
+      'x-original-url': '/a#access_token=S3CRET-orig',
+      'x-rewrite-url': '/b?sig=S3CRET-rewrite',
+      'x-request-id': 'more-urls'
+    }
+  })
+  t.equal(res.statusCode, 200)
+  await res.body.dump()
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'more-urls' }), {
+    reqHeaders: { 'x-forwarded-uri': '/login?…', 'x-original-url': '/a#…', 'x-rewrite-url': '/b?…' },
+    resHeaders: { refresh: '5; url=https://app.example/next?…' }
+  })
+  t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no secret anywhere in the log')
+})
