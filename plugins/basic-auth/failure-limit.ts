@@ -1,11 +1,10 @@
 import { LRUCache } from 'lru-cache'
-import type { Logger } from 'pino'
 import { defineScript, StoreError, type GatewayRequest, type LocalData, type Store } from '../../src/index.ts'
 import { addressKey } from '../shared/address-key.ts'
 import type { Outcome } from '../shared/auth/authenticator.ts'
 import { fail, type AuthFailure } from '../shared/auth/failure.ts'
 import { serverClock, type ServerClock } from '../shared/server-clock.ts'
-import { StoreErrorLog } from '../shared/store-errors.ts'
+import type { StoreErrorLog } from '../shared/store-errors.ts'
 
 const TOO_MANY = fail(429, 'too_many_failures', 'too_many_failures', 'too many failed password checks from this address; try again later')
 
@@ -136,15 +135,15 @@ export class FailureLimit {
    */
   readonly #pending = new Map<string, number>()
 
-  constructor (store: Store, settings: FailureLimitSettings, log: Logger) {
+  /** `errors`: where the store's failures are logged (see storeErrorLog). */
+  constructor (store: Store, settings: FailureLimitSettings, errors: StoreErrorLog) {
     this.#store = store
     // Routes with the same window share an address's count: their passwords are the same.
     this.#prefix = `basic-auth:failures:${settings.windowMs}:`
     this.#limit = settings.limit
     this.#take = ['+', String(settings.limit), String(settings.windowMs)]
     this.#counts = settings.counts
-    this.#errors = new StoreErrorLog(log, { store: store.name },
-      `basic-auth: store "${store.name}" failed; failed password checks are not counted nor limited while it does`)
+    this.#errors = errors
     this.#timeoutMs = store.commandTimeout ?? 0
     this.#clock = store.commandTimeout === undefined ? undefined : serverClock(store)
   }

@@ -7,6 +7,7 @@ import { checkAuthRoute } from '../shared/auth/route-check.ts'
 import { BUSY, ENDED, PasswordBook } from './password-book.ts'
 import { CheckQueue, checkConcurrency } from './check-queue.ts'
 import { FailureLimit } from './failure-limit.ts'
+import { storeErrorLog } from '../shared/store-errors.ts'
 import { BasicAuthSchema, BasicCredentialSchema, FAILURE_DEFAULTS, type BasicCredential, type FailuresConfig } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_password', 'invalid_credentials', 'the user name or password is not valid')
@@ -34,7 +35,9 @@ function failureLimit (failures: Required<FailuresConfig>, ctx: PluginSetupConte
       ctx.log.warn({ store: store.name, limit: failures.limit, window: failures.window, workers: workers.count },
         `basic-auth: failed password checks are counted per worker in memory store "${store.name}": a client address gets up to ${workers.count} × ${failures.limit} per window; use a Redis store for failures.store`)
     }
-    return new FailureLimit(store, { limit: failures.limit, windowMs, counts: o => o === INVALID }, ctx.log)
+    // One for every window and limit on the store: a line per 10 s, not one each.
+    const errors = storeErrorLog(ctx, { store: store.name }, `basic-auth: store "${store.name}" failed; failed password checks are not counted nor limited while it does`)
+    return new FailureLimit(store, { limit: failures.limit, windowMs, counts: o => o === INVALID }, errors)
   })
 }
 
@@ -62,7 +65,10 @@ export default definePlugin({
       extract: req => location.read(req),
       scrub: location.scrub,
       verify (encoded, req) {
-        const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded) ? Buffer.from(encoded, 'base64').toString('utf8') : ''
+        // Canonical base64 only (RFC 4648: padded, unused bits zero): Buffer.from reads `dTpwdzE`,
+        // `dTpwdzF=` as `dTpwdzE=`, spellings a limit by header:authorization would count apart.
+        const bytes = Buffer.from(encoded, 'base64')
+        const decoded = bytes.toString('base64') === encoded ? bytes.toString('utf8') : ''
         const colon = decoded.indexOf(':')
         if (colon < 1) return MALFORMED
         const username = decoded.slice(0, colon)

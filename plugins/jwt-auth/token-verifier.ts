@@ -11,6 +11,15 @@ export interface KeySource {
 const isHmac = (alg: unknown) => (HMAC as readonly unknown[]).includes(alg)
 
 /**
+ * Whether each segment is base64url as RFC 7515 writes it: no padding, no other character, the
+ * unused bits of the last character zero. jose decodes leniently (atob: `=`, white space, any last
+ * bits), so a signature ending `...ga8` also verified as `...ga9` or `...ga-`: spellings of one
+ * token that a limit by its header would count apart.
+ */
+const canonical = (token: string): boolean =>
+  token.split('.').every(segment => Buffer.from(segment, 'base64url').toString('base64url') === segment)
+
+/**
  * Signature and standard claims (iss, aud, exp, nbf) through jose, and iat not in the future
  * (jose checks it only against a maximum age). HMAC algorithms only ever get
  * the configured secret and the others only the key set, so a public key can never serve as an
@@ -36,7 +45,10 @@ export function tokenVerifier (keys: KeySource | undefined, secret: string | und
   }
 
   /** The token's claims; throws jose's errors (failureOf says what they mean). */
-  return async (token: string): Promise<JWTPayload> => issuedBefore(await verify(token))
+  return async (token: string): Promise<JWTPayload> => {
+    if (!canonical(token)) throw Object.assign(new Error('a segment is not canonical base64url'), { code: 'ERR_JWS_INVALID' })
+    return issuedBefore(await verify(token))
+  }
 
   async function verify (token: string): Promise<JWTPayload> {
     try {

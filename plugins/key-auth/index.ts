@@ -4,7 +4,7 @@ import { keyChallenge } from '../shared/auth/challenge.ts'
 import { fail } from '../shared/auth/failure.ts'
 import { compileLocations, type Location } from '../shared/auth/location.ts'
 import { checkAuthRoute } from '../shared/auth/route-check.ts'
-import { StoreErrorLog } from '../shared/store-errors.ts'
+import { storeErrorLog } from '../shared/store-errors.ts'
 import { KeyIndex, keyDigest } from './key-index.ts'
 import { KEY_HEADER, KeyAuthSchema, KeyCredentialSchema, type KeyCredential } from './schema.ts'
 
@@ -34,7 +34,7 @@ export default definePlugin({
     const consumerOf = (id: string): Consumer => ctx.consumers.get(id) ?? Object.freeze({ id, groups: Object.freeze([]), metadata: Object.freeze({}) })
     // Not one line per failed lookup: any client could flood the log while the store is unhealthy.
     const errors = store === undefined ? undefined
-      : new StoreErrorLog(ctx.log, { store: store.name }, `key-auth: store "${store.name}" failed; keys not in the config are answered 503 while it does`)
+      : storeErrorLog(ctx, { store: store.name }, `key-auth: store "${store.name}" failed; keys not in the config are answered 503 while it does`)
     const lookUp = (hex: string): Promise<Outcome> => (store as Store).get(`key-auth:${hex}`).then(
       id => id === undefined || id.length === 0 ? INVALID : { consumer: consumerOf(id.toString('utf8')) },
       (err: unknown) => { errors?.report(err); return STORE_DOWN })

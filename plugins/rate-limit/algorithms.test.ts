@@ -43,14 +43,27 @@ t.test('sliding window: a full window waits into the next one', async t => {
   t.same(out.map(c => c.ok), [true, true, false])
   // At 300 ms: the next window starts in 700 ms, and there 2·(1 − e/1000) + 1 ≤ 2 needs e ≥ 500 ms.
   t.equal(out[2]?.ms, 1_200)
-  t.equal(out[0]?.ms, 900, 'an allowed request resets at the end of its window')
+  t.equal(out[0]?.ms, 1_900, 'an allowed request resets at the end of the next window, when it no longer weighs')
   t.equal(out[1]?.ms, 1_300, 'the last that fits: when the next may pass, in the next window')
+})
+
+t.test('sliding window: after an allowed request\'s reset the whole quota is free again, not a millisecond before', async t => {
+  const W = 10_000
+  // 5 per 10 s, requests at 2 s, 3 s and 9.5 s into window 0, then 1 s into window 1.
+  for (const times of [[2_000], [2_000, 3_000], [2_000, 3_000, 9_500], [2_000, 3_000, 9_500, 11_000]]) {
+    const out = run('s', 5, W, 0, times)
+    const at = times[times.length - 1] as number
+    const reset = at + (out[out.length - 1]?.ms as number)
+    const kept = sliding(out[out.length - 1]?.kept)
+    t.equal(check('s', 5, W, 0, kept, reset).free, 5, `${times.join(', ')}: 5 free at the reset (${reset} ms)`)
+    t.ok(check('s', 5, W, 0, kept, reset - 1).free < 5, `${times.join(', ')}: not all of them a millisecond before`)
+  }
 })
 
 t.test('the last request that fits reports the wait the next one\'s 429 would give', async t => {
   // 3 per 2 s: the fourth waits for 3·(1 − e/2000) + 1 ≤ 3 in the next window, e ≥ 667 ms.
   const sliding = run('s', 3, 2_000, 0, [0, 0, 0, 0])
-  t.same(sliding.map(c => [c.ok, c.free, c.ms]), [[true, 3, 2_000], [true, 2, 2_000], [true, 1, 2_667], [false, 0, 2_667]])
+  t.same(sliding.map(c => [c.ok, c.free, c.ms]), [[true, 3, 4_000], [true, 2, 4_000], [true, 1, 2_667], [false, 0, 2_667]])
   // 1 per second, bucket of 3: the fourth waits for the first token back, in 1 s (not until the bucket is full, 3 s).
   const bucket = run('t', 1, 1_000, 3, [0, 0, 0, 0])
   t.same(bucket.map(c => [c.ok, c.free, c.ms]), [[true, 3, 1_000], [true, 2, 2_000], [true, 1, 1_000], [false, 0, 1_000]])
@@ -89,7 +102,7 @@ t.test('fixed window: counts per epoch-aligned window', async t => {
 t.test('sliding window: a state older than the previous window counts nothing', async t => {
   // Window 2 (2000-2999 ms) had 2 of 2; at 4.5 s, in window 4, it is not the previous window.
   const old = sliding('2 2 0')
-  t.same(check('s', 2, 1_000, 0, old, 4_500), { ok: true, free: 2, ms: 500 })
+  t.same(check('s', 2, 1_000, 0, old, 4_500), { ok: true, free: 2, ms: 1_500 })
   const write = charge('s', 2, 1_000, old, 4_500)
   t.same({ state: String(write?.state), ttlMs: write?.ttlMs }, { state: '4 1 0', ttlMs: 1_500 })
 })

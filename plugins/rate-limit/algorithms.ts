@@ -15,8 +15,9 @@ export interface Check {
   /** Requests that still fit before this one is charged (0 when rejected). */
   free: number
   /**
-   * Rejected: ms until a request may pass again. Allowed: ms until the quota resets; for the last
-   * request that fits (free 1), until the next one may pass (what its 429 would say).
+   * Rejected: ms until a request may pass again. Allowed: ms until the quota resets, all of it free
+   * again (a sliding window: the end of the next window, when this request no longer weighs); for
+   * the last request that fits (free 1), until the next one may pass (what its 429 would say).
    */
   ms: number
 }
@@ -73,7 +74,9 @@ function slidingWindow (q: number, w: number, stored: SlidingState | undefined, 
   if (est + 1 > q) return { ok: false, free: 0, ms: slidingWait(q, w, c, p, e) }
   const free = Math.floor(q - est)
   // The last request that fits: its reset is when the next one could pass, as its 429 would say.
-  return { ok: true, free, ms: free === 1 ? slidingWait(q, w, c + 1, p, e) : w - e }
+  // Else when every request counted has decayed: this one, counted in this window, weighs until
+  // the next window ends (the key's expiry too).
+  return { ok: true, free, ms: free === 1 ? slidingWait(q, w, c + 1, p, e) : 2 * w - e }
 }
 
 /** ms until one more request fits, `e` into a window holding `c` with `p` in the previous one: when the weighted `p` has decayed enough, in this window or (this one full) in the next. */

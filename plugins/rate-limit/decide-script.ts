@@ -39,7 +39,7 @@ for i = 1, n do
     -- k: the count a wait is computed for; the last request that fits reports the next one's wait.
     local k = c
     if est + 1 <= q then
-      ok, free, ms, st, ttl = 1, math.floor(q - est), w - e, string.format('%d %d %d', idx, c + 1, p), 2 * w - e
+      ok, free, ms, st, ttl = 1, math.floor(q - est), 2 * w - e, string.format('%d %d %d', idx, c + 1, p), 2 * w - e
       k = c + 1
     end
     if ok == 0 or free == 1 then

@@ -6,7 +6,7 @@ import { Precheck, SHARED_RECHECK_MS } from './precheck.ts'
 import { ConsumerOverridesSchema, RateLimitSchema } from './schema.ts'
 import { serverClock } from '../shared/server-clock.ts'
 import { decideBySlot, slotCalls } from './slots.ts'
-import { StoreErrorLog } from '../shared/store-errors.ts'
+import { storeErrorLog } from '../shared/store-errors.ts'
 
 /** What a decision the store ran after the gateway gave up on it fails with (it charged nothing). */
 const LATE_ERROR = new StoreError('STORE_UNAVAILABLE', 'the store ran the decision after commandTimeout: nothing counted')
@@ -47,7 +47,7 @@ export default definePlugin({
     const errorCount = requests.labels(ctx.routeName, 'store_error')
     // At 0 from setup: a first store error (or limit) at 1 would show no increase() to alerts.
     for (const child of [allowedCount, limitedCount, errorCount]) child.inc(0)
-    const errors = new StoreErrorLog(ctx.log, { store: store.name, onStoreError },
+    const errors = storeErrorLog(ctx, { store: store.name, onStoreError },
       `rate-limit: store "${store.name}" failed; requests are ${onStoreError === 'deny' ? 'denied (503)' : 'allowed unlimited'} while it does`)
     const decided = (req: GatewayRequest, plan: Plan, keys: readonly string[], d: Decision, sentAt: number): PluginReply | undefined => {
       if (allowed(d)) {

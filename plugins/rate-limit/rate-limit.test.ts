@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { gateway, limitedRoute, rateLimitHeaders, send, setup } from '../../test/helpers/rate-limit.ts'
+import { gateway, limitedRoute, rateLimitHeaders, send, setup, sleep } from '../../test/helpers/rate-limit.ts'
 import { rateLimitCases } from '../../test/helpers/rate-limit-cases.ts'
 import { issues } from '../../test/helpers/config-issues.ts'
 
@@ -53,6 +53,21 @@ ${limitedRoute('r', '/*', '{ headers: both, algorithm: fixed-window, limits: [ {
   t.equal(first.headers['x-ratelimit-reset'], String(reported?.t))
   if (retry > 60) t.match(no.body, { limit: 'hour', message: 'rate limit "hour" exceeded (1 per 1h)' })
   else t.match(no.body, { limit: /^(minute|hour)$/ })
+})
+
+t.test('sliding window: a client that waits the t an allowed request announced gets the whole quota', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', '{ limits: [ { name: s, requests: 3, window: 1s } ] }')}`)
+  t.teardown(() => gw.close())
+  const [first] = rateLimitHeaders(await send(`${gw.url}/`)).limit
+  // Counted in this window, the request weighs until the end of the next: more than 1 s, at most 2.
+  t.match(first, { name: 's', r: 2, t: 2 })
+  // The wait under test is the one the header gave: later only leaves more.
+  await sleep((first?.t as number) * 1000)
+  const statuses = []
+  for (let i = 0; i < 3; i++) statuses.push((await send(`${gw.url}/`)).status)
+  t.same(statuses, [200, 200, 200], 'q=3 requests pass, as the draft says they may after t')
 })
 
 t.test('the reset is rounded up to whole seconds; legacy headers name the reported limit', async t => {
