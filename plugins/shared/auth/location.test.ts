@@ -29,6 +29,14 @@ t.test('header with a scheme: case-insensitive scheme, other schemes and the sch
   t.same(r.headers, { 'x-api-key': undefined, other: 'o' })
 })
 
+t.test('white space around a credential: SP and HTAB trimmed, inner runs kept as sent', async t => {
+  const bearer = compileLocation({ header: 'Authorization', scheme: 'Bearer' })
+  const inner = ' '.repeat(64_000)
+  t.equal(bearer.read(req({ authorization: `Bearer \t a${inner}x \t ` })), `a${inner}x`)
+  t.equal(bearer.read(req({ authorization: `Bearer ${inner}` })), undefined, 'the scheme and white space alone: no credential')
+  t.equal(bearer.read(req({ authorization: 'Bearer \u00a0t\u00a0' })), '\u00a0t\u00a0', 'U+00A0 is no white space here')
+})
+
 t.test('a header with a scheme is removed only when it holds that scheme: another plugin may read it', async t => {
   const bearer = compileLocation({ header: 'authorization', scheme: 'Bearer' })
   const basic = req({ authorization: 'Basic YTpi' })

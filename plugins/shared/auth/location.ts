@@ -204,8 +204,19 @@ function unquoted (value: string): string {
   return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value
 }
 
-/** Only SP and HTAB are white space around a credential (RFC 9110 5.6.3): `\u00a0t` is a credential to judge, not `t`. */
-const trimmed = (value: string): string => value.replace(/^[ \t]+|[ \t]+$/g, '')
+/**
+ * Only SP and HTAB are white space around a credential (RFC 9110 5.6.3): `\u00a0t` is a credential
+ * to judge, not `t`. By a loop: `[ \t]+$` backtracks quadratically on a run of spaces inside
+ * (`Bearer a<16,000 spaces>x` took 0.55 s, from any client).
+ */
+function trimmed (value: string): string {
+  let start = 0
+  let end = value.length
+  while (start < end && isBlank(value.charCodeAt(start))) start++
+  while (end > start && isBlank(value.charCodeAt(end - 1))) end--
+  return start === 0 && end === value.length ? value : value.slice(start, end)
+}
+const isBlank = (code: number): boolean => code === 32 || code === 9
 
 const NOTHING = (): void => {}
 
