@@ -63,18 +63,23 @@ t.test('a subrequest to an unreachable upstream rejects', async t => {
 t.test('subrequests count for their target\'s health and latency, and hold a connection slot only while they run', async t => {
   let release: (() => void) | undefined
   const flaky = await startUpstream((req, res) => {
-    const answer = () => { res.writeHead(req.url === '/fail' ? 500 : 200, { 'content-type': 'application/json' }).end('{}') }
+    const answer = () => { res.writeHead(req.url === '/fail' ? 503 : 200, { 'content-type': 'application/json' }).end('{}') }
     if (req.url === '/slow') release = answer
     else setTimeout(answer, 5)
   })
-  t.teardown(() => flaky.close())
+  const spare = await startUpstream()
+  t.teardown(() => Promise.all([flaky.close(), spare.close()]))
+  // pair and down: a spare target beside the one under test, so that it is not the last available
+  // (never ejected); weight 1 against 1000, round-robin sends it none of these few subrequests.
   const g = await startGateway(`
 loadPlugins: [ ./sub.ts ]
 upstreams:
-  flaky: { targets: [ { url: "${flaky.url}" } ], connections: 1, passive: { consecutiveFailures: 2 } }
-  down: { targets: [ { url: "http://127.0.0.1:1" } ], passive: { consecutiveFailures: 2 } }
+  flaky: { targets: [ { url: "${flaky.url}" } ], connections: 1 }
+  pair: { targets: [ { url: "${flaky.url}", weight: 1000 }, { url: "${spare.url}" } ], passive: { consecutiveFailures: 2 } }
+  down: { targets: [ { url: "http://127.0.0.1:1", weight: 1000 }, { url: "${spare.url}" } ], passive: { consecutiveFailures: 2 } }
 routes:
   - { name: r, match: { path: /* }, upstream: flaky, plugins: { sub: {} } }
+  - { name: pair, match: { path: /pair/* }, stripPrefix: /pair, upstream: pair, plugins: { sub: {} } }
   - { name: gone, match: { path: /gone }, upstream: down, plugins: { sub: {} } }
 `, { file: join(dir, 'gw.yaml'), admin: true })
   t.teardown(() => g.close())
@@ -89,19 +94,17 @@ routes:
   t.same([(await sub('/ok')).status, (await sub('/ok')).status], [200, 200], 'one slot, given back after each subrequest')
   t.equal((await target('flaky'))?.inFlight, 0)
   t.ok(((await target('flaky'))?.latencyMs ?? 0) > 0, 'their answers are timed')
-  t.equal((await sub('/fail')).status, 500)
-  t.equal((await sub('/ok')).status, 200)
-  t.equal((await sub('/fail')).status, 500)
-  t.same((await target('flaky'))?.down, [], 'a success between two 500s: not two failures in a row')
   const slow = request(`${g.url}/slow`)
   t.ok(await until(() => release !== undefined))
   t.match(await sub('/ok'), { error: `target ${flaky.url} has no free connection slot` }, 'background work never queues for a slot')
   ;(release as () => void)()
   await (await slow).body.json()
-  t.same((await target('flaky'))?.down, [], 'the 200 after it')
-  t.equal((await sub('/fail')).status, 500)
-  t.equal((await sub('/fail')).status, 500)
-  t.same((await target('flaky'))?.down, ['ejected'], 'two 500s in a row eject the target')
+  t.equal((await sub('/pair/fail')).status, 503)
+  t.equal((await sub('/pair/ok')).status, 200)
+  t.equal((await sub('/pair/fail')).status, 503)
+  t.same((await target('pair'))?.down, [], 'a success between two 503s: not two failures in a row')
+  t.equal((await sub('/pair/fail')).status, 503)
+  t.same((await target('pair'))?.down, ['ejected'], 'two 503s in a row eject the target')
   await sub('/gone')
   t.same((await target('down'))?.down, [], 'one refused connection')
   await sub('/gone')

@@ -275,7 +275,7 @@ t.test('a client that reads nothing of what the upstream sent before its end is 
 
 t.test('a tunnel opened is an answer from the target, not a failure: one failure would eject it, and it is not ejected', async t => {
   const up = await tunnelUpstream(t)
-  const gw = await gateway(t, up.url, '', ', passive: { consecutiveFailures: 1, baseEjection: 10m }')
+  const gw = await gateway(t, up.url, '', ', passive: { consecutiveFailures: 1, baseEjection: 10m, maxEjection: 10m }')
   await openTunnel(t, gw)
   const target = gw.gateway.runtime.upstreams.get('up')?.snapshot().targets[0]
   t.equal(target?.ejectedUntil, null, 'not ejected')

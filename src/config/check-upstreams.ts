@@ -1,9 +1,10 @@
 import { METHODS } from 'node:http'
 import { isIP } from 'node:net'
-import type { GatewayConfig } from './schema.ts'
+import type { GatewayConfig, UpstreamConfig } from './schema.ts'
 import { toMs } from './duration.ts'
 import { didYouMean } from './suggest.ts'
 import { DEFAULT_CHECK_INTERVAL_MS, statusRange } from '../upstreams/settings.ts'
+import { DEFAULT_PASSIVE } from '../upstreams/outlier-detection.ts'
 import { hideUrlSecrets } from './url-userinfo.ts'
 
 type Add = (path: Array<string | number>, message: string) => void
@@ -49,14 +50,26 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
         if (lo > hi) add(here('healthCheck', 'expectStatus', i), `range "${s}" is empty`)
       })
     }
-    if (u.passive !== undefined && u.passive !== false && u.passive.baseEjection !== undefined && u.passive.maxEjection !== undefined &&
-        toMs(u.passive.baseEjection) > toMs(u.passive.maxEjection)) add(here('passive', 'maxEjection'), 'must not be shorter than baseEjection')
+    if (u.passive !== undefined && u.passive !== false) checkEjections(u.passive, (key, message) => add(here('passive', key), message))
     if (u.retries !== undefined && u.retries !== false) {
       u.retries.methods?.forEach((m, i) => {
         if (!METHODS.includes(m.toUpperCase())) add(here('retries', 'methods', i), `unknown HTTP method "${m}"${didYouMean(m.toUpperCase(), METHODS)}`)
       })
     }
   }
+}
+
+/**
+ * baseEjection no longer than maxEjection, one set alone against the other's default: a longer base
+ * would be cut to the max without a word.
+ */
+function checkEjections (p: Exclude<NonNullable<UpstreamConfig['passive']>, false>, add: (key: string, message: string) => void): void {
+  const base = p.baseEjection === undefined ? DEFAULT_PASSIVE.baseEjectionMs : toMs(p.baseEjection)
+  const max = p.maxEjection === undefined ? DEFAULT_PASSIVE.maxEjectionMs : toMs(p.maxEjection)
+  if (base <= max) return
+  if (p.maxEjection === undefined) add('baseEjection', 'must not be longer than maxEjection (default 5m): set maxEjection too')
+  else if (p.baseEjection === undefined) add('maxEjection', 'must not be shorter than baseEjection (default 30s): set baseEjection too')
+  else add('maxEjection', 'must not be shorter than baseEjection')
 }
 
 /** Why a target URL the schema's pattern let through is not a URL: a port past 65535, or a host no URL may have. */

@@ -41,12 +41,20 @@ export const HealthCheck = Type.Object({
 export const Passive = Type.Union([
   Type.Literal(false),
   Type.Object({
-    consecutiveFailures: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive failures (connection errors, timeouts, 5xx) that eject a target. Default 5.' })),
-    baseEjection: Type.Optional(Type.Union([Duration], { description: 'How long the first ejection lasts; each repeat doubles it. Default 30s.' })),
-    maxEjection: Type.Optional(Type.Union([Duration], { description: 'Longest ejection. Default 5m.' }))
+    consecutiveFailures: Type.Optional(Type.Integer({ minimum: 1, description: 'Consecutive failures (connection errors, resets, timeouts, a status in statuses) that eject a target. Default 5.' })),
+    baseEjection: Type.Optional(Type.Union([Duration], { description: 'How long the first ejection lasts; each repeat doubles it. At most maxEjection. Default 30s.' })),
+    maxEjection: Type.Optional(Type.Union([Duration], { description: 'Longest ejection. At least baseEjection. Default 5m.' })),
+    statuses: Type.Optional(Type.Array(Type.Integer({ minimum: 500, maximum: 599, errorMessage: 'must be a status 500-599' }), {
+      description: 'Response statuses that count as failures. Default [502, 503, 504]: a 500 is most often a bug the request triggers, not a failing target; [] counts only connection errors, resets and timeouts.'
+    })),
+    maxEjectionPercent: Type.Optional(Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      description: 'Most targets ejected at once, as a percentage of the upstream\'s (rounded down, at least one); the last available target is never ejected. Default 50.'
+    }))
   }, closed)
 ], {
-  errorMessage: 'must be false or { consecutiveFailures, baseEjection, maxEjection }',
+  errorMessage: 'must be false or { consecutiveFailures, baseEjection, maxEjection, statuses, maxEjectionPercent }',
   description: 'Passive health (outlier detection): a target failing live requests is ejected for a while. On by default; false turns it off.'
 })
 
@@ -68,7 +76,7 @@ export const Retries = Type.Union([
       description: 'Methods retried after the request was sent (reset, timeout, status). Default the idempotent ones: GET HEAD OPTIONS TRACE PUT DELETE. ' +
         'A connect-error is retried for any method: nothing reached the target.'
     })),
-    budget: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Retries allowed as a share of requests to this upstream (plus a reserve of 10), so retries cannot amplify an outage. Default 0.2.' })),
+    budget: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Retries allowed as a share of requests to this upstream, plus a reserve of 10 that refills at 10 per second, so retries cannot amplify an outage. Default 0.2.' })),
     maxBodyBytes: Type.Optional(ByteSize({ description: 'Request bodies up to this size (by content-length) are buffered so they can be sent again; larger or chunked bodies are only retried on connect-error. Default 64KiB.' }))
   }, closed)
 ], {

@@ -521,7 +521,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         r.body.once('error', () => {}).destroy()
         throw new Error(invalid ?? `the upstream's response repeats ${repeated} with another value, a field that may appear once`)
       }
-      upstream.outcome(target, r.statusCode < 500, sentAt, true)
+      upstream.outcome(target, r.statusCode < 500, sentAt, true, r.statusCode)
       r.body.once('close', () => upstream.end(target))
       // As closeDelimited() reads a proxied response's raw head (RFC 9112 6.3), from undici's parsed one.
       const closed = method !== 'HEAD' && r.statusCode !== 204 && r.statusCode !== 304 && r.headers['content-length'] === undefined && r.headers['transfer-encoding'] === undefined
@@ -774,7 +774,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // the body is in (onComplete, onError): one broken mid-body is a failure (Upstream.outcome).
       if (status < 500) (this.target as Target).latency.observe(waited * 1000, this.#sentAt + waited * 1000)
     }
-    if (status >= 500) upstream.outcome(this.target as Target, false, this.#sentAt, true)
+    if (status >= 500) upstream.outcome(this.target as Target, false, this.#sentAt, true, status)
     // Returning false would pause the connection for good: close it instead.
     if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
     if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) {

@@ -1,3 +1,5 @@
+import type { UpstreamConfig } from '../config/schema.ts'
+
 /** Passive health settings, in milliseconds. */
 export interface PassiveSettings {
   readonly consecutiveFailures: number
@@ -6,6 +8,37 @@ export interface PassiveSettings {
 }
 
 export const DEFAULT_PASSIVE: PassiveSettings = { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 }
+
+/**
+ * What passive checks hold against a whole upstream (as Envoy's outlier detection): which statuses
+ * count as failures, and how many of its targets may be out at once.
+ */
+export interface EjectionLimits {
+  /** 5xx statuses that count as failures; any other answer shows a live target (a 500 is most often the request's own bug). */
+  readonly statuses: readonly number[]
+  /** Most targets ejected at once, as a percentage of the upstream's (rounded down, at least one). */
+  readonly maxEjectionPercent: number
+}
+
+const DEFAULT_EJECTION_LIMITS: EjectionLimits = { statuses: [502, 503, 504], maxEjectionPercent: 50 }
+
+export function ejectionLimits (passive: UpstreamConfig['passive']): EjectionLimits {
+  const p = passive === false ? undefined : passive
+  return {
+    statuses: p?.statuses ?? DEFAULT_EJECTION_LIMITS.statuses,
+    maxEjectionPercent: p?.maxEjectionPercent ?? DEFAULT_EJECTION_LIMITS.maxEjectionPercent
+  }
+}
+
+/** Whether an answer with `status` (5xx, or none past 599) counts as a failure. */
+export function countsAsFailure (limits: EjectionLimits, status: number): boolean {
+  return status > 599 || limits.statuses.includes(status)
+}
+
+/** How many of `targets` may be ejected at once. */
+export function maxEjected (limits: EjectionLimits, targets: number): number {
+  return Math.max(1, Math.floor(targets * limits.maxEjectionPercent / 100))
+}
 
 /** What outlier detection has learned of a target, as plain values that can outlive it (reload). */
 export interface OutlierMemory {
@@ -54,11 +87,13 @@ export class OutlierState {
   /**
    * Counts the failure of a request sent at `sentAt`; true when it ejects the target. One sent before
    * the last ejection ended does not count (a late answer: the target may have recovered since).
+   * `mayEject`: whether the upstream lets this target out now (EjectionLimits); while it does not,
+   * each further failure asks again.
    */
-  failure (sentAt: number, now: number): boolean {
+  failure (sentAt: number, now: number, mayEject: () => boolean = () => true): boolean {
     const s = this.#settings
     if (s === undefined || sentAt < this.ejectedUntil) return false
-    if (++this.#failures < s.consecutiveFailures) return false
+    if (++this.#failures < s.consecutiveFailures || !mayEject()) return false
     if (this.ejectedUntil !== 0 && now - this.ejectedUntil > s.maxEjectionMs) this.#streak = 0
     this.ejectedUntil = now + Math.min(s.baseEjectionMs * 2 ** this.#streak, s.maxEjectionMs)
     this.#streak++

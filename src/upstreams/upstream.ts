@@ -5,7 +5,7 @@ import { toMs } from '../config/duration.ts'
 import { createBalancer, type Balancer, type BalancedRequest } from './balancers/index.ts'
 import { NO_EVENTS, type UpstreamEvents } from './events.ts'
 import type { BreakerMemory, BreakerSettings } from './circuit-breaker.ts'
-import type { OutlierMemory, PassiveSettings } from './outlier-detection.ts'
+import { countsAsFailure, ejectionLimits, maxEjected, type EjectionLimits, type OutlierMemory, type PassiveSettings } from './outlier-detection.ts'
 import { RetryPolicy } from './retry-policy.ts'
 import { breakerSettings, healthCheckSettings, passiveSettings, queueSettings, timeoutSettings, type HealthCheckSettings, type QueueSettings } from './settings.ts'
 import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
@@ -51,6 +51,7 @@ export class Upstream {
   /** TLS options of https:// targets (health checks use them too). */
   get tls (): ConnectionOptions | undefined { return this.#pool.tls }
   readonly #passive: PassiveSettings | undefined
+  readonly #ejection: EjectionLimits
   readonly #breaker: BreakerSettings | undefined
   readonly #failWhenAllDown: boolean
   /** consistent-hash: a request waits for its own target, never taken by another's free slot. */
@@ -83,6 +84,7 @@ export class Upstream {
     this.#failWhenAllDown = config.whenAllUnhealthy === 'fail'
     this.#sticky = config.balance === 'consistent-hash'
     this.#passive = passiveSettings(config)
+    this.#ejection = ejectionLimits(config.passive)
     this.#breaker = breakerSettings(config)
     this.#pool = {
       connections: config.connections ?? 128,
@@ -150,16 +152,18 @@ export class Upstream {
   /**
    * How an attempt went: `ok` unless it failed to connect, broke, timed out or answered 5xx.
    * `answered`: it came with the response head (a good answer's latency is observed then, here or
-   * by the exchange); a failure's is always observed, see #failureLatency.
+   * by the exchange); a failure's is always observed, see #failureLatency. `status`: the 5xx a
+   * failure answered with; passive checks count only `passive.statuses` (the breaker any 5xx).
    */
-  outcome (target: Target, ok: boolean, sentAt: number, answered: boolean): void {
+  outcome (target: Target, ok: boolean, sentAt: number, answered: boolean, status?: number): void {
     const now = performance.now()
     if (ok) {
       if (answered) target.latency.observe(now - sentAt, now)
       target.outlier.success()
     } else {
       target.latency.failed(this.#failureLatency(now - sentAt, now), now)
-      if (target.outlier.failure(sentAt, now)) this.#ejected(target, target.outlier.ejectedUntil - now)
+      if (status !== undefined && !countsAsFailure(this.#ejection, status)) target.outlier.success()
+      else if (target.outlier.failure(sentAt, now, () => this.#mayEject(target, now))) this.#ejected(target, target.outlier.ejectedUntil - now)
     }
     const changed = target.breaker?.record(ok, sentAt, now)
     if (changed !== undefined) this.#events.breaker(this.name, target, changed)
@@ -179,6 +183,22 @@ export class Upstream {
     for (const t of this.#targets) highest = Math.max(highest, t.latency.answers(now))
     const response = this.timeouts.response
     return Math.max(response > 0 ? Math.min(took, response) : took, 2 * highest)
+  }
+
+  /**
+   * Whether passive checks may eject `target` now: while fewer than passive.maxEjectionPercent of the
+   * targets are ejected, and never the last one available, so clients that can make targets fail
+   * (a request that breaks them) cannot take the whole upstream out while its health checks pass.
+   */
+  #mayEject (target: Target, now: number): boolean {
+    let ejected = 0
+    let otherAvailable = false
+    for (const t of this.#targets) {
+      if (t === target) continue
+      if (t.outlier.ejected(now)) ejected++
+      else if (t.available(now)) otherAvailable = true
+    }
+    return otherAvailable && ejected < maxEjected(this.#ejection, this.#targets.length)
   }
 
   /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */

@@ -110,8 +110,9 @@ t.test('a reload that removes a target from a kept upstream: its ejection series
   const [kept, removed] = [`http://127.0.0.1:${await deadPort()}`, `http://127.0.0.1:${await deadPort(true)}`]
   const cf = await configFile('')
   t.teardown(async () => { await up.close(); await cf.remove() })
+  // maxEjectionPercent: 100, so that both dead targets of three are ejected (the default allows one).
   const yaml = (targets: string[]) => gatewayYaml({}, '  - { name: r, match: { path: /* }, upstream: u }').replace('upstreams:\n', `upstreams:
-  u: { targets: [ ${targets.map(url => `{ url: "${url}" }`).join(', ')} ], passive: { consecutiveFailures: 1, baseEjection: 1m } }
+  u: { targets: [ ${targets.map(url => `{ url: "${url}" }`).join(', ')} ], passive: { consecutiveFailures: 1, baseEjection: 1m, maxEjectionPercent: 100 } }
 `)
   await cf.write(yaml([up.url, kept, removed]))
   const gw = await startFromFile(cf.file)

@@ -3,7 +3,8 @@ import { Target, type PoolSettings } from '../../src/upstreams/target.ts'
 import { RoundRobin } from '../../src/upstreams/balancers/round-robin.ts'
 import { LeastConnections } from '../../src/upstreams/balancers/least-connections.ts'
 import { P2cEwma } from '../../src/upstreams/balancers/p2c-ewma.ts'
-import { ConsistentHash } from '../../src/upstreams/balancers/consistent-hash.ts'
+import { ConsistentHash, MAX_POINTS } from '../../src/upstreams/balancers/consistent-hash.ts'
+import { fnv1a, hash32, hash32Numbered } from '../../src/upstreams/balancers/hash.ts'
 import { cookieValue, keyReader } from '../../src/upstreams/balancers/hash-key.ts'
 import { createBalancer } from '../../src/upstreams/balancers/index.ts'
 import { PeakEwma } from '../../src/upstreams/balancers/peak-ewma.ts'
@@ -211,6 +212,36 @@ t.test('consistent hashing keys: header, cookie, client IP, path; keyless reques
   t.equal(cookieValue('sidx=2', 'sid'), undefined)
   const ring = new ConsistentHash(list, keyReader({ header: 'x-user' }))
   t.ok(counts(ring, list, 300).every(c => c > 50), 'requests without the key are spread over all targets')
+})
+
+t.test('consistent hashing: requests without a key are spread by weighted round-robin, evenly whatever the number of targets', async t => {
+  // A cursor stepping 161 points around a ring of 160 x sum(weights) visited a fraction of the
+  // points when that sum was a multiple of 7 or 23: 7 equal targets got 0.66 to 1.40 of their share.
+  for (const n of [7, 23]) {
+    const list = targets(t, Array(n).fill(1))
+    t.same(counts(new ConsistentHash(list, keyReader({ header: 'x-user' })), list, 100 * n), Array(n).fill(100), `${n} equal targets: 100 each`)
+  }
+  const weighted = targets(t, [5, 1, 1])
+  t.same(counts(new ConsistentHash(weighted, keyReader({ header: 'x-user' })), weighted, 700), [500, 100, 100], 'weights 5, 1, 1: exactly their shares')
+})
+
+t.test('consistent hashing: the ring is bounded, whatever the weights (it is built on every DNS change and reload)', async t => {
+  const readKey = keyReader({ header: 'x-user' })
+  // 160 points per unit of weight made 1.6 million points of 10 targets at weight 1000, built in seconds.
+  t.equal(new ConsistentHash(targets(t, Array(10).fill(1000)), readKey).size, 1_600, '10 x weight 1000: the weights divided by their GCD, 160 points each')
+  t.equal(new ConsistentHash(targets(t, Array(50).fill(100)), readKey).size, 8_000, '50 x weight 100: likewise')
+  const mixed = targets(t, Array.from({ length: 40 }, (_, i) => 1000 - i))
+  const ring = new ConsistentHash(mixed, readKey)
+  t.ok(ring.size <= MAX_POINTS && ring.size > MAX_POINTS * 0.99, `40 weights 961..1000 (GCD 1): ${ring.size} points, at most ${MAX_POINTS}`)
+  // Scaled down, the points still follow the weights.
+  const skewed = targets(t, [1000, 997, 3])
+  const c = counts(new ConsistentHash(skewed, readKey), skewed, 20_000, i => req({ headers: { 'x-user': `user-${i}` } }))
+  t.ok(c[0]! > 8_000 && c[0]! < 12_000 && c[1]! > 8_000 && c[1]! < 12_000 && c[2]! < 200, `weights 1000, 997, 3: ${c.join(', ')} of 20000 keys`)
+})
+
+t.test('a ring point\'s hash is that of its URL#n, computed without building the string', async t => {
+  const url = fnv1a('http://10.0.0.5:3000')
+  for (const n of [0, 1, 9, 10, 11, 99, 100, 159, 1000, 65_535, 159_999]) t.equal(hash32Numbered(url, n), hash32(`http://10.0.0.5:3000#${n}`), `#${n}`)
 })
 
 t.test('consistent hashing: an empty or blank key is no key, spread as a missing one', async t => {

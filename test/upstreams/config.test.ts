@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { parseConfig } from '../../src/config/load.ts'
 import { ConfigError, formatIssue } from '../../src/config/config-error.ts'
 import { breakerSettings, healthCheckSettings, passiveSettings } from '../../src/upstreams/settings.ts'
+import { ejectionLimits } from '../../src/upstreams/outlier-detection.ts'
 
 const HEAD = `server: { listen: { host: 127.0.0.1, port: 0 } }
 routes: []
@@ -29,7 +30,7 @@ t.test('every upstream key is accepted in its documented shape', async t => {
     connections: 64
     pipelining: 1
     healthCheck: { path: /health, interval: 5s, timeout: 1s, expectStatus: [200, "3xx", "400-404"], unhealthyAfter: 3, healthyAfter: 2 }
-    passive: { consecutiveFailures: 5, baseEjection: 30s, maxEjection: 5m }
+    passive: { consecutiveFailures: 5, baseEjection: 30s, maxEjection: 5m, statuses: [500, 503], maxEjectionPercent: 34 }
     whenAllUnhealthy: fail
     retries: { attempts: 2, on: [connect-error, reset, timeout, 502, 503], methods: [GET, PUT], budget: 0.1, maxBodyBytes: 1024 }
     circuitBreaker: { failureRate: 0.5, window: 10s, minRequests: 20, halfOpenAfter: 10s }
@@ -47,7 +48,7 @@ t.test('every upstream key is accepted in its documented shape', async t => {
       connections: 64,
       pipelining: 1,
       healthCheck: { path: '/health', interval: '5s', timeout: '1s', expectStatus: [200, '3xx', '400-404'], unhealthyAfter: 3, healthyAfter: 2 },
-      passive: { consecutiveFailures: 5, baseEjection: '30s', maxEjection: '5m' },
+      passive: { consecutiveFailures: 5, baseEjection: '30s', maxEjection: '5m', statuses: [500, 503], maxEjectionPercent: 34 },
       whenAllUnhealthy: 'fail',
       retries: { attempts: 2, on: ['connect-error', 'reset', 'timeout', 502, 503], methods: ['GET', 'PUT'], budget: 0.1, maxBodyBytes: 1024 },
       circuitBreaker: { failureRate: 0.5, window: '10s', minRequests: 20, halfOpenAfter: '10s' }
@@ -61,6 +62,8 @@ t.test('every upstream key is accepted in its documented shape', async t => {
   t.same(passiveSettings(orders), { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000 })
   t.same(breakerSettings(orders), { failureRate: 0.5, windowMs: 10_000, minRequests: 20, halfOpenAfterMs: 10_000 })
   t.equal(passiveSettings(loaded.config.upstreams.plain!), undefined, 'passive: false')
+  t.same(ejectionLimits(orders.passive), { statuses: [500, 503], maxEjectionPercent: 34 })
+  t.same(ejectionLimits(undefined), { statuses: [502, 503, 504], maxEjectionPercent: 50 }, 'by default the gateway errors count, half the targets may be out')
 })
 
 t.test('schema errors: precise position and key path, a mistyped key inside false | {...} included', async t => {
@@ -71,14 +74,19 @@ t.test('schema errors: precise position and key path, a mistyped key inside fals
     passive: true
     circuitBreaker: { failureRate: 2 }
     hashOn: { header: x, cookie: y }
+  b:
+    targets: [ { url: "http://127.0.0.1:2" } ]
+    passive: { statuses: [500, 404], maxEjectionPercent: 0 }
 `), [
     'gw.yaml:5:14 upstreams.a.balance: must be one of round-robin, least-connections, consistent-hash, p2c-ewma',
     'gw.yaml:6:53 upstreams.a.targets[0].weight: must be >= 1',
     'gw.yaml:7:16 upstreams.a.retries.attemps: unknown key "attemps" (did you mean "attempts"?)',
     'gw.yaml:7:48 upstreams.a.retries.on[1]: must be connect-error, reset, timeout or a status 400-599',
-    'gw.yaml:8:14 upstreams.a.passive: must be false or { consecutiveFailures, baseEjection, maxEjection }',
+    'gw.yaml:8:14 upstreams.a.passive: must be false or { consecutiveFailures, baseEjection, maxEjection, statuses, maxEjectionPercent }',
     'gw.yaml:9:36 upstreams.a.circuitBreaker.failureRate: must be <= 1',
-    'gw.yaml:10:13 upstreams.a.hashOn: must be one of { header: NAME }, { cookie: NAME }, { clientIp: true }, { path: true }'
+    'gw.yaml:10:13 upstreams.a.hashOn: must be one of { header: NAME }, { cookie: NAME }, { clientIp: true }, { path: true }',
+    'gw.yaml:13:32 upstreams.b.passive.statuses[1]: must be a status 500-599',
+    'gw.yaml:13:58 upstreams.b.passive.maxEjectionPercent: must be >= 1'
   ])
 })
 
@@ -96,6 +104,15 @@ t.test('semantic errors: combinations, ranges, duplicates', async t => {
   b:
     hashOn: { path: true }
     targets: [ { url: "http://127.0.0.1:3" } ]
+  c:
+    targets: [ { url: "http://127.0.0.1:4" } ]
+    passive: { baseEjection: 10m }
+  d:
+    targets: [ { url: "http://127.0.0.1:5" } ]
+    passive: { maxEjection: 10s }
+  e:
+    targets: [ { url: "http://127.0.0.1:6" } ]
+    passive: { baseEjection: 5m, maxEjection: 10m }
 `), [
     'gw.yaml:5:14 upstreams.a.balance: consistent-hash needs hashOn: { header: NAME }, { cookie: NAME }, { clientIp: true } or { path: true }',
     'gw.yaml:8:16 upstreams.a.targets[1].url: http://127.0.0.1:1 is already targets[0]',
@@ -105,7 +122,9 @@ t.test('semantic errors: combinations, ranges, duplicates', async t => {
     'gw.yaml:11:72 upstreams.a.healthCheck.expectStatus[0]: range "300-200" is empty',
     'gw.yaml:12:48 upstreams.a.passive.maxEjection: must not be shorter than baseEjection',
     'gw.yaml:13:26 upstreams.a.retries.methods[0]: unknown HTTP method "GTE" (did you mean "GET"?)',
-    'gw.yaml:15:13 upstreams.b.hashOn: hashOn is only used with balance: consistent-hash'
+    'gw.yaml:15:13 upstreams.b.hashOn: hashOn is only used with balance: consistent-hash',
+    'gw.yaml:19:30 upstreams.c.passive.baseEjection: must not be longer than maxEjection (default 5m): set maxEjection too',
+    'gw.yaml:22:29 upstreams.d.passive.maxEjection: must not be shorter than baseEjection (default 30s): set baseEjection too'
   ])
 })
 

@@ -23,7 +23,7 @@ admin:
 upstreams:
   ejecting:
     targets: [ { url: "${good.url}" }, { url: "${failing.url}" } ]
-    passive: { consecutiveFailures: 1, baseEjection: 1h }
+    passive: { consecutiveFailures: 1, baseEjection: 1h, maxEjection: 1h }
   checked:
     targets: [ { url: "${sick.url}" } ]
     healthCheck: { path: /health, interval: 100ms, unhealthyAfter: 1 }

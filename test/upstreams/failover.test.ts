@@ -115,10 +115,10 @@ t.test('whenAllUnhealthy: least-bad sends to the target most likely to answer, w
   const bs = await startBackends(t, 2)
   const [a, b] = bs as [Backend, Backend]
   // In each upstream one target fails its health checks and the other is only ejected (for 10
-  // minutes, after one 500): the ejected one is less bad, listed second in one and first in the other.
+  // minutes, after one 503): the ejected one is less bad, listed second in one and first in the other.
   const upstream = (name: string, order: Backend[]) => `  ${name}:
     targets: [ ${order.map(x => `{ url: "${x.url}" }`).join(', ')} ]
-    passive: { consecutiveFailures: 1, baseEjection: 10m }
+    passive: { consecutiveFailures: 1, baseEjection: 10m, maxEjection: 10m }
     retries: false`
   const gw = await startGateway(`upstreams:
 ${upstream('ab', [a, b])}
@@ -128,15 +128,17 @@ routes:
   - { name: ba, match: { path: /ba }, upstream: ba }
 `)
   t.teardown(() => gw.close())
-  for (const name of ['ab', 'ba']) t.ok(gw.gateway.runtime.upstreams.get(name)!.setTargetHealth(a.url, false), `${name}: a unhealthy`)
-  b.status = 500
-  t.same((await load(`${gw.url}/ab`, 1, 1)).statuses, { 500: 1 }, 'ab: b, the only available target, fails once...')
-  t.same((await load(`${gw.url}/ba`, 1, 1)).statuses, { 500: 1 }, 'ba: likewise')
+  // Ejected first: passive checks never eject the last available target.
+  b.status = 503
+  t.same((await load(`${gw.url}/ab`, 2, 1)).statuses, { 200: 1, 503: 1 }, 'ab: a answers, then b fails once...')
+  t.same((await load(`${gw.url}/ba`, 1, 1)).statuses, { 503: 1 }, 'ba: b fails once')
   t.equal(b.hits, 2, '...and is ejected from both')
+  for (const name of ['ab', 'ba']) t.ok(gw.gateway.runtime.upstreams.get(name)!.setTargetHealth(a.url, false), `${name}: then a unhealthy`)
+  const aHits = a.hits
   b.status = 200
   t.same((await load(`${gw.url}/ab`, 3, 1)).backends, { b: 3 }, 'ab: ejected b rather than unhealthy a')
   t.same((await load(`${gw.url}/ba`, 3, 1)).backends, { b: 3 }, 'ba: likewise, listed first')
-  t.equal(a.hits, 0, 'the unhealthy target got nothing')
+  t.equal(a.hits, aHits, 'the unhealthy target got nothing')
 })
 
 
@@ -168,14 +170,19 @@ routes:
   t.ok(new Set(owners.values()).size > 1, 'consistent-hash keys spread over the targets as usual')
 })
 
-/** One target that answers `status` with part of a 100-byte body, then `breaks` (reset) or stalls; passive: `passive`. */
+/**
+ * One target that answers `status` with part of a 100-byte body, then `breaks` (reset) or stalls; passive: `passive`.
+ * A spare target beside it, so that it is not the last one available (never ejected), gets none of
+ * the requests: weight 1 against 1000, smooth round-robin gives it none of the first 500.
+ */
 async function brokenBody (t: Test, status: number, breaks: 'reset' | 'stall', passive: string) {
   const up = await startUpstream((_req, res) => {
     res.writeHead(status, { 'content-length': '100' }).write('partial')
     if (breaks === 'reset') setTimeout(() => res.socket?.destroy(), 10)
   })
-  t.teardown(() => up.close())
-  const gw = await startGateway(`upstreams:\n  up:\n    targets: [ { url: "${up.url}" } ]\n    timeouts: { idle: 300ms }\n    passive: ${passive}\n${route}`)
+  const spare = await startUpstream((req, res) => { req.resume(); res.end() })
+  t.teardown(() => Promise.all([up.close(), spare.close()]))
+  const gw = await startGateway(`upstreams:\n  up:\n    targets: [ { url: "${up.url}", weight: 1000 }, { url: "${spare.url}" } ]\n    timeouts: { idle: 300ms }\n    passive: ${passive}\n${route}`)
   t.teardown(() => gw.close())
   return { gw, down: () => gw.gateway.runtime.upstreams.get('up')!.snapshot().targets[0]?.down }
 }

@@ -66,7 +66,7 @@ t.test('a whole-request timeout does not count against the target: no ejection, 
   const gw = await startGateway(`upstreams:
   up:
     targets: [ { url: "${bs[0]!.url}" }, { url: "${bs[1]!.url}" } ]
-    passive: { consecutiveFailures: 1, baseEjection: 10m }
+    passive: { consecutiveFailures: 1, baseEjection: 10m, maxEjection: 10m }
 routes:
   - { name: hurried, match: { path: /hurried }, upstream: up, timeouts: { request: 200ms } }
   - { name: calm, match: { path: /calm }, upstream: up }

@@ -49,6 +49,9 @@ async function upload (url: string, bytes: number, close = false): Promise<strin
 for (const body of ['3s', '0']) {
   t.test(`an upstream that stops reading the body fails the try at its idle timeout (client body timeout ${body})`, async t => {
     const url = await pausingUpstream(t)
+    // A spare target, so that the pausing one (round-robin's first pick) is not the last available: that one is never ejected.
+    const spare = await startUpstream((req, res) => { req.resume(); res.end() })
+    t.teardown(() => spare.close())
     const gw = await startGateway(`server:
   listen: { host: 127.0.0.1, port: 0 }
   clientTimeouts: { body: ${body} }
@@ -56,7 +59,7 @@ admin:
   listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up:
-    targets: [ { url: "${url}" } ]
+    targets: [ { url: "${url}" }, { url: "${spare.url}" } ]
     timeouts: { response: 1s, idle: 1s }
     passive: { consecutiveFailures: 1 }
 routes:

@@ -149,9 +149,10 @@ t.test('circuit breaker: once a probe closed it, answers to requests sent before
 })
 
 t.test('retry budget: a reload\'s budget takes over the balance', async t => {
-  const spent = new RetryBudget(0.5)
+  const still = () => 0
+  const spent = new RetryBudget(0.5, still)
   for (let i = 0; i < 4; i++) spent.withdraw()
-  const next = new RetryBudget(0.5)
+  const next = new RetryBudget(0.5, still)
   next.inherit(spent)
   t.equal(next.balance, 6)
 })
@@ -195,6 +196,20 @@ t.test('outlier detection: an ejection ends at ejectedUntil; the backoff starts 
   t.equal(o.ejectedUntil, 1301, 'in for longer: it starts over at 100')
 })
 
+t.test('outlier detection: a target the upstream will not let out (maxEjectionPercent, the last available) stays; each further failure asks again', async t => {
+  const o = new OutlierState({ consecutiveFailures: 2, baseEjectionMs: 100, maxEjectionMs: 1000 })
+  let asked = 0
+  const refuse = () => { asked++; return false }
+  t.notOk(o.failure(0, 0, refuse))
+  t.equal(asked, 0, 'not asked before the threshold')
+  t.notOk(o.failure(1, 1, refuse), 'the threshold reached, but refused')
+  t.notOk(o.failure(2, 2, refuse), 'and again')
+  t.equal(asked, 2)
+  t.notOk(o.ejected(2))
+  t.ok(o.failure(3, 3, () => true), 'ejected as soon as it may be')
+  t.equal(o.ejectedUntil, 103, 'for the base ejection')
+})
+
 t.test('outlier detection: failures of requests sent before the last ejection ended do not count', async t => {
   const o = new OutlierState({ consecutiveFailures: 2, baseEjectionMs: 100, maxEjectionMs: 1000 })
   o.failure(0, 10)
@@ -212,8 +227,9 @@ t.test('outlier detection: failures of requests sent before the last ejection en
 
 t.test('retry budget: 10 retries in reserve, then ratio x requests', async t => {
   // Every request fails and wants one retry. 0.25 is exact in floating point, so the counts are too.
+  // The clock stands still: time refills the reserve (below), requests do not.
   const tally = (ratio: number, requests: number) => {
-    const budget = new RetryBudget(ratio)
+    const budget = new RetryBudget(ratio, () => 0)
     const granted: number[] = []
     for (let i = 1; i <= requests; i++) {
       budget.deposit()
@@ -227,10 +243,29 @@ t.test('retry budget: 10 retries in reserve, then ratio x requests', async t => 
   t.equal(quarter.length, 34)
   t.same(quarter.slice(10, 16), [11, 12, 13, 17, 21, 25])
   t.same(tally(0, 100), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'ratio 0 leaves only the reserve')
-  const full = new RetryBudget(1)
+  const full = new RetryBudget(1, () => 0)
   for (let i = 0; i < 3; i++) full.withdraw()
   t.equal(full.balance, 7)
   for (let i = 0; i < 50; i++) full.deposit()
   t.equal(full.balance, 10, 'the balance never exceeds the reserve')
   t.equal(new RetryBudget(0.1).balance, 10, 'and starts full')
+})
+
+t.test('retry budget: the reserve refills over time, 10 a second, so budget 0 still retries after the first 10', async t => {
+  let now = 1_000
+  const budget = new RetryBudget(0, () => now)
+  const spend = () => { let n = 0; while (budget.withdraw()) n++; return n }
+  t.equal(spend(), 10, 'the reserve')
+  now += 100
+  t.equal(spend(), 1, '100 ms later: one more')
+  now += 450
+  t.equal(spend(), 4, '450 ms later: 4 (4.5)')
+  now += 60_000
+  t.equal(budget.balance, 10, 'a minute later: full, never more')
+  const next = new RetryBudget(0, () => now)
+  for (let i = 0; i < 10; i++) budget.withdraw()
+  next.inherit(budget)
+  t.equal(next.balance, 0, 'a reload takes over the spent balance...')
+  now += 1_000
+  t.equal(next.balance, 10, '...which refills as time passes')
 })
