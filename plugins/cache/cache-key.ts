@@ -1,3 +1,4 @@
+import { unescape } from 'node:querystring'
 import { normalizeHost as routingHost } from '../../src/index.ts'
 import type { CacheConfig } from './schema.ts'
 
@@ -10,6 +11,8 @@ export interface RequestKey {
   readonly primary: string
   /** `u:<host><path>`: every stored query and header variant of the path. */
   readonly urlTag: string
+  /** A parameter the key leaves out may be read upstream as one it keeps (see sortedQuery): not cached. */
+  readonly ambiguous?: true
 }
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
@@ -28,15 +31,16 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
   const prefix = `c:${route}:`
   return (path, query, clientHost, headers, upstreamPath = path) => {
     const host = withHost ? normalizeHost(clientHost) : ''
+    const kept = keyQuery(query)
     // Upstreams build links from the scheme and host they are told: a response is only another
     // request's when they were the same. The host is left out with the Host (key.host: false).
-    let k = `${prefix}${path}?${keyQuery(query)}#${host}|${forwarded(headers['x-forwarded-proto'])}|`
+    let k = `${prefix}${path}?${kept ?? ''}#${host}|${forwarded(headers['x-forwarded-proto'])}|`
     // Most often the gateway's own (the Host): nothing to add.
     if (withHost) { const fwdHost = headers['x-forwarded-host']; if ((fwdHost ?? '') !== host) k += `@${forwarded(fwdHost)}|` }
     for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : keyPart(String(v))}|` }
     // A route's rewrite follows from the path; a plugin's may not (a version header, say): both are kept apart.
     if (upstreamPath !== path) k += `>${upstreamPath}`
-    return { primary: k, urlTag: `u:${host}${path}` }
+    return kept === undefined ? { primary: k, urlTag: `u:${host}${path}`, ambiguous: true } : { primary: k, urlTag: `u:${host}${path}` }
   }
 }
 
@@ -46,14 +50,22 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
  * `path`: the URL's path normalized as requests' are (see normalizePath), as keys hold it.
  */
 export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: URL, path: string): string {
-  return `c:${route}:${path}?${compileQuery(key)(url.search)}#${key.host ?? true ? normalizeHost(url.host) : ''}|`
+  // Not strict: an ambiguous URL purges the entry its requests were served from before they
+  // bypassed the cache (one poisoned by an earlier version, say).
+  return `c:${route}:${path}?${compileQuery(key, false)(url.search) ?? ''}#${key.host ?? true ? normalizeHost(url.host) : ''}|`
 }
 
-/** The key's query part: the parameters kept, sorted by name. */
-function compileQuery (key: CacheConfig['key'] = {}): (query: string) => string {
+/**
+ * The key's query part: the parameters kept, sorted by name. undefined when `strict` and a
+ * parameter left out may be one kept as an upstream reads it (see sortedQuery).
+ */
+function compileQuery (key: CacheConfig['key'] = {}, strict = true): (query: string) => string | undefined {
   const include = key.query?.include === undefined ? undefined : new Set(key.query.include)
   const ignore = new Set(key.query?.ignore ?? [])
-  return query => query.length > 1 ? sortedQuery(query, include, ignore) : ''
+  // Included names as lookalikes compare them; not those also ignored: what reads as one is left out anyway.
+  const lookalikes = strict && include !== undefined ? new Set([...include].filter(n => !ignore.has(n)).map(lookalike)) : undefined
+  const filter = include !== undefined || ignore.size > 0 ? { include, ignore, strict, lookalikes } : undefined
+  return query => query.length <= 1 ? '' : sortedQuery(query, filter)
 }
 
 const SPECIAL = /[%|]/
@@ -86,13 +98,53 @@ export function normalizeHost (host: string | string[] | undefined): string {
   return port === '' || port === '80' || port === '443' ? name : `${name}:${port}`
 }
 
-function sortedQuery (query: string, include: Set<string> | undefined, ignore: Set<string>): string {
+interface QueryFilter {
+  readonly include: ReadonlySet<string> | undefined
+  readonly ignore: ReadonlySet<string>
+  readonly strict: boolean
+  readonly lookalikes: ReadonlySet<string> | undefined
+}
+
+/**
+ * A parameter's name as upstreams read it: percent-decoded, `+` a space (a malformed escape kept
+ * as sent, as Node's and most parsers do).
+ */
+const decodedName = (raw: string): string => raw.includes('%') || raw.includes('+') ? unescape(raw.replace(/\+/g, ' ')) : raw
+
+/** A decoded name lower-cased, leading spaces dropped: case and those spaces mean nothing to some parsers (ASP.NET, PHP). */
+const lookalike = (name: string): string => name.trimStart().toLowerCase()
+
+/**
+ * The names other parsers may read a decoded name as, each a lookalike: as it is; before a `[`
+ * (qs, Rack and PHP read `id[]=2` and `id[x]=2` as `id`); with `.`, space and `[` as `_` (PHP).
+ */
+function readAs (name: string): string[] {
+  const n = lookalike(name)
+  const bracket = n.indexOf('[')
+  return [n, bracket === -1 ? n : n.slice(0, bracket), n.replace(/[. []/g, '_')]
+}
+
+/**
+ * The parameters kept, sorted by name; include and ignore compare names decoded (`%69d` is `id`),
+ * as the upstream reads them. Strict, a parameter left out that the upstream may take for one
+ * kept makes the query ambiguous (undefined), for a response keyed without it could depend on
+ * it: a name that reads as an included one (another case, an array, PHP's mangling), or a `;`
+ * (a separator to Rack and older Python: `x=1;id=2` is `id=2` there).
+ */
+function sortedQuery (query: string, filter: QueryFilter | undefined): string | undefined {
   const pairs: Array<{ name: string, pair: string }> = []
   for (const pair of query.slice(1).split('&')) {
     if (pair === '') continue
     const eq = pair.indexOf('=')
     const name = eq === -1 ? pair : pair.slice(0, eq)
-    if ((include !== undefined && !include.has(name)) || ignore.has(name)) continue
+    if (filter !== undefined) {
+      const { include, ignore, strict, lookalikes } = filter
+      const decoded = decodedName(name)
+      if ((include !== undefined && !include.has(decoded)) || ignore.has(decoded)) {
+        if (strict && (pair.includes(';') || (lookalikes !== undefined && readAs(decoded).some(n => lookalikes.has(n))))) return undefined
+        continue
+      }
+    }
     pairs.push({ name, pair })
   }
   // By name only, a stable sort: a=1&b=2 and b=2&a=1 are one entry, but sort=name&sort=-date and

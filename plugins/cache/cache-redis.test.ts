@@ -106,7 +106,8 @@ t.test('concurrent misses on two gateways sharing the store: one upstream reques
     void gate.then(() => res.writeHead(200, { 'cache-control': req.url === '/private' ? 'private, max-age=60' : 'max-age=60', 'content-length': Buffer.byteLength(body) }).end(body))
   })
   t.teardown(() => slow.close())
-  const config = sharedStoreConfig(redis.url, slow.url, 'collapse-test:', '{ cache: { store: shared, collapseTimeout: 14s } }')
+  // 11 s: twice it and 3 × commandTimeout (2 s) under server.pluginTimeout (30 s).
+  const config = sharedStoreConfig(redis.url, slow.url, 'collapse-test:', '{ cache: { store: shared, collapseTimeout: 11s } }')
   const [a, b] = await Promise.all([startGateway(config), startGateway(config)])
   t.teardown(() => Promise.all([a.close(), b.close()]))
   t.ok(await storeUp(a.adminUrl as string) && await storeUp(b.adminUrl as string), 'both stores up')
@@ -132,7 +133,7 @@ t.test('concurrent misses on two gateways sharing the store: one upstream reques
   const priv = await burst('/private')
   t.same(priv.map(r => r.status), Array(20).fill(200))
   t.equal(n, 21, 'a private answer is shared with nobody: each request went upstream')
-  t.ok(performance.now() - started < 10_000, 'the other gateway stopped waiting when the fetch was given back, not at collapseTimeout (14 s)')
+  t.ok(performance.now() - started < 10_000, 'the other gateway stopped waiting when the fetch was given back, not at collapseTimeout (11 s)')
 })
 
 t.test('stale-while-revalidate on two gateways sharing the store: one background revalidation for both', async t => {
@@ -201,7 +202,7 @@ t.test('Redis down: a request counted once (bypass), only-if-cached answered 504
     void gate.then(() => res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': Buffer.byteLength(body) }).end(body))
   })
   t.teardown(() => slow.close())
-  const gw = await startGateway(sharedStoreConfig(down.url, slow.url, 'down-test:', '{ cache: { store: shared, collapseTimeout: 14s, requestCacheControl: honor } }'))
+  const gw = await startGateway(sharedStoreConfig(down.url, slow.url, 'down-test:', '{ cache: { store: shared, collapseTimeout: 11s, requestCacheControl: honor } }'))
   t.teardown(() => gw.close())
   t.ok(await storeUp(gw.adminUrl as string))
   await down.kill()

@@ -26,10 +26,14 @@ export default definePlugin({
     const store = ctx.store(config.store)
     // A waiter may wait for two fetches (its leader's, then, that one gone, the next's), within its
     // onRequest: past the hook's bound it would get a 504 where the cache means it to go upstream.
-    // Left out, it is 5 s, less under a short server.pluginTimeout; set, it must fit.
-    const collapseMs = config.collapseTimeout === undefined ? Math.min(5_000, Math.ceil(ctx.hookTimeoutMs / 2) - 1) : toMs(config.collapseTimeout)
-    if (2 * collapseMs >= ctx.hookTimeoutMs) {
-      throw new Error(`collapseTimeout (${collapseMs} ms) must be less than half of server.pluginTimeout (${ctx.hookTimeoutMs} ms): a request may wait twice collapseTimeout for other requests' fetches, and its onRequest is cut at server.pluginTimeout (504); lower collapseTimeout or raise server.pluginTimeout`)
+    // On Redis, store reads begun before that wait ends may end after it: at most three (a poll's
+    // fetch check and Vary lookup, or a lookup and the fetch's take), each bounded by commandTimeout.
+    // Left out, collapseTimeout is 5 s, less under a short server.pluginTimeout; set, it must fit.
+    const readsMs = 3 * (store.commandTimeout ?? 0)
+    const collapseMs = config.collapseTimeout === undefined ? Math.max(1, Math.min(5_000, Math.ceil((ctx.hookTimeoutMs - readsMs) / 2) - 1)) : toMs(config.collapseTimeout)
+    if (2 * collapseMs + readsMs >= ctx.hookTimeoutMs) {
+      const reads = readsMs === 0 ? '' : ` less 3 × store "${store.name}"'s commandTimeout (${readsMs / 3} ms), the reads a wait may end with`
+      throw new Error(`collapseTimeout (${collapseMs} ms) must be less than half of server.pluginTimeout (${ctx.hookTimeoutMs} ms)${reads}: a request may wait twice collapseTimeout for other requests' fetches, and its onRequest is cut at server.pluginTimeout (504); lower collapseTimeout${readsMs === 0 ? '' : ' or commandTimeout'} or raise server.pluginTimeout`)
     }
     const cache = new RouteCache({
       name: config.name ?? 'Portcullis',

@@ -83,7 +83,7 @@ t.test('the route\'s stale windows apply when served, from the route\'s current 
 t.test('Vary names and normalized variant keys', async t => {
   t.same(varyNames('Accept-Encoding, accept-language,Accept-Encoding'), ['accept-encoding', 'accept-language'])
   t.same(varyNames('accept, *'), ['*'])
-  t.equal(variantKey(['accept-language', 'x-v'], { 'accept-language': 'EN , Fr', 'x-v': 'A' }), '|v:accept-language=en,fr|v:x-v=A')
+  t.equal(variantKey(['accept-language', 'x-v'], { 'accept-language': 'EN , Fr', 'x-v': 'A' }), '|h:accept-language=en,fr|h:x-v=A')
 })
 
 t.test('cache keys: sorted query, include and ignore lists, headers, host', async t => {
@@ -168,7 +168,7 @@ t.test('freshness: boundaries and sources', async t => {
 })
 
 t.test('entries: age, validators, encoding', async t => {
-  const e: Entry = { status: 203, headers: { etag: '"a"', 'x-list': ['1', '2'] }, responseTime: NOW, initialAge: 5, lifetime: 60, swr: 1, sie: 2, mustRevalidate: true, variant: '|v:a=b', tags: ['u:x/', 's:k'], body: Buffer.from('bytes') }
+  const e: Entry = { status: 203, headers: { etag: '"a"', 'x-list': ['1', '2'] }, responseTime: NOW, initialAge: 5, lifetime: 60, swr: 1, sie: 2, mustRevalidate: true, variant: '|h:a=b', tags: ['u:x/', 's:k'], body: Buffer.from('bytes') }
   t.equal(currentAge(e, NOW + 2500), 7.5)
   t.equal(currentAge(e, NOW - 2500), 5, 'a clock going back adds nothing')
   t.same([hasValidator({ etag: '"a"' }), hasValidator({ 'last-modified': 'x' }), hasValidator({ date: 'x' })], [true, true, false])
@@ -230,12 +230,12 @@ t.test('Vary: empty names, absent and repeated headers; values as sent outside t
   t.same(varyNames(['accept', 'x-b']), ['accept', 'x-b'])
   t.same(varyNames('*'), ['*'])
   t.equal(variantKey([], { accept: 'x' }), '')
-  t.equal(variantKey(['accept', 'x-v'], { 'x-v': ' Ab , C ' }), '|v:accept=|v:x-v=Ab , C', 'ends trimmed')
-  t.equal(variantKey(['accept-encoding'], { 'accept-encoding': ['GZIP', ' br'] }), '|v:accept-encoding=gzip,br')
-  t.equal(variantKey(['accept-language'], { 'accept-language': 'EN-us ,  fr;q=0.5' }), '|v:accept-language=en-us,fr;q=0.5')
-  t.equal(variantKey(['x-v'], { 'x-v': 'a b' }), '|v:x-v=a b', 'inner spaces kept')
-  t.equal(variantKey(['x-v'], { 'x-v': 'a ,b,  c' }), '|v:x-v=a ,b,  c', 'a field of unknown syntax: as sent')
-  t.equal(variantKey(['accept-version'], { 'accept-version': '1.0.0-Beta' }), '|v:accept-version=1.0.0-Beta', 'not of the Accept family by its name alone')
+  t.equal(variantKey(['accept', 'x-v'], { 'x-v': ' Ab , C ' }), '|h:accept|h:x-v=Ab , C', 'ends trimmed; an absent field a part of its own')
+  t.equal(variantKey(['accept-encoding'], { 'accept-encoding': ['GZIP', ' br'] }), '|h:accept-encoding=gzip,br')
+  t.equal(variantKey(['accept-language'], { 'accept-language': 'EN-us ,  fr;q=0.5' }), '|h:accept-language=en-us,fr;q=0.5')
+  t.equal(variantKey(['x-v'], { 'x-v': 'a b' }), '|h:x-v=a b', 'inner spaces kept')
+  t.equal(variantKey(['x-v'], { 'x-v': 'a ,b,  c' }), '|h:x-v=a ,b,  c', 'a field of unknown syntax: as sent')
+  t.equal(variantKey(['accept-version'], { 'accept-version': '1.0.0-Beta' }), '|h:accept-version=1.0.0-Beta', 'not of the Accept family by its name alone')
 })
 
 t.test('cache keys: defaults, empty query, repeated and bare parameters, header values, URL purge prefix', async t => {
@@ -355,24 +355,24 @@ t.test('collapse: waiters get the leader\'s entry once; a timeout releases them;
   const hold = setInterval(() => {}, 1000) // the flight's timer is unref'd: keep the test alive for it
   t.teardown(() => clearInterval(hold))
   t.equal(c.waitFor('k'), undefined)
-  const finish = c.lead('k')
+  const finish = c.lead('k', 'u:k')
   const waiting = c.waitFor('k')
   t.not(waiting, undefined)
   const e = { status: 200 } as unknown as Entry
   finish(e)
   t.equal(await waiting, e)
   t.equal(c.waitFor('k'), undefined, 'done: the next request leads')
-  const stale = c.lead('t')
+  const stale = c.lead('t', 'u:t')
   const first = c.waitFor('t')
   t.equal(await first, undefined, 'released by the timeout')
-  const next = c.lead('t')
+  const next = c.lead('t', 'u:t')
   const second = c.waitFor('t')
   stale(e)
   t.equal(c.waitFor('t'), second, 'the timed-out leader finishing late leaves the new flight alone')
   next(undefined)
   t.equal(await second, undefined)
   // Kept: the entry answers requests that come after it, at once, past the timeout, until the next call.
-  const keeper = c.lead('kept')
+  const keeper = c.lead('kept', 'u:kept')
   keeper(e, true)
   await new Promise(resolve => setTimeout(resolve, 80))
   t.equal(await c.waitFor('kept'), e, 'a kept flight answers with its entry')

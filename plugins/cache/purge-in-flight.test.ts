@@ -4,12 +4,13 @@ import { request } from 'undici'
 import { rig, type Rig } from '../../test/helpers/cache-rig.ts'
 import { until } from '../../test/helpers/wait.ts'
 
-// A purge that answers while a fetch is in flight: what that fetch brings (built before the purge)
-// is neither given to requests that come after the purge nor stored.
+// A purge (or an invalidation by an unsafe request) that answers while a fetch is in flight: what
+// that fetch brings (built before it) is neither given to requests that come after it nor stored.
 
 /**
  * An upstream whose content is `content.v` when a request arrives; the first request's answer is
- * held until `release()`, the others answer at once. Fresh for 5 minutes, tagged `t-p`.
+ * held until `release()`, the others answer at once. Fresh for 5 minutes, tagged `t-p`; with the
+ * request's X-Location as its Location.
  */
 async function heldFirst (t: Test, config = '{ collapseTimeout: 14s }'): Promise<Rig & { content: { v: string }, release: () => void }> {
   const content = { v: 'v1' }
@@ -20,7 +21,8 @@ async function heldFirst (t: Test, config = '{ collapseTimeout: 14s }'): Promise
   const r = await rig(t, (req, res, n) => {
     const body = content.v
     if (req.headers['if-none-match'] === `"${body}"`) { res.writeHead(304, { etag: `"${body}"`, 'cache-control': 'max-age=300' }).end(); return }
-    const answer = () => send(res, body, req.url === '/stale' ? { etag: `"${body}"`, age: '301' } : {})
+    const location = req.headers['x-location']
+    const answer = () => send(res, body, req.url === '/stale' ? { etag: `"${body}"`, age: '301' } : typeof location === 'string' ? { location } : {})
     if (n === 1) held.push(answer); else answer()
   }, config)
   const release = () => { for (const answer of held.splice(0)) answer() }
@@ -59,6 +61,28 @@ for (const kind of ['url', 'prefix', 'tag', 'all']) {
     t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
     const next = await r.get('/p')
     t.same([next.body, r.seen.length], ['v2', 2], 'the answer fetched before the purge was not stored over the newer one')
+    t.match(next.cacheStatus, /^Portcullis; hit/)
+  })
+}
+
+for (const [name, path, invalidates] of [['its URL', '/p', '/p'], ['its Location', '/orders', '/p']] as const) {
+  t.test(`an unsafe request invalidating ${name} during a fetch: requests after it fetch anew, and the older answer is not stored`, async t => {
+    const r = await heldFirst(t)
+    const leader = r.get('/p')
+    t.ok(await until(() => r.seen.length === 1), 'the leader is upstream')
+    const before = r.get('/p')
+    t.ok(await until(() => r.gw.gateway.runtime.inFlight === 2), 'a request waits on its fetch')
+    r.content.v = 'v2'
+    const post = await r.get(path, { 'x-location': invalidates }, 'POST')
+    t.same([post.status, post.cacheStatus], [200, 'Portcullis; fwd=method'])
+    const after = await r.get('/p')
+    t.equal(after.body, 'v2', 'a request after the invalidation is not given the fetch begun before it')
+    t.match(after.cacheStatus, /^Portcullis; fwd=uri-miss; fwd-status=200; stored/)
+    r.release()
+    t.same([(await leader).body, (await before).body], ['v1', 'v1'], 'the requests before it get its answer')
+    t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
+    const next = await r.get('/p')
+    t.same([next.body, r.seen.length], ['v2', 3], 'the answer fetched before the invalidation was not stored over the newer one')
     t.match(next.cacheStatus, /^Portcullis; hit/)
   })
 }

@@ -107,16 +107,16 @@ t.test('a Vary marker of the wrong shape is a miss too, not a store failure', as
 t.test('a request whose Vary values spell out another variant\'s key never gets it', async t => {
   await get('/v1', { 'x-user': 'alice', 'accept-language': 'en' })
   t.match((await get('/v1', { 'accept-language': 'en' })).cacheStatus, /fwd=vary-miss; fwd-status=200; stored/)
-  const forged = await get('/v1', { 'accept-language': 'en|v:x-user=alice' })
+  const forged = await get('/v1', { 'accept-language': 'en|h:x-user=alice' })
   t.notMatch(forged.body, /alice/)
 
   // Alice's variant found under the key of the plain one (a collision): its own Vary does not select this request.
   await get('/v2', { 'x-user': 'alice', 'accept-language': 'en' })
   await get('/v2', { 'accept-language': 'fr' })
   const primary = primaryOf('/v2')
-  const alices = await written(`${primary}|v:accept-language=en|v:x-user=alice`)
+  const alices = await written(`${primary}|h:accept-language=en|h:x-user=alice`)
   t.match((await raw.getBuffer(alices) as Buffer).toString(), /for alice$/)
-  await raw.copy(alices, `${PREFIX}${primary}|v:accept-language=en`)
+  await raw.copy(alices, `${PREFIX}${primary}|h:accept-language=en`)
   const plain = await get('/v2', { 'accept-language': 'en' })
   t.notMatch(plain.body, /alice/, 'not served')
   t.match(plain.cacheStatus, /fwd=vary-miss/)

@@ -49,8 +49,13 @@ export interface RouteCacheSettings {
 type Fwd = NonNullable<StatusParams['fwd']>
 type Maybe<T> = T | Promise<T>
 
-/** What a leader shares with the requests collapsed on it: the entry, and the status its upstream answered with (undefined when another instance fetched it). */
-interface Fetched { readonly entry: Entry, readonly fwdStatus: number | undefined }
+/**
+ * What a leader shares with the requests collapsed on it: the entry, and the status its upstream
+ * answered with (undefined when another instance fetched it). `inPlaceOfError`: a stale entry
+ * the leader served for its upstream's error (stale-if-error), which each waiter's own request
+ * must allow.
+ */
+interface Fetched { readonly entry: Entry, readonly fwdStatus: number | undefined, readonly inPlaceOfError?: true }
 
 /** A stored entry updated by the upstream, ready to be written back. */
 interface Merged { readonly entry: Entry, readonly names: readonly string[], readonly ttlMs: number, readonly policy: HeaderMap }
@@ -72,6 +77,11 @@ interface Lookup {
   readonly noStore: boolean
   /** The route's purge generation when it was looked up: what it fetches is not stored past a purge since (see #purgedSince). */
   readonly since: number
+  /**
+   * When it stops waiting for other requests' fetches (performance.now()): twice collapseTimeout
+   * from its lookup, for a wait and a take-over, whatever chain of flights it meets (see index.ts).
+   */
+  readonly until: number
   fwd: Fwd
   detail?: string
   /** The stored response being revalidated. */
@@ -111,9 +121,13 @@ const WITH_BODY = 'request-body'
 const CREDENTIALS = 'credentials'
 /** An upgrade (WebSocket): a stored answer is not its answer, and its answer is not plain requests'. */
 const UPGRADE = 'upgrade'
+/** A query with a parameter the key leaves out that the upstream may read as one it keeps (see RequestKey.ambiguous). */
+const AMBIGUOUS = 'ambiguous-query'
 /** A Lookup's detail when the store could not be read. */
 const STORE_DOWN = 'store-unavailable'
-type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS | typeof UPGRADE
+/** A waiter's detail when it was served its leader's stale entry in place of an upstream error. */
+const STALE_IF_ERROR = 'stale-if-error'
+type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS | typeof UPGRADE | typeof AMBIGUOUS
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
 const NOT_STORED = ['set-cookie', 'x-request-id', 'age', 'cache-status']
@@ -168,10 +182,15 @@ export class RouteCache implements PluginHandlers {
    * Varnish ban tests busy objects too. Other instances sharing the store are not told.
    */
   purging (p: Purge): void {
-    const generation = ++this.#generation
-    if (this.#purges.push({ ...p, generation }) > MAX_PURGES) this.#purges.shift()
+    this.#remember(p)
     // A tag is known once the response is in: every flight leaves.
     this.#s.collapser.detach(key => p.prefix === undefined || key.startsWith(p.prefix))
+  }
+
+  /** A purge (or an invalidation) from now on: what fetches begun before it bring is checked against it. */
+  #remember (p: Purge): void {
+    const generation = ++this.#generation
+    if (this.#purges.push({ ...p, generation }) > MAX_PURGES) this.#purges.shift()
   }
 
   /** Whether a purge since `since` selects the entry of `primary` with `tags`; a fetch older than the purges remembered counts as purged. */
@@ -196,11 +215,13 @@ export class RouteCache implements PluginHandlers {
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
     const skip = req.upgrade ? UPGRADE : !s.cacheAuthorized && credentialed(req) ? CREDENTIALS : this.#bypassed(req.clientHeaders) ? BYPASS : req.hasBody ? WITH_BODY : undefined
     if (skip !== undefined) { req.locals[LOCALS] = skip; s.metrics.requests.bypass.inc(); return }
-    const cc = requestDirectives(req.clientHeaders)
-    const rcc = s.honorRequestDirectives ? cc : NO_DIRECTIVES
     // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
     // headers the upstream may vary on, or change its path); the Host and directives are the client's.
-    const state: Lookup = { key: s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath), noStore: cc['no-store'] !== undefined, since: this.#generation, fwd: 'uri-miss' }
+    const key = s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath)
+    if (key.ambiguous === true) { req.locals[LOCALS] = AMBIGUOUS; s.metrics.requests.bypass.inc(); return }
+    const cc = requestDirectives(req.clientHeaders)
+    const rcc = s.honorRequestDirectives ? cc : NO_DIRECTIVES
+    const state: Lookup = { key, noStore: cc['no-store'] !== undefined, since: this.#generation, until: performance.now() + 2 * s.collapser.timeoutMs, fwd: 'uri-miss' }
     req.locals[LOCALS] = state
     // Synchronous on a memory store: a hit is answered without a promise.
     let found: Maybe<Found>
@@ -217,7 +238,7 @@ export class RouteCache implements PluginHandlers {
     const state = req.locals[LOCALS] as State | undefined
     if (state === undefined) return
     const s = this.#s
-    if (state === WITH_BODY || state === CREDENTIALS || state === UPGRADE) { addCacheStatus(res.headers, s.name, { fwd: 'bypass', detail: state }); return }
+    if (state === WITH_BODY || state === CREDENTIALS || state === UPGRADE || state === AMBIGUOUS) { addCacheStatus(res.headers, s.name, { fwd: 'bypass', detail: state }); return }
     if (state === METHOD || state === BYPASS) {
       addCacheStatus(res.headers, s.name, { fwd: state })
       if (res.fromUpstream && res.status < 400 && !SAFE.has(req.method)) return this.#invalidate(req, res.headers)
@@ -307,7 +328,7 @@ export class RouteCache implements PluginHandlers {
     // or 412 is not stored, so the requests behind it would all go upstream in turn. (A stale
     // entry's revalidation asks with the entry's validators instead, and may lead.)
     if (state.entry === undefined && asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
-    state.lead = s.collapser.lead(state.key.primary, state.handedOver)
+    state.lead = s.collapser.lead(state.key.primary, state.key.urlTag, state.handedOver)
     if (s.sharedFetch !== undefined && state.detail !== STORE_DOWN) return this.#fetchOnce(req, state, rcc, s.sharedFetch)
     this.#toUpstream(req, state)
     return undefined
@@ -325,9 +346,13 @@ export class RouteCache implements PluginHandlers {
       this.#toUpstream(req, state)
       return undefined
     }
-    const deadline = performance.now() + shared.ttlMs
-    for (let wait = 10; performance.now() < deadline && state.over !== true; wait = Math.min(2 * wait, 200)) {
-      await new Promise(resolve => setTimeout(resolve, wait))
+    // No longer than the fetch can be held, nor past the request's own bound; the reads after the
+    // last sleep are the last.
+    const deadline = Math.min(performance.now() + shared.ttlMs, state.until)
+    for (let wait = 10; state.over !== true; wait = Math.min(2 * wait, 200)) {
+      const left = deadline - performance.now()
+      if (left <= 0) break
+      await new Promise(resolve => setTimeout(resolve, Math.min(wait, left)))
       // Whether the fetch is still held, known before the store is read: the instance fetching it
       // stores, then gives it back, so what it stored between the two is found by this read.
       const held = await shared.held(state.key.primary)
@@ -348,16 +373,20 @@ export class RouteCache implements PluginHandlers {
 
   /** Another request is fetching this key: its stored answer when it fits, else upstream. */
   async #collapsed (req: GatewayRequest, state: Lookup, rcc: Directives, pending: Promise<Outcome<Fetched>>): Promise<PluginReply | undefined> {
-    const fetched = await pending
+    const fetched = await by(pending, state.until)
     if (fetched === LEFT) {
       if (state.over === true) return undefined
       state.handedOver = true
       return this.#collapseOrLead(req, state, rcc)
     }
     const e = fetched?.entry
-    if (e !== undefined && e.variant === variantFor(e, req) && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
-      this.#s.metrics.requests.collapsed.inc()
-      return this.#hit(req, e, state, fetched?.fwdStatus)
+    if (fetched === undefined || e === undefined || e.variant !== variantFor(e, req)) { this.#toUpstream(req, state); return undefined }
+    const s = this.#s
+    const now = Date.now()
+    if (fetched.inPlaceOfError === true ? staleIfErrorAllows(e, currentAge(e, now), rcc, s.rules) : evaluate(e, rcc, now, s.rules) === 'fresh') {
+      if (fetched.inPlaceOfError === true) state.detail = STALE_IF_ERROR
+      s.metrics.requests[fetched.inPlaceOfError === true ? 'stale' : 'collapsed'].inc()
+      return this.#hit(req, e, state, fetched.fwdStatus)
     }
     this.#toUpstream(req, state)
     return undefined
@@ -445,11 +474,12 @@ export class RouteCache implements PluginHandlers {
     if (e !== undefined && STALE_ERRORS.has(res.status)) {
       const age = currentAge(e, Date.now())
       if (staleIfErrorAllows(e, age, s.honorRequestDirectives ? requestDirectives(req.clientHeaders) : NO_DIRECTIVES, s.rules)) {
-        state.lead?.(undefined)
+        // The waiters would most likely meet the same error: they get the entry too, if their requests allow it.
+        state.lead?.({ entry: e, fwdStatus: res.status, inPlaceOfError: true })
         s.metrics.requests.stale.inc()
         // Not `served`: the exchange's failure would be the upstream's error body's (cut, reset), not the entry's.
         replaceResponse(res, e, e.headers)
-        addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: res.status, ttl: e.lifetime - age, detail: 'stale-if-error' })
+        addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: res.status, ttl: e.lifetime - age, detail: STALE_IF_ERROR })
         res.status = e.status
         res.headers.age = String(Math.floor(age))
         return
@@ -606,7 +636,8 @@ export class RouteCache implements PluginHandlers {
    * so it is not stored.
    */
   #changedAfter (req: GatewayRequest, state: Lookup, vary: HeaderMap[string]): string | undefined {
-    if (this.#s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath).primary !== state.key.primary) return 'key-changed'
+    const key = this.#s.key(req.path, req.query, req.clientHeaders.host, req.headers, req.upstreamPath)
+    if (key.primary !== state.key.primary || key.ambiguous === true) return 'key-changed'
     const reached = state.reached as HeaderMap
     for (const name of varyNames(vary)) {
       if (rewrittenByCache(name)) continue // Vary: * never gets here: it is not stored
@@ -686,7 +717,11 @@ export class RouteCache implements PluginHandlers {
     await this.#s.store.delete(key.primary + e.variant).catch(() => 0)
   }
 
-  /** A successful unsafe request invalidates its URL and the Location and Content-Location on its host (RFC 9111 4.4). */
+  /**
+   * A successful unsafe request invalidates its URL and the Location and Content-Location on its
+   * host (RFC 9111 4.4). What is being fetched for them, begun before, is neither stored nor joined
+   * after it, as for a purge (see purging).
+   */
   async #invalidate (req: GatewayRequest, headers: HeaderMap): Promise<void> {
     const s = this.#s
     const host = normalizeHost(req.clientHeaders.host)
@@ -700,6 +735,8 @@ export class RouteCache implements PluginHandlers {
       const path = normalizePath(url.pathname)
       if (path !== undefined && normalizeHost(url.host) === host) tags.push(s.key(path, '', host, {}).urlTag)
     }
+    for (const tag of tags) this.#remember({ tag })
+    s.collapser.detach((_key, tag) => tags.includes(tag))
     let failure: unknown
     await Promise.all(tags.map(t => s.store.deleteTag(t).catch((err: unknown) => { failure = err; if (!keyFault(err)) this.#retryLater(t) })))
     if (failure === undefined) return
@@ -883,6 +920,17 @@ function replaceHeaders (target: HeaderMap, headers: HeaderMap): void {
 function replaceResponse (res: GatewayResponse, e: Entry, headers: HeaderMap): void {
   replaceHeaders(res.headers, headers)
   res.replaceBody(e.body)
+}
+
+/** `p`'s outcome, or undefined once `until` (performance.now()) has passed. */
+async function by<T> (p: Promise<T>, until: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>(resolve => { timer = setTimeout(resolve, until - performance.now(), undefined) })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 async function readUpTo (body: Readable, limit: number): Promise<Buffer | undefined> {

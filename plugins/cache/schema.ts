@@ -32,13 +32,13 @@ export const CacheSchema = Type.Object({
     description: 'How long a stale entry with a validator (ETag, Last-Modified) is kept for revalidation past its freshness and stale windows. Default 1h.'
   })),
   collapseTimeout: Type.Optional(Type.Union([Duration], {
-    description: 'How long a request waits for another in-flight request for the same key before going upstream itself. Less than half of server.pluginTimeout (a request may wait twice this, within its onRequest), else a setup error. Default 5s (less, under half of a shorter server.pluginTimeout).'
+    description: 'How long a request waits for another in-flight request for the same key before going upstream itself. Less than half of server.pluginTimeout (a request may wait twice this, within its onRequest), less 3 × the commandTimeout of a Redis store (the reads a wait may end with), else a setup error. Default 5s (less, to fit a shorter server.pluginTimeout).'
   })),
   key: Type.Optional(Type.Object({
     host: Type.Optional(Type.Boolean({ description: 'Include the Host in the key, and the X-Forwarded-Host sent upstream when it differs (the scheme sent upstream is always in it). Default true.' })),
     query: Type.Optional(Type.Object({
-      include: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only these query parameters are part of the key. Default: all.' })),
-      ignore: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Query parameters left out of the key (utm_source...). Default none.' }))
+      include: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Only these query parameters are part of the key (names compared percent-decoded). A request with another parameter an upstream may read as one of them (another case, id[], a ; in it) skips the cache. Default: all.' })),
+      ignore: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Query parameters left out of the key (utm_source...; names compared percent-decoded). One with a ; in it makes the request skip the cache. Default none.' }))
     }, { additionalProperties: false, description: 'Query parameters in the key, sorted by name. Default: all of them.' })),
     headers: Type.Optional(Type.Array(HeaderName, { description: 'Request headers whose values are part of the key, as they go upstream (x-consumer-id as an auth plugin set it, not as the client sent it). Default none.' }))
   }, { additionalProperties: false, description: 'What identifies a stored response besides Vary. Method is not part of it: HEAD uses the stored GET.' })),

@@ -21,7 +21,7 @@ t.test('a request header value cannot pass for another Vary field: a guest never
   t.match((await r.get('/home', { 'x-api-key': KEY, 'accept-language': 'en' })).cacheStatus, /stored/)
   const guest = await r.get('/home', { 'accept-language': 'en' })
   t.same([guest.body, guest.cacheStatus], ['guest\'s page 2', 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=600'], 'the marker now names Accept-Language only')
-  const forged = await r.get('/home', { 'accept-language': 'en|v:x-consumer-id=alice' })
+  const forged = await r.get('/home', { 'accept-language': 'en|h:x-consumer-id=alice' })
   t.notMatch(forged.body, /alice/, 'a value spelling out another field\'s part of the key finds nothing')
   t.notMatch(forged.cacheStatus, /hit/)
   t.equal((await r.get('/home', { 'x-api-key': KEY, 'accept-language': 'en' })).body, 'guest\'s page 2', 'alice gets the variant the marker names now (the upstream said it does not vary by consumer)')
@@ -34,15 +34,15 @@ t.test('the same with a header the upstream varies on, no auth', async t => {
   })
   await r.get('/p', { 'x-user': 'alice', 'accept-language': 'en' })
   await r.get('/p', { 'accept-language': 'en' })
-  for (const al of ['en|v:x-user=alice', 'en%7cv:x-user=alice']) {
+  for (const al of ['en|h:x-user=alice', 'en%7ch:x-user=alice']) {
     const forged = await r.get('/p', { 'accept-language': al })
     t.notMatch(forged.body, /alice/, al)
   }
   t.match((await r.get('/p', { 'accept-language': 'en' })).cacheStatus, /^Portcullis; hit/, 'the plain variant is still served')
   // Two requests whose values, run together, read the same: two variants.
-  t.match((await r.get('/q', { 'accept-language': 'en|v:x-user=bob', 'x-user': 'carol' })).body, /^carol \d+$/)
-  const other = await r.get('/q', { 'accept-language': 'en', 'x-user': 'bob|v:x-user=carol' })
-  t.match(other.body, /^bob\|v:x-user=carol \d+$/)
+  t.match((await r.get('/q', { 'accept-language': 'en|h:x-user=bob', 'x-user': 'carol' })).body, /^carol \d+$/)
+  const other = await r.get('/q', { 'accept-language': 'en', 'x-user': 'bob|h:x-user=carol' })
+  t.match(other.body, /^bob\|h:x-user=carol \d+$/)
   t.equal(other.cacheStatus, 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=600')
 })
 
@@ -57,4 +57,12 @@ t.test('Vary naming a field every object has (__proto__, constructor): a header 
     else t.match(again.cacheStatus, /fwd=vary-miss/, 'another value of Constructor: another variant')
     t.match((await r.get(path)).cacheStatus, /^Portcullis; hit/)
   }
+})
+
+t.test('a Vary field absent and the same field sent empty are two variants (RFC 9111 4.1)', async t => {
+  const r = await rig(t, (req, res, n) => send(res, { 'cache-control': 'max-age=600', vary: 'X-T' }, `${req.headers['x-t'] === undefined ? 'absent' : `"${req.headers['x-t']}"`} ${n}`))
+  t.match((await r.get('/p')).cacheStatus, /stored/)
+  const empty = await r.get('/p', { 'x-t': '' })
+  t.same([empty.body, empty.cacheStatus], ['"" 2', 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=600'], 'not the absent one\'s answer')
+  t.same([(await r.get('/p')).body, (await r.get('/p', { 'x-t': '' })).body], ['absent 1', '"" 2'], 'each is a hit for its own')
 })

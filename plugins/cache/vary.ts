@@ -16,16 +16,17 @@ const CASELESS_LISTS = new Set(['accept', 'accept-charset', 'accept-encoding', '
 
 /**
  * The secondary key of a request for these names: values normalized where that keeps their
- * meaning, so equivalent requests share it. `host`: the client's Host, which the gateway's request
- * headers do not carry.
+ * meaning, so equivalent requests share it; a field absent is `|h:<name>`, apart from one sent
+ * empty (RFC 9111 4.1). `host`: the client's Host, which the gateway's request headers do not carry.
+ * (Keys before were `|v:<name>=<value>`, absent as empty: those entries are not found again.)
  */
 export function variantKey (names: readonly string[], headers: Headers, host?: string | string[]): string {
   let k = ''
   for (const name of names) {
     const raw: unknown = name === 'host' ? host : headers[name]
     // Only strings and lists: a name such as `__proto__` or `constructor` reads what the object inherits.
-    const v = typeof raw === 'string' ? raw.trim() : Array.isArray(raw) ? raw.join(',').trim() : ''
-    k += `|v:${name}=${keyPart(CASELESS_LISTS.has(name) ? v.replace(/\s*,\s*/g, ',').toLowerCase() : v)}`
+    const v = typeof raw === 'string' ? raw.trim() : Array.isArray(raw) ? raw.join(',').trim() : undefined
+    k += v === undefined ? `|h:${name}` : `|h:${name}=${keyPart(CASELESS_LISTS.has(name) ? v.replace(/\s*,\s*/g, ',').toLowerCase() : v)}`
   }
   return k
 }

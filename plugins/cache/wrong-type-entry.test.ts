@@ -75,7 +75,7 @@ t.test('an entry key holding a hash is a miss: counted, replaced by the answer f
 t.test('a Vary variant\'s key holding a hash is a miss too', async t => {
   const en = { 'accept-language': 'en' }
   await get('/v', en)
-  const key = await keyLike('c:r:/v?#*|v:accept-language=en')
+  const key = await keyLike('c:r:/v?#*|h:accept-language=en')
   await makeHash(key)
   const counted = await corrupt()
   const before = n
