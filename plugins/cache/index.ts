@@ -7,6 +7,7 @@ import { RouteCache } from './route-cache.ts'
 import { SharedFetch } from './shared-fetch.ts'
 import { CacheSchema } from './schema.ts'
 import { RecentValues } from './entry.ts'
+import { storeErrorLog } from '../shared/store-errors.ts'
 
 const DEFAULT_STATUSES = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
 // Per route, for stores read over the network: what the values last read may hold (RecentValues).
@@ -59,7 +60,13 @@ export default definePlugin({
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
       recent: store.getNow === undefined ? new RecentValues(RECENT_BYTES) : undefined,
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
-      log: ctx.log
+      log: ctx.log,
+      errors: {
+        invalidation: storeErrorLog(ctx, { store: store.name },
+          `cache: store "${store.name}" failed an invalidation by an unsafe request; the URLs are served from the cache until a retry (every second) goes through`),
+        corrupt: storeErrorLog(ctx, { store: store.name },
+          `cache: store "${store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
+      }
     })
     const dropping = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics))).add({ name: ctx.routeName, store, key: config.key, purging: p => cache.purging(p) }, ctx.log)
     // Not in service before the entries that may have missed purges are gone.

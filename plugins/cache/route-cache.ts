@@ -16,7 +16,7 @@ import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture } from '../shared/body-streams.ts'
-import { StoreErrorLog } from '../shared/store-errors.ts'
+import type { StoreErrorLog } from '../shared/store-errors.ts'
 import { variantKey, varyNames } from './vary.ts'
 
 /** A route's cache settings, resolved at setup. */
@@ -44,6 +44,8 @@ export interface RouteCacheSettings {
   readonly recent: RecentValues | undefined
   readonly metrics: CacheMetrics
   readonly log: Logger
+  /** Store failures, one log each for all the routes on the store (see storeErrorLog). */
+  readonly errors: { readonly invalidation: StoreErrorLog, readonly corrupt: StoreErrorLog }
 }
 
 type Fwd = NonNullable<StatusParams['fwd']>
@@ -170,10 +172,8 @@ export class RouteCache implements PluginHandlers {
 
   constructor (settings: RouteCacheSettings) {
     this.#s = settings
-    this.#invalidationErrors = new StoreErrorLog(settings.log, { store: settings.store.name },
-      `cache: store "${settings.store.name}" failed an invalidation by an unsafe request; the URLs are served from the cache until a retry (every second) goes through`)
-    this.#corruptEntries = new StoreErrorLog(settings.log, { store: settings.store.name },
-      `cache: store "${settings.store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
+    this.#invalidationErrors = settings.errors.invalidation
+    this.#corruptEntries = settings.errors.corrupt
   }
 
   /**
