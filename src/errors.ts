@@ -12,6 +12,8 @@ export const GatewayError = {
   BAD_REQUEST: { status: 400, code: 'bad_request', message: 'the request is malformed' },
   HEADERS_TOO_LARGE: { status: 431, code: 'headers_too_large', message: 'the request headers are too large' },
   HEADERS_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request headers took too long to arrive' },
+  /** A body that stalled: past the admin listener's whole-request limit, or a route's request timeout, with the head complete. */
+  BODY_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request body did not arrive in time' },
   BAD_HOST: { status: 400, code: 'bad_host', message: 'the Host header (or the target\'s authority) is missing, repeated or not a host name with an optional port' },
   BAD_PATH: { status: 400, code: 'bad_path', message: 'the request target is neither a path nor an http(s) URL (ftp://, *), or its path contains an encoded slash or backslash, NUL, a semicolon, a malformed escape, or escapes that do not decode as UTF-8' },
   BAD_BODY: { status: 400, code: 'bad_body', message: 'the request body could not be read as sent (say, a bad Content-Encoding)' },

@@ -394,7 +394,8 @@ routes:
     upstream: users
     plugins: { request-headers: { set: { x-a: "\${ TAG }", x-b: "\${1}-$\${1}", x-c: "\${TAG:-x" } } }
 `, { ADMIN_TOKEN: 't'.repeat(32), PORT: '3001', TAG: 't' }), [
-    `gw.yaml:5:10 admin.token: "\${ADMIN_TOKEN:=changeme}" is not supported: ${forms}`,
+    // The default written for a secret is a secret: hidden, as GET /config would hide it.
+    `gw.yaml:5:10 admin.token: "\${ADMIN_TOKEN:[redacted]}" is not supported: ${forms}`,
     `gw.yaml:7:30 upstreams.users.targets[0].url: "\${P:+1}" is not supported: ${forms}`,
     `gw.yaml:12:47 routes[0].plugins.request-headers.set.x-a: "\${ TAG }" is not supported: ${forms}`,
     `gw.yaml:12:64 routes[0].plugins.request-headers.set.x-b: "\${1}" is not supported: ${forms}`,

@@ -1,5 +1,5 @@
 import { METHODS } from 'node:http'
-import { isIPv4, isIPv6 } from 'node:net'
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import proxyAddr from 'proxy-addr'
 import type { GatewayConfig } from './schema.ts'
 import type { SchemaProblem } from './validate.ts'
@@ -216,7 +216,12 @@ function zeroDuration (value: number | string): boolean {
   try { return toMs(value) === 0 } catch { return false }
 }
 
+// 127.0.0.0/8 and ::1, however written (0:0:0:0:0:0:0:1, ::ffff:7f00:1: BlockList reads IPv4-mapped ones as IPv4).
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
 function isLoopback (host: string): boolean {
-  const h = host.toLowerCase()
-  return h === 'localhost' || h === '::1' || (isIPv4(h) && h.startsWith('127.')) || /^::ffff:127\./.test(h)
+  if (host.toLowerCase() === 'localhost') return true
+  return isIPv4(host) ? LOOPBACK.check(host, 'ipv4') : isIPv6(host) && LOOPBACK.check(host, 'ipv6')
 }

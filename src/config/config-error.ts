@@ -1,3 +1,5 @@
+import { redactSecrets } from './redact.ts'
+
 /** One problem in a config file, located at file:line:column and a key path such as routes[1].upstream. */
 export interface ConfigIssue {
   file: string
@@ -11,12 +13,21 @@ export function formatIssue (i: ConfigIssue): string {
   return `${i.file}:${i.line}:${i.col} ${i.path === '' ? '' : i.path + ': '}${i.message}`
 }
 
-/** Thrown when a config cannot be used; carries every issue found, not just the first. */
+// The hint `${NAME:-default}` (interpolate.ts) names a variable, holding no value of the file's: kept whole.
+const HINT = /(\$\{\w+:-default\})/
+
+const redacted = (message: string): string => message.split(HINT).map((part, i) => i % 2 === 1 ? part : redactSecrets(part) as string).join('')
+
+/**
+ * Thrown when a config cannot be used; carries every issue found, not just the first. An issue
+ * quoting the file (a route path with `?token=`, a URL's password) is redacted here, as GET /config
+ * would show it, so that every output shares it: the reload answer, the log, `portcullis validate`.
+ */
 export class ConfigError extends Error {
   readonly code = 'PCL_ERR_CONFIG'
   readonly issues: ConfigIssue[]
   constructor (issues: ConfigIssue[]) {
-    const sorted = [...issues].sort((a, b) => a.line - b.line || a.col - b.col)
+    const sorted = issues.map(i => ({ ...i, path: redacted(i.path), message: redacted(i.message) })).sort((a, b) => a.line - b.line || a.col - b.col)
     super(`invalid configuration (${sorted.length} problem${sorted.length === 1 ? '' : 's'}):\n` + sorted.map(formatIssue).join('\n'))
     this.name = 'ConfigError'
     this.issues = sorted

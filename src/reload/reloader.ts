@@ -74,6 +74,8 @@ export class Reloader {
   #closed = false
   /** The stop did not wait for the attempt under way: see close(). */
   #abandoned = false
+  /** Answers a caller of reload() still waiting, as close() abandons the attempt under way: by each caller. */
+  readonly #waiting = new Set<() => void>()
   /** The files the active config read, as they were when it went into service. */
   #referenced: ReferencedFiles
 
@@ -89,7 +91,23 @@ export class Reloader {
   /** Whether the gateway is stopping: a reload asked now fails, and one under way fails when it ends. */
   get stopping (): boolean { return this.#closed }
 
+  /**
+   * Resolves with the attempt's status; once the stop abandons it (see close()), at once: failed,
+   * "the gateway is stopping" (so that POST /config/reload answers 503 before the admin listener closes).
+   */
   reload (trigger: ReloadTrigger): Promise<ReloadStatus> {
+    const asked = performance.now()
+    const stopped = (): ReloadStatus => ({ trigger, result: 'failed', at: new Date().toISOString(), durationMs: Math.round(performance.now() - asked), error: STOPPING })
+    if (this.#abandoned) return Promise.resolve(stopped())
+    const attempt = this.#queue(trigger)
+    return new Promise((resolve, reject) => {
+      const abandon = () => { resolve(stopped()) }
+      this.#waiting.add(abandon)
+      attempt.then(resolve, reject).finally(() => this.#waiting.delete(abandon))
+    })
+  }
+
+  #queue (trigger: ReloadTrigger): Promise<ReloadStatus> {
     if (this.#running === undefined) return this.#start(trigger)
     // An explicit trigger joining a watcher's queued attempt makes it explicit: it must build from
     // the file, not take a file event's shortcuts (unchanged, or already reported).
@@ -105,13 +123,14 @@ export class Reloader {
    * Waits for the attempts under way, for at most `ms`; later triggers fail ("the gateway is
    * stopping"). One still under way then (a plugin setup that hangs) is abandoned, so that the stop
    * keeps to server.shutdownTimeout: nothing it built is put in service, and it is released when
-   * the build ends, if the process still runs by then.
+   * the build ends, if the process still runs by then. Its callers are answered at once (see reload()).
    */
   async close (ms: number): Promise<void> {
     this.#closed = true
     if (await within(Promise.all([this.#queued, this.#running]), ms) !== LATE) return
     this.#abandoned = true
     this.#o.log.warn({ waitedMs: ms }, `config reload abandoned: ${STOPPING}`)
+    for (const abandon of this.#waiting) abandon()
   }
 
   #start (trigger: ReloadTrigger): Promise<ReloadStatus> {

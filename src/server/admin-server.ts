@@ -4,10 +4,11 @@ import { GatewayError } from '../errors.ts'
 import { readNoMore } from '../proxy/unread-body.ts'
 import { bearerMatches } from './admin/auth.ts'
 import { adminBodies } from './admin/bodies.ts'
-import { browserRefusal, hasBody } from './admin/browser-guard.ts'
+import { browserRefusal, firstByteJudged, hasBody, type Refusal } from './admin/browser-guard.ts'
 import { adminClientError, adminConnect } from './admin/client-error.ts'
 import { configEndpoints } from './admin/config.ts'
 import { Endpoints, pathOf } from './admin/endpoints.ts'
+import { framingRefusal } from './admin/framing.ts'
 import { healthEndpoints } from './admin/health.ts'
 import { inventoryEndpoints } from './admin/inventory.ts'
 import { metricsEndpoints } from './admin/metrics.ts'
@@ -39,6 +40,14 @@ export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs:
 /** An answer sent while the request's body is still coming (a refusal, an open probe ignoring it). */
 const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.complete
 
+const NO_HOST: Refusal = { status: GatewayError.BAD_HOST.status, error: GatewayError.BAD_HOST.code, message: GatewayError.BAD_HOST.message }
+const EXPECTATION: Refusal = { status: GatewayError.EXPECTATION_FAILED.status, error: GatewayError.EXPECTATION_FAILED.code, message: GatewayError.EXPECTATION_FAILED.message }
+const UNAUTHORIZED: Refusal = { status: 401, error: 'unauthorized', message: 'this admin endpoint needs "Authorization: Bearer <admin.token>"' }
+const readOnly = (method: string): Refusal => ({ status: 403, error: 'read_only_token', message: `admin.readToken may only read (GET, HEAD): ${method} needs admin.token` })
+
+const REFUSED = 'admin request refused'
+const CALLED = 'admin call'
+
 /**
  * The admin listener (loopback by default): probes, the active config, reload, route and upstream
  * tables, metrics. Every answer is JSON (metrics aside), errors included; never a stack trace.
@@ -69,6 +78,12 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     http: { headersTimeout: ADMIN_LIMITS.headersMs, requestTimeout: ADMIN_LIMITS.requestMs, connectionsCheckingInterval: 1_000, requireHostHeader: false }
   })
   app.server.on('connect', adminConnect)
+  // An Expect other than 100-continue, which Node would answer itself (a bare 417): refused as ours, below.
+  const unmet = new WeakSet<IncomingMessage>()
+  app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    unmet.add(req)
+    app.server.emit('request', req, res)
+  })
   // Expect: 100-continue, which Node would answer before any check: no 100 for a Content-Length past
   // the limit, nor without admin.token, so that the client uploads nothing before the 413 or 401.
   app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -85,25 +100,50 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     const msg = 'admin connection limit reached: new admin connections are closed'
     if (drops.allow('drop', 'warn', fields, msg)) state.log.warn(fields, msg)
   })
-  app.server.once('close', () => { drops.flush() })
+  // Refusals too: a client provokes them at will. Limited per code and client address.
+  const refusals = new LogLimiter(state.log)
+  app.server.once('close', () => { drops.flush(); refusals.flush() })
   adminBodies(app)
   const api = new Endpoints(app)
 
-  app.addHook('onRequest', async (req, reply) => {
+  /** Why the request is refused before any endpoint sees it, or undefined. */
+  const refusal = (req: FastifyRequest): Refusal | undefined => {
+    const framing = framingRefusal(req.raw, hasBody(req))
+    if (framing !== undefined) return framing
+    if (unmet.has(req.raw)) return EXPECTATION
     // RFC 9112 3.2: HTTP/1.1 needs a Host (HTTP/1.0 may omit it).
-    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') return fail(reply, 400, GatewayError.BAD_HOST.code, GatewayError.BAD_HOST.message)
+    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') return NO_HOST
     // Read per request: the tokens are part of the config and change with it on reload.
     const admin = state.runtime.loaded.config.admin
     const token = admin?.token
-    const refusal = browserRefusal(req, token !== undefined)
-    if (refusal !== undefined) return fail(reply, refusal.status, refusal.error, refusal.message)
-    if (token === undefined || api.isOpen(req.method, pathOf(req.url)) || bearerMatches(req.headers.authorization, token)) return
+    const browser = browserRefusal(req, token !== undefined)
+    if (browser !== undefined) return browser
+    if (token === undefined || api.isOpen(req.method, pathOf(req.url)) || bearerMatches(req.headers.authorization, token)) return undefined
     if (admin?.readToken !== undefined && bearerMatches(req.headers.authorization, admin.readToken)) {
-      if (req.method === 'GET' || req.method === 'HEAD') return
-      return fail(reply, 403, 'read_only_token', `admin.readToken may only read (GET, HEAD): ${req.method} needs admin.token`)
+      return req.method === 'GET' || req.method === 'HEAD' ? undefined : readOnly(req.method)
     }
-    void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
-    return fail(reply, 401, 'unauthorized', 'this admin endpoint needs "Authorization: Bearer <admin.token>"')
+    return UNAUTHORIZED
+  }
+  // Who was refused, and who changed something: the audit trail (never the token).
+  const refused = new WeakSet<FastifyRequest>()
+  app.addHook('onRequest', async (req, reply) => {
+    const r = refusal(req)
+    if (r === undefined) return
+    refused.add(req)
+    const fields = { clientIp: req.ip, method: req.method, path: pathOf(req.url), status: r.status, error: r.error }
+    if (refusals.allow(`${r.error} ${req.ip}`, 'warn', fields, REFUSED)) state.log.warn(fields, REFUSED)
+    if (r.status === 401) void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
+    if (r.close === true) void reply.header('connection', 'close')
+    return fail(reply, r.status, r.error, r.message)
+  })
+  // A body not said to be JSON, chunked: refused at its first byte (browser-guard.ts).
+  app.addHook('preParsing', async (req, _reply, payload) => firstByteJudged(req, payload))
+  // Every call that may change something (a reload, a purge) and got through, once answered; a reload whatever its outcome.
+  app.addHook('onResponse', async (req, reply) => {
+    const path = pathOf(req.url)
+    const reload = path === '/config/reload'
+    if (req.method === 'GET' || req.method === 'HEAD' || refused.has(req) || (reply.statusCode >= 400 && !reload)) return
+    state.log.info({ clientIp: req.ip, method: req.method, path, status: reply.statusCode, ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
   })
   // Answered before its body is in (a refusal, 413 by Content-Length): the rest is not read, the
   // connection ends after the answer (lingering, so that a client still sending reads it).
@@ -115,7 +155,9 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   })
 
   healthEndpoints(api, state)
-  configEndpoints(api, state)
+  const reloadsAnswered = configEndpoints(api, state)
+  // Before the stop cuts the connections (forceCloseConnections): a reload it abandoned is answered 503.
+  app.addHook('preClose', async () => { await reloadsAnswered() })
   inventoryEndpoints(api, state)
   metricsEndpoints(api, state)
   storeEndpoints(api, state)

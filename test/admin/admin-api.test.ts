@@ -200,6 +200,13 @@ t.test('an admin listener off loopback needs a token', async t => {
   await t.resolves(parseConfig(yaml.replace('0.0.0.0, port: 0 }\n', '0.0.0.0, port: 0 }\n  token: "0123456789abcdef"\n'), 'gw.yaml', {}))
   // IPv6 loopback, written as listen takes it (brackets are refused: test/config-validation.test.ts).
   await t.resolves(parseConfig(yaml.replace('0.0.0.0', '"::1"'), 'gw.yaml', {}))
+  // Loopback however written: 0:0:0:0:0:0:0:1 was "reachable from other machines".
+  for (const host of ['0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '0:0:0:0:0:ffff:7f00:1', '127.9.9.9', 'LOCALHOST']) {
+    await t.resolves(parseConfig(yaml.replace('0.0.0.0', `"${host}"`), 'gw.yaml', {}), `${host} is loopback`)
+  }
+  for (const host of ['::', '0:0:0:0:0:0:0:0', '::ffff:10.0.0.1', '0:0:0:0:0:0:0:2']) {
+    t.match(await parseConfig(yaml.replace('0.0.0.0', `"${host}"`), 'gw.yaml', {}).catch(e => e as ConfigError), { issues: [{ path: 'admin.listen.host' }] }, `${host} is not`)
+  }
 })
 
 t.test('an admin token beyond printable ASCII is a config error: a header is read as Latin-1, so it could never match', async t => {

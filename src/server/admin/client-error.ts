@@ -2,10 +2,14 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { answerOnSocket, GatewayError, parserError } from '../../errors.ts'
+import { bodyUnderWay } from '../unused-connections.ts'
 
-/** A request Node's HTTP parser rejected, answered in the admin API's JSON error format. */
+/**
+ * A request Node's HTTP parser rejected, answered in the admin API's JSON error format. Node's
+ * timeout is one error for the head's limit and the whole request's: past a complete head, it is the body's.
+ */
 export function adminClientError (err: Error & { code?: string }, socket: Socket): void {
-  const error = parserError(err)
+  const error = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' && bodyUnderWay(socket) !== undefined ? GatewayError.BODY_TIMEOUT : parserError(err)
   const message = error.status === 400 ? `the request is not valid HTTP (${err.code ?? err.message})` : error.message
   answerOnSocket(socket, err, error.status, JSON.stringify({ error: error.code, message }))
 }

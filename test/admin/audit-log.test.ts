@@ -1,0 +1,53 @@
+import t from 'tap'
+import { request } from 'undici'
+import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
+import { until } from '../helpers/wait.ts'
+
+const TOKEN = 'admin-token-0123456789abcdef'
+const READ = 'read-token-0123456789abcdef'
+
+// The admin listener logged nothing of who was refused, nor of who reloaded or purged.
+t.test('the admin API\'s audit trail: each refusal, and each call that may change something, with who made it; never a token', async t => {
+  const a = await namedUpstream('a')
+  const yaml = gatewayYaml({ a: [a.url] }, '  - { name: cached, match: { path: "/*" }, upstream: a, plugins: { cache: {} } }')
+    .replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${TOKEN}"\n  readToken: "${READ}"`)
+  const cf = await configFile(yaml)
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+  const call = async (method: 'GET' | 'POST', path: string, headers: Record<string, string> = {}, body?: string) => {
+    const res = await request(`${gw.adminUrl}${path}`, { method, headers, body })
+    await res.body.dump()
+    return res.statusCode
+  }
+  const admin = { authorization: `Bearer ${TOKEN}` }
+  const json = { ...admin, 'content-type': 'application/json' }
+
+  t.equal(await call('POST', '/config/reload'), 401)
+  t.equal(await call('POST', '/config/reload', { authorization: `Bearer ${READ}` }), 403)
+  t.equal(await call('GET', '/config', { ...admin, origin: 'https://evil.example' }), 403)
+  t.equal(await call('POST', '/config/reload', { ...admin, 'content-type': 'text/plain' }, 'x'), 415)
+  const refusals = () => gw.logs.filter(l => l.msg === 'admin request refused')
+  t.ok(await until(() => refusals().length === 4), 'a line per refusal')
+  t.match(refusals(), [
+    { level: 40, clientIp: '127.0.0.1', method: 'POST', path: '/config/reload', status: 401, error: 'unauthorized' },
+    { level: 40, clientIp: '127.0.0.1', method: 'POST', path: '/config/reload', status: 403, error: 'read_only_token' },
+    { level: 40, clientIp: '127.0.0.1', method: 'GET', path: '/config', status: 403, error: 'origin_refused' },
+    { level: 40, clientIp: '127.0.0.1', method: 'POST', path: '/config/reload', status: 415, error: 'unsupported_media_type' }
+  ])
+  // A client refused again and again: limited (one line per code and address every 10 s).
+  for (let i = 0; i < 5; i++) t.equal(await call('POST', '/config/reload'), 401)
+  t.equal(refusals().filter(l => l.error === 'unauthorized').length, 1, 'repeated refusals are counted, not each logged')
+
+  t.equal(await call('GET', '/config', admin), 200)
+  t.equal(await call('POST', '/config/reload', admin), 200)
+  t.equal(await call('POST', '/plugins/cache/purge', json, '{"all": true}'), 200)
+  const calls = () => gw.logs.filter(l => l.msg === 'admin call')
+  t.ok(await until(() => calls().length === 2), 'a line per call that may change something, none for reads')
+  t.match(calls(), [
+    { level: 30, clientIp: '127.0.0.1', method: 'POST', path: '/config/reload', status: 200, trigger: 'admin' },
+    { level: 30, clientIp: '127.0.0.1', method: 'POST', path: '/plugins/cache/purge', status: 200 }
+  ])
+  const logged = JSON.stringify(gw.logs)
+  t.notMatch(logged, TOKEN, 'no token logged')
+  t.notMatch(logged, READ)
+})
