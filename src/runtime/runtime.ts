@@ -243,10 +243,8 @@ export class Runtime implements ExchangeOwner {
       const runtime = new Runtime(loaded, routes, upstreams, log, limits, services, services === undefined ? undefined : options.metrics)
       if (options.dryRun !== true) {
         runtime.#warnDashedRemoved()
-        await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true)
-      } else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false)
-      // Discovery's first targets have taken over what they could: hold nothing of `previous` longer.
-      for (const u of upstreams.values()) u.forgetPrevious()
+        await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true, options.previous)
+      } else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false, options.previous)
       return runtime
     } catch (err) {
       await Promise.allSettled([...pipelines.map(p => p.dispose()), ...[...upstreams.values()].map(u => u.close())])
@@ -258,14 +256,15 @@ export class Runtime implements ExchangeOwner {
   /**
    * DNS discovery (the first answers awaited), active health checks, and upstream metrics, per
    * upstream; undone by retire() for what the next config dropped, by dispose() for the rest.
+   * A DNS entry whose first lookup fails takes the addresses `previous` has for it (lastAddresses).
    */
-  async #startUpstreamWork (metrics: Metrics | undefined, healthChecks: boolean): Promise<void> {
+  async #startUpstreamWork (metrics: Metrics | undefined, healthChecks: boolean, previous: Runtime | undefined): Promise<void> {
     const onHealth = (u: Upstream, url: string, healthy: boolean, reason?: string) => u.setTargetHealth(url, healthy, reason)
     // Nothing is followed until retire() names the next runtime.
     const followed = (u: Upstream, t: Target) => this.#next?.healthOf(u, t)
     for (const u of this.upstreams.values()) {
       this.#work.set(u.name, {
-        discovery: startDnsDiscovery(u, this.log, undefined, source => this.#next?.addressesOf(u, source)),
+        discovery: startDnsDiscovery(u, this.log, undefined, source => this.#next?.addressesOf(u, source), previous?.lastAddresses(u)),
         checks: healthChecks && u.healthCheck !== undefined ? startHealthChecks([u], onHealth, followed) : undefined
       })
     }
@@ -316,6 +315,26 @@ export class Runtime implements ExchangeOwner {
     // Not while its own first lookup has not answered: the name itself is no better than the last addresses.
     if (i === -1 || discovery?.answered(i) !== true) return this.#next?.addressesOf(u, source)
     return this.#next?.addressesOf(mine as Upstream, i) ?? (mine as Upstream).targets.filter(t => t.source === i).map(t => ({ url: t.url, host: t.host, weight: t.weight }))
+  }
+
+  /**
+   * For `u`, in the config a reload puts in place of this one, whose first lookup of an entry failed
+   * or was empty: the addresses this runtime has for a `resolve: dns` entry of the same scheme, name, port
+   * in the upstream of the same name, if its discovery has had any, with the new entry's weight (its
+   * dnsInterval may differ too). A function of its own (not a closure of #startUpstreamWork, which
+   * lives as long as the new runtime): discovery drops it after its first round, so that this
+   * runtime can go.
+   */
+  lastAddresses (u: Upstream): (source: number) => TargetAddress[] | undefined {
+    return source => {
+      const mine = this.upstreams.get(u.name)
+      const entry = u.config.targets[source]
+      if (mine === undefined || entry === undefined) return undefined
+      const origin = new URL(entry.url).origin
+      const i = mine.config.targets.findIndex(e => e.resolve === 'dns' && new URL(e.url).origin === origin)
+      if (i === -1 || this.#work.get(u.name)?.discovery.answered(i) !== true) return undefined
+      return mine.targets.filter(t => t.source === i).map(t => ({ url: t.url, host: t.host, weight: entry.weight ?? 1 }))
+    }
   }
 
   /**

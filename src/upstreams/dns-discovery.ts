@@ -25,13 +25,18 @@ const DEFAULT_INTERVAL_MS = 30_000
  * still resolving when the next is due skips it, so a slow answer never lands after a newer one.
  * `ready` settles after the first round. An entry `followed` gives addresses for is not resolved: it
  * takes those at each round (a config a reload replaced follows the discovery of the one in
- * service); `answered` says whether an entry has had addresses (resolved or followed) yet.
+ * service). An entry whose first lookup fails or is empty takes the addresses `previous` gives (on
+ * reload, the config replaced had some: the name itself is no better than the last answer); asked
+ * only in the first round, so that the replaced config is not held. `answered` says whether an
+ * entry has had addresses (resolved, followed or taken from `previous`) yet.
  */
 export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Resolver = systemResolver,
-  followed?: (source: number) => readonly TargetAddress[] | undefined): DnsDiscovery {
+  followed?: (source: number) => readonly TargetAddress[] | undefined,
+  previous?: (source: number) => readonly TargetAddress[] | undefined): DnsDiscovery {
   const timers: NodeJS.Timeout[] = []
   const answered = new Set<number>()
   let stopped = false
+  let inherited = previous
   const rounds = upstream.config.targets.map((entry, source) => {
     if (entry.resolve !== 'dns') return undefined
     const origin = new URL(entry.url)
@@ -56,6 +61,8 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
         const unique = [...new Map(usable.map(a => [a.url, a])).values()]
         if (!stopped) { upstream.setTargets(source, unique); answered.add(source) }
       } catch (err) {
+        const last = answered.has(source) || stopped ? undefined : inherited?.(source)
+        if (last !== undefined && last.length > 0) { upstream.setTargets(source, last); answered.add(source) }
         log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')
       } finally {
         resolving = false
@@ -65,7 +72,7 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
     return round()
   })
   return {
-    ready: Promise.all(rounds).then(() => {}),
+    ready: Promise.all(rounds).then(() => { inherited = undefined }),
     stop: () => { stopped = true; for (const t of timers) clearInterval(t) },
     answered: source => answered.has(source)
   }

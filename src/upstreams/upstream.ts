@@ -65,6 +65,8 @@ export class Upstream {
   #orphans: Target[] = []
   /** By URL, for the targets DNS discovery has yet to create on reload (plain values: the old runtime can go). */
   #learned: ReadonlyMap<string, Learned> | undefined
+  /** The `resolve: dns` entries with no addresses yet: #learned is kept until none is left. */
+  readonly #unresolved: Set<number>
   /**
    * Timers that log the end of the targets' passive ejections (no timer per request: one per
    * ejection). An ejection a reload passes on is logged by the upstream that took it over.
@@ -95,7 +97,8 @@ export class Upstream {
       idleMs: this.timeouts.idle,
       tls
     }
-    // A name to resolve is used as is (undici resolves it per connection) until discovery has an answer.
+    // A name to resolve is used as is (undici resolves it per connection) until discovery has addresses.
+    this.#unresolved = new Set(config.targets.flatMap((t, i) => t.resolve === 'dns' ? [i] : []))
     this.#targets = config.targets.map((t, i) => {
       const origin = new URL(t.url)
       return this.#newTarget({ url: origin.origin, host: origin.host, weight: t.weight ?? 1 }, i)
@@ -326,6 +329,8 @@ export class Upstream {
       if (twin !== undefined) t.healthy = twin.healthy
       return t
     })
+    this.#unresolved.delete(source)
+    this.#forgetLearned()
     if (removed.length === 0 && added.length === 0) return
     this.#targets = [...this.#targets.filter(t => !removed.includes(t)), ...added]
     this.#balancer = createBalancer(this.config, this.#targets)
@@ -376,7 +381,8 @@ export class Upstream {
    * outlier detection and its breaker had learned, so that a reload never sends traffic back to a
    * dead target; the retry budget keeps its balance, so a reload does not refill it in an outage.
    * Active health carries over only while this upstream still has health checks to restore it.
-   * Targets that DNS discovery creates later take theirs too, until forgetPrevious().
+   * Targets that DNS discovery creates take theirs too, until every `resolve: dns` entry has had
+   * addresses (however long its lookups fail: its first targets are still to come).
    */
   inheritState (previous: Upstream): void {
     const keepHealth = this.healthCheck !== undefined && previous.healthCheck !== undefined
@@ -384,6 +390,7 @@ export class Upstream {
     this.retry.budget.inherit(previous.retry.budget)
     previous.#forgetEjectionEnds()
     for (const t of this.#targets) this.#takeOver(t)
+    this.#forgetLearned()
   }
 
   /**
@@ -405,9 +412,9 @@ export class Upstream {
     previous.#forgetEjectionEnds()
   }
 
-  /** Called once discovery has made its first targets: later ones are new, with nothing to inherit. */
-  forgetPrevious (): void {
-    this.#learned = undefined
+  /** Once every entry has had addresses: targets discovery adds later are new, with nothing to inherit. */
+  #forgetLearned (): void {
+    if (this.#unresolved.size === 0) this.#learned = undefined
   }
 
   /** Lets in-flight requests finish, then closes every connection. */
