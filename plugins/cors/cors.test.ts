@@ -42,6 +42,7 @@ routes:
   - { name: sandboxed, match: { path: /sandboxed }, upstream: up, plugins: { cors: { origins: ["null"], credentials: true } } }
   - { name: null-regex, match: { path: /null-regex }, upstream: up, plugins: { cors: { origins: ["/^(https:\\\\/\\\\/x\\\\.test|null)$/"], credentials: true } } }
   - { name: fenced, match: { path: /fenced }, upstream: up, plugins: { cors: { origins: [https://app.example.com] }, ip-filter: { deny: [127.0.0.0/8] } } }
+  - { name: any-https, match: { path: /any-https }, upstream: up, plugins: { cors: { origins: ["https://*", "http://*.example.org"] } } }
 `)
 t.teardown(() => gw.close())
 
@@ -129,6 +130,14 @@ t.test('wildcards and regular expressions', async t => {
     ['https://pr-42.preview.dev', true], ['https://pr-x.preview.dev', false], ['https://APP.example.com', false]
   ]
   await expectOrigins(t, '/exact', cases)
+})
+
+t.test('https://* allows every https origin: a port and an IPv6 address too; a wildcard with labels, no other port', async t => {
+  await expectOrigins(t, '/any-https', [
+    ['https://a.example', true], ['https://a.example:8443', true], ['https://10.0.0.1:8443', true], ['https://[::1]', true],
+    ['https://[2001:db8::1]:8443', true], ['http://a.example', false], ['http://[::1]:8080', false], ['https://a.example:8443:1', false],
+    ['http://shop.example.org', true], ['http://shop.example.org:8080', false]
+  ])
 })
 
 t.test('an OPTIONS request that is not a preflight goes upstream', async t => {
@@ -384,4 +393,43 @@ routes:
     'methods[0]: unknown HTTP method "Fetch" (the standard ones: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)'
   ], 'the methods Node parses, in any case, load')
   t.same(await corsProblems({ origins: ['https://a.example.com'], methods: ['*'] }), [])
+})
+
+t.test('with credentials, a regular expression that lets in sites anyone can register, or with an unescaped dot, is a config error; without, the dot is warned of', async t => {
+  const broad = ['/^https:\\/\\/.*\\.com$/', '/^https:\\/\\/[a-z0-9-]+\\.com$/', '/^https?:\\/\\/\\w+\\.io$/', '/^http:\\/\\/[a-z]{2,3}\\.net$/',
+    '/^https:\\/\\/[^.]+\\.co\\.uk$/', '/^https:\\/\\/\\d+\\.org$/']
+  const dotted = ['/^https:\\/\\/app.example.com$/', '/^https:\\/\\/pr-\\d+.preview\\.dev$/', '/^https:\\/\\/(?:www.)?example\\.com$/']
+  const problems = await corsProblems({ origins: [...broad, ...dotted], credentials: true })
+  t.match(problems, [
+    /^origins\[0\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.com matches\): with credentials: true, any site could read/,
+    /^origins\[1\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.com matches\)/,
+    /^origins\[2\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.io matches\)/,
+    /^origins\[3\]: it lets in sites anyone can register \(http:\/\/zzq\.net matches\)/,
+    /^origins\[4\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.co\.uk matches\)/,
+    /^origins\[5\]: it lets in sites anyone can register \(https:\/\/909\.org matches\)/
+  ])
+  t.same(problems.slice(broad.length), [
+    'origins[6]: an unescaped `.` matches any character: app.example lets in appxexample too, which may be anyone\'s site; did you mean app\\.example?',
+    'origins[7]: an unescaped `.` matches any character: .preview lets in xpreview too, which may be anyone\'s site; did you mean \\.preview?',
+    'origins[8]: an unescaped `.` matches any character: www. lets in wwwx too, which may be anyone\'s site; did you mean www\\.?'
+  ])
+  t.equal(problems.length, broad.length + dotted.length)
+  t.same(await corsProblems({ origins: [...broad, ...dotted] }), [], 'without credentials, they load')
+  t.same(await corsProblems({
+    origins: ['/^https:\\/\\/[a-z]+\\.example\\.com$/', '/^https:\\/\\/(?:a|b)\\.example\\.co\\.uk$/', '/^https:\\/\\/.+\\.a\\.dev$/', '/^https:\\/\\/x[.]example\\.com$/'],
+    credentials: true
+  }), [], 'sites under the operator\'s domains, a dot in a class')
+
+  const warned = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: dotted, match: { path: /* }, upstream: up, plugins: { cors: { origins: [https://a.example, ${JSON.stringify(dotted[0])}] } } }
+`)
+  t.teardown(() => warned.close())
+  t.same(warned.logs.filter(l => String(l.msg).startsWith('cors: origins')).map(l => [l.level, l.route, l.msg]), [[40, 'dotted',
+    'cors: origins[1] /^https:\\/\\/app.example.com$/: an unescaped `.` matches any character: app.example lets in appxexample too, which may be anyone\'s site; did you mean app\\.example?']])
+  const res = await request(`${warned.url}/`, { headers: { origin: 'https://appxexample.com' } })
+  await res.body.dump()
+  t.equal(res.headers['access-control-allow-origin'], 'https://appxexample.com', 'what it warns of')
 })

@@ -1,7 +1,7 @@
 import { METHODS } from 'node:http'
 import { definePlugin, type HeaderMap, type PluginConfigProblem } from '../../src/index.ts'
 import { addVary } from '../shared/vary.ts'
-import { compileOrigins, originProblem } from './origins.ts'
+import { compileOrigins, originProblem, originWarning } from './origins.ts'
 import { CorsSchema, DEFAULTS } from './schema.ts'
 
 const PREFLIGHT_VARY = 'origin, access-control-request-method, access-control-request-headers'
@@ -45,6 +45,12 @@ export default definePlugin({
   setup (config, ctx) {
     // GET-only routes are valid for simple requests (no preflight): a warning, not a check's error.
     if (ctx.routeMethods?.includes('OPTIONS') === false) ctx.log.warn('cors: this route\'s methods lack OPTIONS: browsers\' preflights get 405 method_not_allowed, without CORS headers, unless another route answers them')
+    // Without credentials, browsers send no cookies to the origins a mistyped pattern lets in too:
+    // a warning (with them, a config error).
+    config.origins.forEach((entry, i) => {
+      const warning = originWarning(entry)
+      if (warning !== undefined) ctx.log.warn(`cors: origins[${i}] ${entry}: ${warning}`)
+    })
     const credentials = config.credentials ?? DEFAULTS.credentials
     const origins = compileOrigins(config.origins, credentials)
     // `*` with credentials is refused at load (check): browsers refuse it, and echoing would let in any site.

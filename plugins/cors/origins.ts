@@ -4,7 +4,18 @@ const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
 const WILDCARD = /^(?:([a-z][a-z0-9+.-]*):\/\/)?\*((?:\.[^*]*)?)$/
 /** Origins no config means to let in (`.invalid` is reserved): a pattern that matches them lets in any site. */
 const FOREIGN = ['https://example.invalid', 'http://example.invalid']
+/**
+ * Sites anyone could register, under common top-level domains (and one public suffix of two labels):
+ * a pattern that matches one lets in every such site (`/^https:\/\/[a-z0-9-]+\.com$/`). Labels long
+ * and short, of letters, with a hyphen, of digits: for the classes and counts such patterns use.
+ */
+const REGISTRABLE = ['https', 'http'].flatMap(scheme => ['com', 'net', 'org', 'io', 'dev', 'app', 'co.uk']
+  .flatMap(tld => ['zzportcullisprobe', 'zz-portcullis-probe', 'zzq', '909'].map(label => `${scheme}://${label}.${tld}`)))
 const ANY_SITE = "with credentials: true, any site could read your users' responses: list the origins"
+/** A host name's characters; a `.` meant literally follows one or a token standing for some (`]`, `)`, a quantifier), and precedes one or a group's end. */
+const HOST_CHAR = /[A-Za-z0-9-]/
+const BEFORE_DOT = /[A-Za-z0-9\-\])+*?}]/
+const AFTER_DOT = /[A-Za-z0-9-)]/
 
 /** What an origin list allows, compiled once: any origin, exact ones (a Set), patterns. */
 export interface OriginMatcher {
@@ -73,8 +84,41 @@ function regexProblem (source: string, flags: string, credentials: boolean): str
   if (!anchored(source)) {
     return 'a regular expression must be anchored, /^...$/, alternatives grouped inside (/^(?:a|b)$/): unanchored, it matches other sites too (/a\\.example\\.com/ matches https://a.example.com.evil.net)'
   }
-  const foreign = credentials ? FOREIGN.find(origin => regex.test(origin)) : undefined
-  return foreign === undefined ? undefined : `it lets in any site (${foreign} matches): ${ANY_SITE}`
+  if (!credentials) return undefined
+  const foreign = FOREIGN.find(origin => regex.test(origin))
+  if (foreign !== undefined) return `it lets in any site (${foreign} matches): ${ANY_SITE}`
+  const registrable = REGISTRABLE.find(origin => regex.test(origin))
+  if (registrable !== undefined) return `it lets in sites anyone can register (${registrable} matches): ${ANY_SITE}`
+  return unescapedDot(source)
+}
+
+/** What an origin entry likely lets in beyond what was meant: warned of without credentials (with them, originProblem refuses it). */
+export function originWarning (entry: string): string | undefined {
+  const regex = REGEX.exec(entry)
+  return regex === null ? undefined : unescapedDot(regex[1] as string)
+}
+
+/**
+ * An unescaped `.` between host characters (or after a class, group or quantifier, or before a
+ * group's end) matches any character: `app.example` lets in `appxexample`, a site anyone can register.
+ */
+function unescapedDot (source: string): string | undefined {
+  let inClass = false
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]
+    if (c === '\\') i++
+    else if (inClass) inClass = c !== ']'
+    else if (c === '[') inClass = true
+    else if (c === '.' && BEFORE_DOT.test(source[i - 1] ?? '') && AFTER_DOT.test(source[i + 1] ?? '')) {
+      let from = i
+      while (from > 0 && HOST_CHAR.test(source[from - 1] as string) && source[from - 2] !== '\\') from--
+      let to = i + 1
+      while (to < source.length && HOST_CHAR.test(source[to] as string)) to++
+      const [before, after] = [source.slice(from, i), source.slice(i + 1, to)]
+      return `an unescaped \`.\` matches any character: ${before}.${after} lets in ${before}x${after} too, which may be anyone's site; did you mean ${before}\\.${after}?`
+    }
+  }
+  return undefined
 }
 
 /** Whether `^` starts the pattern and an unescaped `$` ends it, with no `|` between them outside a group or class. */
@@ -124,8 +168,12 @@ export function compileOrigins (entries: readonly string[], credentials: boolean
   }
 }
 
-/** `*.example.com` (http or https) or `https://*.example.com`: `*` is one or more DNS labels. */
+/**
+ * `*.example.com` (http or https) or `https://*.example.com`: `*` is one or more DNS labels.
+ * `https://*` (refused with credentials) is any host of the scheme, an IPv6 address and a port too.
+ */
 function wildcard (entry: string): RegExp {
+  if (entry.endsWith('://*')) return new RegExp(`^${entry.slice(0, -1).replace(/[.+]/g, '\\$&')}(?:${LABELS}|\\[[0-9a-f:.]+\\])(?::\\d+)?$`)
   const scheme = entry.includes('://') ? '' : 'https?://'
   const escaped = entry.split('*').map(s => s.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join(LABELS)
   return new RegExp(`^${scheme}${escaped}$`)

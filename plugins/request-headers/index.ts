@@ -1,4 +1,5 @@
 import { definePlugin, isForwardingHeader, isIdentityHeader, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
+import { hostHeaderProblem } from '../../src/routing/host-pattern.ts'
 import { configVerifiedHeaders, stripForm } from '../shared/auth/route-check.ts'
 import { HeaderEditsSchema, compileHeaderEdits, type HeaderEdits } from '../shared/header-edits.ts'
 
@@ -9,6 +10,11 @@ const NO_HOST = 'the client\'s Host never reaches the upstream as such: it gets 
 // header would bypass that, and the cache keys on the client's Host, not on the one sent.
 const ONTO_HOST = 'a client\'s header renamed onto Host would choose the site the upstream serves, past the gateway\'s checks of the client\'s Host ' +
   '(and apart from the Host the cache keys on): set: { host: ... } gives it a fixed value'
+// The gateway writes the request's id after every plugin (the client's when short and safe, else a
+// new one): an edit would change nothing, a rename from it would pass on the client's unchecked value.
+const REQUEST_ID = 'X-Request-ID is the gateway\'s: it sends the request\'s id upstream after every plugin has run (the client\'s when short and safe, else a new one), ' +
+  'so it cannot be set, removed or renamed from or to'
+const isRequestId = (name: string) => name.toLowerCase() === 'x-request-id'
 
 /**
  * Headers an auth plugin sets from what it verified (jwt-auth's forwardClaims, on any route of the
@@ -27,10 +33,14 @@ function check (config: HeaderEdits, route: PluginCheckRoute | undefined): Plugi
     const plugin = verified.get(stripForm(name))
     return plugin === undefined ? undefined : `"${name}" carries a claim ${plugin} verified (forwardClaims): set by it only`
   }
-  config.remove?.forEach((name, i) => { if (name.toLowerCase() === 'host') problems.push({ path: ['remove', i], message: NO_HOST }) })
+  config.remove?.forEach((name, i) => {
+    if (name.toLowerCase() === 'host') problems.push({ path: ['remove', i], message: NO_HOST })
+    else if (isRequestId(name)) problems.push({ path: ['remove', i], message: REQUEST_ID })
+  })
   for (const [from, to] of Object.entries(config.rename ?? {})) {
     const lower = to.toLowerCase()
     if (from.toLowerCase() === 'host') problems.push({ path: ['rename', from], message: NO_HOST })
+    else if (isRequestId(from) || isRequestId(to)) problems.push({ path: ['rename', from], message: REQUEST_ID })
     else if (lower === 'host') problems.push({ path: ['rename', from], message: ONTO_HOST })
     else if (isIdentityHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" is an identity header, set by auth plugins only` })
     else if (isForwardingHeader(lower)) problems.push({ path: ['rename', from], message: `"${to}" tells the upstream who the client is: the gateway sets it (server.trustProxy)` })
@@ -39,8 +49,12 @@ function check (config: HeaderEdits, route: PluginCheckRoute | undefined): Plugi
       if (problem !== undefined) problems.push({ path: ['rename', from], message: problem })
     }
   }
-  for (const name of Object.keys(config.set ?? {})) {
-    const problem = isIdentityHeader(name.toLowerCase()) ? `"${name}" is an identity header, set by auth plugins only` : claimed(name)
+  for (const [name, value] of Object.entries(config.set ?? {})) {
+    const lower = name.toLowerCase()
+    // Sent as the Host upstream: undici and the upstream refuse anything else (or read another host in it).
+    const problem = lower === 'host' ? hostHeaderProblem(value)
+      : isRequestId(lower) ? REQUEST_ID
+        : isIdentityHeader(lower) ? `"${name}" is an identity header, set by auth plugins only` : claimed(name)
     if (problem !== undefined) problems.push({ path: ['set', name], message: problem })
   }
   return problems

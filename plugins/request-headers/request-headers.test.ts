@@ -132,3 +132,34 @@ t.test('set and rename clear the _ spellings of their names too: the upstream ge
   const seen = await relay(t, ' { set: { x-tenant: acme }, rename: { x-from: x-to } }', { x_tenant: 'evil', 'x-tenant': 'evil', x_from: 'sneaky', 'x-from': 'one', x_to: 'sneaky' })
   t.same([seen['x-tenant'], seen.x_tenant, seen['x-to'], seen.x_to, seen.x_from, seen['x-from']], ['acme', undefined, 'one', undefined, undefined, undefined])
 })
+
+t.test('X-Request-ID may be neither set, removed nor renamed from or to: the gateway writes the request\'s id after every plugin', async t => {
+  const message = 'X-Request-ID is the gateway\'s: it sends the request\'s id upstream after every plugin has run (the client\'s when short and safe, else a new one), ' +
+    'so it cannot be set, removed or renamed from or to'
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      request-headers:
+        remove: [ x-a, X-Request-Id ]
+        rename: { x-request-id: x-client-id, x-trace: X-REQUEST-ID, x-b: x-c }
+        set: { x-request-id: fixed }
+`), [
+    `gw.yaml:11:24 routes[0].plugins.request-headers.remove[1]: ${message}`,
+    `gw.yaml:12:33 routes[0].plugins.request-headers.rename.x-request-id: ${message}`,
+    `gw.yaml:12:55 routes[0].plugins.request-headers.rename.x-trace: ${message}`,
+    `gw.yaml:13:30 routes[0].plugins.request-headers.set.x-request-id: ${message}`
+  ])
+  // What the message says: the upstream gets the request's id, the one the client gets back.
+  const up = await startUpstream()
+  t.teardown(() => up.close())
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  for (const sent of [{ 'x-request-id': 'client-id-1' }, { 'x-request-id': 'not safe!' }, {}]) {
+    const res = await request(`${gw.url}/`, { headers: sent })
+    const seen = (await res.body.json() as { headers: Record<string, string> }).headers['x-request-id']
+    t.equal(seen, res.headers['x-request-id'])
+    if (sent['x-request-id'] === 'client-id-1') t.equal(seen, 'client-id-1', 'a safe client id is kept')
+  }
+})

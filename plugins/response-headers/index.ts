@@ -13,16 +13,26 @@ const CODING = 'Content-Encoding cannot be removed, renamed from or to, or set o
 // compress weakens a strong ETag (RFC 9110 8.8.1: its bytes differ from the plain body's): a strong
 // one put back would name the gzip and the plain bytes alike.
 const STRONG_ETAG = 'ETag cannot be set to a strong validator or renamed onto on a route with compress: the encoded and the plain body would share it (RFC 9110 8.8.1); set a weak one (W/"...")'
+// cors answers these from its config, on every response of its route: one edited here would go
+// beside or instead of its own (Allow-Origin: * with its Allow-Credentials: true, refused by browsers).
+const CORS = 'Access-Control-* headers cannot be set, removed, or renamed from or to on a route with cors: cors answers them from its config ' +
+  '(origins, credentials, exposeHeaders...); set them there'
 
 const named = (target: string) => (name: string): boolean => name.toLowerCase() === target
 const isVary = named('vary')
 const isCoding = named('content-encoding')
 const isEtag = named('etag')
+const isCors = (name: string): boolean => name.toLowerCase().startsWith('access-control-')
 
 function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
   const problems: PluginConfigProblem[] = []
   config.remove?.forEach((name, i) => { if (name.toLowerCase() === 'date') problems.push({ path: ['remove', i], message: NO_DATE }) })
   const plugins = new Set(route?.plugins.map(p => p.name))
+  if (plugins.has('cors')) {
+    config.remove?.forEach((name, i) => { if (isCors(name)) problems.push({ path: ['remove', i], message: CORS }) })
+    for (const [from, to] of Object.entries(config.rename ?? {})) if (isCors(from) || isCors(to)) problems.push({ path: ['rename', from], message: CORS })
+    for (const name of Object.keys(config.set ?? {})) if (isCors(name)) problems.push({ path: ['set', name], message: CORS })
+  }
   const adders = [...plugins].filter(name => ADD_TO_VARY.has(name))
   if (adders.length === 0) return problems
   const dropped = `Vary cannot be removed or replaced on a route with ${adders.join(' and ')}, which add to it: a cache in front ` +

@@ -155,3 +155,32 @@ t.test('on a route with compress, Content-Encoding may not be removed, renamed o
       response-headers: { remove: [ etag ], set: { etag: 'W/"v1"' } }
 `, 'gw.yaml', {})
 })
+
+t.test('on a route with cors, Access-Control-* may not be set, removed or renamed from or to: a config error (cors answers them)', async t => {
+  const message = 'Access-Control-* headers cannot be set, removed, or renamed from or to on a route with cors: cors answers them from its config ' +
+    '(origins, credentials, exposeHeaders...); set them there'
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      cors: { origins: [ "https://a.example" ], credentials: true }
+      response-headers:
+        remove: [ x-a, Access-Control-Max-Age ]
+        rename: { access-control-expose-headers: x-a, x-b: ACCESS-CONTROL-ALLOW-HEADERS, x-c: x-d }
+        set: { Access-Control-Allow-Origin: "*", x-e: f }
+`), [
+    `gw.yaml:12:24 routes[0].plugins.response-headers.remove[1]: ${message}`,
+    `gw.yaml:13:50 routes[0].plugins.response-headers.rename.access-control-expose-headers: ${message}`,
+    `gw.yaml:13:60 routes[0].plugins.response-headers.rename.x-b: ${message}`,
+    `gw.yaml:14:45 routes[0].plugins.response-headers.set.Access-Control-Allow-Origin: ${message}`
+  ])
+  t.same(await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "http://127.0.0.1:1" } ] }
+plugins:
+  cors: { origins: [ "https://a.example" ], credentials: true }
+routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { response-headers: { set: { access-control-allow-origin: "*" } } } }
+  - { name: s, match: { path: /s }, upstream: up, plugins: { cors: false, response-headers: { set: { access-control-allow-origin: "*" } } } }
+`), [`gw.yaml:8:118 routes[0].plugins.response-headers.set.access-control-allow-origin: ${message}`], 'a top-level cors counts; a route that turns it off may')
+  // Without cors, the route's CORS headers are response-headers' to write.
+  await parseConfig(`${ONE_ROUTE_PLUGINS}      response-headers: { set: { access-control-allow-origin: "*" }, remove: [ access-control-max-age ] }
+`, 'gw.yaml', {})
+})
