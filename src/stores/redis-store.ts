@@ -3,7 +3,7 @@ import { Deadlines } from '../deadlines.ts'
 import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
 import { redisKeySpace } from './key-space.ts'
 import { batchLua, ScriptBatches } from './script-batches.ts'
-import { storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
+import { StoreError, storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 /** A Redis store's settings, durations in ms (from the `stores:` config). */
 export interface RedisStoreSettings {
@@ -118,6 +118,27 @@ const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING) /
 const socketTimeout = (commandTimeout: number) => Math.max(1_000, 10 * commandTimeout)
 
 /**
+ * ioredis's words for a call it did not send, or whose connection closed before the answer: its
+ * options are none of the reader's business (in logs, and /stores lastError).
+ */
+const OWN_WORDS: ReadonlyArray<readonly [string, string]> = [
+  ["Stream isn't writeable and enableOfflineQueue options is false", 'store not connected'],
+  ["Cluster isn't ready and enableOfflineQueue options is false", 'store not connected'],
+  ['Reached the max retries per request limit', 'connection closed before the answer']
+]
+const ownWords = (message: string): string => OWN_WORDS.find(([theirs]) => message.startsWith(theirs))?.[1] ?? message
+
+/** Opens a Cluster node's connection if no call has yet; settles once it is ready or failed. */
+function openNode (node: Redis): Promise<unknown> | undefined {
+  if (node.status === 'wait') return node.connect().catch(() => {})
+  if (node.status !== 'connecting' && node.status !== 'connect') return undefined
+  return new Promise(resolve => {
+    const done = () => { node.off('ready', done).off('close', done); resolve(undefined) }
+    node.once('ready', done).once('close', done)
+  })
+}
+
+/**
  * Errors thrown by code, the store's own included (reading what a reply holds), not by a missing
  * server: ioredis fails unanswered calls with plain Errors (a timeout, a closed connection).
  */
@@ -139,8 +160,9 @@ function carries (record: string | null | undefined, tag: string): boolean {
 
 /**
  * A store on Redis (standalone, Sentinel or Cluster) through ioredis. Fails fast by design: no
- * offline queue (a command while disconnected fails at once), no resend after a reconnect, every
- * command bounded by commandTimeout. Reconnects on its own, forever, with backoff.
+ * offline queue (a command while disconnected fails at once; on Cluster, one for a node whose
+ * connection is opening waits for it), no resend after a reconnect, every command bounded by
+ * commandTimeout. Reconnects on its own, forever, with backoff.
  */
 export class RedisStore implements OwnedStore {
   readonly name: string
@@ -223,6 +245,11 @@ export class RedisStore implements OwnedStore {
         maxRedirections: 3
       }
       const cluster = new (ioredis().Cluster)(s.cluster.map(hostPort), clusterOptions)
+      // A call to a node whose connection is opening waits in it (ioredis gives node connections an
+      // offline queue), bounded by commandTimeout, and fails if it cannot be opened: ioredis would fail
+      // every call but the one that opened it. Not in the Cluster's own queue: without a slot map
+      // (not ready) calls still fail at once. ioredis reads this option only to choose between the two.
+      Object.defineProperty(cluster.options, 'enableOfflineQueue', { get: () => cluster.status === 'ready' })
       // TRYAGAIN (a multi-key call during a slot migration) fails at once too: ioredis resends it after
       // retryDelayOnTryAgain, whatever that is, even once the call has timed out.
       const handleError = cluster.handleError.bind(cluster)
@@ -249,7 +276,10 @@ export class RedisStore implements OwnedStore {
     this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
     this.#client.defineCommand('pcTakeTag', { numberOfKeys: 2, lua: TAKE_TAG_LUA })
     this.#settled = new Promise(resolve => {
-      this.#client.once('ready', resolve).once('error', resolve)
+      // Cluster: the slot map, then a connection to every master (ioredis opens them at their first call).
+      const client = this.#client
+      const ready = client instanceof ioredis().Cluster ? () => { void Promise.all(client.nodes('master').map(openNode)).then(() => resolve()) } : resolve
+      client.once('ready', ready).once('error', resolve)
       setTimeout(() => {
         // Still no answer nor error (a frozen server or sentinel): down, not connecting forever.
         if (this.#state === 'connecting' && !this.#closed) this.#set('down', this.#lastError ??= `not connected within connectTimeout (${s.connectTimeout} ms)`)
@@ -459,15 +489,17 @@ export class RedisStore implements OwnedStore {
   #failed (started: number, e: Error, answered: StoreErrorCode): Error {
     const reply = e instanceof (ioredis().ReplyError as ErrorConstructor)
     const unavailable = reply ? UNAVAILABLE.test(e.message) : !ownFault(e)
-    // While disconnected, the connection's error says more than "stream isn't writeable";
+    const message = ownWords(e.message)
+    // While disconnected, the connection's error says more than "store not connected";
     // during a reconnect of the store's own, its reason does; an answer (WRONGTYPE) is no reason to be down.
-    if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = e.message
-    if (this.#state === 'up') this.#lastFailed = e.message
+    if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = message
+    if (this.#state === 'up') this.#lastFailed = message
     if (unavailable) this.#unanswered(e)
     else if (this.#failing !== 0) this.#answered()
     this.#events.failed(this)
     this.#events.command(this, (performance.now() - started) / 1000)
-    return storeError(unavailable ? 'STORE_UNAVAILABLE' : reply ? answered : 'STORE_ERROR', e)
+    const code = unavailable ? 'STORE_UNAVAILABLE' : reply ? answered : 'STORE_ERROR'
+    return message === e.message ? storeError(code, e) : new StoreError(code, message, e)
   }
 
   /** A call answered (a result or a reply error of its own): a stall is over. */

@@ -51,7 +51,8 @@ const AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
  * One Prometheus exposition for the whole gateway: the primary's metrics (config reloads) and every
  * worker's, merged by prom-client's aggregator (counters summed; a metric may name another
  * aggregator, e.g. `min`, where summing makes no sense). A worker that does not answer in time
- * counts with its last answer; the counters and histograms of one that exited stay in the sum.
+ * counts with its last answer; one that exited leaves the counters and histograms of its last answer
+ * in the sum: what it counted after that answer (since its last scrape) is lost with it.
  */
 export async function clusterMetricsText (own: Metrics, pool: WorkerPool, format: ExpositionFormat, applied: AppliedConfig): Promise<string> {
   let memory = memories.get(pool)
