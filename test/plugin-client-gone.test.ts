@@ -82,8 +82,9 @@ t.test('a request whose timeout fired while its body was read is never sent upst
   t.teardown(() => socket.destroy())
   const answer: Buffer[] = []
   socket.on('data', (c: Buffer) => answer.push(c))
+  socket.on('error', () => {}) // closed after the answer: the rest of the body may meet a reset
   socket.write('POST /timed/slow HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n12345')
-  t.ok(await until(() => Buffer.concat(answer).toString().startsWith('HTTP/1.1 504 ')), 'the route\'s timeout answers')
+  t.ok(await until(() => Buffer.concat(answer).toString().startsWith('HTTP/1.1 408 ')), 'the route\'s timeout answers (the client\'s delay: 408)')
   socket.write('67890') // the body completes after the answer
   await passThrough('/next')
   await passThrough('/next2')

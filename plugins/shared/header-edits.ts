@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { TOKEN, underscoreSpellings, type HeaderMap } from '../../src/index.ts'
+import { TOKEN, type HeaderMap } from '../../src/index.ts'
 
 // RFC 9110 token.
 const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid header name' })
@@ -39,16 +39,22 @@ export type HeaderEdits = Static<typeof HeaderEditsSchema>
  * Compiles the edits once (at config load) into one function applied per request. `spellings`:
  * the `_` spellings of every header named (removed, renamed, set) are removed first: a CGI, WSGI or
  * PHP upstream reads `X_User_Id` as X-User-Id, so a client could still send what was removed, or a
- * second value beside the one set.
+ * second value beside the one set. Compared with `_` as `-`, only for names with `_`: a listing of
+ * spellings doubles with each `-` of a name.
  */
 export function compileHeaderEdits (edits: HeaderEdits, spellings = false): (headers: HeaderMap) => void {
   const rename = Object.entries(edits.rename ?? {}).map(([from, to]) => [from.toLowerCase(), to.toLowerCase()] as const)
   const set = Object.entries(edits.set ?? {}).map(([name, value]) => [name.toLowerCase(), headerBytes(value)] as const)
-  const named = (edits.remove ?? []).map(h => h.toLowerCase())
-  const all = [...named, ...rename.flat(), ...set.map(([name]) => name)]
+  const remove = (edits.remove ?? []).map(h => h.toLowerCase())
+  const dashed = spellings ? new Set([...remove, ...rename.flat(), ...set.map(([name]) => name)].map(n => n.replaceAll('_', '-'))) : undefined
   // Never a name the config renames from (`rename: { x_a: x-a }` asks for that spelling).
-  const remove = spellings ? [...new Set([...named, ...all.flatMap(underscoreSpellings).filter(n => !rename.some(([from]) => from === n))])] : named
+  const renamed = new Set(rename.map(([from]) => from))
   return headers => {
+    if (dashed !== undefined) {
+      for (const name in headers) {
+        if (name.indexOf('_') !== -1 && dashed.has(name.replaceAll('_', '-')) && !renamed.has(name)) headers[name] = undefined
+      }
+    }
     for (const name of remove) if (headers[name] !== undefined) headers[name] = undefined
     for (const [from, to] of rename) {
       const value = headers[from]

@@ -144,7 +144,7 @@ const responseTimeouts = {
   response: Type.Optional(Type.Union([Duration], { description: 'Time to wait for the upstream response headers. Default 60s.' })),
   idle: Type.Optional(Type.Union([Duration], { description: 'Longest pause between two body chunks from the upstream. Default 60s.' })),
   request: Type.Optional(Type.Union([Duration], {
-    description: 'The whole request, retries included: from its arrival to the last byte of the response. 504 if no response has begun, else the connection is cut. Default: no limit.'
+    description: 'The whole request, retries included: from its arrival to the last byte of the response. 504 if no response has begun (408 while the client\'s body is still arriving: the wait is the client\'s), else the connection is cut. Default: no limit.'
   }))
 }
 const Timeouts = Type.Object({

@@ -1492,12 +1492,32 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   static #onDeadline (ex: Exchange): void {
     if (ex.#done) return
     if (ex.#pendingHook !== undefined) { ex.#hookTimedOut(ex.#pendingHook, `the route's request timeout (${ex.compiled.requestTimeout} ms)`); return }
+    if (!ex.res.headersSent && ex.#readingBody()) { ex.#bodyLate(); return }
     const err = Object.assign(new Error(`no complete response within the route's request timeout (${ex.compiled.requestTimeout} ms)`), { code: 'REQUEST_TIMEOUT' })
     ex.abortUpstream(err)
     ex.#owner.upstreamFailed(ex, err, false)
     // Past the head, the answer is cut short: logged with the status sent.
     if (ex.res.headersSent) ex.cut = 'request_timeout'
     ex.fail(GatewayError.UPSTREAM_TIMEOUT)
+  }
+
+  /** The gateway reads a body the client has yet to finish (not one held paused for the upstream, nor one past its answer): waiting on the client. */
+  #readingBody (): boolean {
+    const req = this.raw
+    return !this.#answered && !req.complete && req.readableFlowing === true && hasBody(req)
+  }
+
+  /**
+   * The route's request timeout came while the client was still sending its body: its delay, not
+   * the upstream's (nginx's client_body_timeout). A 408 that ends the connection (the rest of the
+   * body is never read), counted and logged as a client body timeout: no 504 to page anyone.
+   */
+  #bodyLate (): void {
+    this.cut = 'client_body_timeout'
+    this.#owner.cutShort(this)
+    this.abortUpstream(new Error(`the request body did not arrive within the route's request timeout (${this.compiled.requestTimeout} ms)`))
+    this.#dropStreams() // a held head: the error is answered in its place
+    this.#sendError(GatewayError.BODY_TIMEOUT, !isHttp2(this.raw))
   }
 
   /**

@@ -23,22 +23,11 @@ const PORT = /^\d{1,5}$/
 /** Those and what applyForwarded sets: where an upstream learns who the client is. Lower-case names. */
 const CLIENT_HEADERS = new Set([...PROXY_HEADERS, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
 
-/** `name`'s other spellings with `_` for any of its `-`: CGI, WSGI and Rack servers read them all as one (HTTP_X_REAL_IP). */
-export function underscoreSpellings (name: string): string[] {
-  const [first, ...rest] = name.split('-')
-  let spellings = [first as string]
-  for (const part of rest) spellings = spellings.flatMap(s => [`${s}-${part}`, `${s}_${part}`])
-  return spellings.filter(s => s !== name)
-}
-
-/**
- * The `_` spellings of all of those. No proxy writes them: from any peer they are a client's claim
- * that such a server could read in place of (or merged with) the header the gateway or its proxy set.
- */
-const UNDERSCORED = [...CLIENT_HEADERS].flatMap(underscoreSpellings)
+/** A (lower-case) header name as CGI, WSGI and Rack servers read it: `_` as `-`. */
+const dashedForm = (name: string): string => name.includes('_') ? name.replaceAll('_', '-') : name
 
 /** Whether `name` (lower-case), in either spelling, tells the upstream who the client is or how it connected: the gateway's to say. */
-export const isForwardingHeader = (name: string): boolean => CLIENT_HEADERS.has(name.replaceAll('_', '-'))
+export const isForwardingHeader = (name: string): boolean => CLIENT_HEADERS.has(dashedForm(name))
 
 /**
  * An X-Forwarded-For entry without the port some proxies write (Azure Application Gateway:
@@ -69,16 +58,20 @@ export function compileTrust (trustProxy: boolean | string[] | undefined): (addr
 }
 
 /**
- * The request headers left out for a trusted peer, once per config: `removed` and the `_` spellings
- * of those and of forwarding headers (`X_Original_URL` reaches such a server as X-Original-URL).
+ * The request headers left out for a trusted peer, once per config: `removed` (lower-case) and any
+ * `_` spelling of those and of the forwarding headers (`X_Original_URL` reaches such a server as
+ * X-Original-URL). No proxy writes those: from any peer they are a client's claim that such a server
+ * could read in place of (or merged with) the header the gateway or its proxy set. Compared in the
+ * dashed form, only for a name with `_`: a listing of spellings doubles with each `-` of a name.
  */
-export function trustedRemovals (removed: ReadonlySet<string>): ReadonlySet<string> {
-  return new Set([...removed, ...[...removed].flatMap(underscoreSpellings), ...UNDERSCORED])
+export function trustedRemovals (removed: ReadonlySet<string>): (name: string) => boolean {
+  const underscored = new Set([...CLIENT_HEADERS, ...[...removed].map(dashedForm)])
+  return name => removed.has(name) || (name.includes('_') && underscored.has(name.replaceAll('_', '-')))
 }
 
 /** The request headers left out for an untrusted peer, once per config: those and the proxies' headers. */
-export function untrustedRemovals (removed: ReadonlySet<string>): ReadonlySet<string> {
-  return new Set([...trustedRemovals(removed), ...PROXY_HEADERS])
+export function untrustedRemovals (removed: ReadonlySet<string>): (name: string) => boolean {
+  return trustedRemovals(new Set([...removed, ...PROXY_HEADERS]))
 }
 
 /** Whether the peer is a trusted proxy: then its forwarding headers are passed on (see untrustedRemovals). */

@@ -176,12 +176,12 @@ export class Runtime implements ExchangeOwner {
     this.#traceTrusted = traceFrom !== 'restart'
     this.#traceUntrusted = traceFrom === 'continue'
     // A caller whose trace is not continued has its tracestate and baggage removed with the others.
-    const untraced = (continued: boolean, set: ReadonlySet<string>) => continued ? set : new Set([...set, 'tracestate', 'baggage'])
+    const untraced = (continued: boolean) => continued ? removed : new Set([...removed, 'tracestate', 'baggage'])
     // Whoever the peer: only the gateway vouches for a consumer or a verified claim.
     const identity = clientIdentityTest(vouchedHeaders(loaded.plugins, name => configsOf(loaded.config, name)))
-    const leftOut = (names: ReadonlySet<string>) => (name: string): boolean => names.has(name) || identity(name)
-    this.#removed = leftOut(untraced(this.#traceTrusted, trustedRemovals(removed)))
-    this.#removedUntrusted = leftOut(untraced(this.#traceUntrusted, untrustedRemovals(removed)))
+    const leftOut = (removes: (name: string) => boolean) => (name: string): boolean => removes(name) || identity(name)
+    this.#removed = leftOut(trustedRemovals(untraced(this.#traceTrusted)))
+    this.#removedUntrusted = leftOut(untrustedRemovals(untraced(this.#traceUntrusted)))
     this.#maxHeaderList = http2Limits(server)?.maxHeaderListSize ?? Infinity
     this.#accessLog = logging?.accessLog ?? true
     this.#logHeaders = logging?.headers ?? false
