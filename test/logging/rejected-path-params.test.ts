@@ -4,9 +4,11 @@ import { rawRequest } from '../helpers/raw-http.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { deadPort } from '../helpers/upstream.ts'
 
-// A path with `;` (or `%3B`) is refused as bad_path; its `request rejected` line logged the raw
-// path, `;api_key=...` included, where access lines leave out the query for that very reason.
-t.test('a rejected path is logged without its path parameters, as without its query', async t => {
+// A refused target's `request rejected` line logged it raw: a path with `;` (or `%3B`, refused as
+// bad_path) with its `;api_key=...`, a fragment (refused: 400) with its `#access_token=`, and a
+// password's start (the target cut at a `?` it held before its userinfo was hidden), where access
+// lines leave out the query for that very reason.
+t.test('a refused target is logged without its path parameters, query, fragment or userinfo', async t => {
   const gw = await startGateway(`
 upstreams:
   app: { targets: [ { url: "http://127.0.0.1:${await deadPort()}" } ] }
@@ -19,41 +21,17 @@ routes:
     ['/k/a;api_key=S3CRET1', '/k/a;…'],
     ['/k/a%3Bjsessionid=S3CRET2/b', '/k/a;…'],
     ['/k/a;x/b?api_key=S3CRET3', '/k/a;…'],
-    ['/k/a%2Fb', '/k/a%2Fb']
+    ['/k/a%2Fb', '/k/a%2Fb'],
+    ['/nothere#api_key=S3CRET4', '/nothere#…'],
+    ['/k/a?x=1#access_token=S3CRET5', '/k/a'],
+    ['http://alice:S3C?RET6@a.example/x', 'http://[redacted]@a.example/x']
   ]
   for (const [i, [target]] of cases.entries()) {
     const res = await rawRequest(port, [`GET ${target} HTTP/1.1`, 'Host: a.example', `X-Request-Id: r${i}`, 'Connection: close'])
     t.equal(res.status, 400, `${target}: refused`)
   }
   for (const [i, [, logged]] of cases.entries()) {
-    t.match(await waitForLog(gw.logs, { msg: 'request rejected', requestId: `r${i}` }), { path: logged, error: 'bad_path' })
-  }
-  t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no parameter value anywhere in the log')
-})
-
-// A fragment in the request target (refused: 400) was logged whole in `request rejected`:
-// `#access_token=`, `#api_key=`. So was a password's start, the target cut at a `?` it held before
-// its userinfo was hidden.
-t.test('a refused target is logged without its fragment, and a userinfo holding ? hidden whole', async t => {
-  const gw = await startGateway(`
-upstreams:
-  app: { targets: [ { url: "http://127.0.0.1:${await deadPort()}" } ] }
-routes:
-  - { name: app, match: { path: /* }, upstream: app }
-`)
-  t.teardown(() => gw.close())
-  const port = Number(new URL(gw.url).port)
-  const cases: Array<[target: string, logged: string]> = [
-    ['/nothere#api_key=S3CRET1', '/nothere#…'],
-    ['/k/a?x=1#access_token=S3CRET2', '/k/a'],
-    ['http://alice:S3C?RET3@a.example/x', 'http://[redacted]@a.example/x']
-  ]
-  for (const [i, [target]] of cases.entries()) {
-    const res = await rawRequest(port, [`GET ${target} HTTP/1.1`, 'Host: a.example', `X-Request-Id: f${i}`, 'Connection: close'])
-    t.equal(res.status, 400, `${target}: refused`)
-  }
-  for (const [i, [, logged]] of cases.entries()) {
-    t.match(await waitForLog(gw.logs, { msg: 'request rejected', requestId: `f${i}` }), { path: logged })
+    t.match(await waitForLog(gw.logs, { msg: 'request rejected', requestId: `r${i}` }), { path: logged })
   }
   t.notOk(/S3C/.test(JSON.stringify(gw.logs)), 'no part of a secret anywhere in the log')
 })

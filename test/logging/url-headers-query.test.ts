@@ -1,8 +1,21 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { waitForLog } from '../helpers/logs.ts'
+
+/** A gateway logging headers in front of `up`, both closed with the test. */
+async function headersGateway (t: Test, up: { url: string, close: () => unknown }) {
+  t.teardown(() => up.close())
+  const gw = await startGateway(`logging: { headers: true }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  return gw
+}
 
 // With logging.headers, URL-valued headers were logged whole, though access lines leave the path's
 // query out (an API key may be in it): a page's ?api_key= in Referer, OAuth's ?code= in Location.
@@ -15,14 +28,7 @@ t.test('logging.headers: Referer, Location and Content-Location without their qu
       'x-upstream': 'https://kept.example/?as=is'
     }).end()
   })
-  t.teardown(() => up.close())
-  const gw = await startGateway(`logging: { headers: true }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
-  t.teardown(() => gw.close())
+  const gw = await headersGateway(t, up)
   const res = await request(`${gw.url}/x`, { headers: { referer: 'https://app.example/page?api_key=S3CRET-key', 'x-request-id': 'with-query' } })
   t.equal(res.statusCode, 302)
   t.equal(res.headers.location, 'https://app.example/callback?code=S3CRET-code&state=x', 'the client gets them whole')
@@ -42,14 +48,7 @@ routes:
 // X-Rewrite-URL), and Refresh's `N; url=...`, were logged whole.
 t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Rewrite-URL and Refresh without their query or fragment', async t => {
   const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, { refresh: '5; url=https://app.example/next?ticket=S3CRET-refresh' }).end() })
-  t.teardown(() => up.close())
-  const gw = await startGateway(`logging: { headers: true }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
-  t.teardown(() => gw.close())
+  const gw = await headersGateway(t, up)
   const res = await request(`${gw.url}/x`, {
     headers: {
       'x-forwarded-uri': '/login?api_key=S3CRET-fwd',
