@@ -1,25 +1,17 @@
 import t, { type Test } from 'tap'
 import { rawRequest, type RawResponse } from '../helpers/raw-http.ts'
-import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
+import { adminPort } from '../helpers/admin-port.ts'
 
 const TOKEN = 'correct-horse-battery-staple'
 
-const a = await namedUpstream('a')
-t.teardown(() => a.close())
-const yaml = gatewayYaml({ a: [a.url] }, '  - { name: all, match: { path: "/*" }, upstream: a }')
-
-/** A gateway with its admin listener, with or without a token; `send` writes a raw request to it. */
+/** A gateway's admin port, with or without a token; `send` writes a raw request to it. */
 async function admin (t: Test, token?: string) {
-  const cf = await configFile(token === undefined ? yaml : yaml.replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${token}"`))
-  const gw = await startFromFile(cf.file)
-  t.teardown(async () => { await gw.close(); await cf.remove() })
-  const port = Number(new URL(gw.adminUrl as string).port)
+  const { port, raw, lastReload } = await adminPort(t, token)
   return {
     port,
-    /** GET /config's lastReload: null until a reload was attempted. */
-    lastReload: async () => (JSON.parse((await rawRequest(port, ['GET /config HTTP/1.1', 'Host: 127.0.0.1', 'Connection: close'])).body) as { lastReload: unknown }).lastReload,
+    lastReload,
     send: (method: string, path: string, headers: string[], body = '') =>
-      rawRequest(port, [`${method} ${path} HTTP/1.1`, ...headers, ...(body === '' ? [] : [`Content-Length: ${Buffer.byteLength(body)}`]), 'Connection: close'], body)
+      raw([`${method} ${path} HTTP/1.1`, ...headers, ...(body === '' ? [] : [`Content-Length: ${Buffer.byteLength(body)}`])], body)
   }
 }
 

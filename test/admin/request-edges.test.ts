@@ -1,25 +1,13 @@
 import t, { type Test } from 'tap'
-import { rawRequest, type RawResponse } from '../helpers/raw-http.ts'
-import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
+import type { RawResponse } from '../helpers/raw-http.ts'
+import { adminPort } from '../helpers/admin-port.ts'
 
 const TOKEN = 'correct-horse-battery-staple'
 
-const a = await namedUpstream('a')
-t.teardown(() => a.close())
-const yaml = gatewayYaml({ a: [a.url] }, '  - { name: all, match: { path: "/*" }, upstream: a }')
-
-/** A gateway's admin port, with or without admin.token; `send` writes a raw request (`Connection: close` added). */
+/** A gateway's admin port; `send` writes a raw request, `reloaded` whether GET /config's lastReload shows a reload. */
 async function admin (t: Test, token?: string) {
-  const cf = await configFile(token === undefined ? yaml : yaml.replace('admin:\n  listen: { host: 127.0.0.1, port: 0 }', `admin:\n  listen: { host: 127.0.0.1, port: 0 }\n  token: "${token}"`))
-  const gw = await startFromFile(cf.file)
-  t.teardown(async () => { await gw.close(); await cf.remove() })
-  const port = Number(new URL(gw.adminUrl as string).port)
-  return {
-    gw,
-    send: (lines: string[], body = '') => rawRequest(port, [...lines, 'Connection: close'], body),
-    /** Whether GET /config's lastReload shows a reload. */
-    reloaded: async () => (JSON.parse((await rawRequest(port, ['GET /config HTTP/1.1', 'Host: 127.0.0.1', 'Connection: close'])).body) as { lastReload: unknown }).lastReload !== null
-  }
+  const port = await adminPort(t, token)
+  return { gw: port.gw, send: port.raw, reloaded: async () => await port.lastReload() !== null }
 }
 
 /** The admin API's JSON error: its status and code; its message. */
