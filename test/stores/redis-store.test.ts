@@ -21,7 +21,7 @@ const quiet: RedisStoreEvents = { state () {}, failed () {}, command () {} }
 
 /** A RedisStore on `redis` (settings overridable), closed at teardown, once it is up. */
 async function upStore (t: Test, settings: Partial<RedisStoreSettings> = {}, events = quiet): Promise<RedisStore> {
-  const store = new RedisStore('test', { url: redis.url, keyPrefix: 'pc:', connectTimeout: 1_000, commandTimeout: 500, ...settings }, events)
+  const store = new RedisStore('test', { url: redis.url, keyPrefix: 'pc:', connectTimeout: 1_000, commandTimeout: 2_000, ...settings }, events)
   t.teardown(() => store.close())
   t.ok(await until(() => store.snapshot().state === 'up'), 'the store connected')
   return store
@@ -278,7 +278,7 @@ stores:
   shared: { type: redis, url: "\${REDIS_URL}", keyPrefix: "gw:", commandTimeout: 2s, connectTimeout: 500ms }
   # 2 s: on a loaded machine a call may take longer than the default 100 ms (not what these test).
   secured: { type: redis, url: "${secured.url}", username: alice, password: "\${REDIS_PASSWORD}", commandTimeout: 2s }
-  wrong: { type: redis, url: "${secured.url}", username: alice, password: "\${WRONG_PASSWORD}" }
+  wrong: { type: redis, url: "${secured.url}", username: alice, password: "\${WRONG_PASSWORD}", commandTimeout: 2s }
   late: { type: redis, url: "${late.url}", connectTimeout: 200ms }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
