@@ -17,7 +17,7 @@ export interface AuthSpec<C> extends ChainMember {
   /** The request's credential for this plugin, or undefined when it carries none. */
   extract (req: GatewayRequest): C | undefined
   verify (credential: C, req: GatewayRequest): Outcome | Promise<Outcome>
-  /** Removes what the upstream could take for this plugin's credential though it is never judged (CompiledLocation.scrub). */
+  /** Removes what the upstream could take for this plugin's credential though it is never judged (CompiledLocation.scrub); run after extract. */
   scrub (req: GatewayRequest): void
 }
 
@@ -67,16 +67,18 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
   }
 
   return req => {
-    // Whichever member decides, or none.
-    spec.scrub(req)
     // The usual case, one auth plugin on the route: no bookkeeping.
     if (chain.size === 1) {
       const credential = spec.extract(req)
+      // After reading (a query parameter's copy in another case beside it makes it malformed).
+      spec.scrub(req)
       return credential === undefined ? withoutCredential(req) : check(req, credential)
     }
     const seen = req.locals[STATE] as number | undefined
+    const credential = seen === DECIDED ? undefined : spec.extract(req)
+    // Whichever member decides, or none.
+    spec.scrub(req)
     if (seen === DECIDED) return undefined
-    const credential = spec.extract(req)
     if (credential === undefined) {
       const absent = (seen ?? 0) + 1
       if (absent < chain.size) { req.locals[STATE] = absent; return undefined }

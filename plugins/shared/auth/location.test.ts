@@ -218,27 +218,54 @@ t.test('cookie and query parameter', async t => {
   }
 })
 
-t.test('query parameter and cookie names in any case are one (ASP.NET reads them so): a copy beside the one judged, removed with it', async t => {
+t.test('a query parameter name in another case (ASP.NET reads it as the name): never the credential, malformed beside it, removed by scrub', async t => {
   const query = compileLocation({ query: 'access_token' })
-  t.equal(query.read(req({}, '?ACCESS_TOKEN=t')), 't', 'alone, the credential')
-  for (const twice of ['?access_token=a&ACCESS_TOKEN=b', '?Access_Token=a&access_token=a', '?access_token=a&Access.Token=b', '?access_token=a&x=1;ACCESS_TOKEN=b', '?access_token=a&ACCESS_TOKEN[]=b']) {
-    t.equal(query.read(req({}, twice)), '', `sent twice as an exact copy is: '' (malformed): ${twice}`)
+  for (const lone of ['?ACCESS_TOKEN=t', '?Access_Token=t&x=1', '?x=1;ACCESS_TOKEN=t', '?Access.Token=t', '?ACCESS_TOKEN[]=t']) {
+    t.equal(query.read(req({}, lone)), undefined, `alone, no credential: ${lone}`)
   }
-  const r = req({}, '?a=1&ACCESS_TOKEN=x&Access_Token=y&access.TOKEN=z&access_tokens=w')
-  query.remove(r)
-  t.equal(r.query, '?a=1&access_tokens=w', 'every case removed')
-  t.equal(compileLocation({ query: 'API_Key' }).read(req({}, '?api_key=k')), 'k', 'the configured name in any case too')
-  const cookie = compileLocation({ cookie: 'access_token' })
+  t.equal(query.read(req({}, '?access.token=t')), 't', 'PHP\'s reading still the name: alone, the credential')
+  for (const twice of ['?access_token=a&ACCESS_TOKEN=b', '?Access_Token=a&access_token=a', '?access_token=a&Access.Token=b', '?access_token=a&x=1;ACCESS_TOKEN=b', '?access_token=a&ACCESS_TOKEN[]=b', '?ACCESS%5FTOKEN=b&access_token=a']) {
+    t.equal(query.read(req({}, twice)), '', `beside the name: '' (malformed), as a copy of it: ${twice}`)
+  }
+  const scrubbed = req({}, '?a=1&ACCESS_TOKEN=x&access_token=k&Access_Token=y&access.TOKEN=z&access_tokens=w;ACCESS_TOKEN=v')
+  query.scrub(scrubbed)
+  t.equal(scrubbed.query, '?a=1&access_token=k&access_tokens=w', 'scrub: every other case goes, behind a `;` too; the name stays')
+  const only = req({}, '?ACCESS_TOKEN=x')
+  query.scrub(only)
+  t.equal(only.query, '', 'no stray `?`')
+  const removed = req({}, '?a=1&ACCESS_TOKEN=x&access_token=k&access.token=z')
+  query.remove(removed)
+  t.equal(removed.query, '?a=1', 'remove: the name and its copies')
+  const configured = compileLocation({ query: 'API_Key' })
+  t.equal(configured.read(req({}, '?api_key=k')), undefined, 'the configured name as written')
+  t.equal(configured.read(req({}, '?API_Key=k')), 'k')
+  const several = compileLocations([{ header: 'x_token' }, { cookie: 'session' }, { query: 'access_token' }, { query: 'api_key' }], { redactHeaders: () => {} })
+  const r = req({ x_token: 't', 'x-token': 'f' }, '?API_KEY=a&Access_Token=b&x=1')
+  several.scrub(r)
+  t.same([r.headers, r.query], [{ x_token: 't', 'x-token': undefined }, '?x=1'], 'several locations: header spellings and each query parameter\'s copies')
+})
+
+t.test('cookie names are case-sensitive (RFC 6265; Spring Session\'s SESSION beside an app\'s session): another case is another cookie, read, kept and removed by the exact name', async t => {
+  const cookie = compileLocation({ cookie: 'session' })
   const read = (header: string) => {
     const c = req({ cookie: header })
     return [cookie.read(c), c.headers.cookie]
   }
-  t.same(read('ACCESS_TOKEN=t; a=1'), ['t', 'ACCESS_TOKEN=t; a=1'], 'alone, the credential')
-  t.same(read('access_token=good; Access_Token=forged; a=1; ACCESS.TOKEN=f'), ['good', 'access_token=good; a=1'], 'sent twice: the first pair, the others removed, as an exact copy')
-  t.same(read('a=1, ACCESS_TOKEN=f; access_token=good'), ['', 'a=1, ACCESS_TOKEN=f; access_token=good'], 'behind a `,`: malformed, as an exact copy')
-  const c = req({ cookie: 'a=1; ACCESS_TOKEN=x; Access_Token=y, b=2' })
-  cookie.remove(c)
-  t.equal(c.headers.cookie, 'a=1; b=2', 'every case removed')
+  t.same(read('SESSION=YzQ2; a=1'), [undefined, 'SESSION=YzQ2; a=1'], 'alone: no credential, kept')
+  t.same(read('SESSION=YzQ2; session=good'), ['good', 'SESSION=YzQ2; session=good'], 'before the cookie: the cookie decides, the other kept')
+  t.same(read('session=good; SESSION=YzQ2; Session=x'), ['good', 'session=good; SESSION=YzQ2; Session=x'], 'after it: no copy, kept')
+  t.same(read('a=1, SESSION=YzQ2; session=good'), ['good', 'a=1, SESSION=YzQ2; session=good'], 'behind a `,`: no copy')
+  t.same(read('session=good; sess.ion=x'), ['good', 'session=good; sess.ion=x'], 'PHP\'s mangling as before: `sess.ion` is no `session`')
+  const php = compileLocation({ cookie: 'access_token' })
+  const c = req({ cookie: 'access_token=good; access.token=f; ACCESS_TOKEN=S' })
+  t.equal(php.read(c), 'good')
+  t.equal(c.headers.cookie, 'access_token=good; ACCESS_TOKEN=S', 'PHP\'s `access.token` a copy removed, another case kept')
+  const removed = req({ cookie: 'a=1; SESSION=x; session=y, b=2; Session=z' })
+  cookie.remove(removed)
+  t.equal(removed.headers.cookie, 'a=1; SESSION=x; b=2; Session=z', 'remove: the exact name only')
+  const scrubbed = req({ cookie: 'SESSION=x' })
+  compileLocations([{ header: 'authorization', scheme: 'Bearer' }, { cookie: 'session' }], { redactHeaders: () => {} }).scrub(scrubbed)
+  t.equal(scrubbed.headers.cookie, 'SESSION=x', 'nothing to scrub')
 })
 
 t.test('a credential header may not be one the gateway sets for the upstream', async t => {

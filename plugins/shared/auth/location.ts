@@ -19,8 +19,8 @@ export interface CompiledLocation {
    * '' for a header of the scheme without white space and a credential after it (`Bearer,t`,
    * `Bearer\u00a0t`): present, so refused as malformed (upstreams split on other white space);
    * the scheme alone (`Bearer`, as apps send before login) is none: it carries nothing.
-   * '' for a query parameter sent empty, more than once or as an array (`t[]=`), or a cookie
-   * whose first pair is empty or an array: present, so judged and refused as malformed (upstreams
+   * '' for a query parameter sent empty, more than once, as an array (`t[]=`) or beside `T=` (in
+   * another case), or a cookie whose first pair is empty or an array: present, so judged and refused as malformed (upstreams
    * split, decode and pick among duplicates each their own way). A cookie sent more than once is
    * its first pair (RFC 6265 5.4: the most specific path first), as browsers do send it: reading
    * removes the other pairs of its name from req.headers.cookie, so the upstream sees only the copy judged.
@@ -30,8 +30,9 @@ export interface CompiledLocation {
   remove (req: GatewayRequest): void
   /**
    * Removes from what is sent upstream what the upstream could read as this location though the
-   * gateway never reads it: the header under another `_` spelling (CGI, WSGI and PHP read
-   * `x_api_key` as X-Api-Key).
+   * gateway never reads it as the credential: the header under another `_` spelling (CGI, WSGI
+   * and PHP read `x_api_key` as X-Api-Key), the query parameter in another case (ASP.NET reads
+   * `ACCESS_TOKEN` as access_token). Run after read: a copy beside the credential makes it malformed.
    */
   scrub (req: GatewayRequest): void
 }
@@ -46,61 +47,80 @@ function phpName (name: string): string {
 }
 
 /**
- * A name as the upstreams most lenient with it read it: as PHP does, and in any case (ASP.NET
- * reads query parameters and cookies so: `ACCESS_TOKEN` is `access_token` there).
+ * How a decoded name is a location's as some upstream reads it: not at all (false); as the name
+ * ('name'): itself, or the same once PHP mangles both (`api.key`, `api key`, `api[key` for
+ * `api_key`, which $_GET or $_COOKIE holds so); or as its array ('array'): `api_key[]`,
+ * `api_key[x]`, which PHP and Rack read as `api_key` holding a list or map, no one credential.
+ * A query parameter's also as a copy ('copy'): its name in another case (queryName).
  */
+type Named = (decoded: string) => false | 'name' | 'array' | 'copy'
+
+/** A name as ASP.NET's Request.Query reads it, in any case, PHP's mangling too (so `Access.Token` is one more copy). */
 const folded = (name: string): string => phpName(name).toLowerCase()
 
-/**
- * How a decoded name is a location's as some upstream reads it: not at all (false); as the name
- * ('name'): itself, or the same once folded (`api.key`, `api key`, `api[key`, `API_KEY` for
- * `api_key`, which $_GET, $_COOKIE or ASP.NET's Request.Query holds so); or as its array ('array'):
- * `api_key[]`, `api_key[x]`, which PHP and Rack read as `api_key` holding a list or map, no one credential.
- */
-type Named = (decoded: string) => false | 'name' | 'array'
-
-function sameName (name: string): Named {
-  const fold = folded(name)
+/** Named as PHP reads it, or (anyCase) in any case too. */
+function sameName (name: string, anyCase = false): Named {
+  const norm = anyCase ? folded : phpName
+  const normal = norm(name)
   return decoded => {
-    if (decoded === name) return 'name'
-    // Without a character PHP mangles, the name folds to itself lower-cased.
-    if (!/[ .[\0]/.test(decoded)) return decoded.toLowerCase() === fold ? 'name' : false
-    if (folded(decoded) === fold) return 'name'
+    if (decoded === name || decoded === normal) return 'name'
+    if (!/[ .[\0]/.test(decoded)) return anyCase && decoded.toLowerCase() === normal ? 'name' : false
+    if (norm(decoded) === normal) return 'name'
     // PHP takes the name up to the first `[` that a `]` follows.
     const open = decoded.indexOf('[')
-    return open > 0 && decoded.includes(']', open) && folded(decoded.slice(0, open)) === fold ? 'array' : false
+    return open > 0 && decoded.includes(']', open) && norm(decoded.slice(0, open)) === normal ? 'array' : false
   }
 }
 
-/** Whether two query parameter or cookie names are one as some upstream reads them (PHP's `access.token` is `access_token`, ASP.NET's `ACCESS_TOKEN` too). */
-export const sameParamName = (a: string, b: string): boolean => folded(a) === folded(b)
+/**
+ * A query parameter's Named: its name in another case (`ACCESS_TOKEN`) is a 'copy', which
+ * ASP.NET reads as it though no other upstream does: never the credential (a lone one is none),
+ * malformed beside it, and removed before the upstream whatever decides (CompiledLocation.scrub).
+ * Cookie names are case-sensitive everywhere but ASP.NET (RFC 6265; Spring Session's `SESSION`
+ * beside an app's `session`): no copy there.
+ */
+function queryName (name: string): Named {
+  const exact = sameName(name)
+  const anyCase = sameName(name, true)
+  return decoded => exact(decoded) || (anyCase(decoded) === false ? false : 'copy')
+}
 
-/** The values of the parameters `named`, in order: '' for its array form (malformed, as an empty one). */
-function paramValues (query: string, named: Named): string[] {
+/** Whether two query parameter or cookie names are one as PHP reads them (`access.token` is `access_token`). */
+export const samePhpName = (a: string, b: string): boolean => phpName(a) === phpName(b)
+
+/** Whether two query parameter names are one as some upstream reads them: as PHP does, or in any case, as ASP.NET does. */
+export const sameQueryName = (a: string, b: string): boolean => folded(a) === folded(b)
+
+/** The values of the parameters `named`, in order ('' for its array form: malformed, as an empty one), and whether a copy is among them. */
+function paramValues (query: string, named: Named): { values: string[], copied: boolean } {
   const values: string[] = []
+  let copied = false
   for (const [key, value] of new URLSearchParams(query)) {
     const match = named(key)
-    if (match !== false) values.push(match === 'array' ? '' : value)
+    if (match === 'copy') copied = true
+    else if (match !== false) values.push(match === 'array' ? '' : value)
   }
-  return values
+  return { values, copied }
 }
 
 function queryParam (query: string, named: Named): string | undefined {
   if (query.length < 2) return undefined
-  const values = paramValues(query, named)
+  const { values, copied } = paramValues(query, named)
+  let copiedToo = copied
   // Some upstreams split on `;` too (Rack 2, Perl's CGI, Go before 1.17): `?t=good&x=1;t=forged`
   // must read the same both ways, or it is one more copy the gateway did not verify.
   if (query.includes(';')) {
     const split = paramValues(query.slice(1).split('&').flatMap(part => subPairs(part, ';')).join('&'), named)
-    if (split.length !== values.length || split[0] !== values[0]) return ''
+    if (split.values.length !== values.length || split.values[0] !== values[0]) return ''
+    copiedToo ||= split.copied
   }
-  return values.length === 0 ? undefined : values.length === 1 ? values[0] : ''
+  return values.length === 0 ? undefined : values.length === 1 && !copiedToo ? values[0] : ''
 }
 
-/** Whether a query's `name=value` is `named`'s; a name that does not decode is another. */
-function isParam (pair: string, named: Named): boolean {
+/** Whether a query's `name=value` has a name `is`; a name that does not decode is another. */
+function isParam (pair: string, is: (decoded: string) => boolean): boolean {
   const raw = pair.split('=', 1)[0] as string
-  try { return named(decodeURIComponent(raw.replace(/\+/g, ' '))) !== false } catch { return false }
+  try { return is(decodeURIComponent(raw.replace(/\+/g, ' '))) } catch { return false }
 }
 
 /**
@@ -136,12 +156,12 @@ function withoutPieces (list: string, outer: string, inner: string, isNamed: (pi
 }
 
 /**
- * The query without `named` parameters, behind a `;` too (read as a copy by queryParam):
+ * The query without the parameters whose names are `is`, behind a `;` too (read as a copy by queryParam):
  * unchanged when it holds none (the other pairs as sent), '' when only separators are left (no stray `?`).
  */
-function withoutParam (query: string, named: Named): string {
+function withoutParam (query: string, is: (decoded: string) => boolean): string {
   if (query.length < 2) return query
-  const kept = withoutPieces(query.slice(1), '&', ';', pair => isParam(pair, named))
+  const kept = withoutPieces(query.slice(1), '&', ';', pair => isParam(pair, is))
   if (kept === undefined) return query
   const rest = kept.join('&')
   return /^[&;]*$/.test(rest) ? '' : `?${rest}`
@@ -223,8 +243,15 @@ const NOTHING = (): void => {}
 /** Compiled once at setup: header names lower-cased, the scheme prefix prepared. */
 export function compileLocation (location: Location): CompiledLocation {
   if ('query' in location) {
-    const named = sameName(location.query)
-    return { read: req => queryParam(req.query, named), remove: req => { req.query = withoutParam(req.query, named) }, scrub: NOTHING }
+    const named = queryName(location.query)
+    return {
+      read: req => queryParam(req.query, named),
+      remove: req => { req.query = withoutParam(req.query, name => named(name) !== false) },
+      scrub: req => {
+        const query = withoutParam(req.query, name => named(name) === 'copy')
+        if (query !== req.query) req.query = query
+      }
+    }
   }
   if ('cookie' in location) {
     const named = sameName(location.cookie)
@@ -287,6 +314,12 @@ function spellingScrub (headers: readonly string[]): (req: GatewayRequest) => vo
   }
 }
 
+/** The steps that do something, run in turn. */
+function allOf (steps: ReadonlyArray<(req: GatewayRequest) => void>): (req: GatewayRequest) => void {
+  const some = steps.filter(step => step !== NOTHING)
+  return some.length === 0 ? NOTHING : some.length === 1 ? some[0] as (req: GatewayRequest) => void : req => { for (const step of some) step(req) }
+}
+
 /**
  * The first location that holds a credential decides, '' too (a bad one is not passed over for a
  * later one); the others are then removed from the request, whatever hideCredentials says: a
@@ -314,7 +347,10 @@ export function compileLocations (locations: readonly Location[], ctx: Pick<Plug
       return undefined
     },
     remove (req) { for (const l of compiled) l.remove(req) },
-    // One pass over the request's headers for all of them.
-    scrub: spellingScrub(locations.flatMap(l => 'header' in l ? [l.header.toLowerCase()] : []))
+    scrub: allOf([
+      // One pass over the request's headers for all of them.
+      spellingScrub(locations.flatMap(l => 'header' in l ? [l.header.toLowerCase()] : [])),
+      ...compiled.filter((_, i) => 'query' in (locations[i] as Location)).map(l => l.scrub)
+    ])
   }
 }

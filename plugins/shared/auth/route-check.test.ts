@@ -117,17 +117,18 @@ t.test('two auth plugins of a route reading one place as upstreams read it (a he
     'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.key-auth\\.header: reads its credential from header "x-api-key", which jwt-auth on this route reads as "x_api_key": one header to CGI, WSGI and PHP upstreams, ' +
       'and an auth plugin removes its headers\' other spellings, so one would remove the other\'s credential; spell both the same \\(and give them distinct schemes\\), or use another header',
     'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.key-auth\\.header: reads its credential from header "x-token", which jwt-auth on this route reads as "x_token"',
-    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", as jwt-auth on this route does first \\(as "api\\.key", one name to some upstreams\\): ' +
+    'c\\.yaml:7:\\d+ routes\\[2\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", as jwt-auth on this route does first \\(as "api\\.key", one name to PHP\\): ' +
       'the first auth plugin to find a credential decides, so key-auth would never authenticate anyone with one there; use another query parameter$'
   ].join('.*\\n')), 'distinct schemes tell apart a header spelt the same, not one in two spellings')
 })
 
-t.test('query parameters or cookies whose names differ only in case are one place (ASP.NET reads them so): an error at the later one', async t => {
+t.test('query parameters whose names differ only in case are one place (ASP.NET reads them so), cookies two (case-sensitive): an error at the later query parameter', async t => {
   t.match(await problems(`routes:
-  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { cookie: session }, { cookie: SESSION } ] } } }
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { cookie: session }, { cookie: SESSION }, { query: access_token }, { query: ACCESS.TOKEN } ] } } }
   - { name: s, match: { path: /s }, upstream: up, plugins: { jwt-auth: { secret: "${SECRET}", from: [ { header: authorization, scheme: Bearer }, { query: Api_Key } ] }, key-auth: { query: api_key } } }
 `), new RegExp(['^invalid configuration \\(2 problems\\):',
-    'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.from\\[1\\]: reads where from\\[0\\] does \\(the same cookie\\): name each place once',
-    'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", as jwt-auth on this route does first \\(as "Api_Key", one name to some upstreams\\)'
-  ].join('.*\\n')))
+    'c\\.yaml:5:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.from\\[3\\]: reads where from\\[2\\] does \\(the same query parameter in another case\\): name each place once',
+    'c\\.yaml:6:\\d+ routes\\[1\\]\\.plugins\\.key-auth\\.query: reads its credential from query parameter "api_key", which jwt-auth on this route reads as "Api_Key": one name to ASP\\.NET upstreams, ' +
+      'and an auth plugin removes its query parameter in another case, so one would remove the other\'s credential; use another query parameter$'
+  ].join('.*\\n')), 'from[1], the cookie SESSION beside session, is no problem')
 })

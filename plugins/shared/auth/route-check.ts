@@ -1,7 +1,7 @@
 import type { PluginCheckRoute, PluginConfigProblem } from '../../../src/index.ts'
 import { forwardedHeaders, DEFAULTS as JWT_DEFAULTS } from '../../jwt-auth/schema.ts'
 import { KEY_HEADER } from '../../key-auth/schema.ts'
-import { sameParamName } from './location.ts'
+import { samePhpName, sameQueryName } from './location.ts'
 
 // Another plugin's config is read as written: it may be invalid (PluginCheckRoute), never trusted to have its shape.
 const fields = (v: unknown): Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null ? v as Record<string, unknown> : {}
@@ -81,9 +81,19 @@ const shown = (admitted: string) => admitted === '' ? 'no consumer (optional)' :
 
 const WHERE = { header: 'header', query: 'query parameter', cookie: 'cookie' } as const
 
-/** Whether two places are one place's name as upstreams read it: a header in either spelling, a query parameter or cookie as PHP (`access.token` is `access_token`) or ASP.NET (in any case) reads it. */
+/**
+ * Whether two places are one place's name as upstreams read it: a header in either spelling, a
+ * cookie as PHP reads it (`access.token` is `access_token`), a query parameter so or in any case (ASP.NET).
+ */
 const sameName = (a: Place, b: Place): boolean =>
-  a.in === b.in && (a.in === 'header' ? stripForm(a.name) === stripForm(b.name) : sameParamName(a.name, b.name))
+  a.in === b.in && (a.in === 'header' ? stripForm(a.name) === stripForm(b.name) : a.in === 'query' ? sameQueryName(a.name, b.name) : samePhpName(a.name, b.name))
+
+/**
+ * Whether two places of sameName are written so that each plugin removes the other's as a copy
+ * (CompiledLocation.scrub): a header in another spelling, a query parameter in another case.
+ */
+const otherSpelling = (a: Place, b: Place): boolean =>
+  a.in === 'header' ? a.name !== b.name : a.in === 'query' && !samePhpName(a.name, b.name)
 
 /**
  * Whether `first`, which runs before, decides every request `later` would find a credential in:
@@ -96,26 +106,29 @@ const shadows = (first: Place, later: Place): boolean =>
 /**
  * Where `plugin` reads a credential that an auth plugin before it on the route always takes: that
  * one decides, so `plugin` never authenticates anyone there. Or a header that one reads in another
- * spelling, schemes or not: each plugin removes its headers' other spellings (CompiledLocation.scrub),
- * so one would remove the other's credential.
+ * spelling, schemes or not, or a query parameter in another case: each plugin removes those
+ * (CompiledLocation.scrub), so one would remove the other's credential.
  */
 function shadowedPlaces (plugin: string, places: readonly Place[], route: PluginCheckRoute): PluginConfigProblem[] {
   const before = route.plugins.slice(0, route.plugins.findIndex(p => p.name === plugin)).filter(p => isAuth(p.name))
   return places.flatMap(place => {
     for (const p of before) {
       const theirs = placesOf(p.name, p.config)
-      const spelt = place.in === 'header' ? theirs.find(f => sameName(f, place) && f.name !== place.name) : undefined
+      const spelt = theirs.find(f => sameName(f, place) && otherSpelling(f, place))
       if (spelt !== undefined) {
         return [{
           path: place.at,
-          message: `reads its credential from header "${place.name}", which ${p.name} on this route reads as "${spelt.name}": one header to CGI, WSGI and PHP upstreams, ` +
-            'and an auth plugin removes its headers\' other spellings, so one would remove the other\'s credential; spell both the same (and give them distinct schemes), or use another header'
+          message: place.in === 'header'
+            ? `reads its credential from header "${place.name}", which ${p.name} on this route reads as "${spelt.name}": one header to CGI, WSGI and PHP upstreams, ` +
+              'and an auth plugin removes its headers\' other spellings, so one would remove the other\'s credential; spell both the same (and give them distinct schemes), or use another header'
+            : `reads its credential from query parameter "${place.name}", which ${p.name} on this route reads as "${spelt.name}": one name to ASP.NET upstreams, ` +
+              'and an auth plugin removes its query parameter in another case, so one would remove the other\'s credential; use another query parameter'
         }]
       }
       const first = theirs.find(f => shadows(f, place))
       if (first === undefined) continue
       const how = place.in !== 'header' ? '' : first.scheme === undefined ? ' (its whole value, no scheme)' : ` (with the same scheme, ${first.scheme})`
-      const as = first.name === place.name ? '' : ` (as "${first.name}", one name to some upstreams)`
+      const as = first.name === place.name ? '' : ` (as "${first.name}", one name to PHP)`
       return [{
         path: place.at,
         message: `reads its credential from ${WHERE[place.in]} "${place.name}", as ${p.name} on this route does first${as}${how}: the first auth plugin to find a credential decides, ` +
@@ -164,7 +177,7 @@ function ownProblems (config: unknown, places: readonly Place[]): PluginConfigPr
     if (first < i) {
       const other = places[first] as Place
       const where = other.at.map(k => typeof k === 'number' ? `[${k}]` : k).join('')
-      const how = place.in !== 'header' ? '' : overlap(place, other) ? ' without distinct schemes' : ' in another spelling'
+      const how = place.in === 'header' ? (overlap(place, other) ? ' without distinct schemes' : ' in another spelling') : otherSpelling(place, other) ? ' in another case' : ''
       problems.push({ path: place.at, message: `reads where ${where} does (the same ${WHERE[place.in]}${how}): name each place once` })
     }
   })

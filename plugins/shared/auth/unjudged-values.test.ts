@@ -32,6 +32,9 @@ ${route('required', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer 
 ${route('ws', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { header: sec-websocket-protocol } ]')} }`)}
 ${route('keys', '{ key-auth: { query: api_key } }')}
 ${route('mixed', `{ ${jwt(', from: [ { header: authorization, scheme: Bearer }, { cookie: access_token }, { query: access_token } ]')} }`)}
+${route('spring', `{ ${jwt(', anonymous: guest, from: [ { header: authorization, scheme: Bearer }, { cookie: session } ]')} }`)}
+${route('query-anonymous', `{ ${jwt(', anonymous: guest, from: [ { header: authorization, scheme: Bearer }, { query: access_token } ]')} }`)}
+${route('keys-chain', `{ ${jwt()}, key-auth: { query: api_key, anonymous: guest } }`)}
 ${route('optional', `{ ${jwt(', optional: true')} }`)}
 ${route('anonymous', `{ ${jwt(', anonymous: guest')}, basic-auth: { anonymous: guest }, key-auth: { anonymous: guest } }`)}
 ${route('chain', `{ ${jwt()}, key-auth: {} }`)}
@@ -86,19 +89,39 @@ t.test('a bare name behind a `,` in Cookie or a `;` in the query is part of the 
   t.same([query.status, query.json.headers?.['x-consumer-id'], query.json.url], [200, 'alice', `/keys?next=/a;api_key&api_key=${ALICE_KEY}`], 'not "sent more than once"')
 })
 
-t.test('query parameter and cookie names in another case are copies (ASP.NET reads them as one): removed beside the one judged, refused as a query parameter sent twice', async t => {
+t.test('cookie names are case-sensitive: Spring Session\'s SESSION beside a `session` token is another cookie, never read, refused or removed', async t => {
+  const spring = 'SESSION=YzQ2ZjI1NjMtNWE1Ni00'
+  const alone = await call('/spring', { cookie: spring })
+  t.same([alone.status, alone.json.headers?.['x-consumer-id'], alone.json.headers?.cookie], [200, 'guest', spring], 'alone: no token, anonymous, the cookie forwarded')
+  const before = await call('/spring', { cookie: `${spring}; session=${alice}` })
+  t.same([before.status, before.json.headers?.['x-consumer-id'], before.json.headers?.cookie], [200, 'alice', `${spring}; session=${alice}`], 'before the token: the token decides, both forwarded')
+  const after = await call('/spring', { cookie: `session=${alice}; ${spring}` })
+  t.same([after.status, after.json.headers?.['x-consumer-id'], after.json.headers?.cookie], [200, 'alice', `session=${alice}; ${spring}`], 'after the token: no copy, kept')
+  const bearer = await call('/spring', { authorization: `Bearer ${alice}`, cookie: `${spring}; session=${forged}` })
+  t.same([bearer.status, bearer.json.headers?.['x-consumer-id'], bearer.json.headers?.cookie], [200, 'alice', spring], 'Authorization decides: the session cookie removed, Spring\'s kept')
+})
+
+t.test('a query parameter in another case (ASP.NET reads it as the name) is never the credential, refused beside it, and removed whatever decides', async t => {
+  const lone = await call(`/query-anonymous?ACCESS_TOKEN=${alice}&x=1`)
+  t.same([lone.status, lone.json.headers?.['x-consumer-id'], lone.json.url], [200, 'guest', '/query-anonymous?x=1'], 'alone: no token, anonymous, removed (the upstream never gets an unchecked credential)')
+  const required = await call(`/mixed?ACCESS_TOKEN=${alice}`)
+  t.same([required.status, required.json.error], [401, 'unauthorized'], 'alone on a route without anonymous: no token')
+  const beside = await call(`/query-anonymous?access_token=${alice}&ACCESS_TOKEN=${forged}`)
+  t.same([beside.status, beside.json.error], [401, 'invalid_token'], 'beside the name: sent twice, malformed')
+  const exact = await call(`/query-anonymous?x=1&access_token=${alice}`)
+  t.same([exact.status, exact.json.headers?.['x-consumer-id'], exact.json.url], [200, 'alice', `/query-anonymous?x=1&access_token=${alice}`], 'the name as written: the token, forwarded')
   for (const name of ['ACCESS_TOKEN', 'Access_Token']) {
-    const r = await call(`/mixed?x=1&${name}=${forged}`, { authorization: `Bearer ${alice}`, cookie: `a=1; ${name}=${forged}` })
-    t.same([r.status, r.json.headers['x-consumer-id'], r.json.url, r.json.headers.cookie], [200, 'alice', '/mixed?x=1', 'a=1'], `the header decides: ?${name}= and the cookie ${name} removed`)
+    const r = await call(`/mixed?x=1&${name}=${forged}`, { authorization: `Bearer ${alice}`, cookie: `a=1; ${name}=S` })
+    t.same([r.status, r.json.headers['x-consumer-id'], r.json.url, r.json.headers.cookie], [200, 'alice', '/mixed?x=1', `a=1; ${name}=S`], `the header decides: ?${name}= removed, the cookie ${name} kept`)
   }
-  const cookie = await call('/mixed', { cookie: `access_token=${alice}; Access_Token=${forged}; b=2` })
-  t.same([cookie.status, cookie.json.headers['x-consumer-id'], cookie.json.headers.cookie], [200, 'alice', `access_token=${alice}; b=2`], 'the cookie decides: its copy in another case removed, as an exact one')
-  const first = await call('/mixed', { cookie: `ACCESS_TOKEN=${forged}; access_token=${alice}` })
-  t.same([first.status, first.json.error], [401, 'invalid_token'], 'the first pair decides, whatever its case')
-  const query = await call(`/mixed?access_token=${alice}&ACCESS_TOKEN=${forged}`)
-  t.same([query.status, query.json.error], [401, 'invalid_token'], 'the query parameter decides: sent twice, malformed')
+  const cookie = await call(`/mixed?ACCESS_TOKEN=${forged}`, { cookie: `access_token=${alice}; Access_Token=S` })
+  t.same([cookie.status, cookie.json.headers['x-consumer-id'], cookie.json.url, cookie.json.headers.cookie], [200, 'alice', '/mixed', `access_token=${alice}; Access_Token=S`], 'the cookie decides: the query parameter in another case removed')
   const key = await call(`/keys?API_KEY=${BOB_KEY}&x=1&Api_Key=${BOB_KEY}`, { 'x-api-key': ALICE_KEY })
   t.same([key.status, key.json.headers['x-consumer-id'], key.json.url], [200, 'alice', '/keys?x=1'], 'key-auth: bob\'s key in another case not forwarded')
+  const chain = await call(`/keys-chain?API_KEY=${BOB_KEY}&x=1`, { authorization: `Bearer ${alice}` })
+  t.same([chain.status, chain.json.headers['x-consumer-id'], chain.json.url], [200, 'alice', '/keys-chain?x=1'], 'another plugin decides: removed by key-auth')
+  const anonymous = await call(`/keys-chain?API_KEY=${BOB_KEY}`)
+  t.same([anonymous.status, anonymous.json.headers['x-consumer-id'], anonymous.json.url], [200, 'guest', '/keys-chain'], 'no credential: anonymous, removed')
 })
 
 t.test('a query left with only separators once a copy is removed goes on without a stray `?`', async t => {
