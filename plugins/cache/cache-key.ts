@@ -15,6 +15,9 @@ export interface RequestKey {
   readonly ambiguous?: true
 }
 
+/** Whether a tag is a URL tag (RequestKey.urlTag), not a surrogate key's (`s:`, see surrogateTag). */
+export const isUrlTag = (tag: string): boolean => tag.startsWith('u:')
+
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 /**
  * `host`: the client's; `query`, `headers` and `upstreamPath`: the request's as they reach the
@@ -62,8 +65,10 @@ export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: 
 function compileQuery (key: CacheConfig['key'] = {}, strict = true): (query: string) => string | undefined {
   const include = key.query?.include === undefined ? undefined : new Set(key.query.include)
   const ignore = new Set(key.query?.ignore ?? [])
-  // Included names as lookalikes compare them; not those also ignored: what reads as one is left out anyway.
-  const lookalikes = strict && include !== undefined ? new Set([...include].filter(n => !ignore.has(n)).map(lookalike)) : undefined
+  // The forms parsers may read the included names as: a name left out with one of them may be one
+  // (compared both ways: `user_id` is PHP's `user.id`, `ids[0]` part of `ids[]`). Not those also
+  // ignored: what reads as one is left out anyway.
+  const lookalikes = strict && include !== undefined ? new Set([...include].filter(n => !ignore.has(n)).flatMap(readAs)) : undefined
   const filter = include !== undefined || ignore.size > 0 ? { include, ignore, strict, lookalikes } : undefined
   return query => query.length <= 1 ? '' : sortedQuery(query, filter)
 }
@@ -111,24 +116,28 @@ interface QueryFilter {
  */
 const decodedName = (raw: string): string => raw.includes('%') || raw.includes('+') ? unescape(raw.replace(/\+/g, ' ')) : raw
 
-/** A decoded name lower-cased, leading spaces dropped: case and those spaces mean nothing to some parsers (ASP.NET, PHP). */
-const lookalike = (name: string): string => name.trimStart().toLowerCase()
+/** PHP's name for a variable: `.`, space and `[` (one not closed, PHP 8) as `_`; `user.id` is `user_id`. */
+const phpName = (name: string): string => name.replace(/[. []/g, '_')
 
 /**
- * The names other parsers may read a decoded name as, each a lookalike: as it is; before a `[`
- * (qs, Rack and PHP read `id[]=2` and `id[x]=2` as `id`); with `.`, space and `[` as `_` (PHP).
+ * The names parsers may read a decoded name as, folded to compare: lower case (ASP.NET), cut at a
+ * NUL and leading spaces dropped (PHP); as it is, before its first `[` (qs, Rack and PHP read
+ * `id[]=2` and `id[x]=2` as `id`), and each in PHP's form.
  */
 function readAs (name: string): string[] {
-  const n = lookalike(name)
+  const nul = name.indexOf('\0')
+  const n = (nul === -1 ? name : name.slice(0, nul)).trimStart().toLowerCase()
   const bracket = n.indexOf('[')
-  return [n, bracket === -1 ? n : n.slice(0, bracket), n.replace(/[. []/g, '_')]
+  const base = bracket === -1 ? n : n.slice(0, bracket)
+  return [n, base, phpName(n), phpName(base)]
 }
 
 /**
  * The parameters kept, sorted by name; include and ignore compare names decoded (`%69d` is `id`),
  * as the upstream reads them. Strict, a parameter left out that the upstream may take for one
  * kept makes the query ambiguous (undefined), for a response keyed without it could depend on
- * it: a name that reads as an included one (another case, an array, PHP's mangling), or a `;`
+ * it: a name that shares a form with an included one (another case, an array, PHP's mangling, a
+ * NUL: see readAs), or a `;`
  * (a separator to Rack and older Python: `x=1;id=2` is `id=2` there).
  */
 function sortedQuery (query: string, filter: QueryFilter | undefined): string | undefined {

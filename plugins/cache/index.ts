@@ -36,6 +36,7 @@ export default definePlugin({
       const reads = readsMs === 0 ? '' : ` less 3 × store "${store.name}"'s commandTimeout (${readsMs / 3} ms), the reads a wait may end with`
       throw new Error(`collapseTimeout (${collapseMs} ms) must be less than half of server.pluginTimeout (${ctx.hookTimeoutMs} ms)${reads}: a request may wait twice collapseTimeout for other requests' fetches, and its onRequest is cut at server.pluginTimeout (504); lower collapseTimeout${readsMs === 0 ? '' : ' or commandTimeout'} or raise server.pluginTimeout`)
     }
+    const purger = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics)))
     const cache = new RouteCache({
       name: config.name ?? 'Portcullis',
       store,
@@ -59,6 +60,7 @@ export default definePlugin({
       collapser: new Collapser(collapseMs),
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
       recent: store.getNow === undefined ? new RecentValues(RECENT_BYTES) : undefined,
+      invalidating: tags => purger.invalidating(store, tags),
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log,
       errors: {
@@ -68,7 +70,7 @@ export default definePlugin({
           `cache: store "${store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
       }
     })
-    const dropping = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics))).add({ name: ctx.routeName, store, key: config.key, purging: p => cache.purging(p) }, ctx.log)
+    const dropping = purger.add({ name: ctx.routeName, store, key: config.key, purging: p => cache.purging(p) }, ctx.log)
     // Not in service before the entries that may have missed purges are gone.
     return dropping === undefined ? cache : dropping.then(() => cache)
   }

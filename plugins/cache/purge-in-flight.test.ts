@@ -2,6 +2,8 @@ import type { ServerResponse } from 'node:http'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { rig, type Rig } from '../../test/helpers/cache-rig.ts'
+import { startGateway } from '../../test/helpers/gateway.ts'
+import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
 
 // A purge (or an invalidation by an unsafe request) that answers while a fetch is in flight: what
@@ -56,6 +58,7 @@ for (const kind of ['url', 'prefix', 'tag', 'all']) {
     t.match(after.cacheStatus, /^Portcullis; fwd=uri-miss; fwd-status=200; stored/)
     r.release()
     t.same([(await leader).body, (await before).body], ['v1', 'v1'], 'the requests before the purge get its answer')
+    t.equal((await leader).cacheStatus, 'Portcullis; fwd=uri-miss; fwd-status=200; detail=purged', 'the leader is not told its answer was stored')
     t.match((await before).cacheStatus, /collapsed/)
     // The leader's exchange is over: what it would store is decided.
     t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
@@ -80,6 +83,7 @@ for (const [name, path, invalidates] of [['its URL', '/p', '/p'], ['its Location
     t.match(after.cacheStatus, /^Portcullis; fwd=uri-miss; fwd-status=200; stored/)
     r.release()
     t.same([(await leader).body, (await before).body], ['v1', 'v1'], 'the requests before it get its answer')
+    t.equal((await leader).cacheStatus, 'Portcullis; fwd=uri-miss; fwd-status=200; detail=purged')
     t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
     const next = await r.get('/p')
     t.same([next.body, r.seen.length], ['v2', 3], 'the answer fetched before the invalidation was not stored over the newer one')
@@ -96,6 +100,7 @@ t.test('a URL purge of another key leaves the fetch joinable, and its answer is 
   t.ok(await until(() => r.gw.gateway.runtime.inFlight === 2))
   r.release()
   t.same([(await leader).body, (await after).body], ['v1', 'v1'])
+  t.match((await leader).cacheStatus, /^Portcullis; fwd=uri-miss; fwd-status=200; stored/)
   t.match((await after).cacheStatus, /collapsed/)
   t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
   t.match((await r.get('/p')).cacheStatus, /^Portcullis; hit/)
@@ -114,28 +119,82 @@ t.test('a tag purge stores an answer in flight that does not carry the tag', asy
   t.equal(r.seen.length, 1)
 })
 
-t.test('a revalidation under way when a purge comes does not put the purged entry back', async t => {
-  const r = await heldFirst(t, '{ collapseTimeout: 14s, keepStale: 1h }')
-  const fetching = r.get('/stale')
-  t.ok(await until(() => r.seen.length === 1))
-  r.release()
-  const first = await fetching
-  t.match(first.cacheStatus, /stored/, 'stored stale (Age past max-age), with a validator')
-  // The revalidation's 304 is held until the purge has answered.
-  let answer304!: () => void
-  const held = new Promise<void>(resolve => { answer304 = resolve })
-  r.up.server.removeAllListeners('request')
-  r.up.server.on('request', (req, res) => {
-    r.seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
-    req.resume()
-    void held.then(() => req.headers['if-none-match'] === undefined ? res.writeHead(200, { 'content-length': 2 }).end('v2') : res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=300' }).end())
+// A GET's revalidation gets a 304; a HEAD's, a 200 with the stored validators (RFC 9111 4.3.5).
+for (const [method, fwdStatus] of [['GET', 304], ['HEAD', 200]] as const) {
+  t.test(`a ${method} revalidation under way when a purge comes does not put the purged entry back`, async t => {
+    const r = await heldFirst(t, '{ collapseTimeout: 14s, keepStale: 1h }')
+    const fetching = r.get('/stale')
+    t.ok(await until(() => r.seen.length === 1))
+    r.release()
+    const first = await fetching
+    t.match(first.cacheStatus, /stored/, 'stored stale (Age past max-age), with a validator')
+    // The revalidation's answer is held until the purge has answered.
+    let answer!: () => void
+    const held = new Promise<void>(resolve => { answer = resolve })
+    r.up.server.removeAllListeners('request')
+    r.up.server.on('request', (req, res) => {
+      r.seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
+      req.resume()
+      void held.then(() => req.headers['if-none-match'] === undefined ? res.writeHead(200, { 'content-length': 2 }).end('v2')
+        : req.method === 'HEAD' ? res.writeHead(200, { etag: '"v1"', 'cache-control': 'max-age=300', 'content-length': 2 }).end()
+          : res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=300' }).end())
+    })
+    const revalidating = r.get('/stale', {}, method)
+    t.ok(await until(() => r.seen.length === 2), 'the stale entry is being revalidated')
+    t.same(await purge(r, { url: `${r.gw.url}/stale` }), { status: 200, body: { purged: 1 } })
+    answer()
+    t.equal((await revalidating).cacheStatus, `Portcullis; fwd=stale; fwd-status=${fwdStatus}; detail=purged`, 'not said to be stored')
+    t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
+    const next = await r.get('/stale')
+    t.match(next.cacheStatus, /^Portcullis; fwd=uri-miss/, 'purged: not freshened back into the store')
   })
-  const revalidating = r.get('/stale')
-  t.ok(await until(() => r.seen.length === 2), 'the stale entry is being revalidated')
-  t.same(await purge(r, { url: `${r.gw.url}/stale` }), { status: 200, body: { purged: 1 } })
-  answer304()
-  t.match((await revalidating).cacheStatus, /fwd=stale; fwd-status=304/)
-  t.ok(await until(() => r.gw.gateway.runtime.inFlight === 0))
-  const next = await r.get('/stale')
-  t.match(next.cacheStatus, /^Portcullis; fwd=uri-miss/, 'purged: not freshened back into the store')
+}
+
+t.test('an invalidation by a write route on the same store: the read route\'s fetch in flight is neither joined nor stored', async t => {
+  const content = { v: 'v1' }
+  const held: Array<() => void> = []
+  let gets = 0
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    if (req.method === 'POST') { content.v = 'v2'; res.writeHead(204).end(); return }
+    const body = content.v
+    const answer = () => { if (!res.destroyed) res.writeHead(200, { 'cache-control': 'max-age=300', 'content-length': body.length }).end(body) }
+    if (++gets === 1) held.push(answer); else answer()
+  })
+  t.teardown(() => up.close())
+  const release = () => { for (const answer of held.splice(0)) answer() }
+  t.teardown(release)
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: reads
+    match: { path: /items, methods: [GET] }
+    upstream: up
+    plugins:
+      cache: { collapseTimeout: 14s }
+  - name: writes
+    match: { path: /items, methods: [POST] }
+    upstream: up
+    plugins:
+      cache: {}
+`)
+  t.teardown(() => gw.close())
+  const get = async (method = 'GET') => {
+    const res = await request(`${gw.url}/items`, { method: method as 'GET' })
+    return { status: res.statusCode, body: await res.body.text(), cacheStatus: String(res.headers['cache-status']) }
+  }
+  const leader = get()
+  t.ok(await until(() => gets === 1), 'the read route\'s leader is upstream')
+  const post = await get('POST')
+  t.same([post.status, post.cacheStatus], [204, 'Portcullis; fwd=method'], 'the write route invalidated /items')
+  const after = get()
+  t.ok(await until(() => gets === 2), 'a read after the invalidation goes upstream, not waiting on the fetch begun before it')
+  t.same([(await after).body, (await after).cacheStatus.replace(/; ttl=\d+$/, '')], ['v2', 'Portcullis; fwd=uri-miss; fwd-status=200; stored'])
+  release()
+  t.same([(await leader).body, (await leader).cacheStatus], ['v1', 'Portcullis; fwd=uri-miss; fwd-status=200; detail=purged'])
+  t.ok(await until(() => gw.gateway.runtime.inFlight === 0))
+  const next = await get()
+  t.same([next.body, gets], ['v2', 2], 'the answer fetched before the invalidation was not stored over the newer one')
+  t.match(next.cacheStatus, /^Portcullis; hit/)
 })

@@ -65,6 +65,16 @@ export class Purger {
     return this.#before === undefined || sameKeys(this.#before.get(route.name), route.store) ? undefined : drop(route, log)
   }
 
+  /**
+   * An unsafe request's invalidation of URL tags in `store`, before the store deletes them: every
+   * route of the config on that store is told, as of a purge (its fetches of those URLs begun
+   * before are neither stored nor joined). A route whose keys are not on the same host setting
+   * never holds those tags, as the store's deletion never reaches its entries.
+   */
+  invalidating (store: Store, tags: readonly string[]): void {
+    for (const r of this.#routes) if (sameKeys(r.store, store)) for (const tag of tags) r.purging({ tag })
+  }
+
   dispose (): void {
     if (newest.get(this.#gateway) === this.#byRoute) newest.set(this.#gateway, NOTHING)
   }

@@ -51,3 +51,28 @@ t.test('ignore: names compared decoded; a `;` in a parameter left out bypasses',
   t.equal((await r.get('/q')).body, 'ids ', 'not stored as /q\'s answer')
   t.match((await r.get('/q?UTM_SOURCE=c')).cacheStatus, /^Portcullis; fwd=uri-miss/, 'another case is kept: its own entry')
 })
+
+t.test('include: a name left out that shares a form with an included one bypasses, both ways', async t => {
+  // An upstream echoing the query as sent: any parameter it was given shows in the answer.
+  const r = await rig(t, (req, res) => {
+    const body = `query ${req.url as string}`
+    res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': Buffer.byteLength(body) }).end(body)
+  }, '{ key: { query: { include: ["user.id", "ids[]"] } } }')
+  const attacks: Array<[string, string]> = [
+    // PHP reads `user.id` as `user_id`: the second wins.
+    ['?user.id=1&user_id=666', '?user.id=1'],
+    // PHP, Rack and qs read `ids[0]` as part of `ids`, as they read `ids[]`.
+    ['?ids[]=1&ids[0]=666', '?ids[]=1'],
+    // PHP cuts a name at a NUL: `user.id` again.
+    ['?user.id=2&user.id%00x=666', '?user.id=2']
+  ]
+  for (const [i, [query, victimQuery]] of attacks.entries()) {
+    const attack = await r.get(`/c${i}${query}`)
+    t.match(attack.body, /666/, `${query}: the upstream was given it`)
+    t.equal(attack.cacheStatus, 'Portcullis; fwd=bypass; detail=ambiguous-query', `${query}: not cached`)
+    const victim = await r.get(`/c${i}${victimQuery}`)
+    t.equal(victim.body, `query /c${i}${victimQuery}`, `${query}: the next client's own answer`)
+    t.match(victim.cacheStatus, /^Portcullis; fwd=uri-miss; fwd-status=200; stored/)
+  }
+  t.match((await r.get('/c0?user.id=1&other=2')).cacheStatus, /^Portcullis; hit/, 'a name no parser reads as an included one is still left out')
+})

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { ANONYMOUS_HEADER, normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store, StoreError } from '../../src/index.ts'
 import { NO_DIRECTIVES, requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
-import { normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
+import { isUrlTag, normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
 import { asksForLess, describesStored, notModified, notModifiedHeaders, preconditionFailed, rewrittenByCache, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules, type RecentValues, type VaryMarker } from './entry.ts'
@@ -42,6 +42,8 @@ export interface RouteCacheSettings {
   readonly sharedFetch: SharedFetch | undefined
   /** For a store that reads new bytes each time (Redis): see RecentValues. */
   readonly recent: RecentValues | undefined
+  /** Tells every route on the store of an invalidation of these URL tags, this one included (see Purger.invalidating). */
+  readonly invalidating: (tags: readonly string[]) => void
   readonly metrics: CacheMetrics
   readonly log: Logger
   /** Store failures, one log each for all the routes on the store (see storeErrorLog). */
@@ -129,6 +131,8 @@ const AMBIGUOUS = 'ambiguous-query'
 const STORE_DOWN = 'store-unavailable'
 /** A waiter's detail when it was served its leader's stale entry in place of an upstream error. */
 const STALE_IF_ERROR = 'stale-if-error'
+/** An answer a purge or invalidation since its lookup selects, known before its headers went out: not stored (see #save). */
+const PURGED = 'purged'
 type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS | typeof UPGRADE | typeof AMBIGUOUS
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
@@ -183,8 +187,9 @@ export class RouteCache implements PluginHandlers {
    */
   purging (p: Purge): void {
     this.#remember(p)
-    // A tag is known once the response is in: every flight leaves.
-    this.#s.collapser.detach(key => p.prefix === undefined || key.startsWith(p.prefix))
+    // A flight's URL tag is known from its key; its surrogate keys only once the response is in:
+    // a purge of one of those detaches every flight.
+    this.#s.collapser.detach((key, tag) => p.prefix !== undefined ? key.startsWith(p.prefix) : p.tag === undefined || !isUrlTag(p.tag) || p.tag === tag)
   }
 
   /** A purge (or an invalidation) from now on: what fetches begun before it bring is checked against it. */
@@ -535,7 +540,8 @@ export class RouteCache implements PluginHandlers {
       if (!down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
       if (state.giveBack !== undefined) setTimeout(giveBackIfReading, READING_MS, state).unref()
     }))
-    addCacheStatus(res.headers, s.name, down ? { fwd: state.fwd, fwdStatus, detail: STORE_DOWN } : { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
+    const purged = this.#purgedSince(state.since, state.key.primary, prepared.tags)
+    addCacheStatus(res.headers, s.name, down || purged ? { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : PURGED } : { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
   }
 
   /** A 304 to the cache's revalidation: the stored response, with updated headers, freshened. */
@@ -577,6 +583,8 @@ export class RouteCache implements PluginHandlers {
       if (reason !== 'no-store') await this.#drop(state.key, e)
       return
     }
+    // Not put back into the store (nor dropped: what a request after the purge stored may be there).
+    if (this.#purgedSince(state.since, state.key.primary, entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: PURGED }); return }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: entry.lifetime - age })
     state.saving = true
     await this.#freshen(state, e, merged)
@@ -599,6 +607,7 @@ export class RouteCache implements PluginHandlers {
       if (reason !== 'no-store') await this.#drop(state.key, e)
       return
     }
+    if (this.#purgedSince(state.since, state.key.primary, merged.entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: PURGED }); return }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, stored: true, ttl: merged.entry.lifetime - currentAge(merged.entry, Date.now()) })
     await this.#freshen(state, e, merged)
   }
@@ -675,6 +684,7 @@ export class RouteCache implements PluginHandlers {
     const variant = names.length === 0 ? '' : variantKey(names, reqHeaders, host)
     return {
       names,
+      tags,
       ttlMs,
       ttl: f.lifetime - f.initialAge,
       entry: (body: Buffer): Entry => ({ status, headers, responseTime: now, ...f, variant, tags, body })
@@ -719,8 +729,8 @@ export class RouteCache implements PluginHandlers {
 
   /**
    * A successful unsafe request invalidates its URL and the Location and Content-Location on its
-   * host (RFC 9111 4.4). What is being fetched for them, begun before, is neither stored nor joined
-   * after it, as for a purge (see purging).
+   * host (RFC 9111 4.4), for every route on the store. What is being fetched for them, begun
+   * before, is neither stored nor joined after it, as for a purge (see purging).
    */
   async #invalidate (req: GatewayRequest, headers: HeaderMap): Promise<void> {
     const s = this.#s
@@ -735,8 +745,8 @@ export class RouteCache implements PluginHandlers {
       const path = normalizePath(url.pathname)
       if (path !== undefined && normalizeHost(url.host) === host) tags.push(s.key(path, '', host, {}).urlTag)
     }
-    for (const tag of tags) this.#remember({ tag })
-    s.collapser.detach((_key, tag) => tags.includes(tag))
+    // Every route on the store, whose entries its deletion reaches (a read route beside this write route).
+    s.invalidating(tags)
     let failure: unknown
     await Promise.all(tags.map(t => s.store.deleteTag(t).catch((err: unknown) => { failure = err; if (!keyFault(err)) this.#retryLater(t) })))
     if (failure === undefined) return
