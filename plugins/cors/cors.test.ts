@@ -433,3 +433,60 @@ routes:
   await res.body.dump()
   t.equal(res.headers['access-control-allow-origin'], 'https://appxexample.com', 'what it warns of')
 })
+
+t.test('with credentials, a regular expression loose around the names it spells out, or letting in names under common suffixes and shared hosting, is a config error; without, the looseness is warned of', async t => {
+  const loose = ['/^https:\\/\\/.*example\\.com$/', '/^https:\\/\\/app\\.example\\.com.*$/', '/^https:\\/\\/.{1,}example\\.com$/', '/^https:\\/\\/.example\\.com$/',
+    '/^https:\\/\\/\\w*example\\.com$/', '/^https:\\/\\/[a-z]+-example\\.com$/', '/^https:\\/\\/app\\.example\\.com\\S*$/', '/^https:\\/\\/app\\.example\\.[a-z]+$/']
+  const registrable = ['/^https:\\/\\/[a-z0-9-]+\\.co$/', '/^https:\\/\\/[a-z0-9]+\\.ai$/', '/^https:\\/\\/[\\w-]+\\.herokuapp\\.com$/', '/^https:\\/\\/[a-z0-9]+\\.github\\.io$/',
+    '/^https:\\/\\/[a-z0-9-]+\\.ngrok-free\\.app$/']
+  const wildcards = ['https://*.herokuapp.com', '*.github.io', '*.co.uk']
+  const problems = await corsProblems({ origins: [...loose, ...registrable, ...wildcards], credentials: true })
+  const subdomain = ' which may be anyone\'s site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins'
+  t.same(problems.slice(0, loose.length), [
+    `origins[0]: an unescaped \`.*\` matches any characters, dots included: .*example lets in evilexample too,${subdomain}`,
+    `origins[1]: an unescaped \`.*\` matches any characters, dots included: com.* lets in com.evil.net too,${subdomain}`,
+    `origins[2]: an unescaped \`.{1,}\` matches any characters, dots included: .{1,}example lets in evilexample too,${subdomain}`,
+    'origins[3]: an unescaped `.` matches any character: .example lets in xexample too, which may be anyone\'s site; did you mean \\.example?',
+    `origins[4]: it lets in more than the names it spells out (https://zzportcullisprobeexample.com matches),${subdomain}`,
+    `origins[5]: it lets in more than the names it spells out (https://zzportcullisprobe-example.com matches),${subdomain}`,
+    `origins[6]: it lets in more than the names it spells out (https://app.example.com.zzq matches),${subdomain}`,
+    `origins[7]: it lets in more than the names it spells out (https://app.example.zzq matches),${subdomain}`
+  ])
+  t.match(problems.slice(loose.length), [
+    /^origins\[8\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.co matches\): with credentials: true, any site could read/,
+    /^origins\[9\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.ai matches\)/,
+    /^origins\[10\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.herokuapp\.com matches\)/,
+    /^origins\[11\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.github\.io matches\)/,
+    /^origins\[12\]: it lets in sites anyone can register \(https:\/\/zzportcullisprobe\.ngrok-free\.app matches\)/,
+    /^origins\[13\]: https:\/\/\*\.herokuapp\.com lets in every site under herokuapp\.com, where anyone can have one: with credentials: true, any site could read/,
+    /^origins\[14\]: \*\.github\.io lets in every site under github\.io/,
+    /^origins\[15\]: \*\.co\.uk lets in every site under co\.uk/
+  ])
+  t.equal(problems.length, loose.length + registrable.length + wildcards.length)
+  t.same(await corsProblems({ origins: [...loose, ...registrable, ...wildcards] }), [], 'without credentials, they load')
+
+  // Subdomains of the operator's names, ports, fixed alternatives, a dot in a class, a lookahead, the scheme left open.
+  const meant = ['/^https?:\\/\\/([a-z0-9-]+\\.)?example\\.com(:\\d+)?$/', '/^https:\\/\\/[a-z0-9-]+\\.example\\.com$/', '/^http:\\/\\/localhost:[0-9]{4}$/',
+    '/^https:\\/\\/app\\.example\\.(?:com|org)$/', '/^https:\\/\\/[a-z0-9.-]+\\.example\\.com$/', '/^https:\\/\\/(?:.*\\.)?example\\.com$/', '/^https:\\/\\/app\\.example\\.com:.+$/',
+    '/^(?!.*\\.old\\.example\\.com$)https:\\/\\/.+\\.example\\.com$/', '/^.+:\\/\\/app\\.example\\.com$/', '/^https:\\/\\/[a-z]+-staging\\.example\\.com$/i',
+    '/^http:\\/\\/10\\.0\\.0\\.\\d+$/', '/^https:\\/\\/myapp\\.herokuapp\\.com$/', '*.example.co.uk']
+  t.same(await corsProblems({ origins: meant, credentials: true }), [], 'what is meant loads with credentials')
+
+  const warned = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: loose, match: { path: /* }, upstream: up, plugins: { cors: { origins: ${JSON.stringify([...meant, loose[0], loose[1], loose[4]])} } } }
+`)
+  t.teardown(() => warned.close())
+  t.same(warned.logs.filter(l => String(l.msg).startsWith('cors: origins')).map(l => [l.level, l.msg]), [
+    [40, `cors: origins[13] ${loose[0] as string}: an unescaped \`.*\` matches any characters, dots included: .*example lets in evilexample too,${subdomain}`],
+    [40, `cors: origins[14] ${loose[1] as string}: an unescaped \`.*\` matches any characters, dots included: com.* lets in com.evil.net too,${subdomain}`],
+    [40, `cors: origins[15] ${loose[4] as string}: it lets in more than the names it spells out (https://zzportcullisprobeexample.com matches),${subdomain}`]
+  ], 'only the loose ones are warned of')
+  for (const origin of ['https://evilexample.com', 'https://app.example.com.evil.net']) {
+    const res = await request(`${warned.url}/`, { headers: { origin } })
+    await res.body.dump()
+    t.equal(res.headers['access-control-allow-origin'], origin, `what it warns of: ${origin}`)
+  }
+})

@@ -4,18 +4,29 @@ const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
 const WILDCARD = /^(?:([a-z][a-z0-9+.-]*):\/\/)?\*((?:\.[^*]*)?)$/
 /** Origins no config means to let in (`.invalid` is reserved): a pattern that matches them lets in any site. */
 const FOREIGN = ['https://example.invalid', 'http://example.invalid']
+/** Throw-away labels, long and short, of letters, with a hyphen, of digits: for the classes and counts patterns use. */
+const PROBE_LABELS = ['zzportcullisprobe', 'zz-portcullis-probe', 'zzq', '909']
 /**
- * Sites anyone could register, under common top-level domains (and one public suffix of two labels):
- * a pattern that matches one lets in every such site (`/^https:\/\/[a-z0-9-]+\.com$/`). Labels long
- * and short, of letters, with a hyphen, of digits: for the classes and counts such patterns use.
+ * Suffixes under which anyone can have a name: common top-level domains, public suffixes of two
+ * labels, and shared hosting (Public Suffix List, private section), where each name is a stranger's app.
  */
-const REGISTRABLE = ['https', 'http'].flatMap(scheme => ['com', 'net', 'org', 'io', 'dev', 'app', 'co.uk']
-  .flatMap(tld => ['zzportcullisprobe', 'zz-portcullis-probe', 'zzq', '909'].map(label => `${scheme}://${label}.${tld}`)))
+const PUBLIC_SUFFIXES = [
+  'com', 'net', 'org', 'io', 'dev', 'app', 'co', 'ai', 'me', 'us', 'uk', 'de', 'fr', 'eu', 'nl', 'ca', 'au', 'in', 'jp', 'br',
+  'ru', 'cn', 'ch', 'tv', 'cc', 'sh', 'info', 'biz', 'xyz', 'site', 'online', 'cloud', 'tech', 'store', 'live', 'page',
+  'co.uk', 'org.uk', 'com.au', 'co.jp', 'com.br', 'co.in', 'co.nz',
+  'herokuapp.com', 'github.io', 'gitlab.io', 'vercel.app', 'netlify.app', 'pages.dev', 'workers.dev', 'web.app',
+  'firebaseapp.com', 'azurewebsites.net', 'azurestaticapps.net', 'cloudfront.net', 'amazonaws.com', 's3.amazonaws.com',
+  'appspot.com', 'ngrok.io', 'ngrok.app', 'ngrok-free.app', 'onrender.com', 'fly.dev', 'glitch.me', 'repl.co', 'surge.sh',
+  'blogspot.com', 'trycloudflare.com'
+]
+/** A site anyone could register under each suffix: a pattern that matches one lets in every such site (`/^https:\/\/[a-z0-9-]+\.com$/`). */
+const REGISTRABLE = ['https', 'http'].flatMap(scheme => PUBLIC_SUFFIXES.flatMap(suffix => PROBE_LABELS.map(label => `${scheme}://${label}.${suffix}`)))
 const ANY_SITE = "with credentials: true, any site could read your users' responses: list the origins"
-/** A host name's characters; a `.` meant literally follows one or a token standing for some (`]`, `)`, a quantifier), and precedes one or a group's end. */
+/** A host name's characters, for the text quoted around an unescaped `.`. */
 const HOST_CHAR = /[A-Za-z0-9-]/
-const BEFORE_DOT = /[A-Za-z0-9\-\])+*?}]/
-const AFTER_DOT = /[A-Za-z0-9-)]/
+const QUANTIFIER = /^(?:[*+?]|\{(\d+)(?:,\d*)?\})\??/
+const ESCAPE = /^\\(?:[pPu]\{[^}]*\}|k<[^>]*>|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|\d+|[^])/
+const GROUP = /^\((?:\?(?::|(=|!|<=|<!)|<[^>]*>))?/
 
 /** What an origin list allows, compiled once: any origin, exact ones (a Set), patterns. */
 export interface OriginMatcher {
@@ -74,7 +85,9 @@ function wildcardProblem (written: string, credentials: boolean): string | undef
     return `browsers send such origins as ${scheme === undefined ? hint.slice('https://'.length) : hint} (no path, no default port, the host in punycode): write that`
   }
   if (credentials && rest === '') return `a wildcard for the whole host ${ANY_SITE}`
-  if (credentials && !rest.slice(1).split(':')[0]?.includes('.')) return `${written} lets in every site of a top-level domain: ${ANY_SITE}`
+  const suffix = rest.slice(1).split(':')[0] as string
+  if (credentials && !suffix.includes('.')) return `${written} lets in every site of a top-level domain: ${ANY_SITE}`
+  if (credentials && PUBLIC_SUFFIXES.includes(suffix)) return `${written} lets in every site under ${suffix}, where anyone can have one: ${ANY_SITE}`
   return undefined
 }
 
@@ -89,33 +102,147 @@ function regexProblem (source: string, flags: string, credentials: boolean): str
   if (foreign !== undefined) return `it lets in any site (${foreign} matches): ${ANY_SITE}`
   const registrable = REGISTRABLE.find(origin => regex.test(origin))
   if (registrable !== undefined) return `it lets in sites anyone can register (${registrable} matches): ${ANY_SITE}`
-  return unescapedDot(source)
+  return looseness(source, regex)
 }
 
 /** What an origin entry likely lets in beyond what was meant: warned of without credentials (with them, originProblem refuses it). */
 export function originWarning (entry: string): string | undefined {
   const regex = REGEX.exec(entry)
-  return regex === null ? undefined : unescapedDot(regex[1] as string)
+  return regex === null ? undefined : looseness(regex[1] as string, RegExp(regex[1] as string, regex[2]))
+}
+
+/** A pattern's host spelled out loosely: an unescaped `.` where a name goes, or literal names a probe can be glued to. */
+function looseness (source: string, regex: RegExp): string | undefined {
+  const tokens = tokenize(source)
+  return looseDot(source, tokens) ?? gluedProbe(tokens, regex)
+}
+
+/** A piece of a regular expression's source: a literal character (`\\.` is `.`, as is `[.]`), `.`, a quantifier, a group's ends, or other syntax. */
+interface Token {
+  kind: 'char' | 'dot' | 'quantifier' | 'open' | 'close' | 'other'
+  text: string
+  at: number
+  end: number
+  /** open: a lookaround, which lets nothing in. */
+  look?: boolean
+  /** quantifier: its least count is 0. */
+  optional?: boolean
+  /** quantifier: its least count. */
+  min?: number
+}
+
+function tokenize (source: string): Token[] {
+  const tokens: Token[] = []
+  for (let at = 0; at < source.length;) {
+    const { literal, ...token } = readToken(source.slice(at))
+    tokens.push({ ...token, at, end: at + token.text.length, text: literal ?? token.text })
+    at += token.text.length
+  }
+  return tokens
+}
+
+/** The token `rest` starts with, its source as `text` (and the character meant, for `\\.` or `[.]`). */
+function readToken (rest: string): Omit<Token, 'at' | 'end'> & { literal?: string } {
+  const c = rest[0] as string
+  const quantifier = QUANTIFIER.exec(rest)
+  if (quantifier !== null) {
+    const min = c === '+' ? 1 : Number(quantifier[1] ?? 0)
+    return { kind: 'quantifier', text: quantifier[0], optional: min === 0, min }
+  }
+  if (c === '\\') {
+    const escape = (ESCAPE.exec(rest) as RegExpExecArray)[0]
+    return /^\\[^A-Za-z0-9]$/.test(escape) ? { kind: 'char', text: escape, literal: escape.slice(1) } : { kind: 'other', text: escape }
+  }
+  if (c === '[') {
+    let end = 1
+    while (end < rest.length && rest[end] !== ']') end += rest[end] === '\\' ? 2 : 1
+    const text = rest.slice(0, end + 1)
+    return text === '[.]' || text === '[\\.]' ? { kind: 'char', text, literal: '.' } : { kind: 'other', text }
+  }
+  if (c === '(') {
+    const group = GROUP.exec(rest) as RegExpExecArray
+    return { kind: 'open', text: group[0], look: group[1] !== undefined }
+  }
+  return { kind: c === '.' ? 'dot' : c === ')' ? 'close' : '|^$'.includes(c) ? 'other' : 'char', text: c }
+}
+
+/** Whether the tokens from `from` are literal characters spelling `text`. */
+function spells (tokens: readonly Token[], from: number, text: string): boolean {
+  return [...text].every((c, i) => tokens[from + i]?.kind === 'char' && tokens[from + i]?.text === c)
 }
 
 /**
- * An unescaped `.` between host characters (or after a class, group or quantifier, or before a
- * group's end) matches any character: `app.example` lets in `appxexample`, a site anyone can register.
+ * An unescaped `.` where a host name goes matches any character, `.*` (`.+`, `.{1,}`) any run of
+ * them, dots included: `app.example` lets in `appxexample`, `.*example\\.com` `evilexample.com`,
+ * `example\\.com.*` `example.com.evil.net`, sites anyone can register. Spared: a `.` in a lookaround;
+ * one ending the scheme's part (`.+:\\/\\/`); one right after a port's `:`; and one followed, past
+ * a group's end, by a dot that must be there (`.+\\.example\\.com`), for which what follows that dot is
+ * what names the site (probed: regexProblem, gluedProbe).
  */
-function unescapedDot (source: string): string | undefined {
-  let inClass = false
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i]
-    if (c === '\\') i++
-    else if (inClass) inClass = c !== ']'
-    else if (c === '[') inClass = true
-    else if (c === '.' && BEFORE_DOT.test(source[i - 1] ?? '') && AFTER_DOT.test(source[i + 1] ?? '')) {
-      let from = i
-      while (from > 0 && HOST_CHAR.test(source[from - 1] as string) && source[from - 2] !== '\\') from--
-      let to = i + 1
-      while (to < source.length && HOST_CHAR.test(source[to] as string)) to++
-      const [before, after] = [source.slice(from, i), source.slice(i + 1, to)]
-      return `an unescaped \`.\` matches any character: ${before}.${after} lets in ${before}x${after} too, which may be anyone's site; did you mean ${before}\\.${after}?`
+function looseDot (source: string, tokens: readonly Token[]): string | undefined {
+  const host = tokens.findIndex((t, k) => spells(tokens, k, '//'))
+  const looks: boolean[] = []
+  for (let k = 0; k < tokens.length; k++) {
+    const token = tokens[k] as Token
+    if (token.kind === 'open') looks.push(token.look === true || looks.at(-1) === true)
+    else if (token.kind === 'close') looks.pop()
+    if (token.kind !== 'dot' || looks.at(-1) === true) continue
+    const quantifier = tokens[k + 1]?.kind === 'quantifier' ? tokens[k + 1] : undefined
+    let next = quantifier === undefined ? k + 1 : k + 2
+    if (spells(tokens, next, '//') || spells(tokens, next, '://')) continue
+    if (host >= 0 && k - 1 > host + 1 && spells(tokens, k - 1, ':')) continue
+    while (tokens[next]?.kind === 'close') next += tokens[next + 1]?.kind === 'quantifier' ? 2 : 1
+    if (spells(tokens, next, '.') && tokens[next + 1]?.optional !== true) continue
+    return dotMessage(source, token.at, quantifier)
+  }
+  return undefined
+}
+
+function dotMessage (source: string, at: number, quantifier: Token | undefined): string {
+  let from = at
+  while (from > 0 && HOST_CHAR.test(source[from - 1] as string) && source[from - 2] !== '\\') from--
+  let to = quantifier?.end ?? at + 1
+  while (to < source.length && HOST_CHAR.test(source[to] as string)) to++
+  const before = source.slice(from, at)
+  const after = source.slice(quantifier?.end ?? at + 1, to)
+  const dots = `.${quantifier?.text ?? ''}`
+  if (quantifier === undefined || dots.startsWith('.?')) {
+    return `an unescaped \`.\` matches any character: ${before}${dots}${after} lets in ${before}x${after} too, which may be anyone's site; did you mean ${before}\\${dots}${after}?`
+  }
+  const fill = [after !== '' ? 'evil' : before !== '' ? '.evil.net' : 'evil.net', 'x'].find(s => RegExp(`^${dots}$`).test(s)) ?? 'x'.repeat(quantifier.min as number)
+  return `an unescaped \`${dots}\` matches any characters, dots included: ${before}${dots}${after} lets in ${before}${fill}${after} too, which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`
+}
+
+/**
+ * The runs of literal host text in a pattern (`example.com` in `\\w*example\\.com`), each tried with
+ * throw-away text glued on where no name of the operator's can be: before a run of one label and a
+ * public suffix (zzqexample.com), after a run as a label (app.example.com.zzq, ...zzportcullisprobe.com)
+ * or within its last (app.example.comzzq). The pattern's own text, so classes and escapes (`\\S*`,
+ * `[^.]*`) as broad as `.*` are caught too.
+ */
+function gluedProbe (tokens: readonly Token[], regex: RegExp): string | undefined {
+  const runs = new Set<string>()
+  let run = ''
+  for (const [k, token] of tokens.entries()) {
+    const literal = token.kind === 'char' && /^[A-Za-z0-9.-]$/.test(token.text) && tokens[k + 1]?.kind !== 'quantifier'
+    if (literal) run += token.text.toLowerCase()
+    if (!literal || k === tokens.length - 1) {
+      if (/[a-z0-9]/.test(run)) runs.add(run)
+      run = ''
+    }
+  }
+  for (const text of runs) {
+    const hosts: string[] = []
+    const label = text.endsWith('.') ? text : `${text}.`
+    for (const prefix of ['', ...PROBE_LABELS]) {
+      hosts.push(`${prefix}${label}zzq`, `${prefix}${label}zzportcullisprobe.com`)
+      if (text.includes('.') && !text.endsWith('.')) hosts.push(`${prefix}${text}zzq`)
+    }
+    const first = text.split('.')[0] as string
+    if (first !== '' && PUBLIC_SUFFIXES.includes(text.slice(first.length + 1))) hosts.push(...PROBE_LABELS.map(prefix => `${prefix}${text}`))
+    const probe = hosts.flatMap(host => [`https://${host}`, `http://${host}`]).find(origin => regex.test(origin))
+    if (probe !== undefined) {
+      return `it lets in more than the names it spells out (${probe} matches), which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`
     }
   }
   return undefined
