@@ -16,7 +16,10 @@ export const DEFAULT_PASSIVE: PassiveSettings = { consecutiveFailures: 5, baseEj
 export interface EjectionLimits {
   /** 5xx statuses that count as failures; any other answer shows a live target (a 500 is most often the request's own bug). */
   readonly statuses: readonly number[]
-  /** Most targets ejected at once, as a percentage of the upstream's (rounded down, at least one). */
+  /**
+   * Most targets ejected at once, as a percentage of the upstream's (rounded down, at least one), for
+   * failures a client can provoke: not for a target down (see OutlierState.failure).
+   */
   readonly maxEjectionPercent: number
 }
 
@@ -43,6 +46,7 @@ export function maxEjected (limits: EjectionLimits, targets: number): number {
 /** What outlier detection has learned of a target, as plain values that can outlive it (reload). */
 export interface OutlierMemory {
   readonly failures: number
+  readonly unanswered: number
   readonly streak: number
   readonly ejectedUntil: number
 }
@@ -55,6 +59,8 @@ export interface OutlierMemory {
 export class OutlierState {
   readonly #settings: PassiveSettings | undefined
   #failures = 0
+  /** Of those, how many in a row up to the last were tries with no answer. */
+  #unanswered = 0
   /** Ejections in a row, for the backoff. */
   #streak = 0
   /** When the current (or last) ejection ends; 0 when never ejected. */
@@ -65,13 +71,14 @@ export class OutlierState {
   }
 
   memory (): OutlierMemory {
-    return { failures: this.#failures, streak: this.#streak, ejectedUntil: this.ejectedUntil }
+    return { failures: this.#failures, unanswered: this.#unanswered, streak: this.#streak, ejectedUntil: this.ejectedUntil }
   }
 
   /** Takes over what the same target learned in the previous runtime (with passive checks on here). */
   inherit (previous: OutlierMemory): void {
     if (this.#settings === undefined) return
     this.#failures = previous.failures
+    this.#unanswered = previous.unanswered
     this.#streak = previous.streak
     this.ejectedUntil = previous.ejectedUntil
   }
@@ -81,23 +88,27 @@ export class OutlierState {
   }
 
   success (): void {
-    this.#failures = 0
+    this.#failures = this.#unanswered = 0
   }
 
   /**
    * Counts the failure of a request sent at `sentAt`; true when it ejects the target. One sent before
    * the last ejection ended does not count (a late answer: the target may have recovered since).
-   * `mayEject`: whether the upstream lets this target out now (EjectionLimits); while it does not,
-   * each further failure asks again.
+   * `unanswered`: the try got no answer (a connection refused or reset, a timeout, a body broken off),
+   * else it answered with a status that counts. `mayEject(down)`: whether the upstream lets this
+   * target out now (EjectionLimits); `down` when its last consecutiveFailures failures all had no
+   * answer, as a target down gives (a client provokes statuses far more easily). While the upstream
+   * does not let it out, each further failure asks again.
    */
-  failure (sentAt: number, now: number, mayEject: () => boolean = () => true): boolean {
+  failure (sentAt: number, now: number, mayEject: (down: boolean) => boolean = () => true, unanswered = false): boolean {
     const s = this.#settings
     if (s === undefined || sentAt < this.ejectedUntil) return false
-    if (++this.#failures < s.consecutiveFailures || !mayEject()) return false
+    this.#unanswered = unanswered ? this.#unanswered + 1 : 0
+    if (++this.#failures < s.consecutiveFailures || !mayEject(this.#unanswered >= s.consecutiveFailures)) return false
     if (this.ejectedUntil !== 0 && now - this.ejectedUntil > s.maxEjectionMs) this.#streak = 0
     this.ejectedUntil = now + Math.min(s.baseEjectionMs * 2 ** this.#streak, s.maxEjectionMs)
     this.#streak++
-    this.#failures = 0
+    this.#failures = this.#unanswered = 0
     return true
   }
 }

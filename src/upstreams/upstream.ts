@@ -155,8 +155,9 @@ export class Upstream {
   /**
    * How an attempt went: `ok` unless it failed to connect, broke, timed out or answered 5xx.
    * `answered`: it came with the response head (a good answer's latency is observed then, here or
-   * by the exchange); a failure's is always observed, see #failureLatency. `status`: the 5xx a
-   * failure answered with; passive checks count only `passive.statuses` (the breaker any 5xx).
+   * by the exchange); a failure's is always observed, see #failureLatency. A failure without it
+   * (refused, reset, timed out, a body broken off) is one a target down gives (see #mayEject).
+   * `status`: the 5xx a failure answered with; passive checks count only `passive.statuses` (the breaker any 5xx).
    */
   outcome (target: Target, ok: boolean, sentAt: number, answered: boolean, status?: number): void {
     const now = performance.now()
@@ -166,7 +167,7 @@ export class Upstream {
     } else {
       target.latency.failed(this.#failureLatency(now - sentAt, now), now)
       if (status !== undefined && !countsAsFailure(this.#ejection, status)) target.outlier.success()
-      else if (target.outlier.failure(sentAt, now, () => this.#mayEject(target, now))) this.#ejected(target, target.outlier.ejectedUntil - now)
+      else if (target.outlier.failure(sentAt, now, down => this.#mayEject(target, now, down), !answered)) this.#ejected(target, target.outlier.ejectedUntil - now)
     }
     const changed = target.breaker?.record(ok, sentAt, now)
     if (changed !== undefined) this.#events.breaker(this.name, target, changed)
@@ -189,11 +190,13 @@ export class Upstream {
   }
 
   /**
-   * Whether passive checks may eject `target` now: while fewer than passive.maxEjectionPercent of the
-   * targets are ejected, and never the last one available, so clients that can make targets fail
-   * (a request that breaks them) cannot take the whole upstream out while its health checks pass.
+   * Whether passive checks may eject `target` now: never the last one available, and only while fewer
+   * than passive.maxEjectionPercent of the targets are ejected, so clients that can make targets
+   * answer 5xx cannot take the whole upstream out while its health checks pass. Not capped when
+   * `down` (its last failures had no answer): every dead target goes (health checks are off by
+   * default), else those left in failed a share of the requests for ever.
    */
-  #mayEject (target: Target, now: number): boolean {
+  #mayEject (target: Target, now: number, down: boolean): boolean {
     let ejected = 0
     let otherAvailable = false
     for (const t of this.#targets) {
@@ -201,7 +204,7 @@ export class Upstream {
       if (t.outlier.ejected(now)) ejected++
       else if (t.available(now)) otherAvailable = true
     }
-    return otherAvailable && ejected < maxEjected(this.#ejection, this.#targets.length)
+    return otherAvailable && (down || ejected < maxEjected(this.#ejection, this.#targets.length))
   }
 
   /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */

@@ -3,7 +3,7 @@ import { Target, type PoolSettings } from '../../src/upstreams/target.ts'
 import { RoundRobin } from '../../src/upstreams/balancers/round-robin.ts'
 import { LeastConnections } from '../../src/upstreams/balancers/least-connections.ts'
 import { P2cEwma } from '../../src/upstreams/balancers/p2c-ewma.ts'
-import { ConsistentHash, MAX_POINTS } from '../../src/upstreams/balancers/consistent-hash.ts'
+import { ConsistentHash } from '../../src/upstreams/balancers/consistent-hash.ts'
 import { fnv1a, hash32, hash32Numbered } from '../../src/upstreams/balancers/hash.ts'
 import { cookieValue, keyReader } from '../../src/upstreams/balancers/hash-key.ts'
 import { createBalancer } from '../../src/upstreams/balancers/index.ts'
@@ -228,15 +228,39 @@ t.test('consistent hashing: requests without a key are spread by weighted round-
 t.test('consistent hashing: the ring is bounded, whatever the weights (it is built on every DNS change and reload)', async t => {
   const readKey = keyReader({ header: 'x-user' })
   // 160 points per unit of weight made 1.6 million points of 10 targets at weight 1000, built in seconds.
-  t.equal(new ConsistentHash(targets(t, Array(10).fill(1000)), readKey).size, 1_600, '10 x weight 1000: the weights divided by their GCD, 160 points each')
-  t.equal(new ConsistentHash(targets(t, Array(50).fill(100)), readKey).size, 8_000, '50 x weight 100: likewise')
-  const mixed = targets(t, Array.from({ length: 40 }, (_, i) => 1000 - i))
-  const ring = new ConsistentHash(mixed, readKey)
-  t.ok(ring.size <= MAX_POINTS && ring.size > MAX_POINTS * 0.99, `40 weights 961..1000 (GCD 1): ${ring.size} points, at most ${MAX_POINTS}`)
+  const size = (weights: number[]) => new ConsistentHash(targets(t, weights), readKey).size
+  t.equal(size([3, 1]), 640, 'small weights: 160 points per unit')
+  t.equal(size(Array(10).fill(1000)), 60_000, '10 x weight 1000: 6 points per unit (65,536 / 10,000, rounded down)')
+  t.equal(size(Array(50).fill(100)), 65_000, '50 x weight 100: 13 per unit')
+  t.equal(size(Array.from({ length: 40 }, (_, i) => 1000 - i)), 39_220, '40 weights 961..1000 (sum 39,220): 1 per unit')
+  t.equal(size(Array(100).fill(1000)), 65_500, '100 x weight 1000 (sum past 65,536): 655 each, in proportion')
   // Scaled down, the points still follow the weights.
   const skewed = targets(t, [1000, 997, 3])
   const c = counts(new ConsistentHash(skewed, readKey), skewed, 20_000, i => req({ headers: { 'x-user': `user-${i}` } }))
   t.ok(c[0]! > 8_000 && c[0]! < 12_000 && c[1]! > 8_000 && c[1]! < 12_000 && c[2]! < 200, `weights 1000, 997, 3: ${c.join(', ')} of 20000 keys`)
+})
+
+t.test('consistent hashing: a small weight change moves a few keys, all to or from that target', async t => {
+  // Weights divided by their GCD made 100, 100 a ring of 1, 1 units and 100, 99 one of 100, 99:
+  // a ring other than the one before, that moved half the keys (87% for 10 x 100 with one at 101).
+  const KEYS = 20_000
+  const readKey = keyReader({ header: 'x-user' })
+  const owners = (weights: number[]) => {
+    const list = targets(t, weights)
+    const ring = new ConsistentHash(list, readKey)
+    return Array.from({ length: KEYS }, (_, i) => list.indexOf(ring.pick(req({ headers: { 'x-user': `user-${i}` } }), performance.now(), undefined) as Target))
+  }
+  for (const [change, from, to, changed] of [
+    ['100, 100 -> 100, 99', [100, 100], [100, 99], 1],
+    ['10 x 100, the last -> 101', Array(10).fill(100), [...Array(9).fill(100), 101], 9],
+    ['1000, 500, 250 -> 1000, 500, 251', [1000, 500, 250], [1000, 500, 251], 2]
+  ] as Array<[string, number[], number[], number]>) {
+    const before = owners(from)
+    const after = owners(to)
+    const moved = before.flatMap((b, k) => b === after[k] ? [] : [[b, after[k]]])
+    t.ok(moved.length < KEYS * 0.02, `${change}: ${moved.length} of ${KEYS} keys moved`)
+    t.ok(moved.every(m => m.includes(changed)), 'each to or from the target whose weight changed')
+  }
 })
 
 t.test('a ring point\'s hash is that of its URL#n, computed without building the string', async t => {

@@ -1,12 +1,13 @@
 import t from 'tap'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
-import { load, startBackends, type Backend } from './backends.ts'
+import { load, startBackends } from './backends.ts'
 
 // A client able to make targets answer 5xx (a request that hits an application bug) must not take a
 // whole upstream out while its health checks pass: by default passive checks count only the gateway
 // errors (502, 503, 504), never eject more than half the targets, and never the last one available.
+// Targets that do not answer at all (down) are all ejected but the last available, whatever the percentage.
 
-async function gateway (t: { teardown (fn: () => unknown): void }, bs: Backend[], passive: string): Promise<TestGateway> {
+async function gateway (t: { teardown (fn: () => unknown): void }, bs: ReadonlyArray<{ url: string }>, passive: string): Promise<TestGateway> {
   const gw = await startGateway(`upstreams:
   up:
     targets: [ ${bs.map(b => `{ url: "${b.url}" }`).join(', ')} ]
@@ -63,4 +64,14 @@ t.test('passive.statuses chooses the statuses that count: [500] ejects on a 500,
   t.same((await load(`${gw.url}/x`, 3, 1)).statuses, { 200: 2, 500: 1 })
   t.equal(ejected(gw), 1, 'a 500 is: a is ejected')
   t.same((await load(`${gw.url}/x`, 4, 1)).backends, { b: 2, c: 2 })
+})
+
+t.test('dead targets (connections refused) are all ejected, beyond maxEjectionPercent: the live one answers every request', async t => {
+  // Capped at one of three (no health checks, the default), the other dead target failed 22% of the requests for ever.
+  const [live] = await startBackends(t, 1)
+  const gw = await gateway(t, [{ url: 'http://127.0.0.1:1' }, { url: 'http://127.0.0.1:2' }, live!], '{ baseEjection: 5m }') // outlasts the test, however slow the machine
+  await load(`${gw.url}/x`, 30, 1) // each dead target is first pick 10 times: 5 failures eject it
+  t.equal(ejected(gw), 2, 'both dead targets ejected')
+  t.same((await load(`${gw.url}/x`, 300, 1)).statuses, { 200: 300 }, 'then every request is answered')
+  t.same((await load(`${gw.url}/x`, 2, 1)).backends, { a: 2 })
 })

@@ -210,6 +210,31 @@ t.test('outlier detection: a target the upstream will not let out (maxEjectionPe
   t.equal(o.ejectedUntil, 103, 'for the base ejection')
 })
 
+t.test('outlier detection: the upstream is told whether the target looks down (its last consecutiveFailures failures had no answer)', async t => {
+  const o = new OutlierState({ consecutiveFailures: 3, baseEjectionMs: 100, maxEjectionMs: 1000 })
+  const told: boolean[] = []
+  const refuse = (down: boolean) => { told.push(down); return false }
+  const STATUS = false
+  const UNANSWERED = true
+  o.failure(0, 0, refuse, STATUS)
+  o.failure(1, 1, refuse, UNANSWERED)
+  o.failure(2, 2, refuse, UNANSWERED)
+  o.failure(3, 3, refuse, UNANSWERED)
+  t.same(told, [false, true], 'a status in the run: not down; three unanswered in a row: down')
+  o.failure(4, 4, refuse, STATUS)
+  o.failure(5, 5, refuse, UNANSWERED)
+  t.same(told.slice(2), [false, false], 'a status starts the count of unanswered ones over')
+  o.success()
+  o.failure(6, 6, refuse, UNANSWERED)
+  o.failure(7, 7, refuse, UNANSWERED)
+  t.same(told.slice(4), [], 'a success starts the run over')
+  t.ok(o.failure(8, 8, down => down, UNANSWERED), 'ejected as down')
+  o.failure(200, 200, refuse, UNANSWERED)
+  o.failure(201, 201, refuse, UNANSWERED)
+  o.failure(202, 202, refuse, STATUS)
+  t.same(told.slice(4), [false], 'an ejection starts it over too')
+})
+
 t.test('outlier detection: failures of requests sent before the last ejection ended do not count', async t => {
   const o = new OutlierState({ consecutiveFailures: 2, baseEjectionMs: 100, maxEjectionMs: 1000 })
   o.failure(0, 10)

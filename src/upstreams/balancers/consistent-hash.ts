@@ -15,29 +15,27 @@ export const MAX_POINTS = 65_536
 const OWNERS = 2 ** 21
 
 /**
- * How many points each target owns: POINTS_PER_WEIGHT per unit of weight once the weights are divided
- * by their greatest common divisor (weights 1000, 1000 are 1, 1), scaled down so that the ring has at
- * most MAX_POINTS, and at least one per target.
+ * How many points each target owns: the same whole number of points per unit of weight for every
+ * target (POINTS_PER_WEIGHT, fewer when the ring would pass MAX_POINTS; a fraction when the weights
+ * sum past it), at least one. A weight changed by one adds or drops a few of its own points, and
+ * moves other targets' counts only when the points per unit change: a target's points are hashed
+ * from its URL and number (0, 1, ...), so the points it keeps stay where they were, with their keys.
  */
 function pointCounts (weights: readonly number[]): number[] {
-  const divisor = weights.reduce(gcd, 0)
-  const units = weights.map(w => w / divisor)
-  const sum = units.reduce((a, b) => a + b, 0)
-  const perUnit = Math.min(POINTS_PER_WEIGHT, MAX_POINTS / sum)
-  return units.map(u => Math.max(1, Math.floor(u * perUnit)))
-}
-
-function gcd (a: number, b: number): number {
-  while (b !== 0) [a, b] = [b, a % b]
-  return a
+  const sum = weights.reduce((a, b) => a + b, 0)
+  const perUnit = sum > MAX_POINTS ? MAX_POINTS / sum : Math.min(POINTS_PER_WEIGHT, Math.floor(MAX_POINTS / sum))
+  return weights.map(w => Math.max(1, Math.floor(w * perUnit)))
 }
 
 /**
  * Consistent hashing on a ring (Karger et al., as Envoy's ring_hash and nginx's `hash ... consistent`):
  * each target owns points in proportion to its weight (pointCounts), placed by hashing its URL; a
- * key goes to the first point at or after its own hash. When a target leaves (unavailable, or gone
- * from DNS), only its own keys move, each to the next target on the ring; every other key stays
- * where it was. Requests without a key are spread by smooth weighted round-robin.
+ * key goes to the first point at or after its own hash. When a target becomes unavailable, only its
+ * own keys move, each to the next target on the ring; every other key stays where it was. A rebuilt
+ * ring (a reload, a DNS change) moves only the keys of the points added or dropped: those of the
+ * target that left, or whose weight changed, and, when the points per unit of weight change (the
+ * weights sum past 409), a share of everyone's.
+ * Requests without a key are spread by smooth weighted round-robin.
  * A keyed request stays with its target even when that target has no free slot (it queues there):
  * moving keys on every burst would undo the locality hashing is for. A keyless one skips full targets.
  */
