@@ -1,4 +1,4 @@
-import { redactSecrets } from './redact.ts'
+import { redactProblem } from './redact.ts'
 
 /** One problem in a config file, located at file:line:column and a key path such as routes[1].upstream. */
 export interface ConfigIssue {
@@ -16,12 +16,12 @@ export function formatIssue (i: ConfigIssue): string {
 // The hint `${NAME:-default}` (interpolate.ts) names a variable, holding no value of the file's: kept whole.
 const HINT = /(\$\{\w+:-default\})/
 
-const redacted = (message: string): string => message.split(HINT).map((part, i) => i % 2 === 1 ? part : redactSecrets(part) as string).join('')
+const redacted = (message: string): string => message.split(HINT).map((part, i) => i % 2 === 1 ? part : redactProblem(part)).join('')
 
 /**
  * Thrown when a config cannot be used; carries every issue found, not just the first. An issue
- * quoting the file (a route path with `?token=`, a URL's password) is redacted here, as GET /config
- * would show it, so that every output shares it: the reload answer, the log, `portcullis validate`.
+ * quoting the file (a route path with `?token=`, a URL's password) is redacted here (redactProblem),
+ * so that every output shares it: the reload answer, the log, `portcullis validate`.
  */
 export class ConfigError extends Error {
   readonly code = 'PCL_ERR_CONFIG'

@@ -102,16 +102,32 @@ const GLUED_PAIR = /(^|[^\w/-])([A-Za-z][\w-]*):("[^"]*"|'[^']*'|[^\s"'`,{}[\]]+
 
 const secretName = (name: string, secrets: ReadonlySet<string>): boolean => secretWords(words(name), secrets)
 
+/** `text` with the values of secret-looking glued `name:value` keys replaced. */
+const hideGlued = (text: string): string => text.replace(GLUED_PAIR, (all, sep: string, name: string) => secretName(name, TEXT_WORDS) ? `${sep}${name}:${REDACTED}` : all)
+
 /**
  * `text` with the userinfo of every URL, the values of secret-looking query and fragment parameters,
- * and those of secret-looking `Name=Value` pairs and glued `name:value` keys replaced.
+ * and those of secret-looking `Name=Value` pairs and (`glued`) glued `name:value` keys replaced.
  */
-function redactString (text: string): string {
-  const shown = hideUserinfo(text).replace(GLUED_PAIR, (all, sep: string, name: string) => secretName(name, TEXT_WORDS) ? `${sep}${name}:${REDACTED}` : all)
+function redactString (text: string, glued = true): string {
+  const shown = glued ? hideGlued(hideUserinfo(text)) : hideUserinfo(text)
   if (!shown.includes('=')) return shown
   return shown
     .replace(QUERY, query => query.replace(URL_PARAM, (all, sep: string, name: string) => secretName(name, QUERY_WORDS) ? `${sep}${name}=${REDACTED}` : all))
     .replace(PAIR, (all, sep: string, name: string) => secretName(name, TEXT_WORDS) ? `${sep}${name}=${REDACTED}` : all)
+}
+
+// A `${NAME...}` a config problem quotes (interpolate.ts), closed or cut short: what follows its name is the file's.
+const VARIABLE = /\$\{[^}"]*\}?/g
+
+/**
+ * A config problem's text (ConfigError) as redactString shows it, but a glued `name:value` hidden
+ * only in a `${NAME:...}` it quotes (`${ADMIN_TOKEN:=abc}`): elsewhere a colon is as likely part of
+ * a name (a route's `/a/:token:id`, an upstream `token:v2`), and a key glued to its value is hidden
+ * where its problem is made (dedent-hint.ts).
+ */
+export function redactProblem (text: string): string {
+  return redactString(text, false).replace(VARIABLE, hideGlued)
 }
 
 /** Every value of a header map (its names are kept: they say what is sent or matched). */

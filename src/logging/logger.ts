@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino'
+import { hideUserinfo } from '../config/url-userinfo.ts'
 
 export interface LoggerOptions { level?: string, pretty?: boolean }
 
@@ -59,6 +60,27 @@ const MAX_LOGGED_PATH = 2048
 /** `path` as logged: its first MAX_LOGGED_PATH characters and `…(+N bytes)` for the rest, if longer. */
 export function loggedPath (path: string): string {
   return path.length <= MAX_LOGGED_PATH ? path : `${path.slice(0, MAX_LOGGED_PATH)}…(+${path.length - MAX_LOGGED_PATH} bytes)`
+}
+
+/**
+ * A raw request target as logged (a rejected request's line, the admin API's audit lines): its
+ * userinfo hidden, then up to its query, fragment or first path parameter (targetWithoutQuery), cut as loggedPath.
+ */
+export function loggedTarget (target: string): string {
+  return loggedPath(targetWithoutQuery(hideUserinfo(target)))
+}
+
+/**
+ * `target` up to its query (`?`), its fragment (`#`, marked `#…`: the parsers refuse one, and it may
+ * hold a token, `#access_token=`) or its first path parameter (`;`, `%3B`: refused as bad_path, and
+ * as apt to hold a key: `;api_key=`, `;jsessionid=`, marked `;…`), which the logs leave out. Its
+ * userinfo is hidden before (loggedTarget): a password may hold an unencoded `?` or `#`.
+ */
+function targetWithoutQuery (target: string): string {
+  const at = target.search(/[?#;]|%3b/i)
+  if (at === -1) return target
+  const cut = target[at]
+  return `${target.slice(0, at)}${cut === '?' ? '' : cut === '#' ? '#…' : ';…'}`
 }
 
 type Destination = ReturnType<typeof pino.destination>

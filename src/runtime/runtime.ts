@@ -39,10 +39,9 @@ import { clientTimeouts } from '../server/client-timeouts.ts'
 import { DispositionFirstResponse } from '../server/disposition-first.ts'
 import { http2Limits, isHttp2 } from '../server/http2.ts'
 import { consumerIdOf, protocolOf } from '../logging/access-log.ts'
-import { loggedPath, redactHeaders } from '../logging/logger.ts'
+import { loggedPath, loggedTarget, redactHeaders } from '../logging/logger.ts'
 import { LogLimiter } from '../logging/log-limiter.ts'
 import { toMs } from '../config/duration.ts'
-import { hideUserinfo } from '../config/url-userinfo.ts'
 
 const TIMEOUT_KINDS: Readonly<Record<string, string>> = {
   UND_ERR_HEADERS_TIMEOUT: 'upstream_response',
@@ -630,7 +629,7 @@ export class Runtime implements ExchangeOwner {
     // Refused by the route it matched: counted under it (unless metrics.requests, the gateway's or the route's, is false).
     if (route !== undefined) route.metrics?.refused(method, error.status)
     else if (this.#countUnmatched) this.#metrics?.requests.unmatched(method, error.status)
-    if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedPath(withoutQuery(hideUserinfo(path))), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
+    if (this.#accessLog) this.log.info({ route: route?.info.name, upstream: route?.info.upstream, method, path: path === undefined ? undefined : loggedTarget(path), protocol, status: error.status, error: error.code, requestId: id, clientIp }, 'request rejected')
   }
 
   finished (ex: Exchange): void {
@@ -817,19 +816,6 @@ function pluginServices (loaded: LoadedConfig, options: { metrics?: Metrics, sto
 function failsExpectation (req: IncomingMessage): boolean {
   const expect = req.headers.expect
   return expect !== undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)
-}
-
-/**
- * `target` up to its query (`?`), its fragment (`#`, marked `#…`: the parsers refuse one, and it may
- * hold a token, `#access_token=`) or its first path parameter (`;`, `%3B`: refused as bad_path, and
- * as apt to hold a key: `;api_key=`, `;jsessionid=`, marked `;…`), which the logs leave out. Its
- * userinfo hidden first: a password may hold an unencoded `?` or `#`.
- */
-function withoutQuery (target: string): string {
-  const at = target.search(/[?#;]|%3b/i)
-  if (at === -1) return target
-  const cut = target[at]
-  return `${target.slice(0, at)}${cut === '?' ? '' : cut === '#' ? '#…' : ';…'}`
 }
 
 /** How long a plugin's setup, or its dispose, may take (server.pluginTimeout). */

@@ -16,6 +16,7 @@ import { pluginEndpoints } from './admin/plugins.ts'
 import { storeEndpoints } from './admin/stores.ts'
 import type { AdminState } from './admin/state.ts'
 import { LogLimiter } from '../logging/log-limiter.ts'
+import { loggedTarget } from '../logging/logger.ts'
 
 export type { AdminState } from './admin/state.ts'
 
@@ -47,6 +48,7 @@ const readOnly = (method: string): Refusal => ({ status: 403, error: 'read_only_
 
 const REFUSED = 'admin request refused'
 const CALLED = 'admin call'
+const RELOAD = '/config/reload'
 
 /**
  * The admin listener (loopback by default): probes, the active config, reload, route and upstream
@@ -124,26 +126,30 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     }
     return UNAUTHORIZED
   }
-  // Who was refused, and who changed something: the audit trail (never the token).
-  const refused = new WeakSet<FastifyRequest>()
+  // Who was refused, and who changed something: the audit trail (never the token; the target as
+  // the gateway's rejected lines log it: no userinfo, query, fragment nor path parameter).
+  const logRefused = (req: FastifyRequest, r: Refusal): void => {
+    const fields = { clientIp: req.ip, method: req.method, path: loggedTarget(req.url), status: r.status, error: r.error }
+    if (refusals.allow(`${r.error} ${req.ip}`, 'warn', fields, REFUSED)) state.log.warn(fields, REFUSED)
+  }
   app.addHook('onRequest', async (req, reply) => {
     const r = refusal(req)
     if (r === undefined) return
-    refused.add(req)
-    const fields = { clientIp: req.ip, method: req.method, path: pathOf(req.url), status: r.status, error: r.error }
-    if (refusals.allow(`${r.error} ${req.ip}`, 'warn', fields, REFUSED)) state.log.warn(fields, REFUSED)
+    logRefused(req, r)
     if (r.status === 401) void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
     if (r.close === true) void reply.header('connection', 'close')
     return fail(reply, r.status, r.error, r.message)
   })
-  // A body not said to be JSON, chunked: refused at its first byte (browser-guard.ts).
-  app.addHook('preParsing', async (req, _reply, payload) => firstByteJudged(req, payload))
-  // Every call that may change something (a reload, a purge) and got through, once answered; a reload whatever its outcome.
+  // A body not said to be JSON, chunked: refused at its first byte (browser-guard.ts), logged as refused at its head.
+  app.addHook('preParsing', async (req, _reply, payload) => firstByteJudged(req, payload, r => { logRefused(req, r) }))
+  // Reached its endpoint (not refused, its body read): only such a request may have changed something.
+  const handled = new WeakSet<FastifyRequest>()
+  app.addHook('preHandler', async req => { handled.add(req) })
+  // Every call that may change something (a reload, a purge), once answered; a reload whatever its outcome.
   app.addHook('onResponse', async (req, reply) => {
-    const path = pathOf(req.url)
-    const reload = path === '/config/reload'
-    if (req.method === 'GET' || req.method === 'HEAD' || refused.has(req) || (reply.statusCode >= 400 && !reload)) return
-    state.log.info({ clientIp: req.ip, method: req.method, path, status: reply.statusCode, ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
+    const reload = req.routeOptions.url === RELOAD
+    if (req.method === 'GET' || req.method === 'HEAD' || !handled.has(req) || (reply.statusCode >= 400 && !reload)) return
+    state.log.info({ clientIp: req.ip, method: req.method, path: loggedTarget(req.url), status: reply.statusCode, ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
   })
   // Answered before its body is in (a refusal, 413 by Content-Length): the rest is not read, the
   // connection ends after the answer (lingering, so that a client still sending reads it).

@@ -60,12 +60,22 @@ t.test('an empty body is none, however framed: Content-Length: 00, a chunked bod
   t.equal((await send([...post, 'Content-Type: application/json', 'Transfer-Encoding: chunked'], '2\r\n{}\r\n0\r\n\r\n')).status, 200, 'chunked JSON')
 })
 
-t.test('without admin.token, what a browser marks as another site\'s or origin\'s is refused (Sec-Fetch-Site), Origin or not', async t => {
+t.test('without admin.token, what a browser marks as another site\'s or origin\'s is refused (Sec-Fetch-Site), Origin or not, but for a GET or HEAD navigation', async t => {
   const { send } = await admin(t)
   for (const site of ['cross-site', 'same-site', 'Cross-Site', 'bogus']) {
     const message = refused(t, await send(['GET /config HTTP/1.1', 'Host: 127.0.0.1', `Sec-Fetch-Site: ${site}`]), 403, 'origin_refused', `Sec-Fetch-Site: ${site}`)
     t.match(message, /Sec-Fetch-Site/)
   }
+  // A dashboard's link (Grafana on localhost:3000 to localhost:9901) was refused: the page cannot read what it opens.
+  for (const [method, site] of [['GET', 'same-site'], ['GET', 'cross-site'], ['HEAD', 'cross-site']]) {
+    const res = await send([`${method} /upstreams HTTP/1.1`, 'Host: localhost:9901', `Sec-Fetch-Site: ${site}`, 'Sec-Fetch-Mode: navigate', 'Sec-Fetch-Dest: document'])
+    t.equal(res.status, 200, `${method}, ${site}, a navigation: served`)
+  }
+  // What the page embeds or fetches (an img, a script: no-cors) still is not, nor an unsafe method however sent.
+  for (const mode of ['no-cors', 'cors', 'same-origin']) {
+    refused(t, await send(['GET /upstreams HTTP/1.1', 'Host: 127.0.0.1', 'Sec-Fetch-Site: cross-site', `Sec-Fetch-Mode: ${mode}`]), 403, 'origin_refused', `Sec-Fetch-Mode: ${mode}`)
+  }
+  refused(t, await send(['POST /config/reload HTTP/1.1', 'Host: 127.0.0.1', 'Sec-Fetch-Site: cross-site', 'Sec-Fetch-Mode: navigate']), 403, 'origin_refused', 'a POST navigation')
   for (const site of ['none', 'same-origin']) {
     t.equal((await send(['GET /config HTTP/1.1', 'Host: 127.0.0.1', `Sec-Fetch-Site: ${site}`])).status, 200, `Sec-Fetch-Site: ${site} (typed in the address bar)`)
   }

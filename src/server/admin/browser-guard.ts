@@ -14,7 +14,7 @@ const ORIGIN: Refusal = {
 }
 const FETCH_SITE: Refusal = {
   status: 403, error: 'origin_refused',
-  message: 'without admin.token, the admin API does not answer web pages: a request whose Sec-Fetch-Site is other than none or same-origin is refused (use curl, a scraper or a probe)'
+  message: 'without admin.token, the admin API does not answer web pages: a request whose Sec-Fetch-Site is other than none or same-origin is refused, but for a GET or HEAD navigation (open the link; or use curl, a scraper or a probe)'
 }
 const HOST: Refusal = {
   status: 403, error: 'host_refused',
@@ -29,6 +29,10 @@ function addressHost (host: string): boolean {
   return m[1] !== undefined ? isIPv6(m[1]) : m[2]?.toLowerCase() === 'localhost' || isIPv4(m[2] as string)
 }
 
+/** A GET or HEAD the browser makes as a navigation (a link followed, a URL opened): not an img's, a script's or a fetch's (no-cors, cors). */
+const navigation = (req: FastifyRequest): boolean =>
+  (req.method === 'GET' || req.method === 'HEAD') && req.headers['sec-fetch-mode']?.toLowerCase() === 'navigate'
+
 /** A POST, PUT, PATCH or DELETE whose body, if any, is not said to be JSON: a form's, a "simple" fetch's. */
 const unsafeNotJson = (req: FastifyRequest): boolean => UNSAFE.has(req.method) && !JSON_TYPE.test(req.headers['content-type'] ?? '')
 
@@ -37,14 +41,15 @@ const unsafeNotJson = (req: FastifyRequest): boolean => UNSAFE.has(req.method) &
  * with every cross-origin fetch and every POST, so any Origin is refused (a top-level GET typed in
  * the address bar has none and still works). Without a token, a page on a DNS name rebound to the
  * loopback would be same-origin: the Host must then be an address; and what the browser marks as
- * another site's (Sec-Fetch-Site) is refused too, should an Origin ever be left out. A body must
- * be JSON, which a form or a "simple" fetch cannot send without a preflight.
+ * another site's (Sec-Fetch-Site) is refused too, should an Origin ever be left out, but for a GET
+ * or HEAD navigation (a dashboard's link): the linking page cannot read what it opens, and GET
+ * changes nothing. A body must be JSON, which a form or a "simple" fetch cannot send without a preflight.
  */
 export function browserRefusal (req: FastifyRequest, tokenSet: boolean): Refusal | undefined {
   if (req.headers.origin !== undefined) return ORIGIN
   if (!tokenSet) {
     const site = req.headers['sec-fetch-site']?.toLowerCase()
-    if (site !== undefined && site !== 'none' && site !== 'same-origin') return FETCH_SITE
+    if (site !== undefined && site !== 'none' && site !== 'same-origin' && !navigation(req)) return FETCH_SITE
     const host = req.headers.host
     if (host !== undefined && !addressHost(host)) return HOST
   }
@@ -55,13 +60,16 @@ export function browserRefusal (req: FastifyRequest, tokenSet: boolean): Refusal
 
 /**
  * `payload`, a chunked body of a request browserRefusal could not judge by its head, as the body
- * parser reads it: failing 415 at its first byte, before the rest is read; an empty one is none.
+ * parser reads it: failing 415 at its first byte, before the rest is read (`refused` told first);
+ * an empty one is none.
  */
-export function firstByteJudged (req: FastifyRequest, payload: Readable): Readable {
+export function firstByteJudged (req: FastifyRequest, payload: Readable, refused: (r: Refusal) => void): Readable {
   if (!unsafeNotJson(req) || req.headers['transfer-encoding'] === undefined) return payload
   const judged = new Transform({
     transform (chunk: Buffer, _enc, done) {
-      done(chunk.length === 0 ? null : Object.assign(new Error(MEDIA_TYPE.message), { statusCode: MEDIA_TYPE.status }))
+      if (chunk.length === 0) return done()
+      refused(MEDIA_TYPE)
+      done(Object.assign(new Error(MEDIA_TYPE.message), { statusCode: MEDIA_TYPE.status }))
     }
   })
   payload.once('error', err => judged.destroy(err))
