@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { freePort } from './redis.ts'
+import { freePort } from './ports.ts'
 
 /**
  * A real Prometheus with `config` (prometheus.yml's text) on a free loopback port, once it is

@@ -1,25 +1,13 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
+import { freePort } from './ports.ts'
 
 const run = promisify(execFile)
-
-/** A free loopback port (bus port + 10000 free too, for cluster nodes). */
-export async function freePort (): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port
-        s.close(() => resolve(p))
-      })
-    })
-    if (port < 55_000) return port
-  }
-}
 
 class RedisExited extends Error {
   constructor (code: number) { super(`redis-server exited with ${code}`) }

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
+import { freePort } from '../helpers/ports.ts'
 
 /** A real loopback backend the test can make fail, slow, unhealthy, or kill and bring back on the same port. */
 export interface Backend {
@@ -32,7 +32,7 @@ export async function startBackends (t: { teardown (fn: () => unknown): void }, 
 
 async function startBackend (t: { teardown (fn: () => unknown): void }, name: string): Promise<Backend> {
   let server: Server
-  let port = 0
+  let port: number
   const b: Backend = {
     name,
     url: '',
@@ -65,9 +65,12 @@ async function startBackend (t: { teardown (fn: () => unknown): void }, name: st
   const listen = async () => {
     server = createServer(handle)
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve))
-    port = (server.address() as AddressInfo).port
   }
-  await listen()
+  // A port no parallel test's server can take while this one is killed (see freePort).
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort()
+    try { await listen(); break } catch (err) { if (attempt === 5) throw err }
+  }
   ;(b as { url: string }).url = `http://127.0.0.1:${port}`
   t.teardown(() => server.listening ? b.kill() : undefined)
   return b
