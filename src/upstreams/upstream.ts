@@ -156,7 +156,8 @@ export class Upstream {
    * How an attempt went: `ok` unless it failed to connect, broke, timed out or answered 5xx.
    * `answered`: it came with the response head (a good answer's latency is observed then, here or
    * by the exchange); a failure's is always observed, see #failureLatency. A failure without it
-   * (refused, reset, timed out, a body broken off) is one a target down gives (see #mayEject).
+   * (refused, reset, a connect timeout, a body broken off) is one a target down gives (see #mayEject);
+   * a timeout on a connection the target took counts as answered (a slow request, not a target down).
    * `status`: the 5xx a failure answered with; passive checks count only `passive.statuses` (the breaker any 5xx).
    */
   outcome (target: Target, ok: boolean, sentAt: number, answered: boolean, status?: number): void {

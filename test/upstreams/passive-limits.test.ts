@@ -75,3 +75,21 @@ t.test('dead targets (connections refused) are all ejected, beyond maxEjectionPe
   t.same((await load(`${gw.url}/x`, 300, 1)).statuses, { 200: 300 }, 'then every request is answered')
   t.same((await load(`${gw.url}/x`, 2, 1)).backends, { a: 2 })
 })
+
+t.test('a request slow on every target (response timeouts) ejects one of three at most: the target took it, it is not down', async t => {
+  const bs = await startBackends(t, 3)
+  const gw = await startGateway(`upstreams:
+  up:
+    targets: [ ${bs.map(b => `{ url: "${b.url}" }`).join(', ')} ]
+    timeouts: { response: 50ms }
+    passive: { baseEjection: 5m }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  for (const b of bs) b.delayMs = 200
+  t.same((await load(`${gw.url}/slow`, 30, 1)).statuses, { 504: 30 })
+  t.equal(ejected(gw), 1, 'one ejected, not two')
+  for (const b of bs) b.delayMs = 0
+  t.same((await load(`${gw.url}/ok`, 4, 1)).statuses, { 200: 4 })
+})
