@@ -50,7 +50,7 @@ export const Passive = Type.Union([
     maxEjectionPercent: Type.Optional(Type.Integer({
       minimum: 1,
       maximum: 100,
-      description: 'Most targets ejected at once, as a percentage of the upstream\'s (rounded down, at least one), unless a target\'s last consecutiveFailures failures had no answer (connection refused or reset, a connect timeout: it is down); the last available target is never ejected. Default 50.'
+      description: 'Most targets ejected at once, as a percentage of the upstream\'s (rounded down, at least one), unless a target\'s last consecutiveFailures failures could not connect (refused, a connect timeout: it is down); the last available target is never ejected. Default 50.'
     }))
   }, closed)
 ], {

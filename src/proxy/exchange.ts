@@ -55,12 +55,9 @@ export interface ExchangeOwner {
 export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
-/**
- * Timeouts on a connection the target took: passed to Upstream.outcome as answered (not down), as
- * a slow request a client can send to every target must not eject all but one past maxEjectionPercent.
- */
-const SLOW_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
-const tooSlow = (err: unknown): boolean => SLOW_CODES.has((err as { code?: string }).code ?? '')
+/** Failures before a connection to the target was made (a background request cannot see its onConnect). */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+const neverConnected = (err: unknown): boolean => CONNECT_CODES.has((err as { code?: string }).code ?? '')
 const NO_HOOK = Infinity
 /** ResponseState.framer: a body stream set the head after the hooks, the streams being several plugins' (which one set it is not known). */
 const BY_A_STREAM = -2
@@ -533,7 +530,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       const closed = method !== 'HEAD' && r.statusCode !== 204 && r.statusCode !== 304 && r.headers['content-length'] === undefined && r.headers['transfer-encoding'] === undefined
       return { status: r.statusCode, headers, body: r.body, closeDelimited: closed }
     } catch (err) {
-      upstream.outcome(target, false, sentAt, tooSlow(err))
+      upstream.outcome(target, false, sentAt, !neverConnected(err))
       upstream.end(target)
       throw err
     }
@@ -926,8 +923,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // A failed connection, a broken one or a timeout counts against the target, before any answer or
     // in the body of one below 500 (judged at its end: see onHeaders), unless the exchange ended it
     // (client gone, plugin failed, a status dropped for a retry: judged by that status, as any answer).
+    // Once connected, passed as answered: a request can make a target hang up or stall, one that
+    // cannot be connected to is down (see Upstream.outcome).
     const targetFailed = !this.#done && !rejected && !refused && err !== RETRY_DROP && err !== BODY_DROP
-    if (this.#answered ? this.#tryStatus < 500 : targetFailed) upstream.outcome(this.target as Target, !targetFailed, this.#sentAt, targetFailed && tooSlow(err))
+    if (this.#answered ? this.#tryStatus < 500 : targetFailed) upstream.outcome(this.target as Target, !targetFailed, this.#sentAt, targetFailed && this.#connected)
     // The body a hook put in place of the upstream's is sent whatever becomes of the try (counted above; logged if its own failure).
     if (this.#replaced) {
       if (targetFailed) this.#owner.upstreamFailed(this, err, false)

@@ -94,7 +94,7 @@ export class OutlierState {
   /**
    * Counts the failure of a request sent at `sentAt`; true when it ejects the target. One sent before
    * the last ejection ended does not count (a late answer: the target may have recovered since).
-   * `unanswered`: the try got no answer (a connection refused or reset, a connect timeout, a body broken off),
+   * `unanswered`: the try could not connect (a connection refused, a connect timeout),
    * else it answered with a status that counts. `mayEject(down)`: whether the upstream lets this
    * target out now (EjectionLimits); `down` when its last consecutiveFailures failures all had no
    * answer, as a target down gives (a client provokes statuses far more easily). While the upstream

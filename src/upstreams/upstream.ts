@@ -155,9 +155,10 @@ export class Upstream {
   /**
    * How an attempt went: `ok` unless it failed to connect, broke, timed out or answered 5xx.
    * `answered`: it came with the response head (a good answer's latency is observed then, here or
-   * by the exchange); a failure's is always observed, see #failureLatency. A failure without it
-   * (refused, reset, a connect timeout, a body broken off) is one a target down gives (see #mayEject);
-   * a timeout on a connection the target took counts as answered (a slow request, not a target down).
+   * by the exchange); a failure's is always observed, see #failureLatency. A failure without it (the
+   * target could not be connected to: refused, a connect timeout) is one a target down gives (see
+   * #mayEject); the exchange passes those on a connection the target took (a reset, a timeout, a
+   * body broken off) as answered: a request a client sends to every target can cause them.
    * `status`: the 5xx a failure answered with; passive checks count only `passive.statuses` (the breaker any 5xx).
    */
   outcome (target: Target, ok: boolean, sentAt: number, answered: boolean, status?: number): void {

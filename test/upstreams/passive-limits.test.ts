@@ -93,3 +93,13 @@ routes:
   for (const b of bs) b.delayMs = 0
   t.same((await load(`${gw.url}/ok`, 4, 1)).statuses, { 200: 4 })
 })
+
+t.test('a request that makes every target hang up (a reset) ejects one of three at most', async t => {
+  const bs = await startBackends(t, 3)
+  const gw = await gateway(t, bs, '{ baseEjection: 5m }')
+  for (const b of bs) b.reset = true
+  t.same((await load(`${gw.url}/crash`, 30, 1)).statuses, { 502: 30 })
+  t.equal(ejected(gw), 1, 'one ejected, not two')
+  for (const b of bs) b.reset = false
+  t.same((await load(`${gw.url}/ok`, 4, 1)).statuses, { 200: 4 })
+})
