@@ -34,9 +34,11 @@ const COLON = 58
 /**
  * Headers whose value is a URL, whose query the logs leave out as they leave out the path's (an API
  * key may be in it: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location):
- * those a proxy or a client names the original request's URL in, and Refresh (`5; url=...`).
+ * those a proxy or a client names the original request's URL in (nginx's auth_request sends
+ * X-Original-URI, Envoy X-Envoy-Original-Path), and Refresh (`5; url=...`). Lower case, as Node
+ * and undici name headers.
  */
-const URL_HEADERS = ['referer', 'location', 'content-location', 'x-forwarded-uri', 'x-original-url', 'x-rewrite-url', 'refresh']
+const URL_HEADERS = ['referer', 'location', 'content-location', 'x-forwarded-uri', 'x-original-url', 'x-original-uri', 'x-envoy-original-path', 'x-rewrite-url', 'refresh']
 const QUERY = /[?#]/
 
 function hasQuery (value: unknown): boolean {

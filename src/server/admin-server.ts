@@ -126,13 +126,17 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     }
     return UNAUTHORIZED
   }
+  // The client's address, read as its request comes: once it hangs up, its socket has none, and
+  // a call it made still runs.
+  const clientIps = new WeakMap<FastifyRequest, string | undefined>()
   // Who was refused, and who changed something: the audit trail (never the token; the target as
   // the gateway's rejected lines log it: no userinfo, query, fragment nor path parameter).
   const logRefused = (req: FastifyRequest, r: Refusal): void => {
-    const fields = { clientIp: req.ip, method: req.method, path: loggedTarget(req.url), status: r.status, error: r.error }
-    if (refusals.allow(`${r.error} ${req.ip}`, 'warn', fields, REFUSED)) state.log.warn(fields, REFUSED)
+    const fields = { clientIp: clientIps.get(req), method: req.method, path: loggedTarget(req.url), status: r.status, error: r.error }
+    if (refusals.allow(`${r.error} ${fields.clientIp}`, 'warn', fields, REFUSED)) state.log.warn(fields, REFUSED)
   }
   app.addHook('onRequest', async (req, reply) => {
+    clientIps.set(req, req.ip)
     const r = refusal(req)
     if (r === undefined) return
     logRefused(req, r)
@@ -145,11 +149,13 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   // Reached its endpoint (not refused, its body read): only such a request may have changed something.
   const handled = new WeakSet<FastifyRequest>()
   app.addHook('preHandler', async req => { handled.add(req) })
-  // Every call that may change something (a reload, a purge), once answered; a reload whatever its outcome.
-  app.addHook('onResponse', async (req, reply) => {
+  // Every call that may change something (a reload, a purge), once, when its answer is made; a
+  // reload whatever its outcome. Not once sent (onResponse): a client that hung up is never sent one.
+  app.addHook('onSend', async (req, reply, payload) => {
     const reload = req.routeOptions.url === RELOAD
-    if (req.method === 'GET' || req.method === 'HEAD' || !handled.has(req) || (reply.statusCode >= 400 && !reload)) return
-    state.log.info({ clientIp: req.ip, method: req.method, path: loggedTarget(req.url), status: reply.statusCode, ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
+    if (req.method === 'GET' || req.method === 'HEAD' || !handled.delete(req) || (reply.statusCode >= 400 && !reload)) return payload
+    state.log.info({ clientIp: clientIps.get(req), method: req.method, path: loggedTarget(req.url), status: reply.statusCode, ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
+    return payload
   })
   // Answered before its body is in (a refusal, 413 by Content-Length): the rest is not read, the
   // connection ends after the answer (lingering, so that a client still sending reads it).

@@ -45,8 +45,9 @@ t.test('logging.headers: Referer, Location and Content-Location without their qu
 })
 
 // The request's original URL as a proxy or a client names it (X-Forwarded-Uri, X-Original-URL,
-// X-Rewrite-URL), and Refresh's `N; url=...`, were logged whole.
-t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Rewrite-URL and Refresh without their query or fragment', async t => {
+// X-Rewrite-URL; nginx auth_request's X-Original-URI, Envoy's X-Envoy-Original-Path), and
+// Refresh's `N; url=...`, were logged whole.
+t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Original-URI, X-Envoy-Original-Path, X-Rewrite-URL and Refresh without their query or fragment', async t => {
   const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, { refresh: '5; url=https://app.example/next?ticket=S3CRET-refresh' }).end() })
   const gw = await headersGateway(t, up)
   const res = await request(`${gw.url}/x`, {
@@ -54,13 +55,15 @@ t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Rewrite-URL and Refr
       'x-forwarded-uri': '/login?api_key=S3CRET-fwd',
       'x-original-url': '/a#access_token=S3CRET-orig',
       'x-rewrite-url': '/b?sig=S3CRET-rewrite',
+      'X-Original-URI': '/c?token=S3CRET-nginx',
+      'X-Envoy-Original-Path': '/d#access_token=S3CRET-envoy',
       'x-request-id': 'more-urls'
     }
   })
   t.equal(res.statusCode, 200)
   await res.body.dump()
   t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'more-urls' }), {
-    reqHeaders: { 'x-forwarded-uri': '/login?…', 'x-original-url': '/a#…', 'x-rewrite-url': '/b?…' },
+    reqHeaders: { 'x-forwarded-uri': '/login?…', 'x-original-url': '/a#…', 'x-rewrite-url': '/b?…', 'x-original-uri': '/c?…', 'x-envoy-original-path': '/d#…' },
     resHeaders: { refresh: '5; url=https://app.example/next?…' }
   })
   t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no secret anywhere in the log')
