@@ -75,12 +75,26 @@ const VARY_MISS: Found = { varyMiss: true }
 /** `f` of a value now, or of a promised one later. */
 const then = <T, R> (v: Maybe<T>, f: (v: T) => Maybe<R>): Maybe<R> => v instanceof Promise ? v.then(f) : f(v)
 
-/** A GET or HEAD the cache looked up, carried from onRequest to onResponse in req.locals. */
-interface Lookup {
+/**
+ * A fetch (or a revalidation) that may store under `key`, from its lookup until it has written or
+ * given up: told of each purge and invalidation of the store meanwhile (see RouteCache.purging).
+ */
+interface InFlight extends Link {
   readonly key: RequestKey
+  /** A purge or invalidation since its lookup selects what it brings: it stores nothing. */
+  purged: boolean
+  /** The tags of what it brings, once its answer's headers are in (its surrogate keys are known only then). */
+  tags: readonly string[] | undefined
+  /** Surrogate keys purged before its tags were known (admin purges only: invalidations name URLs). */
+  purgedKeys?: string[]
+  /** What comes before it in its route's Fetching; undefined when not in it. */
+  prev: Link | undefined
+}
+interface Link { next: InFlight | undefined }
+
+/** A GET or HEAD the cache looked up, carried from onRequest to onResponse in req.locals. */
+interface Lookup extends InFlight {
   readonly noStore: boolean
-  /** The route's purge generation when it was looked up: what it fetches is not stored past a purge since (see #purgedSince). */
-  readonly since: number
   /**
    * When it stops waiting for other requests' fetches (performance.now()): twice collapseTimeout
    * from its lookup, for a wait and a take-over, whatever chain of flights it meets (see index.ts).
@@ -100,7 +114,7 @@ interface Lookup {
   bodyCut?: true
   /** On a shared store, when this request fetches the key for every instance: gives the fetch back (see SharedFetch, READING_MS). */
   giveBack?: () => void
-  /** Its answer is being written to the store: the fetch is given back once it is there, not at the end of the exchange. */
+  /** Its answer is being written to the store: the fetch is given back (and no longer told of purges) once it is there, not at the end of the exchange. */
   saving?: true
   /** Its upstream's answer, captured whole: stored when the exchange ends, unless its bytes proved bad on the way (see spoilt). */
   captured?: Captured
@@ -152,12 +166,57 @@ const giveBackIfReading = (state: Lookup): void => { if (state.over !== true) st
 /** How often invalidations a store failure stopped are tried again, and how many a route keeps for that. */
 const RETRY_MS = 1_000
 const MAX_UNFINISHED = 1_000
-/** Purges a route remembers for the fetches begun before them; a fetch older than all of them stores nothing. */
-const MAX_PURGES = 1_000
 
-interface Purged extends Purge { readonly generation: number }
-const purgeSelects = (p: Purge, primary: string, tags: readonly string[]): boolean =>
-  p.prefix !== undefined ? primary.startsWith(p.prefix) : p.tag === undefined || tags.includes(p.tag)
+/**
+ * A route's fetches under way, linked through themselves: joining and leaving allocate nothing (a
+ * Set's entries would, rehashed as misses come and go), and a purge walks them.
+ */
+class Fetching {
+  readonly #head: Link = { next: undefined }
+
+  add (f: InFlight): void {
+    if (f.prev !== undefined) return
+    const next = this.#head.next
+    f.prev = this.#head
+    f.next = next
+    if (next !== undefined) next.prev = f
+    this.#head.next = f
+  }
+
+  delete (f: InFlight): void {
+    const prev = f.prev
+    if (prev === undefined) return
+    prev.next = f.next
+    if (f.next !== undefined) f.next.prev = prev
+    f.prev = f.next = undefined
+  }
+
+  purging (p: Purge): void {
+    for (let f = this.#head.next; f !== undefined; f = f.next) if (!f.purged) tell(f, p)
+  }
+}
+
+/**
+ * Tells `f` of a purge: marked purged when it selects what `f` brings. A surrogate key, before
+ * `f`'s answer has named its own, is kept on `f` until then (see tagged).
+ */
+function tell (f: InFlight, p: Purge): void {
+  const tag = p.tag
+  if (p.prefix !== undefined) f.purged = f.key.primary.startsWith(p.prefix)
+  else if (tag === undefined || tag === f.key.urlTag) f.purged = true
+  else if (f.tags !== undefined) f.purged = f.tags.includes(tag)
+  else if (!isUrlTag(tag)) (f.purgedKeys ??= []).push(tag)
+}
+
+/** What `f` brings carries `tags`: a surrogate key purged before they were known selects it now. */
+function tagged (f: InFlight, tags: readonly string[]): boolean {
+  f.tags = tags
+  if (f.purgedKeys !== undefined) {
+    if (f.purgedKeys.some(k => tags.includes(k))) f.purged = true
+    f.purgedKeys = undefined
+  }
+  return f.purged
+}
 
 /** The cache of one route: its hooks and the work they start. */
 export class RouteCache implements PluginHandlers {
@@ -168,9 +227,11 @@ export class RouteCache implements PluginHandlers {
   readonly #unfinished = new Set<string>()
   #retry: NodeJS.Timeout | undefined
   #disposed = false
-  /** How many purges this route took, and the latest MAX_PURGES of them, oldest first. */
-  #generation = 0
-  readonly #purges: Purged[] = []
+  /**
+   * Its fetches under way (bounded by the requests in flight, and one background revalidation per
+   * entry): what a purge is checked against when it comes, no history of purges being kept.
+   */
+  readonly #fetching = new Fetching()
   readonly #invalidationErrors: StoreErrorLog
   readonly #corruptEntries: StoreErrorLog
 
@@ -186,27 +247,10 @@ export class RouteCache implements PluginHandlers {
    * Varnish ban tests busy objects too. Other instances sharing the store are not told.
    */
   purging (p: Purge): void {
-    this.#remember(p)
+    this.#fetching.purging(p)
     // A flight's URL tag is known from its key; its surrogate keys only once the response is in:
     // a purge of one of those detaches every flight.
     this.#s.collapser.detach((key, tag) => p.prefix !== undefined ? key.startsWith(p.prefix) : p.tag === undefined || !isUrlTag(p.tag) || p.tag === tag)
-  }
-
-  /** A purge (or an invalidation) from now on: what fetches begun before it bring is checked against it. */
-  #remember (p: Purge): void {
-    const generation = ++this.#generation
-    if (this.#purges.push({ ...p, generation }) > MAX_PURGES) this.#purges.shift()
-  }
-
-  /** Whether a purge since `since` selects the entry of `primary` with `tags`; a fetch older than the purges remembered counts as purged. */
-  #purgedSince (since: number, primary: string, tags: readonly string[]): boolean {
-    if (since === this.#generation) return false
-    const oldest = this.#purges[0]
-    if (oldest === undefined || oldest.generation > since + 1) return true
-    for (let i = this.#purges.length - 1; i >= 0 && (this.#purges[i] as Purged).generation > since; i--) {
-      if (purgeSelects(this.#purges[i] as Purged, primary, tags)) return true
-    }
-    return false
   }
 
   /** The config is replaced or the gateway stops: invalidations still unfinished are left (their entries expire). */
@@ -226,7 +270,7 @@ export class RouteCache implements PluginHandlers {
     if (key.ambiguous === true) { req.locals[LOCALS] = AMBIGUOUS; s.metrics.requests.bypass.inc(); return }
     const cc = requestDirectives(req.clientHeaders)
     const rcc = s.honorRequestDirectives ? cc : NO_DIRECTIVES
-    const state: Lookup = { key, noStore: cc['no-store'] !== undefined, since: this.#generation, until: performance.now() + 2 * s.collapser.timeoutMs, fwd: 'uri-miss' }
+    const state: Lookup = { key, noStore: cc['no-store'] !== undefined, purged: false, tags: undefined, prev: undefined, next: undefined, until: performance.now() + 2 * s.collapser.timeoutMs, fwd: 'uri-miss' }
     req.locals[LOCALS] = state
     // Synchronous on a memory store: a hit is answered without a promise.
     let found: Maybe<Found>
@@ -236,6 +280,8 @@ export class RouteCache implements PluginHandlers {
       return this.#unavailable(req, state, rcc, err)
     }
     if (!(found instanceof Promise)) return this.#lookedUp(req, state, rcc, found)
+    // A purge while the store is read may select what it finds, or what it then fetches.
+    this.#fetching.add(state)
     return found.then(f => this.#lookedUp(req, state, rcc, f), (err: unknown) => this.#unavailable(req, state, rcc, err))
   }
 
@@ -265,7 +311,7 @@ export class RouteCache implements PluginHandlers {
     state.over = true
     const { captured, served } = state
     if (captured !== undefined && !spoilt(captured.entry, status, cut)) {
-      void this.#save(state.key, captured.entry, captured.names, captured.ttlMs, state.since).finally(() => {
+      void this.#save(state, captured.entry, captured.names, captured.ttlMs).finally(() => {
         state.lead?.(LEFT)
         state.giveBack?.()
       })
@@ -275,7 +321,9 @@ export class RouteCache implements PluginHandlers {
     // the waiters: the next leader would likely meet the same fault, and they would go one at a time.
     state.lead?.(state.bodyCut === true && status !== 499 && cut?.startsWith('client_') !== true ? undefined : LEFT)
     if (served !== undefined && spoilt(served, status, cut)) void this.#drop(state.key, served)
-    if (state.saving !== true) state.giveBack?.()
+    if (state.saving === true) return
+    state.giveBack?.()
+    this.#fetching.delete(state)
   }
 
   #bypassed (h: GatewayRequest['clientHeaders']): boolean {
@@ -315,6 +363,7 @@ export class RouteCache implements PluginHandlers {
       state.fwd = verdict
       state.entry = entry
     }
+    this.#fetching.add(state)
     if (rcc['only-if-cached'] !== undefined) {
       s.metrics.requests[state.detail === STORE_DOWN ? 'bypass' : 'unsatisfiable'].inc()
       return onlyIfCached(s.name, state.fwd)
@@ -540,7 +589,7 @@ export class RouteCache implements PluginHandlers {
       if (!down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
       if (state.giveBack !== undefined) setTimeout(giveBackIfReading, READING_MS, state).unref()
     }))
-    const purged = this.#purgedSince(state.since, state.key.primary, prepared.tags)
+    const purged = tagged(state, prepared.tags)
     addCacheStatus(res.headers, s.name, down || purged ? { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : PURGED } : { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
   }
 
@@ -584,7 +633,7 @@ export class RouteCache implements PluginHandlers {
       return
     }
     // Not put back into the store (nor dropped: what a request after the purge stored may be there).
-    if (this.#purgedSince(state.since, state.key.primary, entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: PURGED }); return }
+    if (tagged(state, entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: PURGED }); return }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: entry.lifetime - age })
     state.saving = true
     await this.#freshen(state, e, merged)
@@ -607,8 +656,9 @@ export class RouteCache implements PluginHandlers {
       if (reason !== 'no-store') await this.#drop(state.key, e)
       return
     }
-    if (this.#purgedSince(state.since, state.key.primary, merged.entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: PURGED }); return }
+    if (tagged(state, merged.entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: PURGED }); return }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, stored: true, ttl: merged.entry.lifetime - currentAge(merged.entry, Date.now()) })
+    state.saving = true
     await this.#freshen(state, e, merged)
   }
 
@@ -634,9 +684,9 @@ export class RouteCache implements PluginHandlers {
   }
 
   /** Writes a freshened entry; one whose variant changed leaves its old place (the primary key's is written over anyway). */
-  async #freshen ({ key, since }: Pick<Lookup, 'key' | 'since'>, old: Entry, m: Merged): Promise<void> {
-    if (old.variant !== m.entry.variant && old.variant !== '') await this.#drop(key, old)
-    await this.#save(key, m.entry, m.names, m.ttlMs, since)
+  async #freshen (f: InFlight, old: Entry, m: Merged): Promise<void> {
+    if (old.variant !== m.entry.variant && old.variant !== '') await this.#drop(f.key, old)
+    await this.#save(f, m.entry, m.names, m.ttlMs)
   }
 
   /**
@@ -702,25 +752,30 @@ export class RouteCache implements PluginHandlers {
     return Math.floor(seconds * 1000) + (hasValidator(headers) ? this.#s.keepStaleMs : 0)
   }
 
-  /** `since`: the purge generation when what it holds was looked up (an entry revalidated) or fetched. */
-  async #save (key: RequestKey, e: Entry, names: readonly string[], ttlMs: number, since: number): Promise<void> {
+  /** What `f` fetched (or revalidated), written unless a purge selected it; `f`'s last step: purges are no longer checked against it after. */
+  async #save (f: InFlight, e: Entry, names: readonly string[], ttlMs: number): Promise<void> {
     const s = this.#s
-    // Checked just before the write: a purge that begins after finds it in the store.
-    if (this.#purgedSince(since, key.primary, e.tags)) return
+    const key = f.key
     try {
-      const value = encodeEntry(e)
-      if (names.length > 0) {
-        await s.store.set(key.primary, encodeMarker({ vary: names }), { ttlMs, tags: [key.urlTag] })
-        await s.store.set(key.primary + e.variant, value, { ttlMs, tags: e.tags })
-      } else {
-        await s.store.set(key.primary, value, { ttlMs, tags: e.tags })
+      // Checked just before the write: a purge that begins after finds it in the store.
+      if (tagged(f, e.tags)) return
+      try {
+        const value = encodeEntry(e)
+        if (names.length > 0) {
+          await s.store.set(key.primary, encodeMarker({ vary: names }), { ttlMs, tags: [key.urlTag] })
+          await s.store.set(key.primary + e.variant, value, { ttlMs, tags: e.tags })
+        } else {
+          await s.store.set(key.primary, value, { ttlMs, tags: e.tags })
+        }
+        s.metrics.storedBytes.inc(value.length)
+      } catch (err) {
+        s.log.debug({ err }, 'cache store unavailable: response not stored')
       }
-      s.metrics.storedBytes.inc(value.length)
-    } catch (err) {
-      s.log.debug({ err }, 'cache store unavailable: response not stored')
+      // A purge begun while it was written may have missed it (a Redis scan already past its key).
+      if (f.purged) await this.#drop(key, e)
+    } finally {
+      this.#fetching.delete(f)
     }
-    // A purge begun while it was written may have missed it (a Redis scan already past its key).
-    if (this.#purgedSince(since, key.primary, e.tags)) await this.#drop(key, e)
   }
 
   async #drop (key: RequestKey, e: Entry): Promise<void> {
@@ -790,17 +845,23 @@ export class RouteCache implements PluginHandlers {
     this.#refreshing.add(id)
     const headers = { ...req.headers }
     setValidators(headers, e.headers)
+    // It outlives the request: told of purges on its own, and of those since the lookup.
+    const flight: InFlight = { key: state.key, purged: state.purged, tags: undefined, purgedKeys: state.purgedKeys?.slice(), prev: undefined, next: undefined }
+    this.#fetching.add(flight)
     const shared = this.#s.sharedFetch
-    const refreshed = shared === undefined ? this.#refresh(req, headers, state, e)
-      : shared.take(id, req.id).then(giveBack => giveBack && this.#refresh(req, headers, state, e).finally(giveBack))
+    const refreshed = shared === undefined ? this.#refresh(req, headers, flight, e)
+      : shared.take(id, req.id).then(giveBack => giveBack && this.#refresh(req, headers, flight, e).finally(giveBack))
     refreshed
       .catch((err: unknown) => this.#s.log.debug({ err }, 'cache background revalidation failed'))
-      .finally(() => this.#refreshing.delete(id))
+      .finally(() => {
+        this.#refreshing.delete(id)
+        this.#fetching.delete(flight)
+      })
   }
 
-  async #refresh (req: GatewayRequest, headers: HeaderMap, state: Lookup, e: Entry): Promise<void> {
+  async #refresh (req: GatewayRequest, headers: HeaderMap, flight: InFlight, e: Entry): Promise<void> {
     const s = this.#s
-    const key = state.key
+    const key = flight.key
     const requestTime = Date.now()
     const r = await req.subrequest('GET', headers)
     if (r.status === 304) {
@@ -809,7 +870,7 @@ export class RouteCache implements PluginHandlers {
       const merged = this.#merge(e, r.headers, requestTime, req.headers, req.clientHeaders.host)
       if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) return this.#drop(key, e)
       s.metrics.requests.revalidated.inc()
-      return this.#freshen(state, e, merged)
+      return this.#freshen(flight, e, merged)
     }
     // An error keeps the stale entry (stale-if-error may still use it), as does any 5xx not
     // stored in its place. A body the connection's end delimits may be cut (see
@@ -825,7 +886,7 @@ export class RouteCache implements PluginHandlers {
       return
     }
     const entry = prepared.entry(body)
-    await this.#save(key, entry, prepared.names, prepared.ttlMs, state.since)
+    await this.#save(flight, entry, prepared.names, prepared.ttlMs)
   }
 }
 
