@@ -21,6 +21,9 @@ export interface RedisStoreSettings {
   readonly commandTimeout: number
 }
 
+/** What a store's config leaves out: its settings are these (db not with cluster). */
+export const REDIS_DEFAULTS = { keyPrefix: 'pc:', connectTimeout: 2_000, commandTimeout: 100, db: 0 } as const
+
 /** What the registry learns from a Redis store: state changes, failed commands, command durations. */
 export interface RedisStoreEvents {
   state (store: RedisStore, state: StoreSnapshot['state'], error: string | null): void

@@ -5,8 +5,8 @@ import { toMs } from '../config/duration.ts'
 import type { StoreConfig } from '../config/store-schema.ts'
 import { hideUserinfo } from '../config/url-userinfo.ts'
 import type { Metrics } from '../metrics/metrics.ts'
-import { MEMORY_DEFAULTS, MEMORY_PARTS, MemoryStore, type MemoryPart } from './memory-store.ts'
-import { RedisStore, type RedisStoreEvents } from './redis-store.ts'
+import { MEMORY_DEFAULTS, MEMORY_PARTS, MemoryStore, type MemoryPart, type MemoryStoreSettings } from './memory-store.ts'
+import { REDIS_DEFAULTS, RedisStore, type RedisStoreEvents, type RedisStoreSettings } from './redis-store.ts'
 import type { OwnedStore, Store, StoreSnapshot } from './store.ts'
 
 export type StoreConfigs = Readonly<Record<string, Static<typeof StoreConfig>>>
@@ -21,8 +21,31 @@ export interface StoreLease {
 
 interface Entry { readonly name: string, readonly settings: string, readonly store: OwnedStore, users: number }
 
-/** JSON with every object's keys sorted: `{ type, maxEntries }` and `{ maxEntries, type }` are the same settings, so the same store. */
-const canonicalJson = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) =>
+type StoreSettings = ({ readonly type: 'memory' } & MemoryStoreSettings) | ({ readonly type: 'redis' } & RedisStoreSettings)
+
+/**
+ * What a store is made from: defaults filled in, sizes in bytes, durations in ms, `tls: false` as
+ * none and `tls: true` as `{}`, rejectUnauthorized true (Node's default) unless written. Configs
+ * that give equal settings (settingsKey) get the same store on reload: `maxBytes: 64MiB` and
+ * 67108864, `commandTimeout: 1s` and `1000ms`, a default written out change nothing (docs/stores.md#reloads).
+ */
+function settingsOf (c: Static<typeof StoreConfig>): StoreSettings {
+  if (c.type === 'memory') {
+    return { type: 'memory', maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes === undefined ? MEMORY_DEFAULTS.maxBytes : toBytes(c.maxBytes) }
+  }
+  const { tls, ...rest } = c
+  return {
+    ...rest,
+    tls: tls === undefined || tls === false ? undefined : { rejectUnauthorized: true, ...(tls === true ? {} : tls) },
+    db: c.cluster === undefined ? c.db ?? REDIS_DEFAULTS.db : undefined,
+    keyPrefix: c.keyPrefix ?? REDIS_DEFAULTS.keyPrefix,
+    connectTimeout: c.connectTimeout === undefined ? REDIS_DEFAULTS.connectTimeout : toMs(c.connectTimeout),
+    commandTimeout: c.commandTimeout === undefined ? REDIS_DEFAULTS.commandTimeout : toMs(c.commandTimeout)
+  }
+}
+
+/** JSON with every object's keys sorted and undefined ones left out: `{ type, maxEntries }` and `{ maxEntries, type }` are the same settings. */
+const settingsKey = (settings: StoreSettings): string => JSON.stringify(settings, (_key, v: unknown) =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map(k => [k, (v as Record<string, unknown>)[k]])) : v)
 
 /** The store that always exists. */
@@ -65,10 +88,11 @@ export class StoreRegistry {
     const held = new Map<string, Entry>()
     try {
       for (const [name, config] of Object.entries(wanted)) {
-        const settings = canonicalJson(config)
-        let entry = this.#entries.find(e => e.name === name && e.settings === settings)
+        const settings = settingsOf(config)
+        const key = settingsKey(settings)
+        let entry = this.#entries.find(e => e.name === name && e.settings === key)
         if (entry === undefined) {
-          entry = { name, settings, store: this.#create(name, config), users: 0 }
+          entry = { name, settings: key, store: this.#create(name, settings), users: 0 }
           this.#entries.push(entry)
         }
         entry.users++
@@ -122,18 +146,11 @@ export class StoreRegistry {
     return part => parts.get(part)?.inc()
   }
 
-  #create (name: string, c: Static<typeof StoreConfig>): OwnedStore {
-    if (c.type === 'memory') {
-      return new MemoryStore(name, { maxEntries: c.maxEntries ?? MEMORY_DEFAULTS.maxEntries, maxBytes: c.maxBytes === undefined ? MEMORY_DEFAULTS.maxBytes : toBytes(c.maxBytes) }, this.#evictions(name))
-    }
+  #create (name: string, s: StoreSettings): OwnedStore {
+    if (s.type === 'memory') return new MemoryStore(name, s, this.#evictions(name))
     let store: RedisStore
     try {
-      store = new RedisStore(name, {
-        ...c,
-        keyPrefix: c.keyPrefix ?? 'pc:',
-        connectTimeout: c.connectTimeout === undefined ? 2_000 : toMs(c.connectTimeout),
-        commandTimeout: c.commandTimeout === undefined ? 100 : toMs(c.commandTimeout)
-      }, this.#events)
+      store = new RedisStore(name, s, this.#events)
     } catch (err) {
       // Not rethrown as is: Node's URL errors carry the whole URL, password included, in `input`.
       throw new Error(`store "${name}": its Redis client could not be created: ${hideUserinfo((err as Error).message)}`)
