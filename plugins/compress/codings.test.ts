@@ -1,7 +1,9 @@
 import t from 'tap'
 import zlib from 'node:zlib'
 import type { Transform } from 'node:stream'
-import { available, decodable, encoderFactory, requestDecoding } from './codings.ts'
+import { setTimeout as delay } from 'node:timers/promises'
+import { until } from '../../test/helpers/wait.ts'
+import { available, decodable, decoder, encoderFactory, requestDecoding } from './codings.ts'
 
 const TEXT = Array.from({ length: 2000 }, (_, i) => `line ${i} ${'abc'.repeat(i % 7)}\n`).join('')
 
@@ -79,4 +81,54 @@ t.test('flushing encoders put out all they were given after each write, decodabl
   }
   const br = await afterWrite(encoderFactory('br', 4)(true), TEXT.slice(0, 500))
   t.equal(zlib.brotliDecompressSync(br, { finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH }).toString(), TEXT.slice(0, 500), 'br: all of the write decodes')
+})
+
+t.test('zstd at levels 20-22 keeps to the 8 MiB window HTTP allows (RFC 9659 3), as a browser decodes it', { skip: !available('zstd') && 'no zstd in this Node' }, async t => {
+  const k = zlib.constants as unknown as Record<string, number>
+  const decompress = (zlib as unknown as Record<string, (b: Buffer, o: object) => Buffer>).zstdDecompressSync as (b: Buffer, o: object) => Buffer
+  for (const level of [19, 20, 22]) {
+    for (const flush of [false, true]) {
+      const out = await encode(encoderFactory('zstd', level)(flush), TEXT)
+      // RFC 8878 3.1.1.1: a frame of unknown size has a Window_Descriptor after the header descriptor, the window 2^(10 + exponent).
+      t.equal((out[4] as number) & 0x20, 0, 'a stream of unknown size')
+      t.ok(10 + ((out[5] as number) >> 3) <= 23, `level ${level}: a window of 2^${10 + ((out[5] as number) >> 3)} (flush: ${flush})`)
+      t.equal(decompress(out, { params: { [k.ZSTD_d_windowLogMax as number]: 23 } }).toString(), TEXT, 'a decoder taking at most 8 MiB reads it')
+    }
+  }
+})
+
+t.test('deflate decodes the zlib format and raw deflate, as browsers do; empty is empty, broken an error', async t => {
+  /** The decoded text, or the decoder's error, for `body` written in chunks of `size`. */
+  async function decoded (body: Buffer, size: number): Promise<string> {
+    const d = decoder('deflate', err => new Error(`blamed: ${err.message}`))
+    const out: Buffer[] = []
+    d.on('data', (c: Buffer) => out.push(c))
+    const ended = new Promise<string>((resolve, reject) => { d.on('end', () => resolve(Buffer.concat(out).toString())); d.on('error', reject) })
+    for (let i = 0; i < body.length; i += size) d.write(body.subarray(i, i + size))
+    d.end()
+    return await ended.catch((err: Error) => err.message)
+  }
+  const [zlibbed, raw] = [zlib.deflateSync(TEXT), zlib.deflateRawSync(TEXT)]
+  for (const size of [1, 2, 3, 1e9]) {
+    t.equal(await decoded(zlibbed, size), TEXT, `zlib format, in chunks of ${size}`)
+    t.equal(await decoded(raw, size), TEXT, `raw deflate, in chunks of ${size}`)
+    t.equal(await decoded(raw.subarray(0, 100), size), 'blamed: unexpected end of file', 'raw deflate, truncated')
+    t.equal(await decoded(zlibbed.subarray(0, -1), size), 'blamed: unexpected end of file', 'zlib format, its checksum cut')
+  }
+  t.equal(await decoded(Buffer.alloc(0), 1), '', 'an empty body')
+  t.equal(await decoded(Buffer.from([0x78]), 1), 'blamed: unexpected end of file', 'a byte alone')
+  t.match(await decoded(Buffer.from('not deflate at all'), 1e9), /^blamed: /)
+})
+
+t.test('deflate\'s decoder passes its output on at the reader\'s pace: a bomb not read stays in zlib', async t => {
+  const d = decoder('deflate')
+  d.end(zlib.deflateRawSync(Buffer.alloc(64 * 1024 * 1024)))
+  t.ok(await until(() => d.readableLength >= d.readableHighWaterMark), 'output waits for a reader')
+  // Nothing tells that more did not come: a while, for zlib to put out more if it were let.
+  await delay(100)
+  t.ok(d.readableLength < d.readableHighWaterMark + 16 * 1024, `${d.readableLength} bytes waiting, no more`)
+  let n = 0
+  d.on('data', (c: Buffer) => { n += c.length })
+  await new Promise(resolve => d.on('end', resolve))
+  t.equal(n, 64 * 1024 * 1024, 'all of it, once read')
 })

@@ -37,7 +37,7 @@ function send (res: ServerResponse, status: number, headers: Record<string, stri
 }
 
 const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
-  switch (req.url?.replace(/^\/(plain|defaults|parts)/, '')) {
+  switch (req.url?.replace(/^\/(plain|defaults|parts|zero)/, '')) {
     case '/json': return send(res, 200, { etag: '"v1"', 'accept-ranges': 'bytes' })
     case '/min-size': return send(res, 200, {}, MIN_SIZE)
     case '/weak': return send(res, 200, { etag: 'W/"v1"' })
@@ -53,6 +53,9 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/byteranges': return send(res, 206, { 'content-type': 'multipart/byteranges; boundary=B' }, `--B\r\ncontent-range: bytes 0-99/5000\r\n\r\n${JSON_BODY.slice(0, 100)}\r\n--B\r\ncontent-range: bytes 200-4999/5000\r\n\r\n${JSON_BODY.slice(200, 5000)}\r\n--B--\r\n`)
     case '/range': return send(res, 206, { 'content-range': `bytes 0-${JSON_BODY.length - 1}/${JSON_BODY.length * 2}` })
     case '/no-content': res.writeHead(204, { 'content-type': 'application/json' }).end(); return
+    // Node sends a 205 chunked, with no Content-Length: a body of unknown length to compress.
+    case '/reset-content': res.writeHead(205, { 'content-type': 'application/json' }).end(); return
+    case '/empty': return send(res, 200, {}, '')
     case '/not-modified': res.writeHead(304, { etag: '"v1"', 'content-type': 'application/json' }).end(); return
     case '/not-modified-untyped': res.writeHead(304, { etag: '"v1"' }).end(); return
     case '/not-modified-png': res.writeHead(304, { etag: '"v1"', 'content-type': 'image/png' }).end(); return
@@ -68,6 +71,7 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/gzipped-png': return send(res, 200, { 'content-encoding': 'gzip', 'content-type': 'image/png' }, GZIPPED)
     case '/small-tagged': return send(res, 200, { etag: '"sm"' }, '{}')
     case '/gzipped-empty': return send(res, 200, { 'content-encoding': 'gzip' }, '')
+    case '/raw-deflate': return send(res, 200, { 'content-encoding': 'deflate' }, zlib.deflateRawSync(JSON_BODY))
     case '/gzipped-empty-chunked': res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(); return
     case '/gzipped-truncated': return send(res, 200, { 'content-encoding': 'gzip' }, GZIPPED.subarray(0, GZIPPED.length - 8))
     case '/gzipped-corrupt': return send(res, 200, { 'content-encoding': 'gzip' }, 'not gzip at all')
@@ -131,6 +135,13 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
       release.sse = () => res.end('data: second\n\n')
       return
     }
+    case '/echo-fields': {
+      const fields = ['content-encoding', 'content-length', ...Object.keys(DIGESTS)].filter(name => req.headers[name] !== undefined)
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => send(res, 200, {}, JSON.stringify({ body: Buffer.concat(chunks).toString(), fields })))
+      return
+    }
     default: {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
@@ -149,6 +160,8 @@ routes:
   - { name: plain, match: { path: /plain/* }, upstream: up, plugins: { compress: { decompressForClients: false } } }
   - { name: defaults, match: { path: /defaults/* }, upstream: up, plugins: { compress: {} } }
   - { name: parts, match: { path: /parts/* }, upstream: up, plugins: { compress: { types: [multipart/byteranges] } } }
+  - { name: zero, match: { path: /zero/* }, upstream: up, plugins: { compress: { minSize: 0 } } }
+  - { name: fields, match: { path: /echo-fields }, upstream: up, plugins: { compress: { requests: true } } }
   - { name: stall, match: { path: /stall-early }, upstream: up, timeouts: { request: 300ms }, plugins: { compress: {} } }
   - name: all
     match: { path: /* }
@@ -224,14 +237,19 @@ t.test('never compressed', async t => {
     ['Cache-Control: no-transform', '/no-transform', 'GET'], ['no-transform first', '/no-transform-first', 'GET'],
     ['no-transform between spaces and commas', '/no-transform-spaced', 'GET'], ['no-transform on a second Cache-Control line', '/no-transform-split', 'GET'],
     ['range response', '/range', 'GET'], ['a 200 with Content-Range', '/range-200', 'GET'], ['a 206 of several parts', '/parts/byteranges', 'GET'],
-    ['204', '/no-content', 'GET'], ['304', '/not-modified', 'GET']
+    ['204', '/no-content', 'GET'], ['205', '/reset-content', 'GET'], ['304', '/not-modified', 'GET'],
+    ['an empty body, whatever minSize', '/zero/empty', 'GET'], ['HEAD of an empty body, whatever minSize', '/zero/empty', 'HEAD']
   ]
   const described = new Set(['304'])
   for (const [name, path, method] of cases) {
     const res = await get(path, { 'accept-encoding': 'gzip, br' }, method)
     t.equal(res.headers['content-encoding'], undefined, name)
     if (!described.has(name)) t.equal(res.headers.vary, undefined, `${name}: no Vary`)
+    if (res.status === 205) t.equal(res.body.length, 0, '205: no content (RFC 9110 15.3.6)')
   }
+  const empty = await get('/zero/empty', { 'accept-encoding': 'gzip' })
+  t.same([empty.headers['content-length'], empty.body.length], ['0', 0], 'an empty body stays empty')
+  t.equal((await get('/zero/small', { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip', 'minSize 0: any other body is compressed')
   const small = await get('/small', { 'accept-encoding': 'gzip' })
   t.equal(small.headers['content-length'], '11', 'the length stays')
   t.equal(small.body.toString(), '{"ok":true}')
@@ -366,6 +384,12 @@ t.test('an already encoded response: passed as is to a client that accepts it, d
     t.equal(refused.headers['content-encoding'], 'br', `${accept}: a client that refuses gzip does not get it`)
     t.equal(decode('br', refused.body), JSON_BODY)
   }
+  // Raw deflate without the zlib header, read as browsers read it: decoded, not a 502.
+  for (const [accept, expected] of [[undefined, undefined], ['br', 'br']] as const) {
+    const raw = await get('/raw-deflate', accept === undefined ? {} : { 'accept-encoding': accept })
+    t.same([raw.status, raw.headers['content-encoding'], decode(expected, raw.body)], [200, expected, JSON_BODY], `raw deflate for a client taking ${accept ?? 'none'}`)
+  }
+  t.same((await get('/raw-deflate', { 'accept-encoding': 'deflate' })).body, zlib.deflateRawSync(JSON_BODY), 'passed as is to one that takes deflate')
   const xgzip = await get('/gzipped', { 'accept-encoding': 'x-gzip' })
   t.equal(xgzip.headers['content-encoding'], 'gzip', 'x-gzip accepts gzip')
   t.same(xgzip.body, GZIPPED)
@@ -505,6 +529,18 @@ t.test('request bodies: decoded for the upstream when requests: true', async t =
   const broken = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: 'not gzip at all' })
   t.equal(broken.statusCode, 400)
   t.match(await broken.body.json(), { error: 'bad_body' })
+})
+
+t.test('request bodies: decoded, they lose the encoded bytes\' digests and length; raw deflate is deflate', async t => {
+  const fields = Object.keys(DIGESTS)
+  const body = zlib.gzipSync('hello')
+  const res = await request(`${gw.url}/echo-fields`, { method: 'POST', headers: { 'content-encoding': 'gzip', 'content-length': String(body.length), ...DIGESTS }, body })
+  t.same(await res.body.json(), { body: 'hello', fields: [] }, 'Content-Digest, Repr-Digest, Content-MD5, Digest describe the encoded body: removed')
+  const plain = await request(`${gw.url}/echo-fields`, { method: 'POST', headers: DIGESTS, body: 'hello' })
+  t.same(await plain.body.json(), { body: 'hello', fields: ['content-length', ...fields] }, 'a body not decoded keeps them')
+  // Servers long sent raw deflate for `deflate`; browsers take it.
+  const raw = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'deflate' }, body: zlib.deflateRawSync('hello') })
+  t.same([raw.statusCode, await raw.body.json()], [200, { body: 'hello', encoding: null }], 'raw deflate')
 })
 
 t.test('a zip bomb cannot expand past request-size\'s maxBody', async t => {

@@ -46,7 +46,8 @@ export function describesTransformable (res: GatewayResponse, req: GatewayReques
 }
 
 function changeable (res: GatewayResponse, typeAllowed: (type: string) => boolean, untyped: boolean): boolean {
-  if (res.status < 200 || res.status === 204 || res.status === 206) return false
+  // 204 and 205 have no content (RFC 9110 15.3.5, 15.3.6); a 206 is part of one.
+  if (res.status < 200 || res.status === 204 || res.status === 205 || res.status === 206) return false
   const h = res.headers
   if (h['content-range'] !== undefined) return false
   const type = joined(h['content-type'])

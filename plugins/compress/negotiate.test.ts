@@ -1,4 +1,5 @@
 import t from 'tap'
+import { LRUCache } from 'lru-cache'
 import { EncodingNegotiator } from './negotiate.ts'
 
 const n = new EncodingNegotiator(['br', 'gzip', 'deflate'])
@@ -67,4 +68,25 @@ t.test('accepts: whether a coding, offered or not, is acceptable as it is', asyn
     t.equal(brOnly.accepts(header, coding), expected, `${JSON.stringify(header)} takes ${coding}: ${expected}`)
     t.equal(brOnly.accepts(header, coding), expected, 'again (cached)')
   }
+})
+
+t.test('a long header value is worked out each time, never kept; routes offering the same codings share what is', async t => {
+  // Any client can send unique values up to the header limit: kept, they held megabytes per route.
+  const sets = t.capture(LRUCache.prototype, 'set', LRUCache.prototype.set)
+  const long = `${'x-unknown, '.repeat(1400)}gzip;q=0.5, br;q=0.1`
+  const first = new EncodingNegotiator(['deflate', 'gzip'])
+  t.equal(first.negotiate(long), 'gzip')
+  t.equal(first.negotiate(long), 'gzip', 'again, worked out anew')
+  t.equal(first.accepts(long, 'br'), true)
+  t.equal(first.accepts(long, 'zstd'), false)
+  t.same(sets.args(), [], 'nothing kept')
+  t.equal(first.negotiate('deflate;q=0.5, gzip'), 'gzip')
+  t.equal(first.accepts('deflate;q=0.5, gzip', 'deflate'), true)
+  t.equal(sets.args().length, 2, 'a short value is kept')
+  const second = new EncodingNegotiator(['deflate', 'gzip'])
+  t.equal(second.negotiate('deflate;q=0.5, gzip'), 'gzip')
+  t.equal(second.accepts('deflate;q=0.5, gzip', 'deflate'), true)
+  t.same(sets.args(), [], 'another route offering the same codings finds it kept')
+  t.equal(second.negotiate('deflate, gzip'), 'deflate')
+  t.equal(new EncodingNegotiator(['gzip', 'deflate']).negotiate('deflate, gzip'), 'gzip', 'one offering them in another order has its own')
 })

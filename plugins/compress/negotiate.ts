@@ -32,24 +32,37 @@ function weights (header: string): Map<string, number> {
 /** RFC 9110 12.5.3: a coding's own q-value, else `*`'s, else 0 (not acceptable). */
 const weightOf = (q: ReadonlyMap<string, number>, coding: string): number => q.get(coding) ?? q.get('*') ?? 0
 
+// Browsers send under 100 bytes. A longer value is worked out anew each time, never kept: any client
+// can send unique ones, up to the header limit, and kept they would hold megabytes for nothing.
+const MAX_CACHED = 256
+const CACHED = 512
+// Results depend on the header and the codings offered only: shared by every route offering the same
+// (a reload's routes too), so that the memory is bounded once, not per route. `accepts` depends on no offer.
+const choices = new Map<string, LRUCache<string, string>>()
+const accepted = new LRUCache<string, boolean>({ max: CACHED })
+
 /**
  * Picks the coding for an Accept-Encoding value, by q-value then server preference; `identity` when
  * none applies (no header, identity preferred, nothing acceptable). Results are cached per header
- * value: clients send few distinct ones.
+ * value up to MAX_CACHED characters: clients send few distinct ones.
  */
 export class EncodingNegotiator {
   readonly #offered: readonly string[]
-  readonly #cache = new LRUCache<string, string>({ max: 512 })
-  readonly #accepted = new LRUCache<string, boolean>({ max: 512 })
+  readonly #cache: LRUCache<string, string>
 
   /** `offered`: codings in the server's order of preference. */
   constructor (offered: readonly string[]) {
     // identity competes like a coding, last: it wins only with a higher q-value than any offered.
     this.#offered = [...offered, IDENTITY]
+    const key = offered.join()
+    let cache = choices.get(key)
+    if (cache === undefined) { cache = new LRUCache({ max: CACHED }); choices.set(key, cache) }
+    this.#cache = cache
   }
 
   negotiate (header: string | undefined): string {
     if (header === undefined || header === '') return IDENTITY
+    if (header.length > MAX_CACHED) return this.#choose(weights(header))
     let chosen = this.#cache.get(header)
     if (chosen === undefined) { chosen = this.#choose(weights(header)); this.#cache.set(header, chosen) }
     return chosen
@@ -58,9 +71,10 @@ export class EncodingNegotiator {
   /** Whether the header accepts `coding` (one of CODINGS), offered or not: an explicit q=0 is not overridden by `*`. */
   accepts (header: string | undefined, coding: string): boolean {
     if (header === undefined || header === '') return false
+    if (header.length > MAX_CACHED) return weightOf(weights(header), coding) > 0
     const key = `${coding} ${header}`
-    let yes = this.#accepted.get(key)
-    if (yes === undefined) { yes = weightOf(weights(header), coding) > 0; this.#accepted.set(key, yes) }
+    let yes = accepted.get(key)
+    if (yes === undefined) { yes = weightOf(weights(header), coding) > 0; accepted.set(key, yes) }
     return yes
   }
 

@@ -11,6 +11,10 @@ const REFUSED = {
   deep: `the request body's Content-Encoding lists more than ${MAX_LAYERS} codings`
 }
 
+// Fields describing the encoded bytes (their length, digests) or the encoded representation (Repr-Digest,
+// RFC 9530 2): wrong for the body the upstream gets, which could fail them or trust them.
+const DECODED_AWAY = ['content-encoding', 'content-length', 'content-digest', 'repr-digest', 'content-md5', 'digest']
+
 /**
  * Decodes a request body sent with Content-Encodings we know, so the upstream gets it plain. The
  * decoded size is bounded by request-size (which runs after compress, so it counts decoded bytes);
@@ -26,6 +30,5 @@ export function decompressRequest (req: GatewayRequest): PluginReply | undefined
     return { ...reply, headers: { ...reply.headers, 'accept-encoding': ACCEPTED } }
   }
   for (const coding of decoding) req.pipeBodyThrough(decoder(coding))
-  req.headers['content-encoding'] = undefined
-  req.headers['content-length'] = undefined
+  for (const name of DECODED_AWAY) req.headers[name] = undefined
 }

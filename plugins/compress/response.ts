@@ -66,14 +66,19 @@ export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: 
     if (weakenedCopy(first(req.clientHeaders['if-none-match']), first(h.etag))) weaken(h)
     return
   }
-  const length = first(h['content-length'])
-  if (length !== undefined && Number(length) < c.minSize) return
+  if (tooSmall(h, c.minSize)) return
   addVary(h, 'accept-encoding')
   const chosen = c.negotiator.negotiate(accept)
   if (c.encoders.has(chosen)) {
     h['content-encoding'] = chosen
     bodyChanged(h)
   }
+}
+
+/** Whether a plain body is below minSize, or known empty whatever minSize (encoded, it would not be). */
+function tooSmall (h: HeaderMap, minSize: number): boolean {
+  const length = first(h['content-length'])
+  return length !== undefined && Number(length) < Math.max(minSize, 1)
 }
 
 /** Whether If-None-Match names the weakened form of a strong ETag. */
@@ -94,8 +99,7 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     addVary(h, 'accept-encoding')
     if (c.negotiator.accepts(accept, decode)) return
   } else {
-    const length = first(h['content-length'])
-    if (length !== undefined && Number(length) < c.minSize) return
+    if (tooSmall(h, c.minSize)) return
     addVary(h, 'accept-encoding')
   }
   const chosen = c.negotiator.negotiate(accept)

@@ -13,6 +13,11 @@ const CODING = 'Content-Encoding cannot be removed, renamed from or to, or set o
 // compress weakens a strong ETag (RFC 9110 8.8.1: its bytes differ from the plain body's): a strong
 // one put back would name the gzip and the plain bytes alike.
 const STRONG_ETAG = 'ETag cannot be set to a strong validator or renamed onto on a route with compress: the encoded and the plain body would share it (RFC 9110 8.8.1); set a weak one (W/"...")'
+// compress removes these from a body it encodes: they describe the bytes sent (digests, their ranges) or
+// the representation, content coding included (Repr-Digest, RFC 9530 2); one put back is false there.
+const BODY_FIELDS = new Set(['content-digest', 'repr-digest', 'content-md5', 'digest', 'accept-ranges'])
+const BODY_FIELD = 'Content-Digest, Repr-Digest, Content-MD5, Digest and Accept-Ranges cannot be set or renamed onto on a route with compress: ' +
+  'they describe the bytes sent, which compress changes for each client (and removes them when it does); Accept-Ranges: none may be set'
 // cors answers these from its config, on every response of its route: one edited here would go
 // beside or instead of its own (Allow-Origin: * with its Allow-Credentials: true, refused by browsers).
 const CORS = 'Access-Control-* headers cannot be set, removed, or renamed from or to on a route with cors: cors answers them from its config ' +
@@ -23,6 +28,9 @@ const isVary = named('vary')
 const isCoding = named('content-encoding')
 const isEtag = named('etag')
 const isCors = (name: string): boolean => name.toLowerCase().startsWith('access-control-')
+/** A body field with a value that would be false for an encoded body (`Accept-Ranges: none` is true of any). */
+const falseWhenEncoded = (name: string, value: string): boolean =>
+  BODY_FIELDS.has(name.toLowerCase()) && !(name.toLowerCase() === 'accept-ranges' && value.trim().toLowerCase() === 'none')
 
 function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
   const problems: PluginConfigProblem[] = []
@@ -46,11 +54,13 @@ function check (config: HeaderEdits, route: PluginCheckRoute | undefined): Plugi
     if (isVary(from) || isVary(to)) problems.push({ path: ['rename', from], message: dropped })
     else if (compress && (isCoding(from) || isCoding(to))) problems.push({ path: ['rename', from], message: CODING })
     else if (compress && isEtag(to)) problems.push({ path: ['rename', from], message: STRONG_ETAG })
+    else if (compress && BODY_FIELDS.has(to.toLowerCase())) problems.push({ path: ['rename', from], message: BODY_FIELD })
   }
   if (!compress) return problems
   for (const [name, value] of Object.entries(config.set ?? {})) {
     if (isCoding(name)) problems.push({ path: ['set', name], message: CODING })
     else if (isEtag(name) && !value.trimStart().startsWith('W/')) problems.push({ path: ['set', name], message: STRONG_ETAG })
+    else if (falseWhenEncoded(name, value)) problems.push({ path: ['set', name], message: BODY_FIELD })
   }
   return problems
 }

@@ -156,6 +156,29 @@ t.test('on a route with compress, Content-Encoding may not be removed, renamed o
 `, 'gw.yaml', {})
 })
 
+t.test('on a route with compress, digests and Accept-Ranges may not be set or renamed onto: a config error (false for an encoded body)', async t => {
+  const message = 'Content-Digest, Repr-Digest, Content-MD5, Digest and Accept-Ranges cannot be set or renamed onto on a route with compress: ' +
+    'they describe the bytes sent, which compress changes for each client (and removes them when it does); Accept-Ranges: none may be set'
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      compress: {}
+      response-headers:
+        remove: [ content-digest ]
+        rename: { x-a: Repr-Digest, content-md5: x-b }
+        set: { content-digest: 'sha-256=:AAAA:', Digest: SHA-256=BBBB, content-md5: Q2hlY2s=, accept-ranges: bytes, x-c: d }
+`), [
+    `gw.yaml:13:24 routes[0].plugins.response-headers.rename.x-a: ${message}`,
+    `gw.yaml:14:32 routes[0].plugins.response-headers.set.content-digest: ${message}`,
+    `gw.yaml:14:58 routes[0].plugins.response-headers.set.Digest: ${message}`,
+    `gw.yaml:14:85 routes[0].plugins.response-headers.set.content-md5: ${message}`,
+    `gw.yaml:14:110 routes[0].plugins.response-headers.set.accept-ranges: ${message}`
+  ])
+  // Removed, renamed from, Accept-Ranges: none (true of any body), or without compress: allowed.
+  await parseConfig(`${ONE_ROUTE_PLUGINS}      compress: {}
+      response-headers: { remove: [ digest ], rename: { content-digest: x-upstream-digest }, set: { Accept-Ranges: ' None ' } }
+`, 'gw.yaml', {})
+  await parseConfig(`${ONE_ROUTE_PLUGINS}      response-headers: { set: { content-digest: 'sha-256=:AAAA:', accept-ranges: bytes } }
+`, 'gw.yaml', {})
+})
+
 t.test('on a route with cors, Access-Control-* may not be set, removed or renamed from or to: a config error (cors answers them)', async t => {
   const message = 'Access-Control-* headers cannot be set, removed, or renamed from or to on a route with cors: cors answers them from its config ' +
     '(origins, credentials, exposeHeaders...); set them there'
