@@ -42,7 +42,9 @@ async function status (path: string, forwardedFor?: string, host = '127.0.0.1'):
 t.test('allow list, with a deny that wins over it', async t => {
   const cases: Array<[string, number]> = [
     ['10.1.2.3', 200], ['11.1.2.3', 403], ['10.6.6.6', 403], ['::ffff:10.1.2.3', 200], ['::ffff:11.1.2.3', 403],
-    ['2001:db8:1::5', 200], ['2001:db9::5', 403], ['unknown', 403], ['10.1.2.3:4567', 200], ['10.6.6.6:4567', 403]
+    ['2001:db8:1::5', 200], ['2001:db9::5', 403], ['10.1.2.3:4567', 200], ['10.6.6.6:4567', 403],
+    // No address: the client is the proxy that sent it (127.0.0.1, allowed), as in nginx's realip.
+    ['unknown', 200], ['unknown, 11.1.2.3', 403]
   ]
   for (const [ip, expected] of cases) t.equal(await status('/allow', ip), expected, ip)
 })
@@ -51,7 +53,8 @@ t.test('deny list', async t => {
   const series = 'portcullis_ip_filter_refused_total{route="deny"}'
   const before = await metricValue(gw.adminUrl as string, series)
   const cases: Array<[string, number]> = [
-    ['192.0.2.44', 403], ['::ffff:192.0.2.44', 403], ['192.0.3.1', 200], ['2001:db8:bad:1::1', 403], ['2001:db8:bad0::1', 200], ['garbage', 403]
+    ['192.0.2.44', 403], ['::ffff:192.0.2.44', 403], ['192.0.3.1', 200], ['2001:db8:bad:1::1', 403], ['2001:db8:bad0::1', 200],
+    ['garbage, 192.0.2.44', 403]
   ]
   for (const [ip, expected] of cases) t.equal(await status('/deny', ip), expected, ip)
   t.equal(await metricValue(gw.adminUrl as string, series), before + 4, 'each refusal counted')

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Duration, NonEmptyKey, toMs, type PluginConfigProblem } from '../../src/index.ts'
+import { ByHeaderName, HeaderValue } from '../shared/header-edits.ts'
 import { Scalar } from '../shared/scalar.ts'
 
 export const DEFAULTS = {
@@ -19,12 +20,8 @@ export const OpenTelemetrySchema = Type.Object({
     default: DEFAULTS.endpoint,
     description: 'The OTLP/HTTP traces URL (a collector, Tempo, Jaeger...), path included: spans are POSTed there as OTLP JSON.'
   })),
-  headers: Type.Optional(Type.Record(NonEmptyKey, Type.String(), {
-    additionalProperties: false,
-    errorMessage: 'is not a valid name: it must not be empty',
-    default: {},
-    description: 'Headers sent with every export (an API key: use ${ENV} interpolation for secrets).'
-  })),
+  // Names and values as request-termination's: hop-by-hop and framing names refused; see checkOpenTelemetry for the exporter's own.
+  headers: Type.Optional(ByHeaderName(HeaderValue, 'Headers sent with every export (an API key: use ${ENV} interpolation for secrets). Default: none.')),
   serviceName: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.serviceName, description: 'The service.name resource attribute of the spans.' })),
   resourceAttributes: Type.Optional(Type.Record(NonEmptyKey, Scalar, {
     additionalProperties: false,
@@ -50,12 +47,20 @@ export const OpenTelemetrySchema = Type.Object({
 
 export type OpenTelemetryConfig = Static<typeof OpenTelemetrySchema>
 
+// Headers the exporter writes for each export: a configured one was replaced (Content-Type,
+// User-Agent), sent as the Host of another site, or made the endpoint misread the body (Content-Encoding).
+const EXPORTER_HEADERS = new Set(['host', 'content-type', 'content-encoding', 'user-agent'])
+
 /**
  * `timeout` and `flushInterval` of 1ms or more: the SDK refuses a zero timeout only once the
  * gateway starts, and a zero flushInterval would send nearly every span in an export of its own.
+ * No header the exporter writes itself.
  */
 export function checkOpenTelemetry (config: OpenTelemetryConfig): PluginConfigProblem[] {
   const problems: PluginConfigProblem[] = []
+  for (const name of Object.keys(config.headers ?? {})) {
+    if (EXPORTER_HEADERS.has(name.toLowerCase())) problems.push({ path: ['headers', name], message: `"${name}" is the exporter's own (Host from endpoint, Content-Type, Content-Encoding, User-Agent): it cannot be set` })
+  }
   if (config.timeout !== undefined && toMs(config.timeout) === 0) problems.push({ path: ['timeout'], message: 'must be at least 1ms: it is how long one export may take (default 10s)' })
   if (config.flushInterval !== undefined && toMs(config.flushInterval) === 0) problems.push({ path: ['flushInterval'], message: 'must be at least 1ms: it is how long a finished span may wait for its batch (default 5s)' })
   return problems

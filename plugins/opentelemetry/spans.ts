@@ -115,7 +115,10 @@ export class RouteSpans {
     ids.preset(t.traceId, t.spanId)
     try {
       const name = `${method === '_OTHER' ? 'HTTP' : method} ${this.#httpRoute}`
-      return (req.locals[SERVER] = this.#tracing.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: spanTime(req, req.startedAt), attributes }, parent))
+      const span = req.locals[SERVER] = this.#tracing.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: spanTime(req, req.startedAt), attributes }, parent)
+      // The sampler's decision: only a recorded trace becomes an exemplar (RouteMetrics.traced).
+      t.sampled = (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0
+      return span
     } finally {
       ids.clear()
     }

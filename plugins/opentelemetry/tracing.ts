@@ -6,6 +6,7 @@ import {
 } from '@opentelemetry/sdk-trace-base'
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
 import { hideUrlSecrets, toMs, type PluginSetupContext } from '../../src/index.ts'
+import { headerBytes } from '../shared/header-edits.ts'
 import { LoggedExporter, spanAccounting } from './export-accounting.ts'
 import { exportConnections } from './export-connections.ts'
 import { DEFAULTS, type OpenTelemetryConfig } from './schema.ts'
@@ -66,7 +67,9 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
   const timeout = toMs(config.timeout ?? DEFAULTS.timeout)
   const maxQueueSize = config.maxQueueSize ?? DEFAULTS.maxQueueSize
   const connections = exportConnections(endpoint, timeout)
-  const otlp = new OTLPTraceExporter({ url: endpoint, headers: config.headers ?? {}, timeoutMillis: timeout, httpAgentOptions: () => connections.agent })
+  // Values as their UTF-8 bytes, as other header settings are sent (headerBytes): Node refuses a character past FF.
+  const headers = Object.fromEntries(Object.entries(config.headers ?? {}).map(([name, value]) => [name, headerBytes(value)]))
+  const otlp = new OTLPTraceExporter({ url: endpoint, headers, timeoutMillis: timeout, httpAgentOptions: () => connections.agent })
   const routes: string[] = []
   const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }, timeout)
   // selfObsMeterProvider is a BatchSpanProcessor option its BufferConfig type does not list yet.

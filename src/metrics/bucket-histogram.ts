@@ -19,19 +19,23 @@ export class HistogramSeries {
     this.exemplars = exemplars ? Array.from({ length: bounds.length + 1 }, () => ({ traceId: '', value: 0, at: 0 })) : undefined
   }
 
-  observe (value: number): number {
+  #bucket (value: number): number {
     const bounds = this.#bounds
     let i = 0
     while (i < bounds.length && value > (bounds[i] as number)) i++
-    this.counts[i] = (this.counts[i] as number) + 1
-    this.sum += value
-    this.count++
     return i
   }
 
-  /** Observes `value`; it becomes its bucket's exemplar, with `traceId` (when exemplars are on). */
-  observeTraced (value: number, traceId: string): void {
-    const slot = this.exemplars?.[this.observe(value)]
+  observe (value: number): void {
+    const i = this.#bucket(value)
+    this.counts[i] = (this.counts[i] as number) + 1
+    this.sum += value
+    this.count++
+  }
+
+  /** Makes `value` (observed) its bucket's exemplar, with `traceId` (when exemplars are on). */
+  exemplar (value: number, traceId: string): void {
+    const slot = this.exemplars?.[this.#bucket(value)]
     if (slot === undefined) return
     slot.traceId = traceId
     slot.value = value

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import { Gauge, type Counter, type Registry } from 'prom-client'
 import { FastCounter } from './fast-counter.ts'
 import { BucketHistogram, type HistogramSeries } from './bucket-histogram.ts'
+import type { TraceContext } from '../proxy/trace-context.ts'
 
 /** The `route` label of requests no route took (404, bad paths, parser errors): not a valid route name, so never one's. */
 export const UNMATCHED_ROUTE = '(unmatched)'
@@ -123,7 +124,7 @@ export class RouteMetrics {
     (this.#upstream ??= this.#m.upstreamDuration.series(this.#upstreamName)).observe(seconds)
   }
 
-  finished (method: string, status: number, seconds: number, upstreamSeconds: number, requestBytes: number, responseBytes: number, traceId: string): void {
+  finished (method: string, status: number, seconds: number, upstreamSeconds: number, requestBytes: number, responseBytes: number): void {
     this.#m.inFlight--
     if (!this.#counted) return
     const s = this.#series ??= new RouteSeries(this.#m, this.#route)
@@ -133,10 +134,20 @@ export class RouteMetrics {
     counter.inc()
     // A WebSocket (101) lasts as long as its session: no latency, it would burn the latency SLO.
     if (status !== 101) {
-      s.duration.observeTraced(seconds, traceId)
+      s.duration.observe(seconds)
       s.overhead.observe(seconds - upstreamSeconds)
     }
     if (responseBytes > 0) s.responseBytes.inc(responseBytes)
     if (requestBytes > 0) s.requestBytes.inc(requestBytes)
+  }
+
+  /**
+   * The request's trace as the exemplar of its latency bucket, after finished() and the plugins'
+   * onFinished: a tracing plugin has decided by then (trace.sampled). A trace it does not record
+   * leaves the bucket's exemplar as it was; without such a plugin, every request's trace id is
+   * one (the access log's traceId).
+   */
+  traced (status: number, seconds: number, trace: TraceContext): void {
+    if (status !== 101 && trace.sampled !== false) this.#series?.duration.exemplar(seconds, trace.traceId)
   }
 }

@@ -32,7 +32,7 @@ export const isForwardingHeader = (name: string): boolean => CLIENT_HEADERS.has(
 /**
  * An X-Forwarded-For entry without the port some proxies write (Azure Application Gateway:
  * `203.0.113.7:51234`, `[2001:db8::1]:443`). Only what becomes an IP address changes: other text
- * (`unknown`, `unknown:80`) stays as sent, an address to no one (ip-filter refuses it).
+ * (`unknown`, `unknown:80`) stays as sent, and is no client (forwardedClient).
  */
 function bareAddress (addr: string): string {
   if (addr.charCodeAt(0) === 91 /* [ */) {
@@ -85,8 +85,26 @@ function forwardedBy (req: IncomingMessage, trusted: boolean): boolean {
   return trusted && typeof priorFor === 'string' && priorFor !== ''
 }
 
-/** Behind trusted proxies, the nearest address in X-Forwarded-For that is not one, without a port. */
-const forwardedClient = (req: IncomingMessage, trust: (addr: string, hop: number) => boolean): string => bareAddress(proxyAddr(req, trust))
+/** An IP address without a zone: a zone names an interface of the host that wrote it, and may be any length. */
+const isAddress = (addr: string): boolean => isIPv4(addr) || (isIPv6(addr) && !addr.includes('%'))
+
+/**
+ * Behind trusted proxies, the nearest address in X-Forwarded-For that is not one, without a port.
+ * An entry that is no IP address (`unknown`, a client's text) ends the walk, as in nginx's realip:
+ * the client is the hop that named it (the peer, or the trusted proxy after it in the list). Taken as
+ * it is, any text became the logged clientIp, X-Real-IP and the rate-limit key.
+ */
+function forwardedClient (req: IncomingMessage, trust: (addr: string, hop: number) => boolean): string {
+  // The peer, then the entries from the right up to the first that is not trusted.
+  const chain = proxyAddr.all(req, trust)
+  let client = req.socket.remoteAddress ?? ''
+  for (let i = 1; i < chain.length; i++) {
+    const addr = bareAddress(chain[i] as string)
+    if (!isAddress(addr)) break
+    client = addr
+  }
+  return client
+}
 
 /**
  * The client's address, as applyForwarded finds it: the peer's, or forwardedClient's. For the

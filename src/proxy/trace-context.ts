@@ -9,6 +9,12 @@ export interface TraceContext {
   readonly parentSpanId: string | undefined
   /** Trace flags, two hex digits ('01': sampled, '02': random trace id); unknown bits zeroed. */
   readonly flags: string
+  /**
+   * Whether a tracing plugin records the trace, once one has decided (the opentelemetry plugin: as
+   * its server span starts, in onFinished at the latest); undefined while none has. One it does not
+   * record is no exemplar of the latency histogram: the exemplar would lead to no trace.
+   */
+  sampled: boolean | undefined
 }
 
 // version-traceid-parentid-flags; later versions may append fields, which a version-00 reader ignores.
@@ -36,9 +42,9 @@ function randomHex (bytes: number): string {
 export function traceContext (incoming: string | string[] | undefined): TraceContext {
   const m = typeof incoming === 'string' ? TRACEPARENT.exec(incoming) : null
   if (m !== null && m[1] !== 'ff' && m[2] !== ZERO_TRACE && m[3] !== ZERO_SPAN && (m[1] !== '00' || m[5] === '')) {
-    return { traceId: m[2] as string, spanId: randomHex(8), parentSpanId: m[3], flags: `0${parseInt(m[4] as string, 16) & KNOWN_FLAGS}` }
+    return { traceId: m[2] as string, spanId: randomHex(8), parentSpanId: m[3], flags: `0${parseInt(m[4] as string, 16) & KNOWN_FLAGS}`, sampled: undefined }
   }
-  return { traceId: randomHex(16), spanId: randomHex(8), parentSpanId: undefined, flags: '01' }
+  return { traceId: randomHex(16), spanId: randomHex(8), parentSpanId: undefined, flags: '01', sampled: undefined }
 }
 
 /** The traceparent header that makes the gateway's span the parent of the upstream's. */

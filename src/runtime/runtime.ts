@@ -639,7 +639,7 @@ export class Runtime implements ExchangeOwner {
     const status = whole || ex.status === 101 ? ex.status
       : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' ? 503 : 408
     const elapsed = performance.now() - ex.startedAt
-    ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes, ex.trace.traceId)
+    ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes)
     if (this.#accessLog) {
       ex.compiled.accessLog.write({
         target: ex.target?.url,
@@ -665,6 +665,8 @@ export class Runtime implements ExchangeOwner {
     else if (this.#recheck !== undefined) void this.#stopWhenDone()
     // Last: a plugin's code never stands between a request and its access line or its count in flight.
     ex.compiled.pipeline.onFinished?.(ex, status, cut)
+    // After onFinished, where a tracing plugin decides at the latest whether it records the trace.
+    ex.compiled.metrics?.traced(status, elapsed / 1000, ex.trace)
   }
 
   /** Counts a timeout of `kind` (see Metrics.timeouts). */

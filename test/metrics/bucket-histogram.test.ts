@@ -11,7 +11,7 @@ t.test('the same samples as prom-client\'s Histogram, bounds inclusive (le), +In
   const p = new Histogram({ name: 'x_seconds', help: 'x', labelNames: ['route'], buckets, registers: [theirs] })
   const values: Array<[string, number]> = [['a', 0.05], ['a', 0.1], ['a', 0.3], ['a', 1], ['a', 7], ['b "q"', 0.5]]
   for (const [route, v] of values) {
-    h.series(route).observeTraced(v, 'f'.repeat(32))
+    h.series(route).observe(v)
     p.labels(route).observe(v)
   }
   t.equal(await ours.metrics(), await theirs.metrics())
@@ -25,13 +25,15 @@ t.test('exemplars: the latest observation of each bucket, only where one fell', 
   const registry = new Registry()
   const h = new BucketHistogram({ name: 'y_seconds', help: 'y', label: 'route', buckets: [0.1, 1], exemplars: true, registry })
   const s = h.series('r')
-  s.observeTraced(0.05, 'a'.repeat(32))
-  s.observeTraced(0.07, 'b'.repeat(32))
-  s.observeTraced(3, 'c'.repeat(32))
+  for (const [v, id] of [[0.05, 'a'], [0.07, 'b'], [3, 'c']] as const) {
+    s.observe(v)
+    s.exemplar(v, id.repeat(32))
+  }
   const values = h.get().values.filter(v => v.metricName === 'y_seconds_bucket')
   t.same(values.map(v => (v.exemplar as { labelSet?: unknown } | undefined)?.labelSet), [{ trace_id: 'b'.repeat(32) }, undefined, { trace_id: 'c'.repeat(32) }])
   t.same(values.map(v => (v.exemplar as { value?: number } | undefined)?.value), [0.07, undefined, 3])
   const plain = new BucketHistogram({ name: 'z_seconds', help: 'z', label: 'route', buckets: [1], registry })
-  plain.series('r').observeTraced(0.5, 'd'.repeat(32))
+  plain.series('r').observe(0.5)
+  plain.series('r').exemplar(0.5, 'd'.repeat(32))
   t.notOk(plain.get().values.some(v => v.exemplar !== undefined), 'none when exemplars are off')
 })
