@@ -52,7 +52,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload' | 'upstream_send'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 /** Failures before a connection to the target was made (a background request cannot see its onConnect). */
@@ -281,7 +281,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The try whose 1xx started #headersTimer (see #informational). */
   #informationalTry = 0
   #headersTimer: NodeJS.Timeout | undefined
-  /** While the upstream takes none of a streamed request body (its backpressure holds the body paused): the idle timeout's timer. */
+  /** While the upstream takes none of a streamed request body, or of a tunnel's bytes (its backpressure holds them paused): the idle timeout's timer. */
   #stallTimer: NodeJS.Timeout | undefined
   #watchingStall = false
   /** While the request waits for a connection (Upstream.queue): the links of its queue, the target, since when, its timer. */
@@ -729,8 +729,24 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       })
       client.on('drain', () => { clearTimeout(this.#sendTimer) })
     }
+    // Mirrored: pipe() stops reading the client while the upstream has not read what it was sent, so
+    // the client's FIN or RST goes unseen. An upstream that reads nothing for timeouts.idle is cut, as
+    // nginx's proxy_send_timeout.
+    if (idleMs > 0) {
+      client.on('pause', () => {
+        if (!upstream.writableNeedDrain) return
+        clearTimeout(this.#stallTimer)
+        this.#stallTimer = setTimeout(Exchange.#onTunnelStall, idleMs, this)
+      })
+      upstream.on('drain', () => { clearTimeout(this.#stallTimer) })
+    }
     // Last: the owner may close the tunnel at once (see closeTunnel).
     this.#owner.tunnelOpened(this)
+  }
+
+  static #onTunnelStall (ex: Exchange): void {
+    ex.#owner.upstreamFailed(ex, Object.assign(new Error(`the upstream took none of the tunnel's bytes for ${ex.compiled.bodyTimeout} ms (idle timeout)`), { code: 'UPSTREAM_SEND_TIMEOUT' }), false)
+    ex.closeTunnel('upstream_send')
   }
 
   /** The gateway closes an open tunnel, both ends at once, for `cut` (logged as the exchange's `error`). */

@@ -76,9 +76,12 @@ const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: lim
 /**
  * A session's token buckets (rapid reset, settings flood): tokens left and when they were last
  * counted; its open streams, those whose response is not all sent, whether it is being ended (see
- * endOnceAnswered), and the socket under it (see socketOf).
+ * endOnceAnswered), the socket under it (see socketOf), and its idle timeout and timer (see armIdle).
  */
-interface Allowance { resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean, socket: Socket | undefined }
+interface Allowance {
+  resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean,
+  socket: Socket | undefined, idleMs: number, idle: NodeJS.Timeout | undefined
+}
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
 const GUARD = Symbol('guard')
@@ -121,29 +124,28 @@ export class Http2Connections {
       const s = session as GuardedSession
       const now = performance.now()
       s[GUARD] = this
-      s[ALLOWANCE] = { resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false, socket: socketOf(session) }
+      const a: Allowance = s[ALLOWANCE] = {
+        resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false,
+        socket: socketOf(session), idleMs: this.#idleMs, idle: undefined
+      }
       this.#sessions.add(session)
       this.#doneCheck ??= setInterval(dropDone, DONE_CHECK_MS, this.#sessions).unref()
       session.once('close', () => {
         this.#sessions.delete(session)
-        clearIdleTimer(session)
+        clearTimeout(a.idle)
         if (this.#sessions.size > 0) return
         clearInterval(this.#doneCheck)
         this.#doneCheck = undefined
       })
       session.on('remoteSettings', onRemoteSettings)
-      // Idle sessions end like idle keep-alive connections (server.keepAliveTimeout). One with a stream
-      // open is not idle, only quiet (a slow upstream): the next bytes it sends arm the timer again.
-      // A listener of our own: setTimeout's callback would be called once only.
-      session.setTimeout(this.#idleMs)
-      session.on('timeout', onTimeout)
+      armIdle(s)
       session.destroy = destroyOrReset
       if (this.#closing) session.close()
     })
     server.on('stream', onStream)
   }
 
-  /** A reload's limits and idle timeout, for connections opened from now on. */
+  /** A reload's limits (the buckets' for every connection, SETTINGS for those opened from now on) and idle timeout (for those opened from now on). */
   update (limits: Http2Limits, idleMs: number): void {
     this.#limits = limits
     this.#idleMs = idleMs
@@ -206,6 +208,7 @@ function onStream (stream: ServerHttp2Stream): void {
   const a = session[ALLOWANCE]
   a.streams++
   a.unanswered++
+  clearTimeout(a.idle)
   let answered = false
   const done = () => {
     if (answered) return
@@ -214,7 +217,10 @@ function onStream (stream: ServerHttp2Stream): void {
     if (session[GUARD].closing) endOnceAnswered(session)
   }
   stream.once('finish', done)
-  stream.once('close', () => { a.streams--; done() })
+  stream.once('close', () => {
+    if (--a.streams === 0) armIdle(session)
+    done()
+  })
   stream.once('aborted', onAborted)
 }
 
@@ -232,22 +238,23 @@ function endOnceAnswered (session: GuardedSession): void {
 }
 
 /**
- * Node leaves a closed session's idle timer (setTimeout) running, and the timer holds the session
- * (some 3 KB) until it fires: keepAliveTimeout, 72 s, per connection closed. setTimeout(0) does
- * nothing once the session is destroyed: the timer is cleared under Node's own symbol for it.
+ * Idle sessions end like idle keep-alive connections (server.keepAliveTimeout, as it was when the
+ * session began), counted from its start or the end of its last stream. One with a stream open is
+ * not idle, only quiet (a slow upstream). Not Node's session.setTimeout: each SETTINGS frame restarts
+ * it (the 'remoteSettings' listener has Node read them), so a client sending one now and then kept
+ * an idle connection for ever.
  */
-function clearIdleTimer (session: Http2Session): void {
-  for (const key of Object.getOwnPropertySymbols(session)) {
-    if (key.description === 'timeout') clearTimeout((session as unknown as Record<symbol, NodeJS.Timeout>)[key])
-  }
+function armIdle (session: GuardedSession): void {
+  const a = session[ALLOWANCE]
+  // A stream closed by the session's destroy(): the timer would hold the session until it fired.
+  if (!session.destroyed) a.idle = setTimeout(onIdle, a.idleMs, session).unref()
 }
 
-function onTimeout (this: GuardedSession): void {
-  if (this[ALLOWANCE].streams > 0) return
-  this.close()
+function onIdle (session: GuardedSession): void {
+  session.close()
   // close() also waits for a stream whose headers never ended (HEADERS without END_HEADERS, or cut
   // short), which nghttp2 opened but JS never sees: such a client held its connection for ever.
-  endOnceAnswered(this)
+  endOnceAnswered(session)
 }
 
 /**
