@@ -359,7 +359,8 @@ export class GatewayServer {
     this.app.server.keepAliveTimeout = keepAliveMs(next.loaded.config.server)
     this.app.server.headersTimeout = clientTimeouts(next.loaded.config.server).headers
     for (const limit of this.#limits) limit.set(next.loaded.config.server.maxConnections)
-    // HTTP/2 limits apply to connections opened from now on (turning HTTP/2 on or off needs a restart).
+    // HTTP/2: rapidReset, settingsFlood and the header-list check reach open connections; what SETTINGS
+    // announced and the idle timeout, those opened from now on (turning HTTP/2 on or off needs a restart).
     const h2 = http2Limits(next.loaded.config.server)
     if (h2 !== undefined) for (const c of [this.#h2, this.#h2c?.connections]) c?.update(h2, this.app.server.keepAliveTimeout)
     // New handshakes get the new certificates and client-auth settings; open connections keep theirs.
