@@ -22,7 +22,7 @@ function formatV6 (b: Uint8Array): string {
  * A client address as keys hold it: IPv4 as it is, IPv4-mapped IPv6 (::ffff:1.2.3.4) as the IPv4
  * address, other IPv6 addresses as their network of `v6Prefix` bits (`2001:db8:1:2::/64`; the
  * address itself at 128): one client holds a whole /64, and would otherwise get a fresh counter
- * from each address of it. Text that is no address (a proxy's odd X-Forwarded-For) is kept as it is.
+ * from each address of it. Anything else is kept as it is (the gateway's clientIp is always an address).
  */
 export function addressKey (ip: string, v6Prefix: number): string {
   if (ip.indexOf(':') === -1 || !parseIp(ip, address)) return ip
