@@ -35,6 +35,7 @@ t.test('jose errors, each as the client sees it', async t => {
     ['another audience', errorOf(await mint(rsa, { ...good, aud: 'other' })), invalid('wrong_audience', 'the token is for another audience')],
     ['no exp', errorOf(await new SignJWT(good).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).sign(rsa.privateKey)), invalid('missing_exp', 'the token has no expiry (exp)')],
     ['exp not a number', errorOf(await mint(rsa, { ...good, exp: 'tomorrow' as unknown as number })), invalid('claim_mismatch', 'the token\'s exp claim is not accepted')],
+    ['nbf not a number', errorOf(await mint(rsa, { ...good, nbf: 'x' as unknown as number })), invalid('claim_mismatch', 'the token\'s nbf claim is not accepted')],
     ['iat not a number', errorOf(await mint(rsa, { ...good, iat: 'today' as unknown as number })), invalid('claim_mismatch', 'the token\'s iat claim is not accepted')],
     ['alg not allowed', errorOf(await mint(rsa, good), keys, { ...options, algorithms: ['ES256'] }), invalid('alg_not_allowed', 'the token\'s algorithm is not allowed')],
     ['tampered payload', errorOf(`${h}.${b64url({ ...good, exp: now + 60, sub: 'mallory' })}.${s}`), invalid('bad_signature', 'the token\'s signature is invalid')],

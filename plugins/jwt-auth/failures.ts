@@ -26,7 +26,8 @@ export function failureOf (err: unknown): AuthFailure {
   switch (code) {
     case 'ERR_JWT_EXPIRED': return EXPIRED
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if (claim === 'nbf' || (claim === 'iat' && reason === 'future')) return NOT_YET_VALID
+      // An nbf that is no number ("invalid") is as wrong as such an exp: not a token valid later.
+      if ((claim === 'nbf' && reason === 'check_failed') || (claim === 'iat' && reason === 'future')) return NOT_YET_VALID
       if (claim === 'iss') return WRONG_ISSUER
       if (claim === 'aud') return WRONG_AUDIENCE
       if (claim === 'exp' && reason === 'missing') return MISSING_EXP

@@ -11,7 +11,8 @@ import { checkPluginSection, checkRoute } from './check-plugins.ts'
 import { checkConsumers, checkStores } from './check-platform.ts'
 import { schemaReferences } from './schema-refs.ts'
 import { compilePathPattern, compileRewrite } from '../routing/path-pattern.ts'
-import { section } from '../plugins/effective.ts'
+import { configsByPlugin, section } from '../plugins/effective.ts'
+import { clientIdentityTest, isIdentityHeader, vouchedBy } from '../plugins/identity.ts'
 import { hostHeaderProblem, parseHostPattern } from '../routing/host-pattern.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 
@@ -127,6 +128,8 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     routePlugins(route.plugins, pattern, i)
   })
   if (!skip.sections.has('plugins')) checkPluginSection(config, config.plugins, ['plugins'], undefined, plugins, refs, problems, add)
+  // After the plugin sections: their configs as validated, defaults applied, as vouchedHeaders gets them.
+  checkGatewayHeaderMatches(config, plugins, skip.routes, add)
   if (!skip.sections.has('stores')) checkStores(config, add)
   if (!skip.sections.has('consumers')) checkConsumers(config, plugins, refs, problems, add)
   checkUpstreams(config.upstreams, add, skip.upstreams)
@@ -166,6 +169,39 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   }
   checkListenerPorts(server, skip.admin ? undefined : admin, add)
   return problems
+}
+
+/**
+ * Routes matching on a header only the gateway sets: an identity header, or one a plugin vouches
+ * for (jwt-auth's forwardClaims) anywhere in the config. Routing reads the client's headers, and
+ * the gateway removes the client's own of these only after it (clientIdentityTest): any client
+ * that sends one would choose the route, credentials or not.
+ */
+function checkGatewayHeaderMatches (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, skip: ReadonlySet<number>,
+  add: (path: Array<string | number>, message: string, at: 'key' | 'value') => void): void {
+  if (!config.routes.some((r, i) => !skip.has(i) && r.match.headers !== undefined)) return
+  // By the form the gateway removes (lower-case, `_` as `-`): the plugin that sets it.
+  const vouched = new Map<string, string>()
+  for (const [name, configs] of configsByPlugin(config)) {
+    const def = plugins.get(name)
+    if (def === undefined) continue
+    for (const c of configs) {
+      // A plugin's vouchedHeaders that fails was reported at its config.
+      const names = vouchedBy(def, c)
+      if (typeof names !== 'string') for (const h of names) vouched.set(h.toLowerCase().replaceAll('_', '-'), name)
+    }
+  }
+  const gatewaySets = clientIdentityTest(new Set(vouched.keys()))
+  config.routes.forEach((route, i) => {
+    if (skip.has(i)) return
+    for (const name of Object.keys(route.match.headers ?? {})) {
+      const lower = name.toLowerCase()
+      if (!gatewaySets(lower)) continue
+      const what = isIdentityHeader(lower) ? 'an identity header' : `set by ${vouched.get(lower.replaceAll('_', '-')) as string} from what it verified`
+      add(['routes', i, 'match', 'headers', name], `"${name}" is ${what}: the gateway removes the client's and sets its own only after routing, ` +
+        `so route "${route.name}" would be chosen by whatever a client sends in it, with credentials or without`, 'key')
+    }
+  })
 }
 
 /** Why a route is never chosen: `earlier`, routes[`shadow.by`], takes its requests. */

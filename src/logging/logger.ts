@@ -10,6 +10,8 @@ export interface LoggerOptions { level?: string, pretty?: boolean }
 const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey', 'sec-websocket-protocol']
   .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`, `resHeaders["${h}"]`])
   .concat(['resHeaders["set-cookie"]'])
+/** pino's `redact` for every logger of the gateway's (tests' in-memory ones too). */
+export const REDACTION = { paths: REDACT, censor: '[redacted]' }
 
 /**
  * `headers` with those of `names` present shown as [redacted], URL-valued ones without their query
@@ -146,7 +148,7 @@ export function createLogger (options: LoggerOptions = {}): Logger {
   return pino({
     level: options.level ?? 'info',
     base: { pid: process.pid },
-    redact: { paths: REDACT, censor: '[redacted]' },
+    redact: REDACTION,
     serializers: { err: serializeErr },
     transport: pretty ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' } } : undefined
   }, pretty ? undefined : bufferedStdout())

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { parseConfig, type LoadedConfig } from '../../src/config/load.ts'
 import { startPortcullis, type Portcullis } from '../../src/server/start.ts'
+import { REDACTION } from '../../src/logging/logger.ts'
 
 export interface TestGateway extends Portcullis {
   /** Every log line the gateway wrote, parsed. */
@@ -9,7 +10,7 @@ export interface TestGateway extends Portcullis {
   readonly loaded: LoadedConfig
 }
 
-/** A logger that keeps its lines in memory (synchronously) so tests can read them. */
+/** A logger that keeps its lines in memory (synchronously) so tests can read them; credentials redacted as the real logger does. */
 export function memoryLogger (level = 'info'): { log: Logger, lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({
@@ -18,7 +19,7 @@ export function memoryLogger (level = 'info'): { log: Logger, lines: Array<Recor
       cb()
     }
   })
-  return { log: pino({ level }, stream), lines }
+  return { log: pino({ level, redact: REDACTION }, stream), lines }
 }
 
 /**
