@@ -2,7 +2,7 @@ import { definePlugin, toBytes, toMs } from '../../src/index.ts'
 import { compileKey } from './cache-key.ts'
 import { Collapser } from './collapse.ts'
 import { cacheMetrics, requestsCounter } from './metrics.ts'
-import { Purger } from './purge.ts'
+import { keySettings, Purger } from './purge.ts'
 import { RouteCache } from './route-cache.ts'
 import { SharedFetch } from './shared-fetch.ts'
 import { CacheSchema } from './schema.ts'
@@ -37,6 +37,7 @@ export default definePlugin({
       throw new Error(`collapseTimeout (${collapseMs} ms) must be less than half of server.pluginTimeout (${ctx.hookTimeoutMs} ms)${reads}: a request may wait twice collapseTimeout for other requests' fetches, and its onRequest is cut at server.pluginTimeout (504); lower collapseTimeout${readsMs === 0 ? '' : ' or commandTimeout'} or raise server.pluginTimeout`)
     }
     const purger = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics)))
+    const settings = keySettings(config.key)
     const cache = new RouteCache({
       name: config.name ?? 'Portcullis',
       store,
@@ -61,6 +62,7 @@ export default definePlugin({
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
       recent: store.getNow === undefined ? new RecentValues(RECENT_BYTES) : undefined,
       invalidating: tags => purger.invalidating(store, tags),
+      superseded: () => purger.superseded(ctx.routeName, store, settings),
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log,
       errors: {
@@ -70,7 +72,7 @@ export default definePlugin({
           `cache: store "${store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
       }
     })
-    const dropping = purger.add({ name: ctx.routeName, store, key: config.key, purging: p => cache.purging(p) }, ctx.log)
+    const dropping = purger.add({ name: ctx.routeName, store, key: config.key, settings, purging: p => cache.purging(p) }, ctx.log)
     // Not in service before the entries that may have missed purges are gone.
     return dropping === undefined ? cache : dropping.then(() => cache)
   }

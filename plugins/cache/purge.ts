@@ -11,20 +11,30 @@ interface CachedRoute {
   readonly name: string
   readonly store: Store
   readonly key: CacheConfig['key']
+  /** Its key settings, as keySettings gives them. */
+  readonly settings: string
   /** Told before its store is purged: its fetches begun before must not be stored, nor joined (see RouteCache.purging). */
   readonly purging: (p: Purge) => void
 }
 /** One store's part of a purge: the keys it deleted. */
 interface Work { readonly store: Store, readonly count: Promise<number> }
+/** How a config cached a route: into which store, with which key settings (see keySettings). */
+interface Cached { readonly store: Store, readonly settings: string }
 
 /**
- * Each gateway's newest config, as the store of each of its cached routes: what the next config's
- * routes are compared with (Purger.add). NOTHING once that config is disposed with no newer one set
- * up: it failed to start, or gave way to a config that caches no route (whose unsafe requests
- * invalidated nothing), or the gateway stopped.
+ * Each gateway's newest config, as how it cached each of its routes: what the next config's routes
+ * are compared with (Purger.add). NOTHING once that config is disposed with no newer one set up: it
+ * failed to start, or gave way to a config that caches no route (whose unsafe requests invalidated
+ * nothing), or the gateway stopped.
  */
-const newest = new WeakMap<object, ReadonlyMap<string, Store>>()
-const NOTHING: ReadonlyMap<string, Store> = new Map()
+const newest = new WeakMap<object, ReadonlyMap<string, Cached>>()
+const NOTHING: ReadonlyMap<string, Cached> = new Map()
+
+/**
+ * Each gateway's cached routes, of every config not yet disposed: a replaced config still draining
+ * may store what it fetches, so it is told of the purges and invalidations made on the ones after it.
+ */
+const live = new WeakMap<object, Set<CachedRoute>>()
 
 /** How long dropping a route's entries waits for a store that is not up (a Redis store new in the config is still connecting). */
 const DROP_TRIES = 20
@@ -41,9 +51,11 @@ export const surrogateTag = (key: string): string => `s:${key}`
 export class Purger {
   readonly #routes: CachedRoute[] = []
   readonly #gateway: object
-  /** The store of each cached route, by name, in the config before; undefined before the gateway's first with a cached route. */
-  readonly #before: ReadonlyMap<string, Store> | undefined
-  readonly #byRoute = new Map<string, Store>()
+  /** How the config before cached each route, by name; undefined before the gateway's first with a cached route. */
+  readonly #before: ReadonlyMap<string, Cached> | undefined
+  readonly #byRoute = new Map<string, Cached>()
+  /** The gateway's live routes (see live), this config's among them. */
+  readonly #live: Set<CachedRoute>
 
   /** `gateway`: an object every config of the gateway gets, and no other gateway's (see requestsCounter). */
   constructor (admin: PluginAdmin, gateway: object) {
@@ -51,32 +63,55 @@ export class Purger {
     this.#gateway = gateway
     this.#before = newest.get(gateway)
     newest.set(gateway, this.#byRoute)
+    let routes = live.get(gateway)
+    if (routes === undefined) live.set(gateway, routes = new Set())
+    this.#live = routes
   }
 
   /**
    * Adds a route. When the config before did not cache it into the same store (or one on the same
    * keys: see sameKeys), its entries there (from an earlier config) may have missed purges and
-   * invalidations, which went to the store it used meanwhile, or nowhere: they are dropped, and the
-   * promise returned resolves once they are.
+   * invalidations, which went to the store it used meanwhile, or nowhere; when it did with other
+   * key settings, they were stored under keys that are not this config's (a query parameter ignored
+   * then would answer requests without it). Either way they are dropped, with what the live configs
+   * are fetching for the route there, and the promise returned resolves once they are.
    */
   add (route: CachedRoute, log: Logger): Promise<void> | undefined {
     this.#routes.push(route)
-    this.#byRoute.set(route.name, route.store)
-    return this.#before === undefined || sameKeys(this.#before.get(route.name), route.store) ? undefined : drop(route, log)
+    this.#live.add(route)
+    this.#byRoute.set(route.name, { store: route.store, settings: route.settings })
+    if (this.#before === undefined) return undefined
+    const before = this.#before.get(route.name)
+    const sameStore = before !== undefined && sameKeys(before.store, route.store)
+    if (sameStore && before.settings === route.settings) return undefined
+    const prefix = `c:${route.name}:`
+    this.#tell(route, () => prefix)
+    return drop(route, prefix, sameStore ? 'they were stored under other key settings' : 'they may have missed purges', log)
+  }
+
+  /**
+   * Whether the gateway's newest config caches route `name` otherwise than into `store` with key
+   * `settings`: what the route fetches then is not stored, as that config drops the route's entries
+   * there (once its setup comes to the route, maybe after this fetch began) or never reads them.
+   */
+  superseded (name: string, store: Store, settings: string): boolean {
+    const now = newest.get(this.#gateway)?.get(name)
+    return now !== undefined && !(sameKeys(now.store, store) && now.settings === settings)
   }
 
   /**
    * An unsafe request's invalidation of URL tags in `store`, before the store deletes them: every
-   * route of the config on that store is told, as of a purge (its fetches of those URLs begun
-   * before are neither stored nor joined). A route whose keys are not on the same host setting
-   * never holds those tags, as the store's deletion never reaches its entries.
+   * live route on that store is told, as of a purge (its fetches of those URLs begun before are
+   * neither stored nor joined). A route whose keys are not on the same host setting never holds
+   * those tags, as the store's deletion never reaches its entries.
    */
   invalidating (store: Store, tags: readonly string[]): void {
-    for (const r of this.#routes) if (sameKeys(r.store, store)) for (const tag of tags) r.purging({ tag })
+    for (const r of this.#live) if (sameKeys(r.store, store)) for (const tag of tags) r.purging({ tag })
   }
 
   dispose (): void {
     if (newest.get(this.#gateway) === this.#byRoute) newest.set(this.#gateway, NOTHING)
+    for (const r of this.#routes) this.#live.delete(r)
   }
 
   async #purge (body: unknown): Promise<PluginAdminReply> {
@@ -94,16 +129,16 @@ export class Purger {
       // Keyed as requests are: /caf%c3%a9, /%7Euser and //a are the paths /caf%C3%A9, /~user and /a.
       const path = normalizePath(url.pathname)
       if (path === undefined) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')
-      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(this.#purging(r, { prefix: urlKeyPrefix(r.name, r.key, url, path) })) }))
+      work = this.#routes.map(r => this.#purgePrefix(r, o => urlKeyPrefix(o.name, o.key, url, path)))
     } else if (typeof b.prefix === 'string' && b.prefix.startsWith('/')) {
-      work = this.#routes.map(r => ({ store: r.store, count: r.store.deletePrefix(this.#purging(r, { prefix: `c:${r.name}:${b.prefix as string}` })) }))
+      const prefix = b.prefix
+      work = this.#routes.map(r => this.#purgePrefix(r, o => `c:${o.name}:${prefix}`))
     } else if (typeof b.tag === 'string' && b.tag !== '') {
       const tag = surrogateTag(b.tag)
-      for (const r of this.#routes) r.purging({ tag })
-      work = this.#stores().map(s => ({ store: s, count: s.deleteTag(tag) }))
+      const stores = this.#stores({ tag })
+      work = stores.map(s => ({ store: s, count: s.deleteTag(tag) }))
     } else if (b.all === true) {
-      for (const r of this.#routes) r.purging({})
-      work = this.#stores().map(s => ({ store: s, count: s.deletePrefix('c:') }))
+      work = this.#stores({}).map(s => ({ store: s, count: s.deletePrefix('c:') }))
     } else {
       return bad(ONE_OF)
     }
@@ -122,13 +157,35 @@ export class Purger {
     return { status: 503, body: { error: 'store_unavailable', message: `${errors}${others}`, purged, unavailable: [...failed.keys()] } }
   }
 
-  #stores (): Store[] { return [...new Set(this.#routes.map(r => r.store))] }
-
-  /** Tells the route of a prefix purge, before its store is purged: the prefix. */
-  #purging (r: CachedRoute, p: { readonly prefix: string }): string {
-    r.purging(p)
-    return p.prefix
+  /** The stores of the config's routes, every live route on them told of `p` first (their entries there go). */
+  #stores (p: Purge): Store[] {
+    const stores = [...new Set(this.#routes.map(r => r.store))]
+    for (const o of this.#live) if (stores.some(s => sameKeys(o.store, s))) o.purging(p)
+    return stores
   }
+
+  /** Purges the keys of `r` under the prefix `of` gives, the live routes of its name on its store told first. */
+  #purgePrefix (r: CachedRoute, of: (o: CachedRoute) => string): Work {
+    this.#tell(r, of)
+    return { store: r.store, count: r.store.deletePrefix(of(r)) }
+  }
+
+  /**
+   * Tells the live routes of `r`'s name on its store (r, and those of replaced configs still
+   * draining) of a purge of the prefix `of` gives each: their keys' (a URL's query by their settings).
+   */
+  #tell (r: CachedRoute, of: (o: CachedRoute) => string): void {
+    for (const o of this.#live) if (o.name === r.name && sameKeys(o.store, r.store)) o.purging({ prefix: of(o) })
+  }
+}
+
+/**
+ * A route's key settings as they shape its keys (see compileKey), for comparing two configs':
+ * query names are sets (their order changes no key), headers a list (it does).
+ */
+export function keySettings (key: CacheConfig['key'] = {}): string {
+  const include = key.query?.include
+  return JSON.stringify([key.host ?? true, include === undefined ? null : [...new Set(include)].sort(), [...new Set(key.query?.ignore)].sort(), (key.headers ?? []).map(h => h.toLowerCase())])
 }
 
 /**
@@ -139,16 +196,16 @@ function sameKeys (before: Store | undefined, store: Store): boolean {
   return before === store || (before !== undefined && before.keySpace !== undefined && before.keySpace === store.keySpace)
 }
 
-/** Deletes the route's entries in its store; a store down all along is logged, with the remedy. */
-async function drop (route: CachedRoute, log: Logger): Promise<void> {
+/** Deletes the route's entries in its store (`prefix`), for `why`; a store down all along is logged, with the remedy. */
+async function drop (route: CachedRoute, prefix: string, why: string, log: Logger): Promise<void> {
   for (let tries = 1; ; tries++) {
     try {
-      const n = await route.store.deletePrefix(`c:${route.name}:`)
-      if (n > 0) log.info({ store: route.store.name, dropped: n }, 'cache entries from an earlier config dropped: they may have missed purges')
+      const n = await route.store.deletePrefix(prefix)
+      if (n > 0) log.info({ store: route.store.name, dropped: n }, `cache entries from an earlier config dropped: ${why}`)
       return
     } catch (err) {
       if ((err as StoreError).code !== 'STORE_UNAVAILABLE' || tries === DROP_TRIES) {
-        log.warn({ store: route.store.name, err }, 'cache entries from an earlier config not dropped: they may have missed purges; purge {"all": true} once the store is back')
+        log.warn({ store: route.store.name, err }, `cache entries from an earlier config not dropped: ${why}; purge {"all": true} once the store is back`)
         return
       }
     }

@@ -44,6 +44,8 @@ export interface RouteCacheSettings {
   readonly recent: RecentValues | undefined
   /** Tells every route on the store of an invalidation of these URL tags, this one included (see Purger.invalidating). */
   readonly invalidating: (tags: readonly string[]) => void
+  /** Whether a newer config caches the route otherwise (see Purger.superseded): what it fetches then is not stored. */
+  readonly superseded: () => boolean
   readonly metrics: CacheMetrics
   readonly log: Logger
   /** Store failures, one log each for all the routes on the store (see storeErrorLog). */
@@ -589,7 +591,7 @@ export class RouteCache implements PluginHandlers {
       if (!down) state.captured = { entry: e, names: prepared.names, ttlMs: prepared.ttlMs }
       if (state.giveBack !== undefined) setTimeout(giveBackIfReading, READING_MS, state).unref()
     }))
-    const purged = tagged(state, prepared.tags)
+    const purged = this.#purged(state, prepared.tags)
     addCacheStatus(res.headers, s.name, down || purged ? { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : PURGED } : { fwd: state.fwd, fwdStatus, stored: true, ttl: prepared.ttl })
   }
 
@@ -633,7 +635,7 @@ export class RouteCache implements PluginHandlers {
       return
     }
     // Not put back into the store (nor dropped: what a request after the purge stored may be there).
-    if (tagged(state, entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: PURGED }); return }
+    if (this.#purged(state, entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: PURGED }); return }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, stored: true, ttl: entry.lifetime - age })
     state.saving = true
     await this.#freshen(state, e, merged)
@@ -656,7 +658,7 @@ export class RouteCache implements PluginHandlers {
       if (reason !== 'no-store') await this.#drop(state.key, e)
       return
     }
-    if (tagged(state, merged.entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: PURGED }); return }
+    if (this.#purged(state, merged.entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: PURGED }); return }
     addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, stored: true, ttl: merged.entry.lifetime - currentAge(merged.entry, Date.now()) })
     state.saving = true
     await this.#freshen(state, e, merged)
@@ -752,13 +754,22 @@ export class RouteCache implements PluginHandlers {
     return Math.floor(seconds * 1000) + (hasValidator(headers) ? this.#s.keepStaleMs : 0)
   }
 
+  /**
+   * What `f` brings carries `tags`: whether it is not to be stored, a purge selecting it (see
+   * tagged), or a newer config caching the route otherwise (its reload drops what the route stores).
+   */
+  #purged (f: InFlight, tags: readonly string[]): boolean {
+    if (!f.purged && this.#s.superseded()) f.purged = true
+    return tagged(f, tags)
+  }
+
   /** What `f` fetched (or revalidated), written unless a purge selected it; `f`'s last step: purges are no longer checked against it after. */
   async #save (f: InFlight, e: Entry, names: readonly string[], ttlMs: number): Promise<void> {
     const s = this.#s
     const key = f.key
     try {
       // Checked just before the write: a purge that begins after finds it in the store.
-      if (tagged(f, e.tags)) return
+      if (this.#purged(f, e.tags)) return
       try {
         const value = encodeEntry(e)
         if (names.length > 0) {
