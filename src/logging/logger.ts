@@ -19,14 +19,11 @@ export const REDACTION = { paths: REDACT, censor: '[redacted]' }
  * which logs leave out; the others repeat the line's fields): a copy only when there is one of these.
  */
 export function redactHeaders<H extends Record<string, unknown>> (headers: H, names: readonly string[]): H {
-  if (!names.some(name => headers[name] !== undefined) && !URL_HEADERS.some(name => hasQuery(headers[name])) && !hasPseudoHeader(headers)) return headers
+  if (!names.some(name => headers[name] !== undefined) && !URL_HEADERS.some(name => hasQuery(headers[name])) && !hasQuery(headers.link) && !hasPseudoHeader(headers)) return headers
   const copy: Record<string, unknown> = {}
   for (const name in headers) if (name.charCodeAt(0) !== COLON) copy[name] = headers[name]
-  for (const name of URL_HEADERS) {
-    const value = copy[name]
-    if (typeof value === 'string') copy[name] = withoutQuery(value)
-    else if (Array.isArray(value)) copy[name] = value.map(v => typeof v === 'string' ? withoutQuery(v) : v)
-  }
+  for (const name of URL_HEADERS) cut(copy, name, withoutQuery)
+  cut(copy, 'link', linksWithoutQuery)
   for (const name of names) if (copy[name] !== undefined) copy[name] = '[redacted]'
   return copy as H
 }
@@ -51,6 +48,15 @@ function hasQuery (value: unknown): boolean {
 function withoutQuery (url: string): string {
   const at = url.search(QUERY)
   return at === -1 ? url : `${url.slice(0, at + 1)}…`
+}
+
+/** A Link field (RFC 8288) with each `<URL>` cut as withoutQuery: a next page's `?access_token=`. */
+const linksWithoutQuery = (links: string): string => links.replace(/<([^>?#]*)([?#])[^>]*>/g, '<$1$2…>')
+
+function cut (headers: Record<string, unknown>, name: string, without: (value: string) => string): void {
+  const value = headers[name]
+  if (typeof value === 'string') headers[name] = without(value)
+  else if (Array.isArray(value)) headers[name] = value.map(v => typeof v === 'string' ? without(v) : v)
 }
 
 function hasPseudoHeader (headers: Record<string, unknown>): boolean {

@@ -68,3 +68,19 @@ t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Original-URI, X-Envo
   })
   t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no secret anywhere in the log')
 })
+
+// A Link field's URLs (a next page's ?access_token=, GitHub-style pagination) were logged whole.
+t.test('logging.headers: each URL of a Link field without its query or fragment, the rest kept', async t => {
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    res.writeHead(200, { link: '<https://api.example/x?page=2&access_token=S3CRET-next>; rel="next", </plain>; rel="first", </f#t=S3CRET-frag>; rel="last"' }).end()
+  })
+  const gw = await headersGateway(t, up)
+  const res = await request(`${gw.url}/x`, { headers: { link: '</req?key=S3CRET-req>; rel=preload', 'x-request-id': 'links' } })
+  await res.body.dump()
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'links' }), {
+    reqHeaders: { link: '</req?…>; rel=preload' },
+    resHeaders: { link: '<https://api.example/x?…>; rel="next", </plain>; rel="first", </f#…>; rel="last"' }
+  })
+  t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no secret anywhere in the log')
+})
