@@ -1,18 +1,13 @@
 import t from 'tap'
-import { once } from 'node:events'
-import { createServer, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { catchAllGateway } from './helpers/catch-all.ts'
 import { waitForLog } from './helpers/logs.ts'
+import { deadPort } from './helpers/upstream.ts'
 
 // A gateway-produced error is logged as a user reads logs: the access line counts its JSON body,
 // and the failure line's err is what pino's error serializer makes of a real error.
 t.test('a 502: access-log bytes is the JSON body sent, the failure line carries err type, message, code and stack', async t => {
-  const s = createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as AddressInfo).port
-  await new Promise(resolve => s.close(resolve))
-  const gw = await catchAllGateway(t, `http://127.0.0.1:${port}`)
+  const gw = await catchAllGateway(t, `http://127.0.0.1:${await deadPort()}`)
 
   const res = await request(`${gw.url}/x`)
   t.equal(res.statusCode, 502)

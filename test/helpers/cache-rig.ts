@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import { request } from 'undici'
 import { startUpstream, type TestUpstream } from './upstream.ts'
 import { startGateway, type TestGateway } from './gateway.ts'
+import { freePort } from './ports.ts'
 
 /** What the upstream does with the n-th request it received. */
 export type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void
@@ -23,11 +24,16 @@ export interface Rig {
  */
 export async function rig (t: Test, handler: Handler, config = '{}', extra = ''): Promise<Rig> {
   const seen: Rig['seen'] = []
-  const up = await startUpstream((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     seen.push({ method: req.method as string, url: req.url as string, headers: req.headers })
     req.resume()
     req.on('end', () => handler(req, res, seen.length))
-  })
+  }
+  // A port no parallel test's server takes once a test has closed the upstream (see freePort).
+  let up: TestUpstream
+  for (let attempt = 1; ; attempt++) {
+    try { up = await startUpstream(handle, await freePort()); break } catch (err) { if (attempt === 5) throw err }
+  }
   t.teardown(() => up.close())
   const gw = await startGateway(`
 admin:

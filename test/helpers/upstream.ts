@@ -9,15 +9,18 @@ export interface TestUpstream {
   close (): Promise<void>
 }
 
-/** A real HTTP server on an ephemeral loopback port. The default handler echoes the request as JSON. */
-export async function startUpstream (handler: (req: IncomingMessage, res: ServerResponse) => void = echo): Promise<TestUpstream> {
+/**
+ * A real HTTP server on an ephemeral loopback port (or `port`: one from freePort() for an upstream
+ * the test closes and then counts on being refused). The default handler echoes the request as JSON.
+ */
+export async function startUpstream (handler: (req: IncomingMessage, res: ServerResponse) => void = echo, port = 0): Promise<TestUpstream> {
   const server = createServer(handler)
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve))
+  const bound = (server.address() as AddressInfo).port
   return {
     server,
-    port,
-    url: `http://127.0.0.1:${port}`,
+    port: bound,
+    url: `http://127.0.0.1:${bound}`,
     close: () => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) })
   }
 }

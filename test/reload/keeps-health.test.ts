@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
-import { startUpstream } from '../helpers/upstream.ts'
+import { deadPort, startUpstream } from '../helpers/upstream.ts'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -154,9 +154,8 @@ t.test('an open circuit breaker stays open after a reload', async t => {
 
 t.test('a reload does not refill the retry budget: only time does (10 a second)', async t => {
   // Two addresses nothing listens on: each request fails to connect and is retried once, spending the budget.
-  const dead = await Promise.all([namedUpstream('a'), namedUpstream('b')])
-  await Promise.all(dead.map(u => u.close()))
-  const pool = `    targets: [ { url: "${dead[0]?.url}" }, { url: "${dead[1]?.url}" } ]
+  const dead = [`http://127.0.0.1:${await deadPort()}`, `http://127.0.0.1:${await deadPort(true)}`]
+  const pool = `    targets: [ { url: "${dead[0]}" }, { url: "${dead[1]}" } ]
     passive: false`
   const cf = await configFile(yaml(pool, ''))
   const gw = await startFromFile(cf.file)

@@ -81,14 +81,14 @@ t.test('a request slow on every target (response timeouts) ejects one of three a
   const gw = await startGateway(`upstreams:
   up:
     targets: [ ${bs.map(b => `{ url: "${b.url}" }`).join(', ')} ]
-    timeouts: { response: 50ms }
-    passive: { baseEjection: 5m }
+    timeouts: { response: 250ms }
+    passive: { consecutiveFailures: 2, baseEjection: 5m }
 routes:
   - { name: all, match: { path: /* }, upstream: up }
 `)
   t.teardown(() => gw.close())
-  for (const b of bs) b.delayMs = 200
-  t.same((await load(`${gw.url}/slow`, 30, 1)).statuses, { 504: 30 })
+  for (const b of bs) b.delayMs = 1_000
+  t.same((await load(`${gw.url}/slow`, 12, 1)).statuses, { 504: 12 }, 'each target timed out 4 times, enough to eject it twice over')
   t.equal(ejected(gw), 1, 'one ejected, not two')
   for (const b of bs) b.delayMs = 0
   t.same((await load(`${gw.url}/ok`, 4, 1)).statuses, { 200: 4 })
