@@ -76,6 +76,7 @@ export default definePlugin({
       anonymous: config.anonymous,
       optional: config.optional,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
+      removeFromQuery: location.removeFromQuery,
       extract: req => location.read(req),
       scrub: location.scrub,
       verify

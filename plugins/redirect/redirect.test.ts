@@ -27,6 +27,11 @@ routes:
   - { name: cafe, match: { path: /cafe }, upstream: up, plugins: { redirect: { to: "/café/☕😀?s=ü#ß" } } }
   - { name: quoted, match: { path: /q/* }, upstream: up, plugins: { redirect: { to: '/a"b<c>{d}|e^f\\g[h]%zz%41/*#x#y' } } }
   - { name: wiki, match: { path: /wiki/:page }, upstream: up, plugins: { redirect: { to: 'https://n.example/wiki/Special\\:Search/:page\\*?all=\\*' } } }
+  - { name: loop, match: { path: /loop/* }, upstream: up, plugins: { redirect: { to: "/loop/*" } } }
+  - { name: grow, match: { path: /grow/* }, upstream: up, plugins: { redirect: { to: "/grow/more/*?x=1" } } }
+  - { name: self, match: { path: /self/:id }, upstream: up, plugins: { redirect: { to: "/self/:id#top" } } }
+  - { name: profile, match: { path: /profile/:id }, upstream: up, plugins: { redirect: { to: "/profile/:id/settings" } } }
+  - { name: away, match: { path: /away/* }, upstream: up, plugins: { redirect: { to: "https://other.example/away/*" } } }
 `)
 t.teardown(() => gw.close())
 
@@ -61,6 +66,15 @@ t.test('templates with the match\'s params, and the query kept or dropped', asyn
   for (const [path, status, expected] of cases) t.same(await location(path), [status, expected], path)
   t.same(await location('/moved', 'POST'), [307, 'https://elsewhere.example.com/'], 'any method')
   t.equal(hits, 0, 'the upstream was never called')
+})
+
+t.test('a path-relative to its own route\'s match.path matches is warned of at load: the client would be redirected in a loop', async t => {
+  const warned = gw.logs.filter(l => l.level === 40 && String(l.msg).startsWith('redirect:')).map(l => [l.route, l.to])
+  t.same(warned, [['loop', '/loop/*'], ['grow', '/grow/more/*?x=1'], ['self', '/self/:id#top']], 'not /root/* to /*, /profile/:id to /profile/:id/settings, nor one to another host')
+  t.equal(gw.logs.find(l => l.route === 'loop' && l.level === 40)?.msg,
+    'redirect: to "/loop/*" is a path this route\'s match.path "/loop/*" matches: clients are redirected to this route again and again, ' +
+    'unless another route takes that path first or the route\'s methods or headers leave the redirected request out')
+  t.same(await location('/loop/x'), [302, '/loop/x'], 'still loaded')
 })
 
 t.test('"\\:" and "\\*" are a literal ":" and "*"', async t => {

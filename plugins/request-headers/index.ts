@@ -1,7 +1,7 @@
 import { definePlugin, isForwardingHeader, isIdentityHeader, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { hostHeaderProblem } from '../../src/routing/host-pattern.ts'
 import { configVerifiedHeaders, stripForm } from '../shared/auth/route-check.ts'
-import { HeaderEditsSchema, compileHeaderEdits, type HeaderEdits } from '../shared/header-edits.ts'
+import { HeaderEditsSchema, compileHeaderEdits, headerEditTwins, type HeaderEdits } from '../shared/header-edits.ts'
 
 // The client's Host is not among the headers plugins see: the route decides the upstream's.
 const NO_HOST = 'the client\'s Host never reaches the upstream as such: it gets the route\'s (the target\'s, preserveHost or hostHeader), ' +
@@ -27,7 +27,7 @@ function verifiedOnRoute (route: PluginCheckRoute | undefined): ReadonlyMap<stri
 }
 
 function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
-  const problems: PluginConfigProblem[] = []
+  const problems = headerEditTwins(config)
   const verified = verifiedOnRoute(route)
   const claimed = (name: string) => {
     const plugin = verified.get(stripForm(name))

@@ -4,8 +4,9 @@ import { BodyLimit, headersOver, targetLength } from './limits.ts'
 import { DEFAULTS, RequestSizeSchema } from './schema.ts'
 
 /**
- * Refuses requests too large: URL (414), headers (431), body (413). Priority 860: after auth and
- * rate limiting, and after compress (880), so a decoded request body is what it counts.
+ * Refuses requests too large: URL (414), headers (431), body (413). Priority 860: after auth, acl
+ * and rate-limit (950), so a refused request has used up quota (Kong's request-size-limiting, 951,
+ * runs before its acl and rate-limiting); after compress (880), so a decoded body is what it counts.
  */
 export default definePlugin({
   name: 'request-size',

@@ -1,5 +1,5 @@
 import { definePlugin, type HeaderMap, type PluginConfigProblem, type PluginReply } from '../../src/index.ts'
-import { headerBytes } from '../shared/header-edits.ts'
+import { caseTwins, headerBytes } from '../shared/header-edits.ts'
 import { DEFAULTS, RequestTerminationSchema, type RequestTerminationConfig } from './schema.ts'
 
 /** A header that describes content, which these have none of; the schema refuses Content-Length. */
@@ -31,7 +31,7 @@ export default definePlugin({
   name: 'request-termination',
   priority: 790,
   schema: RequestTerminationSchema,
-  check: contentlessProblems,
+  check: config => [...caseTwins(config.headers, 'headers'), ...contentlessProblems(config)],
   setup (config) {
     const headers: HeaderMap = {}
     for (const [name, value] of Object.entries(config.headers ?? {})) headers[name.toLowerCase()] = headerBytes(value)

@@ -99,6 +99,30 @@ routes:
     ['Content-Length', 'transfer-encoding', 'Connection', 'Proxy-Authenticate'].map(h => `${at}.${h}: "${h}" ${NOT_SETTABLE_KEY}`))
 })
 
+t.test('two names of one header (another case) are a config error at the later key, naming both: only one would apply, silently', async t => {
+  const found = await issues(t, `server:
+  listen: { host: 127.0.0.1, port: 0 }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - name: r
+    match: { path: /* }
+    upstream: up
+    plugins:
+      request-termination:
+        body: hi
+        headers: { X-A: "1", x-a: "2", Content-Type: text/html, content-type: a/b, X-B: "3", X-b: "4", x-B: "5" }
+`)
+  const at = 'routes[0].plugins.request-termination.headers'
+  const twins = (first: string, later: string) => `"${first}" and "${later}" are one header (names are case-insensitive): only one of them would apply; keep one`
+  t.same(found, [
+    `gw.yaml:12:35 ${at}.x-a: ${twins('X-A', 'x-a')}`,
+    `gw.yaml:12:79 ${at}.content-type: ${twins('Content-Type', 'content-type')}`,
+    `gw.yaml:12:99 ${at}.X-b: ${twins('X-B', 'X-b')}`,
+    `gw.yaml:12:109 ${at}.x-B: ${twins('X-B', 'x-B')}`
+  ])
+})
+
 t.test('a 204 without a body answers with no content headers', async t => {
   const gw204 = await startGateway(`
 upstreams:

@@ -1,5 +1,5 @@
 import { definePlugin, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
-import { HeaderEditsSchema, compileHeaderEdits, type HeaderEdits } from '../shared/header-edits.ts'
+import { HeaderEditsSchema, compileHeaderEdits, headerEditTwins, type HeaderEdits } from '../shared/header-edits.ts'
 import { addVary } from '../shared/vary.ts'
 
 // Node writes a Date on every response that has none (RFC 9110 6.6.1: a server with a clock sends one).
@@ -33,7 +33,7 @@ const falseWhenEncoded = (name: string, value: string): boolean =>
   BODY_FIELDS.has(name.toLowerCase()) && !(name.toLowerCase() === 'accept-ranges' && value.trim().toLowerCase() === 'none')
 
 function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
-  const problems: PluginConfigProblem[] = []
+  const problems = headerEditTwins(config)
   config.remove?.forEach((name, i) => { if (name.toLowerCase() === 'date') problems.push({ path: ['remove', i], message: NO_DATE }) })
   const plugins = new Set(route?.plugins.map(p => p.name))
   if (plugins.has('cors')) {

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { TOKEN, type HeaderMap } from '../../src/index.ts'
+import { TOKEN, type HeaderMap, type PluginConfigProblem } from '../../src/index.ts'
 
 // RFC 9110 token.
 const HeaderName = Type.String({ pattern: TOKEN, errorMessage: 'must be a valid header name' })
@@ -34,6 +34,22 @@ export const HeaderEditsSchema = Type.Object({
 }, { additionalProperties: false })
 
 export type HeaderEdits = Static<typeof HeaderEditsSchema>
+
+/**
+ * Keys of `map` (under the config's `key`) naming a header an earlier key names in another case
+ * (`X-A` and `x-a`): one header, so only one of them would apply (the last set, the first rename), without a word.
+ */
+export function caseTwins (map: Readonly<Record<string, unknown>> | undefined, key: string): PluginConfigProblem[] {
+  const first = new Map<string, string>()
+  return Object.keys(map ?? {}).flatMap(name => {
+    const earlier = first.get(name.toLowerCase())
+    if (earlier === undefined) { first.set(name.toLowerCase(), name); return [] }
+    return [{ path: [key, name], message: `"${earlier}" and "${name}" are one header (names are case-insensitive): only one of them would apply; keep one` }]
+  })
+}
+
+/** The rename and set keys that are one header in two spellings (caseTwins). */
+export const headerEditTwins = (edits: HeaderEdits): PluginConfigProblem[] => [...caseTwins(edits.rename, 'rename'), ...caseTwins(edits.set, 'set')]
 
 /**
  * Compiles the edits once (at config load) into one function applied per request. `spellings`:

@@ -84,6 +84,18 @@ export function headerEditTests (t: Test, plugin: string, relay: Relay): void {
     ])
   })
 
+  t.test('two rename or set keys of one header (another case) are a config error at the later key, naming both: only one would apply, silently', async t => {
+    const issues = await configIssues(t, plugin, `
+        rename: { X-Old: x-new, x-old: x-other }
+        set: { X-A: "1", x-a: "2", X-Fine: "3", x-b: "4" }`)
+    const at = `routes[0].plugins.${plugin}`
+    const twins = (first: string, later: string) => `"${first}" and "${later}" are one header (names are case-insensitive): only one of them would apply; keep one`
+    t.same(issues.map(i => `${i.file}:${i.line}:${i.col} ${i.path}: ${i.message}`), [
+      `gateway.yaml:11:40 ${at}.rename.x-old: ${twins('X-Old', 'x-old')}`,
+      `gateway.yaml:12:31 ${at}.set.x-a: ${twins('X-A', 'x-a')}`
+    ])
+  })
+
   t.test('bad header names and values are config errors with positions', async t => {
     const issues = await configIssues(t, plugin, `
         remove: [ "bad header" ]

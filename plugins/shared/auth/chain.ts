@@ -11,6 +11,8 @@ export interface ChainMember {
   readonly optional?: boolean
   /** With hideCredentials: removes its credential from what is sent upstream, whichever member decides. */
   readonly hide?: ((req: GatewayRequest) => void) | undefined
+  /** Removes its query parameter credentials from req.query, whatever hideCredentials says: for redirect, whose Location would pass them to another site. */
+  readonly removeFromQuery?: (req: GatewayRequest) => void
 }
 
 /**

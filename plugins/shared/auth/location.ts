@@ -28,6 +28,8 @@ export interface CompiledLocation {
   read (req: GatewayRequest): string | undefined
   /** Removes it from what is sent upstream. */
   remove (req: GatewayRequest): void
+  /** As remove, for a query parameter only (a header or cookie stays): for what passes the query on elsewhere (redirect's Location). */
+  removeFromQuery (req: GatewayRequest): void
   /**
    * Removes from what is sent upstream what the upstream could read as this location though the
    * gateway never reads it as the credential: the header under another `_` spelling (CGI, WSGI
@@ -244,9 +246,11 @@ const NOTHING = (): void => {}
 export function compileLocation (location: Location): CompiledLocation {
   if ('query' in location) {
     const named = queryName(location.query)
+    const remove = (req: GatewayRequest): void => { req.query = withoutParam(req.query, name => named(name) !== false) }
     return {
       read: req => queryParam(req.query, named),
-      remove: req => { req.query = withoutParam(req.query, name => named(name) !== false) },
+      remove,
+      removeFromQuery: remove,
       scrub: req => {
         const query = withoutParam(req.query, name => named(name) === 'copy')
         if (query !== req.query) req.query = query
@@ -262,6 +266,7 @@ export function compileLocation (location: Location): CompiledLocation {
         const header = cookieHeader(req.headers.cookie)
         if (header !== undefined) req.headers.cookie = withoutCookie(header, named)
       },
+      removeFromQuery: NOTHING,
       scrub: NOTHING
     }
   }
@@ -291,6 +296,7 @@ export function compileLocation (location: Location): CompiledLocation {
       const value = req.headers[header]
       if (value !== undefined && (scheme === '' || (typeof value === 'string' && ofScheme(value)))) req.headers[header] = undefined
     },
+    removeFromQuery: NOTHING,
     scrub: spellingScrub([header])
   }
 }
@@ -347,6 +353,7 @@ export function compileLocations (locations: readonly Location[], ctx: Pick<Plug
       return undefined
     },
     remove (req) { for (const l of compiled) l.remove(req) },
+    removeFromQuery: allOf(compiled.map(l => l.removeFromQuery)),
     scrub: allOf([
       // One pass over the request's headers for all of them.
       spellingScrub(locations.flatMap(l => 'header' in l ? [l.header.toLowerCase()] : [])),
