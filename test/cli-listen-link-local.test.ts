@@ -35,5 +35,5 @@ routes:
   const run = await runCliHere('start', '-c', file)
   t.equal(run.code, 1)
   t.equal(run.stderr, 'portcullis: cannot listen on [fe80::1]:0 (server.listen): the address cannot be bound here (a link-local IPv6 address ' +
-    `such as fe80::1 needs its interface: fe80::1%eth0). Change server.listen.host in ${file}.\n`)
+    `such as fe80::1 needs its interface: fe80::1%eth0). Change server.listen.host in ${file}:2:19.\n`)
 })

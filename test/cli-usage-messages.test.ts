@@ -1,8 +1,8 @@
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runCliHere } from './helpers/run-cli.ts'
+import { ROOT, runCli, runCliHere, runNode } from './helpers/run-cli.ts'
 
 t.test('an unknown option: one line of ours and the command\'s usage, exit 2 (it was parseArgs\'s text: an open quote, advice about --)', async t => {
   const bogus = await runCliHere('validate', '--bogus')
@@ -49,4 +49,69 @@ t.test('help COMMAND prints the command\'s own help, as COMMAND --help does (it 
   t.match(help.stdout, /^Usage: portcullis validate/)
   const unknown = await runCliHere('help', 'valdate')
   t.same([unknown.code, unknown.stderr.split('\n')[0]], [2, 'portcullis: unknown command "valdate" (did you mean "validate"?)'], 'an unknown one as an unknown command')
+})
+
+t.test('--version, -v and version print package.json\'s version, from the sources and from dist/ (there was no such option)', async t => {
+  const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+  for (const arg of ['--version', '-v', 'version']) {
+    const run = await runCli(arg)
+    t.same([run.code, run.stdout, run.stderr], [0, `${version}\n`, ''], arg)
+  }
+  // The build's main.js is a folder deeper than main.ts (npm ci builds it).
+  const built = await runNode(['dist/src/cli/main.js', '--version'])
+  t.same([built.code, built.stdout], [0, `${version}\n`], 'dist/src/cli/main.js --version')
+})
+
+t.test('portcullis with no command: the usage on stderr, exit 2 (it exited 0); --help and help still exit 0 on stdout', async t => {
+  const none = await runCli()
+  t.same([none.code, none.stdout], [2, ''])
+  t.match(none.stderr, /^portcullis: no command given\n\nportcullis: a self-hosted API gateway\n\nUsage: portcullis <command> \[options\]$/m)
+  for (const arg of ['--help', '-h', 'help']) {
+    const help = await runCliHere(arg)
+    t.same([help.code, help.stderr], [0, ''], arg)
+    t.match(help.stdout, /^Usage: portcullis <command> \[options\]$/m, arg)
+  }
+})
+
+t.test('plugin without a subcommand, or an unknown one: an error line naming it, with a did-you-mean, exit 2 (it printed the usage alone)', async t => {
+  const cases: Array<[string[], string]> = [
+    [['plugin'], 'a subcommand is needed: new'],
+    [['plugin', 'neww', 'x'], 'unknown subcommand "neww" (did you mean "new"?)'],
+    [['plugin', 'frobnicate'], 'unknown subcommand "frobnicate"'],
+    [['plugin', 'new'], 'plugin new needs a NAME']
+  ]
+  for (const [args, line] of cases) {
+    const run = await runCliHere(...args)
+    t.same([run.code, run.stdout, run.stderr.split('\n')[0]], [2, '', line], args.join(' '))
+    t.match(run.stderr, /^Usage: portcullis plugin new NAME/m, 'with the usage')
+  }
+})
+
+t.test('hash-password: an unknown option in our words with a did-you-mean, as other commands say it (it was parseArgs\'s text)', async t => {
+  const run = await runCliHere('hash-password', '--cots', '12')
+  t.same([run.code, run.stdout, run.stderr.split('\n')[0]], [2, '', 'unknown option "--cots" (did you mean "--cost"?)'])
+  t.match(run.stderr, /^Usage: portcullis hash-password/m)
+  const extra = await runCliHere('hash-password', 'hunter2')
+  t.same([extra.code, extra.stderr.split('\n')[0]], [2, 'unexpected argument "hunter2"'])
+})
+
+t.test('--watch=false points to --no-watch; --watch says it is the default', async t => {
+  const off = await runCliHere('start', '--watch=false')
+  t.same([off.code, off.stderr.split('\n')[0]], [2, 'unknown option "--watch" (did you mean "--no-watch"?)'])
+  const on = await runCliHere('start', '--watch')
+  t.same([on.code, on.stderr.split('\n')[0]], [2, 'unknown option "--watch" (it is on by default; "--no-watch" turns it off)'])
+})
+
+t.test('the help texts name -c, --config (it worked, but no help said so)', async t => {
+  const main = await runCliHere('--help')
+  t.match(main.stdout, /^ {2}-c, --config FILE {2}/m)
+  const reading: Array<[string, string]> = [['start', 'config/gateway.yaml'], ['validate', 'config/gateway.yaml'],
+    ['routes', 'config/gateway.yaml'], ['explain', 'config/gateway.yaml'], ['demo', 'config/demo.yaml']]
+  for (const [command, file] of reading) {
+    const help = await runCliHere(command, '--help')
+    t.match(help.stdout, `\n-c, --config FILE   the config file (default ${file})\n`, command)
+  }
+  for (const command of ['schema', 'healthcheck', 'plugin', 'hash-password']) {
+    t.notMatch((await runCliHere(command, '--help')).stdout, '--config', `${command} reads no config`)
+  }
 })

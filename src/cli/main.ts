@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { didYouMean } from '../config/suggest.ts'
 import { holdStartupSignals } from '../server/signals.ts'
@@ -31,13 +31,22 @@ Usage: portcullis <command> [options]
 Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)}${c.summary}`).join('\n')}
 
-Run "portcullis <command> --help" for a command's options.`
+Options:
+  -c, --config FILE  the config file of start, validate, routes, explain and demo (its --help says the default)
+  -h, --help         this text; "portcullis <command> --help" for a command's options
+  -v, --version      print Portcullis's version`
 
 const args = process.argv.slice(2)
 // `portcullis help start` is `portcullis start --help`, as git and npm read it.
 const [name, ...rest] = args[0] === 'help' && args[1] !== undefined ? [args[1], '--help'] : args
-if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+if (name === undefined) {
+  // A usage error, as a bad argument is: a script that forgot its command does not pass.
+  console.error(`portcullis: no command given\n\n${USAGE}`)
+  process.exitCode = 2
+} else if (name === '--help' || name === '-h' || name === 'help') {
   console.log(USAGE)
+} else if (name === '--version' || name === '-v' || name === 'version') {
+  console.log(version())
 } else {
   // Own keys only: `portcullis constructor` is an unknown command, not Object's constructor.
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
@@ -56,6 +65,12 @@ if (name === undefined || name === '--help' || name === '-h' || name === 'help')
     // period to server.shutdownTimeout. (The log's last lines are written on exit: see createLogger.)
     if (main) exitWhenFlushed(process.exitCode)
   }
+}
+
+/** package.json's version: two folders up from src/cli/main.ts, three from dist/src/cli/main.js. */
+function version (): string {
+  const up = new URL(import.meta.url).pathname.endsWith('.ts') ? '../../package.json' : '../../../package.json'
+  return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version
 }
 
 function isMain (): boolean {

@@ -16,14 +16,15 @@ export interface CommandSpec {
 }
 
 /** Parses `-c FILE`, `--help` and positionals; prints help or a usage error itself (returns a number then). */
-export function parseCommand (argv: string[], help: string, spec: CommandSpec = {}): { config: string, positionals: string[], values: Record<string, unknown> } | number {
+export function parseCommand (argv: string[], commandHelp: string, spec: CommandSpec = {}): { config: string, positionals: string[], values: Record<string, unknown> } | number {
   const config = spec.config ?? DEFAULT_CONFIG
+  const help = config === false ? commandHelp : `${commandHelp}\n\n-c, --config FILE   the config file (default ${config})`
   const options: ParseArgsConfig['options'] = { ...spec.options, ...(config === false ? {} : { config: { type: 'string', short: 'c', default: config } }), help: { type: 'boolean', short: 'h' } }
   let parsed
   try {
     parsed = parseArgs({ args: shortEquals(argv, options), allowPositionals: true, options })
   } catch (err) {
-    console.error(`${usageError(err as Error & { code?: string }, options)}\n\n${help}`)
+    console.error(`${usageError(err as Error & { code?: string }, argv, options)}\n\n${help}`)
     return 2
   }
   if (parsed.values.help === true) { console.log(help); return 0 }
@@ -41,12 +42,22 @@ export function parseCommand (argv: string[], help: string, spec: CommandSpec = 
  * What parseArgs refused, in our words: its text for an unknown option advises `--` (for a word
  * starting with a dash, which no command takes) and leaves a quote open.
  */
-function usageError (err: Error & { code?: string }, options: ParseArgsConfig['options'] = {}): string {
+function usageError (err: Error & { code?: string }, argv: string[], options: ParseArgsConfig['options'] = {}): string {
   const unknown = err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']*)'/.exec(err.message)?.[1] : undefined
   if (unknown === undefined) return err.message
-  // A long one only: any one letter is as near to another.
-  const hint = unknown.startsWith('--') ? didYouMean(unknown, Object.keys(options).map(name => `--${name}`)) : ''
-  return `unknown option "${unknown}"${hint}`
+  return `unknown option "${unknown}"${negationHint(unknown, argv, options) ?? (
+    // A long one only: any one letter is as near to another.
+    unknown.startsWith('--') ? didYouMean(unknown, Object.keys(options).map(name => `--${name}`)) : '')}`
+}
+
+/** For `--watch=false` where `--no-watch` is the option: the flag is on by default, and `--no-X` turns it off. */
+function negationHint (unknown: string, argv: string[], options: ParseArgsConfig['options'] = {}): string | undefined {
+  const negated = `no-${unknown.slice(2)}`
+  if (!unknown.startsWith('--') || options[negated]?.type !== 'boolean') return undefined
+  const value = argv.find(a => a.startsWith(`${unknown}=`))?.slice(unknown.length + 1)
+  return value !== undefined && /^(false|no|off|0)$/i.test(value)
+    ? ` (did you mean "--${negated}"?)`
+    : ` (it is on by default; "--${negated}" turns it off)`
 }
 
 /**

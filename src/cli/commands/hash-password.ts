@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
+import { parseCommand } from '../options.ts'
 import { DEFAULT_PARAMS, hashPassword } from '../../../plugins/basic-auth/password-hash.ts'
 
 const HELP = `Usage: portcullis hash-password [--cost LN]
@@ -26,14 +26,9 @@ function readPassword (): Promise<string> {
 }
 
 export async function run (argv: string[]): Promise<number> {
-  let values
-  try {
-    values = parseArgs({ args: argv, options: { cost: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${HELP}`)
-    return 2
-  }
-  if (values.help === true) { console.log(HELP); return 0 }
+  const opts = parseCommand(argv, HELP, { options: { cost: { type: 'string' } }, config: false })
+  if (typeof opts === 'number') return opts
+  const { values } = opts
   const ln = values.cost === undefined ? DEFAULT_PARAMS.ln : Number(values.cost)
   if (!Number.isInteger(ln) || ln < 10 || ln > 20) { console.error(`--cost must be an integer from 10 to 20, got "${values.cost}"`); return 2 }
   const password = await readPassword()

@@ -6,6 +6,7 @@ import { parseCommand } from '../options.ts'
 import { pluginFiles } from '../scaffold/plugin-files.ts'
 import { BUILTIN_FOLDERS, builtinPlugins } from '../../plugins/registry.ts'
 import { ConfigError } from '../../config/config-error.ts'
+import { didYouMean } from '../../config/suggest.ts'
 
 const HELP = `Usage: portcullis plugin new NAME [--dir DIR]
 
@@ -30,7 +31,12 @@ export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { options: { dir: { type: 'string', default: 'plugins' } }, positionals: 2, config: false })
   if (typeof opts === 'number') return opts
   const [action, name] = opts.positionals
-  if (action !== 'new' || name === undefined) { console.error(HELP); return 2 }
+  if (action !== 'new' || name === undefined) {
+    const problem = action === undefined ? 'a subcommand is needed: new'
+      : action !== 'new' ? `unknown subcommand "${action}"${didYouMean(action, ['new'])}` : 'plugin new needs a NAME'
+    console.error(`${problem}\n\n${HELP}`)
+    return 2
+  }
   if (!NAME_RE.test(name)) { console.error(`plugin name "${name}" must be lower-case letters, digits and dashes, starting with a letter`); return 2 }
   const dirArg = opts.values.dir as string
   // Its plugins are the package's own: a plugin written there becomes a built-in at the next build

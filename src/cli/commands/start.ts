@@ -11,6 +11,9 @@ import { PluginSetupError } from '../../plugins/setup-error.ts'
 import { writeStateFile } from '../../server/state-file.ts'
 import { hiddenValues, scrubbed } from '../../config/redact.ts'
 import { variableOf } from '../../config/key-variable.ts'
+import type { LoadedConfig } from '../../config/load.ts'
+import { locate } from '../../config/positions.ts'
+import { readYaml } from '../../config/yaml-document.ts'
 
 const HELP = `Usage: portcullis start [-c FILE] [--no-watch]
 
@@ -41,7 +44,7 @@ export async function run (argv: string[]): Promise<number> {
     if (!(err instanceof ListenError) && !(err instanceof PluginSetupError)) throw err
     log.flush()
     // A plugin's setup error may quote a secret of the config.
-    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded.file) : `cannot start: ${scrubbed(err, hiddenValues(loaded.config)).message}`}`)
+    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded) : `cannot start: ${scrubbed(err, hiddenValues(loaded.config)).message}`}`)
     return 1
   }
   writeStateFile(running.url, running.adminUrl)
@@ -50,10 +53,18 @@ export async function run (argv: string[]): Promise<number> {
   return 0
 }
 
-/** One line: what failed, and the key (or the variable that sets it) to change. */
-export function listenAdvice (err: ListenError, file: string): string {
-  const [section] = err.key.split('.') as [string]
+/** One line: what failed, and the key (where the file sets it, or the variable that does) to change. */
+export function listenAdvice (err: ListenError, loaded: Pick<LoadedConfig, 'file' | 'text'>): string {
   const key = HOST_REASONS.has(err.reason) ? 'host' : 'port'
-  const variable = variableOf(file, [section, 'listen', key])
-  return `${err.message}. Change ${err.key}.${key} in ${file}${variable === undefined ? '' : ` (or set ${variable})`}.`
+  const path = [...err.key.split('.'), key]
+  const variable = variableOf(loaded.file, path)
+  return `${err.message}. Change ${err.key}.${key} in ${placed(loaded, path)}${variable === undefined ? '' : ` (or set ${variable})`}.`
+}
+
+/** file:line:col of the key's value, as config errors say it; the file alone when it does not set the key (a default). */
+function placed ({ file, text }: Pick<LoadedConfig, 'file' | 'text'>, path: string[]): string {
+  const { doc, lines } = readYaml(text)
+  if (!doc.hasIn(path)) return file
+  const { line, col } = locate(doc, lines, path)
+  return `${file}:${line}:${col}`
 }
