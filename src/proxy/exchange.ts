@@ -56,8 +56,12 @@ export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 /** Failures before a connection to the target was made (a background request cannot see its onConnect). */
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
-const neverConnected = (err: unknown): boolean => CONNECT_CODES.has((err as { code?: string }).code ?? '')
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ETIMEDOUT', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EPROTO'])
+/** As the main path, where a TLS handshake that failed (a certificate refused) comes before onConnect. */
+const neverConnected = (err: unknown): boolean => {
+  const code = (err as { code?: string }).code ?? ''
+  return CONNECT_CODES.has(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code)
+}
 const NO_HOOK = Infinity
 /** ResponseState.framer: a body stream set the head after the hooks, the streams being several plugins' (which one set it is not known). */
 const BY_A_STREAM = -2
