@@ -8,6 +8,9 @@ const NOBODY = fail(403, 'no_consumer', 'forbidden', 'this route needs an authen
 
 interface Who { groups?: string[], consumers?: string[] }
 interface Compiled { groups: ReadonlySet<string>, ids: ReadonlySet<string> }
+/** `who` as a warning names it: `consumers a, b and groups c`. */
+const named = (who: Who): string =>
+  [who.consumers?.length ? `consumers ${who.consumers.join(', ')}` : '', who.groups?.length ? `groups ${who.groups.join(', ')}` : ''].filter(s => s !== '').join(' and ')
 const compile = (who: Who | undefined): Compiled | undefined =>
   who === undefined ? undefined : { groups: new Set(who.groups), ids: new Set(who.consumers) }
 const matches = (who: Compiled, c: Consumer) => who.ids.has(c.id) || c.groups.some(g => who.groups.has(g))
@@ -29,6 +32,14 @@ export default definePlugin({
   // denied requests use no quota.
   priority: 990,
   schema: AclSchema,
+  replacing (top, route) {
+    const kept = (list: 'groups' | 'consumers') => (top.deny?.[list] ?? []).filter(e => route.deny?.[list]?.includes(e) !== true)
+    const lost = named({ consumers: kept('consumers'), groups: kept('groups') })
+    return [
+      ...lost === '' ? [] : [`the top-level deny of ${lost}`],
+      ...top.allow !== undefined && route.allow === undefined ? [`the top-level allow (${named(top.allow)}): every consumer the route does not deny passes, and requests without one`] : []
+    ]
+  },
   check (config) {
     // An empty list (from templating, say) must not silently open a route or refuse everyone.
     const problems: PluginConfigProblem[] = []

@@ -40,6 +40,26 @@ t.test('AddressTrie', async t => {
   }
 })
 
+t.test('bits set past the prefix length, or a prefix length with a leading zero, are refused', async t => {
+  const cases: Array<[string, string]> = [
+    ['10.0.0.5/8', '10.0.0.0/8, or 10.0.0.5/32'],
+    ['1.2.3.4/0', '0.0.0.0/0, or 1.2.3.4/32'],
+    ['10.1.2.3/31', '10.1.2.2/31, or 10.1.2.3/32'],
+    ['::ffff:1.2.3.4/97', '::ffff:0.0.0.0/97, or ::ffff:1.2.3.4/128'],
+    ['2001:db8:0:0:1::/64', '2001:db8::/64, or 2001:db8:0:0:1::/128'],
+    ['fe80::1/10', 'fe80::/10, or fe80::1/128']
+  ]
+  for (const [entry, meant] of cases) {
+    t.throws(() => new AddressTrie().add(entry), { message: `"${entry}" has bits set past its prefix length: did you mean ${meant}?` })
+  }
+  for (const [entry, prefix] of [['10.0.0.0/08', '/8'], ['0.0.0.0/00', '/0'], ['2001:db8::/032', '/32']]) {
+    t.throws(() => new AddressTrie().add(entry as string), { message: `"${entry}": write the prefix length without a leading zero (${prefix})` })
+  }
+  const trie = new AddressTrie()
+  for (const ok of ['10.0.0.0/8', '0.0.0.0/0', '::/0', '10.1.2.2/31', '::ffff:10.0.0.0/104', '2001:db8::/32', '192.0.2.1/32', '192.0.2.1']) trie.add(ok)
+  t.equal(trie.has('10.9.9.9'), true)
+})
+
 t.test('an IPv6 range holds IPv4 addresses only when it lies inside ::ffff:0:0/96', async t => {
   const wide = new AddressTrie()
   wide.add('::/0')

@@ -32,6 +32,13 @@ export default definePlugin({
     }
     return problems
   },
+  replacing (top, route) {
+    const lost = (top.deny ?? []).filter(e => route.deny?.includes(e) !== true)
+    return [
+      ...lost.length === 0 ? [] : [`the top-level deny of ${lost.join(', ')}`],
+      ...top.allow !== undefined && route.allow === undefined ? [`the top-level allow (${top.allow.join(', ')}): every address the route does not deny passes`] : []
+    ]
+  },
   setup (config, ctx) {
     const allow = trieOf(config.allow)
     const deny = trieOf(config.deny)

@@ -111,6 +111,23 @@ routes:
 `), { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.ip-filter\.allow\[1\]: "2001:db8::\/129" is not an IPv4 or IPv6 address or CIDR range/ })
 })
 
+t.test('a range with bits set past its prefix length is a config error naming the range it would be', async t => {
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: { allow: [127.0.0.1], deny: [10.0.0.0/8, 10.0.0.5/8, 10.0.0.0/08] } } }
+`), { message: /routes\[0\]\.plugins\.ip-filter\.deny\[1\]: "10\.0\.0\.5\/8" has bits set past its prefix length: did you mean 10\.0\.0\.0\/8, or 10\.0\.0\.5\/32\?\n.*routes\[0\]\.plugins\.ip-filter\.deny\[2\]: "10\.0\.0\.0\/08": write the prefix length without a leading zero \(\/8\)/ })
+  await t.rejects(startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+plugins:
+  ip-filter: { allow: ["1.2.3.4/0"] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up }
+`), { message: /plugins\.ip-filter\.allow\[0\]: "1\.2\.3\.4\/0" has bits set past its prefix length: did you mean 0\.0\.0\.0\/0, or 1\.2\.3\.4\/32\?/ })
+})
+
 t.test('an empty list is a config error, not a route open to everyone', async t => {
   const load = (filter: string) => startGateway(`
 upstreams:

@@ -12,6 +12,12 @@ export default definePlugin({
   name: 'request-size',
   priority: 860,
   schema: RequestSizeSchema,
+  replacing (top, route) {
+    return (['maxBody', 'maxUrl', 'maxHeaders', 'maxHeaderBytes'] as const).flatMap(key => {
+      const [was, is] = [top[key] ?? DEFAULTS[key], route[key] ?? DEFAULTS[key]]
+      return toBytes(is) > toBytes(was) ? [`${key} goes up from ${was} to ${is}${is === DEFAULTS[key] ? ' (the default)' : ''}`] : []
+    })
+  },
   setup (config, ctx) {
     const maxBody = toBytes(config.maxBody ?? DEFAULTS.maxBody)
     const maxUrl = config.maxUrl ?? DEFAULTS.maxUrl

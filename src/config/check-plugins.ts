@@ -132,3 +132,30 @@ function checkOnRoutes (def: PluginDefinition, data: unknown, config: GatewayCon
     add([...at, ...problem.path], `on route${routes.length === 1 ? '' : 's'} ${routes.slice(0, SHOWN_ROUTES).join(', ')}${more}: ${problem.message}`)
   }
 }
+
+/** A route's plugin entry that, replacing the top-level one, drops what guarded the route: see replacedTopLevel. */
+export interface ReplacedTopLevel {
+  readonly route: string
+  readonly plugin: string
+  /** What the route no longer gets of the top-level entry (the plugin's `replacing`). */
+  readonly lost: readonly string[]
+  readonly message: string
+}
+
+/**
+ * Routes whose entry of a plugin with `replacing` (ip-filter, acl, request-size) replaces the
+ * top-level one and drops a guard of it: a warning at load, naming the route, the plugin and what
+ * is lost. The config as loaded (validated).
+ */
+export function replacedTopLevel (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>): ReplacedTopLevel[] {
+  const found: ReplacedTopLevel[] = []
+  const global = section(config.plugins) ?? {}
+  for (const route of config.routes) {
+    for (const [plugin, def] of plugins) {
+      const [top, own] = [section(global[plugin]), section(section(route.plugins)?.[plugin])]
+      const lost = def.replacing === undefined || top === undefined || own === undefined ? [] : def.replacing(top, own)
+      if (lost.length > 0) found.push({ route: route.name, plugin, lost, message: `route "${route.name}": its ${plugin} replaces the top-level one (the two are not merged): ${lost.join('; ')}; repeat in the route's entry what it should keep` })
+    }
+  }
+  return found
+}

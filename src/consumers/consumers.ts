@@ -23,7 +23,8 @@ export class Consumers {
     const all: Consumer[] = []
     const credentials = new Map<string, ConsumerCredential[]>()
     for (const c of configs) {
-      const consumer = Object.freeze({ id: c.id, groups: Object.freeze([...(c.groups ?? [])]), metadata: Object.freeze({ ...c.metadata }) })
+      // Each group once: a repeated one would be sent upstream twice (x-consumer-groups: admins,admins).
+      const consumer = Object.freeze({ id: c.id, groups: Object.freeze([...new Set(c.groups)]), metadata: Object.freeze({ ...c.metadata }) })
       all.push(consumer)
       for (const [plugin, credential] of Object.entries(c.credentials ?? {})) {
         let list = credentials.get(plugin)

@@ -300,6 +300,12 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    */
   readonly check?: (config: Static<S>, route: PluginCheckRoute | undefined) => readonly PluginConfigProblem[]
   /**
+   * What a route's config of the plugin, which replaces the top-level one whole (never merged),
+   * drops of it that guarded the route (a deny entry, a lower limit): each a phrase of the warning
+   * logged at load and printed by `portcullis validate`. Both configs validated, defaults applied.
+   */
+  readonly replacing?: (top: Static<S>, route: Static<S>) => readonly string[]
+  /**
    * The request headers the plugin, with `config`, sets from what it verified and the upstream may
    * trust (jwt-auth's forwardClaims headers). Asked at config load for every config of the plugin
    * (the top-level one, even where routes turn it off, and each route's): on every route, from any

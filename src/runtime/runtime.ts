@@ -34,6 +34,7 @@ import { DEFAULT_PLUGIN_TIMEOUT_MS, disposeShared, type PluginServices } from '.
 import { configsOf, effectivePlugins } from '../plugins/effective.ts'
 import { clientIdentityTest, vouchedHeaders } from '../plugins/identity.ts'
 import { warnOutsideBuiltins } from '../plugins/registry.ts'
+import { replacedTopLevel } from '../config/check-plugins.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { DispositionFirstResponse } from '../server/disposition-first.ts'
@@ -214,6 +215,7 @@ export class Runtime implements ExchangeOwner {
     const events = upstreamEvents(log, options.metrics, limits)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
     if (options.dryRun !== true) await warnOutsideBuiltins(loaded.plugins, loaded.config, log)
+    if (options.dryRun !== true) for (const w of replacedTopLevel(loaded.config, loaded.plugins)) log.warn({ route: w.route, plugin: w.plugin, lost: w.lost }, w.message)
     for (const [name, c] of Object.entries(loaded.config.upstreams)) {
       if (c.tls?.rejectUnauthorized === false && options.dryRun !== true) log.warn({ upstream: name }, 'upstream TLS certificates are not verified (tls.rejectUnauthorized: false): anyone on the path can impersonate its targets')
       // Nothing in the bytes tells a misframed answer from the next one: nginx never pipelines upstream.
