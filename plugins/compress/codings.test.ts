@@ -97,17 +97,30 @@ t.test('zstd at levels 20-22 keeps to the 8 MiB window HTTP allows (RFC 9659 3),
   }
 })
 
+/** What `d` puts out for `parts` written one by one: the text, or `error: message`. */
+async function outcome (d: Transform, parts: Buffer[]): Promise<string> {
+  const out: Buffer[] = []
+  d.on('data', (c: Buffer) => out.push(c))
+  const ended = new Promise<string>((resolve, reject) => { d.on('end', () => resolve(Buffer.concat(out).toString('latin1'))); d.on('error', reject) })
+  for (const part of parts) d.write(part)
+  d.end()
+  return await ended.catch((err: Error) => `error: ${err.message}`)
+}
+
+/** `body` in chunks of `size`. */
+function chunks (body: Buffer, size: number): Buffer[] {
+  const parts: Buffer[] = []
+  for (let i = 0; i < body.length; i += size) parts.push(body.subarray(i, i + size))
+  return parts
+}
+
+/** The decoded text, or the decoder's error, for `body` written in chunks of `size`. */
+async function decoded (body: Buffer, size: number): Promise<string> {
+  const text = await outcome(decoder('deflate', err => new Error(`blamed: ${err.message}`)), chunks(body, size))
+  return text.replace(/^error: /, '')
+}
+
 t.test('deflate decodes the zlib format and raw deflate, as browsers do; empty is empty, broken an error', async t => {
-  /** The decoded text, or the decoder's error, for `body` written in chunks of `size`. */
-  async function decoded (body: Buffer, size: number): Promise<string> {
-    const d = decoder('deflate', err => new Error(`blamed: ${err.message}`))
-    const out: Buffer[] = []
-    d.on('data', (c: Buffer) => out.push(c))
-    const ended = new Promise<string>((resolve, reject) => { d.on('end', () => resolve(Buffer.concat(out).toString())); d.on('error', reject) })
-    for (let i = 0; i < body.length; i += size) d.write(body.subarray(i, i + size))
-    d.end()
-    return await ended.catch((err: Error) => err.message)
-  }
   const [zlibbed, raw] = [zlib.deflateSync(TEXT), zlib.deflateRawSync(TEXT)]
   for (const size of [1, 2, 3, 1e9]) {
     t.equal(await decoded(zlibbed, size), TEXT, `zlib format, in chunks of ${size}`)
@@ -131,4 +144,57 @@ t.test('deflate\'s decoder passes its output on at the reader\'s pace: a bomb no
   d.on('data', (c: Buffer) => { n += c.length })
   await new Promise(resolve => d.on('end', resolve))
   t.equal(n, 64 * 1024 * 1024, 'all of it, once read')
+})
+
+t.test('deflate: bytes after the deflate stream are ignored, as createInflate ignores them; the decoder ends', { timeout: 10_000 }, async t => {
+  const crlf = Buffer.from('\r\n')
+  const [zlibbed, raw] = [zlib.deflateSync(TEXT), zlib.deflateRawSync(TEXT)]
+  // Each once hung: zlib ended its stream during a write, and flush waited for an end already past.
+  for (const size of [1, 2, 7, 1e9]) {
+    t.equal(await decoded(Buffer.concat([zlibbed, crlf]), size), TEXT, `zlib format and a CRLF, in chunks of ${size}`)
+    t.equal(await decoded(Buffer.concat([raw, crlf]), size), TEXT, `raw deflate and a CRLF, in chunks of ${size}`)
+    t.equal(await decoded(Buffer.concat([zlibbed, zlib.deflateSync('second')]), size), TEXT, `two zlib streams: the second ignored, in chunks of ${size}`)
+    t.equal(await decoded(Buffer.concat([raw, zlib.deflateRawSync('second')]), size), TEXT, `two raw streams: the second ignored, in chunks of ${size}`)
+    t.equal(await decoded(Buffer.concat([zlibbed, crlf]).subarray(0, 50), size), 'blamed: unexpected end of file', `truncated, in chunks of ${size}`)
+  }
+  t.equal(await decoded(Buffer.concat([zlib.deflateSync(''), crlf]), 1e9), '', 'an empty zlib stream and a CRLF')
+  t.equal(await decoded(Buffer.alloc(0), 1), '', 'an empty body')
+  t.equal(await decoded(Buffer.from([0x03, 0x00, 0x0d, 0x0a]), 1), '', 'an empty raw stream (final fixed block, end code) and a CRLF')
+})
+
+t.test('deflate: any input ends the decoder or fails it, the zlib format exactly as createInflate reads it', { timeout: 20_000 }, async t => {
+  // Seeded, so a failure names an input that fails again.
+  let seed = 0x5eed
+  const random = (n: number): number => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), seed | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return (((x ^ (x >>> 14)) >>> 0) % n)
+  }
+  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => random(256)))
+  const samples = [zlib.deflateSync(TEXT.slice(0, 300)), zlib.deflateRawSync(TEXT.slice(0, 300)), zlib.deflateSync(''), zlib.deflateRawSync(''), zlib.deflateRawSync(bytes(64))]
+  /** A random body: random bytes, or a valid stream cut, with bytes flipped or appended. */
+  const input = (): Buffer => {
+    if (random(4) === 0) return bytes(random(48))
+    let b = Buffer.from(samples[random(samples.length)] as Buffer)
+    if (random(3) === 0) b = b.subarray(0, random(b.length + 1))
+    for (let flips = random(3); flips > 0 && b.length > 0; flips--) b[random(b.length)] = random(256)
+    return random(2) === 0 ? Buffer.concat([b, bytes(random(8))]) : b
+  }
+  const inputs = Array.from({ length: 4000 }, input)
+  let zlibFormat = 0
+  for (let i = 0; i < inputs.length; i += 200) {
+    // In batches: each must end or fail, else the test's timeout fails it.
+    await Promise.all(inputs.slice(i, i + 200).map(async body => {
+      const parts = chunks(body, 1 + random(body.length + 1))
+      const got = await outcome(decoder('deflate'), parts)
+      if (body.length >= 2 && zlib.deflateSync('').subarray(0, 2).equals(body.subarray(0, 2))) {
+        zlibFormat++
+        const inflated = await outcome(zlib.createInflate(), parts)
+        if (got !== inflated) t.fail(`${body.toString('hex')}: ${got}, not createInflate's ${inflated}`)
+      }
+    }))
+  }
+  t.ok(zlibFormat > 500, `${zlibFormat} of ${inputs.length} in the zlib format, compared with createInflate`)
+  t.pass(`all ${inputs.length} ended or failed`)
 })

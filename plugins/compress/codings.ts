@@ -104,19 +104,27 @@ function zlibHeader (b: Buffer): boolean {
 /**
  * `deflate` read as browsers read it: the zlib format it names (RFC 9110 8.4.1.2), or raw deflate
  * without the zlib header, which servers long sent for it. The first two bytes tell which; the
- * chosen zlib stream's output is passed on at the reader's pace. An empty body is empty.
+ * chosen zlib stream's output is passed on at the reader's pace. An empty body is empty. Bytes after
+ * the end of the deflate stream (a trailing CRLF, a second zlib stream) are ignored, as createInflate
+ * ignores them.
  */
 function deflateDecoder (): Transform {
   let inner: Transform | undefined
   let head: Buffer | undefined
+  // zlib ends its stream where the deflate stream ends, maybe while input is left: during a write,
+  // before flush could wait for it.
+  let innerEnded = false
+  let flushed: (() => void) | undefined
   const open = (start: Buffer): Transform => {
     const s = inner = (zlibHeader(start) ? zlib.createInflate : zlib.createInflateRaw)()
     s.on('data', (c: Buffer) => { if (!outer.push(c)) s.pause() })
     s.on('error', err => outer.destroy(err))
+    s.once('end', () => { innerEnded = true; flushed?.() })
     return s
   }
   const outer: Transform = new Transform({
     transform (chunk: Buffer, _encoding, done) {
+      if (innerEnded) { done(); return }
       let s = inner
       if (s === undefined) {
         // A first byte alone waits for the next.
@@ -136,7 +144,8 @@ function deflateDecoder (): Transform {
         s = open(head)
         s.write(head)
       }
-      s.once('end', () => { done() })
+      if (innerEnded) { done(); return }
+      flushed = done
       s.end()
     },
     read (size) {

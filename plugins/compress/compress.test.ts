@@ -72,6 +72,8 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/small-tagged': return send(res, 200, { etag: '"sm"' }, '{}')
     case '/gzipped-empty': return send(res, 200, { 'content-encoding': 'gzip' }, '')
     case '/raw-deflate': return send(res, 200, { 'content-encoding': 'deflate' }, zlib.deflateRawSync(JSON_BODY))
+    case '/deflate-crlf': return send(res, 200, { 'content-encoding': 'deflate' }, Buffer.concat([zlib.deflateSync(JSON_BODY), Buffer.from('\r\n')]))
+    case '/raw-deflate-crlf': return send(res, 200, { 'content-encoding': 'deflate' }, Buffer.concat([zlib.deflateRawSync(JSON_BODY), Buffer.from('\r\n')]))
     case '/gzipped-empty-chunked': res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(); return
     case '/gzipped-truncated': return send(res, 200, { 'content-encoding': 'gzip' }, GZIPPED.subarray(0, GZIPPED.length - 8))
     case '/gzipped-corrupt': return send(res, 200, { 'content-encoding': 'gzip' }, 'not gzip at all')
@@ -541,6 +543,26 @@ t.test('request bodies: decoded, they lose the encoded bytes\' digests and lengt
   // Servers long sent raw deflate for `deflate`; browsers take it.
   const raw = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'deflate' }, body: zlib.deflateRawSync('hello') })
   t.same([raw.statusCode, await raw.body.json()], [200, { body: 'hello', encoding: null }], 'raw deflate')
+})
+
+// These hung: the decoder never ended once its deflate stream had ended with bytes left.
+const SHORT = { headersTimeout: 5_000, bodyTimeout: 5_000 }
+t.test('request bodies: bytes after a deflate stream are ignored, as zlib\'s inflate ignores them; answered, not left hanging', { timeout: 20_000 }, async t => {
+  const hello = zlib.deflateSync('hello')
+  for (const [what, body] of [['a CRLF', Buffer.concat([hello, Buffer.from('\r\n')])], ['a second zlib stream', Buffer.concat([hello, zlib.deflateSync('world')])], ['raw deflate and a CRLF', Buffer.concat([zlib.deflateRawSync('hello'), Buffer.from('\r\n')])]] as const) {
+    const res = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'deflate' }, body, ...SHORT })
+    t.same([res.statusCode, await res.body.json()], [200, { body: 'hello', encoding: null }], `deflate and ${what}`)
+  }
+})
+
+t.test('responses: bytes after a deflate stream are ignored for a client it is decoded for; answered, not left hanging', { timeout: 20_000 }, async t => {
+  for (const path of ['/deflate-crlf', '/raw-deflate-crlf']) {
+    for (const accept of ['identity', 'gzip']) {
+      const res = await request(`${gw.url}${path}`, { headers: { 'accept-encoding': accept }, ...SHORT })
+      const body = Buffer.from(await res.body.arrayBuffer())
+      t.same([res.statusCode, res.headers['content-encoding'], decode(res.headers['content-encoding'], body)], [200, accept === 'gzip' ? 'gzip' : undefined, JSON_BODY], `${path} for a client taking ${accept}`)
+    }
+  }
 })
 
 t.test('a zip bomb cannot expand past request-size\'s maxBody', async t => {
