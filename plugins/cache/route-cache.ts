@@ -349,6 +349,9 @@ export class RouteCache implements PluginHandlers {
 
   /** What the store held for the request decides: a hit, a 504 for only-if-cached, or upstream (maybe after a concurrent fetch of the key). */
   #lookedUp (req: GatewayRequest, state: Lookup, rcc: Directives, found: Found): Maybe<PluginReply | undefined> {
+    // Its client left during the read: onFinished, which unlinks it and hands a lead on, has run,
+    // so it is neither linked (it would stay, walked by every purge) nor a leader (its waiters would wait it out).
+    if (state.over === true) return undefined
     const s = this.#s
     const entry = found.entry
     if (found.varyMiss) state.fwd = 'vary-miss'
