@@ -84,11 +84,11 @@ t.test('YAML: a duplicated key is named', async t => {
   users:
     targets: [ { url: "http://127.0.0.1:3002" } ]
 routes: []
-`), ['gw.yaml:6:3 key "users" appears twice in the same map: keep one'])
+`), ['gw.yaml:6:3 upstreams.users: key "users" appears twice in the same map (first on line 4): keep one'])
   // After an empty value yaml points at that value (line 3, after the colon), not at the second key.
   t.same(await issues(t, head() + `  trustProxy:
   trustProxy: true
-` + UPSTREAMS + 'routes: []\n'), ['gw.yaml:4:3 key "trustProxy" appears twice in the same map: keep one'])
+` + UPSTREAMS + 'routes: []\n'), ['gw.yaml:4:3 server.trustProxy: key "trustProxy" appears twice in the same map (first on line 3): keep one'])
 })
 
 t.test('YAML: a merge key (<<) is one problem, saying merge keys are not supported, not an unknown key and what it left out', async t => {
@@ -154,7 +154,6 @@ t.test('a key glued to its value in { } (port:18080) is one problem, saying to a
 t.test('keys: non-ASCII look-alikes are shown escaped and said so; a ${VAR} in a key is said not to be read', async t => {
   t.same(await issues(t, head() + UPSTREAMS + `r\u043eutes: []
 `), [
-    'gw.yaml:1:1 missing required key "routes"',
     'gw.yaml:5:1 r\\u043eutes: unknown key "r\\u043eutes", which contains a non-ASCII character (did you mean "routes"?)'
   ])
   t.same(await issues(t, head() + UPSTREAMS + `routes:
@@ -171,7 +170,7 @@ t.test('keys: non-ASCII look-alikes are shown escaped and said so; a ${VAR} in a
 
 t.test('a byte order mark does not shift the columns of line 1', async t => {
   const text = 'server: { listen: { host: 127.0.0.1, port: 0 }, trustProxy: 1, trustProxy: 2 }\n' + UPSTREAMS + 'routes: []\n'
-  const expected = ['gw.yaml:1:64 key "trustProxy" appears twice in the same map: keep one']
+  const expected = ['gw.yaml:1:64 server.trustProxy: key "trustProxy" appears twice in the same map (first on line 1): keep one']
   t.same(await issues(t, text), expected)
   t.same(await issues(t, '\ufeff' + text), expected)
   const unknown = 'server: { listen: { host: 127.0.0.1, port: 0 }, bogus: 1 }\n' + UPSTREAMS + 'routes: []\n'

@@ -3,6 +3,7 @@ import { redactProblem } from './redact.ts'
 /** One problem in a config file, located at file:line:column and a key path such as routes[1].upstream. */
 export interface ConfigIssue {
   file: string
+  /** 0: the file as a whole (it cannot be read), at no line. */
   line: number
   col: number
   path: string
@@ -10,7 +11,7 @@ export interface ConfigIssue {
 }
 
 export function formatIssue (i: ConfigIssue): string {
-  return `${i.file}:${i.line}:${i.col} ${i.path === '' ? '' : i.path + ': '}${i.message}`
+  return `${i.file}${i.line === 0 ? ':' : `:${i.line}:${i.col}`} ${i.path === '' ? '' : i.path + ': '}${i.message}`
 }
 
 // The hint `${NAME:-default}` (interpolate.ts) names a variable, holding no value of the file's: kept whole.

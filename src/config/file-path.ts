@@ -21,6 +21,7 @@ export function notRegularFile (stats: Stats): string | undefined {
 /** Throws, saying what it is, unless `stats` are a regular file's (as readConfigText does for the config file). */
 export function assertRegularFile (stats: Stats): void {
   const kind = notRegularFile(stats)
+  if (kind === 'a directory') throw new Error('it is a directory, not a file: name the file in it')
   if (kind !== undefined) throw new Error(`it is ${kind}, not a regular file (the gateway may read it again at any reload: write it to a file)`)
 }
 

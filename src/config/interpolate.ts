@@ -1,4 +1,7 @@
 const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*/y
+/** A `$NAME` without braces: the whole word after `$`, read as a variable's name if in capitals (as they are named). */
+const BARE_RE = /\$(\w+)/y
+const CAPITALS = /^(?=_*[A-Z])[A-Z0-9_]+$/
 
 const FORMS = 'use ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message} or ${VAR?message} ($${ for a literal ${)'
 
@@ -11,8 +14,11 @@ export interface Interpolated { value: string, problems: string[] }
  * unset or empty), ${VAR?message} (only when unset). ${VAR} alone must be set and not empty. A
  * default may hold ${...} itself, read only when the default is used; `$${` is a literal `${`.
  * Any other `${` is an error, never kept as written: a secret such as `${TOKEN:=x}` must not
- * become the literal text. The result is a string; schema validation turns "8080" into a number
- * where one is expected.
+ * become the literal text. So is a `$NAME` without braces (NAME in capitals) that is the whole value,
+ * or whose NAME is set: `token: "$ADMIN_TOKEN"` would be that text, which anyone reading the file
+ * could send. Other `$`s are kept (a password hash's `$2b$10$...`, a regex's `^/api$`); `$$NAME`
+ * is a literal `$NAME`. The result is a string; schema validation turns "8080" into a number where
+ * one is expected.
  */
 export function interpolate (text: string, env: NodeJS.ProcessEnv): Interpolated {
   const problems: Problem[] = []
@@ -39,6 +45,18 @@ function expand (text: string, start: number, nested: boolean, env: NodeJS.Proce
       i += 3
       continue
     }
+    const bare = c === '$' && text[i + 1] !== '{' ? bareName(text, i) : undefined
+    if (bare !== undefined) {
+      if (text[i - 1] === '$') {
+        // `$$NAME`: the first `$` was copied; this one is left out.
+        i++
+        continue
+      }
+      const whole = !nested && i === 0 && bare.length + 1 === text.length
+      if (text[i - 1] !== '\\' && (whole || env[bare] !== undefined)) {
+        problems.push({ message: `$${bare} is not interpolated: write \${${bare}} (or $$${bare} for a literal $)`, form: whole })
+      }
+    }
     if (c !== '$' || text[i + 1] !== '{') {
       out += c
       i++
@@ -49,6 +67,13 @@ function expand (text: string, start: number, nested: boolean, env: NodeJS.Proce
     i = v.end
   }
   return { out, end: i, closed: !nested }
+}
+
+/** NAME of a `$NAME` at `i` (not `${`), if in capitals. */
+function bareName (text: string, i: number): string | undefined {
+  BARE_RE.lastIndex = i
+  const name = BARE_RE.exec(text)?.[1]
+  return name !== undefined && CAPITALS.test(name) ? name : undefined
 }
 
 /** The `${...}` at `i`. */

@@ -1,8 +1,8 @@
-import { statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { setImmediate as turn } from 'node:timers/promises'
 import { readFile, stat } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
-import { dirname, resolve } from 'node:path'
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { configSchema, type GatewayConfig } from './schema.ts'
 import { formatPath, locate, type KeyPath } from './positions.ts'
@@ -18,6 +18,7 @@ import { REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
+import { didYouMean, nearest, quoteKey } from './suggest.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { upstreamTls } from '../upstreams/tls.ts'
 import { ServerTls } from '../server/server-tls.ts'
@@ -74,22 +75,64 @@ export function configHash (text: string): string {
 }
 
 /**
- * The file's text; a ConfigError if it cannot be read, or is not a regular file (symlinks followed).
- * A named pipe (`sops exec-file`, a shell's `<(...)`) would block a reload in open() for ever, with
- * a thread of the pool, and can be read once at most: refused before it is opened.
+ * The largest config file read. 20,000 routes take some 4 MB; a larger file is no config (a log, an
+ * image named by mistake), and reading one of hundreds of MB failed only after taking that memory.
+ */
+export const MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
+/**
+ * The file's text; a ConfigError, at no line, if it cannot be read, is not a regular file (symlinks
+ * followed), is too large or is UTF-16. A named pipe (`sops exec-file`, a shell's `<(...)`) would
+ * block a reload in open() for ever, with a thread of the pool, and can be read once at most:
+ * refused before it is opened.
  */
 export async function readConfigText (file: string): Promise<string> {
-  const cannot = (message: string) => new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read file: ${message}` }])
+  const refuse = (message: string) => new ConfigError([{ file, line: 0, col: 0, path: '', message }])
+  const cannot = (message: string) => refuse(`cannot read file: ${message}`)
   try {
     const stats = await stat(file)
     const kind = notRegularFile(stats)
+    if (kind === 'a directory') throw cannot(`it is a directory, not a file: give the config file's path with -c PATH${yamlIn(file)}`)
     if (kind !== undefined) {
-      throw cannot(`it is ${kind}, not a regular file: the gateway reads it again on every reload (write the config to a file; sops exec-file: --no-fifo)`)
+      const sops = kind === 'a named pipe (FIFO)' ? '; sops exec-file: --no-fifo' : ''
+      throw cannot(`it is ${kind}, not a regular file: the gateway reads it again on every reload (write the config to a file${sops})`)
     }
-    return await readFile(file, 'utf8')
+    if (stats.size > MAX_CONFIG_BYTES) throw refuse(`the file is ${mebibytes(stats.size)} MiB: a config file may be at most ${mebibytes(MAX_CONFIG_BYTES)} MiB`)
+    const bytes = await readFile(file)
+    if (isUtf16(bytes)) throw refuse('the file is UTF-16 (as Notepad saves "Unicode"): save it as UTF-8')
+    return bytes.toString('utf8')
   } catch (err) {
     if (err instanceof ConfigError) throw err
-    throw cannot((err as Error).message)
+    const code = (err as NodeJS.ErrnoException).code
+    throw cannot(code === 'ENOENT' ? `ENOENT: the file does not exist: ${resolve(file)}${missingHint(file)}` : (err as Error).message)
+  }
+}
+
+const mebibytes = (bytes: number): number => Math.ceil(bytes / 2 ** 20)
+
+/** A byte order mark of UTF-16 (or UTF-32), or a NUL in every fourth byte or more: ASCII text in UTF-16 without one. */
+function isUtf16 (bytes: Buffer): boolean {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return true
+  const head = bytes.subarray(0, 1024)
+  return head.length > 0 && head.filter(b => b === 0).length * 4 >= head.length
+}
+
+/** What to try for a config file that does not exist: the current directory it was looked for from, and why it may be elsewhere. */
+function missingHint (file: string): string {
+  const from = isAbsolute(file) ? '' : ` (from the current directory ${process.cwd()})`
+  if (sep === '/' && file.includes('\\')) return `${from}; paths are written with "/" here: ${file.replaceAll('\\', '/')}`
+  const other = /\.yaml$/i.test(file) ? file.slice(0, -5) + '.yml' : /\.yml$/i.test(file) ? file.slice(0, -4) + '.yaml' : undefined
+  if (other !== undefined && existsSync(other)) return `${from}; there is ${other}`
+  return `${from}; give the config file's path with -c PATH`
+}
+
+/** ` (it holds dir/x.yaml)`: the YAML files (the first few) of a directory given as the config file. */
+function yamlIn (dir: string): string {
+  try {
+    const names = readdirSync(dir).filter(n => /\.ya?ml$/i.test(n)).sort().slice(0, 3)
+    return names.length === 0 ? '' : ` (it holds ${names.map(n => join(dir, n)).join(', ')})`
+  } catch {
+    return ''
   }
 }
 
@@ -124,7 +167,7 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   const at: At = (path, message, where = 'value') => ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
 
   // One syntax mistake tends to cascade into several parser errors: report it once.
-  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, text, lines, file)])
+  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, doc, text, lines, file)])
   // Between the steps, the event loop turns: a reload of a large config (thousands of routes) stalls
   // the requests in flight for each step, not for all of them at once.
   await turn()
@@ -168,8 +211,38 @@ function shownAt (keys: readonly string[], text: string): string {
   return shownText as string
 }
 
+/**
+ * A top-level key misspelt where the key it is near is absent (`upstream:`), read as that key: the
+ * rest of the file is checked as meant, not left unchecked behind a missing section. Each is an
+ * issue; `at` then places and names the key's problems where it is written. Keys: meant, written.
+ */
+function readMisspelt (data: unknown, issues: ConfigIssue[], at: At): { meant: Map<string, string>, at: At } {
+  const meant = new Map<string, string>()
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return { meant, at }
+  const root = data as Record<string, unknown>
+  const known = Object.keys(schema.properties)
+  for (const key of Object.keys(root)) {
+    if (known.includes(key)) continue
+    const near = nearest(key, known)
+    if (near === undefined || Object.hasOwn(root, near)) continue
+    root[near] = root[key]
+    delete root[key]
+    meant.set(near, key)
+    issues.push(at([key], `unknown key ${quoteKey(key)}${didYouMean(key, [near])}`, 'key'))
+  }
+  if (meant.size === 0) return { meant, at }
+  return { meant, at: (path, message, where) => at(asWritten(meant, path), message, where) }
+}
+
+/** `path` with its first key as written in the file (readMisspelt). */
+function asWritten (meant: ReadonlyMap<string, string>, path: KeyPath): KeyPath {
+  const written = meant.get(String(path[0]))
+  return written === undefined ? path : [written, ...path.slice(1)]
+}
+
 /** The rest of parseConfig, from the config as data; `issues` are those found so far. */
-async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], at: At): Promise<LoadedConfig> {
+async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], placed: At): Promise<LoadedConfig> {
+  const { meant, at } = readMisspelt(plain, issues, placed)
   const data = plain as { admin?: { token?: unknown, readToken?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
   if (data?.admin?.token === '') delete data.admin.token
@@ -180,7 +253,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const problems = validateSchema(schema, data)
   // A value left empty by a missing variable is already reported; its schema error would only repeat it.
   const unset = new Set(issues.map(i => i.path))
-  issues.push(...problems.filter(p => !unset.has(formatPath(p.path))).map(p => at(p.path, p.message, p.at)))
+  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, p.message, p.at)))
   // So that every problem is reported at once, the semantic checks still run where the schema
   // found only unknown keys (the shape is sound) or problems inside one route, one upstream, one
   // loadPlugins entry (not loaded), or a section they do not read (those parts are left out of
@@ -220,7 +293,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   }
   // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").
   await turn()
-  issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(p.path))).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
     if (unsound.upstreams.has(name) || u?.tls === undefined) continue

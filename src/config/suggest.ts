@@ -3,12 +3,18 @@ import { printableKey } from './positions.ts'
 
 /** ` (did you mean "x"?)` when a candidate is close enough to be a likely typo, else ''. */
 export function didYouMean (word: string, candidates: Iterable<string>): string {
+  const best = nearest(word, candidates)
+  return best === undefined ? '' : ` (did you mean "${best}"?)`
+}
+
+/** The candidate close enough to `word` to be what a typo of it meant, if any. */
+export function nearest (word: string, candidates: Iterable<string>): string | undefined {
   const most = Math.max(2, Math.floor(word.length / 3))
   // A candidate whose length differs by more is further than that: not measured.
   const near = [...candidates].filter(c => Math.abs(c.length - word.length) <= most)
-  if (near.length === 0) return ''
+  if (near.length === 0) return undefined
   const best = closest(word, near)
-  return distance(word, best) <= most ? ` (did you mean "${best}"?)` : ''
+  return distance(word, best) <= most ? best : undefined
 }
 
 /**

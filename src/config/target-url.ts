@@ -5,6 +5,9 @@ export function targetUrlMistake (value: unknown): string {
   const url = String(value)
   const shown = hideUrlSecrets(url)
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]
+  // `$users_url`: a variable (interpolate.ts refuses one in capitals).
+  const variable = /^\$([A-Za-z_]\w*)$/.exec(url)?.[1]
+  if (variable !== undefined) return `"${shown}" is no URL: a variable is written \${${variable}}`
   if (scheme === undefined || (!url.includes('://') && /^[^/]*:\d+/.test(url) && !/^https?:/i.test(url))) {
     return `"${shown}" has no scheme: write http://${shown.replace(/^\/+/, '')} (or https://)`
   }

@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import formats from 'ajv-formats'
 import type { TSchema } from '@sinclair/typebox'
-import { didYouMean, quoteKey } from './suggest.ts'
+import { didYouMean, nearest, quoteKey } from './suggest.ts'
 import { targetUrlMistake } from './target-url.ts'
 import { atLeastBytes } from './byte-size.ts'
 import { atMostMs, durationMistake } from './duration.ts'
@@ -12,9 +12,12 @@ import { STORE_REF } from '../stores/store-name.ts'
 import { CONSUMER_REF } from '../consumers/consumer-id.ts'
 import { FILE_REF } from './file-path.ts'
 
-/** One schema violation, with the key path it concerns and whether it points at a key or a value. */
-/** One schema violation. `unknownKey`: an extra key, which leaves the rest of the object's shape sound. */
-export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string, unknownKey?: true }
+/**
+ * One schema violation, with the key path it concerns and whether it points at a key or a value.
+ * `unknownKey`: an extra key, which leaves the rest of the object's shape sound; `meant`: the key
+ * beside it that it seems to stand for (a typo of it, or one of its keys: `cert` for `certificates`).
+ */
+export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string, unknownKey?: true, meant?: string }
 
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected). It also
 // turns numbers and booleans into each other and into strings: validateSchema undoes that (see settle).
@@ -190,7 +193,55 @@ function explain (errors: ErrorObject[], data: unknown): SchemaProblem[] {
     const id = JSON.stringify(p)
     if (!seen.has(id)) { seen.add(id); out.push(p) }
   }
-  return out
+  return mergeMeant(out)
+}
+
+interface PropertySchema { properties?: Record<string, PropertySchema>, items?: PropertySchema, required?: string[] }
+
+/**
+ * An extra key's problem, saying what it seems meant as: a key beside it it is a typo of, or a key
+ * of the one object (or list of objects) beside it that has it (`cert` beside `certificates`).
+ */
+function unknownKey (path: KeyPath, properties: Record<string, PropertySchema>): SchemaProblem {
+  const key = path[path.length - 1] as string
+  const unknown = `unknown key ${quoteKey(key)}`
+  const typo = nearest(key, Object.keys(properties))
+  if (typo !== undefined) return { path, at: 'key', message: `${unknown} (did you mean "${typo}"?)`, unknownKey: true, meant: typo }
+  const holders = Object.entries(properties).filter(([, s]) => (s.items ?? s).properties?.[key] !== undefined)
+  if (holders.length !== 1) return { path, at: 'key', message: unknown, unknownKey: true }
+  const [name, holder] = holders[0] as [string, PropertySchema]
+  const object = holder.items ?? holder
+  const keys = [...new Set([...(object.required ?? []), key])].map(k => `${k}: ...`).join(', ')
+  const shape = holder.items === undefined ? `{ ${keys} }` : `[ { ${keys} } ]`
+  return { path, at: 'key', message: `${unknown} (it goes under "${name}": ${name}: ${shape})`, unknownKey: true, meant: name }
+}
+
+/**
+ * A key written wrong shows up twice when the key it was meant as is required: missing, and unknown
+ * beside it. Said once, at the key written; so are other keys meant to go under the same missing key
+ * (`server.tls: { cert, key }`). The shape is unsound then: no longer an unknownKey.
+ */
+function mergeMeant (problems: SchemaProblem[]): SchemaProblem[] {
+  const id = (path: KeyPath, key: string): string => JSON.stringify([formatPath(path), key])
+  const missing = new Map<string, SchemaProblem>()
+  for (const p of problems) {
+    const key = /^missing required key "(.*)"$/.exec(p.message)?.[1]
+    if (key !== undefined) missing.set(id(p.path, key), p)
+  }
+  const merged = new Map<SchemaProblem, SchemaProblem | undefined>()
+  for (const p of problems) {
+    if (p.meant === undefined) continue
+    const parent = missing.get(id(p.path.slice(0, -1), p.meant))
+    if (parent === undefined) continue
+    if (merged.has(parent)) {
+      // A second typo of the same key is said as it is; a second key meant to go under it, not again.
+      if (p.message.includes(' (it goes under ')) merged.set(p, undefined)
+      continue
+    }
+    merged.set(parent, undefined)
+    merged.set(p, { path: p.path, at: p.at, message: p.message })
+  }
+  return problems.flatMap(p => merged.has(p) ? merged.get(p) ?? [] : [p])
 }
 
 /**
@@ -213,9 +264,9 @@ function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty
-      const parent = e.parentSchema as { properties?: Record<string, unknown>, patternProperties?: unknown }
+      const parent = e.parentSchema as { properties?: Record<string, PropertySchema>, patternProperties?: unknown }
       if (parent.patternProperties !== undefined) return { path: [...path, key], at: 'key', message: `"${printableKey(key)}" ${custom ?? 'is not a valid name (letters, digits, _ . -)'}` }
-      return { path: [...path, key], at: 'key', message: `unknown key ${quoteKey(key)}${didYouMean(key, Object.keys(parent.properties ?? {}))}`, unknownKey: true }
+      return unknownKey([...path, key], parent.properties ?? {})
     }
     case 'unevaluatedProperties': {
       // Type.Intersect([A, B], { unevaluatedProperties: false }): a key none of its parts has.

@@ -20,7 +20,7 @@ export function withoutBom (text: string): string {
 export interface Interpolation { written: string, value: string }
 
 /**
- * Replaces ${VAR}s in the document's values; what `at` makes of each value naming an unset variable
+ * Replaces ${VAR}s in the document's values (interpolate); what `at` makes of each value naming an unset variable
  * or a malformed ${...}. `interpolated`, when given, gets the others, by their key path (formatPath).
  */
 export function interpolateDocument<T> (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => T,
@@ -28,22 +28,26 @@ export function interpolateDocument<T> (doc: Document, env: NodeJS.ProcessEnv, a
   const issues: T[] = []
   visit(doc, {
     Scalar (key, node, path) {
-      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return
       const { value, problems } = interpolate(node.value, env)
-      const keyPath = (): KeyPath => {
-        const keys: Array<string | number> = []
-        const chain = [...path, node]
-        for (let i = 0; i < chain.length - 1; i++) {
-          const n = chain[i]
-          if (isPair(n)) keys.push(String(isScalar(n.key) ? n.key.value : n.key))
-          else if (isSeq(n)) keys.push(n.items.indexOf(chain[i + 1]))
-        }
-        return keys
-      }
+      if (problems.length === 0 && value === node.value && !node.value.includes('${')) return
+      const keyPath = (): KeyPath => keyPathOf(path, node)
       if (problems.length > 0) issues.push(at(keyPath(), problems.join('; ')))
       else interpolated?.set(formatPath(keyPath()), { written: node.value, value })
       node.value = value
     }
   })
   return issues
+}
+
+/** The key path of `node`, from the ancestors `visit` gives (its pairs and lists). */
+export function keyPathOf (ancestors: readonly unknown[], node: unknown): KeyPath {
+  const keys: Array<string | number> = []
+  const chain = [...ancestors, node]
+  for (let i = 0; i < chain.length - 1; i++) {
+    const n = chain[i]
+    if (isPair(n)) keys.push(String(isScalar(n.key) ? n.key.value : n.key))
+    else if (isSeq(n)) keys.push(n.items.indexOf(chain[i + 1]))
+  }
+  return keys
 }

@@ -1,14 +1,15 @@
-import type { LineCounter, YAMLError } from 'yaml'
+import { isScalar, visit, type Document, type LineCounter, type Pair, type Scalar, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
-import { withoutBom } from './yaml-document.ts'
-import { printableKey } from './positions.ts'
+import { keyPathOf, withoutBom } from './yaml-document.ts'
+import { formatPath, printableKey } from './positions.ts'
 
 /**
  * One issue for a YAML syntax mistake, however many errors the parser cascades into, placed where
  * the mistake is, with a hint when the cause is a common one: an unquoted ${VAR} inside { } or [ ],
- * a tab, a key indented differently from its siblings, a duplicated key, a second document.
+ * a tab, a key indented differently from its siblings, a duplicated key, a second document, a quote
+ * never closed, a Windows path's `\` in double quotes, a key glued to its value.
  */
-export function syntaxIssue (errors: readonly YAMLError[], original: string, lines: LineCounter, file: string): ConfigIssue {
+export function syntaxIssue (errors: readonly YAMLError[], doc: Document, original: string, lines: LineCounter, file: string): ConfigIssue {
   const first = errors[0] as YAMLError
   // The text readYaml parsed, which the errors' positions are in.
   const text = withoutBom(original)
@@ -36,7 +37,31 @@ export function syntaxIssue (errors: readonly YAMLError[], original: string, lin
     // After a key with no value, yaml places the error at that empty value, before the line break.
     const start = first.pos[0] + (/^(?:\s|#.*)*/.exec(text.slice(first.pos[0]))?.[0].length ?? 0)
     const key = /^["']?([^"':\s]+)/.exec(text.slice(start))?.[1] ?? '?'
-    return issue(start, `key "${printableKey(key)}" appears twice in the same map: keep one`)
+    const twice = repeatedKey(doc, start)
+    const before = twice === undefined ? '' : ` (first on line ${lines.linePos(twice.first).line})`
+    return { ...issue(start, `key "${printableKey(key)}" appears twice in the same map${before}: keep one`), path: twice?.path ?? '' }
+  }
+
+  // yaml says where the file ends: the quote that opened the value is the mistake.
+  if (first.code === 'MISSING_CHAR' && /^Missing closing ["']quote/.test(first.message)) {
+    const open = quotedAt(doc, first.pos[0], true)
+    const quote = open?.type === 'QUOTE_DOUBLE' ? '"' : "'"
+    if (open?.range != null) return issue(open.range[0], `this ${quote} is never closed: close it (YAML reads on to the next ${quote} or the end of the file)`)
+  }
+
+  if (first.code === 'BAD_DQ_ESCAPE') {
+    // Only a Windows path is quoted back: the value may be a secret.
+    const quoted = quotedAt(doc, first.pos[0], false)
+    const written = quoted?.range == null ? '' : text.slice(quoted.range[0] + 1, quoted.range[1]).replace(/"\s*$/, '')
+    const path = /^[\w\\ .:-]*\\[\w\\ .-]*$/.test(written) && /^(?:[A-Za-z]:|\.{0,2}\\)|\.[A-Za-z]\w*$/.test(written)
+    const instead = path ? `'${written}' (single quotes) or "${written.replace(/\\/g, '/')}"` : 'single quotes, or / in a path'
+    return issue(first.pos[0], `${first.message.split('\n')[0] as string}: in double quotes \\ starts an escape; write ${instead}`)
+  }
+
+  // `upstream:users`: without a space after the colon, it is one plain word, not a key and a value.
+  const glued = /^(\s*(?:-\s+)?)([A-Za-z0-9_.-]+):(?!\/\/)\S/.exec(source[line - 1] ?? '')
+  if (glued !== null && (first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Implicit map keys need to be followed by map values'))) {
+    return at(line, (glued[1] as string).length + 1, `a space is missing after "${glued[2] as string}:" (YAML reads key:value as one word)`)
   }
 
   // A key one space left of its siblings in a list item reads as a sequence item without "-".
@@ -73,4 +98,33 @@ function misindentedKey (source: string[], from: number): { line: number, indent
     }
   }
   return undefined
+}
+
+/** The quoted scalar around `offset` (`ending`: or that ends there, as an unclosed one ends with the file). */
+function quotedAt (doc: Document, offset: number, ending: boolean): Scalar | undefined {
+  let found: Scalar | undefined
+  visit(doc, {
+    Scalar (_, node) {
+      const r = node.range
+      if (r == null || (node.type !== 'QUOTE_DOUBLE' && node.type !== 'QUOTE_SINGLE')) return
+      if (r[0] <= offset && (offset < r[1] || (ending && offset <= r[2]))) { found = node; return visit.BREAK }
+    }
+  })
+  return found
+}
+
+/** The path of the key written again at `offset`, and where it was first written. */
+function repeatedKey (doc: Document, offset: number): { path: string, first: number } | undefined {
+  let found: { path: string, first: number } | undefined
+  visit(doc, {
+    Pair (_, pair, ancestors) {
+      const key = pair.key
+      if (!isScalar(key) || key.range?.[0] !== offset) return
+      const map = ancestors[ancestors.length - 1] as { items: Pair[] }
+      const first = map.items.find(p => isScalar(p.key) && p.key.value === key.value)?.key as Scalar | undefined
+      found = { path: formatPath([...keyPathOf(ancestors.slice(0, -1), map), String(key.value)]), first: first?.range?.[0] ?? offset }
+      return visit.BREAK
+    }
+  })
+  return found
 }

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { basename, sep } from 'node:path'
 import { register } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { assertRegularFile } from '../config/file-path.ts'
@@ -55,17 +57,28 @@ const failedImports = new Map<string, number>()
  * with no node_modules of its own, and `.ts` files load on Node versions that cannot strip types.
  */
 export async function importUserModule (href: string): Promise<unknown> {
-  // A named pipe would hold the import, and the load, for ever; a missing file is import's to report.
-  const stats = await stat(fileURLToPath(href)).catch(() => undefined)
-  if (stats !== undefined) assertRegularFile(stats)
+  const path = fileURLToPath(href)
+  // A named pipe would hold the import, and the load, for ever.
+  const stats = await stat(path).catch(() => undefined)
+  if (stats === undefined) throw new Error(`no such file: ${path}${missingHint(path)}`)
+  assertRegularFile(stats)
   registerPluginHooks()
   const failed = failedImports.get(href) ?? 0
   try {
     return await import(failed === 0 ? href : `${href}?attempt=${failed}`)
   } catch (err) {
     failedImports.set(href, failed + 1)
+    // Node names the module that asked for it: this file, of no use to the user.
+    if (err instanceof Error) err.message = err.message.replace(` imported from ${fileURLToPath(import.meta.url)}`, '')
     throw err
   }
+}
+
+/** Why a plugin file may be missing: a Windows `\`, a left-out extension (import needs it). */
+function missingHint (path: string): string {
+  if (sep === '/' && path.includes('\\')) return ` (paths are written with "/" here, not "\\")`
+  const ext = ['.ts', '.js', '.mjs', '.mts'].find(e => existsSync(path + e))
+  return ext === undefined ? '' : ` (there is ${basename(path)}${ext}: give the extension)`
 }
 
 /** Registers the hooks (once). Also what `node --import .../register-plugin-hooks.js` does, for a plugin's own tests. */
