@@ -79,9 +79,8 @@ routes:
   await t.rejects(load('{ status: 101 }'), { message: /routes\[0\]\.plugins\.request-termination\.status: must be >= 200/ })
 })
 
-// The names request-headers and response-headers refuse: the gateway frames the reply itself.
-t.test('framing and hop-by-hop headers are config errors at their key', async t => {
-  const found = await issues(t, `server:
+/** A config whose one route answers `hi` with request-termination's `headers` (as YAML). */
+const terminating = (headers: string) => `server:
   listen: { host: 127.0.0.1, port: 0 }
 upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
@@ -92,27 +91,19 @@ routes:
     plugins:
       request-termination:
         body: hi
-        headers: { Content-Length: "5", transfer-encoding: chunked, Connection: "keep-alive, x-request-id", Proxy-Authenticate: Basic, Retry-After: "60" }
-`)
+        headers: ${headers}
+`
+
+// The names request-headers and response-headers refuse: the gateway frames the reply itself.
+t.test('framing and hop-by-hop headers are config errors at their key', async t => {
+  const found = await issues(t, terminating('{ Content-Length: "5", transfer-encoding: chunked, Connection: "keep-alive, x-request-id", Proxy-Authenticate: Basic, Retry-After: "60" }'))
   const at = 'routes[0].plugins.request-termination.headers'
   t.same(found.map(i => i.replace(/^gw\.yaml:12:\d+ /, '')),
     ['Content-Length', 'transfer-encoding', 'Connection', 'Proxy-Authenticate'].map(h => `${at}.${h}: "${h}" ${NOT_SETTABLE_KEY}`))
 })
 
 t.test('two names of one header (another case) are a config error at the later key, naming both: only one would apply, silently', async t => {
-  const found = await issues(t, `server:
-  listen: { host: 127.0.0.1, port: 0 }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins:
-      request-termination:
-        body: hi
-        headers: { X-A: "1", x-a: "2", Content-Type: text/html, content-type: a/b, X-B: "3", X-b: "4", x-B: "5" }
-`)
+  const found = await issues(t, terminating('{ X-A: "1", x-a: "2", Content-Type: text/html, content-type: a/b, X-B: "3", X-b: "4", x-B: "5" }'))
   const at = 'routes[0].plugins.request-termination.headers'
   const twins = (first: string, later: string) => `"${first}" and "${later}" are one header (names are case-insensitive): only one of them would apply; keep one`
   t.same(found, [
