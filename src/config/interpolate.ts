@@ -45,17 +45,15 @@ function expand (text: string, start: number, nested: boolean, env: NodeJS.Proce
       i += 3
       continue
     }
-    const bare = c === '$' && text[i + 1] !== '{' ? bareName(text, i) : undefined
-    if (bare !== undefined) {
-      if (text[i - 1] === '$') {
-        // `$$NAME`: the first `$` was copied; this one is left out.
-        i++
-        continue
-      }
-      const whole = !nested && i === 0 && bare.length + 1 === text.length
-      if (text[i - 1] !== '\\' && (whole || env[bare] !== undefined)) {
-        problems.push({ message: `$${bare} is not interpolated: write \${${bare}} (or $$${bare} for a literal $)`, form: whole })
-      }
+    // A whole value `$NAME` (NAME in capitals) was meant as a variable: refused, and `$$NAME` is that
+    // text. Elsewhere a `$` stays as written, set or not (a secret's, a script's `$HOME`).
+    const bare = !nested && c === '$' && text[i + 1] !== '{' ? bareName(text, i) : undefined
+    if (bare !== undefined && i === 1 && text[0] === '$' && bare.length + 2 === text.length) {
+      i++ // the first `$` was copied
+      continue
+    }
+    if (bare !== undefined && i === 0 && bare.length + 1 === text.length) {
+      problems.push({ message: `$${bare} is not interpolated: write \${${bare}} (or $$${bare} for the text $${bare})`, form: true })
     }
     if (c !== '$' || text[i + 1] !== '{') {
       out += c
