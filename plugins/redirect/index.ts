@@ -9,14 +9,17 @@ import { compileOrigin, compileTemplate } from './template.ts'
 const SAMPLE_PARAM = 'portcullis~redirect~sample'
 
 /**
- * Whether the path of a path-relative Location (`/loop/x`, the params sampled) is one the route
- * itself matches, as the gateway routes a request for it: a loop, unless another route takes it.
+ * Whether a path-relative Location (`/loop/x`, the params sampled) is one the route matches with the
+ * same params, as the gateway routes a request for it: the redirected request is redirected to the
+ * same Location again, for ever (no other route can take that path first, the route took it). One
+ * the route matches with other params (`/v1/*` to `/v1/api/*`) may be a more specific route's.
  */
 function leadsBack (location: (params: Readonly<Record<string, string>>, query: string) => string, routePath: string, params: readonly string[]): boolean {
   const sampled = location(Object.fromEntries(params.map(name => [name, SAMPLE_PARAM])), '')
   if (!sampled.startsWith('/') || sampled.startsWith('//')) return false
   const path = normalizePath(sampled.split(/[?#]/, 1)[0] as string)
-  return path !== undefined && (compilePathPattern(routePath) as PathPattern /* the route's, valid */).match(routingForm(path)) !== undefined
+  const back = path === undefined ? undefined : (compilePathPattern(routePath) as PathPattern /* the route's, valid */).match(routingForm(path))
+  return back !== undefined && params.every(name => back[name] === SAMPLE_PARAM)
 }
 
 /** Answers with a redirect to a Location built from the route's params. Priority 785: as request-termination. */
@@ -34,14 +37,16 @@ export default definePlugin({
     const location = compileTemplate(config.to, ctx.routeParams)
     if (typeof location === 'string') throw new Error(`route "${ctx.routeName}", plugins.redirect.to ${location}`)
     if (leadsBack(location, ctx.routePath, ctx.routeParams)) {
-      ctx.log.warn({ to: config.to }, `redirect: to "${config.to}" is a path this route's match.path "${ctx.routePath}" matches: ` +
-        'clients are redirected to this route again and again, unless another route takes that path first or the route\'s methods or headers leave the redirected request out')
+      ctx.log.warn({ to: config.to }, `redirect: to "${config.to}" leads back to this route ("${ctx.routePath}") with the same params: ` +
+        'clients are redirected to the same place again and again, unless the route\'s methods or headers leave the redirected request out')
     }
     const status = config.status ?? DEFAULTS.status
     const keepQuery = config.keepQuery ?? DEFAULTS.keepQuery
     // The route's auth plugins (set up before redirect, which runs after them) read credentials from
-    // these query parameters: kept, the Location would hand them to wherever it points, hideCredentials or not.
-    const credentials = chainOf(ctx).members.flatMap(m => m.removeFromQuery ?? [])
+    // these query parameters: kept, a Location to another origin would hand them to it, hideCredentials
+    // or not. A path-relative one keeps them: the client sends them here again (an API version moved).
+    const offSite = (compileOrigin(config.to) as { text: string }).text !== ''
+    const credentials = offSite ? chainOf(ctx).members.flatMap(m => m.removeFromQuery ?? []) : []
     return {
       onRequest (req) {
         if (!keepQuery) return { status, headers: { location: location(req.params, '') } }
