@@ -31,7 +31,7 @@ routes:
 `), [
     'r acl: the top-level deny of consumers banned',
     'r ip-filter: the top-level deny of 127.0.0.0/8',
-    'r request-size: maxBody goes up from 100 to 1MiB (the default); maxHeaders goes up from 50 to 60'
+    'r request-size: maxBody goes up from 100 to 1MiB (the default)'
   ])
   const loaded = await parseConfig(HEAD + `plugins:
   ip-filter: { deny: [127.0.0.0/8] }

@@ -12,10 +12,12 @@ export default definePlugin({
   name: 'request-size',
   priority: 860,
   schema: RequestSizeSchema,
+  // A limit the route leaves out (its default) above the top-level one: a route raising one on
+  // purpose (an upload route's maxBody) says so with a value of its own, and is not warned of.
   replacing (top, route) {
     return (['maxBody', 'maxUrl', 'maxHeaders', 'maxHeaderBytes'] as const).flatMap(key => {
       const [was, is] = [top[key] ?? DEFAULTS[key], route[key] ?? DEFAULTS[key]]
-      return toBytes(is) > toBytes(was) ? [`${key} goes up from ${was} to ${is}${is === DEFAULTS[key] ? ' (the default)' : ''}`] : []
+      return is === DEFAULTS[key] && toBytes(is) > toBytes(was) ? [`${key} goes up from ${was} to ${is} (the default)`] : []
     })
   },
   setup (config, ctx) {
