@@ -36,7 +36,7 @@ t.test('AddressTrie', async t => {
     t.throws(() => new AddressTrie().add(bad), { message: `"${bad}" is not an IPv4 or IPv6 address or CIDR range` })
   }
   for (const zoned of ['fe80::1%eth0', 'fe80::%eth0/64']) {
-    t.throws(() => new AddressTrie().add(zoned), { message: `"${zoned}": a zone (%name) is not supported in a rule, it would match every interface; remove it` })
+    t.throws(() => new AddressTrie().add(zoned), { message: `"${zoned}": a zone (%name) is not supported, it would match every interface; remove it` })
   }
 })
 

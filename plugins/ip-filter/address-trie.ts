@@ -1,4 +1,5 @@
-import { isIP } from 'node:net'
+import { isIPv4 } from 'node:net'
+import { addressRangeProblem } from '../../src/index.ts'
 import { parseIp } from '../shared/parse-ip.ts'
 
 /** Bits of the IPv4-mapped prefix, ::ffff:0:0/96. */
@@ -19,24 +20,13 @@ export class AddressTrie {
 
   /** Adds `a.b.c.d`, `a.b.c.d/n`, an IPv6 address or `x::/n` (no bits set past n). Throws on anything else. */
   add (entry: string): void {
-    // has() reads client addresses without their zone: a zoned rule would match every interface.
-    if (entry.includes('%')) throw new Error(`"${entry}": a zone (%name) is not supported in a rule, it would match every interface; remove it`)
-    const slash = entry.indexOf('/')
-    const address = slash === -1 ? entry : entry.slice(0, slash)
-    const family = isIP(address)
-    const bits = family === 4 ? 32 : 128
-    const written = slash === -1 ? String(bits) : entry.slice(slash + 1)
-    const prefix = Number(written)
-    if (family === 0 || !/^\d{1,3}$/.test(written) || prefix > bits) throw new Error(`"${entry}" is not an IPv4 or IPv6 address or CIDR range`)
-    // Some tools read 010 as octal (8): the reader of the list cannot tell which was meant.
-    if (written.length > 1 && written.startsWith('0')) throw new Error(`"${entry}": write the prefix length without a leading zero (/${prefix})`)
+    const problem = addressRangeProblem(entry)
+    if (problem !== undefined) throw new Error(problem)
+    const [address, prefix] = entry.split('/') as [string, string | undefined]
     const bytes = new Uint8Array(16)
     parseIp(address, bytes)
-    const start = (family === 4 ? 96 : 0) + prefix
-    // 10.0.0.5/8 would hold all of 10.0.0.0/8, where perhaps 10.0.0.5 alone was meant: nginx warns, this refuses.
-    if (hostBitsSet(bytes, start)) {
-      throw new Error(`"${entry}" has bits set past its prefix length: did you mean ${network(bytes, start, family)}/${prefix}, or ${address}/${bits}?`)
-    }
+    const bits = isIPv4(address) ? 32 : 128
+    const start = (bits === 32 ? MAPPED_BITS : 0) + (prefix === undefined ? bits : Number(prefix))
     let node = 0
     for (let i = 0; i < start; i++) {
       const next = bit(bytes, i) === 0 ? this.#zero : this.#one
@@ -68,21 +58,6 @@ export class AddressTrie {
 function isMapped (bytes: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false
   return bytes[10] === 0xff && bytes[11] === 0xff
-}
-
-function hostBitsSet (bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < 128; i++) if (bit(bytes, i) === 1) return true
-  return false
-}
-
-/** The address of `bytes` with its bits from `from` on cleared, written as its family is. */
-function network (bytes: Uint8Array, from: number, family: number): string {
-  const masked = bytes.map((b, i) => i * 8 >= from ? 0 : i * 8 + 8 <= from ? b : b & (0xff << (8 - (from - i * 8))))
-  if (family === 4) return masked.subarray(12).join('.')
-  if (isMapped(masked)) return `::ffff:${masked.subarray(12).join('.')}`
-  const groups = Array.from({ length: 8 }, (_, i) => ((masked[2 * i] as number) << 8 | (masked[2 * i + 1] as number)).toString(16))
-  // The WHATWG URL parser writes an IPv6 address in its shortest form (RFC 5952).
-  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1)
 }
 
 function bit (bytes: Uint8Array, i: number): number {

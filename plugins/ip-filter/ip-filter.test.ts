@@ -153,5 +153,5 @@ upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
   - { name: r, match: { path: /* }, upstream: up, plugins: { ip-filter: { deny: [10.0.0.1, "fe80::%eth0/64"] } } }
-`), { message: /routes\[0\]\.plugins\.ip-filter\.deny\[1\]: "fe80::%eth0\/64": a zone \(%name\) is not supported in a rule/ })
+`), { message: /routes\[0\]\.plugins\.ip-filter\.deny\[1\]: "fe80::%eth0\/64": a zone \(%name\) is not supported, it would match every interface/ })
 })

@@ -6,6 +6,7 @@ import type { SchemaProblem } from './validate.ts'
 import { didYouMean, suggester } from './suggest.ts'
 import { toMs } from './duration.ts'
 import { checkUpstreams } from './check-upstreams.ts'
+import { addressRangeProblem } from './address-range.ts'
 import { ShadowedRoutes, type Shadow } from './shadowed-routes.ts'
 import { checkPluginSection, checkRoute } from './check-plugins.ts'
 import { checkConsumers, checkStores } from './check-platform.ts'
@@ -19,6 +20,8 @@ import type { PluginDefinition } from '../plugins/contract.ts'
 const KNOWN_METHODS = new Set(METHODS)
 // The addresses `localhost` resolves to.
 const LOCALHOST: ReadonlySet<string> = new Set(['127.0.0.1', '::1'])
+// proxy-addr's names for lists of ranges, which server.trustProxy takes.
+const PROXY_ADDR_NAMES: ReadonlySet<string> = new Set(['loopback', 'linklocal', 'uniquelocal'])
 // The upstream names an unknown one's message lists.
 const SHOWN_UPSTREAMS = 20
 
@@ -137,9 +140,13 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
   const server = config.server as GatewayConfig['server'] | null
   const h2 = server?.http2
   // proxy-addr's own words for what it cannot read ("invalid IP address: x"); at start it threw them.
+  // What it reads otherwise than written (10.0.0.5/8 as all of 10.0.0.0/8, 010.0.0.1 as 8.0.0.1)
+  // is refused as ip-filter refuses it: trusting a wider range lets its clients forge X-Forwarded-For.
   if (Array.isArray(server?.trustProxy)) {
     server.trustProxy.forEach((entry, i) => {
-      try { proxyAddr.compile([entry]) } catch (err) { add(['server', 'trustProxy', i], `${(err as Error).message} (an address, a CIDR range, or loopback, linklocal, uniquelocal)`) }
+      try { proxyAddr.compile([entry]) } catch (err) { add(['server', 'trustProxy', i], `${(err as Error).message} (an address, a CIDR range, or loopback, linklocal, uniquelocal)`); return }
+      const problem = PROXY_ADDR_NAMES.has(entry) ? undefined : addressRangeProblem(entry)
+      if (problem !== undefined) add(['server', 'trustProxy', i], problem)
     })
   }
   if (server?.tls === undefined && (h2 === true || (typeof h2 === 'object' && h2 !== null && h2.h2c === undefined))) {
