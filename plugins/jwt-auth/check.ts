@@ -30,9 +30,17 @@ function forwardProblems (config: JwtAuthConfig): PluginConfigProblem[] {
     if (from.includes(stripForm(lower))) return 'is where this plugin reads tokens (from): forwarded claims are removed from every request first, so no token would be found'
     return undefined
   }
+  // Headers compared as the gateway removes a client's (stripForm): CGI, WSGI and PHP read x_tenant as X-Tenant.
+  const first = new Map<string, [string, string]>()
   return Object.entries(config.forwardClaims ?? {}).flatMap(([claim, header]): PluginConfigProblem[] => {
     const problem = why(header.toLowerCase())
-    return problem === undefined ? [] : [{ path: ['forwardClaims', claim], message: `"${header}" ${problem}` }]
+    if (problem !== undefined) return [{ path: ['forwardClaims', claim], message: `"${header}" ${problem}` }]
+    const taken = first.get(stripForm(header))
+    if (taken === undefined) first.set(stripForm(header), [claim, header])
+    return taken === undefined ? [] : [{
+      path: ['forwardClaims', claim],
+      message: `"${header}" is the header of claim "${taken[0]}" too ("${taken[1]}": one header in any case, \`_\` or \`-\`): it would hold whichever is set last; one claim per header`
+    }]
   })
 }
 

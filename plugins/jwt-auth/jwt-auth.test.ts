@@ -558,7 +558,7 @@ routes:
   t.pass('HS512 alone with a secret loads')
 })
 
-t.test('forwardClaims may not name identity, framing, hop-by-hop or Host headers, nor where tokens are read: errors at the claim', async t => {
+t.test('forwardClaims may not name identity, framing, hop-by-hop or Host headers, nor where tokens are read, nor one header twice: errors at the claim', async t => {
   const load = (forward: string, from = '[ { header: authorization, scheme: Bearer }, { header: x-token } ]') => parseConfig(`server: { listen: { port: 8080 } }
 upstreams: { up: { targets: [ { url: "${up.url}" } ] } }
 routes:
@@ -591,4 +591,9 @@ routes:
     t.match(await load(`{ c: ${name} }`), /forwardClaims\.c: "[a-z-]+" is set by the gateway for every request \(trace context, request id\)$/, name)
   }
   t.equal(await load('{ c: x-content-length, d: hosts, e: x-consumers }'), 'loads', 'names that merely look alike')
+  // One header would hold whichever claim is set last.
+  t.match(await load('{ tenant: X-Tenant, org: x-tenant, team: x_TENANT, email: x-email }'), new RegExp([
+    'invalid configuration \\(2 problems\\):',
+    'c\\.yaml:11:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.forwardClaims\\.org: "x-tenant" is the header of claim "tenant" too \\("X-Tenant": one header in any case, `_` or `-`\\): it would hold whichever is set last; one claim per header',
+    '.*forwardClaims\\.team: "x_TENANT" is the header of claim "tenant" too \\("X-Tenant"'].join('\n')))
 })

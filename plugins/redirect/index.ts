@@ -44,7 +44,9 @@ export default definePlugin({
     const keepQuery = config.keepQuery ?? DEFAULTS.keepQuery
     // The route's auth plugins (set up before redirect, which runs after them) read credentials from
     // these query parameters: kept, a Location to another origin would hand them to it, hideCredentials
-    // or not. A path-relative one keeps them: the client sends them here again (an API version moved).
+    // or not. Any with a host drops them, this gateway's too: its public origin is not known surely
+    // (TLS may end before it, the Host is the client's). A path-relative one keeps them: the client
+    // sends them here again (an API version moved).
     const offSite = (compileOrigin(config.to) as { text: string }).text !== ''
     const credentials = offSite ? chainOf(ctx).members.flatMap(m => m.removeFromQuery ?? []) : []
     return {

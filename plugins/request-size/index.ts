@@ -12,12 +12,12 @@ export default definePlugin({
   name: 'request-size',
   priority: 860,
   schema: RequestSizeSchema,
-  // A limit the route leaves out (its default) above the top-level one: a route raising one on
-  // purpose (an upload route's maxBody) says so with a value of its own, and is not warned of.
+  // A limit the route leaves out, whose default is above the top-level one: a route raising one on
+  // purpose (an upload route's maxBody) writes it, even as the default's value, and is not warned of.
   replacing (top, route) {
     return (['maxBody', 'maxUrl', 'maxHeaders', 'maxHeaderBytes'] as const).flatMap(key => {
-      const [was, is] = [top[key] ?? DEFAULTS[key], route[key] ?? DEFAULTS[key]]
-      return is === DEFAULTS[key] && toBytes(is) > toBytes(was) ? [`${key} goes up from ${was} to ${is} (the default)`] : []
+      const was = top[key] ?? DEFAULTS[key]
+      return route[key] === undefined && toBytes(DEFAULTS[key]) > toBytes(was) ? [`${key} goes up from ${was} to ${DEFAULTS[key]} (the default)`] : []
     })
   },
   setup (config, ctx) {

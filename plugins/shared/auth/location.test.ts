@@ -346,3 +346,25 @@ t.test('challenges hold only what a header value can (Node refuses one past Lati
   t.equal(basicChallenge('caf\u00e9')(undefined), 'Basic realm="caf?", charset="UTF-8"')
   t.equal(keyChallenge('\u2603')(MISSING), 'Key realm="?"')
 })
+
+t.test('names with bad escapes: a query parameter or cookie is removed exactly as it is read (one decoding for both, which never throws)', async t => {
+  const query = compileLocation({ query: 'access_token' })
+  for (const [name, read, removed] of [
+    ['access_token%00%FF', 'x', true], ['access_token%00%', 'x', true], ['access_token%00%zz', 'x', true], ['access+token', 'x', true],
+    ['access%5Ftoken', 'x', true], ['%20access.token%00%E0%A4%A', 'x', true], ['access_token[%FF]', '', true],
+    // Another case: a copy, no credential alone, removed all the same.
+    ['ACCESS_TOKEN%00%FF', undefined, true], ['Access+Token%00%', undefined, true],
+    ['access_token%FF', undefined, false], ['access_token%', undefined, false], ['%zzaccess_token', undefined, false], ['access_token%2', undefined, false]
+  ] as const) {
+    const r = req({}, `?a=1&${name}=x&b=2`)
+    t.equal(query.read(r), read, `read: ${name}`)
+    query.remove(r)
+    t.equal(r.query, removed ? '?a=1&b=2' : `?a=1&${name}=x&b=2`, `removed ${removed ? 'too' : 'neither'}: ${name}`)
+  }
+  const cookie = compileLocation({ cookie: 'session' })
+  const forged = req({ cookie: 'session%00%FF=forged; session=good; a=1' })
+  t.equal(cookie.read(forged), 'forged', 'a cookie PHP reads as `session` (cut at the NUL) is that cookie, first as sent: judged, not passed over')
+  cookie.remove(forged)
+  t.equal(forged.headers.cookie, 'a=1')
+  t.equal(cookie.read(req({ cookie: 'session%=x' })), undefined, 'a lone % is no escape: another name')
+})

@@ -94,36 +94,71 @@ export const samePhpName = (a: string, b: string): boolean => phpName(a) === php
 export const sameQueryName = (a: string, b: string): boolean => folded(a) === folded(b)
 
 /** The values of the parameters `named`, in order ('' for its array form: malformed, as an empty one), and whether a copy is among them. */
-function paramValues (query: string, named: Named): { values: string[], copied: boolean } {
+function paramValues (pairs: readonly string[], named: Named): { values: string[], copied: boolean } {
   const values: string[] = []
   let copied = false
-  for (const [key, value] of new URLSearchParams(query)) {
-    const match = named(key)
+  for (const pair of pairs) {
+    if (pair === '') continue
+    const eq = pair.indexOf('=')
+    const match = named(paramName(pair))
     if (match === 'copy') copied = true
-    else if (match !== false) values.push(match === 'array' ? '' : value)
+    else if (match !== false) values.push(match === 'array' || eq === -1 ? '' : formDecode(pair.slice(eq + 1)))
   }
   return { values, copied }
 }
 
 function queryParam (query: string, named: Named): string | undefined {
   if (query.length < 2) return undefined
-  const { values, copied } = paramValues(query, named)
+  const parts = query.slice(1).split('&')
+  const { values, copied } = paramValues(parts, named)
   let copiedToo = copied
   // Some upstreams split on `;` too (Rack 2, Perl's CGI, Go before 1.17): `?t=good&x=1;t=forged`
   // must read the same both ways, or it is one more copy the gateway did not verify.
   if (query.includes(';')) {
-    const split = paramValues(query.slice(1).split('&').flatMap(part => subPairs(part, ';')).join('&'), named)
+    const split = paramValues(parts.flatMap(part => subPairs(part, ';')), named)
     if (split.values.length !== values.length || split.values[0] !== values[0]) return ''
     copiedToo ||= split.copied
   }
   return values.length === 0 ? undefined : values.length === 1 && !copiedToo ? values[0] : ''
 }
 
-/** Whether a query's `name=value` has a name `is`; a name that does not decode is another. */
-function isParam (pair: string, is: (decoded: string) => boolean): boolean {
-  const raw = pair.split('=', 1)[0] as string
-  try { return is(decodeURIComponent(raw.replace(/\+/g, ' '))) } catch { return false }
+const HEX = /^[0-9A-Fa-f]{2}$/
+const PLAIN = /^[^%\u0080-\uffff]*$/
+const utf8Text = new TextDecoder('utf-8', { ignoreBOM: true })
+
+/**
+ * A query name or value as its bytes say (Node reads each byte of the request target as one
+ * character): `+` a space, `%XX` a byte, a `%` that starts no escape kept (as URLSearchParams and
+ * PHP keep it), the bytes read as UTF-8, those that are none as U+FFFD. It never throws, as
+ * decodeURIComponent does: reading and removing decode names by this alone, so they agree
+ * (`api_key%00%FF` is read as `api_key`, as PHP reads it, so it is removed too).
+ */
+export function formDecode (text: string): string {
+  const spaced = text.includes('+') ? text.replaceAll('+', ' ') : text
+  if (PLAIN.test(spaced)) return spaced
+  const bytes: number[] = []
+  for (let i = 0; i < spaced.length; i++) {
+    const code = spaced.charCodeAt(i)
+    const hex = code === 0x25 ? spaced.slice(i + 1, i + 3) : ''
+    if (HEX.test(hex)) {
+      bytes.push(parseInt(hex, 16))
+      i += 2
+    } else if (code < 0x100) bytes.push(code)
+    else {
+      // Above Latin-1 only from a plugin's query: as UTF-8 (a lone surrogate as U+FFFD).
+      const char = String.fromCodePoint(spaced.codePointAt(i) as number)
+      bytes.push(...Buffer.from(char, 'utf8'))
+      i += char.length - 1
+    }
+  }
+  return utf8Text.decode(Uint8Array.from(bytes))
 }
+
+/** A query pair's name (`name=value`, or a bare `name`), decoded as the reader decodes it. */
+const paramName = (pair: string): string => formDecode(pair.split('=', 1)[0] as string)
+
+/** Whether a query's `name=value` has a name `is`. */
+const isParam = (pair: string, is: (decoded: string) => boolean): boolean => is(paramName(pair))
 
 /**
  * The pairs of a part (split on `&` in a query, `;` in a cookie) as upstreams that split on
@@ -175,15 +210,15 @@ function cookieHeader (value: string | string[] | undefined): string | undefined
 }
 
 /**
- * How a cookie pair is `named`'s (Named). Also percent-encoded, `+` a space (PHP decodes names so),
- * and without `=` (PHP's empty cookie, as URLSearchParams reads `?name`): ways an upstream may still read it.
+ * How a cookie pair is `named`'s (Named). Also percent-encoded, `+` a space, a bad escape kept (PHP
+ * decodes names so: `api_key%00%FF` is its api_key), and without `=` (PHP's empty cookie, as a
+ * bare `?name` in a query): ways an upstream may still read it.
  */
 function cookieName (pair: string, named: Named): ReturnType<Named> {
   const eq = pair.indexOf('=')
   const raw = (eq === -1 ? pair : pair.slice(0, eq)).trim()
   const match = named(raw)
-  if (match !== false || (!raw.includes('%') && !raw.includes('+'))) return match
-  try { return named(decodeURIComponent(raw.replace(/\+/g, ' '))) } catch { return false }
+  return match !== false || (!raw.includes('%') && !raw.includes('+')) ? match : named(formDecode(raw))
 }
 
 const isCookie = (pair: string, named: Named): boolean => cookieName(pair, named) !== false
