@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs'
-import { parse, stringify } from 'yaml'
+import { Document, parse, type YAMLMap } from 'yaml'
 import { portcullisDashboard } from './dashboards/portcullis.ts'
 
 // `npm run dashboards`: the JSON Grafana provisions, from the TypeScript definition, and the Prometheus Operator's
@@ -13,13 +13,20 @@ export const prometheusRuleText = (): string => `# Generated from grafana/alerts
 # edit the rules there. The alert rules for the Prometheus Operator (docs/metrics.md#alerts):
 #   kubectl apply -f deploy/kubernetes/portcullis-rules.yaml
 # A Prometheus loads the PrometheusRules its ruleSelector and ruleNamespaceSelector pick: add the labels
-# yours selects on (kube-prometheus-stack's default: release: <its release name>) and apply it where it looks.
-${stringify({
-  apiVersion: 'monitoring.coreos.com/v1',
-  kind: 'PrometheusRule',
-  metadata: { name: 'portcullis', labels: { 'app.kubernetes.io/name': 'portcullis' } },
-  spec: { groups: (parse(readFileSync(RULES_YAML, 'utf8')) as { groups: unknown[] }).groups }
-}, { lineWidth: 0 })}`
+# yours selects on (kube-prometheus-stack's default: release: <its Helm release name>, commented out
+# below: uncomment it with yours) and apply it where it looks.
+${prometheusRule().toString({ lineWidth: 0 })}`
+
+function prometheusRule (): Document {
+  const doc = new Document({
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: { name: 'portcullis', labels: { 'app.kubernetes.io/name': 'portcullis' } },
+    spec: { groups: (parse(readFileSync(RULES_YAML, 'utf8')) as { groups: unknown[] }).groups }
+  })
+  ;(doc.getIn(['metadata', 'labels'], true) as YAMLMap).comment = ' release: <release name>'
+  return doc
+}
 
 if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].split('/').pop() as string)) {
   writeFileSync(DASHBOARD_JSON, dashboardText())

@@ -20,11 +20,15 @@ const FIVE_XX_RATE = `(${fiveXx} - sum by (route) (rate(portcullis_cache_request
 // Cache results answered with the stored response (docs/plugins/cache.md#metrics).
 const FROM_CACHE = 'hit|stale|collapsed|revalidated'
 
-type Query = readonly [expr: string, legend: string]
+/** `exemplars`: Grafana also fetches the exemplars of the expression's series and draws them as points. */
+type Query = readonly [expr: string, legend: string, exemplars?: boolean]
 
 const graph = (title: string, unit: string, queries: readonly Query[], description: string) => {
   const panel = new TimeSeries().title(title).description(description).unit(unit).datasource(DS).height(8).span(12)
-  for (const [expr, legend] of queries) panel.withTarget(new DataqueryBuilder().expr(expr).legendFormat(legend))
+  for (const [expr, legend, exemplars] of queries) {
+    const target = new DataqueryBuilder().expr(expr).legendFormat(legend)
+    panel.withTarget(exemplars === true ? target.exemplar(true) : target)
+  }
   return panel
 }
 
@@ -88,8 +92,10 @@ export function portcullisDashboard (): Dashboard {
     .withPanel(graph('Request latency by route (p50, p95, p99)', 's', [
       [quantile(0.5, 'portcullis_http_request_duration_seconds', 'route', R), '{{route}} p50'],
       [quantile(0.95, 'portcullis_http_request_duration_seconds', 'route', R), '{{route}} p95'],
-      [quantile(0.99, 'portcullis_http_request_duration_seconds', 'route', R), '{{route}} p99']
-    ], 'The whole request as the client sees it.'))
+      // Exemplars on one query only: they are the buckets' (each query of the panel would draw them again).
+      // The only histogram that has them (src/metrics/request-metrics.ts).
+      [quantile(0.99, 'portcullis_http_request_duration_seconds', 'route', R), '{{route}} p99', true]
+    ], 'The whole request as the client sees it. The points are exemplars: a recent request of a latency bucket, at its duration; hover one for its trace_id (the access log\'s traceId).'))
     .withPanel(graph('Gateway overhead by route (p50, p99)', 's', [
       [quantile(0.5, 'portcullis_gateway_overhead_seconds', 'route', R), '{{route}} p50'],
       [quantile(0.99, 'portcullis_gateway_overhead_seconds', 'route', R), '{{route}} p99']
@@ -103,7 +109,7 @@ export function portcullisDashboard (): Dashboard {
     .withPanel(graph('Healthy targets', 'short', [
       [`sum by (upstream) (min by (upstream, target) (portcullis_upstream_target_healthy{${U}}))`, '{{upstream}} healthy'],
       [`count by (upstream) (count by (upstream, target) (portcullis_upstream_target_healthy{${U}}))`, '{{upstream}} targets']
-    ], 'Targets taking traffic (active health, passive ejection and breaker combined) on every instance, against all targets; each target counts once, however many instances.'))
+    ], 'Targets taking traffic (active health, passive ejection and breaker combined) on every instance, against all targets; each target counts once, however many instances. An upstream\'s last available target is never ejected: without a healthCheck (or circuitBreaker), a lone target refusing every connection stays healthy here (1 of 1) and raises no target alert, only the 5xx one (its 502s). Give such upstreams a healthCheck.'))
     .withPanel(graph('Retries and ejections', 'ops', [
       [`sum by (upstream, reason) (rate(portcullis_upstream_retries_total{${U}}${RATE}))`, 'retry {{upstream}} {{reason}}'],
       [`sum by (upstream, target) (rate(portcullis_upstream_ejections_total{${U}}${RATE}))`, 'ejected {{target}}']

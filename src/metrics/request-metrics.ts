@@ -82,6 +82,10 @@ class RouteSeries {
     this.overhead = m.overhead.series(route)
     this.responseBytes = m.responseBytes.labels(route)
     this.requestBytes = m.requestBytes.labels(route)
+    // At 0 with the histograms: a FastCounter's entry is born at its first inc, and a route's first
+    // upload (or body sent) after days of GETs (or 204s) would start its series above 0, unseen by increase().
+    this.responseBytes.inc(0)
+    this.requestBytes.inc(0)
   }
 
   /** The counters by status of `method`, whose label is `label`. */

@@ -64,6 +64,8 @@ t.test('the replicas\' config is valid with the environment compose gives it, an
   const cached = loaded.config.routes.filter(r => r.plugins?.cache !== undefined).map(r => r.plugins?.cache as { store?: string, key?: { host?: boolean } })
   t.ok(cached.length > 0 && cached.every(c => c.store === 'shared' && c.key?.host === false), 'cached in Redis, under one key for both replicas')
   t.equal(loaded.config.admin?.listen.port, 9901, 'the port Prometheus scrapes')
+  // The last available target is never ejected: without a health check, a lone dead one reads healthy and no target alert fires.
+  for (const [name, upstream] of Object.entries(loaded.config.upstreams)) t.ok(upstream.healthCheck !== undefined, `upstream ${name} has a healthCheck`)
   for (const name of ['gateway-1', 'gateway-2']) {
     const grace = (compose.services[name] as { stop_grace_period?: string }).stop_grace_period ?? '10s'
     t.ok(toMs(grace) > toMs(loaded.config.server.shutdownTimeout ?? 30_000), `${name}: stop_grace_period ${grace} is longer than the drain (shutdownTimeout)`)
@@ -100,4 +102,15 @@ t.test('Grafana provisioning: the Prometheus data source and the dashboard folde
   const dash = parse(read('grafana/provisioning/dashboards/portcullis.yaml')) as { providers: Array<{ options: { path: string } }> }
   const mount = compose.services.grafana?.volumes?.find(v => v.startsWith('./grafana/dashboards:'))
   t.equal(mount?.split(':')[1], dash.providers[0]?.options.path, 'the provider reads where the dashboards are mounted')
+})
+
+t.test('Grafana draws the exemplars Prometheus stores: the request latency panel asks for them (once), and no trace link without a tracing backend', async t => {
+  const dashboard = JSON.parse(read('grafana/dashboards/portcullis.json')) as { panels: Array<{ title?: string, targets?: Array<{ expr: string, exemplar?: boolean }> }> }
+  const asking = dashboard.panels.flatMap(p => (p.targets ?? []).filter(q => q.exemplar === true).map(q => ({ title: p.title, expr: q.expr })))
+  // Only portcullis_http_request_duration_seconds carries exemplars; each query asking would draw them again.
+  t.match(asking, [{ title: /^Request latency by route/, expr: /portcullis_http_request_duration_seconds_bucket\{/ }])
+  t.equal(asking.length, 1)
+  const ds = parse(read('grafana/provisioning/datasources/prometheus.yaml')) as { datasources: Array<{ jsonData?: { exemplarTraceIdDestinations?: unknown } }> }
+  t.same(Object.keys(compose.services).filter(s => /tempo|jaeger|zipkin|otel/.test(s)), [], 'the stack runs no tracing backend')
+  t.equal(ds.datasources[0]?.jsonData?.exemplarTraceIdDestinations, undefined, 'so the trace ids link nowhere')
 })

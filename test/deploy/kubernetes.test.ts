@@ -110,3 +110,13 @@ t.test('the PrometheusRule holds the alert rules of grafana/alerts/, for the job
   t.ok(jobs.length > 0, 'rules select the job')
   for (const job of jobs) t.match(`default/${monitor?.metadata.name}`, new RegExp(`^(?:${job})$`), `job=~"${job}" matches the PodMonitor's job`)
 })
+
+t.test('the PodMonitor and the PrometheusRule show, commented, the release label kube-prometheus-stack selects them by', async t => {
+  // Its default podMonitorSelector and ruleSelector are `release: <release name>`: without it, nothing is scraped.
+  for (const [file, kind, Model] of [[FILE, 'PodMonitor', PodMonitor], [PROMETHEUS_RULE_YAML, 'PrometheusRule', PrometheusRule]] as const) {
+    const text = readFileSync(file, 'utf8').replace(/^(\s+)# (release: )<release name>$/m, '$1$2my-release')
+    const object = parseAllDocuments(text).map(d => d.toJS() as { kind: string, metadata: { labels: Record<string, string> } }).find(d => d.kind === kind)
+    t.same(object?.metadata.labels, { 'app.kubernetes.io/name': 'portcullis', release: 'my-release' }, `${kind}: uncommented, a label of its own`)
+    t.doesNotThrow(() => new Model(object as never).validate(), `${kind} validates with it`)
+  }
+})

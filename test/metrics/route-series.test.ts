@@ -48,6 +48,26 @@ t.test('a route without traffic has no series; its series appear at its first re
   t.same(of(after, 'v', 'upstream').filter(l => l.startsWith('portcullis_upstream_response_duration_seconds')), [], 'nor their upstream')
 })
 
+t.test('a route\'s byte counters come at 0 with its first request, bodies or not: its first upload is an increase', async t => {
+  const up = await startUpstream((req, res) => { req.resume(); res.writeHead(204).end() })
+  const cf = await configFile('')
+  t.teardown(async () => { await up.close(); await cf.remove() })
+  await cf.write(gatewayYaml({ u: [up.url] }, '  - { name: a, match: { path: /a }, upstream: u }'))
+  const gw = await startFromFile(cf.file)
+  t.teardown(() => gw.close())
+  const metrics = async () => await (await request(`${gw.adminUrl}/metrics`)).body.text()
+
+  await (await request(`${gw.url}/a`)).body.dump()
+  let text = await metrics()
+  t.equal(sample(text, 'portcullis_http_requests_total', 'route="a",method="GET",status="204"'), 1)
+  t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="a"'), 0, 'request bytes at 0 after a GET')
+  t.equal(sample(text, 'portcullis_http_response_bytes_total', 'route="a"'), 0, 'response bytes at 0 after a 204')
+
+  await (await request(`${gw.url}/a`, { method: 'POST', body: 'four' })).body.dump()
+  text = await metrics()
+  t.equal(sample(text, 'portcullis_http_request_bytes_total', 'route="a"'), 4, 'the first upload counts on from 0')
+})
+
 t.test('reloads: removed routes lose their series, kept ones count on, a kept route without traffic has none', async t => {
   const up = await startUpstream()
   const cf = await configFile('')
