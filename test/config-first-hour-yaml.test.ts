@@ -26,14 +26,14 @@ t.test('a quote never closed is pointed at where it opens, not past the end of t
 t.test('a Windows path in double quotes: its \\ starts an escape; single quotes or / instead', async t => {
   const tls = (cert: string) => HEAD.replace('  listen: { host: 127.0.0.1, port: 0 }\n', `  listen: { host: 127.0.0.1, port: 0 }\n  tls: { certificates: [ { cert: ${cert}, key: k.pem } ] }\n`) + 'routes: []\n'
   t.same(await issues(t, tls('"C:\\certs\\server.pem"')), [
-    'gw.yaml:3:37 Invalid escape sequence \\c: in double quotes \\ starts an escape; write \'C:\\certs\\server.pem\' (single quotes) or "C:/certs/server.pem"'
+    'gw.yaml:3:37 server.tls.certificates[0].cert: Invalid escape sequence \\c: in double quotes \\ starts an escape; write \'C:\\certs\\server.pem\' (single quotes) or "C:/certs/server.pem"'
   ])
   t.same(await issues(t, tls('"certs\\server.pem"')), [
-    'gw.yaml:3:40 Invalid escape sequence \\s: in double quotes \\ starts an escape; write \'certs\\server.pem\' (single quotes) or "certs/server.pem"'
+    'gw.yaml:3:40 server.tls.certificates[0].cert: Invalid escape sequence \\s: in double quotes \\ starts an escape; write \'certs\\server.pem\' (single quotes) or "certs/server.pem"'
   ])
-  // Anything else is not quoted back: it may be a secret.
+  // A secret's value is not quoted back, nor its escape sequence (its own characters): only where it is.
   t.same(await issues(t, HEAD + 'admin:\n  listen: { port: 0 }\n  token: "se\\cret-token"\nroutes: []\n'), [
-    'gw.yaml:7:13 Invalid escape sequence \\c: in double quotes \\ starts an escape; write single quotes, or / in a path'
+    'gw.yaml:7:13 admin.token: Invalid escape sequence: in double quotes \\ starts an escape; write single quotes, or / in a path'
   ])
 })
 

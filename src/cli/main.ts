@@ -51,7 +51,7 @@ if (name === undefined) {
   // Own keys only: `portcullis constructor` is an unknown command, not Object's constructor.
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
   if (command === undefined) {
-    console.error(`portcullis: unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}\n\n${USAGE}`)
+    console.error(`portcullis: ${name.startsWith('-') ? optionFirst(args) : `unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}`}\n\n${USAGE}`)
     process.exitCode = 2
   } else {
     // Not when a test runs this file in its own process: its signals and its exit are the test's.
@@ -65,6 +65,18 @@ if (name === undefined) {
     // period to server.shutdownTimeout. (The log's last lines are written on exit: see createLogger.)
     if (main) exitWhenFlushed(process.exitCode)
   }
+}
+
+/** `-c x.yaml validate`: options go after the command, as the usage says; the line that would do. */
+function optionFirst (args: readonly string[]): string {
+  const at = args.findIndex(a => Object.hasOwn(COMMANDS, a))
+  const meant = at === -1 ? ['<command>', ...args.map(quoted)] : [args[at] as string, ...[...args.slice(0, at), ...args.slice(at + 1)].map(quoted)]
+  return `options go after the command: portcullis ${meant.join(' ')}`
+}
+
+/** A word as a shell reads it back. */
+function quoted (word: string): string {
+  return /^[\w./:=@%+,-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`
 }
 
 /** package.json's version: two folders up from src/cli/main.ts, three from dist/src/cli/main.js. */

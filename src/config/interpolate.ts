@@ -5,8 +5,11 @@ const CAPITALS = /^(?=_*[A-Z])[A-Z0-9_]+$/
 
 const FORMS = 'use ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message} or ${VAR?message} ($${ for a literal ${)'
 
-/** The value with its variables replaced, and what is wrong with it, one message each (none: it is fine). */
-export interface Interpolated { value: string, problems: string[] }
+/**
+ * The value with its variables replaced, what is wrong with it, one message each (none: it is
+ * fine), and what loads but may not be meant (warnings).
+ */
+export interface Interpolated { value: string, problems: string[], warnings: string[] }
 
 /**
  * Replaces ${VAR} in a YAML string, as a shell does, with these forms: ${VAR:-default} (the default
@@ -14,15 +17,35 @@ export interface Interpolated { value: string, problems: string[] }
  * unset or empty), ${VAR?message} (only when unset). ${VAR} alone must be set and not empty. A
  * default may hold ${...} itself, read only when the default is used; `$${` is a literal `${`.
  * Any other `${` is an error, never kept as written: a secret such as `${TOKEN:=x}` must not
- * become the literal text. So is a `$NAME` without braces (NAME in capitals) that is the whole value,
- * or whose NAME is set: `token: "$ADMIN_TOKEN"` would be that text, which anyone reading the file
- * could send. Other `$`s are kept (a password hash's `$2b$10$...`, a regex's `^/api$`); `$$NAME`
- * is a literal `$NAME`. The result is a string; schema validation turns "8080" into a number where
- * one is expected.
+ * become the literal text. So is a `$NAME` without braces (NAME in capitals) that is the whole value:
+ * `token: "$ADMIN_TOKEN"` would be that text, which anyone reading the file could send; a whole
+ * `$$NAME` is the text `$NAME`. Other `$`s are kept (a password hash's `$2b$10$...`, a regex's
+ * `^/api$`, a script's `$HOME`), a `$NAME` inside a value whose NAME is set warned of. The result is
+ * a string; schema validation turns "8080" into a number where one is expected. `secret`: whether
+ * the value is one (GET /config hides it), asked only for a warning, which then does not quote it.
  */
-export function interpolate (text: string, env: NodeJS.ProcessEnv): Interpolated {
+export function interpolate (text: string, env: NodeJS.ProcessEnv, secret = (): boolean => false): Interpolated {
   const problems: Problem[] = []
-  return { value: expand(text, 0, false, env, problems).out, problems: problems.map(p => p.message) }
+  const value = expand(text, 0, false, env, problems).out
+  return { value, problems: problems.map(p => p.message), warnings: problems.length > 0 ? [] : warnings(text, env, secret) }
+}
+
+// A `$NAME` (NAME in capitals) not after a `$` or a `\` (`$$NAME`, `\$NAME`: not meant as a variable).
+const UNBRACED = /(?<![$\\])\$(\w+)/g
+
+/**
+ * What is not an error but may not be meant: a whole `$$NAME`, the text `$NAME` (before, `$$NAME`:
+ * a secret written so changed meaning); a `$NAME` inside the value whose NAME is set, kept as that
+ * text (`Bearer $UPSTREAM_TOKEN` sent as written). No value of a variable, nor (`secret`) the value.
+ */
+function warnings (text: string, env: NodeJS.ProcessEnv, secret: () => boolean): string[] {
+  const name = text.startsWith('$$') ? bareName(text, 1) : undefined
+  if (name !== undefined && name.length + 2 === text.length) {
+    const [said, braced] = secret() ? ['this value, $$ and a name, is now read with one $ (a whole value $$NAME is the text $NAME', '${NAME}'] : [`"${text}" is now read as the text "$${name}" (a whole value $$NAME is $NAME`, `\${${name}}`]
+    return [`${said}; it was once kept as written): for the variable's value write ${braced}`]
+  }
+  const set = new Set([...text.matchAll(UNBRACED)].map(m => m[1] as string).filter(n => CAPITALS.test(n) && env[n] !== undefined))
+  return [...set].map(n => `$${n} is kept as that text, though ${n} is set: write \${${n}} for the variable's value`)
 }
 
 /** `form`: the text is malformed, whatever the environment (reported even in an unused default). */

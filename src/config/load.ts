@@ -47,6 +47,8 @@ export interface LoadedConfig {
   readonly serverTls?: ServerTls
   /** loadPlugins entries whose file changed since this process first imported it: the old code still runs. */
   readonly stalePlugins?: readonly string[]
+  /** What loads but may not be meant (a `$NAME` kept as text while NAME is set): logged at load, printed by validate. */
+  readonly warnings?: readonly ConfigIssue[]
 }
 
 /**
@@ -82,7 +84,7 @@ export const MAX_CONFIG_BYTES = 64 * 1024 * 1024
 
 /**
  * The file's text; a ConfigError, at no line, if it cannot be read, is not a regular file (symlinks
- * followed), is too large or is UTF-16. A named pipe (`sops exec-file`, a shell's `<(...)`) would
+ * followed), is too large, is UTF-16 or holds NUL bytes (a binary file: no YAML holds one). A named pipe (`sops exec-file`, a shell's `<(...)`) would
  * block a reload in open() for ever, with a thread of the pool, and can be read once at most:
  * refused before it is opened.
  */
@@ -100,6 +102,9 @@ export async function readConfigText (file: string): Promise<string> {
     if (stats.size > MAX_CONFIG_BYTES) throw refuse(`the file is ${mebibytes(stats.size)} MiB: a config file may be at most ${mebibytes(MAX_CONFIG_BYTES)} MiB`)
     const bytes = await readFile(file)
     if (isUtf16(bytes)) throw refuse('the file is UTF-16 (as Notepad saves "Unicode"): save it as UTF-8')
+    // YAML text holds no NUL (a "\0" escape is how it writes one): the file is binary or corrupt.
+    const nul = bytes.indexOf(0)
+    if (nul !== -1) throw refuse(`the file is not text (a binary file?): it holds a NUL byte, at byte ${nul}; a config file is YAML text, in UTF-8`)
     return bytes.toString('utf8')
   } catch (err) {
     if (err instanceof ConfigError) throw err
@@ -110,11 +115,17 @@ export async function readConfigText (file: string): Promise<string> {
 
 const mebibytes = (bytes: number): number => Math.ceil(bytes / 2 ** 20)
 
-/** A byte order mark of UTF-16 (or UTF-32), or a NUL in every fourth byte or more: ASCII text in UTF-16 without one. */
+/**
+ * A byte order mark of UTF-16 (or UTF-32), or ASCII text in UTF-16 without one: a NUL in every
+ * fourth byte or more, nearly all on one side of the byte pairs (a CJK character may put one on the
+ * other): a file of NULs alone is no text.
+ */
 function isUtf16 (bytes: Buffer): boolean {
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return true
   const head = bytes.subarray(0, 1024)
-  return head.length > 0 && head.filter(b => b === 0).length * 4 >= head.length
+  let [even, odd] = [0, 0]
+  head.forEach((b, i) => { if (b === 0 && i % 2 === 0) even++; else if (b === 0) odd++ })
+  return (even + odd) * 4 >= head.length && head.length > 0 && Math.min(even, odd) * 8 <= Math.max(even, odd)
 }
 
 /** What to try for a config file that does not exist: the current directory it was looked for from, and why it may be elsewhere. */
@@ -158,7 +169,7 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
     const unplaced: At = (path, message) => ({ file, line: 0, col: 0, path: formatPath(path), message })
     keepWritten(plain.data, plain.written)
     try {
-      return await fromData(plain.data, text, file, [], unplaced)
+      return await fromData(plain.data, text, file, [], unplaced, plain.warnings.map(w => ({ ...w, file })))
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err
     }
@@ -172,11 +183,12 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   // the requests in flight for each step, not for all of them at once.
   await turn()
   const interpolated = new Map<string, Interpolation>()
-  const issues = interpolateDocument(doc, env, at, interpolated)
+  const warnings: ConfigIssue[] = []
+  const issues = interpolateDocument(doc, env, at, interpolated, (path, message) => warnings.push(at(path, message)))
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
-  return fromData(js.data, text, file, issues, withSource(at, interpolated))
+  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings)
 }
 
 /**
@@ -240,8 +252,8 @@ function asWritten (meant: ReadonlyMap<string, string>, path: KeyPath): KeyPath 
   return written === undefined ? path : [written, ...path.slice(1)]
 }
 
-/** The rest of parseConfig, from the config as data; `issues` are those found so far. */
-async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], placed: At): Promise<LoadedConfig> {
+/** The rest of parseConfig, from the config as data; `issues` are those found so far, `warnings` interpolation's. */
+async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], placed: At, warnings: readonly ConfigIssue[]): Promise<LoadedConfig> {
   const { meant, at } = readMisspelt(plain, issues, placed)
   const data = plain as { admin?: { token?: unknown, readToken?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
@@ -305,7 +317,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
-  return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins }
+  return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings }
 }
 
 /** Paths of null values, except a plugin's (`cors:` alone means "with defaults"), on a route or at the top level. */

@@ -2,6 +2,7 @@ import { LineCounter, parseDocument, visit, isPair, isScalar, isSeq, type Docume
 import { interpolate } from './interpolate.ts'
 import { formatPath, type KeyPath } from './positions.ts'
 import { keysAsWritten } from './written-text.ts'
+import { hiddenAt } from './redact.ts'
 
 /** The config's YAML document, read alike on the main thread and in the parse worker; its keys as written. */
 export function readYaml (text: string): { doc: Document, lines: LineCounter } {
@@ -21,17 +22,21 @@ export interface Interpolation { written: string, value: string }
 
 /**
  * Replaces ${VAR}s in the document's values (interpolate); what `at` makes of each value naming an unset variable
- * or a malformed ${...}. `interpolated`, when given, gets the others, by their key path (formatPath).
+ * or a malformed ${...}. `interpolated`, when given, gets the others, by their key path (formatPath);
+ * `warn`, interpolate's warnings.
  */
 export function interpolateDocument<T> (doc: Document, env: NodeJS.ProcessEnv, at: (p: KeyPath, m: string) => T,
-  interpolated?: Map<string, Interpolation>): T[] {
+  interpolated?: Map<string, Interpolation>, warn?: (p: KeyPath, m: string) => void): T[] {
   const issues: T[] = []
   visit(doc, {
     Scalar (key, node, path) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return
-      const { value, problems } = interpolate(node.value, env)
+      // Found only when needed: a list's index is looked for (thousands of consumers' `$scrypt$` hashes).
+      let found: KeyPath | undefined
+      const keyPath = (): KeyPath => (found ??= keyPathOf(path, node))
+      const { value, problems, warnings } = interpolate(node.value, env, () => hiddenAt(keyPath().filter(k => typeof k === 'string')))
+      for (const w of warnings) warn?.(keyPath(), w)
       if (problems.length === 0 && value === node.value && !node.value.includes('${')) return
-      const keyPath = (): KeyPath => keyPathOf(path, node)
       if (problems.length > 0) issues.push(at(keyPath(), problems.join('; ')))
       else interpolated?.set(formatPath(keyPath()), { written: node.value, value })
       node.value = value

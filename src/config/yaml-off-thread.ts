@@ -1,11 +1,15 @@
 import { Worker } from 'node:worker_threads'
 import type { WrittenScalar } from './written-text.ts'
+import type { ConfigIssue } from './config-error.ts'
 
 // Run from the sources (.ts, a worker inherits the loader flags) or from the build (.js).
 const script = new URL(`./yaml-worker.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url)
 
-/** The config as plain data, and its numbers and booleans written otherwise than JavaScript would (writtenScalars). */
-interface OffThread { data: unknown, written: WrittenScalar[] }
+/**
+ * The config as plain data, its numbers and booleans written otherwise than JavaScript would
+ * (writtenScalars), and interpolation's warnings, placed (their `file` left for the caller).
+ */
+interface OffThread { data: unknown, written: WrittenScalar[], warnings: ConfigIssue[] }
 
 /**
  * The config text as plain data (${VAR}s replaced), parsed in a worker thread: the parse of a large

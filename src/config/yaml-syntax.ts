@@ -1,7 +1,8 @@
 import { isScalar, visit, type Document, type LineCounter, type Pair, type Scalar, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { keyPathOf, withoutBom } from './yaml-document.ts'
-import { formatPath, printableKey } from './positions.ts'
+import { formatPath, printableKey, type KeyPath } from './positions.ts'
+import { hiddenAt } from './redact.ts'
 
 /**
  * One issue for a YAML syntax mistake, however many errors the parser cascades into, placed where
@@ -25,8 +26,11 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
   // `port: ${PORT}` inside { } or [ ]: the `{` of `${` opens a nested map there.
   const unquoted = /^[^#"']*[{[][^#"']*?(\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?][^}]*)?\})/.exec(source[line - 1] ?? '')
   if (unquoted !== null) {
-    const ref = unquoted[1] as string
-    return at(line, (unquoted.index ?? 0) + unquoted[0].length - ref.length + 1, `${ref} inside { } or [ ] must be quoted: "${ref}" (YAML reads its "{" as the start of a map)`)
+    const written = unquoted[1] as string
+    // A default under a secret's key (`password: ${DB_PW:-...}`) is the secret: its keys on the line tell.
+    const keys = [...unquoted[0].slice(0, -written.length).matchAll(/([\w.-]+)\s*:/g)].map(m => m[1] as string)
+    const ref = hiddenAt(keys) ? written.replace(/^(\$\{\w+:?[-?]).+\}$/s, '$1...}') : written
+    return at(line, (unquoted.index ?? 0) + unquoted[0].length - written.length + 1, `${ref} inside { } or [ ] must be quoted: "${ref}" (YAML reads its "{" as the start of a map)`)
   }
 
   if (first.code === 'MULTIPLE_DOCS') {
@@ -44,18 +48,23 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
 
   // yaml says where the file ends: the quote that opened the value is the mistake.
   if (first.code === 'MISSING_CHAR' && /^Missing closing ["']quote/.test(first.message)) {
-    const open = quotedAt(doc, first.pos[0], true)
+    const open = quotedAt(doc, first.pos[0], true)?.node
     const quote = open?.type === 'QUOTE_DOUBLE' ? '"' : "'"
     if (open?.range != null) return issue(open.range[0], `this ${quote} is never closed: close it (YAML reads on to the next ${quote} or the end of the file)`)
   }
 
   if (first.code === 'BAD_DQ_ESCAPE') {
-    // Only a Windows path is quoted back: the value may be a secret.
+    // Only a Windows path is quoted back, and never at a key GET /config hides: a secret may look like one.
     const quoted = quotedAt(doc, first.pos[0], false)
-    const written = quoted?.range == null ? '' : text.slice(quoted.range[0] + 1, quoted.range[1]).replace(/"\s*$/, '')
-    const path = /^[\w\\ .:-]*\\[\w\\ .-]*$/.test(written) && /^(?:[A-Za-z]:|\.{0,2}\\)|\.[A-Za-z]\w*$/.test(written)
+    const range = quoted?.node.range
+    const written = range == null ? '' : text.slice(range[0] + 1, range[1]).replace(/"\s*$/, '')
+    const secret = quoted === undefined || hiddenAt(quoted.path.filter(k => typeof k === 'string'))
+    const path = !secret && /^[\w\\ .:-]*\\[\w\\ .-]*$/.test(written) && /^(?:[A-Za-z]:|\.{0,2}\\)|\.[A-Za-z]\w*$/.test(written)
     const instead = path ? `'${written}' (single quotes) or "${written.replace(/\\/g, '/')}"` : 'single quotes, or / in a path'
-    return issue(first.pos[0], `${first.message.split('\n')[0] as string}: in double quotes \\ starts an escape; write ${instead}`)
+    const escape = first.message.split('\n')[0] as string
+    // The escape itself is part of the value: of a secret's, only that there is one.
+    const said = secret ? 'Invalid escape sequence' : escape
+    return { ...issue(first.pos[0], `${said}: in double quotes \\ starts an escape; write ${instead}`), path: quoted === undefined ? '' : formatPath(quoted.path) }
   }
 
   // `upstream:users`: without a space after the colon, it is one plain word, not a key and a value.
@@ -100,14 +109,14 @@ function misindentedKey (source: string[], from: number): { line: number, indent
   return undefined
 }
 
-/** The quoted scalar around `offset` (`ending`: or that ends there, as an unclosed one ends with the file). */
-function quotedAt (doc: Document, offset: number, ending: boolean): Scalar | undefined {
-  let found: Scalar | undefined
+/** The quoted scalar around `offset` (`ending`: or that ends there, as an unclosed one ends with the file), and its key path. */
+function quotedAt (doc: Document, offset: number, ending: boolean): { node: Scalar, path: KeyPath } | undefined {
+  let found: { node: Scalar, path: KeyPath } | undefined
   visit(doc, {
-    Scalar (_, node) {
+    Scalar (_, node, ancestors) {
       const r = node.range
       if (r == null || (node.type !== 'QUOTE_DOUBLE' && node.type !== 'QUOTE_SINGLE')) return
-      if (r[0] <= offset && (offset < r[1] || (ending && offset <= r[2]))) { found = node; return visit.BREAK }
+      if (r[0] <= offset && (offset < r[1] || (ending && offset <= r[2]))) { found = { node, path: keyPathOf(ancestors, node) }; return visit.BREAK }
     }
   })
   return found

@@ -215,6 +215,7 @@ export class Runtime implements ExchangeOwner {
     const events = upstreamEvents(log, options.metrics, limits)
     const upstreams = new Map(Object.entries(loaded.config.upstreams).map(([name, c]) => [name, new Upstream(name, c, events, loaded.upstreamTls?.get(name))]))
     if (options.dryRun !== true) await warnOutsideBuiltins(loaded.plugins, loaded.config, log)
+    if (options.dryRun !== true) for (const w of loaded.warnings ?? []) log.warn({ file: w.file, line: w.line, col: w.col, path: w.path }, w.message)
     if (options.dryRun !== true) for (const w of replacedTopLevel(loaded.config, loaded.plugins)) log.warn({ route: w.route, plugin: w.plugin, lost: w.lost }, w.message)
     for (const [name, c] of Object.entries(loaded.config.upstreams)) {
       if (c.tls?.rejectUnauthorized === false && options.dryRun !== true) log.warn({ upstream: name }, 'upstream TLS certificates are not verified (tls.rejectUnauthorized: false): anyone on the path can impersonate its targets')

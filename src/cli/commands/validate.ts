@@ -1,5 +1,6 @@
 import { loadOrReport, parseCommand } from '../options.ts'
 import { replacedTopLevel } from '../../config/check-plugins.ts'
+import { formatIssue } from '../../config/config-error.ts'
 
 const HELP = `Usage: portcullis validate [-c FILE]
 
@@ -14,6 +15,7 @@ export async function run (argv: string[]): Promise<number> {
   if (typeof opts === 'number') return opts
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
+  for (const w of loaded.warnings ?? []) console.error(formatIssue({ ...w, path: '', message: `warning: ${w.path === '' ? '' : `${w.path}: `}${w.message}` }))
   for (const w of replacedTopLevel(loaded.config, loaded.plugins)) console.error(`${opts.config}: warning: ${w.message}`)
   console.log(`${opts.config}: valid (${count(loaded.config.routes.length, 'route')}, ${count(Object.keys(loaded.config.upstreams).length, 'upstream')})`)
   return 0
