@@ -38,6 +38,13 @@ t.test("the exporter's own headers", async t => {
       `${at}.${h}: "${h}" is the exporter's own (Host from endpoint, Content-Type, Content-Encoding, User-Agent): it cannot be set`))
 })
 
+// `Authorization` and `authorization` both given: one export header, one of the two values sent, silently.
+t.test('two names of one header (another case) are a config error at the later key, naming both, as in request-termination', async t => {
+  const twins = (first: string, later: string) => `"${first}" and "${later}" are one header (names are case-insensitive): only one of them would apply; keep one`
+  t.same(await problems('{ Authorization: "Bearer a", authorization: "Bearer b", x-tenant: t, X-Tenant: u, x-fine: ok }'),
+    [`${at}.authorization: ${twins('Authorization', 'authorization')}`, `${at}.X-Tenant: ${twins('x-tenant', 'X-Tenant')}`])
+})
+
 t.test('a value past Latin-1 goes as its UTF-8 bytes, and the export succeeds', async t => {
   const receiver = await startOtlpReceiver()
   const up = await startUpstream()

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Duration, NonEmptyKey, toMs, type PluginConfigProblem } from '../../src/index.ts'
-import { ByHeaderName, HeaderValue } from '../shared/header-edits.ts'
+import { ByHeaderName, caseTwins, HeaderValue } from '../shared/header-edits.ts'
 import { Scalar } from '../shared/scalar.ts'
 
 export const DEFAULTS = {
@@ -54,10 +54,10 @@ const EXPORTER_HEADERS = new Set(['host', 'content-type', 'content-encoding', 'u
 /**
  * `timeout` and `flushInterval` of 1ms or more: the SDK refuses a zero timeout only once the
  * gateway starts, and a zero flushInterval would send nearly every span in an export of its own.
- * No header the exporter writes itself.
+ * No header the exporter writes itself, nor one named twice (another case: one value would be sent).
  */
 export function checkOpenTelemetry (config: OpenTelemetryConfig): PluginConfigProblem[] {
-  const problems: PluginConfigProblem[] = []
+  const problems = caseTwins(config.headers, 'headers')
   for (const name of Object.keys(config.headers ?? {})) {
     if (EXPORTER_HEADERS.has(name.toLowerCase())) problems.push({ path: ['headers', name], message: `"${name}" is the exporter's own (Host from endpoint, Content-Type, Content-Encoding, User-Agent): it cannot be set` })
   }

@@ -14,7 +14,7 @@ import { inventoryEndpoints } from './admin/inventory.ts'
 import { metricsEndpoints } from './admin/metrics.ts'
 import { pluginEndpoints } from './admin/plugins.ts'
 import { storeEndpoints } from './admin/stores.ts'
-import type { AdminState } from './admin/state.ts'
+import type { AdminCall, AdminState } from './admin/state.ts'
 import { LogLimiter } from '../logging/log-limiter.ts'
 import { loggedTarget } from '../logging/logger.ts'
 
@@ -45,6 +45,17 @@ const NO_HOST: Refusal = { status: GatewayError.BAD_HOST.status, error: GatewayE
 const EXPECTATION: Refusal = { status: GatewayError.EXPECTATION_FAILED.status, error: GatewayError.EXPECTATION_FAILED.code, message: GatewayError.EXPECTATION_FAILED.message }
 const UNAUTHORIZED: Refusal = { status: 401, error: 'unauthorized', message: 'this admin endpoint needs "Authorization: Bearer <admin.token>"' }
 const readOnly = (method: string): Refusal => ({ status: 403, error: 'read_only_token', message: `admin.readToken may only read (GET, HEAD): ${method} needs admin.token` })
+
+/** An error answer's `error` code (every admin error answer is JSON `{ error, message }`; a plugin's may be anything). */
+function errorCode (payload: unknown): string | undefined {
+  if (typeof payload !== 'string') return undefined
+  try {
+    const error = (JSON.parse(payload) as { error?: unknown } | null)?.error
+    return typeof error === 'string' ? error : undefined
+  } catch {
+    return undefined
+  }
+}
 
 const REFUSED = 'admin request refused'
 const CALLED = 'admin call'
@@ -146,15 +157,24 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   })
   // A body not said to be JSON, chunked: refused at its first byte (browser-guard.ts), logged as refused at its head.
   app.addHook('preParsing', async (req, _reply, payload) => firstByteJudged(req, payload, r => { logRefused(req, r) }))
-  // Reached its endpoint (not refused, its body read): only such a request may have changed something.
-  const handled = new WeakSet<FastifyRequest>()
-  app.addHook('preHandler', async req => { handled.add(req) })
-  // Every call that may change something (a reload, a purge), once, when its answer is made; a
-  // reload whatever its outcome. Not once sent (onResponse): a client that hung up is never sent one.
+  // A call that may change something (not GET nor HEAD) reaching its endpoint (not refused, its body
+  // read), numbered: what a plugin handler outliving its answer logs later names the same call.
+  const handled = new WeakMap<FastifyRequest, number>()
+  let calls = 0
+  app.addHook('preHandler', async req => { if (req.method !== 'GET' && req.method !== 'HEAD') handled.set(req, ++calls) })
+  const callOf = (req: FastifyRequest): AdminCall => ({ callId: handled.get(req), clientIp: clientIps.get(req) })
+  // No such endpoint (404, 405): nothing ran.
+  const unrouted = (req: FastifyRequest): void => { handled.delete(req) }
+  // Every such call, once, when its answer is made, whatever its outcome: a 500 may follow a change
+  // made, a 504 a handler still running. Not once sent (onResponse): a client that hung up is never sent one.
   app.addHook('onSend', async (req, reply, payload) => {
+    const callId = handled.get(req)
+    if (callId === undefined) return payload
+    handled.delete(req)
+    const error = reply.statusCode >= 400 ? errorCode(payload) : undefined
     const reload = req.routeOptions.url === RELOAD
-    if (req.method === 'GET' || req.method === 'HEAD' || !handled.delete(req) || (reply.statusCode >= 400 && !reload)) return payload
-    state.log.info({ clientIp: clientIps.get(req), method: req.method, path: loggedTarget(req.url), status: reply.statusCode, ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
+    state.log.info({ callId, clientIp: clientIps.get(req), method: req.method, path: loggedTarget(req.url), status: reply.statusCode,
+      ...(error === undefined ? {} : { error }), ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
     return payload
   })
   // Answered before its body is in (a refusal, 413 by Content-Length): the rest is not read, the
@@ -173,11 +193,12 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   inventoryEndpoints(api, state)
   metricsEndpoints(api, state)
   storeEndpoints(api, state)
-  const pluginEndpoint = pluginEndpoints(app, state, fail)
+  const pluginEndpoint = pluginEndpoints(app, state, fail, { callOf, unrouted })
 
   app.setNotFoundHandler((req, reply) => {
     const path = pathOf(req.url)
     if (path.startsWith('/plugins/')) return pluginEndpoint(req, reply)
+    unrouted(req)
     const allowed = api.allowed(path)
     if (allowed === undefined) return fail(reply, 404, 'not_found', `no admin endpoint ${path}`)
     void reply.header('allow', allowed.join(', '))

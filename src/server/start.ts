@@ -7,7 +7,9 @@ import { toMs } from '../config/duration.ts'
 import { Runtime } from '../runtime/runtime.ts'
 import { GatewayServer } from './gateway-server.ts'
 import { createAdminServer, type AdminState } from './admin-server.ts'
+import type { AdminCall } from './admin/state.ts'
 import type { PluginAdminQuery, PluginAdminReply } from '../plugins/admin-routes.ts'
+import { logThrown } from '../plugins/thrown.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { Reloader } from '../reload/reloader.ts'
 import { buildAndSwap } from '../reload/swap.ts'
@@ -91,15 +93,25 @@ const TIMED_OUT: PluginAdminReply = { status: 504, body: { error: 'gateway_timeo
 
 /**
  * A plugin admin endpoint of `runtime`, or the methods `path` has when `method` is not one. A
- * handler that returns nothing is answered 204; one that does not settle in time, 504.
+ * handler that returns nothing is answered 204; one that does not settle in time, 504. Such a
+ * handler cannot be stopped and may still change something: its end is logged, named by `call`.
  */
-export async function runPluginAdmin (runtime: Runtime, method: string, path: string, query: PluginAdminQuery, body: unknown): Promise<Awaited<ReturnType<AdminState['pluginAdmin']>>> {
+export async function runPluginAdmin (runtime: Runtime, method: string, path: string, query: PluginAdminQuery, body: unknown, call: AdminCall = {}): Promise<Awaited<ReturnType<AdminState['pluginAdmin']>>> {
   const allowed = runtime.pluginAdmin.allowed(path)
   if (!allowed.includes(method)) return { allowed }
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<PluginAdminReply>(resolve => { timer = setTimeout(resolve, PLUGIN_ADMIN_TIMEOUT_MS, TIMED_OUT) })
+  const started = performance.now()
+  const running = runtime.pluginAdmin.dispatch(method, path, query, body)
   try {
-    return await Promise.race([runtime.pluginAdmin.dispatch(method, path, query, body), timeout]) ?? { status: 204 }
+    const answer = await Promise.race([running, timeout])
+    if (answer === TIMED_OUT) {
+      const fields = () => ({ ...call, method, path, ms: Math.round(performance.now() - started) })
+      running.then(
+        reply => { runtime.log.warn({ ...fields(), status: reply === undefined ? 204 : reply.status ?? 200 }, 'plugin admin call finished late') },
+        (err: unknown) => { logThrown(runtime.log, 'error', 'plugin admin call failed late', err, fields()) })
+    }
+    return answer ?? { status: 204 }
   } finally {
     clearTimeout(timer)
   }
@@ -137,7 +149,7 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     metrics: format => metrics.exposition(format),
     upstreams: async () => gateway.upstreamSnapshots(),
     stores: async () => ({ stores: await stores.snapshot() }),
-    pluginAdmin: (method, path, query, body) => runPluginAdmin(gateway.runtime, method, path, query, body),
+    pluginAdmin: (method, path, query, body, call) => runPluginAdmin(gateway.runtime, method, path, query, body, call),
     log
   }
   // Those of the configs replaced too: they hold the stop as much as the active one's.

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PluginAdminQuery, PluginAdminReply } from '../../plugins/admin-routes.ts'
 import { pathOf } from './endpoints.ts'
-import type { AdminState } from './state.ts'
+import type { AdminCall, AdminState } from './state.ts'
 
 /** A plugin admin reply as it goes out: `json` undefined for a reply without content (204, 304). */
 export interface SendableReply { readonly status: number, readonly body: unknown, readonly json: string | undefined }
@@ -34,14 +34,17 @@ const withHead = (allowed: string[]) => allowed.flatMap(m => m === 'GET' ? ['GET
  * Endpoints plugins add under /plugins/<name>/ (ctx.admin), behind the admin token like the rest.
  * Returns the handler, for the not-found handler to answer the methods not routed here (PATCH,
  * OPTIONS, ...): a plugin endpoint never has them, so they get its 405 with Allow (or 404).
+ * `audit`: the call as its audit line names it, and to say it reached no endpoint (404, 405: not audited).
  */
-export function pluginEndpoints (app: FastifyInstance, state: AdminState, fail: (reply: FastifyReply, status: number, error: string, message: string) => unknown): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+export function pluginEndpoints (app: FastifyInstance, state: AdminState, fail: (reply: FastifyReply, status: number, error: string, message: string) => unknown,
+  audit: { callOf (req: FastifyRequest): AdminCall, unrouted (req: FastifyRequest): void }): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const path = pathOf(req.url)
     // HEAD runs the GET endpoint; Fastify sends its headers without the body.
     const method = req.method === 'HEAD' ? 'GET' : req.method
-    const answer = await state.pluginAdmin(method, path, req.query as PluginAdminQuery, req.body ?? null)
+    const answer = await state.pluginAdmin(method, path, req.query as PluginAdminQuery, req.body ?? null, audit.callOf(req))
     if ('allowed' in answer) {
+      audit.unrouted(req)
       if (answer.allowed.length === 0) return fail(reply, 404, 'not_found', `no admin endpoint ${path}`)
       const allowed = withHead(answer.allowed).join(', ')
       void reply.header('allow', allowed)

@@ -28,10 +28,16 @@ export interface AdminState {
    * workers asked that did not answer in time, left out). NoWorkerServing with none to ask, WorkersMissing when none answered.
    */
   stores (): Promise<{ stores: StoreSnapshot[], missing?: number[] }>
-  /** Runs a plugin's admin endpoint (in worker mode, on every worker); `allowed` when `method path` has none. */
-  pluginAdmin (method: string, path: string, query: PluginAdminQuery, body: unknown): Promise<PluginAdminReply | { allowed: string[] }>
+  /**
+   * Runs a plugin's admin endpoint (in worker mode, on every worker); `allowed` when `method path` has none.
+   * `call` names the call in what is logged of it after its answer (a handler that outlived its timeout).
+   */
+  pluginAdmin (method: string, path: string, query: PluginAdminQuery, body: unknown, call?: AdminCall): Promise<PluginAdminReply | { allowed: string[] }>
   readonly log: Logger
 }
+
+/** An admin call as its audit line names it: `callId` for one that may change something, `clientIp`. */
+export interface AdminCall { readonly callId?: number, readonly clientIp?: string }
 
 /** In worker mode, what a question only the workers can answer (GET /stores) fails with while none serves. */
 export class NoWorkerServing extends Error {
