@@ -89,3 +89,21 @@ t.test('an address that leaves the trie is not looked up again from the root wit
   t.equal(trie.has('8000::1'), false)
   t.equal(trie.has('00ff::1'), true)
 })
+
+t.test('covers: whether one range holds all of another, as has() matches addresses', async t => {
+  const trie = new AddressTrie()
+  for (const e of ['10.0.0.0/7', '2001:DB8::/32', '::ffff:192.168.0.0/112', '::/0']) trie.add(e)
+  const cases: Array<[string, boolean]> = [
+    ['10.0.0.0/8', true], ['11.255.0.0/16', true], ['10.6.6.6', true], ['::ffff:10.6.6.6', true], ['::ffff:10.0.0.0/104', true],
+    ['12.0.0.0/8', false], ['8.0.0.0/6', false], ['192.168.3.0/24', true], ['192.0.0.0/8', false],
+    // ::/0 holds IPv6 ranges only: no IPv4 one, however written.
+    ['0.0.0.0/0', false], ['::ffff:0:0/96', false], ['203.0.113.9', false],
+    ['2001:db8::/32', true], ['2001:db8:1::/48', true], ['fe80::/10', true], ['::/0', true], ['::/80', true]
+  ]
+  for (const [range, expected] of cases) t.equal(trie.covers(range), expected, range)
+  const v4 = new AddressTrie()
+  v4.add('0.0.0.0/0')
+  for (const [range, expected] of [['::ffff:0:0/96', true], ['1.2.3.0/24', true], ['::/0', false], ['::/80', false], ['::1', false]] as const) {
+    t.equal(v4.covers(range), expected, `0.0.0.0/0 covers ${range}`)
+  }
+})

@@ -22,13 +22,9 @@ export class AddressTrie {
   add (entry: string): void {
     const problem = addressRangeProblem(entry)
     if (problem !== undefined) throw new Error(problem)
-    const [address, prefix] = entry.split('/') as [string, string | undefined]
-    const bytes = new Uint8Array(16)
-    parseIp(address, bytes)
-    const bits = isIPv4(address) ? 32 : 128
-    const start = (bits === 32 ? MAPPED_BITS : 0) + (prefix === undefined ? bits : Number(prefix))
+    const { bytes, length } = range(entry)
     let node = 0
-    for (let i = 0; i < start; i++) {
+    for (let i = 0; i < length; i++) {
       const next = bit(bytes, i) === 0 ? this.#zero : this.#one
       if (next[node] === 0) {
         next[node] = this.#end.length
@@ -43,16 +39,40 @@ export class AddressTrie {
   has (address: string): boolean | undefined {
     const bytes = this.#scratch
     if (!parseIp(address, bytes)) return undefined
-    // Ranges ending above the mapped prefix are IPv6 ones: an IPv4 address skips them.
+    return this.#holds(bytes, 128)
+  }
+
+  /**
+   * Whether one range holds every address `entry` (a valid address or range, as add takes) holds,
+   * as has() matches them: `10.0.0.0/7` covers `10.6.6.6` and `::ffff:10.0.0.0/104`, `::/0` no IPv4 range.
+   */
+  covers (entry: string): boolean {
+    const { bytes, length } = range(entry)
+    return this.#holds(bytes, length)
+  }
+
+  /** Whether a range ends within the first `length` bits of `bytes`: one holding all they start. */
+  #holds (bytes: Uint8Array, length: number): boolean {
+    // Ranges ending above the mapped prefix are IPv6 ones: an IPv4 address skips them. (A valid
+    // range shorter than /96 never reads as mapped: its bit 95 is clear.)
     const from = isMapped(bytes) ? MAPPED_BITS : 0
     let node = 0
-    for (let i = 0; i < 128; i++) {
+    for (let i = 0; i < length; i++) {
       if (this.#end[node] === true && i >= from) return true
       node = (bit(bytes, i) === 0 ? this.#zero : this.#one)[node] as number
       if (node === 0) return false
     }
     return this.#end[node] === true
   }
+}
+
+/** A valid address or range as its 16 bytes (IPv4 mapped) and the bits of them it fixes. */
+function range (entry: string): { bytes: Uint8Array, length: number } {
+  const [address, prefix] = entry.split('/') as [string, string | undefined]
+  const bytes = new Uint8Array(16)
+  parseIp(address, bytes)
+  const bits = isIPv4(address) ? 32 : 128
+  return { bytes, length: (bits === 32 ? MAPPED_BITS : 0) + (prefix === undefined ? bits : Number(prefix)) }
 }
 
 function isMapped (bytes: Uint8Array): boolean {

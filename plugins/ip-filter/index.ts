@@ -32,8 +32,12 @@ export default definePlugin({
     }
     return problems
   },
+  // A top-level deny entry is kept when a route deny range holds all of it, however written
+  // (2001:DB8::/32, 10.0.0.0/7 or ::ffff:10.0.0.0/104 for 10.0.0.0/8). A route's own allow is
+  // deliberate: only one left out is warned of.
   replacing (top, route) {
-    const lost = (top.deny ?? []).filter(e => route.deny?.includes(e) !== true)
+    const deny = trieOf(route.deny)
+    const lost = (top.deny ?? []).filter(e => deny?.covers(e) !== true)
     return [
       ...lost.length === 0 ? [] : [`the top-level deny of ${lost.join(', ')}`],
       ...top.allow !== undefined && route.allow === undefined ? [`the top-level allow (${top.allow.join(', ')}): every address the route does not deny passes`] : []

@@ -46,17 +46,22 @@ type Override = Exclude<ConsumerOverrides[string], false>
 function valuesOf (config: LimitConfig, override: Override | undefined, defaultAlgorithm: keyof typeof CODES) {
   const requests = override?.requests ?? config.requests
   const window = override?.window ?? config.window
-  const code = CODES[override?.algorithm ?? config.algorithm ?? defaultAlgorithm]
-  return { requests, window, windowMs: toMs(window), code, burst: code === 't' ? override?.burst ?? config.burst ?? requests : requests }
+  const algorithm = override?.algorithm ?? config.algorithm ?? defaultAlgorithm
+  const code = CODES[algorithm]
+  // The burst these values write: a limit's own, or an override's (a limit's bucket that an
+  // override makes another algorithm is the override's choice).
+  const written = override === undefined ? config.burst : override.burst
+  return { requests, window, windowMs: toMs(window), algorithm, code, written, burst: code === 't' ? override?.burst ?? config.burst ?? requests : requests }
 }
 
 /** The window as configured: `1h`, or its milliseconds in seconds. */
 const windowText = (window: LimitConfig['window']): string => typeof window === 'string' ? window : `${window / 1000}s`
 
 /**
- * Why the store cannot run a limit, with the key at fault: more than a request per µs (a token
- * bucket's arrival time, kept to the µs, would stop moving: no limit at all) or a bucket that takes
- * longer than a year to fill (expiries past what Redis takes, a w with more than 15 digits).
+ * Why a limit cannot run as written, with the key at fault: more than a request per µs (a token
+ * bucket's arrival time, kept to the µs, would stop moving: no limit at all), a bucket that takes
+ * longer than a year to fill (expiries past what Redis takes, a w with more than 15 digits), or a
+ * burst that another algorithm would ignore (the client gets no burst it was promised).
  */
 function valueProblem (v: ReturnType<typeof valuesOf>): { key: 'requests' | 'burst', message: string } | undefined {
   if (v.windowMs * 1000 < v.requests) {
@@ -64,6 +69,9 @@ function valueProblem (v: ReturnType<typeof valuesOf>): { key: 'requests' | 'bur
   }
   if (v.code === 't' && v.burst * v.windowMs / v.requests > MAX_WINDOW_MS) {
     return { key: 'burst', message: `a bucket of ${v.burst} at ${v.requests} per ${windowText(v.window)} takes more than 365 days to fill: at most ${Math.floor(MAX_WINDOW_MS * v.requests / v.windowMs)}` }
+  }
+  if (v.code !== 't' && v.written !== undefined) {
+    return { key: 'burst', message: `burst is token-bucket only, and this limit is ${v.algorithm}: it would be ignored; set algorithm: token-bucket, or remove burst` }
   }
   return undefined
 }
