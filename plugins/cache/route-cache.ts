@@ -149,6 +149,8 @@ const STORE_DOWN = 'store-unavailable'
 const STALE_IF_ERROR = 'stale-if-error'
 /** An answer a purge or invalidation since its lookup selects, known before its headers went out: not stored (see #save). */
 const PURGED = 'purged'
+/** An answer with no time left to keep it (stale on arrival, nothing to revalidate with or no stale window): not stored. */
+const NO_FRESHNESS = 'no-freshness'
 type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS | typeof UPGRADE | typeof AMBIGUOUS
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
@@ -400,6 +402,8 @@ export class RouteCache implements PluginHandlers {
    */
   async #fetchOnce (req: GatewayRequest, state: Lookup, rcc: Directives, shared: SharedFetch): Promise<PluginReply | undefined> {
     const giveBack = await shared.take(state.key.primary, req.id)
+    // Its client left while the fetch was being taken: onFinished has run, nothing else would give it back.
+    if (state.over === true) { giveBack?.(); return undefined }
     if (giveBack !== undefined) {
       state.giveBack = giveBack
       this.#toUpstream(req, state)
@@ -573,7 +577,7 @@ export class RouteCache implements PluginHandlers {
       state.lead?.(undefined)
       // The stored response is replaced by one that may not be kept: drop it.
       if (state.entry !== undefined && res.fromUpstream && res.status < 500) void this.#drop(state.key, state.entry)
-      addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : reason ?? 'no-freshness' })
+      addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : reason ?? NO_FRESHNESS })
       return
     }
     // The waiters get the entry as soon as the upstream has sent it (they get what this request
@@ -608,8 +612,9 @@ export class RouteCache implements PluginHandlers {
     state.served = entry
     const own = merged === undefined ? {} : ownFields(res.headers, merged.policy)
     // The request's no-store forbids storing this answer: the entry stays as it was. The 304 may
-    // make the response one not to be stored (private, no-store): this client gets it, no other.
-    const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#unstorable('GET', req, e.status, entry.headers)
+    // make the response one not to be stored (private, no-store), or leave it no time to be kept
+    // (max-age=0 with must-revalidate, a large Age): this client gets it, no other.
+    const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#unstorable('GET', req, e.status, entry.headers) ?? noTimeLeft(merged)
     state.lead?.(reason === undefined ? { entry, fwdStatus: 304 } : undefined)
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     delete res.headers[s.surrogateHeader]
@@ -654,7 +659,7 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     delete res.headers[s.surrogateHeader]
     const merged = state.noStore ? undefined : this.#merge(e, res.headers, state.requestTime, state.reached as HeaderMap, req.clientHeaders.host)
-    const reason = merged === undefined ? 'no-store' : this.#unstorable('GET', req, e.status, merged.entry.headers)
+    const reason = merged === undefined ? 'no-store' : this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     if (reason !== undefined || merged === undefined) {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: reason })
@@ -771,12 +776,14 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     const key = f.key
     try {
-      // Checked just before the write: a purge that begins after finds it in the store.
-      if (this.#purged(f, e.tags)) return
+      // Checked just before the write: a purge that begins after finds it in the store. No time
+      // left (see noTimeLeft): never written, a TTL of 0 being none to the store.
+      if (this.#purged(f, e.tags) || ttlMs <= 0) return
       try {
         const value = encodeEntry(e)
         if (names.length > 0) {
-          await s.store.set(key.primary, encodeMarker({ vary: names }), { ttlMs, tags: [key.urlTag] })
+          // The marker outlives each of its variants: a short-lived one stored last would otherwise take the others' way in with it.
+          await s.store.set(key.primary, encodeMarker({ vary: names }), { ttlMs, tags: [key.urlTag], extendOnly: true })
           await s.store.set(key.primary + e.variant, value, { ttlMs, tags: e.tags })
         } else {
           await s.store.set(key.primary, value, { ttlMs, tags: e.tags })
@@ -882,7 +889,7 @@ export class RouteCache implements PluginHandlers {
       r.body.resume()
       if (!describesStored(r.headers, e.headers)) return this.#drop(key, e)
       const merged = this.#merge(e, r.headers, requestTime, req.headers, req.clientHeaders.host)
-      if (this.#unstorable('GET', req, e.status, merged.entry.headers) !== undefined) return this.#drop(key, e)
+      if ((this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)) !== undefined) return this.#drop(key, e)
       s.metrics.requests.revalidated.inc()
       return this.#freshen(flight, e, merged)
     }
@@ -903,6 +910,9 @@ export class RouteCache implements PluginHandlers {
     await this.#save(flight, entry, prepared.names, prepared.ttlMs)
   }
 }
+
+/** A revalidated entry with no time left to be kept (its TTL 0 or less: see #ttlMs): not stored, its old entry dropped. */
+const noTimeLeft = (m: Merged): typeof NO_FRESHNESS | undefined => m.ttlMs <= 0 ? NO_FRESHNESS : undefined
 
 const statusOf = (e: Entry, age: number, collapsed: Lookup | undefined, fwdStatus: number | undefined): StatusParams => collapsed === undefined
   ? { hit: true, ttl: e.lifetime - age }

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type LocalData, type LocalValue, type OwnedStore, type SetOptions, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
+import { expiredTtl, storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type LocalData, type LocalValue, type OwnedStore, type SetOptions, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 export interface MemoryStoreSettings {
   /** Most entries held; the least recently used go first. */
@@ -30,6 +30,9 @@ const OBJECT_SIZE = 32
 // Surrogate-Key can list hundreds) stay within maxBytes: 1500 sets of 600 tags each into 4 MiB
 // leave 3.3 MB of heap, 206 MB when tags were not counted.
 const TAG_OVERHEAD = 128
+
+/** Keys of a shared tag checked for expiry per key added to it (see #prune). */
+const PRUNED_PER_ADD = 2
 
 const sizeOf = (value: Entry, key: string): number =>
   OVERHEAD + key.length + (typeof value === 'number' ? 8 : typeof value === 'string' ? Buffer.byteLength(value) : Buffer.isBuffer(value) ? value.length : OBJECT_SIZE)
@@ -123,9 +126,20 @@ export class MemoryStore implements OwnedStore {
 
   async set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
     const k = storeKey(key)
+    if (expiredTtl(options?.ttlMs)) { this.#remove(k); return }
+    const ttlMs = options?.extendOnly === true ? this.#extended(k, options.ttlMs) : options?.ttlMs
     this.#madeScripted?.delete(k)
     const tags = options?.tags === undefined ? undefined : storeKeys(options.tags)
-    this.#put(k, value, tags === options?.tags ? options : { ...options, tags })
+    this.#put(k, value, { ttlMs, tags })
+  }
+
+  /** `ttlMs`, or the time `key` has left when later: see SetOptions.extendOnly. */
+  #extended (key: string, ttlMs: number | undefined): number {
+    const ttl = ttlOf(ttlMs)
+    if (ttl === 0) return 0
+    // 0 when absent, negative when expired, Infinity without a TTL (which gets this one).
+    const left = Math.max(this.#made?.getRemainingTTL(key) ?? 0, this.#madeScripted?.getRemainingTTL(key) ?? 0)
+    return left === Infinity ? ttl : Math.max(ttl, left)
   }
 
   async delete (...keys: string[]): Promise<number> {
@@ -214,8 +228,27 @@ export class MemoryStore implements OwnedStore {
     for (const t of tags) {
       const keys = this.#tagged.get(t)
       if (keys === undefined) this.#tagged.set(t, key)
-      else if (typeof keys !== 'string') keys.add(key)
+      else if (typeof keys !== 'string') { keys.add(key); this.#prune(keys) }
       else if (keys !== key) this.#tagged.set(t, new Set([keys, key]))
+    }
+  }
+
+  /**
+   * Drops the expired entries among a tag's oldest keys, and moves the live ones to the back: a tag
+   * that many short-lived entries share (a path under many queries) names its live entries, not
+   * every one it ever had until evicted. A few per key added, so all are seen in turn.
+   */
+  #prune (keys: Set<string>): void {
+    const lru = this.#lru
+    for (let i = 0; i < PRUNED_PER_ADD && keys.size > 1; i++) {
+      const k = keys.values().next().value as string
+      if (lru.getRemainingTTL(k) > 0) {
+        keys.delete(k)
+        keys.add(k)
+      } else {
+        // Leaves its tags with it (dispose): this one's set then holds one key fewer, or is its last key (#untag).
+        lru.delete(k)
+      }
     }
   }
 

@@ -3,7 +3,7 @@ import { Deadlines } from '../deadlines.ts'
 import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
 import { redisKeySpace } from './key-space.ts'
 import { batchLua, ScriptBatches } from './script-batches.ts'
-import { StoreError, storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
+import { expiredTtl, StoreError, storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 /** A Redis store's settings, durations in ms (from the `stores:` config). */
 export interface RedisStoreSettings {
@@ -48,40 +48,86 @@ const hostPort = (s: string) => {
 }
 
 /**
- * Adds a key to a tag's set (KEYS[1]) and makes the set live as long as its longest-lived entry:
- * ARGV[2] ms, 0 for none. A new set gets the TTL (PEXPIRE GT alone would never set one: a key
- * without TTL counts as infinite); an existing one is only extended, or made persistent.
+ * Adds a key (ARGV[1]) to a tag's set (KEYS[1]), and to the tag's expiry index (KEYS[2], same hash
+ * tag: same slot), scored by when the key's TTL (ARGV[2] ms, 0 for none) runs out by the server's
+ * clock. Members whose time is past leave both, PRUNED_PER_ADD at most per call: the set holds
+ * the tag's live keys, not every key ever tagged (a path under many queries), which the set's TTL,
+ * renewed by each add, would otherwise keep. Both live as long as their longest-lived entry: a new
+ * one gets the TTL (PEXPIRE GT alone would never set one: a key without TTL counts as infinite); an
+ * existing one is only extended, or made persistent.
  */
-const TAG_LUA = `local fresh = redis.call('EXISTS', KEYS[1]) == 0
-redis.call('SADD', KEYS[1], ARGV[1])
+const PRUNED_PER_ADD = 10
+const TAG_LUA = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
-if ttl == 0 then redis.call('PERSIST', KEYS[1])
-elseif fresh then redis.call('PEXPIRE', KEYS[1], ttl)
-else redis.call('PEXPIRE', KEYS[1], ttl, 'GT') end
+local fresh = { redis.call('EXISTS', KEYS[1]) == 0, redis.call('EXISTS', KEYS[2]) == 0 }
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ttl == 0 and '+inf' or string.format('%d', now + ttl), ARGV[1])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${PRUNED_PER_ADD})
+if #gone > 0 then
+  redis.call('SREM', KEYS[1], unpack(gone))
+  redis.call('ZREM', KEYS[2], unpack(gone))
+end
+for i, key in ipairs(KEYS) do
+  if ttl == 0 then redis.call('PERSIST', key)
+  elseif fresh[i] then redis.call('PEXPIRE', key, ttl)
+  else redis.call('PEXPIRE', key, ttl, 'GT') end
+end
 return 1`
 
-type TagCaller = (tagKey: string, fullKey: string, ttlMs: number) => Promise<unknown>
+type TagCaller = (tagKey: string, expiryKey: string, fullKey: string, ttlMs: number) => Promise<unknown>
 
 /**
- * Moves a tag's set (KEYS[1]) into its purge set (KEYS[2], same hash tag: same slot) and returns
- * the purge set's members. Entries set with the tag while a purge deletes these go to a new tag set,
- * which the purge leaves alone; members a failed purge left are taken by the next one. The purge
- * set lives as long as the longer-lived of the two (PTTL -1: no expiry). Only commands Redis runs
- * under maxmemory (RENAME, SMOVE, PERSIST, PEXPIRE; not SUNIONSTORE): a purge frees memory, it
- * must work when the server refuses writes that would take more.
+ * Moves a tag's set (KEYS[1]) into its purge set (KEYS[2], same hash tag: same slot), whose members
+ * deleteTag then deletes a batch at a time. Entries set with the tag while a purge deletes these go
+ * to a new tag set, which the purge leaves alone; members a failed purge left are taken by the next
+ * one. The purge set lives as long as the longer-lived of the two (PTTL -1: no expiry). Only
+ * commands Redis runs under maxmemory (RENAME, SMOVE, PERSIST, PEXPIRE; not SUNIONSTORE): a purge
+ * frees memory, it must work when the server refuses writes that would take more.
  */
 const TAKE_TAG_LUA = `local kept, taken = redis.call('PTTL', KEYS[2]), redis.call('PTTL', KEYS[1])
-if taken == -2 then return redis.call('SMEMBERS', KEYS[2]) end
+if taken == -2 then return 1 end
 if kept == -2 then
   redis.call('RENAME', KEYS[1], KEYS[2])
-  return redis.call('SMEMBERS', KEYS[2])
+  return 1
 end
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do redis.call('SMOVE', KEYS[1], KEYS[2], member) end
 if taken == -1 then redis.call('PERSIST', KEYS[2])
 elseif kept ~= -1 then redis.call('PEXPIRE', KEYS[2], math.max(kept, taken)) end
-return redis.call('SMEMBERS', KEYS[2])`
+return 1`
 
-type TakeTagCaller = (tagKey: string, purgeKey: string) => Promise<string[]>
+type TakeTagCaller = (tagKey: string, purgeKey: string) => Promise<unknown>
+
+/**
+ * A purge's batch done: its members (ARGV) leave the purge set (KEYS[1]), and the tag's expiry
+ * index (KEYS[3]) unless set with the tag again since (in the tag's set, KEYS[2]). Deletions only,
+ * allowed under maxmemory.
+ */
+const PURGED_LUA = `redis.call('SREM', KEYS[1], unpack(ARGV))
+for _, member in ipairs(ARGV) do
+  if redis.call('SISMEMBER', KEYS[2], member) == 0 then redis.call('ZREM', KEYS[3], member) end
+end
+return 1`
+
+type PurgedCaller = (purgeKey: string, tagKey: string, expiryKey: string, ...members: string[]) => Promise<unknown>
+
+/** Members of a purge set deleted per batch: a set of any size goes a few hundred commands at a time. */
+const PURGE_BATCH = 200
+
+/**
+ * Sets a key (KEYS[1]) to ARGV[1] with a TTL that only extends (SetOptions.extendOnly): ARGV[2] ms
+ * (0 for none), or the key's own when it has more left. Returns the TTL set, 0 for none.
+ */
+const SET_EXTENDED_LUA = `local left, ttl = redis.call('PTTL', KEYS[1]), tonumber(ARGV[2])
+if ttl == 0 then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 0
+end
+if left > ttl then ttl = left end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return ttl`
+
+type SetExtendedCaller = (key: string, value: StoreValue, ttlMs: number) => Promise<number>
 
 /**
  * Commands issued in one turn of the event loop (many concurrent requests' cache reads) go out in one write, and their replies come back in few reads: far fewer system
@@ -276,8 +322,10 @@ export class RedisStore implements OwnedStore {
     } else {
       this.#client = new (ioredis().Redis)(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
     }
-    this.#client.defineCommand('pcTag', { numberOfKeys: 1, lua: TAG_LUA })
+    this.#client.defineCommand('pcTag', { numberOfKeys: 2, lua: TAG_LUA })
     this.#client.defineCommand('pcTakeTag', { numberOfKeys: 2, lua: TAKE_TAG_LUA })
+    this.#client.defineCommand('pcPurged', { numberOfKeys: 3, lua: PURGED_LUA })
+    this.#client.defineCommand('pcSetExtended', { numberOfKeys: 1, lua: SET_EXTENDED_LUA })
     this.#settled = new Promise(resolve => {
       // Cluster: the slot map, then a connection to every master (ioredis opens them at their first call).
       const client = this.#client
@@ -309,14 +357,19 @@ export class RedisStore implements OwnedStore {
   }
 
   set (key: string, value: StoreValue, options?: SetOptions): Promise<void> {
-    const ttl = ttlOf(options?.ttlMs)
+    if (expiredTtl(options?.ttlMs)) return this.delete(key).then(() => undefined)
+    const given = ttlOf(options?.ttlMs)
     return this.#timed(async c => {
       const full = this.#prefix + storeKey(key)
       const tags = storeKeys(options?.tags ?? [])
+      const calls = c as unknown as { pcTag: TagCaller, pcSetExtended: SetExtendedCaller }
+      // Extending only: the key's TTL is known once it is written, and its tags follow it.
+      const extend = options?.extendOnly === true
+      const ttl = extend ? await calls.pcSetExtended(full, value, given) : given
       const write = (k: string, v: StoreValue) => ttl > 0 ? c.set(k, v, 'PX', ttl) : c.set(k, v)
-      if (tags.length === 0) { await Promise.all([write(full, value), c.del(this.#tagsOf(full))]); return }
-      const tag = (c as unknown as { pcTag: TagCaller }).pcTag.bind(c)
-      await Promise.all([write(full, value), write(this.#tagsOf(full), JSON.stringify(tags)), ...tags.map(t => tag(this.#tagKey(t), full, ttl))])
+      const written = extend ? [] : [write(full, value)]
+      if (tags.length === 0) { await Promise.all([...written, c.del(this.#tagsOf(full))]); return }
+      await Promise.all([...written, write(this.#tagsOf(full), JSON.stringify(tags)), ...tags.map(t => calls.pcTag(this.#tagKey(t), this.#expiryKey(t), full, ttl))])
     })
   }
 
@@ -341,19 +394,27 @@ export class RedisStore implements OwnedStore {
   /**
    * Deletes the keys in the tag's set that still carry the tag (not those re-set without it since).
    * The set is taken whole first (TAKE_TAG_LUA): a key set with the tag during the purge, by this
-   * instance or another, new or one just deleted, stays in the tag's set for the next purge.
+   * instance or another, new or one just deleted, stays in the tag's set for the next purge. Then
+   * PURGE_BATCH members at a time, each batch leaving the purge set once done: a large set neither
+   * floods the server (its commands timing out, the store taken for down) nor starts over when a
+   * purge fails midway; the next one goes on with what is left.
    */
   deleteTag (tag: string): Promise<number> {
     return this.#timed(async c => {
       tag = storeKey(tag)
       const tagKey = this.#tagKey(tag)
       const purgeKey = `${tagKey}:purge`
-      const keys = await (c as unknown as { pcTakeTag: TakeTagCaller }).pcTakeTag(tagKey, purgeKey)
-      const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
-      const n = await this.#del(c, keys.filter((_, i) => carries(tagsOf[i], tag)))
-      // Only the members read: another purge of the tag may have moved more in since.
-      if (keys.length > 0) await c.srem(purgeKey, ...keys)
-      return n
+      const calls = c as unknown as { pcTakeTag: TakeTagCaller, pcPurged: PurgedCaller }
+      await calls.pcTakeTag(tagKey, purgeKey)
+      let n = 0
+      for (;;) {
+        // Distinct members; another purge of the tag may be deleting the same ones, or have moved more in.
+        const keys = await c.srandmember(purgeKey, PURGE_BATCH) as string[]
+        if (keys.length === 0) return n
+        const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
+        n += await this.#del(c, keys.filter((_, i) => carries(tagsOf[i], tag)))
+        await calls.pcPurged(purgeKey, tagKey, this.#expiryKey(tag), ...keys)
+      }
     }, 'STORE_ERROR', false)
   }
 
@@ -446,10 +507,13 @@ export class RedisStore implements OwnedStore {
     if (this.#nodesDown.delete(node)) this.#events.node?.(this, node, null)
   }
 
-  /** Where tag sets (`tag:{<tag>}`, `tag:{<tag>}:purge`) and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
+  /** Where tag sets (`tag:{<tag>}`, `tag:{<tag>}:purge`, `tag:{<tag>}:expiry`) and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
   get #tagSets (): string { return `${this.#prefix}tag:{` }
 
   #tagKey (tag: string): string { return `${this.#tagSets}${tag.replace(/[{}]/g, '_')}}` }
+
+  /** The tag's members by expiry (see TAG_LUA), in its set's slot. */
+  #expiryKey (tag: string): string { return `${this.#tagKey(tag)}:expiry` }
 
   /** The tags a key was last set with (JSON), expiring with it; absent when set without tags. */
   #tagsOf (fullKey: string): string { return `${this.#tagSets}}${fullKey}` }

@@ -49,12 +49,19 @@ export interface StoreScript<R = unknown> {
 
 export interface SetOptions {
   /**
-   * Time to live in ms, rounded up to a whole ms (0.4 → 1); absent, 0, negative, NaN, Infinity or
-   * beyond Number.MAX_SAFE_INTEGER (285,000 years): kept until evicted or deleted (see ttlOf()).
+   * Time to live in ms, rounded up to a whole ms (0.4 → 1); absent, 0, NaN, Infinity or beyond
+   * Number.MAX_SAFE_INTEGER (285,000 years): kept until evicted or deleted (see ttlOf()). Negative:
+   * expired already, so the key is deleted (see expiredTtl()), never kept for ever.
    */
   readonly ttlMs?: number
   /** Tags to delete the entry by later (deleteTag), e.g. surrogate keys of a cached response. */
   readonly tags?: readonly string[]
+  /**
+   * The TTL only extends: a key that exists with a later expiry keeps it (its tags get that one
+   * too). For a key that must outlive each of several writes (a Vary marker and its variants). A key
+   * without expiry gets this TTL, unlike with PEXPIRE GT: it would otherwise be kept for ever.
+   */
+  readonly extendOnly?: boolean
 }
 
 export interface Store {
@@ -166,6 +173,9 @@ export function storeKeys (keys: readonly string[]): readonly string[] {
 export function ttlOf (ttlMs: number | undefined): number {
   return ttlMs !== undefined && ttlMs > 0 && ttlMs <= Number.MAX_SAFE_INTEGER ? Math.ceil(ttlMs) : 0
 }
+
+/** A set() whose TTL is negative: an expiry in the past (a stale answer's), the key deleted rather than written without one. */
+export const expiredTtl = (ttlMs: number | undefined): boolean => ttlMs !== undefined && ttlMs < 0
 
 /** Both stores refuse a second script under a known name (on Redis the name is the command it is loaded as). */
 export const twoScriptsNamed = (name: string): StoreError =>

@@ -117,15 +117,40 @@ const STORE_CASES: Record<string, Case> = {
     t.equal(await text(store, `${ns}zero`), 'v')
   },
 
-  'a TTL is rounded up to a whole ms; Infinity, huge, negative or NaN mean no expiry': async (t, store, ns) => {
+  'a TTL is rounded up to a whole ms; Infinity, huge or NaN mean no expiry': async (t, store, ns) => {
     await store.set(`${ns}tiny`, 'a', { ttlMs: 0.4 })
     await store.set(`${ns}frac`, 'b', { ttlMs: 1.5 })
-    for (const [i, ttlMs] of [Infinity, 1e19, Number.MAX_SAFE_INTEGER + 2, -5, Number.NaN].entries()) await store.set(`${ns}forever-${i}`, 'c', { ttlMs })
+    for (const [i, ttlMs] of [Infinity, 1e19, Number.MAX_SAFE_INTEGER + 2, -0, Number.NaN].entries()) await store.set(`${ns}forever-${i}`, 'c', { ttlMs })
     await store.set(`${ns}far`, 'd', { ttlMs: Number.MAX_SAFE_INTEGER })
     t.equal(await eventually(() => text(store, `${ns}tiny`), undefined), undefined, '0.4 ms: 1 ms, expired')
     t.equal(await eventually(() => text(store, `${ns}frac`), undefined), undefined, '1.5 ms: 2 ms, expired')
     t.same(await Promise.all([0, 1, 2, 3, 4].map(i => text(store, `${ns}forever-${i}`))), ['c', 'c', 'c', 'c', 'c'], 'no expiry')
     t.equal(await text(store, `${ns}far`), 'd', 'the longest TTL there is')
+  },
+
+  'a negative TTL (expired already) deletes the key and its tags, never keeps it without expiry': async (t, store, ns) => {
+    await store.set(`${ns}old`, 'v', { tags: [`${ns}tag-n`] })
+    await store.set(`${ns}old`, 'w', { ttlMs: -5, tags: [`${ns}tag-n`] })
+    await store.set(`${ns}new`, 'x', { ttlMs: -0.5 })
+    await store.set(`${ns}ever`, 'y', { ttlMs: -Infinity })
+    t.same(await Promise.all(['old', 'new', 'ever'].map(k => store.get(`${ns}${k}`))), [undefined, undefined, undefined])
+    t.equal(await store.deleteTag(`${ns}tag-n`), 0, 'nothing left to delete by its tag')
+  },
+
+  'extendOnly: the TTL only extends, its tags follow the TTL kept; a key without one gets it': async (t, store, ns) => {
+    await store.set(`${ns}long`, 'a', { ttlMs: 60_000, tags: [`${ns}tag-e`] })
+    await store.set(`${ns}long`, 'b', { ttlMs: 50, tags: [`${ns}tag-e`], extendOnly: true })
+    await store.set(`${ns}short`, 'c', { ttlMs: 50 })
+    await store.set(`${ns}short`, 'd', { ttlMs: 60_000, extendOnly: true })
+    await store.set(`${ns}none`, 'e')
+    await store.set(`${ns}none`, 'f', { ttlMs: 50, extendOnly: true })
+    await store.set(`${ns}new`, 'g', { ttlMs: 50, extendOnly: true })
+    t.equal(await eventually(() => text(store, `${ns}new`), undefined), undefined, 'a new key gets the TTL given')
+    t.equal(await eventually(() => text(store, `${ns}none`), undefined), undefined, 'so does one without expiry: never kept for ever')
+    t.same(await Promise.all(['long', 'short'].map(k => text(store, `${ns}${k}`))), ['b', 'd'], 'the others are there, with their new values')
+    // Another key set with the tag after the 50 ms: `long` is still deleted by it (its tag outlived the 50 ms too).
+    await store.set(`${ns}other`, 'h', { ttlMs: 60_000, tags: [`${ns}tag-e`] })
+    t.equal(await store.deleteTag(`${ns}tag-e`), 2, 'long and other')
   },
 
   'delete removes keys and counts those that existed': async (t, store, ns) => {
