@@ -96,17 +96,67 @@ function targetWithoutQuery (target: string): string {
 type Destination = ReturnType<typeof pino.destination>
 const buffered = new Set<Destination>()
 
+/** PIPE_BUF on Linux: a pipe write of up to this many bytes is never spliced with another process's; a longer one may be. */
+const PIPE_BUF = 4096
+/** Whether other processes write to this one's stdout at once: see shareStdout. */
+let shared = false
+
 /**
  * Lines are buffered (up to 4 KiB or 250 ms) and written synchronously: a write, or a hand-off
  * to the thread pool, per access-log line costs about a tenth of the gateway's throughput
- * (`npm run bench`). What is still buffered is written when the process exits, crash included;
- * only a SIGKILL can lose it.
+ * (`npm run bench`). Each write is of whole lines, at most PIPE_BUF bytes but for a longer line alone
+ * (see shareStdout). What is still buffered is written when the process exits, crash included; only a SIGKILL can lose it.
  */
 function bufferedStdout (): Destination {
   if (buffered.size === 0) process.once('exit', () => { for (const d of buffered) try { d.flushSync() } catch { /* stdout already closed */ } })
-  const destination = pino.destination({ sync: true, minLength: 4096, periodicFlush: 250 })
+  // sonic-boom gathers lines in chunks of up to maxWrite bytes, and writes the first once minLength bytes wait.
+  const destination = pino.destination({ sync: true, minLength: PIPE_BUF - 1, maxWrite: PIPE_BUF, periodicFlush: 250 })
   buffered.add(destination)
+  if (shared) capLines(destination)
   return destination
+}
+
+/**
+ * This process's stdout is shared with others writing at once (the primary and the workers): a line
+ * longer than PIPE_BUF could be spliced with theirs, so, from now on, a longer one is cut to fit (fitted).
+ */
+export function shareStdout (): void {
+  if (shared) return
+  shared = true
+  for (const d of buffered) capLines(d)
+}
+
+function capLines (destination: Destination): void {
+  const write = destination.write.bind(destination)
+  // At most 3 bytes per UTF-16 unit: a short line is not measured.
+  destination.write = (line: string) => write(line.length * 3 <= PIPE_BUF || Buffer.byteLength(line) <= PIPE_BUF ? line : fitted(line))
+}
+
+/** Strings longer than this are cut first; then ever shorter ones, down to MIN_CUT, until the line fits. */
+const MAX_CUT = 1024
+const MIN_CUT = 64
+
+/**
+ * A JSON `line` too long for PIPE_BUF made to fit: its strings cut to MAX_CUT characters, then a
+ * quarter of that, ... (each ending in `…(+N bytes)` for the N left out, as loggedPath marks a
+ * path); should that not do (too many fields), its level, time, pid, worker and msg, with
+ * `truncated`: the line's length in bytes.
+ */
+function fitted (line: string): string {
+  const fields = JSON.parse(line) as Record<string, unknown>
+  for (let max = MAX_CUT; max >= MIN_CUT; max /= 4) {
+    const cut = `${JSON.stringify(fields, (_, value: unknown) => typeof value === 'string' ? cutString(value, max) : value)}\n`
+    if (Buffer.byteLength(cut) <= PIPE_BUF) return cut
+  }
+  const { level, time, pid, worker, msg } = fields
+  return `${JSON.stringify({ level, time, pid, worker, msg: typeof msg === 'string' ? cutString(msg, MIN_CUT) : undefined, truncated: Buffer.byteLength(line) })}\n`
+}
+
+function cutString (value: string, max: number): string {
+  if (value.length <= max) return value
+  // Not between the halves of a surrogate pair.
+  const at = max - (value.charCodeAt(max - 1) >= 0xd800 && value.charCodeAt(max - 1) <= 0xdbff ? 1 : 0)
+  return `${value.slice(0, at)}…(+${Buffer.byteLength(value.slice(at))} bytes)`
 }
 
 /** Causes whose messages serializeErr reads; past that, pino's message (which has no such bound) is kept. */

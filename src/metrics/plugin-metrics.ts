@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { FastCounter } from './fast-counter.ts'
 
 export interface MetricOptions<L extends string> {
-  /** `portcullis_<plugin>_<what>_<unit>`, e.g. portcullis_ratelimit_requests_total. */
+  /** `portcullis_<plugin>_<what>_<unit>`, e.g. portcullis_ratelimit_requests_total (a counter's ends in _total). */
   readonly name: string
   readonly help: string
   /** Label names; their values must be bounded (routes, reasons, results), never ids, paths or addresses. */
@@ -16,8 +16,8 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L> {
 
 /**
  * Metrics for plugins, in the gateway's registry. A plugin names its own metrics
- * `portcullis_<plugin, - as _>_...` (plugin rate-limit: portcullis_rate_limit_...): any other name is an
- * error at setup, unless another plugin made it and this one passes the very same options object (a
+ * `portcullis_<plugin, - as _>_...` (plugin rate-limit: portcullis_rate_limit_...), a counter's ending in
+ * `_total`: any other name is an error at setup, unless another plugin made it and this one passes the very same options object (a
  * declaration both import, as the built-in auth plugins share portcullis_auth_failures_total). Asking
  * twice for the same name (another route, the next config) returns the same metric, so counts go on
  * across reloads; asking for it with another type, other labels or other buckets, for another plugin's,
@@ -99,6 +99,11 @@ export function pluginMetrics (registry: Registry): PluginMetricsSource {
   const make = <M extends AnyMetric>(plugin: string | undefined, Kind: MetricClass, options: MetricOptions<string> & { buckets?: readonly number[] }): M => {
     const { name } = options
     if (!/^portcullis_[a-z0-9_]+$/.test(name)) throw new TypeError(`metric "${name}" must be named portcullis_<lower_case_words>`)
+    // OpenMetrics names a counter's sample <name>_total whatever its name: without the suffix, the
+    // two formats would name its series differently (see openMetricsText).
+    if (Kind === FastCounter && !name.endsWith('_total')) {
+      throw new TypeError(`counter "${name}"${plugin === undefined ? '' : ` of plugin ${plugin}`} must be named <what>_total: ${name}_total`)
+    }
     const core = made.has(name) ? undefined : reservedBy(registry, made, name)
     if (core !== undefined) {
       throw new TypeError(`metric "${name}" is ${core === name ? 'one of the gateway\'s own' : `taken by the gateway's own ${core}`}: name it after the plugin (portcullis_<plugin>_...)`)

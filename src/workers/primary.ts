@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { LoadedConfig } from '../config/load.ts'
+import { shareStdout } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { reloadOnChange } from '../reload/config-watcher.ts'
 import { reloadOnCertificateChange, type CertificateWatcher } from '../reload/certificate-watcher.ts'
@@ -39,6 +40,8 @@ const VIEW = { dryRun: true, discovery: true } as const
  * verdicts go to every worker at once, so all stop (and resume) sending to a target together.
  */
 export async function startPrimary (loaded: LoadedConfig, log: Logger, options: { count: number, watch: boolean }): Promise<Primary> {
+  // The workers inherit stdout, and write to it as this process does.
+  shareStdout()
   const metrics = new Metrics()
   let view = await Runtime.build(loaded, log, VIEW)
   let stopping = false

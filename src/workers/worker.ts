@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import type { Logger } from 'pino'
 import { parseConfig, type LoadedConfig } from '../config/load.ts'
-import { createLogger } from '../logging/logger.ts'
+import { createLogger, shareStdout } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
@@ -47,6 +47,8 @@ type Outcome = Omit<Extract<FromWorker, { type: 'portcullis:applied' }>, 'type' 
 export function runWorker (): Promise<never> {
   // Already done first thing by the CLI (see main.ts); here for a worker started otherwise.
   holdStartupSignals()
+  // The primary's stdout, written by every worker at once.
+  shareStdout()
   const metrics = new Metrics()
   let running: Portcullis | undefined
   let log: Logger | undefined
