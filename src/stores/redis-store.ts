@@ -188,6 +188,18 @@ function openNode (node: Redis): Promise<unknown> | undefined {
 }
 
 /**
+ * Ends a client's wait between reconnect attempts: it connects now. ioredis has no API for it; an
+ * ioredis without its reconnectTimeout is left to wait, as before.
+ */
+function retryNow (client: Redis): void {
+  const waiting = client as unknown as { reconnectTimeout?: ReturnType<typeof setTimeout> | null }
+  if (waiting.reconnectTimeout == null) return
+  clearTimeout(waiting.reconnectTimeout)
+  waiting.reconnectTimeout = null
+  client.connect().catch(() => {})
+}
+
+/**
  * Errors thrown by code, the store's own included (reading what a reply holds), not by a missing
  * server: ioredis fails unanswered calls with plain Errors (a timeout, a closed connection).
  */
@@ -472,7 +484,9 @@ export class RedisStore implements OwnedStore {
       if (master !== name || (stream?.remoteAddress === ip && String(stream?.remotePort) === port)) return
       // What "store is down" logs: the brief reconnect is this one.
       if (this.#state === 'up') this.#lastError = `failover announced by sentinel ${address}: +switch-master ${message}`
-      this.#reconnect()
+      // Down already (the primary crashed): connect now, not when the backoff (up to 2 s) runs out.
+      if (this.#client.status === 'reconnecting') retryNow(this.#client as Redis)
+      else this.#reconnect()
     })
     watcher.subscribe('+switch-master').catch(() => {})
     return watcher
