@@ -48,10 +48,7 @@ function valuesOf (config: LimitConfig, override: Override | undefined, defaultA
   const window = override?.window ?? config.window
   const algorithm = override?.algorithm ?? config.algorithm ?? defaultAlgorithm
   const code = CODES[algorithm]
-  // The burst these values write: a limit's own, or an override's (a limit's bucket that an
-  // override makes another algorithm is the override's choice).
-  const written = override === undefined ? config.burst : override.burst
-  return { requests, window, windowMs: toMs(window), algorithm, code, written, burst: code === 't' ? override?.burst ?? config.burst ?? requests : requests }
+  return { requests, window, windowMs: toMs(window), algorithm, code, burst: code === 't' ? override?.burst ?? config.burst ?? requests : requests }
 }
 
 /** The window as configured: `1h`, or its milliseconds in seconds. */
@@ -59,9 +56,8 @@ const windowText = (window: LimitConfig['window']): string => typeof window === 
 
 /**
  * Why a limit cannot run as written, with the key at fault: more than a request per µs (a token
- * bucket's arrival time, kept to the µs, would stop moving: no limit at all), a bucket that takes
- * longer than a year to fill (expiries past what Redis takes, a w with more than 15 digits), or a
- * burst that another algorithm would ignore (the client gets no burst it was promised).
+ * bucket's arrival time, kept to the µs, would stop moving: no limit at all) or a bucket that takes
+ * longer than a year to fill (expiries past what Redis takes, a w with more than 15 digits).
  */
 function valueProblem (v: ReturnType<typeof valuesOf>): { key: 'requests' | 'burst', message: string } | undefined {
   if (v.windowMs * 1000 < v.requests) {
@@ -69,9 +65,6 @@ function valueProblem (v: ReturnType<typeof valuesOf>): { key: 'requests' | 'bur
   }
   if (v.code === 't' && v.burst * v.windowMs / v.requests > MAX_WINDOW_MS) {
     return { key: 'burst', message: `a bucket of ${v.burst} at ${v.requests} per ${windowText(v.window)} takes more than 365 days to fill: at most ${Math.floor(MAX_WINDOW_MS * v.requests / v.windowMs)}` }
-  }
-  if (v.code !== 't' && v.written !== undefined) {
-    return { key: 'burst', message: `burst is token-bucket only, and this limit is ${v.algorithm}: it would be ignored; set algorithm: token-bucket, or remove burst` }
   }
   return undefined
 }
@@ -125,10 +118,18 @@ export function limitNameProblems (limits: readonly LimitConfig[]): PluginConfig
   })
 }
 
-/** The plugin's check of each limit's values that the schema cannot make (see valueProblem), at the key at fault. */
+/**
+ * The plugin's check of each limit's values that the schema cannot make (see valueProblem), at the
+ * key at fault; and a limit's own burst on another algorithm, which would be ignored (the client
+ * gets no burst it was promised). Not a consumer's burst: one consumer's overrides serve routes
+ * of any algorithm, and a limit that is no bucket there ignores it.
+ */
 export function limitValueProblems (config: RateLimitConfig): PluginConfigProblem[] {
   return config.limits.flatMap((l, i) => {
-    const problem = valueProblem(valuesOf(l, undefined, config.algorithm ?? 'sliding-window'))
+    const values = valuesOf(l, undefined, config.algorithm ?? 'sliding-window')
+    const problem = valueProblem(values) ?? (values.code !== 't' && l.burst !== undefined
+      ? { key: 'burst', message: `burst is token-bucket only, and this limit is ${values.algorithm}: it would be ignored; set algorithm: token-bucket, or remove burst` }
+      : undefined)
     return problem === undefined ? [] : [{ path: ['limits', i, problem.key], message: problem.message }]
   })
 }

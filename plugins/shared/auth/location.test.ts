@@ -128,7 +128,8 @@ t.test('cookie and query parameter', async t => {
   t.same(phpRead('access_token=a; access.token=b; access+token=c; access[token=d; %20access%2Etoken=e; x=1'), ['a', 'access_token=a; x=1'],
     'names PHP reads as it are copies: removed')
   t.same(phpRead('access.token=b; access_token=a'), ['b', 'access.token=b'], 'the first decides, whatever its spelling')
-  t.same(phpRead('access.tokens=b; access_token[=c; access[token]=d; access_token]=e'), [undefined, 'access.tokens=b; access_token[=c; access[token]=d; access_token]=e'], 'others are not')
+  t.same(phpRead('access.tokens=b; access_token[=c; access[token]=d; access_token]=e; [access_token]=f'), [undefined, 'access.tokens=b; access_token[=c; access[token]=d; access_token]=e; [access_token]=f'],
+    'others are not (Rack\'s and qs\'s readings of brackets are of query names only)')
   for (const [header, value, left] of [
     ['access_token[]=b', '', 'access_token[]=b'],
     ['access.token[x]=b; x=1', '', 'access.token[x]=b; x=1'],
@@ -173,9 +174,14 @@ t.test('cookie and query parameter', async t => {
     t.equal(query.read(req({}, twice)), '', `sent twice, even the same or empty: '' (malformed): ${twice}`)
   }
   t.equal(query.read(req({}, '?access.token=t')), 't', 'once under a name PHP reads as it: the credential')
-  t.equal(query.read(req({}, '?access_token=t&access.tokens=u&access[token]=v&access_token]=w')), 't', 'other names are not copies')
+  t.equal(query.read(req({}, '?access_token=t&access.tokens=u&access[token]=v&access_token[=w&[access_token[=w&x[access_token]=y')), 't', 'other names are not copies')
   for (const array of ['?access_token[]=t', '?access_token[x]=t', '?access.token[]=t', '?access_token%5B%5D=t', '?access_token=t&access_token[]=u', '?access_token[]=t&x=1;access_token=t']) {
     t.equal(query.read(req({}, array)), '', `its array form (PHP's and Rack's \`access_token[]\`): present, malformed: ${array}`)
+  }
+  // Rack 2 and qs (Express) read these as access_token: a copy the gateway never judged went upstream.
+  for (const bracketed of ['?[access_token]=t', '?%5Baccess_token%5D=t', '?access_token]=t', '?]access_token=t', '?[access_token=t', '?[[access.token]]=t', '?[access_token][]=t',
+    '?access_token][x]=t', '?access_token[[=t', '?access_token=t&%5Baccess_token%5D=u', '?access_token=t&x=1;access_token]=u']) {
+    t.equal(query.read(req({}, bracketed)), '', `in brackets as Rack 2 or qs reads it: present, malformed: ${bracketed}`)
   }
   t.equal(compileLocation({ query: 'access.token' }).read(req({}, '?access.token=a&access_token=b')), '', 'both names mangled: `access.token` is PHP\'s `access_token`')
   const r = req({}, '?a=1&access_token=x&access%5Ftoken=y&b=2&access_tokens=z&access.token=v&access+token=w')
@@ -193,6 +199,7 @@ t.test('cookie and query parameter', async t => {
     ['?access_token=f;x=1&access.token=g', '?x=1'],
     ['?access_token=f;access_token=g&a=1', '?a=1'],
     ['?access_token[]=f&a=1&access_token[x]=g;b=2', '?a=1&b=2'],
+    ['?[access_token]=f&a=1&access_token]=g;]access_token=h&%5Baccess_token%5D=i&access_token[=j', '?a=1&access_token[=j'],
     ['?a=1&access_token=f;access%5Ftoken=g', '?a=1']
   ] as const) {
     const split = req({}, q)

@@ -75,16 +75,30 @@ function sameName (name: string, anyCase = false): Named {
 }
 
 /**
- * A query parameter's Named: its name in another case (`ACCESS_TOKEN`) is a 'copy', which
- * ASP.NET reads as it though no other upstream does: never the credential (a lone one is none),
- * malformed beside it, and removed before the upstream whatever decides (CompiledLocation.scrub).
- * Cookie names are case-sensitive everywhere but ASP.NET (RFC 6265; Spring Session's `SESSION`
- * beside an app's `session`): no copy there.
+ * Rack 2's reading of a query name (normalize_params): brackets before the first run without
+ * them and `]` after it dropped (`[api_key]`, `]api_key`, `api_key]` are api_key; qs, Express's
+ * parser, reads `[api_key]` so too), then, but for a lone `[` (the whole name kept), its keys.
+ */
+const RACK_NAME = /^[[\]]*([^[\]]+)\]*/
+
+/**
+ * A query parameter's Named: as PHP reads it (sameName); as Rack 2 and qs read it when PHP does
+ * not (RACK_NAME): its array form, never one credential; or, in another case (`ACCESS_TOKEN`), a
+ * 'copy', which ASP.NET reads as it though no other upstream does: never the credential (a lone
+ * one is none), malformed beside it, and removed before the upstream whatever decides
+ * (CompiledLocation.scrub). Cookie names are case-sensitive everywhere but ASP.NET (RFC 6265;
+ * Spring Session's `SESSION` beside an app's `session`): no copy there; nor brackets (PHP alone
+ * reads them in cookies, as sameName does).
  */
 function queryName (name: string): Named {
   const exact = sameName(name)
   const anyCase = sameName(name, true)
-  return decoded => exact(decoded) || (anyCase(decoded) === false ? false : 'copy')
+  const normal = phpName(name)
+  const rack = (decoded: string): boolean => {
+    const match = RACK_NAME.exec(decoded)
+    return match !== null && decoded.slice(match[0].length) !== '[' && phpName(match[1] as string) === normal
+  }
+  return decoded => exact(decoded) || (rack(decoded) ? 'array' : anyCase(decoded) === false ? false : 'copy')
 }
 
 /** Whether two query parameter or cookie names are one as PHP reads them (`access.token` is `access_token`). */

@@ -68,3 +68,22 @@ t.test('jwt-auth: a token under any name it reads as its parameter is accepted a
     t.same(await call(`/jo/a?${name}=forged&y=1`, { authorization: `Bearer ${token}` }), [302, 'https://other.example.net/a?y=1'], `and left out of the Location: ${name}`)
   }
 })
+
+// Names Rack 2 (normalize_params) or qs (Express's query parser) read as the parameter: beside a
+// valid credential one was let through unjudged, to the upstream despite hideCredentials (qs read
+// `?%5Bapi_key%5D=forged` as api_key: forged) and to another site in a Location.
+const bracketed = (name: string): string[] => [`%5B${name}%5D`, `[${name}]`, `${name}]`, `]${name}`, `[${name}`, `${name}%5D%5Bx%5D`]
+
+t.test('a parameter in brackets as Rack 2 or qs reads it: malformed beside the credential and alone, removed beside another location\'s', async t => {
+  for (const name of bracketed('api_key')) {
+    t.same((await call(`/kh?api_key=${KEY}&${name}=forged`))[0], 401, `beside the key: malformed: ${name}`)
+    t.same((await call(`/kh?${name}=${KEY}`))[0], 401, `alone: malformed: ${name}`)
+    t.same(await call(`/kh?y=1&${name}=forged`, { 'x-api-key': KEY }), [200, '/kh?y=1'], `beside the header's key: removed (hideCredentials): ${name}`)
+    t.same(await call(`/ko/a?${name}=forged&y=1`, { 'x-api-key': KEY }), [302, 'https://other.example.net/a?y=1'], `and left out of an off-site Location: ${name}`)
+  }
+  for (const name of bracketed('access_token')) {
+    t.same((await call(`/jh?access_token=${token}&${name}=forged`))[0], 401, `jwt-auth, beside the token: malformed: ${name}`)
+    t.same(await call(`/jh?y=1&${name}=forged`, { authorization: `Bearer ${token}` }), [200, '/jh?y=1'], `jwt-auth, beside the header's token: removed: ${name}`)
+    t.same(await call(`/jo/a?${name}=forged&y=1`, { authorization: `Bearer ${token}` }), [302, 'https://other.example.net/a?y=1'], `jwt-auth, left out of an off-site Location: ${name}`)
+  }
+})
