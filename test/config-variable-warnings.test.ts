@@ -30,10 +30,10 @@ async function warnings (text: string, env: NodeJS.ProcessEnv = ENV): Promise<st
   return ((await parseConfig(text, 'gw.yaml', env)).warnings ?? []).map(formatIssue)
 }
 
-t.test('a $NAME inside a value whose NAME is set is warned of at its line, naming the variable, never its value; it still loads as written', async t => {
+t.test('a $NAME inside a value whose NAME is set is warned of at its line, naming the variable (not in a secret), never its value; it still loads as written', async t => {
   const text = config({ header: 'Bearer $UPSTREAM_TOKEN', body: 'run $HOME/bin/x; $UNSET_ONE' })
   t.same(await warnings(text), [
-    'gw.yaml:13:48 routes[0].plugins.request-headers.set.authorization: $UPSTREAM_TOKEN is kept as that text, though UPSTREAM_TOKEN is set: write ${UPSTREAM_TOKEN} for the variable\'s value',
+    'gw.yaml:13:48 routes[0].plugins.request-headers.set.authorization: a $NAME in this value is kept as that text, though NAME is set: write ${NAME} for the variable\'s value',
     'gw.yaml:14:49 routes[0].plugins.request-termination.body: $HOME is kept as that text, though HOME is set: write ${HOME} for the variable\'s value'
   ])
   const loaded = await parseConfig(text, 'gw.yaml', ENV)
@@ -69,11 +69,20 @@ t.test('portcullis validate prints the warnings and exits 0; start logs them; ne
   t.teardown(() => cf.remove())
   const run = await runNode([...CLI_FROM_SOURCES, 'validate', '-c', cf.file], { env: ENV })
   t.equal(run.code, 0)
-  t.match(run.stderr, `${cf.file}:13:48 warning: routes[0].plugins.request-headers.set.authorization: $UPSTREAM_TOKEN is kept as that text, though UPSTREAM_TOKEN is set`)
+  t.match(run.stderr, `${cf.file}:13:48 warning: routes[0].plugins.request-headers.set.authorization: a $NAME in this value is kept as that text, though NAME is set`)
   t.match(run.stderr, `${cf.file}:5:10 warning: admin.token: this value, $$ and a name, is now read with one $`)
   const gw = await startFromFile(cf.file, { env: ENV })
   t.teardown(() => gw.close())
-  t.match(gw.logs.find(l => l.path === 'routes[0].plugins.request-headers.set.authorization'), { level: 40, file: cf.file, line: 13, col: 48, msg: /^\$UPSTREAM_TOKEN is kept as that text/ })
+  t.match(gw.logs.find(l => l.path === 'routes[0].plugins.request-headers.set.authorization'), { level: 40, file: cf.file, line: 13, col: 48, msg: /^a \$NAME in this value is kept as that text/ })
   t.match(gw.logs.find(l => l.path === 'admin.token'), { level: 40, line: 5, msg: /is now read with one \$/ })
   for (const secret of [VALUE, 'ABCDEFGHIJ']) t.notMatch(run.stdout + run.stderr + JSON.stringify(gw.logs), secret, `"${secret}" shown nowhere`)
+})
+
+t.test('a $NAME inside a secret whose NAME is set is warned of without naming it: the name is a piece of the secret', async t => {
+  const found = await warnings(config({ token: '"abcdefghijk$HOME-xyz"', body: 'Back at $UPSTREAM_TOKEN' }))
+  t.same(found, [
+    'gw.yaml:5:10 admin.token: a $NAME in this value is kept as that text, though NAME is set: write ${NAME} for the variable\'s value',
+    'gw.yaml:14:49 routes[0].plugins.request-termination.body: $UPSTREAM_TOKEN is kept as that text, though UPSTREAM_TOKEN is set: write ${UPSTREAM_TOKEN} for the variable\'s value'
+  ], 'a value that is no secret still names its variable')
+  for (const piece of ['HOME', 'abcdefghijk', 'xyz']) t.notMatch(found.join('\n'), piece, `"${piece}" shown nowhere`)
 })

@@ -36,7 +36,8 @@ const UNBRACED = /(?<![$\\])\$(\w+)/g
 /**
  * What is not an error but may not be meant: a whole `$$NAME`, the text `$NAME` (before, `$$NAME`:
  * a secret written so changed meaning); a `$NAME` inside the value whose NAME is set, kept as that
- * text (`Bearer $UPSTREAM_TOKEN` sent as written). No value of a variable, nor (`secret`) the value.
+ * text (`Bearer $UPSTREAM_TOKEN` sent as written). No value of a variable, nor (`secret`) the value
+ * or any piece of it, its $NAMEs included.
  */
 function warnings (text: string, env: NodeJS.ProcessEnv, secret: () => boolean): string[] {
   const name = text.startsWith('$$') ? bareName(text, 1) : undefined
@@ -45,6 +46,8 @@ function warnings (text: string, env: NodeJS.ProcessEnv, secret: () => boolean):
     return [`${said}; it was once kept as written): for the variable's value write ${braced}`]
   }
   const set = new Set([...text.matchAll(UNBRACED)].map(m => m[1] as string).filter(n => CAPITALS.test(n) && env[n] !== undefined))
+  // The name is a piece of a secret's value: said only that there is one.
+  if (set.size > 0 && secret()) return ['a $NAME in this value is kept as that text, though NAME is set: write ${NAME} for the variable\'s value']
   return [...set].map(n => `$${n} is kept as that text, though ${n} is set: write \${${n}} for the variable's value`)
 }
 

@@ -1,5 +1,8 @@
 import { isAlias, isCollection, isPair, isScalar, visit, type Alias, type Document, type LineCounter, type Node } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
+import { keyPathOf } from './yaml-document.ts'
+import { formatPath } from './positions.ts'
+import { hiddenAt } from './redact.ts'
 
 /**
  * The most values the config may hold once its aliases are expanded: a million, or ten times the
@@ -39,16 +42,22 @@ export function toData (doc: Document, lines: LineCounter, file: string): { data
     Alias (_key, node, path) {
       first ??= node
       const target = anchors.get(node.source)
-      if (target === undefined) {
-        found = issue(node.range?.[0] ?? 0, `alias *${node.source} names no anchor above it: an anchor (&${node.source}) must come before its aliases`)
-        return visit.BREAK
+      if (target !== undefined && !path.includes(target)) {
+        targets.set(node, target)
+        return undefined
       }
-      if (path.includes(target)) {
-        found = issue(node.range?.[0] ?? 0, `alias *${node.source} is inside the node &${node.source} it names: the config would never end`)
-        return visit.BREAK
+      const at = node.range?.[0] ?? 0
+      // `token: *s3cret` is an alias too: under a key GET /config hides, its name is not quoted back.
+      const keys = keyPathOf(path, node)
+      if (hiddenAt(keys.filter(k => typeof k === 'string'))) {
+        const said = target === undefined ? 'names no anchor above it (a value starting with * is an alias: quote it if it is text)' : 'is inside the node it names: the config would never end'
+        found = { issue: { ...issue(at, `this alias ${said}`).issue, path: formatPath(keys) } }
+      } else if (target === undefined) {
+        found = issue(at, `alias *${node.source} names no anchor above it: an anchor (&${node.source}) must come before its aliases`)
+      } else {
+        found = issue(at, `alias *${node.source} is inside the node &${node.source} it names: the config would never end`)
       }
-      targets.set(node, target)
-      return undefined
+      return visit.BREAK
     }
   })
   if (found !== undefined) return found

@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, visit, isPair, isScalar, isSeq, type Document } from 'yaml'
+import { LineCounter, parseDocument, visit, isPair, isScalar, isSeq, YAMLParseError, type Document } from 'yaml'
 import { interpolate } from './interpolate.ts'
 import { formatPath, type KeyPath } from './positions.ts'
 import { keysAsWritten } from './written-text.ts'
@@ -8,6 +8,10 @@ import { hiddenAt } from './redact.ts'
 export function readYaml (text: string): { doc: Document, lines: LineCounter } {
   const lines = new LineCounter()
   const doc = parseDocument(withoutBom(text), { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  // An unknown tag is only a warning to yaml, its value "" (an unquoted `token: !s3cret` was no
+  // token at all, and the admin API open): an error here, said by syntaxIssue.
+  const unknownTags = doc.warnings.filter(w => w.code === 'TAG_RESOLVE_FAILED')
+  doc.errors.push(...unknownTags.map(w => new YAMLParseError(w.pos, w.code, w.message)))
   keysAsWritten(doc)
   return { doc, lines }
 }

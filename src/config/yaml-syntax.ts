@@ -1,4 +1,4 @@
-import { isScalar, visit, type Document, type LineCounter, type Pair, type Scalar, type YAMLError } from 'yaml'
+import { isScalar, visit, type Document, type LineCounter, type Node, type Pair, type Scalar, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { keyPathOf, withoutBom } from './yaml-document.ts'
 import { formatPath, printableKey, type KeyPath } from './positions.ts'
@@ -8,7 +8,8 @@ import { hiddenAt } from './redact.ts'
  * One issue for a YAML syntax mistake, however many errors the parser cascades into, placed where
  * the mistake is, with a hint when the cause is a common one: an unquoted ${VAR} inside { } or [ ],
  * a tab, a key indented differently from its siblings, a duplicated key, a second document, a quote
- * never closed, a Windows path's `\` in double quotes, a key glued to its value.
+ * never closed, a Windows path's `\` in double quotes, a key glued to its value, a value starting
+ * with ! or > read as a tag or a block scalar. Never a piece of the file's text yaml's message quotes.
  */
 export function syntaxIssue (errors: readonly YAMLError[], doc: Document, original: string, lines: LineCounter, file: string): ConfigIssue {
   const first = errors[0] as YAMLError
@@ -67,6 +68,14 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     return { ...issue(first.pos[0], `${said}: in double quotes \\ starts an escape; write ${instead}`), path: quoted === undefined ? '' : formatPath(quoted.path) }
   }
 
+  // `token: !s3cret`, `token: >s3cret`: a tag, a block scalar's header. yaml's message quotes the text, maybe a secret.
+  const tag = first.code === 'TAG_RESOLVE_FAILED'
+  if (tag || /^Block scalar header includes/.test(first.message)) {
+    const value = tag ? nodeAt(doc, n => n.tag !== undefined && (n.range?.[0] ?? -1) >= first.pos[1]) : nodeAt(doc, n => isScalar(n) && n.range != null && n.range[0] <= first.pos[0] && first.pos[0] < n.range[1])
+    const said = tag ? 'a tag YAML cannot resolve: a value starting with ! is a YAML tag (quote the value if it is text)' : 'a value starting with | or > is a block scalar, whose header holds only + or - and a digit: quote the value if it is text'
+    return { ...issue(tag ? first.pos[0] : value?.node.range?.[0] ?? first.pos[0], said), path: value === undefined ? '' : formatPath(value.path) }
+  }
+
   // `upstream:users`: without a space after the colon, it is one plain word, not a key and a value.
   const glued = /^(\s*(?:-\s+)?)([A-Za-z0-9_.-]+):(?!\/\/)\S/.exec(source[line - 1] ?? '')
   if (glued !== null && (first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Implicit map keys need to be followed by map values'))) {
@@ -79,7 +88,15 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     const misplaced = misindentedKey(source, line)
     if (misplaced !== undefined) return at(misplaced.line, misplaced.indent + 1, misplaced.message)
   }
-  return issue(first.pos[0], first.message.split('\n')[0] as string)
+  return issue(first.pos[0], withoutSource(first))
+}
+
+/**
+ * yaml's message without the file's text it quotes, which may be a secret: a parse error's token
+ * (`Not a YAML token: ...`, `...: "text"`), a directive's name or version.
+ */
+function withoutSource (error: YAMLError): string {
+  return (error.message.split('\n')[0] as string).replace(/^(Not a YAML token|Unsupported YAML version|Unknown directive)\b.*$/, '$1').replace(/: ".*$/, '')
 }
 
 interface KeyLine { line: number, indent: number, key: string }
@@ -117,6 +134,17 @@ function quotedAt (doc: Document, offset: number, ending: boolean): { node: Scal
       const r = node.range
       if (r == null || (node.type !== 'QUOTE_DOUBLE' && node.type !== 'QUOTE_SINGLE')) return
       if (r[0] <= offset && (offset < r[1] || (ending && offset <= r[2]))) { found = { node, path: keyPathOf(ancestors, node) }; return visit.BREAK }
+    }
+  })
+  return found
+}
+
+/** The first node, in document order, `test` picks, and its key path. */
+function nodeAt (doc: Document, test: (node: Node) => boolean): { node: Node, path: KeyPath } | undefined {
+  let found: { node: Node, path: KeyPath } | undefined
+  visit(doc, {
+    Node (_, node, ancestors) {
+      if (test(node)) { found = { node, path: keyPathOf(ancestors, node) }; return visit.BREAK }
     }
   })
   return found
