@@ -97,6 +97,21 @@ t.test('zstd at levels 20-22 keeps to the 8 MiB window HTTP allows (RFC 9659 3),
   }
 })
 
+t.test('zstd holds under 30 MB a stream at any level: its match tables bounded (levels 19 and 22 took 80 and 640 MB)', { skip: !available('zstd') && 'no zstd in this Node' }, async t => {
+  for (const level of [3, 12, 19, 22]) {
+    const before = process.memoryUsage().rss
+    // Its tables are sized and zeroed at the first write, whatever the body's size.
+    const encoders = Array.from({ length: 4 }, () => encoderFactory('zstd', level)(false))
+    for (const e of encoders) {
+      e.resume()
+      await new Promise(resolve => e.write(TEXT, resolve))
+    }
+    const each = (process.memoryUsage().rss - before) / encoders.length
+    t.ok(each < 30 * 2 ** 20, `level ${level}: ${(each / 2 ** 20).toFixed(1)} MB a stream`)
+    for (const e of encoders) e.destroy()
+  }
+})
+
 /** What `d` puts out for `parts` written one by one: the text, or `error: message`. */
 async function outcome (d: Transform, parts: Buffer[]): Promise<string> {
   const out: Buffer[] = []
@@ -197,4 +212,134 @@ t.test('deflate: any input ends the decoder or fails it, the zlib format exactly
   }
   t.ok(zlibFormat > 500, `${zlibFormat} of ${inputs.length} in the zlib format, compared with createInflate`)
   t.pass(`all ${inputs.length} ended or failed`)
+})
+
+/** A gzip member of `text` with the header fields given (RFC 1952 2.3), which zlib.gzipSync never writes. */
+function member (text: string, fields: { extra?: Buffer, name?: string, comment?: string, hcrc?: boolean, badHcrc?: boolean } = {}): Buffer {
+  const flags = (fields.hcrc === true || fields.badHcrc === true ? 2 : 0) | (fields.extra === undefined ? 0 : 4) | (fields.name === undefined ? 0 : 8) | (fields.comment === undefined ? 0 : 16)
+  const parts: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 3])]
+  if (fields.extra !== undefined) parts.push(Buffer.from([fields.extra.length & 0xff, fields.extra.length >> 8]), fields.extra)
+  if (fields.name !== undefined) parts.push(Buffer.from(`${fields.name}\0`, 'latin1'))
+  if (fields.comment !== undefined) parts.push(Buffer.from(`${fields.comment}\0`, 'latin1'))
+  if ((flags & 2) !== 0) {
+    const crc = zlib.crc32(Buffer.concat(parts)) & 0xffff
+    parts.push(Buffer.from([(crc ^ (fields.badHcrc === true ? 1 : 0)) & 0xff, crc >> 8]))
+  }
+  const trailer = Buffer.alloc(8)
+  trailer.writeUInt32LE(zlib.crc32(text), 0)
+  trailer.writeUInt32LE(Buffer.byteLength(text) % 2 ** 32, 4)
+  return Buffer.concat([...parts, zlib.deflateRawSync(text), trailer])
+}
+
+/** The decoded text, or the gzip decoder's error, for `body` written in chunks of `size`. */
+async function gunzipped (body: Buffer, size: number): Promise<string> {
+  const text = await outcome(decoder('gzip', err => new Error(`blamed: ${err.message}`)), chunks(body, size))
+  return text.replace(/^error: /, '')
+}
+
+t.test('gzip: members one after another; header fields skipped as zlib skips them; broken an error as zlib\'s', async t => {
+  const gz = zlib.gzipSync(TEXT)
+  t.same(member(TEXT), Buffer.concat([gz.subarray(0, 9), Buffer.from([3]), gz.subarray(10)]), 'the test\'s members are gzipSync\'s')
+  const fielded = member(TEXT, { extra: Buffer.from('AB\x04\x00data'), name: 'file.json', comment: 'a comment', hcrc: true })
+  t.equal(zlib.gunzipSync(fielded).toString(), TEXT, 'zlib takes the fielded member')
+  for (const size of [1, 2, 3, 7, 1e9]) {
+    t.equal(await gunzipped(gz, size), TEXT, `one member, in chunks of ${size}`)
+    t.equal(await gunzipped(fielded, size), TEXT, `extra field, name, comment and header CRC, in chunks of ${size}`)
+    t.equal(await gunzipped(Buffer.concat([gz, member('second', { name: 'x' }), zlib.gzipSync('')]), size), `${TEXT}second`, `three members, in chunks of ${size}`)
+    t.equal(await gunzipped(gz.subarray(0, 100), size), 'blamed: unexpected end of file', `truncated in its data, in chunks of ${size}`)
+    t.equal(await gunzipped(gz.subarray(0, -3), size), 'blamed: unexpected end of file', `its trailer cut, in chunks of ${size}`)
+    t.equal(await gunzipped(fielded.subarray(0, 20), size), 'blamed: unexpected end of file', `its header cut, in chunks of ${size}`)
+    t.equal(await gunzipped(Buffer.concat([gz, zlib.gzipSync('x').subarray(0, 5)]), size), 'blamed: unexpected end of file', `a second member cut, in chunks of ${size}`)
+  }
+  const flipped = (b: Buffer, at: number): Buffer => {
+    const c = Buffer.from(b)
+    const i = at < 0 ? c.length + at : at
+    c[i] = (c[i] as number) ^ 1
+    return c
+  }
+  t.equal(await gunzipped(flipped(gz, -8), 1e9), 'blamed: incorrect data check')
+  t.equal(await gunzipped(flipped(gz, -4), 1e9), 'blamed: incorrect length check')
+  t.equal(await gunzipped(member(TEXT, { name: 'x', badHcrc: true }), 1e9), 'blamed: header crc mismatch')
+  t.equal(await gunzipped(flipped(gz, 2), 1e9), 'blamed: unknown compression method')
+  t.equal(await gunzipped(Buffer.concat([gz.subarray(0, 3), Buffer.from([0x20]), gz.subarray(4)]), 1e9), 'blamed: unknown header flags set')
+  t.equal(await gunzipped(Buffer.from('not gzip at all'), 1e9), 'blamed: incorrect header check')
+  t.equal(await gunzipped(Buffer.from([0x1f]), 1), 'blamed: unexpected end of file', 'a byte alone')
+  t.equal(await gunzipped(Buffer.alloc(0), 1), '', 'an empty body')
+  t.equal(await gunzipped(member('named', { name: 'n'.repeat(1 << 20) }), 4096), 'named', 'a name of 1 MiB')
+})
+
+t.test('gzip: bytes after the last member are ignored, as browsers ignore them; the decoder ends', { timeout: 10_000 }, async t => {
+  const gz = zlib.gzipSync(TEXT)
+  for (const size of [1, 2, 7, 1e9]) {
+    for (const [what, after] of [['a CRLF', '\r\n'], ['zero bytes', '\0\0\0'], ['zeros then more', '\0\0x'], ['a lone 1f', '\x1f'], ['1f then not 8b', '\x1f\x00gzip'], ['text', 'garbage after']] as const) {
+      t.equal(await gunzipped(Buffer.concat([gz, Buffer.from(after, 'latin1')]), size), TEXT, `${what}, in chunks of ${size}`)
+    }
+    t.equal(await gunzipped(Buffer.concat([gz, zlib.gzipSync('second'), Buffer.from('\r\n')]), size), `${TEXT}second`, `two members and a CRLF, in chunks of ${size}`)
+    t.equal(await gunzipped(Buffer.concat([gz, Buffer.from('\r\n'), zlib.gzipSync('second')]), size), TEXT, `a member after a CRLF is past the end, in chunks of ${size}`)
+  }
+  t.equal(await gunzipped(Buffer.concat([zlib.gzipSync(''), Buffer.from('\r\n')]), 1e9), '', 'an empty member and a CRLF')
+})
+
+t.test('gzip\'s decoder passes its output on at the reader\'s pace: a bomb not read stays in zlib', async t => {
+  const d = decoder('gzip')
+  d.end(Buffer.concat([zlib.gzipSync(Buffer.alloc(32 * 1024 * 1024)), zlib.gzipSync(Buffer.alloc(32 * 1024 * 1024))]))
+  t.ok(await until(() => d.readableLength >= d.readableHighWaterMark), 'output waits for a reader')
+  // Nothing tells that more did not come: a while, for zlib to put out more if it were let.
+  await delay(100)
+  t.ok(d.readableLength < d.readableHighWaterMark + 16 * 1024, `${d.readableLength} bytes waiting, no more`)
+  let n = 0
+  d.on('data', (c: Buffer) => { n += c.length })
+  await new Promise(resolve => d.on('end', resolve))
+  t.equal(n, 64 * 1024 * 1024, 'all of both members, once read')
+})
+
+t.test('gzip: any input ends the decoder or fails it, as createGunzip reads it up to the bytes after the last member', { timeout: 30_000 }, async t => {
+  // Seeded, so a failure names an input that fails again.
+  let seed = 0x9e1f
+  const random = (n: number): number => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), seed | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return (((x ^ (x >>> 14)) >>> 0) % n)
+  }
+  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => random(256)))
+  const samples = [
+    zlib.gzipSync(TEXT.slice(0, 300)), zlib.gzipSync(''), zlib.gzipSync(bytes(64)),
+    member('fields', { extra: Buffer.from('AB\x02\x00hi'), name: 'f', comment: 'c', hcrc: true }), member('', { name: '' })
+  ]
+  const sample = (): Buffer => samples[random(samples.length)] as Buffer
+  /** A random body: random bytes, or one to three members, cut, with bytes flipped, with bytes or a member appended. */
+  const input = (): Buffer => {
+    if (random(5) === 0) return bytes(random(48))
+    let b = Buffer.concat(Array.from({ length: 1 + random(3) }, sample))
+    if (random(3) === 0) b = b.subarray(0, random(b.length + 1))
+    for (let flips = random(3); flips > 0 && b.length > 0; flips--) b[random(b.length)] = random(256)
+    const tail = random(4)
+    return tail === 0 ? Buffer.concat([b, bytes(1 + random(8))]) : tail === 1 ? Buffer.concat([b, Buffer.from([0x1f, 0x8b].slice(0, 1 + random(2))), bytes(random(4))]) : b
+  }
+  /** createGunzip's outcome for `b`. */
+  const gunzip = async (b: Buffer): Promise<string> => await outcome(zlib.createGunzip(), [b])
+  const inputs = Array.from({ length: 4000 }, input)
+  let trailing = 0
+  for (let i = 0; i < inputs.length; i += 200) {
+    // In batches: each must end or fail, else the test's timeout fails it.
+    await Promise.all(inputs.slice(i, i + 200).map(async body => {
+      const got = await outcome(decoder('gzip'), chunks(body, 1 + random(body.length + 1)))
+      const theirs = await gunzip(body)
+      if (body.length === 0) { if (got !== '') t.fail(`an empty body: ${got}`); return }
+      if (got === theirs) return
+      if (got.startsWith('error: ')) { t.fail(`${body.toString('hex')}: ${got}, createGunzip ${theirs}`); return }
+      // Taken where createGunzip refused: it read on past the last member. Ours must be what it makes
+      // of the body up to a point past which the bytes begin no member.
+      let k = body.length
+      for (; k > 0; k--) {
+        if (body[k] === 0x1f && body[k + 1] === 0x8b) continue
+        if (await gunzip(body.subarray(0, k)) === got) break
+      }
+      if (k === 0) t.fail(`${body.toString('hex')}: ${got}, createGunzip ${theirs}, no member sequence of it gives that`)
+      else trailing++
+    }))
+  }
+  t.ok(trailing > 200, `${trailing} of ${inputs.length} with bytes after the last member that createGunzip refused`)
+  t.pass(`all ${inputs.length} ended or failed, as createGunzip or with its members ended earlier`)
 })

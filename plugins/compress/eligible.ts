@@ -45,6 +45,24 @@ export function describesTransformable (res: GatewayResponse, req: GatewayReques
   return req.method === 'HEAD' && changeable(res, typeAllowed, false)
 }
 
+const BYTERANGES = /^\s*multipart\/byteranges\s*(?:;|$)/i
+
+/**
+ * Whether a 206 is part of a body compress would change (or decode) for some client: it gets the
+ * Vary its 200 would have (RFC 9110 15.3.7), its bytes untouched. Parts apart (multipart/byteranges)
+ * do not tell the body's type: taken as one that may be.
+ */
+export function partOfTransformable (res: GatewayResponse, typeAllowed: (type: string) => boolean): boolean {
+  if (res.status !== 206 || noTransform(res.headers)) return false
+  const type = joined(res.headers['content-type'])
+  return type !== undefined && (BYTERANGES.test(type) || typeAllowed(type))
+}
+
+function noTransform (h: GatewayResponse['headers']): boolean {
+  const cc = joined(h['cache-control'])
+  return cc !== undefined && NO_TRANSFORM.test(cc)
+}
+
 function changeable (res: GatewayResponse, typeAllowed: (type: string) => boolean, untyped: boolean): boolean {
   // 204 and 205 have no content (RFC 9110 15.3.5, 15.3.6); a 206 is part of one.
   if (res.status < 200 || res.status === 204 || res.status === 205 || res.status === 206) return false
@@ -52,6 +70,5 @@ function changeable (res: GatewayResponse, typeAllowed: (type: string) => boolea
   if (h['content-range'] !== undefined) return false
   const type = joined(h['content-type'])
   if (type === undefined ? !untyped : !typeAllowed(type)) return false
-  const cc = joined(h['cache-control'])
-  return cc === undefined || !NO_TRANSFORM.test(cc)
+  return !noTransform(h)
 }

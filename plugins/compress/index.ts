@@ -2,8 +2,8 @@ import { definePlugin, toBytes } from '../../src/index.ts'
 import { CompressSchema, DEFAULTS } from './schema.ts'
 import { available, encoderFactory } from './codings.ts'
 import { EncodingNegotiator } from './negotiate.ts'
-import { describesTransformable, transformable, typeMatcher } from './eligible.ts'
-import { compressResponse, describeResponse, type ResponseCompression } from './response.ts'
+import { describesTransformable, partOfTransformable, transformable, typeMatcher } from './eligible.ts'
+import { compressResponse, describePart, describeResponse, type ResponseCompression } from './response.ts'
 import { EncodedCopies } from './encoded-copies.ts'
 import { decompressRequest } from './request.ts'
 
@@ -53,6 +53,7 @@ export default definePlugin({
       onResponse (res, req) {
         if (transformable(res, req, typeAllowed)) compressResponse(res, req, compression)
         else if (describesTransformable(res, req, typeAllowed)) describeResponse(res, req, compression)
+        else if (partOfTransformable(res, typeAllowed)) describePart(res, compression)
       }
     }
   }

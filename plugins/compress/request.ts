@@ -14,6 +14,10 @@ const REFUSED = {
 // Fields describing the encoded bytes (their length, digests) or the encoded representation (Repr-Digest,
 // RFC 9530 2): wrong for the body the upstream gets, which could fail them or trust them.
 const DECODED_AWAY = ['content-encoding', 'content-length', 'content-digest', 'repr-digest', 'content-md5', 'digest']
+const DECODED_AWAY_SET = new Set(DECODED_AWAY)
+
+/** A name that CGI, WSGI and Rack servers read as one of those: `Content_Digest` is HTTP_CONTENT_DIGEST there. */
+const underscored = (name: string): boolean => name.includes('_') && DECODED_AWAY_SET.has(name.toLowerCase().replaceAll('_', '-'))
 
 /**
  * Decodes a request body sent with Content-Encodings we know, so the upstream gets it plain. The
@@ -31,4 +35,5 @@ export function decompressRequest (req: GatewayRequest): PluginReply | undefined
   }
   for (const coding of decoding) req.pipeBodyThrough(decoder(coding))
   for (const name of DECODED_AWAY) req.headers[name] = undefined
+  for (const name in req.headers) if (underscored(name)) req.headers[name] = undefined
 }

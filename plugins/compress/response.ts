@@ -66,7 +66,7 @@ export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: 
     if (weakenedCopy(first(req.clientHeaders['if-none-match']), first(h.etag))) weaken(h)
     return
   }
-  if (tooSmall(h, c.minSize)) return
+  if (tooSmall(first(h['content-length']), c.minSize)) return
   addVary(h, 'accept-encoding')
   const chosen = c.negotiator.negotiate(accept)
   if (c.encoders.has(chosen)) {
@@ -75,10 +75,27 @@ export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: 
   }
 }
 
-/** Whether a plain body is below minSize, or known empty whatever minSize (encoded, it would not be). */
-function tooSmall (h: HeaderMap, minSize: number): boolean {
-  const length = first(h['content-length'])
+/** Whether a plain body of `length` is below minSize, or known empty whatever minSize (encoded, it would not be). */
+function tooSmall (length: string | undefined, minSize: number): boolean {
   return length !== undefined && Number(length) < Math.max(minSize, 1)
+}
+
+// RFC 9110 14.4: the complete length after the range, unless `*` (unknown).
+const COMPLETE_LENGTH = /\/\s*(\d+)\s*$/
+
+/**
+ * Gives a 206 (partOfTransformable) the Vary its 200 would have (RFC 9110 15.3.7),
+ * sending its part as it is: none for a part of a body below minSize (Content-Range's complete
+ * length) or of one in a coding compress passes as it is.
+ */
+export function describePart (res: GatewayResponse, c: ResponseCompression): void {
+  const h = res.headers
+  const encoded = joined(h['content-encoding'])
+  if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
+    if (c.decompressForClients && decodable(encoded) !== undefined) addVary(h, 'accept-encoding')
+    return
+  }
+  if (!tooSmall(COMPLETE_LENGTH.exec(first(h['content-range']) ?? '')?.[1], c.minSize)) addVary(h, 'accept-encoding')
 }
 
 /** Whether If-None-Match names the weakened form of a strong ETag. */
@@ -99,7 +116,7 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     addVary(h, 'accept-encoding')
     if (c.negotiator.accepts(accept, decode)) return
   } else {
-    if (tooSmall(h, c.minSize)) return
+    if (tooSmall(first(h['content-length']), c.minSize)) return
     addVary(h, 'accept-encoding')
   }
   const chosen = c.negotiator.negotiate(accept)

@@ -138,3 +138,26 @@ routes:
     t.equal(revalidated.headers['content-encoding'], undefined)
   }
 })
+
+// It had none: compress passes 206s by, never encoding a part, and added no Vary to them.
+t.test('a range answered from the cache carries the Vary its 200 has (RFC 9110 15.3.7), its bytes as stored', async t => {
+  const { gw, fetched } = await itemsGateway(t)
+  const full = await request(`${gw.url}/items`, { headers: { 'accept-encoding': 'gzip' } })
+  await full.body.arrayBuffer()
+  t.equal(full.headers.vary, 'accept-encoding', 'the 200')
+  const cases: Array<[string, string | undefined, string | undefined]> = [
+    ['bytes=0-99', 'gzip', BODY.slice(0, 100)], ['bytes=100-199', undefined, BODY.slice(100, 200)], ['bytes=0-9, 50-59', 'br', undefined]
+  ]
+  for (const [range, accept, part] of cases) {
+    const res = await request(`${gw.url}/items`, { headers: { range, ...(accept === undefined ? {} : { 'accept-encoding': accept }) } })
+    const body = Buffer.from(await res.body.arrayBuffer())
+    t.equal(res.statusCode, 206, range)
+    t.match(String(res.headers['cache-status']), /; hit/, `${range}: a hit`)
+    t.equal(res.headers.vary, full.headers.vary, `${range}, Accept-Encoding ${String(accept)}: the 200's Vary`)
+    t.equal(res.headers['content-encoding'], undefined, `${range}: not encoded`)
+    t.equal(Number(res.headers['content-length']), body.length, `${range}: with its length`)
+    if (part !== undefined) t.equal(body.toString(), part, `${range}: the stored bytes`)
+    else t.match(String(res.headers['content-type']), /^multipart\/byteranges/, `${range}: parts apart`)
+  }
+  t.equal(fetched(), 1, 'every range from the stored 200')
+})
