@@ -115,12 +115,17 @@ t.test('concurrent misses on two gateways sharing the store: one upstream reques
   const burst = async (path: string) => {
     gate = new Promise<void>(resolve => { release = resolve })
     const before = n
+    const monitor = await redis.monitor()
+    t.teardown(() => monitor.close())
     const all = [a, b].flatMap(gw => Array.from({ length: 10 }, () => get(gw, path)))
     // One request reached the upstream, every request is at its gateway (a loaded machine may take
-    // a while to open 20 connections), and the other gateway's leader has had time to find the fetch taken.
+    // a while to open 20 connections), and the other gateway's leader has found the fetch taken: both
+    // leaders' takes have run, the only script calls until the upstream answers (ioredis sends each as
+    // one EVAL, or EVALSHA once its connection has loaded it).
     await until(() => n > before)
     await until(() => a.gateway.runtime.inFlight === 10 && b.gateway.runtime.inFlight === 10, 10_000)
-    await new Promise(resolve => setTimeout(resolve, 100))
+    t.ok(await until(() => monitor.commands.filter(c => c === 'eval' || c === 'evalsha').length >= 2, 10_000), `${path}: both gateways took the fetch`)
+    monitor.close()
     release()
     return Promise.all(all)
   }

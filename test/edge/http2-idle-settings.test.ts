@@ -26,12 +26,14 @@ for (const [what, send, request] of [
     t.teardown(() => up.close())
     // 300 ms apart: 3 a second, which the settings-flood guard (20, then 2 a second) takes for 15 s.
     const { gw, connect } = await startH2Gateway(t, H2C, catchAllYaml(up.url), { server: '  keepAliveTimeout: 1s\n' })
+    // Before the connection: its idle time cannot begin earlier. (After the request would be late: the
+    // gateway's idle timer starts when its side of the stream closes, before the client has read it all.)
+    const idleFrom = performance.now()
     const session = await connect({ h2c: true })
     session.on('error', () => {})
     let goaway: number | undefined
     session.once('goaway', (code: number) => { goaway = code })
     if (request) t.equal((await h2Request(session, { ':path': '/first' })).status, 200, 'idle from the end of the request')
-    const idleFrom = performance.now()
     const timer = setInterval(() => { if (!session.closed && !session.destroyed) send(session) }, 300)
     t.teardown(() => clearInterval(timer))
     // 1 s idle, then the GOAWAY's linger (2 s at most). The SETTINGS frames held it open for ever.
