@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import pino, { type Logger } from 'pino'
 import { hideUserinfo } from '../config/url-userinfo.ts'
 
@@ -14,44 +15,68 @@ const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', '
 export const REDACTION = { paths: REDACT, censor: '[redacted]' }
 
 /**
- * `headers` with those of `names` present shown as [redacted], URL-valued ones without their query
- * or fragment (see URL_HEADERS), and without HTTP/2's pseudo-headers (`:path` carries the query,
- * which logs leave out; the others repeat the line's fields): a copy only when there is one of these.
+ * `headers` with those of `names` present shown as [redacted], URL-valued ones cut as withoutQuery
+ * (see URL_HEADERS), and without HTTP/2's pseudo-headers (`:path` carries the query, which logs
+ * leave out; the others repeat the line's fields): a copy only when there is one of these.
  */
 export function redactHeaders<H extends Record<string, unknown>> (headers: H, names: readonly string[]): H {
-  if (!names.some(name => headers[name] !== undefined) && !URL_HEADERS.some(name => hasQuery(headers[name])) && !hasQuery(headers.link) && !hasPseudoHeader(headers)) return headers
+  if (!names.some(name => headers[name] !== undefined) && !URL_HEADERS.some(([name]) => hasCut(headers[name])) && !hasPseudoHeader(headers)) return headers
   const copy: Record<string, unknown> = {}
   for (const name in headers) if (name.charCodeAt(0) !== COLON) copy[name] = headers[name]
-  for (const name of URL_HEADERS) cut(copy, name, withoutQuery)
-  cut(copy, 'link', linksWithoutQuery)
+  for (const [name, without] of URL_HEADERS) cut(copy, name, without)
   for (const name of names) if (copy[name] !== undefined) copy[name] = '[redacted]'
   return copy as H
 }
 
 const COLON = 58
 
+/** Where withoutQuery cuts: a query, a fragment or a first path parameter. */
+const CUT = /[?#;]|%3b/i
+
 /**
- * Headers whose value is a URL, whose query the logs leave out as they leave out the path's (an API
- * key may be in it: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location):
- * those a proxy or a client names the original request's URL in (nginx's auth_request sends
- * X-Original-URI, Envoy X-Envoy-Original-Path), and Refresh (`5; url=...`). Lower case, as Node
- * and undici name headers.
+ * `url` up to its query (`?`, marked `query`), its fragment (`#`, marked `#…`: it may hold a token,
+ * `#access_token=`) or its first path parameter (`;` or `%3B`, marked `;…`: `;api_key=`, and
+ * `;jsessionid=` where a servlet container rewrites URLs for clients without cookies), which the
+ * logs leave out.
  */
-const URL_HEADERS = ['referer', 'location', 'content-location', 'x-forwarded-uri', 'x-original-url', 'x-original-uri', 'x-envoy-original-path', 'x-rewrite-url', 'refresh']
-const QUERY = /[?#]/
-
-function hasQuery (value: unknown): boolean {
-  return typeof value === 'string' ? QUERY.test(value) : Array.isArray(value) && value.some(v => typeof v === 'string' && QUERY.test(v))
+function withoutQuery (url: string, query = '?…'): string {
+  const at = url.search(CUT)
+  if (at === -1) return url
+  const cut = url[at]
+  return `${url.slice(0, at)}${cut === '?' ? query : cut === '#' ? '#…' : ';…'}`
 }
 
-/** `url` up to its query or fragment, marked `?…` or `#…`. */
-function withoutQuery (url: string): string {
-  const at = url.search(QUERY)
-  return at === -1 ? url : `${url.slice(0, at + 1)}…`
+/**
+ * A Link or Link-Template field (RFC 8288, RFC 9652) with each `<URL>` cut as withoutQuery: a next
+ * page's `?access_token=`. Each match ends at the next `<` or `>` (a `<` left open included): one
+ * pass over the field, whatever it holds.
+ */
+const linksWithoutQuery = (links: string): string => links.replace(/<[^<>]*/g, url => `<${withoutQuery(url.slice(1))}`)
+
+/** Refresh's `5; url=URL` (or `5,URL`): its delay kept, its URL cut as withoutQuery. */
+function refreshWithoutQuery (refresh: string): string {
+  const delay = /^[\s\d.]*[;,]/.exec(refresh)?.[0] ?? ''
+  return `${delay}${withoutQuery(refresh.slice(delay.length))}`
 }
 
-/** A Link field (RFC 8288) with each `<URL>` cut as withoutQuery: a next page's `?access_token=`. */
-const linksWithoutQuery = (links: string): string => links.replace(/<([^>?#]*)([?#])[^>]*>/g, '<$1$2…>')
+/**
+ * Headers whose value is a URL, with how each is cut (see withoutQuery; an API key may be in it as
+ * in the path: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location):
+ * those a proxy or a client names the original request's URL in (nginx's auth_request sends
+ * X-Original-URI, Envoy X-Envoy-Original-Path), nginx's X-Accel-Redirect (`/f?sig=`), Refresh
+ * and each URL of Link and Link-Template. Lower case, as Node and undici name headers.
+ */
+const URL_HEADERS: ReadonlyArray<readonly [name: string, without: (value: string) => string]> = [
+  ...['referer', 'location', 'content-location', 'x-forwarded-uri', 'x-original-url', 'x-original-uri', 'x-envoy-original-path', 'x-rewrite-url', 'x-accel-redirect']
+    .map(name => [name, (url: string) => withoutQuery(url)] as const),
+  ['refresh', refreshWithoutQuery],
+  ['link', linksWithoutQuery],
+  ['link-template', linksWithoutQuery]
+]
+
+function hasCut (value: unknown): boolean {
+  return typeof value === 'string' ? CUT.test(value) : Array.isArray(value) && value.some(v => typeof v === 'string' && CUT.test(v))
+}
 
 function cut (headers: Record<string, unknown>, name: string, without: (value: string) => string): void {
   const value = headers[name]
@@ -74,23 +99,11 @@ export function loggedPath (path: string): string {
 
 /**
  * A raw request target as logged (a rejected request's line, the admin API's audit lines): its
- * userinfo hidden, then up to its query, fragment or first path parameter (targetWithoutQuery), cut as loggedPath.
+ * userinfo hidden (a password may hold an unencoded `?` or `#`), then cut as withoutQuery, a
+ * query unmarked, then as loggedPath.
  */
 export function loggedTarget (target: string): string {
-  return loggedPath(targetWithoutQuery(hideUserinfo(target)))
-}
-
-/**
- * `target` up to its query (`?`), its fragment (`#`, marked `#…`: the parsers refuse one, and it may
- * hold a token, `#access_token=`) or its first path parameter (`;`, `%3B`: refused as bad_path, and
- * as apt to hold a key: `;api_key=`, `;jsessionid=`, marked `;…`), which the logs leave out. Its
- * userinfo is hidden before (loggedTarget): a password may hold an unencoded `?` or `#`.
- */
-function targetWithoutQuery (target: string): string {
-  const at = target.search(/[?#;]|%3b/i)
-  if (at === -1) return target
-  const cut = target[at]
-  return `${target.slice(0, at)}${cut === '?' ? '' : cut === '#' ? '#…' : ';…'}`
+  return loggedPath(withoutQuery(hideUserinfo(target), ''))
 }
 
 type Destination = ReturnType<typeof pino.destination>
@@ -108,12 +121,48 @@ let shared = false
  * (see shareStdout). What is still buffered is written when the process exits, crash included; only a SIGKILL can lose it.
  */
 function bufferedStdout (): Destination {
-  if (buffered.size === 0) process.once('exit', () => { for (const d of buffered) try { d.flushSync() } catch { /* stdout already closed */ } })
+  if (buffered.size === 0) process.once('exit', () => { for (const d of buffered) flushOnExit(d) })
   // sonic-boom gathers lines in chunks of up to maxWrite bytes, and writes the first once minLength bytes wait.
   const destination = pino.destination({ sync: true, minLength: PIPE_BUF - 1, maxWrite: PIPE_BUF, periodicFlush: 250 })
   buffered.add(destination)
   if (shared) capLines(destination)
   return destination
+}
+
+/** sonic-boom 4's state (index.js, utf8 mode) that flushOnExit writes out. */
+interface SonicBoomState { fd: number, destroyed: boolean, _writingBuf: string | Buffer, _bufs: Array<string | Buffer>, _len: number }
+
+/** EAGAINs in a row (a reader too slow, or stopped) after which flushOnExit gives up: 5 s. */
+const MAX_EAGAIN = 50
+const EAGAIN_WAIT_MS = 100
+
+/**
+ * What `destination` still holds, written synchronously, as its flushSync would, until a write fails
+ * for good: sonic-boom 4's flushSync retries every error but EAGAIN and EBUSY forever, 100 ms apart,
+ * so a process whose stdout reader had gone (EPIPE) never exited. Should the reader stall, the
+ * rest is given up after MAX_EAGAIN tries without progress.
+ */
+function flushOnExit (destination: Destination): void {
+  const d = destination as unknown as SonicBoomState
+  if (d.destroyed || d.fd < 0) return
+  // Sync: no write is under way; what is left of a failed one is in _writingBuf.
+  const chunks = [d._writingBuf, ...d._bufs]
+  d._writingBuf = ''
+  d._bufs = []
+  d._len = 0
+  let waits = 0
+  for (const chunk of chunks) {
+    for (let rest = Buffer.from(chunk); rest.length > 0;) {
+      try {
+        rest = rest.subarray(fs.writeSync(d.fd, rest))
+        waits = 0
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if ((code !== 'EAGAIN' && code !== 'EBUSY') || ++waits > MAX_EAGAIN) return
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EAGAIN_WAIT_MS)
+      }
+    }
+  }
 }
 
 /**
