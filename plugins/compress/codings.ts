@@ -1,5 +1,5 @@
 import zlib, { type BrotliOptions, type ZlibOptions } from 'node:zlib'
-import { Transform } from 'node:stream'
+import { Transform, type TransformOptions } from 'node:stream'
 import type { Coding } from './schema.ts'
 import { flushHeld } from './idle-flush.ts'
 
@@ -160,6 +160,20 @@ class Inflating {
   }
 }
 
+/** A decoder's read and destroy, for one of ours that feeds `inner()`: its output at the reader's pace, destroyed with it. */
+function paced (inner: () => Inflating | undefined): Pick<TransformOptions, 'read' | 'destroy'> {
+  return {
+    read (size) {
+      inner()?.resume()
+      Transform.prototype._read.call(this, size)
+    },
+    destroy (err, done) {
+      inner()?.destroy()
+      done(err)
+    }
+  }
+}
+
 /**
  * `deflate` read as browsers read it: the zlib format it names (RFC 9110 8.4.1.2), or raw deflate
  * without the zlib header, which servers long sent for it. The first two bytes tell which. An empty
@@ -193,14 +207,7 @@ function deflateDecoder (): Transform {
       s.write(head, () => {})
       s.end(done)
     },
-    read (size) {
-      inner?.resume()
-      Transform.prototype._read.call(this, size)
-    },
-    destroy (err, done) {
-      inner?.destroy()
-      done(err)
-    }
+    ...paced(() => inner)
   })
   return outer
 }
@@ -362,14 +369,7 @@ function gzipDecoder (): Transform {
       if (phase === 'body') (inner as Inflating).end(() => { phase = 'trailer'; end() })
       else end()
     },
-    read (size) {
-      inner?.resume()
-      Transform.prototype._read.call(this, size)
-    },
-    destroy (err, done) {
-      inner?.destroy()
-      done(err)
-    }
+    ...paced(() => inner)
   })
   return outer
 }
