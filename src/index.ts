@@ -11,6 +11,10 @@ export { ANONYMOUS_HEADER, headerValue, isIdentityHeader, setIdentity } from './
 export { isForwardingHeader } from './proxy/forwarded.ts'
 export type { TraceContext } from './proxy/trace-context.ts'
 export type { HistogramOptions, MetricOptions, PluginMetrics } from './metrics/plugin-metrics.ts'
+// What ctx.metrics and ctx.log return, for a plugin's own declarations (`let hits: Counter<'route'>`):
+// its folder may have no node_modules to import prom-client or pino from.
+export type { Counter, Gauge, Histogram } from 'prom-client'
+export type { Logger } from 'pino'
 export { defineScript, hashTag, StoreError, type StoreErrorCode, type LocalData, type LocalValue, type SetOptions, type Store, type StoreScript, type StoreValue } from './stores/store.ts'
 export { StoreName } from './stores/store-name.ts'
 export { ConsumerId } from './consumers/consumer-id.ts'

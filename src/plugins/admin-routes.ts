@@ -23,7 +23,8 @@ export interface PluginAdminReply {
   readonly body?: unknown
 }
 
-export type PluginAdminHandler = (req: PluginAdminRequest) => Maybe<PluginAdminReply>
+/** Returns nothing (undefined) for a 204. */
+export type PluginAdminHandler = (req: PluginAdminRequest) => Maybe<PluginAdminReply | undefined | void>
 
 /** What setup gets to add admin endpoints under /plugins/<plugin>/ (behind the admin token). */
 export interface PluginAdmin {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { basename, sep } from 'node:path'
+import { basename, dirname, sep } from 'node:path'
 import { register } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { assertRegularFile } from '../config/file-path.ts'
@@ -70,8 +70,33 @@ export async function importUserModule (href: string): Promise<unknown> {
     failedImports.set(href, failed + 1)
     // Node names the module that asked for it: this file, of no use to the user.
     if (err instanceof Error) err.message = err.message.replace(` imported from ${fileURLToPath(import.meta.url)}`, '')
+    // A throw at the module's top level: its message alone says not where.
+    const at = pluginFrame(err, [dirname(path)])
+    if (at !== undefined && err instanceof Error && !err.message.includes(at)) err.message += ` (at ${at})`
     throw err
   }
+}
+
+/** A stack frame's place: `at fn (place)` or `at place`, place being file:line:col (or a file: URL). */
+const FRAME = /^\s+at (?:.*\()?(.+?):(\d+):(\d+)\)?$/
+
+/**
+ * Where in a plugin's code `thrown` was thrown: the first frame of its stack in one of `dirs`
+ * (the folders of the loadPlugins files) as file:line:col, or undefined (no stack, none there).
+ */
+export function pluginFrame (thrown: unknown, dirs: readonly string[]): string | undefined {
+  let stack: unknown
+  // An error, or what the log shows of one (a PluginSetupError's cause: see loggedThrown).
+  try { stack = typeof thrown === 'object' && thrown !== null ? (thrown as { stack?: unknown }).stack : undefined } catch { return undefined }
+  if (typeof stack !== 'string') return undefined
+  for (const line of stack.split('\n')) {
+    const [, place, row, col] = FRAME.exec(line) ?? []
+    if (place === undefined) continue
+    let file = place
+    try { if (place.startsWith('file:')) file = fileURLToPath(place) } catch { continue }
+    if (dirs.some(d => file.startsWith(d.endsWith(sep) ? d : d + sep))) return `${file}:${row}:${col}`
+  }
+  return undefined
 }
 
 /** Why a plugin file may be missing: a Windows `\`, a left-out extension (import needs it). */
@@ -84,6 +109,9 @@ function missingHint (path: string): string {
 /** Registers the hooks (once). Also what `node --import .../register-plugin-hooks.js` does, for a plugin's own tests. */
 export function registerPluginHooks (): void {
   if (registered) return
+  // Stack traces of a .ts plugin name its own lines (esbuild's inline source map), not those of the
+  // stripped code. Only formatting a stack reads the maps: nothing on a request's path.
+  process.setSourceMapsEnabled(true)
   // From source, a TypeScript loader is already in place (it is running this file).
   const data = { api: API_URL, typescript: !RUNNING_FROM_SOURCE, esbuild: import.meta.resolve('esbuild') }
   register(`data:text/javascript,${encodeURIComponent(HOOKS)}`, { data })

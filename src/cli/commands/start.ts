@@ -1,13 +1,16 @@
 import cluster from 'node:cluster'
+import { dirname, resolve } from 'node:path'
+import type { Logger } from 'pino'
 import { createLogger } from '../../logging/logger.ts'
 import { startPortcullis } from '../../server/start.ts'
 import { logStartupSignals, serveUntilStopped } from '../../server/signals.ts'
 import { startPrimary } from '../../workers/primary.ts'
-import { workerCount } from '../../workers/worker-count.ts'
+import { workerCount, workerPlace } from '../../workers/worker-count.ts'
 import { runWorker } from '../../workers/worker.ts'
 import { loadOrReport, parseCommand } from '../options.ts'
 import { HOST_REASONS, ListenError } from '../../server/listen-error.ts'
 import { PluginSetupError } from '../../plugins/setup-error.ts'
+import { pluginFrame } from '../../plugins/plugin-loader.ts'
 import { writeStateFile } from '../../server/state-file.ts'
 import { hiddenValues, scrubbed } from '../../config/redact.ts'
 import { variableOf } from '../../config/key-variable.ts'
@@ -25,13 +28,17 @@ requests finish (up to server.shutdownTimeout) and exits 0.`
 
 export async function run (argv: string[]): Promise<number> {
   // node:cluster runs this same command in each worker; the primary sends it the config.
-  if (cluster.isWorker) return runWorker()
+  if (cluster.isWorker) {
+    logCrashes(undefined)
+    return runWorker()
+  }
   const opts = parseCommand(argv, HELP, { options: { 'no-watch': { type: 'boolean' } } })
   if (typeof opts === 'number') return opts
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
   const logging = loaded.config.logging
   const log = createLogger({ level: logging?.level, pretty: logging?.pretty })
+  logCrashes(log)
   logStartupSignals(log)
   const watch = opts.values['no-watch'] !== true
   const workers = workerCount(loaded.config.server.workers)
@@ -42,15 +49,46 @@ export async function run (argv: string[]): Promise<number> {
       : await startPrimary(loaded, log, { count: workers, watch })
   } catch (err) {
     if (!(err instanceof ListenError) && !(err instanceof PluginSetupError)) throw err
-    log.flush()
     // A plugin's setup error may quote a secret of the config.
-    console.error(`portcullis: ${err instanceof ListenError ? listenAdvice(err, loaded) : `cannot start: ${scrubbed(err, hiddenValues(loaded.config)).message}`}`)
+    const shown = err instanceof ListenError ? err : scrubbed(err, hiddenValues(loaded.config))
+    if (shown instanceof PluginSetupError) log.debug({ err: shown }, 'plugin setup failed')
+    log.flush()
+    console.error(`portcullis: ${shown instanceof ListenError ? listenAdvice(shown, loaded) : `cannot start: ${shown.message}${setupPlace(shown, loaded)}`}`)
     return 1
   }
   writeStateFile(running.url, running.adminUrl)
   await serveUntilStopped(running, log)
   log.flush()
   return 0
+}
+
+/** ` (at file:line:col)`: where in a loadPlugins module the setup threw (its message alone says not where), or ''. */
+function setupPlace (err: PluginSetupError, loaded: LoadedConfig): string {
+  const base = dirname(resolve(loaded.file))
+  const at = pluginFrame(err.cause, (loaded.config.loadPlugins ?? []).map(rel => dirname(resolve(base, rel))))
+  return at === undefined || err.message.includes(at) ? '' : ` (at ${at})`
+}
+
+let crashLog: Logger | undefined
+let watchingCrashes = false
+
+/**
+ * An error no code caught (a plugin's floating promise, a throw in its timer) leaves the process in
+ * a state no one can vouch for: Node ends it, as it should (exit code 1, its own print on stderr);
+ * this says why first, as a fatal line of the log, where operators look. A monitor only: the crash
+ * goes on (in worker mode the primary restarts the worker). `log`: the gateway's logger; none in a
+ * worker, whose own is runWorker's: a JSON one made at the crash, flushed after it on exit.
+ */
+function logCrashes (log: Logger | undefined): void {
+  crashLog = log
+  if (watchingCrashes) return
+  watchingCrashes = true
+  process.on('uncaughtExceptionMonitor', (err, origin) => {
+    try {
+      const to = crashLog ?? createLogger({ pretty: false }).child({ worker: workerPlace()?.index })
+      to.fatal({ err, origin }, `uncaught ${origin === 'unhandledRejection' ? 'promise rejection' : 'exception'}: exiting`)
+    } catch { /* Node's own print still says it */ }
+  })
 }
 
 /** One line: what failed, and the key (where the file sets it, or the variable that does) to change. */
