@@ -1,7 +1,7 @@
 import { isForwardingHeader, isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { checkAuthRoute, credentialHeaders, stripForm } from '../shared/auth/route-check.ts'
 import { algorithmsOf, readPublicKeys } from './public-keys.ts'
-import { HMAC, JWKS_MAX, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
+import { HMAC, JWKS_MAX, JWKS_MIN, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
 
 const isHmac = (a: string): boolean => (HMAC as readonly string[]).includes(a)
 
@@ -58,6 +58,15 @@ export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): 
   for (const [name, max] of Object.entries(JWKS_MAX)) {
     const value = config.jwks?.[name as keyof typeof JWKS_MAX]
     if (value !== undefined && toMs(value) > toMs(max)) problems.push({ path: ['jwks', name], message: `must be at most ${max}` })
+  }
+  for (const [name, [min, why]] of Object.entries(JWKS_MIN)) {
+    const value = config.jwks?.[name as keyof typeof JWKS_MIN]
+    if (value !== undefined && toMs(value) < toMs(min)) problems.push({ path: ['jwks', name], message: `must be at least ${min}: ${why}` })
+  }
+  const { maxRefresh, cooldown } = config.jwks ?? {}
+  // maxRefresh wins over the cooldown (remote-keys.ts refreshDelay); the default cooldown is below maxRefresh's floor.
+  if (maxRefresh !== undefined && cooldown !== undefined && toMs(maxRefresh) < toMs(cooldown)) {
+    problems.push({ path: ['jwks', 'maxRefresh'], message: `must be at least jwks.cooldown (${cooldown}): it would refresh the key set more often than the cooldown lets any fetch run` })
   }
   const hmac = algorithms.filter(isHmac)
   if (hmac.length > 0 && config.secret === undefined) problems.push({ path: ['algorithms'], message: `${hmac.join(', ')} need secret` })

@@ -553,6 +553,9 @@ routes:
   // Each jwks duration has a ceiling of its own, far below what a Node timer can wait (24.8 days, refused for every duration).
   await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { timeout: 2m, refresh: 8d } }`),
     { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.timeout: must be at most 1m\n.*test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.refresh: must be at most 7d$/ })
+  // And a floor: jwks.timeout 0 answered 503 for ever; maxRefresh 0 polled the provider every second.
+  await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { timeout: 0s, maxRefresh: 0s } }`),
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.timeout: must be at least 100ms: .*\n.*test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.maxRefresh: must be at least 10s: / })
   const ok = await load(`{ secret: "${SECRET}", algorithms: [HS512] }`)
   await ok.close()
   t.pass('HS512 alone with a secret loads')

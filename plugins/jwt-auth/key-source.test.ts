@@ -95,6 +95,18 @@ t.test('what the config alone shows is checked at load: keys from two sources, a
     { path: ['jwks', 'maxRefresh'], message: 'must be at most 7d' }
   ], 'jwks durations past their ceilings (a Node timer cannot wait past 24.8 days)')
   t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: 60_000, cooldown: '24h', refresh: '7d', maxRefresh: '168h' } }), [], 'at the ceilings')
+  // Floors: a fetch cut at once never succeeds (503 for ever); a refresh every second polls the provider for nothing.
+  const polls = 'a new key is fetched on its first token anyway (unknown kid); refreshing more often polls the provider for nothing'
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: '0s', refresh: 0, maxRefresh: '9s' } }), [
+    { path: ['jwks', 'timeout'], message: 'must be at least 100ms: a fetch cut sooner fails however the provider answers: 503 auth_unavailable until a set is fetched' },
+    { path: ['jwks', 'refresh'], message: `must be at least 10s: ${polls}` },
+    { path: ['jwks', 'maxRefresh'], message: `must be at least 10s: ${polls}` }
+  ])
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { cooldown: '2h', maxRefresh: '1h' } }), [
+    { path: ['jwks', 'maxRefresh'], message: 'must be at least jwks.cooldown (2h): it would refresh the key set more often than the cooldown lets any fetch run' }
+  ], 'maxRefresh wins over the cooldown: not below it')
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: '100ms', cooldown: 0, refresh: '10s', maxRefresh: 10_000 } }), [], 'at the floors')
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { cooldown: '1h', maxRefresh: '60m' } }), [], 'maxRefresh equal to the cooldown')
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-jwks-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const empty = join(dir, 'empty.json')

@@ -24,9 +24,13 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
   const url = remoteKeysUrl(config)
   if (url === undefined) return { keys: undefined, algorithms: hmac }
   const source = config.jwksUri !== undefined ? { jwksUri: config.jwksUri } : { issuer: url }
+  // A provider's keys sign the tokens of all its clients (Google's and Entra ID's are shared by every tenant too).
+  if (config.audience === undefined) {
+    ctx.log.warn({ url: hideUrlSecrets(url) }, 'jwt-auth: remote keys (jwksUri or issuer) without audience: any token the provider signs, for any client, is accepted; set audience to the value your API is registered under')
+  }
   const j = { ...DEFAULTS.jwks, ...config.jwks }
-  // A request may wait for the fetch (after discovery's, with an issuer); its onRequest is cut at
-  // server.pluginTimeout. Left out, the timeout is 5 s, less under a short server.pluginTimeout; set, it must fit.
+  // A request waits for one fetch at most (remote-keys.ts key), after discovery's with an issuer; its
+  // onRequest is cut at server.pluginTimeout. Left out, the timeout is 5 s, less under a short server.pluginTimeout; set, it must fit.
   const fetches = 'issuer' in source ? 2 : 1
   const timeoutMs = config.jwks?.timeout === undefined ? Math.min(toMs(j.timeout), Math.ceil(ctx.hookTimeoutMs / fetches) - 1) : toMs(j.timeout)
   const options = { source, timeoutMs, cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }

@@ -495,3 +495,48 @@ t.test('an https:// issuer whose discovery names a plain http:// jwks_uri: refus
   jwksUri = `${issuer}/jwks`
   t.equal(await check(remote({ issuer }).keys, await mint(a, { sub: 'alice' })), 'sub alice', 'an https:// jwks_uri is')
 })
+
+t.test('a failed fetch is logged with its step and URL (secrets hidden): discovery and key set told apart', async t => {
+  serve('/steps/.well-known/openid-configuration', 'down', {}, 503)
+  const discovery = remote({ issuer: `${server.url}/steps` })
+  t.equal(await check(discovery.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  t.match(discovery.lines.find(l => l.level === 40), { step: 'discovery', url: `${server.url}/steps/.well-known/openid-configuration` })
+
+  // A timeout and a set with no usable key say no URL themselves.
+  const hang = serve('/steps-hang?token=S3cret', set(a))
+  hang.hang = true
+  const host = server.url.replace('http://', '')
+  const hung = remote({ jwksUri: `http://svc:S3cret@${host}/steps-hang?token=S3cret` }, { timeoutMs: 200 })
+  t.equal(await check(hung.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  const warn = hung.lines.find(l => l.level === 40)
+  t.match(warn, { step: 'jwks', url: /^http:\/\/\[redacted\]@127\.0\.0\.1:\d+\/steps-hang\?token=/ })
+  t.notMatch(JSON.stringify(hung.lines), /S3cret/, 'no line holds the password or the query value')
+  serve('/steps-unusable', set({ kty: 'RSA', kid: 'k1', n: 'AAAA', e: 'AQAB' }))
+  const unusable = remote({ jwksUri: `${server.url}/steps-unusable` })
+  t.equal(await check(unusable.keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
+  t.match(unusable.lines.find(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet'), { step: 'jwks', url: `${server.url}/steps-unusable`, err: 'none of the key set\'s 1 keys is usable' })
+})
+
+t.test('a failed key set fetch reads the discovery document again at the next attempt: a moved jwks_uri is followed', async t => {
+  const old = serve('/moving/old-jwks', set(a))
+  const doc = serve('/moving/.well-known/openid-configuration', { issuer: `${server.url}/moving`, jwks_uri: `${server.url}/moving/old-jwks` })
+  const { keys, fetches, lines } = remote({ issuer: `${server.url}/moving` })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  // The provider moves its keys: the document names a new URL, the old one is gone.
+  serve('/moving/new-jwks', set(a, b))
+  doc.body = JSON.stringify({ issuer: `${server.url}/moving`, jwks_uri: `${server.url}/moving/new-jwks` })
+  old.status = 404
+  aSecondOn()
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY', 'the old URL fails')
+  t.match(lines.at(-1), { step: 'jwks', url: `${server.url}/moving/old-jwks`, err: `${server.url}/moving/old-jwks answered 404` })
+  t.equal(doc.hits, 1, 'not read again within the attempt')
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY', 'nor before the cooldown')
+  t.equal(doc.hits, 1)
+  aSecondOn()
+  t.equal(await check(keys, await mint(b, { sub: 'bob' })), 'sub bob', 'the next attempt reads discovery, then the new URL')
+  t.equal(doc.hits, 2)
+  aSecondOn()
+  t.equal(await check(keys, await mint(c, { sub: 'carol' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(doc.hits, 2, 'after a good fetch, the key set alone again')
+  t.same(fetches, ['initial ok', 'unknown_kid error', 'unknown_kid ok', 'unknown_kid ok'])
+})

@@ -115,7 +115,11 @@ export class RemoteKeys {
     if (held.set === undefined) {
       if (this.#inflight === undefined && this.#mayFetch()) void this.#refresh('initial')
       await this.#inflight
-      if (held.set === undefined) throw new KeysUnavailable('no key set could be fetched yet')
+      const fetched = this.#held.set
+      if (fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet')
+      // One fetch a request: the set just fetched lacks the kid (401 unknown_key). Another fetch
+      // would keep the request past the one fetch server.pluginTimeout is checked against (key-source.ts).
+      return await fetched(header, token) as CryptoKey
     }
     try {
       return await held.set(header, token) as CryptoKey
@@ -149,17 +153,24 @@ export class RemoteKeys {
   async #fetch (trigger: string): Promise<void> {
     this.#lastAttempt = performance.now()
     clearTimeout(this.#timer)
+    // The request a failure comes from, for the warning: a wrong issuer and a dead jwks_uri are fixed apart.
+    let target = this.#jwks ?? this.#discovery as Target
     let next: number
     try {
-      const { keys, maxAgeMs } = await this.#download()
-      this.#install(keys, maxAgeMs)
+      this.#jwks ??= await this.#discover()
+      target = this.#jwks
+      const { body, maxAgeMs } = await getJson(target, this.#o.timeoutMs)
+      this.#install(body as JSONWebKeySet, maxAgeMs)
       this.#fetches.labels(trigger, 'ok').inc()
       next = this.#refreshDelay(maxAgeMs)
     } catch (err) {
       const kept = this.#held.set !== undefined
       this.#fetches.labels(trigger, 'error').inc()
-      this.#log.warn({ err: (err as Error).message, trigger, kept },
+      const step = target === this.#discovery ? 'discovery' : 'jwks'
+      this.#log.warn({ err: (err as Error).message, trigger, kept, step, url: target.shown },
         `jwt-auth: key set fetch failed; ${kept ? 'the last good key set keeps serving' : 'no keys yet'}`)
+      // The provider may have moved its keys (a new jwks_uri, the old one gone): the next attempt reads discovery again.
+      if (this.#discovery !== undefined) this.#jwks = undefined
       next = this.#o.cooldownMs
     }
     this.#schedule(next)
@@ -175,24 +186,21 @@ export class RemoteKeys {
     if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, Math.min(Math.max(ms, FETCH_FLOOR_MS), TIMER_MAX_MS)).unref()
   }
 
-  async #download (): Promise<{ keys: JSONWebKeySet, maxAgeMs: number | undefined }> {
-    if (this.#jwks === undefined) {
-      const issuer = (this.#o.source as { issuer: string }).issuer
-      const { body } = await getJson(this.#discovery as Target, this.#o.timeoutMs)
-      const doc = body as { issuer?: unknown, jwks_uri?: unknown }
-      // OIDC Discovery 4.3: the document must name the issuer it was fetched for.
-      if (doc.issuer !== issuer) {
-        const named = typeof doc.issuer === 'string' ? hideUrlSecrets(doc.issuer) : doc.issuer
-        throw new Error(`discovery document names issuer ${JSON.stringify(named)}, not ${hideUrlSecrets(issuer)}`)
-      }
-      if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('discovery document has no http(s) jwks_uri')
-      const jwks = fetchTarget(doc.jwks_uri)
-      // An https:// issuer's keys over plain http:// could be swapped on the way.
-      if (issuer.startsWith('https://') && !doc.jwks_uri.startsWith('https://')) throw new Error(`discovery document names jwks_uri ${jwks.shown}: plain http:// for an https:// issuer is refused`)
-      this.#jwks = jwks
+  /** The key set's URL, from the issuer's discovery document. */
+  async #discover (): Promise<Target> {
+    const issuer = (this.#o.source as { issuer: string }).issuer
+    const { body } = await getJson(this.#discovery as Target, this.#o.timeoutMs)
+    const doc = body as { issuer?: unknown, jwks_uri?: unknown }
+    // OIDC Discovery 4.3: the document must name the issuer it was fetched for.
+    if (doc.issuer !== issuer) {
+      const named = typeof doc.issuer === 'string' ? hideUrlSecrets(doc.issuer) : doc.issuer
+      throw new Error(`discovery document names issuer ${JSON.stringify(named)}, not ${hideUrlSecrets(issuer)}`)
     }
-    const { body, maxAgeMs } = await getJson(this.#jwks, this.#o.timeoutMs)
-    return { keys: body as JSONWebKeySet, maxAgeMs }
+    if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('discovery document has no http(s) jwks_uri')
+    const jwks = fetchTarget(doc.jwks_uri)
+    // An https:// issuer's keys over plain http:// could be swapped on the way.
+    if (issuer.startsWith('https://') && !doc.jwks_uri.startsWith('https://')) throw new Error(`discovery document names jwks_uri ${jwks.shown}: plain http:// for an https:// issuer is refused`)
+    return jwks
   }
 
   /** Installs a fetched set; throws (the last good one stays) for one that is malformed or has no usable key (or none at all). */

@@ -23,6 +23,14 @@ export const DEFAULTS = {
 /** The longest jwks durations (checkJwtAuth): far below what a Node timer can wait (24.8 days; past it, it fires at once). */
 export const JWKS_MAX = { timeout: '1m', cooldown: '1d', refresh: '7d', maxRefresh: '7d' } as const
 
+/** The shortest jwks durations (checkJwtAuth), and why: a timer or fetch below them misbehaves whatever the provider does. */
+const POLLS = 'a new key is fetched on its first token anyway (unknown kid); refreshing more often polls the provider for nothing'
+export const JWKS_MIN = {
+  timeout: ['100ms', 'a fetch cut sooner fails however the provider answers: 503 auth_unavailable until a set is fetched'],
+  refresh: ['10s', POLLS],
+  maxRefresh: ['10s', POLLS]
+} as const
+
 export const JwtAuthSchema = Type.Object({
   issuer: Type.Optional(Url('The token issuer (iss). Its OIDC discovery document (<issuer>/.well-known/openid-configuration) gives the jwks_uri, unless jwksUri, keys, jwksFile or secret is set (with secret, give jwksUri for asymmetric tokens too); tokens must carry this iss.')),
   jwksUri: Type.Optional(Url('URL of the JSON Web Key Set (instead of discovery).')),
@@ -63,10 +71,10 @@ export const JwtAuthSchema = Type.Object({
   hideCredentials: Type.Optional(Type.Boolean({ default: false, description: 'Remove the token (header or query parameter) before forwarding. Default false.' })),
   cacheSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: DEFAULTS.cacheSize, description: 'Verified tokens kept (keyed by a SHA-256 of the token, never past exp), in one cache for the routes whose settings are the same but for from, realm, optional, anonymous, hideCredentials and maxTokenBytes; it grows with the tokens kept. 0 turns the cache off. At most 10000000. Default 10000.' })),
   jwks: Type.Optional(Type.Object({
-    timeout: Type.Optional(Type.Union([Duration], { description: 'Discovery and JWKS fetch timeout. Default 5s, at most 1m.' })),
+    timeout: Type.Optional(Type.Union([Duration], { description: 'Discovery and JWKS fetch timeout. Default 5s, at least 100ms, at most 1m.' })),
     cooldown: Type.Optional(Type.Union([Duration], { description: 'Least time between two fetches (unknown kid, retry after a failure). Default 30s, at most 1d.' })),
-    refresh: Type.Optional(Type.Union([Duration], { description: 'Background refresh when the response has no Cache-Control max-age. Default 10m, at most 7d.' })),
-    maxRefresh: Type.Optional(Type.Union([Duration], { description: 'Longest time between refreshes, whatever max-age says. Default 24h, at most 7d.' }))
+    refresh: Type.Optional(Type.Union([Duration], { description: 'Background refresh when the response has no Cache-Control max-age. Default 10m, at least 10s, at most 7d.' })),
+    maxRefresh: Type.Optional(Type.Union([Duration], { description: 'Longest time between refreshes, whatever max-age says. Default 24h, at least 10s and cooldown, at most 7d.' }))
   }, { additionalProperties: false, description: 'Remote key set fetching (issuer or jwksUri).' })),
   ...commonAuthOptions
 }, {
