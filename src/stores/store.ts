@@ -51,7 +51,7 @@ export interface SetOptions {
   /**
    * Time to live in ms, rounded up to a whole ms (0.4 → 1); absent, 0, NaN, Infinity or beyond
    * Number.MAX_SAFE_INTEGER (285,000 years): kept until evicted or deleted (see ttlOf()). Negative:
-   * expired already, so the key is deleted (see expiredTtl()), never kept for ever.
+   * expired already, so the key is deleted (see expiredTtl()), extendOnly or not, never kept for ever.
    */
   readonly ttlMs?: number
   /** Tags to delete the entry by later (deleteTag), e.g. surrogate keys of a cached response. */
