@@ -1,5 +1,5 @@
 import t from 'tap'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { request } from 'undici'
 import { issues } from './helpers/config-issues.ts'
 import { configFile, gatewayYaml, startFromFile } from './reload/helpers.ts'
@@ -58,7 +58,8 @@ t.test('a schema Ajv cannot compile is a problem at the plugin\'s key, not a sta
 
 t.test('a plugin without a schema is refused at its loadPlugins entry', async t => {
   const found = await issues(t, config(['no-schema.ts'], '      {}'), {}, file)
-  t.same(found, [`${file}:1:15 loadPlugins[0]: cannot load plugin "./no-schema.ts": plugin "no-schema": schema must be a TypeBox schema, e.g. Type.Object({ ... })`])
+  // Where in the plugin it was refused: its definePlugin call.
+  t.same(found, [`${file}:1:15 loadPlugins[0]: cannot load plugin "./no-schema.ts": plugin "no-schema": schema must be a TypeBox schema, e.g. Type.Object({ ... }) (at ${dirname(file)}/no-schema.ts:2:16)`])
 })
 
 t.test('a reload to a config using a plugin whose schema does not compile is rejected; the old config serves on', async t => {

@@ -89,7 +89,7 @@ t.test('a setup that throws: its own message, the route and plugin added when it
   writeConfig('throws: {}')
   const run = await runCliHere('start', '-c', file)
   t.equal(run.code, 1)
-  t.equal(run.stderr, 'portcullis: cannot start: route "r", plugin throws: no key configured\n')
+  t.match(run.stderr, /^portcullis: cannot start: route "r", plugin throws: no key configured \(at [^)]*\/throws\.ts:\d+:\d+\)\n$/)
 })
 
 t.test('a setup that returns no hooks, or hooks that are not functions: a setup error at start (the one line above); on reload a failed reload, the active config serving', async t => {
