@@ -188,18 +188,27 @@ const MIN_CUT = 64
 /**
  * A JSON `line` too long for PIPE_BUF made to fit: its strings cut to MAX_CUT characters, then a
  * quarter of that, ... (each ending in `…(+N bytes)` for the N left out, as loggedPath marks a
- * path); should that not do (too many fields), its level, time, pid, worker and msg, with
- * `truncated`: the line's length in bytes.
+ * path); should that not do (too many fields), its fields but objects (an error's message kept),
+ * then its level, time, pid, worker and msg alone; with `truncated`: the line's length in bytes.
  */
 function fitted (line: string): string {
   const fields = JSON.parse(line) as Record<string, unknown>
   for (let max = MAX_CUT; max >= MIN_CUT; max /= 4) {
-    const cut = `${JSON.stringify(fields, (_, value: unknown) => typeof value === 'string' ? cutString(value, max) : value)}\n`
+    const cut = `${JSON.stringify(fields, cutTo(max))}\n`
     if (Buffer.byteLength(cut) <= PIPE_BUF) return cut
   }
+  // Too many fields (a client's 300 headers): the line's own (requestId, status, route...), its
+  // objects (headers) left out but an error's message; a client cannot hide who asked for what.
+  const err = fields.err as { message?: unknown } | null | undefined
+  const own = Object.fromEntries(Object.entries(fields).filter(([, value]) => value === null || typeof value !== 'object'))
+  const kept = `${JSON.stringify({ ...own, ...(typeof err?.message === 'string' ? { err: { message: err.message } } : {}), truncated: Buffer.byteLength(line) }, cutTo(MIN_CUT))}\n`
+  if (Buffer.byteLength(kept) <= PIPE_BUF) return kept
   const { level, time, pid, worker, msg } = fields
   return `${JSON.stringify({ level, time, pid, worker, msg: typeof msg === 'string' ? cutString(msg, MIN_CUT) : undefined, truncated: Buffer.byteLength(line) })}\n`
 }
+
+/** A JSON.stringify replacer cutting strings to `max` characters. */
+const cutTo = (max: number) => (_: string, value: unknown): unknown => typeof value === 'string' ? cutString(value, max) : value
 
 function cutString (value: string, max: number): string {
   if (value.length <= max) return value
