@@ -3,7 +3,7 @@ import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
-import { entryStored, storeUp } from '../../test/helpers/shared-cache-store.ts'
+import { entryStored, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
 
@@ -25,20 +25,7 @@ const up = await startUpstream((req, res) => {
 t.teardown(() => up.close())
 
 const PREFIX = 'inv:'
-const gw = await startGateway(`
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-logging: { level: warn }
-stores:
-  shared: { type: redis, url: "${redis.url}", keyPrefix: "${PREFIX}", commandTimeout: 2s }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins: { cache: { store: shared } }
-`)
+const gw = await startGateway(`${sharedStoreConfig(redis.url, up.url, PREFIX)}logging: { level: warn }\n`)
 t.teardown(() => gw.close())
 t.ok(await storeUp(gw.adminUrl as string))
 

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
-import { storeUp } from '../../test/helpers/shared-cache-store.ts'
+import { sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
 
@@ -51,19 +51,7 @@ const up = await startUpstream((req, res) => {
 })
 t.teardown(() => up.close())
 
-const config = (keyPrefix: string, cache: string) => `
-admin:
-  listen: { host: 127.0.0.1, port: 0 }
-stores:
-  shared: { type: redis, url: "${redis.url}", keyPrefix: "${keyPrefix}", commandTimeout: 2s }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - name: r
-    match: { path: /* }
-    upstream: up
-    plugins: { cache: ${cache} }
-`
+const config = (keyPrefix: string, cache: string) => sharedStoreConfig(redis.url, up.url, keyPrefix, `{ cache: ${cache} }`)
 
 /** A gateway whose route caches in `store` (`STORE` in `cache`); the Redis store's keys under `keyPrefix`. */
 async function gateway (t: Test, store: 'shared' | 'memory', cache: string, keyPrefix = `${store}:`): Promise<TestGateway> {

@@ -26,6 +26,17 @@ async function encode (encoder: Transform, text: string): Promise<Buffer> {
   return Buffer.concat(out)
 }
 
+/** Random numbers below n and random bytes, from `seed` (mulberry32): the same inputs every run. */
+function seeded (seed: number): { random: (n: number) => number, bytes: (n: number) => Buffer } {
+  const random = (n: number): number => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), seed | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return (((x ^ (x >>> 14)) >>> 0) % n)
+  }
+  return { random, bytes: n => Buffer.from(Array.from({ length: n }, () => random(256))) }
+}
+
 t.test('decodable: the codings a Content-Encoding value names', async t => {
   t.equal(decodable('gzip'), 'gzip')
   t.equal(decodable('x-gzip'), 'gzip', 'x-gzip is gzip (RFC 9110 8.4.1.3)')
@@ -184,14 +195,7 @@ t.test('deflate: bytes after the deflate stream are ignored, as createInflate ig
 
 t.test('deflate: any input ends the decoder or fails it, the zlib format exactly as createInflate reads it', { timeout: 20_000 }, async t => {
   // Seeded, so a failure names an input that fails again.
-  let seed = 0x5eed
-  const random = (n: number): number => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), seed | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return (((x ^ (x >>> 14)) >>> 0) % n)
-  }
-  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => random(256)))
+  const { random, bytes } = seeded(0x5eed)
   const samples = [zlib.deflateSync(TEXT.slice(0, 300)), zlib.deflateRawSync(TEXT.slice(0, 300)), zlib.deflateSync(''), zlib.deflateRawSync(''), zlib.deflateRawSync(bytes(64))]
   /** A random body: random bytes, or a valid stream cut, with bytes flipped or appended. */
   const input = (): Buffer => {
@@ -287,14 +291,7 @@ t.test('gzip: bytes after the last member are ignored, as browsers ignore them; 
 
 t.test('gzip: any input ends the decoder or fails it, as createGunzip reads it up to the bytes after the last member', { timeout: 30_000 }, async t => {
   // Seeded, so a failure names an input that fails again.
-  let seed = 0x9e1f
-  const random = (n: number): number => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), seed | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return (((x ^ (x >>> 14)) >>> 0) % n)
-  }
-  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => random(256)))
+  const { random, bytes } = seeded(0x9e1f)
   const samples = [
     zlib.gzipSync(TEXT.slice(0, 300)), zlib.gzipSync(''), zlib.gzipSync(bytes(64)),
     member('fields', { extra: Buffer.from('AB\x02\x00hi'), name: 'f', comment: 'c', hcrc: true }), member('', { name: '' })
