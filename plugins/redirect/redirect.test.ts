@@ -68,6 +68,23 @@ t.test('templates with the match\'s params, and the query kept or dropped', asyn
   t.equal(hits, 0, 'the upstream was never called')
 })
 
+t.test('a param or "*" in the template\'s query or fragment has its &, = and + encoded: it stays one value; in the path they stay', async t => {
+  const cases: Array<[string, string]> = [
+    ['/find/tea&admin=1', '/search?q=tea%26admin%3D1'],
+    ['/find/a+b=c?page=2', '/search?q=a%2Bb%3Dc&page=2'],
+    ['/old/9&admin=1', 'https://new.example.com/items?legacy=9%26admin%3D1'],
+    ['/b/tea&x=1', '/search?q=tea%26x%3D1#results'],
+    ['/c/7&x=1', '/items#item-7%26x%3D1?'],
+    // Still percent-encoded as matched: a %26 the client sent stays one.
+    ['/find/tea%26x', '/search?q=tea%26x'],
+    ['/users/a&b=c+d/orders/7', 'https://api.example.com:8443/v2/users/a&b=c+d/orders/7'],
+    ['/v1/a&b=c', 'https://new.example.com/v2/a&b=c']
+  ]
+  for (const [path, expected] of cases) t.equal((await location(path))[1], expected, path)
+  const compiled = compileTemplate('/p/:a?x=:b&y=*', ['a', 'b', '*'])
+  t.equal(typeof compiled === 'string' ? compiled : compiled({ a: 'a&=+', b: 'b&=+', '*': 'c&=+' }, ''), '/p/a&=+?x=b%26%3D%2B&y=c%26%3D%2B')
+})
+
 t.test('a path-relative to that leads back to its own route with the same params is warned of at load: the client would be redirected in a loop', async t => {
   const warned = gw.logs.filter(l => l.level === 40 && String(l.msg).startsWith('redirect:')).map(l => [l.route, l.to])
   t.same(warned, [['loop', '/loop/*'], ['self', '/self/:id#top']],

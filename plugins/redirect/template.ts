@@ -35,6 +35,13 @@ export function uriSafe (text: string): string {
   })
 }
 
+// In a query or fragment these split a parameter (`&admin=1`) or read as a space (`+`): a param's
+// value landing there must stay one value. uriSafe encodes `#` everywhere.
+const QUERY_DELIMITERS = /[&=+]/g
+
+/** A param's value in the template's query or fragment: uriSafe, and its query delimiters encoded. */
+const querySafe = (text: string): string => uriSafe(text).replace(QUERY_DELIMITERS, c => hex(c.charCodeAt(0)))
+
 /** Literal text of the template as a URI may hold it: the rest UTF-8 percent-encoded (`é` as %C3%A9). */
 const literalSafe = (text: string): string => text.replace(NOT_IN_URI_ALL, utf8)
 
@@ -88,19 +95,26 @@ function split (template: string, available: readonly string[]): string[] | stri
   return parts.map((part, i) => i % 2 === 0 ? literalSafe(part) : part)
 }
 
-/** A path or fragment template as a function of the route's params, or what is wrong with it. */
-function compileParts (template: string, available: readonly string[]): ((params: Readonly<Record<string, string>>) => string) | string {
+/**
+ * A path (and query) or fragment template as a function of the route's params, or what is wrong
+ * with it. Each param is encoded as where it lands asks: querySafe after the template's `?` or in a
+ * `fragment`, uriSafe in the path; decided here, once.
+ */
+function compileParts (template: string, available: readonly string[], fragment: boolean): ((params: Readonly<Record<string, string>>) => string) | string {
   const parts = split(template, available)
   if (typeof parts === 'string') return parts
   const names = parts.filter((_, i) => i % 2 === 1)
   if (names.length === 0) return () => parts[0] as string
+  // The literal part holding the template's "?": params after it are in the query.
+  const query = parts.findIndex((part, i) => i % 2 === 0 && part.includes('?'))
+  const safe = names.map((_, i) => fragment || (query !== -1 && query <= 2 * i) ? querySafe : uriSafe)
   return params => {
     let out = parts[0] as string
     for (let i = 0; i < names.length; i++) {
       const value = params[names[i] as string] ?? ''
       // An empty "*" takes its slash with it (`/v2/*` for `/old` is `/v2`).
       if (value === '' && out.endsWith('/') && out.length > 1) out = out.slice(0, -1)
-      out += uriSafe(value) + (parts[2 * i + 2] as string)
+      out += (safe[i] as (text: string) => string)(value) + (parts[2 * i + 2] as string)
     }
     return out
   }
@@ -110,16 +124,17 @@ function compileParts (template: string, available: readonly string[]): ((params
  * Compiles a Location template (`https://example.com/v2/:id/*#top`) into a function of the route's
  * params and the query to add (without its `?`; '' for none), or returns what is wrong with it.
  * Params and the query are inserted as matched (still percent-encoded), with what a URI may not
- * hold encoded (uriSafe); the query goes before the #fragment (after it, it would be part of it).
+ * hold encoded (uriSafe), and a param's `&`, `=` and `+` too in the template's query or fragment
+ * (querySafe); the query goes before the #fragment (after it, it would be part of it).
  */
 export function compileTemplate (template: string, available: readonly string[]): ((params: Readonly<Record<string, string>>, query: string) => string) | string {
   const origin = compileOrigin(template)
   if (typeof origin === 'string') return origin
   const hash = template.indexOf('#')
   const base = hash < 0 ? template : template.slice(0, hash)
-  const path = compileParts(base.slice(origin.length), available)
+  const path = compileParts(base.slice(origin.length), available, false)
   if (typeof path === 'string') return path
-  const fragment = hash < 0 ? undefined : compileParts(template.slice(hash + 1), available)
+  const fragment = hash < 0 ? undefined : compileParts(template.slice(hash + 1), available, true)
   if (typeof fragment === 'string') return fragment
   const joiner = base.includes('?') ? '&' : '?'
   return (params, query) => origin.text + path(params) + (query === '' ? '' : joiner + uriSafe(query)) + (fragment === undefined ? '' : '#' + fragment(params))

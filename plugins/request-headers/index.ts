@@ -1,7 +1,7 @@
 import { definePlugin, isForwardingHeader, isIdentityHeader, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { hostHeaderProblem } from '../../src/routing/host-pattern.ts'
 import { configVerifiedHeaders, stripForm } from '../shared/auth/route-check.ts'
-import { HeaderEditsSchema, compileHeaderEdits, headerEditTwins, type HeaderEdits } from '../shared/header-edits.ts'
+import { HeaderEditsSchema, compileHeaderEdits, droppedEdits, headerEditTwins, type HeaderEdits } from '../shared/header-edits.ts'
 
 // The client's Host is not among the headers plugins see: the route decides the upstream's.
 const NO_HOST = 'the client\'s Host never reaches the upstream as such: it gets the route\'s (the target\'s, preserveHost or hostHeader), ' +
@@ -12,9 +12,10 @@ const ONTO_HOST = 'a client\'s header renamed onto Host would choose the site th
   '(and apart from the Host the cache keys on): set: { host: ... } gives it a fixed value'
 // The gateway writes the request's id after every plugin (the client's when short and safe, else a
 // new one): an edit would change nothing, a rename from it would pass on the client's unchecked value.
-const REQUEST_ID = 'X-Request-ID is the gateway\'s: it sends the request\'s id upstream after every plugin has run (the client\'s when short and safe, else a new one), ' +
+const REQUEST_ID = 'X-Request-ID (X_Request_ID too, which CGI, WSGI and PHP upstreams read as it) is the gateway\'s: it sends the request\'s id upstream after every plugin has run (the client\'s when short and safe, else a new one), ' +
   'so it cannot be set, removed or renamed from or to'
-const isRequestId = (name: string) => name.toLowerCase() === 'x-request-id'
+// In any spelling: a CGI, WSGI or PHP upstream reads X_Request_ID as X-Request-ID.
+const isRequestId = (name: string) => stripForm(name) === 'x-request-id'
 
 /**
  * Headers an auth plugin sets from what it verified (jwt-auth's forwardClaims, on any route of the
@@ -70,6 +71,7 @@ export default definePlugin({
   // as the identity, a set would forge it. A rename onto a forwarding header (X-Real-IP...) would
   // let the client claim another address; a set is the operator's fixed value.
   check,
+  replacing: droppedEdits,
   setup (config) {
     const edit = compileHeaderEdits(config, true)
     return { onRequest (req) { edit(req.headers) } }

@@ -134,7 +134,7 @@ t.test('set and rename clear the _ spellings of their names too: the upstream ge
 })
 
 t.test('X-Request-ID may be neither set, removed nor renamed from or to: the gateway writes the request\'s id after every plugin', async t => {
-  const message = 'X-Request-ID is the gateway\'s: it sends the request\'s id upstream after every plugin has run (the client\'s when short and safe, else a new one), ' +
+  const message = 'X-Request-ID (X_Request_ID too, which CGI, WSGI and PHP upstreams read as it) is the gateway\'s: it sends the request\'s id upstream after every plugin has run (the client\'s when short and safe, else a new one), ' +
     'so it cannot be set, removed or renamed from or to'
   t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      request-headers:
         remove: [ x-a, X-Request-Id ]
@@ -146,6 +146,16 @@ t.test('X-Request-ID may be neither set, removed nor renamed from or to: the gat
     `gw.yaml:12:55 routes[0].plugins.request-headers.rename.x-trace: ${message}`,
     `gw.yaml:13:30 routes[0].plugins.request-headers.set.x-request-id: ${message}`
   ])
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      request-headers:
+        remove: [ X_Request_ID ]
+        rename: { x_request_id: x-client-id, x-trace: X-Request_Id }
+        set: { x_request-id: fixed }
+`), [
+    `gw.yaml:11:19 routes[0].plugins.request-headers.remove[0]: ${message}`,
+    `gw.yaml:12:33 routes[0].plugins.request-headers.rename.x_request_id: ${message}`,
+    `gw.yaml:12:55 routes[0].plugins.request-headers.rename.x-trace: ${message}`,
+    `gw.yaml:13:30 routes[0].plugins.request-headers.set.x_request-id: ${message}`
+  ], 'in any spelling: a CGI, WSGI or PHP upstream reads _ as -')
   // What the message says: the upstream gets the request's id, the one the client gets back.
   const up = await startUpstream()
   t.teardown(() => up.close())

@@ -23,6 +23,16 @@ function contentlessProblems (config: RequestTerminationConfig): PluginConfigPro
   return problems
 }
 
+// The body is sent as written (compress encodes it after, itself): a coding named here is false,
+// and compress, reading the reply as encoded, would decode plain bytes (a 502) or pass them on labelled so.
+const CODING = 'Content-Encoding cannot be set (but to identity): the body is sent as written, never encoded, so clients would decode plain bytes; ' +
+  'compress on the route encodes the reply itself'
+
+/** A Content-Encoding other than identity. */
+const codingProblems = (config: RequestTerminationConfig): PluginConfigProblem[] => Object.entries(config.headers ?? {})
+  .filter(([name, value]) => name.toLowerCase() === 'content-encoding' && value.trim().toLowerCase() !== 'identity')
+  .map(([name]) => ({ path: ['headers', name], message: CODING }))
+
 /**
  * Answers every request of the route with a fixed status, headers and body, without proxying
  * (maintenance, 410 Gone). Priority 790: after authentication and rate limiting, before the cache.
@@ -31,7 +41,7 @@ export default definePlugin({
   name: 'request-termination',
   priority: 790,
   schema: RequestTerminationSchema,
-  check: config => [...caseTwins(config.headers, 'headers'), ...contentlessProblems(config)],
+  check: config => [...caseTwins(config.headers, 'headers'), ...contentlessProblems(config), ...codingProblems(config)],
   setup (config) {
     const headers: HeaderMap = {}
     for (const [name, value] of Object.entries(config.headers ?? {})) headers[name.toLowerCase()] = headerBytes(value)

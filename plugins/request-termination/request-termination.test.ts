@@ -129,3 +129,29 @@ routes:
   t.notOk('content-length' in res.headers)
   t.equal(await res.body.text(), '')
 })
+
+t.test('a Content-Encoding but identity is a config error at its key, compress or not: the body is sent as written', async t => {
+  const message = 'Content-Encoding cannot be set (but to identity): the body is sent as written, never encoded, so clients would decode plain bytes; ' +
+    'compress on the route encodes the reply itself'
+  const at = 'routes[0].plugins.request-termination.headers'
+  t.same(await issues(t, terminating('{ Content-Encoding: gzip }')), [`gw.yaml:12:38 ${at}.Content-Encoding: ${message}`])
+  t.same(await issues(t, `${terminating('{ content-encoding: " BR " }')}      compress: {}\n`), [`gw.yaml:12:38 ${at}.content-encoding: ${message}`])
+  const gwId = await startGateway(`${terminating('{ Content-Encoding: Identity }')}      compress: { minSize: 0 }\n`)
+  t.teardown(() => gwId.close())
+  const res = await request(`${gwId.url}/x`, { headers: { 'accept-encoding': 'gzip' } })
+  t.equal(res.headers['content-encoding'], 'gzip', 'identity is allowed: compress encodes the reply')
+  t.equal(zlib.gunzipSync(Buffer.from(await res.body.arrayBuffer())).toString(), 'hi')
+})
+
+// Unlike response-headers' (which runs after compress), the reply's validators go through compress.
+t.test('on a compress route, a strong ETag and digests set are weakened and dropped when compress encodes the reply, kept when it does not', async t => {
+  const gwTag = await startGateway(`${terminating('{ ETag: \'"v1"\', Content-Digest: "sha-256=:AAAA:" }')}      compress: { minSize: 0 }\n`)
+  t.teardown(() => gwTag.close())
+  const get = async (encoding: string) => {
+    const res = await request(`${gwTag.url}/x`, { headers: { 'accept-encoding': encoding } })
+    await res.body.dump()
+    return [res.headers.etag, res.headers['content-digest'], res.headers['content-encoding']]
+  }
+  t.same(await get('gzip'), ['W/"v1"', undefined, 'gzip'])
+  t.same(await get('identity'), ['"v1"', 'sha-256=:AAAA:', undefined])
+})

@@ -1,5 +1,5 @@
 import { definePlugin, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
-import { HeaderEditsSchema, compileHeaderEdits, headerEditTwins, type HeaderEdits } from '../shared/header-edits.ts'
+import { HeaderEditsSchema, compileHeaderEdits, droppedEdits, headerEditTwins, type HeaderEdits } from '../shared/header-edits.ts'
 import { addVary } from '../shared/vary.ts'
 
 // Node writes a Date on every response that has none (RFC 9110 6.6.1: a server with a clock sends one).
@@ -22,11 +22,18 @@ const BODY_FIELD = 'Content-Digest, Repr-Digest, Content-MD5, Digest and Accept-
 // beside or instead of its own (Allow-Origin: * with its Allow-Credentials: true, refused by browsers).
 const CORS = 'Access-Control-* headers cannot be set, removed, or renamed from or to on a route with cors: cors answers them from its config ' +
   '(origins, credentials, exposeHeaders...); set them there'
+// The cache never stores Set-Cookie, but these edits run after it, on its hits too: a header renamed
+// onto it (X-Session) comes from the stored response, one client's, and a set gives all one cookie.
+const COOKIE_RENAME = 'Set-Cookie cannot be renamed onto on a route with cache: the edits run after the cache, on its hits too, so the header renamed ' +
+  '(one client\'s session, stored with the response) would reach every client served from it; the upstream must send Set-Cookie itself (the cache never stores it)'
+const COOKIE_SET = 'Set-Cookie cannot be set on a route with cache: the edits run after the cache, so every client, served from it or not, ' +
+  'would get the same cookie; the upstream must send Set-Cookie itself (the cache never stores it)'
 
 const named = (target: string) => (name: string): boolean => name.toLowerCase() === target
 const isVary = named('vary')
 const isCoding = named('content-encoding')
 const isEtag = named('etag')
+const isCookie = named('set-cookie')
 const isCors = (name: string): boolean => name.toLowerCase().startsWith('access-control-')
 /** A body field with a value that would be false for an encoded body (`Accept-Ranges: none` is true of any). */
 const falseWhenEncoded = (name: string, value: string): boolean =>
@@ -40,6 +47,10 @@ function check (config: HeaderEdits, route: PluginCheckRoute | undefined): Plugi
     config.remove?.forEach((name, i) => { if (isCors(name)) problems.push({ path: ['remove', i], message: CORS }) })
     for (const [from, to] of Object.entries(config.rename ?? {})) if (isCors(from) || isCors(to)) problems.push({ path: ['rename', from], message: CORS })
     for (const name of Object.keys(config.set ?? {})) if (isCors(name)) problems.push({ path: ['set', name], message: CORS })
+  }
+  if (plugins.has('cache')) {
+    for (const [from, to] of Object.entries(config.rename ?? {})) if (isCookie(to)) problems.push({ path: ['rename', from], message: COOKIE_RENAME })
+    for (const name of Object.keys(config.set ?? {})) if (isCookie(name)) problems.push({ path: ['set', name], message: COOKIE_SET })
   }
   const adders = [...plugins].filter(name => ADD_TO_VARY.has(name))
   if (adders.length === 0) return problems
@@ -77,6 +88,7 @@ export default definePlugin({
   priority: 5000,
   schema: HeaderEditsSchema,
   check,
+  replacing: droppedEdits,
   setup (config) {
     const set = Object.entries(config.set ?? {})
     const edit = compileHeaderEdits({ ...config, set: Object.fromEntries(set.filter(([name]) => !isVary(name))) })

@@ -52,6 +52,25 @@ export function caseTwins (map: Readonly<Record<string, unknown>> | undefined, k
 export const headerEditTwins = (edits: HeaderEdits): PluginConfigProblem[] => [...caseTwins(edits.rename, 'rename'), ...caseTwins(edits.set, 'set')]
 
 /**
+ * The edits of a top-level request-headers or response-headers a route's entry, replacing it whole,
+ * drops (PluginDefinition.replacing): each remove, rename (by its from) and set whose header the
+ * route's entry does not name at all. One it names (removed, renamed from or to, set, in any case)
+ * the route decided on: no warning.
+ */
+export function droppedEdits (top: HeaderEdits, route: HeaderEdits): string[] {
+  const named = new Set([...route.remove ?? [], ...Object.entries(route.rename ?? {}).flat(), ...Object.keys(route.set ?? {})].map(n => n.toLowerCase()))
+  const dropped = (names: readonly string[]) => names.filter(name => !named.has(name.toLowerCase()))
+  const removed = dropped(top.remove ?? [])
+  const renamed = Object.entries(top.rename ?? {}).filter(([from]) => !named.has(from.toLowerCase())).map(([from, to]) => `${from} to ${to}`)
+  const set = dropped(Object.keys(top.set ?? {}))
+  return [
+    ...removed.length === 0 ? [] : [`the top-level remove of ${removed.join(', ')}`],
+    ...renamed.length === 0 ? [] : [`the top-level rename of ${renamed.join(', ')}`],
+    ...set.length === 0 ? [] : [`the top-level set of ${set.join(', ')}`]
+  ]
+}
+
+/**
  * Compiles the edits once (at config load) into one function applied per request. `spellings`:
  * the `_` spellings of every header named (removed, renamed, set) are removed first: a CGI, WSGI or
  * PHP upstream reads `X_User_Id` as X-User-Id, so a client could still send what was removed, or a
