@@ -47,6 +47,35 @@ for (const [fault, hooks] of Object.entries(FAULTS)) {
   })
 }
 
+// What a plugin throws may be anything: pino's own error serializer threw on some of these (or
+// recursed until the stack overflowed) and the process exited with no fatal line at all, or with
+// no err, or with a 10 MB line. [the thrown expression, the err.message the line shows]
+const ODD: Record<string, [string, string | RegExp]> = {
+  'a plain object whose message getter throws': ["({ get message () { throw new Error('getter') } })", '[object Object]'],
+  'an Error whose message getter throws': ["Object.defineProperty(new Error('hidden'), 'message', { get () { throw new Error('getter') } })", '(its message could not be read)'],
+  'an Error whose stack getter throws': ["Object.defineProperty(new Error('stackless'), 'stack', { get () { throw new Error('getter') } })", 'stackless'],
+  'a cause chain 20,000 deep': ["(() => { let e = new Error('end'); for (let i = 0; i < 20_000; i++) e = new Error('link', { cause: e }); return e })()", 'link'],
+  'an AggregateError holding itself': ["(() => { const e = new AggregateError([], 'self'); e.errors.push(e); return e })()", 'self'],
+  'a revoked Proxy': ['(() => { const p = Proxy.revocable({}, {}); p.revoke(); return p.proxy })()', '[object]'],
+  "Symbol('sym')": ["Symbol('sym')", 'Symbol(sym)'],
+  'an Error with a 5 MB message': ["new Error('x'.repeat(5_000_000))", /^x{8192}…\(\+4991808 characters\)$/]
+}
+
+for (const [thrown, [expr, message]] of Object.entries(ODD)) {
+  t.test(`${thrown} thrown in a timer: still a fatal line naming it, of bounded size`, async t => {
+    const { cli, url } = await gateway(t, `{ onRequest () { setTimeout(() => { throw ${expr} }, 10) } }`, 1)
+    const stdout = cli.child.stdout as Readable
+    const read = once(stdout, 'close')
+    await request(url).then(r => r.body.dump(), () => {})
+    t.equal(await cli.exited, 1)
+    await read
+    const line = cli.lines.find(fatal) as { origin: string, err?: { message: string } } | undefined
+    t.match(line?.err?.message, message, `stdout: ${JSON.stringify(cli.lines.slice(-3)).slice(0, 2_000)}`)
+    t.equal(line?.origin, 'uncaughtException')
+    t.ok(JSON.stringify(line).length < 64 * 1024, 'message and stack cut as other plugin errors are')
+  })
+}
+
 t.test('in worker mode the crashed worker logs the fatal line and the primary restarts it', async t => {
   const { cli, url } = await gateway(t, FAULTS['a floating rejection'], 2)
   await request(url).then(r => r.body.dump(), () => {})

@@ -1,7 +1,7 @@
 import { isForwardingHeader, isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { checkAuthRoute, credentialHeaders, stripForm } from '../shared/auth/route-check.ts'
 import { algorithmsOf, readPublicKeys } from './public-keys.ts'
-import { HMAC, JWKS_MAX, JWKS_MIN, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
+import { DEFAULTS, HMAC, JWKS_MAX, JWKS_MIN, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
 
 const isHmac = (a: string): boolean => (HMAC as readonly string[]).includes(a)
 
@@ -64,9 +64,10 @@ export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): 
     if (value !== undefined && toMs(value) < toMs(min)) problems.push({ path: ['jwks', name], message: `must be at least ${min}: ${why}` })
   }
   const { maxRefresh, cooldown } = config.jwks ?? {}
-  // maxRefresh wins over the cooldown (remote-keys.ts refreshDelay); the default cooldown is below maxRefresh's floor.
-  if (maxRefresh !== undefined && cooldown !== undefined && toMs(maxRefresh) < toMs(cooldown)) {
-    problems.push({ path: ['jwks', 'maxRefresh'], message: `must be at least jwks.cooldown (${cooldown}): it would refresh the key set more often than the cooldown lets any fetch run` })
+  // maxRefresh wins over the cooldown (remote-keys.ts refreshDelay): the default cooldown (30s) is above maxRefresh's floor (10s) too.
+  if (maxRefresh !== undefined && toMs(maxRefresh) < toMs(cooldown ?? DEFAULTS.jwks.cooldown)) {
+    const shown = cooldown ?? `${DEFAULTS.jwks.cooldown / 1000}s, its default`
+    problems.push({ path: ['jwks', 'maxRefresh'], message: `must be at least jwks.cooldown (${shown}): it would refresh the key set more often than the cooldown lets any fetch run` })
   }
   const hmac = algorithms.filter(isHmac)
   if (hmac.length > 0 && config.secret === undefined) problems.push({ path: ['algorithms'], message: `${hmac.join(', ')} need secret` })

@@ -9,11 +9,11 @@ import { startFromFile } from '../../test/reload/helpers.ts'
 // failure rule (503 auth_unavailable): refused at setup, naming both settings.
 const dir = t.testdir({})
 const file = join(dir, 'gateway.yaml')
-/** A gateway whose route's jwt-auth reads keys from `source`, with `jwks.timeout` `timeout` if given. */
-const start = (source: string, timeout?: string) => {
+/** A gateway whose route's jwt-auth reads keys from `source`, with `jwks.timeout` `timeout` if given, under server.pluginTimeout `pluginTimeout`. */
+const start = (source: string, timeout?: string, pluginTimeout = '2s') => {
   writeFileSync(file, `server:
   listen: { host: 127.0.0.1, port: 0 }
-  pluginTimeout: 2s
+  pluginTimeout: ${pluginTimeout}
 upstreams:
   a: { targets: [ { url: "http://127.0.0.1:1" } ] }
 routes:
@@ -34,4 +34,20 @@ t.test('left out, jwks.timeout fits a short server.pluginTimeout: the gateway st
   const gw = await start('issuer: "http://127.0.0.1:1"')
   t.ok(gw.url, 'started (the default 5 s would have been refused)')
   await gw.close()
+})
+
+t.test('left out, jwks.timeout worked out below its floor (100ms) from a very short server.pluginTimeout: no start, the reason naming both', async t => {
+  /** Why the gateway did not start; undefined if it did (closed at once). */
+  const refusal = async (...args: Parameters<typeof start>): Promise<unknown> => {
+    try { await (await start(...args)).close() } catch (err) { return err }
+    return undefined
+  }
+  // 150ms with discovery left 74 ms a fetch: a provider answering in 90 ms gave 503 for ever.
+  t.match(await refusal('issuer: "http://127.0.0.1:1"', undefined, '150ms'), {
+    code: 'PCL_ERR_PLUGIN_SETUP',
+    plugin: 'jwt-auth',
+    message: /server\.pluginTimeout \(150 ms\) leaves jwks\.timeout, left out, 74 ms \(two fetches with discovery\): below its floor of 100ms, .*; raise server\.pluginTimeout above 200 ms$/
+  })
+  t.match(await refusal('jwksUri: "http://127.0.0.1:1/jwks"', undefined, '100ms'), { message: /server\.pluginTimeout \(100 ms\) leaves jwks\.timeout, left out, 99 ms: below its floor of 100ms, .*above 100 ms$/ })
+  t.equal(await refusal('issuer: "http://127.0.0.1:1"', undefined, '201ms'), undefined, 'just above it: starts (100 ms a fetch)')
 })

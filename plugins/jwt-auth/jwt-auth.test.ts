@@ -556,6 +556,9 @@ routes:
   // And a floor: jwks.timeout 0 answered 503 for ever; maxRefresh 0 polled the provider every second.
   await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { timeout: 0s, maxRefresh: 0s } }`),
     { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.timeout: must be at least 100ms: .*\n.*test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.maxRefresh: must be at least 10s: / })
+  // maxRefresh wins over the cooldown: below the default one (30s), it polled the provider every maxRefresh.
+  await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { maxRefresh: 10s } }`),
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.maxRefresh: must be at least jwks\.cooldown \(30s, its default\): it would refresh the key set more often than the cooldown lets any fetch run$/ })
   const ok = await load(`{ secret: "${SECRET}", algorithms: [HS512] }`)
   await ok.close()
   t.pass('HS512 alone with a secret loads')

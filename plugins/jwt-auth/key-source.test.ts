@@ -100,11 +100,17 @@ t.test('what the config alone shows is checked at load: keys from two sources, a
   t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: '0s', refresh: 0, maxRefresh: '9s' } }), [
     { path: ['jwks', 'timeout'], message: 'must be at least 100ms: a fetch cut sooner fails however the provider answers: 503 auth_unavailable until a set is fetched' },
     { path: ['jwks', 'refresh'], message: `must be at least 10s: ${polls}` },
-    { path: ['jwks', 'maxRefresh'], message: `must be at least 10s: ${polls}` }
+    { path: ['jwks', 'maxRefresh'], message: `must be at least 10s: ${polls}` },
+    { path: ['jwks', 'maxRefresh'], message: 'must be at least jwks.cooldown (30s, its default): it would refresh the key set more often than the cooldown lets any fetch run' }
   ])
   t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { cooldown: '2h', maxRefresh: '1h' } }), [
     { path: ['jwks', 'maxRefresh'], message: 'must be at least jwks.cooldown (2h): it would refresh the key set more often than the cooldown lets any fetch run' }
   ], 'maxRefresh wins over the cooldown: not below it')
+  // Left out, the cooldown is 30 s, above maxRefresh's floor: maxRefresh 10s polled the provider every 10 s.
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { maxRefresh: '10s' } }), [
+    { path: ['jwks', 'maxRefresh'], message: 'must be at least jwks.cooldown (30s, its default): it would refresh the key set more often than the cooldown lets any fetch run' }
+  ], 'not below the default cooldown either')
+  t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { maxRefresh: '30s' } }), [], 'maxRefresh equal to the default cooldown')
   t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { timeout: '100ms', cooldown: 0, refresh: '10s', maxRefresh: 10_000 } }), [], 'at the floors')
   t.same(checkJwtAuth({ jwksUri: `${idp.url}/jwks`, jwks: { cooldown: '1h', maxRefresh: '60m' } }), [], 'maxRefresh equal to the cooldown')
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-jwks-'))

@@ -2,7 +2,7 @@ import type { PluginSetupContext } from '../../src/index.ts'
 import { hideUrlSecrets, toMs } from '../../src/index.ts'
 import { holdKeys } from './held-keys.ts'
 import { RemoteKeys } from './remote-keys.ts'
-import { ASYMMETRIC, DEFAULTS, HMAC, type JwtAuthConfig } from './schema.ts'
+import { ASYMMETRIC, DEFAULTS, HMAC, JWKS_MIN, type JwtAuthConfig } from './schema.ts'
 import { staticKeySet } from './static-keys.ts'
 import { hasStaticKeys, remoteKeysUrl } from './check.ts'
 import type { KeySource } from './token-verifier.ts'
@@ -34,6 +34,11 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
   const fetches = 'issuer' in source ? 2 : 1
   const timeoutMs = config.jwks?.timeout === undefined ? Math.min(toMs(j.timeout), Math.ceil(ctx.hookTimeoutMs / fetches) - 1) : toMs(j.timeout)
   const options = { source, timeoutMs, cooldownMs: toMs(j.cooldown), refreshMs: toMs(j.refresh), maxRefreshMs: toMs(j.maxRefresh) }
+  const floorMs = toMs(JWKS_MIN.timeout[0])
+  // Worked out below the floor, every fetch would be cut before most providers answer: 503 for ever.
+  if (config.jwks?.timeout === undefined && timeoutMs < floorMs) {
+    throw new Error(`server.pluginTimeout (${ctx.hookTimeoutMs} ms) leaves jwks.timeout, left out, ${timeoutMs} ms${'issuer' in source ? ' (two fetches with discovery)' : ''}: below its floor of ${JWKS_MIN.timeout[0]}, a fetch is cut before the provider answers (503 auth_unavailable); raise server.pluginTimeout above ${fetches * floorMs} ms`)
+  }
   const waitMs = fetches * options.timeoutMs
   if (waitMs >= ctx.hookTimeoutMs) {
     throw new Error(`jwks.timeout (${options.timeoutMs} ms${'issuer' in source ? ', twice with discovery' : ''}) must be less than server.pluginTimeout (${ctx.hookTimeoutMs} ms): a request may wait for the key set's fetch, and its onRequest is cut at server.pluginTimeout (504); lower jwks.timeout or raise server.pluginTimeout`)

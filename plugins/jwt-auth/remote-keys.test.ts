@@ -346,6 +346,15 @@ t.test('OIDC discovery: the document must name the issuer it was fetched for and
   await refused('embedded', { issuer: `${server.url}/embedded`, jwks_uri: `file:///x?${server.url}/idp/jwks` }, 'discovery document has no http(s) jwks_uri')
   await refused('not-string', { issuer: `${server.url}/not-string`, jwks_uri: [`${server.url}/idp/jwks`] }, 'discovery document has no http(s) jwks_uri')
   await refused('down', 'down', `${server.url}/down/.well-known/openid-configuration answered 503`, 503)
+  // Not an object: null read as one logged "Cannot read properties of null".
+  await refused('null', 'null', 'discovery document is not a JSON object')
+  await refused('array', '[]', 'discovery document is not a JSON object')
+  // An issuer of 900 KB was quoted whole in a warning repeated each cooldown: 200 characters of it.
+  const cut = (value: unknown) => { const json = JSON.stringify(value); return `${json.slice(0, 200)}…(+${json.length - 200} characters)` }
+  const long = `https://idp.example.com/${'a'.repeat(900_000)}`
+  await refused('long', { issuer: long, jwks_uri: `${server.url}/idp/jwks` }, `discovery document names issuer ${cut(long)}, not ${server.url}/long`)
+  const big = { name: 'b'.repeat(900_000) }
+  await refused('big', { issuer: big, jwks_uri: `${server.url}/idp/jwks` }, `discovery document names issuer ${cut(big)}, not ${server.url}/big`)
   t.equal(jwks.hits, before, 'no key set fetched for any of them')
   serve('/https/.well-known/openid-configuration', { issuer: `${server.url}/https`, jwks_uri: 'https://127.0.0.1:1/jwks' })
   const https = remote({ issuer: `${server.url}/https` })

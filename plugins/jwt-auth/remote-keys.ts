@@ -67,6 +67,15 @@ async function getJson (target: Target, timeoutMs: number): Promise<{ body: unkn
   return { body: JSON.parse(Buffer.concat(chunks).toString('utf8')), maxAgeMs: noCache ? 0 : maxAge === undefined ? undefined : Number(maxAge) * 1000 }
 }
 
+/** Characters of a discovery document's value a failure quotes: the warning is repeated each cooldown. */
+const QUOTED_MAX = 200
+
+/** `value` as JSON, cut to QUOTED_MAX characters (an issuer of 900 KB was quoted whole). */
+function quoted (value: unknown): string {
+  const text = String(JSON.stringify(value))
+  return text.length <= QUOTED_MAX ? text : `${text.slice(0, QUOTED_MAX)}…(+${text.length - QUOTED_MAX} characters)`
+}
+
 /**
  * A provider's key set: fetched at setup (not awaited), refreshed in the background before its
  * Cache-Control max-age runs out, refetched for an unknown kid at most once per cooldown. When a
@@ -190,11 +199,12 @@ export class RemoteKeys {
   async #discover (): Promise<Target> {
     const issuer = (this.#o.source as { issuer: string }).issuer
     const { body } = await getJson(this.#discovery as Target, this.#o.timeoutMs)
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('discovery document is not a JSON object')
     const doc = body as { issuer?: unknown, jwks_uri?: unknown }
     // OIDC Discovery 4.3: the document must name the issuer it was fetched for.
     if (doc.issuer !== issuer) {
       const named = typeof doc.issuer === 'string' ? hideUrlSecrets(doc.issuer) : doc.issuer
-      throw new Error(`discovery document names issuer ${JSON.stringify(named)}, not ${hideUrlSecrets(issuer)}`)
+      throw new Error(`discovery document names issuer ${quoted(named)}, not ${hideUrlSecrets(issuer)}`)
     }
     if (typeof doc.jwks_uri !== 'string' || !/^https?:\/\//.test(doc.jwks_uri)) throw new Error('discovery document has no http(s) jwks_uri')
     const jwks = fetchTarget(doc.jwks_uri)

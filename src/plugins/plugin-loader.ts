@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { basename, dirname, sep } from 'node:path'
+import { basename, dirname, relative, sep } from 'node:path'
 import { register } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { assertRegularFile } from '../config/file-path.ts'
@@ -77,26 +77,43 @@ export async function importUserModule (href: string): Promise<unknown> {
   }
 }
 
-/** A stack frame's place: `at fn (place)` or `at place`, place being file:line:col (or a file: URL). */
-const FRAME = /^\s+at (?:.*\()?(.+?):(\d+):(\d+)\)?$/
+/**
+ * A stack frame's place, file:line:col (or a file: URL): `at fn (place)`, from the first " (" (a
+ * folder may be named "my (copy)"), or `at place` (`at async place`).
+ */
+const FRAME = /^\s+at (?:.*? \((.+):(\d+):(\d+)\)|(?:async )?(.+):(\d+):(\d+))$/
 
 /**
- * Where in a plugin's code `thrown` was thrown: the first frame of its stack in one of `dirs`
- * (the folders of the loadPlugins files) as file:line:col, or undefined (no stack, none there).
+ * The gateway's own code (src/, dist/ and node_modules/ of its package, run from source or built):
+ * never a plugin's place, even when a plugin's folder holds the gateway (a plugin file beside a clone's package.json).
+ */
+const GATEWAY_CODE = ['src', 'dist', 'node_modules'].map(d => fileURLToPath(new URL(`${RUNNING_FROM_SOURCE ? '../../' : '../../../'}${d}/`, import.meta.url)))
+
+/**
+ * Where in a plugin's code `thrown` was thrown: the first frame of its stack in one of `dirs` (the
+ * folders of the loadPlugins files), outside the gateway's own code, as file:line:col; one in a
+ * node_modules of such a folder (a library the plugin uses) only if none is of the plugin's own
+ * files. Undefined: no stack, no frame there.
  */
 export function pluginFrame (thrown: unknown, dirs: readonly string[]): string | undefined {
   let stack: unknown
   // An error, or what the log shows of one (a PluginSetupError's cause: see loggedThrown).
   try { stack = typeof thrown === 'object' && thrown !== null ? (thrown as { stack?: unknown }).stack : undefined } catch { return undefined }
   if (typeof stack !== 'string') return undefined
+  let inLibrary: string | undefined
   for (const line of stack.split('\n')) {
-    const [, place, row, col] = FRAME.exec(line) ?? []
-    if (place === undefined) continue
-    let file = place
-    try { if (place.startsWith('file:')) file = fileURLToPath(place) } catch { continue }
-    if (dirs.some(d => file.startsWith(d.endsWith(sep) ? d : d + sep))) return `${file}:${row}:${col}`
+    const frame = FRAME.exec(line)
+    if (frame === null) continue
+    const [place, row, col] = frame[1] === undefined ? frame.slice(4) : frame.slice(1, 4)
+    let file = place as string
+    try { if (file.startsWith('file:')) file = fileURLToPath(file) } catch { continue }
+    const inside = dirs.filter(d => file.startsWith(d.endsWith(sep) ? d : d + sep))
+    if (inside.length === 0 || GATEWAY_CODE.some(g => file.startsWith(g))) continue
+    const at = `${file}:${row}:${col}`
+    if (inside.some(d => !relative(d, file).split(sep).includes('node_modules'))) return at
+    inLibrary ??= at
   }
-  return undefined
+  return inLibrary
 }
 
 /** Why a plugin file may be missing: a Windows `\`, a left-out extension (import needs it). */

@@ -11,6 +11,7 @@ import { loadOrReport, parseCommand } from '../options.ts'
 import { HOST_REASONS, ListenError } from '../../server/listen-error.ts'
 import { PluginSetupError } from '../../plugins/setup-error.ts'
 import { pluginFrame } from '../../plugins/plugin-loader.ts'
+import { describeThrown, loggedThrown } from '../../plugins/thrown.ts'
 import { writeStateFile } from '../../server/state-file.ts'
 import { hiddenValues, scrubbed } from '../../config/redact.ts'
 import { variableOf } from '../../config/key-variable.ts'
@@ -86,7 +87,14 @@ function logCrashes (log: Logger | undefined): void {
   process.on('uncaughtExceptionMonitor', (err, origin) => {
     try {
       const to = crashLog ?? createLogger({ pretty: false }).child({ worker: workerPlace()?.index })
-      to.fatal({ err, origin }, `uncaught ${origin === 'unhandledRejection' ? 'promise rejection' : 'exception'}: exiting`)
+      const msg = `uncaught ${origin === 'unhandledRejection' ? 'promise rejection' : 'exception'}: exiting`
+      // What a plugin threw may be anything (a throwing getter, a revoked Proxy, a 5 MB message):
+      // pino's own serializer threw on some, leaving no line at all. Read once, each part bounded.
+      try {
+        to.fatal({ err: loggedThrown(err), origin }, msg)
+      } catch {
+        to.fatal({ err: { message: describeThrown(err) }, origin }, msg)
+      }
     } catch { /* Node's own print still says it */ }
   })
 }
