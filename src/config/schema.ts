@@ -127,7 +127,7 @@ const Logging = Type.Object({
   accessLog: Type.Optional(Type.Boolean({ description: 'One JSON line per request. Default true.' })),
   headers: Type.Optional(Type.Boolean({ description: 'Include request headers in access-log lines (credentials are redacted). Default false.' })),
   redactHeaders: Type.Optional(Type.Array(Type.String({ pattern: TOKEN, errorMessage: 'must be a header name' }), {
-    description: 'More request headers shown as [redacted] in access-log lines with headers, on every route (any case), e.g. [x-auth-token]: those of the usual credentials and those any route\'s plugins read credentials from always are.'
+    description: 'More headers shown as [redacted] in access-log lines with headers, request and response, on every route (any case), e.g. [x-session-token]: those of the usual credentials and those any route\'s plugins read credentials from always are.'
   })),
   pretty: Type.Optional(Type.Boolean({ description: 'Human-readable logs. Default: when stdout is a terminal.' }))
 }, closed)

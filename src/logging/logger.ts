@@ -1,21 +1,23 @@
 import fs from 'node:fs'
 import pino, { type Logger } from 'pino'
-import { hideUserinfo } from '../config/url-userinfo.ts'
+import { hideUserinfo, REDACTED } from '../config/url-userinfo.ts'
 
 export interface LoggerOptions { level?: string, pretty?: boolean }
 
 // Credentials never reach the logs, whichever log line carries headers, request or response (an
 // upstream may echo one). Sec-WebSocket-Protocol: a browser's WebSocket cannot set Authorization, so
 // tokens ride in it (Kubernetes' base64url.bearer...), and a server must answer with one of those
-// offered: it may echo the token.
-const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey', 'sec-websocket-protocol']
+// offered: it may echo the token. The usual token headers too: Spring Session's X-Auth-Token,
+// GitLab's Private-Token, AWS's session token.
+const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey', 'sec-websocket-protocol',
+  'x-auth-token', 'x-access-token', 'private-token', 'x-amz-security-token']
   .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`, `resHeaders["${h}"]`])
   .concat(['resHeaders["set-cookie"]'])
 /** pino's `redact` for every logger of the gateway's (tests' in-memory ones too). */
 export const REDACTION = { paths: REDACT, censor: '[redacted]' }
 
 /**
- * `headers` with those of `names` present shown as [redacted], URL-valued ones cut as withoutQuery
+ * `headers` with those of `names` present shown as [redacted], URL-valued ones cut as loggedUrl
  * (see URL_HEADERS), and without HTTP/2's pseudo-headers (`:path` carries the query, which logs
  * leave out; the others repeat the line's fields): a copy only when there is one of these.
  */
@@ -46,36 +48,54 @@ function withoutQuery (url: string, query = '?…'): string {
   return `${url.slice(0, at)}${cut === '?' ? query : cut === '#' ? '#…' : ';…'}`
 }
 
+// A URL's authority: after a scheme and its slashes (`https:/` or `https:\\` too, as browsers read
+// them) or a leading `//`; its userinfo up to the last @ (a password holding an unencoded @, / or ?
+// included: an @ in the path or query hides more, never less). A single leading / is a path (`/u/a@b`).
+const URL_USERINFO = /^(\s*(?:[a-z][a-z0-9+.-]*:[/\\]+|[/\\]{2}))[\s\S]*@/i
+
 /**
- * A Link or Link-Template field (RFC 8288, RFC 9652) with each `<URL>` cut as withoutQuery: a next
+ * A URL-valued header's `url` as logged: its userinfo hidden first (a password may hold a `?` or
+ * `#`), as loggedTarget does, then cut as withoutQuery. Not hideUserinfo, whose search for a URL
+ * anywhere in a text takes time quadratic in a client's `a.a.a…@`: here the URL starts the value.
+ */
+const loggedUrl = (url: string): string => withoutQuery(url.includes('@') ? url.replace(URL_USERINFO, `$1${REDACTED}@`) : url)
+
+/**
+ * A Link or Link-Template field (RFC 8288, RFC 9652) with each `<URL>` shown as loggedUrl: a next
  * page's `?access_token=`. Each match ends at the next `<` or `>` (a `<` left open included): one
  * pass over the field, whatever it holds.
  */
-const linksWithoutQuery = (links: string): string => links.replace(/<[^<>]*/g, url => `<${withoutQuery(url.slice(1))}`)
+const loggedLinks = (links: string): string => links.replace(/<[^<>]*/g, url => `<${loggedUrl(url.slice(1))}`)
 
-/** Refresh's `5; url=URL` (or `5,URL`): its delay kept, its URL cut as withoutQuery. */
-function refreshWithoutQuery (refresh: string): string {
-  const delay = /^[\s\d.]*[;,]/.exec(refresh)?.[0] ?? ''
-  return `${delay}${withoutQuery(refresh.slice(delay.length))}`
+/** Refresh's `5; url=URL` (or `5,URL`, `5;URL='URL'`): its delay kept, its URL shown as loggedUrl. */
+function loggedRefresh (refresh: string): string {
+  const delay = /^[\s\d.]*[;,]\s*(?:url\s*=\s*)?['"]?/i.exec(refresh)?.[0] ?? ''
+  return `${delay}${loggedUrl(refresh.slice(delay.length))}`
 }
 
 /**
- * Headers whose value is a URL, with how each is cut (see withoutQuery; an API key may be in it as
- * in the path: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location):
- * those a proxy or a client names the original request's URL in (nginx's auth_request sends
- * X-Original-URI, Envoy X-Envoy-Original-Path), nginx's X-Accel-Redirect (`/f?sig=`), Refresh
- * and each URL of Link and Link-Template. Lower case, as Node and undici name headers.
+ * Headers whose value is a URL, with how each is shown (see loggedUrl; an API key may be in it as
+ * in the path: a page's `?api_key=` in Referer, OAuth's `?code=` or `#access_token=` in Location, a
+ * password as `user:pass@` in any): Origin, those a proxy or a client names the original request's
+ * URL or prefix in (nginx's auth_request sends X-Original-URI, Envoy X-Envoy-Original-Path), nginx's
+ * X-Accel-Redirect (`/f?sig=`), WebDAV's Destination, SourceMap, Refresh and each URL of Link and
+ * Link-Template. Lower case, as Node and undici name headers.
  */
 const URL_HEADERS: ReadonlyArray<readonly [name: string, without: (value: string) => string]> = [
-  ...['referer', 'location', 'content-location', 'x-forwarded-uri', 'x-original-url', 'x-original-uri', 'x-envoy-original-path', 'x-rewrite-url', 'x-accel-redirect']
-    .map(name => [name, (url: string) => withoutQuery(url)] as const),
-  ['refresh', refreshWithoutQuery],
-  ['link', linksWithoutQuery],
-  ['link-template', linksWithoutQuery]
+  ...['referer', 'origin', 'location', 'content-location', 'x-forwarded-uri', 'x-original-url', 'x-original-uri', 'x-request-uri',
+    'x-original-request-uri', 'x-forwarded-prefix', 'x-envoy-original-path', 'x-rewrite-url', 'x-accel-redirect', 'destination',
+    'sourcemap', 'x-sourcemap']
+    .map(name => [name, loggedUrl] as const),
+  ['refresh', loggedRefresh],
+  ['link', loggedLinks],
+  ['link-template', loggedLinks]
 ]
 
+/** Whether loggedUrl may change `value`: a place withoutQuery cuts, or an @ (userinfo, maybe). No allocation. */
+const mayCut = (value: string): boolean => CUT.test(value) || value.includes('@')
+
 function hasCut (value: unknown): boolean {
-  return typeof value === 'string' ? CUT.test(value) : Array.isArray(value) && value.some(v => typeof v === 'string' && CUT.test(v))
+  return typeof value === 'string' ? mayCut(value) : Array.isArray(value) && value.some(v => typeof v === 'string' && mayCut(v))
 }
 
 function cut (headers: Record<string, unknown>, name: string, without: (value: string) => string): void {
@@ -189,7 +209,8 @@ const MIN_CUT = 64
  * A JSON `line` too long for PIPE_BUF made to fit: its strings cut to MAX_CUT characters, then a
  * quarter of that, ... (each ending in `…(+N bytes)` for the N left out, as loggedPath marks a
  * path); should that not do (too many fields), its fields but objects (an error's message kept),
- * then its level, time, pid, worker and msg alone; with `truncated`: the line's length in bytes.
+ * then its level, time, pid, worker, msg and, while they fit, its IDENTIFYING fields; with
+ * `truncated`: the line's length in bytes.
  */
 function fitted (line: string): string {
   const fields = JSON.parse(line) as Record<string, unknown>
@@ -203,9 +224,25 @@ function fitted (line: string): string {
   const own = Object.fromEntries(Object.entries(fields).filter(([, value]) => value === null || typeof value !== 'object'))
   const kept = `${JSON.stringify({ ...own, ...(typeof err?.message === 'string' ? { err: { message: err.message } } : {}), truncated: Buffer.byteLength(line) }, cutTo(MIN_CUT))}\n`
   if (Buffer.byteLength(kept) <= PIPE_BUF) return kept
+  // Too many of the line's own (a plugin's 400 fields): who asked, and which route or plugin said it, still shown.
   const { level, time, pid, worker, msg } = fields
-  return `${JSON.stringify({ level, time, pid, worker, msg: typeof msg === 'string' ? cutString(msg, MIN_CUT) : undefined, truncated: Buffer.byteLength(line) })}\n`
+  const last: Record<string, unknown> = { level, time, pid, worker, msg: typeof msg === 'string' ? cutString(msg, MIN_CUT) : undefined }
+  const truncated = Buffer.byteLength(line)
+  let fit = JSON.stringify({ ...last, truncated })
+  for (const name of IDENTIFYING) {
+    const value = fields[name]
+    if (value === undefined || (value !== null && typeof value === 'object')) continue
+    const shown = typeof value === 'string' ? cutString(value, MIN_CUT) : value
+    const next = JSON.stringify({ ...last, [name]: shown, truncated })
+    if (Buffer.byteLength(next) >= PIPE_BUF) continue
+    last[name] = shown
+    fit = next
+  }
+  return `${fit}\n`
 }
+
+/** The fields a line cut to its last fallback keeps, in this order, while they fit (see fitted). */
+const IDENTIFYING = ['requestId', 'route', 'plugin', 'upstream', 'status', 'method', 'clientIp', 'consumer', 'error']
 
 /** A JSON.stringify replacer cutting strings to `max` characters. */
 const cutTo = (max: number) => (_: string, value: unknown): unknown => typeof value === 'string' ? cutString(value, max) : value

@@ -1,0 +1,101 @@
+import t, { type Test } from 'tap'
+import type { OutgoingHttpHeaders } from 'node:http'
+import { request } from 'undici'
+import { startGateway } from '../helpers/gateway.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { waitForLog } from '../helpers/logs.ts'
+
+/** A gateway logging headers in front of an upstream answering 200 with `responseHeaders`: the access line of one request with `requestHeaders`, and every line. */
+async function logged (t: Test, requestHeaders: Record<string, string>, responseHeaders: OutgoingHttpHeaders) {
+  const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, responseHeaders).end() })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`logging: { accessLog: true, headers: true }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const res = await request(`${gw.url}/x`, { headers: { ...requestHeaders, 'x-request-id': 'userinfo' } })
+  t.equal(res.statusCode, 200)
+  await res.body.dump()
+  return { line: await waitForLog(gw.logs, { msg: 'request', requestId: 'userinfo' }), all: JSON.stringify(gw.logs) }
+}
+
+// A password in a URL (`user:pass@`) was logged as written in URL-valued headers: only their
+// query, fragment and path parameters were cut, and a value with none of those was left whole.
+t.test('logging.headers: the userinfo of a URL in a URL-valued header is hidden, in the response and the request', async t => {
+  const { line, all } = await logged(t, {
+    referer: 'https://u:S3CRET-referer@site.example/p',
+    origin: 'https://u:S3CRET-origin@h.example',
+    destination: 'https://u:S3CRET-dav@h.example/dav/b',
+    'x-forwarded-uri': 'HTTPS://u:S3CRET-upper@h.example/up',
+    // As a URL parser reads them: a single slash or a backslash after a special scheme.
+    'x-original-uri': 'https:/u:S3CRET-one-slash@h.example/o',
+    'x-rewrite-url': 'https:\\\\u:S3CRET-backslash@h.example/b'
+  }, {
+    location: 'https://user:S3CRET-location@example.com/a/b',
+    'content-location': '//u:S3CRET-relative@h.example/x',
+    refresh: '5; url=https://u:S3CRET-refresh@h.example/',
+    link: '<https://u:S3CRET-link@h.example/next>; rel=next, </plain>; rel=first',
+    'x-original-url': 'https://u:S3CRET-original@h.example/',
+    // A password holding an unencoded ?, # or @: hidden whole, not cut at its ? (leaving `u:pa`).
+    'x-accel-redirect': 'http://u:pa?S3CRET#x@y@h.example/f'
+  })
+  t.has(line, {
+    reqHeaders: {
+      referer: 'https://[redacted]@site.example/p',
+      origin: 'https://[redacted]@h.example',
+      destination: 'https://[redacted]@h.example/dav/b',
+      'x-forwarded-uri': 'HTTPS://[redacted]@h.example/up',
+      'x-original-uri': 'https:/[redacted]@h.example/o',
+      'x-rewrite-url': 'https:\\\\[redacted]@h.example/b'
+    },
+    resHeaders: {
+      location: 'https://[redacted]@example.com/a/b',
+      'content-location': '//[redacted]@h.example/x',
+      refresh: '5; url=https://[redacted]@h.example/',
+      link: '<https://[redacted]@h.example/next>; rel=next, </plain>; rel=first',
+      'x-original-url': 'https://[redacted]@h.example/',
+      'x-accel-redirect': 'http://[redacted]@h.example/f'
+    }
+  })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+t.test('logging.headers: an @ outside a URL\'s authority is not userinfo; a query after userinfo still cut', async t => {
+  const { line, all } = await logged(t, { referer: '/users/bob@example.com/profile', 'x-forwarded-prefix': '/api;jsessionid=S3CRET' }, {
+    location: 'mailto:bob@example.com',
+    'content-location': 'https://u:S3CRET@h.example/a?token=S3CRET',
+    refresh: "0;URL='https://u:S3CRET@h.example/r'"
+  })
+  t.has(line, {
+    reqHeaders: { referer: '/users/bob@example.com/profile', 'x-forwarded-prefix': '/api;…' },
+    resHeaders: { location: 'mailto:bob@example.com', 'content-location': 'https://[redacted]@h.example/a?…', refresh: "0;URL='https://[redacted]@h.example/r'" }
+  })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+// More headers that name a URL (WebDAV's Destination, SourceMap, the original request's URI as proxies name it) kept their query.
+t.test('logging.headers: Destination, SourceMap, X-SourceMap, X-Request-URI, X-Original-Request-URI and X-Forwarded-Prefix without their query', async t => {
+  const { line, all } = await logged(t, {
+    destination: '/dav/b?sig=S3CRET-dav',
+    'x-request-uri': '/a?api_key=S3CRET-req',
+    'x-original-request-uri': '/b#access_token=S3CRET-orig',
+    'x-forwarded-prefix': '/api?token=S3CRET-prefix'
+  }, { sourcemap: '/app.js.map?sig=S3CRET-map', 'x-sourcemap': '/old.js.map?sig=S3CRET-old' })
+  t.has(line, {
+    reqHeaders: { destination: '/dav/b?…', 'x-request-uri': '/a?…', 'x-original-request-uri': '/b#…', 'x-forwarded-prefix': '/api?…' },
+    resHeaders: { sourcemap: '/app.js.map?…', 'x-sourcemap': '/old.js.map?…' }
+  })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+// The usual token headers were logged unless listed in logging.redactHeaders.
+t.test('logging.headers: X-Auth-Token, X-Access-Token, Private-Token and X-Amz-Security-Token redacted by default, both ways', async t => {
+  const tokens = { 'x-auth-token': 'S3CRET-auth', 'x-access-token': 'S3CRET-access', 'private-token': 'S3CRET-gitlab', 'x-amz-security-token': 'S3CRET-aws' }
+  const redacted = Object.fromEntries(Object.keys(tokens).map(name => [name, '[redacted]']))
+  const { line, all } = await logged(t, { ...tokens, 'x-visible': 'fine' }, tokens)
+  t.has(line, { reqHeaders: { ...redacted, 'x-visible': 'fine' }, resHeaders: redacted })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
