@@ -7,12 +7,13 @@ import { adminBodies } from './admin/bodies.ts'
 import { browserRefusal, firstByteJudged, hasBody, type Refusal } from './admin/browser-guard.ts'
 import { adminClientError, adminConnect } from './admin/client-error.ts'
 import { configEndpoints } from './admin/config.ts'
-import { Endpoints, pathOf } from './admin/endpoints.ts'
+import { ADMIN_HEADERS, Endpoints, pathOf } from './admin/endpoints.ts'
 import { framingRefusal } from './admin/framing.ts'
 import { healthEndpoints } from './admin/health.ts'
 import { inventoryEndpoints } from './admin/inventory.ts'
 import { metricsEndpoints } from './admin/metrics.ts'
 import { pluginEndpoints } from './admin/plugins.ts'
+import { unsentAnswers } from './admin/pipelining.ts'
 import { storeEndpoints } from './admin/stores.ts'
 import type { AdminCall, AdminState } from './admin/state.ts'
 import { LogLimiter } from '../logging/log-limiter.ts'
@@ -36,7 +37,7 @@ const TOO_LARGE = `the request body is larger than the admin API takes (${BODY_L
  * long, nor many of them: the admin listener shares the process's file descriptors with the gateway.
  * Its clients send small requests at once; a reload, however long, is bounded by none of these.
  */
-export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256 } as const
+export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256, pipelined: 16 } as const
 
 /** An answer sent while the request's body is still coming (a refusal, an open probe ignoring it). */
 const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.complete
@@ -44,6 +45,10 @@ const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.c
 const NO_HOST: Refusal = { status: GatewayError.BAD_HOST.status, error: GatewayError.BAD_HOST.code, message: GatewayError.BAD_HOST.message }
 const EXPECTATION: Refusal = { status: GatewayError.EXPECTATION_FAILED.status, error: GatewayError.EXPECTATION_FAILED.code, message: GatewayError.EXPECTATION_FAILED.message }
 const UNAUTHORIZED: Refusal = { status: 401, error: 'unauthorized', message: 'this admin endpoint needs "Authorization: Bearer <admin.token>"' }
+const PIPELINED: Refusal = {
+  status: 429, error: 'too_many_requests', close: true,
+  message: `more than ${ADMIN_LIMITS.pipelined} requests on this connection wait for their answers to be read: this one and those after it are not run; the connection closes`
+}
 const readOnly = (method: string): Refusal => ({ status: 403, error: 'read_only_token', message: `admin.readToken may only read (GET, HEAD): ${method} needs admin.token` })
 
 /** An error answer's `error` code (every admin error answer is JSON `{ error, message }`; a plugin's may be anything). */
@@ -60,6 +65,8 @@ function errorCode (payload: unknown): string | undefined {
 const REFUSED = 'admin request refused'
 const CALLED = 'admin call'
 const RELOAD = '/config/reload'
+/** Plugin endpoints' one route: the endpoint is the path. */
+const PLUGINS = '/plugins/*'
 
 /**
  * The admin listener (loopback by default): probes, the active config, reload, route and upstream
@@ -106,6 +113,10 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     app.server.emit('request', req, res)
   })
   app.server.maxConnections = ADMIN_LIMITS.maxConnections
+  // Before Fastify sees the request: on every answer, errors (its own for a malformed URL too) and plugin endpoints' included.
+  app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    for (const [name, value] of Object.entries(ADMIN_HEADERS)) res.setHeader(name, value)
+  })
   // A client can refuse the operators' connections at will: the line is limited, not one per connection.
   const drops = new LogLimiter(state.log)
   app.server.on('drop', () => {
@@ -118,6 +129,7 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   app.server.once('close', () => { drops.flush(); refusals.flush() })
   adminBodies(app)
   const api = new Endpoints(app)
+  const notFound = (req: FastifyRequest, reply: FastifyReply) => fail(reply, 404, 'not_found', `no admin endpoint ${pathOf(req.url)}`)
 
   /** Why the request is refused before any endpoint sees it, or undefined. */
   const refusal = (req: FastifyRequest): Refusal | undefined => {
@@ -143,12 +155,17 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   // Who was refused, and who changed something: the audit trail (never the token; the target as
   // the gateway's rejected lines log it: no userinfo, query, fragment nor path parameter).
   const logRefused = (req: FastifyRequest, r: Refusal): void => {
-    const fields = { clientIp: clientIps.get(req), method: req.method, path: loggedTarget(req.url), status: r.status, error: r.error }
-    if (refusals.allow(`${r.error} ${fields.clientIp}`, 'warn', fields, REFUSED)) state.log.warn(fields, REFUSED)
+    const clientIp = clientIps.get(req)
+    // The summary of those limited counts lines of any method and path: it names neither.
+    const key = { clientIp, status: r.status, error: r.error }
+    if (refusals.allow(`${r.error} ${clientIp}`, 'warn', key, REFUSED)) state.log.warn({ clientIp, method: req.method, path: loggedTarget(req.url), status: r.status, error: r.error }, REFUSED)
   }
+  const unsent = unsentAnswers()
   app.addHook('onRequest', async (req, reply) => {
     clientIps.set(req, req.ip)
-    const r = refusal(req)
+    // A client pipelining past the bound gets the answers before it, then this one, then the end of
+    // the connection; what it sent after is answered the same way and never sent (pipelining.ts).
+    const r = unsent(req.raw, reply.raw) > ADMIN_LIMITS.pipelined ? PIPELINED : refusal(req)
     if (r === undefined) return
     logRefused(req, r)
     if (r.status === 401) void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
@@ -158,23 +175,32 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   // A body not said to be JSON, chunked: refused at its first byte (browser-guard.ts), logged as refused at its head.
   app.addHook('preParsing', async (req, _reply, payload) => firstByteJudged(req, payload, r => { logRefused(req, r) }))
   // A call that may change something (not GET nor HEAD) reaching its endpoint (not refused, its body
-  // read), numbered: what a plugin handler outliving its answer logs later names the same call.
-  const handled = new WeakMap<FastifyRequest, number>()
+  // read). Numbered as its line is written, so that every number has one: a plugin endpoint is only
+  // known to be none (404, 405) once asked. What a plugin handler outliving its answer logs later
+  // reads the same object, and so names the same call.
+  const handled = new WeakMap<FastifyRequest, { callId?: number, clientIp?: string }>()
   let calls = 0
-  app.addHook('preHandler', async req => { if (req.method !== 'GET' && req.method !== 'HEAD') handled.set(req, ++calls) })
-  const callOf = (req: FastifyRequest): AdminCall => ({ callId: handled.get(req), clientIp: clientIps.get(req) })
+  app.addHook('preHandler', async (req, reply) => {
+    // One spelling per endpoint, the one its audit line names: a percent-encoded octet spells none
+    // (Fastify would decode /%63onfig/reload to /config/reload; a plugin's path is matched as sent).
+    if (req.routeOptions.url !== undefined && pathOf(req.url).includes('%')) return notFound(req, reply)
+    if (req.method !== 'GET' && req.method !== 'HEAD') handled.set(req, { clientIp: clientIps.get(req) })
+  })
+  const callOf = (req: FastifyRequest): AdminCall => handled.get(req) ?? { clientIp: clientIps.get(req) }
   // No such endpoint (404, 405): nothing ran.
   const unrouted = (req: FastifyRequest): void => { handled.delete(req) }
   // Every such call, once, when its answer is made, whatever its outcome: a 500 may follow a change
   // made, a 504 a handler still running. Not once sent (onResponse): a client that hung up is never sent one.
   app.addHook('onSend', async (req, reply, payload) => {
-    const callId = handled.get(req)
-    if (callId === undefined) return payload
+    const call = handled.get(req)
+    if (call === undefined) return payload
     handled.delete(req)
+    call.callId = ++calls
     const error = reply.statusCode >= 400 ? errorCode(payload) : undefined
-    const reload = req.routeOptions.url === RELOAD
-    state.log.info({ callId, clientIp: clientIps.get(req), method: req.method, path: loggedTarget(req.url), status: reply.statusCode,
-      ...(error === undefined ? {} : { error }), ...(reload ? { trigger: 'admin' } : {}) }, CALLED)
+    const route = req.routeOptions.url
+    const endpoint = route === PLUGINS ? pathOf(req.url) : route
+    state.log.info({ callId: call.callId, clientIp: call.clientIp, method: req.method, path: loggedTarget(req.url), endpoint, status: reply.statusCode,
+      ...(error === undefined ? {} : { error }), ...(route === RELOAD ? { trigger: 'admin' } : {}) }, CALLED)
     return payload
   })
   // Answered before its body is in (a refusal, 413 by Content-Length): the rest is not read, the
@@ -200,7 +226,7 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     if (path.startsWith('/plugins/')) return pluginEndpoint(req, reply)
     unrouted(req)
     const allowed = api.allowed(path)
-    if (allowed === undefined) return fail(reply, 404, 'not_found', `no admin endpoint ${path}`)
+    if (allowed === undefined) return notFound(req, reply)
     void reply.header('allow', allowed.join(', '))
     return fail(reply, 405, 'method_not_allowed', `${req.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`)
   })

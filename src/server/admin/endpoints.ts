@@ -33,6 +33,9 @@ export class Endpoints {
   isOpen (method: string, path: string): boolean { return (method === 'GET' || method === 'HEAD') && this.#open.has(path) }
 }
 
+/** What every admin answer says: never cached (a /config read, a reload's result), never sniffed as anything but its type. */
+export const ADMIN_HEADERS: Readonly<Record<string, string>> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
+
 /** The path of a request URL, without its query. */
 export const pathOf = (url: string): string => {
   const q = url.indexOf('?')

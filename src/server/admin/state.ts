@@ -36,7 +36,7 @@ export interface AdminState {
   readonly log: Logger
 }
 
-/** An admin call as its audit line names it: `callId` for one that may change something, `clientIp`. */
+/** An admin call as its audit line names it: `callId` (for one that may change something, once that line is written), `clientIp`. */
 export interface AdminCall { readonly callId?: number, readonly clientIp?: string }
 
 /** In worker mode, what a question only the workers can answer (GET /stores) fails with while none serves. */
