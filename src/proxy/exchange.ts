@@ -233,8 +233,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * a request it was sent as a body (sent, or the try aborted), sets the request's socket to null.
    */
   readonly #socket: Socket
-  /** Set once the upgrade went through: closes both ends of the tunnel. */
-  #tunnel: (() => void) | undefined
+  /** Set once the upgrade went through: closes both ends of the tunnel (`planned`: with WebSocket close frames where it can). */
+  #tunnel: ((planned: boolean) => void) | undefined
   /** Upstream attempts so far, and the targets already tried (allocated on the first retry only). */
   #tries = 0
   #pluginHost = false
@@ -712,15 +712,34 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     client.write(`HTTP/1.1 101 Switching Protocols\r\n${head}x-request-id: ${this.id}\r\n\r\n`, 'latin1')
     const head0 = (this.#upgrade as { head: Buffer }).head
     if (head0.length > 0) upstream.write(head0)
-    const closeBoth = () => { client.destroy(); upstream.destroy() }
-    this.#tunnel = closeBoth
+    // Once close frames are sent (see closeWebSocket): each end closes on its own, until this timer.
+    let closing: NodeJS.Timeout | undefined
+    const closeBoth = () => { clearTimeout(closing); client.destroy(); upstream.destroy() }
+    const broken = () => { if (closing === undefined) closeBoth() }
+    // A WebSocket's frames are followed both ways, so that a planned close can add a close frame at
+    // a frame's end; an extension other than permessage-deflate may frame otherwise: not followed.
+    const frames = String(this.raw.headers.upgrade).toLowerCase() === 'websocket' && knownFraming(raw ?? [])
+      ? { toClient: new FrameEdges(), toUpstream: new FrameEdges() }
+      : undefined
+    this.#tunnel = planned => {
+      if (closing !== undefined || !planned || frames === undefined) { closeBoth(); return }
+      clearTimeout(this.#sendTimer)
+      clearTimeout(this.#stallTimer)
+      closing = setTimeout(closeBoth, WEBSOCKET_CLOSE_GRACE_MS).unref()
+      closeWebSocket(client, upstream, frames)
+    }
     tunnelling(client) // its end is now the tunnel's (below), no longer the client gone
     // The upstream's end (pipe() ends the client's side) closes the client's connection once what it
     // was sent is flushed (see #tunnelEnded); a break closes both at once. Its close follows an error.
-    upstream.on('error', () => {}).once('close', () => { if (upstream.readableEnded) this.#tunnelEnded(client); else closeBoth() })
-    client.on('error', closeBoth).on('close', closeBoth)
+    upstream.on('error', () => {}).once('close', () => { if (closing !== undefined) return; if (upstream.readableEnded) this.#tunnelEnded(client); else closeBoth() })
+    client.on('error', broken).on('close', broken)
     upstream.pipe(client)
     client.pipe(upstream)
+    if (frames !== undefined) {
+      frames.toUpstream.see(head0)
+      upstream.on('data', frames.toClient.see)
+      client.on('data', frames.toUpstream.see)
+    }
     // The client's end leaves the upstream what it may still send, each pause no longer than the
     // route's timeouts.idle: past it, both are closed.
     const idleMs = this.compiled.bodyTimeout
@@ -753,11 +772,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     ex.closeTunnel('upstream_send')
   }
 
-  /** The gateway closes an open tunnel, both ends at once, for `cut` (logged as the exchange's `error`). */
+  /**
+   * The gateway closes an open tunnel, both ends at once, for `cut` (logged as the exchange's
+   * `error`). A WebSocket closed for a reload is sent close frames first (see closeWebSocket).
+   */
   closeTunnel (cut: Cut): void {
     if (this.#tunnel === undefined || this.#done) return
     this.cut = cut
-    this.#tunnel()
+    this.#tunnel(cut === 'reload')
   }
 
   /**
@@ -1800,4 +1822,75 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   static #onResponseClose (this: ServerResponse): void {
     (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#closed()
   }
+}
+
+/** How long the ends of a WebSocket closed for a reload have to answer its close frames before both connections are cut. */
+const WEBSOCKET_CLOSE_GRACE_MS = 1_000
+
+/** Whether a 101's Sec-WebSocket-Extensions (in undici's raw [name, value, ...]) are none or permessage-deflate: framing as RFC 6455 has it. */
+function knownFraming (raw: ReadonlyArray<Buffer | string>): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (String(raw[i]).toLowerCase() !== 'sec-websocket-extensions') continue
+    for (const ext of String(raw[i + 1]).split(',')) if ((ext.split(';')[0] as string).trim().toLowerCase() !== 'permessage-deflate') return false
+  }
+  return true
+}
+
+/** Follows one direction of a WebSocket's frames (their headers' lengths): whether the bytes seen so far end at a frame's end. */
+class FrameEdges {
+  /** The header bytes of the frame begun, while incomplete. */
+  #head: number[] = []
+  /** Payload bytes of the frame begun still to come. */
+  #left = 0
+
+  get atEdge (): boolean { return this.#head.length === 0 && this.#left === 0 }
+
+  readonly see = (chunk: Buffer): void => {
+    for (let i = 0; i < chunk.length;) {
+      if (this.#left > 0) {
+        const n = Math.min(this.#left, chunk.length - i)
+        this.#left -= n
+        i += n
+        continue
+      }
+      const head = this.#head
+      head.push(chunk[i++] as number)
+      if (head.length < 2) continue
+      const len7 = (head[1] as number) & 0x7f
+      const size = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((head[1] as number) & 0x80 ? 4 : 0)
+      if (head.length < size) continue
+      let left = len7 < 126 ? len7 : 0
+      for (let b = 2; len7 >= 126 && b < (len7 === 126 ? 4 : 10); b++) left = left * 256 + (head[b] as number)
+      this.#left = left
+      this.#head = []
+    }
+  }
+}
+
+/** A close frame with `code`; masked (as a client must send it) with a random key when `masked`. */
+function closeFrame (code: number, reason: string, masked: boolean): Buffer {
+  const payload = Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)])
+  if (!masked) return Buffer.concat([Buffer.from([0x88, payload.length]), payload])
+  const key = crypto.getRandomValues(new Uint8Array(4))
+  return Buffer.concat([Buffer.from([0x88, 0x80 | payload.length]), key, payload.map((b, i) => b ^ (key[i % 4] as number))])
+}
+
+/**
+ * Closes a WebSocket tunnel for a reload: the relay stops both ways; the client is sent a close
+ * frame 1012 (Service Restart) and the upstream 1001 (Going Away), each only at a frame's end on
+ * its side (a frame in the middle of another would corrupt the stream: that end sees the connection
+ * cut, 1006), then each connection is ended; what the ends still send (their close frames) is
+ * dropped. The caller destroys both after a grace.
+ */
+function closeWebSocket (client: Duplex, upstream: Duplex, frames: { toClient: FrameEdges, toUpstream: FrameEdges }): void {
+  upstream.unpipe(client)
+  client.unpipe(upstream)
+  upstream.off('data', frames.toClient.see)
+  client.off('data', frames.toUpstream.see)
+  if (frames.toClient.atEdge) client.end(closeFrame(1012, 'config reloaded', false))
+  else client.destroy()
+  if (frames.toUpstream.atEdge) upstream.end(closeFrame(1001, 'config reloaded', true))
+  else upstream.destroy()
+  client.resume()
+  upstream.resume()
 }

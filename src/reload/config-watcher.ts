@@ -27,7 +27,8 @@ export function reloadOnChange (file: string, reload: () => void, log: Logger): 
  * the file is a symlink, the directory of its target is watched too. The file's own status is
  * also polled (every `pollMs`): a file bind-mounted on its own (Docker `-v ./gw.yaml:/app/gw.yaml`)
  * raises no directory event when written in place. `onChange` may fire for a save that changed
- * nothing; the reloader skips unchanged text. A directory that cannot be watched (EACCES: not
+ * nothing, or that has truncated the file and not yet written it; the reloader skips unchanged
+ * text, and waits for an empty file to be written. A directory that cannot be watched (EACCES: not
  * listable; ENOSPC: the user's inotify watches are used up) leaves the poll alone, with a warning.
  */
 export function watchConfig (file: string, onChange: () => void,

@@ -11,6 +11,11 @@ import { ReferencedFiles } from './referenced-files.ts'
 const STOPPING = 'the gateway is stopping'
 /** Triggers asking for a reload whatever the file's state: never answered by a file event's shortcuts. */
 const EXPLICIT: ReadonlySet<ReloadTrigger> = new Set(['admin', 'signal'])
+/** How long a watcher-triggered reload waits for an empty config file to be written before rejecting it. */
+export const EMPTY_FILE_WAIT_MS = 3_000
+/** A watcher-triggered reload that failed for a reason other than its text is tried again: first after this, then twice as long each time. */
+const RETRY_FIRST_MS = 1_000
+const RETRY_MAX_MS = 60_000
 
 /** What asked for a reload: `certificate` is a change to a file server.tls names, the config text itself maybe unchanged. */
 export type ReloadTrigger = 'file' | 'signal' | 'admin' | 'certificate'
@@ -66,11 +71,19 @@ export class Reloader {
   #queuedTrigger: ReloadTrigger = 'file'
   #last: ReloadStatus | undefined
   /**
-   * The last failed read: the text's hash and the file's mtime, or why it could not be read. The
-   * other events of the same save (the directory watch, then the poll) are not reported again; a
-   * save of the same text, or a touch, is tried again: a file it names may have been fixed since.
+   * The last rejected read (a ConfigError: the text is at fault): the text's hash and the file's
+   * mtime, or why it could not be read. The other events of the same save (the directory watch, then
+   * the poll) are not reported again; a save of the same text, or a touch, is tried again: a file it
+   * names may have been fixed since. A build that failed otherwise (a plugin's setup, a worker that
+   * exited) may succeed next time: it is retried (see #retryLater), not remembered.
    */
   #lastBad: string | undefined
+  /** Since when watcher-triggered reloads have found the file empty (see EMPTY_FILE_WAIT_MS). */
+  #emptySince: number | undefined
+  /** The watcher-triggered attempt to come: the empty file's wait, or a failed build's retry. */
+  #later: NodeJS.Timeout | undefined
+  /** The failed build to retry: its text's hash, its read (as #lastBad), and the wait before the retry. */
+  #retry: { hash: string | undefined, read: string | undefined, ms: number } | undefined
   #closed = false
   /** The stop did not wait for the attempt under way: see close(). */
   #abandoned = false
@@ -127,6 +140,7 @@ export class Reloader {
    */
   async close (ms: number): Promise<void> {
     this.#closed = true
+    clearTimeout(this.#later)
     if (await within(Promise.all([this.#queued, this.#running]), ms) !== LATE) return
     this.#abandoned = true
     this.#o.log.warn({ waitedMs: ms }, `config reload abandoned: ${STOPPING}`)
@@ -166,6 +180,21 @@ export class Reloader {
     const reported = (): ReloadStatus => ({ trigger, result: 'unchanged', at: new Date().toISOString(), durationMs: 0, hash })
     try {
       const text = await readConfigText(file)
+      // A watcher saw a save begin (truncated, not yet written): wait for the write, its own event
+      // or the timer; a file left empty is rejected after EMPTY_FILE_WAIT_MS. An explicit trigger rejects it at once.
+      if (text.length === 0 && !EXPLICIT.has(trigger)) {
+        if (this.#emptySince === undefined) {
+          this.#emptySince = performance.now()
+          log.info({ trigger, waitMs: EMPTY_FILE_WAIT_MS }, 'config file is empty: waiting for it to be written')
+        }
+        const left = this.#emptySince + EMPTY_FILE_WAIT_MS - performance.now()
+        if (left > 0) {
+          this.#again(left)
+          return reported()
+        }
+      } else if (text.length > 0) {
+        this.#emptySince = undefined
+      }
       hash = configHash(text)
       read = `${hash} ${(await stat(file).catch(() => undefined))?.mtimeMs}`
       const active = this.#o.active()
@@ -174,16 +203,20 @@ export class Reloader {
       // reload makes one too. A touch of the config file after an edit to a file it names reloads.
       if (hash === active.hash && this.#o.diverged?.() !== true && ((trigger === 'file' && !this.#referencedChanged(active)) || (trigger === 'certificate' && active.serverTls?.changedOnDisk() === false))) {
         this.#lastBad = undefined
+        this.#settled()
         return done('unchanged', { hash })
       }
       // Another event of the save that failed (see #lastBad).
       if (trigger === 'file' && read === this.#lastBad) return reported()
+      // Another event of the save whose build failed: retried when #later fires, not sooner.
+      if (!EXPLICIT.has(trigger) && this.#later !== undefined && read === this.#retry?.read) return reported()
       next = await parseConfig(text, file, this.#o.env)
       const frozen = frozenSettingIssues(active, next, text, file)
       if (frozen.length > 0) throw new ConfigError(frozen)
       await this.#o.apply(next)
       this.#referenced = new ReferencedFiles(next, startedAt)
       this.#lastBad = undefined
+      this.#settled()
       log.info({ trigger, hash, routes: next.config.routes.length, durationMs: Math.round(performance.now() - started) }, 'config reloaded')
       if (next.stalePlugins !== undefined && next.stalePlugins.length > 0) {
         log.warn({ plugins: next.stalePlugins }, 'plugin files changed since they were loaded: a reload keeps their old code; restart the gateway (workers: a rolling restart) to run the new one')
@@ -195,8 +228,9 @@ export class Reloader {
         if (trigger === 'file' && err.message === this.#lastBad) return reported()
         read = err.message
       }
-      this.#lastBad = read
       if (err instanceof ConfigError) {
+        this.#lastBad = read
+        this.#settled()
         log.error({ trigger, hash, issues: err.issues.map(formatIssue) }, `config reload rejected, the active config keeps serving: ${err.message}`)
         return done('invalid', { hash, issues: err.issues })
       }
@@ -208,9 +242,36 @@ export class Reloader {
         if (!this.#abandoned) log.warn({ err: shown, trigger, hash }, `config reload not done: ${STOPPING}`)
         return done('failed', { hash, error: STOPPING })
       }
-      log.error({ err: shown, trigger, hash }, 'config reload failed while building the new runtime; the active config keeps serving')
+      this.#lastBad = undefined
+      const retryMs = EXPLICIT.has(trigger) ? undefined : this.#retryLater(hash, read)
+      log.error({ err: shown, trigger, hash, retryMs }, 'config reload failed while building the new runtime; the active config keeps serving')
       return done('failed', { hash, error: (shown as Error).message })
     }
+  }
+
+  /** Runs a watcher-triggered attempt in `ms` (instead of one already due). */
+  #again (ms: number): void {
+    clearTimeout(this.#later)
+    this.#later = setTimeout(() => { this.#later = undefined; void this.reload('file') }, ms).unref()
+  }
+
+  /**
+   * A watcher's build failed, not for its text: tries it again, with no new save needed, first in
+   * RETRY_FIRST_MS, then backing off to RETRY_MAX_MS while the same text fails. Returns the wait.
+   */
+  #retryLater (hash: string | undefined, read: string | undefined): number {
+    const last = this.#retry
+    const ms = last !== undefined && last.hash === hash ? Math.min(last.ms * 2, RETRY_MAX_MS) : RETRY_FIRST_MS
+    this.#retry = { hash, read, ms }
+    this.#again(ms)
+    return ms
+  }
+
+  /** The file's text is in service or rejected: no attempt is due without a new event. */
+  #settled (): void {
+    clearTimeout(this.#later)
+    this.#later = undefined
+    this.#retry = undefined
   }
 
   /** Whether a file the active config read changed since it went into service (put there by `apply` directly, without a reload: since it was loaded). */
