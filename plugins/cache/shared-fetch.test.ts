@@ -8,7 +8,8 @@ import { SharedFetch } from './shared-fetch.ts'
 t.test('a give-back the store failed is tried again: the fetch is free once the store is back, not at its expiry', async t => {
   const redis = await RedisProcess.start()
   t.teardown(() => redis.stop())
-  const store = new RedisStore('shared', { url: redis.url, keyPrefix: 'sf:', connectTimeout: 1_000, commandTimeout: 200 }, { state () {}, failed () {}, command () {} })
+  // commandTimeout 1 s: the paused give-back times out whatever it is; the takes before it get room on a loaded machine.
+  const store = new RedisStore('shared', { url: redis.url, keyPrefix: 'sf:', connectTimeout: 1_000, commandTimeout: 1_000 }, { state () {}, failed () {}, command () {} })
   t.teardown(() => store.close())
   t.ok(await until(() => store.snapshot().state === 'up'), 'up')
   const shared = new SharedFetch(store, 30_000)

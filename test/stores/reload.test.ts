@@ -37,8 +37,9 @@ routes:
   - { name: slow, match: { path: /slow }, upstream: up, plugins: { hit-counter: { store: shared, key: a } } }
   - { name: local, match: { path: /local }, upstream: up, plugins: { hit-counter: { store: memory, key: a } } }
 `
-const V1 = `{ type: redis, url: "${redis.url}", keyPrefix: "v1:" }`
-const V2 = `{ type: redis, url: "${redis.url}", keyPrefix: "v2:" }`
+// commandTimeout 2s: a count over the default 100 ms on a loaded machine goes missing (and runs late, off by one after).
+const V1 = `{ type: redis, url: "${redis.url}", keyPrefix: "v1:", commandTimeout: 2s }`
+const V2 = `{ type: redis, url: "${redis.url}", keyPrefix: "v2:", commandTimeout: 2s }`
 
 // In the project's tree (t.testdir), where the plugin file is loaded as ESM TypeScript.
 const dir = t.testdir({ 'gateway.yaml': yaml(V1) })

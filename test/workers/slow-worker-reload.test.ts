@@ -9,6 +9,13 @@ import { fresh, startCluster } from './helpers.ts'
 
 const TRAP = fileURLToPath(new URL('./trap-plugin.ts', import.meta.url))
 const OVERTAKEN = 'config overtaken while it was built (a later one was sent): released unused'
+// Six clusters, each waiting out apply timeouts: 200 s on a loaded machine, near tap's 240 s a file.
+t.setTimeout(480_000)
+/**
+ * The primary's patience for a worker's config (PORTCULLIS_WORKER_APPLY_TIMEOUT_MS): a start waits three of
+ * them for a whole first build (modules and plugins loaded), which took over 9 s on a loaded machine.
+ */
+const APPLY_MS = 5_000
 
 /** Upstreams a, b and c (each answers its name), closed at teardown; `route` writes the one route, on /v. */
 async function upstreams (t: Test): Promise<string> {
@@ -22,14 +29,14 @@ const route = (name: string, upstream: string, trap?: string) =>
 t.test('workers: a reload one worker does not build in time fails, that worker is put back too, and its late build never goes into service', async t => {
   const hold = join(t.testdir({}), 'hold')
   const { cli, workers, url, reload } = await startCluster(t, await upstreams(t), route('v1', 'a'),
-    { loadPlugins: [TRAP], env: { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: '3000' } })
+    { loadPlugins: [TRAP], env: { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: String(APPLY_MS) } })
   const slow = workers[1] as number
   const overtaken = () => cli.lines.filter(l => l.msg === OVERTAKEN && l.pid === slow).length
   const v2 = route('v2', 'b', `{ file: "${hold}", worker: 1 }`)
 
   // Worker 1's build of v2 waits past the primary's patience; worker 0 switches, and is put back.
   writeFileSync(hold, '')
-  t.match(await reload(v2), { result: 'failed', message: `worker ${slow}: worker ${slow} did not answer within 3000 ms` })
+  t.match(await reload(v2), { result: 'failed', message: `worker ${slow}: worker ${slow} did not answer within ${APPLY_MS} ms` })
   t.ok(cli.lines.some(l => l.msg === 'held setup begins' && l.pid === slow), 'worker 1 is still building v2')
   t.same(new Set(await fresh(`${url}/v`, 6)), new Set(['200 a']), 'every worker serves v1')
   rmSync(hold)
@@ -82,7 +89,7 @@ t.test('workers: a reload failed by a worker that exited names that worker', asy
 t.test('workers: a restarted worker whose first build outlasts the apply timeout is waited for, and gets later reloads', async t => {
   const hold = join(t.testdir({}), 'hold')
   const { cli, workers, url, reload } = await startCluster(t, await upstreams(t), route('v1', 'a', `{ file: "${hold}", worker: 1 }`),
-    { loadPlugins: [TRAP], env: { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: '5000' } })
+    { loadPlugins: [TRAP], env: { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: String(APPLY_MS) } })
   writeFileSync(hold, '')
   process.kill(workers[1] as number, 'SIGKILL')
   const waiting = await cli.waitForLine(l => l.msg === 'restarted worker still building its config; waiting for it', 30_000)
@@ -95,9 +102,8 @@ t.test('workers: a restarted worker whose first build outlasts the apply timeout
 })
 
 /**
- * A cluster whose worker 1 holds its first build while `hold` exists, the primary's patience 3 s a try: at
- * start three tries, 9 s for a whole first build (modules and plugins loaded), which a worker not held took
- * over 3 s on a loaded machine: with 1 s tries the start failed on the wrong worker.
+ * A cluster whose worker 1 holds its first build while `hold` exists, the primary's patience APPLY_MS a try:
+ * shorter tries failed the start on the wrong worker, the one not held, on a loaded machine.
  */
 async function heldStart (t: Test, hold: string) {
   const cf = await configFile(`loadPlugins: ${JSON.stringify([TRAP])}
@@ -110,7 +116,7 @@ ${await upstreams(t)}
 routes:
 ${route('v1', 'a', `{ file: "${hold}", worker: 1 }`)}
 `)
-  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'], { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: '3000' })
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'], { PORTCULLIS_WORKER_APPLY_TIMEOUT_MS: String(APPLY_MS) })
   t.teardown(async () => { await stopCli(cli); await cf.remove() })
   return cli
 }
@@ -119,7 +125,7 @@ t.test('workers: a first build at start that outlasts the apply timeout is waite
   const hold = join(t.testdir({}), 'hold')
   writeFileSync(hold, '')
   const cli = await heldStart(t, hold)
-  // (Worker 0's first build may outlast 3 s too on a loaded machine: waited for the same way.)
+  // (Worker 0's first build may outlast APPLY_MS too on a loaded machine: waited for the same way.)
   t.ok(await cli.waitForLine(l => l.msg === 'worker still building its first config; waiting for it' && l.worker === 1, 60_000),
     `the primary waits for worker 1 (stderr: ${cli.stderr()})`)
   rmSync(hold)
@@ -134,7 +140,7 @@ t.test('workers: a first build that never ends fails the start after a few apply
   const given = await heldStart(t, hung)
   t.not(await given.exited, 0, `the start fails (stderr: ${given.stderr()})`)
   const heldPid = given.lines.find(l => l.msg === 'worker started' && l.worker === 1)?.workerPid
-  t.match(given.stderr(), `worker ${String(heldPid)} did not answer within 3000 ms`, 'saying which worker did not answer: the held one')
+  t.match(given.stderr(), `worker ${String(heldPid)} did not answer within ${APPLY_MS} ms`, 'saying which worker did not answer: the held one')
   t.equal(given.lines.filter(l => l.msg === 'worker still building its first config; waiting for it' && l.worker === 1).length, 2, 'after three tries')
 
   const stopped = await heldStart(t, hung)
