@@ -45,12 +45,12 @@ export const Passive = Type.Union([
     baseEjection: Type.Optional(Type.Union([Duration], { description: 'How long the first ejection lasts; each repeat doubles it. At most maxEjection. Default 30s.' })),
     maxEjection: Type.Optional(Type.Union([Duration], { description: 'Longest ejection. At least baseEjection. Default 5m.' })),
     statuses: Type.Optional(Type.Array(Type.Integer({ minimum: 500, maximum: 599, errorMessage: 'must be a status 500-599' }), {
-      description: 'Response statuses that count as failures. Default [502, 503, 504]: a 500 is most often a bug the request triggers, not a failing target; [] counts only connection errors, resets and timeouts.'
+      description: 'Response statuses that count as failures, for passive ejection and the circuit breaker. Default [502, 503, 504]: a 500 is most often a bug the request triggers, not a failing target; [] counts only connection errors, resets and timeouts.'
     })),
     maxEjectionPercent: Type.Optional(Type.Integer({
       minimum: 1,
       maximum: 100,
-      description: 'Most targets ejected at once, as a percentage of the upstream\'s (rounded down, at least one), unless a target\'s last consecutiveFailures failures could not connect (refused, a connect timeout: it is down); the last available target is never ejected. Default 50.'
+      description: 'Most targets out at once (ejected, or kept out by an open circuit breaker), as a percentage of the upstream\'s (rounded down, at least one), unless a target\'s last consecutiveFailures failures (a breaker: all its failures in its window) could not connect (refused, a connect timeout: it is down); the last available target is never ejected, nor its breaker opened unless it is down. Default 50.'
     }))
   }, closed)
 ], {
@@ -85,7 +85,7 @@ export const Retries = Type.Union([
 })
 
 export const CircuitBreaker = Type.Object({
-  failureRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Share of failed requests to a target over the window that opens its breaker. Default 0.5.' })),
+  failureRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Share of failed requests to a target over the window (failures as passive ejection counts them: a status in passive.statuses, not a 500) that opens its breaker, within passive.maxEjectionPercent. Default 0.5.' })),
   window: Type.Optional(Type.Union([Duration], { description: 'Sliding window the failure rate is measured over. Default 10s.' })),
   minRequests: Type.Optional(Type.Integer({ minimum: 1, description: 'Requests in the window before the rate counts. Default 20.' })),
   halfOpenAfter: Type.Optional(Type.Union([Duration], { description: 'How long an open breaker rejects traffic before one probe request is let through. Default 10s.' }))

@@ -22,7 +22,7 @@ import { Upstream, type Target, type TargetAddress, type UpstreamSnapshot } from
 import { upstreamEvents } from '../upstreams/events.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
 import { startDnsDiscovery, type DnsDiscovery } from '../upstreams/dns-discovery.ts'
-import { isTlsError } from '../upstreams/tls.ts'
+import { upstreamFailureMessage } from '../upstreams/tls.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { pluginMetrics } from '../metrics/plugin-metrics.ts'
 import { Registry } from 'prom-client'
@@ -744,7 +744,7 @@ export class Runtime implements ExchangeOwner {
     const { upstream } = ex.route
     const target = ex.target?.url
     const code = (err as { code?: string }).code
-    const msg = isTlsError(code) ? 'upstream TLS handshake failed (certificate not trusted, wrong name, or TLS misconfigured)' : 'upstream request failed'
+    const msg = upstreamFailureMessage(err)
     if (!this.#limits.allow(`${upstream}\0${target}\0${code}`, 'warn', { upstream, target, code }, msg)) return
     this.log.warn({ err, route: ex.route.name, target, requestId: ex.id, retried: retried ? true : undefined }, msg)
   }

@@ -18,13 +18,22 @@ export interface BreakerMemory {
   /** When a probe last closed it (answers to requests sent before then are not counted). */
   readonly closedAt: number
   readonly windowStart: number
-  readonly counts: readonly [ok: number, failed: number, prevOk: number, prevFailed: number]
+  readonly counts: readonly [ok: number, failed: number, prevOk: number, prevFailed: number, taken: number, prevTaken: number]
 }
+
+/**
+ * Whether the upstream lets `breaker` open now (Upstream: as many targets out at once as passive
+ * ejection allows). `down`: every failure it counts was a connection its target did not take.
+ */
+export type OpenGate = (breaker: CircuitBreaker, down: boolean, now: number) => boolean
+
+const ALWAYS: OpenGate = () => true
 
 /**
  * A circuit breaker for one target. Closed: counts outcomes over a sliding window (two fixed
  * windows, the previous one weighted by how much of it still overlaps) and opens when the failure
- * rate reaches the threshold. Open: no traffic until halfOpenAfter has passed. Half-open: one probe
+ * rate reaches the threshold, if the upstream lets it (OpenGate; else it stays closed, and asks again
+ * at its next failure). Open: no traffic until halfOpenAfter has passed. Half-open: one probe
  * request at a time; its success closes the breaker, its failure opens it again. Only a request sent
  * once halfOpenAfter has passed is a probe, known by the time it was sent; the outcomes of the others
  * (sent before it opened, or while every target was down) change nothing, even once it has closed.
@@ -42,6 +51,9 @@ export class CircuitBreaker {
   #failed = 0
   #prevOk = 0
   #prevFailed = 0
+  /** Of the failures, those on a connection the target took (not refused, no connect timeout). */
+  #taken = 0
+  #prevTaken = 0
 
   constructor (settings: BreakerSettings) {
     this.#s = settings
@@ -56,7 +68,7 @@ export class CircuitBreaker {
       openedAt: probing ? this.#probeAt : this.#openedAt,
       closedAt: this.#closedAt,
       windowStart: this.#windowStart,
-      counts: [this.#ok, this.#failed, this.#prevOk, this.#prevFailed]
+      counts: [this.#ok, this.#failed, this.#prevOk, this.#prevFailed, this.#taken, this.#prevTaken]
     }
   }
 
@@ -70,7 +82,7 @@ export class CircuitBreaker {
     this.#openedAt = previous.openedAt
     this.#closedAt = previous.closedAt
     this.#windowStart = previous.windowStart;
-    [this.#ok, this.#failed, this.#prevOk, this.#prevFailed] = previous.counts
+    [this.#ok, this.#failed, this.#prevOk, this.#prevFailed, this.#taken, this.#prevTaken] = previous.counts
   }
 
   /** Whether a request may be sent now (an open breaker lets one probe through once halfOpenAfter has passed). */
@@ -90,28 +102,44 @@ export class CircuitBreaker {
     this.#probeAt = now
   }
 
-  /** Counts the outcome of a request sent at `sentAt` (as given to dispatched()); returns the state when it changed, else undefined. */
-  record (ok: boolean, sentAt: number, now: number): BreakerState | undefined {
+  /**
+   * Counts the outcome of a request sent at `sentAt` (as given to dispatched()); returns the state
+   * when it changed, else undefined. `unanswered`: a failure on a connection the target did not take.
+   * A failed probe the upstream does not let open again (`mayOpen`) closes it, counted as its first failure.
+   */
+  record (ok: boolean, sentAt: number, now: number, unanswered = false, mayOpen: OpenGate = ALWAYS): BreakerState | undefined {
     if (this.#state === 'open') return undefined // a late answer to a request sent before it opened
     if (this.#state === 'half-open') {
       if (sentAt !== this.#probeAt) return undefined // not the probe's: sent before it opened, or a probe given up on
       this.#probing = false
-      if (ok) { this.#reset(now); this.#closedAt = now; this.#state = 'closed'; return 'closed' }
-      this.#openedAt = now
-      this.#state = 'open'
-      return 'open'
+      if (!ok && mayOpen(this, unanswered, now)) {
+        this.#openedAt = now
+        this.#state = 'open'
+        return 'open'
+      }
+      this.#reset(now)
+      this.#closedAt = now
+      this.#state = 'closed'
+      if (!ok) this.#countFailure(unanswered)
+      return 'closed'
     }
     if (sentAt < this.#closedAt) return undefined // sent before the probe closed it: says nothing of the target since
     this.#roll(now)
     if (ok) { this.#ok++; return undefined }
-    this.#failed++
+    this.#countFailure(unanswered)
     const overlap = 1 - (now - this.#windowStart) / this.#s.windowMs
     const failed = this.#failed + this.#prevFailed * overlap
     const total = failed + this.#ok + this.#prevOk * overlap
     if (total < this.#s.minRequests || failed / total < this.#s.failureRate) return undefined
+    if (!mayOpen(this, this.#taken === 0 && this.#prevTaken === 0, now)) return undefined
     this.#state = 'open'
     this.#openedAt = now
     return 'open'
+  }
+
+  #countFailure (unanswered: boolean): void {
+    this.#failed++
+    if (!unanswered) this.#taken++
   }
 
   #roll (now: number): void {
@@ -120,12 +148,13 @@ export class CircuitBreaker {
     const adjacent = elapsed < 2 * this.#s.windowMs
     this.#prevOk = adjacent ? this.#ok : 0
     this.#prevFailed = adjacent ? this.#failed : 0
-    this.#ok = this.#failed = 0
+    this.#prevTaken = adjacent ? this.#taken : 0
+    this.#ok = this.#failed = this.#taken = 0
     this.#windowStart = now - (elapsed % this.#s.windowMs)
   }
 
   #reset (now: number): void {
-    this.#ok = this.#failed = this.#prevOk = this.#prevFailed = 0
+    this.#ok = this.#failed = this.#prevOk = this.#prevFailed = this.#taken = this.#prevTaken = 0
     this.#windowStart = now
   }
 }

@@ -1,5 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { isIP } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { resolve } from 'node:path'
 import { createSecureContext, type ConnectionOptions } from 'node:tls'
 import type { buildConnector } from 'undici'
@@ -105,11 +105,50 @@ export function isTlsError (code: string | undefined): boolean {
   return code !== undefined && (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') || code.includes('SIGNATURE') || code.includes('SELF_SIGNED'))
 }
 
+/** The alert (116) a TLS 1.3 server sends when the client gave no certificate and it wants one. */
+const CERTIFICATE_REQUIRED = 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'
+const CLIENT_CERT_HINT = 'the upstream may require a client certificate (tls.cert, tls.key)'
+
+type CodedError = Error & { code?: string, cause?: unknown }
+
+/** What a failed try is logged as: a TLS failure told apart, with what to do when the upstream wants a client certificate. */
+export function upstreamFailureMessage (err: Error): string {
+  const { code, cause } = err as CodedError
+  const causeCode = (cause as CodedError | undefined)?.code
+  if (code === CERTIFICATE_REQUIRED || causeCode === CERTIFICATE_REQUIRED) return `upstream TLS handshake failed: ${CLIENT_CERT_HINT}`
+  return isTlsError(code) || isTlsError(causeCode) ? 'upstream TLS handshake failed (certificate not trusted, wrong name, or TLS misconfigured)' : 'upstream request failed'
+}
+
+/**
+ * Under TLS 1.3 the client's handshake is over before the server checks the client's certificate:
+ * the server's alert (certificate required) comes as an 'error' after the request went
+ * out, and undici, seeing the connection end, fails the request with UND_ERR_SOCKET "other side
+ * closed" instead. That error gets the alert as its cause and in its message (the health checks'
+ * reason, the log), with a hint when the server wants a certificate. A wrapper per connection, not
+ * per request.
+ */
+function keepTlsAlert (socket: Socket): void {
+  let alert: CodedError | undefined
+  // First among the listeners: undici's reads the error after this one has completed it.
+  socket.prependListener('error', (err: CodedError) => {
+    if (alert === undefined && isTlsError(err.code)) alert = err
+    else if (alert !== undefined && err.code === 'UND_ERR_SOCKET' && err.cause === undefined) {
+      err.cause = alert
+      err.message += ` (${String(alert.code)})${alert.code === CERTIFICATE_REQUIRED ? `: ${CLIENT_CERT_HINT}` : ''}`
+    }
+  })
+}
+
 /**
  * `connect` for an address's servername (Target.servername of an IP target) sending no SNI (RFC 6066
  * has no addresses in it), so that Node checks the certificate against the address it connects to,
- * and undici keys its TLS sessions by it. Every other servername goes through as it is.
+ * and undici keys its TLS sessions by it. Every other servername goes through as it is. A TLS
+ * connection keeps the server's alerts (keepTlsAlert).
  */
 export function sniConnector (connect: buildConnector.connector): buildConnector.connector {
-  return (options, callback) => { connect(options.servername != null && isIP(options.servername) !== 0 ? { ...options, servername: undefined } : options, callback) }
+  return (options, callback) => {
+    const tls = options.protocol === 'https:'
+    connect(options.servername != null && isIP(options.servername) !== 0 ? { ...options, servername: undefined } : options,
+      tls ? (...args) => { if (args[1] != null) keepTlsAlert(args[1]); callback(...args) } : callback)
+  }
 }

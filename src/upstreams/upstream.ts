@@ -4,11 +4,11 @@ import { toBytes } from '../config/byte-size.ts'
 import { toMs } from '../config/duration.ts'
 import { createBalancer, type Balancer, type BalancedRequest } from './balancers/index.ts'
 import { NO_EVENTS, type UpstreamEvents } from './events.ts'
-import type { BreakerMemory, BreakerSettings } from './circuit-breaker.ts'
+import type { BreakerMemory, BreakerSettings, CircuitBreaker, OpenGate } from './circuit-breaker.ts'
 import { countsAsFailure, ejectionLimits, maxEjected, type EjectionLimits, type OutlierMemory, type PassiveSettings } from './outlier-detection.ts'
 import { RetryPolicy } from './retry-policy.ts'
 import { breakerSettings, healthCheckSettings, passiveSettings, queueSettings, timeoutSettings, type HealthCheckSettings, type QueueSettings } from './settings.ts'
-import { Target, type PoolSettings, type TargetSnapshot } from './target.ts'
+import { breakerDown, Target, type PoolSettings, type TargetSnapshot } from './target.ts'
 import type { Waiter } from './wait-queue.ts'
 
 /** Targets whose badness (Target.badness) differs by less than this are as bad: ejections ending within a second of each other. */
@@ -72,6 +72,8 @@ export class Upstream {
    * ejection). An ejection a reload passes on is logged by the upstream that took it over.
    */
   readonly #ejectionEnds = new Map<Target, NodeJS.Timeout>()
+  /** Asked by a breaker at its threshold: one function for the upstream, none made per request. */
+  readonly #mayOpen: OpenGate = (breaker, down, now) => this.#mayTakeOut(breaker, now, down, true)
 
   constructor (name: string, config: UpstreamConfig, events: UpstreamEvents = NO_EVENTS, tls?: ConnectionOptions) {
     this.name = name
@@ -157,21 +159,23 @@ export class Upstream {
    * `answered`: it came with the response head (a good answer's latency is observed then, here or
    * by the exchange); a failure's is always observed, see #failureLatency. A failure without it (the
    * target could not be connected to: refused, a connect timeout) is one a target down gives (see
-   * #mayEject); the exchange passes those on a connection the target took (a reset, a timeout, a
+   * #mayTakeOut); the exchange passes those on a connection the target took (a reset, a timeout, a
    * body broken off) as answered: a request a client sends to every target can cause them.
-   * `status`: the 5xx a failure answered with; passive checks count only `passive.statuses` (the breaker any 5xx).
+   * `status`: the 5xx a failure answered with; passive checks and the breaker count only
+   * `passive.statuses` (any other shows a live target).
    */
   outcome (target: Target, ok: boolean, sentAt: number, answered: boolean, status?: number): void {
     const now = performance.now()
+    const failed = !ok && (status === undefined || countsAsFailure(this.#ejection, status))
     if (ok) {
       if (answered) target.latency.observe(now - sentAt, now)
       target.outlier.success()
     } else {
       target.latency.failed(this.#failureLatency(now - sentAt, now), now)
-      if (status !== undefined && !countsAsFailure(this.#ejection, status)) target.outlier.success()
-      else if (target.outlier.failure(sentAt, now, down => this.#mayEject(target, now, down), !answered)) this.#ejected(target, target.outlier.ejectedUntil - now)
+      if (!failed) target.outlier.success()
+      else if (target.outlier.failure(sentAt, now, down => this.#mayTakeOut(target, now, down, false), !answered)) this.#ejected(target, target.outlier.ejectedUntil - now)
     }
-    const changed = target.breaker?.record(ok, sentAt, now)
+    const changed = target.breaker?.record(!failed, sentAt, now, !answered, this.#mayOpen)
     if (changed !== undefined) this.#events.breaker(this.name, target, changed)
   }
 
@@ -192,21 +196,24 @@ export class Upstream {
   }
 
   /**
-   * Whether passive checks may eject `target` now: never the last one available, and only while fewer
-   * than passive.maxEjectionPercent of the targets are ejected, so clients that can make targets
-   * answer 5xx cannot take the whole upstream out while its health checks pass. Not capped when
-   * `down` (its last failures had no answer): every dead target goes (health checks are off by
-   * default), else those left in failed a share of the requests for ever.
+   * Whether passive checks may eject `self` (a target), or `self` (a breaker) open, now: only while
+   * fewer than passive.maxEjectionPercent of the targets are out (ejected, or kept out by their
+   * breaker), and never the last one available, so clients that can make targets fail cannot take
+   * the whole upstream out while its health checks pass. Not capped when `down` (its last failures
+   * had no answer): every dead target goes (health checks are off by default), else those left in
+   * failed a share of the requests for ever; a breaker then opens on the last one too (`lastToo`):
+   * with every target dead, requests fail at once (or go least-bad) instead of each trying to connect.
    */
-  #mayEject (target: Target, now: number, down: boolean): boolean {
-    let ejected = 0
+  #mayTakeOut (self: Target | CircuitBreaker, now: number, down: boolean, lastToo: boolean): boolean {
+    if (down && lastToo) return true
+    let out = 0
     let otherAvailable = false
     for (const t of this.#targets) {
-      if (t === target) continue
-      if (t.outlier.ejected(now)) ejected++
+      if (t === self || t.breaker === self) continue
+      if (t.outlier.ejected(now) || breakerDown(t.breaker, now) !== undefined) out++
       else if (t.available(now)) otherAvailable = true
     }
-    return otherAvailable && (down || ejected < maxEjected(this.#ejection, this.#targets.length))
+    return otherAvailable && (down || out < maxEjected(this.#ejection, this.#targets.length))
   }
 
   /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */
