@@ -31,9 +31,12 @@ export function seconds (d: Directives, name: string): number | undefined {
   return deltaSeconds(v)
 }
 
-/** A delta-seconds value (digits only: `1.5`, `-1`, `+60` are invalid); one too large to represent counts as 2^31 (RFC 9111 1.2.2). */
+/** The longest freshness lifetime, seconds: a delta-seconds too large counts as 2^31 (RFC 9111 1.2.2), Expires alike. */
+export const MAX_LIFETIME = 2 ** 31
+
+/** A delta-seconds value (digits only: `1.5`, `-1`, `+60` are invalid); one too large to represent counts as MAX_LIFETIME. */
 export function deltaSeconds (v: string): number | undefined {
-  return /^\d+$/.test(v) ? Math.min(Number(v), 2147483648) : undefined
+  return /^\d+$/.test(v) ? Math.min(Number(v), MAX_LIFETIME) : undefined
 }
 
 /** The request's directives; `Pragma: no-cache` counts as `no-cache` when there is no Cache-Control (RFC 9111 5.4). */

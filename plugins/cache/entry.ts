@@ -1,7 +1,8 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http'
 import { LRUCache } from 'lru-cache'
 import type { HeaderMap } from '../../src/index.ts'
-import { deltaSeconds, isQualified, parseCacheControl, seconds, type Directives } from './cache-control.ts'
+import { deltaSeconds, isQualified, MAX_LIFETIME, parseCacheControl, seconds, type Directives } from './cache-control.ts'
+import { httpDate } from './conditional.ts'
 
 /** A stored response, with its freshness worked out once when stored (RFC 9111 4.2). */
 export interface Entry {
@@ -40,15 +41,14 @@ export interface FreshnessRules {
 // RFC 9110 15.1: heuristically cacheable statuses (206 left out: ranges are not stored).
 const CACHEABLE_BY_DEFAULT = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
 
-const toDate = (v: string | string[] | undefined): number => v === undefined ? NaN : Date.parse(String(v))
-
 /**
  * Freshness of a response received at `responseTime` to a request sent at `requestTime` (RFC 9111
  * 4.2.1, 4.2.2, 4.2.3), for a shared cache.
  */
 export function freshness (status: number, headers: HeaderMap, responseTime: number, rules: FreshnessRules, requestTime = responseTime): Pick<Entry, 'initialAge' | 'lifetime' | 'swr' | 'sie' | 'mustRevalidate'> {
   const cc = parseCacheControl(headers['cache-control'])
-  const date = toDate(headers.date)
+  // Dates are HTTP-dates only (RFC 9110 5.6.7): Date.parse would take `+275760-09-13T00:00:00.000Z`.
+  const date = httpDate(headers.date)
   // Date has a resolution of one second and servers refresh it about once a second: below 2 s it is noise, not age.
   const apparent = Number.isNaN(date) ? 0 : Math.floor((responseTime - date) / 1000)
   const apparentAge = apparent < 2 ? 0 : apparent
@@ -74,11 +74,11 @@ function lifetime (status: number, headers: HeaderMap, cc: Directives, date: num
   const explicit = cc['s-maxage'] !== undefined ? 's-maxage' : cc['max-age'] !== undefined ? 'max-age' : undefined
   if (explicit !== undefined) return seconds(cc, explicit) ?? 0
   if (headers.expires !== undefined) {
-    const expires = toDate(headers.expires) // an invalid date, "0" included, means already expired
-    return Number.isNaN(expires) ? 0 : Math.max(0, (expires - date) / 1000)
+    const expires = httpDate(headers.expires) // not an HTTP-date, "0" included: already expired (RFC 9111 5.3)
+    return Number.isNaN(expires) ? 0 : Math.min(Math.max(0, (expires - date) / 1000), MAX_LIFETIME)
   }
   if (!CACHEABLE_BY_DEFAULT.has(status) && cc.public === undefined) return 0
-  const lastModified = toDate(headers['last-modified'])
+  const lastModified = httpDate(headers['last-modified'])
   if (!Number.isNaN(lastModified)) return Math.min(Math.max(0, (date - lastModified) / 1000) * 0.1, rules.heuristicMax)
   return rules.defaultTtl
 }

@@ -142,19 +142,26 @@ export class Purger {
     } else {
       return bad(ONE_OF)
     }
-    // Every store is purged, whichever fail: the answer names those, and counts what the others dropped.
+    // Every store is purged, whichever fail: the answer names those, and counts what all deleted,
+    // those that failed midway too (a Redis lost after some batches).
     const settled = await Promise.allSettled(work.map(w => w.count))
     let purged = 0
-    const failed = new Map<string, string>()
+    let answered = 0
+    const failed = new Map<string, { message: string, deleted: number }>()
     for (const [i, s] of settled.entries()) {
       const store = (work[i] as Work).store.name
-      if (s.status === 'fulfilled') purged += s.value
-      else if (!failed.has(store)) failed.set(store, (s.reason as Error).message)
+      if (s.status === 'fulfilled') { purged += s.value; answered += s.value; continue }
+      const err = s.reason as StoreError
+      const f = failed.get(store) ?? { message: err.message, deleted: 0 }
+      f.deleted += err.deleted ?? 0
+      purged += err.deleted ?? 0
+      failed.set(store, f)
     }
     if (failed.size === 0) return { body: { purged } }
-    const errors = [...failed].map(([store, message]) => `store "${store}": ${message}`).join('; ')
-    const others = work.length > settled.filter(s => s.status === 'rejected').length ? `; ${purged} key(s) purged on the stores that answered` : ''
-    return { status: 503, body: { error: 'store_unavailable', message: `${errors}${others}`, purged, unavailable: [...failed.keys()] } }
+    const errors = [...failed].map(([store, f]) => `store "${store}": ${f.message}${f.deleted > 0 ? ` (after purging ${f.deleted} key(s) there)` : ''}`).join('; ')
+    const others = work.length > settled.filter(s => s.status === 'rejected').length ? `; ${answered} key(s) purged on the stores that answered` : ''
+    const message = `${errors}${others}; the purge is incomplete: send it again once the store is back, it goes on with what is left`
+    return { status: 503, body: { error: 'store_unavailable', message, purged, unavailable: [...failed.keys()] } }
   }
 
   /** The stores of the config's routes, every live route on them told of `p` first (their entries there go). */

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
 import { ANONYMOUS_HEADER, normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store, StoreError } from '../../src/index.ts'
-import { NO_DIRECTIVES, requestDirectives, type Directives } from './cache-control.ts'
+import { MAX_LIFETIME, NO_DIRECTIVES, requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { isUrlTag, normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
@@ -753,13 +753,14 @@ export class RouteCache implements PluginHandlers {
 
   /**
    * How long the store keeps an entry: its freshness, its stale windows (the upstream's, and the
-   * route's as configured when stored), and keepStale when it can be revalidated.
+   * route's as configured when stored), and keepStale when it can be revalidated; at most
+   * MAX_LIFETIME, as long as the longest freshness (each part may be that long).
    */
   #ttlMs (f: Pick<Entry, 'lifetime' | 'initialAge' | 'swr' | 'sie' | 'mustRevalidate'>, headers: HeaderMap): number {
     const rules = this.#s.rules
     const route = f.mustRevalidate ? 0 : Math.max(rules.staleWhileRevalidate, rules.staleIfError)
     const seconds = f.lifetime - f.initialAge + Math.max(f.swr, f.sie, route)
-    return Math.floor(seconds * 1000) + (hasValidator(headers) ? this.#s.keepStaleMs : 0)
+    return Math.min(Math.floor(seconds * 1000) + (hasValidator(headers) ? this.#s.keepStaleMs : 0), MAX_LIFETIME * 1000)
   }
 
   /**

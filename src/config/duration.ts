@@ -16,8 +16,14 @@ export const Duration = Type.Union(
   { explain: 'duration' }
 )
 
-/** A duration no timer waits for, such as a cache entry's lifetime: Duration without its maximum. */
-export const LongDuration = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: DURATION_RE.source })], { errorMessage: MALFORMED })
+/** The longest LongDuration: 2^31 s (about 68 years), the largest delta-seconds a cache needs (RFC 9111 1.2.2). */
+const MAX_LONG_DURATION_MS = 2 ** 31 * 1000
+
+/** A duration no timer waits for, such as a cache entry's lifetime: Duration with a far larger maximum. */
+export const LongDuration = Type.Union(
+  [Type.Integer({ minimum: 0, maximum: MAX_LONG_DURATION_MS }), Type.String({ pattern: DURATION_RE.source, maxMs: MAX_LONG_DURATION_MS })],
+  { errorMessage: 'must be a duration of at most 2147483648s (68 years): milliseconds as a number, or a string such as 5s, 2m, 1h, 30d' }
+)
 
 export function toMs (value: number | string): number {
   if (typeof value === 'number') return value

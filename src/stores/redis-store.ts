@@ -390,17 +390,15 @@ export class RedisStore implements OwnedStore {
   }
 
   deletePrefix (prefix: string): Promise<number> {
-    return this.#timed(async c => {
+    return this.#deleting(async (c, deleted) => {
       const match = (this.#prefix + storeKey(prefix)).replace(/[*?[\]\\]/g, '\\$&') + '*'
       const nodes = c instanceof ioredis().Cluster ? c.nodes('master') : [c]
-      let n = 0
       for (const node of nodes) {
         for await (const batch of node.scanStream({ match, count: 500 }) as AsyncIterable<string[]>) {
-          n += await this.#del(c, batch.filter(k => !k.startsWith(this.#tagSets)))
+          deleted(await this.#del(c, batch.filter(k => !k.startsWith(this.#tagSets))))
         }
       }
-      return n
-    }, 'STORE_ERROR', false)
+    })
   }
 
   /**
@@ -412,22 +410,36 @@ export class RedisStore implements OwnedStore {
    * purge fails midway; the next one goes on with what is left.
    */
   deleteTag (tag: string): Promise<number> {
-    return this.#timed(async c => {
+    return this.#deleting(async (c, deleted) => {
       tag = storeKey(tag)
       const tagKey = this.#tagKey(tag)
       const purgeKey = `${tagKey}:purge`
       const calls = c as unknown as { pcTakeTag: TakeTagCaller, pcPurged: PurgedCaller }
       await calls.pcTakeTag(tagKey, purgeKey)
-      let n = 0
       for (;;) {
         // Distinct members; another purge of the tag may be deleting the same ones, or have moved more in.
         const keys = await c.srandmember(purgeKey, PURGE_BATCH) as string[]
-        if (keys.length === 0) return n
+        if (keys.length === 0) return
         const tagsOf = await Promise.all(keys.map(k => c.get(this.#tagsOf(k))))
-        n += await this.#del(c, keys.filter((_, i) => carries(tagsOf[i], tag)))
+        deleted(await this.#del(c, keys.filter((_, i) => carries(tagsOf[i], tag))))
         await calls.pcPurged(purgeKey, tagKey, this.#expiryKey(tag), ...keys)
       }
-    }, 'STORE_ERROR', false)
+    })
+  }
+
+  /**
+   * A deletion in steps (no deadline: it takes as long as its keys do), resolving with how many keys
+   * `steps` reported deleted; failing midway, with the count so far as the StoreError's `deleted`.
+   */
+  async #deleting (steps: (c: Client, deleted: (n: number) => void) => Promise<void>): Promise<number> {
+    let n = 0
+    try {
+      await this.#timed(c => steps(c, d => { n += d }), 'STORE_ERROR', false)
+      return n
+    } catch (err) {
+      (err as StoreError).deleted = n
+      throw err
+    }
   }
 
   run<R> (script: StoreScript<R>, keys: readonly string[], args: readonly (string | number)[]): Promise<R> {

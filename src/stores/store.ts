@@ -49,9 +49,10 @@ export interface StoreScript<R = unknown> {
 
 export interface SetOptions {
   /**
-   * Time to live in ms, rounded up to a whole ms (0.4 → 1); absent, 0, NaN, Infinity or beyond
-   * Number.MAX_SAFE_INTEGER (285,000 years): kept until evicted or deleted (see ttlOf()). Negative:
-   * expired already, so the key is deleted (see expiredTtl()), extendOnly or not, never kept for ever.
+   * Time to live in ms, rounded up to a whole ms (0.4 → 1), at most Number.MAX_SAFE_INTEGER (285,000
+   * years: a larger one gets that, never no expiry); absent, 0, NaN or Infinity: kept until evicted or
+   * deleted (see ttlOf()). Negative: expired already, so the key is deleted (see expiredTtl()),
+   * extendOnly or not, never kept for ever.
    */
   readonly ttlMs?: number
   /** Tags to delete the entry by later (deleteTag), e.g. surrogate keys of a cached response. */
@@ -136,6 +137,11 @@ export type StoreErrorCode = 'STORE_UNAVAILABLE' | 'STORE_SCRIPT_ERROR' | 'STORE
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode
+  /**
+   * Set on the failure of a deleteTag or deletePrefix: the keys it deleted before it failed. They
+   * stay deleted; the same call again goes on with what is left.
+   */
+  deleted?: number
 
   constructor (code: StoreErrorCode, message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause })
@@ -169,9 +175,9 @@ export function storeKeys (keys: readonly string[]): readonly string[] {
   return keys
 }
 
-/** A TTL as both stores apply it (SetOptions.ttlMs): whole ms, rounded up; 0 for no expiry. */
+/** A TTL as both stores apply it (SetOptions.ttlMs): whole ms, rounded up, at most MAX_SAFE_INTEGER; 0 for no expiry. */
 export function ttlOf (ttlMs: number | undefined): number {
-  return ttlMs !== undefined && ttlMs > 0 && ttlMs <= Number.MAX_SAFE_INTEGER ? Math.ceil(ttlMs) : 0
+  return ttlMs !== undefined && ttlMs > 0 && ttlMs < Infinity ? Math.min(Math.ceil(ttlMs), Number.MAX_SAFE_INTEGER) : 0
 }
 
 /** A set() whose TTL is negative: an expiry in the past (a stale answer's), the key deleted rather than written without one. */

@@ -71,6 +71,18 @@ t.test('a tag set lives as long as its longest-lived entry, no longer', async t 
   t.equal(await eventually(async () => await raw.exists('ttl:tag:{gone}'), 0), 0, 'an expired tag set is gone from the server')
 })
 
+t.test('a TTL beyond a safe integer is the longest there is, never none: the key, its tag record, tag set and expiry index all expire', async t => {
+  const store = await upStore(t, { keyPrefix: 'far:' })
+  for (const ttlMs of [1e19, Number.MAX_SAFE_INTEGER + 2]) {
+    await store.set('k', 'v', { tags: ['t'], ttlMs })
+    const keys = ['far:k', 'far:tag:{}far:k', 'far:tag:{t}', 'far:tag:{t}:expiry']
+    const pttls = await Promise.all(keys.map(k => raw.pttl(k)))
+    t.ok(pttls.every(p => p > Number.MAX_SAFE_INTEGER - 60_000), `${ttlMs}: PTTL ${pttls.join(', ')}`)
+    await store.delete('k')
+    await raw.del('far:tag:{t}', 'far:tag:{t}:expiry')
+  }
+})
+
 /**
  * A TCP proxy to `redis` that can hold a client's commands at one point: once armed, the first
  * command chunk matching `after` goes through, and `paused` resolves when the server has answered

@@ -117,15 +117,16 @@ const STORE_CASES: Record<string, Case> = {
     t.equal(await text(store, `${ns}zero`), 'v')
   },
 
-  'a TTL is rounded up to a whole ms; Infinity, huge or NaN mean no expiry': async (t, store, ns) => {
+  'a TTL is rounded up to a whole ms, at most MAX_SAFE_INTEGER; Infinity or NaN mean no expiry': async (t, store, ns) => {
     await store.set(`${ns}tiny`, 'a', { ttlMs: 0.4 })
     await store.set(`${ns}frac`, 'b', { ttlMs: 1.5 })
-    for (const [i, ttlMs] of [Infinity, 1e19, Number.MAX_SAFE_INTEGER + 2, -0, Number.NaN].entries()) await store.set(`${ns}forever-${i}`, 'c', { ttlMs })
-    await store.set(`${ns}far`, 'd', { ttlMs: Number.MAX_SAFE_INTEGER })
+    for (const [i, ttlMs] of [Infinity, -0, Number.NaN].entries()) await store.set(`${ns}forever-${i}`, 'c', { ttlMs })
+    // Beyond it: the longest (on Redis, see redis-store.test.ts), not none.
+    for (const [i, ttlMs] of [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, 1e19].entries()) await store.set(`${ns}far-${i}`, 'd', { ttlMs })
     t.equal(await eventually(() => text(store, `${ns}tiny`), undefined), undefined, '0.4 ms: 1 ms, expired')
     t.equal(await eventually(() => text(store, `${ns}frac`), undefined), undefined, '1.5 ms: 2 ms, expired')
-    t.same(await Promise.all([0, 1, 2, 3, 4].map(i => text(store, `${ns}forever-${i}`))), ['c', 'c', 'c', 'c', 'c'], 'no expiry')
-    t.equal(await text(store, `${ns}far`), 'd', 'the longest TTL there is')
+    t.same(await Promise.all([0, 1, 2].map(i => text(store, `${ns}forever-${i}`))), ['c', 'c', 'c'], 'no expiry')
+    t.same(await Promise.all([0, 1, 2].map(i => text(store, `${ns}far-${i}`))), ['d', 'd', 'd'], 'the longest TTL there is')
   },
 
   'a negative TTL (expired already) deletes the key and its tags, never keeps it without expiry': async (t, store, ns) => {

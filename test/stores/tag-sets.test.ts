@@ -84,11 +84,11 @@ async function droppingProxy (t: Test, nth: number): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
-t.test('redis: a purge lost midway has deleted its first batches; the next one deletes the rest', async t => {
+t.test('redis: a purge lost midway has deleted its first batches, and says how many; the next one deletes the rest', async t => {
   const storing = await upStore(t, { keyPrefix: 'half:' })
   await many(1_000, i => storing.set(`k${i}`, 'v', { tags: ['t'], ttlMs: 60_000 }))
   const purging = await upStore(t, { keyPrefix: 'half:', url: `redis://127.0.0.1:${await droppingProxy(t, 3)}` })
-  await t.rejects(purging.deleteTag('t'), 'the purge fails at its third batch')
+  await t.rejects(purging.deleteTag('t'), { code: 'STORE_UNAVAILABLE', deleted: 400 }, 'the purge fails at its third batch, the keys it deleted counted')
   t.equal(await raw.scard('half:tag:{t}:purge'), 600, 'two batches of 200 done, and taken out of the purge set')
   t.equal(await storing.deleteTag('t'), 600, 'the next purge deletes the rest')
   t.same(await raw.keys('half:*'), [], 'every key and tag set is gone')
