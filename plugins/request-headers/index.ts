@@ -71,7 +71,7 @@ export default definePlugin({
   // as the identity, a set would forge it. A rename onto a forwarding header (X-Real-IP...) would
   // let the client claim another address; a set is the operator's fixed value.
   check,
-  replacing: droppedEdits,
+  replacing: (top, route) => droppedEdits(top, route, stripForm),
   setup (config) {
     const edit = compileHeaderEdits(config, true)
     return { onRequest (req) { edit(req.headers) } }

@@ -48,3 +48,9 @@ routes:
     'route "r": its response-headers replaces the top-level one (the two are not merged): the top-level remove of server; repeat in the route\'s entry what it should keep'
   ])
 })
+
+t.test('request-headers: a route naming a header in its other spelling (x-foo for x_foo) is not warned of; response-headers keeps them apart', async t => {
+  const routes = { dashed: '{ remove: [ x-foo ] }' }
+  t.same(await warnings('request-headers', '{ remove: [ x_foo ] }', routes), [])
+  t.same(await warnings('response-headers', '{ remove: [ x_foo ] }', routes), ['dashed: the top-level remove of x_foo'])
+})

@@ -55,13 +55,14 @@ export const headerEditTwins = (edits: HeaderEdits): PluginConfigProblem[] => [.
  * The edits of a top-level request-headers or response-headers a route's entry, replacing it whole,
  * drops (PluginDefinition.replacing): each remove, rename (by its from) and set whose header the
  * route's entry does not name at all. One it names (removed, renamed from or to, set, in any case)
- * the route decided on: no warning.
+ * the route decided on: no warning. `same`: the form two names of one header share (request headers:
+ * `_` as `-`, as the edits treat them).
  */
-export function droppedEdits (top: HeaderEdits, route: HeaderEdits): string[] {
-  const named = new Set([...route.remove ?? [], ...Object.entries(route.rename ?? {}).flat(), ...Object.keys(route.set ?? {})].map(n => n.toLowerCase()))
-  const dropped = (names: readonly string[]) => names.filter(name => !named.has(name.toLowerCase()))
+export function droppedEdits (top: HeaderEdits, route: HeaderEdits, same = (name: string): string => name.toLowerCase()): string[] {
+  const named = new Set([...route.remove ?? [], ...Object.entries(route.rename ?? {}).flat(), ...Object.keys(route.set ?? {})].map(same))
+  const dropped = (names: readonly string[]) => names.filter(name => !named.has(same(name)))
   const removed = dropped(top.remove ?? [])
-  const renamed = Object.entries(top.rename ?? {}).filter(([from]) => !named.has(from.toLowerCase())).map(([from, to]) => `${from} to ${to}`)
+  const renamed = Object.entries(top.rename ?? {}).filter(([from]) => !named.has(same(from))).map(([from, to]) => `${from} to ${to}`)
   const set = dropped(Object.keys(top.set ?? {}))
   return [
     ...removed.length === 0 ? [] : [`the top-level remove of ${removed.join(', ')}`],
