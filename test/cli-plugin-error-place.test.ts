@@ -1,5 +1,5 @@
 import t from 'tap'
-import { rmSync, writeFileSync } from 'node:fs'
+import { realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT, runCli } from './helpers/run-cli.ts'
 
@@ -108,4 +108,15 @@ t.test('a folder with "(" in its name: the place is found, in a function and at 
   const top = await runCli('start', '--no-watch', '-c', join(dir, 'top.yaml'))
   t.equal(top.code, 1)
   t.match(top.stderr, `no top (at ${join(dir, 'my (copy)', 'top.ts')}:1:`, `stderr: ${top.stderr}`)
+})
+
+t.test('a plugin folder reached through a symlink: the place is the file the stack names, its real path', async t => {
+  const dir = t.testdir({
+    real: { 'pts.ts': setupPlugin('pts', 'throw new Error(\'no points\')') },
+    link: t.fixture('symlink', 'real'),
+    'gateway.yaml': yaml('pts').replace('./pts.ts', './link/pts.ts')
+  })
+  const run = await runCli('start', '--no-watch', '-c', join(dir, 'gateway.yaml'))
+  t.equal(run.code, 1)
+  t.match(run.stderr, `plugin pts: no points (at ${join(realpathSync(dir), 'real', 'pts.ts')}:6:`, `stderr: ${run.stderr}`)
 })

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, dirname, relative, sep } from 'node:path'
 import { register } from 'node:module'
@@ -100,6 +100,8 @@ export function pluginFrame (thrown: unknown, dirs: readonly string[]): string |
   // An error, or what the log shows of one (a PluginSetupError's cause: see loggedThrown).
   try { stack = typeof thrown === 'object' && thrown !== null ? (thrown as { stack?: unknown }).stack : undefined } catch { return undefined }
   if (typeof stack !== 'string') return undefined
+  // Stacks name files by their real paths: a folder reached through a symlink, by both.
+  const folders = dirs.flatMap(d => { try { const real = realpathSync(d); return real === d ? [d] : [d, real] } catch { return [d] } })
   let inLibrary: string | undefined
   for (const line of stack.split('\n')) {
     const frame = FRAME.exec(line)
@@ -107,7 +109,7 @@ export function pluginFrame (thrown: unknown, dirs: readonly string[]): string |
     const [place, row, col] = frame[1] === undefined ? frame.slice(4) : frame.slice(1, 4)
     let file = place as string
     try { if (file.startsWith('file:')) file = fileURLToPath(file) } catch { continue }
-    const inside = dirs.filter(d => file.startsWith(d.endsWith(sep) ? d : d + sep))
+    const inside = folders.filter(d => file.startsWith(d.endsWith(sep) ? d : d + sep))
     if (inside.length === 0 || GATEWAY_CODE.some(g => file.startsWith(g))) continue
     const at = `${file}:${row}:${col}`
     if (inside.some(d => !relative(d, file).split(sep).includes('node_modules'))) return at
