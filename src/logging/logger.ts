@@ -55,8 +55,8 @@ const URL_USERINFO = /^(\s*(?:[a-z][a-z0-9+.-]*:[/\\]+|[/\\]{2}))[\s\S]*@/i
 
 /**
  * A URL-valued header's `url` as logged: its userinfo hidden first (a password may hold a `?` or
- * `#`), as loggedTarget does, then cut as withoutQuery. Not hideUserinfo, whose search for a URL
- * anywhere in a text takes time quadratic in a client's `a.a.a…@`: here the URL starts the value.
+ * `#`), as loggedTarget does, then cut as withoutQuery. Not hideUserinfo, which looks for a URL
+ * anywhere in a text: here the URL starts the value, maybe as browsers read one (`https:/`, `//`).
  */
 const loggedUrl = (url: string): string => withoutQuery(url.includes('@') ? url.replace(URL_USERINFO, `$1${REDACTED}@`) : url)
 
