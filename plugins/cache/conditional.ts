@@ -92,8 +92,22 @@ function utc (year: string | number | undefined, month: string | undefined, day:
   const mo = MONTHS.indexOf(month as string)
   const d = Number(day)
   // Date.UTC carries 31 Apr over to 1 May: a day past the month's end is no date.
-  if (d < 1 || Date.UTC(y, mo, d) >= Date.UTC(y, mo + 1, 1) || Number(h) > 23 || Number(min) > 59 || Number(sec) > 60) return NaN
-  return Date.UTC(y, mo, d, Number(h), Number(min), Number(sec))
+  if (d < 1 || at(y, mo, d) >= at(y, mo + 1, 1) || Number(h) > 23 || Number(min) > 59 || Number(sec) > 60) return NaN
+  return at(y, mo, d, Number(h), Number(min), Number(sec))
+}
+
+/** Date.UTC for any year: Date.UTC reads 0 to 99 as 1900 to 1999. */
+function at (y: number, mo: number, d: number, h = 0, min = 0, sec = 0): number {
+  const t = new Date(0)
+  t.setUTCFullYear(y, mo, d)
+  return t.setUTCHours(h, min, sec)
+}
+
+/** Whether two date fields are one time: as HTTP-dates, else (neither one) as the same text. */
+export function sameDate (a: string | string[] | undefined, b: string | string[] | undefined): boolean {
+  const x = httpDate(a)
+  const y = httpDate(b)
+  return Number.isNaN(x) || Number.isNaN(y) ? Number.isNaN(x) && Number.isNaN(y) && a !== undefined && String(a) === String(b) : x === y
 }
 
 // The client's conditionals, and its Range: a revalidation asks for the whole stored response
@@ -122,7 +136,7 @@ export function describesStored (notModified: Headers, stored: Headers): boolean
   const etag = notModified.etag
   if (etag !== undefined) return stored.etag !== undefined && weak(String(etag)) === weak(String(stored.etag))
   const lm = notModified['last-modified']
-  return lm === undefined || Date.parse(String(lm)) === Date.parse(String(stored['last-modified']))
+  return lm === undefined || sameDate(lm, stored['last-modified'])
 }
 
 // Describe the stored body, which a 304 does not replace (RFC 9111 3.2); the rest are ours or per-response.

@@ -5,7 +5,7 @@ import { MAX_LIFETIME, NO_DIRECTIVES, requestDirectives, type Directives } from 
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { isUrlTag, normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
 import { LEFT, type Collapser, type Outcome } from './collapse.ts'
-import { asksForLess, describesStored, notModified, notModifiedHeaders, preconditionFailed, rewrittenByCache, setValidators, updatedHeaders } from './conditional.ts'
+import { asksForLess, describesStored, notModified, notModifiedHeaders, preconditionFailed, rewrittenByCache, sameDate, setValidators, updatedHeaders } from './conditional.ts'
 import { currentAge, decode, encodeEntry, encodeMarker, freshness, hasValidator, isMarker, type Entry, type FreshnessRules, type RecentValues, type VaryMarker } from './entry.ts'
 import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
@@ -927,7 +927,7 @@ function describedByHead (head: HeaderMap, e: Entry): boolean {
   const { etag, 'last-modified': lm, 'content-length': length } = head
   if (e.status !== 200 || (etag === undefined && lm === undefined)) return false
   if (etag !== undefined && String(etag) !== String(e.headers.etag)) return false
-  if (lm !== undefined && Date.parse(String(lm)) !== Date.parse(String(e.headers['last-modified']))) return false
+  if (lm !== undefined && !sameDate(lm, e.headers['last-modified'])) return false
   return length === undefined || Number(length) === e.body.length
 }
 
