@@ -15,7 +15,8 @@ const EXPLICIT: ReadonlySet<ReloadTrigger> = new Set(['admin', 'signal'])
 export const EMPTY_FILE_WAIT_MS = 3_000
 /** A watcher-triggered reload that failed for a reason other than its text is tried again: first after this, then twice as long each time. */
 const RETRY_FIRST_MS = 1_000
-const RETRY_MAX_MS = 60_000
+/** Tries of one text after its first failure before waiting for a new save: a build that always fails (in workers mode, switching workers back and forth) is not run for ever. */
+const RETRY_TRIES = 4
 
 /** What asked for a reload: `certificate` is a change to a file server.tls names, the config text itself maybe unchanged. */
 export type ReloadTrigger = 'file' | 'signal' | 'admin' | 'certificate'
@@ -83,7 +84,7 @@ export class Reloader {
   /** The watcher-triggered attempt to come: the empty file's wait, or a failed build's retry. */
   #later: NodeJS.Timeout | undefined
   /** The failed build to retry: its text's hash, its read (as #lastBad), and the wait before the retry. */
-  #retry: { hash: string | undefined, read: string | undefined, ms: number } | undefined
+  #retry: { hash: string | undefined, read: string | undefined, ms: number, tries: number } | undefined
   #closed = false
   /** The stop did not wait for the attempt under way: see close(). */
   #abandoned = false
@@ -189,7 +190,7 @@ export class Reloader {
         }
         const left = this.#emptySince + EMPTY_FILE_WAIT_MS - performance.now()
         if (left > 0) {
-          this.#again(left)
+          this.#again(left, trigger)
           return reported()
         }
       } else if (text.length > 0) {
@@ -243,27 +244,36 @@ export class Reloader {
         return done('failed', { hash, error: STOPPING })
       }
       this.#lastBad = undefined
-      const retryMs = EXPLICIT.has(trigger) ? undefined : this.#retryLater(hash, read)
-      log.error({ err: shown, trigger, hash, retryMs }, 'config reload failed while building the new runtime; the active config keeps serving')
+      const retryMs = EXPLICIT.has(trigger) ? undefined : this.#retryLater(hash, read, trigger)
+      // Tried RETRY_TRIES times: another event of the same save is not, as for a text refused.
+      if (retryMs === 0) this.#lastBad = read
+      log.error({ err: shown, trigger, hash, ...retryMs === 0 ? { retries: RETRY_TRIES } : { retryMs } },
+        `config reload failed while building the new runtime; the active config keeps serving${retryMs === 0 ? '; not tried again until the file is saved again' : ''}`)
       return done('failed', { hash, error: (shown as Error).message })
     }
   }
 
-  /** Runs a watcher-triggered attempt in `ms` (instead of one already due). */
-  #again (ms: number): void {
+  /** Runs a watcher-triggered attempt in `ms` (instead of one already due), as `trigger` (file or certificate). */
+  #again (ms: number, trigger: ReloadTrigger): void {
+    if (this.#closed) return
     clearTimeout(this.#later)
-    this.#later = setTimeout(() => { this.#later = undefined; void this.reload('file') }, ms).unref()
+    this.#later = setTimeout(() => { this.#later = undefined; void this.reload(trigger) }, ms).unref()
   }
 
   /**
    * A watcher's build failed, not for its text: tries it again, with no new save needed, first in
-   * RETRY_FIRST_MS, then backing off to RETRY_MAX_MS while the same text fails. Returns the wait.
+   * RETRY_FIRST_MS, then twice as long each time the same text fails, RETRY_TRIES times.
+   * Returns the wait, 0 once given up.
    */
-  #retryLater (hash: string | undefined, read: string | undefined): number {
-    const last = this.#retry
-    const ms = last !== undefined && last.hash === hash ? Math.min(last.ms * 2, RETRY_MAX_MS) : RETRY_FIRST_MS
-    this.#retry = { hash, read, ms }
-    this.#again(ms)
+  #retryLater (hash: string | undefined, read: string | undefined, trigger: ReloadTrigger): number {
+    const last = this.#retry !== undefined && this.#retry.hash === hash ? this.#retry : undefined
+    if (last !== undefined && last.tries >= RETRY_TRIES) {
+      this.#settled()
+      return 0
+    }
+    const ms = last === undefined ? RETRY_FIRST_MS : last.ms * 2
+    this.#retry = { hash, read, ms, tries: (last?.tries ?? 0) + 1 }
+    this.#again(ms, trigger)
     return ms
   }
 
