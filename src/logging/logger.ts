@@ -49,16 +49,22 @@ function withoutQuery (url: string, query = '?…'): string {
 }
 
 // A URL's authority: after a scheme and its slashes (`https:/` or `https:\\` too, as browsers read
-// them) or a leading `//`; its userinfo up to the last @ (a password holding an unencoded @, / or ?
-// included: an @ in the path or query hides more, never less). A single leading / is a path (`/u/a@b`).
-const URL_USERINFO = /^(\s*(?:[a-z][a-z0-9+.-]*:[/\\]+|[/\\]{2}))[\s\S]*@/i
+// them, or none after a special scheme: `http:user:pass@host`) or a leading `//`. Its userinfo ends
+// at the last @ before a /, ?, # or \, as a URL parser reads it (`https://host/@name` has none); or,
+// where no @ comes before one and what does is no host[:port] (`https://u:pa/ss@h`: a password with
+// an unencoded /, no URL), at the last @. A single leading / is a path (`/u/a@b`). Each part stops
+// where the next starts: one pass, whatever the value.
+const URL_USERINFO = /^(\s*(?:(?:https?|wss?|ftp):[/\\]*|[a-z][a-z0-9+.-]*:[/\\]+|[/\\]{2}))(?:[^/?#\\@]*(?:@[^/?#\\@]*)*@|[^/?#\\@:[]*:(?!\d+[/?#\\])[\s\S]*@)/i
+
+/** `url` with its userinfo hidden as URL_USERINFO reads it, after leaving out tabs and newlines, as a URL parser does (`ht\ttp://`). */
+const hideAuthorityUserinfo = (url: string): string => url.includes('@') ? url.replace(/[\t\n\r]/g, '').replace(URL_USERINFO, `$1${REDACTED}@`) : url
 
 /**
  * A URL-valued header's `url` as logged: its userinfo hidden first (a password may hold a `?` or
- * `#`), as loggedTarget does, then cut as withoutQuery. Not hideUserinfo, which looks for a URL
- * anywhere in a text: here the URL starts the value, maybe as browsers read one (`https:/`, `//`).
+ * `#`), then cut as withoutQuery. Not hideUserinfo, which looks for a URL anywhere in a text:
+ * here the URL starts the value, maybe as browsers read one (`https:/`, `//`).
  */
-const loggedUrl = (url: string): string => withoutQuery(url.includes('@') ? url.replace(URL_USERINFO, `$1${REDACTED}@`) : url)
+const loggedUrl = (url: string): string => withoutQuery(hideAuthorityUserinfo(url))
 
 /**
  * A Link or Link-Template field (RFC 8288, RFC 9652) with each `<URL>` shown as loggedUrl: a next
@@ -67,9 +73,12 @@ const loggedUrl = (url: string): string => withoutQuery(url.includes('@') ? url.
  */
 const loggedLinks = (links: string): string => links.replace(/<[^<>]*/g, url => `<${loggedUrl(url.slice(1))}`)
 
-/** Refresh's `5; url=URL` (or `5,URL`, `5;URL='URL'`): its delay kept, its URL shown as loggedUrl. */
+/**
+ * Refresh's `5; url=URL` (or `5,URL`, `5;URL='URL'`, `5 URL`: browsers need no `;` or `,`): its
+ * delay kept, its URL shown as loggedUrl.
+ */
 function loggedRefresh (refresh: string): string {
-  const delay = /^[\s\d.]*[;,]\s*(?:url\s*=\s*)?['"]?/i.exec(refresh)?.[0] ?? ''
+  const delay = /^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?['"]?/i.exec(refresh)?.[0] ?? ''
   return `${delay}${loggedUrl(refresh.slice(delay.length))}`
 }
 
@@ -119,11 +128,12 @@ export function loggedPath (path: string): string {
 
 /**
  * A raw request target as logged (a rejected request's line, the admin API's audit lines): its
- * userinfo hidden (a password may hold an unencoded `?` or `#`), then cut as withoutQuery, a
- * query unmarked, then as loggedPath.
+ * userinfo hidden (a password may hold an unencoded `?` or `#`), a leading `//` or `/\` authority's
+ * (Node refuses such a target, `//u:pass@h/x#f`, but it is logged) and any URL's in it, then cut as
+ * withoutQuery, a query unmarked, then as loggedPath.
  */
 export function loggedTarget (target: string): string {
-  return loggedPath(withoutQuery(hideUserinfo(target), ''))
+  return loggedPath(withoutQuery(hideUserinfo(hideAuthorityUserinfo(target)), ''))
 }
 
 type Destination = ReturnType<typeof pino.destination>

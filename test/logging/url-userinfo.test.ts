@@ -76,6 +76,39 @@ t.test('logging.headers: an @ outside a URL\'s authority is not userinfo; a quer
   t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
 })
 
+// Missed: a Refresh URL after its delay and a space only (`5 URL`, `5 url=URL`: browsers need no
+// `;`), a special scheme without slashes (`http:user:pass@host`) and a tab in the URL (browsers drop
+// it). And an @ in the path or query was read as the end of userinfo, hiding the host and the path.
+t.test('logging.headers: userinfo hidden as browsers read it; an @ after the host is not userinfo', async t => {
+  const { line, all } = await logged(t, {
+    referer: 'https://mastodon.social/@Gargron',
+    'x-forwarded-uri': 'https://site.example/login?email=a@b.com',
+    // A password with an unencoded / (no URL as browsers read it: a port `pa`): hidden whole still.
+    'x-original-uri': 'https://u:pa/S3CRET-slash@h.example/o',
+    refresh: '5 url=http://u:S3CRET-refresh-url@h.example/x'
+  }, {
+    refresh: '5 http://u:S3CRET-refresh@h.example/x',
+    location: 'http:user:S3CRET-no-slash@host.example/a',
+    'content-location': 'ht\ttp://user:S3CRET-tab@host.example/a',
+    link: '<https://u:S3CRET-link@h.example/@name?to=a@b>; rel=next'
+  })
+  t.has(line, {
+    reqHeaders: {
+      referer: 'https://mastodon.social/@Gargron',
+      'x-forwarded-uri': 'https://site.example/login?…',
+      'x-original-uri': 'https://[redacted]@h.example/o',
+      refresh: '5 url=http://[redacted]@h.example/x'
+    },
+    resHeaders: {
+      refresh: '5 http://[redacted]@h.example/x',
+      location: 'http:[redacted]@host.example/a',
+      'content-location': 'http://[redacted]@host.example/a',
+      link: '<https://[redacted]@h.example/@name?…>; rel=next'
+    }
+  })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
 // More headers that name a URL (WebDAV's Destination, SourceMap, the original request's URI as proxies name it) kept their query.
 t.test('logging.headers: Destination, SourceMap, X-SourceMap, X-Request-URI, X-Original-Request-URI and X-Forwarded-Prefix without their query', async t => {
   const { line, all } = await logged(t, {
