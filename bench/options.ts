@@ -39,7 +39,8 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--warmup S] [--slice S]
 
 Compares Portcullis (one target, three targets, reloading every 100 ms) with a bare
 @fastify/http-proxy and with the upstream itself, each in its own process, by alternating short
-slices of load (wrk when installed, else autocannon). Every option can also be set in the environment:
+slices of load (wrk when installed, else autocannon; BENCH_LOADGEN=wrk|autocannon forces one).
+Every option can also be set in the environment:
 ${Object.entries(NUMBERS).map(([k, v]) => `  --${k.padEnd(13)} ${v.env.padEnd(19)} default ${v.full} (quick ${v.quick})`).join('\n')}
   --log           BENCH_LOG           default /dev/null (Portcullis log lines, access log on)
   --profile       BENCH_PROFILE       CPU-profile (b), (c) and (f) (after warm-up) into DIR

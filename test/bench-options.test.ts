@@ -2,7 +2,7 @@ import t from 'tap'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { parseOptions, type BenchOptions } from '../bench/options.ts'
+import { parseOptions, USAGE, type BenchOptions } from '../bench/options.ts'
 import { wrkSlice } from '../bench/wrk.ts'
 import { noMetricsConfig, oneProcessConfig, plainConfig, reloadingConfig } from '../bench/targets/portcullis-config.ts'
 import { parseConfig } from '../src/config/load.ts'
@@ -37,4 +37,8 @@ t.test('bench: the configs the targets run load (a rate limit past the stores\' 
   for (const [i, text] of configs.entries()) {
     await t.resolves(parseConfig(text, `bench-${i}.yaml`, {}), `config ${i}`)
   }
+})
+
+t.test('bench: --help names BENCH_LOADGEN, the choice of load generator docs/benchmarks.md gives', async t => {
+  t.match(USAGE, /wrk when installed, else autocannon; BENCH_LOADGEN=wrk\|autocannon forces one/)
 })

@@ -42,6 +42,8 @@ t.test('plugin new from the sources: an absolute --dir stays absolute, a built-i
 
   // tsc with the tsconfig docs/plugins.md shows (module NodeNext): the test's import.meta needs the folder's package.json.
   t.same(JSON.parse(readFileSync(join(cwd, 'mine', 'stamp', 'package.json'), 'utf8')), { type: 'module' })
+  // The plugin's logger adds route and plugin itself: a route field in its log call is a second "route" in the line.
+  t.notMatch(readFileSync(join(cwd, 'mine', 'stamp', 'index.ts'), 'utf8'), /log\.\w+\(\{[^}]*\b(route|plugin):/, 'no route field in its log call')
   t.match(absolute.stdout, /its package\.json, \{ "type": "module" \}, makes the\nfolder's \.ts files ES modules/)
   writeFileSync(join(cwd, 'mine', 'stamp', 'tsconfig.json'), JSON.stringify({
     compilerOptions: {

@@ -115,3 +115,14 @@ t.test('the help texts name -c, --config (it worked, but no help said so)', asyn
     t.notMatch((await runCliHere(command, '--help')).stdout, '--config', `${command} reads no config`)
   }
 })
+
+t.test('the help lists each option its usage line names: start\'s --no-watch; the top-level help and version words', async t => {
+  const start = await runCliHere('start', '--help')
+  t.match(start.stdout, /^Usage: portcullis start \[-c FILE\] \[--no-watch\]$/m)
+  t.match(start.stdout, /\n\n--no-watch {10}no reload when FILE .*\n-c, --config FILE {3}/, 'in the options list, with -c')
+  const main = await runCliHere('--help')
+  t.match(main.stdout, /^ {2}-h, --help {9}this text \(also: help\); a command's options: portcullis help <command>,$/m)
+  t.match(main.stdout, /^ {2}-v, --version {6}print Portcullis's version \(also: version\)$/m)
+  const word = await runCliHere('version')
+  t.same([word.code, word.stdout], [0, (await runCliHere('--version')).stdout], 'version, as --version')
+})

@@ -26,7 +26,7 @@ export default definePlugin({
     const offered = (config.encodings ?? DEFAULTS.encodings).filter(available)
     // The defaults' zstd is skipped quietly (documented); a listed one is worth a word.
     const skipped = config.encodings?.filter(c => !available(c)) ?? []
-    if (skipped.length > 0) ctx.log.warn({ route: ctx.routeName, skipped }, `compress: ${skipped.join(', ')} not available on this Node (${process.version}), not offered`)
+    if (skipped.length > 0) ctx.log.warn({ skipped }, `compress: ${skipped.join(', ')} not available on this Node (${process.version}), not offered`)
     const levels = { ...DEFAULTS.levels, ...config.levels }
     const responses = ctx.metrics.counter({
       name: 'portcullis_compress_responses_total',

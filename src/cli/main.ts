@@ -33,8 +33,9 @@ ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)}${c.summary}`
 
 Options:
   -c, --config FILE  the config file of start, validate, routes, explain and demo (its --help says the default)
-  -h, --help         this text; "portcullis <command> --help" for a command's options
-  -v, --version      print Portcullis's version`
+  -h, --help         this text (also: help); a command's options: portcullis help <command>,
+                     or portcullis <command> --help
+  -v, --version      print Portcullis's version (also: version)`
 
 const args = process.argv.slice(2)
 // `portcullis help start` is `portcullis start --help`, as git and npm read it.

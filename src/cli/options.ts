@@ -13,12 +13,15 @@ export interface CommandSpec {
   readonly positionals?: number
   /** The default of -c FILE; false for a command that reads no config (then -c is no option of it). */
   readonly config?: string | false
+  /** Lines of the help's options list before -c's, aligned as it is (names in 20 columns). */
+  readonly optionsHelp?: string
 }
 
 /** Parses `-c FILE`, `--help` and positionals; prints help or a usage error itself (returns a number then). */
 export function parseCommand (argv: string[], commandHelp: string, spec: CommandSpec = {}): { config: string, positionals: string[], values: Record<string, unknown> } | number {
   const config = spec.config ?? DEFAULT_CONFIG
-  const help = config === false ? commandHelp : `${commandHelp}\n\n-c, --config FILE   the config file (default ${config})`
+  const list = [spec.optionsHelp, config === false ? undefined : `-c, --config FILE   the config file (default ${config})`].filter(l => l !== undefined)
+  const help = list.length === 0 ? commandHelp : `${commandHelp}\n\n${list.join('\n')}`
   const options: ParseArgsConfig['options'] = { ...spec.options, ...(config === false ? {} : { config: { type: 'string', short: 'c', default: config } }), help: { type: 'boolean', short: 'h' } }
   let parsed
   try {

@@ -33,7 +33,10 @@ export async function run (argv: string[]): Promise<number> {
     logCrashes(undefined)
     return runWorker()
   }
-  const opts = parseCommand(argv, HELP, { options: { 'no-watch': { type: 'boolean' } } })
+  const opts = parseCommand(argv, HELP, {
+    options: { 'no-watch': { type: 'boolean' } },
+    optionsHelp: '--no-watch          no reload when FILE or its TLS files change (SIGHUP and /config/reload still do)'
+  })
   if (typeof opts === 'number') return opts
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1

@@ -24,8 +24,9 @@ export default definePlugin({
   priority: 50,
   schema,
   // Runs once per route when the config is loaded: prepare everything here, not per request.
-  setup (config: Config, { routeName, log }) {
-    log.debug({ route: routeName }, '${name} ready')
+  // log: this route's logger; its lines already carry route and plugin.
+  setup (config: Config, { log }) {
+    log.debug({ header: config.header }, '${name} ready')
     return {
       onResponse (res) { res.headers[config.header] = config.value }
     }
