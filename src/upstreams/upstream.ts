@@ -198,14 +198,13 @@ export class Upstream {
   /**
    * Whether passive checks may eject `self` (a target), or `self` (a breaker) open, now: only while
    * fewer than passive.maxEjectionPercent of the targets are out (ejected, or kept out by their
-   * breaker), and never the last one available, so clients that can make targets fail cannot take
-   * the whole upstream out while its health checks pass. Not capped when `down` (its last failures
-   * had no answer): every dead target goes (health checks are off by default), else those left in
-   * failed a share of the requests for ever; a breaker then opens on the last one too (`lastToo`):
-   * with every target dead, requests fail at once (or go least-bad) instead of each trying to connect.
+   * breaker), so clients that can make targets fail cannot take the whole upstream out while its
+   * health checks pass; an ejection never takes the last one available, a breaker may (`lastToo`:
+   * it is there to fail fast, as for the lone target of an upstream). Not capped when `down` (its
+   * last failures had no answer): every dead target goes (health checks are off by default), else
+   * those left in failed a share of the requests for ever.
    */
   #mayTakeOut (self: Target | CircuitBreaker, now: number, down: boolean, lastToo: boolean): boolean {
-    if (down && lastToo) return true
     let out = 0
     let otherAvailable = false
     for (const t of this.#targets) {
@@ -213,7 +212,7 @@ export class Upstream {
       if (t.outlier.ejected(now) || breakerDown(t.breaker, now) !== undefined) out++
       else if (t.available(now)) otherAvailable = true
     }
-    return otherAvailable && (down || out < maxEjected(this.#ejection, this.#targets.length))
+    return (otherAvailable || lastToo) && (down || out < maxEjected(this.#ejection, this.#targets.length))
   }
 
   /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */

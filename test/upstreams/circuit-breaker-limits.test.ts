@@ -6,8 +6,9 @@ import { startGateway } from '../helpers/gateway.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 
 // A circuit breaker counts what passive ejection counts (not a 500: it shows a live target) and opens
-// under the same limit (maxEjectionPercent, never the last target available), unless its target is
-// down: clients that can make targets fail must not take the whole upstream out (docs/upstreams.md, Health).
+// under the same limit (maxEjectionPercent, at least one: the last target available too, unlike an
+// ejection), unless its target is down: clients that can make targets fail must not take the whole
+// upstream out (docs/upstreams.md, Health).
 
 /** Three targets answering `failing` to /fail*, 200 to anything else. */
 async function targets (t: Test, failing: number): Promise<TestUpstream[]> {
@@ -65,6 +66,16 @@ for (const passive of ['passive: false', 'passive: { consecutiveFailures: 2, bas
     t.same(await send(`${gw.url}/ok`, 6), [200, 200, 200, 200, 200, 200])
   })
 }
+
+t.test('the lone target of an upstream answering 503: its breaker opens, requests fail at once', async t => {
+  const [one] = await targets(t, 503)
+  const { gw, up } = await gatewayFor(t, [one!.url], 'retries: false')
+  await send(`${gw.url}/fail`, 6)
+  t.same(up.snapshot().targets.map(x => x.breaker), ['open'], 'a breaker is there to fail fast: the last target is no exception')
+  const res = await request(`${gw.url}/ok`)
+  t.equal(res.statusCode, 503)
+  t.match(await res.body.json(), { error: 'no_healthy_target' })
+})
 
 t.test('targets refusing connections all open, the last one too', async t => {
   // Nothing listens on port 1 (privileged) of these loopback addresses.
