@@ -50,7 +50,7 @@ export const Passive = Type.Union([
     maxEjectionPercent: Type.Optional(Type.Integer({
       minimum: 1,
       maximum: 100,
-      description: 'Most targets out at once (ejected, or kept out by an open circuit breaker), as a percentage of the upstream\'s (rounded down, at least one), unless a target\'s last consecutiveFailures failures (a breaker: all its failures in its window) could not connect (refused, a connect timeout: it is down); the last available target is never ejected, nor its breaker opened unless it is down. Default 50.'
+      description: 'Most targets out at once (ejected, or kept out by an open circuit breaker), as a percentage of the upstream\'s (rounded down, at least one), unless a target\'s last consecutiveFailures failures (a breaker: all its failures in its window) could not connect (refused, a connect timeout: it is down); the last available target is never ejected (its breaker may open). Default 50.'
     }))
   }, closed)
 ], {
