@@ -718,7 +718,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const broken = () => { if (closing === undefined) closeBoth() }
     // A WebSocket's frames are followed both ways, so that a planned close can add a close frame at
     // a frame's end; an extension other than permessage-deflate may frame otherwise: not followed.
-    const frames = String(this.raw.headers.upgrade).toLowerCase() === 'websocket' && knownFraming(raw ?? [])
+    const frames = knownFraming(raw ?? [])
       ? { toClient: new FrameEdges(), toUpstream: new FrameEdges() }
       : undefined
     this.#tunnel = planned => {
@@ -1827,24 +1827,32 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 /** How long the ends of a WebSocket closed for a reload have to answer its close frames before both connections are cut. */
 const WEBSOCKET_CLOSE_GRACE_MS = 1_000
 
-/** Whether a 101's Sec-WebSocket-Extensions (in undici's raw [name, value, ...]) are none or permessage-deflate: framing as RFC 6455 has it. */
+/**
+ * Whether a 101 (undici's raw [name, value, ...]) switched to a WebSocket (its Upgrade, whatever the
+ * request offered) with no extension but permessage-deflate: framing as RFC 6455 has it.
+ */
 function knownFraming (raw: ReadonlyArray<Buffer | string>): boolean {
+  let websocket = false
   for (let i = 0; i < raw.length; i += 2) {
-    if (String(raw[i]).toLowerCase() !== 'sec-websocket-extensions') continue
+    const name = String(raw[i]).toLowerCase()
+    if (name === 'upgrade') websocket = String(raw[i + 1]).trim().toLowerCase() === 'websocket'
+    if (name !== 'sec-websocket-extensions') continue
     for (const ext of String(raw[i + 1]).split(',')) if ((ext.split(';')[0] as string).trim().toLowerCase() !== 'permessage-deflate') return false
   }
-  return true
+  return websocket
 }
 
 /** Follows one direction of a WebSocket's frames (their headers' lengths): whether the bytes seen so far end at a frame's end. */
 class FrameEdges {
-  /** The header bytes of the frame begun, while incomplete. */
-  #head: number[] = []
+  /** The header bytes of a frame begun in an earlier chunk (at most 14), and how many. */
+  readonly #head = Buffer.alloc(14)
+  #had = 0
   /** Payload bytes of the frame begun still to come. */
   #left = 0
 
-  get atEdge (): boolean { return this.#head.length === 0 && this.#left === 0 }
+  get atEdge (): boolean { return this.#had === 0 && this.#left === 0 }
 
+  // Per chunk, without allocating: a header read where it lies, copied only when split across chunks.
   readonly see = (chunk: Buffer): void => {
     for (let i = 0; i < chunk.length;) {
       if (this.#left > 0) {
@@ -1853,18 +1861,35 @@ class FrameEdges {
         i += n
         continue
       }
-      const head = this.#head
-      head.push(chunk[i++] as number)
-      if (head.length < 2) continue
-      const len7 = (head[1] as number) & 0x7f
-      const size = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((head[1] as number) & 0x80 ? 4 : 0)
-      if (head.length < size) continue
-      let left = len7 < 126 ? len7 : 0
-      for (let b = 2; len7 >= 126 && b < (len7 === 126 ? 4 : 10); b++) left = left * 256 + (head[b] as number)
-      this.#left = left
-      this.#head = []
+      if (this.#had === 0 && chunk.length - i >= 2) {
+        const size = headerSize(chunk[i + 1] as number)
+        if (chunk.length - i >= size) {
+          this.#left = payloadLength(chunk, i)
+          i += size
+          continue
+        }
+      }
+      this.#head[this.#had++] = chunk[i++] as number
+      if (this.#had < 2 || this.#had < headerSize(this.#head[1] as number)) continue
+      this.#left = payloadLength(this.#head, 0)
+      this.#had = 0
     }
   }
+}
+
+/** A frame header's size in bytes from its second byte: the length's extension, the mask key. */
+const headerSize = (second: number): number => {
+  const len7 = second & 0x7f
+  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (second & 0x80 ? 4 : 0)
+}
+
+/** The payload length of the frame whose header starts at `at`. */
+function payloadLength (bytes: Buffer, at: number): number {
+  const len7 = (bytes[at + 1] as number) & 0x7f
+  if (len7 < 126) return len7
+  let left = 0
+  for (let b = at + 2; b < at + (len7 === 126 ? 4 : 10); b++) left = left * 256 + (bytes[b] as number)
+  return left
 }
 
 /** A close frame with `code`; masked (as a client must send it) with a random key when `masked`. */
