@@ -48,16 +48,24 @@ function withoutQuery (url: string, query = '?…'): string {
   return `${url.slice(0, at)}${cut === '?' ? query : cut === '#' ? '#…' : ';…'}`
 }
 
-// A URL's authority: after a scheme and its slashes (`https:/` or `https:\\` too, as browsers read
-// them, or none after a special scheme: `http:user:pass@host`) or a leading `//`. Its userinfo ends
-// at the last @ before a /, ?, # or \, as a URL parser reads it (`https://host/@name` has none); or,
-// where no @ comes before one and what does is no host[:port] (`https://u:pa/ss@h`: a password with
-// an unencoded /, no URL), at the last @. A single leading / is a path (`/u/a@b`). Each part stops
+// A URL's authority: after a special scheme and its slashes (any number, `https:/` or `https:\\` too,
+// or none: `http:user:pass@host`, as browsers read them) or leading slashes (`//`, `///`). Its userinfo
+// ends at the last @ before a /, ?, # or \ that a host[:port] follows, as a URL parser reads it
+// (`https://host/@name` has none); failing that, where a `:` comes first (`https://u:pa/ss@h`,
+// `https://bob@corp:pa/ss@h`, `https://admin:2024#x@h`: a password with an unencoded /, ? or #), at the
+// last @, hiding more rather than less. Another scheme's authority (`redis://`, where \ is no
+// delimiter) is hidden up to the last @. A single leading / is a path (`/u/a@b`). Each part stops
 // where the next starts: one pass, whatever the value.
-const URL_USERINFO = /^(\s*(?:(?:https?|wss?|ftp):[/\\]*|[a-z][a-z0-9+.-]*:[/\\]+|[/\\]{2}))(?:[^/?#\\@]*(?:@[^/?#\\@]*)*@|[^/?#\\@:[]*:(?!\d+[/?#\\])[\s\S]*@)/i
+const SPECIAL_USERINFO = /^(\s*(?:(?:https?|wss?|ftp):[/\\]*|[/\\]{2,}))(?:[^/?#\\@]*(?:@[^/?#\\@]*)*@(?=(?:\[[^\]/?#\\@]*\]|[^/?#\\@:[]*)(?::\d*)?(?:[/?#\\]|$))|[^/?#\\:[]*:[\s\S]*@)/i
+const OTHER_USERINFO = /^(\s*(?!(?:https?|wss?|ftp):)[a-z][a-z0-9+.-]*:[/\\]+)[\s\S]*@/i
 
-/** `url` with its userinfo hidden as URL_USERINFO reads it, after leaving out tabs and newlines, as a URL parser does (`ht\ttp://`). */
-const hideAuthorityUserinfo = (url: string): string => url.includes('@') ? url.replace(/[\t\n\r]/g, '').replace(URL_USERINFO, `$1${REDACTED}@`) : url
+/** `url` with its userinfo hidden as the patterns above read it, after leaving out tabs and newlines, as a URL parser does (`ht\ttp://`). */
+function hideAuthorityUserinfo (url: string): string {
+  if (!url.includes('@')) return url
+  const text = url.replace(/[\t\n\r]/g, '')
+  const special = text.replace(SPECIAL_USERINFO, `$1${REDACTED}@`)
+  return special !== text ? special : text.replace(OTHER_USERINFO, `$1${REDACTED}@`)
+}
 
 /**
  * A URL-valued header's `url` as logged: its userinfo hidden first (a password may hold a `?` or

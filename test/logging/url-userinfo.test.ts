@@ -4,6 +4,7 @@ import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { waitForLog } from '../helpers/logs.ts'
+import { loggedTarget, redactHeaders } from '../../src/logging/logger.ts'
 
 /** A gateway logging headers in front of an upstream answering 200 with `responseHeaders`: the access line of one request with `requestHeaders`, and every line. */
 async function logged (t: Test, requestHeaders: Record<string, string>, responseHeaders: OutgoingHttpHeaders) {
@@ -107,6 +108,25 @@ t.test('logging.headers: userinfo hidden as browsers read it; an @ after the hos
     }
   })
   t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+// Three slashes, a username holding @, a password of digits then / ? or #, a non-special scheme's \\:
+// each once showed a password, or part of one.
+t.test('userinfo hidden in every spelling a URL parser reads one in, more rather than less', async t => {
+  const cases: Record<string, string> = {
+    '///u:S3CRET@h/x': '///[redacted]@h/x',
+    '\\\\\\u:S3CRET@h/x': '\\\\\\[redacted]@h/x',
+    'https://bob@corp.example:pa/S3CRET@h/': 'https://[redacted]@h/',
+    'https://bob@corp.example:pa#S3CRET@h/': 'https://[redacted]@h/',
+    'https://admin:2024#S3CRET@h/': 'https://[redacted]@h/',
+    'https://admin:2024/S3CRET@h/': 'https://[redacted]@h/',
+    'redis://u:123\\S3CRET@h/': 'redis://[redacted]@h/',
+    'https://u:S3CRET@[::1]:8080/x': 'https://[redacted]@[::1]:8080/x',
+    'https://mastodon.social/@Gargron': 'https://mastodon.social/@Gargron',
+    'httpx://u:S3CRET@h/x': 'httpx://[redacted]@h/x'
+  }
+  for (const [value, shown] of Object.entries(cases)) t.equal((redactHeaders({ location: value }, []) as { location: string }).location, shown, value)
+  t.equal(loggedTarget('///u:S3CRET@h/x'), '///[redacted]@h/x')
 })
 
 // More headers that name a URL (WebDAV's Destination, SourceMap, the original request's URI as proxies name it) kept their query.
