@@ -266,7 +266,8 @@ export class Reloader {
    * Returns the wait, 0 once given up.
    */
   #retryLater (hash: string | undefined, read: string | undefined, trigger: ReloadTrigger): number {
-    const last = this.#retry !== undefined && this.#retry.hash === hash ? this.#retry : undefined
+    // The same save's text (a new save, a touch included, starts over).
+    const last = this.#retry !== undefined && this.#retry.hash === hash && this.#retry.read === read ? this.#retry : undefined
     if (last !== undefined && last.tries >= RETRY_TRIES) {
       this.#settled()
       return 0
