@@ -4,6 +4,7 @@ import { spawnCli, stopCli } from '../../test/helpers/cli.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { configFile } from '../../test/reload/helpers.ts'
+import { fresh } from '../../test/helpers/cache-rig.ts'
 import { entryStored, numberingUpstream, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 
 // Two processes on one redis-server of the test's own: `portcullis start` (the real CLI) and a
@@ -45,7 +46,7 @@ async function here (t: Test): Promise<Gateway> {
 async function get (gw: Gateway, path: string): Promise<{ status: number, cacheStatus: string, body: string }> {
   // One public host name in front of both (the Host is part of the key).
   const res = await request(`${gw.url}${path}`, { headers: { host: 'api.example.com' } })
-  return { status: res.statusCode, cacheStatus: String(res.headers['cache-status']), body: await res.body.text() }
+  return { status: res.statusCode, cacheStatus: fresh(String(res.headers['cache-status'])), body: await res.body.text() }
 }
 
 const purge = async (gw: Gateway, body: object) => {

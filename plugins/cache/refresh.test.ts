@@ -5,6 +5,7 @@ import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { fresh } from '../../test/helpers/cache-rig.ts'
 import { configFile, startFromFile } from '../../test/reload/helpers.ts'
 
 t.test('a background revalidation (stale-while-revalidate) never stores a body delimited by the connection closing', async t => {
@@ -64,8 +65,7 @@ routes:
       await new Promise(resolve => setTimeout(resolve, 10))
       next = await get(path)
     }
-    // ttl=59: the answer took half a second or more (a loaded machine), counted in its age.
-    t.same([next.body, next.status.replace(/; ttl=59$/, '; ttl=60')], ['v3', 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60'], `${path}: the cut body was not stored, and the stale entry it replaced is gone`)
+    t.same([next.body, fresh(next.status)], ['v3', 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=60'], `${path}: the cut body was not stored, and the stale entry it replaced is gone`)
   }
 })
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import t from 'tap'
-import { rig } from '../../test/helpers/cache-rig.ts'
+import { fresh, rig } from '../../test/helpers/cache-rig.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { Collapser } from './collapse.ts'
@@ -14,12 +14,6 @@ const sendUndated = (res: ServerResponse, status: number, headers: Record<string
   send(res, status, headers, body)
 }
 const conditional = (req: IncomingMessage) => req.headers['if-none-match'] !== undefined
-/**
- * A Cache-Status whose ttl reads one second less when the upstream's answer took half a second or more
- * (a loaded machine): that time counts in the stored response's age (RFC 9111 4.2.3), rounded.
- * `whole`: the ttl the cache gives when the answer comes at once.
- */
-const fresh = (status: string, whole = 60) => status.replace(new RegExp(`; ttl=${whole - 1}$`), `; ttl=${whole}`)
 
 t.test('a 304 that adds Vary: the freshened entry is the variant of the request that revalidated it; other values miss', async t => {
   const r = await rig(t, (req, res, n) => {
