@@ -1,6 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
+import { fresh } from '../../test/helpers/cache-rig.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
@@ -64,7 +65,7 @@ t.test('an entry key holding a hash is a miss: counted, replaced by the answer f
   const counted = await corrupt()
   const before = n
   const miss = await get('/w')
-  t.same([miss.status, miss.body, miss.cacheStatus], [200, `/w #${before + 1}`, 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=600'])
+  t.same([miss.status, miss.body, fresh(miss.cacheStatus, 600)], [200, `/w #${before + 1}`, 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=600'])
   t.equal(await corrupt(), counted + 1, 'counted as a value the cache cannot read')
   t.equal(await hitBody('/w'), `/w #${before + 1}`, 'stored in its place')
   t.equal(await raw.type(key), 'string')
@@ -80,7 +81,7 @@ t.test('a Vary variant\'s key holding a hash is a miss too', async t => {
   const counted = await corrupt()
   const before = n
   const miss = await get('/v', en)
-  t.same([miss.body, miss.cacheStatus], [`/v #${before + 1}`, 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=600'])
+  t.same([miss.body, fresh(miss.cacheStatus, 600)], [`/v #${before + 1}`, 'Portcullis; fwd=vary-miss; fwd-status=200; stored; ttl=600'])
   t.equal(await corrupt(), counted + 1, 'counted')
   t.equal(await hitBody('/v', en), `/v #${before + 1}`, 'stored in its place')
 })
