@@ -4,9 +4,17 @@ import type { Duplex } from 'node:stream'
 
 const ignore = () => {}
 
+/** A collector's answer asking the exporter to slow down (OTLP's throttling: 429 or 503), with its Retry-After. */
+export interface Throttle {
+  readonly status: number
+  readonly retryAfter: string | undefined
+}
+
 /** The HTTP agent of one OTLP exporter, and what releases it. */
 export interface ExportConnections {
   readonly agent: http.Agent
+  /** The last answer if it was 429 or 503, once: the SDK's error carries neither its status nor its headers. */
+  takeThrottle (): Throttle | undefined
   /** Destroys every connection, busy or idle, and every one opened later (a retry the SDK had scheduled). */
   close (): void
 }
@@ -29,6 +37,7 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
   }
   const stop = (socket: Duplex) => { clearTimeout(deadlines.get(socket)); deadlines.delete(socket) }
   let closed = false
+  let throttle: Throttle | undefined
   const agent = new (class extends Agent {
     override createConnection (options: http.ClientRequestArgs, callback: (err: Error | null, stream?: Duplex) => void): Duplex | null | undefined {
       // Refused through the callback, no socket made: the request fails with this error.
@@ -45,6 +54,15 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
       return socket
     }
 
+    // Not in @types/node: Node's Agent takes each of its requests here, the one place to see their answers.
+    addRequest (req: http.ClientRequest, options: object): void {
+      req.once('response', (res: http.IncomingMessage) => {
+        const status = res.statusCode
+        throttle = status === 429 || status === 503 ? { status, retryAfter: res.headers['retry-after'] } : undefined
+      })
+      ;(Agent.prototype as unknown as { addRequest: (req: http.ClientRequest, options: object) => void }).addRequest.call(this, req, options)
+    }
+
     override reuseSocket (socket: Duplex, request: http.ClientRequest): void {
       start(socket)
       super.reuseSocket(socket, request)
@@ -59,6 +77,11 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
   })({ keepAlive: true })
   return {
     agent,
+    takeThrottle () {
+      const last = throttle
+      throttle = undefined
+      return last
+    },
     close () {
       closed = true
       agent.destroy()

@@ -71,7 +71,7 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
   const headers = Object.fromEntries(Object.entries(config.headers ?? {}).map(([name, value]) => [name, headerBytes(value)]))
   const otlp = new OTLPTraceExporter({ url: endpoint, headers, timeoutMillis: timeout, httpAgentOptions: () => connections.agent })
   const routes: string[] = []
-  const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }, timeout)
+  const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }, timeout, connections.takeThrottle)
   // selfObsMeterProvider is a BatchSpanProcessor option its BufferConfig type does not list yet.
   const batching: BufferConfig & { selfObsMeterProvider: MeterProvider } = {
     maxQueueSize,
