@@ -55,6 +55,8 @@ export interface ExchangeOwner {
 export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload' | 'upstream_send'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
+/** A response head undici's parser refused (`HTTP/1.1 2000`, obs-fold, a NUL, too large): malformed, not unreachable. */
+const unreadableHead = (err: Error): boolean => err.name === 'HTTPParserError' || (err as { code?: string }).code === 'UND_ERR_HEADERS_OVERFLOW'
 /** Failures before a connection to the target was made (a background request cannot see its onConnect). */
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ETIMEDOUT', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EPROTO'])
 /** As the main path, where a TLS handshake that failed (a certificate refused) comes before onConnect. */
@@ -998,7 +1000,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#owner.upstreamFailed(this, err, false)
     const error = TIMEOUT_CODES.has(code ?? '') ? GatewayError.UPSTREAM_TIMEOUT
       : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID
-        : code === 'UPSTREAM_INVALID_HEADERS' ? GatewayError.UPSTREAM_HEADERS_INVALID
+        : code === 'UPSTREAM_INVALID_HEADERS' || unreadableHead(err) ? GatewayError.UPSTREAM_HEADERS_INVALID
           : code === 'UPSTREAM_BAD_UPGRADE' ? GatewayError.UPSTREAM_BAD_UPGRADE : GatewayError.UPSTREAM_UNREACHABLE
     // Broken with the head still held, by hooks not done yet (answered once they are) or mid-body in
     // the streams: answered without the plugins, which saw the response begin.
