@@ -59,11 +59,17 @@ function loggedError (error: Error | undefined): object | undefined {
   return shown
 }
 
-/** The milliseconds a Retry-After (delta-seconds or HTTP-date) asks to wait, undefined if it is not one. */
-function retryAfterMs (retryAfter: string | undefined): number | undefined {
+// An IMF-fixdate (RFC 9110 5.6.7), the form a server sends: Date.parse alone reads `-5` or `abc 12` as a date.
+const HTTP_DATE = /^\s*[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\s*$/
+
+/**
+ * The milliseconds a Retry-After (delta-seconds or HTTP-date) asks to wait; undefined if it is not
+ * one, or asks for no wait (0, a past date): the doubling backoff then, not a collector polled at once.
+ */
+export function retryAfterMs (retryAfter: string | undefined): number | undefined {
   if (retryAfter === undefined) return undefined
-  const ms = /^\s*\d+\s*$/.test(retryAfter) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - Date.now()
-  return Number.isNaN(ms) ? undefined : Math.max(ms, 0)
+  const ms = /^\s*\d+\s*$/.test(retryAfter) ? Number(retryAfter) * 1000 : HTTP_DATE.test(retryAfter) ? Date.parse(retryAfter) - Date.now() : NaN
+  return ms > 0 ? ms : undefined
 }
 
 /** What the export lines name: the endpoint (its secrets hidden) and the routes whose spans go there. */
@@ -116,6 +122,8 @@ export class LoggedExporter implements SpanExporter {
       done({ code: ExportResultCode.FAILED, error: Object.assign(new Error('the endpoint asked to wait (Retry-After)'), { name: EXPORT_THROTTLED }) })
       return
     }
+    // A late answer to an earlier export (after its timeout) throttles none made since.
+    if (this.#sending === 0) this.#takeThrottle()
     this.#sending++
     const running = new Promise<ExportResult>(resolve => {
       const timer = setTimeout(() => { resolve({ code: ExportResultCode.FAILED, error: new Error(`OTLP export timed out after ${this.#timeoutMs} ms`) }) }, this.#timeoutMs)

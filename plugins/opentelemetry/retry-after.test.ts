@@ -7,6 +7,7 @@ import { startGateway } from '../../test/helpers/gateway.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { retryAfterMs } from './export-accounting.ts'
 
 process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
 
@@ -69,3 +70,11 @@ routes:
     t.match(line, { msg: /^span export failed: .*sending resumes at /, status })
   })
 }
+
+// `Retry-After: 0`, `-5` or a past date gave no pause at all: the SDK's retries then the next batch hit the collector at once.
+t.test('a Retry-After asking for no wait, or not one, leaves the wait to the doubling backoff', async t => {
+  for (const value of ['0', '-5', '1.5', 'abc 12', 'Thu, 01 Jan 1970 00:00:00 GMT', 'garbage', undefined]) t.equal(retryAfterMs(value), undefined, String(value))
+  t.equal(retryAfterMs('2'), 2000)
+  const ahead = retryAfterMs(new Date(Date.now() + 10_000).toUTCString())
+  t.ok(ahead !== undefined && ahead > 8_000 && ahead <= 10_000, `an HTTP-date 10 s ahead: ${ahead}`)
+})
