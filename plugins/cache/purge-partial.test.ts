@@ -1,9 +1,9 @@
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { request } from 'undici'
 import { RedisStore } from '../../src/stores/redis-store.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
+import { srandmemberCutProxy } from '../../test/helpers/redis-cut-proxy.ts'
 import { sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
@@ -19,29 +19,9 @@ t.teardown(() => redis.stop())
  * before all done), Redis is killed, the command never sent. Later connections go through.
  */
 async function killingProxy (nth: number): Promise<{ port: number, killed: Promise<void> }> {
-  let seen = 0
-  let kill: Promise<void> | undefined
   let killed = () => {}
-  const sockets: Socket[] = []
-  const server = createServer(client => {
-    const upstream = connect(redis.port, '127.0.0.1')
-    sockets.push(client, upstream)
-    client.on('data', (d: Buffer) => {
-      if (kill === undefined && (seen += d.toString('latin1').match(/srandmember/gi)?.length ?? 0) >= nth) {
-        kill = redis.kill().then(() => killed())
-        return
-      }
-      upstream.write(d)
-    })
-    upstream.on('data', (d: Buffer) => client.write(d))
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-    client.on('error', () => {})
-    upstream.on('error', () => {})
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => { server.close(() => resolve()); for (const s of sockets) s.destroy() }))
-  return { port: (server.address() as AddressInfo).port, killed: new Promise(resolve => { killed = resolve }) }
+  const port = await srandmemberCutProxy(t, redis.port, nth, () => { void redis.kill().then(() => killed()) })
+  return { port, killed: new Promise(resolve => { killed = resolve }) }
 }
 
 const up = await startUpstream((_req, res) => { res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '2' }).end('ok') })

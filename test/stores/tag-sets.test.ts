@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net'
 import { MemoryStore } from '../../src/stores/memory-store.ts'
 import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../../src/stores/redis-store.ts'
 import type { StoreSnapshot } from '../../src/stores/store.ts'
 import { RedisProcess } from '../helpers/redis.ts'
+import { srandmemberCutProxy } from '../helpers/redis-cut-proxy.ts'
 import { until } from '../helpers/wait.ts'
 import { eventually } from './store-cases.ts'
 
@@ -57,32 +57,8 @@ t.test('redis: a purge of a large tag goes a batch at a time, not one command pe
   t.equal(await raw.exists('big:live', 'big:tag:{big}', 'big:tag:{big}:purge'), 0, 'nothing left')
 })
 
-/**
- * A TCP proxy to `redis` that drops the connection (both ways) when the client sends its `nth`
- * SRANDMEMBER: a server lost in the middle of a purge.
- */
-async function droppingProxy (t: Test, nth: number): Promise<number> {
-  let seen = 0
-  let dropped = false
-  const sockets: Socket[] = []
-  const server = createServer(client => {
-    const upstream = connect(redis.port, '127.0.0.1')
-    sockets.push(client, upstream)
-    client.on('data', (d: Buffer) => {
-      seen += d.toString('latin1').match(/srandmember/gi)?.length ?? 0
-      if (seen >= nth && !dropped) { dropped = true; client.destroy(); upstream.destroy(); return }
-      upstream.write(d)
-    })
-    upstream.on('data', (d: Buffer) => client.write(d))
-    client.on('close', () => upstream.destroy())
-    upstream.on('close', () => client.destroy())
-    client.on('error', () => {})
-    upstream.on('error', () => {})
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>(resolve => { server.close(() => resolve()); for (const s of sockets) s.destroy() }))
-  return (server.address() as AddressInfo).port
-}
+/** A proxy to `redis` that drops the connection (both ways) when the client sends its `nth` SRANDMEMBER: a server lost in the middle of a purge. */
+const droppingProxy = (t: Test, nth: number): Promise<number> => srandmemberCutProxy(t, redis.port, nth, (client, upstream) => { client.destroy(); upstream.destroy() })
 
 t.test('redis: a purge lost midway has deleted its first batches, and says how many; the next one deletes the rest', async t => {
   const storing = await upStore(t, { keyPrefix: 'half:' })
