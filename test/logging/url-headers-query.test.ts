@@ -1,26 +1,12 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { request } from 'undici'
-import { startGateway } from '../helpers/gateway.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { headersGateway } from '../helpers/headers-gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
-
-/** A gateway logging headers in front of `up`, both closed with the test. */
-async function headersGateway (t: Test, up: { url: string, close: () => unknown }) {
-  t.teardown(() => up.close())
-  const gw = await startGateway(`logging: { headers: true }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
-  t.teardown(() => gw.close())
-  return gw
-}
 
 // With logging.headers, URL-valued headers were logged whole, though access lines leave the path's
 // query out (an API key may be in it): a page's ?api_key= in Referer, OAuth's ?code= in Location.
 t.test('logging.headers: Referer, Location and Content-Location without their query or fragment', async t => {
-  const up = await startUpstream((req, res) => {
+  const gw = await headersGateway(t, (req, res) => {
     req.resume()
     res.writeHead(302, {
       location: 'https://app.example/callback?code=S3CRET-code&state=x',
@@ -28,7 +14,6 @@ t.test('logging.headers: Referer, Location and Content-Location without their qu
       'x-upstream': 'https://kept.example/?as=is'
     }).end()
   })
-  const gw = await headersGateway(t, up)
   const res = await request(`${gw.url}/x`, { headers: { referer: 'https://app.example/page?api_key=S3CRET-key', 'x-request-id': 'with-query' } })
   t.equal(res.statusCode, 302)
   t.equal(res.headers.location, 'https://app.example/callback?code=S3CRET-code&state=x', 'the client gets them whole')
@@ -48,8 +33,7 @@ t.test('logging.headers: Referer, Location and Content-Location without their qu
 // X-Rewrite-URL; nginx auth_request's X-Original-URI, Envoy's X-Envoy-Original-Path), and
 // Refresh's `N; url=...`, were logged whole.
 t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Original-URI, X-Envoy-Original-Path, X-Rewrite-URL and Refresh without their query or fragment', async t => {
-  const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, { refresh: '5; url=https://app.example/next?ticket=S3CRET-refresh' }).end() })
-  const gw = await headersGateway(t, up)
+  const gw = await headersGateway(t, (req, res) => { req.resume(); res.writeHead(200, { refresh: '5; url=https://app.example/next?ticket=S3CRET-refresh' }).end() })
   const res = await request(`${gw.url}/x`, {
     headers: {
       'x-forwarded-uri': '/login?api_key=S3CRET-fwd',
@@ -71,16 +55,48 @@ t.test('logging.headers: X-Forwarded-Uri, X-Original-URL, X-Original-URI, X-Envo
 
 // A Link field's URLs (a next page's ?access_token=, GitHub-style pagination) were logged whole.
 t.test('logging.headers: each URL of a Link field without its query or fragment, the rest kept', async t => {
-  const up = await startUpstream((req, res) => {
+  const gw = await headersGateway(t, (req, res) => {
     req.resume()
     res.writeHead(200, { link: '<https://api.example/x?page=2&access_token=S3CRET-next>; rel="next", </plain>; rel="first", </f#t=S3CRET-frag>; rel="last"' }).end()
   })
-  const gw = await headersGateway(t, up)
   const res = await request(`${gw.url}/x`, { headers: { link: '</req?key=S3CRET-req>; rel=preload', 'x-request-id': 'links' } })
   await res.body.dump()
   t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'links' }), {
     reqHeaders: { link: '</req?…>; rel=preload' },
     resHeaders: { link: '<https://api.example/x?…>; rel="next", </plain>; rel="first", </f#…>; rel="last"' }
+  })
+  t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+// URL headers were cut at `?` and `#` only, where a logged path is also cut at its first path
+// parameter (`;`, `%3B`): Tomcat's and Jetty's `;jsessionid=` (clients without cookies) in Location,
+// Content-Location or Referer was logged whole, as were X-Accel-Redirect's `?sig=` and Link-Template's
+// (RFC 9652) `?access_token=`.
+t.test('logging.headers: URL headers cut at their first path parameter too; X-Accel-Redirect and Link-Template cut', async t => {
+  const gw = await headersGateway(t, (req, res) => {
+    req.resume()
+    res.writeHead(302, {
+      location: 'https://shop.example/cart;jsessionid=S3CRET1?x=1',
+      'content-location': '/cart%3bJSESSIONID=S3CRET2',
+      'x-accel-redirect': '/protected/f.pdf?sig=S3CRET3',
+      'link-template': '</widgets/{id}?access_token=S3CRET4>; rel="item", </w{?page}>; rel="list"',
+      refresh: '0; url=/next;jsessionid=S3CRET5',
+      link: '</a;jsessionid=S3CRET6>; rel="next"'
+    }).end()
+  })
+  const res = await request(`${gw.url}/x`, { headers: { referer: 'https://shop.example/p;jsessionid=S3CRET7', 'x-original-uri': '/c%3Bapi_key=S3CRET8', 'x-request-id': 'params' } })
+  t.equal(res.statusCode, 302)
+  await res.body.dump()
+  t.match(await waitForLog(gw.logs, { msg: 'request', requestId: 'params' }), {
+    reqHeaders: { referer: 'https://shop.example/p;…', 'x-original-uri': '/c;…' },
+    resHeaders: {
+      location: 'https://shop.example/cart;…',
+      'content-location': '/cart;…',
+      'x-accel-redirect': '/protected/f.pdf?…',
+      'link-template': '</widgets/{id}?…>; rel="item", </w{?…>; rel="list"',
+      refresh: '0; url=/next;…',
+      link: '</a;…>; rel="next"'
+    }
   })
   t.notOk(JSON.stringify(gw.logs).includes('S3CRET'), 'no secret anywhere in the log')
 })

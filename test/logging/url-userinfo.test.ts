@@ -1,22 +1,13 @@
 import t, { type Test } from 'tap'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { request } from 'undici'
-import { startGateway } from '../helpers/gateway.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { headersGateway } from '../helpers/headers-gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { loggedTarget, redactHeaders } from '../../src/logging/logger.ts'
 
 /** A gateway logging headers in front of an upstream answering 200 with `responseHeaders`: the access line of one request with `requestHeaders`, and every line. */
 async function logged (t: Test, requestHeaders: Record<string, string>, responseHeaders: OutgoingHttpHeaders) {
-  const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200, responseHeaders).end() })
-  t.teardown(() => up.close())
-  const gw = await startGateway(`logging: { accessLog: true, headers: true }
-upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: all, match: { path: /* }, upstream: up }
-`)
-  t.teardown(() => gw.close())
+  const gw = await headersGateway(t, (req, res) => { req.resume(); res.writeHead(200, responseHeaders).end() })
   const res = await request(`${gw.url}/x`, { headers: { ...requestHeaders, 'x-request-id': 'userinfo' } })
   t.equal(res.statusCode, 200)
   await res.body.dump()
