@@ -193,6 +193,33 @@ export class Metrics {
     }
   })
 
+  /** What of each watched upstream's Upstream.dnsLookups the counter below has counted. */
+  readonly #dnsCounted = new WeakMap<Upstream, { ok: number, failed: number }>()
+
+  /**
+   * DNS discovery's lookups, by upstream and result (ok | failed): counted by the upstreams, added
+   * here when scraped (and when a runtime stops being watched), so the counter goes on across
+   * reloads. At 0 from the start for every upstream with a `resolve: dns` entry.
+   */
+  readonly dnsLookups: Counter<'upstream' | 'result'> = new Counter({
+    name: 'portcullis_dns_lookups_total',
+    help: 'DNS discovery lookups (one per resolve: dns entry and round), by upstream and result (ok, failed: an error, no address, or none usable).',
+    labelNames: ['upstream', 'result'] as const,
+    registers: [this.registry],
+    collect: () => { for (const map of this.#upstreams) this.#countDnsLookups(map) }
+  })
+
+  /** Adds what `upstreams` looked up since last counted; `kept`: only for the upstreams it has. */
+  #countDnsLookups (upstreams: ReadonlyMap<string, Upstream>, kept?: ReadonlyMap<string, Upstream>): void {
+    for (const u of upstreams.values()) {
+      if (!u.config.targets.some(t => t.resolve === 'dns') || kept?.has(u.name) === false) continue
+      const counted = this.#dnsCounted.get(u) ?? { ok: 0, failed: 0 }
+      this.#dnsCounted.set(u, { ...u.dnsLookups })
+      this.dnsLookups.inc({ upstream: u.name, result: 'ok' }, u.dnsLookups.ok - counted.ok)
+      this.dnsLookups.inc({ upstream: u.name, result: 'failed' }, u.dnsLookups.failed - counted.failed)
+    }
+  }
+
   readonly upstreamConnectionsIdle = this.#targetGauge('portcullis_upstream_connections_idle',
     'Connections to a target open and free.', 'sum',
     t => t.pool.stats.free, true)
@@ -294,7 +321,10 @@ export class Metrics {
   watchUpstreams (upstreams: ReadonlyMap<string, Upstream>): () => void {
     this.#upstreams.add(upstreams)
     for (const u of upstreams.values()) for (const t of u.targets) this.upstreamEjections.inc({ upstream: u.name, target: t.url }, 0)
-    return () => { this.#upstreams.delete(upstreams) }
+    return () => {
+      // Lookups since the last scrape still count, for the upstreams a reload kept (the others' series are gone).
+      if (this.#upstreams.delete(upstreams)) this.#countDnsLookups(upstreams, this.#inService?.upstreams)
+    }
   }
 
   /**

@@ -18,11 +18,21 @@ export const systemResolver: Resolver = {
 const DEFAULT_INTERVAL_MS = 30_000
 
 /**
+ * Most targets one entry makes: each is a connection pool and a health check, so a name answering
+ * thousands of addresses would stall the gateway. Past it, the first addresses in URL order are used
+ * (the same ones at each round, whatever order DNS gives them in).
+ */
+export const MAX_ADDRESSES = 256
+
+/**
  * Keeps the targets of `resolve: dns` entries in step with DNS: every dnsInterval the name is
  * resolved again and the upstream's targets for that entry become one per address. A name starting
  * with `_` is an SRV name (_http._tcp.orders.internal): see resolveSrv. A failed or empty lookup keeps
  * the last answer; an address that cannot be a target is left out. One round at a time: a round
  * still resolving when the next is due skips it, so a slow answer never lands after a newer one.
+ * At most MAX_ADDRESSES per entry. A failed round is logged when a streak of failures begins, and
+ * when the name resolves again (with how many rounds failed): a name down for hours would log every
+ * round. Each lookup is counted in `upstream.dnsLookups` (the metrics read it).
  * `ready` settles after the first round. An entry `followed` gives addresses for is not resolved: it
  * takes those at each round (a config a reload replaced follows the discovery of the one in
  * service). An entry whose first lookup fails or is empty takes the addresses `previous` gives (on
@@ -40,14 +50,25 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
   const rounds = upstream.config.targets.map((entry, source) => {
     if (entry.resolve !== 'dns') return undefined
     const origin = new URL(entry.url)
-    const skipped = (name: string, err: unknown) => log.warn({ upstream: upstream.name, name: origin.hostname, target: name, err }, 'DNS discovery: an SRV target does not resolve; using the others')
+    // An SRV target that does not resolve is logged when it starts not to, not every round.
+    let unresolved = new Set<string>()
+    let unresolvedNow = new Set<string>()
+    const skipped = (name: string, err: unknown) => {
+      unresolvedNow.add(name)
+      if (!unresolved.has(name)) log.warn({ upstream: upstream.name, name: origin.hostname, target: name, err }, 'DNS discovery: an SRV target does not resolve; using the others')
+    }
     let resolving = false
     let unusable = ''
+    let cut = 0
+    /** Rounds failed in a row: the first is logged, the end of the streak too. */
+    let failed = 0
     const round = async () => {
       if (resolving) return
       resolving = true
+      const following = followed?.(source)
       try {
-        const found = followed?.(source) ?? await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
+        unresolvedNow = new Set()
+        const found = following ?? await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
         if (found.length === 0) throw new Error('the name has no addresses')
         // An address no URL can hold (a zone ID: fe80::1%eth0, an SRV port above 65535) is left out,
         // not the whole answer; logged when those left out change, not every round.
@@ -58,13 +79,25 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
           if (left !== '') log.warn({ upstream: upstream.name, name: origin.hostname, addresses: left.split(' ') }, 'DNS discovery: addresses that cannot be targets are left out')
         }
         if (usable.length === 0) throw new Error('no address of the name can be a target')
-        const unique = [...new Map(usable.map(a => [a.url, a])).values()]
+        const all = [...new Map(usable.map(a => [a.url, a])).values()]
+        const over = all.length > MAX_ADDRESSES ? all.length : 0
+        // Logged when the number of addresses cut from changes, not every round.
+        if (over !== cut) {
+          cut = over
+          if (over > 0) log.warn({ upstream: upstream.name, name: origin.hostname, found: over, used: MAX_ADDRESSES }, `DNS discovery: more than ${MAX_ADDRESSES} addresses; using the first ${MAX_ADDRESSES}`)
+        }
+        const unique = over > 0 ? all.sort((a, b) => a.url < b.url ? -1 : 1).slice(0, MAX_ADDRESSES) : all
         if (!stopped) { upstream.setTargets(source, unique); answered.add(source) }
+        if (following === undefined) upstream.dnsLookups.ok++
+        if (failed > 0) log.info({ upstream: upstream.name, name: origin.hostname, failedRounds: failed }, 'DNS discovery: resolving again')
+        failed = 0
       } catch (err) {
         const last = answered.has(source) || stopped ? undefined : inherited?.(source)
         if (last !== undefined && last.length > 0) { upstream.setTargets(source, last); answered.add(source) }
-        log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')
+        if (following === undefined) upstream.dnsLookups.failed++
+        if (failed++ === 0) log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')
       } finally {
+        if (following === undefined) unresolved = unresolvedNow
         resolving = false
       }
     }
@@ -86,7 +119,20 @@ async function resolveEntry (resolver: Resolver, origin: URL, weight: number, sk
     const port = origin.port === '' ? '' : `:${origin.port}`
     return (await resolver.lookup(hostname)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
   }
-  return resolveSrv(resolver, protocol, hostname, weight, skipped)
+  return resolveSrv(resolver, protocol, hostname, srvDomain(origin), weight, skipped)
+}
+
+/**
+ * The Host (and TLS name) of the targets an SRV name gives: the domain the service was looked up
+ * in (_http._tcp.api.test: api.test), as RFC 6125 has clients check it, never the records' target
+ * names, which whoever can answer the SRV query chooses; with the URL's port if it has one (the
+ * records' ports are where to connect, not part of the name the client asked for).
+ */
+function srvDomain (origin: URL): string {
+  const domain = origin.hostname.replace(/^(_[^.]*\.)+/, '')
+  // Only service labels (_a._b): the name itself, which no certificate carries.
+  if (domain === '') return origin.host
+  return origin.port === '' ? domain : `${domain}:${origin.port}`
 }
 
 /**
@@ -94,9 +140,9 @@ async function resolveEntry (resolver: Resolver, origin: URL, weight: number, sk
  * can reach); a record whose name does not resolve is skipped (and logged). A record with target "."
  * says the service is not available there (RFC 2782): it is ignored, and an answer of only such records
  * counts as a failed lookup, which keeps the last targets. SRV weights are not used: every target
- * gets the entry's `weight`.
+ * gets the entry's `weight`. Every target's `host` is `domain` (see srvDomain).
  */
-async function resolveSrv (resolver: Resolver, protocol: string, name: string, weight: number, skipped: (name: string, err: unknown) => void): Promise<TargetAddress[]> {
+async function resolveSrv (resolver: Resolver, protocol: string, name: string, domain: string, weight: number, skipped: (name: string, err: unknown) => void): Promise<TargetAddress[]> {
   // node reports the root name "." as ''.
   const records = (await resolver.resolveSrv(name)).filter(r => r.name !== '' && r.name !== '.')
   if (records.length === 0) throw new Error('the service is not available at this name (SRV target ".")')
@@ -105,7 +151,7 @@ async function resolveSrv (resolver: Resolver, protocol: string, name: string, w
     const chosen = records.filter(r => r.priority === priority)
     const resolved = await Promise.all(chosen.map(async r => {
       try {
-        return (await resolver.lookup(r.name)).map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: `${r.name}:${r.port}`, weight }))
+        return (await resolver.lookup(r.name)).map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: domain, weight }))
       } catch (err) {
         skipped(r.name, err)
         return []

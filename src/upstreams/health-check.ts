@@ -20,12 +20,16 @@ export type FollowedHealth = (upstream: Upstream, target: Target) => boolean | u
  * not fail checks). Thresholds are counted here; `onChange` is called only on a transition, so the
  * caller decides where the state goes (this process's upstreams, or workers). State is per address
  * (URL): targets with the same one share a check and its verdict. Targets start as they are; targets
- * that appear later (DNS) are picked up at the next interval. A target `followed` gives a verdict
+ * that appear later (DNS) are picked up at the next interval. The checks of an upstream's addresses
+ * are spread evenly over each interval, the first at its start: a name with hundreds of addresses
+ * would have them all sent in one event-loop turn. A target `followed` gives a verdict
  * for is not checked: it takes that verdict at each interval (a config a reload replaced follows the
  * checks of the one in service). Returns a stop function.
  */
 export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: HealthListener, followed?: FollowedHealth): () => Promise<void> {
   const timers: NodeJS.Timeout[] = []
+  /** Each upstream's timer for the next checks of its round (see spread). */
+  const steps = new Map<Upstream, NodeJS.Timeout>()
   const connections = new Set<Client>()
   let stopped = false
   for (const upstream of upstreams) {
@@ -54,15 +58,45 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
       }
       return client
     }
+    const check = (t: Target) => {
+      const state = states.get(t.url)
+      // Its address left (DNS) since the round began, or its last check is still running.
+      if (stopped || state === undefined || state.running) return
+      state.running = true
+      const client = clientOf(t.url)
+      void probe(client, t, settings).then(failure => {
+        state.running = false
+        if (failure !== undefined && failure.answered !== true) drop(t.url, client)
+        // A state dropped meanwhile (the address left) no longer speaks for the address.
+        if (stopped || states.get(t.url) !== state) return
+        if (failure === undefined) { state.passes++; state.fails = 0 } else { state.fails++; state.passes = 0; state.reason = failure.reason }
+        const next = state.healthy ? state.fails < settings.unhealthyAfter : state.passes >= settings.healthyAfter
+        if (next !== state.healthy) { state.healthy = next; onChange(upstream, t.url, next, next ? undefined : state.reason) }
+      })
+    }
+    /** Checks due[i] i × interval / due.length from now: one timer at a time, the checks due at each turn. */
+    const spread = (due: readonly Target[]) => {
+      clearTimeout(steps.get(upstream))
+      const start = performance.now()
+      const gap = settings.intervalMs / due.length
+      let next = 0
+      const step = () => {
+        const elapsed = performance.now() - start
+        for (const upTo = Math.min(due.length, Math.floor(elapsed / gap) + 1); next < upTo;) check(due[next++] as Target)
+        if (next < due.length && !stopped) steps.set(upstream, setTimeout(step, Math.max(1, next * gap - elapsed)).unref())
+        else steps.delete(upstream)
+      }
+      step()
+    }
     const tick = () => {
       const checked = new Set<string>()
+      const due: Target[] = []
       for (const t of upstream.targets) {
         const verdict = followed?.(upstream, t)
         if (verdict !== undefined) {
           if (verdict !== t.healthy) onChange(upstream, t.url, verdict)
           continue
         }
-        checked.add(t.url)
         let state = states.get(t.url)
         // A target starts as it is: healthy, or unhealthy as a reload inherited it.
         if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
@@ -70,19 +104,8 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         // check forgot it, or another entry has the same address) takes it, reported as its transition.
         else if (!seen.has(t) && t.healthy !== state.healthy) onChange(upstream, t.url, state.healthy, state.healthy ? undefined : state.reason)
         seen.add(t)
-        if (state.running) continue
-        state.running = true
-        const client = clientOf(t.url)
-        void probe(client, t, settings).then(failure => {
-          const s = state as TargetCheck
-          s.running = false
-          if (failure !== undefined && failure.answered !== true) drop(t.url, client)
-          // A state dropped meanwhile (the address left) no longer speaks for the address.
-          if (stopped || states.get(t.url) !== s) return
-          if (failure === undefined) { s.passes++; s.fails = 0 } else { s.fails++; s.passes = 0; s.reason = failure.reason }
-          const next = s.healthy ? s.fails < settings.unhealthyAfter : s.passes >= settings.healthyAfter
-          if (next !== s.healthy) { s.healthy = next; onChange(upstream, t.url, next, next ? undefined : s.reason) }
-        })
+        if (!checked.has(t.url)) due.push(t)
+        checked.add(t.url)
       }
       // Addresses gone (DNS) or now followed lose their state, and their connection (retired configs
       // would each hold one): one checked again starts over, from its target's health.
@@ -94,6 +117,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         // After its check in flight, whose verdict no longer counts (a stop may have destroyed it: nothing to close).
         client.close().catch(() => {})
       }
+      spread(due)
     }
     tick()
     timers.push(setInterval(tick, settings.intervalMs).unref())
@@ -101,6 +125,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
   return async () => {
     stopped = true
     for (const t of timers) clearInterval(t)
+    for (const t of steps.values()) clearTimeout(t)
     await Promise.all([...connections].map(c => c.destroy()))
   }
 }

@@ -108,7 +108,8 @@ export class Target {
   readonly host: string
   /**
    * For an https target, the name sent in SNI and checked against its certificate: tls.servername,
-   * else the host's name (a DNS-discovered target's is the name it was found by). For an address,
+   * else the host's name (a DNS-discovered target's is the name it was found by: for SRV, the domain
+   * of the service, never the records' target names, see resolveSrv). For an address,
    * the address: the connector sends no SNI then, and checks the certificate against it (see
    * sniConnector). Given with every request: undici would take it from the Host header, the
    * client's with preserveHost, and close the connection whenever it changes.

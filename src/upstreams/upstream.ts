@@ -14,6 +14,14 @@ import type { Waiter } from './wait-queue.ts'
 /** Targets whose badness (Target.badness) differs by less than this are as bad: ejections ending within a second of each other. */
 const AS_BAD_MS = 1_000
 
+/**
+ * How long, and for how many addresses, what passive checks and the breaker learned of a target DNS
+ * discovery removed is kept for a target at its address to take (see setTargets): the default
+ * longest ejection, and a bound on what a name churning through addresses can make it hold.
+ */
+const REMOVED_KEPT_MS = 300_000
+const REMOVED_KEPT_MAX = 1_024
+
 export { Target } from './target.ts'
 
 /** A target address as configured or discovered. */
@@ -67,6 +75,13 @@ export class Upstream {
   #learned: ReadonlyMap<string, Learned> | undefined
   /** The `resolve: dns` entries with no addresses yet: #learned is kept until none is left. */
   readonly #unresolved: Set<number>
+  /**
+   * By URL, what targets DNS discovery removed had learned (ejection, breaker), and when they went,
+   * oldest first: an address that drops out of an answer for a round comes back as it was.
+   */
+  #removed = new Map<string, { learned: Learned, at: number }>()
+  /** DNS discovery's lookups (not those of entries it follows), for the metrics to read. */
+  readonly dnsLookups = { ok: 0, failed: 0 }
   /**
    * Timers that log the end of the targets' passive ejections (no timer per request: one per
    * ejection). An ejection a reload passes on is logged by the upstream that took it over.
@@ -329,11 +344,14 @@ export class Upstream {
    * Replaces the targets that come from config entry `source` (DNS discovery). Targets kept keep
    * their pool and state; removed ones finish their requests, then close, and the requests waiting on
    * them go to the free slots of the others. An added target at the address of another entry's target
-   * takes its active health (they share a health check).
+   * takes its active health (they share a health check); one at the address of a target removed
+   * within REMOVED_KEPT_MS, its ejection and breaker (as the health checks keep a verdict while the
+   * address is back by their next interval), else an address DNS drops for a round comes back afresh.
    */
   setTargets (source: number, addresses: readonly TargetAddress[]): void {
     const current = this.#targets.filter(t => t.source === source)
     const removed = current.filter(t => !addresses.some(a => a.url === t.url))
+    this.#forgetRemoved(performance.now(), removed)
     const added = addresses.filter(a => !current.some(t => t.url === a.url)).map(a => {
       const t = this.#newTarget(a, source)
       const twin = this.#targets.find(x => x.url === a.url)
@@ -399,6 +417,7 @@ export class Upstream {
     const keepHealth = this.healthCheck !== undefined && previous.healthCheck !== undefined
     this.#learned = new Map(previous.targets.map(p => [p.url, { healthy: keepHealth ? p.healthy : undefined, outlier: p.outlier.memory(), breaker: p.breaker?.memory() }]))
     this.retry.budget.inherit(previous.retry.budget)
+    this.#removed = new Map(previous.#removed)
     previous.#forgetEjectionEnds()
     for (const t of this.#targets) this.#takeOver(t)
     this.#forgetLearned()
@@ -423,6 +442,26 @@ export class Upstream {
     previous.#forgetEjectionEnds()
   }
 
+  /**
+   * Drops what targets removed more than REMOVED_KEPT_MS ago had learned, then keeps that of
+   * `removed`, those with something to keep (a failure, an ejection, a breaker not closed or with
+   * failures), at most REMOVED_KEPT_MAX, the oldest dropped first.
+   */
+  #forgetRemoved (now: number, removed: readonly Target[]): void {
+    for (const [url, r] of this.#removed) {
+      if (now - r.at < REMOVED_KEPT_MS) break
+      this.#removed.delete(url)
+    }
+    for (const t of removed) {
+      const outlier = t.outlier.memory()
+      const breaker = t.breaker?.memory()
+      this.#removed.delete(t.url)
+      if (outlier.failures === 0 && outlier.ejectedUntil === 0 && (breaker === undefined || (breaker.state === 'closed' && breaker.counts[1] + breaker.counts[3] === 0))) continue
+      this.#removed.set(t.url, { learned: { healthy: undefined, outlier, breaker }, at: now })
+      if (this.#removed.size > REMOVED_KEPT_MAX) this.#removed.delete(this.#removed.keys().next().value as string)
+    }
+  }
+
   /** Once every entry has had addresses: targets discovery adds later are new, with nothing to inherit. */
   #forgetLearned (): void {
     if (this.#unresolved.size === 0) this.#learned = undefined
@@ -445,7 +484,9 @@ export class Upstream {
   }
 
   #takeOver (t: Target): Target {
-    const learned = this.#learned?.get(t.url)
+    // What this upstream learned since the reload is newer than what the previous one had.
+    const learned = this.#removed.get(t.url)?.learned ?? this.#learned?.get(t.url)
+    this.#removed.delete(t.url)
     if (learned === undefined) return t
     if (learned.healthy !== undefined) t.healthy = learned.healthy
     t.outlier.inherit(learned.outlier)

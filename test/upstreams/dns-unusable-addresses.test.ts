@@ -49,7 +49,7 @@ t.test('an SRV record with a port above 65535 is left out; the others of its pri
   const discovery = startDnsDiscovery(upstream, log, resolver)
   t.teardown(async () => { discovery.stop(); await upstream.close() })
   await discovery.ready
-  t.same(upstream.targets.map(x => [x.url, x.host]), [['http://127.0.0.1:8080', 'b.test:8080']])
+  t.same(upstream.targets.map(x => [x.url, x.host]), [['http://127.0.0.1:8080', 'svc.test']])
   t.match(lines.find(l => l.msg === LEFT_OUT), { addresses: ['http://127.0.0.1:70000'] })
   t.notOk(lines.some(l => l.msg === FAILED))
 })

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { startUpstream } from '../helpers/upstream.ts'
+import { memoryLogger } from '../helpers/gateway.ts'
+import { until } from '../helpers/wait.ts'
+import { Upstream } from '../../src/upstreams/upstream.ts'
+import { startHealthChecks } from '../../src/upstreams/health-check.ts'
+import { upstreamEvents } from '../../src/upstreams/events.ts'
+
+// Every target was checked at the same instant, each interval: with thousands of addresses (DNS) the
+// checks' requests stalled the event loop for most of a second. They are spread over the interval.
+
+t.test('the health checks of an upstream\'s targets are spread over the interval, not sent at once', async t => {
+  const INTERVAL = 800
+  /** Per target, when its checks arrived (performance.now()). */
+  const arrivals: number[][] = []
+  const urls = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+    arrivals[i] = []
+    const up = await startUpstream((req, res) => { if (req.url === '/health') arrivals[i]!.push(performance.now()); req.resume(); res.end() })
+    t.teardown(() => up.close())
+    return up.url
+  }))
+  const upstream = new Upstream('svc', { targets: urls.map(url => ({ url })), healthCheck: { path: '/health', interval: INTERVAL } }, upstreamEvents(memoryLogger().log, undefined))
+  const stop = startHealthChecks([upstream], (u, url, healthy) => u.setTargetHealth(url, healthy))
+  t.teardown(async () => { await stop(); await upstream.close() })
+  t.ok(await until(() => arrivals.every(a => a.length >= 2)), 'every target is checked, round after round')
+  const firsts = arrivals.map(a => a[0]!)
+  const span = Math.max(...firsts) - Math.min(...firsts)
+  t.ok(span >= INTERVAL / 2, `the first round's checks span ${Math.round(span)} ms of the ${INTERVAL} ms interval`)
+  // Each target keeps its place in the round: its checks are an interval apart, give or take.
+  for (const a of arrivals) t.ok(a[1]! - a[0]! >= INTERVAL / 2, `a target's next check comes ${Math.round(a[1]! - a[0]!)} ms after its first`)
+})
