@@ -145,6 +145,8 @@ export class Target {
       connections: pool.connections,
       pipelining: pool.pipelining,
       keepAliveTimeout: pool.keepAliveMs,
+      // An upstream's Keep-Alive: timeout= hint may shorten keepAlive, not lengthen it (undici's cap is 600 s).
+      keepAliveMaxTimeout: pool.keepAliveMs,
       connect: sniConnector(connectorWithTimeout(pool.connectMs, pool.tls)),
       headersTimeout: pool.responseMs,
       bodyTimeout: pool.idleMs

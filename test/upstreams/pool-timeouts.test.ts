@@ -37,27 +37,30 @@ routes:
   }
 })
 
-t.test('keepAlive: an idle upstream connection is closed after the configured time', async t => {
-  let closedAt = 0
-  const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200).end('ok') })
-  // No Keep-Alive hint from the upstream (undici would take the shorter of it and keepAlive), and it never closes idle connections itself.
-  up.server.keepAliveTimeout = 0
-  up.server.on('connection', (socket: Socket) => socket.once('close', () => { closedAt = performance.now() }))
-  t.teardown(() => up.close())
-  const gw = await startGateway(`upstreams:
+for (const hint of [false, true]) {
+  t.test(`keepAlive: an idle upstream connection is closed after the configured time${hint ? ', also when the upstream hints a longer Keep-Alive timeout' : ''}`, async t => {
+    let closedAt = 0
+    const up = await startUpstream((req, res) => { req.resume(); res.writeHead(200).end('ok') })
+    // The upstream never closes idle connections itself; with the hint it says `Keep-Alive: timeout=600`
+    // (undici took that, up to 600 s, over keepAlive).
+    up.server.keepAliveTimeout = hint ? 600_000 : 0
+    up.server.on('connection', (socket: Socket) => socket.once('close', () => { closedAt = performance.now() }))
+    t.teardown(() => up.close())
+    const gw = await startGateway(`upstreams:
   up: { targets: [ { url: "${up.url}" } ], keepAlive: 1s }
 routes:
   - { name: all, match: { path: /* }, upstream: up }
 `)
-  t.teardown(() => gw.close())
-  const res = await request(`${gw.url}/x`)
-  t.equal(await res.body.text(), 'ok')
-  const answeredAt = performance.now()
-  t.equal(gw.gateway.runtime.upstreams.get('up')!.targets[0]!.pool.stats.connected, 1, 'the connection is kept for the next request...')
-  t.ok(await until(() => closedAt > 0, 5_000), '...then closed by the gateway')
-  // 1 s, not undici's default 4 s; the client reads the answer a little after the idle time starts.
-  t.ok(closedAt - answeredAt >= 600 && closedAt - answeredAt < 3_000, `after ${Math.round(closedAt - answeredAt)} ms idle`)
-})
+    t.teardown(() => gw.close())
+    const res = await request(`${gw.url}/x`)
+    t.equal(await res.body.text(), 'ok')
+    const answeredAt = performance.now()
+    t.equal(gw.gateway.runtime.upstreams.get('up')!.targets[0]!.pool.stats.connected, 1, 'the connection is kept for the next request...')
+    t.ok(await until(() => closedAt > 0, 5_000), '...then closed by the gateway')
+    // 1 s, not undici's default 4 s; the client reads the answer a little after the idle time starts.
+    t.ok(closedAt - answeredAt >= 600 && closedAt - answeredAt < 3_000, `after ${Math.round(closedAt - answeredAt)} ms idle`)
+  })
+}
 
 t.test('a whole-request timeout does not count against the target: no ejection, its share of traffic kept', async t => {
   const bs = await startBackends(t, 2)
