@@ -3,7 +3,8 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from 'pino'
 import type { PluginMetrics } from '../../src/index.ts'
-import type { Throttle } from './export-connections.ts'
+import type { ExportConnections } from './export-connections.ts'
+import type { Pause } from './throttling.ts'
 
 // The batch processor reports what became of each span on this semconv counter (its self-observability).
 const SPANS_PROCESSED = 'otel.sdk.processor.span.processed'
@@ -11,10 +12,6 @@ const SPANS_PROCESSED = 'otel.sdk.processor.span.processed'
 const EXPORT_BUSY = 'export_busy'
 // The error.type of a batch refused while the endpoint's throttling answer (429, 503) asks to wait.
 const EXPORT_THROTTLED = 'export_throttled'
-/** The longest wait a throttling answer gets, whatever its Retry-After says: and the fallback backoff's cap. */
-const MAX_PAUSE_MS = 60_000
-/** The first wait after a throttling answer without a (valid) Retry-After; doubled at each one after it. */
-const FIRST_BACKOFF_MS = 1_000
 
 /**
  * The batch span processor's own accounting, into portcullis_opentelemetry_spans_total{result}:
@@ -59,23 +56,16 @@ function loggedError (error: Error | undefined): object | undefined {
   return shown
 }
 
-// An IMF-fixdate (RFC 9110 5.6.7), the form a server sends: Date.parse alone reads `-5` or `abc 12` as a date.
-const HTTP_DATE = /^\s*[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT\s*$/
-
-/**
- * The milliseconds a Retry-After (delta-seconds or HTTP-date) asks to wait; undefined if it is not
- * one, or asks for no wait (0, a past date): the doubling backoff then, not a collector polled at once.
- */
-export function retryAfterMs (retryAfter: string | undefined): number | undefined {
-  if (retryAfter === undefined) return undefined
-  const ms = /^\s*\d+\s*$/.test(retryAfter) ? Number(retryAfter) * 1000 : HTTP_DATE.test(retryAfter) ? Date.parse(retryAfter) - Date.now() : NaN
-  return ms > 0 ? ms : undefined
-}
-
 /** What the export lines name: the endpoint (its secrets hidden) and the routes whose spans go there. */
 export interface ExportTarget {
   readonly endpoint: string
   readonly routes: readonly string[]
+}
+
+/** How an export ended: its result, and the wait it started if the endpoint throttled it. */
+interface Ended {
+  readonly result: ExportResult
+  readonly throttled?: Pause
 }
 
 /**
@@ -85,8 +75,8 @@ export interface ExportTarget {
  * outage, not per batch. A late answer to an export that already ended changes nothing.
  * One export at a time, until dispose: a batch that comes while the OTLP exporter still sends the
  * last one is refused at once, its spans dropped. An export the endpoint throttled (429 or 503,
- * OTLP's throttling) stops sending for its Retry-After, or a backoff doubling from 1 s without one,
- * at most 60 s: each batch until then is refused at once, its spans dropped.
+ * OTLP's throttling) fails as that answer comes, and pauses the endpoint (throttling.ts): each
+ * batch until then is refused at once, its spans dropped.
  */
 export class LoggedExporter implements SpanExporter {
   readonly #inner: SpanExporter
@@ -94,19 +84,16 @@ export class LoggedExporter implements SpanExporter {
   readonly #target: ExportTarget
   readonly #timeoutMs: number
   /** The exports under way, each settling once it ended. */
-  readonly #running = new Set<Promise<ExportResult>>()
+  readonly #running = new Set<Promise<Ended>>()
   /** Exports the OTLP exporter has not given up yet (each cut by `timeout`, export-connections.ts). */
   #sending = 0
   #parallel = false
   #failing = false
-  readonly #takeThrottle: () => Throttle | undefined
-  /** Date.now() from which batches are sent again after a throttling answer. */
-  #resumeAt = 0
-  #backoffMs = FIRST_BACKOFF_MS
+  readonly #connections: Pick<ExportConnections, 'paused' | 'run'>
 
-  constructor (inner: SpanExporter, log: Logger, target: ExportTarget, timeoutMs: number, takeThrottle: () => Throttle | undefined) {
+  constructor (inner: SpanExporter, log: Logger, target: ExportTarget, timeoutMs: number, connections: Pick<ExportConnections, 'paused' | 'run'>) {
     this.#inner = inner
-    this.#takeThrottle = takeThrottle
+    this.#connections = connections
     this.#log = log
     this.#target = target
     this.#timeoutMs = timeoutMs
@@ -118,48 +105,41 @@ export class LoggedExporter implements SpanExporter {
       done({ code: ExportResultCode.FAILED, error: Object.assign(new Error('another span export is under way'), { name: EXPORT_BUSY }) })
       return
     }
-    if (Date.now() < this.#resumeAt) {
+    if (this.#connections.paused() !== undefined) {
       done({ code: ExportResultCode.FAILED, error: Object.assign(new Error('the endpoint asked to wait (Retry-After)'), { name: EXPORT_THROTTLED }) })
       return
     }
-    // A late answer to an earlier export (after its timeout) throttles none made since.
-    if (this.#sending === 0) this.#takeThrottle()
     this.#sending++
-    const running = new Promise<ExportResult>(resolve => {
-      const timer = setTimeout(() => { resolve({ code: ExportResultCode.FAILED, error: new Error(`OTLP export timed out after ${this.#timeoutMs} ms`) }) }, this.#timeoutMs)
-      this.#inner.export(spans, result => { this.#sending--; clearTimeout(timer); resolve(result) })
+    const running = new Promise<Ended>(resolve => {
+      const timer = setTimeout(() => { resolve({ result: { code: ExportResultCode.FAILED, error: new Error(`OTLP export timed out after ${this.#timeoutMs} ms`) } }) }, this.#timeoutMs)
+      this.#connections.run(() => {
+        this.#inner.export(spans, result => { this.#sending--; clearTimeout(timer); resolve({ result }) })
+      }, throttled => {
+        // Over now: the SDK's retries, after its own wait, are refused (a shutdown need not wait for them).
+        clearTimeout(timer)
+        resolve({ result: { code: ExportResultCode.FAILED, error: Object.assign(new Error(`the endpoint answered ${throttled.status}`), { code: throttled.status }) }, throttled })
+      })
     })
     this.#running.add(running)
-    void running.then(result => {
+    void running.then(({ result, throttled }) => {
       this.#running.delete(running)
-      this.#logged(result, result.code === ExportResultCode.SUCCESS ? undefined : this.#throttled())
+      this.#logged(result, throttled)
       done(result)
     })
   }
 
-  /** After a failed export: if the endpoint throttled it, the pause it starts. */
-  #throttled (): { status: number, resumesAt: string } | undefined {
-    const throttle = this.#takeThrottle()
-    if (throttle === undefined) return undefined
-    const asked = retryAfterMs(throttle.retryAfter)
-    this.#resumeAt = Date.now() + Math.min(asked ?? this.#backoffMs, MAX_PAUSE_MS)
-    if (asked === undefined) this.#backoffMs = Math.min(2 * this.#backoffMs, MAX_PAUSE_MS)
-    return { status: throttle.status, resumesAt: new Date(this.#resumeAt).toISOString() }
-  }
-
-  #logged (result: ExportResult, throttled: { status: number, resumesAt: string } | undefined): void {
+  #logged (result: ExportResult, throttled: Pause | undefined): void {
     if (result.code !== ExportResultCode.SUCCESS && !this.#failing) {
       this.#failing = true
       const paused = throttled === undefined ? '' : `; it answered ${throttled.status}: sending resumes at ${throttled.resumesAt}`
       this.#log.warn({ err: loggedError(result.error), endpoint: this.#target.endpoint, routes: this.#target.routes, ...throttled }, `span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)${paused}`)
     } else if (result.code === ExportResultCode.SUCCESS && this.#failing) {
       this.#failing = false
-      this.#backoffMs = FIRST_BACKOFF_MS
       this.#log.info({ endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export works again')
     }
   }
 
-  /** From now on (the pipeline's dispose), every batch is sent: the queued ones side by side. */
+  /** From now on (the pipeline's dispose), every batch is sent, the queued ones side by side: none while the endpoint asks to wait. */
   sendAll (): void { this.#parallel = true }
 
   /** Waits for the exports under way, each over by the timeout. */

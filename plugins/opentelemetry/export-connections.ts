@@ -1,23 +1,32 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import http from 'node:http'
 import https from 'node:https'
 import type { Duplex } from 'node:stream'
+import { pauseOf, resumed, throttled, type Pause } from './throttling.ts'
 
 const ignore = () => {}
-
-/** A collector's answer asking the exporter to slow down (OTLP's throttling: 429 or 503), with its Retry-After. */
-export interface Throttle {
-  readonly status: number
-  readonly retryAfter: string | undefined
-}
 
 /** The HTTP agent of one OTLP exporter, and what releases it. */
 export interface ExportConnections {
   readonly agent: http.Agent
-  /** The last answer if it was 429 or 503, once: the SDK's error carries neither its status nor its headers. */
-  takeThrottle (): Throttle | undefined
+  /** The wait the endpoint asked for (429 or 503 to any exporter's request to it), if it still runs. */
+  paused (): Pause | undefined
+  /**
+   * Runs `send`, an export through the agent: a throttling answer to one of its requests calls
+   * `onThrottle`, and its later requests (the SDK's retries) fail at once, so that it ends.
+   */
+  run (send: () => void, onThrottle: (pause: Pause) => void): void
   /** Destroys every connection, busy or idle, and every one opened later (a retry the SDK had scheduled). */
   close (): void
 }
+
+/** One export as the agent sees its requests: found through the async context, the SDK's retries included. */
+interface Run {
+  /** The status of the throttling answer it had, if any. */
+  throttledBy: number | undefined
+  readonly onThrottle: (pause: Pause) => void
+}
+const runs = new AsyncLocalStorage<Run>()
 
 /**
  * The exporter's connections, each request on them cut `timeoutMs` after it took its connection.
@@ -28,6 +37,10 @@ export interface ExportConnections {
  * Every socket has an 'error' listener for good: Node removes the request's as it frees the socket,
  * and a write still queued then (a collector that answered before taking the body) failed with no
  * listener left, an uncaught error that ended the process. The request has reported its own errors.
+ *
+ * A throttling answer (429, 503) pauses the endpoint (throttling.ts); a request while it is paused,
+ * or a retry of an export that was throttled, fails without a connection, with an error the SDK
+ * does not retry: its own RetryingTransport would send a throttled export up to 5 more times.
  */
 export function exportConnections (url: string, timeoutMs: number): ExportConnections {
   const Agent = new URL(url).protocol === 'https:' ? https.Agent : http.Agent
@@ -36,8 +49,8 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
     deadlines.set(socket, setTimeout(() => { socket.destroy(new Error(`OTLP export cut: no complete answer within timeout (${timeoutMs} ms)`)) }, timeoutMs))
   }
   const stop = (socket: Duplex) => { clearTimeout(deadlines.get(socket)); deadlines.delete(socket) }
+  const endpoint = new URL(url).href
   let closed = false
-  let throttle: Throttle | undefined
   const agent = new (class extends Agent {
     override createConnection (options: http.ClientRequestArgs, callback: (err: Error | null, stream?: Duplex) => void): Duplex | null | undefined {
       // Refused through the callback, no socket made: the request fails with this error.
@@ -56,9 +69,22 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
 
     // Not in @types/node: Node's Agent takes each of its requests here, the one place to see their answers.
     addRequest (req: http.ClientRequest, options: object): void {
+      const run = runs.getStore()
+      const refused = pauseOf(endpoint)?.status ?? run?.throttledBy
+      if (refused !== undefined) {
+        // As a refused connection fails (Agent.createSocket): no socket, the request's 'error'.
+        (req as unknown as { onSocket: (socket: null, err: Error) => void }).onSocket(null, new Error(`OTLP export not sent: the endpoint answered ${refused}, asking to wait`))
+        return
+      }
       req.once('response', (res: http.IncomingMessage) => {
-        const status = res.statusCode
-        throttle = status === 429 || status === 503 ? { status, retryAfter: res.headers['retry-after'] } : undefined
+        const status = res.statusCode ?? 0
+        if (status === 429 || status === 503) {
+          const pause = throttled(endpoint, { status, retryAfter: res.headers['retry-after'] })
+          if (run !== undefined) {
+            run.throttledBy = status
+            run.onThrottle(pause)
+          }
+        } else if (status < 300) resumed(endpoint)
       })
       ;(Agent.prototype as unknown as { addRequest: (req: http.ClientRequest, options: object) => void }).addRequest.call(this, req, options)
     }
@@ -77,11 +103,8 @@ export function exportConnections (url: string, timeoutMs: number): ExportConnec
   })({ keepAlive: true })
   return {
     agent,
-    takeThrottle () {
-      const last = throttle
-      throttle = undefined
-      return last
-    },
+    paused: () => pauseOf(endpoint),
+    run (send, onThrottle) { runs.run({ throttledBy: undefined, onThrottle }, send) },
     close () {
       closed = true
       agent.destroy()

@@ -7,7 +7,7 @@ import { startGateway } from '../../test/helpers/gateway.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { until } from '../../test/helpers/wait.ts'
-import { retryAfterMs } from './export-accounting.ts'
+import { pauseOf, retryAfterMs, throttled } from './throttling.ts'
 
 process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
 
@@ -15,13 +15,14 @@ const ok = await startUpstream((req, res) => { req.resume(); res.end('ok') })
 t.teardown(() => ok.close())
 
 // A collector throttling every export (OTLP's throttling: 429 or 503 with Retry-After), noting when each came.
-async function throttlingCollector (status: number, retryAfter: () => string) {
+async function throttlingCollector (status: number, retryAfter: () => string | undefined) {
   const posts: number[] = []
   const server = createServer((req, res) => {
     req.resume()
     req.on('end', () => {
       posts.push(performance.now())
-      res.writeHead(status, { 'retry-after': retryAfter(), 'content-type': 'application/json' }).end('{}')
+      const value = retryAfter()
+      res.writeHead(status, { ...(value === undefined ? {} : { 'retry-after': value }), 'content-type': 'application/json' }).end('{}')
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -77,4 +78,106 @@ t.test('a Retry-After asking for no wait, or not one, leaves the wait to the dou
   t.equal(retryAfterMs('2'), 2000)
   const ahead = retryAfterMs(new Date(Date.now() + 10_000).toUTCString())
   t.ok(ahead !== undefined && ahead > 8_000 && ahead <= 10_000, `an HTTP-date 10 s ahead: ${ahead}`)
+})
+
+/** Requests to each of `paths` all along, so that a batch is ready at every flush; `stop()` ends them. */
+function load (gw: { url: string }, paths: () => string[]) {
+  let sending = true
+  const clients = (async () => {
+    while (sending) await Promise.all(paths().map(async path => { await (await request(`${gw.url}${path}`)).body.dump() }))
+  })()
+  return async () => { sending = false; await clients }
+}
+
+const gap = (posts: number[], i: number) => Math.round((posts[i] as number) - (posts[i - 1] as number))
+
+// With the default timeout (10 s) the SDK's own retries (up to 5 in one export) went out: 6 POSTs
+// within 15 ms when the Retry-After asked for no wait, every second or so without one.
+for (const [form, retryAfter] of [
+  ['0', () => '0'],
+  ['-5', () => '-5'],
+  ['a past date', () => 'Thu, 01 Jan 1970 00:00:00 GMT'],
+  ['309 digits', () => '9'.repeat(309)],
+  ['none', () => undefined]
+] as const) {
+  t.test(`the default timeout, a 429 with Retry-After ${form}: one POST per wait, the SDK's retries not sent`, async t => {
+    const collector = await throttlingCollector(429, retryAfter)
+    const gw = await startGateway(`
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms }
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+`)
+    const stop = load(gw, () => ['/items'])
+    t.teardown(async () => { await stop(); await gw.close(); await collector.close() })
+    t.ok(await until(() => collector.posts.length >= 1), 'a first export')
+    const first = collector.posts[0] as number
+    t.notOk(await until(() => collector.posts.length >= 2, first + 900 - performance.now()), 'none within the first wait (1 s, or 60 s for 309 digits)')
+    if (form !== 'none') return
+    // The backoff doubles: 1 s, then 2 s.
+    t.ok(await until(() => collector.posts.length >= 3, 5_000), 'a POST after each wait')
+    t.ok(gap(collector.posts, 1) >= 1_000 && gap(collector.posts, 2) >= 2_000, `POSTs ${gap(collector.posts, 1)} then ${gap(collector.posts, 2)} ms apart`)
+  })
+}
+
+// Each pipeline (a route with its own settings) and each config (after a reload) kept its own wait:
+// the other route's exports, and the new config's, went to a collector that had asked for 30 s.
+t.test('the wait is the endpoint\'s: every pipeline to it honours it, across a reload', async t => {
+  const collector = await throttlingCollector(429, () => '30')
+  const gw = await startGateway(`
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms }
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+  - { name: other, match: { path: /other }, upstream: ok, plugins: { opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms, serviceName: other } } }
+`)
+  // Only `items` until its export was throttled: the two pipelines' first exports may otherwise cross.
+  let paths = ['/items']
+  const stop = load(gw, () => paths)
+  t.teardown(async () => { await stop(); await gw.close(); await collector.close() })
+  t.ok(await until(() => collector.posts.length >= 1), 'a first export')
+  t.ok(await waitForLog(gw.logs, { plugin: 'opentelemetry', level: 40 }), 'throttled')
+  paths = ['/items', '/other']
+  t.notOk(await until(() => collector.posts.length >= 2, 1_000), 'the other pipeline sends nothing either')
+  await gw.apply(gw.loaded)
+  t.notOk(await until(() => collector.posts.length >= 2, 1_000), 'nor the reloaded config')
+  t.equal(collector.posts.length, 1)
+})
+
+// A throttled export waited in the SDK's sleep before its retry: a close then sent the queued
+// batches side by side (6 POSTs) and waited for that sleep (5 s).
+t.test('a close while the endpoint asks to wait sends nothing and waits for no retry', async t => {
+  const collector = await throttlingCollector(429, () => '5')
+  const gw = await startGateway(`
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms }
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+`)
+  const stop = load(gw, () => ['/items'])
+  t.teardown(async () => { await stop(); await collector.close() })
+  t.ok(await until(() => collector.posts.length >= 1), 'a first export')
+  t.ok(await waitForLog(gw.logs, { plugin: 'opentelemetry', level: 40 }, 1_000), 'its failure logged as the 429 came')
+  await stop()
+  const start = performance.now()
+  await gw.close()
+  t.ok(performance.now() - start < 1_000, `closed in ${Math.round(performance.now() - start)} ms`)
+  t.notOk(await until(() => collector.posts.length >= 2, 500), 'no batch sent at the close')
+})
+
+// The wait ended at a Date.now(): a wall clock set back an hour refused exports for that hour.
+t.test('the wait runs on a monotonic clock: a wall clock set back does not stretch it', async t => {
+  const url = 'http://collector.invalid:4318/v1/traces'
+  throttled(url, { status: 429, retryAfter: '1' })
+  const wall = Date.now
+  Date.now = () => wall() - 3_600_000
+  t.teardown(() => { Date.now = wall })
+  t.ok(pauseOf(url), 'paused')
+  t.ok(await until(() => pauseOf(url) === undefined, 3_000), 'over after its second')
 })

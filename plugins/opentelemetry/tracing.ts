@@ -71,7 +71,7 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
   const headers = Object.fromEntries(Object.entries(config.headers ?? {}).map(([name, value]) => [name, headerBytes(value)]))
   const otlp = new OTLPTraceExporter({ url: endpoint, headers, timeoutMillis: timeout, httpAgentOptions: () => connections.agent })
   const routes: string[] = []
-  const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }, timeout, connections.takeThrottle)
+  const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }, timeout, connections)
   // selfObsMeterProvider is a BatchSpanProcessor option its BufferConfig type does not list yet.
   const batching: BufferConfig & { selfObsMeterProvider: MeterProvider } = {
     maxQueueSize,
@@ -95,9 +95,10 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
     ids,
     routes,
     async dispose () {
-      // Exports the queued batches side by side, each over within `timeout`. The first that fails
-      // (counted and logged) rejects this before the exporter's shutdown: done again, to wait for
-      // the others. Closing the connections then ends what the SDK still sends (a retry).
+      // Exports the queued batches side by side (dropped while the endpoint asks to wait), each over
+      // within `timeout`, or as the endpoint throttles it. The first that fails (counted and logged)
+      // rejects this before the exporter's shutdown: done again, to wait for the others. Closing
+      // the connections then ends what the SDK still sends (a retry).
       exporter.sendAll()
       await provider.shutdown().catch(() => {})
       await exporter.shutdown()
