@@ -48,16 +48,21 @@ function withoutQuery (url: string, query = '?…'): string {
   return `${url.slice(0, at)}${cut === '?' ? query : cut === '#' ? '#…' : ';…'}`
 }
 
-// A URL's authority: after a special scheme and its slashes (any number, `https:/` or `https:\\` too,
-// or none: `http:user:pass@host`, as browsers read them) or leading slashes (`//`, `///`). Its userinfo
-// ends at the last @ before a /, ?, # or \ that a host[:port] follows, as a URL parser reads it
-// (`https://host/@name` has none); failing that, where a `:` comes first (`https://u:pa/ss@h`,
-// `https://bob@corp:pa/ss@h`, `https://admin:2024#x@h`: a password with an unencoded /, ? or #), at the
-// last @, hiding more rather than less. Another scheme's authority (`redis://`, where \ is no
-// delimiter) is hidden up to the last @. A single leading / is a path (`/u/a@b`). Each part stops
-// where the next starts: one pass, whatever the value.
-const SPECIAL_USERINFO = /^(\s*(?:(?:https?|wss?|ftp):[/\\]*|[/\\]{2,}))(?:[^/?#\\@]*(?:@[^/?#\\@]*)*@(?=(?:\[[^\]/?#\\@]*\]|[^/?#\\@:[]*)(?::\d*)?(?:[/?#\\]|$))|[^/?#\\:[]*:[\s\S]*@)/i
-const OTHER_USERINFO = /^(\s*(?!(?:https?|wss?|ftp):)[a-z][a-z0-9+.-]*:[/\\]+)[\s\S]*@/i
+// A URL's authority: after leading C0 controls and spaces (a URL parser drops them), a special scheme
+// and its slashes (any number, `https:/` or `https:\\` too, or none: `http:user:pass@host`, as browsers
+// read them) or leading slashes (`//`, `///`). Its userinfo ends at the last @ before a /, ?, # or \
+// that a host[:port] follows, as a URL parser reads it (`https://host/@name` has none); failing that,
+// where a `:` comes first (`https://u:pa/ss@h`, `https://bob@corp:pa/ss@h`, `https://admin:2024#x@h`: a
+// password with an unencoded /, ? or #), at the last @, hiding more rather than less; failing that
+// too, at the last @ before the first /, ?, # or \, whatever follows (a username alone, its host[:port]
+// followed by a quote, a space or a `>`: `https://TOKEN@h:8443'`, which a Refresh quotes or a Link
+// spaces, and whose parser drops it). Another scheme's authority (`redis://`, where \ is no delimiter)
+// is hidden up to the last @. A single leading / is a path (`/u/a@b`). Each part stops where the
+// next starts: one pass, whatever the value.
+// eslint-disable-next-line no-control-regex
+const SPECIAL_USERINFO = /^([\s\x00-\x20]*(?:(?:https?|wss?|ftp):[/\\]*|[/\\]{2,}))(?:[^/?#\\@]*(?:@[^/?#\\@]*)*@(?=(?:\[[^\]/?#\\@]*\]|[^/?#\\@:[]*)(?::\d*)?(?:[/?#\\]|$))|[^/?#\\:[]*:[\s\S]*@|[^/?#\\]*@)/i
+// eslint-disable-next-line no-control-regex
+const OTHER_USERINFO = /^([\s\x00-\x20]*(?!(?:https?|wss?|ftp):)[a-z][a-z0-9+.-]*:[/\\]+)[\s\S]*@/i
 
 /** `url` with its userinfo hidden as the patterns above read it, after leaving out tabs and newlines, as a URL parser does (`ht\ttp://`). */
 function hideAuthorityUserinfo (url: string): string {
@@ -74,16 +79,26 @@ function hideAuthorityUserinfo (url: string): string {
  */
 const loggedUrl = (url: string): string => withoutQuery(hideAuthorityUserinfo(url))
 
+/** A link's `<` and URL: at the field's start or after a `,`, to the next `>`; elsewhere, to a `>` or the next `, <`. */
+const LINK = /((?:^|,)\s*)<([^>]*)|<((?:[^>,]|,(?!\s*<))*)/g
+
+/** A Link URL with its userinfo hidden at its start and after each `<` in it, as a parser taking `<…>` wherever it is reads one. */
+const hideLinkUserinfo = (url: string): string =>
+  url.includes('@') ? hideAuthorityUserinfo(url).replace(/<[^<]*/g, inner => `<${hideAuthorityUserinfo(inner.slice(1))}`) : url
+
 /**
  * A Link or Link-Template field (RFC 8288, RFC 9652) with each `<URL>` shown as loggedUrl: a next
- * page's `?access_token=`. Each match ends at the next `<` or `>` (a `<` left open included): one
- * pass over the field, whatever it holds.
+ * page's `?access_token=`. A link starts at the field's start or after a `,` (`<URL>; rel=a, <URL>`)
+ * and its URL runs to the next `>` (or the end, a `<` left open), a `<` in it included
+ * (`<http://bob:pa<ss@h/>`). A `<` elsewhere (a quoted parameter's, or after a stray `>`) starts one
+ * too, which ends at a `>` or before the next `, <`. One pass over the field, whatever it holds.
  */
-const loggedLinks = (links: string): string => links.replace(/<[^<>]*/g, url => `<${loggedUrl(url.slice(1))}`)
+const loggedLinks = (links: string): string =>
+  links.replace(LINK, (_, lead: string | undefined, url: string | undefined, stray: string) => `${lead ?? ''}<${withoutQuery(hideLinkUserinfo(url ?? stray))}`)
 
 /**
  * Refresh's `5; url=URL` (or `5,URL`, `5;URL='URL'`, `5 URL`: browsers need no `;` or `,`): its
- * delay kept, its URL shown as loggedUrl.
+ * delay kept, its URL shown as loggedUrl (a closing quote with it, which SPECIAL_USERINFO allows for).
  */
 function loggedRefresh (refresh: string): string {
   const delay = /^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?['"]?/i.exec(refresh)?.[0] ?? ''

@@ -62,7 +62,8 @@ export interface ReloaderOptions {
  * Reloads the config file: read, validate, check that nothing bound at start changed, then hand it
  * to `apply`. All or nothing: any problem leaves the active config serving. Attempts never
  * overlap: a trigger during a reload queues one more attempt, shared by every trigger that arrives
- * meanwhile (it reads the file as it is by then; an admin or signal trigger among them rules it).
+ * meanwhile (it reads the file as it is by then; an admin or signal trigger among them rules it, but
+ * a build failure is retried all the same if a watcher's trigger was among them).
  */
 export class Reloader {
   readonly #o: ReloaderOptions
@@ -70,6 +71,8 @@ export class Reloader {
   #queued: Promise<ReloadStatus> | undefined
   /** The trigger the queued attempt runs with: the first to queue it, or the first explicit one to join. */
   #queuedTrigger: ReloadTrigger = 'file'
+  /** The first watcher trigger (file or certificate) among those sharing the queued attempt: see #attempt's `watcher`. */
+  #queuedWatcher: ReloadTrigger | undefined
   #last: ReloadStatus | undefined
   /**
    * The last rejected read (a ConfigError: the text is at fault): the text's hash and the file's
@@ -79,8 +82,11 @@ export class Reloader {
    * exited) may succeed next time: it is retried (see #retryLater), not remembered.
    */
   #lastBad: string | undefined
-  /** Since when watcher-triggered reloads have found the file empty (see EMPTY_FILE_WAIT_MS). */
-  #emptySince: number | undefined
+  /**
+   * The empty file watcher-triggered reloads wait on (see EMPTY_FILE_WAIT_MS): its inode and mtime,
+   * and since when. Another save that leaves it empty (truncated again) is another wait.
+   */
+  #empty: { save: string, since: number } | undefined
   /** The watcher-triggered attempt to come: the empty file's wait, or a failed build's retry. */
   #later: NodeJS.Timeout | undefined
   /** The failed build to retry: its text's hash, its read (as #lastBad), and the wait before the retry. */
@@ -126,9 +132,12 @@ export class Reloader {
     // An explicit trigger joining a watcher's queued attempt makes it explicit: it must build from
     // the file, not take a file event's shortcuts (unchanged, or already reported).
     if (this.#queued === undefined || (EXPLICIT.has(trigger) && !EXPLICIT.has(this.#queuedTrigger))) this.#queuedTrigger = trigger
+    if (!EXPLICIT.has(trigger)) this.#queuedWatcher ??= trigger
     this.#queued ??= this.#running.then(() => {
+      const watcher = this.#queuedWatcher
       this.#queued = undefined
-      return this.#start(this.#queuedTrigger)
+      this.#queuedWatcher = undefined
+      return this.#start(this.#queuedTrigger, watcher)
     })
     return this.#queued
   }
@@ -148,13 +157,14 @@ export class Reloader {
     for (const abandon of this.#waiting) abandon()
   }
 
-  #start (trigger: ReloadTrigger): Promise<ReloadStatus> {
-    const run = this.#attempt(trigger).finally(() => { this.#running = undefined })
+  #start (trigger: ReloadTrigger, watcher?: ReloadTrigger): Promise<ReloadStatus> {
+    const run = this.#attempt(trigger, watcher).finally(() => { this.#running = undefined })
     this.#running = run
     return run
   }
 
-  async #attempt (trigger: ReloadTrigger): Promise<ReloadStatus> {
+  /** `watcher`: the watcher trigger an explicit `trigger` took the queued attempt over from (a failed build's retry, say). */
+  async #attempt (trigger: ReloadTrigger, watcher?: ReloadTrigger): Promise<ReloadStatus> {
     const { file, log, metrics } = this.#o
     const started = performance.now()
     const startedAt = Date.now()
@@ -184,17 +194,17 @@ export class Reloader {
       // A watcher saw a save begin (truncated, not yet written): wait for the write, its own event
       // or the timer; a file left empty is rejected after EMPTY_FILE_WAIT_MS. An explicit trigger rejects it at once.
       if (text.length === 0 && !EXPLICIT.has(trigger)) {
-        if (this.#emptySince === undefined) {
-          this.#emptySince = performance.now()
+        const st = await stat(file).catch(() => undefined)
+        const save = `${st?.ino} ${st?.mtimeMs}`
+        if (this.#empty?.save !== save) {
+          this.#empty = { save, since: performance.now() }
           log.info({ trigger, waitMs: EMPTY_FILE_WAIT_MS }, 'config file is empty: waiting for it to be written')
         }
-        const left = this.#emptySince + EMPTY_FILE_WAIT_MS - performance.now()
+        const left = this.#empty.since + EMPTY_FILE_WAIT_MS - performance.now()
         if (left > 0) {
           this.#again(left, trigger)
           return reported()
         }
-      } else if (text.length > 0) {
-        this.#emptySince = undefined
       }
       hash = configHash(text)
       read = `${hash} ${(await stat(file).catch(() => undefined))?.mtimeMs}`
@@ -244,7 +254,10 @@ export class Reloader {
         return done('failed', { hash, error: STOPPING })
       }
       this.#lastBad = undefined
-      const retryMs = EXPLICIT.has(trigger) ? undefined : this.#retryLater(hash, read, trigger)
+      // An explicit trigger that took over a watcher's attempt retries as the watcher would have:
+      // its retry series would stop here otherwise, with no word of it.
+      const retrying = EXPLICIT.has(trigger) ? watcher : trigger
+      const retryMs = retrying === undefined ? undefined : this.#retryLater(hash, read, retrying)
       // Tried RETRY_TRIES times: another event of the same save is not, as for a text refused.
       if (retryMs === 0) this.#lastBad = read
       log.error({ err: shown, trigger, hash, ...retryMs === 0 ? { retries: RETRY_TRIES } : { retryMs } },

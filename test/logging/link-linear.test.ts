@@ -25,10 +25,10 @@ t.test('a Link field of many unclosed `<URL?` is cut in one pass: as fast as a p
   const { ms: craftedMs, logged } = cost(crafted)
   // Cut as it was quadratic, ~1000 times over the bound; cut in one pass, about as fast as the plain one.
   t.ok(craftedMs < 20 * plainMs + 100, `${craftedMs.toFixed(1)} ms against ${plainMs.toFixed(1)} ms for the plain one`)
-  t.equal(logged, '<a?…'.repeat(SIZE / 4), 'each URL cut, the `k` after each `?` left out')
+  t.equal(logged, '<a?…', 'one URL (a `<` in a URL is part of it), cut at its first `?`')
 })
 
-t.test('a `<` left open or a stray `>` in a Link field: what follows each `<` is cut all the same', async t => {
+t.test('a `<` in a URL, left open or after a stray `>` in a Link field: what follows each URL\'s `<` is cut all the same', async t => {
   t.equal(redactHeaders({ link: '<https://a.example/x?token=S3CRET1<b>; rel=x, >?y</c;jsessionid=S3CRET2' }, []).link,
-    '<https://a.example/x?…<b>; rel=x, >?y</c;…')
+    '<https://a.example/x?…>; rel=x, >?y</c;…')
 })

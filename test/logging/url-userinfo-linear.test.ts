@@ -35,7 +35,8 @@ t.test('URL-valued headers and refused targets are read in time linear in their 
     'slashes only': n => `https:${'/'.repeat(n - 8)}a@`,
     'a scheme never ended': n => `${'a'.repeat(n - 1)}@`,
     spaces: n => `5${' '.repeat(n - 3)}a@`,
-    tabs: n => `https://${'\t'.repeat(n - 10)}a@`
+    tabs: n => `https://${'\t'.repeat(n - 10)}a@`,
+    'usernames alone, each host followed by a quote': n => `https://${"a@a'".repeat(n / 4 - 2)}`
   }
   for (const [name, make] of Object.entries(shapes)) {
     for (const [what, run] of [
@@ -49,4 +50,18 @@ t.test('URL-valued headers and refused targets are read in time linear in their 
     }
   }
   t.equal(redactHeaders({ location: `https://u:p@h/${'@'.repeat(65536)}` }, []).location, `https://[redacted]@h/${'@'.repeat(65536)}`, '64 KB: the host and path kept')
+})
+
+// A Link URL runs to its `>`, a `<` in it included; one after a comma ends a stray `<`'s: each read once.
+t.test('Link fields are read in time linear in their length', async t => {
+  const shapes: Record<string, (n: number) => string> = {
+    'URLs in a URL': n => `<https://a${'<https://a@'.repeat(n / 11 - 1)}`,
+    'stray `<`s, commas': n => `<a>${';<a, '.repeat(n / 5 - 1)}`,
+    'a stray `<`, commas then spaces': n => `<a>;<${`,${' '.repeat(63)}`.repeat(n / 64 - 1)}`
+  }
+  for (const [name, make] of Object.entries(shapes)) {
+    const ratio = growth(v => redactHeaders({ link: v }, []), make)
+    // Linear: ~16; quadratic: ~256.
+    t.ok(ratio < 40, `${name}: 16 KB against 1 KB: ${ratio.toFixed(1)} times longer per call`)
+  }
 })

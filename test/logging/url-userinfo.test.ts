@@ -143,3 +143,37 @@ t.test('logging.headers: X-Auth-Token, X-Access-Token, Private-Token and X-Amz-S
   t.has(line, { reqHeaders: { ...redacted, 'x-visible': 'fine' }, resHeaders: redacted })
   t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
 })
+
+// A username alone (a token) was logged whole when a quote (a quoted Refresh URL) or a space (before
+// a Link's `>`) followed its host's port or IPv6 address; and a Link URL was split at a `<` in it.
+t.test('logging.headers: a username alone before a closing quote or a space is hidden; a Link URL runs to its `>`, a `<` in it included', async t => {
+  const { line, all } = await logged(t, { refresh: '5; URL="https://S3CRET-ref7@[2001:db8::1]"' }, {
+    refresh: "0; url='https://S3CRET-ref2@h.example:8443'",
+    link: '<https://S3CRET-link8@h.example:8443 >; rel=a, <http://bob:LINK<S3CRET-pw3@h.example/>; rel=next'
+  })
+  t.has(line, {
+    reqHeaders: { refresh: '5; URL="https://[redacted]@[2001:db8::1]"' },
+    resHeaders: {
+      refresh: "0; url='https://[redacted]@h.example:8443'",
+      link: '<https://[redacted]@h.example:8443 >; rel=a, <http://[redacted]@h.example/>; rel=next'
+    }
+  })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+t.test('userinfo hidden before a quote, a space or a control character a URL parser drops, and in each URL a Link parser reads', async t => {
+  const cases: Array<[name: string, value: string, shown: string]> = [
+    ['refresh', '0; url="https://S3CRET@at@h:80"', '0; url="https://[redacted]@h:80"'],
+    ['refresh', "0; url='https://S3CRET[br@h:'", "0; url='https://[redacted]@h:'"],
+    ['refresh', "0; url='https://S3CRET@[::1]'", "0; url='https://[redacted]@[::1]'"],
+    ['refresh', "0; url='//S3CRET@[::1]:8080'", "0; url='//[redacted]@[::1]:8080'"],
+    ['location', 'https://S3CRET@h:80 ', 'https://[redacted]@h:80 '],
+    // Leading C0 controls, which a URL parser drops too.
+    ['location', '\x01https://u:S3CRET@h/x', '\x01https://[redacted]@h/x'],
+    ['location', "\x00 redis://S3CRET@h:6379'", "\x00 redis://[redacted]@h:6379'"],
+    // A link after a comma, though a `<` in a quoted parameter came first; a `<…>` inside a link's URL.
+    ['link', '<a>; title="<b", <https://u:S3CRET<x@h/>', '<a>; title="<b", <https://[redacted]@h/>'],
+    ['link', '<https://h/a<https://u:S3CRET@h2/>', '<https://h/a<https://[redacted]@h2/>']
+  ]
+  for (const [name, value, shown] of cases) t.equal(redactHeaders({ [name]: value }, [])[name], shown, JSON.stringify(value))
+})
