@@ -29,11 +29,16 @@ export function expositionFormat (accept: string | undefined): ExpositionFormat 
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>
 
+// Families already warned of as duplicates: each once, and no more than 64 (after those, none).
+const warned = new Set<string>()
+
 /**
  * Metrics (as getMetricsAsJSON gives them: one process's, or the workers' merged) in the
  * OpenMetrics text format, with exemplars. Rendered by prom-client from snapshots in a registry of
  * their own: its OpenMetrics rendering renames the counters it is given (strips `_total`), which
- * must not happen to the live ones, still served as Prometheus text to other scrapers.
+ * must not happen to the live ones, still served as Prometheus text to other scrapers. A family
+ * named twice (plugin metrics refuse such names: see pluginMetrics) is shown once, the first: the
+ * registry would throw, failing the whole scrape.
  */
 export async function openMetricsText (metrics: readonly MetricJson[]): Promise<string> {
   const registry = new Registry<OpenMetricsContentType>()
@@ -41,6 +46,13 @@ export async function openMetricsText (metrics: readonly MetricJson[]): Promise<
   for (const m of metrics) {
     // prom-client's types say MetricType is a numeric enum; at run time it is the string.
     const snapshot = { ...m, name: (m.type as unknown) === 'counter' ? m.name.replace(/_total$/, '') : m.name }
+    if (registry.getSingleMetric(snapshot.name) !== undefined) {
+      if (!warned.has(snapshot.name) && warned.size < 64) {
+        warned.add(snapshot.name)
+        process.emitWarning(`metric ${m.name} left out of OpenMetrics scrapes: another metric has its family name, ${snapshot.name}`, { code: 'PORTCULLIS_METRIC_FAMILY' })
+      }
+      continue
+    }
     registry.registerMetric({ name: snapshot.name, type: m.type, get: () => snapshot } as unknown as Metric)
   }
   return registry.metrics()

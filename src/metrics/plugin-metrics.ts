@@ -21,7 +21,8 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L> {
  * declaration both import, as the built-in auth plugins share portcullis_auth_failures_total). Asking
  * twice for the same name (another route, the next config) returns the same metric, so counts go on
  * across reloads; asking for it with another type, other labels or other buckets, for another plugin's,
- * or for a name of the gateway's own metrics (or of their family: portcullis_http_requests for
+ * or for a name of the gateway's own metrics, or one sharing a family or sample name with any metric
+ * there, the gateway's or a plugin's (portcullis_http_requests, OpenMetrics' family of
  * portcullis_http_requests_total), is an error at setup. Once no config running uses a metric, it leaves
  * the registry and its name is free again (see PluginMetricsSource.release).
  */
@@ -69,13 +70,23 @@ function isPlugins (plugin: string, name: string): boolean {
   return (name.startsWith(prefix) && name.length > prefix.length) || NAMED_BEFORE.get(name)?.includes(plugin) === true
 }
 
-// A metric's family: its name without the suffix of one of its samples (counter_total, histogram_bucket...).
-const family = (name: string) => name.replace(/_(?:total|created|bucket|sum|count|info)$/, '')
+// The names a metric takes in a scrape: its family's (OpenMetrics names a counter's without _total)
+// and its samples'. Two metrics sharing one cannot both be served: an OpenMetrics scrape cannot show
+// a family twice (openMetricsText), and their samples would mix.
+const SAMPLES: Readonly<Record<string, readonly string[]>> = { counter: ['_total', '_created'], histogram: ['_bucket', '_count', '_sum', '_created'], summary: ['_count', '_sum', '_created'] }
+function namesOf (name: string, type: string): string[] {
+  const family = type === 'counter' ? name.replace(/_total$/, '') : name
+  return [family, ...(SAMPLES[type] ?? []).map(suffix => family + suffix)]
+}
 
-/** Why a plugin may not have `name`: one of the gateway's own metrics, or one whose samples would mix with its. */
-function reservedBy (registry: Registry, made: ReadonlyMap<string, Made>, name: string): string | undefined {
-  const wanted = family(name)
-  return registry.getMetricsAsArray().find(m => !made.has(m.name) && family(m.name) === wanted)?.name
+/** The registered metric (the gateway's own, or a plugin's) with a name that `name`, a `type`, would take too, and that name. */
+function clashing (registry: Registry, name: string, type: string): { metric: string, shared: string } | undefined {
+  const wanted = new Set(namesOf(name, type))
+  for (const m of registry.getMetricsAsArray() as unknown as ReadonlyArray<{ name: string, type: string }>) {
+    const shared = namesOf(m.name, m.type).find(n => wanted.has(n))
+    if (shared !== undefined) return { metric: m.name, shared }
+  }
+  return undefined
 }
 
 // prom-client's own, for a histogram asked without buckets.
@@ -104,9 +115,12 @@ export function pluginMetrics (registry: Registry): PluginMetricsSource {
     if (Kind === FastCounter && !name.endsWith('_total')) {
       throw new TypeError(`counter "${name}"${plugin === undefined ? '' : ` of plugin ${plugin}`} must be named <what>_total: ${name}_total`)
     }
-    const core = made.has(name) ? undefined : reservedBy(registry, made, name)
-    if (core !== undefined) {
-      throw new TypeError(`metric "${name}" is ${core === name ? 'one of the gateway\'s own' : `taken by the gateway's own ${core}`}: name it after the plugin (portcullis_<plugin>_...)`)
+    const clash = made.has(name) ? undefined : clashing(registry, name, Kind === FastCounter ? 'counter' : Kind === Histogram ? 'histogram' : 'gauge')
+    if (clash !== undefined) {
+      const owner = made.get(clash.metric)
+      throw new TypeError(owner === undefined
+        ? `metric "${name}" is ${clash.metric === name ? 'one of the gateway\'s own' : `taken by the gateway's own ${clash.metric}`}: name it after the plugin (portcullis_<plugin>_...)`
+        : `metric "${name}" is taken by ${owner.plugin === undefined ? '' : `plugin ${owner.plugin}'s `}${clash.metric}: OpenMetrics scrapes would name both ${clash.shared}; name it otherwise`)
     }
     let entry = made.get(name)
     if (entry === undefined || (entry.plugin !== plugin && entry.declaration !== options)) {
