@@ -4,6 +4,7 @@ import type { Transform } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import { until } from '../../test/helpers/wait.ts'
 import { available, decodable, decoder, encoderFactory, requestDecoding } from './codings.ts'
+import type { Coding } from './schema.ts'
 
 const TEXT = Array.from({ length: 2000 }, (_, i) => `line ${i} ${'abc'.repeat(i % 7)}\n`).join('')
 
@@ -72,14 +73,32 @@ t.test('encoders use the configured level, brotli a 256 KiB window', async t => 
   t.equal((await encode(encoderFactory('deflate', 6)(false), TEXT))[1] as number >> 6, 2, 'deflate level 6')
   t.equal((await encode(encoderFactory('deflate', 9)(true), TEXT))[1] as number >> 6, 3, 'deflate level 9, flushed')
   // RFC 7932 9.1: WBITS in the first bits: 1, then 3 bits n (n > 0: 17 + n).
-  for (const flush of [false, true]) {
-    const first = (await encode(encoderFactory('br', 4)(flush), TEXT))[0] as number
-    t.equal(first & 1, 1, 'brotli: a window above 64 KiB')
-    t.equal(17 + ((first >> 1) & 7), 18, `brotli: an 18-bit window (flush: ${flush})`)
-  }
+  const first = (await encode(encoderFactory('br', 4)(false), TEXT))[0] as number
+  t.equal(first & 1, 1, 'brotli: a window above 64 KiB')
+  t.equal(17 + ((first >> 1) & 7), 18, 'brotli: an 18-bit window')
   const [q4, q11] = [await encode(encoderFactory('br', 4)(false), TEXT), await encode(encoderFactory('br', 11)(false), TEXT)]
   t.ok(q11.length < q4.length * 0.9, `brotli quality 11 (${q11.length} bytes) packs tighter than 4 (${q4.length})`)
   t.equal(zlib.brotliDecompressSync(q4).toString(), TEXT)
+})
+
+t.test('a flushed stream\'s encoder holds less: zlib a 4 KiB window and memLevel 4, brotli a 64 KiB window and quality 3 at most', async t => {
+  // An event stream may stay open for hours, holding its encoder: ~270 KB in gzip, ~1 MB in br 4 as they were.
+  const k = zlib.constants
+  const zlibFlush = { flush: k.Z_SYNC_FLUSH, windowBits: 12, memLevel: 4 }
+  const brotli = (quality: number) => zlib.createBrotliCompress({ flush: k.BROTLI_OPERATION_FLUSH, params: { [k.BROTLI_PARAM_QUALITY]: quality, [k.BROTLI_PARAM_LGWIN]: 16 } })
+  const cases: Array<[Coding, number, Transform]> = [
+    ['gzip', 6, zlib.createGzip({ level: 6, ...zlibFlush })],
+    ['deflate', 9, zlib.createDeflate({ level: 9, ...zlibFlush })],
+    ['br', 4, brotli(3)],
+    ['br', 11, brotli(3)],
+    ['br', 1, brotli(1)]
+  ]
+  // The same bytes as an encoder made with those options (each setting changes them on this text).
+  for (const [coding, level, expected] of cases) t.same(await afterWrite(encoderFactory(coding, level)(true), TEXT), await afterWrite(expected, TEXT), `${coding} ${level}`)
+  // RFC 1950 2.2: CINFO, the top four bits of the first byte: the window's log less 8.
+  t.equal((await afterWrite(encoderFactory('deflate', 6)(true), TEXT))[0] as number >> 4, 4, 'deflate: a 4 KiB window, said')
+  // RFC 7932 9.1: WBITS 0 in the first bit: a 16-bit window.
+  t.equal(((await afterWrite(encoderFactory('br', 4)(true), TEXT))[0] as number) & 1, 0, 'brotli: a 64 KiB window, said')
 })
 
 t.test('flushing encoders put out all they were given after each write, decodable as it stands', async t => {

@@ -41,6 +41,8 @@ const up = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     case '/json': return send(res, 200, { etag: '"v1"', 'accept-ranges': 'bytes' })
     case '/min-size': return send(res, 200, {}, MIN_SIZE)
     case '/weak': return send(res, 200, { etag: 'W/"v1"' })
+    case '/unquoted': return send(res, 200, { etag: 'abc' })
+    case '/not-modified-unquoted': res.writeHead(304, { etag: 'abc', 'content-type': 'application/json' }).end(); return
     case '/small': return send(res, 200, {}, '{"ok":true}')
     case '/png': return send(res, 200, { 'content-type': 'image/png' })
     case '/svg': return send(res, 200, { 'content-type': 'image/svg+xml' })
@@ -376,6 +378,12 @@ t.test('a weak ETag stays as it is', async t => {
   t.equal((await get('/weak', { 'accept-encoding': 'gzip' })).headers.etag, 'W/"v1"')
 })
 
+t.test('an ETag without quotes (invalid) is weakened like a strong one, on a 304 too', async t => {
+  t.equal((await get('/unquoted', { 'accept-encoding': 'gzip' })).headers.etag, 'W/abc')
+  t.equal((await get('/unquoted')).headers.etag, 'abc', 'sent plain: as it is')
+  t.equal((await get('/not-modified-unquoted', { 'accept-encoding': 'gzip', 'if-none-match': 'W/abc' })).headers.etag, 'W/abc')
+})
+
 t.test('an already encoded response: passed as is to a client that accepts it, decoded for one that does not', async t => {
   const same = await get('/gzipped', { 'accept-encoding': 'gzip' })
   t.equal(same.headers['content-encoding'], 'gzip')
@@ -694,6 +702,15 @@ t.test('portcullis_compress_responses_total counts by coding sent', async t => {
   await get('/small', { 'accept-encoding': 'gzip' })
   t.equal(await metricValue(gw.adminUrl as string, series('gzip')), (before[0] as number) + 2)
   t.equal(await metricValue(gw.adminUrl as string, series('identity')), (before[1] as number) + 1, 'a body too small is not counted')
+})
+
+t.test('portcullis_compress_responses_total counts a body the upstream encoded by the coding sent, passed as it is or not', async t => {
+  const value = async (route: string, encoding: string) => await metricValue(gw.adminUrl as string, `portcullis_compress_responses_total{route="${route}",encoding="${encoding}"}`)
+  const [gzip, br, plain] = [await value('all', 'gzip'), await value('all', 'br'), await value('plain', 'gzip')]
+  t.equal((await get('/gzipped', { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip', 'passed as it is')
+  t.equal((await get('/gzipped', { 'accept-encoding': 'br' })).headers['content-encoding'], 'br', 'decoded, encoded again')
+  t.equal((await get('/plain/gzipped', { 'accept-encoding': 'br' })).headers['content-encoding'], 'gzip', 'passed as it is: decompressForClients off')
+  t.same([await value('all', 'gzip'), await value('all', 'br'), await value('plain', 'gzip')], [gzip + 1, br + 1, plain + 1])
 })
 
 t.test("a corrupt encoded body is answered 502, a truncated one cut, for a client it is decoded for: the upstream's failure", async t => {

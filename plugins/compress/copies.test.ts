@@ -50,6 +50,27 @@ t.test('EncodedCopies: one copy of a body per coding under way; one too large is
   t.equal(copies.claim(Buffer.alloc(100), 'identity'), 0, 'another body (the same bytes) is another story')
 })
 
+t.test('EncodedCopies: copies under way in two codings hold their room apart; the kept ones stay', async t => {
+  // Each claim worked out its room as if alone: 10,000 each beside a 10,000 B body in 20,000; once
+  // both copies came, lru-cache refused the entry over its size and dropped the body's, both copies gone.
+  const reported: number[] = []
+  const copies = new EncodedCopies(20_000, bytes => reported.push(bytes))
+  const body = Buffer.alloc(10_000)
+  t.equal(copies.claim(body, 'identity'), 0, 'the first reply')
+  const rooms = [['gzip', copies.claim(body, 'gzip')], ['br', copies.claim(body, 'br')]] as const
+  t.same(rooms, [['gzip', 10_000], ['br', 0]], 'the room is gzip\'s until its copy comes')
+  // As a reply does: copies of 6,000 B each where it was given room, br's first.
+  for (const [coding, room] of rooms.toReversed()) if (room > 0) copies.copied(body, coding, room >= 6000 ? Buffer.alloc(6000) : undefined, room < 6000)
+  t.equal(copies.get(body, 'gzip')?.length, 6000, 'gzip\'s kept')
+  t.equal(reported.at(-1), 16_000)
+  t.equal(copies.claim(body, 'br'), 4000, 'the room left beside gzip\'s copy')
+  t.equal(copies.claim(body, 'deflate'), 0, 'held by br\'s')
+  copies.copied(body, 'br', undefined, true)
+  t.equal(copies.get(body, 'gzip')?.length, 6000, 'br too large: gzip\'s kept')
+  t.equal(reported.at(-1), 16_000)
+  t.equal(copies.claim(body, 'deflate'), 4000, 'br\'s room given back')
+})
+
 t.test('clients of a stored gzip body that take no coding and never read hold little memory: the decoded copy follows their pace', async t => {
   // 12 MiB of JSON decoded, stored gzipped (far less): its identity copy can never fit keepEncoded (8 MiB).
   const json = Buffer.from(JSON.stringify(Array.from({ length: 200_000 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ['a', 'b'] }))).padEnd(12 * MB, ' '))

@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache'
 
 type Copies = Partial<Record<string, Buffer>>
-type Claims = Partial<Record<string, 'copying' | 'too-large'>>
+/** Per coding: the room a reply copying it now holds, or `too-large`. */
+type Claims = Partial<Record<string, number | 'too-large'>>
 
 /**
  * Encoded copies of reply bodies that are sent again and again (a cache's stored responses, the
@@ -15,7 +16,8 @@ export class EncodedCopies {
   readonly #seen = new WeakSet<Buffer>()
   /**
    * Per body, the codings a reply is copying now (one at a time: a burst of slow clients would each
-   * hold a copy) or whose copy was too large to keep (never tried again: every hit would try).
+   * hold a copy), with the room each holds, or whose copy was too large to keep (never tried again:
+   * every hit would try).
    */
   readonly #busy = new WeakMap<Buffer, Claims>()
   readonly maxBytes: number
@@ -38,9 +40,9 @@ export class EncodedCopies {
 
   /**
    * Claims the copy of `body` in `coding` for a reply: the bytes the copy may take to be kept (with
-   * the body and its other copies, within maxBytes); 0 when none is to be taken: the body not
-   * replied before (it is remembered as replied now), another reply copying it, or its copy found
-   * too large before. A claim ends with `copied`.
+   * the body, its other copies and the room held by those under way, within maxBytes), held until
+   * `copied`; 0 when none is to be taken: the body not replied before (it is remembered as replied
+   * now), another reply copying it, its copy found too large before, or no room left.
    */
   claim (body: Buffer, coding: string): number {
     if (!this.#seen.has(body)) {
@@ -52,10 +54,14 @@ export class EncodedCopies {
     let used = body.length
     const copies = this.#copies.peek(body)
     for (const c in copies) used += (copies[c] as Buffer).length
+    // The room copies under way hold counts: two that each fit alone can be over maxBytes together,
+    // which lru-cache answers by dropping the body's entry, every copy with it.
+    for (const c in busy) if (typeof busy[c] === 'number') used += busy[c]
     if (used >= this.maxBytes) return 0
-    if (busy === undefined) this.#busy.set(body, { [coding]: 'copying' })
-    else busy[coding] = 'copying'
-    return this.maxBytes - used
+    const room = this.maxBytes - used
+    if (busy === undefined) this.#busy.set(body, { [coding]: room })
+    else busy[coding] = room
+    return room
   }
 
   /** The end of a claim: the copy made (undefined: none), and whether it outgrew its room. */

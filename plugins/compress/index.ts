@@ -1,5 +1,5 @@
 import { definePlugin, toBytes } from '../../src/index.ts'
-import { CompressSchema, DEFAULTS } from './schema.ts'
+import { CODINGS, CompressSchema, DEFAULTS } from './schema.ts'
 import { available, encoderFactory } from './codings.ts'
 import { EncodingNegotiator } from './negotiate.ts'
 import { describesTransformable, partOfTransformable, transformable, typeMatcher } from './eligible.ts'
@@ -30,7 +30,7 @@ export default definePlugin({
     const levels = { ...DEFAULTS.levels, ...config.levels }
     const responses = ctx.metrics.counter({
       name: 'portcullis_compress_responses_total',
-      help: 'Responses worth compressing, by route and the coding sent (identity: plain, for a client that accepts no coding).',
+      help: 'Responses worth compressing, by route and the coding sent (identity: plain, for a client that accepts no coding; a body the upstream encoded passed as it is: its coding).',
       labelNames: ['route', 'encoding']
     })
     const keepEncoded = toBytes(config.keepEncoded ?? DEFAULTS.keepEncoded)
@@ -44,7 +44,8 @@ export default definePlugin({
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
       minSize: toBytes(config.minSize ?? DEFAULTS.minSize),
       decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
-      sent: new Map([...offered, 'identity'].map(c => [c, responses.labels(ctx.routeName, c)])),
+      // Not only those offered: a body the upstream encoded is passed as it is.
+      sent: new Map([...CODINGS.filter(available), 'identity'].map(c => [c, responses.labels(ctx.routeName, c)])),
       copies: keepEncoded > 0 ? new EncodedCopies(keepEncoded, bytes => kept.set(bytes)) : undefined
     }
     const typeAllowed = typeMatcher(config.types ?? DEFAULTS.types)

@@ -1,30 +1,49 @@
 import { LRUCache } from 'lru-cache'
 
 const IDENTITY = 'identity'
-// RFC 9110 8.4.1.3: a recipient should take x-gzip for gzip, in Accept-Encoding too.
-const X_GZIP = /(^|[\s,])x-gzip(?=\s*(?:[;,]|$))/g
 // RFC 9110 12.4.2: `q=` then 0 to 1 with at most three decimals.
-const WEIGHT = /^q=(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
+const WEIGHT = /^q=(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/i
+// Elements and parameters read, empty ones counted (browsers send under ten): a header's cost is bounded
+// whatever its length. Read whole, `gzip` then 16 KB of `;` cost ~2 ms of the event loop per response.
+const MAX_ITEMS = 64
+const SEPARATOR = /[,;]/g
 
-/** A header lower-cased, x-gzip read as gzip. */
-const normalized = (header: string): string => header.toLowerCase().replace(X_GZIP, '$1gzip')
+/** A coding's name as compared: lower case, x-gzip read as gzip (RFC 9110 8.4.1.3). */
+function codingName (token: string): string {
+  const name = token.toLowerCase()
+  return name === 'x-gzip' ? 'gzip' : name
+}
 
-/** The q-values a header gives, by coding (`*` among them); a coding named twice gets the lower. */
+/**
+ * The q-values a header gives, by coding (`*` among them); a coding named twice gets the lower. Only
+ * its first MAX_ITEMS elements and parameters are read, an element cut there dropped (its `q=0` may
+ * come later), so that a header's cost is bounded, whatever its length.
+ */
 function weights (header: string): Map<string, number> {
   const q = new Map<string, number>()
-  for (const element of normalized(header).split(',')) {
-    const [name, ...params] = element.split(';')
-    const coding = (name as string).trim()
-    if (coding === '') continue
-    let weight = 1
-    for (const param of params) {
-      const p = param.trim()
-      if (p.split('=', 1)[0]?.trim() !== 'q') continue
+  let coding: string | undefined
+  let weight = 1
+  for (let at = 0, items = 0; at <= header.length && items < MAX_ITEMS; items++) {
+    // test, not exec: no match to allocate; it looks no further than the next separator.
+    SEPARATOR.lastIndex = at
+    const end = SEPARATOR.test(header) ? SEPARATOR.lastIndex - 1 : header.length
+    const token = end === at ? '' : header.slice(at, end).trim()
+    if (coding === undefined) {
+      coding = codingName(token)
+    } else if (coding !== '') {
+      const eq = token.indexOf('=')
+      const name = eq === -1 ? token : token.slice(0, eq).trimEnd()
       // A q anywhere among the parameters counts; one outside the grammar (`q=0.0001`, `q=0.1e1`, a
       // bare `q`) may have meant a refusal: taken as one, which `*` does not undo.
-      weight = Math.min(weight, WEIGHT.test(p) ? Number(p.slice(2)) : 0)
+      if (name === 'q' || name === 'Q') weight = Math.min(weight, WEIGHT.test(token) ? Number(token.slice(2)) : 0)
     }
-    q.set(coding, Math.min(weight, q.get(coding) ?? 1))
+    if (header[end] !== ';') {
+      // The element's end.
+      if (coding !== '') q.set(coding, Math.min(weight, q.get(coding) ?? 1))
+      coding = undefined
+      weight = 1
+    }
+    at = end + 1
   }
   return q
 }
@@ -32,9 +51,15 @@ function weights (header: string): Map<string, number> {
 /** RFC 9110 12.5.3: a coding's own q-value, else `*`'s, else 0 (not acceptable). */
 const weightOf = (q: ReadonlyMap<string, number>, coding: string): number => q.get(coding) ?? q.get('*') ?? 0
 
-// Browsers send under 100 bytes. A longer value is worked out anew each time, never kept: any client
-// can send unique ones, up to the header limit, and kept they would hold megabytes for nothing.
+// Browsers send under 100 bytes. A longer value is not cached: any client can send unique ones, up to
+// the header limit, and kept they would hold megabytes for nothing.
 const MAX_CACHED = 256
+/** The last longer value read (one held, not cached): accepts then negotiate on one response read it once. */
+let lastLong: { readonly header: string, readonly q: Map<string, number> } | undefined
+function longWeights (header: string): Map<string, number> {
+  if (lastLong?.header !== header) lastLong = { header, q: weights(header) }
+  return lastLong.q
+}
 const CACHED = 512
 // Results depend on the header and the codings offered only: shared by every route offering the same
 // (a reload's routes too), so that the memory is bounded once, not per route. `accepts` depends on no offer.
@@ -62,7 +87,7 @@ export class EncodingNegotiator {
 
   negotiate (header: string | undefined): string {
     if (header === undefined || header === '') return IDENTITY
-    if (header.length > MAX_CACHED) return this.#choose(weights(header))
+    if (header.length > MAX_CACHED) return this.#choose(longWeights(header))
     let chosen = this.#cache.get(header)
     if (chosen === undefined) { chosen = this.#choose(weights(header)); this.#cache.set(header, chosen) }
     return chosen
@@ -71,7 +96,7 @@ export class EncodingNegotiator {
   /** Whether the header accepts `coding` (one of CODINGS), offered or not: an explicit q=0 is not overridden by `*`. */
   accepts (header: string | undefined, coding: string): boolean {
     if (header === undefined || header === '') return false
-    if (header.length > MAX_CACHED) return weightOf(weights(header), coding) > 0
+    if (header.length > MAX_CACHED) return weightOf(longWeights(header), coding) > 0
     const key = `${coding} ${header}`
     let yes = accepted.get(key)
     if (yes === undefined) { yes = weightOf(weights(header), coding) > 0; accepted.set(key, yes) }

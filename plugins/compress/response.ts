@@ -14,7 +14,7 @@ export interface ResponseCompression {
   readonly encoders: ReadonlyMap<string, (flush: boolean) => Transform>
   readonly minSize: number
   readonly decompressForClients: boolean
-  /** Responses counted by the coding sent (`identity` for one decoded and sent plain). */
+  /** Responses counted by the coding sent (`identity` for one decoded and sent plain), any coding compress knows. */
   readonly sent: ReadonlyMap<string, { inc: () => void }>
   /** Encoded copies of bodies replied again and again; undefined when off. */
   readonly copies: EncodedCopies | undefined
@@ -23,10 +23,13 @@ export interface ResponseCompression {
 // Streams whose every write is a message the client waits for: flushed per write, not per block.
 const flushed = typeMatcher(['text/event-stream', 'application/x-ndjson'])
 
+/** Whether an ETag is not weak: a strong one, or one without quotes (`abc`, invalid) that a client may still compare strongly. */
+const strong = (etag: string | undefined): etag is string => etag !== undefined && etag !== '' && !etag.startsWith('W/')
+
 /** A strong validator becomes weak: the bytes differ, the meaning does not (RFC 9110 8.8.1). */
 function weaken (h: HeaderMap): void {
   const etag = first(h.etag)
-  if (etag !== undefined && etag.startsWith('"')) h.etag = `W/${etag}`
+  if (strong(etag)) h.etag = `W/${etag}`
 }
 
 // Fields that describe the bytes sent (Content-Length, their ranges and digests) or the representation,
@@ -100,7 +103,7 @@ export function describePart (res: GatewayResponse, c: ResponseCompression): voi
 
 /** Whether If-None-Match names the weakened form of a strong ETag. */
 const weakenedCopy = (ifNoneMatch: string | undefined, etag: string | undefined): boolean =>
-  ifNoneMatch !== undefined && etag !== undefined && etag.startsWith('"') && ifNoneMatch.includes(`W/${etag}`)
+  ifNoneMatch !== undefined && strong(etag) && ifNoneMatch.includes(`W/${etag}`)
 
 /** Encodes (or decodes, then encodes) a transformable response as the client accepts it. */
 export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
@@ -112,9 +115,10 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
     // Already encoded: sent as is if the client takes it; else decoded (a stored response, say).
     decode = decodable(encoded)
-    if (!c.decompressForClients || decode === undefined) return
+    if (decode === undefined) return
+    if (!c.decompressForClients) { c.sent.get(decode)?.inc(); return }
     addVary(h, 'accept-encoding')
-    if (c.negotiator.accepts(accept, decode)) return
+    if (c.negotiator.accepts(accept, decode)) { c.sent.get(decode)?.inc(); return }
   } else {
     if (tooSmall(first(h['content-length']), c.minSize)) return
     addVary(h, 'accept-encoding')
