@@ -32,6 +32,8 @@ export const GatewayError = {
   UPSTREAM_BODY_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response body could not be read as sent (say, a corrupt Content-Encoding)' },
   UPSTREAM_HEADERS_INVALID: { status: 502, code: 'bad_gateway', message: 'the upstream\'s response head could not be passed on (say, a field that may appear once repeated with another value)' },
   UPSTREAM_BAD_UPGRADE: { status: 502, code: 'bad_gateway', message: 'the upstream switched to a protocol the client did not offer' },
+  /** An HTTP/1.1 request pipelined past 16 waiting their turn on its connection (MAX_WAITING, gateway-server.ts). */
+  PIPELINED_TOO_DEEP: { status: 429, code: 'too_many_requests', message: 'more than 16 requests pipelined on this connection wait their turn: this one and those sent after it are not run; the connection closes' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
   UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow', retryAfter: '1' },
   // Retry-After: clients and SDKs that back off on it do (a breaker's half-open wait, a health check's interval: seconds).

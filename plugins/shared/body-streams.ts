@@ -6,8 +6,9 @@ import { Duplex } from 'node:stream'
  * soon as it is too large (`tooLarge`), or when the stream broke. While it copies it takes the body
  * at its sender's pace, not the client's: a cache's requests waiting for this one's fetch
  * (collapsed) get the entry once the upstream has sent it, however slowly this client reads. What
- * it holds for the client then is the copy's own chunks (at most `limit` bytes); past the limit
- * the client's pace rules again. `clientPace`: the client's pace all along, for a copy nobody waits
+ * it holds for the client then is the copy's own chunks (at most `limit` bytes), and once whole the
+ * body made of them too, until the client has read them (about twice `limit`); past the limit the
+ * client's pace rules again. `clientPace`: the client's pace all along, for a copy nobody waits
  * for (compress's encoded copies): a client that does not read holds no more than a stream does.
  */
 export class Capture extends Duplex {

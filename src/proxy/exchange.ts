@@ -25,7 +25,7 @@ import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
 import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
-import { classifyFailure, retryReason } from '../upstreams/retry-policy.ts'
+import { classifyFailure, malformedHead, retryReason } from '../upstreams/retry-policy.ts'
 import { switchesToOffered, tunnelling } from './upgrade.ts'
 import { boundDiscard } from './unread-body.ts'
 import { Deadlines } from '../deadlines.ts'
@@ -55,8 +55,6 @@ export interface ExchangeOwner {
 export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload' | 'upstream_send'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
-/** A response head undici's parser refused (`HTTP/1.1 2000`, obs-fold, a NUL, too large): malformed, not unreachable. */
-const unreadableHead = (err: Error): boolean => err.name === 'HTTPParserError' || (err as { code?: string }).code === 'UND_ERR_HEADERS_OVERFLOW'
 /** Failures before a connection to the target was made (a background request cannot see its onConnect). */
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ETIMEDOUT', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EPROTO'])
 /** As the main path, where a TLS handshake that failed (a certificate refused) comes before onConnect. */
@@ -987,7 +985,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) return
     if (!this.#answered && this.#retryTo === undefined && !this.res.headersSent && code !== 'UPSTREAM_BAD_UPGRADE') {
       const failure = classifyFailure(err, this.#connected)
-      if (upstream.retry.retriesFailure(failure, this.method)) this.#retryFor(retryReason(failure))
+      if (failure !== undefined && upstream.retry.retriesFailure(failure, this.method)) this.#retryFor(retryReason(failure))
     }
     const next = this.#retryTo
     if (next !== undefined) {
@@ -998,9 +996,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       return
     }
     this.#owner.upstreamFailed(this, err, false)
+    // A parser error once the head arrived is the body's (a bad chunk size).
     const error = TIMEOUT_CODES.has(code ?? '') ? GatewayError.UPSTREAM_TIMEOUT
-      : err instanceof UpstreamBodyInvalid ? GatewayError.UPSTREAM_BODY_INVALID
-        : code === 'UPSTREAM_INVALID_HEADERS' || unreadableHead(err) ? GatewayError.UPSTREAM_HEADERS_INVALID
+      : err instanceof UpstreamBodyInvalid || (this.#answered && err.name === 'HTTPParserError') ? GatewayError.UPSTREAM_BODY_INVALID
+        : code === 'UPSTREAM_INVALID_HEADERS' || code === 'UPSTREAM_INVALID_STATUS' || (!this.#answered && malformedHead(err)) ? GatewayError.UPSTREAM_HEADERS_INVALID
           : code === 'UPSTREAM_BAD_UPGRADE' ? GatewayError.UPSTREAM_BAD_UPGRADE : GatewayError.UPSTREAM_UNREACHABLE
     // Broken with the head still held, by hooks not done yet (answered once they are) or mid-body in
     // the streams: answered without the plugins, which saw the response begin.
@@ -1277,7 +1276,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * with the stream: see #dropUnreadBody).
    */
   #boundUnread (): void {
-    if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.#socket, this.res, this.#received)
+    if (!this.raw.complete && !isHttp2(this.raw) && hasBody(this.raw)) boundDiscard(this.raw, this.#socket, this.res, this.#received, this.#owner.clientBodyMs)
   }
 
   /**

@@ -8,7 +8,9 @@ const DISCARD_MAX = 64 * 1024
 
 const DISCARDED = Symbol('discarded')
 const SOCKET = Symbol('socket')
-type Discarding = IncomingMessage & { [DISCARDED]: number, [SOCKET]: Socket }
+const DEADLINE = Symbol('deadline')
+const TIMER = Symbol('timer')
+type Discarding = IncomingMessage & { [DISCARDED]: number, [SOCKET]: Socket, [DEADLINE]: number, [TIMER]?: NodeJS.Timeout }
 
 /**
  * An HTTP/1.1 request answered before its body is in (a plugin's 401, redirect, termination; an
@@ -17,11 +19,15 @@ type Discarding = IncomingMessage & { [DISCARDED]: number, [SOCKET]: Socket }
  * Content-Length the answer says `Connection: close`; a chunked body's rest (its size unknown) is
  * read up to DISCARD_MAX past the answer, then the connection is ended, as it is when the rest
  * can no longer be read (undici destroys a request whose upstream answered before taking all of
- * it: Node then reads nothing more off the connection). Call before the head is written (again: no effect).
+ * it: Node then reads nothing more off the connection), or once `deadlineMs` (clientTimeouts.body;
+ * 0: none) has passed since the answer: a client trickling it would keep the connection for ever,
+ * each byte restarting Node's idle timer (nginx bounds it so: lingering_time). Call before the head
+ * is written (again: no effect).
  */
-export function boundDiscard (req: IncomingMessage, socket: Socket, res: ServerResponse, received: number): void {
+export function boundDiscard (req: IncomingMessage, socket: Socket, res: ServerResponse, received: number, deadlineMs: number): void {
   if ((req as Discarding)[SOCKET] !== undefined) return
   ;(req as Discarding)[SOCKET] = socket
+  ;(req as Discarding)[DEADLINE] = deadlineMs
   // Node ends a connection whose answer says close with destroySoon(): at once, when a client still sending could miss the answer.
   // `socket` is the request's, kept: undici takes it off a request it was sent as a body (req.socket null).
   socket.destroySoon = lingerSoon
@@ -40,8 +46,13 @@ function watchDiscard (this: ServerResponse): void {
   // Destroyed (undici's end of a body it was sending), now or later: its rest is never read, the connection ends.
   if (req.destroyed) { lingerSoon.call(req[SOCKET]); return }
   req[DISCARDED] = 0
+  if (req[DEADLINE] > 0) req[TIMER] = setTimeout(discardTooLong, req[DEADLINE], req).unref()
   // Read at once, whoever held it paused (a plugin's body stream it was piped to, unpiped as that closes).
   req.unpipe().on('data', countDiscarded).once('close', discardClosed).resume()
+}
+
+function discardTooLong (req: Discarding): void {
+  if (!req.complete) lingerSoon.call(req[SOCKET])
 }
 
 function countDiscarded (this: IncomingMessage, chunk: Buffer): void {
@@ -51,6 +62,7 @@ function countDiscarded (this: IncomingMessage, chunk: Buffer): void {
 }
 
 function discardClosed (this: IncomingMessage): void {
+  clearTimeout((this as Discarding)[TIMER])
   if (!this.complete) lingerSoon.call((this as Discarding)[SOCKET])
 }
 
@@ -81,6 +93,6 @@ export function readNoMore (socket: Socket): void {
 }
 
 /** A 'resume' listener keeping a socket paused: Node resumes reading of its own accord. */
-export function stayPaused (this: Duplex): void {
+function stayPaused (this: Duplex): void {
   this.pause()
 }

@@ -18,7 +18,7 @@ import { protocolOf } from '../logging/access-log.ts'
 import { LogLimiter } from '../logging/log-limiter.ts'
 import { holdContinue } from '../proxy/expect-continue.ts'
 import { Exchange } from '../proxy/exchange.ts'
-import { readNoMore, stayPaused } from '../proxy/unread-body.ts'
+import { readNoMore } from '../proxy/unread-body.ts'
 import { createH2cServer, Http2Connections, http2Limits, http2ServerOptions, isHttp2, listenH2c, type Http2Cut } from './http2.ts'
 import { http10AsHttp1, selectAlpn, stapleOcsp, type ServerTls } from './server-tls.ts'
 import { bodyUnderWay, UnusedConnections } from './unused-connections.ts'
@@ -34,16 +34,17 @@ const ignore = (): void => {}
 type Handle = (req: IncomingMessage, res: ServerResponse) => void
 
 const WAITING = Symbol('waiting')
-const HELD = Symbol('held')
+const TOO_MANY = Symbol('too many')
+const PAST_TOO_MANY = Symbol('past too many')
 const REFUSED = Symbol('refused')
 
 /**
- * What Node's HTTP/1 server hangs on a connection's socket: the response being written (the
- * earliest of those pipelined), and whether its own backpressure paused reading; ours: how many
- * requests wait their turn, whether reading is held for them (see holdReading), and the parser's
- * error for a request it refused behind them (see #refuseInTurn).
+ * What Node's HTTP/1 server hangs on a connection's socket: its parser, and the response being
+ * written (the earliest of those pipelined); ours: how many requests wait their turn, the one that
+ * waited past MAX_WAITING and the bytes read since (see waitTurn), and the parser's error for a
+ * request it refused behind them (see #refuseInTurn).
  */
-type Http1Socket = Duplex & { _httpMessage?: ServerResponse | null, _paused?: boolean, [WAITING]?: number, [HELD]?: boolean, [REFUSED]?: Error }
+type Http1Socket = Duplex & { parser?: { pause (): void } | null, _httpMessage?: ServerResponse | null, [WAITING]?: number, [TOO_MANY]?: IncomingMessage, [PAST_TOO_MANY]?: number, [REFUSED]?: Error }
 
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
@@ -104,7 +105,9 @@ export class GatewayServer {
         // the body of a request waiting its turn) is answered after them (#refuseInTurn).
         // A body Node cannot parse (a malformed chunk) is its exchange's to answer (400) if still unanswered.
         // Bytes after a request that said it was the last are ignored: its response is still owed.
+        // So are those the paused parser refuses past a request that waited one too many (waitTurn).
         const s = socket as Http1Socket
+        if (s[TOO_MANY] !== undefined && (unparsable(err) || err.code === 'ERR_HTTP_REQUEST_TIMEOUT')) { pastTooMany(s, err); return }
         if (s[REFUSED] !== undefined) { this.#pastRefused(s, err); return }
         const incoming = bodyUnderWay(socket)
         const answering = s._httpMessage
@@ -220,12 +223,13 @@ export class GatewayServer {
     const current = socket._httpMessage
     if (current === null || current === undefined || current === res) {
       // Incomplete on a connection whose parser refused what came next: the body it refused (see #refuseInTurn).
-      if (socket[REFUSED] !== undefined && !req.complete) this.#refuseBody(req, res)
+      if (socket[REFUSED] !== undefined && !req.complete) this.#refuseClosing(req, res, GatewayError.BAD_REQUEST)
+      else if (socket[TOO_MANY] === req) this.#refuseClosing(req, res, GatewayError.PIPELINED_TOO_DEEP)
       else handle(req, res)
       return
     }
-    holdReading(socket)
-    res.once('socket', () => { releaseReading(socket); process.nextTick(() => this.#inTurn(req, res, handle)) })
+    waitTurn(socket, req)
+    res.once('socket', () => { socket[WAITING] = (socket[WAITING] ?? 1) - 1; process.nextTick(() => this.#inTurn(req, res, handle)) })
   }
 
   /**
@@ -268,10 +272,13 @@ export class GatewayServer {
     if (answerOnSocket(socket, err, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, (socket as Socket).remoteAddress)
   }
 
-  /** A pipelined request whose body the parser refused, in its turn: never routed; its 400 closes the connection, which is read no more. */
-  #refuseBody (req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * A pipelined request, in its turn, whose body the parser refused (400), or that waited one too
+   * many (429, see waitTurn): never routed; its answer closes the connection, which is read no more.
+   */
+  #refuseClosing (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind): void {
     readNoMore(req.socket)
-    this.#refuse(req, res, GatewayError.BAD_REQUEST, true)
+    this.#refuse(req, res, error, true)
   }
 
   readonly #handle: Handle = (req, res) => {
@@ -526,31 +533,32 @@ function drainingResponse (closing: () => boolean): typeof ServerResponse<Incomi
   }
 }
 
-/** Requests waiting their turn on a connection past which nothing more is read from it (see holdReading). */
+/** Requests waiting their turn on a connection past which the next is refused (see waitTurn). */
 const MAX_WAITING = 16
+/** Bytes read past the request that waited one too many, to see its client leave, before reading stops. */
+const READ_PAST_TOO_MANY = 16 * 1024
 
 /**
  * A request waits its turn. Node parses whatever a client pipelines (the responses queued behind
- * write nothing, so its own backpressure never starts) and would hold every request in memory:
- * past MAX_WAITING, nothing more is read from the connection until none waits (what Node has read
- * already, one chunk, is parsed), as nginx reads no further. Not for a few: a paused socket does
- * not see its client leave. Node resumes reading of its own accord (a body dumped): paused again.
+ * write nothing, so its own backpressure never starts) and would hold every request in memory. The
+ * one that waits past MAX_WAITING is answered in its turn, after those before it, with a 429 that
+ * closes the connection (as the admin API does): it and those behind it never run. From it on the
+ * parser is paused (what Node read already, one chunk, is parsed: behind the close): it refuses
+ * what comes and keeps nothing, while the socket is read on, so that a client that leaves is seen
+ * and its requests aborted (a paused socket would not see it until an answer failed to go out).
+ * Again for each request parsed after it: Node resumes its parser when its own backpressure ends.
  */
-function holdReading (socket: Http1Socket): void {
+function waitTurn (socket: Http1Socket, req: IncomingMessage): void {
   socket[WAITING] = (socket[WAITING] ?? 0) + 1
-  if (socket[WAITING] <= MAX_WAITING || socket[HELD] === true) return
-  socket[HELD] = true
-  socket.on('resume', stayPaused)
-  socket.pause()
+  if (socket[WAITING] <= MAX_WAITING) return
+  socket[TOO_MANY] ??= req
+  socket.parser?.pause()
 }
 
-/** A waiting request's turn has come: reading goes on once none waits (unless Node's own backpressure holds it). */
-function releaseReading (socket: Http1Socket): void {
-  socket[WAITING] = (socket[WAITING] ?? 1) - 1
-  if (socket[WAITING] > 0 || socket[HELD] !== true) return
-  socket[HELD] = false
-  socket.off('resume', stayPaused)
-  if (socket._paused !== true) socket.resume()
+/** What came past the request that waited one too many (the paused parser's refusals): read, thrown away, for READ_PAST_TOO_MANY bytes. */
+function pastTooMany (socket: Http1Socket, err: Error & { rawPacket?: Buffer }): void {
+  socket[PAST_TOO_MANY] = (socket[PAST_TOO_MANY] ?? 0) + (err.rawPacket?.length ?? 0)
+  if (socket[PAST_TOO_MANY] > READ_PAST_TOO_MANY && !socket.isPaused()) readNoMore(socket as unknown as Socket)
 }
 
 /** A parser error in what the client sent, not its going away (a reset, or the connection ended mid-body). */

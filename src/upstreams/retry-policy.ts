@@ -20,9 +20,25 @@ const Failure = {
 } as const
 export type Failure = typeof Failure[keyof typeof Failure]
 
-/** `connected`: undici had begun writing the request (its onConnect ran) when the error came. */
-export function classifyFailure (err: Error, connected: boolean): Failure {
+/**
+ * A response head undici's parser refused (`HTTP/1.1 2000`, obs-fold, a NUL, too large; two
+ * Content-Lengths that differ, which undici reports as a length mismatch): malformed, not
+ * unreachable. Only so before the head arrived: a parser error after it is the body's.
+ */
+export function malformedHead (err: Error): boolean {
+  const code = (err as { code?: string }).code
+  return err.name === 'HTTPParserError' || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'
+}
+
+/**
+ * Why a try failed before its response head, if it may be retried at all. `connected`: undici had
+ * begun writing the request (its onConnect ran) when the error came. A malformed head is never
+ * retried: the upstream had the request and answered it (a PUT would run twice), and would most
+ * likely answer the same again.
+ */
+export function classifyFailure (err: Error, connected: boolean): Failure | undefined {
   if (!connected) return Failure.Connect
+  if (malformedHead(err)) return undefined
   return (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? Failure.Timeout : Failure.Reset
 }
 
