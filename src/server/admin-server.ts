@@ -13,7 +13,7 @@ import { healthEndpoints } from './admin/health.ts'
 import { inventoryEndpoints } from './admin/inventory.ts'
 import { metricsEndpoints } from './admin/metrics.ts'
 import { pluginEndpoints } from './admin/plugins.ts'
-import { unsentAnswers } from './admin/pipelining.ts'
+import { PendingAnswers } from './admin/pipelining.ts'
 import { storeEndpoints } from './admin/stores.ts'
 import type { AdminCall, AdminState } from './admin/state.ts'
 import { LogLimiter } from '../logging/log-limiter.ts'
@@ -33,11 +33,13 @@ const BODY_LIMIT = 1_048_576
 const TOO_LARGE = `the request body is larger than the admin API takes (${BODY_LIMIT} bytes)`
 
 /**
- * Slow-client limits: no client (a slowloris, a body trickled or never sent) may hold a connection
- * long, nor many of them: the admin listener shares the process's file descriptors with the gateway.
- * Its clients send small requests at once; a reload, however long, is bounded by none of these.
+ * Slow-client limits: no client (a slowloris, a body trickled or never sent, answers left unread)
+ * may hold a connection long, nor many of them: the admin listener shares the process's file
+ * descriptors with the gateway. Its clients send small requests at once and read the answers; a
+ * reload, however long, is bounded by none of these. `pipelined` answers pending per connection,
+ * `pending` over the listener, each to be taken by its client within `sendMs` (pipelining.ts).
  */
-export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256, pipelined: 16 } as const
+export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256, pipelined: 16, pending: 256, sendMs: 10_000 } as const
 
 /** An answer sent while the request's body is still coming (a refusal, an open probe ignoring it). */
 const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.complete
@@ -48,6 +50,10 @@ const UNAUTHORIZED: Refusal = { status: 401, error: 'unauthorized', message: 'th
 const PIPELINED: Refusal = {
   status: 429, error: 'too_many_requests', close: true,
   message: `more than ${ADMIN_LIMITS.pipelined} requests on this connection wait for their answers to be read: this one and those after it are not run; the connection closes`
+}
+const BUSY: Refusal = {
+  status: 503, error: 'admin_busy', close: true,
+  message: `more than ${ADMIN_LIMITS.pending} admin answers wait to be made or read: this request and those after it on this connection are not run; the connection closes`
 }
 const readOnly = (method: string): Refusal => ({ status: 403, error: 'read_only_token', message: `admin.readToken may only read (GET, HEAD): ${method} needs admin.token` })
 
@@ -63,6 +69,7 @@ function errorCode (payload: unknown): string | undefined {
 }
 
 const REFUSED = 'admin request refused'
+const UNREAD = 'admin connection reset: its client left an answer unread'
 const CALLED = 'admin call'
 const RELOAD = '/config/reload'
 /** Plugin endpoints' one route: the endpoint is the path. */
@@ -82,14 +89,36 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     return fail(reply, status, status === 500 ? 'internal_error' : CLIENT_ERRORS[status] ?? 'bad_request',
       status === 500 ? 'the admin endpoint failed; see the gateway log' : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? TOO_LARGE : err.message)
   }
+  // A client can leave answers unread at will: the line is limited per client address.
+  const resets = new LogLimiter(state.log)
+  const pending = new PendingAnswers({
+    connection: ADMIN_LIMITS.pipelined,
+    listener: ADMIN_LIMITS.pending,
+    sendMs: ADMIN_LIMITS.sendMs,
+    onReset: socket => {
+      const fields = { clientIp: socket.remoteAddress, sendMs: ADMIN_LIMITS.sendMs }
+      if (resets.allow(`${fields.clientIp}`, 'warn', fields, UNREAD)) state.log.warn(fields, UNREAD)
+    }
+  })
+  /** The refusal for a request past a bound on answers pending (pipelining.ts), or undefined. */
+  const pastBound = (req: IncomingMessage): Refusal | undefined => {
+    const past = pending.past(req)
+    return past === 'connection' ? PIPELINED : past === 'listener' ? BUSY : undefined
+  }
   const app = fastify({
     logger: false,
     return503OnClosing: false,
     bodyLimit: BODY_LIMIT,
     // Closed last, once the gateway has drained: nothing on it (a scrape, a connection that sent nothing) may hold the stop.
     forceCloseConnections: true,
-    // Fastify's own answers (a malformed URL such as /%zz; a request the HTTP parser rejects) in ours.
-    frameworkErrors: (err, _req, reply) => failed(err, reply),
+    // Fastify's own answers (a malformed URL such as /%zz; a request the HTTP parser rejects) in
+    // ours. Its requests skip onRequest: one past a bound on answers pending is refused here.
+    frameworkErrors: (err, req, reply) => {
+      const r = pastBound(req.raw)
+      if (r === undefined) return failed(err, reply)
+      clientIps.set(req, req.ip)
+      return refuse(req, reply, r)
+    },
     clientErrorHandler: adminClientError,
     requestTimeout: ADMIN_LIMITS.requestMs,
     keepAliveTimeout: ADMIN_LIMITS.keepAliveMs,
@@ -105,17 +134,20 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     app.server.emit('request', req, res)
   })
   // Expect: 100-continue, which Node would answer before any check: no 100 for a Content-Length past
-  // the limit, nor without admin.token, so that the client uploads nothing before the 413 or 401.
+  // the limit, without admin.token, nor past a bound on answers pending, so that the client uploads
+  // nothing before the 413, 401, 429 or 503.
   app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     const token = state.runtime.loaded.config.admin?.token
     const authorized = token === undefined || bearerMatches(req.headers.authorization, token)
-    if (authorized && !(Number(req.headers['content-length']) > BODY_LIMIT)) res.writeContinue()
+    if (authorized && !(Number(req.headers['content-length']) > BODY_LIMIT) && track(req, res) === undefined) res.writeContinue()
     app.server.emit('request', req, res)
   })
   app.server.maxConnections = ADMIN_LIMITS.maxConnections
-  // Before Fastify sees the request: on every answer, errors (its own for a malformed URL too) and plugin endpoints' included.
-  app.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+  // Before Fastify sees the request: on every answer, errors (its own for a malformed URL too) and
+  // plugin endpoints' included. Every request counted, those Fastify answers itself too.
+  app.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
     for (const [name, value] of Object.entries(ADMIN_HEADERS)) res.setHeader(name, value)
+    track(req, res)
   })
   // A client can refuse the operators' connections at will: the line is limited, not one per connection.
   const drops = new LogLimiter(state.log)
@@ -126,9 +158,11 @@ export function createAdminServer (state: AdminState): FastifyInstance {
   })
   // Refusals too: a client provokes them at will. Limited per code and client address.
   const refusals = new LogLimiter(state.log)
-  app.server.once('close', () => { drops.flush(); refusals.flush() })
+  app.server.once('close', () => { drops.flush(); refusals.flush(); resets.flush() })
   adminBodies(app)
   const api = new Endpoints(app)
+  // A probe's answer is a few bytes: not held to the listener's bound, so that a full listener fails no probe.
+  const track = (req: IncomingMessage, res: ServerResponse) => pending.track(req, res, api.isOpen(req.method as string, pathOf(req.url as string)))
   const notFound = (req: FastifyRequest, reply: FastifyReply) => fail(reply, 404, 'not_found', `no admin endpoint ${pathOf(req.url)}`)
 
   /** Why the request is refused before any endpoint sees it, or undefined. */
@@ -160,17 +194,18 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     const key = { clientIp, status: r.status, error: r.error }
     if (refusals.allow(`${r.error} ${clientIp}`, 'warn', key, REFUSED)) state.log.warn({ clientIp, method: req.method, path: loggedTarget(req.url), status: r.status, error: r.error }, REFUSED)
   }
-  const unsent = unsentAnswers()
-  app.addHook('onRequest', async (req, reply) => {
-    clientIps.set(req, req.ip)
-    // A client pipelining past the bound gets the answers before it, then this one, then the end of
-    // the connection; what it sent after is answered the same way and never sent (pipelining.ts).
-    const r = unsent(req.raw, reply.raw) > ADMIN_LIMITS.pipelined ? PIPELINED : refusal(req)
-    if (r === undefined) return
+  const refuse = (req: FastifyRequest, reply: FastifyReply, r: Refusal) => {
     logRefused(req, r)
     if (r.status === 401) void reply.header('www-authenticate', 'Bearer realm="portcullis-admin"')
     if (r.close === true) void reply.header('connection', 'close')
     return fail(reply, r.status, r.error, r.message)
+  }
+  app.addHook('onRequest', async (req, reply) => {
+    clientIps.set(req, req.ip)
+    // A client pipelining past a bound gets the answers before it, then this one, then the end of
+    // the connection; what it sent after is answered the same way and never sent (pipelining.ts).
+    const r = pastBound(req.raw) ?? refusal(req)
+    if (r !== undefined) return refuse(req, reply, r)
   })
   // A body not said to be JSON, chunked: refused at its first byte (browser-guard.ts), logged as refused at its head.
   app.addHook('preParsing', async (req, _reply, payload) => firstByteJudged(req, payload, r => { logRefused(req, r) }))

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { adminPort } from '../helpers/admin-port.ts'
+import { headerValues, rawRequest } from '../helpers/raw-http.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
 import { until } from '../helpers/wait.ts'
 
@@ -46,6 +47,25 @@ t.test('an absolute-form target is audited under its endpoint', async t => {
   const calls = () => gw.logs.filter(l => l.msg === 'admin call')
   t.ok(await until(() => calls().length === 1))
   t.match(calls()[0], { path: `http://127.0.0.1:${port}/config/reload`, endpoint: '/config/reload', trigger: 'admin' })
+})
+
+// `POST http://127.0.0.1/plugins/cache/purge` was a 404 (the plugin endpoint was looked up by the
+// whole URL) while `http://127.0.0.1/config/reload` reloaded: every endpoint takes the path of an absolute-form target.
+t.test('an absolute-form target reaches the endpoint its path names, a plugin\'s too', async t => {
+  const { gw, calls } = await cachedGateway(t)
+  const port = Number(new URL(gw.adminUrl as string).port)
+  const raw = (line: string, body = '') => rawRequest(port, [line, 'Host: 127.0.0.1', 'Connection: close',
+    ...body === '' ? [] : ['Content-Type: application/json', `Content-Length: ${body.length}`]], body)
+  t.equal((await raw(`POST http://127.0.0.1:${port}/plugins/cache/purge HTTP/1.1`, '{"all": true}')).status, 200, 'a plugin endpoint')
+  const wrongMethod = await raw(`DELETE http://127.0.0.1:${port}/plugins/cache/purge?x=1 HTTP/1.1`)
+  t.equal(wrongMethod.status, 405)
+  t.same(headerValues(wrongMethod, 'allow'), ['POST'], 'its methods')
+  t.equal((await raw(`GET HTTP://127.0.0.1:${port}/healthz HTTP/1.1`)).status, 200, 'a built-in one, whatever the scheme\'s case')
+  const root = await raw(`GET http://127.0.0.1:${port} HTTP/1.1`)
+  t.equal(root.status, 404)
+  t.match(JSON.parse(root.body), { message: 'no admin endpoint /' }, 'no path is /')
+  t.ok(await until(() => calls().length === 1))
+  t.match(calls(), [{ path: `http://127.0.0.1:${port}/plugins/cache/purge`, endpoint: '/plugins/cache/purge', status: 200 }])
 })
 
 // 404s and 405s took a callId without writing a line: gaps that looked like lost audit lines.

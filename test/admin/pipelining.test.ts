@@ -1,5 +1,6 @@
 import t from 'tap'
 import { connect } from 'node:net'
+import { once } from 'node:events'
 import { Client } from 'undici'
 import { adminPort } from '../helpers/admin-port.ts'
 import { ADMIN_LIMITS } from '../../src/server/admin-server.ts'
@@ -53,4 +54,27 @@ t.test('a connection pipelining past the bound gets the answers before it, one 4
     sequential.push(res.statusCode)
   }
   t.same(sequential, Array<number>(depth * 3).fill(200))
+})
+
+// 40 pipelined GET /%zz got 40 x 400 and no 429: Fastify answers a malformed URL itself, before any hook.
+t.test('requests Fastify answers itself count too: past the bound, a malformed URL gets the 429', async t => {
+  const { gw, port } = await adminPort(t, TOKEN)
+  const depth = ADMIN_LIMITS.pipelined
+  t.same(await pipelined(port, 'GET /%zz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 40), [...Array<number>(depth).fill(400), 429])
+  t.match(gw.logs.find(l => l.msg === 'admin request refused'), { path: '/%zz', status: 429, error: 'too_many_requests' }, 'the refusal logged')
+})
+
+// The 17th pipelined request saying Expect: 100-continue was sent 100 Continue, then its 429: its client uploaded the body for nothing.
+t.test('a request past the bound that expects 100-continue gets its 429 and no 100 Continue', async t => {
+  const { port } = await adminPort(t, TOKEN)
+  const depth = ADMIN_LIMITS.pipelined
+  const socket = connect(port, '127.0.0.1')
+  let text = ''
+  socket.setEncoding('latin1')
+  socket.on('data', (c: string) => { text += c })
+  const closed = once(socket, 'close')
+  socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(depth) + ['POST /config/reload HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${TOKEN}`,
+    'Content-Type: application/json', 'Content-Length: 2', 'Expect: 100-continue'].join('\r\n') + '\r\n\r\n')
+  await closed
+  t.same(text.match(/HTTP\/1\.1 \d+/g), [...Array<string>(depth).fill('HTTP/1.1 200'), 'HTTP/1.1 429'], 'the answers before it, then its 429: no 100 Continue')
 })

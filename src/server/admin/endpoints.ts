@@ -36,8 +36,13 @@ export class Endpoints {
 /** What every admin answer says: never cached (a /config read, a reload's result), never sniffed as anything but its type. */
 export const ADMIN_HEADERS: Readonly<Record<string, string>> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
 
-/** The path of a request URL, without its query. */
+/** An absolute-form target's scheme and authority (RFC 9112 3.2.2), which Fastify's router skips too. */
+const ORIGIN = /^https?:\/\/[^/?]*/i
+
+/** The path of a request target (origin- or absolute-form, whose path is `/` if it has none), without its query. */
 export const pathOf = (url: string): string => {
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
+  const origin = ORIGIN.exec(url)
+  const target = origin === null ? url : '/' + url.slice(origin[0].length).replace(/^\//, '')
+  const q = target.indexOf('?')
+  return q === -1 ? target : target.slice(0, q)
 }
