@@ -53,7 +53,15 @@ export class Deadlines<T> {
     setTimeout(this.#fire, Math.max(0, (this.#due[this.#first] as number) - performance.now())).unref()
   }
 
-  readonly #fire = (): void => {
+  /**
+   * The timer runs before the poll phase reads sockets: after the event loop was blocked past a
+   * deadline, the answer may already be waiting unread. Entries expire in the check phase, after the
+   * poll phase, so that those answered meanwhile are taken first: a busy process is not the callee's
+   * fault.
+   */
+  readonly #fire = (): void => { setImmediate(this.#expireDue) }
+
+  readonly #expireDue = (): void => {
     this.#armed = false
     const now = performance.now()
     try {

@@ -1,4 +1,4 @@
-import { definePlugin, StoreError, type GatewayRequest, type PluginReply } from '../../src/index.ts'
+import { definePlugin, StoreError, workerPlace, type GatewayRequest, type PluginReply } from '../../src/index.ts'
 import { decideScript, LATE } from './decide-script.ts'
 import { allowed, tooManyRequests, writeQuotaHeaders, type Decision } from './headers.ts'
 import { compilePlans, limitNameProblems, limitValueProblems, overridingConsumers, type Plan } from './plans.ts'
@@ -23,6 +23,14 @@ export default definePlugin({
   check: config => [...limitNameProblems(config.limits), ...limitValueProblems(config)],
   setup (config, ctx) {
     const store = ctx.store(config.store)
+    ctx.shared(`per-worker warning ${store.name}`, () => {
+      const workers = workerPlace()
+      // Every worker builds the config: the first says it, once per config and store.
+      if (store.type === 'memory' && workers?.index === 0) {
+        ctx.log.warn({ store: store.name, workers: workers.count },
+          `rate-limit: counters are kept per worker in memory store "${store.name}": a limit allows up to ${workers.count} × its requests per window; use a Redis store`)
+      }
+    })
     const by = config.by ?? ['consumer']
     // Built once per config for the routes with the same settings, from the consumers that override
     // a limit (found once): not routes x consumers (6,000 routes and 20,000 consumers took seconds).

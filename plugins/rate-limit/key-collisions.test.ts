@@ -51,6 +51,22 @@ ${route('net', '')}${route('each', 'ipv6Prefix: 128, ')}${route('wide', 'ipv6Pre
   t.same([await from('/net', '10.0.0.5'), await from('/net', '::ffff:10.0.0.5'), await from('/net', '10.0.0.5')], [200, 200, 429], 'an IPv4-mapped address is the IPv4 one')
 })
 
+t.test('ip: IPv4 clients behind NAT64 or SIIT are counted each by its IPv4 address, not all by the translator\'s /64', async t => {
+  const s = await setup(t)
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  trustProxy: true
+upstreams:
+  up: { targets: [ { url: "${s.upstream.url}" } ] }
+routes:
+${limitedRoute('login', '/login', '{ by: [ ip ], limits: [ { name: n, requests: 3, window: 1h } ] }')}`)
+  t.teardown(() => gw.close())
+  const from = (ip: string) => send(`${gw.url}/login`, { 'x-forwarded-for': ip }).then(a => a.status)
+  const translated = ['64:ff9b::10.0.0.1', '64:ff9b::10.0.0.2', '64:ff9b::10.0.0.3', '64:ff9b::10.0.0.4', '::ffff:0:10.0.0.5']
+  t.same(await Promise.all(translated.map(from)), [200, 200, 200, 200, 200], 'five clients, five counters')
+  t.same([await from('64:ff9b::a00:1'), await from('10.0.0.1'), await from('::ffff:0:a00:1')], [200, 200, 429], 'one client, however its address reaches the gateway')
+})
+
 t.test('clients sending a header empty do not share one counter: each is counted by its address', async t => {
   const s = await setup(t)
   const gw = await startGateway(`server:

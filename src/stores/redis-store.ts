@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { Deadlines } from '../deadlines.ts'
-import type { Redis, Cluster, RedisOptions, ClusterOptions } from 'ioredis'
+import type { Redis, Cluster, Command, RedisOptions, ClusterOptions } from 'ioredis'
 import { redisKeySpace } from './key-space.ts'
 import { batchLua, ScriptBatches } from './script-batches.ts'
 import { expiredTtl, StoreError, storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
@@ -237,11 +237,13 @@ export class RedisStore implements OwnedStore {
   readonly #events: RedisStoreEvents
   readonly #scripts = new Map<string, { lua: string, calls: ScriptBatches }>()
   /**
-   * Its calls' deadlines, each commandTimeout after the call was made: ioredis's own commandTimeout
-   * starts when a command is written, and an auto-pipelined one waits unwritten while the previous
-   * pipeline awaits its replies (ioredis sends one at a time), so up to twice as long.
+   * Its calls' deadlines, each commandTimeout after the call was made: a command's own (#commands)
+   * starts when it is written, and an auto-pipelined one waits unwritten while the previous pipeline
+   * awaits its replies (ioredis sends one at a time), so up to twice as long.
    */
   readonly #deadlines: Deadlines<(err: Error) => void>
+  /** Its commands' deadlines, each commandTimeout after ioredis sent or queued it (see #timeCommands). */
+  readonly #commands: Deadlines<Command>
   #state: StoreSnapshot['state'] = 'connecting'
   #since = new Date().toISOString()
   /** Why the store is down, or will be (what "store is down" logs). */
@@ -274,6 +276,7 @@ export class RedisStore implements OwnedStore {
     this.#sentinel = s.sentinels !== undefined
     this.commandTimeout = s.commandTimeout
     this.#deadlines = new Deadlines(s.commandTimeout, expire => { expire(new Error('Command timed out')) })
+    this.#commands = new Deadlines<Command>(s.commandTimeout, command => { command.reject(new Error('Command timed out')) })
     this.keySpace = redisKeySpace(s)
     this.#events = events
     const tls = s.tls === true ? {} : s.tls === false || s.tls === undefined ? undefined : { ...s.tls }
@@ -283,7 +286,7 @@ export class RedisStore implements OwnedStore {
       db: s.db,
       tls,
       connectTimeout: s.connectTimeout,
-      commandTimeout: s.commandTimeout,
+      // No commandTimeout: #timeCommands bounds each command as ioredis would.
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
@@ -318,6 +321,7 @@ export class RedisStore implements OwnedStore {
         if (error.message.startsWith('TRYAGAIN ')) handlers.defaults()
         else handleError(error, ttl, handlers)
       }
+      cluster.on('+node', (node: Redis) => { this.#timeCommands(node) })
       this.#watchNodes(cluster)
       this.#client = cluster
     } else if (s.sentinels !== undefined) {
@@ -334,6 +338,7 @@ export class RedisStore implements OwnedStore {
     } else {
       this.#client = new (ioredis().Redis)(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
     }
+    if (!this.cluster) this.#timeCommands(this.#client as Redis)
     this.#client.defineCommand('pcTag', { numberOfKeys: 2, lua: TAG_LUA })
     this.#client.defineCommand('pcTakeTag', { numberOfKeys: 2, lua: TAKE_TAG_LUA })
     this.#client.defineCommand('pcPurged', { numberOfKeys: 3, lua: PURGED_LUA })
@@ -552,8 +557,9 @@ export class RedisStore implements OwnedStore {
 
   /**
    * Runs a call, timed and counted: no async frame of its own on the hot path. Bounded by
-   * commandTimeout from now (#deadlines), a late reply ignored; `bounded` false for a purge's many
-   * commands, each bounded by ioredis from when it is written. Fails with a StoreError:
+   * commandTimeout from now (#deadlines), a late reply ignored (but for #timeCommands);
+   * `bounded` false for a purge's many commands, each bounded from when it is sent (#timeCommands).
+   * Fails with a StoreError:
    * STORE_UNAVAILABLE when no server answered, `answered` for an error reply, STORE_ERROR for the
    * store's own failure to read a reply.
    */
@@ -573,8 +579,36 @@ export class RedisStore implements OwnedStore {
     })
   }
 
+  /**
+   * ioredis's commandTimeout on the store's own queue: each command fails commandTimeout after it is
+   * sent or queued on `redis` (what alone bounds a purge's commands, a connection's ready check, a
+   * call waiting for a Cluster node's connection, and moves auto-pipelines on past a frozen server).
+   * ioredis's timers, like any, run before the event loop reads sockets: after the process was busy
+   * for longer (a stall of the gateway, not of the server) they failed commands whose replies were
+   * waiting unread. Deadlines expire after those are read. Every reply, even one to a command that
+   * failed (a slow server, a command written late by a busy process), shows the server answers: a
+   * stall is over, the connection kept.
+   */
+  #timeCommands (redis: Redis): void {
+    const send = redis.sendCommand.bind(redis)
+    redis.sendCommand = (command, stream) => {
+      const id = this.#commands.add(command)
+      // Taken when settled: a command's reply (a cached response) is not held for commandTimeout.
+      const { resolve, reject } = command
+      command.resolve = (value: unknown) => {
+        this.#commands.take(id)
+        if (this.#failing !== 0) this.#answered()
+        resolve(value)
+      }
+      command.reject = (err: Error) => {
+        this.#commands.take(id)
+        reject(err)
+      }
+      return send(command, stream)
+    }
+  }
+
   #done<T> (started: number, value: T): T {
-    if (this.#failing !== 0) this.#answered()
     this.#events.command(this, (performance.now() - started) / 1000)
     return value
   }
