@@ -131,7 +131,7 @@ async function resolveEntry (resolver: Resolver, origin: URL, weight: number, sk
 function srvDomain (origin: URL): string {
   const domain = origin.hostname.replace(/^(_[^.]*\.)+/, '')
   // Only service labels (_a._b): the name itself, which no certificate carries.
-  if (domain === '') return origin.host
+  if (domain === '' || domain.startsWith('_')) return origin.host
   return origin.port === '' ? domain : `${domain}:${origin.port}`
 }
 

@@ -90,6 +90,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
     }
     const tick = () => {
       const checked = new Set<string>()
+      const fresh: Target[] = []
       const due: Target[] = []
       for (const t of upstream.targets) {
         const verdict = followed?.(upstream, t)
@@ -98,8 +99,10 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
           continue
         }
         let state = states.get(t.url)
-        // A target starts as it is: healthy, or unhealthy as a reload inherited it.
-        if (state === undefined) states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false })
+        // A target starts as it is: healthy, or unhealthy as a reload inherited it. Its first check
+        // leads the round (DNS appends what it adds: the last place would leave a dead address
+        // taking traffic for nearly two intervals).
+        if (state === undefined) { states.set(t.url, state = { passes: 0, fails: 0, healthy: t.healthy, running: false }); fresh.push(t); checked.add(t.url) }
         // The verdict is the address's: a target new at a known address (DNS brought it back before a
         // check forgot it, or another entry has the same address) takes it, reported as its transition.
         else if (!seen.has(t) && t.healthy !== state.healthy) onChange(upstream, t.url, state.healthy, state.healthy ? undefined : state.reason)
@@ -117,7 +120,7 @@ export function startHealthChecks (upstreams: Iterable<Upstream>, onChange: Heal
         // After its check in flight, whose verdict no longer counts (a stop may have destroyed it: nothing to close).
         client.close().catch(() => {})
       }
-      spread(due)
+      spread(fresh.length === 0 ? due : [...fresh, ...due])
     }
     tick()
     timers.push(setInterval(tick, settings.intervalMs).unref())

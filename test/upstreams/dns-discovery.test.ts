@@ -191,3 +191,16 @@ routes:
   t.ok(removed.pool.closed)
   t.ok(performance.now() - started < 6_000, 'without waiting out the queue timeout')
 })
+
+// srvDomain left `_b` of `_a._b` (a name of service labels only): the fallback to the name never ran.
+t.test('SRV name of service labels only: its targets\' Host is the name itself', async t => {
+  const resolver = {
+    lookup: async () => [{ address: '127.0.0.1', family: 4 }],
+    resolveSrv: async (): Promise<SrvRecord[]> => [{ name: 'node.test', port: 8080, priority: 1, weight: 1 }]
+  }
+  const upstream = new Upstream('svc', { targets: [{ url: 'http://_a._b', resolve: 'dns' }] }, upstreamEvents(memoryLogger().log, undefined))
+  const discovery = startDnsDiscovery(upstream, memoryLogger().log, resolver)
+  t.teardown(async () => { discovery.stop(); await upstream.close() })
+  await discovery.ready
+  t.same(upstream.targets.map(x => [x.url, x.host]), [['http://127.0.0.1:8080', '_a._b']])
+})

@@ -29,3 +29,30 @@ t.test('the health checks of an upstream\'s targets are spread over the interval
   // Each target keeps its place in the round: its checks are an interval apart, give or take.
   for (const a of arrivals) t.ok(a[1]! - a[0]! >= INTERVAL / 2, `a target's next check comes ${Math.round(a[1]! - a[0]!)} ms after its first`)
 })
+
+// A target DNS adds was appended to the round, checked last: nearly two intervals after it came
+// (a dead address taking traffic all along). Its first check leads the next round.
+t.test('a target added between rounds is checked first in the next round', async t => {
+  const INTERVAL = 2000
+  const arrivals: number[] = []
+  const ups = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+    const up = await startUpstream((req, res) => { if (i === 0 && req.url === '/health') arrivals.push(performance.now()); req.resume(); res.end() })
+    t.teardown(() => up.close())
+    return up.url
+  }))
+  let addedCheckedAt = 0
+  const added = await startUpstream((req, res) => { if (req.url === '/health' && addedCheckedAt === 0) addedCheckedAt = performance.now(); req.resume(); res.end() })
+  t.teardown(() => added.close())
+  const port = new URL(ups[7]!).port
+  // The last entry is discovered (its first answer the only address): DNS replaces it below.
+  const upstream = new Upstream('svc', { targets: [...ups.slice(0, 7).map(url => ({ url })), { url: `http://localhost:${port}`, resolve: 'dns' as const }], healthCheck: { path: '/health', interval: INTERVAL } }, upstreamEvents(memoryLogger().log, undefined))
+  upstream.setTargets(7, [{ url: ups[7]!, host: `localhost:${port}`, weight: 1 }])
+  const stop = startHealthChecks([upstream], (u, url, healthy) => u.setTargetHealth(url, healthy))
+  t.teardown(async () => { await stop(); await upstream.close() })
+  t.ok(await until(() => arrivals.length >= 1), 'the first round began')
+  const addedAt = performance.now()
+  upstream.setTargets(7, [{ url: added.url, host: `localhost:${port}`, weight: 1 }])
+  t.ok(await until(() => addedCheckedAt > 0, 3 * INTERVAL), 'the added target is checked')
+  // At the next round's start (under an interval from now); checked last it came ~1.9 intervals on.
+  t.ok(addedCheckedAt - addedAt < 1.5 * INTERVAL, `checked ${Math.round(addedCheckedAt - addedAt)} ms after it was added`)
+})
