@@ -220,6 +220,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #sink: Writable | undefined
   /** A response whose body goes through plugins' streams, the last linked to the client (see #startBody). */
   #streaming: ResponseState | undefined
+  /**
+   * A response whose hooks run (or failed), its streams not linked yet: destroyed with it if the
+   * exchange ends meanwhile, a hook that never settles included (their _destroy releases what they hold).
+   */
+  #phase: ResponseState | undefined
   /** The head, held back until the streams put out their first byte. */
   #held: ResponseState | undefined
   /** Upstream heads written with no body byte yet, to flush (see #flushSoon): the first, and each the next. */
@@ -864,25 +869,25 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       this.#flushSoon()
       return true
     }
-    const state = new ResponseState(status, headers, true, undefined, length === undefined && closeDelimited(raw, status, this.method))
+    const state = this.#phase = new ResponseState(status, headers, true, undefined, length === undefined && closeDelimited(raw, status, this.method))
     // Writing the head is inside the guard: it throws on a bad header a plugin set.
     let pending
     try {
       pending = this.#responsePhase(state, NO_HOOK, 0)
       if (pending === undefined) { this.#respond(state, known); return true }
     } catch (err) {
-      this.#owner.pluginFailed(this, err); return false
+      this.#phaseFailed(state, err); return false
     }
     this.#headPending = true
     pending.then(() => {
       this.#headPending = false
-      if (this.#done) return
+      if (this.#done) { this.#abandon(state); return }
       const failed = this.#failAfterHead
       // The try failed meanwhile: answered without the plugins, which saw the response begin; unless a hook replaced its body.
       if (failed !== undefined && !state.replaced) { this.fail(failed); return }
       this.#respond(state, known)
       if (failed === undefined && !this.#endAfterHead) resume()
-    }).catch(err => this.#owner.pluginFailed(this, err))
+    }).catch(err => { this.#phaseFailed(state, err) })
     return false
   }
 
@@ -1159,7 +1164,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * Content-Length), which is what arrives unless plugins' streams change it.
    */
   #startBody (state: ResponseState, known: number | undefined): void {
-    if (this.#done) return
+    if (this.#done) { this.#abandon(state); return }
     this.#boundUnread()
     // After the response phase: the cache, say, never stores what was decided for one request.
     if (this.#extraHeaders !== undefined) this.#addExtra(state.headers)
@@ -1169,6 +1174,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (streams.length === 0) {
       const headers = state.definedHeaders()
       this.res.writeHead(state.status, headers) // throws on a field Node refuses: each caller answers it as a plugin's failure
+      this.#phase = undefined
       this.#written = headers
       this.#sink = this.res
       if (state.fromUpstream && !state.replaced) this.#flushSoon()
@@ -1176,8 +1182,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
     // The head waits for the streams' first byte (HTTP/1.1 sends it with that byte anyway): a stream
     // that fails before it (a body that does not decode) is answered with an error, not cut.
-    // Linked before they are kept: a plugin's stream that throws here leaves none for fail() to drop.
+    // Linked before they are kept (a plugin's stream that throws here is dropped with the phase's).
     const sink = state.sink((err, stream) => { this.#streamFailed(err, stream) })
+    this.#phase = undefined
     this.#held = state
     this.#streaming = state
     this.#sink = sink
@@ -1340,14 +1347,31 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     }
   }
 
-  /** Unlinks the body streams from the client and destroys them: their output is not wanted any more. */
+  /** Unlinks the body streams from the client and destroys them (or those of a response phase under way): their output is not wanted any more. */
   #dropStreams (): void {
+    if (this.#phase !== undefined) this.#abandon(this.#phase)
     const streams = this.#streaming?.streams
     if (streams === undefined) return
     this.#streaming = undefined
     this.#held = undefined
     ;(streams[streams.length - 1] as Duplex).off('data', Exchange.#onStreamOutput).off('end', Exchange.#onStreamEnd)
     for (const s of streams) s.destroy()
+  }
+
+  /**
+   * Destroys the streams hooks gave a response that is not sent: none would otherwise end them (a
+   * compress copy's claim on a cached body, an encoder, held until collected). Again once its phase
+   * settles: hooks still running once the exchange is over may add more.
+   */
+  #abandon (state: ResponseState): void {
+    if (this.#phase === state) this.#phase = undefined
+    for (const s of state.streams) s.destroy()
+  }
+
+  /** A response phase failed (a hook; the head or streams it made): the plugin's failure, even once the exchange is over, its streams never sent. */
+  #phaseFailed (state: ResponseState, err: unknown): void {
+    this.#owner.pluginFailed(this, err)
+    this.#abandon(state)
   }
 
   /**
@@ -1402,23 +1426,24 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // Known to response plugins (compression judges by it); one that changes the body removes it.
       headers['content-length'] = String(Buffer.byteLength(body))
     }
-    const state = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
+    const state = this.#phase = new ResponseState(reply.status, headers, false, Buffer.isBuffer(body) ? body : undefined)
     state.framer = by // the replying plugin (NO_HOOK: none) set the head first
     const send = () => {
-      if (!this.#done) this.#sendBody(state, state.sentBody(body))
+      if (this.#done) this.#abandon(state)
+      else this.#sendBody(state, state.sentBody(body))
     }
     try {
       const pending = this.#responsePhase(state, position, 0)
       if (pending === undefined) send()
-      else pending.then(send).catch(err => { this.#replyFailed(err, reply, by) })
+      else pending.then(send).catch(err => { this.#replyFailed(state, err, reply, by) })
     } catch (err) {
-      this.#replyFailed(err, reply, by)
+      this.#replyFailed(state, err, reply, by)
     }
   }
 
   /** A reply's response phase or head failed: a field Node refuses to write, if the reply has it, is the replying plugin's (`by`). */
-  #replyFailed (err: unknown, reply: PluginReply, by: number): void {
-    this.#pluginFailedAt(PluginHookFailure.is(err) || unwritableField(reply.headers ?? {}) === undefined ? NO_HOOK : by, err)
+  #replyFailed (state: ResponseState, err: unknown, reply: PluginReply, by: number): void {
+    this.#phaseFailed(state, this.#failureAt(PluginHookFailure.is(err) || unwritableField(reply.headers ?? {}) === undefined ? NO_HOOK : by, err))
   }
 
   /** Sends a whole body (a reply's, or one a hook put in an upstream's place): none for HEAD, 204, 304. */
