@@ -52,24 +52,31 @@ function withoutQuery (url: string, query = '?…'): string {
 // and its slashes (any number, `https:/` or `https:\\` too, or none: `http:user:pass@host`, as browsers
 // read them) or leading slashes (`//`, `///`). Its userinfo ends at the last @ before a /, ?, # or \
 // that a host[:port] follows, as a URL parser reads it (`https://host/@name` has none); failing that,
-// where a `:` comes first (`https://u:pa/ss@h`, `https://bob@corp:pa/ss@h`, `https://admin:2024#x@h`: a
-// password with an unencoded /, ? or #), at the last @, hiding more rather than less; failing that
-// too, at the last @ before the first /, ?, # or \, whatever follows (a username alone, its host[:port]
+// where a `:` comes first that no port of digits follows (`https://u:pa/ss@h`, `https://bob@corp:pa/ss@h`:
+// a password with an unencoded /, ? or #; `https://host:8443/p?to=a@b` is a host and port), at the
+// last @, hiding more rather than less; failing that too, at the last @ before the first /, ?, # or
+// \, whatever follows (a username alone, its host[:port]
 // followed by a quote, a space or a `>`: `https://TOKEN@h:8443'`, which a Refresh quotes or a Link
 // spaces, and whose parser drops it). Another scheme's authority (`redis://`, where \ is no delimiter)
 // is hidden up to the last @. A single leading / is a path (`/u/a@b`). Each part stops where the
-// next starts: one pass, whatever the value.
+// next starts: one pass, whatever the value. A hidden span holding a query, fragment or path
+// parameter's start (CUT) may have taken a query's `@`: what follows is left out too.
 // eslint-disable-next-line no-control-regex
-const SPECIAL_USERINFO = /^([\s\x00-\x20]*(?:(?:https?|wss?|ftp):[/\\]*|[/\\]{2,}))(?:[^/?#\\@]*(?:@[^/?#\\@]*)*@(?=(?:\[[^\]/?#\\@]*\]|[^/?#\\@:[]*)(?::\d*)?(?:[/?#\\]|$))|[^/?#\\:[]*:[\s\S]*@|[^/?#\\]*@)/i
+const SPECIAL_USERINFO = /^([\s\x00-\x20]*(?:(?:https?|wss?|ftp):[/\\]*|[/\\]{2,}))(?:[^/?#\\@]*(?:@[^/?#\\@]*)*@(?=(?:\[[^\]/?#\\@]*\]|[^/?#\\@:[]*)(?::\d*)?(?:[/?#\\]|$))|[^/?#\\:[]*:(?!\d*(?:[/?#\\]|$))[\s\S]*@|[^/?#\\]*@)/i
 // eslint-disable-next-line no-control-regex
 const OTHER_USERINFO = /^([\s\x00-\x20]*(?!(?:https?|wss?|ftp):)[a-z][a-z0-9+.-]*:[/\\]+)[\s\S]*@/i
 
-/** `url` with its userinfo hidden as the patterns above read it, after leaving out tabs and newlines, as a URL parser does (`ht\ttp://`). */
+/**
+ * `url` with its userinfo hidden as the patterns above read it, after leaving out tabs and newlines,
+ * as a URL parser does (`ht\ttp://`); all that follows too where the hidden span holds a CUT (`https://[redacted]@…`).
+ */
 function hideAuthorityUserinfo (url: string): string {
   if (!url.includes('@')) return url
   const text = url.replace(/[\t\n\r]/g, '')
-  const special = text.replace(SPECIAL_USERINFO, `$1${REDACTED}@`)
-  return special !== text ? special : text.replace(OTHER_USERINFO, `$1${REDACTED}@`)
+  const found = SPECIAL_USERINFO.exec(text) ?? OTHER_USERINFO.exec(text)
+  if (found === null) return text
+  const lead = found[1] as string
+  return `${lead}${REDACTED}@${CUT.test(found[0].slice(lead.length)) ? '…' : text.slice(found[0].length)}`
 }
 
 /**
@@ -149,14 +156,28 @@ export function loggedPath (path: string): string {
   return path.length <= MAX_LOGGED_PATH ? path : `${path.slice(0, MAX_LOGGED_PATH)}…(+${path.length - MAX_LOGGED_PATH} bytes)`
 }
 
+/** A target's leading schemes and their slashes, whose authority hideAuthorityUserinfo reads. */
+const LEADING_SCHEMES = /^(?:[a-z][a-z0-9+.-]*:\/\/+)*/i
+
 /**
  * A raw request target as logged (a rejected request's line, the admin API's audit lines): its
  * userinfo hidden (a password may hold an unencoded `?` or `#`), a leading `//` or `/\` authority's
  * (Node refuses such a target, `//u:pass@h/x#f`, but it is logged) and any URL's in it, then cut as
- * withoutQuery, a query unmarked, then as loggedPath.
+ * withoutQuery, a query unmarked, then as loggedPath. hideUserinfo reads what follows the leading
+ * schemes only: it would read an absolute-form target whole, to its last `@`
+ * (`https://h:81/p?to=a@b&token=…` showed `token=`). Where a userinfo it hides runs past the cut
+ * (`/go/https://h#a@b;token=…`), nothing after the first one hidden is shown.
  */
 export function loggedTarget (target: string): string {
-  return loggedPath(withoutQuery(hideUserinfo(hideAuthorityUserinfo(target)), ''))
+  const hidden = hideAuthorityUserinfo(target)
+  const schemes = (LEADING_SCHEMES.exec(hidden) as RegExpExecArray)[0]
+  const rest = hidden.slice(schemes.length)
+  const shown = withoutQuery(`${schemes}${hideUserinfo(rest)}`, '')
+  const at = rest.search(CUT)
+  if (at !== -1 && shown !== withoutQuery(`${schemes}${hideUserinfo(rest.slice(0, at))}${rest.slice(at)}`, '')) {
+    return loggedPath(`${shown.slice(0, shown.indexOf(`${REDACTED}@`) + REDACTED.length + 1)}…`)
+  }
+  return loggedPath(shown)
 }
 
 type Destination = ReturnType<typeof pino.destination>

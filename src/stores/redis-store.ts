@@ -557,7 +557,7 @@ export class RedisStore implements OwnedStore {
 
   /**
    * Runs a call, timed and counted: no async frame of its own on the hot path. Bounded by
-   * commandTimeout from now (#deadlines), a late reply ignored (but for #timeCommands);
+   * commandTimeout from now (#deadlines), a late reply ignored;
    * `bounded` false for a purge's many commands, each bounded from when it is sent (#timeCommands).
    * Fails with a StoreError:
    * STORE_UNAVAILABLE when no server answered, `answered` for an error reply, STORE_ERROR for the
@@ -585,9 +585,8 @@ export class RedisStore implements OwnedStore {
    * call waiting for a Cluster node's connection, and moves auto-pipelines on past a frozen server).
    * ioredis's timers, like any, run before the event loop reads sockets: after the process was busy
    * for longer (a stall of the gateway, not of the server) they failed commands whose replies were
-   * waiting unread. Deadlines expire after those are read. Every reply, even one to a command that
-   * failed (a slow server, a command written late by a busy process), shows the server answers: a
-   * stall is over, the connection kept.
+   * waiting unread. Deadlines expire after those are read. A reply after its deadline is no answer
+   * (#done marks those in time): a server answering every call late fails them all, and is down.
    */
   #timeCommands (redis: Redis): void {
     const send = redis.sendCommand.bind(redis)
@@ -597,7 +596,6 @@ export class RedisStore implements OwnedStore {
       const { resolve, reject } = command
       command.resolve = (value: unknown) => {
         this.#commands.take(id)
-        if (this.#failing !== 0) this.#answered()
         resolve(value)
       }
       command.reject = (err: Error) => {
@@ -609,6 +607,7 @@ export class RedisStore implements OwnedStore {
   }
 
   #done<T> (started: number, value: T): T {
+    if (this.#failing !== 0) this.#answered()
     this.#events.command(this, (performance.now() - started) / 1000)
     return value
   }

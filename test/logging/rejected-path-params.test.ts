@@ -24,11 +24,11 @@ routes:
     ['/k/a%2Fb', '/k/a%2Fb'],
     ['/nothere#api_key=S3CRET4', '/nothere#…'],
     ['/k/a?x=1#access_token=S3CRET5', '/k/a'],
-    ['http://alice:S3C?RET6@a.example/x', 'http://[redacted]@a.example/x'],
+    ['http://alice:S3C?RET6@a.example/x', 'http://[redacted]@…'],
     // An authority as a browser reads one (`//`, `/\\`): its userinfo was logged, only a scheme:// one's hidden.
     ['//u:S3CRET7@h.example/x#f', '//[redacted]@h.example/x#…'],
     ['/\\u:S3CRET8@h.example/x;a', '/\\[redacted]@h.example/x;…'],
-    ['//u:S3C?RET9@h.example/x#f', '//[redacted]@h.example/x#…'],
+    ['//u:S3C?RET9@h.example/x#f', '//[redacted]@…'],
     ['//h.example/@name#f', '//h.example/@name#…']
   ]
   for (const [i, [target]] of cases.entries()) {

@@ -31,7 +31,8 @@ t.test('logging.headers: the userinfo of a URL in a URL-valued header is hidden,
     refresh: '5; url=https://u:S3CRET-refresh@h.example/',
     link: '<https://u:S3CRET-link@h.example/next>; rel=next, </plain>; rel=first',
     'x-original-url': 'https://u:S3CRET-original@h.example/',
-    // A password holding an unencoded ?, # or @: hidden whole, not cut at its ? (leaving `u:pa`).
+    // A password holding an unencoded ?, # or @: hidden whole, not cut at its ? (leaving `u:pa`), and
+    // what follows with it (the @ may be a query's).
     'x-accel-redirect': 'http://u:pa?S3CRET#x@y@h.example/f'
   })
   t.has(line, {
@@ -49,7 +50,7 @@ t.test('logging.headers: the userinfo of a URL in a URL-valued header is hidden,
       refresh: '5; url=https://[redacted]@h.example/',
       link: '<https://[redacted]@h.example/next>; rel=next, </plain>; rel=first',
       'x-original-url': 'https://[redacted]@h.example/',
-      'x-accel-redirect': 'http://[redacted]@h.example/f'
+      'x-accel-redirect': 'http://[redacted]@…'
     }
   })
   t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
@@ -108,9 +109,10 @@ t.test('userinfo hidden in every spelling a URL parser reads one in, more rather
     '///u:S3CRET@h/x': '///[redacted]@h/x',
     '\\\\\\u:S3CRET@h/x': '\\\\\\[redacted]@h/x',
     'https://bob@corp.example:pa/S3CRET@h/': 'https://[redacted]@h/',
-    'https://bob@corp.example:pa#S3CRET@h/': 'https://[redacted]@h/',
-    'https://admin:2024#S3CRET@h/': 'https://[redacted]@h/',
-    'https://admin:2024/S3CRET@h/': 'https://[redacted]@h/',
+    'https://bob@corp.example:pa#S3CRET@h/': 'https://[redacted]@…',
+    // A host and port, as a URL parser reads them: the rest a fragment, a path.
+    'https://admin:2024#S3CRET@h/': 'https://admin:2024#…',
+    'https://admin:2024/a@h/': 'https://admin:2024/a@h/',
     'redis://u:123\\S3CRET@h/': 'redis://[redacted]@h/',
     'https://u:S3CRET@[::1]:8080/x': 'https://[redacted]@[::1]:8080/x',
     'https://mastodon.social/@Gargron': 'https://mastodon.social/@Gargron',
@@ -176,4 +178,48 @@ t.test('userinfo hidden before a quote, a space or a control character a URL par
     ['link', '<https://h/a<https://u:S3CRET@h2/>', '<https://h/a<https://[redacted]@h2/>']
   ]
   for (const [name, value, shown] of cases) t.equal(redactHeaders({ [name]: value }, [])[name], shown, JSON.stringify(value))
+})
+
+// Any `:` in the authority hid everything up to the value's last @, a query's or a fragment's
+// included: nothing was left to cut, and the rest of the query was logged (`https://[redacted]@corp.com&access_token=…`).
+t.test('logging.headers: an @ in the query or fragment of a URL with a port is not userinfo; a hidden span holding a query hides the rest', async t => {
+  const { line, all } = await logged(t, {
+    referer: 'https://app.example.com:8443/p?email=bob@corp.com&access_token=S3CRET-referer',
+    refresh: '0; url=https://app.example.com:8443/p?email=bob@corp.com&code=S3CRET-refresh'
+  }, {
+    location: 'https://sso.example.com:8443/cb?login_hint=bob@corp.com&code=S3CRET-location',
+    'content-location': 'https://sso.example.com:8443/cb#login_hint=bob@corp.com&access_token=S3CRET-fragment',
+    link: '<https://api:8443/items?owner=bob@corp.com&access_token=S3CRET-link>; rel=next',
+    'x-original-url': '//app:81/x;jsessionid=S3CRET-jsession@b',
+    'x-accel-redirect': 'myapp://host/cb?email=bob@corp.com&code=S3CRET-custom'
+  })
+  t.has(line, {
+    reqHeaders: { referer: 'https://app.example.com:8443/p?…', refresh: '0; url=https://app.example.com:8443/p?…' },
+    resHeaders: {
+      location: 'https://sso.example.com:8443/cb?…',
+      'content-location': 'https://sso.example.com:8443/cb#…',
+      link: '<https://api:8443/items?…>; rel=next',
+      'x-original-url': '//app:81/x;…',
+      'x-accel-redirect': 'myapp://[redacted]@…'
+    }
+  })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+t.test('an @ after a host and port is not userinfo; what a hidden span swallowed a query start of is left out', async t => {
+  const cases: Record<string, string> = {
+    'https://host:8443/@user': 'https://host:8443/@user',
+    'https://host:8080?x@y': 'https://host:8080?…',
+    'https://host:99/a@b/c': 'https://host:99/a@b/c',
+    'https://host:/p?to=a@b&t=S3CRET': 'https://host:/p?…',
+    'https://u:pa/ss@h/p?email=bob@corp.com&t=S3CRET': 'https://[redacted]@…',
+    'https://u:S3CRET@h:8443/p?email=bob@corp.com&t=S3CRET': 'https://[redacted]@h:8443/p?…',
+    'myapp://host/cb#email=bob@corp.com&code=S3CRET': 'myapp://[redacted]@…'
+  }
+  for (const [value, shown] of Object.entries(cases)) t.equal(redactHeaders({ location: value }, []).location, shown, value)
+  // A refused target too: an absolute one, and a URL in a path whose @ is a fragment's.
+  t.equal(loggedTarget('https://app.example.com:8443/p?email=bob@corp.com&access_token=S3CRET'), 'https://app.example.com:8443/p')
+  t.equal(loggedTarget('myapp://host/cb?email=bob@corp.com&code=S3CRET'), 'myapp://[redacted]@…')
+  t.equal(loggedTarget('/go/https://h#a@b&token=S3CRET'), '/go/https://[redacted]@…')
+  t.equal(loggedTarget('/go/https://u:S3CRET@h/x?to=a@b'), '/go/https://[redacted]@h/x')
 })
