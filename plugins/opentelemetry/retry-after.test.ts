@@ -44,7 +44,7 @@ for (const [status, form, retryAfter] of [
 upstreams:
   ok: { targets: [ { url: "${ok.url}" } ] }
 plugins:
-  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms, timeout: 500ms, maxQueueSize: 50, maxBatchSize: 10 }
+  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms, timeout: 5s, maxQueueSize: 50, maxBatchSize: 10 }
 routes:
   - { name: items, match: { path: /items }, upstream: ok }
 `, { admin: true })
@@ -163,11 +163,11 @@ routes:
   const stop = load(gw, () => ['/items'])
   t.teardown(async () => { await stop(); await collector.close() })
   t.ok(await until(() => collector.posts.length >= 1), 'a first export')
-  t.ok(await waitForLog(gw.logs, { plugin: 'opentelemetry', level: 40 }, 1_000), 'its failure logged as the 429 came')
+  t.ok(await waitForLog(gw.logs, { plugin: 'opentelemetry', level: 40 }, 3_000), 'its failure logged as the 429 came')
   await stop()
   const start = performance.now()
   await gw.close()
-  t.ok(performance.now() - start < 1_000, `closed in ${Math.round(performance.now() - start)} ms`)
+  t.ok(performance.now() - start < 3_000, `closed in ${Math.round(performance.now() - start)} ms`)
   t.notOk(await until(() => collector.posts.length >= 2, 500), 'no batch sent at the close')
 })
 

@@ -21,6 +21,7 @@ t.test('the summary of limited refusal lines names no method nor path: those it 
   t.equal(await send('GET', '/routes'), 401)
   t.equal(await send('DELETE', '/plugins/cache/purge'), 401)
   const first = gw.logs.filter(l => l.msg === 'admin request refused')
+  t.equal(first.length, 1, 'one line')
   t.match(first, [{ method: 'POST', path: '/config/reload', status: 401, error: 'unauthorized', clientIp: '127.0.0.1' }], 'the first is logged whole')
   const summaryOf = () => gw.logs.find(l => typeof l.msg === 'string' && l.msg.includes('more like "admin request refused"'))
   t.ok(await until(() => summaryOf() !== undefined), 'a summary once the window ends')

@@ -65,6 +65,6 @@ t.test('an admin reload that joins a queued retry fails: the retry series goes o
   t.match(await joined, { trigger: 'admin', result: 'failed' })
   const failures = () => gw.logs.filter(l => l.msg === FAILED)
   t.match(failures()[2], { trigger: 'admin', retryMs: 2000 }, 'the admin reload that joined the retry says when the next try is')
-  t.ok(await until(() => failures().length === 4, 5_000), 'tried again')
+  t.ok(await until(() => failures().length === 4, 10_000), 'tried again')
   t.match(failures()[3], { trigger: 'file', retryMs: 4000 }, 'the series goes on')
 })

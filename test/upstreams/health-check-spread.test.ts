@@ -22,12 +22,14 @@ t.test('the health checks of an upstream\'s targets are spread over the interval
   const upstream = new Upstream('svc', { targets: urls.map(url => ({ url })), healthCheck: { path: '/health', interval: INTERVAL } }, upstreamEvents(memoryLogger().log, undefined))
   const stop = startHealthChecks([upstream], (u, url, healthy) => u.setTargetHealth(url, healthy))
   t.teardown(async () => { await stop(); await upstream.close() })
-  t.ok(await until(() => arrivals.every(a => a.length >= 2)), 'every target is checked, round after round')
-  const firsts = arrivals.map(a => a[0]!)
-  const span = Math.max(...firsts) - Math.min(...firsts)
-  t.ok(span >= INTERVAL / 2, `the first round's checks span ${Math.round(span)} ms of the ${INTERVAL} ms interval`)
+  t.ok(await until(() => arrivals.every(a => a.length >= 3), 10 * INTERVAL), 'every target is checked, round after round')
+  // The second round, warm: the first's first check pays for a cold process's first connection.
+  // Checks sent at once span a few ms; spread, ~700.
+  const seconds = arrivals.map(a => a[1]!)
+  const span = Math.max(...seconds) - Math.min(...seconds)
+  t.ok(span >= INTERVAL / 4, `the second round's checks span ${Math.round(span)} ms of the ${INTERVAL} ms interval`)
   // Each target keeps its place in the round: its checks are an interval apart, give or take.
-  for (const a of arrivals) t.ok(a[1]! - a[0]! >= INTERVAL / 2, `a target's next check comes ${Math.round(a[1]! - a[0]!)} ms after its first`)
+  for (const a of arrivals) t.ok(a[2]! - a[1]! >= INTERVAL / 2, `a target's next check comes ${Math.round(a[2]! - a[1]!)} ms after the one before`)
 })
 
 // A target DNS adds was appended to the round, checked last: nearly two intervals after it came
