@@ -67,11 +67,12 @@ export class RedisProcess {
     // (asked with the password this one requires, if any).
     const at = this.#args.indexOf('--requirepass')
     const env = at === -1 ? process.env : { ...process.env, REDISCLI_AUTH: this.#args[at + 1] }
-    const info = ['-h', '127.0.0.1', '-p', String(this.port), 'INFO', 'server']
+    // And not while it loads a dump: it answers LOADING to commands meanwhile (a sentinel has no persistence section).
+    const info = ['-h', '127.0.0.1', '-p', String(this.port), 'INFO', 'server', 'persistence']
     for (let i = 0; i < 200; i++) {
       // Bounded: a server of another kind on the port might never answer.
-      const pid = await run('redis-cli', info, { env, timeout: 5_000 }).then(({ stdout }) => /^process_id:(\d+)/m.exec(stdout)?.[1], () => undefined)
-      if (pid === String(child.pid)) return
+      const ready = await run('redis-cli', info, { env, timeout: 5_000 }).then(({ stdout }) => /^loading:1/m.test(stdout) ? undefined : /^process_id:(\d+)/m.exec(stdout)?.[1], () => undefined)
+      if (ready === String(child.pid)) return
       if (child.exitCode !== null) throw new RedisExited(child.exitCode)
       await new Promise(resolve => setTimeout(resolve, 25))
     }
