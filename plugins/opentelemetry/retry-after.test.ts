@@ -33,6 +33,25 @@ async function throttlingCollector (status: number, retryAfter: () => string | u
   }
 }
 
+/** A gateway exporting to `collector` (its settings and `settings`), with the route `items` and `routes`. */
+const exporting = (collector: { url: string }, settings = '', routes = '', options?: Parameters<typeof startGateway>[1]) => startGateway(`
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms${settings} }
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+${routes}`, options)
+
+/** Requests to each of `paths` all along, so that a batch is ready at every flush; `stop()` ends them. */
+function load (gw: { url: string }, paths: () => string[]) {
+  let sending = true
+  const clients = (async () => {
+    while (sending) await Promise.all(paths().map(async path => { await (await request(`${gw.url}${path}`)).body.dump() }))
+  })()
+  return async () => { sending = false; await clients }
+}
+
 for (const [status, form, retryAfter] of [
   [429, 'delta-seconds', () => '2'],
   // An HTTP-date has whole seconds: 3 s ahead is over 2 s ahead.
@@ -40,25 +59,9 @@ for (const [status, form, retryAfter] of [
 ] as const) {
   t.test(`a ${status} with Retry-After (${form}) stops exports for that long: batches dropped meanwhile, and the warning says when sending resumes`, async t => {
     const collector = await throttlingCollector(status, retryAfter)
-    const gw = await startGateway(`
-upstreams:
-  ok: { targets: [ { url: "${ok.url}" } ] }
-plugins:
-  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms, timeout: 5s, maxQueueSize: 50, maxBatchSize: 10 }
-routes:
-  - { name: items, match: { path: /items }, upstream: ok }
-`, { admin: true })
-    // Requests all along, so that a batch is ready at every flush.
-    let sending = true
-    const load = (async () => {
-      while (sending) await (await request(`${gw.url}/items`)).body.dump()
-    })()
-    t.teardown(async () => {
-      sending = false
-      await load
-      await gw.close()
-      await collector.close()
-    })
+    const gw = await exporting(collector, ', timeout: 5s, maxQueueSize: 50, maxBatchSize: 10', '', { admin: true })
+    const stop = load(gw, () => ['/items'])
+    t.teardown(async () => { await stop(); await gw.close(); await collector.close() })
 
     t.ok(await until(() => collector.posts.length >= 1), 'a first export')
     const first = collector.posts[0] as number
@@ -80,15 +83,6 @@ t.test('a Retry-After asking for no wait, or not one, leaves the wait to the dou
   t.ok(ahead !== undefined && ahead > 8_000 && ahead <= 10_000, `an HTTP-date 10 s ahead: ${ahead}`)
 })
 
-/** Requests to each of `paths` all along, so that a batch is ready at every flush; `stop()` ends them. */
-function load (gw: { url: string }, paths: () => string[]) {
-  let sending = true
-  const clients = (async () => {
-    while (sending) await Promise.all(paths().map(async path => { await (await request(`${gw.url}${path}`)).body.dump() }))
-  })()
-  return async () => { sending = false; await clients }
-}
-
 const gap = (posts: number[], i: number) => Math.round((posts[i] as number) - (posts[i - 1] as number))
 
 // With the default timeout (10 s) the SDK's own retries (up to 5 in one export) went out: 6 POSTs
@@ -102,14 +96,7 @@ for (const [form, retryAfter] of [
 ] as const) {
   t.test(`the default timeout, a 429 with Retry-After ${form}: one POST per wait, the SDK's retries not sent`, async t => {
     const collector = await throttlingCollector(429, retryAfter)
-    const gw = await startGateway(`
-upstreams:
-  ok: { targets: [ { url: "${ok.url}" } ] }
-plugins:
-  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms }
-routes:
-  - { name: items, match: { path: /items }, upstream: ok }
-`)
+    const gw = await exporting(collector)
     const stop = load(gw, () => ['/items'])
     t.teardown(async () => { await stop(); await gw.close(); await collector.close() })
     t.ok(await until(() => collector.posts.length >= 1), 'a first export')
@@ -126,15 +113,7 @@ routes:
 // the other route's exports, and the new config's, went to a collector that had asked for 30 s.
 t.test('the wait is the endpoint\'s: every pipeline to it honours it, across a reload', async t => {
   const collector = await throttlingCollector(429, () => '30')
-  const gw = await startGateway(`
-upstreams:
-  ok: { targets: [ { url: "${ok.url}" } ] }
-plugins:
-  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms }
-routes:
-  - { name: items, match: { path: /items }, upstream: ok }
-  - { name: other, match: { path: /other }, upstream: ok, plugins: { opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms, serviceName: other } } }
-`)
+  const gw = await exporting(collector, '', `  - { name: other, match: { path: /other }, upstream: ok, plugins: { opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms, serviceName: other } } }\n`)
   // Only `items` until its export was throttled: the two pipelines' first exports may otherwise cross.
   let paths = ['/items']
   const stop = load(gw, () => paths)
@@ -152,14 +131,7 @@ routes:
 // batches side by side (6 POSTs) and waited for that sleep (5 s).
 t.test('a close while the endpoint asks to wait sends nothing and waits for no retry', async t => {
   const collector = await throttlingCollector(429, () => '5')
-  const gw = await startGateway(`
-upstreams:
-  ok: { targets: [ { url: "${ok.url}" } ] }
-plugins:
-  opentelemetry: { endpoint: "${collector.url}", flushInterval: 50ms }
-routes:
-  - { name: items, match: { path: /items }, upstream: ok }
-`)
+  const gw = await exporting(collector)
   const stop = load(gw, () => ['/items'])
   t.teardown(async () => { await stop(); await collector.close() })
   t.ok(await until(() => collector.posts.length >= 1), 'a first export')

@@ -1,7 +1,16 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { startGateway } from '../../test/helpers/gateway.ts'
-import { gateway, limitedRoute, rateLimitHeaders, send, setup } from '../../test/helpers/rate-limit.ts'
+import { gateway, limitedRoute, rateLimitHeaders, send, setup, type Setup } from '../../test/helpers/rate-limit.ts'
+
+/** A gateway behind a trusted proxy (X-Forwarded-For names the client) with these `routes`. */
+const behindProxy = (s: Setup, routes: string) => startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  trustProxy: true
+upstreams:
+  up: { targets: [ { url: "${s.upstream.url}" } ] }
+routes:
+${routes}`)
 
 // Counters that must stay apart, through a real gateway: a value never takes over another's key.
 
@@ -35,13 +44,7 @@ ${limitedRoute('c', '/c', '{ by: [ "claim:org" ], limits: [ { name: one, request
 t.test('ip: IPv6 clients counted by their /64 (ipv6Prefix), IPv4-mapped addresses as IPv4', async t => {
   const s = await setup(t)
   const route = (name: string, extra: string) => limitedRoute(name, `/${name}`, `{ by: [ ip ], ${extra}limits: [ { name: n, requests: 2, window: 1h } ] }`)
-  const gw = await startGateway(`server:
-  listen: { host: 127.0.0.1, port: 0 }
-  trustProxy: true
-upstreams:
-  up: { targets: [ { url: "${s.upstream.url}" } ] }
-routes:
-${route('net', '')}${route('each', 'ipv6Prefix: 128, ')}${route('wide', 'ipv6Prefix: 48, ')}`)
+  const gw = await behindProxy(s, `${route('net', '')}${route('each', 'ipv6Prefix: 128, ')}${route('wide', 'ipv6Prefix: 48, ')}`)
   t.teardown(() => gw.close())
   const from = (path: string, ip: string) => send(`${gw.url}${path}`, { 'x-forwarded-for': ip }).then(a => a.status)
   t.same([await from('/net', '2001:db8:1:2::1'), await from('/net', '2001:db8:1:2::2'), await from('/net', '2001:db8:1:2:ffff::3')], [200, 200, 429], 'three addresses of one /64: one counter')
@@ -53,13 +56,7 @@ ${route('net', '')}${route('each', 'ipv6Prefix: 128, ')}${route('wide', 'ipv6Pre
 
 t.test('ip: IPv4 clients behind NAT64 or SIIT are counted each by its IPv4 address, not all by the translator\'s /64', async t => {
   const s = await setup(t)
-  const gw = await startGateway(`server:
-  listen: { host: 127.0.0.1, port: 0 }
-  trustProxy: true
-upstreams:
-  up: { targets: [ { url: "${s.upstream.url}" } ] }
-routes:
-${limitedRoute('login', '/login', '{ by: [ ip ], limits: [ { name: n, requests: 3, window: 1h } ] }')}`)
+  const gw = await behindProxy(s, limitedRoute('login', '/login', '{ by: [ ip ], limits: [ { name: n, requests: 3, window: 1h } ] }'))
   t.teardown(() => gw.close())
   const from = (ip: string) => send(`${gw.url}/login`, { 'x-forwarded-for': ip }).then(a => a.status)
   const translated = ['64:ff9b::10.0.0.1', '64:ff9b::10.0.0.2', '64:ff9b::10.0.0.3', '64:ff9b::10.0.0.4', '::ffff:0:10.0.0.5']
@@ -69,13 +66,7 @@ ${limitedRoute('login', '/login', '{ by: [ ip ], limits: [ { name: n, requests: 
 
 t.test('clients sending a header empty do not share one counter: each is counted by its address', async t => {
   const s = await setup(t)
-  const gw = await startGateway(`server:
-  listen: { host: 127.0.0.1, port: 0 }
-  trustProxy: true
-upstreams:
-  up: { targets: [ { url: "${s.upstream.url}" } ] }
-routes:
-${limitedRoute('dev', '/dev', '{ by: [ "header:x-device" ], limits: [ { name: dev, requests: 1, window: 1h } ] }')}`)
+  const gw = await behindProxy(s, limitedRoute('dev', '/dev', '{ by: [ "header:x-device" ], limits: [ { name: dev, requests: 1, window: 1h } ] }'))
   t.teardown(() => gw.close())
   const from = (ip: string, device: string) => send(`${gw.url}/dev`, { 'x-forwarded-for': ip, 'x-device': device }).then(a => a.status)
   t.same([await from('10.0.0.1', ''), await from('10.0.0.2', ''), await from('10.0.0.3', ' '), await from('10.0.0.4', ', ')], [200, 200, 200, 200], 'empty, spaces (trimmed to empty), an empty list')
