@@ -148,19 +148,39 @@ async function resolveSrv (resolver: Resolver, protocol: string, name: string, d
   if (records.length === 0) throw new Error('the service is not available at this name (SRV target ".")')
   const priorities = [...new Set(records.map(r => r.priority))].sort((a, b) => a - b)
   for (const priority of priorities) {
+    // Each record gives at least one address: past MAX_ADDRESSES of them, the first by name and port
+    // (the same at each round) are all that can be kept, so only those are looked up.
     const chosen = records.filter(r => r.priority === priority)
-    const resolved = await Promise.all(chosen.map(async r => {
+      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.port - b.port).slice(0, MAX_ADDRESSES)
+    const addresses = new Map<string, Promise<Array<{ address: string }>>>()
+    const lookup = (name: string) => addresses.get(name) ?? addresses.set(name, resolver.lookup(name)).get(name) as Promise<Array<{ address: string }>>
+    const resolved = await inTurns(chosen, SRV_LOOKUPS_AT_ONCE, async r => {
       try {
-        return (await resolver.lookup(r.name)).map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: domain, weight }))
+        return (await lookup(r.name)).map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: domain, weight }))
       } catch (err) {
         skipped(r.name, err)
         return []
       }
-    }))
+    })
     const found = resolved.flat()
     if (found.length > 0) return found
   }
   throw new Error('no SRV target resolves')
+}
+
+/**
+ * SRV targets looked up at once: dns.lookup runs in libuv's thread pool (4 threads by default),
+ * which zlib, crypto and fs share, so slow names must not take all of it.
+ */
+const SRV_LOOKUPS_AT_ONCE = 2
+
+/** `work` on each item, at most `limit` at a time; results in the items' order. */
+async function inTurns<T, R> (items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  const worker = async () => { while (next < items.length) { const i = next++; results[i] = await work(items[i] as T) } }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
 }
 
 function hostport (address: string, port: string): string {

@@ -50,3 +50,32 @@ t.test('an entry makes at most 256 targets, the same ones whatever the order of 
   t.ok(await until(() => upstream.targets.length === 200), 'under the cap: every address')
   t.equal(cuts().length, 2)
 })
+
+// Every record of an SRV answer was looked up at once before the cap: 3,000 records, 3,000 lookups
+// in libuv's thread pool each round, which zlib and crypto share.
+t.test('an SRV answer: only the records that can be kept are looked up, two at a time', async t => {
+  const records = Array.from({ length: 3_000 }, (_, i) => ({ name: `n${String(i).padStart(4, '0')}.svc.test`, port: 8080, priority: 0, weight: 1 }))
+  let lookups = 0
+  let running = 0
+  let most = 0
+  const resolver = {
+    lookup: async (host: string) => {
+      lookups++
+      most = Math.max(most, ++running)
+      await new Promise(resolve => setImmediate(resolve))
+      running--
+      return [{ address: `10.${Math.floor(Number(host.slice(1, 5)) / 250)}.0.${Number(host.slice(1, 5)) % 250 + 1}`, family: 4 }]
+    },
+    resolveSrv: async () => [...records].reverse()
+  }
+  const { log } = memoryLogger()
+  const upstream = new Upstream('svc', { targets: [{ url: 'http://_http._tcp.svc.test', resolve: 'dns', dnsInterval: '1h' }] }, upstreamEvents(log, undefined))
+  const discovery = startDnsDiscovery(upstream, log, resolver)
+  t.teardown(async () => { discovery.stop(); await upstream.close() })
+  await discovery.ready
+  t.equal(upstream.targets.length, MAX_ADDRESSES)
+  t.equal(lookups, MAX_ADDRESSES, 'one lookup per record kept')
+  t.equal(most, 2, 'two at a time')
+  t.ok(upstream.targets.every(x => x.host === 'svc.test'))
+  t.same(upstream.targets.map(x => x.url).sort(), records.slice(0, MAX_ADDRESSES).map((_, i) => `http://10.${Math.floor(i / 250)}.0.${i % 250 + 1}:8080`).sort(), 'the first records by name')
+})
