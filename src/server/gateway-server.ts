@@ -35,16 +35,15 @@ type Handle = (req: IncomingMessage, res: ServerResponse) => void
 
 const WAITING = Symbol('waiting')
 const TOO_MANY = Symbol('too many')
-const PAST_TOO_MANY = Symbol('past too many')
 const REFUSED = Symbol('refused')
 
 /**
  * What Node's HTTP/1 server hangs on a connection's socket: its parser, and the response being
  * written (the earliest of those pipelined); ours: how many requests wait their turn, the one that
- * waited past MAX_WAITING and the bytes read since (see waitTurn), and the parser's error for a
- * request it refused behind them (see #refuseInTurn).
+ * waited past MAX_WAITING (see waitTurn), and the parser's error for a request it refused behind
+ * them (see #refuseInTurn).
  */
-type Http1Socket = Duplex & { parser?: { pause (): void } | null, _httpMessage?: ServerResponse | null, [WAITING]?: number, [TOO_MANY]?: IncomingMessage, [PAST_TOO_MANY]?: number, [REFUSED]?: Error }
+type Http1Socket = Duplex & { parser?: { pause (): void } | null, _httpMessage?: ServerResponse | null, [WAITING]?: number, [TOO_MANY]?: IncomingMessage, [REFUSED]?: Error }
 
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
@@ -53,7 +52,8 @@ type Http1Socket = Duplex & { parser?: { pause (): void } | null, _httpMessage?:
 export class GatewayServer {
   readonly app: FastifyInstance
   #runtime: Runtime
-  readonly #upgraded = new Set<Duplex>()
+  /** Sockets Node handed over (upgrades, HTTP/1 CONNECT): no longer its connections, cut here at the shutdown deadline. */
+  readonly #handedOver = new Set<Duplex>()
   readonly #unused = new UnusedConnections()
   /** Runtimes swapped out and still finishing their requests, with the promise of their end. */
   readonly #retiring = new Map<Runtime, Promise<void>>()
@@ -107,7 +107,7 @@ export class GatewayServer {
         // Bytes after a request that said it was the last are ignored: its response is still owed.
         // So are those the paused parser refuses past a request that waited one too many (waitTurn).
         const s = socket as Http1Socket
-        if (s[TOO_MANY] !== undefined && (unparsable(err) || err.code === 'ERR_HTTP_REQUEST_TIMEOUT')) { pastTooMany(s, err); return }
+        if (s[TOO_MANY] !== undefined && (unparsable(err) || err.code === 'ERR_HTTP_REQUEST_TIMEOUT')) return
         if (s[REFUSED] !== undefined) { this.#pastRefused(s, err); return }
         const incoming = bodyUnderWay(socket)
         const answering = s._httpMessage
@@ -149,7 +149,7 @@ export class GatewayServer {
       if (err.syscall === 'accept') this.#warn('accept', {}, { err }, 'cannot accept a connection (out of file descriptors?): it is dropped')
       else if (this.app.server.listening) this.#runtime.log.error({ err }, 'gateway listener error')
     })
-    // CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not just dropped.
+    // CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, in its turn, not just dropped.
     this.app.server.on('connect', (req: IncomingMessage, socket: Duplex) => this.#refuseConnect(req, socket))
     if (h2 !== undefined) {
       const idle = keepAliveMs(server)
@@ -170,34 +170,64 @@ export class GatewayServer {
       }
     }
     this.app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      // Node no longer guards the socket it hands over: a client's reset would be an uncaught error.
-      // The client gone is its exchange's to log (its response closes), as on plain HTTP.
-      socket.on('error', ignore)
-      this.#upgraded.add(socket)
-      socket.once('close', () => this.#upgraded.delete(socket))
-      this.#upgrade(req, socket, head)
+      this.#handOver(socket)
+      // It waits its turn as any request does, and counts as one: past the bound, refused (see waitTurn).
+      if (oneTooMany(socket)) this.#refuseHandedOver(req, socket, GatewayError.PIPELINED_TOO_DEEP)
+      else this.#upgrade(req, socket, head)
     })
   }
 
   /**
-   * An upgrade request pipelined behind others waits until their responses are done (each holds
-   * the socket in turn), or dropped with the connection if it closes first, or is ending (an earlier
-   * response closed it: `Connection: close`). A throw is a bug of the gateway's: the connection is
-   * closed, never the process.
+   * A socket Node hands over with an upgrade or CONNECT. Node no longer guards it: a client's reset
+   * would be an uncaught error. The client gone is its exchange's to log (its response closes), as
+   * on plain HTTP.
    */
-  #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  #handOver (socket: Duplex): void {
+    socket.on('error', ignore)
+    this.#handedOver.add(socket)
+    socket.once('close', () => this.#handedOver.delete(socket))
+  }
+
+  /**
+   * A request Node handed the socket over for (an upgrade, CONNECT), pipelined behind others: `then`
+   * once their responses are done (each holds the socket in turn). Never if the connection closes or
+   * is ending first (an earlier response closed it: `Connection: close`); if its client ended its
+   * side while it waited (Node no longer watches it), the connection is destroyed: gone, as in
+   * Runtime's closeOnEnd, unless tunnel bytes came with it (its end is then half a close of the tunnel).
+   */
+  #handedOverInTurn (socket: Duplex, head: Buffer, then: () => void): void {
     if (!socket.writable) return
-    // Its client ended its side while it waited its turn (Node no longer watches it): gone, as in Runtime's
-    // closeOnEnd, unless tunnel bytes came with it (its end is then half a close of the tunnel).
     if (socket.readableEnded && head.length === 0) { socket.destroy(); return }
     const earlier = (socket as Http1Socket)._httpMessage
-    if (earlier != null) { earlier.once('close', () => this.#upgrade(req, socket, head)); return }
-    try {
-      this.#runtime.handleUpgrade(req, socket, head)
-    } catch (err) {
-      socket.destroy()
-      logThrown(this.#runtime.log, 'error', 'upgrade failed in the gateway', err, { requestId: requestId(req.headers['x-request-id']) })
-    }
+    if (earlier != null) { earlier.once('close', () => this.#handedOverInTurn(socket, head, then)); return }
+    then()
+  }
+
+  /** An upgrade request, in its turn. A throw is a bug of the gateway's: the connection is closed, never the process. */
+  #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#handedOverInTurn(socket, head, () => {
+      try {
+        this.#runtime.handleUpgrade(req, socket, head)
+      } catch (err) {
+        socket.destroy()
+        logThrown(this.#runtime.log, 'error', 'upgrade failed in the gateway', err, { requestId: requestId(req.headers['x-request-id']) })
+      }
+    })
+  }
+
+  /**
+   * A request Node handed the socket over for, refused (CONNECT, an upgrade one too many): answered
+   * in its turn, after the answers before it (answered at once, it would go out ahead of them, and
+   * its close lose them), then the connection closes. Meanwhile what comes (tunnel bytes, requests
+   * after it) is read and thrown away, so that a client's reset is seen: the request under way
+   * before it is aborted, its upstream try too.
+   */
+  #refuseHandedOver (req: IncomingMessage, socket: Duplex, error: GatewayErrorKind): void {
+    socket.resume()
+    this.#handedOverInTurn(socket, NO_BYTES, () => {
+      const id = requestId(req.headers['x-request-id'])
+      if (answerOnSocket(socket, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, this.#runtime.clientIp(req), req.method, req.url, protocolOf(req))
+    })
   }
 
   /** Has `handle` answer the request, in its turn (see #inTurn). */
@@ -306,14 +336,19 @@ export class GatewayServer {
 
   /**
    * CONNECT asks for a tunnel, which a gateway does not open: refused like any other request, not
-   * just dropped. Over HTTP/1.1 Node hands over the socket; over HTTP/2, a response (extended
-   * CONNECT, RFC 8441, is not offered: SETTINGS_ENABLE_CONNECT_PROTOCOL stays 0).
+   * just dropped. Over HTTP/1.1 Node hands over the socket, the parser detached (nothing after it is
+   * parsed): refused in its turn; over HTTP/2, a response (extended CONNECT, RFC 8441, is not
+   * offered: SETTINGS_ENABLE_CONNECT_PROTOCOL stays 0).
    */
   #refuseConnect (req: IncomingMessage, socketOrResponse: Duplex): void {
     const error = GatewayError.CONNECT_REFUSED
+    if (!isHttp2(req)) {
+      this.#handOver(socketOrResponse)
+      this.#refuseHandedOver(req, socketOrResponse, error)
+      return
+    }
     const id = requestId(req.headers['x-request-id'])
-    if (isHttp2(req)) sendError(socketOrResponse as unknown as ServerResponse, error, id)
-    else if (!answerOnSocket(socketOrResponse, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) return
+    sendError(socketOrResponse as unknown as ServerResponse, error, id)
     this.#runtime.logRejected(error, id, this.#runtime.clientIp(req), req.method, req.url, protocolOf(req))
   }
 
@@ -442,7 +477,7 @@ export class GatewayServer {
       if (this.#h2 === undefined) this.app.server.closeAllConnections()
       else this.#h2.destroy()
       this.#h2c?.connections.destroy()
-      for (const s of this.#upgraded) s.destroy()
+      for (const s of this.#handedOver) s.destroy()
       // Upstream work is cut a turn later, once the clients' connections have closed (their close
       // events come in this turn): an upstream error must not be answered on a connection already cut.
       setTimeout(() => { for (const r of runtimes) void r.destroy() }, 0)
@@ -535,8 +570,6 @@ function drainingResponse (closing: () => boolean): typeof ServerResponse<Incomi
 
 /** Requests waiting their turn on a connection past which the next is refused (see waitTurn). */
 const MAX_WAITING = 16
-/** Bytes read past the request that waited one too many, to see its client leave, before reading stops. */
-const READ_PAST_TOO_MANY = 16 * 1024
 
 /**
  * A request waits its turn. Node parses whatever a client pipelines (the responses queued behind
@@ -544,8 +577,11 @@ const READ_PAST_TOO_MANY = 16 * 1024
  * one that waits past MAX_WAITING is answered in its turn, after those before it, with a 429 that
  * closes the connection (as the admin API does): it and those behind it never run. From it on the
  * parser is paused (what Node read already, one chunk, is parsed: behind the close): it refuses
- * what comes and keeps nothing, while the socket is read on, so that a client that leaves is seen
- * and its requests aborted (a paused socket would not see it until an answer failed to go out).
+ * what comes and keeps nothing, while the socket is read on until the 429 is written, however much
+ * comes, so that a client that leaves is seen and its requests aborted: a socket no longer read
+ * does not see a reset until an answer fails to go out (Node cannot watch for one without reading),
+ * and its tries would hold their pool slots until the upstream answered. The wait is bounded by the
+ * requests before it, each by its own timeouts.
  * Again for each request parsed after it: Node resumes its parser when its own backpressure ends.
  */
 function waitTurn (socket: Http1Socket, req: IncomingMessage): void {
@@ -555,11 +591,10 @@ function waitTurn (socket: Http1Socket, req: IncomingMessage): void {
   socket.parser?.pause()
 }
 
-/** What came past the request that waited one too many (the paused parser's refusals): read, thrown away, for READ_PAST_TOO_MANY bytes. */
-function pastTooMany (socket: Http1Socket, err: Error & { rawPacket?: Buffer }): void {
-  socket[PAST_TOO_MANY] = (socket[PAST_TOO_MANY] ?? 0) + (err.rawPacket?.length ?? 0)
-  if (socket[PAST_TOO_MANY] > READ_PAST_TOO_MANY && !socket.isPaused()) readNoMore(socket as unknown as Socket)
-}
+/** Whether a request Node hands the socket over for (an upgrade) would wait one too many: refused as any other (see waitTurn). */
+const oneTooMany = (socket: Duplex): boolean => ((socket as Http1Socket)[WAITING] ?? 0) >= MAX_WAITING
+
+const NO_BYTES = Buffer.alloc(0)
 
 /** A parser error in what the client sent, not its going away (a reset, or the connection ended mid-body). */
 const unparsable = (err: { code?: string }): boolean => err.code !== undefined && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE'

@@ -8,7 +8,8 @@ import { until } from '../helpers/wait.ts'
 // Past 16 requests waiting their turn on one connection, the gateway paused the connection to read
 // no more of it: a paused socket does not see its client leave, so a client that pipelined 18
 // requests and then reset (or ended) its connection held its upstream slot until the upstream
-// answered, and the requests behind it then ran one by one, all for nobody.
+// answered, and the requests behind it then ran one by one, all for nobody. Reading on stopped past
+// 16 KiB, which brought the same back for a client that sent more before it reset.
 
 process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
 /** Paths from /slow are answered after 10 s (well past every wait below), others at once. */
@@ -62,6 +63,23 @@ t.test('a client that sends more requests once it has one too many waiting, then
   socket.resetAndDestroy()
   t.ok(await until(() => events.includes('gone /slow/d/0'), 3_000), 'the reset is seen: the first is aborted')
   t.same(events.filter(e => e.startsWith('start')), ['start /slow/d/0'], 'nothing behind it ran')
+})
+
+t.test('a client that sends well past 16 KiB once it has one too many waiting, then resets: the gateway reads on, the reset is seen', async t => {
+  events.length = 0
+  const accepted = once(gw.gateway.app.server, 'connection') as Promise<[Socket]>
+  const { socket } = await pipeline(paths('/slow/g', 18))
+  const [server] = await accepted
+  t.ok(await until(() => events.includes('start /slow/g/0')), 'the first request is at the upstream')
+  // Sent after the 18th was parsed: what the paused parser refuses, 256 KiB of it.
+  const more = paths('/slow/h', 8_000).map(p => `GET ${p} HTTP/1.1\r\nhost: x\r\n\r\n`).join('')
+  socket.write(more)
+  const sent = socket.bytesWritten
+  t.ok(await until(() => server.bytesRead === sent), 'all of it is read (a socket no longer read misses a reset)')
+  socket.resetAndDestroy()
+  t.ok(await until(() => events.includes('gone /slow/g/0'), 3_000), 'the reset is seen: the first is aborted, its slot free')
+  t.ok(await until(() => inFlight() === 0))
+  t.same(events.filter(e => e.startsWith('start')), ['start /slow/g/0'], 'nothing behind it ran')
 })
 
 t.test('a client that pipelined 100 requests and then ended its side: its first request is aborted, none behind it runs', async t => {
