@@ -108,7 +108,9 @@ export class GatewayServer {
         // So are those the paused parser refuses past a request that waited one too many (waitTurn).
         const s = socket as Http1Socket
         if (s[TOO_MANY] !== undefined && (unparsable(err) || err.code === 'ERR_HTTP_REQUEST_TIMEOUT')) return
-        if (s[REFUSED] !== undefined) { this.#pastRefused(s, err); return }
+        // Past a request the parser refused, it is still answered in its turn; what comes after (the
+        // parser, in error, refuses each chunk) is read and thrown away, so that a client that leaves is seen.
+        if (s[REFUSED] !== undefined) return
         const incoming = bodyUnderWay(socket)
         const answering = s._httpMessage
         if (answering != null || incoming !== undefined) {
@@ -269,7 +271,7 @@ export class GatewayServer {
    * connection, their answers would be lost, though the upstream ran them (a client would send a
    * POST again). The wait is theirs, bounded by their own timeouts. Meanwhile the socket is read on
    * only to see a client that leaves (Node then aborts every request on it): the parser, in error,
-   * keeps nothing, and the first bytes that come stop reading (#pastRefused).
+   * keeps nothing, and what comes is thrown away (see clientError above).
    */
   #refuseInTurn (socket: Http1Socket, err: Error & { code?: string }, incoming: IncomingMessage | undefined): void {
     socket[REFUSED] = err
@@ -283,15 +285,6 @@ export class GatewayServer {
     const current = socket._httpMessage
     if (current != null) current.once('close', () => this.#afterResponses(socket, err))
     else this.#refuseUnparsed(err, socket)
-  }
-
-  /**
-   * Errors past a request the parser refused change nothing: the refused request is still answered
-   * in its turn. More bytes (the parser, in error, refuses each chunk) stop reading; the refused
-   * head's headers timeout is no new request.
-   */
-  #pastRefused (socket: Http1Socket, err: Error & { code?: string }): void {
-    if (unparsable(err) && !socket.isPaused()) readNoMore(socket as unknown as Socket)
   }
 
   /** A request Node's parser refused: the gateway's JSON error on the socket, and its access-log line. */

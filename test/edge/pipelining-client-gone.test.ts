@@ -115,3 +115,21 @@ t.test('past 16 requests waiting, the next is answered 429 in its turn, after th
   t.ok(gw.logs.some(l => l.msg === 'request rejected' && l.path === '/fast/16' && l.status === 429), 'logged as rejected')
   t.notOk(gw.logs.some(l => l.path === '/fast/17'), 'those after it are not logged')
 })
+
+// Behind a malformed request waiting its turn, the first bytes more stopped reading: a client that
+// then reset was not seen, and the request under way held its upstream slot until it answered.
+t.test('a client that pipelines a malformed request behind a slow one, sends more, then resets: the reset is seen', async t => {
+  events.length = 0
+  const accepted = once(gw.gateway.app.server, 'connection') as Promise<[Socket]>
+  const { socket } = await pipeline(['/slow/m/0'])
+  const [server] = await accepted
+  t.ok(await until(() => events.includes('start /slow/m/0')), 'the first request is at the upstream')
+  socket.write('GET /bad HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n')
+  socket.write(paths('/slow/n', 8_000).map(p => `GET ${p} HTTP/1.1\r\nhost: x\r\n\r\n`).join(''))
+  const sent = socket.bytesWritten
+  t.ok(await until(() => server.bytesRead === sent), 'all of it is read')
+  socket.resetAndDestroy()
+  t.ok(await until(() => events.includes('gone /slow/m/0'), 3_000), 'the reset is seen: the first is aborted, its slot free')
+  t.ok(await until(() => inFlight() === 0))
+  t.same(events.filter(e => e.startsWith('start')), ['start /slow/m/0'], 'nothing behind it ran')
+})
