@@ -280,6 +280,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #headPending = false
   #endAfterHead = false
   #failAfterHead: GatewayErrorKind | undefined
+  /** A body stream refused the request while response hooks ran on the upstream's answer: answered in that answer's place once they are done (see #rejected). */
+  #refusedAfterHead: Error | undefined
   /** A response hook replaced the upstream's body (replaceBody): what of the upstream's comes is dropped, and counted. */
   #replaced = false
   #dropped = 0
@@ -882,6 +884,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     pending.then(() => {
       this.#headPending = false
       if (this.#done) { this.#abandon(state); return }
+      const refused = this.#refusedAfterHead
+      if (refused !== undefined) { this.#abandon(state); this.#rejected(refused); return }
       const failed = this.#failAfterHead
       // The try failed meanwhile: answered without the plugins, which saw the response begin; unless a hook replaced its body.
       if (failed !== undefined && !state.replaced) { this.fail(failed); return }
@@ -1044,6 +1048,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       return
     }
     if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.res.destroy(err); return }
+    // Response hooks still run on the upstream's answer: one phase at a time (each writes the head,
+    // and hook deadlines and #phase hold one), the refusal in its place once they are done.
+    if (this.#headPending) { this.#refusedAfterHead = err; return }
     const answer = rejection ? reply as PluginReply
       : errorReply(GatewayError.BAD_BODY, this.id)
     this.#reply({ ...answer, headers: { ...answer.headers, connection: 'close' } }, NO_HOOK, by)
