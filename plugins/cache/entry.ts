@@ -21,6 +21,12 @@ export interface Entry {
   readonly mustRevalidate: boolean
   /** Vary secondary key suffix this entry was stored under ('' without Vary). */
   readonly variant: string
+  /**
+   * A fingerprint of the route's key settings it was stored under ('' when stored by a version
+   * without them): under other settings (another instance's config, one before a restart) its key
+   * may name other requests, so it is a miss there.
+   */
+  readonly keyed: string
   readonly tags: readonly string[]
   readonly body: Buffer
 }
@@ -133,17 +139,17 @@ function fromHead (head: unknown, body: Buffer): Entry | VaryMarker {
     if (!isStrings(vary) || vary.length === 0 || !vary.every(isToken)) throw new Error('Vary marker\'s names')
     return { vary }
   }
-  const { status, headers, responseTime, initialAge, lifetime, swr, sie, mustRevalidate, variant, tags } = head
+  const { status, headers, responseTime, initialAge, lifetime, swr, sie, mustRevalidate, variant, tags, keyed = '' } = head
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) throw new Error(`status ${String(status)}`)
   if (!isSeconds(responseTime) || !isSeconds(initialAge) || !isSeconds(lifetime) || !isSeconds(swr) || !isSeconds(sie)) throw new Error('times')
-  if (typeof mustRevalidate !== 'boolean' || typeof variant !== 'string' || !isStrings(tags)) throw new Error('flags, variant or tags')
+  if (typeof mustRevalidate !== 'boolean' || typeof variant !== 'string' || !isStrings(tags) || typeof keyed !== 'string') throw new Error('flags, variant, tags or key settings')
   if (!isObject(headers)) throw new Error('headers')
   for (const name in headers) {
     const v = headers[name]
     // `__proto__` too: copying the headers (Object.assign) would take it for the object's prototype.
     if (name === '__proto__' || !isToken(name) || !(typeof v === 'string' ? validValue(name, v) : isStrings(v) && v.every(x => validValue(name, x)))) throw new Error(`header ${JSON.stringify(name)}`)
   }
-  return { status, headers: headers as Entry['headers'], responseTime, initialAge, lifetime, swr, sie, mustRevalidate, variant, tags, body }
+  return { status, headers: headers as Entry['headers'], responseTime, initialAge, lifetime, swr, sie, mustRevalidate, variant, tags, keyed, body }
 }
 
 const isToken = (name: string): boolean => passes(() => { validateHeaderName(name) })

@@ -2,7 +2,8 @@ import { definePlugin, toBytes, toMs } from '../../src/index.ts'
 import { compileKey } from './cache-key.ts'
 import { Collapser } from './collapse.ts'
 import { cacheMetrics, requestsCounter } from './metrics.ts'
-import { keySettings, Purger } from './purge.ts'
+import { keyFingerprint, keySettings, Purger } from './purge.ts'
+import { evictionWarning } from './eviction.ts'
 import { RouteCache } from './route-cache.ts'
 import { SharedFetch } from './shared-fetch.ts'
 import { CacheSchema } from './schema.ts'
@@ -37,11 +38,13 @@ export default definePlugin({
       throw new Error(`collapseTimeout (${collapseMs} ms) must be less than half of server.pluginTimeout (${ctx.hookTimeoutMs} ms)${reads}: a request may wait twice collapseTimeout for other requests' fetches, and its onRequest is cut at server.pluginTimeout (504); lower collapseTimeout${readsMs === 0 ? '' : ' or commandTimeout'} or raise server.pluginTimeout`)
     }
     const purger = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics)))
+    ctx.shared(`eviction ${store.name}`, () => evictionWarning(store, ctx.log))
     const settings = keySettings(config.key)
     const cache = new RouteCache({
       name: config.name ?? 'Portcullis',
       store,
       key: compileKey(ctx.routeName, config.key),
+      keyed: keyFingerprint(settings),
       methods: new Set(config.methods ?? ['GET', 'HEAD']),
       statuses: new Set(config.statuses ?? DEFAULT_STATUSES),
       maxObjectSize: toBytes(config.maxObjectSize ?? '1MiB'),

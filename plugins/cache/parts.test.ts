@@ -65,7 +65,7 @@ t.test('the route\'s stale windows apply when served, from the route\'s current 
   const date = new Date(NOW).toUTCString()
   const windows = { staleIfError: 600, staleWhileRevalidate: 30 }
   // Stored at NOW, fresh for 1 s; asked 20 s past its freshness.
-  const stored = (cc: string): Entry => ({ status: 200, headers: {}, responseTime: NOW, ...freshness(200, { date, 'cache-control': cc }, NOW, RULES), variant: '', tags: [], body: Buffer.alloc(0) })
+  const stored = (cc: string): Entry => ({ status: 200, headers: {}, responseTime: NOW, ...freshness(200, { date, 'cache-control': cc }, NOW, RULES), variant: '', keyed: '', tags: [], body: Buffer.alloc(0) })
   const at = NOW + 21_000
   t.equal(evaluate(stored('max-age=1'), {}, at, windows), 'swr', 'the route\'s stale-while-revalidate')
   t.ok(staleIfErrorAllows(stored('max-age=1'), 21, {}, windows), 'the route\'s stale-if-error')
@@ -104,7 +104,7 @@ t.test('conditionals and 304 header updates', async t => {
 
 t.test('hit replies: built once per entry for a given Age and ttl, new ones when either changes', async t => {
   const body = Buffer.from('hello')
-  const e: Entry = { status: 200, headers: { 'content-type': 'text/plain', etag: '"a"' }, responseTime: NOW, initialAge: 0, lifetime: 60, swr: 0, sie: 0, mustRevalidate: false, variant: '', tags: [], body }
+  const e: Entry = { status: 200, headers: { 'content-type': 'text/plain', etag: '"a"' }, responseTime: NOW, initialAge: 0, lifetime: 60, swr: 0, sie: 0, mustRevalidate: false, variant: '', keyed: '', tags: [], body }
   const first = hitReply(e, 'Edge', 10.2, 'GET')
   t.same(first, { status: 200, headers: { 'content-type': 'text/plain', etag: '"a"', age: '10', 'content-length': '5', 'cache-status': 'Edge; hit; ttl=50' }, body })
   t.equal(hitReply(e, 'Edge', 10.4, 'GET'), first, 'the same reply within the second')
@@ -168,7 +168,7 @@ t.test('freshness: boundaries and sources', async t => {
 })
 
 t.test('entries: age, validators, encoding', async t => {
-  const e: Entry = { status: 203, headers: { etag: '"a"', 'x-list': ['1', '2'] }, responseTime: NOW, initialAge: 5, lifetime: 60, swr: 1, sie: 2, mustRevalidate: true, variant: '|h:a=b', tags: ['u:x/', 's:k'], body: Buffer.from('bytes') }
+  const e: Entry = { status: 203, headers: { etag: '"a"', 'x-list': ['1', '2'] }, responseTime: NOW, initialAge: 5, lifetime: 60, swr: 1, sie: 2, mustRevalidate: true, variant: '|h:a=b', keyed: 'k1', tags: ['u:x/', 's:k'], body: Buffer.from('bytes') }
   t.equal(currentAge(e, NOW + 2500), 7.5)
   t.equal(currentAge(e, NOW - 2500), 5, 'a clock going back adds nothing')
   t.same([hasValidator({ etag: '"a"' }), hasValidator({ 'last-modified': 'x' }), hasValidator({ date: 'x' })], [true, true, false])
@@ -273,7 +273,7 @@ t.test('cache keys: the scheme and host the upstream is told', async t => {
 })
 
 t.test('hit replies: 204 without Content-Length, a new ttl alone rebuilds', async t => {
-  const e: Entry = { status: 204, headers: {}, responseTime: NOW, initialAge: 0, lifetime: 60, swr: 0, sie: 0, mustRevalidate: false, variant: '', tags: [], body: Buffer.alloc(0) }
+  const e: Entry = { status: 204, headers: {}, responseTime: NOW, initialAge: 0, lifetime: 60, swr: 0, sie: 0, mustRevalidate: false, variant: '', keyed: '', tags: [], body: Buffer.alloc(0) }
   const a = hitReply(e, 'C', 10, 'GET')
   t.same(a.headers, { age: '10', 'cache-status': 'C; hit; ttl=50' })
   const b = hitReply(e, 'C', 10.6, 'GET')
@@ -382,7 +382,7 @@ t.test('collapse: waiters get the leader\'s entry once; a timeout releases them;
 
 t.test('freshness at its bounds, to the millisecond: lifetime, max-age, min-fresh, max-stale, stale-while-revalidate, stale-if-error', async t => {
   // Stored at NOW, fresh for 10 s.
-  const entry = (over: Partial<Entry> = {}): Entry => ({ status: 200, headers: {}, responseTime: NOW, initialAge: 0, lifetime: 10, swr: 0, sie: 0, mustRevalidate: false, variant: '', tags: [], body: Buffer.alloc(0), ...over })
+  const entry = (over: Partial<Entry> = {}): Entry => ({ status: 200, headers: {}, responseTime: NOW, initialAge: 0, lifetime: 10, swr: 0, sie: 0, mustRevalidate: false, variant: '', keyed: '', tags: [], body: Buffer.alloc(0), ...over })
   const at = (ms: number) => NOW + ms
   t.equal(evaluate(entry(), {}, at(9_999), RULES), 'fresh')
   t.equal(evaluate(entry(), {}, at(10_000), RULES), 'stale', 'an age equal to the lifetime is stale (fresh while lifetime > age)')

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { normalizePath, type PluginAdmin, type PluginAdminReply, type Store, type StoreError } from '../../src/index.ts'
@@ -194,6 +195,13 @@ export function keySettings (key: CacheConfig['key'] = {}): string {
   const include = key.query?.include
   return JSON.stringify([key.host ?? true, include === undefined ? null : [...new Set(include)].sort(), [...new Set(key.query?.ignore)].sort(), (key.headers ?? []).map(h => h.toLowerCase())])
 }
+
+/**
+ * A short hash of keySettings, computed once per config: stored in each entry, and compared on
+ * every hit (see Entry.keyed), so that an entry stored under other settings (by another instance,
+ * or before a restart) is a miss.
+ */
+export const keyFingerprint = (settings: string): string => createHash('sha256').update(settings).digest('base64url').slice(0, 12)
 
 /**
  * Whether `before` is `store`, or another object on the same keys: a Redis store whose settings

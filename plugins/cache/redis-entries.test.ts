@@ -108,7 +108,7 @@ t.test('a Vary marker of the wrong shape is a miss too, not a store failure', as
   t.same(headOf(marker).vary, ['accept-language'])
   for (const vary of [5, null, [], [1], ['a b']]) {
     // The last fetch's writes done (its fetch given back after them): none lands on the marker written here.
-    await released(`${key}#fetch`)
+    await released(`${PREFIX}f:${primaryOf('/vm')}#fetch`)
     await raw.set(key, frame({ ...headOf(marker), vary }))
     const res = await get('/vm', { 'accept-language': 'en' })
     t.same([res.status, fresh(res.cacheStatus, 600)], [200, 'Portcullis; fwd=uri-miss; fwd-status=200; stored; ttl=600'], `vary: ${JSON.stringify(vary)}`)

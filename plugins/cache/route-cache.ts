@@ -24,6 +24,8 @@ export interface RouteCacheSettings {
   readonly name: string
   readonly store: Store
   readonly key: KeyBuilder
+  /** A fingerprint of the key settings (keyFingerprint): entries stored under others are misses. */
+  readonly keyed: string
   readonly methods: ReadonlySet<string>
   readonly statuses: ReadonlySet<number>
   readonly maxObjectSize: number
@@ -465,13 +467,14 @@ export class RouteCache implements PluginHandlers {
   #find (primary: string, req: GatewayRequest): Maybe<Found> {
     return then(this.#read(primary), raw => {
       const first = raw === undefined ? undefined : this.#decode(primary, raw)
-      if (first === undefined) return NOTHING
+      // Stored under other key settings (a string compared per hit): a miss, the answer fetched stored in its place.
+      if (first === undefined || (!isMarker(first) && first.keyed !== this.#s.keyed)) return NOTHING
       if (!isMarker(first)) return selects(first, req, NO_NAMES, '') ? { entry: first, varyMiss: false } : VARY_MISS
       const v = variantKey(first.vary, req.headers, req.clientHeaders.host)
       const variant = primary + v
       return then(this.#read(variant), second => {
         const entry = second === undefined ? undefined : this.#decode(variant, second)
-        return entry === undefined || isMarker(entry) || !selects(entry, req, first.vary, v) ? VARY_MISS : { entry, varyMiss: false }
+        return entry === undefined || isMarker(entry) || entry.keyed !== this.#s.keyed || !selects(entry, req, first.vary, v) ? VARY_MISS : { entry, varyMiss: false }
       })
     })
   }
@@ -747,7 +750,7 @@ export class RouteCache implements PluginHandlers {
       tags,
       ttlMs,
       ttl: f.lifetime - f.initialAge,
-      entry: (body: Buffer): Entry => ({ status, headers, responseTime: now, ...f, variant, tags, body })
+      entry: (body: Buffer): Entry => ({ status, headers, responseTime: now, ...f, variant, keyed: s.keyed, tags, body })
     }
   }
 

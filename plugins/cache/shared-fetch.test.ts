@@ -25,7 +25,7 @@ t.test('a give-back the store failed is tried again: the fetch is free once the 
   await redis.cli('CLIENT', 'UNPAUSE')
   let held = true
   const started = performance.now()
-  while (held && performance.now() - started < 5_000) held = (await redis.cli('EXISTS', 'sf:page#fetch')) === '1'
+  while (held && performance.now() - started < 5_000) held = (await redis.cli('EXISTS', 'sf:f:page#fetch')) === '1'
   t.notOk(held, 'given back within seconds (its TTL is 30 s)')
 })
 

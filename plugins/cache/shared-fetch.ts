@@ -22,7 +22,11 @@ const GIVE = defineScript<number>({
   }
 })
 
-const SUFFIX = '#fetch'
+/**
+ * A key's fetch lock: `f:<key>#fetch`, outside the entries' `c:` on purpose: URL, prefix and full
+ * purges (prefixes of `c:`) neither count nor delete other instances' fetches in flight.
+ */
+const lock = (key: string): string => `f:${key}#fetch`
 
 /**
  * A give-back the store failed (a failover, an outage) is tried again this often, until the fetch
@@ -47,10 +51,10 @@ export class SharedFetch {
 
   /** Takes the fetch of `key`: a function that gives it back, or undefined when another instance has it. */
   async take (key: string, token: string): Promise<(() => void) | undefined> {
-    const lock = key + SUFFIX
+    const held = lock(key)
     // Read before the take: a fetch taken expires no sooner.
     const expires = performance.now() + this.#ttlMs
-    const taken = await this.#store.run(TAKE, [lock], [token, this.#ttlMs]).catch(() => undefined)
+    const taken = await this.#store.run(TAKE, [held], [token, this.#ttlMs]).catch(() => undefined)
     if (taken === 0) return undefined
     // A take that failed is a free fetch; it may still have run (a timeout): given back once, not retried.
     const retryUntil = taken === 1 ? expires : -Infinity
@@ -58,7 +62,7 @@ export class SharedFetch {
     return () => {
       if (given) return
       given = true
-      this.#give(lock, token, retryUntil)
+      this.#give(held, token, retryUntil)
     }
   }
 
@@ -72,7 +76,7 @@ export class SharedFetch {
 
   /** Whether another instance still holds the fetch of `key` (false when the store fails). */
   async held (key: string): Promise<boolean> {
-    return await this.#store.get(key + SUFFIX).then(v => v !== undefined, () => false)
+    return await this.#store.get(lock(key)).then(v => v !== undefined, () => false)
   }
 
   get ttlMs (): number { return this.#ttlMs }

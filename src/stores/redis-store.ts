@@ -206,17 +206,32 @@ function retryNow (client: Redis): void {
 const ownFault = (e: unknown): boolean => e instanceof TypeError || e instanceof SyntaxError || e instanceof RangeError || e instanceof ReferenceError
 
 /**
- * Whether a key's tag record (JSON, null when absent) holds `tag`. One that cannot be read (not
- * ours, corrupt) counts as holding it: a purge by any tag deletes the key rather than failing.
+ * Whether a key's tag record (JSON, null when absent) holds `tag`: a key set again with other tags,
+ * or none (`[]`), is no longer deleted by it. An absent record (evicted by a maxmemory-policy that
+ * evicts, while its key, read on every hit, stays) or one that cannot be read (not ours, corrupt)
+ * counts as holding it: the purge deletes the key rather than leaving it served.
  */
 function carries (record: string | null | undefined, tag: string): boolean {
-  if (record == null) return false
+  if (record == null) return true
   try {
     const tags: unknown = JSON.parse(record)
     return !Array.isArray(tags) || tags.includes(tag)
   } catch {
     return true
   }
+}
+
+/**
+ * The maxmemory-policy by which a server evicts keys, from its CONFIG GET maxmemory* reply (name,
+ * value, ...): undefined when it never evicts (noeviction, or maxmemory 0: no limit); null for a
+ * reply of another shape.
+ */
+function evictionPolicy (reply: unknown): string | undefined | null {
+  if (!Array.isArray(reply)) return null
+  const value = (name: string): unknown => { const i = reply.indexOf(name); return i % 2 === 0 ? reply[i + 1] : undefined }
+  const policy = value('maxmemory-policy')
+  if (typeof policy !== 'string') return null
+  return policy === 'noeviction' || Number(value('maxmemory')) === 0 ? undefined : policy
 }
 
 /**
@@ -268,6 +283,9 @@ export class RedisStore implements OwnedStore {
   /** Sentinel: subscribers to each sentinel's failover announcements. */
   readonly #watchers: Redis[] = []
   readonly #settled: Promise<void>
+  /** What the server's maxmemory settings said at the last connection that could read them (see watchEviction). */
+  #eviction: { readonly policy: string | undefined } | undefined
+  readonly #evictionWatchers = new Set<(policy: string | undefined) => void>()
 
   constructor (name: string, s: RedisStoreSettings, events: RedisStoreEvents) {
     this.name = name
@@ -358,6 +376,7 @@ export class RedisStore implements OwnedStore {
       this.#failing = 0
       this.#stalled = false
       this.#set('up', null)
+      this.#readEviction()
     })
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
     // A server killed outright may close the connection with no error event: say so rather than null.
@@ -384,9 +403,13 @@ export class RedisStore implements OwnedStore {
       const extend = options?.extendOnly === true
       const ttl = extend ? await calls.pcSetExtended(full, value, given) : given
       const write = (k: string, v: StoreValue) => ttl > 0 ? c.set(k, v, 'PX', ttl) : c.set(k, v)
-      const written = extend ? [] : [write(full, value)]
-      if (tags.length === 0) { await Promise.all([...written, c.del(this.#tagsOf(full))]); return }
-      await Promise.all([...written, write(this.#tagsOf(full), JSON.stringify(tags)), ...tags.map(t => calls.pcTag(this.#tagKey(t), this.#expiryKey(t), full, ttl))])
+      // An empty record, not none: deleteTag takes a key without one for a key whose record was evicted (see carries).
+      const tagged = tags.length === 0 ? [write(this.#tagsOf(full), '[]')] : [write(this.#tagsOf(full), JSON.stringify(tags)), ...tags.map(t => calls.pcTag(this.#tagKey(t), this.#expiryKey(t), full, ttl))]
+      // The value sent last: Redis runs one connection's commands in order, so a value written is
+      // one its tags name (a connection lost midway leaves at most tags without their value), never
+      // one deleteTag misses. (On Cluster they are on other nodes; extending, the value is written
+      // first, for its TTL: the cache's Vary marker, whose variants carry the tags that matter.)
+      await Promise.all(extend ? tagged : [...tagged, write(full, value)])
     })
   }
 
@@ -471,6 +494,29 @@ export class RedisStore implements OwnedStore {
 
   settled (): Promise<void> { return this.#settled }
 
+  /**
+   * Calls `watcher` with the maxmemory-policy by which the server evicts keys for room (on Cluster,
+   * the first primary's that does), or undefined when it does not (noeviction, or no maxmemory), as
+   * read at each connection: at once when read already. Never when it cannot be read (a managed
+   * Redis that disables CONFIG). Returns a function that stops the calls.
+   */
+  watchEviction (watcher: (policy: string | undefined) => void): () => void {
+    this.#evictionWatchers.add(watcher)
+    if (this.#eviction !== undefined) watcher(this.#eviction.policy)
+    return () => { this.#evictionWatchers.delete(watcher) }
+  }
+
+  /** Reads each primary's maxmemory and maxmemory-policy (see watchEviction); errors are ignored. */
+  #readEviction (): void {
+    const c = this.#client
+    const nodes = c instanceof ioredis().Cluster ? c.nodes('master') : [c as Redis]
+    void Promise.all(nodes.map(node => node.config('GET', 'maxmemory*').then(evictionPolicy).catch(() => null))).then(read => {
+      if (this.#closed || read.every(p => p === null)) return
+      this.#eviction = { policy: read.find(p => p !== null && p !== undefined) ?? undefined }
+      for (const w of this.#evictionWatchers) w(this.#eviction.policy)
+    })
+  }
+
   snapshot (): StoreSnapshot {
     const snapshot = { name: this.name, type: 'redis' as const, state: this.#state, since: this.#since, lastError: this.#state === 'up' ? this.#lastFailed : this.#lastError }
     return this.cluster ? { ...snapshot, nodesDown: [...this.#nodesDown].map(([node, error]) => ({ node, error })) } : snapshot
@@ -546,7 +592,7 @@ export class RedisStore implements OwnedStore {
   /** The tag's members by expiry (see TAG_LUA), in its set's slot. */
   #expiryKey (tag: string): string { return `${this.#tagKey(tag)}:expiry` }
 
-  /** The tags a key was last set with (JSON), expiring with it; absent when set without tags. */
+  /** The tags a key was last set with (JSON, `[]` for none), expiring with it. */
   #tagsOf (fullKey: string): string { return `${this.#tagSets}}${fullKey}` }
 
   /** DEL one key per command (keys of one call may live in different cluster slots), with its tag record. */
