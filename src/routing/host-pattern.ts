@@ -1,10 +1,11 @@
 /**
  * A valid Host (RFC 9112 3.2), or an absolute-form target's authority: a name or IPv4 address, or
- * an IPv6 one in brackets, then maybe a port (RFC 3986 3.2.2, whose empty port is allowed). A name's
- * labels are letters, digits, `-` and `_`, none empty; one trailing dot is allowed. No userinfo,
- * path, query or space: an upstream's URL parser would read another host in those. Group 1: the host.
+ * an IPv6 one in brackets, then maybe a port up to 65535 (RFC 3986 3.2.2, whose empty port is
+ * allowed; a larger one went on as X-Forwarded-Port). A name's labels are letters, digits, `-` and
+ * `_`, none empty; one trailing dot is allowed. No userinfo, path, query or space: an upstream's URL
+ * parser would read another host in those. Group 1: the host.
  */
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|(?=[^:]{1,253}(?::|$))[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)(?::[0-9]{0,5})?$/
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|(?=[^:]{1,253}(?::|$))[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?)(?::(?:[0-9]{0,4}|[0-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$/
 
 /** Whether `value` is a valid Host (see HOST): checked on every request, so a test, no match array. */
 export function isValidHost (value: string): boolean {

@@ -4,6 +4,7 @@ import type { AddressInfo, Server, ServerOpts, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { GatewayConfig } from '../config/schema.ts'
 import { destroyAfterLinger } from '../errors.ts'
+import { clientTimeouts } from './client-timeouts.ts'
 
 type ServerConfig = GatewayConfig['server']
 
@@ -16,6 +17,8 @@ export interface Http2Limits {
   readonly maxHeaderListSize: number
   readonly rapidReset: Bucket
   readonly settingsFlood: Bucket
+  /** server.clientTimeouts.headers: the time a new connection has to send its preface (see armPreface). */
+  readonly prefaceMs: number
 }
 
 interface Bucket { readonly burst: number, readonly perSecond: number }
@@ -46,7 +49,8 @@ export function http2Limits (server: ServerConfig): Http2Limits | undefined {
     maxConcurrentStreams: o.maxConcurrentStreams ?? HTTP2_DEFAULTS.maxConcurrentStreams,
     maxHeaderListSize: o.maxHeaderListSize ?? HTTP2_DEFAULTS.maxHeaderListSize,
     rapidReset: { ...HTTP2_DEFAULTS.rapidReset, ...o.rapidReset },
-    settingsFlood: { ...HTTP2_DEFAULTS.settingsFlood, ...o.settingsFlood }
+    settingsFlood: { ...HTTP2_DEFAULTS.settingsFlood, ...o.settingsFlood },
+    prefaceMs: clientTimeouts(server).headers
   }
 }
 
@@ -58,17 +62,17 @@ export function isHttp2 (req: { readonly httpVersionMajor: number }): boolean {
   return req.httpVersionMajor === 2 && (req as { readonly stream?: unknown }).stream !== undefined
 }
 
-const MAX_HEADER_LIST_PAIRS = Math.ceil((2 ** 31 - 1) / 32)
+/**
+ * The fields a header list of `size` bytes can hold (32 bytes or more each, RFC 9113 6.5.2), and
+ * the 4 pseudo-headers. Node's default, 128, would be tighter than the size. Before the client
+ * acknowledges SETTINGS this count is Node's only bound on a list (besides maxSessionMemory): a
+ * value indexed once and referenced thousands of times built megabytes of header objects per stream.
+ */
+const headerPairs = (size: number): number => Math.ceil(size / 32) + 4
 
-/** What both HTTP/2 listeners are created with (and what a reload changes for new connections). */
+/** What both HTTP/2 listeners are created with (and what a reload changes for new connections: see Http2Connections.update). */
 export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptions, 'settings' | 'maxHeaderListPairs'> {
-  return {
-    settings: settings(limits),
-    // Node's default, 128 fields, would be a tighter limit than the size. Fixed when the server is
-    // made, so no tighter than the largest size a reload may set: the size (advertised, and checked
-    // by Node per stream with 32 bytes per field) is the limit.
-    maxHeaderListPairs: MAX_HEADER_LIST_PAIRS
-  }
+  return { settings: settings(limits), maxHeaderListPairs: headerPairs(limits.maxHeaderListSize) }
 }
 
 const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize })
@@ -76,11 +80,12 @@ const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: lim
 /**
  * A session's token buckets (rapid reset, settings flood): tokens left and when they were last
  * counted; its open streams, those whose response is not all sent, whether it is being ended (see
- * endOnceAnswered), the socket under it (see socketOf), and its idle timeout and timer (see armIdle).
+ * endOnceAnswered), the socket under it (see socketOf), its idle timeout and timer (see armIdle), and
+ * its preface timer (see armPreface).
  */
 interface Allowance {
   resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean,
-  socket: Socket | undefined, idleMs: number, idle: NodeJS.Timeout | undefined
+  socket: Socket | undefined, idleMs: number, idle: NodeJS.Timeout | undefined, preface: NodeJS.Timeout | undefined
 }
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
@@ -126,30 +131,36 @@ export class Http2Connections {
       s[GUARD] = this
       const a: Allowance = s[ALLOWANCE] = {
         resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false,
-        socket: socketOf(session), idleMs: this.#idleMs, idle: undefined
+        socket: socketOf(session), idleMs: this.#idleMs, idle: undefined, preface: undefined
       }
       this.#sessions.add(session)
       this.#doneCheck ??= setInterval(dropDone, DONE_CHECK_MS, this.#sessions).unref()
       session.once('close', () => {
         this.#sessions.delete(session)
         clearTimeout(a.idle)
+        clearTimeout(a.preface)
         if (this.#sessions.size > 0) return
         clearInterval(this.#doneCheck)
         this.#doneCheck = undefined
       })
       session.on('remoteSettings', onRemoteSettings)
       armIdle(s)
+      armPreface(s, this.#limits.prefaceMs)
       session.destroy = destroyOrReset
       if (this.#closing) session.close()
     })
     server.on('stream', onStream)
   }
 
-  /** A reload's limits (the buckets' for every connection, SETTINGS for those opened from now on) and idle timeout (for those opened from now on). */
+  /** A reload's limits (the buckets' for every connection, SETTINGS and the field cap for those opened from now on) and idle timeout (for those opened from now on). */
   update (limits: Http2Limits, idleMs: number): void {
     this.#limits = limits
     this.#idleMs = idleMs
     this.#server.updateSettings(settings(limits))
+    // Node reads each new session's options, the field cap too, from this object (updateSettings
+    // writes its `settings` there): a larger maxHeaderListSize needs more fields.
+    const options = nodeField<{ maxHeaderListPairs?: number }>(this.#server, 'options')
+    if (options !== undefined) options.maxHeaderListPairs = headerPairs(limits.maxHeaderListSize)
   }
 
   /** Sessions open now. */
@@ -250,6 +261,15 @@ function armIdle (session: GuardedSession): void {
   if (!session.destroyed) a.idle = setTimeout(onIdle, a.idleMs, session).unref()
 }
 
+/**
+ * A session must send its preface (the client's SETTINGS: 'remoteSettings') within
+ * clientTimeouts.headers, as an HTTP/1.1 connection its first request head: one that sent nothing
+ * (h2c, or TLS after ALPN h2) was held until the idle timeout (72 s by default). Then it is idle.
+ */
+function armPreface (session: GuardedSession, ms: number): void {
+  session[ALLOWANCE].preface = setTimeout(onIdle, ms, session).unref()
+}
+
 function onIdle (session: GuardedSession): void {
   session.close()
   // close() also waits for a stream whose headers never ended (HEADERS without END_HEADERS, or cut
@@ -265,10 +285,10 @@ function socketOf (session: Http2Session): Socket | undefined {
   return nodeField<Socket>(session, 'socket')
 }
 
-/** A session's field under Node's own symbol described `description`. */
-function nodeField<T> (session: Http2Session, description: string): T | undefined {
-  const key = Object.getOwnPropertySymbols(session).find(k => k.description === description)
-  return key === undefined ? undefined : (session as unknown as Record<symbol, T | undefined>)[key]
+/** A field of Node's `of` (a session, a server) under Node's own symbol described `description`. */
+function nodeField<T> (of: object, description: string): T | undefined {
+  const key = Object.getOwnPropertySymbols(of).find(k => k.description === description)
+  return key === undefined ? undefined : (of as Record<symbol, T | undefined>)[key]
 }
 
 /**
@@ -341,7 +361,9 @@ function cutSession (session: Http2Session): void {
 }
 
 function onRemoteSettings (this: Http2Session): void {
-  (this as GuardedSession)[GUARD].spend(this, 'settings')
+  const session = this as GuardedSession
+  clearTimeout(session[ALLOWANCE].preface)
+  session[GUARD].spend(this, 'settings')
 }
 
 /** The h2c listener: cleartext HTTP/2 with prior knowledge, its requests handed to `handle` (the gateway's); `tcp`: its sockets' options. */

@@ -59,9 +59,9 @@ export class ServerTls {
     }
   }
 
-  /** The context for SNI `name`: exact, then `*.` one label up, then the default. */
+  /** The context for SNI `name` (one trailing dot left out, as routing does): exact, then `*.` one label up, then the default. */
   select (name: string): SecureContext {
-    const host = name.toLowerCase()
+    const host = (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase()
     const exact = this.#exact.get(host)
     if (exact !== undefined) return exact
     const dot = host.indexOf('.')

@@ -195,6 +195,48 @@ t.test('max header list size: a client that never acknowledges SETTINGS cannot s
   t.equal(up.received(), 0, 'never reached the upstream')
 })
 
+t.test('max header list size: before SETTINGS are acknowledged, a list of more fields than the size allows never reaches the gateway', async t => {
+  const up = await holdingUpstream(t)
+  up.release()
+  const { gw } = await startH2Gateway(t, H2C, catchAllYaml(up.url))
+  // x-big: 4,000 bytes, indexed once on stream 1 (dynamic entry 62), then referenced 2,000 times on
+  // each stream: 2 KB of HPACK for an 8 MB header list of 2,004 fields, past the 516 of 16384 bytes.
+  const refs = new Array<number>(2_000).fill(0x80 | 62)
+  const head = [0x82, 0x86, 0x84, 0x01, ...hpackString('localhost')]
+  const streams = Array.from({ length: 20 }, (_, i) => 2 * i + 1)
+  const flood = streams.map(id => frame(1, 0x5, id, Buffer.from([...head, ...(id === 1 ? [0x40, ...hpackString('x-big'), ...hpackString('a'.repeat(4_000))] : []), ...refs])))
+  const socket = netConnect(Number(new URL(gw.h2cUrl as string).port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.on('error', () => {})
+  const frames = serverFrames(socket)
+  // The preface and an empty SETTINGS, never an ACK of the server's.
+  socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), ...flood]))
+  const answered = (id: number) => frames.some(f => f.stream === id && (f.type === 3 || f.type === 1))
+  t.ok(await until(() => streams.every(answered)), 'every stream answered')
+  const resets = frames.filter(f => f.type === 3)
+  t.equal(resets.length, streams.length, 'each stream reset by Node')
+  t.ok(resets.every(f => f.payload.readUInt32BE(0) === constants.NGHTTP2_ENHANCE_YOUR_CALM), 'ENHANCE_YOUR_CALM')
+  // A plain GET after them: logged once answered, as a 431 of the flood would have been before it.
+  socket.write(frame(1, 0x5, 41, Buffer.from(head)))
+  t.match(await waitForLog(gw.logs, { msg: 'request', path: '/' }), { status: 200 }, 'the connection serves on')
+  t.same(gw.logs.filter(l => l.msg === 'request').map(l => l.status), [200], 'only the plain GET reached the gateway (no 431 built from megabytes of fields)')
+})
+
+/** The frames `socket` receives, as they come. */
+function serverFrames (socket: Socket): Array<{ type: number, stream: number, payload: Buffer }> {
+  const frames: Array<{ type: number, stream: number, payload: Buffer }> = []
+  let pending = Buffer.alloc(0)
+  socket.on('data', (c: Buffer) => {
+    pending = Buffer.concat([pending, c])
+    while (pending.length >= 9 && pending.length >= 9 + pending.readUIntBE(0, 3)) {
+      const length = pending.readUIntBE(0, 3)
+      frames.push({ type: pending[3] as number, stream: pending.readUInt32BE(5) & 0x7fffffff, payload: pending.subarray(9, 9 + length) })
+      pending = pending.subarray(9 + length)
+    }
+  })
+  return frames
+}
+
 /** Whether `bytes` (server frames after its SETTINGS) hold a HEADERS frame on `stream`. */
 function responseHeaders (bytes: Buffer, stream: number): boolean {
   for (let at = 0; at + 9 <= bytes.length; at += 9 + bytes.readUIntBE(at, 3)) {
