@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.ts'
-import { readNoMore } from '../proxy/unread-body.ts'
 import { bearerMatches } from './admin/auth.ts'
 import { adminBodies } from './admin/bodies.ts'
 import { browserRefusal, firstByteJudged, hasBody, type Refusal } from './admin/browser-guard.ts'
 import { adminClientError, adminConnect } from './admin/client-error.ts'
+import { endAfterAnswer } from './admin/closing.ts'
 import { configEndpoints } from './admin/config.ts'
 import { ADMIN_HEADERS, Endpoints, pathOf } from './admin/endpoints.ts'
 import { framingRefusal } from './admin/framing.ts'
@@ -37,9 +37,13 @@ const TOO_LARGE = `the request body is larger than the admin API takes (${BODY_L
  * may hold a connection long, nor many of them: the admin listener shares the process's file
  * descriptors with the gateway. Its clients send small requests at once and read the answers; a
  * reload, however long, is bounded by none of these. `pipelined` answers pending per connection,
- * `pending` over the listener, each to be taken by its client within `sendMs` (pipelining.ts).
+ * `pending` over the listener, the client of each taking some of it every `sendMs` (pipelining.ts;
+ * PORTCULLIS_ADMIN_SEND_MS, read as the module loads, shortens it for tests).
  */
-export const ADMIN_LIMITS = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256, pipelined: 16, pending: 256, sendMs: 10_000 } as const
+export const ADMIN_LIMITS = {
+  headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, maxConnections: 256, pipelined: 16, pending: 256,
+  sendMs: Number(process.env.PORTCULLIS_ADMIN_SEND_MS ?? 10_000)
+} as const
 
 /** An answer sent while the request's body is still coming (a refusal, an open probe ignoring it). */
 const bodyPending = (req: FastifyRequest): boolean => hasBody(req) && !req.raw.complete
@@ -143,9 +147,17 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     app.server.emit('request', req, res)
   })
   app.server.maxConnections = ADMIN_LIMITS.maxConnections
+  const unrun = new WeakSet<IncomingMessage>()
   // Before Fastify sees the request: on every answer, errors (its own for a malformed URL too) and
   // plugin endpoints' included. Every request counted, those Fastify answers itself too.
   app.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    // Sent after the answer that ended its connection (read only to see the client's close,
+    // closing.ts): the connection is cut, the request not run.
+    if (req.socket.writableEnded) {
+      unrun.add(req)
+      req.socket.destroy()
+      return
+    }
     for (const [name, value] of Object.entries(ADMIN_HEADERS)) res.setHeader(name, value)
     track(req, res)
   })
@@ -201,6 +213,7 @@ export function createAdminServer (state: AdminState): FastifyInstance {
     return fail(reply, r.status, r.error, r.message)
   }
   app.addHook('onRequest', async (req, reply) => {
+    if (unrun.has(req.raw)) return reply.hijack()
     clientIps.set(req, req.ip)
     // A client pipelining past a bound gets the answers before it, then this one, then the end of
     // the connection; what it sent after is answered the same way and never sent (pipelining.ts).
@@ -238,12 +251,12 @@ export function createAdminServer (state: AdminState): FastifyInstance {
       ...(error === undefined ? {} : { error }), ...(route === RELOAD ? { trigger: 'admin' } : {}) }, CALLED)
     return payload
   })
-  // Answered before its body is in (a refusal, 413 by Content-Length): the rest is not read, the
-  // connection ends after the answer (lingering, so that a client still sending reads it).
+  // Answered before its body is in (a refusal, 413 by Content-Length): the connection ends after
+  // the answer, lingering so that a client still sending reads it (closing.ts).
   app.addHook('onSend', async (req, reply, payload) => {
     if (!bodyPending(req)) return payload
     void reply.header('connection', 'close')
-    readNoMore(req.raw.socket)
+    endAfterAnswer(req.raw.socket)
     return payload
   })
 
