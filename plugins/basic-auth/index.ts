@@ -18,6 +18,15 @@ const ENDED_FAILURE = fail(401, 'request_ended', 'invalid_credentials', 'the req
 /** Password checks that may wait for a turn (some seconds of scrypt at the default cost). */
 const MAX_WAITING = 64
 
+// Fatal: invalid bytes as U+FFFD made `caf\xff` and `caf\x80` one password with `caf\uFFFD`.
+// A BOM kept: it is no part of the user name to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** `bytes` as UTF-8, or undefined when they are not. */
+function strictUtf8 (bytes: Buffer): string | undefined {
+  try { return utf8.decode(bytes) } catch { return undefined }
+}
+
 const outcome = (consumer: Consumer | undefined | typeof BUSY | typeof ENDED): Outcome =>
   consumer === undefined ? INVALID : consumer === BUSY ? BUSY_FAILURE : consumer === ENDED ? ENDED_FAILURE : { consumer }
 
@@ -62,15 +71,17 @@ export default definePlugin({
       challenge: basicChallenge(config.realm ?? 'portcullis'),
       anonymous: config.anonymous,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
+      remove: location.removeUnjudged,
       extract: req => location.read(req),
       scrub: location.scrub,
       verify (encoded, req) {
         // Canonical base64 only (RFC 4648: padded, unused bits zero): Buffer.from reads `dTpwdzE`,
         // `dTpwdzF=` as `dTpwdzE=`, spellings a limit by header:authorization would count apart.
+        // Then UTF-8 only (the charset the challenge names).
         const bytes = Buffer.from(encoded, 'base64')
-        const decoded = bytes.toString('base64') === encoded ? bytes.toString('utf8') : ''
-        const colon = decoded.indexOf(':')
-        if (colon < 1) return MALFORMED
+        const decoded = bytes.toString('base64') === encoded ? strictUtf8(bytes) : undefined
+        const colon = decoded === undefined ? -1 : decoded.indexOf(':')
+        if (decoded === undefined || colon < 1) return MALFORMED
         const username = decoded.slice(0, colon)
         const password = decoded.slice(colon + 1)
         const id = book.idOf(username, password)

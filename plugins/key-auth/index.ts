@@ -43,6 +43,7 @@ export default definePlugin({
       challenge: keyChallenge(config.realm ?? 'portcullis'),
       anonymous: config.anonymous,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
+      remove: location.removeUnjudged,
       removeFromQuery: location.removeFromQuery,
       extract: req => location.read(req),
       scrub: location.scrub,

@@ -9,28 +9,51 @@ export interface LoggerOptions { level?: string, pretty?: boolean }
 // tokens ride in it (Kubernetes' base64url.bearer...), and a server must answer with one of those
 // offered: it may echo the token. The usual token headers too: Spring Session's X-Auth-Token,
 // GitLab's Private-Token, AWS's session token.
-const REDACT = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey', 'sec-websocket-protocol',
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey', 'sec-websocket-protocol',
   'x-auth-token', 'x-access-token', 'private-token', 'x-amz-security-token']
+// Exact names: each path costs every line with headers (34 of them, some 8 µs a line), so their
+// spellings with `_` for `-` (`x_api_key`) are the access log's redactHeaders' to hide.
+const REDACT = CREDENTIAL_HEADERS
   .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`, `resHeaders["${h}"]`])
   .concat(['resHeaders["set-cookie"]'])
 /** pino's `redact` for every logger of the gateway's (tests' in-memory ones too). */
 export const REDACTION = { paths: REDACT, censor: '[redacted]' }
 
+/** A header name as CGI, WSGI and PHP servers read it: `x_api_key` is X-Api-Key. */
+const dashed = (name: string): string => name.includes('_') ? name.replaceAll('_', '-') : name
+
+// redactHeaders' names and CREDENTIAL_HEADERS dashed, once per list (the runtime passes one list per config).
+const dashedLists = new WeakMap<readonly string[], ReadonlySet<string>>()
+function dashedNames (names: readonly string[]): ReadonlySet<string> {
+  let set = dashedLists.get(names)
+  if (set === undefined) dashedLists.set(names, set = new Set([...CREDENTIAL_HEADERS, ...names.map(dashed)]))
+  return set
+}
+
 /**
- * `headers` with those of `names` present shown as [redacted], URL-valued ones cut as loggedUrl
- * (see URL_HEADERS), and without HTTP/2's pseudo-headers (`:path` carries the query, which logs
- * leave out; the others repeat the line's fields): a copy only when there is one of these.
+ * `headers` with those of `names` (lower-case) and CREDENTIAL_HEADERS present shown as [redacted],
+ * in any spelling with `_` for `-` (`x_api_key`: the header to CGI, WSGI and PHP upstreams, removed
+ * from the request beside an X-Api-Key credential), URL-valued ones cut as loggedUrl (see URL_HEADERS), and without HTTP/2's
+ * pseudo-headers (`:path` carries the query, which logs leave out; the others repeat the line's
+ * fields): a copy only when there is one of these.
  */
 export function redactHeaders<H extends Record<string, unknown>> (headers: H, names: readonly string[]): H {
-  if (!names.some(name => headers[name] !== undefined) && !URL_HEADERS.some(([name]) => hasCut(headers[name])) && !hasPseudoHeader(headers)) return headers
+  const secret = dashedNames(names)
+  if (!hasSecretOrPseudo(headers, secret) && !URL_HEADERS.some(([name]) => hasCut(headers[name]))) return headers
   const copy: Record<string, unknown> = {}
   for (const name in headers) if (name.charCodeAt(0) !== COLON) copy[name] = headers[name]
   for (const [name, without] of URL_HEADERS) cut(copy, name, without)
-  for (const name of names) if (copy[name] !== undefined) copy[name] = '[redacted]'
+  for (const name in copy) if (copy[name] !== undefined && secret.has(dashed(name))) copy[name] = '[redacted]'
   return copy as H
 }
 
 const COLON = 58
+
+/** Whether `headers` hold one of `secret` (dashed) or an HTTP/2 pseudo-header: one pass, no allocation but for a name with `_`. */
+function hasSecretOrPseudo (headers: Record<string, unknown>, secret: ReadonlySet<string>): boolean {
+  for (const name in headers) if (name.charCodeAt(0) === COLON || (headers[name] !== undefined && secret.has(dashed(name)))) return true
+  return false
+}
 
 /** Where withoutQuery cuts: a query, a fragment or a first path parameter. */
 const CUT = /[?#;]|%3b/i
@@ -141,11 +164,6 @@ function cut (headers: Record<string, unknown>, name: string, without: (value: s
   const value = headers[name]
   if (typeof value === 'string') headers[name] = without(value)
   else if (Array.isArray(value)) headers[name] = value.map(v => typeof v === 'string' ? without(v) : v)
-}
-
-function hasPseudoHeader (headers: Record<string, unknown>): boolean {
-  for (const name in headers) if (name.charCodeAt(0) === COLON) return true
-  return false
 }
 
 /** Past this, a logged path is cut (a client could send 8 KiB of it on every request); see loggedPath. */

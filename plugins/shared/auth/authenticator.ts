@@ -60,8 +60,7 @@ export function authenticator<C> (spec: AuthSpec<C>, ctx: PluginSetupContext): H
   }
 
   const check = (req: GatewayRequest, credential: C) => {
-    // Every member's credential with hideCredentials goes, not only the one that decides.
-    chain.hide(req)
+    chain.decided(spec, req)
     const outcome = spec.verify(credential, req)
     return outcome instanceof Promise ? outcome.then(o => settle(req, o)) : settle(req, outcome)
   }

@@ -23,6 +23,9 @@ ${route('all-hidden', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true,
 ${route('jwt-hidden', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true }, basic-auth: {} }`)}
 ${route('anonymous', '{ key-auth: { hideCredentials: true, anonymous: guest }, basic-auth: { hideCredentials: true, anonymous: guest } }')}
 ${route('optional', `{ jwt-auth: { secret: "${SECRET}", hideCredentials: true, optional: true } }`)}
+${route('none-hidden', '{ key-auth: { query: api_key }, basic-auth: {} }')}
+${route('jwt-and-key', `{ jwt-auth: { secret: "${SECRET}" }, key-auth: { query: api_key } }`)}
+${route('shared-header', `{ jwt-auth: { secret: "${SECRET}", from: [ { header: x-k, scheme: Bearer } ] }, key-auth: { header: x-k } }`)}
 `)
 t.teardown(() => gw.close())
 
@@ -81,4 +84,34 @@ t.test('a tab after the scheme (Bearer<TAB>token): the credential is verified an
   t.equal(basicTab.json.headers['x-consumer-id'], 'alice', 'basic-auth reads it the same way (the same code)')
   t.equal(basicTab.json.headers.authorization, undefined)
   t.equal((await call('/anonymous', { authorization: `Basic\t${Buffer.from('alice:wrong').toString('base64')}` })).status, 401)
+})
+
+t.test('without hideCredentials: the credentials of the route\'s other auth plugins go once one decides (unchecked), its own stays', async t => {
+  const byKey = await call('/none-hidden?api_key=forged&a=1', { 'x-api-key': ALICE_KEY, authorization: basic('admin', 'not-the-password') })
+  t.equal(byKey.status, 200)
+  t.equal(byKey.json.headers['x-consumer-id'], 'alice', 'key-auth decided')
+  t.equal(byKey.json.headers['x-api-key'], ALICE_KEY, 'its own key kept: no hideCredentials')
+  t.equal(byKey.json.headers.authorization, undefined, 'the Basic password no one checked removed')
+  t.equal(byKey.json.url, '/none-hidden?a=1', 'as is key-auth\'s own query key beside its header (one plugin\'s locations)')
+
+  const byPassword = await call('/none-hidden', { 'x-api-key': '', authorization: basic('alice', 'alice-password') })
+  t.equal(byPassword.status, 200)
+  t.equal(byPassword.json.headers['x-consumer-id'], 'alice', 'basic-auth decided')
+  t.equal(byPassword.json.headers.authorization, basic('alice', 'alice-password'), 'its own credentials kept')
+  t.notOk('x-api-key' in byPassword.json.headers, 'key-auth\'s (empty) header removed, though key-auth ran first')
+
+  const byToken = await call(`/jwt-and-key?api_key=${ALICE_KEY}&b=2`, { authorization: `Bearer ${token}`, 'x-api-key': 'forged-key-0123456789' })
+  t.equal(byToken.status, 200)
+  t.equal(byToken.json.headers['x-consumer-id'], 'bob', 'jwt-auth decided')
+  t.equal(byToken.json.headers.authorization, `Bearer ${token}`)
+  t.equal(byToken.json.headers['x-api-key'], undefined, 'key-auth\'s key removed')
+  t.equal(byToken.json.url, '/jwt-and-key?b=2', 'its query key too')
+
+  const shared = await call('/shared-header', { 'x-k': `Bearer ${token}` })
+  t.equal(shared.json.headers['x-consumer-id'], 'bob', 'jwt-auth decided on the header key-auth reads whole')
+  t.equal(shared.json.headers['x-k'], `Bearer ${token}`, 'the header the deciding credential came from is not another plugin\'s to remove')
+  t.equal((await call('/shared-header', { 'x-k': ALICE_KEY })).json.headers['x-consumer-id'], 'alice', 'key-auth reads the rest')
+
+  const bad = await call('/none-hidden', { 'x-api-key': 'forged-key-0123456789', authorization: basic('alice', 'alice-password') })
+  t.equal(bad.status, 401, 'the first credential decides: a bad key is not rescued by a good password')
 })

@@ -28,6 +28,14 @@ export interface CompiledLocation {
   read (req: GatewayRequest): string | undefined
   /** Removes it from what is sent upstream. */
   remove (req: GatewayRequest): void
+  /**
+   * As remove, for when another location or another auth plugin of the route decided: a value
+   * there is one the gateway did not verify. But the header the credential that decided was read
+   * from stays (a location reading it whole beside the decider's scheme), and so does
+   * Sec-WebSocket-Protocol: a subprotocol the client offers (graphql-ws beside a Bearer token), for
+   * the upstream to select, which no upstream takes for a credential by itself.
+   */
+  removeUnjudged (req: GatewayRequest): void
   /** As remove, for a query parameter only (a header or cookie stays): for what passes the query on elsewhere (redirect's Location). */
   removeFromQuery (req: GatewayRequest): void
   /**
@@ -107,29 +115,76 @@ export const samePhpName = (a: string, b: string): boolean => phpName(a) === php
 /** Whether two query parameter names are one as some upstream reads them: as PHP does, or in any case, as ASP.NET does. */
 export const sameQueryName = (a: string, b: string): boolean => folded(a) === folded(b)
 
-/** The values of the parameters `named`, in order ('' for its array form: malformed, as an empty one), and whether a copy is among them. */
-function paramValues (pairs: readonly string[], named: Named): { values: string[], copied: boolean } {
+type Match = ReturnType<Named>
+const isNamed = (match: Match): boolean => match !== false
+const isCopy = (match: Match): boolean => match === 'copy'
+
+/**
+ * One piece of a list split on `outer` (`&` in a query, `;` in a cookie), and how it is named; in a
+ * part split on `inner` too, a bare piece after another (no `=`) is part of the value before it
+ * (subPairs, queryParam): not named (undefined).
+ */
+interface Piece { readonly text: string, readonly match: Match | undefined }
+/** A part of the list: named as a whole, and its pieces when it holds `inner`. */
+interface Part { readonly text: string, readonly match: Match, readonly pieces: readonly Piece[] | undefined }
+
+/** `list` split on `outer`, each part's name read once for what reads and removes it after. */
+function parts (list: string, outer: string, inner: string, classify: (pair: string) => Match): Part[] {
+  return list.split(outer).map(text => ({
+    text,
+    match: classify(text),
+    pieces: text.includes(inner) ? text.split(inner).map(piece => ({ text: piece, match: piece.includes('=') ? classify(piece) : undefined })) : undefined
+  }))
+}
+
+/**
+ * The parts less the pieces `is` takes (with the bare pieces after one: its value), the rest with
+ * their separators: undefined when none is removed.
+ */
+function withoutParts (list: readonly Part[], inner: string, is: (match: Match) => boolean): string[] | undefined {
+  let removed = false
+  const kept: string[] = []
+  for (const part of list) {
+    if (part.pieces === undefined) {
+      if (is(part.match)) removed = true
+      else kept.push(part.text)
+      continue
+    }
+    let named = false
+    const rest: string[] = []
+    for (const piece of part.pieces) {
+      if (piece.match !== undefined) named = is(piece.match)
+      if (!named) rest.push(piece.text)
+    }
+    if (rest.length === part.pieces.length) kept.push(part.text)
+    else {
+      removed = true
+      if (rest.length > 0) kept.push(rest.join(inner))
+    }
+  }
+  return removed ? kept : undefined
+}
+
+/** The values of the parameters named, in order ('' for its array form: malformed, as an empty one), and whether a copy is among them. */
+function paramValues (pairs: readonly Piece[]): { values: string[], copied: boolean } {
   const values: string[] = []
   let copied = false
-  for (const pair of pairs) {
-    if (pair === '') continue
-    const eq = pair.indexOf('=')
-    const match = named(paramName(pair))
-    if (match === 'copy') copied = true
-    else if (match !== false) values.push(match === 'array' || eq === -1 ? '' : formDecode(pair.slice(eq + 1)))
+  for (const { text, match } of pairs) {
+    if (text === '' || match === false || match === undefined) continue
+    if (match === 'copy') { copied = true; continue }
+    const eq = text.indexOf('=')
+    values.push(match === 'array' || eq === -1 ? '' : formDecode(text.slice(eq + 1)))
   }
   return { values, copied }
 }
 
-function queryParam (query: string, named: Named): string | undefined {
-  if (query.length < 2) return undefined
-  const parts = query.slice(1).split('&')
-  const { values, copied } = paramValues(parts, named)
+function queryParam (list: readonly Part[]): string | undefined {
+  const { values, copied } = paramValues(list)
   let copiedToo = copied
   // Some upstreams split on `;` too (Rack 2, Perl's CGI, Go before 1.17): `?t=good&x=1;t=forged`
   // must read the same both ways, or it is one more copy the gateway did not verify.
-  if (query.includes(';')) {
-    const split = paramValues(parts.flatMap(part => subPairs(part, ';')), named)
+  if (list.some(part => part.pieces !== undefined)) {
+    const split = paramValues(list.flatMap(part => part.pieces?.filter(piece => piece.match !== undefined) ?? [part]))
     if (split.values.length !== values.length || split.values[0] !== values[0]) return ''
     copiedToo ||= split.copied
   }
@@ -168,54 +223,61 @@ export function formDecode (text: string): string {
   return utf8Text.decode(Uint8Array.from(bytes))
 }
 
-/** A query pair's name (`name=value`, or a bare `name`), decoded as the reader decodes it. */
-const paramName = (pair: string): string => formDecode(pair.split('=', 1)[0] as string)
-
-/** Whether a query's `name=value` has a name `is`. */
-const isParam = (pair: string, is: (decoded: string) => boolean): boolean => is(paramName(pair))
-
 /**
- * The pairs of a part (split on `&` in a query, `;` in a cookie) as upstreams that split on
- * `inner` too read them: the part itself when it holds none, else only its pieces with `=`. A bare
- * name there is no credential an upstream verifies but part of the value before it
- * (`consent=ads,session`), not a copy to refuse.
+ * Whether a query, or a pair's name as sent, may hold `name` as queryName reads it: only then is it
+ * decoded and read. Without a `%` and past ASCII, a name is its bytes (`+` a space), so one read as
+ * `name` holds it folded: in any case, `_` as any of `_.+[` (or a space, in a plugin's query). A
+ * `%` may spell any letter (`%61pi_key`), a character past ASCII may fold into one (U+212A KELVIN
+ * SIGN is `k` in lower case): a text with either may.
  */
-function subPairs (part: string, inner: string): string[] {
-  const pieces = part.split(inner)
-  return pieces.length === 1 ? pieces : pieces.filter(piece => piece.includes('='))
+function mayHold (name: string): (text: string) => boolean {
+  const spelt = new RegExp(folded(name).split('').map(c => c === '_' ? '[_.+[ ]' : /[a-z0-9]/.test(c) ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''), 'i')
+  return text => !PLAIN.test(text) || spelt.test(text)
 }
 
 /**
- * `list` split on `outer`, less the pieces of each part split on `inner` that are `named`'s (as
- * subPairs reads them, with the bare pieces after one: its value), the rest with their
- * separators: undefined when none is removed.
+ * A query parameter's parts of a query (undefined when it cannot hold the parameter): read once
+ * and kept for the next call on the same query, as reading, scrubbing and removing it follow
+ * each other (a client's 7,000 empty pairs were parsed three times, on every request).
  */
-function withoutPieces (list: string, outer: string, inner: string, isNamed: (piece: string) => boolean): string[] | undefined {
-  let removed = false
-  const kept = list.split(outer).flatMap(part => {
-    const pieces = part.split(inner)
-    let named = false
-    const rest = pieces.filter(piece => {
-      if (pieces.length === 1 || piece.includes('=')) named = isNamed(piece)
-      return !named
-    })
-    if (rest.length === pieces.length) return [part]
-    removed = true
-    return rest.length === 0 ? [] : [rest.join(inner)]
-  })
-  return removed ? kept : undefined
+function queryParts (name: string): (query: string) => readonly Part[] | undefined {
+  const named = queryName(name)
+  const may = mayHold(name)
+  const classify = (pair: string): Match => {
+    const eq = pair.indexOf('=')
+    const raw = eq === -1 ? pair : pair.slice(0, eq)
+    return may(raw) ? named(formDecode(raw)) : false
+  }
+  let last = ''
+  let lastParts: readonly Part[] | undefined
+  return query => {
+    if (query !== last) {
+      last = query
+      lastParts = query.length < 2 || !may(query) ? undefined : parts(query.slice(1), '&', ';', classify)
+    }
+    return lastParts
+  }
 }
 
 /**
- * The query without the parameters whose names are `is`, behind a `;` too (read as a copy by queryParam):
+ * The query without the parameters `is` takes, behind a `;` too (read as a copy by queryParam):
  * unchanged when it holds none (the other pairs as sent), '' when only separators are left (no stray `?`).
  */
-function withoutParam (query: string, is: (decoded: string) => boolean): string {
-  if (query.length < 2) return query
-  const kept = withoutPieces(query.slice(1), '&', ';', pair => isParam(pair, is))
+function withoutParam (query: string, list: readonly Part[] | undefined, is: (match: Match) => boolean): string {
+  const kept = list === undefined ? undefined : withoutParts(list, ';', is)
   if (kept === undefined) return query
   const rest = kept.join('&')
   return /^[&;]*$/.test(rest) ? '' : `?${rest}`
+}
+
+/**
+ * The pairs of a cookie header's part as upstreams that split on `,` too read them: the part itself
+ * when it holds none, else only its pieces with `=`. A bare name there is no credential an
+ * upstream verifies but part of the value before it (`consent=ads,session`), not a copy to refuse.
+ */
+function subPairs (part: string): string[] {
+  const pieces = part.split(',')
+  return pieces.length === 1 ? pieces : pieces.filter(piece => piece.includes('='))
 }
 
 /** The Cookie header as one string: Node joins several (HTTP/2) with `; `; a plugin may have set a list. */
@@ -250,7 +312,7 @@ function cookie (req: GatewayRequest, named: Named): string | undefined {
   const pairs = header.split(';')
   // Some upstreams split cookies on `,` too (Rack 2, the old `cookie` module): a copy behind one
   // (`a=1, session=forged`) is one the gateway did not judge.
-  if (header.includes(',') && pairs.flatMap(pair => subPairs(pair, ',')).filter(pair => isCookie(pair, named)).length > pairs.filter(pair => isCookie(pair, named)).length) return ''
+  if (header.includes(',') && pairs.flatMap(subPairs).filter(pair => isCookie(pair, named)).length > pairs.filter(pair => isCookie(pair, named)).length) return ''
   const first = pairs.findIndex(pair => isCookie(pair, named))
   if (first === -1) return undefined
   const pair = pairs[first] as string
@@ -266,7 +328,7 @@ function cookie (req: GatewayRequest, named: Named): string | undefined {
  * unchanged without one, undefined when none is left.
  */
 function withoutCookie (header: string, named: Named): string | undefined {
-  const kept = withoutPieces(header, ';', ',', pair => isCookie(pair, named))
+  const kept = withoutParts(parts(header, ';', ',', pair => cookieName(pair, named)), ',', isNamed)
   return kept === undefined ? header : joinCookies(kept)
 }
 
@@ -291,33 +353,41 @@ const isBlank = (code: number): boolean => code === 32 || code === 9
 
 const NOTHING = (): void => {}
 
+/**
+ * The header each request's credential was read from, by the location that decided: another auth
+ * plugin of the route reading that header too (its whole value, where the decider reads a scheme)
+ * leaves it for the decider's hideCredentials (CompiledLocation.removeUnjudged).
+ */
+const judgedHeader = new WeakMap<GatewayRequest, string>()
+
 /** Compiled once at setup: header names lower-cased, the scheme prefix prepared. */
 export function compileLocation (location: Location): CompiledLocation {
   if ('query' in location) {
-    const named = queryName(location.query)
-    const remove = (req: GatewayRequest): void => { req.query = withoutParam(req.query, name => named(name) !== false) }
+    const parse = queryParts(location.query)
+    const without = (req: GatewayRequest, is: (match: Match) => boolean): void => {
+      const query = withoutParam(req.query, parse(req.query), is)
+      if (query !== req.query) req.query = query
+    }
+    const remove = (req: GatewayRequest): void => { without(req, isNamed) }
     return {
-      read: req => queryParam(req.query, named),
+      read (req) {
+        const list = parse(req.query)
+        return list === undefined ? undefined : queryParam(list)
+      },
       remove,
+      removeUnjudged: remove,
       removeFromQuery: remove,
-      scrub: req => {
-        const query = withoutParam(req.query, name => named(name) === 'copy')
-        if (query !== req.query) req.query = query
-      }
+      scrub: req => { without(req, isCopy) }
     }
   }
   if ('cookie' in location) {
     const named = sameName(location.cookie)
-    return {
-      read: req => cookie(req, named),
-      // Only its pairs: the upstream may own the other cookies.
-      remove: req => {
-        const header = cookieHeader(req.headers.cookie)
-        if (header !== undefined) req.headers.cookie = withoutCookie(header, named)
-      },
-      removeFromQuery: NOTHING,
-      scrub: NOTHING
+    // Only its pairs: the upstream may own the other cookies.
+    const remove = (req: GatewayRequest): void => {
+      const header = cookieHeader(req.headers.cookie)
+      if (header !== undefined) req.headers.cookie = withoutCookie(header, named)
     }
+    return { read: req => cookie(req, named), remove, removeUnjudged: remove, removeFromQuery: NOTHING, scrub: NOTHING }
   }
   const header = location.header.toLowerCase()
   if (isIdentityHeader(header)) {
@@ -329,22 +399,29 @@ export function compileLocation (location: Location): CompiledLocation {
   // "Bearer\u00a0forged" taken for none went unverified to the upstream of an optional route.
   // Only the scheme alone is none (`Bearer ${token ?? ''}`, Node drops the trailing space).
   const ofScheme = (value: string) => value.slice(0, scheme.length).toLowerCase() === scheme
+  const credential = (value: string): string | undefined => {
+    if (scheme === '') return value === '' ? undefined : value
+    if (!ofScheme(value)) return undefined
+    const rest = trimmed(value.slice(scheme.length))
+    if (rest === '') return undefined
+    const after = value[scheme.length]
+    return after === ' ' || after === '\t' ? rest : ''
+  }
+  // With a scheme, only a value of that scheme: Authorization: Basic is basic-auth's to hide or keep, not jwt-auth's.
+  const remove = (req: GatewayRequest): void => {
+    const value = req.headers[header]
+    if (value !== undefined && (scheme === '' || (typeof value === 'string' && ofScheme(value)))) req.headers[header] = undefined
+  }
   return {
     read (req) {
       const value = req.headers[header]
-      if (typeof value !== 'string') return undefined
-      if (scheme === '') return value === '' ? undefined : value
-      if (!ofScheme(value)) return undefined
-      const rest = trimmed(value.slice(scheme.length))
-      if (rest === '') return undefined
-      const after = value[scheme.length]
-      return after === ' ' || after === '\t' ? rest : ''
+      const found = typeof value === 'string' ? credential(value) : undefined
+      if (found !== undefined) judgedHeader.set(req, header)
+      return found
     },
-    // With a scheme, only a value of that scheme: Authorization: Basic is basic-auth's to hide or keep, not jwt-auth's.
-    remove (req) {
-      const value = req.headers[header]
-      if (value !== undefined && (scheme === '' || (typeof value === 'string' && ofScheme(value)))) req.headers[header] = undefined
-    },
+    remove,
+    // A subprotocol offered (graphql-ws beside a Bearer token) is for the upstream to select; no upstream takes it for a credential by itself.
+    removeUnjudged: header === 'sec-websocket-protocol' ? NOTHING : req => { if (judgedHeader.get(req) !== header) remove(req) },
     removeFromQuery: NOTHING,
     scrub: spellingScrub([header])
   }
@@ -377,31 +454,26 @@ function allOf (steps: ReadonlyArray<(req: GatewayRequest) => void>): (req: Gate
 
 /**
  * The first location that holds a credential decides, '' too (a bad one is not passed over for a
- * later one); the others are then removed from the request, whatever hideCredentials says: a
- * value there (a stale cookie beside a fresh header, a forged query parameter) is one the gateway
- * did not verify. But for Sec-WebSocket-Protocol: a subprotocol the client offers (graphql-ws beside
- * a Bearer token), for the upstream to select, and no upstream takes it for a credential by itself.
- * Header locations are redacted from the route's logged headers.
+ * later one); the others are then removed from the request (removeUnjudged), whatever
+ * hideCredentials says: a value there (a stale cookie beside a fresh header, a forged query
+ * parameter) is one the gateway did not verify. Header locations are redacted from the route's logged headers.
  */
 export function compileLocations (locations: readonly Location[], ctx: Pick<PluginSetupContext, 'redactHeaders'>): CompiledLocation {
   ctx.redactHeaders(...locations.flatMap(l => 'header' in l ? [l.header] : []))
   const compiled = locations.map(compileLocation)
   if (compiled.length === 1) return compiled[0] as CompiledLocation
-  const removable = compiled.filter((_, i) => {
-    const l = locations[i] as Location
-    return !('header' in l) || l.header.toLowerCase() !== 'sec-websocket-protocol'
-  })
   return {
     read (req) {
       for (const l of compiled) {
         const value = l.read(req)
         if (value === undefined) continue
-        for (const other of removable) if (other !== l) other.remove(req)
+        for (const other of compiled) if (other !== l) other.removeUnjudged(req)
         return value
       }
       return undefined
     },
     remove (req) { for (const l of compiled) l.remove(req) },
+    removeUnjudged: allOf(compiled.map(l => l.removeUnjudged)),
     removeFromQuery: allOf(compiled.map(l => l.removeFromQuery)),
     scrub: allOf([
       // One pass over the request's headers for all of them.
