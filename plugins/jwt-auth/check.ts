@@ -1,6 +1,6 @@
 import { isForwardingHeader, isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { checkAuthRoute, credentialHeaders, stripForm } from '../shared/auth/route-check.ts'
-import { algorithmsOf, readPublicKeys } from './public-keys.ts'
+import { algorithmsOf, MAX_KEY_TRIES, readPublicKeys, triedInTurn } from './public-keys.ts'
 import { DEFAULTS, HMAC, JWKS_MAX, JWKS_MIN, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
 
 const isHmac = (a: string): boolean => (HMAC as readonly string[]).includes(a)
@@ -13,6 +13,22 @@ export const remoteKeysUrl = (config: JwtAuthConfig): string | undefined => conf
 
 /** Set by the gateway for every request: the trace it belongs to and its id. */
 const TRACE_HEADERS = new Set(['traceparent', 'tracestate', 'x-request-id'])
+
+/**
+ * Request fields of HTTP (RFC 9110, 9111, 6265...) and Fetch that clients send themselves: a
+ * forwarded claim's header is removed from every request on every route (a POST lost its
+ * Content-Type). Hop-by-hop and framing ones (TE, Expect...) the schema refuses; Host has its own word.
+ */
+const REQUEST_FIELDS = new Set([
+  'authorization', 'cookie', 'accept', 'origin', 'referer', 'user-agent', 'from', 'via', 'range', 'max-forwards', 'cache-control', 'pragma',
+  'date', 'prefer', 'priority', 'early-data', 'alt-used', 'cdn-loop', 'dnt', 'upgrade-insecure-requests', 'last-event-id',
+  'want-content-digest', 'want-repr-digest', 'want-digest', 'digest', 'repr-digest'
+])
+const REQUEST_FIELD_PREFIXES = ['content-', 'accept-', 'if-', 'sec-', 'access-control-request-']
+const isRequestField = (name: string): boolean => REQUEST_FIELDS.has(name) || REQUEST_FIELD_PREFIXES.some(p => name.startsWith(p))
+
+/** The longest clockTolerance: a token expired (or not valid yet) for longer is no clock skew. */
+const CLOCK_TOLERANCE_MAX = '5m'
 
 /**
  * Headers no claim may be forwarded in (the schema refuses hop-by-hop and framing ones): an
@@ -28,6 +44,7 @@ function forwardProblems (config: JwtAuthConfig): PluginConfigProblem[] {
     if (isForwardingHeader(lower)) return 'tells the upstream who the client is: the gateway sets it (server.trustProxy)'
     if (TRACE_HEADERS.has(lower)) return 'is set by the gateway for every request (trace context, request id)'
     if (from.includes(stripForm(lower))) return 'is where this plugin reads tokens (from): forwarded claims are removed from every request first, so no token would be found'
+    if (isRequestField(stripForm(lower))) return 'is a request field clients send (RFC 9110, Fetch): forwarded claims are removed from every request on every route, so no client\'s would reach an upstream; use a header of your own (x-user-...)'
     return undefined
   }
   // Headers compared as the gateway removes a client's (stripForm): CGI, WSGI and PHP read x_tenant as X-Tenant.
@@ -51,6 +68,9 @@ function forwardProblems (config: JwtAuthConfig): PluginConfigProblem[] {
  */
 export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): PluginConfigProblem[] {
   const problems = [...forwardProblems(config), ...checkAuthRoute('jwt-auth', config, route)]
+  if (config.clockTolerance !== undefined && toMs(config.clockTolerance) > toMs(CLOCK_TOLERANCE_MAX)) {
+    problems.push({ path: ['clockTolerance'], message: `must be at most ${CLOCK_TOLERANCE_MAX}: clocks apart by more are a fault to fix, and a longer leeway takes expired tokens` })
+  }
   const isStatic = hasStaticKeys(config)
   if (isStatic && config.jwksUri !== undefined) return [...problems, { path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
   const keys = isStatic || remoteKeysUrl(config) !== undefined
@@ -82,6 +102,16 @@ export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): 
       problems.push({ path: ['algorithms'], message: `${asymmetric.join(', ')} fit none of the keys (they verify ${[...fitting].join(', ') || 'nothing'})` })
     }
     if (read.problems.length === 0 && fitting.size === 0 && config.secret === undefined) problems.push({ path: [config.keys === undefined ? 'jwksFile' : 'keys'], message: 'no key to verify tokens with' })
+    for (const alg of fitting) {
+      const inTurn = read.jwks.filter(k => triedInTurn(k) && algorithmsOf(k).includes(alg)).length
+      if (inTurn > MAX_KEY_TRIES) {
+        problems.push({
+          path: [config.keys === undefined ? 'jwksFile' : 'keys'],
+          message: `${inTurn} keys without kid fit ${alg}: a token whose kid picks no key is checked with the first ${MAX_KEY_TRIES} only, so the others would verify nothing; give them a kid (as JWKs), or keep ${MAX_KEY_TRIES} per algorithm`
+        })
+        break
+      }
+    }
   }
   return problems
 }

@@ -2,7 +2,9 @@ import t from 'tap'
 import { CompactSign, createLocalJWKSet, exportPKCS8, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import { b64url, mint, signByHand, signingKey } from '../../test/helpers/identity-provider.ts'
 import { failureOf } from './failures.ts'
+import { MAX_KEY_TRIES } from './public-keys.ts'
 import { KeysUnavailable } from './remote-keys.ts'
+import { tokenVerifier } from './token-verifier.ts'
 
 // What each of jose's errors means for the client: the errors are real ones, from jwtVerify on
 // tokens made to fail one way each; the answers are written out whole.
@@ -34,9 +36,10 @@ t.test('jose errors, each as the client sees it', async t => {
     ['another issuer', errorOf(await mint(rsa, { ...good, iss: 'https://evil.example.com' })), invalid('wrong_issuer', 'the token is from another issuer')],
     ['another audience', errorOf(await mint(rsa, { ...good, aud: 'other' })), invalid('wrong_audience', 'the token is for another audience')],
     ['no exp', errorOf(await new SignJWT(good).setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' }).sign(rsa.privateKey)), invalid('missing_exp', 'the token has no expiry (exp)')],
-    ['exp not a number', errorOf(await mint(rsa, { ...good, exp: 'tomorrow' as unknown as number })), invalid('claim_mismatch', 'the token\'s exp claim is not accepted')],
-    ['nbf not a number', errorOf(await mint(rsa, { ...good, nbf: 'x' as unknown as number })), invalid('claim_mismatch', 'the token\'s nbf claim is not accepted')],
-    ['iat not a number', errorOf(await mint(rsa, { ...good, iat: 'today' as unknown as number })), invalid('claim_mismatch', 'the token\'s iat claim is not accepted')],
+    // Not a number: malformed, the three alike (not expired, not valid later, nor a claim a route asks for).
+    ['exp not a number', errorOf(await mint(rsa, { ...good, exp: 'tomorrow' as unknown as number })), invalid('malformed', 'the token is malformed')],
+    ['nbf not a number', errorOf(await mint(rsa, { ...good, nbf: 'x' as unknown as number })), invalid('malformed', 'the token is malformed')],
+    ['iat not a number', errorOf(await mint(rsa, { ...good, iat: 'today' as unknown as number })), invalid('malformed', 'the token is malformed')],
     ['alg not allowed', errorOf(await mint(rsa, good), keys, { ...options, algorithms: ['ES256'] }), invalid('alg_not_allowed', 'the token\'s algorithm is not allowed')],
     ['tampered payload', errorOf(`${h}.${b64url({ ...good, exp: now + 60, sub: 'mallory' })}.${s}`), invalid('bad_signature', 'the token\'s signature is invalid')],
     ['unknown kid', errorOf(await mint(rsa, good, { kid: 'rsa-2' })), invalid('unknown_key', 'the token is signed with an unknown key')],
@@ -49,8 +52,15 @@ t.test('jose errors, each as the client sees it', async t => {
 })
 
 t.test('the key set\'s own errors, and anything else', async t => {
-  t.same(failureOf(new KeysUnavailable('no key set could be fetched yet')),
-    { status: 503, reason: 'keys_unavailable', code: 'auth_unavailable', description: 'the identity provider\'s keys could not be fetched; try again later' })
+  const unavailable = { status: 503, reason: 'keys_unavailable', code: 'auth_unavailable', description: 'the identity provider\'s keys could not be fetched; try again later' }
+  // Retry-After: the seconds until the next fetch may run, rounded up, at least 1.
+  t.same(failureOf(new KeysUnavailable('no key set could be fetched yet', 11_200)), { ...unavailable, retryAfter: 12 })
+  t.same(failureOf(new KeysUnavailable('no key set could be fetched yet', 0)), { ...unavailable, retryAfter: 1 })
+  const kidless = Array.from({ length: MAX_KEY_TRIES + 1 }, () => signingKey('RS256'))
+  const set = { key: createLocalJWKSet({ keys: (await Promise.all(kidless)).map(k => ({ ...k.jwk, kid: undefined })) }), generation: 0 }
+  const last = await kidless.at(-1) as typeof rsa
+  const tooMany = await tokenVerifier(set, undefined, options)(await mint(last, good, { kid: undefined })).then(() => undefined, (err: unknown) => err)
+  t.same(failureOf(tooMany), invalid('too_many_keys', 'more keys fit the token than are tried, and none of those tried verifies it'))
   t.same(failureOf({ code: 'ERR_JWT_CLAIM_VALIDATION_FAILED' }), invalid('claim_mismatch', 'the token\'s unknown claim is not accepted'), 'a claim error naming no claim')
   t.same(failureOf({ code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'exp', reason: 'check_failed' }), invalid('claim_mismatch', 'the token\'s exp claim is not accepted'),
     'exp is "missing" only when jose says so')

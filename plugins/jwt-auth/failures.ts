@@ -16,17 +16,19 @@ const MISSING_EXP = invalid('missing_exp', 'the token has no expiry (exp)')
 const ALG_NOT_ALLOWED = invalid('alg_not_allowed', 'the token\'s algorithm is not allowed')
 const BAD_SIGNATURE = invalid('bad_signature', 'the token\'s signature is invalid')
 const UNKNOWN_KEY = invalid('unknown_key', 'the token is signed with an unknown key')
+const TOO_MANY_KEYS = invalid('too_many_keys', 'more keys fit the token than are tried, and none of those tried verifies it')
 const UNSUPPORTED = invalid('unsupported', 'the token uses an unsupported header or critical extension')
 const MALFORMED = invalid('malformed', 'the token is malformed')
 const KEYS_UNAVAILABLE = fail(503, 'keys_unavailable', 'auth_unavailable', 'the identity provider\'s keys could not be fetched; try again later')
 
 /** What a jose (or key set) error means for the client; descriptions never quote the token. */
 export function failureOf (err: unknown): AuthFailure {
-  const { code, claim, reason } = err as { code?: string, claim?: string, reason?: string }
+  const { code, claim, reason, retryAfter } = err as { code?: string, claim?: string, reason?: string, retryAfter?: number }
   switch (code) {
     case 'ERR_JWT_EXPIRED': return EXPIRED
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      // An nbf that is no number ("invalid") is as wrong as such an exp: not a token valid later.
+      // An exp, nbf or iat that is no number (jose's "invalid"): a malformed token, not one valid later, or expired.
+      if (reason === 'invalid') return MALFORMED
       if ((claim === 'nbf' && reason === 'check_failed') || (claim === 'iat' && reason === 'future')) return NOT_YET_VALID
       if (claim === 'iss') return WRONG_ISSUER
       if (claim === 'aud') return WRONG_AUDIENCE
@@ -35,8 +37,10 @@ export function failureOf (err: unknown): AuthFailure {
     case 'ERR_JOSE_ALG_NOT_ALLOWED': return ALG_NOT_ALLOWED
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return BAD_SIGNATURE
     case 'ERR_JWKS_NO_MATCHING_KEY': return UNKNOWN_KEY
+    case 'ERR_TOO_MANY_KEYS': return TOO_MANY_KEYS
     case 'ERR_JOSE_NOT_SUPPORTED': return UNSUPPORTED
-    case 'ERR_KEYS_UNAVAILABLE': return KEYS_UNAVAILABLE
+    // Retry-After: when the next fetch may run (remote-keys.ts).
+    case 'ERR_KEYS_UNAVAILABLE': return retryAfter === undefined ? KEYS_UNAVAILABLE : { ...KEYS_UNAVAILABLE, retryAfter }
     default: return MALFORMED
   }
 }

@@ -1,14 +1,35 @@
-import type { createLocalJWKSet } from 'jose'
+import type { KeyFunction } from './key-set.ts'
 
-type LocalSet = ReturnType<typeof createLocalJWKSet>
+/** The least time between two fetches of a source (background refresh, unknown kid, retry), whatever `jwks.cooldown` says. */
+const FETCH_FLOOR_MS = 1_000
+/** The longest a Node timer waits: past it, setTimeout fires after 1 ms (a max-age of a year would poll in a loop). */
+const TIMER_MAX_MS = 2 ** 31 - 1
 
 /**
- * The last good key set of one remote source, and when it was fetched. ctx.shared lives as long
- * as one config: held here, the set outlives a reload, so that the next config's routes verify
- * with it at once (no fetch to wait for), and keep verifying while the provider is down.
+ * A URL to fetch, made once per URL: undici sends no user and password written in it (fetch()
+ * refuses them), so they go in an Authorization: Basic header; `shown` is the URL with its secrets
+ * hidden, for logs and errors.
+ */
+export interface Target { readonly url: string, readonly headers: Readonly<Record<string, string>>, readonly shown: string }
+
+/** What a source asks of each config's key set that names it (RemoteKeys, one per jwks settings). */
+export interface KeyHolder {
+  readonly cooldownMs: number
+  /** How long after a fetch that brought this max-age the set is due for a refresh, by this holder's settings. */
+  refreshDelay (maxAgeMs: number | undefined): number
+  /** Fetches the set now, with this holder's timeout, log and metrics. */
+  refresh (trigger: string): Promise<void>
+}
+
+/**
+ * One remote source's key set and its fetching: the last good set, the fetch in flight, when the
+ * last one started and the background refresh timer. ctx.shared lives as long as one config (and
+ * is per jwks settings): held here, per source, the set outlives a reload (the next config's
+ * routes verify with it at once, and keep verifying while the provider is down), and the cooldown
+ * counts across routes and reloads, so that the source is fetched at most once per cooldown.
  */
 export class HeldKeys {
-  set: LocalSet | undefined
+  set: KeyFunction | undefined
   /** The set's usable keys, as JSON: what a new set is compared with. */
   keys = new Set<string>()
   /** The keys left out of the last set read (unusable), as JSON, installed or not: each is warned about once. */
@@ -17,26 +38,93 @@ export class HeldKeys {
   saidTooMany = false
   /** Bumped when a key disappears from the set: tokens verified with older sets must be verified again. */
   generation = 0
-  /** When the set was fetched (performance.now()), and the response's max-age. */
-  fetchedAt = -Infinity
+  /** The last good response's max-age. */
   maxAgeMs: number | undefined
-  #users = 0
+  /** The key set's URL: a jwksUri, or what the issuer's discovery document names (read again after a failed fetch). */
+  jwks: Target | undefined
+  /** When the last fetch started and ended (performance.now()), and whether it failed (the next one is then a retry, a cooldown on). */
+  lastAttempt = -Infinity
+  lastEnded = -Infinity
+  failed = false
+  /** In insertion order: the last is the newest config's, which runs the background refresh. */
+  readonly #holders = new Set<KeyHolder>()
+  #inflight: Promise<void> | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** When the timer is meant to fire (performance.now()), before the floor. */
+  #timerAt = Infinity
   readonly #unused: () => void
 
   constructor (unused: () => void = () => {}) { this.#unused = unused }
 
-  hold (): this { this.#users++; return this }
+  join (holder: KeyHolder): void { this.#holders.add(holder) }
 
-  release (): void { if (--this.#users === 0) this.#unused() }
+  leave (holder: KeyHolder): void {
+    if (!this.#holders.delete(holder) || this.#holders.size > 0) return
+    this.#clearTimer()
+    this.#unused()
+  }
+
+  get inflight (): Promise<void> | undefined { return this.#inflight }
+
+  /** Runs `fetch` unless a fetch is in flight; the promise of the one that runs. */
+  run (fetch: () => Promise<void>): Promise<void> {
+    if (this.#inflight === undefined) {
+      this.#clearTimer()
+      this.lastAttempt = performance.now()
+      this.#inflight = fetch().finally(() => { this.#inflight = undefined })
+    }
+    return this.#inflight
+  }
+
+  /** Milliseconds until a fetch may run (0: now): the shortest cooldown among the holders, at least FETCH_FLOOR_MS, from the last attempt. */
+  waitMs (): number {
+    // None left (a request finishing after its config was disposed): the floor alone.
+    const shortest = this.#holders.size === 0 ? 0 : Math.min(...[...this.#holders].map(h => h.cooldownMs))
+    return Math.max(0, this.lastAttempt + Math.max(shortest, FETCH_FLOOR_MS) - performance.now())
+  }
+
+  /** After a fetch: the next one when the soonest holder wants it. */
+  scheduleNext (): void {
+    this.lastEnded = performance.now()
+    const ms = Math.min(...[...this.#holders].map(h => this.#delay(h)))
+    this.#schedule(this.lastEnded + ms, ms)
+  }
+
+  /** When a holder wants the next fetch: the timer moves only to be sooner. */
+  scheduleFor (holder: KeyHolder): void {
+    const at = this.lastEnded + this.#delay(holder)
+    if (this.#timer === undefined || at < this.#timerAt) this.#schedule(at, at - performance.now())
+  }
+
+  /** After the last fetch: a refresh when the set is due, or a retry a cooldown on. */
+  #delay (holder: KeyHolder): number { return this.failed ? holder.cooldownMs : holder.refreshDelay(this.maxAgeMs) }
+
+  /** The timer, for `at` (performance.now() time): `ms` from now. */
+  #schedule (at: number, ms: number): void {
+    this.#clearTimer()
+    if (this.#holders.size === 0) return
+    this.#timerAt = at
+    // However short the cooldown (0 in tests), the background refresh does not poll a provider in a loop.
+    const delay = Math.min(Math.max(ms, FETCH_FLOOR_MS), TIMER_MAX_MS)
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      void [...this.#holders].at(-1)?.refresh('refresh')
+    }, delay).unref()
+  }
+
+  #clearTimer (): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
 }
 
 /** Sources some config uses: bounded by the configs alive (the active one, and the one a reload replaces). */
 const held = new Map<string, HeldKeys>()
 
 /**
- * The key set held for a source (its JSON: issuer or jwksUri), for a config to release when it is
- * disposed. A reload sets up the next config before the active one is disposed: a source both use
- * keeps its set, and one that only the old config used is dropped.
+ * The key set held for a source (its JSON: issuer or jwksUri); each RemoteKeys joins it and leaves
+ * when disposed. A reload sets up the next config before the active one is disposed: a source both
+ * use keeps its set, fetch and timer, and one that only the old config used is dropped.
  */
 export function holdKeys (source: string): HeldKeys {
   let keys = held.get(source)
@@ -44,5 +132,5 @@ export function holdKeys (source: string): HeldKeys {
     keys = new HeldKeys(() => held.delete(source))
     held.set(source, keys)
   }
-  return keys.hold()
+  return keys
 }

@@ -28,9 +28,20 @@ function tokenCache (config: JwtAuthConfig, ctx: PluginSetupContext): TokenCache
   return ctx.shared(`cache ${worth}`, () => new TokenCache(size))
 }
 
+/** `value` and every object in it, frozen (iteratively: a token's JSON may nest thousands deep). */
+function deepFreeze<T> (value: T): T {
+  const pending: unknown[] = [value]
+  for (let v = pending.pop(); v !== undefined; v = pending.pop()) {
+    if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue
+    Object.freeze(v)
+    for (const item of Object.values(v)) pending.push(item)
+  }
+  return value
+}
+
 /**
  * Bearer JWTs verified with jose against an OIDC provider's keys, a JWKS URL, static keys or a
- * secret. Sets req.consumer and req.locals.claims (the verified claims, for later plugins).
+ * secret. Sets req.consumer and req.locals.claims (the verified claims, frozen, for later plugins).
  */
 export default definePlugin({
   name: 'jwt-auth',
@@ -64,7 +75,8 @@ export default definePlugin({
       const hit = cache?.get(key, generation)
       if (hit !== undefined) return hit
       return verifyToken(token).then(claims => {
-        const outcome = admit(claims)
+        // Frozen once, here: a cached token's claims are the same object on each of its requests.
+        const outcome = admit(deepFreeze(claims))
         if (cache !== undefined && !('status' in outcome) && typeof claims.exp === 'number') cache.set(key, outcome, claims.exp, generation)
         return outcome
       }, failureOf)
@@ -76,6 +88,7 @@ export default definePlugin({
       anonymous: config.anonymous,
       optional: config.optional,
       hide: config.hideCredentials === true ? req => { location.remove(req) } : undefined,
+      remove: location.removeUnjudged,
       removeFromQuery: location.removeFromQuery,
       extract: req => location.read(req),
       scrub: location.scrub,

@@ -559,6 +559,16 @@ routes:
   // maxRefresh wins over the cooldown: below the default one (30s), it polled the provider every maxRefresh.
   await t.rejects(load(`{ jwksUri: "${idp.url}/jwks", jwks: { maxRefresh: 10s } }`),
     { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.jwks\.maxRefresh: must be at least jwks\.cooldown \(30s, its default\): it would refresh the key set more often than the cooldown lets any fetch run$/ })
+  // A leeway of days takes tokens expired for days: no clock skew.
+  await t.rejects(load(`{ secret: "${SECRET}", clockTolerance: 20d }`),
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.clockTolerance: must be at most 5m: clocks apart by more are a fault to fix, and a longer leeway takes expired tokens$/ })
+  await t.rejects(load(`{ secret: "${SECRET}", clockTolerance: 300001 }`), { message: /clockTolerance: must be at most 5m/ }, 'in milliseconds too')
+  await (await load(`{ secret: "${SECRET}", clockTolerance: 5m }`)).close()
+  // More keys without kid than a token is checked with: those past the third would verify nothing.
+  const pems = await Promise.all(Array.from({ length: 4 }, () => signingKey('ES256')))
+  await t.rejects(load(`{ keys: [ ${pems.map(k => JSON.stringify(k.pem)).join(', ')} ] }`),
+    { message: /test\.yaml:7:\d+ routes\[0\]\.plugins\.jwt-auth\.keys: 4 keys without kid fit ES256: a token whose kid picks no key is checked with the first 3 only, so the others would verify nothing; give them a kid \(as JWKs\), or keep 3 per algorithm$/ })
+  await (await load(`{ keys: [ ${pems.slice(1).map(k => JSON.stringify(k.pem)).join(', ')}, ${JSON.stringify(pems[0]?.jwk)}, ${JSON.stringify(rsa.pem)} ] }`)).close()
   const ok = await load(`{ secret: "${SECRET}", algorithms: [HS512] }`)
   await ok.close()
   t.pass('HS512 alone with a secret loads')
@@ -596,7 +606,13 @@ routes:
   for (const name of ['traceparent', 'tracestate', 'x-request-id']) {
     t.match(await load(`{ c: ${name} }`), /forwardClaims\.c: "[a-z-]+" is set by the gateway for every request \(trace context, request id\)$/, name)
   }
-  t.equal(await load('{ c: x-content-length, d: hosts, e: x-consumers }'), 'loads', 'names that merely look alike')
+  // A request field clients send: the gateway would remove it from every request on every route (a POST lost its Content-Type).
+  for (const name of ['Content-Type', 'content_encoding', 'Accept', 'accept-encoding', 'Cookie', 'user-agent', 'Origin', 'if-none-match',
+    'If-Modified-Since', 'range', 'sec-websocket-key', 'Sec-Fetch-Site', 'via', 'referer', 'cache-control', 'access-control-request-method', 'priority']) {
+    t.match(await load(`{ c: ${name} }`), new RegExp(`^invalid configuration \\(1 problem\\):\nc\\.yaml:11:\\d+ routes\\[0\\]\\.plugins\\.jwt-auth\\.forwardClaims\\.c: "${name}" is a request field clients send \\(RFC 9110, Fetch\\): forwarded claims are removed from every request on every route, so no client's would reach an upstream; use a header of your own \\(x-user-\\.\\.\\.\\)$`), name)
+  }
+  t.match(await load('{ c: Authorization }', '[ { cookie: session } ]'), /forwardClaims\.c: "Authorization" is a request field clients send/, 'Authorization, where no auth plugin reads it')
+  t.equal(await load('{ c: x-content-length, d: hosts, e: x-consumers, f: acceptance, g: x-origin, h: ranges, i: x-user-agent, j: secret }'), 'loads', 'names that merely look alike')
   // One header would hold whichever claim is set last.
   t.match(await load('{ tenant: X-Tenant, org: x-tenant, team: x_TENANT, email: x-email }'), new RegExp([
     'invalid configuration \\(2 problems\\):',

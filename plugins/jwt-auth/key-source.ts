@@ -10,8 +10,8 @@ import type { KeySource } from './token-verifier.ts'
 /**
  * The keys a route verifies with, and the algorithms it allows by default: a remote key set
  * (jwksUri, else the issuer's discovery document; one per source and settings for the whole
- * config, its last good set held across reloads), or static keys (one set per config too); plus
- * the secret for HMAC.
+ * config, its last good set, fetches, cooldown and refresh timer per source, held across reloads),
+ * or static keys (one set per config too); plus the secret for HMAC.
  */
 export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[] } {
   const hmac = config.secret === undefined ? [] : [...HMAC]

@@ -51,3 +51,72 @@ ${route('static', `{ keys: [ ${JSON.stringify(known.pem)} ] }`)}
   t.match(await waitForLog(gw.logs, { msg }), { level: 40, route: 'open' })
   t.same(gw.logs.filter(l => l.msg === msg).map(l => l.route), ['open'], 'once, for that route alone')
 })
+
+t.test('no key set yet: Retry-After is the time until the next fetch may run (jwks.cooldown), not a fixed 5 s', async t => {
+  let fetches = 0
+  const down = await startUpstream((_req, res) => { fetches++; res.writeHead(503).end('down') })
+  t.teardown(() => down.close())
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { jwksUri: "${down.url}/jwks", audience: api, jwks: { cooldown: 12s } } } }
+`)
+  t.teardown(() => gw.close())
+  t.ok(await until(() => fetches === 1), 'the fetch at setup failed')
+  const res = await request(`${gw.url}/r`, { headers: { authorization: `Bearer ${await mint(known, { sub: 'x', aud: 'api' })}` } })
+  await res.body.dump()
+  t.equal(res.statusCode, 503)
+  const retryAfter = Number(res.headers['retry-after'])
+  t.ok(retryAfter >= 10 && retryAfter <= 12, `Retry-After ${retryAfter}: the cooldown left (12 s from the failed fetch)`)
+  t.equal(fetches, 1, 'the request fetched nothing within the cooldown')
+})
+
+t.test('tokens without kid: refused without a signature check when every key has a kid; keys without kid tried 3 at most', async t => {
+  const named = await Promise.all(Array.from({ length: 5 }, (_, i) => signingKey('ES512', `es-${i}`)))
+  const unnamed = await Promise.all(Array.from({ length: 5 }, () => signingKey('RS256')))
+  const jwks = await startUpstream((req, res) => {
+    const keys = req.url === '/named' ? named.map(k => k.jwk) : unnamed.map(k => ({ ...k.jwk, kid: undefined }))
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }))
+  })
+  t.teardown(() => jwks.close())
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: named, match: { path: /named }, upstream: up, plugins: { jwt-auth: { jwksUri: "${jwks.url}/named", audience: api } } }
+  - { name: unnamed, match: { path: /unnamed }, upstream: up, plugins: { jwt-auth: { jwksUri: "${jwks.url}/unnamed", audience: api } } }
+`)
+  t.teardown(() => gw.close())
+  const answer = async (path: string, key: typeof known, kid?: string) => {
+    const res = await request(`${gw.url}${path}`, { headers: { authorization: `Bearer ${await mint(key, { sub: 'x', aud: 'api' }, { kid })}` } })
+    await res.body.dump()
+    return [res.statusCode, res.headers['www-authenticate']]
+  }
+  const refused = (description: string) => [401, `Bearer realm="portcullis", error="invalid_token", error_description="${description}"`]
+  t.same(await answer('/named', named[0] as typeof known, 'es-0'), [200, undefined], 'a token naming its key')
+  t.same(await answer('/named', named[0] as typeof known), refused('the token is signed with an unknown key'), 'without kid: unknown_key')
+  t.same(await answer('/unnamed', unnamed[2] as typeof known), [200, undefined], 'keys without kid: the third is tried')
+  t.same(await answer('/unnamed', unnamed[4] as typeof known), refused('more keys fit the token than are tried, and none of those tried verifies it'), 'the fifth is not')
+  t.match(await gw.metrics.registry.metrics(), /portcullis_auth_failures_total\{route="unnamed",plugin="jwt-auth",reason="too_many_keys"\} 1/)
+})
+
+t.test('routes naming one source with other jwks settings: one fetch at start, one per cooldown under a flood of unknown kids', async t => {
+  let fetches = 0
+  const jwks = await startUpstream((_req, res) => { fetches++; res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [known.jwk] })) })
+  t.teardown(() => jwks.close())
+  const routes = [1, 2, 3, 4, 5].map(i => `  - { name: r${i}, match: { path: /r${i} }, upstream: up, plugins: { jwt-auth: { jwksUri: "${jwks.url}/jwks", audience: api, jwks: { timeout: ${i}s, cooldown: 1h } } } }`)
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${routes.join('\n')}
+`)
+  t.teardown(() => gw.close())
+  const status = async (path: string, key: typeof known) => {
+    const res = await request(`${gw.url}${path}`, { headers: { authorization: `Bearer ${await mint(key, { sub: 'x', aud: 'api' })}` } })
+    await res.body.dump()
+    return res.statusCode
+  }
+  for (let i = 1; i <= 5; i++) t.equal(await status(`/r${i}`, known), 200)
+  t.equal(fetches, 1, 'one fetch at start for the five routes')
+  for (let i = 1; i <= 5; i++) t.equal(await status(`/r${i}`, stranger), 401)
+  t.equal(fetches, 1, 'the cooldown counts from the fetch at start, on every route: no unknown kid fetches')
+})

@@ -15,11 +15,11 @@ import { RemoteKeys, type RemoteKeyOptions } from './remote-keys.ts'
 
 // A remote key set alone, against a local server whose answers each test sets: what is fetched
 // when, what a failure keeps, and when the background refresh is scheduled. The timers
-// remote-keys.ts sets are recorded, not run: a test reads their delays, and fires one itself.
+// remote-keys.ts and held-keys.ts set are recorded, not run: a test reads their delays, and fires one itself.
 // The clock it reads is moved on by a test (aSecondOn) rather than waited for.
 
-/** `basic`: the Basic credentials (base64) the path asks for: 401 without them. */
-interface Path { status: number, headers: Record<string, string>, body: string, hits: number, hang?: boolean, basic?: string }
+/** `basic`: the Basic credentials (base64) the path asks for: 401 without them; `held`: answered once it settles. */
+interface Path { status: number, headers: Record<string, string>, body: string, hits: number, hang?: boolean, basic?: string, held?: Promise<void> }
 const paths = new Map<string, Path>()
 const accepts: Array<string | undefined> = []
 const server = await startUpstream((req, res) => {
@@ -29,7 +29,9 @@ const server = await startUpstream((req, res) => {
   accepts.push(req.headers.accept)
   if (p.hang === true) return
   if (p.basic !== undefined && req.headers.authorization !== `Basic ${p.basic}`) { res.writeHead(401).end(); return }
-  res.writeHead(p.status, { 'content-type': 'application/json', ...p.headers }).end(p.body)
+  const answer = () => { res.writeHead(p.status, { 'content-type': 'application/json', ...p.headers }).end(p.body) }
+  if (p.held === undefined) answer()
+  else void p.held.then(answer)
 })
 t.teardown(() => server.close())
 /** Serves `body` at `path` (a key set's JSON, unless a string); returns its state, to change. */
@@ -40,11 +42,13 @@ function serve (path: string, body: unknown, headers: Record<string, string> = {
 }
 const set = (...keys: Array<SigningKey | JWK>) => ({ keys: keys.map(k => 'jwk' in k ? k.jwk : k) })
 
+/** The files whose timers and clock the tests hold: a key set and its source's fetching. */
+const KEY_FILES = /(remote|held)-keys\.ts/
 const delays: number[] = []
 const refreshes: Array<() => void> = []
 const realSetTimeout = globalThis.setTimeout
 globalThis.setTimeout = ((fn: () => void, ms?: number) => {
-  if (new Error().stack?.includes('remote-keys.ts') !== true) return realSetTimeout(fn, ms)
+  if (new Error().stack?.match(KEY_FILES) == null) return realSetTimeout(fn, ms)
   delays.push(ms ?? 0)
   refreshes.push(fn)
   return realSetTimeout(() => {}, 2 ** 31 - 1)
@@ -53,7 +57,7 @@ t.teardown(() => { globalThis.setTimeout = realSetTimeout })
 
 let skew = 0
 const realNow = performance.now.bind(performance)
-performance.now = () => realNow() + (new Error().stack?.split('\n')[2]?.includes('remote-keys.ts') === true ? skew : 0)
+performance.now = () => realNow() + (new Error().stack?.split('\n')[2]?.match(KEY_FILES) != null ? skew : 0)
 t.teardown(() => { performance.now = realNow })
 /** Moves remote-keys.ts's clock a second on: past the least time between two fetches, whatever the cooldown. */
 const aSecondOn = () => { skew += 1_000 }
@@ -413,16 +417,101 @@ t.test('a key set held for the next config (a reload): served at once, refreshed
   before.keys.dispose()
   delays.length = 0
   after.keys.start()
-  await until(() => delays.length === 1)
-  t.ok((delays[0] as number) <= 90_000 && (delays[0] as number) > 60_000, `refreshed when the held set is due (in ${delays[0]} ms), not fetched at once`)
+  t.same(delays, [], 'not fetched at once: the refresh planned when the held set is due stays (the source\'s timer)')
   t.equal(await check(after.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the held set verifies, the provider down')
   t.same(after.fetches, [])
   t.equal(p.hits, 1)
+  refreshes.at(-1)?.()
+  await until(() => after.fetches.length === 1)
+  t.same(after.fetches, ['refresh error'], 'when due, the timer refreshes for the config in service')
+  t.equal(await check(after.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the provider down: the held set stays')
   after.keys.dispose()
   const fresh = holdKeys(id)
   t.not(fresh, held, 'no config uses the source any more: its set is dropped')
   t.equal(fresh.set, undefined)
-  fresh.release()
+  remote(source, {}, fresh).keys.dispose()
+})
+
+t.test('one source, whatever the settings and configs naming it: one fetch in flight, one cooldown (the shortest), one refresh timer', async t => {
+  let answer = () => {}
+  const p = serve('/one-source', set(a), { 'cache-control': 'max-age=100' })
+  p.held = new Promise(resolve => { answer = resolve })
+  const source = { jwksUri: `${server.url}/one-source` }
+  const id = JSON.stringify(source)
+  const first = remote(source, { cooldownMs: 60_000 }, holdKeys(id))
+  delays.length = 0
+  first.keys.start()
+  await until(() => p.hits === 1)
+  // Another route's settings, or a reload, while the first fetch is under way: it waits for that one.
+  const second = remote(source, { cooldownMs: 10_000, timeoutMs: 4_000 }, holdKeys(id))
+  second.keys.start()
+  const waiting = check(second.keys, await mint(a, { sub: 'alice' }))
+  answer()
+  t.equal(await waiting, 'sub alice')
+  t.equal(await check(first.keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  t.equal(p.hits, 1, 'one fetch, not one per settings')
+  t.same(delays, [90_000], 'one refresh timer, at 90% of max-age')
+
+  // A flood of unknown kids on both: the shortest cooldown (10 s) decides, for the source.
+  skew += 10_000
+  t.equal(await check(first.keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(p.hits, 2, 'the first unknown kid after 10 s fetches')
+  t.equal(await check(second.keys, await mint(b, { sub: 'bob' }, { kid: 'other' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(p.hits, 2, 'the other settings\' key set shares that cooldown')
+
+  // A reload: the cooldown goes on from the last fetch, and the refresh timer is the source's.
+  const third = remote(source, { cooldownMs: 10_000 }, holdKeys(id))
+  first.keys.dispose()
+  second.keys.dispose()
+  delays.length = 0
+  third.keys.start()
+  t.equal(await check(third.keys, await mint(b, { sub: 'bob' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(p.hits, 2, 'an unknown kid right after the reload fetches nothing: the cooldown runs on')
+  t.same(delays, [], 'the refresh planned stays: none sooner')
+  t.same([first.fetches, second.fetches, third.fetches], [['initial ok', 'unknown_kid ok'], [], []])
+  p.body = JSON.stringify(set(a, b))
+  refreshes.at(-1)?.()
+  await until(() => third.fetches.length === 1)
+  t.same(third.fetches, ['refresh ok'], 'the timer refreshes for the config in service')
+  t.equal(await check(third.keys, await mint(b, { sub: 'bob' })), 'sub bob')
+})
+
+t.test('no key set yet: KeysUnavailable says in how many seconds the next fetch may run (Retry-After)', async t => {
+  serve('/retry-after', 'down', {}, 503)
+  const source = { jwksUri: `${server.url}/retry-after` }
+  const { keys } = remote(source, { cooldownMs: 12_000 }, holdKeys(JSON.stringify(source)))
+  const retryAfter = async () => {
+    try {
+      await keys.key({ alg: 'RS256', kid: 'a' }, { payload: '', signature: '' })
+    } catch (err) {
+      return (err as { retryAfter?: number }).retryAfter
+    }
+  }
+  t.equal(await retryAfter(), 12, 'the cooldown, from the fetch just failed')
+  skew += 5_000
+  t.equal(await retryAfter(), 7)
+  skew += 6_500
+  t.equal(await retryAfter(), 1, 'rounded up')
+  const quick = remote(source, { cooldownMs: 0 }, holdKeys(JSON.stringify(source)))
+  t.equal(await retryAfter(), 1, 'at least 1, and the shortest cooldown of the source\'s settings')
+  quick.keys.dispose()
+  skew += 500
+  t.equal(await retryAfter(), 12, 'a fetch may run: it does, fails, and the cooldown starts again')
+})
+
+t.test('a token without kid: no fetch for it, and only keys without kid are tried', async t => {
+  const p = serve('/kid-needed', set(a, b))
+  const { keys } = remote({ jwksUri: `${server.url}/kid-needed` }, { cooldownMs: 0 })
+  t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
+  aSecondOn()
+  t.equal(await check(keys, await mint(a, { sub: 'alice' }, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'every key has a kid: an unknown key, no key handed over to check a signature with')
+  t.equal(p.hits, 1, 'and no refetch')
+  p.body = JSON.stringify(set(a, { ...b.jwk, kid: undefined }))
+  aSecondOn()
+  t.equal(await check(keys, await mint(c, { sub: 'carol' })), 'ERR_JWKS_NO_MATCHING_KEY')
+  t.equal(await check(keys, await mint(b, { sub: 'bob' }, { kid: undefined })), 'sub bob', 'the key without kid')
+  t.equal(await check(keys, await mint(a, { sub: 'alice' }, { kid: undefined })), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'not the one with a kid')
+  t.equal(await check(keys, await mint(b, { sub: 'bob' }, { kid: 'b-renamed' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a remote key without kid is not for a token naming one')
 })
 
 t.test('unusable keys in a fetched set are left out, each said once, in a line naming the kids; a set with no usable key is a failed fetch', async t => {

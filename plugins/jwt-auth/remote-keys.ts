@@ -1,14 +1,10 @@
-import { createLocalJWKSet, type CryptoKey, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose'
+import type { CryptoKey, JSONWebKeySet, JWK, JWSHeaderParameters, FlattenedJWSInput } from 'jose'
 import type { Logger } from 'pino'
 import { request } from 'undici'
 import { hideUrlSecrets, type PluginMetrics } from '../../src/index.ts'
-import { HeldKeys } from './held-keys.ts'
+import { HeldKeys, type KeyHolder, type Target } from './held-keys.ts'
+import { keySet } from './key-set.ts'
 import { publicJwk } from './public-keys.ts'
-
-/** The least time between two fetches (background refresh, unknown kid, retry), whatever `jwks.cooldown` says. */
-const FETCH_FLOOR_MS = 1_000
-/** The longest a Node timer waits: past it, setTimeout fires after 1 ms (a max-age of a year would poll in a loop). */
-const TIMER_MAX_MS = 2 ** 31 - 1
 
 export interface RemoteKeyOptions {
   /** The OIDC issuer whose discovery document names the JWKS, or the JWKS URL itself. */
@@ -28,15 +24,18 @@ const MAX_KEYS = 100
 /** Kids (and reasons) the warning about unusable keys names. */
 const NAMED = 5
 
-/** Thrown when no key set has ever been fetched (the provider was down from the start): 503, not 401. */
-export class KeysUnavailable extends Error { readonly code = 'ERR_KEYS_UNAVAILABLE' }
-
 /**
- * A URL to fetch, made once per URL: undici sends no user and password written in it (fetch()
- * refuses them), so they go in an Authorization: Basic header; `shown` is the URL with its secrets
- * hidden, for logs and errors.
+ * Thrown when no key set has ever been fetched (the provider was down from the start): 503, not
+ * 401, with Retry-After the seconds until the next fetch may run (at least 1).
  */
-interface Target { readonly url: string, readonly headers: Readonly<Record<string, string>>, readonly shown: string }
+export class KeysUnavailable extends Error {
+  readonly code = 'ERR_KEYS_UNAVAILABLE'
+  readonly retryAfter: number
+  constructor (message: string, waitMs: number) {
+    super(message)
+    this.retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
+  }
+}
 
 const ACCEPT = { accept: 'application/json' }
 const decoded = (part: string): string => { try { return decodeURIComponent(part) } catch { return part } }
@@ -80,19 +79,17 @@ function quoted (value: unknown): string {
  * A provider's key set: fetched at setup (not awaited), refreshed in the background before its
  * Cache-Control max-age runs out, refetched for an unknown kid at most once per cooldown. When a
  * fetch fails the last good set keeps serving. Shared by every route of a config that names the
- * same source; the set itself is held (HeldKeys) for the next config too.
+ * same source with the same jwks settings; the set, the fetch in flight, the cooldown and the
+ * refresh timer are the source's (HeldKeys): shared with the routes of other settings and the next
+ * config.
  */
-export class RemoteKeys {
+export class RemoteKeys implements KeyHolder {
   readonly #o: RemoteKeyOptions
   readonly #log: Logger
   readonly #fetches: ReturnType<PluginMetrics['counter']>
   /** The issuer's discovery document, when the key set's URL comes from it. */
   readonly #discovery: Target | undefined
-  #jwks: Target | undefined
   readonly #held: HeldKeys
-  #lastAttempt = -Infinity
-  #inflight: Promise<void> | undefined
-  #timer: NodeJS.Timeout | undefined
   #disposed = false
 
   constructor (options: RemoteKeyOptions, log: Logger, metrics: PluginMetrics, held = new HeldKeys()) {
@@ -100,32 +97,39 @@ export class RemoteKeys {
     this.#log = log
     this.#held = held
     const { source } = options
-    this.#jwks = 'jwksUri' in source ? fetchTarget(source.jwksUri) : undefined
+    if ('jwksUri' in source) held.jwks ??= fetchTarget(source.jwksUri)
     this.#discovery = 'issuer' in source ? fetchTarget(`${source.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`) : undefined
     this.#fetches = metrics.counter({
       name: 'portcullis_jwt_jwks_fetches_total',
       help: 'Key set fetches (OIDC discovery included) by why they ran and how they ended.',
       labelNames: ['trigger', 'result']
     })
+    held.join(this)
   }
+
+  get cooldownMs (): number { return this.#o.cooldownMs }
 
   get generation (): number { return this.#held.generation }
 
-  /** Fetches the key set, unless one is held from the config before: then it is refreshed when it is due. */
+  /**
+   * Fetches the key set, unless the source was fetched before (another route's settings, the
+   * config before): then its next fetch runs when these settings want it, if sooner than planned.
+   */
   start (): void {
     const held = this.#held
-    if (held.set === undefined) void this.#refresh('initial')
-    else this.#schedule(held.fetchedAt + this.#refreshDelay(held.maxAgeMs) - performance.now())
+    if (held.inflight !== undefined) return
+    if (held.lastAttempt === -Infinity) void this.refresh('initial')
+    else held.scheduleFor(this)
   }
 
   /** The jose key function: the key for a token's header. */
   readonly key = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
     const held = this.#held
     if (held.set === undefined) {
-      if (this.#inflight === undefined && this.#mayFetch()) void this.#refresh('initial')
-      await this.#inflight
+      if (held.inflight === undefined && held.waitMs() === 0) void this.refresh('initial')
+      await held.inflight
       const fetched = this.#held.set
-      if (fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet')
+      if (fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet', held.waitMs())
       // One fetch a request: the set just fetched lacks the kid (401 unknown_key). Another fetch
       // would keep the request past the one fetch server.pluginTimeout is checked against (key-source.ts).
       return await fetched(header, token) as CryptoKey
@@ -133,13 +137,14 @@ export class RemoteKeys {
     try {
       return await held.set(header, token) as CryptoKey
     } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw err
-      // An unknown kid: perhaps a new key (rotation). Junk tokens cannot make this run more than once per cooldown.
-      if (this.#inflight === undefined) {
-        if (!this.#mayFetch()) throw err
-        void this.#refresh('unknown_kid')
+      // An unknown kid: perhaps a new key (rotation). A token without kid names no new key: nothing to fetch.
+      if ((err as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || header.kid === undefined) throw err
+      // Junk tokens cannot make this run more than once per cooldown (the source's: across routes and reloads).
+      if (held.inflight === undefined) {
+        if (held.waitMs() > 0) throw err
+        void this.refresh('unknown_kid')
       }
-      await this.#inflight
+      await held.inflight
       return await held.set(header, token) as CryptoKey
     }
   }
@@ -147,52 +152,41 @@ export class RemoteKeys {
   dispose (): void {
     if (this.#disposed) return
     this.#disposed = true
-    clearTimeout(this.#timer)
-    this.#held.release()
+    this.#held.leave(this)
   }
 
-  // However short the cooldown (0 in tests), a flood of unknown kids does not make it fetch in a loop.
-  #mayFetch (): boolean { return performance.now() - this.#lastAttempt >= Math.max(this.#o.cooldownMs, FETCH_FLOOR_MS) }
-
-  #refresh (trigger: string): Promise<void> {
-    this.#inflight ??= this.#fetch(trigger).finally(() => { this.#inflight = undefined })
-    return this.#inflight
+  /** Fetches the set now, unless a fetch of the source is in flight: the promise of that one. */
+  refresh (trigger: string): Promise<void> {
+    return this.#held.run(() => this.#fetch(trigger))
   }
 
   async #fetch (trigger: string): Promise<void> {
-    this.#lastAttempt = performance.now()
-    clearTimeout(this.#timer)
+    const held = this.#held
     // The request a failure comes from, for the warning: a wrong issuer and a dead jwks_uri are fixed apart.
-    let target = this.#jwks ?? this.#discovery as Target
-    let next: number
+    let target = held.jwks ?? this.#discovery as Target
     try {
-      this.#jwks ??= await this.#discover()
-      target = this.#jwks
+      held.jwks ??= await this.#discover()
+      target = held.jwks
       const { body, maxAgeMs } = await getJson(target, this.#o.timeoutMs)
       this.#install(body as JSONWebKeySet, maxAgeMs)
+      held.failed = false
       this.#fetches.labels(trigger, 'ok').inc()
-      next = this.#refreshDelay(maxAgeMs)
     } catch (err) {
-      const kept = this.#held.set !== undefined
+      const kept = held.set !== undefined
+      held.failed = true
       this.#fetches.labels(trigger, 'error').inc()
       const step = target === this.#discovery ? 'discovery' : 'jwks'
       this.#log.warn({ err: (err as Error).message, trigger, kept, step, url: target.shown },
         `jwt-auth: key set fetch failed; ${kept ? 'the last good key set keeps serving' : 'no keys yet'}`)
       // The provider may have moved its keys (a new jwks_uri, the old one gone): the next attempt reads discovery again.
-      if (this.#discovery !== undefined) this.#jwks = undefined
-      next = this.#o.cooldownMs
+      if (this.#discovery !== undefined) held.jwks = undefined
     }
-    this.#schedule(next)
+    held.scheduleNext()
   }
 
   /** Refresh before max-age runs out (90% of it), never more often than the cooldown allows. */
-  #refreshDelay (maxAgeMs: number | undefined): number {
+  refreshDelay (maxAgeMs: number | undefined): number {
     return Math.min(Math.max(maxAgeMs === undefined ? this.#o.refreshMs : maxAgeMs * 0.9, this.#o.cooldownMs), this.#o.maxRefreshMs)
-  }
-
-  #schedule (ms: number): void {
-    // However short the cooldown (0 in tests), the background refresh does not poll a provider in a loop.
-    if (!this.#disposed) this.#timer = setTimeout(() => { void this.#refresh('refresh') }, Math.min(Math.max(ms, FETCH_FLOOR_MS), TIMER_MAX_MS)).unref()
   }
 
   /** The key set's URL, from the issuer's discovery document. */
@@ -233,10 +227,10 @@ export class RemoteKeys {
     if (usable.length === 0) {
       throw new Error(all.length === 0 ? 'the key set has no keys' : all.length > MAX_KEYS ? `none of the first ${MAX_KEYS} of the key set's ${all.length} keys is usable` : `none of the key set's ${all.length} keys is usable`)
     }
-    const set = createLocalJWKSet({ keys: usable })
+    const set = keySet(usable, false)
     const keys = new Set(usable.map(k => JSON.stringify(k)))
     if ([...held.keys].some(k => !keys.has(k))) held.generation++
-    Object.assign(held, { set, keys, fetchedAt: performance.now(), maxAgeMs })
+    Object.assign(held, { set, keys, maxAgeMs })
   }
 
   /**
@@ -246,7 +240,7 @@ export class RemoteKeys {
    */
   #warnLeftOut (total: number, skipped: ReadonlyMap<string, { kid: unknown, problem: string }>): void {
     const held = this.#held
-    const url = this.#jwks?.shown
+    const url = held.jwks?.shown
     if (total > MAX_KEYS && !held.saidTooMany) {
       this.#log.warn({ url, keys: total, read: MAX_KEYS }, `jwt-auth: the key set has more than ${MAX_KEYS} keys; only the first ${MAX_KEYS} are read`)
     }

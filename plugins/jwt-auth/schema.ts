@@ -55,14 +55,14 @@ export const JwtAuthSchema = Type.Object({
     errorMessage: 'is not a valid name: it must not be empty',
     description: 'Required claim values: the claim must equal the value (or one of the listed values); an array claim must contain it.'
   })),
-  clockTolerance: Type.Optional(Type.Union([Duration], { description: 'Leeway for exp, nbf and iat. Default 30s.' })),
+  clockTolerance: Type.Optional(Type.Union([Duration], { description: 'Leeway for exp, nbf and iat. Default 30s, at most 5m.' })),
   requireExp: Type.Optional(Type.Boolean({ default: true, description: 'Refuse tokens without exp. Default true.' })),
   maxTokenBytes: Type.Optional(Type.Integer({ minimum: 256, default: DEFAULTS.maxTokenBytes, description: 'Longer tokens are refused before any decoding. Default 8192.' })),
   from: Type.Optional(Type.Array(LocationSchema, { minItems: 1, description: 'Where the token is read, first found wins. Default [{ header: authorization, scheme: Bearer }].' })),
   forwardClaims: Type.Optional(Type.Record(NonEmptyKey, SettableName, {
     additionalProperties: false,
     errorMessage: 'is not a valid name: it must not be empty',
-    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves: removed from every request on every route, whichever jwt-auth of the config names them. Not an identity header (x-consumer-*, x-anonymous-consumer), Host, a hop-by-hop or framing header, or one an auth plugin reads credentials from.'
+    description: 'claim: header sent upstream (e.g. email: x-user-email). Clients cannot send these headers themselves: removed from every request on every route, whichever jwt-auth of the config names them. Not an identity header (x-consumer-*, x-anonymous-consumer), Host, a hop-by-hop or framing header, a request field clients send (Content-*, Accept*, Cookie, Authorization, Origin, Range, If-*, Sec-*, User-Agent, Via...), or one an auth plugin reads credentials from.'
   })),
   consumerClaim: Type.Optional(Type.String({ minLength: 1, default: DEFAULTS.consumerClaim, description: 'The claim naming the consumer: a consumer with that id, else one made from the claim. Default sub.' })),
   groupsClaim: Type.Optional(Type.String({ minLength: 1, description: 'A claim (array or space-separated string) giving the groups of consumers not under consumers:, for acl.' })),

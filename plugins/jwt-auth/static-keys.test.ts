@@ -102,15 +102,21 @@ t.test('which key verifies a token', async t => {
   t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(es256, { kid: 'rs' })), 'ERR_JWKS_NO_MATCHING_KEY', 'a kid a JWK has goes to that JWK only, not the PEM keys')
   t.equal(await verifies([es256.pem, rs.jwk], undefined, await token(es256)), 'sub es256')
 
-  // A token without kid: every key its alg fits, kid or not, as with the same set served remotely.
-  t.equal(await verifies([rs.jwk], undefined, await token(rs, { kid: undefined })), 'sub rs', 'a JWK with a kid verifies a token without one')
-  const copied = file('copied.json', { keys: [rs.jwk, es256.jwk, { ...ps.jwk, use: 'enc' }] })
-  t.equal(await verifies([], copied, await token(es256, { kid: undefined })), 'sub es256', 'a provider\'s JWKS copied into a file: the key of the token\'s alg')
-  t.equal(await verifies([], copied, await token(rs, { kid: undefined })), 'sub rs')
-  t.equal(await verifies([], copied, await token(ps, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'not an encryption key (use: enc)')
-  const two = staticKeySet([rs.jwk, other.jwk], undefined)
+  // A token without kid: only the keys without kid its alg fits, as with the same set served remotely;
+  // a JWK with a kid is never tried for it (every key checked in turn made junk tokens cost a signature check per key).
+  t.equal(await verifies([rs.jwk], undefined, await token(rs, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'a JWK with a kid: not for a token without one')
+  t.equal(await verifies([rs.jwk, es256.pem], undefined, await token(rs, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'nor is it beside a PEM key of another alg')
+  t.equal(await verifies([rs.jwk, es256.pem], undefined, await token(es256, { kid: undefined })), 'sub es256', 'the PEM key is')
+  const copied = file('copied.json', { keys: [rs.jwk, es256.jwk] })
+  t.equal(await verifies([], copied, await token(es256, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'a provider\'s JWKS copied into a file: its keys have a kid')
+  t.equal(await verifies([], copied, await token(es256)), 'sub es256', 'as its tokens do')
+  const unkeyed = file('unkeyed.json', { keys: [rs.jwk, es256.jwk, { ...ps.jwk, use: 'enc' }].map(k => ({ ...k, kid: undefined })) })
+  t.equal(await verifies([], unkeyed, await token(es256, { kid: undefined })), 'sub es256', 'JWKs without kid: the key of the token\'s alg')
+  t.equal(await verifies([], unkeyed, await token(rs, { kid: undefined })), 'sub rs')
+  t.equal(await verifies([], unkeyed, await token(ps, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'not an encryption key (use: enc)')
+  const two = staticKeySet([rs.pem, other.pem], undefined)
   const verify = tokenVerifier({ key: two.key, generation: 0 }, undefined, { algorithms: two.algorithms })
-  for (const key of [rs, other]) t.equal((await verify(await token(key, { kid: undefined }))).sub, key.kid, `several keys fit: each is tried (${key.kid})`)
+  for (const key of [rs, other]) t.equal((await verify(await token(key, { kid: undefined }))).sub, key.kid, `several keys without kid fit: each is tried (${key.kid})`)
 
   const jwks = file('jwks.json', { keys: [es384.jwk, ed.jwk] })
   t.equal(await verifies([rs.pem], jwks, await token(es384)), 'sub es384', 'keys from the JWKS file')

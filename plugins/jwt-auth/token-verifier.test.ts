@@ -2,6 +2,8 @@ import t from 'tap'
 import { createHmac } from 'node:crypto'
 import { createLocalJWKSet, SignJWT, type JWTVerifyOptions } from 'jose'
 import { b64url, mint, signingKey } from '../../test/helpers/identity-provider.ts'
+import { keySet } from './key-set.ts'
+import { MAX_KEY_TRIES } from './public-keys.ts'
 import { tokenVerifier } from './token-verifier.ts'
 
 // The verifier alone, with jose's local key sets: which key a token is checked with, and which
@@ -67,4 +69,34 @@ t.test('several keys fit a token without kid: each is tried', async t => {
       `expired, signed by ${name} key: the error of the key whose signature fits`)
   }
   t.equal(await outcome(tokenVerifier(kidless(a), undefined, ALL), await mint(b, { sub: 'b' }, { kid: undefined })), 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'one key only: jose checks it directly')
+})
+
+t.test('a token whose kid picks no key is checked with 3 keys at most (MAX_KEY_TRIES): signed by the 4th or 5th, refused, the signatures checked counted', async t => {
+  // Signature checks counted where jose makes them (WebCrypto), not timed: 100 ES512 keys tried in turn cost 110 ms of CPU a token.
+  const subtle = globalThis.crypto.subtle
+  const verifySignature = subtle.verify.bind(subtle)
+  let checks = 0
+  subtle.verify = (...args: Parameters<typeof verifySignature>) => { checks++; return verifySignature(...args) }
+  t.teardown(() => { delete (subtle as { verify?: unknown }).verify })
+  t.equal(MAX_KEY_TRIES, 3)
+  const five = await Promise.all(Array.from({ length: 5 }, (_, i) => signingKey('RS256', `k${i + 1}`)))
+  const verify = tokenVerifier(kidless(...five), undefined, ALL)
+  const tried = async (key: typeof a) => {
+    checks = 0
+    return [await outcome(verify, await mint(key, { sub: key.kid }, { kid: undefined })), checks]
+  }
+  t.same(await tried(five[0] as typeof a), ['sub k1', 1])
+  t.same(await tried(five[2] as typeof a), ['sub k3', 3], 'the 3rd: three signatures checked')
+  t.same(await tried(five[3] as typeof a), ['ERR_TOO_MANY_KEYS', 3], 'the 4th: refused after three')
+  t.same(await tried(five[4] as typeof a), ['ERR_TOO_MANY_KEYS', 3], 'the 5th too')
+  const stranger = await signingKey('RS256')
+  t.same(await tried(stranger), ['ERR_TOO_MANY_KEYS', 3], 'a junk token: three checks, whatever the number of keys')
+
+  // The same keys with their kid, as every major provider publishes them: a token without kid is no one's.
+  for (const anyKid of [false, true]) {
+    const named = tokenVerifier({ key: keySet(five.map(k => k.jwk), anyKid), generation: 0 }, undefined, ALL)
+    checks = 0
+    t.equal(await outcome(named, await mint(five[0] as typeof a, { sub: 'k1' }, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', `every key has a kid (${anyKid ? 'static' : 'remote'} set): an unknown key`)
+    t.equal(checks, 0, 'no signature checked')
+  }
 })

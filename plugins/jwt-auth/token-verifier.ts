@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto'
 import { jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTPayload } from 'jose'
+import { MAX_KEY_TRIES } from './public-keys.ts'
 import { HMAC } from './schema.ts'
 
 export interface KeySource {
@@ -55,10 +56,13 @@ export function tokenVerifier (keys: KeySource | undefined, secret: string | und
       return (await jwtVerify(token, getKey, options)).payload
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err
-      // Several keys fit a token without kid: try each (jose hands them over as an iterator).
+      // Several keys fit a token their kid does not pick (keys without kid, key-set.ts): try each,
+      // MAX_KEY_TRIES at most (jose hands them over as an iterator, imported as they come).
       // The first whose signature fits decides: its error (expired, wrong audience...) is the answer.
+      let tries = 0
       let last: unknown = err
       for await (const key of err as AsyncIterable<CryptoKey>) {
+        if (tries++ === MAX_KEY_TRIES) throw Object.assign(new Error(`more keys fit the token than the ${MAX_KEY_TRIES} tried`), { code: 'ERR_TOO_MANY_KEYS' })
         try {
           return (await jwtVerify(token, key, options)).payload
         } catch (e) {
