@@ -14,6 +14,8 @@ export class Deadlines<T> {
   #removed = 0
   /** The timer is set (for the first entry's deadline, or an earlier one's). */
   #armed = false
+  /** When the timer last ran (performance.now()): what #expireDue expires is due by then. */
+  #firedAt = 0
 
   constructor (ms: number, expire: (item: T) => void) {
     this.#ms = ms
@@ -39,6 +41,20 @@ export class Deadlines<T> {
     return true
   }
 
+  /** Expires every entry now, in the order added (not those `expire` adds). */
+  expireAll (): void {
+    const end = this.#items.length
+    try {
+      while (this.#first < end) {
+        const item = this.#items[this.#first]
+        this.#items[this.#first++] = undefined
+        if (item !== undefined) this.#expire(item)
+      }
+    } finally {
+      this.#compact()
+    }
+  }
+
   /** Drops the front once it is all of the queue, or large and half of it (splice copies what is left). */
   #compact (): void {
     if (this.#first < this.#items.length && (this.#first < 1_024 || this.#first * 2 < this.#items.length)) return
@@ -57,13 +73,17 @@ export class Deadlines<T> {
    * The timer runs before the poll phase reads sockets: after the event loop was blocked past a
    * deadline, the answer may already be waiting unread. Entries expire in the check phase, after the
    * poll phase, so that those answered meanwhile are taken first: a busy process is not the callee's
-   * fault.
+   * fault. Only those due when the timer ran: an immediate before this one may have blocked the
+   * loop past later deadlines, with no poll phase since.
    */
-  readonly #fire = (): void => { setImmediate(this.#expireDue) }
+  readonly #fire = (): void => {
+    this.#firedAt = performance.now()
+    setImmediate(this.#expireDue)
+  }
 
   readonly #expireDue = (): void => {
     this.#armed = false
-    const now = performance.now()
+    const now = this.#firedAt
     try {
       while (this.#first < this.#items.length) {
         const item = this.#items[this.#first]

@@ -254,11 +254,21 @@ export class RedisStore implements OwnedStore {
   /**
    * Its calls' deadlines, each commandTimeout after the call was made: a command's own (#commands)
    * starts when it is written, and an auto-pipelined one waits unwritten while the previous pipeline
-   * awaits its replies (ioredis sends one at a time), so up to twice as long.
+   * awaits its replies (ioredis sends one at a time), so up to twice as long. A call past it while
+   * the server is not #silent waited on the gateway (its commands not yet written, or just written,
+   * after a stall of its own): it moves to #late.
    */
   readonly #deadlines: Deadlines<(err: Error) => void>
+  /**
+   * Calls past their deadline that the server was not yet late for: each fails when its command
+   * does (commandTimeout after it was written), when the server is next #silent (on the command a
+   * call waits behind), or commandTimeout later at the most.
+   */
+  readonly #late: Deadlines<(err: Error) => void>
   /** Its commands' deadlines, each commandTimeout after ioredis sent or queued it (see #timeCommands). */
   readonly #commands: Deadlines<Command>
+  /** A command went commandTimeout unanswered since the last reply in time: the server, not the gateway, is late. */
+  #silent = false
   #state: StoreSnapshot['state'] = 'connecting'
   #since = new Date().toISOString()
   /** Why the store is down, or will be (what "store is down" logs). */
@@ -293,8 +303,14 @@ export class RedisStore implements OwnedStore {
     this.cluster = s.cluster !== undefined
     this.#sentinel = s.sentinels !== undefined
     this.commandTimeout = s.commandTimeout
-    this.#deadlines = new Deadlines(s.commandTimeout, expire => { expire(new Error('Command timed out')) })
-    this.#commands = new Deadlines<Command>(s.commandTimeout, command => { command.reject(new Error('Command timed out')) })
+    const timedOut = (expire: (err: Error) => void) => { expire(new Error('Command timed out')) }
+    this.#deadlines = new Deadlines(s.commandTimeout, timedOut)
+    this.#late = new Deadlines(s.commandTimeout, timedOut)
+    this.#commands = new Deadlines<Command>(s.commandTimeout, command => {
+      this.#silent = true
+      this.#late.expireAll()
+      command.reject(new Error('Command timed out'))
+    })
     this.keySpace = redisKeySpace(s)
     this.#events = events
     const tls = s.tls === true ? {} : s.tls === false || s.tls === undefined ? undefined : { ...s.tls }
@@ -603,7 +619,8 @@ export class RedisStore implements OwnedStore {
 
   /**
    * Runs a call, timed and counted: no async frame of its own on the hot path. Bounded by
-   * commandTimeout from now (#deadlines), a late reply ignored;
+   * commandTimeout from now (#deadlines) or, when the gateway was what kept it waiting, from when its
+   * command is written (#late), a late reply ignored;
    * `bounded` false for a purge's many commands, each bounded from when it is sent (#timeCommands).
    * Fails with a StoreError:
    * STORE_UNAVAILABLE when no server answered, `answered` for an error reply, STORE_ERROR for the
@@ -619,9 +636,21 @@ export class RedisStore implements OwnedStore {
     }
     if (!bounded) return sent.then(value => this.#done(started, value), (err: unknown) => { throw this.#failed(started, err as Error, answered) })
     return new Promise<T>((resolve, reject) => {
-      const fail = (err: Error) => { reject(this.#failed(started, err, answered)) }
-      const id = this.#deadlines.add(fail, started)
-      sent.then(value => { if (this.#deadlines.take(id)) resolve(this.#done(started, value)) }, (err: unknown) => { if (this.#deadlines.take(id)) fail(err as Error) })
+      let late = false
+      let id = 0
+      const expire = (err: Error) => {
+        if (late || this.#silent) reject(this.#failed(started, err, answered))
+        else {
+          late = true
+          id = this.#late.add(expire)
+        }
+      }
+      id = this.#deadlines.add(expire, started)
+      sent.then(value => {
+        if ((late ? this.#late : this.#deadlines).take(id)) resolve(this.#done(started, value))
+      }, (err: unknown) => {
+        if ((late ? this.#late : this.#deadlines).take(id)) reject(this.#failed(started, err as Error, answered))
+      })
     })
   }
 
@@ -633,6 +662,7 @@ export class RedisStore implements OwnedStore {
    * for longer (a stall of the gateway, not of the server) they failed commands whose replies were
    * waiting unread. Deadlines expire after those are read. A reply after its deadline is no answer
    * (#done marks those in time): a server answering every call late fails them all, and is down.
+   * One timing out makes the server #silent until a reply in time.
    */
   #timeCommands (redis: Redis): void {
     const send = redis.sendCommand.bind(redis)
@@ -641,11 +671,12 @@ export class RedisStore implements OwnedStore {
       // Taken when settled: a command's reply (a cached response) is not held for commandTimeout.
       const { resolve, reject } = command
       command.resolve = (value: unknown) => {
-        this.#commands.take(id)
+        if (this.#commands.take(id)) this.#silent = false
         resolve(value)
       }
       command.reject = (err: Error) => {
-        this.#commands.take(id)
+        // An error reply in time is an answer too (MOVED, NOSCRIPT); a closed connection is not.
+        if (this.#commands.take(id) && err instanceof (ioredis().ReplyError as ErrorConstructor)) this.#silent = false
         reject(err)
       }
       return send(command, stream)

@@ -115,3 +115,21 @@ t.test('Deadlines: an entry whose answer waits unread when its deadline passes i
   t.ok(await until(() => expired.length === 1), 'the other one expired')
   t.same(expired, ['unanswered'])
 })
+
+t.test('Deadlines: an entry due while an earlier immediate blocks the loop is taken when its answer waits unread, not expired', async t => {
+  const redis = await RedisProcess.start()
+  t.teardown(() => redis.stop())
+  const socket = connect(redis.port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  const expired: string[] = []
+  const deadlines = new Deadlines<string>(20, item => { expired.push(item) })
+  deadlines.add('first')
+  // Due after the timer runs, while the immediate below blocks the loop; its answer comes then.
+  const answered = deadlines.add('answered', performance.now() + 80)
+  // Due before the deadlines' timer: both run in the same timers phase (the loop busy past them), its immediate before their expiry.
+  setTimeout(() => setImmediate(() => { socket.write('PING\r\n'); busy(200) }), 1)
+  busy(30)
+  t.equal(await new Promise(resolve => socket.once('data', () => resolve(deadlines.take(answered)))), true, 'taken in time')
+  t.same(expired, ['first'], 'only the entry due when the timer ran expired')
+})
