@@ -18,6 +18,29 @@ export const systemResolver: Resolver = {
 const DEFAULT_INTERVAL_MS = 30_000
 
 /**
+ * In a cluster worker, the addresses the primary's discovery has for an entry, by followKey
+ * (undefined: none yet): taken instead of resolving, so that a worker sends only to addresses the
+ * primary's health checks probe (see followPrimary).
+ */
+let fromPrimary: ((key: string) => readonly TargetAddress[] | undefined) | undefined
+/** The rounds of the entries resolved (or followed) in this process: run at once when the primary's addresses change. */
+const running = new Set<() => Promise<void>>()
+
+/** What the primary's addresses for an entry go by: the entry (name, weight, interval) of the upstream of that name, in any config. */
+export const followKey = (upstream: string, entry: unknown): string => `${upstream}\u0000${JSON.stringify(entry)}`
+
+/**
+ * In a cluster worker: from now on DNS entries take the addresses `addresses` gives (the primary's,
+ * by followKey) rather than resolving the name; one the primary has none for (its lookups failed)
+ * keeps its last ones, as a failed lookup does. Returns what runs every entry's round at once, for
+ * when the primary's addresses have changed.
+ */
+export function followPrimary (addresses: (key: string) => readonly TargetAddress[] | undefined): () => void {
+  fromPrimary = addresses
+  return () => { for (const round of running) void round() }
+}
+
+/**
  * Most targets one entry makes: each is a connection pool and a health check, so a name answering
  * thousands of addresses would stall the gateway. Past it, the first addresses in URL order are used
  * (the same ones at each round, whatever order DNS gives them in).
@@ -38,12 +61,14 @@ export const MAX_ADDRESSES = 256
  * service). An entry whose first lookup fails or is empty takes the addresses `previous` gives (on
  * reload, the config replaced had some: the name itself is no better than the last answer); asked
  * only in the first round, so that the replaced config is not held. `answered` says whether an
- * entry has had addresses (resolved, followed or taken from `previous`) yet.
+ * entry has had addresses (resolved, followed or taken from `previous`) yet. In a cluster worker,
+ * an entry nothing `followed` gives addresses for follows the primary's (see followPrimary).
  */
 export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Resolver = systemResolver,
   followed?: (source: number) => readonly TargetAddress[] | undefined,
   previous?: (source: number) => readonly TargetAddress[] | undefined): DnsDiscovery {
   const timers: NodeJS.Timeout[] = []
+  const ours: Array<() => Promise<void>> = []
   const answered = new Set<number>()
   let stopped = false
   let inherited = previous
@@ -62,10 +87,11 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
     let cut = 0
     /** Rounds failed in a row: the first is logged, the end of the streak too. */
     let failed = 0
+    const key = followKey(upstream.name, entry)
     const round = async () => {
       if (resolving) return
       resolving = true
-      const following = followed?.(source)
+      const following = followed?.(source) ?? (fromPrimary === undefined ? undefined : fromPrimary(key) ?? [])
       try {
         unresolvedNow = new Set()
         const found = following ?? await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
@@ -102,11 +128,13 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
       }
     }
     timers.push(setInterval(round, entry.dnsInterval === undefined ? DEFAULT_INTERVAL_MS : toMs(entry.dnsInterval)).unref())
+    ours.push(round)
+    running.add(round)
     return round()
   })
   return {
     ready: Promise.all(rounds).then(() => { inherited = undefined }),
-    stop: () => { stopped = true; for (const t of timers) clearInterval(t) },
+    stop: () => { stopped = true; for (const t of timers) clearInterval(t); for (const r of ours) running.delete(r) },
     answered: source => answered.has(source)
   }
 }

@@ -1,10 +1,10 @@
-import { AggregatorRegistry, type Aggregator, type MetricObjectWithValues, type MetricValue } from 'prom-client'
+import { AggregatorRegistry, Counter, Gauge, type Aggregator, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { UNMATCHED_ROUTE } from '../metrics/request-metrics.ts'
 import { openMetricsText, type ExpositionFormat } from '../metrics/exposition.ts'
 import { DEFAULT_STORE } from '../stores/registry.ts'
-import type { WorkerPool } from './worker-pool.ts'
+import { RESTART_REASONS, type RestartReason, type WorkerPool } from './worker-pool.ts'
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>
 type Sample = MetricValue<string> & { metricName?: string, exemplar?: { timestamp: number } }
@@ -46,6 +46,24 @@ const AGGREGATORS: ReadonlyMap<string, Aggregator> = new Map([
   ['portcullis_process_max_fds', 'max'],
   ...['', '_p50', '_p90', '_p99'].map(q => [`portcullis_nodejs_eventloop_lag${q}_seconds`, 'max'] as const)
 ])
+
+/**
+ * The primary's metrics of its workers, on `registry`: how many serve (`serving`, read at each
+ * scrape), and their restarts by reason (each at 0 from the start, so that the first shows as an
+ * increase). Returns what counts a restart.
+ */
+export function workerMetrics (registry: Registry, serving: () => number): (reason: RestartReason) => void {
+  // Registered: read at each scrape.
+  new Gauge({
+    name: 'portcullis_workers_serving',
+    help: 'Worker processes serving traffic: on a config, and answering the primary\'s heartbeat.',
+    registers: [registry],
+    collect () { this.set(serving()) }
+  })
+  const restarts = new Counter({ name: 'portcullis_worker_restarts_total', help: 'Worker processes restarted, by reason: crashed, unresponsive, setup_failed.', labelNames: ['reason'], registers: [registry] })
+  for (const reason of RESTART_REASONS) restarts.inc({ reason }, 0)
+  return reason => restarts.inc({ reason })
+}
 
 /**
  * One Prometheus exposition for the whole gateway: the primary's metrics (config reloads) and every

@@ -1,6 +1,6 @@
 import type { ListenerKey } from '../server/listen-error.ts'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
-import type { UpstreamSnapshot } from '../upstreams/upstream.ts'
+import type { TargetAddress, UpstreamSnapshot } from '../upstreams/upstream.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import type { PluginAdminQuery, PluginAdminReply } from '../plugins/admin-routes.ts'
 import type { BoundPorts } from '../server/start.ts'
@@ -24,13 +24,19 @@ export interface ConfigPayload {
 /** Target health the primary decided, for the runtime built from config `hash`. */
 export interface HealthPayload { readonly hash: string, readonly upstream: string, readonly url: string, readonly healthy: boolean }
 
+/** The addresses the primary's DNS discovery has, by followKey (see followPrimary), for the runtime of config `hash`. */
+export interface AddressesPayload { readonly hash: string, readonly addresses: ReadonlyArray<readonly [string, readonly TargetAddress[]]> }
+
 export type ToWorker =
   /**
    * `ports`: bind these where the config says 0, as the workers before did (see WorkerPool's #portsFor); read by a worker's first config only.
    * `again`: build it even if it is the config in service (the files it names may have changed).
+   * `addresses`: the primary's DNS addresses for it, for its build to take.
    */
-  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[], ports?: BoundPorts, again?: boolean }
+  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[], addresses: AddressesPayload, ports?: BoundPorts, again?: boolean }
   | { type: 'portcullis:health', health: HealthPayload }
+  /** The primary's DNS addresses, when they change (and to a worker that starts serving). */
+  | { type: 'portcullis:addresses', addresses: AddressesPayload }
   | { type: 'portcullis:metrics', id: number }
   | { type: 'portcullis:upstreams', id: number }
   | { type: 'portcullis:stores', id: number }
@@ -43,8 +49,9 @@ export type FromWorker =
   /** Sent once the worker listens for messages: it waits for its config. */
   | { type: 'portcullis:hello' }
   // `hash`: the config in service once this one was dealt with (none: not started). `listen`: the worker could not bind;
-  // `setup`: a plugin's setup failed: for the primary to report as its own error. `superseded`: a config sent later replaced it, unused.
-  | { type: 'portcullis:applied', id: number, hash?: string, url?: string, ports?: BoundPorts, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string }, superseded?: true }
+  // `setup`: a plugin's setup failed: for the primary to report as its own error, with what the plugin threw (`cause`:
+  // as loggedThrown shows it, `name` included; its stack says where). `superseded`: a config sent later replaced it, unused.
+  | { type: 'portcullis:applied', id: number, hash?: string, url?: string, ports?: BoundPorts, error?: string, listen?: { key: ListenerKey, host: string, port: number, reason: string }, setup?: { plugin: string, route: string, cause?: Record<string, unknown> }, superseded?: true }
   | { type: 'portcullis:metrics', id: number, pid: number, metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   /** The worker's upstreams, under config `hash` (none before its first config). */
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }

@@ -1,5 +1,7 @@
+import { availableParallelism } from 'node:os'
 import type { Logger } from 'pino'
 import type { LoadedConfig } from '../config/load.ts'
+import { hiddenValues, scrubbed } from '../config/redact.ts'
 import { shareStdout } from '../logging/logger.ts'
 import { Metrics } from '../metrics/metrics.ts'
 import { reloadOnChange } from '../reload/config-watcher.ts'
@@ -9,12 +11,14 @@ import { Runtime } from '../runtime/runtime.ts'
 import type { AdminState } from '../server/admin-server.ts'
 import { listenAdmin, shutdownMs } from '../server/start.ts'
 import { stopHeld } from '../server/signals.ts'
+import { followKey } from '../upstreams/dns-discovery.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
-import { clusterMetricsText } from './cluster-metrics.ts'
+import { clusterMetricsText, workerMetrics } from './cluster-metrics.ts'
 import { clusterUpstreams } from './cluster-upstreams.ts'
 import { clusterPluginAdmin, clusterStores } from './cluster-plugins.ts'
-import type { ConfigPayload, HealthPayload } from './messages.ts'
+import type { AddressesPayload, ConfigPayload, HealthPayload } from './messages.ts'
 import { NoAnswer, WorkerExited, WorkerPool } from './worker-pool.ts'
+import { MAX_WORKERS_PER_CPU } from './worker-count.ts'
 
 export interface Primary {
   readonly url: string
@@ -26,6 +30,15 @@ export interface Primary {
 const payload = (loaded: LoadedConfig): ConfigPayload => ({ text: loaded.text, file: loaded.file, hash: loaded.hash })
 
 const HEALTH_RESEND_MS = 1_000
+
+/** The addresses `runtime`'s DNS discovery has, for the workers to take (see followPrimary): the workers resolve nothing themselves. */
+const addressesOf = (runtime: Runtime): AddressesPayload => ({
+  hash: runtime.loaded.hash,
+  addresses: [...runtime.upstreams.values()].flatMap(u => u.config.targets.flatMap((entry, source) => {
+    const found = entry.resolve === 'dns' ? runtime.addressesOf(u, source) : undefined
+    return found === undefined ? [] : [[followKey(u.name, entry), found] as const]
+  }))
+})
 
 /** The primary's runtime serves no traffic, but resolves DNS targets as the workers do: health is told by address. */
 const VIEW = { dryRun: true, discovery: true } as const
@@ -42,6 +55,10 @@ const VIEW = { dryRun: true, discovery: true } as const
 export async function startPrimary (loaded: LoadedConfig, log: Logger, options: { count: number, watch: boolean }): Promise<Primary> {
   // The workers inherit stdout, and write to it as this process does.
   shareStdout()
+  const cpus = availableParallelism()
+  if (options.count > MAX_WORKERS_PER_CPU * cpus) {
+    log.warn({ workers: options.count, cpus }, `server.workers is more than ${MAX_WORKERS_PER_CPU} times the CPUs: the workers only take turns on them, each with its own memory and upstream connections`)
+  }
   const metrics = new Metrics()
   let view = await Runtime.build(loaded, log, VIEW)
   let stopping = false
@@ -49,15 +66,29 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
   const unhealthy = (hash: string): HealthPayload[] => hash !== view.loaded.hash
     ? []
     : [...view.upstreams.values()].flatMap(u => u.targets.filter(t => !t.healthy).map(t => ({ hash, upstream: u.name, url: t.url, healthy: false })))
-  const pool = new WorkerPool(payload(loaded), { count: options.count, log, unhealthy, stopAsked: stopHeld })
+  /** The view of a config being applied: its addresses go with it to the workers. */
+  let building: Runtime | undefined
+  const addresses = (hash: string) => addressesOf(building?.loaded.hash === hash ? building : view)
+  const restarting = workerMetrics(metrics.registry, () => pool.responsive)
+  // A plugin's setup error may quote the config's secrets.
+  const shown = (err: Error) => scrubbed(err, hiddenValues(view.loaded.config))
+  const pool = new WorkerPool(payload(loaded), { count: options.count, log, unhealthy, stopAsked: stopHeld, restarting, shown, addresses })
   const checkHealth = (runtime: Runtime) => startHealthChecks(runtime.upstreams.values(), (upstream, url, healthy, reason) => {
     upstream.setTargetHealth(url, healthy, reason)
     pool.broadcast({ type: 'portcullis:health', health: { hash: runtime.loaded.hash, upstream: upstream.name, url, healthy } })
   })
   let stopChecks = checkHealth(view)
-  // A verdict is broadcast when it changes; a worker still starting then (or that resolved an
-  // address later) would miss it. So the whole state goes out again every HEALTH_RESEND_MS.
+  // The workers' DNS targets are the view's. Lookups are made here only: counted here.
+  let unwatch = metrics.watchUpstreams(view.upstreams)
+  let sentAddresses = ''
+  // A verdict is broadcast when it changes; a worker still starting then would miss it. So the whole
+  // state goes out again every HEALTH_RESEND_MS; the DNS addresses when they change, or a worker
+  // started serving, before the verdicts (which the targets they add may have).
   const resend = setInterval(() => {
+    const found = addressesOf(view)
+    const sent = found.addresses.length === 0 ? '' : `${JSON.stringify(found)}\u0000${pool.servingPids.join()}`
+    if (sent !== sentAddresses) pool.broadcast({ type: 'portcullis:addresses', addresses: found })
+    sentAddresses = sent
     for (const u of view.upstreams.values()) {
       if (u.healthCheck === undefined) continue
       for (const t of u.targets) pool.broadcast({ type: 'portcullis:health', health: { hash: view.loaded.hash, upstream: u.name, url: t.url, healthy: t.healthy } })
@@ -74,6 +105,7 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
     apply: async next => {
       const nextView = await Runtime.build(next, log, { ...VIEW, previous: view })
       const previous = pool.config
+      building = nextView
       try {
         // Also to workers on the same text: a reload of an unchanged file is for the certificate files.
         await pool.apply(payload(next), { again: true })
@@ -88,9 +120,14 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
         }
         await nextView.dispose()
         throw err
+      } finally {
+        building = undefined
       }
       const old = view
       view = nextView
+      unwatch()
+      metrics.inService(new Set(next.config.routes.map(r => r.name)), view.upstreams)
+      unwatch = metrics.watchUpstreams(view.upstreams)
       log.level = next.config.logging?.level ?? 'info'
       await stopChecks()
       stopChecks = checkHealth(view)

@@ -4,6 +4,13 @@ import { availableParallelism } from 'node:os'
 /** `server.workers` as a process count. */
 export const workerCount = (setting: number | 'auto' | undefined): number => setting === 'auto' ? availableParallelism() : setting ?? 1
 
+/**
+ * More workers than this per CPU (availableParallelism) only take turns on the CPUs, each with its
+ * own memory, upstream connections and memory stores: warned of at start, not refused (a config
+ * moved to a smaller machine still starts).
+ */
+export const MAX_WORKERS_PER_CPU = 4
+
 /** What a worker process is told of its place at fork (in its environment). */
 export const WORKER_ENV = { index: 'PORTCULLIS_WORKER_INDEX', count: 'PORTCULLIS_WORKERS' } as const
 

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
 import type { BoundPorts } from '../server/start.ts'
-import { isOurs, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker, type PluginAdminCall } from './messages.ts'
+import { isOurs, type AddressesPayload, type ConfigPayload, type FromWorker, type HealthPayload, type Reply, type ToWorker, type PluginAdminCall } from './messages.ts'
 import { WORKER_ENV } from './worker-count.ts'
 
 /** A place for one worker process, kept across its restarts. */
@@ -28,19 +28,35 @@ interface Slot {
   answeredAt: number | undefined
   /** Whether it was last logged unresponsive (see #beat). */
   unresponsive: boolean
-  /** Why the pool killed it, for the exit's log line. */
+  /** Why the pool killed it, or its first build failed, for the exit's log line. */
   killedFor: string | undefined
+  /** Why it is restarted (see RestartReason): undefined, it crashed. */
+  why: RestartReason | undefined
   /** Whether its worker was sent its first config without ports to bind: on port 0, it shares the listener first bound (see #portsFor). */
   onZero: boolean
 }
+
+/**
+ * Why a worker is restarted: it exited on its own (`crashed`), the heartbeat found it hung
+ * (`unresponsive`), or it could not set up its config (`setup_failed`: a plugin's setup failed, the
+ * listener could not be bound, or it could not build the config in service again).
+ */
+export type RestartReason = 'crashed' | 'unresponsive' | 'setup_failed'
+export const RESTART_REASONS: readonly RestartReason[] = ['crashed', 'unresponsive', 'setup_failed']
 
 export interface WorkerPoolOptions {
   readonly count: number
   readonly log: Logger
   /** The targets the primary knows to be unhealthy under config `hash`, for a worker that (re)starts. */
   readonly unhealthy: (hash: string) => HealthPayload[]
+  /** The primary's DNS addresses under config `hash`, for a worker to build it on. */
+  readonly addresses: (hash: string) => AddressesPayload
   /** Whether the gateway was asked to stop while it starts (see holdStartupSignals): a worker exiting then is not restarted. */
   readonly stopAsked?: () => boolean
+  /** Called as a worker's restart is scheduled. */
+  readonly restarting?: (reason: RestartReason) => void
+  /** An error of a worker's, as it may be logged: a plugin's setup error may quote the config's secrets. */
+  readonly shown?: (err: Error) => Error
 }
 
 /**
@@ -87,6 +103,11 @@ export class NoAnswer extends Error {}
 /** A worker gone before it answered, or before it served its first config. */
 export class WorkerExited extends Error {}
 
+/** A worker's PluginSetupError cause (see runWorker) as loggedThrown made it: `name` not enumerable, so pino shows it once, as the type. */
+function thrownAgain ({ name, ...rest }: Record<string, unknown>): object {
+  return Object.defineProperty(Object.assign(Object.create(null) as object, rest), 'name', { value: name })
+}
+
 const samePorts = (a: BoundPorts, b: BoundPorts): boolean => a.listen === b.listen && a.h2c === b.h2c && a.redirect === b.redirect
 
 /**
@@ -114,7 +135,7 @@ export class WorkerPool {
   constructor (config: ConfigPayload, options: WorkerPoolOptions) {
     this.#o = options
     this.#config = config
-    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, unsure: false, resyncing: false, restart: undefined, answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false }))
+    this.#slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, startedAt: 0, crashes: 0, hash: undefined, unsure: false, resyncing: false, restart: undefined, answeredAt: undefined, unresponsive: false, killedFor: undefined, why: undefined, onZero: false }))
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS).unref()
   }
 
@@ -165,7 +186,9 @@ export class WorkerPool {
       const results = await Promise.allSettled(live.map(({ slot, worker }) => this.#sync(slot, worker, { again: options.again })))
       // The pid as it was asked: a worker that exited meanwhile has left its slot.
       const failed = results.flatMap((r, i) => r.status === 'rejected' ? [`worker ${live[i]?.worker.process.pid}: ${(r.reason as Error).message}`] : [])
-      if (failed.length > 0) throw new Error(failed.join('; '))
+      // The first failure as cause: a plugin's setup error carries where it threw.
+      const first = results.find(r => r.status === 'rejected')
+      if (failed.length > 0) throw new Error(failed.join('; '), { cause: first?.reason })
     } finally {
       this.#applying--
     }
@@ -196,6 +219,7 @@ export class WorkerPool {
         } catch (err) {
           if (err instanceof NoAnswer || slot.worker !== worker || this.#stopping || this.#applying > 0) continue
           slot.killedFor = `could not put the config in service back: ${(err as Error).message}`
+          slot.why = 'setup_failed'
           this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, err: (err as Error).message }, 'worker serves another config than the gateway\'s and cannot build it: restarting it')
           worker.send({ type: 'portcullis:shutdown' } satisfies ToWorker, () => {})
           return
@@ -276,7 +300,7 @@ export class WorkerPool {
   /** Starts the worker of `slot` and resolves with its URL once it serves the current config. */
   #fork (slot: Slot): Promise<string> {
     const worker = cluster.fork({ [WORKER_ENV.index]: String(slot.index), [WORKER_ENV.count]: String(this.#slots.length) })
-    Object.assign(slot, { worker, hash: undefined, unsure: false, startedAt: performance.now(), answeredAt: undefined, unresponsive: false, killedFor: undefined, onZero: false })
+    Object.assign(slot, { worker, hash: undefined, unsure: false, startedAt: performance.now(), answeredAt: undefined, unresponsive: false, killedFor: undefined, why: undefined, onZero: false })
     const pid = worker.process.pid
     this.#o.log.info({ worker: slot.index, workerPid: pid }, 'worker started')
     const hello = new Promise<void>((resolve, reject) => {
@@ -319,7 +343,7 @@ export class WorkerPool {
       const config = this.#config
       let reply: Reply
       try {
-        reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash), ports, again }), APPLY_TIMEOUT_MS)
+        reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash), addresses: this.#o.addresses(config.hash), ports, again }), APPLY_TIMEOUT_MS)
       } catch (err) {
         if (err instanceof NoAnswer && slot.worker === worker) slot.unsure = true
         throw err
@@ -328,18 +352,24 @@ export class WorkerPool {
       if (first && reply.error === undefined && this.#bound !== undefined && reply.ports !== undefined && !samePorts(reply.ports, this.#bound)) {
         // It asked for port 0 while a sibling held it, but that one exited before it bound: node:cluster opened another port.
         slot.killedFor = `bound port ${reply.ports.listen}, not the gateway's ${this.#bound.listen}`
+        slot.why = 'setup_failed'
         worker.process.kill('SIGKILL')
         throw new Error(`worker ${worker.process.pid} ${slot.killedFor}`)
       }
       if (slot.worker === worker) {
         slot.unsure = false
         slot.hash = reply.hash
+        // Its first config failed: it exits (see runWorker).
+        if (first && reply.error !== undefined && reply.hash === undefined) Object.assign(slot, { why: 'setup_failed', killedFor: 'could not build its first config' })
       }
       if (reply.listen !== undefined) {
         const { key, host, port, reason } = reply.listen
         throw new ListenError(key, host, port, reason, { cause: reply.error })
       }
-      if (reply.setup !== undefined) throw new PluginSetupError(reply.setup.plugin, reply.setup.route, reply.error as string)
+      if (reply.setup !== undefined) {
+        const { plugin, route, cause } = reply.setup
+        throw new PluginSetupError(plugin, route, reply.error as string, cause === undefined ? undefined : { cause: thrownAgain(cause) })
+      }
       if (reply.error !== undefined) throw new Error(reply.error)
       this.#bound ??= reply.ports
       if (this.#config.hash === config.hash) return reply.url as string
@@ -394,6 +424,7 @@ export class WorkerPool {
       // While stopping, the stop's deadline ends a hung worker.
       if (silentMs >= HUNG_MS && !this.#stopping) {
         s.killedFor = `unresponsive for ${silentMs} ms`
+        s.why = 'unresponsive'
         s.answeredAt = undefined
         this.#o.log.error({ ...at, limitMs: HUNG_MS }, 'worker unresponsive too long; killing it')
         worker.process.kill('SIGKILL')
@@ -426,9 +457,17 @@ export class WorkerPool {
     if (upMs >= STABLE_AFTER_MS) slot.crashes = 0
     const restartInMs = Math.min(FIRST_BACKOFF_MS * 2 ** slot.crashes++, MAX_BACKOFF_MS)
     this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, reason: slot.killedFor, upMs, restartInMs }, 'worker exited unexpectedly; restarting it')
+    this.#o.restarting?.(slot.why ?? 'crashed')
     slot.restart = setTimeout(() => {
       slot.restart = undefined
-      this.#fork(slot).catch((err: Error) => { if (!this.#stopping) this.#o.log.error({ worker: slot.index, err }, 'restarted worker failed to start') })
+      this.#fork(slot).catch((err: Error) => {
+        if (this.#stopping) return
+        const shown = this.#o.shown?.(err) ?? err
+        // The config it failed on serves on the other workers (a reload of a plugin setup failing only in this worker
+        // said success), or a plugin file changed on disk since their start: it is restarted, with backoff, until it builds.
+        if (slot.why === 'setup_failed') this.#o.log.error({ worker: slot.index, err: shown }, 'restarted worker cannot build the config in service (it loads plugin files as they are on disk now); restarting it')
+        else this.#o.log.error({ worker: slot.index, err: shown }, 'restarted worker failed to start')
+      })
     }, restartInMs)
   }
 }

@@ -8,7 +8,9 @@ import { PluginSetupError } from '../plugins/setup-error.ts'
 import { endOnNextStopSignal, holdStartupSignals, workerServes } from '../server/signals.ts'
 import { runPluginAdmin, startPortcullis, type BoundPorts, type Portcullis } from '../server/start.ts'
 import { sendableReply, type SendableReply } from '../server/admin/plugins.ts'
-import { isOurs, type FromWorker, type HealthPayload, type PluginAdminAnswer, type ToWorker } from './messages.ts'
+import { followPrimary } from '../upstreams/dns-discovery.ts'
+import type { TargetAddress } from '../upstreams/upstream.ts'
+import { isOurs, type AddressesPayload, type FromWorker, type HealthPayload, type PluginAdminAnswer, type ToWorker } from './messages.ts'
 import { workerPlace } from './worker-count.ts'
 
 const send = (m: FromWorker) => process.send?.(m, undefined, {}, () => {})
@@ -34,6 +36,10 @@ function onPorts (loaded: LoadedConfig, ports: BoundPorts): LoadedConfig {
     }
   }
 }
+
+/** A PluginSetupError's cause (loggedThrown's, its `name` not enumerable) as IPC's JSON carries it whole. */
+const sendable = (cause: unknown): Record<string, unknown> | undefined =>
+  typeof cause === 'object' && cause !== null ? { ...cause, name: (cause as { name?: unknown }).name } : undefined
 
 /** What became of a config the primary sent: the reply, but for its type and id. */
 type Outcome = Omit<Extract<FromWorker, { type: 'portcullis:applied' }>, 'type' | 'id'>
@@ -78,6 +84,26 @@ export function runWorker (): Promise<never> {
     void stopping.then(c => { log?.flush(); process.exit(c) })
   }
 
+  /**
+   * The primary's DNS addresses, by followKey: this process's DNS entries take them rather than
+   * resolving (the primary's health checks probe only the addresses it found). Those of the config in service
+   * replace the whole (once no other config is on its way); others, such as a config's being built, add to it.
+   */
+  const addresses = new Map<string, readonly TargetAddress[]>()
+  const readdress = followPrimary(key => addresses.get(key))
+  const takeAddresses = (p: AddressesPayload) => {
+    const whole = last === undefined && running?.gateway.runtime.loaded.hash === p.hash
+    const given = new Map(p.addresses)
+    let changed = false
+    for (const [key, list] of given) {
+      if (JSON.stringify(addresses.get(key)) === JSON.stringify(list)) continue
+      addresses.set(key, list)
+      changed = true
+    }
+    if (whole) for (const key of addresses.keys()) if (!given.has(key)) addresses.delete(key)
+    if (changed) readdress()
+  }
+
   const setHealth = (h: HealthPayload) => {
     const runtime = running?.gateway.runtime
     // Health decided under another config concerns other upstream objects: ignore it.
@@ -114,7 +140,7 @@ export function runWorker (): Promise<never> {
       : queue.then(() => apply(message, number)).catch((err: Error): Outcome => {
         // A listen or plugin setup error is the primary's to report, in one line.
         const listen = err instanceof ListenError ? { key: err.key, host: err.host, port: err.port, reason: err.reason } : undefined
-        const setup = err instanceof PluginSetupError ? { plugin: err.plugin, route: err.route } : undefined
+        const setup = err instanceof PluginSetupError ? { plugin: err.plugin, route: err.route, cause: sendable(err.cause) } : undefined
         if (listen === undefined && setup === undefined) log?.error({ err }, 'could not apply the config from the primary')
         return { ...inService(), error: err.message, listen, setup }
       })
@@ -129,6 +155,7 @@ export function runWorker (): Promise<never> {
       if (!isOurs<ToWorker>(m)) return
       switch (m.type) {
         case 'portcullis:config':
+          takeAddresses(m.addresses)
           void outcomeOf(m).then(outcome => {
             send({ type: 'portcullis:applied', id: m.id, ...outcome })
             // A worker that cannot start is of no use: exit, and the primary restarts it with backoff.
@@ -136,6 +163,7 @@ export function runWorker (): Promise<never> {
           })
           break
         case 'portcullis:health': setHealth(m.health); break
+        case 'portcullis:addresses': takeAddresses(m.addresses); break
         case 'portcullis:metrics':
           void metrics.registry.getMetricsAsJSON().then(list => send({ type: 'portcullis:metrics', id: m.id, pid: process.pid, metrics: list }))
           break

@@ -5,7 +5,7 @@ import type { StoreSnapshot } from '../../src/stores/store.ts'
 
 // The merge alone: what two workers' GET /stores answers make for the gateway's.
 const pool = (answers: Array<{ pid: number, stores: StoreSnapshot[] }>) =>
-  ({ servingPids: answers.map(a => a.pid), stores: async () => answers }) as unknown as WorkerPool
+  ({ servingPids: answers.map(a => a.pid), pids: answers.map(a => a.pid), stores: async () => answers }) as unknown as WorkerPool
 
 t.test('workers: Redis Cluster nodes any worker found down are all listed, each once', async t => {
   const store = (nodesDown: StoreSnapshot['nodesDown']) => ({ name: 'shared', type: 'redis', state: 'up', nodesDown }) as unknown as StoreSnapshot

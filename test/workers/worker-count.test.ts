@@ -53,3 +53,12 @@ t.test('server.workers: auto is compared as the count it resolves to: a reload b
   await cf.write(withWorkers(String(cores + 1)))
   t.match(await gw.reloader.reload('admin'), { result: 'invalid', issues: [{ path: 'server.workers', message: new RegExp(`worker count cannot change on reload.*still ${cores}$`) }] })
 })
+
+t.test('server.workers above 4 per CPU is warned of at start (the CPUs the process may run on: one, here)', async t => {
+  const cf = await configFile(withWorkers('5'))
+  t.teardown(() => cf.remove())
+  const cli = spawnCli(['start', '-c', cf.file, '--no-watch'], {}, { wrapper: ['taskset', '-c', '0'] })
+  // Logged before the workers are forked: stopped then, they end as they start.
+  const warned = await cli.waitForLine(l => l.msg?.toString().startsWith('server.workers is more than 4 times the CPUs') === true, 60_000).finally(() => stopCli(cli))
+  t.match(warned, { level: 40, workers: 5, cpus: 1 }, `warned (stderr: ${cli.stderr()})`)
+})
