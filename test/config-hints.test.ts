@@ -147,7 +147,7 @@ t.test('a key glued to its value in { } (port:18080) is one problem, saying to a
 `), [
     'gw.yaml:2:13 server.listen.host:127.0.0.1: "host:127.0.0.1" is read as one key with no value: write `host: 127.0.0.1`, with a space after the colon',
     'gw.yaml:2:29 server.listen.port:18080: "port:18080" is read as one key with no value: write `port: 18080`, with a space after the colon',
-    'gw.yaml:6:3 routes: must be an array'
+    'gw.yaml:6:3 routes: must be an array: start each route with "- ", as in "- name: api" (its match: and upstream: indented under name:)'
   ])
 })
 

@@ -97,5 +97,5 @@ upstreams:
   backend: { targets: [ { url: "http://127.0.0.1:1" } ] }
 routes:
   - { name: a, match: { path: /a }, upstream: backnd }
-`), ['gw.yaml:3:14 loadPlugins: must be an array'])
+`), ['gw.yaml:3:14 loadPlugins: must be an array: start each item with "- ", or put the value inside [ ]'])
 })

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { parseConfig } from '../src/config/load.ts'
 import { replacedTopLevel } from '../src/config/check-plugins.ts'
+import { locate } from '../src/config/positions.ts'
+import { readYaml } from '../src/config/yaml-document.ts'
 
 const HEAD = `server:
   listen: { host: 127.0.0.1, port: 0 }
@@ -41,6 +43,10 @@ routes:
   const [warning] = replacedTopLevel(loaded.config, loaded.plugins)
   t.equal(warning?.message, 'route "r": its ip-filter replaces the top-level one (the two are not merged): the top-level deny of 127.0.0.0/8; ' +
     'repeat in the route\'s entry what it should keep')
+  // Where the route's entry is, for the warning's file:line:col.
+  t.same(warning?.at, ['routes', 0, 'plugins', 'ip-filter'])
+  const { doc, lines } = readYaml(loaded.text)
+  t.same(locate(doc, lines, warning?.at ?? [], 'key'), { line: 8, col: 61 })
 })
 
 t.test('a top-level allow the route has none of is lost too', async t => {

@@ -69,11 +69,11 @@ routes:
     upstream: users
 `), [
     'gw.yaml:2:36 server.listen.port: must be an integer',
-    'gw.yaml:3:20 server.shutdownTimeout: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m',
+    'gw.yaml:3:20 server.shutdownTimeout: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m (no space between the number and the unit: "5 minutes" is written 5m)',
     'gw.yaml:6:23 upstreams.users.targets[0].url: "http://127.0.0.1:3001/api" has a path ("/api") after the host and port: a target is an origin only; use the route\'s stripPrefix or rewrite for paths',
     'gw.yaml:6:61 upstreams.users.targets[1].url: "127.0.0.1:3002" has no scheme: write http://127.0.0.1:3002 (or https://)',
     'gw.yaml:7:18 upstreams.users.connections: must be an integer',
-    'gw.yaml:8:26 upstreams.users.timeouts.connect: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m',
+    'gw.yaml:8:26 upstreams.users.timeouts.connect: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m (got "-1s")',
     'gw.yaml:11:20 routes[0].match.path: must start with /',
     'gw.yaml:11:38 routes[0].match.methods[1]: must be an HTTP method name such as GET'
   ])
@@ -470,7 +470,7 @@ t.test('YAML syntax errors are reported at their position', async t => {
 upstreams:
   users: { targets: [ { url: "http://127.0.0.1:3001" } ]
 routes: []
-`), ['gw.yaml:5:1 Flow map in block collection must be sufficiently indented and end with a }'])
+`), ['gw.yaml:4:10 upstreams.users: this { is never closed: close it with } (YAML reads on until it finds one, and the next line cannot be inside it)'])
   t.same(await issues(t, `server:
   listen: { host: 127.0.0.1, port: 0 }
 server: {}
@@ -512,7 +512,7 @@ routes:
 `), [
     'gw.yaml:2:36 server.listen.port: must be <= 65535',
     'gw.yaml:4:21 upstreams.users.targets: must NOT have fewer than 1 items',
-    'gw.yaml:9:27 routes[0].timeouts.response: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m'
+    'gw.yaml:9:27 routes[0].timeouts.response: must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m (got "soon")'
   ])
   // Schema problems outside the routes (a port, an upstream) do not hide the semantic checks.
   t.same(await issues(t, `server:
@@ -650,7 +650,7 @@ t.test('YAML aliases: one inside the node it names, or an expansion bomb, is a c
         allow: &list
           - 10.0.0.1
           - *list
-`), ['gw.yaml:13:13 alias *list is inside the node &list it names: the config would never end'])
+`), ['gw.yaml:13:13 routes[0].plugins.ip-filter.allow[1]: alias *list is inside the node &list it names: the config would never end'])
   const fine = await parseConfig(HEAD + `  - name: a
     match: { path: /a }
     upstream: users
@@ -689,7 +689,7 @@ ${levels}
     match: { path: /b }
     upstream: users
     plugins: &common {}
-`), ['gw.yaml:9:14 alias *common names no anchor above it: an anchor (&common) must come before its aliases'])
+`), ['gw.yaml:9:14 routes[0].plugins: alias *common names no anchor above it: &common comes after it, and an anchor must come before its aliases'])
 })
 
 /** A config with `middle` (lines 3 on) between the listener and one upstream with one route, `plugins` on it. */

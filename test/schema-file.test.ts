@@ -27,7 +27,7 @@ t.test("the editors' schema spells out each built-in plugin's consumer entries, 
   const consumers = schema.properties.consumers
   const entries = consumers.items.properties
   t.match(entries.credentials.properties['key-auth'].properties.keys, { type: 'array', description: "This consumer's API keys." })
-  t.match(entries.credentials.properties['basic-auth'].properties.username, { type: 'string', description: 'The user name (unique across consumers).' })
+  t.match(entries.credentials.properties['basic-auth'].properties.username, { description: 'The user name (unique across consumers).', anyOf: [{ type: 'string' }, { pattern: '\\$\\{[A-Za-z_]' }] })
   t.match(entries.metadata.properties['rate-limit'], { description: "Per-consumer values of this consumer's limits, keyed by limit name." })
   t.equal(entries.credentials.additionalProperties, true, "your own plugins' entries are allowed too")
   const validate = new Ajv({ allErrors: true, strict: false }).compile(consumers)
@@ -35,4 +35,28 @@ t.test("the editors' schema spells out each built-in plugin's consumer entries, 
   t.ok(validate(good), JSON.stringify(validate.errors))
   t.notOk(validate([{ id: 'a', credentials: { 'key-auth': { keys: 'k-0123456789abcdef' } } }]))
   t.match(validate.errors, [{ instancePath: '/0/credentials/key-auth/keys', keyword: 'type' }])
+})
+
+t.test("every shipped config is valid under the editors' schema, compiled whole as an editor's validator does", async t => {
+  const { readdir } = await import('node:fs/promises')
+  const { parse } = await import('yaml')
+  const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(await readFile(SCHEMA_FILE, 'utf8')))
+  const dir = new URL('../config/', import.meta.url)
+  const files = [
+    ...(await readdir(dir)).filter(f => f.endsWith('.yaml')),
+    ...(await readdir(new URL('examples/', dir))).filter(f => f.endsWith('.yaml')).map(f => `examples/${f}`)
+  ]
+  t.ok(files.length >= 7, files.join(' '))
+  for (const file of files) {
+    const ok = validate(parse(await readFile(new URL(file, dir), 'utf8')))
+    t.ok(ok, `config/${file}: ${JSON.stringify(validate.errors?.slice(0, 3))}`)
+  }
+  // Not weakened past ${VAR}: a wrong value is still refused, a plugin entry still checked.
+  const base = { server: { listen: { port: 8080 } }, upstreams: { u: { targets: [{ url: 'http://a:1' }] } } }
+  const route = (plugins: unknown) => ({ ...base, routes: [{ name: 'r', match: { path: '/' }, upstream: 'u', plugins }] })
+  t.ok(validate({ ...base, server: { listen: { port: '${PORT:-8080}' } }, routes: [] }))
+  t.notOk(validate({ ...base, server: { listen: { port: 'abc' } }, routes: [] }))
+  t.ok(validate(route({ cors: { origins: ['https://a.example'] } })), JSON.stringify(validate.errors?.slice(0, 3)))
+  t.notOk(validate(route({ cors: { origins: 5 } })))
+  t.ok(validate(route({ cors: false })))
 })

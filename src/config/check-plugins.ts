@@ -7,6 +7,7 @@ import { vouchedBy } from '../plugins/identity.ts'
 import type { SchemaReferences } from './schema-refs.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig, RouteConfig } from './schema.ts'
+import type { KeyPath } from './positions.ts'
 
 type Add = (path: Array<string | number>, message: string, at?: 'key' | 'value') => void
 
@@ -21,8 +22,10 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
   for (const [name, pluginConfig] of Object.entries(section ?? {})) {
     const def = plugins.get(name)
     if (def === undefined) {
-      add([...at, name], `unknown plugin "${name}"${didYouMean(name, plugins.keys())}; there are: ${[...plugins.keys()].sort().join(', ')} ` +
-        '(your own are loaded with loadPlugins)', 'key')
+      const near = didYouMean(name, plugins.keys())
+      const message = `unknown plugin "${name}"${near}; there are: ${[...plugins.keys()].sort().join(', ')} (your own are loaded with loadPlugins)`
+      // No near name: it may be one a failed loadPlugins entry defines (see load.ts).
+      problems.push({ path: [...at, name], at: 'key', message, ...(near === '' && { unknownPlugin: name }) })
       continue
     }
     if (onRoute && pluginConfig === false) {
@@ -137,6 +140,8 @@ function checkOnRoutes (def: PluginDefinition, data: unknown, config: GatewayCon
 export interface ReplacedTopLevel {
   readonly route: string
   readonly plugin: string
+  /** Where the route's entry is (routes[i].plugins.<plugin>), for locate() to place the warning. */
+  readonly at: KeyPath
   /** What the route no longer gets of the top-level entry (the plugin's `replacing`). */
   readonly lost: readonly string[]
   readonly message: string
@@ -150,11 +155,11 @@ export interface ReplacedTopLevel {
 export function replacedTopLevel (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>): ReplacedTopLevel[] {
   const found: ReplacedTopLevel[] = []
   const global = section(config.plugins) ?? {}
-  for (const route of config.routes) {
+  for (const [i, route] of config.routes.entries()) {
     for (const [plugin, def] of plugins) {
       const [top, own] = [section(global[plugin]), section(section(route.plugins)?.[plugin])]
       const lost = def.replacing === undefined || top === undefined || own === undefined ? [] : def.replacing(top, own)
-      if (lost.length > 0) found.push({ route: route.name, plugin, lost, message: `route "${route.name}": its ${plugin} replaces the top-level one (the two are not merged): ${lost.join('; ')}; repeat in the route's entry what it should keep` })
+      if (lost.length > 0) found.push({ route: route.name, plugin, at: ['routes', i, 'plugins', plugin], lost, message: `route "${route.name}": its ${plugin} replaces the top-level one (the two are not merged): ${lost.join('; ')}; repeat in the route's entry what it should keep` })
     }
   }
   return found

@@ -1,7 +1,7 @@
 import { METHODS } from 'node:http'
 import { isIP } from 'node:net'
 import type { GatewayConfig, UpstreamConfig } from './schema.ts'
-import { toMs } from './duration.ts'
+import { bareNumberHint, toMs } from './duration.ts'
 import { didYouMean } from './suggest.ts'
 import { DEFAULT_CHECK_INTERVAL_MS, statusRange } from '../upstreams/settings.ts'
 import { DEFAULT_PASSIVE } from '../upstreams/outlier-detection.ts'
@@ -30,7 +30,7 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
       else seen.set(origin.origin, i)
       if (t.resolve === 'dns' && isIP(origin.hostname.replace(/^\[(.*)\]$/, '$1')) !== 0) add(here('targets', i, 'resolve'), `"${origin.hostname}" is an address, not a name to resolve`)
       if (t.dnsInterval !== undefined && t.resolve !== 'dns') add(here('targets', i, 'dnsInterval'), 'dnsInterval is only used with resolve: dns')
-      else if (t.dnsInterval !== undefined && toMs(t.dnsInterval) < MIN_DNS_INTERVAL_MS) add(here('targets', i, 'dnsInterval'), 'must be at least 1s: a name looked up more often loads its DNS servers for nothing (a number is milliseconds)')
+      else if (t.dnsInterval !== undefined && toMs(t.dnsInterval) < MIN_DNS_INTERVAL_MS) add(here('targets', i, 'dnsInterval'), `must be at least 1s: a name looked up more often loads its DNS servers for nothing${bareNumberHint(t.dnsInterval)}`)
     })
 
     // 0 is no limit for the response timeouts, but would be no time at all for these two (every request failed).

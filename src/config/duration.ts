@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox'
+import { shown } from './interpolate.ts'
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
 /** The longest a Node timer waits (2^31-1 ms, about 24.8 days): past it, it fires after 1 ms. */
 export const MAX_DURATION_MS = 2_147_483_647
-const MALFORMED = 'must be a duration: milliseconds as a number, or a string such as 500ms, 5s, 2m'
 
 /**
  * A duration in config: a number of milliseconds, or a string such as `500ms`, `5s`, `2m`, `1h`,
@@ -22,7 +22,7 @@ const MAX_LONG_DURATION_MS = 2 ** 31 * 1000
 /** A duration no timer waits for, such as a cache entry's lifetime: Duration with a far larger maximum. */
 export const LongDuration = Type.Union(
   [Type.Integer({ minimum: 0, maximum: MAX_LONG_DURATION_MS }), Type.String({ pattern: DURATION_RE.source, maxMs: MAX_LONG_DURATION_MS })],
-  { errorMessage: 'must be a duration of at most 2147483648s (68 years): milliseconds as a number, or a string such as 5s, 2m, 1h, 30d' }
+  { explain: 'longDuration' }
 )
 
 export function toMs (value: number | string): number {
@@ -35,13 +35,44 @@ export function toMs (value: number | string): number {
 /** For the maxMs keyword: whether a duration string is at most `maximum` ms (a malformed one is the pattern's to report). */
 export const atMostMs = (maximum: number, value: string): boolean => !DURATION_RE.test(value) || toMs(value) <= maximum
 
+// Units as people spell them (`30sec`, `5 mins`), each with the one a duration takes.
+const UNIT_WORDS: Record<string, string> = Object.fromEntries(Object.entries({
+  ms: ['ms', 'msec', 'msecs', 'millis', 'millisecond', 'milliseconds'],
+  s: ['s', 'sec', 'secs', 'second', 'seconds'],
+  m: ['m', 'min', 'mins', 'minute', 'minutes'],
+  h: ['h', 'hr', 'hrs', 'hour', 'hours'],
+  d: ['d', 'day', 'days']
+}).flatMap(([unit, words]) => words.map(w => [w, unit])))
+
+/** What a malformed duration string was meant as, and why it is not one: `"10 s" is written 10s`. */
+export function misspelt (text: string): string | undefined {
+  const m = /^(\d+(?:\.\d+)?)(\s*)([A-Za-z]+)$/.exec(text.trim())
+  const unit = m === null ? undefined : UNIT_WORDS[(m[3] as string).toLowerCase()]
+  if (m === null || unit === undefined) return undefined
+  const meant = `${m[1] as string}${unit}`
+  const why = m[2] !== '' ? 'no space between the number and the unit' : 'units are ms, s, m, h and d'
+  return `${why}: ${JSON.stringify(text)} is written ${meant}`
+}
+
 /**
- * Why a value is not a duration Duration accepts: malformed, or longer than a timer can wait. A
- * number may come as digits: from ${VAR}, or turned into a string by the union's string branch.
+ * Why a value is not a duration Duration (`long`: LongDuration) accepts: malformed (quoted, with
+ * what it seems meant as), or longer than allowed. A number may come as digits: from ${VAR}, or
+ * turned into a string by the union's string branch.
  */
-export function durationMistake (value: unknown): string {
+export function durationMistake (value: unknown, long = false): string {
   const text = String(value)
   const ms = /^\d+$/.test(text) ? Number(text) : DURATION_RE.test(text) ? toMs(text) : undefined
-  if (ms === undefined || ms <= MAX_DURATION_MS) return MALFORMED
+  const examples = long ? '5s, 2m, 1h, 30d' : '500ms, 5s, 2m'
+  if (ms === undefined || ms <= (long ? MAX_LONG_DURATION_MS : MAX_DURATION_MS)) {
+    // A boolean's note is validateSchema's; a number's own text says what is wrong (-5, 1.5).
+    const said = typeof value === 'string' ? ` (${misspelt(value) ?? `got ${shown(text)}`})` : ''
+    return `must be a duration: milliseconds as a number, or a string such as ${examples}${said}`
+  }
+  if (long) return `must be a duration of at most 2147483648s (68 years): milliseconds as a number, or a string such as ${examples}`
   return `${text} is too long: at most 24 days (${MAX_DURATION_MS} ms), as Node's timers cannot wait longer; use 0 for no limit where that is allowed`
+}
+
+/** For a duration a check refuses as too short: ` (30 is milliseconds: did you mean 30s?)` when written as a bare number. */
+export function bareNumberHint (value: number | string): string {
+  return typeof value === 'number' && value > 0 ? ` (${value} is milliseconds: did you mean ${value}s?)` : ' (a number is milliseconds)'
 }

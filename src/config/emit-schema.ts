@@ -8,7 +8,7 @@ export const SCHEMA_FILE = new URL('../../config/gateway.schema.json', import.me
 /** The JSON Schema editors use for config files, built-in plugin configs included. */
 export async function schemaJson (): Promise<string> {
   const plugins = [...(await builtinPlugins()).values()]
-  return JSON.stringify(configSchema(plugins), optionalWithDefault, 2) + '\n'
+  return JSON.stringify(acceptVariables(configSchema(plugins)), optionalWithDefault, 2) + '\n'
 }
 
 /** A key with a default is required only after validation filled it in: editors must not ask for it. */
@@ -17,6 +17,39 @@ function optionalWithDefault (this: unknown, key: string, value: unknown): unkno
   if (key !== 'required' || !Array.isArray(value) || props === undefined) return value
   const required = value.filter(name => props[name as string]?.default === undefined)
   return required.length > 0 ? required : undefined
+}
+
+type Schema = Record<string, unknown>
+const isSchema = (value: unknown): value is Schema => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+// A `${VAR}` is replaced (and "8080" turned into a number) before the runtime validates: an editor
+// sees the text as written, so a scalar with a type or pattern also takes a string holding one.
+const VARIABLE = { type: 'string', pattern: '\\$\\{[A-Za-z_]', description: 'A ${VAR}, replaced by its value when the config loads.' }
+const SCALAR_TYPES = new Set(['integer', 'number', 'boolean', 'string'])
+const NAMED_SCHEMAS = new Set(['properties', 'patternProperties', '$defs', 'definitions'])
+const SUBSCHEMAS = new Set(['items', 'additionalProperties', 'not', 'if', 'then', 'else', 'contains', 'propertyNames'])
+const SCHEMA_LISTS = new Set(['anyOf', 'oneOf', 'allOf', 'prefixItems'])
+
+/** Whether a schema takes only scalars: one type, or a union of such schemas. */
+function scalar (s: Schema): boolean {
+  if (typeof s.type === 'string') return SCALAR_TYPES.has(s.type)
+  const union = s.anyOf ?? s.oneOf
+  return Array.isArray(union) && union.every(u => isSchema(u) && scalar(u))
+}
+
+/** The editors' schema: each scalar that a `${VAR}` could fail (all but a bare string) takes one too. */
+function acceptVariables (s: Schema): Schema {
+  if (scalar(s) && !(s.type === 'string' && Object.keys(s).every(k => k === 'type' || k === 'description'))) {
+    // The description and default stay on top, where editors and optionalWithDefault look.
+    const { description, default: fallback, ...rest } = s
+    return { ...(description !== undefined && { description }), ...(fallback !== undefined && { default: fallback }), anyOf: [rest, VARIABLE] }
+  }
+  return Object.fromEntries(Object.entries(s).map(([key, value]) => {
+    if (NAMED_SCHEMAS.has(key) && isSchema(value)) return [key, Object.fromEntries(Object.entries(value).map(([name, v]) => [name, isSchema(v) ? acceptVariables(v) : v]))]
+    if (SUBSCHEMAS.has(key) && isSchema(value)) return [key, acceptVariables(value)]
+    if ((SCHEMA_LISTS.has(key) || key === 'items') && Array.isArray(value)) return [key, value.map(v => isSchema(v) ? acceptVariables(v) : v)]
+    return [key, value]
+  }))
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -9,11 +9,12 @@ import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
+import { pluginFiles } from './plugin-files.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
 import { shown } from './interpolate.ts'
-import { redactSecrets } from './redact.ts'
+import { hiddenAt, redactSecrets } from './redact.ts'
 import { REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
@@ -52,16 +53,19 @@ export interface LoadedConfig {
 }
 
 /**
- * Each plugin file's mtime when this process first imported it. Node caches ES modules by URL, so
- * an edited plugin is not seen before a restart (a cache-busting URL would leak a module per reload).
+ * The mtimes of each plugin's files (pluginFiles) when this process first imported it. Node caches
+ * ES modules by URL, so an edited plugin is not seen before a restart (a cache-busting URL would
+ * leak a module per reload), nor an edited file it imports.
  */
-const importedPlugins = new Map<string, number | undefined>()
+const importedPlugins = new Map<string, ReadonlyMap<string, number | undefined>>()
 
-/** Whether the plugin file at `path` differs from the one this process imported; records a first import. */
+const mtimeOf = (file: string): number | undefined => statSync(file, { throwIfNoEntry: false })?.mtimeMs
+
+/** Whether a file of the plugin at `path` differs from the one this process imported; records a first import. */
 function changedSinceImport (path: string): boolean {
-  const mtime = statSync(path, { throwIfNoEntry: false })?.mtimeMs
-  if (!importedPlugins.has(path)) { importedPlugins.set(path, mtime); return false }
-  return importedPlugins.get(path) !== mtime
+  const imported = importedPlugins.get(path)
+  if (imported === undefined) { importedPlugins.set(path, new Map(pluginFiles(path).map(f => [f, mtimeOf(f)]))); return false }
+  return [...imported].some(([file, mtime]) => mtimeOf(file) !== mtime)
 }
 
 const schema = configSchema()
@@ -200,7 +204,10 @@ function withSource (at: At, interpolated: ReadonlyMap<string, Interpolation>): 
   return (path, message, where = 'value') => {
     const from = where === 'value' ? interpolated.get(formatPath(path)) : undefined
     const said = from === undefined ? undefined : source(path, from, message)
-    return at(path, said === undefined ? message : `${message} (${said})`, where)
+    if (from === undefined || said === undefined) return at(path, message, where)
+    // `(got "soons")` becomes `(got "soons" from "${T:-soon}s")`.
+    const got = `(got ${shown(from.value)})`
+    return at(path, message.endsWith(got) && said.startsWith('from ') ? `${message.slice(0, -1)} ${said})` : `${message} (${said})`, where)
   }
 }
 
@@ -263,9 +270,10 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   for (const path of emptyValues(data, [])) issues.push(at(path, 'has no value'))
   await turn()
   const problems = validateSchema(schema, data)
+  const builtins = await builtinPlugins()
   // A value left empty by a missing variable is already reported; its schema error would only repeat it.
   const unset = new Set(issues.map(i => i.path))
-  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, p.message, p.at)))
+  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, hinted(p, data, builtins), p.at)))
   // So that every problem is reported at once, the semantic checks still run where the schema
   // found only unknown keys (the shape is sound) or problems inside one route, one upstream, one
   // loadPlugins entry (not loaded), or a section they do not read (those parts are left out of
@@ -284,13 +292,14 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   }
 
   const config = data as GatewayConfig
-  const builtins = await builtinPlugins()
   const plugins = new Map(builtins)
   const base = dirname(resolve(file))
   const stalePlugins: string[] = []
   const loadedFrom = new Map<string, number>()
+  // loadPlugins entries not loaded: the plugins they define are unknown for that reason alone.
+  const failed: Array<{ i: number, rel: string }> = []
   for (const [i, rel] of (config.loadPlugins ?? []).entries()) {
-    if (unloadable.has(i)) continue
+    if (unloadable.has(i)) { failed.push({ i, rel: String(rel) }); continue }
     try {
       const path = resolve(base, rel)
       const def = await importPlugin(pathToFileURL(path).href, importUserModule)
@@ -301,11 +310,13 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
     } catch (err) {
       // A module may throw anything at its top level (null, a string).
       issues.push(at(['loadPlugins', i], `cannot load plugin "${rel}": ${describeThrown(err)}`))
+      failed.push({ i, rel })
     }
   }
   // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").
   await turn()
-  issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map((p: SchemaProblem) => at(p.path, p.message, p.at)))
+  issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(asWritten(meant, p.path))))
+    .flatMap(p => withFailedPlugins(p, failed)).map((p: SchemaProblem) => at(p.path, hinted(p, data, plugins), p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
     if (unsound.upstreams.has(name) || u?.tls === undefined) continue
@@ -318,6 +329,39 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
 
   return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings }
+}
+
+/**
+ * A problem's message, with how to write what was likely meant: a list written as one value
+ * (`methods: GET`: write [GET]; `routes:` as a map: start each route with -), a plugin written
+ * beside a route's keys (they go under plugins:).
+ */
+function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, unknown>): string {
+  const key = p.path[p.path.length - 1]
+  if (p.unknownKey === true && p.meant === undefined && typeof key === 'string' && plugins.has(key) &&
+    (p.path.length === 1 || (p.path.length === 3 && p.path[0] === 'routes'))) {
+    return `${p.message} (${key} is a plugin: plugins go under plugins:, as plugins: { ${key}: ... })`
+  }
+  if (p.message !== 'must be an array') return p.message
+  const value = p.path.reduce<unknown>((node, k) => (node as Record<string | number, unknown> | null | undefined)?.[k], data)
+  if (p.path.length === 1 && key === 'routes' && typeof value === 'object') return `${p.message}: start each route with "- ", as in "- name: api" (its match: and upstream: indented under name:)`
+  if (typeof value === 'object') return `${p.message}: start each item with "- ", or put the value inside [ ]`
+  // Never a secret's value (a key-auth `keys: abc...` written as one key).
+  const text = String(value)
+  const quotable = text.length <= 40 && !/[\s,[\]{}#]/.test(text) && !hiddenAt(p.path.filter(k => typeof k === 'string'))
+  return `${p.message}: write ${quotable ? `[${text}]` : 'the value inside [ ]'}`
+}
+
+/**
+ * An unknown plugin's problem, where loadPlugins entries failed to load: none when an entry's path
+ * names it (./add-tenant/index.ts defines add-tenant), else one saying they may define it.
+ */
+function withFailedPlugins (p: SchemaProblem, failed: ReadonlyArray<{ i: number, rel: string }>): SchemaProblem[] {
+  const name = p.unknownPlugin
+  if (name === undefined || failed.length === 0) return [p]
+  if (failed.some(f => f.rel.split(/[\\/]/).some(part => part.replace(/\.[cm]?[jt]s$/, '') === name))) return []
+  const entries = failed.map(f => `loadPlugins[${f.i}]`).join(', ')
+  return [{ ...p, message: `unknown plugin "${name}": ${entries} failed to load (above), and may be what defines it` }]
 }
 
 /** Paths of null values, except a plugin's (`cors:` alone means "with defaults"), on a route or at the top level. */

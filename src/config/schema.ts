@@ -57,7 +57,7 @@ const Server = Type.Object({
     Type.Integer({ minimum: 1, maximum: MAX_DURATION_MS }),
     Type.String({ pattern: '^(?:\\d*[1-9]\\d*(?:\\.\\d+)?(?:ms|s|m|h|d)|0*\\.(?:[1-9]|\\d[1-9]|\\d\\d[1-9])\\d*(?:s|m|h|d))$', maxMs: MAX_DURATION_MS })
   ], {
-    errorMessage: 'must be a duration of more than 0 and at most 24 days: milliseconds as a number, or a string such as 500ms, 5s, 2m (leave it out for 30s)',
+    explain: 'pluginTimeout',
     description: 'Time a plugin\'s setup may take when a config loads (past it the config is refused, and on reload the active one keeps serving), and its dispose when the config is replaced or the gateway stops (past it, logged and left behind). Each async onRequest and onResponse of a request too, whatever the route\'s timeouts.request: past it, 504 gateway_timeout and the warning "plugin timed out" naming the plugin and hook. Plugins read it in setup (ctx.hookTimeoutMs). More than 0. Default 30s.'
   })),
   reloadTunnelTimeout: Type.Optional(Type.Union([Duration], { description: 'How long WebSockets (and other upgrade tunnels) opened on a config a reload replaces may stay open after the reload; past it both ends are closed (logged with error: reload), so that a credential the reload revoked stops being relayed, and the old config is released. The value in the config the reload puts in service applies. More than 0. Default: no limit (they stay open until either end closes them).' })),
@@ -203,7 +203,8 @@ const Match = Type.Object({
 export function configSchema (plugins: ReadonlyArray<ConsumerParts & { schema: TSchema }> = []) {
   const pluginsOf = (off: boolean) => plugins.length === 0
     ? Type.Record(Type.String(), Type.Unknown())
-    : Type.Object(Object.fromEntries(plugins.map(p => [p.name, off ? Type.Union([p.schema, Type.Literal(false)]) : p.schema])), { additionalProperties: true })
+    // Optional: a config names only the plugins it uses.
+    : Type.Object(Object.fromEntries(plugins.map(p => [p.name, Type.Optional(off ? Type.Union([p.schema, Type.Literal(false)]) : p.schema)])), { additionalProperties: true })
   const RoutePlugins = pluginsOf(true)
   const Route = Type.Object({
     name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', errorMessage: 'must be letters, digits, _ . - (starting with a letter or digit)' }),

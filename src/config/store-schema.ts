@@ -28,7 +28,7 @@ const RedisStoreConfig = Type.Object({
   db: Type.Optional(Type.Integer({ minimum: 0, description: 'Database number (not with cluster). Default 0.' })),
   keyPrefix: Type.Optional(Type.String({ description: 'Prepended to every key, so several gateways can share a server. Default "pc:".' })),
   connectTimeout: Type.Optional(Type.Union([Duration], { description: 'Time to connect. Default 2s.' })),
-  commandTimeout: Type.Optional(Type.Union([Duration], { description: 'Every command fails after this long; plugins then apply their own failure rule. Default 100ms.' }))
+  commandTimeout: Type.Optional(Type.Union([Duration], { description: 'A call fails this long after it is made (after its command is written, when the gateway itself held it up) without a reply; plugins then apply their own failure rule. Default 100ms.' }))
 }, { ...closed, description: 'Shared by every instance. Exactly one of url, sentinels (+ name) or cluster.' })
 
 export const StoreConfig = Type.Union([MemoryStoreConfig, RedisStoreConfig], {

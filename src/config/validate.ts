@@ -5,7 +5,7 @@ import type { TSchema } from '@sinclair/typebox'
 import { didYouMean, nearest, quoteKey } from './suggest.ts'
 import { targetUrlMistake } from './target-url.ts'
 import { atLeastBytes } from './byte-size.ts'
-import { atMostMs, durationMistake } from './duration.ts'
+import { atMostMs, durationMistake, misspelt } from './duration.ts'
 import { formatPath, printableKey, type KeyPath } from './positions.ts'
 import { writtenText } from './written-text.ts'
 import { STORE_REF } from '../stores/store-name.ts'
@@ -15,9 +15,10 @@ import { FILE_REF } from './file-path.ts'
 /**
  * One schema violation, with the key path it concerns and whether it points at a key or a value.
  * `unknownKey`: an extra key, which leaves the rest of the object's shape sound; `meant`: the key
- * beside it that it seems to stand for (a typo of it, or one of its keys: `cert` for `certificates`).
+ * beside it that it seems to stand for (a typo of it, or one of its keys: `cert` for `certificates`);
+ * `unknownPlugin`: a plugin name no plugin has, nor one near it.
  */
-export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string, unknownKey?: true, meant?: string }
+export interface SchemaProblem { path: KeyPath, at: 'key' | 'value', message: string, unknownKey?: true, meant?: string, unknownPlugin?: string }
 
 // coerceTypes: values from ${VAR} arrive as strings ("8080" where a port number is expected). It also
 // turns numbers and booleans into each other and into strings: validateSchema undoes that (see settle).
@@ -55,7 +56,15 @@ function compile (schema: TSchema): ValidateFunction {
   }
 }
 
-const EXPLAIN: Record<string, (value: unknown) => string> = { targetUrl: targetUrlMistake, duration: durationMistake }
+const EXPLAIN: Record<string, (value: unknown) => string> = {
+  targetUrl: targetUrlMistake,
+  duration: v => durationMistake(v),
+  longDuration: v => durationMistake(v, true),
+  pluginTimeout: v => {
+    const meant = typeof v === 'string' ? misspelt(v) : undefined
+    return `must be a duration of more than 0 and at most 24 days: milliseconds as a number, or a string such as 500ms, 5s, 2m (${meant ?? 'leave it out for 30s'})`
+  }
+}
 
 // A schema Ajv cannot compile (a plugin's mistake) is kept as the message that says so, tried once.
 const compiled = new WeakMap<TSchema, ValidateFunction | string>()

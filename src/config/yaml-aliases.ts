@@ -49,14 +49,18 @@ export function toData (doc: Document, lines: LineCounter, file: string): { data
       const at = node.range?.[0] ?? 0
       // `token: *s3cret` is an alias too: under a key GET /config hides, its name is not quoted back.
       const keys = keyPathOf(path, node)
+      let message: string
       if (hiddenAt(keys.filter(k => typeof k === 'string'))) {
-        const said = target === undefined ? 'names no anchor above it (a value starting with * is an alias: quote it if it is text)' : 'is inside the node it names: the config would never end'
-        found = { issue: { ...issue(at, `this alias ${said}`).issue, path: formatPath(keys) } }
+        message = `this alias ${target === undefined ? 'names no anchor above it (a value starting with * is an alias: quote it if it is text)' : 'is inside the node it names: the config would never end'}`
+      } else if (target === undefined && anchoredLater(doc, node.source)) {
+        message = `alias *${node.source} names no anchor above it: &${node.source} comes after it, and an anchor must come before its aliases`
       } else if (target === undefined) {
-        found = issue(at, `alias *${node.source} names no anchor above it: an anchor (&${node.source}) must come before its aliases`)
+        // A path or a glob (`path: */api`) is more often meant than an alias.
+        message = `alias *${node.source} names no anchor: a value starting with * is an alias; quote it if it is text ("*${node.source}")`
       } else {
-        found = issue(at, `alias *${node.source} is inside the node &${node.source} it names: the config would never end`)
+        message = `alias *${node.source} is inside the node &${node.source} it names: the config would never end`
       }
+      found = { issue: { ...issue(at, message).issue, path: formatPath(keys) } }
       return visit.BREAK
     }
   })
@@ -70,6 +74,13 @@ export function toData (doc: Document, lines: LineCounter, file: string): { data
   }
   // The count above stands in for yaml's own alias limit.
   return { data: doc.toJS({ maxAliasCount: -1 }) }
+}
+
+/** Whether a node of the document has the anchor `name`. */
+function anchoredLater (doc: Document, name: string): boolean {
+  let found = false
+  visit(doc, { Node (_key, node) { if (node.anchor === name) { found = true; return visit.BREAK } } })
+  return found
 }
 
 /**

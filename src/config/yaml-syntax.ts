@@ -1,4 +1,4 @@
-import { isScalar, visit, type Document, type LineCounter, type Node, type Pair, type Scalar, type YAMLError } from 'yaml'
+import { isAlias, isScalar, visit, type Document, type LineCounter, type Node, type Pair, type Scalar, type YAMLError } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { keyPathOf, withoutBom } from './yaml-document.ts'
 import { formatPath, printableKey, type KeyPath } from './positions.ts'
@@ -23,6 +23,12 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
   const tab = errors.find(e => e.code === 'TAB_AS_INDENT')
   if (tab !== undefined) return issue(tab.pos[0], 'a tab in the indentation: YAML indents with spaces only')
 
+  // `path: *`: an alias with no name.
+  if (first.code === 'BAD_ALIAS') {
+    const alias = nodeAt(doc, n => isAlias(n) && n.range?.[0] === first.pos[0])
+    return { ...issue(first.pos[0], 'a value starting with * is an alias, and * alone names none: quote it if it is text ("*")'), path: alias === undefined ? '' : formatPath(alias.path) }
+  }
+
   const { line } = lines.linePos(first.pos[0])
   // `port: ${PORT}` inside { } or [ ]: the `{` of `${` opens a nested map there.
   const unquoted = /^[^#"']*[{[][^#"']*?(\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?][^}]*)?\})/.exec(source[line - 1] ?? '')
@@ -45,6 +51,19 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     const twice = repeatedKey(doc, start)
     const before = twice === undefined ? '' : ` (first on line ${lines.linePos(twice.first).line})`
     return { ...issue(start, `key "${printableKey(key)}" appears twice in the same map${before}: keep one`), path: twice?.path ?? '' }
+  }
+
+  // yaml says where the next line starts: the `{` or `[` that opened the collection is the mistake.
+  const flow = /^Flow (map|sequence) in block collection must be sufficiently indented and end with a [}\]]/.exec(first.message)
+  if (first.code === 'BAD_INDENT' && flow !== null) {
+    const [open, close] = flow[1] === 'map' ? ['{', '}'] : ['[', ']']
+    const opened = unclosed(source, lines.linePos(first.pos[0]), open, close)
+    if (opened !== undefined) {
+      const offset = lineStart(opened.line) + opened.col - 1
+      const node = nodeAt(doc, n => n.range?.[0] === offset)
+      const said = `this ${open} is never closed: close it with ${close} (YAML reads on until it finds one, and the next line cannot be inside it)`
+      return { ...issue(offset, said), path: node === undefined ? '' : formatPath(node.path) }
+    }
   }
 
   // yaml says where the file ends: the quote that opened the value is the mistake.
@@ -89,6 +108,43 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     if (misplaced !== undefined) return at(misplaced.line, misplaced.indent + 1, misplaced.message)
   }
   return issue(first.pos[0], withoutSource(first))
+}
+
+/**
+ * The last `open` before `end` that no `close` after it closes (ignoring quoted text and comments):
+ * lines read upwards, each line's closers owed to the lines above. Lines and columns from 1.
+ */
+function unclosed (source: readonly string[], end: { line: number, col: number }, open: string, close: string): { line: number, col: number } | undefined {
+  let owed = 0
+  for (let line = end.line; line >= 1; line--) {
+    const text = (source[line - 1] ?? '').slice(0, line === end.line ? end.col - 1 : undefined)
+    const opens: number[] = []
+    let closes = 0
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i] as string
+      const starts = i === 0 || /[\s{[,]/.test(text[i - 1] as string)
+      if (c === '#' && starts) break
+      if ((c === '"' || c === "'") && starts) i = quoteEnd(text, i)
+      else if (c === open) opens.push(i)
+      else if (c === close && opens.pop() === undefined) closes++
+    }
+    const cancelled = Math.min(owed, opens.length)
+    opens.length -= cancelled
+    owed += closes - cancelled
+    if (opens.length > 0) return { line, col: (opens[0] as number) + 1 }
+  }
+  return undefined
+}
+
+/** Where the quoted text opening at `start` ends (`\"` escaped in double quotes, `''` in single ones); unclosed: the line's end. */
+function quoteEnd (text: string, start: number): number {
+  const quote = text[start]
+  for (let i = start + 1; i < text.length; i++) {
+    if (quote === '"' && text[i] === '\\') i++
+    else if (text[i] === quote && quote === "'" && text[i + 1] === "'") i++
+    else if (text[i] === quote) return i
+  }
+  return text.length
 }
 
 /**

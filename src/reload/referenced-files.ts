@@ -3,20 +3,22 @@ import { statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { TSchema } from '@sinclair/typebox'
 import { FILE_REF, readFilePath } from '../config/file-path.ts'
+import { pluginFiles } from '../config/plugin-files.ts'
 import type { LoadedConfig } from '../config/load.ts'
 import { walkSchema } from '../config/schema-refs.ts'
 
 /**
- * Every file a config reads at load besides its own text, absolute: `loadPlugins` modules, each
- * upstream's `tls` files, the files `server.tls` names, and plugin values their schema marks as files
- * (FilePath: jwt-auth's `jwksFile`), in plugin configs and in consumers' credentials and metadata.
+ * Every file a config reads at load besides its own text, absolute: `loadPlugins` modules and the
+ * files beside them they may import (pluginFiles), each upstream's `tls` files, the files
+ * `server.tls` names, and plugin values their schema marks as files (FilePath: jwt-auth's
+ * `jwksFile`), in plugin configs and in consumers' credentials and metadata.
  * The load has already made those absolute.
  */
 export function referencedFiles (loaded: LoadedConfig): string[] {
   const { config, plugins } = loaded
   const base = dirname(resolve(loaded.file))
   const files = new Set<string>(loaded.serverTls?.files)
-  for (const rel of config.loadPlugins ?? []) files.add(resolve(base, rel))
+  for (const rel of config.loadPlugins ?? []) for (const f of pluginFiles(resolve(base, rel))) files.add(f)
   for (const u of Object.values(config.upstreams)) {
     for (const f of [u.tls?.ca, u.tls?.cert, u.tls?.key]) if (f !== undefined) files.add(resolve(base, f))
   }

@@ -14,7 +14,7 @@ t.test('dnsInterval: less than 1s is refused (0 looked the name up some 900 time
       - { url: "http://c.test:1", resolve: dns, dnsInterval: 30 }
       - { url: "http://d.test:1", resolve: dns, dnsInterval: 1s }
       - { url: "http://e.test:1", resolve: dns, dnsInterval: 1000 }
-`), [0, 1, 2].map(i => `gw.yaml:${i + 6}:62 upstreams.a.targets[${i}].dnsInterval: must be at least 1s: a name looked up more often loads its DNS servers for nothing (a number is milliseconds)`))
+`), [0, 1, 2].map(i => `gw.yaml:${i + 6}:62 upstreams.a.targets[${i}].dnsInterval: must be at least 1s: a name looked up more often loads its DNS servers for nothing (${i === 2 ? '30 is milliseconds: did you mean 30s?' : 'a number is milliseconds'})`))
 })
 
 t.test('healthCheck.timeout: 0 is refused (every check would fail), not taken as no limit', async t => {
