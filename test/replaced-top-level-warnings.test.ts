@@ -31,6 +31,7 @@ t.test('a route entry that replaces a top-level one and loses its deny or a limi
   const dir = t.testdir({ 'gateway.yaml': `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${config(up.url)}` })
   const run = await runCliHere('validate', '-c', `${dir}/gateway.yaml`)
   t.equal(run.code, 0)
-  t.match(run.stderr, /gateway\.yaml: warning: route "r": its ip-filter replaces the top-level one .*deny of 127\.0\.0\.0\/8/)
-  t.match(run.stderr, /gateway\.yaml: warning: route "r": its request-size replaces .*maxBody goes up from 100 to 1MiB/)
+  // At the route's entry: file:line:column and its key path.
+  t.match(run.stderr, /gateway\.yaml:\d+:\d+ warning: routes\[\d+\]\.plugins\.ip-filter: route "r": its ip-filter replaces the top-level one .*deny of 127\.0\.0\.0\/8/)
+  t.match(run.stderr, /gateway\.yaml:\d+:\d+ warning: routes\[\d+\]\.plugins\.request-size: route "r": its request-size replaces .*maxBody goes up from 100 to 1MiB/)
 })

@@ -32,7 +32,8 @@ Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)}${c.summary}`).join('\n')}
 
 Options:
-  -c, --config FILE  the config file of start, validate, routes, explain and demo (its --help says the default)
+  -c, --config FILE  the config file of start, validate, routes, explain and demo (its --help says the default);
+                     of plugin new, the config whose loadPlugins line it prints
   -h, --help         this text (also: help); a command's options: portcullis help <command>,
                      or portcullis <command> --help
   -v, --version      print Portcullis's version (also: version)`

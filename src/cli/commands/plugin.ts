@@ -1,6 +1,6 @@
 import { existsSync, realpathSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { isAbsolute, join, relative, resolve } from 'node:path'
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseCommand } from '../options.ts'
 import { pluginFiles } from '../scaffold/plugin-files.ts'
@@ -8,7 +8,7 @@ import { BUILTIN_FOLDERS, builtinPlugins } from '../../plugins/registry.ts'
 import { ConfigError } from '../../config/config-error.ts'
 import { didYouMean } from '../../config/suggest.ts'
 
-const HELP = `Usage: portcullis plugin new NAME [--dir DIR]
+const HELP = `Usage: portcullis plugin new NAME [--dir DIR] [-c FILE]
 
 Writes DIR/NAME/ (DIR defaults to ./plugins; not a clone's own plugins/, its built-ins) with a
 TypeScript plugin to start from:
@@ -16,7 +16,8 @@ TypeScript plugin to start from:
   schema.ts       its config schema (TypeBox), each field with a description and a default
   NAME.test.ts    a test that runs it through a real gateway in front of a real upstream
   package.json    { "type": "module" }: tsc (module NodeNext) compiles the folder's .ts as ES modules
-and prints how to load it (loadPlugins) and how to run its test.`
+and prints how to load it (loadPlugins: relative to FILE's folder, else to the current folder) and
+how to run its test.`
 
 const NAME_RE = /^[a-z][a-z0-9-]*$/
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
@@ -28,7 +29,13 @@ const WRITE_ERRORS: Record<string, string> = {
 }
 
 export async function run (argv: string[]): Promise<number> {
-  const opts = parseCommand(argv, HELP, { options: { dir: { type: 'string', default: 'plugins' } }, positionals: 2, config: false })
+  // -c names the config only to print its loadPlugins path: none is read, so no default.
+  const opts = parseCommand(argv, HELP, {
+    options: { dir: { type: 'string', default: 'plugins' }, config: { type: 'string', short: 'c' } },
+    optionsHelp: '--dir DIR           the folder to write NAME/ in (default plugins)\n-c, --config FILE   the config that will load it: the loadPlugins line is relative to its folder',
+    positionals: 2,
+    config: false
+  })
   if (typeof opts === 'number') return opts
   const [action, name] = opts.positionals
   if (action !== 'new' || name === undefined) {
@@ -44,7 +51,7 @@ export async function run (argv: string[]): Promise<number> {
   const builtinFolder = BUILTIN_FOLDERS.find(f => samePath(f, resolve(dirArg)))
   if (builtinFolder !== undefined) {
     console.error(`${builtinFolder} is Portcullis's own folder of built-in plugins, nothing written: ` +
-      'write yours elsewhere with --dir, e.g. in a folder beside your config: --dir config/plugins for config/gateway.yaml')
+      'write yours elsewhere with --dir, e.g. in a folder beside your config: --dir config/plugins -c config/gateway.yaml')
     return 2
   }
   let builtins
@@ -69,12 +76,14 @@ export async function run (argv: string[]): Promise<number> {
     console.error(`cannot write ${dir}: ${WRITE_ERRORS[code] ?? (err as Error).message}`)
     return 1
   }
-  // An absolute --dir stays absolute; a relative one is written as seen from here.
-  const entry = isAbsolute(dirArg) ? join(dir, 'index.ts') : relative('.', join(dir, 'index.ts'))
+  // loadPlugins resolves a relative path against the config's folder: an absolute --dir stays absolute.
+  const configFile = opts.values.config as string | undefined
+  const entry = isAbsolute(dirArg) ? join(dir, 'index.ts') : relative(configFile === undefined ? '.' : dirname(resolve(configFile)), join(dir, 'index.ts'))
   console.log(`wrote ${dir}: ${Object.keys(files).join(', ')}
 
-Load it from your config (a relative path is relative to the config file's folder; this one is
-for a config in the current folder):
+Load it from ${configFile === undefined
+    ? 'your config (a relative path is relative to the config file\'s folder; this one is\nfor a config in the current folder: -c FILE prints it for yours)'
+    : `${configFile} (a relative path is relative to its folder)`}:
   loadPlugins: [${isAbsolute(entry) || entry.startsWith('../') ? entry : `./${entry}`}]
 and use it on a route:
   plugins:

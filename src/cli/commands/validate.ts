@@ -1,6 +1,9 @@
 import { loadOrReport, parseCommand } from '../options.ts'
 import { replacedTopLevel } from '../../config/check-plugins.ts'
 import { formatIssue } from '../../config/config-error.ts'
+import { formatPath, locate } from '../../config/positions.ts'
+import { readYaml } from '../../config/yaml-document.ts'
+import { credentialBypasses } from '../../../plugins/cache/check-credentials.ts'
 
 const HELP = `Usage: portcullis validate [-c FILE]
 
@@ -16,7 +19,12 @@ export async function run (argv: string[]): Promise<number> {
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
   for (const w of loaded.warnings ?? []) console.error(formatIssue({ ...w, path: '', message: `warning: ${w.path === '' ? '' : `${w.path}: `}${w.message}` }))
-  for (const w of replacedTopLevel(loaded.config, loaded.plugins)) console.error(`${opts.config}: warning: ${w.message}`)
+  // The gateway logs the cache's bypasses from its setup, which validate does not run.
+  const placed = [...replacedTopLevel(loaded.config, loaded.plugins), ...credentialBypasses(loaded.config)]
+  if (placed.length > 0) {
+    const { doc, lines } = readYaml(loaded.text)
+    for (const w of placed) console.error(formatIssue({ file: opts.config, ...locate(doc, lines, w.at, 'key'), path: '', message: `warning: ${formatPath(w.at)}: ${w.message}` }))
+  }
   console.log(`${opts.config}: valid (${count(loaded.config.routes.length, 'route')}, ${count(Object.keys(loaded.config.upstreams).length, 'upstream')})`)
   return 0
 }
