@@ -490,3 +490,49 @@ routes:
     t.equal(res.headers['access-control-allow-origin'], origin, `what it warns of: ${origin}`)
   }
 })
+
+t.test('a regular expression that can backtrack for long (ReDoS) is a config error, credentials or not; one that cannot still matches', async t => {
+  const slow = ['/^https:\\/\\/([a-z0-9]+-?)+\\.example\\.com$/', '/^https:\\/\\/(?:[a-z]+|\\w+)+\\.example\\.com$/', '/^https:\\/\\/(\\w|\\d)*\\.example\\.com$/',
+    '/^https:\\/\\/(?:[a-z0-9]+-?){1,10}\\.example\\.com$/', '/^https:\\/\\/(a*)*\\.example\\.com$/', '/^https:\\/\\/[a-z0-9-]+-[a-z0-9-]+-[a-z0-9-]+\\.example\\.com$/']
+  for (const credentials of [false, true]) {
+    const problems = await corsProblems({ origins: slow, credentials })
+    t.match(problems, [
+      /^origins\[0\]: `\(\[a-z0-9\]\+-\?\)\+` can match the same text in more than one way .*the time doubles with each character.*ReDoS.*e\.g\. `\[a-z0-9\]\+\(\?:-\[a-z0-9\]\+\)\*` for a label with hyphens, `\(\[a-z0-9-\]\+\\\.\)\*` for any subdomains$/,
+      /^origins\[1\]: `\(\?:\[a-z\]\+\|\\w\+\)\+` can match the same text in more than one way/,
+      /^origins\[2\]: `\(\\w\|\\d\)\*` can match the same text in more than one way/,
+      /^origins\[3\]: `\(\?:\[a-z0-9\]\+-\?\)\{1,10\}` can match the same text in more than one way/,
+      /^origins\[4\]: `\(a\*\)\*` can match the same text in more than one way/,
+      /^origins\[5\]: `\[a-z0-9-\]\+`, `\[a-z0-9-\]\+` and `\[a-z0-9-\]\+` can each take the same characters, one after another: .*to the power 3, a ReDoS/
+    ], `credentials: ${String(credentials)}`)
+    t.equal(problems.length, slow.length)
+  }
+
+  const meant = ['/^https:\\/\\/[a-z0-9]+(?:-[a-z0-9]+)*\\.example\\.com$/', '/^https:\\/\\/([a-z0-9-]+\\.)*example\\.com$/', '/^https:\\/\\/[a-z0-9-]+-[a-z0-9]+\\.example\\.com$/']
+  t.same(await corsProblems({ origins: meant, credentials: true }), [], 'what the hint says loads, as do two repetitions in a row')
+  const gw2 = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cors: { origins: ${JSON.stringify(meant)}, credentials: true } } }
+`)
+  t.teardown(() => gw2.close())
+  const cases: Array<[string, boolean]> = [['https://my-shop-2.example.com', true], ['https://a.b-c.example.com', true], ['https://example.com', true],
+    ['https://a_b.example.com', false], ['https://a.example.co', false], [`https://${'a'.repeat(40)}.example.co`, false]]
+  for (const [origin, allowed] of cases) {
+    const res = await request(`${gw2.url}/`, { headers: { origin } })
+    await res.body.dump()
+    t.equal(res.headers['access-control-allow-origin'], allowed ? origin : undefined, origin)
+  }
+})
+
+t.test('with credentials, a regular expression gluing names anyone can register onto the names it spells out is a config error; the operator\'s own subdomains load', async t => {
+  const glued = ['example(?:-[a-z0-9]+)?\\.com', 'example-[a-z]+\\.com', 'example\\w*\\.com', 'example\\d*\\.com', 'myapp[a-z0-9-]*\\.com', 'example[a-z-]*\\.co\\.uk',
+    'app\\.example(?:-[a-z]+)?\\.com', 'example\\.[a-z]{2}', '([a-z0-9-]+\\.)?example\\.(?:com|[a-z]{2})', 'example\\.[^.]{2}']
+  const probes = ['example-zzq.com', 'example-zzq.com', 'examplezzq.com', 'example909.com', 'myappzzq.com', 'examplezzq.co.uk', 'app.example-zzq.com', 'example.zz', 'example.zz', 'example.zz']
+  const problems = await corsProblems({ origins: glued.map(r => `/^https:\\/\\/${r}$/`), credentials: true })
+  t.same(problems, probes.map((probe, i) =>
+    `origins[${i}]: it lets in more than the names it spells out (https://${probe} matches), which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`))
+  const own = ['shop[0-9]*\\.example\\.com', 'pr-\\d+\\.preview\\.dev', 'api(?:-v[0-9]+)?\\.example\\.com', '(?:app|admin)[0-9]?\\.example\\.(?:com|io)', '[a-z]{2}\\.example\\.com',
+    'app-[a-z0-9]+\\.example\\.co\\.uk', 'example\\.(?:com|org)', '192\\.168\\.\\d+\\.10']
+  t.same(await corsProblems({ origins: own.map(r => `/^https:\\/\\/${r}$/`), credentials: true }), [], 'names under the operator\'s registrable domains, addresses')
+})

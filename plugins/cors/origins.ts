@@ -1,11 +1,20 @@
+import { backtrackingProblem, ESCAPE, GROUP, QUANTIFIER } from './backtracking.ts'
+
 const REGEX = /^\/(.+)\/([imsu]*)$/
 const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
 /** A wildcard as documented: an optional scheme, `*` for the host's first labels (or the whole host), the rest fixed. */
 const WILDCARD = /^(?:([a-z][a-z0-9+.-]*):\/\/)?\*((?:\.[^*]*)?)$/
 /** Origins no config means to let in (`.invalid` is reserved): a pattern that matches them lets in any site. */
 const FOREIGN = ['https://example.invalid', 'http://example.invalid']
-/** Throw-away labels, long and short, of letters, with a hyphen, of digits: for the classes and counts patterns use. */
-const PROBE_LABELS = ['zzportcullisprobe', 'zz-portcullis-probe', 'zzq', '909']
+/** Throw-away labels, long and short (a two-letter top-level domain), of letters, with a hyphen, of digits: for the classes and counts patterns use. */
+const PROBE_LABELS = ['zzportcullisprobe', 'zz-portcullis-probe', 'zzq', 'zz', '909']
+/** Throw-away text glued between two runs of a pattern's literal host text (example + -zzq + .com). */
+const FILLERS = ['zzq', '-zzq', '909']
+/**
+ * The longest Origin tried against a pattern: a scheme, a host (at most 253 characters) and a port.
+ * Longer ones, which no browser sends, match exact entries only: a pattern's cost grows with the text.
+ */
+export const MAX_PATTERN_ORIGIN = 300
 /**
  * Suffixes under which anyone can have a name: common top-level domains, public suffixes of two
  * labels, and shared hosting (Public Suffix List, private section), where each name is a stranger's app.
@@ -24,9 +33,6 @@ const REGISTRABLE = ['https', 'http'].flatMap(scheme => PUBLIC_SUFFIXES.flatMap(
 const ANY_SITE = "with credentials: true, any site could read your users' responses: list the origins"
 /** A host name's characters, for the text quoted around an unescaped `.`. */
 const HOST_CHAR = /[A-Za-z0-9-]/
-const QUANTIFIER = /^(?:[*+?]|\{(\d+)(?:,\d*)?\})\??/
-const ESCAPE = /^\\(?:[pPu]\{[^}]*\}|k<[^>]*>|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|\d+|[^])/
-const GROUP = /^\((?:\?(?::|(=|!|<=|<!)|<[^>]*>))?/
 
 /** What an origin list allows, compiled once: any origin, exact ones (a Set), patterns. */
 export interface OriginMatcher {
@@ -97,6 +103,9 @@ function regexProblem (source: string, flags: string, credentials: boolean): str
   if (!anchored(source)) {
     return 'a regular expression must be anchored, /^...$/, alternatives grouped inside (/^(?:a|b)$/): unanchored, it matches other sites too (/a\\.example\\.com/ matches https://a.example.com.evil.net)'
   }
+  // Credentials or not: tried on every request with an Origin, a slow pattern stalls the gateway.
+  const slow = backtrackingProblem(source, flags)
+  if (slow !== undefined) return slow
   if (!credentials) return undefined
   const foreign = FOREIGN.find(origin => regex.test(origin))
   if (foreign !== undefined) return `it lets in any site (${foreign} matches): ${ANY_SITE}`
@@ -216,36 +225,50 @@ function dotMessage (source: string, at: number, quantifier: Token | undefined):
 /**
  * The runs of literal host text in a pattern (`example.com` in `\\w*example\\.com`), each tried with
  * throw-away text glued on where no name of the operator's can be: before a run of one label and a
- * public suffix (zzqexample.com), after a run as a label (app.example.com.zzq, ...zzportcullisprobe.com)
- * or within its last (app.example.comzzq). The pattern's own text, so classes and escapes (`\\S*`,
- * `[^.]*`) as broad as `.*` are caught too.
+ * public suffix (zzqexample.com), after a run as a label (app.example.com.zzq, example.zz,
+ * ...zzportcullisprobe.com) or within its last (app.example.comzzq), and between two runs in a row
+ * (example-zzq.com for `example(?:-[a-z]+)?\\.com`). The pattern's own text, so classes and escapes
+ * (`\\S*`, `[^.]*`) as broad as `.*` are caught too. A probe that matches counts only when its
+ * registrable domain is none the pattern spells out (shop909.example.com for `shop\\d*\\.example\\.com`
+ * is the operator's), and is no address (192.168.909.10).
  */
 function gluedProbe (tokens: readonly Token[], regex: RegExp): string | undefined {
-  const runs = new Set<string>()
+  const runs: string[] = []
   let run = ''
-  for (const [k, token] of tokens.entries()) {
+  // The scheme's text is no host's.
+  const host = tokens.findIndex((t, k) => spells(tokens, k, '//'))
+  for (let k = host < 0 ? 0 : host + 2; k < tokens.length; k++) {
+    const token = tokens[k] as Token
     const literal = token.kind === 'char' && /^[A-Za-z0-9.-]$/.test(token.text) && tokens[k + 1]?.kind !== 'quantifier'
     if (literal) run += token.text.toLowerCase()
     if (!literal || k === tokens.length - 1) {
-      if (/[a-z0-9]/.test(run)) runs.add(run)
+      if (/[a-z0-9]/.test(run) && !runs.includes(run)) runs.push(run)
       run = ''
     }
   }
+  const hosts: string[] = []
   for (const text of runs) {
-    const hosts: string[] = []
     const label = text.endsWith('.') ? text : `${text}.`
     for (const prefix of ['', ...PROBE_LABELS]) {
-      hosts.push(`${prefix}${label}zzq`, `${prefix}${label}zzportcullisprobe.com`)
+      hosts.push(`${prefix}${label}zzq`, `${prefix}${label}zz`, `${prefix}${label}zzportcullisprobe.com`)
       if (text.includes('.') && !text.endsWith('.')) hosts.push(`${prefix}${text}zzq`)
     }
     const first = text.split('.')[0] as string
     if (first !== '' && PUBLIC_SUFFIXES.includes(text.slice(first.length + 1))) hosts.push(...PROBE_LABELS.map(prefix => `${prefix}${text}`))
-    const probe = hosts.flatMap(host => [`https://${host}`, `http://${host}`]).find(origin => regex.test(origin))
-    if (probe !== undefined) {
-      return `it lets in more than the names it spells out (${probe} matches), which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`
-    }
   }
-  return undefined
+  runs.slice(1).forEach((text, i) => { hosts.push(...FILLERS.map(filler => `${runs[i] as string}${filler}${text}`)) })
+  const spelled = (name: string) => runs.some(text => `.${text}.`.includes(`.${name}.`))
+  const probe = hosts.filter(h => !/^\d+$/.test(h.split('.').at(-1) as string) && !spelled(registrableDomain(h)))
+    .flatMap(h => [`https://${h}`, `http://${h}`]).find(origin => regex.test(origin))
+  if (probe === undefined) return undefined
+  return `it lets in more than the names it spells out (${probe} matches), which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`
+}
+
+/** The name under a public suffix (PUBLIC_SUFFIXES, else the last label) that `host` belongs to: example.co.uk for a.example.co.uk. */
+function registrableDomain (host: string): string {
+  const labels = host.split('.')
+  for (let i = 1; i < labels.length; i++) if (PUBLIC_SUFFIXES.includes(labels.slice(i).join('.'))) return labels.slice(i - 1).join('.')
+  return labels.slice(-2).join('.')
 }
 
 /** Whether `^` starts the pattern and an unescaped `$` ends it, with no `|` between them outside a group or class. */
@@ -289,6 +312,7 @@ export function compileOrigins (entries: readonly string[], credentials: boolean
     allows (origin) {
       if (strictNull && origin === 'null') return false
       if (any || exact.has(origin)) return true
+      if (origin.length > MAX_PATTERN_ORIGIN) return false
       for (const p of patterns) if (p.test(origin)) return true
       return false
     }

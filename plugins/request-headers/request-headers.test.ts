@@ -133,6 +133,13 @@ t.test('set and rename clear the _ spellings of their names too: the upstream ge
   t.same([seen['x-tenant'], seen.x_tenant, seen['x-to'], seen.x_to, seen.x_from, seen['x-from']], ['acme', undefined, 'one', undefined, undefined, undefined])
 })
 
+t.test('a name written with _ clears the client\'s - spelling too: a CGI, WSGI or PHP upstream reads X-Tenant and x_tenant alike', async t => {
+  const seen = await relay(t, ' { set: { x_tenant: acme }, remove: [ x_debug ], rename: { x-src: x_dst } }',
+    { 'x-tenant': 'evil', x_tenant: 'evil', 'x-debug': '1', 'x-src': 'one', 'x-dst': 'evil', 'x-other': 'kept' })
+  t.same([seen.x_tenant, seen['x-tenant'], seen['x-debug'], seen.x_debug, seen.x_dst, seen['x-dst'], seen['x-src'], seen['x-other']],
+    ['acme', undefined, undefined, undefined, 'one', undefined, undefined, 'kept'], 'the name set and the name renamed to are the config\'s alone')
+})
+
 t.test('X-Request-ID may be neither set, removed nor renamed from or to: the gateway writes the request\'s id after every plugin', async t => {
   const message = 'X-Request-ID (X_Request_ID too, which CGI, WSGI and PHP upstreams read as it) is the gateway\'s: it sends the request\'s id upstream after every plugin has run (the client\'s when short and safe, else a new one), ' +
     'so it cannot be set, removed or renamed from or to'

@@ -28,6 +28,11 @@ function contentlessProblems (config: RequestTerminationConfig): PluginConfigPro
 const CODING = 'Content-Encoding cannot be set (but to identity): the body is sent as written, never encoded, so clients would decode plain bytes; ' +
   'compress on the route encodes the reply itself'
 
+// Host names the request's site: the gateway drops one a plugin puts on a response (src/proxy/hop-by-hop.ts).
+const NO_HOST = 'Host cannot be sent: it is a request header, and the gateway drops it from every response'
+const hostProblems = (config: RequestTerminationConfig): PluginConfigProblem[] => Object.keys(config.headers ?? {})
+  .filter(name => name.toLowerCase() === 'host').map(name => ({ path: ['headers', name], message: NO_HOST }))
+
 /** A Content-Encoding other than identity. */
 const codingProblems = (config: RequestTerminationConfig): PluginConfigProblem[] => Object.entries(config.headers ?? {})
   .filter(([name, value]) => name.toLowerCase() === 'content-encoding' && value.trim().toLowerCase() !== 'identity')
@@ -41,7 +46,7 @@ export default definePlugin({
   name: 'request-termination',
   priority: 790,
   schema: RequestTerminationSchema,
-  check: config => [...caseTwins(config.headers, 'headers'), ...contentlessProblems(config), ...codingProblems(config)],
+  check: config => [...caseTwins(config.headers, 'headers'), ...contentlessProblems(config), ...codingProblems(config), ...hostProblems(config)],
   setup (config) {
     const headers: HeaderMap = {}
     for (const [name, value] of Object.entries(config.headers ?? {})) headers[name.toLowerCase()] = headerBytes(value)

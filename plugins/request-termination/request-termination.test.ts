@@ -102,6 +102,11 @@ t.test('framing and hop-by-hop headers are config errors at their key', async t 
     ['Content-Length', 'transfer-encoding', 'Connection', 'Proxy-Authenticate'].map(h => `${at}.${h}: "${h}" ${NOT_SETTABLE_KEY}`))
 })
 
+t.test('Host is a config error at its key, in any case: the gateway drops it from every response', async t => {
+  const found = await issues(t, terminating('{ Retry-After: "60", HOST: a.example }'))
+  t.same(found, ['gw.yaml:12:45 routes[0].plugins.request-termination.headers.HOST: Host cannot be sent: it is a request header, and the gateway drops it from every response'])
+})
+
 t.test('two names of one header (another case) are a config error at the later key, naming both: only one would apply, silently', async t => {
   const found = await issues(t, terminating('{ X-A: "1", x-a: "2", Content-Type: text/html, content-type: a/b, X-B: "3", X-b: "4", x-B: "5" }'))
   const at = 'routes[0].plugins.request-termination.headers'

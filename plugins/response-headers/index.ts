@@ -29,11 +29,15 @@ const COOKIE_RENAME = 'Set-Cookie cannot be renamed onto on a route with cache: 
 const COOKIE_SET = 'Set-Cookie cannot be set on a route with cache: the edits run after the cache, so every client, served from it or not, ' +
   'would get the same cookie; the upstream must send Set-Cookie itself (the cache never stores it)'
 
+// Host names the request's site: the gateway drops one a plugin puts on a response (src/proxy/hop-by-hop.ts).
+const NO_HOST = 'Host cannot be set or renamed from or to on a response: it is a request header, and the gateway drops it from every response'
+
 const named = (target: string) => (name: string): boolean => name.toLowerCase() === target
 const isVary = named('vary')
 const isCoding = named('content-encoding')
 const isEtag = named('etag')
 const isCookie = named('set-cookie')
+const isHost = named('host')
 const isCors = (name: string): boolean => name.toLowerCase().startsWith('access-control-')
 /** A body field with a value that would be false for an encoded body (`Accept-Ranges: none` is true of any). */
 const falseWhenEncoded = (name: string, value: string): boolean =>
@@ -42,6 +46,8 @@ const falseWhenEncoded = (name: string, value: string): boolean =>
 function check (config: HeaderEdits, route: PluginCheckRoute | undefined): PluginConfigProblem[] {
   const problems = headerEditTwins(config)
   config.remove?.forEach((name, i) => { if (name.toLowerCase() === 'date') problems.push({ path: ['remove', i], message: NO_DATE }) })
+  for (const [from, to] of Object.entries(config.rename ?? {})) if (isHost(from) || isHost(to)) problems.push({ path: ['rename', from], message: NO_HOST })
+  for (const name of Object.keys(config.set ?? {})) if (isHost(name)) problems.push({ path: ['set', name], message: NO_HOST })
   const plugins = new Set(route?.plugins.map(p => p.name))
   if (plugins.has('cors')) {
     config.remove?.forEach((name, i) => { if (isCors(name)) problems.push({ path: ['remove', i], message: CORS }) })

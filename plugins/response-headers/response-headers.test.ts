@@ -81,6 +81,19 @@ t.test('Date may not be removed (the gateway writes one on every response): a co
   ])
 })
 
+t.test('Host may not be set or renamed from or to (the gateway drops it from every response): a config error; removed, it may', async t => {
+  const message = 'Host cannot be set or renamed from or to on a response: it is a request header, and the gateway drops it from every response'
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      response-headers:
+        remove: [ host ]
+        rename: { x-host: Host, host: x-origin-host, x-a: x-b }
+        set: { HOST: a.example, x-c: d }
+`), [
+    `gw.yaml:12:27 routes[0].plugins.response-headers.rename.x-host: ${message}`,
+    `gw.yaml:12:39 routes[0].plugins.response-headers.rename.host: ${message}`,
+    `gw.yaml:13:22 routes[0].plugins.response-headers.set.HOST: ${message}`
+  ])
+})
+
 t.test('set: { vary } adds its names to the Vary there (compress\'s, cors\'s, the upstream\'s), never replaces them', async t => {
   const body = JSON.stringify({ items: 'x'.repeat(4096) })
   const up = await startUpstream((_req, res) => {

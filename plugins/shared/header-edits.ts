@@ -73,22 +73,27 @@ export function droppedEdits (top: HeaderEdits, route: HeaderEdits, same = (name
 
 /**
  * Compiles the edits once (at config load) into one function applied per request. `spellings`:
- * the `_` spellings of every header named (removed, renamed, set) are removed first: a CGI, WSGI or
- * PHP upstream reads `X_User_Id` as X-User-Id, so a client could still send what was removed, or a
- * second value beside the one set. Compared with `_` as `-`, only for names with `_`: a listing of
- * spellings doubles with each `-` of a name.
+ * the `_` and `-` spellings of every header named (removed, renamed, set) are removed first: a CGI,
+ * WSGI or PHP upstream reads `X_User_Id` as X-User-Id, so a client could still send what was
+ * removed, or a second value beside the one set. Compared with `_` as `-`: a client's name with `_`
+ * against every name given, and, for a name given with `_`, its `-` spelling (a listing of
+ * spellings doubles with each `-` of a name).
  */
 export function compileHeaderEdits (edits: HeaderEdits, spellings = false): (headers: HeaderMap) => void {
   const rename = Object.entries(edits.rename ?? {}).map(([from, to]) => [from.toLowerCase(), to.toLowerCase()] as const)
   const set = Object.entries(edits.set ?? {}).map(([name, value]) => [name.toLowerCase(), headerBytes(value)] as const)
   const remove = (edits.remove ?? []).map(h => h.toLowerCase())
-  const dashed = spellings ? new Set([...remove, ...rename.flat(), ...set.map(([name]) => name)].map(n => n.replaceAll('_', '-'))) : undefined
+  const named = [...remove, ...rename.flat(), ...set.map(([name]) => name)]
+  const dashed = spellings ? new Set(named.map(n => n.replaceAll('_', '-'))) : undefined
+  // `set: { x_tenant: ... }`: the client's X-Tenant is read as the same header.
+  const dashes = spellings ? new Set(named.filter(n => n.includes('_')).map(n => n.replaceAll('_', '-'))) : undefined
   // Never a name the config renames from (`rename: { x_a: x-a }` asks for that spelling).
   const renamed = new Set(rename.map(([from]) => from))
   return headers => {
     if (dashed !== undefined) {
       for (const name in headers) {
-        if (name.indexOf('_') !== -1 && dashed.has(name.replaceAll('_', '-')) && !renamed.has(name)) headers[name] = undefined
+        const other = name.indexOf('_') !== -1 ? dashed.has(name.replaceAll('_', '-')) : dashes?.has(name) === true
+        if (other && !renamed.has(name)) headers[name] = undefined
       }
     }
     for (const name of remove) if (headers[name] !== undefined) headers[name] = undefined

@@ -1,0 +1,352 @@
+/**
+ * Whether a regular expression can make V8's backtracking matcher take exponential time, or
+ * polynomial time of degree 3 or more, on some input: the pattern as an automaton whose states are
+ * its character positions (Glushkov), with each transition counted once per way the pattern's
+ * structure offers it, since the matcher tries each way. Exponential: two different paths from a
+ * state back to it over the same text (Weideman et al., "Analyzing matching time behavior of
+ * backtracking regular expression matchers by using ambiguity of NFA", 2016: a component of the
+ * pair product holding a state pair and a pair of different states, or two parallel transitions).
+ * Polynomial: loops in a row that can all read the same text (the triple product), each such pair
+ * one degree more. Inputs are Origin headers: characters 0-255 (latin1), so character classes are
+ * compared over those exactly.
+ */
+
+/** A quantifier: its least count (1), and the comma (2) and most count (3) of braces. */
+export const QUANTIFIER = /^(?:[*+?]|\{(\d+)(,(\d*))?\})\??/
+export const ESCAPE = /^\\(?:[pPu]\{[^}]*\}|k<[^>]*>|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|\d+|[^])/
+/** A group's opening: a lookaround's kind (1). */
+export const GROUP = /^\((?:\?(?::|(=|!|<=|<!)|<[^>]*>))?/
+/** Product states explored at most, all checks of a pattern together: beyond, it is refused as too complex. */
+const BUDGET = 200_000
+/** Loops in a row that may read the same text: 2 is quadratic, which an Origin's bounded length keeps cheap. */
+const MAX_LOOPS_IN_A_ROW = 2
+const HINT = 'make each repetition stop where the next can start, e.g. `[a-z0-9]+(?:-[a-z0-9]+)*` for a label with hyphens, `([a-z0-9-]+\\.)*` for any subdomains'
+
+/** Ways (0, 1, or 2 for "more than one") to reach each position. */
+type Counts = Map<number, number>
+interface Fragment { nullable: number, first: Counts, last: Counts }
+/** A quantifier that repeats (its most above 1): its source and the positions of its body, [lo, hi). */
+interface Loop { text: string, lo: number, hi: number }
+
+const cap = (n: number): number => Math.min(2, n)
+function add (into: Counts, from: Counts, times = 1): void {
+  if (times === 0) return
+  for (const [k, n] of from) into.set(k, cap((into.get(k) ?? 0) + n * times))
+}
+const merged = (a: Counts, b: Counts, times = 1): Counts => { const out = new Map(a); add(out, b, times); return out }
+const EMPTY: Fragment = { nullable: 1, first: new Map(), last: new Map() }
+
+class Automaton {
+  /** Per position: the characters 0-255 it reads, as bits. */
+  readonly chars: Uint32Array[] = []
+  readonly follow: Counts[] = []
+  readonly loops: Loop[] = []
+  private readonly cache = new Map<string, Uint32Array>()
+  private at = 0
+  private readonly source: string
+  private readonly flags: string
+
+  constructor (source: string, flags: string) {
+    this.source = source
+    this.flags = flags
+    this.alternation()
+  }
+
+  private alternation (): Fragment {
+    let f = this.sequence()
+    while (this.source[this.at] === '|') {
+      this.at++
+      const g = this.sequence()
+      f = { nullable: cap(f.nullable + g.nullable), first: merged(f.first, g.first), last: merged(f.last, g.last) }
+    }
+    return f
+  }
+
+  private sequence (): Fragment {
+    let f = EMPTY
+    while (this.at < this.source.length && this.source[this.at] !== '|' && this.source[this.at] !== ')') {
+      const g = this.term()
+      for (const [x, n] of f.last) for (const [y, m] of g.first) this.edge(x, y, n * m)
+      f = { nullable: cap(f.nullable * g.nullable), first: merged(f.first, g.first, f.nullable), last: merged(g.last, f.last, g.nullable) }
+    }
+    return f
+  }
+
+  private term (): Fragment {
+    const start = this.at
+    const lo = this.chars.length
+    const rest = this.source.slice(this.at)
+    const c = rest[0] as string
+    let f: Fragment
+    if (c === '^' || c === '$') {
+      this.at++
+      f = EMPTY
+    } else if (c === '(') {
+      const group = GROUP.exec(rest) as RegExpExecArray
+      this.at += group[0].length
+      const body = this.alternation()
+      this.at++
+      // A lookaround is tried from where it stands, its result kept: a branch that leads nowhere.
+      f = group[1] === undefined ? body : { nullable: 1, first: body.first, last: new Map() }
+    } else if (c === '\\') {
+      const escape = (ESCAPE.exec(rest) as RegExpExecArray)[0]
+      this.at += escape.length
+      // \b, \B and backreferences read no character of their own choosing.
+      f = /^\\(?:[bB]|[1-9]|k<)/.test(escape) ? EMPTY : this.position(escape)
+    } else if (c === '[') {
+      let end = 1
+      if (rest[end] === '^') end++
+      while (end < rest.length && rest[end] !== ']') end += rest[end] === '\\' ? 2 : 1
+      this.at += end + 1
+      f = this.position(rest.slice(0, end + 1))
+    } else {
+      this.at++
+      f = this.position(c)
+    }
+    const quantifier = QUANTIFIER.exec(this.source.slice(this.at))
+    if (quantifier === null) return f
+    this.at += quantifier[0].length
+    const least = quantifier[0][0] === '+' ? 1 : Number(quantifier[1] ?? 0)
+    const most = quantifier[1] === undefined ? (quantifier[0][0] === '?' ? 1 : Infinity) : quantifier[2] === undefined ? least : quantifier[3] === '' ? Infinity : Number(quantifier[3])
+    if (most === 0) return EMPTY
+    // An iteration that matches nothing once the least count is met fails (ECMA-262 RepeatMatcher).
+    const nullable = least === 0 ? 1 : f.nullable
+    if (most > 1) {
+      // Counted as a loop: {2,9} tries as many splits as +.
+      for (const [x, n] of f.last) for (const [y, m] of f.first) this.edge(x, y, n * m)
+      this.loops.push({ text: this.source.slice(start, this.at), lo, hi: this.chars.length })
+    }
+    return { nullable, first: f.first, last: f.last }
+  }
+
+  private edge (from: number, to: number, n: number): void {
+    const follow = this.follow[from] as Counts
+    follow.set(to, cap((follow.get(to) ?? 0) + n))
+  }
+
+  private position (atom: string): Fragment {
+    let bits = this.cache.get(atom)
+    if (bits === undefined) {
+      const re = new RegExp(`^(?:${atom})$`, this.flags.replace('m', ''))
+      bits = new Uint32Array(8)
+      for (let code = 0; code < 256; code++) if (re.test(String.fromCharCode(code))) bits[code >>> 5] = (bits[code >>> 5] as number) | (1 << (code & 31))
+      this.cache.set(atom, bits)
+    }
+    const id = this.chars.length
+    this.chars.push(bits)
+    this.follow.push(new Map())
+    return { nullable: 0, first: new Map([[id, 1]]), last: new Map([[id, 1]]) }
+  }
+
+  /** Whether positions can all read one same character. */
+  shared (...ids: number[]): boolean {
+    for (let w = 0; w < 8; w++) {
+      let bits = ~0
+      for (const id of ids) bits &= (this.chars[id] as Uint32Array)[w] as number
+      if (bits !== 0) return true
+    }
+    return false
+  }
+
+  /** The repetition to blame for the loop over `ids`: the outermost made of them only, else the innermost holding them. */
+  loopOf (ids: readonly number[]): string {
+    const within = new Set(ids)
+    const size = (loop: Loop) => loop.hi - loop.lo
+    let best: Loop | undefined
+    for (const loop of this.loops) {
+      let all = true
+      for (let id = loop.lo; id < loop.hi && all; id++) all = within.has(id)
+      // On a tie, the later: an outer loop is recorded after those inside it.
+      if (all && (best === undefined || size(loop) >= size(best))) best = loop
+    }
+    if (best !== undefined) return best.text
+    for (const loop of this.loops) if (ids.every(id => loop.lo <= id && id < loop.hi) && (best === undefined || size(loop) < size(best))) best = loop
+    return best?.text ?? this.source
+  }
+}
+
+/** Strongly connected components (iterative Tarjan): a component number per node, in reverse topological order. */
+function components (count: number, next: (node: number) => Iterable<number>): Int32Array {
+  const index = new Int32Array(count).fill(-1)
+  const low = new Int32Array(count)
+  const component = new Int32Array(count).fill(-1)
+  const stack: number[] = []
+  let counter = 0
+  let found = 0
+  for (let root = 0; root < count; root++) {
+    if (index[root] !== -1) continue
+    const work: Array<[number, Iterator<number>]> = [[root, next(root)[Symbol.iterator]()]]
+    index[root] = low[root] = counter++
+    stack.push(root)
+    while (work.length > 0) {
+      const [node, it] = work.at(-1) as [number, Iterator<number>]
+      const step = it.next()
+      if (!step.done) {
+        const to = step.value
+        if (index[to] === -1) {
+          index[to] = low[to] = counter++
+          stack.push(to)
+          work.push([to, next(to)[Symbol.iterator]()])
+        } else if (component[to] === -1) low[node] = Math.min(low[node] as number, index[to] as number)
+        continue
+      }
+      work.pop()
+      const parent = work.at(-1)
+      if (parent !== undefined) low[parent[0]] = Math.min(low[parent[0]] as number, low[node] as number)
+      if (low[node] === index[node]) {
+        let member: number
+        do { member = stack.pop() as number; component[member] = found } while (member !== node)
+        found++
+      }
+    }
+  }
+  return component
+}
+
+class OverBudget extends Error {}
+
+/**
+ * Why `source` (a valid pattern with `flags`) would backtrack for long on some input, if it would:
+ * the repetitions to blame and what to write instead.
+ */
+export function backtrackingProblem (source: string, flags: string): string | undefined {
+  const nfa = new Automaton(source, flags)
+  const n = nfa.chars.length
+  const follows = nfa.follow.map(f => [...f.keys()])
+  const scc = components(n, x => follows[x] as number[])
+  const members = new Map<number, number[]>()
+  scc.forEach((c, x) => { const list = members.get(c); if (list === undefined) members.set(c, [x]); else list.push(x) })
+  const cyclic = (c: number) => {
+    const [x, ...more] = members.get(c) as number[]
+    return more.length > 0 || (follows[x as number] as number[]).includes(x as number)
+  }
+  let budget = BUDGET
+  const spend = () => { if (--budget < 0) throw new OverBudget() }
+  try {
+    for (const [c, ids] of members) {
+      if (cyclic(c) && ambiguousLoop(nfa, follows, scc, c, ids, spend)) {
+        return `\`${nfa.loopOf(ids)}\` can match the same text in more than one way (a repetition inside a repeated group, or alternatives that match alike): ` +
+          `on an Origin that nearly matches, the time doubles with each character (seconds at 30, a ReDoS that stalls the gateway); ${HINT}`
+      }
+    }
+    const chain = longestChain(nfa, follows, scc, members, cyclic, spend)
+    if (chain.pairs + 1 > MAX_LOOPS_IN_A_ROW) {
+      const texts = chain.loops.map(ids => `\`${nfa.loopOf(ids)}\``)
+      return `${texts.slice(0, -1).join(', ')} and ${texts.at(-1) as string} can each take the same characters, one after another: ` +
+        `on a long Origin that nearly matches, every split is tried (time growing as its length to the power ${chain.pairs + 1}, a ReDoS); ` +
+        `let at most two repetitions in a row take the same characters; ${HINT}`
+    }
+  } catch (err) {
+    if (!(err instanceof OverBudget)) throw err
+    return 'too complex to check for slow matching (ReDoS): split it into several simpler entries'
+  }
+  return undefined
+}
+
+/** Whether, within component `c`, some state returns to itself two ways over the same text (pair product). */
+function ambiguousLoop (nfa: Automaton, follows: number[][], scc: Int32Array, c: number, ids: readonly number[], spend: () => void): boolean {
+  const key = (x: number, y: number) => x * follows.length + y
+  const nodes = new Map<number, number>()
+  const pairs: Array<[number, number]> = []
+  const edges: number[][] = []
+  const split: boolean[] = []
+  const visit = (x: number, y: number): number => {
+    const k = key(x, y)
+    let node = nodes.get(k)
+    if (node === undefined) {
+      spend()
+      node = pairs.length
+      nodes.set(k, node)
+      pairs.push([x, y])
+      edges.push([])
+      split.push(false)
+    }
+    return node
+  }
+  for (const p of ids) visit(p, p)
+  for (let node = 0; node < pairs.length; node++) {
+    const [x, y] = pairs[node] as [number, number]
+    for (const x2 of follows[x] as number[]) {
+      if (scc[x2] !== c) continue
+      for (const y2 of follows[y] as number[]) {
+        if (scc[y2] !== c || !nfa.shared(x2, y2)) continue
+        const to = visit(x2, y2)
+        edges[node]?.push(to)
+        // The same move taken two ways: two parallel transitions.
+        if (x === y && x2 === y2 && (nfa.follow[x]?.get(x2) ?? 0) > 1) split[node] = true
+      }
+    }
+  }
+  const component = components(pairs.length, node => edges[node] as number[])
+  const diagonal = new Set<number>()
+  pairs.forEach(([x, y], node) => { if (x === y) diagonal.add(component[node] as number) })
+  return pairs.some(([x, y], node) => diagonal.has(component[node] as number) &&
+    (x !== y || (split[node] === true && (edges[node] as number[]).some(to => component[to] === component[node]))))
+}
+
+/**
+ * The longest run of loops in a row that read the same text, as the positions of each: loops p then
+ * q such that, over one text, p returns to p, goes on to q, and q returns to q (from (p, p, q) to
+ * (p, q, q) in the triple product); each such pair on a path multiplies the splits tried by the
+ * input's length, whatever lies between them.
+ */
+function longestChain (nfa: Automaton, follows: number[][], scc: Int32Array, members: ReadonlyMap<number, number[]>,
+  cyclic: (c: number) => boolean, spend: () => void): { pairs: number, loops: number[][] } {
+  // Tarjan numbers components in reverse topological order: successors come first.
+  const count = members.size
+  const next: Array<Set<number>> = []
+  const reach: Array<Set<number>> = []
+  for (let c = 0; c < count; c++) {
+    const out = new Set<number>()
+    for (const x of members.get(c) as number[]) for (const y of follows[x] as number[]) if (scc[y] !== c) out.add(scc[y] as number)
+    next[c] = out
+    reach[c] = new Set([c, ...[...out].flatMap(s => [...reach[s] as Set<number>])])
+  }
+  const best: Array<{ pairs: number, loops: number[] }> = []
+  for (let c = 0; c < count; c++) {
+    let chain = { pairs: 0, loops: [] as number[] }
+    for (const s of next[c] as Set<number>) if ((best[s]?.pairs ?? 0) > chain.pairs) chain = best[s] as typeof chain
+    if (cyclic(c)) {
+      for (let b = 0; b < c; b++) {
+        const rest = best[b] as typeof chain
+        if (!cyclic(b) || rest.pairs + 1 <= chain.pairs || !(reach[c] as Set<number>).has(b) || !overlapping(nfa, follows, scc, reach, members, c, b, spend)) continue
+        chain = { pairs: rest.pairs + 1, loops: [c, ...rest.loops[0] === b ? rest.loops : [b, ...rest.loops]] }
+      }
+    }
+    best[c] = chain
+  }
+  const longest = best.reduce((a, b) => b.pairs > a.pairs ? b : a, { pairs: 0, loops: [] })
+  return { pairs: longest.pairs, loops: longest.loops.map(c => members.get(c) as number[]) }
+}
+
+/** Whether loop components a and b (b after a) can read the same text in a row: triple product search. */
+function overlapping (nfa: Automaton, follows: number[][], scc: Int32Array, reach: ReadonlyArray<Set<number>>,
+  members: ReadonlyMap<number, number[]>, a: number, b: number, spend: () => void): boolean {
+  const between = (y: number) => (reach[a] as Set<number>).has(scc[y] as number) && (reach[scc[y] as number] as Set<number>).has(b)
+  const n = follows.length
+  for (const p of members.get(a) as number[]) {
+    for (const q of members.get(b) as number[]) {
+      const seen = new Set<number>()
+      const queue: Array<[number, number, number]> = [[p, p, q]]
+      for (let i = 0; i < queue.length; i++) {
+        const [x, y, z] = queue[i] as [number, number, number]
+        for (const x2 of follows[x] as number[]) {
+          if (scc[x2] !== a) continue
+          for (const y2 of follows[y] as number[]) {
+            if (!between(y2) || !nfa.shared(x2, y2)) continue
+            for (const z2 of follows[z] as number[]) {
+              if (scc[z2] !== b || !nfa.shared(x2, y2, z2)) continue
+              if (x2 === p && y2 === q && z2 === q) return true
+              const k = (x2 * n + y2) * n + z2
+              if (seen.has(k)) continue
+              spend()
+              seen.add(k)
+              queue.push([x2, y2, z2])
+            }
+          }
+        }
+      }
+    }
+  }
+  return false
+}

@@ -1,0 +1,20 @@
+import t from 'tap'
+import { compileOrigins, MAX_PATTERN_ORIGIN } from './origins.ts'
+
+t.test('an Origin longer than any a browser sends is never tried against a pattern, only against exact entries', async t => {
+  const origins = compileOrigins(['/^https:\\/\\/[a-z]+\\.example\\.com$/', '*.example.net', `https://${'b'.repeat(300)}.example.org`], false)
+  const longest = `https://${'a'.repeat(MAX_PATTERN_ORIGIN - 'https://.example.com'.length)}.example.com`
+  t.equal(longest.length, MAX_PATTERN_ORIGIN)
+  const test = RegExp.prototype.test
+  let tried = 0
+  // Counted: the patterns' runs on the origins asked about (tap's own tests aside).
+  RegExp.prototype.test = function (this: RegExp, s: string) { if (s.includes('aaaa')) tried++; return test.call(this, s) }
+  t.teardown(() => { RegExp.prototype.test = test })
+  t.equal(origins.allows(longest), true, 'at the bound, patterns apply')
+  t.ok(tried > 0)
+  tried = 0
+  t.equal(origins.allows(`https://a${longest.slice('https://'.length)}`), false, 'one character more: no pattern lets it in')
+  t.equal(origins.allows(`https://${'a'.repeat(MAX_PATTERN_ORIGIN)}.example.net`), false, 'nor a wildcard')
+  t.equal(tried, 0, 'without running a pattern')
+  t.equal(origins.allows(`https://${'b'.repeat(300)}.example.org`), true, 'an exact entry still matches')
+})
