@@ -1,14 +1,13 @@
 import t from 'tap'
 import { connect } from 'node:net'
-import { join } from 'node:path'
 import { ADMIN_LIMITS } from '../../src/server/admin-server.ts'
 import { catchAllYaml } from '../helpers/catch-all.ts'
 import { startGateway } from '../helpers/gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
 import { rawRequest } from '../helpers/raw-http.ts'
-import { sharedWithPlugins } from '../helpers/user-plugin.ts'
 import { until } from '../helpers/wait.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
+import { holdGateway } from './hold-gateway.ts'
 
 // Every reset logged: the test waits for its line.
 process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
@@ -77,29 +76,7 @@ t.test('a client that leaves an answer unread for sendMs has its connection rese
 // 250 connections each pipelining 20 unread GET /metrics held 492 MB, and 256 x 16 renders kept the
 // event loop 40 s from answering a probe: the bound per connection held nothing over the listener.
 t.test('answers pending over the whole listener are bounded: past it a request gets 503 and its connection ends; a probe is still answered', async t => {
-  const held = sharedWithPlugins('held', { calls: 0, release: () => {}, released: Promise.resolve() })
-  held.released = new Promise<void>(resolve => { held.release = resolve })
-  const dir = t.testdir({
-    'holdp.ts': `import { definePlugin, Type } from 'portcullis'
-const shared = (name: string): any => (globalThis as any)[Symbol.for('portcullis.test.shared.' + name)]
-export default definePlugin({
-  name: 'holdp',
-  priority: 500,
-  schema: Type.Object({}),
-  setup (_config, ctx) {
-    ctx.shared('admin', () => {
-      ctx.admin.route('GET', '/held', async () => { shared('held').calls++; await shared('held').released; return { body: { held: true } } })
-    })
-    return {}
-  }
-})
-`
-  })
-  const a = await namedUpstream('a')
-  const cf = await configFile(gatewayYaml({ a: [a.url] }, '  - { name: all, match: { path: "/*" }, upstream: a, plugins: { holdp: {} } }', 'loadPlugins: [' + JSON.stringify(join(dir, 'holdp.ts')) + ']'))
-  const gw = await startFromFile(cf.file)
-  t.teardown(async () => { held.release(); await gw.close(); await Promise.all([a.close(), cf.remove()]) })
-  const port = Number(new URL(gw.adminUrl as string).port)
+  const { gw, port, held } = await holdGateway(t)
 
   // The listener's bound reached by connections within their own: each pipelines its 16.
   const connections = ADMIN_LIMITS.pending / ADMIN_LIMITS.pipelined

@@ -1,12 +1,11 @@
 import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
-import { join } from 'node:path'
 import { ADMIN_LIMITS } from '../../src/server/admin-server.ts'
 import { adminPort } from '../helpers/admin-port.ts'
 import { rawRequest } from '../helpers/raw-http.ts'
-import { sharedWithPlugins } from '../helpers/user-plugin.ts'
 import { until } from '../helpers/wait.ts'
-import { configFile, gatewayYaml, namedUpstream, startFromFile, type FileGateway } from '../reload/helpers.ts'
+import type { FileGateway } from '../reload/helpers.ts'
+import { holdGateway } from './hold-gateway.ts'
 
 /** Well under the 2 s a connection ended by the gateway may linger for a client that keeps its side open. */
 const PROMPTLY_MS = 1_000
@@ -59,34 +58,6 @@ t.test('connections refused 429 as they send a body are released as soon as thei
   t.ok(received.every(r => / 429 /.test(r) && /\r\nconnection: close\r\n/i.test(r)), 'each refused 429, its connection ended')
   await releasedPromptly(t, gw, port, sockets, 0)
 })
-
-/** A gateway whose plugin endpoints GET /plugins/holdp/held (held until `release()`) and /plugins/holdp/count count their calls. */
-async function holdGateway (t: Test) {
-  const held = sharedWithPlugins('held', { calls: 0, counted: 0, release: () => {}, released: Promise.resolve() })
-  held.released = new Promise<void>(resolve => { held.release = resolve })
-  const dir = t.testdir({
-    'holdp.ts': `import { definePlugin, Type } from 'portcullis'
-const shared = (name: string): any => (globalThis as any)[Symbol.for('portcullis.test.shared.' + name)]
-export default definePlugin({
-  name: 'holdp',
-  priority: 500,
-  schema: Type.Object({}),
-  setup (_config, ctx) {
-    ctx.shared('admin', () => {
-      ctx.admin.route('GET', '/held', async () => { shared('held').calls++; await shared('held').released; return { body: { held: true } } })
-      ctx.admin.route('GET', '/count', async () => { shared('held').counted++; return { body: {} } })
-    })
-    return {}
-  }
-})
-`
-  })
-  const a = await namedUpstream('a')
-  const cf = await configFile(gatewayYaml({ a: [a.url] }, '  - { name: all, match: { path: "/*" }, upstream: a, plugins: { holdp: {} } }', 'loadPlugins: [' + JSON.stringify(join(dir, 'holdp.ts')) + ']'))
-  const gw = await startFromFile(cf.file)
-  t.teardown(async () => { held.release(); await gw.close(); await Promise.all([a.close(), cf.remove()]) })
-  return { gw, port: Number(new URL(gw.adminUrl as string).port), held }
-}
 
 t.test('connections refused 503 admin_busy as they send a body are released as soon as their clients close', async t => {
   const { gw, port, held } = await holdGateway(t)
