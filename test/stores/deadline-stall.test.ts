@@ -97,12 +97,18 @@ t.test('a server answering every call after its deadline is judged down, its con
   t.same(states, ['up', 'down', 'up'])
 })
 
-t.test('Deadlines: an entry whose answer waits unread when its deadline passes is taken, not expired', async t => {
+/** A plain connection to a redis-server of its own, for answers that arrive while the process is busy. */
+async function redisSocket (t: Test): Promise<Socket> {
   const redis = await RedisProcess.start()
   t.teardown(() => redis.stop())
   const socket = connect(redis.port, '127.0.0.1')
   t.teardown(() => socket.destroy())
   await once(socket, 'connect')
+  return socket
+}
+
+t.test('Deadlines: an entry whose answer waits unread when its deadline passes is taken, not expired', async t => {
+  const socket = await redisSocket(t)
   const expired: string[] = []
   const deadlines = new Deadlines<string>(20, item => { expired.push(item) })
   const answered = deadlines.add('answered')
@@ -117,11 +123,7 @@ t.test('Deadlines: an entry whose answer waits unread when its deadline passes i
 })
 
 t.test('Deadlines: an entry due while an earlier immediate blocks the loop is taken when its answer waits unread, not expired', async t => {
-  const redis = await RedisProcess.start()
-  t.teardown(() => redis.stop())
-  const socket = connect(redis.port, '127.0.0.1')
-  t.teardown(() => socket.destroy())
-  await once(socket, 'connect')
+  const socket = await redisSocket(t)
   const expired: string[] = []
   const deadlines = new Deadlines<string>(20, item => { expired.push(item) })
   deadlines.add('first')
