@@ -43,9 +43,10 @@ export class Deadlines<T> {
 
   /** Expires every entry now, in the order added (not those `expire` adds). */
   expireAll (): void {
-    const end = this.#items.length
+    // By id, not index: an `expire` that takes an entry may compact the queue under the loop.
+    const end = this.#removed + this.#items.length
     try {
-      while (this.#first < end) {
+      while (this.#removed + this.#first < end && this.#first < this.#items.length) {
         const item = this.#items[this.#first]
         this.#items[this.#first++] = undefined
         if (item !== undefined) this.#expire(item)

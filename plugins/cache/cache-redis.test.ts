@@ -126,6 +126,8 @@ t.test('concurrent misses on two gateways sharing the store: one upstream reques
     await until(() => n > before)
     await until(() => a.gateway.runtime.inFlight === 10 && b.gateway.runtime.inFlight === 10, 10_000)
     t.ok(await until(() => monitor.commands.filter(c => c === 'eval' || c === 'evalsha').length >= 2, 10_000), `${path}: both gateways took the fetch`)
+    // And every request has looked the entry up (a GET each): none finds it stored after the release.
+    t.ok(await until(() => monitor.commands.filter(c => c === 'get').length >= all.length, 10_000), `${path}: every request looked it up`)
     monitor.close()
     release()
     return Promise.all(all)

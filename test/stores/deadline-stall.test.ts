@@ -135,3 +135,22 @@ t.test('Deadlines: an entry due while an earlier immediate blocks the loop is ta
   t.equal(await new Promise(resolve => socket.once('data', () => resolve(deadlines.take(answered)))), true, 'taken in time')
   t.same(expired, ['first'], 'only the entry due when the timer ran expired')
 })
+
+// expireAll bounded its loop by an index: an `expire` that took an entry compacted the queue under
+// it, and the loop then expired entries added meanwhile and left the ids of the rest pointing astray.
+t.test('Deadlines.expireAll: an expire that takes and adds entries expires only those there before', async t => {
+  const expired: string[] = []
+  let other = 0
+  const deadlines = new Deadlines<string>(10_000, item => {
+    expired.push(item)
+    if (item === 'a') { deadlines.take(other); deadlines.add('c') }
+  })
+  deadlines.add('a')
+  other = deadlines.add('b')
+  deadlines.expireAll()
+  t.same(expired, ['a'], 'b taken, c added after')
+  const d = deadlines.add('d')
+  t.equal(deadlines.take(d), true, 'a later entry is found by its id')
+  deadlines.expireAll()
+  t.same(expired, ['a', 'c'])
+})
