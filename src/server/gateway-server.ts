@@ -36,6 +36,7 @@ type Handle = (req: IncomingMessage, res: ServerResponse) => void
 const WAITING = Symbol('waiting')
 const TOO_MANY = Symbol('too many')
 const REFUSED = Symbol('refused')
+const DISCARDED = Symbol('discarded')
 
 /**
  * What Node's HTTP/1 server hangs on a connection's socket: its parser, and the response being
@@ -43,7 +44,7 @@ const REFUSED = Symbol('refused')
  * waited past MAX_WAITING (see waitTurn), and the parser's error for a request it refused behind
  * them (see #refuseInTurn).
  */
-type Http1Socket = Duplex & { parser?: { pause (): void } | null, _httpMessage?: ServerResponse | null, [WAITING]?: number, [TOO_MANY]?: IncomingMessage, [REFUSED]?: Error }
+type Http1Socket = Duplex & { parser?: { pause (): void } | null, _httpMessage?: ServerResponse | null, [WAITING]?: number, [TOO_MANY]?: IncomingMessage, [REFUSED]?: Error, [DISCARDED]?: number }
 
 /**
  * The public listener. Fastify hosts it; every request is handed, unparsed and unbuffered, to the
@@ -107,10 +108,10 @@ export class GatewayServer {
         // Bytes after a request that said it was the last are ignored: its response is still owed.
         // So are those the paused parser refuses past a request that waited one too many (waitTurn).
         const s = socket as Http1Socket
-        if (s[TOO_MANY] !== undefined && (unparsable(err) || err.code === 'ERR_HTTP_REQUEST_TIMEOUT')) return
+        if (s[TOO_MANY] !== undefined && (unparsable(err) || err.code === 'ERR_HTTP_REQUEST_TIMEOUT')) { discard(s, (err as { rawPacket?: unknown }).rawPacket); return }
         // Past a request the parser refused, it is still answered in its turn; what comes after (the
         // parser, in error, refuses each chunk) is read and thrown away, so that a client that leaves is seen.
-        if (s[REFUSED] !== undefined) return
+        if (s[REFUSED] !== undefined) { discard(s, (err as { rawPacket?: unknown }).rawPacket); return }
         const incoming = bodyUnderWay(socket)
         const answering = s._httpMessage
         if (answering != null || incoming !== undefined) {
@@ -225,8 +226,12 @@ export class GatewayServer {
    * before it is aborted, its upstream try too.
    */
   #refuseHandedOver (req: IncomingMessage, socket: Duplex, error: GatewayErrorKind): void {
-    socket.resume()
+    let waiting = true
+    socket.on('data', (chunk: Buffer) => { discard(socket as Http1Socket, chunk) })
+    // Node no longer watches its end: a client that ends its side while it waits is gone.
+    socket.once('end', () => { if (waiting) socket.destroy() })
     this.#handedOverInTurn(socket, NO_BYTES, () => {
+      waiting = false
       const id = requestId(req.headers['x-request-id'])
       if (answerOnSocket(socket, {}, error.status, errorBody(error, id), `x-request-id: ${id}\r\n`)) this.#runtime.logRejected(error, id, this.#runtime.clientIp(req), req.method, req.url, protocolOf(req))
     })
@@ -573,8 +578,8 @@ const MAX_WAITING = 16
  * what comes and keeps nothing, while the socket is read on until the 429 is written, however much
  * comes, so that a client that leaves is seen and its requests aborted: a socket no longer read
  * does not see a reset until an answer fails to go out (Node cannot watch for one without reading),
- * and its tries would hold their pool slots until the upstream answered. The wait is bounded by the
- * requests before it, each by its own timeouts.
+ * and its tries would hold their pool slots until the upstream answered. Up to DISCARD_MAX: past it
+ * the connection is cut (see discard).
  * Again for each request parsed after it: Node resumes its parser when its own backpressure ends.
  */
 function waitTurn (socket: Http1Socket, req: IncomingMessage): void {
@@ -588,6 +593,19 @@ function waitTurn (socket: Http1Socket, req: IncomingMessage): void {
 const oneTooMany = (socket: Duplex): boolean => ((socket as Http1Socket)[WAITING] ?? 0) >= MAX_WAITING
 
 const NO_BYTES = Buffer.alloc(0)
+
+/**
+ * Bytes a connection may send, thrown away, while a request refused on it waits its turn (one too
+ * many waiting, a malformed head, CONNECT): the wait is the requests' before it, which a stream
+ * (SSE) can make endless, as nginx bounds its lingering reads.
+ */
+const DISCARD_MAX = 1024 * 1024
+
+/** Counts `chunk`, thrown away; past DISCARD_MAX the connection is cut (the requests under way on it end as their client gone). */
+function discard (socket: Http1Socket, chunk: unknown): void {
+  socket[DISCARDED] = (socket[DISCARDED] ?? 0) + (Buffer.isBuffer(chunk) ? chunk.length : 0)
+  if (socket[DISCARDED] > DISCARD_MAX) socket.destroy()
+}
 
 /** A parser error in what the client sent, not its going away (a reset, or the connection ended mid-body). */
 const unparsable = (err: { code?: string }): boolean => err.code !== undefined && err.code.startsWith('HPE_') && err.code !== 'HPE_INVALID_EOF_STATE'

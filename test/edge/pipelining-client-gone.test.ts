@@ -133,3 +133,31 @@ t.test('a client that pipelines a malformed request behind a slow one, sends mor
   t.ok(await until(() => inFlight() === 0))
   t.same(events.filter(e => e.startsWith('start')), ['start /slow/m/0'], 'nothing behind it ran')
 })
+
+// What comes while a refused request waits its turn was read and thrown away without end: behind a
+// stream (SSE) that never ends, a client could have the gateway read gigabytes for nothing.
+t.test('past 1 MiB thrown away while a refused request waits its turn, the connection is cut: the request under way ends', async t => {
+  events.length = 0
+  const { socket } = await pipeline(paths('/slow/p', 18))
+  t.ok(await until(() => events.includes('start /slow/p/0')), 'the first request is at the upstream')
+  const junk = Buffer.alloc(64 * 1024, 'x')
+  for (let i = 0; i < 20 && !socket.destroyed; i++) socket.write(junk)
+  t.ok(await until(() => events.includes('gone /slow/p/0'), 5_000), 'cut: the first is aborted, long before the upstream answers')
+  t.ok(await until(() => inFlight() === 0))
+  socket.destroy()
+})
+
+// Node no longer watches a socket it handed over: a client that ended its side behind a pipelined
+// CONNECT was not seen until the request before it was answered.
+t.test('a client that ends its side while its pipelined CONNECT waits: the request before it is aborted', async t => {
+  events.length = 0
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write('GET /slow/q/0 HTTP/1.1\r\nhost: x\r\n\r\nCONNECT a.example:443 HTTP/1.1\r\nhost: a.example:443\r\n\r\n')
+  t.ok(await until(() => events.includes('start /slow/q/0')), 'the first request is at the upstream')
+  socket.end()
+  t.ok(await until(() => events.includes('gone /slow/q/0'), 3_000), 'the FIN is seen: the first is aborted')
+  t.ok(await until(() => inFlight() === 0))
+  socket.destroy()
+})
