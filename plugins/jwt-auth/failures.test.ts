@@ -2,6 +2,7 @@ import t from 'tap'
 import { CompactSign, createLocalJWKSet, exportPKCS8, jwtVerify, SignJWT, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
 import { b64url, mint, signByHand, signingKey } from '../../test/helpers/identity-provider.ts'
 import { failureOf } from './failures.ts'
+import { keySet } from './key-set.ts'
 import { MAX_KEY_TRIES } from './public-keys.ts'
 import { KeysUnavailable } from './remote-keys.ts'
 import { tokenVerifier } from './token-verifier.ts'
@@ -43,6 +44,7 @@ t.test('jose errors, each as the client sees it', async t => {
     ['alg not allowed', errorOf(await mint(rsa, good), keys, { ...options, algorithms: ['ES256'] }), invalid('alg_not_allowed', 'the token\'s algorithm is not allowed')],
     ['tampered payload', errorOf(`${h}.${b64url({ ...good, exp: now + 60, sub: 'mallory' })}.${s}`), invalid('bad_signature', 'the token\'s signature is invalid')],
     ['unknown kid', errorOf(await mint(rsa, good, { kid: 'rsa-2' })), invalid('unknown_key', 'the token is signed with an unknown key')],
+    ['no kid, every key has one', errorOf(await mint(rsa, good, { kid: undefined }), keySet([rsa.jwk], false)), invalid('missing_kid', 'the token names no kid, and every key of the set has one')],
     ['unknown crit', errorOf(signByHand({ alg: 'RS256', kid: 'rsa-1', crit: ['x-custom'], 'x-custom': 1 }, { ...good, exp: now + 60 }, await exportPKCS8(rsa.privateKey))), invalid('unsupported', 'the token uses an unsupported header or critical extension')],
     ['two parts', errorOf(`${h}.${p}`), invalid('malformed', 'the token is malformed')],
     ['not base64url', errorOf(`${h}.${p}.***`), invalid('malformed', 'the token is malformed')],

@@ -16,6 +16,7 @@ const MISSING_EXP = invalid('missing_exp', 'the token has no expiry (exp)')
 const ALG_NOT_ALLOWED = invalid('alg_not_allowed', 'the token\'s algorithm is not allowed')
 const BAD_SIGNATURE = invalid('bad_signature', 'the token\'s signature is invalid')
 const UNKNOWN_KEY = invalid('unknown_key', 'the token is signed with an unknown key')
+const MISSING_KID = invalid('missing_kid', 'the token names no kid, and every key of the set has one')
 const TOO_MANY_KEYS = invalid('too_many_keys', 'more keys fit the token than are tried, and none of those tried verifies it')
 const UNSUPPORTED = invalid('unsupported', 'the token uses an unsupported header or critical extension')
 const MALFORMED = invalid('malformed', 'the token is malformed')
@@ -37,6 +38,7 @@ export function failureOf (err: unknown): AuthFailure {
     case 'ERR_JOSE_ALG_NOT_ALLOWED': return ALG_NOT_ALLOWED
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return BAD_SIGNATURE
     case 'ERR_JWKS_NO_MATCHING_KEY': return UNKNOWN_KEY
+    case 'ERR_JWT_MISSING_KID': return MISSING_KID
     case 'ERR_TOO_MANY_KEYS': return TOO_MANY_KEYS
     case 'ERR_JOSE_NOT_SUPPORTED': return UNSUPPORTED
     // Retry-After: when the next fetch may run (remote-keys.ts).

@@ -2,8 +2,18 @@ import type { KeyFunction } from './key-set.ts'
 
 /** The least time between two fetches of a source (background refresh, unknown kid, retry), whatever `jwks.cooldown` says. */
 const FETCH_FLOOR_MS = 1_000
+/**
+ * The longest wait between attempts while no set was ever fetched (the provider down at start):
+ * from FETCH_FLOOR_MS, doubling at each failure, up to this or the cooldown if shorter. A whole
+ * cooldown (up to 1d) would turn a one-second blip at start into a day of 503s; once a set is
+ * held, the cooldown alone limits fetches (a flood of unknown kids).
+ */
+export const NO_SET_RETRY_MAX_MS = 30_000
 /** The longest a Node timer waits: past it, setTimeout fires after 1 ms (a max-age of a year would poll in a loop). */
 const TIMER_MAX_MS = 2 ** 31 - 1
+
+/** Said once per key source, the first time a token without kid meets a set whose keys all have one (401 missing_kid). */
+export const MISSING_KID_WARNING = 'jwt-auth: a token names no kid, and every key of the set has one: refused (401 missing_kid); if the issuer signs its tokens so, have it set kid in their header'
 
 /**
  * A URL to fetch, made once per URL: undici sends no user and password written in it (fetch()
@@ -36,16 +46,19 @@ export class HeldKeys {
   skipped = new Set<string>()
   /** Whether the last set read had more keys than are read: warned about once. */
   saidTooMany = false
+  /** Whether a token without kid met a set whose keys all have one: warned about once. */
+  saidMissingKid = false
   /** Bumped when a key disappears from the set: tokens verified with older sets must be verified again. */
   generation = 0
   /** The last good response's max-age. */
   maxAgeMs: number | undefined
   /** The key set's URL: a jwksUri, or what the issuer's discovery document names (read again after a failed fetch). */
   jwks: Target | undefined
-  /** When the last fetch started and ended (performance.now()), and whether it failed (the next one is then a retry, a cooldown on). */
+  /** When the last fetch started and ended (performance.now()). */
   lastAttempt = -Infinity
   lastEnded = -Infinity
-  failed = false
+  /** Fetches failed in a row (0: the last one brought a set): the next is a retry, a cooldown on (a backoff before any set). */
+  failures = 0
   /** In insertion order: the last is the newest config's, which runs the background refresh. */
   readonly #holders = new Set<KeyHolder>()
   #inflight: Promise<void> | undefined
@@ -76,11 +89,17 @@ export class HeldKeys {
     return this.#inflight
   }
 
-  /** Milliseconds until a fetch may run (0: now): the shortest cooldown among the holders, at least FETCH_FLOOR_MS, from the last attempt. */
+  /** Milliseconds until a fetch may run (0: now): the shortest cooldown among the holders (or the backoff before any set), at least FETCH_FLOOR_MS, from the last attempt. */
   waitMs (): number {
     // None left (a request finishing after its config was disposed): the floor alone.
     const shortest = this.#holders.size === 0 ? 0 : Math.min(...[...this.#holders].map(h => h.cooldownMs))
-    return Math.max(0, this.lastAttempt + Math.max(shortest, FETCH_FLOOR_MS) - performance.now())
+    return Math.max(0, this.lastAttempt + Math.max(this.#gap(shortest), FETCH_FLOOR_MS) - performance.now())
+  }
+
+  /** The least time between attempts under `cooldownMs`: before any set, after failures, a backoff capped at NO_SET_RETRY_MAX_MS. */
+  #gap (cooldownMs: number): number {
+    if (this.set !== undefined || this.failures === 0) return cooldownMs
+    return Math.min(cooldownMs, FETCH_FLOOR_MS * 2 ** Math.min(this.failures - 1, 30), NO_SET_RETRY_MAX_MS)
   }
 
   /** After a fetch: the next one when the soonest holder wants it. */
@@ -96,8 +115,8 @@ export class HeldKeys {
     if (this.#timer === undefined || at < this.#timerAt) this.#schedule(at, at - performance.now())
   }
 
-  /** After the last fetch: a refresh when the set is due, or a retry a cooldown on. */
-  #delay (holder: KeyHolder): number { return this.failed ? holder.cooldownMs : holder.refreshDelay(this.maxAgeMs) }
+  /** After the last fetch: a refresh when the set is due, or a retry a cooldown on (the backoff before any set). */
+  #delay (holder: KeyHolder): number { return this.failures > 0 ? this.#gap(holder.cooldownMs) : holder.refreshDelay(this.maxAgeMs) }
 
   /** The timer, for `at` (performance.now() time): `ms` from now. */
   #schedule (at: number, ms: number): void {

@@ -1,6 +1,6 @@
 import type { PluginSetupContext } from '../../src/index.ts'
 import { hideUrlSecrets, toMs } from '../../src/index.ts'
-import { holdKeys } from './held-keys.ts'
+import { holdKeys, MISSING_KID_WARNING } from './held-keys.ts'
 import { RemoteKeys } from './remote-keys.ts'
 import { ASYMMETRIC, DEFAULTS, HMAC, JWKS_MIN, type JwtAuthConfig } from './schema.ts'
 import { staticKeySet } from './static-keys.ts'
@@ -18,7 +18,15 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
   if (hasStaticKeys(config)) {
     // Read once per config for the routes that name them: routes sharing a token cache (index.ts)
     // then verify with the very same keys, even if the JWKS file changed during the load.
-    const set = ctx.shared(`static keys ${JSON.stringify([config.keys ?? [], config.jwksFile])}`, () => staticKeySet(config.keys ?? [], config.jwksFile))
+    const set = ctx.shared(`static keys ${JSON.stringify([config.keys ?? [], config.jwksFile])}`, () => {
+      // Once per set (per config): clients choose what they send, so each token cannot be a line.
+      let said = false
+      return staticKeySet(config.keys ?? [], config.jwksFile, () => {
+        if (said) return
+        said = true
+        ctx.log.warn({ keys: config.jwksFile === undefined ? 'keys' : 'jwksFile' }, MISSING_KID_WARNING)
+      })
+    })
     return { keys: { key: set.key, generation: 0 }, algorithms: [...set.algorithms, ...hmac] }
   }
   const url = remoteKeysUrl(config)

@@ -5,6 +5,7 @@ import { mint, signingKey } from '../../test/helpers/identity-provider.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
+import { MISSING_KID_WARNING } from './held-keys.ts'
 
 // Remote keys behind a real gateway: how long a request may wait for them, and what the load says.
 const [known, stranger] = await Promise.all([signingKey('RS256', 'known'), signingKey('RS256', 'stranger')])
@@ -52,23 +53,34 @@ ${route('static', `{ keys: [ ${JSON.stringify(known.pem)} ] }`)}
   t.same(gw.logs.filter(l => l.msg === msg).map(l => l.route), ['open'], 'once, for that route alone')
 })
 
-t.test('no key set yet: Retry-After is the time until the next fetch may run (jwks.cooldown), not a fixed 5 s', async t => {
+t.test('a provider down at start, then up: with cooldown 1d the gateway retries within seconds (Retry-After says so), then an unknown-kid flood fetches nothing', async t => {
   let fetches = 0
-  const down = await startUpstream((_req, res) => { fetches++; res.writeHead(503).end('down') })
-  t.teardown(() => down.close())
+  // The first two fetches fail (the provider is starting), the rest serve the set.
+  const jwks = await startUpstream((_req, res) => {
+    if (++fetches <= 2) res.writeHead(503).end('down')
+    else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [known.jwk] }))
+  })
+  t.teardown(() => jwks.close())
   const gw = await startGateway(`upstreams:
   up: { targets: [ { url: "${up.url}" } ] }
 routes:
-  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { jwksUri: "${down.url}/jwks", audience: api, jwks: { cooldown: 12s } } } }
+  - { name: r, match: { path: /r }, upstream: up, plugins: { jwt-auth: { jwksUri: "${jwks.url}/jwks", audience: api, jwks: { cooldown: 1d } } } }
 `)
   t.teardown(() => gw.close())
+  const answer = async (key: typeof known) => {
+    const res = await request(`${gw.url}/r`, { headers: { authorization: `Bearer ${await mint(key, { sub: 'x', aud: 'api' })}` } })
+    await res.body.dump()
+    return { status: res.statusCode, retryAfter: res.headers['retry-after'] }
+  }
   t.ok(await until(() => fetches === 1), 'the fetch at setup failed')
-  const res = await request(`${gw.url}/r`, { headers: { authorization: `Bearer ${await mint(known, { sub: 'x', aud: 'api' })}` } })
-  await res.body.dump()
-  t.equal(res.statusCode, 503)
-  const retryAfter = Number(res.headers['retry-after'])
-  t.ok(retryAfter >= 10 && retryAfter <= 12, `Retry-After ${retryAfter}: the cooldown left (12 s from the failed fetch)`)
-  t.equal(fetches, 1, 'the request fetched nothing within the cooldown')
+  const early = await answer(known)
+  t.equal(early.status, 503)
+  t.ok(Number(early.retryAfter) >= 1 && Number(early.retryAfter) <= 2, `Retry-After ${String(early.retryAfter)}: the backoff before any set (1 s, doubling to 30 s), not the day of the cooldown`)
+  t.ok(await until(() => fetches === 3, 10_000), 'retried 1 s, then 2 s later: the third fetch gets the set')
+  t.equal((await answer(known)).status, 200, 'the gateway recovered')
+  const flood = await Promise.all(Array.from({ length: 20 }, () => answer(stranger)))
+  t.same(new Set(flood.map(r => r.status)), new Set([401]), 'unknown kids refused')
+  t.equal(fetches, 3, 'a set held: the cooldown (1d) limits unknown-kid fetches again, none within it')
 })
 
 t.test('tokens without kid: refused without a signature check when every key has a kid; keys without kid tried 3 at most', async t => {
@@ -84,6 +96,7 @@ t.test('tokens without kid: refused without a signature check when every key has
 routes:
   - { name: named, match: { path: /named }, upstream: up, plugins: { jwt-auth: { jwksUri: "${jwks.url}/named", audience: api } } }
   - { name: unnamed, match: { path: /unnamed }, upstream: up, plugins: { jwt-auth: { jwksUri: "${jwks.url}/unnamed", audience: api } } }
+  - { name: static, match: { path: /static }, upstream: up, plugins: { jwt-auth: { keys: [ ${JSON.stringify(named[0]?.jwk)} ], audience: api } } }
 `)
   t.teardown(() => gw.close())
   const answer = async (path: string, key: typeof known, kid?: string) => {
@@ -93,10 +106,17 @@ routes:
   }
   const refused = (description: string) => [401, `Bearer realm="portcullis", error="invalid_token", error_description="${description}"`]
   t.same(await answer('/named', named[0] as typeof known, 'es-0'), [200, undefined], 'a token naming its key')
-  t.same(await answer('/named', named[0] as typeof known), refused('the token is signed with an unknown key'), 'without kid: unknown_key')
+  t.same(await answer('/named', named[0] as typeof known), refused('the token names no kid, and every key of the set has one'), 'without kid: missing_kid')
+  t.same(await answer('/named', named[1] as typeof known), refused('the token names no kid, and every key of the set has one'))
+  const said = gw.logs.filter(l => l.msg === MISSING_KID_WARNING)
+  t.same(said.map(l => [l.level, l.url]), [[40, `${jwks.url}/named`]], 'said once, naming the key set')
+  t.same(await answer('/static', named[0] as typeof known), refused('the token names no kid, and every key of the set has one'), 'static JWKs alike')
+  t.same(await answer('/static', named[0] as typeof known), refused('the token names no kid, and every key of the set has one'))
+  t.same(gw.logs.filter(l => l.msg === MISSING_KID_WARNING).map(l => [l.route, l.keys, l.url]), [['named', undefined, `${jwks.url}/named`], ['static', 'keys', undefined]], 'once for the static set too')
   t.same(await answer('/unnamed', unnamed[2] as typeof known), [200, undefined], 'keys without kid: the third is tried')
   t.same(await answer('/unnamed', unnamed[4] as typeof known), refused('more keys fit the token than are tried, and none of those tried verifies it'), 'the fifth is not')
   t.match(await gw.metrics.registry.metrics(), /portcullis_auth_failures_total\{route="unnamed",plugin="jwt-auth",reason="too_many_keys"\} 1/)
+  t.match(await gw.metrics.registry.metrics(), /portcullis_auth_failures_total\{route="named",plugin="jwt-auth",reason="missing_kid"\} 2/)
 })
 
 t.test('routes naming one source with other jwks settings: one fetch at start, one per cooldown under a flood of unknown kids', async t => {

@@ -10,7 +10,7 @@ import { memoryLogger } from '../../test/helpers/gateway.ts'
 import { mint, signingKey, type SigningKey } from '../../test/helpers/identity-provider.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
-import { holdKeys, type HeldKeys } from './held-keys.ts'
+import { holdKeys, MISSING_KID_WARNING, type HeldKeys } from './held-keys.ts'
 import { RemoteKeys, type RemoteKeyOptions } from './remote-keys.ts'
 
 // A remote key set alone, against a local server whose answers each test sets: what is fetched
@@ -156,17 +156,24 @@ t.test('a user and password in a URL: sent as Basic credentials (undici sends no
   for (const all of [wrong.all, missing.all, issuer.all, JSON.stringify(direct.lines), JSON.stringify(discovered.lines)]) t.notMatch(all, /S3cret/, 'no line holds the password')
 })
 
-t.test('a fetch that fails before any key set: 503 (KeysUnavailable), retried no sooner than the cooldown', async t => {
+t.test('a fetch that fails before any key set: 503 (KeysUnavailable), retried after a backoff of 1 s doubling to 30 s (or the cooldown), not the cooldown', async t => {
   const down = serve('/down', 'down', {}, 503)
-  const { keys, fetches, lines } = remote({ jwksUri: `${server.url}/down` }, { cooldownMs: 3_600_000 })
+  const { keys, fetches, lines } = remote({ jwksUri: `${server.url}/down` }, { cooldownMs: 86_400_000 })
   delays.length = 0
   keys.start()
   await until(() => delays.length > 0)
-  t.same(delays, [3_600_000], 'the next try after the cooldown')
+  t.same(delays, [1_000], 'the next try a second later, not a day (the cooldown)')
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'ERR_KEYS_UNAVAILABLE')
-  t.equal(down.hits, 1, 'tokens do not make it fetch again within the cooldown')
+  t.equal(down.hits, 1, 'tokens do not make it fetch again within the backoff')
   t.same(fetches, ['initial error'])
+  for (const next of [2_000, 4_000, 8_000, 16_000, 30_000, 30_000]) {
+    delays.length = 0
+    void refreshes.at(-1)?.()
+    await until(() => delays.length > 0)
+    t.same(delays, [next], `then ${next / 1000} s later`)
+  }
+  t.equal(down.hits, 7, 'each retry fetched')
   const warn = lines.find(l => l.msg === 'jwt-auth: key set fetch failed; no keys yet')
   t.same([warn?.level, warn?.err, warn?.trigger, warn?.kept], [40, `${server.url}/down answered 503`, 'initial', false])
 
@@ -188,6 +195,30 @@ t.test('a fetch that fails before any key set: 503 (KeysUnavailable), retried no
   looping.keys.start()
   await until(() => delays.length > 0)
   t.same(delays, [1_000], 'the next background try a second later')
+
+  // A cooldown under the 30 s cap bounds the backoff; once a set is held, a failed refresh waits the cooldown.
+  const p = serve('/down-short', 'down', {}, 503)
+  const short = remote({ jwksUri: `${server.url}/down-short` }, { cooldownMs: 5_000 })
+  delays.length = 0
+  short.keys.start()
+  await until(() => delays.length > 0)
+  for (const next of [2_000, 4_000, 5_000, 5_000]) {
+    delays.length = 0
+    void refreshes.at(-1)?.()
+    await until(() => delays.length > 0)
+    t.same(delays, [next], `then ${next / 1000} s later`)
+  }
+  Object.assign(p, { status: 200, body: JSON.stringify(set(a)) })
+  delays.length = 0
+  void refreshes.at(-1)?.()
+  await until(() => delays.length > 0)
+  t.equal(await check(short.keys, await mint(a, { sub: 'alice' })), 'sub alice', 'the provider back: the retry got the set')
+  Object.assign(p, { status: 503, body: 'down' })
+  delays.length = 0
+  void refreshes.at(-1)?.()
+  await until(() => delays.length > 0)
+  t.same(delays, [5_000], 'a set held: a failed refresh is retried a cooldown on')
+  t.same(short.fetches, ['initial error', 'refresh error', 'refresh error', 'refresh error', 'refresh error', 'refresh ok', 'refresh error'])
 })
 
 t.test('concurrent tokens share one fetch', async t => {
@@ -487,25 +518,38 @@ t.test('no key set yet: KeysUnavailable says in how many seconds the next fetch 
       return (err as { retryAfter?: number }).retryAfter
     }
   }
-  t.equal(await retryAfter(), 12, 'the cooldown, from the fetch just failed')
-  skew += 5_000
-  t.equal(await retryAfter(), 7)
-  skew += 6_500
+  // Before any set the retry backs off (1 s, doubling, to 30 s or the cooldown): Retry-After follows it.
+  t.equal(await retryAfter(), 1, 'a second from the fetch just failed, not the cooldown')
+  skew += 1_000
+  t.equal(await retryAfter(), 2, 'a fetch may run: it does, fails, and the wait doubles')
+  skew += 1_500
   t.equal(await retryAfter(), 1, 'rounded up')
+  skew += 500
+  t.equal(await retryAfter(), 4)
+  skew += 4_000
+  t.equal(await retryAfter(), 8)
+  skew += 8_000
+  t.equal(await retryAfter(), 12, 'capped by the cooldown')
   const quick = remote(source, { cooldownMs: 0 }, holdKeys(JSON.stringify(source)))
   t.equal(await retryAfter(), 1, 'at least 1, and the shortest cooldown of the source\'s settings')
   quick.keys.dispose()
-  skew += 500
-  t.equal(await retryAfter(), 12, 'a fetch may run: it does, fails, and the cooldown starts again')
+  skew += 12_000
+  t.equal(await retryAfter(), 12, 'the cooldown again, after the next failure')
 })
 
 t.test('a token without kid: no fetch for it, and only keys without kid are tried', async t => {
   const p = serve('/kid-needed', set(a, b))
-  const { keys } = remote({ jwksUri: `${server.url}/kid-needed` }, { cooldownMs: 0 })
+  const { keys, lines } = remote({ jwksUri: `${server.url}/kid-needed` }, { cooldownMs: 0 }, holdKeys(JSON.stringify({ jwksUri: `${server.url}/kid-needed` })))
   t.equal(await check(keys, await mint(a, { sub: 'alice' })), 'sub alice')
   aSecondOn()
-  t.equal(await check(keys, await mint(a, { sub: 'alice' }, { kid: undefined })), 'ERR_JWKS_NO_MATCHING_KEY', 'every key has a kid: an unknown key, no key handed over to check a signature with')
+  t.equal(await check(keys, await mint(a, { sub: 'alice' }, { kid: undefined })), 'ERR_JWT_MISSING_KID', 'every key has a kid: missing_kid, no key handed over to check a signature with')
+  t.equal(await check(keys, await mint(b, { sub: 'bob' }, { kid: undefined })), 'ERR_JWT_MISSING_KID')
   t.equal(p.hits, 1, 'and no refetch')
+  const said = lines.filter(l => l.msg === MISSING_KID_WARNING)
+  t.same(said.map(l => [l.level, l.url]), [[40, `${server.url}/kid-needed`]], 'said once for the source, naming it')
+  const next = remote({ jwksUri: `${server.url}/kid-needed` }, { cooldownMs: 1 }, holdKeys(JSON.stringify({ jwksUri: `${server.url}/kid-needed` })))
+  t.equal(await check(next.keys, await mint(a, { sub: 'alice' }, { kid: undefined })), 'ERR_JWT_MISSING_KID')
+  t.same(next.lines.filter(l => l.msg === MISSING_KID_WARNING), [], 'not again for other settings of the source (nor a reload\'s)')
   p.body = JSON.stringify(set(a, { ...b.jwk, kid: undefined }))
   aSecondOn()
   t.equal(await check(keys, await mint(c, { sub: 'carol' })), 'ERR_JWKS_NO_MATCHING_KEY')

@@ -2,7 +2,7 @@ import type { CryptoKey, JSONWebKeySet, JWK, JWSHeaderParameters, FlattenedJWSIn
 import type { Logger } from 'pino'
 import { request } from 'undici'
 import { hideUrlSecrets, type PluginMetrics } from '../../src/index.ts'
-import { HeldKeys, type KeyHolder, type Target } from './held-keys.ts'
+import { HeldKeys, MISSING_KID_WARNING, type KeyHolder, type Target } from './held-keys.ts'
 import { keySet } from './key-set.ts'
 import { publicJwk } from './public-keys.ts'
 
@@ -169,11 +169,11 @@ export class RemoteKeys implements KeyHolder {
       target = held.jwks
       const { body, maxAgeMs } = await getJson(target, this.#o.timeoutMs)
       this.#install(body as JSONWebKeySet, maxAgeMs)
-      held.failed = false
+      held.failures = 0
       this.#fetches.labels(trigger, 'ok').inc()
     } catch (err) {
       const kept = held.set !== undefined
-      held.failed = true
+      held.failures++
       this.#fetches.labels(trigger, 'error').inc()
       const step = target === this.#discovery ? 'discovery' : 'jwks'
       this.#log.warn({ err: (err as Error).message, trigger, kept, step, url: target.shown },
@@ -227,7 +227,11 @@ export class RemoteKeys implements KeyHolder {
     if (usable.length === 0) {
       throw new Error(all.length === 0 ? 'the key set has no keys' : all.length > MAX_KEYS ? `none of the first ${MAX_KEYS} of the key set's ${all.length} keys is usable` : `none of the key set's ${all.length} keys is usable`)
     }
-    const set = keySet(usable, false)
+    const set = keySet(usable, false, () => {
+      if (held.saidMissingKid) return
+      held.saidMissingKid = true
+      this.#log.warn({ url: held.jwks?.shown }, MISSING_KID_WARNING)
+    })
     const keys = new Set(usable.map(k => JSON.stringify(k)))
     if ([...held.keys].some(k => !keys.has(k))) held.generation++
     Object.assign(held, { set, keys, maxAgeMs })
