@@ -1,6 +1,8 @@
+import { isIPv6 } from 'node:net'
+
 /**
  * A valid Host (RFC 9112 3.2), or an absolute-form target's authority: a name or IPv4 address, or
- * an IPv6 one in brackets, then maybe a port up to 65535 (RFC 3986 3.2.2, whose empty port is
+ * an IPv6 one in brackets (what is in them an IPv6 address: `[.]` is none), then maybe a port up to 65535 (RFC 3986 3.2.2, whose empty port is
  * allowed; a larger one went on as X-Forwarded-Port). A name's labels are letters, digits, `-` and
  * `_`, none empty; one trailing dot is allowed. No userinfo, path, query or space: an upstream's URL
  * parser would read another host in those. Group 1: the host.
@@ -9,12 +11,12 @@ const HOST = /^(\[[0-9A-Fa-f:.]+\]|(?=[^:]{1,253}(?::|$))[A-Za-z0-9_-]+(?:\.[A-Z
 
 /** Whether `value` is a valid Host (see HOST): checked on every request, so a test, no match array. */
 export function isValidHost (value: string): boolean {
-  return HOST.test(value)
+  return HOST.test(value) && (value.charCodeAt(0) !== 91 /* [ */ || isIPv6(value.slice(1, value.indexOf(']'))))
 }
 
 /** The host of a valid Host value without its port (`API.example.com` of `API.example.com:8080`), else undefined. */
 export function hostOf (value: string): string | undefined {
-  return HOST.exec(value)?.[1]
+  return isValidHost(value) ? HOST.exec(value)?.[1] : undefined
 }
 
 /** Lower-cased host without port or trailing dot: `API.Example.com.:8080` → `api.example.com`. */

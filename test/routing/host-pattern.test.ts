@@ -127,7 +127,7 @@ t.test('isValidHost, hostOf: a name, IPv4 or bracketed IPv6 address, then maybe 
   const invalid = [
     '', ':80', 'public.example.com:x@admin.example.com', 'user@example.com', 'evil.com/.apps.example.com',
     'evil.com?.apps.example.com', 'evil.com#.apps.example.com', '.apps.example.com', 'a..b', 'a.b..', '.',
-    'a b', 'a\tb', 'a%2eb', 'a!b', 'example.com:123456', 'example.com:65536', 'example.com:99999', '[::1]:70000', 'example.com:8o', 'example.com:80:80',
+    'a b', 'a\tb', 'a%2eb', 'a!b', 'example.com:123456', 'example.com:65536', 'example.com:99999', '[::1]:70000', '[.]', '[:::::]:1', '[1.2.3.4]', 'example.com:8o', 'example.com:80:80',
     '[::1', '[::1]x', '[::1]:80:80', '[example.com]', 'exa\u00e9mple.com', `${'a'.repeat(254)}`
   ]
   for (const value of invalid) {
