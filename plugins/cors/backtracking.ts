@@ -16,7 +16,7 @@ export const QUANTIFIER = /^(?:[*+?]|\{(\d+)(,(\d*))?\})\??/
 export const ESCAPE = /^\\(?:[pPu]\{[^}]*\}|k<[^>]*>|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|\d+|[^])/
 /** A group's opening: a lookaround's kind (1). */
 export const GROUP = /^\((?:\?(?::|(=|!|<=|<!)|<[^>]*>))?/
-/** Product states explored at most, all checks of a pattern together: beyond, it is refused as too complex. */
+/** Product transitions looked at, at most, all checks of a pattern together: beyond, it is refused as too complex. */
 const BUDGET = 200_000
 /** Loops in a row that may read the same text: 2 is quadratic, which an Origin's bounded length keeps cheap. */
 const MAX_LOOPS_IN_A_ROW = 2
@@ -41,6 +41,8 @@ class Automaton {
   readonly chars: Uint32Array[] = []
   readonly follow: Counts[] = []
   readonly loops: Loop[] = []
+  /** A repetition whose body can match nothing and must repeat more than once (`(?:[0-9]?){40}`). */
+  emptyIterations: string | undefined
   private readonly cache = new Map<string, Uint32Array>()
   private at = 0
   private readonly source: string
@@ -111,6 +113,9 @@ class Automaton {
     if (most === 0) return EMPTY
     // An iteration that matches nothing once the least count is met fails (ECMA-262 RepeatMatcher).
     const nullable = least === 0 ? 1 : f.nullable
+    // Until the least count is met an iteration may match nothing (ECMA-262 RepeatMatcher): n
+    // iterations share k characters C(n, k) ways, each tried.
+    if (least > 1 && f.nullable > 0 && f.first.size > 0) this.emptyIterations ??= this.source.slice(start, this.at)
     if (most > 1) {
       // Counted as a loop: {2,9} tries as many splits as +.
       for (const [x, n] of f.last) for (const [y, m] of f.first) this.edge(x, y, n * m)
@@ -222,6 +227,11 @@ export function backtrackingProblem (source: string, flags: string): string | un
   }
   let budget = BUDGET
   const spend = () => { if (--budget < 0) throw new OverBudget() }
+  if (nfa.emptyIterations !== undefined) {
+    return `\`${nfa.emptyIterations}\` repeats, a least number of times, a group that can match nothing: until that count is met each ` +
+      'iteration may match nothing, so the characters can be shared among the iterations in very many ways, each tried on an Origin that nearly ' +
+      'matches (seconds at 28 characters, a ReDoS); make the group match at least one character and count the characters instead, e.g. `[0-9]{0,40}`'
+  }
   try {
     for (const [c, ids] of members) {
       if (cyclic(c) && ambiguousLoop(nfa, follows, scc, c, ids, spend)) {
@@ -254,7 +264,6 @@ function ambiguousLoop (nfa: Automaton, follows: number[][], scc: Int32Array, c:
     const k = key(x, y)
     let node = nodes.get(k)
     if (node === undefined) {
-      spend()
       node = pairs.length
       nodes.set(k, node)
       pairs.push([x, y])
@@ -269,6 +278,8 @@ function ambiguousLoop (nfa: Automaton, follows: number[][], scc: Int32Array, c:
     for (const x2 of follows[x] as number[]) {
       if (scc[x2] !== c) continue
       for (const y2 of follows[y] as number[]) {
+        // Each pair looked at, not only each new one: the budget bounds the check's time.
+        spend()
         if (scc[y2] !== c || !nfa.shared(x2, y2)) continue
         const to = visit(x2, y2)
         edges[node]?.push(to)
@@ -333,13 +344,15 @@ function overlapping (nfa: Automaton, follows: number[][], scc: Int32Array, reac
         for (const x2 of follows[x] as number[]) {
           if (scc[x2] !== a) continue
           for (const y2 of follows[y] as number[]) {
+            spend()
             if (!between(y2) || !nfa.shared(x2, y2)) continue
             for (const z2 of follows[z] as number[]) {
+              // Each triple looked at, not only each new one: the budget bounds the check's time.
+              spend()
               if (scc[z2] !== b || !nfa.shared(x2, y2, z2)) continue
               if (x2 === p && y2 === q && z2 === q) return true
               const k = (x2 * n + y2) * n + z2
               if (seen.has(k)) continue
-              spend()
               seen.add(k)
               queue.push([x2, y2, z2])
             }

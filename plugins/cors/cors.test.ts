@@ -536,3 +536,23 @@ t.test('with credentials, a regular expression gluing names anyone can register 
     'app-[a-z0-9]+\\.example\\.co\\.uk', 'example\\.(?:com|org)', '192\\.168\\.\\d+\\.10']
   t.same(await corsProblems({ origins: own.map(r => `/^https:\\/\\/${r}$/`), credentials: true }), [], 'names under the operator\'s registrable domains, addresses')
 })
+
+t.test('a repeated group that can match nothing, with a least count above 1, is a config error (each iteration may match nothing until the count is met); counted characters still load', async t => {
+  const slow = ['(?:[0-9]?){40}', '(?:[a-z]?){40}', '(?:a|b?){30}', '(?:[a-z0-9]|){20}']
+  for (const credentials of [false, true]) {
+    const problems = await corsProblems({ origins: slow.map(r => `/^https:\\/\\/${r}\\.example\\.com$/`), credentials })
+    t.same(problems.map(p => p.split(': ')[0]), slow.map((_, i) => `origins[${i}]`), `credentials: ${String(credentials)}`)
+    slow.forEach((r, i) => t.ok(problems[i]?.startsWith(`origins[${i}]: \`${r}\` repeats, a least number of times, a group that can match nothing`), problems[i] ?? 'none'))
+  }
+  t.same(await corsProblems({
+    origins: ['/^https:\\/\\/[a-z0-9-]{0,61}\\.example\\.com$/', '/^https:\\/\\/(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+example\\.com$/', '/^https:\\/\\/(?:[0-9]?)+\\.example\\.com$/'],
+    credentials: true
+  }), [], 'a counted class, optional groups in a +')
+})
+
+t.test('a Netlify deploy preview pattern (a literal -- after the open part) loads with credentials; a Vercel branch pattern does not', async t => {
+  t.same(await corsProblems({ origins: ['/^https:\\/\\/deploy-preview-\\d+--myapp\\.netlify\\.app$/'], credentials: true }), [])
+  t.same(await corsProblems({ origins: ['/^https:\\/\\/myapp-git-[a-z0-9-]+-myteam\\.vercel\\.app$/'], credentials: true }), [
+    'origins[0]: it lets in more than the names it spells out (https://myapp-git-zzq-myteam.vercel.app matches), which may be anyone\'s site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins'
+  ])
+})

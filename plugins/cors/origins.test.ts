@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compileOrigins, MAX_PATTERN_ORIGIN } from './origins.ts'
+import { compileOrigins, MAX_PATTERN_ORIGIN, originProblem, originWarning } from './origins.ts'
 
 t.test('an Origin longer than any a browser sends is never tried against a pattern, only against exact entries', async t => {
   const origins = compileOrigins(['/^https:\\/\\/[a-z]+\\.example\\.com$/', '*.example.net', `https://${'b'.repeat(300)}.example.org`], false)
@@ -17,4 +17,16 @@ t.test('an Origin longer than any a browser sends is never tried against a patte
   t.equal(origins.allows(`https://${'a'.repeat(MAX_PATTERN_ORIGIN)}.example.net`), false, 'nor a wildcard')
   t.equal(tried, 0, 'without running a pattern')
   t.equal(origins.allows(`https://${'b'.repeat(300)}.example.org`), true, 'an exact entry still matches')
+})
+
+t.test('a pattern refused as slow (ReDoS) is never run by the load-time probes, credentials or not', async t => {
+  const source = '^https:\\/\\/([a-z]+)+\\.example\\.com$'
+  const test = RegExp.prototype.test
+  let runs = 0
+  RegExp.prototype.test = function (this: RegExp, s: string) { if (this.source === source) runs++; return test.call(this, s) }
+  t.teardown(() => { RegExp.prototype.test = test })
+  t.match(originProblem(`/${source}/`, true), /can match the same text in more than one way/)
+  t.equal(originProblem(`/${source}/`, false), originProblem(`/${source}/`, true))
+  t.equal(originWarning(`/${source}/`), undefined, 'no warning: the config error says what is wrong')
+  t.equal(runs, 0)
 })

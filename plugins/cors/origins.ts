@@ -117,7 +117,10 @@ function regexProblem (source: string, flags: string, credentials: boolean): str
 /** What an origin entry likely lets in beyond what was meant: warned of without credentials (with them, originProblem refuses it). */
 export function originWarning (entry: string): string | undefined {
   const regex = REGEX.exec(entry)
-  return regex === null ? undefined : looseness(regex[1] as string, RegExp(regex[1] as string, regex[2]))
+  if (regex === null) return undefined
+  const [source, flags] = [regex[1] as string, regex[2] as string]
+  // The probes run the pattern: one that backtracks (refused by originProblem) could hang the load.
+  return backtrackingProblem(source, flags) === undefined ? looseness(source, RegExp(source, flags)) : undefined
 }
 
 /** A pattern's host spelled out loosely: an unescaped `.` where a name goes, or literal names a probe can be glued to. */
@@ -256,7 +259,12 @@ function gluedProbe (tokens: readonly Token[], regex: RegExp): string | undefine
     const first = text.split('.')[0] as string
     if (first !== '' && PUBLIC_SUFFIXES.includes(text.slice(first.length + 1))) hosts.push(...PROBE_LABELS.map(prefix => `${prefix}${text}`))
   }
-  runs.slice(1).forEach((text, i) => { hosts.push(...FILLERS.map(filler => `${runs[i] as string}${filler}${text}`)) })
+  runs.slice(1).forEach((text, i) => {
+    const before = runs[i] as string
+    // Text next to a literal `--` is the operator's own: hosting reserves such names for its own use
+    // (Netlify's deploy-preview-42--myapp), which no one else can create.
+    if (!before.endsWith('--') && !text.startsWith('--')) hosts.push(...FILLERS.map(filler => `${before}${filler}${text}`))
+  })
   const spelled = (name: string) => runs.some(text => `.${text}.`.includes(`.${name}.`))
   const probe = hosts.filter(h => !/^\d+$/.test(h.split('.').at(-1) as string) && !spelled(registrableDomain(h)))
     .flatMap(h => [`https://${h}`, `http://${h}`]).find(origin => regex.test(origin))
