@@ -27,7 +27,7 @@ t.test("the editors' schema spells out each built-in plugin's consumer entries, 
   const consumers = schema.properties.consumers
   const entries = consumers.items.properties
   t.match(entries.credentials.properties['key-auth'].properties.keys, { type: 'array', description: "This consumer's API keys." })
-  t.match(entries.credentials.properties['basic-auth'].properties.username, { description: 'The user name (unique across consumers).', anyOf: [{ type: 'string' }, { pattern: '\\$\\{[A-Za-z_]' }] })
+  t.match(entries.credentials.properties['basic-auth'].properties.username, { description: 'The user name (unique across consumers).', anyOf: [{ type: 'string' }, { type: 'string', pattern: /^\^/ }] })
   t.match(entries.metadata.properties['rate-limit'], { description: "Per-consumer values of this consumer's limits, keyed by limit name." })
   t.equal(entries.credentials.additionalProperties, true, "your own plugins' entries are allowed too")
   const validate = new Ajv({ allErrors: true, strict: false }).compile(consumers)
@@ -56,6 +56,14 @@ t.test("every shipped config is valid under the editors' schema, compiled whole 
   const route = (plugins: unknown) => ({ ...base, routes: [{ name: 'r', match: { path: '/' }, upstream: 'u', plugins }] })
   t.ok(validate({ ...base, server: { listen: { port: '${PORT:-8080}' } }, routes: [] }))
   t.notOk(validate({ ...base, server: { listen: { port: 'abc' } }, routes: [] }))
+  const port = (value: string) => validate({ ...base, server: { listen: { port: value } }, routes: [] })
+  for (const ok of ['${PORT}', '${PORT-8080}', '${PORT:?set PORT}', '${PORT:-${DEFAULT_PORT}}']) t.ok(port(ok), ok)
+  // Refused as the runtime refuses them: unclosed, not the whole value, `$${` (a literal), no name.
+  for (const bad of ['${PORT', 'x${A}y oops', '${A}${B}', '$${PORT}', '${1}', '${PORT:=8080}']) t.notOk(port(bad), bad)
+  // A string field takes a reference anywhere, and only a closed one.
+  const target = (url: string) => validate({ ...base, upstreams: { u: { targets: [{ url }] } }, routes: [] })
+  for (const ok of ['${USERS_URL}', '${USERS_URL:-http://users:3000}', '${SCHEME}://users:3000']) t.ok(target(ok), ok)
+  for (const bad of ['${USERS_URL', '$${USERS_URL}']) t.notOk(target(bad), bad)
   t.ok(validate(route({ cors: { origins: ['https://a.example'] } })), JSON.stringify(validate.errors?.slice(0, 3)))
   t.notOk(validate(route({ cors: { origins: 5 } })))
   t.ok(validate(route({ cors: false })))

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { setImmediate as turn } from 'node:timers/promises'
 import { readFile, stat } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
@@ -9,7 +9,7 @@ import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
-import { pluginFiles } from './plugin-files.ts'
+import { fileStamp, pluginFiles, sameStamp, type FileStamp } from './plugin-files.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
@@ -53,19 +53,17 @@ export interface LoadedConfig {
 }
 
 /**
- * The mtimes of each plugin's files (pluginFiles) when this process first imported it. Node caches
+ * The mtime and size (fileStamp) of each plugin's files (pluginFiles) when this process first imported it. Node caches
  * ES modules by URL, so an edited plugin is not seen before a restart (a cache-busting URL would
  * leak a module per reload), nor an edited file it imports.
  */
-const importedPlugins = new Map<string, ReadonlyMap<string, number | undefined>>()
-
-const mtimeOf = (file: string): number | undefined => statSync(file, { throwIfNoEntry: false })?.mtimeMs
+const importedPlugins = new Map<string, ReadonlyMap<string, FileStamp>>()
 
 /** Whether a file of the plugin at `path` differs from the one this process imported; records a first import. */
 function changedSinceImport (path: string): boolean {
   const imported = importedPlugins.get(path)
-  if (imported === undefined) { importedPlugins.set(path, new Map(pluginFiles(path).map(f => [f, mtimeOf(f)]))); return false }
-  return [...imported].some(([file, mtime]) => mtimeOf(file) !== mtime)
+  if (imported === undefined) { importedPlugins.set(path, new Map(pluginFiles(path).map(f => [f, fileStamp(f)]))); return false }
+  return [...imported].some(([file, stamp]) => !sameStamp(fileStamp(file), stamp))
 }
 
 const schema = configSchema()
