@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { numberingUpstream, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
@@ -9,10 +9,7 @@ import { numberingUpstream, sharedStoreConfig, storeUp } from '../../test/helper
 // A cache Redis with an evicting maxmemory-policy (allkeys-lru...) evicts the rarely read tag records
 // while the entries, read on every hit, stay: invalidations and tag purges must still reach them.
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 const up = await numberingUpstream()
 t.teardown(() => up.close())
 

@@ -3,7 +3,7 @@ import { request } from 'undici'
 import { parseConfig } from '../../src/config/load.ts'
 import { issues, ONE_ROUTE_PLUGINS } from '../../test/helpers/config-issues.ts'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { fresh } from '../../test/helpers/cache-rig.ts'
 import { entryStored, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
@@ -25,10 +25,7 @@ t.test('config: a lifetime longer than 2^31 s is an error at its line; 2^31 s is
   t.match(accepted.config.routes[0]?.plugins, { cache: { keepStale: '2147483648s' } })
 })
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 /** The upstream's headers by path (a Date from the probe's clock where none is given). */
 const HEADERS: Record<string, Record<string, string>> = {

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 
@@ -9,10 +9,7 @@ import { sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-stor
 // restart: the first config of a process drops nothing): an entry stored under one's settings is
 // a miss under the other's, whose key may name other requests.
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 let n = 0
 const up = await startUpstream((req, res) => {

@@ -2,7 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { entryStored, sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
@@ -12,10 +12,7 @@ import { until } from '../../test/helpers/wait.ts'
 // go), its last commands waited past the default commandTimeout of 100 ms: the invalidation failed
 // and was retried whole every second, and the failures took the store for down. (commandTimeout
 // 2 s here, so that a loaded machine fails nothing: the batches are what the test checks.)
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 let n = 0
 const up = await startUpstream((req, res) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
@@ -10,10 +10,7 @@ import { sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-stor
 
 // What a shared Redis may hold besides what the gateway wrote: values of the wrong shape, cut
 // short, tag records that are not ours, keys that collide. A miss each time, never a 500.
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 let n = 0
 const up = await startUpstream((req, res) => {

@@ -1,16 +1,13 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { storeUp } from '../../test/helpers/shared-cache-store.ts'
 
 // Store failures are logged per store, not per route: a client spreading requests over many
 // cached routes must not multiply the warn lines (one StoreErrorLog per route did).
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 const up = await startUpstream((req, res) => {
   res.writeHead(200, { 'cache-control': 'public, max-age=600', 'content-length': 2 }).end('ok')

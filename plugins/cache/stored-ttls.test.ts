@@ -2,17 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { until } from '../../test/helpers/wait.ts'
 
 // How long the store keeps what the cache writes: never without expiry (a revalidation that leaves
 // the entry no time), and a Vary marker as long as its longest-lived variant.
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 const send = (res: ServerResponse, status: number, headers: Record<string, string>, body = '') => {
   res.writeHead(status, { 'content-length': Buffer.byteLength(body), ...headers }).end(body)

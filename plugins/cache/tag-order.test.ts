@@ -1,16 +1,13 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import t from 'tap'
 import { RedisStore } from '../../src/stores/redis-store.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { until } from '../../test/helpers/wait.ts'
 
 // A connection lost while a tagged entry is written (the cache's set: the entry, its tag record,
 // its tag sets) leaves no entry that its tags do not name: an invalidation would miss it.
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 /**
  * A proxy to Redis that passes on what its client sends up to its first script call (a tag set's add),

@@ -2,17 +2,14 @@ import t from 'tap'
 import { request } from 'undici'
 import { startGateway, type TestGateway } from '../../test/helpers/gateway.ts'
 import { fresh } from '../../test/helpers/cache-rig.ts'
-import { RedisProcess } from '../../test/helpers/redis.ts'
+import { redisWithClient } from '../../test/helpers/redis.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 import { sharedStoreConfig, storeUp } from '../../test/helpers/shared-cache-store.ts'
 
 // A key of the cache's that another writer sharing the prefix made a hash: Redis answers WRONGTYPE.
 // That is the value's fault, not an outage: a miss that replaces it, not a bypass for good.
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 let n = 0
 const up = await startUpstream((req, res) => {

@@ -4,6 +4,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import type { Test } from 'tap'
 import { Redis } from 'ioredis'
 import { freePort } from './ports.ts'
 
@@ -193,4 +194,13 @@ export async function startSentinel (name = 'mymaster'): Promise<{ primary: Redi
     await new Promise(resolve => setTimeout(resolve, 25))
   }
   return { primary, replica, sentinel, close: async () => { await Promise.all([sentinel.stop(), replica.stop(), primary.stop()]) } }
+}
+
+/** A redis-server of the test's own and a client of it, both ended with the test. */
+export async function redisWithClient (t: Test): Promise<{ redis: RedisProcess, raw: Redis }> {
+  const redis = await RedisProcess.start()
+  t.teardown(() => redis.stop())
+  const raw = redis.client()
+  t.teardown(() => raw.quit())
+  return { redis, raw }
 }

@@ -2,17 +2,14 @@ import t, { type Test } from 'tap'
 import { MemoryStore } from '../../src/stores/memory-store.ts'
 import { RedisStore } from '../../src/stores/redis-store.ts'
 import type { Store } from '../../src/stores/store.ts'
-import { RedisProcess } from '../helpers/redis.ts'
+import { redisWithClient } from '../helpers/redis.ts'
 import { until } from '../helpers/wait.ts'
 import { counter } from '../stores/store-cases.ts'
 
 // A lone UTF-16 surrogate (a JWT claim may hold one: "\ud800") has no UTF-8: ioredis sent U+FFFD for
 // each, so 'sur\ud800' and 'sur\udfff' were one Redis key (one rate-limit counter), two on memory.
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 const HIGH = 'sur\ud800'
 const LOW = 'sur\udfff'

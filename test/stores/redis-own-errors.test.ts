@@ -1,12 +1,9 @@
 import t from 'tap'
 import { RedisStore, type RedisStoreEvents } from '../../src/stores/redis-store.ts'
-import { RedisProcess } from '../helpers/redis.ts'
+import { redisWithClient } from '../helpers/redis.ts'
 import { until } from '../helpers/wait.ts'
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 let failed = 0
 const events: RedisStoreEvents = { state () {}, failed () { failed++ }, command () {} }

@@ -3,17 +3,14 @@ import { writeFileSync } from 'node:fs'
 import type { ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { RedisProcess } from '../helpers/redis.ts'
+import { redisWithClient } from '../helpers/redis.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
 import { eventually } from './store-cases.ts'
 import { startFromFile } from '../reload/helpers.ts'
 import { countAt, otherClients, writeCounterPlugin } from './counter-plugin.ts'
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 // /slow answers only when the test releases it: a request held in flight across a reload.
 const held: ServerResponse[] = []

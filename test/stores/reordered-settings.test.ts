@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { StoreRegistry, type StoreConfigs } from '../../src/stores/registry.ts'
 import { memoryLogger } from '../helpers/gateway.ts'
-import { RedisProcess } from '../helpers/redis.ts'
+import { redisWithClient } from '../helpers/redis.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { startFromFile } from '../reload/helpers.ts'
 import { countAt, otherClients, writeCounterPlugin } from './counter-plugin.ts'
@@ -11,10 +11,7 @@ import { countAt, otherClients, writeCounterPlugin } from './counter-plugin.ts'
 // A store was known by the JSON of its settings as written: the same settings in another key
 // order made a new, empty store on reload (counters reset, a new Redis connection).
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 const up = await startUpstream((req, res) => { req.resume(); res.end('ok') })
 t.teardown(() => up.close())

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { StoreRegistry, type StoreConfigs } from '../../src/stores/registry.ts'
 import { memoryLogger } from '../helpers/gateway.ts'
-import { RedisProcess } from '../helpers/redis.ts'
+import { redisWithClient } from '../helpers/redis.ts'
 import { startUpstream } from '../helpers/upstream.ts'
 import { startFromFile, waitFor } from '../reload/helpers.ts'
 import { otherClients } from './counter-plugin.ts'
@@ -13,10 +13,7 @@ import { otherClients } from './counter-plugin.ts'
 // size or duration in other words (`64MiB` and 67108864, `1s` and `1000ms`) made a new store on
 // reload: rate-limit counters reset, the memory cache emptied, a new Redis connection.
 
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 const up = await startUpstream((req, res) => { req.resume(); res.end('ok') })
 t.teardown(() => up.close())

@@ -2,17 +2,14 @@ import t, { type Test } from 'tap'
 import { MemoryStore } from '../../src/stores/memory-store.ts'
 import { RedisStore, type RedisStoreEvents, type RedisStoreSettings } from '../../src/stores/redis-store.ts'
 import type { StoreSnapshot } from '../../src/stores/store.ts'
-import { RedisProcess } from '../helpers/redis.ts'
+import { redisWithClient } from '../helpers/redis.ts'
 import { srandmemberCutProxy } from '../helpers/redis-cut-proxy.ts'
 import { until } from '../helpers/wait.ts'
 import { eventually } from './store-cases.ts'
 
 // A tag's index holds its live keys (not every key ever set with it), and a purge of a tag of any
 // size goes a batch at a time, what a failed one left taken up by the next.
-const redis = await RedisProcess.start()
-t.teardown(() => redis.stop())
-const raw = redis.client()
-t.teardown(() => raw.quit())
+const { redis, raw } = await redisWithClient(t)
 
 interface Seen { states: Array<StoreSnapshot['state']>, failed: number }
 
