@@ -5,10 +5,11 @@ import { StoreName, Type } from '../../src/index.ts'
 export const MAX_WINDOW_MS = 365 * 86_400_000
 
 // RateLimit-Policy's w is whole seconds, so windows are whole seconds, minutes, hours or days.
+// explain: the config loader adds to errorMessage what a value written otherwise (1 min, 1.5m, 60) is written as.
 const Window = Type.Union([
   Type.Integer({ minimum: 1000, maximum: MAX_WINDOW_MS, multipleOf: 1000 }),
   Type.String({ pattern: '^[1-9]\\d*(s|m|h|d)$', maxMs: MAX_WINDOW_MS })
-], { errorMessage: 'must be a whole number of seconds, minutes, hours or days up to 365d, e.g. 1s, 10m, 1d (or milliseconds, a multiple of 1000)' })
+], { errorMessage: 'must be a whole number of seconds, minutes, hours or days up to 365d, e.g. 1s, 10m, 1d (or milliseconds, a multiple of 1000)', explain: 'wholeDuration' })
 
 /** RFC 9651's Integer has at most 15 digits: the most q and r can say. */
 export const MAX_REQUESTS = 999_999_999_999_999

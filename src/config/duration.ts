@@ -44,14 +44,19 @@ const UNIT_WORDS: Record<string, string> = Object.fromEntries(Object.entries({
   d: ['d', 'day', 'days']
 }).flatMap(([unit, words]) => words.map(w => [w, unit])))
 
-/** What a malformed duration string was meant as, and why it is not one: `"10 s" is written 10s`. */
-export function misspelt (text: string): string | undefined {
+/** A malformed duration string as it seems meant (`10 s`: 10s), and whether a space parted number and unit. */
+function respelt (text: string): { meant: string, spaced: boolean } | undefined {
   const m = /^(\d+(?:\.\d+)?)(\s*)([A-Za-z]+)$/.exec(text.trim())
   const unit = m === null ? undefined : UNIT_WORDS[(m[3] as string).toLowerCase()]
-  if (m === null || unit === undefined) return undefined
-  const meant = `${m[1] as string}${unit}`
-  const why = m[2] !== '' ? 'no space between the number and the unit' : 'units are ms, s, m, h and d'
-  return `${why}: ${JSON.stringify(text)} is written ${meant}`
+  return m === null || unit === undefined ? undefined : { meant: `${m[1] as string}${unit}`, spaced: m[2] !== '' }
+}
+
+const NO_SPACE = 'no space between the number and the unit'
+
+/** What a malformed duration string was meant as, and why it is not one: `"10 s" is written 10s`. */
+export function misspelt (text: string): string | undefined {
+  const r = respelt(text)
+  return r === undefined ? undefined : `${r.spaced ? NO_SPACE : 'units are ms, s, m, h and d'}: ${JSON.stringify(text)} is written ${r.meant}`
 }
 
 /**
@@ -75,4 +80,34 @@ export function durationMistake (value: unknown, long = false): string {
 /** For a duration a check refuses as too short: ` (30 is milliseconds: did you mean 30s?)` when written as a bare number. */
 export function bareNumberHint (value: number | string): string {
   return typeof value === 'number' && value > 0 ? ` (${value} is milliseconds: did you mean ${value}s?)` : ' (a number is milliseconds)'
+}
+
+/** `ms` in the largest of s, m, h, d it is a whole number of (90000: 90s, 86400000: 1d), if whole seconds. */
+function wholeText (ms: number): string | undefined {
+  const unit = (['d', 'h', 'm', 's'] as const).find(u => ms % UNIT_MS[u] === 0)
+  return unit === undefined ? undefined : `${ms / UNIT_MS[unit]}${unit}`
+}
+
+/**
+ * What a value a whole-seconds duration of at most `maxMs` refuses (rate-limit's window) seems meant
+ * as: ` ("1 min" is written 1m)`, ` ("1.5m" is written 90s)`, ` (60 is milliseconds: ...)`; '' when
+ * its refusal says it all (too long, or not whole seconds with no whole unit near).
+ */
+export function wholeDurationHint (value: unknown, maxMs: number): string {
+  const text = String(value)
+  // Digits are a number: from ${VAR}, or turned into a string by the union's string branch.
+  if (/^\d+$/.test(text)) {
+    const n = Number(text)
+    return n > 0 && n * 1000 <= maxMs && n % 1000 !== 0 ? bareNumberHint(n) : ''
+  }
+  if (typeof value !== 'string') return ''
+  const r = respelt(value)
+  const meant = r?.meant ?? (DURATION_RE.test(value) ? value : undefined)
+  if (meant === undefined) return ` (got ${shown(text)})`
+  const ms = toMs(meant)
+  if (ms < 1000) return ' (the shortest is 1s)'
+  const whole = wholeText(ms)
+  if (ms > maxMs || whole === undefined) return ''
+  const why = r === undefined || r.meant === value ? '' : `${r.spaced ? NO_SPACE : 'units are s, m, h and d'}: `
+  return ` (${why}${JSON.stringify(value)} is written ${whole})`
 }

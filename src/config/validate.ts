@@ -5,7 +5,7 @@ import type { TSchema } from '@sinclair/typebox'
 import { didYouMean, nearest, quoteKey } from './suggest.ts'
 import { targetUrlMistake } from './target-url.ts'
 import { atLeastBytes } from './byte-size.ts'
-import { atMostMs, durationMistake, misspelt } from './duration.ts'
+import { atMostMs, durationMistake, misspelt, wholeDurationHint } from './duration.ts'
 import { formatPath, printableKey, type KeyPath } from './positions.ts'
 import { writtenText } from './written-text.ts'
 import { STORE_REF } from '../stores/store-name.ts'
@@ -56,10 +56,16 @@ function compile (schema: TSchema): ValidateFunction {
   }
 }
 
-const EXPLAIN: Record<string, (value: unknown) => string> = {
+interface Explained { errorMessage?: string, explain?: string, anyOf?: Array<{ maximum?: number }> }
+
+// Each is given the value and the schema naming it.
+const EXPLAIN: Record<string, (value: unknown, schema: Explained) => string> = {
   targetUrl: targetUrlMistake,
   duration: v => durationMistake(v),
   longDuration: v => durationMistake(v, true),
+  // A union of whole-seconds milliseconds and a string (rate-limit's window): its errorMessage (which
+  // editors show too), and what the value seems meant as; its most is its number branch's maximum.
+  wholeDuration: (v, schema) => `${schema.errorMessage ?? 'has an invalid value'}${wholeDurationHint(v, schema.anyOf?.[0]?.maximum ?? Infinity)}`,
   pluginTimeout: v => {
     const meant = typeof v === 'string' ? misspelt(v) : undefined
     return `must be a duration of more than 0 and at most 24 days: milliseconds as a number, or a string such as 500ms, 5s, 2m (${meant ?? 'leave it out for 30s'})`
@@ -268,8 +274,8 @@ function objectBranch (u: ErrorObject): string | undefined {
 }
 
 function problem (e: ErrorObject, path: KeyPath): SchemaProblem {
-  const parent = e.parentSchema as { errorMessage?: string, explain?: string } | undefined
-  const custom = parent?.explain === undefined ? parent?.errorMessage : EXPLAIN[parent.explain]?.(e.data)
+  const parent = e.parentSchema as Explained | undefined
+  const custom = parent?.explain === undefined ? parent?.errorMessage : EXPLAIN[parent.explain]?.(e.data, parent)
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty
