@@ -157,8 +157,9 @@ export class GatewayServer {
     if (h2 !== undefined) {
       const idle = keepAliveMs(server)
       const cut = (reason: Http2Cut, session: Http2Session) => this.#http2Cut(reason, session)
+      const timedOut = (kind: string) => this.#runtime.timedOut(kind)
       if (h2tls) {
-        this.#h2 = new Http2Connections(this.app.server, h2, idle, cut)
+        this.#h2 = new Http2Connections(this.app.server, h2, idle, cut, timedOut)
         // HTTP/1.1 on an HTTP/2 listener takes its settings as properties, not options.
         Object.assign(this.app.server, { keepAliveTimeout: idle, ...http })
       }
@@ -168,7 +169,7 @@ export class GatewayServer {
         this.#handleExpect(h2cServer)
         // Its own limit, as large as the main listener's.
         this.#limits.push(new ConnectionLimit(h2cServer, server.maxConnections, () => this.#dropped()))
-        this.#h2c = { server: h2cServer, connections: new Http2Connections(h2cServer, h2, idle, cut) }
+        this.#h2c = { server: h2cServer, connections: new Http2Connections(h2cServer, h2, idle, cut, timedOut) }
         this.#unused.watch(h2cServer, false)
       }
     }

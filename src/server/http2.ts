@@ -106,6 +106,7 @@ export class Http2Connections {
   readonly #sockets = new Set<Socket>()
   readonly #server: Server & { updateSettings (s: Settings): void }
   readonly #onCut: (reason: Http2Cut, session: Http2Session) => void
+  readonly #onTimeout: (kind: 'client_headers') => void
   #limits: Http2Limits
   #idleMs: number
   /** After goaway(): a session that connects now is told to go away at once. */
@@ -113,11 +114,13 @@ export class Http2Connections {
   /** While sessions are open: drops those nghttp2 is done with (see dropDone). */
   #doneCheck: NodeJS.Timeout | undefined
 
-  constructor (server: Server, limits: Http2Limits, idleMs: number, onCut: (reason: Http2Cut, session: Http2Session) => void) {
+  /** `onTimeout`: a client timeout to count (portcullis_timeouts_total), as the HTTP/1.1 listener's. */
+  constructor (server: Server, limits: Http2Limits, idleMs: number, onCut: (reason: Http2Cut, session: Http2Session) => void, onTimeout: (kind: 'client_headers') => void) {
     this.#server = server as Server & { updateSettings (s: Settings): void }
     this.#limits = limits
     this.#idleMs = idleMs
     this.#onCut = onCut
+    this.#onTimeout = onTimeout
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket)
       socket.once('close', () => this.#sockets.delete(socket))
@@ -197,6 +200,12 @@ export class Http2Connections {
     }
   }
 
+  /** A session that sent no preface in time (see armPreface): counted as HTTP/1.1's request head sent too late, then closed as idle. */
+  prefaceTimedOut (session: GuardedSession): void {
+    this.#onTimeout('client_headers')
+    onIdle(session)
+  }
+
   #cut (session: Http2Session, reason: Http2Cut): void {
     const a = (session as GuardedSession)[ALLOWANCE]
     if (a.cut) return
@@ -267,7 +276,11 @@ function armIdle (session: GuardedSession): void {
  * (h2c, or TLS after ALPN h2) was held until the idle timeout (72 s by default). Then it is idle.
  */
 function armPreface (session: GuardedSession, ms: number): void {
-  session[ALLOWANCE].preface = setTimeout(onIdle, ms, session).unref()
+  session[ALLOWANCE].preface = setTimeout(onPrefaceTimeout, ms, session).unref()
+}
+
+function onPrefaceTimeout (session: GuardedSession): void {
+  session[GUARD].prefaceTimedOut(session)
 }
 
 function onIdle (session: GuardedSession): void {

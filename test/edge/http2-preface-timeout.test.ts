@@ -8,7 +8,7 @@ import { frame, startH2Gateway } from '../helpers/http2.ts'
 import { until } from '../helpers/wait.ts'
 
 // Held until keepAliveTimeout (72 s by default) before, where HTTP/1.1 closes after clientTimeouts.headers.
-t.test('an HTTP/2 connection that sends no preface is closed after clientTimeouts.headers (h2c and TLS); one that did stays', async t => {
+t.test('an HTTP/2 connection that sends no preface is closed after clientTimeouts.headers (h2c and TLS) and counted as a client_headers timeout; one that did stays', async t => {
   const up = await startUpstream()
   t.teardown(() => up.close())
   const { gw, ca } = await startH2Gateway(t, '{ h2c: { listen: { host: 127.0.0.1, port: 0 } } }', catchAllYaml(up.url), { server: '  clientTimeouts: { headers: 300ms }\n' })
@@ -38,4 +38,6 @@ t.test('an HTTP/2 connection that sends no preface is closed after clientTimeout
   const pong = () => { const b = Buffer.concat(received); return b.includes(Buffer.from([0, 0, 8, 6, 1, 0, 0, 0, 0])) }
   await until(() => pong() || greeted.closed)
   t.ok(pong() && !greeted.closed, 'a connection that sent its preface is kept')
+  // Counted as HTTP/1.1's request head sent too late: the three closed, not the one kept.
+  t.match(await gw.metrics.registry.metrics(), /portcullis_timeouts_total\{kind="client_headers"\} 3\n/)
 })

@@ -15,7 +15,7 @@ t.test('a closed HTTP/2 session is released at once, not held by its idle timer 
   // 72 s, the default keepAliveTimeout: far longer than the test.
   const limits = http2Limits({ listen: { host: '127.0.0.1', port: 0 }, http2: true })
   if (limits === undefined) throw new Error('HTTP/2 limits')
-  void new Http2Connections(server, limits, 72_000, () => {})
+  void new Http2Connections(server, limits, 72_000, () => {}, () => {})
   server.on('stream', stream => stream.respond({ ':status': 200 }, { endStream: true }))
   const sessions: Array<WeakRef<Http2Session>> = []
   // The sessions and their sockets closed on the server's side.
