@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { longestWait, type AlgorithmCode } from './algorithms.ts'
 import type { Decision } from './headers.ts'
 import type { Plan } from './plans.ts'
 
@@ -21,7 +22,9 @@ interface Rejection { readonly plan: Plan, readonly until: number, readonly trus
  * changes nothing the store would decide: other instances can only add requests, which only push
  * that time later. The time is counted from when the store call was sent (before the script ran),
  * so it never ends later than the store's own answer would. On a memory store it also keeps a key
- * rejected whose counter a full store evicted (a flood of new keys on any route).
+ * rejected whose counter a full store evicted (a flood of new keys on any route). A wait is held
+ * to the longest its limit can give: a longer one (a state stored before the clock stepped back)
+ * would hold the key on the local clock whatever the store then says.
  */
 export class Precheck {
   // One cache for the route whatever its plans, grown as keys come: with `max`, lru-cache allocates
@@ -53,9 +56,11 @@ export class Precheck {
 
   /** Remembers the keys a store decision rejected; `sentAt` is when the store call was made. */
   remember (plan: Plan, keys: readonly string[], d: Decision, sentAt: number): void {
+    const args = plan.args
     for (let i = 0; i < keys.length; i++) {
       if (d[3 * i + 1] !== 0) continue
-      const ms = d[3 * i + 3] as number
+      const longest = longestWait(args[4 * i] as AlgorithmCode, Number(args[4 * i + 1]), Number(args[4 * i + 2]), Number(args[4 * i + 3]))
+      const ms = Math.min(d[3 * i + 3] as number, longest)
       this.#rejected.set(keys[i] as string, { plan, until: sentAt + ms, trustedUntil: sentAt + Math.min(ms, this.#recheckMs) })
     }
   }
