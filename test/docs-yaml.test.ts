@@ -1,12 +1,15 @@
 import t from 'tap'
-import { readFileSync, readdirSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse, stringify } from 'yaml'
 import { parseConfig } from '../src/config/load.ts'
 import { ConfigError } from '../src/config/config-error.ts'
+import { createTestCa, type Issued } from './helpers/certs.ts'
 
 // Every ```yaml block of the README and docs/ is a config the real loader accepts: a complete one
 // (it starts with `server:`) or, after an `<!-- fragment -->` comment, a part merged into BASE.
+// A ```yaml certs fragment names certificate files: it is loaded beside throw-away ones at those paths.
 const root = new URL('..', import.meta.url)
 // The variables the docs' examples name (keys of 16+ characters, a 32+ character HMAC secret).
 const ENV = {
@@ -26,7 +29,7 @@ const BASE = {
   routes: [{ name: 'base', match: { path: '/base/*' }, upstream: 'users' }]
 }
 
-interface Block { file: string, line: number, text: string, fragment: boolean }
+interface Block { file: string, line: number, text: string, fragment: boolean, certs: boolean }
 
 function markdownFiles (): string[] {
   const docs = readdirSync(new URL('docs/', root), { recursive: true, encoding: 'utf8' }).filter(f => f.endsWith('.md')).map(f => `docs/${f}`)
@@ -37,10 +40,11 @@ function yamlBlocks (file: string): Block[] {
   const lines = readFileSync(new URL(file, root), 'utf8').split('\n')
   const blocks: Block[] = []
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i]?.trim() !== '```yaml') continue
+    const fence = lines[i]?.trim()
+    if (fence !== '```yaml' && fence !== '```yaml certs') continue
     const end = lines.indexOf('```', i + 1)
     const before = lines.slice(0, i).reverse().find(l => l.trim() !== '')
-    blocks.push({ file, line: i + 1, text: lines.slice(i + 1, end).join('\n'), fragment: before?.trim() === '<!-- fragment -->' })
+    blocks.push({ file, line: i + 1, text: lines.slice(i + 1, end).join('\n'), fragment: before?.trim() === '<!-- fragment -->', certs: fence !== '```yaml' })
     i = end
   }
   return blocks
@@ -60,7 +64,7 @@ t.test('the docs have YAML blocks to check (the extraction works)', async t => {
   t.ok(blocks.some(b => b.file === 'README.md'), 'the README has one')
 })
 
-for (const b of blocks) {
+for (const b of blocks.filter(b => !b.certs)) {
   t.test(`${b.file}:${b.line} is a valid ${b.fragment ? 'config fragment' : 'config'}`, async t => {
     const complete = /^(#.*\n|\s*\n)*server:/.test(b.text)
     if (!b.fragment && !complete) {
@@ -76,6 +80,32 @@ for (const b of blocks) {
     }
   })
 }
+
+t.test('each ```yaml certs fragment loads with its files in place', async t => {
+  const certs = blocks.filter(b => b.certs)
+  t.ok(certs.filter(b => b.file === 'docs/edge.md').length >= 4, 'blocks found')
+  const ca = createTestCa('Docs Test CA', fn => t.teardown(fn))
+  const dir = dirname(ca.certFile)
+  const leaves = new Map<string, Issued>()
+  for (const b of certs) {
+    for (const path of new Set(b.text.match(/certs\/[\w.-]+/g))) {
+      const to = join(dir, path)
+      mkdirSync(dirname(to), { recursive: true })
+      const name = path.replace(/^certs\/|\.\w+$/g, '')
+      // A CA (its name says so), else a leaf named as the file: its certificate, key or OCSP response.
+      if (name.endsWith('-ca')) { copyFileSync(ca.certFile, to); continue }
+      const leaf = leaves.get(name) ?? ca.issue(name, `DNS:${name}.example.com`)
+      leaves.set(name, leaf)
+      copyFileSync(path.endsWith('.ocsp') ? ca.ocsp(leaf) : path.endsWith('.key') ? leaf.keyFile : leaf.certFile, to)
+    }
+    try {
+      await parseConfig(merged(parse(b.text) as Record<string, unknown>), join(dir, 'gateway.yaml'), ENV)
+      t.pass(`${b.file}:${b.line}`)
+    } catch (err) {
+      t.fail(`${b.file}:${b.line}: ${err instanceof ConfigError ? err.message : String(err)}`)
+    }
+  }
+})
 
 t.test('a fragment with a mistake fails (the merge does not hide it)', async t => {
   await t.rejects(parseConfig(merged({ routes: [{ name: 'x', match: { path: '/x' }, upstream: 'nope' }] }), FRAGMENT_FILE, ENV), ConfigError)

@@ -18,7 +18,7 @@ routes:
     match: { path: /v1/* }
     upstream: up
     plugins:
-      request-termination: { status: 410, headers: { Sunset: "Sat, 01 Nov 2026 00:00:00 GMT", Link: "</v2>; rel=successor-version" }, body: "v1 is gone, use /v2" }
+      request-termination: { status: 410, headers: { Sunset: "Sun, 01 Nov 2026 00:00:00 GMT", Link: "</v2>; rel=successor-version" }, body: "v1 is gone, use /v2" }
   - name: maintenance
     match: { path: /api/* }
     upstream: up
@@ -33,7 +33,7 @@ t.teardown(() => gw.close())
 t.test('a fixed status, headers and text body', async t => {
   const res = await request(`${gw.url}/v1/users`, { method: 'POST', body: 'ignored' })
   t.equal(res.statusCode, 410)
-  t.equal(res.headers.sunset, 'Sat, 01 Nov 2026 00:00:00 GMT')
+  t.equal(res.headers.sunset, 'Sun, 01 Nov 2026 00:00:00 GMT')
   t.equal(res.headers.link, '</v2>; rel=successor-version')
   t.equal(res.headers['content-type'], 'text/plain; charset=utf-8')
   t.equal(await res.body.text(), 'v1 is gone, use /v2')

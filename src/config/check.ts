@@ -97,9 +97,12 @@ export function checkConfig (config: GatewayConfig, plugins: ReadonlyMap<string,
     const pattern = compilePathPattern(route.match.path)
     if (typeof pattern === 'string') add(here('match', 'path'), `path "${route.match.path}": ${pattern}`)
     else {
-      if (route.stripPrefix !== undefined && route.stripPrefix !== '/' &&
-          !(pattern.literalPrefix === route.stripPrefix || pattern.literalPrefix.startsWith(route.stripPrefix + '/'))) {
-        add(here('stripPrefix'), `"${route.stripPrefix}" is not a prefix of every path this route matches (${route.match.path})`)
+      const strips = (prefix: string) => prefix === '/' || pattern.literalPrefix === prefix || pattern.literalPrefix.startsWith(prefix + '/')
+      if (route.stripPrefix !== undefined && !strips(route.stripPrefix)) {
+        // `/orders/` for `/orders/*`, whose literal prefix is `/orders`.
+        const bare = route.stripPrefix.replace(/\/+$/, '')
+        const hint = bare !== '' && bare !== route.stripPrefix && strips(bare) ? ` (write ${bare})` : ''
+        add(here('stripPrefix'), `"${route.stripPrefix}" is not a prefix of every path this route matches (${route.match.path})${hint}`)
       }
       if (route.rewrite !== undefined) {
         const rw = compileRewrite(route.rewrite, pattern.params)

@@ -15,12 +15,13 @@ import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
 import { shown } from './interpolate.ts'
 import { hiddenAt, redactSecrets } from './redact.ts'
-import { REDACTED } from './url-userinfo.ts'
+import { hideUrlSecrets, REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
 import { didYouMean, nearest, quoteKey } from './suggest.ts'
 import { checkConfig, type Unsound } from './check.ts'
+import { routeWarnings } from './route-warnings.ts'
 import { upstreamTls } from '../upstreams/tls.ts'
 import { ServerTls } from '../server/server-tls.ts'
 import type { ConnectionOptions } from 'node:tls'
@@ -48,7 +49,7 @@ export interface LoadedConfig {
   readonly serverTls?: ServerTls
   /** loadPlugins entries whose file changed since this process first imported it: the old code still runs. */
   readonly stalePlugins?: readonly string[]
-  /** What loads but may not be meant (a `$NAME` kept as text while NAME is set): logged at load, printed by validate. */
+  /** What loads but may not be meant (a `$NAME` kept as text while NAME is set, no routes, a path ending in /): logged at load, printed by validate. */
   readonly warnings?: readonly ConfigIssue[]
 }
 
@@ -325,14 +326,15 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const tls = (config.server as typeof config.server | null)?.tls
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
+  const all = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at))]
 
-  return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings }
+  return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings: all }
 }
 
 /**
  * A problem's message, with how to write what was likely meant: a list written as one value
  * (`methods: GET`: write [GET]; `routes:` as a map: start each route with -), a plugin written
- * beside a route's keys (they go under plugins:).
+ * beside a route's keys (they go under plugins:), a target as its URL alone, a listen as its port alone.
  */
 function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, unknown>): string {
   const key = p.path[p.path.length - 1]
@@ -340,8 +342,14 @@ function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, u
     (p.path.length === 1 || (p.path.length === 3 && p.path[0] === 'routes'))) {
     return `${p.message} (${key} is a plugin: plugins go under plugins:, as plugins: { ${key}: ... })`
   }
-  if (p.message !== 'must be an array') return p.message
   const value = p.path.reduce<unknown>((node, k) => (node as Record<string | number, unknown> | null | undefined)?.[k], data)
+  if (p.message === 'must be an object') {
+    const [section, , list] = p.path
+    if (section === 'upstreams' && list === 'targets' && p.path.length === 4 && typeof value === 'string') return `${p.message}: write { url: ${JSON.stringify(hideUrlSecrets(value))} }`
+    if (key === 'listen' && (typeof value === 'number' || (typeof value === 'string' && /^\d+$/.test(value)))) return `${p.message}: write { port: ${value} }`
+    return p.message
+  }
+  if (p.message !== 'must be an array') return p.message
   if (p.path.length === 1 && key === 'routes' && typeof value === 'object') return `${p.message}: start each route with "- ", as in "- name: api" (its match: and upstream: indented under name:)`
   if (typeof value === 'object') return `${p.message}: start each item with "- ", or put the value inside [ ]`
   // Never a secret's value (a key-auth `keys: abc...` written as one key).

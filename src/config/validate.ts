@@ -214,15 +214,16 @@ function explain (errors: ErrorObject[], data: unknown): SchemaProblem[] {
 interface PropertySchema { properties?: Record<string, PropertySchema>, items?: PropertySchema, required?: string[] }
 
 /**
- * An extra key's problem, saying what it seems meant as: a key beside it it is a typo of, or a key
- * of the one object (or list of objects) beside it that has it (`cert` beside `certificates`).
+ * An extra key's problem, saying what it seems meant as: a key of the one object (or list of
+ * objects) beside it that has it (`cert` beside `certificates`), else a key beside it it is a typo of.
  */
 function unknownKey (path: KeyPath, properties: Record<string, PropertySchema>): SchemaProblem {
   const key = path[path.length - 1] as string
   const unknown = `unknown key ${quoteKey(key)}`
-  const typo = nearest(key, Object.keys(properties))
-  if (typo !== undefined) return { path, at: 'key', message: `${unknown} (did you mean "${typo}"?)`, unknownKey: true, meant: typo }
+  // `path:` beside a route's name is match's own key, not a misspelt `match`.
   const holders = Object.entries(properties).filter(([, s]) => (s.items ?? s).properties?.[key] !== undefined)
+  const typo = holders.length === 1 ? undefined : nearest(key, Object.keys(properties))
+  if (typo !== undefined) return { path, at: 'key', message: `${unknown} (did you mean "${typo}"?)`, unknownKey: true, meant: typo }
   if (holders.length !== 1) return { path, at: 'key', message: unknown, unknownKey: true }
   const [name, holder] = holders[0] as [string, PropertySchema]
   const object = holder.items ?? holder
