@@ -1,6 +1,7 @@
 import { promises as dns, type SrvRecord } from 'node:dns'
 import type { Logger } from 'pino'
 import { toMs } from '../config/duration.ts'
+import { answerBy, by, LateError, LOOKUP_DEADLINE_MS, LOOKUPS_AT_ONCE, once, roundEnd } from './dns-deadline.ts'
 import type { TargetAddress, Upstream } from './upstream.ts'
 
 /** The lookups discovery needs; node:dns by default. */
@@ -51,8 +52,11 @@ export const MAX_ADDRESSES = 256
  * Keeps the targets of `resolve: dns` entries in step with DNS: every dnsInterval the name is
  * resolved again and the upstream's targets for that entry become one per address. A name starting
  * with `_` is an SRV name (_http._tcp.orders.internal): see resolveSrv. A failed or empty lookup keeps
- * the last answer; an address that cannot be a target is left out. One round at a time: a round
- * still resolving when the next is due skips it, so a slow answer never lands after a newer one.
+ * the last answer; an address that cannot be a target is left out. One round at a time, each ended
+ * by its deadline (see roundEnd) so that it holds neither `ready` nor the next round: a name not
+ * answered by then counts as a failed lookup (an SRV target keeps its last addresses), its lookup
+ * going on, which the next rounds share rather than start another (see once), and whose late answer
+ * the next round late too takes (see answerBy).
  * At most MAX_ADDRESSES per entry. A failed round is logged when a streak of failures begins, and
  * when the name resolves again (with how many rounds failed): a name down for hours would log every
  * round. Each lookup is counted in `upstream.dnsLookups` (the metrics read it).
@@ -75,13 +79,18 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
   const rounds = upstream.config.targets.map((entry, source) => {
     if (entry.resolve !== 'dns') return undefined
     const origin = new URL(entry.url)
-    // An SRV target that does not resolve is logged when it starts not to, not every round.
+    const intervalMs = entry.dnsInterval === undefined ? DEFAULT_INTERVAL_MS : toMs(entry.dnsInterval)
+    // An SRV target that does not resolve (or not in time) is logged when it starts not to, not every round.
     let unresolved = new Set<string>()
     let unresolvedNow = new Set<string>()
     const skipped = (name: string, err: unknown) => {
       unresolvedNow.add(name)
-      if (!unresolved.has(name)) log.warn({ upstream: upstream.name, name: origin.hostname, target: name, err }, 'DNS discovery: an SRV target does not resolve; using the others')
+      if (unresolved.has(name)) return
+      if (err instanceof LateError) log.warn({ upstream: upstream.name, name: origin.hostname, target: name, err }, 'DNS discovery: an SRV target did not answer in time; keeping its last addresses')
+      else log.warn({ upstream: upstream.name, name: origin.hostname, target: name, err }, 'DNS discovery: an SRV target does not resolve; using the others')
     }
+    const known = new Map<string, Address[]>()
+    const late = new Map<string, unknown>()
     let resolving = false
     let unusable = ''
     let cut = 0
@@ -94,7 +103,7 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
       const following = followed?.(source) ?? (fromPrimary === undefined ? undefined : fromPrimary(key) ?? [])
       try {
         unresolvedNow = new Set()
-        const found = following ?? await resolveEntry(resolver, origin, entry.weight ?? 1, skipped)
+        const found = following ?? await resolveEntry({ resolver, end: roundEnd(intervalMs), skipped, behind: unresolved, known, late }, origin, entry.weight ?? 1)
         if (found.length === 0) throw new Error('the name has no addresses')
         // An address no URL can hold (a zone ID: fe80::1%eth0, an SRV port above 65535) is left out,
         // not the whole answer; logged when those left out change, not every round.
@@ -127,7 +136,7 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
         resolving = false
       }
     }
-    timers.push(setInterval(round, entry.dnsInterval === undefined ? DEFAULT_INTERVAL_MS : toMs(entry.dnsInterval)).unref())
+    timers.push(setInterval(round, intervalMs).unref())
     ours.push(round)
     running.add(round)
     return round()
@@ -141,13 +150,33 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
 
 export interface DnsDiscovery { ready: Promise<void>, stop (): void, answered (source: number): boolean }
 
-async function resolveEntry (resolver: Resolver, origin: URL, weight: number, skipped: (name: string, err: unknown) => void): Promise<TargetAddress[]> {
+type Address = { address: string }
+
+/** One round of an entry. */
+interface Round {
+  resolver: Resolver
+  /** When it must end (performance.now() time): every wait is bounded by it. */
+  end: number
+  /** Logs an SRV target that failed or was late (LateError); it goes behind in the next round. */
+  skipped: (name: string, err: unknown) => void
+  /** The SRV targets that failed or were late in the round before: looked up after the others. */
+  behind: ReadonlySet<string>
+  /** The last addresses of each SRV target, for one that is late. */
+  known: Map<string, Address[]>
+  /** The name's (or SRV name's) answer that came after its round stopped waiting (see answerBy). */
+  late: Map<string, unknown>
+}
+
+/** The lookup of `name`: one under way at a time (see once). */
+const lookup = (resolver: Resolver, name: string) => once(resolver, `A ${name}`, () => resolver.lookup(name))
+
+async function resolveEntry (round: Round, origin: URL, weight: number): Promise<TargetAddress[]> {
   const { protocol, hostname } = origin
   if (!hostname.startsWith('_')) {
     const port = origin.port === '' ? '' : `:${origin.port}`
-    return (await resolver.lookup(hostname)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
+    return (await answerBy(round.resolver, round.late, `A ${hostname}`, () => round.resolver.lookup(hostname), round.end)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
   }
-  return resolveSrv(resolver, protocol, hostname, srvDomain(origin), weight, skipped)
+  return resolveSrv(round, protocol, hostname, srvDomain(origin), weight)
 }
 
 /**
@@ -168,39 +197,55 @@ function srvDomain (origin: URL): string {
  * can reach); a record whose name does not resolve is skipped (and logged). A record with target "."
  * says the service is not available there (RFC 2782): it is ignored, and an answer of only such records
  * counts as a failed lookup, which keeps the last targets. SRV weights are not used: every target
- * gets the entry's `weight`. Every target's `host` is `domain` (see srvDomain).
+ * gets the entry's `weight`. Every target's `host` is `domain` (see srvDomain). A name not answered
+ * by its deadline (LOOKUP_DEADLINE_MS, or the round's end) keeps the addresses it last had, if any,
+ * its lookup going on: a name is late for the DNS, not known to be gone.
  */
-async function resolveSrv (resolver: Resolver, protocol: string, name: string, domain: string, weight: number, skipped: (name: string, err: unknown) => void): Promise<TargetAddress[]> {
+async function resolveSrv (round: Round, protocol: string, name: string, domain: string, weight: number): Promise<TargetAddress[]> {
+  const { resolver, end, known } = round
   // node reports the root name "." as ''.
-  const records = (await resolver.resolveSrv(name)).filter(r => r.name !== '' && r.name !== '.')
+  const records = (await answerBy(resolver, round.late, `SRV ${name}`, () => resolver.resolveSrv(name), end)).filter(r => r.name !== '' && r.name !== '.')
   if (records.length === 0) throw new Error('the service is not available at this name (SRV target ".")')
+  const names = new Set(records.map(r => r.name))
+  for (const n of known.keys()) if (!names.has(n)) known.delete(n)
   const priorities = [...new Set(records.map(r => r.priority))].sort((a, b) => a - b)
-  for (const priority of priorities) {
-    // Each record gives at least one address: past MAX_ADDRESSES of them, the first by name and port
-    // (the same at each round) are all that can be kept, so only those are looked up.
-    const chosen = records.filter(r => r.priority === priority)
-      .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.port - b.port).slice(0, MAX_ADDRESSES)
-    const addresses = new Map<string, Promise<Array<{ address: string }>>>()
-    const lookup = (name: string) => addresses.get(name) ?? addresses.set(name, resolver.lookup(name)).get(name) as Promise<Array<{ address: string }>>
-    const resolved = await inTurns(chosen, SRV_LOOKUPS_AT_ONCE, async r => {
-      try {
-        return (await lookup(r.name)).map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: domain, weight }))
-      } catch (err) {
-        skipped(r.name, err)
-        return []
+  // Set by a timer, as the lookups' deadlines are (see by): answers already in count, however busy the process.
+  let over = false
+  const timer = setTimeout(() => { over = true }, Math.max(0, end - performance.now()))
+  try {
+    for (const priority of priorities) {
+      // Each record gives at least one address: past MAX_ADDRESSES of them, the first by name and port
+      // (the same at each round) are all that can be kept, so only those are looked up.
+      const chosen = records.filter(r => r.priority === priority)
+        .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : a.port - b.port).slice(0, MAX_ADDRESSES)
+        // Those that answered last time first, so that slow names take what is left of the round.
+        .sort((a, b) => Number(round.behind.has(a.name)) - Number(round.behind.has(b.name)))
+      const addresses = new Map<string, Promise<Address[]>>()
+      const answer = (name: string) => {
+        const work = lookup(resolver, name)
+        // An answer past the deadline is the name's latest all the same: a round it is late for again keeps it.
+        work.then(a => known.set(name, a), () => known.delete(name))
+        return addresses.set(name, by(work, Math.min(end, performance.now() + LOOKUP_DEADLINE_MS))).get(name) as Promise<Address[]>
       }
-    })
-    const found = resolved.flat()
-    if (found.length > 0) return found
+      const resolved = await inTurns(chosen, LOOKUPS_AT_ONCE, async r => {
+        const targets = (found: Address[]) => found.map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: domain, weight }))
+        // Not reached in time: neither logged nor put behind, so that the next round begins with it.
+        if (over) return targets(known.get(r.name) ?? [])
+        try {
+          return targets(await (addresses.get(r.name) ?? answer(r.name)))
+        } catch (err) {
+          round.skipped(r.name, err)
+          return err instanceof LateError ? targets(known.get(r.name) ?? []) : []
+        }
+      })
+      const found = resolved.flat()
+      if (found.length > 0) return found
+    }
+  } finally {
+    clearTimeout(timer)
   }
   throw new Error('no SRV target resolves')
 }
-
-/**
- * SRV targets looked up at once: dns.lookup runs in libuv's thread pool (4 threads by default),
- * which zlib, crypto and fs share, so slow names must not take all of it.
- */
-const SRV_LOOKUPS_AT_ONCE = 2
 
 /** `work` on each item, at most `limit` at a time; results in the items' order. */
 async function inTurns<T, R> (items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
