@@ -24,3 +24,14 @@ t.test('a { or [ never closed is pointed at, not the line after it', async t => 
   t.same(await issues(t, HEAD + '  - name: r\n    match: { path: /a, methods: [GET, POST }\n    upstream: up\n'),
     ['gw.yaml:7:33 routes[0].match.methods: this [ is never closed: close it with ] (YAML reads on until it finds one, and the next line cannot be inside it)'])
 })
+
+// What follows an unclosed [ or { is read inside it: a line there yaml fails on first (a nested map)
+// was reported as indented more than the key, whose value then seemed to be the mistake.
+t.test('a key\'s value opening a [ or { never closed is the mistake, not the line after it that yaml fails on first', async t => {
+  for (const [open, close] of [['[', ']'], ['{', '}']] as const) {
+    t.same(await issues(t, `server: ${open}\n  bad: yaml: : :\n`),
+      [`gw.yaml:1:9 server: this ${open} is never closed: close it with ${close} (YAML reads on until it finds one, and the next line cannot be inside it)`], open)
+  }
+  t.same(await issues(t, 'server: [\n  listen\n'),
+    ['gw.yaml:1:9 server: this [ is never closed: close it with ] (YAML reads on until it finds one, and the next line cannot be inside it)'], 'as when it is yaml\'s first error')
+})

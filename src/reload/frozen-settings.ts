@@ -40,6 +40,11 @@ export function frozenSettingIssues ({ config: active, serverTls: activeTls }: L
   } else if (where(h2?.h2c) !== where(nextH2?.h2c)) {
     changes.push([nextH2?.h2c === undefined ? ['server', 'http2'] : ['server', 'http2', 'h2c', 'listen'], `h2c listener ${restart}; still ${h2?.h2c === undefined ? 'none' : `listening on ${where(h2.h2c)}`}`])
   }
+  // As the logger was built at start: the default is whether stdout is a terminal.
+  const pretty = (c: LoadedConfig['config']) => c.logging?.pretty ?? process.stdout.isTTY === true
+  if (pretty(active) !== pretty(next)) {
+    changes.push([next.logging?.pretty !== undefined ? ['logging', 'pretty'] : next.logging !== undefined ? ['logging'] : [], `logging.pretty ${restart}; logs are still ${pretty(active) ? 'pretty' : 'JSON lines'}`])
+  }
   for (const { index, why } of nextTls?.expiredRenewals(activeTls) ?? []) {
     changes.push([['server', 'tls', 'certificates', index, 'cert'], `${why}: a reload does not switch to an expired certificate; the running one keeps serving`])
   }

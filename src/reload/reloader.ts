@@ -7,6 +7,7 @@ import { LATE, within } from '../plugins/deadline.ts'
 import { hiddenValues, scrubbed } from '../config/redact.ts'
 import { frozenSettingIssues } from './frozen-settings.ts'
 import { ReferencedFiles } from './referenced-files.ts'
+import { warnUnresolvedTargets } from '../upstreams/unresolved-targets.ts'
 
 const STOPPING = 'the gateway is stopping'
 /** Triggers asking for a reload whatever the file's state: never answered by a file event's shortcuts. */
@@ -229,6 +230,7 @@ export class Reloader {
       this.#lastBad = undefined
       this.#settled()
       log.info({ trigger, hash, routes: next.config.routes.length, durationMs: Math.round(performance.now() - started) }, 'config reloaded')
+      warnUnresolvedTargets(log, next.config, active.config)
       if (next.stalePlugins !== undefined && next.stalePlugins.length > 0) {
         log.warn({ plugins: next.stalePlugins }, 'plugin files changed since they were loaded: a reload keeps their old code; restart the gateway (workers: a rolling restart) to run the new one')
       }

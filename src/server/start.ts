@@ -20,6 +20,7 @@ import type { StoreSnapshot } from '../stores/store.ts'
 import { listenAs } from './listen-error.ts'
 import { http2Limits } from './http2.ts'
 import { closeRedirect, createHttpsRedirect, listenRedirect } from './https-redirect.ts'
+import { warnUnresolvedTargets } from '../upstreams/unresolved-targets.ts'
 
 /** The ports a gateway's listeners bound: server.listen's, and h2c's and the HTTPS redirect's when configured. */
 export interface BoundPorts { readonly listen: number, readonly h2c?: number, readonly redirect?: number }
@@ -182,7 +183,11 @@ export async function startPortcullis (loaded: LoadedConfig, log: Logger, metric
     const listening = { url, h2c: h2cUrl, redirect: redirectUrl, routes: runtime.routes.length }
     // A worker's line is not the gateway's: its primary logs that one, with the admin listener, once every worker serves.
     if (cluster.isWorker) log.info(listening, 'worker listening')
-    else log.info({ ...listening, admin: admin?.adminUrl, watching: watcher !== undefined }, 'gateway listening')
+    else {
+      log.info({ ...listening, admin: admin?.adminUrl, watching: watcher !== undefined }, 'gateway listening')
+      // A worker's config is its primary's, which looks the names up (once, not per worker).
+      warnUnresolvedTargets(log, loaded.config)
+    }
     return {
       gateway,
       admin: admin?.admin,

@@ -13,6 +13,7 @@ import { listenAdmin, shutdownMs } from '../server/start.ts'
 import { stopHeld } from '../server/signals.ts'
 import { followKey } from '../upstreams/dns-discovery.ts'
 import { startHealthChecks } from '../upstreams/health-check.ts'
+import { warnUnresolvedTargets } from '../upstreams/unresolved-targets.ts'
 import { clusterMetricsText, workerMetrics } from './cluster-metrics.ts'
 import { clusterUpstreams } from './cluster-upstreams.ts'
 import { clusterPluginAdmin, clusterStores } from './cluster-plugins.ts'
@@ -156,6 +157,7 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
       : undefined
     if (options.watch) certificates = reloadOnCertificateChange(loaded, () => { void reloader.reload('certificate') }, log)
     log.info({ url, admin: admin?.adminUrl, workers: pool.pids, watching: watcher !== undefined }, 'gateway listening')
+    warnUnresolvedTargets(log, loaded.config)
     return {
       url,
       adminUrl: admin?.adminUrl,

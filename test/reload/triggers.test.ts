@@ -170,6 +170,23 @@ t.test('listener addresses cannot change on reload', async t => {
   t.equal(await served(gw.url, '/api'), 'a')
 })
 
+// The logger is built once, at start: a reload that changed logging.pretty was taken, and ignored.
+t.test('logging.pretty cannot change on reload; the level can', async t => {
+  const a = await namedUpstream('a')
+  const yaml = (logging: string) => `${gatewayYaml({ a: [a.url] }, route('api', '/api', 'a'))}logging: ${logging}\n`
+  const cf = await configFile(yaml('{ level: info }'))
+  const gw = await startFromFile(cf.file)
+  t.teardown(async () => { await gw.close(); await Promise.all([a.close(), cf.remove()]) })
+
+  // Not a terminal here: JSON lines, as pretty: false says.
+  await cf.write(yaml('{ level: info, pretty: true }'))
+  const status = await gw.reloader.reload('signal')
+  t.equal(status.result, 'invalid')
+  t.match(status.issues, [{ path: 'logging.pretty', line: 10, message: /^logging\.pretty cannot change on reload.*logs are still JSON lines$/ }])
+  await cf.write(yaml('{ level: debug, pretty: false }'))
+  t.equal((await gw.reloader.reload('signal')).result, 'success', 'pretty: false is what the default gave; the level reloads')
+})
+
 t.test('turning HTTP/2 off or moving h2c cannot happen on reload; its limits can', async t => {
   const a = await namedUpstream('a')
   const yaml = (http2: string) => gatewayYaml({ a: [a.url] }, route('api', '/api', 'a')).replace('port: 0 }\nadmin', `port: 0 }\n  http2: ${http2}\nadmin`)

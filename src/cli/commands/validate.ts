@@ -4,12 +4,14 @@ import { formatIssue } from '../../config/config-error.ts'
 import { formatPath, locate } from '../../config/positions.ts'
 import { readYaml } from '../../config/yaml-document.ts'
 import { credentialBypasses } from '../../../plugins/cache/check-credentials.ts'
+import { LOOKUP_TIMEOUT_MS, unresolvedTargets } from '../../upstreams/unresolved-targets.ts'
 
 const HELP = `Usage: portcullis validate [-c FILE]
 
 Checks FILE (default config/gateway.yaml): YAML syntax, the schema, references between
 sections, and every plugin's config. Prints each problem as file:line:column key.path: message.
-Exits 0 when the file is valid, 1 when it is not.
+Exits 0 when the file is valid, 1 when it is not. Upstream target host names are looked up
+(${LOOKUP_TIMEOUT_MS / 1000} s at most): one that does not resolve here is a warning, not a problem.
 Plugins' setup (run once per route, as the gateway builds its routes) runs only at start and on
 reload, not here: its errors show there.`
 
@@ -19,8 +21,9 @@ export async function run (argv: string[]): Promise<number> {
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
   for (const w of loaded.warnings ?? []) console.error(formatIssue({ ...w, path: '', message: `warning: ${w.path === '' ? '' : `${w.path}: `}${w.message}` }))
+  const unresolved = (await unresolvedTargets(loaded.config)).map(u => ({ at: u.at, message: `host name "${u.host}" does not resolve here (${u.code}): requests to this target fail until it does` }))
   // The gateway logs the cache's bypasses from its setup, which validate does not run.
-  const placed = [...replacedTopLevel(loaded.config, loaded.plugins), ...credentialBypasses(loaded.config)]
+  const placed = [...replacedTopLevel(loaded.config, loaded.plugins), ...credentialBypasses(loaded.config), ...unresolved]
   if (placed.length > 0) {
     const { doc, lines } = readYaml(loaded.text)
     for (const w of placed) console.error(formatIssue({ file: opts.config, ...locate(doc, lines, w.at, 'key'), path: '', message: `warning: ${formatPath(w.at)}: ${w.message}` }))
