@@ -23,7 +23,8 @@ export function checkStores (config: GatewayConfig, add: Add): void {
     if (s.cluster !== undefined && s.db !== undefined) add([...here, 'db'], 'Redis Cluster has only database 0')
     // The schema lets `secret@host:port` through (a host of any characters): it is never quoted.
     for (const key of ['sentinels', 'cluster'] as const) {
-      s[key]?.forEach((node, i) => { if (node.includes('@')) add([...here, key, i], 'must be host:port only: give the user and password in the username and password keys') })
+      const keys = key === 'sentinels' ? 'sentinelUsername and sentinelPassword (the sentinels\' own; username and password are the primary\'s)' : 'username and password'
+      s[key]?.forEach((node, i) => { if (node.includes('@')) add([...here, key, i], `must be host:port only: give the user and password in the ${keys} keys`) })
     }
     // No call may wait for ever: a stalled Redis would hold every request that asks it.
     if (s.commandTimeout !== undefined && toMs(s.commandTimeout) === 0) add([...here, 'commandTimeout'], 'must be more than 0: every call to the store is bounded (leave it out for 100ms)')

@@ -37,7 +37,7 @@ const VARIABLE = { type: 'string', pattern: `^(?:${LITERAL})*${REFERENCE}(?:${LI
 // A number or boolean is the whole value: "x${A}y" is never one.
 const WHOLE_VARIABLE = { type: 'string', pattern: `^${REFERENCE}$`, description: 'A ${VAR}, replaced by its value when the config loads.' }
 const SCALAR_TYPES = new Set(['integer', 'number', 'boolean', 'string'])
-const NAMED_SCHEMAS = new Set(['properties', 'patternProperties', '$defs', 'definitions'])
+const NAMED_SCHEMAS = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'dependencies'])
 const SUBSCHEMAS = new Set(['items', 'additionalProperties', 'not', 'if', 'then', 'else', 'contains', 'propertyNames'])
 const SCHEMA_LISTS = new Set(['anyOf', 'oneOf', 'allOf', 'prefixItems'])
 

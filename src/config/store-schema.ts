@@ -12,6 +12,9 @@ const MemoryStoreConfig = Type.Object({
   maxBytes: Type.Optional(ByteSize({ minimum: 1024, description: 'Most bytes held (keys, values and surrogate-key tags): bytes, or a size such as 256MiB. Default 64MiB.' }))
 }, { ...closed, description: 'Per process, bounded, lost on restart (kept across reloads).' })
 
+// Keys that say nothing where there is no sentinel.
+const sentinelOnly = { not: {}, errorMessage: 'is for sentinels only' }
+
 const RedisStoreConfig = Type.Object({
   type: Type.Literal('redis'),
   url: Type.Optional(Type.String({ pattern: '^rediss?://', errorMessage: 'must be a redis:// or rediss:// URL', description: 'Standalone server, e.g. "${REDIS_URL:-redis://127.0.0.1:6379}".' })),
@@ -20,16 +23,33 @@ const RedisStoreConfig = Type.Object({
   cluster: Type.Optional(Type.Array(HostPort, { minItems: 1, description: 'Redis Cluster seed nodes (host:port).' })),
   username: Type.Optional(Type.String({ minLength: 1 })),
   password: Type.Optional(Type.String({ minLength: 1, description: 'Use "${ENV}": it is redacted in GET /config and logs.' })),
+  sentinelUsername: Type.Optional(Type.String({ minLength: 1, description: 'With sentinels: the user the sentinels require (username and password are the primary\'s).' })),
+  sentinelPassword: Type.Optional(Type.String({ minLength: 1, description: 'With sentinels: the password the sentinels require (their requirepass). Use "${ENV}".' })),
   tls: Type.Optional(Type.Union([Type.Boolean(), Type.Object({
     ca: Type.Optional(Type.String({ description: 'PEM CA bundle (the text, e.g. from "${REDIS_CA}").' })),
     servername: Type.Optional(Type.String()),
     rejectUnauthorized: Type.Optional(Type.Boolean({ description: 'Default true.' }))
-  }, closed)], { description: 'TLS to Redis: true, or settings.' })),
+  }, closed)], { description: 'TLS to Redis, on every connection (with sentinels, to them as well as to the primary): true, or settings.' })),
   db: Type.Optional(Type.Integer({ minimum: 0, description: 'Database number (not with cluster). Default 0.' })),
   keyPrefix: Type.Optional(Type.String({ description: 'Prepended to every key, so several gateways can share a server. Default "pc:".' })),
   connectTimeout: Type.Optional(Type.Union([Duration], { description: 'Time to connect. Default 2s.' })),
   commandTimeout: Type.Optional(Type.Union([Duration], { description: 'A call fails this long after it is made (after its command is written, when the gateway itself held it up) without a reply; plugins then apply their own failure rule. Default 100ms.' }))
-}, { ...closed, description: 'Shared by every instance. Exactly one of url, sentinels (+ name) or cluster.' })
+}, {
+  ...closed,
+  description: 'Shared by every instance. Exactly one of url, sentinels (+ name) or cluster.',
+  dependencies: {
+    url: { type: 'object', properties: { sentinelUsername: sentinelOnly, sentinelPassword: sentinelOnly } },
+    cluster: {
+      type: 'object',
+      properties: {
+        sentinelUsername: sentinelOnly,
+        sentinelPassword: sentinelOnly,
+        // A brace in the prefix makes Redis hash every key by it, not by the plugins' own {tags}: their multi-key calls fail CROSSSLOT.
+        keyPrefix: { type: 'string', pattern: '^[^{}]*$', errorMessage: 'must not hold { or } with cluster: Redis would hash keys by the prefix\'s braces, not by the {tag} that keeps a call\'s keys in one slot, and every call with several keys would fail CROSSSLOT' }
+      }
+    }
+  }
+})
 
 export const StoreConfig = Type.Union([MemoryStoreConfig, RedisStoreConfig], {
   errorMessage: 'must be { type: memory, ... } or { type: redis, url | sentinels | cluster, ... }'

@@ -14,6 +14,10 @@ export interface RedisStoreSettings {
   readonly cluster?: readonly string[]
   readonly username?: string
   readonly password?: string
+  /** Sentinel: the sentinels' own credentials (username and password are the primary's). */
+  readonly sentinelUsername?: string
+  readonly sentinelPassword?: string
+  /** Every connection of the store: with Sentinel, the sentinels' and the primary's. */
   readonly tls?: boolean | { readonly ca?: string, readonly servername?: string, readonly rejectUnauthorized?: boolean }
   readonly db?: number
   readonly keyPrefix: string
@@ -359,16 +363,23 @@ export class RedisStore implements OwnedStore {
       this.#watchNodes(cluster)
       this.#client = cluster
     } else if (s.sentinels !== undefined) {
+      const sentinel = { username: s.sentinelUsername, password: s.sentinelPassword, tls, connectTimeout: s.connectTimeout }
       this.#client = new (ioredis().Redis)({
         ...options,
         ...AUTO_PIPELINING,
         sentinels: s.sentinels.map(hostPort),
         name: s.name,
+        sentinelUsername: sentinel.username,
+        sentinelPassword: sentinel.password,
+        // `tls` is for every connection: ioredis would reach the primary in plain TCP without
+        // enableTLSForSentinelMode, and the sentinels without sentinelTLS.
+        enableTLSForSentinelMode: tls !== undefined,
+        sentinelTLS: tls,
         sentinelRetryStrategy: backoff,
         // A sentinel that accepts the connection but never answers is given up like a server would be.
         sentinelCommandTimeout: s.connectTimeout
       })
-      this.#watchers = s.sentinels.map(address => this.#watchFailovers(address, s.name ?? '', s.connectTimeout))
+      this.#watchers = s.sentinels.map(address => this.#watchFailovers(address, s.name ?? '', sentinel))
     } else {
       this.#client = new (ioredis().Redis)(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
     }
@@ -551,9 +562,9 @@ export class RedisStore implements OwnedStore {
    * sentinel connections have no error listener (ioredis prints each of their errors while a
    * sentinel is down) and outlive quit().
    */
-  #watchFailovers (address: string, name: string, connectTimeout: number): Redis {
+  #watchFailovers (address: string, name: string, sentinel: Pick<RedisOptions, 'username' | 'password' | 'tls' | 'connectTimeout'>): Redis {
     // maxRetriesPerRequest null: the SUBSCRIBE waits for the sentinel, then ioredis renews it after every reconnect.
-    const watcher = new (ioredis().Redis)({ ...hostPort(address), connectTimeout, retryStrategy: backoff, maxRetriesPerRequest: null })
+    const watcher = new (ioredis().Redis)({ ...hostPort(address), ...sentinel, retryStrategy: backoff, maxRetriesPerRequest: null })
     // A sentinel's outage matters when the store connects; its errors then show in lastError.
     watcher.on('error', () => {})
     watcher.on('message', (_channel: string, message: string) => {
