@@ -36,31 +36,49 @@ export function decodable (value: string): Coding | undefined {
 /** At most this many codings are undone on one request body (`gzip, gzip` is two). */
 export const MAX_LAYERS = 2
 
+/** One entry of a Content-Encoding list: `identity` for none (identity, or empty: RFC 9110 5.6.1.2), else the coding if we decode it. */
+function entry (item: string): Coding | 'identity' | undefined {
+  const v = item.trim()
+  return v === '' || v.toLowerCase() === 'identity' ? 'identity' : decodable(v)
+}
+
+/** A Content-Encoding list's codings (RFC 9110 8.4: in the order applied; lines joined), outermost first, identity ones left out; undefined for one we cannot decode. */
+function layers (value: string): Array<Coding | undefined> {
+  const codings: Array<Coding | undefined> = []
+  for (const item of value.split(',')) {
+    const coding = entry(item)
+    if (coding !== 'identity') codings.unshift(coding)
+  }
+  return codings
+}
+
 /**
- * How to decode a request body sent with Content-Encoding `value`, a list of the codings applied in
- * order (RFC 9110 8.4; lines joined): the codings to undo, outermost first; `pass` to send it as it is
- * (none, `identity` entries only, or only codings the gateway does not know, like one such coding);
- * `unknown` (one it knows beside one it does not) or `deep` (more than MAX_LAYERS) to refuse it: passed
- * on, a bomb in it would reach the upstream uncounted by request-size.
+ * How to decode a request body sent with Content-Encoding `value`: the codings to undo, outermost
+ * first; `pass` to send it as it is (none, `identity` entries only, or only codings the gateway does
+ * not know, like one such coding); `unknown` (one it knows beside one it does not) or `deep` (more
+ * than MAX_LAYERS) to refuse it: passed on, a bomb in it would reach the upstream uncounted by request-size.
  */
 export function requestDecoding (value: string): Coding[] | 'pass' | 'unknown' | 'deep' {
   if (!value.includes(',')) {
-    const coding = decodable(value)
-    return coding === undefined ? 'pass' : [coding]
+    const coding = entry(value)
+    return coding === undefined || coding === 'identity' ? 'pass' : [coding]
   }
-  const codings: Coding[] = []
-  let unknown = false
-  for (const item of value.split(',')) {
-    const v = item.trim()
-    // Empty list elements are no codings (RFC 9110 5.6.1.2), nor is identity.
-    if (v === '' || v.toLowerCase() === 'identity') continue
-    const coding = decodable(v)
-    if (coding === undefined) unknown = true
-    else codings.unshift(coding)
-  }
-  if (codings.length === 0) return 'pass'
-  if (unknown) return 'unknown'
-  return codings.length > MAX_LAYERS ? 'deep' : codings
+  const codings = layers(value)
+  if (codings.every(c => c === undefined)) return 'pass'
+  if (codings.includes(undefined)) return 'unknown'
+  return codings.length > MAX_LAYERS ? 'deep' : codings as Coding[]
+}
+
+/**
+ * What a response's Content-Encoding says of its body, read as requestDecoding reads a request's:
+ * `identity` for none (absent, or identity and empty entries only), its one coding if we decode it
+ * (`identity, gzip` is gzip), else undefined (one we cannot decode, or several: passed as they are).
+ */
+export function responseCoding (value: string | undefined): Coding | 'identity' | undefined {
+  if (value === undefined) return 'identity'
+  if (!value.includes(',')) return entry(value)
+  const codings = layers(value)
+  return codings.length === 0 ? 'identity' : codings.length === 1 ? codings[0] : undefined
 }
 
 // RFC 9659 3: zstd in HTTP has at most an 8 MiB window (2^23), and browsers refuse a frame asking for

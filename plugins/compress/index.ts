@@ -5,7 +5,7 @@ import { EncodingNegotiator } from './negotiate.ts'
 import { describesTransformable, partOfTransformable, transformable, typeMatcher } from './eligible.ts'
 import { compressResponse, describePart, describeResponse, type ResponseCompression } from './response.ts'
 import { EncodedCopies } from './encoded-copies.ts'
-import { decompressRequest } from './request.ts'
+import { acceptDecodable, decompressRequest } from './request.ts'
 
 /**
  * Compresses responses as the client accepts (br, zstd, gzip, deflate), streaming; optionally
@@ -39,8 +39,9 @@ export default definePlugin({
       help: 'Bytes of the encoded copies kept for bodies replied again and again (keepEncoded), with the bodies they keep alive, by route.',
       labelNames: ['route']
     }).labels(ctx.routeName)
+    const negotiator = new EncodingNegotiator(offered)
     const compression: ResponseCompression = {
-      negotiator: new EncodingNegotiator(offered),
+      negotiator,
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
       minSize: toBytes(config.minSize ?? DEFAULTS.minSize),
       decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
@@ -50,7 +51,9 @@ export default definePlugin({
     }
     const typeAllowed = typeMatcher(config.types ?? DEFAULTS.types)
     return {
-      onRequest: config.requests ?? DEFAULTS.requests ? decompressRequest : undefined,
+      onRequest: config.requests ?? DEFAULTS.requests
+        ? req => { acceptDecodable(req, negotiator); return decompressRequest(req) }
+        : req => { acceptDecodable(req, negotiator) },
       onResponse (res, req) {
         if (transformable(res, req, typeAllowed)) compressResponse(res, req, compression)
         else if (describesTransformable(res, req, typeAllowed)) describeResponse(res, req, compression)

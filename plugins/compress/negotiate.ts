@@ -1,4 +1,6 @@
 import { LRUCache } from 'lru-cache'
+import { available } from './codings.ts'
+import { CODINGS } from './schema.ts'
 
 const IDENTITY = 'identity'
 // RFC 9110 12.4.2: `q=` then 0 to 1 with at most three decimals.
@@ -64,6 +66,12 @@ const CACHED = 512
 // Results depend on the header and the codings offered only: shared by every route offering the same
 // (a reload's routes too), so that the memory is bounded once, not per route. `accepts` depends on no offer.
 const choices = new Map<string, LRUCache<string, string>>()
+const upstreams = new Map<string, LRUCache<string, string>>()
+const sharedCache = (caches: Map<string, LRUCache<string, string>>, key: string): LRUCache<string, string> => {
+  let cache = caches.get(key)
+  if (cache === undefined) { cache = new LRUCache({ max: CACHED }); caches.set(key, cache) }
+  return cache
+}
 const accepted = new LRUCache<string, boolean>({ max: CACHED })
 
 /**
@@ -74,15 +82,32 @@ const accepted = new LRUCache<string, boolean>({ max: CACHED })
 export class EncodingNegotiator {
   readonly #offered: readonly string[]
   readonly #cache: LRUCache<string, string>
+  /** The codings this Node decodes, offered ones first, then identity: ties' order in the header sent upstream. */
+  readonly #decodable: readonly string[]
+  readonly #upstreamCache: LRUCache<string, string>
 
   /** `offered`: codings in the server's order of preference. */
   constructor (offered: readonly string[]) {
     // identity competes like a coding, last: it wins only with a higher q-value than any offered.
     this.#offered = [...offered, IDENTITY]
     const key = offered.join()
-    let cache = choices.get(key)
-    if (cache === undefined) { cache = new LRUCache({ max: CACHED }); choices.set(key, cache) }
-    this.#cache = cache
+    this.#cache = sharedCache(choices, key)
+    this.#decodable = [...offered, ...CODINGS.filter(c => available(c) && !offered.includes(c)), IDENTITY]
+    this.#upstreamCache = sharedCache(upstreams, key)
+  }
+
+  /**
+   * The Accept-Encoding to send upstream for a client's `header`: the codings it accepts that this
+   * Node decodes (`*` spelled out), by q-value then the server's order, identity if it named it
+   * (`gzip, deflate, br, zstd` on a Node without zstd: `br, gzip, deflate`), so that the upstream
+   * never answers in a coding compress cannot decode for other clients, and equivalent headers are
+   * one cache variant; `identity` when none is left.
+   */
+  upstream (header: string): string {
+    if (header.length > MAX_CACHED) return this.#forUpstream(longWeights(header))
+    let sent = this.#upstreamCache.get(header)
+    if (sent === undefined) { sent = this.#forUpstream(weights(header)); this.#upstreamCache.set(header, sent) }
+    return sent
   }
 
   negotiate (header: string | undefined): string {
@@ -101,6 +126,18 @@ export class EncodingNegotiator {
     let yes = accepted.get(key)
     if (yes === undefined) { yes = weightOf(weights(header), coding) > 0; accepted.set(key, yes) }
     return yes
+  }
+
+  #forUpstream (q: ReadonlyMap<string, number>): string {
+    const listed: Array<[coding: string, weight: number]> = []
+    for (const c of this.#decodable) {
+      // identity's own q-value only: `*` (or none) leaves it acceptable as it was.
+      const w = c === IDENTITY ? q.get(c) : weightOf(q, c)
+      if (w !== undefined && (w > 0 || c === IDENTITY)) listed.push([c, w])
+    }
+    if (listed.length === 0 || (listed.length === 1 && listed[0]?.[0] === IDENTITY)) return IDENTITY
+    // Stable: equal q-values keep the server's order.
+    return listed.sort((a, b) => b[1] - a[1]).map(([c, w]) => w === 1 ? c : `${c};q=${w}`).join(', ')
   }
 
   #choose (q: ReadonlyMap<string, number>): string {

@@ -3,6 +3,7 @@ import { refusal } from '../shared/refusal.ts'
 import { MAX_LAYERS, available, decoder, requestDecoding } from './codings.ts'
 import { CODINGS } from './schema.ts'
 import { joined } from './eligible.ts'
+import type { EncodingNegotiator } from './negotiate.ts'
 
 // RFC 9110 15.5.16: a 415 for a content coding says, in Accept-Encoding, the codings the server takes.
 const ACCEPTED = CODINGS.filter(available).join(', ')
@@ -36,4 +37,14 @@ export function decompressRequest (req: GatewayRequest): PluginReply | undefined
   for (const coding of decoding) req.pipeBodyThrough(decoder(coding))
   for (const name of DECODED_AWAY) req.headers[name] = undefined
   for (const name in req.headers) if (underscored(name)) req.headers[name] = undefined
+}
+
+/**
+ * Sends upstream only the codings compress decodes here (negotiator.upstream): an answer in another
+ * (zstd on Node 20) would be passed as it is, and a cache would serve it to every client. No header
+ * stays none: servers answer that plain.
+ */
+export function acceptDecodable (req: GatewayRequest, negotiator: EncodingNegotiator): void {
+  const accept = joined(req.headers['accept-encoding'])
+  if (accept !== undefined) req.headers['accept-encoding'] = negotiator.upstream(accept)
 }

@@ -2,7 +2,7 @@ import type { Transform } from 'node:stream'
 import { UpstreamBodyInvalid, type GatewayRequest, type GatewayResponse, type HeaderMap } from '../../src/index.ts'
 import { firstValue as first } from '../shared/first-value.ts'
 import { addVary } from '../shared/vary.ts'
-import { decodable, decoder } from './codings.ts'
+import { decoder, responseCoding } from './codings.ts'
 import type { Coding } from './schema.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
 import type { EncodedCopies } from './encoded-copies.ts'
@@ -51,9 +51,8 @@ function bodyChanged (h: HeaderMap): void {
 export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: ResponseCompression): void {
   const h = res.headers
   const accept = first(req.clientHeaders['accept-encoding'])
-  const encoded = joined(h['content-encoding'])
-  if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
-    const decode = decodable(encoded)
+  const decode = responseCoding(joined(h['content-encoding']))
+  if (decode !== 'identity') {
     if (!c.decompressForClients || decode === undefined) return
     addVary(h, 'accept-encoding')
     if (c.negotiator.accepts(accept, decode)) return
@@ -75,6 +74,9 @@ export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: 
   if (c.encoders.has(chosen)) {
     h['content-encoding'] = chosen
     bodyChanged(h)
+  } else {
+    // As the GET: a label `identity` goes from a body sent plain.
+    h['content-encoding'] = undefined
   }
 }
 
@@ -93,9 +95,9 @@ const COMPLETE_LENGTH = /\/\s*(\d+)\s*$/
  */
 export function describePart (res: GatewayResponse, c: ResponseCompression): void {
   const h = res.headers
-  const encoded = joined(h['content-encoding'])
-  if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
-    if (c.decompressForClients && decodable(encoded) !== undefined) addVary(h, 'accept-encoding')
+  const coding = responseCoding(joined(h['content-encoding']))
+  if (coding !== 'identity') {
+    if (c.decompressForClients && coding !== undefined) addVary(h, 'accept-encoding')
     return
   }
   if (!tooSmall(COMPLETE_LENGTH.exec(first(h['content-range']) ?? '')?.[1], c.minSize)) addVary(h, 'accept-encoding')
@@ -110,12 +112,13 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   const h = res.headers
   const accept = first(req.clientHeaders['accept-encoding'])
   // Every line: codings on two lines are a list, as on one (RFC 9110 5.3), passed as they are.
-  const encoded = joined(h['content-encoding'])
+  const coding = responseCoding(joined(h['content-encoding']))
+  // Several codings, or one we cannot decode: passed as they are.
+  if (coding === undefined) return
   let decode: Coding | undefined
-  if (encoded !== undefined && encoded.toLowerCase() !== 'identity') {
+  if (coding !== 'identity') {
     // Already encoded: sent as is if the client takes it; else decoded (a stored response, say).
-    decode = decodable(encoded)
-    if (decode === undefined) return
+    decode = coding
     if (!c.decompressForClients) { c.sent.get(decode)?.inc(); return }
     addVary(h, 'accept-encoding')
     if (c.negotiator.accepts(accept, decode)) { c.sent.get(decode)?.inc(); return }
@@ -126,7 +129,11 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   const chosen = c.negotiator.negotiate(accept)
   c.sent.get(chosen)?.inc()
   const encoder = c.encoders.get(chosen)
-  if (encoder === undefined && decode === undefined) return
+  if (encoder === undefined && decode === undefined) {
+    // Plain, and sent plain: a label `identity` goes, as it goes from every body compress sends.
+    h['content-encoding'] = undefined
+    return
+  }
   // A body replied again and again (a cache hit) is sent from its kept copy in the chosen coding
   // (`identity`: decoded); undefined once a stream is added, the body sent then not the one replied.
   const body = res.replyBody

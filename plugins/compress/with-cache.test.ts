@@ -5,6 +5,7 @@ import { startUpstream } from '../../test/helpers/upstream.ts'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { metricValue } from '../../test/helpers/metric-value.ts'
+import { available } from './codings.ts'
 
 // compress (880) sits above the cache (500): the cache stores the upstream's bytes once, and every
 // client, hit or miss, gets the encoding it accepts from compress.
@@ -160,4 +161,87 @@ t.test('a range answered from the cache carries the Vary its 200 has (RFC 9110 1
     else t.match(String(res.headers['content-type']), /^multipart\/byteranges/, `${range}: parts apart`)
   }
   t.equal(fetched(), 1, 'every range from the stored 200')
+})
+
+// The client's Accept-Encoding went upstream as sent: on Node 20 a Chrome-style `..., zstd` got a zstd
+// answer without Vary, which compress cannot decode there, and the cache served it to every client.
+t.test('upstream, Accept-Encoding lists only the codings compress decodes here, one spelling per meaning', async t => {
+  const zstd = available('zstd')
+  // Node 22.15 and later; typed loosely for older @types/node.
+  const z = zlib as unknown as Record<string, ((b: Buffer | string) => Buffer) | undefined>
+  const received: Array<string | undefined> = []
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    const accept = req.headers['accept-encoding']
+    received.push(accept)
+    // An upstream that answers zstd to whoever lists it, and does not say it varies.
+    if (accept?.includes('zstd') === true) res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd', 'cache-control': 'max-age=60' }).end(z.zstdCompressSync?.(BODY) ?? 'zstd, not decodable on this Node')
+    else res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=60', vary: 'accept-encoding' }).end(BODY)
+  })
+  const gw = await startGateway(`upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: plain, match: { path: /plain }, upstream: u, plugins: { compress: { encodings: [gzip, br] } } }
+  - { name: cached, match: { path: /cached }, upstream: u, plugins: { cache: {}, compress: {} } }
+`)
+  t.teardown(async () => { await gw.close(); await up.close() })
+  const sent = async (accept: string | undefined): Promise<string | undefined> => {
+    const res = await request(`${gw.url}/plain`, { headers: accept === undefined ? {} : { 'accept-encoding': accept } })
+    await res.body.arrayBuffer()
+    return received.at(-1)
+  }
+  const cases: Array<[string | undefined, string]> = [
+    // By q-value, then the route's order (gzip, br), then the other codings decoded here.
+    ['gzip, deflate, br, zstd', zstd ? 'gzip, br, zstd, deflate' : 'gzip, br, deflate'],
+    ['zstd', zstd ? 'zstd' : 'identity'],
+    ['compress, X-GZIP;q=0.5;level=1', 'gzip;q=0.5'],
+    ['*;q=0.3, br', zstd ? 'br, gzip;q=0.3, zstd;q=0.3, deflate;q=0.3' : 'br, gzip;q=0.3, deflate;q=0.3'],
+    ['identity;q=0.5, gzip;q=0.8, br;q=0', 'gzip;q=0.8, identity;q=0.5'],
+    ['', 'identity'],
+    [undefined, undefined as unknown as string]
+  ]
+  for (const [accept, upstream] of cases) t.equal(await sent(accept), upstream, `client ${JSON.stringify(accept)}: upstream ${JSON.stringify(upstream)}`)
+
+  // Through the cache: each client gets its coding, and equivalent headers are one variant.
+  const statuses: string[] = []
+  for (const [accept, encoding] of [['gzip, deflate, br, zstd', zstd ? 'zstd' : 'br'], ['gzip', 'gzip'], ['', 'identity'], ['deflate, gzip, br, zstd', zstd ? 'zstd' : 'br']] as const) {
+    const res = await request(`${gw.url}/cached`, { headers: accept === '' ? {} : { 'accept-encoding': accept } })
+    const body = Buffer.from(await res.body.arrayBuffer())
+    t.equal(res.headers['content-encoding'] ?? 'identity', encoding, `cached, Accept-Encoding "${accept}" gets ${encoding}`)
+    t.equal((encoding === 'zstd' ? z.zstdDecompressSync : DECODE[encoding])?.(body).toString(), BODY, 'the body, decoded')
+    statuses.push(String(res.headers['cache-status']))
+  }
+  t.match(statuses[3], /;\s*hit/, `curl's order after Chrome's: one variant, a hit (${statuses[3]})`)
+})
+
+// `identity, gzip` was read as no coding compress knows: gzip bytes went to a client that accepts none.
+t.test('a Content-Encoding list of one coding and identity is that coding; a plain body labelled identity loses the label when sent plain', async t => {
+  const gz = zlib.gzipSync(BODY)
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    const label = req.url?.slice(1).replaceAll('_', ' ') as string
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': label }).end(label.includes('gzip') ? gz : BODY)
+  })
+  const gw = await startGateway(`upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: u, plugins: { compress: {} } }
+`)
+  t.teardown(async () => { await gw.close(); await up.close() })
+  for (const label of ['identity,_gzip', 'gzip,_identity', 'gzip,_,']) {
+    for (const [accept, sent] of [['', 'identity'], ['br', 'br'], ['gzip', label.replaceAll('_', ' ')]] as const) {
+      const res = await request(`${gw.url}/${label}`, { headers: accept === '' ? {} : { 'accept-encoding': accept } })
+      const body = Buffer.from(await res.body.arrayBuffer())
+      t.equal(res.headers['content-encoding'] ?? 'identity', sent, `${label}, Accept-Encoding "${accept}": ${sent}`)
+      t.equal(res.headers.vary, 'accept-encoding', 'with Vary')
+      t.equal((sent === 'identity' ? body : sent === 'br' ? zlib.brotliDecompressSync(body) : zlib.gunzipSync(body)).toString(), BODY)
+    }
+  }
+  for (const method of ['GET', 'HEAD'] as const) {
+    const res = await request(`${gw.url}/identity`, { method })
+    const body = Buffer.from(await res.body.arrayBuffer())
+    t.equal(res.headers['content-encoding'], undefined, `${method}, a plain body labelled identity, a client accepting nothing: no label`)
+    t.equal(res.headers.vary, 'accept-encoding')
+    if (method === 'GET') t.equal(body.toString(), BODY)
+  }
 })
