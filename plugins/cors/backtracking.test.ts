@@ -12,3 +12,48 @@ t.test('the budget bounds the check itself: two loops of many single-character a
   }
   t.equal(backtrackingProblem(`^${alternatives(1, 4)}*${alternatives(0x81, 4)}*$`, ''), undefined, 'a few alternatives are checked, and load')
 })
+
+/** `unit` written out `k` times in a row. */
+const times = (unit: string, k: number) => unit.repeat(k)
+const NAMES = ['app', 'api', 'admin', 'www', 'shop', 'blog', 'docs', 'help', 'mail', 'cdn', 'static', 'assets', 'auth', 'login', 'account', 'billing', 'pay', 'dash',
+  'status', 'beta', 'dev', 'stage', 'test', 'demo', 'portal', 'store', 'news', 'media', 'img', 'video', 'search', 'mobile', 'm', 'support', 'forum', 'wiki', 'jobs',
+  'careers', 'partners', 'events']
+
+t.test('parts in a row that can read the same characters two ways multiply the ways, no repetition needed: refused past 1024, the text shown', async t => {
+  const cases: Array<[string, string]> = [
+    [`^https:\\/\\/${times('(?:[a-z]|\\w)', 28)}$`, 'https://aaaaaaaaaaa` in 2048 ways'],
+    [`^https:\\/\\/${times('[a-z0-9-]?', 28)}\\.example\\.com$`, 'https://---` in 3276 ways'],
+    [`^https:\\/\\/${times('(?:a|a)', 26)}$`, 'https://aaaaaaaaaaa` in 2048 ways']
+  ]
+  for (const [source, shown] of cases) {
+    const problem = backtrackingProblem(source, '') ?? 'loads'
+    t.ok(problem.startsWith(`it can read \`${shown} (alternatives or optional parts in a row that can take the same characters`), problem)
+  }
+  t.equal(backtrackingProblem(`^https:\\/\\/${times('(?:[a-z]|\\w)', 10)}$`, ''), undefined, '1024 ways load')
+  t.equal(backtrackingProblem(`^https:\\/\\/${times('[a-z0-9-]?', 12)}\\.example\\.com$`, ''), undefined, 'C(12, 6) = 924 ways load')
+  t.equal(backtrackingProblem(`^https:\\/\\/${times('[a-z0-9-]?', 28)}\\.example\\.com$`, 'u'), backtrackingProblem(`^https:\\/\\/${times('[a-z0-9-]?', 28)}\\.example\\.com$`, ''))
+})
+
+t.test('escapes are read as V8 reads them without the u flag: \\8 with no group 8, \\p{1,3} and \\u{1,3} are characters, repeated', async t => {
+  for (const loop of ['(?:\\8+)+', '(?:\\9+)+', '(?:\\p{1,3})+', '(?:\\P{1,3})+', '(?:\\u{1,3})+']) {
+    t.ok(backtrackingProblem(`^https:\\/\\/${loop}x$`, '')?.startsWith(`\`${loop}\` can match the same text in more than one way`), loop)
+  }
+  t.match(backtrackingProblem('^https:\\/\\/(?:\\p{Ll}+)+x$', 'u'), /can match the same text in more than one way/, 'with u, \\p{Ll} is a property')
+  t.equal(backtrackingProblem('^https:\\/\\/(?:\\18)+x$', ''), undefined, '\\18 with no group is octal \\1 then 8')
+  t.equal(backtrackingProblem('^https:\\/\\/(?:\\c1)+x$', ''), undefined, '\\c before no letter is a backslash, then c')
+})
+
+t.test('a backreference reads again what its group read: repeated next to the same characters, it is refused', async t => {
+  for (const source of ['^https:\\/\\/(a)(?:\\1|a)+x$', '^https:\\/\\/(a)(?:\\1+)+x$', '^https:\\/\\/(?<n>a)(?:\\k<n>|a)+x$']) {
+    t.match(backtrackingProblem(source, ''), /can match the same text in more than one way/, source)
+  }
+  t.equal(backtrackingProblem('^https:\\/\\/([a-z]+)\\.\\1\\.example\\.com$', ''), undefined)
+  t.equal(backtrackingProblem('^https:\\/\\/(?:\\1(a))+x$', ''), undefined, 'a group not closed yet: nothing')
+})
+
+t.test('alternations of literal names, in repeated groups, are checked within the budget and load', async t => {
+  for (const k of [20, 40]) {
+    const names = NAMES.slice(0, k).join('|')
+    t.equal(backtrackingProblem(`^https:\\/\\/(?:(?:${names})-)*(?:(?:${names})\\.)*example\\.com$`, ''), undefined, `${k} names`)
+  }
+})

@@ -7,15 +7,34 @@
  * backtracking regular expression matchers by using ambiguity of NFA", 2016: a component of the
  * pair product holding a state pair and a pair of different states, or two parallel transitions).
  * Polynomial: loops in a row that can all read the same text (the triple product), each such pair
- * one degree more. Inputs are Origin headers: characters 0-255 (latin1), so character classes are
+ * one degree more. Finite ambiguity outside loops multiplies too: the ways one text is read from the
+ * start are counted (manyWays). Inputs are Origin headers: characters 0-255 (latin1), so character classes are
  * compared over those exactly.
  */
 
 /** A quantifier: its least count (1), and the comma (2) and most count (3) of braces. */
 export const QUANTIFIER = /^(?:[*+?]|\{(\d+)(,(\d*))?\})\??/
 export const ESCAPE = /^\\(?:[pPu]\{[^}]*\}|k<[^>]*>|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|\d+|[^])/
+/**
+ * An escape without the `u` flag as V8 reads it (ECMA-262 Annex B): `\p`, `\u`, `\x` and `\k` not
+ * followed by what completes them are the letter alone (`\p{1,3}` is p, one to three times), a number
+ * above the group count is octal, or a literal 8 or 9 (`\8`), and `\c` before no letter is a backslash.
+ */
+const LEGACY_ESCAPE = /^\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|[0-3][0-7]{0,2}|[4-7][0-7]?|[^c]|(?=c))/
 /** A group's opening: a lookaround's kind (1). */
 export const GROUP = /^\((?:\?(?::|(=|!|<=|<!)|<[^>]*>))?/
+/**
+ * The longest Origin tried against a pattern: a scheme, a host (at most 253 characters) and a port.
+ * Longer ones, which no browser sends, match exact entries only: a pattern's cost grows with the text.
+ */
+export const MAX_PATTERN_ORIGIN = 300
+/**
+ * Ways at most one text may be read from the pattern's start: the matcher tries each on an Origin
+ * that starts so and then fails, at each of its up to 300 characters (a few milliseconds at most).
+ */
+const MAX_WAYS = 1024
+/** Positions at most (backreferences read as copies of their groups): beyond, too complex to check. */
+const MAX_POSITIONS = 5000
 /** Product transitions looked at, at most, all checks of a pattern together: beyond, it is refused as too complex. */
 const BUDGET = 200_000
 /** Loops in a row that may read the same text: 2 is quadratic, which an Origin's bounded length keeps cheap. */
@@ -44,14 +63,52 @@ class Automaton {
   /** A repetition whose body can match nothing and must repeat more than once (`(?:[0-9]?){40}`). */
   emptyIterations: string | undefined
   private readonly cache = new Map<string, Uint32Array>()
+  /** Ways to reach each position from the pattern's start. */
+  readonly start: Counts
   private at = 0
   private readonly source: string
   private readonly flags: string
+  /** Capturing groups in the whole pattern, and whether any is named: what makes `\2` and `\k<a>` backreferences without the `u` flag. */
+  private readonly groups: number
+  private readonly named: boolean
+  /** Each capturing group's body in the source, [from, to), by number and by name, once closed. */
+  private readonly bodies = new Map<string, [number, number]>()
+  private opened = 0
+  /** Above 0 while a group's body is read again for a backreference: its groups are not new ones. */
+  private copying = 0
 
   constructor (source: string, flags: string) {
     this.source = source
     this.flags = flags
-    this.alternation()
+    const openings = [...source.matchAll(/\\[^]|\[(?:\\[^]|[^\]])*\]|\((?!\?)|\(\?<(?![=!])/g)].map(m => m[0]).filter(m => m.startsWith('('))
+    this.groups = openings.length
+    this.named = openings.some(m => m.length > 1)
+    this.start = this.alternation().first
+  }
+
+  /** The escape `rest` starts with: its length, and the atom it reads as alone or the group it refers back to (neither: \b, \B). */
+  private escape (rest: string): { length: number, atom?: string, reference?: string } {
+    const legacy = !this.flags.includes('u')
+    const reference = /^\\(?:([1-9]\d*)|k<([^>]*)>)/.exec(rest)
+    if (reference !== null && (!legacy || (reference[1] !== undefined ? Number(reference[1]) <= this.groups : this.named))) {
+      return { length: reference[0].length, reference: reference[1] ?? reference[2] as string }
+    }
+    const escape = ((legacy ? LEGACY_ESCAPE : ESCAPE).exec(rest) as RegExpExecArray)[0]
+    if (/^\\[bB]$/.test(escape)) return { length: 2 }
+    return escape === '\\' ? { length: 1, atom: '\\\\' } : { length: escape.length, atom: escape }
+  }
+
+  /** A backreference reads again what its group read: a copy of the group's body (a group not closed yet: nothing). */
+  private copy (reference: string): Fragment {
+    const body = this.bodies.get(reference)
+    if (body === undefined) return EMPTY
+    const at = this.at
+    this.at = body[0]
+    this.copying++
+    const f = this.alternation()
+    this.copying--
+    this.at = at
+    return f
   }
 
   private alternation (): Fragment {
@@ -86,15 +143,20 @@ class Automaton {
     } else if (c === '(') {
       const group = GROUP.exec(rest) as RegExpExecArray
       this.at += group[0].length
+      const number = group[1] === undefined && group[0] !== '(?:' && this.copying === 0 ? String(++this.opened) : undefined
+      const from = this.at
       const body = this.alternation()
+      if (number !== undefined) {
+        this.bodies.set(number, [from, this.at])
+        if (group[0].length > 1) this.bodies.set(group[0].slice(3, -1), [from, this.at])
+      }
       this.at++
       // A lookaround is tried from where it stands, its result kept: a branch that leads nowhere.
       f = group[1] === undefined ? body : { nullable: 1, first: body.first, last: new Map() }
     } else if (c === '\\') {
-      const escape = (ESCAPE.exec(rest) as RegExpExecArray)[0]
-      this.at += escape.length
-      // \b, \B and backreferences read no character of their own choosing.
-      f = /^\\(?:[bB]|[1-9]|k<)/.test(escape) ? EMPTY : this.position(escape)
+      const { length, atom, reference } = this.escape(rest)
+      this.at += length
+      f = atom !== undefined ? this.position(atom) : reference !== undefined ? this.copy(reference) : EMPTY
     } else if (c === '[') {
       let end = 1
       if (rest[end] === '^') end++
@@ -138,6 +200,7 @@ class Automaton {
       this.cache.set(atom, bits)
     }
     const id = this.chars.length
+    if (id === MAX_POSITIONS) throw new OverBudget()
     this.chars.push(bits)
     this.follow.push(new Map())
     return { nullable: 0, first: new Map([[id, 1]]), last: new Map([[id, 1]]) }
@@ -215,7 +278,15 @@ class OverBudget extends Error {}
  * the repetitions to blame and what to write instead.
  */
 export function backtrackingProblem (source: string, flags: string): string | undefined {
-  const nfa = new Automaton(source, flags)
+  try {
+    return problem(new Automaton(source, flags))
+  } catch (err) {
+    if (!(err instanceof OverBudget)) throw err
+    return 'too complex to check for slow matching (ReDoS): split it into several simpler entries'
+  }
+}
+
+function problem (nfa: Automaton): string | undefined {
   const n = nfa.chars.length
   const follows = nfa.follow.map(f => [...f.keys()])
   const scc = components(n, x => follows[x] as number[])
@@ -232,23 +303,88 @@ export function backtrackingProblem (source: string, flags: string): string | un
       'iteration may match nothing, so the characters can be shared among the iterations in very many ways, each tried on an Origin that nearly ' +
       'matches (seconds at 28 characters, a ReDoS); make the group match at least one character and count the characters instead, e.g. `[0-9]{0,40}`'
   }
-  try {
-    for (const [c, ids] of members) {
-      if (cyclic(c) && ambiguousLoop(nfa, follows, scc, c, ids, spend)) {
-        return `\`${nfa.loopOf(ids)}\` can match the same text in more than one way (a repetition inside a repeated group, or alternatives that match alike): ` +
-          `on an Origin that nearly matches, the time doubles with each character (seconds at 30, a ReDoS that stalls the gateway); ${HINT}`
+  for (const [c, ids] of members) {
+    if (cyclic(c) && ambiguousLoop(nfa, follows, scc, c, ids, spend)) {
+      return `\`${nfa.loopOf(ids)}\` can match the same text in more than one way (a repetition inside a repeated group, or alternatives that match alike): ` +
+        `on an Origin that nearly matches, the time doubles with each character (seconds at 30, a ReDoS that stalls the gateway); ${HINT}`
+    }
+  }
+  const chain = longestChain(nfa, follows, scc, members, cyclic, spend)
+  if (chain.pairs + 1 > MAX_LOOPS_IN_A_ROW) {
+    const texts = chain.loops.map(ids => `\`${nfa.loopOf(ids)}\``)
+    return `${texts.slice(0, -1).join(', ')} and ${texts.at(-1) as string} can each take the same characters, one after another: ` +
+      `on a long Origin that nearly matches, every split is tried (time growing as its length to the power ${chain.pairs + 1}, a ReDoS); ` +
+      `let at most two repetitions in a row take the same characters; ${HINT}`
+  }
+  // Ambiguity outside repetitions multiplies too: parts in a row, each able to read the same characters two ways.
+  const many = manyWays(nfa, spend)
+  if (many !== undefined) {
+    return `it can read \`${many.text}\` in ${many.ways} ways (alternatives or optional parts in a row that can take the same characters, ` +
+      '`(?:[a-z]|\\w)(?:[a-z]|\\w)...`, `[a-z0-9-]?[a-z0-9-]?...`): on an Origin that starts so and then fails to match each way is tried, and each such ' +
+      'part doubles the time (seconds with 28 of them, a ReDoS); make alternatives exclusive (`[a-z]|[0-9]`, not `[a-z]|\\w`) and count optional characters ' +
+      'with one repetition, e.g. `[a-z0-9-]{0,28}`'
+  }
+  return undefined
+}
+
+/**
+ * A text the pattern can read, from its start, in more than MAX_WAYS ways (with their number), if
+ * there is one of at most MAX_PATTERN_ORIGIN characters: breadth first over the ways to each position
+ * after each text (a subset construction, counted), characters no position tells apart taken as one.
+ */
+function manyWays (nfa: Automaton, spend: () => void): { text: string, ways: number } | undefined {
+  const reads = (bits: Uint32Array, code: number) => ((bits[code >>> 5] as number) & (1 << (code & 31))) !== 0
+  // Positions of one atom share its character set.
+  const sets = [...new Set(nfa.chars)]
+  const classOf = new Int32Array(256)
+  for (const bits of sets) {
+    const split = new Map<number, number>()
+    for (let code = 0; code < 256; code++) {
+      const key = (classOf[code] as number) * 2 + (reads(bits, code) ? 1 : 0)
+      let c = split.get(key)
+      if (c === undefined) split.set(key, c = split.size)
+      classOf[code] = c
+    }
+  }
+  // A class's character: printable if it has one, to show.
+  const shown: number[] = []
+  for (let code = 255; code >= 0; code--) {
+    const c = classOf[code] as number
+    if (shown[c] === undefined || (code > 0x20 && code < 0x7f)) shown[c] = code
+  }
+  const classesOf = new Map(sets.map(bits => [bits, shown.flatMap((code, c) => reads(bits, code) ? [c] : [])]))
+  const classes = nfa.chars.map(bits => classesOf.get(bits) as number[])
+  // Texts read, as their last character and the text before (an index here).
+  const texts: Array<{ before: number, char: string }> = []
+  const text = (at: number): string => at < 0 ? '' : text((texts[at] as { before: number }).before) + (texts[at] as { char: string }).char
+  const seen = new Set<string>()
+  let layer: Array<{ at: number, ways: Counts }> = [{ at: -1, ways: new Map([[-1, 1]]) }]
+  for (let length = 0; length < MAX_PATTERN_ORIGIN && layer.length > 0; length++) {
+    const next: typeof layer = []
+    for (const { at, ways } of layer) {
+      const after = new Map<number, Map<number, number>>()
+      for (const [x, w] of ways) {
+        for (const [y, m] of x < 0 ? nfa.start : nfa.follow[x] as Counts) {
+          for (const c of classes[y] as number[]) {
+            spend()
+            let to = after.get(c)
+            if (to === undefined) after.set(c, to = new Map())
+            to.set(y, (to.get(y) ?? 0) + w * m)
+          }
+        }
+      }
+      for (const [c, to] of after) {
+        let total = 0
+        for (const w of to.values()) total += w
+        const key = [...to].sort((a, b) => a[0] - b[0]).join(';')
+        if (total <= MAX_WAYS && seen.has(key)) continue
+        seen.add(key)
+        texts.push({ before: at, char: String.fromCharCode(shown[c] as number) })
+        if (total > MAX_WAYS) return { text: JSON.stringify(text(texts.length - 1)).slice(1, -1), ways: total }
+        next.push({ at: texts.length - 1, ways: to })
       }
     }
-    const chain = longestChain(nfa, follows, scc, members, cyclic, spend)
-    if (chain.pairs + 1 > MAX_LOOPS_IN_A_ROW) {
-      const texts = chain.loops.map(ids => `\`${nfa.loopOf(ids)}\``)
-      return `${texts.slice(0, -1).join(', ')} and ${texts.at(-1) as string} can each take the same characters, one after another: ` +
-        `on a long Origin that nearly matches, every split is tried (time growing as its length to the power ${chain.pairs + 1}, a ReDoS); ` +
-        `let at most two repetitions in a row take the same characters; ${HINT}`
-    }
-  } catch (err) {
-    if (!(err instanceof OverBudget)) throw err
-    return 'too complex to check for slow matching (ReDoS): split it into several simpler entries'
+    layer = next
   }
   return undefined
 }
@@ -337,6 +473,8 @@ function overlapping (nfa: Automaton, follows: number[][], scc: Int32Array, reac
   const n = follows.length
   for (const p of members.get(a) as number[]) {
     for (const q of members.get(b) as number[]) {
+      // The text ends reading one character into p, q and q.
+      if (!nfa.shared(p, q)) continue
       const seen = new Set<number>()
       const queue: Array<[number, number, number]> = [[p, p, q]]
       for (let i = 0; i < queue.length; i++) {

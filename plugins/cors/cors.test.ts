@@ -556,3 +556,28 @@ t.test('a Netlify deploy preview pattern (a literal -- after the open part) load
     'origins[0]: it lets in more than the names it spells out (https://myapp-git-zzq-myteam.vercel.app matches), which may be anyone\'s site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins'
   ])
 })
+
+t.test('parts in a row that read the same characters two ways, and escapes V8 reads as characters without u, are config errors; forty names in repeated groups load and match', async t => {
+  const slow = [`/^https:\\/\\/${'(?:[a-z]|\\w)'.repeat(28)}$/`, `/^https:\\/\\/${'[a-z0-9-]?'.repeat(28)}\\.example\\.com$/`, '/^https:\\/\\/(?:\\8+)+x$/', '/^https:\\/\\/(?:\\p{1,3})+x$/']
+  const problems = await corsProblems({ origins: slow })
+  t.match(problems, [/^origins\[0\]: it can read `https:\/\/a+` in \d+ ways/, /^origins\[1\]: it can read `https:\/\/[^`]*` in \d+ ways/,
+    /^origins\[2\]: `\(\?:\\8\+\)\+` can match the same text in more than one way/, /^origins\[3\]: `\(\?:\\p\{1,3\}\)\+` can match the same text/])
+  t.equal(problems.length, slow.length)
+  const names = ['app', 'api', 'admin', 'www', 'shop', 'blog', 'docs', 'help', 'mail', 'cdn', 'static', 'assets', 'auth', 'login', 'account', 'billing', 'pay', 'dash',
+    'status', 'beta', 'dev', 'stage', 'test', 'demo', 'portal', 'store', 'news', 'media', 'img', 'video', 'search', 'mobile', 'm', 'support', 'forum', 'wiki', 'jobs',
+    'careers', 'partners', 'events'].join('|')
+  const origins = [`/^https:\\/\\/(?:(?:${names})-)*(?:(?:${names})\\.)*example\\.com$/`]
+  t.same(await corsProblems({ origins, credentials: true }), [])
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cors: { origins: ${JSON.stringify(origins)}, credentials: true } } }
+`)
+  t.teardown(() => gw.close())
+  for (const [origin, allowed] of [['https://app-beta.shop.docs.example.com', true], ['https://events.example.com', true], ['https://evil.example.com', false]] as const) {
+    const res = await request(`${gw.url}/`, { headers: { origin } })
+    await res.body.dump()
+    t.equal(res.headers['access-control-allow-origin'], allowed ? origin : undefined, origin)
+  }
+})

@@ -1,4 +1,4 @@
-import { backtrackingProblem, ESCAPE, GROUP, QUANTIFIER } from './backtracking.ts'
+import { backtrackingProblem, ESCAPE, GROUP, MAX_PATTERN_ORIGIN, QUANTIFIER } from './backtracking.ts'
 
 const REGEX = /^\/(.+)\/([imsu]*)$/
 const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
@@ -10,11 +10,7 @@ const FOREIGN = ['https://example.invalid', 'http://example.invalid']
 const PROBE_LABELS = ['zzportcullisprobe', 'zz-portcullis-probe', 'zzq', 'zz', '909']
 /** Throw-away text glued between two runs of a pattern's literal host text (example + -zzq + .com). */
 const FILLERS = ['zzq', '-zzq', '909']
-/**
- * The longest Origin tried against a pattern: a scheme, a host (at most 253 characters) and a port.
- * Longer ones, which no browser sends, match exact entries only: a pattern's cost grows with the text.
- */
-export const MAX_PATTERN_ORIGIN = 300
+export { MAX_PATTERN_ORIGIN }
 /**
  * Suffixes under which anyone can have a name: common top-level domains, public suffixes of two
  * labels, and shared hosting (Public Suffix List, private section), where each name is a stranger's app.
