@@ -7,6 +7,9 @@ import { startUpstream } from '../../test/helpers/upstream.ts'
 import { CLI_FROM_SOURCES } from '../../test/helpers/run-cli.ts'
 import { parseConfig } from '../../src/config/load.ts'
 
+// These count the refusals' log lines, which are limited (docs/operations.md#logs).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 // Made once with `printf 'hunter2-secret' | portcullis hash-password`.
 const ALICE_HASH = '$scrypt$ln=14,r=8,p=1$J03Ut/f4nNrKywr8ZR/4vg$sYHimJWKkIj7gjhPmwTKNZS3+f1c00b2gwzSUNuXjdg'
 

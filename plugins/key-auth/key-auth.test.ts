@@ -8,6 +8,9 @@ import { rawRequest } from '../../test/helpers/raw-http.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 
+// These count the refusals' log lines, which are limited (docs/operations.md#logs).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 const CI_KEY = 'ci-bot-key-0123456789abcdef'
 const PARTNER_KEY = 'partner-key-from-the-environment'
 const INTL_KEY = 'a-key-for-a-consumer-named-in-unicode'

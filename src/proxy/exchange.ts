@@ -246,6 +246,14 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #tried: Target[] | undefined
   /** The current attempt: when it was sent, whether undici began writing it, whether it was answered. */
   #sentAt = 0
+  /**
+   * When its wait for response headers began: its dispatch, moved on by the time undici took to write
+   * the request (a streamed body's upload, at the client's pace) when written whole before any answer.
+   */
+  #waitFrom = 0
+  /** When undici began writing the current try (onConnect), and whether it wrote it whole (onRequestSent). */
+  #writeFrom = 0
+  #requestSent = false
   /** The current try is sent and neither answered nor over: its wait is not yet in upstreamSeconds. */
   #awaiting = false
   #connected = false
@@ -567,10 +575,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const route = this.compiled
     const req = this.raw
     this.#tries++
-    this.#connected = this.#answered = false
+    this.#connected = this.#answered = this.#requestSent = false
     this.#tryStatus = 0
     route.pipeline.onUpstreamTry?.(this, target, this.#tries)
-    this.#sentAt = route.upstream.begin(target)
+    this.#waitFrom = this.#sentAt = route.upstream.begin(target)
     this.#awaiting = true
     const body = this.#body ?? (hasBody(req) && this.#upgrade === undefined ? this.#requestBody() : null)
     const streamed = body !== null && body !== this.#body
@@ -679,12 +687,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#done) { abort(new Error('request ended before it was sent')); return }
     this.#abort = abort
     this.#connected = true
+    this.#writeFrom = performance.now()
   }
 
   // Counted from the end of the request body, not its start: the upload is not the upstream's delay.
   // Already answered (a response that began before the upload ended, as undici reports it): none.
+  // So is its response time (metrics, balancing), unless it answered first: then from the dispatch (see #tryWaited).
   onRequestSent (): void {
     clearTimeout(this.#stallTimer)
+    this.#requestSent = true
+    this.#waitFrom += performance.now() - this.#writeFrom
     if (this.#responseMs > 0 && !this.#done && !this.#answered) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.#responseMs, this)
   }
 
@@ -824,7 +836,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       this.compiled.metrics?.upstreamAnswered(waited)
       // How fast the target answered is known now; whether it answered well, below 500, only once
       // the body is in (onComplete, onError): one broken mid-body is a failure (Upstream.outcome).
-      if (status < 500) (this.target as Target).latency.observe(waited * 1000, this.#sentAt + waited * 1000)
+      if (status < 500) (this.target as Target).latency.observe(waited * 1000, this.#waitFrom + waited * 1000)
     }
     if (status >= 500) upstream.outcome(this.target as Target, false, this.#sentAt, true, status)
     // Returning false would pause the connection for good: close it instead.
@@ -1019,11 +1031,17 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.res.destroy(err)
   }
 
-  /** Ends the current try's wait for response headers: its seconds, added to upstreamSeconds (0 when it was not waiting). */
+  /**
+   * Ends the current try's wait for response headers: its seconds, added to upstreamSeconds (0 when it
+   * was not waiting). Ended unanswered mid-upload, the upload so far is not counted either. Answered
+   * before the body ended, from the dispatch: the upstream chose not to wait for it, and its time to
+   * answer is its own (0 would make a slow upstream that answers mid-upload look fast).
+   */
   #tryWaited (): number {
     if (!this.#awaiting) return 0
     this.#awaiting = false
-    const waited = (performance.now() - this.#sentAt) / 1000
+    const uploading = this.#connected && !this.#requestSent && !this.#answered
+    const waited = ((uploading ? this.#writeFrom : performance.now()) - this.#waitFrom) / 1000
     this.upstreamSeconds += waited
     return waited
   }

@@ -4,6 +4,9 @@ import { Agent, request } from 'undici'
 import { startUpstream } from '../../../test/helpers/upstream.ts'
 import { echoed, h2Request, startH2Gateway } from '../../../test/helpers/http2.ts'
 
+// These count the refusals' log lines, which are limited (docs/operations.md#logs).
+process.env.PORTCULLIS_LOG_LIMIT_MS = '0'
+
 /**
  * A credential query parameter sent twice, or empty, is refused as malformed: the gateway cannot
  * know which one the upstream reads (PHP's $_GET takes the last), nor how it splits the rest. A

@@ -1,5 +1,6 @@
 import type { GatewayRequest, MetricOptions, PluginMetrics, PluginReply } from '../../../src/index.ts'
 import type { Logger } from 'pino'
+import { LogLimiter } from '../../../src/logging/log-limiter.ts'
 
 /** Why a request was refused, in words safe to show the client (never the credential itself). */
 export interface AuthFailure {
@@ -33,11 +34,23 @@ export function failureCounter (metrics: PluginMetrics) {
   return metrics.counter(FAILURES)
 }
 
-/** Counts, logs (why, never the credential) and answers a refused request. */
+// Any client can be refused at will, once a request: the lines are limited (docs/operations.md#logs).
+// One limiter per plugin's logger (a route's), so its lines and summaries carry the route and plugin.
+const limiters = new WeakMap<Logger, LogLimiter>()
+
+function limiterOf (log: Logger): LogLimiter {
+  let limiter = limiters.get(log)
+  if (limiter === undefined) limiters.set(log, limiter = new LogLimiter(log))
+  return limiter
+}
+
+/** Counts, logs (why, never the credential: a few lines per route, plugin and reason) and answers a refused request. */
 export function refuse (req: GatewayRequest, failure: AuthFailure, plugin: string, log: Logger, counter: ReturnType<typeof failureCounter>,
   challenges: readonly string[]): PluginReply {
   counter.labels(req.route.name, plugin, failure.reason).inc()
-  log.info({ requestId: req.id, reason: failure.reason, status: failure.status }, `${plugin}: ${failure.description}`)
+  const msg = `${plugin}: ${failure.description}`
+  const { reason, status } = failure
+  if (limiterOf(log).allow(reason, 'info', { reason, status }, msg, { key: plugin, fields: {} })) log.info({ requestId: req.id, reason, status }, msg)
   const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' }
   if (challenges.length > 0) headers['www-authenticate'] = challenges.length === 1 ? challenges[0] as string : [...challenges]
   if (failure.retryAfter !== undefined) headers['retry-after'] = String(failure.retryAfter)

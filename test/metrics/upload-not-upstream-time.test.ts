@@ -1,0 +1,88 @@
+import t from 'tap'
+import { request } from 'undici'
+import { connect, type Socket } from 'node:net'
+import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { startUpstream } from '../helpers/upstream.ts'
+import { metricValue } from '../helpers/metric-value.ts'
+import { until } from '../helpers/wait.ts'
+
+// A client's slow upload of a streamed body (over requestBuffer, 64 KiB) was counted as the
+// upstream's response time, from the dispatch: the upstream histogram and the p2c-ewma latency
+// blamed the backend for slow clients. The upload is now overhead (body streaming, at the client's pace).
+
+const CHUNK = 20 * 1024
+const CHUNKS = 5
+const GAP_MS = 50
+
+/** Sends a POST whose body comes in CHUNKS pieces GAP_MS apart (`stopAfter`: then closes mid-body); the ms from first to last piece. */
+async function trickle (port: number, path: string, stopAfter = CHUNKS): Promise<{ socket: Socket, uploadMs: number }> {
+  const socket = connect(port, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  const piece = Buffer.alloc(CHUNK, 'a')
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${CHUNK * CHUNKS}\r\n\r\n`)
+  socket.write(piece)
+  const start = performance.now()
+  for (let i = 1; i < stopAfter; i++) {
+    await sleep(GAP_MS) // a client's pace: nothing to wait on but time
+    socket.write(piece)
+  }
+  return { socket, uploadMs: performance.now() - start }
+}
+
+async function gateway (t: { teardown (fn: () => unknown): void }, early = false): Promise<TestGateway> {
+  const up = await startUpstream(early
+    ? (_req, res) => { setTimeout(() => res.end('early'), 2 * GAP_MS) } // reads none of it
+    : (req, res) => { req.resume(); req.on('end', () => res.end('ok')) })
+  const gw = await startGateway(`upstreams:
+  u: { balance: p2c-ewma, targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: u }
+`, { admin: true })
+  t.teardown(async () => { await gw.close(); await up.close() })
+  return gw
+}
+
+t.test('a trickled upload is not the upstream\'s response time, nor its balancing latency: it is overhead', async t => {
+  const gw = await gateway(t)
+  const admin = gw.adminUrl as string
+  const series = 'portcullis_upstream_response_duration_seconds_sum{upstream="u"}'
+  await (await request(`${gw.url}/warm`)).body.dump() // the connection and the code path warmed up first
+  const before = await metricValue(admin, series)
+  const { socket, uploadMs } = await trickle(Number(new URL(gw.url).port), '/up')
+  const answer: Buffer[] = []
+  socket.on('data', (c: Buffer) => answer.push(c))
+  await once(socket, 'end')
+  t.match(Buffer.concat(answer).toString(), /^HTTP\/1\.1 200 /, 'answered once the body was in')
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.method === 'POST')), 'its access line (metrics counted first)')
+  const upstream = await metricValue(admin, series) - before
+  const overhead = await metricValue(admin, 'portcullis_gateway_overhead_seconds_sum{route="r"}')
+  t.equal(await metricValue(admin, 'portcullis_upstream_response_duration_seconds_count{upstream="u"}'), 2, 'the try observed')
+  t.ok(upstream * 1000 < uploadMs / 4, `upstream response time ${(upstream * 1000).toFixed(1)} ms, well under the ${uploadMs.toFixed(0)} ms upload`)
+  t.ok(overhead * 1000 >= uploadMs * 0.9, `the upload is overhead: ${(overhead * 1000).toFixed(1)} ms`)
+  const list = await (await request(`${admin}/upstreams`)).body.json() as { upstreams: Array<{ targets: Array<{ latencyMs: number }> }> }
+  const latency = list.upstreams[0]?.targets[0]?.latencyMs as number
+  t.ok(latency < uploadMs / 4, `the p2c-ewma latency is the same figure (${latency} ms)`)
+})
+
+t.test('a client that leaves mid-upload: the upload so far is not upstream time either', async t => {
+  const gw = await gateway(t)
+  const { socket } = await trickle(Number(new URL(gw.url).port), '/up', 3)
+  socket.destroy()
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.status === 499)), 'its 499 logged')
+  const overhead = await metricValue(gw.adminUrl as string, 'portcullis_gateway_overhead_seconds_sum{route="r"}')
+  const whole = await metricValue(gw.adminUrl as string, 'portcullis_http_request_duration_seconds_sum{route="r"}')
+  t.ok(whole * 1000 >= GAP_MS, `the request lasted the upload (${(whole * 1000).toFixed(0)} ms)`)
+  t.ok(overhead >= whole * 0.9, `the upload is overhead, not a wait for an answer (${(overhead * 1000).toFixed(1)} of ${(whole * 1000).toFixed(1)} ms)`)
+})
+
+t.test('an upstream that answers before the body ends: its response time counts from the dispatch', async t => {
+  const gw = await gateway(t, true)
+  const { socket, uploadMs } = await trickle(Number(new URL(gw.url).port), '/up')
+  socket.destroy()
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request')), 'its access line')
+  const upstream = await metricValue(gw.adminUrl as string, 'portcullis_upstream_response_duration_seconds_sum{upstream="u"}')
+  t.ok(upstream * 1000 >= 2 * GAP_MS * 0.9 && upstream * 1000 < uploadMs, `its own ${(upstream * 1000).toFixed(1)} ms to answer`)
+})
