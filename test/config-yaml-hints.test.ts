@@ -35,3 +35,28 @@ t.test('a key\'s value opening a [ or { never closed is the mistake, not the lin
   t.same(await issues(t, 'server: [\n  listen\n'),
     ['gw.yaml:1:9 server: this [ is never closed: close it with ] (YAML reads on until it finds one, and the next line cannot be inside it)'], 'as when it is yaml\'s first error')
 })
+
+t.test('a key without its colon is named, with its key path and what to write', async t => {
+  const upstreams = (users: string) => 'server:\n  listen: { host: 127.0.0.1, port: 0 }\nupstreams:\n' + users + 'routes: []\n'
+  // yaml: "Implicit keys need to be on a single line".
+  t.same(await issues(t, upstreams('  users\n    targets: [ { url: "http://127.0.0.1:3001" } ]\n')),
+    ['gw.yaml:4:3 upstreams.users: "users" has no ":" after it: write users:'])
+  // yaml: "Unexpected flow-map-end token", at the line's end.
+  t.same(await issues(t, upstreams('  users:\n    targets [ { url: "http://127.0.0.1:3001" } ]\n')),
+    ['gw.yaml:5:5 upstreams.users.targets: "targets" has no ":" after it: write targets: [...]'])
+})
+
+t.test('a comma missing in { } is pointed at where it goes (yaml: block collections are not allowed within flow collections)', async t => {
+  t.same(await issues(t, 'server:\n  listen: { host: 127.0.0.1 port: 8080 }\nupstreams: {}\nroutes: []\n'),
+    ['gw.yaml:2:28 server.listen.host: a "," is missing between the values in { }'])
+})
+
+t.test('a list item\'s first key again, as in a second item without its "- ", asks whether the "- " went missing', async t => {
+  t.same(await issues(t, HEAD + '  - name: a\n    match: { path: /a }\n    upstream: up\n    name: b\n    match: { path: /b }\n    upstream: up\n'),
+    ['gw.yaml:9:5 routes[0].name: key "name" appears twice in the same map (first on line 6): did a "- " go missing before line 9 to start a new item?'])
+  t.same(await issues(t, 'server:\n  listen: { port: 0 }\nupstreams:\n  up:\n    targets:\n      - url: "http://127.0.0.1:1"\n        url: "http://127.0.0.1:2"\nroutes: []\n'),
+    ['gw.yaml:7:9 upstreams.up.targets[0].url: key "url" appears twice in the same map (first on line 6): did a "- " go missing before line 7 to start a new item?'], 'in any list')
+  // Not the item's first key: keep one, as before.
+  t.same(await issues(t, HEAD + '  - name: a\n    match: { path: /a }\n    upstream: up\n    match: { path: /b }\n'),
+    ['gw.yaml:9:5 routes[0].match: key "match" appears twice in the same map (first on line 7): keep one'])
+})

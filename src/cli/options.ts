@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { ConfigError } from '../config/config-error.ts'
+import { ConfigError, formatIssue } from '../config/config-error.ts'
 import { loadConfig, type LoadedConfig } from '../config/load.ts'
 import { didYouMean } from '../config/suggest.ts'
 
@@ -85,4 +85,9 @@ export async function loadOrReport (file: string): Promise<LoadedConfig | undefi
     console.error(err.message)
     return undefined
   }
+}
+
+/** Prints the warnings of a config that loaded (no routes, a path with a trailing slash...) to stderr, each as file:line:column warning: key.path: message. */
+export function printWarnings (loaded: LoadedConfig): void {
+  for (const w of loaded.warnings ?? []) console.error(formatIssue({ ...w, path: '', message: `warning: ${w.path === '' ? '' : `${w.path}: `}${w.message}` }))
 }

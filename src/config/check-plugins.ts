@@ -1,4 +1,6 @@
+import { posix } from 'node:path'
 import type { PluginCheckRoute, PluginConfigProblem, PluginDefinition } from '../plugins/contract.ts'
+import { pluginFile } from '../plugins/registry.ts'
 import { byRunOrder, configsByPlugin, effectivePlugins, section } from '../plugins/effective.ts'
 import { compilePathPattern } from '../routing/path-pattern.ts'
 import { didYouMean } from './suggest.ts'
@@ -22,6 +24,11 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
   for (const [name, pluginConfig] of Object.entries(section ?? {})) {
     const def = plugins.get(name)
     if (def === undefined) {
+      const instead = definedInstead(name, config.loadPlugins, plugins)
+      if (instead !== undefined) {
+        problems.push({ path: [...at, name], at: 'key', message: `unknown plugin "${name}": ${instead}: use that name here, or give the plugin the name "${name}" in its definePlugin` })
+        continue
+      }
       const near = didYouMean(name, plugins.keys())
       const message = `unknown plugin "${name}"${near}; there are: ${[...plugins.keys()].sort().join(', ')} (your own are loaded with loadPlugins)`
       // No near name: it may be one a failed loadPlugins entry defines (see load.ts).
@@ -46,6 +53,22 @@ export function checkPluginSection (config: GatewayConfig, section: Readonly<Rec
     for (const p of checked) add([...at, name, ...p.path], p.message)
     if (!onRoute) checkOnRoutes(def, data, config, plugins, checked, [...at, name], add)
   }
+}
+
+/**
+ * For a plugin key named as a loadPlugins entry's folder or file (bad1, ./plugins/bad1/index.ts)
+ * whose plugin loaded under another name: `loadPlugins[i] (path) defines "name"`. The entry's path
+ * is relative to the config's folder: the plugin imported from a file whose path ends with it.
+ */
+function definedInstead (name: string, entries: readonly unknown[] | undefined, plugins: ReadonlyMap<string, PluginDefinition>): string | undefined {
+  for (const [i, rel] of (entries ?? []).entries()) {
+    if (typeof rel !== 'string' || !rel.split(/[\\/]/).some(part => part.replace(/\.[cm]?[jt]s$/, '') === name)) continue
+    const written = posix.normalize(rel.replace(/\\/g, '/'))
+    const tail = posix.isAbsolute(written) ? written : `/${written.replace(/^(?:\.\.\/)+/, '')}`
+    const def = [...plugins.values()].find(d => pluginFile(d)?.replace(/\\/g, '/').endsWith(tail) === true)
+    if (def !== undefined) return `loadPlugins[${i}] (${rel}) defines "${def.name}"`
+  }
+  return undefined
 }
 
 /** A route as its plugins' checks see it: its params, and the plugins it runs in their order (unknown names left out). */

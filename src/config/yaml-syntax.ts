@@ -1,4 +1,4 @@
-import { isAlias, isScalar, visit, type Document, type LineCounter, type Node, type Pair, type Scalar, type YAMLError } from 'yaml'
+import { isAlias, isScalar, isSeq, visit, type Document, type LineCounter, type Node, type Scalar, type YAMLError, type YAMLMap } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { keyPathOf, withoutBom } from './yaml-document.ts'
 import { formatPath, printableKey, type KeyPath } from './positions.ts'
@@ -9,7 +9,8 @@ import { hiddenAt } from './redact.ts'
  * the mistake is, with a hint when the cause is a common one: an unquoted ${VAR} inside { } or [ ],
  * a tab, a key indented differently from its siblings, a duplicated key, a second document, a quote
  * never closed, a Windows path's `\` in double quotes, a key glued to its value, a value starting
- * with ! or > read as a tag or a block scalar. Never a piece of the file's text yaml's message quotes.
+ * with ! or > read as a tag or a block scalar, a key without its colon, a comma missing in { }, a
+ * list item without its "- ". Never a piece of the file's text yaml's message quotes.
  */
 export function syntaxIssue (errors: readonly YAMLError[], doc: Document, original: string, lines: LineCounter, file: string): ConfigIssue {
   const first = errors[0] as YAMLError
@@ -19,6 +20,12 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
   const issue = (offset: number, message: string): ConfigIssue => ({ file, ...lines.linePos(offset), path: '', message })
   const lineStart = (line: number) => source.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0)
   const at = (line: number, col: number, message: string): ConfigIssue => issue(lineStart(line) + col - 1, message)
+  // At the key `written` matched on `line` (its indent, then the key), which yaml read as part of a longer key: that one's path, with this key.
+  const keyWithoutColon = (line: number, written: RegExpExecArray, message: string): ConfigIssue => {
+    const offset = lineStart(line) + (written[1] as string).length
+    const key = nodeAt(doc, n => isScalar(n) && n.range?.[0] === offset)
+    return { ...issue(offset, message), path: key === undefined ? '' : formatPath([...key.path.slice(0, -1), written[2] as string]) }
+  }
 
   const tab = errors.find(e => e.code === 'TAB_AS_INDENT')
   if (tab !== undefined) return issue(tab.pos[0], 'a tab in the indentation: YAML indents with spaces only')
@@ -50,7 +57,9 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     const key = /^["']?([^"':\s]+)/.exec(text.slice(start))?.[1] ?? '?'
     const twice = repeatedKey(doc, start)
     const before = twice === undefined ? '' : ` (first on line ${lines.linePos(twice.first).line})`
-    return { ...issue(start, `key "${printableKey(key)}" appears twice in the same map${before}: keep one`), path: twice?.path ?? '' }
+    // A list item's first key again: the next item, written without its "- ".
+    const fix = twice?.restartsItem === true ? `did a "- " go missing before line ${lines.linePos(start).line} to start a new item?` : 'keep one'
+    return { ...issue(start, `key "${printableKey(key)}" appears twice in the same map${before}: ${fix}`), path: twice?.path ?? '' }
   }
 
   // yaml says where the next line starts: the `{` or `[` that opened the collection is the mistake.
@@ -112,6 +121,29 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     if (flowLater !== undefined) return flowLater
     const misplaced = misindentedKey(source, line)
     if (misplaced !== undefined) return at(misplaced.line, misplaced.indent + 1, misplaced.message)
+  }
+
+  // `users` alone on its line, its keys below it: yaml reads the lines as one key.
+  const bare = /^(\s*(?:-\s+)?)([A-Za-z0-9_.-]+)\s*(?:#.*)?$/.exec(source[line - 1] ?? '')
+  if (first.code === 'MULTILINE_IMPLICIT_KEY' && bare !== null) return keyWithoutColon(line, bare, `"${bare[2] as string}" has no ":" after it: write ${bare[2] as string}:`)
+  // `targets [ { url: ... } ]`: a plain word up to the first ":", then what is left unexpected.
+  const glance = /^(\s*(?:-\s+)?)([A-Za-z0-9_.-]+)\s+([[{])/.exec(source[line - 1] ?? '')
+  if (first.code === 'UNEXPECTED_TOKEN' && glance !== null) {
+    const [open, close] = glance[3] === '{' ? ['{', '}'] : ['[', ']']
+    return keyWithoutColon(line, glance, `"${glance[2] as string}" has no ":" after it: write ${glance[2] as string}: ${open}...${close}`)
+  }
+
+  // `{ host: 127.0.0.1 port: 8080 }`: yaml reads "127.0.0.1 port: 8080" as a map in the flow collection.
+  if (first.code === 'BLOCK_IN_FLOW') {
+    const values = /^(.*?\S)\s+(?:[A-Za-z0-9_.-]+|"[^"]*"|'[^']*'):(?:\s|$)/.exec(text.slice(first.pos[0], first.pos[1]))
+    if (values !== null) {
+      const where = lines.linePos(first.pos[0])
+      const map = unclosed(source, where, '{', '}')
+      const seq = unclosed(source, where, '[', ']')
+      const inMap = map !== undefined && (seq === undefined || map.line > seq.line || (map.line === seq.line && map.col > seq.col))
+      const node = nodeAt(doc, n => n.range?.[0] === first.pos[0])
+      return { ...issue(first.pos[0] + (values[1] as string).length, `a "," is missing between the values in ${inMap ? '{ }' : '[ ]'}`), path: node === undefined ? '' : formatPath(node.path) }
+    }
   }
   return issue(first.pos[0], withoutSource(first))
 }
@@ -214,16 +246,20 @@ function nodeAt (doc: Document, test: (node: Node) => boolean): { node: Node, pa
   return found
 }
 
-/** The path of the key written again at `offset`, and where it was first written. */
-function repeatedKey (doc: Document, offset: number): { path: string, first: number } | undefined {
-  let found: { path: string, first: number } | undefined
+/**
+ * The path of the key written again at `offset`, where it was first written, and whether it is
+ * the first key of a block map that is a list's item (the repeat restarts the item).
+ */
+function repeatedKey (doc: Document, offset: number): { path: string, first: number, restartsItem: boolean } | undefined {
+  let found: { path: string, first: number, restartsItem: boolean } | undefined
   visit(doc, {
     Pair (_, pair, ancestors) {
       const key = pair.key
       if (!isScalar(key) || key.range?.[0] !== offset) return
-      const map = ancestors[ancestors.length - 1] as { items: Pair[] }
+      const map = ancestors[ancestors.length - 1] as YAMLMap
       const first = map.items.find(p => isScalar(p.key) && p.key.value === key.value)?.key as Scalar | undefined
-      found = { path: formatPath([...keyPathOf(ancestors.slice(0, -1), map), String(key.value)]), first: first?.range?.[0] ?? offset }
+      const restartsItem = isSeq(ancestors[ancestors.length - 2]) && map.flow !== true && map.items[0]?.key === first
+      found = { path: formatPath([...keyPathOf(ancestors.slice(0, -1), map), String(key.value)]), first: first?.range?.[0] ?? offset, restartsItem }
       return visit.BREAK
     }
   })

@@ -1,6 +1,6 @@
 import { existsSync, realpathSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { basename, dirname, relative, sep } from 'node:path'
+import { basename, dirname, join, relative, sep } from 'node:path'
 import { register } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { assertRegularFile } from '../config/file-path.ts'
@@ -43,6 +43,8 @@ export async function load (url, context, next) {
 
 let registered = false
 
+const FOLDER_ENTRIES = ['index.ts', 'index.js', 'index.mjs']
+
 /**
  * How many times each module failed to import. Node keeps a failed module (a syntax error, a throw
  * at its top level) under its URL, failing again with the same error: once the file is fixed, the
@@ -61,6 +63,9 @@ export async function importUserModule (href: string): Promise<unknown> {
   // A named pipe would hold the import, and the load, for ever.
   const stats = await stat(path).catch(() => undefined)
   if (stats === undefined) throw new Error(`no such file: ${path}${missingHint(path)}`)
+  // A plugin's folder: its entry file, when it has one by a name plugin new or a build writes.
+  const entry = stats.isDirectory() ? FOLDER_ENTRIES.find(f => existsSync(join(path, f))) : undefined
+  if (entry !== undefined) throw new Error(`it is a directory, not a file: name the file in it, ${join(path, entry)} (end the path with /${entry})`)
   assertRegularFile(stats)
   registerPluginHooks()
   const failed = failedImports.get(href) ?? 0

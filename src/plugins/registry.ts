@@ -53,10 +53,17 @@ export async function discoverPlugins (folder: URL): Promise<Map<string, PluginD
   return found
 }
 
+/** The file each imported plugin was imported from. */
+const importedFrom = new WeakMap<PluginDefinition, string>()
+
+/** The file `def` was imported from (importPlugin), if it was. */
+export const pluginFile = (def: PluginDefinition): string | undefined => importedFrom.get(def)
+
 /** Imports a module whose default export is a definePlugin() result (`load`: how; default, import()). */
 export async function importPlugin (href: string, load: (href: string) => Promise<unknown> = async h => import(h)): Promise<PluginDefinition> {
   const mod = await load(href) as { default?: unknown }
   if (!isPluginDefinition(mod.default)) throw new TypeError('its default export is not a definePlugin(...) result')
+  importedFrom.set(mod.default, fileURLToPath(href))
   return mod.default
 }
 

@@ -11,7 +11,7 @@ import { describeRoute } from '../../runtime/describe-route.ts'
 import { formatStep } from '../../plugins/describe-step.ts'
 import { GatewayError, type GatewayErrorKind } from '../../errors.ts'
 import { framingFault } from '../../proxy/request-framing.ts'
-import { loadOrReport, parseCommand } from '../options.ts'
+import { loadOrReport, parseCommand, printWarnings } from '../options.ts'
 import { credentialBypasses } from '../../../plugins/cache/check-credentials.ts'
 
 const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL|PATH
@@ -24,7 +24,8 @@ upstream and path the request would be forwarded to; or, when nothing matches, w
 route does not. With a bare PATH the host is the -H host header's, or none (only routes
 without match.host can match). Exits 0 when a route matches, 1 when none does or the
 gateway would refuse the request (400 for a bad host, path, method or Content-Length, 405
-for TRACE, 501 for CONNECT), 2 for a METHOD or URL no client can send.`
+for TRACE, 501 for CONNECT), 2 for a METHOD or URL no client can send. The config's warnings
+(as validate prints them) go to stderr.`
 
 // An absolute URL (the scheme in any case, as the gateway reads it), or a bare path (host, if any, from -H).
 const URL_RE = /^(?:(https?):\/\/([^/?#]*))?(\/[^?#]*|)(\?[^#]*)?/i
@@ -63,6 +64,8 @@ export async function run (argv: string[]): Promise<number> {
   const headers = nodeHeaders(fields)
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
+  // On stderr, as validate prints them: stdout keeps the answer alone.
+  printWarnings(loaded)
   const runtime = await Runtime.build(loaded, createLogger({ level: 'silent' }), { dryRun: true })
   try {
     console.log(`${method} ${urlArg as string}`)

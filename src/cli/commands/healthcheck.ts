@@ -8,8 +8,9 @@ const HELP = `Usage: portcullis healthcheck
 Exits 0 when the gateway started in this container (or machine) is healthy, 1 if not: with an
 admin listener, when its /healthz answers 200 within 2 s (a hung gateway, or every worker hung,
 does not); without one, when the gateway listener accepts connections. It finds the gateway
-through PORTCULLIS_STATE_FILE, which "portcullis start" writes once it listens (the Docker image
-sets it), so it works whatever ports the config uses.`
+through the file PORTCULLIS_STATE_FILE names, which "portcullis start" writes once it listens, so
+it works whatever ports the config uses: set the variable, to the same path, both where
+"portcullis start" runs and where this runs (the Docker image sets it).`
 
 const TIMEOUT_MS = 2_000
 
@@ -56,7 +57,7 @@ export async function run (argv: string[]): Promise<number> {
   const opts = parseCommand(argv, HELP, { config: false })
   if (typeof opts === 'number') return opts
   const file = process.env.PORTCULLIS_STATE_FILE
-  if (file === undefined || file === '') { console.error('PORTCULLIS_STATE_FILE is not set'); return 1 }
+  if (file === undefined || file === '') { console.error('PORTCULLIS_STATE_FILE is not set: set it, to the same path, both here and where "portcullis start" runs (start writes the gateway\'s addresses to the file it names)'); return 1 }
   let text: string
   try {
     text = readFileSync(file, 'utf8')

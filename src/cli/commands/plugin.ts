@@ -79,6 +79,8 @@ export async function run (argv: string[]): Promise<number> {
   // loadPlugins resolves a relative path against the config's folder: an absolute --dir stays absolute.
   const configFile = opts.values.config as string | undefined
   const entry = isAbsolute(dirArg) ? join(dir, 'index.ts') : relative(configFile === undefined ? '.' : dirname(resolve(configFile)), join(dir, 'index.ts'))
+  // Not an error: the plugin may come before its config (it is only the path the line is relative to).
+  if (configFile !== undefined && !existsSync(configFile)) console.error(`note: ${configFile} does not exist (yet): the loadPlugins line below is for a config written there`)
   console.log(`wrote ${dir}: ${Object.keys(files).join(', ')}
 
 Load it from ${configFile === undefined

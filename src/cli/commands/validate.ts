@@ -1,4 +1,4 @@
-import { loadOrReport, parseCommand } from '../options.ts'
+import { loadOrReport, parseCommand, printWarnings } from '../options.ts'
 import { replacedTopLevel } from '../../config/check-plugins.ts'
 import { formatIssue } from '../../config/config-error.ts'
 import { formatPath, locate } from '../../config/positions.ts'
@@ -20,7 +20,7 @@ export async function run (argv: string[]): Promise<number> {
   if (typeof opts === 'number') return opts
   const loaded = await loadOrReport(opts.config)
   if (loaded === undefined) return 1
-  for (const w of loaded.warnings ?? []) console.error(formatIssue({ ...w, path: '', message: `warning: ${w.path === '' ? '' : `${w.path}: `}${w.message}` }))
+  printWarnings(loaded)
   const unresolved = (await unresolvedTargets(loaded.config)).map(u => ({ at: u.at, message: `host name "${u.host}" does not resolve here (${u.code}): requests to this target fail until it does` }))
   // The gateway logs the cache's bypasses from its setup, which validate does not run.
   const placed = [...replacedTopLevel(loaded.config, loaded.plugins), ...credentialBypasses(loaded.config), ...unresolved]
