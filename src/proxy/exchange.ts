@@ -52,7 +52,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload' | 'upstream_send'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload' | 'shutdown' | 'upstream_send'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 /** Failures before a connection to the target was made (a background request cannot see its onConnect). */
@@ -238,8 +238,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * a request it was sent as a body (sent, or the try aborted), sets the request's socket to null.
    */
   readonly #socket: Socket
-  /** Set once the upgrade went through: closes both ends of the tunnel (`planned`: with WebSocket close frames where it can). */
-  #tunnel: ((planned: boolean) => void) | undefined
+  /** Set once the upgrade went through: closes both ends of the tunnel (`planned`: with WebSocket close frames where it can, the client's close code). */
+  #tunnel: ((planned: PlannedClose | undefined) => void) | undefined
   /** Upstream attempts so far, and the targets already tried (allocated on the first retry only). */
   #tries = 0
   #pluginHost = false
@@ -741,11 +741,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       ? { toClient: new FrameEdges(), toUpstream: new FrameEdges() }
       : undefined
     this.#tunnel = planned => {
-      if (closing !== undefined || !planned || frames === undefined) { closeBoth(); return }
+      if (closing !== undefined || planned === undefined || frames === undefined) { closeBoth(); return }
       clearTimeout(this.#sendTimer)
       clearTimeout(this.#stallTimer)
       closing = setTimeout(closeBoth, WEBSOCKET_CLOSE_GRACE_MS).unref()
-      closeWebSocket(client, upstream, frames)
+      closeWebSocket(client, upstream, frames, planned)
     }
     tunnelling(client) // its end is now the tunnel's (below), no longer the client gone
     // The upstream's end (pipe() ends the client's side) closes the client's connection once what it
@@ -793,12 +793,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * The gateway closes an open tunnel, both ends at once, for `cut` (logged as the exchange's
-   * `error`). A WebSocket closed for a reload is sent close frames first (see closeWebSocket).
+   * `error`). A WebSocket closed for a reload or a shutdown is sent close frames first (see closeWebSocket).
    */
   closeTunnel (cut: Cut): void {
     if (this.#tunnel === undefined || this.#done) return
     this.cut = cut
-    this.#tunnel(cut === 'reload')
+    this.#tunnel(PLANNED_CLOSES[cut])
   }
 
   /**
@@ -1951,21 +1951,29 @@ function closeFrame (code: number, reason: string, masked: boolean): Buffer {
   return Buffer.concat([Buffer.from([0x88, 0x80 | payload.length]), key, payload.map((b, i) => b ^ (key[i % 4] as number))])
 }
 
+/** A planned close of a WebSocket: the client's close code (the upstream's is 1001, Going Away) and the reason both are given. */
+interface PlannedClose { readonly code: number, readonly reason: string }
+/** The cuts that close a WebSocket with close frames: a reload's 1012 (Service Restart), a shutdown's 1001 (Going Away). */
+const PLANNED_CLOSES: Partial<Record<Cut, PlannedClose>> = {
+  reload: { code: 1012, reason: 'config reloaded' },
+  shutdown: { code: 1001, reason: 'gateway shutting down' }
+}
+
 /**
- * Closes a WebSocket tunnel for a reload: the relay stops both ways; the client is sent a close
- * frame 1012 (Service Restart) and the upstream 1001 (Going Away), each only at a frame's end on
+ * Closes a WebSocket tunnel for a reload or a shutdown: the relay stops both ways; the client is
+ * sent a close frame with `close.code` and the upstream 1001 (Going Away), each only at a frame's end on
  * its side (a frame in the middle of another would corrupt the stream: that end sees the connection
  * cut, 1006), then each connection is ended; what the ends still send (their close frames) is
  * dropped. The caller destroys both after a grace.
  */
-function closeWebSocket (client: Duplex, upstream: Duplex, frames: { toClient: FrameEdges, toUpstream: FrameEdges }): void {
+function closeWebSocket (client: Duplex, upstream: Duplex, frames: { toClient: FrameEdges, toUpstream: FrameEdges }, close: PlannedClose): void {
   upstream.unpipe(client)
   client.unpipe(upstream)
   upstream.off('data', frames.toClient.see)
   client.off('data', frames.toUpstream.see)
-  if (frames.toClient.atEdge) client.end(closeFrame(1012, 'config reloaded', false))
+  if (frames.toClient.atEdge) client.end(closeFrame(close.code, close.reason, false))
   else client.destroy()
-  if (frames.toUpstream.atEdge) upstream.end(closeFrame(1001, 'config reloaded', true))
+  if (frames.toUpstream.atEdge) upstream.end(closeFrame(1001, close.reason, true))
   else upstream.destroy()
   client.resume()
   upstream.resume()

@@ -129,7 +129,8 @@ export class Runtime implements ExchangeOwner {
   #tunnelTimer: NodeJS.Timeout | undefined
   /** When #tunnelTimer fires (performance.now()). */
   #tunnelDeadline = Infinity
-  #tunnelsClosed = false
+  /** Set once its tunnels were closed (server.reloadTunnelTimeout, a shutdown): why, for those that open later. */
+  #tunnelsClosed: 'reload' | 'shutdown' | undefined
   /** Set while retired with its DNS discovery and health checks still running: rechecks every second (see #stopWhenDone). */
   #recheck: NodeJS.Timeout | undefined
   /** Past the shutdown's deadline: a request ending unfinished was cut by it (see cutAtShutdown). */
@@ -361,8 +362,8 @@ export class Runtime implements ExchangeOwner {
   }
 
   tunnelOpened (ex: Exchange): void {
-    // Its upstream answered after server.reloadTunnelTimeout had closed the others: it goes too.
-    if (this.#tunnelsClosed) { this.#closeTunnel(ex); return }
+    // Its upstream answered after server.reloadTunnelTimeout or a shutdown had closed the others: it goes too.
+    if (this.#tunnelsClosed !== undefined) { this.#closeTunnel(ex, this.#tunnelsClosed); return }
     this.#tunnels.add(ex)
     if (this.#recheck !== undefined) void this.#stopWhenDone()
   }
@@ -377,20 +378,35 @@ export class Runtime implements ExchangeOwner {
    */
   closeTunnelsAfter (ms: number): void {
     const deadline = performance.now() + ms
-    if (this.#inFlight === 0 || this.#tunnelsClosed || deadline >= this.#tunnelDeadline) return
+    if (this.#inFlight === 0 || this.#tunnelsClosed !== undefined || deadline >= this.#tunnelDeadline) return
     this.#tunnelDeadline = deadline
     clearTimeout(this.#tunnelTimer)
     this.#tunnelTimer = setTimeout(() => {
-      this.#tunnelsClosed = true
-      if (this.#tunnels.size === 0) return
-      this.log.warn({ tunnels: this.#tunnels.size, afterMs: ms }, 'WebSockets still open on a replaced config closed (server.reloadTunnelTimeout)')
-      for (const ex of this.#tunnels) this.#closeTunnel(ex)
+      this.#closeTunnels('reload', () => { this.log.warn({ tunnels: this.#tunnels.size, afterMs: ms }, 'WebSockets still open on a replaced config closed (server.reloadTunnelTimeout)') })
     }, ms).unref()
   }
 
-  #closeTunnel (ex: Exchange): void {
+  /**
+   * A shutdown begins: its tunnels are closed now, as a reload's (WebSockets sent 1001 Going Away),
+   * those that open later at once. A WebSocket never ends on its own: held, it would keep the stop
+   * until the deadline, then be cut (1006).
+   */
+  closeTunnelsAtShutdown (): void {
+    clearTimeout(this.#tunnelTimer)
+    this.#closeTunnels('shutdown', () => { this.log.info({ tunnels: this.#tunnels.size }, 'shutting down: open WebSockets closed') })
+  }
+
+  /** Closes the tunnels open, and those that open from now on, for `cut`; `logged` first, if any is open. */
+  #closeTunnels (cut: 'reload' | 'shutdown', logged: () => void): void {
+    this.#tunnelsClosed = cut
+    if (this.#tunnels.size === 0) return
+    logged()
+    for (const ex of this.#tunnels) this.#closeTunnel(ex, cut)
+  }
+
+  #closeTunnel (ex: Exchange, cut: 'reload' | 'shutdown'): void {
     this.#tunnels.delete(ex)
-    ex.closeTunnel('reload')
+    ex.closeTunnel(cut)
   }
 
   /**

@@ -464,12 +464,12 @@ export class GatewayServer {
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish, and after `deadlineMs` cuts what is left
-   * (including open WebSockets). Resolves when every connection is gone.
+   * Stops accepting, closes open tunnels (WebSockets with close frames), lets in-flight requests
+   * finish, and after `deadlineMs` cuts what is left. Resolves when every connection is gone.
    */
   async close (deadlineMs: number): Promise<void> {
     this.#closing = true
-    // Past the deadline nothing may hold the stop: client connections, WebSockets and upstream pools are cut.
+    // Past the deadline nothing may hold the stop: client connections, tunnels still closing and upstream pools are cut.
     const timer = setTimeout(() => {
       const runtimes = [this.#runtime, ...this.#retiring.keys()]
       for (const r of runtimes) r.cutAtShutdown()
@@ -491,8 +491,11 @@ export class GatewayServer {
     const h2c = this.#h2c
     const h2cClosed = h2c === undefined || !h2c.server.listening ? undefined : new Promise(resolve => h2c.server.close(resolve))
     h2c?.connections.goaway()
-    // Open WebSockets hold the close until they end or the deadline cuts them.
-    await this.app.close()
+    // Tunnels never end on their own: they would hold the close until the deadline cut them (1006).
+    // Closed now as at a reload (Runtime.closeTunnelsAfter), WebSockets with 1001 (Going Away).
+    const closed = this.app.close()
+    for (const r of [this.#runtime, ...this.#retiring.keys()]) r.closeTunnelsAtShutdown()
+    await closed
     await h2cClosed
     clearInterval(sweep)
     await Promise.all([this.#runtime.dispose(), ...this.#retiring.values()])
