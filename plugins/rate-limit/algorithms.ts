@@ -92,16 +92,11 @@ function chargeSliding (w: number, stored: SlidingState | undefined, now: number
   return { state: new SlidingState(idx, 1, p), ttlMs: 2 * w - (now - idx * w) }
 }
 
-/**
- * Token bucket as GCRA: one theoretical arrival time; a request fits if it is less than a bucket ahead of now.
- * A charge leaves it a bucket ahead at most; one further ahead was stored before the clock stepped
- * back (here, on the Redis host, a failover to a replica behind): read as a bucket ahead (see
- * repair), the step costs a client one bucket's fill, not its length.
- */
+/** Token bucket as GCRA: one theoretical arrival time; a request fits if it is less than a bucket ahead of now. */
 function tokenBucket (q: number, w: number, b: number, stored: BucketState | undefined, now: number): Check {
   const t = w / q
   const tau = b * t
-  const tat = stored === undefined || stored.tat < now ? now : Math.min(stored.tat, now + tau)
+  const tat = stored === undefined || stored.tat < now ? now : stored.tat
   const free = Math.floor((tau - (tat - now)) / t + EPSILON)
   // The last token: its reset is when the next one comes (the arrival time one interval on), as its 429 would say.
   if (free >= 1) return { ok: true, free, ms: free === 1 ? Math.ceil(tat + 2 * t - tau - now) : Math.ceil(tat + t - now) }
@@ -133,20 +128,6 @@ function chargeFixed (w: number, stored: FixedState | undefined, now: number): W
   const idx = Math.floor(now / w)
   if (stored?.window === idx) { stored.count++; return undefined }
   return { state: new FixedState(idx, 1), ttlMs: w - (now - idx * w) }
-}
-
-/**
- * What a rejected request writes, though it counts nothing: a bucket more than a bucket ahead (see
- * tokenBucket) stored back at a bucket ahead, so that it drains from there; read so and left, it
- * would stay empty until the clock caught up. Else undefined.
- */
-export function repair (alg: AlgorithmCode, q: number, w: number, b: number, stored: unknown, now: number): Write | undefined {
-  if (alg !== 't' || !(stored instanceof BucketState)) return undefined
-  const tau = b * (w / q)
-  const bound = now + tau
-  if (stored.tat <= bound) return undefined
-  stored.tat = Math.floor(bound * 1000 + 0.5) / 1000
-  return { state: stored, ttlMs: Math.max(1, Math.ceil(tau)) }
 }
 
 /**

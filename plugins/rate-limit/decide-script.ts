@@ -1,13 +1,12 @@
 import { defineScript, type LocalData } from '../../src/index.ts'
-import { charge, check, repair, type AlgorithmCode } from './algorithms.ts'
+import { charge, check, type AlgorithmCode } from './algorithms.ts'
 
 /**
  * Decides every limit of a request at once. KEYS: one per limit. ARGV: per limit, four values:
  * algorithm code (s, t, f), quota, window ms, bucket size; then, optionally, a deadline (ms on the
  * server's clock): a call run after it (the gateway has given up on it, see ServerClock) decides
- * nothing and writes nothing, and returns [LATE, now]. Nothing is counted unless every limit
- * lets the request through, so a request one limit rejects is not counted by the others (a
- * rejected bucket found beyond its bound is stored back at it: see repair in algorithms.ts).
+ * nothing and writes nothing, and returns [LATE, now]. Nothing is written unless every limit
+ * lets the request through, so a request one limit rejects is not counted by the others.
  * Returns [allowed (1|0), then per limit: ok (1|0), remaining, ms (reset, or retry when not ok or
  * when this request took the last one that fits: see Check in algorithms.ts), then now (ms)].
  * Time comes from the Redis server (TIME) so that instances with skewed clocks agree.
@@ -55,12 +54,6 @@ for i = 1, n do
     local tau = b * em
     local tat = tonumber(v) or now
     if tat < now then tat = now end
-    -- More than a bucket ahead (the clock stepped back since): read and stored back as a bucket ahead.
-    local bound = now + tau
-    if tat > bound then
-      local us = math.floor(bound * 1000 + 0.5)
-      tat, st, ttl = bound, string.format('%d.%03d', math.floor(us / 1000), us % 1000), math.max(1, math.ceil(tau))
-    end
     free = math.floor((tau - (tat - now)) / em + 1e-6)
     if free >= 1 then
       local nxt = tat + em
@@ -85,11 +78,10 @@ for i = 1, n do
   res[3 * i - 1], res[3 * i], res[3 * i + 1] = ok, free, ms
   states[i], ttls[i] = st, ttl
 end
--- Allowed: every limit charged. Rejected: only a rejected limit's repair (a bucket stored back, see 't').
-for i = 1, n do
-  if res[1] == 1 or res[3 * i - 1] == 0 and states[i] ~= '' then
+if res[1] == 1 then
+  for i = 1, n do
     redis.call('SET', KEYS[i], states[i], 'PX', ttls[i])
-    if res[1] == 1 then res[3 * i] = res[3 * i] - 1 end
+    res[3 * i] = res[3 * i] - 1
   end
 end
 res[3 * n + 2] = now
@@ -120,12 +112,6 @@ function local (data: LocalData, keys: readonly string[], args: readonly string[
       const write = charge(args[4 * i] as AlgorithmCode, Number(args[4 * i + 1]), Number(args[4 * i + 2]), stored[i], now)
       if (write !== undefined) data.set(keys[i] as string, write.state, write.ttlMs)
       res[3 * i + 2] = (res[3 * i + 2] as number) - 1
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      if (res[3 * i + 1] !== 0) continue
-      const write = repair(args[4 * i] as AlgorithmCode, Number(args[4 * i + 1]), Number(args[4 * i + 2]), Number(args[4 * i + 3]), stored[i], now)
-      if (write !== undefined) data.set(keys[i] as string, write.state, write.ttlMs)
     }
   }
   res[1 + 3 * n] = now
