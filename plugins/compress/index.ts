@@ -50,10 +50,17 @@ export default definePlugin({
       copies: keepEncoded > 0 ? new EncodedCopies(keepEncoded, bytes => kept.set(bytes)) : undefined
     }
     const typeAllowed = typeMatcher(config.types ?? DEFAULTS.types)
+    // Without decompressForClients an encoded answer goes as it is to every client: asking the upstream
+    // for fewer codings would spare none of them one, and cost this client those it accepts.
+    const rewrite = compression.decompressForClients
+    const requests = config.requests ?? DEFAULTS.requests
     return {
-      onRequest: config.requests ?? DEFAULTS.requests
-        ? req => { acceptDecodable(req, negotiator); return decompressRequest(req) }
-        : req => { acceptDecodable(req, negotiator) },
+      onRequest: rewrite || requests
+        ? req => {
+          if (rewrite) acceptDecodable(req, negotiator)
+          return requests ? decompressRequest(req) : undefined
+        }
+        : undefined,
       onResponse (res, req) {
         if (transformable(res, req, typeAllowed)) compressResponse(res, req, compression)
         else if (describesTransformable(res, req, typeAllowed)) describeResponse(res, req, compression)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { LRUCache } from 'lru-cache'
 import { EncodingNegotiator } from './negotiate.ts'
+import { available } from './codings.ts'
 import { performance } from 'node:perf_hooks'
 
 const n = new EncodingNegotiator(['br', 'gzip', 'deflate'])
@@ -92,7 +93,7 @@ t.test('a long header value is never cached; routes offering the same codings sh
   t.equal(new EncodingNegotiator(['gzip', 'deflate']).negotiate('deflate, gzip'), 'gzip', 'one offering them in another order has its own')
 })
 
-t.test('a long header costs no more than its first 64 elements and parameters; one cut there is dropped', async t => {
+t.test('a long header costs no more than its first 64 elements and parameters; one longer is read as identity', async t => {
   /**
    * Least time per call (noise only adds) of accepts then negotiate, as a response reads its header;
    * the header in two spellings taken in turn, as two clients' would be, each read anew.
@@ -123,15 +124,39 @@ t.test('a long header costs no more than its first 64 elements and parameters; o
   }
   const padded = (element: string) => `${'x, '.repeat(70)}${element}`
   t.equal(n.negotiate(padded('gzip')), 'identity', 'an element after the first 64 is not read')
-  t.equal(n.negotiate(`*, ${padded('br;q=0')}`), 'br', 'nor its refusal')
+  // `*` accepted br, its refusal unread: br was sent.
+  t.equal(n.negotiate(`*, ${padded('br;q=0')}`), 'identity', 'nor is what comes before taken as the whole')
+  t.equal(n.accepts(`*, ${padded('br;q=0')}`, 'br'), false, 'nor accepted')
+  t.equal(n.accepts('*, br' + ';'.repeat(63) + ';q=0', 'br'), false, 'empty parameters count, a value kept as well')
   // br, q=0, *, q=0.5, gzip, then parameters: gzip's q=0 the 64th item, then the 65th.
-  const refused = (params: number) => `br;q=0, *;q=0.5, gzip${';x'.repeat(params)};q=0, ${'x, '.repeat(100)}`
-  t.equal(n.negotiate(refused(58)), 'deflate', 'one finished at the 64th is read whole')
-  t.equal(n.negotiate(refused(59)), 'gzip', 'one finished at the 65th is dropped, its refusal unread')
+  const refused = (params: number) => `br;q=0, *;q=0.5, gzip${';x'.repeat(params)};q=0`
+  t.equal(n.negotiate(refused(58)), 'deflate', '64 items are read whole')
+  t.equal(n.negotiate(refused(59)), 'identity', '65 are not')
+  t.equal(n.upstream(refused(58)), available('zstd') ? 'deflate;q=0.5, zstd;q=0.5' : 'deflate;q=0.5', 'upstream: rewritten')
+  t.equal(n.upstream(refused(59)), 'identity', 'upstream: plain asked for')
+})
+
+t.test('upstream: the codings accepted and decoded here; a refused identity stays refused', async t => {
+  const cases: Array<[string, string]> = [
+    ['gzip, br;q=0.5', 'gzip, br;q=0.5'],
+    ['identity;q=0', 'identity;q=0'],
+    ['*;q=0', 'identity;q=0'],
+    ['*;q=0, gzip', 'gzip, identity;q=0'],
+    ['*;q=0, identity', 'identity'],
+    ['*;q=0, identity;q=0.2, gzip', 'gzip, identity;q=0.2'],
+    ['*;q=0.5, gzip, zstd;q=0', 'gzip, br;q=0.5, deflate;q=0.5'],
+    ['foo', 'identity'],
+    ['foo, identity;q=0', 'identity;q=0']
+  ]
+  for (const [header, expected] of cases) {
+    t.equal(n.upstream(header), expected, `${JSON.stringify(header)} → ${expected}`)
+    t.equal(n.upstream(header), expected, 'again (cached)')
+  }
 })
 
 t.test('a long header is read once for accepts then negotiate on one response', async t => {
-  const long = `gzip;q=0.5, ${'x, '.repeat(100)}`
+  // Over 256 characters, under 64 elements.
+  const long = `gzip;q=0.5, ${'x-some-coding, '.repeat(30)}`
   const tests = t.capture(RegExp.prototype, 'test', RegExp.prototype.test)
   const accepted = n.accepts(long, 'gzip')
   const read = tests.args().length

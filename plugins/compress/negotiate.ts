@@ -18,14 +18,16 @@ function codingName (token: string): string {
 
 /**
  * The q-values a header gives, by coding (`*` among them); a coding named twice gets the lower. Only
- * its first MAX_ITEMS elements and parameters are read, an element cut there dropped (its `q=0` may
- * come later), so that a header's cost is bounded, whatever its length.
+ * its first MAX_ITEMS elements and parameters are read, so that a header's cost is bounded, whatever
+ * its length: one longer is read as `identity` (plain only), since a `q=0` in its rest may refuse what
+ * `*` or its first entries accept.
  */
 function weights (header: string): Map<string, number> {
   const q = new Map<string, number>()
   let coding: string | undefined
   let weight = 1
-  for (let at = 0, items = 0; at <= header.length && items < MAX_ITEMS; items++) {
+  for (let at = 0, items = 0; at <= header.length; items++) {
+    if (items === MAX_ITEMS) return new Map([[IDENTITY, 1]])
     // test, not exec: no match to allocate; it looks no further than the next separator.
     SEPARATOR.lastIndex = at
     const end = SEPARATOR.test(header) ? SEPARATOR.lastIndex - 1 : header.length
@@ -101,7 +103,7 @@ export class EncodingNegotiator {
    * Node decodes (`*` spelled out), by q-value then the server's order, identity if it named it
    * (`gzip, deflate, br, zstd` on a Node without zstd: `br, gzip, deflate`), so that the upstream
    * never answers in a coding compress cannot decode for other clients, and equivalent headers are
-   * one cache variant; `identity` when none is left.
+   * one cache variant; `identity` when none is left (`identity;q=0` if the client refused it).
    */
   upstream (header: string): string {
     if (header.length > MAX_CACHED) return this.#forUpstream(longWeights(header))
@@ -131,11 +133,14 @@ export class EncodingNegotiator {
   #forUpstream (q: ReadonlyMap<string, number>): string {
     const listed: Array<[coding: string, weight: number]> = []
     for (const c of this.#decodable) {
-      // identity's own q-value only: `*` (or none) leaves it acceptable as it was.
-      const w = c === IDENTITY ? q.get(c) : weightOf(q, c)
+      // identity: its own q-value, else refused by `*;q=0` (RFC 9110 12.5.3), else acceptable unnamed:
+      // its refusal is kept, or the upstream would read it acceptable.
+      const w = c === IDENTITY ? q.get(c) ?? (q.get('*') === 0 ? 0 : undefined) : weightOf(q, c)
       if (w !== undefined && (w > 0 || c === IDENTITY)) listed.push([c, w])
     }
-    if (listed.length === 0 || (listed.length === 1 && listed[0]?.[0] === IDENTITY)) return IDENTITY
+    // Nothing acceptable left, identity refused: `identity;q=0`, which names no coding either.
+    const only = listed.length === 1 ? listed[0] : undefined
+    if (listed.length === 0 || (only?.[0] === IDENTITY && only[1] > 0)) return IDENTITY
     // Stable: equal q-values keep the server's order.
     return listed.sort((a, b) => b[1] - a[1]).map(([c, w]) => w === 1 ? c : `${c};q=${w}`).join(', ')
   }

@@ -61,6 +61,8 @@ export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: 
     bodyChanged(h)
     return
   }
+  // A label `identity` goes, whatever is sent: it is no coding, and the body goes plain or encoded.
+  if (h['content-encoding'] !== undefined) h['content-encoding'] = undefined
   if (res.status === 304) {
     // A 304 tells neither the body's size nor whether the upstream had encoded it (nor, untyped, its
     // type): the client's copy tells whether it was sent changed, its ETag weakened.
@@ -74,9 +76,6 @@ export function describeResponse (res: GatewayResponse, req: GatewayRequest, c: 
   if (c.encoders.has(chosen)) {
     h['content-encoding'] = chosen
     bodyChanged(h)
-  } else {
-    // As the GET: a label `identity` goes from a body sent plain.
-    h['content-encoding'] = undefined
   }
 }
 
@@ -123,17 +122,15 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
     addVary(h, 'accept-encoding')
     if (c.negotiator.accepts(accept, decode)) { c.sent.get(decode)?.inc(); return }
   } else {
+    // A label `identity` goes, as from every body compress sends: it is no coding (too small ones too).
+    if (h['content-encoding'] !== undefined) h['content-encoding'] = undefined
     if (tooSmall(first(h['content-length']), c.minSize)) return
     addVary(h, 'accept-encoding')
   }
   const chosen = c.negotiator.negotiate(accept)
   c.sent.get(chosen)?.inc()
   const encoder = c.encoders.get(chosen)
-  if (encoder === undefined && decode === undefined) {
-    // Plain, and sent plain: a label `identity` goes, as it goes from every body compress sends.
-    h['content-encoding'] = undefined
-    return
-  }
+  if (encoder === undefined && decode === undefined) return
   // A body replied again and again (a cache hit) is sent from its kept copy in the chosen coding
   // (`identity`: decoded); undefined once a stream is added, the body sent then not the one replied.
   const body = res.replyBody

@@ -245,3 +245,98 @@ routes:
     if (method === 'GET') t.equal(body.toString(), BODY)
   }
 })
+
+/** A gateway on `routes` to an upstream answering with `answer`, and the Accept-Encoding each request took upstream. */
+async function acceptGateway (t: Test, routes: string, answer: (accept: string | undefined, path: string, res: import('node:http').ServerResponse) => void) {
+  const received: Array<string | undefined> = []
+  const up = await startUpstream((req, res) => {
+    req.resume()
+    received.push(req.headers['accept-encoding'])
+    answer(req.headers['accept-encoding'], req.url as string, res)
+  })
+  const gw = await startGateway(`upstreams:
+  u: { targets: [ { url: "${up.url}" } ] }
+routes:
+${routes}`)
+  t.teardown(async () => { await gw.close(); await up.close() })
+  const get = async (path: string, accept: string, method: 'GET' | 'HEAD' = 'GET') => {
+    const res = await request(`${gw.url}${path}`, { method, headers: { 'accept-encoding': accept } })
+    return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()), upstream: received.at(-1) }
+  }
+  return get
+}
+
+// `identity;q=0` and `*;q=0` went upstream as `identity`, asking for the plain body the client refused;
+// `*;q=0, gzip` as `gzip`, which leaves identity acceptable.
+t.test('upstream, a refused identity stays refused; nothing acceptable left goes as identity;q=0, and the upstream\'s answer is passed', async t => {
+  const zstd = available('zstd')
+  const get = await acceptGateway(t, `  - { name: r, match: { path: /* }, upstream: u, plugins: { compress: {} } }
+`, (accept, path, res) => {
+    // An upstream that refuses what it cannot give (RFC 9110 15.5.7) on /strict, and one that sends plain whatever is asked.
+    if (path === '/strict' && accept === 'identity;q=0') res.writeHead(406, { 'content-type': 'application/json' }).end('{"error":"not_acceptable"}')
+    else res.writeHead(200, { 'content-type': 'application/json' }).end(BODY)
+  })
+  const cases: Array<[string, string]> = [
+    ['identity;q=0', 'identity;q=0'],
+    ['*;q=0', 'identity;q=0'],
+    ['*;q=0, gzip', 'gzip, identity;q=0'],
+    ['gzip;q=0.5, *;q=0', 'gzip;q=0.5, identity;q=0'],
+    ['zstd, *;q=0', zstd ? 'zstd, identity;q=0' : 'identity;q=0'],
+    ['*;q=0, identity;q=0.5', 'identity'],
+    ['*;q=0.5', zstd ? 'br;q=0.5, zstd;q=0.5, gzip;q=0.5, deflate;q=0.5' : 'br;q=0.5, gzip;q=0.5, deflate;q=0.5'],
+    ['zstd', zstd ? 'zstd' : 'identity']
+  ]
+  for (const [accept, upstream] of cases) t.equal((await get('/r', accept)).upstream, upstream, `client ${JSON.stringify(accept)}: upstream ${JSON.stringify(upstream)}`)
+
+  const plain = await get('/r', 'identity;q=0')
+  t.same([plain.status, plain.headers['content-encoding'], plain.body.toString()], [200, undefined, BODY], 'a plain answer: sent plain (compress answers no 406)')
+  const strict = await get('/strict', '*;q=0')
+  t.same([strict.status, strict.body.toString()], [406, '{"error":"not_acceptable"}'], 'an upstream\'s 406: passed')
+  const gz = await get('/r', '*;q=0, gzip')
+  t.equal(zlib.gunzipSync(gz.body).toString(), BODY, 'a client that accepts gzip gets it')
+})
+
+// `*, br` then 63 empty parameters then `;q=0` went upstream as `br, gzip, deflate`, and compress sent br:
+// the element cut at the 64th item was dropped, its refusal unread, and `*` accepted br.
+t.test('a header longer than 64 elements and parameters: read as identity, upstream and by compress', async t => {
+  const br = zlib.brotliCompressSync(BODY)
+  const get = await acceptGateway(t, `  - { name: r, match: { path: /* }, upstream: u, plugins: { compress: {} } }
+`, (accept, path, res) => {
+    // /asked answers br to whoever asks for it; /br to everyone.
+    if (path === '/br' || accept?.includes('br') === true) res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'br', vary: 'accept-encoding' }).end(br)
+    else res.writeHead(200, { 'content-type': 'application/json', vary: 'accept-encoding' }).end(BODY)
+  })
+  const cut = `*, br${';'.repeat(63)};q=0`
+  // Over 256 characters: read per response, never kept.
+  const long = `*, ${'x, '.repeat(100)}br;q=0`
+  for (const accept of [cut, long]) {
+    for (const path of ['/asked', '/br']) {
+      const res = await get(path, accept)
+      t.equal(res.upstream, 'identity', `${accept.length} characters: the upstream is asked for the plain body`)
+      t.same([res.headers['content-encoding'], res.body.toString()], [undefined, BODY], `${path}, ${accept.length} characters: sent plain`)
+    }
+  }
+  const whole = `*, br${';'.repeat(61)};q=0`
+  t.equal((await get('/asked', whole)).upstream, available('zstd') ? 'zstd, gzip, deflate' : 'gzip, deflate', 'a refusal at the 64th item is read')
+})
+
+// With decompressForClients false compress decodes no answer, so the rewrite spared no client a coding,
+// and cost this one those it accepts (zstd on Node 20).
+t.test('decompressForClients false: the client\'s Accept-Encoding goes upstream as sent', async t => {
+  const get = await acceptGateway(t, `  - { name: r, match: { path: /* }, upstream: u, plugins: { compress: { decompressForClients: false } } }
+`, (accept, path, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end(BODY) })
+  for (const accept of ['gzip, deflate, br, zstd', 'zstd', 'identity;q=0', '*;q=0.5']) t.equal((await get('/r', accept)).upstream, accept, JSON.stringify(accept))
+})
+
+// compressResponse returned below minSize before dropping the label.
+t.test('a plain body labelled identity below minSize loses the label', async t => {
+  const get = await acceptGateway(t, `  - { name: r, match: { path: /* }, upstream: u, plugins: { compress: {} } }
+`, (accept, path, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'identity', 'content-length': '7' }).end('{"a":1}') })
+  for (const method of ['GET', 'HEAD'] as const) {
+    for (const accept of ['gzip', 'identity']) {
+      const res = await get('/r', accept, method)
+      t.same([res.headers['content-encoding'], res.headers['content-length'], res.headers.vary], [undefined, '7', undefined], `${method}, Accept-Encoding ${accept}: no label, its length, no Vary`)
+      if (method === 'GET') t.equal(res.body.toString(), '{"a":1}')
+    }
+  }
+})
