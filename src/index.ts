@@ -3,7 +3,7 @@ export { definePlugin } from './plugins/define-plugin.ts'
 export { RequestRejected } from './plugins/request-rejected.ts'
 export { UpstreamBodyInvalid } from './plugins/upstream-body-invalid.ts'
 export type {
-  ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginCheckRoute, PluginConfigProblem, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, SubrequestResponse, UpstreamTarget
+  ClientCertificate, CredentialSpec, GatewayRequest, GatewayResponse, HeaderMap, PluginCheckRoute, PluginConfigProblem, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, PluginWarningsContext, SubrequestResponse, UpstreamTarget
 } from './plugins/contract.ts'
 export type { AdminMethod, PluginAdmin, PluginAdminHandler, PluginAdminQuery, PluginAdminReply, PluginAdminRequest } from './plugins/admin-routes.ts'
 export type { Consumer, ConsumerCredential, Consumers } from './consumers/consumers.ts'

@@ -4,9 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { startGateway } from '../../test/helpers/gateway.ts'
 import { waitForLog } from '../../test/helpers/logs.ts'
 import { runCliHere } from '../../test/helpers/run-cli.ts'
+import { startFromFile } from '../../test/reload/helpers.ts'
 import { startUpstream } from '../../test/helpers/upstream.ts'
 
 // A cache behind key-auth once bypassed every request (each has credentials) and said so only in
@@ -49,15 +49,24 @@ routes:
 `
 const WARNING = /^route "keyed": the cache is bypassed for requests with credentials, and key-auth admits no other, so nothing is stored: set cacheAuthorized: true, and have the upstream send public or s-maxage/
 
+const bypassLogs = (logs: ReadonlyArray<Record<string, unknown>>) => logs.filter(l => typeof l.msg === 'string' && l.msg.includes('bypassed for requests with credentials'))
+
 t.test('the gateway warns at load of a cache its route\'s auth lets no request past without credentials', async t => {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
-  const gw = await startGateway(config(upstream.url))
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cache-'))
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${config(upstream.url)}`)
+  const gw = await startFromFile(file)
   t.teardown(() => gw.close())
-  const warning = await waitForLog(gw.logs, { level: 40, route: 'keyed', plugin: 'cache' })
+  // A load warning (the cache's warnings hook), at the route's cache key; its setup no longer logs it too.
+  const warning = await waitForLog(gw.logs, { level: 40, path: 'routes[0].plugins.cache' })
+  t.match(warning, { file, line: 18, col: 7 })
   t.match(warning?.msg, WARNING)
-  t.same(gw.logs.filter(l => typeof l.msg === 'string' && l.msg.includes('bypassed for requests with credentials')).map(l => l.route), ['keyed'],
-    'none for a route with cacheAuthorized, one admitting anonymous requests, or one without auth')
+  t.same(bypassLogs(gw.logs).map(l => l.path), ['routes[0].plugins.cache'],
+    'once; none for a route with cacheAuthorized, one admitting anonymous requests, or one without auth')
+  t.equal((await gw.reloader.reload('admin')).result, 'success')
+  t.equal(bypassLogs(gw.logs).length, 2, 'logged again, once, by a reload')
   // What it warns of.
   const res = await request(`${gw.url}/keyed/x`, { headers: { 'x-api-key': KEY } })
   await res.body.dump()
@@ -72,6 +81,6 @@ t.test('validate warns of it at the route\'s cache key, and explain notes it on 
   t.equal(validated.stderr.split('\n').filter(l => l !== '').length, 1, 'one warning')
   t.match(validated.stderr, new RegExp(`^${file}:18:7 warning: routes\\[0\\]\\.plugins\\.cache: ${WARNING.source.slice(1)}`))
   const keyed = await runCliHere('explain', '-c', file, 'GET', '/keyed/x')
-  t.match(keyed.stdout, /^ {2}note {13}cache: bypassed for requests with credentials, the only ones key-auth admits \(cacheAuthorized: false\): nothing is stored$/m)
+  t.match(keyed.stdout, /^ {2}note {13}route "keyed": the cache is bypassed for requests with credentials, and key-auth admits no other, so nothing is stored: /m)
   for (const path of ['/authorized/x', '/guests/x', '/open/x']) t.notMatch((await runCliHere('explain', '-c', file, 'GET', path)).stdout, /note/, path)
 })

@@ -9,8 +9,7 @@ import { SharedFetch } from './shared-fetch.ts'
 import { CacheSchema } from './schema.ts'
 import { RecentValues } from './entry.ts'
 import { storeErrorLog } from '../shared/store-errors.ts'
-import { chainOf } from '../shared/auth/chain.ts'
-import { credentialBypassMessage } from './check-credentials.ts'
+import { bypassingAuth, credentialBypassMessage } from './check-credentials.ts'
 
 const DEFAULT_STATUSES = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
 // Per route, for stores read over the network: what the values last read may hold (RecentValues).
@@ -26,6 +25,11 @@ export default definePlugin({
   name: 'cache',
   priority: 500,
   schema: CacheSchema,
+  // A cache the route's auth plugins let no request past without credentials never stores.
+  warnings (config, ctx) {
+    const auth = bypassingAuth(config, ctx.plugins)
+    return auth.length === 0 ? [] : [credentialBypassMessage(ctx.routeName, auth)]
+  },
   setup (config, ctx) {
     const store = ctx.store(config.store)
     // A waiter may wait for two fetches (its leader's, then, that one gone, the next's), within its
@@ -39,9 +43,6 @@ export default definePlugin({
       const reads = readsMs === 0 ? '' : ` less 3 × store "${store.name}"'s commandTimeout (${readsMs / 3} ms), the reads a wait may end with`
       throw new Error(`collapseTimeout (${collapseMs} ms) must be less than half of server.pluginTimeout (${ctx.hookTimeoutMs} ms)${reads}: a request may wait twice collapseTimeout for other requests' fetches, and its onRequest is cut at server.pluginTimeout (504); lower collapseTimeout${readsMs === 0 ? '' : ' or commandTimeout'} or raise server.pluginTimeout`)
     }
-    // The route's auth plugins, set up before it (higher priority): a cache they let no request past without credentials never stores.
-    const auth = chainOf(ctx)
-    if (config.cacheAuthorized !== true && auth.size > 0 && auth.anonymous === undefined) ctx.log.warn(credentialBypassMessage(ctx.routeName, auth.members.map(m => m.plugin)))
     const purger = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics)))
     ctx.shared(`eviction ${store.name}`, () => evictionWarning(store, ctx.log))
     const settings = keySettings(config.key)

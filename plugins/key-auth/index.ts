@@ -6,6 +6,7 @@ import { compileLocations, type Location } from '../shared/auth/location.ts'
 import { checkAuthRoute } from '../shared/auth/route-check.ts'
 import { storeErrorLog } from '../shared/store-errors.ts'
 import { KeyIndex, keyDigest } from './key-index.ts'
+import { noKeysWarnings } from './no-keys.ts'
 import { KEY_HEADER, KeyAuthSchema, KeyCredentialSchema, type KeyCredential } from './schema.ts'
 
 const INVALID = fail(401, 'invalid_key', 'invalid_credentials', 'the API key is not valid')
@@ -18,6 +19,7 @@ export default definePlugin({
   priority: 1250,
   schema: KeyAuthSchema,
   check: (config, route) => checkAuthRoute('key-auth', config, route),
+  warnings: noKeysWarnings,
   credentials: {
     schema: KeyCredentialSchema,
     // Hashed, so that the same key written once as sha256: and once in clear is caught too.

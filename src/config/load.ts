@@ -29,6 +29,7 @@ import { builtinPlugins, importPlugin } from '../plugins/registry.ts'
 import { importUserModule } from '../plugins/plugin-loader.ts'
 import type { PluginDefinition } from '../plugins/contract.ts'
 import { describeThrown } from '../plugins/thrown.ts'
+import { pluginWarnings } from '../plugins/plugin-warnings.ts'
 
 /** A config that passed every check, with what is needed to build a runtime from it. */
 export interface LoadedConfig {
@@ -49,7 +50,7 @@ export interface LoadedConfig {
   readonly serverTls?: ServerTls
   /** loadPlugins entries whose file changed since this process first imported it: the old code still runs. */
   readonly stalePlugins?: readonly string[]
-  /** What loads but may not be meant (a `$NAME` kept as text while NAME is set, no routes, a path ending in /): logged at load, printed by validate. */
+  /** What loads but may not be meant (a `$NAME` kept as text while NAME is set, no routes, a path ending in /, a plugin's warnings): logged at load, printed by validate. */
   readonly warnings?: readonly ConfigIssue[]
 }
 
@@ -326,7 +327,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const tls = (config.server as typeof config.server | null)?.tls
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
-  const all = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at))]
+  const all = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at)), ...pluginWarnings(config, plugins).map(w => at(w.path, w.message, 'key'))]
 
   return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings: all }
 }

@@ -315,6 +315,15 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    * a throw, is a config problem at the plugin's key.
    */
   readonly vouchedHeaders?: (config: Static<S>) => readonly string[]
+  /**
+   * What a use of the plugin, valid, is likely not meant to do (a cache that never stores, an auth
+   * plugin that admits no one): each message a warning at the plugin's key (`routes[i].plugins.<name>`,
+   * or `plugins.<name>` for a top-level config, asked once per route that uses it), logged at start
+   * and reload and printed by `portcullis validate`. Synchronous and pure: `config` validated,
+   * defaults applied, as setup's; not to be changed. A throw, or anything but an array of
+   * strings, is a warning naming the plugin, never a failed load.
+   */
+  readonly warnings?: (config: Static<S>, ctx: PluginWarningsContext) => readonly string[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext<Static<C>>) => Maybe<PluginHandlers>
 }
@@ -330,6 +339,15 @@ export interface PluginCheckRoute {
   readonly plugins: ReadonlyArray<{ readonly name: string, readonly config: unknown }>
   /** Every config of the plugin `plugin` in the whole config, as PluginSetupContext.configsOf: as written, so read them warily too. */
   configsOf (plugin: string): readonly unknown[]
+}
+
+/** What a plugin's `warnings` hook is told of the route that uses it. */
+export interface PluginWarningsContext {
+  readonly routeName: string
+  /** Every plugin the route uses (top-level ones included, this one too) in the order they run, each with its config as validated. */
+  readonly plugins: ReadonlyArray<{ readonly name: string, readonly config: unknown }>
+  /** Every consumer of the config, with the credentials they hold for each plugin (credentialsFor). */
+  readonly consumers: Consumers
 }
 
 /** What a plugin's check found: `path` within the plugin's config (`['deny', 0]`). */

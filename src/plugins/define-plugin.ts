@@ -11,7 +11,9 @@ export function definePlugin<S extends TSchema, C extends TSchema = TSchema> (de
   if (!NAME_RE.test(def.name)) throw new TypeError(`plugin name "${def.name}" must be lower-case letters, digits and dashes`)
   if (!Number.isInteger(def.priority)) throw new TypeError(`plugin "${def.name}": priority must be an integer`)
   if (typeof def.setup !== 'function') throw new TypeError(`plugin "${def.name}": setup must be a function`)
-  if (def.vouchedHeaders !== undefined && typeof def.vouchedHeaders !== 'function') throw new TypeError(`plugin "${def.name}": vouchedHeaders must be a function`)
+  for (const hook of ['vouchedHeaders', 'warnings'] as const) {
+    if (def[hook] !== undefined && typeof def[hook] !== 'function') throw new TypeError(`plugin "${def.name}": ${hook} must be a function`)
+  }
   // Whether Ajv compiles a schema is found when a config first uses it (compiling every built-in's here would slow each start).
   for (const [key, schema] of [['schema', def.schema], ['credentials.schema', def.credentials?.schema ?? {}], ['consumerMetadata', def.consumerMetadata ?? {}]] as const) {
     if (typeof schema !== 'object' || schema === null) throw new TypeError(`plugin "${def.name}": ${key} must be a TypeBox schema, e.g. Type.Object({ ... })`)

@@ -12,7 +12,7 @@ import { formatStep } from '../../plugins/describe-step.ts'
 import { GatewayError, type GatewayErrorKind } from '../../errors.ts'
 import { framingFault } from '../../proxy/request-framing.ts'
 import { loadOrReport, parseCommand, printWarnings } from '../options.ts'
-import { credentialBypasses } from '../../../plugins/cache/check-credentials.ts'
+import { pluginWarnings } from '../../plugins/plugin-warnings.ts'
 
 const HELP = `Usage: portcullis explain [-c FILE] [-H "name: value"]... METHOD URL|PATH
 
@@ -106,8 +106,8 @@ export async function run (argv: string[]): Promise<number> {
     console.log(`  route            ${r.name} (routes[${r.index}] in ${loaded.file})`)
     if (Object.keys(match.params).length > 0) console.log(`  params           ${JSON.stringify(match.params)}`)
     console.log(`  plugins          ${r.pipeline.steps.map(formatStep).join(' → ') || 'none'}`)
-    const bypass = credentialBypasses(loaded.config).find(b => b.route === r.name)
-    if (bypass !== undefined) console.log(`  note             cache: bypassed for requests with credentials, the only ones ${bypass.auth.join(' and ')} admit${bypass.auth.length === 1 ? 's' : ''} (cacheAuthorized: false): nothing is stored`)
+    // The plugins' warnings of this route (all warnings went to stderr above).
+    for (const w of pluginWarnings(loaded.config, loaded.plugins, r.index)) console.log(`  note             ${w.message}`)
     console.log(`  upstream         ${r.upstream.name}: ${r.upstream.targets.map(t => t.url).join(', ')}`)
     console.log(`  forwarded as     ${method} ${r.upstreamPath(path, match.params)}${query} (Host: ${hostHeader})`)
     return 0

@@ -3,7 +3,6 @@ import { replacedTopLevel } from '../../config/check-plugins.ts'
 import { formatIssue } from '../../config/config-error.ts'
 import { formatPath, locate } from '../../config/positions.ts'
 import { readYaml } from '../../config/yaml-document.ts'
-import { credentialBypasses } from '../../../plugins/cache/check-credentials.ts'
 import { LOOKUP_TIMEOUT_MS, unresolvedTargets } from '../../upstreams/unresolved-targets.ts'
 
 const HELP = `Usage: portcullis validate [-c FILE]
@@ -22,8 +21,7 @@ export async function run (argv: string[]): Promise<number> {
   if (loaded === undefined) return 1
   printWarnings(loaded)
   const unresolved = (await unresolvedTargets(loaded.config)).map(u => ({ at: u.at, message: `host name "${u.host}" does not resolve here (${u.code}): requests to this target fail until it does` }))
-  // The gateway logs the cache's bypasses from its setup, which validate does not run.
-  const placed = [...replacedTopLevel(loaded.config, loaded.plugins), ...credentialBypasses(loaded.config), ...unresolved]
+  const placed = [...replacedTopLevel(loaded.config, loaded.plugins), ...unresolved]
   if (placed.length > 0) {
     const { doc, lines } = readYaml(loaded.text)
     for (const w of placed) console.error(formatIssue({ file: opts.config, ...locate(doc, lines, w.at, 'key'), path: '', message: `warning: ${formatPath(w.at)}: ${w.message}` }))
