@@ -1,5 +1,5 @@
 import t from 'tap'
-import { backtrackingProblem } from './backtracking.ts'
+import { backtrackingProblem, emptyWaysProblem } from './backtracking.ts'
 
 /** `(?:\xNN|...)` of k single characters from `from`. */
 const alternatives = (from: number, k: number) => `(?:${Array.from({ length: k }, (_, i) => `\\x${(from + i).toString(16).padStart(2, '0')}`).join('|')})`
@@ -56,4 +56,22 @@ t.test('alternations of literal names, in repeated groups, are checked within th
     const names = NAMES.slice(0, k).join('|')
     t.equal(backtrackingProblem(`^https:\\/\\/(?:(?:${names})-)*(?:(?:${names})\\.)*example\\.com$`, ''), undefined, `${k} names`)
   }
+})
+
+t.test('groups in a row whose alternatives can each match nothing multiply the ways to match nothing: refused past 1024, the groups shown', async t => {
+  const cases: Array<[string, string]> = [[`^https:\\/\\/${'(?:|)'.repeat(24)}[a-z]+x$`, '(?:|)'.repeat(24)], [`^https:\\/\\/${'(?:\\b|)'.repeat(20)}[a-z]+x$`, '(?:\\b|)'.repeat(20)],
+    ['^https:\\/\\/(?:a?|b?){20}x$', '(?:a?|b?){20}'], [`^https:\\/\\/${'(?:|)'.repeat(12)}[a-z]?${'(?:(?:|))'.repeat(12)}x$`, `${'(?:|)'.repeat(12)}[a-z]?${'(?:(?:|))'.repeat(12)}`]]
+  for (const [source, shown] of cases) {
+    t.ok(backtrackingProblem(source, '')?.startsWith(`\`${shown}\` can match nothing in more than 1024 ways`), source)
+    t.equal(emptyWaysProblem(source, ''), backtrackingProblem(source, ''))
+  }
+  t.equal(emptyWaysProblem(`^https:\\/\\/${'(?:|)'.repeat(10)}[a-z]+x$`, ''), undefined, '1024 ways load')
+  t.equal(emptyWaysProblem(`^https:\\/\\/${'(?:|)'.repeat(10)}a${'(?:|)'.repeat(10)}x$`, ''), undefined, 'a character to read between them: each run apart')
+  t.equal(emptyWaysProblem('^https:\\/\\/(?:www\\.)?(?:app\\.)?(?:[a-z]+\\.)?example\\.com$', ''), undefined, 'optional groups match nothing one way each')
+})
+
+t.test('a lookbehind is refused: V8 reads it backwards, the check forwards', async t => {
+  t.match(backtrackingProblem('^https:\\/\\/(?:[a-z](?<!!(?:[a-z](?<!![a-z]*[a-z]*))*))*\\.example\\.com$', ''), /^it uses a lookbehind \(`\(\?<!`\)/)
+  t.match(backtrackingProblem('^https:\\/\\/(?<=h.*)x$', ''), /^it uses a lookbehind \(`\(\?<=`\)/)
+  t.equal(backtrackingProblem('^(?!.*\\.old\\.example\\.com$)https:\\/\\/[a-z]+\\.example\\.com$', ''), undefined, 'a lookahead is read')
 })

@@ -43,11 +43,14 @@ const HINT = 'make each repetition stop where the next can start, e.g. `[a-z0-9]
 
 /** Ways (0, 1, or 2 for "more than one") to reach each position. */
 type Counts = Map<number, number>
+/** nullable: the ways it can match nothing (capWays). */
 interface Fragment { nullable: number, first: Counts, last: Counts }
 /** A quantifier that repeats (its most above 1): its source and the positions of its body, [lo, hi). */
 interface Loop { text: string, lo: number, hi: number }
 
 const cap = (n: number): number => Math.min(2, n)
+/** Ways to match nothing, counted up to just past MAX_WAYS. */
+const capWays = (n: number): number => Math.min(MAX_WAYS + 1, n)
 function add (into: Counts, from: Counts, times = 1): void {
   if (times === 0) return
   for (const [k, n] of from) into.set(k, cap((into.get(k) ?? 0) + n * times))
@@ -62,6 +65,10 @@ class Automaton {
   readonly loops: Loop[] = []
   /** A repetition whose body can match nothing and must repeat more than once (`(?:[0-9]?){40}`). */
   emptyIterations: string | undefined
+  /** Parts in a row that together match nothing in more than MAX_WAYS ways (`(?:|)(?:|)...`). */
+  emptyWays: { from: number, text: string } | undefined
+  /** A lookbehind: V8 reads it backwards, this automaton forwards. */
+  lookbehind: string | undefined
   private readonly cache = new Map<string, Uint32Array>()
   /** Ways to reach each position from the pattern's start. */
   readonly start: Counts
@@ -116,17 +123,23 @@ class Automaton {
     while (this.source[this.at] === '|') {
       this.at++
       const g = this.sequence()
-      f = { nullable: cap(f.nullable + g.nullable), first: merged(f.first, g.first), last: merged(f.last, g.last) }
+      f = { nullable: capWays(f.nullable + g.nullable), first: merged(f.first, g.first), last: merged(f.last, g.last) }
     }
     return f
   }
 
   private sequence (): Fragment {
     let f = EMPTY
+    // The ways to match nothing of the parts in a row since the last that must read a character.
+    let run = { from: this.at, ways: 1 }
     while (this.at < this.source.length && this.source[this.at] !== '|' && this.source[this.at] !== ')') {
+      const at = this.at
       const g = this.term()
+      run = g.nullable === 0 ? { from: this.at, ways: 1 } : { from: run.ways === 1 ? at : run.from, ways: capWays(run.ways * g.nullable) }
+      // The whole run shown, the first that is too many.
+      if (run.ways > MAX_WAYS && (this.emptyWays === undefined || this.emptyWays.from === run.from)) this.emptyWays = { from: run.from, text: this.source.slice(run.from, this.at) }
       for (const [x, n] of f.last) for (const [y, m] of g.first) this.edge(x, y, n * m)
-      f = { nullable: cap(f.nullable * g.nullable), first: merged(f.first, g.first, f.nullable), last: merged(g.last, f.last, g.nullable) }
+      f = { nullable: capWays(f.nullable * g.nullable), first: merged(f.first, g.first, f.nullable), last: merged(g.last, f.last, g.nullable) }
     }
     return f
   }
@@ -142,6 +155,7 @@ class Automaton {
       f = EMPTY
     } else if (c === '(') {
       const group = GROUP.exec(rest) as RegExpExecArray
+      if (group[1]?.startsWith('<') === true) this.lookbehind ??= group[0]
       this.at += group[0].length
       const number = group[1] === undefined && group[0] !== '(?:' && this.copying === 0 ? String(++this.opened) : undefined
       const from = this.at
@@ -174,7 +188,7 @@ class Automaton {
     const most = quantifier[1] === undefined ? (quantifier[0][0] === '?' ? 1 : Infinity) : quantifier[2] === undefined ? least : quantifier[3] === '' ? Infinity : Number(quantifier[3])
     if (most === 0) return EMPTY
     // An iteration that matches nothing once the least count is met fails (ECMA-262 RepeatMatcher).
-    const nullable = least === 0 ? 1 : f.nullable
+    const nullable = least === 0 ? 1 : capWays(f.nullable ** least)
     // Until the least count is met an iteration may match nothing (ECMA-262 RepeatMatcher): n
     // iterations share k characters C(n, k) ways, each tried.
     if (least > 1 && f.nullable > 0 && f.first.size > 0) this.emptyIterations ??= this.source.slice(start, this.at)
@@ -278,15 +292,40 @@ class OverBudget extends Error {}
  * the repetitions to blame and what to write instead.
  */
 export function backtrackingProblem (source: string, flags: string): string | undefined {
+  return checked(source, flags, problem)
+}
+
+/**
+ * What V8's fallback to its linear-time engine (linear.ts) misses in a pattern that engine can run:
+ * backtracking among ways to match nothing is not counted towards the fallback (2^24 ways: 3 s).
+ */
+export function emptyWaysProblem (source: string, flags: string): string | undefined {
+  return checked(source, flags, emptyWays)
+}
+
+function checked (source: string, flags: string, check: (nfa: Automaton) => string | undefined): string | undefined {
   try {
-    return problem(new Automaton(source, flags))
+    return check(new Automaton(source, flags))
   } catch (err) {
     if (!(err instanceof OverBudget)) throw err
     return 'too complex to check for slow matching (ReDoS): split it into several simpler entries'
   }
 }
 
+function emptyWays (nfa: Automaton): string | undefined {
+  if (nfa.emptyWays === undefined) return undefined
+  return `\`${nfa.emptyWays.text}\` can match nothing in more than ${MAX_WAYS} ways (groups in a row with alternatives that each can match nothing, ` +
+    '`(?:|)`, `(?:\\b|)`, `(?:a?|b?)`): on an Origin that fails after them each way is tried (seconds with 24 of them, a ReDoS); ' +
+    'let at most one alternative match nothing, e.g. `(?:a|b)?`'
+}
+
 function problem (nfa: Automaton): string | undefined {
+  if (nfa.lookbehind !== undefined) {
+    return `it uses a lookbehind (\`${nfa.lookbehind}\`), which V8 reads backwards and the check for slow matching (ReDoS) cannot follow: ` +
+      'write it without one, or list the exact origins'
+  }
+  const empty = emptyWays(nfa)
+  if (empty !== undefined) return empty
   const n = nfa.chars.length
   const follows = nfa.follow.map(f => [...f.keys()])
   const scc = components(n, x => follows[x] as number[])

@@ -491,9 +491,13 @@ routes:
   }
 })
 
-t.test('a regular expression that can backtrack for long (ReDoS) is a config error, credentials or not; one that cannot still matches', async t => {
-  const slow = ['/^https:\\/\\/([a-z0-9]+-?)+\\.example\\.com$/', '/^https:\\/\\/(?:[a-z]+|\\w+)+\\.example\\.com$/', '/^https:\\/\\/(\\w|\\d)*\\.example\\.com$/',
-    '/^https:\\/\\/(?:[a-z0-9]+-?){1,10}\\.example\\.com$/', '/^https:\\/\\/(a*)*\\.example\\.com$/', '/^https:\\/\\/[a-z0-9-]+-[a-z0-9-]+-[a-z0-9-]+\\.example\\.com$/']
+/** Near misses of the patterns below, at the longest Origin tried against a pattern: what makes them backtrack. */
+const NEAR_MISSES = [`https://${'a'.repeat(280)}.example.co`, `https://${'a-'.repeat(140)}.example.co`, `https://${'a'.repeat(30)}!`]
+
+t.test('a regular expression that can backtrack for long (ReDoS), with a flag V8\'s linear-time engine cannot run (i), is a config error, credentials or not; one that cannot still matches', async t => {
+  // The i flag keeps these from the linear-time engine (linear.ts): without it they load (next test).
+  const slow = ['/^https:\\/\\/([a-z0-9]+-?)+\\.example\\.com$/i', '/^https:\\/\\/(?:[a-z]+|\\w+)+\\.example\\.com$/i', '/^https:\\/\\/(\\w|\\d)*\\.example\\.com$/i',
+    '/^https:\\/\\/(?:[a-z0-9]+-?){1,10}\\.example\\.com$/i', '/^https:\\/\\/(a*)*\\.example\\.com$/i', '/^https:\\/\\/[a-z0-9-]+-[a-z0-9-]+-[a-z0-9-]+\\.example\\.com$/i']
   for (const credentials of [false, true]) {
     const problems = await corsProblems({ origins: slow, credentials })
     t.match(problems, [
@@ -522,6 +526,42 @@ routes:
     const res = await request(`${gw2.url}/`, { headers: { origin } })
     await res.body.dump()
     t.equal(res.headers['access-control-allow-origin'], allowed ? origin : undefined, origin)
+  }
+})
+
+t.test('a pattern V8\'s linear-time engine can run loads however it backtracks, near misses answered; groups in a row matching nothing many ways, and a lookbehind that engine cannot run, are config errors', async t => {
+  const ipv4 = '/^https:\\/\\/(?:(?:25[0-5]|2[0-4]\\d|1?\\d?\\d)\\.){3}(?:25[0-5]|2[0-4]\\d|1?\\d?\\d)$/'
+  const linear = ['/^https:\\/\\/([a-z0-9]+-?)+\\.example\\.com$/', '/^https:\\/\\/(a*)*\\.example\\.com$/', '/^https:\\/\\/[a-z0-9-]+-[a-z0-9-]+-[a-z0-9-]+\\.example\\.com$/',
+    `/^https:\\/\\/${'(?:[a-z]|\\w)'.repeat(28)}$/`, ipv4]
+  t.same(await corsProblems({ origins: linear }), [])
+  t.same(await corsProblems({ origins: [ipv4], credentials: true }), [], 'an IPv4 address pattern loads with credentials')
+  const gw = await startGateway(`
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: up, plugins: { cors: { origins: ${JSON.stringify(linear)} } } }
+`)
+  t.teardown(() => gw.close())
+  const cases: Array<[string, boolean]> = [...NEAR_MISSES.map((origin): [string, boolean] => [origin, false]), ['https://my-shop-2.example.com', true],
+    [`https://${'a'.repeat(28)}`, true], ['https://192.168.1.10', true], ['https://256.1.1.1', false]]
+  for (const [origin, allowed] of cases) {
+    const res = await request(`${gw.url}/`, { headers: { origin } })
+    await res.body.dump()
+    t.equal(res.headers['access-control-allow-origin'], allowed ? origin : undefined, origin.slice(0, 40))
+  }
+
+  // Backtracking among ways to match nothing is not counted towards the linear engine's fallback (3 s a request), nor is a lookbehind read by the check.
+  const refused = [`/^https:\\/\\/${'(?:|)'.repeat(24)}[a-z]+\\.example\\.com$/`, `/^https:\\/\\/${'(?:\\b|)'.repeat(20)}[a-z]+\\.example\\.com$/`,
+    '/^https:\\/\\/(?:a?|b?){20}[a-z]+\\.example\\.com$/', `/^https:\\/\\/${'(?:|)'.repeat(24)}[a-z]+\\.example\\.com$/i`,
+    '/^https:\\/\\/(?:[a-z](?<!!(?:[a-z](?<!![a-z]*[a-z]*))*))*\\.example\\.com$/i']
+  for (const credentials of [false, true]) {
+    t.match(await corsProblems({ origins: refused, credentials }), [
+      /^origins\[0\]: `(?:\(\?:\|\))+` can match nothing in more than 1024 ways .*ReDoS.*e\.g\. `\(\?:a\|b\)\?`$/,
+      /^origins\[1\]: `(?:\(\?:\\b\|\))+` can match nothing in more than 1024 ways/,
+      /^origins\[2\]: `\(\?:a\?\|b\?\)\{20\}` can match nothing in more than 1024 ways/,
+      /^origins\[3\]: `(?:\(\?:\|\))+` can match nothing in more than 1024 ways/,
+      /^origins\[4\]: it uses a lookbehind \(`\(\?<!`\), which V8 reads backwards/
+    ], `credentials: ${String(credentials)}`)
   }
 })
 
@@ -557,10 +597,11 @@ t.test('a Netlify deploy preview pattern (a literal -- after the open part) load
   ])
 })
 
-t.test('parts in a row that read the same characters two ways, and escapes V8 reads as characters without u, are config errors; forty names in repeated groups load and match', async t => {
-  const slow = [`/^https:\\/\\/${'(?:[a-z]|\\w)'.repeat(28)}$/`, `/^https:\\/\\/${'[a-z0-9-]?'.repeat(28)}\\.example\\.com$/`, '/^https:\\/\\/(?:\\8+)+x$/', '/^https:\\/\\/(?:\\p{1,3})+x$/']
+t.test('parts in a row that read the same characters two ways, and escapes V8 reads as characters without u, are config errors with the i flag; forty names in repeated groups load and match', async t => {
+  // The i flag keeps these from the linear-time engine (linear.ts): without it they load.
+  const slow = [`/^https:\\/\\/${'(?:[a-z]|\\w)'.repeat(28)}$/i`, `/^https:\\/\\/${'[a-z0-9-]?'.repeat(28)}\\.example\\.com$/i`, '/^https:\\/\\/(?:\\8+)+x$/i', '/^https:\\/\\/(?:\\p{1,3})+x$/i']
   const problems = await corsProblems({ origins: slow })
-  t.match(problems, [/^origins\[0\]: it can read `https:\/\/a+` in \d+ ways/, /^origins\[1\]: it can read `https:\/\/[^`]*` in \d+ ways/,
+  t.match(problems, [/^origins\[0\]: it can read `https:\/\/a+` in \d+ ways/i, /^origins\[1\]: it can read `https:\/\/[^`]*` in \d+ ways/i,
     /^origins\[2\]: `\(\?:\\8\+\)\+` can match the same text in more than one way/, /^origins\[3\]: `\(\?:\\p\{1,3\}\)\+` can match the same text/])
   t.equal(problems.length, slow.length)
   const names = ['app', 'api', 'admin', 'www', 'shop', 'blog', 'docs', 'help', 'mail', 'cdn', 'static', 'assets', 'auth', 'login', 'account', 'billing', 'pay', 'dash',

@@ -1,4 +1,5 @@
-import { backtrackingProblem, ESCAPE, GROUP, MAX_PATTERN_ORIGIN, QUANTIFIER } from './backtracking.ts'
+import { ESCAPE, GROUP, MAX_PATTERN_ORIGIN, QUANTIFIER } from './backtracking.ts'
+import { slowMatchingProblem } from './linear.ts'
 
 const REGEX = /^\/(.+)\/([imsu]*)$/
 const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
@@ -100,7 +101,7 @@ function regexProblem (source: string, flags: string, credentials: boolean): str
     return 'a regular expression must be anchored, /^...$/, alternatives grouped inside (/^(?:a|b)$/): unanchored, it matches other sites too (/a\\.example\\.com/ matches https://a.example.com.evil.net)'
   }
   // Credentials or not: tried on every request with an Origin, a slow pattern stalls the gateway.
-  const slow = backtrackingProblem(source, flags)
+  const slow = slowMatchingProblem(source, flags)
   if (slow !== undefined) return slow
   if (!credentials) return undefined
   const foreign = FOREIGN.find(origin => regex.test(origin))
@@ -116,7 +117,7 @@ export function originWarning (entry: string): string | undefined {
   if (regex === null) return undefined
   const [source, flags] = [regex[1] as string, regex[2] as string]
   // The probes run the pattern: one that backtracks (refused by originProblem) could hang the load.
-  return backtrackingProblem(source, flags) === undefined ? looseness(source, RegExp(source, flags)) : undefined
+  return slowMatchingProblem(source, flags) === undefined ? looseness(source, RegExp(source, flags)) : undefined
 }
 
 /** A pattern's host spelled out loosely: an unescaped `.` where a name goes, or literal names a probe can be glued to. */
