@@ -99,6 +99,6 @@ t.test('no setting of the core config or a built-in plugin is newly hidden: only
   const plugins = [...(await builtinPlugins()).values()]
   const all = properties([configSchema(), ...plugins.map(p => p.schema), ...plugins.map(p => p.credentials?.schema)])
   const hidden = new Set(all.filter(([name, value]) => JSON.stringify(redactSecrets({ [name]: value })).includes('[redacted]')).map(([name]) => name))
-  t.same([...hidden].sort(), ['cookie', 'key', 'keyPrefix', 'keys', 'password', 'readToken', 'secret', 'surrogateKeyHeader', 'token'],
+  t.same([...hidden].sort(), ['cookie', 'key', 'keyPrefix', 'keys', 'password', 'readToken', 'secret', 'sentinelPassword', 'surrogateKeyHeader', 'token'],
     'a rate-limit, cache or jwks setting is shown: only these (surrogateKeyHeader, a header name, as before) are hidden')
 })
