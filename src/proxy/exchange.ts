@@ -247,13 +247,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The current attempt: when it was sent, whether undici began writing it, whether it was answered. */
   #sentAt = 0
   /**
-   * When its wait for response headers began: its dispatch, moved on by the time undici took to write
-   * the request (a streamed body's upload, at the client's pace) when written whole before any answer.
+   * When its wait for response headers began: its dispatch, moved on by the time undici's write of
+   * the request waited for the client's bytes (see #uploadWait) when written whole before any answer.
    */
   #waitFrom = 0
   /** When undici began writing the current try (onConnect), and whether it wrote it whole (onRequestSent). */
   #writeFrom = 0
   #requestSent = false
+  /** Meanwhile, the time the target held a streamed body back (undici paused it), and since when it holds it (0: it does not). */
+  #heldMs = 0
+  #heldFrom = 0
   /** The current try is sent and neither answered nor over: its wait is not yet in upstreamSeconds. */
   #awaiting = false
   #connected = false
@@ -688,15 +691,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#abort = abort
     this.#connected = true
     this.#writeFrom = performance.now()
+    this.#heldMs = this.#heldFrom = 0
   }
 
   // Counted from the end of the request body, not its start: the upload is not the upstream's delay.
   // Already answered (a response that began before the upload ended, as undici reports it): none.
-  // So is its response time (metrics, balancing), unless it answered first: then from the dispatch (see #tryWaited).
+  // So is its response time (metrics, balancing), less only the write's wait for the client (#uploadWait), unless it answered first: then from the dispatch (see #tryWaited).
   onRequestSent (): void {
     clearTimeout(this.#stallTimer)
     this.#requestSent = true
-    this.#waitFrom += performance.now() - this.#writeFrom
+    this.#waitFrom += this.#uploadWait(performance.now())
     if (this.#responseMs > 0 && !this.#done && !this.#answered) this.#headersTimer = setTimeout(Exchange.#onHeadersTimeout, this.#responseMs, this)
   }
 
@@ -838,7 +842,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       // the body is in (onComplete, onError): one broken mid-body is a failure (Upstream.outcome).
       if (status < 500) (this.target as Target).latency.observe(waited * 1000, this.#waitFrom + waited * 1000)
     }
-    if (status >= 500) upstream.outcome(this.target as Target, false, this.#sentAt, true, status)
+    if (status >= 500) upstream.outcome(this.target as Target, false, this.#sentAt, true, status, this.#waitFrom)
     // Returning false would pause the connection for good: close it instead.
     if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
     if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) {
@@ -989,7 +993,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // Once connected, passed as answered: a request can make a target hang up or stall, one that
     // cannot be connected to is down (see Upstream.outcome).
     const targetFailed = !this.#done && !rejected && !refused && err !== RETRY_DROP && err !== BODY_DROP
-    if (this.#answered ? this.#tryStatus < 500 : targetFailed) upstream.outcome(this.target as Target, !targetFailed, this.#sentAt, targetFailed && this.#connected)
+    if (this.#answered ? this.#tryStatus < 500 : targetFailed) upstream.outcome(this.target as Target, !targetFailed, this.#sentAt, targetFailed && this.#connected, undefined, this.#answerWaitFrom(performance.now()))
     // The body a hook put in place of the upstream's is sent whatever becomes of the try (counted above; logged if its own failure).
     if (this.#replaced) {
       if (targetFailed) this.#owner.upstreamFailed(this, err, false)
@@ -1033,17 +1037,29 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * Ends the current try's wait for response headers: its seconds, added to upstreamSeconds (0 when it
-   * was not waiting). Ended unanswered mid-upload, the upload so far is not counted either. Answered
-   * before the body ended, from the dispatch: the upstream chose not to wait for it, and its time to
-   * answer is its own (0 would make a slow upstream that answers mid-upload look fast).
+   * was not waiting). Answered before the body ended, from the dispatch: the upstream chose not to
+   * wait for it, and its time to answer is its own (0 would make a slow upstream that answers mid-upload look fast).
    */
   #tryWaited (): number {
     if (!this.#awaiting) return 0
     this.#awaiting = false
-    const uploading = this.#connected && !this.#requestSent && !this.#answered
-    const waited = ((uploading ? this.#writeFrom : performance.now()) - this.#waitFrom) / 1000
+    const now = performance.now()
+    const waited = (now - this.#answerWaitFrom(now)) / 1000
     this.upstreamSeconds += waited
     return waited
+  }
+
+  /** #waitFrom, and for a try ended unanswered mid-upload, moved on by the client's share of the upload so far. */
+  #answerWaitFrom (now: number): number {
+    return this.#connected && !this.#requestSent && !this.#answered ? this.#waitFrom + this.#uploadWait(now) : this.#waitFrom
+  }
+
+  /**
+   * How long undici's write of the try (from onConnect) waited for the client's bytes: the span less
+   * the time the target held the body back (its backpressure: not reading is its delay, not the client's).
+   */
+  #uploadWait (now: number): number {
+    return (this.#heldFrom > 0 ? this.#heldFrom : now) - this.#writeFrom - this.#heldMs
   }
 
   #tryEnded (err: Error | undefined): void {
@@ -1684,6 +1700,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The client's body timer is held meanwhile too: undici's pause reaches the request (see #onBodyUnread). */
   static #onBodyHeld (this: Readable): void {
     const ex = (this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (ex.#connected && !ex.#requestSent && ex.#heldFrom === 0) ex.#heldFrom = performance.now()
     const idleMs = ex.compiled.bodyTimeout
     // Answered: the upstream may well read no more (an early 413); its answer ends the exchange.
     if (ex.#done || ex.#answered || ex.#abort === undefined) return
@@ -1692,7 +1709,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onBodyTaken (this: Readable): void {
-    clearTimeout((this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE].#stallTimer)
+    const ex = (this as Readable & { [EXCHANGE]: Exchange })[EXCHANGE]
+    clearTimeout(ex.#stallTimer)
+    if (ex.#heldFrom > 0) { ex.#heldMs += performance.now() - ex.#heldFrom; ex.#heldFrom = 0 }
   }
 
   static #onStall (ex: Exchange): void {

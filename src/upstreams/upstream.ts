@@ -177,16 +177,18 @@ export class Upstream {
    * #mayTakeOut); the exchange passes those on a connection the target took (a reset, a timeout, a
    * body broken off) as answered: a request a client sends to every target can cause them.
    * `status`: the 5xx a failure answered with; passive checks and the breaker count only
-   * `passive.statuses` (any other shows a live target).
+   * `passive.statuses` (any other shows a live target). `waitFrom`: where the latency sample starts,
+   * when not at `sentAt` (the exchange's, past the time a streamed body waited for the client);
+   * `sentAt` still identifies the try for the breaker and the outlier detection.
    */
-  outcome (target: Target, ok: boolean, sentAt: number, answered: boolean, status?: number): void {
+  outcome (target: Target, ok: boolean, sentAt: number, answered: boolean, status?: number, waitFrom = sentAt): void {
     const now = performance.now()
     const failed = !ok && (status === undefined || countsAsFailure(this.#ejection, status))
     if (ok) {
-      if (answered) target.latency.observe(now - sentAt, now)
+      if (answered) target.latency.observe(now - waitFrom, now)
       target.outlier.success()
     } else {
-      target.latency.failed(this.#failureLatency(now - sentAt, now), now)
+      target.latency.failed(this.#failureLatency(now - waitFrom, now), now)
       if (!failed) target.outlier.success()
       else if (target.outlier.failure(sentAt, now, down => this.#mayTakeOut(target, now, down, false), !answered)) this.#ejected(target, target.outlier.ejectedUntil - now)
     }
