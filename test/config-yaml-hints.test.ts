@@ -36,6 +36,18 @@ t.test('a key\'s value opening a [ or { never closed is the mistake, not the lin
     ['gw.yaml:1:9 server: this [ is never closed: close it with ] (YAML reads on until it finds one, and the next line cannot be inside it)'], 'as when it is yaml\'s first error')
 })
 
+// The later [ or { won whatever came first: a mistake at line 3 was reported at an unrelated [ at line 8.
+t.test('an unclosed [ or { after the first error does not take its place', async t => {
+  const found = async (text: string) => (await issues(t, text)).map(i => i.replace(/^gw\.yaml:(\d+:\d+) .*$/, '$1'))
+  t.same(await found('server:\n  listen: { host: 127.0.0.1, port: 0 }\n bad: indent\nupstreams:\n  up: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes:\n  - name: r\n    methods: [GET }\n'),
+    await found('server:\n  listen: { host: 127.0.0.1, port: 0 }\n bad: indent\nupstreams:\n  up: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes: []\n'), 'line 3\'s problem, as without the [ at line 8')
+  t.match((await found('server:\n  listen: { host: 127.0.0.1, port: 0 }\n bad: indent\nupstreams:\n  up: { targets: [ { url: "http://127.0.0.1:1" } ] }\nroutes:\n  - name: r\n    methods: [GET }\n'))[0], /^3:/)
+  t.same(await issues(t, 'routes:\n  - name: r\n    x: 1\n    a: 1\n  b: 2\nplugins: [\n'),
+    ['gw.yaml:5:3 "b" is indented 2 spaces, which matches no key above it ("a" has 4, "routes" 0): check the indentation of "b"'], 'a misindented key, then a [ never closed')
+  t.same(await found('server:\n  listen: 1\nupstreams\n  a: 1\nroutes: { a: 1\n'), ['3:1'], 'a key without its colon, then a { never closed')
+  t.same(await found('server:\n  listen: 1\nroutes:\n  a: b: c\nx: [1, 2\n'), ['4:6'], 'a: b: c, then a [ never closed')
+})
+
 t.test('a key without its colon is named, with its key path and what to write', async t => {
   const upstreams = (users: string) => 'server:\n  listen: { host: 127.0.0.1, port: 0 }\nupstreams:\n' + users + 'routes: []\n'
   // yaml: "Implicit keys need to be on a single line".

@@ -64,13 +64,14 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
 
   // yaml says where the next line starts: the `{` or `[` that opened the collection is the mistake.
   // `keyValue`: only one opening a key's value on its line (`server: [`).
-  const neverClosed = (error: YAMLError | undefined, keyValue: boolean): ConfigIssue | undefined => {
+  const neverClosed = (error: YAMLError | undefined, keyValue: boolean, before = Infinity): ConfigIssue | undefined => {
     const flow = error?.code === 'BAD_INDENT' ? FLOW_UNENDED.exec(error.message) : null
     if (error === undefined || flow === null) return undefined
     const [open, close] = flow[1] === 'map' ? ['{', '}'] : ['[', ']']
     const opened = unclosed(source, lines.linePos(error.pos[0]), open, close)
     if (opened === undefined || (keyValue && !/:\s+$/.test((source[opened.line - 1] ?? '').slice(0, opened.col - 1)))) return undefined
     const offset = lineStart(opened.line) + opened.col - 1
+    if (offset >= before) return undefined
     const node = nodeAt(doc, n => n.range?.[0] === offset)
     const said = `this ${open} is never closed: close it with ${close} (YAML reads on until it finds one, and the next line cannot be inside it)`
     return { ...issue(offset, said), path: node === undefined ? '' : formatPath(node.path) }
@@ -116,8 +117,9 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
   // A key one space left of its siblings in a list item reads as a sequence item without "-".
   if (first.code === 'BAD_INDENT' || first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Nested mappings') ||
     (first.code === 'MISSING_CHAR' && first.message.startsWith('Sequence item without'))) {
-    // `server: [` then `  bad: yaml: : :`: yaml fails first on the nested map, but that line is only read inside the [.
-    const flowLater = neverClosed(errors.find(e => FLOW_UNENDED.test(e.message)), true)
+    // `server: [` then `  bad: yaml: : :`: yaml fails first on the nested map, but that line is only read inside the [;
+    // a [ opened after the first error has nothing to do with it.
+    const flowLater = neverClosed(errors.find(e => FLOW_UNENDED.test(e.message)), true, first.pos[0])
     if (flowLater !== undefined) return flowLater
     const misplaced = misindentedKey(source, line)
     if (misplaced !== undefined) return at(misplaced.line, misplaced.indent + 1, misplaced.message)

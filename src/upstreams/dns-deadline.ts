@@ -13,25 +13,54 @@ export const LOOKUP_DEADLINE_MS = 1_000
 /** When a round begun now must end (performance.now() time). */
 export const roundEnd = (intervalMs: number): number => performance.now() + Math.min(ROUND_DEADLINE_MS, intervalMs / 2)
 
-/**
- * SRV targets looked up at once in a round: dns.lookup runs in libuv's thread pool
- * (UV_THREADPOOL_SIZE, 4 by default), which zlib, crypto and fs share, so half of it (2 by default),
- * never more than 4: more would only load the DNS servers. A lookup past LOOKUP_DEADLINE_MS gives
- * its turn up though it keeps its thread until it ends: a round whose names all hang begins
- * at most this many × ROUND_DEADLINE_MS / LOOKUP_DEADLINE_MS (4) lookups.
- */
-export const LOOKUPS_AT_ONCE = Math.min(4, Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2)))
-
 /** A lookup not answered by its deadline (it goes on: see once). */
 export class LateError extends Error {
   readonly code = 'ETIMEOUT'
+}
+
+/** A lookup not begun by its deadline: another held the thread (see inTurn). */
+export class NoTurnError extends LateError {}
+
+/** The callers waiting for the thread inTurn lets lookups take, oldest first. */
+const waitingTurn: Array<() => void> = []
+let turnHeld = false
+
+/**
+ * `start()` (a dns.lookup) once no other lookup started here holds the thread, in this whole process
+ * (every entry, upstream and config); a NoTurnError, `start` not called, if that is not before `end`.
+ * dns.lookup runs in libuv's thread pool, where such slow work takes at most half the threads (2 of
+ * the default 4), and a lookup the DNS never answers holds its thread until the system resolver gives
+ * up (resolv.conf: 5 s × 2 attempts), past any deadline here: one thread at most, so that one is left
+ * for the proxy's own connections, which look their targets' names up there too.
+ */
+export async function inTurn<T> (start: () => Promise<T>, end: number): Promise<T> {
+  if (turnHeld) {
+    await new Promise<void>((resolve, reject) => {
+      const go = () => { clearTimeout(timer); resolve() }
+      const timer = setTimeout(() => {
+        waitingTurn.splice(waitingTurn.indexOf(go), 1)
+        reject(new NoTurnError('another DNS lookup held the thread until the deadline'))
+      }, Math.max(0, end - performance.now())).unref()
+      waitingTurn.push(go)
+    })
+  }
+  turnHeld = true
+  try {
+    return await start()
+  } finally {
+    // Handed to the next caller waiting, still held.
+    const next = waitingTurn.shift()
+    if (next === undefined) turnHeld = false
+    else next()
+  }
 }
 
 /** `work`'s outcome, or past `end` (performance.now() time) a LateError; `work` itself goes on. */
 export async function by<T> (work: Promise<T>, end: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new LateError('no answer before the DNS round\'s deadline')), Math.max(0, end - performance.now()))
+    // Unref'd: `work` holds the process if anything does, not the wait for it.
+    timer = setTimeout(() => reject(new LateError('no answer before the DNS round\'s deadline')), Math.max(0, end - performance.now())).unref()
   })
   try {
     return await Promise.race([work, late])
@@ -69,13 +98,16 @@ export function once<T> (resolver: Resolver, key: string, start: () => Promise<T
 export async function answerBy<T> (resolver: Resolver, late: Map<string, unknown>, key: string, start: () => Promise<T>, end: number): Promise<T> {
   const work = once(resolver, key, start)
   let waiting = true
-  work.then(answer => { if (!waiting) late.set(key, answer) }, () => { if (!waiting) late.delete(key) })
+  // Any answer or failure supersedes a late answer (a name DNS no longer has loses its addresses);
+  // a lookup not begun (NoTurnError) says nothing of the name.
+  work.then(answer => { if (!waiting) late.set(key, answer) }, err => { if (!(err instanceof NoTurnError)) late.delete(key) })
   try {
     const answer = await by(work, end)
     late.delete(key)
     return answer
   } catch (err) {
-    if (!(err instanceof LateError) || !late.has(key)) throw err
+    if (!(err instanceof LateError)) { late.delete(key); throw err }
+    if (!late.has(key)) throw err
     const answer = late.get(key) as T
     late.delete(key)
     return answer

@@ -1,12 +1,12 @@
 import { promises as dns, type SrvRecord } from 'node:dns'
 import type { Logger } from 'pino'
 import { toMs } from '../config/duration.ts'
-import { answerBy, by, LateError, LOOKUP_DEADLINE_MS, LOOKUPS_AT_ONCE, once, roundEnd } from './dns-deadline.ts'
+import { answerBy, by, inTurn, LateError, LOOKUP_DEADLINE_MS, NoTurnError, once, roundEnd } from './dns-deadline.ts'
 import type { TargetAddress, Upstream } from './upstream.ts'
 
 /** The lookups discovery needs; node:dns by default. */
 export interface Resolver {
-  /** A/AAAA through the system resolver (so /etc/hosts counts, as for any other program). */
+  /** A/AAAA through the system resolver (so /etc/hosts counts, as for any other program); one at a time (see inTurn). */
   lookup (host: string): Promise<Array<{ address: string, family: number }>>
   resolveSrv (name: string): Promise<SrvRecord[]>
 }
@@ -167,14 +167,20 @@ interface Round {
   late: Map<string, unknown>
 }
 
-/** The lookup of `name`: one under way at a time (see once). */
-const lookup = (resolver: Resolver, name: string) => once(resolver, `A ${name}`, () => resolver.lookup(name))
+/** Lookups that had their turn (see inTurn): one a round stops waiting for before that was not made. */
+const begun = new WeakSet<Promise<unknown>>()
+
+/** The lookup of `name`: one under way at a time (see once), begun by `end` or not at all (see inTurn). */
+function lookup (resolver: Resolver, name: string, end: number): Promise<Address[]> {
+  const work = once(resolver, `A ${name}`, () => inTurn(() => { begun.add(work); return resolver.lookup(name) }, end))
+  return work
+}
 
 async function resolveEntry (round: Round, origin: URL, weight: number): Promise<TargetAddress[]> {
   const { protocol, hostname } = origin
   if (!hostname.startsWith('_')) {
     const port = origin.port === '' ? '' : `:${origin.port}`
-    return (await answerBy(round.resolver, round.late, `A ${hostname}`, () => round.resolver.lookup(hostname), round.end)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
+    return (await answerBy(round.resolver, round.late, `A ${hostname}`, () => inTurn(() => round.resolver.lookup(hostname), round.end), round.end)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
   }
   return resolveSrv(round, protocol, hostname, srvDomain(origin), weight)
 }
@@ -211,7 +217,7 @@ async function resolveSrv (round: Round, protocol: string, name: string, domain:
   const priorities = [...new Set(records.map(r => r.priority))].sort((a, b) => a - b)
   // Set by a timer, as the lookups' deadlines are (see by): answers already in count, however busy the process.
   let over = false
-  const timer = setTimeout(() => { over = true }, Math.max(0, end - performance.now()))
+  const timer = setTimeout(() => { over = true }, Math.max(0, end - performance.now())).unref()
   try {
     for (const priority of priorities) {
       // Each record gives at least one address: past MAX_ADDRESSES of them, the first by name and port
@@ -221,39 +227,40 @@ async function resolveSrv (round: Round, protocol: string, name: string, domain:
         // Those that answered last time first, so that slow names take what is left of the round.
         .sort((a, b) => Number(round.behind.has(a.name)) - Number(round.behind.has(b.name)))
       const addresses = new Map<string, Promise<Address[]>>()
+      const works = new Map<string, Promise<Address[]>>()
       const answer = (name: string) => {
-        const work = lookup(resolver, name)
+        const deadline = Math.min(end, performance.now() + LOOKUP_DEADLINE_MS)
+        const work = lookup(resolver, name, deadline)
+        works.set(name, work)
         // An answer past the deadline is the name's latest all the same: a round it is late for again keeps it.
-        work.then(a => known.set(name, a), () => known.delete(name))
-        return addresses.set(name, by(work, Math.min(end, performance.now() + LOOKUP_DEADLINE_MS))).get(name) as Promise<Address[]>
+        work.then(a => known.set(name, a), err => { if (!(err instanceof NoTurnError)) known.delete(name) })
+        return addresses.set(name, by(work, deadline)).get(name) as Promise<Address[]>
       }
-      const resolved = await inTurns(chosen, LOOKUPS_AT_ONCE, async r => {
-        const targets = (found: Address[]) => found.map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: domain, weight }))
-        // Not reached in time: neither logged nor put behind, so that the next round begins with it.
-        if (over) return targets(known.get(r.name) ?? [])
-        try {
-          return targets(await (addresses.get(r.name) ?? answer(r.name)))
-        } catch (err) {
-          round.skipped(r.name, err)
-          return err instanceof LateError ? targets(known.get(r.name) ?? []) : []
+      // One after the other: the lookups take turns anyway (see inTurn).
+      const found: TargetAddress[] = []
+      for (const r of chosen) {
+        const targets = (addressed: Address[]) => found.push(...addressed.map(a => ({ url: `${protocol}//${hostport(a.address, `:${r.port}`)}`, host: domain, weight })))
+        // Not reached in time, or not looked up (another lookup held the thread): its last addresses,
+        // and not logged; behind again only if it was (the others begin the next round).
+        const notReached = (err: LateError) => {
+          if (round.behind.has(r.name)) round.skipped(r.name, err)
+          targets(known.get(r.name) ?? [])
         }
-      })
-      const found = resolved.flat()
+        if (over) { notReached(new LateError('not reached before the DNS round\'s deadline')); continue }
+        try {
+          targets(await (addresses.get(r.name) ?? answer(r.name)))
+        } catch (err) {
+          if (err instanceof LateError && !begun.has(works.get(r.name) as Promise<Address[]>)) { notReached(err); continue }
+          round.skipped(r.name, err)
+          if (err instanceof LateError) targets(known.get(r.name) ?? [])
+        }
+      }
       if (found.length > 0) return found
     }
   } finally {
     clearTimeout(timer)
   }
   throw new Error('no SRV target resolves')
-}
-
-/** `work` on each item, at most `limit` at a time; results in the items' order. */
-async function inTurns<T, R> (items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length)
-  let next = 0
-  const worker = async () => { while (next < items.length) { const i = next++; results[i] = await work(items[i] as T) } }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return results
 }
 
 function hostport (address: string, port: string): string {
