@@ -1,9 +1,9 @@
 /** The auth plugins that identify a consumer before the cache runs: what they admit carries credentials (route-cache.ts, credentialed). */
 const AUTH_PLUGINS = ['key-auth', 'basic-auth', 'jwt-auth']
 
-/** The warning for `route`, whose `auth` plugins admit only requests with credentials. */
-export const credentialBypassMessage = (route: string, auth: readonly string[]): string =>
-  `route "${route}": the cache is bypassed for requests with credentials, and ${[...auth].sort().join(' and ')} admit${auth.length === 1 ? 's' : ''} no other, so nothing is stored: ` +
+/** The warning for a route whose `auth` plugins admit only requests with credentials (the platform names the route). */
+export const credentialBypassMessage = (auth: readonly string[]): string =>
+  `the cache is bypassed for requests with credentials, and ${[...auth].sort().join(' and ')} admit${auth.length === 1 ? 's' : ''} no other, so nothing is stored: ` +
   'set cacheAuthorized: true, and have the upstream send public or s-maxage (responses to requests with credentials are stored only with public, s-maxage or must-revalidate; defaultTtl does not apply to them)'
 
 /**

@@ -28,7 +28,7 @@ export default definePlugin({
   // A cache the route's auth plugins let no request past without credentials never stores.
   warnings (config, ctx) {
     const auth = bypassingAuth(config, ctx.plugins)
-    return auth.length === 0 ? [] : [credentialBypassMessage(ctx.routeName, auth)]
+    return auth.length === 0 ? [] : [credentialBypassMessage(auth)]
   },
   setup (config, ctx) {
     const store = ctx.store(config.store)

@@ -64,6 +64,14 @@ t.test('a key-auth that accepts no key, on a route that admits no request withou
   ], 'none where anonymous requests are admitted, a store may hold keys, or key-auth is off')
 })
 
+t.test('one warning at the top-level key for the many routes that use it', async t => {
+  const routes = Array.from({ length: 200 }, (_, i) => `  - name: r${i}\n    match: { path: /r${i}/* }\n    upstream: app\n`).join('')
+  const loaded = await parseConfig(config('').replace(/^routes:\n[^]*/m, `routes:\n${routes}`), 'gateway.yaml', {})
+  t.same(loaded.warnings?.map(w => [w.path, w.message]), [
+    ['plugins.key-auth', `routes "r0", "r1", "r2" and 197 more: ${NO_KEY}, and it admits no request without one (no anonymous): every request is answered 401`]
+  ], 'not one for each route')
+})
+
 t.test('none once a consumer holds a key-auth key', async t => {
   const loaded = await parseConfig(config(WITH_KEY), 'gateway.yaml', {})
   t.same(loaded.warnings, [])

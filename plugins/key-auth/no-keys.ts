@@ -18,7 +18,7 @@ export function noKeysWarnings (config: { readonly store?: string }, ctx: Plugin
   const auth = ctx.plugins.filter(p => p.name === 'key-auth' || OTHER_AUTH.includes(p.name))
   if (auth.some(p => admitsAnonymous(p.config))) return []
   const others = auth.filter(p => p.name !== 'key-auth').map(p => p.name)
-  const noKey = `route "${ctx.routeName}": no consumer has a key-auth key (consumers[].credentials.key-auth.keys) and key-auth has no store, so it accepts no key`
+  const noKey = `no consumer has a key-auth key (consumers[].credentials.key-auth.keys) and key-auth has no store, so it accepts no key`
   return [others.length === 0
     ? `${noKey}, and it admits no request without one (no anonymous): every request is answered 401`
     : `${noKey}: only ${others.join(' and ')} credentials admit a request`]

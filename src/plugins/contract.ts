@@ -319,9 +319,12 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    * What a use of the plugin, valid, is likely not meant to do (a cache that never stores, an auth
    * plugin that admits no one): each message a warning at the plugin's key (`routes[i].plugins.<name>`,
    * or `plugins.<name>` for a top-level config, asked once per route that uses it), logged at start
-   * and reload and printed by `portcullis validate`. Synchronous and pure: `config` validated,
-   * defaults applied, as setup's; not to be changed. A throw, or anything but an array of
-   * strings, is a warning naming the plugin, never a failed load.
+   * and reload and printed by `portcullis validate`. Synchronous, pure and quick (it runs at every
+   * load, with no time limit): `config` validated, defaults applied, as setup's, given (as ctx's
+   * configs) as a deep-frozen copy. Messages are about the route without naming it: the gateway
+   * names the route(s). At most 20 per route are kept, each cut to 1,000 characters, control
+   * characters escaped. A throw, or anything but an array of strings, is a warning naming the
+   * plugin, never a failed load.
    */
   readonly warnings?: (config: Static<S>, ctx: PluginWarningsContext) => readonly string[]
   /** Runs once per route at config load (never per request); returns the route's hooks. */
