@@ -119,7 +119,8 @@ t.test('memory store: a waiter handed on from flight to flight (invalidations, l
     await new Promise(resolve => setTimeout(resolve, 300))
     await (await request(`${gw.url}/t`, { method: 'POST' })).body.dump()
     const next = leader()
-    t.ok(await until(() => asked === seen), 'a POST invalidated /t, a new request leads its fetch')
+    // At least: on a loaded machine the waiter's own wait may have ended first, and it fetched too.
+    t.ok(await until(() => asked >= seen), 'a POST invalidated /t, a new request leads its fetch')
     leave()
     return next
   }
