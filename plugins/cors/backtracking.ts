@@ -69,6 +69,8 @@ class Automaton {
   emptyWays: { from: number, text: string } | undefined
   /** A lookbehind: V8 reads it backwards, this automaton forwards. */
   lookbehind: string | undefined
+  /** Alternatives of which two or more can match nothing (`(?:|)`, `(?:a?|\\b)`): V8's compiler is exponential in runs of them. */
+  emptyAlternatives: string | undefined
   private readonly cache = new Map<string, Uint32Array>()
   /** Ways to reach each position from the pattern's start. */
   readonly start: Counts
@@ -119,10 +121,13 @@ class Automaton {
   }
 
   private alternation (): Fragment {
+    const from = this.at
     let f = this.sequence()
+    let empty = f.nullable > 0 ? 1 : 0
     while (this.source[this.at] === '|') {
       this.at++
       const g = this.sequence()
+      if (g.nullable > 0 && ++empty === 2) this.emptyAlternatives ??= this.source.slice(from, this.at)
       f = { nullable: capWays(f.nullable + g.nullable), first: merged(f.first, g.first), last: merged(f.last, g.last) }
     }
     return f
@@ -296,11 +301,13 @@ export function backtrackingProblem (source: string, flags: string): string | un
 }
 
 /**
- * What V8's fallback to its linear-time engine (linear.ts) misses in a pattern that engine can run:
- * backtracking among ways to match nothing is not counted towards the fallback (2^24 ways: 3 s).
+ * The checks every pattern gets, those V8's linear-time engine runs too (linear.ts): no lookbehind
+ * (the full check cannot follow one, and Node 20 cannot run one in linear time), at most one
+ * alternative of an alternation that can match nothing (V8's backtracking compiler is exponential in
+ * runs of them, split by a character or two: 20 s), not many ways in a row to match nothing.
  */
 export function emptyWaysProblem (source: string, flags: string): string | undefined {
-  return checked(source, flags, emptyWays)
+  return checked(source, flags, cheapProblem)
 }
 
 function checked (source: string, flags: string, check: (nfa: Automaton) => string | undefined): string | undefined {
@@ -312,6 +319,17 @@ function checked (source: string, flags: string, check: (nfa: Automaton) => stri
   }
 }
 
+function cheapProblem (nfa: Automaton): string | undefined {
+  if (nfa.lookbehind !== undefined) {
+    return `it uses a lookbehind (\`${nfa.lookbehind}\`), which V8 reads backwards and the check for slow matching (ReDoS) cannot follow: ` +
+      'write it without one, or list the exact origins'
+  }
+  const ways = emptyWays(nfa)
+  if (ways !== undefined || nfa.emptyAlternatives === undefined) return ways
+  return `\`${nfa.emptyAlternatives}\` has more than one alternative that can match nothing: V8's regexp compiler takes time exponential in ` +
+    'runs of such groups (seconds, a ReDoS at the first request); let at most one alternative match nothing, e.g. `(?:a|b)?`'
+}
+
 function emptyWays (nfa: Automaton): string | undefined {
   if (nfa.emptyWays === undefined) return undefined
   return `\`${nfa.emptyWays.text}\` can match nothing in more than ${MAX_WAYS} ways (groups in a row with alternatives that each can match nothing, ` +
@@ -320,12 +338,8 @@ function emptyWays (nfa: Automaton): string | undefined {
 }
 
 function problem (nfa: Automaton): string | undefined {
-  if (nfa.lookbehind !== undefined) {
-    return `it uses a lookbehind (\`${nfa.lookbehind}\`), which V8 reads backwards and the check for slow matching (ReDoS) cannot follow: ` +
-      'write it without one, or list the exact origins'
-  }
-  const empty = emptyWays(nfa)
-  if (empty !== undefined) return empty
+  const cheap = cheapProblem(nfa)
+  if (cheap !== undefined) return cheap
   const n = nfa.chars.length
   const follows = nfa.follow.map(f => [...f.keys()])
   const scc = components(n, x => follows[x] as number[])

@@ -1,15 +1,13 @@
 import { setFlagsFromString } from 'node:v8'
 import { backtrackingProblem, emptyWaysProblem } from './backtracking.ts'
 
-// V8's linear-time regexp engine: with the first flag, a regexp it can run (no lookaround, no
-// backreference, no i or u flag, no large count) that backtracks more than 50000 times in one match
-// is finished by it instead, so a pattern that backtracks badly costs milliseconds, not seconds. The
-// second lets `new RegExp(source, 'l')` tell which patterns it can run. Process-wide, but ordinary
-// regexps never backtrack that much and still run on the backtracking engine.
-setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks')
+// V8's linear-time regexp engine: with this flag, `new RegExp(source, 'l')` compiles a pattern it
+// can run (no lookaround, no backreference, no i or u flag, no large count) for it alone, so that
+// V8's backtracking engine never compiles nor runs an origin pattern that one can: matching and
+// compiling both take time linear in the pattern and the Origin. It changes no other regexp.
 setFlagsFromString('--enable-experimental-regexp-engine')
 
-/** Whether the flags took (V8 may ignore them): if not, every pattern gets the full check. */
+/** Whether the flag took (V8 may ignore it): if not, every pattern gets the full check. */
 const LINEAR = linear('a', '')
 
 function linear (source: string, flags: string): boolean {
@@ -25,10 +23,15 @@ function linear (source: string, flags: string): boolean {
 const checked = new Map<string, string | undefined>()
 const MAX_CHECKED = 10_000
 
+/** `source` with `flags` as origins are matched: on the linear engine when it can run it. */
+export function originRegExp (source: string, flags: string): RegExp {
+  return LINEAR && linear(source, flags) ? RegExp(source, `${flags}l`) : RegExp(source, flags)
+}
+
 /**
  * Why `source` (a valid pattern with `flags`) could stall the gateway, if it could. One the linear
- * engine can run is bounded by it but for what it misses (emptyWaysProblem); any other gets the
- * full check for backtracking (backtrackingProblem).
+ * engine can run (originRegExp) gets only the checks every pattern gets (emptyWaysProblem); any
+ * other the full check for backtracking (backtrackingProblem).
  */
 export function slowMatchingProblem (source: string, flags: string): string | undefined {
   const key = `${flags}/${source}`

@@ -1,5 +1,5 @@
 import { ESCAPE, GROUP, MAX_PATTERN_ORIGIN, QUANTIFIER } from './backtracking.ts'
-import { slowMatchingProblem } from './linear.ts'
+import { originRegExp, slowMatchingProblem } from './linear.ts'
 
 const REGEX = /^\/(.+)\/([imsu]*)$/
 const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
@@ -117,7 +117,7 @@ export function originWarning (entry: string): string | undefined {
   if (regex === null) return undefined
   const [source, flags] = [regex[1] as string, regex[2] as string]
   // The probes run the pattern: one that backtracks (refused by originProblem) could hang the load.
-  return slowMatchingProblem(source, flags) === undefined ? looseness(source, RegExp(source, flags)) : undefined
+  return slowMatchingProblem(source, flags) === undefined ? looseness(source, originRegExp(source, flags)) : undefined
 }
 
 /** A pattern's host spelled out loosely: an unescaped `.` where a name goes, or literal names a probe can be glued to. */
@@ -307,7 +307,7 @@ export function compileOrigins (entries: readonly string[], credentials: boolean
     const regex = REGEX.exec(entry)
     const written = entry.toLowerCase().replace(/\/$/, '')
     if (entry === '*') any = true
-    else if (regex !== null) patterns.push(new RegExp(regex[1] as string, regex[2]))
+    else if (regex !== null) patterns.push(originRegExp(regex[1] as string, regex[2] as string))
     else if (written.includes('*')) patterns.push(wildcard(written))
     else exact.add(written)
   }
