@@ -26,6 +26,10 @@ t.test('a literal path with a trailing slash is an exact match: warned of at its
     route('id', '    match: { path: /u/:id/ }\n') + route('plain', '    match: { path: /p }\n')), [], 'not /, a pattern ending in *, a path with params, or one without the slash')
   t.same(await warnings(HEAD + 'routes:\n' + route('exact', '    match: { path: /c/ }\n') + route('below', '    match: { path: /c/* }\n')), [],
     'beside a route for /c/*, the exact /c/ is deliberate')
+  t.same(await warnings(HEAD + 'routes:\n' + route('index', '    match: { path: /api/ }\n') + route('one', '    match: { path: /api/:id }\n') +
+    route('bare', '    match: { path: /api }\n') + route('c', '    match: { path: /c/ }\n') + route('deep', '    match: { path: /c/:id/* }\n') +
+    route('d', '    match: { path: /d/ }\n') + route('d0', '    match: { path: /d }\n')), [],
+    'beside a route below it (/api/:id, /c/:id/*) or the path without its slash (/d), it is deliberate too')
 })
 
 t.test('no routes: warned of, every request being 404', async t => {
@@ -55,8 +59,32 @@ routes: []
     'gw.yaml:2:11 server.listen: must be an object: write { port: 8080 }',
     'gw.yaml:4:11 admin.listen: must be an object: write { port: 9090 }',
     'gw.yaml:6:23 upstreams.users.targets[0]: must be an object: write { url: "http://127.0.0.1:3001" }',
-    'gw.yaml:6:48 upstreams.users.targets[1]: must be an object: write { url: "http://[redacted]@127.0.0.1:3002" }'
+    'gw.yaml:6:48 upstreams.users.targets[1]: must be an object: write { url: "http://[redacted]@127.0.0.1:3002" } (without its user and password, which would not be sent: set an Authorization header with the request-headers plugin instead)'
   ])
+})
+
+t.test('a listen not a port, and a value from ${VAR}: no port suggested, or the ${VAR} as written', async t => {
+  t.same(await issues(t, `server:
+  listen: 99999
+admin:
+  listen: 8080.5
+upstreams: {}
+routes: []
+`), ['gw.yaml:2:11 server.listen: must be an object', 'gw.yaml:4:11 admin.listen: must be an object'])
+  const env = { PORT: '8080', UP: 'http://user:pa55word@127.0.0.1:3001' }
+  const found = await issues(t, `server:
+  listen: \${PORT}
+admin:
+  listen: { port: "\${PORT}" }
+upstreams:
+  users: { targets: [ "\${UP}" ] }
+routes: []
+`, env)
+  t.same(found, [
+    'gw.yaml:2:11 server.listen: must be an object: write { port: "${PORT}" } (got "8080" from "${PORT}")',
+    'gw.yaml:6:23 upstreams.users.targets[0]: must be an object: write { url: "${UP}" } (without its user and password, which would not be sent: set an Authorization header with the request-headers plugin instead) (got "http://[redacted]@127.0.0.1:3001" from "${UP}")'
+  ], 'the port as suggested loads')
+  t.notMatch(found.join('\n'), /pa55word/)
 })
 
 t.test('a match key beside a route\'s name goes under match, not a misspelt "match"', async t => {

@@ -58,16 +58,28 @@ t.test('a key without its colon is named, with its key path and what to write', 
     ['gw.yaml:5:5 upstreams.users.targets: "targets" has no ":" after it: write targets: [...]'])
 })
 
+// A list item's "-" matched as the key: `write -: {...}` for a comma missing in the item's { } or [ ].
+t.test('a list item\'s "-" is never taken for a key without its colon', async t => {
+  for (const text of [HEAD + '  - { name: s, match: { path: /s } upstream: up }\n', 'consumers:\n  - [ id: a ] x\n']) {
+    const found = await issues(t, text)
+    t.equal(found.length, 1)
+    t.notMatch(found[0], /"-"|write -:/)
+  }
+})
+
 t.test('a comma missing in { } is pointed at where it goes (yaml: block collections are not allowed within flow collections)', async t => {
   t.same(await issues(t, 'server:\n  listen: { host: 127.0.0.1 port: 8080 }\nupstreams: {}\nroutes: []\n'),
     ['gw.yaml:2:28 server.listen.host: a "," is missing between the values in { }'])
 })
 
-t.test('a list item\'s first key again, as in a second item without its "- ", asks whether the "- " went missing', async t => {
+t.test('a list item\'s first key again, as in a second item without its "- ", says to keep one or add the "- "', async t => {
   t.same(await issues(t, HEAD + '  - name: a\n    match: { path: /a }\n    upstream: up\n    name: b\n    match: { path: /b }\n    upstream: up\n'),
-    ['gw.yaml:9:5 routes[0].name: key "name" appears twice in the same map (first on line 6): did a "- " go missing before line 9 to start a new item?'])
+    ['gw.yaml:9:5 routes[0].name: key "name" appears twice in the same map (first on line 6): keep one, or, if a "- " went missing before line 9, add it to start a new item'])
   t.same(await issues(t, 'server:\n  listen: { port: 0 }\nupstreams:\n  up:\n    targets:\n      - url: "http://127.0.0.1:1"\n        url: "http://127.0.0.1:2"\nroutes: []\n'),
-    ['gw.yaml:7:9 upstreams.up.targets[0].url: key "url" appears twice in the same map (first on line 6): did a "- " go missing before line 7 to start a new item?'], 'in any list')
+    ['gw.yaml:7:9 upstreams.up.targets[0].url: key "url" appears twice in the same map (first on line 6): keep one, or, if a "- " went missing before line 7, add it to start a new item'], 'in any list')
+  // A genuine repeat (the item's last line repeats its name) is as likely: "keep one" is said too.
+  t.same(await issues(t, HEAD + '  - name: r1\n    match: { path: /a }\n    upstream: up\n  - name: r2\n    match: { path: /b }\n    upstream: up\n    name: r2\n'),
+    ['gw.yaml:12:5 routes[1].name: key "name" appears twice in the same map (first on line 9): keep one, or, if a "- " went missing before line 12, add it to start a new item'])
   // Not the item's first key: keep one, as before.
   t.same(await issues(t, HEAD + '  - name: a\n    match: { path: /a }\n    upstream: up\n    match: { path: /b }\n'),
     ['gw.yaml:9:5 routes[0].match: key "match" appears twice in the same map (first on line 7): keep one'])

@@ -32,3 +32,15 @@ ${ONE_ROUTE_PLUGINS}      rate-limit: { limits: [ { name: l0, requests: 1, windo
     `gw.yaml:4:82 consumers[0].metadata.rate-limit.l2.window: ${WINDOW}`
   ])
 })
+
+t.test('a window with a space around it, a unit in capitals or milliseconds past 999 says what is wrong', async t => {
+  const limits = ['"90s "', '1M', '30S', '1500', '"${W}"']
+    .map((w, i) => `        - { name: l${i}, requests: 1, window: ${w} }\n`).join('')
+  t.same(await issues(t, `${ONE_ROUTE_PLUGINS}      rate-limit:\n        limits:\n${limits}`, { W: '2500' }), [
+    `gw.yaml:12:44 routes[0].plugins.rate-limit.limits[0].window: ${WINDOW} (no spaces: "90s " is written 90s)`,
+    `gw.yaml:13:44 routes[0].plugins.rate-limit.limits[1].window: ${WINDOW} (units are lower case: s, m, h and d; M could be a month)`,
+    `gw.yaml:14:44 routes[0].plugins.rate-limit.limits[2].window: ${WINDOW} (units are lower case: "30S" is written 30s)`,
+    `gw.yaml:15:44 routes[0].plugins.rate-limit.limits[3].window: ${WINDOW} (a number is milliseconds: 1500 is not a multiple of 1000)`,
+    `gw.yaml:16:44 routes[0].plugins.rate-limit.limits[4].window: ${WINDOW} (a number is milliseconds: 2500 is not a multiple of 1000) (from "\${W}")`
+  ])
+})

@@ -98,16 +98,22 @@ export function wholeDurationHint (value: unknown, maxMs: number): string {
   // Digits are a number: from ${VAR}, or turned into a string by the union's string branch.
   if (/^\d+$/.test(text)) {
     const n = Number(text)
-    return n > 0 && n * 1000 <= maxMs && n % 1000 !== 0 ? bareNumberHint(n) : ''
+    // 1500 as 1500s would be 1000 times longer than meant.
+    if (n >= 1000) return n % 1000 !== 0 ? ` (a number is milliseconds: ${n} is not a multiple of 1000)` : ''
+    return n > 0 && n * 1000 <= maxMs ? bareNumberHint(n) : ''
   }
   if (typeof value !== 'string') return ''
   const r = respelt(value)
   const meant = r?.meant ?? (DURATION_RE.test(value) ? value : undefined)
   if (meant === undefined) return ` (got ${shown(text)})`
+  // `30S`: a unit in capitals; `1M` could be a month, so no guess at what is meant.
+  const unit = /[A-Za-z]+/.exec(value)?.[0] ?? ''
+  const capital = unit !== unit.toLowerCase() && Object.hasOwn(UNIT_MS, unit.toLowerCase())
+  if (capital && unit === 'M') return ' (units are lower case: s, m, h and d; M could be a month)'
   const ms = toMs(meant)
   if (ms < 1000) return ' (the shortest is 1s)'
   const whole = wholeText(ms)
   if (ms > maxMs || whole === undefined) return ''
-  const why = r === undefined || r.meant === value ? '' : `${r.spaced ? NO_SPACE : 'units are s, m, h and d'}: `
+  const why = r === undefined || r.meant === value ? '' : `${value !== value.trim() ? 'no spaces' : r.spaced ? NO_SPACE : capital ? 'units are lower case' : 'units are s, m, h and d'}: `
   return ` (${why}${JSON.stringify(value)} is written ${whole})`
 }

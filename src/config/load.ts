@@ -15,7 +15,7 @@ import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
 import { shown } from './interpolate.ts'
 import { hiddenAt, redactSecrets } from './redact.ts'
-import { hideUrlSecrets, REDACTED } from './url-userinfo.ts'
+import { hideUrlSecrets, hideUserinfo, REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
@@ -192,7 +192,7 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
-  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings)
+  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated)
 }
 
 /**
@@ -259,8 +259,9 @@ function asWritten (meant: ReadonlyMap<string, string>, path: KeyPath): KeyPath 
   return written === undefined ? path : [written, ...path.slice(1)]
 }
 
-/** The rest of parseConfig, from the config as data; `issues` are those found so far, `warnings` interpolation's. */
-async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], placed: At, warnings: readonly ConfigIssue[]): Promise<LoadedConfig> {
+/** The rest of parseConfig, from the config as data; `issues` are those found so far, `warnings` interpolation's, `interpolated` its values. */
+async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], placed: At, warnings: readonly ConfigIssue[],
+  interpolated: ReadonlyMap<string, Interpolation> = new Map()): Promise<LoadedConfig> {
   const { meant, at } = readMisspelt(plain, issues, placed)
   const data = plain as { admin?: { token?: unknown, readToken?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
@@ -273,7 +274,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const builtins = await builtinPlugins()
   // A value left empty by a missing variable is already reported; its schema error would only repeat it.
   const unset = new Set(issues.map(i => i.path))
-  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, hinted(p, data, builtins), p.at)))
+  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, hinted(p, data, builtins, interpolated), p.at)))
   // So that every problem is reported at once, the semantic checks still run where the schema
   // found only unknown keys (the shape is sound) or problems inside one route, one upstream, one
   // loadPlugins entry (not loaded), or a section they do not read (those parts are left out of
@@ -316,7 +317,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").
   await turn()
   issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(asWritten(meant, p.path))))
-    .flatMap(p => withFailedPlugins(p, failed)).map((p: SchemaProblem) => at(p.path, hinted(p, data, plugins), p.at)))
+    .flatMap(p => withFailedPlugins(p, failed)).map((p: SchemaProblem) => at(p.path, hinted(p, data, plugins, interpolated), p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
     if (unsound.upstreams.has(name) || u?.tls === undefined) continue
@@ -335,9 +336,10 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
 /**
  * A problem's message, with how to write what was likely meant: a list written as one value
  * (`methods: GET`: write [GET]; `routes:` as a map: start each route with -), a plugin written
- * beside a route's keys (they go under plugins:), a target as its URL alone, a listen as its port alone.
+ * beside a route's keys (they go under plugins:), a target as its URL alone, a listen as its port alone;
+ * one from ${VAR}s (`interpolated`) as written, its value being what the variable holds.
  */
-function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, unknown>): string {
+function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, unknown>, interpolated: ReadonlyMap<string, Interpolation>): string {
   const key = p.path[p.path.length - 1]
   if (p.unknownKey === true && p.meant === undefined && typeof key === 'string' && plugins.has(key) &&
     (p.path.length === 1 || (p.path.length === 3 && p.path[0] === 'routes'))) {
@@ -346,8 +348,14 @@ function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, u
   const value = p.path.reduce<unknown>((node, k) => (node as Record<string | number, unknown> | null | undefined)?.[k], data)
   if (p.message === 'must be an object') {
     const [section, , list] = p.path
-    if (section === 'upstreams' && list === 'targets' && p.path.length === 4 && typeof value === 'string') return `${p.message}: write { url: ${JSON.stringify(hideUrlSecrets(value))} }`
-    if (key === 'listen' && (typeof value === 'number' || (typeof value === 'string' && /^\d+$/.test(value)))) return `${p.message}: write { port: ${value} }`
+    const written = interpolated.get(formatPath(p.path))?.written
+    if (section === 'upstreams' && list === 'targets' && p.path.length === 4 && typeof value === 'string') {
+      // A user or password in the URL is never sent: the next error would say so.
+      const credentials = hideUserinfo(value) === value ? '' : ' (without its user and password, which would not be sent: set an Authorization header with the request-headers plugin instead)'
+      return `${p.message}: write { url: ${JSON.stringify(hideUrlSecrets(written ?? value))} }${credentials}`
+    }
+    const port = (typeof value === 'number' || typeof value === 'string') && /^\d+$/.test(String(value)) ? Number(value) : NaN
+    if (key === 'listen' && port <= 65535) return `${p.message}: write { port: ${written === undefined ? port : JSON.stringify(written)} }`
     return p.message
   }
   if (p.message !== 'must be an array') return p.message

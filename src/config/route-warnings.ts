@@ -8,11 +8,13 @@ import type { SchemaProblem } from './validate.ts'
  */
 export function routeWarnings (config: GatewayConfig): SchemaProblem[] {
   if (config.routes.length === 0) return [{ path: ['routes'], at: 'key', message: 'no routes: every request is answered 404' }]
-  // A `/c/` beside a `/c/*` route is deliberate.
+  // A `/c/` beside a route below it (`/c/*`, `/c/:id`) or beside `/c` is a deliberate exact route.
+  // Each path's own and those it is below (`/c/:id` is below `/c/`): one look-up per route, however many.
   const paths = new Set(config.routes.map(r => r.match.path))
+  const above = new Set([...paths].flatMap(p => [...p.matchAll(/\//g)].map(m => p.slice(0, m.index + 1)).filter(a => a !== p)))
   return config.routes.flatMap((route, i) => {
     const path = route.match.path
-    if (path === '/' || !path.endsWith('/') || path.includes('/:') || paths.has(path + '*')) return []
+    if (path === '/' || !path.endsWith('/') || path.includes('/:') || above.has(path) || paths.has(path.slice(0, -1))) return []
     return [{ path: ['routes', i, 'match', 'path'], at: 'key', message: `"${path}" matches only ${path} itself; for everything below it write ${path}*` }]
   })
 }

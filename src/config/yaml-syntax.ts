@@ -57,8 +57,8 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     const key = /^["']?([^"':\s]+)/.exec(text.slice(start))?.[1] ?? '?'
     const twice = repeatedKey(doc, start)
     const before = twice === undefined ? '' : ` (first on line ${lines.linePos(twice.first).line})`
-    // A list item's first key again: the next item, written without its "- ".
-    const fix = twice?.restartsItem === true ? `did a "- " go missing before line ${lines.linePos(start).line} to start a new item?` : 'keep one'
+    // A list item's first key again: maybe the next item, written without its "- "; maybe a genuine repeat.
+    const fix = twice?.restartsItem === true ? `keep one, or, if a "- " went missing before line ${lines.linePos(start).line}, add it to start a new item` : 'keep one'
     return { ...issue(start, `key "${printableKey(key)}" appears twice in the same map${before}: ${fix}`), path: twice?.path ?? '' }
   }
 
@@ -126,10 +126,11 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
   }
 
   // `users` alone on its line, its keys below it: yaml reads the lines as one key.
-  const bare = /^(\s*(?:-\s+)?)([A-Za-z0-9_.-]+)\s*(?:#.*)?$/.exec(source[line - 1] ?? '')
+  // A key starts with a letter, digit or _: never the "-" of a list item.
+  const bare = /^(\s*(?:-\s+)?)([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*(?:#.*)?$/.exec(source[line - 1] ?? '')
   if (first.code === 'MULTILINE_IMPLICIT_KEY' && bare !== null) return keyWithoutColon(line, bare, `"${bare[2] as string}" has no ":" after it: write ${bare[2] as string}:`)
   // `targets [ { url: ... } ]`: a plain word up to the first ":", then what is left unexpected.
-  const glance = /^(\s*(?:-\s+)?)([A-Za-z0-9_.-]+)\s+([[{])/.exec(source[line - 1] ?? '')
+  const glance = /^(\s*(?:-\s+)?)([A-Za-z0-9_][A-Za-z0-9_.-]*)\s+([[{])/.exec(source[line - 1] ?? '')
   if (first.code === 'UNEXPECTED_TOKEN' && glance !== null) {
     const [open, close] = glance[3] === '{' ? ['{', '}'] : ['[', ']']
     return keyWithoutColon(line, glance, `"${glance[2] as string}" has no ":" after it: write ${glance[2] as string}: ${open}...${close}`)
