@@ -27,20 +27,24 @@ let turnHeld = false
 
 /**
  * `start()` (a dns.lookup) once no other lookup started here holds the thread, in this whole process
- * (every entry, upstream and config); a NoTurnError, `start` not called, if that is not before `end`.
+ * (every entry, upstream and config), callers in turn, oldest first; with `end`, a NoTurnError,
+ * `start` not called, if that is not before `end` (without, it waits: discovery's lookups, which
+ * `once` keeps to one per name, so the queue is bounded by the names).
  * dns.lookup runs in libuv's thread pool, where such slow work takes at most half the threads (2 of
  * the default 4), and a lookup the DNS never answers holds its thread until the system resolver gives
  * up (resolv.conf: 5 s × 2 attempts), past any deadline here: one thread at most, so that one is left
  * for the proxy's own connections, which look their targets' names up there too.
  */
-export async function inTurn<T> (start: () => Promise<T>, end: number): Promise<T> {
+export async function inTurn<T> (start: () => Promise<T>, end?: number): Promise<T> {
   if (turnHeld) {
     await new Promise<void>((resolve, reject) => {
       const go = () => { clearTimeout(timer); resolve() }
-      const timer = setTimeout(() => {
-        waitingTurn.splice(waitingTurn.indexOf(go), 1)
-        reject(new NoTurnError('another DNS lookup held the thread until the deadline'))
-      }, Math.max(0, end - performance.now())).unref()
+      const timer = end === undefined
+        ? undefined
+        : setTimeout(() => {
+          waitingTurn.splice(waitingTurn.indexOf(go), 1)
+          reject(new NoTurnError('another DNS lookup held the thread until the deadline'))
+        }, Math.max(0, end - performance.now())).unref()
       waitingTurn.push(go)
     })
   }

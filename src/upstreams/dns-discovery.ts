@@ -103,7 +103,7 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
       const following = followed?.(source) ?? (fromPrimary === undefined ? undefined : fromPrimary(key) ?? [])
       try {
         unresolvedNow = new Set()
-        const found = following ?? await resolveEntry({ resolver, end: roundEnd(intervalMs), skipped, behind: unresolved, known, late }, origin, entry.weight ?? 1)
+        const found = following ?? await resolveEntry({ resolver, from: performance.now(), end: roundEnd(intervalMs), skipped, behind: unresolved, known, late }, origin, entry.weight ?? 1)
         if (found.length === 0) throw new Error('the name has no addresses')
         // An address no URL can hold (a zone ID: fe80::1%eth0, an SRV port above 65535) is left out,
         // not the whole answer; logged when those left out change, not every round.
@@ -129,6 +129,8 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
       } catch (err) {
         const last = answered.has(source) || stopped ? undefined : inherited?.(source)
         if (last !== undefined && last.length > 0) { upstream.setTargets(source, last); answered.add(source) }
+        // Not looked up yet (other names had the thread): nothing failed; a later round takes its answer (see answerBy).
+        if (err instanceof NoTurnError) return
         if (following === undefined) upstream.dnsLookups.failed++
         if (failed++ === 0) log.warn({ upstream: upstream.name, name: origin.hostname, err }, 'DNS discovery failed; keeping the last targets')
       } finally {
@@ -155,7 +157,8 @@ type Address = { address: string }
 /** One round of an entry. */
 interface Round {
   resolver: Resolver
-  /** When it must end (performance.now() time): every wait is bounded by it. */
+  /** When it began and must end (performance.now() time): every wait is bounded by `end`. */
+  from: number
   end: number
   /** Logs an SRV target that failed or was late (LateError); it goes behind in the next round. */
   skipped: (name: string, err: unknown) => void
@@ -167,12 +170,12 @@ interface Round {
   late: Map<string, unknown>
 }
 
-/** Lookups that had their turn (see inTurn): one a round stops waiting for before that was not made. */
-const begun = new WeakSet<Promise<unknown>>()
+/** Lookups that had their turn (see inTurn), with when: one a round stops waiting for before that was not made. */
+const begun = new WeakMap<Promise<unknown>, number>()
 
-/** The lookup of `name`: one under way at a time (see once), begun by `end` or not at all (see inTurn). */
-function lookup (resolver: Resolver, name: string, end: number): Promise<Address[]> {
-  const work = once(resolver, `A ${name}`, () => inTurn(() => { begun.add(work); return resolver.lookup(name) }, end))
+/** The lookup of `name`: one under way at a time (see once), begun in its turn (see inTurn). */
+function lookup (resolver: Resolver, name: string): Promise<Address[]> {
+  const work = once(resolver, `A ${name}`, () => inTurn(() => { begun.set(work, performance.now()); return resolver.lookup(name) }))
   return work
 }
 
@@ -180,7 +183,16 @@ async function resolveEntry (round: Round, origin: URL, weight: number): Promise
   const { protocol, hostname } = origin
   if (!hostname.startsWith('_')) {
     const port = origin.port === '' ? '' : `:${origin.port}`
-    return (await answerBy(round.resolver, round.late, `A ${hostname}`, () => inTurn(() => round.resolver.lookup(hostname), round.end), round.end)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
+    const work = lookup(round.resolver, hostname)
+    try {
+      return (await answerBy(round.resolver, round.late, `A ${hostname}`, () => work, round.end)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
+    } catch (err) {
+      // Still waiting for its turn behind other names, or begun with less than half the round left: late
+      // for its turn, not for the DNS, so not failed (see round).
+      const since = begun.get(work)
+      if (err instanceof LateError && (since === undefined || round.end - since < (round.end - round.from) / 2)) throw new NoTurnError('waiting for its turn to be looked up')
+      throw err
+    }
   }
   return resolveSrv(round, protocol, hostname, srvDomain(origin), weight)
 }
@@ -230,7 +242,7 @@ async function resolveSrv (round: Round, protocol: string, name: string, domain:
       const works = new Map<string, Promise<Address[]>>()
       const answer = (name: string) => {
         const deadline = Math.min(end, performance.now() + LOOKUP_DEADLINE_MS)
-        const work = lookup(resolver, name, deadline)
+        const work = lookup(resolver, name)
         works.set(name, work)
         // An answer past the deadline is the name's latest all the same: a round it is late for again keeps it.
         work.then(a => known.set(name, a), err => { if (!(err instanceof NoTurnError)) known.delete(name) })
