@@ -1,5 +1,5 @@
 import t from 'tap'
-import { originRegExp, slowMatchingProblem } from './linear.ts'
+import { MAX_PATTERN, originRegExp, slowMatchingProblem } from './linear.ts'
 
 t.test('a pattern is checked once per process: a reload checks again none it checked', async t => {
   // With i, which V8's linear-time engine cannot run: the full check, whose automaton tries each character on each atom.
@@ -31,4 +31,10 @@ t.test('a pattern V8\'s linear-time engine can run gets only the checks every pa
   // Runs of them split by a character: each run under 1024 ways, yet V8's backtracking compiler took 20 s at the second request.
   const split = `^https:\\/\\/${'(?:|)'.repeat(10)}[a-z]${'(?:|)'.repeat(10)}[a-z]${'(?:|)'.repeat(10)}\\.example\\.com$`
   for (const flags of ['', 'i']) t.match(slowMatchingProblem(split, flags), /more than one alternative that can match nothing/, `flags "${flags}"`)
+})
+
+t.test('a pattern longer than MAX_PATTERN is refused before any check or compile (25,000 characters took seconds of the serving thread at a reload)', async t => {
+  const long = `^https:\\/\\/${'\\p{L}'.repeat(4900)}\\.example\\.com$`
+  t.match(slowMatchingProblem(long, 'iu'), /characters long, more than 2000: split it/)
+  t.equal(slowMatchingProblem(`^https:\\/\\/${'[a-z]'.repeat(MAX_PATTERN / 5 - 10)}$`, ''), undefined, 'a long one within the limit loads')
 })

@@ -22,6 +22,8 @@ function linear (source: string, flags: string): boolean {
 /** Checks done, by flags and source: a reload re-checks no pattern already checked. */
 const checked = new Map<string, string | undefined>()
 const MAX_CHECKED = 10_000
+/** The longest origin pattern: an Origin is at most 300 characters, and a list of 40 names under 1,000. */
+export const MAX_PATTERN = 2_000
 
 /** `source` with `flags` as origins are matched: on the linear engine when it can run it. */
 export function originRegExp (source: string, flags: string): RegExp {
@@ -34,6 +36,8 @@ export function originRegExp (source: string, flags: string): RegExp {
  * other the full check for backtracking (backtrackingProblem).
  */
 export function slowMatchingProblem (source: string, flags: string): string | undefined {
+  // The check and V8's compiler take time with the pattern's length (25,000 characters: seconds, on the serving thread at a reload).
+  if (source.length > MAX_PATTERN) return `is ${source.length} characters long, more than ${MAX_PATTERN}: split it into several entries`
   const key = `${flags}/${source}`
   if (checked.has(key)) return checked.get(key)
   const problem = LINEAR && linear(source, flags) ? emptyWaysProblem(source, flags) : backtrackingProblem(source, flags)
