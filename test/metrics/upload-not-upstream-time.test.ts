@@ -2,7 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { connect, type Socket } from 'node:net'
 import { once } from 'node:events'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startUpstream } from '../helpers/upstream.ts'
@@ -33,12 +33,11 @@ async function trickle (port: number, path: string, stopAfter = CHUNKS): Promise
   return { socket, uploadMs: performance.now() - start }
 }
 
-async function gateway (t: { teardown (fn: () => unknown): void }, early = false): Promise<TestGateway> {
-  const up = await startUpstream(early
-    ? (_req, res) => { setTimeout(() => res.end('early'), 2 * GAP_MS) } // reads none of it
-    : (req, res) => { req.resume(); req.on('end', () => res.end('ok')) })
+/** A gateway (with its admin) whose one route goes to an upstream `u` answering with `handler`, p2c-ewma balanced. */
+async function gateway (t: { teardown (fn: () => unknown): void }, handler: (req: IncomingMessage, res: ServerResponse) => void, upstreamKeys = ''): Promise<TestGateway> {
+  const up = await startUpstream(handler)
   const gw = await startGateway(`upstreams:
-  u: { balance: p2c-ewma, targets: [ { url: "${up.url}" } ] }
+  u: { balance: p2c-ewma, targets: [ { url: "${up.url}" } ]${upstreamKeys} }
 routes:
   - { name: r, match: { path: /* }, upstream: u }
 `, { admin: true })
@@ -46,8 +45,10 @@ routes:
   return gw
 }
 
+const readsAll = (req: IncomingMessage, res: ServerResponse) => { req.resume(); req.on('end', () => res.end('ok')) }
+
 t.test('a trickled upload is not the upstream\'s response time, nor its balancing latency: it is overhead', async t => {
-  const gw = await gateway(t)
+  const gw = await gateway(t, readsAll)
   const admin = gw.adminUrl as string
   const series = 'portcullis_upstream_response_duration_seconds_sum{upstream="u"}'
   await (await request(`${gw.url}/warm`)).body.dump() // the connection and the code path warmed up first
@@ -69,7 +70,7 @@ t.test('a trickled upload is not the upstream\'s response time, nor its balancin
 })
 
 t.test('a client that leaves mid-upload: the upload so far is not upstream time either', async t => {
-  const gw = await gateway(t)
+  const gw = await gateway(t, readsAll)
   const { socket } = await trickle(Number(new URL(gw.url).port), '/up', 3)
   socket.destroy()
   t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.status === 499)), 'its 499 logged')
@@ -81,7 +82,7 @@ t.test('a client that leaves mid-upload: the upload so far is not upstream time 
 })
 
 t.test('an upstream that answers before the body ends: its response time counts from the dispatch', async t => {
-  const gw = await gateway(t, true)
+  const gw = await gateway(t, (_req, res) => { setTimeout(() => res.end('early'), 2 * GAP_MS) }) // reads none of it
   const { socket, uploadMs } = await trickle(Number(new URL(gw.url).port), '/up')
   socket.destroy()
   t.ok(await until(() => gw.logs.some(l => l.msg === 'request')), 'its access line')
@@ -96,16 +97,10 @@ const STALL_MS = 500
 const BIG = 16 * 1024 * 1024 // past the loopback's socket buffers: undici's writes come back full
 
 t.test('a target that does not read the body: its stall is upstream time and latency, not overhead', async t => {
-  const up = await startUpstream((req, res) => {
+  const gw = await gateway(t, (req, res) => {
     if (req.url === '/warm') { res.end('ok'); return }
     setTimeout(() => { req.resume(); req.on('end', () => res.end('ok')) }, STALL_MS) // a target busy elsewhere
   })
-  const gw = await startGateway(`upstreams:
-  u: { balance: p2c-ewma, targets: [ { url: "${up.url}" } ] }
-routes:
-  - { name: r, match: { path: /* }, upstream: u }
-`, { admin: true })
-  t.teardown(async () => { await gw.close(); await up.close() })
   const admin = gw.adminUrl as string
   const series = 'portcullis_upstream_response_duration_seconds_sum{upstream="u"}'
   await (await request(`${gw.url}/warm`)).body.dump()
@@ -130,17 +125,11 @@ for (const [kind, fails, answered] of [
   ['a 5xx', (res: ServerResponse) => { res.statusCode = 503; res.end('down') }, /^HTTP\/1\.1 503 /],
   ['a reset', (res: ServerResponse) => { res.socket?.destroy() }, /^HTTP\/1\.1 502 /]
 ] as const) t.test(`${kind} after a trickled upload: its failure latency is not the upload`, async t => {
-  const up = await startUpstream((req, res) => {
+  const gw = await gateway(t, (req, res) => {
     if (req.url === '/warm') { res.end('ok'); return }
     req.resume()
     req.on('end', () => fails(res))
-  })
-  const gw = await startGateway(`upstreams:
-  u: { balance: p2c-ewma, targets: [ { url: "${up.url}" } ], retries: false }
-routes:
-  - { name: r, match: { path: /* }, upstream: u }
-`, { admin: true })
-  t.teardown(async () => { await gw.close(); await up.close() })
+  }, ', retries: false')
   await (await request(`${gw.url}/warm`)).body.dump()
   const { socket, uploadMs } = await trickle(Number(new URL(gw.url).port), '/up')
   const answer: Buffer[] = []
