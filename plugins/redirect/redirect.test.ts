@@ -190,7 +190,9 @@ t.test('a host or port no Location can hold is a config error', async t => {
     ['https://例え<x.jp/x', 'has "例え<x.jp" as its host, which is no valid host name'],
     ['https://[::g]/x', 'has "[::g]" as its host, which is no valid host name'],
     ['https://example.com:8a/x', 'has "8a" as its port, which is not a number'],
-    ['///x', 'has no host after "//"']
+    ['///x', 'has no host after "//"'],
+    ['https://good.example\\@evil.com/x', 'has "\\" before its path: browsers read it as "/" and end the host there'],
+    ['https://good.example\\.evil.com/x', 'has "\\" before its path']
   ]
   for (const [to, problem] of cases) {
     t.match(await loadError(`{ name: r, match: { path: /a }, upstream: up, plugins: { redirect: { to: '${to}' } } }`), `routes[0].plugins.redirect.to: ${problem}`, to)

@@ -64,6 +64,8 @@ export function compileOrigin (template: string): { text: string, length: number
   if (param !== undefined) return `has "${param}" before its path: a request would choose the host it is redirected to, so params and "*" may only come after the host ${ESCAPE_HINT}`
   const start = raw.indexOf('//') + 2
   const authority = raw.slice(start).replace(ESCAPED_ALL, '$1')
+  // Browsers end the host at a "\" as at "/": `https://good.example\@evil.com` goes to evil.com once encoded.
+  if (authority.includes('\\')) return 'has "\\" before its path: browsers read it as "/" and end the host there, so the Location would not go where this text reads'
   const at = authority.lastIndexOf('@') + 1
   const hostPort = authority.slice(at)
   const close = hostPort.startsWith('[') ? hostPort.indexOf(']') + 1 : 0
