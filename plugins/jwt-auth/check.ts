@@ -71,6 +71,10 @@ export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): 
   if (config.clockTolerance !== undefined && toMs(config.clockTolerance) > toMs(CLOCK_TOLERANCE_MAX)) {
     problems.push({ path: ['clockTolerance'], message: `must be at most ${CLOCK_TOLERANCE_MAX}: clocks apart by more are a fault to fix, and a longer leeway takes expired tokens` })
   }
+  // No provider's iss holds a user and password: with them, every token and discovery document would be refused.
+  if (config.issuer !== undefined && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(config.issuer)) {
+    problems.push({ path: ['issuer'], message: 'holds a user and password, which no token\'s iss has: give them in jwksUri (https://svc:${PASSWORD}@idp.example/keys) and keep issuer for the iss check' })
+  }
   const isStatic = hasStaticKeys(config)
   if (isStatic && config.jwksUri !== undefined) return [...problems, { path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
   const keys = isStatic || remoteKeysUrl(config) !== undefined
