@@ -1,3 +1,4 @@
+import { promises as dns } from 'node:dns'
 import type { Resolver } from './dns-discovery.ts'
 
 /**
@@ -117,5 +118,37 @@ export async function answerBy<T> (resolver: Resolver, late: Map<string, unknown
     return answer
   } finally {
     waiting = false
+  }
+}
+
+/** DNS query errors that are no answer at all: no server said anything by the deadline. */
+export const NO_ANSWER = new Set(['ETIMEOUT', 'ECANCELLED'])
+
+/**
+ * A c-ares resolver: DNS queries, no thread, to the servers node:dns asks (dns.setServers counts),
+ * each once for `timeoutMs`. It asks a name as written: resolv.conf's search domains and ndots,
+ * /etc/hosts and nsswitch.conf are the system resolver's (dns.lookup) alone.
+ */
+export function dnsQueries (timeoutMs: number): dns.Resolver {
+  const resolver = new dns.Resolver({ timeout: timeoutMs, tries: 1 })
+  resolver.setServers(dns.getServers())
+  return resolver
+}
+
+/**
+ * Whether a DNS server answers an A query for `name` by `end`: an address, none, a refusal, any
+ * answer. The query is cancelled then, so that a DNS that never answers holds nothing.
+ */
+export async function dnsAnswers (name: string, end: number): Promise<boolean> {
+  const ms = Math.max(1, Math.round(end - performance.now()))
+  const resolver = dnsQueries(ms)
+  const cancel = setTimeout(() => resolver.cancel(), ms).unref()
+  try {
+    await resolver.resolve4(name)
+    return true
+  } catch (err) {
+    return !NO_ANSWER.has((err as NodeJS.ErrnoException).code ?? '')
+  } finally {
+    clearTimeout(cancel)
   }
 }

@@ -1,7 +1,7 @@
 import { promises as dns, type SrvRecord } from 'node:dns'
 import type { Logger } from 'pino'
 import { toMs } from '../config/duration.ts'
-import { answerBy, by, inTurn, LateError, LOOKUP_DEADLINE_MS, NoTurnError, once, roundEnd } from './dns-deadline.ts'
+import { answerBy, by, dnsAnswers, inTurn, LateError, LOOKUP_DEADLINE_MS, NoTurnError, once, roundEnd } from './dns-deadline.ts'
 import type { TargetAddress, Upstream } from './upstream.ts'
 
 /** The lookups discovery needs; node:dns by default. */
@@ -9,12 +9,18 @@ export interface Resolver {
   /** A/AAAA through the system resolver (so /etc/hosts counts, as for any other program); one at a time (see inTurn). */
   lookup (host: string): Promise<Array<{ address: string, family: number }>>
   resolveSrv (name: string): Promise<SrvRecord[]>
+  /**
+   * Whether the DNS answers a query for `name` by `end`, without a thread: asked of a name the DNS
+   * did not answer last time (see lookup). Without it, such a name waits SILENT_RETRY_MS.
+   */
+  answers? (name: string, end: number): Promise<boolean>
 }
 
-export const systemResolver: Resolver = {
+export const systemResolver = {
   lookup: host => dns.lookup(host, { all: true }),
-  resolveSrv: name => dns.resolveSrv(name)
-}
+  resolveSrv: name => dns.resolveSrv(name),
+  answers: dnsAnswers
+} satisfies Resolver
 
 const DEFAULT_INTERVAL_MS = 30_000
 
@@ -56,7 +62,8 @@ export const MAX_ADDRESSES = 256
  * by its deadline (see roundEnd) so that it holds neither `ready` nor the next round: a name not
  * answered by then counts as a failed lookup (an SRV target keeps its last addresses), its lookup
  * going on, which the next rounds share rather than start another (see once), and whose late answer
- * the next round late too takes (see answerBy).
+ * the next round late too takes (see answerBy). A name the DNS never answered is asked of the DNS,
+ * without a thread, before it is looked up again (see lookup).
  * At most MAX_ADDRESSES per entry. A failed round is logged when a streak of failures begins, and
  * when the name resolves again (with how many rounds failed): a name down for hours would log every
  * round. Each lookup is counted in `upstream.dnsLookups` (the metrics read it).
@@ -173,9 +180,51 @@ interface Round {
 /** Lookups that had their turn (see inTurn), with when: one a round stops waiting for before that was not made. */
 const begun = new WeakMap<Promise<unknown>, number>()
 
-/** The lookup of `name`: one under way at a time (see once), begun in its turn (see inTurn). */
-function lookup (resolver: Resolver, name: string): Promise<Address[]> {
-  const work = once(resolver, `A ${name}`, () => inTurn(() => { begun.set(work, performance.now()); return resolver.lookup(name) }))
+/** A name not looked up: the DNS did not answer it last time, nor now (see lookup). */
+class SilentError extends LateError {}
+
+/** How long a name the DNS does not answer waits, at most, before it takes the thread again unasked (see lookup). */
+const SILENT_RETRY_MS = 5 * 60_000
+
+/** By resolver, the names the DNS did not answer (see lookup), with when they take the thread again regardless. */
+const silentNames = new WeakMap<Resolver, Map<string, number>>()
+
+/**
+ * The lookup of `name` by `end`: one under way at a time (see once), begun in its turn (see inTurn).
+ * One still under way on the thread at its deadline, that then fails, is the DNS not answering: the
+ * name's next lookups ask the DNS first (Resolver.answers: no thread, no wait past `end`), and take
+ * the thread only once it answers (or after SILENT_RETRY_MS), failing with a SilentError till then.
+ * The system resolver holds a lookup the DNS never answers ~10 s, and no other discovery lookup
+ * begins meanwhile: so it does once, not every round of that name. The answer is still the system
+ * resolver's (search domains, /etc/hosts), which the DNS query is not.
+ */
+function lookup (resolver: Resolver, name: string, end: number): Promise<Address[]> {
+  let silent = silentNames.get(resolver)
+  if (silent === undefined) silentNames.set(resolver, silent = new Map())
+  const names = silent
+  const work = once(resolver, `A ${name}`, async () => {
+    const retry = names.get(name)
+    if (retry !== undefined) {
+      if (performance.now() < retry) {
+        // Under way, not waiting for a turn: past `end` a failure, as a lookup on the thread is.
+        begun.set(work, performance.now())
+        if (!(await resolver.answers?.(name, end) ?? false)) throw new SilentError('the DNS did not answer this name, and still does not')
+        begun.delete(work)
+      }
+      names.delete(name)
+    }
+    const answer = await inTurn(() => { begun.set(work, performance.now()); return resolver.lookup(name) })
+    names.delete(name)
+    return answer
+  })
+  void by(work, end).catch(err => {
+    if (!(err instanceof LateError) || !begun.has(work) || names.has(name)) return
+    // Marked while it may still answer (which unmarks it). Marks past their time go (they would be
+    // looked up unasked anyway), so names the DNS gave once do not pile up.
+    const now = performance.now()
+    for (const [other, retry] of names) if (retry <= now) names.delete(other)
+    names.set(name, now + SILENT_RETRY_MS)
+  })
   return work
 }
 
@@ -183,7 +232,7 @@ async function resolveEntry (round: Round, origin: URL, weight: number): Promise
   const { protocol, hostname } = origin
   if (!hostname.startsWith('_')) {
     const port = origin.port === '' ? '' : `:${origin.port}`
-    const work = lookup(round.resolver, hostname)
+    const work = lookup(round.resolver, hostname, round.end)
     try {
       return (await answerBy(round.resolver, round.late, `A ${hostname}`, () => work, round.end)).map(a => ({ url: `${protocol}//${hostport(a.address, port)}`, host: origin.host, weight }))
     } catch (err) {
@@ -242,7 +291,7 @@ async function resolveSrv (round: Round, protocol: string, name: string, domain:
       const works = new Map<string, Promise<Address[]>>()
       const answer = (name: string) => {
         const deadline = Math.min(end, performance.now() + LOOKUP_DEADLINE_MS)
-        const work = lookup(resolver, name)
+        const work = lookup(resolver, name, deadline)
         works.set(name, work)
         // An answer past the deadline is the name's latest all the same: a round it is late for again keeps it.
         work.then(a => known.set(name, a), err => { if (!(err instanceof NoTurnError)) known.delete(name) })

@@ -1,9 +1,10 @@
 import { promises as dns } from 'node:dns'
+import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.ts'
 import type { KeyPath } from '../config/positions.ts'
-import { by, inTurn, NoTurnError } from './dns-deadline.ts'
+import { by, dnsQueries, inTurn, NO_ANSWER, NoTurnError } from './dns-deadline.ts'
 
 /** How long the names are waited for: the check is a hint, and DNS that does not answer is worth one too. */
 export const LOOKUP_TIMEOUT_MS = 2_000
@@ -38,8 +39,10 @@ export interface TargetCheck {
 /**
  * The targets of `next` whose host name does not resolve here, of those new or changed since
  * `previous`. Names only: not IP literals nor localhost; nor `resolve: dns` entries, whose
- * discovery logs its own failures. A warning, never a rejection: the name may resolve only where
- * the gateway runs (split-horizon DNS), or soon. Each name is looked up once (see lookupErrors).
+ * discovery logs its own failures; nor names /etc/hosts holds, which the system resolver answers
+ * before asking the DNS (a DNS that never answers made them ETIMEOUT). A warning, never a rejection:
+ * the name may resolve only where the gateway runs (split-horizon DNS), or soon. Each name is looked
+ * up once (see lookupErrors).
  */
 export async function unresolvedTargets (next: GatewayConfig, previous?: GatewayConfig): Promise<TargetCheck> {
   const named: Array<Omit<UnresolvedTarget, 'code'>> = []
@@ -52,7 +55,8 @@ export async function unresolvedTargets (next: GatewayConfig, previous?: Gateway
       named.push({ upstream, target: t.url, host, at: ['upstreams', upstream, 'targets', i, 'url'] })
     })
   }
-  const { codes, unchecked } = await lookupErrors([...new Set(named.map(n => n.host))])
+  const inHostsFile = await hostsFileNames()
+  const { codes, unchecked } = await lookupErrors([...new Set(named.map(n => n.host))].filter(h => !inHostsFile.has(h)))
   const unresolved = named.flatMap(n => {
     const code = codes.get(n.host)
     return code === undefined ? [] : [{ ...n, code }]
@@ -68,11 +72,23 @@ export function warnUnresolvedTargets (log: Logger, next: GatewayConfig, previou
   })
 }
 
+/**
+ * The names /etc/hosts gives an address, lower-cased; none if it cannot be read. Read rather than
+ * asked of the system resolver: a name not there goes on to the DNS, and a lookup the DNS never
+ * answers holds its thread (and the process's exit) ~10 s.
+ */
+async function hostsFileNames (): Promise<Set<string>> {
+  const names = new Set<string>()
+  const text = await readFile('/etc/hosts', 'latin1').catch(() => '')
+  for (const line of text.split('\n')) {
+    const [address, ...aliases] = line.replace(/#.*/, '').trim().split(/\s+/)
+    if (address !== undefined && isIP(address) !== 0) for (const name of aliases) names.add(name.toLowerCase())
+  }
+  return names
+}
+
 /** What lookupError says of a name it had no time for. */
 const UNCHECKED = ''
-
-/** DNS errors that are no answer: a name so failing is not looked up again through the system resolver. */
-const NO_ANSWER = new Set(['ETIMEOUT', 'ECANCELLED'])
 
 /**
  * Each name's lookup error code (ETIMEOUT for one not answered by the deadline), and how many names
@@ -85,8 +101,7 @@ const NO_ANSWER = new Set(['ETIMEOUT', 'ECANCELLED'])
 async function lookupErrors (hosts: string[]): Promise<{ codes: Map<string, string>, unchecked: number }> {
   const codes = new Map<string, string>()
   const end = performance.now() + LOOKUP_TIMEOUT_MS
-  const resolver = new dns.Resolver({ timeout: LOOKUP_TIMEOUT_MS, tries: 1 })
-  resolver.setServers(dns.getServers())
+  const resolver = dnsQueries(LOOKUP_TIMEOUT_MS)
   const cancel = setTimeout(() => resolver.cancel(), LOOKUP_TIMEOUT_MS).unref()
   let next = 0
   let unchecked = 0
@@ -106,13 +121,15 @@ async function lookupErrors (hosts: string[]): Promise<{ codes: Map<string, stri
 }
 
 /** `host`'s error code, undefined if it resolves, UNCHECKED if there was no time to tell. */
-async function lookupError (resolver: InstanceType<typeof dns.Resolver>, host: string, end: number): Promise<string | undefined> {
+async function lookupError (resolver: dns.Resolver, host: string, end: number): Promise<string | undefined> {
   const errors = await Promise.any([resolver.resolve4(host), resolver.resolve6(host)])
     .then(() => undefined, (err: AggregateError) => err.errors as NodeJS.ErrnoException[])
   if (errors === undefined) return undefined
   const [first] = errors.map(e => e.code === 'ECANCELLED' ? 'ETIMEOUT' : e.code ?? 'EUNKNOWN')
+  // No answer: not looked up through the system resolver, whose thread it would hold ~10 s.
   if (errors.some(e => NO_ANSWER.has(e.code ?? ''))) return first
-  // The DNS has no address for it: /etc/hosts (what nsswitch.conf names) may, as for the proxy's connects.
+  // The DNS has no address for it as written: the system resolver's search domains or other sources
+  // (nsswitch.conf) may, as for the proxy's connects.
   if (performance.now() >= end - MARGIN_MS) return UNCHECKED
   try {
     await by(inTurn(() => dns.lookup(host), end - MARGIN_MS), end)
