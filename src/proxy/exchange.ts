@@ -26,7 +26,7 @@ import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
 import { UpstreamBodyInvalid } from '../plugins/upstream-body-invalid.ts'
 import { classifyFailure, malformedHead, retryReason } from '../upstreams/retry-policy.ts'
-import { switchesToOffered, tunnelling } from './upgrade.ts'
+import { closeWebSocket, FrameEdges, switchesToOffered, tunnelling, type PlannedClose } from './upgrade.ts'
 import { boundDiscard } from './unread-body.ts'
 import { Deadlines } from '../deadlines.ts'
 
@@ -1894,7 +1894,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 }
 
-/** How long the ends of a WebSocket closed for a reload have to answer its close frames before both connections are cut. */
+/** How long the ends of a WebSocket closed for a reload or a shutdown have to finish the frames in progress and answer the close frames before both connections are cut. */
 const WEBSOCKET_CLOSE_GRACE_MS = 1_000
 
 /**
@@ -1912,88 +1912,8 @@ function knownFraming (raw: ReadonlyArray<Buffer | string>): boolean {
   return websocket
 }
 
-/** Follows one direction of a WebSocket's frames (their headers' lengths): whether the bytes seen so far end at a frame's end. */
-class FrameEdges {
-  /** The header bytes of a frame begun in an earlier chunk (at most 14), and how many. */
-  readonly #head = Buffer.alloc(14)
-  #had = 0
-  /** Payload bytes of the frame begun still to come. */
-  #left = 0
-
-  get atEdge (): boolean { return this.#had === 0 && this.#left === 0 }
-
-  // Per chunk, without allocating: a header read where it lies, copied only when split across chunks.
-  readonly see = (chunk: Buffer): void => {
-    for (let i = 0; i < chunk.length;) {
-      if (this.#left > 0) {
-        const n = Math.min(this.#left, chunk.length - i)
-        this.#left -= n
-        i += n
-        continue
-      }
-      if (this.#had === 0 && chunk.length - i >= 2) {
-        const size = headerSize(chunk[i + 1] as number)
-        if (chunk.length - i >= size) {
-          this.#left = payloadLength(chunk, i)
-          i += size
-          continue
-        }
-      }
-      this.#head[this.#had++] = chunk[i++] as number
-      if (this.#had < 2 || this.#had < headerSize(this.#head[1] as number)) continue
-      this.#left = payloadLength(this.#head, 0)
-      this.#had = 0
-    }
-  }
-}
-
-/** A frame header's size in bytes from its second byte: the length's extension, the mask key. */
-const headerSize = (second: number): number => {
-  const len7 = second & 0x7f
-  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + (second & 0x80 ? 4 : 0)
-}
-
-/** The payload length of the frame whose header starts at `at`. */
-function payloadLength (bytes: Buffer, at: number): number {
-  const len7 = (bytes[at + 1] as number) & 0x7f
-  if (len7 < 126) return len7
-  let left = 0
-  for (let b = at + 2; b < at + (len7 === 126 ? 4 : 10); b++) left = left * 256 + (bytes[b] as number)
-  return left
-}
-
-/** A close frame with `code`; masked (as a client must send it) with a random key when `masked`. */
-function closeFrame (code: number, reason: string, masked: boolean): Buffer {
-  const payload = Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason)])
-  if (!masked) return Buffer.concat([Buffer.from([0x88, payload.length]), payload])
-  const key = crypto.getRandomValues(new Uint8Array(4))
-  return Buffer.concat([Buffer.from([0x88, 0x80 | payload.length]), key, payload.map((b, i) => b ^ (key[i % 4] as number))])
-}
-
-/** A planned close of a WebSocket: the client's close code (the upstream's is 1001, Going Away) and the reason both are given. */
-interface PlannedClose { readonly code: number, readonly reason: string }
 /** The cuts that close a WebSocket with close frames: a reload's 1012 (Service Restart), a shutdown's 1001 (Going Away). */
 const PLANNED_CLOSES: Partial<Record<Cut, PlannedClose>> = {
   reload: { code: 1012, reason: 'config reloaded' },
   shutdown: { code: 1001, reason: 'gateway shutting down' }
-}
-
-/**
- * Closes a WebSocket tunnel for a reload or a shutdown: the relay stops both ways; the client is
- * sent a close frame with `close.code` and the upstream 1001 (Going Away), each only at a frame's end on
- * its side (a frame in the middle of another would corrupt the stream: that end sees the connection
- * cut, 1006), then each connection is ended; what the ends still send (their close frames) is
- * dropped. The caller destroys both after a grace.
- */
-function closeWebSocket (client: Duplex, upstream: Duplex, frames: { toClient: FrameEdges, toUpstream: FrameEdges }, close: PlannedClose): void {
-  upstream.unpipe(client)
-  client.unpipe(upstream)
-  upstream.off('data', frames.toClient.see)
-  client.off('data', frames.toUpstream.see)
-  if (frames.toClient.atEdge) client.end(closeFrame(close.code, close.reason, false))
-  else client.destroy()
-  if (frames.toUpstream.atEdge) upstream.end(closeFrame(1001, close.reason, true))
-  else upstream.destroy()
-  client.resume()
-  upstream.resume()
 }
