@@ -49,6 +49,8 @@ export class LogLimiter {
   /** Windows with lines counted, whose summaries #timer is for. */
   #pending = 0
   #timer: NodeJS.Timeout | undefined
+  /** The limiters of the loggers this one adopted (see adopt), flushed with it. */
+  readonly #adopted: LogLimiter[] = []
 
   constructor (log: Logger, options: LogLimiterOptions = {}) {
     this.#log = log
@@ -95,6 +97,31 @@ export class LogLimiter {
     clearTimeout(this.#timer)
     this.#timer = undefined
     this.#expire(this.#now(), true)
+    for (const limiter of this.#adopted) limiter.flush()
+  }
+
+  /** A logger's limiter (see of), and the limiter that adopted the logger, if any. */
+  static readonly #of = new WeakMap<Logger, LogLimiter>()
+  static readonly #parents = new WeakMap<Logger, LogLimiter>()
+
+  /** The limiter for lines logged through `log`, one per logger: flushed with the limiter that adopted `log`, if any. */
+  static of (log: Logger): LogLimiter {
+    let limiter = LogLimiter.#of.get(log)
+    if (limiter === undefined) {
+      LogLimiter.#of.set(log, limiter = new LogLimiter(log))
+      const parent = LogLimiter.#parents.get(log)
+      if (parent !== undefined) parent.#adopted.push(limiter)
+    }
+    return limiter
+  }
+
+  /**
+   * `log` (a plugin's) is this limiter's: the limiter LogLimiter.of(log) makes is flushed with it. A
+   * plugin limits its lines with its own (they keep its logger's route and plugin), but cannot know
+   * when its config is retired or the gateway stops.
+   */
+  adopt (log: Logger): void {
+    LogLimiter.#parents.set(log, this)
   }
 
   #count (window: Window, now: number): void {

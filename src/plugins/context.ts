@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { LogLimiter } from '../logging/log-limiter.ts'
 import type { ConsumerCredential, Consumers } from '../consumers/consumers.ts'
 import type { PluginMetricsSource } from '../metrics/plugin-metrics.ts'
 import { DEFAULT_STORE, type StoreLease } from '../stores/registry.ts'
@@ -16,6 +17,8 @@ export interface PluginServices {
   readonly shared: Map<string, unknown>
   /** Every config of a plugin in this config (ctx.configsOf). */
   readonly configsOf: (plugin: string) => readonly unknown[]
+  /** The config's limited lines: a plugin's own (LogLimiter.of(ctx.log)) are flushed with them, when the config is retired or the gateway stops. */
+  readonly limits?: LogLimiter
 }
 
 /** server.pluginTimeout left out, ms. */
@@ -28,6 +31,7 @@ export const DEFAULT_PLUGIN_TIMEOUT_MS = 30_000
  */
 export function setupContext (services: PluginServices, plugin: string, routeName: string, routePath: string, routeParams: readonly string[], log: Logger, redacted: Set<string>,
   routeMethods?: readonly string[], hookTimeoutMs = DEFAULT_PLUGIN_TIMEOUT_MS): PluginSetupContext<never> {
+  services.limits?.adopt(log)
   return {
     routeName,
     routePath,

@@ -230,7 +230,7 @@ export class Runtime implements ExchangeOwner {
     }
     const pipelines: Pipeline[] = []
     const { config } = loaded
-    const services = options.dryRun === true ? undefined : pluginServices(loaded, options)
+    const services = options.dryRun === true ? undefined : pluginServices(loaded, options, limits)
     try {
       // A store new in this config (or changed) connects before plugins set up (they may call it
       // then: the cache drops an earlier config's entries) and before the config takes traffic.
@@ -816,8 +816,8 @@ function headerListTooLarge (raw: readonly string[], max: number): boolean {
   return false
 }
 
-/** The stores, consumers, metrics, admin endpoints and shared values the plugins of one config get. */
-function pluginServices (loaded: LoadedConfig, options: { metrics?: Metrics, stores: StoreRegistry }): PluginServices & { lease: StoreLease } {
+/** The stores, consumers, metrics, admin endpoints and shared values the plugins of one config get; its `limits`, flushed at its retirement. */
+function pluginServices (loaded: LoadedConfig, options: { metrics?: Metrics, stores: StoreRegistry }, limits: LogLimiter): PluginServices & { lease: StoreLease } {
   const lease = options.stores.acquire(loaded.config.stores)
   return {
     lease,
@@ -826,7 +826,8 @@ function pluginServices (loaded: LoadedConfig, options: { metrics?: Metrics, sto
     metrics: pluginMetrics(options.metrics?.registry ?? new Registry()),
     admin: new PluginAdminRoutes(),
     shared: new Map(),
-    configsOf: name => configsOf(loaded.config, name)
+    configsOf: name => configsOf(loaded.config, name),
+    limits
   }
 }
 

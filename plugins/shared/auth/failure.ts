@@ -35,14 +35,8 @@ export function failureCounter (metrics: PluginMetrics) {
 }
 
 // Any client can be refused at will, once a request: the lines are limited (docs/operations.md#logs).
-// One limiter per plugin's logger (a route's), so its lines and summaries carry the route and plugin.
-const limiters = new WeakMap<Logger, LogLimiter>()
-
-function limiterOf (log: Logger): LogLimiter {
-  let limiter = limiters.get(log)
-  if (limiter === undefined) limiters.set(log, limiter = new LogLimiter(log))
-  return limiter
-}
+// One limiter per plugin's logger (a route's), so its lines and summaries carry the route and plugin;
+// flushed with the config's (LogLimiter.of), at a reload's retirement of it and at a stop.
 
 /** Counts, logs (why, never the credential: a few lines per route, plugin and reason) and answers a refused request. */
 export function refuse (req: GatewayRequest, failure: AuthFailure, plugin: string, log: Logger, counter: ReturnType<typeof failureCounter>,
@@ -50,7 +44,7 @@ export function refuse (req: GatewayRequest, failure: AuthFailure, plugin: strin
   counter.labels(req.route.name, plugin, failure.reason).inc()
   const msg = `${plugin}: ${failure.description}`
   const { reason, status } = failure
-  if (limiterOf(log).allow(reason, 'info', { reason, status }, msg, { key: plugin, fields: {} })) log.info({ requestId: req.id, reason, status }, msg)
+  if (LogLimiter.of(log).allow(reason, 'info', { reason, status }, msg, { key: plugin, fields: {} })) log.info({ requestId: req.id, reason, status }, msg)
   const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' }
   if (challenges.length > 0) headers['www-authenticate'] = challenges.length === 1 ? challenges[0] as string : [...challenges]
   if (failure.retryAfter !== undefined) headers['retry-after'] = String(failure.retryAfter)
