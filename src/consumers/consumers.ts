@@ -13,7 +13,12 @@ export interface ConsumerCredential<C = unknown> {
 
 interface ConsumerConfig { id: string, groups?: string[], metadata?: Record<string, unknown>, credentials?: Record<string, unknown> }
 
-/** Every consumer of one config, built once at load: lookups by id, and each auth plugin's credentials. */
+/**
+ * Every consumer of one config, built once at load: lookups by id, and each auth plugin's credentials.
+ * What it hands out is frozen through and through (copies, the config's own left as they are): a
+ * plugin changing it would change what every later plugin, route and request sees (add a key to
+ * key-auth's index, say).
+ */
 export class Consumers {
   readonly all: readonly Consumer[]
   readonly #byId: ReadonlyMap<string, Consumer>
@@ -24,14 +29,15 @@ export class Consumers {
     const credentials = new Map<string, ConsumerCredential[]>()
     for (const c of configs) {
       // Each group once: a repeated one would be sent upstream twice (x-consumer-groups: admins,admins).
-      const consumer = Object.freeze({ id: c.id, groups: Object.freeze([...new Set(c.groups)]), metadata: Object.freeze({ ...c.metadata }) })
+      const consumer = Object.freeze({ id: c.id, groups: Object.freeze([...new Set(c.groups)]), metadata: frozenCopy(c.metadata ?? {}) })
       all.push(consumer)
       for (const [plugin, credential] of Object.entries(c.credentials ?? {})) {
         let list = credentials.get(plugin)
         if (list === undefined) credentials.set(plugin, list = [])
-        list.push({ consumer, credential })
+        list.push(Object.freeze({ consumer, credential: frozenCopy(credential) }))
       }
     }
+    for (const list of credentials.values()) Object.freeze(list)
     this.all = Object.freeze(all)
     this.#byId = new Map(all.map(c => [c.id, c]))
     this.#credentials = credentials
@@ -39,6 +45,21 @@ export class Consumers {
 
   get (id: string): Consumer | undefined { return this.#byId.get(id) }
 
-  /** The credentials consumers hold for `plugin`. */
-  credentialsFor (plugin: string): readonly ConsumerCredential[] { return this.#credentials.get(plugin) ?? [] }
+  /** The credentials consumers hold for `plugin` (frozen). */
+  credentialsFor (plugin: string): readonly ConsumerCredential[] { return this.#credentials.get(plugin) ?? NONE }
+}
+
+const NONE: readonly ConsumerCredential[] = Object.freeze([])
+
+/** A copy of `value` (a config's: plain data), frozen with everything in it. */
+function frozenCopy<T> (value: T): T {
+  const copy = structuredClone(value)
+  const stack: unknown[] = [copy]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v !== 'object' || v === null) continue
+    Object.freeze(v)
+    for (const inner of Object.values(v)) stack.push(inner)
+  }
+  return copy
 }
