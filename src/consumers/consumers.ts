@@ -1,3 +1,4 @@
+import { frozenCopy } from '../config/frozen-copy.ts'
 /** Someone who calls the APIs behind the gateway, as `consumers:` declares them. */
 export interface Consumer {
   readonly id: string
@@ -50,16 +51,3 @@ export class Consumers {
 }
 
 const NONE: readonly ConsumerCredential[] = Object.freeze([])
-
-/** A copy of `value` (a config's: plain data), frozen with everything in it. */
-function frozenCopy<T> (value: T): T {
-  const copy = structuredClone(value)
-  const stack: unknown[] = [copy]
-  while (stack.length > 0) {
-    const v = stack.pop()
-    if (typeof v !== 'object' || v === null) continue
-    Object.freeze(v)
-    for (const inner of Object.values(v)) stack.push(inner)
-  }
-  return copy
-}

@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../config/schema.ts'
+import { frozenCopy } from '../config/frozen-copy.ts'
 import { printableKey, type KeyPath } from '../config/positions.ts'
 import { Consumers } from '../consumers/consumers.ts'
 import type { PluginDefinition, PluginWarningsContext } from './contract.ts'
@@ -33,7 +34,7 @@ export function pluginWarnings (config: GatewayConfig, plugins: ReadonlyMap<stri
   // top-level config is one object for every route that uses it: copied once.
   const copies = new Map<unknown, unknown>()
   const copy = (value: unknown): unknown => {
-    if (!copies.has(value)) copies.set(value, deepFreeze(structuredClone(value)))
+    if (!copies.has(value)) copies.set(value, frozenCopy(value))
     return copies.get(value)
   }
   for (const [i, route] of config.routes.entries()) {
@@ -97,16 +98,4 @@ function printable (text: string): string {
   // Cut before escaping too: a 5 MB message is not escaped whole to be cut.
   const shown = printableKey(text.slice(0, MAX_LENGTH))
   return shown.length > MAX_LENGTH || text.length > MAX_LENGTH ? `${shown.slice(0, MAX_LENGTH - 1)}…` : shown
-}
-
-/** `value` and everything in it frozen. */
-function deepFreeze<T> (value: T): T {
-  const stack: unknown[] = [value]
-  while (stack.length > 0) {
-    const v = stack.pop()
-    if (typeof v !== 'object' || v === null || Object.isFrozen(v)) continue
-    Object.freeze(v)
-    for (const inner of Object.values(v)) stack.push(inner)
-  }
-  return value
 }
