@@ -280,6 +280,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #sendTimer: NodeJS.Timeout | undefined
   /** From the end of the response until the client has read it (see #end), or of a tunnel the upstream ended (#tunnelEnded). */
   #tailTimer: NodeJS.Timeout | undefined
+  /** While the last body stream is paused for the client to read what it put out (see #onStreamOutput). */
+  #outputTimer: NodeJS.Timeout | undefined
   /** While the request body arrives, when server.clientTimeouts.minBodyRate is set. */
   #bodyRate: BodyRateWatch | undefined
   /** Waiting for the client to drain what was written. */
@@ -1554,9 +1556,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /**
    * Ends the response. Bytes still queued in the process (a client that stopped reading, an HTTP/2
-   * window it does not open, a body a plugin's stream holds) must be read within
+   * window it does not open, a body a plugin's stream put out) must be read within
    * clientTimeouts.send: no other timer would close the connection (or stream) before they are.
-   * As on the body, the time runs between reads: each drain restarts it.
+   * As on the body, the time runs between reads: each drain restarts it. What plugins' streams
+   * still hold is timed as they put it out (#onStreamOutput), and again at their end (#onStreamEnd).
    */
   #end (body?: Buffer): void {
     ;(this.#sink ?? this.res).end(body)
@@ -1589,6 +1592,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     clearTimeout(this.#stallTimer)
     clearTimeout(this.#sendTimer)
     clearTimeout(this.#tailTimer)
+    clearTimeout(this.#outputTimer)
     this.#bodyRate?.stop()
     this.#done = true
     this.#leaveQueue()
@@ -1789,6 +1793,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (!ex.res.write(chunk) && !this.isPaused()) {
       this.pause()
       ex.res.once('drain', Exchange.#onClientDrain)
+      // Timed here: the send timer follows the first stream's backpressure (onData), which stops at
+      // the upstream's end, and the tail timer only what the client was sent by then (#end), while
+      // the streams may still hold the body (an encoder's, a buffered response's whole).
+      if (ex.#owner.clientSendMs > 0) ex.#outputTimer = setTimeout(Exchange.#onSendTimeout, ex.#owner.clientSendMs, ex)
     }
   }
 
@@ -1803,7 +1811,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onClientDrain (this: ServerResponse): void {
-    const streams = (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE].#streaming?.streams
+    const ex = (this as ServerResponse & { [EXCHANGE]: Exchange })[EXCHANGE]
+    clearTimeout(ex.#outputTimer)
+    const streams = ex.#streaming?.streams
     streams?.[streams.length - 1]?.resume()
   }
 

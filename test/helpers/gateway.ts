@@ -34,5 +34,6 @@ export async function startGateway (yaml: string, options: { env?: NodeJS.Proces
   // At the config's logging.level, as `portcullis start` logs.
   const { log, lines } = memoryLogger(loaded.config.logging?.level)
   const running = await startPortcullis(loaded, log, undefined, { watch: options.watch })
-  return { ...running, logs: lines, loaded }
+  // Descriptors, not a spread: a spread would copy inFlight's value at start, not its getter.
+  return Object.defineProperties({ logs: lines, loaded }, Object.getOwnPropertyDescriptors(running)) as TestGateway
 }
