@@ -6,7 +6,8 @@ import type { CacheConfig } from './schema.ts'
 export interface RequestKey {
   /**
    * `c:<route>:<path>?<query>#<host>|<proto>|`, `@<forwarded host>|` when the upstream is told
-   * another host than `<host>`, `<headers>`, then `><upstream path>` when that is another path.
+   * another host than `<host>`, `(<name>=<value>|` for other forwarding headers (forwardingParts),
+   * `<headers>`, then `><upstream path>` when that is another path.
    */
   readonly primary: string
   /** `u:<host><path>`: every stored query and header variant of the path. */
@@ -40,6 +41,7 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
     let k = `${prefix}${path}?${kept ?? ''}#${host}|${forwarded(headers['x-forwarded-proto'])}|`
     // Most often the gateway's own (the Host): nothing to add.
     if (withHost) { const fwdHost = headers['x-forwarded-host']; if ((fwdHost ?? '') !== host) k += `@${forwarded(fwdHost)}|` }
+    k += forwardingParts(headers)
     for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : keyPart(String(v))}|` }
     // A route's rewrite follows from the path; a plugin's may not (a version header, say): both are kept apart.
     if (upstreamPath !== path) k += `>${upstreamPath}`
@@ -50,9 +52,10 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
 /**
  * The part of a primary key that a URL purge deletes by prefix (all scheme, forwarded host,
  * header and Vary variants): `c:<route>:<path>?<query>#<host>|`, as compileKey starts it.
- * `path`: the URL's path normalized as requests' are (see normalizePath), as keys hold it.
+ * `path`: the URL's path normalized as requests' are (see normalizePath), as keys hold it; `host`
+ * its host (and port), `search` its query as requests send it.
  */
-export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: URL, path: string): string {
+export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: { host: string, search: string }, path: string): string {
   // Not strict: an ambiguous URL purges the entry its requests were served from before they
   // bypassed the cache (one poisoned by an earlier version, say).
   return `c:${route}:${path}?${compileQuery(key, false)(url.search) ?? ''}#${key.host ?? true ? normalizeHost(url.host) : ''}|`
@@ -88,6 +91,48 @@ function forwarded (v: string | string[] | undefined): string {
   const s = typeof v === 'string' ? v : v === undefined ? '' : v.join(',')
   return s === 'https' || s === 'http' ? s : keyPart(s)
 }
+
+/**
+ * Forwarding headers a trusted proxy's request takes upstream as sent (src/proxy/forwarded.ts), besides
+ * X-Forwarded-Proto/-Host, that an answer may be built from: the scheme, path prefix and URI the
+ * upstream builds links from, the client's certificate. Not the client's address (X-Forwarded-For,
+ * X-Real-IP, True-Client-IP, CF-Connecting-IP...): one per client, often on every request, they
+ * would leave one entry per client.
+ */
+const KEYED_FORWARDING = ['x-forwarded-prefix', 'x-forwarded-ssl', 'x-forwarded-scheme', 'x-url-scheme', 'front-end-https', 'x-forwarded-server',
+  'x-forwarded-by', 'x-forwarded-uri', 'x-forwarded-method', 'x-forwarded-client-cert', 'x-forwarded-tls-client-cert', 'x-forwarded-tls-client-cert-info']
+/** Lists of RFC 7239 pairs: keyed without their `for=` pairs (see withoutFor). */
+const FORWARDED_PAIRS = ['forwarded', 'x-forwarded']
+
+/**
+ * The key's part for the forwarding headers above, `(<name>=<value>|` each; empty, without a
+ * string built, for a request without them, the common case. X-Forwarded-Port, which the gateway
+ * sets on every request, only when a trusted proxy's differs from the one the gateway derives.
+ */
+function forwardingParts (headers: Headers): string {
+  let k = ''
+  const port = headers['x-forwarded-port']
+  if (port !== undefined && !impliedPort(port, headers['x-forwarded-host'], headers['x-forwarded-proto'])) k += `(x-forwarded-port=${keyPart(String(port))}|`
+  for (const name of FORWARDED_PAIRS) { const v = headers[name]; if (v !== undefined) k += `(${name}=${keyPart(withoutFor(String(v)))}|` }
+  for (const name of KEYED_FORWARDING) { const v = headers[name]; if (v !== undefined) k += `(${name}=${keyPart(String(v))}|` }
+  return k
+}
+
+/** Whether `port` is the one applyForwarded derives from the forwarded host and scheme: the host's, else 443 or 80. Compared in place: no string built. */
+function impliedPort (port: string | string[], host: string | string[] | undefined, proto: string | string[] | undefined): boolean {
+  if (typeof port !== 'string' || typeof host !== 'string' || port === '') return false
+  const colon = host.lastIndexOf(':')
+  if (colon === -1 || host.charCodeAt(host.length - 1) === 93 /* ] of an IPv6 literal */) return port === (proto === 'https' ? '443' : proto === 'http' ? '80' : undefined)
+  return port.length === host.length - colon - 1 && host.startsWith(port, colon + 1)
+}
+
+// A `for=` pair whose value is an address, an obfuscated name or `unknown` (letters, digits, `.:_-[]`),
+// quoted whole or not, up to a `;`, `,` or the end. What is left out holds no `host=` or `proto=`
+// (Spring searches the whole value for them) and no lone `"`, which would make a quote-aware parser
+// read the pairs kept otherwise. Any other spelling stays in the key.
+const FOR_PAIR = /(^|[;,])[ \t]*for=(?:[\w.:[\]-]*|"[\w.:[\]-]*")[ \t]*(?=[;,]|$)/gi
+/** A Forwarded value without the client addresses of its `for=` pairs, which each client has its own of; its separators kept. */
+const withoutFor = (v: string): string => v.replace(FOR_PAIR, '$1')
 
 /**
  * A Host (or a URL's host) as keys, invalidation and purges hold it: the host as routing compares
@@ -159,4 +204,70 @@ function sortedQuery (query: string, filter: QueryFilter | undefined): string | 
   // By name only, a stable sort: a=1&b=2 and b=2&a=1 are one entry, but sort=name&sort=-date and
   // sort=-date&sort=name stay two (the values of one name are a list, whose order may mean something).
   return pairs.sort((x, y) => x.name < y.name ? -1 : x.name > y.name ? 1 : 0).map(p => p.pair).join('&')
+}
+
+/** A (lower-case) header name as CGI, WSGI, Rack and PHP servers read it: `_` as `-` (X_Preview is HTTP_X_PREVIEW, as X-Preview is). */
+export const dashedForm = (name: string): string => name.includes('_') ? name.replaceAll('_', '-') : name
+
+/**
+ * Whether the headers going upstream hold a `bypass` or `keyed` header (lower case) in a spelling
+ * those servers read as it but a lookup by name misses: `X_Preview` for x-preview, `X-Tenant` for
+ * x_tenant. A keyed name as configured is in the key. Only names with `_` are compared, in the
+ * dashed form (as the gateway finds forwarding headers' `_` spellings): the others cost the test
+ * for a `_`. undefined when there are no names.
+ */
+export function compileSpellingBypass (bypass: readonly string[], keyed: readonly string[]): ((headers: Headers) => boolean) | undefined {
+  const names = [...bypass, ...keyed]
+  if (names.length === 0) return undefined
+  const inKey = new Set(keyed)
+  const dashed = new Set(names.map(dashedForm))
+  // A name configured with `_`: its dashed spelling, the one most clients send, has none to notice.
+  const plain = [...dashed].filter(n => !names.includes(n))
+  return headers => {
+    for (const name of plain) if (headers[name] !== undefined) return true
+    for (const name in headers) if (name.includes('_') && !inKey.has(name) && dashed.has(name.replaceAll('_', '-'))) return true
+    return false
+  }
+}
+
+const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
+
+/**
+ * Whether a Cookie header holds one of `names` as servers read cookie names: split at `;` and also
+ * `,` (a separator some accept), trimmed (`session =x` is `session` to the cookie package, Express
+ * and Django), percent-decoded with `+` a space (PHP, Rack), in any case (ASP.NET Core), without a
+ * `=` (PHP), and in PHP's forms (readAs: `session[x]` is `session`, `my.session` and
+ * `my session` are `my_session`). A near match skips the cache too: the safe side. undefined when
+ * there are no names.
+ */
+export function compileCookieBypass (names: readonly string[]): ((cookie: string) => boolean) | undefined {
+  if (names.length === 0) return undefined
+  const forms = new Set(names.flatMap(readAs))
+  // None of the forms in the header, in any case (a `_` may be a `.`, a space or a `[`), and no
+  // `%` or `+` in a name: no match. The common case costs this scan, as the regex before did.
+  const spelled = [...forms].map(f => f.replace(REGEX_SPECIAL, '\\$&').replaceAll('_', '[_. \\[]'))
+  const maybe = new RegExp(`(?:^|[;,])[^=;,]*[%+]|${spelled.join('|')}`, 'i')
+  const named = (n: string): boolean => readAs(n).some(f => forms.has(f)) || readAs(trimmed(n)).some(f => forms.has(f))
+  return cookie => {
+    if (!maybe.test(cookie)) return false
+    for (const pair of cookie.split(/[;,]/)) {
+      const eq = pair.indexOf('=')
+      const raw = eq === -1 ? pair : pair.slice(0, eq)
+      const decoded = decodedName(raw)
+      if (named(raw) || (decoded !== raw && named(decoded))) return true
+    }
+    return false
+  }
+}
+
+/** Whitespace and control characters as servers trim names (Python's strip takes \x85 and \xa0 too). */
+const trimmable = (c: number): boolean => c <= 32 || c === 127 || c === 0x85 || c === 0xa0
+
+/** `s` without trimmable characters at either end; by index, not a regex (one of `\s+$` scans a run of spaces from each of them). */
+function trimmed (s: string): string {
+  let start = 0
+  let end = s.length
+  while (start < end && trimmable(s.charCodeAt(start))) start++
+  while (end > start && trimmable(s.charCodeAt(end - 1))) end--
+  return start === 0 && end === s.length ? s : s.slice(start, end)
 }

@@ -165,21 +165,51 @@ export const isMarker = (v: Entry | VaryMarker): v is VaryMarker => 'vary' in v
  * The values last read, by key, from a store that hands back new bytes on every read (Redis):
  * when a read gives the same bytes as the last one, the entry decoded then is used again. So an
  * unchanged entry is one object from hit to hit, as in the memory store: its reply is built once
- * a second, and compress's encoded copies (kept by body) serve its hits. Bounded in bytes.
+ * a second, and compress's encoded copies (kept by body) serve its hits. Bounded in bytes, one for
+ * all the routes on a store (see recentValues).
  */
 export class RecentValues {
+  readonly maxBytes: number
   readonly #values: LRUCache<string, { raw: Buffer, value: Entry | VaryMarker }>
 
   constructor (maxBytes: number) {
+    this.maxBytes = maxBytes
     this.#values = new LRUCache({ maxSize: maxBytes, sizeCalculation: (v, key) => v.raw.length + key.length })
   }
+
+  /** What it holds: its values' bytes and their keys' lengths. */
+  get bytes (): number { return this.#values.calculatedSize }
 
   /** Throws as decode does. */
   decode (key: string, raw: Buffer): Entry | VaryMarker {
     const known = this.#values.get(key)
     if (known !== undefined && known.raw.equals(raw)) return known.value
-    const value = decode(raw)
-    this.#values.set(key, { raw, value })
+    // In a buffer of its own, or kept it would keep what holds it whole: a reply read with others
+    // (auto-pipelined) is a slice of one buffer of them all, megabytes for large entries.
+    const own = raw.byteOffset === 0 && raw.length === raw.buffer.byteLength ? raw : copy(raw)
+    const value = decode(own)
+    this.#values.set(key, { raw: own, value })
     return value
   }
+}
+
+function copy (b: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length)
+  b.copy(out)
+  return out
+}
+
+/** What the values last read from a store may hold, for all its routes. */
+const RECENT_BYTES = 8 * 1024 * 1024
+const recentByStore = new WeakMap<object, RecentValues>()
+
+/**
+ * The RecentValues of a store read over the network: one for every route on it, of this config
+ * and of those after reloads that keep the store, so that RECENT_BYTES holds per store however
+ * many routes cache into it. (Keys name their route: no route reads another's values.)
+ */
+export function recentValues (store: object): RecentValues {
+  let recent = recentByStore.get(store)
+  if (recent === undefined) recentByStore.set(store, recent = new RecentValues(RECENT_BYTES))
+  return recent
 }

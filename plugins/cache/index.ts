@@ -1,5 +1,5 @@
 import { definePlugin, toBytes, toMs } from '../../src/index.ts'
-import { compileKey } from './cache-key.ts'
+import { compileCookieBypass, compileKey, compileSpellingBypass } from './cache-key.ts'
 import { Collapser } from './collapse.ts'
 import { cacheMetrics, requestsCounter } from './metrics.ts'
 import { keyFingerprint, keySettings, Purger } from './purge.ts'
@@ -7,14 +7,11 @@ import { evictionWarning } from './eviction.ts'
 import { RouteCache } from './route-cache.ts'
 import { SharedFetch } from './shared-fetch.ts'
 import { CacheSchema } from './schema.ts'
-import { RecentValues } from './entry.ts'
+import { recentValues } from './entry.ts'
 import { storeErrorLog } from '../shared/store-errors.ts'
 import { bypassingAuth, credentialBypassMessage } from './check-credentials.ts'
 
 const DEFAULT_STATUSES = [200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]
-// Per route, for stores read over the network: what the values last read may hold (RecentValues).
-const RECENT_BYTES = 8 * 1024 * 1024
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
  * A shared HTTP cache (RFC 9111) in front of the route's upstream. Priority 500: after
@@ -46,6 +43,7 @@ export default definePlugin({
     const purger = ctx.shared('purge', () => new Purger(ctx.admin, requestsCounter(ctx.metrics)))
     ctx.shared(`eviction ${store.name}`, () => evictionWarning(store, ctx.log))
     const settings = keySettings(config.key)
+    const bypassHeaders = (config.bypass?.headers ?? []).map(h => h.toLowerCase())
     const cache = new RouteCache({
       name: config.name ?? 'Portcullis',
       store,
@@ -61,15 +59,16 @@ export default definePlugin({
         staleWhileRevalidate: config.staleWhileRevalidate === undefined ? 0 : toMs(config.staleWhileRevalidate) / 1000
       },
       keepStaleMs: toMs(config.keepStale ?? '1h'),
-      bypassHeaders: (config.bypass?.headers ?? []).map(h => h.toLowerCase()),
-      bypassCookies: (config.bypass?.cookies ?? []).map(c => new RegExp(`(?:^|;)\\s*${escape(c)}=`)),
+      bypassHeaders,
+      bypassSpellings: compileSpellingBypass(bypassHeaders, (config.key?.headers ?? []).map(h => h.toLowerCase())),
+      bypassCookies: compileCookieBypass(config.bypass?.cookies ?? []),
       cacheAuthorized: config.cacheAuthorized ?? false,
       honorRequestDirectives: config.requestCacheControl === 'honor',
       surrogateHeader: (config.surrogateKeyHeader ?? 'Surrogate-Key').toLowerCase(),
       targets: (config.targetedCacheControl ?? []).map(h => h.toLowerCase()),
       collapser: new Collapser(collapseMs),
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
-      recent: store.getNow === undefined ? new RecentValues(RECENT_BYTES) : undefined,
+      recent: store.getNow === undefined ? recentValues(store) : undefined,
       invalidating: tags => purger.invalidating(store, tags),
       superseded: () => purger.superseded(ctx.routeName, store, settings),
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),

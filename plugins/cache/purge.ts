@@ -127,10 +127,9 @@ export class Purger {
       try { url = new URL(b.url) } catch { return bad('"url" must be an absolute URL, such as https://api.example.com/items/7') }
       // Only what requests are cached under: file: or javascript: would purge nothing, and say so as a success.
       if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad(`"url" must be an http: or https: URL (not ${url.protocol}), such as https://api.example.com/items/7`)
-      // Keyed as requests are: /caf%c3%a9, /%7Euser and //a are the paths /caf%C3%A9, /~user and /a.
-      const path = normalizePath(url.pathname)
-      if (path === undefined) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')
-      work = this.#routes.map(r => this.#purgePrefix(r, o => urlKeyPrefix(o.name, o.key, url, path)))
+      const targets = requestTargets(b.url, url)
+      if (targets.length === 0) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')
+      work = this.#routes.flatMap(r => targets.map(({ path, query }) => this.#purgePrefix(r, o => urlKeyPrefix(o.name, o.key, { host: url.host, search: query }, path))))
     } else if (typeof b.prefix === 'string' && b.prefix.startsWith('/')) {
       const prefix = b.prefix
       work = this.#routes.map(r => this.#purgePrefix(r, o => `c:${o.name}:${prefix}`))
@@ -185,6 +184,41 @@ export class Purger {
   #tell (r: CachedRoute, of: (o: CachedRoute) => string): void {
     for (const o of this.#live) if (o.name === r.name && sameKeys(o.store, r.store)) o.purging({ prefix: of(o) })
   }
+}
+
+/**
+ * The paths and queries of the requests for `ref`, as their keys hold them: `url` (`ref` parsed)
+ * percent-encodes characters (`{`, `}`, `'`, `"`, `<`...) that requests keep as they send them, so
+ * both spellings are given when they differ. A reference is resolved against `basePath`. Paths are
+ * normalized as requests' are (/caf%c3%a9, /%7Euser and //a are /caf%C3%A9, /~user and /a); one no
+ * request can have is left out.
+ */
+export function requestTargets (ref: string, url: URL, basePath = '/'): Array<{ path: string, query: string }> {
+  const targets: Array<{ path: string, query: string }> = []
+  const add = (rawPath: string, query: string): void => {
+    const path = normalizePath(rawPath)
+    if (path !== undefined && !targets.some(t => t.path === path && t.query === query)) targets.push({ path, query })
+  }
+  add(url.pathname, url.search)
+  const raw = rawTarget(ref, basePath)
+  if (raw !== undefined) {
+    const q = raw.indexOf('?')
+    add(q === -1 ? raw : raw.slice(0, q), q === -1 ? '' : raw.slice(q))
+  }
+  return targets
+}
+
+/**
+ * `ref`'s path and query as written, without its fragment; undefined for a form URL reads its own
+ * way (`http:/a`, `http:a`).
+ */
+function rawTarget (ref: string, basePath: string): string | undefined {
+  const s = ref.trim().replace(/#.*/s, '')
+  const authority = /^(?:[a-z][a-z\d+.-]*:)?\/\/[^/?\\]*/i.exec(s)
+  if (authority !== null) { const rest = s.slice(authority[0].length); return rest.startsWith('/') ? rest : `/${rest}` }
+  if (/^[a-z][a-z\d+.-]*:/i.test(s)) return undefined
+  if (s === '' || s.startsWith('?')) return basePath + s
+  return s.startsWith('/') ? s : basePath.slice(0, basePath.lastIndexOf('/') + 1) + s
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Logger } from 'pino'
-import { ANONYMOUS_HEADER, normalizePath, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store, StoreError } from '../../src/index.ts'
+import { ANONYMOUS_HEADER, type GatewayRequest, type GatewayResponse, type HeaderMap, type PluginHandlers, type PluginReply, type Store, StoreError } from '../../src/index.ts'
 import { MAX_LIFETIME, NO_DIRECTIVES, requestDirectives, type Directives } from './cache-control.ts'
 import { addCacheStatus, type StatusParams } from './cache-status.ts'
 import { isUrlTag, normalizeHost, type KeyBuilder, type RequestKey } from './cache-key.ts'
@@ -11,13 +11,13 @@ import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { rangeReply } from './range.ts'
 import type { SharedFetch } from './shared-fetch.ts'
-import { surrogateTag, type Purge } from './purge.ts'
+import { requestTargets, surrogateTag, type Purge } from './purge.ts'
 import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
 import { Capture } from '../shared/body-streams.ts'
 import type { StoreErrorLog } from '../shared/store-errors.ts'
-import { variantKey, varyNames } from './vary.ts'
+import { otherSpelling, variantKey, varyNames } from './vary.ts'
 
 /** A route's cache settings, resolved at setup. */
 export interface RouteCacheSettings {
@@ -32,7 +32,9 @@ export interface RouteCacheSettings {
   readonly rules: FreshnessRules
   readonly keepStaleMs: number
   readonly bypassHeaders: readonly string[]
-  readonly bypassCookies: readonly RegExp[]
+  /** Whether the request going upstream holds another spelling of a bypass or key header (see compileSpellingBypass). */
+  readonly bypassSpellings: ((headers: HeaderMap) => boolean) | undefined
+  readonly bypassCookies: ((cookie: string) => boolean) | undefined
   readonly cacheAuthorized: boolean
   /** requestCacheControl: honor. Else a request's directives but no-store change nothing. */
   readonly honorRequestDirectives: boolean
@@ -172,6 +174,11 @@ const giveBackIfReading = (state: Lookup): void => { if (state.over !== true) st
 /** How often invalidations a store failure stopped are tried again, and how many a route keeps for that. */
 const RETRY_MS = 1_000
 const MAX_UNFINISHED = 1_000
+/**
+ * How long an unsafe request's response waits for its invalidation's deletion: one of a few keys
+ * (thousands on Redis) is done by then, and a client reading right after its write misses.
+ */
+const INVALIDATION_WAIT_MS = 100
 
 /**
  * A route's fetches under way, linked through themselves: joining and leaving allocate nothing (a
@@ -231,6 +238,8 @@ export class RouteCache implements PluginHandlers {
   readonly #refreshing = new Set<string>()
   /** URL tags whose invalidation a store failure stopped: tried again every second until the store takes them. */
   readonly #unfinished = new Set<string>()
+  /** URL tags being deleted for invalidations (see #deleteTag). */
+  readonly #deleting = new Map<string, { readonly done: Promise<void>, next?: Promise<void> }>()
   #retry: NodeJS.Timeout | undefined
   #disposed = false
   /**
@@ -268,7 +277,7 @@ export class RouteCache implements PluginHandlers {
   onRequest (req: GatewayRequest): Maybe<PluginReply | undefined> {
     const s = this.#s
     if (!s.methods.has(req.method)) { req.locals[LOCALS] = METHOD; return }
-    const skip = req.upgrade ? UPGRADE : !s.cacheAuthorized && credentialed(req) ? CREDENTIALS : this.#bypassed(req.clientHeaders) ? BYPASS : req.hasBody ? WITH_BODY : undefined
+    const skip = req.upgrade ? UPGRADE : !s.cacheAuthorized && credentialed(req) ? CREDENTIALS : this.#bypassed(req) ? BYPASS : req.hasBody ? WITH_BODY : undefined
     if (skip !== undefined) { req.locals[LOCALS] = skip; s.metrics.requests.bypass.inc(); return }
     // Keyed on the request as it goes upstream (plugins before the cache, auth among them, set
     // headers the upstream may vary on, or change its path); the Host and directives are the client's.
@@ -332,12 +341,13 @@ export class RouteCache implements PluginHandlers {
     this.#fetching.delete(state)
   }
 
-  #bypassed (h: GatewayRequest['clientHeaders']): boolean {
+  #bypassed (req: GatewayRequest): boolean {
     const s = this.#s
+    const h = req.clientHeaders
     for (const name of s.bypassHeaders) if (h[name] !== undefined) return true
     const cookie = h.cookie
-    if (cookie !== undefined) for (const re of s.bypassCookies) if (re.test(cookie)) return true
-    return false
+    if (cookie !== undefined && s.bypassCookies?.(cookie) === true) return true
+    return s.bypassSpellings?.(req.headers) === true
   }
 
   /**
@@ -723,7 +733,9 @@ export class RouteCache implements PluginHandlers {
     // Credentials count as the request's Authorization (RFC 9111 3.5): one a plugin set (read here,
     // after the plugins that ran past the cache too), or a consumer an auth plugin identified.
     const request = req.clientHeaders.authorization === undefined && credentialed(req) ? { ...req.clientHeaders, authorization: 'credentials' } : req.clientHeaders
-    return unstorableReason(method, req.path + req.query, request, status, policyHeaders(headers, this.#s.targets), this.#s.statuses)
+    return unstorableReason(method, req.path + req.query, request, status, policyHeaders(headers, this.#s.targets), this.#s.statuses) ??
+      // Its variant would hold the spelling the upstream may not have read: this client's only.
+      (otherSpelling(headers.vary, req.headers) === undefined ? undefined : 'vary-spelling')
   }
 
   /** What storing a response needs besides its body; undefined when it would be stale on arrival with nothing to revalidate. */
@@ -810,7 +822,10 @@ export class RouteCache implements PluginHandlers {
   /**
    * A successful unsafe request invalidates its URL and the Location and Content-Location on its
    * host (RFC 9111 4.4), for every route on the store. What is being fetched for them, begun
-   * before, is neither stored nor joined after it, as for a purge (see purging).
+   * before, is neither stored nor joined after it, as for a purge (see purging): that is done
+   * before the response goes. The deletion is waited for INVALIDATION_WAIT_MS at most, then goes on
+   * after the response: a path with many stored queries (which any client can make) would
+   * otherwise hold back the answer to a write the upstream has made, past the hook's bound.
    */
   async #invalidate (req: GatewayRequest, headers: HeaderMap): Promise<void> {
     const s = this.#s
@@ -821,18 +836,36 @@ export class RouteCache implements PluginHandlers {
       if (v === undefined) continue
       let url: URL
       try { url = new URL(String(v), `http://${host}${req.path}`) } catch { continue }
-      // Its path as requests' are normalized, as keys hold them; one no request can have names nothing stored.
-      const path = normalizePath(url.pathname)
-      if (path !== undefined && normalizeHost(url.host) === host) tags.push(s.key(path, '', host, {}).urlTag)
+      if (normalizeHost(url.host) !== host) continue
+      // Its path as requests' are keyed, as written and as URL encodes it; one no request can have names nothing stored.
+      for (const { path } of requestTargets(String(v), url, req.path)) {
+        const tag = s.key(path, '', host, {}).urlTag
+        if (!tags.includes(tag)) tags.push(tag)
+      }
     }
     // Every route on the store, whose entries its deletion reaches (a read route beside this write route).
     s.invalidating(tags)
-    let failure: unknown
-    await Promise.all(tags.map(t => s.store.deleteTag(t).catch((err: unknown) => { failure = err; if (!keyFault(err)) this.#retryLater(t) })))
-    if (failure === undefined) return
-    // Served stale until a retry goes through: counted and warned, not a debug line.
-    s.metrics.invalidationFailures.inc()
-    this.#invalidationErrors.report(failure)
+    // Within the hook's bound: collapseTimeout is less than half of it (see index.ts).
+    await by(Promise.all(tags.map(t => this.#deleteTag(t))), performance.now() + Math.min(INVALIDATION_WAIT_MS, s.collapser.timeoutMs))
+  }
+
+  /**
+   * Deletes a URL tag for invalidations: one deletion of a tag at a time, and one more queued
+   * after it for those that come meanwhile (what it has passed may have been stored again before
+   * them), so that a client's writes in a row never run more. One the store fails is counted,
+   * warned and retried (served stale until a retry goes through).
+   */
+  #deleteTag (tag: string): Promise<void> {
+    const running = this.#deleting.get(tag)
+    if (running !== undefined) return running.next ??= running.done.then(() => this.#deleteTag(tag))
+    const s = this.#s
+    const done = s.store.deleteTag(tag).then(() => {}, (err: unknown) => {
+      if (!keyFault(err)) this.#retryLater(tag)
+      s.metrics.invalidationFailures.inc()
+      this.#invalidationErrors.report(err)
+    }).finally(() => this.#deleting.delete(tag))
+    this.#deleting.set(tag, { done })
+    return done
   }
 
   /**

@@ -1,4 +1,4 @@
-import { keyPart } from './cache-key.ts'
+import { dashedForm, keyPart } from './cache-key.ts'
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 
@@ -33,4 +33,23 @@ export function variantKey (names: readonly string[], headers: Headers, host?: s
     k += v === undefined ? `|h:${name}` : `|h:${name}=${keyPart(CASELESS_LISTS.has(name) ? caselessList(v) : v)}`
   }
   return k
+}
+
+/**
+ * A name the response varies on that the request going upstream holds in another spelling, which
+ * CGI, WSGI, Rack and PHP servers read as it (`X_Tenant` for `Vary: X-Tenant`): a variant keyed on
+ * the one spelling would be served to requests the upstream read otherwise. For a response to
+ * store: a request's names without `_` cost a test for one (unless a Vary name has one).
+ */
+export function otherSpelling (vary: string | string[] | undefined, headers: Headers): string | undefined {
+  if (vary === undefined) return undefined
+  const names = varyNames(vary)
+  const byForm = new Map(names.map(n => [dashedForm(n), n]))
+  const underscored = names.some(n => n.includes('_'))
+  for (const name in headers) {
+    if (!underscored && !name.includes('_')) continue
+    const v = byForm.get(dashedForm(name))
+    if (v !== undefined && v !== name) return v
+  }
+  return undefined
 }

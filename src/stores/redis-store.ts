@@ -614,7 +614,12 @@ export class RedisStore implements OwnedStore {
   /** Where tag sets (`tag:{<tag>}`, `tag:{<tag>}:purge`, `tag:{<tag>}:expiry`) and tag records live: reserved, so deletePrefix leaves them to deleteTag. */
   get #tagSets (): string { return `${this.#prefix}tag:{` }
 
-  #tagKey (tag: string): string { return `${this.#tagSets}${tag.replace(/[{}]/g, '_')}}` }
+  /**
+   * The tag as its set's hash tag holds it, escaped one to one (`{`, `}` and `\` as `\7B`, `\7D`,
+   * `\5C`): two tags never share a set. Other tags keep the key earlier versions gave them (URL
+   * tags never hold `\`: paths with one are refused), so the sets in a running Redis stay theirs.
+   */
+  #tagKey (tag: string): string { return `${this.#tagSets}${tag.replace(/[{}\\]/g, c => `\\${c.charCodeAt(0).toString(16).toUpperCase()}`)}}` }
 
   /** The tag's members by expiry (see TAG_LUA), in its set's slot. */
   #expiryKey (tag: string): string { return `${this.#tagKey(tag)}:expiry` }
