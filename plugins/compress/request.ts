@@ -42,9 +42,10 @@ export function decompressRequest (req: GatewayRequest): PluginReply | undefined
 /**
  * Sends upstream only the codings compress decodes here (negotiator.upstream): an answer in another
  * (zstd on Node 20) would be passed as it is, and a cache would serve it to every client. No header
- * stays none: servers answer that plain.
+ * goes as `identity`: without one the upstream may pick any coding (RFC 9110 12.5.3), where compress
+ * sends such a client the body plain.
  */
 export function acceptDecodable (req: GatewayRequest, negotiator: EncodingNegotiator): void {
   const accept = joined(req.headers['accept-encoding'])
-  if (accept !== undefined) req.headers['accept-encoding'] = negotiator.upstream(accept)
+  req.headers['accept-encoding'] = accept === undefined ? 'identity' : negotiator.upstream(accept)
 }
