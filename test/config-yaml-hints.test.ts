@@ -84,3 +84,55 @@ t.test('a list item\'s first key again, as in a second item without its "- ", sa
   t.same(await issues(t, HEAD + '  - name: a\n    match: { path: /a }\n    upstream: up\n    match: { path: /b }\n'),
     ['gw.yaml:9:5 routes[0].match: key "match" appears twice in the same map (first on line 7): keep one'])
 })
+
+// `-name: r` was reported as "match" indented more than "-name", to align: the "-" needs a space after it.
+t.test('a list item\'s "-" with no space after it: says to put one', async t => {
+  const said = 'a space is missing after the "-" of "-name": write - name: (YAML reads -name as one key)'
+  t.same(await issues(t, HEAD + '  -name: r\n    match: { path: /a }\n    upstream: up\n'), [`gw.yaml:6:3 ${said}`], 'its keys below it')
+  t.same(await issues(t, HEAD + '  - name: a\n    match: { path: /a }\n    upstream: up\n  -name: b\n    match: { path: /b }\n    upstream: up\n'), [`gw.yaml:9:3 ${said}`], 'after an item')
+  t.same(await issues(t, HEAD + '  - name: a\n    match: { path: /a }\n    upstream: up\n  -name: b\n'), [`gw.yaml:9:3 ${said}`], 'the last line')
+  // Valid YAML: routes is then a map.
+  t.same(await issues(t, HEAD + '  -name: r\n'), [`gw.yaml:6:3 routes: must be an array: ${said}`], 'alone')
+  t.same(await issues(t, HEAD + '  -name: r\n  match: { path: /a }\n  upstream: up\n'), [`gw.yaml:6:3 routes: must be an array: ${said}`], 'its keys beside it')
+  t.same(await issues(t, 'server:\n  listen: { port: 0 }\nupstreams:\n  up:\n    targets:\n      -url: "http://127.0.0.1:1"\nroutes: []\n'),
+    ['gw.yaml:6:7 upstreams.up.targets: must be an array: a space is missing after the "-" of "-url": write - url: (YAML reads -url as one key)'], 'any list')
+})
+
+// `upstream up` got yaml's "Implicit map keys need to be followed by map values", or "Implicit keys need to be on a single line".
+t.test('a key and its value without the colon: says to write the colon', async t => {
+  t.same(await issues(t, HEAD + '  - name: r\n    match: { path: /a }\n    upstream up\n'),
+    ['gw.yaml:8:5 routes[0].upstream: "upstream" has no ":" after it: write upstream: up'], 'the last key')
+  t.same(await issues(t, HEAD + '  - name: r\n    upstream up\n    match: { path: /a }\n'),
+    ['gw.yaml:7:5 routes[0].upstream: "upstream" has no ":" after it: write upstream: up'], 'a key after it')
+  t.same(await issues(t, HEAD + '  - upstream up\n    name: r\n    match: { path: /a }\n'),
+    ['gw.yaml:6:5 routes[0].upstream: "upstream" has no ":" after it: write upstream: up'], 'an item\'s first key')
+  // Never a secret's value, nor a URL's password.
+  t.same(await issues(t, 'admin:\n  listen: { port: 0 }\n  token s3cr3t-t0ken\nupstreams: {}\nroutes: []\n'),
+    ['gw.yaml:3:3 admin.token: "token" has no ":" after it: write token: followed by its value'])
+  t.same(await issues(t, 'upstreams:\n  up:\n    targets:\n      - url http://u:pw@127.0.0.1:1\n        weight: 2\nroutes: []\n'),
+    ['gw.yaml:4:9 upstreams.up.targets[0].url: "url" has no ":" after it: write url: http://[redacted]@127.0.0.1:1'])
+  // A text's next line indented as its key, a word the config does not know as a key, or a value of
+  // several words: yaml's message, no guess.
+  for (const line of ['text here', 'upstream up here']) {
+    const found = await issues(t, HEAD + `  - name: r\n    match: { path: /a }\n    upstream: up\n    description: some long\n    ${line}\n`)
+    t.equal(found.length, 1)
+    t.notMatch(found[0], /write|has no ":"/, line)
+  }
+})
+
+// `methods: [GET POST]` got "must be an HTTP method name such as GET" alone.
+t.test('a comma missing between methods in [ ]: says where', async t => {
+  const route = (methods: string) => HEAD + `  - name: r\n    match:\n      path: /a\n      methods: ${methods}\n    upstream: up\n`
+  t.same(await issues(t, route('[GET POST]')),
+    ['gw.yaml:9:17 routes[0].match.methods[0]: must be an HTTP method name such as GET: "GET POST" is read as one item: a "," is missing between its words in [ ]: write GET, POST'])
+  t.same(await issues(t, route('[get, put  post, DELETE]')),
+    ['gw.yaml:9:22 routes[0].match.methods[1]: must be an HTTP method name such as GET: "put  post" is read as one item: a "," is missing between its words in [ ]: write put, post'])
+  t.same(await issues(t, HEAD + '  - name: r\n    match: { path: /a }\n    upstream: up\n    plugins: { cors: { origins: ["https://a.example"], methods: [GET POST] } }\n'),
+    ['gw.yaml:9:66 routes[0].plugins.cors.methods[0]: must be a method or header name: "GET POST" is read as one item: a "," is missing between its words in [ ]: write GET, POST'], 'a plugin\'s list')
+  // Not a word that is no method, a quoted item (meant as one), nor a "- " item: no comma goes there.
+  for (const methods of ['[GET FOO]', '["GET POST"]', '\n        - GET POST']) {
+    const found = await issues(t, route(methods))
+    t.equal(found.length, 1)
+    t.notMatch(found[0], /","/, methods)
+  }
+})

@@ -4,6 +4,8 @@ import { readFile, stat } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { METHODS } from 'node:http'
+import { isScalar, isSeq, type Document } from 'yaml'
 import { configSchema, type GatewayConfig } from './schema.ts'
 import { formatPath, locate, type KeyPath } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
@@ -19,7 +21,7 @@ import { hideUrlSecrets, hideUserinfo, REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
 import { mergeDedentedKeys } from './dedent-hint.ts'
-import { didYouMean, nearest, quoteKey } from './suggest.ts'
+import { didYouMean, nearest, quoteKey, schemaKeys } from './suggest.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { routeWarnings } from './route-warnings.ts'
 import { upstreamTls } from '../upstreams/tls.ts'
@@ -182,7 +184,7 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   const at: At = (path, message, where = 'value') => ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
 
   // One syntax mistake tends to cascade into several parser errors: report it once.
-  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, doc, text, lines, file)])
+  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, doc, text, lines, file, await knownKeys())])
   // Between the steps, the event loop turns: a reload of a large config (thousands of routes) stalls
   // the requests in flight for each step, not for all of them at once.
   await turn()
@@ -192,7 +194,15 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
-  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated)
+  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated, doc)
+}
+
+/** The keys a config may hold somewhere (the gateway's, the built-in plugins' and their names): for a syntax issue's hint. */
+async function knownKeys (): Promise<Set<string>> {
+  const builtins = [...(await builtinPlugins()).values()]
+  const keys = schemaKeys([schema, ...builtins.flatMap(d => [d.schema, d.credentials?.schema, d.consumerMetadata])])
+  for (const d of builtins) keys.add(d.name)
+  return keys
 }
 
 /**
@@ -259,10 +269,14 @@ function asWritten (meant: ReadonlyMap<string, string>, path: KeyPath): KeyPath 
   return written === undefined ? path : [written, ...path.slice(1)]
 }
 
-/** The rest of parseConfig, from the config as data; `issues` are those found so far, `warnings` interpolation's, `interpolated` its values. */
+/**
+ * The rest of parseConfig, from the config as data; `issues` are those found so far, `warnings` interpolation's, `interpolated` its values,
+ * `doc` the document it was read from (for hints on how a value was written).
+ */
 async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], placed: At, warnings: readonly ConfigIssue[],
-  interpolated: ReadonlyMap<string, Interpolation> = new Map()): Promise<LoadedConfig> {
+  interpolated: ReadonlyMap<string, Interpolation> = new Map(), doc?: Document): Promise<LoadedConfig> {
   const { meant, at } = readMisspelt(plain, issues, placed)
+  const written: Written = path => doc?.getIn(asWritten(meant, path), true)
   const data = plain as { admin?: { token?: unknown, readToken?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
   if (data?.admin?.token === '') delete data.admin.token
@@ -274,7 +288,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const builtins = await builtinPlugins()
   // A value left empty by a missing variable is already reported; its schema error would only repeat it.
   const unset = new Set(issues.map(i => i.path))
-  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, hinted(p, data, builtins, interpolated), p.at)))
+  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, hinted(p, data, builtins, interpolated, written), p.at)))
   // So that every problem is reported at once, the semantic checks still run where the schema
   // found only unknown keys (the shape is sound) or problems inside one route, one upstream, one
   // loadPlugins entry (not loaded), or a section they do not read (those parts are left out of
@@ -317,7 +331,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").
   await turn()
   issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(asWritten(meant, p.path))))
-    .flatMap(p => withFailedPlugins(p, failed)).map((p: SchemaProblem) => at(p.path, hinted(p, data, plugins, interpolated), p.at)))
+    .flatMap(p => withFailedPlugins(p, failed)).map((p: SchemaProblem) => at(p.path, hinted(p, data, plugins, interpolated, written), p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {
     if (unsound.upstreams.has(name) || u?.tls === undefined) continue
@@ -333,13 +347,17 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings: all }
 }
 
+/** The document's node at a config path (a YAML node, or undefined without a document). */
+type Written = (path: KeyPath) => unknown
+
 /**
  * A problem's message, with how to write what was likely meant: a list written as one value
- * (`methods: GET`: write [GET]; `routes:` as a map: start each route with -), a plugin written
- * beside a route's keys (they go under plugins:), a target as its URL alone, a listen as its port alone;
- * one from ${VAR}s (`interpolated`) as written, its value being what the variable holds.
+ * (`methods: GET`: write [GET]; `routes:` as a map: start each route with -, `-name:`: a space after
+ * the -), a comma missing in [ ] (`[GET POST]`), a plugin written beside a route's keys (they go under
+ * plugins:), a target as its URL alone, a listen as its port alone; one from ${VAR}s (`interpolated`)
+ * as written, its value being what the variable holds.
  */
-function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, unknown>, interpolated: ReadonlyMap<string, Interpolation>): string {
+function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, unknown>, interpolated: ReadonlyMap<string, Interpolation>, written: Written): string {
   const key = p.path[p.path.length - 1]
   if (p.unknownKey === true && p.meant === undefined && typeof key === 'string' && plugins.has(key) &&
     (p.path.length === 1 || (p.path.length === 3 && p.path[0] === 'routes'))) {
@@ -358,13 +376,32 @@ function hinted (p: SchemaProblem, data: unknown, plugins: ReadonlyMap<string, u
     if (key === 'listen' && port <= 65535) return `${p.message}: write { port: ${written === undefined ? port : JSON.stringify(written)} }`
     return p.message
   }
+  const comma = missingComma(p.path, value, written)
+  if (comma !== undefined) return `${p.message}: ${comma}`
   if (p.message !== 'must be an array') return p.message
+  // `-name: r`: a map whose key holds the item's "-".
+  const dashed = typeof value === 'object' && value !== null ? Object.keys(value).find(k => /^-[A-Za-z0-9_]/.test(k)) : undefined
+  if (dashed !== undefined) return `${p.message}: a space is missing after the "-" of "${dashed}": write - ${dashed.slice(1)}: (YAML reads ${dashed} as one key)`
   if (p.path.length === 1 && key === 'routes' && typeof value === 'object') return `${p.message}: start each route with "- ", as in "- name: api" (its match: and upstream: indented under name:)`
   if (typeof value === 'object') return `${p.message}: start each item with "- ", or put the value inside [ ]`
   // Never a secret's value (a key-auth `keys: abc...` written as one key).
   const text = String(value)
   const quotable = text.length <= 40 && !/[\s,[\]{}#]/.test(text) && !hiddenAt(p.path.filter(k => typeof k === 'string'))
   return `${p.message}: write ${quotable ? `[${text}]` : 'the value inside [ ]'}`
+}
+
+/**
+ * `methods: [GET POST]`: an item of words written plain in [ ], each an HTTP method or each a
+ * number, is items a "," is missing between. Not said of other words: one may be a value with a space.
+ */
+function missingComma (path: KeyPath, value: unknown, written: Written): string | undefined {
+  if (typeof value !== 'string' || typeof path[path.length - 1] !== 'number') return undefined
+  const words = value.split(/\s+/)
+  if (words.length < 2 || !(words.every(w => METHODS.includes(w.toUpperCase())) || words.every(w => /^\d+$/.test(w)))) return undefined
+  const list = written(path.slice(0, -1))
+  const item = written(path)
+  if (!isSeq(list) || !list.flow || !isScalar(item) || item.type !== 'PLAIN') return undefined
+  return `"${value}" is read as one item: a "," is missing between its words in [ ]: write ${words.join(', ')}`
 }
 
 /**

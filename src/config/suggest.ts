@@ -38,3 +38,21 @@ export function quoteKey (key: string): string {
   const variable = key.includes('${') ? ' (variables are read in values, not keys)' : ''
   return `"${shown}"${ascii}${variable}`
 }
+
+/**
+ * Every property name the schemas define, at any depth: the keys a config may hold somewhere. A
+ * word written without its colon is taken for a key only if it is one of them.
+ */
+export function schemaKeys (schemas: Iterable<unknown>): Set<string> {
+  const keys = new Set<string>()
+  const seen = new Set<object>()
+  const walk = (s: unknown): void => {
+    if (typeof s !== 'object' || s === null || seen.has(s)) return
+    seen.add(s)
+    const properties = (s as { properties?: unknown }).properties
+    if (typeof properties === 'object' && properties !== null && !Array.isArray(properties)) for (const k of Object.keys(properties)) keys.add(k)
+    for (const v of Object.values(s)) walk(v)
+  }
+  for (const s of schemas) walk(s)
+  return keys
+}

@@ -3,6 +3,7 @@ import type { ConfigIssue } from './config-error.ts'
 import { keyPathOf, withoutBom } from './yaml-document.ts'
 import { formatPath, printableKey, type KeyPath } from './positions.ts'
 import { hiddenAt } from './redact.ts'
+import { hideUrlSecrets } from './url-userinfo.ts'
 
 /**
  * One issue for a YAML syntax mistake, however many errors the parser cascades into, placed where
@@ -10,9 +11,10 @@ import { hiddenAt } from './redact.ts'
  * a tab, a key indented differently from its siblings, a duplicated key, a second document, a quote
  * never closed, a Windows path's `\` in double quotes, a key glued to its value, a value starting
  * with ! or > read as a tag or a block scalar, a key without its colon, a comma missing in { }, a
- * list item without its "- ". Never a piece of the file's text yaml's message quotes.
+ * list item without its "- " or with no space after its "-". Never a piece of the file's text yaml's
+ * message quotes. `keys`: the keys the config knows (schemaKeys), for a key written without its colon.
  */
-export function syntaxIssue (errors: readonly YAMLError[], doc: Document, original: string, lines: LineCounter, file: string): ConfigIssue {
+export function syntaxIssue (errors: readonly YAMLError[], doc: Document, original: string, lines: LineCounter, file: string, keys: ReadonlySet<string> = new Set()): ConfigIssue {
   const first = errors[0] as YAMLError
   // The text readYaml parsed, which the errors' positions are in.
   const text = withoutBom(original)
@@ -21,10 +23,11 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
   const lineStart = (line: number) => source.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0)
   const at = (line: number, col: number, message: string): ConfigIssue => issue(lineStart(line) + col - 1, message)
   // At the key `written` matched on `line` (its indent, then the key), which yaml read as part of a longer key: that one's path, with this key.
-  const keyWithoutColon = (line: number, written: RegExpExecArray, message: string): ConfigIssue => {
+  const keyWithoutColon = (line: number, written: RegExpExecArray, message: string | ((path: KeyPath) => string)): ConfigIssue => {
     const offset = lineStart(line) + (written[1] as string).length
     const key = nodeAt(doc, n => isScalar(n) && n.range?.[0] === offset)
-    return { ...issue(offset, message), path: key === undefined ? '' : formatPath([...key.path.slice(0, -1), written[2] as string]) }
+    const path = key === undefined ? undefined : [...key.path.slice(0, -1), written[2] as string]
+    return { ...issue(offset, typeof message === 'string' ? message : message(path ?? [written[2] as string])), path: path === undefined ? '' : formatPath(path) }
   }
 
   const tab = errors.find(e => e.code === 'TAB_AS_INDENT')
@@ -114,6 +117,20 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     return at(line, (glued[1] as string).length + 1, `a space is missing after "${glued[2] as string}:" (YAML reads key:value as one word)`)
   }
 
+  // `upstream up`: yaml reads the line as one plain word, a key with no value (or going on to the next
+  // line). Only for a key the config knows and a one-word value, where yaml fails: the next line of a
+  // plain text, indented as its key, reads so too.
+  const spaced = /^(\s*(?:-\s+)?)([A-Za-z_][A-Za-z0-9_-]*) +([^\s#'"[\]{}&*!|>%@`,]\S*)\s*(?:#.*)?$/.exec(source[line - 1] ?? '')
+  if (spaced !== null && keys.has(spaced[2] as string) && !(spaced[3] as string).endsWith(':') && first.pos[0] === lineStart(line) + (spaced[1] as string).length &&
+    (first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Implicit map keys need to be followed by map values'))) {
+    const [, , key, value] = spaced as unknown as [string, string, string, string]
+    return keyWithoutColon(line, spaced, path => {
+      // Never a secret's value: GET /config would hide it.
+      const shown = hiddenAt(path.filter(k => typeof k === 'string')) ? `${key}: followed by its value` : `${key}: ${hideUrlSecrets(value)}`
+      return `"${key}" has no ":" after it: write ${shown}`
+    })
+  }
+
   // A key one space left of its siblings in a list item reads as a sequence item without "-".
   if (first.code === 'BAD_INDENT' || first.code === 'MULTILINE_IMPLICIT_KEY' || first.message.startsWith('Nested mappings') ||
     (first.code === 'MISSING_CHAR' && first.message.startsWith('Sequence item without'))) {
@@ -200,7 +217,12 @@ function withoutSource (error: YAMLError): string {
 
 interface KeyLine { line: number, indent: number, key: string }
 
-/** The first key line at or after `from - 1` whose indentation matches neither its previous sibling nor a child of it. */
+/** A key written `-name`: a list item's "-" with no space after it, read as part of the key. */
+const dashed = (k: KeyLine): boolean => /^-[A-Za-z0-9_]/.test(k.key)
+const glueDash = (k: KeyLine): { line: number, indent: number, message: string } =>
+  ({ line: k.line, indent: k.indent, message: `a space is missing after the "-" of "${k.key}": write - ${k.key.slice(1)}: (YAML reads ${k.key} as one key)` })
+
+/** The first key line at or after `from - 1` whose indentation matches neither its previous sibling nor a child of it, or a `-key` among them. */
 function misindentedKey (source: string[], from: number): { line: number, indent: number, message: string } | undefined {
   const keys: KeyLine[] = []
   source.forEach((text, i) => {
@@ -213,9 +235,12 @@ function misindentedKey (source: string[], from: number): { line: number, indent
     if (k.line < from - 1) continue
     const opensBlock = /:\s*(#.*)?$/.test(source[prev.line - 1] ?? '')
     if (k.indent > prev.indent && !opensBlock) {
+      // `-name: r` then `    match:`: the keys below are indented under a list item that never began.
+      if (dashed(prev)) return glueDash(prev)
       return { line: k.line, indent: k.indent, message: `"${k.key}" is indented more than "${prev.key}" above it (${k.indent} spaces, not ${prev.indent}): align it, or give "${prev.key}" no value on its line` }
     }
     if (k.indent < prev.indent) {
+      if (dashed(k)) return glueDash(k)
       const sibling = keys.slice(0, i).reverse().find(s => s.indent <= k.indent)
       if (sibling !== undefined && sibling.indent !== k.indent) {
         return { line: k.line, indent: k.indent, message: `"${k.key}" is indented ${k.indent} spaces, which matches no key above it ("${prev.key}" has ${prev.indent}, "${sibling.key}" ${sibling.indent}): check the indentation of "${k.key}"` }
