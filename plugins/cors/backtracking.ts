@@ -15,12 +15,18 @@
 /** A quantifier: its least count (1), and the comma (2) and most count (3) of braces. */
 export const QUANTIFIER = /^(?:[*+?]|\{(\d+)(,(\d*))?\})\??/
 export const ESCAPE = /^\\(?:[pPu]\{[^}]*\}|k<[^>]*>|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|\d+|[^])/
+/** A quantifier's (QUANTIFIER's match) least and most counts. */
+export function counts (quantifier: RegExpExecArray): { least: number, most: number } {
+  const least = quantifier[0][0] === '+' ? 1 : Number(quantifier[1] ?? 0)
+  const most = quantifier[1] === undefined ? (quantifier[0][0] === '?' ? 1 : Infinity) : quantifier[2] === undefined ? least : quantifier[3] === '' ? Infinity : Number(quantifier[3])
+  return { least, most }
+}
 /**
  * An escape without the `u` flag as V8 reads it (ECMA-262 Annex B): `\p`, `\u`, `\x` and `\k` not
  * followed by what completes them are the letter alone (`\p{1,3}` is p, one to three times), a number
  * above the group count is octal, or a literal 8 or 9 (`\8`), and `\c` before no letter is a backslash.
  */
-const LEGACY_ESCAPE = /^\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|[0-3][0-7]{0,2}|[4-7][0-7]?|[^c]|(?=c))/
+export const LEGACY_ESCAPE = /^\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|c[A-Za-z]|[0-3][0-7]{0,2}|[4-7][0-7]?|[^c]|(?=c))/
 /** A group's opening: a lookaround's kind (1). */
 export const GROUP = /^\((?:\?(?::|(=|!|<=|<!)|<[^>]*>))?/
 /**
@@ -189,8 +195,7 @@ class Automaton {
     const quantifier = QUANTIFIER.exec(this.source.slice(this.at))
     if (quantifier === null) return f
     this.at += quantifier[0].length
-    const least = quantifier[0][0] === '+' ? 1 : Number(quantifier[1] ?? 0)
-    const most = quantifier[1] === undefined ? (quantifier[0][0] === '?' ? 1 : Infinity) : quantifier[2] === undefined ? least : quantifier[3] === '' ? Infinity : Number(quantifier[3])
+    const { least, most } = counts(quantifier)
     if (most === 0) return EMPTY
     // An iteration that matches nothing once the least count is met fails (ECMA-262 RepeatMatcher).
     const nullable = least === 0 ? 1 : capWays(f.nullable ** least)

@@ -27,6 +27,8 @@ const PUBLIC_SUFFIXES = [
 ]
 /** A site anyone could register under each suffix: a pattern that matches one lets in every such site (`/^https:\/\/[a-z0-9-]+\.com$/`). */
 const REGISTRABLE = ['https', 'http'].flatMap(scheme => PUBLIC_SUFFIXES.flatMap(suffix => PROBE_LABELS.map(label => `${scheme}://${label}.${suffix}`)))
+/** A country's second level where anyone can have a name (co.za, com.mx, org.ar), the top-level domain of two letters. */
+const SECOND_LEVEL = /^(?:co|com|net|org|gov|edu|ac|or|ne|go|gob|nic|mil)\.[a-z]{2}$/
 const ANY_SITE = "with credentials: true, any site could read your users' responses: list the origins"
 /** A host name's characters, for the text quoted around an unescaped `.`. */
 const HOST_CHAR = /[A-Za-z0-9-]/
@@ -90,13 +92,12 @@ function wildcardProblem (written: string, credentials: boolean): string | undef
   if (credentials && rest === '') return `a wildcard for the whole host ${ANY_SITE}`
   const suffix = rest.slice(1).split(':')[0] as string
   if (credentials && !suffix.includes('.')) return `${written} lets in every site of a top-level domain: ${ANY_SITE}`
-  if (credentials && PUBLIC_SUFFIXES.includes(suffix)) return `${written} lets in every site under ${suffix}, where anyone can have one: ${ANY_SITE}`
+  if (credentials && publicSuffix(suffix)) return `${written} lets in every site under ${suffix}, where anyone can have one: ${ANY_SITE}`
   return undefined
 }
 
 function regexProblem (source: string, flags: string, credentials: boolean): string | undefined {
-  let regex: RegExp
-  try { regex = RegExp(source, flags) } catch (err) { return (err as Error).message }
+  try { RegExp(source, flags) } catch (err) { return (err as Error).message }
   if (!anchored(source)) {
     return 'a regular expression must be anchored, /^...$/, alternatives grouped inside (/^(?:a|b)$/): unanchored, it matches other sites too (/a\\.example\\.com/ matches https://a.example.com.evil.net)'
   }
@@ -104,9 +105,11 @@ function regexProblem (source: string, flags: string, credentials: boolean): str
   const slow = slowMatchingProblem(source, flags)
   if (slow !== undefined) return slow
   if (!credentials) return undefined
+  // As requests match it: compiled as written, a pattern the linear engine runs may backtrack for hours on a probe.
+  const regex = originRegExp(source, flags)
   const foreign = FOREIGN.find(origin => regex.test(origin))
   if (foreign !== undefined) return `it lets in any site (${foreign} matches): ${ANY_SITE}`
-  const registrable = REGISTRABLE.find(origin => regex.test(origin))
+  const registrable = [...REGISTRABLE, ...spelledSuffixSites(hostRuns(tokenize(source)))].find(origin => regex.test(origin))
   if (registrable !== undefined) return `it lets in sites anyone can register (${registrable} matches): ${ANY_SITE}`
   return looseness(source, regex)
 }
@@ -233,19 +236,7 @@ function dotMessage (source: string, at: number, quantifier: Token | undefined):
  * is the operator's), and is no address (192.168.909.10).
  */
 function gluedProbe (tokens: readonly Token[], regex: RegExp): string | undefined {
-  const runs: string[] = []
-  let run = ''
-  // The scheme's text is no host's.
-  const host = tokens.findIndex((t, k) => spells(tokens, k, '//'))
-  for (let k = host < 0 ? 0 : host + 2; k < tokens.length; k++) {
-    const token = tokens[k] as Token
-    const literal = token.kind === 'char' && /^[A-Za-z0-9.-]$/.test(token.text) && tokens[k + 1]?.kind !== 'quantifier'
-    if (literal) run += token.text.toLowerCase()
-    if (!literal || k === tokens.length - 1) {
-      if (/[a-z0-9]/.test(run) && !runs.includes(run)) runs.push(run)
-      run = ''
-    }
-  }
+  const runs = hostRuns(tokens)
   const hosts: string[] = []
   for (const text of runs) {
     const label = text.endsWith('.') ? text : `${text}.`
@@ -254,7 +245,7 @@ function gluedProbe (tokens: readonly Token[], regex: RegExp): string | undefine
       if (text.includes('.') && !text.endsWith('.')) hosts.push(`${prefix}${text}zzq`)
     }
     const first = text.split('.')[0] as string
-    if (first !== '' && PUBLIC_SUFFIXES.includes(text.slice(first.length + 1))) hosts.push(...PROBE_LABELS.map(prefix => `${prefix}${text}`))
+    if (first !== '' && publicSuffix(text.slice(first.length + 1))) hosts.push(...PROBE_LABELS.map(prefix => `${prefix}${text}`))
   }
   runs.slice(1).forEach((text, i) => {
     const before = runs[i] as string
@@ -269,10 +260,46 @@ function gluedProbe (tokens: readonly Token[], regex: RegExp): string | undefine
   return `it lets in more than the names it spells out (${probe} matches), which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`
 }
 
-/** The name under a public suffix (PUBLIC_SUFFIXES, else the last label) that `host` belongs to: example.co.uk for a.example.co.uk. */
+/** The runs of literal host text in a pattern's tokens, once each (see gluedProbe). */
+function hostRuns (tokens: readonly Token[]): string[] {
+  const runs: string[] = []
+  let run = ''
+  // The scheme's text is no host's.
+  const host = tokens.findIndex((t, k) => spells(tokens, k, '//'))
+  for (let k = host < 0 ? 0 : host + 2; k < tokens.length; k++) {
+    const token = tokens[k] as Token
+    const literal = token.kind === 'char' && /^[A-Za-z0-9.-]$/.test(token.text) && tokens[k + 1]?.kind !== 'quantifier'
+    if (literal) run += token.text.toLowerCase()
+    if (!literal || k === tokens.length - 1) {
+      if (/[a-z0-9]/.test(run) && !runs.includes(run)) runs.push(run)
+      run = ''
+    }
+  }
+  return runs
+}
+
+/** Whether anyone can have a name right under `suffix`: a top-level domain (as for a wildcard), a suffix of the list, a country's co.za. */
+function publicSuffix (suffix: string): boolean {
+  return /^(?:[a-z]{2,63}|xn--[a-z0-9-]+)$/.test(suffix) || PUBLIC_SUFFIXES.includes(suffix) || SECOND_LEVEL.test(suffix)
+}
+
+/**
+ * Throw-away sites right under the public suffix a run of host text ends with (`\\.es`,
+ * `\\.co\\.za`), probed as REGISTRABLE's: a pattern that matches one (`[a-z0-9-]+\\.es`, `.*\\.mx`)
+ * lets in every site there, whether or not the list has the suffix. Only a run that ends the host can match.
+ */
+function spelledSuffixSites (runs: readonly string[]): string[] {
+  const suffixes = runs.flatMap(run => {
+    const labels = run.split('.')
+    return [1, 2].filter(n => labels.length >= n).map(n => labels.slice(-n).join('.')).filter(publicSuffix)
+  })
+  return ['https', 'http'].flatMap(scheme => suffixes.flatMap(suffix => PROBE_LABELS.map(label => `${scheme}://${label}.${suffix}`)))
+}
+
+/** The name under a public suffix (publicSuffix, the last label at least) that `host` belongs to: example.co.uk for a.example.co.uk. */
 function registrableDomain (host: string): string {
   const labels = host.split('.')
-  for (let i = 1; i < labels.length; i++) if (PUBLIC_SUFFIXES.includes(labels.slice(i).join('.'))) return labels.slice(i - 1).join('.')
+  for (let i = 1; i < labels.length; i++) if (publicSuffix(labels.slice(i).join('.'))) return labels.slice(i - 1).join('.')
   return labels.slice(-2).join('.')
 }
 
@@ -311,6 +338,9 @@ export function compileOrigins (entries: readonly string[], credentials: boolean
     else if (written.includes('*')) patterns.push(wildcard(written))
     else exact.add(written)
   }
+  // V8 compiles a regexp at its first match (the backtracking engine again, to machine code, at the
+  // next): here, at load, rather than at the first requests.
+  for (const p of patterns) for (let i = 0; i < 2; i++) p.test(FOREIGN[0] as string)
   const strictNull = credentials && !exact.has('null')
   return {
     any,
