@@ -5,6 +5,7 @@ import { sniConnector } from './tls.ts'
 import { CircuitBreaker, type BreakerSettings, type BreakerState } from './circuit-breaker.ts'
 import { OutlierState, type PassiveSettings } from './outlier-detection.ts'
 import { PeakEwma } from './balancers/peak-ewma.ts'
+import { RecentFailures } from './balancers/recent-failures.ts'
 import { WaitQueue } from './wait-queue.ts'
 
 /** How a target's connection pool is set up (shared by every target of an upstream). */
@@ -130,6 +131,8 @@ export class Target {
   readonly outlier: OutlierState
   readonly breaker: CircuitBreaker | undefined
   readonly latency = new PeakEwma()
+  /** Failed tries in a row, fading: a factor on its cost for least-connections and p2c-ewma (see Upstream.outcome). */
+  readonly recentFailures = new RecentFailures()
 
   constructor (url: string, host: string, weight: number, source: number, pool: PoolSettings,
     passive: PassiveSettings | undefined, breaker: BreakerSettings | undefined) {

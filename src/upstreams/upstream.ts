@@ -135,17 +135,26 @@ export class Upstream {
     const now = performance.now()
     const target = this.#balancer.pick(req, now, undefined, true) ?? this.#balancer.pick(req, now, undefined, false)
     if (target !== undefined || this.#failWhenAllDown) return target
-    // The least bad, balanced among those as bad: a cause all share (a health check's own
-    // dependency down) sent all the traffic to the first target listed, and a key to no target of its own.
+    return this.#leastBad(req, now, undefined)
+  }
+
+  /**
+   * When no target is available: the least bad not in `tried`, balanced among those as bad: a cause
+   * all share (a health check's own dependency down) sent all the traffic to the first target listed,
+   * and a key to no target of its own.
+   */
+  #leastBad (req: BalancedRequest, now: number, tried: readonly Target[] | undefined): Target | undefined {
     let least = Infinity
-    for (const t of this.#targets) least = Math.min(least, t.badness(now))
-    const worse = this.#targets.filter(t => t.badness(now) > least + AS_BAD_MS)
-    return this.#balancer.pick(req, now, worse, true, true) ?? this.#balancer.pick(req, now, worse, false, true)
+    for (const t of this.#targets) if (tried?.includes(t) !== true) least = Math.min(least, t.badness(now))
+    const left = this.#targets.filter(t => tried?.includes(t) === true || t.badness(now) > least + AS_BAD_MS)
+    return this.#balancer.pick(req, now, left, true, true) ?? this.#balancer.pick(req, now, left, false, true)
   }
 
   /**
    * An available target not in `tried` for a retry, if the retry budget allows one; counts the retry.
-   * Never a least-bad pick: retrying on a target known to be down would only add load. A `reset`
+   * A least-bad pick only after a connect error, when none is available (nothing was sent, and the
+   * other may answer: a dead target among targets failing checks they share); else retrying on a
+   * target known to be down would only add load. A `reset`
    * (the connection broke before the response headers) with no other target may go to the same one,
    * once: most often a kept-alive connection the target closed as the request went out (its idle
    * timeout shorter than the pool's), and the retry takes another connection (as nginx does).
@@ -154,7 +163,8 @@ export class Upstream {
     if (this.retry.budget.balance < 1) return undefined
     const now = performance.now()
     const target = this.#balancer.pick(req, now, tried, true) ?? this.#balancer.pick(req, now, tried, false) ??
-      (reason === 'reset' && tried.length === 1 ? this.#balancer.pick(req, now, undefined, false) : undefined)
+      (reason === 'reset' && tried.length === 1 ? this.#balancer.pick(req, now, undefined, false) : undefined) ??
+      (reason === 'connect-error' && !this.#failWhenAllDown && !this.#anyAvailable(now) ? this.#leastBad(req, now, tried) : undefined)
     if (target === undefined) return undefined
     this.retry.budget.withdraw()
     this.#events.retried(this.name, reason)
@@ -187,8 +197,12 @@ export class Upstream {
     if (ok) {
       if (answered) target.latency.observe(now - waitFrom, now)
       target.outlier.success()
+      target.recentFailures.answered()
     } else {
       target.latency.failed(this.#failureLatency(now - waitFrom, now), now)
+      // Every failed try, any 5xx (a 500 too, unlike passive checks): the factor only moves traffic
+      // to the targets that answer, and a 500 a client provokes on every target raises them all alike.
+      target.recentFailures.failed(now)
       if (!failed) target.outlier.success()
       else if (target.outlier.failure(sentAt, now, down => this.#mayTakeOut(target, now, down, false), !answered)) this.#ejected(target, target.outlier.ejectedUntil - now)
     }
@@ -217,19 +231,22 @@ export class Upstream {
    * fewer than passive.maxEjectionPercent of the targets are out (ejected, or kept out by their
    * breaker), so clients that can make targets fail cannot take the whole upstream out while its
    * health checks pass; an ejection never takes the last one available, a breaker may (`lastToo`:
-   * it is there to fail fast, as for the lone target of an upstream). Not capped when `down` (its
+   * it is there to fail fast, as for the lone target of an upstream). When none is available (all
+   * failing their checks), an ejection takes nothing out: it only ranks the target behind the others
+   * as least bad, else a dead one among them kept its share. Not capped when `down` (its
    * last failures had no answer): every dead target goes (health checks are off by default), else
    * those left in failed a share of the requests for ever.
    */
   #mayTakeOut (self: Target | CircuitBreaker, now: number, down: boolean, lastToo: boolean): boolean {
     let out = 0
     let otherAvailable = false
+    let selfAvailable = false
     for (const t of this.#targets) {
-      if (t === self || t.breaker === self) continue
+      if (t === self || t.breaker === self) { selfAvailable = t.available(now); continue }
       if (t.outlier.ejected(now) || breakerDown(t.breaker, now) !== undefined) out++
       else if (t.available(now)) otherAvailable = true
     }
-    return (otherAvailable || lastToo) && (down || out < maxEjected(this.#ejection, this.#targets.length))
+    return (otherAvailable || lastToo || !selfAvailable) && (down || out < maxEjected(this.#ejection, this.#targets.length))
   }
 
   /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */

@@ -4,7 +4,9 @@ import { load, usable, type Balancer } from './balancer.ts'
 /**
  * Weighted least-connections: the usable target with the fewest requests in flight or queued per
  * unit of weight, counting the one about to be sent ((load + 1) / weight, so at rest, and at low
- * concurrency, the heavier target is preferred). Ties go to the next target in turn after the last one picked, so equal targets share evenly.
+ * concurrency, the heavier target is preferred), times its recent failures' factor (RecentFailures:
+ * a target failing at once has no load, and would take most requests). Ties go to the next target
+ * in turn after the last one picked, so equal targets share evenly.
  */
 export class LeastConnections implements Balancer {
   readonly #targets: readonly Target[]
@@ -19,13 +21,15 @@ export class LeastConnections implements Balancer {
     const n = targets.length
     const start = this.#start
     let best: Target | undefined
+    let bestCost = 0
     let at = start
     for (let k = 0; k < n; k++) {
       const i = (start + k) % n
       const t = targets[i] as Target
       if (!usable(t, now, exclude, roomOnly, anyState)) continue
-      // (load(t) + 1) / t.weight < (load(best) + 1) / best.weight, without dividing
-      if (best === undefined || (load(t) + 1) * best.weight < (load(best) + 1) * t.weight) { best = t; at = i }
+      // cost / t.weight < bestCost / best.weight, without dividing (factors are powers of 2: ties stay exact)
+      const cost = (load(t) + 1) * t.recentFailures.factor(now)
+      if (best === undefined || cost * best.weight < bestCost * t.weight) { best = t; bestCost = cost; at = i }
     }
     // The next scan starts after the one picked (not after `start`), so an unusable target's turn
     // does not go to its neighbour twice.

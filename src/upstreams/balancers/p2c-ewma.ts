@@ -3,7 +3,8 @@ import { load, usable, type Balancer } from './balancer.ts'
 
 /**
  * Power of two choices with peak-EWMA latency (as Finagle and Linkerd do): two distinct usable
- * targets at random, and the one with the lower latency x (in flight + queued + 1) / weight wins. Slow or
+ * targets at random, and the one with the lower latency x (in flight + queued + 1) / weight wins,
+ * times its recent failures' factor (RecentFailures). Slow or
  * overloaded targets lose traffic at once without a global scan, and randomness avoids the herd
  * that pure least-loaded picking causes when many gateways share targets.
  */
@@ -35,7 +36,11 @@ export class P2cEwma implements Balancer {
   }
 }
 
-/** +1 ms so targets with no latency yet still compare by load. */
+/**
+ * +1 ms so targets with no latency yet still compare by load. The failures' factor, not the latency
+ * penalty alone (twice the answers' latency): a target failing at once has no load, and the others'
+ * load outweighed the penalty.
+ */
 function cost (t: Target, now: number): number {
-  return (t.latency.estimate(now) + 1) * (load(t) + 1) / t.weight
+  return (t.latency.estimate(now) + 1) * (load(t) + 1) * t.recentFailures.factor(now) / t.weight
 }
