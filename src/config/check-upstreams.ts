@@ -1,6 +1,7 @@
 import { METHODS } from 'node:http'
 import { isIP } from 'node:net'
 import type { GatewayConfig, UpstreamConfig } from './schema.ts'
+import type { SchemaProblem } from './validate.ts'
 import { bareNumberHint, toMs } from './duration.ts'
 import { didYouMean } from './suggest.ts'
 import { DEFAULT_CHECK_INTERVAL_MS, statusRange } from '../upstreams/settings.ts'
@@ -57,6 +58,23 @@ export function checkUpstreams (upstreams: GatewayConfig['upstreams'], add: Add,
       })
     }
   }
+}
+
+/**
+ * What loads but is likely not meant, of upstreams that passed every check: a `tls` block with
+ * http:// targets, which it does not apply to (their requests go in clear, however it reads).
+ */
+export function upstreamWarnings (upstreams: GatewayConfig['upstreams']): SchemaProblem[] {
+  return Object.entries(upstreams).flatMap(([name, u]): SchemaProblem[] => {
+    if (u.tls === undefined) return []
+    const plain = u.targets.flatMap((t, i) => t.url.startsWith('http:') ? [`targets[${i}]`] : [])
+    if (plain.length === 0) return []
+    const listed = plain.length > 3 ? `${plain.slice(0, 3).join(', ')} and ${plain.length - 3} more` : plain.join(', ')
+    const message = plain.length === u.targets.length
+      ? 'is not used: it applies to https:// targets only, and every target here is http:// (reached without TLS; write https:// to use it)'
+      : `applies to https:// targets only: ${listed} ${plain.length === 1 ? 'is' : 'are'} http://, reached without TLS`
+    return [{ path: ['upstreams', name, 'tls'], at: 'key', message }]
+  })
 }
 
 /**

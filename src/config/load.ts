@@ -24,6 +24,7 @@ import { mergeDedentedKeys } from './dedent-hint.ts'
 import { didYouMean, nearest, quoteKey, schemaKeys } from './suggest.ts'
 import { checkConfig, type Unsound } from './check.ts'
 import { routeWarnings } from './route-warnings.ts'
+import { upstreamWarnings } from './check-upstreams.ts'
 import { upstreamTls } from '../upstreams/tls.ts'
 import { ServerTls } from '../server/server-tls.ts'
 import type { ConnectionOptions } from 'node:tls'
@@ -342,7 +343,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const tls = (config.server as typeof config.server | null)?.tls
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
-  const all = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at)), ...pluginWarnings(config, plugins).map(w => at(w.path, w.message, 'key'))]
+  const all = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at)), ...upstreamWarnings(config.upstreams).map(w => at(w.path, w.message, w.at)), ...pluginWarnings(config, plugins).map(w => at(w.path, w.message, 'key'))]
 
   return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings: all }
 }
