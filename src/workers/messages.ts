@@ -32,8 +32,14 @@ export type ToWorker =
    * `ports`: bind these where the config says 0, as the workers before did (see WorkerPool's #portsFor); read by a worker's first config only.
    * `again`: build it even if it is the config in service (the files it names may have changed).
    * `addresses`: the primary's DNS addresses for it, for its build to take.
+   * `prepare`: a reload's first phase (see WorkerPool.apply): answered once built, held out of service until
+   * `portcullis:commit` puts it in or `portcullis:abort` releases it.
    */
-  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[], addresses: AddressesPayload, ports?: BoundPorts, again?: boolean }
+  | { type: 'portcullis:config', id: number, config: ConfigPayload, unhealthy: HealthPayload[], addresses: AddressesPayload, ports?: BoundPorts, again?: boolean, prepare?: true }
+  /** Every worker has built config `hash`: into service (answered as a config is). */
+  | { type: 'portcullis:commit', id: number, hash: string }
+  /** Not every worker could build config `hash`: released, once built if still building. */
+  | { type: 'portcullis:abort', hash: string }
   | { type: 'portcullis:health', health: HealthPayload }
   /** The primary's DNS addresses, when they change (and to a worker that starts serving). */
   | { type: 'portcullis:addresses', addresses: AddressesPayload }

@@ -47,7 +47,7 @@ const VIEW = { dryRun: true, discovery: true } as const
 /**
  * The primary of a multi-process gateway. Serves no traffic: it runs the workers, the admin
  * listener and the active health checks, and owns reloads. A new config is validated here once,
- * and only a valid one is sent to the workers, each of which builds and swaps it in.
+ * and only a valid one is sent to the workers, which build it, then all swap it in (or none does).
  *
  * It keeps a runtime of the active config built without traffic (the "view", DNS targets resolved), for
  * the admin API's config, routes and upstreams, and as the upstreams its health checks run against; their
@@ -105,20 +105,12 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
     diverged: () => pool.diverged,
     apply: async next => {
       const nextView = await Runtime.build(next, log, { ...VIEW, previous: view })
-      const previous = pool.config
       building = nextView
       try {
         // Also to workers on the same text: a reload of an unchanged file is for the certificate files.
+        // On every worker or on none: failed, none has left the config in service (see WorkerPool.apply).
         await pool.apply(payload(next), { again: true })
       } catch (err) {
-        // Some workers may have switched: put them back, so that all serve the same config (unless they are stopping).
-        // Those the put-back fails on (still building, or unable to build it) are brought back to it in the background.
-        if (!stopping) {
-          await pool.apply(previous).catch((e: Error) => {
-            log.error({ err: e.message }, 'could not put the previous config back on every worker')
-            pool.resync()
-          })
-        }
         await nextView.dispose()
         throw err
       } finally {
@@ -138,6 +130,7 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
   })
   const state: AdminState = {
     // Only workers answering the heartbeat count (see WorkerPool.responsive): a hung one answers none of its connections.
+    // One building a config, its event loop blocked, counts for both until the apply timeout: it serves the config in service once the build lets it.
     get ready () { return !stopping && pool.responsive > 0 },
     get live () { return pool.serving === 0 || pool.responsive > 0 },
     get runtime () { return view },

@@ -17,8 +17,8 @@ interface Slot {
   /** The config the worker serves; undefined until it has applied its first. */
   hash: string | undefined
   /**
-   * Whether it did not answer a config in time: it may still put that one in service when its build
-   * ends (unless sent another meanwhile, see runWorker). Cleared by its next answer, which says what it serves.
+   * Whether it did not answer a config (or a commit) in time: it may still put that one in service when its
+   * build ends (unless sent another meanwhile, see runWorker). Cleared by its next answer, which says what it serves.
    */
   unsure: boolean
   /** Whether #resync is bringing it back to the current config. */
@@ -62,6 +62,7 @@ export interface WorkerPoolOptions {
 /**
  * Building a runtime may wait on plugin setup and DNS: generous (plugin setups run one after the
  * other: a build can take several server.pluginTimeout). PORTCULLIS_WORKER_APPLY_TIMEOUT_MS shortens it in tests.
+ * Also how long a worker building a config it was sent may be silent (see #silenceMs).
  */
 const APPLY_TIMEOUT_MS = Number(process.env.PORTCULLIS_WORKER_APPLY_TIMEOUT_MS ?? 120_000)
 /** A worker's first build at start is waited for this many apply timeouts (6 minutes by default), then the start fails. */
@@ -81,7 +82,8 @@ const STOPPING = 'the gateway is stopping'
  * shortens it in tests. A worker that has not answered for UNRESPONSIVE_MS (its event loop blocked, the
  * process stopped) does not count as responsive: readiness and liveness go by the responsive ones. One
  * silent for HUNG_MS is killed, and restarted as after a crash: generous, for a long GC pause or a busy
- * loop that ends must not cost a worker its requests in flight.
+ * loop that ends must not cost a worker its requests in flight. A worker building a config is given
+ * longer: see #silenceMs.
  */
 const HEARTBEAT_MS = Number(process.env.PORTCULLIS_WORKER_HEARTBEAT_MS ?? 1_000)
 const UNRESPONSIVE_MS = 5 * HEARTBEAT_MS
@@ -118,7 +120,8 @@ const samePorts = (a: BoundPorts, b: BoundPorts): boolean => a.listen === b.list
 export class WorkerPool {
   readonly #o: WorkerPoolOptions
   readonly #slots: Slot[]
-  readonly #pending = new Map<number, { worker: Worker, settle: (reply: Reply | Error) => void }>()
+  /** Questions to workers awaiting their answer; `build`: a config to build. */
+  readonly #pending = new Map<number, { worker: Worker, build: boolean, settle: (reply: Reply | Error) => void }>()
   #config: ConfigPayload
   #nextId = 1
   #stopping = false
@@ -139,27 +142,24 @@ export class WorkerPool {
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS).unref()
   }
 
-  /** The config every worker serves or is switching to. */
-  get config (): ConfigPayload { return this.#config }
-
   /** Workers serving traffic (hung or not: those the admin API's questions go to). */
   get serving (): number { return this.servingPids.length }
 
   /** Their pids. */
   get servingPids (): number[] { return this.#slots.flatMap(s => s.hash === undefined ? [] : s.worker?.process.pid ?? []) }
 
-  /** Of those, the ones that answer: a worker silent for UNRESPONSIVE_MS serves no one. */
+  /** Of those, the ones that answer: a worker silent for UNRESPONSIVE_MS (see #silenceMs) serves no one. */
   get responsive (): number {
     const now = performance.now()
-    return this.#slots.filter(s => s.hash !== undefined && s.answeredAt !== undefined && now - s.answeredAt < UNRESPONSIVE_MS).length
+    return this.#slots.filter(s => s.hash !== undefined && s.answeredAt !== undefined && now - s.answeredAt < this.#silenceMs(s, UNRESPONSIVE_MS)).length
   }
 
   get pids (): number[] { return this.#slots.flatMap(s => s.worker?.process.pid ?? []) }
 
   /**
-   * Whether a serving worker may serve another config than `config`: one that did not answer in time,
-   * or could not put back the config in service (see resync). Applying `config` again then is not
-   * for nothing (see Reloader's `diverged`).
+   * Whether a serving worker may serve another config than the current one: one that did not answer in
+   * time, or has not been brought to it yet (see #resync). Applying it again then is not for nothing
+   * (see Reloader's `diverged`).
    */
   get diverged (): boolean { return this.#slots.some(s => this.#outOfSync(s)) }
 
@@ -171,36 +171,39 @@ export class WorkerPool {
   }
 
   /**
-   * Puts `config` (already validated) in service on every worker. Throws, naming the workers that
-   * could not build it; those keep serving their previous config. `again`: workers already on this
-   * text build it anew too (the files it names, such as certificates, may have changed). Once the
-   * pool is stopping, throws at once: see stop().
+   * Puts `config` (already validated) in service on every worker, or on none: each builds it first,
+   * keeping it out of service, and only once every one has are they all told to put it in (they do
+   * at once). Throws, naming the workers that could not build it (or did not in time); every worker
+   * then keeps serving the config before, its state untouched (stores, metrics, upstream health), and
+   * releases its build. `again`: workers already on this text build it anew too (the files it names,
+   * such as certificates, may have changed). Once the pool is stopping, throws at once: see stop().
    */
   async apply (config: ConfigPayload, options: { again?: boolean } = {}): Promise<void> {
     if (this.#stopping) throw new Error(STOPPING)
-    this.#config = config
-    // Workers still starting pick the new config up themselves (see #sync). One unsure is sent it even on the same text: it may be about to serve another.
+    // Workers still starting start on the config in service, and are brought to this one once it is (see #fork). One unsure is sent it even on the same text: it may be about to serve another.
     const live = this.#slots.flatMap(s => s.worker !== undefined && s.hash !== undefined && (options.again === true || s.unsure || s.hash !== config.hash) ? [{ slot: s, worker: s.worker }] : [])
     this.#applying++
     try {
-      const results = await Promise.allSettled(live.map(({ slot, worker }) => this.#sync(slot, worker, { again: options.again })))
+      const results = await Promise.allSettled(live.map(({ slot, worker }) => this.#answer(slot, worker, config, 'prepare', { again: options.again })))
       // The pid as it was asked: a worker that exited meanwhile has left its slot.
       const failed = results.flatMap((r, i) => r.status === 'rejected' ? [`worker ${live[i]?.worker.process.pid}: ${(r.reason as Error).message}`] : [])
-      // The first failure as cause: a plugin's setup error carries where it threw.
-      const first = results.find(r => r.status === 'rejected')
-      if (failed.length > 0) throw new Error(failed.join('; '), { cause: first?.reason })
+      if (failed.length > 0) {
+        // One still building (that did not answer in time) releases its build once it ends.
+        for (const { worker } of live) worker.send({ type: 'portcullis:abort', hash: config.hash } satisfies ToWorker, () => {})
+        // The first failure as cause: a plugin's setup error carries where it threw.
+        throw new Error(failed.join('; '), { cause: results.find(r => r.status === 'rejected')?.reason })
+      }
+      this.#config = config
+      const committed = await Promise.allSettled(live.map(({ slot, worker }) => this.#answer(slot, worker, config, 'commit')))
+      if (this.#stopping) throw new Error(STOPPING)
+      // One gone meanwhile restarts on `config`; one that answered otherwise is brought to it below.
+      committed.forEach((r, i) => {
+        const { slot, worker } = live[i] as (typeof live)[number]
+        if (r.status === 'rejected' && slot.worker === worker) this.#o.log.error({ worker: slot.index, workerPid: worker.process.pid, err: (r.reason as Error).message }, 'worker did not put in service the config every worker had built')
+      })
     } finally {
       this.#applying--
     }
-  }
-
-  /**
-   * Brings every serving worker that may serve another config than the current one (see diverged:
-   * after a failed put-back) back to it, in the background: one still building is asked again until
-   * it answers (the same config asked again waits for that build, see runWorker); one that answers
-   * it cannot build it is restarted, to start on it. An apply() meanwhile takes over.
-   */
-  resync (): void {
     for (const s of this.#slots) if (this.#outOfSync(s)) void this.#resync(s)
   }
 
@@ -208,6 +211,13 @@ export class WorkerPool {
     return slot.worker !== undefined && slot.hash !== undefined && (slot.unsure || slot.hash !== this.#config.hash)
   }
 
+  /**
+   * Brings `slot`'s worker, serving and maybe on another config than the current one (see diverged: a
+   * worker restarted during a reload started on the config before it; one whose commit failed), to it,
+   * in the background: one still building is asked again until it answers (the same config asked again
+   * waits for that build, see runWorker); one that answers it cannot build it is restarted, to start
+   * on it. An apply() meanwhile takes over.
+   */
   async #resync (slot: Slot): Promise<void> {
     const worker = slot.worker
     if (worker === undefined || slot.resyncing) return
@@ -317,7 +327,7 @@ export class WorkerPool {
     // waited for (the same config asked again waits for that build, see runWorker), not left serving unknown.
     // At start, not past START_PATIENCE timeouts (a build that hangs fails the start), nor once a stop was asked.
     let patience = this.#started ? Infinity : START_PATIENCE
-    const serve = (ports: BoundPorts | undefined): Promise<string> => this.#sync(slot, worker, { ports }).catch((err: unknown) => {
+    const serve = (ports: BoundPorts | undefined): Promise<string> => this.#sync(slot, worker, ports).catch((err: unknown) => {
       if (!(err instanceof NoAnswer) || slot.worker !== worker || this.#stopping || this.#o.stopAsked?.() === true || --patience <= 0) throw err
       // A first build slower than the apply timeout (a large config, a loaded machine) is waited for, at start too.
       this.#o.log.warn({ worker: slot.index, workerPid: pid, waitedMs: APPLY_TIMEOUT_MS },
@@ -329,51 +339,60 @@ export class WorkerPool {
       return serve(this.#portsFor(slot))
     }).then(url => {
       this.#o.log.info({ worker: slot.index, workerPid: pid, url }, 'worker serving')
+      // A reload put another config in service while it built the one before.
+      if (this.#outOfSync(slot)) void this.#resync(slot)
       return url
     })
   }
 
+  /** Has `worker` put the current config in service at once; resolves with its URL. `ports`: for its first config, see #portsFor. */
+  async #sync (slot: Slot, worker: Worker, ports?: BoundPorts): Promise<string> {
+    const reply = await this.#answer(slot, worker, this.#config, 'apply', { ports, first: slot.hash === undefined })
+    this.#bound ??= reply.ports
+    return reply.url as string
+  }
+
   /**
-   * Has `worker` apply the current config, again if it changed meanwhile; resolves with the worker's URL.
-   * Each answer says what it serves (see Slot.unsure). `ports`: for its first config, see #portsFor.
+   * Has `worker` put `config` in service (`apply`), or build it and hold it out of service (`prepare`),
+   * or put it in service once held (`commit`); its answer, which says what it serves (see Slot.unsure).
+   * Throws the error the worker reports. `first`: its first config.
    */
-  async #sync (slot: Slot, worker: Worker, { again = false, ports }: { again?: boolean, ports?: BoundPorts } = {}): Promise<string> {
-    const first = slot.hash === undefined
-    for (;;) {
-      const config = this.#config
-      let reply: Reply
-      try {
-        reply = await this.#ask(worker, id => ({ type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash), addresses: this.#o.addresses(config.hash), ports, again }), APPLY_TIMEOUT_MS)
-      } catch (err) {
-        if (err instanceof NoAnswer && slot.worker === worker) slot.unsure = true
-        throw err
-      }
-      if (reply.type !== 'portcullis:applied') throw new Error('unexpected reply')
-      if (first && reply.error === undefined && this.#bound !== undefined && reply.ports !== undefined && !samePorts(reply.ports, this.#bound)) {
-        // It asked for port 0 while a sibling held it, but that one exited before it bound: node:cluster opened another port.
-        slot.killedFor = `bound port ${reply.ports.listen}, not the gateway's ${this.#bound.listen}`
-        slot.why = 'setup_failed'
-        worker.process.kill('SIGKILL')
-        throw new Error(`worker ${worker.process.pid} ${slot.killedFor}`)
-      }
-      if (slot.worker === worker) {
-        slot.unsure = false
-        slot.hash = reply.hash
-        // Its first config failed: it exits (see runWorker).
-        if (first && reply.error !== undefined && reply.hash === undefined) Object.assign(slot, { why: 'setup_failed', killedFor: 'could not build its first config' })
-      }
-      if (reply.listen !== undefined) {
-        const { key, host, port, reason } = reply.listen
-        throw new ListenError(key, host, port, reason, { cause: reply.error })
-      }
-      if (reply.setup !== undefined) {
-        const { plugin, route, cause } = reply.setup
-        throw new PluginSetupError(plugin, route, reply.error as string, cause === undefined ? undefined : { cause: thrownAgain(cause) })
-      }
-      if (reply.error !== undefined) throw new Error(reply.error)
-      this.#bound ??= reply.ports
-      if (this.#config.hash === config.hash) return reply.url as string
+  async #answer (slot: Slot, worker: Worker, config: ConfigPayload, step: 'apply' | 'prepare' | 'commit', { again, ports, first = false }: { again?: boolean, ports?: BoundPorts, first?: boolean } = {}): Promise<Extract<Reply, { type: 'portcullis:applied' }>> {
+    const message = (id: number): ToWorker => step === 'commit'
+      ? { type: 'portcullis:commit', id, hash: config.hash }
+      : { type: 'portcullis:config', id, config, unhealthy: this.#o.unhealthy(config.hash), addresses: this.#o.addresses(config.hash), ports, again, ...step === 'prepare' ? { prepare: true } as const : {} }
+    let reply: Reply
+    try {
+      reply = await this.#ask(worker, message, APPLY_TIMEOUT_MS, step !== 'commit')
+    } catch (err) {
+      // A config to prepare never goes into service before its commit.
+      if (err instanceof NoAnswer && slot.worker === worker && step !== 'prepare') slot.unsure = true
+      throw err
     }
+    if (reply.type !== 'portcullis:applied') throw new Error('unexpected reply')
+    if (first && reply.error === undefined && this.#bound !== undefined && reply.ports !== undefined && !samePorts(reply.ports, this.#bound)) {
+      // It asked for port 0 while a sibling held it, but that one exited before it bound: node:cluster opened another port.
+      slot.killedFor = `bound port ${reply.ports.listen}, not the gateway's ${this.#bound.listen}`
+      slot.why = 'setup_failed'
+      worker.process.kill('SIGKILL')
+      throw new Error(`worker ${worker.process.pid} ${slot.killedFor}`)
+    }
+    if (slot.worker === worker) {
+      slot.unsure = false
+      slot.hash = reply.hash
+      // Its first config failed: it exits (see runWorker).
+      if (first && reply.error !== undefined && reply.hash === undefined) Object.assign(slot, { why: 'setup_failed', killedFor: 'could not build its first config' })
+    }
+    if (reply.listen !== undefined) {
+      const { key, host, port, reason } = reply.listen
+      throw new ListenError(key, host, port, reason, { cause: reply.error })
+    }
+    if (reply.setup !== undefined) {
+      const { plugin, route, cause } = reply.setup
+      throw new PluginSetupError(plugin, route, reply.error as string, cause === undefined ? undefined : { cause: thrownAgain(cause) })
+    }
+    if (reply.error !== undefined) throw new Error(reply.error)
+    return reply
   }
 
   /**
@@ -389,12 +408,14 @@ export class WorkerPool {
     return slot.onZero ? undefined : this.#bound
   }
 
-  #ask (worker: Worker, message: (id: number) => ToWorker, timeoutMs: number): Promise<Reply> {
+  /** `build`: the question is a config to build (see #silenceMs). */
+  #ask (worker: Worker, message: (id: number) => ToWorker, timeoutMs: number, build = false): Promise<Reply> {
     const id = this.#nextId++
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.#settle(id, new NoAnswer(`worker ${worker.process.pid} did not answer within ${timeoutMs} ms`)), timeoutMs)
       this.#pending.set(id, {
         worker,
+        build,
         settle: r => { clearTimeout(timer); if (r instanceof Error) reject(r); else resolve(r) }
       })
       try {
@@ -403,6 +424,17 @@ export class WorkerPool {
         this.#settle(id, new NotSent(worker, err as Error))
       }
     })
+  }
+
+  /**
+   * How long `slot`'s worker may be silent before it counts as unresponsive (`ms`: UNRESPONSIVE_MS) or
+   * hung (HUNG_MS). While it builds a config it was sent, up to APPLY_TIMEOUT_MS: a large config's build
+   * blocks its event loop for as long as it takes, on every worker at once in a reload, the config in
+   * service still theirs to serve once it ends.
+   */
+  #silenceMs (slot: Slot, ms: number): number {
+    for (const p of this.#pending.values()) if (p.build && p.worker === slot.worker) return Math.max(ms, APPLY_TIMEOUT_MS)
+    return ms
   }
 
   /**
@@ -422,17 +454,18 @@ export class WorkerPool {
       const silentMs = Math.round(now - s.answeredAt)
       const at = { worker: s.index, workerPid: worker.process.pid, silentMs }
       // While stopping, the stop's deadline ends a hung worker.
-      if (silentMs >= HUNG_MS && !this.#stopping) {
+      const hungMs = this.#silenceMs(s, HUNG_MS)
+      if (silentMs >= hungMs && !this.#stopping) {
         s.killedFor = `unresponsive for ${silentMs} ms`
         s.why = 'unresponsive'
         s.answeredAt = undefined
-        this.#o.log.error({ ...at, limitMs: HUNG_MS }, 'worker unresponsive too long; killing it')
+        this.#o.log.error({ ...at, limitMs: hungMs }, 'worker unresponsive too long; killing it')
         worker.process.kill('SIGKILL')
         continue
       }
-      if ((silentMs >= UNRESPONSIVE_MS) !== s.unresponsive) {
+      if ((silentMs >= this.#silenceMs(s, UNRESPONSIVE_MS)) !== s.unresponsive) {
         s.unresponsive = !s.unresponsive
-        if (s.unresponsive) this.#o.log.warn({ ...at, killAfterMs: HUNG_MS }, 'worker unresponsive: not counted as serving')
+        if (s.unresponsive) this.#o.log.warn({ ...at, killAfterMs: hungMs }, 'worker unresponsive: not counted as serving')
         else this.#o.log.info(at, 'worker responsive again')
       }
       worker.send({ type: 'portcullis:ping' } satisfies ToWorker, () => {})

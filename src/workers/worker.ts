@@ -7,6 +7,7 @@ import { ListenError } from '../server/listen-error.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
 import { endOnNextStopSignal, holdStartupSignals, workerServes } from '../server/signals.ts'
 import { runPluginAdmin, startPortcullis, type BoundPorts, type Portcullis } from '../server/start.ts'
+import { holdSwaps } from '../reload/swap.ts'
 import { sendableReply, type SendableReply } from '../server/admin/plugins.ts'
 import { followPrimary } from '../upstreams/dns-discovery.ts'
 import type { TargetAddress } from '../upstreams/upstream.ts'
@@ -44,6 +45,20 @@ const sendable = (cause: unknown): Record<string, unknown> | undefined =>
 /** What became of a config the primary sent: the reply, but for its type and id. */
 type Outcome = Omit<Extract<FromWorker, { type: 'portcullis:applied' }>, 'type' | 'id'>
 
+interface Deferred<T> { readonly promise: Promise<T>, readonly resolve: (value: T) => void }
+function deferred<T> (): Deferred<T> {
+  let resolve: (value: T) => void = () => {}
+  const promise = new Promise<T>(r => { resolve = r })
+  return { promise, resolve }
+}
+
+/**
+ * A config the primary sent to be prepared (see WorkerPool.apply), numbered as sent. `built`: the answer to
+ * it, once built and held out of service; `word`: the primary's commit (true) or abort (false); `outcome`:
+ * what became of it in the end, the answer to the commit.
+ */
+interface Prepared { readonly hash: string, readonly number: number, readonly built: Deferred<Outcome>, readonly word: Deferred<boolean>, readonly outcome: Promise<Outcome> }
+
 /**
  * A worker process: serves the gateway listener (shared with its siblings through node:cluster)
  * with whatever config the primary sends, which the primary has validated. Health checks run in
@@ -68,6 +83,8 @@ export function runWorker (): Promise<never> {
   let queue: Promise<unknown> = Promise.resolve()
   /** The config sent last, until dealt with: the same one sent again (the primary asking once more) gets its outcome. */
   let last: { hash: string, outcome: Promise<Outcome> } | undefined
+  /** The config sent last to be prepared, until dealt with. */
+  let prepared: Prepared | undefined
 
   const inService = (): Outcome => running === undefined ? {} : { hash: running.gateway.runtime.loaded.hash, url: running.url, ports: running.ports }
   const superseded = (): Outcome => ({ ...inService(), error: 'superseded by a config sent later', superseded: true })
@@ -76,6 +93,8 @@ export function runWorker (): Promise<never> {
     if (stopping !== undefined) return
     // From now on a stop signal ends it at once: the primary's second one, passed on, or a terminal's second Ctrl-C.
     endOnNextStopSignal(() => log, () => running?.inFlight)
+    // A build held for the primary's word is released.
+    prepared?.word.resolve(false)
     stopping = (async () => {
       await running?.close()
       return code
@@ -121,6 +140,7 @@ export function runWorker (): Promise<never> {
       // Its lines say which worker wrote them, as the primary's about it do (the pid changes with each restart).
       log = createLogger({ level: loaded.config.logging?.level, pretty: loaded.config.logging?.pretty }).child({ worker: workerPlace()?.index })
       running = await startPortcullis(message.ports === undefined ? loaded : onPorts(loaded, message.ports), log, metrics, { admin: false, healthChecks: false })
+      holdSwaps(running.gateway, hold)
       // From now on SIGTERM and SIGINT drain it; until now they ended it at once: nothing to drain.
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(0))
       workerServes()
@@ -129,11 +149,33 @@ export function runWorker (): Promise<never> {
     return inService()
   }
 
+  /**
+   * A config built (see buildAndSwap), before it goes into service: one sent to be prepared is held until the
+   * primary's word, its prepare answered meanwhile (with the config still in service); one sent otherwise goes in.
+   */
+  const hold = async (): Promise<boolean> => {
+    const p = prepared
+    if (p?.number !== sent) return true
+    log?.info({ hash: p.hash }, 'config built: held out of service until every worker has built it')
+    p.built.resolve(inService())
+    return await p.word.promise
+  }
+
+  /** The primary's commit of config `hash`: what this worker serves once it has put it in service. */
+  const commit = async (hash: string): Promise<Outcome> => {
+    const p = prepared?.hash === hash ? prepared : undefined
+    p?.word.resolve(true)
+    const outcome = await p?.outcome ?? inService()
+    return outcome.hash === hash || outcome.error !== undefined ? outcome : { ...outcome, error: `config ${hash} was not built here` }
+  }
+
+  /** The answer to `message`: its outcome; for one to prepare, as soon as it is built (see hold), unless it never gets that far. */
   const outcomeOf = (message: Extract<ToWorker, { type: 'portcullis:config' }>): Promise<Outcome> => {
     const again = message.again === true
-    if (!again && last?.hash === message.config.hash) return last.outcome
+    // A prepare is answered once built, never with the outcome of another.
+    if (!again && message.prepare !== true && last?.hash === message.config.hash) return last.outcome
     const number = ++sent
-    // In service already (a config put back): nothing to build; a build under way for another is dropped when it ends.
+    // In service already (asked again after an answer that came too late): nothing to build; a build under way for another is dropped when it ends.
     const quick = !again && running?.gateway.runtime.loaded.hash === message.config.hash
     const outcome = quick
       ? Promise.resolve().then(() => { for (const h of message.unhealthy) setHealth(h); return inService() })
@@ -147,7 +189,11 @@ export function runWorker (): Promise<never> {
     if (!quick) queue = outcome
     last = { hash: message.config.hash, outcome }
     void outcome.then(() => { if (last?.outcome === outcome) last = undefined })
-    return outcome
+    if (message.prepare !== true) return outcome
+    const p: Prepared = { hash: message.config.hash, number, built: deferred(), word: deferred(), outcome }
+    prepared = p
+    void outcome.then(() => { if (prepared === p) prepared = undefined })
+    return Promise.race([p.built.promise, outcome])
   }
 
   return new Promise(() => {
@@ -161,6 +207,12 @@ export function runWorker (): Promise<never> {
             // A worker that cannot start is of no use: exit, and the primary restarts it with backoff.
             if (running === undefined) stop(1)
           })
+          break
+        case 'portcullis:commit':
+          void commit(m.hash).then(outcome => send({ type: 'portcullis:applied', id: m.id, ...outcome }))
+          break
+        case 'portcullis:abort':
+          if (prepared?.hash === m.hash) prepared.word.resolve(false)
           break
         case 'portcullis:health': setHealth(m.health); break
         case 'portcullis:addresses': takeAddresses(m.addresses); break
