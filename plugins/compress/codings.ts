@@ -176,6 +176,9 @@ class Inflating {
     this.#s.end()
   }
 
+  /** The encoded bytes zlib took so far (not those written and still queued). */
+  get taken (): number { return this.#s.bytesWritten }
+
   resume (): void { this.#s.resume() }
   destroy (): void { this.#s.destroy() }
 
@@ -206,7 +209,7 @@ function paced (inner: () => Inflating | undefined): Pick<TransformOptions, 'rea
  * body is empty. Bytes after the end of the deflate stream (a trailing CRLF, a second zlib stream)
  * are ignored, as createInflate ignores them.
  */
-function deflateDecoder (): Transform {
+function deflateDecoder (): Decoding {
   let inner: Inflating | undefined
   let head: Buffer | undefined
   let after = false
@@ -235,7 +238,7 @@ function deflateDecoder (): Transform {
     },
     ...paced(() => inner)
   })
-  return outer
+  return { stream: outer, taken: () => inner?.taken ?? 0 }
 }
 
 /** An error as zlib's: its message and code. */
@@ -336,11 +339,13 @@ class GzipHeader {
  * checks it; anything after a member that is not another (a trailing CRLF, padding) is ignored, as
  * browsers ignore it, not refused as createGunzip refuses it. An empty body is empty.
  */
-function gzipDecoder (): Transform {
+function gzipDecoder (): Decoding {
   let phase: 'header' | 'body' | 'trailer' | 'after' = 'header'
   let header = new GzipHeader()
   let members = 0
   let inner: Inflating | undefined
+  // The encoded bytes the members before `inner` took.
+  let earlier = 0
   let crc = 0
   let size = 0
   let trailer = Buffer.alloc(0)
@@ -363,6 +368,7 @@ function gzipDecoder (): Transform {
           phase = 'after'
         } else if (rest !== undefined) {
           crc = size = 0
+          earlier += inner?.taken ?? 0
           inner = new Inflating(zlib.createInflateRaw(), outer, c => { crc = zlib.crc32(c, crc); size += c.length })
           phase = 'body'
         }
@@ -397,7 +403,7 @@ function gzipDecoder (): Transform {
     },
     ...paced(() => inner)
   })
-  return outer
+  return { stream: outer, taken: () => earlier + (inner?.taken ?? 0) }
 }
 
 /** A zlib decoder that ends an empty body as empty, not as the truncated stream zlib calls it. */
@@ -407,13 +413,53 @@ function emptyIsEmpty (d: Transform): Transform {
   return d
 }
 
+/** A decoder, and the encoded bytes its decoding took so far. */
+interface Decoding { readonly stream: Transform, readonly taken: () => number }
+
+/** What one decode may put out: at most `maxSize` bytes, and past RATIO_FREE, at most `maxRatio` (0: any) times the bytes it took. */
+export interface DecodeBound { readonly maxSize: number, readonly maxRatio: number }
+
+/** Up to this many decoded bytes, any ratio goes: a small body costs little, and its ratio says little. */
+export const RATIO_FREE = 8 * 1024 * 1024
+
+/** A decode that went past its bound (the error a bounded decoder fails with, before `blame`). */
+export class DecodedTooLarge extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'DecodedTooLarge'
+  }
+}
+
+/**
+ * Fails `d` once its output goes past `bound`, counted as it is pushed (zlib pushes its own chunks
+ * through d.push, as ours do): a bomb of a few KiB is stopped there, not decoded whole.
+ */
+function bounded ({ stream: d, taken }: Decoding, { maxSize, maxRatio }: DecodeBound): Transform {
+  const push = d.push.bind(d)
+  let out = 0
+  d.push = (chunk: Buffer | null, encoding?: BufferEncoding): boolean => {
+    if (chunk === null) return push(chunk, encoding)
+    out += chunk.length
+    if (out > maxSize) d.destroy(new DecodedTooLarge(`it decodes to more than ${maxSize} bytes (maxDecodedSize)`))
+    else if (maxRatio > 0 && out > RATIO_FREE && out > maxRatio * taken()) d.destroy(new DecodedTooLarge(`it decodes to over ${maxRatio} times its size (maxDecodedRatio): ${out} bytes from ${taken()}`))
+    else return push(chunk, encoding)
+    return false
+  }
+  return d
+}
+
 /**
  * A decoder for a body sent with `coding`. An empty body decodes to an empty one, as HTTP clients
  * take it; a truncated or corrupt one is an error, `blame(err)` when given (the error the decoder
- * then fails with).
+ * then fails with), as is one decoding past `bound` (DecodedTooLarge).
  */
-export function decoder (coding: Coding, blame?: (err: Error) => Error): Transform {
-  const d = coding === 'deflate' ? deflateDecoder() : coding === 'gzip' ? gzipDecoder() : emptyIsEmpty((DECODERS[coding] as Factory)({}))
+export function decoder (coding: Coding, blame?: (err: Error) => Error, bound?: DecodeBound): Transform {
+  const native = (): Decoding => {
+    const stream = emptyIsEmpty((DECODERS[coding] as Factory)({})) as Transform & { bytesWritten: number }
+    return { stream, taken: () => stream.bytesWritten }
+  }
+  const decoding = coding === 'deflate' ? deflateDecoder() : coding === 'gzip' ? gzipDecoder() : native()
+  const d = bound === undefined ? decoding.stream : bounded(decoding, bound)
   if (blame !== undefined) {
     // zlib fails by destroy(err); the error handed on here is the one the stream emits.
     const destroy = d._destroy.bind(d)

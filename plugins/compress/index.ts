@@ -45,6 +45,7 @@ export default definePlugin({
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
       minSize: toBytes(config.minSize ?? DEFAULTS.minSize),
       decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
+      decodeBound: { maxSize: toBytes(config.maxDecodedSize ?? DEFAULTS.maxDecodedSize), maxRatio: config.maxDecodedRatio ?? DEFAULTS.maxDecodedRatio },
       // Not only those offered: a body the upstream encoded is passed as it is.
       sent: new Map([...CODINGS.filter(available), 'identity'].map(c => [c, responses.labels(ctx.routeName, c)])),
       copies: keepEncoded > 0 ? new EncodedCopies(keepEncoded, bytes => kept.set(bytes)) : undefined

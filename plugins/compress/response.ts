@@ -2,7 +2,7 @@ import type { Transform } from 'node:stream'
 import { UpstreamBodyInvalid, type GatewayRequest, type GatewayResponse, type HeaderMap } from '../../src/index.ts'
 import { firstValue as first } from '../shared/first-value.ts'
 import { addVary } from '../shared/vary.ts'
-import { decoder, responseCoding } from './codings.ts'
+import { DecodedTooLarge, decoder, responseCoding, type DecodeBound } from './codings.ts'
 import type { Coding } from './schema.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
 import type { EncodedCopies } from './encoded-copies.ts'
@@ -14,6 +14,8 @@ export interface ResponseCompression {
   readonly encoders: ReadonlyMap<string, (flush: boolean) => Transform>
   readonly minSize: number
   readonly decompressForClients: boolean
+  /** What decoding one body may put out (maxDecodedSize, maxDecodedRatio). */
+  readonly decodeBound: DecodeBound
   /** Responses counted by the coding sent (`identity` for one decoded and sent plain), any coding compress knows. */
   readonly sent: ReadonlyMap<string, { inc: () => void }>
   /** Encoded copies of bodies replied again and again; undefined when off. */
@@ -138,7 +140,10 @@ export function compressResponse (res: GatewayResponse, req: GatewayRequest, c: 
   if (copy !== undefined) {
     res.replyBody = copy
   } else {
-    if (decode !== undefined) res.pipeThrough(decoder(decode, err => new UpstreamBodyInvalid(`the upstream's ${decode} body does not decode: ${err.message}`, { cause: err })))
+    if (decode !== undefined) {
+      const blame = (err: Error): Error => new UpstreamBodyInvalid(`the upstream's ${decode} body ${err instanceof DecodedTooLarge ? 'is not decoded whole' : `does not decode: ${err.message}`}`, { cause: err })
+      res.pipeThrough(decoder(decode, blame, c.decodeBound))
+    }
     if (encoder !== undefined) {
       const streamed = flushed(first(h['content-type']) as string)
       const e = encoder(streamed)

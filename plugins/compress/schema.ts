@@ -14,6 +14,9 @@ export const DEFAULTS = {
   // Chosen for throughput: brotli 4 and gzip 6 cost a small fraction of their top levels' CPU (bench/compress.ts).
   levels: { br: 4, zstd: 3, gzip: 6, deflate: 6 },
   decompressForClients: true,
+  // A 200 MB export at 20:1, logs at 50:1 pass; a bomb (gzip's reach 1,000:1, brotli's far more) stops at 8 MiB.
+  maxDecodedSize: '512MiB',
+  maxDecodedRatio: 200,
   requests: false,
   keepEncoded: '8MiB'
 }
@@ -42,6 +45,16 @@ export const CompressSchema = Type.Object({
   decompressForClients: Type.Optional(Type.Boolean({
     default: DEFAULTS.decompressForClients,
     description: 'A response already encoded in a coding the client does not accept (a cached one, say) is decoded, then encoded as the client accepts, or sent plain.'
+  })),
+  maxDecodedSize: Type.Optional(ByteSize({
+    minimum: 1,
+    default: DEFAULTS.maxDecodedSize,
+    description: 'At most this many bytes are decoded from one response body (decompressForClients, a cache hit\'s too): past it the response is cut, as one whose body does not decode (502 before its head). Request bodies are bounded by request-size instead.'
+  })),
+  maxDecodedRatio: Type.Optional(Type.Integer({
+    minimum: 0,
+    default: DEFAULTS.maxDecodedRatio,
+    description: 'Past 8 MiB decoded, a response body may decode to at most this many times the encoded bytes read so far: past it the response is cut, as past maxDecodedSize. 0 turns it off.'
   })),
   keepEncoded: Type.Optional(ByteSize({
     minimum: 0,
