@@ -748,7 +748,13 @@ export class Runtime implements ExchangeOwner {
   }
 
   upstreamBodyInvalid (ex: Exchange, err: UpstreamBodyInvalid): void {
-    this.log.warn({ err, route: ex.route.name, target: ex.target?.url, requestId: ex.id }, 'upstream body could not be read as sent')
+    const route = ex.route.name
+    const target = ex.target?.url
+    const msg = 'upstream body could not be read as sent'
+    // A client can ask for such a body at will (a decoding bomb, once a request): limited as the upstream failures are.
+    if (this.#limits.allow(`${route}\0${target ?? ''}`, 'warn', { route, target }, msg, { key: route, fields: { route } })) {
+      this.log.warn({ err, route, target, requestId: ex.id }, msg)
+    }
     ex.abortUpstream(err)
     ex.fail(GatewayError.UPSTREAM_BODY_INVALID)
   }
