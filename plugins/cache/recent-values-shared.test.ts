@@ -62,7 +62,7 @@ t.test(`${ROUTES} routes hit with 800 KB entries: what their reads keep is bound
   for (let i = 0; i < ROUTES; i++) {
     t.match(await cacheStatus(`/r${i}/x`), /stored/)
     // Each read of the stored entry goes through the store's RecentValues.
-    t.equal(await eventually(async () => (await cacheStatus(`/r${i}/x`)).startsWith('Portcullis; hit'), true), true, `r${i} a hit`)
+    t.equal(await eventually(async () => (await cacheStatus(`/r${i}/x`)).startsWith('Portcullis; hit'), true, 30_000), true, `r${i} a hit`)
   }
   t.ok(recent.bytes > 0, 'the routes\' reads kept in the store\'s RecentValues')
   // Per route, each would keep its own entry: 18 MB in all.

@@ -47,8 +47,9 @@ const KEY_FILES = /(remote|held)-keys\.ts/
 const delays: number[] = []
 const refreshes: Array<() => void> = []
 const realSetTimeout = globalThis.setTimeout
-globalThis.setTimeout = ((fn: () => void, ms?: number) => {
-  if (new Error().stack?.match(KEY_FILES) == null) return realSetTimeout(fn, ms)
+globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+  // Others' timers as they were asked for, arguments included (undici's parser timeout takes one).
+  if (new Error().stack?.match(KEY_FILES) == null) return realSetTimeout(fn, ms, ...args)
   delays.push(ms ?? 0)
   refreshes.push(fn)
   return realSetTimeout(() => {}, 2 ** 31 - 1)
