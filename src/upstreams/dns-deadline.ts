@@ -1,5 +1,6 @@
 import { promises as dns } from 'node:dns'
 import type { Resolver } from './dns-discovery.ts'
+import { hostsFileNames } from './hosts-file.ts'
 
 /**
  * Most a discovery round waits (less with a short dnsInterval: half of it, so that a round never
@@ -136,19 +137,36 @@ export function dnsQueries (timeoutMs: number): dns.Resolver {
 }
 
 /**
- * Whether a DNS server answers an A query for `name` by `end`: an address, none, a refusal, any
- * answer. The query is cancelled then, so that a DNS that never answers holds nothing.
+ * Whether the system resolver would answer `name` without holding its thread till it gives up: it is
+ * in `hostsFile`, or a DNS server answers an A or AAAA query for it by `end` (an address, none, a
+ * refusal: any answer). Each server is asked apart, all at once, each with the time left: one
+ * resolver for all asks them in turn, and a dead first server (what the system resolver gets past
+ * in 5 s) took the whole time. The queries are cancelled at `end`, at the first answer, or when
+ * `signal` aborts, so that a DNS that never answers holds nothing, the process's exit included.
  */
-export async function dnsAnswers (name: string, end: number): Promise<boolean> {
-  const ms = Math.max(1, Math.round(end - performance.now()))
-  const resolver = dnsQueries(ms)
-  const cancel = setTimeout(() => resolver.cancel(), ms).unref()
-  try {
-    await resolver.resolve4(name)
+export async function dnsAnswers (name: string, end: number, signal?: AbortSignal, hostsFile?: string): Promise<boolean> {
+  if ((await hostsFileNames(hostsFile)).has(name.toLowerCase())) return true
+  const ms = Math.round(end - performance.now())
+  if (ms <= 0 || signal?.aborted === true) return false
+  const resolvers = dns.getServers().map(server => {
+    const resolver = new dns.Resolver({ timeout: ms, tries: 1 })
+    resolver.setServers([server])
+    return resolver
+  })
+  const cancel = () => { for (const resolver of resolvers) resolver.cancel() }
+  const timer = setTimeout(cancel, ms).unref()
+  signal?.addEventListener('abort', cancel)
+  const answered = (query: Promise<unknown>) => query.then(() => true, (err: NodeJS.ErrnoException) => {
+    if (NO_ANSWER.has(err.code ?? '')) throw err
     return true
-  } catch (err) {
-    return !NO_ANSWER.has((err as NodeJS.ErrnoException).code ?? '')
+  })
+  try {
+    return await Promise.any(resolvers.flatMap(r => [answered(r.resolve4(name)), answered(r.resolve6(name))]))
+  } catch {
+    return false
   } finally {
-    clearTimeout(cancel)
+    clearTimeout(timer)
+    signal?.removeEventListener('abort', cancel)
+    cancel()
   }
 }

@@ -10,10 +10,11 @@ export interface Resolver {
   lookup (host: string): Promise<Array<{ address: string, family: number }>>
   resolveSrv (name: string): Promise<SrvRecord[]>
   /**
-   * Whether the DNS answers a query for `name` by `end`, without a thread: asked of a name the DNS
-   * did not answer last time (see lookup). Without it, such a name waits SILENT_RETRY_MS.
+   * Whether the system resolver would answer `name` (see dnsAnswers), asked by `end` without a
+   * thread, dropped when `signal` aborts: asked of a name the DNS did not answer last time (see
+   * lookup). Without it, such a name waits SILENT_RETRY_MS.
    */
-  answers? (name: string, end: number): Promise<boolean>
+  answers? (name: string, end: number, signal: AbortSignal): Promise<boolean>
 }
 
 export const systemResolver = {
@@ -32,6 +33,12 @@ const DEFAULT_INTERVAL_MS = 30_000
 let fromPrimary: ((key: string) => readonly TargetAddress[] | undefined) | undefined
 /** The rounds of the entries resolved (or followed) in this process: run at once when the primary's addresses change. */
 const running = new Set<() => Promise<void>>()
+/**
+ * Aborts the Resolver.answers queries under way once no entry is resolved any more: they would hold
+ * the process's exit till their round's end. Not at each stop: a lookup is shared by every entry of
+ * its name (see once), of any config.
+ */
+let queries = new AbortController()
 
 /** What the primary's addresses for an entry go by: the entry (name, weight, interval) of the upstream of that name, in any config. */
 export const followKey = (upstream: string, entry: unknown): string => `${upstream}\u0000${JSON.stringify(entry)}`
@@ -62,8 +69,8 @@ export const MAX_ADDRESSES = 256
  * by its deadline (see roundEnd) so that it holds neither `ready` nor the next round: a name not
  * answered by then counts as a failed lookup (an SRV target keeps its last addresses), its lookup
  * going on, which the next rounds share rather than start another (see once), and whose late answer
- * the next round late too takes (see answerBy). A name the DNS never answered is asked of the DNS,
- * without a thread, before it is looked up again (see lookup).
+ * the next round late too takes (see answerBy). A name the DNS never answered is looked up again
+ * only once /etc/hosts or a DNS server has an answer for it, asked without a thread (see lookup).
  * At most MAX_ADDRESSES per entry. A failed round is logged when a streak of failures begins, and
  * when the name resolves again (with how many rounds failed): a name down for hours would log every
  * round. Each lookup is counted in `upstream.dnsLookups` (the metrics read it).
@@ -152,7 +159,12 @@ export function startDnsDiscovery (upstream: Upstream, log: Logger, resolver: Re
   })
   return {
     ready: Promise.all(rounds).then(() => { inherited = undefined }),
-    stop: () => { stopped = true; for (const t of timers) clearInterval(t); for (const r of ours) running.delete(r) },
+    stop: () => {
+      stopped = true
+      for (const t of timers) clearInterval(t)
+      for (const r of ours) running.delete(r)
+      if (running.size === 0) { queries.abort(); queries = new AbortController() }
+    },
     answered: source => answered.has(source)
   }
 }
@@ -183,8 +195,12 @@ const begun = new WeakMap<Promise<unknown>, number>()
 /** A name not looked up: the DNS did not answer it last time, nor now (see lookup). */
 class SilentError extends LateError {}
 
-/** How long a name the DNS does not answer waits, at most, before it takes the thread again unasked (see lookup). */
-const SILENT_RETRY_MS = 5 * 60_000
+/**
+ * How long a name the DNS does not answer waits, at most, before it takes the thread again unasked
+ * (see lookup): what a name Resolver.answers misses (an nsswitch.conf source other than files and
+ * the DNS, a search domain only the DNS answers) costs, and how often a dead one holds the thread.
+ */
+const SILENT_RETRY_MS = 30_000
 
 /** By resolver, the names the DNS did not answer (see lookup), with when they take the thread again regardless. */
 const silentNames = new WeakMap<Resolver, Map<string, number>>()
@@ -192,11 +208,12 @@ const silentNames = new WeakMap<Resolver, Map<string, number>>()
 /**
  * The lookup of `name` by `end`: one under way at a time (see once), begun in its turn (see inTurn).
  * One still under way on the thread at its deadline, that then fails, is the DNS not answering: the
- * name's next lookups ask the DNS first (Resolver.answers: no thread, no wait past `end`), and take
- * the thread only once it answers (or after SILENT_RETRY_MS), failing with a SilentError till then.
- * The system resolver holds a lookup the DNS never answers ~10 s, and no other discovery lookup
- * begins meanwhile: so it does once, not every round of that name. The answer is still the system
- * resolver's (search domains, /etc/hosts), which the DNS query is not.
+ * name's next lookups ask first whether the system resolver would answer it (Resolver.answers:
+ * /etc/hosts, then every DNS server, no thread, no wait past `end`), and take the thread only once
+ * it would (or after SILENT_RETRY_MS), failing with a SilentError till then. The system resolver
+ * holds a lookup the DNS never answers ~10 s, and no other discovery lookup begins meanwhile: so it
+ * does once per SILENT_RETRY_MS, not every round of that name. The answer is still the system
+ * resolver's (search domains, /etc/hosts), which the queries are not.
  */
 function lookup (resolver: Resolver, name: string, end: number): Promise<Address[]> {
   let silent = silentNames.get(resolver)
@@ -208,7 +225,7 @@ function lookup (resolver: Resolver, name: string, end: number): Promise<Address
       if (performance.now() < retry) {
         // Under way, not waiting for a turn: past `end` a failure, as a lookup on the thread is.
         begun.set(work, performance.now())
-        if (!(await resolver.answers?.(name, end) ?? false)) throw new SilentError('the DNS did not answer this name, and still does not')
+        if (!(await resolver.answers?.(name, end, queries.signal) ?? false)) throw new SilentError('the DNS did not answer this name, and still does not')
         begun.delete(work)
       }
       names.delete(name)

@@ -1,10 +1,10 @@
 import { promises as dns } from 'node:dns'
-import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../config/schema.ts'
 import type { KeyPath } from '../config/positions.ts'
 import { by, dnsQueries, inTurn, NO_ANSWER, NoTurnError } from './dns-deadline.ts'
+import { hostsFileNames } from './hosts-file.ts'
 
 /** How long the names are waited for: the check is a hint, and DNS that does not answer is worth one too. */
 export const LOOKUP_TIMEOUT_MS = 2_000
@@ -70,21 +70,6 @@ export function warnUnresolvedTargets (log: Logger, next: GatewayConfig, previou
     for (const { upstream, target, code } of unresolved) log.warn({ upstream, target, code }, UNRESOLVED_MESSAGE)
     if (unchecked > 0) log.warn({ unchecked }, uncheckedMessage(unchecked))
   })
-}
-
-/**
- * The names /etc/hosts gives an address, lower-cased; none if it cannot be read. Read rather than
- * asked of the system resolver: a name not there goes on to the DNS, and a lookup the DNS never
- * answers holds its thread (and the process's exit) ~10 s.
- */
-async function hostsFileNames (): Promise<Set<string>> {
-  const names = new Set<string>()
-  const text = await readFile('/etc/hosts', 'latin1').catch(() => '')
-  for (const line of text.split('\n')) {
-    const [address, ...aliases] = line.replace(/#.*/, '').trim().split(/\s+/)
-    if (address !== undefined && isIP(address) !== 0) for (const name of aliases) names.add(name.toLowerCase())
-  }
-  return names
 }
 
 /** What lookupError says of a name it had no time for. */

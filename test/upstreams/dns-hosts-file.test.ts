@@ -1,26 +1,18 @@
 import t from 'tap'
 import { promises as dnsPromises } from 'node:dns'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { isIP } from 'node:net'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gatewayYaml } from '../reload/helpers.ts'
 import { runCliHere } from '../helpers/run-cli.ts'
 import { fakeDns } from '../helpers/fake-dns.ts'
+import { hostsFileNames } from '../../src/upstreams/hosts-file.ts'
 
 // With a DNS that never answers, the target name check reported names /etc/hosts holds (which every
 // connection finds there at once) as not resolving (ETIMEOUT): only a name the DNS said it had no
 // address for was looked up through the system resolver.
 
-/** The names this machine's /etc/hosts gives an address, localhost (never checked) aside. */
-function hostsFileNames (): string[] {
-  const names = readFileSync('/etc/hosts', 'latin1').split('\n').flatMap(line => {
-    const [address, ...names] = line.replace(/#.*/, '').trim().split(/\s+/)
-    return address !== undefined && isIP(address) !== 0 ? names : []
-  })
-  return [...new Set(names.map(n => n.toLowerCase()))].filter(n => n !== 'localhost' && URL.canParse(`http://${n}:80`))
-}
-
-const names = hostsFileNames()
+// The names this machine's /etc/hosts gives an address, localhost (never checked) aside.
+const names = [...await hostsFileNames()].filter(n => n !== 'localhost' && URL.canParse(`http://${n}:80`))
 
 t.test('validate, the DNS never answering: names in /etc/hosts resolve, the others are ETIMEOUT, and no system lookup is left hanging', { skip: names.length === 0 && 'no name in /etc/hosts but localhost' }, async t => {
   const server = await fakeDns(() => 'none')
