@@ -1,4 +1,3 @@
-import { unescape } from 'node:querystring'
 import { normalizeHost as routingHost } from '../../src/index.ts'
 import type { CacheConfig } from './schema.ts'
 
@@ -41,7 +40,7 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
     let k = `${prefix}${path}?${kept ?? ''}#${host}|${forwarded(headers['x-forwarded-proto'])}|`
     // Most often the gateway's own (the Host): nothing to add.
     if (withHost) { const fwdHost = headers['x-forwarded-host']; if ((fwdHost ?? '') !== host) k += `@${forwarded(fwdHost)}|` }
-    k += forwardingParts(headers)
+    k += forwardingParts(headers, withHost)
     for (const name of headerNames) { const v = headers[name]; k += `${name}=${v === undefined ? '' : keyPart(String(v))}|` }
     // A route's rewrite follows from the path; a plugin's may not (a version header, say): both are kept apart.
     if (upstreamPath !== path) k += `>${upstreamPath}`
@@ -68,11 +67,13 @@ export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: 
 function compileQuery (key: CacheConfig['key'] = {}, strict = true): (query: string) => string | undefined {
   const include = key.query?.include === undefined ? undefined : new Set(key.query.include)
   const ignore = new Set(key.query?.ignore ?? [])
+  // What a name longer than this (in its raw spelling) decodes to is neither listed name: each byte of one is 3 characters at most (`%XX`).
+  const longest = 3 * Math.max(0, ...[...include ?? [], ...ignore].map(n => Buffer.byteLength(n)))
   // The forms parsers may read the included names as: a name left out with one of them may be one
   // (compared both ways: `user_id` is PHP's `user.id`, `ids[0]` part of `ids[]`). Not those also
   // ignored: what reads as one is left out anyway.
   const lookalikes = strict && include !== undefined ? new Set([...include].filter(n => !ignore.has(n)).flatMap(readAs)) : undefined
-  const filter = include !== undefined || ignore.size > 0 ? { include, ignore, strict, lookalikes } : undefined
+  const filter = include !== undefined || ignore.size > 0 ? { include, ignore, strict, lookalikes, longest } : undefined
   return query => query.length <= 1 ? '' : sortedQuery(query, filter)
 }
 
@@ -107,12 +108,14 @@ const FORWARDED_PAIRS = ['forwarded', 'x-forwarded']
 /**
  * The key's part for the forwarding headers above, `(<name>=<value>|` each; empty, without a
  * string built, for a request without them, the common case. X-Forwarded-Port, which the gateway
- * sets on every request, only when a trusted proxy's differs from the one the gateway derives.
+ * sets on every request, only when a trusted proxy's differs from the one the gateway derives from
+ * the forwarded host, when that host is keyed (`withHost`): else always (`shop.example:6666` with
+ * port 6666 is not `shop.example` with 80).
  */
-function forwardingParts (headers: Headers): string {
+function forwardingParts (headers: Headers, withHost: boolean): string {
   let k = ''
   const port = headers['x-forwarded-port']
-  if (port !== undefined && !impliedPort(port, headers['x-forwarded-host'], headers['x-forwarded-proto'])) k += `(x-forwarded-port=${keyPart(String(port))}|`
+  if (port !== undefined && !(withHost && impliedPort(port, headers['x-forwarded-host'], headers['x-forwarded-proto']))) k += `(x-forwarded-port=${keyPart(String(port))}|`
   for (const name of FORWARDED_PAIRS) { const v = headers[name]; if (v !== undefined) k += `(${name}=${keyPart(withoutFor(String(v)))}|` }
   for (const name of KEYED_FORWARDING) { const v = headers[name]; if (v !== undefined) k += `(${name}=${keyPart(String(v))}|` }
   return k
@@ -153,13 +156,39 @@ interface QueryFilter {
   readonly ignore: ReadonlySet<string>
   readonly strict: boolean
   readonly lookalikes: ReadonlySet<string> | undefined
+  /** The longest raw name that may decode to an included or ignored one (see compileQuery). */
+  readonly longest: number
 }
 
+const ESCAPE = /%[\da-f]{2}/i
+
 /**
- * A parameter's name as upstreams read it: percent-decoded, `+` a space (a malformed escape kept
- * as sent, as Node's and most parsers do).
+ * A parameter's (or cookie's) name as upstreams read it: percent-decoded, `+` a space, a malformed
+ * escape kept as sent (as Node's and most parsers do). By hand: querystring.unescape's
+ * decodeURIComponent throws on a malformed escape, ~10 µs each (thousands of `%a` in 16 KB).
  */
-const decodedName = (raw: string): string => raw.includes('%') || raw.includes('+') ? unescape(raw.replace(/\+/g, ' ')) : raw
+function decodedName (raw: string): string {
+  if (!raw.includes('+') && !(raw.includes('%') && ESCAPE.test(raw))) return raw
+  let out = ''
+  let bytes: number[] | undefined
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    const hi = c === 37 ? hexDigit(raw.charCodeAt(i + 1)) : -1
+    const lo = hi === -1 ? -1 : hexDigit(raw.charCodeAt(i + 2))
+    if (lo !== -1) { (bytes ??= []).push(hi * 16 + lo); i += 2; continue }
+    // A run of escapes is UTF-8 (an invalid sequence as U+FFFD, as decoders read it).
+    if (bytes !== undefined) { out += Buffer.from(bytes).toString(); bytes = undefined }
+    out += c === 43 ? ' ' : raw.charAt(i)
+  }
+  return bytes === undefined ? out : out + Buffer.from(bytes).toString()
+}
+
+/** A hex digit's value, -1 for another character (NaN past the end included). */
+function hexDigit (c: number): number {
+  if (c >= 48 && c <= 57) return c - 48
+  const l = c | 32
+  return l >= 97 && l <= 102 ? l - 87 : -1
+}
 
 /** PHP's name for a variable: `.`, space and `[` (one not closed, PHP 8) as `_`; `user.id` is `user_id`. */
 const phpName = (name: string): string => name.replace(/[. []/g, '_')
@@ -192,8 +221,9 @@ function sortedQuery (query: string, filter: QueryFilter | undefined): string | 
     const eq = pair.indexOf('=')
     const name = eq === -1 ? pair : pair.slice(0, eq)
     if (filter !== undefined) {
-      const { include, ignore, strict, lookalikes } = filter
-      const decoded = decodedName(name)
+      const { include, ignore, strict, lookalikes, longest } = filter
+      // Too long to decode to a listed name: compared raw (it is none either way), unless its forms are.
+      const decoded = name.length > longest && lookalikes === undefined ? name : decodedName(name)
       if ((include !== undefined && !include.has(decoded)) || ignore.has(decoded)) {
         if (strict && (pair.includes(';') || (lookalikes !== undefined && readAs(decoded).some(n => lookalikes.has(n))))) return undefined
         continue
@@ -208,6 +238,12 @@ function sortedQuery (query: string, filter: QueryFilter | undefined): string | 
 
 /** A (lower-case) header name as CGI, WSGI, Rack and PHP servers read it: `_` as `-` (X_Preview is HTTP_X_PREVIEW, as X-Preview is). */
 export const dashedForm = (name: string): string => name.includes('_') ? name.replaceAll('_', '-') : name
+
+/**
+ * Header names with `_` a spelling check compares per request at most: a request with more (no
+ * client needs them) is taken for one holding another spelling, the safe side, at a bounded cost.
+ */
+export const MAX_UNDERSCORED = 32
 
 /**
  * Whether the headers going upstream hold a `bypass` or `keyed` header (lower case) in a spelling
@@ -225,7 +261,11 @@ export function compileSpellingBypass (bypass: readonly string[], keyed: readonl
   const plain = [...dashed].filter(n => !names.includes(n))
   return headers => {
     for (const name of plain) if (headers[name] !== undefined) return true
-    for (const name in headers) if (name.includes('_') && !inKey.has(name) && dashed.has(name.replaceAll('_', '-'))) return true
+    let underscored = 0
+    for (const name in headers) {
+      if (!name.includes('_')) continue
+      if (++underscored > MAX_UNDERSCORED || (!inKey.has(name) && dashed.has(name.replaceAll('_', '-')))) return true
+    }
     return false
   }
 }
@@ -233,12 +273,23 @@ export function compileSpellingBypass (bypass: readonly string[], keyed: readonl
 const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/g
 
 /**
+ * Cookie names a bypass check reads per request at most (browsers keep 180 per domain): a
+ * header with more, once it may hold a bypass name, is taken for one that does, the safe side, at
+ * a bounded cost.
+ */
+export const MAX_COOKIE_NAMES = 256
+
+/** Whitespace and control characters, in a character class: those trimmable and whitespace splits at. */
+const WS = '\\0-\\x20\\x7f\\x85\\xa0'
+
+/**
  * Whether a Cookie header holds one of `names` as servers read cookie names: split at `;` and also
- * `,` (a separator some accept), trimmed (`session =x` is `session` to the cookie package, Express
- * and Django), percent-decoded with `+` a space (PHP, Rack), in any case (ASP.NET Core), without a
- * `=` (PHP), and in PHP's forms (readAs: `session[x]` is `session`, `my.session` and
- * `my session` are `my_session`). A near match skips the cache too: the safe side. undefined when
- * there are no names.
+ * `,` (a separator some accept), each pair also at whitespace (Python's SimpleCookie, in aiohttp,
+ * Bottle and CherryPy, ends a pair there: `a=1 session=x` holds `session`), trimmed (`session =x`
+ * is `session` to the cookie package, Express and Django), percent-decoded with `+` a space (PHP,
+ * Rack), in any case (ASP.NET Core), without a `=` (PHP), and in PHP's forms (readAs:
+ * `session[x]` is `session`, `my.session` and `my session` are `my_session`). A near match skips
+ * the cache too: the safe side. undefined when there are no names.
  */
 export function compileCookieBypass (names: readonly string[]): ((cookie: string) => boolean) | undefined {
   if (names.length === 0) return undefined
@@ -246,18 +297,49 @@ export function compileCookieBypass (names: readonly string[]): ((cookie: string
   // None of the forms in the header, in any case (a `_` may be a `.`, a space or a `[`), and no
   // `%` or `+` in a name: no match. The common case costs this scan, as the regex before did.
   const spelled = [...forms].map(f => f.replace(REGEX_SPECIAL, '\\$&').replaceAll('_', '[_. \\[]'))
-  const maybe = new RegExp(`(?:^|[;,])[^=;,]*[%+]|${spelled.join('|')}`, 'i')
-  const named = (n: string): boolean => readAs(n).some(f => forms.has(f)) || readAs(trimmed(n)).some(f => forms.has(f))
+  const maybe = new RegExp(`(?:^|[;,${WS}])[^=;,${WS}]*[%+]|${spelled.join('|')}`, 'i')
+  const named = (n: string): boolean => {
+    const t = trimmed(n)
+    return readAs(n).some(f => forms.has(f)) || (t !== n && readAs(t).some(f => forms.has(f)))
+  }
+  const matches = (raw: string): boolean => {
+    const decoded = decodedName(raw)
+    return named(raw) || (decoded !== raw && named(decoded))
+  }
   return cookie => {
     if (!maybe.test(cookie)) return false
-    for (const pair of cookie.split(/[;,]/)) {
+    let left = MAX_COOKIE_NAMES
+    for (let start = 0; start <= cookie.length;) {
+      const end = pairEnd(cookie, start)
+      const pair = cookie.slice(start, end)
+      start = end + 1
       const eq = pair.indexOf('=')
-      const raw = eq === -1 ? pair : pair.slice(0, eq)
-      const decoded = decodedName(raw)
-      if (named(raw) || (decoded !== raw && named(decoded))) return true
+      if (--left < 0 || matches(eq === -1 ? pair : pair.slice(0, eq))) return true
+      // Its whitespace-separated tokens' names too (the name as a whole keeps PHP's `my session`).
+      const t = trimmed(pair)
+      for (let i = 0; i < t.length;) {
+        let j = i
+        while (j < t.length && !trimmable(t.charCodeAt(j))) j++
+        if (i === 0 && j === t.length) break // a single token: the pair, read above
+        const token = t.slice(i, j)
+        const teq = token.indexOf('=')
+        if (--left < 0 || matches(teq === -1 ? token : token.slice(0, teq))) return true
+        for (i = j; i < t.length && trimmable(t.charCodeAt(i));) i++
+      }
     }
     return false
   }
+}
+
+/** Where the cookie pair from `start` ends: at the next `;` or `,`, or the end. */
+function pairEnd (cookie: string, start: number): number {
+  let i = start
+  while (i < cookie.length) {
+    const c = cookie.charCodeAt(i)
+    if (c === 59 || c === 44) break
+    i++
+  }
+  return i
 }
 
 /** Whitespace and control characters as servers trim names (Python's strip takes \x85 and \xa0 too). */

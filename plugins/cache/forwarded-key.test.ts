@@ -98,3 +98,12 @@ t.test('from an untrusted client, forwarding headers split nothing: the gateway 
     t.same([res.body, res.cacheStatus.includes('; hit;')], [first.body, true], name)
   }
 })
+
+t.test('key.host: false: X-Forwarded-Port is keyed even when it is the forwarded host\'s, which the key leaves out', async t => {
+  const r = await rig(t, (req, res) => send(res, link(req.headers)), '{ key: { host: false } }', TRUSTED)
+  const poisoned = await r.get('/next', { host: HOST, 'x-forwarded-host': `${HOST}:6666`, 'x-forwarded-port': '6666' })
+  t.same([poisoned.body, poisoned.cacheStatus.includes('stored')], [`http://${HOST}:6666:6666/next`, true])
+  const plain = await r.get('/next', { host: HOST })
+  t.same([plain.body, plain.cacheStatus.includes('fwd=uri-miss')], [`http://${HOST}:80/next`, true], 'a plain request does not get that answer')
+  t.match((await r.get('/next', { host: 'other.example' })).cacheStatus, /; hit;/, 'the port the gateway derives: one entry for every host')
+})

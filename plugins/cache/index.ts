@@ -70,6 +70,7 @@ export default definePlugin({
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
       recent: store.getNow === undefined ? recentValues(store) : undefined,
       invalidating: tags => purger.invalidating(store, tags),
+      deletions: purger.deletions(store),
       superseded: () => purger.superseded(ctx.routeName, store, settings),
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
       log: ctx.log,

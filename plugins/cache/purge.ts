@@ -37,6 +37,13 @@ const NOTHING: ReadonlyMap<string, Cached> = new Map()
  */
 const live = new WeakMap<object, Set<CachedRoute>>()
 
+/**
+ * URL tags being deleted for invalidations, per store keys (see sameKeys): a Redis store's by each
+ * gateway's keySpace (a reload may make a new object on the same keys), another's by the object.
+ */
+const deletionsByKeys = new WeakMap<object, Map<string, TagDeletions>>()
+const deletionsByStore = new WeakMap<Store, TagDeletions>()
+
 /** How long dropping a route's entries waits for a store that is not up (a Redis store new in the config is still connecting). */
 const DROP_TRIES = 20
 const DROP_RETRY_MS = 100
@@ -108,6 +115,20 @@ export class Purger {
    */
   invalidating (store: Store, tags: readonly string[]): void {
     for (const r of this.#live) if (sameKeys(r.store, store)) for (const tag of tags) r.purging({ tag })
+  }
+
+  /** The invalidations under way on `store` (or one on the same keys), which every route on it runs and reads. */
+  deletions (store: Store): TagDeletions {
+    if (store.keySpace === undefined) {
+      let d = deletionsByStore.get(store)
+      if (d === undefined) deletionsByStore.set(store, d = new TagDeletions())
+      return d
+    }
+    let byKeys = deletionsByKeys.get(this.#gateway)
+    if (byKeys === undefined) deletionsByKeys.set(this.#gateway, byKeys = new Map())
+    let d = byKeys.get(store.keySpace)
+    if (d === undefined) byKeys.set(store.keySpace, d = new TagDeletions())
+    return d
   }
 
   dispose (): void {
@@ -183,6 +204,38 @@ export class Purger {
    */
   #tell (r: CachedRoute, of: (o: CachedRoute) => string): void {
     for (const o of this.#live) if (o.name === r.name && sameKeys(o.store, r.store)) o.purging({ prefix: of(o) })
+  }
+}
+
+/**
+ * The URL tags one store is deleting for invalidations: one deletion of a tag at a time, and one
+ * more queued after it for those that come meanwhile (what it has passed may have been stored again
+ * before them), so that a client's writes in a row never run more, whichever routes take them.
+ * While a tag is listed, its URLs' lookups are misses: an entry the deletion has not reached yet
+ * (of tens of thousands a client can make) is never served after the write was answered.
+ */
+export class TagDeletions {
+  readonly #running = new Map<string, { readonly done: Promise<void>, next?: Promise<void> }>()
+
+  /** Whether `tag` is being deleted: a size check when nothing is. */
+  has (tag: string): boolean {
+    return this.#running.size !== 0 && this.#running.has(tag)
+  }
+
+  /** Runs `deletion` of `tag` (which must not reject), or queues it once behind the one running. */
+  run (tag: string, deletion: () => Promise<void>): Promise<void> {
+    const running = this.#running.get(tag)
+    if (running !== undefined) return running.next ??= running.done.then(() => this.#start(tag, deletion))
+    return this.#start(tag, deletion)
+  }
+
+  /** The tag stays listed from its first deletion to the end of the one queued behind it, none between. */
+  #start (tag: string, deletion: () => Promise<void>): Promise<void> {
+    const entry: { readonly done: Promise<void>, next?: Promise<void> } = {
+      done: deletion().finally(() => { if (entry.next === undefined) this.#running.delete(tag) })
+    }
+    this.#running.set(tag, entry)
+    return entry.done
   }
 }
 

@@ -11,7 +11,7 @@ import type { CacheMetrics } from './metrics.ts'
 import { cachedHeaders, hitReply } from './hit-reply.ts'
 import { rangeReply } from './range.ts'
 import type { SharedFetch } from './shared-fetch.ts'
-import { requestTargets, surrogateTag, type Purge } from './purge.ts'
+import { requestTargets, surrogateTag, type Purge, type TagDeletions } from './purge.ts'
 import { policyHeaders } from './targeted.ts'
 import { ownFields, unstorableReason, withhold } from './storable.ts'
 import { evaluate, staleIfErrorAllows } from './verdict.ts'
@@ -48,6 +48,8 @@ export interface RouteCacheSettings {
   readonly recent: RecentValues | undefined
   /** Tells every route on the store of an invalidation of these URL tags, this one included (see Purger.invalidating). */
   readonly invalidating: (tags: readonly string[]) => void
+  /** The URL tags the store is deleting for invalidations, run and read by every route on it (see Purger.deletions). */
+  readonly deletions: TagDeletions
   /** Whether a newer config caches the route otherwise (see Purger.superseded): what it fetches then is not stored. */
   readonly superseded: () => boolean
   readonly metrics: CacheMetrics
@@ -155,6 +157,13 @@ const STALE_IF_ERROR = 'stale-if-error'
 const PURGED = 'purged'
 /** An answer with no time left to keep it (stale on arrival, nothing to revalidate with or no stale window): not stored. */
 const NO_FRESHNESS = 'no-freshness'
+/** A request holding another spelling of a field the answer varies on (see #unstorable): this client's only. */
+const VARY_SPELLING = 'vary-spelling'
+/**
+ * Reasons not to store an answer that are the request's, not the stored entry's: its no-store, or
+ * a spelling any client can send (`x_tenant: evil`), which would otherwise drop the shared entry.
+ */
+const keepsEntry = (reason: string | undefined): boolean => reason === 'no-store' || reason === VARY_SPELLING
 type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS | typeof UPGRADE | typeof AMBIGUOUS
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
@@ -238,8 +247,6 @@ export class RouteCache implements PluginHandlers {
   readonly #refreshing = new Set<string>()
   /** URL tags whose invalidation a store failure stopped: tried again every second until the store takes them. */
   readonly #unfinished = new Set<string>()
-  /** URL tags being deleted for invalidations (see #deleteTag). */
-  readonly #deleting = new Map<string, { readonly done: Promise<void>, next?: Promise<void> }>()
   #retry: NodeJS.Timeout | undefined
   #disposed = false
   /**
@@ -290,7 +297,7 @@ export class RouteCache implements PluginHandlers {
     // Synchronous on a memory store: a hit is answered without a promise.
     let found: Maybe<Found>
     try {
-      found = this.#find(state.key.primary, req)
+      found = this.#find(state.key, req)
     } catch (err) {
       return this.#unavailable(req, state, rcc, err)
     }
@@ -432,7 +439,7 @@ export class RouteCache implements PluginHandlers {
       // stores, then gives it back, so what it stored between the two is found by this read.
       const held = await shared.held(state.key.primary)
       let found: Found
-      try { found = await this.#find(state.key.primary, req) } catch { break }
+      try { found = await this.#find(state.key, req) } catch { break }
       const e = found.entry
       if (e !== undefined && evaluate(e, rcc, Date.now(), this.#s.rules) === 'fresh') {
         // Which status the other instance's upstream answered with is not known here.
@@ -473,8 +480,13 @@ export class RouteCache implements PluginHandlers {
     if (state.entry !== undefined) setValidators(req.headers, state.entry.headers)
   }
 
-  /** The stored response for a request: through the Vary marker to the variant when there is one. */
-  #find (primary: string, req: GatewayRequest): Maybe<Found> {
+  /**
+   * The stored response for a request: through the Vary marker to the variant when there is one.
+   * None while an invalidation of its URL is being deleted: what it has not reached yet is from before the write.
+   */
+  #find (key: RequestKey, req: GatewayRequest): Maybe<Found> {
+    if (this.#s.deletions.has(key.urlTag)) return NOTHING
+    const primary = key.primary
     return then(this.#read(primary), raw => {
       const first = raw === undefined ? undefined : this.#decode(primary, raw)
       // Stored under other key settings (a string compared per hit): a miss, the answer fetched stored in its place.
@@ -588,8 +600,8 @@ export class RouteCache implements PluginHandlers {
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {
       state.lead?.(undefined)
-      // The stored response is replaced by one that may not be kept: drop it.
-      if (state.entry !== undefined && res.fromUpstream && res.status < 500) void this.#drop(state.key, state.entry)
+      // The stored response is replaced by one that may not be kept: drop it (not for another spelling's answer, this client's only).
+      if (state.entry !== undefined && res.fromUpstream && res.status < 500 && reason !== VARY_SPELLING) void this.#drop(state.key, state.entry)
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : reason ?? NO_FRESHNESS })
       return
     }
@@ -624,7 +636,7 @@ export class RouteCache implements PluginHandlers {
     const entry = merged?.entry ?? e
     state.served = entry
     const own = merged === undefined ? {} : ownFields(res.headers, merged.policy)
-    // The request's no-store forbids storing this answer: the entry stays as it was. The 304 may
+    // The request's no-store (or spelling) forbids storing this answer: the entry stays as it was. The 304 may
     // make the response one not to be stored (private, no-store), or leave it no time to be kept
     // (max-age=0 with must-revalidate, a large Age): this client gets it, no other.
     const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#unstorable('GET', req, e.status, entry.headers) ?? noTimeLeft(merged)
@@ -652,7 +664,7 @@ export class RouteCache implements PluginHandlers {
     res.headers.age = String(Math.floor(age))
     if (reason !== undefined || merged === undefined) {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 304, detail: reason })
-      if (reason !== 'no-store') await this.#drop(state.key, e)
+      if (!keepsEntry(reason)) await this.#drop(state.key, e)
       return
     }
     // Not put back into the store (nor dropped: what a request after the purge stored may be there).
@@ -676,7 +688,7 @@ export class RouteCache implements PluginHandlers {
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     if (reason !== undefined || merged === undefined) {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: reason })
-      if (reason !== 'no-store') await this.#drop(state.key, e)
+      if (!keepsEntry(reason)) await this.#drop(state.key, e)
       return
     }
     if (this.#purged(state, merged.entry.tags)) { addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: PURGED }); return }
@@ -735,7 +747,7 @@ export class RouteCache implements PluginHandlers {
     const request = req.clientHeaders.authorization === undefined && credentialed(req) ? { ...req.clientHeaders, authorization: 'credentials' } : req.clientHeaders
     return unstorableReason(method, req.path + req.query, request, status, policyHeaders(headers, this.#s.targets), this.#s.statuses) ??
       // Its variant would hold the spelling the upstream may not have read: this client's only.
-      (otherSpelling(headers.vary, req.headers) === undefined ? undefined : 'vary-spelling')
+      (otherSpelling(headers.vary, req.headers) === undefined ? undefined : VARY_SPELLING)
   }
 
   /** What storing a response needs besides its body; undefined when it would be stale on arrival with nothing to revalidate. */
@@ -825,7 +837,8 @@ export class RouteCache implements PluginHandlers {
    * before, is neither stored nor joined after it, as for a purge (see purging): that is done
    * before the response goes. The deletion is waited for INVALIDATION_WAIT_MS at most, then goes on
    * after the response: a path with many stored queries (which any client can make) would
-   * otherwise hold back the answer to a write the upstream has made, past the hook's bound.
+   * otherwise hold back the answer to a write the upstream has made, past the hook's bound. Until
+   * it is over, lookups of those URLs on this instance miss (see #find).
    */
   async #invalidate (req: GatewayRequest, headers: HeaderMap): Promise<void> {
     const s = this.#s
@@ -850,22 +863,17 @@ export class RouteCache implements PluginHandlers {
   }
 
   /**
-   * Deletes a URL tag for invalidations: one deletion of a tag at a time, and one more queued
-   * after it for those that come meanwhile (what it has passed may have been stored again before
-   * them), so that a client's writes in a row never run more. One the store fails is counted,
-   * warned and retried (served stale until a retry goes through).
+   * Deletes a URL tag for invalidations, one deletion at a time per tag on the store (see
+   * TagDeletions). One the store fails is counted, warned and retried (served stale until a retry
+   * goes through).
    */
   #deleteTag (tag: string): Promise<void> {
-    const running = this.#deleting.get(tag)
-    if (running !== undefined) return running.next ??= running.done.then(() => this.#deleteTag(tag))
     const s = this.#s
-    const done = s.store.deleteTag(tag).then(() => {}, (err: unknown) => {
+    return s.deletions.run(tag, () => s.store.deleteTag(tag).then(() => {}, (err: unknown) => {
       if (!keyFault(err)) this.#retryLater(tag)
       s.metrics.invalidationFailures.inc()
       this.#invalidationErrors.report(err)
-    }).finally(() => this.#deleting.delete(tag))
-    this.#deleting.set(tag, { done })
-    return done
+    }))
   }
 
   /**
@@ -926,7 +934,8 @@ export class RouteCache implements PluginHandlers {
       r.body.resume()
       if (!describesStored(r.headers, e.headers)) return this.#drop(key, e)
       const merged = this.#merge(e, r.headers, requestTime, req.headers, req.clientHeaders.host)
-      if ((this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)) !== undefined) return this.#drop(key, e)
+      const reason = this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)
+      if (reason !== undefined) return keepsEntry(reason) ? undefined : this.#drop(key, e)
       s.metrics.requests.revalidated.inc()
       return this.#freshen(flight, e, merged)
     }
@@ -940,7 +949,7 @@ export class RouteCache implements PluginHandlers {
     if (prepared === undefined || body === undefined) {
       // An unfinished undici body destroyed emits an abort error: unheard, it would crash the process.
       r.body.once('error', () => {}).destroy()
-      if (r.status < 500) await this.#drop(key, e)
+      if (r.status < 500 && reason !== VARY_SPELLING) await this.#drop(key, e)
       return
     }
     const entry = prepared.entry(body)

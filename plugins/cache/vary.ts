@@ -1,4 +1,4 @@
-import { dashedForm, keyPart } from './cache-key.ts'
+import { dashedForm, keyPart, MAX_UNDERSCORED } from './cache-key.ts'
 
 type Headers = Readonly<Record<string, string | string[] | undefined>>
 
@@ -39,15 +39,20 @@ export function variantKey (names: readonly string[], headers: Headers, host?: s
  * A name the response varies on that the request going upstream holds in another spelling, which
  * CGI, WSGI, Rack and PHP servers read as it (`X_Tenant` for `Vary: X-Tenant`): a variant keyed on
  * the one spelling would be served to requests the upstream read otherwise. For a response to
- * store: a request's names without `_` cost a test for one (unless a Vary name has one).
+ * store: a request's names without `_` cost a test for one (unless a Vary name has one); one with
+ * more than MAX_UNDERSCORED names with `_` is taken for one that holds such a spelling.
  */
 export function otherSpelling (vary: string | string[] | undefined, headers: Headers): string | undefined {
   if (vary === undefined) return undefined
   const names = varyNames(vary)
+  if (names.length === 0) return undefined
   const byForm = new Map(names.map(n => [dashedForm(n), n]))
   const underscored = names.some(n => n.includes('_'))
+  let seen = 0
   for (const name in headers) {
-    if (!underscored && !name.includes('_')) continue
+    const has = name.includes('_')
+    if (!underscored && !has) continue
+    if (has && ++seen > MAX_UNDERSCORED) return names[0]
     const v = byForm.get(dashedForm(name))
     if (v !== undefined && v !== name) return v
   }
