@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { METHODS } from 'node:http'
 import { isScalar, isSeq, type Document } from 'yaml'
 import { configSchema, type GatewayConfig } from './schema.ts'
-import { formatPath, locate, type KeyPath } from './positions.ts'
+import { formatPath, hideKeys, locate, type KeyPath, type KnownKeys } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
@@ -16,7 +16,7 @@ import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
 import { shown } from './interpolate.ts'
-import { hiddenAt, redactSecrets } from './redact.ts'
+import { hiddenAt, shownAt } from './redact.ts'
 import { hideUrlSecrets, hideUserinfo, REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
@@ -182,10 +182,13 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
     }
   }
   const { doc, lines } = readYaml(text)
-  const at: At = (path, message, where = 'value') => ({ file, ...locate(doc, lines, path, where), path: formatPath(path), message })
+  // A consumer's credentials show, of the keys written with no value, only those the config knows (shownKey).
+  const keys = await knownKeys()
+  const known: KnownKeys = { keys, valued: path => !doc.hasIn(path) || doc.getIn(path) != null }
+  const at: At = (path, message, where = 'value') => ({ file, ...locate(doc, lines, path, where), path: formatPath(path, known), message: hideKeys(path, message, known) })
 
   // One syntax mistake tends to cascade into several parser errors: report it once.
-  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, doc, text, lines, file, await knownKeys())])
+  if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, doc, text, lines, file, keys)])
   // Between the steps, the event loop turns: a reload of a large config (thousands of routes) stalls
   // the requests in flight for each step, not for all of them at once.
   await turn()
@@ -195,15 +198,20 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
-  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated, doc)
+  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated, doc, known)
 }
 
-/** The keys a config may hold somewhere (the gateway's, the built-in plugins' and their names): for a syntax issue's hint. */
-async function knownKeys (): Promise<Set<string>> {
-  const builtins = [...(await builtinPlugins()).values()]
-  const keys = schemaKeys([schema, ...builtins.flatMap(d => [d.schema, d.credentials?.schema, d.consumerMetadata])])
-  for (const d of builtins) keys.add(d.name)
-  return keys
+let builtinKeys: Promise<Set<string>> | undefined
+
+/** The keys a config may hold somewhere (the gateway's, the built-in plugins' and their names; found once): for a syntax issue's hint, a problem's path. */
+function knownKeys (): Promise<ReadonlySet<string>> {
+  builtinKeys ??= builtinPlugins().then(plugins => {
+    const builtins = [...plugins.values()]
+    const keys = schemaKeys([schema, ...builtins.flatMap(d => [d.schema, d.credentials?.schema, d.consumerMetadata])])
+    for (const d of builtins) keys.add(d.name)
+    return keys
+  })
+  return builtinKeys
 }
 
 /**
@@ -232,13 +240,6 @@ function source (path: KeyPath, from: Interpolation, message: string): string | 
   }
   const said = message.split(/[\s"',;:()]+/).includes(value) || message.includes(shown(value))
   return `${said ? '' : `got ${shown(value)} `}from ${shown(shownAt(keys, from.written))}`
-}
-
-/** `text` as GET /config shows it at `keys` (a config path's, list indices left out): [redacted], a URL without its password. */
-function shownAt (keys: readonly string[], text: string): string {
-  let shownText = redactSecrets(keys.reduceRight<unknown>((value, key) => ({ [key]: value }), text))
-  for (const key of keys) shownText = (shownText as Record<string, unknown>)[key]
-  return shownText as string
 }
 
 /**
@@ -272,11 +273,13 @@ function asWritten (meant: ReadonlyMap<string, string>, path: KeyPath): KeyPath 
 
 /**
  * The rest of parseConfig, from the config as data; `issues` are those found so far, `warnings` interpolation's, `interpolated` its values,
- * `doc` the document it was read from (for hints on how a value was written).
+ * `doc` the document it was read from (for hints on how a value was written), `known` what `placed` shows paths with.
  */
 async function fromData (plain: unknown, text: string, file: string, issues: ConfigIssue[], placed: At, warnings: readonly ConfigIssue[],
-  interpolated: ReadonlyMap<string, Interpolation> = new Map(), doc?: Document): Promise<LoadedConfig> {
+  interpolated: ReadonlyMap<string, Interpolation> = new Map(), doc?: Document, known?: KnownKeys): Promise<LoadedConfig> {
   const { meant, at } = readMisspelt(plain, issues, placed)
+  // A problem's path as `at` shows it: one at a path already reported is left out.
+  const unsetAt = (path: KeyPath): string => formatPath(asWritten(meant, path), known)
   const written: Written = path => doc?.getIn(asWritten(meant, path), true)
   const data = plain as { admin?: { token?: unknown, readToken?: unknown } } | null
   // `token: "${ADMIN_TOKEN:-}"`: no token while the variable is unset (a non-loopback admin still requires one).
@@ -289,7 +292,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const builtins = await builtinPlugins()
   // A value left empty by a missing variable is already reported; its schema error would only repeat it.
   const unset = new Set(issues.map(i => i.path))
-  issues.push(...problems.filter(p => !unset.has(formatPath(asWritten(meant, p.path)))).map(p => at(p.path, hinted(p, data, builtins, interpolated, written), p.at)))
+  issues.push(...problems.filter(p => !unset.has(unsetAt(p.path))).map(p => at(p.path, hinted(p, data, builtins, interpolated, written), p.at)))
   // So that every problem is reported at once, the semantic checks still run where the schema
   // found only unknown keys (the shape is sound) or problems inside one route, one upstream, one
   // loadPlugins entry (not loaded), or a section they do not read (those parts are left out of
@@ -331,7 +334,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   }
   // Nor would a plugin schema's or check's at that value (a key left empty is also "too short").
   await turn()
-  issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(formatPath(asWritten(meant, p.path))))
+  issues.push(...checkConfig(config, plugins, base, unsound).filter(p => !unset.has(unsetAt(p.path)))
     .flatMap(p => withFailedPlugins(p, failed)).map((p: SchemaProblem) => at(p.path, hinted(p, data, plugins, interpolated, written), p.at)))
   const upstreamTlsOptions = new Map<string, ConnectionOptions>()
   for (const [name, u] of Object.entries(config.upstreams)) {

@@ -1,11 +1,44 @@
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml'
+import { shownKey } from './redact.ts'
 
 export type KeyPath = ReadonlyArray<string | number>
 
-/** `routes[1].match.path` from ['routes', 1, 'match', 'path']; keys as printableKey shows them. */
-export function formatPath (path: KeyPath): string {
+/**
+ * What a config knows of its keys, for a consumer's credentials (shownKey): `keys`, those it knows;
+ * `valued`, whether the key at a path is written with a value.
+ */
+export interface KnownKeys { readonly keys: ReadonlySet<string>, readonly valued: (path: KeyPath) => boolean }
+
+/** Each key of `path`, as written and as a problem shows it (shownKey: one may hold a secret written without its colon). */
+function shownKeys (path: KeyPath, known?: KnownKeys): Array<{ seg: string | number, shown: string }> {
+  const parents: string[] = []
+  return path.map((seg, i) => {
+    if (typeof seg === 'number') return { seg, shown: `[${seg}]` }
+    const shown = printableKey(shownKey(parents, seg, () => known === undefined || known.valued(path.slice(0, i + 1)) ? undefined : known.keys))
+    parents.push(seg)
+    return { seg, shown }
+  })
+}
+
+/**
+ * `routes[1].match.path` from ['routes', 1, 'match', 'path']; keys as printableKey shows them, a
+ * secret written into one hidden (`admin.token [redacted]`; with `known`, a consumer's credentials'
+ * keys with no value the config does not know).
+ */
+export function formatPath (path: KeyPath, known?: KnownKeys): string {
   let out = ''
-  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : (out === '' ? printableKey(seg) : `.${printableKey(seg)}`)
+  for (const { seg, shown } of shownKeys(path, known)) out += typeof seg === 'number' || out === '' ? shown : `.${shown}`
+  return out
+}
+
+/** `message` with the keys of `path` formatPath hides hidden as there (`no plugin "[redacted]" takes credentials`). */
+export function hideKeys (path: KeyPath, message: string, known?: KnownKeys): string {
+  let out = message
+  for (const { seg, shown } of shownKeys(path, known)) {
+    if (typeof seg === 'number' || shown === printableKey(seg)) continue
+    // Where it is the whole word: a short key hidden under credentials (`a`) is also part of others.
+    for (const written of new Set([seg, printableKey(seg)])) out = out.replace(new RegExp(`(?<![\\w-])${written.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')}(?![\\w-])`, 'g'), () => shown)
+  }
   return out
 }
 

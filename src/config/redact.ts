@@ -143,14 +143,47 @@ export function redactSecrets (value: unknown): unknown {
   return redact(value, false, false, false)
 }
 
+/** `text` as GET /config shows it at `keys` (a config path's, list indices left out): [redacted], a URL without its password. */
+export function shownAt (keys: readonly string[], text: string): string {
+  let shown = redactSecrets(keys.reduceRight<unknown>((value, key) => ({ [key]: value }), text))
+  for (const key of keys) shown = (shown as Record<string, unknown>)[key]
+  return shown as string
+}
+
 /**
  * Whether redactSecrets hides a string at `keys` (a config path's keys, list indices left out):
  * `["admin", "token"]`, `["routes", "plugins", "request-headers", "set", "x-anything"]`.
  */
 export function hiddenAt (keys: readonly string[]): boolean {
-  let shown = redactSecrets(keys.reduceRight<unknown>((value, key) => ({ [key]: value }), 'x'))
-  for (const key of keys) shown = (shown as Record<string, unknown>)[key]
-  return shown === REDACTED
+  return shownAt(keys, 'x') === REDACTED
+}
+
+// A key holding a value, its colon missing (`password SECRET`, `token=SECRET`): a name, then the value.
+const SPACED_KEY = /^([^\s=:]+)(\s+|\s*=\s*)(\S[\s\S]*)$/
+// The same, or glued to its value (`password:SECRET`: a problem of its own says so, dedent-hint.ts).
+const CREDENTIAL_KEY = /^([^\s=:]+)(\s+|\s*[=:]\s*)(\S[\s\S]*)$/
+
+/**
+ * A config key as a problem's path shows it, `parents` the keys above it (list indices left out). A
+ * secret written without its colon is read as a key with no value (`{ password SECRET }`): the
+ * rest of a key starting with a secret's name and a space or `=` is shown as GET /config shows that
+ * name's value (`password [redacted]`, a webhook's URL without its path). Under a consumer's
+ * credentials, a key with no value none of the config's (`knownIfEmpty()`: the keys it knows, if the
+ * key has no value) is hidden whole (`{ username: alice, SECRET }`), but for one starting with a known
+ * name (`password:[redacted]`).
+ */
+export function shownKey (parents: readonly string[], key: string, knownIfEmpty?: () => ReadonlySet<string> | undefined): string {
+  const known = parents[1] === 'credentials' ? knownIfEmpty?.() : undefined
+  if (known?.has(key) === false) {
+    const m = CREDENTIAL_KEY.exec(key)
+    return m !== null && known.has(m[1] as string) ? `${m[1] as string}${m[2] as string}${shownAt([...parents, m[1] as string], m[3] as string)}` : REDACTED
+  }
+  const m = SPACED_KEY.exec(key)
+  if (m === null) return key
+  const [, name, sep, rest] = m as unknown as [string, string, string, string]
+  const value = shownAt([...parents, name], rest)
+  // A header map hides every value, its names shown: one saying nothing of a secret (`x tenant`) is a name.
+  return `${name}${sep}${value === REDACTED && HEADER_MAPS.has(parents[parents.length - 1] ?? '') && !secretName(name, TEXT_WORDS) ? rest : value}`
 }
 
 /** Shorter hidden values are not looked for in text: a short one (`pin: '1234'`) is as likely a port or a count there. */

@@ -1,7 +1,7 @@
 import { isAlias, isScalar, isSeq, visit, type Document, type LineCounter, type Node, type Scalar, type YAMLError, type YAMLMap } from 'yaml'
 import type { ConfigIssue } from './config-error.ts'
 import { keyPathOf, withoutBom } from './yaml-document.ts'
-import { formatPath, printableKey, type KeyPath } from './positions.ts'
+import { formatPath, hideKeys, printableKey, type KeyPath, type KnownKeys } from './positions.ts'
 import { hiddenAt } from './redact.ts'
 import { hideUrlSecrets } from './url-userinfo.ts'
 
@@ -22,12 +22,15 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
   const issue = (offset: number, message: string): ConfigIssue => ({ file, ...lines.linePos(offset), path: '', message })
   const lineStart = (line: number) => source.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0)
   const at = (line: number, col: number, message: string): ConfigIssue => issue(lineStart(line) + col - 1, message)
+  // Where yaml fails, a key may be a secret missing its colon (`SECRET` alone on its line): none is taken as having a value.
+  const known: KnownKeys = { keys, valued: () => false }
   // At the key `written` matched on `line` (its indent, then the key), which yaml read as part of a longer key: that one's path, with this key.
   const keyWithoutColon = (line: number, written: RegExpExecArray, message: string | ((path: KeyPath) => string)): ConfigIssue => {
     const offset = lineStart(line) + (written[1] as string).length
     const key = nodeAt(doc, n => isScalar(n) && n.range?.[0] === offset)
     const path = key === undefined ? undefined : [...key.path.slice(0, -1), written[2] as string]
-    return { ...issue(offset, typeof message === 'string' ? message : message(path ?? [written[2] as string])), path: path === undefined ? '' : formatPath(path) }
+    const said = typeof message === 'string' ? message : message(path ?? [written[2] as string])
+    return path === undefined ? { ...issue(offset, said), path: '' } : { ...issue(offset, hideKeys(path, said, known)), path: formatPath(path, known) }
   }
 
   const tab = errors.find(e => e.code === 'TAB_AS_INDENT')
@@ -62,7 +65,8 @@ export function syntaxIssue (errors: readonly YAMLError[], doc: Document, origin
     const before = twice === undefined ? '' : ` (first on line ${lines.linePos(twice.first).line})`
     // A list item's first key again: maybe the next item, written without its "- "; maybe a genuine repeat.
     const fix = twice?.restartsItem === true ? `keep one, or, if a "- " went missing before line ${lines.linePos(start).line}, add it to start a new item` : 'keep one'
-    return { ...issue(start, `key "${printableKey(key)}" appears twice in the same map${before}: ${fix}`), path: twice?.path ?? '' }
+    const said = `key "${printableKey(key)}" appears twice in the same map${before}: ${fix}`
+    return { ...issue(start, twice === undefined ? said : hideKeys(twice.keys, said, known)), path: twice === undefined ? '' : formatPath(twice.keys, known) }
   }
 
   // yaml says where the next line starts: the `{` or `[` that opened the collection is the mistake.
@@ -275,11 +279,11 @@ function nodeAt (doc: Document, test: (node: Node) => boolean): { node: Node, pa
 }
 
 /**
- * The path of the key written again at `offset`, where it was first written, and whether it is
+ * The key path of the key written again at `offset`, where it was first written, and whether it is
  * the first key of a block map that is a list's item (the repeat restarts the item).
  */
-function repeatedKey (doc: Document, offset: number): { path: string, first: number, restartsItem: boolean } | undefined {
-  let found: { path: string, first: number, restartsItem: boolean } | undefined
+function repeatedKey (doc: Document, offset: number): { keys: KeyPath, first: number, restartsItem: boolean } | undefined {
+  let found: { keys: KeyPath, first: number, restartsItem: boolean } | undefined
   visit(doc, {
     Pair (_, pair, ancestors) {
       const key = pair.key
@@ -287,7 +291,7 @@ function repeatedKey (doc: Document, offset: number): { path: string, first: num
       const map = ancestors[ancestors.length - 1] as YAMLMap
       const first = map.items.find(p => isScalar(p.key) && p.key.value === key.value)?.key as Scalar | undefined
       const restartsItem = isSeq(ancestors[ancestors.length - 2]) && map.flow !== true && map.items[0]?.key === first
-      found = { path: formatPath([...keyPathOf(ancestors.slice(0, -1), map), String(key.value)]), first: first?.range?.[0] ?? offset, restartsItem }
+      found = { keys: [...keyPathOf(ancestors.slice(0, -1), map), String(key.value)], first: first?.range?.[0] ?? offset, restartsItem }
       return visit.BREAK
     }
   })
