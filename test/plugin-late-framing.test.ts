@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Transform } from 'node:stream'
 import { startUpstream } from './helpers/upstream.ts'
 import { startGateway } from './helpers/gateway.ts'
-import { headerValues, rawRequest, rawThenAgain } from './helpers/raw-http.ts'
+import { headerValues, rawCut, rawRequest, rawThenAgain } from './helpers/raw-http.ts'
 import { waitForLog } from './helpers/logs.ts'
 import { sharedWithPlugins, writeUserPlugin } from './helpers/user-plugin.ts'
 
@@ -103,7 +103,7 @@ t.test('transfer-encoding and hop-by-hop fields set late are dropped', async t =
 // changes that output: the cut was logged as compress's, the framer of the hooks (it removed
 // content-length), which set nothing.
 t.test('a content-length set late by one of several plugins\' streams: the cut blames no plugin wrongly', async t => {
-  const res = await Promise.race([rawRequest(port, [...get('/zip/exact'), 'accept-encoding: gzip']), sleep(10_000, 'hung' as const)])
+  const res = await Promise.race([rawCut(port, [...get('/zip/exact'), 'accept-encoding: gzip']), sleep(10_000, 'hung' as const)])
   if (res === 'hung') { t.fail('the client was left waiting'); return }
   t.same(headerValues(res, 'content-length'), ['16'], 'the length set late went out')
   const requestId = headerValues(res, 'x-request-id')[0]

@@ -1034,7 +1034,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#held !== undefined) { this.fail(error); return }
     if (!this.res.headersSent) { this.#failUpstream(error); return }
     this.cut = 'upstream_broken'
-    this.res.destroy(err)
+    this.#destroy(err)
   }
 
   /**
@@ -1083,7 +1083,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       this.#pluginFailedAt(by, new TypeError(`${this.#pluginAt(by)} refused the request body with a RequestRejected without a reply { status, headers?, body? }: it takes (message, reply)`))
       return
     }
-    if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.res.destroy(err); return }
+    if (this.res.headersSent || this.#held !== undefined) { this.cut = 'request_refused'; this.#destroy(err); return }
     // Response hooks still run on the upstream's answer: one phase at a time (each writes the head,
     // and hook deadlines and #phase hold one), the refusal in its place once they are done.
     if (this.#headPending) { this.#refusedAfterHead = err; return }
@@ -1738,15 +1738,19 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /**
-   * Ends the response unfinished: HTTP/1.1 closes the connection; HTTP/2 resets only the stream,
-   * given an error so that it says INTERNAL_ERROR (a bare destroy() says NO_ERROR, which reads as
-   * a complete response).
+   * Ends the response unfinished: HTTP/2 resets only the stream, given an error (`err`) so that it
+   * says INTERNAL_ERROR (a bare destroy() says NO_ERROR, which reads as a complete response). HTTP/1.x
+   * closes the connection, reset (RST) once the head is out: a FIN ends a body that has no other
+   * end (HTTP/1.0, or neither Content-Length nor chunked) as if it were whole, for a client or a cache.
    */
-  #destroy (): void {
-    if (isHttp2(this.raw)) { this.res.destroy(STREAM_CUT); return }
+  #destroy (err = STREAM_CUT): void {
+    if (isHttp2(this.raw)) { this.res.destroy(err); return }
+    const socket = this.res.socket
     // Queued behind an earlier answer on a pipelined connection, it has no socket yet: Node 24 would
-    // send what it holds when its turn comes and keep the connection open. Closed at that turn instead.
-    if (this.res.socket === null) this.res.once('socket', closeSocket)
+    // send what it holds when its turn comes and keep the connection open. Closed at that turn
+    // instead, none of it sent (a reset would drop the earlier answers' bytes still queued).
+    if (socket === null) this.res.once('socket', closeSocket)
+    else if (this.res.headersSent) resetConnection(socket)
     this.res.destroy()
   }
 

@@ -27,7 +27,8 @@ function parse (text: string): RawResponse {
 
 /**
  * Sends exactly `lines` (the request head, CRLF-joined) and `body` on a new socket and reads the
- * response until the server closes the connection (send `Connection: close`).
+ * response until the server closes the connection (send `Connection: close`). A response the
+ * server cuts (reset) rejects: see rawCut.
  */
 export function rawRequest (port: number, lines: string[], body = ''): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
@@ -37,6 +38,18 @@ export function rawRequest (port: number, lines: string[], body = ''): Promise<R
     socket.on('error', reject)
     socket.on('end', () => { socket.destroy(); resolve(parse(Buffer.concat(chunks).toString('latin1'))) })
     socket.write(lines.join('\r\n') + '\r\n\r\n' + body)
+  })
+}
+
+/** As rawRequest, for a response the server cuts: what came before the connection closed, reset (RST) or not. */
+export function rawCut (port: number, lines: string[]): Promise<RawResponse> {
+  return new Promise(resolve => {
+    const socket = connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.on('error', () => {})
+    socket.on('close', () => { resolve(parse(Buffer.concat(chunks).toString('latin1'))) })
+    socket.write(lines.join('\r\n') + '\r\n\r\n')
   })
 }
 
