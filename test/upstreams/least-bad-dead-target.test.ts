@@ -1,9 +1,9 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { metricValue } from '../helpers/metric-value.ts'
-import { deadPort, startUpstream } from '../helpers/upstream.ts'
+import { deadPort, startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { until } from '../helpers/wait.ts'
 
 // Both targets fail their health checks (the checks' own dependency is down: what least-bad is for),
@@ -11,13 +11,18 @@ import { until } from '../helpers/wait.ts'
 // was never retried on the other least-bad target, and passive checks never ejected the dead one
 // ("never the last available": none was available, so ejecting it took nothing out).
 
-t.test('least-bad: a dead target is retried past (connect error) and ejected; the live one answers every request', async t => {
+/** A live target whose health check fails (its dependency down), and a dead one. */
+async function liveAndDead (t: Test): Promise<{ live: TestUpstream, dead: string }> {
   const live = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     req.resume()
     res.writeHead(req.url === '/health' ? 503 : 200).end('live')
   })
   t.teardown(() => live.close())
-  const dead = `http://127.0.0.1:${await deadPort()}`
+  return { live, dead: `http://127.0.0.1:${await deadPort()}` }
+}
+
+t.test('least-bad: a dead target is retried past (connect error) and ejected; the live one answers every request', async t => {
+  const { live, dead } = await liveAndDead(t)
   const gw = await startGateway(`upstreams:
   up:
     targets: [ { url: "${live.url}" }, { url: "${dead}" } ]
@@ -47,12 +52,7 @@ routes:
 })
 
 t.test('least-bad: a POST whose connection to a dead target is refused is retried too (nothing was sent)', async t => {
-  const live = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
-    req.resume()
-    res.writeHead(req.url === '/health' ? 503 : 200).end('live')
-  })
-  t.teardown(() => live.close())
-  const dead = `http://127.0.0.1:${await deadPort()}`
+  const { live, dead } = await liveAndDead(t)
   // The dead target first in turn for the first request; passive checks off, so it stays in.
   const gw = await startGateway(`upstreams:
   up:
