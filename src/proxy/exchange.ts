@@ -1740,8 +1740,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /**
    * Ends the response unfinished: HTTP/2 resets only the stream, given an error (`err`) so that it
    * says INTERNAL_ERROR (a bare destroy() says NO_ERROR, which reads as a complete response). HTTP/1.x
-   * closes the connection, reset (RST) once the head is out: a FIN ends a body that has no other
-   * end (HTTP/1.0, or neither Content-Length nor chunked) as if it were whole, for a client or a cache.
+   * closes the connection; reset (RST) when the body sent has no other end than the connection's
+   * (HTTP/1.0, or neither Content-Length nor chunked), which a FIN would end as if whole, for a
+   * client or a cache. Only then: a reset drops what the kernel still holds to send, earlier
+   * pipelined answers included, which a framed body's FIN leaves whole.
    */
   #destroy (err = STREAM_CUT): void {
     if (isHttp2(this.raw)) { this.res.destroy(err); return }
@@ -1750,8 +1752,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // send what it holds when its turn comes and keep the connection open. Closed at that turn
     // instead, none of it sent (a reset would drop the earlier answers' bytes still queued).
     if (socket === null) this.res.once('socket', closeSocket)
-    else if (this.res.headersSent) resetConnection(socket)
+    else if (this.res.headersSent && this.#closeDelimited()) resetConnection(socket)
     this.res.destroy()
+  }
+
+  /** Whether the body sent ends with the connection only: neither chunked nor a Content-Length. */
+  #closeDelimited (): boolean {
+    return !this.res.chunkedEncoding && this.#written?.['content-length'] === undefined && this.res.getHeader('content-length') === undefined
   }
 
   static #onSendTimeout (ex: Exchange): void {
