@@ -422,14 +422,18 @@ routes:
   t.equal(late.spans.filter(s => s.traceId === trace).length, 2, 'both spans exported at shutdown')
 })
 
-t.test('a timeout or flushInterval under 1ms is a config error, at its key', async t => {
-  for (const [key, value] of [['timeout', '0'], ['flushInterval', '0s'], ['timeout', '0.1ms']]) {
+t.test('a timeout or flushInterval under 1ms or over 1h, or an endpoint without a host, is a config error, at its key', async t => {
+  for (const [key, value, message] of [['timeout', '0', 'must be from 1ms to 1h: '], ['flushInterval', '0s', 'must be from 1ms to 1h: '], ['timeout', '0.1ms', 'must be from 1ms to 1h: '],
+    // Past 24.8 days the SDK's timers fire after 1 ms, with a warning line on every export.
+    ['timeout', '13d', 'must be from 1ms to 1h: '], ['flushInterval', '61m', 'must be from 1ms to 1h: '],
+    // The SDK's own "Invalid URL" named no route or key, and came only at start.
+    ['endpoint', '"http://"', 'is not a URL: ']]) {
     const err = await startGateway(`
 upstreams: { ok: { targets: [ { url: "${ok.url}" } ] } }
 routes:
   - { name: r, match: { path: /r }, upstream: ok, plugins: { opentelemetry: { ${key}: ${value} } } }
 `).then(async g => { await g.close(); return '' }, (e: Error) => e.message)
-    t.match(err, new RegExp(`test\\.yaml:6:\\d+ routes\\[0\\]\\.plugins\\.opentelemetry\\.${key}: must be at least 1ms: `), `${key}: ${value}`)
+    t.match(err, new RegExp(`test\\.yaml:6:\\d+ routes\\[0\\]\\.plugins\\.opentelemetry\\.${key}: ${message}`), `${key}: ${value}`)
   }
 })
 

@@ -51,9 +51,14 @@ export type OpenTelemetryConfig = Static<typeof OpenTelemetrySchema>
 // User-Agent), sent as the Host of another site, or made the endpoint misread the body (Content-Encoding).
 const EXPORTER_HEADERS = new Set(['host', 'content-type', 'content-encoding', 'user-agent'])
 
+// The SDK's timers take at most 2^31-1 ms (24.8 days; longer ones fire after 1 ms, with a warning
+// line on every export), and its backstop is twice `timeout`. An hour is already far past any use.
+const MAX_WAIT_MS = 3_600_000
+
 /**
- * `timeout` and `flushInterval` of 1ms or more: the SDK refuses a zero timeout only once the
- * gateway starts, and a zero flushInterval would send nearly every span in an export of its own.
+ * An endpoint that parses as a URL (the SDK's error names no route or key). `timeout` and
+ * `flushInterval` from 1ms to 1h: the SDK refuses a zero timeout only once the gateway starts, a
+ * zero flushInterval would send nearly every span in an export of its own, and see MAX_WAIT_MS.
  * No header the exporter writes itself, nor one named twice (another case: one value would be sent).
  */
 export function checkOpenTelemetry (config: OpenTelemetryConfig): PluginConfigProblem[] {
@@ -61,7 +66,10 @@ export function checkOpenTelemetry (config: OpenTelemetryConfig): PluginConfigPr
   for (const name of Object.keys(config.headers ?? {})) {
     if (EXPORTER_HEADERS.has(name.toLowerCase())) problems.push({ path: ['headers', name], message: `"${name}" is the exporter's own (Host from endpoint, Content-Type, Content-Encoding, User-Agent): it cannot be set` })
   }
-  if (config.timeout !== undefined && toMs(config.timeout) === 0) problems.push({ path: ['timeout'], message: 'must be at least 1ms: it is how long one export may take (default 10s)' })
-  if (config.flushInterval !== undefined && toMs(config.flushInterval) === 0) problems.push({ path: ['flushInterval'], message: 'must be at least 1ms: it is how long a finished span may wait for its batch (default 5s)' })
+  if (config.endpoint !== undefined && !URL.canParse(config.endpoint)) problems.push({ path: ['endpoint'], message: 'is not a URL: it needs a host (http://collector:4318/v1/traces)' })
+  for (const [key, what, fallback] of [['timeout', 'how long one export may take', DEFAULTS.timeout], ['flushInterval', 'how long a finished span may wait for its batch', DEFAULTS.flushInterval]] as const) {
+    const ms = config[key] === undefined ? undefined : toMs(config[key])
+    if (ms !== undefined && (ms === 0 || ms > MAX_WAIT_MS)) problems.push({ path: [key], message: `must be from 1ms to 1h: it is ${what} (default ${fallback})` })
+  }
   return problems
 }
