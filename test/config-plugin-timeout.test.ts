@@ -17,6 +17,9 @@ t.test('server.pluginTimeout must be more than 0', async t => {
   for (const zero of ['0', '0s', '0.0ms', '"${ZERO}"']) {
     t.match(await issues(t, config(zero), { ZERO: '0' }), [/^gw\.yaml:3:\d+ server\.pluginTimeout: must be a duration of more than 0 and at most 24 days/], zero)
   }
-  t.match(await issues(t, config('30d')), [/server\.pluginTimeout: must be a duration of more than 0 and at most 24 days/], 'too long, as before')
+  const [tooLong] = await issues(t, config('30d'))
+  t.match(tooLong, /server\.pluginTimeout: must be a duration of more than 0 and at most 24 days/, 'too long, as before')
+  // It said "units are ms, s, m, h and d: "30d" is written 30d" of a well-written value.
+  t.match(tooLong, /\(leave it out for 30s\)$/, 'no respelling of a well-written value')
   for (const positive of ['1', '1ms', '0.5s', '2m']) await t.resolves(parseConfig(config(positive), 'gw.yaml', {}), positive)
 })

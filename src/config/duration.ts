@@ -56,7 +56,8 @@ const NO_SPACE = 'no space between the number and the unit'
 /** What a malformed duration string was meant as, and why it is not one: `"10 s" is written 10s`. */
 export function misspelt (text: string): string | undefined {
   const r = respelt(text)
-  return r === undefined ? undefined : `${r.spaced ? NO_SPACE : 'units are ms, s, m, h and d'}: ${JSON.stringify(text)} is written ${r.meant}`
+  // A well-written one ("30d", refused as too long) is no misspelling.
+  return r === undefined || r.meant === text ? undefined : `${r.spaced ? NO_SPACE : 'units are ms, s, m, h and d'}: ${JSON.stringify(text)} is written ${r.meant}`
 }
 
 /**
