@@ -207,7 +207,7 @@ function readAs (name: string): string[] {
 }
 
 /**
- * The parameters kept, sorted by name; include and ignore compare names decoded (`%69d` is `id`),
+ * The parameters kept, sorted by name as decoded; include and ignore compare names decoded (`%69d` is `id`),
  * as the upstream reads them. Strict, a parameter left out that the upstream may take for one
  * kept makes the query ambiguous (undefined), for a response keyed without it could depend on
  * it: a name that shares a form with an included one (another case, an array, PHP's mangling, a
@@ -216,6 +216,7 @@ function readAs (name: string): string[] {
  */
 function sortedQuery (query: string, filter: QueryFilter | undefined): string | undefined {
   const pairs: Array<{ name: string, pair: string }> = []
+  let encoded = false
   for (const pair of query.slice(1).split('&')) {
     if (pair === '') continue
     const eq = pair.indexOf('=')
@@ -230,9 +231,16 @@ function sortedQuery (query: string, filter: QueryFilter | undefined): string | 
       }
     }
     pairs.push({ name, pair })
+    encoded ||= name.includes('%') || name.includes('+')
   }
   // By name only, a stable sort: a=1&b=2 and b=2&a=1 are one entry, but sort=name&sort=-date and
   // sort=-date&sort=name stay two (the values of one name are a list, whose order may mean something).
+  // The name as upstreams read it (decodedName): %61=1&a=2 is a=1 to a first-wins parser, a=2&%61=1
+  // a=2, so they stay two. Sorted rather than left uncached: such a query is still cached, and one
+  // without `%` or `+` in its names, nearly all, decodes nothing. Not handled: names one to some
+  // parsers only (ASP.NET's A and a, PHP's a.b and a_b), whose two orders stay one entry; folding
+  // them would cost a string per camelCase name on every request.
+  if (encoded) for (const p of pairs) p.name = decodedName(p.name)
   return pairs.sort((x, y) => x.name < y.name ? -1 : x.name > y.name ? 1 : 0).map(p => p.pair).join('&')
 }
 

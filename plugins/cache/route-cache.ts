@@ -348,13 +348,25 @@ export class RouteCache implements PluginHandlers {
     this.#fetching.delete(state)
   }
 
+  /**
+   * Whether a bypass header or cookie is in the request the upstream gets (one a plugin before the
+   * cache renamed or set: its answer is as private) or in the client's (one a plugin removed: the
+   * client still asked not to share). Other spellings only matter to the upstream: its request's.
+   */
   #bypassed (req: GatewayRequest): boolean {
     const s = this.#s
-    const h = req.clientHeaders
-    for (const name of s.bypassHeaders) if (h[name] !== undefined) return true
-    const cookie = h.cookie
-    if (cookie !== undefined && s.bypassCookies?.(cookie) === true) return true
-    return s.bypassSpellings?.(req.headers) === true
+    const client = req.clientHeaders
+    const sent = req.headers
+    for (const name of s.bypassHeaders) if (client[name] !== undefined || sent[name] !== undefined) return true
+    const cookies = s.bypassCookies
+    if (cookies !== undefined) {
+      const own = client.cookie
+      if (own !== undefined && cookies(own)) return true
+      // Read again only when a plugin changed it.
+      const up = sent.cookie
+      if (up !== undefined && up !== own && cookies(typeof up === 'string' ? up : up.join('; '))) return true
+    }
+    return s.bypassSpellings?.(sent) === true
   }
 
   /**
