@@ -63,14 +63,16 @@ const EPSILON = 1e-6
 
 /** Sliding-window counter: this window's count plus the previous window's, weighted by how much of it the sliding window still covers. */
 function slidingWindow (q: number, w: number, stored: SlidingState | undefined, now: number): Check {
-  const idx = Math.floor(now / w)
+  let idx = Math.floor(now / w)
   let c = 0
   let p = 0
   if (stored !== undefined) {
-    if (stored.window === idx) { c = stored.count; p = stored.previous } else if (stored.window === idx - 1) p = stored.count
+    // A window ahead of the clock (stepped back) is still the current one: its counts hold until
+    // the clock passes it (e < 0 until it starts; the previous window weighs whole till then).
+    if (stored.window >= idx) { idx = stored.window; c = stored.count; p = stored.previous } else if (stored.window === idx - 1) p = stored.count
   }
   const e = now - idx * w
-  const est = p * (w - e) / w + c
+  const est = p * (w - Math.max(e, 0)) / w + c
   if (est + 1 > q) return { ok: false, free: 0, ms: slidingWait(q, w, c, p, e) }
   const free = Math.floor(q - est)
   // The last request that fits: its reset is when the next one could pass, as its 429 would say.
@@ -87,7 +89,8 @@ function slidingWait (q: number, w: number, c: number, p: number, e: number): nu
 /** Counts an allowed request; a new window's state lives to the end of the next window (2w - e, as the Lua's PX). */
 function chargeSliding (w: number, stored: SlidingState | undefined, now: number): Write | undefined {
   const idx = Math.floor(now / w)
-  if (stored?.window === idx) { stored.count++; return undefined }
+  // Never a window moved back: it would turn the counts of every limit sharing the key into a decaying previous.
+  if (stored !== undefined && stored.window >= idx) { stored.count++; return undefined }
   const p = stored?.window === idx - 1 ? stored.count : 0
   return { state: new SlidingState(idx, 1, p), ttlMs: 2 * w - (now - idx * w) }
 }
@@ -116,7 +119,8 @@ function chargeBucket (q: number, w: number, stored: BucketState | undefined, no
 
 /** Fixed window: one count per window aligned on the epoch. */
 function fixedWindow (q: number, w: number, stored: FixedState | undefined, now: number): Check {
-  const idx = Math.floor(now / w)
+  // A window ahead of the clock (stepped back) is still the current one, until its end (e < 0 till it starts).
+  const idx = Math.max(Math.floor(now / w), stored?.window ?? 0)
   const c = stored?.window === idx ? stored.count : 0
   const e = now - idx * w
   const free = q - c
@@ -126,7 +130,7 @@ function fixedWindow (q: number, w: number, stored: FixedState | undefined, now:
 /** Counts an allowed request; a new window's state lives to the window's end. */
 function chargeFixed (w: number, stored: FixedState | undefined, now: number): Write | undefined {
   const idx = Math.floor(now / w)
-  if (stored?.window === idx) { stored.count++; return undefined }
+  if (stored !== undefined && stored.window >= idx) { stored.count++; return undefined }
   return { state: new FixedState(idx, 1), ttlMs: w - (now - idx * w) }
 }
 

@@ -4,13 +4,13 @@ import type { LocalData, LocalValue } from '../../src/index.ts'
 import { redisForTest } from '../../test/helpers/redis.ts'
 import { gateway, limitedRoute, send, setup } from '../../test/helpers/rate-limit.ts'
 import { callUntil } from '../../test/helpers/wait.ts'
-import { BucketState } from './algorithms.ts'
+import { BucketState, FixedState, SlidingState } from './algorithms.ts'
 import { decideScript } from './decide-script.ts'
 import { compilePlans } from './plans.ts'
 import { Precheck } from './precheck.ts'
 
 // A wall clock stepped back (NTP, a VM restored, the Redis host, a failover to a replica whose
-// clock is behind) leaves a token bucket's arrival time as far ahead as the step. The store says
+// clock is behind) leaves a token bucket's arrival time, or a window, as far ahead as the step. The store says
 // so (a clamp would refill a bigger bucket sharing the key: see shared-bucket.test.ts); the local
 // pre-check held the key, on the monotonic clock, for the length of the step, even once the clock
 // was restored. The memory store reads Date.now(), which the tests move; its expiries run on the
@@ -60,7 +60,7 @@ ${limitedRoute('r', '/*', '{ by: [ "header:x-k" ], algorithm: token-bucket, limi
   t.ok(await passes(two), 'the clock still back: passes within 5 s')
 })
 
-t.test('windows on the memory store: a step either way starts another window, never a longer wait', async t => {
+t.test('windows on the memory store: a step back keeps the window\'s counts, and Retry-After says until the clock passes it; forward, a fresh window', async t => {
   const s = await setup(t)
   // The store's answers (the pre-check holds a key no longer than its limit can wait: tested below).
   const gw = await gateway(s, `routes:
@@ -76,8 +76,52 @@ ${limitedRoute('r', '/*', '{ by: [ "header:x-k" ], localPrecheck: false, limits:
     statuses.push(a.status)
     if (a.status === 429) waits.push(Number(a.headers['retry-after']))
   }
-  t.same(statuses, [200, 200, 429, 200, 200, 429, 200], 'the quota spent, then spent again in the window stepped into; forward, a fresh window')
-  t.ok(waits.every(w => w <= 120), `Retry-After ${waits.join(', ')}: at most two windows (sliding)`)
+  t.same(statuses, [200, 200, 429, 429, 429, 429, 200], 'the quota spent, still spent in the window stepped back from; forward, a fresh window')
+  t.ok(waits[0] as number <= 120, `Retry-After ${waits[0]} in the clock's window: at most two windows (sliding)`)
+  // The sliding window's wait: 10 minutes to its window, then its window and half the next (2 counted of 2).
+  t.ok(waits.slice(1).every(w => w > 600 && w <= 690), `Retry-After ${waits.slice(1).join(', ')}: until the clock passes the window again`)
+})
+
+t.test('windows on the memory store: stepped back 400 ms across a window\'s edge, the window\'s count holds (5 of 5, not 9)', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `routes:
+${['sliding-window', 'fixed-window'].map(a => limitedRoute(a, `/${a}/*`, `{ by: [ "header:x-k" ], algorithm: ${a}, limits: [ { name: m, requests: 5, window: 10s } ] }`)).join('')}`)
+  t.teardown(() => gw.close())
+  const W = 10_000
+  // The clock held still, 300 ms into a window, then 100 ms before it.
+  const edge = (Math.floor(realNow() / W) + 1) * W
+  for (const [a, retryAfter] of [['sliding-window', 13], ['fixed-window', 11]] as const) {
+    const url = `${gw.url}/${a}/`
+    const k = { 'x-k': a }
+    const statuses: number[] = []
+    let wait: string | string[] | undefined
+    for (const at of [300, 300, 300, 300, -100, -100, -100, -100, -100, -100]) {
+      Date.now = () => edge + at
+      const r = await send(url, k)
+      statuses.push(r.status)
+      wait ??= r.status === 429 ? r.headers['retry-after'] : undefined
+    }
+    t.same(statuses, [200, 200, 200, 200, 200, 429, 429, 429, 429, 429], `${a}: 5 pass, as without the step`)
+    // Counted from the window's start, 100 ms ahead: fixed, to its end; sliding, until its 5 weigh 4 in the next.
+    t.equal(wait, String(retryAfter), `${a}: Retry-After from the window's start, 100 ms ahead`)
+  }
+})
+
+t.test('windows on the memory store: the clock still back, a client passes within two windows', async t => {
+  const s = await setup(t)
+  // A memory store's counter expires on the monotonic clock, at the end of its window (the next, sliding).
+  const gw = await gateway(s, `routes:
+${limitedRoute('r', '/*', '{ by: [ "header:x-k" ], limits: [ { name: s, requests: 2, window: 1s }, { name: f, requests: 2, window: 1s, algorithm: fixed-window } ] }')}`)
+  t.teardown(() => gw.close())
+  const url = `${gw.url}/`
+  const k = { 'x-k': 'k' }
+  t.same([(await send(url, k)).status, (await send(url, k)).status], [200, 200])
+  stepBy(-TEN_MINUTES)
+  const back = await send(url, k)
+  t.equal(back.status, 429, 'a step back gives no new window')
+  t.ok(Number(back.headers['retry-after']) > 600, `Retry-After ${String(back.headers['retry-after'])}: until the clock passes the window`)
+  let passed = false
+  t.ok(await callUntil(async () => { if ((await send(url, k)).status === 200) passed = true }, () => passed, 5_000), 'passes within 5 s')
 })
 
 t.test('the pre-check holds a rejection no longer than its limit can wait', async t => {
@@ -130,4 +174,43 @@ t.test('the Lua on Redis and its JavaScript twin: a stored arrival time an hour 
   }
   t.same(decideScript.local(data, keys, args, now), answer, 'the same answer in JavaScript')
   t.same([...local].map(([k, e]) => [k, String(e.value), e.ttlMs]), [[keys[0], `${tat}.000`, undefined]], 'nothing written')
+})
+
+t.test('the Lua on Redis and its JavaScript twin: a stored window ahead of the clock is the current one, its counts and expiry kept', async t => {
+  const redis = await redisForTest()
+  t.teardown(() => redis.close())
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+  const W = 60_000
+  const [sec, usec] = await client.time()
+  const idx = Math.floor((Number(sec) * 1000 + Math.floor(Number(usec) / 1000)) / W)
+  // What the Redis host wrote in the next window before its clock stepped back: the sliding window
+  // 2 counted and 2 in its previous, the fixed one 4; expiries at their windows' instants.
+  for (const [alg, state, ends, after] of [['s', new SlidingState(idx + 1, 2, 2), idx + 3, `${idx + 1} 3 2`], ['f', new FixedState(idx + 1, 4), idx + 2, `${idx + 1} 5`]] as const) {
+    const key = `clock-step:${process.pid}:${alg}`
+    const args = [alg, '5', String(W), '5']
+    const [s, us] = await client.time()
+    await client.set(key, String(state), 'PX', ends * W - (Number(s) * 1000 + Math.floor(Number(us) / 1000)))
+    const local = new Map<string, { value: LocalValue, ttlMs: number | undefined }>([[key, { value: state, ttlMs: undefined }]])
+    const data: LocalData = {
+      get: k => local.get(k)?.value,
+      set: (k, value, ttlMs) => { local.set(k, { value, ttlMs }) },
+      delete: k => { local.delete(k) }
+    }
+    const allowed: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const answer = await client.eval(decideScript.lua, 1, key, ...args) as number[]
+      const now = answer[answer.length - 1] as number
+      t.same(decideScript.local(data, [key], args, now), answer, `${alg}: the same answer in JavaScript`)
+      allowed.push(answer[0] as number)
+    }
+    t.same(allowed, [1, 0, 0], `${alg}: one more fits in the window's 5`)
+    t.equal(await client.get(key), after, `${alg}: counted in the window ahead`)
+    const [s2, us2] = await client.time()
+    const left = ends * W - (Number(s2) * 1000 + Math.floor(Number(us2) / 1000))
+    const pttl = await client.pttl(key)
+    t.ok(pttl <= left && pttl >= left - 50, `${alg}: its expiry's instant kept (${pttl} ms, ${left} to the instant)`)
+    t.same([...local].map(([k, e]) => [k, String(e.value), e.ttlMs]), [[key, after, undefined]], `${alg}: in memory, counted in place`)
+    await client.del(key)
+  }
 })

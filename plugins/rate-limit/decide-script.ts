@@ -9,7 +9,9 @@ import { charge, check, type AlgorithmCode } from './algorithms.ts'
  * lets the request through, so a request one limit rejects is not counted by the others.
  * Returns [allowed (1|0), then per limit: ok (1|0), remaining, ms (reset, or retry when not ok or
  * when this request took the last one that fits: see Check in algorithms.ts), then now (ms)].
- * Time comes from the Redis server (TIME) so that instances with skewed clocks agree.
+ * Time comes from the Redis server (TIME) so that instances with skewed clocks agree. A stored
+ * window ahead of TIME (its clock stepped back) stays the current one, written back as it was with
+ * its expiry's instant: see algorithms.ts.
  */
 const LUA = `
 local t = redis.call('TIME')
@@ -28,14 +30,16 @@ for i = 1, n do
     local cw, c, p = -1, 0, 0
     if v then
       local x, y, z = string.match(v, '^(%d+) (%d+) (%d+)$')
-      cw, c, p = tonumber(x), tonumber(y), tonumber(z)
+      if x then cw, c, p = tonumber(x), tonumber(y), tonumber(z) end
     end
-    if cw ~= idx then
+    if cw >= idx then
+      idx = cw
+    else
       if cw == idx - 1 then p = c else p = 0 end
       c = 0
     end
     local e = now - idx * w
-    local est = p * (w - e) / w + c
+    local est = p * (w - math.max(e, 0)) / w + c
     -- k: the count a wait is computed for; the last request that fits reports the next one's wait.
     local k = c
     if est + 1 <= q then
@@ -68,7 +72,7 @@ for i = 1, n do
     local c = 0
     if v then
       local x, y = string.match(v, '^(%d+) (%d+)$')
-      if tonumber(x) == idx then c = tonumber(y) end
+      if x and tonumber(x) >= idx then idx, c = tonumber(x), tonumber(y) end
     end
     local e = now - idx * w
     free, ms = q - c, w - e

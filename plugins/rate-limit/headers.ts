@@ -56,15 +56,18 @@ export function writeQuotaHeaders (h: HeaderMap, mode: HeaderMode, plan: Plan, d
   }
 }
 
-/** The 429 a rejected request gets: JSON like every gateway error, Retry-After in seconds. */
-export function tooManyRequests (mode: HeaderMode, plan: Plan, d: Decision, requestId: string) {
+/**
+ * The 429 a rejected request gets: JSON like every gateway error, Retry-After in seconds. Its
+ * headers go to `extra` (the request's extraResponseHeaders), as an allowed request's do: written
+ * after response-headers' edits on both, so that they agree with each other and with the body.
+ */
+export function tooManyRequests (extra: HeaderMap, mode: HeaderMode, plan: Plan, d: Decision, requestId: string) {
   const retryAfter = Math.max(1, Math.ceil(retryMs(d) / 1000))
   const limit = plan.limits[reported(plan, d)] as Plan['limits'][number]
-  const headers: HeaderMap = { 'retry-after': String(retryAfter) }
-  writeQuotaHeaders(headers, mode, plan, d)
+  extra['retry-after'] = String(retryAfter)
+  writeQuotaHeaders(extra, mode, plan, d)
   return {
     status: 429,
-    headers,
     body: { error: 'rate_limited', message: limit.message, limit: limit.name, retryAfter, requestId }
   }
 }

@@ -66,7 +66,7 @@ export default definePlugin({
       }
       limitedCount.inc()
       precheck?.remember(plan, keys, d, sentAt)
-      return tooManyRequests(mode, plan, d, req.id)
+      return tooManyRequests(req.extraResponseHeaders, mode, plan, d, req.id)
     }
     const failed = (req: GatewayRequest, err: unknown): PluginReply | undefined => {
       errorCount.inc()
@@ -84,7 +84,7 @@ export default definePlugin({
         const known = precheck?.check(plan, keys, sentAt)
         if (known !== undefined) {
           limitedCount.inc()
-          return tooManyRequests(mode, plan, known, req.id)
+          return tooManyRequests(req.extraResponseHeaders, mode, plan, known, req.id)
         }
         // A memory store decides at once: the hook stays synchronous.
         if (store.runNow !== undefined) return decided(req, plan, keys, store.runNow(decideScript, keys, plan.args), sentAt)
