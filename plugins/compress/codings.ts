@@ -416,11 +416,14 @@ function emptyIsEmpty (d: Transform): Transform {
 /** A decoder, and the encoded bytes its decoding took so far. */
 interface Decoding { readonly stream: Transform, readonly taken: () => number }
 
-/** What one decode may put out: at most `maxSize` bytes, and past RATIO_FREE, at most `maxRatio` (0: any) times the bytes it took. */
-export interface DecodeBound { readonly maxSize: number, readonly maxRatio: number }
+/**
+ * What one decode may put out: at most `maxSize` bytes (`sizeKey` names the setting), and past
+ * RATIO_FREE, at most `maxRatio` (0: any) times the encoded bytes it took.
+ */
+export interface DecodeBound { readonly maxSize: number, readonly maxRatio: number, readonly sizeKey: string }
 
 /** Up to this many decoded bytes, any ratio goes: a small body costs little, and its ratio says little. */
-export const RATIO_FREE = 8 * 1024 * 1024
+export const RATIO_FREE = 1024 * 1024
 
 /** A decode that went past its bound (the error a bounded decoder fails with, before `blame`). */
 export class DecodedTooLarge extends Error {
@@ -431,16 +434,17 @@ export class DecodedTooLarge extends Error {
 }
 
 /**
- * Fails `d` once its output goes past `bound`, counted as it is pushed (zlib pushes its own chunks
- * through d.push, as ours do): a bomb of a few KiB is stopped there, not decoded whole.
+ * Fails `d` once its output goes past `bound`, the ratio to `taken()` encoded bytes, counted as it
+ * is pushed (zlib pushes its own chunks through d.push, as ours do): a bomb of a few KiB is stopped
+ * there, not decoded whole.
  */
-function bounded ({ stream: d, taken }: Decoding, { maxSize, maxRatio }: DecodeBound): Transform {
+function bounded (d: Transform, taken: () => number, { maxSize, maxRatio, sizeKey }: DecodeBound): Transform {
   const push = d.push.bind(d)
   let out = 0
   d.push = (chunk: Buffer | null, encoding?: BufferEncoding): boolean => {
     if (chunk === null) return push(chunk, encoding)
     out += chunk.length
-    if (out > maxSize) d.destroy(new DecodedTooLarge(`it decodes to more than ${maxSize} bytes (maxDecodedSize)`))
+    if (out > maxSize) d.destroy(new DecodedTooLarge(`it decodes to more than ${maxSize} bytes (${sizeKey})`))
     else if (maxRatio > 0 && out > RATIO_FREE && out > maxRatio * taken()) d.destroy(new DecodedTooLarge(`it decodes to over ${maxRatio} times its size (maxDecodedRatio): ${out} bytes from ${taken()}`))
     else return push(chunk, encoding)
     return false
@@ -448,22 +452,36 @@ function bounded ({ stream: d, taken }: Decoding, { maxSize, maxRatio }: DecodeB
   return d
 }
 
+/** An unbounded decoder for `coding`. */
+function decoding (coding: Coding): Decoding {
+  if (coding === 'deflate') return deflateDecoder()
+  if (coding === 'gzip') return gzipDecoder()
+  const stream = emptyIsEmpty((DECODERS[coding] as Factory)({})) as Transform & { bytesWritten: number }
+  return { stream, taken: () => stream.bytesWritten }
+}
+
 /**
- * A decoder for a body sent with `coding`. An empty body decodes to an empty one, as HTTP clients
- * take it; a truncated or corrupt one is an error, `blame(err)` when given (the error the decoder
- * then fails with), as is one decoding past `bound` (DecodedTooLarge).
+ * Decoders for a body sent with `codings` (outermost first), to pipe one into the next. An empty
+ * body decodes to an empty one, as HTTP clients take it; a truncated or corrupt one is an error,
+ * `blame(err)` when given (the error the decoder then fails with), as is one decoding past `bound`
+ * (DecodedTooLarge). Each layer is bounded, its ratio to the bytes the first took (the body as
+ * sent): layers multiply their ratios, and one may put out bytes the next only skips (a gzip name).
  */
+export function decoders (codings: readonly Coding[], blame?: (err: Error) => Error, bound?: DecodeBound): Transform[] {
+  const layers = codings.map(decoding)
+  const sent = (layers[0] as Decoding).taken
+  return layers.map(({ stream }) => {
+    const d = bound === undefined ? stream : bounded(stream, sent, bound)
+    if (blame !== undefined) {
+      // zlib fails by destroy(err); the error handed on here is the one the stream emits.
+      const destroy = d._destroy.bind(d)
+      d._destroy = (err, done) => destroy(err, failure => done(failure == null ? failure : blame(failure)))
+    }
+    return d
+  })
+}
+
+/** The decoder for a body sent with `coding`, as decoders() makes them. */
 export function decoder (coding: Coding, blame?: (err: Error) => Error, bound?: DecodeBound): Transform {
-  const native = (): Decoding => {
-    const stream = emptyIsEmpty((DECODERS[coding] as Factory)({})) as Transform & { bytesWritten: number }
-    return { stream, taken: () => stream.bytesWritten }
-  }
-  const decoding = coding === 'deflate' ? deflateDecoder() : coding === 'gzip' ? gzipDecoder() : native()
-  const d = bound === undefined ? decoding.stream : bounded(decoding, bound)
-  if (blame !== undefined) {
-    // zlib fails by destroy(err); the error handed on here is the one the stream emits.
-    const destroy = d._destroy.bind(d)
-    d._destroy = (err, done) => destroy(err, failure => done(failure == null ? failure : blame(failure)))
-  }
-  return d
+  return decoders([coding], blame, bound)[0] as Transform
 }

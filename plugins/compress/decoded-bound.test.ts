@@ -18,12 +18,14 @@ const BR_BOMB = zlib.brotliCompressSync(ZEROS, { params: { [zlib.constants.BROTL
 const GZIP_BOMB = zlib.gzipSync(ZEROS)
 const DEFLATE_BOMB = zlib.deflateSync(ZEROS)
 const EXACT = zlib.gzipSync(Buffer.alloc(MiB, 'a'))
+// 4 MiB of zeros: cut at RATIO_FREE (1 MiB); with the ratio free up to 8 MiB it went out whole.
+const SMALL_BOMB = zlib.brotliCompressSync(Buffer.alloc(4 * MiB), { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } })
 // Over RATIO_FREE, at about 80:1 (logs come near 50:1): 2.5 KB blocks of text, each a hundred times.
 const TEXT = Array.from({ length: 42 }, () => randomBytes(1280).toString('hex').repeat(100)).join('')
-// In two gzip members, the second going past RATIO_FREE: the ratio counts the bytes of both.
+// In two gzip members, the second a third of the output from a fraction of the bytes: the ratio counts the bytes of both.
 const SPLIT = 7 * MiB
 const TEXT_GZIP = Buffer.concat([zlib.gzipSync(TEXT.slice(0, SPLIT)), zlib.gzipSync(TEXT.slice(SPLIT))])
-const BODIES: Record<string, [string, Buffer]> = { '/br-bomb': ['br', BR_BOMB], '/gzip-bomb': ['gzip', GZIP_BOMB], '/deflate-bomb': ['deflate', DEFLATE_BOMB], '/exact': ['gzip', EXACT], '/text': ['gzip', TEXT_GZIP] }
+const BODIES: Record<string, [string, Buffer]> = { '/br-bomb': ['br', BR_BOMB], '/gzip-bomb': ['gzip', GZIP_BOMB], '/deflate-bomb': ['deflate', DEFLATE_BOMB], '/exact': ['gzip', EXACT], '/small-bomb': ['br', SMALL_BOMB], '/text': ['gzip', TEXT_GZIP] }
 
 async function gateway (t: Test) {
   const up = await startUpstream((req, res) => {
@@ -85,6 +87,9 @@ t.test('maxDecodedRatio (200 by default): past RATIO_FREE, a bomb is cut; a larg
     await cut(t, gw, r, `ratio-${coding}`, new RegExp(`^the upstream's ${coding} body is not decoded whole: it decodes to over 200 times its size \\(maxDecodedRatio\\): \\d+ bytes from \\d+$`))
     t.ok(r.received <= RATIO_FREE, `${coding}: ${r.received} bytes sent of ${ZEROS.length}, no more than RATIO_FREE`)
   }
+  const small = await get('/ratio/small-bomb', 'identity', 'ratio-small')
+  await cut(t, gw, small, 'ratio-small', /maxDecodedRatio/)
+  t.ok(small.received <= RATIO_FREE, `4 MiB of zeros: ${small.received} bytes sent, no more than RATIO_FREE (1 MiB)`)
   t.match(await get('/ratio/text', 'identity', 'ratio-text'), { status: 200, received: TEXT.length, broken: false }, `${TEXT.length} bytes at ${(TEXT.length / TEXT_GZIP.length).toFixed(1)}:1: whole`)
   t.match(await get('/off/br-bomb', 'identity', 'off'), { status: 200, received: ZEROS.length, broken: false }, 'maxDecodedRatio: 0, under maxDecodedSize: whole')
 })

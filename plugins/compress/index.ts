@@ -33,6 +33,7 @@ export default definePlugin({
       help: 'Responses worth compressing, by route and the coding sent (identity: plain, for a client that accepts no coding; a body the upstream encoded passed as it is: its coding).',
       labelNames: ['route', 'encoding']
     })
+    const maxRatio = config.maxDecodedRatio ?? DEFAULTS.maxDecodedRatio
     const keepEncoded = toBytes(config.keepEncoded ?? DEFAULTS.keepEncoded)
     const kept = ctx.metrics.gauge({
       name: 'portcullis_compress_kept_bytes',
@@ -45,7 +46,7 @@ export default definePlugin({
       encoders: new Map(offered.map(c => [c, encoderFactory(c, levels[c])])),
       minSize: toBytes(config.minSize ?? DEFAULTS.minSize),
       decompressForClients: config.decompressForClients ?? DEFAULTS.decompressForClients,
-      decodeBound: { maxSize: toBytes(config.maxDecodedSize ?? DEFAULTS.maxDecodedSize), maxRatio: config.maxDecodedRatio ?? DEFAULTS.maxDecodedRatio },
+      decodeBound: { maxSize: toBytes(config.maxDecodedSize ?? DEFAULTS.maxDecodedSize), maxRatio, sizeKey: 'maxDecodedSize' },
       // Not only those offered: a body the upstream encoded is passed as it is.
       sent: new Map([...CODINGS.filter(available), 'identity'].map(c => [c, responses.labels(ctx.routeName, c)])),
       copies: keepEncoded > 0 ? new EncodedCopies(keepEncoded, bytes => kept.set(bytes)) : undefined
@@ -55,11 +56,12 @@ export default definePlugin({
     // for fewer codings would spare none of them one, and cost this client those it accepts.
     const rewrite = compression.decompressForClients
     const requests = config.requests ?? DEFAULTS.requests
+    const requestBound = { maxSize: toBytes(config.maxDecodedRequestSize ?? DEFAULTS.maxDecodedRequestSize), maxRatio, sizeKey: 'maxDecodedRequestSize' }
     return {
       onRequest: rewrite || requests
         ? req => {
           if (rewrite) acceptDecodable(req, negotiator)
-          return requests ? decompressRequest(req) : undefined
+          return requests ? decompressRequest(req, requestBound) : undefined
         }
         : undefined,
       onResponse (res, req) {

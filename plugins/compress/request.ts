@@ -1,6 +1,6 @@
-import type { GatewayRequest, PluginReply } from '../../src/index.ts'
+import { RequestRejected, type GatewayRequest, type PluginReply } from '../../src/index.ts'
 import { refusal } from '../shared/refusal.ts'
-import { MAX_LAYERS, available, decoder, requestDecoding } from './codings.ts'
+import { DecodedTooLarge, MAX_LAYERS, available, decoders, requestDecoding, type DecodeBound } from './codings.ts'
 import { CODINGS } from './schema.ts'
 import { joined } from './eligible.ts'
 import type { EncodingNegotiator } from './negotiate.ts'
@@ -21,11 +21,11 @@ const DECODED_AWAY_SET = new Set(DECODED_AWAY)
 const underscored = (name: string): boolean => name.includes('_') && DECODED_AWAY_SET.has(name.toLowerCase().replaceAll('_', '-'))
 
 /**
- * Decodes a request body sent with Content-Encodings we know, so the upstream gets it plain. The
- * decoded size is bounded by request-size (which runs after compress, so it counts decoded bytes);
- * a list it cannot decode whole is refused, never passed on half-counted.
+ * Decodes a request body sent with Content-Encodings we know, so the upstream gets it plain. Past
+ * `bound` it is refused 413, as request-size refuses a body past maxBody (and counts decoded bytes
+ * too, running after compress); a list it cannot decode whole is refused, never passed on half-counted.
  */
-export function decompressRequest (req: GatewayRequest): PluginReply | undefined {
+export function decompressRequest (req: GatewayRequest, bound: DecodeBound): PluginReply | undefined {
   const encoding = joined(req.headers['content-encoding'])
   if (encoding === undefined) return
   const decoding = requestDecoding(encoding)
@@ -34,7 +34,11 @@ export function decompressRequest (req: GatewayRequest): PluginReply | undefined
     const reply = refusal(415, 'unsupported_content_coding', REFUSED[decoding], req.id, req.hasBody)
     return { ...reply, headers: { ...reply.headers, 'accept-encoding': ACCEPTED } }
   }
-  for (const coding of decoding) req.pipeBodyThrough(decoder(coding))
+  // Other errors pass as they are: zlib's (400 bad_body), and the refusal the chain fails the other layers with.
+  const refuse = (err: Error): Error => err instanceof DecodedTooLarge
+    ? new RequestRejected('request body too large decoded', refusal(413, 'body_too_large', `the request body is too large: ${err.message}`, req.id, true))
+    : err
+  for (const d of decoders(decoding, refuse, bound)) req.pipeBodyThrough(d)
   for (const name of DECODED_AWAY) req.headers[name] = undefined
   for (const name in req.headers) if (underscored(name)) req.headers[name] = undefined
 }

@@ -14,10 +14,12 @@ export const DEFAULTS = {
   // Chosen for throughput: brotli 4 and gzip 6 cost a small fraction of their top levels' CPU (bench/compress.ts).
   levels: { br: 4, zstd: 3, gzip: 6, deflate: 6 },
   decompressForClients: true,
-  // A 200 MB export at 20:1, logs at 50:1 pass; a bomb (gzip's reach 1,000:1, brotli's far more) stops at 8 MiB.
+  // A 200 MB export at 20:1, logs at 50:1 pass; a bomb (gzip's reach 1,000:1, brotli's far more) stops at 1 MiB.
   maxDecodedSize: '512MiB',
   maxDecodedRatio: 200,
   requests: false,
+  // Any client may send one: an upload decoding past 64 MiB through an API gateway is a bomb far more often than not.
+  maxDecodedRequestSize: '64MiB',
   keepEncoded: '8MiB'
 }
 
@@ -49,12 +51,12 @@ export const CompressSchema = Type.Object({
   maxDecodedSize: Type.Optional(ByteSize({
     minimum: 1,
     default: DEFAULTS.maxDecodedSize,
-    description: 'At most this many bytes are decoded from one response body (decompressForClients, a cache hit\'s too): past it the response is cut, as one whose body does not decode (502 before its head). Request bodies are bounded by request-size instead.'
+    description: 'At most this many bytes are decoded from one response body (decompressForClients, a cache hit\'s too): past it the response is cut, as one whose body does not decode (502 before its head). Request bodies: maxDecodedRequestSize.'
   })),
   maxDecodedRatio: Type.Optional(Type.Integer({
     minimum: 0,
     default: DEFAULTS.maxDecodedRatio,
-    description: 'Past 8 MiB decoded, a response body may decode to at most this many times the encoded bytes read so far: past it the response is cut, as past maxDecodedSize. 0 turns it off.'
+    description: 'Past 1 MiB decoded, a body decoded (a response, or a request with requests: true) may decode to at most this many times the encoded bytes read so far: past it the response is cut, as past maxDecodedSize, or the request refused, as past maxDecodedRequestSize. 0 turns it off.'
   })),
   keepEncoded: Type.Optional(ByteSize({
     minimum: 0,
@@ -63,7 +65,12 @@ export const CompressSchema = Type.Object({
   })),
   requests: Type.Optional(Type.Boolean({
     default: DEFAULTS.requests,
-    description: 'Decode request bodies sent with Content-Encoding (gzip, deflate, br, zstd) before the upstream gets them. Bound the decoded size with request-size\'s maxBody.'
+    description: 'Decode request bodies sent with Content-Encoding (gzip, deflate, br, zstd) before the upstream gets them, bounded by maxDecodedRequestSize and maxDecodedRatio (and request-size\'s maxBody, which counts decoded bytes).'
+  })),
+  maxDecodedRequestSize: Type.Optional(ByteSize({
+    minimum: 1,
+    default: DEFAULTS.maxDecodedRequestSize,
+    description: 'With requests: true, at most this many bytes are decoded from one request body: past it the request is refused (413 body_too_large) and the upstream request aborted, as request-size refuses a body past maxBody.'
   }))
 }, { additionalProperties: false })
 
