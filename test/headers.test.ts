@@ -221,7 +221,11 @@ const UNDERSCORED = {
   'X-Forwarded_Port': '443',
   X_Forwarded_Client_Cert: 'Hash=1;Subject="CN=admin"',
   cf_connecting_ip: '6.6.6.6',
-  X_Envoy_External_Address: '6.6.6.6'
+  X_Envoy_External_Address: '6.6.6.6',
+  // Framing is the gateway's for each hop: a client's claim in another spelling is no more passed on.
+  Transfer_Encoding: 'chunked',
+  Content_Length: '99',
+  Keep_Alive: 'timeout=5'
 }
 const h2cServer = { server: 'server:\n  listen: { host: 127.0.0.1, port: 0 }\n  http2: { h2c: { listen: { host: 127.0.0.1, port: 0 } } }' }
 

@@ -23,6 +23,13 @@ const PORT = /^\d{1,5}$/
 /** Those and what applyForwarded sets: where an upstream learns who the client is. Lower-case names. */
 const CLIENT_HEADERS = new Set([...PROXY_HEADERS, 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
 
+/**
+ * Framing and hop-by-hop names with a `-`, whose `_` spellings are dropped too (nginx drops every
+ * name with `_` by default): the gateway frames each hop itself, and a server that reads
+ * `Transfer_Encoding` as Transfer-Encoding could frame the body by a client's claim.
+ */
+const FRAMING = ['transfer-encoding', 'content-length', 'keep-alive', 'http2-settings']
+
 /** A (lower-case) header name as CGI, WSGI and Rack servers read it: `_` as `-`. */
 const dashedForm = (name: string): string => name.includes('_') ? name.replaceAll('_', '-') : name
 
@@ -65,7 +72,7 @@ export function compileTrust (trustProxy: boolean | string[] | undefined): (addr
  * dashed form, only for a name with `_`: a listing of spellings doubles with each `-` of a name.
  */
 export function trustedRemovals (removed: ReadonlySet<string>): (name: string) => boolean {
-  const underscored = new Set([...CLIENT_HEADERS, ...[...removed].map(dashedForm)])
+  const underscored = new Set([...CLIENT_HEADERS, ...FRAMING, ...[...removed].map(dashedForm)])
   return name => removed.has(name) || (name.includes('_') && underscored.has(name.replaceAll('_', '-')))
 }
 
