@@ -345,12 +345,13 @@ routes:
   - { name: a, match: { path: /a }, upstream: users, plugins: { key-auth: {} } }
 `
   t.same(await issues(t, text, { MOBILE_KEY: '', USERS_HOST: '' }), [
-    'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set: ADMIN_TOKEN must be set',
-    'gw.yaml:7:53 consumers[0].credentials.key-auth.keys[0]: environment variable MOBILE_KEY is empty: required',
+    // A message under a secret's key is not shown: a default mistaken for ${VAR:?secret} would be.
+    'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set (its message is not shown: the value is a secret)',
+    'gw.yaml:7:53 consumers[0].credentials.key-auth.keys[0]: environment variable MOBILE_KEY is empty (its message is not shown: the value is a secret)',
     'gw.yaml:9:30 upstreams.users.targets[0].url: "http://" has no host (from "http://${USERS_HOST?}")'
   ], 'with a colon an empty variable counts as unset; without one (USERS_HOST) it is set, to nothing')
   t.same(await issues(t, text, { MOBILE_KEY: 'k'.repeat(24) }), [
-    'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set: ADMIN_TOKEN must be set',
+    'gw.yaml:5:10 admin.token: environment variable ADMIN_TOKEN is not set (its message is not shown: the value is a secret)',
     'gw.yaml:9:30 upstreams.users.targets[0].url: environment variable USERS_HOST is not set'
   ], 'an empty message: the variable alone')
   const set = await parseConfig(text, 'gw.yaml', { ADMIN_TOKEN: 't'.repeat(32), MOBILE_KEY: 'k'.repeat(24), USERS_HOST: 'users.internal' })
@@ -393,12 +394,13 @@ routes:
     upstream: users
     plugins: { request-headers: { set: { x-a: "\${ TAG }", x-b: "\${1}-$\${1}", x-c: "\${TAG:-x" } } }
 `, { ADMIN_TOKEN: 't'.repeat(32), PORT: '3001', TAG: 't' }), [
-    // The default written for a secret is a secret: hidden, as GET /config would hide it.
-    `gw.yaml:5:10 admin.token: "\${ADMIN_TOKEN:[redacted]}" is not supported: ${forms}`,
-    `gw.yaml:7:30 upstreams.users.targets[0].url: "\${P:+1}" is not supported: ${forms}`,
-    `gw.yaml:12:47 routes[0].plugins.request-headers.set.x-a: "\${ TAG }" is not supported: ${forms}`,
-    `gw.yaml:12:64 routes[0].plugins.request-headers.set.x-b: "\${1}" is not supported: ${forms}`,
-    'gw.yaml:12:83 routes[0].plugins.request-headers.set.x-c: "${TAG:-x" has no closing "}" ($${ for a literal ${)'
+    // Under a secret's key (a token, a header value) nothing of the value is quoted: a default written
+    // there is a secret. Elsewhere the variable's name and operator only: a default may be one anyway.
+    `gw.yaml:5:10 admin.token: a \${ in this secret value is not supported: ${forms}`,
+    `gw.yaml:7:30 upstreams.users.targets[0].url: "\${P:+...}" is not supported: ${forms}`,
+    `gw.yaml:12:47 routes[0].plugins.request-headers.set.x-a: a \${ in this secret value is not supported: ${forms}`,
+    `gw.yaml:12:64 routes[0].plugins.request-headers.set.x-b: a \${ in this secret value is not supported: ${forms}`,
+    'gw.yaml:12:83 routes[0].plugins.request-headers.set.x-c: a ${ in this secret value has no closing "}" ($${ for a literal ${)'
   ])
 })
 

@@ -1,4 +1,6 @@
 const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*/y
+// What follows a name in a `${` problem's quote: a colon and a sign at most (`:=`, `+`, `:?`), never the text after it.
+const OPERATOR_RE = /:?[^\w\s{}]?/y
 /** A `$NAME` without braces: the whole word after `$`, read as a variable's name if in capitals (as they are named). */
 const BARE_RE = /\$(\w+)/y
 const CAPITALS = /^(?=_*[A-Z])[A-Z0-9_]+$/
@@ -21,12 +23,14 @@ export interface Interpolated { value: string, problems: string[], warnings: str
  * `token: "$ADMIN_TOKEN"` would be that text, which anyone reading the file could send; a whole
  * `$$NAME` is the text `$NAME`. Other `$`s are kept (a password hash's `$2b$10$...`, a regex's
  * `^/api$`, a script's `$HOME`), a `$NAME` inside a value whose NAME is set warned of. The result is
- * a string; schema validation turns "8080" into a number where one is expected. `secret`: whether
- * the value is one (GET /config hides it), asked only for a warning, which then does not quote it.
+ * a string; schema validation turns "8080" into a number where one is expected. A problem with a
+ * `${` quotes its name and operator only: a default, under any key, may be a secret (`${DB_URL=postgres://u:pw@h}`).
+ * `secret`: whether the value is one (GET /config hides it), asked only for a problem or a warning,
+ * which then quotes nothing of the value (a ${VAR:?message}'s message neither) but a variable's name.
  */
 export function interpolate (text: string, env: NodeJS.ProcessEnv, secret = (): boolean => false): Interpolated {
   const problems: Problem[] = []
-  const value = expand(text, 0, false, env, problems).out
+  const value = expand(text, 0, false, { env, problems, secret }).out
   return { value, problems: problems.map(p => p.message), warnings: problems.length > 0 ? [] : warnings(text, env, secret) }
 }
 
@@ -59,8 +63,11 @@ interface Piece { out: string, end: number }
 
 interface Expanded extends Piece { closed: boolean }
 
+/** Where a value is expanded: its environment, the problems found, whether the value is a secret. */
+interface Context { env: NodeJS.ProcessEnv, problems: Problem[], secret: () => boolean }
+
 /** Expands from `start`; inside a default or a message (`nested`), up to the `}` that closes it. */
-function expand (text: string, start: number, nested: boolean, env: NodeJS.ProcessEnv, problems: Problem[]): Expanded {
+function expand (text: string, start: number, nested: boolean, cx: Context): Expanded {
   let out = ''
   let i = start
   while (i < text.length) {
@@ -79,14 +86,14 @@ function expand (text: string, start: number, nested: boolean, env: NodeJS.Proce
       continue
     }
     if (bare !== undefined && i === 0 && bare.length + 1 === text.length) {
-      problems.push({ message: `$${bare} is not interpolated: write \${${bare}} (or $$${bare} for the text $${bare})`, form: true })
+      cx.problems.push({ message: `$${bare} is not interpolated: write \${${bare}} (or $$${bare} for the text $${bare})`, form: true })
     }
     if (c !== '$' || text[i + 1] !== '{') {
       out += c
       i++
       continue
     }
-    const v = variable(text, i, env, problems)
+    const v = variable(text, i, cx)
     out += v.out
     i = v.end
   }
@@ -101,10 +108,10 @@ function bareName (text: string, i: number): string | undefined {
 }
 
 /** The `${...}` at `i`. */
-function variable (text: string, i: number, env: NodeJS.ProcessEnv, problems: Problem[]): Piece {
-  NAME_RE.lastIndex = i + 2
-  const name = NAME_RE.exec(text)?.[0]
-  if (name === undefined) return unsupported(text, i, problems)
+function variable (text: string, i: number, cx: Context): Piece {
+  const { env, problems } = cx
+  const name = nameAt(text, i)
+  if (name === undefined) return unsupported(text, i, cx)
   const after = i + 2 + name.length
   const value = env[name]
   const empty = value === undefined || value === ''
@@ -114,40 +121,65 @@ function variable (text: string, i: number, env: NodeJS.ProcessEnv, problems: Pr
   }
   const colon = text[after] === ':' ? 1 : 0
   const op = text[after + colon]
-  if (op !== '-' && op !== '?') return unsupported(text, i, problems)
+  if (op !== '-' && op !== '?') return unsupported(text, i, cx)
   // With a colon, an empty variable counts as unset (as in a shell).
   const unset = colon === 1 ? empty : value === undefined
   // The word after the operator is read either way, to find its end; its own variables count only when used.
   const inner: Problem[] = []
-  const word = expand(text, after + colon + 1, true, env, inner)
-  if (!word.closed) return unclosed(text, i, problems)
+  const word = expand(text, after + colon + 1, true, { ...cx, problems: inner })
+  if (!word.closed) return unclosed(text, i, cx)
   problems.push(...(unset ? inner : inner.filter(p => p.form)))
   if (!unset) return { out: value ?? '', end: word.end }
   if (op === '-') return { out: word.out, end: word.end }
-  problems.push({ message: `environment variable ${name} ${missing(value)}${word.out === '' ? '' : `: ${word.out}`}`, form: false })
+  const said = word.out === '' ? '' : cx.secret() ? ' (its message is not shown: the value is a secret)' : `: ${word.out}`
+  problems.push({ message: `environment variable ${name} ${missing(value)}${said}`, form: false })
   return { out: '', end: word.end }
 }
 
 /** How a variable that had to have a value lacks one: `ADMIN_TOKEN=` in a shell or env file sets it, to nothing. */
 const missing = (value: string | undefined): string => value === undefined ? 'is not set' : 'is empty'
 
+/** The name of the `${NAME...` at `i`, if any. */
+function nameAt (text: string, i: number): string | undefined {
+  NAME_RE.lastIndex = i + 2
+  return NAME_RE.exec(text)?.[0]
+}
+
 /** A `${` of no form understood: an error, skipped up to its closing brace. */
-function unsupported (text: string, i: number, problems: Problem[]): Piece {
+function unsupported (text: string, i: number, cx: Context): Piece {
   let depth = 0
   for (let j = i + 1; j < text.length; j++) {
     if (text[j] === '{') depth++
     else if (text[j] === '}' && --depth === 0) {
-      problems.push({ message: `${shown(text.slice(i, j + 1))} is not supported: ${FORMS}`, form: true })
+      cx.problems.push({ message: `${quoted(text, i, j, cx)} is not supported: ${FORMS}`, form: true })
       return { out: '', end: j + 1 }
     }
   }
-  return unclosed(text, i, problems)
+  return unclosed(text, i, cx)
 }
 
 /** A `${` whose `}` never comes: an error, up to the end of the value. */
-function unclosed (text: string, i: number, problems: Problem[]): Piece {
-  problems.push({ message: `${shown(text.slice(i))} has no closing "}" ($\${ for a literal \${)`, form: true })
+function unclosed (text: string, i: number, cx: Context): Piece {
+  cx.problems.push({ message: `${quoted(text, i, text.length, cx)} has no closing "}" ($\${ for a literal \${)`, form: true })
   return { out: '', end: text.length }
+}
+
+/**
+ * The `${` at `i`, up to its `}` at `close` (the value's length if none), as a problem quotes it:
+ * its name and operator, `...` for the rest (`"${ADMIN_TOKEN:=...}"`, `"${...}"` with no name); of a
+ * secret value, nothing.
+ */
+function quoted (text: string, i: number, close: number, cx: Context): string {
+  if (cx.secret()) return 'a ${ in this secret value'
+  const name = nameAt(text, i)
+  let end = i + 2
+  if (name !== undefined) {
+    end += name.length
+    OPERATOR_RE.lastIndex = end
+    end += OPERATOR_RE.exec(text)?.[0].length ?? 0
+  }
+  const head = text.slice(i, end)
+  return JSON.stringify(`${head}${i + head.length < close ? '...' : ''}${close < text.length ? '}' : ''}`)
 }
 
 /** A piece of the value, quoted, cut short: a multi-line value may follow it. */
