@@ -86,7 +86,7 @@ function expand (text: string, start: number, nested: boolean, cx: Context): Exp
       continue
     }
     if (bare !== undefined && i === 0 && bare.length + 1 === text.length) {
-      cx.problems.push({ message: `$${bare} is not interpolated: write \${${bare}} (or $$${bare} for the text $${bare})`, form: true })
+      cx.problems.push({ message: hiddenName(bare, cx) ? 'this secret value, a $ and capitals, is not interpolated: write ${NAME} for a variable (or $$ for a leading $)' : `$${bare} is not interpolated: write \${${bare}} (or $$${bare} for the text $${bare})`, form: true })
     }
     if (c !== '$' || text[i + 1] !== '{') {
       out += c
@@ -99,6 +99,15 @@ function expand (text: string, start: number, nested: boolean, cx: Context): Exp
   }
   return { out, end: i, closed: !nested }
 }
+
+// How variables are named (capitals and digits, words joined by `_`), which a random token (even
+// AKIAIOSFODNN7EXAMPLE, in capitals) is not.
+const ENV_NAME = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/
+/**
+ * Whether a problem leaves out a variable's name: under a secret's key, a name neither set nor
+ * named as variables are may be the secret itself, pasted into `${}` or after a `$`.
+ */
+const hiddenName = (name: string, cx: Context): boolean => !ENV_NAME.test(name) && cx.env[name] === undefined && cx.secret()
 
 /** NAME of a `$NAME` at `i` (not `${`), if in capitals. */
 function bareName (text: string, i: number): string | undefined {
@@ -116,7 +125,7 @@ function variable (text: string, i: number, cx: Context): Piece {
   const value = env[name]
   const empty = value === undefined || value === ''
   if (text[after] === '}') {
-    if (empty) problems.push({ message: `environment variable ${name} ${missing(value)} (use \${${name}:-default} for a default)`, form: false })
+    if (empty) problems.push({ message: hiddenName(name, cx) ? `an environment variable ${missing(value)} (its name is not shown: the value is a secret; use \${NAME:-default} for a default)` : `environment variable ${name} ${missing(value)} (use \${${name}:-default} for a default)`, form: false })
     return { out: value ?? '', end: after + 1 }
   }
   const colon = text[after] === ':' ? 1 : 0
@@ -132,7 +141,7 @@ function variable (text: string, i: number, cx: Context): Piece {
   if (!unset) return { out: value ?? '', end: word.end }
   if (op === '-') return { out: word.out, end: word.end }
   const said = word.out === '' ? '' : cx.secret() ? ' (its message is not shown: the value is a secret)' : `: ${word.out}`
-  problems.push({ message: `environment variable ${name} ${missing(value)}${said}`, form: false })
+  problems.push({ message: hiddenName(name, cx) ? `an environment variable ${missing(value)} (its name and message are not shown: the value is a secret)` : `environment variable ${name} ${missing(value)}${said}`, form: false })
   return { out: '', end: word.end }
 }
 

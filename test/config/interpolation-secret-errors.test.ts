@@ -2,6 +2,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { CLI_FROM_SOURCES, runNode } from '../helpers/run-cli.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from '../reload/helpers.ts'
+import { issues } from '../helpers/config-issues.ts'
 
 // A malformed ${...} was quoted whole (cut at 40 characters) in its problem: `${ADMIN_TOKEN=token}`,
 // whose default is likely the real token, reached validate, the reload answer, GET /config (read
@@ -80,4 +81,28 @@ t.test('a reload rejected for a malformed ${ shows no secret: not in the answer,
     t.match(lines, 'config reload rejected')
     t.notMatch(lines, secret, `${what}: not in the log`)
   }
+})
+
+const tokenConfig = (token: string): string => `server:
+  listen: { host: 127.0.0.1, port: 0 }
+admin:
+  listen: { host: 127.0.0.1, port: 0 }
+  token: ${token}
+upstreams:
+  u: { targets: [ { url: "http://127.0.0.1:1" } ] }
+routes: []
+`
+
+t.test('under a secret\'s key, a "name" that may be the secret itself is not shown either', async t => {
+  const [pasted] = await issues(t, tokenConfig('"$QWERTY12345SECRETTOKEN"'))
+  t.notMatch(pasted, 'QWERTY12345', 'a token pasted with a leading $')
+  t.match(pasted, 'this secret value, a $ and capitals, is not interpolated')
+  const [braced] = await issues(t, tokenConfig('"${hunter2Secret}"'))
+  t.notMatch(braced, 'hunter2', 'a token pasted into ${}')
+  t.match(braced, 'an environment variable is not set (its name is not shown')
+  const [asked] = await issues(t, tokenConfig('"${hunter2Secret:?no}"'))
+  t.notMatch(asked, 'hunter2')
+  t.match(asked, 'its name and message are not shown')
+  const [named] = await issues(t, tokenConfig('"${ADMIN_TOKEN}"'))
+  t.match(named, 'environment variable ADMIN_TOKEN is not set', 'a name written as variables are is shown: it is the help')
 })
