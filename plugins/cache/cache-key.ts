@@ -215,6 +215,7 @@ function readAs (name: string): string[] {
  * (a separator to Rack and older Python: `x=1;id=2` is `id=2` there).
  */
 function sortedQuery (query: string, filter: QueryFilter | undefined): string | undefined {
+  if (tooManyParameters(query)) return undefined
   const pairs: Array<{ name: string, pair: string }> = []
   let encoded = false
   for (const pair of query.slice(1).split('&')) {
@@ -242,6 +243,20 @@ function sortedQuery (query: string, filter: QueryFilter | undefined): string | 
   // them would cost a string per camelCase name on every request.
   if (encoded) for (const p of pairs) p.name = decodedName(p.name)
   return pairs.sort((x, y) => x.name < y.name ? -1 : x.name > y.name ? 1 : 0).map(p => p.pair).join('&')
+}
+
+// A key sorts (and may decode) every parameter on every request: 4,000 in a 16 KB query took 4 ms.
+// Past this many the request skips the cache, as with an ambiguous query: no API needs that many.
+const MAX_PARAMETERS = 256
+
+/** Whether `query` has more than MAX_PARAMETERS parameters, counted without splitting it. */
+function tooManyParameters (query: string): boolean {
+  let at = 0
+  for (let n = 0; n < MAX_PARAMETERS; n++) {
+    at = query.indexOf('&', at) + 1
+    if (at === 0) return false
+  }
+  return true
 }
 
 /** A (lower-case) header name as CGI, WSGI, Rack and PHP servers read it: `_` as `-` (X_Preview is HTTP_X_PREVIEW, as X-Preview is). */

@@ -31,3 +31,14 @@ t.test('parameters whose names decode alike keep their order in the key', async 
   })
   t.same(await purged.body.json(), { purged: 1 }, 'a purge of the URL in either order finds it')
 })
+
+t.test('a query of more than 256 parameters skips the cache (its key would cost milliseconds a request)', async t => {
+  const r = await rig(t, (_req, res, n) => {
+    res.writeHead(200, { 'cache-control': 'public, max-age=60' }).end(`#${n}`)
+  })
+  const query = (n: number): string => Array.from({ length: n }, (_, i) => `p${i}=1`).join('&')
+  await r.get(`/m?${query(256)}`)
+  t.match((await r.get(`/m?${query(256)}`)).cacheStatus, /^Portcullis; hit/, '256: cached')
+  t.match((await r.get(`/m?${query(257)}`)).cacheStatus, /^Portcullis; fwd=bypass; detail=ambiguous-query/, '257: skips it')
+  t.match((await r.get(`/m?${query(257)}`)).cacheStatus, /fwd=bypass/, 'never stored')
+})
