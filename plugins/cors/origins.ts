@@ -1,5 +1,6 @@
 import { ESCAPE, GROUP, MAX_PATTERN_ORIGIN, QUANTIFIER } from './backtracking.ts'
-import { originRegExp, slowMatchingProblem } from './linear.ts'
+import { samples } from './samples.ts'
+import { linearSize, originRegExp, slowMatchingProblem } from './linear.ts'
 
 const REGEX = /^\/(.+)\/([imsu]*)$/
 const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*'
@@ -110,9 +111,11 @@ function regexProblem (source: string, flags: string, credentials: boolean): str
   const foreign = FOREIGN.find(origin => regex.test(origin))
   if (foreign !== undefined) return `it lets in any site (${foreign} matches): ${ANY_SITE}`
   const registrable = [...REGISTRABLE, ...spelledSuffixSites(hostRuns(tokenize(source)))].find(origin => regex.test(origin))
-  if (registrable !== undefined) return `it lets in sites anyone can register (${registrable} matches): ${ANY_SITE}`
-  return looseness(source, regex)
+  if (registrable !== undefined) return anyoneCanRegister(registrable)
+  return looseness(source, flags, regex, true)
 }
+
+const anyoneCanRegister = (origin: string) => `it lets in sites anyone can register (${origin} matches): ${ANY_SITE}`
 
 /** What an origin entry likely lets in beyond what was meant: warned of without credentials (with them, originProblem refuses it). */
 export function originWarning (entry: string): string | undefined {
@@ -120,14 +123,26 @@ export function originWarning (entry: string): string | undefined {
   if (regex === null) return undefined
   const [source, flags] = [regex[1] as string, regex[2] as string]
   // The probes run the pattern: one that backtracks (refused by originProblem) could hang the load.
-  return slowMatchingProblem(source, flags) === undefined ? looseness(source, originRegExp(source, flags)) : undefined
+  return slowMatchingProblem(source, flags) === undefined ? looseness(source, flags, originRegExp(source, flags), false) : undefined
 }
 
-/** A pattern's host spelled out loosely: an unescaped `.` where a name goes, or literal names a probe can be glued to. */
-function looseness (source: string, regex: RegExp): string | undefined {
+/**
+ * A pattern's host spelled out loosely: an unescaped `.` where a name goes, literal names a probe
+ * can be glued to, or what it matches changed into a name of anyone's (sampleProbe). With
+ * `credentials`, also a name of anyone's where the pattern names none (`[a-z]+\\d\\.com`): as broad as
+ * REGISTRABLE's, which without credentials is allowed, as `*` is.
+ */
+function looseness (source: string, flags: string, regex: RegExp, credentials: boolean): string | undefined {
   const tokens = tokenize(source)
-  return looseDot(source, tokens) ?? gluedProbe(tokens, regex)
+  const loose = looseDot(source, tokens) ?? gluedProbe(tokens, regex)
+  if (loose !== undefined) return loose
+  const probe = sampleProbe(source, flags, regex, hostRuns(tokens), credentials)
+  if (probe === undefined) return undefined
+  return probe.named ? spelledOutMore(probe.origin) : anyoneCanRegister(probe.origin)
 }
+
+const spelledOutMore = (origin: string) =>
+  `it lets in more than the names it spells out (${origin} matches), which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`
 
 /** A piece of a regular expression's source: a literal character (`\\.` is `.`, as is `[.]`), `.`, a quantifier, a group's ends, or other syntax. */
 interface Token {
@@ -253,11 +268,107 @@ function gluedProbe (tokens: readonly Token[], regex: RegExp): string | undefine
     // (Netlify's deploy-preview-42--myapp), which no one else can create.
     if (!before.endsWith('--') && !text.startsWith('--')) hosts.push(...FILLERS.map(filler => `${before}${filler}${text}`))
   })
-  const spelled = (name: string) => runs.some(text => `.${text}.`.includes(`.${name}.`))
-  const probe = hosts.filter(h => !/^\d+$/.test(h.split('.').at(-1) as string) && !spelled(registrableDomain(h)))
-    .flatMap(h => [`https://${h}`, `http://${h}`]).find(origin => regex.test(origin))
-  if (probe === undefined) return undefined
-  return `it lets in more than the names it spells out (${probe} matches), which may be anyone's site; write the labels meant (any subdomain: ([a-z0-9-]+\\.)*), or list the origins`
+  const probe = hosts.filter(h => strangers(h, runs)).flatMap(h => [`https://${h}`, `http://${h}`]).find(origin => regex.test(origin))
+  return probe === undefined ? undefined : spelledOutMore(probe)
+}
+
+/** Whether a probe's host, if matched, is a stranger's: its registrable domain none the pattern's runs spell out, and no address (192.168.909.10). */
+function strangers (host: string, runs: readonly string[]): boolean {
+  const name = registrableDomain(host)
+  return !/^\d+$/.test(host.split('.').at(-1) as string) && !runs.some(text => `.${text}.`.includes(`.${name}.`))
+}
+
+/** Samples of a pattern probed. */
+const MAX_SAMPLES = 64
+/**
+ * The sample probes' work at load, as the characters they run the pattern on times its program's
+ * size (linearSize): at most about 1.5 s on Node 20 (linear.ts: 30 ms for 300 characters that keep
+ * every step of MAX_PROGRAM busy); a list of 80 names uses a sixth of it, in about 300 runs.
+ */
+const PROBE_STEPS = 30_000_000
+
+/**
+ * What the pattern matches, changed where a name anyone can register goes: in each sample
+ * (samples.ts), the labels from the registrable one on (example and com in www.example.com) each
+ * replaced by a throw-away label, with FILLERS glued at its ends, or with a part the pattern leaves
+ * open replaced; and a label added. Unlike gluedProbe's runs, a sample has what groups and classes
+ * before the host text require (`(?:www|shop)\\.example\\.[a-z]{2}`). As in gluedProbe, a change
+ * next to a literal `--` is the operator's (a Netlify deploy preview), but for punycode's `xn--`,
+ * which starts names anyone can have. named: the sample's registrable label holds literal text of
+ * the pattern's (a look-alike of it was not meant); only such samples without `credentials`.
+ */
+function sampleProbe (source: string, flags: string, regex: RegExp, runs: readonly string[], credentials: boolean): { origin: string, named: boolean } | undefined {
+  let budget = PROBE_STEPS / Math.max(1, linearSize(source, flags))
+  const matches = (origin: string) => (budget -= origin.length) >= 0 && regex.test(origin)
+  const tried = new Set<string>()
+  for (const [k, sample] of samples(source, flags, MAX_SAMPLES).entries()) {
+    if (budget < 0) return undefined
+    const from = sample.text.indexOf('://') + 3
+    const colon = sample.text.indexOf(':', from)
+    const to = colon < 0 ? sample.text.length : colon
+    const host = sample.text.slice(from, to)
+    // A host of one label (localhost, an intranet's) is under no suffix where anyone can have a name.
+    if (from < 3 || !/^[a-z0-9-]*\.[a-z0-9.-]*$/.test(host)) continue
+    const labels = labelsOf(host, sample.open.slice(from, to))
+    const first = labels.length - registrableDomain(host).split('.').length
+    const own = labels[first] as Label
+    const named = [...own.text].some((c, i) => own.open[i] === '0' && /[a-z0-9]/.test(c) && !(i < 4 && own.text.startsWith('xn--')))
+    if ((!named && !credentials) || !matches(sample.text)) continue
+    for (const changed of changes(labels, first, k === 0)) {
+      const origin = `${sample.text.slice(0, from)}${changed}${sample.text.slice(to)}`
+      if (origin.length > MAX_PATTERN_ORIGIN || tried.has(origin) || !strangers(changed, runs)) continue
+      tried.add(origin)
+      if (matches(origin)) return { origin, named }
+    }
+  }
+  return undefined
+}
+
+/** A host's label, with, per character, whether the pattern leaves it open (a Sample's). */
+interface Label { text: string, open: string }
+
+function labelsOf (host: string, open: string): Label[] {
+  let at = 0
+  return host.split('.').map(text => {
+    const label = { text, open: open.slice(at, at + text.length) }
+    at += text.length + 1
+    return label
+  })
+}
+
+/**
+ * The hosts sampleProbe tries for a sample's labels, `first` its registrable one. A label all of
+ * literal text is changed in the shortest sample only (`all`): the other alternatives and optional
+ * parts that could match a change show open in samples of their own (a list of names: 3 runs each).
+ */
+function changes (labels: readonly Label[], first: number, all: boolean): string[] {
+  const host = labels.map(l => l.text).join('.')
+  const hosts = [`${host}.zzq`, `${host}.zz`, `${host}.zzportcullisprobe.com`]
+  for (let i = first; i < labels.length; i++) {
+    const { text, open } = labels[i] as Label
+    if (!all && !open.includes('1')) continue
+    const put = (label: string) => hosts.push([...labels.slice(0, i).map(l => l.text), label, ...labels.slice(i + 1).map(l => l.text)].join('.'))
+    PROBE_LABELS.forEach(put)
+    const runs = openRuns(open)
+    const free = runs.filter(([a, b]) => !reserved(text, open, a, b))
+    // Text glued to an open end is glued to its run: reserved as that run is.
+    if (runs[0]?.[0] !== 0 || free[0]?.[0] === 0) FILLERS.forEach(f => put(`${f.startsWith('-') ? `${f.slice(1)}-` : f}${text}`))
+    if (runs.at(-1)?.[1] !== text.length || free.at(-1)?.[1] === text.length) FILLERS.forEach(f => put(`${text}${f}`))
+    // Also as long as the run, for a count (`[a-z0-9]{9}`, `\\d{5}`).
+    for (const [a, b] of free) for (const probe of [...PROBE_LABELS, 'z'.repeat(b - a), '9'.repeat(b - a)]) put(`${text.slice(0, a)}${probe}${text.slice(b)}`)
+  }
+  return hosts
+}
+
+/** The runs of open characters in a label, as [from, to). */
+function openRuns (open: string): Array<[number, number]> {
+  return [...open.matchAll(/1+/g)].map(run => [run.index, run.index + run[0].length])
+}
+
+/** Whether an open run [a, b) of a label is next to a literal `--` (not punycode's, at the label's third character). */
+function reserved (text: string, open: string, a: number, b: number): boolean {
+  const literal = (i: number) => i >= 0 && i !== 2 && text.slice(i, i + 2) === '--' && open.slice(i, i + 2) === '00'
+  return literal(a - 2) || literal(b)
 }
 
 /** The runs of literal host text in a pattern's tokens, once each (see gluedProbe). */
