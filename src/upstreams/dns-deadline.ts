@@ -1,6 +1,6 @@
 import { promises as dns } from 'node:dns'
 import type { Resolver } from './dns-discovery.ts'
-import { hostsFileNames } from './hosts-file.ts'
+import { fileStamp, hostsFileNames } from './hosts-file.ts'
 
 /**
  * Most a discovery round waits (less with a short dnsInterval: half of it, so that a round never
@@ -20,8 +20,11 @@ export class LateError extends Error {
   readonly code = 'ETIMEOUT'
 }
 
+/** A lookup not made this time: it says nothing of the name, whose last answer stands (see answerBy). */
+export class NotLookedUpError extends LateError {}
+
 /** A lookup not begun by its deadline: another held the thread (see inTurn). */
-export class NoTurnError extends LateError {}
+export class NoTurnError extends NotLookedUpError {}
 
 /** The callers waiting for the thread inTurn lets lookups take, oldest first. */
 const waitingTurn: Array<() => void> = []
@@ -105,8 +108,8 @@ export async function answerBy<T> (resolver: Resolver, late: Map<string, unknown
   const work = once(resolver, key, start)
   let waiting = true
   // Any answer or failure supersedes a late answer (a name DNS no longer has loses its addresses);
-  // a lookup not begun (NoTurnError) says nothing of the name.
-  work.then(answer => { if (!waiting) late.set(key, answer) }, err => { if (!(err instanceof NoTurnError)) late.delete(key) })
+  // a lookup not made (NotLookedUpError) says nothing of the name.
+  work.then(answer => { if (!waiting) late.set(key, answer) }, err => { if (!(err instanceof NotLookedUpError)) late.delete(key) })
   try {
     const answer = await by(work, end)
     late.delete(key)
@@ -125,30 +128,49 @@ export async function answerBy<T> (resolver: Resolver, late: Map<string, unknown
 /** DNS query errors that are no answer at all: no server said anything by the deadline. */
 export const NO_ANSWER = new Set(['ETIMEOUT', 'ECANCELLED'])
 
+const RESOLV_CONF = '/etc/resolv.conf'
+
+/** resolv.conf as node:dns read it at start, then as last read (with its servers) once it changed. */
+let resolvConf: { stamp: Promise<string>, servers?: string[] } = { stamp: fileStamp(RESOLV_CONF) }
+
 /**
- * A c-ares resolver: DNS queries, no thread, to the servers node:dns asks (dns.setServers counts),
- * each once for `timeoutMs`. It asks a name as written: resolv.conf's search domains and ndots,
- * /etc/hosts and nsswitch.conf are the system resolver's (dns.lookup) alone.
+ * The DNS servers the system resolver asks: node:dns's (dns.setServers counts) until
+ * /etc/resolv.conf changes, which glibc reads again then, and node:dns never: from then on the
+ * file's, read again at each change (a new c-ares channel reads it).
  */
-export function dnsQueries (timeoutMs: number): dns.Resolver {
+export async function dnsServers (): Promise<string[]> {
+  const stamp = await fileStamp(RESOLV_CONF)
+  if (stamp !== await resolvConf.stamp) resolvConf = { stamp: Promise.resolve(stamp), servers: new dns.Resolver().getServers() }
+  return resolvConf.servers ?? dns.getServers()
+}
+
+/**
+ * A c-ares resolver: DNS queries, no thread, to the servers the system resolver asks (see
+ * dnsServers), each once for `timeoutMs`. It asks a name as written: resolv.conf's search domains
+ * and ndots, /etc/hosts and nsswitch.conf are the system resolver's (dns.lookup) alone.
+ */
+export async function dnsQueries (timeoutMs: number): Promise<dns.Resolver> {
   const resolver = new dns.Resolver({ timeout: timeoutMs, tries: 1 })
-  resolver.setServers(dns.getServers())
+  resolver.setServers(await dnsServers())
   return resolver
 }
 
 /**
  * Whether the system resolver would answer `name` without holding its thread till it gives up: it is
- * in `hostsFile`, or a DNS server answers an A or AAAA query for it by `end` (an address, none, a
- * refusal: any answer). Each server is asked apart, all at once, each with the time left: one
- * resolver for all asks them in turn, and a dead first server (what the system resolver gets past
- * in 5 s) took the whole time. The queries are cancelled at `end`, at the first answer, or when
- * `signal` aborts, so that a DNS that never answers holds nothing, the process's exit included.
+ * in `hostsFile`, or DNS servers answer both an A and an AAAA query for it by `end` (an address,
+ * none, a refusal: any answer). Both: discovery's lookups ask for either family, and getaddrinfo then
+ * waits for both answers (a DNS that drops AAAA queries held it ~15 s, for the A it had at once).
+ * Each server is asked apart, all at once, each with the time left: one resolver for all asks them
+ * in turn, and a dead first server (what the system resolver gets past in 5 s) took the whole time.
+ * The queries are cancelled at `end`, once both are answered, or when `signal` aborts, so that a DNS
+ * that never answers holds nothing, the process's exit included.
  */
 export async function dnsAnswers (name: string, end: number, signal?: AbortSignal, hostsFile?: string): Promise<boolean> {
   if ((await hostsFileNames(hostsFile)).has(name.toLowerCase())) return true
+  const servers = await dnsServers()
   const ms = Math.round(end - performance.now())
   if (ms <= 0 || signal?.aborted === true) return false
-  const resolvers = dns.getServers().map(server => {
+  const resolvers = servers.map(server => {
     const resolver = new dns.Resolver({ timeout: ms, tries: 1 })
     resolver.setServers([server])
     return resolver
@@ -161,7 +183,11 @@ export async function dnsAnswers (name: string, end: number, signal?: AbortSigna
     return true
   })
   try {
-    return await Promise.any(resolvers.flatMap(r => [answered(r.resolve4(name)), answered(r.resolve6(name))]))
+    await Promise.all([
+      Promise.any(resolvers.map(r => answered(r.resolve4(name)))),
+      Promise.any(resolvers.map(r => answered(r.resolve6(name))))
+    ])
+    return true
   } catch {
     return false
   } finally {

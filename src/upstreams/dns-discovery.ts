@@ -1,7 +1,7 @@
 import { promises as dns, type SrvRecord } from 'node:dns'
 import type { Logger } from 'pino'
 import { toMs } from '../config/duration.ts'
-import { answerBy, by, dnsAnswers, inTurn, LateError, LOOKUP_DEADLINE_MS, NoTurnError, once, roundEnd } from './dns-deadline.ts'
+import { answerBy, by, dnsAnswers, inTurn, LateError, LOOKUP_DEADLINE_MS, NotLookedUpError, NoTurnError, once, roundEnd } from './dns-deadline.ts'
 import type { TargetAddress, Upstream } from './upstream.ts'
 
 /** The lookups discovery needs; node:dns by default. */
@@ -10,14 +10,15 @@ export interface Resolver {
   lookup (host: string): Promise<Array<{ address: string, family: number }>>
   resolveSrv (name: string): Promise<SrvRecord[]>
   /**
-   * Whether the system resolver would answer `name` (see dnsAnswers), asked by `end` without a
-   * thread, dropped when `signal` aborts: asked of a name the DNS did not answer last time (see
-   * lookup). Without it, such a name waits SILENT_RETRY_MS.
+   * Whether the system resolver would answer `name` at once (see dnsAnswers), asked by `end` without
+   * a thread, dropped when `signal` aborts: asked of a name whose lookup held the thread last time
+   * (see lookup). Without it, every name is looked up at each round, slow or not.
    */
   answers? (name: string, end: number, signal: AbortSignal): Promise<boolean>
 }
 
 export const systemResolver = {
+  // Either family: getaddrinfo waits for both the A and the AAAA answer (see dnsAnswers).
   lookup: host => dns.lookup(host, { all: true }),
   resolveSrv: name => dns.resolveSrv(name),
   answers: dnsAnswers
@@ -69,8 +70,9 @@ export const MAX_ADDRESSES = 256
  * by its deadline (see roundEnd) so that it holds neither `ready` nor the next round: a name not
  * answered by then counts as a failed lookup (an SRV target keeps its last addresses), its lookup
  * going on, which the next rounds share rather than start another (see once), and whose late answer
- * the next round late too takes (see answerBy). A name the DNS never answered is looked up again
- * only once /etc/hosts or a DNS server has an answer for it, asked without a thread (see lookup).
+ * the next round late too takes (see answerBy). A name whose lookup held the thread is looked up
+ * again only once /etc/hosts or the DNS servers answer it, asked without a thread, or at longer and
+ * longer waits (see lookup).
  * At most MAX_ADDRESSES per entry. A failed round is logged when a streak of failures begins, and
  * when the name resolves again (with how many rounds failed): a name down for hours would log every
  * round. Each lookup is counted in `upstream.dnsLookups` (the metrics read it).
@@ -192,57 +194,82 @@ interface Round {
 /** Lookups that had their turn (see inTurn), with when: one a round stops waiting for before that was not made. */
 const begun = new WeakMap<Promise<unknown>, number>()
 
-/** A name not looked up: the DNS did not answer it last time, nor now (see lookup). */
-class SilentError extends LateError {}
+/** A name not looked up: its lookup held the thread last time, and the DNS still does not answer it (see lookup). */
+class SilentError extends NotLookedUpError {}
 
-/**
- * How long a name the DNS does not answer waits, at most, before it takes the thread again unasked
- * (see lookup): what a name Resolver.answers misses (an nsswitch.conf source other than files and
- * the DNS, a search domain only the DNS answers) costs, and how often a dead one holds the thread.
- */
-const SILENT_RETRY_MS = 30_000
+/** Most a slow name waits to be looked up unasked (see lookup), unless three times its hold is more. */
+const SLOW_RETRY_MAX_MS = 5 * 60_000
 
-/** By resolver, the names the DNS did not answer (see lookup), with when they take the thread again regardless. */
-const silentNames = new WeakMap<Resolver, Map<string, number>>()
+/** A slow name (see lookup). */
+interface Mark {
+  /** When it is looked up again unasked (performance.now() time). */
+  retry: number
+  /** How long it waits for that: doubled each time it is slow again. */
+  wait: number
+  /** How long its last lookup held the thread. */
+  hold: number
+}
+
+/** By resolver, the slow names (see lookup). */
+const slowNames = new WeakMap<Resolver, Map<string, Mark>>()
 
 /**
  * The lookup of `name` by `end`: one under way at a time (see once), begun in its turn (see inTurn).
- * One still under way on the thread at its deadline, that then fails, is the DNS not answering: the
- * name's next lookups ask first whether the system resolver would answer it (Resolver.answers:
- * /etc/hosts, then every DNS server, no thread, no wait past `end`), and take the thread only once
- * it would (or after SILENT_RETRY_MS), failing with a SilentError till then. The system resolver
- * holds a lookup the DNS never answers ~10 s, and no other discovery lookup begins meanwhile: so it
- * does once per SILENT_RETRY_MS, not every round of that name. The answer is still the system
- * resolver's (search domains, /etc/hosts), which the queries are not.
+ * One that held the thread longer than it had (the time left when it began; half the time left when
+ * it was asked at least: see held)
+ * marks the name slow, whatever its outcome: the system resolver holds a lookup the DNS never answers
+ * ~10 s (30 s with 3 nameservers), one whose AAAA query it drops ~15 s, and no other discovery lookup
+ * begins meanwhile. A slow name's next lookups ask first whether the system resolver would answer it
+ * at once (Resolver.answers: /etc/hosts, then every DNS server, no thread, no wait past `end`), and
+ * take the thread only once it would (so a name back is looked up within a round), or at its retry
+ * (see held), failing with a SilentError till then (a late answer still counts: see answerBy). The
+ * answer is still the system resolver's (search domains, /etc/hosts), which the queries are not.
+ * A lookup that took no longer than it had unmarks the name.
  */
 function lookup (resolver: Resolver, name: string, end: number): Promise<Address[]> {
-  let silent = silentNames.get(resolver)
-  if (silent === undefined) silentNames.set(resolver, silent = new Map())
-  const names = silent
+  let slow = slowNames.get(resolver)
+  if (slow === undefined) slowNames.set(resolver, slow = new Map())
+  const marks = slow
+  const called = performance.now()
   const work = once(resolver, `A ${name}`, async () => {
-    const retry = names.get(name)
-    if (retry !== undefined) {
-      if (performance.now() < retry) {
-        // Under way, not waiting for a turn: past `end` a failure, as a lookup on the thread is.
-        begun.set(work, performance.now())
-        if (!(await resolver.answers?.(name, end, queries.signal) ?? false)) throw new SilentError('the DNS did not answer this name, and still does not')
-        begun.delete(work)
-      }
-      names.delete(name)
+    const mark = marks.get(name)
+    if (mark !== undefined && resolver.answers !== undefined && performance.now() < mark.retry) {
+      // Under way, not waiting for a turn: past `end` a failure, as a lookup on the thread is.
+      begun.set(work, performance.now())
+      if (!await resolver.answers(name, end, queries.signal)) throw new SilentError('the DNS did not answer this name at once, and still does not')
+      begun.delete(work)
     }
-    const answer = await inTurn(() => { begun.set(work, performance.now()); return resolver.lookup(name) })
-    names.delete(name)
-    return answer
-  })
-  void by(work, end).catch(err => {
-    if (!(err instanceof LateError) || !begun.has(work) || names.has(name)) return
-    // Marked while it may still answer (which unmarks it). Marks past their time go (they would be
-    // looked up unasked anyway), so names the DNS gave once do not pile up.
-    const now = performance.now()
-    for (const [other, retry] of names) if (retry <= now) names.delete(other)
-    names.set(name, now + SILENT_RETRY_MS)
+    let began: number | undefined
+    try {
+      return await inTurn(() => { began = performance.now(); begun.set(work, began); return resolver.lookup(name) })
+    } finally {
+      if (began !== undefined) held(marks, name, performance.now() - began, Math.max(end - began, (end - called) / 2))
+    }
   })
   return work
+}
+
+/**
+ * After a lookup of `name` that held the thread `hold` ms, of `allowed`: within it, the name is
+ * unmarked; past it, marked slow, looked up unasked (see lookup) after three times its hold at least,
+ * twice as long as last time if it was slow then too, up to SLOW_RETRY_MAX_MS (30 s, 60 s, ... 5 min
+ * for a hold of 10 s), and never within three holds of another slow name's unasked lookup: so their
+ * retries leave the thread (which every other name's lookups wait for) free three times as long as
+ * they hold it, and longer and longer while they stay slow.
+ */
+function held (marks: Map<string, Mark>, name: string, hold: number, allowed: number): void {
+  const last = marks.get(name)
+  marks.delete(name)
+  if (hold <= allowed) return
+  const now = performance.now()
+  const wait = Math.max(3 * hold, last === undefined ? 0 : Math.min(2 * last.wait, SLOW_RETRY_MAX_MS))
+  let retry = now + wait
+  for (const [other, m] of [...marks].sort(([, a], [, b]) => a.retry - b.retry)) {
+    // Long past its time: the name is no longer looked up.
+    if (m.retry + SLOW_RETRY_MAX_MS < now) marks.delete(other)
+    else if (retry < m.retry + 4 * m.hold && m.retry < retry + 4 * hold) retry = m.retry + 4 * m.hold
+  }
+  marks.set(name, { retry, wait, hold })
 }
 
 async function resolveEntry (round: Round, origin: URL, weight: number): Promise<TargetAddress[]> {
@@ -311,7 +338,7 @@ async function resolveSrv (round: Round, protocol: string, name: string, domain:
         const work = lookup(resolver, name, deadline)
         works.set(name, work)
         // An answer past the deadline is the name's latest all the same: a round it is late for again keeps it.
-        work.then(a => known.set(name, a), err => { if (!(err instanceof NoTurnError)) known.delete(name) })
+        work.then(a => known.set(name, a), err => { if (!(err instanceof NotLookedUpError)) known.delete(name) })
         return addresses.set(name, by(work, deadline)).get(name) as Promise<Address[]>
       }
       // One after the other: the lookups take turns anyway (see inTurn).

@@ -79,14 +79,14 @@ const UNCHECKED = ''
  * Each name's lookup error code (ETIMEOUT for one not answered by the deadline), and how many names
  * were not checked: AT_ONCE at a time, none begun in the last MARGIN_MS, all ended (cancelled) by
  * LOOKUP_TIMEOUT_MS, so that a DNS that never answers holds neither the check nor the process.
- * DNS queries (c-ares, the servers node:dns uses, as discovery's SRV queries do), not dns.lookup:
+ * DNS queries (c-ares, the servers the system resolver asks: see dnsServers), not dns.lookup:
  * libuv lets the thread pool's lookups use at most two of its threads, which the proxy's own
  * connections need, and one the DNS never answers would hold its thread ~10 s.
  */
 async function lookupErrors (hosts: string[]): Promise<{ codes: Map<string, string>, unchecked: number }> {
   const codes = new Map<string, string>()
   const end = performance.now() + LOOKUP_TIMEOUT_MS
-  const resolver = dnsQueries(LOOKUP_TIMEOUT_MS)
+  const resolver = await dnsQueries(LOOKUP_TIMEOUT_MS)
   const cancel = setTimeout(() => resolver.cancel(), LOOKUP_TIMEOUT_MS).unref()
   let next = 0
   let unchecked = 0
