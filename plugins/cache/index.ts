@@ -81,8 +81,7 @@ export default definePlugin({
           `cache: store "${store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
       }
     })
-    const dropping = purger.add({ name: ctx.routeName, store, key: config.key, settings, purging: p => cache.purging(p) }, ctx.log)
-    // Not in service before the entries that may have missed purges are gone.
-    return dropping === undefined ? cache : dropping.then(() => cache)
+    purger.add({ name: ctx.routeName, store, key: config.key, settings, purging: p => cache.purging(p), dropping: done => cache.dropping(done), log: ctx.log })
+    return cache
   }
 })

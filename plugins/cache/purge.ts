@@ -16,6 +16,9 @@ interface CachedRoute {
   readonly settings: string
   /** Told before its store is purged: its fetches begun before must not be stored, nor joined (see RouteCache.purging). */
   readonly purging: (p: Purge) => void
+  /** Told as its entries from an earlier config are dropped, with the drop (see Purger.inService): its lookups miss until it ends. */
+  readonly dropping: (done: Promise<void>) => void
+  readonly log: Logger
 }
 /** One store's part of a purge: the keys it deleted. */
 interface Work { readonly store: Store, readonly count: Promise<number> }
@@ -23,10 +26,15 @@ interface Work { readonly store: Store, readonly count: Promise<number> }
 interface Cached { readonly store: Store, readonly settings: string }
 
 /**
- * Each gateway's newest config, as how it cached each of its routes: what the next config's routes
- * are compared with (Purger.add). NOTHING once that config is disposed with no newer one set up: it
- * failed to start, or gave way to a config that caches no route (whose unsafe requests invalidated
- * nothing), or the gateway stopped.
+ * Each gateway's config in service, as how it cached each of its routes: what a config's routes are
+ * compared with as it goes into service (Purger.inService). NOTHING once that config is disposed with
+ * no config with a cached route put in service after it: it gave way to a config that caches no route
+ * (whose unsafe requests invalidated nothing), or the gateway stopped.
+ */
+const served = new WeakMap<object, ReadonlyMap<string, Cached>>()
+/**
+ * Each gateway's newest config, set up or being set up (see superseded); once it is disposed, the
+ * config in service again: one built but never put in service (a reload called off) changes nothing.
  */
 const newest = new WeakMap<object, ReadonlyMap<string, Cached>>()
 const NOTHING: ReadonlyMap<string, Cached> = new Map()
@@ -59,8 +67,6 @@ export const surrogateTag = (key: string): string => `s:${key}`
 export class Purger {
   readonly #routes: CachedRoute[] = []
   readonly #gateway: object
-  /** How the config before cached each route, by name; undefined before the gateway's first with a cached route. */
-  readonly #before: ReadonlyMap<string, Cached> | undefined
   readonly #byRoute = new Map<string, Cached>()
   /** The gateway's live routes (see live), this config's among them. */
   readonly #live: Set<CachedRoute>
@@ -69,38 +75,47 @@ export class Purger {
   constructor (admin: PluginAdmin, gateway: object) {
     admin.route('POST', '/purge', req => this.#purge(req.body))
     this.#gateway = gateway
-    this.#before = newest.get(gateway)
     newest.set(gateway, this.#byRoute)
     let routes = live.get(gateway)
     if (routes === undefined) live.set(gateway, routes = new Set())
     this.#live = routes
   }
 
-  /**
-   * Adds a route. When the config before did not cache it into the same store (or one on the same
-   * keys: see sameKeys), its entries there (from an earlier config) may have missed purges and
-   * invalidations, which went to the store it used meanwhile, or nowhere; when it did with other
-   * key settings, they were stored under keys that are not this config's (a query parameter ignored
-   * then would answer requests without it). Either way they are dropped, with what the live configs
-   * are fetching for the route there, and the promise returned resolves once they are.
-   */
-  add (route: CachedRoute, log: Logger): Promise<void> | undefined {
+  /** Adds a route: its entries from earlier configs are seen to once the config is in service (see inService). */
+  add (route: CachedRoute): void {
     this.#routes.push(route)
     this.#live.add(route)
     this.#byRoute.set(route.name, { store: route.store, settings: route.settings })
-    if (this.#before === undefined) return undefined
-    const before = this.#before.get(route.name)
-    const sameStore = before !== undefined && sameKeys(before.store, route.store)
-    if (sameStore && before.settings === route.settings) return undefined
-    const prefix = `c:${route.name}:`
-    this.#tell(route, () => prefix)
-    return drop(route, prefix, sameStore ? 'they were stored under other key settings' : 'they may have missed purges', log)
+  }
+
+  /**
+   * The config goes into service (see Runtime's: not while it is built, as a reload may be called off).
+   * Where the config it replaces did not cache a route into the same store (or one on the same keys:
+   * see sameKeys), the route's entries there (from an earlier config) may have missed purges and
+   * invalidations, which went to the store it used meanwhile, or nowhere; where it did with other key
+   * settings, they were stored under keys that are not this config's (a query parameter ignored then
+   * would answer requests without it). Either way they are dropped, with what the live configs are
+   * fetching for the route there; the route's lookups miss until they are gone. Nothing is dropped for
+   * the gateway's first config with a cached route.
+   */
+  inService (): void {
+    const before = served.get(this.#gateway)
+    served.set(this.#gateway, this.#byRoute)
+    if (before === undefined) return
+    for (const route of this.#routes) {
+      const was = before.get(route.name)
+      const sameStore = was !== undefined && sameKeys(was.store, route.store)
+      if (sameStore && was.settings === route.settings) continue
+      const prefix = `c:${route.name}:`
+      this.#tell(route, () => prefix)
+      route.dropping(drop(route, prefix, sameStore ? 'they were stored under other key settings' : 'they may have missed purges'))
+    }
   }
 
   /**
    * Whether the gateway's newest config caches route `name` otherwise than into `store` with key
    * `settings`: what the route fetches then is not stored, as that config drops the route's entries
-   * there (once its setup comes to the route, maybe after this fetch began) or never reads them.
+   * there (once in service, maybe after this fetch began) or never reads them.
    */
   superseded (name: string, store: Store, settings: string): boolean {
     const now = newest.get(this.#gateway)?.get(name)
@@ -132,7 +147,8 @@ export class Purger {
   }
 
   dispose (): void {
-    if (newest.get(this.#gateway) === this.#byRoute) newest.set(this.#gateway, NOTHING)
+    if (served.get(this.#gateway) === this.#byRoute) served.set(this.#gateway, NOTHING)
+    if (newest.get(this.#gateway) === this.#byRoute) newest.set(this.#gateway, served.get(this.#gateway) ?? NOTHING)
     for (const r of this.#routes) this.#live.delete(r)
   }
 
@@ -299,7 +315,8 @@ function sameKeys (before: Store | undefined, store: Store): boolean {
 }
 
 /** Deletes the route's entries in its store (`prefix`), for `why`; a store down all along is logged, with the remedy. */
-async function drop (route: CachedRoute, prefix: string, why: string, log: Logger): Promise<void> {
+async function drop (route: CachedRoute, prefix: string, why: string): Promise<void> {
+  const log = route.log
   for (let tries = 1; ; tries++) {
     try {
       const n = await route.store.deletePrefix(prefix)

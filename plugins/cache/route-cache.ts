@@ -249,6 +249,8 @@ export class RouteCache implements PluginHandlers {
   readonly #unfinished = new Set<string>()
   #retry: NodeJS.Timeout | undefined
   #disposed = false
+  /** Its entries from an earlier config are being dropped (see dropping). */
+  #dropping = false
   /**
    * Its fetches under way (bounded by the requests in flight, and one background revalidation per
    * entry): what a purge is checked against when it comes, no history of purges being kept.
@@ -273,6 +275,12 @@ export class RouteCache implements PluginHandlers {
     // A flight's URL tag is known from its key; its surrogate keys only once the response is in:
     // a purge of one of those detaches every flight.
     this.#s.collapser.detach((key, tag) => p.prefix !== undefined ? key.startsWith(p.prefix) : p.tag === undefined || !isUrlTag(p.tag) || p.tag === tag)
+  }
+
+  /** Its entries from an earlier config are being dropped, as its config goes into service (see Purger.inService): its lookups miss until `done`. */
+  dropping (done: Promise<void>): void {
+    this.#dropping = true
+    void done.then(() => { this.#dropping = false })
   }
 
   /** The config is replaced or the gateway stops: invalidations still unfinished are left (their entries expire). */
@@ -494,10 +502,11 @@ export class RouteCache implements PluginHandlers {
 
   /**
    * The stored response for a request: through the Vary marker to the variant when there is one.
-   * None while an invalidation of its URL is being deleted: what it has not reached yet is from before the write.
+   * None while an invalidation of its URL is being deleted: what it has not reached yet is from before the write;
+   * nor while the route's entries from an earlier config are (see dropping).
    */
   #find (key: RequestKey, req: GatewayRequest): Maybe<Found> {
-    if (this.#s.deletions.has(key.urlTag)) return NOTHING
+    if (this.#dropping || this.#s.deletions.has(key.urlTag)) return NOTHING
     const primary = key.primary
     return then(this.#read(primary), raw => {
       const first = raw === undefined ? undefined : this.#decode(primary, raw)

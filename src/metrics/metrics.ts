@@ -241,11 +241,12 @@ export class Metrics {
     return format === 'openmetrics' ? openMetricsText(await this.registry.getMetricsAsJSON()) : this.registry.metrics()
   }
 
-  /** The routes and upstreams of the config in service, once a reload has put one in (see inService). */
+  /** The routes and upstreams of the config in service, once told (see inService). */
   #inService: { routes: ReadonlySet<string>, upstreams: ReadonlyMap<string, Upstream> } | undefined
 
   /**
-   * A reload has put a config with `routes` and `upstreams` in service: the series of every other
+   * A config with `routes` and `upstreams` is in service (the process's first, or one a reload put in;
+   * a cluster's primary tells it of every reload's): the series of every other
    * route and upstream (the `route` and `upstream` labels of request, upstream and plugin metrics),
    * and the ejection series of targets an upstream no longer has, are removed, at reload time, never
    * per request. Those kept go on counting, as the next config's children find the same entries.

@@ -203,12 +203,25 @@ export class Runtime implements ExchangeOwner {
    * `stores`: the process's stores, shared with the runtimes before and after this one. Required
    * unless `dryRun`: a registry of the runtime's own would lose every store's state on reload.
    */
-  /** Just before this runtime replaces `previous`: its upstreams catch up with what traffic taught previous's during the build (Upstream.catchUp). */
+  /**
+   * Just before this runtime replaces `previous`: its upstreams catch up with what traffic taught previous's
+   * during the build (Upstream.catchUp), and the plugins are told it is in service (see #inService).
+   */
   catchUp (previous: Runtime): void {
     for (const [name, u] of this.upstreams) {
       const before = previous.upstreams.get(name)
       if (before !== undefined) u.catchUp(before)
     }
+    this.#inService()
+  }
+
+  /**
+   * The config goes into service: the plugins' ctx.shared values with an inService() are told (the cache
+   * drops then the entries an earlier config left, see Purger.inService). Not before: a config built but
+   * never put in service (a reload called off, a build failing after) changes nothing.
+   */
+  #inService (): void {
+    for (const value of this.#services?.shared.values() ?? []) (value as { inService?: () => void } | null)?.inService?.()
   }
 
   static async build (loaded: LoadedConfig, log: Logger, options: BuildOptions): Promise<Runtime> {
@@ -248,6 +261,12 @@ export class Runtime implements ExchangeOwner {
         runtime.#warnDashedRemoved()
         await runtime.#startUpstreamWork(options.metrics, options.healthChecks ?? true, options.previous)
       } else if (options.discovery === true) await runtime.#startUpstreamWork(undefined, false, options.previous)
+      // The process's first config is in service once built; a reload's once it replaces the one before (catchUp).
+      if (options.previous === undefined) {
+        // Its routes and upstreams: what a build released unused leaves of the series it started goes (see Metrics.dropRetired).
+        runtime.#metrics?.inService(new Set(routes.map(r => r.info.name)), upstreams)
+        runtime.#inService()
+      }
       return runtime
     } catch (err) {
       await Promise.allSettled([...pipelines.map(p => p.dispose()), ...[...upstreams.values()].map(u => u.close())])

@@ -129,10 +129,11 @@ export async function startPrimary (loaded: LoadedConfig, log: Logger, options: 
     }
   })
   const state: AdminState = {
-    // Only workers answering the heartbeat count (see WorkerPool.responsive): a hung one answers none of its connections.
-    // One building a config, its event loop blocked, counts for both until the apply timeout: it serves the config in service once the build lets it.
+    // Only workers answering the heartbeat are ready (see WorkerPool.responsive): a hung one answers none of its connections,
+    // nor does one whose build blocks its event loop. That one is alive until the apply timeout, though: it serves the
+    // config in service once the build lets it, and a restart would only lose its requests.
     get ready () { return !stopping && pool.responsive > 0 },
-    get live () { return pool.serving === 0 || pool.responsive > 0 },
+    get live () { return pool.serving === 0 || pool.alive > 0 },
     get runtime () { return view },
     reloader,
     metrics: format => clusterMetricsText(metrics, pool, format, view.loaded),

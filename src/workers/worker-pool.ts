@@ -80,10 +80,10 @@ const STOPPING = 'the gateway is stopping'
 /**
  * The primary pings every worker this often (one small IPC message); PORTCULLIS_WORKER_HEARTBEAT_MS
  * shortens it in tests. A worker that has not answered for UNRESPONSIVE_MS (its event loop blocked, the
- * process stopped) does not count as responsive: readiness and liveness go by the responsive ones. One
- * silent for HUNG_MS is killed, and restarted as after a crash: generous, for a long GC pause or a busy
- * loop that ends must not cost a worker its requests in flight. A worker building a config is given
- * longer: see #silenceMs.
+ * process stopped) does not count as responsive: readiness goes by the responsive ones, liveness too
+ * but for a worker building a config, which is given longer (see #silenceMs). One silent for HUNG_MS is
+ * killed, and restarted as after a crash: generous, for a long GC pause or a busy loop that ends must not
+ * cost a worker its requests in flight.
  */
 const HEARTBEAT_MS = Number(process.env.PORTCULLIS_WORKER_HEARTBEAT_MS ?? 1_000)
 const UNRESPONSIVE_MS = 5 * HEARTBEAT_MS
@@ -148,10 +148,16 @@ export class WorkerPool {
   /** Their pids. */
   get servingPids (): number[] { return this.#slots.flatMap(s => s.hash === undefined ? [] : s.worker?.process.pid ?? []) }
 
-  /** Of those, the ones that answer: a worker silent for UNRESPONSIVE_MS (see #silenceMs) serves no one. */
-  get responsive (): number {
+  /** Of those, the ones that answer: a worker silent for UNRESPONSIVE_MS serves no one, building a config or not (readiness). */
+  get responsive (): number { return this.#heard(() => UNRESPONSIVE_MS) }
+
+  /** Of those, the ones not judged hung: as responsive, but one building a config may be silent longer (see #silenceMs; liveness). */
+  get alive (): number { return this.#heard(s => this.#silenceMs(s, UNRESPONSIVE_MS)) }
+
+  /** Serving workers heard from within the silence `limitMs` allows each. */
+  #heard (limitMs: (s: Slot) => number): number {
     const now = performance.now()
-    return this.#slots.filter(s => s.hash !== undefined && s.answeredAt !== undefined && now - s.answeredAt < this.#silenceMs(s, UNRESPONSIVE_MS)).length
+    return this.#slots.filter(s => s.hash !== undefined && s.answeredAt !== undefined && now - s.answeredAt < limitMs(s)).length
   }
 
   get pids (): number[] { return this.#slots.flatMap(s => s.worker?.process.pid ?? []) }
@@ -427,14 +433,19 @@ export class WorkerPool {
   }
 
   /**
-   * How long `slot`'s worker may be silent before it counts as unresponsive (`ms`: UNRESPONSIVE_MS) or
-   * hung (HUNG_MS). While it builds a config it was sent, up to APPLY_TIMEOUT_MS: a large config's build
+   * How long `slot`'s worker may be silent before it counts as hung (`ms`: HUNG_MS, or UNRESPONSIVE_MS
+   * for liveness). While it builds a config it was sent, up to APPLY_TIMEOUT_MS: a large config's build
    * blocks its event loop for as long as it takes, on every worker at once in a reload, the config in
-   * service still theirs to serve once it ends.
+   * service still theirs to serve once it ends. It is unresponsive meanwhile all the same (see responsive).
    */
   #silenceMs (slot: Slot, ms: number): number {
-    for (const p of this.#pending.values()) if (p.build && p.worker === slot.worker) return Math.max(ms, APPLY_TIMEOUT_MS)
-    return ms
+    return this.#building(slot) ? Math.max(ms, APPLY_TIMEOUT_MS) : ms
+  }
+
+  /** Whether `slot`'s worker is building a config it was sent. */
+  #building (slot: Slot): boolean {
+    for (const p of this.#pending.values()) if (p.build && p.worker === slot.worker) return true
+    return false
   }
 
   /**
@@ -463,9 +474,10 @@ export class WorkerPool {
         worker.process.kill('SIGKILL')
         continue
       }
-      if ((silentMs >= this.#silenceMs(s, UNRESPONSIVE_MS)) !== s.unresponsive) {
+      // By the heartbeat alone: a worker building a config answers no request meanwhile either (see responsive).
+      if ((silentMs >= UNRESPONSIVE_MS) !== s.unresponsive) {
         s.unresponsive = !s.unresponsive
-        if (s.unresponsive) this.#o.log.warn({ ...at, killAfterMs: hungMs }, 'worker unresponsive: not counted as serving')
+        if (s.unresponsive) this.#o.log.warn({ ...at, killAfterMs: hungMs, building: this.#building(s) ? true : undefined }, 'worker unresponsive: not counted as serving')
         else this.#o.log.info(at, 'worker responsive again')
       }
       worker.send({ type: 'portcullis:ping' } satisfies ToWorker, () => {})
