@@ -1,4 +1,4 @@
-import { redactProblem } from './redact.ts'
+import { hidingValues, redactProblem } from './redact.ts'
 
 /** One problem in a config file, located at file:line:column and a key path such as routes[1].upstream. */
 export interface ConfigIssue {
@@ -18,17 +18,23 @@ export function formatIssue (i: ConfigIssue): string {
 const HINT = /(\$\{\w+:-default\})/
 
 const redacted = (message: string): string => message.split(HINT).map((part, i) => i % 2 === 1 ? part : redactProblem(part)).join('')
+// A whole value `$NAME` is a variable the loader refused (interpolate.ts): its problem quotes the name to say how to write it.
+const REFUSED_VARIABLE = /^\$(?=_*[A-Z])[A-Z0-9_]+$/
 
 /**
  * Thrown when a config cannot be used; carries every issue found, not just the first. An issue
  * quoting the file (a route path with `?token=`, a URL's password) is redacted here (redactProblem),
- * so that every output shares it: the reload answer, the log, `portcullis validate`.
+ * so that every output shares it: the reload answer, the log, `portcullis validate`. `secrets`, the
+ * config's hidden values (hiddenValues), are replaced wherever an issue quotes one, as in a build
+ * failure's error: a check echoing a value it did not know to be secret.
  */
 export class ConfigError extends Error {
   readonly code = 'PCL_ERR_CONFIG'
   readonly issues: ConfigIssue[]
-  constructor (issues: ConfigIssue[]) {
-    const sorted = issues.map(i => ({ ...i, path: redacted(i.path), message: redacted(i.message) })).sort((a, b) => a.line - b.line || a.col - b.col)
+  constructor (issues: ConfigIssue[], secrets: readonly string[] = []) {
+    const hideValues = hidingValues(secrets.filter(s => !REFUSED_VARIABLE.test(s)))
+    const hide = (text: string): string => redacted(hideValues(text))
+    const sorted = issues.map(i => ({ ...i, path: hide(i.path), message: hide(i.message) })).sort((a, b) => a.line - b.line || a.col - b.col)
     super(`invalid configuration (${sorted.length} problem${sorted.length === 1 ? '' : 's'}):\n` + sorted.map(formatIssue).join('\n'))
     this.name = 'ConfigError'
     this.issues = sorted

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { METHODS } from 'node:http'
 import { isScalar, isSeq, type Document } from 'yaml'
 import { configSchema, type GatewayConfig } from './schema.ts'
-import { formatPath, hideKeys, locate, type KeyPath, type KnownKeys } from './positions.ts'
+import { documentKeys, formatPath, hideKeys, locate, type KeyPath, type KnownKeys } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
@@ -16,7 +16,7 @@ import { syntaxIssue } from './yaml-syntax.ts'
 import { toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
 import { shown } from './interpolate.ts'
-import { hiddenAt, shownAt } from './redact.ts'
+import { hiddenAt, hiddenValues, shownAt } from './redact.ts'
 import { hideUrlSecrets, hideUserinfo, REDACTED } from './url-userinfo.ts'
 import { keepWritten, writtenScalars } from './written-text.ts'
 import { plainDataOffThread } from './yaml-off-thread.ts'
@@ -182,9 +182,9 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
     }
   }
   const { doc, lines } = readYaml(text)
-  // A consumer's credentials show, of the keys written with no value, only those the config knows (shownKey).
+  // A key written with no value may be a secret or a piece of one: shownKey hides it by the keys the config knows and those beside it.
   const keys = await knownKeys()
-  const known: KnownKeys = { keys, valued: path => !doc.hasIn(path) || doc.getIn(path) != null }
+  const known = documentKeys(doc, keys)
   const at: At = (path, message, where = 'value') => ({ file, ...locate(doc, lines, path, where), path: formatPath(path, known), message: hideKeys(path, message, known) })
 
   // One syntax mistake tends to cascade into several parser errors: report it once.
@@ -307,7 +307,7 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
     else if (section === 'loadPlugins' && typeof part === 'number') unloadable.add(part)
     else if (section === 'admin') unsound.admin = true
     else if (section === 'stores' || section === 'consumers' || section === 'plugins') unsound.sections.add(section)
-    else if (section !== 'server' && section !== 'logging' && section !== 'metrics') throw new ConfigError(mergeDedentedKeys(issues, text))
+    else if (section !== 'server' && section !== 'logging' && section !== 'metrics') throw new ConfigError(mergeDedentedKeys(issues, text), hiddenValues(data))
   }
 
   const config = data as GatewayConfig
@@ -345,7 +345,8 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   // The server section may be malformed (null, even): its schema problems are already reported.
   const tls = (config.server as typeof config.server | null)?.tls
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
-  if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text))
+  // A check may quote a value it does not know to be secret (a plugin's own): the config's are hidden, as in a build failure.
+  if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text), hiddenValues(data))
   const all = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at)), ...upstreamWarnings(config.upstreams).map(w => at(w.path, w.message, w.at)), ...pluginWarnings(config, plugins).map(w => at(w.path, w.message, 'key'))]
 
   return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings: all }

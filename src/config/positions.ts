@@ -1,20 +1,44 @@
 import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml'
-import { shownKey } from './redact.ts'
+import { namesSecret, shownKey } from './redact.ts'
 
 export type KeyPath = ReadonlyArray<string | number>
 
 /**
- * What a config knows of its keys, for a consumer's credentials (shownKey): `keys`, those it knows;
- * `valued`, whether the key at a path is written with a value.
+ * What a config knows of its keys, for a key written with no value (shownKey): `keys`, those it
+ * knows; `valued`, whether the key at a path is written with a value; `besideSecret`, whether another
+ * key of the map it is in names a secret (unknown: no).
  */
-export interface KnownKeys { readonly keys: ReadonlySet<string>, readonly valued: (path: KeyPath) => boolean }
+export interface KnownKeys {
+  readonly keys: ReadonlySet<string>
+  readonly valued: (path: KeyPath) => boolean
+  readonly besideSecret?: (path: KeyPath) => boolean
+}
+
+/** Per map node, its keys naming a secret: thousands of keys in one map are each told in linear time. */
+const secretKeys = new WeakMap<YAMLMap, string[]>()
+
+/** KnownKeys of `doc`, `keys` being those the config knows. */
+export function documentKeys (doc: Document, keys: ReadonlySet<string>): KnownKeys {
+  return {
+    keys,
+    valued: path => !doc.hasIn(path) || doc.getIn(path) != null,
+    besideSecret: path => {
+      const map = doc.getIn(path.slice(0, -1), true)
+      if (!isMap(map)) return false
+      let secret = secretKeys.get(map)
+      if (secret === undefined) secretKeys.set(map, secret = map.items.map(keyText).filter(namesSecret))
+      return secret.some(k => k !== path[path.length - 1])
+    }
+  }
+}
 
 /** Each key of `path`, as written and as a problem shows it (shownKey: one may hold a secret written without its colon). */
 function shownKeys (path: KeyPath, known?: KnownKeys): Array<{ seg: string | number, shown: string }> {
   const parents: string[] = []
   return path.map((seg, i) => {
     if (typeof seg === 'number') return { seg, shown: `[${seg}]` }
-    const shown = printableKey(shownKey(parents, seg, () => known === undefined || known.valued(path.slice(0, i + 1)) ? undefined : known.keys))
+    const at = path.slice(0, i + 1)
+    const shown = printableKey(shownKey(parents, seg, () => known === undefined || known.valued(at) ? undefined : { known: known.keys, besideSecret: () => known.besideSecret?.(at) === true }))
     parents.push(seg)
     return { seg, shown }
   })
@@ -22,8 +46,8 @@ function shownKeys (path: KeyPath, known?: KnownKeys): Array<{ seg: string | num
 
 /**
  * `routes[1].match.path` from ['routes', 1, 'match', 'path']; keys as printableKey shows them, a
- * secret written into one hidden (`admin.token [redacted]`; with `known`, a consumer's credentials'
- * keys with no value the config does not know).
+ * secret written into one hidden (`admin.token [redacted]`; with `known`, keys with no value the
+ * config does not know, where shownKey hides them).
  */
 export function formatPath (path: KeyPath, known?: KnownKeys): string {
   let out = ''

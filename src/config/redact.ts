@@ -163,27 +163,37 @@ const SPACED_KEY = /^([^\s=:]+)(\s+|\s*=\s*)(\S[\s\S]*)$/
 // The same, or glued to its value (`password:SECRET`: a problem of its own says so, dedent-hint.ts).
 const CREDENTIAL_KEY = /^([^\s=:]+)(\s+|\s*[=:]\s*)(\S[\s\S]*)$/
 
+/** Of a key written with no value (shownKey): the keys the config knows, and whether a key beside it names a secret. */
+export interface EmptyKey { readonly known: ReadonlySet<string>, readonly besideSecret: () => boolean }
+
+/** Whether a key names a secret (`token`, `clientSecret`, `jwt-auth`): a key beside it with no value may be part of its value. */
+export const namesSecret = (key: string): boolean => secretName(key, TEXT_WORDS)
+
 /**
  * A config key as a problem's path shows it, `parents` the keys above it (list indices left out). A
  * secret written without its colon is read as a key with no value (`{ password SECRET }`): the
  * rest of a key starting with a secret's name and a space or `=` is shown as GET /config shows that
- * name's value (`password [redacted]`, a webhook's URL without its path). Under a consumer's
- * credentials, a key with no value none of the config's (`knownIfEmpty()`: the keys it knows, if the
- * key has no value) is hidden whole (`{ username: alice, SECRET }`), but for one starting with a known
- * name (`password:[redacted]`).
+ * name's value (`password [redacted]`, a webhook's URL without its path). A key with no value none of
+ * the config's (`ifEmpty()`) may be a secret or part of one (`{ token: abc,SECRET }` splits at the
+ * comma, `jwt-auth: { SECRET }`): under a consumer's credentials, in a header map, in the map of a key
+ * naming a secret or beside one, it is hidden whole, but for one starting with a known name or a
+ * secret's (`password:[redacted]`, `Signature=[redacted]`). Elsewhere it is shown: a typo's hint names it.
  */
-export function shownKey (parents: readonly string[], key: string, knownIfEmpty?: () => ReadonlySet<string> | undefined): string {
-  const known = parents[1] === 'credentials' ? knownIfEmpty?.() : undefined
-  if (known?.has(key) === false) {
+export function shownKey (parents: readonly string[], key: string, ifEmpty?: () => EmptyKey | undefined): string {
+  const empty = ifEmpty?.()
+  const parent = parents[parents.length - 1] ?? ''
+  if (empty !== undefined && !empty.known.has(key) &&
+    (parents[1] === 'credentials' || HEADER_MAPS.has(parent) || namesSecret(parent) || empty.besideSecret())) {
     const m = CREDENTIAL_KEY.exec(key)
-    return m !== null && known.has(m[1] as string) ? `${m[1] as string}${m[2] as string}${shownAt([...parents, m[1] as string], m[3] as string)}` : REDACTED
+    const name = m?.[1] ?? ''
+    return m !== null && (empty.known.has(name) || namesSecret(name)) ? `${name}${m[2] as string}${shownAt([...parents, name], m[3] as string)}` : REDACTED
   }
   const m = SPACED_KEY.exec(key)
   if (m === null) return key
   const [, name, sep, rest] = m as unknown as [string, string, string, string]
   const value = shownAt([...parents, name], rest)
   // A header map hides every value, its names shown: one saying nothing of a secret (`x tenant`) is a name.
-  return `${name}${sep}${value === REDACTED && HEADER_MAPS.has(parents[parents.length - 1] ?? '') && !secretName(name, TEXT_WORDS) ? rest : value}`
+  return `${name}${sep}${value === REDACTED && HEADER_MAPS.has(parent) && !namesSecret(name) ? rest : value}`
 }
 
 /** Shorter hidden values are not looked for in text: a short one (`pin: '1234'`) is as likely a port or a count there. */
@@ -213,6 +223,36 @@ export function hiddenValues (value: unknown): string[] {
 }
 
 /**
+ * A function replacing each of `secrets` (hiddenValues) by [redacted] in a text, the longest where
+ * several start at one place. Each place is looked up by its first characters: a config's thousands
+ * of keys are found in time linear in the text (replaceAll for each took seconds over thousands of problems).
+ */
+export function hidingValues (secrets: readonly string[]): (text: string) => string {
+  const given = secrets.filter(s => s !== '')
+  if (given.length === 0) return text => text
+  const head = given.reduce((n, s) => Math.min(n, s.length), MIN_SCRUBBED)
+  const byHead = new Map<string, string[]>()
+  for (const s of [...given].sort((a, b) => b.length - a.length)) {
+    const list = byHead.get(s.slice(0, head))
+    if (list === undefined) byHead.set(s.slice(0, head), [s])
+    else list.push(s)
+  }
+  const firsts = new Set(given.map(s => s.charCodeAt(0)))
+  return text => {
+    let out = ''
+    let from = 0
+    for (let i = 0; i + head <= text.length;) {
+      const found = firsts.has(text.charCodeAt(i)) ? byHead.get(text.slice(i, i + head))?.find(s => text.startsWith(s, i)) : undefined
+      if (found === undefined) { i++; continue }
+      out += text.slice(from, i) + REDACTED
+      i += found.length
+      from = i
+    }
+    return from === 0 ? text : out + text.slice(from)
+  }
+}
+
+/**
  * `value` with each of `secrets` (hiddenValues) replaced by [redacted] in its strings, and what
  * redactSecrets hides in any string (URL passwords, secret query values, `Password=` pairs): a text,
  * or an error to log, copied with its prototype, own data properties (cause, stack included) and
@@ -220,7 +260,8 @@ export function hiddenValues (value: unknown): string[] {
  */
 export function scrubbed<T> (value: T, secrets: readonly string[]): T {
   const kept = value instanceof PluginSetupError ? [`route "${value.route}"`, `plugin ${value.plugin}:`] : []
-  const scrub = (text: string): string => redactString(secrets.reduce((t, secret) => t.replaceAll(secret, REDACTED), text))
+  const hide = hidingValues(secrets)
+  const scrub = (text: string): string => redactString(hide(text))
   const keeping = (text: string, i: number): string => i === kept.length ? scrub(text) : text.split(kept[i] as string).map(part => keeping(part, i + 1)).join(kept[i])
   const copies = new Map<object, unknown>()
   const copy = (v: unknown): unknown => {

@@ -4,7 +4,7 @@ import { createHash, X509Certificate } from 'node:crypto'
 import { createSecureContext, type SecureContext, type SecureVersion, type TLSSocket, type TlsOptions } from 'node:tls'
 import type { GatewayConfig } from '../config/schema.ts'
 import { readFilePath } from '../config/file-path.ts'
-import { caFileProblem } from '../upstreams/tls.ts'
+import { caFileProblem, unreadableFile } from '../upstreams/tls.ts'
 
 type TlsConfig = NonNullable<GatewayConfig['server']['tls']>
 type Report = (path: Array<string | number>, message: string) => void
@@ -113,7 +113,7 @@ export class ServerTls {
         contents.push(content)
         return content
       } catch (err) {
-        report(path, `cannot read "${file}": ${(err as Error).message}`)
+        report(path, unreadableFile(path.filter(k => typeof k === 'string'), file, abs, err as Error))
         return undefined
       }
     }

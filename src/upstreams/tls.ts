@@ -4,6 +4,8 @@ import { resolve } from 'node:path'
 import { createSecureContext, type ConnectionOptions } from 'node:tls'
 import type { buildConnector } from 'undici'
 import { readFilePath } from '../config/file-path.ts'
+import { hiddenAt } from '../config/redact.ts'
+import { REDACTED } from '../config/url-userinfo.ts'
 import type { UpstreamConfig } from '../config/schema.ts'
 
 type TlsConfig = NonNullable<UpstreamConfig['tls']>
@@ -20,11 +22,12 @@ export function upstreamTls (tls: TlsConfig, base: string, report: Report): Conn
   const read = (key: 'ca' | 'cert' | 'key'): string | undefined => {
     const file = tls[key]
     if (file === undefined) return undefined
+    const abs = resolve(base, file)
     try {
-      return readFilePath(resolve(base, file)).toString('utf8')
+      return readFilePath(abs).toString('utf8')
     } catch (err) {
       ok = false
-      report(key, `cannot read "${file}": ${(err as Error).message}`)
+      report(key, unreadableFile(['tls', key], file, abs, err as Error))
       return undefined
     }
   }
@@ -51,6 +54,20 @@ export function upstreamTls (tls: TlsConfig, base: string, report: Report): Conn
     return undefined
   }
   return options
+}
+
+// A PEM block's first line: text given where a file's path is expected.
+const PEM_BEGIN = /-----BEGIN [^\r\n]*-----/
+
+/**
+ * Why the file `file` (`abs` once resolved) a TLS setting names cannot be read (`err`), `keys` its
+ * config path's keys from `tls` on. The file is quoted unless GET /config hides the setting's value
+ * (a key's), nor then in the error's own message. PEM text given for it (a ${VAR} holding a
+ * Kubernetes secret's key, or the text pasted) is said to be that, never quoted.
+ */
+export function unreadableFile (keys: readonly string[], file: string, abs: string, err: Error): string {
+  if (PEM_BEGIN.test(file)) return 'holds PEM text, not a file path: write the PEM to a file and give that file\'s path'
+  return hiddenAt(keys) ? `cannot read the file it names: ${err.message.replaceAll(abs, REDACTED)}` : `cannot read "${file}": ${err.message}`
 }
 
 /** Why `pem` is not a certificate (the client certificate, then its chain), undefined when it is. */
