@@ -61,15 +61,27 @@ export interface Write { state: State, ttlMs: number }
 
 const EPSILON = 1e-6
 
+/**
+ * Whether a stored window counts as the current one at the clock's window `idx`: it, or the next
+ * (a small step back across an edge). One further ahead was written while the clock ran ahead (a
+ * step forward, then back): kept, it would refuse the key and say so for the whole step, so it is
+ * no state and a new window is written over it. This bounds every wait and expiry to the next
+ * window's (at most 2 windows; 3 sliding).
+ */
+function current (stored: number, idx: number): boolean {
+  return stored === idx || stored === idx + 1
+}
+
 /** Sliding-window counter: this window's count plus the previous window's, weighted by how much of it the sliding window still covers. */
 function slidingWindow (q: number, w: number, stored: SlidingState | undefined, now: number): Check {
   let idx = Math.floor(now / w)
   let c = 0
   let p = 0
   if (stored !== undefined) {
-    // A window ahead of the clock (stepped back) is still the current one: its counts hold until
-    // the clock passes it (e < 0 until it starts; the previous window weighs whole till then).
-    if (stored.window >= idx) { idx = stored.window; c = stored.count; p = stored.previous } else if (stored.window === idx - 1) p = stored.count
+    // The next window (the clock stepped back across its edge) is still the current one: its counts
+    // hold until the clock passes it (e < 0 until it starts; the previous window weighs whole till
+    // then). Further ahead is no state: see current().
+    if (current(stored.window, idx)) { idx = stored.window; c = stored.count; p = stored.previous } else if (stored.window === idx - 1) p = stored.count
   }
   const e = now - idx * w
   const est = p * (w - Math.max(e, 0)) / w + c
@@ -90,7 +102,7 @@ function slidingWait (q: number, w: number, c: number, p: number, e: number): nu
 function chargeSliding (w: number, stored: SlidingState | undefined, now: number): Write | undefined {
   const idx = Math.floor(now / w)
   // Never a window moved back: it would turn the counts of every limit sharing the key into a decaying previous.
-  if (stored !== undefined && stored.window >= idx) { stored.count++; return undefined }
+  if (stored !== undefined && current(stored.window, idx)) { stored.count++; return undefined }
   const p = stored?.window === idx - 1 ? stored.count : 0
   return { state: new SlidingState(idx, 1, p), ttlMs: 2 * w - (now - idx * w) }
 }
@@ -119,8 +131,9 @@ function chargeBucket (q: number, w: number, stored: BucketState | undefined, no
 
 /** Fixed window: one count per window aligned on the epoch. */
 function fixedWindow (q: number, w: number, stored: FixedState | undefined, now: number): Check {
-  // A window ahead of the clock (stepped back) is still the current one, until its end (e < 0 till it starts).
-  const idx = Math.max(Math.floor(now / w), stored?.window ?? 0)
+  // The next window (stepped back) is still the current one, until its end (e < 0 till it starts).
+  const clock = Math.floor(now / w)
+  const idx = stored !== undefined && current(stored.window, clock) ? stored.window : clock
   const c = stored?.window === idx ? stored.count : 0
   const e = now - idx * w
   const free = q - c
@@ -130,7 +143,7 @@ function fixedWindow (q: number, w: number, stored: FixedState | undefined, now:
 /** Counts an allowed request; a new window's state lives to the window's end. */
 function chargeFixed (w: number, stored: FixedState | undefined, now: number): Write | undefined {
   const idx = Math.floor(now / w)
-  if (stored !== undefined && stored.window >= idx) { stored.count++; return undefined }
+  if (stored !== undefined && current(stored.window, idx)) { stored.count++; return undefined }
   return { state: new FixedState(idx, 1), ttlMs: w - (now - idx * w) }
 }
 

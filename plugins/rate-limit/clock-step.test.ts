@@ -10,7 +10,9 @@ import { compilePlans } from './plans.ts'
 import { Precheck } from './precheck.ts'
 
 // A wall clock stepped back (NTP, a VM restored, the Redis host, a failover to a replica whose
-// clock is behind) leaves a token bucket's arrival time, or a window, as far ahead as the step. The store says
+// clock is behind) leaves a token bucket's arrival time, or a window, as far ahead as the step. The
+// window algorithms keep a window at most one ahead (a step back across an edge; one further was
+// written while the clock ran ahead, and would refuse the key for the whole step). The store says
 // so (a clamp would refill a bigger bucket sharing the key: see shared-bucket.test.ts); the local
 // pre-check held the key, on the monotonic clock, for the length of the step, even once the clock
 // was restored. The memory store reads Date.now(), which the tests move; its expiries run on the
@@ -60,7 +62,7 @@ ${limitedRoute('r', '/*', '{ by: [ "header:x-k" ], algorithm: token-bucket, limi
   t.ok(await passes(two), 'the clock still back: passes within 5 s')
 })
 
-t.test('windows on the memory store: a step back keeps the window\'s counts, and Retry-After says until the clock passes it; forward, a fresh window', async t => {
+t.test('windows on the memory store: a step of windows either way starts another window, never a longer wait', async t => {
   const s = await setup(t)
   // The store's answers (the pre-check holds a key no longer than its limit can wait: tested below).
   const gw = await gateway(s, `routes:
@@ -76,10 +78,36 @@ ${limitedRoute('r', '/*', '{ by: [ "header:x-k" ], localPrecheck: false, limits:
     statuses.push(a.status)
     if (a.status === 429) waits.push(Number(a.headers['retry-after']))
   }
-  t.same(statuses, [200, 200, 429, 429, 429, 429, 200], 'the quota spent, still spent in the window stepped back from; forward, a fresh window')
-  t.ok(waits[0] as number <= 120, `Retry-After ${waits[0]} in the clock's window: at most two windows (sliding)`)
-  // The sliding window's wait: 10 minutes to its window, then its window and half the next (2 counted of 2).
-  t.ok(waits.slice(1).every(w => w > 600 && w <= 690), `Retry-After ${waits.slice(1).join(', ')}: until the clock passes the window again`)
+  // 10 windows back, the window stored is no step across an edge: it may have been written while the clock ran ahead.
+  t.same(statuses, [200, 200, 429, 200, 200, 429, 200], 'the quota spent, then spent again in the window stepped into; forward, a fresh window')
+  t.ok(waits.every(w => w <= 120), `Retry-After ${waits.join(', ')}: at most two windows (sliding)`)
+})
+
+const DAY = 86_400_000
+
+t.test('windows on the memory store: a day ahead and back, a key touched ahead is a fresh window, its Retry-After within 2 windows', async t => {
+  const s = await setup(t)
+  const gw = await gateway(s, `routes:
+${['sliding-window', 'fixed-window'].map(a => limitedRoute(a, `/${a}/*`, `{ by: [ "header:x-k" ], algorithm: ${a}, limits: [ { name: m, requests: 5, window: 10s } ] }`)).join('')}`)
+  t.teardown(() => gw.close())
+  const W = 10_000
+  // The clock held still 100 ms into a window (its counters expire on the monotonic clock, 0.9 s on at the soonest).
+  const at = Math.floor(realNow() / W) * W + 100
+  for (const a of ['sliding-window', 'fixed-window']) {
+    const url = `${gw.url}/${a}/`
+    const k = { 'x-k': a }
+    Date.now = () => at + DAY
+    const statuses = [(await send(url, k)).status]
+    Date.now = () => at
+    let wait: string | string[] | undefined
+    for (let i = 0; i < 6; i++) {
+      const r = await send(url, k)
+      statuses.push(r.status)
+      wait ??= r.status === 429 ? r.headers['retry-after'] : undefined
+    }
+    t.same(statuses, [200, 200, 200, 200, 200, 200, 429], `${a}: the request a day ahead does not count once the clock is back`)
+    t.ok(Number(wait) >= 1 && Number(wait) <= 2 * W / 1000, `${a}: Retry-After ${String(wait)}, not a day`)
+  }
 })
 
 t.test('windows on the memory store: stepped back 400 ms across a window\'s edge, the window\'s count holds (5 of 5, not 9)', async t => {
@@ -107,7 +135,7 @@ ${['sliding-window', 'fixed-window'].map(a => limitedRoute(a, `/${a}/*`, `{ by: 
   }
 })
 
-t.test('windows on the memory store: the clock still back, a client passes within two windows', async t => {
+t.test('windows on the memory store: the clock still back across an edge, a client passes within two windows', async t => {
   const s = await setup(t)
   // A memory store's counter expires on the monotonic clock, at the end of its window (the next, sliding).
   const gw = await gateway(s, `routes:
@@ -115,11 +143,14 @@ ${limitedRoute('r', '/*', '{ by: [ "header:x-k" ], limits: [ { name: s, requests
   t.teardown(() => gw.close())
   const url = `${gw.url}/`
   const k = { 'x-k': 'k' }
+  // 300 ms into a window, then held 100 ms before it.
+  const edge = (Math.floor(realNow() / 1000) + 1) * 1000
+  Date.now = () => edge + 300
   t.same([(await send(url, k)).status, (await send(url, k)).status], [200, 200])
-  stepBy(-TEN_MINUTES)
+  Date.now = () => edge - 100
   const back = await send(url, k)
   t.equal(back.status, 429, 'a step back gives no new window')
-  t.ok(Number(back.headers['retry-after']) > 600, `Retry-After ${String(back.headers['retry-after'])}: until the clock passes the window`)
+  t.equal(back.headers['retry-after'], '2', 'Retry-After from the window\'s start, 100 ms ahead')
   let passed = false
   t.ok(await callUntil(async () => { if ((await send(url, k)).status === 200) passed = true }, () => passed, 5_000), 'passes within 5 s')
 })
@@ -166,12 +197,7 @@ t.test('the Lua on Redis and its JavaScript twin: a stored arrival time an hour 
   t.equal(await client.exists(keys[1] as string), 0, 'the window counted nothing')
   await client.del(...keys)
 
-  const local = new Map<string, { value: LocalValue, ttlMs: number | undefined }>([[keys[0] as string, { value: new BucketState(tat), ttlMs: undefined }]])
-  const data: LocalData = {
-    get: key => local.get(key)?.value,
-    set: (key, value, ttlMs) => { local.set(key, { value, ttlMs }) },
-    delete: key => { local.delete(key) }
-  }
+  const { data, local } = localData([[keys[0] as string, new BucketState(tat)]])
   t.same(decideScript.local(data, keys, args, now), answer, 'the same answer in JavaScript')
   t.same([...local].map(([k, e]) => [k, String(e.value), e.ttlMs]), [[keys[0], `${tat}.000`, undefined]], 'nothing written')
 })
@@ -191,12 +217,7 @@ t.test('the Lua on Redis and its JavaScript twin: a stored window ahead of the c
     const args = [alg, '5', String(W), '5']
     const [s, us] = await client.time()
     await client.set(key, String(state), 'PX', ends * W - (Number(s) * 1000 + Math.floor(Number(us) / 1000)))
-    const local = new Map<string, { value: LocalValue, ttlMs: number | undefined }>([[key, { value: state, ttlMs: undefined }]])
-    const data: LocalData = {
-      get: k => local.get(k)?.value,
-      set: (k, value, ttlMs) => { local.set(k, { value, ttlMs }) },
-      delete: k => { local.delete(k) }
-    }
+    const { data, local } = localData([[key, state]])
     const allowed: number[] = []
     for (let i = 0; i < 3; i++) {
       const answer = await client.eval(decideScript.lua, 1, key, ...args) as number[]
@@ -213,4 +234,70 @@ t.test('the Lua on Redis and its JavaScript twin: a stored window ahead of the c
     t.same([...local].map(([k, e]) => [k, String(e.value), e.ttlMs]), [[key, after, undefined]], `${alg}: in memory, counted in place`)
     await client.del(key)
   }
+})
+
+/** A LocalData over a map, as the memory store's, recording each write's time to live. */
+function localData (entries: Array<[string, LocalValue]>): { data: LocalData, local: Map<string, { value: LocalValue, ttlMs: number | undefined }> } {
+  const local = new Map(entries.map(([k, value]) => [k, { value, ttlMs: undefined as number | undefined }]))
+  const data: LocalData = {
+    get: k => local.get(k)?.value,
+    set: (k, value, ttlMs) => { local.set(k, { value, ttlMs }) },
+    delete: k => { local.delete(k) }
+  }
+  return { data, local }
+}
+
+t.test('the Lua on Redis and its JavaScript twin: a window written a day ahead (the clock stepped forward, then back) is no state, written over', async t => {
+  const redis = await redisForTest()
+  t.teardown(() => redis.close())
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+  const W = 60_000
+  const serverNow = async () => { const [s, us] = await client.time(); return Number(s) * 1000 + Math.floor(Number(us) / 1000) }
+  const idx = Math.floor(await serverNow() / W)
+  // What the Lua wrote for one request while Redis's clock ran a day ahead, its expiry a day on too.
+  for (const [alg, state] of [['s', new SlidingState(idx + DAY / W, 1, 0)], ['f', new FixedState(idx + DAY / W, 1)]] as const) {
+    const key = `clock-step:${process.pid}:day:${alg}`
+    const args = [alg, '5', String(W), '5']
+    await client.set(key, String(state), 'PX', DAY + 2 * W)
+    const { data } = localData([[key, state]])
+    const allowed: number[] = []
+    let retry = 0
+    for (let i = 0; i < 6; i++) {
+      const answer = await client.eval(decideScript.lua, 1, key, ...args) as number[]
+      const now = answer[answer.length - 1] as number
+      t.same(decideScript.local(data, [key], args, now), answer, `${alg}: the same answer in JavaScript`)
+      allowed.push(answer[0] as number)
+      if (answer[0] === 0) retry = answer[3] as number
+    }
+    t.same(allowed, [1, 1, 1, 1, 1, 0], `${alg}: the window's 5, the request a day ahead not counted`)
+    t.ok(retry > 0 && retry <= 2 * W, `${alg}: the sixth retries in ${retry} ms, within 2 windows`)
+    const pttl = await client.pttl(key)
+    t.ok(pttl > 0 && pttl <= 2 * W, `${alg}: the key written over, expiring in ${pttl} ms, within 2 windows`)
+    await client.del(key)
+  }
+})
+
+t.test('the Lua on Redis: a stored number past 2^53 is no state, not an error', async t => {
+  const redis = await redisForTest()
+  t.teardown(() => redis.close())
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+  const W = 60_000
+  const [sec] = await client.time()
+  // The last: a count in the clock's window no request could have made (had it been read: 429).
+  const idx = Math.floor(Number(sec) * 1000 / W)
+  for (const [alg, value] of [['s', '99999999999999999999 1 0'], ['f', '99999999999999999999 1'], ['s', `${idx} 99999999999999999999 0`]] as const) {
+    const key = `clock-step:${process.pid}:huge:${alg}`
+    await client.set(key, value)
+    const answer = await client.eval(decideScript.lua, 1, key, alg, '5', String(W), '5') as number[]
+    t.same(answer.slice(0, 3), [1, 1, 4], `${alg} ${value}: allowed, the first of a new window`)
+    t.ok(await client.pttl(key) <= 2 * W, `${alg} ${value}: written over, expiring within 2 windows`)
+    await client.del(key)
+  }
+  // In JavaScript (the memory store holds only its own states) the window too far ahead is no state.
+  const key = `clock-step:${process.pid}:huge`
+  const { data, local } = localData([[key, new SlidingState(1e20, 1, 0)]])
+  t.same(decideScript.local(data, [key], ['s', '5', String(W), '5'], realNow()).slice(0, 3), [1, 1, 4], 'the same in JavaScript')
+  t.equal((local.get(key)?.value as SlidingState).count, 1, 'written over')
 })

@@ -10,8 +10,9 @@ import { charge, check, type AlgorithmCode } from './algorithms.ts'
  * Returns [allowed (1|0), then per limit: ok (1|0), remaining, ms (reset, or retry when not ok or
  * when this request took the last one that fits: see Check in algorithms.ts), then now (ms)].
  * Time comes from the Redis server (TIME) so that instances with skewed clocks agree. A stored
- * window ahead of TIME (its clock stepped back) stays the current one, written back as it was with
- * its expiry's instant: see algorithms.ts.
+ * window one ahead of TIME (its clock stepped back) stays the current one, written back as it was
+ * with its expiry's instant; further ahead, or a number past 2^53 (no state this script wrote), is
+ * no state: see current() in algorithms.ts.
  */
 const LUA = `
 local t = redis.call('TIME')
@@ -19,6 +20,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = #KEYS
 local deadline = tonumber(ARGV[4 * n + 1])
 if deadline and now > deadline then return {-1, now} end
+-- A stored integer, or nil past 2^53 (a PX or %d from it would fail the whole call).
+local function int (x)
+  local v = tonumber(x)
+  if v and v <= 9007199254740992 then return v end
+end
 local res = {1}
 local states, ttls = {}, {}
 for i = 1, n do
@@ -30,9 +36,10 @@ for i = 1, n do
     local cw, c, p = -1, 0, 0
     if v then
       local x, y, z = string.match(v, '^(%d+) (%d+) (%d+)$')
-      if x then cw, c, p = tonumber(x), tonumber(y), tonumber(z) end
+      x, y, z = int(x), int(y), int(z)
+      if x and y and z then cw, c, p = x, y, z end
     end
-    if cw >= idx then
+    if cw == idx or cw == idx + 1 then
       idx = cw
     else
       if cw == idx - 1 then p = c else p = 0 end
@@ -72,7 +79,8 @@ for i = 1, n do
     local c = 0
     if v then
       local x, y = string.match(v, '^(%d+) (%d+)$')
-      if x and tonumber(x) >= idx then idx, c = tonumber(x), tonumber(y) end
+      x, y = int(x), int(y)
+      if x and y and (x == idx or x == idx + 1) then idx, c = x, y end
     end
     local e = now - idx * w
     free, ms = q - c, w - e
