@@ -197,7 +197,7 @@ export class Upstream {
     if (ok) {
       if (answered) target.latency.observe(now - waitFrom, now)
       target.outlier.success()
-      target.recentFailures.answered()
+      target.recentFailures.answered(now)
     } else {
       target.latency.failed(this.#failureLatency(now - waitFrom, now), now)
       // Every failed try, any 5xx (a 500 too, unlike passive checks): the factor only moves traffic
@@ -232,8 +232,9 @@ export class Upstream {
    * breaker), so clients that can make targets fail cannot take the whole upstream out while its
    * health checks pass; an ejection never takes the last one available, a breaker may (`lastToo`:
    * it is there to fail fast, as for the lone target of an upstream). When none is available (all
-   * failing their checks), an ejection takes nothing out: it only ranks the target behind the others
-   * as least bad, else a dead one among them kept its share. Not capped when `down` (its
+   * failing their checks), only a target `down` is ejected (it ranks behind the others as least bad,
+   * else a dead one among them kept its share); the 503s every target answers in an outage they
+   * share ejected them up to the percentage, kept out for 30 s and more once recovered. Not capped when `down` (its
    * last failures had no answer): every dead target goes (health checks are off by default), else
    * those left in failed a share of the requests for ever.
    */
@@ -246,7 +247,7 @@ export class Upstream {
       if (t.outlier.ejected(now) || breakerDown(t.breaker, now) !== undefined) out++
       else if (t.available(now)) otherAvailable = true
     }
-    return (otherAvailable || lastToo || !selfAvailable) && (down || out < maxEjected(this.#ejection, this.#targets.length))
+    return (otherAvailable || lastToo || (down && !selfAvailable)) && (down || out < maxEjected(this.#ejection, this.#targets.length))
   }
 
   /** Logs the ejection now, and its end when it comes (see #ejectionEnds). */

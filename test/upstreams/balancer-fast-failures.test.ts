@@ -71,6 +71,6 @@ t.test('one failure among answers ranks a target behind an equal one for a secon
   t.equal(lc.pick(req, start + 2_000, undefined), a, 'one failure (x2) weighs less than the other\'s two requests in flight (3 against 2)')
   a.recentFailures.failed(start + 2_000)
   t.equal(lc.pick(req, start + 2_000, undefined), b, 'two in a row (x4) outweigh them')
-  a.recentFailures.answered()
-  t.equal(lc.pick(req, start + 2_000, undefined), a, 'an answer resets the count')
+  a.recentFailures.answered(start + 2_000)
+  t.equal(lc.pick(req, start + 2_000, undefined), a, 'an answer halves them (failures per answer: x2 again)')
 })

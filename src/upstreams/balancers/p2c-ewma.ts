@@ -1,10 +1,12 @@
 import type { Target } from '../target.ts'
 import { load, usable, type Balancer } from './balancer.ts'
+import { failureFactor } from './recent-failures.ts'
 
 /**
  * Power of two choices with peak-EWMA latency (as Finagle and Linkerd do): two distinct usable
  * targets at random, and the one with the lower latency x (in flight + queued + 1) / weight wins,
- * times its recent failures' factor (RecentFailures). Slow or
+ * times its recent failures' factor (failureFactor, against the fewest failures per answer among
+ * the usable targets). Slow or
  * overloaded targets lose traffic at once without a global scan, and randomness avoids the herd
  * that pure least-loaded picking causes when many gateways share targets.
  */
@@ -18,7 +20,12 @@ export class P2cEwma implements Balancer {
   pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false, anyState = false): Target | undefined {
     const targets = this.#targets
     let n = 0
-    for (let i = 0; i < targets.length; i++) if (usable(targets[i] as Target, now, exclude, roomOnly, anyState)) n++
+    let fewest = Infinity
+    for (const t of targets) {
+      if (!usable(t, now, exclude, roomOnly, anyState)) continue
+      n++
+      fewest = Math.min(fewest, t.recentFailures.ratio(now))
+    }
     if (n === 0) return undefined
     const a = Math.floor(Math.random() * n)
     if (n === 1) return this.#nth(a, now, exclude, roomOnly, anyState)
@@ -26,7 +33,7 @@ export class P2cEwma implements Balancer {
     if (b >= a) b++
     const ta = this.#nth(a, now, exclude, roomOnly, anyState)
     const tb = this.#nth(b, now, exclude, roomOnly, anyState)
-    return cost(ta, now) <= cost(tb, now) ? ta : tb
+    return cost(ta, now, fewest) <= cost(tb, now, fewest) ? ta : tb
   }
 
   /** The k-th usable target. */
@@ -41,6 +48,6 @@ export class P2cEwma implements Balancer {
  * penalty alone (twice the answers' latency): a target failing at once has no load, and the others'
  * load outweighed the penalty.
  */
-function cost (t: Target, now: number): number {
-  return (t.latency.estimate(now) + 1) * (load(t) + 1) * t.recentFailures.factor(now) / t.weight
+function cost (t: Target, now: number, fewest: number): number {
+  return (t.latency.estimate(now) + 1) * (load(t) + 1) * failureFactor(t.recentFailures.ratio(now), fewest) / t.weight
 }

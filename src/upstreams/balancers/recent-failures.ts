@@ -1,36 +1,58 @@
-/** How fast a target's count of failures in a row fades without further failures: it halves every second. */
+/** How fast a target's counts of failed tries and answers fade: they halve every second. */
 const HALF_LIFE_MS = 1_000
 /** At most this many doublings (x65,536): enough to outweigh any load, short enough to fade in seconds. */
-const MAX_COUNT = 16
+const MAX_EXPONENT = 16
 
 /**
- * A target's recent failures in a row, as a factor on its cost for the load-aware balancers
- * (least-connections, p2c-ewma): 2^round(count), where each failed try adds one to the count, an
- * answer resets it, and it halves every second. A target that fails at once always has nothing in
- * flight, so load alone sent it most requests; doubling per failure ranks it behind the targets
- * that answer, whatever their load, within a few tries, and it is tried again once the count has
- * faded to where its cost meets theirs (about one try per 1.4/count seconds: a few a second), so
- * one that recovers gets its share back. One failure among answers doubles it for a second at most.
+ * A target's recent failed tries per answer, for the load-aware balancers (least-connections,
+ * p2c-ewma): its failed tries over its answers plus one, both counts halving every second (the
+ * one more lets failures alone fade too). See failureFactor.
  */
 export class RecentFailures {
-  #count = 0
+  #failures = 0
+  #answers = 0
   #at = 0
 
-  /** The factor on the target's cost at `now` (performance.now()): 1 without recent failures. */
-  factor (now: number): number {
-    return this.#count === 0 ? 1 : 2 ** Math.round(this.#decayed(now))
+  /** At `now` (performance.now()): 0 without failures. */
+  ratio (now: number): number {
+    if (this.#failures === 0) return 0
+    const kept = this.#kept(now)
+    return this.#failures * kept / (this.#answers * kept + 1)
   }
 
   failed (now: number): void {
-    this.#count = Math.min(MAX_COUNT, this.#decayed(now) + 1)
+    const kept = this.#kept(now)
+    this.#failures = this.#failures * kept + 1
+    this.#answers *= kept
     this.#at = now
   }
 
-  answered (): void {
-    this.#count = 0
+  answered (now: number): void {
+    const kept = this.#kept(now)
+    this.#failures *= kept
+    this.#answers = this.#answers * kept + 1
+    this.#at = now
   }
 
-  #decayed (now: number): number {
-    return this.#count * 2 ** (-Math.max(0, now - this.#at) / HALF_LIFE_MS)
+  /** What is left of the counts at `now`. */
+  #kept (now: number): number {
+    return 2 ** (-Math.max(0, now - this.#at) / HALF_LIFE_MS)
   }
+}
+
+/**
+ * The factor on a target's cost: 2^round(ratio / (1 + best)), at most 2^16, where `ratio` is its
+ * RecentFailures ratio and `best` the lowest among the targets compared. A target that fails at
+ * once always has nothing in flight, so load alone sent it most requests; beside targets that
+ * answer (best 0), each failure doubles its cost, which ranks it behind them, whatever their load,
+ * within a few tries, and it is tried again once its failures have faded to where its cost meets
+ * theirs (a few tries a second), so one that recovers gets its share back. Failures a client
+ * provokes on every target (a path that answers 500 anywhere) raise `best` with the rest: the
+ * targets stay alike, and one that for a while got mostly those (least-connections gives the
+ * target that has just become cheapest to whichever request comes first: most often a fast one)
+ * is not starved. Counted in a row and reset by an answer, they moved nearly all the other
+ * requests onto one target.
+ */
+export function failureFactor (ratio: number, best: number): number {
+  return ratio === 0 ? 1 : 2 ** Math.round(Math.min(MAX_EXPONENT, ratio / (1 + best)))
 }
