@@ -569,7 +569,8 @@ t.test('request bodies: decoded, they lose the encoded bytes\' digests and lengt
   const underscored = await request(`${gw.url}/echo-fields`, { method: 'POST', headers: { 'content-encoding': 'gzip', ...spelt }, body })
   t.same((await underscored.body.json() as { underscored: string[] }).underscored, ['x_trace_id'], 'their `_` spellings too')
   const kept = await request(`${gw.url}/echo-fields`, { method: 'POST', headers: spelt, body: 'hello' })
-  t.same((await kept.body.json() as { underscored: string[] }).underscored.sort(), Object.keys(spelt).map(n => n.toLowerCase()).sort(), 'a body not decoded keeps them')
+  // Content_Length aside: the gateway drops the `_` spellings of framing fields from every request.
+  t.same((await kept.body.json() as { underscored: string[] }).underscored.sort(), Object.keys(spelt).map(n => n.toLowerCase()).filter(n => n !== 'content_length').sort(), 'a body not decoded keeps them')
   // Servers long sent raw deflate for `deflate`; browsers take it.
   const raw = await request(`${gw.url}/echo`, { method: 'POST', headers: { 'content-encoding': 'deflate' }, body: zlib.deflateRawSync('hello') })
   t.same([raw.statusCode, await raw.body.json()], [200, { body: 'hello', encoding: null }], 'raw deflate')

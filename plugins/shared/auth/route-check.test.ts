@@ -44,8 +44,8 @@ t.test('a forwarded claim in the header another auth plugin of the route reads i
     upstream: up
     plugins:
       key-auth: {}
-      jwt-auth: { secret: "${SECRET}", forwardClaims: { key: x-api-key, email: x-user-email } }
-`), /c\.yaml:10:\d+ routes\[0\]\.plugins\.jwt-auth\.forwardClaims\.key: "x-api-key" is where key-auth on this route reads its credential: forwarded claims are removed from every request first, so key-auth would never find one$/)
+      jwt-auth: { secret: "${SECRET}", forwardClaims: { sub: x-api-key, email: x-user-email } }
+`), /c\.yaml:10:\d+ routes\[0\]\.plugins\.jwt-auth\.forwardClaims\.sub: "x-api-key" is where key-auth on this route reads its credential: forwarded claims are removed from every request first, so key-auth would never find one$/)
   t.match(await problems(`plugins:
   jwt-auth: { secret: "${SECRET}", forwardClaims: { user: X_Team_Key, pw: authorization } }
 routes:
