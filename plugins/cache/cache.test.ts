@@ -1020,6 +1020,9 @@ t.test('purge requests that are not understood get 400; a purge counts over ever
   const usage = { error: 'bad_purge', message: 'send one of {"url": "<absolute URL>"}, {"prefix": "/path/"}, {"tag": "<surrogate key>"}, {"all": true}, alone' }
   const twoSelectors = ['{"tag":"x","all":true}', '{"prefix":"/","tagg":"x"}', '{}']
   for (const body of ['{"prefix":"a/"}', '{"tag":""}', '{"all":"yes"}', '{"url":7}', 'null', '[]', ...twoSelectors]) t.same(await purge(body), { status: 400, body: usage }, body)
+  // Responses list their tags separated by white space: a tag with some was never stored, and "purged 0" would say it was done.
+  const oneTag = { error: 'bad_purge', message: '"tag" must be one tag without white space: the surrogate key header separates tags by spaces, so no response is tagged with one that has them; send one purge per tag' }
+  for (const tag of ['a b', ' a', 'a\t', 'a\nb', 'a\u00a0b']) t.same(await purge(JSON.stringify({ tag })), { status: 400, body: oneTag }, JSON.stringify(tag))
   await r.get('/one')
   await r.get('/two/x')
   t.same(await purge('{"prefix":"/"}'), { status: 200, body: { purged: 2 } }, 'a prefix purge on each route')

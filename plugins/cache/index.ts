@@ -70,6 +70,8 @@ export default definePlugin({
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
       recent: store.getNow === undefined ? recentValues(store) : undefined,
       invalidating: tags => purger.invalidating(store, tags),
+      // Redis is shared: its deletion reaches every worker's (and instance's) reads.
+      siblings: store.type === 'memory' ? tags => ctx.admin.onOtherWorkers('POST', '/invalidate', { store: store.name, tags }) : undefined,
       deletions: purger.deletions(store),
       superseded: () => purger.superseded(ctx.routeName, store, settings),
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),
@@ -81,7 +83,7 @@ export default definePlugin({
           `cache: store "${store.name}" held values the cache cannot read (malformed, cut short, or of another format); each was dropped and its request went upstream`)
       }
     })
-    purger.add({ name: ctx.routeName, store, key: config.key, settings, purging: p => cache.purging(p), dropping: done => cache.dropping(done), log: ctx.log })
+    purger.add({ name: ctx.routeName, store, key: config.key, settings, purging: p => cache.purging(p), dropping: done => cache.dropping(done), invalidate: tags => cache.invalidated(tags), log: ctx.log })
     return cache
   }
 })

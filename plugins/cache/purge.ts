@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { normalizePath, type PluginAdmin, type PluginAdminReply, type Store, type StoreError } from '../../src/index.ts'
-import { urlKeyPrefix } from './cache-key.ts'
+import { isUrlTag, urlKeyPrefix } from './cache-key.ts'
 import type { CacheConfig } from './schema.ts'
 
 /** What a purge selects in a route: the keys under a prefix, or the entries with a tag; `{}`: everything. */
@@ -18,6 +18,8 @@ interface CachedRoute {
   readonly purging: (p: Purge) => void
   /** Told as its entries from an earlier config are dropped, with the drop (see Purger.inService): its lookups miss until it ends. */
   readonly dropping: (done: Promise<void>) => void
+  /** Invalidates URL tags on its store, as an unsafe request it took would (see RouteCache.invalidated). */
+  readonly invalidate: (tags: readonly string[]) => Promise<void>
   readonly log: Logger
 }
 /** One store's part of a purge: the keys it deleted. */
@@ -74,6 +76,7 @@ export class Purger {
   /** `gateway`: an object every config of the gateway gets, and no other gateway's (see requestsCounter). */
   constructor (admin: PluginAdmin, gateway: object) {
     admin.route('POST', '/purge', req => this.#purge(req.body))
+    admin.route('POST', '/invalidate', req => this.#invalidate(req.body))
     this.#gateway = gateway
     newest.set(gateway, this.#byRoute)
     let routes = live.get(gateway)
@@ -152,6 +155,20 @@ export class Purger {
     for (const r of this.#routes) this.#live.delete(r)
   }
 
+  /**
+   * POST /invalidate {"store": name, "tags": [URL tags]}: another worker's invalidation by an unsafe
+   * request (see RouteCache's siblings), on this worker's store of that name (its memory store is its own).
+   */
+  async #invalidate (body: unknown): Promise<PluginAdminReply> {
+    const { store, tags } = (typeof body === 'object' && body !== null ? body : {}) as { store?: unknown, tags?: unknown }
+    if (typeof store !== 'string' || !Array.isArray(tags) || !tags.every(t => typeof t === 'string' && isUrlTag(t))) {
+      return { status: 400, body: { error: 'bad_invalidation', message: 'send {"store": "<store name>", "tags": [<URL tags>]}: the invalidation one worker passes on to the others' } }
+    }
+    const route = this.#routes.find(r => r.store.name === store)
+    await route?.invalidate(tags as string[])
+    return { body: { invalidated: route === undefined ? 0 : tags.length } }
+  }
+
   async #purge (body: unknown): Promise<PluginAdminReply> {
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>
     let work: Work[]
@@ -171,6 +188,8 @@ export class Purger {
       const prefix = b.prefix
       work = this.#routes.map(r => this.#purgePrefix(r, o => `c:${o.name}:${prefix}`))
     } else if (typeof b.tag === 'string' && b.tag !== '') {
+      // Responses list their tags separated by white space (see #prepare): no stored tag holds any.
+      if (/\s/.test(b.tag)) return bad('"tag" must be one tag without white space: the surrogate key header separates tags by spaces, so no response is tagged with one that has them; send one purge per tag')
       const tag = surrogateTag(b.tag)
       const stores = this.#stores({ tag })
       work = stores.map(s => ({ store: s, count: s.deleteTag(tag) }))

@@ -48,6 +48,11 @@ export interface RouteCacheSettings {
   readonly recent: RecentValues | undefined
   /** Tells every route on the store of an invalidation of these URL tags, this one included (see Purger.invalidating). */
   readonly invalidating: (tags: readonly string[]) => void
+  /**
+   * With server.workers, on a memory store (each worker's own): has the other workers invalidate
+   * these URL tags too (see Purger's /invalidate), resolving once they have. Undefined on a shared store.
+   */
+  readonly siblings: ((tags: readonly string[]) => Promise<void>) | undefined
   /** The URL tags the store is deleting for invalidations, run and read by every route on it (see Purger.deletions). */
   readonly deletions: TagDeletions
   /** Whether a newer config caches the route otherwise (see Purger.superseded): what it fetches then is not stored. */
@@ -159,11 +164,13 @@ const PURGED = 'purged'
 const NO_FRESHNESS = 'no-freshness'
 /** A request holding another spelling of a field the answer varies on (see #unstorable): this client's only. */
 const VARY_SPELLING = 'vary-spelling'
+/** A bypass header or cookie a plugin after the cache put in the request sent upstream (see #bypassedAfter): this client's only. */
+const BYPASSED_AFTER = 'bypass'
 /**
  * Reasons not to store an answer that are the request's, not the stored entry's: its no-store, or
- * a spelling any client can send (`x_tenant: evil`), which would otherwise drop the shared entry.
+ * a spelling or bypass field any client can have sent (`x_tenant: evil`), which would otherwise drop the shared entry.
  */
-const keepsEntry = (reason: string | undefined): boolean => reason === 'no-store' || reason === VARY_SPELLING
+const keepsEntry = (reason: string | undefined): boolean => reason === 'no-store' || reason === VARY_SPELLING || reason === BYPASSED_AFTER
 type State = Lookup | typeof METHOD | typeof BYPASS | typeof WITH_BODY | typeof CREDENTIALS | typeof UPGRADE | typeof AMBIGUOUS
 
 // Response headers never stored: per client, per hop, or recomputed on every answer.
@@ -364,17 +371,30 @@ export class RouteCache implements PluginHandlers {
   #bypassed (req: GatewayRequest): boolean {
     const s = this.#s
     const client = req.clientHeaders
-    const sent = req.headers
-    for (const name of s.bypassHeaders) if (client[name] !== undefined || sent[name] !== undefined) return true
-    const cookies = s.bypassCookies
-    if (cookies !== undefined) {
-      const own = client.cookie
-      if (own !== undefined && cookies(own)) return true
-      // Read again only when a plugin changed it.
-      const up = sent.cookie
-      if (up !== undefined && up !== own && cookies(typeof up === 'string' ? up : up.join('; '))) return true
-    }
+    for (const name of s.bypassHeaders) if (client[name] !== undefined) return true
+    const own = client.cookie
+    if (own !== undefined && s.bypassCookies?.(own) === true) return true
+    // Read again only when a plugin changed it.
+    return this.#bypassedSent(req.headers, own)
+  }
+
+  /** Whether the request as it goes upstream holds a bypass header, cookie (its Cookie read unless it is `checked`) or spelling. */
+  #bypassedSent (sent: HeaderMap, checked: HeaderMap[string]): boolean {
+    const s = this.#s
+    for (const name of s.bypassHeaders) if (sent[name] !== undefined) return true
+    const up = sent.cookie
+    if (up !== undefined && up !== checked && s.bypassCookies?.(typeof up === 'string' ? up : up.join('; ')) === true) return true
     return s.bypassSpellings?.(sent) === true
+  }
+
+  /**
+   * Whether a plugin after the cache (onRequest below its priority, onUpstreamTry) put a bypass
+   * header, cookie or spelling in the request the upstream got, after the lookup: its answer is that
+   * request's, not stored nor handed to waiters. Read at the response, on the miss path only.
+   */
+  #bypassedAfter (req: GatewayRequest, state: Lookup): string | undefined {
+    const reached = state.reached
+    return reached !== undefined && this.#bypassedSent(req.headers, reached.cookie) ? BYPASSED_AFTER : undefined
   }
 
   /**
@@ -616,13 +636,13 @@ export class RouteCache implements PluginHandlers {
         : req.method !== 'GET' ? 'head'
           : res.closeDelimited ? 'close-delimited'
             : length > s.maxObjectSize ? 'too-large'
-              : this.#unstorable(req.method, req, res.status, res.headers) ?? this.#changedAfter(req, state, res.headers.vary)
+              : this.#bypassedAfter(req, state) ?? this.#unstorable(req.method, req, res.status, res.headers) ?? this.#changedAfter(req, state, res.headers.vary)
     const prepared = reason === undefined ? this.#prepare(res.status, res.headers, state.reached as HeaderMap, req.clientHeaders.host, state.key, state.requestTime) : undefined
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {
       state.lead?.(undefined)
       // The stored response is replaced by one that may not be kept: drop it (not for another spelling's answer, this client's only).
-      if (state.entry !== undefined && res.fromUpstream && res.status < 500 && reason !== VARY_SPELLING) void this.#drop(state.key, state.entry)
+      if (state.entry !== undefined && res.fromUpstream && res.status < 500 && reason !== VARY_SPELLING && reason !== BYPASSED_AFTER) void this.#drop(state.key, state.entry)
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus, detail: down ? STORE_DOWN : reason ?? NO_FRESHNESS })
       return
     }
@@ -660,7 +680,7 @@ export class RouteCache implements PluginHandlers {
     // The request's no-store (or spelling) forbids storing this answer: the entry stays as it was. The 304 may
     // make the response one not to be stored (private, no-store), or leave it no time to be kept
     // (max-age=0 with must-revalidate, a large Age): this client gets it, no other.
-    const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#unstorable('GET', req, e.status, entry.headers) ?? noTimeLeft(merged)
+    const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#bypassedAfter(req, state) ?? this.#unstorable('GET', req, e.status, entry.headers) ?? noTimeLeft(merged)
     state.lead?.(reason === undefined ? { entry, fwdStatus: 304 } : undefined)
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     delete res.headers[s.surrogateHeader]
@@ -705,7 +725,7 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     delete res.headers[s.surrogateHeader]
     const merged = state.noStore ? undefined : this.#merge(e, res.headers, state.requestTime, state.reached as HeaderMap, req.clientHeaders.host)
-    const reason = merged === undefined ? 'no-store' : this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)
+    const reason = merged === undefined ? 'no-store' : this.#bypassedAfter(req, state) ?? this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     if (reason !== undefined || merged === undefined) {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: reason })
@@ -877,10 +897,20 @@ export class RouteCache implements PluginHandlers {
         if (!tags.includes(tag)) tags.push(tag)
       }
     }
+    // The other workers' memory stores hold their own copies: told at once, waited for as the deletion here is.
+    await this.invalidated(tags, s.siblings?.(tags))
+  }
+
+  /**
+   * Invalidates URL tags on this instance's store, as an unsafe request does (see #invalidate), and
+   * waits for the deletion (and `also`) INVALIDATION_WAIT_MS at most. For another worker's write too.
+   */
+  async invalidated (tags: readonly string[], also?: Promise<void>): Promise<void> {
+    const s = this.#s
     // Every route on the store, whose entries its deletion reaches (a read route beside this write route).
     s.invalidating(tags)
     // Within the hook's bound: collapseTimeout is less than half of it (see index.ts).
-    await by(Promise.all(tags.map(t => this.#deleteTag(t))), performance.now() + Math.min(INVALIDATION_WAIT_MS, s.collapser.timeoutMs))
+    await by(Promise.all([...tags.map(t => this.#deleteTag(t)), also]), performance.now() + Math.min(INVALIDATION_WAIT_MS, s.collapser.timeoutMs))
   }
 
   /**

@@ -1,4 +1,5 @@
 import { describeThrown, isError, loggedThrown } from './thrown.ts'
+import { toSiblings } from '../workers/messages.ts'
 
 type Maybe<T> = T | Promise<T>
 
@@ -34,6 +35,12 @@ export interface PluginAdmin {
    * endpoint is an error.
    */
   route (method: AdminMethod, path: string, handler: PluginAdminHandler): void
+  /**
+   * Runs this plugin's endpoint `method path` on every other worker of the gateway (server.workers
+   * above 1: each has its own memory stores), as the admin API would; resolves once they answered
+   * or stopped being waited for. At once with one process: there is no other.
+   */
+  onOtherWorkers (method: AdminMethod, path: string, body: unknown): Promise<void>
 }
 
 const PATH_RE = /^(\/[A-Za-z0-9._~-]+)+$/
@@ -50,7 +57,8 @@ export class PluginAdminRoutes {
         const key = `${method} /plugins/${plugin}${path}`
         if (this.#handlers.has(key)) throw new TypeError(`admin endpoint ${key} is already defined (add it once, from ctx.shared)`)
         this.#handlers.set(key, handler)
-      }
+      },
+      onOtherWorkers: (method, path, body) => toSiblings({ method, path: `/plugins/${plugin}${path}`, query: {}, body })
     }
   }
 

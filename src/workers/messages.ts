@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import type { ListenerKey } from '../server/listen-error.ts'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { TargetAddress, UpstreamSnapshot } from '../upstreams/upstream.ts'
@@ -47,6 +48,8 @@ export type ToWorker =
   | { type: 'portcullis:upstreams', id: number }
   | { type: 'portcullis:stores', id: number }
   | { type: 'portcullis:plugin-admin', id: number, call: PluginAdminCall }
+  /** The other workers have run the call this worker asked for (see toSiblings), or did not in time. */
+  | { type: 'portcullis:siblings', id: number }
   | { type: 'portcullis:shutdown' }
   /** A heartbeat: answered at once with a pong. */
   | { type: 'portcullis:ping' }
@@ -63,10 +66,45 @@ export type FromWorker =
   | { type: 'portcullis:upstreams', id: number, hash: string | undefined, upstreams: UpstreamSnapshot[] }
   | { type: 'portcullis:stores', id: number, pid: number, stores: StoreSnapshot[] }
   | { type: 'portcullis:plugin-admin', id: number, pid: number, answer: PluginAdminAnswer }
+  /** A plugin admin call for every other serving worker (see toSiblings), answered with `portcullis:siblings`. */
+  | { type: 'portcullis:siblings', id: number, call: PluginAdminCall }
   | { type: 'portcullis:pong' }
 
 /** Replies the primary waits for, matched by id. */
-export type Reply = Extract<FromWorker, { id: number }>
+export type Reply = Exclude<Extract<FromWorker, { id: number }>, { type: 'portcullis:siblings' }>
 
 export const isOurs = <T extends { type: string }>(m: unknown): m is T =>
   typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('portcullis:')
+
+/** toSiblings calls awaiting the primary's word, by id. */
+const siblingCalls = new Map<number, () => void>()
+let nextSiblingCall = 1
+let listening = false
+
+/**
+ * In a worker, has the primary run plugin admin `call` on every other serving worker (a cache's
+ * invalidation, for their memory stores): resolves once they answered, or the primary stopped
+ * waiting for them. Outside worker mode at once: there is no other.
+ */
+export function toSiblings (call: PluginAdminCall): Promise<void> {
+  const send = process.send?.bind(process)
+  if (!cluster.isWorker || send === undefined) return Promise.resolve()
+  if (!listening) {
+    listening = true
+    process.on('message', (m: unknown) => {
+      if (!isOurs<ToWorker>(m) || m.type !== 'portcullis:siblings') return
+      siblingCalls.get(m.id)?.()
+      siblingCalls.delete(m.id)
+    })
+  }
+  const id = nextSiblingCall++
+  return new Promise(resolve => {
+    siblingCalls.set(id, resolve)
+    // Not sent (the primary gone): nothing to wait for.
+    send({ type: 'portcullis:siblings', id, call } satisfies FromWorker, undefined, {}, (err: Error | null) => {
+      if (err === null) return
+      siblingCalls.delete(id)
+      resolve()
+    })
+  })
+}

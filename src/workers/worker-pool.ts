@@ -275,9 +275,18 @@ export class WorkerPool {
     return replies.flatMap(r => r.type === 'portcullis:plugin-admin' ? [r] : [])
   }
 
-  /** Asks every serving worker; the replies that came in time. Throws if the question could not be sent (NotSent). */
-  async #query (message: (id: number) => ToWorker): Promise<Reply[]> {
-    const serving = this.#slots.flatMap(s => s.hash === undefined || s.worker === undefined ? [] : [s.worker])
+  /**
+   * A worker's plugin admin call for the others (see toSiblings: a cache's invalidation by a write it
+   * took): run on every other serving worker, then `from` is told, once they answered or in QUERY_TIMEOUT_MS.
+   */
+  async #forSiblings (from: Worker, id: number, call: PluginAdminCall): Promise<void> {
+    await this.#query(q => ({ type: 'portcullis:plugin-admin', id: q, call }), from).catch(() => [])
+    from.send({ type: 'portcullis:siblings', id } satisfies ToWorker, () => {})
+  }
+
+  /** Asks every serving worker (but `except`); the replies that came in time. Throws if the question could not be sent (NotSent). */
+  async #query (message: (id: number) => ToWorker, except?: Worker): Promise<Reply[]> {
+    const serving = this.#slots.flatMap(s => s.hash === undefined || s.worker === undefined || s.worker === except ? [] : [s.worker])
     const replies = await Promise.allSettled(serving.map(w => this.#ask(w, message, QUERY_TIMEOUT_MS)))
     const notSent = replies.find(r => r.status === 'rejected' && r.reason instanceof NotSent)
     if (notSent !== undefined) throw (notSent as PromiseRejectedResult).reason
@@ -325,6 +334,7 @@ export class WorkerPool {
         if (!isOurs<FromWorker>(m)) return
         if (slot.worker === worker) slot.answeredAt = performance.now()
         if (m.type === 'portcullis:hello') resolve()
+        else if (m.type === 'portcullis:siblings') void this.#forSiblings(worker, m.id, m.call)
         else if (m.type !== 'portcullis:pong') this.#settle(m.id, m)
       })
     })
