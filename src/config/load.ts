@@ -13,7 +13,7 @@ import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
 import { fileStamp, pluginFiles, sameStamp, type FileStamp } from './plugin-files.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
-import { toData } from './yaml-aliases.ts'
+import { NESTED_TOO_DEEPLY, shapeIssue, toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
 import { shown } from './interpolate.ts'
 import { hiddenAt, hiddenValues, shownAt } from './redact.ts'
@@ -181,12 +181,15 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
       if (!(err instanceof ConfigError)) throw err
     }
   }
-  const { doc, lines } = readYaml(text)
+  const { doc, lines } = readNested(text, file)
   // A key written with no value may be a secret or a piece of one: shownKey hides it by the keys the config knows and those beside it.
   const keys = await knownKeys()
   const known = documentKeys(doc, keys)
   const at: At = (path, message, where = 'value') => ({ file, ...locate(doc, lines, path, where), path: formatPath(path, known), message: hideKeys(path, message, known) })
 
+  // yaml caught a stack overflow of its own (a config nested some thousand levels deep): said as toData says it, where MAX_DEPTH is passed.
+  const deep = doc.errors.some(e => e.code === 'RESOURCE_EXHAUSTION') ? shapeIssue(doc, lines, file) : undefined
+  if (deep !== undefined) throw new ConfigError([deep])
   // One syntax mistake tends to cascade into several parser errors: report it once.
   if (doc.errors.length > 0) throw new ConfigError([syntaxIssue(doc.errors, doc, text, lines, file, keys)])
   // Between the steps, the event loop turns: a reload of a large config (thousands of routes) stalls
@@ -199,6 +202,16 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
   return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated, doc, known)
+}
+
+/** readYaml, a stack overflow in yaml's parse (a config nested thousands of levels deep) a config error rather than a crash. */
+function readNested (text: string, file: string): ReturnType<typeof readYaml> {
+  try {
+    return readYaml(text)
+  } catch (err) {
+    if (err instanceof RangeError) throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `the file is ${NESTED_TOO_DEEPLY}` }])
+    throw err
+  }
 }
 
 let builtinKeys: Promise<Set<string>> | undefined

@@ -254,6 +254,7 @@ export interface PluginSetupContext<C = unknown> {
    * Every config of the plugin named `plugin` (this one or another) in this config: the top-level
    * one (even where routes turn it off), then each route's own. For what one route must know of
    * the others' (the headers any jwt-auth forwards claims in, removed on every route with auth).
+   * Deep-frozen: the very objects each route's setup gets, shared by every plugin.
    */
   configsOf (plugin: string): readonly unknown[]
   /**
@@ -329,7 +330,10 @@ export interface PluginDefinition<S extends TSchema = TSchema, C extends TSchema
    * plugin, never a failed load.
    */
   readonly warnings?: (config: Static<S>, ctx: PluginWarningsContext) => readonly string[]
-  /** Runs once per route at config load (never per request); returns the route's hooks. */
+  /**
+   * Runs once per route at config load (never per request); returns the route's hooks. `config` is
+   * deep-frozen (changing it throws in strict mode): a top-level config is one object for every route.
+   */
   readonly setup: (config: Static<S>, ctx: PluginSetupContext<Static<C>>) => Maybe<PluginHandlers>
 }
 
@@ -342,7 +346,7 @@ export interface PluginCheckRoute {
    * its config as written: another plugin's may be invalid (reported at its own key), so read it warily.
    */
   readonly plugins: ReadonlyArray<{ readonly name: string, readonly config: unknown }>
-  /** Every config of the plugin `plugin` in the whole config, as PluginSetupContext.configsOf: as written, so read them warily too. */
+  /** Every config of the plugin `plugin` in the whole config, as PluginSetupContext.configsOf but as written, so read them warily too. */
   configsOf (plugin: string): readonly unknown[]
 }
 

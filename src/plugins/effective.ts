@@ -1,3 +1,4 @@
+import { frozenCopy } from '../config/frozen-copy.ts'
 import type { PluginDefinition } from './contract.ts'
 
 /** A plugin as one route uses it: its config, and whether that came from the top level or the route. */
@@ -32,15 +33,38 @@ export const section = (value: unknown): Readonly<Record<string, unknown>> | und
   typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
 
 /**
- * Every config of the plugin `name` in a config: its top-level one, then each route's own (not
- * `false`), `{}` for one left empty. Once loaded, as validated (defaults applied, one left empty
- * too: checkPluginSection); while the config is checked, as written: perhaps of any shape.
+ * A plugin config as plugins are handed it (setup, ctx.configsOf): a frozen copy, made once per
+ * config object, so a top-level one is one copy for every route. A plugin that changed the config
+ * it was given (ip-filter's deny list emptied) changed it for every route, and other plugins.
  */
-export function configsOf (config: { readonly plugins?: unknown, readonly routes?: unknown }, name: string): readonly unknown[] {
-  return configsByPlugin(config).get(name) ?? []
+export function frozenConfig (config: unknown): unknown {
+  if (typeof config !== 'object' || config === null) return config
+  let copy = frozenConfigs.get(config)
+  if (copy === undefined) frozenConfigs.set(config, copy = frozenCopy(config))
+  return copy
 }
 
-/** configsOf for every plugin at once, by name: one walk of the routes (the lists frozen, so that they can be shared). */
+const frozenConfigs = new WeakMap<object, unknown>()
+const frozenByPlugin = new WeakMap<object, ReadonlyMap<string, readonly unknown[]>>()
+const NONE: readonly unknown[] = Object.freeze([])
+
+/**
+ * Every config of the plugin `name` in a loaded config (validated, defaults applied, one left empty
+ * `{}`): its top-level one, then each route's own (not `false`), as frozenConfig; found once per config.
+ */
+export function configsOf (config: { readonly plugins?: unknown, readonly routes?: unknown }, name: string): readonly unknown[] {
+  let byName = frozenByPlugin.get(config)
+  if (byName === undefined) {
+    byName = new Map([...configsByPlugin(config)].map(([plugin, uses]) => [plugin, Object.freeze(uses.map(frozenConfig))]))
+    frozenByPlugin.set(config, byName)
+  }
+  return byName.get(name) ?? NONE
+}
+
+/**
+ * Every config of each plugin, by name, as configsOf but not copied: while the config is checked, as
+ * written (perhaps of any shape). One walk of the routes (the lists frozen, so that they can be shared).
+ */
 export function configsByPlugin (config: { readonly plugins?: unknown, readonly routes?: unknown }): ReadonlyMap<string, readonly unknown[]> {
   const routes = Array.isArray(config.routes) ? config.routes as unknown[] : []
   const byName = new Map<string, unknown[]>()

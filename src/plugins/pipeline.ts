@@ -3,7 +3,7 @@ import type { LogLimiter } from '../logging/log-limiter.ts'
 import type { GatewayRequest, GatewayResponse, PluginDefinition, PluginHandlers, PluginReply, PluginSetupContext, UpstreamTarget } from './contract.ts'
 import { setupContext, type PluginServices } from './context.ts'
 import { followConsumer } from './identity.ts'
-import { byRunOrder, type PluginUse } from './effective.ts'
+import { byRunOrder, frozenConfig, type PluginUse } from './effective.ts'
 import { disposeWithin, LATE, within } from './deadline.ts'
 import { PluginSetupError } from './setup-error.ts'
 import { describeThrown, loggedThrown, logThrown, PluginHookFailure } from './thrown.ts'
@@ -53,7 +53,7 @@ export async function buildPipeline (
   try {
     for (const { def, use } of steps) {
       const ctx = setupContext(services, def.name, routeName, routePath, routeParams, log.child({ route: routeName, plugin: def.name }), redacted, routeMethods, timeoutMs)
-      handlers.push(await setUp(def, use.config ?? {}, ctx, timeoutMs))
+      handlers.push(await setUp(def, frozenConfig(use.config ?? {}), ctx, timeoutMs))
     }
   } catch (err) {
     await disposeAll()
