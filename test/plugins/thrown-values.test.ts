@@ -120,7 +120,7 @@ export default definePlugin({
     schema: Type.Object({ token: Type.String() }),
     identities (c): any {
       if (c.token === 'null') throw null
-      if (c.token === 'object') return {}
+      if (c.token === 'gives-object') return {}
       return [c.token]
     }
   },
@@ -135,7 +135,7 @@ upstreams:
   a: { targets: [ { url: "http://127.0.0.1:1" } ] }
 consumers:
   - { id: a, credentials: { ids: { token: "null" } } }
-  - { id: b, credentials: { ids: { token: "object" } } }
+  - { id: b, credentials: { ids: { token: "gives-object" } } }
   - { id: c, credentials: { ids: { token: "fine" } } }
 routes:
   - { name: r, match: { path: /r }, upstream: a, plugins: { ids: {} } }
