@@ -636,7 +636,7 @@ export class RouteCache implements PluginHandlers {
         : req.method !== 'GET' ? 'head'
           : res.closeDelimited ? 'close-delimited'
             : length > s.maxObjectSize ? 'too-large'
-              : this.#bypassedAfter(req, state) ?? this.#unstorable(req.method, req, res.status, res.headers) ?? this.#changedAfter(req, state, res.headers.vary)
+              : this.#storeVerdict(req, state, res.status, res.headers) ?? this.#changedAfter(req, state, res.headers.vary)
     const prepared = reason === undefined ? this.#prepare(res.status, res.headers, state.reached as HeaderMap, req.clientHeaders.host, state.key, state.requestTime) : undefined
     delete res.headers[s.surrogateHeader]
     if (prepared === undefined) {
@@ -680,7 +680,7 @@ export class RouteCache implements PluginHandlers {
     // The request's no-store (or spelling) forbids storing this answer: the entry stays as it was. The 304 may
     // make the response one not to be stored (private, no-store), or leave it no time to be kept
     // (max-age=0 with must-revalidate, a large Age): this client gets it, no other.
-    const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#bypassedAfter(req, state) ?? this.#unstorable('GET', req, e.status, entry.headers) ?? noTimeLeft(merged)
+    const reason = merged === undefined ? 'validator-mismatch' : state.noStore ? 'no-store' : this.#storeVerdict(req, state, e.status, entry.headers) ?? noTimeLeft(merged)
     state.lead?.(reason === undefined ? { entry, fwdStatus: 304 } : undefined)
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     delete res.headers[s.surrogateHeader]
@@ -725,7 +725,7 @@ export class RouteCache implements PluginHandlers {
     const s = this.#s
     delete res.headers[s.surrogateHeader]
     const merged = state.noStore ? undefined : this.#merge(e, res.headers, state.requestTime, state.reached as HeaderMap, req.clientHeaders.host)
-    const reason = merged === undefined ? 'no-store' : this.#bypassedAfter(req, state) ?? this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)
+    const reason = merged === undefined ? 'no-store' : this.#storeVerdict(req, state, e.status, merged.entry.headers) ?? noTimeLeft(merged)
     s.metrics.requests[reason === undefined ? 'revalidated' : 'miss'].inc()
     if (reason !== undefined || merged === undefined) {
       addCacheStatus(res.headers, s.name, { fwd: state.fwd, fwdStatus: 200, detail: reason })
@@ -781,12 +781,17 @@ export class RouteCache implements PluginHandlers {
     return undefined
   }
 
+  /** Why a GET's answer to this client's request may not be stored: a late bypass, or #unstorable. */
+  #storeVerdict (req: GatewayRequest, state: Lookup, status: number, headers: HeaderMap): string | undefined {
+    return this.#bypassedAfter(req, state) ?? this.#unstorable(req, status, headers)
+  }
+
   /** Why a response may not be stored, read through the targeted fields this cache follows. */
-  #unstorable (method: string, req: GatewayRequest, status: number, headers: HeaderMap): string | undefined {
+  #unstorable (req: GatewayRequest, status: number, headers: HeaderMap): string | undefined {
     // Credentials count as the request's Authorization (RFC 9111 3.5): one a plugin set (read here,
     // after the plugins that ran past the cache too), or a consumer an auth plugin identified.
     const request = req.clientHeaders.authorization === undefined && credentialed(req) ? { ...req.clientHeaders, authorization: 'credentials' } : req.clientHeaders
-    return unstorableReason(method, req.path + req.query, request, status, policyHeaders(headers, this.#s.targets), this.#s.statuses) ??
+    return unstorableReason('GET', req.path + req.query, request, status, policyHeaders(headers, this.#s.targets), this.#s.statuses) ??
       // Its variant would hold the spelling the upstream may not have read: this client's only.
       (otherSpelling(headers.vary, req.headers) === undefined ? undefined : VARY_SPELLING)
   }
@@ -985,7 +990,7 @@ export class RouteCache implements PluginHandlers {
       r.body.resume()
       if (!describesStored(r.headers, e.headers)) return this.#drop(key, e)
       const merged = this.#merge(e, r.headers, requestTime, req.headers, req.clientHeaders.host)
-      const reason = this.#unstorable('GET', req, e.status, merged.entry.headers) ?? noTimeLeft(merged)
+      const reason = this.#unstorable(req, e.status, merged.entry.headers) ?? noTimeLeft(merged)
       if (reason !== undefined) return keepsEntry(reason) ? undefined : this.#drop(key, e)
       s.metrics.requests.revalidated.inc()
       return this.#freshen(flight, e, merged)
@@ -993,7 +998,7 @@ export class RouteCache implements PluginHandlers {
     // An error keeps the stale entry (stale-if-error may still use it), as does any 5xx not
     // stored in its place. A body the connection's end delimits may be cut (see
     // GatewayResponse.closeDelimited): never kept, as on a miss.
-    const reason = STALE_ERRORS.has(r.status) ? 'error' : r.closeDelimited ? 'close-delimited' : this.#unstorable('GET', req, r.status, r.headers)
+    const reason = STALE_ERRORS.has(r.status) ? 'error' : r.closeDelimited ? 'close-delimited' : this.#unstorable(req, r.status, r.headers)
     // The hit's headers are those the subrequest sent (no plugin after the cache ran for it).
     const prepared = reason === undefined ? this.#prepare(r.status, r.headers, req.headers, req.clientHeaders.host, key, requestTime) : undefined
     const body = prepared === undefined ? undefined : await readUpTo(r.body, s.maxObjectSize)

@@ -13,7 +13,7 @@ import { ConfigError, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
 import { fileStamp, pluginFiles, sameStamp, type FileStamp } from './plugin-files.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
-import { NESTED_TOO_DEEPLY, shapeIssue, toData } from './yaml-aliases.ts'
+import { shapeIssue, toData } from './yaml-aliases.ts'
 import { readYaml, interpolateDocument, type Interpolation } from './yaml-document.ts'
 import { shown } from './interpolate.ts'
 import { hiddenAt, hiddenValues, shownAt } from './redact.ts'
@@ -181,7 +181,7 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
       if (!(err instanceof ConfigError)) throw err
     }
   }
-  const { doc, lines } = readNested(text, file)
+  const { doc, lines } = readYaml(text)
   // A key written with no value may be a secret or a piece of one: shownKey hides it by the keys the config knows and those beside it.
   const keys = await knownKeys()
   const known = documentKeys(doc, keys)
@@ -202,16 +202,6 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
   return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated, doc, known)
-}
-
-/** readYaml, a stack overflow in yaml's parse (a config nested thousands of levels deep) a config error rather than a crash. */
-function readNested (text: string, file: string): ReturnType<typeof readYaml> {
-  try {
-    return readYaml(text)
-  } catch (err) {
-    if (err instanceof RangeError) throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `the file is ${NESTED_TOO_DEEPLY}` }])
-    throw err
-  }
 }
 
 let builtinKeys: Promise<Set<string>> | undefined
