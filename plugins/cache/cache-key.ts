@@ -56,8 +56,9 @@ export function compileKey (route: string, key: CacheConfig['key'] = {}): KeyBui
  */
 export function urlKeyPrefix (route: string, key: CacheConfig['key'] = {}, url: { host: string, search: string }, path: string): string {
   // Not strict: an ambiguous URL purges the entry its requests were served from before they
-  // bypassed the cache (one poisoned by an earlier version, say).
-  return `c:${route}:${path}?${compileQuery(key, false)(url.search) ?? ''}#${key.host ?? true ? normalizeHost(url.host) : ''}|`
+  // bypassed the cache (one poisoned by an earlier version, say). Undefined only for a query with
+  // too many parameters, which a purge refuses before (see tooManyParameters).
+  return `c:${route}:${path}?${compileQuery(key, false)(url.search) as string}#${key.host ?? true ? normalizeHost(url.host) : ''}|`
 }
 
 /**
@@ -208,16 +209,18 @@ function readAs (name: string): string[] {
 
 /**
  * The parameters kept, sorted by name as decoded; include and ignore compare names decoded (`%69d` is `id`),
- * as the upstream reads them. Strict, a parameter left out that the upstream may take for one
- * kept makes the query ambiguous (undefined), for a response keyed without it could depend on
- * it: a name that shares a form with an included one (another case, an array, PHP's mangling, a
- * NUL: see readAs), or a `;`
- * (a separator to Rack and older Python: `x=1;id=2` is `id=2` there).
+ * as the upstream reads them. `;` is a separator to Rack 2, older Python and some Java servers:
+ * a kept parameter holding one keeps the order sent (`b=2&a=1;b=3` is b=3 there, `a=1;b=3&b=2`
+ * b=2: sorted, they would be one entry). Strict, a parameter left out that the upstream may take
+ * for one kept makes the query ambiguous (undefined), for a response keyed without it could
+ * depend on it: a name that shares a form with an included one (another case, an array, PHP's
+ * mangling, a NUL: see readAs), or a `;` (`x=1;id=2` is `id=2` there).
  */
 function sortedQuery (query: string, filter: QueryFilter | undefined): string | undefined {
   if (tooManyParameters(query)) return undefined
   const pairs: Array<{ name: string, pair: string }> = []
   let encoded = false
+  let semicolon = false
   for (const pair of query.slice(1).split('&')) {
     if (pair === '') continue
     const eq = pair.indexOf('=')
@@ -233,7 +236,9 @@ function sortedQuery (query: string, filter: QueryFilter | undefined): string | 
     }
     pairs.push({ name, pair })
     encoded ||= name.includes('%') || name.includes('+')
+    semicolon ||= pair.includes(';')
   }
+  if (semicolon) return pairs.map(p => p.pair).join('&')
   // By name only, a stable sort: a=1&b=2 and b=2&a=1 are one entry, but sort=name&sort=-date and
   // sort=-date&sort=name stay two (the values of one name are a list, whose order may mean something).
   // The name as upstreams read it (decodedName): %61=1&a=2 is a=1 to a first-wins parser, a=2&%61=1
@@ -247,10 +252,13 @@ function sortedQuery (query: string, filter: QueryFilter | undefined): string | 
 
 // A key sorts (and may decode) every parameter on every request: 4,000 in a 16 KB query took 4 ms.
 // Past this many the request skips the cache, as with an ambiguous query: no API needs that many.
-const MAX_PARAMETERS = 256
+export const MAX_PARAMETERS = 256
 
-/** Whether `query` has more than MAX_PARAMETERS parameters, counted without splitting it. */
-function tooManyParameters (query: string): boolean {
+/**
+ * Whether `query` has more than MAX_PARAMETERS parameters, counted without splitting it. A URL
+ * purge of such a query is refused: no request with it is cached, and it has no key.
+ */
+export function tooManyParameters (query: string): boolean {
   let at = 0
   for (let n = 0; n < MAX_PARAMETERS; n++) {
     at = query.indexOf('&', at) + 1

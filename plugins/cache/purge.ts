@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { normalizePath, type PluginAdmin, type PluginAdminReply, type Store, type StoreError } from '../../src/index.ts'
-import { isUrlTag, urlKeyPrefix } from './cache-key.ts'
+import { isUrlTag, MAX_PARAMETERS, tooManyParameters, urlKeyPrefix } from './cache-key.ts'
 import type { CacheConfig } from './schema.ts'
 
 /** What a purge selects in a route: the keys under a prefix, or the entries with a tag; `{}`: everything. */
@@ -29,14 +29,16 @@ interface Cached { readonly store: Store, readonly settings: string }
 
 /**
  * Each gateway's config in service, as how it cached each of its routes: what a config's routes are
- * compared with as it goes into service (Purger.inService). NOTHING once that config is disposed with
- * no config with a cached route put in service after it: it gave way to a config that caches no route
- * (whose unsafe requests invalidated nothing), or the gateway stopped.
+ * compared with as it goes into service (Purger.inService). NOTHING once that config is out of
+ * service with no config with a cached route put in service after it (see Purger.outOfService): it
+ * gave way to a config that caches no route (whose unsafe requests invalidated nothing), or the
+ * gateway stopped.
  */
 const served = new WeakMap<object, ReadonlyMap<string, Cached>>()
 /**
- * Each gateway's newest config, set up or being set up (see superseded); once it is disposed, the
- * config in service again: one built but never put in service (a reload called off) changes nothing.
+ * Each gateway's newest config, set up or being set up (see superseded); once it is out of service
+ * (see Purger.outOfService), the config in service again: one built but never put in service (a
+ * reload called off) changes nothing.
  */
 const newest = new WeakMap<object, ReadonlyMap<string, Cached>>()
 const NOTHING: ReadonlyMap<string, Cached> = new Map()
@@ -149,23 +151,36 @@ export class Purger {
     return d
   }
 
-  dispose (): void {
+  /**
+   * A reload put another config in service in this one's place (see Runtime's), or (dispose) the
+   * gateway stopped or this config was called off. Where that config caches no route (it has no
+   * Purger), its writes invalidate nothing: the next config with a cached route must compare with
+   * NOTHING (and drop), not with this one, which may drain for long after.
+   */
+  outOfService (): void {
     if (served.get(this.#gateway) === this.#byRoute) served.set(this.#gateway, NOTHING)
     if (newest.get(this.#gateway) === this.#byRoute) newest.set(this.#gateway, served.get(this.#gateway) ?? NOTHING)
+  }
+
+  dispose (): void {
+    this.outOfService()
     for (const r of this.#routes) this.#live.delete(r)
   }
 
   /**
    * POST /invalidate {"store": name, "tags": [URL tags]}: another worker's invalidation by an unsafe
-   * request (see RouteCache's siblings), on this worker's store of that name (its memory store is its own).
+   * request (see RouteCache's siblings), on this worker's store of that name (its memory store is its
+   * own). `"inFlight": true` (a shared store, which that worker deletes from): only this worker's
+   * fetches of those URLs begun before are neither stored nor joined (see invalidating).
    */
   async #invalidate (body: unknown): Promise<PluginAdminReply> {
-    const { store, tags } = (typeof body === 'object' && body !== null ? body : {}) as { store?: unknown, tags?: unknown }
-    if (typeof store !== 'string' || !Array.isArray(tags) || !tags.every(t => typeof t === 'string' && isUrlTag(t))) {
-      return { status: 400, body: { error: 'bad_invalidation', message: 'send {"store": "<store name>", "tags": [<URL tags>]}: the invalidation one worker passes on to the others' } }
+    const { store, tags, inFlight } = (typeof body === 'object' && body !== null ? body : {}) as { store?: unknown, tags?: unknown, inFlight?: unknown }
+    if (typeof store !== 'string' || !Array.isArray(tags) || !tags.every(t => typeof t === 'string' && isUrlTag(t)) || (inFlight !== undefined && inFlight !== true)) {
+      return { status: 400, body: { error: 'bad_invalidation', message: 'send {"store": "<store name>", "tags": [<URL tags>]}, with "inFlight": true for what is being fetched only: the invalidation one worker passes on to the others' } }
     }
     const route = this.#routes.find(r => r.store.name === store)
-    await route?.invalidate(tags as string[])
+    if (inFlight === true && route !== undefined) this.invalidating(route.store, tags as string[])
+    else await route?.invalidate(tags as string[])
     return { body: { invalidated: route === undefined ? 0 : tags.length } }
   }
 
@@ -183,6 +198,8 @@ export class Purger {
       if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad(`"url" must be an http: or https: URL (not ${url.protocol}), such as https://api.example.com/items/7`)
       const targets = requestTargets(b.url, url)
       if (targets.length === 0) return bad('"url" has a path requests are refused for (400 bad_path): nothing is cached under it')
+      // Such requests skip the cache (detail=ambiguous-query): no key to purge, nor any to guess at.
+      if (tooManyParameters(url.search)) return bad(`"url" has more than ${MAX_PARAMETERS} query parameters: requests with that many skip the cache, so nothing is cached under it; purge {"prefix": "${(targets[0] as { path: string }).path}?"} for every query of the path`)
       work = this.#routes.flatMap(r => targets.map(({ path, query }) => this.#purgePrefix(r, o => urlKeyPrefix(o.name, o.key, { host: url.host, search: query }, path))))
     } else if (typeof b.prefix === 'string' && b.prefix.startsWith('/')) {
       const prefix = b.prefix

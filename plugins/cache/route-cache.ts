@@ -49,10 +49,11 @@ export interface RouteCacheSettings {
   /** Tells every route on the store of an invalidation of these URL tags, this one included (see Purger.invalidating). */
   readonly invalidating: (tags: readonly string[]) => void
   /**
-   * With server.workers, on a memory store (each worker's own): has the other workers invalidate
-   * these URL tags too (see Purger's /invalidate), resolving once they have. Undefined on a shared store.
+   * With server.workers: has the other workers invalidate these URL tags too (see Purger's
+   * /invalidate), resolving once they have; on a shared store (Redis), whose deletion reaches them,
+   * only what they are fetching. At once in one process.
    */
-  readonly siblings: ((tags: readonly string[]) => Promise<void>) | undefined
+  readonly siblings: (tags: readonly string[]) => Promise<void>
   /** The URL tags the store is deleting for invalidations, run and read by every route on it (see Purger.deletions). */
   readonly deletions: TagDeletions
   /** Whether a newer config caches the route otherwise (see Purger.superseded): what it fetches then is not stored. */
@@ -902,8 +903,9 @@ export class RouteCache implements PluginHandlers {
         if (!tags.includes(tag)) tags.push(tag)
       }
     }
-    // The other workers' memory stores hold their own copies: told at once, waited for as the deletion here is.
-    await this.invalidated(tags, s.siblings?.(tags))
+    // The other workers' memory stores hold their own copies, and their fetches may store what came
+    // before the write: told at once, waited for as the deletion here is.
+    await this.invalidated(tags, s.siblings(tags))
   }
 
   /**

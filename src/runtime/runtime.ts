@@ -205,23 +205,31 @@ export class Runtime implements ExchangeOwner {
    */
   /**
    * Just before this runtime replaces `previous`: its upstreams catch up with what traffic taught previous's
-   * during the build (Upstream.catchUp), and the plugins are told it is in service (see #inService).
+   * during the build (Upstream.catchUp), and the plugins are told it is in service (see #tellShared).
    */
   catchUp (previous: Runtime): void {
     for (const [name, u] of this.upstreams) {
       const before = previous.upstreams.get(name)
       if (before !== undefined) u.catchUp(before)
     }
-    this.#inService()
+    this.#tellShared('inService')
   }
 
   /**
-   * The config goes into service: the plugins' ctx.shared values with an inService() are told (the cache
+   * The config goes into service, or out of it (retire: another took its place, its requests in flight
+   * still run): the plugins' ctx.shared values with an inService() / outOfService() are told (the cache
    * drops then the entries an earlier config left, see Purger.inService). Not before: a config built but
-   * never put in service (a reload called off, a build failing after) changes nothing.
+   * never put in service (a reload called off, a build failing after) changes nothing. A value that
+   * throws is logged: the swap has happened, it cannot be undone.
    */
-  #inService (): void {
-    for (const value of this.#services?.shared.values() ?? []) (value as { inService?: () => void } | null)?.inService?.()
+  #tellShared (event: 'inService' | 'outOfService'): void {
+    for (const value of this.#services?.shared.values() ?? []) {
+      try {
+        (value as Partial<Record<typeof event, () => void>> | null)?.[event]?.()
+      } catch (err) {
+        this.log.error({ err }, `a plugin's ctx.shared value failed in ${event}()`)
+      }
+    }
   }
 
   static async build (loaded: LoadedConfig, log: Logger, options: BuildOptions): Promise<Runtime> {
@@ -265,7 +273,7 @@ export class Runtime implements ExchangeOwner {
       if (options.previous === undefined) {
         // Its routes and upstreams: what a build released unused leaves of the series it started goes (see Metrics.dropRetired).
         runtime.#metrics?.inService(new Set(routes.map(r => r.info.name)), upstreams)
-        runtime.#inService()
+        runtime.#tellShared('inService')
       }
       return runtime
     } catch (err) {
@@ -369,8 +377,11 @@ export class Runtime implements ExchangeOwner {
    * DNS discovery likewise, addressesOf).
    * The series of routes, upstreams and targets `next` no longer has leave /metrics. With
    * server.reloadTunnelTimeout in `next`'s config, the tunnels still open here that long are closed.
+   * The plugins are told this config is out of service (see #tellShared).
    */
   async retire (next: Runtime): Promise<void> {
+    // In the turn next went into service (GatewayServer.swap), before anything here awaits.
+    this.#tellShared('outOfService')
     this.#metrics?.inService(new Set(next.routes.map(r => r.info.name)), next.upstreams)
     const tunnelMs = next.loaded.config.server.reloadTunnelTimeout
     if (tunnelMs !== undefined) this.closeTunnelsAfter(toMs(tunnelMs))

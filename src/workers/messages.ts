@@ -1,10 +1,10 @@
-import cluster from 'node:cluster'
 import type { ListenerKey } from '../server/listen-error.ts'
 import type { MetricObjectWithValues, MetricValue } from 'prom-client'
 import type { TargetAddress, UpstreamSnapshot } from '../upstreams/upstream.ts'
 import type { StoreSnapshot } from '../stores/store.ts'
 import type { PluginAdminQuery, PluginAdminReply } from '../plugins/admin-routes.ts'
 import type { BoundPorts } from '../server/start.ts'
+import { workerPlace } from './worker-count.ts'
 
 /** A plugin admin request the primary fans out to the workers. */
 export interface PluginAdminCall { readonly method: string, readonly path: string, readonly query: PluginAdminQuery, readonly body: unknown }
@@ -76,35 +76,42 @@ export type Reply = Exclude<Extract<FromWorker, { id: number }>, { type: 'portcu
 export const isOurs = <T extends { type: string }>(m: unknown): m is T =>
   typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' && (m as { type: string }).type.startsWith('portcullis:')
 
-/** toSiblings calls awaiting the primary's word, by id. */
+/** toSiblings calls awaiting the primary's word, by id: each ends it (see toSiblings). */
 const siblingCalls = new Map<number, () => void>()
 let nextSiblingCall = 1
 let listening = false
+/**
+ * How long a toSiblings call waits for the primary's word at most: it answers within its query
+ * timeout (5 s by default); past this it is taken for gone, and the call forgotten.
+ */
+const SIBLINGS_GIVE_UP_MS = 60_000
 
 /**
- * In a worker, has the primary run plugin admin `call` on every other serving worker (a cache's
- * invalidation, for their memory stores): resolves once they answered, or the primary stopped
- * waiting for them. Outside worker mode at once: there is no other.
+ * In a worker Portcullis forked, has the primary run plugin admin `call` on every other serving
+ * worker (a cache's invalidation, for their memory stores): resolves once they answered, or the
+ * primary stopped waiting for them. Elsewhere at once: in one process there is no other, and a
+ * node:cluster worker another primary forked (PM2's cluster mode, an application's own) has no
+ * siblings it knows, nor a primary that would answer.
  */
 export function toSiblings (call: PluginAdminCall): Promise<void> {
   const send = process.send?.bind(process)
-  if (!cluster.isWorker || send === undefined) return Promise.resolve()
+  if (send === undefined || workerPlace() === undefined) return Promise.resolve()
   if (!listening) {
     listening = true
     process.on('message', (m: unknown) => {
-      if (!isOurs<ToWorker>(m) || m.type !== 'portcullis:siblings') return
-      siblingCalls.get(m.id)?.()
-      siblingCalls.delete(m.id)
+      if (isOurs<ToWorker>(m) && m.type === 'portcullis:siblings') siblingCalls.get(m.id)?.()
     })
   }
   const id = nextSiblingCall++
   return new Promise(resolve => {
-    siblingCalls.set(id, resolve)
-    // Not sent (the primary gone): nothing to wait for.
-    send({ type: 'portcullis:siblings', id, call } satisfies FromWorker, undefined, {}, (err: Error | null) => {
-      if (err === null) return
+    const done = (): void => {
+      clearTimeout(giveUp)
       siblingCalls.delete(id)
       resolve()
-    })
+    }
+    const giveUp = setTimeout(done, SIBLINGS_GIVE_UP_MS).unref()
+    siblingCalls.set(id, done)
+    // Not sent (the primary gone): nothing to wait for.
+    send({ type: 'portcullis:siblings', id, call } satisfies FromWorker, undefined, {}, (err: Error | null) => { if (err !== null) done() })
   })
 }
