@@ -247,7 +247,9 @@ export interface PluginSetupContext<C = unknown> {
    * One value per plugin and key for the whole config, created by the first route's setup and
    * shared by the others (a key set, a purge endpoint). Disposed (its `dispose()`, if any) with the config;
    * its `inService()`, if any, is called once the config goes into service (a config built but never put
-   * in service, a reload called off, is only disposed): the place for what must not happen before.
+   * in service, a reload called off, is only disposed): the place for what must not happen before;
+   * its `outOfService()`, if any, once a reload puts another config in its place (in the same turn,
+   * its requests in flight still running).
    */
   shared<T> (key: string, create: () => T): T
   /**
