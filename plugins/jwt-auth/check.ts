@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { isForwardingHeader, isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { checkAuthRoute, credentialHeaders, stripForm } from '../shared/auth/route-check.ts'
 import { algorithmsOf, MAX_KEY_TRIES, readPublicKeys, triedInTurn } from './public-keys.ts'
@@ -61,10 +62,67 @@ function forwardProblems (config: JwtAuthConfig): PluginConfigProblem[] {
   })
 }
 
+const GIVE_KEYS = 'HMAC needs a shared secret; give public keys under keys or jwksUri'
+const anyoneMayHold = (what: string): string => `${what}, which anyone may hold: ${GIVE_KEYS}`
+const PRIVATE = `a private key: ${GIVE_KEYS}`
+
+/** Key material pasted without its PEM armour (a PEM body, a JWK's x5c): tried as DER, in base64. */
+const DER_KINDS: Array<[string, (der: Buffer) => unknown]> = [
+  [anyoneMayHold('a public key'), der => createPublicKey({ key: der, format: 'der', type: 'spki' })],
+  [anyoneMayHold('a certificate'), der => new X509Certificate(der)],
+  [PRIVATE, der => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })]
+]
+
+const parsesAs = (parse: () => unknown): boolean => {
+  try {
+    parse()
+    return true
+  } catch {
+    return false
+  }
+}
+
+const jsonOf = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
+/** A JWK holding a secret part: d (private) or k (symmetric). */
+const holdsSecret = (jwk: unknown): boolean => isObject(jwk) && ('d' in jwk || 'k' in jwk)
+
+/**
+ * What is wrong with a secret that is key material rather than a shared secret (never quoting it):
+ * HMAC keyed with a public key or certificate lets anyone holding it forge tokens, and a private
+ * key there is a mix-up (its tokens are signed RS256, ES256...).
+ */
+export function keyMaterialProblem (secret: string): string | undefined {
+  const text = secret.trim()
+  if (text.includes('-----BEGIN')) {
+    if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) return PRIVATE
+    return anyoneMayHold(text.includes('-----BEGIN CERTIFICATE') ? 'a certificate' : 'a public key')
+  }
+  // An OpenSSH public key line (ssh-rsa, ssh-ed25519, ecdsa-sha2-..., sk-ssh-...).
+  if (/^(sk-)?(ssh|ecdsa)-/.test(text)) return anyoneMayHold('an SSH public key')
+  const json = jsonOf(text)
+  if (isObject(json) && 'kty' in json) return holdsSecret(json) ? `a private or symmetric JWK: ${GIVE_KEYS}` : anyoneMayHold('a public key (JWK)')
+  if (isObject(json) && 'keys' in json) {
+    return Array.isArray(json.keys) && json.keys.some(holdsSecret) ? `a JWK set with private or symmetric keys: ${GIVE_KEYS}` : anyoneMayHold('a JWK set')
+  }
+  const base64 = text.replace(/\s+/g, '')
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(base64)) return undefined
+  const der = Buffer.from(base64, 'base64')
+  return DER_KINDS.find(([, parse]) => parsesAs(() => parse(der)))?.[0]
+}
+
 /**
  * What a jwt-auth config could never verify with, found at load (the schema asks for some source
  * of keys); setup then assumes none of it. Static keys are read here too: a private, malformed or
- * unusable key (X25519 signs nothing) is an error at its key, as are algorithms none of them fits.
+ * unusable key (X25519 signs nothing) is an error at its key, as are algorithms none of them fits,
+ * and a secret that is key material.
  */
 export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): PluginConfigProblem[] {
   const problems = [...forwardProblems(config), ...checkAuthRoute('jwt-auth', config, route)]
@@ -75,6 +133,8 @@ export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): 
   if (config.issuer !== undefined && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(config.issuer)) {
     problems.push({ path: ['issuer'], message: 'holds a user and password, which no token\'s iss has: give them in jwksUri (https://svc:${PASSWORD}@idp.example/keys) and keep issuer for the iss check' })
   }
+  const keyMaterial = config.secret === undefined ? undefined : keyMaterialProblem(config.secret)
+  if (keyMaterial !== undefined) problems.push({ path: ['secret'], message: keyMaterial })
   const isStatic = hasStaticKeys(config)
   if (isStatic && config.jwksUri !== undefined) return [...problems, { path: ['jwksUri'], message: 'not with static keys (keys, jwksFile): one source of keys' }]
   const keys = isStatic || remoteKeysUrl(config) !== undefined
