@@ -44,6 +44,9 @@ export function publicJwk (k: string | JWK): JWK | string {
   return `verifies no JWT signature algorithm (kty ${String(jwk.kty)}${jwk.crv === undefined ? '' : `, crv ${jwk.crv}`}${jwk.alg === undefined ? '' : `, alg ${jwk.alg}`})`
 }
 
+// JSON text where a path was expected: an object's start, or its "keys" member.
+const JWKS_TEXT = /\{\s*"|"keys"/
+
 /**
  * The static keys of a jwt-auth config (keys, then jwksFile's) as public JWKs, and what is wrong
  * with any of them at its key: read at load by the config check and again by setup, so that a
@@ -58,7 +61,10 @@ export function readPublicKeys (keys: ReadonlyArray<string | JWK>, jwksFile: str
     else jwks.push(jwk)
   }
   keys.forEach((k, i) => add(k, ['keys', i]))
-  if (jwksFile !== undefined) {
+  // The key set's JSON given for its path (a ${VAR} holding it): said so, never quoted (it was, three times).
+  if (jwksFile !== undefined && JWKS_TEXT.test(jwksFile)) {
+    problems.push({ path: ['jwksFile'], message: 'holds JWKS text, not a file path: write the key set to a file and give that file\'s path' })
+  } else if (jwksFile !== undefined) {
     let set: JSONWebKeySet
     try {
       set = JSON.parse(readFilePath(jwksFile).toString('utf8')) as JSONWebKeySet

@@ -2,7 +2,7 @@ import type { PluginDefinition } from '../plugins/contract.ts'
 import { DEFAULT_STORE } from '../stores/registry.ts'
 import { didYouMean } from './suggest.ts'
 import type { SchemaReferences } from './schema-refs.ts'
-import { hideUrlSecrets } from './url-userinfo.ts'
+import { hideUrlSecrets, PORT_NOT_A_NUMBER } from './url-userinfo.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
 import type { GatewayConfig } from './schema.ts'
 import { describeThrown } from '../plugins/thrown.ts'
@@ -47,7 +47,7 @@ export function redisUrlMistake (url: string): string | undefined {
   const userinfo = at === -1 ? undefined : rest.slice(0, at)
   const hostPort = /^[^/?#]*/.exec(rest.slice(at + 1))?.[0] ?? ''
   const port = /^(?:\[[^\]]*\]|[^:[\]]*):([^:]*)$/.exec(hostPort)?.[1]
-  if (port !== undefined && !/^\d*$/.test(port)) return `${shown}: the port "${port}" is not a number`
+  if (port !== undefined && !/^\d*$/.test(port)) return userinfo === undefined ? PORT_NOT_A_NUMBER : `${shown}: the port "${port}" is not a number`
   if (port !== undefined && port !== '' && (Number(port) < 1 || Number(port) > 65535)) return `${shown}: port ${port} is out of range (1-65535)`
   let parsed: URL
   try {

@@ -6,7 +6,7 @@ import { bareNumberHint, toMs } from './duration.ts'
 import { didYouMean } from './suggest.ts'
 import { DEFAULT_CHECK_INTERVAL_MS, statusRange } from '../upstreams/settings.ts'
 import { DEFAULT_PASSIVE } from '../upstreams/outlier-detection.ts'
-import { hideUrlSecrets } from './url-userinfo.ts'
+import { hideUrlSecrets, PORT_NOT_A_NUMBER } from './url-userinfo.ts'
 
 type Add = (path: Array<string | number>, message: string) => void
 
@@ -93,6 +93,9 @@ function checkEjections (p: Exclude<NonNullable<UpstreamConfig['passive']>, fals
 /** Why a target URL the schema's pattern let through is not a URL: a port past 65535, or a host no URL may have. */
 function unparsableUrl (url: string): string {
   const shown = hideUrlSecrets(url)
+  const hostPort = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1] ?? ''
+  const portText = /^(?:\[[^\]]*\]|[^:[\]]*):([^:]*)$/.exec(hostPort)?.[1]
+  if (!url.includes('@') && portText !== undefined && !/^\d*$/.test(portText)) return PORT_NOT_A_NUMBER
   const port = /:(\d+)\/?$/.exec(url)?.[1]
   if (port !== undefined && Number(port) > 65_535) return `"${shown}": port ${port} is out of range (at most 65535)`
   return `"${shown}" is not a valid URL: check its host (a name, an IPv4 address or an [IPv6] one, no spaces) and port`

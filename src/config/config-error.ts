@@ -22,19 +22,26 @@ const redacted = (message: string): string => message.split(HINT).map((part, i) 
 const REFUSED_VARIABLE = /^\$(?=_*[A-Z])[A-Z0-9_]+$/
 
 /**
- * Thrown when a config cannot be used; carries every issue found, not just the first. An issue
- * quoting the file (a route path with `?token=`, a URL's password) is redacted here (redactProblem),
- * so that every output shares it: the reload answer, the log, `portcullis validate`. `secrets`, the
- * config's hidden values (hiddenValues), are replaced wherever an issue quotes one, as in a build
- * failure's error: a check echoing a value it did not know to be secret.
+ * `issues` with what they quote of the file (a route path with `?token=`, a URL's password) redacted
+ * (redactProblem), and `secrets`, the config's hidden values (hiddenValues), replaced wherever one
+ * is quoted, as in a build failure's error: a check or a plugin's warning echoing a value it did not
+ * know to be secret.
+ */
+export function hiddenIn (issues: readonly ConfigIssue[], secrets: readonly string[]): ConfigIssue[] {
+  const hideValues = hidingValues(secrets.filter(s => !REFUSED_VARIABLE.test(s)))
+  // A path is keys (one holding a secret is hidden as it is made, shownKey): a value looked for there hid the key of the same name.
+  return issues.map(i => ({ ...i, path: redacted(i.path), message: redacted(hideValues(i.message)) }))
+}
+
+/**
+ * Thrown when a config cannot be used; carries every issue found, not just the first, as hiddenIn
+ * shows them, so that every output shares it: the reload answer, the log, `portcullis validate`.
  */
 export class ConfigError extends Error {
   readonly code = 'PCL_ERR_CONFIG'
   readonly issues: ConfigIssue[]
   constructor (issues: ConfigIssue[], secrets: readonly string[] = []) {
-    const hideValues = hidingValues(secrets.filter(s => !REFUSED_VARIABLE.test(s)))
-    const hide = (text: string): string => redacted(hideValues(text))
-    const sorted = issues.map(i => ({ ...i, path: hide(i.path), message: hide(i.message) })).sort((a, b) => a.line - b.line || a.col - b.col)
+    const sorted = hiddenIn(issues, secrets).sort((a, b) => a.line - b.line || a.col - b.col)
     super(`invalid configuration (${sorted.length} problem${sorted.length === 1 ? '' : 's'}):\n` + sorted.map(formatIssue).join('\n'))
     this.name = 'ConfigError'
     this.issues = sorted

@@ -9,7 +9,7 @@ import { isScalar, isSeq, type Document } from 'yaml'
 import { configSchema, type GatewayConfig } from './schema.ts'
 import { documentKeys, formatPath, hideKeys, locate, type KeyPath, type KnownKeys } from './positions.ts'
 import { validateSchema, type SchemaProblem } from './validate.ts'
-import { ConfigError, type ConfigIssue } from './config-error.ts'
+import { ConfigError, hiddenIn, type ConfigIssue } from './config-error.ts'
 import { notRegularFile } from './file-path.ts'
 import { fileStamp, pluginFiles, sameStamp, type FileStamp } from './plugin-files.ts'
 import { syntaxIssue } from './yaml-syntax.ts'
@@ -201,7 +201,7 @@ async function parse (text: string, file: string, env: NodeJS.ProcessEnv): Promi
   const js = toData(doc, lines, file)
   if ('issue' in js) throw new ConfigError([js.issue])
   keepWritten(js.data, writtenScalars(doc))
-  return fromData(js.data, text, file, issues, withSource(at, interpolated), warnings, interpolated, doc, known)
+  return fromData(js.data, text, file, issues, withSource(at, interpolated, js.data, dirname(resolve(file))), warnings, interpolated, doc, known)
 }
 
 let builtinKeys: Promise<Set<string>> | undefined
@@ -220,12 +220,16 @@ function knownKeys (): Promise<ReadonlySet<string>> {
 /**
  * `at`, saying of a value that came from ${VAR}s what it was and how it is written: `port: "${PORT}"`
  * with PORT=abc fails as "abc", which the file does not show. No more of a secret than GET /config shows.
+ * Not what a file path (FilePath, made absolute from `base` in `data` by the checks) was: its
+ * problem quotes it as read, or says why it is none (a ${VAR} holding a JWKS's JSON, a PEM).
  */
-function withSource (at: At, interpolated: ReadonlyMap<string, Interpolation>): At {
+function withSource (at: At, interpolated: ReadonlyMap<string, Interpolation>, data: unknown, base: string): At {
   if (interpolated.size === 0) return at
   return (path, message, where = 'value') => {
     const from = where === 'value' ? interpolated.get(formatPath(path)) : undefined
-    const said = from === undefined ? undefined : source(path, from, message)
+    const now = from === undefined ? undefined : path.reduce<unknown>((node, k) => (node as Record<string | number, unknown> | null | undefined)?.[k], data)
+    const file = from !== undefined && now !== from.value && now === resolve(base, from.value)
+    const said = from === undefined ? undefined : source(path, from, message, file)
     if (from === undefined || said === undefined) return at(path, message, where)
     // `(got "soons")` becomes `(got "soons" from "${T:-soon}s")`.
     const got = `(got ${shown(from.value)})`
@@ -233,16 +237,21 @@ function withSource (at: At, interpolated: ReadonlyMap<string, Interpolation>): 
   }
 }
 
-/** `got "abc" from "${PORT}"`; `from "${URL}"` when the message shows the value; a secret's variables only. */
-function source (path: KeyPath, from: Interpolation, message: string): string | undefined {
+/** `got "abc" from "${PORT}"`; `from "${URL}"` when the message shows the value or it is a file path (`file`); a secret's variables only. */
+function source (path: KeyPath, from: Interpolation, message: string, file: boolean): string | undefined {
   const keys = path.filter(k => typeof k === 'string')
-  const value = shownAt(keys, from.value)
+  // A URL mistyped (`http:/user:pw@h`, `user:pw@h`, `:pw@h`) is no URL to redactSecrets: its userinfo is hidden all the same.
+  const hidden = (text: string): string => {
+    const shown = shownAt(keys, text)
+    return shown !== REDACTED && shown.includes('@') ? hideUrlSecrets(shown) : shown
+  }
+  const value = hidden(from.value)
   if (value === REDACTED) {
     const names = [...from.written.matchAll(/(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map(m => m[1] as string)
     return names.length === 0 ? undefined : `from the variable${names.length === 1 ? '' : 's'} ${names.join(', ')}`
   }
-  const said = message.split(/[\s"',;:()]+/).includes(value) || message.includes(shown(value))
-  return `${said ? '' : `got ${shown(value)} `}from ${shown(shownAt(keys, from.written))}`
+  const said = file || message.split(/[\s"',;:()]+/).includes(value) || message.includes(shown(value))
+  return `${said ? '' : `got ${shown(value)} `}from ${shown(hidden(from.written))}`
 }
 
 /**
@@ -350,7 +359,9 @@ async function fromData (plain: unknown, text: string, file: string, issues: Con
   const serverTls = tls === undefined || problems.some(p => p.path[0] === 'server') ? undefined : ServerTls.load(tls, base, (path, message) => issues.push(at(path, message)))
   // A check may quote a value it does not know to be secret (a plugin's own): the config's are hidden, as in a build failure.
   if (issues.length > 0) throw new ConfigError(mergeDedentedKeys(issues, text), hiddenValues(data))
-  const all = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at)), ...upstreamWarnings(config.upstreams).map(w => at(w.path, w.message, w.at)), ...pluginWarnings(config, plugins).map(w => at(w.path, w.message, 'key'))]
+  const found = [...warnings, ...routeWarnings(config).map(w => at(w.path, w.message, w.at)), ...upstreamWarnings(config.upstreams).map(w => at(w.path, w.message, w.at)), ...pluginWarnings(config, plugins).map(w => at(w.path, w.message, 'key'))]
+  // Hidden as problems are: a plugin's warning may quote its config's secret.
+  const all = found.length === 0 ? found : hiddenIn(found, hiddenValues(config))
 
   return { file, config, plugins, hash: configHash(text), text, loadedAt: new Date(), upstreamTls: upstreamTlsOptions, serverTls, stalePlugins, warnings: all }
 }

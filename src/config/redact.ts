@@ -1,4 +1,4 @@
-import { hideUserinfo, REDACTED } from './url-userinfo.ts'
+import { hideUrlSecrets, hideUserinfo, REDACTED } from './url-userinfo.ts'
 import { PluginSetupError } from '../plugins/setup-error.ts'
 
 /**
@@ -177,7 +177,8 @@ export const namesSecret = (key: string): boolean => secretName(key, TEXT_WORDS)
  * the config's (`ifEmpty()`) may be a secret or part of one (`{ token: abc,SECRET }` splits at the
  * comma, `jwt-auth: { SECRET }`): under a consumer's credentials, in a header map, in the map of a key
  * naming a secret or beside one, it is hidden whole, but for one starting with a known name or a
- * secret's (`password:[redacted]`, `Signature=[redacted]`). Elsewhere it is shown: a typo's hint names it.
+ * secret's (`password:[redacted]`, `Signature=[redacted]`). Elsewhere it is shown (a typo's hint names it), but
+ * for what comes before an @ in it (`[redacted]@host`).
  */
 export function shownKey (parents: readonly string[], key: string, ifEmpty?: () => EmptyKey | undefined): string {
   const empty = ifEmpty?.()
@@ -189,7 +190,8 @@ export function shownKey (parents: readonly string[], key: string, ifEmpty?: () 
     return m !== null && (empty.known.has(name) || namesSecret(name)) ? `${name}${m[2] as string}${shownAt([...parents, name], m[3] as string)}` : REDACTED
   }
   const m = SPACED_KEY.exec(key)
-  if (m === null) return key
+  // The rest of a URL cut at its password's comma in { } (`url: redis://:pa55,w0rd@h`): up to its @ may be the password.
+  if (m === null) return empty !== undefined && !empty.known.has(key) && key.includes('@') ? hideUrlSecrets(key) : key
   const [, name, sep, rest] = m as unknown as [string, string, string, string]
   const value = shownAt([...parents, name], rest)
   // A header map hides every value, its names shown: one saying nothing of a secret (`x tenant`) is a name.
@@ -222,13 +224,21 @@ export function hiddenValues (value: unknown): string[] {
   return [...found].sort((a, b) => b.length - a.length)
 }
 
+// A letter or digit: a secret is found where it is a token of its own, not inside a longer one.
+const ALNUM = /[\p{L}\p{N}]/u
+const QUOTES = '"\'`\\'
+// A secret that is a word (`upstream`) is found quoted only: else a message's own word was hidden (`unknown [redacted] "v"`).
+const WORD = /^\p{L}+$/u
+
 /**
- * A function replacing each of `secrets` (hiddenValues) by [redacted] in a text, the longest where
- * several start at one place. Each place is looked up by its first characters: a config's thousands
+ * A function replacing each of `secrets` (hiddenValues), as written or JSON-escaped, by [redacted]
+ * in a text, the longest where several start at one place; where it is a token of its own, and a
+ * word one only where quoted. Each place is looked up by its first characters: a config's thousands
  * of keys are found in time linear in the text (replaceAll for each took seconds over thousands of problems).
  */
 export function hidingValues (secrets: readonly string[]): (text: string) => string {
-  const given = secrets.filter(s => s !== '')
+  // Each as JSON writes it too: a check or setup quoting one with JSON.stringify escapes its " and \.
+  const given = [...new Set(secrets.flatMap(s => [s, JSON.stringify(s).slice(1, -1)]))].filter(s => s !== '')
   if (given.length === 0) return text => text
   const head = given.reduce((n, s) => Math.min(n, s.length), MIN_SCRUBBED)
   const byHead = new Map<string, string[]>()
@@ -238,11 +248,18 @@ export function hidingValues (secrets: readonly string[]): (text: string) => str
     else list.push(s)
   }
   const firsts = new Set(given.map(s => s.charCodeAt(0)))
+  const joined = (a: string | undefined, b: string | undefined): boolean => a !== undefined && b !== undefined && ALNUM.test(a) && ALNUM.test(b)
+  const quoted = (c: string | undefined): boolean => c !== undefined && QUOTES.includes(c)
+  const at = (text: string, i: number) => (s: string): boolean => {
+    if (!text.startsWith(s, i)) return false
+    const [before, after] = [text[i - 1], text[i + s.length]]
+    return WORD.test(s) ? quoted(before) && quoted(after) : !joined(before, s[0]) && !joined(s[s.length - 1], after)
+  }
   return text => {
     let out = ''
     let from = 0
     for (let i = 0; i + head <= text.length;) {
-      const found = firsts.has(text.charCodeAt(i)) ? byHead.get(text.slice(i, i + head))?.find(s => text.startsWith(s, i)) : undefined
+      const found = firsts.has(text.charCodeAt(i)) ? byHead.get(text.slice(i, i + head))?.find(at(text, i)) : undefined
       if (found === undefined) { i++; continue }
       out += text.slice(from, i) + REDACTED
       i += found.length

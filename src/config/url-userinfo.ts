@@ -34,3 +34,9 @@ export function hideUrlSecrets (url: string): string {
   const q = shown.indexOf('?')
   return q === -1 ? shown : shown.slice(0, q) + shown.slice(q).replace(QUERY_VALUE, (_, sep: string, name?: string) => `${sep}${name === undefined ? '' : `${name}=`}${REDACTED}`)
 }
+
+/**
+ * Of a URL with no @ whose port is not a number: said without quoting it, as that "port" may be the
+ * start of a password cut at a comma in { } (`url: redis://:pa55,w0rd@h` reads as `redis://:pa55`).
+ */
+export const PORT_NOT_A_NUMBER = 'the port is not a number (if what follows its ":" is the start of a password holding a comma, quote the whole URL: in { } a comma ends a value)'

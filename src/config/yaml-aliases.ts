@@ -13,6 +13,13 @@ import { hiddenAt } from './redact.ts'
  */
 const MIN_EXPANDED = 1_000_000
 const EXPANSION = 10
+/**
+ * The most characters of text (keys and strings) the config may hold once its aliases are expanded:
+ * 16 MiB, or ten times the file's length if more. A value's count missed a long string aliased many
+ * times: a 20 KB file of one 20 KB string copied 111,000 times (2 GB of text) took validate 15 s of
+ * CPU, and GET /config 18 s and 743 MB before it failed.
+ */
+const MIN_EXPANDED_CHARS = 16 * 2 ** 20
 
 /**
  * How many levels maps and lists may nest (the top level is one; an alias counts as the copy it
@@ -85,10 +92,15 @@ export function toData (doc: Document, lines: LineCounter, file: string): { data
   })
   if (found !== undefined) return found
   if (first !== undefined) {
-    const { written, expanded, deep } = valueCounts(doc.contents, targets)
+    const chars = Math.max(MIN_EXPANDED_CHARS, EXPANSION * (doc.range?.[2] ?? 0))
+    const { written, expanded, deep, long } = valueCounts(doc.contents, targets, chars)
     const limit = Math.max(MIN_EXPANDED, EXPANSION * written)
     if (expanded > limit) {
       return issue(first.range?.[0] ?? 0, `aliases expand the config to more than ${limit.toLocaleString('en-US')} values (${written.toLocaleString('en-US')} are written): write the values out, or use fewer aliases`)
+    }
+    if (long !== undefined) {
+      const message = `aliases expand the config to more than ${Math.ceil(chars / 2 ** 20)} MiB of text with this one: write the values out, or use fewer aliases`
+      return { issue: { ...issue(long.range?.[0] ?? 0, message).issue, path: formatPath(nodePath(doc, long)) } }
     }
     if (deep !== undefined) {
       const keys = nodePath(doc, deep)
@@ -115,26 +127,33 @@ function nodePath (doc: Document, node: Node): KeyPath {
 
 /**
  * How many values (keys included) `root` holds as written, and with each alias counted as a copy of
- * its anchor's node; `deep`, the first alias whose copy nests maps and lists past MAX_DEPTH. One walk
- * in document order: an alias's anchor is always done before it is reached (it comes before, and
- * does not enclose it), so each anchored node is counted once.
+ * its anchor's node; `deep`, the first alias whose copy nests maps and lists past MAX_DEPTH; `long`,
+ * the first alias whose copy brings the characters of text past `maxChars`. One walk in document
+ * order: an alias's anchor is always done before it is reached (it comes before, and does not
+ * enclose it), so each anchored node is counted once.
  */
-function valueCounts (root: Node, targets: ReadonlyMap<Alias, Node>): { written: number, expanded: number, deep: Alias | undefined } {
-  const anchored = new Map<Node, { values: number, levels: number }>()
+function valueCounts (root: Node, targets: ReadonlyMap<Alias, Node>, maxChars: number): { written: number, expanded: number, deep: Alias | undefined, long: Alias | undefined } {
+  const anchored = new Map<Node, { values: number, levels: number, chars: number }>()
   let written = 0
   let expanded = 0
+  let chars = 0
   let deep: Alias | undefined
+  let long: Alias | undefined
   // Adds `node` to the counts; how many levels of maps and lists it is. `depth`: the levels around it.
   const count = (node: unknown, depth: number): number => {
     if (node === null) return 0
     written++
     if (isAlias(node)) {
-      const copy = anchored.get(targets.get(node) as Node) ?? { values: 0, levels: 0 }
+      const copy = anchored.get(targets.get(node) as Node) ?? { values: 0, levels: 0, chars: 0 }
       expanded += copy.values
+      chars += copy.chars
       if (depth + copy.levels > MAX_DEPTH) deep ??= node
+      if (chars > maxChars) long ??= node
       return copy.levels
     }
     const before = expanded++
+    const charsBefore = chars
+    if (isScalar(node) && typeof node.value === 'string') chars += node.value.length
     let levels = 0
     if (isCollection(node)) {
       for (const item of node.items) {
@@ -142,11 +161,11 @@ function valueCounts (root: Node, targets: ReadonlyMap<Alias, Node>): { written:
       }
       levels++
     }
-    if ((node as Node).anchor !== undefined) anchored.set(node as Node, { values: expanded - before, levels })
+    if ((node as Node).anchor !== undefined) anchored.set(node as Node, { values: expanded - before, levels, chars: chars - charsBefore })
     return levels
   }
   count(root, 0)
-  return { written, expanded, deep }
+  return { written, expanded, deep, long }
 }
 
 // What YAML's tags make that is not plain data, and what to write instead.
@@ -183,8 +202,10 @@ function misshapen (node: unknown, keys: Array<string | number>, depth: number):
   if (!PLAIN_COLLECTION_TAGS.includes(node.tag)) return { node, keys: [...keys], message: notPlain(node) }
   if (isMap(node)) {
     for (const pair of node.items) {
-      // A key is text: a scalar (or an alias of one).
+      // A key is text: a scalar. An alias as one escaped the check for keys written twice (yaml compares
+      // the nodes: `key-auth: {}` then `*ka : false` turned auth off while the file showed key-auth: {}).
       if (isCollection(pair.key)) return { node: pair.key, keys: [...keys], message: 'a map or a list as a key (? ...) is not plain data: write the key as a string' }
+      if (isAlias(pair.key)) return { node: pair.key, keys: [...keys], message: 'an alias (*name) as a key: write the key itself' }
       const found = misshapen(pair.key, keys, depth + 1) ?? inside(String(isScalar(pair.key) ? pair.key.value : pair.key), pair.value, keys, depth + 1)
       if (found !== undefined) return found
     }

@@ -168,6 +168,10 @@ function ordered (uses: readonly PluginUse[], plugins: ReadonlyMap<string, Plugi
     .sort((a, b) => byRunOrder(a.def, b.def))
 }
 
+// V8's TypeErrors for a write to a frozen object: setup's config and ctx are, by design (a top-level config is every route's).
+const FROZEN_WRITE = /^Cannot (?:assign to read only property|add property|delete property|redefine property|define property)|object is not extensible/
+const FROZEN = ' (a plugin\'s config and ctx are read-only: copy what setup changes, e.g. { ...config })'
+
 /** A plugin's setup, for at most `ms`: one that finishes later is disposed of then, as no config holds it. */
 async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupContext, ms: number): Promise<PluginHandlers> {
   const work = Promise.resolve().then(() => def.setup(config, ctx))
@@ -176,7 +180,8 @@ async function setUp (def: PluginDefinition, config: unknown, ctx: PluginSetupCo
     handlers = await within(work, ms)
   } catch (err) {
     // The cause as logged (a reload's failure line): the thrown value itself may break pino's serializer.
-    throw new PluginSetupError(def.name, ctx.routeName, describeThrown(err), { cause: loggedThrown(err) })
+    const said = describeThrown(err)
+    throw new PluginSetupError(def.name, ctx.routeName, FROZEN_WRITE.test(said) ? `${said}${FROZEN}` : said, { cause: loggedThrown(err) })
   }
   if (handlers === LATE) {
     work.then(h => h.dispose?.()).catch(() => {})
