@@ -41,25 +41,38 @@ export function spanAccounting (metrics: PluginMetrics): MeterProvider {
   return { getMeter: () => meter }
 }
 
-/** Characters of a collector's answer a failure line shows: it may be megabytes, and echo the export's headers (Authorization). */
-const MAX_LOGGED_DATA = 1024
+/** Characters of a collector's answer a failure line shows: it may be megabytes. */
+const MAX_LOGGED_ANSWER = 1024
 
-/** An export's error as the failure line shows it: type, message, code, and the start of the collector's answer (OTLPExporterError's data). */
+/** An export's error as the failure line shows it: type, message and code. */
 function loggedError (error: Error | undefined): object | undefined {
   if (error === undefined) return undefined
   // Without a prototype, pino's serializer takes `type` from `name`.
   const shown = Object.assign(Object.create(null) as Record<string, unknown>, { message: error.message })
   Object.defineProperty(shown, 'name', { value: error.name })
-  const { code, data } = error as { code?: unknown, data?: unknown }
+  const { code } = error as { code?: unknown }
   if (code !== undefined) shown.code = code
-  if (typeof data === 'string') shown.data = data.length <= MAX_LOGGED_DATA ? data : `${data.slice(0, MAX_LOGGED_DATA)}…(+${data.length - MAX_LOGGED_DATA} characters)`
   return shown
+}
+
+/**
+ * The start of the collector's answer (OTLPExporterError's `data`), the export's header values in
+ * it hidden first (`invalid credentials: Bearer …`: a collector may quote them). Beside `err`, whose
+ * fields holding a peer's bytes the process logger leaves out (see serializeErr).
+ */
+function loggedAnswer (error: Error | undefined, hide: (text: string) => string): string | undefined {
+  const data = (error as { data?: unknown } | undefined)?.data
+  if (typeof data !== 'string') return undefined
+  const shown = hide(data)
+  return shown.length <= MAX_LOGGED_ANSWER ? shown : `${shown.slice(0, MAX_LOGGED_ANSWER)}…(+${shown.length - MAX_LOGGED_ANSWER} characters)`
 }
 
 /** What the export lines name: the endpoint (its secrets hidden) and the routes whose spans go there. */
 export interface ExportTarget {
   readonly endpoint: string
   readonly routes: readonly string[]
+  /** A text with the export's header values in it as [redacted]. */
+  readonly hide: (text: string) => string
 }
 
 /** How an export ended: its result, and the wait it started if the endpoint throttled it. */
@@ -132,7 +145,7 @@ export class LoggedExporter implements SpanExporter {
     if (result.code !== ExportResultCode.SUCCESS && !this.#failing) {
       this.#failing = true
       const paused = throttled === undefined ? '' : `; it answered ${throttled.status}: sending resumes at ${throttled.resumesAt}`
-      this.#log.warn({ err: loggedError(result.error), endpoint: this.#target.endpoint, routes: this.#target.routes, ...throttled }, `span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)${paused}`)
+      this.#log.warn({ err: loggedError(result.error), answer: loggedAnswer(result.error, this.#target.hide), endpoint: this.#target.endpoint, routes: this.#target.routes, ...throttled }, `span export failed: spans are dropped until the endpoint answers (portcullis_opentelemetry_spans_total)${paused}`)
     } else if (result.code === ExportResultCode.SUCCESS && this.#failing) {
       this.#failing = false
       this.#log.info({ endpoint: this.#target.endpoint, routes: this.#target.routes }, 'span export works again')

@@ -33,8 +33,42 @@ routes:
   await (await request(`${gw.url}/items`)).body.dump()
   const line = await waitForLog(gw.logs, { plugin: 'opentelemetry', level: 40 }, 30_000)
   t.match(line, { msg: /^span export failed/, err: { type: 'OTLPExporterError', message: 'Bad Request', code: 400 } })
-  const data = String((line?.err as { data?: unknown } | undefined)?.data)
-  t.equal(data, `${answer.slice(0, 1024)}…(+${answer.length - 1024} characters)`, 'the first KiB of the answer, marked as cut')
+  // What is left counts the header's value hidden (shorter).
+  const left = answer.replace('Bearer ECHOEDSECRET', '[redacted]').length - 1024
+  t.equal(line?.answer, `${answer.slice(0, 1024)}…(+${left} characters)`, 'the first KiB of the answer, marked as cut')
   t.ok(JSON.stringify(line).length < 4096, 'a line of a few KiB')
   t.notMatch(JSON.stringify(gw.logs), /ECHOEDSECRET/, 'the echoed header past the first KiB is not logged')
+})
+
+// A collector quoting the export's Authorization in the first words of its answer (the KiB shown).
+t.test('the export\'s header values are hidden in the answer shown, the token alone or JSON-quoted too', async t => {
+  const collector = createServer((req, res) => {
+    req.resume()
+    const auth = String(req.headers.authorization)
+    req.on('end', () => res.writeHead(401, { 'content-type': 'text/plain' })
+      .end(`invalid credentials: ${auth}; token ${auth.slice('Bearer '.length)}; ${JSON.stringify({ tenant: req.headers['x-tenant'] })}`))
+  })
+  await new Promise<void>(resolve => collector.listen(0, '127.0.0.1', resolve))
+  const ok = await startUpstream((req, res) => { req.resume(); res.end('ok') })
+  const gw = await startGateway(`
+upstreams:
+  ok: { targets: [ { url: "${ok.url}" } ] }
+plugins:
+  opentelemetry:
+    endpoint: "http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces"
+    headers: { authorization: "Bearer OTLPTOKENSECRET", x-tenant: 'tenant "QUOTEDSECRET"' }
+    flushInterval: 10ms
+routes:
+  - { name: items, match: { path: /items }, upstream: ok }
+`)
+  t.teardown(async () => {
+    await gw.close()
+    collector.closeAllConnections()
+    await Promise.all([ok.close(), new Promise(resolve => collector.close(resolve))])
+  })
+  await (await request(`${gw.url}/items`)).body.dump()
+  const line = await waitForLog(gw.logs, { plugin: 'opentelemetry', level: 40 }, 30_000)
+  t.match(line, { err: { type: 'OTLPExporterError', code: 401 } })
+  t.equal(line?.answer, 'invalid credentials: [redacted]; token [redacted]; {"tenant":"[redacted]"}', 'the value, its token, and the value as JSON quotes it')
+  t.notMatch(JSON.stringify(gw.logs), /SECRET/, 'no header value in the log')
 })

@@ -6,6 +6,7 @@ import {
 } from '@opentelemetry/sdk-trace-base'
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
 import { hideUrlSecrets, toMs, type PluginSetupContext } from '../../src/index.ts'
+import { REDACTED } from '../../src/config/url-userinfo.ts'
 import { headerBytes } from '../shared/header-edits.ts'
 import { LoggedExporter, spanAccounting } from './export-accounting.ts'
 import { exportConnections } from './export-connections.ts'
@@ -71,7 +72,13 @@ function pipeline (config: OpenTelemetryConfig, ctx: PluginSetupContext): Tracin
   const headers = Object.fromEntries(Object.entries(config.headers ?? {}).map(([name, value]) => [name, headerBytes(value)]))
   const otlp = new OTLPTraceExporter({ url: endpoint, headers, timeoutMillis: timeout, httpAgentOptions: () => connections.agent })
   const routes: string[] = []
-  const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes }, timeout, connections)
+  // A collector refusing an export may quote its headers: each value, and a `Scheme token` value's
+  // token, as written or in JSON, the longest first; not one under 6 characters (it would hide every `a`).
+  const secrets = [...new Set(Object.values(config.headers ?? {})
+    .flatMap(value => [value, /^\S+ +(.+)$/.exec(value)?.[1] ?? '']).filter(v => v.length >= 6)
+    .flatMap(v => [v, JSON.stringify(v).slice(1, -1)]))].sort((a, b) => b.length - a.length)
+  const hide = (text: string): string => secrets.reduce((shown, secret) => shown.replaceAll(secret, REDACTED), text)
+  const exporter = new LoggedExporter(otlp, ctx.log, { endpoint: hideUrlSecrets(endpoint), routes, hide }, timeout, connections)
   // selfObsMeterProvider is a BatchSpanProcessor option its BufferConfig type does not list yet.
   const batching: BufferConfig & { selfObsMeterProvider: MeterProvider } = {
     maxQueueSize,

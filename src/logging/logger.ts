@@ -198,63 +198,166 @@ export function loggedTarget (target: string): string {
   return loggedPath(shown)
 }
 
-type Destination = ReturnType<typeof pino.destination>
-const buffered = new Set<Destination>()
-
 /** PIPE_BUF on Linux: a pipe write of up to this many bytes is never spliced with another process's; a longer one may be. */
 const PIPE_BUF = 4096
 /** Whether other processes write to this one's stdout at once: see shareStdout. */
 let shared = false
 
-/**
- * Lines are buffered (up to 4 KiB or 250 ms) and written synchronously: a write, or a hand-off
- * to the thread pool, per access-log line costs about a tenth of the gateway's throughput
- * (`npm run bench`). Each write is of whole lines, at most PIPE_BUF bytes but for a longer line alone
- * (see shareStdout). What is still buffered is written when the process exits, crash included; only a SIGKILL can lose it.
- */
-function bufferedStdout (): Destination {
-  if (buffered.size === 0) process.once('exit', () => { for (const d of buffered) flushOnExit(d) })
-  // sonic-boom gathers lines in chunks of up to maxWrite bytes, and writes the first once minLength bytes wait.
-  const destination = pino.destination({ sync: true, minLength: PIPE_BUF - 1, maxWrite: PIPE_BUF, periodicFlush: 250 })
-  buffered.add(destination)
-  if (shared) capLines(destination)
-  return destination
-}
-
-/** sonic-boom 4's state (index.js, utf8 mode) that flushOnExit writes out. */
-interface SonicBoomState { fd: number, destroyed: boolean, _writingBuf: string | Buffer, _bufs: Array<string | Buffer>, _len: number }
-
-/** EAGAINs in a row (a reader too slow, or stopped) after which flushOnExit gives up: 5 s. */
+/** Bytes of lines held while stdout takes none (its reader stalled): past them, a line is dropped. */
+const MAX_HELD = 4 * 1024 * 1024
+/** How soon a write stdout refused (EAGAIN: its pipe full) is tried again: at once, then twice as late at each refusal in a row. */
+const RETRY_MS = 1
+const MAX_RETRY_MS = 100
+/** How long a line waits for others to fill a write. */
+const FLUSH_MS = 250
+/** EAGAINs in a row (a reader too slow, or stopped) after which writeAll gives up: 5 s. */
 const MAX_EAGAIN = 50
 const EAGAIN_WAIT_MS = 100
 
+/** Lines this process dropped (see StdoutLines): portcullis_log_lines_dropped_total. */
+let dropped = 0
+export const droppedLogLines = (): number => dropped
+
+/** Whole lines written at once: their text (what a write cut short left of it: bytes), bytes and count. */
+interface Chunk { text: string | Buffer, bytes: number, lines: number }
+
 /**
- * What `destination` still holds, written synchronously, as its flushSync would, until a write fails
- * for good: sonic-boom 4's flushSync retries every error but EAGAIN and EBUSY forever, 100 ms apart,
- * so a process whose stdout reader had gone (EPIPE) never exited. Should the reader stall, the
- * rest is given up after MAX_EAGAIN tries without progress.
+ * The process's stdout, for its log lines: gathered into writes of up to PIPE_BUF bytes (a longer
+ * line alone: see shareStdout), each written synchronously once no further line fits it, or
+ * within FLUSH_MS. A write per access-log line cost about a tenth of the gateway's throughput
+ * (`npm run bench`); a write handed to the thread pool per batch (sonic-boom's sync: false), 2-3 µs more a line.
+ * Never blocks the process: process.stdout, as Node opens a pipe or socket (libuv), makes it
+ * non-blocking, so a full pipe refuses a write (EAGAIN), tried again (RETRY_MS), the lines
+ * held meanwhile up to MAX_HELD bytes; past them each is dropped and counted, and the first line
+ * held again is preceded by one saying how many. A reader gone (EPIPE), every line is dropped.
+ * What is still held is written when the process exits (writeAll), crash included; only a SIGKILL
+ * can lose it.
  */
-function flushOnExit (destination: Destination): void {
-  const d = destination as unknown as SonicBoomState
-  if (d.destroyed || d.fd < 0) return
-  // Sync: no write is under way; what is left of a failed one is in _writingBuf.
-  const chunks = [d._writingBuf, ...d._bufs]
-  d._writingBuf = ''
-  d._bufs = []
-  d._len = 0
-  let waits = 0
-  for (const chunk of chunks) {
-    for (let rest = Buffer.from(chunk); rest.length > 0;) {
+class StdoutLines {
+  // Read from process.stdout: opening it makes a pipe non-blocking (see above).
+  readonly #fd = process.stdout.fd
+  readonly #chunks: Chunk[] = []
+  #held = 0
+  /** Lines dropped since the last held: the next line held is preceded by a line saying so. */
+  #gap = 0
+  /** While stdout refuses writes: the next try, and how long after a refusal the one after it comes. */
+  #retry: NodeJS.Timeout | undefined
+  #retryMs = RETRY_MS
+  /** stdout's reader has gone (EPIPE), or stdout is closed. */
+  #gone = false
+
+  constructor () {
+    setInterval(() => { this.#send(true) }, FLUSH_MS).unref()
+  }
+
+  /** pino's destination: `line`, a JSON line and its newline. */
+  write (line: string): void {
+    let bytes = Buffer.byteLength(line)
+    // From now on (shareStdout) a line longer than PIPE_BUF could be spliced with another process's: cut to fit.
+    if (shared && bytes > PIPE_BUF) bytes = Buffer.byteLength(line = fitted(line))
+    if (this.#gone || this.#held + bytes > MAX_HELD) {
+      dropped++
+      this.#gap++
+      return
+    }
+    if (this.#gap > 0) this.#hold(gapLine(this.#gap))
+    this.#hold(line, bytes)
+    this.#send(false)
+  }
+
+  /** pino's logger.flush(): what is held written now, as far as stdout takes it. */
+  flush (done?: () => void): void {
+    this.#send(true)
+    done?.()
+  }
+
+  #hold (line: string, bytes = Buffer.byteLength(line)): void {
+    this.#gap = 0
+    this.#held += bytes
+    const last = this.#chunks.at(-1)
+    if (last !== undefined && typeof last.text === 'string' && last.bytes + bytes <= PIPE_BUF) {
+      last.text += line
+      last.bytes += bytes
+      last.lines++
+    } else this.#chunks.push({ text: line, bytes, lines: 1 })
+  }
+
+  /** Writes the chunks no line will join (`all`: every one) while stdout takes them. */
+  #send (all: boolean): void {
+    const chunks = this.#chunks
+    while (this.#retry === undefined) {
+      const chunk = chunks[0]
+      if (chunk === undefined || (chunks.length === 1 && !all && chunk.bytes < PIPE_BUF)) return
+      let written: number
       try {
-        rest = rest.subarray(fs.writeSync(d.fd, rest))
-        waits = 0
+        written = typeof chunk.text === 'string' ? fs.writeSync(this.#fd, chunk.text) : fs.writeSync(this.#fd, chunk.text)
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code
-        if ((code !== 'EAGAIN' && code !== 'EBUSY') || ++waits > MAX_EAGAIN) return
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EAGAIN_WAIT_MS)
+        this.#refused((err as NodeJS.ErrnoException).code)
+        return
+      }
+      this.#held -= written
+      this.#retryMs = RETRY_MS
+      if (written === chunk.bytes) chunks.shift()
+      else {
+        // Cut short (a line longer than PIPE_BUF, or a socket): the rest goes next, before any other.
+        chunk.text = (typeof chunk.text === 'string' ? Buffer.from(chunk.text) : chunk.text).subarray(written)
+        chunk.bytes -= written
       }
     }
   }
+
+  #refused (code: string | undefined): void {
+    if (code === 'EPIPE' || code === 'EBADF') {
+      // Nobody will read them: dropped, as every line from now on.
+      this.#gone = true
+      for (const chunk of this.#chunks.splice(0)) dropped += chunk.lines
+      this.#held = 0
+      return
+    }
+    // EAGAIN (the pipe full), or another failure that may pass (ENOSPC): tried again, lines held
+    // meanwhile; soon (a reader slower than the gateway for a moment catches up at once), then
+    // less and less often (one stalled costs a write a tenth of a second).
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined
+      this.#send(true)
+    }, this.#retryMs).unref()
+    this.#retryMs = Math.min(2 * this.#retryMs, MAX_RETRY_MS)
+  }
+
+  /**
+   * Everything held written synchronously (the process exits), until a write fails for good: with
+   * the reader stalled, after MAX_EAGAIN tries without progress.
+   */
+  writeAll (): void {
+    if (this.#gap > 0) this.#hold(gapLine(this.#gap))
+    let waits = 0
+    for (const chunk of this.#chunks.splice(0)) {
+      for (let rest = typeof chunk.text === 'string' ? Buffer.from(chunk.text) : chunk.text; rest.length > 0;) {
+        try {
+          rest = rest.subarray(fs.writeSync(this.#fd, rest))
+          waits = 0
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          if ((code !== 'EAGAIN' && code !== 'EBUSY') || ++waits > MAX_EAGAIN) return
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EAGAIN_WAIT_MS)
+        }
+      }
+    }
+  }
+}
+
+/** The line that stands for `count` lines dropped, as pino writes a warning. */
+const gapLine = (count: number): string =>
+  `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, dropped: count, msg: `${count} log lines dropped: stdout took none while ${MAX_HELD / 1024 / 1024} MiB of them waited (portcullis_log_lines_dropped_total)` })}\n`
+
+let stdout: StdoutLines | undefined
+
+/** The process's StdoutLines, one for every logger: its lines in the order logged. */
+function bufferedStdout (): StdoutLines {
+  if (stdout !== undefined) return stdout
+  const lines = stdout = new StdoutLines()
+  process.once('exit', () => { lines.writeAll() })
+  return lines
 }
 
 /**
@@ -262,15 +365,7 @@ function flushOnExit (destination: Destination): void {
  * longer than PIPE_BUF could be spliced with theirs, so, from now on, a longer one is cut to fit (fitted).
  */
 export function shareStdout (): void {
-  if (shared) return
   shared = true
-  for (const d of buffered) capLines(d)
-}
-
-function capLines (destination: Destination): void {
-  const write = destination.write.bind(destination)
-  // At most 3 bytes per UTF-16 unit: a short line is not measured.
-  destination.write = (line: string) => write(line.length * 3 <= PIPE_BUF || Buffer.byteLength(line) <= PIPE_BUF ? line : fitted(line))
 }
 
 /** Strings longer than this are cut first; then ever shorter ones, down to MIN_CUT, until the line fits. */
@@ -341,7 +436,38 @@ function serializeErr (err: Error): ReturnType<typeof pino.stdSerializers.err> {
     const message = messageOnce(err)
     if (message !== undefined) shown.message = message
   } catch { /* a getter that throws this time: pino's message */ }
+  withholdPeerBytes(shown, Object.getPrototypeOf(shown) as object)
   return shown
+}
+
+/**
+ * Error fields holding what a peer sent (or was sent), whatever the error's type: undici's
+ * HTTPParserError's `data` (the rest of the chunk it read: an upstream's Set-Cookie, a token body,
+ * an echoed Authorization; up to 64 KiB), Node's HTTP parser errors' `rawPacket` (a client's or
+ * upstream's head), undici's ResponseError's `body` and `headers`. A deny-list: errors of the
+ * gateway's own carry fields worth showing (a ConfigError's issues, a ListenError's port), and a
+ * plugin's thrown value reaches the log through loggedThrown, which keeps primitive fields only.
+ */
+const PEER_FIELDS = ['data', 'rawPacket', 'body', 'headers'] as const
+
+/**
+ * `shown` (pino's serialized error) and the errors serialized within it (`aggregateErrors`, an
+ * error-valued field: of prototype `proto`) without PEER_FIELDS: text or bytes as their length
+ * (`dataBytes`), anything else left out.
+ */
+function withholdPeerBytes (shown: Record<string, unknown>, proto: object): void {
+  for (const name of PEER_FIELDS) {
+    if (!Object.hasOwn(shown, name)) continue
+    const value = shown[name]
+    delete shown[name]
+    if (typeof value === 'string') shown[`${name}Bytes`] = Buffer.byteLength(value)
+    else if (value instanceof Uint8Array) shown[`${name}Bytes`] = value.byteLength
+  }
+  for (const value of Object.values(shown)) {
+    for (const inner of Array.isArray(value) ? value as unknown[] : [value]) {
+      if (inner !== null && typeof inner === 'object' && Object.getPrototypeOf(inner) === proto) withholdPeerBytes(inner as Record<string, unknown>, proto)
+    }
+  }
 }
 
 /** As pino-std-serializers' messageWithCauses, without a message the text ends with already. */

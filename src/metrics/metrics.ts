@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { StoreSnapshot } from '../stores/store.ts'
+import { droppedLogLines } from '../logging/logger.ts'
 import { RequestMetrics, UNMATCHED_ROUTE } from './request-metrics.ts'
 import { BucketHistogram } from './bucket-histogram.ts'
 import { openMetricsText, type ExpositionFormat } from './exposition.ts'
@@ -118,6 +119,15 @@ export class Metrics {
     help: 'HTTP/2 client connections closed with GOAWAY ENHANCE_YOUR_CALM, by reason (rapid_reset, settings_flood).',
     labelNames: ['reason'] as const,
     registers: [this.registry]
+  })
+
+  /** Log lines this process dropped: stdout took none while 4 MiB of them waited, or its reader had gone (see StdoutLines). */
+  readonly logLinesDropped: Counter = new Counter({
+    name: 'portcullis_log_lines_dropped_total',
+    help: 'Log lines dropped: stdout took none (its reader stalled) while 4 MiB of lines waited, or its reader had gone.',
+    registers: [this.registry],
+    // The logger's count, read at each scrape.
+    collect: () => { this.logLinesDropped.reset(); this.logLinesDropped.inc(droppedLogLines()) }
   })
 
   /** Upstreams of the runtimes in service, read when metrics are scraped (see watchUpstreams). */
