@@ -1048,10 +1048,11 @@ const spoilt = (e: Entry, status: number, cut: string | undefined): boolean =>
 const successful = (e: Entry): boolean => e.status >= 200 && e.status < 300
 
 /**
- * A store error that is an answer about the key (WRONGTYPE), not an outage: the same call gets it
- * again, so it is not retried.
+ * A store error that is an answer about the key (WRONGTYPE: another writer's value there), not an
+ * outage: the same call gets it again, so it is not retried. Any other may pass (a server busy with
+ * a script, refusing writes for a while): retried, or a read that bypasses the store.
  */
-const keyFault = (err: unknown): boolean => err instanceof StoreError && err.code === 'STORE_ERROR'
+const keyFault = (err: unknown): boolean => err instanceof StoreError && err.message.startsWith('WRONGTYPE ')
 
 /** A request that could not read the store counts once, as bypass; any other that went upstream as a miss. */
 const missOrBypass = (state: Lookup): 'miss' | 'bypass' => state.detail === STORE_DOWN ? 'bypass' : 'miss'

@@ -15,8 +15,10 @@ const PERIOD_MS = 10_000
  * most `now - sentAt` (the call took some time to get there). The largest such bound of the last
  * 10 to 20 s is used: too large only moves deadlines later (a late call then counts, as without
  * a deadline); it follows a server clock that was set forward at the next answer, and the nodes of a
- * cluster whose clocks differ. With no answer in the last 20 s (a gateway that just started), calls
- * carry no deadline.
+ * cluster whose clocks differ. With no answer in the last 20 s (a pause of Redis's writes), the
+ * last offset learnt stays in use: calls queued behind the pause must count nothing either (a call
+ * Redis finds past its deadline still answers, with the server's time, so the offset follows then).
+ * Before any answer (a gateway that just started), calls carry no deadline.
  */
 export class ServerClock {
   #offset = -Infinity
@@ -37,7 +39,7 @@ export class ServerClock {
 
   /** The server time after which a call made at `sentAt` has timed out after `timeoutMs`; 0 when unknown. */
   deadline (sentAt: number, timeoutMs: number): number {
-    if (sentAt - this.#since >= 2 * PERIOD_MS) return 0
+    if (this.#since === -Infinity) return 0
     return Math.ceil(sentAt + timeoutMs + Math.max(this.#offset, this.#before))
   }
 }

@@ -160,8 +160,13 @@ const RECONNECT_EVERY_MS = 5_000
 /** A replica is reported again only after this long without a READONLY reply: once, not per write. */
 const REPLICA_NOTICE_MS = 60_000
 
-/** Error replies that mean the server cannot serve now; any other reply error is an answer (a script's or a caller's error). */
-const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING) /
+/**
+ * Error replies that mean the server cannot serve now, and will later: a failover or migration, a
+ * load, another client's long script (BUSY), writes refused after a failed save (MISCONF) or for
+ * want of replicas (NOREPLICAS). Any other reply error is an answer (a script's or a caller's error;
+ * OOM too: a full server is no outage, its reads and deletions go on).
+ */
+const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING|BUSY|MISCONF|NOREPLICAS) /
 
 /**
  * Cluster: a node connection with commands waiting and nothing received for this long (at least
@@ -283,8 +288,13 @@ export class RedisStore implements OwnedStore {
   /** Calls failed in a row for want of a server (see STALL_CALLS), and since when (performance.now()). */
   #failing = 0
   #failingSince = 0
-  /** Down for failing calls while connected: up again when a call is answered. */
+  /**
+   * Down for failing calls while connected: up again when a call is answered, through reconnects (a
+   * server pausing writes answers a new connection's ready check, not the calls).
+   */
   #stalled = false
+  /** After a reconnect while #stalled: up if no call fails on the new connection for RECONNECT_EVERY_MS (no one calls). */
+  #idleUp: ReturnType<typeof setTimeout> | undefined
   /** The store dropped its connection (see #reconnect): until it closes, later reasons need not. */
   #reconnecting = false
   /** That reconnect leaves the store up (a standalone replica's: its reads are answered). */
@@ -401,15 +411,14 @@ export class RedisStore implements OwnedStore {
     })
     this.#client.on('ready', () => {
       this.#failing = 0
-      this.#stalled = false
-      this.#set('up', null)
+      if (this.#stalled) this.#upIfIdle()
+      else this.#set('up', null)
       this.#readEviction()
     })
     this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
     // A server killed outright may close the connection with no error event: say so rather than null.
     this.#client.on('close', () => {
       const staysUp = this.#reconnectingUp
-      this.#stalled = false
       this.#reconnecting = this.#reconnectingUp = false
       if (!this.#closed && !staysUp) this.#set('down', this.#lastError ??= 'connection closed')
     })
@@ -551,6 +560,7 @@ export class RedisStore implements OwnedStore {
 
   async close (): Promise<void> {
     this.#closed = true
+    clearTimeout(this.#idleUp)
     for (const w of this.#watchers) w.disconnect()
     await this.#client.quit().catch(() => this.#client.disconnect())
   }
@@ -700,7 +710,7 @@ export class RedisStore implements OwnedStore {
   }
 
   #done<T> (started: number, value: T): T {
-    if (this.#failing !== 0) this.#answered()
+    if (this.#failing !== 0 || this.#stalled) this.#answered()
     this.#events.command(this, (performance.now() - started) / 1000)
     return value
   }
@@ -714,7 +724,7 @@ export class RedisStore implements OwnedStore {
     if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = message
     if (this.#state === 'up') this.#lastFailed = message
     if (unavailable) this.#unanswered(e)
-    else if (this.#failing !== 0) this.#answered()
+    else if (this.#failing !== 0 || this.#stalled) this.#answered()
     this.#events.failed(this)
     this.#events.command(this, (performance.now() - started) / 1000)
     const code = unavailable ? 'STORE_UNAVAILABLE' : reply ? answered : 'STORE_ERROR'
@@ -727,6 +737,17 @@ export class RedisStore implements OwnedStore {
     if (!this.#stalled) return
     this.#stalled = false
     this.#set('up', null)
+  }
+
+  /**
+   * A new connection while #stalled: up at its first call answered, or once RECONNECT_EVERY_MS has
+   * passed with none failed (a store no one calls would otherwise stay down).
+   */
+  #upIfIdle (): void {
+    clearTimeout(this.#idleUp)
+    this.#idleUp = setTimeout(() => {
+      if (this.#failing === 0 && this.#client.status === 'ready') this.#answered()
+    }, RECONNECT_EVERY_MS).unref()
   }
 
   /**
