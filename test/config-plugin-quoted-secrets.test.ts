@@ -52,11 +52,13 @@ t.test('a plugin quoting its config\'s secret, JSON-escaped, in a problem, a war
   t.notMatch(JSON.stringify(gw.logs), 'sk_live', 'nor in a log line')
 })
 
-// REDIS_PASSWORD=upstream made `routes[0].upstream: unknown upstream "v"` read `routes[0].[redacted]: unknown [redacted] "v"`.
-t.test('a secret that is a word hides where it is quoted, never the words of a problem or its path', async t => {
+// REDIS_PASSWORD=upstream made `routes[0].upstream: unknown upstream "v"` read `routes[0].[redacted]: unknown [redacted] "v"`:
+// a path is keys, not searched; a message is, the secret hidden wherever it occurs (a word of the
+// message hidden is better than the secret shown where written unquoted or glued to other text).
+t.test('a secret that is a word hides wherever a problem says it, never in its path', async t => {
   const store = 'stores:\n  s: { type: redis, url: "redis://127.0.0.1:6379", password: "${REDIS_PASSWORD}" }\n'
   t.same(await issues(t, gatewayYaml({ a: ['http://127.0.0.1:1'] }, '  - { name: r, match: { path: /r }, upstream: v }', store), { REDIS_PASSWORD: 'upstream' }), [
-    'gw.yaml:11:47 routes[0].upstream: unknown upstream "v" (did you mean "a"?); there are: a'
+    'gw.yaml:11:47 routes[0].upstream: unknown [redacted] "v" (did you mean "a"?); there are: a'
   ])
   const dir = t.testdir({ 'quoter.mjs': QUOTER })
   const said = await issues(t, gatewayYaml({ a: ['http://127.0.0.1:1'] }, route('check'), 'loadPlugins: [ ./quoter.mjs ]'), { VENDOR_API_KEY: 'upstream' }, join(dir, 'gw.yaml'))

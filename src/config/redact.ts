@@ -140,7 +140,7 @@ const redactHeaderMap = (map: object): Record<string, unknown> => Object.fromEnt
  * `?api_key=...`, `#access_token=...`) and connection-string passwords (`...;Password=...`).
  */
 export function redactSecrets (value: unknown): unknown {
-  return redact(value, false, false, false)
+  return redact(value, false, false, false, undefined, new Map())
 }
 
 /** `text` as GET /config shows it at `keys` (a config path's, list indices left out): [redacted], a URL without its password. */
@@ -210,8 +210,15 @@ const MIN_SCRUBBED = 6
  */
 export function hiddenValues (value: unknown): string[] {
   const found = new Set<string>()
+  // The copies walked: redact makes one of a map or list for each key it is under, so one aliased on
+  // many routes is walked once (a list's items are told of by `key` alone: secretValue of a list).
+  const walked = new Set<object>()
   // `key`: the nearest key (a list's, for its items), `atKey`: the value under it.
   const walk = (given: unknown, shown: unknown, key?: string, atKey?: unknown): void => {
+    if (shown !== null && typeof shown === 'object') {
+      if (walked.has(shown)) return
+      walked.add(shown)
+    }
     if (shown === REDACTED && (typeof given === 'string' || typeof given === 'number')) {
       if (String(given).length >= MIN_SCRUBBED && key !== undefined && secretValue(key, atKey)) found.add(String(given))
     } else if (Array.isArray(given) && Array.isArray(shown)) {
@@ -224,45 +231,40 @@ export function hiddenValues (value: unknown): string[] {
   return [...found].sort((a, b) => b.length - a.length)
 }
 
-// A letter or digit: a secret is found where it is a token of its own, not inside a longer one.
-const ALNUM = /[\p{L}\p{N}]/u
-const QUOTES = '"\'`\\'
-// A secret that is a word (`upstream`) is found quoted only: else a message's own word was hidden (`unknown [redacted] "v"`).
-const WORD = /^\p{L}+$/u
-
 /**
  * A function replacing each of `secrets` (hiddenValues), as written or JSON-escaped, by [redacted]
- * in a text, the longest where several start at one place; where it is a token of its own, and a
- * word one only where quoted. Each place is looked up by its first characters: a config's thousands
- * of keys are found in time linear in the text (replaceAll for each took seconds over thousands of problems).
+ * wherever it occurs in a text, inside a longer word too (`Bearer%20<key>`, `0x<key>`): a secret
+ * shown is worse than a word of the text hidden (a password `upstream` hides that word). The
+ * longest is taken where several start at one place. Each place is looked up by its first
+ * characters, then once for each length of secret starting so: time linear in the text, however
+ * many secrets share a prefix (20,000 `sk_live_` keys tried one by one took 6 s over 5,000 near-misses).
  */
 export function hidingValues (secrets: readonly string[]): (text: string) => string {
   // Each as JSON writes it too: a check or setup quoting one with JSON.stringify escapes its " and \.
   const given = [...new Set(secrets.flatMap(s => [s, JSON.stringify(s).slice(1, -1)]))].filter(s => s !== '')
   if (given.length === 0) return text => text
   const head = given.reduce((n, s) => Math.min(n, s.length), MIN_SCRUBBED)
-  const byHead = new Map<string, string[]>()
-  for (const s of [...given].sort((a, b) => b.length - a.length)) {
-    const list = byHead.get(s.slice(0, head))
-    if (list === undefined) byHead.set(s.slice(0, head), [s])
-    else list.push(s)
+  // The lengths of the secrets starting with each head, longest first; the secrets of each length.
+  const lengths = new Map<string, number[]>()
+  const ofLength = new Map<number, Set<string>>()
+  for (const s of given) {
+    const list = lengths.get(s.slice(0, head))
+    if (list === undefined) lengths.set(s.slice(0, head), [s.length])
+    else if (!list.includes(s.length)) list.push(s.length)
+    const same = ofLength.get(s.length)
+    if (same === undefined) ofLength.set(s.length, new Set([s]))
+    else same.add(s)
   }
+  for (const list of lengths.values()) list.sort((a, b) => b - a)
   const firsts = new Set(given.map(s => s.charCodeAt(0)))
-  const joined = (a: string | undefined, b: string | undefined): boolean => a !== undefined && b !== undefined && ALNUM.test(a) && ALNUM.test(b)
-  const quoted = (c: string | undefined): boolean => c !== undefined && QUOTES.includes(c)
-  const at = (text: string, i: number) => (s: string): boolean => {
-    if (!text.startsWith(s, i)) return false
-    const [before, after] = [text[i - 1], text[i + s.length]]
-    return WORD.test(s) ? quoted(before) && quoted(after) : !joined(before, s[0]) && !joined(s[s.length - 1], after)
-  }
   return text => {
     let out = ''
     let from = 0
     for (let i = 0; i + head <= text.length;) {
-      const found = firsts.has(text.charCodeAt(i)) ? byHead.get(text.slice(i, i + head))?.find(at(text, i)) : undefined
+      const found = firsts.has(text.charCodeAt(i)) ? lengths.get(text.slice(i, i + head))?.find(n => ofLength.get(n)?.has(text.slice(i, i + n))) : undefined
       if (found === undefined) { i++; continue }
       out += text.slice(from, i) + REDACTED
-      i += found.length
+      i += found
       from = i
     }
     return from === 0 ? text : out + text.slice(from)
@@ -301,18 +303,26 @@ export function scrubbed<T> (value: T, secrets: readonly string[]): T {
 /**
  * `secret`: under a secret-looking key; `names`: `value`'s keys are names (a NAME_MAPS map); `hook`:
  * under a webhook's key, URLs show their host only; `parent`: the key `value` is under, or its list is.
+ * `done`: the copies made of each map and list, by the arguments above: one aliased on 5,500 routes (one
+ * JS object, yaml-aliases.ts) is copied once, the cost following the file, not its expansion.
  */
-function redact (value: unknown, secret: boolean, names: boolean, hook: boolean, parent?: string): unknown {
-  if (Array.isArray(value)) return value.map(v => redact(v, secret, false, hook, parent))
-  if (isMap(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => {
-      if (!names && HEADER_MAPS.has(k) && isMap(v)) return [k, redactHeaderMap(v)]
-      // A name exempts the settings under it, not a value given under it.
-      const named = (names && isMap(v)) || (k === 'cookie' && typeof v === 'string' && COOKIE_NAMED.has(parent ?? ''))
-      // A plugin named `slack-webhook` too: hiding a URL's path costs little.
-      const hooked = hook || words(k).some(w => HOOK_WORD.test(w))
-      return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v), hooked, k)]
-    }))
+function redact (value: unknown, secret: boolean, names: boolean, hook: boolean, parent: string | undefined, done: Map<string, Map<object, unknown>>): unknown {
+  if (value !== null && typeof value === 'object') {
+    const context = `${+secret}${+names}${+hook}${parent ?? ''}`
+    const copies = done.get(context) ?? done.set(context, new Map()).get(context) as Map<object, unknown>
+    if (copies.has(value)) return copies.get(value)
+    const copy = Array.isArray(value)
+      ? value.map(v => redact(v, secret, false, hook, parent, done))
+      : Object.fromEntries(Object.entries(value).map(([k, v]) => {
+        if (!names && HEADER_MAPS.has(k) && isMap(v)) return [k, redactHeaderMap(v)]
+        // A name exempts the settings under it, not a value given under it.
+        const named = (names && isMap(v)) || (k === 'cookie' && typeof v === 'string' && COOKIE_NAMED.has(parent ?? ''))
+        // A plugin named `slack-webhook` too: hiding a URL's path costs little.
+        const hooked = hook || words(k).some(w => HOOK_WORD.test(w))
+        return [k, redact(v, secret || (!named && secretValue(k, v)), !names && NAME_MAPS.has(k) && isMap(v), hooked, k, done)]
+      }))
+    copies.set(value, copy)
+    return copy
   }
   if (secret) return REDACTED
   if (typeof value !== 'string') return value

@@ -15,11 +15,13 @@ const MIN_EXPANDED = 1_000_000
 const EXPANSION = 10
 /**
  * The most characters of text (keys and strings) the config may hold once its aliases are expanded:
- * 16 MiB, or ten times the file's length if more. A value's count missed a long string aliased many
- * times: a 20 KB file of one 20 KB string copied 111,000 times (2 GB of text) took validate 15 s of
- * CPU, and GET /config 18 s and 743 MB before it failed.
+ * 64 MiB, or a hundred times the file's length if more. A value's count missed a long string aliased
+ * many times: a 20 KB file of one 20 KB string copied 111,000 times (2 GB of text) took validate 15 s
+ * of CPU, and GET /config 18 s and 743 MB before it failed. 16 MiB refused 5,500 routes aliasing one
+ * 70-origin CORS map (a 426 KB file, 21 MB expanded).
  */
-const MIN_EXPANDED_CHARS = 16 * 2 ** 20
+const MIN_EXPANDED_CHARS = 64 * 2 ** 20
+const TEXT_EXPANSION = 100
 
 /**
  * How many levels maps and lists may nest (the top level is one; an alias counts as the copy it
@@ -92,7 +94,7 @@ export function toData (doc: Document, lines: LineCounter, file: string): { data
   })
   if (found !== undefined) return found
   if (first !== undefined) {
-    const chars = Math.max(MIN_EXPANDED_CHARS, EXPANSION * (doc.range?.[2] ?? 0))
+    const chars = Math.max(MIN_EXPANDED_CHARS, TEXT_EXPANSION * (doc.range?.[2] ?? 0))
     const { written, expanded, deep, long } = valueCounts(doc.contents, targets, chars)
     const limit = Math.max(MIN_EXPANDED, EXPANSION * written)
     if (expanded > limit) {
