@@ -1,7 +1,6 @@
-import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { isForwardingHeader, isIdentityHeader, toMs, type PluginCheckRoute, type PluginConfigProblem } from '../../src/index.ts'
 import { checkAuthRoute, credentialHeaders, stripForm } from '../shared/auth/route-check.ts'
-import { algorithmsOf, MAX_KEY_TRIES, readPublicKeys, triedInTurn } from './public-keys.ts'
+import { algorithmsOf, keyMaterialProblem, MAX_KEY_TRIES, publicPartProblem, readPublicKeys, triedInTurn } from './public-keys.ts'
 import { DEFAULTS, HMAC, JWKS_MAX, JWKS_MIN, type ASYMMETRIC, type JwtAuthConfig } from './schema.ts'
 
 const isHmac = (a: string): boolean => (HMAC as readonly string[]).includes(a)
@@ -62,67 +61,11 @@ function forwardProblems (config: JwtAuthConfig): PluginConfigProblem[] {
   })
 }
 
-const GIVE_KEYS = 'HMAC needs a shared secret; give public keys under keys or jwksUri'
-const anyoneMayHold = (what: string): string => `${what}, which anyone may hold: ${GIVE_KEYS}`
-const PRIVATE = `a private key: ${GIVE_KEYS}`
-
-/** Key material pasted without its PEM armour (a PEM body, a JWK's x5c): tried as DER, in base64. */
-const DER_KINDS: Array<[string, (der: Buffer) => unknown]> = [
-  [anyoneMayHold('a public key'), der => createPublicKey({ key: der, format: 'der', type: 'spki' })],
-  [anyoneMayHold('a certificate'), der => new X509Certificate(der)],
-  [PRIVATE, der => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })]
-]
-
-const parsesAs = (parse: () => unknown): boolean => {
-  try {
-    parse()
-    return true
-  } catch {
-    return false
-  }
-}
-
-const jsonOf = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
-/** A JWK holding a secret part: d (private) or k (symmetric). */
-const holdsSecret = (jwk: unknown): boolean => isObject(jwk) && ('d' in jwk || 'k' in jwk)
-
-/**
- * What is wrong with a secret that is key material rather than a shared secret (never quoting it):
- * HMAC keyed with a public key or certificate lets anyone holding it forge tokens, and a private
- * key there is a mix-up (its tokens are signed RS256, ES256...).
- */
-export function keyMaterialProblem (secret: string): string | undefined {
-  const text = secret.trim()
-  if (text.includes('-----BEGIN')) {
-    if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) return PRIVATE
-    return anyoneMayHold(text.includes('-----BEGIN CERTIFICATE') ? 'a certificate' : 'a public key')
-  }
-  // An OpenSSH public key line (ssh-rsa, ssh-ed25519, ecdsa-sha2-..., sk-ssh-...).
-  if (/^(sk-)?(ssh|ecdsa)-/.test(text)) return anyoneMayHold('an SSH public key')
-  const json = jsonOf(text)
-  if (isObject(json) && 'kty' in json) return holdsSecret(json) ? `a private or symmetric JWK: ${GIVE_KEYS}` : anyoneMayHold('a public key (JWK)')
-  if (isObject(json) && 'keys' in json) {
-    return Array.isArray(json.keys) && json.keys.some(holdsSecret) ? `a JWK set with private or symmetric keys: ${GIVE_KEYS}` : anyoneMayHold('a JWK set')
-  }
-  const base64 = text.replace(/\s+/g, '')
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(base64)) return undefined
-  const der = Buffer.from(base64, 'base64')
-  return DER_KINDS.find(([, parse]) => parsesAs(() => parse(der)))?.[0]
-}
-
 /**
  * What a jwt-auth config could never verify with, found at load (the schema asks for some source
  * of keys); setup then assumes none of it. Static keys are read here too: a private, malformed or
  * unusable key (X25519 signs nothing) is an error at its key, as are algorithms none of them fits,
- * and a secret that is key material.
+ * and a secret that is key material or a member of those keys.
  */
 export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): PluginConfigProblem[] {
   const problems = [...forwardProblems(config), ...checkAuthRoute('jwt-auth', config, route)]
@@ -161,6 +104,8 @@ export function checkJwtAuth (config: JwtAuthConfig, route?: PluginCheckRoute): 
   if (isStatic) {
     const read = readPublicKeys(config.keys ?? [], config.jwksFile)
     problems.push(...read.problems)
+    const publicPart = config.secret === undefined || keyMaterial !== undefined ? undefined : publicPartProblem(config.secret, read.jwks)
+    if (publicPart !== undefined) problems.push({ path: ['secret'], message: publicPart })
     const fitting = new Set(read.jwks.flatMap(algorithmsOf))
     if (read.problems.length === 0 && asymmetric.length > 0 && !asymmetric.some(a => fitting.has(a as typeof ASYMMETRIC[number]))) {
       problems.push({ path: ['algorithms'], message: `${asymmetric.join(', ')} fit none of the keys (they verify ${[...fitting].join(', ') || 'nothing'})` })

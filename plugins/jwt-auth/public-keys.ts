@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
 import type { JSONWebKeySet, JWK } from 'jose'
 import { readFilePath, type PluginConfigProblem } from '../../src/index.ts'
 import { ASYMMETRIC } from './schema.ts'
@@ -44,8 +44,141 @@ export function publicJwk (k: string | JWK): JWK | string {
   return `verifies no JWT signature algorithm (kty ${String(jwk.kty)}${jwk.crv === undefined ? '' : `, crv ${jwk.crv}`}${jwk.alg === undefined ? '' : `, alg ${jwk.alg}`})`
 }
 
-// JSON text where a path was expected: an object's start, or its "keys" member.
-const JWKS_TEXT = /\{\s*"|"keys"/
+// Key material where a shared secret (or jwksFile's path) was expected: found at load.
+const GIVE_KEYS = 'HMAC needs a shared secret; give public keys under keys or jwksUri'
+const anyoneMayHold = (what: string): string => `${what}, which anyone may hold: ${GIVE_KEYS}`
+const PRIVATE = `a private key: ${GIVE_KEYS}`
+const PUBLIC = anyoneMayHold('a public key')
+const SSH_PUBLIC = anyoneMayHold('an SSH public key')
+
+/** Key material pasted without its PEM armour (a PEM body, a JWK's x5c): tried as DER, in base64 or hex. */
+const DER_KINDS: Array<[string, (der: Buffer) => unknown]> = [
+  [PRIVATE, der => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })],
+  [PRIVATE, der => createPrivateKey({ key: der, format: 'der', type: 'pkcs1' })],
+  [PRIVATE, der => createPrivateKey({ key: der, format: 'der', type: 'sec1' })],
+  [PUBLIC, der => createPublicKey({ key: der, format: 'der', type: 'spki' })],
+  [PUBLIC, der => createPublicKey({ key: der, format: 'der', type: 'pkcs1' })],
+  [anyoneMayHold('a certificate'), der => new X509Certificate(der)]
+]
+
+const parsesAs = (parse: () => unknown): boolean => {
+  try {
+    parse()
+    return true
+  } catch {
+    return false
+  }
+}
+
+const jsonOf = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isJwk = (v: unknown): v is Record<string, unknown> => isObject(v) && Object.hasOwn(v, 'kty')
+/** A JWK holding a secret part: d (private) or k (symmetric). */
+const holdsSecret = (jwk: unknown): boolean => isObject(jwk) && (Object.hasOwn(jwk, 'd') || Object.hasOwn(jwk, 'k'))
+
+/** The JWKs of a JWK set, or of a bare array of them (own members only: [] has a keys method). */
+const setOf = (json: unknown): unknown[] | undefined => {
+  const set = isObject(json) && Object.hasOwn(json, 'keys') ? json.keys : json
+  return Array.isArray(set) && set.some(isJwk) ? set : undefined
+}
+
+// An OpenSSH key type (ssh-ed25519, ecdsa-sha2-nistp256, sk-ssh-ed25519@openssh.com, ssh-rsa-cert-v01@openssh.com).
+const SSH_TYPE = '(sk-)?(ssh|ecdsa-sha2)-[a-z0-9-]+(@openssh\\.com)?'
+// Its public key line (after authorized_keys options or a known_hosts name too), and its binary blob's start.
+const SSH_LINE = new RegExp(`(^|\\s)${SSH_TYPE}\\s+AAAA`)
+const SSH_BLOB_TYPE = new RegExp(`^${SSH_TYPE}$`)
+const OPENSSH_PRIVATE = Buffer.from('openssh-key-v1\0')
+
+/** What binary key material (DER, an SSH key blob) `bytes` is, if any. */
+function binaryKind (bytes: Buffer): string | undefined {
+  if (bytes.subarray(0, OPENSSH_PRIVATE.length).equals(OPENSSH_PRIVATE)) return PRIVATE
+  if (bytes.length > 4 && SSH_BLOB_TYPE.test(bytes.subarray(4, 4 + bytes.readUInt32BE(0)).toString('latin1'))) return SSH_PUBLIC
+  return DER_KINDS.find(([, parse]) => parsesAs(() => parse(bytes)))?.[0]
+}
+
+/** The bytes `text` may encode: hex (openssl's colon-separated too), base64 or base64url. */
+function decodings (text: string): Buffer[] {
+  const compact = text.replace(/\s+/g, '')
+  const hex = compact.replace(/:/g, '')
+  return [
+    ...(/^([0-9a-f]{2})+$/i.test(hex) ? [Buffer.from(hex, 'hex')] : []),
+    ...(/^[A-Za-z0-9+/_-]+={0,2}$/.test(compact) ? [Buffer.from(compact, 'base64')] : [])
+  ]
+}
+
+/**
+ * What is wrong with a secret that is key material rather than a shared secret (never quoting it):
+ * HMAC keyed with a public key or certificate lets anyone holding it forge tokens, and a private
+ * key there is a mix-up (its tokens are signed RS256, ES256...). Text wrapped once more (a JSON
+ * string, the base64 of a PEM file as in a Kubernetes Secret) is looked into once.
+ */
+export function keyMaterialProblem (secret: string, wrapped = false): string | undefined {
+  const text = secret.trim()
+  const pem = /-----BEGIN ([^\r\n]*?)-----/.exec(text)?.[1]
+  if (pem !== undefined) {
+    if (pem.includes('PRIVATE KEY')) return PRIVATE
+    if (pem.includes('CERTIFICATE')) return anyoneMayHold('a certificate')
+    if (pem.includes('PUBLIC KEY')) return PUBLIC
+  }
+  if (text.includes('-----BEGIN')) return `holds -----BEGIN, the start of PEM text: ${GIVE_KEYS}`
+  // RFC 4716 (SSH2 public key file), four dashes and a space.
+  const ssh2 = /---- BEGIN ([^\r\n]*?) ----/.exec(text)?.[1]
+  if (ssh2 !== undefined) return ssh2.includes('PRIVATE') ? PRIVATE : SSH_PUBLIC
+  if (SSH_LINE.test(text)) return SSH_PUBLIC
+  const json = jsonOf(text)
+  if (isJwk(json)) return holdsSecret(json) ? `a private or symmetric JWK: ${GIVE_KEYS}` : anyoneMayHold('a public key (JWK)')
+  const set = setOf(json)
+  if (set !== undefined) return set.some(holdsSecret) ? `a JWK set with private or symmetric keys: ${GIVE_KEYS}` : anyoneMayHold('a JWK set')
+  if (wrapped) return decodings(text).map(binaryKind).find(kind => kind !== undefined)
+  if (typeof json === 'string') return keyMaterialProblem(json, true)
+  for (const bytes of decodings(text)) {
+    const kind = binaryKind(bytes)
+    if (kind !== undefined) return kind
+    const inner = bytes.toString('utf8')
+    if (/^[\x20-\x7e\t\r\n]+$/.test(inner)) return keyMaterialProblem(inner, true)
+  }
+  return undefined
+}
+
+/**
+ * A secret that is, or holds, a member of one of the config's own public keys (an RSA key's n, an
+ * x5c entry, an x5t#S256): public, so anyone could forge HS256 tokens with it. Compared as written
+ * (held if 32+ characters: the shortest secret) and as the bytes it encodes (base64, base64url, hex).
+ */
+export function publicPartProblem (secret: string, jwks: readonly JWK[]): string | undefined {
+  const text = secret.trim()
+  const mine = decodings(text)
+  for (const jwk of jwks) {
+    for (const [name, value] of Object.entries(jwk)) {
+      for (const [i, part] of (Array.isArray(value) ? value : [value]).entries()) {
+        if (typeof part !== 'string') continue
+        if ((part.length >= 32 && text.includes(part)) || decodings(part).some(b => b.length > 0 && mine.some(m => m.equals(b)))) {
+          return anyoneMayHold(`${Array.isArray(value) ? `${name}[${i}]` : name} of a public key this config gives`)
+        }
+      }
+    }
+  }
+  return undefined
+}
+
+/**
+ * What a jwksFile holds instead of a path, if it is key text (a ${VAR} holding it): said so, never
+ * quoted (JWKS text was, three times, and a PEM private key). JSON is an object's start or its "keys" member.
+ */
+function textForPath (jwksFile: string): string | undefined {
+  if (/\{\s*"|"keys"/.test(jwksFile)) return 'JWKS text'
+  if (/-----BEGIN |---- BEGIN /.test(jwksFile)) return 'PEM text'
+  // A relative path comes resolved against the config file's folder: the key text follows one of its slashes.
+  const starts = [0, ...[...jwksFile.matchAll(/\//g)].map(m => m.index + 1)]
+  return starts.some(i => keyMaterialProblem(jwksFile.slice(i)) !== undefined) ? 'key material' : undefined
+}
 
 /**
  * The static keys of a jwt-auth config (keys, then jwksFile's) as public JWKs, and what is wrong
@@ -61,9 +194,9 @@ export function readPublicKeys (keys: ReadonlyArray<string | JWK>, jwksFile: str
     else jwks.push(jwk)
   }
   keys.forEach((k, i) => add(k, ['keys', i]))
-  // The key set's JSON given for its path (a ${VAR} holding it): said so, never quoted (it was, three times).
-  if (jwksFile !== undefined && JWKS_TEXT.test(jwksFile)) {
-    problems.push({ path: ['jwksFile'], message: 'holds JWKS text, not a file path: write the key set to a file and give that file\'s path' })
+  const text = jwksFile === undefined ? undefined : textForPath(jwksFile)
+  if (text !== undefined) {
+    problems.push({ path: ['jwksFile'], message: `holds ${text}, not a file path: write the key set to a file and give that file's path${text === 'JWKS text' ? '' : ', or a PEM public key under keys'}` })
   } else if (jwksFile !== undefined) {
     let set: JSONWebKeySet
     try {
