@@ -44,9 +44,6 @@ export default definePlugin({
     ctx.shared(`eviction ${store.name}`, () => evictionWarning(store, ctx.log))
     const settings = keySettings(config.key)
     const bypassHeaders = (config.bypass?.headers ?? []).map(h => h.toLowerCase())
-    // A memory store is each worker's own: they delete the tags too. Redis is shared, its deletion
-    // reaches every worker's reads: they only see to their fetches begun before (see Purger's /invalidate).
-    const shared = store.type === 'memory' ? {} : { inFlight: true }
     const cache = new RouteCache({
       name: config.name ?? 'Portcullis',
       store,
@@ -73,7 +70,7 @@ export default definePlugin({
       sharedFetch: store.type === 'redis' ? new SharedFetch(store, collapseMs) : undefined,
       recent: store.getNow === undefined ? recentValues(store) : undefined,
       invalidating: tags => purger.invalidating(store, tags),
-      siblings: tags => ctx.admin.onOtherWorkers('POST', '/invalidate', { store: store.name, tags, ...shared }),
+      siblings: tags => ctx.admin.onOtherWorkers('POST', '/invalidate', { store: store.name, tags }),
       deletions: purger.deletions(store),
       superseded: () => purger.superseded(ctx.routeName, store, settings),
       metrics: cacheMetrics(ctx.metrics, ctx.routeName, store.name),

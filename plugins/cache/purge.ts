@@ -169,18 +169,18 @@ export class Purger {
 
   /**
    * POST /invalidate {"store": name, "tags": [URL tags]}: another worker's invalidation by an unsafe
-   * request (see RouteCache's siblings), on this worker's store of that name (its memory store is its
-   * own). `"inFlight": true` (a shared store, which that worker deletes from): only this worker's
-   * fetches of those URLs begun before are neither stored nor joined (see invalidating).
+   * request (see RouteCache's siblings), on this worker's store of that name: its fetches of those
+   * URLs begun before are neither stored nor joined, and the tags deleted. A memory store is each
+   * worker's own; on a shared one (Redis), which the writing worker deleted from already, a fetch
+   * here may have stored the old answer since, before this came.
    */
   async #invalidate (body: unknown): Promise<PluginAdminReply> {
-    const { store, tags, inFlight } = (typeof body === 'object' && body !== null ? body : {}) as { store?: unknown, tags?: unknown, inFlight?: unknown }
-    if (typeof store !== 'string' || !Array.isArray(tags) || !tags.every(t => typeof t === 'string' && isUrlTag(t)) || (inFlight !== undefined && inFlight !== true)) {
-      return { status: 400, body: { error: 'bad_invalidation', message: 'send {"store": "<store name>", "tags": [<URL tags>]}, with "inFlight": true for what is being fetched only: the invalidation one worker passes on to the others' } }
+    const { store, tags } = (typeof body === 'object' && body !== null ? body : {}) as { store?: unknown, tags?: unknown }
+    if (typeof store !== 'string' || !Array.isArray(tags) || !tags.every(t => typeof t === 'string' && isUrlTag(t))) {
+      return { status: 400, body: { error: 'bad_invalidation', message: 'send {"store": "<store name>", "tags": [<URL tags>]}: the invalidation one worker passes on to the others' } }
     }
     const route = this.#routes.find(r => r.store.name === store)
-    if (inFlight === true && route !== undefined) this.invalidating(route.store, tags as string[])
-    else await route?.invalidate(tags as string[])
+    await route?.invalidate(tags as string[])
     return { body: { invalidated: route === undefined ? 0 : tags.length } }
   }
 

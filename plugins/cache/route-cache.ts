@@ -50,8 +50,7 @@ export interface RouteCacheSettings {
   readonly invalidating: (tags: readonly string[]) => void
   /**
    * With server.workers: has the other workers invalidate these URL tags too (see Purger's
-   * /invalidate), resolving once they have; on a shared store (Redis), whose deletion reaches them,
-   * only what they are fetching. At once in one process.
+   * /invalidate), resolving once they have. At once in one process.
    */
   readonly siblings: (tags: readonly string[]) => Promise<void>
   /** The URL tags the store is deleting for invalidations, run and read by every route on it (see Purger.deletions). */
