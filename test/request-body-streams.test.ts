@@ -60,7 +60,8 @@ t.teardown(() => up.close())
 const gw = await startGateway(`
 loadPlugins: [ ./body.ts, ./outer.ts ]
 upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
+  # requestBuffer: 0: a body streams at once (not read ahead first), so the upstream receives it mid-body.
+  up: { targets: [ { url: "${up.url}" } ], requestBuffer: 0 }
 routes:
   - { name: upper, match: { path: /upper }, upstream: up, plugins: { body: { mode: upper } } }
   - { name: limit, match: { path: /limit }, upstream: up, plugins: { body: { mode: limit } } }

@@ -25,7 +25,8 @@ const up = await startUpstream((req, res) => {
 t.teardown(() => up.close())
 const gw = await startGateway(`
 upstreams:
-  up: { targets: [ { url: "${up.url}" } ] }
+  # requestBuffer: 0: a body streams at once (not read ahead first), so the limit cuts it mid-upload.
+  up: { targets: [ { url: "${up.url}" } ], requestBuffer: 0 }
 routes:
   - name: limited
     match: { path: /* }

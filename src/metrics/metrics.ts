@@ -116,7 +116,7 @@ export class Metrics {
   /** HTTP/2 connections the gateway cut for abusing the protocol (server.http2.rapidReset, .settingsFlood). */
   readonly http2Cut = new Counter({
     name: 'portcullis_http2_connections_cut_total',
-    help: 'HTTP/2 client connections closed with GOAWAY ENHANCE_YOUR_CALM, by reason (rapid_reset, settings_flood).',
+    help: 'HTTP/2 client connections closed with GOAWAY ENHANCE_YOUR_CALM, by reason (rapid_reset, settings_flood, header_list_size).',
     labelNames: ['reason'] as const,
     registers: [this.registry]
   })

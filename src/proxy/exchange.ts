@@ -13,11 +13,11 @@ import { describeThrown, logThrown, PluginHookFailure } from '../plugins/thrown.
 import type { Target } from '../upstreams/upstream.ts'
 import type { Consumer } from '../consumers/consumers.ts'
 import type { TraceContext } from './trace-context.ts'
-import type { Waiter } from '../upstreams/wait-queue.ts'
+import type { Waiter, WaitQueue } from '../upstreams/wait-queue.ts'
 import { destroyAfterLinger, errorReply, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { asksClose, closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, pluginHopField, unwritableField, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
-import { isHttp2, resetConnection, resetIfUnread } from '../server/http2.ts'
+import { isHttp2, resetConnection, resetIfUnread, uploadsOf, type Uploads, type UploadWaiter } from '../server/http2.ts'
 import { lengthLast } from '../server/disposition-first.ts'
 import { isA, NO_BODY, pluginStream, ResponseState, streamPlugin, StreamThrew, UNCHECKED } from './response-state.ts'
 import { readAhead, readBody, readTo } from './read-body.ts'
@@ -174,7 +174,7 @@ function hasBody (req: IncomingMessage): boolean {
  * to keep the hot path to one object per request, also undici's dispatch handler.
  * Flow: request hooks (in order) → dispatch → response hooks (reverse order) → stream body.
  */
-export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Waiter {
+export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Waiter, UploadWaiter {
   readonly id: string
   readonly method: string
   readonly path: string
@@ -265,6 +265,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #tryStatus = 0
   /** Request body bytes Node has pushed into the request so far (see #onBodyChunk). */
   #received = 0
+  /** The request's body is still arriving: watched (see #watchBody), its end not pushed yet. */
+  #arriving = false
+  /** While the body is read ahead before a connection is taken (see #forward): the bytes to wait for (0: not reading ahead). */
+  #aheadTo = 0
+  /** Over HTTP/2, its connection's upload slots, while this request holds one (see #go). */
+  #uploads: Uploads | undefined
   /** The request body read into memory so that a retry can send it again (RetryPolicy.buffersBody). */
   #body: Buffer | undefined
   /** Streams the request body goes through upstream (pipeBodyThrough), and their output once piped. */
@@ -308,13 +314,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** While the upstream takes none of a streamed request body, or of a tunnel's bytes (its backpressure holds them paused): the idle timeout's timer. */
   #stallTimer: NodeJS.Timeout | undefined
   #watchingStall = false
-  /** While the request waits for a connection (Upstream.queue): the links of its queue, the target, since when, its timer. */
-  waitPrev: Waiter | undefined = undefined
-  waitNext: Waiter | undefined = undefined
-  #waitingOn: Target | undefined
+  /**
+   * While the request waits for a connection (Upstream.queue), or for an upload slot of its HTTP/2
+   * connection: the links of its queue, the queue, since when it waits (0: it does not), its timer.
+   */
+  waitPrev: Exchange | undefined = undefined
+  waitNext: Exchange | undefined = undefined
+  #queue: WaitQueue<Waiter> | WaitQueue<UploadWaiter> | undefined
   #waitStart = 0
   #waitTimer: NodeJS.Timeout | undefined
-  /** While it waits with its body read ahead (see #wait): Node's own mark for the request's buffer, to restore (0: none). */
+  /** While its body is read ahead (see #forward, #wait): Node's own mark for the request's buffer, to restore (0: none). */
   #mark = 0
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
@@ -435,6 +444,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /** A request body still to come: counted, and over HTTP/2 or with client timeouts, watched. */
   #watchBody (req: IncomingMessage): void {
+    this.#arriving = true
     ;(req as IncomingMessage & { [EXCHANGE]?: Exchange })[EXCHANGE] = this
     req.push = Exchange.#onBodyChunk
     if (isHttp2(req)) {
@@ -508,9 +518,28 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
         .catch(err => { this.gatewayFailed(err) })
       return
     }
+    // A streamed body (over requestBuffer, or of unknown length: chunked, HTTP/2's) takes no
+    // connection before requestBuffer of it, or its end, is in: a client that sends none holds none.
+    if (this.#arriving && this.#received < upstream.requestBuffer) { this.#readAhead(upstream.requestBuffer); return }
     const target = upstream.pick(this)
     if (target === undefined) { this.#failUpstream(GatewayError.NO_HEALTHY_TARGET); return }
     this.#send(target)
+  }
+
+  /** Reads the body on, unread, until `bytes` of it are in, or its end (see #onBodyChunk); the wait is the client's, timed as when the body is read. */
+  #readAhead (bytes: number): void {
+    const req = this.raw
+    sendContinue(this.res)
+    this.#aheadTo = bytes
+    this.#mark = readAhead(req, bytes)
+    Exchange.#onBodyRead.call(req)
+  }
+
+  /** Read ahead far enough: the wait for a connection is the gateway's, the body held paused meanwhile (its timers stop: see #onBodyUnread). */
+  static #onAhead (ex: Exchange): void {
+    if (ex.#done) return
+    ex.raw.pause()
+    ex.#forward()
   }
 
   /** The Host the route sends to `target`. */
@@ -565,15 +594,60 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * waits for one in the gateway, never in undici's pool, where it could not be taken back.
    */
   #send (target: Target): void {
-    const route = this.compiled
     this.target = target
     const h = this.headers
     // A Host set by a request plugin wins over the route's choice, on every try.
     if (this.#tries === 0) this.#pluginHost = h.host !== undefined
     if (!this.#pluginHost) h.host = this.#hostFor(target)
     h['x-request-id'] = this.id
-    if (route.upstream.hasRoom(target)) this.#dispatch(target)
+    this.#go(target)
+  }
+
+  /**
+   * To `target` now if it has a free slot, else into its queue. Over HTTP/2 a body still arriving
+   * first takes one of its connection's upload slots (server.http2.maxStreamingUploads), or waits for one.
+   */
+  #go (target: Target): void {
+    if (this.#arriving && this.#uploads === undefined && isHttp2(this.raw) && !this.#mayUpload()) return
+    if (this.compiled.upstream.hasRoom(target)) this.#dispatch(target)
     else this.#wait(target)
+  }
+
+  #mayUpload (): boolean {
+    const uploads = uploadsOf(this.raw)
+    if (uploads === undefined) return true
+    if (uploads.take()) { this.#uploads = uploads; return true }
+    this.#enqueue(uploads.waiting)
+    return false
+  }
+
+  /** An upload slot of its connection is this request's now (Uploads.give). */
+  uploadAdmitted (uploads: Uploads): void {
+    this.#queue = undefined
+    this.#uploads = uploads
+    this.#go(this.target as Target)
+  }
+
+  /** Gives back its connection's upload slot, if it holds one. */
+  #freeUpload (): void {
+    const uploads = this.#uploads
+    if (uploads === undefined) return
+    this.#uploads = undefined
+    uploads.give()
+  }
+
+  /**
+   * The whole body is in (deferred from its push): a read-ahead goes on; an upload slot is given
+   * back, or no longer waited for.
+   */
+  static #onBodyIn (ex: Exchange): void {
+    if (ex.#aheadTo > 0) { ex.#aheadTo = 0; Exchange.#onAhead(ex); return }
+    ex.#freeUpload()
+    const queue = ex.#queue
+    if (queue === undefined || queue === ex.target?.waiting) return
+    queue.remove(ex)
+    ex.#queue = undefined
+    ex.#go(ex.target as Target)
   }
 
   #dispatch (target: Target): void {
@@ -582,6 +656,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tries++
     this.#connected = this.#answered = this.#requestSent = false
     this.#tryStatus = 0
+    if (this.#waitStart > 0) this.#waited()
+    if (this.#mark > 0) { readTo(req, this.#mark); this.#mark = 0 }
     route.pipeline.onUpstreamTry?.(this, target, this.#tries)
     this.#waitFrom = this.#sentAt = route.upstream.begin(target)
     this.#awaiting = true
@@ -621,15 +697,29 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #wait (target: Target): void {
     const upstream = this.compiled.upstream
     if (target.waiting.length >= upstream.queue.max) { this.#refuse(target, 'queue-full'); return }
-    target.waiting.push(this)
-    this.#waitingOn = target
-    this.#waitStart = performance.now()
-    if (upstream.queue.timeoutMs > 0) this.#waitTimer = setTimeout(Exchange.#onQueueTimeout, upstream.queue.timeoutMs, this)
+    this.#enqueue(target.waiting)
     // A streamed HTTP/1.1 body is read on meanwhile, up to requestBuffer (as a buffered body is):
     // else a client that leaves once Node's buffer is full goes unseen, holding its place until
     // admitted. HTTP/2 sees a reset stream or a closed connection whatever is read.
     const req = this.raw
-    if (!req.complete && !isHttp2(req) && hasBody(req)) this.#mark = readAhead(req, upstream.requestBuffer)
+    if (this.#mark === 0 && !req.complete && !isHttp2(req) && hasBody(req)) this.#mark = readAhead(req, upstream.requestBuffer)
+  }
+
+  /** Waits in `queue`: for a upload slot of its connection, then a target's slot, one queue.timeout for both. */
+  #enqueue (queue: WaitQueue<Waiter> | WaitQueue<UploadWaiter>): void {
+    queue.push(this)
+    this.#queue = queue
+    if (this.#waitStart > 0) return
+    this.#waitStart = performance.now()
+    const ms = this.compiled.upstream.queue.timeoutMs
+    if (ms > 0) this.#waitTimer = setTimeout(Exchange.#onQueueTimeout, ms, this)
+  }
+
+  /** The wait is over: counted (Upstream.waited). */
+  #waited (): void {
+    clearTimeout(this.#waitTimer)
+    this.compiled.upstream.waited(performance.now() - this.#waitStart)
+    this.#waitStart = 0
   }
 
   /** Not a retry: any target of the upstream will do (see Upstream.end). */
@@ -637,10 +727,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
 
   /** Its turn in the queue has come (Upstream.end), on `target` or on another target's free slot. */
   admit (target: Target): void {
-    clearTimeout(this.#waitTimer)
-    this.#waitingOn = undefined
-    if (this.#mark > 0) { readTo(this.raw, this.#mark); this.#mark = 0 }
-    this.compiled.upstream.waited(performance.now() - this.#waitStart)
+    this.#queue = undefined
     if (target !== this.target) {
       this.target = target
       if (!this.#pluginHost) this.headers.host = this.#hostFor(target)
@@ -649,10 +736,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   #leaveQueue (): void {
-    if (this.#waitingOn === undefined) return
+    const queue = this.#queue
+    if (queue === undefined) return
     clearTimeout(this.#waitTimer)
-    this.#waitingOn.waiting.remove(this)
-    this.#waitingOn = undefined
+    queue.remove(this)
+    this.#queue = undefined
   }
 
   #refuse (target: Target, reason: 'queue-full' | 'queue-timeout'): void {
@@ -805,6 +893,13 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     if (this.#tunnel === undefined || this.#done) return
     this.cut = cut
     this.#tunnel(PLANNED_CLOSES[cut])
+  }
+
+  /** The gateway ends an exchange that is no tunnel unfinished, for `cut`: its response cut, begun or not (see #destroy). */
+  cutOff (cut: Cut): void {
+    if (this.#done || this.#tunnel !== undefined || this.sentWhole) return
+    this.cut = cut
+    this.#destroy()
   }
 
   /**
@@ -1596,6 +1691,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#bodyRate?.stop()
     this.#done = true
     this.#leaveQueue()
+    this.#freeUpload()
     this.#dropStreams()
     // A body a hook replaced, still coming once the response is sent, is not waited for.
     if (!this.sentWhole) this.abortUpstream(new Error('client closed the connection'))
@@ -1622,7 +1718,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   /** The gateway reads a body the client has yet to finish (not one held paused for the upstream, nor one past its answer): waiting on the client. */
   #readingBody (): boolean {
     const req = this.raw
-    return !this.#answered && !req.complete && req.readableFlowing === true && hasBody(req)
+    return !this.#answered && !req.complete && (req.readableFlowing === true || this.#aheadTo > 0) && hasBody(req)
   }
 
   /**
@@ -1680,9 +1776,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onQueueTimeout (ex: Exchange): void {
-    const target = ex.#waitingOn as Target
     ex.#leaveQueue()
-    ex.#refuse(target, 'queue-timeout')
+    ex.#refuse(ex.target as Target, 'queue-timeout')
   }
 
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */
@@ -1881,12 +1976,22 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
    * http2 ends the stream on too, but `aborted` (before the response ended).
    */
   static #onBodyChunk (this: IncomingMessage, chunk: Buffer | null, encoding?: BufferEncoding): boolean {
-    if (chunk !== null) (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE].#received += chunk.length
+    const ex = (this as IncomingMessage & { [EXCHANGE]: Exchange })[EXCHANGE]
+    if (chunk !== null) ex.#received += chunk.length
     else if (isHttp2(this)) {
       const stream = (this as unknown as Http2ServerRequest).stream
       if (!stream.readableEnded || stream.aborted) { this.destroy(); return false }
     }
-    return READABLE_PUSH.call(this, chunk, encoding)
+    const more = READABLE_PUSH.call(this, chunk, encoding)
+    // Not from within Node's push: what follows may dispatch requests (this one, others waiting for its upload slot).
+    if (chunk === null) {
+      ex.#arriving = false
+      if (ex.#aheadTo > 0 || ex.#uploads !== undefined || ex.#queue !== undefined) process.nextTick(Exchange.#onBodyIn, ex)
+    } else if (ex.#aheadTo > 0 && ex.#received >= ex.#aheadTo) {
+      ex.#aheadTo = 0
+      process.nextTick(Exchange.#onAhead, ex)
+    }
+    return more
   }
 
   static #onBodyArrived (this: IncomingMessage): void {

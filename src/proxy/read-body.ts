@@ -21,9 +21,9 @@ export function readAhead (req: IncomingMessage, bytes: number): number {
   const state = (req as unknown as Marked)._readableState
   const mark = state.highWaterMark
   // Past the mark by one: Node stops reading once the buffer reaches it, a FIN right behind the body unread.
-  if (bytes < mark) return mark
-  state.highWaterMark = bytes + 1
-  req.read(0) // under the new mark: Node resumes reading the socket
+  if (bytes >= mark) state.highWaterMark = bytes + 1
+  // Under the mark: Node resumes reading the socket (an HTTP/2 request reads nothing of its stream before it is read).
+  req.read(0)
   return mark
 }
 

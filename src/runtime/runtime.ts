@@ -123,9 +123,11 @@ export class Runtime implements ExchangeOwner {
    * #mayPickAgain). Only read once retired: in service, one add and one delete per request.
    */
   readonly #live = new Set<Exchange>()
+  /** Retired: those #mayPickAgain took out of #live, still in flight (server.reloadTunnelTimeout cuts them too). */
+  readonly #begun = new Set<Exchange>()
   /** The exchanges that became tunnels (WebSockets) and are still open. */
   readonly #tunnels = new Set<Exchange>()
-  /** Retired, with server.reloadTunnelTimeout: closes the tunnels left (see closeTunnelsAfter), and then those that open. */
+  /** Retired, with server.reloadTunnelTimeout: cuts the requests left (see closeTunnelsAfter), and then closes the tunnels that open. */
   #tunnelTimer: NodeJS.Timeout | undefined
   /** When #tunnelTimer fires (performance.now()). */
   #tunnelDeadline = Infinity
@@ -376,7 +378,7 @@ export class Runtime implements ExchangeOwner {
    * only of targets `next` does not check alike, taking `next`'s verdicts for the others (healthOf;
    * DNS discovery likewise, addressesOf).
    * The series of routes, upstreams and targets `next` no longer has leave /metrics. With
-   * server.reloadTunnelTimeout in `next`'s config, the tunnels still open here that long are closed.
+   * server.reloadTunnelTimeout in `next`'s config, the requests still in flight here that long are cut (see closeTunnelsAfter).
    * The plugins are told this config is out of service (see #tellShared).
    */
   async retire (next: Runtime): Promise<void> {
@@ -400,8 +402,9 @@ export class Runtime implements ExchangeOwner {
 
   /**
    * Retired: the tunnels opened on this config (WebSockets may stay open for days) are closed `ms`
-   * from now, those that open later at once, so that a credential the reload revoked stops being
-   * relayed, and the config is released. Not by default: a reload would close every WebSocket.
+   * from now, those that open later at once, and its other requests still in flight are cut then
+   * (see #cutLeft), so that a credential the reload revoked stops being relayed, and the config is
+   * released. Not by default: a reload would close every WebSocket, and cut every long response.
    * Also for a config retired by an earlier reload (see GatewayServer.swap): the earliest deadline
    * wins, so that a later reload that lowers the timeout (revoking a credential) is not outlived by an
    * earlier one's longer timer.
@@ -413,7 +416,24 @@ export class Runtime implements ExchangeOwner {
     clearTimeout(this.#tunnelTimer)
     this.#tunnelTimer = setTimeout(() => {
       this.#closeTunnels('reload', () => { this.log.warn({ tunnels: this.#tunnels.size, afterMs: ms }, 'WebSockets still open on a replaced config closed (server.reloadTunnelTimeout)') })
+      this.#cutLeft(ms)
     }, ms).unref()
+  }
+
+  /**
+   * At server.reloadTunnelTimeout, the requests still in flight here that are no tunnel: a response
+   * under way (an SSE stream, a download) relays what the revoked credential opened as long as a
+   * tunnel would, and a request still unanswered would begin one; both are cut (logged `error:
+   * reload`). Not an upgrade its upstream has yet to answer: its tunnel is closed as it opens (tunnelOpened).
+   */
+  #cutLeft (ms: number): void {
+    let cut = 0
+    for (const ex of [...this.#live, ...this.#begun]) {
+      if (ex.status === 101 || (ex.upgrade && !ex.res.headersSent)) continue // a tunnel: see #closeTunnels
+      ex.cutOff('reload')
+      if (ex.cut === 'reload') cut++
+    }
+    if (cut > 0) this.log.warn({ requests: cut, afterMs: ms }, 'requests still in flight on a replaced config cut (server.reloadTunnelTimeout)')
   }
 
   /**
@@ -456,6 +476,7 @@ export class Runtime implements ExchangeOwner {
     for (const ex of this.#live) {
       if (!ex.res.headersSent && ex.status !== 101) return true
       this.#live.delete(ex) // begun for good: not looked at again
+      this.#begun.add(ex)
     }
     return false
   }
@@ -684,9 +705,9 @@ export class Runtime implements ExchangeOwner {
   finished (ex: Exchange): void {
     const whole = ex.sentWhole
     const cut = ex.cut ?? (this.#cutAtShutdown && !whole ? 'shutdown' : undefined)
-    // 499: the client left. Cut short by the gateway: the status sent, else 503 at shutdown or 408 for a body that stalled.
+    // 499: the client left. Cut short by the gateway: the status sent, else 503 at shutdown or reload or 408 for a body that stalled.
     const status = whole || ex.status === 101 ? ex.status
-      : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' ? 503 : 408
+      : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' || cut === 'reload' ? 503 : 408
     const elapsed = performance.now() - ex.startedAt
     ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes)
     if (this.#accessLog) {
@@ -709,6 +730,7 @@ export class Runtime implements ExchangeOwner {
       })
     }
     this.#live.delete(ex)
+    this.#begun.delete(ex)
     if (ex.upgrade) this.#tunnels.delete(ex)
     if (--this.#inFlight === 0) this.#drained?.()
     else if (this.#recheck !== undefined) void this.#stopWhenDone()

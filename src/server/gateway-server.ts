@@ -207,9 +207,14 @@ export class GatewayServer {
     then()
   }
 
-  /** An upgrade request, in its turn. A throw is a bug of the gateway's: the connection is closed, never the process. */
+  /**
+   * An upgrade request, in its turn; refused once the gateway is closing, as any request is (see
+   * #handle): routed, it would reach the upstream only to be closed. A throw is a bug of the
+   * gateway's: the connection is closed, never the process.
+   */
   #upgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.#handedOverInTurn(socket, head, () => {
+      if (this.#closing) { this.#refuseHandedOver(req, socket, GatewayError.SHUTTING_DOWN); return }
       try {
         this.#runtime.handleUpgrade(req, socket, head)
       } catch (err) {
@@ -311,11 +316,11 @@ export class GatewayServer {
   }
 
   readonly #handle: Handle = (req, res) => {
-    if (this.#closing) sendError(res, GatewayError.SHUTTING_DOWN, requestId(req.headers['x-request-id']))
+    if (this.#closing) this.#refuse(req, res, GatewayError.SHUTTING_DOWN)
     else this.#runtime.handle(req, res)
   }
 
-  /** A request Fastify could not route (a path it cannot decode): the gateway's error, logged as refused. */
+  /** A request refused before routing (one Fastify could not route, one come while closing): the gateway's error, logged and counted as refused. */
   #refuse (req: IncomingMessage, res: ServerResponse, error: GatewayErrorKind, close = false): void {
     const id = requestId(req.headers['x-request-id'])
     sendError(res, error, id, close)

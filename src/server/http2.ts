@@ -1,9 +1,10 @@
-import { constants, createServer, type Http2Server, type Http2Session, type SecureServerOptions, type ServerHttp2Stream, type Settings } from 'node:http2'
+import { constants, createServer, type Http2Server, type Http2ServerRequest, type Http2Session, type SecureServerOptions, type ServerHttp2Stream, type Settings } from 'node:http2'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo, Server, ServerOpts, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { GatewayConfig } from '../config/schema.ts'
 import { destroyAfterLinger } from '../errors.ts'
+import { WaitQueue, type Linked } from '../upstreams/wait-queue.ts'
 import { clientTimeouts } from './client-timeouts.ts'
 
 type ServerConfig = GatewayConfig['server']
@@ -15,6 +16,8 @@ export interface Http2Limits {
   readonly h2c: { readonly host: string, readonly port: number } | undefined
   readonly maxConcurrentStreams: number
   readonly maxHeaderListSize: number
+  /** Requests of a connection whose body is still arriving that may hold or wait for an upstream connection (see Uploads). */
+  readonly maxStreamingUploads: number
   readonly rapidReset: Bucket
   readonly settingsFlood: Bucket
   /** server.clientTimeouts.headers: the time a new connection has to send its preface (see armPreface). */
@@ -26,6 +29,7 @@ interface Bucket { readonly burst: number, readonly perSecond: number }
 const HTTP2_DEFAULTS = {
   maxConcurrentStreams: 100,
   maxHeaderListSize: 16_384,
+  maxStreamingUploads: 8,
   rapidReset: { burst: 100, perSecond: 10 },
   settingsFlood: { burst: 20, perSecond: 2 }
 } as const
@@ -37,7 +41,7 @@ const HTTP2_DEFAULTS = {
 const DONE_CHECK_MS = 1_000
 
 /** Why a connection was cut: the label of portcullis_http2_connections_cut_total. */
-export type Http2Cut = 'rapid_reset' | 'settings_flood'
+export type Http2Cut = 'rapid_reset' | 'settings_flood' | 'header_list_size'
 
 export function http2Limits (server: ServerConfig): Http2Limits | undefined {
   const c = server.http2
@@ -48,6 +52,7 @@ export function http2Limits (server: ServerConfig): Http2Limits | undefined {
     h2c: o.h2c === undefined ? undefined : { host: o.h2c.listen.host ?? '0.0.0.0', port: o.h2c.listen.port },
     maxConcurrentStreams: o.maxConcurrentStreams ?? HTTP2_DEFAULTS.maxConcurrentStreams,
     maxHeaderListSize: o.maxHeaderListSize ?? HTTP2_DEFAULTS.maxHeaderListSize,
+    maxStreamingUploads: o.maxStreamingUploads ?? HTTP2_DEFAULTS.maxStreamingUploads,
     rapidReset: { ...HTTP2_DEFAULTS.rapidReset, ...o.rapidReset },
     settingsFlood: { ...HTTP2_DEFAULTS.settingsFlood, ...o.settingsFlood },
     prefaceMs: clientTimeouts(server).headers
@@ -64,9 +69,11 @@ export function isHttp2 (req: { readonly httpVersionMajor: number }): boolean {
 
 /**
  * The fields a header list of `size` bytes can hold (32 bytes or more each, RFC 9113 6.5.2), and
- * the 4 pseudo-headers. Node's default, 128, would be tighter than the size. Before the client
- * acknowledges SETTINGS this count is Node's only bound on a list (besides maxSessionMemory): a
- * value indexed once and referenced thousands of times built megabytes of header objects per stream.
+ * the 4 pseudo-headers. Node's default, 128, would be tighter than the size (browsers send each
+ * cookie as a field of its own). Before the client acknowledges SETTINGS this count is Node's only
+ * bound on a list (besides maxSessionMemory): a value indexed once and referenced thousands of
+ * times built megabytes of header objects per stream; 516 references still 2 MB, hence the cut of
+ * such a session at its first list over the size (see Http2Connections.checkHeaderList).
  */
 const headerPairs = (size: number): number => Math.ceil(size / 32) + 4
 
@@ -85,7 +92,7 @@ const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: lim
  */
 interface Allowance {
   resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean,
-  socket: Socket | undefined, idleMs: number, idle: NodeJS.Timeout | undefined, preface: NodeJS.Timeout | undefined
+  socket: Socket | undefined, idleMs: number, idle: NodeJS.Timeout | undefined, preface: NodeJS.Timeout | undefined, uploads: Uploads | undefined
 }
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
@@ -134,7 +141,7 @@ export class Http2Connections {
       s[GUARD] = this
       const a: Allowance = s[ALLOWANCE] = {
         resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false,
-        socket: socketOf(session), idleMs: this.#idleMs, idle: undefined, preface: undefined
+        socket: socketOf(session), idleMs: this.#idleMs, idle: undefined, preface: undefined, uploads: undefined
       }
       this.#sessions.add(session)
       this.#doneCheck ??= setInterval(dropDone, DONE_CHECK_MS, this.#sessions).unref()
@@ -168,6 +175,24 @@ export class Http2Connections {
 
   /** Sessions open now. */
   get sessions (): number { return this.#sessions.size }
+
+  /** server.http2.maxStreamingUploads, as the last reload set it (open connections included). */
+  get maxStreamingUploads (): number { return this.#limits.maxStreamingUploads }
+
+  /**
+   * A header list over maxHeaderListSize, before the client acknowledged the SETTINGS that announce
+   * it (Node then checks only the count of fields): the connection is cut at once, the rest of what
+   * it sent not decoded (see headerPairs). Synchronously: the one header list decoded is the cost.
+   */
+  checkHeaderList (session: Http2Session, raw: readonly string[]): void {
+    if (!session.pendingSettingsAck) return
+    const max = this.#limits.maxHeaderListSize
+    let size = 0
+    for (let i = 0; i < raw.length; i += 2) {
+      size += (raw[i] as string).length + (raw[i + 1] as string).length + 32
+      if (size > max) { this.#cut(session, 'header_list_size', true); return }
+    }
+  }
 
   /** GOAWAY to every session: no new streams; those in flight finish, then the session closes. */
   goaway (): void {
@@ -206,14 +231,60 @@ export class Http2Connections {
     onIdle(session)
   }
 
-  #cut (session: Http2Session, reason: Http2Cut): void {
+  /** `now`: at once, from within the frame's callback (its GOAWAY may be lost); else once the GOAWAY can be sent. */
+  #cut (session: Http2Session, reason: Http2Cut, now = false): void {
     const a = (session as GuardedSession)[ALLOWANCE]
     if (a.cut) return
     a.cut = true
     this.#onCut(reason, session)
     // Not from within the frame's own callback (nghttp2 is still reading): a GOAWAY sent there is lost.
-    setImmediate(cutSession, session)
+    if (now) cutSession(session); else setImmediate(cutSession, session)
   }
+}
+
+/** A request waiting for one of its connection's upload slots (see Uploads). */
+export interface UploadWaiter extends Linked<UploadWaiter> {
+  /** A slot is its now (counted in `uploads`). */
+  uploadAdmitted (uploads: Uploads): void
+}
+
+/**
+ * A connection's requests whose body is still arriving from the client while they hold, or wait
+ * for, an upstream connection: at most server.http2.maxStreamingUploads. An HTTP/1.1 connection
+ * carries one at a time; without this, one HTTP/2 connection's 100 streams, a byte now and then
+ * each, took a target's every connection.
+ */
+export class Uploads {
+  held = 0
+  readonly waiting = new WaitQueue<UploadWaiter>()
+  readonly #guard: Http2Connections
+
+  constructor (guard: Http2Connections) { this.#guard = guard }
+
+  /** Takes a slot if one is free (else the caller waits in `waiting`). */
+  take (): boolean {
+    if (this.held >= this.#guard.maxStreamingUploads) return false
+    this.held++
+    return true
+  }
+
+  /** Gives a slot back: the requests waiting longest take what is free. */
+  give (): void {
+    this.held--
+    while (this.held < this.#guard.maxStreamingUploads) {
+      const w = this.waiting.shift()
+      if (w === undefined) return
+      this.held++
+      w.uploadAdmitted(this)
+    }
+  }
+}
+
+/** The upload slots of the HTTP/2 connection `req` came on; undefined on one the gateway does not guard (gone). */
+export function uploadsOf (req: IncomingMessage): Uploads | undefined {
+  const session = (req as unknown as Http2ServerRequest).stream.session as GuardedSession | undefined
+  const a = session?.[ALLOWANCE]
+  return a === undefined ? undefined : (a.uploads ??= new Uploads((session as GuardedSession)[GUARD]))
 }
 
 // Shared listeners (no closure per stream). A stream the gateway destroys itself (a cut, a failed
@@ -223,7 +294,7 @@ function onAborted (this: ServerHttp2Stream): void {
   if (!this.destroyed && session !== undefined) session[GUARD].spend(session, 'resets')
 }
 
-function onStream (stream: ServerHttp2Stream): void {
+function onStream (stream: ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]): void {
   const session = stream.session as GuardedSession
   const a = session[ALLOWANCE]
   a.streams++
@@ -242,6 +313,7 @@ function onStream (stream: ServerHttp2Stream): void {
     done()
   })
   stream.once('aborted', onAborted)
+  session[GUARD].checkHeaderList(session, raw)
 }
 
 /**

@@ -1,12 +1,13 @@
 import type { Target } from './target.ts'
 
-/**
- * A request waiting for a free slot of a target. Linked in place (the exchange is its own node),
- * so that waiting allocates nothing and leaving the queue, when the client goes, is O(1).
- */
-export interface Waiter {
-  waitPrev: Waiter | undefined
-  waitNext: Waiter | undefined
+/** A node of a WaitQueue: linked in place, so that waiting allocates nothing and leaving, when the client goes, is O(1). */
+export interface Linked<W> {
+  waitPrev: W | undefined
+  waitNext: W | undefined
+}
+
+/** A request waiting for a free slot of a target (the exchange is its own node). */
+export interface Waiter extends Linked<Waiter> {
   /** Whether another target's free slot may take it (not a retry, which must avoid the targets it tried). */
   readonly movable: boolean
   /** Its turn has come: it is sent to `target` now (the one it waited for, or another with a free slot). */
@@ -14,12 +15,12 @@ export interface Waiter {
 }
 
 /** First in, first out; a waiter that gives up leaves from wherever it is. */
-export class WaitQueue {
+export class WaitQueue<W extends Linked<W> = Waiter> {
   length = 0
-  #head: Waiter | undefined
-  #tail: Waiter | undefined
+  #head: W | undefined
+  #tail: W | undefined
 
-  push (w: Waiter): void {
+  push (w: W): void {
     w.waitPrev = this.#tail
     w.waitNext = undefined
     if (this.#tail === undefined) this.#head = w
@@ -28,15 +29,15 @@ export class WaitQueue {
     this.length++
   }
 
-  get first (): Waiter | undefined { return this.#head }
+  get first (): W | undefined { return this.#head }
 
-  shift (): Waiter | undefined {
+  shift (): W | undefined {
     const w = this.#head
     if (w !== undefined) this.remove(w)
     return w
   }
 
-  remove (w: Waiter): void {
+  remove (w: W): void {
     if (w.waitPrev === undefined) this.#head = w.waitNext
     else w.waitPrev.waitNext = w.waitNext
     if (w.waitNext === undefined) this.#tail = w.waitPrev

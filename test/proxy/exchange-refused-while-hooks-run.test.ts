@@ -56,7 +56,8 @@ const gw = await startGateway(`server:
   pluginTimeout: 2s
 loadPlugins: [ ./piper.ts, ./holder.ts ]
 upstreams:
-  u: { targets: [ { url: "${up.url}" } ] }
+  # requestBuffer: 0: the body streams at once (not read ahead first), so the upstream answers before it ends.
+  u: { targets: [ { url: "${up.url}" } ], requestBuffer: 0 }
 routes:
   - { name: r, match: { path: /* }, upstream: u, plugins: { request-size: { maxBody: 1000 }, piper: {}, holder: {} } }
 `, { file: join(dir, 'gw.yaml'), admin: true })

@@ -1,0 +1,209 @@
+import t, { type Test } from 'tap'
+import { connect, type Socket } from 'node:net'
+import { once } from 'node:events'
+import { createHash, randomBytes } from 'node:crypto'
+import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2'
+import { request } from 'undici'
+import { startUpstream } from '../helpers/upstream.ts'
+import { startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { h2Connect } from '../helpers/http2.ts'
+import { until } from '../helpers/wait.ts'
+
+// A streamed request body (past requestBuffer, or of unknown length: chunked, HTTP/2 without
+// content-length) took an upstream connection before any of it came, and held it while the client
+// sent a byte now and then: two HTTP/2 connections' 200 streams of HEADERS alone (2.7 KB) took a
+// target's 128 connections. The body is now read ahead up to requestBuffer first, and one HTTP/2
+// connection holds at most server.http2.maxStreamingUploads connections with bodies still arriving.
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+interface Rig { gw: TestGateway, h2c: string, heads: () => number, open: () => number, inFlight: () => Promise<number> }
+
+/** An upstream that answers `<length> <sha256>` of the body it read; counts request heads and those still open. */
+async function rig (t: Test, upstream: string, http2 = ''): Promise<Rig> {
+  let heads = 0
+  let open = 0
+  const up = await startUpstream((req, res) => {
+    heads++
+    open++
+    res.on('close', () => { open-- })
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => { const body = Buffer.concat(chunks); res.end(`${body.length} ${sha(body)}`) })
+  })
+  t.teardown(() => up.close())
+  // A body timeout short enough that a stream the gateway would hold on to for ever ends the test's wait too.
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { body: 5s }
+  http2: { h2c: { listen: { host: 127.0.0.1, port: 0 } }${http2} }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ], ${upstream} }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`, { admin: true })
+  t.teardown(() => gw.close())
+  const inFlight = async (): Promise<number> => {
+    const r = await request(`${gw.adminUrl as string}/upstreams`)
+    return ((await r.body.json()) as { upstreams: Array<{ targets: Array<{ inFlight: number }> }> }).upstreams[0]!.targets[0]!.inFlight
+  }
+  return { gw, h2c: gw.h2cUrl as string, heads: () => heads, open: () => open, inFlight }
+}
+
+async function session (t: Test, url: string): Promise<ClientHttp2Session> {
+  const s = await h2Connect(url)
+  t.teardown(() => s.destroy())
+  return s
+}
+
+/** A POST on `s` whose body is left open; its answer (status, body) once it comes. */
+function upload (s: ClientHttp2Session, path: string, headers: OutgoingHttpHeaders = {}): { stream: ClientHttp2Stream, answer: Promise<{ status: number, body: string }> } {
+  const stream = s.request({ ':method': 'POST', ':path': path, ...headers }, { endStream: false })
+  const answer = new Promise<{ status: number, body: string }>((resolve, reject) => {
+    let status = 0
+    const chunks: Buffer[] = []
+    stream.on('response', h => { status = Number(h[':status']) })
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }))
+    stream.on('error', reject)
+  })
+  return { stream, answer }
+}
+
+/** A chunked HTTP/1.1 POST whose head alone is sent. */
+async function chunkedHead (t: Test, url: string): Promise<Socket> {
+  const s = connect(Number(new URL(url).port), '127.0.0.1')
+  t.teardown(() => s.destroy())
+  s.on('error', () => {})
+  await once(s, 'connect')
+  s.write('POST /chunked HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n')
+  return s
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+t.test('a streamed body not begun holds no upstream connection (HTTP/2 without and with a large content-length, chunked HTTP/1.1)', async t => {
+  const r = await rig(t, 'connections: 2, queue: { timeout: 2s }')
+  const s = await session(t, r.h2c)
+  // 30 streams of HEADERS alone, 10 with a content-length over requestBuffer (64 KiB by default), and 2 chunked HTTP/1.1 heads.
+  const uploads = Array.from({ length: 30 }, (_, i) => upload(s, `/up/${i}`, i % 3 === 0 ? { 'content-length': 100_000 } : {}))
+  await chunkedHead(t, r.gw.url)
+  await chunkedHead(t, r.gw.url)
+  await sleep(300)
+  t.equal(await r.inFlight(), 0, 'no body begun: no upstream connection taken')
+  const started = performance.now()
+  const legit = await request(`${r.gw.url}/legit`, { method: 'POST', body: 'x' })
+  t.equal(legit.statusCode, 200, 'another client is served')
+  await legit.body.text()
+  t.ok(performance.now() - started < 1_500, 'at once, not after queue.timeout')
+  // Bodies that then come are sent whole: one of unknown length, one of its content-length.
+  const small = randomBytes(10_000)
+  const large = randomBytes(100_000)
+  ;(uploads[1] as ReturnType<typeof upload>).stream.end(small)
+  ;(uploads[0] as ReturnType<typeof upload>).stream.end(large)
+  t.same(await (uploads[1] as ReturnType<typeof upload>).answer, { status: 200, body: `${small.length} ${sha(small)}` })
+  t.same(await (uploads[0] as ReturnType<typeof upload>).answer, { status: 200, body: `${large.length} ${sha(large)}` })
+})
+
+t.test('one HTTP/2 connection holds at most maxStreamingUploads upstream connections with bodies still arriving; the others wait as for a busy target', async t => {
+  const r = await rig(t, 'connections: 10, requestBuffer: 1KiB, queue: { timeout: 1s }', ', maxStreamingUploads: 3')
+  const s = await session(t, r.h2c)
+  // Six uploads past requestBuffer that trickle on: the first three are sent, the rest wait.
+  const uploads = Array.from({ length: 6 }, (_, i) => upload(s, `/trickle/${i}`))
+  for (const u of uploads) u.stream.write(Buffer.alloc(2_048, 1))
+  t.ok(await until(() => r.heads() === 3), 'three sent upstream')
+  await sleep(200)
+  t.equal(r.heads(), 3, 'no more')
+  const other = await request(`${r.gw.url}/other`)
+  t.equal(other.statusCode, 200, 'the target still serves other clients')
+  await other.body.text()
+  // The three waiting past queue.timeout: 503 upstream_busy, as from a full queue.
+  const waited = await Promise.all(uploads.slice(3).map(async u => await u.answer))
+  t.same(waited.map(a => a.status), [503, 503, 503])
+  t.match(waited[0]?.body, /upstream_busy/)
+  t.ok(await until(() => r.gw.logs.filter(l => l.msg === 'request' && l.status === 503).length === 3), 'logged')
+  // Those sent finish whole.
+  for (const u of uploads.slice(0, 3)) u.stream.end(Buffer.alloc(100, 2))
+  const body = Buffer.concat([Buffer.alloc(2_048, 1), Buffer.alloc(100, 2)])
+  t.same((await Promise.all(uploads.slice(0, 3).map(async u => await u.answer))).map(a => a.body), new Array(3).fill(`${body.length} ${sha(body)}`))
+})
+
+t.test('a freed upload slot goes to the request waiting for it; a waiting body that ends needs none', async t => {
+  const r = await rig(t, 'connections: 10, requestBuffer: 1KiB, queue: { timeout: 10s }', ', maxStreamingUploads: 1')
+  const s = await session(t, r.h2c)
+  const first = upload(s, '/first')
+  first.stream.write(Buffer.alloc(2_048, 1))
+  t.ok(await until(() => r.heads() === 1), 'the first holds the slot')
+  const second = upload(s, '/second')
+  second.stream.write(Buffer.alloc(2_048, 2))
+  const third = upload(s, '/third')
+  third.stream.write(Buffer.alloc(1_500, 3))
+  await sleep(200)
+  t.equal(r.heads(), 1, 'the others wait')
+  // The third's body ends (within what Node reads ahead): it no longer needs an upload slot.
+  third.stream.end(Buffer.alloc(500, 3))
+  const thirdBody = Buffer.alloc(2_000, 3)
+  t.same(await third.answer, { status: 200, body: `${thirdBody.length} ${sha(thirdBody)}` }, 'sent while the first still holds the slot')
+  t.equal(r.heads(), 2)
+  // The first ends: the second takes its slot.
+  first.stream.end()
+  t.same(await first.answer, { status: 200, body: `2048 ${sha(Buffer.alloc(2_048, 1))}` })
+  t.ok(await until(() => r.heads() === 3), 'the second is sent')
+  second.stream.end(Buffer.alloc(10, 2))
+  const secondBody = Buffer.concat([Buffer.alloc(2_048, 2), Buffer.alloc(10, 2)])
+  t.same(await second.answer, { status: 200, body: `${secondBody.length} ${sha(secondBody)}` })
+})
+
+t.test('a client gone while its stream waits for an upload slot leaves no trace; a reset holder frees its slot', async t => {
+  const r = await rig(t, 'connections: 10, requestBuffer: 1KiB, queue: { timeout: 10s }', ', maxStreamingUploads: 1')
+  const s = await session(t, r.h2c)
+  const first = upload(s, '/first')
+  first.answer.catch(() => {})
+  first.stream.write(Buffer.alloc(2_048, 1))
+  t.ok(await until(() => r.heads() === 1 && r.open() === 1), 'the first holds the slot')
+  const gone = upload(s, '/gone')
+  gone.answer.catch(() => {})
+  gone.stream.write(Buffer.alloc(2_048, 2))
+  const next = upload(s, '/next')
+  next.stream.write(Buffer.alloc(2_048, 3))
+  await sleep(200)
+  gone.stream.close()
+  first.stream.close()
+  t.ok(await until(() => r.heads() === 2), 'the slot goes to the live one')
+  await sleep(100)
+  t.equal(r.heads(), 2, 'the one gone is never sent')
+  next.stream.end()
+  t.same(await next.answer, { status: 200, body: `2048 ${sha(Buffer.alloc(2_048, 3))}` })
+})
+
+t.test('a body read ahead is the client\'s wait: its body timeout, and the route\'s request timeout (408), never the upstream\'s', async t => {
+  let heads = 0
+  const up = await startUpstream((req, res) => { heads++; req.resume(); req.on('end', () => res.end('ok')) })
+  t.teardown(() => up.close())
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  clientTimeouts: { body: 1s }
+  http2: { h2c: { listen: { host: 127.0.0.1, port: 0 } } }
+upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+  - { name: slow, match: { path: /slow }, upstream: up, timeouts: { request: 500ms } }
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  // HTTP/2, no body sent: cut after clientTimeouts.body.
+  const s = await session(t, gw.h2cUrl as string)
+  const silent = upload(s, '/silent')
+  silent.answer.catch(() => {})
+  // HTTP/1.1, 10 bytes of 1 MB, on a route whose request timeout comes first: 408, the client's.
+  const h1 = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => h1.destroy())
+  h1.on('error', () => {})
+  let answer = ''
+  h1.on('data', (c: Buffer) => { answer += c.toString('latin1') })
+  h1.write(`POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n${'a'.repeat(10)}`)
+  t.ok(await until(() => answer.startsWith('HTTP/1.1 408 '), 3_000), 'the request timeout while read ahead: 408')
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/silent' && l.error === 'client_body_timeout'), 3_000), 'no body within clientTimeouts.body: cut')
+  t.match(gw.logs.find(l => l.msg === 'request' && l.path === '/slow'), { status: 408, error: 'client_body_timeout' })
+  t.equal(heads, 0, 'the upstream never contacted')
+})
