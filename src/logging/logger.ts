@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import fs from 'node:fs'
 import pino, { type Logger } from 'pino'
 import { hideUserinfo, REDACTED } from '../config/url-userinfo.ts'
@@ -205,14 +206,31 @@ let shared = false
 
 /** Bytes of lines held while stdout takes none (its reader stalled): past them, a line is dropped. */
 const MAX_HELD = 4 * 1024 * 1024
+/**
+ * Past MAX_HELD, room for lines rarer and weightier than the access lines that fill it: warnings and
+ * errors (a crash's fatal line) may use all of it, other info lines (`shutting down`, `stopped`) a quarter.
+ */
+const RESERVE = 64 * 1024
+/** `{"level":`: pino writes the level first, so the first digit of a line's level is at this index. */
+const LEVEL_AT = 9
+const WARN_DIGIT = 0x34
+const INFO_DIGIT = 0x33
+/** How the access lines end (see AccessLog; `request rejected` is one too): no reserve for them. */
+const ACCESS_ENDS = ['"msg":"request"}\n', '"msg":"request rejected"}\n']
 /** How soon a write stdout refused (EAGAIN: its pipe full) is tried again: at once, then twice as late at each refusal in a row. */
 const RETRY_MS = 1
 const MAX_RETRY_MS = 100
 /** How long a line waits for others to fill a write. */
 const FLUSH_MS = 250
-/** EAGAINs in a row (a reader too slow, or stopped) after which writeAll gives up: 5 s. */
-const MAX_EAGAIN = 50
-const EAGAIN_WAIT_MS = 100
+/**
+ * How long writeAll may take, from its start, however slowly the reader takes lines: a worker's less
+ * than the 5 s of silence after which the primary counts it unresponsive, and than the 3 s it is
+ * given to end at a second signal.
+ */
+const EXIT_WRITE_MS = cluster.isWorker ? 2_000 : 5_000
+/** How long writeAll waits after stdout refused a write (its pipe full). */
+const EAGAIN_WAIT_MS = 10
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
 
 /** Lines this process dropped (see StdoutLines): portcullis_log_lines_dropped_total. */
 let dropped = 0
@@ -228,10 +246,11 @@ interface Chunk { text: string | Buffer, bytes: number, lines: number }
  * (`npm run bench`); a write handed to the thread pool per batch (sonic-boom's sync: false), 2-3 µs more a line.
  * Never blocks the process: process.stdout, as Node opens a pipe or socket (libuv), makes it
  * non-blocking, so a full pipe refuses a write (EAGAIN), tried again (RETRY_MS), the lines
- * held meanwhile up to MAX_HELD bytes; past them each is dropped and counted, and the first line
- * held again is preceded by one saying how many. A reader gone (EPIPE), every line is dropped.
- * What is still held is written when the process exits (writeAll), crash included; only a SIGKILL
- * can lose it.
+ * held meanwhile up to MAX_HELD bytes; past them each is dropped and counted (but warnings, errors
+ * and info lines other than access lines, within RESERVE), and the first line held again is preceded
+ * by one saying how many. A reader gone (EPIPE), every line is dropped. What is still held is
+ * written when the process exits (writeAll), crash included, within EXIT_WRITE_MS; only a SIGKILL
+ * can lose it otherwise.
  */
 class StdoutLines {
   // Read from process.stdout: opening it makes a pipe non-blocking (see above).
@@ -253,9 +272,11 @@ class StdoutLines {
   /** pino's destination: `line`, a JSON line and its newline. */
   write (line: string): void {
     let bytes = Buffer.byteLength(line)
-    // From now on (shareStdout) a line longer than PIPE_BUF could be spliced with another process's: cut to fit.
-    if (shared && bytes > PIPE_BUF) bytes = Buffer.byteLength(line = fitted(line))
-    if (this.#gone || this.#held + bytes > MAX_HELD) {
+    // From now on (shareStdout) a line longer than PIPE_BUF could be spliced with another process's,
+    // and one longer than MAX_HELD could never be held: cut to fit.
+    if ((shared && bytes > PIPE_BUF) || bytes > MAX_HELD) bytes = Buffer.byteLength(line = fitted(line))
+    const over = this.#held + bytes - MAX_HELD
+    if (this.#gone || (over > 0 && over > reserveFor(line))) {
       dropped++
       this.#gap++
       return
@@ -325,30 +346,38 @@ class StdoutLines {
   }
 
   /**
-   * Everything held written synchronously (the process exits), until a write fails for good: with
-   * the reader stalled, after MAX_EAGAIN tries without progress.
+   * Everything held written synchronously (the process exits), until a write fails for good or
+   * EXIT_WRITE_MS have passed: a reader stalled, or slower than the lines held, keeps the process
+   * from exiting that long at most.
    */
   writeAll (): void {
     if (this.#gap > 0) this.#hold(gapLine(this.#gap))
-    let waits = 0
+    const end = performance.now() + EXIT_WRITE_MS
     for (const chunk of this.#chunks.splice(0)) {
       for (let rest = typeof chunk.text === 'string' ? Buffer.from(chunk.text) : chunk.text; rest.length > 0;) {
         try {
           rest = rest.subarray(fs.writeSync(this.#fd, rest))
-          waits = 0
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code
-          if ((code !== 'EAGAIN' && code !== 'EBUSY') || ++waits > MAX_EAGAIN) return
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EAGAIN_WAIT_MS)
+          const left = end - performance.now()
+          if ((code !== 'EAGAIN' && code !== 'EBUSY') || left <= 0) return
+          Atomics.wait(sleeper, 0, 0, Math.min(EAGAIN_WAIT_MS, left))
         }
       }
     }
   }
 }
 
+/** Bytes past MAX_HELD `line` may be held in (see RESERVE): off the hot path, read only once MAX_HELD is reached. */
+function reserveFor (line: string): number {
+  const level = line.charCodeAt(LEVEL_AT)
+  if (level >= WARN_DIGIT) return RESERVE
+  return level === INFO_DIGIT && !ACCESS_ENDS.some(end => line.endsWith(end)) ? RESERVE / 4 : 0
+}
+
 /** The line that stands for `count` lines dropped, as pino writes a warning. */
 const gapLine = (count: number): string =>
-  `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, dropped: count, msg: `${count} log lines dropped: stdout took none while ${MAX_HELD / 1024 / 1024} MiB of them waited (portcullis_log_lines_dropped_total)` })}\n`
+  `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, dropped: count, msg: `${count} log lines dropped: stdout's reader fell more than ${MAX_HELD / 1024 / 1024} MiB of them behind (portcullis_log_lines_dropped_total)` })}\n`
 
 let stdout: StdoutLines | undefined
 

@@ -121,10 +121,10 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  /** Log lines this process dropped: stdout took none while 4 MiB of them waited, or its reader had gone (see StdoutLines). */
+  /** Log lines this process dropped: its reader fell more than 4 MiB of them behind, or had gone (see StdoutLines). */
   readonly logLinesDropped: Counter = new Counter({
     name: 'portcullis_log_lines_dropped_total',
-    help: 'Log lines dropped: stdout took none (its reader stalled) while 4 MiB of lines waited, or its reader had gone.',
+    help: 'Log lines dropped: the stdout reader fell more than 4 MiB of lines behind (stalled, or slower than the gateway), or had gone.',
     registers: [this.registry],
     // The logger's count, read at each scrape.
     collect: () => { this.logLinesDropped.reset(); this.logLinesDropped.inc(droppedLogLines()) }

@@ -156,6 +156,8 @@ const STALL_MS = 1_000
  * READONLY) at most this often: not in a loop while the server stays frozen or a replica.
  */
 const RECONNECT_EVERY_MS = 5_000
+/** How long an idle-up (see #upIfIdle) waits at most, doubling from RECONNECT_EVERY_MS each time it proved wrong. */
+const MAX_IDLE_UP_MS = 60_000
 
 /** A replica is reported again only after this long without a READONLY reply: once, not per write. */
 const REPLICA_NOTICE_MS = 60_000
@@ -293,8 +295,11 @@ export class RedisStore implements OwnedStore {
    * server pausing writes answers a new connection's ready check, not the calls).
    */
   #stalled = false
-  /** After a reconnect while #stalled: up if no call fails on the new connection for RECONNECT_EVERY_MS (no one calls). */
+  /** After a reconnect while #stalled: up if no call fails on the new connection for #idleUpMs (no one calls). */
   #idleUp: ReturnType<typeof setTimeout> | undefined
+  #idleUpMs = RECONNECT_EVERY_MS
+  /** Up by #upIfIdle, no call answered since: down again at the first call unanswered. */
+  #upUnanswered = false
   /** The store dropped its connection (see #reconnect): until it closes, later reasons need not. */
   #reconnecting = false
   /** That reconnect leaves the store up (a standalone replica's: its reads are answered). */
@@ -710,7 +715,7 @@ export class RedisStore implements OwnedStore {
   }
 
   #done<T> (started: number, value: T): T {
-    if (this.#failing !== 0 || this.#stalled) this.#answered()
+    if (this.#failing !== 0 || this.#stalled || this.#upUnanswered) this.#answered()
     this.#events.command(this, (performance.now() - started) / 1000)
     return value
   }
@@ -724,7 +729,7 @@ export class RedisStore implements OwnedStore {
     if (unavailable && this.#state === 'up' && !this.#reconnecting) this.#lastError = message
     if (this.#state === 'up') this.#lastFailed = message
     if (unavailable) this.#unanswered(e)
-    else if (this.#failing !== 0 || this.#stalled) this.#answered()
+    else if (this.#failing !== 0 || this.#stalled || this.#upUnanswered) this.#answered()
     this.#events.failed(this)
     this.#events.command(this, (performance.now() - started) / 1000)
     const code = unavailable ? 'STORE_UNAVAILABLE' : reply ? answered : 'STORE_ERROR'
@@ -733,6 +738,12 @@ export class RedisStore implements OwnedStore {
 
   /** A call answered (a result or a reply error of its own): a stall is over. */
   #answered (): void {
+    this.#upUnanswered = false
+    this.#idleUpMs = RECONNECT_EVERY_MS
+    this.#up()
+  }
+
+  #up (): void {
     this.#failing = 0
     if (!this.#stalled) return
     this.#stalled = false
@@ -740,14 +751,18 @@ export class RedisStore implements OwnedStore {
   }
 
   /**
-   * A new connection while #stalled: up at its first call answered, or once RECONNECT_EVERY_MS has
-   * passed with none failed (a store no one calls would otherwise stay down).
+   * A new connection while #stalled: up at its first call answered, or once #idleUpMs has passed
+   * with none failed (a store no one calls would otherwise stay down). Only until a call goes
+   * unanswered: then down again, and the next idle-up waits twice as long (sparse calls during a
+   * long write pause would otherwise find it up most of the time).
    */
   #upIfIdle (): void {
     clearTimeout(this.#idleUp)
     this.#idleUp = setTimeout(() => {
-      if (this.#failing === 0 && this.#client.status === 'ready') this.#answered()
-    }, RECONNECT_EVERY_MS).unref()
+      if (this.#failing !== 0 || this.#client.status !== 'ready') return
+      this.#upUnanswered = true
+      this.#up()
+    }, this.#idleUpMs).unref()
   }
 
   /**
@@ -760,7 +775,11 @@ export class RedisStore implements OwnedStore {
     const now = performance.now()
     if (err.message.startsWith('READONLY')) this.#readOnly(now)
     if (this.#failing++ === 0) this.#failingSince = now
-    else if (this.#failing >= STALL_CALLS && now - this.#failingSince >= STALL_MS) {
+    if (this.#upUnanswered || (this.#failing >= STALL_CALLS && now - this.#failingSince >= STALL_MS)) {
+      if (this.#upUnanswered) {
+        this.#upUnanswered = false
+        this.#idleUpMs = Math.min(2 * this.#idleUpMs, MAX_IDLE_UP_MS)
+      }
       if (this.#state === 'up') {
         this.#stalled = true
         this.#set('down', this.#lastError)

@@ -83,7 +83,7 @@ t.test('a stdout reader that stops reading: the gateway serves on, drops and cou
   t.same(all.filter(l => parsed(l) === undefined).slice(0, 3), [], 'every line whole')
   const gap = all.findIndex(l => parsed(l)?.dropped !== undefined)
   const notice = parsed(all[gap] as string)
-  t.match(notice, { level: 40, pid: gateway.pid, dropped: counted, msg: `${counted} log lines dropped: stdout took none while 4 MiB of them waited (portcullis_log_lines_dropped_total)` },
+  t.match(notice, { level: 40, pid: gateway.pid, dropped: counted, msg: `${counted} log lines dropped: stdout's reader fell more than 4 MiB of them behind (portcullis_log_lines_dropped_total)` },
     'a line where they were dropped says how many')
   const held = all.slice(0, gap).join('\n').length - before
   t.ok(held <= MAX_HELD + SLACK, `lines held meanwhile: at most 4 MiB (${held} bytes)`)

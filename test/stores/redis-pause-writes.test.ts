@@ -50,3 +50,27 @@ t.test('a store no one calls after its stall\'s reconnect is up 5 s after it, th
   t.ok(await until(() => store.snapshot().state === 'up', 4_000), 'up with no call')
   t.ok(performance.now() - down >= 4_500, 'once no call has failed for 5 s on the new connection')
 })
+
+// Up 5 s after each reconnect's ready check, a store called now and then (once every 6 s) during a
+// long pause went down only after 3 calls failed over a second: up two thirds of the time, every
+// call failing, the alert's `for:` reset at each cycle.
+t.test('up by idling, down again at its first call unanswered; the next idle-up twice as late; back to 5 s once a call is answered', async t => {
+  const { redis, store, states } = await pausedSetup(t)
+  await redis.cli('CLIENT', 'PAUSE', '60000', 'WRITE')
+  t.teardown(() => redis.cli('CLIENT', 'UNPAUSE').catch(() => {}))
+  t.ok(await callUntil(() => store.run(counter, ['{p}:n'], [0]), () => store.snapshot().state === 'down', 5_000), 'down')
+  t.ok(await until(() => store.snapshot().state === 'up', 9_000), 'up with no call, 5 s after the reconnect')
+  await t.rejects(store.run(counter, ['{p}:n'], [0]), { code: 'STORE_UNAVAILABLE' })
+  t.equal(store.snapshot().state, 'down', 'down at the first call unanswered')
+  const down = performance.now()
+  t.ok(await until(() => store.snapshot().state === 'up', 14_000), 'up with no call again')
+  t.ok(performance.now() - down >= 9_500, `10 s after the reconnect this time (${Math.round(performance.now() - down)} ms)`)
+  await redis.cli('CLIENT', 'UNPAUSE')
+  await store.run(counter, ['{p}:n'], [0])
+  await redis.cli('CLIENT', 'PAUSE', '60000', 'WRITE')
+  t.ok(await callUntil(() => store.run(counter, ['{p}:n'], [0]), () => store.snapshot().state === 'down', 5_000), 'down')
+  const again = performance.now()
+  t.ok(await until(() => store.snapshot().state === 'up', 9_000), 'up with no call')
+  t.ok(performance.now() - again < 8_000, `5 s after the reconnect again (${Math.round(performance.now() - again)} ms)`)
+  t.same(states, ['up', 'down', 'up', 'down', 'up', 'down', 'up'])
+})
