@@ -131,7 +131,7 @@ export class Target {
   readonly outlier: OutlierState
   readonly breaker: CircuitBreaker | undefined
   readonly latency = new PeakEwma()
-  /** Failed tries per answer, fading: a factor on its cost for least-connections and p2c-ewma (see Upstream.outcome). */
+  /** Failed tries and answers, fading: its failure fraction, a factor on its cost for least-connections and p2c-ewma (see Upstream.outcome). */
   readonly recentFailures = new RecentFailures()
 
   constructor (url: string, host: string, weight: number, source: number, pool: PoolSettings,

@@ -72,5 +72,7 @@ t.test('one failure among answers ranks a target behind an equal one for a secon
   a.recentFailures.failed(start + 2_000)
   t.equal(lc.pick(req, start + 2_000, undefined), b, 'two in a row (x4) outweigh them')
   a.recentFailures.answered(start + 2_000)
-  t.equal(lc.pick(req, start + 2_000, undefined), a, 'an answer halves them (failures per answer: x2 again)')
+  t.equal(lc.pick(req, start + 2_000, undefined), b, 'an answer lowers its failure fraction a little (x4 still)')
+  for (let i = 0; i < 5; i++) a.recentFailures.answered(start + 2_000)
+  t.equal(lc.pick(req, start + 2_000, undefined), a, 'six bring it to x2 again')
 })

@@ -1,17 +1,17 @@
 import type { Target } from '../target.ts'
 import { load, usable, type Balancer } from './balancer.ts'
-import { failureFactor } from './recent-failures.ts'
+import { FailureBaseline } from './recent-failures.ts'
 
 /**
  * Power of two choices with peak-EWMA latency (as Finagle and Linkerd do): two distinct usable
  * targets at random, and the one with the lower latency x (in flight + queued + 1) / weight wins,
- * times its recent failures' factor (failureFactor, against the fewest failures per answer among
- * the usable targets). Slow or
+ * times its recent failures' factor (FailureBaseline, over the usable targets). Slow or
  * overloaded targets lose traffic at once without a global scan, and randomness avoids the herd
  * that pure least-loaded picking causes when many gateways share targets.
  */
 export class P2cEwma implements Balancer {
   readonly #targets: readonly Target[]
+  readonly #failures = new FailureBaseline()
 
   constructor (targets: readonly Target[]) {
     this.#targets = targets
@@ -20,11 +20,12 @@ export class P2cEwma implements Balancer {
   pick (_req: unknown, now: number, exclude: readonly Target[] | undefined, roomOnly = false, anyState = false): Target | undefined {
     const targets = this.#targets
     let n = 0
-    let fewest = Infinity
+    const failures = this.#failures
+    failures.reset()
     for (const t of targets) {
       if (!usable(t, now, exclude, roomOnly, anyState)) continue
       n++
-      fewest = Math.min(fewest, t.recentFailures.ratio(now))
+      failures.add(t.recentFailures, now)
     }
     if (n === 0) return undefined
     const a = Math.floor(Math.random() * n)
@@ -33,7 +34,7 @@ export class P2cEwma implements Balancer {
     if (b >= a) b++
     const ta = this.#nth(a, now, exclude, roomOnly, anyState)
     const tb = this.#nth(b, now, exclude, roomOnly, anyState)
-    return cost(ta, now, fewest) <= cost(tb, now, fewest) ? ta : tb
+    return cost(ta, now, failures) <= cost(tb, now, failures) ? ta : tb
   }
 
   /** The k-th usable target. */
@@ -48,6 +49,6 @@ export class P2cEwma implements Balancer {
  * penalty alone (twice the answers' latency): a target failing at once has no load, and the others'
  * load outweighed the penalty.
  */
-function cost (t: Target, now: number, fewest: number): number {
-  return (t.latency.estimate(now) + 1) * (load(t) + 1) * failureFactor(t.recentFailures.ratio(now), fewest) / t.weight
+function cost (t: Target, now: number, failures: FailureBaseline): number {
+  return (t.latency.estimate(now) + 1) * (load(t) + 1) * failures.factor(t.recentFailures, now) / t.weight
 }
