@@ -36,9 +36,8 @@ async function rig (t: Test, tls: boolean, answer: (req: IncomingMessage, res: S
   t.teardown(() => up.close())
   const certificates = tls ? `  tls: { certificates: [ { cert: "${leaf.certFile}", key: "${leaf.keyFile}" } ] }\n` : ''
   const server = `server:\n  listen: { host: 127.0.0.1, port: 0 }\n${options.server ?? ''}${certificates}`
-  // requestBuffer: 0: every body streams at once, as these cases need (not read ahead first).
-  const keys = options.upstream === undefined ? 'requestBuffer: 0' : `requestBuffer: 0, ${options.upstream}`
-  const gw = await startGateway(catchAllYaml(up.url, { server, route: options.route }).replace(`"${up.url}" } ] }`, `"${up.url}" } ], ${keys} }`))
+  const yaml = catchAllYaml(up.url, { server, route: options.route })
+  const gw = await startGateway(options.upstream === undefined ? yaml : yaml.replace(`"${up.url}" } ] }`, `"${up.url}" } ], ${options.upstream} }`))
   t.teardown(() => gw.close())
   return { gw, headSeen }
 }

@@ -60,8 +60,7 @@ t.teardown(() => up.close())
 const gw = await startGateway(`
 loadPlugins: [ ./body.ts, ./outer.ts ]
 upstreams:
-  # requestBuffer: 0: a body streams at once (not read ahead first), so the upstream receives it mid-body.
-  up: { targets: [ { url: "${up.url}" } ], requestBuffer: 0 }
+  up: { targets: [ { url: "${up.url}" } ] }
 routes:
   - { name: upper, match: { path: /upper }, upstream: up, plugins: { body: { mode: upper } } }
   - { name: limit, match: { path: /limit }, upstream: up, plugins: { body: { mode: limit } } }

@@ -43,8 +43,7 @@ const up = await startUpstream((req, res) => {
 })
 t.teardown(() => up.close())
 const gw = await startGateway(`upstreams:
-  # requestBuffer: 0: a body streams at once (not read ahead first), so the upstream may answer mid-upload.
-  u: { targets: [ { url: "${up.url}" } ], requestBuffer: 0 }
+  u: { targets: [ { url: "${up.url}" } ] }
 routes:
   - { name: defaults, match: { path: /defaults/* }, upstream: u, plugins: { compress: { requests: true } } }
   - { name: sized, match: { path: /sized/* }, upstream: u, plugins: { compress: { requests: true, maxDecodedRequestSize: 256KiB, maxDecodedRatio: 0 } } }

@@ -25,8 +25,7 @@ const up = await startUpstream((req, res) => {
 t.teardown(() => up.close())
 const gw = await startGateway(`
 upstreams:
-  # requestBuffer: 0: a body streams at once (not read ahead first), so the limit cuts it mid-upload.
-  up: { targets: [ { url: "${up.url}" } ], requestBuffer: 0 }
+  up: { targets: [ { url: "${up.url}" } ] }
 routes:
   - name: limited
     match: { path: /* }

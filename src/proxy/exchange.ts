@@ -519,8 +519,10 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       return
     }
     // A streamed body (over requestBuffer, or of unknown length: chunked, HTTP/2's) takes no
-    // connection before requestBuffer of it, or its end, is in: a client that sends none holds none.
-    if (this.#arriving && this.#received < upstream.requestBuffer) { this.#readAhead(upstream.requestBuffer); return }
+    // connection before its first bytes, or its end, are in: a client that sends none holds none
+    // (two HTTP/2 connections of HEADERS alone took a target's every one). Not more: an interactive
+    // stream (gRPC, a message then a wait for its answer) goes on at once.
+    if (this.#arriving && this.#received === 0) { this.#readAhead(1); return }
     const target = upstream.pick(this)
     if (target === undefined) { this.#failUpstream(GatewayError.NO_HEALTHY_TARGET); return }
     this.#send(target)
@@ -702,7 +704,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     // else a client that leaves once Node's buffer is full goes unseen, holding its place until
     // admitted. HTTP/2 sees a reset stream or a closed connection whatever is read.
     const req = this.raw
-    if (this.#mark === 0 && !req.complete && !isHttp2(req) && hasBody(req)) this.#mark = readAhead(req, upstream.requestBuffer)
+    if (!req.complete && !isHttp2(req) && hasBody(req)) {
+      // Node's own mark kept from a wait for the body's first bytes (#readAhead), if any.
+      const mark = readAhead(req, upstream.requestBuffer)
+      if (this.#mark === 0) this.#mark = mark
+    }
   }
 
   /** Waits in `queue`: for a upload slot of its connection, then a target's slot, one queue.timeout for both. */

@@ -132,14 +132,14 @@ routes:
   await waitForLog(gw.logs, { msg: 'request', path: '/locked' })
   t.equal(await bytes('locked'), 0, 'a length declared and never sent counts nothing')
 
-  // Over requestBuffer (64 KiB), so streamed once that much has come: the upstream sees what arrived.
+  // Over requestBuffer (64 KiB), so streamed: the upstream sees what arrived.
   const socket = connect(port, '127.0.0.1')
   socket.on('error', () => {})
-  socket.write('POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(70_000))
-  t.ok(await until(() => uploaded === 70_000), 'the first 70000 bytes went through')
+  socket.write('POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000))
+  t.ok(await until(() => uploaded === 1000), 'the first 1000 bytes went through')
   socket.destroy()
   t.match(await waitForLog(gw.logs, { msg: 'request', path: '/cut' }), { status: 499 })
-  t.equal(await bytes('cut'), 70_000, 'an upload cut short counts what arrived')
+  t.equal(await bytes('cut'), 1000, 'an upload cut short counts what arrived')
 
   const chunked = await request(`${gw.url}/chunked`, { method: 'POST', body: Readable.from([Buffer.alloc(300), Buffer.alloc(400)]) })
   t.equal(chunked.statusCode, 200)

@@ -56,8 +56,7 @@ const gw = await startGateway(`server:
   pluginTimeout: 2s
 loadPlugins: [ ./piper.ts, ./holder.ts ]
 upstreams:
-  # requestBuffer: 0: the body streams at once (not read ahead first), so the upstream answers before it ends.
-  u: { targets: [ { url: "${up.url}" } ], requestBuffer: 0 }
+  u: { targets: [ { url: "${up.url}" } ] }
 routes:
   - { name: r, match: { path: /* }, upstream: u, plugins: { request-size: { maxBody: 1000 }, piper: {}, holder: {} } }
 `, { file: join(dir, 'gw.yaml'), admin: true })

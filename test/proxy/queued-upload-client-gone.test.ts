@@ -14,10 +14,9 @@ import { callUntil } from '../helpers/wait.ts'
 // or closed connection) having sent part or all of a streamed body. They leave the queue then, not
 // once admitted; a live upload queued behind them is sent next, its body whole. Over HTTP/1.1 the
 // gateway reads a waiting body on up to requestBuffer (256 KiB here: past Node's own read-ahead,
-// 64 KiB since Node 22), so the FIN or RST behind what the client sent is seen. A streamed body
-// queues only once requestBuffer of it (or its end) has come: SENT is that much.
+// 64 KiB since Node 22), so the FIN or RST behind what the client sent is seen.
 
-const SENT = 256 * 1024
+const SENT = 150 * 1024
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 interface Rig { gw: TestGateway, port: number, queued: () => Promise<number>, release: () => void, held: Promise<string>, paths: string[] }

@@ -12,14 +12,17 @@ import { until } from '../helpers/wait.ts'
 // A streamed request body (past requestBuffer, or of unknown length: chunked, HTTP/2 without
 // content-length) took an upstream connection before any of it came, and held it while the client
 // sent a byte now and then: two HTTP/2 connections' 200 streams of HEADERS alone (2.7 KB) took a
-// target's 128 connections. The body is now read ahead up to requestBuffer first, and one HTTP/2
-// connection holds at most server.http2.maxStreamingUploads connections with bodies still arriving.
+// target's 128 connections. The body's first bytes are now waited for, and one HTTP/2 connection
+// holds at most server.http2.maxStreamingUploads connections with bodies still arriving.
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 interface Rig { gw: TestGateway, h2c: string, heads: () => number, open: () => number, inFlight: () => Promise<number> }
 
-/** An upstream that answers `<length> <sha256>` of the body it read; counts request heads and those still open. */
+/**
+ * An upstream that answers `<length> <sha256>` of the body it read (under /echo, each piece of it
+ * as it comes); counts request heads and those still open.
+ */
 async function rig (t: Test, upstream: string, http2 = ''): Promise<Rig> {
   let heads = 0
   let open = 0
@@ -27,6 +30,7 @@ async function rig (t: Test, upstream: string, http2 = ''): Promise<Rig> {
     heads++
     open++
     res.on('close', () => { open-- })
+    if (req.url === '/echo') { req.on('data', (c: Buffer) => res.write(c)); req.on('end', () => res.end()); return }
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => { const body = Buffer.concat(chunks); res.end(`${body.length} ${sha(body)}`) })
@@ -176,7 +180,7 @@ t.test('a client gone while its stream waits for an upload slot leaves no trace;
   t.same(await next.answer, { status: 200, body: `2048 ${sha(Buffer.alloc(2_048, 3))}` })
 })
 
-t.test('a body read ahead is the client\'s wait: its body timeout, and the route\'s request timeout (408), never the upstream\'s', async t => {
+t.test('a body waited for is the client\'s wait: its body timeout, and the route\'s request timeout (408), never the upstream\'s', async t => {
   let heads = 0
   const up = await startUpstream((req, res) => { heads++; req.resume(); req.on('end', () => res.end('ok')) })
   t.teardown(() => up.close())
@@ -195,15 +199,37 @@ routes:
   const s = await session(t, gw.h2cUrl as string)
   const silent = upload(s, '/silent')
   silent.answer.catch(() => {})
-  // HTTP/1.1, 10 bytes of 1 MB, on a route whose request timeout comes first: 408, the client's.
+  // HTTP/1.1, the head of 1 MB alone, on a route whose request timeout comes first: 408, the client's.
   const h1 = connect(Number(new URL(gw.url).port), '127.0.0.1')
   t.teardown(() => h1.destroy())
   h1.on('error', () => {})
   let answer = ''
   h1.on('data', (c: Buffer) => { answer += c.toString('latin1') })
-  h1.write(`POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n${'a'.repeat(10)}`)
-  t.ok(await until(() => answer.startsWith('HTTP/1.1 408 '), 3_000), 'the request timeout while read ahead: 408')
+  h1.write('POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n')
+  t.ok(await until(() => answer.startsWith('HTTP/1.1 408 '), 3_000), 'the request timeout while its body is waited for: 408')
   t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/silent' && l.error === 'client_body_timeout'), 3_000), 'no body within clientTimeouts.body: cut')
   t.match(gw.logs.find(l => l.msg === 'request' && l.path === '/slow'), { status: 408, error: 'client_body_timeout' })
   t.equal(heads, 0, 'the upstream never contacted')
+})
+
+t.test('an interactive stream goes on at its first bytes: a message, then a wait for its answer (gRPC), over HTTP/2 and chunked HTTP/1.1', async t => {
+  const r = await rig(t, 'connections: 2')
+  const s = await session(t, r.h2c)
+  const { stream } = upload(s, '/echo')
+  let echoed = ''
+  stream.on('data', (c: Buffer) => { echoed += c.toString() })
+  stream.write('ping')
+  t.ok(await until(() => echoed === 'ping', 3_000), 'HTTP/2: the message reached the upstream and its echo came back, the body still open')
+  stream.end()
+  const held = await chunkedHead(t, r.gw.url)
+  let raw = ''
+  held.on('data', (c: Buffer) => { raw += c.toString() })
+  const echo = connect(Number(new URL(r.gw.url).port), '127.0.0.1')
+  t.teardown(() => echo.destroy())
+  await once(echo, 'connect')
+  let echoRaw = ''
+  echo.on('data', (c: Buffer) => { echoRaw += c.toString() })
+  echo.write('POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n4\r\npong\r\n')
+  t.ok(await until(() => echoRaw.includes('pong'), 3_000), 'HTTP/1.1: likewise')
+  t.equal(raw, '', 'a chunked head with no body begun is still held, unanswered')
 })
