@@ -174,7 +174,7 @@ function hpackInt (first: number, n: number, value: number): number[] {
 
 const hpackString = (s: string): number[] => [...hpackInt(0, 7, s.length), ...Buffer.from(s, 'latin1')]
 
-t.test('max header list size: a client that never acknowledges SETTINGS cannot send a larger list (431)', async t => {
+t.test('max header list size: a client that never acknowledges SETTINGS cannot send a larger list (431, its connection cut)', async t => {
   const up = await holdingUpstream(t)
   up.release()
   const { gw } = await startH2Gateway(t, H2C, catchAllYaml(up.url))
@@ -185,13 +185,15 @@ t.test('max header list size: a client that never acknowledges SETTINGS cannot s
   const socket = netConnect(Number(new URL(gw.h2cUrl as string).port), '127.0.0.1')
   t.teardown(() => socket.destroy())
   socket.on('error', () => {})
-  const received: Buffer[] = []
-  socket.on('data', (c: Buffer) => received.push(c))
+  let closed = false
+  socket.once('close', () => { closed = true })
+  socket.resume()
   // The preface and an empty SETTINGS, never an ACK of the server's: Node's own limit is not in force yet.
   socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), frame(1, 0x5, 1, block)]))
   t.ok(await until(() => gw.logs.some(l => l.error === 'headers_too_large')), 'refused by the gateway')
   t.match(gw.logs.find(l => l.error === 'headers_too_large'), { status: 431, protocol: 'HTTP/2', path: '/' })
-  t.ok(await until(() => responseHeaders(Buffer.concat(received), 1)), 'a response on the stream (not a reset)')
+  // Its 431 may or may not go out first: the connection is cut at once (see http2-header-list-unacked.test.ts).
+  t.ok(await until(() => closed), 'the connection cut')
   t.equal(up.received(), 0, 'never reached the upstream')
 })
 
@@ -235,14 +237,6 @@ function serverFrames (socket: Socket): Array<{ type: number, stream: number, pa
     }
   })
   return frames
-}
-
-/** Whether `bytes` (server frames after its SETTINGS) hold a HEADERS frame on `stream`. */
-function responseHeaders (bytes: Buffer, stream: number): boolean {
-  for (let at = 0; at + 9 <= bytes.length; at += 9 + bytes.readUIntBE(at, 3)) {
-    if (bytes[at + 3] === 1 && bytes.readUInt32BE(at + 5) === stream) return true
-  }
-  return false
 }
 
 t.test('server.maxConnections holds on the h2c listener too', async t => {
