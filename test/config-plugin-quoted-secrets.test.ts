@@ -6,20 +6,15 @@ import { parseConfig } from '../src/config/load.ts'
 import { formatIssue } from '../src/config/config-error.ts'
 import { issues } from './helpers/config-issues.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from './reload/helpers.ts'
+import { quotingPlugin, quotingRoute } from './helpers/quoting-plugin.ts'
+import { runCliHere } from './helpers/run-cli.ts'
 
 // A key holding " and \: JSON.stringify writes it escaped, and the escaped text was not looked for.
 const SECRET = 'sk_live_ab"cd\\ef123456'
-const api = new URL('../src/index.ts', import.meta.url).href
-const QUOTER = `import { definePlugin, Type } from '${api}'
-export default definePlugin({
-  name: 'quoter', priority: 10,
-  schema: Type.Object({ apiKey: Type.String(), mode: Type.String() }),
-  check (config) { return config.mode === 'check' ? [{ path: ['apiKey'], message: 'key ' + JSON.stringify(config.apiKey) + ' is refused' }] : [] },
+const QUOTER = quotingPlugin('quoter', `  check (config) { return config.mode === 'check' ? [{ path: ['apiKey'], message: 'key ' + JSON.stringify(config.apiKey) + ' is refused' }] : [] },
   warnings (config) { return config.mode === 'warn' ? ['apiKey ' + config.apiKey + ' looks like a test key', 'or ' + JSON.stringify(config.apiKey)] : [] },
-  setup (config) { if (config.mode === 'setup') throw new Error('vendor refused key ' + JSON.stringify(config.apiKey)); return {} }
-})
-`
-const route = (mode: string) => `  - name: r\n    match: { path: /r }\n    upstream: a\n    plugins:\n      quoter: { apiKey: "\${VENDOR_API_KEY}", mode: ${mode} }`
+  setup (config) { if (config.mode === 'setup') throw new Error('vendor refused key ' + JSON.stringify(config.apiKey)); return {} }`)
+const route = (mode: string) => quotingRoute('quoter', mode)
 const env = { VENDOR_API_KEY: SECRET }
 const escaped = JSON.stringify(SECRET).slice(1, -1)
 
@@ -63,4 +58,42 @@ t.test('a secret that is a word hides wherever a problem says it, never in its p
   const dir = t.testdir({ 'quoter.mjs': QUOTER })
   const said = await issues(t, gatewayYaml({ a: ['http://127.0.0.1:1'] }, route('check'), 'loadPlugins: [ ./quoter.mjs ]'), { VENDOR_API_KEY: 'upstream' }, join(dir, 'gw.yaml'))
   t.match(said.join('\n'), /routes\[0\]\.plugins\.quoter\.apiKey: key "\[redacted\]" is refused/)
+})
+
+// A plugin's warnings were escaped (`p\u00e4ssw...`) before its config's secrets were looked for in
+// them: a secret past ASCII showed, escaped; and one across the 1000-character cut showed up to it.
+// explain printed a route's plugin warnings with no secret hidden at all.
+const PAST_ASCII = 'Geheimnis-pässwörd-🔑'
+const WARNER = quotingPlugin('warner', `  warnings (config) { return ['apiKey ' + config.apiKey + ' looks like a test key', '.'.repeat(990) + config.apiKey] },
+  setup () { return {} }`)
+
+t.test('a secret past ASCII a plugin\'s warning quotes is hidden: validate, explain, the start log', async t => {
+  const a = await namedUpstream('a')
+  const cf = await configFile(gatewayYaml({ a: [a.url] }, quotingRoute('warner', 'warn'), 'loadPlugins: [ ./warner.mjs ]'))
+  writeFileSync(join(cf.dir, 'warner.mjs'), WARNER)
+  t.teardown(async () => { await Promise.all([a.close(), cf.remove()]) })
+  const saved = process.env.VENDOR_API_KEY
+  process.env.VENDOR_API_KEY = PAST_ASCII
+  t.teardown(() => { if (saved === undefined) delete process.env.VENDOR_API_KEY; else process.env.VENDOR_API_KEY = saved })
+  const shown = (text: string, what: string): void => {
+    t.match(text, 'route "r": apiKey [redacted] looks like a test key', what)
+    t.match(text, `route "r": ${'.'.repeat(990)}[redacted]`, `${what}: a secret across the cut`)
+    // Geheimnis: the secret's first word, written or escaped.
+    t.notMatch(text, 'Geheim', what)
+  }
+
+  const validate = await runCliHere('validate', '-c', cf.file)
+  t.equal(validate.code, 0, validate.stderr)
+  shown(validate.stderr, 'validate')
+
+  const explain = await runCliHere('explain', '-c', cf.file, 'GET', '/r')
+  t.equal(explain.code, 0, explain.stderr)
+  t.match(explain.stdout, 'note             apiKey [redacted] looks like a test key')
+  t.match(explain.stdout, `note             ${'.'.repeat(990)}[redacted]\n`)
+  t.notMatch(explain.stdout, 'Geheim', 'explain\'s notes')
+
+  const gw = await startFromFile(cf.file, { env: { VENDOR_API_KEY: PAST_ASCII } })
+  t.teardown(() => gw.close())
+  shown(gw.logs.filter(l => l.level === 40).map(l => String(l.msg)).join('\n'), 'the start log')
+  t.notMatch(JSON.stringify(gw.logs), 'Geheim', 'nor in any log line')
 })

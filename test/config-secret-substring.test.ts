@@ -6,17 +6,13 @@ import { request } from 'undici'
 import { hidingValues } from '../src/config/redact.ts'
 import { issues } from './helpers/config-issues.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from './reload/helpers.ts'
+import { quotingPlugin, quotingRoute } from './helpers/quoting-plugin.ts'
 
 // A secret was hidden only as a token of its own, a letters-only one only where quoted: one glued
 // to a %20 escape, after `0x`, `=`, `(` or a JSON `\n`, or written unquoted was shown.
 const WORD = 'correcthorsebatterystaple'
 const KEY = 'sk9f3kd92kf02kd93'
-const api = new URL('../src/index.ts', import.meta.url).href
-const VENDOR = `import { definePlugin, Type } from '${api}'
-export default definePlugin({
-  name: 'vendor', priority: 10,
-  schema: Type.Object({ apiKey: Type.String(), mode: Type.String() }),
-  check (config) {
+const VENDOR = quotingPlugin('vendor', `  check (config) {
     if (config.mode === 'check-word') return [{ path: ['apiKey'], message: 'key ' + config.apiKey + ' is a test key' }]
     if (config.mode === 'check-url') return [{ path: ['apiKey'], message: 'cannot reach https://vendor.example/v1/verify?q=Bearer%20' + config.apiKey }]
     return []
@@ -25,10 +21,8 @@ export default definePlugin({
     if (config.mode === 'setup-word') throw new Error('vendor refused key ' + config.apiKey)
     if (config.mode === 'setup-url') throw new Error('GET https://vendor.example/v1/verify?q=Bearer%20' + config.apiKey + ' answered 401')
     return {}
-  }
-})
-`
-const route = (mode: string) => `  - name: r\n    match: { path: /r }\n    upstream: a\n    plugins:\n      vendor: { apiKey: "\${VENDOR_API_KEY}", mode: ${mode} }`
+  }`)
+const route = (mode: string) => quotingRoute('vendor', mode)
 
 t.test('a secret is hidden wherever it occurs in a text, inside a longer word too', async t => {
   const cases: Array<[string, string, string]> = [

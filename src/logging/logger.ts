@@ -9,10 +9,15 @@ export interface LoggerOptions { level?: string, pretty?: boolean }
 // upstream may echo one). Sec-WebSocket-Protocol: a browser's WebSocket cannot set Authorization, so
 // tokens ride in it (Kubernetes' base64url.bearer...), and a server must answer with one of those
 // offered: it may echo the token. The usual token headers too: Spring Session's X-Auth-Token,
-// GitLab's Private-Token, AWS's session token.
+// GitLab's Private-Token, AWS's session token, Vault's token; Google's and Azure API Management's
+// API keys; what sits in front may add: a Cloudflare Access service token's secret, the user's
+// access token (oauth2-proxy's X-Forwarded-Access-Token, an AWS ALB's); a GitLab webhook's secret.
+// Not CSRF tokens (worthless without the session cookie, hidden), a webhook's HMAC (X-Hub-Signature:
+// of one body), signed identity assertions (Cf-Access-Jwt-Assertion): each name costs every line.
 const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'x-api-key', 'api-key', 'apikey', 'sec-websocket-protocol',
-  'x-auth-token', 'x-access-token', 'private-token', 'x-amz-security-token']
-// Exact names: each path costs every line with headers (34 of them, some 8 µs a line), so their
+  'x-auth-token', 'x-access-token', 'private-token', 'x-amz-security-token', 'x-vault-token', 'x-goog-api-key', 'ocp-apim-subscription-key',
+  'cf-access-client-secret', 'x-forwarded-access-token', 'x-amzn-oidc-accesstoken', 'x-gitlab-token']
+// Exact names: each path costs every line with headers (55 of them, some 12 µs a line), so their
 // spellings with `_` for `-` (`x_api_key`) are the access log's redactHeaders' to hide.
 const REDACT = CREDENTIAL_HEADERS
   .flatMap(h => [`reqHeaders["${h}"]`, `headers["${h}"]`, `resHeaders["${h}"]`])

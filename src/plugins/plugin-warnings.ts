@@ -1,5 +1,7 @@
 import type { GatewayConfig } from '../config/schema.ts'
+import { hiddenIn } from '../config/config-error.ts'
 import { frozenCopy } from '../config/frozen-copy.ts'
+import { hiddenValues } from '../config/redact.ts'
 import { printableKey, type KeyPath } from '../config/positions.ts'
 import { Consumers } from '../consumers/consumers.ts'
 import type { PluginDefinition, PluginWarningsContext } from './contract.ts'
@@ -11,7 +13,7 @@ export interface PluginWarning {
   readonly path: KeyPath
   /** What the hook said, with the route(s) it was said of named. */
   readonly message: string
-  /** What the hook said alone (explain shows it under its route). */
+  /** What the hook said alone, its config's secrets hidden as validate hides them (explain shows it under its route). */
   readonly said: string
 }
 
@@ -25,10 +27,17 @@ const NAMED_ROUTES = 3
  * What the plugins' `warnings` hooks say of a config that passed every check: each route's use of
  * each plugin asked once, at the route's own entry or the top-level one it uses. The platform
  * names the route: `route "x": ` before each message, and a message said at one top-level key for
- * several routes is one warning naming them. `only`: of that route alone (its index).
+ * several routes is one warning naming them. `only`: of that route alone (its index). A message
+ * quoting the config's secrets shows them hidden (shown).
  */
 export function pluginWarnings (config: GatewayConfig, plugins: ReadonlyMap<string, PluginDefinition>, only?: number): PluginWarning[] {
-  const found = new Map<string, { path: KeyPath, said: string, routes: string[] }>()
+  // Every message as the hook said it, in route order, hidden and escaped together below (shown).
+  const said: Said[] = []
+  // The config's secrets, found at the first message (hiddenValues walks the whole config), and how
+  // much of a message is kept: MAX_LENGTH and the longest secret as JSON writes it, so that a 5 MB
+  // message is neither kept nor searched whole, and a secret across MAX_LENGTH is still found whole.
+  let secrets: readonly string[] | undefined
+  let kept = 0
   let consumers: Consumers | undefined
   // Hooks get frozen copies: a hook changing its config would change what setup runs with. A
   // top-level config is one object for every route that uses it: copied once.
@@ -51,13 +60,26 @@ export function pluginWarnings (config: GatewayConfig, plugins: ReadonlyMap<stri
       const def = plugins.get(use.name) as PluginDefinition
       if (def.warnings === undefined) continue
       const path = use.source === 'route' ? ['routes', i, 'plugins', use.name] : ['plugins', use.name]
-      for (const said of ask(def, copy(use.config), ctx)) {
-        const key = JSON.stringify([path, said])
-        const seen = found.get(key)
-        if (seen === undefined) found.set(key, { path, said, routes: [route.name] })
-        else if (seen.routes[seen.routes.length - 1] !== route.name) seen.routes.push(route.name)
+      const { messages, more } = ask(def, copy(use.config), ctx)
+      for (const text of messages) {
+        if (secrets === undefined) {
+          secrets = hiddenValues(config)
+          kept = MAX_LENGTH + secrets.reduce((n, s) => Math.max(n, JSON.stringify(s).length), 0)
+        }
+        said.push({ path, route: route.name, text: text.slice(0, kept), cut: text.length > kept })
       }
+      if (more > 0) said.push({ path, route: route.name, text: `…and ${more} more`, cut: false, ours: true })
     }
+  }
+  if (secrets === undefined) return []
+  const texts = shown(said, secrets)
+  const found = new Map<string, { path: KeyPath, said: string, routes: string[] }>()
+  for (const [i, { path, route }] of said.entries()) {
+    const text = texts[i] as string
+    const key = JSON.stringify([path, text])
+    const seen = found.get(key)
+    if (seen === undefined) found.set(key, { path, said: text, routes: [route] })
+    else if (seen.routes[seen.routes.length - 1] !== route) seen.routes.push(route)
   }
   return [...found.values()].map(({ path, said, routes }) => ({ path, said, message: `${routesNamed(routes)}: ${said}` }))
 }
@@ -71,12 +93,12 @@ function routesNamed (routes: readonly string[]): string {
 }
 
 /**
- * The hook's messages (at most MAX_MESSAGES, then one saying how many more), or one naming the
- * plugin saying why there are none (a throw, a promise, not an array of strings). Each printable:
- * a newline or an escape sequence would print as a line or colour of its own.
+ * The hook's messages (at most MAX_MESSAGES, `more` those left out), or one naming the plugin
+ * saying why there are none (a throw, a promise, not an array of strings), as said: shown makes
+ * them safe to print.
  */
-function ask (def: PluginDefinition, config: unknown, ctx: PluginWarningsContext): readonly string[] {
-  const failed = (why: string) => [printable(`plugin "${def.name}": its warnings hook ${why}`)]
+function ask (def: PluginDefinition, config: unknown, ctx: PluginWarningsContext): { messages: readonly string[], more: number } {
+  const failed = (why: string) => ({ messages: [`plugin "${def.name}": its warnings hook ${why}`], more: 0 })
   // What a hook returns is read inside the try too: a revoked Proxy throws on Array.isArray.
   try {
     const said: unknown = def.warnings?.(config, ctx)
@@ -86,16 +108,29 @@ function ask (def: PluginDefinition, config: unknown, ctx: PluginWarningsContext
       return failed('returned a promise: it must be synchronous')
     }
     if (!Array.isArray(said) || !said.every(m => typeof m === 'string')) return failed('must return an array of messages (strings)')
-    const messages = (said as string[]).slice(0, MAX_MESSAGES).map(printable)
-    return said.length > MAX_MESSAGES ? [...messages, `…and ${said.length - MAX_MESSAGES} more`] : messages
+    return { messages: (said as string[]).slice(0, MAX_MESSAGES), more: Math.max(0, said.length - MAX_MESSAGES) }
   } catch (err) {
     return failed(`threw: ${describeThrown(err)}`)
   }
 }
 
-/** `text` with what is not printable ASCII escaped (printableKey), cut to MAX_LENGTH characters. */
-function printable (text: string): string {
-  // Cut before escaping too: a 5 MB message is not escaped whole to be cut.
-  const shown = printableKey(text.slice(0, MAX_LENGTH))
-  return shown.length > MAX_LENGTH || text.length > MAX_LENGTH ? `${shown.slice(0, MAX_LENGTH - 1)}…` : shown
+/** A hook's message, of a route, kept up to where pluginWarnings cuts it (`cut`: it was longer); `ours`: the platform's `…and N more`, shown as it is. */
+interface Said { readonly path: KeyPath, readonly route: string, readonly text: string, readonly cut: boolean, readonly ours?: true }
+
+/**
+ * Each message with `secrets` (hiddenValues) and what else validate hides hidden as validate
+ * hides them (hiddenIn), then what is not printable ASCII escaped (printableKey: a newline or an
+ * escape sequence would print as a line or colour of its own), cut to MAX_LENGTH characters. Hidden
+ * first: escaped, a secret past ASCII (`pässwort`, an emoji) was no longer found.
+ */
+function shown (said: readonly Said[], secrets: readonly string[]): string[] {
+  // Each text hidden once: a top-level config's hook says the same of each of 5,000 routes.
+  const texts = [...new Set(said.filter(s => s.ours !== true).map(s => s.text))]
+  const hidden = new Map(hiddenIn(texts.map(message => ({ file: '', line: 0, col: 0, path: '', message })), secrets).map((h, i) => [texts[i] as string, h.message]))
+  return said.map(s => {
+    if (s.ours === true) return s.text
+    const message = hidden.get(s.text) as string
+    const text = printableKey(message.slice(0, MAX_LENGTH))
+    return text.length > MAX_LENGTH || message.length > MAX_LENGTH || s.cut ? `${text.slice(0, MAX_LENGTH - 1)}…` : text
+  })
 }

@@ -3,6 +3,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { request } from 'undici'
 import { headersGateway } from '../helpers/headers-gateway.ts'
 import { waitForLog } from '../helpers/logs.ts'
+import { memoryLogger } from '../helpers/gateway.ts'
 import { loggedTarget, redactHeaders } from '../../src/logging/logger.ts'
 
 /** A gateway logging headers in front of an upstream answering 200 with `responseHeaders`: the access line of one request with `requestHeaders`, and every line. */
@@ -144,6 +145,28 @@ t.test('logging.headers: X-Auth-Token, X-Access-Token, Private-Token and X-Amz-S
   const { line, all } = await logged(t, { ...tokens, 'x-visible': 'fine' }, tokens)
   t.has(line, { reqHeaders: { ...redacted, 'x-visible': 'fine' }, resHeaders: redacted })
   t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+})
+
+// Vault's token, Google's and Azure API Management's API keys, a Cloudflare Access secret, an auth
+// proxy's access token and a GitLab webhook's secret were logged unless listed in logging.redactHeaders.
+t.test('logging.headers: X-Vault-Token and the other credential headers added redacted by default, both ways, in any case', async t => {
+  const tokens = {
+    'X-Vault-Token': 'S3CRET-vault',
+    'X-Goog-Api-Key': 'S3CRET-google',
+    'Ocp-Apim-Subscription-Key': 'S3CRET-apim',
+    'CF-Access-Client-Secret': 'S3CRET-cloudflare',
+    'X-Forwarded-Access-Token': 'S3CRET-oauth2-proxy',
+    'X-Amzn-Oidc-Accesstoken': 'S3CRET-alb',
+    'X-Gitlab-Token': 'S3CRET-webhook'
+  }
+  const redacted = Object.fromEntries(Object.keys(tokens).map(name => [name.toLowerCase(), '[redacted]']))
+  const { line, all } = await logged(t, { ...tokens, x_vault_token: 'S3CRET-cgi', 'x-visible': 'fine' }, tokens)
+  t.has(line, { reqHeaders: { ...redacted, x_vault_token: '[redacted]', 'x-visible': 'fine' }, resHeaders: redacted })
+  t.notOk(all.includes('S3CRET'), 'no secret anywhere in the log')
+  // Any line logging `headers` (pino's redact paths), not the access line alone.
+  const { log, lines } = memoryLogger()
+  log.info({ headers: Object.fromEntries(Object.entries(tokens).map(([name, value]) => [name.toLowerCase(), value])) }, 'headers')
+  t.same(lines[0]?.headers, redacted)
 })
 
 // A username alone (a token) was logged whole when a quote (a quoted Refresh URL) or a space (before

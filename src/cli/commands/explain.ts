@@ -106,7 +106,7 @@ export async function run (argv: string[]): Promise<number> {
     console.log(`  route            ${r.name} (routes[${r.index}] in ${loaded.file})`)
     if (Object.keys(match.params).length > 0) console.log(`  params           ${JSON.stringify(match.params)}`)
     console.log(`  plugins          ${r.pipeline.steps.map(formatStep).join(' → ') || 'none'}`)
-    // The plugins' warnings of this route (all warnings went to stderr above).
+    // The plugins' warnings of this route (all warnings went to stderr above), secrets hidden as there (pluginWarnings).
     for (const w of pluginWarnings(loaded.config, loaded.plugins, r.index)) console.log(`  note             ${w.said}`)
     console.log(`  upstream         ${r.upstream.name}: ${r.upstream.targets.map(t => t.url).join(', ')}`)
     console.log(`  forwarded as     ${method} ${r.upstreamPath(path, match.params)}${query} (Host: ${hostHeader})`)
