@@ -36,6 +36,8 @@ export const GatewayError = {
   PIPELINED_TOO_DEEP: { status: 429, code: 'too_many_requests', message: 'more than 16 requests pipelined on this connection wait their turn: this one and those sent after it are not run; the connection closes' },
   SHUTTING_DOWN: { status: 503, code: 'shutting_down', message: 'the gateway is shutting down' },
   UPSTREAM_BUSY: { status: 503, code: 'upstream_busy', message: 'every connection to the upstream is busy and its queue is full or too slow', retryAfter: '1' },
+  /** Over HTTP/2: the connection's other streamed uploads held its every upload slot (server.http2.maxStreamingUploads) past the upstream's queue.timeout. */
+  UPLOAD_SLOTS_BUSY: { status: 503, code: 'upload_slots_busy', message: 'too many of this HTTP/2 connection\'s requests are still sending their bodies: this one waited too long for one of them to end (send fewer at once, or over another connection)', retryAfter: '1' },
   // Retry-After: clients and SDKs that back off on it do (a breaker's half-open wait, a health check's interval: seconds).
   NO_HEALTHY_TARGET: { status: 503, code: 'no_healthy_target', message: 'no target of the upstream is available', retryAfter: '5' },
   UPSTREAM_TIMEOUT: { status: 504, code: 'gateway_timeout', message: 'the upstream did not answer in time' },

@@ -117,9 +117,9 @@ export function portcullisDashboard (): Dashboard {
     .withPanel(graph('Circuit breakers', 'short', [
       [`max by (upstream, target) (portcullis_upstream_breaker_state{${U}})`, '{{target}}']
     ], '0 closed, 1 half-open, 2 open.'))
-    .withPanel(graph('Refused busy (503 upstream_busy)', 'reqps', [
+    .withPanel(graph('Refused busy (503 upstream_busy, upload_slots_busy)', 'reqps', [
       [`sum by (upstream, reason) (rate(portcullis_upstream_busy_total{${U}}${RATE}))`, '{{upstream}} {{reason}}']
-    ], 'Requests refused because every connection of the target was busy: its queue full (queue-full) or the wait too long (queue-timeout).'))
+    ], 'Requests refused because every connection of the target was busy: its queue full (queue-full) or the wait too long (queue-timeout); or, over HTTP/2, because the client\'s other uploads on that connection held every upload slot (upload-slots).'))
     .withPanel(graph('Upstream queue wait (p95)', 's', [
       [quantile(0.95, 'portcullis_upstream_queue_wait_seconds', 'upstream', U), '{{upstream}} p95']
     ], 'How long requests that had to wait for a free connection waited (requests sent at once are not observed).'))

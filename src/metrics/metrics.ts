@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { StoreSnapshot } from '../stores/store.ts'
 import { droppedLogLines } from '../logging/logger.ts'
+import { uploadsWaiting } from '../server/http2.ts'
 import { RequestMetrics, UNMATCHED_ROUTE } from './request-metrics.ts'
 import { BucketHistogram } from './bucket-histogram.ts'
 import { openMetricsText, type ExpositionFormat } from './exposition.ts'
@@ -85,10 +86,13 @@ export class Metrics {
     registers: [this.registry]
   })
 
-  /** Requests refused with 503 upstream_busy, by upstream and reason (`queue-full` | `queue-timeout`). */
+  /**
+   * Requests refused with 503 upstream_busy, by upstream and reason (`queue-full` | `queue-timeout`),
+   * and with 503 upload_slots_busy (`upload-slots`: see Uploads).
+   */
   readonly upstreamBusy = new Counter({
     name: 'portcullis_upstream_busy_total',
-    help: 'Requests refused because every connection of the target was busy, by upstream and reason.',
+    help: 'Requests refused, by upstream and reason: every connection of the target busy (queue-full, queue-timeout), or every upload slot of their HTTP/2 connection (upload-slots).',
     labelNames: ['upstream', 'reason'] as const,
     registers: [this.registry]
   })
@@ -111,6 +115,18 @@ export class Metrics {
     help: 'Timeouts, by kind (client_handshake, client_headers, client_body_timeout, client_body_too_slow, client_send_timeout, upstream_response, upstream_idle, upstream_send, upstream_connect, request, queue).',
     labelNames: ['kind'] as const,
     registers: [this.registry]
+  })
+
+  /**
+   * Requests waiting for an upload slot of their HTTP/2 connection (server.http2.maxStreamingUploads),
+   * not in the queue-length gauge: their target may have connections free. No label: a count of the process's.
+   */
+  readonly http2UploadsWaiting: Gauge = new Gauge({
+    name: 'portcullis_http2_uploads_waiting',
+    help: 'HTTP/2 requests whose body is still arriving waiting for an upload slot of their connection (server.http2.maxStreamingUploads), before they may take an upstream connection.',
+    aggregator: 'sum',
+    registers: [this.registry],
+    collect: () => { this.http2UploadsWaiting.set(uploadsWaiting()) }
   })
 
   /** HTTP/2 connections the gateway cut for abusing the protocol (server.http2.rapidReset, .settingsFlood). */

@@ -49,10 +49,12 @@ export interface ExchangeOwner {
   upstreamFailed (ex: Exchange, err: Error, retried: boolean): void
   /** A response body stream could not read the upstream's body (UpstreamBodyInvalid). */
   upstreamBodyInvalid (ex: Exchange, err: UpstreamBodyInvalid): void
+  /** The request waited its upstream's queue.timeout for an upload slot of its HTTP/2 connection: refused (503 upload_slots_busy). */
+  uploadSlotsBusy (ex: Exchange): void
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'reload' | 'shutdown' | 'upstream_send'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'upload_slots_busy' | 'reload' | 'shutdown' | 'upstream_send'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 /** Failures before a connection to the target was made (a background request cannot see its onConnect). */
@@ -750,8 +752,21 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   #refuse (target: Target, reason: 'queue-full' | 'queue-timeout'): void {
+    // Full after a wait for an upload slot: that wait's timer would refuse it a second time.
+    clearTimeout(this.#waitTimer)
     this.compiled.upstream.busy(target, reason)
     this.#failUpstream(GatewayError.UPSTREAM_BUSY)
+  }
+
+  /**
+   * Its HTTP/2 connection's other uploads held every upload slot for queue.timeout: the client's
+   * doing, not the target's (which may have connections free), so a code of its own, also the
+   * access log's `error` (as for a 400 bad_request: `cut` is what the log names).
+   */
+  #refuseUpload (): void {
+    this.cut = 'upload_slots_busy'
+    this.#owner.uploadSlotsBusy(this)
+    this.#failUpstream(GatewayError.UPLOAD_SLOTS_BUSY)
   }
 
   pipeBodyThrough (stream: Duplex): void {
@@ -1782,8 +1797,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onQueueTimeout (ex: Exchange): void {
+    const target = ex.target as Target
+    const forUpload = ex.#queue !== undefined && ex.#queue !== target.waiting
     ex.#leaveQueue()
-    ex.#refuse(ex.target as Target, 'queue-timeout')
+    if (forUpload) ex.#refuseUpload()
+    else ex.#refuse(target, 'queue-timeout')
   }
 
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */

@@ -746,6 +746,11 @@ export class Runtime implements ExchangeOwner {
   }
 
   /** Counts an HTTP/2 connection cut for abuse (see Http2Connections). */
+  /** Counted as the upstream's busy refusals, under a reason of its own: its target may have connections free. */
+  uploadSlotsBusy (ex: Exchange): void {
+    this.#metrics?.upstreamBusy.inc({ upstream: ex.compiled.upstream.name, reason: 'upload-slots' })
+  }
+
   http2Cut (reason: string): void {
     this.#metrics?.http2Cut.inc({ reason })
   }

@@ -164,6 +164,7 @@ export class Http2Connections {
 
   /** A reload's limits (the buckets' for every connection, SETTINGS and the field cap for those opened from now on) and idle timeout (for those opened from now on). */
   update (limits: Http2Limits, idleMs: number): void {
+    const raised = limits.maxStreamingUploads > this.#limits.maxStreamingUploads
     this.#limits = limits
     this.#idleMs = idleMs
     this.#server.updateSettings(settings(limits))
@@ -171,6 +172,8 @@ export class Http2Connections {
     // writes its `settings` there): a larger maxHeaderListSize needs more fields.
     const options = nodeField<{ maxHeaderListPairs?: number }>(this.#server, 'options')
     if (options !== undefined) options.maxHeaderListPairs = headerPairs(limits.maxHeaderListSize)
+    // Waiters that now fit go at once, not when a slot ends or their queue.timeout does.
+    if (raised) for (const s of this.#sessions) (s as GuardedSession)[ALLOWANCE].uploads?.admit()
   }
 
   /** Sessions open now. */
@@ -248,6 +251,25 @@ export interface UploadWaiter extends Linked<UploadWaiter> {
   uploadAdmitted (uploads: Uploads): void
 }
 
+/** Requests of every connection of this process waiting for an upload slot. */
+let waitingForUploads = 0
+
+/** Requests waiting for an upload slot now, all connections together (portcullis_http2_uploads_waiting). */
+export const uploadsWaiting = (): number => waitingForUploads
+
+/** A connection's queue for its upload slots, counted in waitingForUploads whichever way its waiters leave (shift() removes too). */
+class UploadQueue extends WaitQueue<UploadWaiter> {
+  override push (w: UploadWaiter): void {
+    super.push(w)
+    waitingForUploads++
+  }
+
+  override remove (w: UploadWaiter): void {
+    super.remove(w)
+    waitingForUploads--
+  }
+}
+
 /**
  * A connection's requests whose body is still arriving from the client while they hold, or wait
  * for, an upstream connection: at most server.http2.maxStreamingUploads. An HTTP/1.1 connection
@@ -256,7 +278,7 @@ export interface UploadWaiter extends Linked<UploadWaiter> {
  */
 export class Uploads {
   held = 0
-  readonly waiting = new WaitQueue<UploadWaiter>()
+  readonly waiting: WaitQueue<UploadWaiter> = new UploadQueue()
   readonly #guard: Http2Connections
 
   constructor (guard: Http2Connections) { this.#guard = guard }
@@ -271,6 +293,11 @@ export class Uploads {
   /** Gives a slot back: the requests waiting longest take what is free. */
   give (): void {
     this.held--
+    this.admit()
+  }
+
+  /** The requests waiting longest take the slots free (after a give, or a reload that raised maxStreamingUploads). */
+  admit (): void {
     while (this.held < this.#guard.maxStreamingUploads) {
       const w = this.waiting.shift()
       if (w === undefined) return

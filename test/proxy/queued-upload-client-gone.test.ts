@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
 import { once } from 'node:events'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { constants as h2 } from 'node:http2'
 import { request } from 'undici'
@@ -9,6 +9,7 @@ import { startUpstream } from '../helpers/upstream.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { h2Connect, h2Request } from '../helpers/http2.ts'
 import { callUntil } from '../helpers/wait.ts'
+import { answerDigest, digest } from '../helpers/digest-upstream.ts'
 
 // Uploads wait for an upstream's only connection; their clients leave (FIN, RST, an HTTP/2 reset
 // or closed connection) having sent part or all of a streamed body. They leave the queue then, not
@@ -17,7 +18,6 @@ import { callUntil } from '../helpers/wait.ts'
 // 64 KiB since Node 22), so the FIN or RST behind what the client sent is seen.
 
 const SENT = 150 * 1024
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 interface Rig { gw: TestGateway, port: number, queued: () => Promise<number>, release: () => void, held: Promise<string>, paths: string[] }
 
@@ -29,9 +29,7 @@ async function rig (t: Test): Promise<Rig> {
   const up = await startUpstream((req, res) => {
     paths.push(req.url as string)
     if (req.url === '/hold') { req.resume(); release = () => res.end('held'); seen(); return }
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => { const body = Buffer.concat(chunks); res.end(`${body.length} ${sha(body)}`) })
+    answerDigest(req, res)
   })
   t.teardown(() => up.close())
   const gw = await startGateway(`server:
@@ -97,7 +95,7 @@ t.test('HTTP/1.1: queued uploads whose clients left (FIN, RST; part or all of th
   t.ok(await waitQueued(r, 2), 'the clients gone leave the queue while the held request is still in flight')
   r.release()
   t.equal(await r.held, 'held')
-  t.same(await live.answers, live.sent.map(b => ({ status: 200, body: `${b.length} ${sha(b)}` })), 'the live uploads are sent next, their bodies whole')
+  t.same(await live.answers, live.sent.map(b => ({ status: 200, body: digest(b) })), 'the live uploads are sent next, their bodies whole')
   t.same(r.paths, ['/hold', '/live-big', '/live-chunked'], 'none of the clients gone reached the upstream')
   const gone = r.gw.logs.filter(l => String(l.path).startsWith('/dead')).map(l => `${String(l.path)} ${String(l.status)}`).sort()
   t.same(gone, ['/dead-part 499', '/dead-reset 499', '/dead-whole 499'], 'each logged as its client gone')
@@ -124,6 +122,6 @@ t.test('HTTP/2 (h2c): a queued upload reset (RST_STREAM) or whose connection clo
   t.equal(await r.held, 'held')
   const res = await live
   t.equal(res.status, 200)
-  t.equal(res.body.toString(), `${body.length} ${sha(body)}`, 'its body whole')
+  t.equal(res.body.toString(), digest(body), 'its body whole')
   t.same(r.paths, ['/hold', '/live-h2'], 'neither reached the upstream')
 })
