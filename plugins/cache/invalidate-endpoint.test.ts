@@ -3,6 +3,7 @@ import { request } from 'undici'
 import { rig } from '../../test/helpers/cache-rig.ts'
 import { until } from '../../test/helpers/wait.ts'
 import { RedisProcess } from '../../test/helpers/redis.ts'
+import { eventually } from '../../test/stores/store-cases.ts'
 
 // POST /plugins/cache/invalidate: how a worker passes a write's invalidation on to the others.
 // It keeps this worker's fetches of the URLs begun before from being stored, and deletes the URL
@@ -43,5 +44,9 @@ for (const store of ['memory', 'redis'] as const) {
     t.equal((await fetching).cacheStatus, 'Portcullis; fwd=uri-miss; fwd-status=200; detail=purged', 'the fetch begun before is not stored')
     t.match((await r.get('/i/1')).cacheStatus, /^Portcullis; fwd=uri-miss; fwd-status=200; stored/, 'the stored entry is deleted')
     t.match(await invalidate({ store: name, tags: ['not a tag'] }), { status: 400, body: { error: 'bad_invalidation' } })
+    // An earlier version's "inFlight": true left the store as it was: refused, as any other field, not read as a deletion.
+    t.equal(await eventually(async () => (await r.get('/i/1')).cacheStatus.startsWith('Portcullis; hit'), true), true, 'stored again')
+    t.match(await invalidate({ store: name, tags: [tagOf(r, '/i/1')], inFlight: true }), { status: 400, body: { error: 'bad_invalidation', message: /nothing else/ } })
+    t.match((await r.get('/i/1')).cacheStatus, /^Portcullis; hit/, 'a refused invalidation deletes nothing')
   })
 }

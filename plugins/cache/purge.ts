@@ -56,6 +56,9 @@ const live = new WeakMap<object, Set<CachedRoute>>()
 const deletionsByKeys = new WeakMap<object, Map<string, TagDeletions>>()
 const deletionsByStore = new WeakMap<Store, TagDeletions>()
 
+/** How many URL tags one store holds for workers' confirmations at most (see TagDeletions.hold). */
+const MAX_HELD = 10_000
+
 /** How long dropping a route's entries waits for a store that is not up (a Redis store new in the config is still connecting). */
 const DROP_TRIES = 20
 const DROP_RETRY_MS = 100
@@ -172,12 +175,14 @@ export class Purger {
    * request (see RouteCache's siblings), on this worker's store of that name: its fetches of those
    * URLs begun before are neither stored nor joined, and the tags deleted. A memory store is each
    * worker's own; on a shared one (Redis), which the writing worker deleted from already, a fetch
-   * here may have stored the old answer since, before this came.
+   * here may have stored the old answer since, before this came. Any other field is refused, as a
+   * purge's: `"inFlight": true`, which once left the store as it was, would delete.
    */
   async #invalidate (body: unknown): Promise<PluginAdminReply> {
-    const { store, tags } = (typeof body === 'object' && body !== null ? body : {}) as { store?: unknown, tags?: unknown }
-    if (typeof store !== 'string' || !Array.isArray(tags) || !tags.every(t => typeof t === 'string' && isUrlTag(t))) {
-      return { status: 400, body: { error: 'bad_invalidation', message: 'send {"store": "<store name>", "tags": [<URL tags>]}: the invalidation one worker passes on to the others' } }
+    const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>
+    const { store, tags } = b
+    if (typeof store !== 'string' || !Array.isArray(tags) || !tags.every(t => typeof t === 'string' && isUrlTag(t)) || Object.keys(b).length !== 2) {
+      return { status: 400, body: { error: 'bad_invalidation', message: 'send {"store": "<store name>", "tags": [<URL tags>]}, nothing else: the invalidation one worker passes on to the others' } }
     }
     const route = this.#routes.find(r => r.store.name === store)
     await route?.invalidate(tags as string[])
@@ -263,15 +268,35 @@ export class Purger {
  * The URL tags one store is deleting for invalidations: one deletion of a tag at a time, and one
  * more queued after it for those that come meanwhile (what it has passed may have been stored again
  * before them), so that a client's writes in a row never run more, whichever routes take them.
- * While a tag is listed, its URLs' lookups are misses: an entry the deletion has not reached yet
- * (of tens of thousands a client can make) is never served after the write was answered.
+ * While a tag is listed (or held: see hold), its URLs' lookups are misses: an entry the deletion has
+ * not reached yet (of tens of thousands a client can make) is never served after the write was answered.
  */
 export class TagDeletions {
   readonly #running = new Map<string, { readonly done: Promise<void>, next?: Promise<void> }>()
+  /** Tags held until the other workers confirm their invalidation (see hold): how many holds each. */
+  readonly #held = new Map<string, number>()
 
-  /** Whether `tag` is being deleted: a size check when nothing is. */
+  /** Whether `tag` is being deleted, or held: size checks when nothing is. */
   has (tag: string): boolean {
-    return this.#running.size !== 0 && this.#running.has(tag)
+    return (this.#running.size !== 0 && this.#running.has(tag)) || (this.#held.size !== 0 && this.#held.has(tag))
+  }
+
+  /**
+   * Lists `tags` until `told` settles: the other workers of a write's instance have been told of it
+   * on a shared store (see RouteCache's siblings). Until then a fetch there begun before the write may
+   * store the old answer after this worker's deletion. Within the time the primary waits for them (60
+   * s at most), and MAX_HELD tags: past that, a tag is not held.
+   */
+  hold (tags: readonly string[], told: Promise<void>): void {
+    const held = tags.filter(t => this.#held.has(t) || this.#held.size < MAX_HELD)
+    for (const t of held) this.#held.set(t, (this.#held.get(t) ?? 0) + 1)
+    const release = (): void => {
+      for (const t of held) {
+        const n = (this.#held.get(t) ?? 1) - 1
+        if (n === 0) this.#held.delete(t); else this.#held.set(t, n)
+      }
+    }
+    void told.then(release, release)
   }
 
   /** Runs `deletion` of `tag` (which must not reject), or queues it once behind the one running. */

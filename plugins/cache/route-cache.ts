@@ -449,7 +449,9 @@ export class RouteCache implements PluginHandlers {
     // entry's revalidation asks with the entry's validators instead, and may lead.)
     if (state.entry === undefined && asksForLess(req.clientHeaders)) { this.#toUpstream(req, state); return undefined }
     state.lead = s.collapser.lead(state.key.primary, state.key.urlTag, state.handedOver)
-    if (s.sharedFetch !== undefined && state.detail !== STORE_DOWN) return this.#fetchOnce(req, state, rcc, s.sharedFetch)
+    // While its URL's lookups miss (see #find), so would the polls for another instance's fetch, one
+    // begun before the write among them: fetched here.
+    if (s.sharedFetch !== undefined && state.detail !== STORE_DOWN && !s.deletions.has(state.key.urlTag)) return this.#fetchOnce(req, state, rcc, s.sharedFetch)
     this.#toUpstream(req, state)
     return undefined
   }
@@ -522,7 +524,8 @@ export class RouteCache implements PluginHandlers {
 
   /**
    * The stored response for a request: through the Vary marker to the variant when there is one.
-   * None while an invalidation of its URL is being deleted: what it has not reached yet is from before the write;
+   * None while an invalidation of its URL is being deleted, or not yet confirmed by the other
+   * workers on a shared store (see TagDeletions.hold): what is there may be from before the write;
    * nor while the route's entries from an earlier config are (see dropping).
    */
   #find (key: RequestKey, req: GatewayRequest): Maybe<Found> {
@@ -903,8 +906,12 @@ export class RouteCache implements PluginHandlers {
       }
     }
     // The other workers' memory stores hold their own copies, and their fetches may store what came
-    // before the write: told at once, waited for as the deletion here is.
-    await this.invalidated(tags, s.siblings(tags))
+    // before the write: told at once, waited for as the deletion here is. On a shared store, such a
+    // fetch may store the old answer after the deletion here (or hold the URL's fetch, see
+    // SharedFetch) until its worker is told: lookups of the URLs here miss until then.
+    const told = s.siblings(tags)
+    if (s.store.type !== 'memory') s.deletions.hold(tags, told)
+    await this.invalidated(tags, told)
   }
 
   /**

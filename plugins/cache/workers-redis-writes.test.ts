@@ -96,3 +96,25 @@ t.test('workers on Redis: a fetch that stored the old answer before the write re
   }
   t.same(reads, ['v2', 'v2'], 'once the word came, both workers read the content after the write')
 })
+
+t.test('workers on Redis: a read on the worker that took a write, before the others are told, gets what came after it', async t => {
+  const { c, a, b, get, write, state } = await workersOnRedis(t)
+  const before = get(b, { 'x-hold': '1' })
+  t.ok(await until(() => state.held !== undefined), 'a GET on the second worker is upstream, holding the URL\'s fetch lock')
+  const primary = Number(c.primary.pid)
+  process.kill(primary, 'SIGSTOP')
+  try {
+    await write()
+    // Sent after the write was answered, while the other worker's fetch (begun before it) holds the lock.
+    const joining = get(a)
+    await setTimeout(300)
+    state.held?.()
+    t.match((await before).cacheStatus, /stored/, 'the second worker stored what it fetched before the write')
+    const first = await joining
+    t.equal(first.body, 'v2', `the writer's read during the other's fetch gets the content after the write (${first.cacheStatus})`)
+    const next = await get(a)
+    t.equal(next.body, 'v2', `so does its read once the old answer was stored (${next.cacheStatus})`)
+  } finally {
+    process.kill(primary, 'SIGCONT')
+  }
+})
