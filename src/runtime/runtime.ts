@@ -256,8 +256,9 @@ export class Runtime implements ExchangeOwner {
     const services = options.dryRun === true ? undefined : pluginServices(loaded, options, limits)
     try {
       // A store new in this config (or changed) connects before plugins set up (they may call it
-      // then: the cache drops an earlier config's entries) and before the config takes traffic.
-      await services?.stores.settled()
+      // then: the cache drops an earlier config's entries) and before the config takes traffic. A
+      // reload whose new store's server refuses its credentials is refused; a start goes on.
+      await services?.stores.settled(options.previous === undefined ? undefined : loaded)
       const routes: CompiledRoute[] = []
       for (const [i, r] of config.routes.entries()) {
         const uses = effectivePlugins(config.plugins, r.plugins)
@@ -745,12 +746,12 @@ export class Runtime implements ExchangeOwner {
     this.#metrics?.timeouts.inc({ kind })
   }
 
-  /** Counts an HTTP/2 connection cut for abuse (see Http2Connections). */
   /** Counted as the upstream's busy refusals, under a reason of its own: its target may have connections free. */
   uploadSlotsBusy (ex: Exchange): void {
     this.#metrics?.upstreamBusy.inc({ upstream: ex.compiled.upstream.name, reason: 'upload-slots' })
   }
 
+  /** Counts an HTTP/2 connection cut for abuse (see Http2Connections). */
   http2Cut (reason: string): void {
     this.#metrics?.http2Cut.inc({ reason })
   }

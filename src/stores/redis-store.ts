@@ -3,7 +3,7 @@ import { Deadlines } from '../deadlines.ts'
 import type { Redis, Cluster, Command, RedisOptions, ClusterOptions } from 'ioredis'
 import { redisKeySpace } from './key-space.ts'
 import { batchLua, ScriptBatches } from './script-batches.ts'
-import { expiredTtl, StoreError, storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
+import { expiredTtl, StoreError, storeError, storeKey, storeKeys, ttlOf, twoScriptsNamed, type CredentialsRefused, type OwnedStore, type SetOptions, type StoreErrorCode, type StoreScript, type StoreSnapshot, type StoreValue } from './store.ts'
 
 /** A Redis store's settings, durations in ms (from the `stores:` config). */
 export interface RedisStoreSettings {
@@ -171,6 +171,17 @@ const REPLICA_NOTICE_MS = 60_000
 const UNAVAILABLE = /^(READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|LOADING|BUSY|MISCONF|NOREPLICAS) /
 
 /**
+ * Replies refusing a connection's credentials: a wrong password or username, or a disabled user
+ * (WRONGPASS; `ERR invalid password` before Redis 6), none given where the server requires them
+ * (NOAUTH). Every reconnect gets the same answer. Not a password given to a server that requires
+ * none, nor a user denied the ready check's INFO (NOPERM): ioredis goes on, the store comes up.
+ */
+const REFUSAL = '(?:WRONGPASS|NOAUTH) |ERR invalid password'
+const REFUSED = new RegExp(`^(?:${REFUSAL})`)
+/** ioredis's words for a sentinel that refused its credentials: the sentinel, and its reply. */
+const SENTINEL_REFUSED = new RegExp(`^failed to connect to sentinel (\\S+) because ((?:${REFUSAL})[\\s\\S]*)`)
+
+/**
  * Cluster: a node connection with commands waiting and nothing received for this long (at least
  * 1 s, 10 × commandTimeout) is destroyed, the commands queued on it failed: a node that stops
  * answering without a failover would otherwise hold every command sent to it until it is back.
@@ -311,7 +322,9 @@ export class RedisStore implements OwnedStore {
   readonly #nodesDown = new Map<string, string>()
   /** Sentinel: subscribers to each sentinel's failover announcements. */
   readonly #watchers: Redis[] = []
-  readonly #settled: Promise<void>
+  readonly #settled: Promise<CredentialsRefused | undefined>
+  /** The first refusal of the credentials while connecting (the first attempt): see settled(). */
+  #refused: CredentialsRefused | undefined
   /** What the server's maxmemory settings said at the last connection that could read them (see watchEviction). */
   #eviction: { readonly policy: string | undefined } | undefined
   readonly #evictionWatchers = new Set<(policy: string | undefined) => void>()
@@ -375,6 +388,8 @@ export class RedisStore implements OwnedStore {
         else handleError(error, ttl, handlers)
       }
       cluster.on('+node', (node: Redis) => { this.#timeCommands(node) })
+      // A seed's refusal fails the slot map's read: the Cluster's own error says only "Failed to refresh slots cache."
+      cluster.on('node error', (err: Error) => { if (err instanceof (ioredis().ReplyError as ErrorConstructor)) this.#refusing({ reply: err.message }) })
       this.#watchNodes(cluster)
       this.#client = cluster
     } else if (s.sentinels !== undefined) {
@@ -395,6 +410,11 @@ export class RedisStore implements OwnedStore {
         sentinelCommandTimeout: s.connectTimeout
       })
       this.#watchers = s.sentinels.map(address => this.#watchFailovers(address, s.name ?? '', sentinel))
+      // ioredis words a sentinel's reply in its own message, then fails as if none were reachable.
+      this.#client.on('sentinelError', (err: Error) => {
+        const [, address, reply] = SENTINEL_REFUSED.exec(err.message) ?? []
+        if (address !== undefined && reply !== undefined) this.#refusing({ sentinel: address, reply })
+      })
     } else {
       this.#client = new (ioredis().Redis)(s.url ?? 'redis://127.0.0.1:6379', { ...options, ...AUTO_PIPELINING })
     }
@@ -403,7 +423,7 @@ export class RedisStore implements OwnedStore {
     this.#client.defineCommand('pcTakeTag', { numberOfKeys: 2, lua: TAKE_TAG_LUA })
     this.#client.defineCommand('pcPurged', { numberOfKeys: 3, lua: PURGED_LUA })
     this.#client.defineCommand('pcSetExtended', { numberOfKeys: 1, lua: SET_EXTENDED_LUA })
-    this.#settled = new Promise(resolve => {
+    this.#settled = new Promise<void>(resolve => {
       // Cluster: the slot map, then a connection to every master (ioredis opens them at their first call).
       const client = this.#client
       const ready = client instanceof ioredis().Cluster ? () => { void Promise.all(client.nodes('master').map(openNode)).then(() => resolve()) } : resolve
@@ -413,14 +433,19 @@ export class RedisStore implements OwnedStore {
         if (this.#state === 'connecting' && !this.#closed) this.#set('down', this.#lastError ??= `not connected within connectTimeout (${s.connectTimeout} ms)`)
         resolve()
       }, s.connectTimeout).unref()
-    })
+    }).then(() => this.#state === 'up' ? undefined : this.#refused)
     this.#client.on('ready', () => {
       this.#failing = 0
       if (this.#stalled) this.#upIfIdle()
       else this.#set('up', null)
       this.#readEviction()
     })
-    this.#client.on('error', (err: Error) => { this.#lastError = err.message; if (this.#state === 'connecting') this.#set('down', err.message) })
+    this.#client.on('error', (err: Error) => {
+      this.#lastError = err.message
+      if (this.#state !== 'connecting') return
+      if (err instanceof (ioredis().ReplyError as ErrorConstructor)) this.#refusing({ reply: err.message })
+      this.#set('down', err.message)
+    })
     // A server killed outright may close the connection with no error event: say so rather than null.
     this.#client.on('close', () => {
       const staysUp = this.#reconnectingUp
@@ -533,7 +558,17 @@ export class RedisStore implements OwnedStore {
     return { lua: script.lua, calls: new ScriptBatches(send, this.#client instanceof ioredis().Cluster) }
   }
 
-  settled (): Promise<void> { return this.#settled }
+  /**
+   * Resolves once the first connection attempt has ended (at most connectTimeout): with the
+   * refusal of the credentials (by the server, on Cluster a seed, or a sentinel) it ended in, if it
+   * ended down after one.
+   */
+  settled (): Promise<CredentialsRefused | undefined> { return this.#settled }
+
+  /** Keeps the first refusal of the credentials seen while connecting (see REFUSAL); other errors are outages. */
+  #refusing (refusal: CredentialsRefused): void {
+    if (this.#state === 'connecting' && REFUSED.test(refusal.reply)) this.#refused ??= refusal
+  }
 
   /**
    * Calls `watcher` with the maxmemory-policy by which the server evicts keys for room (on Cluster,

@@ -1,21 +1,30 @@
 import type { Static } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import { toBytes } from '../config/byte-size.ts'
+import { ConfigError } from '../config/config-error.ts'
 import { toMs } from '../config/duration.ts'
+import type { LoadedConfig } from '../config/load.ts'
+import { formatPath, locate, type KeyPath } from '../config/positions.ts'
+import { hiddenValues } from '../config/redact.ts'
 import type { StoreConfig } from '../config/store-schema.ts'
 import { hideUserinfo } from '../config/url-userinfo.ts'
+import { readYaml } from '../config/yaml-document.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import { MEMORY_DEFAULTS, MEMORY_PARTS, MemoryStore, type MemoryPart, type MemoryStoreSettings } from './memory-store.ts'
 import { REDIS_DEFAULTS, RedisStore, type RedisStoreEvents, type RedisStoreSettings } from './redis-store.ts'
-import type { OwnedStore, Store, StoreSnapshot } from './store.ts'
+import type { CredentialsRefused, OwnedStore, Store, StoreSnapshot } from './store.ts'
 
 export type StoreConfigs = Readonly<Record<string, Static<typeof StoreConfig>>>
 
 /** The stores one runtime uses, held until it is disposed. */
 export interface StoreLease {
   get (name: string): Store | undefined
-  /** Resolves once every store has ended its first connection attempt (at most its connectTimeout). */
-  settled (): Promise<void>
+  /**
+   * Resolves once every store has ended its first connection attempt (at most its connectTimeout).
+   * A store new in this lease whose server or sentinel refused its credentials: on `reload` (the
+   * config the lease is for), fails with a ConfigError at the key holding them; at start, logged.
+   */
+  settled (reload?: Pick<LoadedConfig, 'file' | 'text'>): Promise<void>
   release (): Promise<void>
 }
 
@@ -47,6 +56,35 @@ function settingsOf (c: Static<typeof StoreConfig>): StoreSettings {
 /** JSON with every object's keys sorted and undefined ones left out: `{ type, maxEntries }` and `{ maxEntries, type }` are the same settings. */
 const settingsKey = (settings: StoreSettings): string => JSON.stringify(settings, (_key, v: unknown) =>
   typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map(k => [k, (v as Record<string, unknown>)[k]])) : v)
+
+/** Who refused a store's credentials. */
+const refusedWords = (refused: CredentialsRefused): string => refused.sentinel === undefined ? 'its Redis server' : `sentinel ${refused.sentinel}`
+
+/**
+ * The key of a store's config to correct for `refused`: where its credentials are written, else the
+ * store itself (a server asking for credentials the store gives none of).
+ */
+function credentialsKey (name: string, c: Static<typeof StoreConfig>, refused: CredentialsRefused): KeyPath {
+  const keys = c.type === 'memory'
+    ? []
+    : refused.sentinel !== undefined
+      ? [c.sentinelPassword !== undefined && 'sentinelPassword', c.sentinelUsername !== undefined && 'sentinelUsername']
+      : [c.password !== undefined && 'password', c.username !== undefined && 'username', c.url?.includes('@') === true && 'url']
+  const key = keys.find(k => k !== false)
+  return ['stores', name, ...key === undefined ? [] : [key]]
+}
+
+/** A reload's stores refused their credentials: a config error at each one's key, never quoting the secrets. */
+function refusedError ({ file, text }: Pick<LoadedConfig, 'file' | 'text'>, refusals: ReadonlyArray<{ name: string, refused: CredentialsRefused, path: KeyPath }>, secrets: readonly string[]): ConfigError {
+  const { doc, lines } = readYaml(text)
+  return new ConfigError(refusals.map(({ name, refused, path }) => ({
+    file,
+    // The store as a whole at its name, not at its first key.
+    ...locate(doc, lines, path, path.length === 2 ? 'key' : 'value'),
+    path: formatPath(path),
+    message: `store "${name}": ${refusedWords(refused)} refused its credentials (${refused.reply}); the active config keeps serving, with its stores`
+  })), secrets)
+}
 
 /** The store that always exists. */
 export const DEFAULT_STORE = 'memory'
@@ -84,8 +122,10 @@ export class StoreRegistry {
 
   /** The stores of a config (`memory` added when not configured): existing ones where unchanged. */
   acquire (configs: StoreConfigs = {}): StoreLease {
-    const wanted = { [DEFAULT_STORE]: { type: 'memory' as const }, ...configs }
+    const wanted: StoreConfigs = { [DEFAULT_STORE]: { type: 'memory' }, ...configs }
     const held = new Map<string, Entry>()
+    // Only a store this config brings is checked for refused credentials: one kept is in service already.
+    const created = new Set<Entry>()
     try {
       for (const [name, config] of Object.entries(wanted)) {
         const settings = settingsOf(config)
@@ -94,6 +134,7 @@ export class StoreRegistry {
         if (entry === undefined) {
           entry = { name, settings: key, store: this.#create(name, settings), users: 0 }
           this.#entries.push(entry)
+          created.add(entry)
         }
         entry.users++
         held.set(name, entry)
@@ -107,7 +148,18 @@ export class StoreRegistry {
     let released = false
     return {
       get: name => held.get(name)?.store,
-      settled: async () => { await Promise.all([...held.values()].map(e => e.store.settled?.())) },
+      settled: async reload => {
+        const ended = await Promise.all([...held.values()].map(async e => ({ e, refused: await e.store.settled?.() })))
+        const refusals = ended.flatMap(({ e, refused }) => refused === undefined || !created.has(e)
+          ? []
+          : [{ name: e.name, refused, path: credentialsKey(e.name, wanted[e.name] as Static<typeof StoreConfig>, refused) }])
+        if (refusals.length === 0) return
+        if (reload !== undefined) throw refusedError(reload, refusals, hiddenValues(configs))
+        for (const { name, refused, path } of refusals) {
+          this.#log.error({ store: name, key: formatPath(path), error: refused.reply, ...refused.sentinel === undefined ? {} : { sentinel: refused.sentinel } },
+            `${refusedWords(refused)} refused the store's credentials: it stays down until they are corrected, or the server takes them`)
+        }
+      },
       release: async () => {
         if (released) return
         released = true

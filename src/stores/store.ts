@@ -118,11 +118,22 @@ export interface StoreSnapshot {
   readonly nodesDown?: ReadonlyArray<{ readonly node: string, readonly error: string }>
 }
 
+/** A Redis server's, or a sentinel's, refusal of a store's credentials (WRONGPASS, NOAUTH...): a config error, not an outage. */
+export interface CredentialsRefused {
+  /** The sentinel (host:port) that refused the sentinel credentials; absent: the store's server refused its own. */
+  readonly sentinel?: string
+  /** The server's reply, as it answered it. */
+  readonly reply: string
+}
+
 /** A store the process owns: the API plus what the registry needs. */
 export interface OwnedStore extends Store {
   snapshot (): StoreSnapshot
-  /** Resolves once the first connection attempt has ended, up or down (Redis stores). */
-  settled? (): Promise<void>
+  /**
+   * Resolves once the first connection attempt has ended, up or down (Redis stores): with the
+   * refusal of the credentials it ended in, if it did.
+   */
+  settled? (): Promise<CredentialsRefused | undefined>
   close (): Promise<void>
 }
 
