@@ -17,7 +17,7 @@ import type { Waiter, WaitQueue } from '../upstreams/wait-queue.ts'
 import { destroyAfterLinger, errorReply, GatewayError, sendError, type GatewayErrorKind } from '../errors.ts'
 import { asksClose, closeDelimited, endToEndRequestHeaders, endToEndResponseHeaders, oneValueEach, onlyChunked, pluginHopField, unwritableField, upgradeResponseHead } from './hop-by-hop.ts'
 import { sendContinue } from './expect-continue.ts'
-import { isHttp2, resetConnection, resetIfUnread, uploadsOf, type Uploads, type UploadWaiter } from '../server/http2.ts'
+import { cutByGateway, isHttp2, resetConnection, resetIfUnread, uploadsOf, type Uploads, type UploadWaiter } from '../server/http2.ts'
 import { lengthLast } from '../server/disposition-first.ts'
 import { isA, NO_BODY, pluginStream, ResponseState, streamPlugin, StreamThrew, UNCHECKED } from './response-state.ts'
 import { readAhead, readBody, readTo } from './read-body.ts'
@@ -54,7 +54,7 @@ export interface ExchangeOwner {
 }
 
 /** Why the gateway cut an exchange short, once its response had begun or while the client was still sending: logged as `error`. */
-export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'upload_slots_busy' | 'reload' | 'shutdown' | 'upstream_send'
+export type Cut = 'client_body_timeout' | 'client_body_too_slow' | 'client_send_timeout' | 'upstream_broken' | 'request_refused' | 'plugin_failed' | 'request_timeout' | 'bad_request' | 'upload_slots_busy' | 'reload' | 'shutdown' | 'upstream_send' | 'http2_cut'
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UPSTREAM_SEND_TIMEOUT'])
 /** Failures before a connection to the target was made (a background request cannot see its onConnect). */
@@ -265,6 +265,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #answered = false
   /** The current try's response status, once its headers came (0 before). */
   #tryStatus = 0
+  /** An upgrade unanswered when a cut passed it over (see cutUnlessSwitched): an answer other than a 101 is cut as it comes. */
+  #cutAtHead: Cut | undefined
   /** Request body bytes Node has pushed into the request so far (see #onBodyChunk). */
   #received = 0
   /** The request's body is still arriving: watched (see #watchBody), its end not pushed yet. */
@@ -924,6 +926,16 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   /**
+   * An upgrade whose answer has not been sent: a 101 is left to its owner (tunnelOpened closes
+   * it), any other answer is cut for `cut`, now if it has come (response hooks hold its head), else
+   * as it comes: an upstream that ignores Upgrade would otherwise stream it for as long as it likes.
+   */
+  cutUnlessSwitched (cut: Cut): void {
+    if (this.#answered) this.cutOff(cut)
+    else this.#cutAtHead = cut
+  }
+
+  /**
    * The upstream ended the tunnel. The client's connection is closed once the bytes still held for it
    * are flushed: destroyed at once, a client reading slowly would lose them, then read the end as if
    * it had all. One that reads none of them for clientTimeouts.send (without it, the route's
@@ -961,6 +973,12 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
       if (status < 500) (this.target as Target).latency.observe(waited * 1000, this.#waitFrom + waited * 1000)
     }
     if (status >= 500) upstream.outcome(this.target as Target, false, this.#sentAt, true, status, this.#waitFrom)
+    if (this.#cutAtHead !== undefined && !this.#done) {
+      // An upgrade a cut passed over, answered otherwise than by a 101 (see cutUnlessSwitched).
+      this.cutOff(this.#cutAtHead)
+      this.abortUpstream(new Error(`the upgrade was answered ${status} after the gateway had cut its config's requests`))
+      return false
+    }
     // Returning false would pause the connection for good: close it instead.
     if (this.#done) { (this.#abort as (err?: Error) => void)(new Error('request ended before its response')); return false }
     if (upstream.retry.retriesStatus(status, this.method) && this.#retryFor(String(status))) {
@@ -1715,8 +1733,11 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#freeUpload()
     this.#dropStreams()
     // A body a hook replaced, still coming once the response is sent, is not waited for.
-    if (!this.sentWhole) this.abortUpstream(new Error('client closed the connection'))
-    else if (this.#replaced) this.abortUpstream(BODY_DROP)
+    if (!this.sentWhole) {
+      // Not the client's leaving: the gateway cut its HTTP/2 connection (abuse), these streams with it.
+      if (this.cut === undefined && cutByGateway(this.raw)) this.cut = 'http2_cut'
+      this.abortUpstream(new Error('client closed the connection'))
+    } else if (this.#replaced) this.abortUpstream(BODY_DROP)
     this.#owner.finished(this)
   }
 
@@ -1727,6 +1748,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   static #onDeadline (ex: Exchange): void {
     if (ex.#done) return
     if (ex.#pendingHook !== undefined) { ex.#hookTimedOut(ex.#pendingHook, `the route's request timeout (${ex.compiled.requestTimeout} ms)`); return }
+    // The upstream was never asked: the client's other uploads held its connection's slots, as at the wait's own end (queue.timeout).
+    if (ex.#waitingForUpload()) { ex.#leaveQueue(); ex.#refuseUpload(); return }
     if (!ex.res.headersSent && ex.#readingBody()) { ex.#bodyLate(); return }
     const err = Object.assign(new Error(`no complete response within the route's request timeout (${ex.compiled.requestTimeout} ms)`), { code: 'REQUEST_TIMEOUT' })
     ex.abortUpstream(err)
@@ -1797,11 +1820,15 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   }
 
   static #onQueueTimeout (ex: Exchange): void {
-    const target = ex.target as Target
-    const forUpload = ex.#queue !== undefined && ex.#queue !== target.waiting
+    const forUpload = ex.#waitingForUpload()
     ex.#leaveQueue()
     if (forUpload) ex.#refuseUpload()
-    else ex.#refuse(target, 'queue-timeout')
+    else ex.#refuse(ex.target as Target, 'queue-timeout')
+  }
+
+  /** Waiting for one of its HTTP/2 connection's upload slots (see #mayUpload), not in a target's queue. */
+  #waitingForUpload (): boolean {
+    return this.#queue !== undefined && this.#queue !== this.target?.waiting
   }
 
   /** Fails the try as undici's own headers timeout would, so retries and the 504 follow the same path. */

@@ -38,7 +38,7 @@ import { replacedTopLevel } from '../config/check-plugins.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
 import { DispositionFirstResponse } from '../server/disposition-first.ts'
-import { http2Limits, isHttp2 } from '../server/http2.ts'
+import { headerListSize, http2Limits, isHttp2 } from '../server/http2.ts'
 import { consumerIdOf, protocolOf } from '../logging/access-log.ts'
 import { loggedPath, loggedTarget, redactHeaders } from '../logging/logger.ts'
 import { LogLimiter } from '../logging/log-limiter.ts'
@@ -107,7 +107,10 @@ export class Runtime implements ExchangeOwner {
   /** server.traceContext: whether a trusted peer's (server.trustProxy), and an untrusted one's, trace is continued. */
   readonly #traceTrusted: boolean
   readonly #traceUntrusted: boolean
-  /** server.http2.maxHeaderListSize: checked here too, for Node's own check can be skipped (see headerListTooLarge). */
+  /**
+   * server.http2.maxHeaderListSize: checked here too, for Node enforces it only once the client has
+   * acknowledged it: one that never does could send megabytes (see Http2Connections.checkHeaderList).
+   */
   readonly #maxHeaderList: number
   #accessLog: boolean
   #logHeaders: boolean
@@ -425,13 +428,16 @@ export class Runtime implements ExchangeOwner {
    * At server.reloadTunnelTimeout, the requests still in flight here that are no tunnel: a response
    * under way (an SSE stream, a download) relays what the revoked credential opened as long as a
    * tunnel would, and a request still unanswered would begin one; both are cut (logged `error:
-   * reload`). Not an upgrade its upstream has yet to answer: its tunnel is closed as it opens (tunnelOpened).
+   * reload`). An upgrade whose answer has not been sent is cut only if that answer is no 101 (a
+   * revoked key's client needed only to add Upgrade to a streaming request): a 101's tunnel is
+   * closed as it opens (tunnelOpened), its WebSocket told why.
    */
   #cutLeft (ms: number): void {
     let cut = 0
     for (const ex of [...this.#live, ...this.#begun]) {
-      if (ex.status === 101 || (ex.upgrade && !ex.res.headersSent)) continue // a tunnel: see #closeTunnels
-      ex.cutOff('reload')
+      if (ex.status === 101) continue // a tunnel: see #closeTunnels
+      if (ex.upgrade && !ex.res.headersSent) ex.cutUnlessSwitched('reload')
+      else ex.cutOff('reload')
       if (ex.cut === 'reload') cut++
     }
     if (cut > 0) this.log.warn({ requests: cut, afterMs: ms }, 'requests still in flight on a replaced config cut (server.reloadTunnelTimeout)')
@@ -554,7 +560,7 @@ export class Runtime implements ExchangeOwner {
     let url = req.url as string
     let host = req.headers.host
     if (http2) {
-      if (headerListTooLarge(req.rawHeaders, this.#maxHeaderList)) { this.#reject(req, res, GatewayError.HEADERS_TOO_LARGE, id, url); return }
+      if (headerListSize(req.rawHeaders) > this.#maxHeaderList) { this.#reject(req, res, GatewayError.HEADERS_TOO_LARGE, id, url); return }
       if (!HTTP1_METHODS.has(req.method as string)) { this.#reject(req, res, GatewayError.BAD_REQUEST, id, url); return }
       // :path is a path, never absolute-form (RFC 9113 8.3.1): the host is :authority's. nghttp2 holds
       // http(s) requests to that, not others (`:scheme: ftp`); `*` routes nowhere, as over HTTP/1.1.
@@ -706,9 +712,10 @@ export class Runtime implements ExchangeOwner {
   finished (ex: Exchange): void {
     const whole = ex.sentWhole
     const cut = ex.cut ?? (this.#cutAtShutdown && !whole ? 'shutdown' : undefined)
-    // 499: the client left. Cut short by the gateway: the status sent, else 503 at shutdown or reload or 408 for a body that stalled.
+    // 499: the client left. Cut short by the gateway: the status sent, else 503 at shutdown or reload,
+    // 400 with an HTTP/2 connection cut for the client's abuse, or 408 for a body that stalled.
     const status = whole || ex.status === 101 ? ex.status
-      : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' || cut === 'reload' ? 503 : 408
+      : cut === undefined ? 499 : ex.res.headersSent ? ex.status : cut === 'shutdown' || cut === 'reload' ? 503 : cut === 'http2_cut' ? 400 : 408
     const elapsed = performance.now() - ex.startedAt
     ex.compiled.metrics?.finished(ex.method, status, elapsed / 1000, ex.upstreamSeconds, ex.requestBytes, ex.bytes)
     if (this.#accessLog) {
@@ -863,21 +870,6 @@ export class Runtime implements ExchangeOwner {
     // Its last requests may have counted again for a route the config in service no longer has.
     this.#metrics?.dropRetired()
   }
-}
-
-/**
- * Whether an HTTP/2 header list is over `max`, counted as SETTINGS_MAX_HEADER_LIST_SIZE counts
- * (RFC 9113 6.5.2: name, value and 32 per field). Node enforces the setting only once the client
- * has acknowledged it: a client that never does could send megabytes (a long value indexed once,
- * then referenced by the hundred, which Node merges into one field).
- */
-function headerListTooLarge (raw: readonly string[], max: number): boolean {
-  let size = 0
-  for (let i = 0; i < raw.length; i += 2) {
-    size += (raw[i] as string).length + (raw[i + 1] as string).length + 32
-    if (size > max) return true
-  }
-  return false
 }
 
 /** The stores, consumers, metrics, admin endpoints and shared values the plugins of one config get; its `limits`, flushed at its retirement. */

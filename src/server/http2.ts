@@ -73,9 +73,23 @@ export function isHttp2 (req: { readonly httpVersionMajor: number }): boolean {
  * cookie as a field of its own). Before the client acknowledges SETTINGS this count is Node's only
  * bound on a list (besides maxSessionMemory): a value indexed once and referenced thousands of
  * times built megabytes of header objects per stream; 516 references still 2 MB, hence the cut of
- * such a session at its first list over the size (see Http2Connections.checkHeaderList).
+ * such a session at its first list so built (see Http2Connections.checkHeaderList).
  */
 const headerPairs = (size: number): number => Math.ceil(size / 32) + 4
+
+/**
+ * How many times the bytes a connection has sent its header lists over maxHeaderListSize may decode
+ * to before it acknowledges SETTINGS (see checkHeaderList). Literals decode to at most 8/5 of their
+ * bytes (Huffman's shortest code is 5 bits); references to HPACK's table, to 400 times theirs.
+ */
+const AMPLIFICATION = 4
+
+/** An HTTP/2 header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 6.5.2: name, value and 32 per field), from Node's raw [name, value, ...]. */
+export function headerListSize (raw: readonly string[]): number {
+  let size = 0
+  for (let i = 0; i < raw.length; i += 2) size += (raw[i] as string).length + (raw[i + 1] as string).length + 32
+  return size
+}
 
 /** What both HTTP/2 listeners are created with (and what a reload changes for new connections: see Http2Connections.update). */
 export function http2ServerOptions (limits: Http2Limits): Pick<SecureServerOptions, 'settings' | 'maxHeaderListPairs'> {
@@ -92,7 +106,9 @@ const settings = (limits: Http2Limits): Settings => ({ maxConcurrentStreams: lim
  */
 interface Allowance {
   resets: number, resetsAt: number, settings: number, settingsAt: number, cut: boolean, streams: number, unanswered: number, ending: boolean,
-  socket: Socket | undefined, idleMs: number, idle: NodeJS.Timeout | undefined, preface: NodeJS.Timeout | undefined, uploads: Uploads | undefined
+  socket: Socket | undefined, idleMs: number, idle: NodeJS.Timeout | undefined, preface: NodeJS.Timeout | undefined, uploads: Uploads | undefined,
+  /** The size of its header lists over maxHeaderListSize before it acknowledged SETTINGS (see checkHeaderList). */
+  oversized: number
 }
 const ALLOWANCE = Symbol('allowance')
 type GuardedSession = Http2Session & { [ALLOWANCE]: Allowance, [GUARD]: Http2Connections }
@@ -141,7 +157,7 @@ export class Http2Connections {
       s[GUARD] = this
       const a: Allowance = s[ALLOWANCE] = {
         resets: this.#limits.rapidReset.burst, resetsAt: now, settings: this.#limits.settingsFlood.burst, settingsAt: now, cut: false, streams: 0, unanswered: 0, ending: false,
-        socket: socketOf(session), idleMs: this.#idleMs, idle: undefined, preface: undefined, uploads: undefined
+        socket: socketOf(session), idleMs: this.#idleMs, idle: undefined, preface: undefined, uploads: undefined, oversized: 0
       }
       this.#sessions.add(session)
       this.#doneCheck ??= setInterval(dropDone, DONE_CHECK_MS, this.#sessions).unref()
@@ -184,17 +200,20 @@ export class Http2Connections {
 
   /**
    * A header list over maxHeaderListSize, before the client acknowledged the SETTINGS that announce
-   * it (Node then checks only the count of fields): the connection is cut at once, the rest of what
-   * it sent not decoded (see headerPairs). Synchronously: the one header list decoded is the cost.
+   * it (Node then checks only the count of fields: see headerPairs). Sent as it is (a browser's first
+   * requests with a large cookie), only its stream is refused (431, by the Runtime): cutting the
+   * connection cut the client's other first requests too. Built of HPACK references (megabytes from a
+   * few KB), it cuts the connection at once, the rest of what it sent not decoded: once such lists
+   * come to more than AMPLIFICATION times every byte the connection has read (a whole read, so
+   * this frame's and more). Synchronously: the one header list decoded is the cost.
    */
   checkHeaderList (session: Http2Session, raw: readonly string[]): void {
     if (!session.pendingSettingsAck) return
-    const max = this.#limits.maxHeaderListSize
-    let size = 0
-    for (let i = 0; i < raw.length; i += 2) {
-      size += (raw[i] as string).length + (raw[i + 1] as string).length + 32
-      if (size > max) { this.#cut(session, 'header_list_size', true); return }
-    }
+    const size = headerListSize(raw)
+    if (size <= this.#limits.maxHeaderListSize) return
+    const a = (session as GuardedSession)[ALLOWANCE]
+    a.oversized += size
+    if (a.oversized > AMPLIFICATION * (a.socket?.bytesRead ?? 0)) this.#cut(session, 'header_list_size', true)
   }
 
   /** GOAWAY to every session: no new streams; those in flight finish, then the session closes. */
@@ -469,7 +488,15 @@ function cutSession (session: Http2Session): void {
   // a second GOAWAY, NO_ERROR, which clients read as a graceful shutdown. The error goes to Node's
   // own listener (the server's 'sessionError').
   session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
-  session.destroy(new Error('HTTP/2 connection cut: ENHANCE_YOUR_CALM'), constants.NGHTTP2_ENHANCE_YOUR_CALM)
+  session.destroy(CONNECTION_CUT, constants.NGHTTP2_ENHANCE_YOUR_CALM)
+}
+
+/** What a cut session's streams are destroyed with (Node passes the session's error on to each): see cutByGateway. */
+const CONNECTION_CUT = new Error('HTTP/2 connection cut: ENHANCE_YOUR_CALM')
+
+/** Whether `req` came on an HTTP/2 connection the gateway cut for abuse (see cutSession), its stream ended with it: not the client's leaving. */
+export function cutByGateway (req: IncomingMessage): boolean {
+  return isHttp2(req) && (req as unknown as Http2ServerRequest).stream.errored === CONNECTION_CUT
 }
 
 function onRemoteSettings (this: Http2Session): void {

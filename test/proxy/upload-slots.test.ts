@@ -23,9 +23,9 @@ interface Rig { gw: TestGateway, h2c: string, file: string, heads: () => number,
 
 /**
  * An upstream that answers `<length> <sha256>` of the body it read (under /echo, each piece of it
- * as it comes); counts request heads and those still open.
+ * as it comes); counts request heads and those still open. `routes`: YAML list items before the catch-all.
  */
-async function rig (t: Test, upstream: string, http2 = ''): Promise<Rig> {
+async function rig (t: Test, upstream: string, http2 = '', routes = ''): Promise<Rig> {
   let heads = 0
   let open = 0
   const up = await startUpstream((req, res) => {
@@ -46,7 +46,7 @@ server:
 upstreams:
   up: { targets: [ { url: "${up.url}" } ], ${upstream} }
 routes:
-  - { name: all, match: { path: /* }, upstream: up }
+${routes}  - { name: all, match: { path: /* }, upstream: up }
 `
   // In a file, to be reloaded.
   const file = join(t.testdir({ 'gateway.yaml': yaml }), 'gateway.yaml')
@@ -147,6 +147,29 @@ t.test('one HTTP/2 connection holds at most maxStreamingUploads upstream connect
   for (const u of uploads.slice(0, 3)) u.stream.end(Buffer.alloc(100, 2))
   const body = Buffer.concat([Buffer.alloc(2_048, 1), Buffer.alloc(100, 2)])
   t.same((await Promise.all(uploads.slice(0, 3).map(async u => await u.answer))).map(a => a.body), new Array(3).fill(digest(body)))
+})
+
+t.test('the route\'s request timeout while a request waits for an upload slot: 503 upload_slots_busy, as at queue.timeout (the upstream never asked, nor blamed)', async t => {
+  const r = await rig(t, 'connections: 10, requestBuffer: 1KiB, queue: { timeout: 10s }', ', maxStreamingUploads: 1',
+    '  - { name: deadline, match: { path: /deadline/* }, upstream: up, timeouts: { request: 500ms } }\n')
+  const admin = r.gw.adminUrl as string
+  const s = await session(t, r.h2c)
+  const holder = upload(s, '/hold')
+  holder.stream.write(Buffer.alloc(2_048, 1))
+  t.ok(await until(() => r.heads() === 1), 'the only slot taken')
+  const waiting = upload(s, '/deadline/x')
+  waiting.stream.write(Buffer.alloc(2_048, 1))
+  const answer = await waiting.answer
+  t.equal(answer.status, 503)
+  t.match(JSON.parse(answer.body), { error: 'upload_slots_busy' })
+  t.ok(await until(() => r.gw.logs.some(l => l.msg === 'request' && l.path === '/deadline/x')))
+  t.match(r.gw.logs.find(l => l.msg === 'request' && l.path === '/deadline/x'), { route: 'deadline', status: 503, error: 'upload_slots_busy' }, 'logged, saying why')
+  t.notOk(r.gw.logs.some(l => l.msg === 'upstream request failed'), 'no upstream failure logged')
+  t.equal(r.heads(), 1, 'never sent upstream')
+  t.equal(await metricValue(admin, BUSY('upload-slots')), 1)
+  t.equal(await metricValue(admin, UPLOADS_WAITING), 0, 'it waits no more')
+  holder.stream.end()
+  t.same(await holder.answer, { status: 200, body: digest(Buffer.alloc(2_048, 1)) }, 'the holder is served')
 })
 
 t.test('a freed upload slot goes to the request waiting for it; a waiting body that ends needs none', async t => {

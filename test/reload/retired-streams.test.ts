@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { createServer, type IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import type { Runtime } from '../../src/runtime/runtime.ts'
 import { until } from '../helpers/wait.ts'
@@ -13,20 +13,28 @@ import { configFile, startFromFile } from './helpers.ts'
 const ALICE = 'alice-key-0123456789abcdef'
 const BOB = 'bob-key-0123456789abcdefgh'
 
-/** /events: an endless event stream naming its consumer; /slow: never answered. `closed`: the paths whose client side the upstream saw close. */
-async function streamServer (t: Test): Promise<{ url: string, closed: string[] }> {
+/**
+ * /events: an endless event stream naming its consumer; /slow: never answered; /held: /events once
+ * release() is called. `closed`: the paths whose client side the upstream saw close.
+ */
+async function streamServer (t: Test): Promise<{ url: string, closed: string[], release: () => void }> {
   const closed: string[] = []
+  const held: Array<() => void> = []
   const server = createServer((req: IncomingMessage, res) => {
     res.on('close', () => closed.push(`${req.url} ${req.headers['x-consumer-id']}`))
     if (req.url === '/slow') return
-    res.writeHead(200, { 'content-type': 'text/event-stream' })
-    let i = 0
-    const timer = setInterval(() => res.write(`data: ${req.headers['x-consumer-id']} ${i++}\n\n`), 50)
-    res.on('close', () => clearInterval(timer))
+    const stream = () => {
+      if (res.destroyed) return
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      let i = 0
+      const timer = setInterval(() => res.write(`data: ${req.headers['x-consumer-id']} ${i++}\n\n`), 50)
+      res.on('close', () => clearInterval(timer))
+    }
+    if (req.url === '/held') held.push(stream); else stream()
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { server.closeAllConnections(); server.close() })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, closed }
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, closed, release: () => { for (const s of held.splice(0)) s() } }
 }
 
 const yaml = (url: string, consumers: string[], server: string) => `server:
@@ -97,6 +105,33 @@ t.test('with server.reloadTunnelTimeout, a stream and a request waiting on the r
   t.equal(bob.s.endedAt, 0, 'the stream opened on the new config is untouched')
   const before = bob.s.events
   t.ok(await until(() => bob.s.events > before), 'and flows')
+})
+
+t.test('with it, an upgrade unanswered at the cut whose upstream then answers with a stream (no 101) is cut as that answer comes', async t => {
+  const { gw, up, revokeAlice } = await setup(t, '  reloadTunnelTimeout: 300ms')
+  // Alice's key, revoked, would keep a stream by adding Upgrade to its request: its upstream ignores it.
+  const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  socket.on('error', () => {})
+  let received = ''
+  let closed = false
+  socket.on('data', (c: Buffer) => { received += c.toString('latin1') })
+  socket.once('close', () => { closed = true })
+  socket.write(`GET /held HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-api-key: ${ALICE}\r\n\r\n`)
+  // A request of hers that waits too: its cut says the limit has passed.
+  request(`${gw.url}/slow`, { headers: { 'x-api-key': ALICE } }).catch(() => {})
+  t.ok(await until(() => gw.gateway.runtime.inFlight === 2), 'both wait on the upstream')
+  const { retired } = await revokeAlice()
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'requests still in flight on a replaced config cut (server.reloadTunnelTimeout)')), 'the limit passes')
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/slow')), 'her request cut')
+  t.equal(retired.inFlight, 1, 'the upgrade, left to see whether it switches')
+  up.release()
+  t.ok(await until(() => closed), 'its stream is cut as it comes')
+  t.equal(received, '', 'none of it sent')
+  t.ok(await until(() => up.closed.includes('/held alice')), 'and it is ended upstream')
+  t.ok(await until(() => gw.logs.some(l => l.msg === 'request' && l.path === '/held')))
+  t.match(gw.logs.find(l => l.msg === 'request' && l.path === '/held'), { consumer: 'alice', status: 503, error: 'reload' })
+  t.ok(await until(() => retired.inFlight === 0 && !gw.gateway.retiring.includes(retired)), 'the replaced config is released')
 })
 
 t.test('without it, the stream goes on', async t => {
