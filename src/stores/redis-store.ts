@@ -306,8 +306,10 @@ export class RedisStore implements OwnedStore {
    * server pausing writes answers a new connection's ready check, not the calls).
    */
   #stalled = false
-  /** After a reconnect while #stalled: up if no call fails on the new connection for #idleUpMs (no one calls). */
+  /** While #stalled, no call answered: up after #idleUpMs (see #upIfIdle, #pingIfIdle); cleared once up. */
   #idleUp: ReturnType<typeof setTimeout> | undefined
+  /** That idle-up is #pingIfIdle's: calls refused meanwhile leave it be. */
+  #idleUpPings = false
   #idleUpMs = RECONNECT_EVERY_MS
   /** Up by #upIfIdle, no call answered since: down again at the first call unanswered. */
   #upUnanswered = false
@@ -782,6 +784,8 @@ export class RedisStore implements OwnedStore {
     this.#failing = 0
     if (!this.#stalled) return
     this.#stalled = false
+    clearTimeout(this.#idleUp)
+    this.#idleUpPings = false
     this.#set('up', null)
   }
 
@@ -793,6 +797,7 @@ export class RedisStore implements OwnedStore {
    */
   #upIfIdle (): void {
     clearTimeout(this.#idleUp)
+    this.#idleUpPings = false
     this.#idleUp = setTimeout(() => {
       if (this.#failing !== 0 || this.#client.status !== 'ready') return
       this.#upUnanswered = true
@@ -801,10 +806,37 @@ export class RedisStore implements OwnedStore {
   }
 
   /**
+   * Down for refusal replies (BUSY, MISCONF, LOADING, CLUSTERDOWN): the connection is kept, so no
+   * ready check starts #upIfIdle. A PING after #idleUpMs (on Cluster, to every master: one may be
+   * the node refusing) stands for a call: answered without a refusal (a PING is refused while BUSY
+   * or MISCONF lasts), up as by #upIfIdle; else down still, the next PING twice as late.
+   */
+  #pingIfIdle (): void {
+    clearTimeout(this.#idleUp)
+    this.#idleUpPings = true
+    const idleUp = this.#idleUp = setTimeout(() => {
+      const c = this.#client
+      const nodes = c instanceof ioredis().Cluster ? c.nodes('master') : [c as Redis]
+      const answered = (err: Error) => err instanceof (ioredis().ReplyError as ErrorConstructor) && !UNAVAILABLE.test(err.message)
+      void Promise.all(nodes.map(node => node.ping().then(() => true, answered))).then(pongs => {
+        // Up meanwhile, or a new connection's idle-up in its place.
+        if (this.#closed || !this.#stalled || this.#idleUp !== idleUp) return
+        if (pongs.length !== 0 && pongs.every(Boolean)) {
+          this.#upUnanswered = true
+          this.#up()
+        } else {
+          this.#idleUpMs = Math.min(2 * this.#idleUpMs, MAX_IDLE_UP_MS)
+          this.#pingIfIdle()
+        }
+      })
+    }, this.#idleUpMs).unref()
+  }
+
+  /**
    * A call failed for want of a server: enough of them in a row over long enough, the store is down.
    * Unanswered (timeouts, not a server's refusal), the connection is dropped then: one that a
    * partition or a host gone without a reset left open would otherwise be kept by the kernel for
-   * many minutes, each timed-out command held on it.
+   * many minutes, each timed-out command held on it. Refused, it is kept: #pingIfIdle checks on it.
    */
   #unanswered (err: Error): void {
     const now = performance.now()
@@ -819,7 +851,10 @@ export class RedisStore implements OwnedStore {
         this.#stalled = true
         this.#set('down', this.#lastError)
       }
-      if (this.#stalled && !(err instanceof (ioredis().ReplyError as ErrorConstructor)) && now - this.#reconnectedAt >= RECONNECT_EVERY_MS) this.#reconnect()
+      if (!this.#stalled) return
+      if (!(err instanceof (ioredis().ReplyError as ErrorConstructor))) {
+        if (now - this.#reconnectedAt >= RECONNECT_EVERY_MS) this.#reconnect()
+      } else if (!this.#idleUpPings) this.#pingIfIdle()
     }
   }
 
