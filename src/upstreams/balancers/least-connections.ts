@@ -24,7 +24,7 @@ export class LeastConnections implements Balancer {
     const start = this.#start
     const failures = this.#failures
     failures.reset()
-    for (const t of targets) if (usable(t, now, exclude, roomOnly, anyState)) failures.add(t.recentFailures, now)
+    for (const t of targets) if (usable(t, now, exclude, roomOnly, anyState)) failures.add(t.recentFailures, now, load(t))
     let best: Target | undefined
     let bestCost = 0
     let at = start

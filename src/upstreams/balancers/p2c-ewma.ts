@@ -25,7 +25,7 @@ export class P2cEwma implements Balancer {
     for (const t of targets) {
       if (!usable(t, now, exclude, roomOnly, anyState)) continue
       n++
-      failures.add(t.recentFailures, now)
+      failures.add(t.recentFailures, now, load(t))
     }
     if (n === 0) return undefined
     const a = Math.floor(Math.random() * n)

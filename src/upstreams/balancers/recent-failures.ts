@@ -12,8 +12,17 @@ const PRIOR_ANSWERS = MAX_EXPONENT
  * How unevenly the balancer itself spreads failures that land on every target: least-connections
  * sends requests that fail at once to the targets with nothing in flight, in turn after the last
  * one picked, so a target not busy with the other requests gets a few times as many as one that is.
+ * Also how far below the best target's share of answered tries a target's may be and still count
+ * as answering.
  */
 const SHARED_SPREAD = 3
+/**
+ * The weight of one target's load in FailureBaseline's average over the last picks (a few dozen
+ * targets' loads): at a single pick, many requests answered at once and their clients' next ones not
+ * sent yet made a busy upstream look idle (a target failing all its tries got 8-11% of the others'
+ * requests, not 1-3%).
+ */
+const LOAD_WEIGHT = 1 / 64
 
 /**
  * A target's recent failed tries and answers, for the load-aware balancers (least-connections,
@@ -60,10 +69,10 @@ function fraction (failures: number, answers: number): number {
 
 /**
  * The factor on a target's cost for its recent failures, against the targets a pick compares
- * (reset, then add each; one per balancer: no allocation per pick): 2^round(16 x excess x
- * answered^2). `excess`: its failures beyond what the lowest failure fraction among them would give
- * it, and beyond SHARED_SPREAD times the fewest failures any of them has, over its tries (failures
- * + answers + PRIOR_ANSWERS); `answered`: the share of the other targets' tries they answered.
+ * (reset, then add each; one per balancer: no allocation per pick): 2^round(16 x excess).
+ * `excess`: its failures beyond what the lowest failure fraction among them would give it, and
+ * beyond an allowance for failures that land on every target (below), over its tries (failures +
+ * answers + PRIOR_ANSWERS). `add` keeps what that needs (two targets' counts, not a list).
  *
  * A target that fails at once always has nothing in flight, so load alone sent it most requests;
  * beside targets that answer, each of its first failures doubles its cost, which ranks it behind
@@ -71,35 +80,53 @@ function fraction (failures: number, answers: number): number {
  * to where its cost meets theirs (a few tries a second), so one that recovers gets its share back.
  *
  * Failures a client provokes on every target (a path that answers 500 anywhere) say nothing of the
- * targets, and at low concurrency a factor of 2 decides every tie: a target that for a while got
- * none of the other requests fails all its tries, and ranked by fraction alone it lost them for
- * good to the one that got them (so did, compared as failures per answer, all the targets but one,
- * and most of the 500s went to that one too). Those failures land on every target, and are not held
- * against one up to SHARED_SPREAD times the fewest; and the more of the others' tries fail too, the
- * less a difference weighs. The price: while some requests fail everywhere, a target failing all
- * of its own gets a few times the failures of the others (passive ejection, the breaker and health
- * checks still take it out).
+ * targets; they land on every target, up to SHARED_SPREAD times more on one than on another. Held
+ * against a target, they kept it out of the other requests: at low concurrency a factor of 2
+ * decides every tie, and a target that for a while got none of them fails all its tries (ranked by
+ * fraction alone, one client sending a request at a time went to one target for seconds); under
+ * load, one that got fewer of them answers fewer (a busy upstream starved one). So up to
+ * SHARED_SPREAD times the failures of the target that answers best (the largest share of its tries;
+ * for that one, of the next) are not held against a target that answers (its share at least
+ * 1/SHARED_SPREAD of the best), nor, in proportion, against any while fewer requests are in flight
+ * than there are targets (1 - the average load). A target that answers nothing, in a busy
+ * upstream, gets no such allowance: beside targets failing a share of their tries, its fraction
+ * alone ranks it behind them (3 times the fewest failures, allowed to every target, gave it its
+ * round-robin share once about a third of the requests failed everywhere; and kept out, it has the
+ * fewest, which no longer kept the targets that answer alike).
  */
 export class FailureBaseline {
   #lowest = Infinity
-  #fewest = Infinity
-  #failures = 0
-  #answers = 0
+  /** The two targets that answered the largest shares of their tries (ties: the fewer failures), with those. */
+  #first: RecentFailures | undefined
+  #firstShare = 0
+  #firstFailures = 0
+  #secondShare = 0
+  #secondFailures = 0
+  /** The targets' load (requests in flight and queued), averaged over the last picks' (not reset). */
+  #load = 0
 
   reset (): void {
     this.#lowest = Infinity
-    this.#fewest = Infinity
-    this.#failures = 0
-    this.#answers = 0
+    this.#first = undefined
+    this.#firstShare = this.#firstFailures = this.#secondShare = this.#secondFailures = 0
   }
 
-  add (target: RecentFailures, now: number): void {
+  /** `load`: its requests in flight and queued. */
+  add (target: RecentFailures, now: number, load: number): void {
     const failures = target.failures(now)
     const answers = target.answers(now)
     this.#lowest = Math.min(this.#lowest, fraction(failures, answers))
-    this.#fewest = Math.min(this.#fewest, failures)
-    this.#failures += failures
-    this.#answers += answers
+    const share = answers / (failures + answers + PRIOR_ANSWERS)
+    if (this.#first === undefined || share > this.#firstShare || (share === this.#firstShare && failures < this.#firstFailures)) {
+      if (this.#first !== undefined) { this.#secondShare = this.#firstShare; this.#secondFailures = this.#firstFailures }
+      this.#first = target
+      this.#firstShare = share
+      this.#firstFailures = failures
+    } else if (share > this.#secondShare || (share === this.#secondShare && failures < this.#secondFailures)) {
+      this.#secondShare = share
+      this.#secondFailures = failures
+    }
+    this.#load += (load - this.#load) * LOAD_WEIGHT
   }
 
   /** A power of 2, so that costs stay exact ties. */
@@ -108,10 +135,12 @@ export class FailureBaseline {
     if (failures === 0) return 1
     const answers = target.answers(now)
     const tries = failures + answers + PRIOR_ANSWERS
-    const excess = (failures - Math.max(this.#lowest * tries, SHARED_SPREAD * this.#fewest)) / tries
-    if (excess <= 0) return 1
-    // max(0, ...): the sums less this target's counts may round below 0
-    const answered = 1 - fraction(Math.max(0, this.#failures - failures), Math.max(0, this.#answers - answers))
-    return 2 ** Math.round(MAX_EXPONENT * excess * answered * answered)
+    // The failures of the target that answers best, or of the next for that one itself.
+    const theirs = target === this.#first ? this.#secondFailures : this.#firstFailures
+    const idle = 1 - this.#load
+    const answering = this.#firstShare === 0 ? 1 : SHARED_SPREAD * answers / tries / this.#firstShare
+    const shared = SHARED_SPREAD * theirs * Math.min(1, Math.max(idle, answering))
+    const excess = failures - Math.max(this.#lowest * tries, shared)
+    return excess <= 0 ? 1 : 2 ** Math.round(MAX_EXPONENT * excess / tries)
   }
 }
