@@ -27,12 +27,15 @@ function config () {
 }
 type Config = ReturnType<typeof config>
 
+// One for every route, as the gateway's routes share its logger: one each weighed in the memory test below.
+const log = memoryLogger().log
+
 /** The plugin's hook on a route of config `on` with `settings` (a remote key set: ours), and how often it looked a key up. */
 async function route (settings: Partial<JwtAuthConfig>, on: Config = config()) {
   const ctx = {
     routeName: 'r',
     consumers: new Consumers([]),
-    log: memoryLogger().log,
+    log,
     metrics: { counter: () => ({ labels: () => ({ inc () {} }) }) },
     shared<T> (key: string, create: () => T): T {
       if (key.startsWith('keys ')) return on.keys as T
