@@ -41,11 +41,29 @@ export interface OriginMatcher {
 }
 
 /**
+ * originProblem's verdicts, by credentials and entry: routes given one origin list as distinct
+ * configs (`origins: *list`, or written out on each) are each checked, and 5,500 routes of one
+ * 70-entry list took seconds to load, with credentials and patterns 15 s. Pure, so kept across
+ * reloads too, as linear.ts keeps its checks.
+ */
+const verdicts = new Map<string, string | undefined>()
+const MAX_VERDICTS = 10_000
+
+/**
  * What is wrong with an origin entry: one no browser's Origin could ever equal (a path, a default
  * port, no scheme, a host not in punycode, a mistyped or unanchored regular expression), or, with
  * credentials, one that lets in any site (`*`, `https://*`, `*.com`, a regular expression as broad).
  */
 export function originProblem (entry: string, credentials: boolean): string | undefined {
+  const key = `${String(credentials)} ${entry}`
+  if (verdicts.has(key)) return verdicts.get(key)
+  const problem = problemOf(entry, credentials)
+  if (verdicts.size >= MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value as string)
+  verdicts.set(key, problem)
+  return problem
+}
+
+function problemOf (entry: string, credentials: boolean): string | undefined {
   if (entry === '*') return credentials ? `\`*\` ${ANY_SITE}` : undefined
   if (entry === 'null') return undefined
   const regex = REGEX.exec(entry)
