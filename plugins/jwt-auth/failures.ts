@@ -15,6 +15,8 @@ const WRONG_AUDIENCE = invalid('wrong_audience', 'the token is for another audie
 const MISSING_EXP = invalid('missing_exp', 'the token has no expiry (exp)')
 const ALG_NOT_ALLOWED = invalid('alg_not_allowed', 'the token\'s algorithm is not allowed')
 const BAD_SIGNATURE = invalid('bad_signature', 'the token\'s signature is invalid')
+// An HMAC token whose route's secret a fetched key set made public (remote-keys.ts secretCheck): answered as a bad signature, counted apart.
+const PUBLIC_SECRET = invalid('public_secret', BAD_SIGNATURE.description)
 const UNKNOWN_KEY = invalid('unknown_key', 'the token is signed with an unknown key')
 const MISSING_KID = invalid('missing_kid', 'the token names no kid, and every key of the set has one')
 const TOO_MANY_KEYS = invalid('too_many_keys', 'more keys fit the token than are tried, and none of those tried verifies it')
@@ -37,6 +39,7 @@ export function failureOf (err: unknown): AuthFailure {
       return CLAIM_MISMATCH(claim ?? 'unknown')
     case 'ERR_JOSE_ALG_NOT_ALLOWED': return ALG_NOT_ALLOWED
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED': return BAD_SIGNATURE
+    case 'ERR_PUBLIC_SECRET': return PUBLIC_SECRET
     case 'ERR_JWKS_NO_MATCHING_KEY': return UNKNOWN_KEY
     case 'ERR_JWT_MISSING_KID': return MISSING_KID
     case 'ERR_TOO_MANY_KEYS': return TOO_MANY_KEYS

@@ -29,6 +29,8 @@ export interface KeyHolder {
   refreshDelay (maxAgeMs: number | undefined): number
   /** Fetches the set now, with this holder's timeout, log and metrics. */
   refresh (trigger: string): Promise<void>
+  /** A set was fetched (`keys`, its entries as they came): which of this holder's secrets are members of them. */
+  examine (keys: readonly unknown[]): void
 }
 
 /**
@@ -48,8 +50,15 @@ export class HeldKeys {
   saidTooMany = false
   /** Whether a token without kid met a set whose keys all have one: warned about once. */
   saidMissingKid = false
-  /** Bumped when a key disappears from the set: tokens verified with older sets must be verified again. */
+  /** Bumped when a key disappears from the set, or a secret is found public: tokens verified before must be verified again. */
   generation = 0
+  /** The entries of the last set fetched (installed or not): what a secret given later is examined against. */
+  fetched: readonly unknown[] | undefined
+  /**
+   * Secrets (of any holder, by their SHA-256) found to be a member of a key of a set fetched, and
+   * where (`keys[0].n`): public for good, even once the key is gone, for as long as the source is held.
+   */
+  readonly publicSecrets = new Map<string, string>()
   /** The last good response's max-age. */
   maxAgeMs: number | undefined
   /** The key set's URL: a jwksUri, or what the issuer's discovery document names (read again after a failed fetch). */
@@ -78,6 +87,12 @@ export class HeldKeys {
   }
 
   get inflight (): Promise<void> | undefined { return this.#inflight }
+
+  /** A set was fetched: every holder examines it for its secrets (one fetches for all). */
+  sawKeys (keys: readonly unknown[]): void {
+    this.fetched = keys
+    for (const holder of this.#holders) holder.examine(keys)
+  }
 
   /** Runs `fetch` unless a fetch is in flight; the promise of the one that runs. */
   run (fetch: () => Promise<void>): Promise<void> {

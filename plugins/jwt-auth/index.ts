@@ -52,7 +52,7 @@ export default definePlugin({
   vouchedHeaders: forwardedHeaders,
   async setup (config, ctx) {
     const [{ keySource }, { tokenVerifier }] = await loadJose()
-    const { keys, algorithms: supported } = keySource(config, ctx)
+    const { keys, algorithms: supported, secretCheck } = keySource(config, ctx)
     // What a config could lack (keys, usable keys, algorithms they fit) was checked at load (checkJwtAuth).
     const algorithms = config.algorithms ?? supported
 
@@ -62,7 +62,7 @@ export default definePlugin({
       ...(config.audience === undefined ? {} : { audience: config.audience }),
       clockTolerance: toMs(config.clockTolerance ?? DEFAULTS.clockTolerance) / 1000,
       requiredClaims: config.requireExp === false ? [] : ['exp']
-    })
+    }, secretCheck)
     const admit = compileClaims(config, ctx.consumers, config.consumerClaim ?? DEFAULTS.consumerClaim)
     const cache = tokenCache(config, ctx)
     const maxBytes = config.maxTokenBytes ?? DEFAULTS.maxTokenBytes

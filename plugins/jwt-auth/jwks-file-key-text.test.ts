@@ -33,7 +33,35 @@ t.test('key text given for jwksFile is said to be that, never quoted', async t =
   }
 })
 
+// Bodies path resolution changes: its `//` folded into `/`, a last `/` dropped (the text was then quoted as the path not found).
+// The base64 of text (PEM, JSON) never holds `//` nor ends in `/`: ASCII bytes have their top bit clear.
+const folded = (make: () => string, test: (body: string) => boolean): string => {
+  for (;;) {
+    const value = make()
+    if (test(value)) return value
+  }
+}
+const ecPair = () => generateKeyPairSync('ec', { namedCurve: 'P-256' })
+const withDoubleSlash = (v: string) => v.includes('//')
+
+t.test('a base64 key body that path resolution changes (`//`, a last `/`) is still said to be key material, never quoted', async t => {
+  const cases: Array<[string, string]> = [
+    ['a private key\'s PKCS#8 body with //', folded(() => body(ecPair().privateKey.export({ format: 'pem', type: 'pkcs8' }) as string), withDoubleSlash)],
+    ['a private key\'s PKCS#8 body ending in /', folded(() => body(ecPair().privateKey.export({ format: 'pem', type: 'pkcs8' }) as string), v => v.endsWith('/'))],
+    ['a public key\'s SPKI body with //', folded(() => body(ecPair().publicKey.export({ format: 'pem', type: 'spki' }) as string), withDoubleSlash)]
+  ]
+  for (const [what, value] of cases) {
+    const got = await issues(t, text, { JWKS: value })
+    t.same(got, [said('key material')], what)
+    const longest = value.split('/').reduce((a, b) => a.length >= b.length ? a : b)
+    t.notMatch(got.join('\n'), longest.slice(0, 24), `${what}: no part of it shown`)
+  }
+})
+
 t.test('a path is still read as one', async t => {
   const [missing] = await issues(t, text, { JWKS: 'no-such-jwks' })
   t.match(missing, /jwksFile: \/.*\/no-such-jwks: ENOENT/)
+  // Letters, digits and slashes alone, as base64 is: a path all the same.
+  const [letters] = await issues(t, text, { JWKS: `secrets/idp/v2/${'K'.repeat(80)}/jwks` })
+  t.match(letters, /jwksFile: \/.*\/secrets\/idp\/v2\/K{80}\/jwks: ENOENT/)
 })

@@ -5,15 +5,16 @@ import { RemoteKeys } from './remote-keys.ts'
 import { ASYMMETRIC, DEFAULTS, HMAC, JWKS_MIN, type JwtAuthConfig } from './schema.ts'
 import { staticKeySet } from './static-keys.ts'
 import { hasStaticKeys, remoteKeysUrl } from './check.ts'
-import type { KeySource } from './token-verifier.ts'
+import type { KeySource, SecretCheck } from './token-verifier.ts'
 
 /**
  * The keys a route verifies with, and the algorithms it allows by default: a remote key set
  * (jwksUri, else the issuer's discovery document; one per source and settings for the whole
  * config, its last good set, fetches, cooldown and refresh timer per source, held across reloads),
- * or static keys (one set per config too); plus the secret for HMAC.
+ * or static keys (one set per config too); plus the secret for HMAC, checked against a remote set
+ * (`secretCheck`: static keys' members are config errors at load).
  */
-export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[] } {
+export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { keys: KeySource | undefined, algorithms: string[], secretCheck?: SecretCheck } {
   const hmac = config.secret === undefined ? [] : [...HMAC]
   if (hasStaticKeys(config)) {
     // Read once per config for the routes that name them: routes sharing a token cache (index.ts)
@@ -57,5 +58,6 @@ export function keySource (config: JwtAuthConfig, ctx: PluginSetupContext): { ke
     remote.start()
     return remote
   })
-  return { keys, algorithms: [...ASYMMETRIC, ...hmac] }
+  const secretCheck = config.secret === undefined ? undefined : keys.secretCheck(config.secret, ctx.routeName)
+  return { keys, algorithms: [...ASYMMETRIC, ...hmac], ...(secretCheck === undefined ? {} : { secretCheck }) }
 }

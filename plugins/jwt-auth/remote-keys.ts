@@ -1,10 +1,11 @@
+import { hash } from 'node:crypto'
 import type { CryptoKey, JSONWebKeySet, JWK, JWSHeaderParameters, FlattenedJWSInput } from 'jose'
 import type { Logger } from 'pino'
 import { request } from 'undici'
 import { hideUrlSecrets, type PluginMetrics } from '../../src/index.ts'
 import { HeldKeys, MISSING_KID_WARNING, type KeyHolder, type Target } from './held-keys.ts'
-import { keySet } from './key-set.ts'
-import { publicJwk } from './public-keys.ts'
+import { keySet, type KeyFunction } from './key-set.ts'
+import { publicJwk, publicPartOf } from './public-keys.ts'
 
 export interface RemoteKeyOptions {
   /** The OIDC issuer whose discovery document names the JWKS, or the JWKS URL itself. */
@@ -36,6 +37,14 @@ export class KeysUnavailable extends Error {
     this.retryAfter = Math.max(1, Math.ceil(waitMs / 1000))
   }
 }
+
+/**
+ * Thrown for an HMAC token when a fetched set made its route's secret public (failures.ts: 401 as
+ * a bad signature, counted as public_secret). One object: a request throwing it builds no stack.
+ */
+const PUBLIC_SECRET = Object.assign(new Error('the secret is a member of a key the key set publishes'), { code: 'ERR_PUBLIC_SECRET' })
+
+const PUBLIC_SECRET_ERROR = 'jwt-auth: the secret of these routes is a member of a key the key set publishes: anyone could sign HS256/384/512 tokens with it, so theirs are refused (401) until the secret is changed; give them a shared secret of their own'
 
 const ACCEPT = { accept: 'application/json' }
 const decoded = (part: string): string => { try { return decodeURIComponent(part) } catch { return part } }
@@ -90,6 +99,10 @@ export class RemoteKeys implements KeyHolder {
   /** The issuer's discovery document, when the key set's URL comes from it. */
   readonly #discovery: Target | undefined
   readonly #held: HeldKeys
+  /** The secrets of the routes verifying with this set too (HMAC), by their SHA-256: the secret, the routes giving it. */
+  readonly #secrets = new Map<string, { secret: string, routes: string[] }>()
+  /** Whether this config is in service: only then does it say which secrets are public. */
+  #inService = false
   #disposed = false
 
   constructor (options: RemoteKeyOptions, log: Logger, metrics: PluginMetrics, held = new HeldKeys()) {
@@ -125,15 +138,9 @@ export class RemoteKeys implements KeyHolder {
   /** The jose key function: the key for a token's header. */
   readonly key = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
     const held = this.#held
-    if (held.set === undefined) {
-      if (held.inflight === undefined && held.waitMs() === 0) void this.refresh('initial')
-      await held.inflight
-      const fetched = this.#held.set
-      if (fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet', held.waitMs())
-      // One fetch a request: the set just fetched lacks the kid (401 unknown_key). Another fetch
-      // would keep the request past the one fetch server.pluginTimeout is checked against (key-source.ts).
-      return await fetched(header, token) as CryptoKey
-    }
+    // One fetch a request: the set just fetched lacks the kid (401 unknown_key). Another fetch
+    // would keep the request past the one fetch server.pluginTimeout is checked against (key-source.ts).
+    if (held.set === undefined) return await (await this.#firstSet())(header, token) as CryptoKey
     try {
       return await held.set(header, token) as CryptoKey
     } catch (err) {
@@ -148,6 +155,65 @@ export class RemoteKeys implements KeyHolder {
       return await held.set(header, token) as CryptoKey
     }
   }
+
+  /** The set once a fetch brought one: the fetch in flight (or one started now) when none ever did; KeysUnavailable after it without one. */
+  async #firstSet (): Promise<KeyFunction> {
+    const held = this.#held
+    if (held.inflight === undefined && held.waitMs() === 0) void this.refresh('initial')
+    await held.inflight
+    const fetched = held.set
+    if (fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet', held.waitMs())
+    return fetched
+  }
+
+  /**
+   * What a route's HMAC tokens go through when its secret sits beside this key set (nothing tells
+   * at load whether the secret is a member of a remote key, n or x...): it throws PUBLIC_SECRET
+   * once a fetched set showed it so, for as long as the source is held; before any set, a token
+   * waits for the first as a token for a key of the set does (503 when none comes). Made at setup.
+   */
+  secretCheck (secret: string, route: string): () => Promise<void> | undefined {
+    const held = this.#held
+    const digest = hash('sha256', secret, 'base64')
+    const given = this.#secrets.get(digest)
+    if (given !== undefined) given.routes.push(route)
+    else {
+      this.#secrets.set(digest, { secret, routes: [route] })
+      // A set the source held before (a reload): examined now, said once in service.
+      if (held.fetched !== undefined) this.#mark(digest, secret, held.fetched)
+    }
+    const check = (): undefined => {
+      if (held.publicSecrets.has(digest)) throw PUBLIC_SECRET
+      return undefined
+    }
+    return () => held.set === undefined ? this.#firstSet().then(check) : check()
+  }
+
+  /** Each fetch (whichever holder ran it): its secrets that are public, marked and said at error, the routes named, never the secret. */
+  examine (keys: readonly unknown[]): void {
+    for (const [digest, { secret, routes }] of this.#secrets) {
+      this.#mark(digest, secret, keys)
+      const member = this.#held.publicSecrets.get(digest)
+      if (member !== undefined && this.#inService) this.#log.error({ url: this.#held.jwks?.shown, routes, member }, PUBLIC_SECRET_ERROR)
+    }
+  }
+
+  #mark (digest: string, secret: string, keys: readonly unknown[]): void {
+    const held = this.#held
+    if (held.publicSecrets.has(digest)) return
+    const part = publicPartOf(secret, keys)
+    if (part === undefined) return
+    held.publicSecrets.set(digest, `keys[${part.key}].${part.member}`)
+    // Tokens cached as verified with it (a set before did not hold it) are verified again.
+    held.generation++
+  }
+
+  inService (): void {
+    this.#inService = true
+    if (this.#held.fetched !== undefined) this.examine(this.#held.fetched)
+  }
+
+  outOfService (): void { this.#inService = false }
 
   dispose (): void {
     if (this.#disposed) return
@@ -212,6 +278,8 @@ export class RemoteKeys implements KeyHolder {
     if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys)) throw new Error('JSON Web Key Set malformed')
     const held = this.#held
     const all = jwks.keys as unknown[]
+    // Every entry, usable or not, in a set installed or not: whatever it publishes is public.
+    held.sawKeys(all)
     const usable: JWK[] = []
     const skipped = new Map<string, { kid: unknown, problem: string }>()
     for (const k of all.length > MAX_KEYS ? all.slice(0, MAX_KEYS) : all) {

@@ -9,6 +9,9 @@ export interface KeySource {
   readonly generation: number
 }
 
+/** Throws (or rejects) when the secret may not verify tokens (a remote set made it public: RemoteKeys.secretCheck); a promise while that is not known yet. */
+export type SecretCheck = () => Promise<void> | undefined
+
 const isHmac = (alg: unknown) => (HMAC as readonly unknown[]).includes(alg)
 
 /**
@@ -23,15 +26,16 @@ const canonical = (token: string): boolean =>
 /**
  * Signature and standard claims (iss, aud, exp, nbf) through jose, and iat not in the future
  * (jose checks it only against a maximum age). HMAC algorithms only ever get
- * the configured secret and the others only the key set, so a public key can never serve as an
- * HMAC secret; keys named by the token (jku, x5u, jwk) are never looked at.
+ * the configured secret (once `secretCheck` passes) and the others only the key set, so a public
+ * key can never serve as an HMAC secret; keys named by the token (jku, x5u, jwk) are never looked at.
  */
-export function tokenVerifier (keys: KeySource | undefined, secret: string | undefined, options: JWTVerifyOptions) {
+export function tokenVerifier (keys: KeySource | undefined, secret: string | undefined, options: JWTVerifyOptions, secretCheck?: SecretCheck) {
   const secretKey: KeyObject | undefined = secret === undefined ? undefined : createSecretKey(Buffer.from(secret, 'utf8'))
   const getKey: JWTVerifyGetKey = (header, token) => {
     if (isHmac(header.alg)) {
       if (secretKey === undefined) throw Object.assign(new Error('no secret'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' })
-      return secretKey
+      const checking = secretCheck?.()
+      return checking === undefined ? secretKey : checking.then(() => secretKey)
     }
     if (keys === undefined) throw Object.assign(new Error('no key set'), { code: 'ERR_JOSE_ALG_NOT_ALLOWED' })
     return keys.key(header, token)
