@@ -83,6 +83,11 @@ const headerPairs = (size: number): number => Math.ceil(size / 32) + 4
  * bytes (Huffman's shortest code is 5 bits); references to HPACK's table, to 400 times theirs.
  */
 const AMPLIFICATION = 4
+/**
+ * And how much such lists may come to in all (1 MiB at the default 16 KiB): bytesRead counts frames
+ * nghttp2 ignores (an unknown type, without limit), with which a client paid the ratio above.
+ */
+const OVERSIZED_LISTS = 64
 
 /** An HTTP/2 header list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 6.5.2: name, value and 32 per field), from Node's raw [name, value, ...]. */
 export function headerListSize (raw: readonly string[]): number {
@@ -205,7 +210,8 @@ export class Http2Connections {
    * connection cut the client's other first requests too. Built of HPACK references (megabytes from a
    * few KB), it cuts the connection at once, the rest of what it sent not decoded: once such lists
    * come to more than AMPLIFICATION times every byte the connection has read (a whole read, so
-   * this frame's and more). Synchronously: the one header list decoded is the cost.
+   * this frame's and more), or to more than OVERSIZED_LISTS lists of the size (a browser's few are
+   * refused all the same). Synchronously: the one header list decoded is the cost.
    */
   checkHeaderList (session: Http2Session, raw: readonly string[]): void {
     if (!session.pendingSettingsAck) return
@@ -213,7 +219,7 @@ export class Http2Connections {
     if (size <= this.#limits.maxHeaderListSize) return
     const a = (session as GuardedSession)[ALLOWANCE]
     a.oversized += size
-    if (a.oversized > AMPLIFICATION * (a.socket?.bytesRead ?? 0)) this.#cut(session, 'header_list_size', true)
+    if (a.oversized > AMPLIFICATION * (a.socket?.bytesRead ?? 0) || a.oversized > OVERSIZED_LISTS * this.#limits.maxHeaderListSize) this.#cut(session, 'header_list_size', true)
   }
 
   /** GOAWAY to every session: no new streams; those in flight finish, then the session closes. */

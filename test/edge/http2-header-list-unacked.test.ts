@@ -77,6 +77,23 @@ t.test('before SETTINGS are acknowledged, a header list over maxHeaderListSize c
   t.ok(gw.logs.filter(l => l.error === 'headers_too_large').length <= 1, 'one request at most refused (431), not the burst\'s 50')
 })
 
+t.test('before SETTINGS are acknowledged, frames nghttp2 ignores do not pay for header lists built of references: cut within 1 MiB of them', async t => {
+  const { gw, socket } = await gateway(t)
+  const s = await socket()
+  let closed = false
+  s.once('close', () => { closed = true })
+  // Each list 400 KB (x-big, 4,000 bytes indexed on stream 1, referenced 100 times), after 112 KB of
+  // frames of an unknown type (ignored, no limit): 3.6 times the bytes read, under the ratio.
+  const refs = new Array<number>(100).fill(0x80 | 62)
+  const filler = Array.from({ length: 7 }, () => frame(0xfa, 0, 0, Buffer.alloc(16_384)))
+  const lists = Array.from({ length: 8 }, (_, i) => [...filler, frame(1, 0x5, 2 * i + 1,
+    Buffer.from([...GET, ...(i === 0 ? [0x40, ...hpackString('x-big'), ...hpackString('a'.repeat(4_000))] : []), ...refs]))]).flat()
+  s.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0)), ...lists]))
+  t.ok(await until(() => closed), 'the connection is cut')
+  t.equal(await metricValue(gw.adminUrl as string, 'portcullis_http2_connections_cut_total{reason="header_list_size"}'), 1)
+  t.ok(gw.logs.filter(l => l.error === 'headers_too_large').length <= 3, 'three lists at most decoded and refused (431), not the eight sent')
+})
+
 t.test('before SETTINGS are acknowledged, a header list within the size is served, and the connection with it', async t => {
   const { gw, socket } = await gateway(t)
   const s = await socket()
