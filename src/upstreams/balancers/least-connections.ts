@@ -24,7 +24,7 @@ export class LeastConnections implements Balancer {
     const start = this.#start
     const failures = this.#failures
     failures.reset()
-    for (const t of targets) if (usable(t, now, exclude, roomOnly, anyState)) failures.add(t.recentFailures, now, load(t))
+    for (const t of targets) if (usable(t, now, exclude, roomOnly, anyState)) failures.add(t.recentFailures, now, load(t), t.weight)
     let best: Target | undefined
     let bestCost = 0
     let at = start
@@ -33,7 +33,7 @@ export class LeastConnections implements Balancer {
       const t = targets[i] as Target
       if (!usable(t, now, exclude, roomOnly, anyState)) continue
       // cost / t.weight < bestCost / best.weight, without dividing (factors are powers of 2: ties stay exact)
-      const cost = (load(t) + 1) * failures.factor(t.recentFailures, now)
+      const cost = (load(t) + 1) * failures.factor(t.recentFailures, now, t.weight)
       if (best === undefined || cost * best.weight < bestCost * t.weight) { best = t; bestCost = cost; at = i }
     }
     // The next scan starts after the one picked (not after `start`), so an unusable target's turn

@@ -25,7 +25,7 @@ export class P2cEwma implements Balancer {
     for (const t of targets) {
       if (!usable(t, now, exclude, roomOnly, anyState)) continue
       n++
-      failures.add(t.recentFailures, now, load(t))
+      failures.add(t.recentFailures, now, load(t), t.weight)
     }
     if (n === 0) return undefined
     const a = Math.floor(Math.random() * n)
@@ -50,5 +50,5 @@ export class P2cEwma implements Balancer {
  * load outweighed the penalty.
  */
 function cost (t: Target, now: number, failures: FailureBaseline): number {
-  return (t.latency.estimate(now) + 1) * (load(t) + 1) * failures.factor(t.recentFailures, now) / t.weight
+  return (t.latency.estimate(now) + 1) * (load(t) + 1) * failures.factor(t.recentFailures, now, t.weight) / t.weight
 }

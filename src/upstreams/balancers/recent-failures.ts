@@ -12,8 +12,6 @@ const PRIOR_ANSWERS = MAX_EXPONENT
  * How unevenly the balancer itself spreads failures that land on every target: least-connections
  * sends requests that fail at once to the targets with nothing in flight, in turn after the last
  * one picked, so a target not busy with the other requests gets a few times as many as one that is.
- * Also how far below the best target's share of answered tries a target's may be and still count
- * as answering.
  */
 const SHARED_SPREAD = 3
 /**
@@ -86,17 +84,19 @@ function fraction (failures: number, answers: number): number {
  * fraction alone, one client sending a request at a time went to one target for seconds); under
  * load, one that got fewer of them answers fewer (a busy upstream starved one). So up to
  * SHARED_SPREAD times the failures of the target that answers best (the largest share of its tries;
- * for that one, of the next) are not held against a target that answers (its share at least
- * 1/SHARED_SPREAD of the best), nor, in proportion, against any while fewer requests are in flight
- * than there are targets (1 - the average load). A target that answers nothing, in a busy
- * upstream, gets no such allowance: beside targets failing a share of their tries, its fraction
- * alone ranks it behind them (3 times the fewest failures, allowed to every target, gave it its
- * round-robin share once about a third of the requests failed everywhere; and kept out, it has the
- * fewest, which no longer kept the targets that answer alike).
+ * for that one, of the next), per unit of weight (a target of 10 takes 10 times the failures of one
+ * of 1: allowed the lighter one's, it lost its share to it), are not held against a target, times
+ * the square of its share over the best one's, or, if more, 1 - the average load (fewer requests in
+ * flight than there are targets). A target that answers nothing, in a busy upstream, gets no such
+ * allowance: beside targets failing a share of their tries, its fraction alone ranks it behind
+ * them (3 times the fewest failures, allowed to every target, gave it its round-robin share once
+ * about a third of the requests failed everywhere; and kept out, it has the fewest, which no longer
+ * kept the targets that answer alike). Squared, not in full from a third of the best share: a
+ * target failing half its own tries kept its share (a cliff between 90% and 100% failing).
  */
 export class FailureBaseline {
   #lowest = Infinity
-  /** The two targets that answered the largest shares of their tries (ties: the fewer failures), with those. */
+  /** The two targets that answered the largest shares of their tries (ties: the fewer failures), with those per unit of weight. */
   #first: RecentFailures | undefined
   #firstShare = 0
   #firstFailures = 0
@@ -111,35 +111,36 @@ export class FailureBaseline {
     this.#firstShare = this.#firstFailures = this.#secondShare = this.#secondFailures = 0
   }
 
-  /** `load`: its requests in flight and queued. */
-  add (target: RecentFailures, now: number, load: number): void {
+  /** `load`: its requests in flight and queued; `weight`: the target's. */
+  add (target: RecentFailures, now: number, load: number, weight: number): void {
     const failures = target.failures(now)
     const answers = target.answers(now)
     this.#lowest = Math.min(this.#lowest, fraction(failures, answers))
     const share = answers / (failures + answers + PRIOR_ANSWERS)
-    if (this.#first === undefined || share > this.#firstShare || (share === this.#firstShare && failures < this.#firstFailures)) {
+    const perWeight = failures / weight
+    if (this.#first === undefined || share > this.#firstShare || (share === this.#firstShare && perWeight < this.#firstFailures)) {
       if (this.#first !== undefined) { this.#secondShare = this.#firstShare; this.#secondFailures = this.#firstFailures }
       this.#first = target
       this.#firstShare = share
-      this.#firstFailures = failures
-    } else if (share > this.#secondShare || (share === this.#secondShare && failures < this.#secondFailures)) {
+      this.#firstFailures = perWeight
+    } else if (share > this.#secondShare || (share === this.#secondShare && perWeight < this.#secondFailures)) {
       this.#secondShare = share
-      this.#secondFailures = failures
+      this.#secondFailures = perWeight
     }
     this.#load += (load - this.#load) * LOAD_WEIGHT
   }
 
-  /** A power of 2, so that costs stay exact ties. */
-  factor (target: RecentFailures, now: number): number {
+  /** A power of 2, so that costs stay exact ties. `weight`: the target's. */
+  factor (target: RecentFailures, now: number, weight: number): number {
     const failures = target.failures(now)
     if (failures === 0) return 1
     const answers = target.answers(now)
     const tries = failures + answers + PRIOR_ANSWERS
-    // The failures of the target that answers best, or of the next for that one itself.
+    // The failures of the target that answers best, or of the next for that one itself, per unit of weight.
     const theirs = target === this.#first ? this.#secondFailures : this.#firstFailures
     const idle = 1 - this.#load
-    const answering = this.#firstShare === 0 ? 1 : SHARED_SPREAD * answers / tries / this.#firstShare
-    const shared = SHARED_SPREAD * theirs * Math.min(1, Math.max(idle, answering))
+    const answering = this.#firstShare === 0 ? 1 : (answers / tries / this.#firstShare) ** 2
+    const shared = SHARED_SPREAD * theirs * weight * Math.min(1, Math.max(idle, answering))
     const excess = failures - Math.max(this.#lowest * tries, shared)
     return excess <= 0 ? 1 : 2 ** Math.round(MAX_EXPONENT * excess / tries)
   }
