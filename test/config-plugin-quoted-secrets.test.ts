@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseConfig } from '../src/config/load.ts'
+import { pluginWarnings } from '../src/plugins/plugin-warnings.ts'
 import { formatIssue } from '../src/config/config-error.ts'
 import { issues } from './helpers/config-issues.ts'
 import { configFile, gatewayYaml, namedUpstream, startFromFile } from './reload/helpers.ts'
@@ -96,4 +97,36 @@ t.test('a secret past ASCII a plugin\'s warning quotes is hidden: validate, expl
   t.teardown(() => gw.close())
   shown(gw.logs.filter(l => l.level === 40).map(l => String(l.msg)).join('\n'), 'the start log')
   t.notMatch(JSON.stringify(gw.logs), 'Geheim', 'nor in any log line')
+})
+
+// A message was cut at 1,000 characters and the longest secret's length, then its secrets hidden, then
+// cut at 1,000: a secret across the first cut, cut in half, was not found, and the secrets hidden
+// before it, each shorter as [redacted], pulled its first half under the second cut: shown.
+const ACROSS = 'sk_live_0123456789abcdefghijklmnopqrstuvwxyzABCD'
+const STRADDLER = quotingPlugin('straddler', `  warnings (config) {
+    const k = config.apiKey
+    const across = (start, end) => { let m = start; while (m.length < 1010) m += 'x'; return m + end }
+    return [
+      across('apiKey ' + k + ' and ' + k + ', ' + k + ', ' + k + ' is a test key; routes sharing it: ', k + ' (again)'),
+      across('quoted ' + JSON.stringify(k) + ' ' + JSON.stringify(k) + ' ', JSON.stringify(k)),
+      across('apiKey ' + k + ' ' + k + ' ' + k + ' at ', 'https://svc:' + 'P4ss'.repeat(12) + '@vendor.example/')
+    ]
+  },
+  setup () { return {} }`)
+
+t.test('a secret a plugin\'s long warning quotes across its cut is hidden, secrets hidden before it or not', async t => {
+  for (const secret of [ACROSS, 'sk_live_"0123456789\\abcdefghijklmnopqrstuvwxyz"ABCD']) {
+    const dir = t.testdir({ 'straddler.mjs': STRADDLER })
+    const loaded = await parseConfig(gatewayYaml({ a: ['http://127.0.0.1:1'] }, quotingRoute('straddler', 'warn'), 'loadPlugins: [ ./straddler.mjs ]'), join(dir, 'gw.yaml'), { VENDOR_API_KEY: secret })
+    const warnings = (loaded.warnings ?? []).map(w => w.message)
+    t.equal(warnings.length, 3)
+    t.match(warnings[0], /^route "r": apiKey \[redacted\] and \[redacted\], \[redacted\], \[redacted\] is a test key; routes sharing it: x+(\[redacted\])?…$/)
+    t.match(warnings[1], /^route "r": quoted "\[redacted\]" "\[redacted\]" x+("\[redacted\])?…$/)
+    t.match(warnings[2], /^route "r": apiKey \[redacted\] \[redacted\] \[redacted\] at x+(https:\/\/\[redacted\])?…$/)
+    const said = pluginWarnings(loaded.config, loaded.plugins, 0).map(w => w.said).join('\n')
+    for (const [text, what] of [[warnings.join('\n'), 'validate, the log'], [said, 'explain']] as const) {
+      // The end of each: the secret's first characters, written or quoted, or the URL's user and password.
+      t.notMatch(text, /x"?s|svc|P4/, `${what}: ${text.slice(-60)}`)
+    }
+  }
 })

@@ -40,6 +40,39 @@ t.test('a secret is hidden wherever it occurs in a text, inside a longer word to
   t.equal(hidingValues(['secret-1', 'secret-12'])('x secret-123 y'), 'x [redacted]3 y', 'the longest starting at a place')
 })
 
+// After a match the search went on past it: a secret starting inside it (`abcdefgh12` then
+// `12ZZSECRETZZ` sharing `12`) showed but for its start: `[redacted]ZZSECRETZZ`.
+t.test('secrets overlapping in a text are hidden whole, a run of them as one [redacted]', async t => {
+  const hide = hidingValues(['abcdefgh12', '12ZZSECRETZZ', 'ETZZ-tail-secret'])
+  t.equal(hide('joined: abcdefgh12ZZSECRETZZ.'), 'joined: [redacted].')
+  t.equal(hide('abcdefgh12ZZSECRETZZ-tail-secret!'), '[redacted]!', 'a chain of three')
+  t.equal(hide('x 12ZZSECRETZZ abcdefgh12 y'), 'x [redacted] [redacted] y', 'apart, each its own')
+  t.equal(hide('abcdefgh12abcdefgh12'), '[redacted][redacted]', 'side by side, each its own')
+})
+
+// A text cut from a longer one may end in the start of a secret: hidden too, in every form looked for.
+t.test('a cut text ending in the start of a secret hides it', async t => {
+  const hide = hidingValues(['sk_live_0123456789', 'pass"word\\123', 'abcdefgh12', '12ZZSECRETZZ'])
+  t.equal(hide('key sk_live_01234', true), 'key [redacted]')
+  t.equal(hide('key s', true), 'key [redacted]', 'its first character alone')
+  t.equal(hide('key sk_live_01234'), 'key sk_live_01234', 'not cut: nothing past the end')
+  t.equal(hide('got "pass\\"wo', true), 'got "[redacted]', 'JSON-escaped')
+  t.equal(hide('a abcdefgh12ZZSE', true), 'a [redacted]', 'starting inside a secret found whole')
+  t.equal(hide('key sk_live_0123456789 and x', true), 'key [redacted] and x', 'no secret starts with the end')
+})
+
+// Overlap runs are read at each place: 5,000 keys chained end to start, a text of 100 KB of them.
+t.test('overlapping secrets are looked for in time linear in the text', async t => {
+  const keys = Array.from({ length: 5000 }, (_, i) => `k${String(i).padStart(5, '0')}-${randomBytes(8).toString('hex')}`)
+  // Each key then the next one's start glued on: `k00001-…k00002-` runs into the next key.
+  const chained = keys.map(k => k + k.slice(0, 7)).join('')
+  const hide = hidingValues([...keys, ...keys.map(k => k.slice(3) + k.slice(0, 7))])
+  const started = performance.now()
+  const hidden = hide(chained + chained, true)
+  t.notMatch(hidden, /[0-9a-f]{16}/, 'no key shows')
+  t.ok(performance.now() - started < 2000, `${Math.round(performance.now() - started)} ms`)
+})
+
 t.test('a plugin quoting its secret unquoted, glued to other text, shows it hidden: validate, the reload answer, the log', async t => {
   const a = await namedUpstream('a')
   const cf = await configFile(gatewayYaml({ a: [a.url] }, route('ok'), 'loadPlugins: [ ./vendor.mjs ]'))

@@ -1,4 +1,5 @@
 import { hidingValues, redactProblem } from './redact.ts'
+import { REDACTED } from './url-userinfo.ts'
 
 /** One problem in a config file, located at file:line:column and a key path such as routes[1].upstream. */
 export interface ConfigIssue {
@@ -28,9 +29,24 @@ const REFUSED_VARIABLE = /^\$(?=_*[A-Z])[A-Z0-9_]+$/
  * know to be secret.
  */
 export function hiddenIn (issues: readonly ConfigIssue[], secrets: readonly string[]): ConfigIssue[] {
-  const hideValues = hidingValues(secrets.filter(s => !REFUSED_VARIABLE.test(s)))
+  const hide = hidingIn(secrets)
   // A path is keys (one holding a secret is hidden as it is made, shownKey): a value looked for there hid the key of the same name.
-  return issues.map(i => ({ ...i, path: redacted(i.path), message: redacted(hideValues(i.message)) }))
+  return issues.map(i => ({ ...i, path: redacted(i.path), message: hide(i.message) }))
+}
+
+// A cut text ending in a URL's authority (`https://user:pa`): its userinfo may go on past the cut.
+const CUT_USERINFO = /(?<![a-z0-9+.-])([0-9+.-]*[a-z][a-z0-9+.-]*:\/\/)[^\s/?]+$/i
+
+/**
+ * A message as hiddenIn shows it. `cut`: it was cut from a longer one, and what may be the start of
+ * a secret at its end is hidden too: of one of `secrets` (hidingValues), a URL's userinfo.
+ */
+export function hidingIn (secrets: readonly string[]): (message: string, cut?: boolean) => string {
+  const hideValues = hidingValues(secrets.filter(s => !REFUSED_VARIABLE.test(s)))
+  return (message, cut = false) => {
+    const hidden = hideValues(message, cut)
+    return redacted(cut ? hidden.replace(CUT_USERINFO, `$1${REDACTED}`) : hidden)
+  }
 }
 
 /**

@@ -234,12 +234,14 @@ export function hiddenValues (value: unknown): string[] {
 /**
  * A function replacing each of `secrets` (hiddenValues), as written or JSON-escaped, by [redacted]
  * wherever it occurs in a text, inside a longer word too (`Bearer%20<key>`, `0x<key>`): a secret
- * shown is worse than a word of the text hidden (a password `upstream` hides that word). The
- * longest is taken where several start at one place. Each place is looked up by its first
- * characters, then once for each length of secret starting so: time linear in the text, however
- * many secrets share a prefix (20,000 `sk_live_` keys tried one by one took 6 s over 5,000 near-misses).
+ * shown is worse than a word of the text hidden (a password `upstream` hides that word). Every
+ * place a secret covers is hidden, of overlapping ones too (`<key>` glued to a secret starting with
+ * its end showed that one but for its start), as one [redacted]. Each place is looked up by its
+ * first characters, then once for each length of secret starting so: time linear in the text,
+ * however many secrets share a prefix (20,000 `sk_live_` keys tried one by one took 6 s over 5,000
+ * near-misses). `cut`: the text was cut from a longer one: an end that starts a secret is hidden too.
  */
-export function hidingValues (secrets: readonly string[]): (text: string) => string {
+export function hidingValues (secrets: readonly string[]): (text: string, cut?: boolean) => string {
   // Each as JSON writes it too: a check or setup quoting one with JSON.stringify escapes its " and \.
   const given = [...new Set(secrets.flatMap(s => [s, JSON.stringify(s).slice(1, -1)]))].filter(s => s !== '')
   if (given.length === 0) return text => text
@@ -257,17 +259,43 @@ export function hidingValues (secrets: readonly string[]): (text: string) => str
   }
   for (const list of lengths.values()) list.sort((a, b) => b - a)
   const firsts = new Set(given.map(s => s.charCodeAt(0)))
-  return text => {
+  // For a cut text's end: sorted, the secrets longer than a text and starting with it follow it.
+  const sorted = given.toSorted()
+  const longest = given.reduce((n, s) => Math.max(n, s.length), 0)
+  const starts = (end: string): boolean => {
+    let lo = 0
+    let hi = sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((sorted[mid] as string) <= end) lo = mid + 1
+      else hi = mid
+    }
+    return sorted[lo]?.startsWith(end) === true
+  }
+  return (text, cut = false) => {
     let out = ''
     let from = 0
-    for (let i = 0; i + head <= text.length;) {
-      const found = firsts.has(text.charCodeAt(i)) ? lengths.get(text.slice(i, i + head))?.find(n => ofLength.get(n)?.has(text.slice(i, i + n))) : undefined
-      if (found === undefined) { i++; continue }
-      out += text.slice(from, i) + REDACTED
-      i += found
-      from = i
+    // The run of hidden places being read: from `start` up to `end` (0, 0: none).
+    let start = 0
+    let end = 0
+    for (let i = 0; i < text.length; i++) {
+      if (!firsts.has(text.charCodeAt(i))) continue
+      // Where hiding from i must reach: the longest secret there (only one reaching past the run
+      // matters: the run's places are hidden already), or a cut text's end that starts a secret.
+      let reach = 0
+      const n = i + head > text.length ? undefined : lengths.get(text.slice(i, i + head))?.find(len => i + len <= end || ofLength.get(len)?.has(text.slice(i, i + len)))
+      if (n !== undefined) reach = i + n
+      if (cut && reach < text.length && text.length - i < longest && starts(text.slice(i))) reach = text.length
+      if (reach <= end) continue
+      if (i >= end) {
+        if (end > start) out += text.slice(from, start) + REDACTED
+        from = end
+        start = i
+      }
+      end = reach
     }
-    return from === 0 ? text : out + text.slice(from)
+    if (end === 0) return text
+    return out + text.slice(from, start) + REDACTED + text.slice(end)
   }
 }
 
