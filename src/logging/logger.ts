@@ -1,6 +1,9 @@
 import cluster from 'node:cluster'
 import fs from 'node:fs'
-import pino, { type Logger } from 'pino'
+import { createRequire } from 'node:module'
+import type { PeerCertificate } from 'node:tls'
+import pino, { type DestinationStream, type Logger } from 'pino'
+import type { PrettyOptions } from 'pino-pretty'
 import { hideUserinfo, REDACTED } from '../config/url-userinfo.ts'
 
 export interface LoggerOptions { level?: string, pretty?: boolean }
@@ -241,29 +244,37 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4))
 let dropped = 0
 export const droppedLogLines = (): number => dropped
 
-/** Whole lines written at once: their text (what a write cut short left of it: bytes), bytes and count. */
-interface Chunk { text: string | Buffer, bytes: number, lines: number }
+/**
+ * Whole lines written at once: their text (what a write cut short left of it: bytes), bytes and
+ * count; `weighty`: lines the reserve is for (see reserveFor), never in a chunk with others, so
+ * that an exit can write them first (see writeAll).
+ */
+interface Chunk { text: string | Buffer, bytes: number, lines: number, weighty: boolean }
+
+/** How a logger's JSON line is shown: as it is, or made readable (see createLogger). */
+type Render = (line: string) => string
 
 /**
  * The process's stdout, for its log lines: gathered into writes of up to PIPE_BUF bytes (a longer
  * line alone: see shareStdout), each written synchronously once no further line fits it, or
  * within FLUSH_MS. A write per access-log line cost about a tenth of the gateway's throughput
  * (`npm run bench`); a write handed to the thread pool per batch (sonic-boom's sync: false), 2-3 µs more a line.
- * Never blocks the process: process.stdout, as Node opens a pipe or socket (libuv), makes it
- * non-blocking, so a full pipe refuses a write (EAGAIN), tried again (RETRY_MS), the lines
+ * Never blocks the process: stdout is written non-blocking (see stdoutFd), so a full pipe or a
+ * stalled terminal refuses a write (EAGAIN), tried again (RETRY_MS), the lines
  * held meanwhile up to MAX_HELD bytes; past them each is dropped and counted (but warnings, errors
  * and info lines other than access lines, within RESERVE), and the first line held again is preceded
- * by one saying how many. A reader gone (EPIPE), every line is dropped. What is still held is
- * written when the process exits (writeAll), crash included, within EXIT_WRITE_MS; only a SIGKILL
- * can lose it otherwise.
+ * by one saying how many (or, all quiet, follows the lines held once written). A reader gone
+ * (EPIPE), every line is dropped. What is still held is written when the process exits (writeAll),
+ * crash included, within EXIT_WRITE_MS; only a SIGKILL can lose it otherwise.
  */
 class StdoutLines {
-  // Read from process.stdout: opening it makes a pipe non-blocking (see above).
-  readonly #fd = process.stdout.fd
+  readonly #fd = stdoutFd()
   readonly #chunks: Chunk[] = []
   #held = 0
   /** Lines dropped since the last held: the next line held is preceded by a line saying so. */
   #gap = 0
+  /** How the last line held was shown: the lines of StdoutLines' own (gapLine, deferredLine) alike. */
+  #render = plain
   /** While stdout refuses writes: the next try, and how long after a refusal the one after it comes. */
   #retry: NodeJS.Timeout | undefined
   #retryMs = RETRY_MS
@@ -271,23 +282,27 @@ class StdoutLines {
   #gone = false
 
   constructor () {
-    setInterval(() => { this.#send(true) }, FLUSH_MS).unref()
+    setInterval(() => {
+      // A gap the reader has caught up with shows though no line follows it (an idle gateway).
+      if (this.#gap > 0 && !this.#gone && this.#chunks.length === 0 && this.#retry === undefined) this.#hold(this.#render(gapLine(this.#gap)), true)
+      this.#send(true)
+    }, FLUSH_MS).unref()
   }
 
-  /** pino's destination: `line`, a JSON line and its newline. */
-  write (line: string): void {
-    let bytes = Buffer.byteLength(line)
+  /** pino's destination: `line`, a JSON line and its newline, held as `render` shows it. */
+  write (line: string, render = plain): void {
+    if (this.#gone) return this.#drop()
+    let text = render(line)
+    let bytes = Buffer.byteLength(text)
     // From now on (shareStdout) a line longer than PIPE_BUF could be spliced with another process's,
     // and one longer than MAX_HELD could never be held: cut to fit.
-    if ((shared && bytes > PIPE_BUF) || bytes > MAX_HELD) bytes = Buffer.byteLength(line = fitted(line))
+    if ((shared && bytes > PIPE_BUF) || bytes > MAX_HELD) bytes = Buffer.byteLength(text = fitted(line, render))
+    const reserve = reserveFor(line)
     const over = this.#held + bytes - MAX_HELD
-    if (this.#gone || (over > 0 && over > reserveFor(line))) {
-      dropped++
-      this.#gap++
-      return
-    }
-    if (this.#gap > 0) this.#hold(gapLine(this.#gap))
-    this.#hold(line, bytes)
+    if (over > 0 && over > reserve) return this.#drop()
+    this.#render = render
+    if (this.#gap > 0) this.#hold(this.#render(gapLine(this.#gap)), true)
+    this.#hold(text, reserve > 0, bytes)
     this.#send(false)
   }
 
@@ -297,15 +312,20 @@ class StdoutLines {
     done?.()
   }
 
-  #hold (line: string, bytes = Buffer.byteLength(line)): void {
+  #drop (): void {
+    dropped++
+    this.#gap++
+  }
+
+  #hold (text: string, weighty: boolean, bytes = Buffer.byteLength(text)): void {
     this.#gap = 0
     this.#held += bytes
     const last = this.#chunks.at(-1)
-    if (last !== undefined && typeof last.text === 'string' && last.bytes + bytes <= PIPE_BUF) {
-      last.text += line
+    if (last !== undefined && typeof last.text === 'string' && last.weighty === weighty && last.bytes + bytes <= PIPE_BUF) {
+      last.text += text
       last.bytes += bytes
       last.lines++
-    } else this.#chunks.push({ text: line, bytes, lines: 1 })
+    } else this.#chunks.push({ text, bytes, lines: 1, weighty })
   }
 
   /** Writes the chunks no line will join (`all`: every one) while stdout takes them. */
@@ -353,12 +373,17 @@ class StdoutLines {
   /**
    * Everything held written synchronously (the process exits), until a write fails for good or
    * EXIT_WRITE_MS have passed: a reader stalled, or slower than the lines held, keeps the process
-   * from exiting that long at most.
+   * from exiting that long at most. Once stdout refuses a write (the reader lags), the weighty
+   * lines left go first: a crash's fatal line and `stopped` were lost behind megabytes of access
+   * lines the reader could not take in time.
    */
   writeAll (): void {
-    if (this.#gap > 0) this.#hold(gapLine(this.#gap))
+    if (this.#gap > 0) this.#hold(this.#render(gapLine(this.#gap)), true)
     const end = performance.now() + EXIT_WRITE_MS
-    for (const chunk of this.#chunks.splice(0)) {
+    const chunks = this.#chunks.splice(0)
+    let lagging = false
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i] as Chunk
       for (let rest = typeof chunk.text === 'string' ? Buffer.from(chunk.text) : chunk.text; rest.length > 0;) {
         try {
           rest = rest.subarray(fs.writeSync(this.#fd, rest))
@@ -366,14 +391,32 @@ class StdoutLines {
           const code = (err as NodeJS.ErrnoException).code
           const left = end - performance.now()
           if ((code !== 'EAGAIN' && code !== 'EBUSY') || left <= 0) return
+          // This chunk's rest first (its lines whole), then the others in their new order.
+          if (!lagging) chunks.splice(i + 1, Infinity, ...this.#weightyFirst(chunks.slice(i + 1)))
+          lagging = true
           Atomics.wait(sleeper, 0, 0, Math.min(EAGAIN_WAIT_MS, left))
         }
       }
     }
   }
+
+  /** `chunks` with the weighty ones first, then a line saying how many others follow, then those; as they are if already so. */
+  #weightyFirst (chunks: Chunk[]): Chunk[] {
+    const firstOther = chunks.findIndex(c => !c.weighty)
+    if (firstOther === -1 || chunks.findLastIndex(c => c.weighty) < firstOther) return chunks
+    const others = chunks.filter(c => !c.weighty)
+    const text = this.#render(deferredLine(others.reduce((sum, c) => sum + c.lines, 0)))
+    return [...chunks.filter(c => c.weighty), { text, bytes: Buffer.byteLength(text), lines: 1, weighty: true }, ...others]
+  }
 }
 
-/** Bytes past MAX_HELD `line` may be held in (see RESERVE): off the hot path, read only once MAX_HELD is reached. */
+/** The identity Render: JSON lines as pino writes them. */
+const plain: Render = line => line
+
+/**
+ * Bytes past MAX_HELD `line` (JSON, as pino writes it) may be held in (see RESERVE); more than 0:
+ * the line is weighty (see Chunk). A character or two read, two ends compared for an info line.
+ */
 function reserveFor (line: string): number {
   const level = line.charCodeAt(LEVEL_AT)
   if (level >= WARN_DIGIT) return RESERVE
@@ -383,6 +426,30 @@ function reserveFor (line: string): number {
 /** The line that stands for `count` lines dropped, as pino writes a warning. */
 const gapLine = (count: number): string =>
   `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, dropped: count, msg: `${count} log lines dropped: stdout's reader fell more than ${MAX_HELD / 1024 / 1024} MiB of them behind (portcullis_log_lines_dropped_total)` })}\n`
+
+/** The line that says, at exit, that `count` lines held come after weightier ones logged after some of them (see writeAll). */
+const deferredLine = (count: number): string =>
+  `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, deferred: count, msg: `${count} log lines held at exit follow (access lines, debug), logged before some of the lines above: stdout's reader is slower than the lines held, and what it has not taken ${EXIT_WRITE_MS / 1000} s after the exit began is lost` })}\n`
+
+/**
+ * The fd StdoutLines writes. A pipe or a socket: stdout's, which Node made non-blocking on opening
+ * it (libuv). A terminal: Node makes its fd blocking (a stalled one, Ctrl-S, an unread `docker run -t`,
+ * a frozen SSH session, froze the whole gateway in a write), so it is opened again, non-blocking: a
+ * file description of this process's own, as libuv's reopening of a terminal is, not fd 1's (which
+ * the shell or other processes may share: O_NONBLOCK there would have their writes fail with EAGAIN).
+ * Through /proc (Linux); elsewhere, or for a pty's master side (reopened, /dev/ptmx makes another
+ * pty), a write to a stalled terminal still blocks.
+ */
+function stdoutFd (): number {
+  const fd = process.stdout.fd
+  if (process.stdout.isTTY !== true) return fd
+  try {
+    if (fs.readlinkSync(`/proc/self/fd/${fd}`).endsWith('ptmx')) return fd
+    return fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY)
+  } catch {
+    return fd
+  }
+}
 
 let stdout: StdoutLines | undefined
 
@@ -411,35 +478,35 @@ const MIN_CUT = 64
  * quarter of that, ... (each ending in `…(+N bytes)` for the N left out, as loggedPath marks a
  * path); should that not do (too many fields), its fields but objects (an error's message kept),
  * then its level, time, pid, worker, msg and, while they fit, its IDENTIFYING fields; with
- * `truncated`: the line's length in bytes.
+ * `truncated`: the line's length in bytes. Each as `render` shows it, which must fit.
  */
-function fitted (line: string): string {
+function fitted (line: string, render: Render): string {
   const fields = JSON.parse(line) as Record<string, unknown>
   for (let max = MAX_CUT; max >= MIN_CUT; max /= 4) {
-    const cut = `${JSON.stringify(fields, cutTo(max))}\n`
+    const cut = render(`${JSON.stringify(fields, cutTo(max))}\n`)
     if (Buffer.byteLength(cut) <= PIPE_BUF) return cut
   }
   // Too many fields (a client's 300 headers): the line's own (requestId, status, route...), its
   // objects (headers) left out but an error's message; a client cannot hide who asked for what.
   const err = fields.err as { message?: unknown } | null | undefined
   const own = Object.fromEntries(Object.entries(fields).filter(([, value]) => value === null || typeof value !== 'object'))
-  const kept = `${JSON.stringify({ ...own, ...(typeof err?.message === 'string' ? { err: { message: err.message } } : {}), truncated: Buffer.byteLength(line) }, cutTo(MIN_CUT))}\n`
+  const kept = render(`${JSON.stringify({ ...own, ...(typeof err?.message === 'string' ? { err: { message: err.message } } : {}), truncated: Buffer.byteLength(line) }, cutTo(MIN_CUT))}\n`)
   if (Buffer.byteLength(kept) <= PIPE_BUF) return kept
   // Too many of the line's own (a plugin's 400 fields): who asked, and which route or plugin said it, still shown.
   const { level, time, pid, worker, msg } = fields
   const last: Record<string, unknown> = { level, time, pid, worker, msg: typeof msg === 'string' ? cutString(msg, MIN_CUT) : undefined }
   const truncated = Buffer.byteLength(line)
-  let fit = JSON.stringify({ ...last, truncated })
+  let fit = render(`${JSON.stringify({ ...last, truncated })}\n`)
   for (const name of IDENTIFYING) {
     const value = fields[name]
     if (value === undefined || (value !== null && typeof value === 'object')) continue
     const shown = typeof value === 'string' ? cutString(value, MIN_CUT) : value
-    const next = JSON.stringify({ ...last, [name]: shown, truncated })
-    if (Buffer.byteLength(next) >= PIPE_BUF) continue
+    const next = render(`${JSON.stringify({ ...last, [name]: shown, truncated })}\n`)
+    if (Buffer.byteLength(next) > PIPE_BUF) continue
     last[name] = shown
     fit = next
   }
-  return `${fit}\n`
+  return fit
 }
 
 /** The fields a line cut to its last fallback keeps, in this order, while they fit (see fitted). */
@@ -487,7 +554,7 @@ const PEER_FIELDS = ['data', 'rawPacket', 'body', 'headers'] as const
 /**
  * `shown` (pino's serialized error) and the errors serialized within it (`aggregateErrors`, an
  * error-valued field: of prototype `proto`) without PEER_FIELDS: text or bytes as their length
- * (`dataBytes`), anything else left out.
+ * (`dataBytes`), anything else left out; a peer certificate (`cert`) as certShown.
  */
 function withholdPeerBytes (shown: Record<string, unknown>, proto: object): void {
   for (const name of PEER_FIELDS) {
@@ -497,11 +564,24 @@ function withholdPeerBytes (shown: Record<string, unknown>, proto: object): void
     if (typeof value === 'string') shown[`${name}Bytes`] = Buffer.byteLength(value)
     else if (value instanceof Uint8Array) shown[`${name}Bytes`] = value.byteLength
   }
+  if (Object.hasOwn(shown, 'cert')) shown.cert = certShown(shown.cert)
   for (const value of Object.values(shown)) {
     for (const inner of Array.isArray(value) ? value as unknown[] : [value]) {
       if (inner !== null && typeof inner === 'object' && Object.getPrototypeOf(inner) === proto) withholdPeerBytes(inner as Record<string, unknown>, proto)
     }
   }
+}
+
+/**
+ * A TLS error's peer certificate (Node's ERR_TLS_CERT_ALTNAME_INVALID holds the one whose names did
+ * not match) as what tells which it is: its subject, names, issuer's CN, expiry and SHA-256
+ * fingerprint. Whole, its DER bytes, public key and issuers' chain took kilobytes a line. Anything
+ * else (a plugin's own `cert` field) as it is.
+ */
+function certShown (cert: unknown): unknown {
+  if (cert === null || typeof cert !== 'object' || !('fingerprint256' in cert)) return cert
+  const { subject, subjectaltname, issuer, valid_to: validTo, fingerprint256 } = cert as PeerCertificate
+  return { subject, subjectaltname, issuer: { CN: issuer?.CN }, valid_to: validTo, fingerprint256 }
 }
 
 /** As pino-std-serializers' messageWithCauses, without a message the text ends with already. */
@@ -525,14 +605,27 @@ function messageOnce (err: Error): string | undefined {
   return undefined
 }
 
-/** The process logger: JSON lines, or readable output when stdout is a terminal. */
+const PRETTY: PrettyOptions = { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' }
+
+/**
+ * The process logger: JSON lines, or readable output when stdout is a terminal; either through
+ * StdoutLines. Made readable here, as each line is logged (pino-pretty's prettyFactory, loaded only
+ * then): pino's transport for it, a worker thread, held whatever stdout did not take, without bound
+ * or count, and kept the process from exiting while its terminal took nothing.
+ */
 export function createLogger (options: LoggerOptions = {}): Logger {
   const pretty = options.pretty ?? process.stdout.isTTY === true
+  const lines = bufferedStdout()
+  let destination: DestinationStream & Pick<StdoutLines, 'flush'> = lines
+  if (pretty) {
+    const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: (options: PrettyOptions) => Render }
+    const render = prettyFactory(PRETTY)
+    destination = { write: line => { lines.write(line, render) }, flush: done => { lines.flush(done) } }
+  }
   return pino({
     level: options.level ?? 'info',
     base: { pid: process.pid },
     redact: REDACTION,
-    serializers: { err: serializeErr },
-    transport: pretty ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid' } } : undefined
-  }, pretty ? undefined : bufferedStdout())
+    serializers: { err: serializeErr }
+  }, destination)
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, constants, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import type { Readable } from 'node:stream'
@@ -91,4 +91,52 @@ t.test('a stdout reader that stops reading: the gateway serves on, drops and cou
   t.equal(access.length + counted, REQUESTS, 'every access line written or counted')
   t.equal(all.findIndex(l => parsed(l)?.path === '/after') > gap, true, 'the new lines after the notice')
   t.equal(await dropped(), counted, 'no line dropped since')
+})
+
+t.test('a stdout reader gone (EPIPE): the gateway serves on, counts every line dropped, and exits at once', async t => {
+  const up = await startUpstream((req, res) => { req.resume(); res.end('ok') })
+  t.teardown(() => up.close())
+  const cf = await configFile(gatewayYaml({ u: [up.url] }, '  - { name: r, match: { path: /* }, upstream: u }', 'logging: { accessLog: true }'))
+  t.teardown(() => cf.remove())
+  // A pipe whose only reader is cat: opened write-only (a read end beside it, non-blocking, lets
+  // that open return), then the blocking read end cat reads.
+  const fifo = join(cf.dir, 'stdout')
+  execFileSync('mkfifo', [fifo])
+  const opening = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+  const writeEnd = openSync(fifo, 'w')
+  const readEnd = openSync(fifo, 'r')
+  closeSync(opening)
+  const reader = spawn('cat', [], { stdio: [readEnd, 'pipe', 'inherit'] })
+  const readerGone = once(reader, 'exit')
+  const gateway = spawn(process.execPath, [...CLI_FROM_SOURCES, 'start', '-c', cf.file, '--no-watch'], { cwd: ROOT, stdio: ['ignore', writeEnd, 'inherit'] })
+  closeSync(writeEnd)
+  closeSync(readEnd)
+  const gatewayExited = once(gateway, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  t.teardown(async () => {
+    reader.kill('SIGKILL')
+    gateway.kill('SIGKILL')
+    await gatewayExited
+  })
+  let text = ''
+  ;(reader.stdout as Readable).on('data', (c: Buffer) => { text += c.toString() })
+  let ready: Line | undefined
+  t.ok(await until(() => (ready = text.split('\n').map(parsed).find(l => l?.msg === 'gateway listening')) !== undefined, 60_000), 'started')
+  const { url, admin } = ready as { url: string, admin: string }
+  reader.kill('SIGKILL')
+  await readerGone
+
+  const statuses: number[] = []
+  for (let i = 0; i < 50; i++) {
+    const res = await request(`${url}/r`, { headersTimeout: 5000 })
+    await res.body.dump()
+    statuses.push(res.statusCode)
+  }
+  t.same(statuses.filter(s => s !== 200), [], 'every request answered')
+  const res = await request(`${admin}/metrics`, { headersTimeout: 5000 })
+  const dropped = Number(/^portcullis_log_lines_dropped_total (\d+)$/m.exec(await res.body.text())?.[1])
+  t.ok(dropped >= 50, `every access line dropped and counted (${dropped})`)
+  const stopping = performance.now()
+  gateway.kill('SIGTERM')
+  t.same(await gatewayExited, [0, null], 'SIGTERM ends it')
+  t.ok(performance.now() - stopping < 3_000, `at once: the lines held are given up (${Math.round(performance.now() - stopping)} ms)`)
 })
