@@ -94,6 +94,7 @@ const Server = Type.Object({
     description: 'HTTP/2 to clients. true: on the TLS listener (ALPN h2, with HTTP/1.1 on the same port; needs server.tls). An object: the same with its limits, and optionally cleartext HTTP/2 (h2c, prior knowledge) on a port of its own. Default false. Switching it needs a restart.'
   })),
   maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'Client connections open at once; more are closed on accept, with a log line. Default: no limit (the file descriptor limit).' })),
+  requestBufferTotal: Type.Optional(ByteSize({ description: 'Bytes of request bodies the process may hold read ahead of their upstream connection at once, over all requests: a body an upstream would read whole first (requestBuffer, or one a retry may send again) or read on while it waits in a queue. Past it such a body streams instead, taking a connection once its first bytes are in, and a retry cannot send it again; a queued body is not read on. Shown in portcullis_request_buffer_bytes. Default 64MiB.' })),
   // 'auto' first: Ajv (allErrors, coerceTypes) tries every branch, and the string branch turns a
   // number into a string in place; the Integer branch after it turns it back.
   workers: Type.Optional(Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1 })], {

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { StoreSnapshot } from '../stores/store.ts'
 import { droppedLogLines } from '../logging/logger.ts'
 import { uploadsWaiting } from '../server/http2.ts'
+import { bodyBytesReserved } from '../proxy/body-budget.ts'
 import { RequestMetrics, UNMATCHED_ROUTE } from './request-metrics.ts'
 import { BucketHistogram } from './bucket-histogram.ts'
 import { openMetricsText, type ExpositionFormat } from './exposition.ts'
@@ -127,6 +128,15 @@ export class Metrics {
     aggregator: 'sum',
     registers: [this.registry],
     collect: () => { this.http2UploadsWaiting.set(uploadsWaiting()) }
+  })
+
+  /** Bytes of request bodies read ahead of their upstream connection (server.requestBufferTotal bounds them): the process's. */
+  readonly requestBufferBytes: Gauge = new Gauge({
+    name: 'portcullis_request_buffer_bytes',
+    help: 'Bytes of request bodies reserved to be read ahead of their upstream connection (read whole first, or read on while queued), bounded by server.requestBufferTotal.',
+    aggregator: 'sum',
+    registers: [this.registry],
+    collect: () => { this.requestBufferBytes.set(bodyBytesReserved()) }
   })
 
   /** HTTP/2 connections the gateway cut for abusing the protocol (server.http2.rapidReset, .settingsFlood). */

@@ -21,6 +21,7 @@ import { cutByGateway, isHttp2, resetConnection, resetIfUnread, uploadsOf, type 
 import { lengthLast } from '../server/disposition-first.ts'
 import { isA, NO_BODY, pluginStream, ResponseState, streamPlugin, StreamThrew, UNCHECKED } from './response-state.ts'
 import { readAhead, readBody, readTo } from './read-body.ts'
+import { releaseBody, reserveBody } from './body-budget.ts'
 import { onBodyArrived } from './body-arrival.ts'
 import { BodyRateWatch } from './body-rate.ts'
 import { RequestRejected } from '../plugins/request-rejected.ts'
@@ -36,6 +37,8 @@ export interface ExchangeOwner {
   readonly clientBodyMs: number
   readonly clientMinBodyRate: number
   readonly clientSendMs: number
+  /** server.requestBufferTotal, bytes: the process's budget for bodies read ahead of their connection (see body-budget.ts). */
+  readonly requestBufferTotal: number
   readonly log: Logger
   finished (ex: Exchange): void
   /** The exchange became a tunnel (an upgrade went through): it stays in flight until the tunnel closes (or closeTunnel). */
@@ -329,6 +332,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
   #waitTimer: NodeJS.Timeout | undefined
   /** While its body is read ahead (see #forward, #wait): Node's own mark for the request's buffer, to restore (0: none). */
   #mark = 0
+  /** Bytes of the process's body budget it holds (see #reserve), until its body is handed over or it ends. */
+  #reserved = 0
 
   constructor (owner: ExchangeOwner, route: CompiledRoute, req: IncomingMessage, res: ServerResponse,
     path: string, query: string, params: Record<string, string>, id: string, headers: HeaderMap, clientIp: string,
@@ -514,8 +519,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     const length = this.raw.headers['content-length']
     // Read whole first: a small body, so that a slow uploader holds no upstream connection; a body a retry may send again.
     // Never one going through plugins' body streams: it is streamed, bounded by them (a decoded body could be any size).
+    // Past the process's budget, streamed instead (for good: #mark says its read-ahead began, the body paused).
     if (this.#body === undefined && this.#upgrade === undefined && this.#bodyStreams === undefined && length !== undefined && length !== '0' &&
-        (Number(length) <= upstream.requestBuffer || upstream.retry.buffersBody(this.method, length))) {
+        (Number(length) <= upstream.requestBuffer || upstream.retry.buffersBody(this.method, length)) && this.#mark === 0 && this.#reserve(Number(length))) {
       // A client that goes away mid-body is handled by #closed.
       sendContinue(this.res)
       readBody(this.raw).then(body => { this.#body = body; if (!this.#done) this.#forward() }, () => {})
@@ -664,6 +670,8 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tryStatus = 0
     if (this.#waitStart > 0) this.#waited()
     if (this.#mark > 0) { readTo(req, this.#mark); this.#mark = 0 }
+    // Handed over: the connection bounds it now.
+    if (this.#reserved > 0) this.#release()
     route.pipeline.onUpstreamTry?.(this, target, this.#tries)
     this.#waitFrom = this.#sentAt = route.upstream.begin(target)
     this.#awaiting = true
@@ -706,13 +714,26 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#enqueue(target.waiting)
     // A streamed HTTP/1.1 body is read on meanwhile, up to requestBuffer (as a buffered body is):
     // else a client that leaves once Node's buffer is full goes unseen, holding its place until
-    // admitted. HTTP/2 sees a reset stream or a closed connection whatever is read.
+    // admitted. HTTP/2 sees a reset stream or a closed connection whatever is read. Not past the
+    // process's budget: the body then waits in Node's own buffer.
     const req = this.raw
-    if (!req.complete && !isHttp2(req) && hasBody(req)) {
+    if (!req.complete && !isHttp2(req) && hasBody(req) && this.#reserve(upstream.requestBuffer)) {
       // Node's own mark kept from a wait for the body's first bytes (#readAhead), if any.
       const mark = readAhead(req, upstream.requestBuffer)
       if (this.#mark === 0) this.#mark = mark
     }
+  }
+
+  /** Takes `bytes` of the process's body budget, if they fit. */
+  #reserve (bytes: number): boolean {
+    if (!reserveBody(bytes, this.#owner.requestBufferTotal)) return false
+    this.#reserved += bytes
+    return true
+  }
+
+  #release (): void {
+    releaseBody(this.#reserved)
+    this.#reserved = 0
   }
 
   /** Waits in `queue`: for a upload slot of its connection, then a target's slot, one queue.timeout for both. */
@@ -1731,6 +1752,7 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#done = true
     this.#leaveQueue()
     this.#freeUpload()
+    if (this.#reserved > 0) this.#release()
     this.#dropStreams()
     // A body a hook replaced, still coming once the response is sent, is not waited for.
     if (!this.sentWhole) {

@@ -37,6 +37,8 @@ import { warnOutsideBuiltins } from '../plugins/registry.ts'
 import { replacedTopLevel } from '../config/check-plugins.ts'
 import { compileRoute, type CompiledRoute } from './compile-route.ts'
 import { clientTimeouts } from '../server/client-timeouts.ts'
+import { DEFAULT_REQUEST_BUFFER_TOTAL } from '../proxy/body-budget.ts'
+import { toBytes } from '../config/byte-size.ts'
 import { DispositionFirstResponse } from '../server/disposition-first.ts'
 import { headerListSize, http2Limits, isHttp2 } from '../server/http2.ts'
 import { consumerIdOf, protocolOf } from '../logging/access-log.ts'
@@ -143,6 +145,7 @@ export class Runtime implements ExchangeOwner {
   readonly clientBodyMs: number
   readonly clientMinBodyRate: number
   readonly clientSendMs: number
+  readonly requestBufferTotal: number
   readonly #metrics: Metrics | undefined
   #drained: (() => void) | undefined
   #disposed: Promise<void> | undefined
@@ -196,6 +199,7 @@ export class Runtime implements ExchangeOwner {
     this.clientBodyMs = client.body
     this.clientMinBodyRate = client.minBodyRate
     this.clientSendMs = client.send
+    this.requestBufferTotal = server.requestBufferTotal === undefined ? DEFAULT_REQUEST_BUFFER_TOTAL : toBytes(server.requestBufferTotal)
     this.#metrics = metrics
   }
 
