@@ -45,6 +45,12 @@ routes:
   return gw
 }
 
+/** The p2c-ewma latency of the upstream's one target, as GET /upstreams shows it. */
+async function targetLatency (admin: string): Promise<number> {
+  const list = await (await request(`${admin}/upstreams`)).body.json() as { upstreams: Array<{ targets: Array<{ latencyMs: number }> }> }
+  return list.upstreams[0]?.targets[0]?.latencyMs as number
+}
+
 const readsAll = (req: IncomingMessage, res: ServerResponse) => { req.resume(); req.on('end', () => res.end('ok')) }
 
 t.test('a trickled upload is not the upstream\'s response time, nor its balancing latency: it is overhead', async t => {
@@ -52,6 +58,8 @@ t.test('a trickled upload is not the upstream\'s response time, nor its balancin
   const admin = gw.adminUrl as string
   const series = 'portcullis_upstream_response_duration_seconds_sum{upstream="u"}'
   await (await request(`${gw.url}/warm`)).body.dump() // the connection and the code path warmed up first
+  // The latency is peak-sensitive: the warm-up's (a new connection, tens of ms on a loaded machine) stays until outdone.
+  const warmLatency = await targetLatency(admin)
   const before = await metricValue(admin, series)
   const { socket, uploadMs } = await trickle(Number(new URL(gw.url).port), '/up')
   const answer: Buffer[] = []
@@ -64,9 +72,8 @@ t.test('a trickled upload is not the upstream\'s response time, nor its balancin
   t.equal(await metricValue(admin, 'portcullis_upstream_response_duration_seconds_count{upstream="u"}'), 2, 'the try observed')
   t.ok(upstream * 1000 < uploadMs / 4, `upstream response time ${(upstream * 1000).toFixed(1)} ms, well under the ${uploadMs.toFixed(0)} ms upload`)
   t.ok(overhead * 1000 >= uploadMs * 0.9, `the upload is overhead: ${(overhead * 1000).toFixed(1)} ms`)
-  const list = await (await request(`${admin}/upstreams`)).body.json() as { upstreams: Array<{ targets: Array<{ latencyMs: number }> }> }
-  const latency = list.upstreams[0]?.targets[0]?.latencyMs as number
-  t.ok(latency < uploadMs / 4, `the p2c-ewma latency is the same figure (${latency} ms)`)
+  const latency = await targetLatency(admin)
+  t.ok(latency <= Math.max(warmLatency, uploadMs / 4), `the p2c-ewma latency is the same figure (${latency} ms; ${warmLatency} ms after the warm-up)`)
 })
 
 t.test('a client that leaves mid-upload: the upload so far is not upstream time either', async t => {
@@ -116,8 +123,7 @@ t.test('a target that does not read the body: its stall is upstream time and lat
   // pace of a client in this same process, that shares the CPU with the copies.
   t.ok(upstream * 1000 >= STALL_MS * 0.7, `upstream response time ${(upstream * 1000).toFixed(1)} ms: the ${STALL_MS} ms the target read nothing`)
   t.ok(overhead * 1000 < STALL_MS / 2, `overhead ${(overhead * 1000).toFixed(1)} ms: not the target's stall`)
-  const list = await (await request(`${admin}/upstreams`)).body.json() as { upstreams: Array<{ targets: Array<{ latencyMs: number }> }> }
-  const latency = list.upstreams[0]?.targets[0]?.latencyMs as number
+  const latency = await targetLatency(admin)
   t.ok(latency >= STALL_MS * 0.7, `the p2c-ewma latency is the same figure (${latency} ms)`)
 })
 
@@ -136,7 +142,6 @@ for (const [kind, fails, answered] of [
   socket.on('data', (c: Buffer) => answer.push(c))
   await once(socket, 'end')
   t.match(Buffer.concat(answer).toString(), answered, `answered for ${kind}, once the body was in`)
-  const list = await (await request(`${gw.adminUrl as string}/upstreams`)).body.json() as { upstreams: Array<{ targets: Array<{ latencyMs: number }> }> }
-  const latency = list.upstreams[0]?.targets[0]?.latencyMs as number
+  const latency = await targetLatency(gw.adminUrl as string)
   t.ok(latency < uploadMs / 4, `the failure's latency sample (${latency} ms) is not the ${uploadMs.toFixed(0)} ms upload`)
 })
