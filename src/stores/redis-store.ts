@@ -785,13 +785,15 @@ export class RedisStore implements OwnedStore {
     if (!this.#stalled) return
     this.#stalled = false
     clearTimeout(this.#idleUp)
+    this.#idleUp = undefined
     this.#idleUpPings = false
     this.#set('up', null)
   }
 
   /**
    * A new connection while #stalled: up at its first call answered, or once #idleUpMs has passed
-   * with none failed (a store no one calls would otherwise stay down). Only until a call goes
+   * with none failed (a store no one calls would otherwise stay down); one failed meanwhile, or the
+   * connection gone, #pingIfIdle checks on it (no call may come to). Only until a call goes
    * unanswered: then down again, and the next idle-up waits twice as long (sparse calls during a
    * long write pause would otherwise find it up most of the time).
    */
@@ -799,14 +801,17 @@ export class RedisStore implements OwnedStore {
     clearTimeout(this.#idleUp)
     this.#idleUpPings = false
     this.#idleUp = setTimeout(() => {
-      if (this.#failing !== 0 || this.#client.status !== 'ready') return
-      this.#upUnanswered = true
-      this.#up()
+      if (this.#failing !== 0 || this.#client.status !== 'ready') this.#pingIfIdle()
+      else {
+        this.#upUnanswered = true
+        this.#up()
+      }
     }, this.#idleUpMs).unref()
   }
 
   /**
-   * Down for refusal replies (BUSY, MISCONF, LOADING, CLUSTERDOWN): the connection is kept, so no
+   * Down for refusal replies (BUSY, MISCONF, LOADING, CLUSTERDOWN), or for timeouts with no new
+   * connection (Cluster, or one made under RECONNECT_EVERY_MS ago): the connection is kept, so no
    * ready check starts #upIfIdle. A PING after #idleUpMs (on Cluster, to every master: one may be
    * the node refusing) stands for a call: answered without a refusal (a PING is refused while BUSY
    * or MISCONF lasts), up as by #upIfIdle; else down still, the next PING twice as late.
@@ -836,7 +841,8 @@ export class RedisStore implements OwnedStore {
    * A call failed for want of a server: enough of them in a row over long enough, the store is down.
    * Unanswered (timeouts, not a server's refusal), the connection is dropped then: one that a
    * partition or a host gone without a reset left open would otherwise be kept by the kernel for
-   * many minutes, each timed-out command held on it. Refused, it is kept: #pingIfIdle checks on it.
+   * many minutes, each timed-out command held on it. Refused, or not dropped (Cluster, or a new one
+   * under RECONNECT_EVERY_MS old), it is kept: #pingIfIdle checks on it.
    */
   #unanswered (err: Error): void {
     const now = performance.now()
@@ -854,6 +860,8 @@ export class RedisStore implements OwnedStore {
       if (!this.#stalled) return
       if (!(err instanceof (ioredis().ReplyError as ErrorConstructor))) {
         if (now - this.#reconnectedAt >= RECONNECT_EVERY_MS) this.#reconnect()
+        // Still on this connection: no ready check will start an idle-up.
+        if (this.#client.status === 'ready' && !this.#reconnecting && this.#idleUp === undefined) this.#pingIfIdle()
       } else if (!this.#idleUpPings) this.#pingIfIdle()
     }
   }
