@@ -5,6 +5,7 @@ import type { PeerCertificate } from 'node:tls'
 import pino, { type DestinationStream, type Logger } from 'pino'
 import type { PrettyOptions } from 'pino-pretty'
 import { hideUserinfo, REDACTED } from '../config/url-userinfo.ts'
+import { accessPretty } from './access-pretty.ts'
 
 export interface LoggerOptions { level?: string, pretty?: boolean }
 
@@ -246,10 +247,10 @@ export const droppedLogLines = (): number => dropped
 
 /**
  * Whole lines written at once: their text (what a write cut short left of it: bytes), bytes and
- * count; `weighty`: lines the reserve is for (see reserveFor), never in a chunk with others, so
- * that an exit can write them first (see writeAll).
+ * count; `weighty`: where in `text` the lines the reserve is for (see reserveFor) start and end,
+ * pairs of indexes, so that an exit can write them first (see writeAll): none for an access line.
  */
-interface Chunk { text: string | Buffer, bytes: number, lines: number, weighty: boolean }
+interface Chunk { text: string | Buffer, bytes: number, lines: number, weighty: number[] | undefined }
 
 /** How a logger's JSON line is shown: as it is, or made readable (see createLogger). */
 type Render = (line: string) => string
@@ -264,7 +265,7 @@ type Render = (line: string) => string
  * held meanwhile up to MAX_HELD bytes; past them each is dropped and counted (but warnings, errors
  * and info lines other than access lines, within RESERVE), and the first line held again is preceded
  * by one saying how many (or, all quiet, follows the lines held once written). A reader gone
- * (EPIPE), every line is dropped. What is still held is written when the process exits (writeAll),
+ * (EPIPE; EIO: a terminal hung up), every line is dropped. What is still held is written when the process exits (writeAll),
  * crash included, within EXIT_WRITE_MS; only a SIGKILL can lose it otherwise.
  */
 class StdoutLines {
@@ -278,13 +279,13 @@ class StdoutLines {
   /** While stdout refuses writes: the next try, and how long after a refusal the one after it comes. */
   #retry: NodeJS.Timeout | undefined
   #retryMs = RETRY_MS
-  /** stdout's reader has gone (EPIPE), or stdout is closed. */
+  /** stdout's reader has gone (EPIPE, EIO), or stdout is closed. */
   #gone = false
 
   constructor () {
     setInterval(() => {
       // A gap the reader has caught up with shows though no line follows it (an idle gateway).
-      if (this.#gap > 0 && !this.#gone && this.#chunks.length === 0 && this.#retry === undefined) this.#hold(this.#render(gapLine(this.#gap)), true)
+      if (this.#gap > 0 && !this.#gone && this.#chunks.length === 0 && this.#retry === undefined) this.#hold(this.#render(gapLine(this.#gap)), false)
       this.#send(true)
     }, FLUSH_MS).unref()
   }
@@ -301,7 +302,7 @@ class StdoutLines {
     const over = this.#held + bytes - MAX_HELD
     if (over > 0 && over > reserve) return this.#drop()
     this.#render = render
-    if (this.#gap > 0) this.#hold(this.#render(gapLine(this.#gap)), true)
+    if (this.#gap > 0) this.#hold(this.#render(gapLine(this.#gap)), false)
     this.#hold(text, reserve > 0, bytes)
     this.#send(false)
   }
@@ -317,15 +318,17 @@ class StdoutLines {
     this.#gap++
   }
 
+  /** `weighty`: a line writeAll may write first; a gap line is not, but keeps its place among the lines it stands for. */
   #hold (text: string, weighty: boolean, bytes = Buffer.byteLength(text)): void {
     this.#gap = 0
     this.#held += bytes
     const last = this.#chunks.at(-1)
-    if (last !== undefined && typeof last.text === 'string' && last.weighty === weighty && last.bytes + bytes <= PIPE_BUF) {
+    if (last !== undefined && typeof last.text === 'string' && last.bytes + bytes <= PIPE_BUF) {
+      if (weighty) (last.weighty ??= []).push(last.text.length, last.text.length + text.length)
       last.text += text
       last.bytes += bytes
       last.lines++
-    } else this.#chunks.push({ text, bytes, lines: 1, weighty })
+    } else this.#chunks.push({ text, bytes, lines: 1, weighty: weighty ? [0, text.length] : undefined })
   }
 
   /** Writes the chunks no line will join (`all`: every one) while stdout takes them. */
@@ -353,8 +356,8 @@ class StdoutLines {
   }
 
   #refused (code: string | undefined): void {
-    if (code === 'EPIPE' || code === 'EBADF') {
-      // Nobody will read them: dropped, as every line from now on.
+    if (code === 'EPIPE' || code === 'EBADF' || code === 'EIO') {
+      // Nobody will read them (EIO: a hung-up terminal, which never comes back): dropped, as every line from now on.
       this.#gone = true
       for (const chunk of this.#chunks.splice(0)) dropped += chunk.lines
       this.#held = 0
@@ -378,13 +381,14 @@ class StdoutLines {
    * lines the reader could not take in time.
    */
   writeAll (): void {
-    if (this.#gap > 0) this.#hold(this.#render(gapLine(this.#gap)), true)
+    if (this.#gap > 0) this.#hold(this.#render(gapLine(this.#gap)), false)
     const end = performance.now() + EXIT_WRITE_MS
     const chunks = this.#chunks.splice(0)
+    const texts: Array<string | Buffer> = chunks.map(c => c.text)
     let lagging = false
-    for (let i = 0; i < chunks.length; i++) {
-      const chunk = chunks[i] as Chunk
-      for (let rest = typeof chunk.text === 'string' ? Buffer.from(chunk.text) : chunk.text; rest.length > 0;) {
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i] as string | Buffer
+      for (let rest = typeof text === 'string' ? Buffer.from(text) : text; rest.length > 0;) {
         try {
           rest = rest.subarray(fs.writeSync(this.#fd, rest))
         } catch (err) {
@@ -392,7 +396,7 @@ class StdoutLines {
           const left = end - performance.now()
           if ((code !== 'EAGAIN' && code !== 'EBUSY') || left <= 0) return
           // This chunk's rest first (its lines whole), then the others in their new order.
-          if (!lagging) chunks.splice(i + 1, Infinity, ...this.#weightyFirst(chunks.slice(i + 1)))
+          if (!lagging) texts.splice(i + 1, Infinity, ...this.#weightyFirst(chunks.slice(i + 1)))
           lagging = true
           Atomics.wait(sleeper, 0, 0, Math.min(EAGAIN_WAIT_MS, left))
         }
@@ -400,14 +404,50 @@ class StdoutLines {
     }
   }
 
-  /** `chunks` with the weighty ones first, then a line saying how many others follow, then those; as they are if already so. */
-  #weightyFirst (chunks: Chunk[]): Chunk[] {
-    const firstOther = chunks.findIndex(c => !c.weighty)
-    if (firstOther === -1 || chunks.findLastIndex(c => c.weighty) < firstOther) return chunks
-    const others = chunks.filter(c => !c.weighty)
-    const text = this.#render(deferredLine(others.reduce((sum, c) => sum + c.lines, 0)))
-    return [...chunks.filter(c => c.weighty), { text, bytes: Buffer.byteLength(text), lines: 1, weighty: true }, ...others]
+  /**
+   * The texts of `chunks` (none cut short yet: strings) with their weighty lines first, then a line
+   * saying how many others follow, then those; as they are if no weighty line follows one of the others.
+   * Regathered into texts of up to PIPE_BUF bytes, split between lines (see shareStdout).
+   */
+  #weightyFirst (chunks: Chunk[]): Array<string | Buffer> {
+    const weighty: string[] = []
+    const others: string[] = []
+    let count = 0
+    let reordered = false
+    for (const { text, lines, weighty: at = [] } of chunks) {
+      if (typeof text !== 'string') return chunks.map(c => c.text)
+      count += lines - at.length / 2
+      let from = 0
+      for (let k = 0; k < at.length; k += 2) {
+        const start = at[k] as number
+        if (start > from) others.push(text.slice(from, start))
+        if (others.length > 0) reordered = true
+        weighty.push(text.slice(start, from = at[k + 1] as number))
+      }
+      if (from < text.length) others.push(text.slice(from))
+    }
+    if (!reordered) return chunks.map(c => c.text)
+    return gathered([...weighty, this.#render(deferredLine(count)), ...others])
   }
+}
+
+/** `parts` (whole lines) joined into texts of up to PIPE_BUF bytes, a longer part alone. */
+function gathered (parts: string[]): string[] {
+  const texts: string[] = []
+  let text = ''
+  let bytes = 0
+  for (const part of parts) {
+    const size = Buffer.byteLength(part)
+    if (bytes > 0 && bytes + size > PIPE_BUF) {
+      texts.push(text)
+      text = ''
+      bytes = 0
+    }
+    text += part
+    bytes += size
+  }
+  if (bytes > 0) texts.push(text)
+  return texts
 }
 
 /** The identity Render: JSON lines as pino writes them. */
@@ -420,8 +460,11 @@ const plain: Render = line => line
 function reserveFor (line: string): number {
   const level = line.charCodeAt(LEVEL_AT)
   if (level >= WARN_DIGIT) return RESERVE
-  return level === INFO_DIGIT && !ACCESS_ENDS.some(end => line.endsWith(end)) ? RESERVE / 4 : 0
+  return level === INFO_DIGIT && !isAccess(line) ? RESERVE / 4 : 0
 }
+
+/** Whether `line` (JSON, as pino writes it) is an access line: info, ending as ACCESS_ENDS. */
+const isAccess = (line: string): boolean => line.charCodeAt(LEVEL_AT) === INFO_DIGIT && ACCESS_ENDS.some(end => line.endsWith(end))
 
 /** The line that stands for `count` lines dropped, as pino writes a warning. */
 const gapLine = (count: number): string =>
@@ -619,7 +662,9 @@ export function createLogger (options: LoggerOptions = {}): Logger {
   let destination: DestinationStream & Pick<StdoutLines, 'flush'> = lines
   if (pretty) {
     const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as { prettyFactory: (options: PrettyOptions) => Render }
-    const render = prettyFactory(PRETTY)
+    const full = prettyFactory(PRETTY)
+    // Access lines, one a request, on one line of their own (accessPretty); the rarer others whole.
+    const render: Render = line => (isAccess(line) ? accessPretty(line) : undefined) ?? full(line)
     destination = { write: line => { lines.write(line, render) }, flush: done => { lines.flush(done) } }
   }
   return pino({

@@ -84,7 +84,8 @@ process.exit(1)`, writeEnd)
   const msgs = lines.map(l => l?.msg)
   for (const msg of ['shutting down', 'stopped', 'a warning', 'an error', 'crashed']) t.ok(msgs.includes(msg), `${msg}: written`)
   t.ok(msgs.indexOf('crashed') > msgs.lastIndexOf('chatter'), 'in the order logged')
-  t.match(lines.slice(msgs.indexOf('crashed') + 1), [{ dropped: 1 }], 'the access line after them dropped: the reserve is not theirs')
+  // The reader lagging at exit, the weightier lines went first; the line saying so keeps its place, after the access lines held.
+  t.match(lines.at(-1), { dropped: 1 }, 'the access line after them dropped: the reserve is not theirs')
 })
 
 // A line over 4 MiB alone was dropped, even with stdout a file taking every write, and its gap
