@@ -1,4 +1,5 @@
 import type { KeyFunction } from './key-set.ts'
+import { PublicParts } from './public-keys.ts'
 
 /** The least time between two fetches of a source (background refresh, unknown kid, retry), whatever `jwks.cooldown` says. */
 const FETCH_FLOOR_MS = 1_000
@@ -29,8 +30,8 @@ export interface KeyHolder {
   refreshDelay (maxAgeMs: number | undefined): number
   /** Fetches the set now, with this holder's timeout, log and metrics. */
   refresh (trigger: string): Promise<void>
-  /** A set was fetched (`keys`, its entries as they came): which of this holder's secrets are members of them. */
-  examine (keys: readonly unknown[]): void
+  /** A set was fetched (`parts`, its entries' members): which of this holder's secrets are members of them. */
+  examine (parts: PublicParts): void
 }
 
 /**
@@ -52,8 +53,10 @@ export class HeldKeys {
   saidMissingKid = false
   /** Bumped when a key disappears from the set, or a secret is found public: tokens verified before must be verified again. */
   generation = 0
-  /** The entries of the last set fetched (installed or not): what a secret given later is examined against. */
-  fetched: readonly unknown[] | undefined
+  /** The members of the last set fetched (installed or not): what a secret given later is examined against. */
+  fetched: PublicParts | undefined
+  /** The SHA-256 of the response `fetched` was read from: the same body again is not read again. */
+  #fetchedDigest: string | undefined
   /**
    * Secrets (of any holder, by their SHA-256) found to be a member of a key of a set fetched, and
    * where (`keys[0].n`): public for good, even once the key is gone, for as long as the source is held.
@@ -88,10 +91,18 @@ export class HeldKeys {
 
   get inflight (): Promise<void> | undefined { return this.#inflight }
 
-  /** A set was fetched: every holder examines it for its secrets (one fetches for all). */
-  sawKeys (keys: readonly unknown[]): void {
-    this.fetched = keys
-    for (const holder of this.#holders) holder.examine(keys)
+  /**
+   * A set was fetched (`keys`, its entries as they came; `digest`, its body's SHA-256): every holder
+   * examines it for its secrets (one fetches for all). Its members are read once per body: any
+   * client can have it refetched (an unknown kid), and a 1 MB set read for each secret stalled the
+   * event loop for seconds.
+   */
+  sawKeys (keys: readonly unknown[], digest: string): void {
+    if (this.fetched === undefined || digest !== this.#fetchedDigest) {
+      this.fetched = new PublicParts(keys)
+      this.#fetchedDigest = digest
+    }
+    for (const holder of this.#holders) holder.examine(this.fetched)
   }
 
   /** Runs `fetch` unless a fetch is in flight; the promise of the one that runs. */

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
 import type { JSONWebKeySet, JWK } from 'jose'
 import { readFilePath, type PluginConfigProblem } from '../../src/index.ts'
 import { ASYMMETRIC } from './schema.ts'
@@ -147,35 +147,103 @@ export function keyMaterialProblem (secret: string, wrapped = false): string | u
   return undefined
 }
 
+/** A member of a key of a set, where a secret was found to hold it: the key's index and the member's name (`n`, `x5c[0]`). */
+export interface PublicPart { readonly key: number, readonly member: string }
+
 /**
- * Where a secret is, or holds, a member of one of `jwks` (an RSA key's n, an x5c entry, an
- * x5t#S256): public, so anyone could forge HS256 tokens with it. Compared as written (held if 32+
- * characters: the shortest secret) and as the bytes it encodes (base64, base64url, hex). `jwks`
- * may be a fetched set's entries as they came: what is not an object is passed over.
+ * The fewest bytes a member is looked for with (leading zero bytes left out): shorter ones (e, crv,
+ * kty) would turn up by chance in a random secret. A member's text of fewer characters gives fewer.
  */
-export function publicPartOf (secret: string, jwks: readonly unknown[]): { key: number, member: string } | undefined {
-  const text = secret.trim()
-  const mine = decodings(text)
-  // A part too short to encode as many bytes (base64 packs 3 in 4 characters) is not decoded: a
-  // fetched set of 200,000 tiny strings, each decoded, took 0.4 s of the event loop.
-  const fewest = Math.min(...mine.map(b => b.length))
-  for (const [key, jwk] of jwks.entries()) {
-    if (!isObject(jwk)) continue
-    for (const [name, value] of Object.entries(jwk)) {
-      for (const [i, part] of (Array.isArray(value) ? value : [value]).entries()) {
-        if (typeof part !== 'string') continue
-        if ((part.length >= 32 && text.includes(part)) || (part.length * 3 / 4 >= fewest && decodings(part).some(b => b.length > 0 && mine.some(m => m.equals(b))))) {
-          return { key, member: Array.isArray(value) ? `${name}[${i}]` : name }
-        }
-      }
-    }
-  }
-  return undefined
+const MEMBER_MIN = 16
+const TEXT_MIN = 32
+/** Characters of base64 that give MEMBER_MIN bytes: shorter strings are passed over undecoded (a 1 MB set of 200,000 tiny strings, each decoded, took 0.4 s). */
+const ENCODED_MIN = Math.ceil(MEMBER_MIN * 4 / 3)
+
+const withoutLeadingZeros = (bytes: Buffer): Buffer => {
+  let i = 0
+  while (i < bytes.length && bytes[i] === 0) i++
+  return bytes.subarray(i)
 }
 
-/** A secret that is, or holds, a member of one of the config's own public keys (publicPartOf). */
+/**
+ * The members of a key set's keys, as the bytes a secret holding them would hold: each string (and
+ * array entry) as written and as the bytes it encodes (base64, base64url, hex; an EC point,
+ * 04||x||y, holds x), and each key's RFC 7638 thumbprint. Indexed by their
+ * first MEMBER_MIN bytes, built once per set: a secret is then a lookup per position of its own
+ * bytes, not a walk of the set. Entries that are not objects are passed over.
+ */
+export class PublicParts {
+  readonly #byStart = new Map<string, Array<{ bytes: Buffer, part: PublicPart }>>()
+
+  constructor (jwks: readonly unknown[]) {
+    for (const [key, jwk] of jwks.entries()) {
+      if (!isObject(jwk)) continue
+      for (const [name, value] of Object.entries(jwk)) {
+        for (const [i, text] of (Array.isArray(value) ? value : [value]).entries()) {
+          if (typeof text !== 'string' || text.length < ENCODED_MIN) continue
+          const part = { key, member: Array.isArray(value) ? `${name}[${i}]` : name }
+          if (text.length >= TEXT_MIN) this.#add(Buffer.from(text, 'utf8'), part)
+          for (const bytes of decodings(text)) this.#add(withoutLeadingZeros(bytes), part)
+        }
+      }
+      const thumbprint = thumbprintOf(jwk)
+      if (thumbprint !== undefined) this.#add(thumbprint, { key, member: 'thumbprint' })
+    }
+  }
+
+  #add (bytes: Buffer, part: PublicPart): void {
+    if (bytes.length < MEMBER_MIN) return
+    const start = bytes.toString('latin1', 0, MEMBER_MIN)
+    const same = this.#byStart.get(start)
+    if (same === undefined) this.#byStart.set(start, [{ bytes, part }])
+    else same.push({ bytes, part })
+  }
+
+  /** The member `secret` is, or holds, in any spelling secretBytes reads: public, so anyone could forge HS256 tokens with it. */
+  of (secret: string): PublicPart | undefined {
+    if (this.#byStart.size === 0) return undefined
+    for (const bytes of secretBytes(secret)) {
+      for (let i = 0; i + MEMBER_MIN <= bytes.length; i++) {
+        const found = this.#byStart.get(bytes.toString('latin1', i, i + MEMBER_MIN))?.find(m => bytes.subarray(i, i + m.bytes.length).equals(m.bytes))
+        if (found !== undefined) return found.part
+      }
+    }
+    return undefined
+  }
+}
+
+/** RFC 7638 members of a public key by kty (jose's calculateJwkThumbprint is async: this runs where a config is checked). */
+const THUMBPRINT_MEMBERS: Readonly<Record<string, readonly string[]>> = { RSA: ['e', 'kty', 'n'], EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'] }
+
+/** A key's RFC 7638 SHA-256 thumbprint, published as its kid by many providers, when its members are there (n or x long enough to be a key: a junk entry costs no hash). */
+function thumbprintOf (jwk: Record<string, unknown>): Buffer | undefined {
+  const members = THUMBPRINT_MEMBERS[String(jwk.kty)]
+  const main = jwk.kty === 'RSA' ? jwk.n : jwk.x
+  if (members === undefined || typeof main !== 'string' || main.length < ENCODED_MIN || members.some(m => typeof jwk[m] !== 'string')) return undefined
+  return createHash('sha256').update(JSON.stringify(Object.fromEntries(members.map(m => [m, jwk[m]])))).digest()
+}
+
+/**
+ * The bytes a secret may spell a member in: its text, each run of hex digits in it (colons and white
+ * space left out, as openssl prints them over lines; a prefix such as `0x` or `Modulus=` ends
+ * before it) at both alignments, each run of base64 or base64url (white space left out) at its four
+ * alignments (a prefix glued to it), and once more within what decodes to text (the base64 of a
+ * member's text, as a Kubernetes Secret wraps it).
+ */
+function secretBytes (secret: string, wrapped = false): Buffer[] {
+  const text = secret.trim()
+  const all = [Buffer.from(text, 'utf8')]
+  for (const [run] of text.replace(/[:\s]+/g, '').matchAll(/[0-9a-f]{32,}/gi)) all.push(Buffer.from(run, 'hex'), Buffer.from(run.slice(1), 'hex'))
+  for (const [run] of text.replace(/\s+/g, '').matchAll(/[A-Za-z0-9+/_-]{22,}/g)) {
+    for (let i = 0; i < 4; i++) all.push(Buffer.from(run.slice(i), 'base64'))
+  }
+  if (wrapped) return all
+  return [...all, ...all.slice(1).filter(b => /^[\x20-\x7e\t\r\n]+$/.test(b.toString('latin1'))).flatMap(b => secretBytes(b.toString('latin1'), true))]
+}
+
+/** A secret that is, or holds, a member of one of the config's own public keys (PublicParts). */
 export function publicPartProblem (secret: string, jwks: readonly JWK[]): string | undefined {
-  const part = publicPartOf(secret, jwks)
+  const part = new PublicParts(jwks).of(secret)
   return part === undefined ? undefined : anyoneMayHold(`${part.member} of a public key this config gives`)
 }
 

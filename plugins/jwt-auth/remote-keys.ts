@@ -5,7 +5,7 @@ import { request } from 'undici'
 import { hideUrlSecrets, type PluginMetrics } from '../../src/index.ts'
 import { HeldKeys, MISSING_KID_WARNING, type KeyHolder, type Target } from './held-keys.ts'
 import { keySet, type KeyFunction } from './key-set.ts'
-import { publicJwk, publicPartOf } from './public-keys.ts'
+import { publicJwk, type PublicParts } from './public-keys.ts'
 
 export interface RemoteKeyOptions {
   /** The OIDC issuer whose discovery document names the JWKS, or the JWKS URL itself. */
@@ -59,7 +59,7 @@ function fetchTarget (url: string): Target {
   return { url: parsed.href, headers: { ...ACCEPT, authorization: `Basic ${basic}` }, shown }
 }
 
-async function getJson (target: Target, timeoutMs: number): Promise<{ body: unknown, maxAgeMs: number | undefined }> {
+async function getJson (target: Target, timeoutMs: number): Promise<{ body: unknown, digest: string, maxAgeMs: number | undefined }> {
   const res = await request(target.url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs), headers: target.headers })
   const chunks: Buffer[] = []
   let size = 0
@@ -72,7 +72,8 @@ async function getJson (target: Target, timeoutMs: number): Promise<{ body: unkn
   const cacheControl = String(res.headers['cache-control'] ?? '')
   const maxAge = /(?:^|[,\s])max-age=(\d+)/i.exec(cacheControl)?.[1]
   const noCache = /no-cache|no-store/i.test(cacheControl)
-  return { body: JSON.parse(Buffer.concat(chunks).toString('utf8')), maxAgeMs: noCache ? 0 : maxAge === undefined ? undefined : Number(maxAge) * 1000 }
+  const raw = Buffer.concat(chunks)
+  return { body: JSON.parse(raw.toString('utf8')), digest: hash('sha256', raw, 'base64'), maxAgeMs: noCache ? 0 : maxAge === undefined ? undefined : Number(maxAge) * 1000 }
 }
 
 /** Characters of a discovery document's value a failure quotes: the warning is repeated each cooldown. */
@@ -156,21 +157,28 @@ export class RemoteKeys implements KeyHolder {
     }
   }
 
-  /** The set once a fetch brought one: the fetch in flight (or one started now) when none ever did; KeysUnavailable after it without one. */
-  async #firstSet (): Promise<KeyFunction> {
+  /** The fetch in flight, or one started now (unless within the backoff): awaited while what a token needs never came. */
+  async #firstFetch (): Promise<void> {
     const held = this.#held
     if (held.inflight === undefined && held.waitMs() === 0) void this.refresh('initial')
     await held.inflight
-    const fetched = held.set
-    if (fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet', held.waitMs())
+  }
+
+  /** The set once a fetch brought one (#firstFetch); KeysUnavailable after it without one. */
+  async #firstSet (): Promise<KeyFunction> {
+    await this.#firstFetch()
+    const fetched = this.#held.set
+    if (fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet', this.#held.waitMs())
     return fetched
   }
 
   /**
    * What a route's HMAC tokens go through when its secret sits beside this key set (nothing tells
    * at load whether the secret is a member of a remote key, n or x...): it throws PUBLIC_SECRET
-   * once a fetched set showed it so, for as long as the source is held; before any set, a token
-   * waits for the first as a token for a key of the set does (503 when none comes). Made at setup.
+   * once a fetched set showed it so, for as long as the source is held; before any set was fetched,
+   * a token waits for one as a token for a key of the set does (503 when none comes). A set with no
+   * usable key (empty, only use: enc) is not installed but was examined: HMAC tokens verify.
+   * Made at setup.
    */
   secretCheck (secret: string, route: string): () => Promise<void> | undefined {
     const held = this.#held
@@ -186,22 +194,27 @@ export class RemoteKeys implements KeyHolder {
       if (held.publicSecrets.has(digest)) throw PUBLIC_SECRET
       return undefined
     }
-    return () => held.set === undefined ? this.#firstSet().then(check) : check()
+    const first = async (): Promise<void> => {
+      await this.#firstFetch()
+      if (held.fetched === undefined) throw new KeysUnavailable('no key set could be fetched yet', held.waitMs())
+      check()
+    }
+    return () => held.fetched === undefined ? first() : check()
   }
 
   /** Each fetch (whichever holder ran it): its secrets that are public, marked and said at error, the routes named, never the secret. */
-  examine (keys: readonly unknown[]): void {
+  examine (parts: PublicParts): void {
     for (const [digest, { secret, routes }] of this.#secrets) {
-      this.#mark(digest, secret, keys)
+      this.#mark(digest, secret, parts)
       const member = this.#held.publicSecrets.get(digest)
       if (member !== undefined && this.#inService) this.#log.error({ url: this.#held.jwks?.shown, routes, member }, PUBLIC_SECRET_ERROR)
     }
   }
 
-  #mark (digest: string, secret: string, keys: readonly unknown[]): void {
+  #mark (digest: string, secret: string, parts: PublicParts): void {
     const held = this.#held
     if (held.publicSecrets.has(digest)) return
-    const part = publicPartOf(secret, keys)
+    const part = parts.of(secret)
     if (part === undefined) return
     held.publicSecrets.set(digest, `keys[${part.key}].${part.member}`)
     // Tokens cached as verified with it (a set before did not hold it) are verified again.
@@ -233,8 +246,8 @@ export class RemoteKeys implements KeyHolder {
     try {
       held.jwks ??= await this.#discover()
       target = held.jwks
-      const { body, maxAgeMs } = await getJson(target, this.#o.timeoutMs)
-      this.#install(body as JSONWebKeySet, maxAgeMs)
+      const { body, digest, maxAgeMs } = await getJson(target, this.#o.timeoutMs)
+      this.#install(body as JSONWebKeySet, digest, maxAgeMs)
       held.failures = 0
       this.#fetches.labels(trigger, 'ok').inc()
     } catch (err) {
@@ -274,12 +287,12 @@ export class RemoteKeys implements KeyHolder {
   }
 
   /** Installs a fetched set; throws (the last good one stays) for one that is malformed or has no usable key (or none at all). */
-  #install (jwks: JSONWebKeySet, maxAgeMs: number | undefined): void {
+  #install (jwks: JSONWebKeySet, digest: string, maxAgeMs: number | undefined): void {
     if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys)) throw new Error('JSON Web Key Set malformed')
     const held = this.#held
     const all = jwks.keys as unknown[]
     // Every entry, usable or not, in a set installed or not: whatever it publishes is public.
-    held.sawKeys(all)
+    held.sawKeys(all, digest)
     const usable: JWK[] = []
     const skipped = new Map<string, { kid: unknown, problem: string }>()
     for (const k of all.length > MAX_KEYS ? all.slice(0, MAX_KEYS) : all) {

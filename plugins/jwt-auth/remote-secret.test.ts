@@ -1,5 +1,6 @@
 import t from 'tap'
-import { SignJWT } from 'jose'
+import { randomBytes } from 'node:crypto'
+import { calculateJwkThumbprint, SignJWT } from 'jose'
 import { request } from 'undici'
 import { startGateway } from '../../test/helpers/gateway.ts'
 import { IdentityProvider, mint, signingKey } from '../../test/helpers/identity-provider.ts'
@@ -73,6 +74,71 @@ ${Object.entries(secrets).map(([name, secret]) => route(name, `{ jwksUri: "${idp
   for (const name of ['hs1', 'hex', 'ecx', 'edx']) t.notOk(logged.includes(secrets[name] as string), `${name}: the secret is in no line`)
   const failures = (name: string, reason: string) => metricValue(gw.adminUrl as string, `portcullis_auth_failures_total{route="${name}",plugin="jwt-auth",reason="${reason}"}`)
   t.same([await failures('hs1', 'public_secret'), await failures('hs1', 'bad_signature')], [1, 0], 'counted apart from bad signatures')
+})
+
+t.test('the member spelt as openssl, DER, a Kubernetes Secret or a kid print it (leading 00, colons, 0x, Modulus=, base64 of its text, the thumbprint, an EC point): HMAC tokens 401, counted as public_secret; a random secret verifies', async t => {
+  idp.serve('/jwks-spellings', [rsa, ec])
+  const nBytes = Buffer.from(n, 'base64url')
+  const signed = Buffer.concat([Buffer.from([0]), nBytes])
+  // openssl rsa -text -pubin: 15 bytes a line, indented.
+  const colons = (bytes: Buffer) => [...bytes].map(b => b.toString(16).padStart(2, '0')).join(':').replace(/(.{45})/g, '$1\n    ')
+  const thumbprint = await calculateJwkThumbprint(rsa.jwk, 'sha256')
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(ec.jwk.x as string, 'base64url'), Buffer.from(ec.jwk.y as string, 'base64url')])
+  const secrets: Record<string, string> = {
+    hex00: signed.toString('hex'),
+    colons: colons(signed),
+    b64zero: signed.toString('base64'),
+    prefixed: `0x${nBytes.toString('hex')}`,
+    modulus: `Modulus=${nBytes.toString('hex').toUpperCase()}`,
+    wrapped: Buffer.from(n).toString('base64'),
+    thumbprint,
+    thumbhex: Buffer.from(thumbprint, 'base64url').toString('hex'),
+    point: point.toString('hex'),
+    pointcolons: colons(point)
+  }
+  const random = randomBytes(32).toString('base64url')
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${Object.entries({ ...secrets, random }).map(([name, secret]) => route(name, `{ jwksUri: "${idp.url}/jwks-spellings", audience: api, secret: ${JSON.stringify(secret)} }`)).join('\n')}
+`, { admin: true })
+  t.teardown(() => gw.close())
+  await waitForLog(gw.logs, { msg: ERROR })
+  const failures = (name: string) => metricValue(gw.adminUrl as string, `portcullis_auth_failures_total{route="${name}",plugin="jwt-auth",reason="public_secret"}`)
+  for (const [name, secret] of Object.entries(secrets)) {
+    t.same(await answer(`${gw.url}/${name}`, await hs256(secret)), { status: 401, challenge: SIGNATURE }, `${name}: the HS256 token signed with it is refused`)
+    t.equal(await failures(name), 1, `${name}: counted as public_secret`)
+  }
+  t.same(gw.logs.filter(l => l.msg === ERROR).flatMap(l => l.routes).sort(), Object.keys(secrets).sort(), 'each said, the random secret not')
+  t.equal((await answer(`${gw.url}/random`, await hs256(random))).status, 200, 'a random 32-byte secret verifies HS256')
+  t.equal((await answer(`${gw.url}/random`, await mint(rsa, { sub: 'alice', aud: 'api' }))).status, 200, 'RS256 of the provider verifies')
+})
+
+t.test('with static keys, such spellings of a key\'s member are refused at load', async t => {
+  const nHex = Buffer.from(n, 'base64url').toString('hex')
+  const spellings = { hex00: `00${nHex}`, modulus: `Modulus=${nHex.toUpperCase()}`, thumbprint: await calculateJwkThumbprint(rsa.jwk, 'sha256') }
+  for (const [what, secret] of Object.entries(spellings)) {
+    await t.rejects(startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('s', `{ keys: [ ${JSON.stringify(rsa.pem)} ], secret: ${JSON.stringify(secret)} }`)}
+`), /routes\[0\]\.plugins\.jwt-auth\.secret: (n|thumbprint) of a public key this config gives, which anyone may hold/, what)
+  }
+})
+
+t.test('a provider up whose set has no usable key (empty, only use: enc): not installed, yet examined: HMAC tokens with a secret of their own verify, not 503', async t => {
+  for (const [path, keys] of [['/jwks-empty', []], ['/jwks-enc', [{ ...rsa.jwk, use: 'enc' }]]] as const) {
+    const state = idp.serve(path, [])
+    state.keys = [...keys]
+    const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('r', `{ jwksUri: "${idp.url}${path}", audience: api, secret: "${SECRET}" }`)}
+`)
+    t.teardown(() => gw.close())
+    t.equal((await answer(`${gw.url}/r`, await hs256(SECRET))).status, 200, `${path}: the route's own secret verifies`)
+    t.equal((await answer(`${gw.url}/r`, await mint(rsa, { sub: 'alice', aud: 'api' }))).status, 503, `${path}: RS256 has no set to verify with`)
+  }
 })
 
 t.test('before any key set was fetched, HMAC tokens wait for one, as RS256 tokens do: 503 while the provider is down, then verified', async t => {
