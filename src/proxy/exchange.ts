@@ -670,8 +670,9 @@ export class Exchange implements GatewayRequest, Dispatcher.DispatchHandler, Wai
     this.#tryStatus = 0
     if (this.#waitStart > 0) this.#waited()
     if (this.#mark > 0) { readTo(req, this.#mark); this.#mark = 0 }
-    // Handed over: the connection bounds it now.
-    if (this.#reserved > 0) this.#release()
+    // A body read on is handed over: the connection bounds it now. One read whole stays held (sent
+    // again by a retry, which may wait in a queue once more) until the request ends.
+    if (this.#reserved > 0 && this.#body === undefined) this.#release()
     route.pipeline.onUpstreamTry?.(this, target, this.#tries)
     this.#waitFrom = this.#sentAt = route.upstream.begin(target)
     this.#awaiting = true

@@ -134,3 +134,35 @@ t.test('a streamed body queued for a busy target is read ahead only within the b
   t.ok(await until(() => gw.gateway.runtime.inFlight === 0), 'all gone')
   t.equal(bodyBytesReserved(), 0, 'nothing left reserved')
 })
+
+t.test('a body read whole stays counted while a retry of it waits or runs: a retry sends it again', async t => {
+  // The first try answered 503, the second held until released: the body is still the gateway's.
+  let release: () => void = () => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  let tries = 0
+  const answer503ThenHold = (req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    req.on('end', () => { if (tries++ === 0) res.writeHead(503).end(); else void held.then(() => res.end('ok')) })
+  }
+  const [a, b] = await Promise.all([startUpstream(answer503ThenHold), startUpstream(answer503ThenHold)])
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  const gw = await startGateway(`server:
+  listen: { host: 127.0.0.1, port: 0 }
+  requestBufferTotal: 256KiB
+upstreams:
+  up:
+    targets: [ { url: "${a.url}" }, { url: "${b.url}" } ]
+    requestBuffer: 64KiB
+    retries: { on: [503], methods: [POST] }
+routes:
+  - { name: all, match: { path: /* }, upstream: up }
+`)
+  t.teardown(() => gw.close())
+  const answer = request(`${gw.url}/r`, { method: 'POST', body: Buffer.alloc(60 * KIB) })
+  t.ok(await until(() => tries === 2), 'retried')
+  t.equal(bodyBytesReserved(), 60 * KIB, 'its body counted during the retry')
+  release()
+  const res = await answer
+  t.equal(await res.body.text(), 'ok')
+  t.ok(await until(() => bodyBytesReserved() === 0), 'given back at its end')
+})
