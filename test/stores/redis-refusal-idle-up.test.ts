@@ -1,47 +1,18 @@
 import t, { type Test } from 'tap'
-import { RedisStore, type RedisStoreEvents } from '../../src/stores/redis-store.ts'
-import type { StoreSnapshot } from '../../src/stores/store.ts'
-import { RedisProcess } from '../helpers/redis.ts'
+import { watchedStore, type WatchedStore } from '../helpers/watched-store.ts'
 import { REFUSALS, type Refusal } from '../helpers/redis-refusals.ts'
-import { callUntil, until } from '../helpers/wait.ts'
+import { callUntil } from '../helpers/wait.ts'
 import { counter } from './store-cases.ts'
 
 // A store down for refusal replies keeps its connection: no reconnect, no ready check to bring it up
 // once no one calls. It checks on its own (a PING, refused while BUSY or MISCONF lasts): with no
 // call after the refusal is over, it is up again, not down for good (portcullis_store_up 0, paging).
 
-interface Setup {
-  readonly redis: RedisProcess
-  readonly store: RedisStore
-  readonly states: Array<StoreSnapshot['state']>
-  /** Calls made so far (each store call's `command` event): none brings the store up here. */
-  calls (): number
-  /** Resolves with when (performance.now()) the store next becomes `state`, or undefined after `maxMs`. */
-  next (state: StoreSnapshot['state'], maxMs: number): Promise<number | undefined>
-}
+type Setup = WatchedStore
 
 async function setup (t: Test): Promise<Setup> {
-  const redis = await RedisProcess.start()
-  t.teardown(() => redis.stop())
-  const states: Array<StoreSnapshot['state']> = []
-  const waiting = new Set<(state: StoreSnapshot['state']) => void>()
-  let calls = 0
-  const events: RedisStoreEvents = { state (_s, state) { states.push(state); for (const w of waiting) w(state) }, failed () {}, command () { calls++ } }
   // 2 s: a refusal is answered at once; no loaded machine times a call out.
-  const store = new RedisStore('idle', { url: redis.url, keyPrefix: 'iu:', connectTimeout: 2_000, commandTimeout: 2_000 }, events)
-  t.teardown(() => store.close())
-  t.ok(await until(() => store.snapshot().state === 'up'), 'up')
-  const next = (state: StoreSnapshot['state'], maxMs: number) => new Promise<number | undefined>(resolve => {
-    const timer = setTimeout(() => { waiting.delete(seen); resolve(undefined) }, maxMs)
-    const seen = (s: StoreSnapshot['state']) => {
-      if (s !== state) return
-      clearTimeout(timer)
-      waiting.delete(seen)
-      resolve(performance.now())
-    }
-    waiting.add(seen)
-  })
-  return { redis, store, states, calls: () => calls, next }
+  return await watchedStore(t, 'idle', 'iu:', 2_000)
 }
 
 /** Calls refused until the store is down; resolves with when it went down. */

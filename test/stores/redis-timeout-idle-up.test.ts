@@ -1,46 +1,21 @@
 import t, { type Test } from 'tap'
-import { RedisStore, type RedisStoreEvents } from '../../src/stores/redis-store.ts'
-import type { StoreSnapshot } from '../../src/stores/store.ts'
-import { RedisProcess } from '../helpers/redis.ts'
-import { callUntil, until } from '../helpers/wait.ts'
+import type { RedisProcess } from '../helpers/redis.ts'
+import { watchedStore, type WatchedStore } from '../helpers/watched-store.ts'
+import { callUntil } from '../helpers/wait.ts'
 
 // A store down for timeouts comes up with no call once the server answers again, even when a call
 // failed on its new connection before the idle-up (that idle-up gave up, for good), or when it
 // stalled again under 5 s after its reconnect (no new connection, no ready check to start one).
 
-interface Setup {
-  readonly redis: RedisProcess
-  readonly store: RedisStore
-  readonly states: Array<StoreSnapshot['state']>
-  /** Calls made so far (each store call's `command` event). */
-  calls (): number
-  /** Resolves with when (performance.now()) the store next becomes `state`, or undefined after `maxMs`. */
-  next (state: StoreSnapshot['state'], maxMs: number): Promise<number | undefined>
+interface Setup extends WatchedStore {
   /** Freezes the server (SIGSTOP) until the returned function is called. */
   freeze (): () => void
 }
 
 async function setup (t: Test): Promise<Setup> {
-  const redis = await RedisProcess.start()
-  t.teardown(() => redis.stop())
-  const states: Array<StoreSnapshot['state']> = []
-  const waiting = new Set<(state: StoreSnapshot['state']) => void>()
-  let calls = 0
-  const events: RedisStoreEvents = { state (_s, state) { states.push(state); for (const w of waiting) w(state) }, failed () {}, command () { calls++ } }
   // 500 ms: no loaded machine times a call out, a frozen server does.
-  const store = new RedisStore('timeouts', { url: redis.url, keyPrefix: 'tu:', connectTimeout: 2_000, commandTimeout: 500 }, events)
-  t.teardown(() => store.close())
-  t.ok(await until(() => store.snapshot().state === 'up'), 'up')
-  const next = (state: StoreSnapshot['state'], maxMs: number) => new Promise<number | undefined>(resolve => {
-    const timer = setTimeout(() => { waiting.delete(seen); resolve(undefined) }, maxMs)
-    const seen = (s: StoreSnapshot['state']) => {
-      if (s !== state) return
-      clearTimeout(timer)
-      waiting.delete(seen)
-      resolve(performance.now())
-    }
-    waiting.add(seen)
-  })
+  const watched = await watchedStore(t, 'timeouts', 'tu:', 500)
+  const redis = watched.redis
   const freeze = () => {
     const pid = redis.pid as number
     process.kill(pid, 'SIGSTOP')
@@ -49,7 +24,7 @@ async function setup (t: Test): Promise<Setup> {
     t.teardown(thaw)
     return thaw
   }
-  return { redis, store, states, calls: () => calls, next, freeze }
+  return { ...watched, freeze }
 }
 
 /**
