@@ -166,14 +166,24 @@ const withoutLeadingZeros = (bytes: Buffer): Buffer => {
 }
 
 /**
- * The members of a key set's keys, as the bytes a secret holding them would hold: each string (and
- * array entry) as written and as the bytes it encodes (base64, base64url, hex; an EC point,
- * 04||x||y, holds x), and each key's RFC 7638 thumbprint. Indexed by their
- * first MEMBER_MIN bytes, built once per set: a secret is then a lookup per position of its own
- * bytes, not a walk of the set. Entries that are not objects are passed over.
+ * Members whose value is key material (or its hash): a secret holding one anywhere is public. A
+ * published k or d is public too. Other members (kid, x5u, issuer...) are names and links a
+ * secret may fairly embed (`<kid>.<random>`): public only when the secret is one of them.
+ */
+const MATERIAL = new Set(['n', 'x', 'y', 'x5c', 'k', 'd', 'x5t', 'x5t#S256'])
+
+/**
+ * The members of a key set's keys, as the bytes a secret holding them would hold: key material
+ * (MATERIAL; each x5c entry) as written and as the bytes it encodes (base64, base64url, hex; an EC
+ * point, 04||x||y, holds x), and each key's RFC 7638 thumbprint, indexed by their first MEMBER_MIN
+ * bytes, built once per set: a secret is then a lookup per position of its own bytes, not a walk of
+ * the set. Any other string member is looked for whole, in the same spellings. Entries that are
+ * not objects are passed over.
  */
 export class PublicParts {
   readonly #byStart = new Map<string, Array<{ bytes: Buffer, part: PublicPart }>>()
+  /** The other members, by their bytes (latin1), in each spelling. */
+  readonly #whole = new Map<string, PublicPart>()
 
   constructor (jwks: readonly unknown[]) {
     for (const [key, jwk] of jwks.entries()) {
@@ -182,6 +192,10 @@ export class PublicParts {
         for (const [i, text] of (Array.isArray(value) ? value : [value]).entries()) {
           if (typeof text !== 'string' || text.length < ENCODED_MIN) continue
           const part = { key, member: Array.isArray(value) ? `${name}[${i}]` : name }
+          if (!MATERIAL.has(name)) {
+            for (const bytes of [Buffer.from(text, 'utf8'), ...decodings(text)]) this.#whole.set(bytes.toString('latin1'), part)
+            continue
+          }
           if (text.length >= TEXT_MIN) this.#add(Buffer.from(text, 'utf8'), part)
           for (const bytes of decodings(text)) this.#add(withoutLeadingZeros(bytes), part)
         }
@@ -199,8 +213,13 @@ export class PublicParts {
     else same.push({ bytes, part })
   }
 
-  /** The member `secret` is, or holds, in any spelling secretBytes reads: public, so anyone could forge HS256 tokens with it. */
+  /** The member `secret` is, or holds (key material), in any spelling secretBytes reads: public, so anyone could forge HS256 tokens with it. */
   of (secret: string): PublicPart | undefined {
+    const text = secret.trim()
+    for (const bytes of [Buffer.from(text, 'utf8'), ...decodings(text)]) {
+      const found = this.#whole.get(bytes.toString('latin1'))
+      if (found !== undefined) return found
+    }
     if (this.#byStart.size === 0) return undefined
     for (const bytes of secretBytes(secret)) {
       for (let i = 0; i + MEMBER_MIN <= bytes.length; i++) {

@@ -213,7 +213,8 @@ export class RemoteKeys implements KeyHolder {
 
   #mark (digest: string, secret: string, parts: PublicParts): void {
     const held = this.#held
-    if (held.publicSecrets.has(digest)) return
+    // parts is held.fetched: a secret is scanned once per set read, not at each fetch of the same body.
+    if (held.publicSecrets.has(digest) || !held.unexamined(digest)) return
     const part = parts.of(secret)
     if (part === undefined) return
     held.publicSecrets.set(digest, `keys[${part.key}].${part.member}`)

@@ -207,3 +207,33 @@ ${route('r', `{ jwksUri: "${idp.url}/jwks-reload", audience: api, secret: "${sec
   t.match(await gw.reloader.reload('admin'), { result: 'success' })
   t.equal((await answer(url, await hs256(SECRET))).status, 200, 'a secret of its own verifies again')
 })
+
+t.test('a secret naming a key (`<kid>.<random>`, `<issuer>#<random>`) is no public part: HS256 verifies, beside jwksUri and static keys; a secret that is the kid is', async t => {
+  const kid = 'portcullis-signing-key-2026-rotation-a'
+  const issuer = 'https://login.example.com/tenant-1234/v2.0'
+  const base = await signingKey('RS256', kid)
+  const named = { ...base, jwk: { ...base.jwk, x5u: 'https://login.example.com/certs/portcullis-2026.pem', issuer } }
+  idp.serve('/jwks-named', [named])
+  const secrets: Record<string, string> = { kidPrefixed: `${kid}.${randomBytes(32).toString('base64url')}`, issuerHash: `${issuer}#${randomBytes(32).toString('base64url')}`, kidEqual: kid }
+  const gw = await startGateway(`upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${Object.entries(secrets).map(([name, secret]) => route(name, `{ jwksUri: "${idp.url}/jwks-named", audience: api, secret: ${JSON.stringify(secret)} }`)).join('\n')}
+`)
+  t.teardown(() => gw.close())
+  await waitForLog(gw.logs, { msg: ERROR })
+  t.equal((await answer(`${gw.url}/kidPrefixed`, await hs256(secrets.kidPrefixed as string))).status, 200, 'a secret holding the kid verifies HS256')
+  t.equal((await answer(`${gw.url}/issuerHash`, await hs256(secrets.issuerHash as string))).status, 200, 'a secret holding a provider member (issuer) verifies HS256')
+  t.same(await answer(`${gw.url}/kidEqual`, await hs256(kid)), { status: 401, challenge: SIGNATURE }, 'a secret that is the kid is refused')
+  t.same(gw.logs.filter(l => l.msg === ERROR).map(l => [l.routes, l.member]), [[['kidEqual'], 'keys[0].kid']], 'only the secret that is the kid is said')
+
+  const staticRoute = (secret: string) => `upstreams:
+  up: { targets: [ { url: "${up.url}" } ] }
+routes:
+${route('s', `{ keys: [ ${JSON.stringify(named.jwk)} ], audience: api, secret: ${JSON.stringify(secret)} }`)}
+`
+  const valid = await startGateway(staticRoute(secrets.kidPrefixed as string))
+  t.teardown(() => valid.close())
+  t.equal((await answer(`${valid.url}/s`, await hs256(secrets.kidPrefixed as string))).status, 200, 'static keys: a secret holding the kid is valid at load and verifies HS256')
+  await t.rejects(startGateway(staticRoute(kid)), /routes\[0\]\.plugins\.jwt-auth\.secret: kid of a public key this config gives, which anyone may hold/, 'static keys: a secret that is the kid is refused at load')
+})
