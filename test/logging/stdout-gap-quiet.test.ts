@@ -1,12 +1,11 @@
 import t from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { closeSync } from 'node:fs'
 import { once } from 'node:events'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { ROOT } from '../helpers/run-cli.ts'
+import { stalledPipe } from '../helpers/stalled-pipe.ts'
 import { until } from '../helpers/wait.ts'
 
 const LOADER = fileURLToPath(new URL('../helpers/typescript-loader.mjs', import.meta.url))
@@ -26,19 +25,8 @@ type Line = Record<string, unknown>
 // The line saying how many lines were dropped was held only before the next line logged: a quiet
 // gateway (night, a gateway taken out of rotation) showed its reader no sign of the hole.
 t.test('lines dropped while the reader stalled, then none logged: the line saying so follows once the reader has caught up', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'pc-gap-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // A real pipe, read by cat, stopped (SIGSTOP) while the lines are logged.
-  const fifo = join(dir, 'stdout')
-  execFileSync('mkfifo', [fifo])
-  const writeEnd = openSync(fifo, 'r+')
-  const readEnd = openSync(fifo, 'r')
-  const reader = spawn('cat', [], { stdio: [readEnd, 'pipe', 'inherit'] })
-  closeSync(readEnd)
-  reader.kill('SIGSTOP')
-  t.teardown(() => { reader.kill('SIGCONT'); reader.kill('SIGKILL') })
-  let text = ''
-  ;(reader.stdout as Readable).on('data', (c: Buffer) => { text += c.toString() })
+  const { writeEnd, text, resume } = stalledPipe(t, 'pc-gap-')
   const child = spawn(process.execPath, ['--import', LOADER, '--input-type=module', '-e', SCRIPT],
     { cwd: ROOT, env: ENV, stdio: ['pipe', writeEnd, 'pipe'], timeout: 60_000, killSignal: 'SIGKILL' })
   closeSync(writeEnd)
@@ -47,9 +35,9 @@ t.test('lines dropped while the reader stalled, then none logged: the line sayin
   let stderr = ''
   ;(child.stderr as Readable).on('data', (c: Buffer) => { stderr += c.toString() })
   t.ok(await until(() => stderr.includes('logged'), 30_000), 'logged', { stderr })
-  reader.kill('SIGCONT')
+  resume()
   // Whole lines only: a read may end within one.
-  const lines = () => text.slice(0, text.lastIndexOf('\n')).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Line)
+  const lines = () => text().slice(0, text().lastIndexOf('\n')).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Line)
   t.ok(await until(() => lines().some(l => l.dropped !== undefined), 5_000), 'the gap line written, no line logged since')
   const all = lines()
   const access = all.filter(l => l.msg === 'request').length

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { once } from 'node:events'
 import { tmpdir } from 'node:os'
@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { ROOT } from '../helpers/run-cli.ts'
+import { stalledPipe } from '../helpers/stalled-pipe.ts'
 import { until } from '../helpers/wait.ts'
 
 const LOADER = fileURLToPath(new URL('../helpers/typescript-loader.mjs', import.meta.url))
@@ -33,20 +34,8 @@ ${body}`
 // restarting) that took the access lines, a crash's fatal line and the shutdown's lines were lost,
 // though the reader was back before the process had exited.
 t.test('stdout stalled past 4 MiB of access lines: warnings, errors and other info lines are still held, within a reserve', async t => {
-  const dir = mkdtempSync(join(tmpdir(), 'pc-reserve-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // A real pipe, read by cat, stopped (SIGSTOP) until the lines are logged.
-  const fifo = join(dir, 'stdout')
-  execFileSync('mkfifo', [fifo])
-  const writeEnd = openSync(fifo, 'r+')
-  const readEnd = openSync(fifo, 'r')
-  const reader = spawn('cat', [], { stdio: [readEnd, 'pipe', 'inherit'] })
-  closeSync(readEnd)
-  reader.kill('SIGSTOP')
-  t.teardown(() => { reader.kill('SIGCONT'); reader.kill('SIGKILL') })
-  let text = ''
-  ;(reader.stdout as Readable).on('data', (c: Buffer) => { text += c.toString() })
-  const readerDone = once(reader, 'close')
+  const { writeEnd, text, resume, done: readerDone } = stalledPipe(t, 'pc-reserve-')
   // 6 MB of access lines (as AccessLog writes them, `"msg":"request"`) and 2,000 short ones (what
   // room they leave, less than a line of the shortest), then the shutdown's lines, 40 KB of other
   // info lines (a quarter of the reserve holds 16 of them), a warning, an error, a fatal line, and an access line again.
@@ -67,11 +56,11 @@ process.exit(1)`, writeEnd)
   t.ok(await until(() => stderr().includes('logged'), 30_000), `logged (stderr: ${stderr()})`)
   // The process is exiting, writing what it holds: the reader is back in time.
   await new Promise(resolve => setTimeout(resolve, 500))
-  reader.kill('SIGCONT')
+  resume()
   const [code] = await exited
   t.equal(code, 1)
   await readerDone
-  const lines = text.split('\n').filter(l => l !== '').map(parsed)
+  const lines = text().split('\n').filter(l => l !== '').map(parsed)
   t.equal(lines.filter(l => l === undefined).length, 0, 'every line whole')
   const access = lines.filter(l => l?.msg === 'request').length
   const gaps = lines.filter(l => l?.dropped !== undefined) as Line[]
